@@ -1,0 +1,1 @@
+# rules for the third-party engine adapters (rocksdb, leveldb, lmdb)

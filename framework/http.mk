@@ -1,0 +1,1 @@
+# framework/http rules

@@ -1,0 +1,133 @@
+/*
+ * dynkv/engine.h - the storage engine vtable.
+ *
+ * An engine is an ordered, persistent map of byte keys to byte values, in
+ * the style of LevelDB, RocksDB and LMDB so that adapters to those are thin.
+ * It is synchronous and thread-safe: the host calls it from worker threads,
+ * several at once. It never parses values; when it needs a record's time or
+ * liveness (compaction) it asks the host through dk_host.record_time and
+ * dk_host.record_filter.
+ *
+ * Ordering is bytewise (memcmp, shorter first on a tie).
+ *
+ * Error returns: 0, DK_ENOTFOUND (an outcome, not a failure), DK_EOF at the
+ * end of an iterator, or another negative code; on any failure the engine
+ * also logs a message through the host naming file and offset where there
+ * is one.
+ */
+#ifndef DK_ENGINE_H
+#define DK_ENGINE_H
+
+#include "dynkv/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dk_compaction_ops;
+
+/* The base of every engine object: a plugin's struct embeds it first and
+ * casts back in its own methods. */
+typedef struct dk_engine {
+    const dk_host *host;
+} dk_engine;
+
+/* The base of every iterator object. */
+typedef struct dk_engine_iter {
+    dk_engine *engine;
+} dk_engine_iter;
+
+/* Options for open(). The host owns every pointer; they stay valid until
+ * close() returns. Fields are appended only; check struct_size. */
+typedef struct dk_engine_conf {
+    uint32_t struct_size;
+    const char *path;            /* directory the engine owns; created by the host */
+    int      sync;               /* default durability of write() when asked */
+    uint64_t memtable_size;      /* bytes; 0 = engine default */
+    uint64_t block_cache_size;   /* bytes; 0 = engine default */
+    uint32_t bloom_bits_per_key; /* 0 = engine default (10) */
+    const char *codec;           /* "zstd" or "none"; NULL = engine default */
+    uint64_t compaction_rate_limit; /* bytes/s of compaction I/O; 0 = unlimited */
+    /* The compaction policy chosen in the config, already loaded and opened
+     * by the host; NULL when the engine uses its own (adapters). */
+    const struct dk_compaction_ops *compaction;
+    void *compaction_policy;     /* the policy object for compaction's ops */
+} dk_engine_conf;
+
+enum { DK_BATCH_PUT = 1, DK_BATCH_DELETE = 2 };
+
+typedef struct dk_batch_op {
+    uint32_t type;               /* DK_BATCH_PUT or DK_BATCH_DELETE */
+    dk_slice key;
+    dk_slice value;              /* ignored for DK_BATCH_DELETE */
+} dk_batch_op;
+
+/* A batch applies atomically: after a crash either all of it or none. */
+typedef struct dk_batch {
+    const dk_batch_op *ops;
+    size_t count;
+} dk_batch;
+
+/* Called by get() with the value; the slice is valid only during the call. */
+typedef void (*dk_value_sink)(void *arg, dk_slice value);
+
+/* Called by stats() once per counter or gauge. name matches [a-z0-9_]+. */
+typedef void (*dk_stat_sink)(void *arg, const char *name, uint64_t value);
+
+/* Iterator bounds: keys in [start, end); an empty slice means unbounded. */
+typedef struct dk_iter_opts {
+    dk_slice start;
+    dk_slice end;
+} dk_iter_opts;
+
+#define DK_ENGINE_CAP_ORDERED    0x1u  /* iterators return keys in order */
+#define DK_ENGINE_CAP_SNAPSHOT   0x2u  /* iterators do not see later writes */
+#define DK_ENGINE_CAP_THREADSAFE 0x4u  /* all methods callable concurrently */
+#define DK_ENGINE_CAP_DURABLE    0x8u  /* write(sync=1) survives a crash */
+
+/*
+ * Checklist for whoever extends this table: append only, never reorder or
+ * reuse a slot; bump DK_ABI_MINOR; teach the host's ops check which methods
+ * are required; call a new method only through DK_OPS_HAS().
+ */
+typedef struct dk_engine_ops {
+    uint32_t struct_size;        /* sizeof(dk_engine_ops) at the plugin's build */
+    uint32_t caps;               /* DK_ENGINE_CAP_* */
+
+    /* Required. Open or create the engine under conf->path. On failure
+     * returns a negative code, logs why, and sets *out to NULL. */
+    int  (*open)(const dk_host *host, const dk_engine_conf *conf, dk_engine **out);
+    /* Required. Flush what must be flushed, free everything. */
+    int  (*close)(dk_engine *e);
+
+    /* Required. Look key up; on success call sink once and return 0, or
+     * return DK_ENOTFOUND. */
+    int  (*get)(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+    /* Required. Apply the batch atomically. With sync != 0 return only
+     * after the batch is durable (caps has DK_ENGINE_CAP_DURABLE) . */
+    int  (*write)(dk_engine *e, const dk_batch *batch, int sync);
+
+    /* Required. A snapshot iterator over [opts->start, opts->end). */
+    int  (*iter_open)(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out);
+    /* Required. Position at the first key >= target (within bounds). */
+    int  (*iter_seek)(dk_engine_iter *it, dk_slice target);
+    /* Required. Return the next pair, or DK_EOF. key and value stay valid
+     * until the next call on this iterator. */
+    int  (*iter_next)(dk_engine_iter *it, dk_slice *key, dk_slice *value);
+    /* Required. */
+    void (*iter_close)(dk_engine_iter *it);
+
+    /* Optional. Make everything written so far durable and, for an LSM,
+     * flush memtables to tables. */
+    int  (*flush)(dk_engine *e);
+    /* Optional. Compact the key range [start, end) (empty = unbounded)
+     * and return when done. */
+    int  (*compact_range)(dk_engine *e, dk_slice start, dk_slice end);
+    /* Optional. Report counters and gauges (bytes written, files, ...). */
+    int  (*stats)(dk_engine *e, dk_stat_sink sink, void *arg);
+} dk_engine_ops;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DK_ENGINE_H */

@@ -1,0 +1,1 @@
+# framework/plugin_host rules

@@ -1,0 +1,66 @@
+/*
+ * buf.h - a growable byte buffer (malloc-backed), used wherever bytes are
+ * assembled: encoders, HTTP responses, WAL records.
+ *
+ * A dk_buf owns its memory; dk_buf_free releases it. On allocation failure
+ * the append functions return -ENOMEM and leave the buffer as it was.
+ */
+#ifndef DK_UTIL_BUF_H
+#define DK_UTIL_BUF_H
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dynkv/types.h"
+
+typedef struct dk_buf {
+    uint8_t *data;
+    size_t len, cap;
+} dk_buf;
+
+#define DK_BUF_INIT {NULL, 0, 0}
+
+static inline void dk_buf_init(dk_buf *b) { b->data = NULL; b->len = b->cap = 0; }
+static inline void dk_buf_free(dk_buf *b) { free(b->data); dk_buf_init(b); }
+static inline void dk_buf_reset(dk_buf *b) { b->len = 0; }
+static inline dk_slice dk_buf_slice(const dk_buf *b) { dk_slice s = {b->data, b->len}; return s; }
+
+/* Make room for n more bytes. */
+static inline int dk_buf_reserve(dk_buf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return 0;
+    if (n > SIZE_MAX / 2 - b->len)
+        return -ENOMEM;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap - b->len < n)
+        cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p)
+        return -ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int dk_buf_append(dk_buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = dk_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int dk_buf_append_str(dk_buf *b, const char *s) { return dk_buf_append(b, s, strlen(s)); }
+
+/* Append printf-formatted text (no NUL is counted in len; one is kept
+ * after the data so data can be used as a C string). */
+int dk_buf_printf(dk_buf *b, const char *fmt, ...) DK_PRINTF(2, 3);
+int dk_buf_vprintf(dk_buf *b, const char *fmt, va_list ap);
+#endif

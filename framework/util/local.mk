@@ -1,0 +1,9 @@
+# framework/util: leaf helpers with no state, a libtool convenience library
+# linked into the core and into every plugin.
+noinst_LTLIBRARIES += framework/util/libdkutil.la
+framework_util_libdkutil_la_SOURCES = \
+	framework/util/errors.c \
+	framework/util/crc32c.c framework/util/crc32c.h \
+	framework/util/coding.h \
+	framework/util/buf.c framework/util/buf.h
+framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
