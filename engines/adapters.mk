@@ -1,1 +1,31 @@
-# rules for the third-party engine adapters (rocksdb, leveldb, lmdb)
+# rules for the third-party engine adapters (rocksdb, leveldb, lmdb): each
+# is built and run through the engine conformance suite only when configure
+# found its library (DK_OPTIONAL_ENGINE in configure.ac).
+EXTRA_DIST += tests/unit/engine-rocksdb.test tests/unit/engine-leveldb.test tests/unit/engine-lmdb.test
+
+if HAVE_ROCKSDB
+plugin_LTLIBRARIES += engine-rocksdb.la
+engine_rocksdb_la_SOURCES = engines/rocksdb/rocksdb.c
+engine_rocksdb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
+engine_rocksdb_la_LIBADD = framework/util/libdkutil.la -lrocksdb
+TESTS += tests/unit/engine-rocksdb.test
+EXTRA_tests_unit_test_engine_DEPENDENCIES += engine-rocksdb.la
+endif
+
+if HAVE_LEVELDB
+plugin_LTLIBRARIES += engine-leveldb.la
+engine_leveldb_la_SOURCES = engines/leveldb/leveldb.c
+engine_leveldb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
+engine_leveldb_la_LIBADD = framework/util/libdkutil.la -lleveldb
+TESTS += tests/unit/engine-leveldb.test
+EXTRA_tests_unit_test_engine_DEPENDENCIES += engine-leveldb.la
+endif
+
+if HAVE_LMDB
+plugin_LTLIBRARIES += engine-lmdb.la
+engine_lmdb_la_SOURCES = engines/lmdb/lmdb.c
+engine_lmdb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
+engine_lmdb_la_LIBADD = framework/util/libdkutil.la -llmdb
+TESTS += tests/unit/engine-lmdb.test
+EXTRA_tests_unit_test_engine_DEPENDENCIES += engine-lmdb.la
+endif

@@ -1,1 +1,10 @@
-# framework/http rules
+# framework/http rules: the HTTP/1.1 server transport (libuv + http-parser)
+# and its unit test. The core library already links $(HTTP_PARSER_LIBS).
+framework_libdynkv_la_SOURCES += framework/http.c framework/http_conn.c framework/http.h \
+	framework/url.c framework/url.h
+
+check_PROGRAMS += tests/unit/test-http
+TESTS += tests/unit/test-http
+tests_unit_test_http_SOURCES = tests/unit/test-http.c
+tests_unit_test_http_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_http_LDADD = $(DK_UNIT_LINK)

@@ -17,3 +17,12 @@ dynkvinclude_HEADERS += \
 # Unit tests link the core and CUnit.
 DK_UNIT_CC = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)
 DK_UNIT_LINK = framework/libdynkv.la $(CUNIT_LIBS)
+
+# The node: host API, metrics, local store, HTTP API, lifecycle (lead).
+framework_libdynkv_la_SOURCES += \
+	framework/host.c framework/host.h \
+	framework/metrics.c framework/metrics.h \
+	framework/store.c framework/store.h \
+	framework/node.c framework/node.h \
+	framework/api.c framework/api.h \
+	framework/api_json.c framework/api_json.h

@@ -1,1 +1,5 @@
-# rules for server
+# server: the dynkvd node daemon.
+bin_PROGRAMS += server/dynkvd
+server_dynkvd_SOURCES = server/dynkvd.c
+server_dynkvd_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)
+server_dynkvd_LDADD = framework/libdynkv.la

@@ -7,3 +7,5 @@ framework_util_libdkutil_la_SOURCES = \
 	framework/util/coding.h \
 	framework/util/buf.c framework/util/buf.h
 framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
+# version vectors, objects in memory and the DVV operations (helper "object")
+framework_util_libdkutil_la_SOURCES += framework/util/vv.c framework/util/vv.h

@@ -1,1 +1,10 @@
-# rules for tests/blackbox
+# rules for tests/blackbox: the dynkvd black-box suite (pytest driving real
+# daemons over HTTP).  The wrapper prints the "# dk-summary" line that
+# tests/summary.sh adds up; run it alone with
+#   make check TESTS=tests/blackbox/run-blackbox.sh
+TESTS += tests/blackbox/run-blackbox.sh
+dist_noinst_SCRIPTS += tests/blackbox/run-blackbox.sh
+EXTRA_DIST += tests/blackbox/conftest.py tests/blackbox/dkbb.py \
+	tests/blackbox/test_kv.py tests/blackbox/test_conflict.py \
+	tests/blackbox/test_scan.py tests/blackbox/test_http.py \
+	tests/blackbox/test_ops.py

@@ -74,6 +74,9 @@ enum {
     DK_E__LAST = -30517
 };
 
+/* End of an iteration: an outcome, spelled without the doubled E. */
+#define DK_EOF DK_EEOF
+
 /* Message for a dynkv code or a -errno value; never NULL, static storage. */
 DK_EXTERN const char *dk_strerror(int err);
 /* Symbolic name ("DK_ENOTFOUND", "EIO", ...); never NULL, static storage. */

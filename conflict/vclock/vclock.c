@@ -1,0 +1,91 @@
+/*
+ * vclock.c - the default conflict resolver: concurrent writes are kept as
+ * siblings and surfaced to the client, which resolves them by writing with
+ * the context it read (Riak's allow_mult with dotted version vectors).
+ *
+ * update is the DVV update of framework/util/vv.c, refused with
+ * DK_ESIBLINGS when it would leave more than max_siblings live siblings
+ * (tombstones and expired siblings do not count: they are not returned to
+ * the client and a write with their context clears them), followed by
+ * Dynamo-style pruning of the vv. merge is the DVV sync and is never
+ * pruned: pruning depends on the wall clock and would break the
+ * commutativity and associativity replicas rely on to converge.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "dynkv/plugin.h"
+#include "dynkv/conflict.h"
+#include "util/vv.h"
+
+typedef struct vclock_resolver {
+    dk_resolver base;   /* first: the host sees a dk_resolver */
+    uint32_t max_siblings;
+    uint32_t prune_entries;
+    int64_t prune_age_ms;
+} vclock_resolver;
+
+static int vclock_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolver **out)
+{
+    vclock_resolver *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->base.host = host;
+    r->max_siblings = DK_MAX_SIBLINGS_DEFAULT;
+    r->prune_entries = DK_VV_PRUNE_DEFAULT;
+    if (conf) {
+        /* Read only the fields inside the host's struct_size. */
+        if (conf->struct_size >= offsetof(dk_conflict_conf, max_siblings) + sizeof(conf->max_siblings) &&
+            conf->max_siblings)
+            r->max_siblings = conf->max_siblings;
+        if (conf->struct_size >= offsetof(dk_conflict_conf, vv_prune_entries) + sizeof(conf->vv_prune_entries) &&
+            conf->vv_prune_entries)
+            r->prune_entries = conf->vv_prune_entries;
+        if (conf->struct_size >= offsetof(dk_conflict_conf, vv_prune_age_ms) + sizeof(conf->vv_prune_age_ms) &&
+            conf->vv_prune_age_ms > 0)
+            r->prune_age_ms = conf->vv_prune_age_ms;
+    }
+    *out = &r->base;
+    return 0;
+}
+
+static void vclock_close(dk_resolver *r)
+{
+    free(r);
+}
+
+static int vclock_update(dk_resolver *base, const dk_object *stored, const dk_write *w, dk_object *out)
+{
+    vclock_resolver *r = (vclock_resolver *)base;
+    int rc = dk_dvv_update(stored, w, out);
+    if (rc)
+        return rc;
+    if ((uint32_t)dk_object_live_count(out, w->now_ms) > r->max_siblings)
+        return DK_ESIBLINGS;
+    dk_vv_prune(&out->vv, out, r->prune_entries, r->prune_age_ms, w->now_ms);
+    return 0;
+}
+
+static int vclock_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk_object *out)
+{
+    return dk_dvv_sync(a, b, out);
+}
+
+static const dk_conflict_ops vclock_ops = {
+    .struct_size = sizeof(dk_conflict_ops),
+    .open = vclock_open,
+    .close = vclock_close,
+    .update = vclock_update,
+    .merge = vclock_merge,
+};
+
+static const dk_plugin vclock_plugin = {
+    .magic = DK_PLUGIN_MAGIC,
+    .abi_major = DK_ABI_MAJOR,
+    .abi_minor = DK_ABI_MINOR,
+    .kind = DK_PLUGIN_CONFLICT,
+    .name = "vclock",
+    .version = "1.0.0",
+    .ops = &vclock_ops,
+};
+
+DK_PLUGIN_EXPORT(&vclock_plugin)

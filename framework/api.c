@@ -1,0 +1,632 @@
+/*
+ * api.c - see api.h. A request is validated on the loop thread (cheap
+ * checks only), then a dk_api_job carries it to a worker, which runs the
+ * store operation and renders the whole response; the after-work callback
+ * on the loop only sends it and counts it.
+ *
+ * The request's memory (key, body) stays valid until dk_http_respond, which
+ * happens in the after-work callback, so jobs borrow the body rather than
+ * copy up to 1 MiB.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <http_parser.h>
+#include <openssl/evp.h>
+
+#include "api.h"
+#include "api_json.h"
+#include "context.h"
+#include "url.h"
+#include "log.h"
+#include "metrics.h"
+#include "object.h"
+#include "util/vv.h"
+
+#define SCAN_LIMIT_DEFAULT 100
+#define SCAN_LIMIT_MAX 1000
+#define TTL_MAX_S (100LL * 365 * 24 * 3600)
+
+typedef enum job_kind { JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS } job_kind;
+
+typedef struct dk_api_job {
+    uv_work_t work;
+    dk_api *api;
+    dk_http_exchange *x;
+    job_kind kind;
+    dk_op op;
+    uint64_t start_ns;
+    /* request */
+    uint8_t key[DK_KEY_MAX];
+    size_t key_len;
+    dk_slice value;
+    int raw_read;                       /* Accept: application/octet-stream */
+    dk_vv context;
+    int has_context;
+    dk_vv if_match;
+    int cond;
+    int64_t ttl_ms;
+    uint8_t cursor[DK_KEY_MAX];         /* scan: continue after this key */
+    size_t cursor_len;
+    int has_cursor;
+    uint32_t limit;
+    /* response */
+    int status;
+    const char *content_type;
+    dk_buf headers;
+    dk_buf body;
+} dk_api_job;
+
+static const char *const json_ctype = "application/json";
+
+/* ---- responses ------------------------------------------------------- */
+
+static void job_error(dk_api_job *j, int status, const char *code, const char *msg)
+{
+    json_t *o = json_pack("{s:s, s:s}", "error", code, "message", msg);
+    j->status = status;
+    j->content_type = json_ctype;
+    if (!o || dk_json_dump(o, &j->body) != 0) {
+        dk_buf_reset(&j->body);
+        dk_buf_append_str(&j->body, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+        j->status = 500;
+    }
+    json_decref(o);
+}
+
+static void job_store_error(dk_api_job *j, int rc)
+{
+    char msg[256];
+    switch (rc) {
+    case DK_ENOTFOUND:
+        job_error(j, 404, "not_found", "no value is stored under this key");
+        break;
+    case DK_EPRECOND:
+        job_error(j, 412, "precondition_failed",
+                  "the stored version differs from If-Match (or the key exists, for If-None-Match: *); read the key again and retry with its context");
+        break;
+    case DK_ESIBLINGS:
+        snprintf(msg, sizeof(msg), "the write would keep more than %d concurrent values; read the key and write the resolved value with its context",
+                 j->api->cfg->cluster.max_siblings);
+        job_error(j, 409, "too_many_siblings", msg);
+        break;
+    case DK_EREADONLY:
+        job_error(j, 503, "read_only", "the node stopped accepting writes after a disk error; see its log");
+        break;
+    case DK_ECORRUPT:
+        job_error(j, 500, "corrupt", "the stored value failed its checksum; see the node's log");
+        break;
+    default:
+        snprintf(msg, sizeof(msg), "storage error: %s", dk_strerror(rc));
+        job_error(j, 500, "internal", msg);
+        break;
+    }
+}
+
+static int job_context_header(dk_api_job *j, const dk_vv *vv)
+{
+    dk_buf tok = DK_BUF_INIT;
+    int rc = dk_context_encode(vv, &tok);
+    if (!rc)
+        rc = dk_buf_printf(&j->headers, "X-Context: %.*s\r\n", (int)tok.len, (const char *)tok.data);
+    dk_buf_free(&tok);
+    return rc;
+}
+
+static json_t *json_context(const dk_vv *vv)
+{
+    dk_buf tok = DK_BUF_INIT;
+    json_t *s = NULL;
+    if (dk_context_encode(vv, &tok) == 0)
+        s = json_stringn((const char *)tok.data, tok.len);
+    dk_buf_free(&tok);
+    return s;
+}
+
+static void job_json(dk_api_job *j, int status, json_t *o)
+{
+    j->status = status;
+    j->content_type = json_ctype;
+    if (!o || dk_json_dump(o, &j->body) != 0)
+        job_error(j, 500, "internal", "out of memory rendering the response");
+    json_decref(o);
+}
+
+/* ---- worker side ------------------------------------------------------ */
+
+static void run_get(dk_api_job *j, dk_store *st)
+{
+    dk_buf raw = DK_BUF_INIT;
+    dk_object obj;
+    dk_object_init(&obj);
+    dk_slice key = {j->key, j->key_len};
+    int64_t now = dk_now_ms();
+    int rc = dk_store_get(st, key, &raw, &obj);
+    if (rc == 0 && !dk_store_is_live(&obj, now)) {
+        if (obj.vv.n)
+            job_context_header(j, &obj.vv);
+        rc = DK_ENOTFOUND;
+    }
+    if (rc) {
+        job_store_error(j, rc);
+        goto out;
+    }
+    job_context_header(j, &obj.vv);
+    int live = dk_object_live_count(&obj, now);
+    if (j->raw_read && live == 1) {
+        for (uint32_t i = 0; i < obj.n_sib; i++) {
+            const dk_sibling *s = &obj.sib[i];
+            if (!(s->flags & DK_SIB_TOMBSTONE) && (s->expiry_ms == 0 || s->expiry_ms > now)) {
+                j->status = 200;
+                j->content_type = "application/octet-stream";
+                dk_buf_append(&j->body, s->value.ptr, s->value.len);
+            }
+        }
+        goto out;
+    }
+    json_t *o = json_object();
+    dk_json_set_key(o, "key", key);
+    dk_json_describe(o, &obj, now);
+    json_object_set_new(o, "context", json_context(&obj.vv));
+    /* Siblings to a raw reader: 300 Multiple Choices with the JSON, as Riak. */
+    job_json(j, j->raw_read && live > 1 ? 300 : 200, o);
+out:
+    dk_object_free(&obj);
+    dk_buf_free(&raw);
+}
+
+static void run_write(dk_api_job *j, dk_store *st)
+{
+    dk_buf raw = DK_BUF_INIT;
+    dk_object obj;
+    dk_object_init(&obj);
+    dk_slice key = {j->key, j->key_len};
+    int64_t now = dk_now_ms();
+    dk_store_write w = {
+        .key = key,
+        .value = j->value,
+        .tombstone = j->kind == JOB_DELETE,
+        .context = j->has_context ? &j->context : NULL,
+        .ttl_ms = j->ttl_ms,
+        .cond = j->cond,
+        .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
+    };
+    int rc = dk_store_write_local(st, &w, now, &raw, &obj);
+    if (rc) {
+        job_store_error(j, rc);
+        goto out;
+    }
+    job_context_header(j, &obj.vv);
+    json_t *o = json_object();
+    if (j->kind == JOB_DELETE) {
+        json_object_set_new(o, "deleted", json_true());
+    } else {
+        dk_json_set_key(o, "key", key);
+        json_object_set_new(o, "version", dk_json_vv(&obj.vv));
+        json_object_set_new(o, "timestamp", json_integer(now));
+    }
+    json_object_set_new(o, "context", json_context(&obj.vv));
+    job_json(j, 200, o);
+out:
+    dk_object_free(&obj);
+    dk_buf_free(&raw);
+}
+
+typedef struct scan_state {
+    dk_api_job *job;
+    dk_slice prefix;
+    int64_t now;
+    json_t *pairs;
+    uint32_t count;
+    uint8_t last[DK_KEY_MAX];
+    size_t last_len;
+    int more;
+} scan_state;
+
+static int scan_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *obj)
+{
+    scan_state *ss = arg;
+    if (key.len < ss->prefix.len || memcmp(key.ptr, ss->prefix.ptr, ss->prefix.len) != 0)
+        return 1;
+    if (!dk_store_is_live(obj, ss->now))
+        return 0;
+    if (ss->count == ss->job->limit) {
+        ss->more = 1;
+        return 1;
+    }
+    json_t *p = json_object();
+    dk_json_set_key(p, "key", key);
+    dk_json_describe(p, obj, ss->now);
+    json_array_append_new(ss->pairs, p);
+    ss->count++;
+    memcpy(ss->last, key.ptr, key.len);
+    ss->last_len = key.len;
+    return 0;
+}
+
+/* The smallest key greater than every key starting with prefix; len 0 when
+ * there is none (prefix empty or all 0xff). */
+static size_t prefix_successor(const uint8_t *p, size_t len, uint8_t *out)
+{
+    memcpy(out, p, len);
+    while (len > 0 && out[len - 1] == 0xff)
+        len--;
+    if (len > 0)
+        out[len - 1]++;
+    return len;
+}
+
+static void run_scan(dk_api_job *j, dk_store *st)
+{
+    scan_state ss = {.job = j, .prefix = {j->key, j->key_len}, .now = dk_now_ms(), .pairs = json_array()};
+    uint8_t start[DK_KEY_MAX + 1], end[DK_KEY_MAX];
+    size_t start_len = j->key_len;
+    memcpy(start, j->key, j->key_len);
+    if (j->has_cursor) {
+        /* Continue just after the cursor key: cursor + "\0" is its successor. */
+        memcpy(start, j->cursor, j->cursor_len);
+        start[j->cursor_len] = 0;
+        start_len = j->cursor_len + 1;
+        if (j->cursor_len < j->key_len || memcmp(start, j->key, j->key_len) < 0) {
+            memcpy(start, j->key, j->key_len);
+            start_len = j->key_len;
+        }
+    }
+    size_t end_len = prefix_successor(j->key, j->key_len, end);
+    int rc = dk_store_scan(st, (dk_slice){start, start_len}, (dk_slice){end, end_len}, scan_visit, &ss);
+    if (rc) {
+        json_decref(ss.pairs);
+        job_store_error(j, rc);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "pairs", ss.pairs);
+    if (ss.more) {
+        dk_buf tok = DK_BUF_INIT;
+        dk_buf_reserve(&tok, 4 * ((ss.last_len + 2) / 3) + 1);
+        int n = EVP_EncodeBlock(tok.data, ss.last, (int)ss.last_len);
+        /* base64url without padding: safe in a query string. */
+        for (int i = 0; i < n; i++)
+            tok.data[i] = tok.data[i] == '+' ? '-' : tok.data[i] == '/' ? '_' : tok.data[i];
+        while (n > 0 && tok.data[n - 1] == '=')
+            n--;
+        json_object_set_new(o, "cursor", json_stringn((const char *)tok.data, (size_t)n));
+        dk_buf_free(&tok);
+    } else {
+        json_object_set_new(o, "cursor", json_null());
+    }
+    job_json(j, 200, o);
+}
+
+static void stat_sink(void *arg, const char *name, uint64_t value)
+{
+    char full[128];
+    snprintf(full, sizeof(full), "engine_%s", name);
+    dk_metrics_set_gauge(full, value);
+}
+
+static void run_metrics(dk_api_job *j, dk_node *n)
+{
+    if (DK_OPS_HAS(n->engine_ops, stats))
+        n->engine_ops->stats(n->engine, stat_sink, NULL);
+    j->status = 200;
+    j->content_type = "text/plain; version=0.0.4";
+    if (dk_metrics_render(&j->body) != 0)
+        job_error(j, 500, "internal", "out of memory rendering metrics");
+}
+
+/* Worker thread. */
+static void job_work(uv_work_t *w)
+{
+    dk_api_job *j = w->data;
+    dk_node *n = j->api->node;
+    switch (j->kind) {
+    case JOB_GET: run_get(j, n->store); break;
+    case JOB_PUT:
+    case JOB_DELETE: run_write(j, n->store); break;
+    case JOB_SCAN: run_scan(j, n->store); break;
+    case JOB_METRICS: run_metrics(j, n); break;
+    }
+}
+
+static void job_free(dk_api_job *j)
+{
+    dk_vv_free(&j->context);
+    dk_vv_free(&j->if_match);
+    dk_buf_free(&j->headers);
+    dk_buf_free(&j->body);
+    free(j);
+}
+
+static void job_send(dk_api_job *j)
+{
+    if (j->headers.len)
+        dk_buf_append(&j->headers, "", 1);  /* NUL-terminate for the transport */
+    dk_http_respond(j->x, j->status, j->content_type, j->headers.len ? (const char *)j->headers.data : NULL,
+                    j->body.data, j->body.len);
+    dk_metrics_request(j->op, j->status, dk_mono_ns() - j->start_ns);
+    job_free(j);
+}
+
+/* Loop thread. */
+static void job_done(uv_work_t *w, int status)
+{
+    dk_api_job *j = w->data;
+    if (status == UV_ECANCELED)
+        job_error(j, 503, "shutting_down", "the node is stopping; retry on another node");
+    job_send(j);
+}
+
+/* ---- loop side: parsing and validation --------------------------------- */
+
+static void reply_now(dk_api_job *j, int status, const char *code, const char *msg)
+{
+    job_error(j, status, code, msg);
+    job_send(j);
+}
+
+static int header_is(const dk_http_request *r, const char *name, const char *want)
+{
+    size_t len;
+    const char *v = dk_http_header_get(r, name, &len);
+    return v && len == strlen(want) && strncasecmp(v, want, len) == 0;
+}
+
+/* Parse X-Consistency, X-TTL, X-Context, If-Match, If-None-Match. Returns 0
+ * or replies with 400 itself and returns -1. */
+static int parse_write_headers(dk_api_job *j, const dk_http_request *r)
+{
+    size_t len;
+    const char *v;
+    char err[200], msg[300];
+    if ((v = dk_http_header_get(r, "x-ttl", &len))) {
+        char tmp[32];
+        char *end;
+        long long ttl = -1;
+        if (len > 0 && len < sizeof(tmp)) {
+            memcpy(tmp, v, len);
+            tmp[len] = 0;
+            errno = 0;
+            ttl = strtoll(tmp, &end, 10);
+            if (errno || *end || tmp[0] == '-' || tmp[0] == '+')
+                ttl = -1;
+        }
+        if (ttl <= 0 || ttl > TTL_MAX_S) {
+            reply_now(j, 400, "bad_ttl", "X-TTL must be a whole number of seconds from 1 to 3153600000");
+            return -1;
+        }
+        j->ttl_ms = ttl * 1000;
+    }
+    if ((v = dk_http_header_get(r, "x-context", &len)) && len > 0) {
+        if (dk_context_decode(v, len, &j->context, err, sizeof(err)) != 0) {
+            snprintf(msg, sizeof(msg), "X-Context is not a context from this store: %s", err);
+            reply_now(j, 400, "bad_context", msg);
+            return -1;
+        }
+        j->has_context = 1;
+    }
+    if ((v = dk_http_header_get(r, "if-match", &len))) {
+        j->cond = DK_COND_IF_MATCH;
+        if (!(len == 1 && v[0] == '*') && dk_context_decode(v, len, &j->if_match, err, sizeof(err)) != 0) {
+            snprintf(msg, sizeof(msg), "If-Match must be a context token, a version map or *: %s", err);
+            reply_now(j, 400, "bad_context", msg);
+            return -1;
+        }
+    }
+    if ((v = dk_http_header_get(r, "if-none-match", &len))) {
+        if (!(len == 1 && v[0] == '*')) {
+            reply_now(j, 400, "bad_header", "If-None-Match supports only *");
+            return -1;
+        }
+        if (j->cond) {
+            reply_now(j, 400, "bad_header", "use either If-Match or If-None-Match, not both");
+            return -1;
+        }
+        j->cond = DK_COND_IF_NONE_MATCH;
+    }
+    return 0;
+}
+
+static int parse_consistency(dk_api_job *j, const dk_http_request *r)
+{
+    size_t len;
+    const char *v = dk_http_header_get(r, "x-consistency", &len);
+    if (!v)
+        return 0;
+    if ((len == 3 && strncasecmp(v, "one", 3) == 0) || (len == 6 && strncasecmp(v, "quorum", 6) == 0) ||
+        (len == 3 && strncasecmp(v, "all", 3) == 0))
+        return 0;
+    reply_now(j, 400, "bad_consistency", "X-Consistency must be one, quorum or all");
+    return -1;
+}
+
+static void dispatch(dk_api_job *j)
+{
+    j->work.data = j;
+    int rc = uv_queue_work(j->api->loop, &j->work, job_work, job_done);
+    if (rc)
+        reply_now(j, 503, "overloaded", "cannot queue the request; retry");
+}
+
+static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw, size_t raw_len)
+{
+    char msg[160];
+    if (raw_len == 0) {
+        reply_now(j, 400, "bad_key", "the key is empty: use /kv/{key} with a key of 1 to 256 bytes");
+        return;
+    }
+    char dec[1024];
+    if (raw_len > sizeof(dec)) {
+        reply_now(j, 400, "key_too_long", "keys are at most 256 bytes after percent-decoding");
+        return;
+    }
+    ssize_t n = dk_url_decode(raw, raw_len, dec, sizeof(dec));
+    if (n < 0) {
+        reply_now(j, 400, "bad_key", "the key has a malformed percent-escape");
+        return;
+    }
+    if (n == 0) {
+        reply_now(j, 400, "bad_key", "the key is empty: use /kv/{key} with a key of 1 to 256 bytes");
+        return;
+    }
+    if ((size_t)n > DK_KEY_MAX) {
+        snprintf(msg, sizeof(msg), "the key is %zd bytes; keys are at most 256 bytes after percent-decoding", n);
+        reply_now(j, 400, "key_too_long", msg);
+        return;
+    }
+    memcpy(j->key, dec, (size_t)n);
+    j->key_len = (size_t)n;
+    if (parse_consistency(j, r))
+        return;
+    switch (r->method) {
+    case HTTP_GET:
+        j->kind = JOB_GET;
+        j->op = DK_OP_GET;
+        j->raw_read = header_is(r, "accept", "application/octet-stream");
+        break;
+    case HTTP_PUT:
+        j->kind = JOB_PUT;
+        j->op = DK_OP_PUT;
+        if (!dk_http_header_get(r, "content-length", NULL) && !dk_http_header_get(r, "transfer-encoding", NULL)) {
+            reply_now(j, 411, "length_required", "send the value with Content-Length or chunked transfer encoding");
+            return;
+        }
+        if (r->body.len > DK_VALUE_MAX) {
+            reply_now(j, 413, "value_too_large", "values are at most 1 MiB (1048576 bytes)");
+            return;
+        }
+        j->value = r->body;
+        if (parse_write_headers(j, r))
+            return;
+        break;
+    case HTTP_DELETE:
+        j->kind = JOB_DELETE;
+        j->op = DK_OP_DELETE;
+        if (parse_write_headers(j, r))
+            return;
+        if (j->ttl_ms) {
+            reply_now(j, 400, "bad_ttl", "X-TTL applies to PUT only");
+            return;
+        }
+        break;
+    default:
+        dk_buf_append_str(&j->headers, "Allow: GET, PUT, DELETE\r\n");
+        reply_now(j, 405, "method_not_allowed", "use GET, PUT or DELETE on /kv/{key}");
+        return;
+    }
+    dispatch(j);
+}
+
+static void handle_scan(dk_api_job *j, const dk_http_request *r)
+{
+    j->op = DK_OP_SCAN;
+    if (r->method != HTTP_GET) {
+        dk_buf_append_str(&j->headers, "Allow: GET\r\n");
+        reply_now(j, 405, "method_not_allowed", "scan with GET /kv?prefix=P&limit=N&cursor=C");
+        return;
+    }
+    char buf[1024];
+    ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
+    if (n == -EINVAL || n > (ssize_t)DK_KEY_MAX) {
+        reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
+        return;
+    }
+    if (n > 0) {
+        memcpy(j->key, buf, (size_t)n);
+        j->key_len = (size_t)n;
+    }
+    j->limit = SCAN_LIMIT_DEFAULT;
+    n = dk_url_query_get(r->query, r->query_len, "limit", buf, sizeof(buf) - 1);
+    if (n >= 0) {
+        buf[n] = 0;
+        char *end;
+        long v = strtol(buf, &end, 10);
+        if (n == 0 || *end || v < 1 || v > SCAN_LIMIT_MAX) {
+            reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
+            return;
+        }
+        j->limit = (uint32_t)v;
+    } else if (n != DK_ENOTFOUND) {
+        reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
+        return;
+    }
+    n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf) - 4);
+    if (n > 0) {
+        /* base64url back to standard base64 with padding, then decode. */
+        for (ssize_t i = 0; i < n; i++)
+            buf[i] = buf[i] == '-' ? '+' : buf[i] == '_' ? '/' : buf[i];
+        while (n % 4)
+            buf[n++] = '=';
+        uint8_t dec[800];
+        int d = (n / 4) * 3 <= (ssize_t)sizeof(dec) ? EVP_DecodeBlock(dec, (const unsigned char *)buf, (int)n) : -1;
+        if (d >= 0)
+            d -= (buf[n - 1] == '=') + (buf[n - 2] == '=');
+        if (d <= 0 || d > (int)DK_KEY_MAX) {
+            reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
+            return;
+        }
+        memcpy(j->cursor, dec, (size_t)d);
+        j->cursor_len = (size_t)d;
+        j->has_cursor = 1;
+    } else if (n != DK_ENOTFOUND && n != 0) {
+        reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
+        return;
+    }
+    if (parse_consistency(j, r))
+        return;
+    j->kind = JOB_SCAN;
+    dispatch(j);
+}
+
+static void handle_health(dk_api_job *j)
+{
+    const dk_config *c = j->api->cfg;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "status", "ok", "node", c->node.id,
+                          "engine", c->storage.engine, "resolver", c->conflict.resolver);
+    job_json(j, 200, o);
+    job_send(j);
+}
+
+static int path_is(const dk_http_request *r, const char *p)
+{
+    return r->path_len == strlen(p) && memcmp(r->path, p, r->path_len) == 0;
+}
+
+void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
+{
+    dk_api *api = arg;
+    dk_api_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        dk_http_respond_error(x, 503, "overloaded", "out of memory");
+        return;
+    }
+    j->api = api;
+    j->x = x;
+    j->start_ns = dk_mono_ns();
+    j->op = DK_OP_OTHER;
+    dk_vv_init(&j->context);
+    dk_vv_init(&j->if_match);
+
+    if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
+        handle_key(j, r, r->path + 4, r->path_len - 4);
+    } else if (path_is(r, "/kv")) {
+        handle_scan(j, r);
+    } else if (path_is(r, "/health")) {
+        j->op = DK_OP_HEALTH;
+        if (r->method == HTTP_GET || r->method == HTTP_HEAD)
+            handle_health(j);
+        else
+            reply_now(j, 405, "method_not_allowed", "use GET /health");
+    } else if (path_is(r, "/metrics")) {
+        j->op = DK_OP_METRICS;
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET /metrics");
+            return;
+        }
+        j->kind = JOB_METRICS;
+        dispatch(j);
+    } else {
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health and /metrics");
+    }
+}

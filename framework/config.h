@@ -1,0 +1,145 @@
+/*
+ * config.h - the node configuration: every key of the INI file with its
+ * type, default and range (DESIGN.md section 8), and dynkvd's command line.
+ *
+ * A dk_config is a plain struct with one sub-struct per INI section and one
+ * field per key, named after the key (c->cluster.n_replicas is
+ * "[cluster] n_replicas"). Values are always valid once a function below
+ * has returned 0: ranges and formats are checked when a value is set, the
+ * rules between keys by dk_config_check. Durations are int64 milliseconds,
+ * sizes uint64 bytes, booleans int 0/1, enumerations the DK_* constants
+ * below. A dk_config is not shared between threads while it is being
+ * loaded; afterwards it is read-only and may be read from any thread.
+ */
+#ifndef DK_CONFIG_H
+#define DK_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "dynkv/types.h"
+
+#define DK_CONFIG_NAME_MAX   64     /* node id, cluster name, dc, rack, plugin names */
+#define DK_CONFIG_ADDR_MAX   262    /* host:port, host up to 253 (+ [] for IPv6) */
+#define DK_CONFIG_PATH_MAX   1024
+#define DK_CONFIG_SECRET_MAX 256
+#define DK_CONFIG_SEEDS_MAX  256
+
+/* read_consistency / write_consistency */
+enum { DK_CONSISTENCY_ONE = 0, DK_CONSISTENCY_QUORUM = 1, DK_CONSISTENCY_ALL = 2 };
+
+typedef struct dk_config_node {
+    char id[DK_CONFIG_NAME_MAX + 1];            /* [a-z0-9_-]{1,64}, "n1" */
+    char data_dir[DK_CONFIG_PATH_MAX + 1];      /* "./data/n1" */
+    char http_listen[DK_CONFIG_ADDR_MAX + 1];   /* host:port, "127.0.0.1:8080" */
+    char rpc_listen[DK_CONFIG_ADDR_MAX + 1];    /* "127.0.0.1:7070" */
+    char gossip_listen[DK_CONFIG_ADDR_MAX + 1]; /* "127.0.0.1:7946" */
+    char dc[DK_CONFIG_NAME_MAX + 1];            /* [A-Za-z0-9_.-]{1,64}, "dc1" */
+    char rack[DK_CONFIG_NAME_MAX + 1];          /* same pattern, "r1" */
+    int weight;                                 /* 1..100, 1 */
+    int loop_threads;                           /* 1..64, 1 */
+    int worker_threads;                         /* 1..128, 4 */
+    int log_level;                              /* DK_LOG_*, info */
+    char log_file[DK_CONFIG_PATH_MAX + 1];      /* "" = stderr */
+} dk_config_node;
+
+typedef struct dk_config_cluster {
+    char name[DK_CONFIG_NAME_MAX + 1];          /* [A-Za-z0-9_.-]{1,64}, "dynkv" */
+    /* Seed host:port entries, owned (dk_config_free); NULL when empty. */
+    char (*seeds)[DK_CONFIG_ADDR_MAX + 1];
+    size_t n_seeds;
+    int n_replicas;                             /* 1..9, 3 */
+    int read_consistency;                       /* DK_CONSISTENCY_*, one */
+    int write_consistency;                      /* DK_CONSISTENCY_*, one */
+    int sloppy_quorum;                          /* bool, 1 */
+    int64_t gossip_interval;                    /* ms, 1s */
+    int64_t anti_entropy_interval;              /* ms, 10m; 0 = never on a schedule */
+    int64_t request_timeout;                    /* ms, 2s */
+    int64_t gc_grace;                           /* ms, 10d */
+    int64_t hint_window;                        /* ms, 3h; 0 = no hints */
+    int max_siblings;                           /* 1..10000, 100 */
+    int vv_prune_entries;                       /* 1..1000, 10 */
+    int64_t vv_prune_age;                       /* ms, 7d */
+    char shared_secret[DK_CONFIG_SECRET_MAX + 1]; /* "" = none */
+} dk_config_cluster;
+
+typedef struct dk_config_storage {
+    char engine[DK_CONFIG_NAME_MAX + 1];        /* plugin name, "lsm" */
+    char plugin_dir[DK_CONFIG_PATH_MAX + 1];    /* "" = built-in plugins */
+    int sync;                                   /* bool, 1 */
+    uint64_t memtable_size;                     /* bytes, 64MiB (1MiB..4GiB) */
+    uint64_t block_cache_size;                  /* bytes, 128MiB (0..64GiB) */
+    char codec[DK_CONFIG_NAME_MAX + 1];         /* "zstd" | "none" */
+    int bloom_bits_per_key;                     /* 1..32, 10 */
+    uint64_t compaction_rate_limit;             /* bytes/s, 64MiB; 0 = unlimited */
+} dk_config_storage;
+
+typedef struct dk_config_compaction {
+    char policy[DK_CONFIG_NAME_MAX + 1];        /* plugin name, "leveled" */
+    int l0_trigger;                             /* 1..64, 4 */
+    int level_ratio;                            /* 2..100, 10 */
+    uint64_t base_level_size;                   /* bytes, 64MiB */
+    uint64_t target_file_size;                  /* bytes, 64MiB (64KiB..4GiB) */
+    int min_threshold;                          /* 2..64, 4 */
+    int max_threshold;                          /* 2..256, 32 */
+    int64_t window;                             /* ms, 1h */
+} dk_config_compaction;
+
+typedef struct dk_config_conflict {
+    char resolver[DK_CONFIG_NAME_MAX + 1];      /* plugin name, "vclock" */
+} dk_config_conflict;
+
+typedef struct dk_config {
+    char path[DK_CONFIG_PATH_MAX + 1];          /* file last loaded, "" = none */
+    dk_config_node node;
+    dk_config_cluster cluster;
+    dk_config_storage storage;
+    dk_config_compaction compaction;
+    dk_config_conflict conflict;
+} dk_config;
+
+/* Fill c with every default. c needs no prior initialisation; call
+ * dk_config_free when done (it owns the seed list). */
+void dk_config_defaults(dk_config *c);
+
+/*
+ * dynkvd's command line: [-c|--config FILE] [-s|--set section.key=value]...
+ * [-h|--help] [-V|--version] (also --config=FILE, --set=...). Fills c with
+ * the defaults, then the file, then every --set in order, then runs
+ * dk_config_check. --help and --version print to stdout (the CLI front end
+ * is the one place that may) and set *exit_now = 1: the caller exits 0.
+ * Returns 0, or DK_ECONFIG with a one-line message in err such as
+ * "node.ini:7: [cluster] n_replicas = 12: expected an integer in 1..9" or
+ * "--set node.weight=x: expected an integer in 1..100"; the caller prints
+ * it to stderr and exits 2. Call dk_config_free on c in every case.
+ */
+int dk_config_from_args(dk_config *c, int argc, char **argv, int *exit_now,
+                        char *err, size_t errlen);
+
+/*
+ * Apply the INI file at path on top of c. Unknown sections and keys, bad
+ * values, duplicate keys, lines longer than the parser's limit and syntax
+ * errors are refused with "path:line: ..." in err; an unreadable file with
+ * "path: ...". Returns 0 or DK_ECONFIG (c may then be partly updated; free
+ * it). Does not run dk_config_check.
+ */
+int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen);
+
+/* Set one key from its text form, as the INI file would (a list value
+ * replaces the list). Returns 0, or DK_ECONFIG with
+ * "[section] key = value: expected ..." in err and c unchanged. */
+int dk_config_set(dk_config *c, const char *section, const char *key,
+                  const char *value, char *err, size_t errlen);
+
+/* Rules between keys (compaction.min_threshold <= max_threshold,
+ * node.http_listen != node.rpc_listen). Returns 0 or DK_ECONFIG with a
+ * message naming the keys and the file, if one was loaded. */
+int dk_config_check(const dk_config *c, char *err, size_t errlen);
+
+/* Print the --help text to f. */
+void dk_config_usage(const char *prog, FILE *f);
+
+/* Release what c owns (the seed list); c may then be reused after
+ * dk_config_defaults. Safe on a config that failed to load. */
+void dk_config_free(dk_config *c);
+
+#endif /* DK_CONFIG_H */

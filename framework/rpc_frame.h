@@ -1,0 +1,202 @@
+/*
+ * rpc_frame.h - the node-to-node wire format: frames and message bodies
+ * (encode and decode only; sockets live elsewhere).
+ *
+ * A frame is a fixed 24-byte header, the body, and the body's CRC:
+ *
+ *   off size field
+ *     0    2 magic          0x4B44 (the bytes "DK")
+ *     2    1 version        DK_FRAME_VERSION
+ *     3    1 type           DK_MSG_*
+ *     4    2 flags          opaque to this layer; unknown bits are ignored
+ *     6    2 reserved       zero
+ *     8    8 request id     chosen by the requester, echoed in the answer
+ *    16    4 body length    bytes of body (the CRC after it not counted)
+ *    20    4 header CRC     masked CRC-32C of bytes 0..19
+ *    24    n body
+ *  24+n    4 body CRC       masked CRC-32C of the body
+ *
+ * All integers little-endian. A whole frame is at most DK_FRAME_MAX bytes.
+ * The header has its own CRC so a corrupt length is caught before the
+ * reader waits for (or allocates) a body that will never come.
+ *
+ * Bodies are sequences of fields: unsigned integers as LEB128 varints,
+ * signed ones (status codes) zig-zag encoded, byte strings as a varint
+ * length then the bytes, fixed-size blobs (nonce, MAC) raw. Decoders check
+ * every length against the bytes left, refuse trailing bytes (except in
+ * HELLO from a newer protocol version, so old nodes can still answer it),
+ * and never allocate: slices in decoded messages point into the body.
+ */
+#ifndef DK_RPC_FRAME_H
+#define DK_RPC_FRAME_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "dynkv/types.h"
+#include "util/buf.h"
+
+#define DK_FRAME_MAGIC       0x4B44u
+#define DK_FRAME_VERSION     1u
+#define DK_FRAME_HEADER_LEN  24u
+#define DK_FRAME_TRAILER_LEN 4u
+#define DK_FRAME_MAX         (8u * 1024u * 1024u)
+#define DK_FRAME_BODY_MAX    (DK_FRAME_MAX - DK_FRAME_HEADER_LEN - DK_FRAME_TRAILER_LEN)
+
+/* The protocol (message set) version announced in HELLO. */
+#define DK_RPC_PROTO_VERSION 1u
+
+#define DK_CLUSTER_NAME_MAX  64u
+#define DK_HELLO_NONCE_LEN   16u
+#define DK_HELLO_MAC_LEN     32u
+#define DK_ERROR_MSG_MAX     1024u
+
+/* Message types. Append only; never renumber. */
+enum {
+    DK_MSG_HELLO = 1,          /* dk_msg_hello: initiator's identity */
+    DK_MSG_HELLO_ACK = 2,      /* dk_msg_hello: acceptor's identity */
+    DK_MSG_ERROR = 3,          /* dk_msg_error */
+    DK_MSG_PUT_REPLICA = 4,    /* dk_msg_put_replica */
+    DK_MSG_GET_REPLICA = 5,    /* dk_msg_get_replica */
+    DK_MSG_REPLICA_VALUE = 6,  /* dk_msg_replica_value: answer to GET_REPLICA */
+    DK_MSG_ACK = 7,            /* dk_msg_ack: answer to PUT_REPLICA */
+    DK_MSG_PING = 8,           /* dk_msg_ping */
+    DK_MSG_PONG = 9,           /* dk_msg_ping, echoing the PING's time */
+    DK_MSG__MAX = 9
+};
+
+typedef struct dk_frame_header {
+    uint8_t version, type;
+    uint16_t flags;
+    uint64_t request_id;
+    uint32_t body_len;
+} dk_frame_header;
+
+/* Name of a message type ("HELLO", ...), or "unknown". Static storage. */
+const char *dk_msg_type_name(uint8_t type);
+
+/*
+ * Append one whole frame to out. Errors: -EINVAL (unknown type),
+ * DK_ETOOBIG (body over DK_FRAME_BODY_MAX), -ENOMEM; out is unchanged on
+ * error. Any thread.
+ */
+int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id,
+                    const void *body, size_t body_len);
+
+/*
+ * Encode a frame in place, without copying the body: dk_frame_begin
+ * appends room for the header and stores its offset in *start; the caller
+ * appends the body (e.g. with a dk_msg_*_encode); dk_frame_finish fills
+ * the header and appends the body CRC. On a finish error (-EINVAL,
+ * DK_ETOOBIG, -ENOMEM) out is truncated back to *start.
+ */
+int dk_frame_begin(dk_buf *out, size_t *start);
+int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uint64_t request_id);
+
+/*
+ * Decode the frame at the start of a stream buffer [in, in + len).
+ * Returns:
+ *   > 0  bytes consumed: *hdr and *body are set; body borrows from in and
+ *        is valid as long as those bytes are;
+ *   0    more bytes needed. Once len >= DK_FRAME_HEADER_LEN the header has
+ *        been validated and *hdr is set, so the caller knows the frame needs
+ *        DK_FRAME_HEADER_LEN + hdr->body_len + DK_FRAME_TRAILER_LEN bytes;
+ *   DK_ECORRUPT     bad magic, CRC, reserved bits or unknown type;
+ *   DK_EUNSUPPORTED a well-formed header of another frame version;
+ *   DK_ETOOBIG      a body length over DK_FRAME_BODY_MAX (refused from the
+ *                   header alone: nothing is allocated or awaited).
+ * On an error the connection must be closed; err (if errlen > 0) gets a
+ * NUL-terminated message naming the problem. Pure, any thread.
+ */
+ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_slice *body,
+                        char *err, size_t errlen);
+
+/* ---- message bodies ------------------------------------------------------
+ * Each encoder appends the body to out (out is unchanged on error) and
+ * returns 0, -EINVAL (a field out of its limits), or -ENOMEM. Each decoder
+ * fills *m from body and returns 0 or DK_ECORRUPT; slices in *m borrow
+ * from body. All are pure and thread-safe.
+ */
+
+/* HELLO and HELLO_ACK. The MAC is HMAC-SHA256 with the cluster's shared
+ * secret over (cluster, node id, nonce) - see dk_hello_mac. */
+typedef struct dk_msg_hello {
+    uint32_t proto_version;                  /* DK_RPC_PROTO_VERSION */
+    char cluster[DK_CLUSTER_NAME_MAX + 1];   /* 1..64 bytes, no NUL */
+    char node_id[DK_NODE_ID_MAX + 1];        /* [a-z0-9_-]{1,64} */
+    uint32_t incarnation;                    /* >= 1 */
+    uint8_t nonce[DK_HELLO_NONCE_LEN];       /* random, fresh per connection */
+    uint8_t has_mac;                         /* 0 or 1 */
+    uint8_t mac[DK_HELLO_MAC_LEN];
+} dk_msg_hello;
+int dk_msg_hello_encode(dk_buf *out, const dk_msg_hello *m);
+int dk_msg_hello_decode(dk_slice body, dk_msg_hello *m);
+
+/*
+ * HMAC-SHA256 keyed by secret (NUL-terminated, non-empty) over the
+ * unambiguous encoding varint(len) cluster | varint(len) node_id | nonce.
+ * Returns 0, -EINVAL (empty secret, bad lengths) or DK_ECORRUPT (OpenSSL
+ * failed). dk_hello_verify recomputes it and compares in constant time:
+ * 0 when m carries the right MAC, -EACCES otherwise (no MAC, wrong MAC).
+ *
+ * What it buys: a node without the secret cannot join or talk to the
+ * cluster. What it does not: the nonce is the sender's own, so a recorded
+ * HELLO can be replayed, and frames after the handshake are not
+ * authenticated; on an untrusted network run the RPC port inside a VPN or
+ * TLS tunnel.
+ */
+int dk_hello_mac(const char *secret, const dk_msg_hello *m, uint8_t mac[DK_HELLO_MAC_LEN]);
+int dk_hello_verify(const char *secret, const dk_msg_hello *m);
+
+/* ERROR: a dynkv or -errno code and a message (UTF-8, up to
+ * DK_ERROR_MSG_MAX bytes, not NUL-terminated on the wire). */
+typedef struct dk_msg_error {
+    int32_t code;
+    dk_slice message;
+} dk_msg_error;
+int dk_msg_error_encode(dk_buf *out, const dk_msg_error *m);
+int dk_msg_error_decode(dk_slice body, dk_msg_error *m);
+
+/* PUT_REPLICA: store an encoded object (framework/object.h) under key.
+ * hint_target is the intended owner's node id when the receiver is a
+ * sloppy-quorum stand-in that must keep a hint, or "" for a normal write. */
+typedef struct dk_msg_put_replica {
+    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
+    dk_slice object;                          /* 1.. bytes, bounded by the frame */
+    char hint_target[DK_NODE_ID_MAX + 1];     /* "" or a node id */
+} dk_msg_put_replica;
+int dk_msg_put_replica_encode(dk_buf *out, const dk_msg_put_replica *m);
+int dk_msg_put_replica_decode(dk_slice body, dk_msg_put_replica *m);
+
+/* GET_REPLICA: read the local replica of key. */
+typedef struct dk_msg_get_replica {
+    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
+} dk_msg_get_replica;
+int dk_msg_get_replica_encode(dk_buf *out, const dk_msg_get_replica *m);
+int dk_msg_get_replica_decode(dk_slice body, dk_msg_get_replica *m);
+
+/* REPLICA_VALUE: status 0 with an object, DK_ENOTFOUND without one, or
+ * another error code without one. has_object is 1 exactly when status is
+ * 0; the decoder refuses any other combination. */
+typedef struct dk_msg_replica_value {
+    int32_t status;
+    uint8_t has_object;
+    dk_slice object;
+} dk_msg_replica_value;
+int dk_msg_replica_value_encode(dk_buf *out, const dk_msg_replica_value *m);
+int dk_msg_replica_value_decode(dk_slice body, dk_msg_replica_value *m);
+
+/* ACK: the outcome of a PUT_REPLICA (0 or an error code). */
+typedef struct dk_msg_ack {
+    int32_t status;
+} dk_msg_ack;
+int dk_msg_ack_encode(dk_buf *out, const dk_msg_ack *m);
+int dk_msg_ack_decode(dk_slice body, dk_msg_ack *m);
+
+/* PING carries the sender's monotonic time (ns); PONG echoes it, so the
+ * pinger measures round trips without keeping state. */
+typedef struct dk_msg_ping {
+    uint64_t time_ns;
+} dk_msg_ping;
+int dk_msg_ping_encode(dk_buf *out, const dk_msg_ping *m);
+int dk_msg_ping_decode(dk_slice body, dk_msg_ping *m);
+#endif

@@ -1,0 +1,82 @@
+/*
+ * store.h - a node's local key-value store: the engine plugin holding
+ * encoded objects, and the conflict resolver that decides what a write or a
+ * replica's copy does to the stored object.
+ *
+ * Every function here is synchronous and may block on disk: call it from a
+ * worker thread, never from a loop thread. A read-modify-write of one key
+ * (client writes, compare-and-set, merges of replica copies) runs under that
+ * key's stripe lock, so a conditional write is checked and applied in one
+ * step (DESIGN.md section 11: If-Match is atomic).
+ */
+#ifndef DK_STORE_H
+#define DK_STORE_H
+
+#include <stdint.h>
+#include "dynkv/engine.h"
+#include "dynkv/conflict.h"
+#include "util/buf.h"
+
+typedef struct dk_store dk_store;
+
+typedef struct dk_store_conf {
+    dk_engine *engine;                  /* opened; the store does not close it */
+    const dk_engine_ops *engine_ops;
+    dk_resolver *resolver;              /* opened; not closed by the store */
+    const dk_conflict_ops *resolver_ops;
+    dk_actor actor;                     /* this node's (id, incarnation) */
+    int sync;                           /* write(sync) for acknowledged writes */
+} dk_store_conf;
+
+int  dk_store_open(const dk_store_conf *conf, dk_store **out);
+void dk_store_close(dk_store *s);
+const dk_actor *dk_store_actor(const dk_store *s);
+
+enum { DK_COND_NONE = 0, DK_COND_IF_MATCH = 1, DK_COND_IF_NONE_MATCH = 2 };
+
+/* A client write (PUT, or DELETE when tombstone is set). */
+typedef struct dk_store_write {
+    dk_slice key;
+    dk_slice value;
+    int tombstone;
+    const dk_vv *context;               /* may be NULL: a blind write */
+    int64_t ttl_ms;                     /* 0 = no expiry */
+    int cond;                           /* DK_COND_* */
+    const dk_vv *if_match;              /* for DK_COND_IF_MATCH; NULL = "*" (exists) */
+} dk_store_write;
+
+/*
+ * Read key's stored object. On 0, raw holds the encoded object and obj is
+ * decoded from it (its values borrow raw: keep raw alive while using obj;
+ * the caller frees both). Returns DK_ENOTFOUND when nothing is stored (a
+ * stored all-tombstone object is returned: callers decide visibility with
+ * dk_object_live_count), DK_ECORRUPT for an undecodable value.
+ */
+int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
+
+/*
+ * Apply a client write as its coordinator: read, check the condition, let
+ * the resolver build the new object, write it with the configured sync.
+ * On 0, raw/obj hold the new stored object (as for dk_store_get). Returns
+ * DK_EPRECOND when the condition fails, DK_ESIBLINGS when the resolver
+ * refuses, or an engine error.
+ */
+int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj);
+
+/*
+ * Merge a replica's encoded copy of key into the local one (replication,
+ * read repair, hint replay). *changed is set when the stored bytes changed.
+ */
+int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
+
+/* Called by dk_store_scan for each stored object in key order; return
+ * nonzero to stop. key, raw and obj are valid only during the call. */
+typedef int (*dk_store_scan_fn)(void *arg, dk_slice key, dk_slice raw, const dk_object *obj);
+
+/* Visit stored objects with keys in [start, end) (empty = unbounded),
+ * undecodable ones skipped with a log line. */
+int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn, void *arg);
+
+/* True when the object has a sibling that is neither a tombstone nor expired. */
+int dk_store_is_live(const dk_object *obj, int64_t now_ms);
+#endif

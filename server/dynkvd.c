@@ -1,0 +1,197 @@
+/*
+ * dynkvd.c - the dynkv node daemon.
+ *
+ * Start-up runs on the main thread: configuration (exit 2 on a bad one),
+ * the log, the node's catalog, plugins and store (dk_node_open), then one
+ * libuv loop per configured loop thread, each with its own HTTP server on
+ * the shared listen address (SO_REUSEPORT spreads connections). Engine work
+ * runs on libuv's worker pool, sized from node.worker_threads.
+ *
+ * SIGTERM/SIGINT stop every server gracefully (in-flight requests finish),
+ * the loops drain, then the node closes the engine and exits 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "api.h"
+#include "config.h"
+#include "log.h"
+#include "node.h"
+
+typedef struct loop_ctx {
+    uv_loop_t loop;
+    uv_async_t stop_async;
+    uv_thread_t thread;
+    dk_api api;
+    int index;
+    int started;
+} loop_ctx;
+
+static loop_ctx *loops;
+static int n_loops;
+static uv_signal_t sig_term, sig_int;
+static int stopping;
+
+/* Loop thread of ctx: the server has flushed and closed every connection. */
+static void on_server_stopped(void *arg)
+{
+    loop_ctx *ctx = arg;
+    ctx->api.http = NULL;
+    uv_close((uv_handle_t *)&ctx->stop_async, NULL);
+}
+
+/* Loop thread of ctx. */
+static void on_stop_async(uv_async_t *a)
+{
+    loop_ctx *ctx = a->data;
+    if (ctx->api.http)
+        dk_http_server_stop(ctx->api.http, on_server_stopped, ctx);
+    else
+        uv_close((uv_handle_t *)&ctx->stop_async, NULL);
+}
+
+/* Main loop thread. */
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (stopping++) {
+        dk_log(DK_LOG_WARN, "second signal %d: exiting without waiting", signum);
+        exit(1);
+    }
+    dk_log(DK_LOG_INFO, "signal %d: stopping (finishing in-flight requests)", signum);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    for (int i = 0; i < n_loops; i++)
+        if (loops[i].started)
+            uv_async_send(&loops[i].stop_async);
+}
+
+static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const char *listen,
+                      char *err, size_t errlen)
+{
+    int rc = uv_loop_init(&ctx->loop);
+    if (rc) {
+        snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+        return rc;
+    }
+    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = cfg};
+    dk_http_conf hc = {
+        .listen = listen,
+        .max_body = DK_VALUE_MAX,
+        .max_header = 16 * 1024,
+        .max_pipeline = 32,
+        .idle_timeout_ms = 60000,
+        .request_timeout_ms = 30000,
+    };
+    rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
+    if (rc)
+        return rc;
+    uv_async_init(&ctx->loop, &ctx->stop_async, on_stop_async);
+    ctx->stop_async.data = ctx;
+    ctx->started = 1;
+    return 0;
+}
+
+static void loop_thread(void *arg)
+{
+    loop_ctx *ctx = arg;
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+}
+
+static void loop_close(loop_ctx *ctx)
+{
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&ctx->loop);
+    if (rc)
+        dk_log(DK_LOG_WARN, "loop %d closed with handles still open: %s", ctx->index, uv_strerror(rc));
+}
+
+int main(int argc, char **argv)
+{
+    dk_config cfg;
+    char err[1024] = "";
+    int exit_now = 0;
+    int rc = dk_config_from_args(&cfg, argc, argv, &exit_now, err, sizeof(err));
+    if (rc || exit_now) {
+        if (rc)
+            fprintf(stderr, "dynkvd: %s\n", err);
+        dk_config_free(&cfg);
+        return rc ? 2 : 0;
+    }
+    if (dk_log_open(cfg.node.log_file, cfg.node.log_level) != 0) {
+        fprintf(stderr, "dynkvd: cannot open log file %s\n", cfg.node.log_file);
+        dk_config_free(&cfg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char pool[16];
+    snprintf(pool, sizeof(pool), "%d", cfg.node.worker_threads);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
+
+    dk_node node;
+    rc = dk_node_open(&node, &cfg, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_ERROR, "cannot start: %s", err);
+        fprintf(stderr, "dynkvd: %s\n", err);
+        dk_log_close();
+        dk_config_free(&cfg);
+        return 1;
+    }
+
+    n_loops = cfg.node.loop_threads;
+    loops = calloc((size_t)n_loops, sizeof(*loops));
+    int status = 0;
+    /* Loop 0 binds first; with port 0 the others must share the port the
+     * kernel chose, so they get the actual address. */
+    char listen[sizeof(cfg.node.http_listen) + 8];
+    snprintf(listen, sizeof(listen), "%s", cfg.node.http_listen);
+    for (int i = 0; i < n_loops && loops; i++) {
+        loops[i].index = i;
+        if (i == 1) {
+            char *colon = strrchr(listen, ':');
+            snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
+                     dk_http_server_port(loops[0].api.http));
+        }
+        if (loop_start(&loops[i], &node, &cfg, listen, err, sizeof(err)) != 0) {
+            dk_log(DK_LOG_ERROR, "cannot serve HTTP on %s: %s", cfg.node.http_listen, err);
+            fprintf(stderr, "dynkvd: cannot serve HTTP on %s: %s\n", cfg.node.http_listen, err);
+            status = 1;
+            break;
+        }
+    }
+    if (!loops)
+        status = 1;
+    if (status == 0) {
+        uv_signal_init(&loops[0].loop, &sig_term);
+        uv_signal_init(&loops[0].loop, &sig_int);
+        uv_signal_start(&sig_term, on_signal, SIGTERM);
+        uv_signal_start(&sig_int, on_signal, SIGINT);
+        for (int i = 1; i < n_loops; i++)
+            uv_thread_create(&loops[i].thread, loop_thread, &loops[i]);
+        char *colon = strrchr(listen, ':');
+        snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
+                 dk_http_server_port(loops[0].api.http));
+        dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
+               cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
+               cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
+        uv_run(&loops[0].loop, UV_RUN_DEFAULT);
+        for (int i = 1; i < n_loops; i++)
+            uv_thread_join(&loops[i].thread);
+    } else {
+        /* Start-up failed part way: stop what started, then drain. */
+        for (int i = 0; i < n_loops && loops; i++)
+            if (loops[i].started)
+                on_stop_async(&loops[i].stop_async);
+    }
+    for (int i = 0; i < n_loops && loops; i++)
+        if (loops[i].started || i == 0)
+            loop_close(&loops[i]);
+    free(loops);
+    dk_node_close(&node);
+    dk_log(DK_LOG_INFO, "stopped");
+    dk_log_close();
+    dk_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,591 @@
+/*
+ * test-config.c - the configuration: defaults, every value type, every
+ * refusal with its file:line message, the command line (--config, --set,
+ * --help, --version) and the example file matching the defaults.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "duration.h"
+
+static char tc_dir[] = "/tmp/dk-test-config-XXXXXX";
+static char tc_err[1024];
+
+static int tc_setup(void)
+{
+    return mkdtemp(tc_dir) ? 0 : -1;
+}
+
+static int tc_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tc_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write text to tc_dir/name; returns the path (static buffer). */
+static const char *tc_write(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tc_dir, name);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Load text as a file named name; returns the rc, message in tc_err. */
+static int tc_load(const char *name, const char *text, dk_config *c)
+{
+    const char *path = tc_write(name, text);
+    tc_err[0] = '\0';
+    dk_config_defaults(c);
+    return dk_config_load_file(c, path, tc_err, sizeof tc_err);
+}
+
+/* Load text and expect a refusal whose message is "<path>:<suffix>". */
+static void tc_refused(const char *text, const char *suffix)
+{
+    dk_config c;
+    char want[1024];
+    int rc = tc_load("bad.ini", text, &c);
+    snprintf(want, sizeof want, "%s/bad.ini:%s", tc_dir, suffix);
+    CU_ASSERT_EQUAL(rc, DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, want);
+    if (strcmp(tc_err, want) != 0)
+        fprintf(stderr, "got:  %s\nwant: %s\n", tc_err, want);
+    dk_config_free(&c);
+}
+
+static void test_defaults(void)
+{
+    dk_config c;
+    dk_config_defaults(&c);
+    CU_ASSERT_STRING_EQUAL(c.node.id, "n1");
+    CU_ASSERT_STRING_EQUAL(c.node.data_dir, "./data/n1");
+    CU_ASSERT_STRING_EQUAL(c.node.http_listen, "127.0.0.1:8080");
+    CU_ASSERT_STRING_EQUAL(c.node.rpc_listen, "127.0.0.1:7070");
+    CU_ASSERT_STRING_EQUAL(c.node.gossip_listen, "127.0.0.1:7946");
+    CU_ASSERT_EQUAL(c.node.weight, 1);
+    CU_ASSERT_EQUAL(c.node.loop_threads, 1);
+    CU_ASSERT_EQUAL(c.node.worker_threads, 4);
+    CU_ASSERT_EQUAL(c.node.log_level, DK_LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(c.node.log_file, "");
+    CU_ASSERT_STRING_EQUAL(c.cluster.name, "dynkv");
+    CU_ASSERT_EQUAL(c.cluster.n_seeds, 0);
+    CU_ASSERT_EQUAL(c.cluster.n_replicas, 3);
+    CU_ASSERT_EQUAL(c.cluster.read_consistency, DK_CONSISTENCY_ONE);
+    CU_ASSERT_EQUAL(c.cluster.write_consistency, DK_CONSISTENCY_ONE);
+    CU_ASSERT_EQUAL(c.cluster.sloppy_quorum, 1);
+    CU_ASSERT_EQUAL(c.cluster.gossip_interval, 1000);
+    CU_ASSERT_EQUAL(c.cluster.anti_entropy_interval, 600000);
+    CU_ASSERT_EQUAL(c.cluster.request_timeout, 2000);
+    CU_ASSERT_EQUAL(c.cluster.gc_grace, 10LL * 86400000);
+    CU_ASSERT_EQUAL(c.cluster.hint_window, 3LL * 3600000);
+    CU_ASSERT_EQUAL(c.cluster.max_siblings, 100);
+    CU_ASSERT_EQUAL(c.cluster.vv_prune_entries, 10);
+    CU_ASSERT_EQUAL(c.cluster.vv_prune_age, 7LL * 86400000);
+    CU_ASSERT_STRING_EQUAL(c.cluster.shared_secret, "");
+    CU_ASSERT_STRING_EQUAL(c.storage.engine, "lsm");
+    CU_ASSERT_STRING_EQUAL(c.storage.plugin_dir, "");
+    CU_ASSERT_EQUAL(c.storage.sync, 1);
+    CU_ASSERT_EQUAL(c.storage.memtable_size, 64ull << 20);
+    CU_ASSERT_EQUAL(c.storage.block_cache_size, 128ull << 20);
+    CU_ASSERT_STRING_EQUAL(c.storage.codec, "zstd");
+    CU_ASSERT_EQUAL(c.storage.bloom_bits_per_key, 10);
+    CU_ASSERT_EQUAL(c.storage.compaction_rate_limit, 64ull << 20);
+    CU_ASSERT_STRING_EQUAL(c.compaction.policy, "leveled");
+    CU_ASSERT_EQUAL(c.compaction.l0_trigger, 4);
+    CU_ASSERT_EQUAL(c.compaction.level_ratio, 10);
+    CU_ASSERT_EQUAL(c.compaction.base_level_size, 64ull << 20);
+    CU_ASSERT_EQUAL(c.compaction.target_file_size, 64ull << 20);
+    CU_ASSERT_EQUAL(c.compaction.min_threshold, 4);
+    CU_ASSERT_EQUAL(c.compaction.max_threshold, 32);
+    CU_ASSERT_EQUAL(c.compaction.window, 3600000);
+    CU_ASSERT_STRING_EQUAL(c.conflict.resolver, "vclock");
+    CU_ASSERT_EQUAL(dk_config_check(&c, tc_err, sizeof tc_err), 0);
+    dk_config_free(&c);
+}
+
+static void test_every_type(void)
+{
+    dk_config c;
+    int rc = tc_load("types.ini",
+                     "; a comment\n"
+                     "# another comment\n"
+                     "[node]\n"
+                     "id = node_2-b\n"
+                     "data_dir = /var/lib/dynkv/n2   ; inline comment after a space\n"
+                     "http_listen = [::1]:18080\n"
+                     "rpc_listen = host-1.example:17070\n"
+                     "weight = 100\n"
+                     "worker_threads = 128\n"
+                     "log_level = DEBUG\n"
+                     "[cluster]\n"
+                     "name = Prod.EU-1\n"
+                     "seeds = 127.0.0.1:7946, 127.0.0.2:7946\n"
+                     "  127.0.0.3:7946 127.0.0.4:7946,\n"
+                     "\n"
+                     "\t127.0.0.5:7946\n"
+                     "n_replicas = 9\n"
+                     "read_consistency = quorum\n"
+                     "write_consistency = all\n"
+                     "sloppy_quorum = off\n"
+                     "gossip_interval = 500ms\n"
+                     "anti_entropy_interval = 0\n"
+                     "request_timeout = 15\n"
+                     "gc_grace = 1d\n"
+                     "hint_window = 90 m\n"
+                     "vv_prune_age = 2h\n"
+                     "shared_secret = s3cr;et\n"
+                     "[storage]\n"
+                     "sync = no\n"
+                     "memtable_size = 1MiB\n"
+                     "block_cache_size = 0\n"
+                     "compaction_rate_limit = 10MB/s\n"
+                     "codec = none\n"
+                     "[compaction]\n"
+                     "base_level_size = 2G\n"
+                     "target_file_size = 65536\n"
+                     "window = 30m\n"
+                     "[conflict]\n"
+                     "resolver = lww\n",
+                     &c);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c.node.id, "node_2-b");
+    CU_ASSERT_STRING_EQUAL(c.node.data_dir, "/var/lib/dynkv/n2");
+    CU_ASSERT_STRING_EQUAL(c.node.http_listen, "[::1]:18080");
+    CU_ASSERT_STRING_EQUAL(c.node.rpc_listen, "host-1.example:17070");
+    CU_ASSERT_EQUAL(c.node.weight, 100);
+    CU_ASSERT_EQUAL(c.node.worker_threads, 128);
+    CU_ASSERT_EQUAL(c.node.log_level, DK_LOG_DEBUG);
+    CU_ASSERT_STRING_EQUAL(c.cluster.name, "Prod.EU-1");
+    CU_ASSERT_EQUAL_FATAL(c.cluster.n_seeds, 5);
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[0], "127.0.0.1:7946");
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[2], "127.0.0.3:7946");
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[4], "127.0.0.5:7946");
+    CU_ASSERT_EQUAL(c.cluster.n_replicas, 9);
+    CU_ASSERT_EQUAL(c.cluster.read_consistency, DK_CONSISTENCY_QUORUM);
+    CU_ASSERT_EQUAL(c.cluster.write_consistency, DK_CONSISTENCY_ALL);
+    CU_ASSERT_EQUAL(c.cluster.sloppy_quorum, 0);
+    CU_ASSERT_EQUAL(c.cluster.gossip_interval, 500);
+    CU_ASSERT_EQUAL(c.cluster.anti_entropy_interval, 0);
+    CU_ASSERT_EQUAL(c.cluster.request_timeout, 15000);
+    CU_ASSERT_EQUAL(c.cluster.gc_grace, 86400000);
+    CU_ASSERT_EQUAL(c.cluster.hint_window, 90 * 60000);
+    CU_ASSERT_EQUAL(c.cluster.vv_prune_age, 2 * 3600000);
+    /* ';' without a space before it is part of the value. */
+    CU_ASSERT_STRING_EQUAL(c.cluster.shared_secret, "s3cr;et");
+    CU_ASSERT_EQUAL(c.storage.sync, 0);
+    CU_ASSERT_EQUAL(c.storage.memtable_size, 1u << 20);
+    CU_ASSERT_EQUAL(c.storage.block_cache_size, 0);
+    CU_ASSERT_EQUAL(c.storage.compaction_rate_limit, 10u << 20);
+    CU_ASSERT_STRING_EQUAL(c.storage.codec, "none");
+    CU_ASSERT_EQUAL(c.compaction.base_level_size, 2ull << 30);
+    CU_ASSERT_EQUAL(c.compaction.target_file_size, 65536);
+    CU_ASSERT_EQUAL(c.compaction.window, 30 * 60000);
+    CU_ASSERT_STRING_EQUAL(c.conflict.resolver, "lww");
+    /* Keys the file did not mention keep their defaults. */
+    CU_ASSERT_EQUAL(c.node.loop_threads, 1);
+    CU_ASSERT_STRING_EQUAL(c.storage.engine, "lsm");
+    dk_config_free(&c);
+}
+
+/* Files saved by Windows editors: a UTF-8 byte-order mark and CRLF. */
+static void test_bom_crlf(void)
+{
+    dk_config c;
+    CU_ASSERT_EQUAL(tc_load("crlf.ini", "\xEF\xBB\xBF[node]\r\nid = n9\r\n[cluster]\r\n"
+                            "seeds = a:1,\r\n  b:2\r\n", &c), 0);
+    CU_ASSERT_STRING_EQUAL(c.node.id, "n9");
+    CU_ASSERT_EQUAL_FATAL(c.cluster.n_seeds, 2);
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[1], "b:2");
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_load("crlf.ini", "[node]\r\nweight = 0\r\n", &c), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "crlf.ini:2: [node] weight = 0: expected an integer in 1..100"));
+    dk_config_free(&c);
+}
+
+static void test_bool_forms(void)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
+    static const char *const no[] = {"false", "no", "off", "0", "OFF"};
+    dk_config c;
+    dk_config_defaults(&c);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        c.storage.sync = 1;
+        CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "sync", no[i], tc_err, sizeof tc_err), 0);
+        CU_ASSERT_EQUAL(c.storage.sync, 0);
+    }
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        c.storage.sync = 0;
+        CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "sync", yes[i], tc_err, sizeof tc_err), 0);
+        CU_ASSERT_EQUAL(c.storage.sync, 1);
+    }
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "sync", "maybe", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "[storage] sync = maybe: expected true or false (or yes/no, on/off, 1/0)");
+    CU_ASSERT_EQUAL(c.storage.sync, 1);
+    dk_config_free(&c);
+}
+
+static void test_sizes_durations(void)
+{
+    uint64_t u;
+    int64_t ms;
+    char buf[32];
+    CU_ASSERT(dk_size_parse("0", &u) == 0 && u == 0);
+    CU_ASSERT(dk_size_parse("4096", &u) == 0 && u == 4096);
+    CU_ASSERT(dk_size_parse("4k", &u) == 0 && u == 4096);
+    CU_ASSERT(dk_size_parse("4KB", &u) == 0 && u == 4096);
+    CU_ASSERT(dk_size_parse("4KiB", &u) == 0 && u == 4096);
+    CU_ASSERT(dk_size_parse("3 MB", &u) == 0 && u == 3u << 20);
+    CU_ASSERT(dk_size_parse("5GiB", &u) == 0 && u == 5ull << 30);
+    CU_ASSERT(dk_size_parse("7g", &u) == 0 && u == 7ull << 30);
+    CU_ASSERT(dk_size_parse("16777216T", &u) == DK_ECONFIG);   /* 2^64: overflow */
+    CU_ASSERT(dk_size_parse("99999999999999999999", &u) == DK_ECONFIG);
+    CU_ASSERT(dk_size_parse("1.5G", &u) == DK_ECONFIG);
+    CU_ASSERT(dk_size_parse("-1", &u) == DK_ECONFIG);
+    CU_ASSERT(dk_size_parse("10X", &u) == DK_ECONFIG);
+    CU_ASSERT(dk_size_parse("", &u) == DK_ECONFIG);
+    CU_ASSERT(dk_size_parse("M", &u) == DK_ECONFIG);
+    CU_ASSERT(dk_duration_parse("250ms", &ms) == 0 && ms == 250);
+    CU_ASSERT(dk_duration_parse("7", &ms) == 0 && ms == 7000);
+    CU_ASSERT(dk_duration_parse("7s", &ms) == 0 && ms == 7000);
+    CU_ASSERT(dk_duration_parse("3m", &ms) == 0 && ms == 180000);
+    CU_ASSERT(dk_duration_parse("3h", &ms) == 0 && ms == 3 * 3600000);
+    CU_ASSERT(dk_duration_parse("10d", &ms) == 0 && ms == 864000000);
+    CU_ASSERT(dk_duration_parse("1w", &ms) == DK_ECONFIG);
+    CU_ASSERT(dk_duration_parse("3H", &ms) == DK_ECONFIG);
+    CU_ASSERT(dk_duration_parse("1.5h", &ms) == DK_ECONFIG);
+    CU_ASSERT(dk_duration_parse("-5s", &ms) == DK_ECONFIG);
+    CU_ASSERT(dk_duration_parse("9223372036854775807d", &ms) == DK_ECONFIG);
+    dk_size_format(64ull << 20, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "64MiB");
+    dk_size_format(1000, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "1000");
+    dk_duration_format(90000, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "90s");
+    dk_duration_format(36 * 3600000LL, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "36h");
+}
+
+static void test_ranges(void)
+{
+    dk_config c;
+    dk_config_defaults(&c);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "0", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "[node] weight = 0: expected an integer in 1..100");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "101", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "3x", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "99999999999999999999", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(c.node.weight, 1);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "512KiB", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a size in 1MiB..4GiB"));
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "4GiB", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "compaction", "target_file_size", "32KiB", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "64KiB..4GiB"));
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "gossip_interval", "2h", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a duration in 10ms..1h"));
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "read_consistency", "two", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "[cluster] read_consistency = two: expected one of: one, quorum, all");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "codec", "lz4", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "[storage] codec = lz4: expected one of: zstd, none");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "log_level", "verbose", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "id", "N1", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "a-z, 0-9, '_' and '-'"));
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "engine", "../evil", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "id",
+                                  "a1234567890123456789012345678901234567890123456789012345678901234",
+                                  tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "name", "has space", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "localhost", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "1.2.3.4:0", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "1.2.3.4:65536", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "::1:80", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "data_dir", "", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "a:1 b", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "'b' is not a seed address"));
+    /* A list set through dk_config_set replaces the list. */
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "a:1,b:2", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "c:3", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL_FATAL(c.cluster.n_seeds, 1);
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[0], "c:3");
+    /* A bad list leaves the old one in place. */
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "d:4, e", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL_FATAL(c.cluster.n_seeds, 1);
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[0], "c:3");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(c.cluster.n_seeds, 0);
+    /* Secrets are not echoed in messages. */
+    char longsecret[300];
+    memset(longsecret, 'x', sizeof longsecret - 1);
+    longsecret[sizeof longsecret - 1] = '\0';
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "shared_secret", longsecret, tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "[cluster] shared_secret = (hidden): expected at most 256 characters");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "nodes", "weight", "2", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "unknown section [nodes]"));
+    dk_config_free(&c);
+}
+
+static void test_file_refusals(void)
+{
+    tc_refused("[node]\nid = n1\n[cluster]\nname = x\n\n\nn_replicas = 12\n",
+               "7: [cluster] n_replicas = 12: expected an integer in 1..9");
+    tc_refused("[node]\nid = n1\n[bogus]\nx = 1\n",
+               "3: unknown section [bogus]; expected one of [node], [cluster], [storage], "
+               "[compaction], [conflict]");
+    /* An empty unknown section is refused too, though inih never reports it. */
+    tc_refused("[node]\n[Node]\n", "2: unknown section [Node]; expected one of [node], [cluster], "
+               "[storage], [compaction], [conflict]");
+    tc_refused("[conflict]\nresolver = vclock\nresolvr = lww\n",
+               "3: unknown key 'resolvr' in [conflict]; expected one of: resolver");
+    tc_refused("[node]\nweight = 2\nid = n2\nweight = 3\n",
+               "4: [node] weight is set twice (first on line 2); expected each key once");
+    tc_refused("[cluster]\nseeds = a:1\nseeds = b:2\n",
+               "3: [cluster] seeds is set twice (first on line 2); expected each key once");
+    tc_refused("[node]\nweight = 2\n  3\n",
+               "3: this indented line continues [node] weight, which takes one value; only list keys "
+               "such as [cluster] seeds continue on indented lines: remove the indentation");
+    /* A repeated section header ends the list: this is a second seeds. */
+    tc_refused("[cluster]\nseeds = a:1\n[cluster]\n  seeds = b:2\n",
+               "4: [cluster] seeds is set twice (first on line 2); expected each key once");
+    tc_refused("id = n1\n", "1: key 'id' is outside any section; expected it under a [section] header");
+    tc_refused("[node]\nthis is not a key\n", "2: expected '[section]', 'key = value' or a comment");
+    tc_refused("[node\n", "1: expected '[section]', 'key = value' or a comment");
+    tc_refused("[cluster]\nname = \"dynkv\"\n",
+               "2: [cluster] name = \"dynkv\": expected 1..64 characters from A-Z, a-z, 0-9, '_', '.' "
+               "and '-'; note that quotes are not removed: write the value bare");
+    tc_refused("[cluster]\nread_consistency = quorum;all\n",
+               "2: [cluster] read_consistency = quorum;all: expected one of: one, quorum, all; note "
+               "that ';' starts a comment only after a space or tab");
+    /* The first error wins, also against a later syntax error. */
+    tc_refused("[node]\nweight = x\n[broken\n", "2: [node] weight = x: expected an integer in 1..100");
+    tc_refused("[broken\n[node]\nweight = x\n", "1: expected '[section]', 'key = value' or a comment");
+
+    /* 250 characters on line 3: refused before inih would cut it in two. */
+    char text[400];
+    int n = snprintf(text, sizeof text, "[cluster]\nname = a\nseeds = ");
+    memset(text + n, 'x', 250 - strlen("seeds = "));
+    strcpy(text + n + 250 - strlen("seeds = "), "\n");
+    CU_ASSERT_EQUAL_FATAL(strlen(text), (size_t)n + 250 - strlen("seeds = ") + 1);
+    tc_refused(text, "3: line longer than 199 characters; use indented continuation lines");
+
+    /* Exactly 199 characters is still fine. */
+    dk_config c;
+    char ok[300];
+    memset(ok, 0, sizeof ok);
+    strcpy(ok, "[node]\ndata_dir = /");
+    size_t len = strlen(ok);
+    memset(ok + len, 'd', 7 + 199 - len);
+    strcat(ok, "\n");
+    CU_ASSERT_EQUAL(tc_load("ok.ini", ok, &c), 0);
+    CU_ASSERT_EQUAL(strlen(c.node.data_dir), 199 - strlen("data_dir = "));
+    dk_config_free(&c);
+}
+
+static void test_missing_file(void)
+{
+    dk_config c;
+    char path[600];
+    dk_config_defaults(&c);
+    snprintf(path, sizeof path, "%s/does-not-exist.ini", tc_dir);
+    CU_ASSERT_EQUAL(dk_config_load_file(&c, path, tc_err, sizeof tc_err), DK_ECONFIG);
+    char want[800];
+    snprintf(want, sizeof want, "%s: cannot open the configuration file: %s", path, strerror(ENOENT));
+    CU_ASSERT_STRING_EQUAL(tc_err, want);
+    CU_ASSERT_EQUAL(dk_config_load_file(&c, tc_dir, tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, tc_dir));
+    dk_config_free(&c);
+}
+
+/* Run dk_config_from_args on a NULL-terminated list of arguments. */
+static int tc_args(dk_config *c, int *exit_now, const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = (char *)"/usr/bin/dynkvd";
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    tc_err[0] = '\0';
+    return dk_config_from_args(c, argc, argv, exit_now, tc_err, sizeof tc_err);
+}
+
+static void test_args_overrides(void)
+{
+    dk_config c;
+    int exit_now = 7;
+    char path[600];
+    snprintf(path, sizeof path, "%s", tc_write("args.ini", "[node]\nid = n7\nweight = 5\n"
+                                                             "[cluster]\nseeds = a:1, b:2\n"));
+    /* --set given before --config still applies after the file; later
+     * --set of the same key wins. */
+    int rc = tc_args(&c, &exit_now, "--set", "node.weight=9", "--config", path,
+                     "--set=node.weight=10", "-s", "cluster.seeds=c:3", "--set", "node.dc=eu-west.1",
+                     NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(exit_now, 0);
+    CU_ASSERT_STRING_EQUAL(c.node.id, "n7");
+    CU_ASSERT_EQUAL(c.node.weight, 10);
+    CU_ASSERT_STRING_EQUAL(c.node.dc, "eu-west.1");
+    CU_ASSERT_EQUAL_FATAL(c.cluster.n_seeds, 1);
+    CU_ASSERT_STRING_EQUAL(c.cluster.seeds[0], "c:3");
+    CU_ASSERT_STRING_EQUAL(c.path, path);
+    dk_config_free(&c);
+
+    /* No file at all: defaults plus overrides. */
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "storage.engine=memory", NULL), 0);
+    CU_ASSERT_STRING_EQUAL(c.storage.engine, "memory");
+    CU_ASSERT_STRING_EQUAL(c.node.id, "n1");
+    dk_config_free(&c);
+}
+
+static void test_args_errors(void)
+{
+    dk_config c;
+    int exit_now;
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.weight=x", NULL), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "--set node.weight=x: expected an integer in 1..100");
+    dk_config_free(&c);
+    static const char *const bad[] = {"nodeweight", "node.weight", ".weight=1", "node.=1", "node=1.2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[256];
+        CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", bad[i], NULL), DK_ECONFIG);
+        snprintf(want, sizeof want, "--set %s: expected section.key=value, e.g. --set node.id=n2", bad[i]);
+        CU_ASSERT_STRING_EQUAL(tc_err, want);
+        dk_config_free(&c);
+    }
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.wieght=2", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "--set node.wieght=2: unknown key 'wieght' in [node]; expected one of: id, "));
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", NULL), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "--set: expected a value after it (see --help)");
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--verbose", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "unknown option '--verbose'"));
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "node.ini", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "unexpected argument 'node.ini'"));
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "-c", "a.ini", "--config=b.ini", NULL), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "--config given twice ('a.ini' and 'b.ini'); expected one configuration file");
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "compaction.min_threshold=40", NULL), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "configuration: [compaction] min_threshold = 40 is greater than "
+                           "max_threshold = 32; expected min_threshold <= max_threshold");
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.rpc_listen=127.0.0.1:8080", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "http_listen and rpc_listen are both 127.0.0.1:8080"));
+    dk_config_free(&c);
+}
+
+/* What dynkvd prints for a bad file: "<file>:<line>: <what>: <expected>". */
+static void test_daemon_message(void)
+{
+    dk_config c;
+    int exit_now = 0;
+    char path[600], want[900];
+    snprintf(path, sizeof path, "%s", tc_write("node.ini", "[node]\nid = n1\n\n[cluster]\n"
+                                                             "name = dynkv\n; comment\nn_replicas = 12\n"));
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--config", path, "--set", "node.weight=2", NULL), DK_ECONFIG);
+    CU_ASSERT_EQUAL(exit_now, 0);
+    snprintf(want, sizeof want, "%s:7: [cluster] n_replicas = 12: expected an integer in 1..9", path);
+    CU_ASSERT_STRING_EQUAL(tc_err, want);
+    dk_config_free(&c);
+    snprintf(path, sizeof path, "%s/missing.ini", tc_dir);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--config", path, NULL), DK_ECONFIG);
+    CU_ASSERT_EQUAL(strncmp(tc_err, path, strlen(path)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "cannot open the configuration file"));
+    dk_config_free(&c);
+}
+
+static void test_help_version(void)
+{
+    dk_config c;
+    int exit_now = 0;
+    fflush(stdout);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--help", NULL), 0);
+    CU_ASSERT_EQUAL(exit_now, 1);
+    dk_config_free(&c);
+    exit_now = 0;
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.weight=2", "-V", NULL), 0);
+    CU_ASSERT_EQUAL(exit_now, 1);
+    dk_config_free(&c);
+    exit_now = 0;
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "-h", NULL), 0);
+    CU_ASSERT_EQUAL(exit_now, 1);
+    dk_config_free(&c);
+
+    /* The usage text names the options and the section.key convention. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/usage.txt", tc_dir);
+    FILE *f = fopen(path, "w+");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    dk_config_usage("dynkvd", f);
+    rewind(f);
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "--config FILE"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "--set section.key=value"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "section.key"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "cluster.n_replicas = 3"));
+}
+
+/* examples/single-node.ini spells out every default. */
+static void test_example_file(void)
+{
+    const char *src = getenv("DYNKV_SRCDIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/examples/single-node.ini", src ? src : ".");
+    dk_config d, c;
+    dk_config_defaults(&d);
+    dk_config_defaults(&c);
+    int rc = dk_config_load_file(&c, path, tc_err, sizeof tc_err);
+    if (rc)
+        fprintf(stderr, "%s\n", tc_err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(memcmp(&c.node, &d.node, sizeof d.node) == 0);
+    CU_ASSERT(memcmp(&c.storage, &d.storage, sizeof d.storage) == 0);
+    CU_ASSERT(memcmp(&c.compaction, &d.compaction, sizeof d.compaction) == 0);
+    CU_ASSERT(memcmp(&c.conflict, &d.conflict, sizeof d.conflict) == 0);
+    CU_ASSERT_EQUAL(c.cluster.n_seeds, 0);
+    CU_ASSERT(memcmp(&c.cluster, &d.cluster, sizeof d.cluster) == 0);
+    dk_config_free(&c);
+    dk_config_free(&d);
+}
+
+static CU_TestInfo tc_tests[] = {
+    {"defaults", test_defaults},
+    {"every value type", test_every_type},
+    {"byte-order mark and CRLF", test_bom_crlf},
+    {"bool forms", test_bool_forms},
+    {"sizes and durations", test_sizes_durations},
+    {"ranges and formats", test_ranges},
+    {"file refusals name file:line", test_file_refusals},
+    {"missing file", test_missing_file},
+    {"--set overrides after the file", test_args_overrides},
+    {"command line errors", test_args_errors},
+    {"daemon-style error message", test_daemon_message},
+    {"--help and --version", test_help_version},
+    {"example file holds the defaults", test_example_file},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "config", .pInitFunc = tc_setup, .pCleanupFunc = tc_teardown, .pTests = tc_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"

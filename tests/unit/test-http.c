@@ -1,0 +1,814 @@
+/*
+ * test-http.c - the HTTP transport against real sockets.
+ *
+ * Each test starts a server in its own uv loop on a thread, talks to it
+ * with plain blocking sockets from the test thread and compares exact
+ * bytes, then stops the server through a uv_async (stop runs on the loop
+ * thread) and checks that the loop closes cleanly. The handler echoes
+ * "METHOD path[?query]\n" followed by the body; a path /delay/N answers
+ * after N ms from a uv timer, to hold a response back.
+ */
+#define _GNU_SOURCE     /* memmem */
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "http.h"
+
+/* ---- the server thread ------------------------------------------------- */
+
+typedef struct tsrv {
+    uv_loop_t loop;
+    uv_async_t stop_async;
+    pthread_t th;
+    dk_http_conf conf;
+    dk_http_server *srv;
+    int port, start_rc, stop_done, loop_close_rc;
+    atomic_int handled;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready;
+} tsrv;
+
+typedef struct delayed {
+    uv_timer_t timer;
+    dk_http_exchange *x;
+    const dk_http_request *req;
+} delayed;
+
+static void echo(dk_http_exchange *x, const dk_http_request *req)
+{
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_FATAL(dk_buf_printf(&b, "%s %.*s%s%.*s\n", req->method_name, (int)req->path_len, req->path,
+                                  req->query_len ? "?" : "", (int)req->query_len, req->query) == 0);
+    CU_ASSERT_FATAL(dk_buf_append(&b, req->body.ptr, req->body.len) == 0);
+    dk_http_respond(x, 200, "text/plain", NULL, b.data, b.len);
+    dk_buf_free(&b);
+}
+
+static void delayed_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void delayed_fire(uv_timer_t *t)
+{
+    delayed *d = t->data;
+    echo(d->x, d->req);
+    uv_close((uv_handle_t *)t, delayed_closed);
+}
+
+static void handler(void *arg, dk_http_exchange *x, const dk_http_request *req)
+{
+    tsrv *t = arg;
+    atomic_fetch_add(&t->handled, 1);
+    if (req->path_len > 7 && memcmp(req->path, "/delay/", 7) == 0) {
+        delayed *d = calloc(1, sizeof(*d));
+        CU_ASSERT_FATAL(d != NULL);
+        d->x = x;
+        d->req = req;
+        uv_timer_init(&t->loop, &d->timer);
+        d->timer.data = d;
+        uv_timer_start(&d->timer, delayed_fire, strtoul(req->path + 7, NULL, 10), 0);
+        return;
+    }
+    echo(x, req);
+}
+
+static void on_stopped(void *arg)
+{
+    ((tsrv *)arg)->stop_done = 1;
+}
+
+static void on_stop_async(uv_async_t *a)
+{
+    tsrv *t = a->data;
+    dk_http_server_stop(t->srv, on_stopped, t);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *srv_main(void *arg)
+{
+    tsrv *t = arg;
+    char err[256];
+    uv_loop_init(&t->loop);
+    uv_async_init(&t->loop, &t->stop_async, on_stop_async);
+    t->stop_async.data = t;
+    t->start_rc = dk_http_server_start(&t->loop, &t->conf, handler, t, &t->srv, err, sizeof(err));
+    if (t->start_rc == 0)
+        t->port = dk_http_server_port(t->srv);
+    else
+        uv_close((uv_handle_t *)&t->stop_async, NULL);
+    pthread_mutex_lock(&t->mu);
+    t->ready = 1;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    t->loop_close_rc = uv_loop_close(&t->loop);
+    return NULL;
+}
+
+static tsrv *srv_start(const dk_http_conf *conf)
+{
+    tsrv *t = calloc(1, sizeof(*t));
+    CU_ASSERT_FATAL(t != NULL);
+    t->conf = *conf;
+    t->conf.listen = "127.0.0.1:0";
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    CU_ASSERT_FATAL(pthread_create(&t->th, NULL, srv_main, t) == 0);
+    pthread_mutex_lock(&t->mu);
+    while (!t->ready)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+    CU_ASSERT_FATAL(t->start_rc == 0);
+    CU_ASSERT(t->port > 0);
+    return t;
+}
+
+/* Stop gracefully, join, and check the loop closed with nothing left. */
+static void srv_stop(tsrv *t)
+{
+    uv_async_send(&t->stop_async);
+    pthread_join(t->th, NULL);
+    CU_ASSERT(t->stop_done == 1);
+    CU_ASSERT(t->loop_close_rc == 0);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t);
+}
+
+static tsrv *srv_default(void)
+{
+    dk_http_conf conf = {.max_body = 1024 * 1024};
+    return srv_start(&conf);
+}
+
+/* ---- a blocking client ------------------------------------------------- */
+
+typedef struct cli {
+    int fd;
+    char *buf;
+    size_t len;
+} cli;
+
+#define CLI_BUF (4u << 20)
+
+static cli *cli_open(int port)
+{
+    cli *c = calloc(1, sizeof(*c));
+    CU_ASSERT_FATAL(c != NULL);
+    c->buf = malloc(CLI_BUF);
+    CU_ASSERT_FATAL(c->buf != NULL);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(c->fd >= 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    return c;
+}
+
+static void cli_close(cli *c)
+{
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+static void cli_send(cli *c, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        CU_ASSERT_FATAL(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void cli_sends(cli *c, const char *s)
+{
+    cli_send(c, s, strlen(s));
+}
+
+/* Read more into the buffer; returns bytes read, 0 on EOF, -1 on error or
+ * timeout. */
+static ssize_t cli_fill(cli *c)
+{
+    if (c->len == CLI_BUF)
+        return -1;
+    ssize_t n = recv(c->fd, c->buf + c->len, CLI_BUF - c->len, 0);
+    if (n > 0)
+        c->len += (size_t)n;
+    return n;
+}
+
+/* Take the next whole response (head + Content-Length body) off the stream
+ * as a NUL-terminated malloc'd string; NULL if the stream ended first. */
+static char *cli_response(cli *c, size_t *outlen)
+{
+    for (;;) {
+        char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        if (end) {
+            size_t head = (size_t)(end - c->buf) + 4, body = 0;
+            char *cl = memmem(c->buf, head, "Content-Length: ", 16);
+            if (cl)
+                body = strtoul(cl + 16, NULL, 10);
+            if (c->len >= head + body) {
+                size_t n = head + body;
+                char *r = malloc(n + 1);
+                memcpy(r, c->buf, n);
+                r[n] = '\0';
+                memmove(c->buf, c->buf + n, c->len - n);
+                c->len -= n;
+                if (outlen)
+                    *outlen = n;
+                return r;
+            }
+        }
+        if (cli_fill(c) <= 0)
+            return NULL;
+    }
+}
+
+/* Expect exactly this response next. */
+static void cli_expect(cli *c, const char *expected)
+{
+    char *r = cli_response(c, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_STRING_EQUAL(r, expected);
+    if (strcmp(r, expected) != 0)
+        fprintf(stderr, "got:\n%s\nwanted:\n%s\n", r, expected);
+    free(r);
+}
+
+/* The server closed: nothing more, then EOF. */
+static int cli_at_eof(cli *c)
+{
+    return c->len == 0 && cli_fill(c) == 0;
+}
+
+static const char *get_req(const char *path)
+{
+    static char b[256];
+    snprintf(b, sizeof(b), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    return b;
+}
+
+#define OK_HEAD(len) "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " #len "\r\n"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_keepalive(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    cli_sends(c, get_req("/echo?i=1"));
+    cli_expect(c, OK_HEAD(14) "\r\nGET /echo?i=1\n");
+    cli_sends(c, get_req("/kv/a%20b"));
+    cli_expect(c, OK_HEAD(14) "\r\nGET /kv/a%20b\n");
+    cli_sends(c, "PUT /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    cli_expect(c, OK_HEAD(13) "\r\nPUT /echo\nabc");
+    dk_http_stats st;
+    dk_http_server_stats(t->srv, &st);
+    CU_ASSERT_EQUAL(st.accepted, 1);
+    CU_ASSERT_EQUAL(st.open, 1);
+    CU_ASSERT_EQUAL(st.requests, 3);
+    CU_ASSERT_EQUAL(st.parse_errors, 0);
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_pipeline_order(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    char all[512] = "";
+    strcat(all, get_req("/delay/150"));
+    strcat(all, get_req("/echo?i=2"));
+    strcat(all, "PUT /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+    cli_sends(c, all);
+    /* the first is held 150 ms by a timer; the others were answered by the
+     * handler at once, yet must not overtake it */
+    cli_expect(c, OK_HEAD(15) "\r\nGET /delay/150\n");
+    cli_expect(c, OK_HEAD(14) "\r\nGET /echo?i=2\n");
+    cli_expect(c, OK_HEAD(12) "\r\nPUT /echo\nhi");
+    CU_ASSERT_EQUAL(atomic_load(&t->handled), 3);
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_pipeline_bound(void)
+{
+    dk_http_conf conf = {.max_pipeline = 2};
+    tsrv *t = srv_start(&conf);
+    cli *c = cli_open(t->port);
+    char all[2048] = "";
+    for (int i = 0; i < 7; i++) {
+        char p[32];
+        snprintf(p, sizeof(p), "/delay/%d?i=%d", 30 - 4 * i, i);
+        strcat(all, get_req(p));
+    }
+    cli_sends(c, all);
+    for (int i = 0; i < 7; i++) {
+        char p[64], want[256];
+        snprintf(p, sizeof(p), "GET /delay/%d?i=%d\n", 30 - 4 * i, i);
+        snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+                 strlen(p), p);
+        cli_expect(c, want);
+    }
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_chunked(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    cli_sends(c, "PUT /kv/k HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+    sleep_ms(20);
+    cli_sends(c, "lo\r\n6;ext=1\r\n world\r\n");
+    sleep_ms(20);
+    cli_sends(c, "0\r\nX-Trailer: x\r\n\r\n");
+    cli_expect(c, OK_HEAD(21) "\r\nPUT /kv/k\nhello world");
+    /* bad chunk size: 400, connection closed */
+    cli_sends(c, "PUT /kv/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    char *r = cli_response(c, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT(strncmp(r, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
+    CU_ASSERT(strstr(r, "{\"error\":\"bad_request\"") != NULL);
+    CU_ASSERT(strstr(r, "Connection: close\r\n") != NULL);
+    free(r);
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_body_limit(void)
+{
+    tsrv *t = srv_default();
+    size_t lim = 1024 * 1024;
+    char *body = malloc(lim);
+    memset(body, 'v', lim);
+    cli *c = cli_open(t->port);
+    char head[128];
+    snprintf(head, sizeof(head), "PUT /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", lim);
+    cli_sends(c, head);
+    cli_send(c, body, lim);
+    size_t n;
+    char *r = cli_response(c, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    const char *want_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1048586\r\n\r\nPUT /echo\n";
+    CU_ASSERT_EQUAL(n, strlen(want_head) + lim);
+    CU_ASSERT(strncmp(r, want_head, strlen(want_head)) == 0);
+    CU_ASSERT(memcmp(r + strlen(want_head), body, lim) == 0);
+    free(r);
+
+    /* one byte more is refused from the header alone, before any body */
+    snprintf(head, sizeof(head), "PUT /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", lim + 1);
+    cli_sends(c, head);
+    cli_expect(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 104\r\n"
+                  "Connection: close\r\n\r\n"
+                  "{\"error\":\"value_too_large\",\"message\":\"request body of 1048577 bytes exceeds the limit of 1048576 bytes\"}");
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+
+    /* a chunked body growing past the limit */
+    c = cli_open(t->port);
+    snprintf(head, sizeof(head), "PUT /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n", lim + 1);
+    cli_sends(c, head);
+    cli_send(c, body, lim);
+    cli_sends(c, "vv\r\n0\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 87\r\n"
+                  "Connection: close\r\n\r\n"
+                  "{\"error\":\"value_too_large\",\"message\":\"request body exceeds the limit of 1048576 bytes\"}");
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+    free(body);
+    dk_http_stats st;
+    dk_http_server_stats(t->srv, &st);
+    CU_ASSERT_EQUAL(st.parse_errors, 2);
+    srv_stop(t);
+}
+
+/* A request head of exactly total bytes: "GET /echo HTTP/1.1\r\nX-Big: a...\r\n\r\n". */
+static char *big_head(size_t total)
+{
+    const char *pre = "GET /echo HTTP/1.1\r\nX-Big: ";
+    char *h = malloc(total + 1);
+    size_t np = strlen(pre), pad = total - np - 4;
+    memcpy(h, pre, np);
+    memset(h + np, 'a', pad);
+    memcpy(h + np + pad, "\r\n\r\n", 5);
+    return h;
+}
+
+static void test_header_limit(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    char *h = big_head(16 * 1024);
+    cli_sends(c, h);
+    cli_expect(c, OK_HEAD(10) "\r\nGET /echo\n");
+    free(h);
+    h = big_head(16 * 1024 + 1);
+    cli_sends(c, h);
+    cli_expect(c, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 115\r\nConnection: close\r\n\r\n"
+                  "{\"error\":\"header_too_large\",\"message\":\"request line and headers exceed 16384 bytes; "
+                  "send fewer or shorter headers\"}");
+    CU_ASSERT(cli_at_eof(c));
+    free(h);
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_bad_request(void)
+{
+    tsrv *t = srv_default();
+    cli *a = cli_open(t->port);
+    cli_sends(a, get_req("/echo"));
+    cli_expect(a, OK_HEAD(10) "\r\nGET /echo\n");
+
+    cli *b = cli_open(t->port);
+    cli_sends(b, "GARBAGE\r\n\r\n");
+    cli_expect(b, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 79\r\n"
+                  "Connection: close\r\n\r\n"
+                  "{\"error\":\"bad_request\",\"message\":\"malformed HTTP request: invalid HTTP method\"}");
+    CU_ASSERT(cli_at_eof(b));
+    cli_close(b);
+
+    b = cli_open(t->port);
+    cli_sends(b, "FOO /echo HTTP/1.1\r\n\r\n");
+    char *r = cli_response(b, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT(strncmp(r, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
+    free(r);
+    CU_ASSERT(cli_at_eof(b));
+    cli_close(b);
+
+    b = cli_open(t->port);
+    cli_sends(b, "GET /echo HTTP/2.0\r\n\r\n");
+    r = cli_response(b, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT(strncmp(r, "HTTP/1.1 505 HTTP Version Not Supported\r\n", 41) == 0);
+    free(r);
+    cli_close(b);
+
+    /* the first connection and new ones still work */
+    cli_sends(a, get_req("/echo"));
+    cli_expect(a, OK_HEAD(10) "\r\nGET /echo\n");
+    b = cli_open(t->port);
+    cli_sends(b, get_req("/echo"));
+    cli_expect(b, OK_HEAD(10) "\r\nGET /echo\n");
+    cli_close(b);
+    cli_close(a);
+    dk_http_stats st;
+    dk_http_server_stats(t->srv, &st);
+    CU_ASSERT_EQUAL(st.parse_errors, 3);
+    srv_stop(t);
+}
+
+static void test_expect_continue(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    cli_sends(c, "PUT /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 100 Continue\r\n\r\n");
+    cli_sends(c, "hello");
+    cli_expect(c, OK_HEAD(15) "\r\nPUT /echo\nhello");
+    /* too large: 413 straight away, no 100 */
+    cli_sends(c, "PUT /echo HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n");
+    char *r = cli_response(c, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT(strncmp(r, "HTTP/1.1 413 ", 13) == 0);
+    free(r);
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+
+    /* behind a slow pipelined request, the 100 waits for the earlier answer */
+    c = cli_open(t->port);
+    char all[256] = "";
+    strcat(all, get_req("/delay/100"));
+    strcat(all, "PUT /echo HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    cli_sends(c, all);
+    cli_expect(c, OK_HEAD(15) "\r\nGET /delay/100\n");
+    cli_expect(c, "HTTP/1.1 100 Continue\r\n\r\n");
+    cli_sends(c, "ok");
+    cli_expect(c, OK_HEAD(12) "\r\nPUT /echo\nok");
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_connection_close(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    cli_sends(c, "GET /echo HTTP/1.1\r\nConnection: close\r\n\r\nGET /echo HTTP/1.1\r\n\r\n");
+    cli_expect(c, OK_HEAD(10) "Connection: close\r\n\r\nGET /echo\n");
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+    CU_ASSERT_EQUAL(atomic_load(&t->handled), 1);
+    srv_stop(t);
+}
+
+static void test_http10(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    cli_sends(c, "GET /echo HTTP/1.0\r\n\r\n");
+    cli_expect(c, OK_HEAD(10) "Connection: close\r\n\r\nGET /echo\n");
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+
+    c = cli_open(t->port);
+    cli_sends(c, "GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    cli_expect(c, OK_HEAD(10) "Connection: keep-alive\r\n\r\nGET /echo\n");
+    cli_sends(c, "HEAD /echo HTTP/1.0\r\n\r\n");
+    /* HEAD: the length of the body that GET would send, and no body */
+    while (cli_fill(c) > 0)
+        ;
+    const char *want = OK_HEAD(11) "Connection: close\r\n\r\n";
+    CU_ASSERT(c->len == strlen(want) && memcmp(c->buf, want, c->len) == 0);
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_half_close(void)
+{
+    tsrv *t = srv_default();
+    cli *c = cli_open(t->port);
+    /* the client sends two requests and shuts its side: both are answered,
+     * the last one says the connection closes, then EOF */
+    char all[256] = "";
+    strcat(all, get_req("/delay/50"));
+    strcat(all, get_req("/echo"));
+    cli_sends(c, all);
+    CU_ASSERT(shutdown(c->fd, SHUT_WR) == 0);
+    cli_expect(c, OK_HEAD(14) "\r\nGET /delay/50\n");
+    cli_expect(c, OK_HEAD(10) "Connection: close\r\n\r\nGET /echo\n");
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+    srv_stop(t);
+}
+
+static void test_timeouts(void)
+{
+    dk_http_conf conf = {.idle_timeout_ms = 100, .request_timeout_ms = 200};
+    tsrv *t = srv_start(&conf);
+    cli *idle = cli_open(t->port);
+    cli *slow = cli_open(t->port);
+    cli_sends(idle, get_req("/echo"));
+    cli_expect(idle, OK_HEAD(10) "\r\nGET /echo\n");
+    cli_sends(slow, "GET /echo HTTP/1.1\r\nHo");
+    /* the request timer is not pushed back by more bytes of the same request */
+    sleep_ms(120);
+    cli_sends(slow, "st: t\r\n");
+    cli_expect(slow, "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: 93\r\n"
+                     "Connection: close\r\n\r\n"
+                     "{\"error\":\"request_timeout\",\"message\":\"the request did not arrive in time; send it in one go\"}");
+    CU_ASSERT(cli_at_eof(slow));
+    CU_ASSERT(cli_at_eof(idle));
+    dk_http_stats st;
+    dk_http_server_stats(t->srv, &st);
+    CU_ASSERT_EQUAL(st.timeouts, 2);
+    cli_close(idle);
+    cli_close(slow);
+    srv_stop(t);
+}
+
+static void test_graceful_stop(void)
+{
+    tsrv *t = srv_default();
+    cli *busy = cli_open(t->port);
+    cli *idle = cli_open(t->port);
+    cli_sends(idle, get_req("/echo"));
+    cli_expect(idle, OK_HEAD(10) "\r\nGET /echo\n");
+    cli_sends(busy, get_req("/delay/200"));
+    for (int i = 0; i < 1000 && atomic_load(&t->handled) < 2; i++)
+        sleep_ms(5);
+    CU_ASSERT_EQUAL_FATAL(atomic_load(&t->handled), 2);
+    uv_async_send(&t->stop_async);
+    /* the in-flight request is answered, marked as the last, then EOF */
+    cli_expect(busy, OK_HEAD(15) "Connection: close\r\n\r\nGET /delay/200\n");
+    CU_ASSERT(cli_at_eof(busy));
+    CU_ASSERT(cli_at_eof(idle));
+    cli_close(busy);
+    cli_close(idle);
+    pthread_join(t->th, NULL);
+    CU_ASSERT(t->stop_done == 1);
+    CU_ASSERT(t->loop_close_rc == 0);
+    free(t);
+}
+
+static void set_flag(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+static void test_reuseport_and_bad_listen(void)
+{
+    uv_loop_t loop;
+    char err[256];
+    dk_http_server *a, *b, *bad = NULL;
+    int stopped = 0;
+    CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
+    dk_http_conf conf = {.listen = "127.0.0.1:0"};
+    CU_ASSERT_FATAL(dk_http_server_start(&loop, &conf, handler, NULL, &a, err, sizeof(err)) == 0);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", dk_http_server_port(a));
+    conf.listen = addr;
+    CU_ASSERT_FATAL(dk_http_server_start(&loop, &conf, handler, NULL, &b, err, sizeof(err)) == 0);
+    CU_ASSERT_EQUAL(dk_http_server_port(a), dk_http_server_port(b));
+    conf.listen = "localhost:80x";
+    CU_ASSERT_EQUAL(dk_http_server_start(&loop, &conf, handler, NULL, &bad, err, sizeof(err)), DK_ECONFIG);
+    CU_ASSERT(strstr(err, "localhost:80x") != NULL);
+    CU_ASSERT_PTR_NULL(bad);
+    conf.listen = "[::1]:0";
+    if (dk_http_server_start(&loop, &conf, handler, NULL, &bad, err, sizeof(err)) == 0) {
+        CU_ASSERT(dk_http_server_port(bad) > 0);   /* hosts without IPv6 skip this */
+        dk_http_server_stop(bad, (void (*)(void *))free, malloc(1));
+    }
+    dk_http_server_stop(a, NULL, NULL);
+    dk_http_server_stop(b, set_flag, &stopped);
+    CU_ASSERT_EQUAL(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    CU_ASSERT_EQUAL(stopped, 1);
+    CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
+}
+
+/* ---- the parser alone -------------------------------------------------- */
+
+static void test_parser_fragments(void)
+{
+    const char *in = "\r\nPOST /kv/x%2Fy?prefix=a&limit=3 HTTP/1.1\r\nHOST: h\r\nX-Consistency:  quorum \r\n"
+                     "Content-Length: 4\r\n\r\nbodyGET / HTTP/1.1\r\nX-Empty:\r\n\r\n";
+    size_t len = strlen(in);
+    for (size_t step = 1; step <= len; step = step * 3 + 1) {
+        dk__http_parse p;
+        dk__http_parse_init(&p, 100, 1000);
+        dk__http_req *got[2] = {NULL, NULL};
+        int n = 0;
+        size_t off = 0;
+        while (off < len) {
+            size_t end = off + step < len ? off + step : len, pos = off;
+            while (pos < end) {
+                size_t used;
+                int rc = dk__http_parse_feed(&p, in + pos, end - pos, &used);
+                CU_ASSERT_FATAL(rc >= 0);
+                pos += used;
+                if (rc == DK__HTTP_REQUEST && n < 2)
+                    got[n++] = dk__http_parse_take(&p);
+            }
+            off = end;
+        }
+        CU_ASSERT_FATAL(n == 2);
+        const dk_http_request *r = &got[0]->pub;
+        CU_ASSERT_EQUAL(r->method, HTTP_POST);
+        CU_ASSERT_STRING_EQUAL(r->method_name, "POST");
+        CU_ASSERT(r->path_len == 9 && memcmp(r->path, "/kv/x%2Fy", 9) == 0);
+        CU_ASSERT(r->query_len == 16 && memcmp(r->query, "prefix=a&limit=3", 16) == 0);
+        CU_ASSERT_EQUAL(r->n_headers, 3);
+        size_t vl;
+        const char *v = dk_http_header_get(r, "x-consistency", &vl);
+        CU_ASSERT(v && vl == 6 && memcmp(v, "quorum", 6) == 0);
+        v = dk_http_header_get(r, "host", &vl);
+        CU_ASSERT(v && vl == 1 && v[0] == 'h');
+        CU_ASSERT_PTR_NULL(dk_http_header_get(r, "HOST", NULL));
+        CU_ASSERT(r->body.len == 4 && memcmp(r->body.ptr, "body", 4) == 0);
+        CU_ASSERT(r->keep_alive && r->http_minor == 1);
+        r = &got[1]->pub;
+        CU_ASSERT(r->method == HTTP_GET && r->path_len == 1 && r->query_len == 0 && r->body.len == 0);
+        v = dk_http_header_get(r, "x-empty", &vl);
+        CU_ASSERT(v != NULL && vl == 0);
+        CU_ASSERT_FALSE(dk__http_parse_busy(&p));
+        dk__http_req_free(got[0]);
+        dk__http_req_free(got[1]);
+        dk__http_parse_free(&p);
+    }
+}
+
+static void test_parser_errors(void)
+{
+    static const struct {
+        const char *in;
+        int status;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400},
+        {"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        {"GET /\x01 HTTP/1.1\r\n\r\n", 400},
+        {"PUT / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413},
+        {"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 431},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dk__http_parse p;
+        dk__http_parse_init(&p, 100, 64);
+        size_t used, len = strlen(cases[i].in);
+        int rc = dk__http_parse_feed(&p, cases[i].in, len, &used);
+        CU_ASSERT(rc < 0);
+        CU_ASSERT_EQUAL(p.err_status, cases[i].status);
+        CU_ASSERT_PTR_NOT_NULL(p.err_code);
+        CU_ASSERT_EQUAL(dk__http_parse_feed(&p, "GET", 3, &used), rc);   /* sticky */
+        dk__http_parse_free(&p);
+    }
+}
+
+static void test_url(void)
+{
+    char out[64];
+    CU_ASSERT_EQUAL(dk_url_decode("a%20b%2Fc+d", 11, out, sizeof(out)), 7);
+    CU_ASSERT_STRING_EQUAL(out, "a b/c+d");
+    CU_ASSERT_EQUAL(dk_url_decode("%e2%82%AC", 9, out, sizeof(out)), 3);
+    CU_ASSERT(memcmp(out, "\xe2\x82\xac", 3) == 0);
+    CU_ASSERT_EQUAL(dk_url_decode("x%00y", 5, out, sizeof(out)), 3);
+    CU_ASSERT(out[1] == '\0' && out[2] == 'y');
+    CU_ASSERT_EQUAL(dk_url_decode("%G1", 3, out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_decode("ab%4", 4, out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_decode("%", 1, out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_decode("abcd", 4, out, 3), -ENOBUFS);
+    CU_ASSERT_EQUAL(dk_url_decode("abc", 3, out, 3), 3);
+    CU_ASSERT_EQUAL(dk_url_decode("", 0, out, sizeof(out)), 0);
+
+    const char *q = "prefix=a%2Fb&limit=10&flag&empty=&sp=x+y&bad=%zz&pre%66ix=second&cursor=%4";
+    size_t ql = strlen(q);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "prefix", out, sizeof(out)), 3);
+    CU_ASSERT_STRING_EQUAL(out, "a/b");
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "limit", out, sizeof(out)), 2);
+    CU_ASSERT_STRING_EQUAL(out, "10");
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "flag", out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "empty", out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "sp", out, sizeof(out)), 3);
+    CU_ASSERT_STRING_EQUAL(out, "x y");
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "bad", out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "cursor", out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "missing", out, sizeof(out)), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "limi", out, sizeof(out)), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "prefix", out, 2), -ENOBUFS);
+    CU_ASSERT_EQUAL(dk_url_query_get("", 0, "a", out, sizeof(out)), DK_ENOTFOUND);
+    /* a name is matched after decoding */
+    CU_ASSERT_EQUAL(dk_url_query_get("pre%66ix=z", 10, "prefix", out, sizeof(out)), 1);
+    CU_ASSERT_STRING_EQUAL(out, "z");
+}
+
+static void test_status_text_and_error_json(void)
+{
+    CU_ASSERT_STRING_EQUAL(dk_http_status_text(404), "Not Found");
+    CU_ASSERT_STRING_EQUAL(dk_http_status_text(431), "Request Header Fields Too Large");
+    CU_ASSERT_STRING_EQUAL(dk_http_status_text(599), "Server Error");
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT(dk__http_error_json(&b, "bad_request", "say \"hi\"\\\n") == 0);
+    CU_ASSERT(b.len == strlen("{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}"));
+    CU_ASSERT(memcmp(b.data, "{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}", b.len) == 0);
+    dk_buf_free(&b);
+}
+
+static CU_TestInfo http_server_tests[] = {
+    {"keep-alive, 3 requests", test_keepalive},
+    {"pipelining keeps order", test_pipeline_order},
+    {"pipeline bound pauses reads", test_pipeline_bound},
+    {"chunked body", test_chunked},
+    {"body limit 413", test_body_limit},
+    {"header limit 431", test_header_limit},
+    {"bad requests 400, others unaffected", test_bad_request},
+    {"Expect: 100-continue", test_expect_continue},
+    {"Connection: close", test_connection_close},
+    {"HTTP/1.0 and HEAD", test_http10},
+    {"client half-close", test_half_close},
+    {"idle and request timeouts", test_timeouts},
+    {"graceful stop", test_graceful_stop},
+    {"SO_REUSEPORT and bad listen", test_reuseport_and_bad_listen},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo http_parse_tests[] = {
+    {"fragmented pipelined input", test_parser_fragments},
+    {"parser errors", test_parser_errors},
+    {"percent decoding and query", test_url},
+    {"status text and JSON errors", test_status_text_and_error_json},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "http-server", .pTests = http_server_tests},
+    {.pName = "http-parse", .pTests = http_parse_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"

@@ -1,0 +1,434 @@
+/*
+ * test-rpc-frame.c - the node-to-node wire format: round trips of every
+ * message through a frame, incremental (byte by byte) decoding, detection
+ * of every single-byte corruption, truncation, oversized lengths, wrong
+ * magic/version/reserved/type, encoder limits, and the HELLO HMAC (with a
+ * known answer computed independently by Python's hmac module, so the MAC
+ * input format cannot drift unnoticed).
+ */
+#define _GNU_SOURCE /* memmem */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "rpc_frame.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+static dk_msg_hello sample_hello(void)
+{
+    dk_msg_hello h;
+    memset(&h, 0, sizeof(h));
+    h.proto_version = DK_RPC_PROTO_VERSION;
+    strcpy(h.cluster, "prod");
+    strcpy(h.node_id, "node-1");
+    h.incarnation = 3;
+    for (unsigned i = 0; i < DK_HELLO_NONCE_LEN; i++)
+        h.nonce[i] = (uint8_t)i;
+    return h;
+}
+
+/* Wrap body in a frame, decode it back, check header and body. */
+static void frame_roundtrip(uint8_t type, const dk_buf *body, dk_slice *got, dk_buf *frame)
+{
+    dk_buf_reset(frame);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_encode(frame, type, 0x8001, 0x1122334455667788ULL, body->data, body->len), 0);
+    CU_ASSERT_EQUAL(frame->len, DK_FRAME_HEADER_LEN + body->len + DK_FRAME_TRAILER_LEN);
+    dk_frame_header h;
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(dk_frame_decode(frame->data, frame->len, &h, got, err, sizeof(err)), (ssize_t)frame->len);
+    CU_ASSERT_EQUAL(h.version, DK_FRAME_VERSION);
+    CU_ASSERT_EQUAL(h.type, type);
+    CU_ASSERT_EQUAL(h.flags, 0x8001);
+    CU_ASSERT_EQUAL(h.request_id, 0x1122334455667788ULL);
+    CU_ASSERT_EQUAL(h.body_len, body->len);
+    CU_ASSERT_EQUAL_FATAL(got->len, body->len);
+    CU_ASSERT(body->len == 0 || memcmp(got->ptr, body->data, body->len) == 0);
+}
+
+/* Every proper prefix of a body, and the body plus one byte, must be refused. */
+#define CHECK_STRICT(decode, type, body)                                      \
+    do {                                                                      \
+        type tmp_;                                                            \
+        for (size_t n_ = 0; n_ < (body).len; n_++) {                          \
+            dk_slice p_ = {(body).data, n_};                                  \
+            CU_ASSERT_EQUAL(decode(p_, &tmp_), DK_ECORRUPT);                  \
+        }                                                                     \
+        CU_ASSERT_EQUAL_FATAL(dk_buf_append(&(body), "", 1), 0);              \
+        CU_ASSERT_EQUAL(decode(dk_buf_slice(&(body)), &tmp_), DK_ECORRUPT);   \
+        (body).len--;                                                         \
+    } while (0)
+
+static void test_roundtrip_hello(void)
+{
+    dk_buf body = DK_BUF_INIT, frame = DK_BUF_INIT;
+    dk_slice s;
+    for (int with_mac = 0; with_mac < 2; with_mac++) {
+        dk_msg_hello h = sample_hello(), d;
+        if (with_mac) {
+            CU_ASSERT_EQUAL(dk_hello_mac("s3cret", &h, h.mac), 0);
+            h.has_mac = 1;
+        }
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_hello_encode(&body, &h), 0);
+        uint8_t type = with_mac ? DK_MSG_HELLO_ACK : DK_MSG_HELLO;
+        frame_roundtrip(type, &body, &s, &frame);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_hello_decode(s, &d), 0);
+        CU_ASSERT(memcmp(&h, &d, sizeof(h)) == 0);
+        CHECK_STRICT(dk_msg_hello_decode, dk_msg_hello, body);
+    }
+    /* A newer peer's HELLO with extra fields is still readable. */
+    dk_msg_hello h = sample_hello(), d;
+    h.proto_version = DK_RPC_PROTO_VERSION + 1;
+    dk_buf_reset(&body);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_hello_encode(&body, &h), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_buf_append(&body, "future", 6), 0);
+    CU_ASSERT_EQUAL(dk_msg_hello_decode(dk_buf_slice(&body), &d), 0);
+    CU_ASSERT_EQUAL(d.proto_version, DK_RPC_PROTO_VERSION + 1);
+    CU_ASSERT_STRING_EQUAL(d.node_id, "node-1");
+    dk_buf_free(&body);
+    dk_buf_free(&frame);
+}
+
+static void test_roundtrip_others(void)
+{
+    dk_buf body = DK_BUF_INIT, frame = DK_BUF_INIT;
+    dk_slice s;
+
+    dk_msg_error e = {DK_EUNAVAILABLE, {(const uint8_t *)"cluster name differs", 20}}, e2;
+    CU_ASSERT_EQUAL_FATAL(dk_msg_error_encode(&body, &e), 0);
+    frame_roundtrip(DK_MSG_ERROR, &body, &s, &frame);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_error_decode(s, &e2), 0);
+    CU_ASSERT_EQUAL(e2.code, DK_EUNAVAILABLE);
+    CU_ASSERT(e2.message.len == 20 && memcmp(e2.message.ptr, "cluster name differs", 20) == 0);
+    CHECK_STRICT(dk_msg_error_decode, dk_msg_error, body);
+
+    static uint8_t object[300000];
+    for (size_t i = 0; i < sizeof(object); i++)
+        object[i] = (uint8_t)(i * 7);
+    for (int hinted = 0; hinted < 2; hinted++) {
+        dk_msg_put_replica p = {.key = {(const uint8_t *)"user:42", 7}, .object = {object, sizeof(object)}}, p2;
+        strcpy(p.hint_target, hinted ? "node-3" : "");
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_put_replica_encode(&body, &p), 0);
+        frame_roundtrip(DK_MSG_PUT_REPLICA, &body, &s, &frame);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_put_replica_decode(s, &p2), 0);
+        CU_ASSERT(p2.key.len == 7 && memcmp(p2.key.ptr, "user:42", 7) == 0);
+        CU_ASSERT(p2.object.len == sizeof(object) && memcmp(p2.object.ptr, object, sizeof(object)) == 0);
+        CU_ASSERT_STRING_EQUAL(p2.hint_target, hinted ? "node-3" : "");
+    }
+    /* Truncation of a small put (the 300 kB one would take quadratic time). */
+    dk_msg_put_replica small = {.key = {(const uint8_t *)"k", 1}, .object = {object, 5}, .hint_target = "n9"};
+    dk_buf_reset(&body);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_put_replica_encode(&body, &small), 0);
+    CHECK_STRICT(dk_msg_put_replica_decode, dk_msg_put_replica, body);
+
+    dk_msg_get_replica g = {{(const uint8_t *)"user:42", 7}}, g2;
+    dk_buf_reset(&body);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_get_replica_encode(&body, &g), 0);
+    frame_roundtrip(DK_MSG_GET_REPLICA, &body, &s, &frame);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_get_replica_decode(s, &g2), 0);
+    CU_ASSERT(g2.key.len == 7 && memcmp(g2.key.ptr, "user:42", 7) == 0);
+    CHECK_STRICT(dk_msg_get_replica_decode, dk_msg_get_replica, body);
+
+    const dk_msg_replica_value values[3] = {
+        {0, 1, {object, 100}},
+        {DK_ENOTFOUND, 0, {NULL, 0}},
+        {-EIO, 0, {NULL, 0}},
+    };
+    for (int i = 0; i < 3; i++) {
+        dk_msg_replica_value v2;
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_replica_value_encode(&body, &values[i]), 0);
+        frame_roundtrip(DK_MSG_REPLICA_VALUE, &body, &s, &frame);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_replica_value_decode(s, &v2), 0);
+        CU_ASSERT_EQUAL(v2.status, values[i].status);
+        CU_ASSERT_EQUAL(v2.has_object, values[i].has_object);
+        CU_ASSERT_EQUAL(v2.object.len, values[i].object.len);
+        CU_ASSERT(v2.object.len == 0 || memcmp(v2.object.ptr, object, v2.object.len) == 0);
+        CHECK_STRICT(dk_msg_replica_value_decode, dk_msg_replica_value, body);
+    }
+
+    const int32_t statuses[4] = {0, DK_ETIMEOUT, INT32_MIN, INT32_MAX};
+    for (int i = 0; i < 4; i++) {
+        dk_msg_ack a = {statuses[i]}, a2;
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_ack_encode(&body, &a), 0);
+        frame_roundtrip(DK_MSG_ACK, &body, &s, &frame);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_ack_decode(s, &a2), 0);
+        CU_ASSERT_EQUAL(a2.status, statuses[i]);
+        CHECK_STRICT(dk_msg_ack_decode, dk_msg_ack, body);
+    }
+
+    dk_msg_ping ping = {UINT64_MAX - 5}, p2;
+    dk_buf_reset(&body);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_ping_encode(&body, &ping), 0);
+    frame_roundtrip(DK_MSG_PING, &body, &s, &frame);
+    frame_roundtrip(DK_MSG_PONG, &body, &s, &frame);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_ping_decode(s, &p2), 0);
+    CU_ASSERT_EQUAL(p2.time_ns, UINT64_MAX - 5);
+    CHECK_STRICT(dk_msg_ping_decode, dk_msg_ping, body);
+
+    /* An empty body is a valid frame (the type's decoder judges it). */
+    dk_buf_reset(&body);
+    frame_roundtrip(DK_MSG_PING, &body, &s, &frame);
+    CU_ASSERT_EQUAL(dk_msg_ping_decode(s, &p2), DK_ECORRUPT);
+
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_REPLICA_VALUE), "REPLICA_VALUE");
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(0), "unknown");
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(200), "unknown");
+    dk_buf_free(&body);
+    dk_buf_free(&frame);
+}
+
+static void test_incremental(void)
+{
+    /* Three frames back to back, fed one byte more at a time. */
+    dk_buf stream = DK_BUF_INIT, body = DK_BUF_INIT;
+    dk_msg_get_replica g = {{(const uint8_t *)"abc", 3}};
+    CU_ASSERT_EQUAL_FATAL(dk_msg_get_replica_encode(&body, &g), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_encode(&stream, DK_MSG_GET_REPLICA, 0, 1, body.data, body.len), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_encode(&stream, DK_MSG_PING, 0, 2, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_encode(&stream, DK_MSG_GET_REPLICA, 0, 3, body.data, body.len), 0);
+    size_t pos = 0, avail = 0;
+    uint64_t ids_seen = 0;
+    int frames = 0;
+    while (avail < stream.len) {
+        avail++;
+        dk_frame_header h;
+        dk_slice s;
+        ssize_t r = dk_frame_decode(stream.data + pos, avail - pos, &h, &s, NULL, 0);
+        CU_ASSERT_FATAL(r >= 0);
+        if (r == 0) {
+            if (avail - pos >= DK_FRAME_HEADER_LEN) /* header known early */
+                CU_ASSERT_EQUAL(h.request_id, (uint64_t)frames + 1);
+            continue;
+        }
+        CU_ASSERT_EQUAL((size_t)r, avail - pos); /* complete exactly at the last byte */
+        frames++;
+        ids_seen = ids_seen * 10 + h.request_id;
+        pos += (size_t)r;
+    }
+    CU_ASSERT_EQUAL(frames, 3);
+    CU_ASSERT_EQUAL(ids_seen, 123);
+    CU_ASSERT_EQUAL(pos, stream.len);
+
+    /* dk_frame_begin/finish produce the same bytes without copying. */
+    dk_buf inplace = DK_BUF_INIT;
+    size_t start;
+    CU_ASSERT_EQUAL_FATAL(dk_frame_begin(&inplace, &start), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_get_replica_encode(&inplace, &g), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_finish(&inplace, start, DK_MSG_GET_REPLICA, 0, 1), 0);
+    CU_ASSERT_EQUAL(inplace.len, DK_FRAME_HEADER_LEN + body.len + DK_FRAME_TRAILER_LEN);
+    CU_ASSERT(memcmp(inplace.data, stream.data, inplace.len) == 0);
+    /* A bad type truncates back to where the frame began. */
+    CU_ASSERT_EQUAL_FATAL(dk_frame_begin(&inplace, &start), 0);
+    CU_ASSERT_EQUAL(dk_frame_finish(&inplace, start, 0, 0, 1), -EINVAL);
+    CU_ASSERT_EQUAL(inplace.len, start);
+    dk_buf_free(&inplace);
+    dk_buf_free(&stream);
+    dk_buf_free(&body);
+}
+
+static void test_every_byte_corruption(void)
+{
+    dk_buf frame = DK_BUF_INIT, body = DK_BUF_INIT;
+    dk_msg_put_replica p = {.key = {(const uint8_t *)"key", 3}, .object = {(const uint8_t *)"object-bytes", 12}};
+    strcpy(p.hint_target, "node-2");
+    CU_ASSERT_EQUAL_FATAL(dk_msg_put_replica_encode(&body, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_encode(&frame, DK_MSG_PUT_REPLICA, 0, 77, body.data, body.len), 0);
+    unsigned undetected = 0, tried = 0;
+    for (size_t i = 0; i < frame.len; i++) {
+        for (int x = 1; x < 256; x++) {
+            frame.data[i] ^= (uint8_t)x;
+            dk_frame_header h;
+            dk_slice s;
+            char err[160] = "";
+            ssize_t r = dk_frame_decode(frame.data, frame.len, &h, &s, err, sizeof(err));
+            if (r >= 0 || err[0] == 0)
+                undetected++;
+            tried++;
+            frame.data[i] ^= (uint8_t)x;
+        }
+    }
+    CU_ASSERT_EQUAL(tried, frame.len * 255);
+    CU_ASSERT_EQUAL(undetected, 0);
+    dk_buf_free(&frame);
+    dk_buf_free(&body);
+}
+
+/* A header with chosen fields and a valid CRC. */
+static void raw_header(uint8_t *h, uint16_t magic, uint8_t version, uint8_t type, uint16_t reserved, uint32_t body_len)
+{
+    dk_put_u16(h, magic);
+    h[2] = version;
+    h[3] = type;
+    dk_put_u16(h + 4, 0);
+    dk_put_u16(h + 6, reserved);
+    dk_put_u64(h + 8, 5);
+    dk_put_u32(h + 16, body_len);
+    dk_put_u32(h + 20, dk_crc32c_mask(dk_crc32c(h, 20)));
+}
+
+static void test_bad_headers(void)
+{
+    uint8_t h[DK_FRAME_HEADER_LEN];
+    dk_frame_header hdr;
+    dk_slice s;
+    char err[160];
+
+    /* Oversized: refused from the header alone (24 bytes were given). */
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION, DK_MSG_PUT_REPLICA, 0, DK_FRAME_BODY_MAX + 1);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "exceeds"));
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION, DK_MSG_PUT_REPLICA, 0, UINT32_MAX);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_ETOOBIG);
+    /* The largest legal body: accepted, waiting for the rest. */
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION, DK_MSG_PUT_REPLICA, 0, DK_FRAME_BODY_MAX);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(hdr.body_len, DK_FRAME_BODY_MAX);
+    /* Encoders refuse too, before reading the body. */
+    dk_buf out = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(dk_frame_encode(&out, DK_MSG_PUT_REPLICA, 0, 1, h, (size_t)DK_FRAME_BODY_MAX + 1), DK_ETOOBIG);
+    CU_ASSERT_EQUAL(dk_frame_encode(&out, 0, 0, 1, NULL, 0), -EINVAL);
+    CU_ASSERT_EQUAL(dk_frame_encode(&out, DK_MSG__MAX + 1, 0, 1, NULL, 0), -EINVAL);
+    CU_ASSERT_EQUAL(out.len, 0);
+    dk_buf_free(&out);
+
+    /* Wrong magic: refused as soon as two bytes arrive (an HTTP client). */
+    CU_ASSERT_EQUAL(dk_frame_decode((const uint8_t *)"GE", 2, &hdr, &s, err, sizeof(err)), DK_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "magic"));
+    CU_ASSERT_EQUAL(dk_frame_decode((const uint8_t *)"D", 1, &hdr, &s, err, sizeof(err)), 0);
+    raw_header(h, 0x4B45, DK_FRAME_VERSION, DK_MSG_PING, 0, 0);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_ECORRUPT);
+
+    /* Another version, well formed. */
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION + 1, DK_MSG_PING, 0, 0);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_EUNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "version"));
+    /* Reserved bits and unknown types. */
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION, DK_MSG_PING, 1, 0);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_ECORRUPT);
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION, 0, 0, 0);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_ECORRUPT);
+    raw_header(h, DK_FRAME_MAGIC, DK_FRAME_VERSION, DK_MSG__MAX + 1, 0, 0);
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, err, sizeof(err)), DK_ECORRUPT);
+    /* A NULL error buffer is allowed. */
+    CU_ASSERT_EQUAL(dk_frame_decode(h, sizeof(h), &hdr, &s, NULL, 0), DK_ECORRUPT);
+}
+
+static void test_field_limits(void)
+{
+    dk_buf b = DK_BUF_INIT;
+    static uint8_t big[DK_KEY_MAX + 1];
+    dk_msg_put_replica p = {.key = {big, DK_KEY_MAX + 1}, .object = {big, 1}};
+    CU_ASSERT_EQUAL(dk_msg_put_replica_encode(&b, &p), -EINVAL);
+    p.key.len = 0;
+    CU_ASSERT_EQUAL(dk_msg_put_replica_encode(&b, &p), -EINVAL);
+    p.key.len = DK_KEY_MAX;
+    strcpy(p.hint_target, "Bad Id");
+    CU_ASSERT_EQUAL(dk_msg_put_replica_encode(&b, &p), -EINVAL);
+    p.hint_target[0] = 0;
+    p.object.len = 0;
+    CU_ASSERT_EQUAL(dk_msg_put_replica_encode(&b, &p), -EINVAL);
+    dk_msg_get_replica g = {{big, DK_KEY_MAX + 1}};
+    CU_ASSERT_EQUAL(dk_msg_get_replica_encode(&b, &g), -EINVAL);
+    dk_msg_replica_value v = {0, 0, {NULL, 0}};
+    CU_ASSERT_EQUAL(dk_msg_replica_value_encode(&b, &v), -EINVAL); /* status 0 needs an object */
+    v = (dk_msg_replica_value){DK_ENOTFOUND, 1, {big, 1}};
+    CU_ASSERT_EQUAL(dk_msg_replica_value_encode(&b, &v), -EINVAL);
+    dk_msg_error e = {1, {big, DK_ERROR_MSG_MAX + 1}};
+    CU_ASSERT_EQUAL(dk_msg_error_encode(&b, &e), -EINVAL);
+    dk_msg_hello h = sample_hello();
+    h.incarnation = 0;
+    CU_ASSERT_EQUAL(dk_msg_hello_encode(&b, &h), -EINVAL);
+    h = sample_hello();
+    h.cluster[0] = 0;
+    CU_ASSERT_EQUAL(dk_msg_hello_encode(&b, &h), -EINVAL);
+    h = sample_hello();
+    strcpy(h.node_id, "Node-1");
+    CU_ASSERT_EQUAL(dk_msg_hello_encode(&b, &h), -EINVAL);
+    CU_ASSERT_EQUAL(b.len, 0); /* nothing half-written */
+
+    /* Decoders refuse what encoders would not write. */
+    uint8_t raw[DK_KEY_MAX + 8];
+    size_t n = dk_put_varint(raw, DK_KEY_MAX + 1);
+    memset(raw + n, 'k', DK_KEY_MAX + 1);
+    dk_slice s = {raw, n + DK_KEY_MAX + 1};
+    CU_ASSERT_EQUAL(dk_msg_get_replica_decode(s, &g), DK_ECORRUPT);
+    /* A length running past the end. */
+    raw[0] = 5;
+    memcpy(raw + 1, "abc", 3);
+    s = (dk_slice){raw, 4};
+    CU_ASSERT_EQUAL(dk_msg_get_replica_decode(s, &g), DK_ECORRUPT);
+    /* A node id with an upper-case letter in HELLO. */
+    h = sample_hello();
+    CU_ASSERT_EQUAL_FATAL(dk_msg_hello_encode(&b, &h), 0);
+    uint8_t *id = memmem(b.data, b.len, "node-1", 6);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(id);
+    id[0] = 'N';
+    CU_ASSERT_EQUAL(dk_msg_hello_decode(dk_buf_slice(&b), &h), DK_ECORRUPT);
+    /* A status out of int32 range in ACK. */
+    n = dk_put_varint(raw, (uint64_t)1 << 33);
+    CU_ASSERT_EQUAL(dk_msg_ack_decode((dk_slice){raw, n}, &(dk_msg_ack){0}), DK_ECORRUPT);
+    dk_buf_free(&b);
+}
+
+static void test_hmac(void)
+{
+    /* Known answer: python3 -c "import hmac,hashlib; print(hmac.new(b's3cret',
+     * b'\x04prod\x06node-1' + bytes(range(16)), hashlib.sha256).hexdigest())" */
+    static const uint8_t known[32] = {
+        0xca, 0x26, 0x24, 0x6b, 0x68, 0x6c, 0x73, 0xb5, 0x8f, 0x59, 0x05, 0x2f, 0x66, 0x30, 0x34, 0xef,
+        0x8e, 0x00, 0x6d, 0x68, 0x59, 0x2b, 0xc6, 0x1c, 0xfe, 0x58, 0x25, 0xbc, 0x28, 0x66, 0x58, 0x5e};
+    dk_msg_hello h = sample_hello();
+    CU_ASSERT_EQUAL_FATAL(dk_hello_mac("s3cret", &h, h.mac), 0);
+    CU_ASSERT(memcmp(h.mac, known, 32) == 0);
+
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &h), -EACCES); /* has_mac not set */
+    h.has_mac = 1;
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &h), 0);
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cres", &h), -EACCES);
+    CU_ASSERT_EQUAL(dk_hello_verify("", &h), -EINVAL);
+    CU_ASSERT_EQUAL(dk_hello_verify(NULL, &h), -EINVAL);
+
+    /* The MAC binds each field it covers. */
+    dk_msg_hello t = h;
+    strcpy(t.cluster, "prod2");
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
+    t = h;
+    strcpy(t.node_id, "node-2");
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
+    t = h;
+    t.nonce[15] ^= 1;
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
+    t = h;
+    t.mac[31] ^= 0x80;
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
+
+    /* And survives the wire. */
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk_msg_hello_encode(&b, &h), 0);
+    dk_msg_hello d;
+    CU_ASSERT_EQUAL_FATAL(dk_msg_hello_decode(dk_buf_slice(&b), &d), 0);
+    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &d), 0);
+    dk_buf_free(&b);
+}
+
+static CU_TestInfo frame_tests[] = {
+    {"HELLO and HELLO_ACK round trip", test_roundtrip_hello},
+    {"every other message round trips", test_roundtrip_others},
+    {"incremental decode, byte by byte", test_incremental},
+    {"every single-byte corruption is detected", test_every_byte_corruption},
+    {"oversized, wrong magic, version, reserved, type", test_bad_headers},
+    {"field limits on encode and decode", test_field_limits},
+    {"HELLO HMAC", test_hmac},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "rpc_frame", .pTests = frame_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"

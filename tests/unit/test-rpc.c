@@ -1,0 +1,724 @@
+/*
+ * test-rpc.c - the RPC transport (framework/rpc.h) over real sockets.
+ *
+ * Every test runs several dk_rpc instances on 127.0.0.1 (port 0) in one
+ * uv loop on the test thread; SPIN runs the loop until a condition holds
+ * (a 5 ms ticker keeps uv_run from blocking). Raw blocking sockets play
+ * hostile clients: the kernel completes their connect from the listen
+ * backlog, so they never need the loop while they send. Each test stops
+ * its instances and asserts uv_loop_close() == 0.
+ */
+#define _GNU_SOURCE
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "log.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+#include "rpc.h"
+
+#define SPIN(cond, ms)                                                          \
+    do {                                                                        \
+        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
+        while (!(cond) && uv_hrtime() < end_)                                   \
+            uv_run(&loop, UV_RUN_ONCE);                                         \
+    } while (0)
+
+#define HELD_MAX 512
+
+typedef struct node {
+    dk_rpc *r;
+    int port, stopped, hold;
+    char id[16], addr[32];
+    dk_rpc_req *held[HELD_MAX];
+    char held_body[HELD_MAX][32];
+    int n_held, peak_held;
+} node;
+
+typedef struct res {
+    int calls, status, again_rc;
+    uint8_t type;
+    char body[64];
+    size_t len;
+    uint64_t at_ns;
+    dk_rpc *call_again;       /* call dk_rpc_call on this from inside the callback */
+} res;
+
+static uv_loop_t loop;
+static uv_timer_t ticker;
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void loop_setup(void)
+{
+    CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
+    uv_timer_init(&loop, &ticker);
+    uv_timer_start(&ticker, tick_cb, 5, 5);
+}
+
+static void loop_teardown(void)
+{
+    uv_close((uv_handle_t *)&ticker, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CU_ASSERT(uv_loop_close(&loop) == 0);
+}
+
+/* Handler: answer at once with REPLICA_VALUE echoing the body, or hold the
+ * request for the test to answer later. */
+static void on_req(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
+{
+    node *n = arg;
+    (void)h;
+    if (!n->hold || n->n_held == HELD_MAX) {
+        CU_ASSERT(dk_rpc_reply(q, DK_MSG_REPLICA_VALUE, body.ptr, body.len) == 0);
+        return;
+    }
+    n->held[n->n_held] = q;
+    snprintf(n->held_body[n->n_held], sizeof(n->held_body[0]), "%.*s", (int)body.len, (const char *)body.ptr);
+    if (++n->n_held > n->peak_held)
+        n->peak_held = n->n_held;
+}
+
+static void node_answer_all(node *n, int reverse)
+{
+    int k = n->n_held;
+    n->n_held = 0;
+    for (int i = 0; i < k; i++) {
+        int j = reverse ? k - 1 - i : i;
+        CU_ASSERT(dk_rpc_reply(n->held[j], DK_MSG_REPLICA_VALUE, n->held_body[j], strlen(n->held_body[j])) == 0);
+    }
+}
+
+static int node_start_at(node *n, const char *id, const char *cluster, const char *secret, const char *ip,
+                         int port, uint32_t max_outstanding)
+{
+    char listen[32], err[256];
+    snprintf(listen, sizeof(listen), "%s:%d", ip, port);
+    dk_rpc_conf conf = {
+        .listen = listen, .cluster_name = cluster, .node_id = id, .incarnation = 1, .secret = secret,
+        .max_outstanding = max_outstanding, .connect_timeout_ms = 300, .backoff_max_ms = 400,
+        .probe_timeout_ms = 300, .on_request = on_req, .arg = n,
+    };
+    snprintf(n->id, sizeof(n->id), "%s", id);
+    n->stopped = 0;
+    int rc = dk_rpc_start(&loop, &conf, &n->r, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "start %s: %s\n", id, err);
+        return rc;
+    }
+    n->port = dk_rpc_port(n->r);
+    snprintf(n->addr, sizeof(n->addr), "%s:%d", ip, n->port);
+    return 0;
+}
+
+static int node_start(node *n, const char *id, const char *cluster, const char *secret)
+{
+    return node_start_at(n, id, cluster, secret, "127.0.0.1", 0, 0);
+}
+
+static void node_stopped(void *arg)
+{
+    ((node *)arg)->stopped = 1;
+}
+
+static void node_stop(node *n)
+{
+    dk_rpc_stop(n->r, node_stopped, n);
+    SPIN(n->stopped, 2000);
+    CU_ASSERT(n->stopped == 1);
+    node_answer_all(n, 0);   /* detached requests: answers are dropped */
+}
+
+static dk_rpc_stats stats(const node *n)
+{
+    dk_rpc_stats st;
+    dk_rpc_stats_get(n->r, &st);
+    return st;
+}
+
+static void on_res(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    res *x = arg;
+    x->calls++;
+    x->status = status;
+    x->at_ns = uv_hrtime();
+    if (status == 0) {
+        CU_ASSERT_PTR_NOT_NULL(h);
+        x->type = h->type;
+        x->len = body.len < sizeof(x->body) - 1 ? body.len : sizeof(x->body) - 1;
+        memcpy(x->body, body.ptr, x->len);
+        x->body[x->len] = 0;
+    } else {
+        CU_ASSERT_PTR_NULL(h);
+        CU_ASSERT(body.len == 0);
+    }
+    if (x->call_again)
+        x->again_rc = dk_rpc_call(x->call_again, "b", "127.0.0.1:1", DK_MSG_GET_REPLICA, "x", 1, 100, on_res, x);
+}
+
+static int call(node *from, const node *to, const char *body, uint64_t deadline_ms, res *x)
+{
+    return dk_rpc_call(from->r, to->id, to->addr, DK_MSG_GET_REPLICA, body, strlen(body), deadline_ms, on_res, x);
+}
+
+/* One request from -> to, run to completion; returns its status. */
+static int call_sync(node *from, const node *to, const char *body)
+{
+    res x = {0};
+    CU_ASSERT_FATAL(call(from, to, body, 1000, &x) == 0);
+    SPIN(x.calls, 2000);
+    CU_ASSERT(x.calls == 1);
+    if (x.status == 0) {
+        CU_ASSERT(x.type == DK_MSG_REPLICA_VALUE);
+        CU_ASSERT_STRING_EQUAL(x.body, body);
+    }
+    return x.calls == 1 ? x.status : DK_ETIMEOUT;
+}
+
+static int count_calls(const res *x, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += x[i].calls;
+    return k;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_ping_and_request(void)
+{
+    node a = {0}, b = {0};
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    CU_ASSERT(b.port > 0 && b.port != a.port);
+
+    dk_msg_ping ping = {123456789u};
+    dk_buf pb = DK_BUF_INIT;
+    CU_ASSERT_FATAL(dk_msg_ping_encode(&pb, &ping) == 0);
+    res x = {0};
+    CU_ASSERT_FATAL(dk_rpc_call(a.r, "b", b.addr, DK_MSG_PING, pb.data, pb.len, 1000, on_res, &x) == 0);
+    CU_ASSERT(x.calls == 0);   /* never from inside dk_rpc_call */
+    SPIN(x.calls, 2000);
+    CU_ASSERT(x.calls == 1 && x.status == 0 && x.type == DK_MSG_PONG);
+    dk_msg_ping pong;
+    CU_ASSERT(dk_msg_ping_decode((dk_slice){(const uint8_t *)x.body, x.len}, &pong) == 0);
+    CU_ASSERT(pong.time_ns == ping.time_ns);
+    dk_buf_free(&pb);
+
+    CU_ASSERT(call_sync(&a, &b, "hello") == 0);
+    b.hold = 1;
+    res y = {0};
+    CU_ASSERT_FATAL(call(&a, &b, "who", 1000, &y) == 0);
+    SPIN(b.n_held == 1, 2000);
+    CU_ASSERT_FATAL(b.n_held == 1);
+    CU_ASSERT_STRING_EQUAL(dk_rpc_req_peer(b.held[0]), "a");
+    node_answer_all(&b, 0);
+    SPIN(y.calls, 2000);
+    CU_ASSERT(y.calls == 1 && y.status == 0);
+
+    dk_rpc_stats sa = stats(&a), sb = stats(&b);
+    CU_ASSERT(sa.conns_connected >= 1 && sb.conns_accepted >= 1);
+    CU_ASSERT(sa.requests_out == 3 && sb.requests_in == 3);
+    CU_ASSERT(sa.handshake_failures == 0 && sb.handshake_failures == 0 && sb.bad_frames == 0);
+
+    /* Refused before queueing: an error and no callback. */
+    res z = {0};
+    CU_ASSERT(dk_rpc_call(a.r, "b", b.addr, DK_MSG_PING, NULL, 0, 0, on_res, &z) == -EINVAL);
+    CU_ASSERT(dk_rpc_call(a.r, "b", "nowhere", DK_MSG_PING, NULL, 0, 100, on_res, &z) == -EINVAL);
+    CU_ASSERT(dk_rpc_call(a.r, "B!", b.addr, DK_MSG_PING, NULL, 0, 100, on_res, &z) == -EINVAL);
+    CU_ASSERT(dk_rpc_call(a.r, "b", b.addr, DK_MSG_HELLO, NULL, 0, 100, on_res, &z) == -EINVAL);
+    void *big = calloc(1, DK_FRAME_BODY_MAX + 1);
+    CU_ASSERT(dk_rpc_call(a.r, "b", b.addr, DK_MSG_PUT_REPLICA, big, DK_FRAME_BODY_MAX + 1, 100, on_res, &z) ==
+              DK_ETOOBIG);
+    free(big);
+    SPIN(0, 50);
+    CU_ASSERT(z.calls == 0);
+
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+static void test_out_of_order(void)
+{
+    enum { N = 200 };
+    node a = {0}, b = {0};
+    static res x[N];
+    char body[32];
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    memset(x, 0, sizeof(x));
+    b.hold = 1;
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "req-%d", i);
+        CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
+    }
+    SPIN(b.n_held == N, 3000);
+    CU_ASSERT_FATAL(b.n_held == N);
+    node_answer_all(&b, 1);
+    SPIN(count_calls(x, N) == N, 3000);
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "req-%d", i);
+        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
+        CU_ASSERT_STRING_EQUAL(x[i].body, body);
+    }
+    CU_ASSERT(stats(&a).conns_connected <= 2);   /* the pool's cap */
+    CU_ASSERT(stats(&a).late_replies == 0);
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+static void test_backpressure(void)
+{
+    enum { N = 50, MAX = 8 };
+    node a = {0}, b = {0};
+    static res x[N];
+    char body[32];
+    loop_setup();
+    memset(x, 0, sizeof(x));
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start_at(&b, "b", "dk-test", NULL, "127.0.0.1", 0, MAX) == 0);
+    b.hold = 1;
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "p%d", i);
+        CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
+    }
+    SPIN(0, 200);
+    /* At most MAX per connection reach the handler; a pool has 2. */
+    CU_ASSERT(b.n_held >= MAX && b.n_held <= 2 * MAX);
+    int done = 0;
+    for (int round = 0; round < 100 && done < N; round++) {
+        node_answer_all(&b, 0);
+        SPIN(0, 10);
+        done = count_calls(x, N);
+    }
+    CU_ASSERT(done == N);
+    CU_ASSERT(b.peak_held <= 2 * MAX);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+static void test_deadline(void)
+{
+    node a = {0}, b = {0};
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    CU_ASSERT(call_sync(&a, &b, "warm") == 0);
+    b.hold = 1;
+    res x = {0};
+    uint64_t t0 = uv_hrtime();
+    CU_ASSERT_FATAL(call(&a, &b, "slow", 100, &x) == 0);
+    SPIN(x.calls, 2000);
+    CU_ASSERT(x.calls == 1 && x.status == DK_ETIMEOUT);
+    CU_ASSERT((x.at_ns - t0) / 1000000u >= 90);
+    CU_ASSERT(stats(&a).timeouts == 1);
+    /* The transport probes the connection; b's transport answers the PING
+     * although its handler is stuck, so the connection stays. */
+    SPIN(stats(&b).requests_in >= 3, 1000);
+    CU_ASSERT(stats(&b).requests_in == 3);
+    CU_ASSERT_FATAL(b.n_held == 1);
+    node_answer_all(&b, 0);
+    SPIN(stats(&a).late_replies == 1, 1000);
+    CU_ASSERT(stats(&a).late_replies == 1);
+    CU_ASSERT(x.calls == 1);
+    b.hold = 0;
+    SPIN(0, 400);   /* past the probe timeout */
+    CU_ASSERT(call_sync(&a, &b, "again") == 0);
+    /* No connection was lost to the probe. */
+    CU_ASSERT(stats(&a).conns_connected == stats(&a).conns_open);
+    CU_ASSERT(stats(&a).timeouts == 1);
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+static void test_peer_down_and_back(void)
+{
+    node a = {0}, b = {0};
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    CU_ASSERT(call_sync(&a, &b, "up") == 0);
+    int port = b.port;
+    node_stop(&b);
+
+    res x = {0};
+    uint64_t t0 = uv_hrtime();
+    CU_ASSERT_FATAL(call(&a, &b, "down", 5000, &x) == 0);
+    SPIN(x.calls, 2000);
+    CU_ASSERT(x.calls == 1 && (x.status == DK_EUNAVAILABLE || x.status == -ECONNRESET));
+    CU_ASSERT((x.at_ns - t0) / 1000000u < 1000);   /* fast, not at the deadline */
+    res y = {0};
+    t0 = uv_hrtime();
+    CU_ASSERT_FATAL(call(&a, &b, "backoff", 5000, &y) == 0);
+    SPIN(y.calls, 2000);
+    CU_ASSERT(y.calls == 1 && y.status == DK_EUNAVAILABLE);
+    CU_ASSERT((y.at_ns - t0) / 1000000u < 200);
+    CU_ASSERT(stats(&a).connect_failures >= 1);
+
+    CU_ASSERT_FATAL(node_start_at(&b, "b", "dk-test", NULL, "127.0.0.1", port, 0) == 0);
+    int ok = 0;
+    for (int i = 0; i < 100 && !ok; i++) {
+        res z = {0};
+        CU_ASSERT_FATAL(call(&a, &b, "back", 1000, &z) == 0);
+        SPIN(z.calls, 2000);
+        ok = z.calls == 1 && z.status == 0;
+        if (!ok)
+            SPIN(0, 50);
+    }
+    CU_ASSERT(ok);
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+static int file_has(const char *path, const char *needle)
+{
+    char buf[16384];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, needle) != NULL;
+}
+
+static void test_wrong_cluster(void)
+{
+    node a = {0}, b = {0}, c = {0};
+    char dir[] = "/tmp/dk-test-rpc-XXXXXX", path[64];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/log", dir);
+    CU_ASSERT_FATAL(dk_log_open(path, DK_LOG_INFO) == 0);
+    loop_setup();
+    /* a listens on 127.0.0.2, so its outgoing sockets come from there. */
+    CU_ASSERT_FATAL(node_start_at(&a, "a", "dk-test", NULL, "127.0.0.2", 0, 0) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&c, "c", "other", NULL) == 0);
+    CU_ASSERT(call_sync(&a, &c, "hi") == DK_ECONFIG);
+    CU_ASSERT(stats(&c).wrong_cluster == 1 && stats(&c).handshake_failures == 1);
+    CU_ASSERT(stats(&a).wrong_cluster == 1 && stats(&a).handshake_failures == 1);
+    CU_ASSERT(stats(&c).requests_in == 0);
+    /* A different node answering at the address is refused as well. */
+    res x = {0};
+    CU_ASSERT_FATAL(dk_rpc_call(a.r, "zz", b.addr, DK_MSG_GET_REPLICA, "k", 1, 1000, on_res, &x) == 0);
+    SPIN(x.calls, 2000);
+    CU_ASSERT(x.calls == 1 && x.status == DK_ECONFIG);
+    CU_ASSERT(call_sync(&a, &b, "still fine") == 0);
+    node_stop(&a);
+    node_stop(&b);
+    node_stop(&c);
+    loop_teardown();
+    dk_log_close();
+    /* Both sides logged, with the peer's address and both cluster names. */
+    CU_ASSERT(file_has(path, "refused connection from 127.0.0.2:"));
+    CU_ASSERT(file_has(path, "handshake with node c at 127.0.0.1:"));
+    CU_ASSERT(file_has(path, "node a belongs to cluster 'dk-test', node c to cluster 'other'"));
+    CU_ASSERT(file_has(path, "node zz was expected"));
+    unlink(path);
+    CU_ASSERT(rmdir(dir) == 0);
+}
+
+static void test_secret(void)
+{
+    node s1 = {0}, s1b = {0}, s2 = {0}, open_ = {0};
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&s1, "s1", "dk-test", "one") == 0);
+    CU_ASSERT_FATAL(node_start(&s1b, "s1b", "dk-test", "one") == 0);
+    CU_ASSERT_FATAL(node_start(&s2, "s2", "dk-test", "two") == 0);
+    CU_ASSERT_FATAL(node_start(&open_, "open", "dk-test", NULL) == 0);
+    CU_ASSERT(call_sync(&s1, &s1b, "same secret") == 0);
+    CU_ASSERT(call_sync(&s1, &s2, "other secret") == -EACCES);
+    CU_ASSERT(call_sync(&open_, &s2, "no secret") == -EACCES);
+    CU_ASSERT(call_sync(&s1, &open_, "peer without secret") == -EACCES);
+    CU_ASSERT(stats(&s2).handshake_failures == 2 && stats(&s2).requests_in == 0);
+    CU_ASSERT(stats(&s1).handshake_failures == 2);
+    CU_ASSERT(stats(&s1).wrong_cluster == 0);
+    node_stop(&s1);
+    node_stop(&s1b);
+    node_stop(&s2);
+    node_stop(&open_);
+    loop_teardown();
+}
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int raw_send(int fd, const void *p, size_t n)
+{
+    return send(fd, p, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
+/* Has the server closed fd? Reads (and drops) whatever it sent first. */
+static int raw_closed(int fd)
+{
+    char buf[512];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return 1;
+        if (n < 0)
+            return 0;
+    }
+}
+
+static int raw_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
+static void test_bad_frames(void)
+{
+    node a = {0}, b = {0};
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    CU_ASSERT(call_sync(&a, &b, "before") == 0);
+    int fds[5];
+
+    /* Not our protocol at all. */
+    fds[0] = raw_connect(b.port);
+    CU_ASSERT_FATAL(fds[0] >= 0);
+    CU_ASSERT(raw_send(fds[0], "GET / HTTP/1.1\r\n\r\n", 18));
+
+    /* A HELLO whose body CRC is wrong. */
+    dk_msg_hello m;
+    memset(&m, 0, sizeof(m));
+    m.proto_version = DK_RPC_PROTO_VERSION;
+    strcpy(m.cluster, "dk-test");
+    strcpy(m.node_id, "raw");
+    m.incarnation = 1;
+    dk_buf hb = DK_BUF_INIT, f = DK_BUF_INIT;
+    CU_ASSERT_FATAL(dk_msg_hello_encode(&hb, &m) == 0);
+    CU_ASSERT_FATAL(dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, hb.data, hb.len) == 0);
+    f.data[f.len - 1] ^= 0x5a;
+    fds[1] = raw_connect(b.port);
+    CU_ASSERT_FATAL(fds[1] >= 0);
+    CU_ASSERT(raw_send(fds[1], f.data, f.len));
+
+    /* A header (valid CRC) announcing a body over the limit. */
+    uint8_t hdr[DK_FRAME_HEADER_LEN] = {0};
+    dk_put_u16(hdr, DK_FRAME_MAGIC);
+    hdr[2] = DK_FRAME_VERSION;
+    hdr[3] = DK_MSG_HELLO;
+    dk_put_u32(hdr + 16, DK_FRAME_BODY_MAX + 1);
+    dk_put_u32(hdr + 20, dk_crc32c_mask(dk_crc32c(hdr, 20)));
+    fds[3] = raw_connect(b.port);
+    CU_ASSERT_FATAL(fds[3] >= 0);
+    CU_ASSERT(raw_send(fds[3], hdr, sizeof(hdr)));
+
+    /* A correct handshake, then a PING with a corrupt body. */
+    f.data[f.len - 1] ^= 0x5a;
+    fds[2] = raw_connect(b.port);
+    CU_ASSERT_FATAL(fds[2] >= 0);
+    CU_ASSERT(raw_send(fds[2], f.data, f.len));
+    SPIN(raw_readable(fds[2]), 2000);
+    uint8_t in[512];
+    ssize_t got = recv(fds[2], in, sizeof(in), MSG_DONTWAIT);
+    dk_frame_header h;
+    dk_slice body;
+    char err[128];
+    CU_ASSERT(got > 0 && dk_frame_decode(in, (size_t)got, &h, &body, err, sizeof(err)) == got);
+    CU_ASSERT(h.type == DK_MSG_HELLO_ACK);
+    dk_buf p = DK_BUF_INIT;
+    dk_msg_ping ping = {7};
+    CU_ASSERT_FATAL(dk_msg_ping_encode(&hb, &ping) == 0);
+    CU_ASSERT_FATAL(dk_frame_encode(&p, DK_MSG_PING, 0, 9, hb.data, hb.len) == 0);
+    p.data[DK_FRAME_HEADER_LEN] ^= 1;
+    CU_ASSERT(raw_send(fds[2], p.data, p.len));
+
+    /* Silent after connecting: the handshake timer closes it. */
+    fds[4] = raw_connect(b.port);
+    CU_ASSERT_FATAL(fds[4] >= 0);
+
+    SPIN(raw_closed(fds[0]) && raw_closed(fds[1]) && raw_closed(fds[2]) && raw_closed(fds[3]), 2000);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT(raw_closed(fds[i]));
+    CU_ASSERT(stats(&b).bad_frames == 4);
+    CU_ASSERT(call_sync(&a, &b, "during") == 0);
+    SPIN(raw_closed(fds[4]), 2000);
+    CU_ASSERT(raw_closed(fds[4]));
+    CU_ASSERT(stats(&b).handshake_failures == 1);
+    CU_ASSERT(call_sync(&a, &b, "after") == 0);
+    CU_ASSERT(stats(&b).conns_open == stats(&b).conns_accepted - 5);   /* only a's are left */
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    dk_buf_free(&hb);
+    dk_buf_free(&f);
+    dk_buf_free(&p);
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+/* A fake peer on a raw socket: accept a's connection and read its HELLO. */
+static int ghost_accept(int lfd, uint8_t *in, size_t cap)
+{
+    SPIN(raw_readable(lfd), 2000);
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0)
+        return -1;
+    SPIN(raw_readable(fd), 2000);
+    dk_frame_header h;
+    dk_slice body;
+    ssize_t got = recv(fd, in, cap, MSG_DONTWAIT);
+    CU_ASSERT(got > 0 && dk_frame_decode(in, (size_t)got, &h, &body, NULL, 0) == got);
+    CU_ASSERT(h.type == DK_MSG_HELLO);
+    return fd;
+}
+
+static void test_silent_peer(void)
+{
+    node a = {0}, ghost = {.id = "ghost"};
+    uint8_t in[4096];
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    CU_ASSERT_FATAL(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 8) == 0);
+    CU_ASSERT_FATAL(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+    snprintf(ghost.addr, sizeof(ghost.addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+
+    /* A peer that never answers HELLO: the call fails at the connect +
+     * handshake timeout (300 ms), long before its own deadline. */
+    res x = {0};
+    uint64_t t0 = uv_hrtime();
+    CU_ASSERT_FATAL(call(&a, &ghost, "one", 5000, &x) == 0);
+    int fd1 = ghost_accept(lfd, in, sizeof(in));
+    CU_ASSERT_FATAL(fd1 >= 0);
+    SPIN(x.calls, 2000);
+    CU_ASSERT(x.calls == 1 && x.status == DK_EUNAVAILABLE);
+    CU_ASSERT((x.at_ns - t0) / 1000000u >= 250 && (x.at_ns - t0) / 1000000u < 2000);
+    CU_ASSERT(stats(&a).handshake_failures == 1);
+    close(fd1);
+
+    /* Past the backoff, the next call connects again; this time the peer
+     * completes the handshake and then goes silent (a partition). */
+    SPIN(0, 150);
+    res y = {0}, z = {0};
+    CU_ASSERT_FATAL(call(&a, &ghost, "two", 500, &y) == 0);
+    int fd2 = ghost_accept(lfd, in, sizeof(in));
+    CU_ASSERT_FATAL(fd2 >= 0);
+    dk_msg_hello m;
+    memset(&m, 0, sizeof(m));
+    m.proto_version = DK_RPC_PROTO_VERSION;
+    strcpy(m.cluster, "dk-test");
+    strcpy(m.node_id, "ghost");
+    m.incarnation = 1;
+    dk_buf hb = DK_BUF_INIT, f = DK_BUF_INIT;
+    CU_ASSERT_FATAL(dk_msg_hello_encode(&hb, &m) == 0);
+    CU_ASSERT_FATAL(dk_frame_encode(&f, DK_MSG_HELLO_ACK, 0, 0, hb.data, hb.len) == 0);
+    CU_ASSERT(raw_send(fd2, f.data, f.len));
+    SPIN(y.calls, 2000);
+    CU_ASSERT(y.calls == 1 && y.status == DK_ETIMEOUT);
+    /* In flight when the probe PING goes unanswered: the connection is
+     * closed and this call fails with -ECONNRESET, not at its deadline. */
+    CU_ASSERT_FATAL(call(&a, &ghost, "three", 5000, &z) == 0);
+    SPIN(z.calls, 2000);
+    CU_ASSERT(z.calls == 1 && z.status == -ECONNRESET);
+    CU_ASSERT(stats(&a).timeouts == 2);   /* the request and the probe */
+    CU_ASSERT(stats(&a).conns_open == 0);
+    SPIN(raw_closed(fd2), 1000);
+    CU_ASSERT(raw_closed(fd2));
+    close(fd2);
+    close(lfd);
+    dk_buf_free(&hb);
+    dk_buf_free(&f);
+    node_stop(&a);
+    loop_teardown();
+}
+
+static void test_stop_fails_pending(void)
+{
+    enum { N = 5 };
+    node a = {0}, b = {0};
+    res x[N], w = {0};
+    loop_setup();
+    memset(x, 0, sizeof(x));
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    b.hold = 1;
+    for (int i = 0; i < N; i++) {
+        x[i].call_again = a.r;
+        CU_ASSERT_FATAL(call(&a, &b, "pending", 10000, &x[i]) == 0);
+    }
+    SPIN(b.n_held == N, 2000);
+    CU_ASSERT_FATAL(b.n_held == N);
+    /* One more, to another peer, still waiting for its connection. */
+    node other = {.id = "u"};
+    snprintf(other.addr, sizeof(other.addr), "%s", b.addr);
+    CU_ASSERT_FATAL(call(&a, &other, "waiting", 10000, &w) == 0);
+
+    dk_rpc_stop(a.r, node_stopped, &a);
+    /* Every callback ran, exactly once, before dk_rpc_stop returned, and a
+     * call from inside one is refused. */
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT(x[i].calls == 1 && x[i].status == DK_ECLOSED);
+        CU_ASSERT(x[i].again_rc == DK_ECLOSED);
+    }
+    CU_ASSERT(w.calls == 1 && w.status == DK_ECLOSED);
+    CU_ASSERT(a.stopped == 0);
+    SPIN(a.stopped, 2000);
+    CU_ASSERT(a.stopped == 1);
+    /* b's connection from a is gone: its answers are dropped quietly. */
+    SPIN(stats(&b).conns_open == 0, 2000);
+    node_answer_all(&b, 0);
+    SPIN(0, 50);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT(x[i].calls == 1);
+    CU_ASSERT(w.calls == 1);
+    node_stop(&b);
+    loop_teardown();
+}
+
+static CU_TestInfo rpc_tests[] = {
+    {"handshake, PING/PONG and a request", test_ping_and_request},
+    {"many requests answered out of order", test_out_of_order},
+    {"per-connection backpressure", test_backpressure},
+    {"deadline, probe and late answer", test_deadline},
+    {"peer down fails fast, then reconnects", test_peer_down_and_back},
+    {"other cluster and other node refused", test_wrong_cluster},
+    {"shared secret", test_secret},
+    {"malformed frames close one connection", test_bad_frames},
+    {"silent peer: handshake timeout, probe closes", test_silent_peer},
+    {"stop fails pending calls once", test_stop_fails_pending},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "rpc", .pTests = rpc_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"
