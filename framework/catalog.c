@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "catalog.h"
+#include "membership.h"
 
 #define CAT_BUSY_TIMEOUT_MS 5000
 
@@ -46,6 +47,9 @@ static const char *const cat_migrations[] = {
     "CREATE TABLE members(node_id TEXT PRIMARY KEY, address TEXT NOT NULL, dc TEXT NOT NULL,"
     " rack TEXT NOT NULL, weight INTEGER NOT NULL, state TEXT NOT NULL,"
     " incarnation INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
+    /* 2: peers need all three addresses of a member, not only gossip's */
+    "ALTER TABLE members ADD COLUMN rpc_address TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE members ADD COLUMN http_address TEXT NOT NULL DEFAULT '';",
 };
 #define CAT_NMIGRATIONS ((int)(sizeof cat_migrations / sizeof cat_migrations[0]))
 
@@ -524,4 +528,101 @@ int dk_catalog_meta_set(dk_catalog *c, const char *key, const char *val)
 const char *dk_catalog_errmsg(dk_catalog *c)
 {
     return c->errmsg;
+}
+
+int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
+{
+    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving members", NULL, 0);
+    if (rc)
+        return rc;
+    rc = cat_exec(c, "DELETE FROM members", "saving members", NULL, 0);
+    sqlite3_stmt *st = NULL;
+    if (!rc && sqlite3_prepare_v2(c->db,
+            "INSERT INTO members(node_id, address, dc, rack, weight, state, incarnation, updated_ms,"
+            " rpc_address, http_address) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            -1, &st, NULL) != SQLITE_OK)
+        rc = cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving members");
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, m[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, m[i].gossip_addr, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, m[i].dc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, m[i].rack, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, m[i].weight);
+        sqlite3_bind_text(st, 6, dk_member_state_name(m[i].state), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)m[i].incarnation);
+        sqlite3_bind_int64(st, 8, m[i].updated_ms);
+        sqlite3_bind_text(st, 9, m[i].rpc_addr, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, m[i].http_addr, -1, SQLITE_STATIC);
+        int src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = cat_sqlfail(c, src, NULL, 0, "saving a member");
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = cat_exec(c, "COMMIT", "saving members", NULL, 0);
+    if (rc)
+        cat_rollback(c);
+    return rc;
+}
+
+/* Copy column col of st into a fixed field; DK_ECORRUPT when it does not fit. */
+static int cat_col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    size_t n = t ? strlen((const char *)t) : 0;
+    if (n >= len)
+        return DK_ECORRUPT;
+    memcpy(dst, t ? (const char *)t : "", n + 1);
+    return 0;
+}
+
+int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+            "SELECT node_id, address, rpc_address, http_address, dc, rack, weight, state,"
+            " incarnation, updated_ms FROM members ORDER BY node_id", -1, &st, NULL) != SQLITE_OK)
+        return cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading members");
+    dk_member *m = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = 0, src;
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            dk_member *nm = realloc(m, cap * sizeof(*m));
+            if (!nm) {
+                rc = -ENOMEM;
+                break;
+            }
+            m = nm;
+        }
+        dk_member *x = &m[cnt];
+        memset(x, 0, sizeof(*x));
+        sqlite3_int64 w = sqlite3_column_int64(st, 6), inc = sqlite3_column_int64(st, 8);
+        if (cat_col_text(st, 0, x->id, sizeof x->id) || cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
+            cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) || cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
+            cat_col_text(st, 4, x->dc, sizeof x->dc) || cat_col_text(st, 5, x->rack, sizeof x->rack) ||
+            w < 1 || w > 100 || inc < 0 ||
+            dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0) {
+            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "members row %zu is malformed", cnt + 1);
+            break;
+        }
+        x->weight = (uint32_t)w;
+        x->incarnation = (uint64_t)inc;
+        x->updated_ms = sqlite3_column_int64(st, 9);
+        cnt++;
+    }
+    if (!rc && src != SQLITE_DONE)
+        rc = cat_sqlfail(c, src, NULL, 0, "loading members");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    *out = m;
+    *n = cnt;
+    return 0;
 }

@@ -20,7 +20,7 @@
 #include "dynkv/types.h"
 
 /* Schema version this code creates and understands. */
-#define DK_CATALOG_SCHEMA_VERSION 1
+#define DK_CATALOG_SCHEMA_VERSION 2
 
 typedef struct dk_catalog dk_catalog;
 
@@ -86,5 +86,15 @@ int dk_catalog_meta_set(dk_catalog *c, const char *key, const char *val);
 /* The message of the last failure on c ("" if none); valid until the next
  * call on c, same thread. */
 const char *dk_catalog_errmsg(dk_catalog *c);
+
+struct dk_member;
+
+/* Replace the persisted member table with m[0..n) in one durable
+ * transaction. Blocking: call it on a worker, never on a loop thread. */
+int dk_catalog_members_save(dk_catalog *c, const struct dk_member *m, size_t n);
+
+/* Load the persisted member table into a malloc'd array (*out NULL and *n 0
+ * when empty; the caller frees it). DK_ECORRUPT names a malformed row. */
+int dk_catalog_members_load(dk_catalog *c, struct dk_member **out, size_t *n);
 
 #endif /* DK_CATALOG_H */

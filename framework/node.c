@@ -112,6 +112,27 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
         snprintf(err, errlen, "engine '%s' failed to open %s: %s (see the log above)",
                  n->engine_plugin->name, engine_dir, dk_strerror(rc));
         n->engine = NULL;
+        return rc;
+    }
+    /* Hints get their own small instance of the same engine, so they are
+     * as durable as the data and never mix with it in scans or repair. */
+    char hint_dir[DK_CONFIG_PATH_MAX + 16];
+    snprintf(hint_dir, sizeof(hint_dir), "%s/hints", c->node.data_dir);
+    if (mkdir(hint_dir, 0755) != 0 && errno != EEXIST) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot create: %s", hint_dir, strerror(errno));
+        return rc;
+    }
+    ec.path = hint_dir;
+    ec.memtable_size = 4u << 20;
+    ec.block_cache_size = 4u << 20;
+    ec.compaction = NULL;           /* a policy object serves one engine */
+    ec.compaction_policy = NULL;
+    rc = n->engine_ops->open(&n->engine_host, &ec, &n->hint_engine);
+    if (rc) {
+        snprintf(err, errlen, "engine '%s' failed to open the hint store %s: %s",
+                 n->engine_plugin->name, hint_dir, dk_strerror(rc));
+        n->hint_engine = NULL;
     }
     return rc;
 }
@@ -200,6 +221,12 @@ void dk_node_close(dk_node *n)
 {
     dk_store_close(n->store);
     n->store = NULL;
+    if (n->hint_engine) {
+        int rc = n->engine_ops->close(n->hint_engine);
+        if (rc)
+            dk_log(DK_LOG_ERROR, "hint store close failed: %s", dk_strerror(rc));
+        n->hint_engine = NULL;
+    }
     if (n->engine) {
         int rc = n->engine_ops->close(n->engine);
         if (rc)

@@ -28,6 +28,7 @@ typedef struct dk_node {
     dk_host_ctx engine_ctx, policy_ctx, resolver_ctx;
     dk_host engine_host, policy_host, resolver_host;
     dk_engine *engine;
+    dk_engine *hint_engine;             /* hinted handoff's own instance (data_dir/hints) */
     dk_compaction_policy *policy;
     dk_resolver *resolver;
     dk_actor actor;

@@ -1,1 +1,81 @@
-# rules for engines/lsm
+# engines/lsm: the default storage engine. Everything but the plugin entry
+# lives in a convenience library so unit tests can drive the internals
+# (with the fault-injecting env) without going through dlopen.
+noinst_LTLIBRARIES += engines/lsm/liblsm.la
+engines_lsm_liblsm_la_SOURCES = \
+	engines/lsm/env.h engines/lsm/env_posix.c \
+	engines/lsm/ikey.h engines/lsm/merge.c \
+	engines/lsm/wal.h engines/lsm/wal.c \
+	engines/lsm/skiplist.h engines/lsm/skiplist.c \
+	engines/lsm/memtable.h engines/lsm/memtable.c \
+	engines/lsm/block.h engines/lsm/block.c \
+	engines/lsm/bloom.h engines/lsm/bloom.c \
+	engines/lsm/cache.h engines/lsm/cache.c \
+	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
+	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
+	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/recovery.c engines/lsm/compact.c
+engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS) -fPIC
+engines_lsm_liblsm_la_LIBADD = $(ZSTD_LIBS) -lpthread
+
+plugin_LTLIBRARIES += engine-lsm.la
+engine_lsm_la_SOURCES = engines/lsm/plugin.c
+engine_lsm_la_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
+engine_lsm_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
+engine_lsm_la_LIBADD = engines/lsm/liblsm.la framework/util/libdkutil.la $(ZSTD_LIBS) -lpthread
+
+# Unit tests of the internals: CUnit, the fake host, the fault env.
+DK_LSM_TEST_CFLAGS = $(DK_UNIT_CC) $(ZSTD_CFLAGS) -I$(srcdir)/engines/lsm -I$(srcdir)/tests/unit
+DK_LSM_TEST_LIBS = engines/lsm/liblsm.la framework/util/libdkutil.la $(ZSTD_LIBS) $(CUNIT_LIBS) -lpthread
+
+
+# The engine conformance suite (tests/unit/test-engine.c) against this engine.
+TESTS += tests/unit/engine-lsm.test
+EXTRA_DIST += tests/unit/engine-lsm.test
+
+check_PROGRAMS += tests/unit/test-lsm-engine
+TESTS += tests/unit/test-lsm-engine
+tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-crash
+TESTS += tests/unit/test-lsm-crash
+tests_unit_test_lsm_crash_SOURCES = tests/unit/test-lsm-crash.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_crash_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_crash_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-format
+TESTS += tests/unit/test-lsm-format
+tests_unit_test_lsm_format_SOURCES = tests/unit/test-lsm-format.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_format_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_format_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-wal
+TESTS += tests/unit/test-lsm-wal
+tests_unit_test_lsm_wal_SOURCES = tests/unit/test-lsm-wal.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_wal_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_wal_LDADD = $(DK_LSM_TEST_LIBS)
+
+# libFuzzer targets for the WAL/manifest and SSTable parsers, listed in
+# tests/fuzz/targets.txt and run by tests/fuzz/run-fuzz.sh.
+EXTRA_DIST += tests/fuzz/fuzz-wal.c tests/fuzz/fuzz-sstable.c
+
+check_PROGRAMS += tests/unit/test-lsm-kill
+TESTS += tests/unit/test-lsm-kill
+tests_unit_test_lsm_kill_SOURCES = tests/unit/test-lsm-kill.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_kill_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_kill_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-policy
+TESTS += tests/unit/test-lsm-policy
+tests_unit_test_lsm_policy_SOURCES = tests/unit/test-lsm-policy.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_policy_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_policy_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)
+EXTRA_tests_unit_test_lsm_policy_DEPENDENCIES = compaction-leveled.la \
+	compaction-size_tiered.la compaction-time_window.la

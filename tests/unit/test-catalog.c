@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "catalog.h"
+#include "membership.h"
 
 static char tk_dir[] = "/tmp/dk-test-catalog-XXXXXX";
 static char tk_err[1024];
@@ -68,10 +69,10 @@ static void test_fresh_open(void)
     const char *dir = tk_datadir("fresh/nested/n1");
     dk_catalog *c = NULL;
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 1);
-    CU_ASSERT_EQUAL(DK_CATALOG_SCHEMA_VERSION, 1);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 2);
+    CU_ASSERT_EQUAL(DK_CATALOG_SCHEMA_VERSION, 2);
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "PRAGMA journal_mode"), "wal");
-    CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "1");
+    CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "2");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                          "name IN ('node_identity', 'plugins', 'engine_binding', "
                                          "'meta', 'members', 'schema_version')"), "6");
@@ -79,7 +80,7 @@ static void test_fresh_open(void)
 
     /* Reopen: same version, the migration is not run twice. */
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 1);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 2);
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM schema_version"), "1");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "PRAGMA journal_mode"), "wal");
     dk_catalog_close(c);
@@ -216,7 +217,7 @@ static void test_newer_schema_refused(void)
     CU_ASSERT_PTR_NULL(c);
     char want[1600];
     snprintf(want, sizeof want, "%s/catalog.db: catalog schema version 99 is newer than this dynkv "
-             "understands (1); run a dynkv release at least as new as the one that wrote it", d);
+             "understands (2); run a dynkv release at least as new as the one that wrote it", d);
     CU_ASSERT_STRING_EQUAL(tk_err, want);
     /* The refusal left the catalog as it was. */
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT version FROM schema_version"), "99");
@@ -246,8 +247,49 @@ static void test_bad_files(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(tk_err, "cannot create the data directory"));
 }
 
+static void test_members(void)
+{
+    const char *dir = tk_datadir("members");
+    dk_catalog *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    dk_member *m = NULL;
+    size_t n = 99;
+    CU_ASSERT_EQUAL(dk_catalog_members_load(c, &m, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_PTR_NULL(m);
+    dk_member in[2];
+    memset(in, 0, sizeof in);
+    strcpy(in[0].id, "n1"); strcpy(in[0].gossip_addr, "127.0.0.1:7946");
+    strcpy(in[0].rpc_addr, "127.0.0.1:7070"); strcpy(in[0].http_addr, "127.0.0.1:8080");
+    strcpy(in[0].dc, "dc1"); strcpy(in[0].rack, "r1");
+    in[0].weight = 2; in[0].incarnation = 7; in[0].state = DK_MEMBER_NORMAL; in[0].updated_ms = 1234;
+    in[1] = in[0];
+    strcpy(in[1].id, "n2"); in[1].state = DK_MEMBER_DOWN; in[1].incarnation = 1ull << 40;
+    CU_ASSERT_EQUAL(dk_catalog_members_save(c, in, 2), 0);
+    /* Saving replaces the whole table. */
+    CU_ASSERT_EQUAL(dk_catalog_members_save(c, in, 2), 0);
+    dk_catalog_close(c);
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_members_load(c, &m, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(memcmp(&m[0], &in[0], sizeof in[0]), 0);
+    CU_ASSERT_STRING_EQUAL(m[1].id, "n2");
+    CU_ASSERT_EQUAL(m[1].state, DK_MEMBER_DOWN);
+    CU_ASSERT_EQUAL(m[1].incarnation, 1ull << 40);
+    CU_ASSERT_STRING_EQUAL(m[1].rpc_addr, "127.0.0.1:7070");
+    free(m);
+    dk_catalog_close(c);
+    /* A malformed row is refused, not half-loaded. */
+    tk_query(dir, "UPDATE members SET state = 'zombie' WHERE node_id = 'n2'");
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL(dk_catalog_members_load(c, &m, &n), DK_ECORRUPT);
+    CU_ASSERT_PTR_NULL(m);
+    dk_catalog_close(c);
+}
+
 static CU_TestInfo tk_tests[] = {
-    {"fresh open: schema 1, WAL", test_fresh_open},
+    {"fresh open: schema 2, WAL", test_fresh_open},
+    {"member table save/load", test_members},
     {"identity and incarnation", test_identity},
     {"engine binding", test_engine_binding},
     {"plugin records", test_plugins},

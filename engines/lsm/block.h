@@ -1,0 +1,41 @@
+/*
+ * block.h - sorted key/value blocks (block.c): the unit of SSTable data
+ * and index storage.
+ *
+ * An entry stores the key as a prefix shared with the previous key plus
+ * the rest: varint shared | varint unshared | varint value len | key
+ * suffix | value. Every 16th entry is a restart point with shared = 0; the
+ * block ends with the restart offsets (u32 each) and their count (u32), so
+ * a seek binary-searches restarts and then scans at most 16 entries.
+ * Keys are internal keys (ikey.h order).
+ */
+#ifndef DK_LSM_BLOCK_H
+#define DK_LSM_BLOCK_H
+#include "ikey.h"
+#include "util/buf.h"
+
+#define LSM_RESTART_INTERVAL 16
+
+typedef struct lsm_block_builder {
+    dk_buf buf, last_key, restarts;  /* restarts: u32 offsets, LE */
+    int counter;
+    size_t entries;
+} lsm_block_builder;
+
+void dk__lsm_bb_init(lsm_block_builder *bb);
+void dk__lsm_bb_free(lsm_block_builder *bb);
+/* Start a new block (keeps allocations). */
+void dk__lsm_bb_reset(lsm_block_builder *bb);
+/* Add an entry; keys must arrive in increasing order. 0 or -ENOMEM. */
+int dk__lsm_bb_add(lsm_block_builder *bb, dk_slice key, dk_slice value);
+/* Size the finished block would have. */
+size_t dk__lsm_bb_estimate(const lsm_block_builder *bb);
+/* Append the restart array; *out stays valid until the next reset/add. */
+int dk__lsm_bb_finish(lsm_block_builder *bb, dk_slice *out);
+
+/* Check the restart array of a block; 0 or DK_ECORRUPT. */
+int dk__lsm_block_check(const uint8_t *data, size_t size);
+/* An iterator over a checked block. On destroy it calls release(arg)
+ * (which may free data). NULL on ENOMEM (release is then called). */
+lsm_iter *dk__lsm_block_iter(const uint8_t *data, size_t size, void (*release)(void *), void *arg);
+#endif

@@ -1,0 +1,205 @@
+/*
+ * cache.c - LRU block cache (cache.h).
+ *
+ * One mutex, a chained hash table and an intrusive LRU list. The cache
+ * holds one reference on each entry it indexes; eviction unlinks the entry
+ * and drops that reference, so a reader still holding the block keeps it
+ * alive (LevelDB keeps in-use entries on a separate list instead; dropping
+ * the cache's reference is simpler and charges the same bytes). A single
+ * lock is enough at 2-8 cores since the critical sections are a few
+ * pointer moves; CLOCK or sharding would be the next step under contention.
+ */
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+typedef struct ce {
+    lsm_cblock pub;
+    uint64_t file, off;
+    int refs;                 /* under mu */
+    int in_cache;
+    struct ce *hnext, *prev, *next;
+} ce;
+
+struct lsm_cache {
+    pthread_mutex_t mu;
+    size_t capacity, usage, count;
+    ce **buckets;
+    size_t nbuckets;
+    ce lru;                   /* list head: lru.next is the most recent */
+    uint64_t hits, misses;
+};
+
+#define CE_OVERHEAD (sizeof(ce) + 16)
+
+static size_t c_hash(uint64_t file, uint64_t off, size_t nb)
+{
+    uint64_t h = (file * 0x9e3779b97f4a7c15ull) ^ (off * 0xc2b2ae3d27d4eb4full);
+    return (size_t)(h ^ (h >> 29)) & (nb - 1);
+}
+
+lsm_cache *dk__lsm_cache_new(size_t capacity)
+{
+    lsm_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->nbuckets = 1024;
+    if (!(c->buckets = calloc(c->nbuckets, sizeof(*c->buckets)))) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->capacity = capacity;
+    c->lru.next = c->lru.prev = &c->lru;
+    return c;
+}
+
+static void c_unref(ce *e)
+{
+    if (--e->refs == 0) {
+        free((void *)e->pub.data);
+        free(e);
+    }
+}
+
+/* Unlink e from the table and list and drop the cache's reference. */
+static void c_remove(lsm_cache *c, ce *e)
+{
+    ce **pp = &c->buckets[c_hash(e->file, e->off, c->nbuckets)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->in_cache = 0;
+    c->usage -= e->pub.size + CE_OVERHEAD;
+    c->count--;
+    c_unref(e);
+}
+
+void dk__lsm_cache_free(lsm_cache *c)
+{
+    if (!c)
+        return;
+    while (c->lru.next != &c->lru)
+        c_remove(c, c->lru.next);
+    free(c->buckets);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static ce *c_find(lsm_cache *c, uint64_t file, uint64_t off)
+{
+    for (ce *e = c->buckets[c_hash(file, off, c->nbuckets)]; e; e = e->hnext)
+        if (e->file == file && e->off == off)
+            return e;
+    return NULL;
+}
+
+static void c_touch(lsm_cache *c, ce *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->next = c->lru.next;
+    e->prev = &c->lru;
+    c->lru.next->prev = e;
+    c->lru.next = e;
+}
+
+lsm_cblock *dk__lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t off)
+{
+    pthread_mutex_lock(&c->mu);
+    ce *e = c_find(c, file, off);
+    if (e) {
+        e->refs++;
+        c_touch(c, e);
+        c->hits++;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return e ? &e->pub : NULL;
+}
+
+static void c_grow(lsm_cache *c)
+{
+    size_t nb = c->nbuckets * 2;
+    ce **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return;   /* longer chains, still correct */
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        ce *e = c->buckets[i];
+        while (e) {
+            ce *n = e->hnext;
+            size_t h = c_hash(e->file, e->off, nb);
+            e->hnext = b[h];
+            b[h] = e;
+            e = n;
+        }
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = nb;
+}
+
+lsm_cblock *dk__lsm_cache_insert(lsm_cache *c, uint64_t file, uint64_t off, uint8_t *data, size_t size)
+{
+    ce *e = calloc(1, sizeof(*e));
+    if (!e) {
+        free(data);
+        return NULL;
+    }
+    e->pub.data = data;
+    e->pub.size = size;
+    e->file = file;
+    e->off = off;
+    e->refs = 2;   /* the cache's and the caller's */
+    e->in_cache = 1;
+    pthread_mutex_lock(&c->mu);
+    ce *old = c_find(c, file, off);
+    if (old)
+        c_remove(c, old);
+    if (c->count >= c->nbuckets)
+        c_grow(c);
+    size_t h = c_hash(file, off, c->nbuckets);
+    e->hnext = c->buckets[h];
+    c->buckets[h] = e;
+    e->next = c->lru.next;
+    e->prev = &c->lru;
+    c->lru.next->prev = e;
+    c->lru.next = e;
+    c->usage += size + CE_OVERHEAD;
+    c->count++;
+    while (c->usage > c->capacity && c->lru.prev != &c->lru)
+        c_remove(c, c->lru.prev);
+    pthread_mutex_unlock(&c->mu);
+    return &e->pub;
+}
+
+void dk__lsm_cache_release(lsm_cache *c, lsm_cblock *h)
+{
+    pthread_mutex_lock(&c->mu);
+    c_unref((ce *)h);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void dk__lsm_cache_erase_file(lsm_cache *c, uint64_t file)
+{
+    pthread_mutex_lock(&c->mu);
+    for (ce *e = c->lru.next, *n; e != &c->lru; e = n) {
+        n = e->next;
+        if (e->file == file)
+            c_remove(c, e);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void dk__lsm_cache_stats(lsm_cache *c, uint64_t *usage, uint64_t *hits, uint64_t *misses)
+{
+    pthread_mutex_lock(&c->mu);
+    *usage = c->usage;
+    *hits = c->hits;
+    *misses = c->misses;
+    pthread_mutex_unlock(&c->mu);
+}

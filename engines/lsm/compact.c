@@ -1,0 +1,412 @@
+/*
+ * compact.c - the compaction executor: one background thread that asks
+ * the configured policy (compaction.h) for jobs and runs them, plus manual
+ * compact_range.
+ *
+ * A merge job reads its input tables through a merging iterator and keeps
+ * the newest version of each key. Older versions are dropped outright:
+ * readers pin the version (and so the input files) they started with, so
+ * no reader can need them from the output. The newest version itself is
+ * dropped when it is an engine tombstone, or when the host's
+ * record_filter says DK_RECORD_DROP (TTL expired, tombstone past
+ * gc_grace), but only when no table outside the job may hold an older
+ * version of the key: a table whose key range covers the key and whose
+ * smallest sequence number is below the record's. Dropping it anyway
+ * would resurrect that older version (the "deleted data coming back"
+ * failure). Memtables and tables flushed during the job hold only newer
+ * sequence numbers, so they cannot. When the drop is unsafe the record is
+ * written unchanged and dropped by a later job that includes the older
+ * table, at the latest when the data reaches the bottom of the tree.
+ *
+ * A DK_JOB_DROP job deletes whole runs the policy found fully expired; the
+ * policy answers for that (time-window drops windows whose max expiry has
+ * passed). A new version with the outputs replaces the inputs in one
+ * manifest edit. Writes are rate limited with a simple pacing clock.
+ *
+ * With no policy plugin (adapters, tests) a built-in rule keeps level 0
+ * bounded: at 4 level-0 runs, merge them with the level-1 runs they
+ * overlap into level 1.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lsm.h"
+
+#define LSM_JOBS_PER_ROUND 64
+
+typedef struct cp_pace {
+    uint64_t rate, bytes, start_us;
+    lsm_db *db;
+} cp_pace;
+
+static uint64_t cp_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Table-builder write hook: count and, with a rate, sleep until the bytes
+ * written fit the budget (at most 100 ms per call, so close stays quick). */
+static void cp_on_write(void *arg, size_t n)
+{
+    cp_pace *p = arg;
+    p->bytes += n;
+    atomic_fetch_add(&p->db->st_compact_write, n);
+    if (!p->rate)
+        return;
+    uint64_t due = p->bytes * 1000000u / p->rate, el = cp_now_us() - p->start_us;
+    if (due > el)
+        usleep((useconds_t)(due - el > 100000 ? 100000 : due - el));
+}
+
+static lsm_file *cp_find(const lsm_version *v, uint64_t number)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->files[i]->number == number)
+            return v->files[i];
+    return NULL;
+}
+
+/* Built-in rule when no policy is configured. Holds mu. */
+static int cp_builtin_pick(const lsm_version *v, dk_compaction_job *job)
+{
+    size_t l0 = 0;
+    dk_slice lo = {NULL, 0}, hi = {NULL, 0};
+    for (size_t i = 0; i < v->n; i++) {
+        lsm_file *f = v->files[i];
+        if (f->level != 0 || f->busy)
+            continue;
+        if (!l0 || lsm_ucmp(dk__lsm_file_smallest(f), lo) < 0)
+            lo = dk__lsm_file_smallest(f);
+        if (!l0 || lsm_ucmp(dk__lsm_file_largest(f), hi) > 0)
+            hi = dk__lsm_file_largest(f);
+        job->inputs[l0++] = f->number;
+    }
+    if (l0 < LSM_BUILTIN_L0_TRIGGER)
+        return DK_ENOTFOUND;
+    job->n_inputs = l0;
+    for (size_t i = 0; i < v->n; i++) {
+        lsm_file *f = v->files[i];
+        if (f->level == 1 && !f->busy && lsm_ucmp(dk__lsm_file_largest(f), lo) >= 0 &&
+            lsm_ucmp(dk__lsm_file_smallest(f), hi) <= 0)
+            job->inputs[job->n_inputs++] = f->number;
+    }
+    job->kind = DK_JOB_MERGE;
+    job->output_level = 1;
+    job->target_file_size = 0;
+    return 0;
+}
+
+static int cp_bad_job(lsm_db *db)
+{
+    db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction policy returned an invalid job; ignored", db->dir);
+    return DK_ENOTFOUND;
+}
+
+/* Ask the policy (or the built-in rule) for a job over v. Holds mu. */
+static int cp_pick(lsm_db *db, const lsm_version *v, dk_compaction_job *job)
+{
+    if (!db->policy_ops)
+        return cp_builtin_pick(v, job);
+    dk_run *runs = calloc(v->n + 1, sizeof(*runs));
+    if (!runs)
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        lsm_file *f = v->files[i];
+        const lsm_props *p = &f->table->props;
+        runs[i] = (dk_run){
+            .id = f->number, .level = f->level, .busy = (uint32_t)f->busy, .size = f->size,
+            .smallest = dk__lsm_file_smallest(f), .largest = dk__lsm_file_largest(f),
+            .entries = p->entries, .tombstones = p->tombstones,
+            .min_write_ms = p->min_write_ms, .max_write_ms = p->max_write_ms,
+            .max_expiry_ms = p->max_expiry_ms,
+        };
+    }
+    dk_run_view view = {.runs = runs, .count = v->n, .num_levels = LSM_NUM_LEVELS,
+                        .now_ms = db->host->now_ms ? db->host->now_ms(db->host) : 0};
+    int rc = db->policy_ops->pick(db->policy, &view, job);
+    free(runs);
+    if (rc)
+        return rc;
+    /* Never trust a plugin's answer blindly. */
+    if ((job->kind != DK_JOB_MERGE && job->kind != DK_JOB_DROP) || job->n_inputs == 0 ||
+        job->n_inputs > v->n || job->output_level >= LSM_NUM_LEVELS)
+        return cp_bad_job(db);
+    for (size_t i = 0; i < job->n_inputs; i++) {
+        lsm_file *f = cp_find(v, job->inputs[i]);
+        if (!f || f->busy)
+            return cp_bad_job(db);
+        for (size_t j = 0; j < i; j++)
+            if (job->inputs[j] == job->inputs[i])
+                return cp_bad_job(db);
+    }
+    return 0;
+}
+
+/* True when a table outside the job may hold a version of ukey older
+ * than seq (see the file comment): its key range covers ukey, its bloom
+ * filter does not rule ukey out, and it has older sequence numbers. A
+ * bloom false positive only keeps a dead record one job longer. */
+static int cp_older_exists(lsm_file *const *others, size_t n, dk_slice ukey, uint64_t seq)
+{
+    for (size_t i = 0; i < n; i++) {
+        lsm_file *f = others[i];
+        if (f->table->props.min_seq < seq && lsm_ucmp(ukey, dk__lsm_file_smallest(f)) >= 0 &&
+            lsm_ucmp(ukey, dk__lsm_file_largest(f)) <= 0 && dk__lsm_table_may_contain(f->table, ukey))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct cp_out {
+    lsm_file **files;
+    size_t n, cap;
+} cp_out;
+
+static int cp_finish_output(lsm_db *db, lsm_table_builder *tb, uint64_t number, uint32_t level, cp_out *out)
+{
+    uint64_t size;
+    int rc = dk__lsm_tb_finish(tb, NULL, &size);
+    if (rc)
+        return rc;
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 8;
+        lsm_file **f = realloc(out->files, cap * sizeof(*f));
+        if (!f)
+            return -ENOMEM;
+        out->files = f;
+        out->cap = cap;
+    }
+    rc = dk__lsm_file_open(&db->fenv, number, level, size, &out->files[out->n]);
+    if (!rc)
+        out->n++;
+    return rc;
+}
+
+/* Merge the job's inputs (files in[]) into new tables at its level. */
+static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, lsm_file **in, cp_out *out)
+{
+    lsm_iter **kids = malloc(job->n_inputs * sizeof(*kids));
+    lsm_file **others = malloc((v->n + 1) * sizeof(*others));
+    if (!kids || !others) {
+        free(kids);
+        free(others);
+        return -ENOMEM;
+    }
+    size_t nothers = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        int is_in = 0;
+        for (size_t j = 0; j < job->n_inputs; j++)
+            is_in |= v->files[i] == in[j];
+        if (!is_in)
+            others[nothers++] = v->files[i];
+    }
+    size_t nk = 0;
+    int rc = 0;
+    for (size_t i = 0; i < job->n_inputs && !rc; i++) {
+        if (!(kids[nk] = dk__lsm_table_iter(in[i]->table)))
+            rc = -ENOMEM;
+        else
+            nk++;
+        atomic_fetch_add(&db->st_compact_read, in[i]->size);
+    }
+    lsm_iter *m = rc ? NULL : dk__lsm_merge_iter(kids, nk);
+    if (!m) {
+        if (!rc) {
+            rc = -ENOMEM;
+        } else {
+            for (size_t i = 0; i < nk; i++)
+                kids[i]->ops->destroy(kids[i]);
+            free(kids);
+        }
+        free(others);
+        return rc;
+    }
+    uint64_t target = job->target_file_size ? job->target_file_size : LSM_DEFAULT_TARGET_FILE;
+    cp_pace pace = {.rate = db->rate_limit, .start_us = cp_now_us(), .db = db};
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .zstd = db->zstd, .host = db->host,
+                     .on_write = cp_on_write, .arg = &pace};
+    lsm_table_builder *tb = NULL;
+    uint64_t tb_number = 0;
+    dk_buf last = DK_BUF_INIT;
+    int have_last = 0;
+    int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
+    const dk_host *h = db->host;
+    for (m->ops->first(m); !rc && m->ops->valid(m); m->ops->next(m)) {
+        dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k), val = m->ops->value(m);
+        if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0) {
+            atomic_fetch_add(&db->st_records_dropped, 1);
+            continue;
+        }
+        dk_buf_reset(&last);
+        if ((rc = dk_buf_append(&last, uk.ptr, uk.len)))
+            break;
+        have_last = 1;
+        int type = lsm_ikey_type(k), dead = type == LSM_TYPE_DELETE;
+        if (!dead && h->record_filter && h->record_filter(h, uk, val, now) == DK_RECORD_DROP)
+            dead = 1;
+        if (dead && !cp_older_exists(others, nothers, uk, lsm_ikey_seq(k))) {
+            atomic_fetch_add(&db->st_records_dropped, 1);
+            continue;
+        }
+        if (atomic_load(&db->closing)) {
+            rc = DK_ECLOSED;
+            break;
+        }
+        if (tb && dk__lsm_tb_size(tb) >= target) {
+            rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
+            tb = NULL;
+            if (rc)
+                break;
+        }
+        if (!tb) {
+            char path[4096];
+            pthread_mutex_lock(&db->mu);
+            tb_number = db->next_file++;
+            pthread_mutex_unlock(&db->mu);
+            dk__lsm_file_path(db, path, sizeof(path), tb_number, "sst");
+            if ((rc = dk__lsm_tb_open(db->env, path, &o, &tb)))
+                break;
+        }
+        rc = dk__lsm_tb_add(tb, k, val);
+    }
+    if (!rc)
+        rc = m->ops->status(m);
+    if (tb) {
+        if (!rc)
+            rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
+        else
+            dk__lsm_tb_abandon(tb);
+        if (rc) {
+            char path[4096];
+            dk__lsm_file_path(db, path, sizeof(path), tb_number, "sst");
+            db->env->ops->unlink(db->env, path);
+        }
+    }
+    m->ops->destroy(m);
+    dk_buf_free(&last);
+    free(others);
+    return rc;
+}
+
+/* Run one job over a pinned version v; inputs are marked busy. */
+static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
+{
+    lsm_file **in = malloc(job->n_inputs * sizeof(*in));
+    if (!in)
+        return -ENOMEM;
+    for (size_t i = 0; i < job->n_inputs; i++)
+        in[i] = cp_find(v, job->inputs[i]);
+    cp_out out = {0};
+    int rc = job->kind == DK_JOB_MERGE ? cp_merge(db, v, job, in, &out) : 0;
+    lsm_edit e;
+    dk__lsm_edit_init(&e);
+    for (size_t i = 0; !rc && i < job->n_inputs; i++)
+        rc = dk__lsm_edit_del(&e, in[i]->number);
+    for (size_t i = 0; !rc && i < out.n; i++)
+        rc = dk__lsm_edit_add(&e, out.files[i]->level, out.files[i]->number, out.files[i]->size);
+    if (!rc) {
+        pthread_mutex_lock(&db->edit_mu);
+        rc = dk__lsm_install(db, &e, out.files);
+        pthread_mutex_unlock(&db->edit_mu);
+    }
+    if (!rc) {
+        atomic_fetch_add(&db->st_compactions, 1);
+        if (job->kind == DK_JOB_DROP)
+            atomic_fetch_add(&db->st_files_dropped, job->n_inputs);
+    }
+    for (size_t i = 0; i < out.n; i++) {
+        if (rc)
+            atomic_store(&out.files[i]->obsolete, 1);
+        dk__lsm_file_unref(out.files[i]);
+    }
+    free(out.files);
+    dk__lsm_edit_free(&e);
+    free(in);
+    return rc;
+}
+
+/* Pick (or take the given manual job) and run it. DK_ENOTFOUND when idle. */
+static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
+{
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->cur;
+    dk__lsm_version_ref(v);
+    dk_compaction_job job = {0};
+    job.inputs = malloc((v->n + 1) * sizeof(*job.inputs));
+    int rc = job.inputs ? 0 : -ENOMEM;
+    if (!rc && manual) {
+        job.kind = DK_JOB_MERGE;
+        job.output_level = 1;
+        for (size_t i = 0; i < v->n; i++) {
+            lsm_file *f = v->files[i];
+            if (f->busy || (end.len && lsm_ucmp(dk__lsm_file_smallest(f), end) >= 0) ||
+                (start.len && lsm_ucmp(dk__lsm_file_largest(f), start) < 0))
+                continue;
+            job.inputs[job.n_inputs++] = f->number;
+            if (f->level > job.output_level)
+                job.output_level = f->level;
+        }
+        rc = job.n_inputs ? 0 : DK_ENOTFOUND;
+    } else if (!rc) {
+        rc = cp_pick(db, v, &job);
+    }
+    if (!rc)
+        for (size_t i = 0; i < job.n_inputs; i++)
+            cp_find(v, job.inputs[i])->busy = 1;
+    pthread_mutex_unlock(&db->mu);
+    if (!rc) {
+        rc = cp_execute(db, v, &job);
+        pthread_mutex_lock(&db->mu);
+        for (size_t i = 0; i < job.n_inputs; i++)
+            cp_find(v, job.inputs[i])->busy = 0;
+        pthread_mutex_unlock(&db->mu);
+        if (rc && rc != DK_ECLOSED)
+            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir, dk_strerror(rc));
+    }
+    free(job.inputs);
+    dk__lsm_version_unref(v);
+    return rc;
+}
+
+void *dk__lsm_compact_thread(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        while (!db->closing && (!db->compact_pending || db->bg_error))
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+        if (db->closing)
+            break;
+        db->compact_pending = 0;
+        db->compacting = 1;
+        pthread_mutex_unlock(&db->mu);
+        pthread_mutex_lock(&db->compact_mu);
+        /* Run jobs until the policy has none; a failing job, closing, or
+         * LSM_JOBS_PER_ROUND jobs end the round (the next flush starts
+         * another), so a policy that keeps answering cannot spin us. */
+        int rc = 0, jobs = 0;
+        dk_slice none = {NULL, 0};
+        while (rc == 0 && jobs++ < LSM_JOBS_PER_ROUND && !atomic_load(&db->closing))
+            rc = cp_run_one(db, 0, none, none);
+        pthread_mutex_unlock(&db->compact_mu);
+        pthread_mutex_lock(&db->mu);
+        db->compacting = 0;
+        pthread_cond_broadcast(&db->done_cv);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}
+
+int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end)
+{
+    pthread_mutex_lock(&db->compact_mu);
+    int rc = cp_run_one(db, 1, start, end);
+    pthread_mutex_unlock(&db->compact_mu);
+    return rc == DK_ENOTFOUND ? 0 : rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * env.h - the file-system interface every byte of LSM I/O goes through.
+ *
+ * Like LevelDB's Env or WiredTiger's WT_FILE_SYSTEM: the engine never calls
+ * open(2) or fsync(2) itself, so a test can swap in env_fault.c, an
+ * in-memory file system that forgets whatever was not made durable (file
+ * data before an fsync, directory entries before a directory fsync) at an
+ * injected crash point. The alternative, LD_PRELOAD interposition, cannot
+ * model directory durability and is not portable to sanitizer builds.
+ *
+ * Files written by the engine are append-only (WAL, tables, manifest);
+ * reads are positional. Every call returns 0 or -errno.
+ * All methods may be called from any thread; one writable file is used by
+ * one thread at a time, readable files concurrently.
+ */
+#ifndef DK_LSM_ENV_H
+#define DK_LSM_ENV_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lsm_env lsm_env;
+typedef struct lsm_wfile lsm_wfile;   /* append-only writable file */
+typedef struct lsm_rfile lsm_rfile;   /* positional-read file */
+
+/* Called by list() once per entry name (no "." or ".."); a non-zero return stops. */
+typedef int (*lsm_list_cb)(void *arg, const char *name);
+
+typedef struct lsm_env_ops {
+    /* Create (or truncate) path for appending. */
+    int (*create)(lsm_env *env, const char *path, lsm_wfile **out);
+    int (*append)(lsm_wfile *f, const void *p, size_t n);
+    /* Make the file's data durable (data_only: fdatasync). */
+    int (*sync)(lsm_wfile *f, int data_only);
+    /* Close; does not sync. Always frees f. */
+    int (*close_w)(lsm_wfile *f);
+    int (*open_r)(lsm_env *env, const char *path, lsm_rfile **out);
+    /* Read up to n bytes at off; *got < n only at end of file. */
+    int (*pread)(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got);
+    int (*size)(lsm_rfile *f, uint64_t *out);
+    void (*close_r)(lsm_rfile *f);
+    /* Shrink path to len bytes and make that durable. */
+    int (*truncate)(lsm_env *env, const char *path, uint64_t len);
+    int (*rename)(lsm_env *env, const char *from, const char *to);
+    int (*unlink)(lsm_env *env, const char *path);
+    int (*list)(lsm_env *env, const char *dir, lsm_list_cb cb, void *arg);
+    int (*mkdir)(lsm_env *env, const char *path);
+    /* Make the directory's entries (creates, renames, unlinks) durable. */
+    int (*sync_dir)(lsm_env *env, const char *path);
+    void (*destroy)(lsm_env *env);
+} lsm_env_ops;
+
+struct lsm_env {
+    const lsm_env_ops *ops;
+};
+
+/* The POSIX env (env_posix.c). Caller owns the result; destroy with
+ * env->ops->destroy. Returns NULL when out of memory. */
+lsm_env *dk__lsm_env_posix(void);
+
+/* Read the whole file at path into a malloc'd buffer (*out, *len); the
+ * caller frees *out. */
+int dk__lsm_env_read_all(lsm_env *env, const char *path, uint8_t **out, size_t *len);
+/* Write data to path.tmp, sync it, rename it over path, sync dir. */
+int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name,
+                             const void *data, size_t len);
+#endif

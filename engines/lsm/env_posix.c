@@ -1,0 +1,251 @@
+/*
+ * env_posix.c - the production env: plain POSIX file descriptors.
+ *
+ * Writes go straight to write(2) without a user-space buffer: the WAL and
+ * table builders already assemble whole records and blocks, so a second
+ * buffer would only add a copy. Reads use pread(2) so many threads share
+ * one descriptor per table.
+ */
+#include "env.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct lsm_wfile {
+    int fd;
+};
+struct lsm_rfile {
+    int fd;
+};
+
+static int px_create(lsm_env *env, const char *path, lsm_wfile **out)
+{
+    (void)env;
+    lsm_wfile *f = malloc(sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
+        int e = -errno;
+        free(f);
+        return e;
+    }
+    *out = f;
+    return 0;
+}
+
+static int px_append(lsm_wfile *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(f->fd, b, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int px_sync(lsm_wfile *f, int data_only)
+{
+    int rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
+    return rc < 0 ? -errno : 0;
+}
+
+static int px_close_w(lsm_wfile *f)
+{
+    int rc = close(f->fd) < 0 ? -errno : 0;
+    free(f);
+    return rc;
+}
+
+static int px_open_r(lsm_env *env, const char *path, lsm_rfile **out)
+{
+    (void)env;
+    lsm_rfile *f = malloc(sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+        int e = -errno;
+        free(f);
+        return e;
+    }
+    *out = f;
+    return 0;
+}
+
+static int px_pread(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(f->fd, (uint8_t *)p + done, n - done, (off_t)(off + done));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+static int px_size(lsm_rfile *f, uint64_t *out)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) < 0)
+        return -errno;
+    *out = (uint64_t)st.st_size;
+    return 0;
+}
+
+static void px_close_r(lsm_rfile *f)
+{
+    close(f->fd);
+    free(f);
+}
+
+static int px_truncate(lsm_env *env, const char *path, uint64_t len)
+{
+    (void)env;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static int px_rename(lsm_env *env, const char *from, const char *to)
+{
+    (void)env;
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int px_unlink(lsm_env *env, const char *path)
+{
+    (void)env;
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+static int px_list(lsm_env *env, const char *dir, lsm_list_cb cb, void *arg)
+{
+    (void)env;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if ((rc = cb(arg, de->d_name)) != 0)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int px_mkdir(lsm_env *env, const char *path)
+{
+    (void)env;
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int px_sync_dir(lsm_env *env, const char *path)
+{
+    (void)env;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static void px_destroy(lsm_env *env)
+{
+    free(env);
+}
+
+static const lsm_env_ops px_ops = {
+    .create = px_create, .append = px_append, .sync = px_sync,
+    .close_w = px_close_w, .open_r = px_open_r, .pread = px_pread,
+    .size = px_size, .close_r = px_close_r, .truncate = px_truncate,
+    .rename = px_rename, .unlink = px_unlink, .list = px_list,
+    .mkdir = px_mkdir, .sync_dir = px_sync_dir, .destroy = px_destroy,
+};
+
+lsm_env *dk__lsm_env_posix(void)
+{
+    lsm_env *env = malloc(sizeof(*env));
+    if (env)
+        env->ops = &px_ops;
+    return env;
+}
+
+int dk__lsm_env_read_all(lsm_env *env, const char *path, uint8_t **out, size_t *len)
+{
+    lsm_rfile *f;
+    int rc = env->ops->open_r(env, path, &f);
+    if (rc)
+        return rc;
+    uint64_t sz;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    if ((rc = env->ops->size(f, &sz)) == 0) {
+        buf = malloc(sz ? sz : 1);
+        if (!buf)
+            rc = -ENOMEM;
+        else
+            rc = env->ops->pread(f, buf, sz, 0, &got);
+    }
+    env->ops->close_r(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name,
+                             const void *data, size_t len)
+{
+    char tmp[4096], dst[4096];
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    lsm_wfile *f;
+    int rc = env->ops->create(env, tmp, &f);
+    if (rc)
+        return rc;
+    rc = env->ops->append(f, data, len);
+    if (!rc)
+        rc = env->ops->sync(f, 0);
+    int rc2 = env->ops->close_w(f);
+    if (!rc)
+        rc = rc2;
+    if (!rc)
+        rc = env->ops->rename(env, tmp, dst);
+    if (!rc)
+        rc = env->ops->sync_dir(env, dir);
+    return rc;
+}

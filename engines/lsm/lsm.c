@@ -1,0 +1,759 @@
+/*
+ * lsm.c - the LSM engine's dk_engine_ops: open/recovery, the group-commit
+ * write path, memtable switching and flushing, point reads, snapshot
+ * iterators, stats, and the plugin descriptor.
+ *
+ * Write path (LevelDB's writer queue): a writer enqueues its batch and
+ * waits; the writer at the head becomes the leader, takes every batch
+ * queued behind it (up to 1 MiB), assigns sequence numbers, writes them
+ * as one WAL append, issues one fdatasync if any of them asked for sync,
+ * inserts them into the memtable, publishes the last sequence number and
+ * wakes the group. The batch window is whatever queued while the previous
+ * leader was syncing, so it grows with load and is empty when idle: no
+ * timer, no fixed sleep. A WAL write or sync error is fatal: the engine
+ * answers every later write with DK_EREADONLY instead of acknowledging
+ * data whose durability it cannot know (after a failed fsync the kernel
+ * may have dropped the dirty pages).
+ *
+ * Reads take references to the memtables and the current version under
+ * the lock and search without it. Every table carries its sequence range,
+ * so a point read searches overlapping tables newest-data-first and stops
+ * once no remaining table can hold a newer version; this is correct for
+ * any run shape a compaction policy produces, not only leveled ones.
+ */
+#include "lsm.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#define LSM_GROUP_MAX (1u << 20)
+#define CONF_HAS(c, f) (offsetof(dk_engine_conf, f) + sizeof((c)->f) <= (c)->struct_size)
+
+static void lsm_log(const lsm_db *db, int level, const char *fmt, ...) DK_PRINTF(3, 4);
+static void lsm_log(const lsm_db *db, int level, const char *fmt, ...)
+{
+    if (!db->host || !db->host->log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    db->host->log(db->host, level, "lsm %s: %s", db->dir, msg);
+}
+
+static uint64_t lsm_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void dk__lsm_file_path(const lsm_db *db, char *buf, size_t len, uint64_t number, const char *suffix)
+{
+    snprintf(buf, len, "%s/%06llu.%s", db->dir, (unsigned long long)number, suffix);
+}
+
+void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what)
+{
+    if (!db->bg_error) {
+        db->bg_error = rc;
+        lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what, dk_strerror(rc));
+    }
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->done_cv);
+    for (lsm_writer *w = db->wq_head; w; w = w->next)
+        pthread_cond_signal(&w->cv);
+}
+
+int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
+{
+    pthread_mutex_lock(&db->mu);
+    lsm_version *base = db->cur;
+    dk__lsm_version_ref(base);
+    e->has_next = 1;
+    e->next_file = db->next_file;
+    e->has_seq = 1;
+    e->last_seq = db->last_seq;
+    pthread_mutex_unlock(&db->mu);
+    lsm_version *nv = dk__lsm_version_apply(base, e, added);
+    int rc = nv ? dk__lsm_manifest_append(&db->man, e) : -ENOMEM;
+    pthread_mutex_lock(&db->mu);
+    if (rc) {
+        dk__lsm_set_bg_error(db, rc, "manifest write");
+        pthread_mutex_unlock(&db->mu);
+        dk__lsm_version_unref(nv);
+        dk__lsm_version_unref(base);
+        return rc;
+    }
+    db->cur = nv;
+    pthread_mutex_unlock(&db->mu);
+    dk__lsm_version_retire(base, e);
+    dk__lsm_version_unref(base);   /* our reference */
+    dk__lsm_version_unref(base);   /* the one db->cur held */
+    return 0;
+}
+
+/* Write the newest version of every key of m into table `number`. On
+ * success *out is the opened file (one reference), or NULL when m held
+ * nothing (no file is left behind then). */
+int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out)
+{
+    char path[4096];
+    *out = NULL;
+    dk__lsm_file_path(db, path, sizeof(path), number, "sst");
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .zstd = db->zstd, .host = db->host};
+    lsm_table_builder *tb;
+    int rc = dk__lsm_tb_open(db->env, path, &o, &tb);
+    if (rc)
+        return rc;
+    lsm_iter *it = dk__lsm_mem_iter(m);
+    if (!it) {
+        dk__lsm_tb_abandon(tb);
+        db->env->ops->unlink(db->env, path);
+        return -ENOMEM;
+    }
+    dk_buf last = DK_BUF_INIT;
+    int have_last = 0;
+    for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
+        dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k);
+        /* Older versions in the same memtable are shadowed for every
+         * reader of the table: snapshot iterators read the memtable itself. */
+        if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0)
+            continue;
+        dk_buf_reset(&last);
+        if (!(rc = dk_buf_append(&last, uk.ptr, uk.len)))
+            rc = dk__lsm_tb_add(tb, k, it->ops->value(it));
+        have_last = 1;
+    }
+    it->ops->destroy(it);
+    dk_buf_free(&last);
+    if (rc || !have_last) {
+        dk__lsm_tb_abandon(tb);
+        db->env->ops->unlink(db->env, path);
+        return rc;
+    }
+    uint64_t size;
+    if ((rc = dk__lsm_tb_finish(tb, NULL, &size)) == 0)
+        rc = dk__lsm_file_open(&db->fenv, number, 0, size, out);
+    if (rc)
+        db->env->ops->unlink(db->env, path);
+    else
+        atomic_fetch_add(&db->st_flush_bytes, size);
+    return rc;
+}
+
+/* ---- flush thread ------------------------------------------------------ */
+
+static int lsm_flush_imm(lsm_db *db, lsm_memtable *imm, uint64_t number, uint64_t log_number)
+{
+    lsm_file *f = NULL;
+    int rc = dk__lsm_write_table(db, imm, number, &f);
+    if (rc)
+        return rc;
+    lsm_edit e;
+    dk__lsm_edit_init(&e);
+    e.has_log = 1;
+    e.log_number = log_number;
+    if (f)
+        rc = dk__lsm_edit_add(&e, 0, f->number, f->size);
+    if (!rc) {
+        pthread_mutex_lock(&db->edit_mu);
+        rc = dk__lsm_install(db, &e, &f);
+        pthread_mutex_unlock(&db->edit_mu);
+    }
+    if (rc && f)
+        atomic_store(&f->obsolete, 1);   /* not in any version: delete it */
+    dk__lsm_file_unref(f);
+    dk__lsm_edit_free(&e);
+    return rc;
+}
+
+static void *lsm_flush_thread(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        while (!db->closing && (!db->imm || db->bg_error))
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+        if (db->closing)
+            break;
+        lsm_memtable *imm = db->imm;
+        dk__lsm_mem_ref(imm);
+        uint64_t number = db->next_file++;
+        uint64_t log_number = db->mem->wal_number;
+        pthread_mutex_unlock(&db->mu);
+        int rc = lsm_flush_imm(db, imm, number, log_number);
+        pthread_mutex_lock(&db->mu);
+        if (rc) {
+            dk__lsm_set_bg_error(db, rc, "memtable flush");
+        } else {
+            db->imm = NULL;
+            dk__lsm_mem_unref(imm);
+            atomic_fetch_add(&db->st_flushes, 1);
+            db->compact_pending = 1;
+            pthread_cond_broadcast(&db->bg_cv);
+            pthread_cond_broadcast(&db->done_cv);
+            /* The WAL is covered by a durable table in a durable manifest. */
+            char path[4096];
+            dk__lsm_file_path(db, path, sizeof(path), imm->wal_number, "log");
+            pthread_mutex_unlock(&db->mu);
+            int urc = db->env->ops->unlink(db->env, path);
+            if (urc && urc != -ENOENT)
+                lsm_log(db, DK_LOG_WARN, "cannot delete %s: %s", path, strerror(-urc));
+            pthread_mutex_lock(&db->mu);
+        }
+        dk__lsm_mem_unref(imm);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}
+
+/* ---- write path -------------------------------------------------------- */
+
+/* Make room in the memtable (or switch it when force). Leader, holds mu. */
+static int lsm_make_room(lsm_db *db, int force)
+{
+    for (;;) {
+        if (db->bg_error)
+            return DK_EREADONLY;
+        /* An empty memtable is never full: a value larger than the
+         * memtable goes into an empty one rather than looping. */
+        if (dk__lsm_sl_count(db->mem->sl) == 0)
+            return 0;
+        if (!force && dk__lsm_sl_used(db->mem->sl) < db->memtable_size)
+            return 0;
+        if (db->imm) {
+            /* The flush is behind: stall. Memory stays bounded at two
+             * memtables; the wait ends when the flush lands or fails. */
+            uint64_t t0 = lsm_now_us();
+            pthread_cond_wait(&db->done_cv, &db->mu);
+            atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+            continue;
+        }
+        uint64_t num = db->next_file++;
+        char path[4096];
+        dk__lsm_file_path(db, path, sizeof(path), num, "log");
+        pthread_mutex_unlock(&db->mu);
+        /* Only the leader touches the WAL, so it may do the I/O unlocked. */
+        lsm_wal nw = {0};
+        int rc = dk__lsm_wal_sync(&db->wal);
+        if (!rc)
+            rc = dk__lsm_wal_open(db->env, path, &nw);
+        if (!rc && (rc = db->env->ops->sync_dir(db->env, db->dir)))
+            dk__lsm_wal_close(&nw);
+        lsm_memtable *nm = rc ? NULL : dk__lsm_mem_new(num);
+        if (!rc && !nm) {
+            dk__lsm_wal_close(&nw);
+            rc = -ENOMEM;
+        }
+        pthread_mutex_lock(&db->mu);
+        if (rc) {
+            dk__lsm_set_bg_error(db, rc, "WAL switch");
+            return rc;
+        }
+        dk__lsm_wal_close(&db->wal);
+        db->wal = nw;
+        db->imm = db->mem;
+        db->mem = nm;
+        pthread_cond_broadcast(&db->bg_cv);
+        force = 0;
+    }
+}
+
+static int lsm_check_batch(const dk_batch *b)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        const dk_batch_op *op = &b->ops[i];
+        if (op->type != DK_BATCH_PUT && op->type != DK_BATCH_DELETE)
+            return -EINVAL;
+        if (op->key.len > 65536 || (op->key.len && !op->key.ptr))
+            return DK_ETOOBIG;
+        if (op->type == DK_BATCH_PUT && op->value.len && !op->value.ptr)
+            return -EINVAL;
+        total += op->key.len + (op->type == DK_BATCH_PUT ? op->value.len : 0) + 32;
+    }
+    return total > LSM_WAL_MAX_RECORD / 2 ? DK_ETOOBIG : 0;
+}
+
+/* Queue w, wait to lead or to be done; run the group when leading. */
+static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
+{
+    lsm_writer w = {.batch = b, .sync = sync};
+    pthread_cond_init(&w.cv, NULL);
+    pthread_mutex_lock(&db->mu);
+    if (db->bg_error || db->closing) {
+        int rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
+        pthread_mutex_unlock(&db->mu);
+        pthread_cond_destroy(&w.cv);
+        return rc;
+    }
+    if (b && (db->compacting || db->compact_pending) &&
+        dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
+        /* Compaction is running and behind: slow this writer by 1 ms so
+         * it catches up gradually. When the policy has nothing to do (a
+         * size-tiered shape may keep many level-0 runs) nobody waits. */
+        pthread_mutex_unlock(&db->mu);
+        usleep(1000);
+        atomic_fetch_add(&db->st_slowdowns, 1);
+        pthread_mutex_lock(&db->mu);
+    }
+    if (db->wq_tail)
+        db->wq_tail->next = &w;
+    else
+        db->wq_head = &w;
+    db->wq_tail = &w;
+    /* Wait to be led or to lead. A writer never leaves the queue on its
+     * own: a leader may already have taken its batch into a group. */
+    while (!w.done && db->wq_head != &w)
+        pthread_cond_wait(&w.cv, &db->mu);
+    if (w.done) {
+        pthread_mutex_unlock(&db->mu);
+        pthread_cond_destroy(&w.cv);
+        return w.rc;
+    }
+    int rc = lsm_make_room(db, b == NULL);
+    lsm_writer *last = &w;
+    if (!rc && b) {
+        uint64_t seq = db->last_seq + 1, nops = 0;
+        int need_sync = 0;
+        dk_buf_reset(&db->wbuf);
+        for (lsm_writer *x = &w; x && x->batch; x = x->next) {
+            if (x != &w && db->wbuf.len >= LSM_GROUP_MAX)
+                break;
+            if ((rc = dk__lsm_wal_encode(&db->wbuf, seq + nops, x->batch)))
+                break;
+            nops += x->batch->count;
+            need_sync |= x->sync;
+            last = x;
+        }
+        lsm_memtable *mem = db->mem;
+        pthread_mutex_unlock(&db->mu);
+        if (!rc)
+            rc = dk__lsm_wal_write(&db->wal, db->wbuf.data, db->wbuf.len);
+        if (!rc && need_sync) {
+            rc = dk__lsm_wal_sync(&db->wal);
+            atomic_fetch_add(&db->st_wal_syncs, 1);
+        }
+        int fatal = rc != 0;
+        uint64_t s = seq;
+        for (lsm_writer *x = &w; !rc; x = x->next) {
+            for (size_t i = 0; !rc && i < x->batch->count; i++) {
+                const dk_batch_op *op = &x->batch->ops[i];
+                rc = dk__lsm_mem_add(mem, s++, op->type == DK_BATCH_DELETE ? LSM_TYPE_DELETE : LSM_TYPE_VALUE,
+                                     op->key, op->value);
+            }
+            if (x == last)
+                break;
+        }
+        pthread_mutex_lock(&db->mu);
+        if (rc) {
+            /* The WAL may hold the group while the memtable does not:
+             * answering later reads would be a lie either way. */
+            dk__lsm_set_bg_error(db, rc, fatal ? "WAL write or sync" : "memtable insert");
+        } else {
+            db->last_seq = seq + nops - 1;
+            atomic_fetch_add(&db->st_wal_bytes, db->wbuf.len);
+            atomic_fetch_add(&db->st_writes, 1);
+        }
+    }
+    for (;;) {
+        lsm_writer *x = db->wq_head;
+        db->wq_head = x->next;
+        if (x != &w) {
+            x->rc = rc;
+            x->done = 1;
+            pthread_cond_signal(&x->cv);
+        }
+        if (x == last)
+            break;
+    }
+    if (!db->wq_head)
+        db->wq_tail = NULL;
+    else
+        pthread_cond_signal(&db->wq_head->cv);
+    pthread_mutex_unlock(&db->mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+static int lsm_write(dk_engine *e, const dk_batch *b, int sync)
+{
+    lsm_db *db = (lsm_db *)e;
+    if (!b || b->count == 0)
+        return 0;
+    int rc = lsm_check_batch(b);
+    return rc ? rc : lsm_write_queued(db, b, sync);
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+typedef struct lsm_read {
+    lsm_memtable *mem, *imm;
+    lsm_version *v;
+    uint64_t snap;
+} lsm_read;
+
+static void lsm_read_begin(lsm_db *db, lsm_read *r)
+{
+    pthread_mutex_lock(&db->mu);
+    r->snap = db->last_seq;
+    r->mem = db->mem;
+    dk__lsm_mem_ref(r->mem);
+    r->imm = db->imm;
+    if (r->imm)
+        dk__lsm_mem_ref(r->imm);
+    r->v = db->cur;
+    dk__lsm_version_ref(r->v);
+    pthread_mutex_unlock(&db->mu);
+}
+
+static void lsm_read_end(lsm_read *r)
+{
+    dk__lsm_mem_unref(r->mem);
+    dk__lsm_mem_unref(r->imm);
+    dk__lsm_version_unref(r->v);
+}
+
+static int lsm_seq_desc(const void *a, const void *b)
+{
+    const lsm_file *x = *(lsm_file *const *)a, *y = *(lsm_file *const *)b;
+    uint64_t sx = x->table->props.max_seq, sy = y->table->props.max_seq;
+    return sx > sy ? -1 : sx < sy;
+}
+
+static int lsm_tables_get(lsm_version *v, dk_slice key, uint64_t snap, dk_buf *out, int *type)
+{
+    lsm_file *small[32], **cand = small;
+    if (v->n > 32 && !(cand = malloc(v->n * sizeof(*cand))))
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        lsm_file *f = v->files[i];
+        if (lsm_ucmp(key, dk__lsm_file_smallest(f)) >= 0 && lsm_ucmp(key, dk__lsm_file_largest(f)) <= 0)
+            cand[n++] = f;
+    }
+    qsort(cand, n, sizeof(*cand), lsm_seq_desc);
+    int rc = DK_ENOTFOUND;
+    uint64_t best = 0;
+    dk_buf tmp = DK_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && cand[i]->table->props.max_seq < best)
+            break;
+        int t;
+        uint64_t s;
+        int r = dk__lsm_table_get(cand[i]->table, key, snap, &tmp, &t, &s);
+        if (r == DK_ENOTFOUND)
+            continue;
+        if (r) {
+            rc = r;
+            break;
+        }
+        if (rc == DK_ENOTFOUND || s > best) {
+            rc = 0;
+            best = s;
+            *type = t;
+            dk_buf_reset(out);
+            if (t == LSM_TYPE_VALUE && (r = dk_buf_append(out, tmp.data, tmp.len))) {
+                rc = r;
+                break;
+            }
+        }
+    }
+    dk_buf_free(&tmp);
+    if (cand != small)
+        free(cand);
+    return rc;
+}
+
+static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    lsm_db *db = (lsm_db *)e;
+    lsm_read r;
+    lsm_read_begin(db, &r);
+    dk_buf val = DK_BUF_INIT;
+    int type = LSM_TYPE_DELETE;
+    uint64_t seq;
+    int rc = dk__lsm_mem_get(r.mem, key, r.snap, &val, &type, &seq);
+    if (rc == DK_ENOTFOUND && r.imm)
+        rc = dk__lsm_mem_get(r.imm, key, r.snap, &val, &type, &seq);
+    if (rc == DK_ENOTFOUND)
+        rc = lsm_tables_get(r.v, key, r.snap, &val, &type);
+    if (rc == 0 && type == LSM_TYPE_DELETE)
+        rc = DK_ENOTFOUND;
+    /* Errors were logged where they happened, with file and offset. */
+    if (rc == 0)
+        sink(arg, dk_buf_slice(&val));
+    dk_buf_free(&val);
+    lsm_read_end(&r);
+    return rc;
+}
+
+/* ---- iterators --------------------------------------------------------- */
+
+typedef struct lsm_db_iter {
+    dk_engine_iter base;
+    lsm_read r;
+    lsm_iter *m;
+    dk_buf start, end, key, val;
+    int positioned, eof;
+} lsm_db_iter;
+
+static int lsm_iter_open(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out)
+{
+    lsm_db *db = (lsm_db *)e;
+    *out = NULL;
+    lsm_db_iter *it = calloc(1, sizeof(*it));
+    if (!it)
+        return -ENOMEM;
+    it->base.engine = e;
+    dk_slice start = opts ? opts->start : (dk_slice){NULL, 0};
+    dk_slice end = opts ? opts->end : (dk_slice){NULL, 0};
+    if (dk_buf_append(&it->start, start.ptr, start.len) || dk_buf_append(&it->end, end.ptr, end.len)) {
+        dk_buf_free(&it->start);
+        free(it);
+        return -ENOMEM;
+    }
+    lsm_read_begin(db, &it->r);
+    size_t n = 0;
+    lsm_iter **kids = malloc((it->r.v->n + 2) * sizeof(*kids));
+    int rc = kids ? 0 : -ENOMEM;
+    if (!rc)
+        rc = (kids[n] = dk__lsm_mem_iter(it->r.mem)) ? (n++, 0) : -ENOMEM;
+    if (!rc && it->r.imm)
+        rc = (kids[n] = dk__lsm_mem_iter(it->r.imm)) ? (n++, 0) : -ENOMEM;
+    for (size_t i = 0; !rc && i < it->r.v->n; i++) {
+        lsm_file *f = it->r.v->files[i];
+        /* Only tables whose key range meets [start, end). */
+        if ((end.len && lsm_ucmp(dk__lsm_file_smallest(f), end) >= 0) ||
+            (start.len && lsm_ucmp(dk__lsm_file_largest(f), start) < 0))
+            continue;
+        rc = (kids[n] = dk__lsm_table_iter(f->table)) ? (n++, 0) : -ENOMEM;
+    }
+    if (!rc) {
+        /* The merge owns kids from here, also when it fails. */
+        it->m = dk__lsm_merge_iter(kids, n);
+        kids = NULL;
+        n = 0;
+        if (!it->m)
+            rc = -ENOMEM;
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            kids[i]->ops->destroy(kids[i]);
+        free(kids);
+        lsm_read_end(&it->r);
+        dk_buf_free(&it->start);
+        dk_buf_free(&it->end);
+        free(it);
+        return rc;
+    }
+    *out = &it->base;
+    return 0;
+}
+
+static int lsm_iter_seek(dk_engine_iter *ei, dk_slice target)
+{
+    lsm_db_iter *it = (lsm_db_iter *)ei;
+    if (lsm_ucmp(target, dk_buf_slice(&it->start)) < 0)
+        target = dk_buf_slice(&it->start);
+    uint8_t small[DK_KEY_MAX + LSM_TRAILER];
+    uint8_t *buf = target.len <= DK_KEY_MAX ? small : malloc(target.len + LSM_TRAILER);
+    if (!buf)
+        return -ENOMEM;
+    it->m->ops->seek(it->m, lsm_ikey_lookup(buf, target, it->r.snap));
+    if (buf != small)
+        free(buf);
+    it->positioned = 1;
+    it->eof = 0;
+    dk_buf_reset(&it->key);
+    return it->m->ops->status(it->m);
+}
+
+static int lsm_iter_next(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
+{
+    lsm_db_iter *it = (lsm_db_iter *)ei;
+    if (!it->positioned) {
+        int rc = lsm_iter_seek(ei, dk_buf_slice(&it->start));
+        if (rc)
+            return rc;
+    }
+    lsm_iter *m = it->m;
+    int have_last = it->positioned == 2;
+    while (!it->eof && m->ops->valid(m)) {
+        dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k);
+        if (lsm_ikey_seq(k) > it->r.snap ||
+            (have_last && lsm_ucmp(uk, dk_buf_slice(&it->key)) == 0)) {
+            m->ops->next(m);
+            continue;
+        }
+        if (it->end.len && lsm_ucmp(uk, dk_buf_slice(&it->end)) >= 0)
+            break;
+        dk_buf_reset(&it->key);
+        if (dk_buf_append(&it->key, uk.ptr, uk.len))
+            return -ENOMEM;
+        it->positioned = 2;   /* it->key now names the last key seen */
+        have_last = 1;
+        if (lsm_ikey_type(k) == LSM_TYPE_DELETE) {
+            m->ops->next(m);
+            continue;
+        }
+        dk_slice v = m->ops->value(m);
+        dk_buf_reset(&it->val);
+        if (dk_buf_append(&it->val, v.ptr, v.len))
+            return -ENOMEM;
+        m->ops->next(m);
+        *key = dk_buf_slice(&it->key);
+        *value = dk_buf_slice(&it->val);
+        return 0;
+    }
+    int rc = m->ops->status(m);
+    if (rc)
+        return rc;
+    it->eof = 1;
+    return DK_EEOF;
+}
+
+static void lsm_iter_close(dk_engine_iter *ei)
+{
+    lsm_db_iter *it = (lsm_db_iter *)ei;
+    if (!it)
+        return;
+    it->m->ops->destroy(it->m);
+    lsm_read_end(&it->r);
+    dk_buf_free(&it->start);
+    dk_buf_free(&it->end);
+    dk_buf_free(&it->key);
+    dk_buf_free(&it->val);
+    free(it);
+}
+
+/* ---- flush, compaction, stats ------------------------------------------ */
+
+static int lsm_flush(dk_engine *e)
+{
+    lsm_db *db = (lsm_db *)e;
+    int rc = lsm_write_queued(db, NULL, 1);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    while (db->imm && !db->bg_error)
+        pthread_cond_wait(&db->done_cv, &db->mu);
+    rc = db->bg_error ? DK_EREADONLY : 0;
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+static int lsm_compact_range(dk_engine *e, dk_slice start, dk_slice end)
+{
+    lsm_db *db = (lsm_db *)e;
+    int rc = lsm_flush(e);
+    return rc ? rc : dk__lsm_compact_range(db, start, end);
+}
+
+static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
+{
+    lsm_db *db = (lsm_db *)e;
+    uint64_t level_files[LSM_NUM_LEVELS] = {0}, level_bytes[LSM_NUM_LEVELS] = {0};
+    pthread_mutex_lock(&db->mu);
+    uint64_t mem = dk__lsm_mem_usage(db->mem) + (db->imm ? dk__lsm_mem_usage(db->imm) : 0);
+    uint64_t seq = db->last_seq, pinned = 0;
+    for (size_t i = 0; i < db->cur->n; i++) {
+        lsm_file *f = db->cur->files[i];
+        level_files[f->level]++;
+        level_bytes[f->level] += f->size;
+        pinned += f->table->index_size + f->table->filter_size;
+    }
+    int ro = db->bg_error != 0;
+    pthread_mutex_unlock(&db->mu);
+    uint64_t usage, hits, misses;
+    dk__lsm_cache_stats(db->cache, &usage, &hits, &misses);
+    char name[64];
+    uint64_t files = 0, bytes = 0;
+    for (int l = 0; l < LSM_NUM_LEVELS; l++) {
+        snprintf(name, sizeof(name), "lsm_l%d_files", l);
+        sink(arg, name, level_files[l]);
+        snprintf(name, sizeof(name), "lsm_l%d_bytes", l);
+        sink(arg, name, level_bytes[l]);
+        files += level_files[l];
+        bytes += level_bytes[l];
+    }
+    sink(arg, "lsm_files", files);
+    sink(arg, "lsm_table_bytes", bytes);
+    sink(arg, "lsm_memtable_bytes", mem);
+    sink(arg, "lsm_pinned_index_filter_bytes", pinned);
+    sink(arg, "lsm_last_sequence", seq);
+    sink(arg, "lsm_readonly", (uint64_t)ro);
+    sink(arg, "lsm_block_cache_bytes", usage);
+    sink(arg, "lsm_block_cache_hits_total", hits);
+    sink(arg, "lsm_block_cache_misses_total", misses);
+    sink(arg, "lsm_wal_bytes_total", atomic_load(&db->st_wal_bytes));
+    sink(arg, "lsm_wal_syncs_total", atomic_load(&db->st_wal_syncs));
+    sink(arg, "lsm_write_groups_total", atomic_load(&db->st_writes));
+    sink(arg, "lsm_write_stall_us_total", atomic_load(&db->st_stall_us));
+    sink(arg, "lsm_write_slowdowns_total", atomic_load(&db->st_slowdowns));
+    sink(arg, "lsm_flushes_total", atomic_load(&db->st_flushes));
+    sink(arg, "lsm_flush_bytes_total", atomic_load(&db->st_flush_bytes));
+    sink(arg, "lsm_compactions_total", atomic_load(&db->st_compactions));
+    sink(arg, "lsm_compaction_read_bytes_total", atomic_load(&db->st_compact_read));
+    sink(arg, "lsm_compaction_write_bytes_total", atomic_load(&db->st_compact_write));
+    sink(arg, "lsm_compaction_records_dropped_total", atomic_load(&db->st_records_dropped));
+    sink(arg, "lsm_files_dropped_total", atomic_load(&db->st_files_dropped));
+    sink(arg, "lsm_wal_bytes_dropped_total", atomic_load(&db->st_wal_dropped));
+    return 0;
+}
+
+/* Start the background threads (recovery.c calls this once open). */
+int dk__lsm_start_threads(lsm_db *db)
+{
+    if (pthread_create(&db->flush_thr, NULL, lsm_flush_thread, db))
+        return -EAGAIN;
+    if (pthread_create(&db->compact_thr, NULL, dk__lsm_compact_thread, db)) {
+        pthread_mutex_lock(&db->mu);
+        db->closing = 1;
+        pthread_cond_broadcast(&db->bg_cv);
+        pthread_mutex_unlock(&db->mu);
+        pthread_join(db->flush_thr, NULL);
+        return -EAGAIN;
+    }
+    db->threads_started = 1;
+    return 0;
+}
+
+static int lsm_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **out)
+{
+    *out = NULL;
+    lsm_env *env = dk__lsm_env_posix();
+    if (!env)
+        return -ENOMEM;
+    int rc = dk__lsm_open_env(host, conf, env, out);
+    if (rc)
+        env->ops->destroy(env);
+    else
+        ((lsm_db *)*out)->own_env = 1;
+    return rc;
+}
+
+const dk_engine_ops dk__lsm_engine_ops = {
+    .struct_size = sizeof(dk_engine_ops),
+    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
+            DK_ENGINE_CAP_DURABLE,
+    .open = lsm_open,
+    .close = dk__lsm_close,
+    .get = lsm_get,
+    .write = lsm_write,
+    .iter_open = lsm_iter_open,
+    .iter_seek = lsm_iter_seek,
+    .iter_next = lsm_iter_next,
+    .iter_close = lsm_iter_close,
+    .flush = lsm_flush,
+    .compact_range = lsm_compact_range,
+    .stats = lsm_stats,
+};

@@ -1,0 +1,110 @@
+/*
+ * lsm.h - the LSM engine object, shared by lsm.c (open, close, the write
+ * path, reads, iterators, flush) and compact.c (the compaction executor).
+ *
+ * Locking: `mu` guards the memtable pointers, the current version, the
+ * writer queue, sequence numbers, file numbers, busy flags and bg_error.
+ * It is never held across file I/O except by short directory calls.
+ * `edit_mu` serialises version edits (flush and compaction both install
+ * new versions); it is taken before `mu`. `compact_mu` makes background
+ * and manual compactions take turns.
+ *
+ * Memory ceiling (documented for operators): at most two memtables
+ * (2 x memtable_size, a writer stalls when the mutable one is full while
+ * the immutable one still flushes), plus block_cache_size, plus the index
+ * and bloom filter blocks of every open table, which are pinned (about
+ * bloom_bits_per_key/8 bytes per key plus ~1.5% of the table size for the
+ * index at 4 KiB blocks), plus one WAL batch buffer.
+ */
+#ifndef DK_LSM_LSM_H
+#define DK_LSM_LSM_H
+#include <pthread.h>
+
+#include "dynkv/compaction.h"
+#include "dynkv/engine.h"
+#include "memtable.h"
+#include "version.h"
+#include "wal.h"
+
+#define LSM_DEFAULT_MEMTABLE (64u * 1024u * 1024u)
+#define LSM_DEFAULT_CACHE (32u * 1024u * 1024u)
+#define LSM_DEFAULT_TARGET_FILE (64u * 1024u * 1024u)
+#define LSM_L0_SLOWDOWN 12       /* L0 runs at which each write sleeps 1 ms */
+#define LSM_BUILTIN_L0_TRIGGER 4
+
+typedef struct lsm_writer {
+    const dk_batch *batch;       /* NULL: a request to switch the memtable */
+    int sync, done, rc;
+    pthread_cond_t cv;
+    struct lsm_writer *next;
+} lsm_writer;
+
+typedef struct lsm_db {
+    dk_engine base;
+    const dk_host *host;
+    lsm_env *env;
+    int own_env;
+    char *dir;
+    lsm_fileenv fenv;
+    lsm_cache *cache;
+
+    /* options */
+    uint64_t memtable_size, rate_limit;
+    unsigned bits_per_key;
+    int zstd;
+    const dk_compaction_ops *policy_ops;
+    dk_compaction_policy *policy;
+
+    pthread_mutex_t mu, edit_mu, compact_mu;
+    pthread_cond_t bg_cv;        /* wakes the flush and compaction threads */
+    pthread_cond_t done_cv;      /* a flush or compaction finished */
+    lsm_memtable *mem, *imm;
+    lsm_wal wal;
+    lsm_version *cur;
+    lsm_manifest man;
+    uint64_t next_file, last_seq, log_number;
+    lsm_writer *wq_head, *wq_tail;
+    dk_buf wbuf;                 /* the leader's WAL record buffer */
+    int bg_error;                /* first fatal background error; writes refused */
+    _Atomic int closing;         /* set once by close(); read without mu by compaction */
+    int compact_pending;
+    int compacting;              /* a compaction round is running (under mu) */
+    pthread_t flush_thr, compact_thr;
+    int threads_started;
+
+    /* counters (under mu unless atomic) */
+    _Atomic uint64_t st_wal_bytes, st_wal_syncs, st_writes, st_stall_us, st_slowdowns;
+    _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
+    _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped;
+} lsm_db;
+
+/* Open an engine over env (not owned; outlives the engine). Used by
+ * open() with the POSIX env and by tests with the fault env. */
+int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *env, dk_engine **out);
+
+/* Path of file `number` with suffix ("log", "sst") into buf. */
+void dk__lsm_file_path(const lsm_db *db, char *buf, size_t len, uint64_t number, const char *suffix);
+/* Record a fatal background error (first wins), log it, wake everyone.
+ * Caller holds mu. */
+void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what);
+/* Install edit e (with `added` opened files) as the new current version:
+ * manifest append + sync, swap under mu, retire deleted files. Caller
+ * holds edit_mu, not mu. */
+int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added);
+
+/* lsm.c: write the newest version of every key of m as table `number`
+ * (fsynced, not yet in the manifest); *out is the opened file with one
+ * reference, or NULL when m was empty. */
+int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out);
+/* lsm.c: start the flush and compaction threads. */
+int dk__lsm_start_threads(lsm_db *db);
+/* lsm.c: the ops table (plugin.c exports it; tests call the engine
+ * through it with an engine from dk__lsm_open_env). */
+extern const dk_engine_ops dk__lsm_engine_ops;
+/* recovery.c: the ops' close(); stops threads, syncs the WAL, frees. */
+int dk__lsm_close(dk_engine *e);
+
+/* compact.c: the background thread body, and manual compaction. */
+void *dk__lsm_compact_thread(void *arg);
+int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end);
+#endif

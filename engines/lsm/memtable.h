@@ -1,0 +1,35 @@
+/*
+ * memtable.h - the in-memory write buffer (memtable.c): a reference-counted
+ * skip list of internal keys plus the number of the WAL file that covers
+ * it. The engine holds one mutable and at most one immutable memtable;
+ * readers and iterators take references so a flushed memtable lives until
+ * the last of them is done.
+ */
+#ifndef DK_LSM_MEMTABLE_H
+#define DK_LSM_MEMTABLE_H
+#include <stdatomic.h>
+
+#include "skiplist.h"
+#include "util/buf.h"
+
+typedef struct lsm_memtable {
+    _Atomic int refs;
+    lsm_skiplist *sl;
+    uint64_t wal_number;     /* the WAL whose records are in this memtable */
+} lsm_memtable;
+
+/* A memtable with one reference, or NULL on ENOMEM. */
+lsm_memtable *dk__lsm_mem_new(uint64_t wal_number);
+void dk__lsm_mem_ref(lsm_memtable *m);
+/* Drop a reference; frees on the last. Any thread. */
+void dk__lsm_mem_unref(lsm_memtable *m);
+/* Insert one record. Single writer (the write leader). */
+int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_slice value);
+/* Newest version of ukey with seq <= snap: returns 0 and sets *type (value
+ * copied into out for LSM_TYPE_VALUE) and *seq_out, or DK_ENOTFOUND. */
+int dk__lsm_mem_get(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_buf *out,
+                    int *type, uint64_t *seq_out);
+size_t dk__lsm_mem_usage(lsm_memtable *m);
+/* An iterator that holds a reference to m until destroyed. NULL on ENOMEM. */
+lsm_iter *dk__lsm_mem_iter(lsm_memtable *m);
+#endif

@@ -1,0 +1,348 @@
+/*
+ * recovery.c - opening and closing the LSM engine.
+ *
+ * Open: read CURRENT and the manifest (the live tables, the oldest live
+ * WAL, the next file number, the last sequence), open every live table,
+ * replay the live WALs in order into a memtable (stopping at the first bad
+ * record, whose tail is truncated, logged and counted), write that
+ * memtable out as a level-0 table, then write a fresh manifest naming the
+ * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
+ * only then delete what is no longer referenced (old WALs, old manifests,
+ * orphan tables from an interrupted flush or compaction, temp files).
+ * Every step before the CURRENT switch leaves the old state intact, so a
+ * crash anywhere in open is just another crash.
+ *
+ * Flushing the replayed WAL at open (rather than keeping it as the live
+ * WAL, as LevelDB may) costs one table write per restart and keeps the
+ * invariant simple: the live WAL always starts empty at open.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm.h"
+
+#define CONF_HAS(c, f) (offsetof(dk_engine_conf, f) + sizeof((c)->f) <= (c)->struct_size)
+
+typedef struct rc_scan {
+    uint64_t *logs;
+    size_t nlogs, caplogs;
+    uint64_t max_number;
+    int has_data;
+} rc_scan;
+
+static int rc_scan_cb(void *arg, const char *name)
+{
+    rc_scan *s = arg;
+    unsigned long long n;
+    char tail[16];
+    if (sscanf(name, "%llu.%15s", &n, tail) == 2) {
+        if (n > s->max_number)
+            s->max_number = n;
+        if (!strcmp(tail, "sst"))
+            s->has_data = 1;
+        if (!strcmp(tail, "log")) {
+            s->has_data = 1;
+            if (s->nlogs == s->caplogs) {
+                size_t cap = s->caplogs ? s->caplogs * 2 : 8;
+                uint64_t *l = realloc(s->logs, cap * sizeof(*l));
+                if (!l)
+                    return -ENOMEM;
+                s->logs = l;
+                s->caplogs = cap;
+            }
+            s->logs[s->nlogs++] = n;
+        }
+    } else if (sscanf(name, "MANIFEST-%llu", &n) == 1 && n > s->max_number) {
+        s->max_number = n;
+    }
+    return 0;
+}
+
+static int rc_u64cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct rc_replay {
+    lsm_db *db;
+    lsm_memtable *mem;
+    uint64_t max_seq;
+} rc_replay;
+
+static int rc_replay_cb(void *arg, uint64_t seq, uint32_t count, const uint8_t *ops, size_t n)
+{
+    rc_replay *r = arg;
+    const uint8_t *p = ops, *end = ops + n;
+    for (uint32_t i = 0; i < count; i++) {
+        int type;
+        dk_slice k, v;
+        int rc = dk__lsm_wal_op_next(&p, end, &type, &k, &v);
+        if (!rc)
+            rc = dk__lsm_mem_add(r->mem, seq + i, type, k, v);
+        if (rc)
+            return rc;
+    }
+    if (count && seq + count - 1 > r->max_seq)
+        r->max_seq = seq + count - 1;
+    return 0;
+}
+
+typedef struct rc_gc {
+    lsm_db *db;
+    const lsm_version *v;
+    uint64_t manifest;
+} rc_gc;
+
+/* Delete a file no live state refers to. */
+static int rc_gc_cb(void *arg, const char *name)
+{
+    rc_gc *g = arg;
+    lsm_db *db = g->db;
+    unsigned long long n;
+    char tail[16];
+    int drop = 0;
+    size_t len = strlen(name);
+    if (len > 4 && !strcmp(name + len - 4, ".tmp")) {
+        drop = 1;
+    } else if (sscanf(name, "%llu.%15s", &n, tail) == 2) {
+        if (!strcmp(tail, "log"))
+            drop = n < db->log_number;
+        else if (!strcmp(tail, "sst")) {
+            drop = 1;
+            for (size_t i = 0; i < g->v->n; i++)
+                if (g->v->files[i]->number == n)
+                    drop = 0;
+        }
+    } else if (sscanf(name, "MANIFEST-%llu", &n) == 1) {
+        drop = n != g->manifest;
+    }
+    if (drop) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", db->dir, name);
+        int rc = db->env->ops->unlink(db->env, path);
+        if (rc && rc != -ENOENT)
+            db->host->log(db->host, DK_LOG_WARN, "lsm: cannot delete %s: %s", path, strerror(-rc));
+    }
+    return 0;
+}
+
+static int rc_options(lsm_db *db, const dk_engine_conf *conf)
+{
+    db->memtable_size = CONF_HAS(conf, memtable_size) && conf->memtable_size ? conf->memtable_size : LSM_DEFAULT_MEMTABLE;
+    uint64_t cache = CONF_HAS(conf, block_cache_size) && conf->block_cache_size ? conf->block_cache_size : LSM_DEFAULT_CACHE;
+    db->bits_per_key = CONF_HAS(conf, bloom_bits_per_key) && conf->bloom_bits_per_key ? conf->bloom_bits_per_key : 10;
+    db->rate_limit = CONF_HAS(conf, compaction_rate_limit) ? conf->compaction_rate_limit : 0;
+    const char *codec = CONF_HAS(conf, codec) ? conf->codec : NULL;
+    if (!codec || !strcmp(codec, "zstd"))
+        db->zstd = 1;
+    else if (!strcmp(codec, "none"))
+        db->zstd = 0;
+    else {
+        db->host->log(db->host, DK_LOG_ERROR, "lsm: unknown codec '%s' (zstd or none)", codec);
+        return DK_ECONFIG;
+    }
+    if (db->bits_per_key > 64) {
+        db->host->log(db->host, DK_LOG_ERROR, "lsm: bloom_bits_per_key %u is out of range (1-64)", db->bits_per_key);
+        return DK_ECONFIG;
+    }
+    if (CONF_HAS(conf, compaction_policy) && conf->compaction && conf->compaction_policy) {
+        db->policy_ops = conf->compaction;
+        db->policy = conf->compaction_policy;
+    }
+    return (db->cache = dk__lsm_cache_new(cache)) ? 0 : -ENOMEM;
+}
+
+/* Everything after options: recover, write the new manifest, start. */
+static int rc_recover(lsm_db *db)
+{
+    lsm_recovered r;
+    rc_scan scan = {0};
+    lsm_file **files = NULL;
+    size_t nfiles = 0;
+    lsm_memtable *replayed = NULL;
+    lsm_edit snap;
+    dk__lsm_edit_init(&snap);
+    int rc = db->env->ops->mkdir(db->env, db->dir);
+    if (!rc)
+        rc = dk__lsm_manifest_recover(db->env, db->dir, db->host, &r);
+    if (rc)
+        return rc;
+    if ((rc = db->env->ops->list(db->env, db->dir, rc_scan_cb, &scan)))
+        goto out;
+    if (r.fresh && scan.has_data) {
+        db->host->log(db->host, DK_LOG_ERROR, "lsm: %s/CURRENT is missing but WAL or table files exist; "
+                      "refusing to open (restore CURRENT or move the files away)", db->dir);
+        rc = DK_ECORRUPT;
+        goto out;
+    }
+    db->next_file = r.next_file > scan.max_number + 1 ? r.next_file : scan.max_number + 1;
+    if (db->next_file < 2)
+        db->next_file = 2;
+    db->last_seq = r.last_seq;
+    if (!(files = calloc(r.n + 2, sizeof(*files)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < r.n; i++) {
+        if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size, &files[nfiles]))) {
+            db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
+                          (unsigned long long)r.files[i].number, db->dir, dk_strerror(rc));
+            goto out;
+        }
+        nfiles++;
+    }
+    /* Replay the live WALs, oldest first. */
+    if (scan.nlogs)
+        qsort(scan.logs, scan.nlogs, sizeof(*scan.logs), rc_u64cmp);
+    rc_replay rp = {.db = db, .max_seq = db->last_seq};
+    if (!(replayed = rp.mem = dk__lsm_mem_new(0))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    int stopped = 0;
+    for (size_t i = 0; i < scan.nlogs; i++) {
+        if (scan.logs[i] < r.log_number)
+            continue;
+        char path[4096];
+        dk__lsm_file_path(db, path, sizeof(path), scan.logs[i], "log");
+        if (stopped) {
+            db->host->log(db->host, DK_LOG_ERROR, "lsm: not replaying %s: it follows a damaged record", path);
+            continue;
+        }
+        uint64_t dropped = 0, bad = 0;
+        if ((rc = dk__lsm_wal_replay(db->env, path, rc_replay_cb, &rp, &dropped, &bad))) {
+            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, dk_strerror(rc));
+            goto out;
+        }
+        if (dropped) {
+            stopped = 1;
+            atomic_fetch_add(&db->st_wal_dropped, dropped);
+            db->host->log(db->host, DK_LOG_WARN, "lsm: dropped %llu bytes of a torn or damaged WAL tail in %s at offset %llu",
+                          (unsigned long long)dropped, path, (unsigned long long)bad);
+            if (db->host->metric_add)
+                db->host->metric_add(db->host, "lsm_wal_bytes_dropped_total", dropped);
+        }
+    }
+    db->last_seq = rp.max_seq;
+    if (dk__lsm_sl_count(replayed->sl) > 0) {
+        if ((rc = dk__lsm_write_table(db, replayed, db->next_file++, &files[nfiles])))
+            goto out;
+        if (files[nfiles])
+            nfiles++;
+    }
+    uint64_t man_no = db->next_file++, wal_no = db->next_file++;
+    db->log_number = wal_no;
+    snap.has_log = snap.has_next = snap.has_seq = 1;
+    snap.log_number = wal_no;
+    snap.next_file = db->next_file;
+    snap.last_seq = db->last_seq;
+    for (size_t i = 0; i < nfiles && !rc; i++)
+        rc = dk__lsm_edit_add(&snap, files[i]->level, files[i]->number, files[i]->size);
+    if (!rc && !(db->cur = dk__lsm_version_new(files, nfiles)))
+        rc = -ENOMEM;
+    if (!rc)
+        rc = dk__lsm_manifest_create(db->env, db->dir, man_no, &snap, &db->man);
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), wal_no, "log");
+    if (!rc)
+        rc = dk__lsm_wal_open(db->env, path, &db->wal);
+    if (!rc)
+        rc = db->env->ops->sync_dir(db->env, db->dir);
+    if (!rc && !(db->mem = dk__lsm_mem_new(wal_no)))
+        rc = -ENOMEM;
+    if (!rc) {
+        rc_gc g = {.db = db, .v = db->cur, .manifest = man_no};
+        db->env->ops->list(db->env, db->dir, rc_gc_cb, &g);
+    }
+out:
+    for (size_t i = 0; i < nfiles; i++)
+        dk__lsm_file_unref(files[i]);   /* the version holds its own */
+    free(files);
+    free(scan.logs);
+    dk__lsm_mem_unref(replayed);
+    dk__lsm_edit_free(&snap);
+    dk__lsm_recovered_free(&r);
+    return rc;
+}
+
+/* Free everything; threads must be stopped. */
+static void rc_free(lsm_db *db)
+{
+    dk__lsm_wal_close(&db->wal);
+    dk__lsm_manifest_close(&db->man);
+    dk__lsm_mem_unref(db->mem);
+    dk__lsm_mem_unref(db->imm);
+    dk__lsm_version_unref(db->cur);
+    dk__lsm_cache_free(db->cache);
+    dk_buf_free(&db->wbuf);
+    pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->edit_mu);
+    pthread_mutex_destroy(&db->compact_mu);
+    pthread_cond_destroy(&db->bg_cv);
+    pthread_cond_destroy(&db->done_cv);
+    if (db->own_env)
+        db->env->ops->destroy(db->env);
+    free(db->dir);
+    free(db);
+}
+
+int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *env, dk_engine **out)
+{
+    *out = NULL;
+    if (!host || !conf || conf->struct_size < offsetof(dk_engine_conf, sync) || !conf->path)
+        return DK_ECONFIG;
+    lsm_db *db = calloc(1, sizeof(*db));
+    if (!db || !(db->dir = strdup(conf->path))) {
+        free(db);
+        return -ENOMEM;
+    }
+    db->base.host = host;
+    db->host = host;
+    db->env = env;
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->edit_mu, NULL);
+    pthread_mutex_init(&db->compact_mu, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_cond_init(&db->done_cv, NULL);
+    int rc = rc_options(db, conf);
+    if (!rc) {
+        db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .host = host};
+        rc = rc_recover(db);
+    }
+    if (!rc)
+        rc = dk__lsm_start_threads(db);
+    if (rc) {
+        host->log(host, DK_LOG_ERROR, "lsm: cannot open %s: %s", conf->path, dk_strerror(rc));
+        rc_free(db);
+        return rc;
+    }
+    *out = &db->base;
+    return 0;
+}
+
+int dk__lsm_close(dk_engine *e)
+{
+    lsm_db *db = (lsm_db *)e;
+    if (!db)
+        return 0;
+    pthread_mutex_lock(&db->mu);
+    db->closing = 1;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->done_cv);
+    pthread_mutex_unlock(&db->mu);
+    if (db->threads_started) {
+        pthread_join(db->flush_thr, NULL);
+        pthread_join(db->compact_thr, NULL);
+    }
+    /* Writes acknowledged without sync become durable on a clean close;
+     * the memtables are not flushed: the WALs cover them. An engine that
+     * went read-only says so again here. */
+    int rc = db->bg_error ? DK_EREADONLY : dk__lsm_wal_sync(&db->wal);
+    if (rc && !db->bg_error)
+        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, dk_strerror(rc));
+    rc_free(db);
+    return rc;
+}

@@ -1,0 +1,213 @@
+/*
+ * skiplist.c - lock-free-read skip list over an arena (skiplist.h).
+ *
+ * Height is drawn with p = 1/4 up to 12 levels (Pugh's parameters, as in
+ * LevelDB), enough for 16M entries per memtable. A B-tree or hash-indexed
+ * memtable would read faster but needs locks or copy-on-write for
+ * concurrent readers; a skip list gets those with two memory orders.
+ */
+#include "skiplist.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#define SL_MAX_HEIGHT 12
+#define SL_CHUNK (256u * 1024u)
+#define SL_BIG (SL_CHUNK / 4)
+
+typedef struct sl_node {
+    uint32_t klen, vlen;
+    uint8_t height;
+    _Atomic(struct sl_node *) next[];
+} sl_node;
+
+typedef struct sl_block {
+    struct sl_block *prev;
+    size_t used, cap;
+    max_align_t data[];
+} sl_block;
+
+struct lsm_skiplist {
+    sl_node *head;
+    _Atomic int height;
+    _Atomic size_t memory, used, count;
+    sl_block *blocks;
+    uint64_t rng;
+};
+
+static void *sl_alloc(lsm_skiplist *sl, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    sl_block *b = sl->blocks;
+    if (n > SL_BIG || !b || b->cap - b->used < n) {
+        size_t cap = n > SL_BIG ? n : SL_CHUNK;
+        sl_block *nb = malloc(sizeof(*nb) + cap);
+        if (!nb)
+            return NULL;
+        nb->used = 0;
+        nb->cap = cap;
+        atomic_fetch_add(&sl->memory, sizeof(*nb) + cap);
+        /* A big entry gets its own block behind the current one, so the
+         * current block keeps filling. */
+        if (n > SL_BIG && b) {
+            nb->prev = b->prev;
+            b->prev = nb;
+        } else {
+            nb->prev = b;
+            sl->blocks = nb;
+        }
+        b = nb;
+    }
+    void *p = (uint8_t *)b->data + b->used;
+    b->used += n;
+    atomic_fetch_add(&sl->used, n);
+    return p;
+}
+
+static uint8_t *sl_data(sl_node *n) { return (uint8_t *)&n->next[n->height]; }
+static dk_slice sl_key(sl_node *n) { dk_slice s = {sl_data(n), n->klen}; return s; }
+static dk_slice sl_val(sl_node *n) { dk_slice s = {sl_data(n) + n->klen, n->vlen}; return s; }
+
+static sl_node *sl_node_new(lsm_skiplist *sl, int height, size_t klen, size_t vlen)
+{
+    sl_node *n = sl_alloc(sl, sizeof(*n) + height * sizeof(n->next[0]) + klen + vlen);
+    if (!n)
+        return NULL;
+    n->klen = (uint32_t)klen;
+    n->vlen = (uint32_t)vlen;
+    n->height = (uint8_t)height;
+    for (int i = 0; i < height; i++)
+        atomic_init(&n->next[i], NULL);
+    return n;
+}
+
+lsm_skiplist *dk__lsm_sl_new(uint64_t seed)
+{
+    lsm_skiplist *sl = calloc(1, sizeof(*sl));
+    if (!sl)
+        return NULL;
+    sl->rng = seed | 1;
+    atomic_init(&sl->height, 1);
+    if (!(sl->head = sl_node_new(sl, SL_MAX_HEIGHT, 0, 0))) {
+        free(sl);
+        return NULL;
+    }
+    return sl;
+}
+
+void dk__lsm_sl_free(lsm_skiplist *sl)
+{
+    if (!sl)
+        return;
+    while (sl->blocks) {
+        sl_block *b = sl->blocks;
+        sl->blocks = b->prev;
+        free(b);
+    }
+    free(sl);
+}
+
+static int sl_random_height(lsm_skiplist *sl)
+{
+    int h = 1;
+    for (;;) {
+        sl->rng ^= sl->rng << 13;
+        sl->rng ^= sl->rng >> 7;
+        sl->rng ^= sl->rng << 17;
+        if (h >= SL_MAX_HEIGHT || (sl->rng & 3))
+            return h;
+        h++;
+    }
+}
+
+/* First node >= key; fills prev[] when given. */
+static sl_node *sl_find_ge(lsm_skiplist *sl, dk_slice key, sl_node **prev)
+{
+    sl_node *x = sl->head;
+    int level = atomic_load_explicit(&sl->height, memory_order_relaxed) - 1;
+    for (;;) {
+        sl_node *nx = atomic_load_explicit(&x->next[level], memory_order_acquire);
+        if (nx && lsm_icmp(sl_key(nx), key) < 0) {
+            x = nx;
+            continue;
+        }
+        if (prev)
+            prev[level] = x;
+        if (level == 0)
+            return nx;
+        level--;
+    }
+}
+
+int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value)
+{
+    sl_node *prev[SL_MAX_HEIGHT];
+    sl_find_ge(sl, ikey, prev);
+    int h = sl_random_height(sl);
+    int cur = atomic_load_explicit(&sl->height, memory_order_relaxed);
+    for (int i = cur; i < h; i++)
+        prev[i] = sl->head;
+    sl_node *n = sl_node_new(sl, h, ikey.len, value.len);
+    if (!n)
+        return -ENOMEM;
+    memcpy(sl_data(n), ikey.ptr, ikey.len);
+    if (value.len)
+        memcpy(sl_data(n) + ikey.len, value.ptr, value.len);
+    if (h > cur)
+        atomic_store_explicit(&sl->height, h, memory_order_relaxed);
+    for (int i = 0; i < h; i++) {
+        atomic_store_explicit(&n->next[i],
+                              atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
+    }
+    atomic_fetch_add(&sl->count, 1);
+    return 0;
+}
+
+size_t dk__lsm_sl_memory(lsm_skiplist *sl) { return atomic_load(&sl->memory); }
+size_t dk__lsm_sl_used(lsm_skiplist *sl) { return atomic_load(&sl->used); }
+size_t dk__lsm_sl_count(lsm_skiplist *sl) { return atomic_load(&sl->count); }
+
+typedef struct sl_iter {
+    lsm_iter base;
+    lsm_skiplist *sl;
+    sl_node *cur;
+} sl_iter;
+
+static void sli_seek(lsm_iter *it, dk_slice k)
+{
+    sl_iter *s = (sl_iter *)it;
+    s->cur = sl_find_ge(s->sl, k, NULL);
+}
+static void sli_first(lsm_iter *it)
+{
+    sl_iter *s = (sl_iter *)it;
+    s->cur = atomic_load_explicit(&s->sl->head->next[0], memory_order_acquire);
+}
+static void sli_next(lsm_iter *it)
+{
+    sl_iter *s = (sl_iter *)it;
+    s->cur = atomic_load_explicit(&s->cur->next[0], memory_order_acquire);
+}
+static int sli_valid(lsm_iter *it) { return ((sl_iter *)it)->cur != NULL; }
+static dk_slice sli_key(lsm_iter *it) { return sl_key(((sl_iter *)it)->cur); }
+static dk_slice sli_value(lsm_iter *it) { return sl_val(((sl_iter *)it)->cur); }
+static int sli_status(lsm_iter *it) { (void)it; return 0; }
+static void sli_destroy(lsm_iter *it) { free(it); }
+
+static const lsm_iter_ops sli_ops = {
+    .seek = sli_seek, .first = sli_first, .next = sli_next, .valid = sli_valid,
+    .key = sli_key, .value = sli_value, .status = sli_status, .destroy = sli_destroy,
+};
+
+lsm_iter *dk__lsm_sl_iter(lsm_skiplist *sl)
+{
+    sl_iter *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->base.ops = &sli_ops;
+    s->sl = sl;
+    return &s->base;
+}

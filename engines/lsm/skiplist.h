@@ -1,0 +1,30 @@
+/*
+ * skiplist.h - the memtable's ordered index (skiplist.c): a skip list of
+ * (internal key, value) entries allocated from an arena.
+ *
+ * One writer at a time (the write path's leader, under its lock) and any
+ * number of concurrent readers without locks: a node is fully built before
+ * a release store links it in, and readers follow links with acquire
+ * loads. Entries are never removed; the arena is freed with the list.
+ */
+#ifndef DK_LSM_SKIPLIST_H
+#define DK_LSM_SKIPLIST_H
+#include "ikey.h"
+
+typedef struct lsm_skiplist lsm_skiplist;
+
+/* A new empty list, or NULL when out of memory. */
+lsm_skiplist *dk__lsm_sl_new(uint64_t seed);
+void dk__lsm_sl_free(lsm_skiplist *sl);
+/* Copy ikey and value in. Single writer. 0 or -ENOMEM. */
+int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value);
+/* Bytes allocated (arena plus large entries); any thread. */
+size_t dk__lsm_sl_memory(lsm_skiplist *sl);
+/* Bytes handed out for entries (what the memtable limit is checked
+ * against: memory() also counts the unused end of the current chunk). */
+size_t dk__lsm_sl_used(lsm_skiplist *sl);
+/* Entries inserted; any thread. */
+size_t dk__lsm_sl_count(lsm_skiplist *sl);
+/* An iterator over the list; the list must outlive it. NULL on ENOMEM. */
+lsm_iter *dk__lsm_sl_iter(lsm_skiplist *sl);
+#endif

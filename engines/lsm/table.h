@@ -1,0 +1,97 @@
+/*
+ * table.h - SSTables: builder (table_builder.c) and reader (table_reader.c).
+ *
+ * File layout:
+ *   data block*  filter block  properties block  index block  footer
+ * Every block is followed by a 5-byte trailer: compression type (u8: 0
+ * raw, 1 zstd) and the masked crc32c of the stored bytes plus the type.
+ * Data blocks hold ~4 KiB of entries (block.h); the index block maps each
+ * data block's last internal key to its handle (varint offset, varint
+ * size); the filter is a bloom filter over user keys (bloom.h); the
+ * properties block holds the key range, entry and tombstone counts,
+ * sequence and write-time ranges and max expiry.
+ * Footer (64 bytes): filter, properties and index handles (offset u64,
+ * size u64 each), format version (u32), masked crc32c of the preceding 52
+ * bytes (u32), magic (u64).
+ */
+#ifndef DK_LSM_TABLE_H
+#define DK_LSM_TABLE_H
+#include "block.h"
+#include "cache.h"
+#include "dynkv/types.h"
+#include "env.h"
+
+#define LSM_TABLE_MAGIC 0x31545353564b4464ull   /* "dDKVSST1" */
+#define LSM_TABLE_VERSION 1u
+#define LSM_FOOTER_SIZE 64u
+#define LSM_BLOCK_TRAILER 5u
+#define LSM_BLOCK_SIZE 4096u
+#define LSM_BLOCK_MAX (256u * 1024u * 1024u)
+
+enum { LSM_BLOCK_RAW = 0, LSM_BLOCK_ZSTD = 1 };
+
+typedef struct lsm_props {
+    uint64_t entries, tombstones;
+    uint64_t min_seq, max_seq;
+    int64_t min_write_ms, max_write_ms;
+    int64_t max_expiry_ms;        /* 0 = some record never expires */
+    uint64_t data_size;           /* bytes of data blocks as stored */
+    dk_buf smallest, largest;     /* internal keys */
+} lsm_props;
+
+void dk__lsm_props_init(lsm_props *p);
+void dk__lsm_props_free(lsm_props *p);
+int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src);
+
+typedef struct lsm_tb_opts {
+    unsigned bits_per_key;
+    int zstd;                     /* compress blocks with zstd when it shrinks them */
+    const dk_host *host;          /* record_time; may be NULL */
+    /* Called after each write of n bytes (rate limiting); may be NULL. */
+    void (*on_write)(void *arg, size_t n);
+    void *arg;
+} lsm_tb_opts;
+
+typedef struct lsm_table_builder lsm_table_builder;
+
+/* Create path and start a table. */
+int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm_table_builder **out);
+/* Add an entry (internal keys strictly increasing). */
+int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value);
+/* Bytes written so far plus the pending block. */
+uint64_t dk__lsm_tb_size(const lsm_table_builder *tb);
+/* Write the remaining blocks and footer, fsync, close, free tb; on success
+ * *props (initialised by the caller) receives the properties and *size the
+ * file size. On failure the file is left for the caller to unlink. */
+int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size);
+/* Close and free without finishing (the caller unlinks the file). */
+void dk__lsm_tb_abandon(lsm_table_builder *tb);
+
+/* An open table: footer checked, index, filter and properties pinned. */
+typedef struct lsm_table {
+    lsm_env *env;
+    lsm_rfile *f;
+    uint64_t number, size;
+    char *path;
+    const dk_host *host;
+    lsm_cache *cache;
+    uint8_t *index, *filter;
+    size_t index_size, filter_size;
+    lsm_props props;
+} lsm_table;
+
+/* Open and check a table; errors name the file and offset in the log. */
+int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
+                       const dk_host *host, lsm_table **out);
+void dk__lsm_table_close(lsm_table *t);
+/* Newest version of ukey with seq <= snap: 0 with *type and *seq set (value
+ * in out), DK_ENOTFOUND, or an error (DK_ECORRUPT: logged and counted). */
+int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq);
+/* True when the bloom filter says ukey may be in the table. */
+int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey);
+/* An iterator over all entries; t must outlive it. NULL on ENOMEM. */
+lsm_iter *dk__lsm_table_iter(lsm_table *t);
+/* Read, check and decode the block at (off, size) through the cache; *out
+ * is a referenced cache handle (release with dk__lsm_cache_release). */
+int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **out);
+#endif

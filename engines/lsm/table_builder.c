@@ -1,0 +1,307 @@
+/*
+ * table_builder.c - writes an SSTable (table.h) in one sequential pass.
+ *
+ * Data blocks are cut at LSM_BLOCK_SIZE; an entry never spans blocks, so
+ * a large value makes one large block. With zstd on, a block is stored
+ * compressed only when that saves at least 1/8 of it (RocksDB's rule), so
+ * incompressible data costs no decompression on read. User-key hashes for
+ * the bloom filter are collected as keys arrive and the filter is built at
+ * the end, when the key count is known.
+ */
+#include "table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "bloom.h"
+#include "util/crc32c.h"
+
+struct lsm_table_builder {
+    lsm_env *env;
+    lsm_wfile *f;
+    lsm_tb_opts opts;
+    uint64_t offset;
+    lsm_block_builder data, index;
+    dk_buf last_key, scratch;
+    uint64_t pending_off, pending_size;
+    uint64_t *hashes;
+    size_t nhash, caphash;
+    lsm_props props;
+    ZSTD_CCtx *zc;
+};
+
+void dk__lsm_props_init(lsm_props *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->min_seq = UINT64_MAX;
+    p->min_write_ms = INT64_MAX;
+    p->max_write_ms = INT64_MIN;
+    dk_buf_init(&p->smallest);
+    dk_buf_init(&p->largest);
+}
+
+void dk__lsm_props_free(lsm_props *p)
+{
+    dk_buf_free(&p->smallest);
+    dk_buf_free(&p->largest);
+}
+
+int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src)
+{
+    dk_buf s = dst->smallest, l = dst->largest;
+    *dst = *src;
+    dst->smallest = s;
+    dst->largest = l;
+    dk_buf_reset(&dst->smallest);
+    dk_buf_reset(&dst->largest);
+    int rc = dk_buf_append(&dst->smallest, src->smallest.data, src->smallest.len);
+    if (!rc)
+        rc = dk_buf_append(&dst->largest, src->largest.data, src->largest.len);
+    return rc;
+}
+
+int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm_table_builder **out)
+{
+    lsm_table_builder *tb = calloc(1, sizeof(*tb));
+    if (!tb)
+        return -ENOMEM;
+    tb->env = env;
+    tb->opts = *opts;
+    dk__lsm_bb_init(&tb->data);
+    dk__lsm_bb_init(&tb->index);
+    dk__lsm_props_init(&tb->props);
+    if (opts->zstd && !(tb->zc = ZSTD_createCCtx())) {
+        free(tb);
+        return -ENOMEM;
+    }
+    int rc = env->ops->create(env, path, &tb->f);
+    if (rc) {
+        ZSTD_freeCCtx(tb->zc);
+        free(tb);
+        return rc;
+    }
+    *out = tb;
+    return 0;
+}
+
+static int tb_write(lsm_table_builder *tb, const void *p, size_t n)
+{
+    int rc = tb->env->ops->append(tb->f, p, n);
+    if (rc)
+        return rc;
+    tb->offset += n;
+    if (tb->opts.on_write)
+        tb->opts.on_write(tb->opts.arg, n);
+    return 0;
+}
+
+/* Write contents as a block (compressing when allowed and worth it);
+ * store its handle in *off / *size. */
+static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress,
+                          uint64_t *off, uint64_t *size)
+{
+    const uint8_t *p = contents.ptr;
+    size_t n = contents.len;
+    uint8_t type = LSM_BLOCK_RAW;
+    if (compress && tb->zc) {
+        size_t bound = ZSTD_compressBound(n);
+        dk_buf_reset(&tb->scratch);
+        int rc = dk_buf_reserve(&tb->scratch, bound);
+        if (rc)
+            return rc;
+        size_t z = ZSTD_compressCCtx(tb->zc, tb->scratch.data, bound, p, n, 1);
+        if (!ZSTD_isError(z) && z < n - n / 8) {
+            p = tb->scratch.data;
+            n = z;
+            type = LSM_BLOCK_ZSTD;
+        }
+    }
+    uint8_t trailer[LSM_BLOCK_TRAILER];
+    trailer[0] = type;
+    uint32_t crc = dk_crc32c_extend(dk_crc32c(p, n), trailer, 1);
+    dk_put_u32(trailer + 1, dk_crc32c_mask(crc));
+    *off = tb->offset;
+    *size = n;
+    int rc = tb_write(tb, p, n);
+    if (!rc)
+        rc = tb_write(tb, trailer, sizeof(trailer));
+    return rc;
+}
+
+static int tb_add_index(lsm_table_builder *tb)
+{
+    uint8_t v[2 * DK_VARINT_MAX];
+    size_t n = dk_put_varint(v, tb->pending_off);
+    n += dk_put_varint(v + n, tb->pending_size);
+    dk_slice val = {v, n};
+    return dk__lsm_bb_add(&tb->index, dk_buf_slice(&tb->last_key), val);
+}
+
+static int tb_flush_data(lsm_table_builder *tb)
+{
+    if (tb->data.entries == 0)
+        return 0;
+    dk_slice c;
+    int rc = dk__lsm_bb_finish(&tb->data, &c);
+    if (!rc)
+        rc = tb_write_block(tb, c, 1, &tb->pending_off, &tb->pending_size);
+    if (rc)
+        return rc;
+    tb->props.data_size += tb->pending_size + LSM_BLOCK_TRAILER;
+    dk__lsm_bb_reset(&tb->data);
+    return tb_add_index(tb);
+}
+
+static void tb_note_time(lsm_table_builder *tb, int type, dk_slice value)
+{
+    int64_t wt = 0, exp = 0;
+    const dk_host *h = tb->opts.host;
+    int ok = type == LSM_TYPE_VALUE && h && h->record_time &&
+             h->record_time(h, value, &wt, &exp) == 0;
+    if (ok) {
+        if (wt < tb->props.min_write_ms)
+            tb->props.min_write_ms = wt;
+        if (wt > tb->props.max_write_ms)
+            tb->props.max_write_ms = wt;
+    }
+    /* One record that never expires (or whose expiry is unknown, or an
+     * engine tombstone) makes the whole table "never expires". */
+    if (!ok || exp == 0)
+        tb->props.max_expiry_ms = 0;
+    else if (tb->props.entries == 0 || (tb->props.max_expiry_ms != 0 && exp > tb->props.max_expiry_ms))
+        tb->props.max_expiry_ms = exp;
+}
+
+int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
+{
+    int rc;
+    dk_slice uk = lsm_ikey_user(ikey);
+    int new_user = tb->props.entries == 0 ||
+                   lsm_ucmp(uk, lsm_ikey_user(dk_buf_slice(&tb->last_key))) != 0;
+    if (new_user) {
+        if (tb->nhash == tb->caphash) {
+            size_t cap = tb->caphash ? tb->caphash * 2 : 1024;
+            uint64_t *h = realloc(tb->hashes, cap * sizeof(*h));
+            if (!h)
+                return -ENOMEM;
+            tb->hashes = h;
+            tb->caphash = cap;
+        }
+        tb->hashes[tb->nhash++] = dk__lsm_hash64(uk.ptr, uk.len);
+    }
+    int type = lsm_ikey_type(ikey);
+    uint64_t seq = lsm_ikey_seq(ikey);
+    tb_note_time(tb, type, value);
+    if (tb->props.entries == 0 && (rc = dk_buf_append(&tb->props.smallest, ikey.ptr, ikey.len)))
+        return rc;
+    tb->props.entries++;
+    if (type == LSM_TYPE_DELETE)
+        tb->props.tombstones++;
+    if (seq < tb->props.min_seq)
+        tb->props.min_seq = seq;
+    if (seq > tb->props.max_seq)
+        tb->props.max_seq = seq;
+    if ((rc = dk__lsm_bb_add(&tb->data, ikey, value)))
+        return rc;
+    dk_buf_reset(&tb->last_key);
+    if ((rc = dk_buf_append(&tb->last_key, ikey.ptr, ikey.len)))
+        return rc;
+    if (dk__lsm_bb_estimate(&tb->data) >= LSM_BLOCK_SIZE)
+        return tb_flush_data(tb);
+    return 0;
+}
+
+uint64_t dk__lsm_tb_size(const lsm_table_builder *tb)
+{
+    return tb->offset + dk__lsm_bb_estimate(&tb->data);
+}
+
+static int tb_props_block(lsm_table_builder *tb, dk_buf *out)
+{
+    uint8_t fixed[8 * 8];
+    lsm_props *p = &tb->props;
+    dk_put_u64(fixed, p->entries);
+    dk_put_u64(fixed + 8, p->tombstones);
+    dk_put_u64(fixed + 16, p->min_seq);
+    dk_put_u64(fixed + 24, p->max_seq);
+    dk_put_u64(fixed + 32, (uint64_t)p->min_write_ms);
+    dk_put_u64(fixed + 40, (uint64_t)p->max_write_ms);
+    dk_put_u64(fixed + 48, (uint64_t)p->max_expiry_ms);
+    dk_put_u64(fixed + 56, p->data_size);
+    uint8_t v[DK_VARINT_MAX];
+    int rc = dk_buf_append(out, fixed, sizeof(fixed));
+    size_t n = dk_put_varint(v, p->smallest.len);
+    if (!rc && !(rc = dk_buf_append(out, v, n)))
+        rc = dk_buf_append(out, p->smallest.data, p->smallest.len);
+    n = dk_put_varint(v, p->largest.len);
+    if (!rc && !(rc = dk_buf_append(out, v, n)))
+        rc = dk_buf_append(out, p->largest.data, p->largest.len);
+    return rc;
+}
+
+int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size)
+{
+    int rc = tb_flush_data(tb);
+    uint64_t foff = 0, fsize = 0, poff = 0, psize = 0, ioff = 0, isize = 0;
+    dk_buf blk = DK_BUF_INIT;
+    if (tb->props.entries == 0) {
+        tb->props.min_seq = 0;
+        tb->props.min_write_ms = tb->props.max_write_ms = 0;
+    } else if (tb->props.min_write_ms == INT64_MAX) {
+        tb->props.min_write_ms = tb->props.max_write_ms = 0;
+    }
+    if (!rc)
+        rc = dk_buf_append(&tb->props.largest, tb->last_key.data, tb->last_key.len);
+    if (!rc)
+        rc = dk__lsm_bloom_build(&blk, tb->hashes, tb->nhash, tb->opts.bits_per_key);
+    if (!rc)
+        rc = tb_write_block(tb, dk_buf_slice(&blk), 0, &foff, &fsize);
+    dk_buf_reset(&blk);
+    if (!rc)
+        rc = tb_props_block(tb, &blk);
+    if (!rc)
+        rc = tb_write_block(tb, dk_buf_slice(&blk), 0, &poff, &psize);
+    dk_slice idx;
+    if (!rc)
+        rc = dk__lsm_bb_finish(&tb->index, &idx);
+    if (!rc)
+        rc = tb_write_block(tb, idx, 0, &ioff, &isize);
+    if (!rc) {
+        uint8_t ft[LSM_FOOTER_SIZE];
+        dk_put_u64(ft, foff);
+        dk_put_u64(ft + 8, fsize);
+        dk_put_u64(ft + 16, poff);
+        dk_put_u64(ft + 24, psize);
+        dk_put_u64(ft + 32, ioff);
+        dk_put_u64(ft + 40, isize);
+        dk_put_u32(ft + 48, LSM_TABLE_VERSION);
+        dk_put_u32(ft + 52, dk_crc32c_mask(dk_crc32c(ft, 52)));
+        dk_put_u64(ft + 56, LSM_TABLE_MAGIC);
+        rc = tb_write(tb, ft, sizeof(ft));
+    }
+    if (!rc)
+        rc = tb->env->ops->sync(tb->f, 0);
+    dk_buf_free(&blk);
+    if (!rc && props)
+        rc = dk__lsm_props_copy(props, &tb->props);
+    if (!rc && size)
+        *size = tb->offset;
+    dk__lsm_tb_abandon(tb);
+    return rc;
+}
+
+void dk__lsm_tb_abandon(lsm_table_builder *tb)
+{
+    if (!tb)
+        return;
+    tb->env->ops->close_w(tb->f);
+    dk__lsm_bb_free(&tb->data);
+    dk__lsm_bb_free(&tb->index);
+    dk_buf_free(&tb->last_key);
+    dk_buf_free(&tb->scratch);
+    dk__lsm_props_free(&tb->props);
+    free(tb->hashes);
+    ZSTD_freeCCtx(tb->zc);
+    free(tb);
+}

@@ -1,0 +1,401 @@
+/*
+ * table_reader.c - opens, checks and reads SSTables (table.h).
+ *
+ * The footer, index, filter and properties are read and verified once at
+ * open and pinned for the table's life; data blocks go through the block
+ * cache. Every block's CRC is checked when it is read from the file; a
+ * mismatch or a malformed block fails that read with DK_ECORRUPT, a log
+ * line naming the file and offset, and one count of
+ * lsm_corrupt_blocks_total. Nothing is retried or repaired here: the
+ * engine reports the error to the caller and keeps serving other keys.
+ */
+#include "table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "bloom.h"
+#include "util/crc32c.h"
+
+static int tr_corrupt(lsm_table *t, uint64_t off, const char *what)
+{
+    const dk_host *h = t->host;
+    if (h && h->log)
+        h->log(h, DK_LOG_ERROR, "lsm: corrupt %s in %s at offset %llu", what, t->path,
+               (unsigned long long)off);
+    if (h && h->metric_add)
+        h->metric_add(h, "lsm_corrupt_blocks_total", 1);
+    return DK_ECORRUPT;
+}
+
+/* Read the stored block at (off, size), check its CRC and decompress it
+ * into a malloc'd buffer. */
+static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *what,
+                         uint8_t **out, size_t *out_len)
+{
+    if (size > LSM_BLOCK_MAX || off > t->size || size + LSM_BLOCK_TRAILER > t->size - off)
+        return tr_corrupt(t, off, what);
+    size_t n = (size_t)size + LSM_BLOCK_TRAILER;
+    uint8_t *raw = malloc(n);
+    if (!raw)
+        return -ENOMEM;
+    size_t got;
+    int rc = t->env->ops->pread(t->f, raw, n, off, &got);
+    if (rc) {
+        free(raw);
+        if (t->host && t->host->log)
+            t->host->log(t->host, DK_LOG_ERROR, "lsm: read of %s at offset %llu failed: %s",
+                         t->path, (unsigned long long)off, strerror(-rc));
+        return rc;
+    }
+    uint8_t type = raw[size];
+    uint32_t crc = dk_crc32c_extend(dk_crc32c(raw, size), &type, 1);
+    if (got != n || dk_crc32c_unmask(dk_get_u32(raw + size + 1)) != crc ||
+        (type != LSM_BLOCK_RAW && type != LSM_BLOCK_ZSTD)) {
+        free(raw);
+        return tr_corrupt(t, off, what);
+    }
+    if (type == LSM_BLOCK_RAW) {
+        *out = raw;
+        *out_len = (size_t)size;
+        return 0;
+    }
+    unsigned long long dlen = ZSTD_getFrameContentSize(raw, size);
+    if (dlen == ZSTD_CONTENTSIZE_ERROR || dlen == ZSTD_CONTENTSIZE_UNKNOWN || dlen > LSM_BLOCK_MAX) {
+        free(raw);
+        return tr_corrupt(t, off, what);
+    }
+    uint8_t *d = malloc(dlen ? dlen : 1);
+    if (!d) {
+        free(raw);
+        return -ENOMEM;
+    }
+    size_t r = ZSTD_decompress(d, dlen, raw, size);
+    free(raw);
+    if (ZSTD_isError(r) || r != dlen) {
+        free(d);
+        return tr_corrupt(t, off, what);
+    }
+    *out = d;
+    *out_len = (size_t)dlen;
+    return 0;
+}
+
+static int tr_parse_props(lsm_table *t, const uint8_t *p, size_t n, uint64_t off)
+{
+    if (n < 64)
+        return tr_corrupt(t, off, "properties block");
+    lsm_props *pr = &t->props;
+    pr->entries = dk_get_u64(p);
+    pr->tombstones = dk_get_u64(p + 8);
+    pr->min_seq = dk_get_u64(p + 16);
+    pr->max_seq = dk_get_u64(p + 24);
+    pr->min_write_ms = (int64_t)dk_get_u64(p + 32);
+    pr->max_write_ms = (int64_t)dk_get_u64(p + 40);
+    pr->max_expiry_ms = (int64_t)dk_get_u64(p + 48);
+    pr->data_size = dk_get_u64(p + 56);
+    const uint8_t *q = p + 64, *end = p + n;
+    dk_buf *keys[2] = {&pr->smallest, &pr->largest};
+    for (int i = 0; i < 2; i++) {
+        uint64_t len;
+        size_t k = dk_get_varint(q, end, &len);
+        if (!k || len > (uint64_t)(end - q - k) || (pr->entries && len < LSM_TRAILER))
+            return tr_corrupt(t, off, "properties block");
+        q += k;
+        if (dk_buf_append(keys[i], q, len))
+            return -ENOMEM;
+        q += len;
+    }
+    return 0;
+}
+
+int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
+                       const dk_host *host, lsm_table **out)
+{
+    *out = NULL;
+    lsm_table *t = calloc(1, sizeof(*t));
+    if (!t || !(t->path = strdup(path))) {
+        free(t);
+        return -ENOMEM;
+    }
+    t->env = env;
+    t->number = number;
+    t->host = host;
+    t->cache = cache;
+    dk__lsm_props_init(&t->props);
+    int rc = env->ops->open_r(env, path, &t->f);
+    if (rc) {
+        t->f = NULL;
+        if (host && host->log)
+            host->log(host, DK_LOG_ERROR, "lsm: cannot open table %s: %s", path, strerror(-rc));
+        goto err;
+    }
+    if ((rc = env->ops->size(t->f, &t->size)))
+        goto err;
+    uint8_t ft[LSM_FOOTER_SIZE];
+    size_t got;
+    if (t->size < LSM_FOOTER_SIZE) {
+        rc = tr_corrupt(t, 0, "table (shorter than its footer)");
+        goto err;
+    }
+    uint64_t foot = t->size - LSM_FOOTER_SIZE;
+    if ((rc = env->ops->pread(t->f, ft, sizeof(ft), foot, &got)))
+        goto err;
+    if (got != sizeof(ft) || dk_get_u64(ft + 56) != LSM_TABLE_MAGIC ||
+        dk_crc32c_unmask(dk_get_u32(ft + 52)) != dk_crc32c(ft, 52)) {
+        rc = tr_corrupt(t, foot, "footer");
+        goto err;
+    }
+    if (dk_get_u32(ft + 48) != LSM_TABLE_VERSION) {
+        rc = tr_corrupt(t, foot, "footer (unknown format version)");
+        goto err;
+    }
+    uint8_t *props;
+    size_t plen;
+    if ((rc = tr_read_block(t, dk_get_u64(ft), dk_get_u64(ft + 8), "filter block", &t->filter, &t->filter_size)) ||
+        (rc = tr_read_block(t, dk_get_u64(ft + 32), dk_get_u64(ft + 40), "index block", &t->index, &t->index_size)))
+        goto err;
+    if (dk__lsm_block_check(t->index, t->index_size)) {
+        rc = tr_corrupt(t, dk_get_u64(ft + 32), "index block");
+        goto err;
+    }
+    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", &props, &plen)))
+        goto err;
+    rc = tr_parse_props(t, props, plen, dk_get_u64(ft + 16));
+    free(props);
+    if (rc)
+        goto err;
+    *out = t;
+    return 0;
+err:
+    dk__lsm_table_close(t);
+    return rc;
+}
+
+void dk__lsm_table_close(lsm_table *t)
+{
+    if (!t)
+        return;
+    if (t->f)
+        t->env->ops->close_r(t->f);
+    free(t->index);
+    free(t->filter);
+    free(t->path);
+    dk__lsm_props_free(&t->props);
+    free(t);
+}
+
+int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **out)
+{
+    lsm_cblock *h = dk__lsm_cache_lookup(t->cache, t->number, off);
+    if (h) {
+        *out = h;
+        return 0;
+    }
+    uint8_t *d;
+    size_t n;
+    int rc = tr_read_block(t, off, size, "data block", &d, &n);
+    if (rc)
+        return rc;
+    if (dk__lsm_block_check(d, n)) {
+        free(d);
+        return tr_corrupt(t, off, "data block");
+    }
+    if (!(h = dk__lsm_cache_insert(t->cache, t->number, off, d, n)))
+        return -ENOMEM;
+    *out = h;
+    return 0;
+}
+
+int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey)
+{
+    return dk__lsm_bloom_may_match(t->filter, t->filter_size, dk__lsm_hash64(ukey.ptr, ukey.len));
+}
+
+/* ---- two-level iterator: index block -> data blocks ------------------- */
+
+typedef struct tbl_iter {
+    lsm_iter base;
+    lsm_table *t;
+    lsm_iter *index, *data;
+    int status;
+} tbl_iter;
+
+typedef struct tbl_rel {
+    lsm_cache *cache;
+    lsm_cblock *h;
+} tbl_rel;
+
+static void ti_release(void *arg)
+{
+    tbl_rel *r = arg;
+    dk__lsm_cache_release(r->cache, r->h);
+    free(r);
+}
+
+/* Open the data block the index points at; 0 or an error in status. */
+static int ti_load(tbl_iter *ti)
+{
+    if (ti->data) {
+        ti->data->ops->destroy(ti->data);
+        ti->data = NULL;
+    }
+    dk_slice v = ti->index->ops->value(ti->index);
+    uint64_t off, size;
+    size_t k1 = dk_get_varint(v.ptr, v.ptr + v.len, &off), k2 = 0;
+    if (k1)
+        k2 = dk_get_varint(v.ptr + k1, v.ptr + v.len, &size);
+    if (!k1 || !k2) {
+        ti->status = tr_corrupt(ti->t, 0, "index entry");
+        return ti->status;
+    }
+    lsm_cblock *h;
+    int rc = dk__lsm_table_block(ti->t, off, size, &h);
+    tbl_rel *r = rc ? NULL : malloc(sizeof(*r));
+    if (!rc && !r) {
+        dk__lsm_cache_release(ti->t->cache, h);
+        rc = -ENOMEM;
+    }
+    if (rc) {
+        ti->status = rc;
+        return rc;
+    }
+    r->cache = ti->t->cache;
+    r->h = h;
+    if (!(ti->data = dk__lsm_block_iter(h->data, h->size, ti_release, r))) {
+        ti->status = -ENOMEM;
+        return ti->status;
+    }
+    return 0;
+}
+
+/* Move forward over exhausted data blocks. */
+static void ti_skip_empty(tbl_iter *ti)
+{
+    while (!ti->status && (!ti->data || !ti->data->ops->valid(ti->data))) {
+        if (ti->data && ti->data->ops->status(ti->data)) {
+            ti->status = tr_corrupt(ti->t, 0, "data block entry");
+            return;
+        }
+        if (!ti->index->ops->valid(ti->index)) {
+            if (ti->index->ops->status(ti->index))
+                ti->status = tr_corrupt(ti->t, 0, "index block entry");
+            return;
+        }
+        if (ti_load(ti))
+            return;
+        ti->data->ops->first(ti->data);
+        ti->index->ops->next(ti->index);
+    }
+}
+
+static void ti_first(lsm_iter *it)
+{
+    tbl_iter *ti = (tbl_iter *)it;
+    if (ti->status)
+        return;
+    ti->index->ops->first(ti->index);
+    if (ti->data) {
+        ti->data->ops->destroy(ti->data);
+        ti->data = NULL;
+    }
+    ti_skip_empty(ti);
+}
+
+static void ti_seek(lsm_iter *it, dk_slice target)
+{
+    tbl_iter *ti = (tbl_iter *)it;
+    if (ti->status)
+        return;
+    ti->index->ops->seek(ti->index, target);
+    if (ti->data) {
+        ti->data->ops->destroy(ti->data);
+        ti->data = NULL;
+    }
+    if (ti->index->ops->valid(ti->index)) {
+        if (ti_load(ti))
+            return;
+        ti->data->ops->seek(ti->data, target);
+        ti->index->ops->next(ti->index);
+    }
+    ti_skip_empty(ti);
+}
+
+static void ti_next(lsm_iter *it)
+{
+    tbl_iter *ti = (tbl_iter *)it;
+    ti->data->ops->next(ti->data);
+    ti_skip_empty(ti);
+}
+
+static int ti_valid(lsm_iter *it)
+{
+    tbl_iter *ti = (tbl_iter *)it;
+    return !ti->status && ti->data && ti->data->ops->valid(ti->data);
+}
+static dk_slice ti_key(lsm_iter *it) { return ((tbl_iter *)it)->data->ops->key(((tbl_iter *)it)->data); }
+static dk_slice ti_value(lsm_iter *it) { return ((tbl_iter *)it)->data->ops->value(((tbl_iter *)it)->data); }
+static int ti_status(lsm_iter *it) { return ((tbl_iter *)it)->status; }
+static void ti_destroy(lsm_iter *it)
+{
+    tbl_iter *ti = (tbl_iter *)it;
+    if (ti->data)
+        ti->data->ops->destroy(ti->data);
+    ti->index->ops->destroy(ti->index);
+    free(ti);
+}
+
+static const lsm_iter_ops ti_ops = {
+    .seek = ti_seek, .first = ti_first, .next = ti_next, .valid = ti_valid,
+    .key = ti_key, .value = ti_value, .status = ti_status, .destroy = ti_destroy,
+};
+
+lsm_iter *dk__lsm_table_iter(lsm_table *t)
+{
+    tbl_iter *ti = calloc(1, sizeof(*ti));
+    if (!ti)
+        return NULL;
+    ti->base.ops = &ti_ops;
+    ti->t = t;
+    if (!(ti->index = dk__lsm_block_iter(t->index, t->index_size, NULL, NULL))) {
+        free(ti);
+        return NULL;
+    }
+    return &ti->base;
+}
+
+int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq)
+{
+    if (!dk__lsm_table_may_contain(t, ukey))
+        return DK_ENOTFOUND;
+    uint8_t small[DK_KEY_MAX + LSM_TRAILER];
+    uint8_t *buf = ukey.len <= DK_KEY_MAX ? small : malloc(ukey.len + LSM_TRAILER);
+    if (!buf)
+        return -ENOMEM;
+    lsm_iter *it = dk__lsm_table_iter(t);
+    int rc = it ? DK_ENOTFOUND : -ENOMEM;
+    if (it) {
+        it->ops->seek(it, lsm_ikey_lookup(buf, ukey, snap));
+        if (it->ops->valid(it)) {
+            dk_slice k = it->ops->key(it);
+            if (lsm_ucmp(lsm_ikey_user(k), ukey) == 0) {
+                *type = lsm_ikey_type(k);
+                *seq = lsm_ikey_seq(k);
+                rc = 0;
+                if (*type == LSM_TYPE_VALUE) {
+                    dk_slice v = it->ops->value(it);
+                    dk_buf_reset(out);
+                    rc = dk_buf_append(out, v.ptr, v.len);
+                }
+            }
+        } else if (it->ops->status(it)) {
+            rc = it->ops->status(it);
+        }
+        it->ops->destroy(it);
+    }
+    if (buf != small)
+        free(buf);
+    return rc;
+}

@@ -1,0 +1,267 @@
+/*
+ * version.c - table files, versions and version edits (version.h).
+ *
+ * Edit encoding (the manifest record payload): a sequence of tagged
+ * fields, tag and numbers as varints:
+ *   1 log_number | 2 next_file | 3 last_seq | 4 level number size (add)
+ *   5 number (delete)
+ * Unknown tags are corruption: a reader never guesses at a layout it does
+ * not know.
+ */
+#include "version.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size,
+                      lsm_file **out)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%06llu.sst", fe->dir, (unsigned long long)number);
+    lsm_file *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    int rc = dk__lsm_table_open(fe->env, path, number, fe->cache, fe->host, &f->table);
+    if (!rc && size && f->table->size != size) {
+        if (fe->host && fe->host->log)
+            fe->host->log(fe->host, DK_LOG_ERROR, "lsm: table %s is %llu bytes, the manifest says %llu",
+                          path, (unsigned long long)f->table->size, (unsigned long long)size);
+        if (fe->host && fe->host->metric_add)
+            fe->host->metric_add(fe->host, "lsm_corrupt_blocks_total", 1);
+        dk__lsm_table_close(f->table);
+        rc = DK_ECORRUPT;
+    }
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->obsolete, 0);
+    f->number = number;
+    f->size = f->table->size;
+    f->level = level;
+    f->fenv = fe;
+    *out = f;
+    return 0;
+}
+
+void dk__lsm_file_ref(lsm_file *f)
+{
+    atomic_fetch_add(&f->refs, 1);
+}
+
+void dk__lsm_file_unref(lsm_file *f)
+{
+    if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
+    const lsm_fileenv *fe = f->fenv;
+    dk__lsm_table_close(f->table);
+    if (atomic_load(&f->obsolete)) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%06llu.sst", fe->dir, (unsigned long long)f->number);
+        int rc = fe->env->ops->unlink(fe->env, path);
+        if (rc && rc != -ENOENT && fe->host && fe->host->log)
+            fe->host->log(fe->host, DK_LOG_WARN, "lsm: cannot delete %s: %s", path, strerror(-rc));
+        dk__lsm_cache_erase_file(fe->cache, f->number);
+    }
+    free(f);
+}
+
+dk_slice dk__lsm_file_smallest(const lsm_file *f)
+{
+    return lsm_ikey_user(dk_buf_slice(&f->table->props.smallest));
+}
+
+dk_slice dk__lsm_file_largest(const lsm_file *f)
+{
+    return lsm_ikey_user(dk_buf_slice(&f->table->props.largest));
+}
+
+void dk__lsm_edit_init(lsm_edit *e)
+{
+    memset(e, 0, sizeof(*e));
+}
+
+void dk__lsm_edit_free(lsm_edit *e)
+{
+    free(e->adds);
+    free(e->dels);
+    dk__lsm_edit_init(e);
+}
+
+int dk__lsm_edit_add(lsm_edit *e, uint32_t level, uint64_t number, uint64_t size)
+{
+    if (e->nadd == e->capadd) {
+        size_t cap = e->capadd ? e->capadd * 2 : 8;
+        lsm_edit_file *a = realloc(e->adds, cap * sizeof(*a));
+        if (!a)
+            return -ENOMEM;
+        e->adds = a;
+        e->capadd = cap;
+    }
+    e->adds[e->nadd++] = (lsm_edit_file){.level = level, .number = number, .size = size};
+    return 0;
+}
+
+int dk__lsm_edit_del(lsm_edit *e, uint64_t number)
+{
+    if (e->ndel == e->capdel) {
+        size_t cap = e->capdel ? e->capdel * 2 : 8;
+        uint64_t *d = realloc(e->dels, cap * sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        e->dels = d;
+        e->capdel = cap;
+    }
+    e->dels[e->ndel++] = number;
+    return 0;
+}
+
+static int ed_put(dk_buf *out, uint64_t v)
+{
+    uint8_t b[DK_VARINT_MAX];
+    return dk_buf_append(out, b, dk_put_varint(b, v));
+}
+
+int dk__lsm_edit_encode(const lsm_edit *e, dk_buf *out)
+{
+    int rc = 0;
+    if (e->has_log && !rc && !(rc = ed_put(out, 1)))
+        rc = ed_put(out, e->log_number);
+    if (e->has_next && !rc && !(rc = ed_put(out, 2)))
+        rc = ed_put(out, e->next_file);
+    if (e->has_seq && !rc && !(rc = ed_put(out, 3)))
+        rc = ed_put(out, e->last_seq);
+    for (size_t i = 0; !rc && i < e->nadd; i++)
+        if (!(rc = ed_put(out, 4)) && !(rc = ed_put(out, e->adds[i].level)) &&
+            !(rc = ed_put(out, e->adds[i].number)))
+            rc = ed_put(out, e->adds[i].size);
+    for (size_t i = 0; !rc && i < e->ndel; i++)
+        if (!(rc = ed_put(out, 5)))
+            rc = ed_put(out, e->dels[i]);
+    return rc;
+}
+
+int dk__lsm_edit_decode(lsm_edit *e, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint64_t tag, v[3];
+        int need;
+        size_t k = dk_get_varint(p, end, &tag);
+        if (!k)
+            return DK_ECORRUPT;
+        p += k;
+        switch (tag) {
+        case 1: case 2: case 3: case 5: need = 1; break;
+        case 4: need = 3; break;
+        default: return DK_ECORRUPT;
+        }
+        for (int i = 0; i < need; i++) {
+            if (!(k = dk_get_varint(p, end, &v[i])))
+                return DK_ECORRUPT;
+            p += k;
+        }
+        int rc = 0;
+        switch (tag) {
+        case 1: e->has_log = 1; e->log_number = v[0]; break;
+        case 2: e->has_next = 1; e->next_file = v[0]; break;
+        case 3: e->has_seq = 1; e->last_seq = v[0]; break;
+        case 4:
+            if (v[0] >= LSM_NUM_LEVELS)
+                return DK_ECORRUPT;
+            rc = dk__lsm_edit_add(e, (uint32_t)v[0], v[1], v[2]);
+            break;
+        case 5: rc = dk__lsm_edit_del(e, v[0]); break;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int vs_cmp(const void *a, const void *b)
+{
+    const lsm_file *x = *(lsm_file *const *)a, *y = *(lsm_file *const *)b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    if (x->level > 0) {
+        int c = lsm_ucmp(dk__lsm_file_smallest(x), dk__lsm_file_smallest(y));
+        if (c)
+            return c;
+    }
+    return x->number > y->number ? -1 : x->number < y->number;
+}
+
+lsm_version *dk__lsm_version_new(lsm_file *const *files, size_t n)
+{
+    lsm_version *v = calloc(1, sizeof(*v));
+    if (!v || !(v->files = malloc((n ? n : 1) * sizeof(*v->files)))) {
+        free(v);
+        return NULL;
+    }
+    atomic_init(&v->refs, 1);
+    for (size_t i = 0; i < n; i++) {
+        v->files[i] = files[i];
+        dk__lsm_file_ref(files[i]);
+    }
+    v->n = n;
+    qsort(v->files, n, sizeof(*v->files), vs_cmp);
+    return v;
+}
+
+void dk__lsm_version_ref(lsm_version *v)
+{
+    atomic_fetch_add(&v->refs, 1);
+}
+
+void dk__lsm_version_unref(lsm_version *v)
+{
+    if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < v->n; i++)
+        dk__lsm_file_unref(v->files[i]);
+    free(v->files);
+    free(v);
+}
+
+static int vs_deleted(const lsm_edit *e, uint64_t number)
+{
+    for (size_t i = 0; i < e->ndel; i++)
+        if (e->dels[i] == number)
+            return 1;
+    return 0;
+}
+
+lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, lsm_file *const *added)
+{
+    size_t n = 0;
+    lsm_file **tmp = malloc((base->n + e->nadd + 1) * sizeof(*tmp));
+    if (!tmp)
+        return NULL;
+    for (size_t i = 0; i < base->n; i++)
+        if (!vs_deleted(e, base->files[i]->number))
+            tmp[n++] = base->files[i];
+    for (size_t i = 0; i < e->nadd; i++)
+        tmp[n++] = added[i];
+    lsm_version *v = dk__lsm_version_new(tmp, n);
+    free(tmp);
+    return v;
+}
+
+void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e)
+{
+    for (size_t i = 0; i < base->n; i++)
+        if (vs_deleted(e, base->files[i]->number))
+            atomic_store(&base->files[i]->obsolete, 1);
+}
+
+size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->n; i++)
+        n += v->files[i]->level == level;
+    return n;
+}

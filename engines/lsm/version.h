@@ -1,0 +1,119 @@
+/*
+ * version.h - the set of live tables (version.c) and the manifest that
+ * records how it changes (manifest.c).
+ *
+ * A version is an immutable, reference-counted array of table files.
+ * Readers and iterators pin the version they started with; compaction and
+ * flush build a new one from the current one plus an edit. A file object
+ * is shared by every version holding it; when an edit removes a file it is
+ * marked obsolete and unlinked when the last version holding it goes, so
+ * an iterator never loses a table under it.
+ */
+#ifndef DK_LSM_VERSION_H
+#define DK_LSM_VERSION_H
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "table.h"
+
+#define LSM_NUM_LEVELS 7
+
+/* What files need to delete themselves. */
+typedef struct lsm_fileenv {
+    lsm_env *env;
+    const char *dir;
+    lsm_cache *cache;
+    const dk_host *host;
+} lsm_fileenv;
+
+typedef struct lsm_file {
+    _Atomic int refs;
+    uint64_t number, size;
+    uint32_t level;
+    int busy;                 /* in a running compaction; under the engine lock */
+    _Atomic int obsolete;     /* unlink when the last reference goes */
+    lsm_table *table;
+    const lsm_fileenv *fenv;
+} lsm_file;
+
+/* Open table `number` at `level`; the file object has one reference. */
+int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size,
+                      lsm_file **out);
+void dk__lsm_file_ref(lsm_file *f);
+void dk__lsm_file_unref(lsm_file *f);
+/* User-key range of the file. */
+dk_slice dk__lsm_file_smallest(const lsm_file *f);
+dk_slice dk__lsm_file_largest(const lsm_file *f);
+
+typedef struct lsm_version {
+    _Atomic int refs;
+    lsm_file **files;   /* sorted: level, then L0 newest first, else smallest key */
+    size_t n;
+} lsm_version;
+
+typedef struct lsm_edit_file {
+    uint32_t level;
+    uint64_t number, size;
+} lsm_edit_file;
+
+/* A version edit: what a manifest record says. */
+typedef struct lsm_edit {
+    int has_log, has_next, has_seq;
+    uint64_t log_number;      /* WALs numbered below are obsolete */
+    uint64_t next_file;
+    uint64_t last_seq;
+    lsm_edit_file *adds;
+    size_t nadd, capadd;
+    uint64_t *dels;
+    size_t ndel, capdel;
+} lsm_edit;
+
+void dk__lsm_edit_init(lsm_edit *e);
+void dk__lsm_edit_free(lsm_edit *e);
+int dk__lsm_edit_add(lsm_edit *e, uint32_t level, uint64_t number, uint64_t size);
+int dk__lsm_edit_del(lsm_edit *e, uint64_t number);
+int dk__lsm_edit_encode(const lsm_edit *e, dk_buf *out);
+/* Decode a record payload; 0 or DK_ECORRUPT. */
+int dk__lsm_edit_decode(lsm_edit *e, const uint8_t *p, size_t n);
+
+/* A version with one reference holding files[0..n) (each gets a ref). */
+lsm_version *dk__lsm_version_new(lsm_file *const *files, size_t n);
+void dk__lsm_version_ref(lsm_version *v);
+void dk__lsm_version_unref(lsm_version *v);
+/* base minus edit's deletions plus `added` (opened files, in edit order);
+ * each removed file is marked obsolete only by dk__lsm_version_retire. */
+lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, lsm_file *const *added);
+/* Mark the files e deletes from base obsolete (after the edit is durable). */
+void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e);
+size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level);
+
+/* ---- manifest.c ------------------------------------------------------ */
+
+typedef struct lsm_manifest {
+    lsm_env *env;
+    lsm_wfile *f;
+    uint64_t number;
+    char *dir;
+} lsm_manifest;
+
+/* What recovery found: the edits folded into one. */
+typedef struct lsm_recovered {
+    uint64_t manifest_number, log_number, next_file, last_seq;
+    lsm_edit_file *files;
+    size_t n;
+    int fresh;                /* no CURRENT: a new database */
+} lsm_recovered;
+
+/* Read CURRENT and replay its manifest. A torn last record (a crash
+ * during an append that never returned) is ignored; any other bad record
+ * is DK_ECORRUPT with the file and offset logged. */
+int dk__lsm_manifest_recover(lsm_env *env, const char *dir, const dk_host *host, lsm_recovered *out);
+void dk__lsm_recovered_free(lsm_recovered *r);
+/* Write MANIFEST-<number> holding snapshot, sync it, point CURRENT at it
+ * (write-to-temp, sync, rename, sync dir). */
+int dk__lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number,
+                            const lsm_edit *snapshot, lsm_manifest *m);
+/* Sync the directory (new tables' entries), append e and sync. */
+int dk__lsm_manifest_append(lsm_manifest *m, const lsm_edit *e);
+void dk__lsm_manifest_close(lsm_manifest *m);
+#endif

@@ -1,0 +1,650 @@
+/*
+ * test-lsm-engine.c - the LSM engine end to end through its ops table:
+ * flushes and reopen, the built-in compaction, snapshot iterators across
+ * flush and compaction, record_filter drops (and when they must not
+ * happen), whole-file drops, the fsync-error gate, and corruption of a
+ * data block, an index block, a WAL tail and the manifest.
+ */
+#include "test-lsm-util.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "env_fault.h"
+
+static dk_fake_host th;
+static char te_logs[16384];   /* every message since the last te_logs_reset */
+static void (*te_fake_log)(const dk_host *h, int level, const char *fmt, ...);
+
+static void te_log(const dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
+static void te_log(const dk_host *h, int level, const char *fmt, ...)
+{
+    (void)h; (void)level;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t n = strlen(te_logs);
+    snprintf(te_logs + n, sizeof(te_logs) - n, "%s\n", msg);
+    te_fake_log(h, level, "%s", msg);
+}
+
+static int te_init(void)
+{
+    dk_fake_host_init(&th);
+    te_fake_log = th.host.log;
+    th.host.log = te_log;
+    return 0;
+}
+static int te_clean(void) { dk_fake_host_destroy(&th); return 0; }
+
+static void te_key(char *k, int i) { snprintf(k, 32, "key-%06d", i); }
+static void te_val(char *v, int i, int gen) { snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i); }
+
+typedef struct te_stat {
+    const char *name;
+    uint64_t v;
+} te_stat;
+static void te_stat_cb(void *arg, const char *name, uint64_t v)
+{
+    te_stat *s = arg;
+    if (!strcmp(name, s->name))
+        s->v = v;
+}
+static uint64_t te_stat_get(lsm_db *db, const char *name)
+{
+    te_stat s = {name, 0};
+    dk__lsm_engine_ops.stats(&db->base, te_stat_cb, &s);
+    return s.v;
+}
+
+/* Many writes through a 64 KiB memtable: flushes, compactions, reopen. */
+static void test_flush_reopen(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, env, dir, 64 * 1024, "zstd", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const int N = 4000;
+    for (int i = 0; i < N; i++) {
+        te_key(k, (i * 7919) % N);
+        te_val(v, (i * 7919) % N, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    for (int i = 0; i < N; i += 3) {
+        te_key(k, i);
+        te_val(v, i, 1);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    for (int i = 0; i < N; i += 5) {
+        te_key(k, i);
+        CU_ASSERT_EQUAL(tl_del(db, k, i % 10 == 0), 0);
+    }
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 5);
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_files") >= 1);
+    for (int pass = 0; pass < 2; pass++) {
+        int bad = 0;
+        dk_buf b = DK_BUF_INIT;
+        for (int i = 0; i < N; i++) {
+            te_key(k, i);
+            te_val(v, i, i % 3 == 0);
+            if (i % 5 == 0)
+                bad += tl_get(db, k, &b) != DK_ENOTFOUND;
+            else
+                bad += !tl_has(db, k, v);
+        }
+        dk_buf_free(&b);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(tl_close(db), 0);
+        db = tl_open(&th, env, dir, 64 * 1024, "none", &rc);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+    }
+    /* Only the live WAL remains; built-in compaction kept level 0 small. */
+    CU_ASSERT_EQUAL(tl_count_files(env, dir, ".log"), 1);
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_l0_files") < 8);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* An iterator keeps its snapshot while flushes and compactions replace
+ * the tables under it. */
+static void test_snapshot_across_compaction(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, env, dir, 32 * 1024, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    for (int i = 0; i < 1000; i++) {
+        te_key(k, i);
+        te_val(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
+    dk_engine_iter *it;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
+    for (int i = 0; i < 1000; i++) {
+        te_key(k, i);
+        if (i % 2)
+            CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
+        te_val(v, i, 9);
+        CU_ASSERT_EQUAL(tl_put(db, i % 2 ? "zz-new" : k, v, 0), 0);
+    }
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
+    dk_slice ik, iv;
+    int n = 0, bad = 0;
+    while (dk__lsm_engine_ops.iter_next(it, &ik, &iv) == 0) {
+        te_key(k, n);
+        te_val(v, n, 0);
+        bad += ik.len != strlen(k) || memcmp(ik.ptr, k, ik.len) || iv.len != strlen(v) ||
+               memcmp(iv.ptr, v, iv.len);
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, 1000);
+    CU_ASSERT_EQUAL(bad, 0);
+    dk__lsm_engine_ops.iter_close(it);
+    /* A new iterator sees the new state: 500 keys plus "zz-new". */
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
+    n = 0;
+    while (dk__lsm_engine_ops.iter_next(it, &ik, &iv) == 0)
+        n++;
+    CU_ASSERT_EQUAL(n, 501);
+    dk__lsm_engine_ops.iter_close(it);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* Writers outrunning the flush stall instead of growing memory: sampled
+ * memtable bytes stay under two memtables (each at most its limit plus
+ * one arena chunk). */
+static void test_memory_bound(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, env, dir, 64 * 1024, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    uint64_t peak = 0;
+    for (int i = 0; i < 20000; i++) {
+        te_key(k, i);
+        te_val(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+        if (i % 100 == 0) {
+            uint64_t m = te_stat_get(db, "lsm_memtable_bytes");
+            if (m > peak)
+                peak = m;
+        }
+    }
+    fprintf(stderr, "memtable peak %llu bytes, stalled %llu us\n", (unsigned long long)peak,
+            (unsigned long long)te_stat_get(db, "lsm_write_stall_us_total"));
+    CU_ASSERT_TRUE(peak <= 2 * (64 * 1024 + 256 * 1024 + 1024));
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 20);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* compaction_rate_limit paces compaction writes. */
+static void test_rate_limit(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .codec = "none",
+                           .compaction_rate_limit = 1024 * 1024};
+    dk_engine *e;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+    lsm_db *db = (lsm_db *)e;
+    for (int i = 0; i < 3000; i++) {
+        te_key(k, i);
+        te_val(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(e, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    uint64_t written = te_stat_get(db, "lsm_compaction_write_bytes_total");
+    fprintf(stderr, "compaction wrote %llu bytes in %.3f s at a 1 MiB/s limit\n",
+            (unsigned long long)written, secs);
+    CU_ASSERT_TRUE(written > 300 * 1024);
+    CU_ASSERT_TRUE(secs >= (double)written / (1024 * 1024) * 0.8);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* ---- reads racing flushes and compactions --------------------------------- */
+
+#define CH_KEYS 500
+typedef struct ch_state {
+    lsm_db *db;
+    _Atomic int stop;
+    _Atomic int errors;
+} ch_state;
+
+static void *ch_writer(void *arg)
+{
+    ch_state *c = arg;
+    char k[32], v[160];
+    for (int g = 1; g < 40 && !atomic_load(&c->stop); g++)
+        for (int i = 0; i < CH_KEYS; i++) {
+            te_key(k, i);
+            snprintf(v, sizeof(v), "%d:%0100d", g, i);
+            if (tl_put(c->db, k, v, 0))
+                atomic_fetch_add(&c->errors, 1);
+        }
+    atomic_store(&c->stop, 1);
+    return NULL;
+}
+
+/* Point reads: every key is present and its generation never goes back. */
+static void *ch_reader(void *arg)
+{
+    ch_state *c = arg;
+    int seen[CH_KEYS] = {0};
+    char k[32];
+    dk_buf b = DK_BUF_INIT;
+    unsigned r = 1;
+    while (!atomic_load(&c->stop)) {
+        r = r * 1103515245u + 12345u;
+        int i = (int)(r >> 8) % CH_KEYS;
+        te_key(k, i);
+        if (tl_get(c->db, k, &b) != 0) {
+            atomic_fetch_add(&c->errors, 1);
+            continue;
+        }
+        int g = atoi((const char *)b.data);
+        if (g < seen[i])
+            atomic_fetch_add(&c->errors, 1);
+        seen[i] = g;
+    }
+    dk_buf_free(&b);
+    return NULL;
+}
+
+/* Scans: every key once, in order, from one consistent snapshot. */
+static void *ch_scanner(void *arg)
+{
+    ch_state *c = arg;
+    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
+    while (!atomic_load(&c->stop)) {
+        dk_engine_iter *it;
+        if (dk__lsm_engine_ops.iter_open(&c->db->base, &o, &it)) {
+            atomic_fetch_add(&c->errors, 1);
+            continue;
+        }
+        dk_slice k, v;
+        int n = 0, rc;
+        char want[32];
+        while ((rc = dk__lsm_engine_ops.iter_next(it, &k, &v)) == 0) {
+            te_key(want, n++);
+            if (k.len != strlen(want) || memcmp(k.ptr, want, k.len))
+                atomic_fetch_add(&c->errors, 1);
+        }
+        if (rc != DK_EEOF || n != CH_KEYS)
+            atomic_fetch_add(&c->errors, 1);
+        dk__lsm_engine_ops.iter_close(it);
+    }
+    return NULL;
+}
+
+static void test_reads_during_churn(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, env, dir, 32 * 1024, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    for (int i = 0; i < CH_KEYS; i++) {
+        te_key(k, i);
+        snprintf(v, sizeof(v), "0:%0100d", i);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    ch_state c = {.db = db};
+    pthread_t t[4];
+    pthread_create(&t[0], NULL, ch_writer, &c);
+    pthread_create(&t[1], NULL, ch_reader, &c);
+    pthread_create(&t[2], NULL, ch_reader, &c);
+    pthread_create(&t[3], NULL, ch_scanner, &c);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CU_ASSERT_EQUAL(atomic_load(&c.errors), 0);
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 10);
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_compactions_total") >= 1);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* ---- a scripted policy and a filtering host ------------------------------ */
+
+static int tp_mode;           /* 0 none, 1 newest run alone to L1, 2 drop run tp_drop */
+static uint64_t tp_drop;
+static int tp_pick(dk_compaction_policy *p, const dk_run_view *view, dk_compaction_job *job)
+{
+    (void)p;
+    if (tp_mode == 1 && view->count >= 2) {   /* once both tables exist */
+        for (size_t i = 0; i < view->count; i++)
+            if (view->runs[i].level == 0 && !view->runs[i].busy) {
+                tp_mode = 0;
+                job->kind = DK_JOB_MERGE;
+                job->output_level = 1;
+                job->target_file_size = 0;
+                job->inputs[0] = view->runs[i].id;   /* L0 is newest first */
+                job->n_inputs = 1;
+                return 0;
+            }
+    }
+    if (tp_mode == 2) {
+        tp_mode = 0;
+        job->kind = DK_JOB_DROP;
+        job->inputs[0] = tp_drop;
+        job->n_inputs = 1;
+        return 0;
+    }
+    return DK_ENOTFOUND;
+}
+static const dk_compaction_ops tp_ops = {.struct_size = sizeof(dk_compaction_ops), .pick = tp_pick};
+
+/* Values starting with 'X' are dead (expired). */
+static int tf_filter(const dk_host *h, dk_slice key, dk_slice value, int64_t now_ms)
+{
+    (void)h; (void)key; (void)now_ms;
+    return value.len && value.ptr[0] == 'X' ? DK_RECORD_DROP : DK_RECORD_KEEP;
+}
+
+static void te_wait_compactions(lsm_db *db, uint64_t n)
+{
+    for (int i = 0; i < 500 && te_stat_get(db, "lsm_compactions_total") < n; i++)
+        usleep(10000);
+}
+
+static void test_record_filter(void)
+{
+    char dir[64];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    dk_fake_host fh;
+    dk_fake_host_init(&fh);
+    fh.host.record_filter = tf_filter;
+    dk_compaction_policy pol = {.host = &fh.host};
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops,
+                           .compaction_policy = &pol};
+    dk_engine *e;
+    tp_mode = 0;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&fh.host, &conf, env, &e), 0);
+    lsm_db *db = (lsm_db *)e;
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_put(db, "a", "old", 0), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "keep", "k", 0), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "a", "Xdead", 0), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "m", "Xdead", 0), 0);
+    tp_mode = 1;   /* compact only the newest table: "a" has an older version outside */
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
+    te_wait_compactions(db, 1);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compactions_total"), 1);
+    /* "m" had no older version: dropped. "a" must not fall back to "old". */
+    CU_ASSERT_EQUAL(tl_get(db, "m", &b), DK_ENOTFOUND);
+    CU_ASSERT_TRUE(tl_has(db, "a", "Xdead"));
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compaction_records_dropped_total"), 1);
+    /* A full compaction sees both versions and drops the key for good. */
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(e, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
+    CU_ASSERT_EQUAL(tl_get(db, "a", &b), DK_ENOTFOUND);
+    CU_ASSERT_TRUE(tl_has(db, "keep", "k"));
+    /* A whole-file drop job removes the run named. */
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_files"), 1);
+    pthread_mutex_lock(&db->mu);
+    tp_drop = db->cur->files[0]->number;
+    pthread_mutex_unlock(&db->mu);
+    tp_mode = 2;
+    CU_ASSERT_EQUAL(tl_put(db, "z", "z", 0), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
+    te_wait_compactions(db, 3);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_files_dropped_total"), 1);
+    CU_ASSERT_EQUAL(tl_get(db, "keep", &b), DK_ENOTFOUND);
+    CU_ASSERT_TRUE(tl_has(db, "z", "z"));
+    dk_buf_free(&b);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    /* The dropped table is gone from disk too. */
+    CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
+    dk_fake_host_destroy(&fh);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* A failed fdatasync: that write fails, later writes get DK_EREADONLY,
+ * reads keep working. */
+static void test_fsync_gate(void)
+{
+    lsm_env *env = dk__lsm_env_fault(1);
+    int rc;
+    lsm_db *db = tl_open(&th, env, "/db", 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
+    dk__lsm_fault_arm(env, 1, LSM_FAULT_SYNC_ONLY);
+    CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), -EIO);
+    CU_ASSERT_EQUAL(tl_put(db, "c", "3", 0), DK_EREADONLY);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
+    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
+    CU_ASSERT_EQUAL(tl_close(db), DK_EREADONLY);
+    env->ops->destroy(env);
+}
+
+/* ---- corruption ---------------------------------------------------------- */
+
+typedef struct te_find {
+    const char *suffix;
+    char name[256];
+} te_find;
+static int te_find_cb(void *arg, const char *name)
+{
+    te_find *f = arg;
+    size_t a = strlen(name), b = strlen(f->suffix);
+    if (a >= b && !strncmp(name + (f->suffix[0] == 'M' ? 0 : a - b), f->suffix, b))
+        snprintf(f->name, sizeof(f->name), "%s", name);
+    return 0;
+}
+
+/* Path of the (last listed) file of dir matching suffix ("MANIFEST" matches a prefix). */
+static void te_path(lsm_env *env, const char *dir, const char *suffix, char *out, size_t len)
+{
+    te_find f = {suffix, ""};
+    env->ops->list(env, dir, te_find_cb, &f);
+    CU_ASSERT_FATAL(f.name[0] != '\0');
+    snprintf(out, len, "%s/%s", dir, f.name);
+}
+
+static void te_flip(const char *path, uint64_t off)
+{
+    int fd = open(path, O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0);
+    uint8_t c;
+    CU_ASSERT_EQUAL(pread(fd, &c, 1, (off_t)off), 1);
+    c ^= 0x5a;
+    CU_ASSERT_EQUAL(pwrite(fd, &c, 1, (off_t)off), 1);
+    close(fd);
+}
+
+static uint64_t te_size(const char *path)
+{
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+/* A database of 2000 keys in one table (uncompressed, ~60 data blocks). */
+static lsm_db *te_make_table(lsm_env *env, const char *dir)
+{
+    char k[32], v[160];
+    int rc;
+    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    for (int i = 0; i < 2000; i++) {
+        te_key(k, i);
+        te_val(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return db;
+}
+
+static void test_corrupt_data_block(void)
+{
+    char dir[64], path[512], k[32], v[160], msg[1024];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    lsm_db *db = te_make_table(env, dir);
+    tl_close(db);
+    te_path(env, dir, ".sst", path, sizeof(path));
+    te_flip(path, 100);    /* inside the first data block */
+    dk_fake_host_reset(&th);
+    int rc;
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, "key-000000", &b), DK_ECORRUPT);
+    CU_ASSERT_TRUE(dk_fake_host_metric(&th, "lsm_corrupt_blocks_total") >= 1);
+    dk_fake_host_last_log(&th, msg, sizeof(msg));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".sst"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "offset 0"));
+    /* Keys in other blocks still read. */
+    te_key(k, 1500);
+    te_val(v, 1500, 0);
+    CU_ASSERT_TRUE(tl_has(db, k, v));
+    /* A scan reports the error instead of skipping the block. */
+    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
+    dk_engine_iter *it;
+    dk_slice ik, iv;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.iter_next(it, &ik, &iv), DK_ECORRUPT);
+    dk__lsm_engine_ops.iter_close(it);
+    dk_buf_free(&b);
+    tl_close(db);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+static void test_corrupt_index_block(void)
+{
+    char dir[64], path[512], msg[1024];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    lsm_db *db = te_make_table(env, dir);
+    tl_close(db);
+    te_path(env, dir, ".sst", path, sizeof(path));
+    /* The footer's index handle: offset at footer + 32. */
+    int fd = open(path, O_RDONLY);
+    uint8_t ft[LSM_FOOTER_SIZE];
+    CU_ASSERT_EQUAL(pread(fd, ft, sizeof(ft), (off_t)(te_size(path) - LSM_FOOTER_SIZE)), (ssize_t)sizeof(ft));
+    close(fd);
+    uint64_t ioff = dk_get_u64(ft + 32);
+    te_flip(path, ioff + 3);
+    dk_fake_host_reset(&th);
+    te_logs[0] = '\0';
+    int rc;
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    /* Documented: a table whose index is damaged cannot be used, so the
+     * engine refuses to open and says which file and offset. */
+    CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
+    CU_ASSERT_PTR_NULL(db);
+    CU_ASSERT_TRUE(dk_fake_host_metric(&th, "lsm_corrupt_blocks_total") >= 1);
+    char want[1024];
+    snprintf(want, sizeof(want), "corrupt index block in %s at offset %llu", path, (unsigned long long)ioff);
+    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, want));
+    (void)msg;
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+static void test_corrupt_wal_tail(void)
+{
+    char dir[64], path[512], msg[1024];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, env, dir, 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "first", "1", 1), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "second", "2", 1), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "third", "3", 1), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    te_path(env, dir, ".log", path, sizeof(path));
+    uint64_t size = te_size(path);
+    te_flip(path, size - 2);   /* inside the last record */
+    dk_fake_host_reset(&th);
+    db = tl_open(&th, env, dir, 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_TRUE(tl_has(db, "first", "1"));
+    CU_ASSERT_TRUE(tl_has(db, "second", "2"));
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, "third", &b), DK_ENOTFOUND);
+    dk_buf_free(&b);
+    uint64_t dropped = dk_fake_host_metric(&th, "lsm_wal_bytes_dropped_total");
+    CU_ASSERT_TRUE(dropped > 0 && dropped < 64);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_wal_bytes_dropped_total"), dropped);
+    (void)msg;
+    tl_close(db);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+static void test_corrupt_manifest(void)
+{
+    char dir[64], path[512], msg[1024];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    lsm_db *db = te_make_table(env, dir);
+    tl_close(db);
+    te_path(env, dir, "MANIFEST", path, sizeof(path));
+    te_flip(path, 10);
+    dk_fake_host_reset(&th);
+    int rc;
+    db = tl_open(&th, env, dir, 0, NULL, &rc);
+    CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
+    CU_ASSERT_PTR_NULL(db);
+    (void)msg;
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+static CU_TestInfo te_tests[] = {
+    {"flush_reopen", test_flush_reopen},
+    {"snapshot_across_compaction", test_snapshot_across_compaction},
+    {"memory_bound", test_memory_bound},
+    {"reads_during_churn", test_reads_during_churn},
+    {"rate_limit", test_rate_limit},
+    {"record_filter", test_record_filter},
+    {"fsync_gate", test_fsync_gate},
+    {"corrupt_data_block", test_corrupt_data_block},
+    {"corrupt_index_block", test_corrupt_index_block},
+    {"corrupt_wal_tail", test_corrupt_wal_tail},
+    {"corrupt_manifest", test_corrupt_manifest},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "lsm-engine", .pInitFunc = te_init, .pCleanupFunc = te_clean, .pTests = te_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"

@@ -1,0 +1,351 @@
+/*
+ * test-lsm-format.c - the LSM engine's building blocks in isolation: skip
+ * list, block builder and iterator, bloom filter false-positive rate,
+ * block cache, table builder and reader (raw and zstd, corrupt blocks),
+ * and the merging iterator.
+ */
+#include "test-lsm-util.h"
+
+#include "block.h"
+#include "bloom.h"
+#include "cache.h"
+#include "env_fault.h"
+#include "skiplist.h"
+#include "table.h"
+
+static uint8_t fm_kbuf[64][DK_KEY_MAX + LSM_TRAILER];
+
+/* Internal key "key%06d"@seq in slot s of a static buffer. */
+static dk_slice fm_ikey(int slot, int i, uint64_t seq, int type)
+{
+    char k[32];
+    snprintf(k, sizeof(k), "key%06d", i);
+    return lsm_ikey_make(fm_kbuf[slot], tl_str(k), seq, type);
+}
+
+static void test_skiplist(void)
+{
+    lsm_skiplist *sl = dk__lsm_sl_new(7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sl);
+    /* Insert 2000 keys in a scrambled order, two versions of some. */
+    for (int i = 0; i < 2000; i++) {
+        int k = (i * 7919) % 2000;
+        CU_ASSERT_EQUAL(dk__lsm_sl_insert(sl, fm_ikey(0, k, 10, LSM_TYPE_VALUE), tl_str("old")), 0);
+        if (k % 10 == 0)
+            CU_ASSERT_EQUAL(dk__lsm_sl_insert(sl, fm_ikey(0, k, 20, LSM_TYPE_VALUE), tl_str("new")), 0);
+    }
+    CU_ASSERT_EQUAL(dk__lsm_sl_count(sl), 2200);
+    CU_ASSERT_TRUE(dk__lsm_sl_used(sl) <= dk__lsm_sl_memory(sl));
+    lsm_iter *it = dk__lsm_sl_iter(sl);
+    int n = 0, ordered = 1;
+    dk_buf prev = DK_BUF_INIT;
+    for (it->ops->first(it); it->ops->valid(it); it->ops->next(it)) {
+        dk_slice k = it->ops->key(it);
+        if (n && lsm_icmp(dk_buf_slice(&prev), k) >= 0)
+            ordered = 0;
+        dk_buf_reset(&prev);
+        dk_buf_append(&prev, k.ptr, k.len);
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, 2200);
+    CU_ASSERT_TRUE(ordered);
+    /* Newest first within a key; a lookup at seq 15 sees the old one. */
+    it->ops->seek(it, fm_ikey(1, 30, LSM_SEQ_MAX, 0xff));
+    CU_ASSERT_TRUE_FATAL(it->ops->valid(it));
+    CU_ASSERT_EQUAL(lsm_ikey_seq(it->ops->key(it)), 20);
+    it->ops->seek(it, lsm_ikey_lookup(fm_kbuf[1], tl_str("key000030"), 15));
+    CU_ASSERT_EQUAL(lsm_ikey_seq(it->ops->key(it)), 10);
+    CU_ASSERT_EQUAL(it->ops->value(it).len, 3);
+    /* Past the end. */
+    it->ops->seek(it, fm_ikey(1, 999999, 1, 1));
+    CU_ASSERT_FALSE(it->ops->valid(it));
+    it->ops->destroy(it);
+    dk_buf_free(&prev);
+    dk__lsm_sl_free(sl);
+}
+
+static void test_block_roundtrip(void)
+{
+    lsm_block_builder bb;
+    dk__lsm_bb_init(&bb);
+    for (int i = 0; i < 100; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "val%d", i);
+        CU_ASSERT_EQUAL(dk__lsm_bb_add(&bb, fm_ikey(0, i * 2, 5, LSM_TYPE_VALUE), tl_str(v)), 0);
+    }
+    dk_slice blk;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_bb_finish(&bb, &blk), 0);
+    /* Prefix compression: far smaller than 100 full keys. */
+    CU_ASSERT_TRUE(blk.len < 100 * (9 + 8 + 6));
+    CU_ASSERT_EQUAL(dk__lsm_block_check(blk.ptr, blk.len), 0);
+    lsm_iter *it = dk__lsm_block_iter(blk.ptr, blk.len, NULL, NULL);
+    int n = 0;
+    for (it->ops->first(it); it->ops->valid(it); it->ops->next(it)) {
+        CU_ASSERT_EQUAL(lsm_icmp(it->ops->key(it), fm_ikey(1, n * 2, 5, LSM_TYPE_VALUE)), 0);
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, 100);
+    CU_ASSERT_EQUAL(it->ops->status(it), 0);
+    /* Seek to every present key and to every gap. */
+    int bad = 0;
+    for (int i = 0; i < 199; i++) {
+        it->ops->seek(it, fm_ikey(1, i, LSM_SEQ_MAX, 0xff));
+        int want = (i + 1) / 2 * 2;
+        bad += !it->ops->valid(it) || lsm_icmp(it->ops->key(it), fm_ikey(2, want, 5, LSM_TYPE_VALUE)) != 0;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    it->ops->seek(it, fm_ikey(1, 199, 5, 1));
+    CU_ASSERT_FALSE(it->ops->valid(it));
+    it->ops->destroy(it);
+    /* Bad restart counts are refused; a damaged entry invalidates the
+     * iterator with DK_ECORRUPT instead of reading out of bounds. */
+    uint8_t bad_blk[8] = {0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f};
+    CU_ASSERT_EQUAL(dk__lsm_block_check(bad_blk, sizeof(bad_blk)), DK_ECORRUPT);
+    uint8_t *copy = malloc(blk.len);
+    memcpy(copy, blk.ptr, blk.len);
+    copy[0] = 0x7f;   /* shared length > 0 at a restart point */
+    it = dk__lsm_block_iter(copy, blk.len, free, copy);
+    it->ops->first(it);
+    CU_ASSERT_FALSE(it->ops->valid(it));
+    CU_ASSERT_EQUAL(it->ops->status(it), DK_ECORRUPT);
+    it->ops->destroy(it);
+    dk__lsm_bb_free(&bb);
+}
+
+static void test_bloom_fp_rate(void)
+{
+    const size_t n = 20000;
+    uint64_t *h = malloc(n * sizeof(*h));
+    char k[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "user:%zu", i);
+        h[i] = dk__lsm_hash64(k, strlen(k));
+    }
+    dk_buf f = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_bloom_build(&f, h, n, 10), 0);
+    CU_ASSERT_EQUAL(f.len, n * 10 / 8 + 1);
+    int missed = 0;
+    for (size_t i = 0; i < n; i++)
+        missed += !dk__lsm_bloom_may_match(f.data, f.len, h[i]);
+    CU_ASSERT_EQUAL(missed, 0);   /* no false negatives, ever */
+    size_t fp = 0, probes = 100000;
+    for (size_t i = 0; i < probes; i++) {
+        snprintf(k, sizeof(k), "absent:%zu", i);
+        fp += dk__lsm_bloom_may_match(f.data, f.len, dk__lsm_hash64(k, strlen(k)));
+    }
+    double rate = (double)fp / (double)probes;
+    fprintf(stderr, "bloom: %.3f%% false positives at 10 bits/key\n", rate * 100);
+    CU_ASSERT_TRUE(rate > 0.002 && rate < 0.015);
+    /* A malformed filter never says "absent". */
+    CU_ASSERT_EQUAL(dk__lsm_bloom_may_match(f.data, 1, 123), 1);
+    dk_buf_free(&f);
+    free(h);
+}
+
+static void test_cache_lru(void)
+{
+    lsm_cache *c = dk__lsm_cache_new(4 * 1200);
+    for (uint64_t i = 0; i < 4; i++)
+        dk__lsm_cache_release(c, dk__lsm_cache_insert(c, 1, i, calloc(1, 1000), 1000));
+    /* Touch block 0 so block 1 is the least recently used. */
+    lsm_cblock *h = dk__lsm_cache_lookup(c, 1, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    dk__lsm_cache_release(c, h);
+    dk__lsm_cache_release(c, dk__lsm_cache_insert(c, 1, 4, calloc(1, 1000), 1000));
+    h = dk__lsm_cache_lookup(c, 1, 1);
+    CU_ASSERT_PTR_NULL(h);
+    h = dk__lsm_cache_lookup(c, 1, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    /* A held block survives eviction and erase. */
+    dk__lsm_cache_erase_file(c, 1);
+    CU_ASSERT_EQUAL(h->size, 1000);
+    dk__lsm_cache_release(c, h);
+    uint64_t usage, hits, misses;
+    dk__lsm_cache_stats(c, &usage, &hits, &misses);
+    CU_ASSERT_EQUAL(usage, 0);
+    CU_ASSERT_EQUAL(hits, 2);
+    CU_ASSERT_EQUAL(misses, 1);
+    dk__lsm_cache_free(c);
+}
+
+/* Build a table of n keys (two versions of every 10th, tombstones for
+ * every 7th) on env at path. */
+static void fm_build(lsm_env *env, const char *path, int n, int zstd, lsm_props *props)
+{
+    lsm_tb_opts o = {.bits_per_key = 10, .zstd = zstd};
+    lsm_table_builder *tb;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, path, &o, &tb), 0);
+    for (int i = 0; i < n; i++) {
+        char v[200];
+        snprintf(v, sizeof(v), "value %d %0150d", i, i);
+        int rc = 0;
+        if (i % 10 == 0)
+            rc |= dk__lsm_tb_add(tb, fm_ikey(0, i, 100 + (uint64_t)i, LSM_TYPE_VALUE), tl_str("newer"));
+        if (i % 7 == 0)
+            rc |= dk__lsm_tb_add(tb, fm_ikey(0, i, 50, LSM_TYPE_DELETE), (dk_slice){NULL, 0});
+        else
+            rc |= dk__lsm_tb_add(tb, fm_ikey(0, i, 50, LSM_TYPE_VALUE), tl_str(v));
+        CU_ASSERT_EQUAL(rc, 0);
+    }
+    uint64_t size;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_finish(tb, props, &size), 0);
+    CU_ASSERT_TRUE(size > 0);
+}
+
+static void fm_table_case(int zstd)
+{
+    lsm_env *env = dk__lsm_env_fault(1);
+    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
+    lsm_props props;
+    dk__lsm_props_init(&props);
+    const int n = 3000;
+    fm_build(env, "/t.sst", n, zstd, &props);
+    CU_ASSERT_EQUAL(props.entries, (uint64_t)(n + n / 10));
+    CU_ASSERT_EQUAL(props.tombstones, (uint64_t)((n + 6) / 7));
+    CU_ASSERT_EQUAL(props.min_seq, 50);
+    CU_ASSERT_EQUAL(props.max_seq, 100 + 2990);
+    lsm_table *t;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/t.sst", 9, cache, NULL, &t), 0);
+    CU_ASSERT_EQUAL(t->props.entries, props.entries);
+    CU_ASSERT_EQUAL(lsm_ucmp(lsm_ikey_user(dk_buf_slice(&t->props.smallest)), tl_str("key000000")), 0);
+    CU_ASSERT_EQUAL(lsm_ucmp(lsm_ikey_user(dk_buf_slice(&t->props.largest)), tl_str("key002999")), 0);
+    /* zstd shrinks these repetitive blocks; raw keeps them 4 KiB-ish. */
+    CU_ASSERT_TRUE(zstd ? t->props.data_size < (uint64_t)n * 60 : t->props.data_size > (uint64_t)n * 150);
+    dk_buf v = DK_BUF_INIT;
+    int type, bad = 0;
+    uint64_t seq;
+    for (int i = 0; i < n; i++) {
+        char k[32], want[200];
+        snprintf(k, sizeof(k), "key%06d", i);
+        snprintf(want, sizeof(want), "value %d %0150d", i, i);
+        int rc = dk__lsm_table_get(t, tl_str(k), LSM_SEQ_MAX, &v, &type, &seq);
+        if (i % 10 == 0)
+            bad += rc || type != LSM_TYPE_VALUE || v.len != 5;
+        else if (i % 7 == 0)
+            bad += rc || type != LSM_TYPE_DELETE;
+        else
+            bad += rc || type != LSM_TYPE_VALUE || v.len != strlen(want) || memcmp(v.data, want, v.len);
+        /* A snapshot before the newer version sees the older one. */
+        if (i % 10 == 0 && i % 7 != 0)
+            bad += dk__lsm_table_get(t, tl_str(k), 60, &v, &type, &seq) || seq != 50;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(dk__lsm_table_get(t, tl_str("key0000005"), LSM_SEQ_MAX, &v, &type, &seq), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk__lsm_table_get(t, tl_str("zzz"), LSM_SEQ_MAX, &v, &type, &seq), DK_ENOTFOUND);
+    /* A full scan returns every entry in order. */
+    lsm_iter *it = dk__lsm_table_iter(t);
+    uint64_t cnt = 0;
+    for (it->ops->first(it); it->ops->valid(it); it->ops->next(it))
+        cnt++;
+    CU_ASSERT_EQUAL(cnt, props.entries);
+    it->ops->seek(it, fm_ikey(1, 1501, LSM_SEQ_MAX, 0xff));
+    CU_ASSERT_TRUE(it->ops->valid(it) && lsm_ucmp(lsm_ikey_user(it->ops->key(it)), tl_str("key001501")) == 0);
+    it->ops->destroy(it);
+    dk_buf_free(&v);
+    dk__lsm_table_close(t);
+    dk__lsm_props_free(&props);
+    dk__lsm_cache_free(cache);
+    env->ops->destroy(env);
+}
+
+static void test_table_raw(void) { fm_table_case(0); }
+static void test_table_zstd(void) { fm_table_case(1); }
+
+/* Truncated and damaged tables fail to open or read with DK_ECORRUPT. */
+static void test_table_corrupt(void)
+{
+    char dir[64], path[128];
+    tl_mkdtemp(dir);
+    snprintf(path, sizeof(path), "%s/000009.sst", dir);
+    lsm_env *env = dk__lsm_env_posix();
+    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
+    lsm_props props;
+    dk__lsm_props_init(&props);
+    fm_build(env, path, 500, 1, &props);
+    dk__lsm_props_free(&props);
+    uint8_t *data;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, path, &data, &len), 0);
+    lsm_table *t;
+    /* Every single-byte flip in the footer is caught at open. */
+    int missed = 0;
+    for (size_t off = len - LSM_FOOTER_SIZE; off < len; off++) {
+        data[off] ^= 0x10;
+        CU_ASSERT_EQUAL(dk__lsm_env_write_atomic(env, dir, "000009.sst", data, len), 0);
+        if (dk__lsm_table_open(env, path, 9, cache, NULL, &t) != DK_ECORRUPT) {
+            missed++;
+            dk__lsm_table_close(t);
+        }
+        data[off] ^= 0x10;
+    }
+    CU_ASSERT_EQUAL(missed, 0);
+    /* Truncated files. */
+    for (size_t cut = 0; cut < len; cut += len / 7 + 1) {
+        CU_ASSERT_EQUAL(dk__lsm_env_write_atomic(env, dir, "000009.sst", data, cut), 0);
+        CU_ASSERT_EQUAL(dk__lsm_table_open(env, path, 9, cache, NULL, &t), DK_ECORRUPT);
+    }
+    free(data);
+    dk__lsm_cache_free(cache);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+/* ---- merging iterator over arrays -------------------------------------- */
+
+static void test_merge_iter(void)
+{
+    lsm_skiplist *a = dk__lsm_sl_new(1), *b = dk__lsm_sl_new(2), *c = dk__lsm_sl_new(3);
+    uint64_t seq = 1;
+    for (int i = 0; i < 300; i++) {
+        lsm_skiplist *t = i % 3 == 0 ? a : i % 3 == 1 ? b : c;
+        dk__lsm_sl_insert(t, fm_ikey(0, i / 2, seq++, LSM_TYPE_VALUE), tl_str("x"));
+    }
+    lsm_iter **kids = malloc(3 * sizeof(*kids));
+    kids[0] = dk__lsm_sl_iter(a);
+    kids[1] = dk__lsm_sl_iter(b);
+    kids[2] = dk__lsm_sl_iter(c);
+    lsm_iter *m = dk__lsm_merge_iter(kids, 3);
+    int n = 0, ordered = 1;
+    uint8_t prev[64];
+    size_t plen = 0;
+    for (m->ops->first(m); m->ops->valid(m); m->ops->next(m)) {
+        dk_slice k = m->ops->key(m);
+        if (n && lsm_icmp((dk_slice){prev, plen}, k) >= 0)
+            ordered = 0;
+        memcpy(prev, k.ptr, k.len);
+        plen = k.len;
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, 300);
+    CU_ASSERT_TRUE(ordered);
+    /* Seek lands on the newest version of key 75 (two versions exist). */
+    m->ops->seek(m, fm_ikey(1, 75, LSM_SEQ_MAX, 0xff));
+    CU_ASSERT_TRUE_FATAL(m->ops->valid(m));
+    CU_ASSERT_EQUAL(lsm_ikey_seq(m->ops->key(m)), 152);
+    m->ops->next(m);
+    CU_ASSERT_EQUAL(lsm_ikey_seq(m->ops->key(m)), 151);
+    CU_ASSERT_EQUAL(m->ops->status(m), 0);
+    m->ops->destroy(m);
+    dk__lsm_sl_free(a);
+    dk__lsm_sl_free(b);
+    dk__lsm_sl_free(c);
+}
+
+static CU_TestInfo fm_tests[] = {
+    {"skiplist", test_skiplist},
+    {"block_roundtrip", test_block_roundtrip},
+    {"bloom_fp_rate", test_bloom_fp_rate},
+    {"cache_lru", test_cache_lru},
+    {"table_raw", test_table_raw},
+    {"table_zstd", test_table_zstd},
+    {"table_corrupt", test_table_corrupt},
+    {"merge_iter", test_merge_iter},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "lsm-format", .pTests = fm_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"
