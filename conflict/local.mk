@@ -1,10 +1,14 @@
 # rules for conflict: the resolver plugins (libtool modules loaded with
-# dlopen like a vendor's) and their scripted scenario test.
+# dlopen like a vendor's), each with the shared conf reader
+# (conflict/common/resolver_conf.c) compiled into it, and their scripted scenario
+# test.
+DK_CONFLICT_COMMON = conflict/common/resolver_conf.c conflict/common/resolver_conf.h
+
 plugin_LTLIBRARIES += conflict-vclock.la conflict-lww.la
-conflict_vclock_la_SOURCES = conflict/vclock/vclock.c
+conflict_vclock_la_SOURCES = conflict/vclock/vclock.c $(DK_CONFLICT_COMMON)
 conflict_vclock_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 conflict_vclock_la_LIBADD = framework/util/libdkutil.la
-conflict_lww_la_SOURCES = conflict/lww/lww.c
+conflict_lww_la_SOURCES = conflict/lww/lww.c $(DK_CONFLICT_COMMON)
 conflict_lww_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 conflict_lww_la_LIBADD = framework/util/libdkutil.la
 

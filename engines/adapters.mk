@@ -1,11 +1,13 @@
 # rules for the third-party engine adapters (rocksdb, leveldb, lmdb): each
 # is built and run through the engine conformance suite only when configure
-# found its library (DK_OPTIONAL_ENGINE in configure.ac).
+# found its library (DK_OPTIONAL_ENGINE in configure.ac). The helpers they
+# share (engines/common/adapter.c) are compiled into each plugin.
 EXTRA_DIST += tests/unit/engine-rocksdb.test tests/unit/engine-leveldb.test tests/unit/engine-lmdb.test
+DK_ADAPTER_COMMON = engines/common/adapter.c engines/common/adapter.h
 
 if HAVE_ROCKSDB
 plugin_LTLIBRARIES += engine-rocksdb.la
-engine_rocksdb_la_SOURCES = engines/rocksdb/rocksdb.c
+engine_rocksdb_la_SOURCES = engines/rocksdb/rocksdb.c $(DK_ADAPTER_COMMON)
 engine_rocksdb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 engine_rocksdb_la_LIBADD = framework/util/libdkutil.la -lrocksdb
 TESTS += tests/unit/engine-rocksdb.test
@@ -14,7 +16,7 @@ endif
 
 if HAVE_LEVELDB
 plugin_LTLIBRARIES += engine-leveldb.la
-engine_leveldb_la_SOURCES = engines/leveldb/leveldb.c
+engine_leveldb_la_SOURCES = engines/leveldb/leveldb.c $(DK_ADAPTER_COMMON)
 engine_leveldb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 engine_leveldb_la_LIBADD = framework/util/libdkutil.la -lleveldb
 TESTS += tests/unit/engine-leveldb.test
@@ -23,7 +25,7 @@ endif
 
 if HAVE_LMDB
 plugin_LTLIBRARIES += engine-lmdb.la
-engine_lmdb_la_SOURCES = engines/lmdb/lmdb.c
+engine_lmdb_la_SOURCES = engines/lmdb/lmdb.c $(DK_ADAPTER_COMMON)
 engine_lmdb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 engine_lmdb_la_LIBADD = framework/util/libdkutil.la -llmdb
 TESTS += tests/unit/engine-lmdb.test

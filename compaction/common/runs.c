@@ -253,3 +253,20 @@ void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size
             job->inputs[job->n_inputs++] = v->runs[m].id;
     }
 }
+
+int dk__runs_pick_drop(const dk_host *h, const char *policy, const dk_run_view *v,
+                       dk_compaction_job *job)
+{
+    int rc = dk__runs_view_check(h, policy, v);
+    return rc ? rc : dk__runs_pick_expired(v, job);
+}
+
+int dk__runs_tier_job(const dk_run_view *v, const dk__unit *u, size_t *idx, size_t n,
+                      const dk__tier_conf *c, dk_compaction_job *job)
+{
+    size_t count;
+    if (!dk__runs_tier_pick(u, idx, n, c, &count))
+        return DK_ENOTFOUND;
+    dk__runs_job_from_units(v, u, idx, count, job);
+    return 0;
+}

@@ -80,6 +80,13 @@ int dk__runs_view_check(const dk_host *h, const char *policy, const dk_run_view 
  */
 int dk__runs_pick_expired(const dk_run_view *v, dk_compaction_job *job);
 
+/* The first steps of a tiered pick (size_tiered, time_window):
+ * dk__runs_view_check, naming policy, then dk__runs_pick_expired. Returns
+ * 0 with job a DROP, DK_ENOTFOUND when the caller is to look for a merge,
+ * -EINVAL for a bad view, or -ENOMEM. */
+int dk__runs_pick_drop(const dk_host *h, const char *policy, const dk_run_view *v,
+                       dk_compaction_job *job);
+
 /* Build the units of v, in view order, into a malloc'ed array the caller
  * frees. Returns 0 (with *n == 0 and *out == NULL for an empty view) or
  * -ENOMEM. v must have passed dk__runs_view_check. */
@@ -103,5 +110,11 @@ int dk__runs_tier_pick(const dk__unit *u, size_t *idx, size_t n, const dk__tier_
  * run: target_file_size = UINT64_MAX). */
 void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size_t *idx,
                              size_t count, dk_compaction_job *job);
+
+/* Size-tier the units u[idx[0 .. n)] (dk__runs_tier_pick, which reorders
+ * idx) and fill job with the chosen bucket (dk__runs_job_from_units).
+ * Returns 0 with job a MERGE, or DK_ENOTFOUND when no bucket is ready. */
+int dk__runs_tier_job(const dk_run_view *v, const dk__unit *u, size_t *idx, size_t n,
+                      const dk__tier_conf *c, dk_compaction_job *job);
 
 #endif

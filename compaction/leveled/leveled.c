@@ -29,7 +29,7 @@
  * min(static(L), size(D) / level_ratio^(D-L)), and D itself spills into
  * D+1 only when it exceeds its static target. In steady state the levels
  * above D then hold about 1/(ratio-1) of D, i.e. space amplification
- * ~1.11 for ratio 10 (tests/unit/test-compaction.c simulates 10x
+ * ~1.11 for ratio 10 (tests/unit/test-compaction-sim.c simulates 10x
  * overwrites and measures 1.12; static targets alone give 1.7 there). Unlike RocksDB, L0 always compacts into L1 rather
  * than into the first level whose target reaches base_level_size: small
  * upper levels cost a cheap extra merge each, and the policy stays the

@@ -67,14 +67,11 @@ static void st_close(dk_compaction_policy *base)
 static int st_pick(dk_compaction_policy *base, const dk_run_view *v, dk_compaction_job *job)
 {
     st_policy *p = (st_policy *)base;
-    int rc = dk__runs_view_check(base->host, ST_NAME, v);
-    if (rc)
-        return rc;
-    rc = dk__runs_pick_expired(v, job);
+    int rc = dk__runs_pick_drop(base->host, ST_NAME, v, job);
     if (rc != DK_ENOTFOUND)
         return rc;
     dk__unit *u;
-    size_t n, count, m = 0;
+    size_t n, m = 0;
     rc = dk__runs_units(v, &u, &n);
     if (rc)
         return rc;
@@ -86,11 +83,7 @@ static int st_pick(dk_compaction_policy *base, const dk_run_view *v, dk_compacti
     for (size_t i = 0; i < n; i++)
         if (!u[i].busy)
             idx[m++] = i;
-    rc = DK_ENOTFOUND;
-    if (dk__runs_tier_pick(u, idx, m, &p->tier, &count)) {
-        dk__runs_job_from_units(v, u, idx, count, job);
-        rc = 0;
-    }
+    rc = dk__runs_tier_job(v, u, idx, m, &p->tier, job);
     free(idx);
     free(u);
     return rc;

@@ -110,11 +110,8 @@ static int tw_pick_units(const tw_policy *p, const dk_run_view *v, const dk__uni
                 idx[m++] = ent[j].unit;
         }
         if (ent[i].window == cur) {
-            size_t count;
-            if (dk__runs_tier_pick(u, idx, m, &p->tier, &count)) {
-                dk__runs_job_from_units(v, u, idx, count, job);
+            if (dk__runs_tier_job(v, u, idx, m, &p->tier, job) == 0)
                 return 0;
-            }
         } else if (!busy && m >= 2) {
             dk__runs_job_from_units(v, u, idx, m < p->tier.max_threshold ? m : p->tier.max_threshold,
                                     job);
@@ -128,10 +125,7 @@ static int tw_pick_units(const tw_policy *p, const dk_run_view *v, const dk__uni
 static int tw_pick(dk_compaction_policy *base, const dk_run_view *v, dk_compaction_job *job)
 {
     tw_policy *p = (tw_policy *)base;
-    int rc = dk__runs_view_check(base->host, TW_NAME, v);
-    if (rc)
-        return rc;
-    rc = dk__runs_pick_expired(v, job);
+    int rc = dk__runs_pick_drop(base->host, TW_NAME, v, job);
     if (rc != DK_ENOTFOUND)
         return rc;
     dk__unit *u;

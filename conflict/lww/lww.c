@@ -25,11 +25,11 @@
 #include "dynkv/plugin.h"
 #include "dynkv/conflict.h"
 #include "util/vv.h"
+#include "../common/resolver_conf.h"
 
 typedef struct lww_resolver {
     dk_resolver base;   /* first: the host sees a dk_resolver */
-    uint32_t prune_entries;
-    int64_t prune_age_ms;
+    dk__resolver_conf conf;  /* max_siblings unused: one sibling always */
 } lww_resolver;
 
 static int lww_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolver **out)
@@ -38,15 +38,7 @@ static int lww_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolv
     if (!r)
         return -ENOMEM;
     r->base.host = host;
-    r->prune_entries = DK_VV_PRUNE_DEFAULT;
-    if (conf) {
-        if (conf->struct_size >= offsetof(dk_conflict_conf, vv_prune_entries) + sizeof(conf->vv_prune_entries) &&
-            conf->vv_prune_entries)
-            r->prune_entries = conf->vv_prune_entries;
-        if (conf->struct_size >= offsetof(dk_conflict_conf, vv_prune_age_ms) + sizeof(conf->vv_prune_age_ms) &&
-            conf->vv_prune_age_ms > 0)
-            r->prune_age_ms = conf->vv_prune_age_ms;
-    }
+    dk__resolver_conf_load(conf, &r->conf);
     *out = &r->base;
     return 0;
 }
@@ -80,7 +72,7 @@ static int lww_update(dk_resolver *base, const dk_object *stored, const dk_write
     int rc = dk_dvv_update(&causal, &nw, out);
     if (rc)
         return rc;
-    dk_vv_prune(&out->vv, out, r->prune_entries, r->prune_age_ms, w->now_ms);
+    dk_vv_prune(&out->vv, out, r->conf.prune_entries, r->conf.prune_age_ms, w->now_ms);
     return 0;
 }
 

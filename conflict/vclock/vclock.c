@@ -16,12 +16,11 @@
 #include "dynkv/plugin.h"
 #include "dynkv/conflict.h"
 #include "util/vv.h"
+#include "../common/resolver_conf.h"
 
 typedef struct vclock_resolver {
     dk_resolver base;   /* first: the host sees a dk_resolver */
-    uint32_t max_siblings;
-    uint32_t prune_entries;
-    int64_t prune_age_ms;
+    dk__resolver_conf conf;
 } vclock_resolver;
 
 static int vclock_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolver **out)
@@ -30,20 +29,7 @@ static int vclock_open(const dk_host *host, const dk_conflict_conf *conf, dk_res
     if (!r)
         return -ENOMEM;
     r->base.host = host;
-    r->max_siblings = DK_MAX_SIBLINGS_DEFAULT;
-    r->prune_entries = DK_VV_PRUNE_DEFAULT;
-    if (conf) {
-        /* Read only the fields inside the host's struct_size. */
-        if (conf->struct_size >= offsetof(dk_conflict_conf, max_siblings) + sizeof(conf->max_siblings) &&
-            conf->max_siblings)
-            r->max_siblings = conf->max_siblings;
-        if (conf->struct_size >= offsetof(dk_conflict_conf, vv_prune_entries) + sizeof(conf->vv_prune_entries) &&
-            conf->vv_prune_entries)
-            r->prune_entries = conf->vv_prune_entries;
-        if (conf->struct_size >= offsetof(dk_conflict_conf, vv_prune_age_ms) + sizeof(conf->vv_prune_age_ms) &&
-            conf->vv_prune_age_ms > 0)
-            r->prune_age_ms = conf->vv_prune_age_ms;
-    }
+    dk__resolver_conf_load(conf, &r->conf);
     *out = &r->base;
     return 0;
 }
@@ -59,9 +45,9 @@ static int vclock_update(dk_resolver *base, const dk_object *stored, const dk_wr
     int rc = dk_dvv_update(stored, w, out);
     if (rc)
         return rc;
-    if ((uint32_t)dk_object_live_count(out, w->now_ms) > r->max_siblings)
+    if ((uint32_t)dk_object_live_count(out, w->now_ms) > r->conf.max_siblings)
         return DK_ESIBLINGS;
-    dk_vv_prune(&out->vv, out, r->prune_entries, r->prune_age_ms, w->now_ms);
+    dk_vv_prune(&out->vv, out, r->conf.prune_entries, r->conf.prune_age_ms, w->now_ms);
     return 0;
 }
 

@@ -33,6 +33,7 @@
 
 #include "dynkv/engine.h"
 #include "dynkv/plugin.h"
+#include "../common/adapter.h"
 
 #define LDB_DEFAULT_MEMTABLE (64ull << 20)
 #define LDB_DEFAULT_CACHE (32ull << 20)
@@ -54,30 +55,15 @@ typedef struct ldb_iter {
     leveldb_readoptions_t *ro;
     const leveldb_snapshot_t *snap;
     leveldb_iterator_t *it;
-    char *start, *end;           /* copies of the bounds */
-    size_t start_len, end_len;
+    dk__adapter_bounds b;       /* copies of the bounds */
     int advance;                 /* next() must step before reading */
     int eof;                     /* sticky until the next seek */
 } ldb_iter;
 
-static int ldb_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen < blen ? -1 : alen > blen);
-}
-
 /* Log err (a LevelDB Status string, freed here) and return its code. */
 static int ldb_fail(const dk_host *h, const char *what, const char *path, char *err)
 {
-    int rc = -EIO;
-    if (!strncmp(err, "Corruption", 10))
-        rc = DK_ECORRUPT;
-    else if (strstr(err, "No space left"))
-        rc = -ENOSPC;
-    else if (!strncmp(err, "Invalid argument", 16))
-        rc = -EINVAL;
-    else if (!strncmp(err, "Not implemented", 15))
-        rc = DK_EUNSUPPORTED;
+    int rc = dk__adapter_status_code(err);
     h->log(h, DK_LOG_ERROR, "leveldb: %s %s: %s", what, path, err);
     leveldb_free(err);
     return rc;
@@ -192,23 +178,10 @@ static int ldb_write_batch(ldb_engine *e, const dk_batch *batch, int sync)
 
 static int ldb_write(dk_engine *base, const dk_batch *batch, int sync)
 {
-    for (size_t i = 0; i < batch->count; i++)
-        if (batch->ops[i].type != DK_BATCH_PUT && batch->ops[i].type != DK_BATCH_DELETE) {
-            base->host->log(base->host, DK_LOG_ERROR, "leveldb: batch op %zu has type %u", i,
-                            batch->ops[i].type);
-            return -EINVAL;
-        }
-    if (!batch->count)
-        return 0;
+    int rc = dk__adapter_batch_check(base->host, "leveldb", batch);
+    if (rc || !batch->count)
+        return rc;
     return ldb_write_batch((ldb_engine *)base, batch, sync);
-}
-
-static char *ldb_dup(dk_slice s)
-{
-    char *p = malloc(s.len ? s.len : 1);
-    if (p && s.len)
-        memcpy(p, s.ptr, s.len);
-    return p;
 }
 
 static void ldb_iter_close(dk_engine_iter *base)
@@ -221,18 +194,16 @@ static void ldb_iter_close(dk_engine_iter *base)
         leveldb_release_snapshot(e->db, it->snap);
     if (it->ro)
         leveldb_readoptions_destroy(it->ro);
-    free(it->start);
-    free(it->end);
+    dk__adapter_bounds_free(&it->b);
     free(it);
 }
 
 static int ldb_iter_seek(dk_engine_iter *base, dk_slice target)
 {
     ldb_iter *it = (ldb_iter *)base;
-    const char *k = (const char *)target.ptr;
-    size_t len = target.len;
-    if (it->start_len && ldb_cmp(k, len, it->start, it->start_len) < 0)
-        k = it->start, len = it->start_len;
+    dk_slice t = dk__adapter_bounds_seek(&it->b, target);
+    const char *k = (const char *)t.ptr;
+    size_t len = t.len;
     if (len)
         leveldb_iter_seek(it->it, k, len);
     else
@@ -250,16 +221,8 @@ static int ldb_iter_open(dk_engine *base, const dk_iter_opts *opts, dk_engine_it
     if (!it)
         return -ENOMEM;
     it->base.engine = base;
-    if (opts && opts->start.len) {
-        if (!(it->start = ldb_dup(opts->start)))
-            goto nomem;
-        it->start_len = opts->start.len;
-    }
-    if (opts && opts->end.len) {
-        if (!(it->end = ldb_dup(opts->end)))
-            goto nomem;
-        it->end_len = opts->end.len;
-    }
+    if (dk__adapter_bounds_copy(&it->b, opts))
+        goto nomem;
     it->ro = leveldb_readoptions_create();
     it->snap = leveldb_create_snapshot(e->db);
     leveldb_readoptions_set_snapshot(it->ro, it->snap);
@@ -291,7 +254,7 @@ static int ldb_iter_next(dk_engine_iter *base, dk_slice *key, dk_slice *value)
     }
     size_t klen, vlen;
     const char *k = leveldb_iter_key(it->it, &klen);
-    if (it->end_len && ldb_cmp(k, klen, it->end, it->end_len) >= 0) {
+    if (dk__adapter_bounds_past_end(&it->b, k, klen)) {
         it->eof = 1;
         return DK_EEOF;
     }

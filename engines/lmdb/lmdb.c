@@ -43,6 +43,7 @@
 
 #include "dynkv/engine.h"
 #include "dynkv/plugin.h"
+#include "../common/adapter.h"
 
 #define LM_MAP_SIZE (64ull << 30)
 #define LM_MAX_READERS 1024
@@ -58,19 +59,12 @@ typedef struct lm_iter {
     dk_engine_iter base;         /* first */
     MDB_txn *txn;                /* read-only: the snapshot */
     MDB_cursor *cur;
-    char *start, *end;           /* copies of the bounds */
-    size_t start_len, end_len;
+    dk__adapter_bounds b;       /* copies of the bounds */
     int seek_rc;                 /* result of the last positioning */
     MDB_val k, v;                /* the entry it found */
     int advance;                 /* next() must step before reading */
     int eof;                     /* sticky until the next seek */
 } lm_iter;
-
-static int lm_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen < blen ? -1 : alen > blen);
-}
 
 static int lm_code(int rc)
 {
@@ -231,14 +225,6 @@ static int lm_write(dk_engine *base, const dk_batch *batch, int sync)
     return 0;
 }
 
-static char *lm_dup(dk_slice s)
-{
-    char *p = malloc(s.len ? s.len : 1);
-    if (p && s.len)
-        memcpy(p, s.ptr, s.len);
-    return p;
-}
-
 static void lm_iter_close(dk_engine_iter *base)
 {
     lm_iter *it = (lm_iter *)base;
@@ -246,18 +232,16 @@ static void lm_iter_close(dk_engine_iter *base)
         mdb_cursor_close(it->cur);
     if (it->txn)
         mdb_txn_abort(it->txn);
-    free(it->start);
-    free(it->end);
+    dk__adapter_bounds_free(&it->b);
     free(it);
 }
 
 static int lm_iter_seek(dk_engine_iter *base, dk_slice target)
 {
     lm_iter *it = (lm_iter *)base;
-    const char *k = (const char *)target.ptr;
-    size_t len = target.len;
-    if (it->start_len && lm_cmp(k, len, it->start, it->start_len) < 0)
-        k = it->start, len = it->start_len;
+    dk_slice t = dk__adapter_bounds_seek(&it->b, target);
+    const char *k = (const char *)t.ptr;
+    size_t len = t.len;
     it->k = (MDB_val){len, (void *)k};
     it->seek_rc = mdb_cursor_get(it->cur, &it->k, &it->v, len ? MDB_SET_RANGE : MDB_FIRST);
     it->advance = 0;
@@ -274,16 +258,8 @@ static int lm_iter_open(dk_engine *base, const dk_iter_opts *opts, dk_engine_ite
         return -ENOMEM;
     it->base.engine = base;
     int rc = -ENOMEM;
-    if (opts && opts->start.len) {
-        if (!(it->start = lm_dup(opts->start)))
-            goto err;
-        it->start_len = opts->start.len;
-    }
-    if (opts && opts->end.len) {
-        if (!(it->end = lm_dup(opts->end)))
-            goto err;
-        it->end_len = opts->end.len;
-    }
+    if (dk__adapter_bounds_copy(&it->b, opts))
+        goto err;
     if ((rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &it->txn))) {
         it->txn = NULL;
         rc = lm_fail(base->host, "begin a read in", e->path, rc);
@@ -319,7 +295,7 @@ static int lm_iter_next(dk_engine_iter *base, dk_slice *key, dk_slice *value)
         lm_engine *e = (lm_engine *)base->engine;
         return lm_fail(base->engine->host, "iterate in", e->path, rc);
     }
-    if (it->end_len && lm_cmp(it->k.mv_data, it->k.mv_size, it->end, it->end_len) >= 0) {
+    if (dk__adapter_bounds_past_end(&it->b, it->k.mv_data, it->k.mv_size)) {
         it->eof = 1;
         return DK_EEOF;
     }

@@ -30,6 +30,7 @@
 
 #include "dynkv/engine.h"
 #include "dynkv/plugin.h"
+#include "../common/adapter.h"
 
 #define RDB_DEFAULT_MEMTABLE (64ull << 20)
 #define RDB_DEFAULT_CACHE (32ull << 20)
@@ -51,32 +52,15 @@ typedef struct rdb_iter {
     rocksdb_readoptions_t *ro;
     const rocksdb_snapshot_t *snap;
     rocksdb_iterator_t *it;
-    char *start, *end;           /* copies of the bounds; end is also RocksDB's upper bound */
-    size_t start_len, end_len;
+    dk__adapter_bounds b;       /* copies of the bounds; end is also RocksDB's upper bound */
     int advance;                 /* next() must step before reading */
     int eof;                     /* sticky until the next seek */
 } rdb_iter;
 
-static int rdb_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen < blen ? -1 : alen > blen);
-}
-
 /* Log err (a RocksDB Status string, freed here) and return its code. */
 static int rdb_fail(const dk_host *h, const char *what, const char *path, char *err)
 {
-    int rc = -EIO;
-    if (!strncmp(err, "Corruption", 10))
-        rc = DK_ECORRUPT;
-    else if (strstr(err, "No space left"))
-        rc = -ENOSPC;
-    else if (!strncmp(err, "Invalid argument", 16))
-        rc = -EINVAL;
-    else if (!strncmp(err, "Not implemented", 15))
-        rc = DK_EUNSUPPORTED;
-    else if (!strncmp(err, "Resource busy", 13))
-        rc = -EBUSY;
+    int rc = dk__adapter_status_code(err);
     h->log(h, DK_LOG_ERROR, "rocksdb: %s %s: %s", what, path, err);
     rocksdb_free(err);
     return rc;
@@ -186,14 +170,9 @@ static int rdb_get(dk_engine *base, dk_slice key, dk_value_sink sink, void *arg)
 static int rdb_write(dk_engine *base, const dk_batch *batch, int sync)
 {
     rdb_engine *e = (rdb_engine *)base;
-    for (size_t i = 0; i < batch->count; i++)
-        if (batch->ops[i].type != DK_BATCH_PUT && batch->ops[i].type != DK_BATCH_DELETE) {
-            base->host->log(base->host, DK_LOG_ERROR, "rocksdb: batch op %zu has type %u", i,
-                            batch->ops[i].type);
-            return -EINVAL;
-        }
-    if (!batch->count)
-        return 0;
+    int rc = dk__adapter_batch_check(base->host, "rocksdb", batch);
+    if (rc || !batch->count)
+        return rc;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < batch->count; i++) {
         const dk_batch_op *op = &batch->ops[i];
@@ -209,14 +188,6 @@ static int rdb_write(dk_engine *base, const dk_batch *batch, int sync)
     return err ? rdb_fail(base->host, "write in", e->path, err) : 0;
 }
 
-static char *rdb_dup(dk_slice s)
-{
-    char *p = malloc(s.len ? s.len : 1);
-    if (p && s.len)
-        memcpy(p, s.ptr, s.len);
-    return p;
-}
-
 static void rdb_iter_close(dk_engine_iter *base)
 {
     rdb_iter *it = (rdb_iter *)base;
@@ -227,18 +198,16 @@ static void rdb_iter_close(dk_engine_iter *base)
         rocksdb_release_snapshot(e->db, it->snap);
     if (it->ro)
         rocksdb_readoptions_destroy(it->ro);
-    free(it->start);
-    free(it->end);
+    dk__adapter_bounds_free(&it->b);
     free(it);
 }
 
 static int rdb_iter_seek(dk_engine_iter *base, dk_slice target)
 {
     rdb_iter *it = (rdb_iter *)base;
-    const char *k = (const char *)target.ptr;
-    size_t len = target.len;
-    if (it->start_len && rdb_cmp(k, len, it->start, it->start_len) < 0)
-        k = it->start, len = it->start_len;
+    dk_slice t = dk__adapter_bounds_seek(&it->b, target);
+    const char *k = (const char *)t.ptr;
+    size_t len = t.len;
     if (len)
         rocksdb_iter_seek(it->it, k, len);
     else
@@ -256,21 +225,13 @@ static int rdb_iter_open(dk_engine *base, const dk_iter_opts *opts, dk_engine_it
     if (!it)
         return -ENOMEM;
     it->base.engine = base;
-    if (opts && opts->start.len) {
-        if (!(it->start = rdb_dup(opts->start)))
-            goto nomem;
-        it->start_len = opts->start.len;
-    }
-    if (opts && opts->end.len) {
-        if (!(it->end = rdb_dup(opts->end)))
-            goto nomem;
-        it->end_len = opts->end.len;
-    }
+    if (dk__adapter_bounds_copy(&it->b, opts))
+        goto nomem;
     it->ro = rocksdb_readoptions_create();
     it->snap = rocksdb_create_snapshot(e->db);
     rocksdb_readoptions_set_snapshot(it->ro, it->snap);
-    if (it->end_len)
-        rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->end, it->end_len);
+    if (it->b.end_len)
+        rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->b.end, it->b.end_len);
     it->it = rocksdb_create_iterator(e->db, it->ro);
     rdb_iter_seek(&it->base, (dk_slice){NULL, 0});
     *out = &it->base;
@@ -299,7 +260,7 @@ static int rdb_iter_next(dk_engine_iter *base, dk_slice *key, dk_slice *value)
     }
     size_t klen, vlen;
     const char *k = rocksdb_iter_key(it->it, &klen);
-    if (it->end_len && rdb_cmp(k, klen, it->end, it->end_len) >= 0) {
+    if (dk__adapter_bounds_past_end(&it->b, k, klen)) {
         it->eof = 1;
         return DK_EEOF;
     }
