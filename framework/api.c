@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "api_json.h"
+#include "cluster.h"
 #include "context.h"
 #include "url.h"
 #include "log.h"
@@ -28,7 +29,10 @@
 #define SCAN_LIMIT_MAX 1000
 #define TTL_MAX_S (100LL * 365 * 24 * 3600)
 
-typedef enum job_kind { JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS } job_kind;
+typedef enum job_kind {
+    JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
+    JOB_RENDER_GET, JOB_RENDER_WRITE      /* cluster mode: render the coordinator's answer */
+} job_kind;
 
 typedef struct dk_api_job {
     uv_work_t work;
@@ -51,6 +55,13 @@ typedef struct dk_api_job {
     size_t cursor_len;
     int has_cursor;
     uint32_t limit;
+    int consistency;                    /* DK_CL_* */
+    int strict;                         /* X-Quorum: strict */
+    /* the coordinator's answer (cluster mode) */
+    dk_mail mail;
+    int coord_status;
+    int acks, needed, replicas;
+    dk_buf coord_raw;
     /* response */
     int status;
     const char *content_type;
@@ -75,6 +86,15 @@ static void job_error(dk_api_job *j, int status, const char *code, const char *m
     json_decref(o);
 }
 
+static void job_json(dk_api_job *j, int status, json_t *o)
+{
+    j->status = status;
+    j->content_type = json_ctype;
+    if (!o || dk_json_dump(o, &j->body) != 0)
+        job_error(j, 500, "internal", "out of memory rendering the response");
+    json_decref(o);
+}
+
 static void job_store_error(dk_api_job *j, int rc)
 {
     char msg[256];
@@ -90,6 +110,23 @@ static void job_store_error(dk_api_job *j, int rc)
         snprintf(msg, sizeof(msg), "the write would keep more than %d concurrent values; read the key and write the resolved value with its context",
                  j->api->cfg->cluster.max_siblings);
         job_error(j, 409, "too_many_siblings", msg);
+        break;
+    case DK_EUNAVAILABLE: {
+        json_t *o = json_object();
+        snprintf(msg, sizeof(msg), "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
+                 j->acks, j->replicas, j->needed);
+        json_object_set_new(o, "error", json_string("unavailable"));
+        json_object_set_new(o, "message", json_string(msg));
+        json_object_set_new(o, "acks", json_integer(j->acks));
+        json_object_set_new(o, "needed", json_integer(j->needed));
+        json_object_set_new(o, "replicas", json_integer(j->replicas));
+        job_json(j, 503, o);
+        break;
+    }
+    case DK_ETIMEOUT:
+        snprintf(msg, sizeof(msg), "replicas did not answer in time (%d of %d needed answered); the write may still apply",
+                 j->acks, j->needed);
+        job_error(j, 504, "timeout", msg);
         break;
     case DK_EREADONLY:
         job_error(j, 503, "read_only", "the node stopped accepting writes after a disk error; see its log");
@@ -124,57 +161,56 @@ static json_t *json_context(const dk_vv *vv)
     return s;
 }
 
-static void job_json(dk_api_job *j, int status, json_t *o)
-{
-    j->status = status;
-    j->content_type = json_ctype;
-    if (!o || dk_json_dump(o, &j->body) != 0)
-        job_error(j, 500, "internal", "out of memory rendering the response");
-    json_decref(o);
-}
 
 /* ---- worker side ------------------------------------------------------ */
 
-static void run_get(dk_api_job *j, dk_store *st)
+/* Render a GET from rc and the object decoded from raw (worker). */
+static void render_get(dk_api_job *j, int rc, dk_buf *raw, dk_object *obj)
 {
-    dk_buf raw = DK_BUF_INIT;
-    dk_object obj;
-    dk_object_init(&obj);
     dk_slice key = {j->key, j->key_len};
     int64_t now = dk_now_ms();
-    int rc = dk_store_get(st, key, &raw, &obj);
-    if (rc == 0 && !dk_store_is_live(&obj, now)) {
-        if (obj.vv.n)
-            job_context_header(j, &obj.vv);
+    if (rc == 0 && !dk_store_is_live(obj, now)) {
+        if (obj->vv.n)
+            job_context_header(j, &obj->vv);
         rc = DK_ENOTFOUND;
     }
     if (rc) {
         job_store_error(j, rc);
-        goto out;
+        return;
     }
-    job_context_header(j, &obj.vv);
-    int live = dk_object_live_count(&obj, now);
+    job_context_header(j, &obj->vv);
+    int live = dk_object_live_count(obj, now);
     if (j->raw_read && live == 1) {
-        for (uint32_t i = 0; i < obj.n_sib; i++) {
-            const dk_sibling *s = &obj.sib[i];
+        for (uint32_t i = 0; i < obj->n_sib; i++) {
+            const dk_sibling *s = &obj->sib[i];
             if (!(s->flags & DK_SIB_TOMBSTONE) && (s->expiry_ms == 0 || s->expiry_ms > now)) {
                 j->status = 200;
                 j->content_type = "application/octet-stream";
                 dk_buf_append(&j->body, s->value.ptr, s->value.len);
             }
         }
-        goto out;
+        return;
     }
     json_t *o = json_object();
     dk_json_set_key(o, "key", key);
-    dk_json_describe(o, &obj, now);
-    json_object_set_new(o, "context", json_context(&obj.vv));
+    dk_json_describe(o, obj, now);
+    json_object_set_new(o, "context", json_context(&obj->vv));
     /* Siblings to a raw reader: 300 Multiple Choices with the JSON, as Riak. */
     job_json(j, j->raw_read && live > 1 ? 300 : 200, o);
-out:
+}
+
+static void run_get(dk_api_job *j, dk_store *st)
+{
+    dk_buf raw = DK_BUF_INIT;
+    dk_object obj;
+    dk_object_init(&obj);
+    int rc = dk_store_get(st, (dk_slice){j->key, j->key_len}, &raw, &obj);
+    render_get(j, rc, &raw, &obj);
     dk_object_free(&obj);
     dk_buf_free(&raw);
 }
+
+static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t now);
 
 static void run_write(dk_api_job *j, dk_store *st)
 {
@@ -193,24 +229,35 @@ static void run_write(dk_api_job *j, dk_store *st)
         .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
     };
     int rc = dk_store_write_local(st, &w, now, &raw, &obj);
-    if (rc) {
-        job_store_error(j, rc);
-        goto out;
-    }
-    job_context_header(j, &obj.vv);
-    json_t *o = json_object();
-    if (j->kind == JOB_DELETE) {
-        json_object_set_new(o, "deleted", json_true());
-    } else {
-        dk_json_set_key(o, "key", key);
-        json_object_set_new(o, "version", dk_json_vv(&obj.vv));
-        json_object_set_new(o, "timestamp", json_integer(now));
-    }
-    json_object_set_new(o, "context", json_context(&obj.vv));
-    job_json(j, 200, o);
-out:
+    render_write(j, rc, &obj, now);
     dk_object_free(&obj);
     dk_buf_free(&raw);
+}
+
+/* Render a PUT/DELETE answer from rc and the new stored object (worker). */
+static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t now)
+{
+    dk_slice key = {j->key, j->key_len};
+    if (rc) {
+        job_store_error(j, rc);
+        return;
+    }
+    job_context_header(j, &obj->vv);
+    json_t *o = json_object();
+    if (j->op == DK_OP_DELETE) {
+        json_object_set_new(o, "deleted", json_true());
+    } else {
+        /* The write's own time: the newest sibling's, as a later GET shows. */
+        int64_t ts = 0;
+        for (uint32_t i = 0; i < obj->n_sib; i++)
+            if (obj->sib[i].write_time_ms > ts)
+                ts = obj->sib[i].write_time_ms;
+        dk_json_set_key(o, "key", key);
+        json_object_set_new(o, "version", dk_json_vv(&obj->vv));
+        json_object_set_new(o, "timestamp", json_integer(ts ? ts : now));
+    }
+    json_object_set_new(o, "context", json_context(&obj->vv));
+    job_json(j, 200, o);
 }
 
 typedef struct scan_state {
@@ -316,6 +363,37 @@ static void run_metrics(dk_api_job *j, dk_node *n)
         job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 
+static void run_cluster(dk_api_job *j)
+{
+    j->status = 200;
+    j->content_type = json_ctype;
+    if (!j->api->cluster || dk_cluster_render(j->api->cluster, &j->body) != 0)
+        job_error(j, 500, "internal", "cannot describe the cluster");
+}
+
+/* Cluster mode: turn the coordinator's answer into the response. */
+static void run_render(dk_api_job *j)
+{
+    dk_object obj;
+    dk_object_init(&obj);
+    int rc = j->coord_status;
+    if (j->coord_raw.len) {
+        char err[160];
+        int drc = dk_object_decode(dk_buf_slice(&j->coord_raw), &obj, err, sizeof(err));
+        if (drc) {
+            dk_log(DK_LOG_ERROR, "api: the coordinator returned an unreadable object: %s", err);
+            rc = rc ? rc : drc;
+        }
+    } else if (rc == 0 && j->kind == JOB_RENDER_GET) {
+        rc = DK_ENOTFOUND;
+    }
+    if (j->kind == JOB_RENDER_GET)
+        render_get(j, rc, &j->coord_raw, &obj);
+    else
+        render_write(j, rc, &obj, dk_now_ms());
+    dk_object_free(&obj);
+}
+
 /* Worker thread. */
 static void job_work(uv_work_t *w)
 {
@@ -327,6 +405,10 @@ static void job_work(uv_work_t *w)
     case JOB_DELETE: run_write(j, n->store); break;
     case JOB_SCAN: run_scan(j, n->store); break;
     case JOB_METRICS: run_metrics(j, n); break;
+    case JOB_CLUSTER: run_cluster(j); break;
+    case JOB_LOCAL: run_get(j, n->store); break;
+    case JOB_RENDER_GET:
+    case JOB_RENDER_WRITE: run_render(j); break;
     }
 }
 
@@ -336,6 +418,7 @@ static void job_free(dk_api_job *j)
     dk_vv_free(&j->if_match);
     dk_buf_free(&j->headers);
     dk_buf_free(&j->body);
+    dk_buf_free(&j->coord_raw);
     free(j);
 }
 
@@ -432,17 +515,101 @@ static int parse_consistency(dk_api_job *j, const dk_http_request *r)
 {
     size_t len;
     const char *v = dk_http_header_get(r, "x-consistency", &len);
+    j->consistency = DK_CL_DEFAULT;
     if (!v)
         return 0;
-    if ((len == 3 && strncasecmp(v, "one", 3) == 0) || (len == 6 && strncasecmp(v, "quorum", 6) == 0) ||
-        (len == 3 && strncasecmp(v, "all", 3) == 0))
+    if (len == 3 && strncasecmp(v, "one", 3) == 0)
+        j->consistency = DK_CL_ONE;
+    else if (len == 6 && strncasecmp(v, "quorum", 6) == 0)
+        j->consistency = DK_CL_QUORUM;
+    else if (len == 3 && strncasecmp(v, "all", 3) == 0)
+        j->consistency = DK_CL_ALL;
+    else {
+        reply_now(j, 400, "bad_consistency", "X-Consistency must be one, quorum or all");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_quorum(dk_api_job *j, const dk_http_request *r)
+{
+    size_t len;
+    const char *v = dk_http_header_get(r, "x-quorum", &len);
+    if (!v)
         return 0;
-    reply_now(j, 400, "bad_consistency", "X-Consistency must be one, quorum or all");
-    return -1;
+    if (len == 6 && strncasecmp(v, "strict", 6) == 0)
+        j->strict = 1;
+    else if (!(len == 6 && strncasecmp(v, "sloppy", 6) == 0)) {
+        reply_now(j, 400, "bad_quorum", "X-Quorum must be strict or sloppy");
+        return -1;
+    }
+    return 0;
+}
+
+static void dispatch(dk_api_job *j);
+
+/* Origin loop: the coordinator's answer is in the job; render it. */
+static void coord_back(void *arg)
+{
+    dk_api_job *j = arg;
+    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : JOB_RENDER_WRITE;
+    dispatch(j);
+}
+
+/* Cluster loop. */
+static void coord_done(void *arg, dk_coord_result *r)
+{
+    dk_api_job *j = arg;
+    j->coord_status = r->status;
+    j->acks = r->acks;
+    j->needed = r->needed;
+    j->replicas = r->replicas;
+    if (r->raw.len && dk_buf_append(&j->coord_raw, r->raw.data, r->raw.len) != 0)
+        j->coord_status = -ENOMEM;
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, coord_back, j) != 0)
+        coord_back(j);
+}
+
+/* Cluster loop: hand the request to the coordinator. */
+static void coord_call(void *arg)
+{
+    dk_api_job *j = arg;
+    dk_coord *co = j->api->cluster->coord;
+    dk_slice key = {j->key, j->key_len};
+    int rc;
+    if (!co) {
+        rc = DK_ECLOSED;
+    } else if (j->kind == JOB_GET) {
+        rc = dk_coord_get(co, key, j->consistency, j->strict, coord_done, j);
+    } else {
+        dk_coord_write w = {
+            .key = key,
+            .value = j->value,
+            .tombstone = j->kind == JOB_DELETE,
+            .context = j->has_context ? &j->context : NULL,
+            .ttl_ms = j->ttl_ms,
+            .cond = j->cond,
+            .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
+            .consistency = j->consistency,
+            .strict = j->strict,
+        };
+        rc = dk_coord_put(co, &w, coord_done, j);
+    }
+    if (rc) {
+        dk_coord_result res = {.status = rc};
+        coord_done(j, &res);
+    }
 }
 
 static void dispatch(dk_api_job *j)
 {
+    if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE)) {
+        if (j->api->loop == j->api->cluster_loop)
+            coord_call(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, coord_call, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
     j->work.data = j;
     int rc = uv_queue_work(j->api->loop, &j->work, job_work, job_done);
     if (rc)
@@ -477,8 +644,16 @@ static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw,
     }
     memcpy(j->key, dec, (size_t)n);
     j->key_len = (size_t)n;
-    if (parse_consistency(j, r))
+    if (parse_consistency(j, r) || parse_quorum(j, r))
         return;
+    if (j->kind == JOB_LOCAL) {
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET /admin/local/{key}");
+            return;
+        }
+        dispatch(j);
+        return;
+    }
     switch (r->method) {
     case HTTP_GET:
         j->kind = JOB_GET;
@@ -610,6 +785,19 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
 
     if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
         handle_key(j, r, r->path + 4, r->path_len - 4);
+    } else if (r->path_len >= 13 && memcmp(r->path, "/admin/local/", 13) == 0) {
+        /* This node's own replica, bypassing coordination (debugging, tests). */
+        j->kind = JOB_LOCAL;
+        j->op = DK_OP_GET;
+        handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (path_is(r, "/cluster")) {
+        j->op = DK_OP_OTHER;
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET /cluster");
+            return;
+        }
+        j->kind = JOB_CLUSTER;
+        dispatch(j);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
     } else if (path_is(r, "/health")) {
@@ -627,6 +815,6 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health and /metrics");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health, /metrics, /cluster and /admin/local/{key}");
     }
 }

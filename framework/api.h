@@ -12,13 +12,24 @@
 
 #include <uv.h>
 #include "http.h"
+#include "mailbox.h"
 #include "node.h"
+
+struct dk_cluster;
 
 typedef struct dk_api {
     uv_loop_t *loop;
     dk_node *node;
     const dk_config *cfg;
     dk_http_server *http;
+    /* Cluster mode: key operations go through the coordinator, which lives
+     * on the cluster loop; a request that arrived on another loop travels
+     * there through cluster_mb and its answer comes back through own_mb.
+     * NULL cluster: the local store answers (tests of the API alone). */
+    struct dk_cluster *cluster;
+    uv_loop_t *cluster_loop;
+    dk_mailbox *cluster_mb;
+    dk_mailbox *own_mb;
 } dk_api;
 
 /* The dk_http_handler for a server whose arg is a dk_api. Loop thread. */

@@ -26,3 +26,6 @@ framework_libdynkv_la_SOURCES += \
 	framework/node.c framework/node.h \
 	framework/api.c framework/api.h \
 	framework/api_json.c framework/api_json.h
+framework_libdynkv_la_SOURCES += \
+	framework/mailbox.c framework/mailbox.h \
+	framework/cluster.c framework/cluster.h

@@ -711,21 +711,24 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     return 0;
 }
 
-/* Bind UDP on the gossip address (port 0: the kernel's choice, written
- * back into self's record), then TCP on the same ip:port. */
+/* Listen on TCP at the gossip address (port 0: the kernel's choice,
+ * written back into self's record), then bind UDP on the same ip:port.
+ * TCP goes first because its port space is the crowded one: every outgoing
+ * connection of the host holds an ephemeral TCP port, so a port the kernel
+ * picked for UDP is often taken for TCP, while the reverse is rare. */
 static int ms_bind(dk_membership *m, char *err, size_t errlen)
 {
-    int rc = uv_udp_bind(&m->udp, (const struct sockaddr *)&m->self_sa, 0);
+    int rc = dk__ms_tcp_listen(m);
     if (rc == 0) {
         int len = sizeof m->self_sa;
-        rc = uv_udp_getsockname(&m->udp, (struct sockaddr *)&m->self_sa, &len);
-    }
-    if (rc == 0) {
-        dk__ms_format_addr((const struct sockaddr *)&m->self_sa, m->recs[0].m.gossip_addr);
-        rc = dk__ms_tcp_listen(m);
+        rc = uv_tcp_getsockname(&m->tcp, (struct sockaddr *)&m->self_sa, &len);
     }
     if (rc == 0)
+        rc = uv_udp_bind(&m->udp, (const struct sockaddr *)&m->self_sa, 0);
+    if (rc == 0) {
+        dk__ms_format_addr((const struct sockaddr *)&m->self_sa, m->recs[0].m.gossip_addr);
         rc = uv_udp_recv_start(&m->udp, ms_on_alloc, ms_on_recv);
+    }
     if (rc)
         snprintf(err, errlen, "membership: cannot listen on %s: %s", m->recs[0].m.gossip_addr,
                  uv_strerror(rc));

@@ -235,7 +235,15 @@ static void pp_finish(ms_conn *c)
     }
     if (strcmp(msg.cluster, m->cluster)) {
         dk__ms_wrong_cluster(m, c->peer, msg.cluster);
-        pp_fail(c, "another cluster");
+        if (c->outgoing) {
+            dk_log(DK_LOG_ERROR, "membership: %s refused us: it belongs to cluster '%s' and we to '%s'; "
+                   "check cluster.name and cluster.seeds", c->peer, msg.cluster, m->cluster);
+            pp_fail(c, "another cluster");
+        } else if ((rc = pp_send(c, DK_GOSSIP_PULL)) != 0) {
+            /* Answer anyway (the peer ignores our members, its cluster
+             * being another): it learns which cluster refused it. */
+            pp_fail(c, dk_strerror(rc));
+        }
         return;
     }
     const uint8_t *p = msg.updates;

@@ -39,6 +39,8 @@ const char *dk_msg_type_name(uint8_t type)
         [DK_MSG_ACK] = "ACK",
         [DK_MSG_PING] = "PING",
         [DK_MSG_PONG] = "PONG",
+        [DK_MSG_FORWARD_WRITE] = "FORWARD_WRITE",
+        [DK_MSG_FORWARD_RESULT] = "FORWARD_RESULT",
     };
     return type <= DK_MSG__MAX && names[type] ? names[type] : "unknown";
 }
@@ -511,5 +513,102 @@ int dk_msg_ping_decode(dk_slice body, dk_msg_ping *m)
     rd r;
     rd_init(&r, body);
     m->time_ns = rd_varint(&r);
+    return rd_done(&r);
+}
+
+#define FWD_VV_MAX 65536u
+#define FWD_COUNT_MAX 64u
+
+int dk_msg_forward_write_encode(dk_buf *out, const dk_msg_forward_write *m)
+{
+    int has_ctx = (m->flags & DK_FWD_HAS_CONTEXT) != 0, has_im = (m->flags & DK_FWD_HAS_IF_MATCH) != 0;
+    if (m->key.len == 0 || m->key.len > DK_KEY_MAX || m->value.len > DK_VALUE_MAX ||
+        (m->flags & ~DK_FWD_FLAGS_ALL) || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len) ||
+        (has_ctx ? m->context.len == 0 || m->context.len > FWD_VV_MAX : m->context.len != 0) ||
+        (has_im ? m->if_match.len == 0 || m->if_match.len > FWD_VV_MAX : m->if_match.len != 0) ||
+        m->ttl_ms < 0 || m->cond < 0 || m->cond > 2 || m->consistency < -1 || m->consistency > 2 ||
+        m->timeout_ms == 0)
+        return -EINVAL;
+    wr w;
+    wr_init(&w, out);
+    wr_lp(&w, m->key.ptr, m->key.len);
+    wr_lp(&w, m->value.ptr, m->value.len);
+    wr_varint(&w, m->flags);
+    if (has_ctx)
+        wr_lp(&w, m->context.ptr, m->context.len);
+    if (has_im)
+        wr_lp(&w, m->if_match.ptr, m->if_match.len);
+    wr_varint(&w, (uint64_t)m->ttl_ms);
+    wr_varint(&w, (uint64_t)m->cond);
+    wr_svarint(&w, m->consistency);
+    wr_varint(&w, m->timeout_ms);
+    return wr_done(&w);
+}
+
+int dk_msg_forward_write_decode(dk_slice body, dk_msg_forward_write *m)
+{
+    rd r;
+    rd_init(&r, body);
+    memset(m, 0, sizeof(*m));
+    m->key = rd_lp(&r, 1, DK_KEY_MAX);
+    m->value = rd_lp(&r, 0, DK_VALUE_MAX);
+    m->flags = rd_u32(&r);
+    if (m->flags & ~DK_FWD_FLAGS_ALL || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len))
+        r.bad = 1;
+    if (m->flags & DK_FWD_HAS_CONTEXT)
+        m->context = rd_lp(&r, 1, FWD_VV_MAX);
+    if (m->flags & DK_FWD_HAS_IF_MATCH)
+        m->if_match = rd_lp(&r, 1, FWD_VV_MAX);
+    uint64_t ttl = rd_varint(&r);
+    if (ttl > INT64_MAX)
+        r.bad = 1;
+    m->ttl_ms = r.bad ? 0 : (int64_t)ttl;
+    uint32_t cond = rd_u32(&r);
+    if (cond > 2)
+        r.bad = 1;
+    m->cond = (int32_t)cond;
+    m->consistency = rd_s32(&r);
+    if (m->consistency < -1 || m->consistency > 2)
+        r.bad = 1;
+    m->timeout_ms = rd_varint(&r);
+    if (m->timeout_ms == 0)
+        r.bad = 1;
+    return rd_done(&r);
+}
+
+int dk_msg_forward_result_encode(dk_buf *out, const dk_msg_forward_result *m)
+{
+    if (m->has_object > 1 || (m->has_object ? m->object.len == 0 : m->object.len != 0) ||
+        m->object.len > DK_FRAME_BODY_MAX || m->acks > FWD_COUNT_MAX || m->needed > FWD_COUNT_MAX ||
+        m->replicas > FWD_COUNT_MAX)
+        return -EINVAL;
+    wr w;
+    wr_init(&w, out);
+    wr_svarint(&w, m->status);
+    wr_varint(&w, m->acks);
+    wr_varint(&w, m->needed);
+    wr_varint(&w, m->replicas);
+    wr_bytes(&w, &m->has_object, 1);
+    if (m->has_object)
+        wr_lp(&w, m->object.ptr, m->object.len);
+    return wr_done(&w);
+}
+
+int dk_msg_forward_result_decode(dk_slice body, dk_msg_forward_result *m)
+{
+    rd r;
+    rd_init(&r, body);
+    memset(m, 0, sizeof(*m));
+    m->status = rd_s32(&r);
+    m->acks = rd_u32(&r);
+    m->needed = rd_u32(&r);
+    m->replicas = rd_u32(&r);
+    if (m->acks > FWD_COUNT_MAX || m->needed > FWD_COUNT_MAX || m->replicas > FWD_COUNT_MAX)
+        r.bad = 1;
+    rd_fixed(&r, &m->has_object, 1);
+    if (m->has_object > 1)
+        r.bad = 1;
+    if (!r.bad && m->has_object)
+        m->object = rd_lp(&r, 1, DK_FRAME_BODY_MAX);
     return rd_done(&r);
 }

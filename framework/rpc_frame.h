@@ -61,7 +61,9 @@ enum {
     DK_MSG_ACK = 7,            /* dk_msg_ack: answer to PUT_REPLICA */
     DK_MSG_PING = 8,           /* dk_msg_ping */
     DK_MSG_PONG = 9,           /* dk_msg_ping, echoing the PING's time */
-    DK_MSG__MAX = 9
+    DK_MSG_FORWARD_WRITE = 10, /* dk_msg_forward_write: a client write for a replica to coordinate */
+    DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
+    DK_MSG__MAX = 11
 };
 
 typedef struct dk_frame_header {
@@ -199,4 +201,41 @@ typedef struct dk_msg_ping {
 } dk_msg_ping;
 int dk_msg_ping_encode(dk_buf *out, const dk_msg_ping *m);
 int dk_msg_ping_decode(dk_slice body, dk_msg_ping *m);
+
+/* FORWARD_WRITE: a client write sent by a node outside the key's
+ * preference list to a replica that coordinates it (framework/coordinator.h).
+ * context and if_match are encoded version vectors (dk_vv_encode), present
+ * only with their flag; the decoder checks their length, not their content
+ * (the coordinator decodes them). consistency is DK_CL_* (-1..2), cond
+ * DK_COND_* (0..2); timeout_ms is what is left of the client's deadline. */
+#define DK_FWD_TOMBSTONE    0x1u
+#define DK_FWD_STRICT       0x2u
+#define DK_FWD_HAS_CONTEXT  0x4u
+#define DK_FWD_HAS_IF_MATCH 0x8u
+#define DK_FWD_FLAGS_ALL    0xfu
+typedef struct dk_msg_forward_write {
+    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
+    dk_slice value;                           /* 0..DK_VALUE_MAX bytes; empty with TOMBSTONE */
+    uint32_t flags;                           /* DK_FWD_* */
+    dk_slice context;                         /* 1..65536 bytes with HAS_CONTEXT, else empty */
+    dk_slice if_match;                        /* same, with HAS_IF_MATCH */
+    int64_t ttl_ms;                           /* >= 0 */
+    int32_t cond;                             /* 0..2 */
+    int32_t consistency;                      /* -1..2 */
+    uint64_t timeout_ms;                      /* >= 1 */
+} dk_msg_forward_write;
+int dk_msg_forward_write_encode(dk_buf *out, const dk_msg_forward_write *m);
+int dk_msg_forward_write_decode(dk_slice body, dk_msg_forward_write *m);
+
+/* FORWARD_RESULT: the coordinator's outcome (0 or an error code), its
+ * acknowledgement counts, and, with has_object, the resulting encoded
+ * object (object.h). */
+typedef struct dk_msg_forward_result {
+    int32_t status;
+    uint32_t acks, needed, replicas;          /* each 0..64 */
+    uint8_t has_object;                       /* 0 or 1 */
+    dk_slice object;                          /* 1.. bytes with has_object */
+} dk_msg_forward_result;
+int dk_msg_forward_result_encode(dk_buf *out, const dk_msg_forward_result *m);
+int dk_msg_forward_result_decode(dk_slice body, dk_msg_forward_result *m);
 #endif

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "cluster.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
@@ -24,6 +25,9 @@
 typedef struct loop_ctx {
     uv_loop_t loop;
     uv_async_t stop_async;
+    dk_mailbox mailbox;                 /* answers from the cluster loop */
+    dk_mail mail;
+    int phase;                          /* 0 serving, 1 HTTP stopping, 2 closing */
     uv_thread_t thread;
     dk_api api;
     int index;
@@ -32,25 +36,68 @@ typedef struct loop_ctx {
 
 static loop_ctx *loops;
 static int n_loops;
+static int n_http_stopped;              /* cluster loop only */
 static uv_signal_t sig_term, sig_int;
 static int stopping;
+static dk_cluster cluster;
+static int cluster_started;
+
+/*
+ * Stopping, in order: every loop's HTTP server stops accepting and finishes
+ * its in-flight requests (which may still need the coordinator), then the
+ * cluster stops on loop 0, then every loop closes its handles and ends.
+ */
+static void stop_phase(int phase)
+{
+    for (int i = 0; i < n_loops; i++) {
+        if (!loops[i].started)
+            continue;
+        __atomic_store_n(&loops[i].phase, phase, __ATOMIC_RELEASE);
+        uv_async_send(&loops[i].stop_async);
+    }
+}
+
+/* Loop 0. */
+static void on_cluster_stopped(void *arg)
+{
+    stop_phase(2);
+}
+
+/* Loop 0: one more loop's HTTP server is done. */
+static void on_http_stopped_main(void *arg)
+{
+    int started = 0;
+    for (int i = 0; i < n_loops; i++)
+        started += loops[i].started;
+    if (++n_http_stopped < started)
+        return;
+    if (cluster_started)
+        dk_cluster_stop(&cluster, on_cluster_stopped, NULL);
+    else
+        stop_phase(2);
+}
 
 /* Loop thread of ctx: the server has flushed and closed every connection. */
 static void on_server_stopped(void *arg)
 {
     loop_ctx *ctx = arg;
     ctx->api.http = NULL;
-    uv_close((uv_handle_t *)&ctx->stop_async, NULL);
+    if (ctx == &loops[0] || dk_mailbox_post(&loops[0].mailbox, &ctx->mail, on_http_stopped_main, NULL) != 0)
+        on_http_stopped_main(NULL);
 }
 
 /* Loop thread of ctx. */
 static void on_stop_async(uv_async_t *a)
 {
     loop_ctx *ctx = a->data;
-    if (ctx->api.http)
-        dk_http_server_stop(ctx->api.http, on_server_stopped, ctx);
-    else
+    int phase = __atomic_load_n(&ctx->phase, __ATOMIC_ACQUIRE);
+    if (phase == 1) {
+        if (ctx->api.http)
+            dk_http_server_stop(ctx->api.http, on_server_stopped, ctx);
+    } else if (phase == 2) {
         uv_close((uv_handle_t *)&ctx->stop_async, NULL);
+        dk_mailbox_close(&ctx->mailbox);
+    }
 }
 
 /* Main loop thread. */
@@ -63,9 +110,7 @@ static void on_signal(uv_signal_t *s, int signum)
     dk_log(DK_LOG_INFO, "signal %d: stopping (finishing in-flight requests)", signum);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
-    for (int i = 0; i < n_loops; i++)
-        if (loops[i].started)
-            uv_async_send(&loops[i].stop_async);
+    stop_phase(1);
 }
 
 static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const char *listen,
@@ -76,7 +121,9 @@ static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const 
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         return rc;
     }
-    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = cfg};
+    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = cfg, .cluster = &cluster,
+                        .cluster_loop = &loops[0].loop, .cluster_mb = &loops[0].mailbox,
+                        .own_mb = &ctx->mailbox};
     dk_http_conf hc = {
         .listen = listen,
         .max_body = DK_VALUE_MAX,
@@ -90,6 +137,7 @@ static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const 
         return rc;
     uv_async_init(&ctx->loop, &ctx->stop_async, on_stop_async);
     ctx->stop_async.data = ctx;
+    dk_mailbox_init(&ctx->mailbox, &ctx->loop);
     ctx->started = 1;
     return 0;
 }
@@ -102,7 +150,7 @@ static void loop_thread(void *arg)
 
 static void loop_close(loop_ctx *ctx)
 {
-    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);     /* close callbacks still pending */
     int rc = uv_loop_close(&ctx->loop);
     if (rc)
         dk_log(DK_LOG_WARN, "loop %d closed with handles still open: %s", ctx->index, uv_strerror(rc));
@@ -164,26 +212,37 @@ int main(int argc, char **argv)
     if (!loops)
         status = 1;
     if (status == 0) {
-        uv_signal_init(&loops[0].loop, &sig_term);
-        uv_signal_init(&loops[0].loop, &sig_int);
-        uv_signal_start(&sig_term, on_signal, SIGTERM);
-        uv_signal_start(&sig_int, on_signal, SIGINT);
-        for (int i = 1; i < n_loops; i++)
-            uv_thread_create(&loops[i].thread, loop_thread, &loops[i]);
         char *colon = strrchr(listen, ':');
         snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
                  dk_http_server_port(loops[0].api.http));
-        dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
-               cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
-               cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
+        if (dk_cluster_start(&cluster, &loops[0].loop, &node, listen, err, sizeof(err)) != 0) {
+            dk_log(DK_LOG_ERROR, "cannot join the cluster: %s", err);
+            fprintf(stderr, "dynkvd: cannot start the cluster services: %s\n", err);
+            status = 1;
+        }
+        cluster_started = 1;
+    }
+    if (loops) {
+        for (int i = 1; i < n_loops; i++)
+            if (loops[i].started)
+                uv_thread_create(&loops[i].thread, loop_thread, &loops[i]);
+        if (status == 0) {
+            uv_signal_init(&loops[0].loop, &sig_term);
+            uv_signal_init(&loops[0].loop, &sig_int);
+            uv_signal_start(&sig_term, on_signal, SIGTERM);
+            uv_signal_start(&sig_int, on_signal, SIGINT);
+            dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
+                   cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
+                   cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
+        } else {
+            /* Start-up failed part way: stop what started, then drain. */
+            stopping = 1;
+            stop_phase(1);
+        }
         uv_run(&loops[0].loop, UV_RUN_DEFAULT);
         for (int i = 1; i < n_loops; i++)
-            uv_thread_join(&loops[i].thread);
-    } else {
-        /* Start-up failed part way: stop what started, then drain. */
-        for (int i = 0; i < n_loops && loops; i++)
             if (loops[i].started)
-                on_stop_async(&loops[i].stop_async);
+                uv_thread_join(&loops[i].thread);
     }
     for (int i = 0; i < n_loops && loops; i++)
         if (loops[i].started || i == 0)

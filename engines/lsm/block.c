@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 void dk__lsm_bb_init(lsm_block_builder *bb)
 {
@@ -103,18 +104,7 @@ int dk__lsm_block_check(const uint8_t *data, size_t size)
     return 0;
 }
 
-typedef struct blk_iter {
-    lsm_iter base;
-    const uint8_t *data;
-    size_t limit;          /* start of the restart array */
-    uint32_t nres;
-    size_t cur, next;      /* offset of the current entry and of the one after */
-    int valid, status;
-    dk_buf key;
-    dk_slice value;
-    void (*release)(void *);
-    void *arg;
-} blk_iter;
+typedef lsm_block_iter blk_iter;
 
 static uint32_t bi_restart(blk_iter *b, uint32_t i)
 {
@@ -124,11 +114,11 @@ static uint32_t bi_restart(blk_iter *b, uint32_t i)
 /* Decode the entry at off into key/value; 0 or DK_ECORRUPT. */
 static int bi_decode(blk_iter *b, size_t off)
 {
+    if (off >= b->limit)   /* also a bad restart offset: init does not scan them */
+        goto bad;
     const uint8_t *p = b->data + off, *end = b->data + b->limit;
     uint64_t shared, unshared, vlen;
     size_t k;
-    if (p >= end)
-        goto bad;
     if (!(k = dk_get_varint(p, end, &shared)))
         goto bad;
     p += k;
@@ -138,16 +128,28 @@ static int bi_decode(blk_iter *b, size_t off)
     if (!(k = dk_get_varint(p, end, &vlen)))
         goto bad;
     p += k;
-    if (shared > b->key.len || unshared > (uint64_t)(end - p) || vlen > (uint64_t)(end - p) - unshared)
+    if (unshared > (uint64_t)(end - p) || vlen > (uint64_t)(end - p) - unshared)
         goto bad;
-    b->key.len = shared;
-    if (dk_buf_append(&b->key, p, unshared)) {
-        b->status = -ENOMEM;
-        b->valid = 0;
-        return b->status;
+    if (shared > b->klen)
+        goto bad;
+    if (shared + unshared > b->kcap) {
+        /* A key longer than the inline room: move to the heap. */
+        size_t cap = (size_t)(shared + unshared);
+        uint8_t *nk = b->key == b->kin ? malloc(cap) : realloc(b->key, cap);
+        if (!nk) {
+            b->status = -ENOMEM;
+            b->valid = 0;
+            return b->status;
+        }
+        if (b->key == b->kin)
+            memcpy(nk, b->kin, shared);
+        b->key = nk;
+        b->kcap = cap;
     }
+    memcpy(b->key + shared, p, unshared);
+    b->klen = (size_t)(shared + unshared);
     p += unshared;
-    if (b->key.len < LSM_TRAILER)
+    if (b->klen < LSM_TRAILER)
         goto bad;
     b->value.ptr = p;
     b->value.len = vlen;
@@ -161,10 +163,16 @@ bad:
     return DK_ECORRUPT;
 }
 
+static dk_slice bi_keyslice(const blk_iter *b)
+{
+    dk_slice s = {b->key, b->klen};
+    return s;
+}
+
 static void bi_first(lsm_iter *it)
 {
     blk_iter *b = (blk_iter *)it;
-    b->key.len = 0;
+    b->klen = 0;
     b->valid = 0;
     if (b->limit > 0 && !b->status)
         bi_decode(b, 0);
@@ -190,23 +198,23 @@ static void bi_seek(lsm_iter *it, dk_slice target)
     uint32_t lo = 0, hi = b->nres - 1;
     while (lo < hi) {
         uint32_t mid = (lo + hi + 1) / 2;
-        b->key.len = 0;
+        b->klen = 0;
         if (bi_decode(b, bi_restart(b, mid)))
             return;
-        if (lsm_icmp(dk_buf_slice(&b->key), target) < 0)
+        if (lsm_icmp(bi_keyslice(b), target) < 0)
             lo = mid;
         else
             hi = mid - 1;
     }
-    b->key.len = 0;
+    b->klen = 0;
     if (bi_decode(b, bi_restart(b, lo)))
         return;
-    while (b->valid && lsm_icmp(dk_buf_slice(&b->key), target) < 0)
+    while (b->valid && lsm_icmp(bi_keyslice(b), target) < 0)
         bi_next(it);
 }
 
 static int bi_valid(lsm_iter *it) { return ((blk_iter *)it)->valid; }
-static dk_slice bi_key(lsm_iter *it) { return dk_buf_slice(&((blk_iter *)it)->key); }
+static dk_slice bi_key(lsm_iter *it) { return bi_keyslice((blk_iter *)it); }
 static dk_slice bi_value(lsm_iter *it) { return ((blk_iter *)it)->value; }
 static int bi_status(lsm_iter *it) { return ((blk_iter *)it)->status; }
 static void bi_destroy(lsm_iter *it)
@@ -214,7 +222,7 @@ static void bi_destroy(lsm_iter *it)
     blk_iter *b = (blk_iter *)it;
     if (b->release)
         b->release(b->arg);
-    dk_buf_free(&b->key);
+    dk__lsm_block_iter_done(b);
     free(b);
 }
 
@@ -223,25 +231,53 @@ static const lsm_iter_ops bi_ops = {
     .key = bi_key, .value = bi_value, .status = bi_status, .destroy = bi_destroy,
 };
 
+void dk__lsm_block_iter_init(lsm_block_iter *b, const uint8_t *data, size_t size)
+{
+    b->base.ops = &bi_ops;
+    b->data = data;
+    b->limit = 0;
+    b->nres = 0;
+    b->cur = b->next = 0;
+    b->valid = b->status = 0;
+    b->key = b->kin;
+    b->klen = 0;
+    b->kcap = sizeof(b->kin);
+    b->value = (dk_slice){NULL, 0};
+    b->release = NULL;
+    b->arg = NULL;
+    /* Only the trailer's shape here, in O(1): a point read sets up an
+     * iterator over a cached index block of thousands of restarts. Each
+     * restart offset is checked when bi_decode uses it. */
+    uint32_t n = size >= 4 ? dk_get_u32(data + size - 4) : 0;
+    if (size < 4 || n > (size - 4) / 4) {
+        b->status = DK_ECORRUPT;
+    } else {
+        b->nres = n;
+        b->limit = size - 4 - (size_t)n * 4;
+        if (b->nres == 0 && b->limit > 0)
+            b->status = DK_ECORRUPT;
+    }
+}
+
+void dk__lsm_block_iter_done(lsm_block_iter *b)
+{
+    if (b->key != b->kin)
+        free(b->key);
+    b->key = b->kin;
+    b->kcap = sizeof(b->kin);
+    b->klen = 0;
+}
+
 lsm_iter *dk__lsm_block_iter(const uint8_t *data, size_t size, void (*release)(void *), void *arg)
 {
-    blk_iter *b = calloc(1, sizeof(*b));
+    blk_iter *b = malloc(sizeof(*b));
     if (!b) {
         if (release)
             release(arg);
         return NULL;
     }
-    b->base.ops = &bi_ops;
-    b->data = data;
+    dk__lsm_block_iter_init(b, data, size);
     b->release = release;
     b->arg = arg;
-    if (dk__lsm_block_check(data, size)) {
-        b->status = DK_ECORRUPT;
-    } else {
-        b->nres = dk_get_u32(data + size - 4);
-        b->limit = size - 4 - (size_t)b->nres * 4;
-        if (b->nres == 0 && b->limit > 0)
-            b->status = DK_ECORRUPT;
-    }
     return &b->base;
 }

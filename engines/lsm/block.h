@@ -38,4 +38,32 @@ int dk__lsm_block_check(const uint8_t *data, size_t size);
 /* An iterator over a checked block. On destroy it calls release(arg)
  * (which may free data). NULL on ENOMEM (release is then called). */
 lsm_iter *dk__lsm_block_iter(const uint8_t *data, size_t size, void (*release)(void *), void *arg);
+
+/* Room for the current key inside the iterator: any key up to DK_KEY_MAX
+ * decodes without touching the heap; a longer one spills to malloc. */
+#define LSM_BLOCK_KEY_INLINE (DK_KEY_MAX + LSM_TRAILER + 8)
+
+/* The block iterator itself, so a point read can keep one on its stack
+ * (the lsm_iter ops work on &it->base). Fields are private to block.c. */
+typedef struct lsm_block_iter {
+    lsm_iter base;
+    const uint8_t *data;
+    size_t limit;          /* start of the restart array */
+    uint32_t nres;
+    size_t cur, next;      /* offset of the current entry and of the one after */
+    int valid, status;
+    uint8_t *key;          /* kin, or a heap buffer for long keys */
+    size_t klen, kcap;
+    dk_slice value;
+    void (*release)(void *);
+    void *arg;
+    uint8_t kin[LSM_BLOCK_KEY_INLINE];
+} lsm_block_iter;
+
+/* Set b up over data[0..size) in place, allocating nothing (a corrupt
+ * block gives an invalid iterator with status DK_ECORRUPT). data must
+ * outlive b; finish with dk__lsm_block_iter_done, never ops->destroy. */
+void dk__lsm_block_iter_init(lsm_block_iter *b, const uint8_t *data, size_t size);
+/* Free what init/seek allocated for a long key. */
+void dk__lsm_block_iter_done(lsm_block_iter *b);
 #endif

@@ -8,6 +8,7 @@
  * the cache's reference is simpler and charges the same bytes). A single
  * lock is enough at 2-8 cores since the critical sections are a few
  * pointer moves; CLOCK or sharding would be the next step under contention.
+ * Pinned bytes (cache.h) only count against the capacity.
  */
 #include "cache.h"
 
@@ -25,6 +26,7 @@ typedef struct ce {
 struct lsm_cache {
     pthread_mutex_t mu;
     size_t capacity, usage, count;
+    size_t pinned;            /* charged by dk__lsm_cache_pin, not in the LRU */
     ce **buckets;
     size_t nbuckets;
     ce lru;                   /* list head: lru.next is the most recent */
@@ -122,6 +124,13 @@ lsm_cblock *dk__lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t off)
     return e ? &e->pub : NULL;
 }
 
+/* Evict the least recently used entries until the charge fits. */
+static void c_evict(lsm_cache *c)
+{
+    while (c->usage + c->pinned > c->capacity && c->lru.prev != &c->lru)
+        c_remove(c, c->lru.prev);
+}
+
 static void c_grow(lsm_cache *c)
 {
     size_t nb = c->nbuckets * 2;
@@ -171,8 +180,7 @@ lsm_cblock *dk__lsm_cache_insert(lsm_cache *c, uint64_t file, uint64_t off, uint
     c->lru.next = e;
     c->usage += size + CE_OVERHEAD;
     c->count++;
-    while (c->usage > c->capacity && c->lru.prev != &c->lru)
-        c_remove(c, c->lru.prev);
+    c_evict(c);
     pthread_mutex_unlock(&c->mu);
     return &e->pub;
 }
@@ -195,10 +203,37 @@ void dk__lsm_cache_erase_file(lsm_cache *c, uint64_t file)
     pthread_mutex_unlock(&c->mu);
 }
 
+int dk__lsm_cache_pin(lsm_cache *c, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    int ok = n <= c->capacity / 2 && c->pinned <= c->capacity / 2 - n;
+    if (ok) {
+        c->pinned += n;
+        c_evict(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
+
+void dk__lsm_cache_unpin(lsm_cache *c, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    c->pinned -= n < c->pinned ? n : c->pinned;
+    pthread_mutex_unlock(&c->mu);
+}
+
+uint64_t dk__lsm_cache_pinned(lsm_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t n = c->pinned;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 void dk__lsm_cache_stats(lsm_cache *c, uint64_t *usage, uint64_t *hits, uint64_t *misses)
 {
     pthread_mutex_lock(&c->mu);
-    *usage = c->usage;
+    *usage = c->usage + c->pinned;
     *hits = c->hits;
     *misses = c->misses;
     pthread_mutex_unlock(&c->mu);

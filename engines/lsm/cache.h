@@ -1,7 +1,14 @@
 /*
  * cache.h - the block cache (cache.c): decoded (checked, decompressed)
- * data blocks keyed by (file number, offset), evicted least recently used
- * first once their bytes exceed the capacity.
+ * data, index and filter blocks keyed by (file number, offset), evicted
+ * least recently used first once their bytes plus the pinned bytes exceed
+ * the capacity.
+ *
+ * Pinned bytes are index and filter blocks a table keeps outside the LRU
+ * list (table_reader.c); they are charged to the same capacity, so the
+ * cache's memory stays under one number whatever the mix. At most half the
+ * capacity can be pinned; beyond that tables read their index and filter
+ * through the LRU like data blocks.
  *
  * A handle returned by lookup/insert holds a reference: its bytes stay
  * valid until dk__lsm_cache_release, even if the block is evicted
@@ -31,6 +38,15 @@ lsm_cblock *dk__lsm_cache_insert(lsm_cache *c, uint64_t file, uint64_t off, uint
 void dk__lsm_cache_release(lsm_cache *c, lsm_cblock *h);
 /* Drop every unreferenced entry of file (when the file is deleted). */
 void dk__lsm_cache_erase_file(lsm_cache *c, uint64_t file);
-/* Bytes currently charged; counts of hits and misses. */
+/* Charge n pinned bytes: 1 when they fit in the pinning budget (half the
+ * capacity; blocks are evicted to make room), 0 when refused (nothing
+ * charged: the caller keeps those blocks in the LRU instead). */
+int dk__lsm_cache_pin(lsm_cache *c, size_t n);
+/* Give back n bytes charged by a successful dk__lsm_cache_pin. */
+void dk__lsm_cache_unpin(lsm_cache *c, size_t n);
+/* Bytes currently charged (LRU entries plus pinned); counts of hits and
+ * misses. */
 void dk__lsm_cache_stats(lsm_cache *c, uint64_t *usage, uint64_t *hits, uint64_t *misses);
+/* Pinned bytes currently charged (included in stats' usage). */
+uint64_t dk__lsm_cache_pinned(lsm_cache *c);
 #endif

@@ -17,9 +17,13 @@
  *
  * Reads take references to the memtables and the current version under
  * the lock and search without it. Every table carries its sequence range,
- * so a point read searches overlapping tables newest-data-first and stops
- * once no remaining table can hold a newer version; this is correct for
- * any run shape a compaction policy produces, not only leveled ones.
+ * so a point read searches the tables covering the key (one per level
+ * whose runs are disjoint, found by binary search; every covering run of
+ * an overlapping level) newest-data-first and stops once no remaining
+ * table can hold a newer version; this is correct for any run shape a
+ * compaction policy produces, not only leveled ones. With the blocks
+ * cached a point read allocates nothing: the value handed to the sink
+ * points into the memtable or the cached data block.
  */
 #include "lsm.h"
 
@@ -422,76 +426,72 @@ static void lsm_read_end(lsm_read *r)
     dk__lsm_version_unref(r->v);
 }
 
-static int lsm_seq_desc(const void *a, const void *b)
+/* Newest version of key (seq <= snap) in the runs of v. Searches runs
+ * newest data first and stops once no remaining run can hold a newer
+ * version than the one found, so it is right for any run shape. On 0,
+ * *best holds the version (release best->h when set). */
+static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, lsm_found *best)
 {
-    const lsm_file *x = *(lsm_file *const *)a, *y = *(lsm_file *const *)b;
-    uint64_t sx = x->table->props.max_seq, sy = y->table->props.max_seq;
-    return sx > sy ? -1 : sx < sy;
-}
-
-static int lsm_tables_get(lsm_version *v, dk_slice key, uint64_t snap, dk_buf *out, int *type)
-{
-    lsm_file *small[32], **cand = small;
-    if (v->n > 32 && !(cand = malloc(v->n * sizeof(*cand))))
-        return -ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < v->n; i++) {
-        lsm_file *f = v->files[i];
-        if (lsm_ucmp(key, dk__lsm_file_smallest(f)) >= 0 && lsm_ucmp(key, dk__lsm_file_largest(f)) <= 0)
-            cand[n++] = f;
+    lsm_file *small[32], **cand;
+    size_t n;
+    best->h = NULL;
+    int rc = dk__lsm_version_candidates(v, key, small, &cand, &n);
+    if (rc) {
+        if (cand != small)
+            free(cand);
+        return rc;
     }
-    qsort(cand, n, sizeof(*cand), lsm_seq_desc);
-    int rc = DK_ENOTFOUND;
-    uint64_t best = 0;
-    dk_buf tmp = DK_BUF_INIT;
+    rc = DK_ENOTFOUND;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && cand[i]->table->props.max_seq < best)
+        if (rc == 0 && cand[i]->table->props.max_seq < best->seq)
             break;
-        int t;
-        uint64_t s;
-        int r = dk__lsm_table_get(cand[i]->table, key, snap, &tmp, &t, &s);
+        lsm_found f;
+        int r = dk__lsm_table_find(cand[i]->table, key, snap, &f);
         if (r == DK_ENOTFOUND)
             continue;
         if (r) {
             rc = r;
             break;
         }
-        if (rc == DK_ENOTFOUND || s > best) {
+        if (rc == DK_ENOTFOUND || f.seq > best->seq) {
+            if (best->h)
+                dk__lsm_cache_release(db->cache, best->h);
+            *best = f;
             rc = 0;
-            best = s;
-            *type = t;
-            dk_buf_reset(out);
-            if (t == LSM_TYPE_VALUE && (r = dk_buf_append(out, tmp.data, tmp.len))) {
-                rc = r;
-                break;
-            }
+        } else if (f.h) {
+            dk__lsm_cache_release(db->cache, f.h);
         }
     }
-    dk_buf_free(&tmp);
+    if (rc && best->h) {
+        dk__lsm_cache_release(db->cache, best->h);
+        best->h = NULL;
+    }
     if (cand != small)
         free(cand);
     return rc;
 }
 
+/* A point read allocates nothing when the blocks it needs are cached:
+ * the memtables and data blocks are searched in place and the sink gets
+ * a slice of the memtable or of the cached block. */
 static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 {
     lsm_db *db = (lsm_db *)e;
     lsm_read r;
     lsm_read_begin(db, &r);
-    dk_buf val = DK_BUF_INIT;
-    int type = LSM_TYPE_DELETE;
-    uint64_t seq;
-    int rc = dk__lsm_mem_get(r.mem, key, r.snap, &val, &type, &seq);
+    lsm_found f = {.type = LSM_TYPE_DELETE};
+    int rc = dk__lsm_mem_find(r.mem, key, r.snap, &f.value, &f.type, &f.seq);
     if (rc == DK_ENOTFOUND && r.imm)
-        rc = dk__lsm_mem_get(r.imm, key, r.snap, &val, &type, &seq);
+        rc = dk__lsm_mem_find(r.imm, key, r.snap, &f.value, &f.type, &f.seq);
     if (rc == DK_ENOTFOUND)
-        rc = lsm_tables_get(r.v, key, r.snap, &val, &type);
-    if (rc == 0 && type == LSM_TYPE_DELETE)
+        rc = lsm_tables_get(db, r.v, key, r.snap, &f);
+    if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
     /* Errors were logged where they happened, with file and offset. */
     if (rc == 0)
-        sink(arg, dk_buf_slice(&val));
-    dk_buf_free(&val);
+        sink(arg, f.value);
+    if (f.h)
+        dk__lsm_cache_release(db->cache, f.h);
     lsm_read_end(&r);
     return rc;
 }
@@ -664,17 +664,17 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     uint64_t level_files[LSM_NUM_LEVELS] = {0}, level_bytes[LSM_NUM_LEVELS] = {0};
     pthread_mutex_lock(&db->mu);
     uint64_t mem = dk__lsm_mem_usage(db->mem) + (db->imm ? dk__lsm_mem_usage(db->imm) : 0);
-    uint64_t seq = db->last_seq, pinned = 0;
+    uint64_t seq = db->last_seq;
     for (size_t i = 0; i < db->cur->n; i++) {
         lsm_file *f = db->cur->files[i];
         level_files[f->level]++;
         level_bytes[f->level] += f->size;
-        pinned += f->table->index_size + f->table->filter_size;
     }
     int ro = db->bg_error != 0;
     pthread_mutex_unlock(&db->mu);
     uint64_t usage, hits, misses;
     dk__lsm_cache_stats(db->cache, &usage, &hits, &misses);
+    uint64_t pinned = dk__lsm_cache_pinned(db->cache);
     char name[64];
     uint64_t files = 0, bytes = 0;
     for (int l = 0; l < LSM_NUM_LEVELS; l++) {

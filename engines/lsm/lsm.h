@@ -9,12 +9,27 @@
  * new versions); it is taken before `mu`. `compact_mu` makes background
  * and manual compactions take turns.
  *
- * Memory ceiling (documented for operators): at most two memtables
- * (2 x memtable_size, a writer stalls when the mutable one is full while
- * the immutable one still flushes), plus block_cache_size, plus the index
- * and bloom filter blocks of every open table, which are pinned (about
- * bloom_bits_per_key/8 bytes per key plus ~1.5% of the table size for the
- * index at 4 KiB blocks), plus one WAL batch buffer.
+ * Memory ceiling (documented for operators):
+ *
+ *   2 x memtable_size + block_cache_size + B x readers + WAL batch buffer
+ *
+ * - two memtables: a writer stalls when the mutable one is full while the
+ *   immutable one still flushes (each may overshoot by its last batch);
+ * - block_cache_size covers data, index and filter blocks together. Index
+ *   and filter blocks are pinned in their table while the pinned total
+ *   stays under half the cache (charged to it: the LRU shrinks to match);
+ *   past that they are cached and evicted like data blocks, so the cache
+ *   never holds more than its size however many tables are open (about
+ *   bloom_bits_per_key/8 bytes per key plus one index entry, key + ~6
+ *   bytes, per 4 KiB data block; lsm_pinned_index_filter_bytes and
+ *   lsm_block_cache_bytes report them);
+ * - B x readers: a block a reader or iterator still holds survives its
+ *   eviction until released (one data block, plus the index block of an
+ *   unpinned table, per open iterator and table);
+ * - the write leader's WAL record buffer (at most a 1 MiB group, or one
+ *   oversized batch).
+ * Per-table metadata kept outside the cache (properties, file handle,
+ * ~200 bytes plus the smallest and largest keys) is not counted.
  */
 #ifndef DK_LSM_LSM_H
 #define DK_LSM_LSM_H

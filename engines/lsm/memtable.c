@@ -51,33 +51,21 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
     return rc;
 }
 
-int dk__lsm_mem_get(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_buf *out,
-                    int *type, uint64_t *seq_out)
+int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value,
+                     int *type, uint64_t *seq_out)
 {
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];
     uint8_t *buf = ukey.len <= DK_KEY_MAX ? small : malloc(ukey.len + LSM_TRAILER);
     if (!buf)
         return -ENOMEM;
-    lsm_iter *it = dk__lsm_sl_iter(m->sl);
+    dk_slice k, v;
     int rc = DK_ENOTFOUND;
-    if (!it)
-        rc = -ENOMEM;
-    else {
-        it->ops->seek(it, lsm_ikey_lookup(buf, ukey, snap));
-        if (it->ops->valid(it)) {
-            dk_slice k = it->ops->key(it);
-            if (lsm_ucmp(lsm_ikey_user(k), ukey) == 0) {
-                *type = lsm_ikey_type(k);
-                *seq_out = lsm_ikey_seq(k);
-                rc = 0;
-                if (*type == LSM_TYPE_VALUE) {
-                    dk_slice v = it->ops->value(it);
-                    dk_buf_reset(out);
-                    rc = dk_buf_append(out, v.ptr, v.len);
-                }
-            }
-        }
-        it->ops->destroy(it);
+    if (dk__lsm_sl_seek(m->sl, lsm_ikey_lookup(buf, ukey, snap), &k, &v) &&
+        lsm_ucmp(lsm_ikey_user(k), ukey) == 0) {
+        *type = lsm_ikey_type(k);
+        *seq_out = lsm_ikey_seq(k);
+        *value = *type == LSM_TYPE_VALUE ? v : (dk_slice){NULL, 0};
+        rc = 0;
     }
     if (buf != small)
         free(buf);

@@ -25,10 +25,12 @@ void dk__lsm_mem_ref(lsm_memtable *m);
 void dk__lsm_mem_unref(lsm_memtable *m);
 /* Insert one record. Single writer (the write leader). */
 int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_slice value);
-/* Newest version of ukey with seq <= snap: returns 0 and sets *type (value
- * copied into out for LSM_TYPE_VALUE) and *seq_out, or DK_ENOTFOUND. */
-int dk__lsm_mem_get(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_buf *out,
-                    int *type, uint64_t *seq_out);
+/* Newest version of ukey with seq <= snap: returns 0 and sets *type and
+ * *seq_out (for LSM_TYPE_VALUE *value points into m, valid while the
+ * caller holds a reference to m), or DK_ENOTFOUND. Allocates nothing for keys up
+ * to DK_KEY_MAX. 0, DK_ENOTFOUND or -ENOMEM. */
+int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value,
+                     int *type, uint64_t *seq_out);
 size_t dk__lsm_mem_usage(lsm_memtable *m);
 /* An iterator that holds a reference to m until destroyed. NULL on ENOMEM. */
 lsm_iter *dk__lsm_mem_iter(lsm_memtable *m);

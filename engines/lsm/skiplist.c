@@ -166,6 +166,16 @@ int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value)
     return 0;
 }
 
+int dk__lsm_sl_seek(lsm_skiplist *sl, dk_slice ikey, dk_slice *key, dk_slice *value)
+{
+    sl_node *n = sl_find_ge(sl, ikey, NULL);
+    if (!n)
+        return 0;
+    *key = sl_key(n);
+    *value = sl_val(n);
+    return 1;
+}
+
 size_t dk__lsm_sl_memory(lsm_skiplist *sl) { return atomic_load(&sl->memory); }
 size_t dk__lsm_sl_used(lsm_skiplist *sl) { return atomic_load(&sl->used); }
 size_t dk__lsm_sl_count(lsm_skiplist *sl) { return atomic_load(&sl->count); }

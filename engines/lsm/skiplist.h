@@ -25,6 +25,10 @@ size_t dk__lsm_sl_memory(lsm_skiplist *sl);
 size_t dk__lsm_sl_used(lsm_skiplist *sl);
 /* Entries inserted; any thread. */
 size_t dk__lsm_sl_count(lsm_skiplist *sl);
+/* The first entry >= ikey without an iterator (no allocation): 1 with
+ * *key and *value pointing into the list (valid while it lives), or 0
+ * when every entry is smaller. Any thread. */
+int dk__lsm_sl_seek(lsm_skiplist *sl, dk_slice ikey, dk_slice *key, dk_slice *value);
 /* An iterator over the list; the list must outlive it. NULL on ENOMEM. */
 lsm_iter *dk__lsm_sl_iter(lsm_skiplist *sl);
 #endif

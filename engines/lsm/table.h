@@ -67,7 +67,11 @@ int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size);
 /* Close and free without finishing (the caller unlinks the file). */
 void dk__lsm_tb_abandon(lsm_table_builder *tb);
 
-/* An open table: footer checked, index, filter and properties pinned. */
+/* An open table: footer and properties checked and kept. The index and
+ * filter blocks are read and checked at open too; they stay pinned in the
+ * table (charged to the cache, see cache.h) while the cache's pinning
+ * budget allows, otherwise they live in the block cache like data blocks
+ * and are re-read through it when evicted. */
 typedef struct lsm_table {
     lsm_env *env;
     lsm_rfile *f;
@@ -75,10 +79,22 @@ typedef struct lsm_table {
     char *path;
     const dk_host *host;
     lsm_cache *cache;
-    uint8_t *index, *filter;
-    size_t index_size, filter_size;
+    uint8_t *index, *filter;      /* pinned copies, or NULL: through the cache */
+    size_t index_size, filter_size;   /* decoded sizes */
+    uint64_t index_off, index_len, filter_off, filter_len;   /* stored handles */
+    size_t pinned;                /* bytes charged by dk__lsm_cache_pin */
     lsm_props props;
 } lsm_table;
+
+/* A version found by dk__lsm_table_find. For LSM_TYPE_VALUE, value
+ * points into the cached data block h (release it with
+ * dk__lsm_cache_release once done with value); h is NULL otherwise. */
+typedef struct lsm_found {
+    int type;
+    uint64_t seq;
+    dk_slice value;
+    lsm_cblock *h;
+} lsm_found;
 
 /* Open and check a table; errors name the file and offset in the log. */
 int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
@@ -87,7 +103,12 @@ void dk__lsm_table_close(lsm_table *t);
 /* Newest version of ukey with seq <= snap: 0 with *type and *seq set (value
  * in out), DK_ENOTFOUND, or an error (DK_ECORRUPT: logged and counted). */
 int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq);
-/* True when the bloom filter says ukey may be in the table. */
+/* The allocation-free point read behind dk__lsm_table_get: bloom filter,
+ * one index seek, one data block through the cache; the value is not
+ * copied (see lsm_found). 0, DK_ENOTFOUND or an error. */
+int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, lsm_found *out);
+/* True when the bloom filter says ukey may be in the table (also when the
+ * filter cannot be read: a wrong "maybe" costs work, never correctness). */
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey);
 /* An iterator over all entries; t must outlive it. NULL on ENOMEM. */
 lsm_iter *dk__lsm_table_iter(lsm_table *t);

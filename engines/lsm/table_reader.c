@@ -2,8 +2,14 @@
  * table_reader.c - opens, checks and reads SSTables (table.h).
  *
  * The footer, index, filter and properties are read and verified once at
- * open and pinned for the table's life; data blocks go through the block
- * cache. Every block's CRC is checked when it is read from the file; a
+ * open. The properties stay in the table; the index and filter stay
+ * pinned while the cache's pinning budget (half its capacity, charged to
+ * it) has room, otherwise they are put in the block cache and read back
+ * through it when evicted, so memory stays under the cache's capacity
+ * however many tables are open. Data blocks always go through the cache.
+ * A point read (dk__lsm_table_find) checks the filter, seeks the index
+ * with a stack iterator and reads one data block: no allocation when the
+ * blocks are cached. Every block's CRC is checked when it is read from the file; a
  * mismatch or a malformed block fails that read with DK_ECORRUPT, a log
  * line naming the file and offset, and one count of
  * lsm_corrupt_blocks_total. Nothing is retried or repaired here: the
@@ -154,11 +160,15 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
     }
     uint8_t *props;
     size_t plen;
-    if ((rc = tr_read_block(t, dk_get_u64(ft), dk_get_u64(ft + 8), "filter block", &t->filter, &t->filter_size)) ||
-        (rc = tr_read_block(t, dk_get_u64(ft + 32), dk_get_u64(ft + 40), "index block", &t->index, &t->index_size)))
+    t->filter_off = dk_get_u64(ft);
+    t->filter_len = dk_get_u64(ft + 8);
+    t->index_off = dk_get_u64(ft + 32);
+    t->index_len = dk_get_u64(ft + 40);
+    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", &t->filter, &t->filter_size)) ||
+        (rc = tr_read_block(t, t->index_off, t->index_len, "index block", &t->index, &t->index_size)))
         goto err;
     if (dk__lsm_block_check(t->index, t->index_size)) {
-        rc = tr_corrupt(t, dk_get_u64(ft + 32), "index block");
+        rc = tr_corrupt(t, t->index_off, "index block");
         goto err;
     }
     if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", &props, &plen)))
@@ -167,6 +177,19 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
     free(props);
     if (rc)
         goto err;
+    if (!dk__lsm_cache_pin(cache, t->index_size + t->filter_size)) {
+        /* No pinning budget left: hand both blocks to the LRU (already
+         * checked, so the first reads hit). */
+        lsm_cblock *h = dk__lsm_cache_insert(cache, number, t->filter_off, t->filter, t->filter_size);
+        t->filter = NULL;
+        if (h)
+            dk__lsm_cache_release(cache, h);
+        if ((h = dk__lsm_cache_insert(cache, number, t->index_off, t->index, t->index_size)))
+            dk__lsm_cache_release(cache, h);
+        t->index = NULL;
+    } else {
+        t->pinned = t->index_size + t->filter_size;
+    }
     *out = t;
     return 0;
 err:
@@ -180,6 +203,8 @@ void dk__lsm_table_close(lsm_table *t)
         return;
     if (t->f)
         t->env->ops->close_r(t->f);
+    if (t->pinned)
+        dk__lsm_cache_unpin(t->cache, t->pinned);
     free(t->index);
     free(t->filter);
     free(t->path);
@@ -187,7 +212,10 @@ void dk__lsm_table_close(lsm_table *t)
     free(t);
 }
 
-int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **out)
+/* The block at (off, size) through the cache; is_block says it is an
+ * index or data block (restart array checked) rather than a filter. */
+static int tr_cached(lsm_table *t, uint64_t off, uint64_t size, const char *what, int is_block,
+                     lsm_cblock **out)
 {
     lsm_cblock *h = dk__lsm_cache_lookup(t->cache, t->number, off);
     if (h) {
@@ -196,12 +224,12 @@ int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **
     }
     uint8_t *d;
     size_t n;
-    int rc = tr_read_block(t, off, size, "data block", &d, &n);
+    int rc = tr_read_block(t, off, size, what, &d, &n);
     if (rc)
         return rc;
-    if (dk__lsm_block_check(d, n)) {
+    if (is_block && dk__lsm_block_check(d, n)) {
         free(d);
-        return tr_corrupt(t, off, "data block");
+        return tr_corrupt(t, off, what);
     }
     if (!(h = dk__lsm_cache_insert(t->cache, t->number, off, d, n)))
         return -ENOMEM;
@@ -209,9 +237,49 @@ int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **
     return 0;
 }
 
+int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **out)
+{
+    return tr_cached(t, off, size, "data block", 1, out);
+}
+
+/* The index (which = 0) or filter (1) block: pinned bytes with *h NULL,
+ * or a cache handle in *h that the caller releases. */
+static int tr_meta(lsm_table *t, int which, const uint8_t **data, size_t *size, lsm_cblock **h)
+{
+    *h = NULL;
+    const uint8_t *pin = which ? t->filter : t->index;
+    if (pin) {
+        *data = pin;
+        *size = which ? t->filter_size : t->index_size;
+        return 0;
+    }
+    int rc = which ? tr_cached(t, t->filter_off, t->filter_len, "filter block", 0, h)
+                   : tr_cached(t, t->index_off, t->index_len, "index block", 1, h);
+    if (rc)
+        return rc;
+    *data = (*h)->data;
+    *size = (*h)->size;
+    return 0;
+}
+
+/* Bloom check of ukey: 1 maybe, 0 surely absent, or a read error. */
+static int tr_bloom(lsm_table *t, dk_slice ukey)
+{
+    const uint8_t *f;
+    size_t n;
+    lsm_cblock *h;
+    int rc = tr_meta(t, 1, &f, &n, &h);
+    if (rc)
+        return rc;
+    int may = dk__lsm_bloom_may_match(f, n, dk__lsm_hash64(ukey.ptr, ukey.len));
+    if (h)
+        dk__lsm_cache_release(t->cache, h);
+    return may;
+}
+
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey)
 {
-    return dk__lsm_bloom_may_match(t->filter, t->filter_size, dk__lsm_hash64(ukey.ptr, ukey.len));
+    return tr_bloom(t, ukey) != 0;
 }
 
 /* ---- two-level iterator: index block -> data blocks ------------------- */
@@ -219,7 +287,7 @@ int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey)
 typedef struct tbl_iter {
     lsm_iter base;
     lsm_table *t;
-    lsm_iter *index, *data;
+    lsm_iter *index, *data;   /* index is NULL when it could not be read */
     int status;
 } tbl_iter;
 
@@ -343,7 +411,8 @@ static void ti_destroy(lsm_iter *it)
     tbl_iter *ti = (tbl_iter *)it;
     if (ti->data)
         ti->data->ops->destroy(ti->data);
-    ti->index->ops->destroy(ti->index);
+    if (ti->index)
+        ti->index->ops->destroy(ti->index);
     free(ti);
 }
 
@@ -359,43 +428,112 @@ lsm_iter *dk__lsm_table_iter(lsm_table *t)
         return NULL;
     ti->base.ops = &ti_ops;
     ti->t = t;
-    if (!(ti->index = dk__lsm_block_iter(t->index, t->index_size, NULL, NULL))) {
+    const uint8_t *d;
+    size_t n;
+    lsm_cblock *h;
+    int rc = tr_meta(t, 0, &d, &n, &h);
+    if (rc) {
+        /* An iterator that reports the read error from status(). */
+        ti->status = rc;
+        return &ti->base;
+    }
+    tbl_rel *r = NULL;
+    if (h && !(r = malloc(sizeof(*r)))) {
+        dk__lsm_cache_release(t->cache, h);
+        free(ti);
+        return NULL;
+    }
+    if (r) {
+        r->cache = t->cache;
+        r->h = h;
+    }
+    if (!(ti->index = dk__lsm_block_iter(d, n, r ? ti_release : NULL, r))) {
         free(ti);
         return NULL;
     }
     return &ti->base;
 }
 
-int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq)
+/* Decode an index entry's block handle; 0 or DK_ECORRUPT (logged). */
+static int tr_handle(lsm_table *t, dk_slice v, uint64_t *off, uint64_t *size)
 {
-    if (!dk__lsm_table_may_contain(t, ukey))
-        return DK_ENOTFOUND;
+    size_t k1 = dk_get_varint(v.ptr, v.ptr + v.len, off), k2 = 0;
+    if (k1)
+        k2 = dk_get_varint(v.ptr + k1, v.ptr + v.len, size);
+    return k1 && k2 ? 0 : tr_corrupt(t, t->index_off, "index entry");
+}
+
+int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, lsm_found *out)
+{
+    out->h = NULL;
+    out->value = (dk_slice){NULL, 0};
+    int rc = tr_bloom(t, ukey);
+    if (rc <= 0)
+        return rc ? rc : DK_ENOTFOUND;
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];
     uint8_t *buf = ukey.len <= DK_KEY_MAX ? small : malloc(ukey.len + LSM_TRAILER);
     if (!buf)
         return -ENOMEM;
-    lsm_iter *it = dk__lsm_table_iter(t);
-    int rc = it ? DK_ENOTFOUND : -ENOMEM;
-    if (it) {
-        it->ops->seek(it, lsm_ikey_lookup(buf, ukey, snap));
-        if (it->ops->valid(it)) {
-            dk_slice k = it->ops->key(it);
-            if (lsm_ucmp(lsm_ikey_user(k), ukey) == 0) {
-                *type = lsm_ikey_type(k);
-                *seq = lsm_ikey_seq(k);
-                rc = 0;
-                if (*type == LSM_TYPE_VALUE) {
-                    dk_slice v = it->ops->value(it);
-                    dk_buf_reset(out);
-                    rc = dk_buf_append(out, v.ptr, v.len);
-                }
+    dk_slice target = lsm_ikey_lookup(buf, ukey, snap);
+    const uint8_t *d;
+    size_t n;
+    lsm_cblock *ih, *dh = NULL;
+    lsm_block_iter bi;
+    uint64_t off = 0, size = 0;
+    if ((rc = tr_meta(t, 0, &d, &n, &ih)))
+        goto out;
+    /* The first index entry >= target names the only block that can
+     * hold the newest visible version of ukey. */
+    dk__lsm_block_iter_init(&bi, d, n);
+    bi.base.ops->seek(&bi.base, target);
+    if (bi.base.ops->valid(&bi.base))
+        rc = tr_handle(t, bi.base.ops->value(&bi.base), &off, &size);
+    else
+        rc = bi.base.ops->status(&bi.base) ? tr_corrupt(t, t->index_off, "index block entry") : DK_ENOTFOUND;
+    dk__lsm_block_iter_done(&bi);
+    if (ih)
+        dk__lsm_cache_release(t->cache, ih);
+    if (rc || (rc = dk__lsm_table_block(t, off, size, &dh)))
+        goto out;
+    dk__lsm_block_iter_init(&bi, dh->data, dh->size);
+    bi.base.ops->seek(&bi.base, target);
+    rc = DK_ENOTFOUND;
+    if (bi.base.ops->valid(&bi.base)) {
+        dk_slice k = bi.base.ops->key(&bi.base);
+        if (lsm_ucmp(lsm_ikey_user(k), ukey) == 0) {
+            out->type = lsm_ikey_type(k);
+            out->seq = lsm_ikey_seq(k);
+            rc = 0;
+            if (out->type == LSM_TYPE_VALUE) {
+                out->value = bi.base.ops->value(&bi.base);
+                out->h = dh;
+                dh = NULL;
             }
-        } else if (it->ops->status(it)) {
-            rc = it->ops->status(it);
         }
-        it->ops->destroy(it);
+    } else if (bi.base.ops->status(&bi.base)) {
+        rc = tr_corrupt(t, off, "data block entry");
     }
+    dk__lsm_block_iter_done(&bi);
+    if (dh)
+        dk__lsm_cache_release(t->cache, dh);
+out:
     if (buf != small)
         free(buf);
+    return rc;
+}
+
+int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq)
+{
+    lsm_found f;
+    int rc = dk__lsm_table_find(t, ukey, snap, &f);
+    if (rc)
+        return rc;
+    *type = f.type;
+    *seq = f.seq;
+    if (f.type == LSM_TYPE_VALUE) {
+        dk_buf_reset(out);
+        rc = dk_buf_append(out, f.value.ptr, f.value.len);
+        dk__lsm_cache_release(t->cache, f.h);
+    }
     return rc;
 }

@@ -7,6 +7,10 @@
  *   5 number (delete)
  * Unknown tags are corruption: a reader never guesses at a layout it does
  * not know.
+ *
+ * A new version records where each level starts and whether the runs of
+ * each level >= 1 have disjoint key ranges (checked, not assumed from the
+ * policy), so point reads binary-search those levels.
  */
 #include "version.h"
 
@@ -209,6 +213,16 @@ lsm_version *dk__lsm_version_new(lsm_file *const *files, size_t n)
     }
     v->n = n;
     qsort(v->files, n, sizeof(*v->files), vs_cmp);
+    size_t i = 0;
+    for (uint32_t l = 0; l < LSM_NUM_LEVELS; l++) {
+        v->level_start[l] = i;
+        v->disjoint[l] = l > 0;
+        for (; i < n && v->files[i]->level == l; i++)
+            if (i > v->level_start[l] &&
+                lsm_ucmp(dk__lsm_file_largest(v->files[i - 1]), dk__lsm_file_smallest(v->files[i])) >= 0)
+                v->disjoint[l] = 0;
+    }
+    v->level_start[LSM_NUM_LEVELS] = n;
     return v;
 }
 
@@ -260,8 +274,60 @@ void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e)
 
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < v->n; i++)
-        n += v->files[i]->level == level;
-    return n;
+    return level < LSM_NUM_LEVELS ? v->level_start[level + 1] - v->level_start[level] : 0;
+}
+
+/* Add f to the candidate list, moving it to the heap past the stack
+ * array's room (only with more than 32 runs covering one key). */
+static int vs_cand_add(lsm_file ***cand, size_t *n, lsm_file **small, size_t total, lsm_file *f)
+{
+    if (*n == 32 && *cand == small) {
+        lsm_file **c = malloc(total * sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        memcpy(c, small, 32 * sizeof(*c));
+        *cand = c;
+    }
+    (*cand)[(*n)++] = f;
+    return 0;
+}
+
+int dk__lsm_version_candidates(const lsm_version *v, dk_slice key, lsm_file **small, lsm_file ***cand,
+                               size_t *n)
+{
+    *cand = small;
+    *n = 0;
+    int rc = 0;
+    for (uint32_t l = 0; !rc && l < LSM_NUM_LEVELS; l++) {
+        size_t a = v->level_start[l], b = v->level_start[l + 1];
+        if (v->disjoint[l]) {
+            /* First run whose largest key is >= key. */
+            size_t lo = a, hi = b;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (lsm_ucmp(dk__lsm_file_largest(v->files[mid]), key) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo < b && lsm_ucmp(key, dk__lsm_file_smallest(v->files[lo])) >= 0)
+                rc = vs_cand_add(cand, n, small, v->n, v->files[lo]);
+            continue;
+        }
+        for (size_t i = a; !rc && i < b; i++) {
+            lsm_file *f = v->files[i];
+            if (lsm_ucmp(key, dk__lsm_file_smallest(f)) >= 0 && lsm_ucmp(key, dk__lsm_file_largest(f)) <= 0)
+                rc = vs_cand_add(cand, n, small, v->n, f);
+        }
+    }
+    /* Insertion sort by max_seq descending: the version order (level 0
+     * newest first, then deeper levels) is usually already right. */
+    for (size_t i = 1; i < *n; i++) {
+        lsm_file *f = (*cand)[i];
+        size_t j = i;
+        for (; j > 0 && (*cand)[j - 1]->table->props.max_seq < f->table->props.max_seq; j--)
+            (*cand)[j] = (*cand)[j - 1];
+        (*cand)[j] = f;
+    }
+    return rc;
 }

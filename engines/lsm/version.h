@@ -49,6 +49,12 @@ typedef struct lsm_version {
     _Atomic int refs;
     lsm_file **files;   /* sorted: level, then L0 newest first, else smallest key */
     size_t n;
+    /* Level l's files are files[level_start[l] .. level_start[l + 1]). */
+    size_t level_start[LSM_NUM_LEVELS + 1];
+    /* Level l >= 1 holds runs with disjoint user-key ranges, so a point
+     * read binary-searches it. A policy may leave any level overlapping
+     * (size-tiered does); readers then check every run of it. */
+    uint8_t disjoint[LSM_NUM_LEVELS];
 } lsm_version;
 
 typedef struct lsm_edit_file {
@@ -86,6 +92,13 @@ lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, l
 /* Mark the files e deletes from base obsolete (after the edit is durable). */
 void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e);
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level);
+/* The runs of v whose user-key range covers key, highest max sequence
+ * first: binary search in disjoint levels, a scan of overlapping ones.
+ * *cand is small (room for 32) or, with more candidates, a malloc'd
+ * array the caller frees (*cand != small). 0 or -ENOMEM. Any thread;
+ * the caller holds a reference to v. */
+int dk__lsm_version_candidates(const lsm_version *v, dk_slice key, lsm_file **small, lsm_file ***cand,
+                               size_t *n);
 
 /* ---- manifest.c ------------------------------------------------------ */
 

@@ -1,1 +1,12 @@
-# rules for tests/cluster
+# rules for tests/cluster: the cluster suite (pytest driving several real
+# dynkvd processes on 127.0.x.y through tools/dynkv-cluster; the CLI tests
+# use client/dynkv).  The wrapper prints the "# dk-summary" line that
+# tests/summary.sh adds up; run it alone with
+#   make check TESTS=tests/cluster/run-cluster.sh
+TESTS += tests/cluster/run-cluster.sh
+dist_noinst_SCRIPTS += tests/cluster/run-cluster.sh
+EXTRA_DIST += tests/cluster/conftest.py tests/cluster/dkcluster.py \
+	tests/cluster/partition_driver.py tests/cluster/test_form.py \
+	tests/cluster/test_failover.py tests/cluster/test_conflict.py \
+	tests/cluster/test_strict.py tests/cluster/test_partition.py \
+	tests/cluster/test_cli.py

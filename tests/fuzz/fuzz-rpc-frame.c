@@ -99,6 +99,25 @@ static void fz_bodies(dk_slice body, int only_type)
             fz_check(dk_msg_ping_decode(dk_buf_slice(&b), &p2) == 0 && p.time_ns == p2.time_ns);
         }
     }
+    dk_buf_reset(&b);
+    if (all || only_type == DK_MSG_FORWARD_WRITE) {
+        dk_msg_forward_write f, f2;
+        if (dk_msg_forward_write_decode(body, &f) == 0) {
+            fz_check(dk_msg_forward_write_encode(&b, &f) == 0);
+            fz_check(dk_msg_forward_write_decode(dk_buf_slice(&b), &f2) == 0 && f.flags == f2.flags &&
+                     f.key.len == f2.key.len && f.value.len == f2.value.len && f.timeout_ms == f2.timeout_ms);
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_FORWARD_RESULT) {
+        dk_msg_forward_result r, r2;
+        if (dk_msg_forward_result_decode(body, &r) == 0) {
+            fz_check(dk_msg_forward_result_encode(&b, &r) == 0);
+            fz_check(dk_msg_forward_result_decode(dk_buf_slice(&b), &r2) == 0 && r.status == r2.status &&
+                     r.object.len == r2.object.len);
+            dk_buf_reset(&b);
+        }
+    }
     dk_buf_free(&b);
 }
 

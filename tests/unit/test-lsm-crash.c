@@ -212,7 +212,9 @@ static void test_every_crash_point(void)
     }
     fprintf(stderr, "crash points: %llu in a clean run, %d crashed and recovered (stride %llu)\n",
             (unsigned long long)points, tested, (unsigned long long)stride);
-    CU_ASSERT_TRUE(tested >= (int)(points / stride) - 5);
+    /* The clean run's count varies by a few dozen with how flushes and
+     * compactions interleave (2198-2230 seen), so allow a 3% shortfall. */
+    CU_ASSERT_TRUE((uint64_t)tested * 100 >= points / stride * 97);
     CU_ASSERT_EQUAL(failed_open, 0);
     CU_ASSERT_EQUAL(bad_state, 0);
     CU_ASSERT_EQUAL(bad_after, 0);

@@ -2,7 +2,8 @@
  * test-lsm-engine.c - the LSM engine end to end through its ops table:
  * flushes and reopen, the built-in compaction, snapshot iterators across
  * flush and compaction, record_filter drops (and when they must not
- * happen), whole-file drops, the fsync-error gate, and corruption of a
+ * happen), whole-file drops, point reads over overlapping and disjoint
+ * runs, the fsync-error gate, and corruption of a
  * data block, an index block, a WAL tail and the manifest.
  */
 #include "test-lsm-util.h"
@@ -334,7 +335,8 @@ static void test_reads_during_churn(void)
 
 /* ---- a scripted policy and a filtering host ------------------------------ */
 
-static int tp_mode;           /* 0 none, 1 newest run alone to L1, 2 drop run tp_drop */
+static int tp_mode;           /* 0 none, 1 newest run alone to L1, 2 drop run tp_drop,
+                                 3 every level-0 run alone to L1 (stays on) */
 static uint64_t tp_drop;
 static int tp_pick(dk_compaction_policy *p, const dk_run_view *view, dk_compaction_job *job)
 {
@@ -347,6 +349,17 @@ static int tp_pick(dk_compaction_policy *p, const dk_run_view *view, dk_compacti
                 job->output_level = 1;
                 job->target_file_size = 0;
                 job->inputs[0] = view->runs[i].id;   /* L0 is newest first */
+                job->n_inputs = 1;
+                return 0;
+            }
+    }
+    if (tp_mode == 3) {
+        for (size_t i = 0; i < view->count; i++)
+            if (view->runs[i].level == 0 && !view->runs[i].busy) {
+                job->kind = DK_JOB_MERGE;
+                job->output_level = 1;
+                job->target_file_size = 0;
+                job->inputs[0] = view->runs[i].id;
                 job->n_inputs = 1;
                 return 0;
             }
@@ -427,6 +440,98 @@ static void test_record_filter(void)
     dk_fake_host_destroy(&fh);
     env->ops->destroy(env);
     tl_rmtree(dir);
+}
+
+/* ---- point reads across run shapes -------------------------------------- */
+
+#define RS_KEYS 200
+static char rs_model[RS_KEYS][32];   /* "" = absent */
+
+static int rs_check(lsm_db *db)
+{
+    char k[32];
+    dk_buf b = DK_BUF_INIT;
+    int bad = 0;
+    for (int i = 0; i < RS_KEYS + 20; i++) {
+        te_key(k, i);
+        int rc = tl_get(db, k, &b);
+        if (i < RS_KEYS && rs_model[i][0])
+            bad += rc != 0 || strcmp((const char *)b.data, rs_model[i]) != 0;
+        else
+            bad += rc != DK_ENOTFOUND;
+    }
+    bad += tl_get(db, "a", &b) != DK_ENOTFOUND;   /* below every run */
+    bad += tl_get(db, "key-0000005x", &b) != DK_ENOTFOUND;   /* between keys */
+    dk_buf_free(&b);
+    return bad;
+}
+
+/* Write keys [lo, hi) (deleting every del-th when del), flush; with
+ * tp_mode 3 the new run then moves alone into level 1. */
+static void rs_round(lsm_db *db, int lo, int hi, int gen, int del, uint64_t *compactions)
+{
+    char k[32];
+    for (int i = lo; i < hi; i++) {
+        te_key(k, i);
+        if (del && i % del == 0) {
+            CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
+            rs_model[i][0] = 0;
+        } else {
+            snprintf(rs_model[i], sizeof(rs_model[i]), "g%d-%d", gen, i);
+            CU_ASSERT_EQUAL(tl_put(db, k, rs_model[i], 0), 0);
+        }
+    }
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    if (tp_mode == 3) {
+        te_wait_compactions(db, ++*compactions);
+        CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compactions_total"), *compactions);
+    }
+}
+
+/* Point reads stay right whatever the run shape: level-1 runs that
+ * overlap (a tiered shape: searched newest data first), level-1 runs that
+ * do not (binary-searched), and level-0 runs above either, with newer
+ * values and tombstones in both directions. */
+static void test_point_read_run_shapes(void)
+{
+    for (int overlap = 1; overlap >= 0; overlap--) {
+        char dir[64];
+        tl_mkdtemp(dir);
+        lsm_env *env = dk__lsm_env_posix();
+        dk_compaction_policy pol = {.host = &th.host};
+        dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops,
+                               .compaction_policy = &pol, .codec = "none"};
+        dk_engine *e;
+        memset(rs_model, 0, sizeof(rs_model));
+        tp_mode = 3;
+        CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+        lsm_db *db = (lsm_db *)e;
+        uint64_t comp = 0;
+        for (int r = 0; r < 6; r++) {
+            int lo = overlap ? r * 20 : r * 30, hi = overlap ? lo + 60 : lo + 20;
+            rs_round(db, lo, hi, r, overlap && r == 3 ? 5 : 0, &comp);
+        }
+        pthread_mutex_lock(&db->mu);
+        CU_ASSERT_EQUAL(dk__lsm_version_level_count(db->cur, 0), 0);
+        CU_ASSERT_EQUAL(dk__lsm_version_level_count(db->cur, 1), 6);
+        CU_ASSERT_EQUAL(db->cur->disjoint[1], !overlap);
+        pthread_mutex_unlock(&db->mu);
+        CU_ASSERT_EQUAL(rs_check(db), 0);
+        /* Newer values and tombstones in level 0 over the level-1 runs. */
+        tp_mode = 0;
+        rs_round(db, 5, 15, 9, 3, &comp);
+        rs_round(db, 40, 50, 10, 4, &comp);
+        CU_ASSERT_EQUAL(te_stat_get(db, "lsm_l0_files"), 2);
+        CU_ASSERT_EQUAL(rs_check(db), 0);
+        /* And again from a reopen (versions rebuilt from the manifest). */
+        CU_ASSERT_EQUAL(tl_close(db), 0);
+        CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+        db = (lsm_db *)e;
+        CU_ASSERT_EQUAL(rs_check(db), 0);
+        CU_ASSERT_EQUAL(tl_close(db), 0);
+        env->ops->destroy(env);
+        tl_rmtree(dir);
+    }
 }
 
 /* A failed fdatasync: that write fails, later writes get DK_EREADONLY,
@@ -634,6 +739,7 @@ static CU_TestInfo te_tests[] = {
     {"reads_during_churn", test_reads_during_churn},
     {"rate_limit", test_rate_limit},
     {"record_filter", test_record_filter},
+    {"point_read_run_shapes", test_point_read_run_shapes},
     {"fsync_gate", test_fsync_gate},
     {"corrupt_data_block", test_corrupt_data_block},
     {"corrupt_index_block", test_corrupt_index_block},

@@ -1,8 +1,10 @@
 /*
  * test-lsm-format.c - the LSM engine's building blocks in isolation: skip
  * list, block builder and iterator, bloom filter false-positive rate,
- * block cache, table builder and reader (raw and zstd, corrupt blocks),
- * and the merging iterator.
+ * block cache (LRU order and the pinned-bytes budget), table builder and
+ * reader (raw and zstd, corrupt blocks, index and filter pinned or read
+ * through the cache), the stack block iterator with long keys, and the
+ * merging iterator.
  */
 #include "test-lsm-util.h"
 
@@ -112,6 +114,39 @@ static void test_block_roundtrip(void)
     dk__lsm_bb_free(&bb);
 }
 
+/* The stack iterator a point read uses: keys longer than its inline
+ * room spill to the heap and still seek and compare right. */
+static void test_block_stack_iter_long_keys(void)
+{
+    lsm_block_builder bb;
+    dk__lsm_bb_init(&bb);
+    static uint8_t keys[40][700];
+    for (int i = 0; i < 40; i++) {
+        size_t len = i % 2 ? 600 : 20;   /* long and short keys alternate */
+        char num[8];
+        snprintf(num, sizeof(num), "%06d", i);   /* the order of the keys */
+        memset(keys[i], 'k', len);
+        memcpy(keys[i], num, 6);
+        dk_put_u64(keys[i] + len, lsm_trailer(7, LSM_TYPE_VALUE));
+        CU_ASSERT_EQUAL(dk__lsm_bb_add(&bb, (dk_slice){keys[i], len + LSM_TRAILER}, tl_str("v")), 0);
+    }
+    dk_slice blk;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_bb_finish(&bb, &blk), 0);
+    int bad = 0;
+    for (int i = 0; i < 40; i++) {
+        lsm_block_iter bi;
+        dk__lsm_block_iter_init(&bi, blk.ptr, blk.len);
+        dk_slice target = {keys[i], (i % 2 ? 600 : 20) + LSM_TRAILER};
+        bi.base.ops->seek(&bi.base, target);
+        bad += !bi.base.ops->valid(&bi.base) || lsm_icmp(bi.base.ops->key(&bi.base), target) != 0;
+        if (i % 2)
+            bad += bi.key == bi.kin;   /* the long key lives on the heap */
+        dk__lsm_block_iter_done(&bi);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    dk__lsm_bb_free(&bb);
+}
+
 static void test_bloom_fp_rate(void)
 {
     const size_t n = 20000;
@@ -168,6 +203,41 @@ static void test_cache_lru(void)
     dk__lsm_cache_free(c);
 }
 
+/* Pinned bytes count against the capacity, evict LRU blocks, and are
+ * refused past half the capacity. */
+static void test_cache_pin_budget(void)
+{
+    lsm_cache *c = dk__lsm_cache_new(10000);
+    for (uint64_t i = 0; i < 4; i++)
+        dk__lsm_cache_release(c, dk__lsm_cache_insert(c, 1, i, calloc(1, 1500), 1500));
+    uint64_t usage, hits, misses, before;
+    dk__lsm_cache_stats(c, &before, &hits, &misses);
+    CU_ASSERT_TRUE(before > 6000 && before <= 10000);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pin(c, 4500), 1);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pinned(c), 4500);
+    dk__lsm_cache_stats(c, &usage, &hits, &misses);
+    CU_ASSERT_TRUE(usage <= 10000);
+    CU_ASSERT_TRUE(usage < before + 4500);   /* something was evicted */
+    /* The oldest block went first. */
+    lsm_cblock *h = dk__lsm_cache_lookup(c, 1, 0);
+    CU_ASSERT_PTR_NULL(h);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h = dk__lsm_cache_lookup(c, 1, 3));
+    dk__lsm_cache_release(c, h);
+    /* Past half the capacity: refused, nothing charged. */
+    CU_ASSERT_EQUAL(dk__lsm_cache_pin(c, 600), 0);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pin(c, 20000), 0);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pinned(c), 4500);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pin(c, 500), 1);
+    dk__lsm_cache_unpin(c, 5000);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pinned(c), 0);
+    /* New blocks fit again under the whole capacity. */
+    for (uint64_t i = 10; i < 19; i++)
+        dk__lsm_cache_release(c, dk__lsm_cache_insert(c, 2, i, calloc(1, 1000), 1000));
+    dk__lsm_cache_stats(c, &usage, &hits, &misses);
+    CU_ASSERT_TRUE(usage > 5000 && usage <= 10000);
+    dk__lsm_cache_free(c);
+}
+
 /* Build a table of n keys (two versions of every 10th, tombstones for
  * every 7th) on env at path. */
 static void fm_build(lsm_env *env, const char *path, int n, int zstd, lsm_props *props)
@@ -192,10 +262,13 @@ static void fm_build(lsm_env *env, const char *path, int n, int zstd, lsm_props 
     CU_ASSERT_TRUE(size > 0);
 }
 
-static void fm_table_case(int zstd)
+/* Build, open and read a table. With a cache too small to pin its index
+ * and filter, both are read through the LRU (and evicted at once here):
+ * every read must still be right and the cache stay under its size. */
+static void fm_table_case(int zstd, size_t cache_size)
 {
     lsm_env *env = dk__lsm_env_fault(1);
-    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
+    lsm_cache *cache = dk__lsm_cache_new(cache_size);
     lsm_props props;
     dk__lsm_props_init(&props);
     const int n = 3000;
@@ -209,6 +282,11 @@ static void fm_table_case(int zstd)
     CU_ASSERT_EQUAL(t->props.entries, props.entries);
     CU_ASSERT_EQUAL(lsm_ucmp(lsm_ikey_user(dk_buf_slice(&t->props.smallest)), tl_str("key000000")), 0);
     CU_ASSERT_EQUAL(lsm_ucmp(lsm_ikey_user(dk_buf_slice(&t->props.largest)), tl_str("key002999")), 0);
+    int pinned = cache_size >= 2 * (t->index_size + t->filter_size);
+    CU_ASSERT_EQUAL(t->index != NULL, pinned);
+    CU_ASSERT_EQUAL(t->filter != NULL, pinned);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pinned(cache), pinned ? t->index_size + t->filter_size : 0);
+    CU_ASSERT_TRUE(t->index_size > 0 && t->filter_size > 0);
     /* zstd shrinks these repetitive blocks; raw keeps them 4 KiB-ish. */
     CU_ASSERT_TRUE(zstd ? t->props.data_size < (uint64_t)n * 60 : t->props.data_size > (uint64_t)n * 150);
     dk_buf v = DK_BUF_INIT;
@@ -232,6 +310,18 @@ static void fm_table_case(int zstd)
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(dk__lsm_table_get(t, tl_str("key0000005"), LSM_SEQ_MAX, &v, &type, &seq), DK_ENOTFOUND);
     CU_ASSERT_EQUAL(dk__lsm_table_get(t, tl_str("zzz"), LSM_SEQ_MAX, &v, &type, &seq), DK_ENOTFOUND);
+    uint64_t usage, hits, misses;
+    dk__lsm_cache_stats(cache, &usage, &hits, &misses);
+    CU_ASSERT_TRUE(usage <= cache_size);
+    /* find hands out the cached block holding the value, not a copy. */
+    lsm_found f;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, &f), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f.h);
+    CU_ASSERT_TRUE(f.value.ptr >= f.h->data && f.value.ptr + f.value.len <= f.h->data + f.h->size);
+    CU_ASSERT_TRUE(f.value.len > 9 && !memcmp(f.value.ptr, "value 1 0", 9));
+    dk__lsm_cache_release(cache, f.h);
+    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000007"), LSM_SEQ_MAX, &f), 0);
+    CU_ASSERT_TRUE(f.type == LSM_TYPE_DELETE && f.h == NULL);
     /* A full scan returns every entry in order. */
     lsm_iter *it = dk__lsm_table_iter(t);
     uint64_t cnt = 0;
@@ -243,13 +333,15 @@ static void fm_table_case(int zstd)
     it->ops->destroy(it);
     dk_buf_free(&v);
     dk__lsm_table_close(t);
+    CU_ASSERT_EQUAL(dk__lsm_cache_pinned(cache), 0);
     dk__lsm_props_free(&props);
     dk__lsm_cache_free(cache);
     env->ops->destroy(env);
 }
 
-static void test_table_raw(void) { fm_table_case(0); }
-static void test_table_zstd(void) { fm_table_case(1); }
+static void test_table_raw(void) { fm_table_case(0, 1 << 20); }
+static void test_table_zstd(void) { fm_table_case(1, 1 << 20); }
+static void test_table_unpinned(void) { fm_table_case(0, 4096); }
 
 /* Truncated and damaged tables fail to open or read with DK_ECORRUPT. */
 static void test_table_corrupt(void)
@@ -336,6 +428,9 @@ static CU_TestInfo fm_tests[] = {
     {"block_roundtrip", test_block_roundtrip},
     {"bloom_fp_rate", test_bloom_fp_rate},
     {"cache_lru", test_cache_lru},
+    {"cache_pin_budget", test_cache_pin_budget},
+    {"block_stack_iter_long_keys", test_block_stack_iter_long_keys},
+    {"table_unpinned", test_table_unpinned},
     {"table_raw", test_table_raw},
     {"table_zstd", test_table_zstd},
     {"table_corrupt", test_table_corrupt},

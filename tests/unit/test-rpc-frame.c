@@ -415,9 +415,84 @@ static void test_hmac(void)
     dk_buf_free(&b);
 }
 
+static void test_roundtrip_forward(void)
+{
+    dk_buf body = DK_BUF_INIT, frame = DK_BUF_INIT;
+    dk_slice s;
+    const uint8_t ctx[] = {1, 2, 'n', '1', 1, 5, 0}, im[] = {0};
+    dk_msg_forward_write variants[3] = {
+        {.key = {(const uint8_t *)"user:42", 7}, .value = {(const uint8_t *)"hello", 5},
+         .flags = DK_FWD_HAS_CONTEXT | DK_FWD_STRICT, .context = {ctx, sizeof(ctx)},
+         .ttl_ms = 60000, .cond = 0, .consistency = 2, .timeout_ms = 2000},
+        {.key = {(const uint8_t *)"k", 1}, .flags = DK_FWD_TOMBSTONE | DK_FWD_HAS_IF_MATCH,
+         .if_match = {im, sizeof(im)}, .cond = 1, .consistency = -1, .timeout_ms = 1},
+        {.key = {(const uint8_t *)"k", 1}, .value = {(const uint8_t *)"v", 1}, .cond = 2,
+         .consistency = 1, .timeout_ms = UINT64_MAX},
+    };
+    for (int i = 0; i < 3; i++) {
+        dk_msg_forward_write f2;
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_forward_write_encode(&body, &variants[i]), 0);
+        frame_roundtrip(DK_MSG_FORWARD_WRITE, &body, &s, &frame);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_forward_write_decode(s, &f2), 0);
+        CU_ASSERT(f2.key.len == variants[i].key.len && memcmp(f2.key.ptr, variants[i].key.ptr, f2.key.len) == 0);
+        CU_ASSERT(f2.value.len == variants[i].value.len &&
+                  (f2.value.len == 0 || memcmp(f2.value.ptr, variants[i].value.ptr, f2.value.len) == 0));
+        CU_ASSERT_EQUAL(f2.flags, variants[i].flags);
+        CU_ASSERT(f2.context.len == variants[i].context.len &&
+                  (f2.context.len == 0 || memcmp(f2.context.ptr, ctx, sizeof(ctx)) == 0));
+        CU_ASSERT(f2.if_match.len == variants[i].if_match.len);
+        CU_ASSERT_EQUAL(f2.ttl_ms, variants[i].ttl_ms);
+        CU_ASSERT_EQUAL(f2.cond, variants[i].cond);
+        CU_ASSERT_EQUAL(f2.consistency, variants[i].consistency);
+        CU_ASSERT_EQUAL(f2.timeout_ms, variants[i].timeout_ms);
+        CHECK_STRICT(dk_msg_forward_write_decode, dk_msg_forward_write, body);
+    }
+    /* Out-of-range fields are refused by the encoder. */
+    dk_msg_forward_write bad = variants[0];
+    bad.timeout_ms = 0;
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad = variants[0];
+    bad.flags |= DK_FWD_TOMBSTONE;          /* a tombstone carries no value */
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad = variants[0];
+    bad.flags &= ~DK_FWD_HAS_CONTEXT;       /* a context without its flag */
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad = variants[0];
+    bad.cond = 3;
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+
+    static const uint8_t object[] = "not really an object";
+    dk_msg_forward_result results[2] = {
+        {.status = 0, .acks = 2, .needed = 2, .replicas = 3, .has_object = 1, .object = {object, sizeof(object)}},
+        {.status = DK_EUNAVAILABLE, .acks = 1, .needed = 3, .replicas = 3},
+    };
+    for (int i = 0; i < 2; i++) {
+        dk_msg_forward_result r2;
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_forward_result_encode(&body, &results[i]), 0);
+        frame_roundtrip(DK_MSG_FORWARD_RESULT, &body, &s, &frame);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_forward_result_decode(s, &r2), 0);
+        CU_ASSERT_EQUAL(r2.status, results[i].status);
+        CU_ASSERT(r2.acks == results[i].acks && r2.needed == results[i].needed &&
+                  r2.replicas == results[i].replicas);
+        CU_ASSERT_EQUAL(r2.has_object, results[i].has_object);
+        CU_ASSERT(r2.object.len == results[i].object.len &&
+                  (r2.object.len == 0 || memcmp(r2.object.ptr, object, sizeof(object)) == 0));
+        CHECK_STRICT(dk_msg_forward_result_decode, dk_msg_forward_result, body);
+    }
+    dk_msg_forward_result badr = results[1];
+    badr.acks = 65;
+    CU_ASSERT_EQUAL(dk_msg_forward_result_encode(&body, &badr), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_FORWARD_RESULT), "FORWARD_RESULT");
+    dk_buf_free(&body);
+    dk_buf_free(&frame);
+}
+
 static CU_TestInfo frame_tests[] = {
     {"HELLO and HELLO_ACK round trip", test_roundtrip_hello},
     {"every other message round trips", test_roundtrip_others},
+    {"FORWARD_WRITE and FORWARD_RESULT round trip", test_roundtrip_forward},
     {"incremental decode, byte by byte", test_incremental},
     {"every single-byte corruption is detected", test_every_byte_corruption},
     {"oversized, wrong magic, version, reserved, type", test_bad_headers},

@@ -1,0 +1,654 @@
+/*
+ * dynkv.c - the dynkv command-line client.
+ *
+ *   dynkv [-n HOST:PORT] [-C one|quorum|all] [--strict] [-j] COMMAND ...
+ *
+ * Each command is one HTTP request (scan: one per page) to any node through
+ * the blocking client in http_client.c; answers are JSON parsed with
+ * jansson. Keys are percent-encoded byte by byte, so any key that fits on a
+ * command line reaches the server unchanged. Values go to stdout raw (get)
+ * or escaped one pair per line (scan); errors go to stderr with the
+ * server's own message and a distinct exit status per kind of failure
+ * (see usage()), so scripts can tell "not found" from "not enough replicas".
+ *
+ * Not taken: printing the JSON by default (the common case is a shell
+ * pipeline that wants the value); -j gives the server's JSON unchanged.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http_client.h"
+
+enum {
+    EX_OK_ = 0,
+    EX_ERROR = 1,        /* the server refused or failed the request */
+    EX_USAGE_ = 2,       /* bad command line */
+    EX_SIBLINGS = 3,     /* get: concurrent values, all printed */
+    EX_NOTFOUND = 4,     /* get: no such key */
+    EX_PRECOND = 5,      /* put: If-Match / If-None-Match failed (412) */
+    EX_UNAVAILABLE = 6,  /* not enough replicas answered (503) or timeout (504) */
+    EX_CONNECT = 7,      /* could not talk to the node at all */
+};
+
+#define CLI_MAX_STDIN ((size_t)64 * 1024 * 1024)
+#define CLI_MAX_HEADERS 8
+
+typedef struct cli {
+    char host[256], port[16];
+    const char *consistency;
+    int strict, json, timeout_ms;
+    dk_hc_header hdrs[CLI_MAX_HEADERS];
+    size_t n_hdrs;
+} cli;
+
+static void usage(FILE *to)
+{
+    fputs("usage: dynkv [options] COMMAND ARGS...\n"
+          "\n"
+          "commands:\n"
+          "  get KEY                     print the value (raw bytes)\n"
+          "  put [-c CTX] [-t TTL] [--if-match TOKEN | --if-none-match] KEY VALUE|-\n"
+          "                              store VALUE (- reads stdin); prints the new context\n"
+          "  delete [-c CTX] KEY         delete (a tombstone; deleting a missing key succeeds)\n"
+          "  scan [--limit N] PREFIX     print KEY<TAB>VALUE lines in key order, following\n"
+          "                              cursors; at most N pairs; \\t \\n \\\\ and control\n"
+          "                              bytes are escaped (\\xNN); siblings: one line each\n"
+          "  cluster status              the members table of GET /cluster\n"
+          "\n"
+          "options:\n"
+          "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080)\n"
+          "  -C, --consistency LEVEL     one | quorum | all (X-Consistency)\n"
+          "      --strict                strict quorum: count only the key's own replicas\n"
+          "  -T, --timeout SECONDS       per-wait network timeout (default 10)\n"
+          "  -j, --json                  print the server's JSON answer instead\n"
+          "  -h, --help                  this text\n"
+          "\n"
+          "get with siblings prints each value after a line\n"
+          "  'sibling I/N version {...} timestamp MS', then 'context TOKEN':\n"
+          "  a put with -c TOKEN replaces them all.\n"
+          "\n"
+          "exit status:\n"
+          "  0 success            1 the server answered with an error\n"
+          "  2 bad usage          3 get: concurrent values (siblings printed)\n"
+          "  4 get: key not found 5 put: precondition failed (412)\n"
+          "  6 not enough replicas answered (503) or the cluster timed out (504)\n"
+          "  7 could not connect to the node or read its answer\n", to);
+}
+
+static int cli_die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("dynkv: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+static int cli_parse_node(cli *c, const char *spec)
+{
+    const char *colon;
+    const char *host = spec;
+    size_t hlen;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        host = spec + 1;
+        hlen = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (!colon)
+            return -1;
+        hlen = (size_t)(colon - spec);
+    }
+    const char *port = colon + 1;
+    if (hlen == 0 || hlen >= sizeof(c->host) || !*port || strlen(port) >= sizeof(c->port) ||
+        strspn(port, "0123456789") != strlen(port))
+        return -1;
+    memcpy(c->host, host, hlen);
+    c->host[hlen] = '\0';
+    strcpy(c->port, port);
+    return 0;
+}
+
+static void cli_add_header(cli *c, const char *name, const char *value)
+{
+    if (c->n_hdrs < CLI_MAX_HEADERS) {
+        c->hdrs[c->n_hdrs].name = name;
+        c->hdrs[c->n_hdrs].value = value;
+        c->n_hdrs++;
+    }
+}
+
+/* Percent-encode every byte that is not unreserved (RFC 3986). Caller frees. */
+static char *cli_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        if ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') ||
+            *q == '-' || *q == '.' || *q == '_' || *q == '~') {
+            *p++ = (char)*q;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*q >> 4];
+            *p++ = hex[*q & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Decode standard base64 (padding optional) into a malloc'd buffer. */
+static int cli_unb64(const char *in, unsigned char **out, size_t *outlen)
+{
+    size_t n = strlen(in);
+    unsigned char *buf = malloc(n / 4 * 3 + 3), *p = buf;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)in[i], v;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else if (c == '=' && n - i <= 2)
+            break;
+        else {
+            free(buf);
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            *p++ = (unsigned char)(acc >> bits);
+        }
+    }
+    *out = buf;
+    *outlen = (size_t)(p - buf);
+    return 0;
+}
+
+/* One request with the global headers plus `extra`; maps transport
+ * failures to EX_CONNECT. Returns 0 or an exit code. */
+static int cli_call(cli *c, const char *method, const char *target, const dk_hc_header *extra,
+                    size_t n_extra, const void *body, size_t len, dk_hc_response *r)
+{
+    dk_hc_header all[CLI_MAX_HEADERS * 2];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_hdrs; i++)
+        all[n++] = c->hdrs[i];
+    for (size_t i = 0; i < n_extra && n < sizeof(all) / sizeof(all[0]); i++)
+        all[n++] = extra[i];
+    char err[512];
+    if (dk__hc_request(c->host, c->port, method, target, all, n, body, len, c->timeout_ms, r,
+                       err, sizeof(err)) != 0)
+        return cli_die(EX_CONNECT, "%s %s:%s: %s", method, c->host, c->port, err);
+    return 0;
+}
+
+/* Report a non-2xx answer from the server's JSON error and pick the exit
+ * code for it. */
+static int cli_server_error(const char *what, const dk_hc_response *r)
+{
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    const char *code = j ? json_string_value(json_object_get(j, "error")) : NULL;
+    const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
+    char extra[160] = "";
+    json_t *acks = j ? json_object_get(j, "acks") : NULL;
+    if (json_is_integer(acks))
+        snprintf(extra, sizeof(extra), "; %lld acknowledged, %lld needed, %lld replicas",
+                 (long long)json_integer_value(acks),
+                 (long long)json_integer_value(json_object_get(j, "needed")),
+                 (long long)json_integer_value(json_object_get(j, "replicas")));
+    int ex = r->status == 412 ? EX_PRECOND
+           : (r->status == 503 || r->status == 504) ? EX_UNAVAILABLE : EX_ERROR;
+    if (msg)
+        cli_die(ex, "%s: %s (HTTP %d %s%s)", what, msg, r->status, code ? code : "", extra);
+    else
+        cli_die(ex, "%s: HTTP %d: %.200s", what, r->status, r->body_len ? r->body : "(no body)");
+    json_decref(j);
+    return ex;
+}
+
+static json_t *cli_json(const dk_hc_response *r, const char *what)
+{
+    json_error_t e;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &e);
+    if (!j || !json_is_object(j)) {
+        cli_die(EX_ERROR, "%s: the answer is not a JSON object (%s)", what, j ? "wrong type" : e.text);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void cli_print_json(const dk_hc_response *r)
+{
+    fwrite(r->body, 1, r->body_len, stdout);
+    if (r->body_len && r->body[r->body_len - 1] != '\n')
+        putchar('\n');
+}
+
+static int cli_write_value(const char *b64, int newline_on_tty)
+{
+    unsigned char *v;
+    size_t n;
+    if (!b64 || cli_unb64(b64, &v, &n) != 0)
+        return cli_die(EX_ERROR, "the answer has no valid base64 value");
+    fwrite(v, 1, n, stdout);
+    if (newline_on_tty && n && v[n - 1] != '\n' && isatty(STDOUT_FILENO))
+        putchar('\n');
+    free(v);
+    return 0;
+}
+
+static const char *cli_str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "-";
+}
+
+static char *cli_kv_target(const char *key)
+{
+    char *enc = cli_encode(key);
+    char *t = enc ? malloc(strlen(enc) + 5) : NULL;
+    if (t)
+        sprintf(t, "/kv/%s", enc);
+    free(enc);
+    return t;
+}
+
+static int cmd_get(cli *c, const char *key)
+{
+    dk_hc_header acc = {"Accept", "application/json"};
+    dk_hc_response r;
+    char *t = cli_kv_target(key);
+    int ex = t ? cli_call(c, "GET", t, &acc, 1, NULL, 0, &r) : EX_ERROR;
+    free(t);
+    if (ex)
+        return ex;
+    if (r.status == 404) {
+        ex = c->json ? (cli_print_json(&r), EX_NOTFOUND) : cli_die(EX_NOTFOUND, "%s: not found", key);
+    } else if (r.status != 200 && r.status != 300) {
+        ex = cli_server_error(key, &r);
+    } else if (c->json) {
+        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+        ex = json_is_true(json_object_get(j, "conflict")) ? EX_SIBLINGS : 0;
+        json_decref(j);
+        cli_print_json(&r);
+    } else {
+        json_t *j = cli_json(&r, key);
+        if (!j) {
+            ex = EX_ERROR;
+        } else if (json_is_true(json_object_get(j, "conflict"))) {
+            json_t *vals = json_object_get(j, "values");
+            size_t i, n = json_array_size(vals);
+            json_t *s;
+            json_array_foreach(vals, i, s) {
+                char *ver = json_dumps(json_object_get(s, "version"), JSON_COMPACT | JSON_SORT_KEYS);
+                printf("sibling %zu/%zu version %s timestamp %lld\n", i + 1, n, ver ? ver : "{}",
+                       (long long)json_integer_value(json_object_get(s, "timestamp")));
+                free(ver);
+                if (cli_write_value(json_string_value(json_object_get(s, "value")), 0) != 0)
+                    break;
+                putchar('\n');
+            }
+            printf("context %s\n", cli_str(j, "context"));
+            fprintf(stderr, "dynkv: %s has %zu concurrent values; put with -c CONTEXT to resolve\n",
+                    key, n);
+            ex = EX_SIBLINGS;
+        } else {
+            ex = cli_write_value(json_string_value(json_object_get(j, "value")), 1);
+        }
+        json_decref(j);
+    }
+    dk__hc_response_free(&r);
+    return ex;
+}
+
+static int cli_read_stdin(char **out, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -1;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= CLI_MAX_STDIN) {
+                free(buf);
+                errno = EFBIG;
+                return -1;
+            }
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                return -1;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0) {
+            if (ferror(stdin)) {
+                free(buf);
+                return -1;
+            }
+            break;
+        }
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static const struct option put_opts[] = {
+    {"context", required_argument, NULL, 'c'},
+    {"ttl", required_argument, NULL, 't'},
+    {"if-match", required_argument, NULL, 'm'},
+    {"if-none-match", no_argument, NULL, 'N'},
+    {NULL, 0, NULL, 0},
+};
+
+static int cmd_put_delete(cli *c, int is_put, int argc, char **argv)
+{
+    dk_hc_header extra[4];
+    size_t n_extra = 0;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, is_put ? "c:t:" : "c:", put_opts, NULL)) != -1) {
+        if (opt == 'c') {
+            extra[n_extra++] = (dk_hc_header){"X-Context", optarg};
+        } else if (opt == 't' && is_put) {
+            extra[n_extra++] = (dk_hc_header){"X-TTL", optarg};
+        } else if (opt == 'm' && is_put) {
+            extra[n_extra++] = (dk_hc_header){"If-Match", optarg};
+        } else if (opt == 'N' && is_put) {
+            extra[n_extra++] = (dk_hc_header){"If-None-Match", "*"};
+        } else {
+            usage(stderr);
+            return EX_USAGE_;
+        }
+        if (n_extra == 4)
+            break;
+    }
+    if (argc - optind != (is_put ? 2 : 1)) {
+        usage(stderr);
+        return EX_USAGE_;
+    }
+    const char *key = argv[optind];
+    char *body = NULL;
+    size_t len = 0;
+    if (is_put && strcmp(argv[optind + 1], "-") == 0) {
+        if (cli_read_stdin(&body, &len) != 0)
+            return cli_die(EX_ERROR, "cannot read the value from stdin: %s", strerror(errno));
+    } else if (is_put) {
+        len = strlen(argv[optind + 1]);
+        body = malloc(len + 1);
+        if (body)
+            memcpy(body, argv[optind + 1], len + 1);
+    }
+    char *t = cli_kv_target(key);
+    dk_hc_response r;
+    int ex = (!t || (is_put && !body)) ? cli_die(EX_ERROR, "out of memory")
+           : cli_call(c, is_put ? "PUT" : "DELETE", t, extra, n_extra, body, len, &r);
+    free(t);
+    free(body);
+    if (ex)
+        return ex;
+    if (r.status != 200 && r.status != 201 && r.status != 204) {
+        ex = cli_server_error(key, &r);
+    } else if (c->json) {
+        cli_print_json(&r);
+    } else if (is_put) {
+        json_t *j = cli_json(&r, key);
+        const char *ctx = j ? json_string_value(json_object_get(j, "context")) : NULL;
+        if (ctx)
+            printf("%s\n", ctx);
+        ex = j ? 0 : EX_ERROR;
+        json_decref(j);
+    }
+    dk__hc_response_free(&r);
+    return ex;
+}
+
+/* Write bytes for a KEY<TAB>VALUE line: \\, \t, \n and control bytes escaped. */
+static void cli_put_escaped(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\')
+            fputs("\\\\", stdout);
+        else if (p[i] == '\t')
+            fputs("\\t", stdout);
+        else if (p[i] == '\n')
+            fputs("\\n", stdout);
+        else if (p[i] < 0x20 || p[i] == 0x7f)
+            printf("\\x%02x", p[i]);
+        else
+            putchar(p[i]);
+    }
+}
+
+static int cli_scan_line(const char *key, const char *b64)
+{
+    unsigned char *v;
+    size_t n;
+    if (!key || !b64 || cli_unb64(b64, &v, &n) != 0)
+        return cli_die(EX_ERROR, "scan: a pair without a valid key or base64 value");
+    cli_put_escaped((const unsigned char *)key, strlen(key));
+    putchar('\t');
+    cli_put_escaped(v, n);
+    putchar('\n');
+    free(v);
+    return 0;
+}
+
+/* Print one scan page's pairs; counts them against *left. */
+static int cli_scan_page(json_t *pairs, long *left)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(pairs, i, p) {
+        if (*left == 0)
+            break;
+        const char *key = json_string_value(json_object_get(p, "key"));
+        if (json_is_true(json_object_get(p, "conflict"))) {
+            size_t k;
+            json_t *s;
+            json_array_foreach(json_object_get(p, "values"), k, s)
+                if (cli_scan_line(key, json_string_value(json_object_get(s, "value"))) != 0)
+                    return EX_ERROR;
+        } else if (cli_scan_line(key, json_string_value(json_object_get(p, "value"))) != 0) {
+            return EX_ERROR;
+        }
+        (*left)--;
+    }
+    return 0;
+}
+
+static int cmd_scan(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"limit", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+    long left = -1;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
+        char *end;
+        if (opt != 'l' || (left = strtol(optarg, &end, 10)) < 1 || *end) {
+            usage(stderr);
+            return EX_USAGE_;
+        }
+    }
+    if (argc - optind != 1) {
+        usage(stderr);
+        return EX_USAGE_;
+    }
+    char *prefix = cli_encode(argv[optind]), *cursor = NULL;
+    int ex = prefix ? 0 : EX_ERROR;
+    while (!ex && left != 0) {
+        long page = left > 0 && left < 1000 ? left : 1000;
+        char *t = malloc(strlen(prefix) + (cursor ? strlen(cursor) : 0) + 64);
+        if (!t) {
+            ex = cli_die(EX_ERROR, "out of memory");
+            break;
+        }
+        sprintf(t, "/kv?prefix=%s&limit=%ld%s%s", prefix, page, cursor ? "&cursor=" : "",
+                cursor ? cursor : "");
+        dk_hc_response r;
+        ex = cli_call(c, "GET", t, NULL, 0, NULL, 0, &r);
+        free(t);
+        if (ex)
+            break;
+        json_t *j = r.status == 200 ? cli_json(&r, "scan") : NULL;
+        if (r.status != 200)
+            ex = cli_server_error("scan", &r);
+        else if (!j || !json_is_array(json_object_get(j, "pairs")))
+            ex = j ? cli_die(EX_ERROR, "scan: the answer has no pairs") : EX_ERROR;
+        else if (c->json)
+            cli_print_json(&r);
+        else
+            ex = cli_scan_page(json_object_get(j, "pairs"), &left);
+        free(cursor);
+        cursor = NULL;
+        const char *next = j ? json_string_value(json_object_get(j, "cursor")) : NULL;
+        if (!ex && next && *next && !(cursor = cli_encode(next)))
+            ex = cli_die(EX_ERROR, "out of memory");
+        json_decref(j);
+        dk__hc_response_free(&r);
+        if (!cursor)
+            break;
+    }
+    free(cursor);
+    free(prefix);
+    return ex;
+}
+
+static int cmd_cluster_status(cli *c)
+{
+    dk_hc_response r;
+    int ex = cli_call(c, "GET", "/cluster", NULL, 0, NULL, 0, &r);
+    if (ex)
+        return ex;
+    json_t *j = r.status == 200 ? cli_json(&r, "cluster status") : NULL;
+    if (r.status != 200) {
+        ex = cli_server_error("cluster status", &r);
+    } else if (!j || !json_is_array(json_object_get(j, "members"))) {
+        ex = j ? cli_die(EX_ERROR, "cluster status: the answer has no members list") : EX_ERROR;
+    } else if (c->json) {
+        cli_print_json(&r);
+    } else {
+        printf("node %s, ring version %lld\n", cli_str(j, "node"),
+               (long long)json_integer_value(json_object_get(j, "ring_version")));
+        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s\n", "ID", "STATE", "HTTP",
+               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP");
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(j, "members"), i, m) {
+            char own[32] = "-";
+            json_t *o = json_object_get(m, "ownership");
+            if (json_is_number(o))
+                snprintf(own, sizeof(own), "%.1f%%", json_number_value(o) * 100.0);
+            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s\n", cli_str(m, "id"),
+                   cli_str(m, "state"), cli_str(m, "http"), cli_str(m, "rpc"), cli_str(m, "gossip"),
+                   cli_str(m, "dc"), cli_str(m, "rack"),
+                   (long long)json_integer_value(json_object_get(m, "weight")),
+                   (long long)json_integer_value(json_object_get(m, "incarnation")), own);
+        }
+    }
+    json_decref(j);
+    dk__hc_response_free(&r);
+    return ex;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"node", required_argument, NULL, 'n'},
+        {"consistency", required_argument, NULL, 'C'},
+        {"strict", no_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cli c = {.timeout_ms = 10000};
+    const char *node = getenv("DYNKV_NODE");
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+n:C:T:jh", opts, NULL)) != -1) {
+        char *end;
+        double secs;
+        switch (opt) {
+        case 'n':
+            node = optarg;
+            break;
+        case 'C':
+            if (strcmp(optarg, "one") && strcmp(optarg, "quorum") && strcmp(optarg, "all"))
+                return cli_die(EX_USAGE_, "-C wants one, quorum or all, not '%s'", optarg);
+            c.consistency = optarg;
+            break;
+        case 's':
+            c.strict = 1;
+            break;
+        case 'T':
+            secs = strtod(optarg, &end);
+            if (end == optarg || *end || secs <= 0 || secs > 3600)
+                return cli_die(EX_USAGE_, "-T wants seconds (0 < T <= 3600), not '%s'", optarg);
+            c.timeout_ms = (int)(secs * 1000);
+            break;
+        case 'j':
+            c.json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EX_USAGE_;
+        }
+    }
+    if (cli_parse_node(&c, node && *node ? node : "127.0.0.1:8080") != 0)
+        return cli_die(EX_USAGE_, "-n wants HOST:PORT, not '%s'", node);
+    if (c.consistency)
+        cli_add_header(&c, "X-Consistency", c.consistency);
+    if (c.strict)
+        cli_add_header(&c, "X-Quorum", "strict");
+    argc -= optind;
+    argv += optind;
+    if (argc < 1) {
+        usage(stderr);
+        return EX_USAGE_;
+    }
+    const char *cmd = argv[0];
+    if (strcmp(cmd, "get") == 0 && argc == 2)
+        return cmd_get(&c, argv[1]);
+    if (strcmp(cmd, "put") == 0 || strcmp(cmd, "delete") == 0)
+        return cmd_put_delete(&c, cmd[0] == 'p', argc, argv);
+    if (strcmp(cmd, "scan") == 0)
+        return cmd_scan(&c, argc, argv);
+    if (strcmp(cmd, "cluster") == 0 && argc == 2 && strcmp(argv[1], "status") == 0)
+        return cmd_cluster_status(&c);
+    usage(stderr);
+    return EX_USAGE_;
+}

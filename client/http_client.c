@@ -1,0 +1,397 @@
+/*
+ * http_client.c - a blocking HTTP/1.1 client over plain sockets.
+ *
+ * The CLI makes one request per run, so each request opens its own
+ * connection, sends `Connection: close` and reads until the response is
+ * complete. Reading is done through a small buffered reader (hc_reader) with
+ * a poll() deadline per wait, so a silent server costs at most `timeout_ms`
+ * per read. The response head is parsed in place (lines split at CRLF, names
+ * and values NUL-terminated); bodies come as Content-Length, chunked, or
+ * until close, all bounded by DK_HC_MAX_BODY.
+ *
+ * Not taken: libcurl (one more dependency for a few hundred lines) and
+ * libuv (the brief keeps the CLI independent of the server's event loop).
+ */
+#include "http_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+typedef struct hc_reader {
+    int fd;
+    int timeout_ms;
+    char buf[16384];
+    size_t pos, len;
+    int eof;
+} hc_reader;
+
+static int hc_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Wait until fd is ready for `events`; 0, or -1 on timeout/error. */
+static int hc_wait(int fd, short events, int timeout_ms, char *err, size_t errlen)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    for (;;) {
+        int n = poll(&p, 1, timeout_ms);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            return hc_fail(err, errlen, "timed out after %d ms", timeout_ms);
+        if (errno != EINTR)
+            return hc_fail(err, errlen, "poll: %s", strerror(errno));
+    }
+}
+
+static int hc_connect(const char *host, const char *port, int timeout_ms,
+                      char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res, *ai;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return hc_fail(err, errlen, "cannot resolve %s:%s: %s", host, port, gai_strerror(rc));
+    int fd = -1;
+    hc_fail(err, errlen, "no address for %s:%s", host, port);
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            hc_fail(err, errlen, "socket: %s", strerror(errno));
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        if (errno == EINPROGRESS) {
+            char why[128];
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            if (hc_wait(fd, POLLOUT, timeout_ms, why, sizeof(why)) == 0 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+                break;
+            hc_fail(err, errlen, "cannot connect to %s:%s: %s", host, port,
+                    soerr ? strerror(soerr) : why);
+        } else {
+            hc_fail(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno));
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int hc_send_all(int fd, const char *p, size_t len, int timeout_ms,
+                       char *err, size_t errlen)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (hc_wait(fd, POLLOUT, timeout_ms, err, errlen) != 0)
+                return -1;
+        } else if (n < 0 && errno != EINTR) {
+            return hc_fail(err, errlen, "send: %s", strerror(errno));
+        }
+    }
+    return 0;
+}
+
+/* Refill the reader; 0 (possibly at eof), or -1 on error/timeout. */
+static int hc_fill(hc_reader *r, char *err, size_t errlen)
+{
+    if (r->pos == r->len)
+        r->pos = r->len = 0;
+    for (;;) {
+        ssize_t n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+        if (n > 0) {
+            r->len += (size_t)n;
+            return 0;
+        }
+        if (n == 0) {
+            r->eof = 1;
+            return 0;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (hc_wait(r->fd, POLLIN, r->timeout_ms, err, errlen) != 0)
+                return -1;
+        } else if (errno != EINTR) {
+            return hc_fail(err, errlen, "recv: %s", strerror(errno));
+        }
+    }
+}
+
+/* Append exactly `n` bytes (or, with n == SIZE_MAX, everything until the
+ * server closes) to the growing body. */
+static int hc_read_body(hc_reader *r, size_t n, char **body, size_t *len,
+                        char *err, size_t errlen)
+{
+    int until_close = n == (size_t)-1;
+    while (until_close || n > 0) {
+        if (r->pos == r->len) {
+            if (r->eof) {
+                if (until_close)
+                    return 0;
+                return hc_fail(err, errlen, "connection closed in the middle of the body");
+            }
+            if (hc_fill(r, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        size_t take = r->len - r->pos;
+        if (!until_close && take > n)
+            take = n;
+        if (*len + take > DK_HC_MAX_BODY)
+            return hc_fail(err, errlen, "response body larger than %zu bytes", DK_HC_MAX_BODY);
+        char *nb = realloc(*body, *len + take + 1);
+        if (!nb)
+            return hc_fail(err, errlen, "out of memory");
+        *body = nb;
+        memcpy(*body + *len, r->buf + r->pos, take);
+        *len += take;
+        (*body)[*len] = '\0';
+        r->pos += take;
+        if (!until_close)
+            n -= take;
+    }
+    return 0;
+}
+
+/* One CRLF-terminated line (CRLF stripped) into line[cap]. */
+static int hc_read_line(hc_reader *r, char *line, size_t cap, char *err, size_t errlen)
+{
+    size_t used = 0;
+    for (;;) {
+        if (r->pos == r->len) {
+            if (r->eof)
+                return hc_fail(err, errlen, "connection closed before the response was complete");
+            if (hc_fill(r, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        char c = r->buf[r->pos++];
+        if (c == '\n') {
+            if (used > 0 && line[used - 1] == '\r')
+                used--;
+            line[used] = '\0';
+            return 0;
+        }
+        if (used + 1 >= cap)
+            return hc_fail(err, errlen, "response line too long");
+        line[used++] = c;
+    }
+}
+
+static int hc_read_chunked(hc_reader *r, char **body, size_t *len, char *err, size_t errlen)
+{
+    char line[256];
+    for (;;) {
+        if (hc_read_line(r, line, sizeof(line), err, errlen) != 0)
+            return -1;
+        char *end;
+        errno = 0;
+        unsigned long long size = strtoull(line, &end, 16);
+        if (end == line || errno || (*end && *end != ';' && *end != ' '))
+            return hc_fail(err, errlen, "bad chunk size line '%.40s'", line);
+        if (size > DK_HC_MAX_BODY)
+            return hc_fail(err, errlen, "chunk larger than %zu bytes", DK_HC_MAX_BODY);
+        if (size == 0)
+            break;
+        if (hc_read_body(r, (size_t)size, body, len, err, errlen) != 0)
+            return -1;
+        if (hc_read_line(r, line, sizeof(line), err, errlen) != 0)
+            return -1;
+        if (line[0])
+            return hc_fail(err, errlen, "chunk not followed by CRLF");
+    }
+    do { /* trailers, up to the empty line */
+        if (hc_read_line(r, line, sizeof(line), err, errlen) != 0)
+            return -1;
+    } while (line[0]);
+    return 0;
+}
+
+/* Read the head up to the empty line into out->head and parse it in place. */
+static int hc_read_head(hc_reader *r, dk_hc_response *out, char *err, size_t errlen)
+{
+    size_t used = 0;
+    char *head = malloc(DK_HC_MAX_HEAD + 1);
+    if (!head)
+        return hc_fail(err, errlen, "out of memory");
+    out->head = head;
+    for (;;) {
+        if (used >= 4 && memcmp(head + used - 4, "\r\n\r\n", 4) == 0)
+            break;
+        if (r->pos == r->len) {
+            if (r->eof)
+                return hc_fail(err, errlen, used ? "connection closed inside the response head"
+                                                 : "the server closed the connection without answering");
+            if (hc_fill(r, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        if (used == DK_HC_MAX_HEAD)
+            return hc_fail(err, errlen, "response head larger than %d bytes", DK_HC_MAX_HEAD);
+        head[used++] = r->buf[r->pos++];
+    }
+    head[used - 2] = '\0';
+    char *line = head, *next = strstr(line, "\r\n");
+    *next = '\0';
+    int major, minor, status;
+    char sp;
+    if (sscanf(line, "HTTP/%d.%d %3d%c", &major, &minor, &status, &sp) < 3 || major != 1 ||
+        status < 100 || status > 599)
+        return hc_fail(err, errlen, "not an HTTP/1.x response: '%.60s'", line);
+    out->status = status;
+    for (line = next + 2; *line; line = next + 2) {
+        next = strstr(line, "\r\n");
+        if (!next)
+            break;
+        *next = '\0';
+        char *colon = strchr(line, ':');
+        if (!colon || colon == line)
+            return hc_fail(err, errlen, "malformed response header '%.60s'", line);
+        if (out->n_headers == DK_HC_MAX_HEADERS)
+            return hc_fail(err, errlen, "more than %d response headers", DK_HC_MAX_HEADERS);
+        *colon = '\0';
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        char *e = v + strlen(v);
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        out->headers[out->n_headers].name = line;
+        out->headers[out->n_headers].value = v;
+        out->n_headers++;
+    }
+    return 0;
+}
+
+const char *dk__hc_header(const dk_hc_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+void dk__hc_response_free(dk_hc_response *r)
+{
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Transfer-Encoding lists codings; chunked, when present, is the last one. */
+static int hc_is_chunked(const char *te)
+{
+    size_t n = strlen(te);
+    while (n > 0 && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+        n--;
+    return n >= 7 && strncasecmp(te + n - 7, "chunked", 7) == 0 &&
+           (n == 7 || te[n - 8] == ',' || te[n - 8] == ' ');
+}
+
+static int hc_read_response(hc_reader *rd, const char *method, dk_hc_response *out,
+                            char *err, size_t errlen)
+{
+    do { /* skip interim 1xx responses */
+        free(out->head);
+        out->head = NULL;
+        out->n_headers = 0;
+        if (hc_read_head(rd, out, err, errlen) != 0)
+            return -1;
+    } while (out->status >= 100 && out->status < 200);
+
+    out->body = calloc(1, 1);
+    if (!out->body)
+        return hc_fail(err, errlen, "out of memory");
+    if (strcmp(method, "HEAD") == 0 || out->status == 204 || out->status == 304)
+        return 0;
+    const char *te = dk__hc_header(out, "Transfer-Encoding");
+    const char *cl = dk__hc_header(out, "Content-Length");
+    if (te && hc_is_chunked(te))
+        return hc_read_chunked(rd, &out->body, &out->body_len, err, errlen);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end == cl || *end || errno || cl[0] == '-')
+            return hc_fail(err, errlen, "bad Content-Length '%.30s'", cl);
+        if (n > DK_HC_MAX_BODY)
+            return hc_fail(err, errlen, "response body of %llu bytes is too large", n);
+        return hc_read_body(rd, (size_t)n, &out->body, &out->body_len, err, errlen);
+    }
+    return hc_read_body(rd, (size_t)-1, &out->body, &out->body_len, err, errlen);
+}
+
+int dk__hc_request(const char *host, const char *port, const char *method,
+                   const char *target, const dk_hc_header *hdrs, size_t n,
+                   const void *body, size_t body_len, int timeout_ms,
+                   dk_hc_response *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int with_len = body != NULL || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0;
+    size_t cap = strlen(method) + strlen(target) + strlen(host) + strlen(port) + 160;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 4;
+    char *req = malloc(cap);
+    if (!req)
+        return hc_fail(err, errlen, "out of memory");
+    int host_v6 = strchr(host, ':') != NULL;
+    size_t used = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+                                   "User-Agent: dynkv-cli\r\nConnection: close\r\n",
+                                   method, target, host_v6 ? "[" : "", host,
+                                   host_v6 ? "]" : "", port);
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(req + used, cap - used, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
+    if (with_len)
+        used += (size_t)snprintf(req + used, cap - used, "Content-Length: %zu\r\n", body_len);
+    used += (size_t)snprintf(req + used, cap - used, "\r\n");
+
+    int fd = hc_connect(host, port, timeout_ms, err, errlen);
+    if (fd < 0) {
+        free(req);
+        return -1;
+    }
+    /* A server may answer early (413, 400) and close while the body is
+     * still going out: its answer then matters more than our send error. */
+    char send_err[256] = "";
+    int rc = hc_send_all(fd, req, used, timeout_ms, send_err, sizeof(send_err));
+    free(req);
+    if (rc == 0 && body_len > 0)
+        rc = hc_send_all(fd, body, body_len, timeout_ms, send_err, sizeof(send_err));
+    hc_reader *rd = calloc(1, sizeof(*rd));
+    if (!rd) {
+        rc = hc_fail(err, errlen, "out of memory");
+    } else {
+        rd->fd = fd;
+        rd->timeout_ms = timeout_ms;
+        int sent = rc == 0;
+        rc = hc_read_response(rd, method, out, err, errlen);
+        if (rc != 0 && !sent)
+            snprintf(err, errlen, "%s", send_err);
+    }
+    free(rd);
+    close(fd);
+    if (rc != 0)
+        dk__hc_response_free(out);
+    return rc;
+}

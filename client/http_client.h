@@ -1,0 +1,54 @@
+/*
+ * http_client.h - a small blocking HTTP/1.1 client for the dynkv CLI.
+ *
+ * One request per TCP connection (Connection: close), over plain sockets
+ * with poll() deadlines; no libuv, no TLS. The response is read whole into
+ * memory: status, headers and body (Content-Length, chunked, or until the
+ * server closes), each bounded so a misbehaving server cannot make the CLI
+ * allocate without limit.
+ */
+#ifndef DK_CLIENT_HTTP_CLIENT_H
+#define DK_CLIENT_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+/* Bounds on what a response may contain. */
+#define DK_HC_MAX_HEAD (64 * 1024)
+#define DK_HC_MAX_BODY ((size_t)256 * 1024 * 1024)
+#define DK_HC_MAX_HEADERS 100
+
+typedef struct dk_hc_header {
+    const char *name, *value;
+} dk_hc_header;
+
+typedef struct dk_hc_response {
+    int status;
+    char *head;            /* owned: the header block, NUL-separated in place */
+    dk_hc_header headers[DK_HC_MAX_HEADERS];
+    size_t n_headers;
+    char *body;            /* owned, NUL-terminated (not counted in body_len) */
+    size_t body_len;
+} dk_hc_response;
+
+/*
+ * Send `method target` to host:port with the extra request headers `hdrs`
+ * (n of them) and an optional body (a Content-Length is always sent for
+ * PUT/POST, even for an empty body), then read the whole response into *out.
+ * `timeout_ms` bounds connecting and every wait for data. Returns 0, or -1
+ * with a message in err (connection refused, timeout, malformed response);
+ * on failure *out holds nothing to free. The caller frees a filled *out with
+ * dk__hc_response_free(). Blocking; any thread.
+ */
+int dk__hc_request(const char *host, const char *port, const char *method,
+                   const char *target, const dk_hc_header *hdrs, size_t n,
+                   const void *body, size_t body_len, int timeout_ms,
+                   dk_hc_response *out, char *err, size_t errlen);
+
+/* The value of the first response header named `name` (case-insensitive),
+ * or NULL; valid until dk__hc_response_free(r). */
+const char *dk__hc_header(const dk_hc_response *r, const char *name);
+
+/* Free what a successful dk__hc_request() put in *r; safe on a zeroed r. */
+void dk__hc_response_free(dk_hc_response *r);
+
+#endif /* DK_CLIENT_HTTP_CLIENT_H */

@@ -1,0 +1,186 @@
+"""Helpers for the dynkv cluster suite: real dynkvd processes on 127.0.x.y.
+
+Clusters are made with tools/dynkv-cluster, imported here as a module
+(`tool`), so the suite also exercises the operator's command.  Each test
+module picks its own address range (IP_PREFIX in the module, e.g. 127.0.2,
+giving nodes 127.0.2.1, 127.0.2.2, ...) and every cluster gets free ports,
+so modules and concurrent runs do not collide.  Nodes run in the test's
+process group (detach=False): the fixtures in conftest.py stop them at
+teardown, and nothing outlives an interrupted run (see _kill_leftovers).
+
+Requests use one fresh connection each (http.client) and return dkbb's
+Response, so the black-box suite's helpers (quote_key, unb64, wait_until)
+apply unchanged.  SOURCE_ADDRESS, when set, is the local address the
+client binds before connecting: the partition driver uses one that its
+firewall rules do not touch.  Only the Python standard library is used.
+"""
+
+import atexit
+import http.client
+import importlib.machinery
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.environ.get("DYNKV_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "blackbox"))
+
+import dkbb  # noqa: E402  (after the path change above)
+from dkbb import Response, quote_key, unb64  # noqa: E402
+
+wait_until = dkbb.wait_until  # re-exported for the tests
+
+BUILDDIR = dkbb.BUILDDIR
+PLUGIN_PATH = dkbb.PLUGIN_PATH
+DYNKVD = dkbb.DYNKVD
+os.environ.setdefault("DYNKVD", DYNKVD)
+
+
+def _load_tool():
+    path = os.path.join(SRCDIR, "tools", "dynkv-cluster")
+    loader = importlib.machinery.SourceFileLoader("dynkv_cluster", path)
+    spec = importlib.util.spec_from_loader("dynkv_cluster", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+tool = _load_tool()
+
+# Short timers so failures are detected and requests give up quickly.
+FAST = ["cluster.gossip_interval=200ms", "cluster.request_timeout=1s"]
+IO_TIMEOUT = 15.0
+SOURCE_ADDRESS = None
+
+# Every cluster made in this process, for failure reports and last-resort
+# cleanup.
+ALL_CLUSTERS = []
+
+
+def have_engine(name):
+    return dkbb.have_engine(name)
+
+
+def make(root, nodes, ip_prefix, engine="memory", sets=(), node_sets=None, name="dynkv"):
+    """Create (not start) a cluster folder under `root` with the fast timers."""
+    c = tool.create(os.path.join(root, "c"), nodes, engine=engine, sets=FAST + list(sets),
+                    ip_prefix=ip_prefix, name=name, node_sets=node_sets)
+    c = tool.Cluster(c.root, detach=False)
+    ALL_CLUSTERS.append(c)
+    return c
+
+
+@atexit.register
+def _kill_leftovers():
+    for c in ALL_CLUSTERS:
+        if os.path.isdir(c.root):
+            c.stop(sig=signal.SIGKILL)
+
+
+def request(node, method, path, body=None, headers=None, timeout=IO_TIMEOUT):
+    conn = http.client.HTTPConnection(node.ip, node.http_port, timeout=timeout,
+                                      source_address=(SOURCE_ADDRESS, 0) if SOURCE_ADDRESS else None)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return Response(r.status, r.reason, r.getheaders(), data)
+    finally:
+        conn.close()
+
+
+def _hdrs(cl, headers):
+    h = dict(headers or {})
+    if cl:
+        h["X-Consistency"] = cl
+    return h
+
+
+def put(node, key, value, cl=None, headers=None, timeout=IO_TIMEOUT):
+    if isinstance(value, str):
+        value = value.encode()
+    return request(node, "PUT", "/kv/" + quote_key(key), value, _hdrs(cl, headers), timeout)
+
+
+def get(node, key, cl=None, headers=None, timeout=IO_TIMEOUT):
+    return request(node, "GET", "/kv/" + quote_key(key), None, _hdrs(cl, headers), timeout)
+
+
+def delete(node, key, cl=None, headers=None):
+    return request(node, "DELETE", "/kv/" + quote_key(key), None, _hdrs(cl, headers))
+
+
+def local(node, key, timeout=5.0):
+    """This node's own replica: GET /admin/local/{key}."""
+    return request(node, "GET", "/admin/local/" + quote_key(key), timeout=timeout)
+
+
+def values(resp):
+    """The values of a 200 GET-shaped response as a sorted list of bytes
+    (one for a plain value, several for siblings)."""
+    assert resp.status == 200, resp
+    j = resp.json()
+    if j.get("conflict"):
+        return sorted(unb64(s["value"]) for s in j["values"])
+    return [unb64(j["value"])]
+
+
+def holders(cluster, key, value=None):
+    """Ids of the nodes whose local replica of `key` exists (and, given
+    `value`, contains it, alone or among siblings).  Unreachable nodes
+    count as not holding it."""
+    out = []
+    for n in cluster.nodes:
+        try:
+            r = local(n, key)
+        except (OSError, http.client.HTTPException):
+            continue
+        if r.status == 200 and (value is None or value in values(r)):
+            out.append(n.id)
+    return out
+
+
+def view(node):
+    """GET /cluster as a dict (asserting 200 JSON with members)."""
+    r = request(node, "GET", "/cluster")
+    assert r.status == 200, "GET /cluster on %s: %r" % (node.id, r)
+    j = r.json()
+    assert isinstance(j.get("members"), list), j
+    return j
+
+
+def states(node):
+    """{member id: state} as `node` sees it, or {} when it does not answer."""
+    try:
+        return {m["id"]: m["state"] for m in view(node)["members"]}
+    except (OSError, http.client.HTTPException, AssertionError):
+        return {}
+
+
+def cleanup(c):
+    """Stop every node (SIGTERM; SIGKILL after 10 s), keep the log tails for
+    the report, remove the folder.  Returns the ids that had to be killed."""
+    res = c.stop()
+    c.logs = {n.id: n.read_log() for n in c.nodes}
+    shutil.rmtree(os.path.dirname(c.root), ignore_errors=True)
+    return sorted(nid for nid, what in res.items() if what == "killed")
+
+
+def tmp_root():
+    return tempfile.mkdtemp(prefix="dynkv-cl-")
+
+
+def log_tail(c, node_id, lines=80):
+    text = getattr(c, "logs", {}).get(node_id)
+    if text is None:
+        text = c.node(node_id).read_log()
+    return "\n".join(text.splitlines()[-lines:]) or "(empty)"
+
+
+def dump(obj):
+    return json.dumps(obj, sort_keys=True)

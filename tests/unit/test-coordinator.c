@@ -1,0 +1,756 @@
+/*
+ * test-coordinator.c - the quorum coordinator (framework/coordinator.h)
+ * with real RPC over 127.0.0.1 and real local stores (memory engine).
+ *
+ * Every test builds a small cluster in this one process: 3 to 5 nodes on
+ * one uv loop, each with its own dk_node (mkdtemp data dir, memory engine),
+ * its own dk_rpc on port 0 and its own coordinator. A test view serves a
+ * ring built from all the nodes and alive flags the test flips ("down"
+ * means: the view says so; the node's RPC keeps running unless a test
+ * makes it a black hole that never answers). SPIN runs the loop until a
+ * condition holds; every test ends by stopping everything and asserting
+ * uv_loop_close() == 0.
+ */
+#define _GNU_SOURCE
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coordinator.h"
+#include "log.h"
+#include "metrics.h"
+#include "object.h"
+#include "store.h"
+#include "util/vv.h"
+
+#define SPIN(cond, ms)                                                          \
+    do {                                                                        \
+        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
+        while (!(cond) && uv_hrtime() < end_)                                   \
+            uv_run(&loop, UV_RUN_ONCE);                                         \
+    } while (0)
+
+#define NODES_MAX 5
+#define HELD_MAX 64
+
+typedef struct tnode {
+    char id[16], dir[64], addr[32];
+    dk_config cfg;
+    dk_node node;
+    dk_rpc *rpc;
+    dk_coord *coord;
+    int alive, blackhole, stopped;
+    dk_rpc_req *held[HELD_MAX];
+    int n_held;
+} tnode;
+
+static uv_loop_t loop;
+static uv_timer_t ticker;
+static tnode nodes[NODES_MAX];
+static int n_nodes;
+static dk_ring *ring;
+static int64_t hint_window_ms;      /* 0: the default */
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* ---- the test view ----------------------------------------------------------- */
+
+static dk_ring *view_ring(void *arg)
+{
+    (void)arg;
+    dk_ring_ref(ring);
+    return ring;
+}
+
+static int view_peer(void *arg, const char *id, char *addr, size_t len, int *alive)
+{
+    (void)arg;
+    for (int i = 0; i < n_nodes; i++) {
+        if (strcmp(nodes[i].id, id) == 0) {
+            snprintf(addr, len, "%s", nodes[i].addr);
+            *alive = nodes[i].alive;
+            return 0;
+        }
+    }
+    return DK_ENOTFOUND;
+}
+
+static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
+{
+    tnode *n = arg;
+    if (n->blackhole && n->n_held < HELD_MAX) {
+        n->held[n->n_held++] = q;       /* never answered until teardown */
+        return;
+    }
+    dk_coord_on_rpc(n->coord, q, h, body);
+}
+
+/* ---- cluster set-up ---------------------------------------------------------- */
+
+static int coord_start(tnode *n)
+{
+    char err[256];
+    dk_coord_conf cc = {
+        .loop = &loop, .node = &n->node, .rpc = n->rpc,
+        .view = {.arg = NULL, .ring = view_ring, .peer = view_peer},
+        .hint_engine = n->node.hint_engine, .hint_ops = n->node.engine_ops,
+        .hint_replay_interval_ms = 50,
+    };
+    int rc = dk_coord_start(&cc, &n->coord, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "coord %s: %s\n", n->id, err);
+    return rc;
+}
+
+static int cluster_start(int count, int64_t timeout_ms, int sloppy)
+{
+    char err[512];
+    dk_log_set_level(DK_LOG_WARN);
+    CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
+    uv_timer_init(&loop, &ticker);
+    uv_timer_start(&ticker, tick_cb, 5, 5);
+    n_nodes = count;
+    dk_ring_node rn[NODES_MAX];
+    memset(rn, 0, sizeof(rn));
+    for (int i = 0; i < count; i++) {
+        tnode *n = &nodes[i];
+        memset(n, 0, sizeof(*n));
+        snprintf(n->id, sizeof(n->id), "n%d", i);
+        snprintf(n->dir, sizeof(n->dir), "/tmp/dk-coord-XXXXXX");
+        if (!mkdtemp(n->dir))
+            return -1;
+        dk_config_defaults(&n->cfg);
+        snprintf(n->cfg.node.id, sizeof(n->cfg.node.id), "n%d", i);
+        snprintf(n->cfg.node.data_dir, sizeof(n->cfg.node.data_dir), "%s", n->dir);
+        snprintf(n->cfg.storage.engine, sizeof(n->cfg.storage.engine), "memory");
+        const char *pd = getenv("DYNKV_PLUGIN_PATH");
+        snprintf(n->cfg.storage.plugin_dir, sizeof(n->cfg.storage.plugin_dir), "%s", pd ? pd : "");
+        n->cfg.storage.sync = 0;
+        n->cfg.cluster.request_timeout = timeout_ms;
+        n->cfg.cluster.sloppy_quorum = sloppy;
+        if (hint_window_ms)
+            n->cfg.cluster.hint_window = hint_window_ms;
+        if (dk_node_open(&n->node, &n->cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "node %s: %s\n", n->id, err);
+            return -1;
+        }
+        dk_rpc_conf rc = {
+            .listen = "127.0.0.1:0", .cluster_name = "test", .node_id = n->id, .incarnation = 1,
+            .connect_timeout_ms = 3000, .backoff_max_ms = 300, .probe_timeout_ms = 300,
+            .on_request = on_rpc, .arg = n,
+        };
+        if (dk_rpc_start(&loop, &rc, &n->rpc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "rpc %s: %s\n", n->id, err);
+            return -1;
+        }
+        snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%d", dk_rpc_port(n->rpc));
+        n->alive = 1;
+        snprintf(rn[i].id, sizeof(rn[i].id), "n%d", i);
+        rn[i].weight = 1;
+    }
+    if (dk_ring_build(rn, (size_t)count, 0, 1, &ring) != 0)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (coord_start(&nodes[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static void set_stopped(void *arg)
+{
+    ((tnode *)arg)->stopped = 1;
+}
+
+static void cluster_stop(void)
+{
+    for (int i = 0; i < n_nodes; i++) {
+        tnode *n = &nodes[i];
+        if (!n->coord)
+            continue;
+        n->stopped = 0;
+        dk_coord_stop(n->coord, set_stopped, n);
+        SPIN(n->stopped, 5000);
+        CU_ASSERT(n->stopped);
+        n->coord = NULL;
+    }
+    for (int i = 0; i < n_nodes; i++) {
+        tnode *n = &nodes[i];
+        n->stopped = 0;
+        dk_rpc_stop(n->rpc, set_stopped, n);
+        SPIN(n->stopped, 5000);
+        CU_ASSERT(n->stopped);
+        for (int k = 0; k < n->n_held; k++)
+            dk_rpc_reply(n->held[k], DK_MSG_ACK, NULL, 0);      /* dropped: the rpc stopped */
+        dk_node_close(&n->node);
+        dk_config_free(&n->cfg);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", n->dir);
+        CU_ASSERT(system(cmd) == 0);
+    }
+    dk_ring_unref(ring);
+    ring = NULL;
+    uv_close((uv_handle_t *)&ticker, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CU_ASSERT(uv_loop_close(&loop) == 0);
+    n_nodes = 0;
+}
+
+/* ---- synchronous wrappers ------------------------------------------------------ */
+
+typedef struct got {
+    int done, status, acks, needed, replicas;
+    dk_buf raw;
+    dk_object obj;
+} got;
+
+static void got_init(got *g)
+{
+    memset(g, 0, sizeof(*g));
+    dk_object_init(&g->obj);
+}
+
+static void got_free(got *g)
+{
+    dk_object_free(&g->obj);
+    dk_buf_free(&g->raw);
+}
+
+static void got_cb(void *arg, dk_coord_result *r)
+{
+    got *g = arg;
+    g->done = 1;
+    g->status = r->status;
+    g->acks = r->acks;
+    g->needed = r->needed;
+    g->replicas = r->replicas;
+    if (r->raw.len && dk_buf_append(&g->raw, r->raw.data, r->raw.len) == 0)
+        dk_object_decode(dk_buf_slice(&g->raw), &g->obj, NULL, 0);
+}
+
+static dk_slice S(const char *s)
+{
+    return (dk_slice){(const uint8_t *)s, strlen(s)};
+}
+
+static int start_put(int via, const char *key, const char *val, int cl, int strict, const dk_vv *ctx, int cond,
+                     got *g)
+{
+    got_init(g);
+    dk_coord_write w = {.key = S(key), .value = S(val), .context = ctx, .cond = cond, .consistency = cl,
+                        .strict = strict};
+    return dk_coord_put(nodes[via].coord, &w, got_cb, g);
+}
+
+static void put(int via, const char *key, const char *val, int cl, int strict, got *g)
+{
+    CU_ASSERT_EQUAL_FATAL(start_put(via, key, val, cl, strict, NULL, DK_COND_NONE, g), 0);
+    SPIN(g->done, 5000);
+    CU_ASSERT_FATAL(g->done);
+}
+
+static void get(int via, const char *key, int cl, got *g)
+{
+    got_init(g);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get(nodes[via].coord, S(key), cl, 0, got_cb, g), 0);
+    SPIN(g->done, 5000);
+    CU_ASSERT_FATAL(g->done);
+}
+
+/* The value of node i's own copy of key ("" when absent, "<2 siblings>"
+ * when there are several). */
+static void local_value(int i, const char *key, char *out, size_t len)
+{
+    got g;
+    got_init(&g);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get_local(nodes[i].coord, S(key), got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    out[0] = 0;
+    if (g.status == 0 && g.obj.n_sib == 1)
+        snprintf(out, len, "%.*s", (int)g.obj.sib[0].value.len, (const char *)g.obj.sib[0].value.ptr);
+    else if (g.status == 0)
+        snprintf(out, len, "<%u siblings>", g.obj.n_sib);
+    got_free(&g);
+}
+
+static int local_is(int i, const char *key, const char *want)
+{
+    char v[64];
+    local_value(i, key, v, sizeof(v));
+    return strcmp(v, want) == 0;
+}
+
+/* Spin until node i's copy of key is want. */
+static int wait_local(int i, const char *key, const char *want, int ms)
+{
+    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
+    while (uv_hrtime() < end) {
+        if (local_is(i, key, want))
+            return 1;
+        SPIN(0, 20);
+    }
+    return local_is(i, key, want);
+}
+
+/* The node number whose dot holds value v, or -1 when no sibling does. */
+static int actor_of(const got *g, const char *v)
+{
+    for (uint32_t i = 0; i < g->obj.n_sib; i++)
+        if (g->obj.sib[i].value.len == strlen(v) && memcmp(g->obj.sib[i].value.ptr, v, strlen(v)) == 0)
+            return g->obj.sib[i].actor.node[1] - '0';
+    return -1;
+}
+
+static int has_value(const got *g, const char *v)
+{
+    return actor_of(g, v) >= 0;
+}
+
+/* Preference list (node numbers) of key with N = 3. */
+static int pref(const char *key, int out[3])
+{
+    uint32_t idx[3];
+    size_t k = dk_ring_preference(ring, key, strlen(key), 3, idx);
+    for (size_t i = 0; i < k; i++)
+        out[i] = dk_ring_node_at(ring, idx[i])->id[1] - '0';
+    return (int)k;
+}
+
+static int in_list(const int l[3], int n)
+{
+    return l[0] == n || l[1] == n || l[2] == n;
+}
+
+/* A key whose preference list does not hold node `not`; *l gets the list. */
+static void key_without(int not, char *key, size_t len, int l[3])
+{
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, len, "key-%d", i);
+        pref(key, l);
+        if (!in_list(l, not))
+            return;
+    }
+    CU_FAIL_FATAL("no key found");
+}
+
+/* Number of hints stored in node i's hint engine. */
+static int hint_count(int i)
+{
+    dk_node *n = &nodes[i].node;
+    dk_engine_iter *it = NULL;
+    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
+    if (n->engine_ops->iter_open(n->hint_engine, &o, &it) != 0)
+        return -1;
+    int k = 0;
+    dk_slice key, val;
+    while (n->engine_ops->iter_next(it, &key, &val) == 0)
+        k++;
+    n->engine_ops->iter_close(it);
+    return k;
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void test_quorum_write_read(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    uint64_t writes = dk_metrics_get("coord_writes_total"), reads = dk_metrics_get("coord_reads_total");
+    got g;
+    put(0, "alpha", "one", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT(g.acks >= 2);
+    CU_ASSERT_EQUAL(g.needed, 2);
+    CU_ASSERT_EQUAL(g.replicas, 3);
+    CU_ASSERT(has_value(&g, "one"));
+    got_free(&g);
+    for (int i = 0; i < 3; i++) {
+        get(i, "alpha", DK_CL_QUORUM, &g);
+        CU_ASSERT_EQUAL(g.status, 0);
+        CU_ASSERT_EQUAL(g.obj.n_sib, 1);
+        CU_ASSERT(has_value(&g, "one"));
+        CU_ASSERT(g.acks >= 2);
+        got_free(&g);
+    }
+    /* Every replica ends up with the write (background replication). */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT(wait_local(i, "alpha", "one", 2000));
+    /* The default consistency (one) and a missing key. */
+    get(1, "missing", DK_CL_DEFAULT, &g);
+    CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+    got_free(&g);
+    /* A delete makes the key unreadable everywhere. */
+    got_init(&g);
+    dk_coord_write del = {.key = S("alpha"), .tombstone = 1, .consistency = DK_CL_ALL};
+    CU_ASSERT_EQUAL_FATAL(dk_coord_put(nodes[2].coord, &del, got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.acks, 3);
+    got_free(&g);
+    get(0, "alpha", DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+    got_free(&g);
+    CU_ASSERT(dk_metrics_get("coord_writes_total") >= writes + 2);
+    CU_ASSERT(dk_metrics_get("coord_reads_total") >= reads + 5);
+    CU_ASSERT_EQUAL(dk_coord_get(nodes[0].coord, S(""), DK_CL_ONE, 0, got_cb, &g), -EINVAL);
+    cluster_stop();
+}
+
+static void test_forwarding(void)
+{
+    CU_ASSERT_FATAL(cluster_start(5, 3000, 1) == 0);
+    char key[32];
+    int l[3];
+    key_without(0, key, sizeof(key), l);
+    uint64_t fwd = dk_metrics_get("coord_forwards_total");
+    got g;
+    put(0, key, "forwarded", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.acks, 3);
+    CU_ASSERT_EQUAL(g.needed, 3);
+    CU_ASSERT_EQUAL(g.replicas, 3);
+    CU_ASSERT_EQUAL(g.obj.n_sib, 1);
+    /* The dot was made by a replica of the list, not by n0. */
+    CU_ASSERT(in_list(l, actor_of(&g, "forwarded")));
+    got_free(&g);
+    /* One forward (more only if a connection attempt timed out first). */
+    CU_ASSERT(dk_metrics_get("coord_forwards_total") >= fwd + 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT(local_is(l[i], key, "forwarded"));
+    CU_ASSERT(local_is(0, key, ""));
+    /* Reads through a non-replica ask the list directly. */
+    get(0, key, DK_CL_QUORUM, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT(has_value(&g, "forwarded"));
+    got_free(&g);
+    /* The first replica is down: the write goes to the next one. */
+    nodes[l[0]].alive = 0;
+    put(0, key, "second", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(actor_of(&g, "second"), l[1]);
+    got_free(&g);
+    nodes[l[0]].alive = 1;
+    cluster_stop();
+}
+
+static void test_strict_unavailable(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    uint64_t unavail = dk_metrics_get("coord_unavailable_total");
+    nodes[2].alive = 0;
+    got g;
+    put(0, "strict", "v", DK_CL_ALL, 1, &g);
+    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE);
+    CU_ASSERT_EQUAL(g.acks, 2);
+    CU_ASSERT_EQUAL(g.needed, 3);
+    CU_ASSERT_EQUAL(g.replicas, 3);
+    got_free(&g);
+    CU_ASSERT(dk_metrics_get("coord_unavailable_total") > unavail);
+    /* Not rolled back: the replicas that took it keep it. */
+    CU_ASSERT(wait_local(1, "strict", "v", 2000));
+    CU_ASSERT(local_is(0, "strict", "v"));
+    CU_ASSERT(local_is(2, "strict", ""));
+    /* A quorum write still succeeds, and so does a quorum read. */
+    put(1, "strict2", "w", DK_CL_QUORUM, 1, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    get(1, "strict2", DK_CL_QUORUM, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    /* Two of three down: quorum fails with the counts. */
+    nodes[1].alive = 0;
+    put(0, "strict3", "x", DK_CL_QUORUM, 1, &g);
+    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE);
+    CU_ASSERT_EQUAL(g.acks, 1);
+    CU_ASSERT_EQUAL(g.needed, 2);
+    got_free(&g);
+    get(0, "strict2", DK_CL_QUORUM, &g);
+    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE);
+    CU_ASSERT_EQUAL(g.acks, 1);
+    got_free(&g);
+    cluster_stop();
+}
+
+static void test_sloppy_hints(void)
+{
+    CU_ASSERT_FATAL(cluster_start(4, 3000, 1) == 0);
+    uint64_t stored = dk_metrics_get("hints_stored_total"), replayed = dk_metrics_get("hints_replayed_total");
+    char key[32];
+    int l[3];
+    key_without(3, key, sizeof(key), l);
+    int down = l[2];
+    nodes[down].alive = 0;
+    got g;
+    /* W = all succeeds: n3 stands in for the down replica with a hint. */
+    put(l[0], key, "hinted", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.acks, 3);
+    got_free(&g);
+    SPIN(hint_count(3) == 1, 2000);
+    CU_ASSERT_EQUAL(hint_count(3), 1);
+    CU_ASSERT(dk_metrics_get("hints_stored_total") >= stored + 1);
+    CU_ASSERT(local_is(3, key, ""));            /* a hint, not a replica copy */
+    CU_ASSERT(local_is(down, key, ""));
+    /* Strict, with the first write's context: no stand-in, so 2 of 3;
+     * the coordinator keeps a hint of its own (it does not count). */
+    got s;
+    get(l[1], key, DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE);     /* reads never use stand-ins */
+    got_free(&g);
+    get(l[1], key, DK_CL_QUORUM, &g);
+    CU_ASSERT_EQUAL_FATAL(g.status, 0);
+    CU_ASSERT_EQUAL_FATAL(start_put(l[0], key, "strict", DK_CL_ALL, 1, &g.obj.vv, DK_COND_NONE, &s), 0);
+    SPIN(s.done, 5000);
+    CU_ASSERT_EQUAL(s.status, DK_EUNAVAILABLE);
+    CU_ASSERT_EQUAL(s.acks, 2);
+    got_free(&s);
+    got_free(&g);
+    SPIN(hint_count(l[0]) == 1, 2000);
+    CU_ASSERT_EQUAL(hint_count(l[0]), 1);
+    /* The owner comes back: both hints are replayed, then deleted. */
+    nodes[down].alive = 1;
+    CU_ASSERT(wait_local(down, key, "strict", 3000));
+    SPIN(hint_count(3) == 0 && hint_count(l[0]) == 0, 2000);
+    CU_ASSERT_EQUAL(hint_count(3), 0);
+    CU_ASSERT_EQUAL(hint_count(l[0]), 0);
+    CU_ASSERT(dk_metrics_get("hints_replayed_total") >= replayed + 1);
+    cluster_stop();
+}
+
+static void test_coordinator_keeps_hint(void)
+{
+    /* Three nodes, N = 3: no node outside the list, so the coordinator
+     * keeps the hint itself, and it does not count toward W. */
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    nodes[2].alive = 0;
+    got g;
+    put(0, "kept", "v1", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE);
+    CU_ASSERT_EQUAL(g.acks, 2);
+    got_free(&g);
+    put(0, "kept2", "v2", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    SPIN(hint_count(0) == 2, 2000);
+    CU_ASSERT_EQUAL(hint_count(0), 2);
+    nodes[2].alive = 1;
+    CU_ASSERT(wait_local(2, "kept", "v1", 3000));
+    CU_ASSERT(wait_local(2, "kept2", "v2", 3000));
+    SPIN(hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(hint_count(0), 0);
+    cluster_stop();
+}
+
+static void test_hints_restart_and_expiry(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    nodes[2].alive = 0;
+    got g;
+    put(0, "restart", "kept", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    SPIN(hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL_FATAL(hint_count(0), 1);
+    /* A new coordinator on the same hint store finds the hint by its
+     * start-up scan (a node restart with a durable engine). */
+    nodes[0].stopped = 0;
+    dk_coord_stop(nodes[0].coord, set_stopped, &nodes[0]);
+    SPIN(nodes[0].stopped, 5000);
+    CU_ASSERT_FATAL(nodes[0].stopped);
+    CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
+    nodes[2].alive = 1;
+    CU_ASSERT(wait_local(2, "restart", "kept", 3000));
+    SPIN(hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(hint_count(0), 0);
+    cluster_stop();
+
+    /* With a 300 ms window, hints for a node that stays down are dropped. */
+    hint_window_ms = 300;
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    hint_window_ms = 0;
+    uint64_t dropped = dk_metrics_get("hints_dropped_total");
+    nodes[1].alive = 0;
+    put(0, "expire", "v", DK_CL_ONE, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    SPIN(hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL(hint_count(0), 1);
+    SPIN(dk_metrics_get("hints_dropped_total") == dropped + 1, 3000);
+    CU_ASSERT_EQUAL(dk_metrics_get("hints_dropped_total"), dropped + 1);
+    CU_ASSERT_EQUAL(hint_count(0), 0);
+    nodes[1].alive = 1;
+    SPIN(0, 200);
+    CU_ASSERT(local_is(1, "expire", ""));           /* never delivered */
+    cluster_stop();
+}
+
+static void test_read_repair(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    got g;
+    put(0, "rr", "old", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    /* n0 alone gets a newer version, written straight into its store. */
+    dk_store_write w = {.key = S("rr"), .value = S("new"), .context = NULL};
+    dk_buf raw = DK_BUF_INIT;
+    dk_object o;
+    dk_object_init(&o);
+    got cur;
+    got_init(&cur);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get_local(nodes[0].coord, S("rr"), got_cb, &cur), 0);
+    SPIN(cur.done, 2000);
+    w.context = &cur.obj.vv;
+    CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[0].node.store, &w, dk_now_ms(), &raw, &o), 0);
+    got_free(&cur);
+    dk_object_free(&o);
+    dk_buf_free(&raw);
+    /* A key that only n1 is missing (its copy written to n0 and n2). */
+    CU_ASSERT(local_is(1, "rr", "old") && local_is(2, "rr", "old"));
+    uint64_t repairs = dk_metrics_get("read_repairs_total");
+    get(1, "rr", DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.obj.n_sib, 1);
+    CU_ASSERT(has_value(&g, "new"));
+    got_free(&g);
+    CU_ASSERT(wait_local(1, "rr", "new", 2000));
+    CU_ASSERT(wait_local(2, "rr", "new", 2000));
+    CU_ASSERT_EQUAL(dk_metrics_get("read_repairs_total"), repairs + 2);
+    /* A second read finds nothing to repair. */
+    get(2, "rr", DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    SPIN(0, 100);
+    CU_ASSERT_EQUAL(dk_metrics_get("read_repairs_total"), repairs + 2);
+    cluster_stop();
+}
+
+static void test_concurrent_siblings(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    got a, b, g;
+    /* Step 1: two clients write blind, at the same time, through n0 and n1. */
+    CU_ASSERT_EQUAL_FATAL(start_put(0, "sib", "from-a", DK_CL_QUORUM, 0, NULL, DK_COND_NONE, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(start_put(1, "sib", "from-b", DK_CL_QUORUM, 0, NULL, DK_COND_NONE, &b), 0);
+    SPIN(a.done && b.done, 5000);
+    CU_ASSERT(a.status == 0 && b.status == 0);
+    got_free(&a);
+    got_free(&b);
+    /* Step 2: a read at all sees both as siblings. */
+    get(2, "sib", DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.obj.n_sib, 2);
+    CU_ASSERT(has_value(&g, "from-a") && has_value(&g, "from-b"));
+    /* Step 3: a write with the read's context resolves them. */
+    dk_vv ctx;
+    dk_vv_init(&ctx);
+    CU_ASSERT_EQUAL_FATAL(dk_vv_copy(&ctx, &g.obj.vv), 0);
+    got_free(&g);
+    CU_ASSERT_EQUAL_FATAL(start_put(2, "sib", "resolved", DK_CL_ALL, 0, &ctx, DK_COND_NONE, &a), 0);
+    SPIN(a.done, 5000);
+    CU_ASSERT_EQUAL(a.status, 0);
+    got_free(&a);
+    dk_vv_free(&ctx);
+    get(0, "sib", DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.obj.n_sib, 1);
+    CU_ASSERT(has_value(&g, "resolved"));
+    got_free(&g);
+    cluster_stop();
+}
+
+static void test_cas(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
+    got a, b, g;
+    /* Two If-None-Match: * writers through different coordinators, at
+     * the same time: exactly one wins. */
+    CU_ASSERT_EQUAL_FATAL(start_put(1, "cas", "first", DK_CL_QUORUM, 0, NULL, DK_COND_IF_NONE_MATCH, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(start_put(2, "cas", "second", DK_CL_QUORUM, 0, NULL, DK_COND_IF_NONE_MATCH, &b), 0);
+    SPIN(a.done && b.done, 5000);
+    if (!((a.status == 0 && b.status == DK_EPRECOND) || (a.status == DK_EPRECOND && b.status == 0)))
+        fprintf(stderr, "CAS outcomes: %s, %s\n", dk_err_name(a.status), dk_err_name(b.status));
+    CU_ASSERT((a.status == 0) + (b.status == 0) == 1);
+    CU_ASSERT((a.status == DK_EPRECOND) + (b.status == DK_EPRECOND) == 1);
+    const char *winner = a.status == 0 ? "first" : "second";
+    got_free(&a);
+    got_free(&b);
+    get(0, "cas", DK_CL_QUORUM, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.obj.n_sib, 1);
+    CU_ASSERT(has_value(&g, winner));
+    /* If-Match with the current version succeeds once; the loser, who
+     * still holds that version, then fails. */
+    dk_vv ctx;
+    dk_vv_init(&ctx);
+    CU_ASSERT_EQUAL_FATAL(dk_vv_copy(&ctx, &g.obj.vv), 0);
+    got_free(&g);
+    got_init(&a);
+    got_init(&b);
+    dk_coord_write w1 = {.key = S("cas"), .value = S("third"), .cond = DK_COND_IF_MATCH, .if_match = &ctx,
+                         .consistency = DK_CL_QUORUM};
+    dk_coord_write w2 = w1;
+    w2.value = S("fourth");
+    CU_ASSERT_EQUAL_FATAL(dk_coord_put(nodes[0].coord, &w1, got_cb, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_put(nodes[1].coord, &w2, got_cb, &b), 0);
+    SPIN(a.done && b.done, 5000);
+    if (!((a.status == 0 && b.status == DK_EPRECOND) || (a.status == DK_EPRECOND && b.status == 0)))
+        fprintf(stderr, "CAS outcomes: %s, %s\n", dk_err_name(a.status), dk_err_name(b.status));
+    CU_ASSERT((a.status == 0) + (b.status == 0) == 1);
+    CU_ASSERT((a.status == DK_EPRECOND) + (b.status == DK_EPRECOND) == 1);
+    got_free(&a);
+    got_free(&b);
+    dk_vv_free(&ctx);
+    cluster_stop();
+}
+
+static void test_black_hole(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 300, 0) == 0);
+    nodes[2].blackhole = 1;         /* up in the view, never answers */
+    got g;
+    uint64_t t0 = uv_hrtime();
+    put(0, "bh", "v", DK_CL_ALL, 0, &g);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    CU_ASSERT_EQUAL(g.status, DK_ETIMEOUT);
+    CU_ASSERT_EQUAL(g.acks, 2);
+    CU_ASSERT(ms >= 250 && ms < 1000);
+    got_free(&g);
+    /* Quorum does not wait for it. */
+    t0 = uv_hrtime();
+    put(1, "bh", "w", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT((uv_hrtime() - t0) / 1000000u < 250);
+    got_free(&g);
+    t0 = uv_hrtime();
+    get(0, "bh", DK_CL_ALL, &g);
+    ms = (uv_hrtime() - t0) / 1000000u;
+    CU_ASSERT_EQUAL(g.status, DK_ETIMEOUT);
+    CU_ASSERT(ms < 1000);
+    got_free(&g);
+    cluster_stop();
+}
+
+static CU_TestInfo coord_tests[] = {
+    {"quorum write, read from every coordinator, delete", test_quorum_write_read},
+    {"a non-replica forwards the write (5 nodes, N=3)", test_forwarding},
+    {"strict quorum: DK_EUNAVAILABLE with the counts, no rollback", test_strict_unavailable},
+    {"sloppy quorum: fallback hint, replay and delete", test_sloppy_hints},
+    {"no fallback: the coordinator keeps the hint", test_coordinator_keeps_hint},
+    {"hints survive a coordinator restart; expired ones are dropped", test_hints_restart_and_expiry},
+    {"read repair fixes stale replicas", test_read_repair},
+    {"concurrent blind writes give siblings", test_concurrent_siblings},
+    {"concurrent CAS writers: exactly one wins", test_cas},
+    {"a replica that never answers: answered within request_timeout", test_black_hole},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "coordinator", .pTests = coord_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"
