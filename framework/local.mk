@@ -24,7 +24,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/metrics.c framework/metrics.h \
 	framework/store.c framework/store.h \
 	framework/node.c framework/node.h \
-	framework/api.c framework/api.h \
+	framework/api.c framework/api.h framework/api_int.h framework/api_worker.c \
 	framework/api_json.c framework/api_json.h
 framework_libdynkv_la_SOURCES += \
 	framework/mailbox.c framework/mailbox.h \
