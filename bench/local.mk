@@ -1,1 +1,13 @@
-# rules for bench
+# rules for bench: the engine benchmark (bench/engine/dk_bench), its smoke
+# test and the script that runs it over every engine (bench/README.md).
+# dk_bench is built by `make` but is not installed.
+noinst_PROGRAMS += bench/engine/dk_bench
+bench_engine_dk_bench_SOURCES = bench/engine/dk_bench.c bench/engine/bench.h bench/engine/options.c \
+	bench/engine/hist.c bench/engine/hist.h \
+	bench/engine/sysstat.c bench/engine/sysstat.h
+bench_engine_dk_bench_LDADD = framework/libdynkv.la
+
+# Well under a second with the memory engine, so the tool cannot rot unnoticed.
+TESTS += bench/smoke.sh
+dist_noinst_SCRIPTS += bench/smoke.sh bench/run-engines.sh
+EXTRA_DIST += bench/engine/results-table.awk bench/README.md

@@ -1,0 +1,35 @@
+/*
+ * bench.h - dk_bench's options and benchmark names, shared by the option
+ * parser (options.c) and the benchmark runner (dk_bench.c).
+ */
+#ifndef DK_BENCH_BENCH_H
+#define DK_BENCH_BENCH_H
+
+#include <stdint.h>
+
+#define DK_BENCH_MAX_THREADS 256
+#define DK_BENCH_MAX_LIST    64
+
+enum dk_bench_kind {
+    DK_BK_FILLSEQ, DK_BK_FILLRANDOM, DK_BK_OVERWRITE, DK_BK_READRANDOM, DK_BK_READMISSING,
+    DK_BK_READWHILEWRITING, DK_BK_SEEKRANDOM, DK_BK_DELETERANDOM, DK_BK__COUNT
+};
+
+/* "fillseq", ...; indexed by enum dk_bench_kind. */
+extern const char *const dk__bench_names[DK_BK__COUNT];
+
+typedef struct dk_bench_opts {
+    const char *engine, *plugin_dir, *db, *benchmarks, *codec, *compaction;
+    uint64_t num, reads, seeks, cache_size, memtable_size, write_rate, seed;
+    uint32_t value_size, key_size, threads, bloom_bits, seek_nexts;
+    int sync, use_existing, final_compact, verbose;
+    enum dk_bench_kind list[DK_BENCH_MAX_LIST];
+    int n_list;
+} dk_bench_opts;
+
+/* Parse the command line into *o (defaults for what is not given; string
+ * fields point into argv). Prints the reason to stderr and returns -EINVAL
+ * on a bad option; prints the usage to stdout and exits 0 on --help. */
+int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o);
+
+#endif /* DK_BENCH_BENCH_H */
