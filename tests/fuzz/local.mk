@@ -13,3 +13,4 @@ CLEANFILES += tests/fuzz/artifacts/*
 # the sources of the targets listed in targets.txt
 EXTRA_DIST += tests/fuzz/fuzz-rpc-frame.c tests/fuzz/fuzz-object.c
 EXTRA_DIST += tests/fuzz/fuzz-http.c
+EXTRA_DIST += tests/fuzz/fuzz-config.c

@@ -77,7 +77,10 @@ enum {
 /* End of an iteration: an outcome, spelled without the doubled E. */
 #define DK_EOF DK_EEOF
 
-/* Message for a dynkv code or a -errno value; never NULL, static storage. */
+/* Message for a dynkv code or a -errno value; never NULL, static storage.
+ * These two live in framework/util, which in-tree plugins link; an
+ * out-of-tree plugin (examples/vendor-engine) does not have them and
+ * keeps its own messages. */
 DK_EXTERN const char *dk_strerror(int err);
 /* Symbolic name ("DK_ENOTFOUND", "EIO", ...); never NULL, static storage. */
 DK_EXTERN const char *dk_err_name(int err);
