@@ -55,7 +55,11 @@ vt_free_port() {
 vt_start() {
     vt_log=$1
     shift
-    "$@" >"$vt_log" 2>&1 &
+    # Empty LOG here, not in the background job: its redirection may run
+    # after the first grep below, which would then see the previous run's
+    # "serving" line and return before this node listens.
+    : >"$vt_log"
+    "$@" >>"$vt_log" 2>&1 &
     vt_pid=$!
     vt_pids="$vt_pids $vt_pid"
     vt_i=0
