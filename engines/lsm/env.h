@@ -8,8 +8,9 @@
  * injected crash point. The alternative, LD_PRELOAD interposition, cannot
  * model directory durability and is not portable to sanitizer builds.
  *
- * Files written by the engine are append-only (WAL, tables, manifest);
- * reads are positional. Every call returns 0 or -errno.
+ * Files written by the engine are written sequentially (WAL, tables,
+ * manifest; a recycled WAL is rewritten from its start); reads are
+ * positional. Every call returns 0 or -errno.
  * All methods may be called from any thread; one writable file is used by
  * one thread at a time, readable files concurrently.
  */
@@ -17,6 +18,7 @@
 #define DK_LSM_ENV_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 typedef struct lsm_env lsm_env;
 typedef struct lsm_wfile lsm_wfile;   /* append-only writable file */
@@ -47,6 +49,16 @@ typedef struct lsm_env_ops {
     /* Make the directory's entries (creates, renames, unlinks) durable. */
     int (*sync_dir)(lsm_env *env, const char *path);
     void (*destroy)(lsm_env *env);
+    /* Rename `from` to `to` and open it for writing from offset 0: appends
+     * overwrite the old bytes in place and extend the file past its old
+     * end. Overwriting already allocated blocks lets fdatasync skip the
+     * metadata journal commit an extending write costs (WAL recycling).
+     * The rename is durable after sync_dir. May be NULL: the engine then
+     * always creates fresh files. */
+    int (*reuse)(lsm_env *env, const char *from, const char *to, lsm_wfile **out);
+    /* append() of the concatenation of iov[0..n) (a gather write, so a
+     * record's large values need not be copied into one buffer first). */
+    int (*appendv)(lsm_wfile *f, const struct iovec *iov, int n);
 } lsm_env_ops;
 
 struct lsm_env {

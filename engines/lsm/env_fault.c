@@ -46,6 +46,7 @@ typedef struct fe_env {
 struct lsm_wfile {
     fe_env *env;
     fe_inode *ino;
+    size_t pos;                  /* next write offset (< len after reuse) */
 };
 struct lsm_rfile {
     fe_env *env;
@@ -142,6 +143,7 @@ static int fe_create(lsm_env *env, const char *path, lsm_wfile **out)
             fe->all = ino;
             f->env = fe;
             f->ino = ino;
+            f->pos = 0;
             *out = f;
         }
     }
@@ -149,28 +151,48 @@ static int fe_create(lsm_env *env, const char *path, lsm_wfile **out)
     return rc;
 }
 
+/* Write n bytes at f's position. Holds mu. */
+static int fe_put(lsm_wfile *f, const void *p, size_t n)
+{
+    fe_inode *ino = f->ino;
+    if (ino->cap - f->pos < n) {
+        size_t cap = ino->cap ? ino->cap : 4096;
+        while (cap - f->pos < n)
+            cap *= 2;
+        uint8_t *d = realloc(ino->data, cap);
+        if (!d)
+            return -ENOMEM;
+        ino->data = d;
+        ino->cap = cap;
+    }
+    if (n) {
+        memcpy(ino->data + f->pos, p, n);
+        f->pos += n;
+        if (f->pos > ino->len)
+            ino->len = f->pos;
+    }
+    return 0;
+}
+
 static int fe_append(lsm_wfile *f, const void *p, size_t n)
 {
     fe_env *fe = f->env;
     pthread_mutex_lock(&fe->mu);
     int rc = fe_point(fe, 0);
-    fe_inode *ino = f->ino;
-    if (!rc && ino->cap - ino->len < n) {
-        size_t cap = ino->cap ? ino->cap : 4096;
-        while (cap - ino->len < n)
-            cap *= 2;
-        uint8_t *d = realloc(ino->data, cap);
-        if (!d)
-            rc = -ENOMEM;
-        else {
-            ino->data = d;
-            ino->cap = cap;
-        }
-    }
-    if (!rc && n) {
-        memcpy(ino->data + ino->len, p, n);
-        ino->len += n;
-    }
+    if (!rc)
+        rc = fe_put(f, p, n);
+    pthread_mutex_unlock(&fe->mu);
+    return rc;
+}
+
+/* One write point for the whole gather list, like one writev(2). */
+static int fe_appendv(lsm_wfile *f, const struct iovec *iov, int n)
+{
+    fe_env *fe = f->env;
+    pthread_mutex_lock(&fe->mu);
+    int rc = fe_point(fe, 0);
+    for (int i = 0; !rc && i < n; i++)
+        rc = fe_put(f, iov[i].iov_base, iov[i].iov_len);
     pthread_mutex_unlock(&fe->mu);
     return rc;
 }
@@ -294,6 +316,35 @@ static int fe_rename(lsm_env *env, const char *from, const char *to)
     return rc;
 }
 
+/* A rename point, then overwrite from offset 0. Until the next sync the
+ * old durable bytes stay what a crash restores. */
+static int fe_reuse(lsm_env *env, const char *from, const char *to, lsm_wfile **out)
+{
+    fe_env *fe = (fe_env *)env;
+    lsm_wfile *f = malloc(sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    pthread_mutex_lock(&fe->mu);
+    int rc = fe_point(fe, 0);
+    fe_entry *e = rc ? NULL : fe_find(&fe->cur, from);
+    if (!rc && !e)
+        rc = -ENOENT;
+    if (!rc) {
+        fe_inode *ino = e->ino;
+        fe_del(&fe->cur, from);
+        if (!(rc = fe_set(&fe->cur, to, ino))) {
+            f->env = fe;
+            f->ino = ino;
+            f->pos = 0;
+            *out = f;
+        }
+    }
+    pthread_mutex_unlock(&fe->mu);
+    if (rc)
+        free(f);
+    return rc;
+}
+
 static int fe_unlink(lsm_env *env, const char *path)
 {
     fe_env *fe = (fe_env *)env;
@@ -382,6 +433,7 @@ static const lsm_env_ops fe_ops = {
     .size = fe_size, .close_r = fe_close_r, .truncate = fe_truncate,
     .rename = fe_rename, .unlink = fe_unlink, .list = fe_list,
     .mkdir = fe_mkdir, .sync_dir = fe_sync_dir, .destroy = fe_destroy,
+    .reuse = fe_reuse, .appendv = fe_appendv,
 };
 
 lsm_env *dk__lsm_env_fault(uint64_t seed)

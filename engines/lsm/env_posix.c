@@ -1,9 +1,10 @@
 /*
  * env_posix.c - the production env: plain POSIX file descriptors.
  *
- * Writes go straight to write(2) without a user-space buffer: the WAL and
- * table builders already assemble whole records and blocks, so a second
- * buffer would only add a copy. Reads use pread(2) so many threads share
+ * Writes go straight to write(2) or writev(2) without a user-space buffer:
+ * the WAL and table builders already assemble whole records and blocks
+ * (the WAL as a gather list over the callers' values), so a second buffer
+ * would only add a copy. Reads use pread(2) so many threads share
  * one descriptor per table.
  */
 #include "env.h"
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct lsm_wfile {
@@ -52,6 +54,38 @@ static int px_append(lsm_wfile *f, const void *p, size_t n)
         }
         b += w;
         n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int px_appendv(lsm_wfile *f, const struct iovec *iov, int n)
+{
+    struct iovec cur[64];
+    while (n > 0) {
+        int k = n < 64 ? n : 64;
+        memcpy(cur, iov, (size_t)k * sizeof(*cur));
+        struct iovec *v = cur;
+        int left = k;
+        while (left > 0) {
+            ssize_t w = writev(f->fd, v, left);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                return -errno;
+            }
+            /* Skip what was written; a short write resumes mid-vector. */
+            while (left > 0 && (size_t)w >= v->iov_len) {
+                w -= (ssize_t)v->iov_len;
+                v++;
+                left--;
+            }
+            if (left > 0) {
+                v->iov_base = (uint8_t *)v->iov_base + w;
+                v->iov_len -= (size_t)w;
+            }
+        }
+        iov += k;
+        n -= k;
     }
     return 0;
 }
@@ -180,6 +214,21 @@ static int px_sync_dir(lsm_env *env, const char *path)
     return rc;
 }
 
+static int px_reuse(lsm_env *env, const char *from, const char *to, lsm_wfile **out)
+{
+    (void)env;
+    lsm_wfile *f = malloc(sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    if (rename(from, to) < 0 || (f->fd = open(to, O_WRONLY | O_CLOEXEC)) < 0) {
+        int e = -errno;
+        free(f);
+        return e;
+    }
+    *out = f;
+    return 0;
+}
+
 static void px_destroy(lsm_env *env)
 {
     free(env);
@@ -191,6 +240,7 @@ static const lsm_env_ops px_ops = {
     .size = px_size, .close_r = px_close_r, .truncate = px_truncate,
     .rename = px_rename, .unlink = px_unlink, .list = px_list,
     .mkdir = px_mkdir, .sync_dir = px_sync_dir, .destroy = px_destroy,
+    .reuse = px_reuse, .appendv = px_appendv,
 };
 
 lsm_env *dk__lsm_env_posix(void)

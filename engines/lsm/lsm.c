@@ -6,13 +6,19 @@
  * Write path (LevelDB's writer queue): a writer enqueues its batch and
  * waits; the writer at the head becomes the leader, takes every batch
  * queued behind it (up to 1 MiB), assigns sequence numbers, writes them
- * as one WAL append, issues one fdatasync if any of them asked for sync,
- * inserts them into the memtable, publishes the last sequence number and
- * wakes the group. The batch window is whatever queued while the previous
- * leader was syncing, so it grows with load and is empty when idle: no
- * timer, no fixed sleep. A WAL write or sync error is fatal: the engine
- * answers every later write with DK_EREADONLY instead of acknowledging
- * data whose durability it cannot know (after a failed fsync the kernel
+ * as one gather write (large values are not copied), issues one
+ * fdatasync if any of them asked for sync, inserts them into the
+ * memtable, publishes the last sequence number and wakes the group (each
+ * writer sleeps on its own semaphore, posted after the mutex is released,
+ * so waking costs one switch and no lock hand-off). The batch window is
+ * whatever queued while the previous leader was syncing, so it grows
+ * with load and is empty when idle: no timer, no fixed sleep. Obsolete
+ * WAL files are recycled (wal.h): the next log overwrites an old file's
+ * blocks, so an fdatasync flushes data without the file-size journal
+ * commit an appending write needs (about half the cost of a small sync
+ * on ext4). A WAL write or sync error is fatal: the engine answers every
+ * later write with DK_EREADONLY instead of acknowledging data whose
+ * durability it cannot know (after a failed fsync the kernel
  * may have dropped the dirty pages).
  *
  * Reads take references to the memtables and the current version under
@@ -70,10 +76,10 @@ void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what)
         db->bg_error = rc;
         lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what, dk_strerror(rc));
     }
+    /* Queued writers need no wake-up: each leader answers its group
+     * and hands over to the next, which sees bg_error in lsm_make_room. */
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->done_cv);
-    for (lsm_writer *w = db->wq_head; w; w = w->next)
-        pthread_cond_signal(&w->cv);
 }
 
 int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
@@ -204,14 +210,21 @@ static void *lsm_flush_thread(void *arg)
             db->compact_pending = 1;
             pthread_cond_broadcast(&db->bg_cv);
             pthread_cond_broadcast(&db->done_cv);
-            /* The WAL is covered by a durable table in a durable manifest. */
-            char path[4096];
-            dk__lsm_file_path(db, path, sizeof(path), imm->wal_number, "log");
-            pthread_mutex_unlock(&db->mu);
-            int urc = db->env->ops->unlink(db->env, path);
-            if (urc && urc != -ENOENT)
-                lsm_log(db, DK_LOG_WARN, "cannot delete %s: %s", path, strerror(-urc));
-            pthread_mutex_lock(&db->mu);
+            /* The WAL is covered by a durable table in a durable
+             * manifest: keep it for the next memtable switch to recycle
+             * (its number is below the manifest's log number, so a
+             * recovery never replays it and deletes it), or delete it. */
+            if (db->env->ops->reuse && !db->recycle_log) {
+                db->recycle_log = imm->wal_number;
+            } else {
+                char path[4096];
+                dk__lsm_file_path(db, path, sizeof(path), imm->wal_number, "log");
+                pthread_mutex_unlock(&db->mu);
+                int urc = db->env->ops->unlink(db->env, path);
+                if (urc && urc != -ENOENT)
+                    lsm_log(db, DK_LOG_WARN, "cannot delete %s: %s", path, strerror(-urc));
+                pthread_mutex_lock(&db->mu);
+            }
         }
         dk__lsm_mem_unref(imm);
     }
@@ -241,14 +254,28 @@ static int lsm_make_room(lsm_db *db, int force)
             atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
             continue;
         }
-        uint64_t num = db->next_file++;
-        char path[4096];
+        uint64_t num = db->next_file++, reuse = db->recycle_log;
+        db->recycle_log = 0;
+        char path[4096], old[4096];
         dk__lsm_file_path(db, path, sizeof(path), num, "log");
         pthread_mutex_unlock(&db->mu);
-        /* Only the leader touches the WAL, so it may do the I/O unlocked. */
+        /* Only the leader touches the WAL, so it may do the I/O unlocked.
+         * The old log is synced and, if recycled, trimmed to its records
+         * before the new one takes any: a replay must end each log where
+         * its writes ended, or it would stop before the newer logs. */
         lsm_wal nw = {0};
+        dk__lsm_file_path(db, old, sizeof(old), db->wal.number, "log");
         int rc = dk__lsm_wal_sync(&db->wal);
         if (!rc)
+            rc = dk__lsm_wal_trim(&db->wal, old);
+        int fresh = !reuse;
+        if (!rc && reuse) {
+            /* A log that cannot be recycled is only a lost optimisation. */
+            dk__lsm_file_path(db, old, sizeof(old), reuse, "log");
+            if ((fresh = dk__lsm_wal_reuse(db->env, old, path, &nw) != 0))
+                lsm_log(db, DK_LOG_WARN, "cannot recycle %s; creating %s", old, path);
+        }
+        if (!rc && fresh)
             rc = dk__lsm_wal_open(db->env, path, &nw);
         if (!rc && (rc = db->env->ops->sync_dir(db->env, db->dir)))
             dk__lsm_wal_close(&nw);
@@ -291,12 +318,12 @@ static int lsm_check_batch(const dk_batch *b)
 static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
 {
     lsm_writer w = {.batch = b, .sync = sync};
-    pthread_cond_init(&w.cv, NULL);
+    (void)sem_init(&w.wake, 0, 0);   /* fails only for pshared or a huge value */
     pthread_mutex_lock(&db->mu);
     if (db->bg_error || db->closing) {
         int rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
         pthread_mutex_unlock(&db->mu);
-        pthread_cond_destroy(&w.cv);
+        sem_destroy(&w.wake);
         return rc;
     }
     if (b && (db->compacting || db->compact_pending) &&
@@ -315,24 +342,31 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
         db->wq_head = &w;
     db->wq_tail = &w;
     /* Wait to be led or to lead. A writer never leaves the queue on its
-     * own: a leader may already have taken its batch into a group. */
-    while (!w.done && db->wq_head != &w)
-        pthread_cond_wait(&w.cv, &db->mu);
-    if (w.done) {
+     * own: a leader may already have taken its batch into a group. The
+     * wait is on a semaphore posted after the leader dropped the mutex,
+     * so a finished writer returns without touching the mutex again
+     * (POSIX allows destroying a semaphore as soon as sem_wait returned,
+     * which glibc honours since 2.21, so w may go out of scope at once). */
+    if (db->wq_head != &w) {
         pthread_mutex_unlock(&db->mu);
-        pthread_cond_destroy(&w.cv);
-        return w.rc;
+        while (sem_wait(&w.wake) && errno == EINTR)
+            ;
+        if (w.state == LSM_W_DONE) {
+            sem_destroy(&w.wake);
+            return w.rc;
+        }
+        pthread_mutex_lock(&db->mu);   /* LSM_W_LEAD: now at the head */
     }
     int rc = lsm_make_room(db, b == NULL);
     lsm_writer *last = &w;
     if (!rc && b) {
         uint64_t seq = db->last_seq + 1, nops = 0;
         int need_sync = 0;
-        dk_buf_reset(&db->wbuf);
+        dk__lsm_wal_vec_reset(&db->wbuf);
         for (lsm_writer *x = &w; x && x->batch; x = x->next) {
-            if (x != &w && db->wbuf.len >= LSM_GROUP_MAX)
+            if (x != &w && db->wbuf.total >= LSM_GROUP_MAX)
                 break;
-            if ((rc = dk__lsm_wal_encode(&db->wbuf, seq + nops, x->batch)))
+            if ((rc = dk__lsm_wal_encodev(&db->wbuf, db->wal.number, seq + nops, x->batch)))
                 break;
             nops += x->batch->count;
             need_sync |= x->sync;
@@ -341,7 +375,7 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
         lsm_memtable *mem = db->mem;
         pthread_mutex_unlock(&db->mu);
         if (!rc)
-            rc = dk__lsm_wal_write(&db->wal, db->wbuf.data, db->wbuf.len);
+            rc = dk__lsm_wal_writev(&db->wal, &db->wbuf);
         if (!rc && need_sync) {
             rc = dk__lsm_wal_sync(&db->wal);
             atomic_fetch_add(&db->st_wal_syncs, 1);
@@ -364,27 +398,29 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
             dk__lsm_set_bg_error(db, rc, fatal ? "WAL write or sync" : "memtable insert");
         } else {
             db->last_seq = seq + nops - 1;
-            atomic_fetch_add(&db->st_wal_bytes, db->wbuf.len);
+            atomic_fetch_add(&db->st_wal_bytes, db->wbuf.total);
             atomic_fetch_add(&db->st_writes, 1);
         }
     }
-    for (;;) {
-        lsm_writer *x = db->wq_head;
-        db->wq_head = x->next;
-        if (x != &w) {
-            x->rc = rc;
-            x->done = 1;
-            pthread_cond_signal(&x->cv);
-        }
-        if (x == last)
-            break;
-    }
-    if (!db->wq_head)
+    /* Detach the group and hand the queue to the next writer, then wake
+     * them all outside the mutex. */
+    lsm_writer *group = w.next, *next = last->next;
+    last->next = NULL;
+    db->wq_head = next;
+    if (!next)
         db->wq_tail = NULL;
-    else
-        pthread_cond_signal(&db->wq_head->cv);
     pthread_mutex_unlock(&db->mu);
-    pthread_cond_destroy(&w.cv);
+    for (lsm_writer *x = last == &w ? NULL : group, *nx; x; x = nx) {
+        nx = x->next;   /* read before the post: x may vanish after it */
+        x->rc = rc;
+        x->state = LSM_W_DONE;
+        sem_post(&x->wake);
+    }
+    if (next) {
+        next->state = LSM_W_LEAD;
+        sem_post(&next->wake);
+    }
+    sem_destroy(&w.wake);
     return rc;
 }
 

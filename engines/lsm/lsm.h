@@ -27,13 +27,14 @@
  *   eviction until released (one data block, plus the index block of an
  *   unpinned table, per open iterator and table);
  * - the write leader's WAL record buffer (at most a 1 MiB group, or one
- *   oversized batch).
+ *   oversized batch; values over 256 bytes are not copied into it).
  * Per-table metadata kept outside the cache (properties, file handle,
  * ~200 bytes plus the smallest and largest keys) is not counted.
  */
 #ifndef DK_LSM_LSM_H
 #define DK_LSM_LSM_H
 #include <pthread.h>
+#include <semaphore.h>
 
 #include "dynkv/compaction.h"
 #include "dynkv/engine.h"
@@ -47,12 +48,17 @@
 #define LSM_L0_SLOWDOWN 12       /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
 
+/* A queued write. The writer sleeps on `wake` without the mutex; whoever
+ * posts it has set `state` first (sem_post/sem_wait order the stores). */
 typedef struct lsm_writer {
     const dk_batch *batch;       /* NULL: a request to switch the memtable */
-    int sync, done, rc;
-    pthread_cond_t cv;
+    int sync, rc;
+    int state;                   /* 0 waiting, LSM_W_LEAD, LSM_W_DONE */
+    sem_t wake;
     struct lsm_writer *next;
 } lsm_writer;
+#define LSM_W_LEAD 1
+#define LSM_W_DONE 2
 
 typedef struct lsm_db {
     dk_engine base;
@@ -78,8 +84,9 @@ typedef struct lsm_db {
     lsm_version *cur;
     lsm_manifest man;
     uint64_t next_file, last_seq, log_number;
+    uint64_t recycle_log;        /* obsolete WAL kept for reuse (0: none) */
     lsm_writer *wq_head, *wq_tail;
-    dk_buf wbuf;                 /* the leader's WAL record buffer */
+    lsm_wal_vec wbuf;            /* the leader's WAL records (values > 256 B borrowed) */
     int bg_error;                /* first fatal background error; writes refused */
     _Atomic int closing;         /* set once by close(); read without mu by compaction */
     int compact_pending;

@@ -277,7 +277,7 @@ static void rc_free(lsm_db *db)
     dk__lsm_mem_unref(db->imm);
     dk__lsm_version_unref(db->cur);
     dk__lsm_cache_free(db->cache);
-    dk_buf_free(&db->wbuf);
+    dk__lsm_wal_vec_free(&db->wbuf);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->edit_mu);
     pthread_mutex_destroy(&db->compact_mu);
@@ -341,6 +341,11 @@ int dk__lsm_close(dk_engine *e)
      * the memtables are not flushed: the WALs cover them. An engine that
      * went read-only says so again here. */
     int rc = db->bg_error ? DK_EREADONLY : dk__lsm_wal_sync(&db->wal);
+    if (!rc) {
+        char path[4096];
+        dk__lsm_file_path(db, path, sizeof(path), db->wal.number, "log");
+        rc = dk__lsm_wal_trim(&db->wal, path);
+    }
     if (rc && !db->bg_error)
         db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, dk_strerror(rc));
     rc_free(db);

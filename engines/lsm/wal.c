@@ -8,50 +8,140 @@
  * blocks to resynchronise after a corrupt middle; we stop at the first bad
  * record instead, because anything after it may depend on it (a batch is a
  * unit, and later batches may overwrite keys of the lost one).
+ *
+ * Recycling (RocksDB's recycle_log_file_num): an obsolete log is renamed
+ * to the next log number and overwritten from offset 0. The stale
+ * records behind the new ones carry the old log number, so the replay
+ * recognises the first of them as the end of the log. Stale bytes that do
+ * not start a whole record look like a torn tail; they exist only after
+ * a crash (a recycled log is trimmed to its written size when it is
+ * closed or switched away from), where a torn tail is expected anyway.
  */
 #include "wal.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ikey.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 
-int dk__lsm_wal_encode(dk_buf *out, uint64_t seq, const dk_batch *b)
+/* Copy n bytes into v's buffer, extending the last piece when it is a
+ * buffer piece (fresh: always start a new piece). */
+static int wal_put(lsm_wal_vec *v, const void *p, size_t n, int fresh)
 {
-    size_t start = out->len;
-    uint8_t hdr[LSM_WAL_HEADER + 12] = {0};
-    int rc = dk_buf_append(out, hdr, sizeof(hdr));
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < b->count; i++) {
-        const dk_batch_op *op = &b->ops[i];
-        uint8_t v[1 + 2 * DK_VARINT_MAX];
-        size_t n = 0;
-        v[n++] = op->type == DK_BATCH_DELETE ? LSM_TYPE_DELETE : LSM_TYPE_VALUE;
-        n += dk_put_varint(v + n, op->key.len);
-        if ((rc = dk_buf_append(out, v, n)) || (rc = dk_buf_append(out, op->key.ptr, op->key.len)))
-            goto err;
-        if (op->type != DK_BATCH_DELETE) {
-            n = dk_put_varint(v, op->value.len);
-            if ((rc = dk_buf_append(out, v, n)) ||
-                (rc = dk_buf_append(out, op->value.ptr, op->value.len)))
-                goto err;
+    if (!n && !fresh)
+        return 0;
+    lsm_wal_seg *last = v->nseg ? &v->seg[v->nseg - 1] : NULL;
+    if (fresh || !last || last->ptr || last->off + last->len != v->buf.len) {
+        if (v->nseg == v->cap) {
+            size_t cap = v->cap ? v->cap * 2 : 16;
+            lsm_wal_seg *ns = realloc(v->seg, cap * sizeof(*ns));
+            if (!ns)
+                return -ENOMEM;
+            v->seg = ns;
+            v->cap = cap;
         }
+        last = &v->seg[v->nseg++];
+        *last = (lsm_wal_seg){NULL, v->buf.len, 0};
     }
-    size_t len = out->len - start - LSM_WAL_HEADER;
-    if (len > LSM_WAL_MAX_RECORD) {
-        rc = DK_ETOOBIG;
-        goto err;
+    int rc = dk_buf_append(&v->buf, p, n);
+    if (!rc) {
+        last->len += n;
+        v->total += n;
     }
-    uint8_t *p = out->data + start;
-    dk_put_u32(p + 4, (uint32_t)len);
-    dk_put_u64(p + 8, seq);
-    dk_put_u32(p + 16, (uint32_t)b->count);
-    dk_put_u32(p, dk_crc32c_mask(dk_crc32c(p + 4, len + 4)));
+    return rc;
+}
+
+/* Borrow n bytes at p as their own piece. */
+static int wal_ref(lsm_wal_vec *v, const uint8_t *p, size_t n)
+{
+    if (v->nseg == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        lsm_wal_seg *ns = realloc(v->seg, cap * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        v->seg = ns;
+        v->cap = cap;
+    }
+    v->seg[v->nseg++] = (lsm_wal_seg){p, 0, n};
+    v->total += n;
     return 0;
-err:
-    out->len = start;
+}
+
+static const uint8_t *wal_seg_ptr(const lsm_wal_vec *v, const lsm_wal_seg *s)
+{
+    return s->ptr ? s->ptr : v->buf.data + s->off;
+}
+
+int dk__lsm_wal_encodev(lsm_wal_vec *v, uint64_t number, uint64_t seq, const dk_batch *b)
+{
+    size_t start = v->buf.len, seg0 = v->nseg, total0 = v->total;
+    uint8_t hdr[LSM_WAL_HEADER + LSM_WAL_MIN_PAYLOAD] = {0};
+    int rc = wal_put(v, hdr, sizeof(hdr), 1);
+    for (size_t i = 0; !rc && i < b->count; i++) {
+        const dk_batch_op *op = &b->ops[i];
+        uint8_t t[1 + 2 * DK_VARINT_MAX];
+        size_t n = 0;
+        t[n++] = op->type == DK_BATCH_DELETE ? LSM_TYPE_DELETE : LSM_TYPE_VALUE;
+        n += dk_put_varint(t + n, op->key.len);
+        if ((rc = wal_put(v, t, n, 0)) || (rc = wal_put(v, op->key.ptr, op->key.len, 0)))
+            break;
+        if (op->type == DK_BATCH_DELETE)
+            continue;
+        n = dk_put_varint(t, op->value.len);
+        if ((rc = wal_put(v, t, n, 0)))
+            break;
+        rc = op->value.len > LSM_WAL_COPY_MAX ? wal_ref(v, op->value.ptr, op->value.len)
+                                               : wal_put(v, op->value.ptr, op->value.len, 0);
+    }
+    size_t len = v->total - total0 - LSM_WAL_HEADER;
+    if (!rc && len > LSM_WAL_MAX_RECORD)
+        rc = DK_ETOOBIG;
+    if (rc) {
+        v->buf.len = start;
+        v->nseg = seg0;
+        v->total = total0;
+        return rc;
+    }
+    uint8_t *p = v->buf.data + start;
+    dk_put_u32(p + 4, (uint32_t)len);
+    dk_put_u64(p + 8, number);
+    dk_put_u64(p + 16, seq);
+    dk_put_u32(p + 24, (uint32_t)b->count);
+    /* The CRC covers the length field and every piece of the payload;
+     * the record's first piece starts with its header (wal_put fresh). */
+    uint32_t crc = dk_crc32c(p + 4, v->seg[seg0].len - 4);
+    for (size_t i = seg0 + 1; i < v->nseg; i++)
+        crc = dk_crc32c_extend(crc, wal_seg_ptr(v, &v->seg[i]), v->seg[i].len);
+    dk_put_u32(p, dk_crc32c_mask(crc));
+    return 0;
+}
+
+void dk__lsm_wal_vec_reset(lsm_wal_vec *v)
+{
+    dk_buf_reset(&v->buf);
+    v->nseg = 0;
+    v->total = 0;
+}
+
+void dk__lsm_wal_vec_free(lsm_wal_vec *v)
+{
+    dk_buf_free(&v->buf);
+    free(v->seg);
+    memset(v, 0, sizeof(*v));
+}
+
+int dk__lsm_wal_encode(dk_buf *out, uint64_t number, uint64_t seq, const dk_batch *b)
+{
+    lsm_wal_vec v = {0};
+    int rc = dk__lsm_wal_encodev(&v, number, seq, b);
+    if (!rc)
+        rc = dk_buf_reserve(out, v.total);
+    for (size_t i = 0; !rc && i < v.nseg; i++)
+        rc = dk_buf_append(out, wal_seg_ptr(&v, &v.seg[i]), v.seg[i].len);
+    dk__lsm_wal_vec_free(&v);
     return rc;
 }
 
@@ -83,11 +173,43 @@ int dk__lsm_wal_op_next(const uint8_t **pp, const uint8_t *end, int *type, dk_sl
     return 0;
 }
 
+uint64_t dk__lsm_wal_number(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    uint64_t n = 0;
+    for (base = base ? base + 1 : path; *base >= '0' && *base <= '9'; base++)
+        n = n * 10 + (uint64_t)(*base - '0');
+    return n;
+}
+
 int dk__lsm_wal_open(lsm_env *env, const char *path, lsm_wal *w)
 {
     w->env = env;
     w->size = 0;
+    w->recycled = 0;
+    w->number = dk__lsm_wal_number(path);
     return env->ops->create(env, path, &w->f);
+}
+
+int dk__lsm_wal_reuse(lsm_env *env, const char *from, const char *to, lsm_wal *w)
+{
+    if (!env->ops->reuse)
+        return -ENOTSUP;
+    w->env = env;
+    w->size = 0;
+    w->recycled = 1;
+    w->number = dk__lsm_wal_number(to);
+    return env->ops->reuse(env, from, to, &w->f);
+}
+
+int dk__lsm_wal_trim(lsm_wal *w, const char *path)
+{
+    if (!w->f || !w->recycled)
+        return 0;
+    int rc = w->env->ops->truncate(w->env, path, w->size);
+    if (!rc)
+        w->recycled = 0;
+    return rc;
 }
 
 int dk__lsm_wal_write(lsm_wal *w, const void *p, size_t n)
@@ -95,6 +217,25 @@ int dk__lsm_wal_write(lsm_wal *w, const void *p, size_t n)
     int rc = w->env->ops->append(w->f, p, n);
     if (!rc)
         w->size += n;
+    return rc;
+}
+
+int dk__lsm_wal_writev(lsm_wal *w, const lsm_wal_vec *v)
+{
+    if (!v->nseg)
+        return 0;
+    struct iovec small[64], *iov = v->nseg <= 64 ? small : malloc(v->nseg * sizeof(*iov));
+    if (!iov)
+        return -ENOMEM;
+    for (size_t i = 0; i < v->nseg; i++) {
+        iov[i].iov_base = (void *)wal_seg_ptr(v, &v->seg[i]);
+        iov[i].iov_len = v->seg[i].len;
+    }
+    int rc = w->env->ops->appendv(w->f, iov, (int)v->nseg);
+    if (iov != small)
+        free(iov);
+    if (!rc)
+        w->size += v->total;
     return rc;
 }
 
@@ -132,17 +273,23 @@ int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg,
     int rc = dk__lsm_env_read_all(env, path, &data, &len);
     if (rc)
         return rc;
+    uint64_t number = dk__lsm_wal_number(path);
     size_t off = 0;
-    while (len - off >= LSM_WAL_HEADER + 12) {
+    int stale = 0;
+    while (len - off >= LSM_WAL_HEADER + LSM_WAL_MIN_PAYLOAD) {
         const uint8_t *p = data + off;
         uint32_t n = dk_get_u32(p + 4);
-        if (n < 12 || n > LSM_WAL_MAX_RECORD || n > len - off - LSM_WAL_HEADER)
+        if (n < LSM_WAL_MIN_PAYLOAD || n > LSM_WAL_MAX_RECORD || n > len - off - LSM_WAL_HEADER)
             break;
         if (dk_crc32c_unmask(dk_get_u32(p)) != dk_crc32c(p + 4, (size_t)n + 4))
             break;
-        uint64_t seq = dk_get_u64(p + 8);
-        uint32_t count = dk_get_u32(p + 16);
-        const uint8_t *ops = p + 20, *end = p + LSM_WAL_HEADER + n;
+        if (dk_get_u64(p + 8) != number) {
+            stale = 1;
+            break;
+        }
+        uint64_t seq = dk_get_u64(p + 16);
+        uint32_t count = dk_get_u32(p + 24);
+        const uint8_t *ops = p + LSM_WAL_HEADER + LSM_WAL_MIN_PAYLOAD, *end = p + LSM_WAL_HEADER + n;
         if (!wal_ops_ok(ops, end, count))
             break;
         if ((rc = cb(arg, seq, count, ops, (size_t)(end - ops))) != 0) {
@@ -152,7 +299,7 @@ int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg,
         off += LSM_WAL_HEADER + n;
     }
     free(data);
-    *dropped = len - off;
+    *dropped = stale ? 0 : len - off;
     *bad_off = off;
     if (off < len)
         rc = env->ops->truncate(env, path, off);

@@ -36,13 +36,11 @@ static int wl_cb(void *arg, uint64_t seq, uint32_t count, const uint8_t *ops, si
     return 0;
 }
 
-/* Write 10 records (record i: i+1 ops, first seq 100*i) to /w.log. */
-static size_t wl_write10(lsm_env *env, size_t *ends)
+/* Encode `nrec` records (record i: i+1 ops, first seq 100*i) of log
+ * `number` into b, with their end offsets in ends. */
+static void wl_encode(dk_buf *b, uint64_t number, int nrec, size_t *ends)
 {
-    lsm_wal w;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, "/w.log", &w), 0);
-    dk_buf b = DK_BUF_INIT;
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < nrec; i++) {
         dk_batch_op ops[10];
         char keys[10][16];
         for (int j = 0; j <= i; j++) {
@@ -51,9 +49,19 @@ static size_t wl_write10(lsm_env *env, size_t *ends)
                                    .key = tl_str(keys[j]), .value = tl_str("some value")};
         }
         dk_batch batch = {ops, (size_t)i + 1};
-        CU_ASSERT_EQUAL(dk__lsm_wal_encode(&b, 100 * (uint64_t)i, &batch), 0);
-        ends[i] = b.len;
+        CU_ASSERT_EQUAL(dk__lsm_wal_encode(b, number, 100 * (uint64_t)i, &batch), 0);
+        ends[i] = b->len;
     }
+}
+
+/* Write 10 records to /w.log (log number 0: no digits in the name). */
+static size_t wl_write10(lsm_env *env, size_t *ends)
+{
+    lsm_wal w;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, "/w.log", &w), 0);
+    CU_ASSERT_EQUAL(w.number, 0);
+    dk_buf b = DK_BUF_INIT;
+    wl_encode(&b, 0, 10, ends);
     CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, b.data, b.len), 0);
     CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
     CU_ASSERT_EQUAL(dk__lsm_wal_close(&w), 0);
@@ -130,6 +138,146 @@ static void test_wal_flipped_byte(void)
     }
     CU_ASSERT_EQUAL(bad_count, 0);
     free(data);
+    env->ops->destroy(env);
+}
+
+typedef struct wl_vals {
+    int records, ops, bad;
+} wl_vals;
+
+/* Checks every op's value against the pattern wl_fill wrote. */
+static int wl_val_cb(void *arg, uint64_t seq, uint32_t count, const uint8_t *ops, size_t n)
+{
+    wl_vals *s = arg;
+    const uint8_t *p = ops;
+    (void)seq;
+    for (uint32_t i = 0; i < count; i++) {
+        int type;
+        dk_slice k, v;
+        if (dk__lsm_wal_op_next(&p, ops + n, &type, &k, &v))
+            return -EINVAL;
+        for (size_t j = 0; j < v.len; j++)
+            s->bad += v.ptr[j] != (uint8_t)(v.len + j);
+        s->ops++;
+    }
+    s->records++;
+    return 0;
+}
+
+/* Records with borrowed (> LSM_WAL_COPY_MAX) and copied values, written
+ * as one gather write: the bytes equal the contiguous encoding and replay
+ * back intact. */
+static void test_wal_gather(void)
+{
+    lsm_env *env = dk__lsm_env_fault(3);
+    static const size_t sizes[] = {0, 1, 255, 256, 257, 1000, 10240, 3};
+    enum { NV = sizeof(sizes) / sizeof(sizes[0]) };
+    uint8_t *vals[NV];
+    dk_batch_op ops[NV];
+    char keys[NV][8];
+    for (int i = 0; i < NV; i++) {
+        vals[i] = malloc(sizes[i] + 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(vals[i]);
+        for (size_t j = 0; j < sizes[i]; j++)
+            vals[i][j] = (uint8_t)(sizes[i] + j);
+        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+        ops[i] = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str(keys[i]),
+                               .value = {vals[i], sizes[i]}};
+    }
+    lsm_wal_vec v = {0};
+    dk_buf flat = DK_BUF_INIT;
+    for (int r = 0; r < 3; r++) {
+        dk_batch batch = {ops + r, NV - (size_t)r};
+        CU_ASSERT_EQUAL(dk__lsm_wal_encodev(&v, 7, 10 * (uint64_t)r, &batch), 0);
+        CU_ASSERT_EQUAL(dk__lsm_wal_encode(&flat, 7, 10 * (uint64_t)r, &batch), 0);
+    }
+    CU_ASSERT_EQUAL(v.total, flat.len);
+    CU_ASSERT(v.buf.len < flat.len - 10240);   /* the big values were borrowed */
+    lsm_wal w;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, "/000007.log", &w), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_writev(&w, &v), 0);
+    CU_ASSERT_EQUAL(w.size, flat.len);
+    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_close(&w), 0);
+    uint8_t *data;
+    size_t dl;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, "/000007.log", &data, &dl), 0);
+    CU_ASSERT(dl == flat.len && memcmp(data, flat.data, dl) == 0);
+    free(data);
+    wl_vals s = {0};
+    uint64_t dropped = 99, bad = 99;
+    CU_ASSERT_EQUAL(dk__lsm_wal_replay(env, "/000007.log", wl_val_cb, &s, &dropped, &bad), 0);
+    CU_ASSERT_EQUAL(s.records, 3);
+    CU_ASSERT_EQUAL(s.ops, 3 * NV - 3);
+    CU_ASSERT_EQUAL(s.bad, 0);
+    CU_ASSERT_EQUAL(dropped, 0);
+    dk__lsm_wal_vec_free(&v);
+    dk_buf_free(&flat);
+    for (int i = 0; i < NV; i++)
+        free(vals[i]);
+    env->ops->destroy(env);
+}
+
+/* A recycled log: records of the new number, then the old file's bytes.
+ * A whole stale record is the clean end; unaligned stale bytes read as a
+ * torn tail; trimming leaves exactly the new records. */
+static void test_wal_recycled(void)
+{
+    lsm_env *env = dk__lsm_env_fault(3);
+    size_t ends[10], ends2[10];
+    lsm_wal w;
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, "/000005.log", &w), 0);
+    CU_ASSERT_EQUAL(w.number, 5);
+    wl_encode(&b, 5, 10, ends);
+    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, b.data, b.len), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_close(&w), 0);
+    size_t len = b.len;
+
+    /* Same-sized records under number 9 end on a record boundary. */
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_reuse(env, "/000005.log", "/000009.log", &w), 0);
+    CU_ASSERT_EQUAL(w.number, 9);
+    dk_buf_reset(&b);
+    wl_encode(&b, 9, 3, ends2);
+    CU_ASSERT_EQUAL(ends2[2], ends[2]);
+    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, b.data, b.len), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_close(&w), 0);
+    wl_seen s = {0};
+    uint64_t dropped = 99, bad = 99;
+    CU_ASSERT_EQUAL(dk__lsm_wal_replay(env, "/000009.log", wl_cb, &s, &dropped, &bad), 0);
+    CU_ASSERT_EQUAL(s.records, 3);
+    CU_ASSERT_STRING_EQUAL(s.last_key, "r2-2");
+    CU_ASSERT_EQUAL(dropped, 0);
+    CU_ASSERT_EQUAL(bad, ends[2]);
+    uint8_t *data;
+    size_t dl;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, "/000009.log", &data, &dl), 0);
+    CU_ASSERT_EQUAL(dl, ends[2]);   /* the stale tail is cut */
+    free(data);
+
+    /* A fresh life as 12: one record over the old bytes, not ending on an
+     * old record's boundary. Trimming cuts the stale bytes after it. */
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_reuse(env, "/000009.log", "/000012.log", &w), 0);
+    dk_buf_reset(&b);
+    wl_encode(&b, 12, 2, ends2);
+    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, b.data + ends2[0], b.len - ends2[0]), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, "/000012.log", &data, &dl), 0);
+    CU_ASSERT_EQUAL(dl, ends[2]);
+    free(data);
+    CU_ASSERT_EQUAL(dk__lsm_wal_trim(&w, "/000012.log"), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_close(&w), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, "/000012.log", &data, &dl), 0);
+    CU_ASSERT_EQUAL(dl, ends2[1] - ends2[0]);
+    free(data);
+    s = (wl_seen){0};
+    CU_ASSERT_EQUAL(dk__lsm_wal_replay(env, "/000012.log", wl_cb, &s, &dropped, &bad), 0);
+    CU_ASSERT_EQUAL(s.records, 1);
+    CU_ASSERT_EQUAL(dropped, 0);
+    CU_ASSERT(len > ends[2]);
+    dk_buf_free(&b);
     env->ops->destroy(env);
 }
 
@@ -366,6 +514,8 @@ static CU_TestInfo wl_tests[] = {
     {"wal_roundtrip", test_wal_roundtrip},
     {"wal_torn_every_byte", test_wal_torn_every_byte},
     {"wal_flipped_byte", test_wal_flipped_byte},
+    {"wal_recycled", test_wal_recycled},
+    {"wal_gather", test_wal_gather},
     {"group_commit", test_group_commit},
     {"edit_roundtrip", test_edit_roundtrip},
     {"manifest_recover", test_manifest_recover},
