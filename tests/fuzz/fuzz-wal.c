@@ -39,8 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dk__lsm_env_write_atomic(env, "/d", "000001.log", data, size) == 0) {
         size_t total = 0;
         uint64_t dropped = 0, off = 0;
+        /* A clean end (dropped 0) may stop before the file's end: a recycled log
+         * ends at the first whole record of an older log number. */
         if (dk__lsm_wal_replay(env, "/d/000001.log", fz_cb, &total, &dropped, &off) == 0 &&
-            dropped + off != size)
+            (off > size || (dropped && dropped + off != size)))
             abort();
     }
     static const char cur[] = "MANIFEST-000002\n";

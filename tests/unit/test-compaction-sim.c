@@ -5,7 +5,9 @@
  * sequence) pairs, then checks what the engine relies on: levels >= 1
  * stay disjoint, no job loses a live key's latest write, and the
  * amplification the policy promises (leveled: space amplification near
- * 1.1). The synthetic run shapes are in test-compaction.c.
+ * 1.1, and write amplification, i.e. bytes written by jobs / bytes
+ * flushed, within the bounds derived at each test). The synthetic run
+ * shapes are in test-compaction.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ typedef struct sim {
     uint64_t rng, rec_size;
     int64_t ms_per_write, ttl_ms; /* write time = seq * ms_per_write */
     uint64_t user_bytes, disk_bytes;
+    uint64_t flush_bytes, job_bytes;  /* written by flushes / by jobs */
     size_t jobs, drops, max_runs, small_merges, errors;
 } sim;
 
@@ -106,7 +109,9 @@ static void sim_flush(sim *s, size_t writes)
         s->latest[e[i].key] = e[i].seq;
     }
     s->user_bytes += writes * s->rec_size;
-    sim_add(s, 0, e, sim_dedup(e, writes));
+    size_t n = sim_dedup(e, writes);
+    s->flush_bytes += n * s->rec_size;
+    sim_add(s, 0, e, n);
 }
 
 static void sim_apply(sim *s, const dk_compaction_job *job)
@@ -144,6 +149,7 @@ static void sim_apply(sim *s, const dk_compaction_job *job)
         sim_ent *e = malloc(m * sizeof(*e));
         memcpy(e, all + i, m * sizeof(*e));
         sim_add(s, job->output_level, e, m);
+        s->job_bytes += m * s->rec_size;
     }
     free(all);
 }
@@ -252,6 +258,12 @@ static void sim_free(sim *s)
     tc_plugin_close(&s->pl, s->p);
 }
 
+/* Bytes written by jobs / bytes flushed, since the given counters. */
+static double sim_write_amp(const sim *s, uint64_t job0, uint64_t flush0)
+{
+    return (double)(s->job_bytes - job0) / (double)(s->flush_bytes - flush0);
+}
+
 static void test_sim_leveled(void)
 {
     dk_compaction_conf c = {.struct_size = sizeof(c), .base_level_size = 4 * MiB,
@@ -260,7 +272,10 @@ static void test_sim_leveled(void)
     CU_ASSERT_FATAL(sim_init(&s, "leveled", &c, 60000, 1024) == 0);
     double sa_sum = 0, sa_max = 0;
     int samples = 0;
+    uint64_t job0 = 0, flush0 = 0;
     for (int f = 0; f < 600; f++) {
+        if (f == 300)
+            job0 = s.job_bytes, flush0 = s.flush_bytes;
         sim_flush(&s, 1000);
         sim_settle(&s);
         s.max_runs = s.n > s.max_runs ? s.n : s.max_runs;
@@ -270,14 +285,66 @@ static void test_sim_leveled(void)
             sa_max = sa > sa_max ? sa : sa_max;
         }
     }
-    double wa = (double)s.disk_bytes / (double)s.user_bytes;
-    fprintf(stderr, "leveled: space amp mean %.3f max %.3f, write amp %.1f, %zu jobs, %zu runs max\n",
+    double wa = sim_write_amp(&s, job0, flush0);
+    fprintf(stderr, "leveled: space amp mean %.3f max %.3f, write amp %.2f, %zu jobs, %zu runs max\n",
             sa_sum / samples, sa_max, wa, s.jobs, s.max_runs);
     CU_ASSERT_EQUAL(s.errors, 0);
     CU_ASSERT_EQUAL(sim_faults(&s), 0);
-    CU_ASSERT(sa_sum / samples < 1.2);
-    CU_ASSERT(sa_max < 1.35);
-    CU_ASSERT(wa < 30);
+    CU_ASSERT(sa_sum / samples <= 1.2);
+    CU_ASSERT(sa_max <= 1.25);
+    /* 58.6 MiB live: L3 holds it (L2's static target is 40 MiB), L2's
+     * dynamic target is 5.9 MiB >= base_level_size, so L2 is the base
+     * level. A flushed byte is written by an L0 job along with the L2
+     * bytes that job overlaps (all of L2, keys are uniform: at most
+     * 1 + 5.9 / 4 per byte of a 4-flush job), then once more into L3 with
+     * at most level_ratio bytes of L3 per byte moved (1 + 10): 13.5 in
+     * all. Measured 7.5 (min-overlapping-ratio choice and overwritten
+     * keys keep the second term well under its bound). */
+    CU_ASSERT(wa <= 13.5);
+    sim_free(&s);
+}
+
+/*
+ * The shape of bench/engine's 10 KiB overwrite run, with the policy's
+ * defaults (base_level_size 64 MiB, l0_trigger 4): 50000 keys of 10340
+ * bytes (517 MB when all are live), 64 MiB flushes (6490 writes), a
+ * random fill of 50000 writes, then 200000 overwrites. L2 holds the data
+ * (under its 640 MiB static target) and L1's dynamic target (~50 MB) is
+ * under base_level_size, so L2 is the base level and every job is an L0
+ * job writing at most every live key once: at most 50000 / (4 x ~6100
+ * distinct keys per flush) = 2.05 per flushed byte, with nothing
+ * cascading. Measured 1.72 with space amplification 1.18; for comparison,
+ * L0 always into L1 (the previous design) measures 2.98 (space 1.19) and
+ * a fixed 256 MiB L1 (like RocksDB 7.8's static defaults) 1.84 with
+ * space amplification 1.46.
+ */
+static void test_sim_leveled_bench_shape(void)
+{
+    sim s;
+    const uint64_t rec = 10340;
+    const size_t per = (64u << 20) / rec;
+    CU_ASSERT_FATAL(sim_init(&s, "leveled", NULL, 50000, rec) == 0);
+    for (size_t w = 0; w < 50000; w += per) {
+        sim_flush(&s, per);
+        sim_settle(&s);
+    }
+    uint64_t job0 = s.job_bytes, flush0 = s.flush_bytes;
+    size_t jobs0 = s.jobs;
+    double sa_sum = 0;
+    int samples = 0;
+    for (size_t w = 0; w < 200000; w += per) {
+        sim_flush(&s, per);
+        sim_settle(&s);
+        sa_sum += sim_space_amp(&s), samples++;
+    }
+    double wa = sim_write_amp(&s, job0, flush0);
+    fprintf(stderr, "leveled, bench shape: space amp mean %.3f, write amp %.2f, %zu jobs\n",
+            sa_sum / samples, wa, s.jobs - jobs0);
+    CU_ASSERT_EQUAL(s.errors, 0);
+    CU_ASSERT_EQUAL(sim_faults(&s), 0);
+    CU_ASSERT(wa <= 2.05);
+    CU_ASSERT(s.jobs - jobs0 <= 31 / 4 + 1);   /* only L0 jobs: one per 4 of the 31 flushes */
+    CU_ASSERT(sa_sum / samples <= 1.25);
     sim_free(&s);
 }
 
@@ -342,7 +409,8 @@ static void test_sim_time_window(void)
 }
 
 static CU_TestInfo tc_sim_tests[] = {
-    {"leveled: simulated workload, space amplification", test_sim_leveled},
+    {"leveled: simulated workload, space and write amplification", test_sim_leveled},
+    {"leveled: the engine benchmark's overwrite shape", test_sim_leveled_bench_shape},
     {"size_tiered: simulated workload", test_sim_size_tiered},
     {"time_window: simulated TTL workload", test_sim_time_window},
     CU_TEST_INFO_NULL,

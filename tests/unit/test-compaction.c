@@ -137,9 +137,10 @@ static void test_leveled_level_targets(void)
     tc_add(&t, 2, 1, 3 * MiB, "g", "m");
     tc_add(&t, 3, 1, 3 * MiB, "n", "z");
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);
-    /* With 20 MiB in L2, L1's target becomes 2 MiB (dynamic sizing from the
-     * deepest level): L1 -> L2, choosing the L1 run whose overlap with L2
-     * is the smallest relative to its size ("g".."m" overlaps only run 11). */
+    /* With 20 MiB in L2, L1's target would be 2 MiB (dynamic sizing from
+     * the deepest level), below base_level_size: L2 is the base level and
+     * L1 drains into it, choosing the L1 run whose overlap with L2 is the
+     * smallest relative to its size ("g".."m" overlaps only run 11). */
     tc_add(&t, 10, 2, 8 * MiB, "a", "e");
     tc_add(&t, 11, 2, 2 * MiB, "h", "i");
     tc_add(&t, 12, 2, 10 * MiB, "o", "z");
@@ -163,11 +164,10 @@ static void test_leveled_level_targets(void)
     p = tc_plugin_open("leveled", &tc_lv_conf, &pl);
     CU_ASSERT_FATAL(p != NULL);
     tc_init(&t, 4, 5000);
-    tc_add(&t, 1, 1, MiB, "a", "z");
     tc_add(&t, 10, 2, 60 * MiB, "a", "k");
     tc_add(&t, 11, 2, 30 * MiB, "l", "z");
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);
-    t.runs[2].size = 50 * MiB;
+    t.runs[1].size = 50 * MiB;
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 3);
     CU_ASSERT(INPUTS_ARE(&t, 10));   /* no L3 overlap either way: the first */
@@ -198,6 +198,60 @@ static void test_leveled_score_order(void)
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 1);
     CU_ASSERT(INPUTS_ARE(&t, 100, 99, 98, 97, 96, 1, 2));
+    tc_plugin_close(&pl, p);
+}
+
+/* L0 compacts into the base level: the first level whose dynamic target
+ * reaches base_level_size (10 MiB here), or the deepest non-empty one. */
+static void test_leveled_base_level(void)
+{
+    tc_plugin pl;
+    dk_compaction_policy *p = tc_plugin_open("leveled", &tc_lv_conf, &pl);
+    CU_ASSERT_FATAL(p != NULL);
+    tc_view t;
+    tc_init(&t, 7, 5000);
+    for (uint64_t i = 0; i < 4; i++)
+        tc_add(&t, 100 - i, 0, MiB, "c", "p");
+    tc_add(&t, 10, 2, 20 * MiB, "a", "f");
+    tc_add(&t, 11, 2, 20 * MiB, "g", "m");
+    tc_add(&t, 12, 2, 10 * MiB, "n", "z");
+    /* 50 MiB in L2: L1 would get 5 MiB, so L2 is the base level and L0
+     * merges straight into it, with every L2 run it overlaps. */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
+    CU_ASSERT_EQUAL(t.job.kind, DK_JOB_MERGE);
+    CU_ASSERT_EQUAL(t.job.output_level, 2);
+    CU_ASSERT(INPUTS_ARE(&t, 100, 99, 98, 97, 10, 11, 12));
+    /* 100 MiB in L2: L1's target reaches 10 MiB and L1 is the base level
+     * again; it is empty, so the job is L0 alone. */
+    t.runs[6].size = 60 * MiB;
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
+    CU_ASSERT_EQUAL(t.job.output_level, 1);
+    CU_ASSERT(INPUTS_ARE(&t, 100, 99, 98, 97));
+    tc_plugin_close(&pl, p);
+
+    /* L1 left non-empty above the base level (L2, 50 MiB) drains first,
+     * ahead of L0; while it is busy, L0 goes into L1, the first non-empty
+     * level, so that newer versions stay above older ones. */
+    p = tc_plugin_open("leveled", &tc_lv_conf, &pl);
+    CU_ASSERT_FATAL(p != NULL);
+    tc_init(&t, 7, 5000);
+    for (uint64_t i = 0; i < 4; i++)
+        tc_add(&t, 100 - i, 0, MiB, "c", "f");
+    tc_add(&t, 1, 1, MiB, "a", "b");
+    tc_add(&t, 2, 1, MiB, "d", "e");
+    tc_add(&t, 3, 1, MiB, "x", "y");
+    tc_add(&t, 10, 2, 50 * MiB, "a", "z");
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
+    CU_ASSERT_EQUAL(t.job.output_level, 2);
+    CU_ASSERT(t.job.n_inputs == 2 && t.job.inputs[1] == 10);
+    t.runs[4].busy = t.runs[6].busy = 1;   /* runs 1 and 3 leaving */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
+    CU_ASSERT_EQUAL(t.job.output_level, 2);
+    CU_ASSERT(INPUTS_ARE(&t, 2, 10));
+    t.runs[7].busy = 1;                    /* L2 busy too: L1 cannot drain */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
+    CU_ASSERT_EQUAL(t.job.output_level, 1);
+    CU_ASSERT(INPUTS_ARE(&t, 100, 99, 98, 97, 2));
     tc_plugin_close(&pl, p);
 }
 
@@ -449,6 +503,7 @@ static CU_TestInfo tc_policy_tests[] = {
     {"leveled: L0 trigger, overlap and busy", test_leveled_l0_trigger},
     {"leveled: level targets and run choice", test_leveled_level_targets},
     {"leveled: most urgent level first", test_leveled_score_order},
+    {"leveled: L0 into the base level", test_leveled_base_level},
     {"all: whole-run drops of expired runs", test_drop_expired},
     {"all: conf validation", test_conf_validation},
     {"size_tiered: buckets", test_size_tiered_buckets},

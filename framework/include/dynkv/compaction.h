@@ -55,7 +55,7 @@ typedef struct dk_compaction_conf {
     uint32_t struct_size;
     uint32_t l0_trigger;         /* leveled: L0 runs that start a compaction (4) */
     uint32_t level_ratio;        /* leveled: size ratio between levels (10) */
-    uint64_t base_level_size;    /* leveled: L1 target bytes (64 MiB) */
+    uint64_t base_level_size;    /* leveled: smallest target of the level L0 compacts into (64 MiB) */
     uint64_t target_file_size;   /* leveled, size-tiered outputs (64 MiB) */
     uint32_t min_threshold;      /* size-tiered: runs per bucket to merge (4) */
     uint32_t max_threshold;      /* size-tiered: most runs per job (32) */
