@@ -59,6 +59,13 @@ typedef struct lsm_env_ops {
     /* append() of the concatenation of iov[0..n) (a gather write, so a
      * record's large values need not be copied into one buffer first). */
     int (*appendv)(lsm_wfile *f, const struct iovec *iov, int n);
+    /* Start writing the first `len` bytes of f back to the device and
+     * wait for the writeback an earlier call started (RocksDB's
+     * bytes_per_sync): a long table write then never leaves more than
+     * one interval of dirty pages for its final sync, or for a WAL
+     * fdatasync queued on the same device, to wait behind. Makes nothing
+     * durable: only sync() does. May be NULL (no incremental writeback). */
+    int (*writeback)(lsm_wfile *f, uint64_t len);
 } lsm_env_ops;
 
 struct lsm_env {

@@ -2,9 +2,9 @@
  * env_fault.h - an in-memory env for crash and fault tests (env_fault.c).
  *
  * Every mutating call (create, append, sync, truncate, rename, unlink,
- * mkdir, sync_dir) is a numbered "point". Arm the env to fail point N:
- * the call returns -EIO, and in crash mode every later call fails too, as
- * if the machine had stopped. dk__lsm_fault_crash() then models the
+ * mkdir, sync_dir, writeback) is a numbered "point". Arm the env to fail
+ * point N: the call returns -EIO, and in crash mode every later call
+ * fails too, as if the machine had stopped. dk__lsm_fault_crash() then models the
  * reboot: the namespace reverts to what the last directory sync made
  * durable and every file to its last synced bytes, optionally keeping a
  * random prefix of the unsynced tail (a torn write).

@@ -13,7 +13,8 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/cache.h engines/lsm/cache.c \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
-	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/recovery.c engines/lsm/compact.c
+	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/flush.c engines/lsm/recovery.c \
+	engines/lsm/compact.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS) -fPIC
 engines_lsm_liblsm_la_LIBADD = $(ZSTD_LIBS) -lpthread
 

@@ -19,7 +19,11 @@
  * on ext4). A WAL write or sync error is fatal: the engine answers every
  * later write with DK_EREADONLY instead of acknowledging data whose
  * durability it cannot know (after a failed fsync the kernel
- * may have dropped the dirty pages).
+ * may have dropped the dirty pages). A full memtable is switched by the
+ * leader without syncing the old WAL (flush.c); the first sync group
+ * after a switch settles it. write_stall_us_total counts the time the
+ * queue waits: full-memtable stalls, switches, settles a sync group does,
+ * and the 1 ms slowdowns (also counted by write_slowdowns_total).
  *
  * Reads take references to the memtables and the current version under
  * the lock and search without it. Every table carries its sequence range,
@@ -89,8 +93,12 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
     dk__lsm_version_ref(base);
     e->has_next = 1;
     e->next_file = db->next_file;
-    e->has_seq = 1;
-    e->last_seq = db->last_seq;
+    if (!e->has_seq) {
+        /* Not db->last_seq: the manifest's last sequence must end exactly
+         * where the live WALs begin (recovery.c's gap check). */
+        e->has_seq = 1;
+        e->last_seq = db->flushed_seq;
+    }
     pthread_mutex_unlock(&db->mu);
     lsm_version *nv = dk__lsm_version_apply(base, e, added);
     int rc = nv ? dk__lsm_manifest_append(&db->man, e) : -ENOMEM;
@@ -103,133 +111,13 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
         return rc;
     }
     db->cur = nv;
+    if (e->has_log)
+        db->flushed_seq = e->last_seq;
     pthread_mutex_unlock(&db->mu);
     dk__lsm_version_retire(base, e);
     dk__lsm_version_unref(base);   /* our reference */
     dk__lsm_version_unref(base);   /* the one db->cur held */
     return 0;
-}
-
-/* Write the newest version of every key of m into table `number`. On
- * success *out is the opened file (one reference), or NULL when m held
- * nothing (no file is left behind then). */
-int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out)
-{
-    char path[4096];
-    *out = NULL;
-    dk__lsm_file_path(db, path, sizeof(path), number, "sst");
-    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .zstd = db->zstd, .host = db->host};
-    lsm_table_builder *tb;
-    int rc = dk__lsm_tb_open(db->env, path, &o, &tb);
-    if (rc)
-        return rc;
-    lsm_iter *it = dk__lsm_mem_iter(m);
-    if (!it) {
-        dk__lsm_tb_abandon(tb);
-        db->env->ops->unlink(db->env, path);
-        return -ENOMEM;
-    }
-    dk_buf last = DK_BUF_INIT;
-    int have_last = 0;
-    for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
-        dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k);
-        /* Older versions in the same memtable are shadowed for every
-         * reader of the table: snapshot iterators read the memtable itself. */
-        if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0)
-            continue;
-        dk_buf_reset(&last);
-        if (!(rc = dk_buf_append(&last, uk.ptr, uk.len)))
-            rc = dk__lsm_tb_add(tb, k, it->ops->value(it));
-        have_last = 1;
-    }
-    it->ops->destroy(it);
-    dk_buf_free(&last);
-    if (rc || !have_last) {
-        dk__lsm_tb_abandon(tb);
-        db->env->ops->unlink(db->env, path);
-        return rc;
-    }
-    uint64_t size;
-    if ((rc = dk__lsm_tb_finish(tb, NULL, &size)) == 0)
-        rc = dk__lsm_file_open(&db->fenv, number, 0, size, out);
-    if (rc)
-        db->env->ops->unlink(db->env, path);
-    else
-        atomic_fetch_add(&db->st_flush_bytes, size);
-    return rc;
-}
-
-/* ---- flush thread ------------------------------------------------------ */
-
-static int lsm_flush_imm(lsm_db *db, lsm_memtable *imm, uint64_t number, uint64_t log_number)
-{
-    lsm_file *f = NULL;
-    int rc = dk__lsm_write_table(db, imm, number, &f);
-    if (rc)
-        return rc;
-    lsm_edit e;
-    dk__lsm_edit_init(&e);
-    e.has_log = 1;
-    e.log_number = log_number;
-    if (f)
-        rc = dk__lsm_edit_add(&e, 0, f->number, f->size);
-    if (!rc) {
-        pthread_mutex_lock(&db->edit_mu);
-        rc = dk__lsm_install(db, &e, &f);
-        pthread_mutex_unlock(&db->edit_mu);
-    }
-    if (rc && f)
-        atomic_store(&f->obsolete, 1);   /* not in any version: delete it */
-    dk__lsm_file_unref(f);
-    dk__lsm_edit_free(&e);
-    return rc;
-}
-
-static void *lsm_flush_thread(void *arg)
-{
-    lsm_db *db = arg;
-    pthread_mutex_lock(&db->mu);
-    for (;;) {
-        while (!db->closing && (!db->imm || db->bg_error))
-            pthread_cond_wait(&db->bg_cv, &db->mu);
-        if (db->closing)
-            break;
-        lsm_memtable *imm = db->imm;
-        dk__lsm_mem_ref(imm);
-        uint64_t number = db->next_file++;
-        uint64_t log_number = db->mem->wal_number;
-        pthread_mutex_unlock(&db->mu);
-        int rc = lsm_flush_imm(db, imm, number, log_number);
-        pthread_mutex_lock(&db->mu);
-        if (rc) {
-            dk__lsm_set_bg_error(db, rc, "memtable flush");
-        } else {
-            db->imm = NULL;
-            dk__lsm_mem_unref(imm);
-            atomic_fetch_add(&db->st_flushes, 1);
-            db->compact_pending = 1;
-            pthread_cond_broadcast(&db->bg_cv);
-            pthread_cond_broadcast(&db->done_cv);
-            /* The WAL is covered by a durable table in a durable
-             * manifest: keep it for the next memtable switch to recycle
-             * (its number is below the manifest's log number, so a
-             * recovery never replays it and deletes it), or delete it. */
-            if (db->env->ops->reuse && !db->recycle_log) {
-                db->recycle_log = imm->wal_number;
-            } else {
-                char path[4096];
-                dk__lsm_file_path(db, path, sizeof(path), imm->wal_number, "log");
-                pthread_mutex_unlock(&db->mu);
-                int urc = db->env->ops->unlink(db->env, path);
-                if (urc && urc != -ENOENT)
-                    lsm_log(db, DK_LOG_WARN, "cannot delete %s: %s", path, strerror(-urc));
-                pthread_mutex_lock(&db->mu);
-            }
-        }
-        dk__lsm_mem_unref(imm);
-    }
-    pthread_mutex_unlock(&db->mu);
-    return NULL;
 }
 
 /* ---- write path -------------------------------------------------------- */
@@ -254,46 +142,12 @@ static int lsm_make_room(lsm_db *db, int force)
             atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
             continue;
         }
-        uint64_t num = db->next_file++, reuse = db->recycle_log;
-        db->recycle_log = 0;
-        char path[4096], old[4096];
-        dk__lsm_file_path(db, path, sizeof(path), num, "log");
-        pthread_mutex_unlock(&db->mu);
-        /* Only the leader touches the WAL, so it may do the I/O unlocked.
-         * The old log is synced and, if recycled, trimmed to its records
-         * before the new one takes any: a replay must end each log where
-         * its writes ended, or it would stop before the newer logs. */
-        lsm_wal nw = {0};
-        dk__lsm_file_path(db, old, sizeof(old), db->wal.number, "log");
-        int rc = dk__lsm_wal_sync(&db->wal);
-        if (!rc)
-            rc = dk__lsm_wal_trim(&db->wal, old);
-        int fresh = !reuse;
-        if (!rc && reuse) {
-            /* A log that cannot be recycled is only a lost optimisation. */
-            dk__lsm_file_path(db, old, sizeof(old), reuse, "log");
-            if ((fresh = dk__lsm_wal_reuse(db->env, old, path, &nw) != 0))
-                lsm_log(db, DK_LOG_WARN, "cannot recycle %s; creating %s", old, path);
-        }
-        if (!rc && fresh)
-            rc = dk__lsm_wal_open(db->env, path, &nw);
-        if (!rc && (rc = db->env->ops->sync_dir(db->env, db->dir)))
-            dk__lsm_wal_close(&nw);
-        lsm_memtable *nm = rc ? NULL : dk__lsm_mem_new(num);
-        if (!rc && !nm) {
-            dk__lsm_wal_close(&nw);
-            rc = -ENOMEM;
-        }
-        pthread_mutex_lock(&db->mu);
-        if (rc) {
-            dk__lsm_set_bg_error(db, rc, "WAL switch");
+        /* The write queue waits for the switch: count it as a stall. */
+        uint64_t t0 = lsm_now_us();
+        int rc = dk__lsm_switch_memtable(db);
+        atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+        if (rc)
             return rc;
-        }
-        dk__lsm_wal_close(&db->wal);
-        db->wal = nw;
-        db->imm = db->mem;
-        db->mem = nm;
-        pthread_cond_broadcast(&db->bg_cv);
         force = 0;
     }
 }
@@ -332,7 +186,9 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
          * it catches up gradually. When the policy has nothing to do (a
          * size-tiered shape may keep many level-0 runs) nobody waits. */
         pthread_mutex_unlock(&db->mu);
+        uint64_t t0 = lsm_now_us();
         usleep(1000);
+        atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
         atomic_fetch_add(&db->st_slowdowns, 1);
         pthread_mutex_lock(&db->mu);
     }
@@ -376,6 +232,13 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
         pthread_mutex_unlock(&db->mu);
         if (!rc)
             rc = dk__lsm_wal_writev(&db->wal, &db->wbuf);
+        if (!rc && need_sync && atomic_load(&db->settle_pending)) {
+            /* The first sync after a switch also makes the previous log
+             * durable and clean (flush.c); the queue waits: a stall. */
+            uint64_t t0 = lsm_now_us();
+            rc = dk__lsm_wal_settle(db);
+            atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+        }
         if (!rc && need_sync) {
             rc = dk__lsm_wal_sync(&db->wal);
             atomic_fetch_add(&db->st_wal_syncs, 1);
@@ -749,7 +612,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
 /* Start the background threads (recovery.c calls this once open). */
 int dk__lsm_start_threads(lsm_db *db)
 {
-    if (pthread_create(&db->flush_thr, NULL, lsm_flush_thread, db))
+    if (pthread_create(&db->flush_thr, NULL, dk__lsm_flush_thread, db))
         return -EAGAIN;
     if (pthread_create(&db->compact_thr, NULL, dk__lsm_compact_thread, db)) {
         pthread_mutex_lock(&db->mu);

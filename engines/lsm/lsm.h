@@ -5,6 +5,8 @@
  * Locking: `mu` guards the memtable pointers, the current version, the
  * writer queue, sequence numbers, file numbers, busy flags and bg_error.
  * It is never held across file I/O except by short directory calls.
+ * `prev_mu` (flush.c) guards the WAL a switch left unsettled; it is
+ * taken without mu.
  * `edit_mu` serialises version edits (flush and compaction both install
  * new versions); it is taken before `mu`. `compact_mu` makes background
  * and manual compactions take turns.
@@ -47,6 +49,7 @@
 #define LSM_DEFAULT_TARGET_FILE (64u * 1024u * 1024u)
 #define LSM_L0_SLOWDOWN 12       /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
+#define LSM_WRITEBACK_BYTES (1u << 20)  /* table writeback interval (env writeback) */
 
 /* A queued write. The writer sleeps on `wake` without the mutex; whoever
  * posts it has set `state` first (sem_post/sem_wait order the stores). */
@@ -71,6 +74,7 @@ typedef struct lsm_db {
 
     /* options */
     uint64_t memtable_size, rate_limit;
+    uint64_t writeback_bytes;    /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
     int zstd;
     const dk_compaction_ops *policy_ops;
@@ -85,6 +89,16 @@ typedef struct lsm_db {
     lsm_manifest man;
     uint64_t next_file, last_seq, log_number;
     uint64_t recycle_log;        /* obsolete WAL kept for reuse (0: none) */
+    /* The WAL before the current one stays open, unsynced, after a
+     * memtable switch, and the new one's directory entry unsynced, until
+     * someone settles them (flush.c): the flush thread, a sync write's
+     * leader or close. prev and the settling are guarded by prev_mu,
+     * which is taken without mu; settle_pending says there is work. */
+    lsm_wal prev;
+    pthread_mutex_t prev_mu;
+    _Atomic int settle_pending;
+    uint64_t imm_last_seq;       /* last sequence in imm's WAL (mu) */
+    uint64_t flushed_seq;        /* last sequence of the WALs below log_number (mu) */
     lsm_writer *wq_head, *wq_tail;
     lsm_wal_vec wbuf;            /* the leader's WAL records (values > 256 B borrowed) */
     int bg_error;                /* first fatal background error; writes refused */
@@ -94,7 +108,8 @@ typedef struct lsm_db {
     pthread_t flush_thr, compact_thr;
     int threads_started;
 
-    /* counters (under mu unless atomic) */
+    /* counters (under mu unless atomic); st_stall_us: microseconds the
+     * write queue waited (memtable full, switch, settle, slowdown) */
     _Atomic uint64_t st_wal_bytes, st_wal_syncs, st_writes, st_stall_us, st_slowdowns;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
     _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped;
@@ -110,11 +125,22 @@ void dk__lsm_file_path(const lsm_db *db, char *buf, size_t len, uint64_t number,
  * Caller holds mu. */
 void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what);
 /* Install edit e (with `added` opened files) as the new current version:
- * manifest append + sync, swap under mu, retire deleted files. Caller
- * holds edit_mu, not mu. */
+ * manifest append + sync, swap under mu, retire deleted files. Without
+ * e->has_seq the edit records flushed_seq; an edit with has_log sets
+ * flushed_seq to its last_seq. Caller holds edit_mu, not mu. */
 int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added);
 
-/* lsm.c: write the newest version of every key of m as table `number`
+/* flush.c: switch to a new memtable and WAL (the write leader; holds mu,
+ * which it drops for the file I/O). The old WAL is not synced here. */
+int dk__lsm_switch_memtable(lsm_db *db);
+/* flush.c: sync and trim the WAL a switch left behind and sync the
+ * directory (no-op when nothing is pending). Any thread; mu not held. On
+ * error the caller records it as fatal (dk__lsm_set_bg_error). */
+int dk__lsm_wal_settle(lsm_db *db);
+/* flush.c: the flush thread's body. */
+void *dk__lsm_flush_thread(void *arg);
+
+/* flush.c: write the newest version of every key of m as table `number`
  * (fsynced, not yet in the manifest); *out is the opened file with one
  * reference, or NULL when m was empty. */
 int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out);

@@ -4,7 +4,8 @@
  * Open: read CURRENT and the manifest (the live tables, the oldest live
  * WAL, the next file number, the last sequence), open every live table,
  * replay the live WALs in order into a memtable (stopping at the first bad
- * record, whose tail is truncated, logged and counted), write that
+ * record, whose tail is truncated, logged and counted, or at the first
+ * gap in the sequence numbers, see rc_replay_cb), write that
  * memtable out as a level-0 table, then write a fresh manifest naming the
  * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
  * only then delete what is no longer referenced (old WALs, old manifests,
@@ -70,11 +71,26 @@ typedef struct rc_replay {
     lsm_db *db;
     lsm_memtable *mem;
     uint64_t max_seq;
+    uint64_t base;               /* the manifest's last sequence */
+    uint64_t next;               /* sequence the next record must start at (0: any <= base + 1) */
 } rc_replay;
+
+/* rc_replay_cb's "stop here" (not an error): a record does not follow
+ * the one before it. Logs are written in sequence order with no holes,
+ * so a gap means a log in between lost unsynced records in a crash (a
+ * switch does not sync the old log, flush.c): replaying what follows
+ * would apply later writes without earlier ones. The manifest's last
+ * sequence is the last of the logs below its log number (an older
+ * manifest may name a larger one), so the first record may not start
+ * past it + 1. */
+#define RC_GAP 1
 
 static int rc_replay_cb(void *arg, uint64_t seq, uint32_t count, const uint8_t *ops, size_t n)
 {
     rc_replay *r = arg;
+    if (r->next ? seq != r->next : seq > r->base + 1)
+        return RC_GAP;
+    r->next = seq + count;
     const uint8_t *p = ops, *end = ops + n;
     for (uint32_t i = 0; i < count; i++) {
         int type;
@@ -135,6 +151,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     uint64_t cache = CONF_HAS(conf, block_cache_size) && conf->block_cache_size ? conf->block_cache_size : LSM_DEFAULT_CACHE;
     db->bits_per_key = CONF_HAS(conf, bloom_bits_per_key) && conf->bloom_bits_per_key ? conf->bloom_bits_per_key : 10;
     db->rate_limit = CONF_HAS(conf, compaction_rate_limit) ? conf->compaction_rate_limit : 0;
+    db->writeback_bytes = LSM_WRITEBACK_BYTES;
     const char *codec = CONF_HAS(conf, codec) ? conf->codec : NULL;
     if (!codec || !strcmp(codec, "zstd"))
         db->zstd = 1;
@@ -197,7 +214,7 @@ static int rc_recover(lsm_db *db)
     /* Replay the live WALs, oldest first. */
     if (scan.nlogs)
         qsort(scan.logs, scan.nlogs, sizeof(*scan.logs), rc_u64cmp);
-    rc_replay rp = {.db = db, .max_seq = db->last_seq};
+    rc_replay rp = {.db = db, .max_seq = db->last_seq, .base = db->last_seq};
     if (!(replayed = rp.mem = dk__lsm_mem_new(0))) {
         rc = -ENOMEM;
         goto out;
@@ -213,7 +230,15 @@ static int rc_recover(lsm_db *db)
             continue;
         }
         uint64_t dropped = 0, bad = 0;
-        if ((rc = dk__lsm_wal_replay(db->env, path, rc_replay_cb, &rp, &dropped, &bad))) {
+        rc = dk__lsm_wal_replay(db->env, path, rc_replay_cb, &rp, &dropped, &bad);
+        if (rc == RC_GAP) {
+            rc = 0;
+            stopped = 1;
+            db->host->log(db->host, DK_LOG_WARN, "lsm: %s does not continue the sequence of the logs "
+                          "before it (their unsynced tail was lost); not replaying it or later logs", path);
+            continue;
+        }
+        if (rc) {
             db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, dk_strerror(rc));
             goto out;
         }
@@ -235,6 +260,7 @@ static int rc_recover(lsm_db *db)
     }
     uint64_t man_no = db->next_file++, wal_no = db->next_file++;
     db->log_number = wal_no;
+    db->flushed_seq = db->last_seq;
     snap.has_log = snap.has_next = snap.has_seq = 1;
     snap.log_number = wal_no;
     snap.next_file = db->next_file;
@@ -272,6 +298,7 @@ out:
 static void rc_free(lsm_db *db)
 {
     dk__lsm_wal_close(&db->wal);
+    dk__lsm_wal_close(&db->prev);
     dk__lsm_manifest_close(&db->man);
     dk__lsm_mem_unref(db->mem);
     dk__lsm_mem_unref(db->imm);
@@ -281,6 +308,7 @@ static void rc_free(lsm_db *db)
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->edit_mu);
     pthread_mutex_destroy(&db->compact_mu);
+    pthread_mutex_destroy(&db->prev_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
     if (db->own_env)
@@ -305,6 +333,7 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->edit_mu, NULL);
     pthread_mutex_init(&db->compact_mu, NULL);
+    pthread_mutex_init(&db->prev_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
     int rc = rc_options(db, conf);
@@ -339,8 +368,11 @@ int dk__lsm_close(dk_engine *e)
     }
     /* Writes acknowledged without sync become durable on a clean close;
      * the memtables are not flushed: the WALs cover them. An engine that
-     * went read-only says so again here. */
-    int rc = db->bg_error ? DK_EREADONLY : dk__lsm_wal_sync(&db->wal);
+     * went read-only says so again here. The log before the current one
+     * (and the current one's name) may still be unsettled (flush.c). */
+    int rc = db->bg_error ? DK_EREADONLY : dk__lsm_wal_settle(db);
+    if (!rc)
+        rc = dk__lsm_wal_sync(&db->wal);
     if (!rc) {
         char path[4096];
         dk__lsm_file_path(db, path, sizeof(path), db->wal.number, "log");

@@ -50,6 +50,9 @@ typedef struct lsm_tb_opts {
     /* Called after each write of n bytes (rate limiting); may be NULL. */
     void (*on_write)(void *arg, size_t n);
     void *arg;
+    /* Start writeback every this many bytes (env writeback; 0: only the
+     * final sync writes the file back). */
+    uint64_t writeback_bytes;
 } lsm_tb_opts;
 
 typedef struct lsm_table_builder lsm_table_builder;

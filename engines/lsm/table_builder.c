@@ -7,6 +7,12 @@
  * incompressible data costs no decompression on read. User-key hashes for
  * the bloom filter are collected as keys arrive and the filter is built at
  * the end, when the key count is known.
+ *
+ * With opts.writeback_bytes set, every that many bytes the builder asks
+ * the env to start writing the file back (and to wait for the previous
+ * interval), so a 64 MiB flush or compaction output trickles to the
+ * device instead of landing as one burst at the final fsync, where it
+ * would queue every WAL fdatasync on the same device behind it.
  */
 #include "table.h"
 
@@ -21,7 +27,7 @@ struct lsm_table_builder {
     lsm_env *env;
     lsm_wfile *f;
     lsm_tb_opts opts;
-    uint64_t offset;
+    uint64_t offset, written_back;   /* bytes appended; offset at the last writeback */
     lsm_block_builder data, index;
     dk_buf last_key, scratch;
     uint64_t pending_off, pending_size;
@@ -93,6 +99,11 @@ static int tb_write(lsm_table_builder *tb, const void *p, size_t n)
     tb->offset += n;
     if (tb->opts.on_write)
         tb->opts.on_write(tb->opts.arg, n);
+    if (tb->opts.writeback_bytes && tb->env->ops->writeback &&
+        tb->offset - tb->written_back >= tb->opts.writeback_bytes) {
+        tb->written_back = tb->offset;
+        return tb->env->ops->writeback(tb->f, tb->offset);
+    }
     return 0;
 }
 

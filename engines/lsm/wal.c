@@ -15,7 +15,8 @@
  * recognises the first of them as the end of the log. Stale bytes that do
  * not start a whole record look like a torn tail; they exist only after
  * a crash (a recycled log is trimmed to its written size when it is
- * closed or switched away from), where a torn tail is expected anyway.
+ * closed, or settled after a memtable switch: lsm's flush.c), where a
+ * torn tail is expected anyway.
  */
 #include "wal.h"
 

@@ -1,0 +1,247 @@
+/*
+ * flush.c - memtable switching and flushing for the LSM engine: the
+ * write leader's memtable/WAL switch, settling the WAL a switch left
+ * behind, the flush thread, and writing a memtable out as a table.
+ *
+ * A switch (lsm.c's lsm_make_room, run by the write leader while every
+ * other writer waits) only opens the next WAL (a fresh file, or an
+ * obsolete one recycled) and swaps the memtables. It does not sync the
+ * old WAL, trim a recycled one to its records, or sync the directory:
+ * with sync=0 writes the old log may hold up to a memtable of unsynced
+ * data, and syncing that in the leader stalled every writer for tens of
+ * milliseconds per switch. That "settling" is done by whoever needs it
+ * first, outside mu, under prev_mu:
+ *   - the flush thread, before it writes the immutable memtable out;
+ *   - a write group that asked for sync, before it acknowledges: its
+ *     fdatasync covers only the new log, and an acknowledged sync write
+ *     makes every earlier write durable, so the older log must be synced,
+ *     and its stale recycled tail cut, first;
+ *   - close.
+ * Until then a crash may lose the old log's unsynced tail while writes
+ * that followed it in the new log survive. Recovery stays a prefix: the
+ * replay stops at a torn or stale-tailed log (wal.c) and at any gap in
+ * the sequence numbers between logs (recovery.c); and the manifest's
+ * last sequence is the last one of the logs below its log number, so a
+ * lost whole log is a gap too. Only unsynced writes, which are promised
+ * nothing until a later sync, a flush or close, can be lost that way.
+ *
+ * A WAL is recycled or deleted only after the table holding its memtable
+ * is durable in the manifest (the flush thread, after dk__lsm_install).
+ */
+#include "lsm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- switching ---------------------------------------------------------- */
+
+int dk__lsm_wal_settle(lsm_db *db)
+{
+    if (!atomic_load(&db->settle_pending))
+        return 0;
+    pthread_mutex_lock(&db->prev_mu);
+    int rc = 0;
+    if (atomic_load(&db->settle_pending)) {
+        if (db->prev.f) {
+            char old[4096];
+            dk__lsm_file_path(db, old, sizeof(old), db->prev.number, "log");
+            rc = dk__lsm_wal_sync(&db->prev);
+            if (!rc)
+                rc = dk__lsm_wal_trim(&db->prev, old);
+            if (!rc)
+                rc = dk__lsm_wal_close(&db->prev);
+        }
+        /* The new log's name (created, or renamed when recycled). */
+        if (!rc)
+            rc = db->env->ops->sync_dir(db->env, db->dir);
+        if (!rc)
+            atomic_store(&db->settle_pending, 0);
+    }
+    pthread_mutex_unlock(&db->prev_mu);
+    return rc;
+}
+
+int dk__lsm_switch_memtable(lsm_db *db)
+{
+    uint64_t num = db->next_file++, reuse = db->recycle_log, last_seq = db->last_seq;
+    db->recycle_log = 0;
+    char path[4096], old[4096];
+    dk__lsm_file_path(db, path, sizeof(path), num, "log");
+    pthread_mutex_unlock(&db->mu);
+    /* Only the leader touches db->wal, so it may do the I/O unlocked.
+     * The previous switch's log was settled by the flush that emptied
+     * imm; settling here keeps db->prev single-slot even if not. */
+    int rc = dk__lsm_wal_settle(db);
+    lsm_wal nw = {0};
+    int fresh = !reuse;
+    if (!rc && reuse) {
+        /* A log that cannot be recycled is only a lost optimisation. */
+        dk__lsm_file_path(db, old, sizeof(old), reuse, "log");
+        fresh = dk__lsm_wal_reuse(db->env, old, path, &nw) != 0;
+        if (fresh && db->host && db->host->log)
+            db->host->log(db->host, DK_LOG_WARN, "lsm %s: cannot recycle %s; creating %s", db->dir, old,
+                          path);
+    }
+    if (!rc && fresh)
+        rc = dk__lsm_wal_open(db->env, path, &nw);
+    lsm_memtable *nm = rc ? NULL : dk__lsm_mem_new(num);
+    if (!rc && !nm) {
+        dk__lsm_wal_close(&nw);
+        rc = -ENOMEM;
+    }
+    if (!rc) {
+        pthread_mutex_lock(&db->prev_mu);
+        db->prev = db->wal;
+        db->wal = nw;
+        atomic_store(&db->settle_pending, 1);
+        pthread_mutex_unlock(&db->prev_mu);
+    }
+    pthread_mutex_lock(&db->mu);
+    if (rc) {
+        dk__lsm_set_bg_error(db, rc, "WAL switch");
+        return rc;
+    }
+    db->imm_last_seq = last_seq;
+    db->imm = db->mem;
+    db->mem = nm;
+    pthread_cond_broadcast(&db->bg_cv);
+    return 0;
+}
+
+/* ---- flushing ---------------------------------------------------------- */
+
+/* Write the newest version of every key of m into table `number`. On
+ * success *out is the opened file (one reference), or NULL when m held
+ * nothing (no file is left behind then). */
+int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out)
+{
+    char path[4096];
+    *out = NULL;
+    dk__lsm_file_path(db, path, sizeof(path), number, "sst");
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .zstd = db->zstd, .host = db->host,
+                     .writeback_bytes = db->writeback_bytes};
+    lsm_table_builder *tb;
+    int rc = dk__lsm_tb_open(db->env, path, &o, &tb);
+    if (rc)
+        return rc;
+    lsm_iter *it = dk__lsm_mem_iter(m);
+    if (!it) {
+        dk__lsm_tb_abandon(tb);
+        db->env->ops->unlink(db->env, path);
+        return -ENOMEM;
+    }
+    dk_buf last = DK_BUF_INIT;
+    int have_last = 0;
+    for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
+        dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k);
+        /* Older versions in the same memtable are shadowed for every
+         * reader of the table: snapshot iterators read the memtable itself. */
+        if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0)
+            continue;
+        dk_buf_reset(&last);
+        if (!(rc = dk_buf_append(&last, uk.ptr, uk.len)))
+            rc = dk__lsm_tb_add(tb, k, it->ops->value(it));
+        have_last = 1;
+    }
+    it->ops->destroy(it);
+    dk_buf_free(&last);
+    if (rc || !have_last) {
+        dk__lsm_tb_abandon(tb);
+        db->env->ops->unlink(db->env, path);
+        return rc;
+    }
+    uint64_t size;
+    if ((rc = dk__lsm_tb_finish(tb, NULL, &size)) == 0)
+        rc = dk__lsm_file_open(&db->fenv, number, 0, size, out);
+    if (rc)
+        db->env->ops->unlink(db->env, path);
+    else
+        atomic_fetch_add(&db->st_flush_bytes, size);
+    return rc;
+}
+
+/* ---- flush thread ------------------------------------------------------ */
+
+/* Write imm as table `number` and install it with one edit that also
+ * moves the log number past imm's WAL; last_seq is that WAL's last
+ * sequence, which becomes the manifest's (recovery.c's gap check). */
+static int fl_flush_imm(lsm_db *db, lsm_memtable *imm, uint64_t number, uint64_t log_number,
+                        uint64_t last_seq)
+{
+    lsm_file *f = NULL;
+    int rc = dk__lsm_write_table(db, imm, number, &f);
+    if (rc)
+        return rc;
+    lsm_edit e;
+    dk__lsm_edit_init(&e);
+    e.has_log = 1;
+    e.log_number = log_number;
+    e.has_seq = 1;
+    e.last_seq = last_seq;
+    if (f)
+        rc = dk__lsm_edit_add(&e, 0, f->number, f->size);
+    if (!rc) {
+        pthread_mutex_lock(&db->edit_mu);
+        rc = dk__lsm_install(db, &e, &f);
+        pthread_mutex_unlock(&db->edit_mu);
+    }
+    if (rc && f)
+        atomic_store(&f->obsolete, 1);   /* not in any version: delete it */
+    dk__lsm_file_unref(f);
+    dk__lsm_edit_free(&e);
+    return rc;
+}
+
+void *dk__lsm_flush_thread(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        while (!db->closing && (!db->imm || db->bg_error))
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+        if (db->closing)
+            break;
+        lsm_memtable *imm = db->imm;
+        dk__lsm_mem_ref(imm);
+        uint64_t number = db->next_file++;
+        uint64_t log_number = db->mem->wal_number, last_seq = db->imm_last_seq;
+        pthread_mutex_unlock(&db->mu);
+        /* imm's WAL takes no more writes: sync it here, off the writers'
+         * path, unless a sync write or close already did. */
+        int settle_rc = dk__lsm_wal_settle(db), rc = settle_rc;
+        if (!rc)
+            rc = fl_flush_imm(db, imm, number, log_number, last_seq);
+        pthread_mutex_lock(&db->mu);
+        if (rc) {
+            dk__lsm_set_bg_error(db, rc, settle_rc ? "WAL sync after a switch" : "memtable flush");
+        } else {
+            db->imm = NULL;
+            dk__lsm_mem_unref(imm);
+            atomic_fetch_add(&db->st_flushes, 1);
+            db->compact_pending = 1;
+            pthread_cond_broadcast(&db->bg_cv);
+            pthread_cond_broadcast(&db->done_cv);
+            /* The WAL is covered by a durable table in a durable
+             * manifest: keep it for the next memtable switch to recycle
+             * (its number is below the manifest's log number, so a
+             * recovery never replays it and deletes it), or delete it. */
+            if (db->env->ops->reuse && !db->recycle_log) {
+                db->recycle_log = imm->wal_number;
+            } else {
+                char path[4096];
+                dk__lsm_file_path(db, path, sizeof(path), imm->wal_number, "log");
+                pthread_mutex_unlock(&db->mu);
+                int urc = db->env->ops->unlink(db->env, path);
+                if (urc && urc != -ENOENT && db->host && db->host->log)
+                    db->host->log(db->host, DK_LOG_WARN, "lsm %s: cannot delete %s: %s", db->dir, path,
+                                  strerror(-urc));
+                pthread_mutex_lock(&db->mu);
+            }
+        }
+        dk__lsm_mem_unref(imm);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}
+
