@@ -510,6 +510,107 @@ static void test_fault_env_model(void)
     env->ops->destroy(env);
 }
 
+/* Write WAL `number` under /db holding one synced record k=v at seq, and
+ * make its name durable. */
+static void wl_put_log(lsm_env *env, uint64_t number, uint64_t seq, const char *k, const char *v)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/db/%06llu.log", (unsigned long long)number);
+    lsm_wal w;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, path, &w), 0);
+    dk_batch_op op = {.type = DK_BATCH_PUT, .key = tl_str(k), .value = tl_str(v)};
+    dk_batch b = {&op, 1};
+    dk_buf buf = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(dk__lsm_wal_encode(&buf, number, seq, &b), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, buf.data, buf.len), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
+    dk__lsm_wal_close(&w);
+    dk_buf_free(&buf);
+    CU_ASSERT_EQUAL(env->ops->sync_dir(env, "/db"), 0);
+}
+
+/* The engine's next free file number plus a margin. */
+static uint64_t wl_next_number(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t n = db->next_file + 10;
+    pthread_mutex_unlock(&db->mu);
+    return n;
+}
+
+/* A switch does not sync the old log, so a crash may lose its tail and
+ * keep records of the next log: the replay must stop at the gap in the
+ * sequence numbers (between logs, and between the manifest's last
+ * sequence and the first live log) and still take a log that follows on. */
+static void test_replay_stops_at_seq_gap(void)
+{
+    lsm_env *env = dk__lsm_env_fault(7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    int rc;
+    lsm_db *db = tl_open(&wh, env, "/db", 0, "none", &rc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);        /* seq 1, live log */
+    uint64_t n = wl_next_number(db);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    wl_put_log(env, n, 3, "c", "3");                      /* seq 2 is missing */
+    db = tl_open(&wh, env, "/db", 0, "none", &rc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, "c", &b), DK_ENOTFOUND);
+    n = wl_next_number(db);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    /* The manifest's last sequence is now 1: a log starting at 2 follows on. */
+    wl_put_log(env, n, 2, "b", "2");
+    db = tl_open(&wh, env, "/db", 0, "none", &rc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
+    CU_ASSERT_TRUE(tl_has(db, "b", "2"));
+    n = wl_next_number(db);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    /* ...and one starting past 3 does not (a whole log in between lost). */
+    wl_put_log(env, n, 4, "d", "4");
+    db = tl_open(&wh, env, "/db", 0, "none", &rc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    CU_ASSERT_TRUE(tl_has(db, "b", "2"));
+    CU_ASSERT_EQUAL(tl_get(db, "d", &b), DK_ENOTFOUND);
+    /* The engine goes on from the last replayed sequence. */
+    CU_ASSERT_EQUAL(tl_put(db, "e", "5", 1), 0);
+    CU_ASSERT_TRUE(tl_has(db, "e", "5"));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    dk_buf_free(&b);
+    env->ops->destroy(env);
+}
+
+/* writeback is a numbered sync point that makes nothing durable. */
+static void test_fault_writeback(void)
+{
+    lsm_env *env = dk__lsm_env_fault(3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env->ops->writeback);
+    CU_ASSERT_EQUAL(env->ops->mkdir(env, "/d"), 0);
+    lsm_wfile *f;
+    CU_ASSERT_EQUAL(env->ops->create(env, "/d/t", &f), 0);
+    CU_ASSERT_EQUAL(env->ops->sync_dir(env, "/d"), 0);
+    CU_ASSERT_EQUAL(env->ops->append(f, "abcd", 4), 0);
+    dk__lsm_fault_arm(env, 0, LSM_FAULT_SYNC_ONLY);
+    CU_ASSERT_EQUAL(env->ops->writeback(f, 4), 0);
+    CU_ASSERT_EQUAL(dk__lsm_fault_points(env), 1);
+    env->ops->close_w(f);
+    dk__lsm_fault_crash(env, 0);
+    uint8_t *data = NULL;
+    size_t len = 99;
+    CU_ASSERT_EQUAL(dk__lsm_env_read_all(env, "/d/t", &data, &len), 0);
+    CU_ASSERT_EQUAL(len, 0);
+    free(data);
+    /* And it fails like a sync when armed. */
+    CU_ASSERT_EQUAL(env->ops->create(env, "/d/u", &f), 0);
+    dk__lsm_fault_arm(env, 1, LSM_FAULT_SYNC_ONLY);
+    CU_ASSERT_EQUAL(env->ops->writeback(f, 0), -EIO);
+    env->ops->close_w(f);
+    env->ops->destroy(env);
+}
+
 static CU_TestInfo wl_tests[] = {
     {"wal_roundtrip", test_wal_roundtrip},
     {"wal_torn_every_byte", test_wal_torn_every_byte},
@@ -520,6 +621,8 @@ static CU_TestInfo wl_tests[] = {
     {"edit_roundtrip", test_edit_roundtrip},
     {"manifest_recover", test_manifest_recover},
     {"fault_env_model", test_fault_env_model},
+    {"fault_writeback", test_fault_writeback},
+    {"replay_stops_at_seq_gap", test_replay_stops_at_seq_gap},
     CU_TEST_INFO_NULL,
 };
 
