@@ -9,7 +9,7 @@ stopped with SIGTERM at teardown, which must make it exit 0; a node still
 alive after 10 s is killed.  A failing test's report carries the tail of
 the logs of the nodes it touched.
 
-The run-blackbox.sh wrapper passes DK_BLACKBOX_COUNTS: the counts of passed,
+The tests/run-pytest.sh wrapper passes DK_PYTEST_COUNTS: the counts of passed,
 failed (including errors) and skipped tests are written there at the end.
 """
 
@@ -99,7 +99,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
-    path = os.environ.get("DK_BLACKBOX_COUNTS")
+    path = os.environ.get("DK_PYTEST_COUNTS")
     if not path:
         return
     st = terminalreporter.stats

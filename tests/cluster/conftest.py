@@ -8,7 +8,7 @@ every node gets SIGTERM (SIGKILL after 10 s; a node that needed it fails the
 test) and the folder is removed, also when the test failed.  A failing
 test's report carries the log tails of every node it started.
 
-The run-cluster.sh wrapper passes DK_CLUSTER_COUNTS: the counts of passed,
+The tests/run-pytest.sh wrapper passes DK_PYTEST_COUNTS: the counts of passed,
 failed (including errors) and skipped tests are written there at the end.
 """
 
@@ -55,7 +55,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
-    path = os.environ.get("DK_CLUSTER_COUNTS")
+    path = os.environ.get("DK_PYTEST_COUNTS")
     if not path:
         return
     st = terminalreporter.stats
