@@ -8,3 +8,9 @@ TESTS += tests/unit/test-http
 tests_unit_test_http_SOURCES = tests/unit/test-http.c
 tests_unit_test_http_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_http_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-http-parse
+TESTS += tests/unit/test-http-parse
+tests_unit_test_http_parse_SOURCES = tests/unit/test-http-parse.c
+tests_unit_test_http_parse_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_http_parse_LDADD = $(DK_UNIT_LINK)

@@ -1,12 +1,47 @@
 # bench/load/common.sh - shell helpers sourced by run-node.sh and
-# run-cluster.sh: build dk_load and the node, pick free ports, read fields
-# of dk_load's RESULT lines, describe the machine. Not executable on its own.
+# run-cluster.sh: parse their options, build dk_load and the node, pick free
+# ports, read fields of dk_load's RESULT lines, describe the machine. Not
+# executable on its own.
 
 LOAD_SRC=$(cd "$(dirname "$0")" && pwd)
 TOP_SRC=$(cd "$LOAD_SRC/../.." && pwd)
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 say() { echo "== $(date +%H:%M:%S) $*" >&2; }
+
+# load_opts REPORT HELP_LINES "$@": the options of run-node.sh and
+# run-cluster.sh (-B BUILDDIR, -o REPORT.md, -q quick, -h prints lines 2 to
+# HELP_LINES of the script). Sets BUILD (absolute), OUT (default
+# bench/results/REPORT-YYYY-MM-DD.md), QUICK (0/1) and the sizes both share,
+# each overridable from the environment: ROUNDS PEAK_SECS OPEN_SECS WARM
+# FILL_KEYS CONNS VSIZE (tiny ones with -q).
+load_opts() {
+    lo_report=$1 lo_help=$2
+    shift 2
+    BUILD=${DYNKV_BUILDDIR:-/tmp/b-load}
+    OUT=
+    QUICK=0
+    while getopts B:o:qh opt; do
+        case $opt in
+        B) BUILD=$OPTARG ;;
+        o) OUT=$OPTARG ;;
+        q) QUICK=1 ;;
+        h) sed -n "2,${lo_help}p" "$0"; exit 0 ;;
+        *) exit 2 ;;
+        esac
+    done
+    BUILD=$(cd "$BUILD" && pwd)
+    [ -n "$OUT" ] || OUT=$TOP_SRC/bench/results/$lo_report-$(date +%F).md
+    if [ "$QUICK" = 1 ]; then
+        ROUNDS=${ROUNDS:-1} PEAK_SECS=${PEAK_SECS:-2} OPEN_SECS=${OPEN_SECS:-3} WARM=0.5
+        FILL_KEYS=${FILL_KEYS:-2000}
+    else
+        ROUNDS=${ROUNDS:-3} PEAK_SECS=${PEAK_SECS:-8} OPEN_SECS=${OPEN_SECS:-15} WARM=${WARM:-2}
+        FILL_KEYS=${FILL_KEYS:-20000}
+    fi
+    CONNS=${CONNS:-50}
+    VSIZE=${VSIZE:-10240}
+}
 
 # build_all BUILDDIR: the node and plugins with make (targeted, -j2), dk_load
 # with one cc command (it is not part of the automake build).
@@ -84,4 +119,16 @@ machine_info() {
 # metric URL NAME: one unlabelled sample of GET URL/metrics (empty if absent).
 metric() {
     curl -s --max-time 5 "$1/metrics" | awk -v k="$2" '$1 == k { print $2 }'
+}
+
+# interval_lines DIR: the report's per-second open-loop lines (dk_load -i) of
+# DIR/put-open.out then DIR/get-open.out, as a titled Markdown code block.
+interval_lines() {
+    echo "Per-second open-loop lines (dk_load -i), PUT then GET:"
+    echo
+    echo '```'
+    grep '^INTERVAL' "$1/put-open.out" || true
+    echo
+    grep '^INTERVAL' "$1/get-open.out" || true
+    echo '```'
 }

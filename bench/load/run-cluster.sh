@@ -20,31 +20,8 @@
 #     half of the GET peak.
 set -eu
 
-BUILD=${DYNKV_BUILDDIR:-/tmp/b-load}
-OUT=
-QUICK=0
-while getopts B:o:qh opt; do
-    case $opt in
-    B) BUILD=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    q) QUICK=1 ;;
-    h) sed -n '2,21p' "$0"; exit 0 ;;
-    *) exit 2 ;;
-    esac
-done
 . "$(dirname "$0")/common.sh"
-BUILD=$(cd "$BUILD" && pwd)
-[ -n "$OUT" ] || OUT=$TOP_SRC/bench/results/cluster-$(date +%F).md
-
-if [ "$QUICK" = 1 ]; then
-    ROUNDS=${ROUNDS:-1} PEAK_SECS=${PEAK_SECS:-2} OPEN_SECS=${OPEN_SECS:-3} WARM=0.5
-    FILL_KEYS=${FILL_KEYS:-2000}
-else
-    ROUNDS=${ROUNDS:-3} PEAK_SECS=${PEAK_SECS:-8} OPEN_SECS=${OPEN_SECS:-15} WARM=${WARM:-2}
-    FILL_KEYS=${FILL_KEYS:-20000}
-fi
-CONNS=${CONNS:-50}
-VSIZE=${VSIZE:-10240}
+load_opts cluster 21 "$@"
 CONSISTENCY=${CONSISTENCY:-quorum}
 # Quoted from ANCHORS.md (3 nodes over Redis, RF=3, 10 KB, DC_QUORUM), not measured here.
 DYNO_SET=29000 DYNO_SET_P99=2.6 DYNO_GET=17800 DYNO_GET_P99=4.2
@@ -195,13 +172,7 @@ mkdir -p "$(dirname "$OUT")"
     cat "$TMP/warns"
     echo '```'
     echo
-    echo "Per-second open-loop lines (dk_load -i), PUT then GET:"
-    echo
-    echo '```'
-    grep '^INTERVAL' "$TMP/put-open.out" || true
-    echo
-    grep '^INTERVAL' "$TMP/get-open.out" || true
-    echo '```'
+    interval_lines "$TMP"
     echo
     echo "## Commands"
     echo

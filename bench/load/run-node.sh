@@ -23,31 +23,13 @@
 # peak" row: its figures are labelled closed-loop.
 set -eu
 
-BUILD=${DYNKV_BUILDDIR:-/tmp/b-load}
-OUT=
-QUICK=0
-while getopts B:o:qh opt; do
-    case $opt in
-    B) BUILD=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    q) QUICK=1 ;;
-    h) sed -n '2,25p' "$0"; exit 0 ;;
-    *) exit 2 ;;
-    esac
-done
 . "$(dirname "$0")/common.sh"
-BUILD=$(cd "$BUILD" && pwd)
-[ -n "$OUT" ] || OUT=$TOP_SRC/bench/results/node-$(date +%F).md
-
+load_opts node 25 "$@"
 if [ "$QUICK" = 1 ]; then
-    ROUNDS=${ROUNDS:-1} PEAK_SECS=${PEAK_SECS:-2} OPEN_SECS=${OPEN_SECS:-3} WARM=0.5
-    FILL_KEYS=${FILL_KEYS:-2000} REDIS_SET_N=${REDIS_SET_N:-3000} REDIS_GET_N=${REDIS_GET_N:-10000}
+    REDIS_SET_N=${REDIS_SET_N:-3000} REDIS_GET_N=${REDIS_GET_N:-10000}
 else
-    ROUNDS=${ROUNDS:-3} PEAK_SECS=${PEAK_SECS:-8} OPEN_SECS=${OPEN_SECS:-15} WARM=${WARM:-2}
-    FILL_KEYS=${FILL_KEYS:-20000} REDIS_SET_N=${REDIS_SET_N:-40000} REDIS_GET_N=${REDIS_GET_N:-150000}
+    REDIS_SET_N=${REDIS_SET_N:-40000} REDIS_GET_N=${REDIS_GET_N:-150000}
 fi
-CONNS=${CONNS:-50}
-VSIZE=${VSIZE:-10240}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-load-node.XXXXXX")
@@ -231,13 +213,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "- L0 files at the end of the PUT phases: $(cval dynkv_engine_lsm_l0_files "$TMP/m1")"
     echo "- WARN/ERROR lines in the node's log: $LOGWARN"
     echo
-    echo "Per-second open-loop lines (dk_load -i), PUT then GET:"
-    echo
-    echo '```'
-    grep '^INTERVAL' "$TMP/put-open.out" || true
-    echo
-    grep '^INTERVAL' "$TMP/get-open.out" || true
-    echo '```'
+    interval_lines "$TMP"
     echo
     echo "## Commands"
     echo

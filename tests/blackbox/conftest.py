@@ -10,7 +10,8 @@ alive after 10 s is killed.  A failing test's report carries the tail of
 the logs of the nodes it touched.
 
 The tests/run-pytest.sh wrapper passes DK_PYTEST_COUNTS: the counts of passed,
-failed (including errors) and skipped tests are written there at the end.
+failed (including errors) and skipped tests are written there at the end
+(the hook dkbb.pytest_terminal_summary, imported here).
 """
 
 import os
@@ -18,6 +19,7 @@ import os
 import pytest
 
 import dkbb
+from dkbb import pytest_terminal_summary  # noqa: F401  (pytest hook)
 
 ENGINE_PARAMS = [
     pytest.param("memory", id="memory"),
@@ -97,14 +99,3 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(("dynkvd log (%s, port %s, %s)" % (n.engine, n.port, n.root),
                              tail or "(empty)"))
 
-
-def pytest_terminal_summary(terminalreporter):
-    path = os.environ.get("DK_PYTEST_COUNTS")
-    if not path:
-        return
-    st = terminalreporter.stats
-    passed = len(st.get("passed", [])) + len(st.get("xpassed", []))
-    failed = len(st.get("failed", [])) + len(st.get("error", []))
-    skipped = len(st.get("skipped", [])) + len(st.get("xfailed", []))
-    with open(path, "w") as f:
-        f.write("%d %d %d\n" % (passed, failed, skipped))

@@ -9,7 +9,8 @@ test) and the folder is removed, also when the test failed.  A failing
 test's report carries the log tails of every node it started.
 
 The tests/run-pytest.sh wrapper passes DK_PYTEST_COUNTS: the counts of passed,
-failed (including errors) and skipped tests are written there at the end.
+failed (including errors) and skipped tests are written there at the end
+(the hook dkbb.pytest_terminal_summary, imported here).
 """
 
 import os
@@ -17,6 +18,8 @@ import os
 import pytest
 
 import dkcluster
+# dkbb is importable once dkcluster has put tests/blackbox on sys.path.
+from dkbb import pytest_terminal_summary  # noqa: E402,F401  (pytest hook)
 
 
 @pytest.fixture
@@ -53,14 +56,3 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append(("dynkvd log %s %s (%s)" % (n.id, n.http, c.root),
                                  dkcluster.log_tail(c, n.id)))
 
-
-def pytest_terminal_summary(terminalreporter):
-    path = os.environ.get("DK_PYTEST_COUNTS")
-    if not path:
-        return
-    st = terminalreporter.stats
-    passed = len(st.get("passed", [])) + len(st.get("xpassed", []))
-    failed = len(st.get("failed", [])) + len(st.get("error", []))
-    skipped = len(st.get("skipped", [])) + len(st.get("xfailed", []))
-    with open(path, "w") as f:
-        f.write("%d %d %d\n" % (passed, failed, skipped))

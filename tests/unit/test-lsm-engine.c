@@ -64,15 +64,43 @@ static uint64_t te_stat_get(lsm_db *db, const char *name)
     return s.v;
 }
 
+/* Put keys 0..n-1 with their generation-0 values, one assertion per put. */
+static void te_fill(lsm_db *db, int n)
+{
+    char k[32], v[160];
+    for (int i = 0; i < n; i++) {
+        te_key(k, i);
+        te_val(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+}
+
+/* A fresh directory in dir (64 bytes), a posix env in *env and the engine
+ * opened there (memtable bytes, codec); a failed open ends the test. */
+static lsm_db *te_start(char *dir, lsm_env **env, uint64_t memtable, const char *codec)
+{
+    tl_mkdtemp(dir);
+    *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, *env, dir, memtable, codec, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return db;
+}
+
+/* Free the env and remove the test's directory. */
+static void te_done(lsm_env *env, const char *dir)
+{
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
 /* Many writes through a 64 KiB memtable: flushes, compactions, reopen. */
 static void test_flush_reopen(void)
 {
     char dir[64], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
+    lsm_env *env;
     int rc;
-    lsm_db *db = tl_open(&th, env, dir, 64 * 1024, "zstd", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_db *db = te_start(dir, &env, 64 * 1024, "zstd");
     const int N = 4000;
     for (int i = 0; i < N; i++) {
         te_key(k, (i * 7919) % N);
@@ -112,8 +140,7 @@ static void test_flush_reopen(void)
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".log"), 1);
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_l0_files") < 8);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 /* An iterator keeps its snapshot while flushes and compactions replace
@@ -121,16 +148,9 @@ static void test_flush_reopen(void)
 static void test_snapshot_across_compaction(void)
 {
     char dir[64], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    int rc;
-    lsm_db *db = tl_open(&th, env, dir, 32 * 1024, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    for (int i = 0; i < 1000; i++) {
-        te_key(k, i);
-        te_val(v, i, 0);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
+    lsm_env *env;
+    lsm_db *db = te_start(dir, &env, 32 * 1024, NULL);
+    te_fill(db, 1000);
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
     dk_engine_iter *it;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
@@ -162,8 +182,7 @@ static void test_snapshot_across_compaction(void)
     CU_ASSERT_EQUAL(n, 501);
     dk__lsm_engine_ops.iter_close(it);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 /* Writers outrunning the flush stall instead of growing memory: sampled
@@ -172,11 +191,8 @@ static void test_snapshot_across_compaction(void)
 static void test_memory_bound(void)
 {
     char dir[64], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    int rc;
-    lsm_db *db = tl_open(&th, env, dir, 64 * 1024, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_env *env;
+    lsm_db *db = te_start(dir, &env, 64 * 1024, "none");
     uint64_t peak = 0;
     for (int i = 0; i < 20000; i++) {
         te_key(k, i);
@@ -193,14 +209,13 @@ static void test_memory_bound(void)
     CU_ASSERT_TRUE(peak <= 2 * (64 * 1024 + 256 * 1024 + 1024));
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 20);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 /* compaction_rate_limit paces compaction writes. */
 static void test_rate_limit(void)
 {
-    char dir[64], k[32], v[160];
+    char dir[64];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
     dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .codec = "none",
@@ -208,11 +223,7 @@ static void test_rate_limit(void)
     dk_engine *e;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
     lsm_db *db = (lsm_db *)e;
-    for (int i = 0; i < 3000; i++) {
-        te_key(k, i);
-        te_val(v, i, 0);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
+    te_fill(db, 3000);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -225,8 +236,7 @@ static void test_rate_limit(void)
     CU_ASSERT_TRUE(written > 300 * 1024);
     CU_ASSERT_TRUE(secs >= (double)written / (1024 * 1024) * 0.8);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 /* ---- reads racing flushes and compactions --------------------------------- */
@@ -307,11 +317,8 @@ static void *ch_scanner(void *arg)
 static void test_reads_during_churn(void)
 {
     char dir[64], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    int rc;
-    lsm_db *db = tl_open(&th, env, dir, 32 * 1024, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_env *env;
+    lsm_db *db = te_start(dir, &env, 32 * 1024, NULL);
     for (int i = 0; i < CH_KEYS; i++) {
         te_key(k, i);
         snprintf(v, sizeof(v), "0:%0100d", i);
@@ -329,8 +336,7 @@ static void test_reads_during_churn(void)
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 10);
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_compactions_total") >= 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 /* ---- a scripted policy and a filtering host ------------------------------ */
@@ -438,8 +444,7 @@ static void test_record_filter(void)
     /* The dropped table is gone from disk too. */
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
     dk_fake_host_destroy(&fh);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 /* ---- point reads across run shapes -------------------------------------- */
@@ -529,8 +534,7 @@ static void test_point_read_run_shapes(void)
         db = (lsm_db *)e;
         CU_ASSERT_EQUAL(rs_check(db), 0);
         CU_ASSERT_EQUAL(tl_close(db), 0);
-        env->ops->destroy(env);
-        tl_rmtree(dir);
+        te_done(env, dir);
     }
 }
 
@@ -597,15 +601,10 @@ static uint64_t te_size(const char *path)
 /* A database of 2000 keys in one table (uncompressed, ~60 data blocks). */
 static lsm_db *te_make_table(lsm_env *env, const char *dir)
 {
-    char k[32], v[160];
     int rc;
     lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    for (int i = 0; i < 2000; i++) {
-        te_key(k, i);
-        te_val(v, i, 0);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
+    te_fill(db, 2000);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     db = tl_open(&th, env, dir, 0, "none", &rc);
@@ -645,8 +644,7 @@ static void test_corrupt_data_block(void)
     dk__lsm_engine_ops.iter_close(it);
     dk_buf_free(&b);
     tl_close(db);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 static void test_corrupt_index_block(void)
@@ -677,18 +675,15 @@ static void test_corrupt_index_block(void)
     snprintf(want, sizeof(want), "corrupt index block in %s at offset %llu", path, (unsigned long long)ioff);
     CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, want));
     (void)msg;
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 static void test_corrupt_wal_tail(void)
 {
     char dir[64], path[512], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
+    lsm_env *env;
     int rc;
-    lsm_db *db = tl_open(&th, env, dir, 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_db *db = te_start(dir, &env, 0, NULL);
     CU_ASSERT_EQUAL(tl_put(db, "first", "1", 1), 0);
     CU_ASSERT_EQUAL(tl_put(db, "second", "2", 1), 0);
     CU_ASSERT_EQUAL(tl_put(db, "third", "3", 1), 0);
@@ -709,8 +704,7 @@ static void test_corrupt_wal_tail(void)
     CU_ASSERT_EQUAL(te_stat_get(db, "lsm_wal_bytes_dropped_total"), dropped);
     (void)msg;
     tl_close(db);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 static void test_corrupt_manifest(void)
@@ -728,8 +722,7 @@ static void test_corrupt_manifest(void)
     CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
     CU_ASSERT_PTR_NULL(db);
     (void)msg;
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    te_done(env, dir);
 }
 
 static CU_TestInfo te_tests[] = {

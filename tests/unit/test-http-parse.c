@@ -1,0 +1,151 @@
+/*
+ * test-http-parse.c - the HTTP transport's pieces that need no socket: the
+ * incremental request parser (fragmented and pipelined input, sticky
+ * errors with their status), percent decoding and query lookup, status
+ * texts and the JSON error body. The server over real sockets is tested
+ * in test-http.c.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <string.h>
+#include "http.h"
+
+static void test_parser_fragments(void)
+{
+    const char *in = "\r\nPOST /kv/x%2Fy?prefix=a&limit=3 HTTP/1.1\r\nHOST: h\r\nX-Consistency:  quorum \r\n"
+                     "Content-Length: 4\r\n\r\nbodyGET / HTTP/1.1\r\nX-Empty:\r\n\r\n";
+    size_t len = strlen(in);
+    for (size_t step = 1; step <= len; step = step * 3 + 1) {
+        dk__http_parse p;
+        dk__http_parse_init(&p, 100, 1000);
+        dk__http_req *got[2] = {NULL, NULL};
+        int n = 0;
+        size_t off = 0;
+        while (off < len) {
+            size_t end = off + step < len ? off + step : len, pos = off;
+            while (pos < end) {
+                size_t used;
+                int rc = dk__http_parse_feed(&p, in + pos, end - pos, &used);
+                CU_ASSERT_FATAL(rc >= 0);
+                pos += used;
+                if (rc == DK__HTTP_REQUEST && n < 2)
+                    got[n++] = dk__http_parse_take(&p);
+            }
+            off = end;
+        }
+        CU_ASSERT_FATAL(n == 2);
+        const dk_http_request *r = &got[0]->pub;
+        CU_ASSERT_EQUAL(r->method, HTTP_POST);
+        CU_ASSERT_STRING_EQUAL(r->method_name, "POST");
+        CU_ASSERT(r->path_len == 9 && memcmp(r->path, "/kv/x%2Fy", 9) == 0);
+        CU_ASSERT(r->query_len == 16 && memcmp(r->query, "prefix=a&limit=3", 16) == 0);
+        CU_ASSERT_EQUAL(r->n_headers, 3);
+        size_t vl;
+        const char *v = dk_http_header_get(r, "x-consistency", &vl);
+        CU_ASSERT(v && vl == 6 && memcmp(v, "quorum", 6) == 0);
+        v = dk_http_header_get(r, "host", &vl);
+        CU_ASSERT(v && vl == 1 && v[0] == 'h');
+        CU_ASSERT_PTR_NULL(dk_http_header_get(r, "HOST", NULL));
+        CU_ASSERT(r->body.len == 4 && memcmp(r->body.ptr, "body", 4) == 0);
+        CU_ASSERT(r->keep_alive && r->http_minor == 1);
+        r = &got[1]->pub;
+        CU_ASSERT(r->method == HTTP_GET && r->path_len == 1 && r->query_len == 0 && r->body.len == 0);
+        v = dk_http_header_get(r, "x-empty", &vl);
+        CU_ASSERT(v != NULL && vl == 0);
+        CU_ASSERT_FALSE(dk__http_parse_busy(&p));
+        dk__http_req_free(got[0]);
+        dk__http_req_free(got[1]);
+        dk__http_parse_free(&p);
+    }
+}
+
+static void test_parser_errors(void)
+{
+    static const struct {
+        const char *in;
+        int status;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400},
+        {"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        {"GET /\x01 HTTP/1.1\r\n\r\n", 400},
+        {"PUT / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413},
+        {"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 431},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dk__http_parse p;
+        dk__http_parse_init(&p, 100, 64);
+        size_t used, len = strlen(cases[i].in);
+        int rc = dk__http_parse_feed(&p, cases[i].in, len, &used);
+        CU_ASSERT(rc < 0);
+        CU_ASSERT_EQUAL(p.err_status, cases[i].status);
+        CU_ASSERT_PTR_NOT_NULL(p.err_code);
+        CU_ASSERT_EQUAL(dk__http_parse_feed(&p, "GET", 3, &used), rc);   /* sticky */
+        dk__http_parse_free(&p);
+    }
+}
+
+static void test_url(void)
+{
+    char out[64];
+    CU_ASSERT_EQUAL(dk_url_decode("a%20b%2Fc+d", 11, out, sizeof(out)), 7);
+    CU_ASSERT_STRING_EQUAL(out, "a b/c+d");
+    CU_ASSERT_EQUAL(dk_url_decode("%e2%82%AC", 9, out, sizeof(out)), 3);
+    CU_ASSERT(memcmp(out, "\xe2\x82\xac", 3) == 0);
+    CU_ASSERT_EQUAL(dk_url_decode("x%00y", 5, out, sizeof(out)), 3);
+    CU_ASSERT(out[1] == '\0' && out[2] == 'y');
+    CU_ASSERT_EQUAL(dk_url_decode("%G1", 3, out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_decode("ab%4", 4, out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_decode("%", 1, out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_decode("abcd", 4, out, 3), -ENOBUFS);
+    CU_ASSERT_EQUAL(dk_url_decode("abc", 3, out, 3), 3);
+    CU_ASSERT_EQUAL(dk_url_decode("", 0, out, sizeof(out)), 0);
+
+    const char *q = "prefix=a%2Fb&limit=10&flag&empty=&sp=x+y&bad=%zz&pre%66ix=second&cursor=%4";
+    size_t ql = strlen(q);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "prefix", out, sizeof(out)), 3);
+    CU_ASSERT_STRING_EQUAL(out, "a/b");
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "limit", out, sizeof(out)), 2);
+    CU_ASSERT_STRING_EQUAL(out, "10");
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "flag", out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "empty", out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "sp", out, sizeof(out)), 3);
+    CU_ASSERT_STRING_EQUAL(out, "x y");
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "bad", out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "cursor", out, sizeof(out)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "missing", out, sizeof(out)), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "limi", out, sizeof(out)), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk_url_query_get(q, ql, "prefix", out, 2), -ENOBUFS);
+    CU_ASSERT_EQUAL(dk_url_query_get("", 0, "a", out, sizeof(out)), DK_ENOTFOUND);
+    /* a name is matched after decoding */
+    CU_ASSERT_EQUAL(dk_url_query_get("pre%66ix=z", 10, "prefix", out, sizeof(out)), 1);
+    CU_ASSERT_STRING_EQUAL(out, "z");
+}
+
+static void test_status_text_and_error_json(void)
+{
+    CU_ASSERT_STRING_EQUAL(dk_http_status_text(404), "Not Found");
+    CU_ASSERT_STRING_EQUAL(dk_http_status_text(431), "Request Header Fields Too Large");
+    CU_ASSERT_STRING_EQUAL(dk_http_status_text(599), "Server Error");
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT(dk__http_error_json(&b, "bad_request", "say \"hi\"\\\n") == 0);
+    CU_ASSERT(b.len == strlen("{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}"));
+    CU_ASSERT(memcmp(b.data, "{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}", b.len) == 0);
+    dk_buf_free(&b);
+}
+
+static CU_TestInfo http_parse_tests[] = {
+    {"fragmented pipelined input", test_parser_fragments},
+    {"parser errors", test_parser_errors},
+    {"percent decoding and query", test_url},
+    {"status text and JSON errors", test_status_text_and_error_json},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo dk_suites[] = {
+    {.pName = "http-parse", .pTests = http_parse_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+#include "cu_main.h"
