@@ -18,10 +18,27 @@
  * written unchanged and dropped by a later job that includes the older
  * table, at the latest when the data reaches the bottom of the tree.
  *
+ * A merge job of one table from a level >= 1 into a deeper level whose
+ * levels in between and output level hold nothing overlapping it is a
+ * move (RocksDB's trivial move): the same table file is re-listed at the
+ * output level by a manifest edit that deletes and re-adds its number,
+ * and nothing is rewritten. The leveled policy asks for such jobs
+ * whenever a level spills into an empty key range of the next one (three
+ * 64 MiB rewrites right after the 1 KiB fillrandom benchmark, which then
+ * delayed the level-0 job readers were waiting for). A move keeps
+ * tombstones and expired records; a later merge drops them. The overlap
+ * check reads the pinned version: levels >= 1 change only by jobs run
+ * under compact_mu, which the caller holds.
+ *
  * A DK_JOB_DROP job deletes whole runs the policy found fully expired; the
  * policy answers for that (time-window drops windows whose max expiry has
  * passed). A new version with the outputs replaces the inputs in one
- * manifest edit. Writes are rate limited with a simple pacing clock.
+ * manifest edit. Writes are rate limited with a simple pacing clock,
+ * except while level 0 holds LSM_L0_DEBT runs or more: compaction is then
+ * behind and writers are about to be slowed (lsm.c), so pacing it would
+ * only trade compaction bandwidth for write slowdowns (RocksDB raises its
+ * limit under such pressure too). The pacing clock restarts when the debt
+ * is gone, so no burst of catch-up sleeping follows.
  *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
@@ -37,9 +54,13 @@
 #include "lsm.h"
 
 #define LSM_JOBS_PER_ROUND 64
+#define LSM_L0_DEBT (LSM_L0_SLOWDOWN / 2)
+#define LSM_DEBT_CHECK_US 10000u   /* re-read the level-0 count this often */
 
 typedef struct cp_pace {
     uint64_t rate, bytes, start_us;
+    uint64_t checked_us;         /* last level-0 count check (0: never) */
+    int debt;                    /* level 0 had LSM_L0_DEBT runs at that check */
     lsm_db *db;
 } cp_pace;
 
@@ -51,7 +72,8 @@ static uint64_t cp_now_us(void)
 }
 
 /* Table-builder write hook: count and, with a rate, sleep until the bytes
- * written fit the budget (at most 100 ms per call, so close stays quick). */
+ * written fit the budget (at most 100 ms per call, so close stays quick),
+ * unless level 0 is in debt (file comment). */
 static void cp_on_write(void *arg, size_t n)
 {
     cp_pace *p = arg;
@@ -59,7 +81,19 @@ static void cp_on_write(void *arg, size_t n)
     atomic_fetch_add(&p->db->st_compact_write, n);
     if (!p->rate)
         return;
-    uint64_t due = p->bytes * 1000000u / p->rate, el = cp_now_us() - p->start_us;
+    uint64_t now = cp_now_us();
+    if (!p->checked_us || now - p->checked_us >= LSM_DEBT_CHECK_US) {
+        pthread_mutex_lock(&p->db->mu);
+        p->debt = dk__lsm_version_level_count(p->db->cur, 0) >= LSM_L0_DEBT;
+        pthread_mutex_unlock(&p->db->mu);
+        p->checked_us = now;
+    }
+    if (p->debt) {
+        p->bytes = 0;
+        p->start_us = now;
+        return;
+    }
+    uint64_t due = p->bytes * 1000000u / p->rate, el = now - p->start_us;
     if (due > el)
         usleep((useconds_t)(due - el > 100000 ? 100000 : due - el));
 }
@@ -295,6 +329,25 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     return rc;
 }
 
+/* True when the job can be a move (file comment): one input at a level
+ * >= 1, a deeper output level, and no other table of v at the levels in
+ * (input level, output level] overlapping it. */
+static int cp_is_move(const lsm_version *v, const dk_compaction_job *job, lsm_file *const *in)
+{
+    if (job->kind != DK_JOB_MERGE || job->n_inputs != 1 || in[0]->level == 0 ||
+        job->output_level <= in[0]->level)
+        return 0;
+    const lsm_file *f = in[0];
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_file *o = v->files[i];
+        if (o != f && o->level > f->level && o->level <= job->output_level &&
+            lsm_ucmp(dk__lsm_file_largest(o), dk__lsm_file_smallest(f)) >= 0 &&
+            lsm_ucmp(dk__lsm_file_smallest(o), dk__lsm_file_largest(f)) <= 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* Run one job over a pinned version v; inputs are marked busy. */
 static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
 {
@@ -304,7 +357,24 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
     for (size_t i = 0; i < job->n_inputs; i++)
         in[i] = cp_find(v, job->inputs[i]);
     cp_out out = {0};
-    int rc = job->kind == DK_JOB_MERGE ? cp_merge(db, v, job, in, &out) : 0;
+    int move = cp_is_move(v, job, in);
+    if (move) {
+        /* A second file object for the same table at the output level;
+         * version.c's retire leaves a re-added number alone. */
+        lsm_file *f = NULL;
+        int rc = dk__lsm_file_open(&db->fenv, in[0]->number, job->output_level, in[0]->size, &f);
+        if (!rc && !(out.files = malloc(sizeof(*out.files)))) {
+            dk__lsm_file_unref(f);   /* not obsolete: closes the handle only */
+            rc = -ENOMEM;
+        }
+        if (rc) {
+            free(in);
+            return rc;
+        }
+        out.files[0] = f;
+        out.n = out.cap = 1;
+    }
+    int rc = job->kind == DK_JOB_MERGE && !move ? cp_merge(db, v, job, in, &out) : 0;
     lsm_edit e;
     dk__lsm_edit_init(&e);
     for (size_t i = 0; !rc && i < job->n_inputs; i++)
@@ -318,11 +388,13 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
     }
     if (!rc) {
         atomic_fetch_add(&db->st_compactions, 1);
+        if (move)
+            atomic_fetch_add(&db->st_moves, 1);
         if (job->kind == DK_JOB_DROP)
             atomic_fetch_add(&db->st_files_dropped, job->n_inputs);
     }
     for (size_t i = 0; i < out.n; i++) {
-        if (rc)
+        if (rc && !move)   /* a moved table is still the input's file */
             atomic_store(&out.files[i]->obsolete, 1);
         dk__lsm_file_unref(out.files[i]);
     }

@@ -604,6 +604,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_compaction_read_bytes_total", atomic_load(&db->st_compact_read));
     sink(arg, "lsm_compaction_write_bytes_total", atomic_load(&db->st_compact_write));
     sink(arg, "lsm_compaction_records_dropped_total", atomic_load(&db->st_records_dropped));
+    sink(arg, "lsm_compaction_moves_total", atomic_load(&db->st_moves));
     sink(arg, "lsm_files_dropped_total", atomic_load(&db->st_files_dropped));
     sink(arg, "lsm_wal_bytes_dropped_total", atomic_load(&db->st_wal_dropped));
     return 0;

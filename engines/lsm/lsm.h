@@ -112,7 +112,7 @@ typedef struct lsm_db {
      * write queue waited (memtable full, switch, settle, slowdown) */
     _Atomic uint64_t st_wal_bytes, st_wal_syncs, st_writes, st_stall_us, st_slowdowns;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
-    _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped;
+    _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped, st_moves;
 } lsm_db;
 
 /* Open an engine over env (not owned; outlives the engine). Used by

@@ -267,9 +267,14 @@ lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, l
 
 void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e)
 {
-    for (size_t i = 0; i < base->n; i++)
-        if (vs_deleted(e, base->files[i]->number))
+    for (size_t i = 0; i < base->n; i++) {
+        uint64_t number = base->files[i]->number;
+        int readded = 0;
+        for (size_t j = 0; j < e->nadd; j++)
+            readded |= e->adds[j].number == number;
+        if (!readded && vs_deleted(e, number))
             atomic_store(&base->files[i]->obsolete, 1);
+    }
 }
 
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level)

@@ -89,7 +89,9 @@ void dk__lsm_version_unref(lsm_version *v);
 /* base minus edit's deletions plus `added` (opened files, in edit order);
  * each removed file is marked obsolete only by dk__lsm_version_retire. */
 lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, lsm_file *const *added);
-/* Mark the files e deletes from base obsolete (after the edit is durable). */
+/* Mark the files e deletes from base obsolete (after the edit is durable),
+ * except those e adds back (a compaction move re-lists a file at a deeper
+ * level under the same number). */
 void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e);
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level);
 /* The runs of v whose user-key range covers key, highest max sequence

@@ -239,6 +239,53 @@ static void test_rate_limit(void)
     te_done(env, dir);
 }
 
+/* With level 0 in debt (LSM_L0_DEBT runs) compaction is not paced: eight
+ * level-0 runs made while the test holds compact_mu merge at once rather
+ * than at the 64 KiB/s limit (which would take seconds). */
+static void test_rate_limit_debt(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .codec = "none",
+                           .compaction_rate_limit = 64 * 1024};
+    dk_engine *e;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+    lsm_db *db = (lsm_db *)e;
+    pthread_mutex_lock(&db->compact_mu);
+    for (int r = 0; r < 8; r++) {
+        for (int i = 0; i < 400; i++) {
+            te_key(k, r * 400 + i);
+            te_val(v, r * 400 + i, 0);
+            CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+        }
+        CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
+    }
+    pthread_mutex_lock(&db->mu);
+    size_t l0 = dk__lsm_version_level_count(db->cur, 0);
+    pthread_mutex_unlock(&db->mu);
+    CU_ASSERT_EQUAL(l0, 8);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_mutex_unlock(&db->compact_mu);
+    for (int i = 0; i < 3000 && l0; i++) {
+        usleep(1000);
+        pthread_mutex_lock(&db->mu);
+        l0 = dk__lsm_version_level_count(db->cur, 0);
+        pthread_mutex_unlock(&db->mu);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    uint64_t written = te_stat_get(db, "lsm_compaction_write_bytes_total");
+    fprintf(stderr, "level-0 debt: compaction wrote %llu bytes in %.3f s at a 64 KiB/s limit\n",
+            (unsigned long long)written, secs);
+    CU_ASSERT_EQUAL(l0, 0);
+    CU_ASSERT_TRUE(written > 300 * 1024);
+    CU_ASSERT_TRUE(secs < (double)written / (64 * 1024) / 4);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    te_done(env, dir);
+}
+
 /* ---- reads racing flushes and compactions --------------------------------- */
 
 #define CH_KEYS 500
@@ -731,6 +778,7 @@ static CU_TestInfo te_tests[] = {
     {"memory_bound", test_memory_bound},
     {"reads_during_churn", test_reads_during_churn},
     {"rate_limit", test_rate_limit},
+    {"rate_limit_debt", test_rate_limit_debt},
     {"record_filter", test_record_filter},
     {"point_read_run_shapes", test_point_read_run_shapes},
     {"fsync_gate", test_fsync_gate},
