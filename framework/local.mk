@@ -1,6 +1,8 @@
 # framework: the core library every node links (a convenience library, so
-# dynkvd is one binary and needs no rpath). Each area appends its sources in
-# its own fragment (base.mk, plugin_host.mk, object.mk, http.mk, ring.mk).
+# dynkvd is one binary and needs no rpath). Each subsystem folder appends its
+# sources and declares its unit tests in its own local.mk, included from the
+# top Makefile.am right after this file; framework/LAYERS says which folder
+# may include which, and `make check-style` checks it.
 noinst_LTLIBRARIES += framework/libdynkv.la
 framework_libdynkv_la_SOURCES =
 framework_libdynkv_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(SQLITE_CFLAGS) $(INIH_CFLAGS) \
@@ -18,14 +20,4 @@ dynkvinclude_HEADERS += \
 DK_UNIT_CC = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)
 DK_UNIT_LINK = framework/libdynkv.la $(CUNIT_LIBS)
 
-# The node: host API, metrics, local store, HTTP API, lifecycle (lead).
-framework_libdynkv_la_SOURCES += \
-	framework/host.c framework/host.h \
-	framework/metrics.c framework/metrics.h \
-	framework/store.c framework/store.h \
-	framework/node.c framework/node.h \
-	framework/api.c framework/api.h framework/api_int.h framework/api_worker.c \
-	framework/api_json.c framework/api_json.h
-framework_libdynkv_la_SOURCES += \
-	framework/mailbox.c framework/mailbox.h \
-	framework/cluster.c framework/cluster.h
+EXTRA_DIST += framework/LAYERS

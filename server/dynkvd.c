@@ -16,11 +16,11 @@
 #include <string.h>
 #include <uv.h>
 
-#include "api.h"
-#include "cluster.h"
-#include "config.h"
-#include "log.h"
-#include "node.h"
+#include "api/api.h"
+#include "cluster/cluster.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "node/node.h"
 
 typedef struct loop_ctx {
     uv_loop_t loop;

@@ -3,7 +3,7 @@
  *
  * The tool loads an engine plugin by name through the framework's plugin
  * host (the same dlopen path as dynkvd), hands it the compaction policy
- * plugin ("leveled" by default) the way framework/node.c does, and runs the
+ * plugin ("leveled" by default) the way framework/node/node.c does, and runs the
  * listed benchmarks one after the other on one database with identical
  * settings whatever the engine. Each worker thread times every operation
  * into its own log-linear histogram (hist.h); the main thread merges them
@@ -38,9 +38,9 @@
 
 #include "dynkv/compaction.h"
 #include "dynkv/engine.h"
-#include "host.h"
-#include "log.h"
-#include "plugin_host.h"
+#include "node/host.h"
+#include "base/log.h"
+#include "plugin/plugin_host.h"
 
 #include "bench.h"
 #include "hist.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "gossip_msg.h"
+#include "gossip/gossip_msg.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 

@@ -12,7 +12,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
-#include "http.h"
+#include "http/http.h"
 
 static void fuzz_check(int ok)
 {

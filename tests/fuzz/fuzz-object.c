@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "object.h"
-#include "context.h"
+#include "node/object.h"
+#include "node/context.h"
 #include "util/vv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

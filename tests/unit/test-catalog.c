@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "catalog.h"
-#include "membership.h"
+#include "node/catalog.h"
+#include "gossip/membership.h"
 
 static char tk_dir[] = "/tmp/dk-test-catalog-XXXXXX";
 static char tk_err[1024];

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "duration.h"
+#include "base/config.h"
+#include "base/duration.h"
 
 static char tc_dir[] = "/tmp/dk-test-config-XXXXXX";
 static char tc_err[1024];

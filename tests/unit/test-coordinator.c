@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "coordinator.h"
-#include "log.h"
-#include "metrics.h"
-#include "object.h"
-#include "store.h"
+#include "coord/coordinator.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "node/object.h"
+#include "node/store.h"
 #include "util/vv.h"
 
 #define SPIN(cond, ms)                                                          \

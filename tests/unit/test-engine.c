@@ -33,7 +33,7 @@
 
 #include "dynkv/engine.h"
 #include "fake_host.h"
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
 #include "util/buf.h"
 
 static dk_fake_host te_host;

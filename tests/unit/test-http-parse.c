@@ -8,7 +8,7 @@
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <string.h>
-#include "http.h"
+#include "http/http.h"
 
 static void test_parser_fragments(void)
 {

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include "http.h"
+#include "http/http.h"
 
 /* ---- the server thread ------------------------------------------------- */
 

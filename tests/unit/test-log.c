@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "base/log.h"
 
 static char tl_dir[] = "/tmp/dk-test-log-XXXXXX";
 static char tl_path[600];

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
-#include "gossip_msg.h"
-#include "membership.h"
+#include "gossip/gossip_msg.h"
+#include "gossip/membership.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 

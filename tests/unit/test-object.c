@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "object.h"
-#include "context.h"
+#include "node/object.h"
+#include "node/context.h"
 #include "util/vv.h"
 
 static dk_actor act(const char *node, uint32_t inc)

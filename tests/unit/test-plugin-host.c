@@ -20,7 +20,7 @@
 #include "dynkv/compaction.h"
 #include "dynkv/conflict.h"
 #include "dynkv/engine.h"
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
 
 static const char *ph_dir(void)
 {

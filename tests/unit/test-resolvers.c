@@ -18,7 +18,7 @@
 #include <string.h>
 #include "dynkv/plugin.h"
 #include "dynkv/conflict.h"
-#include "context.h"
+#include "node/context.h"
 #include "util/vv.h"
 
 static const dk_host fake_host = {.struct_size = sizeof(dk_host)};

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
-#include "ring.h"
+#include "ring/ring.h"
 
 #define N_KEYS 100000
 

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "rpc_frame.h"
+#include "rpc/rpc_frame.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 

@@ -19,10 +19,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "log.h"
+#include "base/log.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
-#include "rpc.h"
+#include "rpc/rpc.h"
 
 #define SPIN(cond, ms)                                                          \
     do {                                                                        \

@@ -1,0 +1,428 @@
+/*
+ * api.c - see api.h; the loop half of the HTTP API. A request is validated
+ * on the loop thread (cheap checks only), then a dk_api_job carries it to a
+ * worker (api_worker.c), which runs the store operation or renders the
+ * coordinator's answer; the after-work callback on the loop only sends the
+ * response and counts it.
+ *
+ * The request's memory (key, body) stays valid until dk_http_respond, which
+ * happens in the after-work callback, so jobs borrow the body rather than
+ * copy up to 1 MiB.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <http_parser.h>
+#include <openssl/evp.h>
+
+#include "api/api_int.h"
+#include "api/api_json.h"
+#include "cluster/cluster.h"
+#include "node/context.h"
+#include "http/url.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "node/object.h"
+#include "util/vv.h"
+
+#define SCAN_LIMIT_DEFAULT 100
+#define SCAN_LIMIT_MAX 1000
+#define TTL_MAX_S (100LL * 365 * 24 * 3600)
+
+static void job_send(dk_api_job *j)
+{
+    if (j->headers.len)
+        dk_buf_append(&j->headers, "", 1);  /* NUL-terminate for the transport */
+    dk_http_respond(j->x, j->status, j->content_type, j->headers.len ? (const char *)j->headers.data : NULL,
+                    j->body.data, j->body.len);
+    dk_metrics_request(j->op, j->status, dk_mono_ns() - j->start_ns);
+    dk__api_job_free(j);
+}
+
+/* Loop thread. */
+static void job_done(uv_work_t *w, int status)
+{
+    dk_api_job *j = w->data;
+    if (status == UV_ECANCELED)
+        dk__api_job_error(j, 503, "shutting_down", "the node is stopping; retry on another node");
+    job_send(j);
+}
+
+/* ---- loop side: parsing and validation --------------------------------- */
+
+static void reply_now(dk_api_job *j, int status, const char *code, const char *msg)
+{
+    dk__api_job_error(j, status, code, msg);
+    job_send(j);
+}
+
+static int header_is(const dk_http_request *r, const char *name, const char *want)
+{
+    size_t len;
+    const char *v = dk_http_header_get(r, name, &len);
+    return v && len == strlen(want) && strncasecmp(v, want, len) == 0;
+}
+
+/* Parse X-Consistency, X-TTL, X-Context, If-Match, If-None-Match. Returns 0
+ * or replies with 400 itself and returns -1. */
+static int parse_write_headers(dk_api_job *j, const dk_http_request *r)
+{
+    size_t len;
+    const char *v;
+    char err[200], msg[300];
+    if ((v = dk_http_header_get(r, "x-ttl", &len))) {
+        char tmp[32];
+        char *end;
+        long long ttl = -1;
+        if (len > 0 && len < sizeof(tmp)) {
+            memcpy(tmp, v, len);
+            tmp[len] = 0;
+            errno = 0;
+            ttl = strtoll(tmp, &end, 10);
+            if (errno || *end || tmp[0] == '-' || tmp[0] == '+')
+                ttl = -1;
+        }
+        if (ttl <= 0 || ttl > TTL_MAX_S) {
+            reply_now(j, 400, "bad_ttl", "X-TTL must be a whole number of seconds from 1 to 3153600000");
+            return -1;
+        }
+        j->ttl_ms = ttl * 1000;
+    }
+    if ((v = dk_http_header_get(r, "x-context", &len)) && len > 0) {
+        if (dk_context_decode(v, len, &j->context, err, sizeof(err)) != 0) {
+            snprintf(msg, sizeof(msg), "X-Context is not a context from this store: %s", err);
+            reply_now(j, 400, "bad_context", msg);
+            return -1;
+        }
+        j->has_context = 1;
+    }
+    if ((v = dk_http_header_get(r, "if-match", &len))) {
+        j->cond = DK_COND_IF_MATCH;
+        if (!(len == 1 && v[0] == '*') && dk_context_decode(v, len, &j->if_match, err, sizeof(err)) != 0) {
+            snprintf(msg, sizeof(msg), "If-Match must be a context token, a version map or *: %s", err);
+            reply_now(j, 400, "bad_context", msg);
+            return -1;
+        }
+    }
+    if ((v = dk_http_header_get(r, "if-none-match", &len))) {
+        if (!(len == 1 && v[0] == '*')) {
+            reply_now(j, 400, "bad_header", "If-None-Match supports only *");
+            return -1;
+        }
+        if (j->cond) {
+            reply_now(j, 400, "bad_header", "use either If-Match or If-None-Match, not both");
+            return -1;
+        }
+        j->cond = DK_COND_IF_NONE_MATCH;
+    }
+    return 0;
+}
+
+static int parse_consistency(dk_api_job *j, const dk_http_request *r)
+{
+    size_t len;
+    const char *v = dk_http_header_get(r, "x-consistency", &len);
+    j->consistency = DK_CL_DEFAULT;
+    if (!v)
+        return 0;
+    if (len == 3 && strncasecmp(v, "one", 3) == 0)
+        j->consistency = DK_CL_ONE;
+    else if (len == 6 && strncasecmp(v, "quorum", 6) == 0)
+        j->consistency = DK_CL_QUORUM;
+    else if (len == 3 && strncasecmp(v, "all", 3) == 0)
+        j->consistency = DK_CL_ALL;
+    else {
+        reply_now(j, 400, "bad_consistency", "X-Consistency must be one, quorum or all");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_quorum(dk_api_job *j, const dk_http_request *r)
+{
+    size_t len;
+    const char *v = dk_http_header_get(r, "x-quorum", &len);
+    if (!v)
+        return 0;
+    if (len == 6 && strncasecmp(v, "strict", 6) == 0)
+        j->strict = 1;
+    else if (!(len == 6 && strncasecmp(v, "sloppy", 6) == 0)) {
+        reply_now(j, 400, "bad_quorum", "X-Quorum must be strict or sloppy");
+        return -1;
+    }
+    return 0;
+}
+
+static void dispatch(dk_api_job *j);
+
+/* Origin loop: the coordinator's answer is in the job; render it. */
+static void coord_back(void *arg)
+{
+    dk_api_job *j = arg;
+    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : JOB_RENDER_WRITE;
+    dispatch(j);
+}
+
+/* Cluster loop. */
+static void coord_done(void *arg, dk_coord_result *r)
+{
+    dk_api_job *j = arg;
+    j->coord_status = r->status;
+    j->acks = r->acks;
+    j->needed = r->needed;
+    j->replicas = r->replicas;
+    if (r->raw.len && dk_buf_append(&j->coord_raw, r->raw.data, r->raw.len) != 0)
+        j->coord_status = -ENOMEM;
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, coord_back, j) != 0)
+        coord_back(j);
+}
+
+/* Cluster loop: hand the request to the coordinator. */
+static void coord_call(void *arg)
+{
+    dk_api_job *j = arg;
+    dk_coord *co = j->api->cluster->coord;
+    dk_slice key = {j->key, j->key_len};
+    int rc;
+    if (!co) {
+        rc = DK_ECLOSED;
+    } else if (j->kind == JOB_GET) {
+        rc = dk_coord_get(co, key, j->consistency, j->strict, coord_done, j);
+    } else {
+        dk_coord_write w = {
+            .key = key,
+            .value = j->value,
+            .tombstone = j->kind == JOB_DELETE,
+            .context = j->has_context ? &j->context : NULL,
+            .ttl_ms = j->ttl_ms,
+            .cond = j->cond,
+            .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
+            .consistency = j->consistency,
+            .strict = j->strict,
+        };
+        rc = dk_coord_put(co, &w, coord_done, j);
+    }
+    if (rc) {
+        dk_coord_result res = {.status = rc};
+        coord_done(j, &res);
+    }
+}
+
+static void dispatch(dk_api_job *j)
+{
+    if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE)) {
+        if (j->api->loop == j->api->cluster_loop)
+            coord_call(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, coord_call, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
+    j->work.data = j;
+    int rc = uv_queue_work(j->api->loop, &j->work, dk__api_job_work, job_done);
+    if (rc)
+        reply_now(j, 503, "overloaded", "cannot queue the request; retry");
+}
+
+static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw, size_t raw_len)
+{
+    char msg[160];
+    if (raw_len == 0) {
+        reply_now(j, 400, "bad_key", "the key is empty: use /kv/{key} with a key of 1 to 256 bytes");
+        return;
+    }
+    char dec[1024];
+    if (raw_len > sizeof(dec)) {
+        reply_now(j, 400, "key_too_long", "keys are at most 256 bytes after percent-decoding");
+        return;
+    }
+    ssize_t n = dk_url_decode(raw, raw_len, dec, sizeof(dec));
+    if (n < 0) {
+        reply_now(j, 400, "bad_key", "the key has a malformed percent-escape");
+        return;
+    }
+    if (n == 0) {
+        reply_now(j, 400, "bad_key", "the key is empty: use /kv/{key} with a key of 1 to 256 bytes");
+        return;
+    }
+    if ((size_t)n > DK_KEY_MAX) {
+        snprintf(msg, sizeof(msg), "the key is %zd bytes; keys are at most 256 bytes after percent-decoding", n);
+        reply_now(j, 400, "key_too_long", msg);
+        return;
+    }
+    memcpy(j->key, dec, (size_t)n);
+    j->key_len = (size_t)n;
+    if (parse_consistency(j, r) || parse_quorum(j, r))
+        return;
+    if (j->kind == JOB_LOCAL) {
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET /admin/local/{key}");
+            return;
+        }
+        dispatch(j);
+        return;
+    }
+    switch (r->method) {
+    case HTTP_GET:
+        j->kind = JOB_GET;
+        j->op = DK_OP_GET;
+        j->raw_read = header_is(r, "accept", "application/octet-stream");
+        break;
+    case HTTP_PUT:
+        j->kind = JOB_PUT;
+        j->op = DK_OP_PUT;
+        if (!dk_http_header_get(r, "content-length", NULL) && !dk_http_header_get(r, "transfer-encoding", NULL)) {
+            reply_now(j, 411, "length_required", "send the value with Content-Length or chunked transfer encoding");
+            return;
+        }
+        if (r->body.len > DK_VALUE_MAX) {
+            reply_now(j, 413, "value_too_large", "values are at most 1 MiB (1048576 bytes)");
+            return;
+        }
+        j->value = r->body;
+        if (parse_write_headers(j, r))
+            return;
+        break;
+    case HTTP_DELETE:
+        j->kind = JOB_DELETE;
+        j->op = DK_OP_DELETE;
+        if (parse_write_headers(j, r))
+            return;
+        if (j->ttl_ms) {
+            reply_now(j, 400, "bad_ttl", "X-TTL applies to PUT only");
+            return;
+        }
+        break;
+    default:
+        dk_buf_append_str(&j->headers, "Allow: GET, PUT, DELETE\r\n");
+        reply_now(j, 405, "method_not_allowed", "use GET, PUT or DELETE on /kv/{key}");
+        return;
+    }
+    dispatch(j);
+}
+
+static void handle_scan(dk_api_job *j, const dk_http_request *r)
+{
+    j->op = DK_OP_SCAN;
+    if (r->method != HTTP_GET) {
+        dk_buf_append_str(&j->headers, "Allow: GET\r\n");
+        reply_now(j, 405, "method_not_allowed", "scan with GET /kv?prefix=P&limit=N&cursor=C");
+        return;
+    }
+    char buf[1024];
+    ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
+    if (n == -EINVAL || n > (ssize_t)DK_KEY_MAX) {
+        reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
+        return;
+    }
+    if (n > 0) {
+        memcpy(j->key, buf, (size_t)n);
+        j->key_len = (size_t)n;
+    }
+    j->limit = SCAN_LIMIT_DEFAULT;
+    n = dk_url_query_get(r->query, r->query_len, "limit", buf, sizeof(buf) - 1);
+    if (n >= 0) {
+        buf[n] = 0;
+        char *end;
+        long v = strtol(buf, &end, 10);
+        if (n == 0 || *end || v < 1 || v > SCAN_LIMIT_MAX) {
+            reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
+            return;
+        }
+        j->limit = (uint32_t)v;
+    } else if (n != DK_ENOTFOUND) {
+        reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
+        return;
+    }
+    n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf) - 4);
+    if (n > 0) {
+        /* base64url back to standard base64 with padding, then decode. */
+        for (ssize_t i = 0; i < n; i++)
+            buf[i] = buf[i] == '-' ? '+' : buf[i] == '_' ? '/' : buf[i];
+        while (n % 4)
+            buf[n++] = '=';
+        uint8_t dec[800];
+        int d = (n / 4) * 3 <= (ssize_t)sizeof(dec) ? EVP_DecodeBlock(dec, (const unsigned char *)buf, (int)n) : -1;
+        if (d >= 0)
+            d -= (buf[n - 1] == '=') + (buf[n - 2] == '=');
+        if (d <= 0 || d > (int)DK_KEY_MAX) {
+            reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
+            return;
+        }
+        memcpy(j->cursor, dec, (size_t)d);
+        j->cursor_len = (size_t)d;
+        j->has_cursor = 1;
+    } else if (n != DK_ENOTFOUND && n != 0) {
+        reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
+        return;
+    }
+    if (parse_consistency(j, r))
+        return;
+    j->kind = JOB_SCAN;
+    dispatch(j);
+}
+
+static void handle_health(dk_api_job *j)
+{
+    const dk_config *c = j->api->cfg;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "status", "ok", "node", c->node.id,
+                          "engine", c->storage.engine, "resolver", c->conflict.resolver);
+    dk__api_job_json(j, 200, o);
+    job_send(j);
+}
+
+static int path_is(const dk_http_request *r, const char *p)
+{
+    return r->path_len == strlen(p) && memcmp(r->path, p, r->path_len) == 0;
+}
+
+void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
+{
+    dk_api *api = arg;
+    dk_api_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        dk_http_respond_error(x, 503, "overloaded", "out of memory");
+        return;
+    }
+    j->api = api;
+    j->x = x;
+    j->start_ns = dk_mono_ns();
+    j->op = DK_OP_OTHER;
+    dk_vv_init(&j->context);
+    dk_vv_init(&j->if_match);
+
+    if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
+        handle_key(j, r, r->path + 4, r->path_len - 4);
+    } else if (r->path_len >= 13 && memcmp(r->path, "/admin/local/", 13) == 0) {
+        /* This node's own replica, bypassing coordination (debugging, tests). */
+        j->kind = JOB_LOCAL;
+        j->op = DK_OP_GET;
+        handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (path_is(r, "/cluster")) {
+        j->op = DK_OP_OTHER;
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET /cluster");
+            return;
+        }
+        j->kind = JOB_CLUSTER;
+        dispatch(j);
+    } else if (path_is(r, "/kv")) {
+        handle_scan(j, r);
+    } else if (path_is(r, "/health")) {
+        j->op = DK_OP_HEALTH;
+        if (r->method == HTTP_GET || r->method == HTTP_HEAD)
+            handle_health(j);
+        else
+            reply_now(j, 405, "method_not_allowed", "use GET /health");
+    } else if (path_is(r, "/metrics")) {
+        j->op = DK_OP_METRICS;
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET /metrics");
+            return;
+        }
+        j->kind = JOB_METRICS;
+        dispatch(j);
+    } else {
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health, /metrics, /cluster and /admin/local/{key}");
+    }
+}

@@ -1,0 +1,37 @@
+/*
+ * api.h - the client HTTP API of DESIGN.md section 7 on top of the HTTP
+ * transport (http.h) and the local store (store.h): routing, header
+ * validation, and JSON responses.
+ *
+ * One dk_api per loop thread. Handlers run on that loop thread; every
+ * engine call and every response body (JSON, base64) is built on a worker
+ * through uv_queue_work, so the loop only parses and sends.
+ */
+#ifndef DK_API_H
+#define DK_API_H
+
+#include <uv.h>
+#include "http/http.h"
+#include "base/mailbox.h"
+#include "node/node.h"
+
+struct dk_cluster;
+
+typedef struct dk_api {
+    uv_loop_t *loop;
+    dk_node *node;
+    const dk_config *cfg;
+    dk_http_server *http;
+    /* Cluster mode: key operations go through the coordinator, which lives
+     * on the cluster loop; a request that arrived on another loop travels
+     * there through cluster_mb and its answer comes back through own_mb.
+     * NULL cluster: the local store answers (tests of the API alone). */
+    struct dk_cluster *cluster;
+    uv_loop_t *cluster_loop;
+    dk_mailbox *cluster_mb;
+    dk_mailbox *own_mb;
+} dk_api;
+
+/* The dk_http_handler for a server whose arg is a dk_api. Loop thread. */
+void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *req);
+#endif

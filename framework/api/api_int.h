@@ -1,0 +1,64 @@
+/*
+ * api_int.h - what the two halves of the HTTP API share: the request job
+ * that carries a request from the loop thread (api.c: parsing, routing,
+ * coordinator hand-off, sending) to a worker (api_worker.c: store calls and
+ * rendering the response) and back.
+ */
+#ifndef DK_API_INT_H
+#define DK_API_INT_H
+
+#include <jansson.h>
+#include "api/api.h"
+#include "coord/coordinator.h"
+#include "base/metrics.h"
+
+typedef enum job_kind {
+    JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
+    JOB_RENDER_GET, JOB_RENDER_WRITE      /* cluster mode: render the coordinator's answer */
+} job_kind;
+
+typedef struct dk_api_job {
+    uv_work_t work;
+    dk_api *api;
+    dk_http_exchange *x;
+    job_kind kind;
+    dk_op op;
+    uint64_t start_ns;
+    /* request */
+    uint8_t key[DK_KEY_MAX];
+    size_t key_len;
+    dk_slice value;
+    int raw_read;                       /* Accept: application/octet-stream */
+    dk_vv context;
+    int has_context;
+    dk_vv if_match;
+    int cond;
+    int64_t ttl_ms;
+    uint8_t cursor[DK_KEY_MAX];         /* scan: continue after this key */
+    size_t cursor_len;
+    int has_cursor;
+    uint32_t limit;
+    int consistency;                    /* DK_CL_* */
+    int strict;                         /* X-Quorum: strict */
+    /* the coordinator's answer (cluster mode) */
+    dk_mail mail;
+    int coord_status;
+    int acks, needed, replicas;
+    dk_buf coord_raw;
+    /* response */
+    int status;
+    const char *content_type;
+    dk_buf headers;
+    dk_buf body;
+} dk_api_job;
+
+/* Worker or loop: set j's response to a JSON error / to the JSON o (taken). */
+void dk__api_job_error(dk_api_job *j, int status, const char *code, const char *msg);
+void dk__api_job_json(dk_api_job *j, int status, json_t *o);
+
+/* Worker thread (uv_queue_work): run the job and render its response. */
+void dk__api_job_work(uv_work_t *w);
+
+/* Loop thread: free the job and everything it owns. */
+void dk__api_job_free(dk_api_job *j);
+#endif

@@ -1,0 +1,801 @@
+/*
+ * config.c - the node configuration: a table of keys, the INI loader
+ * (inih) and dynkvd's command line.
+ *
+ * Every key is one row of cfg_keys: section, name, type, where it lives in
+ * dk_config, its range and its default written as text. Defaults, the INI
+ * file and --set overrides all go through the same cfg_apply, so a default
+ * can never be a value the file would refuse, and the usage text and the
+ * "expected one of" lists are generated from the table. The alternative, a
+ * hand-written if/else per key in the inih handler, is how unknown keys
+ * and unchecked ranges slip in.
+ *
+ * inih as packaged by Debian does not pass line numbers to the handler,
+ * cuts lines at 199 characters without saying so, and ignores sections
+ * that hold no key. So the file is read into memory first, checked for
+ * over-long lines and NUL bytes, then fed to ini_parse_stream through our
+ * own reader, which counts lines (the handler runs on the line the reader
+ * handed out last), notes whether a line is indented (an inih continuation)
+ * and checks section headers as they go by.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/config.h"
+#include "base/duration.h"
+
+#ifndef DK_VERSION
+#define DK_VERSION "unknown"
+#endif
+
+/* Longest physical line inih reads whole (it cuts at INI_MAX_LINE - 1). */
+#define CFG_LINE_MAX (INI_MAX_LINE - 1)
+#define CFG_FILE_MAX (1024 * 1024)
+
+#include "base/config_keys.h"
+
+/* ---- values ------------------------------------------------------------ */
+
+static int cfg_is_section(const char *s)
+{
+    for (size_t i = 0; i < CFG_NSECTIONS; i++)
+        if (strcmp(s, cfg_sections[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static const cfg_key *cfg_find(const char *section, const char *name)
+{
+    for (size_t i = 0; i < CFG_NKEYS; i++)
+        if (strcmp(cfg_keys[i].section, section) == 0 && strcmp(cfg_keys[i].name, name) == 0)
+            return &cfg_keys[i];
+    return NULL;
+}
+
+/* "expected one of ..." text for a section's keys or for a word list. */
+static void cfg_list_keys(const char *section, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < CFG_NKEYS && used < len; i++) {
+        if (strcmp(cfg_keys[i].section, section) != 0)
+            continue;
+        int n = snprintf(out + used, len - used, "%s%s", used ? ", " : "", cfg_keys[i].name);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static void cfg_list_words(const char *const *words, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; words[i] && used < len; i++) {
+        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", words[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/* Characters allowed in an id ([a-z0-9_-]) or a label ([A-Za-z0-9_.-]). */
+static int cfg_name_ok(const char *s, int label)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > DK_CONFIG_NAME_MAX)
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')
+            continue;
+        if (label && ((ch >= 'A' && ch <= 'Z') || ch == '.'))
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+/* host:port with a port in min_port..65535; host a name or IPv4 address, or
+ * an IPv6 address in brackets. Whether it resolves is the network's
+ * business. Listen addresses may use port 0 (any free port, logged at
+ * start); seeds may not. */
+static int cfg_addr_ok(const char *s, size_t len, long min_port)
+{
+    if (len > DK_CONFIG_ADDR_MAX)
+        return 0;
+    const char *colon;
+    if (s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || close == s + 1 || close[1] != ':')
+            return 0;
+        for (const char *p = s + 1; p < close; p++)
+            if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+                return 0;
+        colon = close + 1;
+    } else {
+        colon = NULL;
+        for (const char *p = s; p < s + len; p++) {
+            if (*p == ':') {
+                if (colon)
+                    return 0;
+                colon = p;
+            } else if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') {
+                return 0;
+            }
+        }
+        if (!colon || colon == s)
+            return 0;
+    }
+    const char *p = colon + 1;
+    if (p >= s + len || s + len - p > 5)
+        return 0;
+    long port = 0;
+    for (; p < s + len; p++) {
+        if (!isdigit((unsigned char)*p))
+            return 0;
+        port = port * 10 + (*p - '0');
+    }
+    return port >= min_port && port <= 65535;
+}
+
+static const char cfg_addr_expect[] = "expected host:port with a port in 1..65535 (IPv6 as [addr]:port)";
+static const char cfg_listen_expect[] = "expected host:port with a port in 0..65535, 0 = any free port (IPv6 as [addr]:port)";
+
+/* Append the host:port entries of v (separated by commas and/or
+ * whitespace) to the seed list, which may grow up to limit entries. */
+static int cfg_seeds_add(dk_config_cluster *cl, const char *v, size_t limit, char *why, size_t whylen)
+{
+    const char *p = v;
+    for (;;) {
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            return 0;
+        size_t n = strcspn(p, ", \t\r\n\v\f");
+        if (!cfg_addr_ok(p, n, 1)) {
+            snprintf(why, whylen, "'%.*s' is not a seed address: %s; separate seeds with commas "
+                     "or spaces", (int)n, p, cfg_addr_expect);
+            return DK_ECONFIG;
+        }
+        if (cl->n_seeds >= limit) {
+            snprintf(why, whylen, "expected at most %d seeds", DK_CONFIG_SEEDS_MAX);
+            return DK_ECONFIG;
+        }
+        char(*grown)[DK_CONFIG_ADDR_MAX + 1] = realloc(cl->seeds, (cl->n_seeds + 1) * sizeof *cl->seeds);
+        if (!grown) {
+            snprintf(why, whylen, "out of memory");
+            return -ENOMEM;
+        }
+        cl->seeds = grown;
+        memcpy(cl->seeds[cl->n_seeds], p, n);
+        cl->seeds[cl->n_seeds][n] = '\0';
+        cl->n_seeds++;
+        p += n;
+    }
+}
+
+/* Parse a decimal integer, optionally negative, the whole string. */
+static int cfg_parse_int(const char *s, int64_t *out)
+{
+    int neg = 0;
+    uint64_t v = 0;
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    if (!*s)
+        return DK_ECONFIG;
+    for (; *s; s++) {
+        if (!isdigit((unsigned char)*s) || v > ((uint64_t)INT64_MAX - 9) / 10)
+            return DK_ECONFIG;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+static int cfg_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return DK_ECONFIG;
+}
+
+/* A rate is a size, optionally followed by "/s". */
+static int cfg_parse_rate(const char *s, uint64_t *out)
+{
+    char tmp[64];
+    size_t n = strlen(s);
+    if (n >= sizeof tmp)
+        return DK_ECONFIG;
+    memcpy(tmp, s, n + 1);
+    while (n > 0 && isspace((unsigned char)tmp[n - 1]))
+        n--;
+    if (n >= 2 && tmp[n - 2] == '/' && (tmp[n - 1] == 's' || tmp[n - 1] == 'S'))
+        n -= 2;
+    tmp[n] = '\0';
+    return dk_size_parse(tmp, out);
+}
+
+/* Set key k of c from text v. append adds to a list instead of replacing
+ * it (inih continuation lines). On failure, why says what was expected. */
+static int cfg_apply(dk_config *c, const cfg_key *k, const char *v, int append, char *why, size_t whylen)
+{
+    char *field = (char *)c + k->off;
+    char lo[32], hi[32], words[128];
+    int64_t n;
+    uint64_t u;
+    int b;
+
+    switch (k->type) {
+    case CT_STR: {
+        size_t len = strlen(v);
+        if (len >= k->size) {
+            snprintf(why, whylen, "expected at most %zu characters", k->size - 1);
+            return DK_ECONFIG;
+        }
+        if (k->choices) {
+            size_t i;
+            for (i = 0; k->choices[i] && strcmp(v, k->choices[i]) != 0; i++)
+                ;
+            if (!k->choices[i]) {
+                cfg_list_words(k->choices, words, sizeof words);
+                snprintf(why, whylen, "expected one of: %s", words);
+                return DK_ECONFIG;
+            }
+        }
+        switch (k->form) {
+        case CF_ID:
+            if (!cfg_name_ok(v, 0)) {
+                snprintf(why, whylen, "expected 1..%d characters from a-z, 0-9, '_' and '-'",
+                         DK_CONFIG_NAME_MAX);
+                return DK_ECONFIG;
+            }
+            break;
+        case CF_LABEL:
+            if (!cfg_name_ok(v, 1)) {
+                snprintf(why, whylen, "expected 1..%d characters from A-Z, a-z, 0-9, '_', '.' and '-'",
+                         DK_CONFIG_NAME_MAX);
+                return DK_ECONFIG;
+            }
+            break;
+        case CF_ADDR:
+            if (!cfg_addr_ok(v, len, 0)) {
+                snprintf(why, whylen, "%s", cfg_listen_expect);
+                return DK_ECONFIG;
+            }
+            break;
+        case CF_PATH:
+            if (len == 0) {
+                snprintf(why, whylen, "expected a directory path");
+                return DK_ECONFIG;
+            }
+            break;
+        default:
+            break;
+        }
+        memcpy(field, v, len + 1);
+        return 0;
+    }
+    case CT_INT:
+        if (cfg_parse_int(v, &n) != 0 || n < k->min || n > k->max) {
+            snprintf(why, whylen, "expected an integer in %lld..%lld", (long long)k->min, (long long)k->max);
+            return DK_ECONFIG;
+        }
+        *(int *)field = (int)n;
+        return 0;
+    case CT_BOOL:
+        if (cfg_parse_bool(v, &b) != 0) {
+            snprintf(why, whylen, "expected true or false (or yes/no, on/off, 1/0)");
+            return DK_ECONFIG;
+        }
+        *(int *)field = b;
+        return 0;
+    case CT_SIZE:
+    case CT_RATE:
+        if ((k->type == CT_SIZE ? dk_size_parse(v, &u) : cfg_parse_rate(v, &u)) != 0 ||
+            u < (uint64_t)k->min || u > (uint64_t)k->max) {
+            dk_size_format((uint64_t)k->min, lo, sizeof lo);
+            dk_size_format((uint64_t)k->max, hi, sizeof hi);
+            snprintf(why, whylen, "expected a %s in %s..%s%s (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB "
+                     "suffix; all powers of 1024)", k->type == CT_SIZE ? "size" : "rate per second",
+                     lo, hi, k->type == CT_RATE ? ", 0 = unlimited" : "");
+            return DK_ECONFIG;
+        }
+        *(uint64_t *)field = u;
+        return 0;
+    case CT_DUR:
+        if (dk_duration_parse(v, &n) != 0 || n < k->min || n > k->max) {
+            dk_duration_format(k->min, lo, sizeof lo);
+            dk_duration_format(k->max, hi, sizeof hi);
+            snprintf(why, whylen, "expected a duration in %s..%s (a whole number with a ms, s, m, h or d "
+                     "suffix; no suffix means seconds)", lo, hi);
+            return DK_ECONFIG;
+        }
+        *(int64_t *)field = n;
+        return 0;
+    case CT_ENUM:
+        for (int i = 0; k->choices[i]; i++) {
+            if (strcasecmp(v, k->choices[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        }
+        cfg_list_words(k->choices, words, sizeof words);
+        snprintf(why, whylen, "expected one of: %s", words);
+        return DK_ECONFIG;
+    case CT_SEEDS: {
+        /* Parse after the current entries so that a bad value leaves the
+         * list as it was; a replacement then moves the new entries down. */
+        dk_config_cluster *cl = &c->cluster;
+        size_t old = cl->n_seeds;
+        int rc = cfg_seeds_add(cl, v, DK_CONFIG_SEEDS_MAX + (append ? 0 : old), why, whylen);
+        if (rc) {
+            cl->n_seeds = old;
+        } else if (!append && old > 0) {
+            memmove(cl->seeds, cl->seeds + old, (cl->n_seeds - old) * sizeof *cl->seeds);
+            cl->n_seeds -= old;
+        }
+        return rc;
+    }
+    default:
+        assert(!"unknown config key type");
+        return DK_ECONFIG;
+    }
+}
+
+/* Hints for the two ways inih surprises people. */
+static const char *cfg_hint(const char *v)
+{
+    if (v[0] == '"' || v[0] == '\'')
+        return "; note that quotes are not removed: write the value bare";
+    if (strchr(v, ';'))
+        return "; note that ';' starts a comment only after a space or tab";
+    return "";
+}
+
+/* Format "[section] key = value: why<hint>"; secrets are not echoed. */
+static void cfg_describe(char *out, size_t len, const cfg_key *k, const char *v, const char *why)
+{
+    int secret = k->type == CT_STR && k->form == CF_SECRET;
+    snprintf(out, len, "[%s] %s = %s: %s%s", k->section, k->name, secret ? "(hidden)" : v, why,
+             secret ? "" : cfg_hint(v));
+}
+
+void dk_config_defaults(dk_config *c)
+{
+    char why[256];
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        int rc = cfg_apply(c, &cfg_keys[i], cfg_keys[i].dflt, 0, why, sizeof why);
+        assert(rc == 0 && "a default must be a valid value");
+        (void)rc;
+    }
+}
+
+void dk_config_free(dk_config *c)
+{
+    free(c->cluster.seeds);
+    c->cluster.seeds = NULL;
+    c->cluster.n_seeds = 0;
+}
+
+/* Look up section/key for dk_config_set and --set: the key, or NULL with
+ * why saying what exists. */
+static const cfg_key *cfg_lookup(const char *section, const char *key, char *why, size_t whylen)
+{
+    char names[512];
+    if (!cfg_is_section(section)) {
+        snprintf(why, whylen, "unknown section [%s]; expected one of [node], [cluster], [storage], "
+                 "[compaction], [conflict]", section);
+        return NULL;
+    }
+    const cfg_key *k = cfg_find(section, key);
+    if (!k) {
+        cfg_list_keys(section, names, sizeof names);
+        snprintf(why, whylen, "unknown key '%s' in [%s]; expected one of: %s", key, section, names);
+    }
+    return k;
+}
+
+int dk_config_set(dk_config *c, const char *section, const char *key, const char *value,
+                  char *err, size_t errlen)
+{
+    char why[640];
+    const cfg_key *k = cfg_lookup(section, key, why, sizeof why);
+    if (!k) {
+        snprintf(err, errlen, "%s", why);
+        return DK_ECONFIG;
+    }
+    int rc = cfg_apply(c, k, value, 0, why, sizeof why);
+    if (rc)
+        cfg_describe(err, errlen, k, value, why);
+    return rc;
+}
+
+/* ---- the INI file ------------------------------------------------------- */
+
+typedef struct cfg_load {
+    dk_config *c;
+    const char *path;
+    const char *buf;
+    size_t len, pos;
+    int line;                   /* physical line last handed to inih */
+    int indented;               /* that line starts with whitespace */
+    int failed, err_line;
+    char *err;
+    size_t errlen;
+    const cfg_key *prev;        /* key of the previous handler call */
+    int first_line[CFG_NKEYS];  /* line where each key was set, 0 = not yet */
+} cfg_load;
+
+static void cfg_fail(cfg_load *L, const char *fmt, ...) DK_PRINTF(2, 3);
+static void cfg_fail(cfg_load *L, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(L->err, L->errlen, "%s:%d: ", L->path, L->line);
+    if (n >= 0 && (size_t)n < L->errlen) {
+        va_start(ap, fmt);
+        vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    L->failed = 1;
+    L->err_line = L->line;
+}
+
+/* inih reader: hand out one physical line (without its newline) and check
+ * section headers, which inih would silently accept when they hold no key.
+ * Returning NULL ends the parse, which is also how an error stops it. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+    cfg_load *L = stream;
+    if (L->failed || L->pos >= L->len)
+        return NULL;
+    const char *p = L->buf + L->pos;
+    const char *nl = memchr(p, '\n', L->len - L->pos);
+    size_t n = nl ? (size_t)(nl - p) : L->len - L->pos;
+    L->pos += n + (nl != NULL);
+    L->line++;
+    L->indented = n > 0 && isspace((unsigned char)p[0]);
+    size_t copy = n < (size_t)num - 1 ? n : (size_t)num - 1;
+    memcpy(str, p, copy);
+    str[copy] = '\0';
+
+    const char *close = copy > 0 && str[0] == '[' ? strchr(str, ']') : NULL;
+    if (close) {
+        char name[CFG_LINE_MAX + 1];
+        size_t nlen = (size_t)(close - str - 1);
+        memcpy(name, str + 1, nlen);
+        name[nlen] = '\0';
+        L->prev = NULL;
+        if (!cfg_is_section(name)) {
+            cfg_fail(L, "unknown section [%s]; expected one of [node], [cluster], [storage], "
+                     "[compaction], [conflict]", name);
+            return NULL;
+        }
+    }
+    return str;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+    cfg_load *L = user;
+    char why[640], what[900];
+    if (L->failed)
+        return 0;
+    if (!*section) {
+        cfg_fail(L, "key '%s' is outside any section; expected it under a [section] header", name);
+        return 0;
+    }
+    const cfg_key *k = cfg_lookup(section, name, why, sizeof why);
+    if (!k) {
+        cfg_fail(L, "%s", why);
+        return 0;
+    }
+    size_t idx = (size_t)(k - cfg_keys);
+    int append = 0;
+    if (L->indented && L->prev == k) {
+        if (k->type != CT_SEEDS) {
+            cfg_fail(L, "this indented line continues [%s] %s, which takes one value; only list keys "
+                     "such as [cluster] seeds continue on indented lines: remove the indentation",
+                     k->section, k->name);
+            return 0;
+        }
+        append = 1;
+    } else if (L->first_line[idx]) {
+        cfg_fail(L, "[%s] %s is set twice (first on line %d); expected each key once",
+                 k->section, k->name, L->first_line[idx]);
+        return 0;
+    }
+    if (cfg_apply(L->c, k, value, append, why, sizeof why) != 0) {
+        cfg_describe(what, sizeof what, k, value, why);
+        cfg_fail(L, "%s", what);
+        return 0;
+    }
+    if (!append)
+        L->first_line[idx] = L->line;
+    L->prev = k;
+    return 1;
+}
+
+/* Read the whole file (at most CFG_FILE_MAX bytes) into *out. */
+static int cfg_read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot open the configuration file: %s", path, strerror(e));
+        return DK_ECONFIG;
+    }
+    char *buf = malloc(CFG_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    size_t n = fread(buf, 1, CFG_FILE_MAX + 1, f);
+    int rerr = ferror(f) ? errno : 0;
+    fclose(f);
+    if (rerr) {
+        snprintf(err, errlen, "%s: cannot read the configuration file: %s", path, strerror(rerr));
+        free(buf);
+        return DK_ECONFIG;
+    }
+    if (n > CFG_FILE_MAX) {
+        snprintf(err, errlen, "%s: file is larger than %d bytes; expected a small INI file",
+                 path, CFG_FILE_MAX);
+        free(buf);
+        return DK_ECONFIG;
+    }
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen)
+{
+    char *buf;
+    size_t len;
+    int rc = cfg_read_file(path, &buf, &len, err, errlen);
+    if (rc)
+        return rc;
+
+    cfg_load *L = calloc(1, sizeof *L);
+    if (!L) {
+        free(buf);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    L->c = c;
+    L->path = path;
+    L->buf = buf;
+    L->len = len;
+    L->err = err;
+    L->errlen = errlen;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        L->pos = 3;
+
+    /* Lines inih would cut in two, and NUL bytes it would stop at. */
+    const char *p = buf + L->pos, *end = buf + len;
+    for (int line = 1; p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        size_t n = (size_t)(eol - p);
+        if (n > 0 && p[n - 1] == '\r')
+            n--;
+        L->line = line;
+        if (memchr(p, '\0', n)) {
+            cfg_fail(L, "the line contains a NUL byte; expected a text file");
+            break;
+        }
+        if (n > CFG_LINE_MAX) {
+            cfg_fail(L, "line longer than %d characters; use indented continuation lines",
+                     CFG_LINE_MAX);
+            break;
+        }
+        p = eol + 1;
+    }
+
+    if (!L->failed) {
+        L->line = 0;
+        int ini = ini_parse_stream(cfg_reader, L, cfg_handler, L);
+        if (ini > 0 && (!L->failed || ini < L->err_line)) {
+            L->line = ini;
+            cfg_fail(L, "expected '[section]', 'key = value' or a comment");
+        } else if (ini < 0 && !L->failed) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            L->failed = 1;
+        }
+    }
+    rc = L->failed ? DK_ECONFIG : 0;
+    if (rc == 0)
+        snprintf(c->path, sizeof c->path, "%s", path);
+    free(L);
+    free(buf);
+    return rc;
+}
+
+/* ---- checks between keys ------------------------------------------------ */
+
+int dk_config_check(const dk_config *c, char *err, size_t errlen)
+{
+    const char *where = c->path[0] ? c->path : "configuration";
+    if (c->compaction.min_threshold > c->compaction.max_threshold) {
+        snprintf(err, errlen, "%s: [compaction] min_threshold = %d is greater than max_threshold = %d; "
+                 "expected min_threshold <= max_threshold", where, c->compaction.min_threshold,
+                 c->compaction.max_threshold);
+        return DK_ECONFIG;
+    }
+    if (strcmp(c->node.http_listen, c->node.rpc_listen) == 0) {
+        snprintf(err, errlen, "%s: [node] http_listen and rpc_listen are both %s; expected two "
+                 "different addresses", where, c->node.http_listen);
+        return DK_ECONFIG;
+    }
+    return 0;
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+void dk_config_usage(const char *prog, FILE *f)
+{
+    fprintf(f,
+            "Usage: %s [--config FILE] [--set section.key=value]...\n"
+            "Start a dynkv node.\n"
+            "\n"
+            "  -c, --config FILE               read the INI configuration FILE\n"
+            "  -s, --set section.key=value     override one configuration key; repeatable,\n"
+            "                                  applied in order after the file\n"
+            "  -h, --help                      show this help and exit\n"
+            "  -V, --version                   show the version and exit\n"
+            "\n"
+            "Configuration keys use section.key names: [cluster] n_replicas in the file\n"
+            "is cluster.n_replicas on the command line. Keys and their defaults:\n",
+            prog);
+    for (size_t i = 0; i < CFG_NKEYS; i++)
+        fprintf(f, "  %s.%s = %s\n", cfg_keys[i].section, cfg_keys[i].name, cfg_keys[i].dflt);
+    fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n");
+}
+
+/* The value of an option given as "--opt value" or "--opt=value": *val
+ * gets it (advancing *i past a separate argument), or the function
+ * returns 0 when arg is not this option. */
+static int cfg_opt(char **argv, int argc, int *i, const char *lng, const char *shrt,
+                   const char **val, char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(lng);
+    if (strncmp(arg, lng, n) == 0 && arg[n] == '=') {
+        *val = arg + n + 1;
+        return 1;
+    }
+    if (strcmp(arg, lng) != 0 && strcmp(arg, shrt) != 0)
+        return 0;
+    if (*i + 1 >= argc) {
+        snprintf(err, errlen, "%s: expected a value after it (see --help)", arg);
+        *val = NULL;
+        return -1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+/* Split "section.key=value" into its parts (copied into buf); 0 or -1. */
+static int cfg_split_set(const char *s, char *buf, size_t len, char **section, char **key, char **value)
+{
+    if (strlen(s) >= len)
+        return -1;
+    strcpy(buf, s);
+    char *eq = strchr(buf, '=');
+    char *dot = strchr(buf, '.');
+    if (!eq || !dot || dot > eq || dot == buf || dot + 1 == eq)
+        return -1;
+    *dot = '\0';
+    *eq = '\0';
+    *section = buf;
+    *key = dot + 1;
+    *value = eq + 1;
+    return 0;
+}
+
+int dk_config_from_args(dk_config *c, int argc, char **argv, int *exit_now, char *err, size_t errlen)
+{
+    const char *prog = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+    prog = prog ? prog + 1 : (argc > 0 && argv[0] ? argv[0] : "dynkvd");
+    const char *file = NULL;
+    const char **sets = NULL;
+    int n_sets = 0, rc = 0;
+    char *buf = NULL;
+    *exit_now = 0;
+    dk_config_defaults(c);
+    if (argc > 1 && !(sets = calloc((size_t)argc, sizeof *sets))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val;
+        int r;
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            dk_config_usage(prog, stdout);
+            *exit_now = 1;
+            goto out;
+        }
+        if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+            printf("%s (dynkv) %s\n", prog, DK_VERSION);
+            *exit_now = 1;
+            goto out;
+        }
+        if ((r = cfg_opt(argv, argc, &i, "--config", "-c", &val, err, errlen)) != 0) {
+            if (r < 0)
+                goto fail;
+            if (file) {
+                snprintf(err, errlen, "--config given twice ('%s' and '%s'); expected one "
+                         "configuration file", file, val);
+                goto fail;
+            }
+            file = val;
+        } else if ((r = cfg_opt(argv, argc, &i, "--set", "-s", &val, err, errlen)) != 0) {
+            if (r < 0)
+                goto fail;
+            sets[n_sets++] = val;
+        } else if (arg[0] == '-') {
+            snprintf(err, errlen, "unknown option '%s'; expected --config FILE, --set section.key=value, "
+                     "--help or --version", arg);
+            goto fail;
+        } else {
+            snprintf(err, errlen, "unexpected argument '%s'; expected options only (see --help)", arg);
+            goto fail;
+        }
+    }
+
+    if (file && (rc = dk_config_load_file(c, file, err, errlen)) != 0)
+        goto out;
+    size_t buflen = 0;
+    for (int i = 0; i < n_sets; i++)
+        if (strlen(sets[i]) + 1 > buflen)
+            buflen = strlen(sets[i]) + 1;
+    if (n_sets && !(buf = malloc(buflen))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < n_sets; i++) {
+        char *section, *key, *value, why[640];
+        if (cfg_split_set(sets[i], buf, buflen, &section, &key, &value) != 0) {
+            snprintf(err, errlen, "--set %s: expected section.key=value, e.g. --set node.id=n2", sets[i]);
+            goto fail;
+        }
+        const cfg_key *k = cfg_lookup(section, key, why, sizeof why);
+        if (!k || cfg_apply(c, k, value, 0, why, sizeof why) != 0) {
+            int secret = k && k->type == CT_STR && k->form == CF_SECRET;
+            snprintf(err, errlen, "--set %s.%s=%s: %s%s", section, key, secret ? "(hidden)" : value,
+                     why, k && !secret ? cfg_hint(value) : "");
+            goto fail;
+        }
+    }
+    rc = dk_config_check(c, err, errlen);
+    goto out;
+fail:
+    rc = DK_ECONFIG;
+out:
+    free(buf);
+    free(sets);
+    return rc;
+}

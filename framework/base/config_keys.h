@@ -1,0 +1,99 @@
+/*
+ * config_keys.h - the table of configuration keys: section, name, type,
+ * field in dk_config, range and default (as the text an operator would
+ * write). Included by config.c only; a new key is one row here plus its
+ * field in config.h and a line in examples/single-node.ini.
+ */
+#ifndef DK_CONFIG_KEYS_H
+#define DK_CONFIG_KEYS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "base/config.h"
+#include "dynkv/types.h"
+
+enum cfg_type { CT_STR, CT_INT, CT_BOOL, CT_SIZE, CT_RATE, CT_DUR, CT_ENUM, CT_SEEDS };
+/* What a CT_STR value must look like. */
+enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET };
+
+typedef struct cfg_key {
+    const char *section, *name;
+    unsigned char type, form;
+    size_t off, size;              /* field in dk_config */
+    int64_t min, max;              /* CT_INT, CT_SIZE, CT_RATE, CT_DUR */
+    const char *const *choices;    /* CT_ENUM (index = value), CT_STR allowed words */
+    const char *dflt;
+} cfg_key;
+
+static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict"};
+static const char *const cfg_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const cfg_consistency[] = {"one", "quorum", "all", NULL};
+static const char *const cfg_codecs[] = {"zstd", "none", NULL};
+
+#define KIB 1024LL
+#define MIB (1024LL * KIB)
+#define GIB (1024LL * MIB)
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+#define DAY (24 * HOUR)
+
+#define CFG_FIELD(sec, key) offsetof(dk_config, sec.key), sizeof(((dk_config *)0)->sec.key)
+#define K_STR(sec, key, form, dflt) {#sec, #key, CT_STR, form, CFG_FIELD(sec, key), 0, 0, NULL, dflt}
+#define K_WORD(sec, key, words, dflt) {#sec, #key, CT_STR, CF_TEXT, CFG_FIELD(sec, key), 0, 0, words, dflt}
+#define K_NUM(sec, key, type, lo, hi, dflt) {#sec, #key, type, 0, CFG_FIELD(sec, key), lo, hi, NULL, dflt}
+#define K_ENUM(sec, key, words, dflt) {#sec, #key, CT_ENUM, 0, CFG_FIELD(sec, key), 0, 0, words, dflt}
+
+static const cfg_key cfg_keys[] = {
+    K_STR(node, id, CF_ID, "n1"),
+    K_STR(node, data_dir, CF_PATH, "./data/n1"),
+    K_STR(node, http_listen, CF_ADDR, "127.0.0.1:8080"),
+    K_STR(node, rpc_listen, CF_ADDR, "127.0.0.1:7070"),
+    K_STR(node, gossip_listen, CF_ADDR, "127.0.0.1:7946"),
+    K_STR(node, dc, CF_LABEL, "dc1"),
+    K_STR(node, rack, CF_LABEL, "r1"),
+    K_NUM(node, weight, CT_INT, 1, 100, "1"),
+    K_NUM(node, loop_threads, CT_INT, 1, 64, "1"),
+    K_NUM(node, worker_threads, CT_INT, 1, 128, "32"),
+    K_ENUM(node, log_level, cfg_levels, "info"),
+    K_STR(node, log_file, CF_TEXT, ""),
+
+    K_STR(cluster, name, CF_LABEL, "dynkv"),
+    {"cluster", "seeds", CT_SEEDS, 0, 0, 0, 0, 0, NULL, ""},
+    K_NUM(cluster, n_replicas, CT_INT, 1, 9, "3"),
+    K_ENUM(cluster, read_consistency, cfg_consistency, "one"),
+    K_ENUM(cluster, write_consistency, cfg_consistency, "one"),
+    K_NUM(cluster, sloppy_quorum, CT_BOOL, 0, 1, "true"),
+    K_NUM(cluster, gossip_interval, CT_DUR, 10, HOUR, "1s"),
+    K_NUM(cluster, anti_entropy_interval, CT_DUR, 0, 30 * DAY, "10m"),
+    K_NUM(cluster, request_timeout, CT_DUR, 1, 10 * MIN, "2s"),
+    K_NUM(cluster, gc_grace, CT_DUR, 0, 365 * DAY, "10d"),
+    K_NUM(cluster, hint_window, CT_DUR, 0, 30 * DAY, "3h"),
+    K_NUM(cluster, max_siblings, CT_INT, 1, 10000, "100"),
+    K_NUM(cluster, vv_prune_entries, CT_INT, 1, 1000, "10"),
+    K_NUM(cluster, vv_prune_age, CT_DUR, MIN, 3650 * DAY, "7d"),
+    K_STR(cluster, shared_secret, CF_SECRET, ""),
+
+    K_STR(storage, engine, CF_ID, "lsm"),
+    K_STR(storage, plugin_dir, CF_TEXT, ""),
+    K_NUM(storage, sync, CT_BOOL, 0, 1, "true"),
+    K_NUM(storage, memtable_size, CT_SIZE, MIB, 4 * GIB, "64MiB"),
+    K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * GIB, "128MiB"),
+    K_WORD(storage, codec, cfg_codecs, "zstd"),
+    K_NUM(storage, bloom_bits_per_key, CT_INT, 1, 32, "10"),
+    K_NUM(storage, compaction_rate_limit, CT_RATE, 0, 1024 * GIB, "64MiB"),
+
+    K_STR(compaction, policy, CF_ID, "leveled"),
+    K_NUM(compaction, l0_trigger, CT_INT, 1, 64, "4"),
+    K_NUM(compaction, level_ratio, CT_INT, 2, 100, "10"),
+    K_NUM(compaction, base_level_size, CT_SIZE, MIB, 1024 * GIB, "64MiB"),
+    K_NUM(compaction, target_file_size, CT_SIZE, 64 * KIB, 4 * GIB, "64MiB"),
+    K_NUM(compaction, min_threshold, CT_INT, 2, 64, "4"),
+    K_NUM(compaction, max_threshold, CT_INT, 2, 256, "32"),
+    K_NUM(compaction, window, CT_DUR, MIN, 3650 * DAY, "1h"),
+
+    K_STR(conflict, resolver, CF_ID, "vclock"),
+};
+#define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+#define CFG_NSECTIONS (sizeof cfg_sections / sizeof cfg_sections[0])
+
+#endif /* DK_CONFIG_KEYS_H */

@@ -1,0 +1,22 @@
+# framework/base: logger, configuration, durations, metrics and the
+# cross-loop mailbox, and their unit tests.
+framework_libdynkv_la_SOURCES += \
+	framework/base/log.c framework/base/log.h \
+	framework/base/duration.c framework/base/duration.h \
+	framework/base/config.c framework/base/config.h framework/base/config_keys.h \
+	framework/base/metrics.c framework/base/metrics.h \
+	framework/base/mailbox.c framework/base/mailbox.h \
+	framework/base/member.c framework/base/member.h
+
+check_PROGRAMS += tests/unit/test-config tests/unit/test-log
+TESTS += tests/unit/test-config tests/unit/test-log
+
+tests_unit_test_config_SOURCES = tests/unit/test-config.c tests/unit/cu_main.h
+tests_unit_test_config_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_config_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_log_SOURCES = tests/unit/test-log.c tests/unit/cu_main.h
+tests_unit_test_log_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_log_LDADD = $(DK_UNIT_LINK)
+
+EXTRA_DIST += examples/single-node.ini

@@ -1,0 +1,322 @@
+/*
+ * cluster.c - see cluster.h.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "cluster/cluster.h"
+#include "base/log.h"
+
+static int member_in_ring(const dk_member *m)
+{
+    return m->state != DK_MEMBER_REMOVED;
+}
+
+static int member_alive(const dk_member *m)
+{
+    return m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING;
+}
+
+/* Rebuild the ring when its member set (ids, weights, places) changed. */
+static void cluster_update_ring(dk_cluster *c, const dk_member *m, size_t n)
+{
+    XXH3_state_t *h = XXH3_createState();
+    XXH3_64bits_reset(h);
+    size_t in = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!member_in_ring(&m[i]))
+            continue;
+        in++;
+        XXH3_64bits_update(h, m[i].id, strlen(m[i].id) + 1);
+        XXH3_64bits_update(h, m[i].dc, strlen(m[i].dc) + 1);
+        XXH3_64bits_update(h, m[i].rack, strlen(m[i].rack) + 1);
+        XXH3_64bits_update(h, &m[i].weight, sizeof(m[i].weight));
+    }
+    char sig[64];
+    snprintf(sig, sizeof(sig), "%zu-%016llx", in, (unsigned long long)XXH3_64bits_digest(h));
+    XXH3_freeState(h);
+    if (strcmp(sig, c->ring_sig) == 0)
+        return;
+    dk_ring_node *rn = calloc(in ? in : 1, sizeof(*rn));
+    if (!rn)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!member_in_ring(&m[i]))
+            continue;
+        snprintf(rn[k].id, sizeof(rn[k].id), "%s", m[i].id);
+        snprintf(rn[k].dc, sizeof(rn[k].dc), "%s", m[i].dc);
+        snprintf(rn[k].rack, sizeof(rn[k].rack), "%s", m[i].rack);
+        rn[k].weight = m[i].weight ? m[i].weight : 1;
+        rn[k].state = m[i].state;
+        k++;
+    }
+    dk_ring *r = NULL;
+    int rc = dk_ring_build(rn, k, DK_RING_VNODES_DEFAULT, c->ring_version + 1, &r);
+    free(rn);
+    if (rc) {
+        dk_log(DK_LOG_ERROR, "cluster: cannot build the ring from %zu members: %s", k, dk_strerror(rc));
+        return;
+    }
+    c->ring_version++;
+    snprintf(c->ring_sig, sizeof(c->ring_sig), "%s", sig);
+    dk_ring_cell_set(&c->ring, r);
+    dk_log(DK_LOG_INFO, "cluster: ring version %llu with %zu node%s", (unsigned long long)c->ring_version,
+           k, k == 1 ? "" : "s");
+}
+
+/* Worker thread: write the member table into the catalog. */
+static void save_work(uv_work_t *w)
+{
+    dk_cluster *c = w->data;
+    int rc = dk_catalog_members_save(c->node->catalog, c->saving_copy, c->n_saving_copy);
+    if (rc)
+        dk_log(DK_LOG_WARN, "cluster: cannot persist the member table: %s (%s)", dk_strerror(rc),
+               dk_catalog_errmsg(c->node->catalog));
+}
+
+static void save_start(dk_cluster *c);
+static void stop_step(void *arg);
+
+/* Loop thread. */
+static void save_done(uv_work_t *w, int status)
+{
+    dk_cluster *c = w->data;
+    free(c->saving_copy);
+    c->saving_copy = NULL;
+    c->saving = 0;
+    if (c->stopping)
+        stop_step(c);           /* the save was the last thing stop waited for */
+    else if (c->to_save)
+        save_start(c);
+}
+
+static void save_start(dk_cluster *c)
+{
+    c->saving_copy = c->to_save;
+    c->n_saving_copy = c->n_to_save;
+    c->to_save = NULL;
+    c->save_work.data = c;
+    if (uv_queue_work(c->loop, &c->save_work, save_work, save_done) == 0)
+        c->saving = 1;
+    else {
+        free(c->saving_copy);
+        c->saving_copy = NULL;
+    }
+}
+
+/* Loop thread: gossip published a new member table. */
+static void on_members(void *arg, const dk_member *m, size_t n)
+{
+    dk_cluster *c = arg;
+    dk_member *copy = malloc((n ? n : 1) * sizeof(*m));
+    if (!copy)
+        return;
+    memcpy(copy, m, n * sizeof(*m));
+    free(c->table);
+    c->table = copy;
+    c->n_table = n;
+    cluster_update_ring(c, m, n);
+    /* Persist the latest table; intermediate ones may be skipped. */
+    dk_member *save = malloc((n ? n : 1) * sizeof(*m));
+    if (!save || c->stopping) {
+        free(save);
+        return;
+    }
+    memcpy(save, m, n * sizeof(*m));
+    free(c->to_save);
+    c->to_save = save;
+    c->n_to_save = n;
+    if (!c->saving)
+        save_start(c);
+}
+
+static dk_ring *view_ring(void *arg)
+{
+    dk_cluster *c = arg;
+    return dk_ring_cell_get(&c->ring);
+}
+
+static int view_peer(void *arg, const char *node_id, char *rpc_addr, size_t len, int *alive)
+{
+    dk_cluster *c = arg;
+    for (size_t i = 0; i < c->n_table; i++) {
+        if (strcmp(c->table[i].id, node_id) == 0) {
+            snprintf(rpc_addr, len, "%s", c->table[i].rpc_addr);
+            *alive = member_alive(&c->table[i]);
+            return 0;
+        }
+    }
+    return DK_ENOTFOUND;
+}
+
+/* Loop thread: requests from peers go to the coordinator once it exists. */
+static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
+{
+    dk_cluster *c = arg;
+    if (c->coord) {
+        dk_coord_on_rpc(c->coord, q, h, body);
+        return;
+    }
+    dk_buf b = DK_BUF_INIT;
+    static const char msg[] = "node is starting";
+    dk_msg_error e = {.code = DK_EUNAVAILABLE, .message = {(const uint8_t *)msg, sizeof(msg) - 1}};
+    dk_msg_error_encode(&b, &e);
+    dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
+    dk_buf_free(&b);
+}
+
+/* The actual address of a listener that may have asked for port 0. */
+static void with_port(char *out, size_t len, const char *listen, int port)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t host = colon ? (size_t)(colon - listen) : strlen(listen);
+    snprintf(out, len, "%.*s:%d", (int)host, listen, port);
+}
+
+int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
+                     char *err, size_t errlen)
+{
+    const dk_config *cfg = node->cfg;
+    memset(c, 0, sizeof(*c));
+    c->loop = loop;
+    c->node = node;
+    c->cfg = cfg;
+    dk_ring_cell_init(&c->ring, NULL);
+
+    dk_rpc_conf rc_conf = {
+        .listen = cfg->node.rpc_listen,
+        .cluster_name = cfg->cluster.name,
+        .node_id = cfg->node.id,
+        .incarnation = node->actor.incarnation,
+        .secret = cfg->cluster.shared_secret[0] ? cfg->cluster.shared_secret : NULL,
+        .on_request = on_rpc,
+        .arg = c,
+    };
+    int rc = dk_rpc_start(loop, &rc_conf, &c->rpc, err, errlen);
+    if (rc)
+        return rc;
+
+    dk_coord_conf cc = {
+        .loop = loop,
+        .node = node,
+        .rpc = c->rpc,
+        .view = {.arg = c, .ring = view_ring, .peer = view_peer},
+        .hint_engine = node->hint_engine,
+        .hint_ops = node->engine_ops,
+    };
+    rc = dk_coord_start(&cc, &c->coord, err, errlen);
+    if (rc)
+        return rc;
+
+    dk_member *initial = NULL;
+    size_t n_initial = 0;
+    if (dk_catalog_members_load(node->catalog, &initial, &n_initial) != 0)
+        dk_log(DK_LOG_WARN, "cluster: ignoring the persisted member table: %s", dk_catalog_errmsg(node->catalog));
+    const char **seeds = calloc(cfg->cluster.n_seeds + 1, sizeof(*seeds));
+    for (size_t i = 0; seeds && i < cfg->cluster.n_seeds; i++)
+        seeds[i] = cfg->cluster.seeds[i];
+
+    dk_membership_conf mc = {
+        .cluster_name = cfg->cluster.name,
+        .secret = cfg->cluster.shared_secret[0] ? cfg->cluster.shared_secret : NULL,
+        .seeds = seeds,
+        .n_seeds = seeds ? cfg->cluster.n_seeds : 0,
+        .interval_ms = (uint64_t)cfg->cluster.gossip_interval,
+        .initial = initial,
+        .n_initial = n_initial,
+        .on_change = on_members,
+        .arg = c,
+    };
+    dk_member *self = &mc.self;
+    snprintf(self->id, sizeof(self->id), "%s", cfg->node.id);
+    snprintf(self->gossip_addr, sizeof(self->gossip_addr), "%.63s", cfg->node.gossip_listen);
+    with_port(self->rpc_addr, sizeof(self->rpc_addr), cfg->node.rpc_listen, dk_rpc_port(c->rpc));
+    snprintf(self->http_addr, sizeof(self->http_addr), "%s", http_addr);
+    snprintf(self->dc, sizeof(self->dc), "%s", cfg->node.dc);
+    snprintf(self->rack, sizeof(self->rack), "%s", cfg->node.rack);
+    self->weight = (uint32_t)cfg->node.weight;
+    self->state = DK_MEMBER_NORMAL;
+    rc = dk_membership_start(loop, &mc, &c->members, err, errlen);
+    free(seeds);
+    free(initial);
+    if (rc)
+        c->members = NULL;
+    return rc;
+}
+
+static void stop_step(void *arg)
+{
+    dk_cluster *c = arg;
+    if (c->coord) {
+        dk_coord *co = c->coord;
+        c->coord = NULL;
+        dk_coord_stop(co, stop_step, c);
+        return;
+    }
+    if (c->rpc) {
+        dk_rpc *r = c->rpc;
+        c->rpc = NULL;
+        dk_rpc_stop(r, stop_step, c);
+        return;
+    }
+    if (c->members) {
+        dk_membership *m = c->members;
+        c->members = NULL;
+        dk_membership_stop(m, stop_step, c);
+        return;
+    }
+    if (c->saving)
+        return;             /* save_done calls back here */
+    free(c->table);
+    c->table = NULL;
+    free(c->to_save);
+    c->to_save = NULL;
+    dk_ring_cell_destroy(&c->ring);
+    if (c->stop_done)
+        c->stop_done(c->stop_arg);
+}
+
+void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg)
+{
+    c->stopping = 1;
+    c->stop_done = done;
+    c->stop_arg = arg;
+    stop_step(c);
+}
+
+int dk_cluster_render(dk_cluster *c, dk_buf *out)
+{
+    dk_member *m = NULL;
+    size_t n = 0;
+    if (c->members && dk_membership_snapshot(c->members, &m, &n) != 0)
+        return -ENOMEM;
+    dk_ring *r = dk_ring_cell_get(&c->ring);
+    json_t *o = json_object();
+    json_object_set_new(o, "node", json_string(c->cfg->node.id));
+    json_object_set_new(o, "cluster", json_string(c->cfg->cluster.name));
+    json_object_set_new(o, "ring_version", json_integer(r ? (json_int_t)dk_ring_version(r) : 0));
+    json_object_set_new(o, "n_replicas", json_integer(c->cfg->cluster.n_replicas));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        int idx = r ? dk_ring_find(r, m[i].id) : -1;
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:f}",
+                              "id", m[i].id, "state", dk_member_state_name(m[i].state),
+                              "gossip", m[i].gossip_addr, "rpc", m[i].rpc_addr, "http", m[i].http_addr,
+                              "dc", m[i].dc, "rack", m[i].rack, "weight", (int)m[i].weight,
+                              "incarnation", (json_int_t)m[i].incarnation,
+                              "ownership", idx >= 0 ? dk_ring_ownership(r, (uint32_t)idx) : 0.0);
+        json_array_append_new(arr, e);
+    }
+    json_object_set_new(o, "members", arr);
+    char *s = json_dumps(o, JSON_COMPACT);
+    int rc = s ? dk_buf_append_str(out, s) : -ENOMEM;
+    free(s);
+    json_decref(o);
+    dk_ring_unref(r);
+    free(m);
+    return rc;
+}

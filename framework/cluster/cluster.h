@@ -1,0 +1,62 @@
+/*
+ * cluster.h - a node's cluster half, living on the cluster loop (loop 0):
+ * gossip membership, the ring derived from it, the node-to-node RPC
+ * transport, and the quorum coordinator that uses all three.
+ *
+ * The ring holds every member that is not removed: a down node keeps its
+ * ranges (its writes go to fallback nodes as hints), as in Dynamo, so a
+ * failure never reshuffles data; only joins and removals change the ring.
+ * The member table is persisted in the catalog on a worker after every
+ * change and fed back to gossip at the next start, so a restarted node
+ * routes correctly before gossip converges.
+ */
+#ifndef DK_CLUSTER_H
+#define DK_CLUSTER_H
+
+#include <uv.h>
+#include "coord/coordinator.h"
+#include "gossip/membership.h"
+#include "node/node.h"
+#include "ring/ring.h"
+#include "rpc/rpc.h"
+#include "util/buf.h"
+
+typedef struct dk_cluster {
+    uv_loop_t *loop;
+    dk_node *node;
+    const dk_config *cfg;
+    dk_membership *members;
+    dk_rpc *rpc;
+    dk_coord *coord;
+    dk_ring_cell ring;
+    uint64_t ring_version;
+    char ring_sig[64];                  /* hash of the ring's member set */
+    dk_member *table;                   /* latest member table (loop thread) */
+    size_t n_table;
+    /* persistence of the member table, one save in flight at a time */
+    uv_work_t save_work;
+    int saving;
+    dk_member *to_save;
+    size_t n_to_save;
+    dk_member *saving_copy;
+    size_t n_saving_copy;
+    void (*stop_done)(void *);
+    void *stop_arg;
+    int stopping;
+} dk_cluster;
+
+/*
+ * Start membership, RPC and the coordinator on loop (loop thread, before or
+ * while it runs). http_addr is the node's actual HTTP address, gossiped so
+ * clients and tools can find every node. On failure err says what; call
+ * dk_cluster_stop anyway to release what started.
+ */
+int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
+                     char *err, size_t errlen);
+
+/* Stop everything (loop thread); done runs once all of it has closed. */
+void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);
+
+/* Append the GET /cluster JSON document to out. Any thread. */
+int dk_cluster_render(dk_cluster *c, dk_buf *out);
+#endif

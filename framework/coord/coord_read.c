@@ -1,0 +1,451 @@
+/*
+ * coord_read.c - client reads and the quorum read of compare-and-set:
+ * every alive replica of the preference list is asked at once, the caller
+ * is answered after R answers with their reconciliation, and once every
+ * replica has answered or failed (request_timeout bounds it) the stale
+ * ones get the reconciled object (read repair). Semantics in
+ * coordinator.h.
+ *
+ * Asking all N and answering after R, rather than asking exactly R, costs
+ * N-R extra reads per request but gives read repair something to compare,
+ * and a slow replica never delays the answer; it is what Dynamo and
+ * Riak do.
+ *
+ * Reconciliation folds the answers with the resolver's merge on the loop
+ * (pure and bounded by max_siblings). The merged object's values borrow
+ * from the answers' buffers, which live in the op until it is freed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord/coord_int.h"
+#include "node/host.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "node/object.h"
+#include "node/store.h"
+
+enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED };
+
+typedef struct rop rop;
+
+typedef struct rreply {
+    rop *op;
+    dk__replica rep;
+    int state;
+    dk_buf raw;
+    dk_object obj;
+} rreply;
+
+struct rop {
+    dk__job job;                /* the local read */
+    dk_coord *c;
+    dk_coord_cb cb;             /* client read */
+    dk__read_cb icb;            /* CAS quorum read */
+    void *arg;
+    uint64_t deadline_ns;
+    dk__replica r[COORD_N_MAX];
+    uint32_t n;
+    int self_pos;
+    dk_buf key;
+    int needed, answered, timed_out, repair;
+    int launching, cb_due;
+    int local_rc;               /* the local read's outcome, set on the worker */
+    unsigned refs;
+    rreply rr[COORD_N_MAX];
+    dk_coord_result res;
+};
+
+static void rop_free(rop *op)
+{
+    for (uint32_t i = 0; i < op->n; i++) {
+        dk_object_free(&op->rr[i].obj);
+        dk_buf_free(&op->rr[i].raw);
+    }
+    dk_buf_free(&op->key);
+    dk__result_free(&op->res);
+    free(op);
+}
+
+static int rop_count(const rop *op, int state)
+{
+    int k = 0;
+    for (uint32_t i = 0; i < op->n; i++)
+        k += op->rr[i].state == state;
+    return k;
+}
+
+/* Merge every found answer into out (encoded). Returns 0 with out empty
+ * when nothing was found. */
+static int rop_reconcile(rop *op, dk_buf *out)
+{
+    const dk_conflict_ops *ops = op->c->node->resolver_ops;
+    dk_resolver *res = op->c->node->resolver;
+    dk_object acc, next;
+    dk_object_init(&acc);
+    dk_object_init(&next);
+    int have = 0, rc = 0;
+    const rreply *only = NULL;
+    dk_buf_reset(out);
+    for (uint32_t i = 0; i < op->n && rc == 0; i++) {
+        const rreply *r = &op->rr[i];
+        if (r->state != RR_FOUND)
+            continue;
+        if (!have) {
+            rc = dk_object_copy(&acc, &r->obj);
+            only = r;
+            have = 1;
+            continue;
+        }
+        only = NULL;
+        dk_object_free(&next);
+        dk_object_init(&next);
+        rc = ops->merge(res, &acc, &r->obj, &next);
+        if (rc == 0) {
+            dk_object tmp = acc;
+            acc = next;
+            next = tmp;
+        }
+    }
+    if (rc == 0 && have)
+        rc = only ? dk_buf_append(out, only->raw.data, only->raw.len) : dk_object_encode(&acc, out);
+    dk_object_free(&acc);
+    dk_object_free(&next);
+    return rc;
+}
+
+static void rop_deliver(rop *op)
+{
+    if (op->cb)
+        op->cb(op->arg, &op->res);
+    else
+        op->icb(op->arg, op->res.status, op->res.acks, op->res.needed, op->res.replicas, &op->res.raw);
+}
+
+static void rop_answer(rop *op, int status)
+{
+    if (op->answered)
+        return;
+    op->answered = 1;
+    op->res.acks = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING);
+    op->res.needed = op->needed;
+    op->res.replicas = (int)op->n;
+    if (status == 0) {
+        dk_buf merged = DK_BUF_INIT;
+        status = rop_reconcile(op, &merged);
+        if (status == 0 && merged.len)
+            status = dk__result_set(&op->res, dk_buf_slice(&merged));
+        dk_buf_free(&merged);
+        /* A CAS read hands the encoding on; a client wants visibility. */
+        if (status == 0 && op->cb && (!op->res.raw.len || !dk_store_is_live(&op->res.obj, dk_now_ms())))
+            status = DK_ENOTFOUND;
+    } else {
+        dk_metrics_add("coord_unavailable_total", 1);
+    }
+    op->res.status = status;
+    if (op->launching)
+        op->cb_due = 1;
+    else
+        rop_deliver(op);
+}
+
+static void rop_check(rop *op)
+{
+    if (op->answered)
+        return;
+    int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING), pending = rop_count(op, RR_PENDING);
+    if (answers >= op->needed)
+        rop_answer(op, 0);
+    else if (pending == 0)      /* final counts, as for writes */
+        rop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+}
+
+/* ---- read repair ------------------------------------------------------------ */
+
+typedef struct repair_job {
+    dk__job job;
+    dk_buf key, obj;
+} repair_job;
+
+static void repair_run(dk__job *j)
+{
+    repair_job *r = (repair_job *)j;
+    int changed = 0;
+    int rc = dk_store_merge(j->c->node->store, dk_buf_slice(&r->key), dk_buf_slice(&r->obj), &changed);
+    if (rc)
+        dk_log(DK_LOG_WARN, "coordinator: read repair of the local replica failed: %s", dk_strerror(rc));
+}
+
+static void repair_job_done(dk__job *j, int status)
+{
+    repair_job *r = (repair_job *)j;
+    (void)status;
+    dk_buf_free(&r->key);
+    dk_buf_free(&r->obj);
+    free(r);
+}
+
+static void repair_sent(void *arg, int status)
+{
+    (void)arg;
+    if (status)
+        dk_log(DK_LOG_DEBUG, "coordinator: a read repair was not taken: %s", dk_strerror(status));
+}
+
+static void rop_repair(rop *op)
+{
+    dk_coord *c = op->c;
+    if (!op->repair || c->stopping || rop_count(op, RR_FOUND) == 0)
+        return;
+    dk_buf final = DK_BUF_INIT;
+    if (rop_reconcile(op, &final) != 0 || final.len == 0) {
+        dk_buf_free(&final);
+        return;
+    }
+    for (uint32_t i = 0; i < op->n; i++) {
+        rreply *r = &op->rr[i];
+        if (r->state == RR_FAILED || r->state == RR_PENDING ||
+            (r->state == RR_FOUND && r->raw.len == final.len && memcmp(r->raw.data, final.data, final.len) == 0))
+            continue;
+        int rc;
+        if (r->rep.self) {
+            repair_job *j = calloc(1, sizeof(*j));
+            rc = j ? 0 : -ENOMEM;
+            if (rc == 0 && (rc = dk_buf_append(&j->key, op->key.data, op->key.len)) == 0 &&
+                (rc = dk_buf_append(&j->obj, final.data, final.len)) == 0) {
+                j->job.run = repair_run;
+                j->job.done = repair_job_done;
+                rc = dk__coord_job(c, &j->job);
+            }
+            if (rc && j) {
+                dk_buf_free(&j->key);
+                dk_buf_free(&j->obj);
+                free(j);
+            }
+        } else {
+            rc = dk__send_replica(c, &r->rep, dk_buf_slice(&op->key), dk_buf_slice(&final), "",
+                                  (uint64_t)c->cfg->cluster.request_timeout, repair_sent, NULL);
+        }
+        if (rc == 0)
+            dk_metrics_add("read_repairs_total", 1);
+    }
+    dk_buf_free(&final);
+}
+
+static void rop_unref(rop *op)
+{
+    if (--op->refs)
+        return;
+    if (!op->answered)
+        rop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+    rop_repair(op);
+    rop_free(op);
+}
+
+/* ---- answers ---------------------------------------------------------------- */
+
+static void rreply_set(rreply *r, int status)
+{
+    if (status == 0 && r->raw.len)
+        status = dk_object_decode(dk_buf_slice(&r->raw), &r->obj, NULL, 0);
+    if (status == 0)
+        r->state = RR_FOUND;
+    else if (status == DK_ENOTFOUND)
+        r->state = RR_MISSING;
+    else {
+        if (status == DK_ETIMEOUT)
+            r->op->timed_out = 1;
+        dk_log(DK_LOG_DEBUG, "coordinator: replica %s did not answer a read: %s", r->rep.id, dk_strerror(status));
+        r->state = RR_FAILED;
+    }
+    if (r->state != RR_FOUND)
+        dk_buf_free(&r->raw);
+}
+
+static void remote_read_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    rreply *r = arg;
+    rop *op = r->op;
+    if (status == 0) {
+        dk_msg_replica_value v;
+        dk_msg_error e;
+        if (h->type == DK_MSG_REPLICA_VALUE && dk_msg_replica_value_decode(body, &v) == 0) {
+            status = v.status;
+            if (v.has_object && dk_buf_append(&r->raw, v.object.ptr, v.object.len) != 0)
+                status = -ENOMEM;
+        } else if (h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0) {
+            status = e.code ? e.code : DK_EUNAVAILABLE;
+        } else {
+            status = DK_ECORRUPT;
+        }
+    }
+    rreply_set(r, status);
+    rop_check(op);
+    rop_unref(op);
+}
+
+static void local_read_run(dk__job *j)
+{
+    rop *op = (rop *)j;
+    rreply *r = &op->rr[op->self_pos];
+    op->local_rc = dk_store_get(j->c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);
+}
+
+static void local_read_done(dk__job *j, int status)
+{
+    rop *op = (rop *)j;
+    rreply *r = &op->rr[op->self_pos];
+    int rc = status ? status : op->local_rc;
+    if (rc == 0) {
+        /* Decoded on the worker already. */
+        r->state = RR_FOUND;
+    } else {
+        dk_object_free(&r->obj);
+        rreply_set(r, rc);
+    }
+    rop_check(op);
+    rop_unref(op);
+}
+
+static int rop_ask(rop *op, uint32_t i)
+{
+    rreply *r = &op->rr[i];
+    dk_coord *c = op->c;
+    if (r->rep.self) {
+        op->job.run = local_read_run;
+        op->job.done = local_read_done;
+        return dk__coord_job(c, &op->job);
+    }
+    if (!r->rep.alive)
+        return DK_EUNAVAILABLE;
+    uint64_t left = dk__left_ms(op->deadline_ns);
+    if (left == 0)
+        return DK_ETIMEOUT;
+    dk_buf body = DK_BUF_INIT;
+    dk_msg_get_replica m = {.key = dk_buf_slice(&op->key)};
+    int rc = dk_msg_get_replica_encode(&body, &m);
+    if (rc == 0)
+        rc = dk__coord_call(c, r->rep.id, r->rep.addr, DK_MSG_GET_REPLICA, &body, left, remote_read_done, r);
+    dk_buf_free(&body);
+    return rc;
+}
+
+typedef struct rdeferred {
+    dk__job job;
+    rop *op;
+} rdeferred;
+
+static void rdeferred_run(dk__job *j)
+{
+    (void)j;
+}
+
+static void rdeferred_done(dk__job *j, int status)
+{
+    rdeferred *d = (rdeferred *)j;
+    rop *op = d->op;
+    (void)status;
+    op->launching = 0;
+    if (op->cb_due)
+        rop_deliver(op);
+    rop_unref(op);
+    free(d);
+}
+
+/* Start asking. The caller's reference goes to a no-op job so that the
+ * answer always comes from a later callback, as for writes. */
+static int rop_start(rop *op)
+{
+    rdeferred *d = calloc(1, sizeof(*d));
+    int rc = d ? 0 : -ENOMEM;
+    if (d) {
+        d->op = op;
+        d->job.run = rdeferred_run;
+        d->job.done = rdeferred_done;
+        rc = dk__coord_job(op->c, &d->job);
+    }
+    if (rc) {
+        free(d);
+        rop_free(op);
+        return rc;
+    }
+    op->launching = 1;
+    op->refs = 1;
+    for (uint32_t i = 0; i < op->n; i++) {
+        int e = rop_ask(op, i);
+        if (e == 0) {
+            op->refs++;
+            continue;
+        }
+        rreply_set(&op->rr[i], e);
+    }
+    rop_check(op);
+    return 0;
+}
+
+static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, rop **out)
+{
+    if (key.len == 0 || key.len > DK_KEY_MAX)
+        return -EINVAL;
+    if (c->stopping)
+        return DK_ECLOSED;
+    rop *op = calloc(1, sizeof(*op));
+    if (!op)
+        return -ENOMEM;
+    op->c = c;
+    op->deadline_ns = deadline_ns;
+    op->n = p->n;
+    op->self_pos = p->self_pos;
+    dk__result_init(&op->res);
+    for (uint32_t i = 0; i < p->n; i++) {
+        op->rr[i].op = op;
+        op->rr[i].rep = p->r[i];
+        dk_object_init(&op->rr[i].obj);
+    }
+    if (dk_buf_append(&op->key, key.ptr, key.len) != 0) {
+        rop_free(op);
+        return -ENOMEM;
+    }
+    *out = op;
+    return 0;
+}
+
+int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coord_cb cb, void *arg)
+{
+    (void)strict;               /* reads use the preference list only, either way */
+    if (consistency < DK_CL_DEFAULT || consistency > DK_CL_ALL || key.len == 0 || key.len > DK_KEY_MAX)
+        return -EINVAL;
+    if (c->stopping)
+        return DK_ECLOSED;
+    dk__plan p;
+    int rc = dk__plan_make(c, key, &p);
+    if (rc)
+        return rc;
+    rop *op;
+    rc = rop_new(c, &p, key, dk__deadline(c, 0), &op);
+    if (rc == 0) {
+        if (consistency == DK_CL_DEFAULT)
+            consistency = c->cfg->cluster.read_consistency;
+        op->needed = dk__needed(consistency, p.n);
+        op->cb = cb;
+        op->arg = arg;
+        op->repair = 1;
+        dk_metrics_add("coord_reads_total", 1);
+        rc = rop_start(op);
+    }
+    dk__plan_free(&p);
+    return rc;
+}
+
+int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb, void *arg)
+{
+    rop *op;
+    int rc = rop_new(c, p, key, deadline_ns, &op);
+    if (rc)
+        return rc;
+    op->needed = dk__needed(DK_CL_QUORUM, p->n);
+    op->icb = cb;
+    op->arg = arg;
+    return rop_start(op);
+}

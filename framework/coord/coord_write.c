@@ -1,0 +1,646 @@
+/*
+ * coord_write.c - client writes: forwarding to a replica, the local write
+ * that makes the new dot, replication with sloppy-quorum fallbacks and
+ * hints, and compare-and-set under a per-key lock (semantics in
+ * coordinator.h).
+ *
+ * A write op tracks one "slot" per replica of the preference list other
+ * than this node. A slot is pending until its replica (or a fallback
+ * standing in for it) acknowledges, or until it has definitively failed
+ * (no fallback left, or the coordinator kept the hint itself). The client
+ * is answered as soon as acks >= W, or once no slot is pending (so the
+ * counts in a failure are final);
+ * the op itself lives on until every slot is settled and every step it
+ * started has ended (op->refs), so background replication finishes.
+ *
+ * CAS lock table: a short list of the keys locked now, each with a FIFO of
+ * waiting ops. A list rather than a hash table: it holds only keys with a
+ * CAS write in flight on this node, which is a handful.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord/coord_int.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "node/object.h"
+#include "node/store.h"
+
+enum { SLOT_PENDING = 0, SLOT_ACKED, SLOT_FAILED };
+
+typedef struct wop wop;
+
+typedef struct wslot {
+    wop *op;
+    dk__replica owner;          /* the preference-list replica */
+    int state;
+} wslot;
+
+/* One replica send: the owner itself or a fallback holding a hint. */
+typedef struct wsend {
+    wslot *slot;
+    dk__replica to;
+    int hinted;
+} wsend;
+
+typedef struct coord_lock {
+    struct coord_lock *next;
+    dk_buf key;
+    wop *head, *tail;           /* waiters, FIFO */
+} coord_lock;
+
+struct wop {
+    dk__job job;                /* the local write */
+    dk_coord *c;
+    dk_coord_cb cb;
+    void *arg;
+    uint64_t deadline_ns, cap_ms;
+    dk__plan plan;
+    dk_buf key, value;
+    dk_vv ctx, im;
+    int has_ctx, has_im, tombstone, cond, strict, consistency, here;
+    int64_t ttl_ms;
+    int needed, acks, answered, timed_out, sloppy;
+    int launching, cb_due;      /* an answer reached while starting waits */
+    unsigned refs;              /* steps in flight that point at the op */
+    dk_coord_result res;
+    wslot slot[COORD_N_MAX];
+    uint32_t n_slots;
+    char used[2 * COORD_N_MAX][DK_NODE_ID_MAX + 1];   /* fallbacks already asked */
+    size_t n_used;
+    uint32_t fwd_next;          /* next plan index to forward to */
+    coord_lock *lock;           /* held (CAS) */
+    wop *lock_next;             /* in a lock's waiter list */
+    dk_buf cas_raw;             /* what the quorum read found (CAS) */
+};
+
+static void wop_free(wop *op)
+{
+    dk__plan_free(&op->plan);
+    dk_buf_free(&op->key);
+    dk_buf_free(&op->value);
+    dk_buf_free(&op->cas_raw);
+    dk_vv_free(&op->ctx);
+    dk_vv_free(&op->im);
+    dk__result_free(&op->res);
+    free(op);
+}
+
+static void wop_answer(wop *op, int status)
+{
+    if (op->answered)
+        return;
+    op->answered = 1;
+    op->res.status = status;
+    op->res.acks = op->acks;
+    op->res.needed = op->needed;
+    op->res.replicas = (int)op->plan.n;
+    if (status == DK_EUNAVAILABLE || status == DK_ETIMEOUT)
+        dk_metrics_add("coord_unavailable_total", 1);
+    if (op->launching)
+        op->cb_due = 1;         /* delivered by deferred_done */
+    else
+        op->cb(op->arg, &op->res);
+}
+
+static void wop_unref(wop *op)
+{
+    if (--op->refs == 0) {
+        if (!op->answered)
+            wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+        wop_free(op);
+    }
+}
+
+/* Answer as soon as the outcome is known. */
+static void wop_check(wop *op)
+{
+    if (op->answered)
+        return;
+    int pending = 0;
+    for (uint32_t i = 0; i < op->n_slots; i++)
+        pending += op->slot[i].state == SLOT_PENDING;
+    /* A failure waits for the slots still pending (bounded by the
+     * deadline) so that the acks reported are final. */
+    if (op->acks >= op->needed)
+        wop_answer(op, 0);
+    else if (pending == 0)
+        wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+}
+
+/* ---- sending to replicas -------------------------------------------------- */
+
+typedef struct send_ctx {
+    void (*cb)(void *arg, int status);
+    void *arg;
+} send_ctx;
+
+static void send_replica_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    send_ctx *s = arg;
+    if (status == 0) {
+        dk_msg_ack a;
+        dk_msg_error e;
+        if (h->type == DK_MSG_ACK && dk_msg_ack_decode(body, &a) == 0)
+            status = a.status;
+        else if (h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0)
+            status = e.code ? e.code : DK_EUNAVAILABLE;
+        else
+            status = DK_ECORRUPT;
+    }
+    s->cb(s->arg, status);
+    free(s);
+}
+
+int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice obj, const char *hint_target,
+                     uint64_t deadline_ms, void (*cb)(void *arg, int status), void *arg)
+{
+    dk_msg_put_replica m = {.key = key, .object = obj};
+    snprintf(m.hint_target, sizeof(m.hint_target), "%s", hint_target);
+    dk_buf body = DK_BUF_INIT;
+    send_ctx *s = malloc(sizeof(*s));
+    int rc = s ? dk_msg_put_replica_encode(&body, &m) : -ENOMEM;
+    if (rc == 0) {
+        *s = (send_ctx){cb, arg};
+        rc = dk__coord_call(c, rep->id, rep->addr, DK_MSG_PUT_REPLICA, &body, deadline_ms, send_replica_done, s);
+    }
+    if (rc)
+        free(s);
+    dk_buf_free(&body);
+    return rc;
+}
+
+static void slot_failed(wslot *sl);
+
+static void wsend_done(void *arg, int status)
+{
+    wsend *ws = arg;
+    wslot *sl = ws->slot;
+    wop *op = sl->op;
+    if (status == 0 && sl->state == SLOT_PENDING) {
+        sl->state = SLOT_ACKED;
+        op->acks++;
+        wop_check(op);
+    } else if (status != 0) {
+        if (status == DK_ETIMEOUT)
+            op->timed_out = 1;
+        dk_log(DK_LOG_DEBUG, "coordinator: %s%s did not take a write: %s", ws->to.id,
+               ws->hinted ? " (fallback)" : "", dk_strerror(status));
+        slot_failed(sl);
+    }
+    free(ws);
+    wop_unref(op);
+}
+
+/* Send the new object to `to` for the slot; 0 when the send started. */
+static int slot_send(wslot *sl, const dk__replica *to, int hinted)
+{
+    wop *op = sl->op;
+    uint64_t left = dk__left_ms(op->deadline_ns);
+    if (left == 0) {
+        op->timed_out = 1;
+        return DK_ETIMEOUT;
+    }
+    wsend *ws = calloc(1, sizeof(*ws));
+    if (!ws)
+        return -ENOMEM;
+    ws->slot = sl;
+    ws->to = *to;
+    ws->hinted = hinted;
+    int rc = dk__send_replica(op->c, to, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
+                              hinted ? sl->owner.id : "", left, wsend_done, ws);
+    if (rc) {
+        free(ws);
+        return rc;
+    }
+    op->refs++;
+    return 0;
+}
+
+static void local_hint_done(void *arg, int status)
+{
+    wop *op = arg;
+    if (status)
+        dk_log(DK_LOG_ERROR, "coordinator: a write is on fewer replicas than planned: keeping its hint failed: %s",
+               dk_strerror(status));
+    dk_coord *c = op->c;
+    wop_unref(op);
+    dk__coord_release(c);
+}
+
+/* The owner (or its last stand-in) failed: with a sloppy quorum try the
+ * next fallback; else keep the hint here, also under a strict quorum (as
+ * Cassandra does: it does not count, but the replica converges sooner).
+ * The slot then fails. */
+static void slot_failed(wslot *sl)
+{
+    wop *op = sl->op;
+    dk_coord *c = op->c;
+    if (sl->state != SLOT_PENDING)
+        return;
+    if (op->sloppy && !c->stopping) {
+        dk__replica fb;
+        while (op->n_used < 2 * COORD_N_MAX && dk__left_ms(op->deadline_ns) &&
+               dk__fallback(c, &op->plan, op->used, op->n_used, &fb) == 0) {
+            snprintf(op->used[op->n_used++], DK_NODE_ID_MAX + 1, "%s", fb.id);
+            if (slot_send(sl, &fb, 1) == 0)
+                return;
+        }
+    }
+    if (c->hints && !c->stopping) {
+        if (dk_hints_store(c->hints, sl->owner.id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
+                           local_hint_done, op) == 0) {
+            dk__coord_hold(c);
+            op->refs++;
+        }
+    }
+    sl->state = SLOT_FAILED;
+    wop_check(op);
+}
+
+/* The local write is done: replicate to every other replica. */
+static void wop_replicate(wop *op)
+{
+    op->refs++;                 /* held while the sends start */
+    for (uint32_t i = 0; i < op->plan.n; i++) {
+        if (op->plan.r[i].self)
+            continue;
+        wslot *sl = &op->slot[op->n_slots++];
+        sl->op = op;
+        sl->owner = op->plan.r[i];
+        sl->state = SLOT_PENDING;
+    }
+    for (uint32_t i = 0; i < op->n_slots; i++) {
+        wslot *sl = &op->slot[i];
+        if (!sl->owner.alive || slot_send(sl, &sl->owner, 0) != 0)
+            slot_failed(sl);
+    }
+    wop_check(op);
+    wop_unref(op);
+}
+
+/* ---- the local write -------------------------------------------------------- */
+
+static void lock_release(wop *op);
+
+static void local_write_run(dk__job *j)
+{
+    wop *op = (wop *)j;
+    dk_store *st = j->c->node->store;
+    int rc = 0, changed = 0;
+    if (op->cas_raw.len)
+        rc = dk_store_merge(st, dk_buf_slice(&op->key), dk_buf_slice(&op->cas_raw), &changed);
+    if (rc == 0) {
+        dk_store_write sw = {
+            .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
+            .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
+            .if_match = op->has_im ? &op->im : NULL,
+        };
+        rc = dk_store_write_local(st, &sw, dk_now_ms(), &op->res.raw, &op->res.obj);
+    }
+    if (rc)
+        dk_buf_reset(&op->res.raw);
+    op->res.status = rc;
+}
+
+static void local_write_done(dk__job *j, int status)
+{
+    wop *op = (wop *)j;
+    int rc = status ? status : op->res.status;
+    lock_release(op);
+    if (rc) {
+        wop_answer(op, rc);
+    } else {
+        dk_metrics_add("coord_writes_total", 1);
+        if (op->plan.self_pos >= 0)
+            op->acks = 1;
+        wop_replicate(op);
+    }
+    wop_unref(op);
+}
+
+static void wop_local(wop *op)
+{
+    op->job.run = local_write_run;
+    op->job.done = local_write_done;
+    int rc = dk__coord_job(op->c, &op->job);
+    if (rc) {
+        lock_release(op);
+        wop_answer(op, rc);
+        return;
+    }
+    op->refs++;
+}
+
+/* ---- compare-and-set -------------------------------------------------------- */
+
+static void cas_begin(wop *op);
+
+static void lock_release(wop *op)
+{
+    coord_lock *l = op->lock;
+    if (!l)
+        return;
+    op->lock = NULL;
+    wop *next = l->head;
+    if (next) {
+        l->head = next->lock_next;
+        if (!l->head)
+            l->tail = NULL;
+        next->lock_next = NULL;
+        next->lock = l;
+        cas_begin(next);
+        wop_unref(next);        /* the reference the wait held */
+        return;
+    }
+    for (coord_lock **pp = &op->c->locks; *pp; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    dk_buf_free(&l->key);
+    free(l);
+}
+
+static void cas_read_done(void *arg, int status, int acks, int needed, int replicas, dk_buf *raw)
+{
+    wop *op = arg;
+    (void)replicas;
+    if (status) {
+        op->acks = acks;
+        op->needed = needed;
+        lock_release(op);
+        wop_answer(op, status);
+    } else {
+        dk_buf_free(&op->cas_raw);
+        op->cas_raw = *raw;
+        dk_buf_init(raw);
+        wop_local(op);
+    }
+    wop_unref(op);
+}
+
+/* The lock is held: read at quorum, then write. */
+static void cas_begin(wop *op)
+{
+    if (dk__left_ms(op->deadline_ns) == 0) {
+        lock_release(op);
+        wop_answer(op, DK_ETIMEOUT);
+        return;
+    }
+    if (dk__quorum_read(op->c, &op->plan, dk_buf_slice(&op->key), op->deadline_ns, cas_read_done, op) == 0) {
+        op->refs++;
+        return;
+    }
+    lock_release(op);
+    wop_answer(op, -ENOMEM);
+}
+
+static void cas_lock(wop *op)
+{
+    dk_coord *c = op->c;
+    for (coord_lock *l = c->locks; l; l = l->next) {
+        if (l->key.len == op->key.len && memcmp(l->key.data, op->key.data, l->key.len) == 0) {
+            if (l->tail)
+                l->tail->lock_next = op;
+            else
+                l->head = op;
+            l->tail = op;
+            op->refs++;         /* dropped by lock_release when it hands over */
+            return;
+        }
+    }
+    coord_lock *l = calloc(1, sizeof(*l));
+    if (!l || dk_buf_append(&l->key, op->key.data, op->key.len) != 0) {
+        free(l);
+        wop_answer(op, -ENOMEM);
+        return;
+    }
+    l->next = c->locks;
+    c->locks = l;
+    op->lock = l;
+    cas_begin(op);
+}
+
+/* ---- forwarding ----------------------------------------------------------- */
+
+static void wop_forward(wop *op);
+
+static void forward_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    wop *op = arg;
+    if (status == 0) {
+        dk_msg_forward_result fr;
+        dk_msg_error e;
+        if (h->type == DK_MSG_FORWARD_RESULT && dk_msg_forward_result_decode(body, &fr) == 0) {
+            op->acks = (int)fr.acks;
+            op->needed = (int)fr.needed;
+            if (fr.has_object && dk__result_set(&op->res, fr.object) != 0)
+                fr.status = DK_ECORRUPT;
+            status = fr.status;
+        } else if (h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0) {
+            status = e.code ? e.code : DK_EUNAVAILABLE;
+        } else {
+            status = DK_ECORRUPT;
+        }
+        wop_answer(op, status);
+    } else if (status == DK_EUNAVAILABLE || status == DK_ECONFIG || status == -EACCES ||
+               status == DK_EUNSUPPORTED || status == DK_ECORRUPT) {
+        /* Never sent: the next replica may coordinate it. */
+        wop_forward(op);
+    } else {
+        /* Timed out or broke after sending: the peer may have applied it,
+         * so it is not sent again. */
+        wop_answer(op, status == DK_ETIMEOUT ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+    }
+    wop_unref(op);
+}
+
+static int wop_forward_to(wop *op, const dk__replica *to)
+{
+    uint64_t left = dk__left_ms(op->deadline_ns);
+    if (left == 0)
+        return DK_ETIMEOUT;
+    dk_buf ctx = DK_BUF_INIT, im = DK_BUF_INIT, body = DK_BUF_INIT;
+    /* The receiver gets a little less time than this node waits, so its
+     * answer arrives before the forward's own deadline. */
+    uint64_t inner = left > 20 ? left - left / 10 : left;
+    dk_msg_forward_write m = {
+        .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value),
+        .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0),
+        .ttl_ms = op->ttl_ms, .cond = op->cond, .consistency = op->consistency, .timeout_ms = inner,
+    };
+    int rc = 0;
+    if (op->has_ctx && (rc = dk_vv_encode(&op->ctx, &ctx)) == 0) {
+        m.flags |= DK_FWD_HAS_CONTEXT;
+        m.context = dk_buf_slice(&ctx);
+    }
+    if (rc == 0 && op->has_im && (rc = dk_vv_encode(&op->im, &im)) == 0) {
+        m.flags |= DK_FWD_HAS_IF_MATCH;
+        m.if_match = dk_buf_slice(&im);
+    }
+    if (rc == 0)
+        rc = dk_msg_forward_write_encode(&body, &m);
+    if (rc == 0)
+        rc = dk__coord_call(op->c, to->id, to->addr, DK_MSG_FORWARD_WRITE, &body, left, forward_done, op);
+    if (rc == 0) {
+        op->refs++;
+        dk_metrics_add("coord_forwards_total", 1);
+    }
+    dk_buf_free(&ctx);
+    dk_buf_free(&im);
+    dk_buf_free(&body);
+    return rc;
+}
+
+/* Forward to the next alive replica from op->fwd_next; this node
+ * coordinates a CAS write itself when it is the next alive one. */
+static void wop_forward(wop *op)
+{
+    while (op->fwd_next < op->plan.n) {
+        const dk__replica *r = &op->plan.r[op->fwd_next++];
+        if (!r->alive)
+            continue;
+        if (r->self) {
+            cas_lock(op);
+            return;
+        }
+        int rc = wop_forward_to(op, r);
+        if (rc == 0)
+            return;
+        if (rc == DK_ETIMEOUT) {
+            op->timed_out = 1;
+            break;
+        }
+    }
+    op->needed = dk__needed(op->consistency, op->plan.n);
+    wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+}
+
+/* ---- entry points ----------------------------------------------------------- */
+
+static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coord_cb cb, void *arg, wop **out)
+{
+    if (w->key.len == 0 || w->key.len > DK_KEY_MAX || w->value.len > DK_VALUE_MAX || w->ttl_ms < 0 ||
+        w->cond < DK_COND_NONE || w->cond > DK_COND_IF_NONE_MATCH || w->consistency < DK_CL_DEFAULT ||
+        w->consistency > DK_CL_ALL)
+        return -EINVAL;
+    if (c->stopping)
+        return DK_ECLOSED;
+    wop *op = calloc(1, sizeof(*op));
+    if (!op)
+        return -ENOMEM;
+    op->c = c;
+    op->cb = cb;
+    op->arg = arg;
+    dk_vv_init(&op->ctx);
+    dk_vv_init(&op->im);
+    dk__result_init(&op->res);
+    op->tombstone = w->tombstone != 0;
+    op->ttl_ms = w->ttl_ms;
+    op->cond = w->cond;
+    op->strict = w->strict != 0;
+    op->consistency = w->consistency == DK_CL_DEFAULT ? c->cfg->cluster.write_consistency : w->consistency;
+    op->sloppy = dk__sloppy(c, op->strict);
+    op->cap_ms = cap_ms;
+    op->deadline_ns = dk__deadline(c, cap_ms);
+    op->has_ctx = w->context != NULL;
+    op->has_im = w->cond == DK_COND_IF_MATCH && w->if_match != NULL;
+    int rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
+    if (rc == 0 && !op->tombstone)
+        rc = dk_buf_append(&op->value, w->value.ptr, w->value.len);
+    if (rc == 0 && op->has_ctx)
+        rc = dk_vv_copy(&op->ctx, w->context);
+    if (rc == 0 && op->has_im)
+        rc = dk_vv_copy(&op->im, w->if_match);
+    if (rc == 0)
+        rc = dk__plan_make(c, w->key, &op->plan);
+    if (rc) {
+        wop_free(op);
+        return rc;
+    }
+    op->needed = dk__needed(op->consistency, op->plan.n);
+    op->refs = 1;               /* the caller's, dropped once started */
+    *out = op;
+    return 0;
+}
+
+/* Start an op: coordinate here or forward. Answers are always given from
+ * a later callback, never from inside dk_coord_put: every path below
+ * reaches the client through a job or an RPC, or through wop_unref's
+ * last-reference check after this function returns. */
+static void wop_start(wop *op)
+{
+    int here = op->here || (op->cond == DK_COND_NONE && op->plan.self_pos >= 0);
+    if (here && op->cond != DK_COND_NONE)
+        cas_lock(op);
+    else if (here)
+        wop_local(op);
+    else
+        wop_forward(op);
+}
+
+typedef struct deferred {
+    dk__job job;
+    wop *op;
+} deferred;
+
+static void deferred_run(dk__job *j)
+{
+    (void)j;
+}
+
+static void deferred_done(dk__job *j, int status)
+{
+    deferred *d = (deferred *)j;
+    wop *op = d->op;
+    (void)status;
+    op->launching = 0;
+    if (op->cb_due)
+        op->cb(op->arg, &op->res);
+    wop_unref(op);
+    free(d);
+}
+
+static int wop_launch(wop *op)
+{
+    /* The caller's reference is handed to a no-op job, so that an op that
+     * fails at once still answers from a later callback (error return =
+     * callback never called; 0 = callback called later, never inline). */
+    deferred *d = calloc(1, sizeof(*d));
+    if (!d) {
+        wop_free(op);
+        return -ENOMEM;
+    }
+    d->op = op;
+    d->job.run = deferred_run;
+    d->job.done = deferred_done;
+    int rc = dk__coord_job(op->c, &d->job);
+    if (rc) {
+        free(d);
+        wop_free(op);
+        return rc;
+    }
+    op->launching = 1;
+    wop_start(op);
+    return 0;
+}
+
+int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg)
+{
+    wop *op;
+    int rc = wop_new(c, w, 0, cb, arg, &op);
+    return rc ? rc : wop_launch(op);
+}
+
+int dk__coord_put_here(dk_coord *c, const dk_coord_write *w, uint64_t timeout_ms, dk_coord_cb cb, void *arg)
+{
+    wop *op;
+    int rc = wop_new(c, w, timeout_ms, cb, arg, &op);
+    if (rc)
+        return rc;
+    op->here = 1;
+    return wop_launch(op);
+}

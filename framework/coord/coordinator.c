@@ -1,0 +1,399 @@
+/*
+ * coordinator.c - the coordinator's lifecycle and the helpers its
+ * operations share: the key's plan (preference list resolved through the
+ * view), fallback selection, counted worker jobs and RPC calls, results,
+ * the hints' delivery callbacks, and the local debug read.
+ *
+ * The operations live in coord_write.c (writes, forwarding, CAS) and
+ * coord_read.c (reads, read repair); the replica side in replica.c.
+ *
+ * Every asynchronous step is counted in c->inflight so that stop can wait
+ * for all of them; the alternative of cancelling operations would need
+ * every RPC to be cancellable, which the transport does not offer, and
+ * every RPC ends by its deadline anyway.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord/coord_int.h"
+#include "base/log.h"
+#include "node/object.h"
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void coord_maybe_stopped(dk_coord *c)
+{
+    if (!c->stopping || c->inflight || !c->hints_closed || !c->defer_closed)
+        return;
+    void (*done)(void *) = c->stop_done;
+    void *arg = c->stop_arg;
+    free(c);
+    if (done)
+        done(arg);
+}
+
+void dk__coord_hold(dk_coord *c)
+{
+    c->inflight++;
+}
+
+void dk__coord_release(dk_coord *c)
+{
+    c->inflight--;
+    coord_maybe_stopped(c);
+}
+
+static void coord_job_work(uv_work_t *req)
+{
+    dk__job *j = (dk__job *)req;
+    j->run(j);
+}
+
+static void coord_job_after(uv_work_t *req, int status)
+{
+    dk__job *j = (dk__job *)req;
+    dk_coord *c = j->c;
+    j->done(j, status);
+    dk__coord_release(c);
+}
+
+int dk__coord_job(dk_coord *c, dk__job *j)
+{
+    j->c = c;
+    int rc = uv_queue_work(c->loop, &j->req, coord_job_work, coord_job_after);
+    if (rc == 0)
+        dk__coord_hold(c);
+    return rc;
+}
+
+typedef struct coord_call {
+    dk_coord *c;
+    dk_rpc_cb cb;
+    void *arg;
+} coord_call;
+
+static void coord_call_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    coord_call *cc = arg;
+    dk_coord *c = cc->c;
+    cc->cb(cc->arg, status, h, body);
+    free(cc);
+    dk__coord_release(c);
+}
+
+int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type, const dk_buf *body,
+                   uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
+{
+    coord_call *cc = malloc(sizeof(*cc));
+    if (!cc)
+        return -ENOMEM;
+    *cc = (coord_call){c, cb, arg};
+    int rc = dk_rpc_call(c->rpc, peer, addr, type, body->data, body->len, deadline_ms, coord_call_done, cc);
+    if (rc) {
+        free(cc);
+        return rc;
+    }
+    dk__coord_hold(c);
+    return 0;
+}
+
+/* ---- plans ---------------------------------------------------------------*/
+
+int dk__needed(int consistency, uint32_t n)
+{
+    switch (consistency) {
+    case DK_CL_ONE:
+        return 1;
+    case DK_CL_ALL:
+        return (int)n;
+    default:
+        return (int)(n / 2 + 1);
+    }
+}
+
+int dk__sloppy(const dk_coord *c, int strict)
+{
+    return !strict && c->cfg->cluster.sloppy_quorum && c->hints != NULL;
+}
+
+uint64_t dk__deadline(const dk_coord *c, uint64_t cap_ms)
+{
+    uint64_t ms = (uint64_t)c->cfg->cluster.request_timeout;
+    if (cap_ms && cap_ms < ms)
+        ms = cap_ms;
+    return uv_hrtime() + ms * 1000000u;
+}
+
+uint64_t dk__left_ms(uint64_t deadline_ns)
+{
+    uint64_t now = uv_hrtime();
+    if (now >= deadline_ns)
+        return 0;
+    uint64_t left = (deadline_ns - now) / 1000000u;
+    return left ? left : 1;
+}
+
+static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->id, sizeof(out->id), "%s", rn->id);
+    if (strcmp(rn->id, c->self) == 0) {
+        out->self = out->alive = 1;
+        return;
+    }
+    if (c->view.peer(c->view.arg, rn->id, out->addr, sizeof(out->addr), &out->alive) != 0 || !out->addr[0])
+        out->alive = 0;
+}
+
+int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->self_pos = -1;
+    p->ring = c->view.ring(c->view.arg);
+    size_t count = p->ring ? dk_ring_node_count(p->ring) : 0;
+    if (count == 0) {
+        dk__plan_free(p);
+        return DK_EUNAVAILABLE;
+    }
+    uint32_t want = (uint32_t)c->cfg->cluster.n_replicas, idx[COORD_N_MAX];
+    if (want > COORD_N_MAX)
+        want = COORD_N_MAX;
+    p->token = dk_ring_key_token(key.ptr, key.len);
+    p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    for (uint32_t i = 0; i < p->n; i++) {
+        coord_fill(c, dk_ring_node_at(p->ring, idx[i]), &p->r[i]);
+        if (p->r[i].self)
+            p->self_pos = (int)i;
+    }
+    return 0;
+}
+
+void dk__plan_free(dk__plan *p)
+{
+    dk_ring_unref(p->ring);
+    p->ring = NULL;
+}
+
+typedef struct fallback_walk {
+    dk_coord *c;
+    const dk__plan *p;
+    char (*used)[DK_NODE_ID_MAX + 1];
+    size_t n_used;
+    dk__replica *out;
+    int found;
+} fallback_walk;
+
+static int fallback_visit(void *arg, uint32_t idx)
+{
+    fallback_walk *w = arg;
+    const dk_ring_node *rn = dk_ring_node_at(w->p->ring, idx);
+    if (!rn || strcmp(rn->id, w->c->self) == 0)
+        return 0;
+    for (uint32_t i = 0; i < w->p->n; i++)
+        if (strcmp(w->p->r[i].id, rn->id) == 0)
+            return 0;
+    for (size_t i = 0; i < w->n_used; i++)
+        if (strcmp(w->used[i], rn->id) == 0)
+            return 0;
+    coord_fill(w->c, rn, w->out);
+    if (!w->out->alive)
+        return 0;
+    w->found = 1;
+    return 1;
+}
+
+int dk__fallback(dk_coord *c, const dk__plan *p, char (*used)[DK_NODE_ID_MAX + 1], size_t n_used,
+                 dk__replica *out)
+{
+    fallback_walk w = {c, p, used, n_used, out, 0};
+    dk_ring_walk(p->ring, p->token, fallback_visit, &w);
+    return w.found ? 0 : DK_ENOTFOUND;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+void dk__result_init(dk_coord_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    dk_buf_init(&r->raw);
+    dk_object_init(&r->obj);
+}
+
+void dk__result_free(dk_coord_result *r)
+{
+    dk_object_free(&r->obj);
+    dk_buf_free(&r->raw);
+}
+
+int dk__result_set(dk_coord_result *r, dk_slice encoded)
+{
+    dk_buf_reset(&r->raw);
+    int rc = dk_buf_append(&r->raw, encoded.ptr, encoded.len);
+    if (rc == 0)
+        rc = dk_object_decode(dk_buf_slice(&r->raw), &r->obj, NULL, 0);
+    if (rc)
+        dk_buf_reset(&r->raw);
+    return rc;
+}
+
+/* ---- the local debug read ------------------------------------------------ */
+
+typedef struct local_read {
+    dk__job job;
+    dk_buf key;
+    dk_coord_result res;
+    dk_coord_cb cb;
+    void *arg;
+} local_read;
+
+static void local_read_run(dk__job *j)
+{
+    local_read *l = (local_read *)j;
+    l->res.status = dk_store_get(j->c->node->store, dk_buf_slice(&l->key), &l->res.raw, &l->res.obj);
+    if (l->res.status)
+        dk_buf_reset(&l->res.raw);
+    l->res.acks = l->res.status == 0;
+    l->res.needed = l->res.replicas = 1;
+}
+
+static void local_read_done(dk__job *j, int status)
+{
+    local_read *l = (local_read *)j;
+    if (status)
+        l->res.status = status;
+    l->cb(l->arg, &l->res);
+    dk__result_free(&l->res);
+    dk_buf_free(&l->key);
+    free(l);
+}
+
+int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg)
+{
+    if (key.len == 0 || key.len > DK_KEY_MAX)
+        return -EINVAL;
+    if (c->stopping)
+        return DK_ECLOSED;
+    local_read *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    dk__result_init(&l->res);
+    l->cb = cb;
+    l->arg = arg;
+    l->job.run = local_read_run;
+    l->job.done = local_read_done;
+    int rc = dk_buf_append(&l->key, key.ptr, key.len);
+    if (rc == 0)
+        rc = dk__coord_job(c, &l->job);
+    if (rc) {
+        dk_buf_free(&l->key);
+        free(l);
+    }
+    return rc;
+}
+
+/* ---- hint delivery -------------------------------------------------------- */
+
+static int coord_hint_alive(void *arg, const char *target)
+{
+    dk_coord *c = arg;
+    char addr[DK_CONFIG_ADDR_MAX + 1];
+    int alive = 0;
+    return c->view.peer(c->view.arg, target, addr, sizeof(addr), &alive) == 0 && alive && addr[0];
+}
+
+typedef struct hint_send {
+    dk_hints_done done;
+    void *arg;
+} hint_send;
+
+static void coord_hint_sent(void *arg, int status)
+{
+    hint_send *s = arg;
+    s->done(s->arg, status);
+    free(s);
+}
+
+static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_slice object, dk_hints_done done,
+                              void *done_arg)
+{
+    dk_coord *c = arg;
+    dk__replica rep = {0};
+    snprintf(rep.id, sizeof(rep.id), "%s", target);
+    if (c->view.peer(c->view.arg, target, rep.addr, sizeof(rep.addr), &rep.alive) != 0 || !rep.alive)
+        return DK_EUNAVAILABLE;
+    hint_send *s = malloc(sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    *s = (hint_send){done, done_arg};
+    int rc = dk__send_replica(c, &rep, key, object, "", (uint64_t)c->cfg->cluster.request_timeout,
+                              coord_hint_sent, s);
+    if (rc)
+        free(s);
+    return rc;
+}
+
+/* ---- start / stop ------------------------------------------------------- */
+
+int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t errlen)
+{
+    if (!conf->loop || !conf->node || !conf->node->store || !conf->rpc || !conf->view.ring || !conf->view.peer) {
+        snprintf(err, errlen, "coordinator: incomplete configuration");
+        return -EINVAL;
+    }
+    dk_coord *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "coordinator: out of memory");
+        return -ENOMEM;
+    }
+    c->loop = conf->loop;
+    c->node = conf->node;
+    c->cfg = conf->node->cfg;
+    c->rpc = conf->rpc;
+    c->view = conf->view;
+    snprintf(c->self, sizeof(c->self), "%s", c->cfg->node.id);
+    c->hints_closed = 1;
+    if (conf->hint_engine && conf->hint_ops && c->cfg->cluster.hint_window > 0) {
+        dk_hints_conf hc = {
+            .loop = conf->loop, .engine = conf->hint_engine, .ops = conf->hint_ops,
+            .window_ms = c->cfg->cluster.hint_window, .interval_ms = conf->hint_replay_interval_ms,
+            .arg = c, .alive = coord_hint_alive, .deliver = coord_hint_deliver,
+        };
+        int rc = dk_hints_open(&hc, &c->hints);
+        if (rc) {
+            snprintf(err, errlen, "coordinator: cannot start hinted handoff: %s", dk_strerror(rc));
+            free(c);
+            return rc;
+        }
+        c->hints_closed = 0;
+    }
+    uv_timer_init(c->loop, &c->defer);
+    c->defer.data = c;
+    *out = c;
+    return 0;
+}
+
+static void coord_hints_closed(void *arg)
+{
+    dk_coord *c = arg;
+    c->hints = NULL;
+    c->hints_closed = 1;
+    coord_maybe_stopped(c);
+}
+
+static void coord_defer_closed(uv_handle_t *h)
+{
+    dk_coord *c = h->data;
+    c->defer_closed = 1;
+    coord_maybe_stopped(c);
+}
+
+void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg)
+{
+    c->stopping = 1;
+    c->stop_done = done;
+    c->stop_arg = arg;
+    if (c->hints)
+        dk_hints_close(c->hints, coord_hints_closed, c);
+    uv_close((uv_handle_t *)&c->defer, coord_defer_closed);
+}

@@ -1,0 +1,191 @@
+/*
+ * coordinator.h - the quorum coordinator (DESIGN.md section 6): client
+ * reads and writes across the key's replicas, forwarding, sloppy quorum
+ * with hinted handoff, read repair, and compare-and-set under a per-key
+ * lock. The replica side of the same protocol (requests from peers) enters
+ * through dk_coord_on_rpc.
+ *
+ * Threads: everything here runs on ONE libuv loop, the loop of the dk_rpc
+ * instance (the "cluster loop"); every function below is called on it and
+ * every callback runs on it. Engine work (the local store, the hint engine)
+ * goes to the loop's worker pool with uv_queue_work; replica answers are
+ * reconciled with the conflict resolver's merge on the loop (pure, bounded).
+ *
+ * Replication factor. The effective N is min(cluster.n_replicas, nodes on
+ * the ring), so one node works with the defaults. Consistency one = 1,
+ * quorum = floor(N/2) + 1, all = N.
+ *
+ * Writes. A write is coordinated by a replica of the key's preference list.
+ * A node outside the list forwards the whole write (FORWARD_WRITE) to the
+ * first alive node of the list, trying the next one only when the request
+ * was never sent (a peer that may have acted on it is not asked again, so
+ * a write is never applied twice); a forwarded write is never forwarded
+ * again, whatever the receiver's ring says. The coordinating replica applies
+ * the write locally (it generates the new dot and checks the condition; the
+ * local write is one ack when the node is in the list), then sends the new
+ * object with PUT_REPLICA to the other replicas, which merge it. It answers
+ * after W acks; the remaining replicas keep going in the background until
+ * request_timeout. A failed write is not rolled back on the replicas that
+ * took it (as in Dynamo and Cassandra): a later read may return it.
+ *
+ * Sloppy quorum (default; off with cluster.sloppy_quorum = false or a
+ * strict request). A replica that the view says is down, or whose RPC
+ * fails, is replaced by the next alive node clockwise outside the list;
+ * that node stores the object as a hint for the intended owner and its ack
+ * counts toward W. When there is no such node, the coordinator keeps the
+ * hint itself and it does NOT count. With hint_window = 0 hints are off and
+ * a dead replica simply counts as failed. Strict quorum counts only the
+ * list and fails with DK_EUNAVAILABLE (acks/needed/replicas filled in).
+ *
+ * Reads. Every alive replica of the preference list is asked at once
+ * (local read included when this node is one) and the client is answered
+ * after R answers (found or not found both count), reconciled with the
+ * resolver's merge; concurrent versions come back as siblings. Reads never
+ * go to fallback nodes: they hold writes only as hints, which are not
+ * readable, so sloppy and strict reads behave the same. The remaining
+ * answers are awaited in the background (bounded by request_timeout); then
+ * every replica that answered with a different or missing version gets the
+ * reconciled object (read repair, metric read_repairs_total).
+ *
+ * Compare-and-set (If-Match / If-None-Match). The write goes to the first
+ * alive replica of the list (forwarded otherwise). That replica takes a
+ * per-key lock on its loop, reads at quorum (its local copy plus
+ * GET_REPLICA answers), merges what it read into its local copy, then does
+ * the conditional local write and replicates as above; the lock is released
+ * once the local conditional write is done. So two concurrent CAS writers
+ * through different nodes cannot both succeed while that replica is up and
+ * both see it as the first alive replica. What holds when it fails over:
+ * the next replica takes over with its own lock and its own quorum read; a
+ * CAS write acknowledged at quorum is seen by that read (R + W > N), so a
+ * later CAS is checked against it. Not guaranteed during failover: two CAS
+ * writers that reach different "first alive" replicas at the same time
+ * (views disagree, or a partition) can both succeed, and a CAS write that
+ * failed (not enough acks) may still be on some replicas; the outcome is
+ * then two siblings, which a reader sees and resolves - never a silent loss.
+ *
+ * Hinted handoff: see hints.h.
+ *
+ * Timeouts. Every RPC carries what is left of request_timeout as its
+ * deadline; a replica that has not answered by then counts as failed. The
+ * client is always answered: 0, DK_EUNAVAILABLE (not enough replicas
+ * answered) or DK_ETIMEOUT (some did not answer in time), or the local
+ * error (DK_EPRECOND, DK_ESIBLINGS, an engine error).
+ *
+ * Metrics (dk_metrics_add): coord_writes_total, coord_reads_total,
+ * coord_forwards_total, coord_unavailable_total, read_repairs_total,
+ * hints_stored_total, hints_replayed_total, hints_dropped_total.
+ */
+#ifndef DK_COORDINATOR_H
+#define DK_COORDINATOR_H
+
+#include <stdint.h>
+#include <uv.h>
+#include "dynkv/engine.h"
+#include "node/node.h"
+#include "ring/ring.h"
+#include "rpc/rpc.h"
+#include "util/buf.h"
+
+typedef struct dk_coord dk_coord;
+
+/* How the coordinator sees the cluster (implemented from gossip). Both
+ * functions are called on the loop thread. */
+typedef struct dk_coord_view {
+    void *arg;
+    /* Current ring snapshot, referenced: the caller calls dk_ring_unref.
+     * NULL when there is none yet. */
+    dk_ring *(*ring)(void *arg);
+    /* Address and health of a node: 0 and fills rpc_addr ("ip:port",
+     * NUL-terminated) and *alive (gossip says normal/joining/leaving, not
+     * suspect/down), or DK_ENOTFOUND. */
+    int (*peer)(void *arg, const char *node_id, char *rpc_addr, size_t len, int *alive);
+} dk_coord_view;
+
+typedef struct dk_coord_conf {
+    uv_loop_t *loop;                    /* the rpc's loop */
+    dk_node *node;                      /* open; outlives the coordinator */
+    dk_rpc *rpc;                        /* started; stopped after the coordinator */
+    dk_coord_view view;
+    /* The hints' own engine instance (opened by the caller, e.g. at
+     * data_dir/hints with the configured engine; closed by the caller after
+     * dk_coord_stop's done). NULL: hints are not kept (like hint_window 0). */
+    dk_engine *hint_engine;
+    const dk_engine_ops *hint_ops;
+    uint64_t hint_replay_interval_ms;   /* 0 = 1000 */
+} dk_coord_conf;
+
+/*
+ * Start the coordinator and its hint replay timer. On 0, *out is owned by
+ * the caller until dk_coord_stop's done callback; on error a message is in
+ * err and nothing needs stopping. Loop thread.
+ */
+int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t errlen);
+
+/*
+ * Stop hint replay, refuse new requests (DK_ECLOSED), wait for every
+ * request, RPC and worker job in flight (RPCs end by their deadline), free
+ * c and call done(arg) on the loop thread (never from inside this call).
+ * Call once, before stopping the rpc. Loop thread.
+ */
+void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg);
+
+/*
+ * The dk_rpc on_request handler for the replica side (PUT_REPLICA,
+ * GET_REPLICA) and forwarded writes (FORWARD_WRITE); arg is the dk_coord.
+ * Answers every request exactly once (ERROR for a malformed body or an
+ * unknown type). Loop thread.
+ */
+void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
+
+/* Consistency levels; the values match config.h's DK_CONSISTENCY_*. */
+enum { DK_CL_DEFAULT = -1, DK_CL_ONE = 0, DK_CL_QUORUM = 1, DK_CL_ALL = 2 };
+
+typedef struct dk_coord_write {
+    dk_slice key, value;
+    int tombstone;
+    const dk_vv *context;               /* NULL: a blind write */
+    int64_t ttl_ms;                     /* 0 = no expiry */
+    int cond;                           /* DK_COND_* (store.h) */
+    const dk_vv *if_match;              /* DK_COND_IF_MATCH: NULL = "*" */
+    int consistency;                    /* DK_CL_*; DEFAULT = cluster.write_consistency */
+    int strict;                         /* 1: strict quorum for this request */
+} dk_coord_write;
+
+typedef struct dk_coord_result {
+    /* 0, DK_ENOTFOUND (reads), DK_EPRECOND, DK_ESIBLINGS, DK_EUNAVAILABLE,
+     * DK_ETIMEOUT, DK_ECLOSED, or another error. */
+    int status;
+    int acks, needed, replicas;         /* acks (writes) or answers (reads), W or R, N */
+    /* The resulting (write) or reconciled (read) object when there is one
+     * (raw.len > 0): raw is its encoding and obj is decoded from it (obj's
+     * values borrow raw). A read that found only tombstones answers
+     * DK_ENOTFOUND with the object, for its context. Owned by the
+     * coordinator. */
+    dk_buf raw;
+    dk_object obj;
+} dk_coord_result;
+
+/* Completion: loop thread; r is valid only during the call. */
+typedef void (*dk_coord_cb)(void *arg, dk_coord_result *r);
+
+/*
+ * Coordinate a client write. Everything needed is copied from w. Returns 0
+ * and cb runs exactly once later (never from inside this call); or an error
+ * and cb is never called: -EINVAL (bad key, value, ttl, cond or
+ * consistency), DK_EUNAVAILABLE (no ring yet: the node has not joined),
+ * DK_ECLOSED (stopping), -ENOMEM. Loop thread.
+ */
+int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg);
+
+/* Coordinate a client read (consistency DK_CL_*; strict as for writes).
+ * Same return contract as dk_coord_put. Loop thread. */
+int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coord_cb cb, void *arg);
+
+/*
+ * Read this node's own replica, bypassing coordination (admin/debug and
+ * tests): status 0 or DK_ENOTFOUND, acks = 1 when found. Same return
+ * contract as dk_coord_put. Loop thread.
+ */
+int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg);
+
+#endif /* DK_COORDINATOR_H */

@@ -1,0 +1,236 @@
+/*
+ * replica.c - the replica side of the coordinator protocol: requests that
+ * peers send to this node through the RPC transport (dk_coord_on_rpc).
+ *
+ *   PUT_REPLICA    merge the object into the local store (dk_store_merge on
+ *                  a worker), or, with a hint target that is another node,
+ *                  keep it as a hint for that node; answer ACK.
+ *   GET_REPLICA    read the local copy; answer REPLICA_VALUE.
+ *   FORWARD_WRITE  coordinate the client write here (never forwarded again);
+ *                  answer FORWARD_RESULT.
+ *
+ * Every request is answered exactly once: a body that does not decode gets
+ * ERROR(DK_ECORRUPT), an unknown type ERROR(DK_EUNSUPPORTED), a stopping
+ * node ERROR(DK_ECLOSED). Requests are served on the loop thread; engine
+ * work goes to the worker pool.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord/coord_int.h"
+#include "base/log.h"
+#include "node/store.h"
+
+static void replica_error(dk_rpc_req *q, int code, const char *msg)
+{
+    dk_buf b = DK_BUF_INIT;
+    dk_msg_error e = {.code = code, .message = {(const uint8_t *)msg, strlen(msg)}};
+    if (dk_msg_error_encode(&b, &e) == 0)
+        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
+    else
+        dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
+    dk_buf_free(&b);
+}
+
+static void replica_ack(dk_rpc_req *q, int status)
+{
+    dk_buf b = DK_BUF_INIT;
+    dk_msg_ack a = {.status = status};
+    if (dk_msg_ack_encode(&b, &a) == 0)
+        dk_rpc_reply(q, DK_MSG_ACK, b.data, b.len);
+    else
+        replica_error(q, -ENOMEM, "out of memory");
+    dk_buf_free(&b);
+}
+
+/* ---- PUT_REPLICA / GET_REPLICA: one job type for both --------------------- */
+
+typedef struct replica_job {
+    dk__job job;
+    dk_rpc_req *q;
+    int put, rc;
+    dk_buf key, obj;            /* put: the object; get: the local copy */
+} replica_job;
+
+static void replica_run(dk__job *j)
+{
+    replica_job *r = (replica_job *)j;
+    dk_store *st = j->c->node->store;
+    if (r->put) {
+        int changed = 0;
+        r->rc = dk_store_merge(st, dk_buf_slice(&r->key), dk_buf_slice(&r->obj), &changed);
+        return;
+    }
+    dk_object o;
+    dk_object_init(&o);
+    r->rc = dk_store_get(st, dk_buf_slice(&r->key), &r->obj, &o);
+    dk_object_free(&o);
+}
+
+static void replica_done(dk__job *j, int status)
+{
+    replica_job *r = (replica_job *)j;
+    int rc = status ? status : r->rc;
+    if (r->put) {
+        replica_ack(r->q, rc);
+    } else {
+        dk_buf b = DK_BUF_INIT;
+        int st = rc == 0 && r->obj.len == 0 ? DK_ECORRUPT : rc;
+        dk_msg_replica_value v = {.status = st, .has_object = st == 0};
+        if (st == 0)
+            v.object = dk_buf_slice(&r->obj);
+        if (dk_msg_replica_value_encode(&b, &v) == 0)
+            dk_rpc_reply(r->q, DK_MSG_REPLICA_VALUE, b.data, b.len);
+        else
+            replica_error(r->q, -EINVAL, "cannot encode the local copy");
+        dk_buf_free(&b);
+    }
+    dk_buf_free(&r->key);
+    dk_buf_free(&r->obj);
+    free(r);
+}
+
+static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
+{
+    replica_job *r = calloc(1, sizeof(*r));
+    int rc = r ? 0 : -ENOMEM;
+    if (rc == 0) {
+        r->q = q;
+        r->put = put;
+        r->job.run = replica_run;
+        r->job.done = replica_done;
+        if ((rc = dk_buf_append(&r->key, key.ptr, key.len)) == 0 && put)
+            rc = dk_buf_append(&r->obj, obj.ptr, obj.len);
+        if (rc == 0)
+            rc = dk__coord_job(c, &r->job);
+    }
+    if (rc == 0)
+        return;
+    if (r) {
+        dk_buf_free(&r->key);
+        dk_buf_free(&r->obj);
+        free(r);
+    }
+    replica_error(q, rc, "cannot queue the request");
+}
+
+/* ---- hints kept for another node ------------------------------------------- */
+
+typedef struct hint_req {
+    dk_coord *c;
+    dk_rpc_req *q;
+} hint_req;
+
+static void hint_stored(void *arg, int status)
+{
+    hint_req *h = arg;
+    dk_coord *c = h->c;
+    replica_ack(h->q, status);
+    free(h);
+    dk__coord_release(c);
+}
+
+static void replica_hint(dk_coord *c, dk_rpc_req *q, const dk_msg_put_replica *m)
+{
+    if (!c->hints) {
+        replica_ack(q, DK_EUNSUPPORTED);    /* the coordinator tries elsewhere */
+        return;
+    }
+    hint_req *h = malloc(sizeof(*h));
+    int rc = h ? 0 : -ENOMEM;
+    if (h) {
+        *h = (hint_req){c, q};
+        rc = dk_hints_store(c->hints, m->hint_target, m->key, m->object, hint_stored, h);
+    }
+    if (rc == 0) {
+        dk__coord_hold(c);
+        return;
+    }
+    free(h);
+    replica_ack(q, rc);
+}
+
+/* ---- FORWARD_WRITE ------------------------------------------------------------ */
+
+static void forwarded_done(void *arg, dk_coord_result *r)
+{
+    dk_rpc_req *q = arg;
+    dk_buf b = DK_BUF_INIT;
+    dk_msg_forward_result m = {
+        .status = r->status, .acks = (uint32_t)r->acks, .needed = (uint32_t)r->needed,
+        .replicas = (uint32_t)r->replicas, .has_object = r->raw.len > 0, .object = dk_buf_slice(&r->raw),
+    };
+    if (dk_msg_forward_result_encode(&b, &m) == 0)
+        dk_rpc_reply(q, DK_MSG_FORWARD_RESULT, b.data, b.len);
+    else
+        replica_error(q, -EINVAL, "cannot encode the write's result");
+    dk_buf_free(&b);
+}
+
+static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
+{
+    dk_msg_forward_write m;
+    dk_vv ctx, im;
+    dk_vv_init(&ctx);
+    dk_vv_init(&im);
+    size_t used = 0;
+    int rc = dk_msg_forward_write_decode(body, &m);
+    if (rc == 0 && (m.flags & DK_FWD_HAS_CONTEXT) &&
+        (dk_vv_decode(m.context.ptr, m.context.len, &ctx, &used) != 0 || used != m.context.len))
+        rc = DK_ECORRUPT;
+    if (rc == 0 && (m.flags & DK_FWD_HAS_IF_MATCH) &&
+        (dk_vv_decode(m.if_match.ptr, m.if_match.len, &im, &used) != 0 || used != m.if_match.len))
+        rc = DK_ECORRUPT;
+    if (rc) {
+        replica_error(q, DK_ECORRUPT, "malformed FORWARD_WRITE");
+    } else {
+        dk_coord_write w = {
+            .key = m.key, .value = m.value, .tombstone = (m.flags & DK_FWD_TOMBSTONE) != 0,
+            .context = (m.flags & DK_FWD_HAS_CONTEXT) ? &ctx : NULL, .ttl_ms = m.ttl_ms, .cond = m.cond,
+            .if_match = (m.flags & DK_FWD_HAS_IF_MATCH) ? &im : NULL, .consistency = m.consistency,
+            .strict = (m.flags & DK_FWD_STRICT) != 0,
+        };
+        rc = dk__coord_put_here(c, &w, m.timeout_ms, forwarded_done, q);
+        if (rc)
+            replica_error(q, rc, "cannot coordinate the write");
+    }
+    dk_vv_free(&ctx);
+    dk_vv_free(&im);
+}
+
+void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
+{
+    dk_coord *c = arg;
+    if (c->stopping) {
+        replica_error(q, DK_ECLOSED, "node is stopping");
+        return;
+    }
+    switch (h->type) {
+    case DK_MSG_PUT_REPLICA: {
+        dk_msg_put_replica m;
+        if (dk_msg_put_replica_decode(body, &m) != 0) {
+            replica_error(q, DK_ECORRUPT, "malformed PUT_REPLICA");
+        } else if (m.hint_target[0] && strcmp(m.hint_target, c->self) != 0) {
+            replica_hint(c, q, &m);
+        } else {
+            replica_queue(c, q, 1, m.key, m.object);
+        }
+        return;
+    }
+    case DK_MSG_GET_REPLICA: {
+        dk_msg_get_replica m;
+        if (dk_msg_get_replica_decode(body, &m) != 0)
+            replica_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
+        else
+            replica_queue(c, q, 0, m.key, (dk_slice){NULL, 0});
+        return;
+    }
+    case DK_MSG_FORWARD_WRITE:
+        replica_forwarded(c, q, body);
+        return;
+    default:
+        replica_error(q, DK_EUNSUPPORTED, "this node does not serve that request type");
+        return;
+    }
+}

@@ -1,0 +1,17 @@
+# framework/gossip: SWIM membership over UDP with TCP push-pull, its
+# message codec, its unit test and its fuzz target.
+framework_libdynkv_la_SOURCES += \
+	framework/gossip/membership.c framework/gossip/membership.h \
+	framework/gossip/membership_tcp.c framework/gossip/membership_int.h \
+	framework/gossip/gossip_msg.c framework/gossip/gossip_msg.h
+
+check_PROGRAMS += tests/unit/test-membership
+TESTS += tests/unit/test-membership
+
+tests_unit_test_membership_SOURCES = tests/unit/test-membership.c tests/unit/cu_main.h
+tests_unit_test_membership_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
+tests_unit_test_membership_LDADD = $(DK_UNIT_LINK)
+
+# The libFuzzer target is built by tests/fuzz/run-fuzz.sh from its line in
+# tests/fuzz/targets.txt; ship its source for distcheck.
+EXTRA_DIST += tests/fuzz/fuzz-gossip.c

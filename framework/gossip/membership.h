@@ -1,0 +1,137 @@
+/*
+ * membership.h - SWIM-style cluster membership over UDP, with a periodic
+ * full-table push-pull over TCP (DESIGN.md section 6).
+ *
+ * One dk_membership per node lives on one libuv loop thread. Every
+ * interval it probes one member (round-robin over a shuffled list) with a
+ * PING; with no ACK after interval/2 it asks indirect_k other members to
+ * PING-REQ it; with no ACK by the end of the interval the member becomes
+ * suspect at its incarnation; the prober tells the suspect itself and
+ * indirect_k random members at once (so a live node refutes within a
+ * round trip, and every node starts its own timer together). A member
+ * suspect for suspicion_mult (default 2) * max(1, log10(n)) intervals,
+ * timed by every node that holds the suspicion, becomes down; the node
+ * that decides tells indirect_k members at once. With the defaults, a
+ * killed node of a 5-node cluster is down everywhere after at most about
+ * 1 (until it is probed) + 1 (probe) + 2 (suspicion) = 4 intervals, plus
+ * a few ms, unless no survivor happens to probe it in the first interval
+ * (each one more interval, with probability (3/4)^4 ~ 0.3 per interval).
+ * A node that hears it is suspect, down
+ * or removed at an incarnation >= its own refutes: it raises its
+ * incarnation and gossips itself alive. Updates ride on every message
+ * (each one sent 3 * ceil(log2(n + 1)) times, freshest first); every
+ * message also carries the sender's own record. Every 10 intervals the
+ * node exchanges its whole table over TCP with a random member (down ones
+ * included, so partitions heal) or a seed; a starting node does so with a
+ * seed (or a known member) first and is "joining" until one exchange
+ * succeeds, retrying with backoff and logging while none answers.
+ *
+ * Precedence (SWIM): an update (state, inc) replaces the local record when
+ * inc is higher, or when inc is equal and the state ranks higher, with
+ * joining = normal = leaving < suspect < down < removed. The node itself
+ * raises its incarnation on every change of its own state, so its own
+ * announcements always win over older ones.
+ *
+ * Sockets: UDP and TCP listen on self.gossip_addr (numeric ip:port; port 0
+ * picks one, see dk_membership_self); outgoing TCP connections bind to the
+ * same IP first, and datagrams leave from the listening socket, so the
+ * source address is always the node's own (firewall-rule partitions work).
+ * Messages of another cluster name are dropped (counted, logged once per
+ * peer); with a secret, every message carries an HMAC-SHA256.
+ *
+ * Not taken: Lifeguard's local-health multiplier and NACKs (the plain SWIM
+ * timers meet the detection target, see the unit test's measurement);
+ * hostnames in seeds (only numeric addresses, no resolver on the loop).
+ */
+#ifndef DK_MEMBERSHIP_H
+#define DK_MEMBERSHIP_H
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "dynkv/types.h"
+#include "base/member.h"
+
+typedef struct dk_membership dk_membership;
+
+/* Called on the loop thread after any change of the table, at most once
+ * per received message or timer tick. m[0..n) is the whole table (self
+ * included, removed members too), borrowed for the duration of the call. */
+typedef void (*dk_membership_change_fn)(void *arg, const dk_member *m, size_t n);
+
+typedef struct dk_membership_conf {
+    const char *cluster_name;       /* required, 1..64 chars */
+    const char *secret;             /* NULL or "": no MAC */
+    dk_member self;                 /* id, addresses, dc, rack, weight; incarnation =
+                                     * a floor (0 is fine); state and updated_ms ignored */
+    const char *const *seeds;       /* numeric gossip addresses; own address skipped */
+    size_t n_seeds;
+    uint64_t interval_ms;           /* probe interval; 0 = 1000 */
+    uint32_t indirect_k;            /* 0 = 3 */
+    uint32_t suspicion_mult;        /* 0 = 2 */
+    uint32_t pushpull_every;        /* intervals between push-pulls; 0 = 10 */
+    const dk_member *initial;       /* persisted table (may include self), may be NULL */
+    size_t n_initial;
+    dk_membership_change_fn on_change;  /* may be NULL */
+    void *arg;
+} dk_membership_conf;
+
+typedef struct dk_membership_stats {
+    uint64_t probes_sent;           /* direct PINGs of the probe cycle */
+    uint64_t acks_received;         /* probe cycles answered (directly or not) */
+    uint64_t indirect_probes;       /* PING-REQs sent */
+    uint64_t suspect_transitions;   /* records that became suspect here */
+    uint64_t down_transitions;      /* records that became down here */
+    uint64_t refutations;           /* times this node raised its incarnation to refute */
+    uint64_t bad_datagrams;         /* malformed, bad CRC or bad MAC (UDP and TCP) */
+    uint64_t wrong_cluster;         /* well-formed, other cluster name */
+    uint64_t pushpull_ok;           /* exchanges completed (either side) */
+    uint64_t pushpull_failed;       /* exchanges this node started that failed */
+} dk_membership_stats;
+
+/*
+ * Bind UDP and TCP on conf->self.gossip_addr, load conf->initial, start
+ * joining and the probe timer on loop. Self starts "joining" with an
+ * incarnation above conf->self.incarnation and above its own record in
+ * conf->initial. conf is copied (strings included). On success *out is
+ * owned by the caller until dk_membership_stop completes. Errors: -EINVAL
+ * (bad field; message in err), -errno from libuv (bind), -ENOMEM. Loop
+ * thread (the thread running loop, or before it runs).
+ */
+int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
+                        dk_membership **out, char *err, size_t errlen);
+
+/* Close every handle without gossiping anything (an abrupt stop, as a
+ * crash looks to peers) and free m once they are closed; then done(arg)
+ * runs on the loop thread (done may be NULL). Loop thread. */
+void dk_membership_stop(dk_membership *m, void (*done)(void *arg), void *arg);
+
+/*
+ * Graceful leave: announce "leaving" at once (to every live member
+ * directly and by gossip), "removed" one interval later, and after one
+ * more interval call done(arg) on the loop thread; the caller then stops.
+ * Probing continues meanwhile. Returns 0, or DK_ECLOSED if already leaving.
+ * Loop thread.
+ */
+int dk_membership_leave(dk_membership *m, void (*done)(void *arg), void *arg);
+
+/* Exchange tables with the gossip address addr now (an admin "join", or
+ * a seed added at run time); it is also added to the seed list. Returns 0
+ * or -EINVAL for an address that does not parse. Loop thread. */
+int dk_membership_join(dk_membership *m, const char *addr);
+
+/* A malloc'd copy of the current table (self included) in *out, *n
+ * entries; the caller frees *out. Returns 0 or -ENOMEM. Any thread. */
+int dk_membership_snapshot(dk_membership *m, dk_member **out, size_t *n);
+
+/* This node's own record (with the bound port when 0 was asked). Any thread. */
+void dk_membership_self(dk_membership *m, dk_member *out);
+
+/* Counters since start. Any thread. */
+void dk_membership_stats_get(dk_membership *m, dk_membership_stats *out);
+
+/* Test hook: while mute != 0 the node answers no PING and relays no
+ * PING-REQ (it still receives and sends everything else), as a stalled
+ * node looks to its peers. Loop thread. */
+void dk__membership_set_mute(dk_membership *m, int mute);
+
+#endif /* DK_MEMBERSHIP_H */

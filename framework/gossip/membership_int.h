@@ -1,0 +1,123 @@
+/*
+ * membership_int.h - state shared by membership.c (SWIM over UDP, the
+ * table, precedence, publication) and membership_tcp.c (push-pull over
+ * TCP and joining). Internal to those two files.
+ *
+ * Everything here is owned by the loop thread, except view/n_view (written
+ * on the loop under mu, read anywhere under mu) and stats (atomic
+ * counters).
+ */
+#ifndef DK_MEMBERSHIP_INT_H
+#define DK_MEMBERSHIP_INT_H
+#include <pthread.h>
+#include <sys/socket.h>
+#include "gossip/gossip_msg.h"
+#include "gossip/membership.h"
+
+#define MS_RELAYS      64u      /* PING-REQs relayed at once */
+#define MS_LOGGED_MAX  32u      /* peers already logged for a wrong cluster name */
+
+typedef struct ms_rec {
+    dk_member m;
+    uint32_t tx_left;           /* piggy-back retransmissions left */
+    uint64_t suspect_since;     /* uv_now() when it became suspect here */
+    struct sockaddr_storage sa;
+    int sa_ok;
+} ms_rec;
+
+typedef struct ms_conn ms_conn;
+
+struct dk_membership {
+    uv_loop_t *loop;
+    char cluster[DK_MEMBER_NAME_MAX + 1];
+    char *secret;               /* NULL: no MAC */
+    uint64_t interval, probe_timeout;
+    uint32_t indirect_k, suspicion_mult, pushpull_every;
+    char (*seeds)[DK_MEMBER_ADDR_MAX];
+    size_t n_seeds;
+    int self_is_seed;
+
+    ms_rec *recs;               /* recs[0] is self; never shrinks, indexes stay valid */
+    size_t n_recs, cap_recs;
+    struct sockaddr_storage self_sa;
+
+    uv_udp_t udp;
+    uv_tcp_t tcp;
+    uv_timer_t tick, probe_timer, join_timer, leave_timer, susp_timer;
+    int handles_open;           /* closes still pending after stop */
+    uint64_t ticks;
+
+    uint32_t *order;            /* shuffled probe order (record indexes) */
+    size_t n_order, pos_order;
+    int order_stale;
+    struct {
+        uint32_t seq;
+        size_t idx;
+        int active, acked;
+    } probe;
+    uint32_t seq;
+    struct {
+        uint32_t seq, orig_seq;
+        uint64_t expires;
+        struct sockaddr_storage to;
+        char target[DK_MEMBER_NAME_MAX + 1];
+    } relays[MS_RELAYS];
+    size_t relay_pos;
+
+    ms_conn *conns;             /* open push-pull connections */
+    int pp_outgoing;            /* 1 while this node runs an exchange */
+    int joined;
+    size_t join_pos, join_failures;
+    size_t pending_seed;        /* 1 + index of a seed to exchange with next, 0 = none */
+    uint64_t join_backoff;
+
+    int leaving, leave_step;
+    void (*leave_done)(void *);
+    void *leave_arg;
+    int stopping;
+    void (*stop_done)(void *);
+    void *stop_arg;
+    int mute;
+
+    dk_membership_change_fn on_change;
+    void *arg;
+    int dirty;
+
+    pthread_mutex_t mu;
+    dk_member *view;
+    size_t n_view;
+    dk_membership_stats stats;  /* atomic increments (MS_STAT) */
+
+    uint64_t rng;
+    char logged[MS_LOGGED_MAX][DK_MEMBER_ADDR_MAX];
+    size_t n_logged;
+    uint8_t rxbuf[65536];
+    uint8_t txbuf[DK_GOSSIP_UDP_MAX];
+};
+
+#define MS_STAT(m, field) __atomic_fetch_add(&(m)->stats.field, 1, __ATOMIC_RELAXED)
+
+/* membership.c, used by membership_tcp.c (loop thread) */
+void dk__ms_apply(dk_membership *m, const dk_member *u);
+void dk__ms_self_set(dk_membership *m, dk_member_state s);
+void dk__ms_publish(dk_membership *m);
+void dk__ms_wrong_cluster(dk_membership *m, const char *peer, const char *name);
+uint64_t dk__ms_rand(dk_membership *m);
+void dk__ms_handle_closed(dk_membership *m);
+
+/* membership_tcp.c (loop thread) */
+/* Numeric "ip:port" / "[ip6]:port" to a socket address; 0 or -EINVAL. */
+int dk__ms_parse_addr(const char *s, struct sockaddr_storage *out);
+/* A socket address as "ip:port" into out[DK_MEMBER_ADDR_MAX]. */
+void dk__ms_format_addr(const struct sockaddr *sa, char *out);
+int dk__ms_tcp_listen(dk_membership *m);
+/* Start an exchange with sa (label names it in logs); returns 0 when it
+ * started, 1 when one is already running, or a negative code. */
+int dk__ms_pp_start(dk_membership *m, const struct sockaddr_storage *sa, const char *label);
+/* The periodic exchange with a random member or seed. */
+void dk__ms_pp_random(dk_membership *m);
+void dk__ms_join_schedule(dk_membership *m, uint64_t delay_ms);
+/* Close every connection (stop); each close ends in dk__ms_handle_closed. */
+void dk__ms_conns_close(dk_membership *m);
+
+#endif /* DK_MEMBERSHIP_INT_H */

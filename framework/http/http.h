@@ -1,0 +1,212 @@
+/*
+ * http.h - the HTTP/1.1 server transport of dynkvd.
+ *
+ * One dk_http_server per libuv loop. It owns everything about bytes on the
+ * socket: keep-alive, pipelining (responses leave strictly in request
+ * order), bodies (Content-Length or chunked, bounded), Expect: 100-continue,
+ * limits, timeouts and graceful stop. The request handlers (the KV API) sit
+ * on top: they get one callback per complete request and answer it with
+ * dk_http_respond(), now or later, on the same loop thread.
+ *
+ * Several loops may serve the same address: each server creates its own
+ * listening socket with SO_REUSEPORT and the kernel spreads connections.
+ *
+ * Threads: every function here runs on the server's loop thread, except
+ * dk_http_server_stats(), the pure helpers (dk_http_header_get,
+ * dk_http_status_text, url.h) and the dk__http_parse_* functions, which use
+ * only their arguments.
+ */
+#ifndef DK_HTTP_H
+#define DK_HTTP_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include <http_parser.h>
+#include "dynkv/types.h"
+#include "util/buf.h"
+#include "http/url.h"
+
+typedef struct dk_http_server dk_http_server;
+typedef struct dk_http_exchange dk_http_exchange;   /* one request/response */
+
+/* A request header; names are lowercased, values as received (without the
+ * surrounding whitespace). */
+typedef struct dk_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} dk_http_header;
+
+/* A complete request. All memory belongs to the exchange and stays valid
+ * until dk_http_respond() is called for it. Strings are not NUL-terminated. */
+typedef struct dk_http_request {
+    int method;                 /* http_parser's enum http_method */
+    const char *method_name;    /* "GET", ... (static) */
+    const char *path;           /* raw, still percent-encoded, no query */
+    size_t path_len;
+    const char *query;          /* without '?', may be empty (len 0) */
+    size_t query_len;
+    const dk_http_header *headers;
+    size_t n_headers;
+    dk_slice body;              /* decoded (chunks reassembled) */
+    int http_minor;             /* 0 or 1 (HTTP/1.x only) */
+    int keep_alive;             /* the connection stays open after this one */
+} dk_http_request;
+
+/* Server configuration. Zero fields take the defaults in brackets. */
+typedef struct dk_http_conf {
+    const char *listen;         /* "127.0.0.1:8080", "[::1]:0"; port 0 = any */
+    size_t max_body;            /* [1 MiB] larger bodies get 413 */
+    size_t max_header;          /* [16 KiB] larger request heads get 431 */
+    uint32_t max_pipeline;      /* [32] outstanding requests per connection */
+    uint64_t idle_timeout_ms;   /* [60000] idle keep-alive connections close */
+    uint64_t request_timeout_ms;/* [30000] a request still arriving after this: 408 */
+} dk_http_conf;
+
+/* Counters of one server; read with dk_http_server_stats() from any thread. */
+typedef struct dk_http_stats {
+    uint64_t accepted;          /* connections accepted since start */
+    uint64_t open;              /* connections open now */
+    uint64_t requests;          /* complete requests handed to the handler */
+    uint64_t parse_errors;      /* requests answered 400/413/431/505 by this layer */
+    uint64_t timeouts;          /* connections closed by the idle/request timers */
+} dk_http_stats;
+
+/*
+ * Called on the loop thread for each complete request, in arrival order.
+ * The handler must call dk_http_respond (or _error) exactly once for x, now
+ * or later, on the same loop thread; req stays valid until then. If the
+ * connection dies first, responding just frees x.
+ */
+typedef void (*dk_http_handler)(void *arg, dk_http_exchange *x, const dk_http_request *req);
+
+/*
+ * Bind conf->listen (SO_REUSEADDR + SO_REUSEPORT) and start serving on
+ * loop. Returns 0 and *out, or a negative code with a message in err
+ * (bad address, bind failure). conf is copied. Loop thread.
+ */
+int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h,
+                         void *arg, dk_http_server **out, char *err, size_t errlen);
+
+/* The bound port (the real one when conf asked for port 0). Any thread. */
+int dk_http_server_port(const dk_http_server *s);
+
+/*
+ * Graceful stop: close the listener; stop reading new requests; let the
+ * requests already handed to the handler be answered and flushed (the last
+ * response on each connection says "Connection: close"); close every
+ * connection; then free s and call done(arg) on the loop thread. Call once,
+ * on the loop thread; s is invalid from the moment done runs. Exchanges whose connection had already died may still
+ * be answered after done (dk_http_respond then only frees them).
+ */
+void dk_http_server_stop(dk_http_server *s, void (*done)(void *arg), void *arg);
+
+/* Copy the counters (relaxed atomic reads). Any thread while s lives. */
+void dk_http_server_stats(const dk_http_server *s, dk_http_stats *out);
+
+/* First header called lowercase_name; returns its value and length, or NULL
+ * when absent. The value points into r (valid as r). */
+const char *dk_http_header_get(const dk_http_request *r, const char *lowercase_name, size_t *len);
+
+/*
+ * Send the response to x: status, Content-Type (NULL: none), extra_headers
+ * (NULL, or "Name: value\r\n" lines; never Content-Length or Connection,
+ * which this layer writes), and the body (copied). Content-Length is always
+ * sent; HEAD requests get no body bytes; 204 and 304 get neither. After
+ * this call x and its request are gone. Loop thread.
+ */
+void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len);
+
+/* Respond with the project's JSON error body
+ * {"error":"<code>","message":"<message>"} (message is JSON-escaped). */
+void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, const char *message);
+
+/* Reason phrase for a status ("Not Found"); never NULL, static. */
+const char *dk_http_status_text(int status);
+
+/* ---- Internal: the socket-free request parser (server and fuzzer) ------ */
+
+/* Where one header lies in dk__http_req.head while the head is parsed. */
+typedef struct dk__http_hoff {
+    size_t name_off, name_len, value_off, value_len;
+} dk__http_hoff;
+
+/* One parsed request and the storage its dk_http_request points into. */
+typedef struct dk__http_req {
+    dk_http_request pub;
+    dk_buf head;                /* URL, then header names and values */
+    dk_buf body;
+    dk__http_hoff *off;         /* headers as offsets while head grows */
+    size_t n_off, cap_off;
+    dk_http_header *hdrs;       /* pointers into head once it is complete */
+    size_t url_len;
+    int expect_continue;        /* "Expect: 100-continue" and a body follows */
+} dk__http_req;
+
+/* dk__http_parse_feed outcomes (>= 0) */
+enum {
+    DK__HTTP_MORE = 0,          /* all bytes used; feed more */
+    DK__HTTP_HEAD = 1,          /* head done, body follows, client expects 100 Continue */
+    DK__HTTP_REQUEST = 2        /* a request is complete: dk__http_parse_take() */
+};
+
+typedef struct dk__http_parse {
+    http_parser hp;
+    size_t max_body, max_header;
+    size_t head_bytes;          /* bytes of the current head (or trailers) so far */
+    int in_body;                /* head complete, body or trailers in progress */
+    int in_message;             /* a request has begun and is not complete */
+    int last_value;             /* last header callback was a value */
+    int event;                  /* outcome a callback paused the parser for */
+    int err;                    /* sticky: once set, feed returns it */
+    int err_status;             /* 400, 413, 431, 505 */
+    const char *err_code;       /* "bad_request", ... */
+    const char *err_msg;
+    size_t body_wire;           /* chunked: encoded body bytes so far */
+    char msg[160];              /* storage for err_msg when composed */
+    dk__http_req *cur;          /* being assembled; owned */
+    dk__http_req *done;         /* complete, waiting for take; owned */
+} dk__http_parse;
+
+/* Prepare p for a new connection. */
+void dk__http_parse_init(dk__http_parse *p, size_t max_body, size_t max_header);
+
+/*
+ * Parse up to len bytes, stopping after at most one outcome; *used says how
+ * many bytes were consumed (the rest must be fed again). Returns an outcome
+ * above, or a negative code (-EPROTO, DK_ETOOBIG, -ENOMEM) with err_status,
+ * err_code and err_msg set: the answer to send before closing. After an
+ * error the parser only repeats it.
+ */
+int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t *used);
+
+/* The request completed by the last DK__HTTP_REQUEST outcome; the caller
+ * owns it (dk__http_req_free). NULL if none. */
+dk__http_req *dk__http_parse_take(dk__http_parse *p);
+
+/* The request whose head just completed (DK__HTTP_HEAD); borrowed. */
+static inline const dk__http_req *dk__http_parse_current(const dk__http_parse *p) { return p->cur; }
+
+/* 1 while a request has begun arriving and is not complete. */
+static inline int dk__http_parse_busy(const dk__http_parse *p) { return p->in_message; }
+
+/* Free what p holds (a partial or untaken request). */
+void dk__http_parse_free(dk__http_parse *p);
+
+void dk__http_req_free(dk__http_req *r);
+
+/*
+ * Append to out the response head up to, not including, the Connection
+ * line and the blank line (dk__http_head_finish adds them). Returns 0 or
+ * -ENOMEM.
+ */
+int dk__http_head_start(dk_buf *out, int status, const char *content_type,
+                        const char *extra_headers, size_t body_len);
+int dk__http_head_finish(dk_buf *out, int close, int http10_keepalive);
+
+/* Append {"error":code,"message":message} with JSON escaping. */
+int dk__http_error_json(dk_buf *out, const char *code, const char *message);
+#endif

@@ -1,0 +1,17 @@
+# framework/http: the HTTP/1.1 server transport (libuv + http-parser) and
+# URL decoding, and their unit tests. The core library already links
+# $(HTTP_PARSER_LIBS).
+framework_libdynkv_la_SOURCES += \
+	framework/http/http.c framework/http/http_conn.c framework/http/http.h \
+	framework/http/url.c framework/http/url.h
+
+check_PROGRAMS += tests/unit/test-http tests/unit/test-http-parse
+TESTS += tests/unit/test-http tests/unit/test-http-parse
+
+tests_unit_test_http_SOURCES = tests/unit/test-http.c
+tests_unit_test_http_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_http_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_http_parse_SOURCES = tests/unit/test-http-parse.c
+tests_unit_test_http_parse_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_http_parse_LDADD = $(DK_UNIT_LINK)

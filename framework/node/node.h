@@ -1,0 +1,47 @@
+/*
+ * node.h - a node's local half, opened in order at start and closed in
+ * reverse at stop: the catalog, the plugin host and the three plugins the
+ * configuration names (engine, compaction policy, conflict resolver), the
+ * node's version-vector actor, and the local store built from them.
+ *
+ * dk_node_open runs on the main thread before any loop starts (it writes the
+ * catalog and may fsync); dk_node_close after every loop has stopped.
+ */
+#ifndef DK_NODE_H
+#define DK_NODE_H
+
+#include "base/config.h"
+#include "node/catalog.h"
+#include "node/host.h"
+#include "plugin/plugin_host.h"
+#include "node/store.h"
+#include "dynkv/compaction.h"
+
+typedef struct dk_node {
+    const dk_config *cfg;               /* borrowed; outlives the node */
+    dk_catalog *catalog;
+    dk_plugin_host *plugins;
+    const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin;
+    const dk_engine_ops *engine_ops;
+    const dk_compaction_ops *policy_ops;
+    const dk_conflict_ops *resolver_ops;
+    dk_host_ctx engine_ctx, policy_ctx, resolver_ctx;
+    dk_host engine_host, policy_host, resolver_host;
+    dk_engine *engine;
+    dk_engine *hint_engine;             /* hinted handoff's own instance (data_dir/hints) */
+    dk_compaction_policy *policy;
+    dk_resolver *resolver;
+    dk_actor actor;
+    dk_store *store;
+    char plugin_dir[DK_CONFIG_PATH_MAX + 1];
+    int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */
+} dk_node;
+
+/* Open everything the configuration names. On failure returns a negative
+ * code, err says what and where (file, plugin, reason), and everything
+ * opened so far is closed again. */
+int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen);
+
+/* Close the store, the plugin objects, the plugins and the catalog. */
+void dk_node_close(dk_node *n);
+#endif

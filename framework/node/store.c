@@ -1,0 +1,253 @@
+/*
+ * store.c - see store.h. Objects are stored encoded (object.h) as single
+ * engine values; the resolver plugin works on decoded dk_objects.
+ *
+ * Locking: 1024 striped mutexes chosen by a hash of the key serialise
+ * read-modify-write per key without a lock table that grows with the key
+ * space. Plain reads take no lock: the engine's get is atomic per key.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "node/store.h"
+#include "base/log.h"
+#include "node/object.h"
+#include "util/vv.h"
+
+#define STRIPES 1024
+
+struct dk_store {
+    dk_store_conf conf;
+    pthread_mutex_t stripe[STRIPES];
+};
+
+int dk_store_open(const dk_store_conf *conf, dk_store **out)
+{
+    dk_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->conf = *conf;
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&s->stripe[i], NULL);
+    *out = s;
+    return 0;
+}
+
+void dk_store_close(dk_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_destroy(&s->stripe[i]);
+    free(s);
+}
+
+const dk_actor *dk_store_actor(const dk_store *s) { return &s->conf.actor; }
+
+static pthread_mutex_t *store_lock_for(dk_store *s, dk_slice key)
+{
+    return &s->stripe[XXH3_64bits(key.ptr, key.len) % STRIPES];
+}
+
+static void store_copy_sink(void *arg, dk_slice value)
+{
+    dk_buf *b = arg;
+    dk_buf_reset(b);
+    if (dk_buf_append(b, value.ptr, value.len) != 0)
+        b->len = (size_t)-1;    /* flags ENOMEM to the caller */
+}
+
+int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    dk_buf_reset(raw);
+    int rc = s->conf.engine_ops->get(s->conf.engine, key, store_copy_sink, raw);
+    if (rc)
+        return rc;
+    if (raw->len == (size_t)-1) {
+        raw->len = 0;
+        return -ENOMEM;
+    }
+    char err[160];
+    rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+    if (rc)
+        dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
+    return rc;
+}
+
+int dk_store_is_live(const dk_object *obj, int64_t now_ms)
+{
+    return dk_object_live_count(obj, now_ms) > 0;
+}
+
+static int store_put_encoded(dk_store *s, dk_slice key, const dk_buf *enc)
+{
+    dk_batch_op op = {.type = DK_BATCH_PUT, .key = key, .value = dk_buf_slice(enc)};
+    dk_batch b = {.ops = &op, .count = 1};
+    return s->conf.engine_ops->write(s->conf.engine, &b, s->conf.sync);
+}
+
+static int store_check_cond(const dk_store_write *w, int found, const dk_object *cur, int64_t now_ms)
+{
+    int live = found && dk_store_is_live(cur, now_ms);
+    switch (w->cond) {
+    case DK_COND_IF_NONE_MATCH:
+        return live ? DK_EPRECOND : 0;
+    case DK_COND_IF_MATCH:
+        if (!live)
+            return DK_EPRECOND;
+        if (!w->if_match)       /* If-Match: * asks only that the key exists */
+            return 0;
+        return dk_vv_compare(&cur->vv, w->if_match) == DK_VV_EQUAL ? 0 : DK_EPRECOND;
+    default:
+        return 0;
+    }
+}
+
+int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
+{
+    dk_buf cur_raw = DK_BUF_INIT;
+    dk_object cur, next;
+    dk_object_init(&cur);
+    dk_object_init(&next);
+    dk_vv empty;
+    dk_vv_init(&empty);
+    pthread_mutex_t *lock = store_lock_for(s, w->key);
+    pthread_mutex_lock(lock);
+
+    int rc = dk_store_get(s, w->key, &cur_raw, &cur);
+    int found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        dk_object_free(&cur);
+        dk_object_init(&cur);
+        rc = 0;
+    }
+    if (rc)
+        goto err;
+    rc = store_check_cond(w, found, &cur, now_ms);
+    if (rc)
+        goto err;
+
+    /* Without an X-Context: a delete removes what this node has seen, as
+     * Riak's delete does (a blind tombstone would only become one more
+     * sibling next to the values it was meant to remove); a conditional
+     * write replaces exactly the version its condition matched. */
+    const dk_vv *ctx = &empty;
+    if (w->context)
+        ctx = w->context;
+    else if (w->cond == DK_COND_IF_MATCH && w->if_match)
+        ctx = w->if_match;
+    else if (w->tombstone || w->cond != DK_COND_NONE)
+        ctx = &cur.vv;
+    dk_write dw = {
+        .context = ctx,
+        .actor = s->conf.actor,
+        .now_ms = now_ms,
+        .expiry_ms = w->ttl_ms > 0 ? now_ms + w->ttl_ms : 0,
+        .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
+        .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
+    };
+    rc = s->conf.resolver_ops->update(s->conf.resolver, &cur, &dw, &next);
+    if (rc)
+        goto err;
+    dk_buf_reset(raw);
+    rc = dk_object_encode(&next, raw);
+    if (rc)
+        goto err;
+    rc = store_put_encoded(s, w->key, raw);
+    if (rc)
+        goto err;
+    pthread_mutex_unlock(lock);
+    /* Decode from raw so obj's values borrow memory the caller owns. */
+    dk_object_free(&next);
+    dk_object_free(&cur);
+    dk_buf_free(&cur_raw);
+    dk_vv_free(&empty);
+    char err[160];
+    return dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+err:
+    pthread_mutex_unlock(lock);
+    dk_object_free(&next);
+    dk_object_free(&cur);
+    dk_buf_free(&cur_raw);
+    dk_vv_free(&empty);
+    return rc;
+}
+
+int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
+{
+    dk_object in, cur, next;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    dk_object_init(&next);
+    dk_buf cur_raw = DK_BUF_INIT, out = DK_BUF_INIT;
+    char err[160];
+    *changed = 0;
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
+        dk_object_free(&in);
+        return rc;
+    }
+    pthread_mutex_t *lock = store_lock_for(s, key);
+    pthread_mutex_lock(lock);
+    rc = dk_store_get(s, key, &cur_raw, &cur);
+    if (rc == DK_ENOTFOUND) {
+        rc = store_put_encoded(s, key, &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
+        *changed = rc == 0;
+        goto done;
+    }
+    if (rc)
+        goto done;
+    rc = s->conf.resolver_ops->merge(s->conf.resolver, &cur, &in, &next);
+    if (rc)
+        goto done;
+    rc = dk_object_encode(&next, &out);
+    if (rc)
+        goto done;
+    if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
+        rc = store_put_encoded(s, key, &out);
+        *changed = rc == 0;
+    }
+done:
+    pthread_mutex_unlock(lock);
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    dk_object_free(&next);
+    dk_buf_free(&cur_raw);
+    dk_buf_free(&out);
+    return rc;
+}
+
+int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn, void *arg)
+{
+    dk_engine_iter *it = NULL;
+    dk_iter_opts opts = {.start = start, .end = end};
+    int rc = s->conf.engine_ops->iter_open(s->conf.engine, &opts, &it);
+    if (rc)
+        return rc;
+    if (start.len)
+        rc = s->conf.engine_ops->iter_seek(it, start);
+    while (rc == 0) {
+        dk_slice k, v;
+        rc = s->conf.engine_ops->iter_next(it, &k, &v);
+        if (rc)
+            break;
+        dk_object obj;
+        dk_object_init(&obj);
+        char err[160];
+        if (dk_object_decode(v, &obj, err, sizeof(err)) != 0) {
+            dk_log(DK_LOG_ERROR, "store: scan skips an unreadable object: %s", err);
+            dk_object_free(&obj);
+            continue;
+        }
+        int stop = fn(arg, k, v, &obj);
+        dk_object_free(&obj);
+        if (stop)
+            break;
+    }
+    s->conf.engine_ops->iter_close(it);
+    return rc == DK_EOF ? 0 : rc;
+}

@@ -1,0 +1,21 @@
+# framework/rpc: node-to-node frames (codec) and the TCP transport, client
+# and server sides, and their unit tests.
+framework_libdynkv_la_SOURCES += \
+	framework/rpc/rpc_frame.c framework/rpc/rpc_frame.h \
+	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \
+	framework/rpc/rpc_server.c framework/rpc/rpc_client.c
+
+check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc
+TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc
+
+tests_unit_test_rpc_frame_SOURCES = tests/unit/test-rpc-frame.c tests/unit/cu_main.h
+tests_unit_test_rpc_frame_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_rpc_frame_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/cu_main.h
+tests_unit_test_rpc_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
+tests_unit_test_rpc_LDADD = $(DK_UNIT_LINK)
+
+# The libFuzzer target is built by tests/fuzz/run-fuzz.sh from its line in
+# tests/fuzz/targets.txt; ship its source for distcheck.
+EXTRA_DIST += tests/fuzz/fuzz-rpc-frame.c

@@ -1,0 +1,571 @@
+/*
+ * rpc.c - the dk_rpc instance and what both directions of a connection
+ * share: reading and framing, writing, closing, and the HELLO messages.
+ * The server half (accept, dispatch, answers) is in rpc_server.c, the
+ * client half (peers, pools, deadlines, backoff) in rpc_client.c.
+ *
+ * Reading: each connection keeps one growable buffer. Once a frame's header
+ * has arrived (and its CRC checked) the reader knows the whole frame's
+ * size and grows the buffer to it, never beyond DK_FRAME_MAX; frames are
+ * decoded in place and handed on as borrowed slices, then the unparsed
+ * tail is moved to the front. A frame the decoder refuses closes that
+ * connection and nothing else.
+ *
+ * Writing: every frame is its own uv_write that owns its bytes, so a
+ * request that times out or a connection that closes never leaves libuv
+ * pointing at freed memory.
+ *
+ * Not taken: one uv_timer per connection for idle timeouts. Idle
+ * connections cost a socket each and peers are few; TCP keepalive finds
+ * dead ones, and the client probes a connection with PING as soon as a
+ * request on it times out (rpc_client.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "rpc/rpc_int.h"
+
+#define RPC_READ_CHUNK   65536u
+#define RPC_KEEPALIVE_S  30u
+
+/* ---- addresses -------------------------------------------------------- */
+
+/* Parse "ip:port" or "[ip6]:port" (numeric). Returns 0 or -EINVAL. */
+int dk__rpc_parse_addr(const char *text, struct sockaddr_storage *ss)
+{
+    char host[64];
+    const char *hs = text, *colon;
+    size_t hl;
+    if (!text || !*text)
+        return -EINVAL;
+    if (text[0] == '[') {
+        const char *rb = strchr(text, ']');
+        if (!rb || rb[1] != ':')
+            return -EINVAL;
+        hs = text + 1;
+        hl = (size_t)(rb - hs);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon)
+            return -EINVAL;
+        hl = (size_t)(colon - text);
+    }
+    if (hl == 0 || hl >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || port > 65535)
+        return -EINVAL;
+    memset(ss, 0, sizeof(*ss));
+    if (text[0] != '[' && uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    if (text[0] == '[' && uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    return -EINVAL;
+}
+
+/* "ip:port" of sa into out (for logs). */
+void dk__rpc_addr_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char ip[48] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+        snprintf(out, outlen, "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, outlen, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, outlen, "?");
+    }
+}
+
+/* ---- instance lifetime ---------------------------------------------------- */
+
+/* One of r's handles finished closing; the last one after a stop frees r. */
+void dk__rpc_release(dk_rpc *r)
+{
+    if (--r->handles || !r->stopping)
+        return;
+    void (*done)(void *) = r->done;
+    void *arg = r->done_arg;
+    dk__rpc_client_free_peers(r);
+    free(r->htab);
+    free(r->secret);
+    free(r);
+    if (done)
+        done(arg);
+}
+
+static void rpc_handle_closed(uv_handle_t *h)
+{
+    dk__rpc_release(h->data);
+}
+
+/* Does s match a node id's [a-z0-9_-]{1,64}? */
+int dk__rpc_id_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > DK_NODE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static int rpc_start_fail(dk_rpc *r, int rc, char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "rpc: cannot %s: %s", what, dk_strerror(rc));
+    r->stopping = 1;
+    r->done = NULL;
+    uv_close((uv_handle_t *)&r->listener, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
+    return rc;
+}
+
+int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    *out = NULL;
+    if (dk__rpc_parse_addr(conf->listen, &ss)) {
+        snprintf(err, errlen, "rpc: bad listen address '%s': expected a numeric ip:port like "
+                 "127.0.0.1:7070 or [::1]:7070", conf->listen ? conf->listen : "");
+        return DK_ECONFIG;
+    }
+    size_t cl = conf->cluster_name ? strlen(conf->cluster_name) : 0;
+    if (cl == 0 || cl > DK_CLUSTER_NAME_MAX) {
+        snprintf(err, errlen, "rpc: cluster name must be 1..%u bytes", DK_CLUSTER_NAME_MAX);
+        return DK_ECONFIG;
+    }
+    if (!dk__rpc_id_ok(conf->node_id) || conf->incarnation == 0) {
+        snprintf(err, errlen, "rpc: bad node id '%s' or incarnation %u",
+                 conf->node_id ? conf->node_id : "", conf->incarnation);
+        return DK_ECONFIG;
+    }
+    dk_rpc *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->loop = loop;
+    memcpy(r->cluster, conf->cluster_name, cl + 1);
+    strcpy(r->node_id, conf->node_id);
+    r->incarnation = conf->incarnation;
+    if (conf->secret && *conf->secret && !(r->secret = strdup(conf->secret))) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->max_conns = conf->max_conns_per_peer ? conf->max_conns_per_peer : 2;
+    r->max_outstanding = conf->max_outstanding ? conf->max_outstanding : 256;
+    r->connect_timeout_ms = conf->connect_timeout_ms ? conf->connect_timeout_ms : 2000;
+    r->backoff_max_ms = conf->backoff_max_ms ? conf->backoff_max_ms : 2000;
+    r->probe_timeout_ms = conf->probe_timeout_ms ? conf->probe_timeout_ms : 1000;
+    r->on_request = conf->on_request;
+    r->arg = conf->arg;
+    r->next_id = 1;
+    TAILQ_INIT(&r->inbound);
+    TAILQ_INIT(&r->peers);
+    TAILQ_INIT(&r->deferred);
+    r->bind_addr = ss;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&r->bind_addr;
+        in->sin_port = 0;
+        r->bind_any = in->sin_addr.s_addr == htonl(INADDR_ANY);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&r->bind_addr;
+        in6->sin6_port = 0;
+        r->bind_any = memcmp(&in6->sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
+    }
+
+    uv_tcp_init(loop, &r->listener);
+    uv_idle_init(loop, &r->defer);
+    r->listener.data = r->defer.data = r;
+    r->handles = 2;
+    int rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&ss, 0);
+    if (rc)
+        return rpc_start_fail(r, rc, err, errlen, "bind the rpc listen address");
+    rc = uv_listen((uv_stream_t *)&r->listener, 128, dk__rpc_server_accept);
+    if (rc)
+        return rpc_start_fail(r, rc, err, errlen, "listen on the rpc address");
+    dk_log(DK_LOG_INFO, "rpc: node %s of cluster %s listening on %s (port %d)%s", r->node_id, r->cluster,
+           conf->listen, dk_rpc_port(r), r->secret ? ", shared secret required" : "");
+    *out = r;
+    return 0;
+}
+
+int dk_rpc_port(const dk_rpc *r)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc = uv_tcp_getsockname(&r->listener, (struct sockaddr *)&ss, &len);
+    if (rc)
+        return rc;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st)
+{
+    *st = r->st;
+}
+
+void dk_rpc_stop(dk_rpc *r, void (*done)(void *arg), void *arg)
+{
+    if (r->stopping)
+        return;
+    r->stopping = 1;
+    r->done = done;
+    r->done_arg = arg;
+    uv_close((uv_handle_t *)&r->listener, rpc_handle_closed);
+    dk__rpc_client_stop(r);
+    rpc_conn *c;
+    while ((c = TAILQ_FIRST(&r->inbound)) != NULL)
+        dk__rpc_conn_close(c, DK_ECLOSED);
+    uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    rpc_conn *c = h->data;
+    dk_rpc *r = c->r;
+    if (--c->handles == 0) {
+        dk_buf_free(&c->rbuf);
+        free(c);
+    }
+    dk__rpc_release(r);
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+    rpc_conn *c = t->data;
+    if (c->close_after_flush) {
+        /* A refusal the other side does not read: give up on delivering it. */
+        dk__rpc_conn_close(c, c->close_status);
+        return;
+    }
+    if (c->inbound)
+        dk_log(DK_LOG_WARN, "rpc: connection from %s: no HELLO within %llu ms; closing it", c->addr,
+               (unsigned long long)c->r->connect_timeout_ms);
+    else
+        dk_log(c->peer->failures ? DK_LOG_DEBUG : DK_LOG_WARN,
+               "rpc: connection to node %s at %s: no completed handshake within %llu ms; closing it",
+               c->peer->id, c->addr, (unsigned long long)c->r->connect_timeout_ms);
+    if (c->state == CONN_CONNECTING)
+        c->r->st.connect_failures++;
+    else
+        c->r->st.handshake_failures++;
+    dk__rpc_conn_close(c, c->inbound ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+}
+
+/* A connection with its socket and handshake timer initialised (both count
+ * in c->handles and r->handles); the caller links it into a list. NULL on
+ * allocation failure. */
+rpc_conn *dk__rpc_conn_new(dk_rpc *r, int inbound)
+{
+    rpc_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->r = r;
+    c->inbound = inbound;
+    c->state = inbound ? CONN_HELLO : CONN_CONNECTING;
+    dk_buf_init(&c->rbuf);
+    TAILQ_INIT(&c->reqs);
+    TAILQ_INIT(&c->inflight);
+    snprintf(c->addr, sizeof(c->addr), "?");
+    uv_tcp_init(r->loop, &c->tcp);
+    uv_timer_init(r->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    r->handles += 2;
+    r->st.conns_open++;
+    uv_timer_start(&c->timer, conn_timer_cb, r->connect_timeout_ms, 0);
+    return c;
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    rpc_conn *c = h->data;
+    size_t have = c->rbuf.len - c->roff, want = RPC_READ_CHUNK;
+    (void)suggested;
+    if (c->need > have && c->need - have > want)
+        want = c->need - have;
+    if (c->roff && c->rbuf.cap - c->rbuf.len < want) {
+        memmove(c->rbuf.data, c->rbuf.data + c->roff, have);
+        c->rbuf.len = have;
+        c->roff = 0;
+    }
+    if (dk_buf_reserve(&c->rbuf, want)) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    rpc_conn *c = s->data;
+    (void)buf;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            dk_log(DK_LOG_INFO, "rpc: connection %s %s: %s", c->inbound ? "from" : "to", c->addr,
+                   uv_strerror((int)nread));
+        dk__rpc_conn_close(c, -ECONNRESET);
+        return;
+    }
+    c->rbuf.len += (size_t)nread;
+    dk__rpc_conn_process(c);
+}
+
+/* Start reading and set socket options; returns 0 or a libuv code. */
+int dk__rpc_conn_start(rpc_conn *c)
+{
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, RPC_KEEPALIVE_S);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+    c->reading = rc == 0;
+    return rc;
+}
+
+/* Parse and dispatch the complete frames received so far. Re-entrant calls
+ * (a handler answering from inside the loop) return at once; the outer
+ * loop sees their effect. */
+void dk__rpc_conn_process(rpc_conn *c)
+{
+    dk_rpc *r = c->r;
+    char err[160];
+    if (c->in_parse)
+        return;
+    c->in_parse = 1;
+    while (c->state != CONN_CLOSING && !c->close_after_flush) {
+        if (c->inbound && c->outstanding >= r->max_outstanding) {
+            /* Backpressure: leave frames in the socket until answers drain. */
+            if (c->reading) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = 0;
+            }
+            break;
+        }
+        dk_frame_header h;
+        dk_slice body;
+        const uint8_t *p = c->rbuf.data + c->roff;
+        size_t have = c->rbuf.len - c->roff;
+        ssize_t n = dk_frame_decode(p, have, &h, &body, err, sizeof(err));
+        if (n < 0) {
+            r->st.bad_frames++;
+            dk_log(DK_LOG_WARN, "rpc: malformed frame on connection %s %s: %s; closing that connection",
+                   c->inbound ? "from" : "to", c->addr, err);
+            dk__rpc_conn_close(c, (int)n);
+            break;
+        }
+        if (n == 0) {
+            c->need = have >= DK_FRAME_HEADER_LEN ? DK_FRAME_HEADER_LEN + (size_t)h.body_len + DK_FRAME_TRAILER_LEN : 0;
+            break;
+        }
+        c->need = 0;
+        c->roff += (size_t)n;
+        if (c->inbound)
+            dk__rpc_server_frame(c, &h, body);
+        else
+            dk__rpc_client_frame(c, &h, body);
+    }
+    c->in_parse = 0;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->roff == c->rbuf.len)
+        c->roff = c->rbuf.len = 0;
+    if (!c->reading && !c->close_after_flush && !(c->inbound && c->outstanding >= r->max_outstanding))
+        c->reading = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) == 0;
+}
+
+typedef struct rpc_wreq {
+    uv_write_t req;
+    dk_buf buf;
+} rpc_wreq;
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    rpc_wreq *w = (rpc_wreq *)req;
+    rpc_conn *c = req->handle->data;
+    dk_buf_free(&w->buf);
+    free(w);
+    c->writes--;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        dk_log(DK_LOG_INFO, "rpc: write to %s failed: %s", c->addr, uv_strerror(status));
+        dk__rpc_conn_close(c, -ECONNRESET);
+    } else if (c->close_after_flush && c->writes == 0) {
+        dk__rpc_conn_close(c, c->close_status);
+    }
+}
+
+/* Write the encoded frame(s) in *frame, taking its memory (*frame is left
+ * empty, also on error). Returns 0 or a negative code. */
+int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame)
+{
+    rpc_wreq *w = malloc(sizeof(*w));
+    if (!w) {
+        dk_buf_free(frame);
+        return -ENOMEM;
+    }
+    w->buf = *frame;
+    dk_buf_init(frame);
+    uv_buf_t b = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
+    if (rc) {
+        dk_buf_free(&w->buf);
+        free(w);
+        return rc;
+    }
+    c->writes++;
+    return 0;
+}
+
+/* Encode one frame and write it. Returns 0 or a negative code. */
+int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len)
+{
+    dk_buf b = DK_BUF_INIT;
+    int rc = dk_frame_encode(&b, type, 0, id, body, len);
+    if (rc) {
+        dk_buf_free(&b);
+        return rc;
+    }
+    return dk__rpc_conn_send_buf(c, &b);
+}
+
+/* Close c (idempotent): the client or server half fails or detaches what
+ * still depends on it, with status, and the memory goes once both handles
+ * have closed. */
+void dk__rpc_conn_close(rpc_conn *c, int status)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    c->state = CONN_CLOSING;
+    c->r->st.conns_open--;
+    uv_timer_stop(&c->timer);
+    if (c->inbound)
+        dk__rpc_server_closed(c);
+    else
+        dk__rpc_client_closed(c, status);
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+/* Close c from the next loop iteration, not from inside the caller (so a
+ * failure found inside dk_rpc_call never runs callbacks from there). */
+void dk__rpc_conn_close_soon(rpc_conn *c, int status)
+{
+    if (c->state == CONN_CLOSING || c->close_after_flush)
+        return;
+    c->close_after_flush = 1;
+    c->close_status = status;
+    uv_timer_start(&c->timer, conn_timer_cb, 0, 0);
+}
+
+/* Write an ERROR frame (code, msg) answering request id. Returns 0 or a
+ * negative code. */
+int dk__rpc_conn_send_error(rpc_conn *c, uint64_t id, int code, const char *msg)
+{
+    dk_buf b = DK_BUF_INIT;
+    dk_msg_error e = {code, {(const uint8_t *)msg, strnlen(msg, DK_ERROR_MSG_MAX)}};
+    int rc = dk_msg_error_encode(&b, &e);
+    if (!rc)
+        rc = dk__rpc_conn_send(c, DK_MSG_ERROR, id, b.data, b.len);
+    dk_buf_free(&b);
+    return rc;
+}
+
+/* Send an ERROR frame with code and msg, stop reading, and close once it
+ * is written (the handshake timer still bounds how long that may take). */
+void dk__rpc_conn_refuse(rpc_conn *c, int code, const char *msg)
+{
+    int rc = dk__rpc_conn_send_error(c, 0, code, msg);
+    if (rc) {
+        dk__rpc_conn_close(c, code);
+        return;
+    }
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    c->close_after_flush = 1;
+    c->close_status = code;
+    uv_timer_start(&c->timer, conn_timer_cb, c->r->connect_timeout_ms, 0);
+}
+
+/* ---- handshake messages ------------------------------------------------------ */
+
+/* Append this node's HELLO body (fresh nonce, MAC when a secret is set). */
+int dk__rpc_hello_encode(dk_rpc *r, dk_buf *body)
+{
+    dk_msg_hello m;
+    memset(&m, 0, sizeof(m));
+    m.proto_version = DK_RPC_PROTO_VERSION;
+    strcpy(m.cluster, r->cluster);
+    strcpy(m.node_id, r->node_id);
+    m.incarnation = r->incarnation;
+    int rc = uv_random(NULL, NULL, m.nonce, sizeof(m.nonce), 0, NULL);
+    if (rc)
+        return rc;
+    if (r->secret) {
+        rc = dk_hello_mac(r->secret, &m, m.mac);
+        if (rc)
+            return rc;
+        m.has_mac = 1;
+    }
+    return dk_msg_hello_encode(body, &m);
+}
+
+/*
+ * Check the other side's HELLO or HELLO_ACK body: protocol version, cluster
+ * name, MAC (when this node has a secret) and, for the client, the node id
+ * it expected at that address. Returns 0 and sets c->peer_id, or a code
+ * (DK_ECORRUPT, DK_EUNSUPPORTED, DK_ECONFIG, -EACCES) with msg set; counts
+ * the failure in the stats.
+ */
+int dk__rpc_hello_check(dk_rpc *r, rpc_conn *c, dk_slice body, const char *expect_id, char *msg,
+                        size_t msglen)
+{
+    dk_msg_hello m;
+    int rc = dk_msg_hello_decode(body, &m);
+    if (rc) {
+        snprintf(msg, msglen, "malformed HELLO");
+    } else if (m.proto_version != DK_RPC_PROTO_VERSION) {
+        rc = DK_EUNSUPPORTED;
+        snprintf(msg, msglen, "node %s speaks protocol version %u, node %s speaks %u", m.node_id,
+                 m.proto_version, r->node_id, DK_RPC_PROTO_VERSION);
+    } else if (strcmp(m.cluster, r->cluster) != 0) {
+        rc = DK_ECONFIG;
+        r->st.wrong_cluster++;
+        snprintf(msg, msglen, "node %s belongs to cluster '%s', node %s to cluster '%s'", m.node_id, m.cluster,
+                 r->node_id, r->cluster);
+    } else if (r->secret && (rc = dk_hello_verify(r->secret, &m)) != 0) {
+        rc = -EACCES;
+        if (m.has_mac)
+            snprintf(msg, msglen, "node %s sent a wrong HMAC: its shared secret differs from node %s's",
+                     m.node_id, r->node_id);
+        else
+            snprintf(msg, msglen, "node %s sent no HMAC but node %s requires the cluster's shared secret",
+                     m.node_id, r->node_id);
+    } else if (expect_id && strcmp(expect_id, m.node_id) != 0) {
+        rc = DK_ECONFIG;
+        snprintf(msg, msglen, "node %s answered where node %s was expected", m.node_id, expect_id);
+    }
+    if (rc) {
+        r->st.handshake_failures++;
+        return rc;
+    }
+    strcpy(c->peer_id, m.node_id);
+    return 0;
+}

@@ -1,0 +1,142 @@
+/*
+ * rpc.h - the node-to-node RPC transport: frames (rpc_frame.h) over TCP.
+ *
+ * One dk_rpc per libuv loop is both the server (it listens on the node's
+ * rpc address and hands each request to a handler) and the client (it
+ * keeps a small pool of connections to every peer it calls). Every
+ * connection starts with a handshake: the side that connected sends HELLO
+ * (protocol version, cluster name, node id, incarnation, nonce and, with a
+ * shared secret, an HMAC), the acceptor checks it and answers HELLO_ACK or
+ * an ERROR frame and closes. A connection carries requests in one
+ * direction only, from the connecting side to the acceptor; answers carry
+ * the request's id and may come in any order.
+ *
+ * Outgoing sockets are bound to the IP of the node's own listen address
+ * before connecting (DESIGN.md section 6), so firewall rules between
+ * 127.0.0.x addresses partition nodes in tests.
+ *
+ * Status codes seen by a dk_rpc_cb:
+ *   0               an answer frame arrived (its type may be DK_MSG_ERROR);
+ *   DK_ETIMEOUT     the deadline passed; a late answer is dropped;
+ *   -ECONNRESET     the connection broke after the request was written: the
+ *                   peer may or may not have acted on it;
+ *   DK_EUNAVAILABLE the request was never sent (peer unreachable, or in
+ *                   reconnect backoff after a failure);
+ *   DK_ECONFIG, -EACCES, DK_EUNSUPPORTED, DK_ECORRUPT
+ *                   never sent: the peer refused the handshake (other
+ *                   cluster, wrong secret, protocol version, other node id
+ *                   at that address) or spoke garbage;
+ *   DK_ECLOSED      never answered: dk_rpc_stop was called.
+ *
+ * Threads: everything here runs on the loop thread of the dk_rpc, and every
+ * callback is called there. Nothing is cross-thread.
+ */
+#ifndef DK_RPC_H
+#define DK_RPC_H
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "dynkv/types.h"
+#include "rpc/rpc_frame.h"
+
+typedef struct dk_rpc dk_rpc;
+typedef struct dk_rpc_req dk_rpc_req;   /* one request received by the server */
+
+/*
+ * Request handler, called on the loop thread for every request frame (any
+ * type but HELLO, HELLO_ACK and PING; PING is answered with PONG by the
+ * transport itself). body is valid only during the call. The handler must
+ * answer q exactly once with dk_rpc_reply, now or later, also after
+ * dk_rpc_stop (the answer is then dropped and q freed).
+ */
+typedef void (*dk_rpc_handler)(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
+
+/*
+ * Client completion: called exactly once per accepted dk_rpc_call, on the
+ * loop thread, never from inside dk_rpc_call. h and body are set only when
+ * status is 0 (they are NULL/empty otherwise); body is valid only during
+ * the call.
+ */
+typedef void (*dk_rpc_cb)(void *arg, int status, const dk_frame_header *h, dk_slice body);
+
+/* Configuration; zero numeric fields take the defaults in brackets. The
+ * strings are copied by dk_rpc_start. */
+typedef struct dk_rpc_conf {
+    const char *listen;             /* "127.0.0.1:7070" or "[::1]:7070"; port 0 = any */
+    const char *cluster_name;       /* 1..64 bytes */
+    const char *node_id;            /* [a-z0-9_-]{1,64} */
+    uint32_t incarnation;           /* >= 1 */
+    const char *secret;             /* NULL or "" = no HMAC in the handshake */
+    uint32_t max_conns_per_peer;    /* [2] */
+    uint32_t max_outstanding;       /* [256] requests in flight per connection */
+    uint64_t connect_timeout_ms;    /* [2000] connect + handshake */
+    uint64_t backoff_max_ms;        /* [2000] cap of the reconnect backoff */
+    uint64_t probe_timeout_ms;      /* [1000] liveness PING after a request timed out */
+    dk_rpc_handler on_request;      /* NULL: requests are answered with ERROR */
+    void *arg;
+} dk_rpc_conf;
+
+/* Counters since start. Read with dk_rpc_stats on the loop thread. */
+typedef struct dk_rpc_stats {
+    uint64_t conns_open;            /* connections open now, both directions */
+    uint64_t conns_accepted;        /* inbound connections accepted */
+    uint64_t conns_connected;       /* outbound connections that completed the handshake */
+    uint64_t connect_failures;      /* outbound connects that failed or timed out */
+    uint64_t handshake_failures;    /* handshakes refused or failed, either side */
+    uint64_t wrong_cluster;         /* ...of which: the other side is another cluster */
+    uint64_t bad_frames;            /* connections closed for a malformed frame */
+    uint64_t timeouts;              /* client requests that passed their deadline */
+    uint64_t late_replies;          /* answers that arrived for no pending request */
+    uint64_t requests_in;           /* requests handed to the handler (PINGs included) */
+    uint64_t requests_out;          /* client requests written to a connection */
+} dk_rpc_stats;
+
+/*
+ * Start listening on conf->listen. On success *out is the instance (owned
+ * by the caller until dk_rpc_stop's done callback) and 0 is returned; on
+ * failure a negative code (DK_ECONFIG, -EADDRINUSE, ...) and a message in
+ * err; handles opened before the failure are being closed, so the loop
+ * must run once more before uv_loop_close. Loop thread.
+ */
+int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *err, size_t errlen);
+
+/* The port actually listened on (useful with port 0), or a negative code. */
+int dk_rpc_port(const dk_rpc *r);
+
+/*
+ * Send a request of the given type and body to the peer node peer_id at
+ * peer_addr ("ip:port"), with a deadline deadline_ms (> 0) from now. The
+ * body is copied. Returns 0 and cb will run exactly once later; or an error
+ * and cb is never called: -EINVAL (bad arguments or address), DK_ETOOBIG,
+ * -ENOMEM, DK_ECLOSED (stopping). A peer's address given here replaces the
+ * one used for its next connections. Loop thread.
+ */
+int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, const void *body,
+                size_t len, uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+
+/*
+ * Answer request q with a frame of the given type and body (copied), and
+ * free q. If the connection died meanwhile, or the instance stopped, the
+ * answer is dropped and 0 is returned. Returns -EINVAL/DK_ETOOBIG for a
+ * frame that cannot be encoded (q is freed anyway and the requester will
+ * time out), or -ENOMEM. Loop thread.
+ */
+int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len);
+
+/* The authenticated node id of the peer that sent q; valid until q is
+ * answered. */
+const char *dk_rpc_req_peer(const dk_rpc_req *q);
+
+/* Copy the counters into *st. Loop thread. */
+void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st);
+
+/*
+ * Stop: close the listener, fail every pending client request with
+ * DK_ECLOSED (their callbacks run before this returns), close every
+ * connection, then, once every handle is closed, free r and call
+ * done(arg) (may be NULL) on the loop thread. Requests still held by the
+ * handler stay valid until answered. Call once. Loop thread.
+ */
+void dk_rpc_stop(dk_rpc *r, void (*done)(void *arg), void *arg);
+
+#endif /* DK_RPC_H */

@@ -1,0 +1,145 @@
+/*
+ * rpc_int.h - what rpc.c (instance, connections, handshake messages),
+ * rpc_server.c (accept, dispatch, answers) and rpc_client.c (peers, pools,
+ * requests, deadlines) share. Not a public interface: everything here runs
+ * on the dk_rpc's loop thread.
+ *
+ * Lifetime: a connection is freed only in the close callback of its last
+ * libuv handle, and the dk_rpc only once every handle it opened is closed
+ * (r->handles counts them), so callbacks reached from a parse loop may
+ * close connections or stop the instance without pulling memory from
+ * under the loop.
+ */
+#ifndef DK_RPC_INT_H
+#define DK_RPC_INT_H
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include "rpc/rpc.h"
+
+#define RPC_ADDR_TEXT 64
+
+enum { CONN_CONNECTING, CONN_HELLO, CONN_READY, CONN_CLOSING };
+enum { OUT_WAITING, OUT_INFLIGHT, OUT_DEFERRED, OUT_DONE };
+
+struct rpc_conn;
+struct rpc_out;
+
+/* A peer node the client talks to. */
+typedef struct rpc_peer {
+    TAILQ_ENTRY(rpc_peer) link;
+    char id[DK_NODE_ID_MAX + 1];
+    struct sockaddr_storage addr;
+    char addr_text[RPC_ADDR_TEXT];
+    TAILQ_HEAD(, rpc_conn) conns;       /* connecting or ready */
+    uint32_t n_conns;
+    TAILQ_HEAD(, rpc_out) waiting;      /* accepted, not yet written */
+    uint32_t failures;                  /* consecutive failed attempts */
+    uint64_t retry_at;                  /* uv_now() before which no connect is tried */
+    int last_error;
+} rpc_peer;
+
+/* One TCP connection, either direction. */
+typedef struct rpc_conn {
+    dk_rpc *r;
+    uv_tcp_t tcp;
+    uv_timer_t timer;                   /* connect + handshake deadline */
+    uv_connect_t connect_req;
+    int inbound, state, handles, reading, in_parse, close_after_flush, close_status;
+    size_t need;                        /* bytes the frame being received needs, 0 = unknown */
+    uint32_t writes;                    /* uv_write requests not yet completed */
+    dk_buf rbuf;                        /* received bytes; [roff, len) unparsed */
+    size_t roff;
+    char addr[RPC_ADDR_TEXT];           /* the other end, for logs */
+    char peer_id[DK_NODE_ID_MAX + 1];   /* authenticated once READY */
+    TAILQ_ENTRY(rpc_conn) link;         /* r->inbound or peer->conns */
+    /* inbound */
+    TAILQ_HEAD(, dk_rpc_req) reqs;      /* handed to the handler, unanswered */
+    uint32_t outstanding;
+    /* outbound */
+    rpc_peer *peer;
+    TAILQ_HEAD(, rpc_out) inflight;
+    uint32_t n_inflight;
+    int probing;                        /* a liveness PING is in flight */
+    int established;                    /* the handshake completed */
+} rpc_conn;
+
+struct dk_rpc_req {
+    rpc_conn *conn;                     /* NULL once the connection is gone */
+    uint64_t id;
+    char peer[DK_NODE_ID_MAX + 1];
+    TAILQ_ENTRY(dk_rpc_req) link;
+};
+
+/* One client request. Freed in its timer's close callback. */
+typedef struct rpc_out {
+    dk_rpc *r;
+    rpc_peer *peer;
+    rpc_conn *conn;                     /* set while OUT_INFLIGHT */
+    uint64_t id;
+    dk_buf frame;                       /* the encoded frame, until written */
+    dk_rpc_cb cb;
+    void *arg;
+    uv_timer_t timer;
+    int where, status;
+    struct rpc_out *hnext;              /* r->htab chain */
+    TAILQ_ENTRY(rpc_out) link;          /* peer->waiting, conn->inflight or r->deferred */
+} rpc_out;
+
+struct dk_rpc {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_idle_t defer;                    /* runs completions decided inside dk_rpc_call */
+    char cluster[DK_CLUSTER_NAME_MAX + 1];
+    char node_id[DK_NODE_ID_MAX + 1];
+    uint32_t incarnation;
+    char *secret;                       /* NULL = none */
+    uint32_t max_conns, max_outstanding;
+    uint64_t connect_timeout_ms, backoff_max_ms, probe_timeout_ms;
+    dk_rpc_handler on_request;
+    void *arg;
+    struct sockaddr_storage bind_addr;  /* own IP, port 0 */
+    int bind_any;                       /* listen address is a wildcard: do not bind */
+    TAILQ_HEAD(, rpc_conn) inbound;
+    TAILQ_HEAD(, rpc_peer) peers;
+    TAILQ_HEAD(, rpc_out) deferred;
+    rpc_out **htab;                     /* pending requests by id */
+    size_t hcap, hcount;
+    uint64_t next_id;
+    size_t n_pending;                   /* rpc_out not yet completed; htab has room for all */
+    dk_rpc_stats st;
+    int stopping;
+    uint32_t handles;                   /* open libuv handles */
+    void (*done)(void *);
+    void *done_arg;
+};
+
+/* rpc.c */
+int dk__rpc_parse_addr(const char *text, struct sockaddr_storage *ss);
+void dk__rpc_addr_text(const struct sockaddr *sa, char *out, size_t outlen);
+rpc_conn *dk__rpc_conn_new(dk_rpc *r, int inbound);
+int dk__rpc_conn_start(rpc_conn *c);
+int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len);
+int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame);
+void dk__rpc_conn_close(rpc_conn *c, int status);
+void dk__rpc_conn_close_soon(rpc_conn *c, int status);
+int dk__rpc_id_ok(const char *s);
+int dk__rpc_conn_send_error(rpc_conn *c, uint64_t id, int code, const char *msg);
+void dk__rpc_conn_refuse(rpc_conn *c, int code, const char *msg);
+void dk__rpc_conn_process(rpc_conn *c);
+int dk__rpc_hello_encode(dk_rpc *r, dk_buf *body);
+int dk__rpc_hello_check(dk_rpc *r, rpc_conn *c, dk_slice body, const char *expect_id, char *msg,
+                        size_t msglen);
+void dk__rpc_release(dk_rpc *r);
+
+/* rpc_server.c */
+void dk__rpc_server_accept(uv_stream_t *listener, int status);
+void dk__rpc_server_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body);
+void dk__rpc_server_closed(rpc_conn *c);
+
+/* rpc_client.c */
+void dk__rpc_client_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body);
+void dk__rpc_client_closed(rpc_conn *c, int status);
+void dk__rpc_client_stop(dk_rpc *r);
+void dk__rpc_client_free_peers(dk_rpc *r);
+
+#endif /* DK_RPC_INT_H */

@@ -1,0 +1,172 @@
+/*
+ * rpc_server.c - the accepting side of the RPC transport: the handshake
+ * check, dispatch of requests to the handler, and answers.
+ *
+ * A request handed to the handler is a dk_rpc_req linked into its
+ * connection. When the connection dies first, the request is only
+ * detached (its conn pointer cleared): the handler still owns it and
+ * dk_rpc_reply then just frees it. So the handler never has to know about
+ * connections, and no answer is ever written to a socket it was not asked
+ * on.
+ *
+ * Backpressure: at most max_outstanding requests per connection are with
+ * the handler; beyond that the connection stops reading (rpc.c) until
+ * answers drain, so a fast sender fills its own socket buffers instead of
+ * this node's memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "rpc/rpc_int.h"
+
+/* Listener callback (loop thread): accept one connection and wait for its
+ * HELLO. */
+void dk__rpc_server_accept(uv_stream_t *listener, int status)
+{
+    dk_rpc *r = listener->data;
+    if (status < 0) {
+        dk_log(DK_LOG_WARN, "rpc: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    rpc_conn *c = dk__rpc_conn_new(r, 1);
+    if (!c) {
+        dk_log(DK_LOG_ERROR, "rpc: out of memory accepting a connection");
+        return;
+    }
+    TAILQ_INSERT_TAIL(&r->inbound, c, link);
+    int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (!rc) {
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+            dk__rpc_addr_text((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+        r->st.conns_accepted++;
+        rc = dk__rpc_conn_start(c);
+    }
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: cannot accept a connection: %s", uv_strerror(rc));
+        dk__rpc_conn_close(c, rc);
+    }
+}
+
+static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
+{
+    dk_rpc *r = c->r;
+    char msg[256];
+    int rc;
+    if (h->type != DK_MSG_HELLO) {
+        r->st.handshake_failures++;
+        snprintf(msg, sizeof(msg), "expected HELLO, got %s", dk_msg_type_name(h->type));
+        rc = DK_ECORRUPT;
+    } else {
+        rc = dk__rpc_hello_check(r, c, body, NULL, msg, sizeof(msg));
+    }
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: refused connection from %s: %s", c->addr, msg);
+        dk__rpc_conn_refuse(c, rc, msg);
+        return;
+    }
+    dk_buf b = DK_BUF_INIT;
+    rc = dk__rpc_hello_encode(r, &b);
+    if (!rc)
+        rc = dk__rpc_conn_send(c, DK_MSG_HELLO_ACK, h->request_id, b.data, b.len);
+    dk_buf_free(&b);
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: cannot answer HELLO from %s: %s", c->addr, dk_strerror(rc));
+        dk__rpc_conn_close(c, rc);
+        return;
+    }
+    c->state = CONN_READY;
+    uv_timer_stop(&c->timer);
+    dk_log(DK_LOG_DEBUG, "rpc: accepted node %s from %s", c->peer_id, c->addr);
+}
+
+/* Handle one frame received on an inbound connection (loop thread). */
+void dk__rpc_server_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
+{
+    dk_rpc *r = c->r;
+    if (c->state == CONN_HELLO) {
+        server_hello(c, h, body);
+        return;
+    }
+    if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK) {
+        r->st.bad_frames++;
+        dk_log(DK_LOG_WARN, "rpc: %s from %s after the handshake; closing that connection",
+               dk_msg_type_name(h->type), c->addr);
+        dk__rpc_conn_close(c, DK_ECORRUPT);
+        return;
+    }
+    r->st.requests_in++;
+    int rc = 0;
+    if (h->type == DK_MSG_PING) {
+        dk_msg_ping p;
+        if (dk_msg_ping_decode(body, &p) == 0) {
+            rc = dk__rpc_conn_send(c, DK_MSG_PONG, h->request_id, body.ptr, body.len);
+        } else {
+            rc = dk__rpc_conn_send_error(c, h->request_id, DK_ECORRUPT, "malformed PING");
+        }
+    } else if (!r->on_request) {
+        rc = dk__rpc_conn_send_error(c, h->request_id, DK_EUNSUPPORTED, "this node serves no requests");
+    } else {
+        dk_rpc_req *q = malloc(sizeof(*q));
+        if (!q) {
+            rc = -ENOMEM;
+        } else {
+            q->conn = c;
+            q->id = h->request_id;
+            strcpy(q->peer, c->peer_id);
+            TAILQ_INSERT_TAIL(&c->reqs, q, link);
+            c->outstanding++;
+            r->on_request(r->arg, q, h, body);
+        }
+    }
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: cannot serve %s from %s: %s", dk_msg_type_name(h->type), c->addr,
+               dk_strerror(rc));
+        dk__rpc_conn_close(c, rc);
+    }
+}
+
+/* The inbound connection c is closing: detach the requests the handler
+ * still holds, and unlink c. */
+void dk__rpc_server_closed(rpc_conn *c)
+{
+    dk_rpc_req *q;
+    while ((q = TAILQ_FIRST(&c->reqs)) != NULL) {
+        TAILQ_REMOVE(&c->reqs, q, link);
+        q->conn = NULL;
+    }
+    c->outstanding = 0;
+    TAILQ_REMOVE(&c->r->inbound, c, link);
+}
+
+int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
+{
+    rpc_conn *c = q->conn;
+    dk_buf f = DK_BUF_INIT;
+    int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK ? -EINVAL
+                                                               : dk_frame_encode(&f, type, 0, q->id, body, len);
+    if (c) {
+        TAILQ_REMOVE(&c->reqs, q, link);
+        int was_full = c->outstanding-- >= c->r->max_outstanding;
+        if (!rc && c->state == CONN_READY && !c->close_after_flush) {
+            int wrc = dk__rpc_conn_send_buf(c, &f);
+            if (wrc) {
+                dk_log(DK_LOG_WARN, "rpc: cannot answer %s: %s", c->addr, dk_strerror(wrc));
+                dk__rpc_conn_close(c, -ECONNRESET);
+            }
+        }
+        if (was_full && c->state == CONN_READY)
+            dk__rpc_conn_process(c);
+    }
+    dk_buf_free(&f);
+    free(q);
+    return rc;
+}
+
+const char *dk_rpc_req_peer(const dk_rpc_req *q)
+{
+    return q->peer;
+}

@@ -1,1 +1,0 @@
-# rules for tests/unit
