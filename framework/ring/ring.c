@@ -458,3 +458,35 @@ void dk_ring_cell_set(dk_ring_cell *c, dk_ring *r)
     pthread_mutex_unlock(&c->mu);
     dk_ring_unref(old);
 }
+
+void dk_ring_range(const dk_ring *r, size_t i, dk_token *start, dk_token *end)
+{
+    if (r->n_vnodes == 0 || i >= r->n_vnodes) {
+        *start = *end = (dk_token){0, 0};
+        return;
+    }
+    *end = r->tok[i];
+    *start = r->tok[i ? i - 1 : r->n_vnodes - 1];
+}
+
+size_t dk_ring_range_of(const dk_ring *r, dk_token t)
+{
+    if (r->n_vnodes == 0)
+        return 0;
+    return ring_successor(r, t);
+}
+
+int dk_token_cmp(dk_token a, dk_token b)
+{
+    return ring_tok_cmp(a, b);
+}
+
+int dk_token_in_range(dk_token t, dk_token start, dk_token end)
+{
+    int se = ring_tok_cmp(start, end);
+    if (se == 0)
+        return 1;
+    if (se < 0)
+        return ring_tok_cmp(t, start) > 0 && ring_tok_cmp(t, end) <= 0;
+    return ring_tok_cmp(t, start) > 0 || ring_tok_cmp(t, end) <= 0;
+}

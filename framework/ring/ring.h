@@ -114,6 +114,26 @@ size_t dk_ring_vnode_count(const dk_ring *r);
 double dk_ring_ownership(const dk_ring *r, uint32_t idx);
 
 /*
+ * Token ranges. Range i (0 <= i < dk_ring_vnode_count) is the half-open
+ * interval (start, end] where end is vnode i's token and start the token of
+ * vnode i - 1 (for i = 0: of the last vnode, so range 0 wraps through the
+ * top of the token space; with one vnode it is the whole space). Every
+ * token falls in exactly one range, and every token of range i has the same
+ * preference list: dk_ring_preference_token(r, end, ...). Streaming and
+ * anti-entropy work range by range. Ranges are numbered per ring: compare
+ * them across rings by their tokens, not their index.
+ */
+void dk_ring_range(const dk_ring *r, size_t i, dk_token *start, dk_token *end);
+/* Index of the range holding token t (the range of its successor vnode);
+ * 0 on an empty ring. */
+size_t dk_ring_range_of(const dk_ring *r, dk_token t);
+/* Whether t lies in (start, end] on the circle (start == end: the whole
+ * circle). Pure. */
+int dk_token_in_range(dk_token t, dk_token start, dk_token end);
+/* -1, 0, 1 as a < b, a == b, a > b (unsigned 128-bit). Pure. */
+int dk_token_cmp(dk_token a, dk_token b);
+
+/*
  * dk_ring_cell: where the current ring lives. A writer installs a new
  * snapshot with dk_ring_cell_set; readers take their own reference with
  * dk_ring_cell_get and use it for as long as a request needs it.

@@ -470,7 +470,60 @@ static void test_threaded_swap(void)
     dk_ring_cell_destroy(&swap_cell);
 }
 
+
+/* Ranges tile the circle: each key's token is in exactly the range
+ * dk_ring_range_of names (not in its neighbours), and that range's end
+ * token has the key's preference list. */
+static void test_ranges(void)
+{
+    const char *ids[4] = {"n1", "n2", "n3", "n4"};
+    dk_ring_node nodes[4];
+    memset(nodes, 0, sizeof nodes);
+    for (int i = 0; i < 4; i++) {
+        snprintf(nodes[i].id, sizeof nodes[i].id, "%s", ids[i]);
+        nodes[i].weight = 1;
+    }
+    dk_ring *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_ring_build(nodes, 4, 16, 1, &r), 0);
+    size_t nr = dk_ring_vnode_count(r);
+    CU_ASSERT_EQUAL(nr, 64);
+    rng_state = 42;
+    for (int k = 0; k < 2000; k++) {
+        uint8_t key[40];
+        size_t len = rng_key(key);
+        dk_token t = dk_ring_key_token(key, len);
+        size_t i = dk_ring_range_of(r, t);
+        CU_ASSERT_FATAL(i < nr);
+        dk_token s, e, ps, pe, ns, ne;
+        dk_ring_range(r, i, &s, &e);
+        dk_ring_range(r, (i + nr - 1) % nr, &ps, &pe);
+        dk_ring_range(r, (i + 1) % nr, &ns, &ne);
+        CU_ASSERT(dk_token_in_range(t, s, e));
+        CU_ASSERT(!dk_token_in_range(t, ps, pe));
+        CU_ASSERT(!dk_token_in_range(t, ns, ne));
+        CU_ASSERT_EQUAL(dk_token_cmp(pe, s), 0);
+        uint32_t a[3], b[3];
+        size_t na = dk_ring_preference(r, key, len, 3, a), nb = dk_ring_preference_token(r, e, 3, b);
+        CU_ASSERT_EQUAL(na, nb);
+        CU_ASSERT_EQUAL(memcmp(a, b, na * sizeof a[0]), 0);
+    }
+    /* The range at the wrap holds the tokens above the last vnode and below the first. */
+    dk_token s0, e0;
+    dk_ring_range(r, 0, &s0, &e0);
+    CU_ASSERT(dk_token_cmp(s0, e0) > 0);
+    CU_ASSERT(dk_token_in_range((dk_token){UINT64_MAX, UINT64_MAX}, s0, e0));
+    CU_ASSERT(dk_token_in_range((dk_token){0, 0}, s0, e0));
+    CU_ASSERT_EQUAL(dk_ring_range_of(r, (dk_token){UINT64_MAX, UINT64_MAX}), 0);
+    dk_ring_unref(r);
+    /* One vnode: one range, the whole circle. */
+    CU_ASSERT_EQUAL_FATAL(dk_ring_build(nodes, 1, 1, 1, &r), 0);
+    dk_ring_range(r, 0, &s0, &e0);
+    CU_ASSERT(dk_token_in_range((dk_token){7, 7}, s0, e0));
+    dk_ring_unref(r);
+}
+
 static CU_TestInfo ring_tests[] = {
+    {"ranges tile the circle", test_ranges},
     {"ownership balance, 5 nodes x 256 vnodes", test_balance},
     {"weights 1:2", test_weights},
     {"adding a node moves ~1/6 of keys, all to it", test_add_node_moves_little},
