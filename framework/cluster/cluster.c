@@ -12,12 +12,15 @@
 
 static int member_in_ring(const dk_member *m)
 {
-    return m->state != DK_MEMBER_REMOVED;
+    return m->state != DK_MEMBER_REMOVED && dk_member_status_current(m->status);
 }
 
+/* Alive and serving its ranges: gossip says it runs, and its ring status
+ * lets it answer reads (a replacing node is on the ring without its data). */
 static int member_alive(const dk_member *m)
 {
-    return m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING;
+    return (m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING) &&
+           dk_member_status_readable(m->status);
 }
 
 /* Rebuild the ring when its member set (ids, weights, places) changed. */
@@ -240,6 +243,8 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     snprintf(self->rack, sizeof(self->rack), "%s", cfg->node.rack);
     self->weight = (uint32_t)cfg->node.weight;
     self->state = DK_MEMBER_NORMAL;
+    self->status = DK_STATUS_NORMAL;
+    self->actor_inc = node->actor.incarnation;
     rc = dk_membership_start(loop, &mc, &c->members, err, errlen);
     free(seeds);
     free(initial);
@@ -303,12 +308,17 @@ int dk_cluster_render(dk_cluster *c, dk_buf *out)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         int idx = r ? dk_ring_find(r, m[i].id) : -1;
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:f}",
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f}",
                               "id", m[i].id, "state", dk_member_state_name(m[i].state),
+                              "status", dk_member_status_name(m[i].status == DK_STATUS_REPLACING
+                                                              ? DK_STATUS_JOINING : m[i].status),
                               "gossip", m[i].gossip_addr, "rpc", m[i].rpc_addr, "http", m[i].http_addr,
                               "dc", m[i].dc, "rack", m[i].rack, "weight", (int)m[i].weight,
                               "incarnation", (json_int_t)m[i].incarnation,
+                              "actor_incarnation", (json_int_t)m[i].actor_inc,
                               "ownership", idx >= 0 ? dk_ring_ownership(r, (uint32_t)idx) : 0.0);
+        if (m[i].status == DK_STATUS_REPLACING)
+            json_object_set_new(e, "replacing", json_true());
         json_array_append_new(arr, e);
     }
     json_object_set_new(o, "members", arr);

@@ -3,9 +3,11 @@
  * gossip membership, the ring derived from it, the node-to-node RPC
  * transport, and the quorum coordinator that uses all three.
  *
- * The ring holds every member that is not removed: a down node keeps its
+ * The ring holds the members whose ring status (member.h) is normal,
+ * leaving or replacing, whatever their liveness: a down node keeps its
  * ranges (its writes go to fallback nodes as hints), as in Dynamo, so a
- * failure never reshuffles data; only joins and removals change the ring.
+ * failure never reshuffles data; only ring status changes (joins,
+ * decommissions, removals) change the ring.
  * The member table is persisted in the catalog on a worker after every
  * change and fed back to gossip at the next start, so a restarted node
  * routes correctly before gossip converges.

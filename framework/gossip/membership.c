@@ -36,6 +36,25 @@ static int ms_rank(dk_member_state s)
     return s == DK_MEMBER_SUSPECT ? 1 : s == DK_MEMBER_DOWN ? 2 : s == DK_MEMBER_REMOVED ? 3 : 0;
 }
 
+/* At an equal incarnation and state rank, a ring status set by another
+ * member for a down one (a removal: leaving, then removed) wins over the
+ * status the member last announced itself. */
+static int ms_status_rank(dk_member_status s)
+{
+    return s == DK_STATUS_LEAVING ? 1 : s == DK_STATUS_LEFT ? 2 : s == DK_STATUS_REMOVED ? 3 : 0;
+}
+
+/* Whether update u supersedes record r: a higher incarnation, or the same
+ * one with a higher (state rank, status rank). */
+static int ms_newer(const dk_member *u, const dk_member *r)
+{
+    if (u->incarnation != r->incarnation)
+        return u->incarnation > r->incarnation;
+    if (ms_rank(u->state) != ms_rank(r->state))
+        return ms_rank(u->state) > ms_rank(r->state);
+    return ms_status_rank(u->status) > ms_status_rank(r->status);
+}
+
 static int ms_probeable(const ms_rec *r)
 {
     return r->m.state != DK_MEMBER_DOWN && r->m.state != DK_MEMBER_REMOVED && r->sa_ok;
@@ -79,6 +98,8 @@ static uint64_t ms_suspicion_timeout(const dk_membership *m)
 }
 
 static void ms_on_suspicion_timer(uv_timer_t *t);
+static void ms_spread(dk_membership *m, size_t idx, int to_subject);
+static void ms_announce(dk_membership *m);
 
 /* Arm the suspicion timer for the earliest deadline of a suspect record,
  * so down is declared on time rather than at the next tick. */
@@ -125,13 +146,62 @@ static void ms_refute(dk_membership *m, uint64_t heard)
            self->m.id, (unsigned long long)self->m.incarnation);
 }
 
-/* An update about this node: refute suspicion, death, removal, or an
- * alive record newer than ours (we restarted and forgot it). */
+static int ms_gone(dk_member_status s)
+{
+    return s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED;
+}
+
+static void ms_self_status(dk_membership *m, dk_member_status s, const char *why)
+{
+    ms_rec *self = &m->recs[0];
+    dk_log(s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED ? DK_LOG_ERROR : DK_LOG_INFO,
+           "membership: %s ring status %s -> %s: %s", self->m.id, dk_member_status_name(self->m.status),
+           dk_member_status_name(s), why);
+    self->m.status = s;
+    self->m.epoch = (uint64_t)ms_wall_ms();
+}
+
+/*
+ * An update about this node: remember the freshest one (a node that lost
+ * its data learns from it what it was), then
+ *   - the cluster says we left or were removed, at or after the life this
+ *     node remembers: a node with its data adopts it and stays out (coming
+ *     back as normal would hide the writes made meanwhile elsewhere); a
+ *     replacing node (no data) starts over as a joining one;
+ *   - a joining node hears that it was on the ring (normal, leaving,
+ *     replacing) in a life it forgot: it replaces itself, keeping its place
+ *     on the ring instead of handing it to nodes that hold nothing;
+ *   - and as always refute suspicion, death, removal, or an alive record
+ *     newer than ours (we restarted and forgot it).
+ */
 static void ms_apply_self(dk_membership *m, const dk_member *u)
 {
-    const ms_rec *self = &m->recs[0];
+    ms_rec *self = &m->recs[0];
+    if (!m->heard_self || ms_newer(u, &m->heard))
+        m->heard = *u;
+    m->heard_self = 1;
     if (m->leaving)
         return;
+    uint64_t top = u->incarnation > self->m.incarnation ? u->incarnation : self->m.incarnation;
+    if (ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status) {
+        if (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING) {
+            ms_self_status(m, u->status, "the cluster moved its ranges away (wipe the data "
+                           "directory to join again)");
+            ms_refute(m, top);
+            return;
+        }
+        if (self->m.status == DK_STATUS_REPLACING) {
+            ms_self_status(m, DK_STATUS_JOINING, "its place on the ring is gone; bootstrapping anew");
+            ms_refute(m, top);
+            return;
+        }
+    }
+    if (self->m.status == DK_STATUS_JOINING && dk_member_status_current(u->status) &&
+        u->incarnation >= self->m.incarnation) {
+        ms_self_status(m, DK_STATUS_REPLACING, "it was on the ring before it lost its data");
+        ms_refute(m, top);
+        return;
+    }
     if (ms_rank(u->state) > 0 ? u->incarnation >= self->m.incarnation
                               : u->incarnation > self->m.incarnation)
         ms_refute(m, u->incarnation);
@@ -156,15 +226,20 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
         return;
     }
     ms_rec *r = &m->recs[i];
-    if (u->incarnation < r->m.incarnation ||
-        (u->incarnation == r->m.incarnation && ms_rank(u->state) <= ms_rank(r->m.state)))
+    if (!ms_newer(u, &r->m))
         return;
     dk_member_state prev = r->m.state;
+    dk_member_status prev_status = r->m.status;
     if (strcmp(r->m.gossip_addr, u->gossip_addr))
         r->sa_ok = dk__ms_parse_addr(u->gossip_addr, &r->sa) == 0;
     int64_t was = r->m.updated_ms;
     r->m = *u;
-    r->m.updated_ms = prev == u->state ? was : ms_wall_ms();
+    /* A member that left or was removed comes back on the ring only as a
+     * new life (joining): an old life announcing itself alive keeps the
+     * status, and learns it from us. */
+    if (ms_gone(prev_status) && u->status != DK_STATUS_JOINING)
+        r->m.status = prev_status;
+    r->m.updated_ms = prev == u->state && prev_status == u->status ? was : ms_wall_ms();
     r->tx_left = ms_retransmits(m);
     m->dirty = 1;
     if (u->state == DK_MEMBER_SUSPECT) {
@@ -180,6 +255,9 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
                "membership: %s sees %s %s -> %s (incarnation %llu)", m->recs[0].m.id, u->id,
                dk_member_state_name(prev), dk_member_state_name(u->state),
                (unsigned long long)u->incarnation);
+    if (prev_status != u->status)
+        dk_log(DK_LOG_INFO, "membership: %s sees %s's ring status %s -> %s", m->recs[0].m.id, u->id,
+               dk_member_status_name(prev_status), dk_member_status_name(u->status));
 }
 
 void dk__ms_self_set(dk_membership *m, dk_member_state s)
@@ -192,6 +270,70 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     m->dirty = 1;
     dk_log(DK_LOG_INFO, "membership: %s is %s (incarnation %llu)", self->m.id,
            dk_member_state_name(s), (unsigned long long)self->m.incarnation);
+}
+
+void dk_membership_set_status(dk_membership *m, dk_member_status s)
+{
+    ms_rec *self = &m->recs[0];
+    if (self->m.status == s || m->stopping)
+        return;
+    dk_log(DK_LOG_INFO, "membership: %s ring status %s -> %s", self->m.id,
+           dk_member_status_name(self->m.status), dk_member_status_name(s));
+    self->m.status = s;
+    self->m.epoch = (uint64_t)ms_wall_ms();
+    dk__ms_self_set(m, self->m.state);
+    ms_announce(m);     /* every member at once: rings move on this */
+    dk__ms_publish(m);
+}
+
+void dk_membership_set_actor(dk_membership *m, uint32_t actor_inc)
+{
+    ms_rec *self = &m->recs[0];
+    if (self->m.actor_inc == actor_inc || m->stopping)
+        return;
+    self->m.actor_inc = actor_inc;
+    dk__ms_self_set(m, self->m.state);
+    dk__ms_publish(m);
+}
+
+int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_status s)
+{
+    int i = ms_find(m, id);
+    if (i < 0)
+        return DK_ENOTFOUND;
+    if (i == 0 || ms_status_rank(s) <= ms_status_rank(m->recs[i].m.status))
+        return -EINVAL;
+    dk_member u = m->recs[i].m;
+    u.status = s;
+    if (s == DK_STATUS_LEAVING)
+        u.epoch = (uint64_t)ms_wall_ms();     /* names this removal */
+    dk__ms_apply(m, &u);
+    ms_spread(m, (size_t)i, 0);
+    dk__ms_publish(m);
+    return 0;
+}
+
+int dk_membership_heard_self(dk_membership *m, dk_member *out)
+{
+    if (!m->heard_self)
+        return 0;
+    *out = m->heard;
+    return 1;
+}
+
+int dk_membership_contact(dk_membership *m)
+{
+    /* Only a seed (or a node without seeds) may conclude it is alone: a
+     * node told where the cluster is waits for it. */
+    if (m->contact == -1 && !m->self_is_seed && m->n_seeds > 0)
+        return 0;
+    return m->contact;
+}
+
+void dk__ms_publish_force(dk_membership *m)
+{
+    m->dirty = 1;
+    dk__ms_publish(m);
 }
 
 void dk__ms_publish(dk_membership *m)
@@ -654,9 +796,13 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     m->indirect_k = c->indirect_k ? c->indirect_k : 3;
     m->suspicion_mult = c->suspicion_mult ? c->suspicion_mult : 2;
     m->pushpull_every = c->pushpull_every ? c->pushpull_every : 10;
-    for (size_t i = 0; i < c->n_initial; i++)
-        if (!strcmp(c->initial[i].id, self.id) && c->initial[i].incarnation >= self.incarnation)
+    for (size_t i = 0; i < c->n_initial; i++) {
+        if (strcmp(c->initial[i].id, self.id))
+            continue;
+        m->self_floor = c->initial[i].incarnation;
+        if (c->initial[i].incarnation >= self.incarnation)
             self.incarnation = c->initial[i].incarnation + 1;
+    }
     self.incarnation++;
     self.updated_ms = ms_wall_ms();
     int rc = ms_add(m, &self, 0);
@@ -757,6 +903,8 @@ int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
     dk__ms_publish(m);
     ms_arm_suspicion(m);    /* suspects of the initial table */
     uv_timer_start(&m->tick, ms_on_tick, m->interval, m->interval);
+    if (m->n_seeds == 0 && m->n_recs == 1)
+        m->contact = -1;    /* nobody to ask: the first node of a cluster */
     if (m->self_is_seed || (m->n_seeds == 0 && m->n_recs == 1)) {
         m->joined = 1;      /* a seed, or a lone first node, needs nobody to start */
         dk__ms_self_set(m, DK_MEMBER_NORMAL);

@@ -71,6 +71,11 @@ struct dk_membership {
     size_t pending_seed;        /* 1 + index of a seed to exchange with next, 0 = none */
     uint64_t join_backoff;
 
+    int contact;                /* 1 an exchange succeeded, -1 every target failed once, 0 not yet */
+    uint64_t self_floor;        /* incarnation of our own record in the initial table */
+    int heard_self;             /* a peer told us about ourselves: heard is its freshest record */
+    dk_member heard;
+
     int leaving, leave_step;
     void (*leave_done)(void *);
     void *leave_arg;
@@ -101,6 +106,8 @@ struct dk_membership {
 void dk__ms_apply(dk_membership *m, const dk_member *u);
 void dk__ms_self_set(dk_membership *m, dk_member_state s);
 void dk__ms_publish(dk_membership *m);
+/* Publish even when the table did not change (contact changed). */
+void dk__ms_publish_force(dk_membership *m);
 void dk__ms_wrong_cluster(dk_membership *m, const char *peer, const char *name);
 uint64_t dk__ms_rand(dk_membership *m);
 void dk__ms_handle_closed(dk_membership *m);

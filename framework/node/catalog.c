@@ -50,6 +50,15 @@ static const char *const cat_migrations[] = {
     /* 2: peers need all three addresses of a member, not only gossip's */
     "ALTER TABLE members ADD COLUMN rpc_address TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE members ADD COLUMN http_address TEXT NOT NULL DEFAULT '';",
+    /* 3: ring status apart from liveness, the version-vector actor of each
+     * member, and the progress of the ranges this node streams in */
+    "ALTER TABLE members ADD COLUMN status TEXT NOT NULL DEFAULT 'normal';"
+    "ALTER TABLE members ADD COLUMN actor_incarnation INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE stream_ranges(plan TEXT NOT NULL, range_start BLOB NOT NULL,"
+    " range_end BLOB NOT NULL, source TEXT NOT NULL, done INTEGER NOT NULL,"
+    " cursor BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " PRIMARY KEY(plan, range_end));",
 };
 #define CAT_NMIGRATIONS ((int)(sizeof cat_migrations / sizeof cat_migrations[0]))
 
@@ -539,7 +548,8 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
     sqlite3_stmt *st = NULL;
     if (!rc && sqlite3_prepare_v2(c->db,
             "INSERT INTO members(node_id, address, dc, rack, weight, state, incarnation, updated_ms,"
-            " rpc_address, http_address) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            " rpc_address, http_address, status, actor_incarnation, epoch)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             -1, &st, NULL) != SQLITE_OK)
         rc = cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving members");
     for (size_t i = 0; !rc && i < n; i++) {
@@ -554,6 +564,9 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
         sqlite3_bind_int64(st, 8, m[i].updated_ms);
         sqlite3_bind_text(st, 9, m[i].rpc_addr, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, m[i].http_addr, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, dk_member_status_name(m[i].status), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 12, m[i].actor_inc);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64)m[i].epoch);
         int src = sqlite3_step(st);
         if (src != SQLITE_DONE)
             rc = cat_sqlfail(c, src, NULL, 0, "saving a member");
@@ -584,7 +597,8 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(c->db,
             "SELECT node_id, address, rpc_address, http_address, dc, rack, weight, state,"
-            " incarnation, updated_ms FROM members ORDER BY node_id", -1, &st, NULL) != SQLITE_OK)
+            " incarnation, updated_ms, status, actor_incarnation, epoch FROM members ORDER BY node_id",
+            -1, &st, NULL) != SQLITE_OK)
         return cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading members");
     dk_member *m = NULL;
     size_t cnt = 0, cap = 0;
@@ -602,17 +616,21 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
         dk_member *x = &m[cnt];
         memset(x, 0, sizeof(*x));
         sqlite3_int64 w = sqlite3_column_int64(st, 6), inc = sqlite3_column_int64(st, 8);
+        sqlite3_int64 actor = sqlite3_column_int64(st, 11);
         if (cat_col_text(st, 0, x->id, sizeof x->id) || cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
             cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) || cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
             cat_col_text(st, 4, x->dc, sizeof x->dc) || cat_col_text(st, 5, x->rack, sizeof x->rack) ||
-            w < 1 || w > 100 || inc < 0 ||
-            dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0) {
+            w < 1 || w > 100 || inc < 0 || actor < 0 || actor > UINT32_MAX || sqlite3_column_int64(st, 12) < 0 ||
+            dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0 ||
+            dk_member_status_parse((const char *)sqlite3_column_text(st, 10), &x->status) != 0) {
             rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "members row %zu is malformed", cnt + 1);
             break;
         }
         x->weight = (uint32_t)w;
         x->incarnation = (uint64_t)inc;
         x->updated_ms = sqlite3_column_int64(st, 9);
+        x->actor_inc = (uint32_t)actor;
+        x->epoch = (uint64_t)sqlite3_column_int64(st, 12);
         cnt++;
     }
     if (!rc && src != SQLITE_DONE)

@@ -21,7 +21,7 @@
 #include "base/member.h"
 
 /* Schema version this code creates and understands. */
-#define DK_CATALOG_SCHEMA_VERSION 2
+#define DK_CATALOG_SCHEMA_VERSION 3
 
 typedef struct dk_catalog dk_catalog;
 
