@@ -41,6 +41,10 @@ const char *dk_msg_type_name(uint8_t type)
         [DK_MSG_PONG] = "PONG",
         [DK_MSG_FORWARD_WRITE] = "FORWARD_WRITE",
         [DK_MSG_FORWARD_RESULT] = "FORWARD_RESULT",
+        [DK_MSG_STREAM_REQ] = "STREAM_REQ",
+        [DK_MSG_STREAM_BATCH] = "STREAM_BATCH",
+        [DK_MSG_STREAM_DONE] = "STREAM_DONE",
+        [DK_MSG_STREAM_ACK] = "STREAM_ACK",
     };
     return type <= DK_MSG__MAX && names[type] ? names[type] : "unknown";
 }

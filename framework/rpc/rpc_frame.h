@@ -63,7 +63,11 @@ enum {
     DK_MSG_PONG = 9,           /* dk_msg_ping, echoing the PING's time */
     DK_MSG_FORWARD_WRITE = 10, /* dk_msg_forward_write: a client write for a replica to coordinate */
     DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
-    DK_MSG__MAX = 11
+    DK_MSG_STREAM_REQ = 14,    /* rpc_stream.h: the next batch of a set of token ranges */
+    DK_MSG_STREAM_BATCH = 15,  /* rpc_stream.h: answer to STREAM_REQ */
+    DK_MSG_STREAM_DONE = 16,   /* rpc_stream.h: has the receiver completed a plan? */
+    DK_MSG_STREAM_ACK = 17,    /* rpc_stream.h: answer to STREAM_DONE */
+    DK_MSG__MAX = 17
 };
 
 typedef struct dk_frame_header {
