@@ -45,6 +45,12 @@ typedef struct dk_cluster {
     void (*stop_done)(void *);
     void *stop_arg;
     int stopping;
+    struct dk__rebalance *rb;           /* ring moves (rebalance.c) */
+    int rb_stopping, rb_stopped;
+    /* raising the version-vector actor incarnation (a node that lost its
+     * data and learned a higher one from the cluster): done by the save job */
+    int raising;
+    uint32_t raise_to, raised;
 } dk_cluster;
 
 /*
@@ -61,4 +67,9 @@ void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);
 
 /* Append the GET /cluster JSON document to out. Any thread. */
 int dk_cluster_render(dk_cluster *c, dk_buf *out);
+
+/* Raise this node's actor incarnation to at least min, durably (catalog,
+ * on a worker), then stamp new writes and gossip with it; c->raising is
+ * set meanwhile. Loop thread (rebalance.c). */
+void dk__cluster_raise_actor(dk_cluster *c, uint32_t min);
 #endif

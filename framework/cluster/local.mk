@@ -4,7 +4,8 @@
 # (pending ranges) and its unit test.
 framework_libdynkv_la_SOURCES += \
 	framework/cluster/cluster.c framework/cluster/cluster.h \
-	framework/cluster/pending.c framework/cluster/pending.h
+	framework/cluster/pending.c framework/cluster/pending.h \
+	framework/cluster/rebalance.c framework/cluster/rebalance.h
 
 check_PROGRAMS += tests/unit/test-pending
 TESTS += tests/unit/test-pending

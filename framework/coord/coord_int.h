@@ -32,6 +32,9 @@ struct dk_coord {
     void (*stop_done)(void *);
     void *stop_arg;
     struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
+    struct dk__stream *stream;  /* ranges this node fetches (stream.c) */
+    uint64_t serve_next_ns;     /* pacing of the batches it serves (stream_source.c) */
+    uint64_t served_keys, served_bytes, served_batches;     /* atomic */
 };
 
 /* ---- worker jobs ---------------------------------------------------------
@@ -125,5 +128,19 @@ typedef void (*dk__read_cb)(void *arg, int status, int acks, int needed, int rep
  * CAS write; no read repair. Returns 0 (cb will run) or an error. */
 int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb,
                     void *arg);
+
+/* ---- streaming (stream.c, stream_source.c) ----------------------------- */
+
+/* Create / close the receiving side (its timer is counted in inflight).
+ * Without memory c->stream stays NULL and plans are refused. Loop thread. */
+void dk__stream_start(dk_coord *c);
+void dk__stream_stop(dk_coord *c);
+/* Free it once nothing is in flight (from the coordinator's last step). */
+void dk__stream_free(dk_coord *c);
+
+/* Requests of the streaming protocol (replica.c dispatches them); each
+ * answers q exactly once. */
+void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);        /* STREAM_REQ */
+void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body);   /* STREAM_DONE */
 
 #endif /* DK_COORD_INT_H */

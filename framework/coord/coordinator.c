@@ -28,6 +28,7 @@ static void coord_maybe_stopped(dk_coord *c)
         return;
     void (*done)(void *) = c->stop_done;
     void *arg = c->stop_arg;
+    dk__stream_free(c);
     free(c);
     if (done)
         done(arg);
@@ -139,7 +140,8 @@ static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
     memset(out, 0, sizeof(*out));
     snprintf(out->id, sizeof(out->id), "%s", rn->id);
     if (strcmp(rn->id, c->self) == 0) {
-        out->self = out->alive = 1;
+        out->self = 1;
+        out->alive = !c->view.readable || c->view.readable(c->view.arg);
         return;
     }
     if (c->view.peer(c->view.arg, rn->id, out->addr, sizeof(out->addr), &out->alive) != 0 || !out->addr[0])
@@ -369,6 +371,7 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     }
     uv_timer_init(c->loop, &c->defer);
     c->defer.data = c;
+    dk__stream_start(c);
     *out = c;
     return 0;
 }
@@ -395,5 +398,6 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg)
     c->stop_arg = arg;
     if (c->hints)
         dk_hints_close(c->hints, coord_hints_closed, c);
+    dk__stream_stop(c);
     uv_close((uv_handle_t *)&c->defer, coord_defer_closed);
 }

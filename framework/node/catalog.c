@@ -50,15 +50,18 @@ static const char *const cat_migrations[] = {
     /* 2: peers need all three addresses of a member, not only gossip's */
     "ALTER TABLE members ADD COLUMN rpc_address TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE members ADD COLUMN http_address TEXT NOT NULL DEFAULT '';",
-    /* 3: ring status apart from liveness, the version-vector actor of each
-     * member, and the progress of the ranges this node streams in */
+    /* 3: ring status apart from liveness, the version-vector actor and
+     * status epoch of each member, and the progress of the ranges this
+     * node streams in: the ranges completed per plan, and per source the
+     * key its stream continues after */
     "ALTER TABLE members ADD COLUMN status TEXT NOT NULL DEFAULT 'normal';"
     "ALTER TABLE members ADD COLUMN actor_incarnation INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE members ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE stream_ranges(plan TEXT NOT NULL, range_start BLOB NOT NULL,"
-    " range_end BLOB NOT NULL, source TEXT NOT NULL, done INTEGER NOT NULL,"
-    " cursor BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
-    " PRIMARY KEY(plan, range_end));",
+    " range_end BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " PRIMARY KEY(plan, range_end));"
+    "CREATE TABLE stream_cursors(plan TEXT NOT NULL, source TEXT NOT NULL, ranges_hash TEXT NOT NULL,"
+    " cursor BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(plan, source));",
 };
 #define CAT_NMIGRATIONS ((int)(sizeof cat_migrations / sizeof cat_migrations[0]))
 
@@ -643,4 +646,138 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
     *out = m;
     *n = cnt;
     return 0;
+}
+
+/* ---- streaming progress ------------------------------------------------- */
+
+int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **ranges, size_t *n_ranges,
+                           dk_catalog_cursor **cursors, size_t *n_cursors)
+{
+    *ranges = NULL;
+    *cursors = NULL;
+    *n_ranges = *n_cursors = 0;
+    sqlite3_stmt *st;
+    int rc = cat_prepare(c, &st, "SELECT range_start, range_end, keys, bytes FROM stream_ranges"
+                         " WHERE plan = ?1 ORDER BY range_end", NULL, 0, plan, NULL);
+    if (rc)
+        return rc;
+    size_t cap = 0;
+    int src = SQLITE_DONE;
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != DK_CATALOG_SPAN / 2 || sqlite3_column_bytes(st, 1) != DK_CATALOG_SPAN / 2) {
+            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_ranges row %zu is malformed", *n_ranges + 1);
+            break;
+        }
+        if (*n_ranges == cap) {
+            cap = cap ? cap * 2 : 64;
+            dk_catalog_range *nr = realloc(*ranges, cap * sizeof(**ranges));
+            if (!nr) {
+                rc = -ENOMEM;
+                break;
+            }
+            *ranges = nr;
+        }
+        dk_catalog_range *r = &(*ranges)[(*n_ranges)++];
+        memcpy(r->span, sqlite3_column_blob(st, 0), DK_CATALOG_SPAN / 2);
+        memcpy(r->span + DK_CATALOG_SPAN / 2, sqlite3_column_blob(st, 1), DK_CATALOG_SPAN / 2);
+        r->keys = (uint64_t)sqlite3_column_int64(st, 2);
+        r->bytes = (uint64_t)sqlite3_column_int64(st, 3);
+    }
+    if (!rc && src != SQLITE_DONE)
+        rc = cat_sqlfail(c, src, NULL, 0, "loading stream ranges");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc)
+        rc = cat_prepare(c, &st, "SELECT source, ranges_hash, cursor, keys, bytes FROM stream_cursors"
+                         " WHERE plan = ?1 ORDER BY source", NULL, 0, plan, NULL);
+    cap = 0;
+    src = SQLITE_DONE;
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        int clen = sqlite3_column_bytes(st, 2);
+        if (*n_cursors == cap) {
+            cap = cap ? cap * 2 : 8;
+            dk_catalog_cursor *nc = realloc(*cursors, cap * sizeof(**cursors));
+            if (!nc) {
+                rc = -ENOMEM;
+                break;
+            }
+            *cursors = nc;
+        }
+        dk_catalog_cursor *x = &(*cursors)[*n_cursors];
+        memset(x, 0, sizeof(*x));
+        if (clen < 0 || clen > (int)DK_CATALOG_CURSOR_MAX || cat_col_text(st, 0, x->source, sizeof x->source) ||
+            cat_col_text(st, 1, x->ranges_hash, sizeof x->ranges_hash)) {
+            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_cursors row %zu is malformed", *n_cursors + 1);
+            break;
+        }
+        if (clen)
+            memcpy(x->cursor, sqlite3_column_blob(st, 2), (size_t)clen);
+        x->cursor_len = (size_t)clen;
+        x->keys = (uint64_t)sqlite3_column_int64(st, 3);
+        x->bytes = (uint64_t)sqlite3_column_int64(st, 4);
+        (*n_cursors)++;
+    }
+    if (!rc && st && src != SQLITE_DONE)
+        rc = cat_sqlfail(c, src, NULL, 0, "loading stream cursors");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*ranges);
+        free(*cursors);
+        *ranges = NULL;
+        *cursors = NULL;
+        *n_ranges = *n_cursors = 0;
+    }
+    return rc;
+}
+
+int dk_catalog_stream_save(dk_catalog *c, const char *plan, const dk_catalog_cursor *cur,
+                           const dk_catalog_range *done, size_t n_done)
+{
+    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving stream progress", NULL, 0);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (cur) {
+        rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_cursors VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                         NULL, 0, plan, cur->source, cur->ranges_hash, NULL);
+        if (!rc) {
+            sqlite3_bind_blob(st, 4, cur->cursor, (int)cur->cursor_len, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)cur->keys);
+            sqlite3_bind_int64(st, 6, (sqlite3_int64)cur->bytes);
+            rc = cat_run(c, st, "saving a stream cursor");
+        }
+    }
+    if (!rc && n_done)
+        rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_ranges VALUES(?1, ?2, ?3, ?4, ?5)",
+                         NULL, 0, plan, NULL);
+    for (size_t i = 0; !rc && i < n_done; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_blob(st, 2, done[i].span, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, done[i].span + DK_CATALOG_SPAN / 2, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)done[i].keys);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)done[i].bytes);
+        int src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = cat_sqlfail(c, src, NULL, 0, "saving a completed stream range");
+    }
+    if (n_done)
+        sqlite3_finalize(st);
+    if (!rc)
+        rc = cat_exec(c, "COMMIT", "saving stream progress", NULL, 0);
+    if (rc)
+        cat_rollback(c);
+    return rc;
+}
+
+int dk_catalog_stream_forget(dk_catalog *c, const char *keep)
+{
+    sqlite3_stmt *st;
+    int rc = cat_prepare(c, &st, "DELETE FROM stream_ranges WHERE plan != ?1", NULL, 0, keep, NULL);
+    if (!rc)
+        rc = cat_run(c, st, "forgetting stream ranges");
+    if (!rc)
+        rc = cat_prepare(c, &st, "DELETE FROM stream_cursors WHERE plan != ?1", NULL, 0, keep, NULL);
+    if (!rc)
+        rc = cat_run(c, st, "forgetting stream cursors");
+    return rc;
 }

@@ -75,7 +75,8 @@ static void test_fresh_open(void)
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "3");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                          "name IN ('node_identity', 'plugins', 'engine_binding', "
-                                         "'meta', 'members', 'schema_version', 'stream_ranges')"), "7");
+                                         "'meta', 'members', 'schema_version', 'stream_ranges', "
+                                         "'stream_cursors')"), "8");
     dk_catalog_close(c);
 
     /* Reopen: same version, the migration is not run twice. */
@@ -339,7 +340,56 @@ static void test_migrate_v2(void)
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT count(*) FROM stream_ranges"), "0");
 }
 
+/* Streaming progress: cursors per (plan, source), completed ranges per
+ * plan, reloaded after a reopen, and forgotten for other plans. */
+static void test_stream_progress(void)
+{
+    const char *dir = tk_datadir("stream");
+    dk_catalog *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    dk_catalog_cursor cur = {.source = "n2", .ranges_hash = "h1", .cursor = "user:9", .cursor_len = 6,
+                             .keys = 10, .bytes = 1000};
+    dk_catalog_range done[2];
+    memset(done, 0, sizeof done);
+    done[0].span[0] = 1;
+    done[0].keys = 3;
+    done[1].span[31] = 7;
+    done[1].bytes = 99;
+    CU_ASSERT_EQUAL(dk_catalog_stream_save(c, "planA", &cur, NULL, 0), 0);
+    cur.cursor_len = 7;
+    memcpy(cur.cursor, "user:10", 7);
+    CU_ASSERT_EQUAL(dk_catalog_stream_save(c, "planA", &cur, done, 2), 0);
+    CU_ASSERT_EQUAL(dk_catalog_stream_save(c, "planB", NULL, done, 1), 0);
+    dk_catalog_close(c);
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    dk_catalog_range *r = NULL;
+    dk_catalog_cursor *k = NULL;
+    size_t nr = 0, nk = 0;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_stream_load(c, "planA", &r, &nr, &k, &nk), 0);
+    CU_ASSERT_EQUAL(nr, 2);
+    CU_ASSERT_EQUAL(nk, 1);
+    if (nr == 2 && nk == 1) {
+        CU_ASSERT_EQUAL(memcmp(r[1].span, done[1].span, DK_CATALOG_SPAN), 0);    /* by end token */
+        CU_ASSERT_EQUAL(r[1].bytes, 99);
+        CU_ASSERT_EQUAL(r[0].keys, 3);
+        CU_ASSERT_STRING_EQUAL(k[0].source, "n2");
+        CU_ASSERT_STRING_EQUAL(k[0].ranges_hash, "h1");
+        CU_ASSERT(k[0].cursor_len == 7 && memcmp(k[0].cursor, "user:10", 7) == 0);
+    }
+    free(r);
+    free(k);
+    CU_ASSERT_EQUAL(dk_catalog_stream_forget(c, "planB"), 0);
+    CU_ASSERT_EQUAL(dk_catalog_stream_load(c, "planA", &r, &nr, &k, &nk), 0);
+    CU_ASSERT(nr == 0 && nk == 0 && !r && !k);
+    CU_ASSERT_EQUAL(dk_catalog_stream_load(c, "planB", &r, &nr, &k, &nk), 0);
+    CU_ASSERT_EQUAL(nr, 1);
+    free(r);
+    free(k);
+    dk_catalog_close(c);
+}
+
 static CU_TestInfo tk_tests[] = {
+    {"streaming progress", test_stream_progress},
     {"schema 2 migrates to 3", test_migrate_v2},
     {"fresh open: schema 3, WAL", test_fresh_open},
     {"member table save/load", test_members},
