@@ -39,6 +39,7 @@ typedef struct dk_api_job {
     int has_cursor;
     uint32_t limit;
     int consistency;                    /* DK_CL_* */
+    int admin_op;                       /* admin.c: which verb */
     int strict;                         /* X-Quorum: strict */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
@@ -61,4 +62,12 @@ void dk__api_job_work(uv_work_t *w);
 
 /* Loop thread: free the job and everything it owns. */
 void dk__api_job_free(dk_api_job *j);
+
+/* Loop thread: send j's response, count it, free j. */
+void dk__api_job_send(dk_api_job *j);
+
+/* admin.c, loop thread: route /admin/{decommission,remove/ID,cleanup,
+ * streams}. Returns 0 when it took the request (answered now or later),
+ * -1 when the path is not one of them. */
+int dk__api_admin(dk_api_job *j, const dk_http_request *r);
 #endif

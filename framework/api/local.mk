@@ -2,4 +2,5 @@
 # store calls and rendering on workers (api_worker.c), JSON helpers.
 framework_libdynkv_la_SOURCES += \
 	framework/api/api.c framework/api/api.h framework/api/api_int.h \
-	framework/api/api_worker.c framework/api/api_json.c framework/api/api_json.h
+	framework/api/api_worker.c framework/api/api_json.c framework/api/api_json.h \
+	framework/api/admin.c

@@ -43,6 +43,7 @@ typedef struct dk__rebalance {
     int decided;                /* a node without data: bootstrap decided */
     uint64_t contact_at;
     int actor_ready;            /* the actor incarnation is final */
+    int actor_checked;          /* the previous life's actor was looked at */
     int announced;              /* the end of this node's own move was announced */
     rb_peer peers[RB_PEERS_MAX];
     size_t n_peers;
@@ -366,18 +367,21 @@ static void rb_decide(dk__rebalance *rb)
         rb->contact_at = now;
     if (contact > 0 && now - rb->contact_at < rb_listen_ms(c))
         return;         /* let the table converge before concluding anything */
-    /* a forgotten life: never reuse its version-vector counters */
+    /* A forgotten life: never reuse its version-vector counters. Checked
+     * once (our own record echoes back with the raised value): a new
+     * catalog that peers told anything about this id starts above the
+     * highest actor incarnation they carried; without a previous life that
+     * costs one harmless step (our own echo). */
     dk_member heard;
-    if (!rb->actor_ready && dk_membership_heard_self(c->members, &heard)) {
-        int echo = heard.status == DK_STATUS_JOINING && heard.actor_inc == self->actor_inc &&
-                   heard.incarnation <= self->incarnation;
-        if (!echo && heard.actor_inc >= c->node->actor.incarnation) {
-            dk__cluster_raise_actor(c, heard.actor_inc + 1);
-            return;     /* decided once the raise is durable */
-        }
+    uint32_t max_actor = 0;
+    if (!rb->actor_checked) {
+        rb->actor_checked = 1;
+        if (c->node->new_catalog && dk_membership_heard_self(c->members, &heard, &max_actor) &&
+            max_actor >= c->node->actor.incarnation)
+            dk__cluster_raise_actor(c, max_actor + 1);
     }
     if (c->raising)
-        return;
+        return;     /* decided once the raise is durable */
     rb->actor_ready = 1;
     rb->decided = 1;
     if (self->status != DK_STATUS_JOINING)

@@ -179,6 +179,8 @@ static void ms_apply_self(dk_membership *m, const dk_member *u)
     ms_rec *self = &m->recs[0];
     if (!m->heard_self || ms_newer(u, &m->heard))
         m->heard = *u;
+    if (u->actor_inc > m->heard_actor_max)
+        m->heard_actor_max = u->actor_inc;
     m->heard_self = 1;
     if (m->leaving)
         return;
@@ -313,11 +315,13 @@ int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_st
     return 0;
 }
 
-int dk_membership_heard_self(dk_membership *m, dk_member *out)
+int dk_membership_heard_self(dk_membership *m, dk_member *out, uint32_t *max_actor)
 {
     if (!m->heard_self)
         return 0;
     *out = m->heard;
+    if (max_actor)
+        *max_actor = m->heard_actor_max;
     return 1;
 }
 

@@ -141,9 +141,10 @@ void dk_membership_set_actor(dk_membership *m, uint32_t actor_inc);
 int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_status s);
 
 /* The freshest record about this node that a peer told us (a previous
- * life's, when the node lost its data): 1 and *out, or 0 when none came.
- * Loop thread. */
-int dk_membership_heard_self(dk_membership *m, dk_member *out);
+ * life's, when the node lost its data, or our own echoed back): 1 and
+ * *out, and in *max_actor (may be NULL) the highest actor incarnation any
+ * such record carried; 0 when none came. Loop thread. */
+int dk_membership_heard_self(dk_membership *m, dk_member *out, uint32_t *max_actor);
 
 /* First contact: 1 once an exchange with any member succeeded; -1 when
  * this node is a seed (or has no seeds) and every target failed once, so

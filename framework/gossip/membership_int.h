@@ -75,6 +75,7 @@ struct dk_membership {
     uint64_t self_floor;        /* incarnation of our own record in the initial table */
     int heard_self;             /* a peer told us about ourselves: heard is its freshest record */
     dk_member heard;
+    uint32_t heard_actor_max;   /* the highest actor incarnation any of those records had */
 
     int leaving, leave_step;
     void (*leave_done)(void *);

@@ -331,6 +331,36 @@ int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *enco
     return rc;
 }
 
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n)
+{
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !ops) {
+        free(it);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+        ops[i] = (dk_batch_op){.type = DK_BATCH_DELETE, .key = keys[i]};
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    dk_batch b = {.ops = ops, .count = n};
+    int rc = s->conf.engine_ops->write(s->conf.engine, &b, s->conf.sync);
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    free(it);
+    free(ops);
+    return rc;
+}
+
 int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn, void *arg)
 {
     dk_engine_iter *it = NULL;

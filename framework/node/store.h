@@ -85,6 +85,11 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
 int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
                          size_t *skipped);
 
+/* Delete the n keys (distinct) with one engine write under their stripe
+ * locks: copies of ranges this node no longer replicates (cleanup).
+ * Returns 0 or the engine's error. Worker thread. */
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n);
+
 /* Called by dk_store_scan for each stored object in key order; return
  * nonzero to stop. key, raw and obj are valid only during the call. */
 typedef int (*dk_store_scan_fn)(void *arg, dk_slice key, dk_slice raw, const dk_object *obj);

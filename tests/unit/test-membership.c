@@ -786,7 +786,7 @@ static void test_ring_status(void)
     int c2[2] = {2, 1};
     CU_ASSERT(tm_run_until(tm_contact_is, c2, 2000));
     dk_member heard;
-    CU_ASSERT_FATAL(dk_membership_heard_self(tm[2].m, &heard));
+    CU_ASSERT_FATAL(dk_membership_heard_self(tm[2].m, &heard, NULL));
     CU_ASSERT_EQUAL(heard.status, DK_STATUS_REMOVED);
     CU_ASSERT_EQUAL(heard.actor_inc, 4);
     dk_membership_self(tm[2].m, &self);
@@ -827,7 +827,7 @@ static void test_first_contact(void)
     tm_run_until(NULL, NULL, 500);
     CU_ASSERT_EQUAL(dk_membership_contact(tm[1].m), 0);
     dk_member heard;
-    CU_ASSERT_EQUAL(dk_membership_heard_self(tm[1].m, &heard), 0);
+    CU_ASSERT_EQUAL(dk_membership_heard_self(tm[1].m, &heard, NULL), 0);
     tm_stop_all();
 }
 
