@@ -355,6 +355,8 @@ static int rb_removal_driver(const dk_cluster *c)
 
 /* ---- the step --------------------------------------------------------------------- */
 
+static size_t rb_count(const dk_cluster *c, int (*pick)(dk_member_status), const char *except);
+
 static void rb_decide(dk__rebalance *rb)
 {
     dk_cluster *c = rb->c;
@@ -409,6 +411,15 @@ static void rb_step(dk__rebalance *rb)
     }
     if (!rb->actor_ready && !c->raising)
         rb->actor_ready = 1;
+    if ((self->status == DK_STATUS_REPLACING || self->status == DK_STATUS_JOINING) && rb->actor_ready &&
+        !rb->announced && rb_count(c, dk_member_status_readable, NULL) == 0) {
+        /* no member holds any data (a lone node, or a whole cluster that
+         * lost it): nothing to fetch, nobody to wait for */
+        dk_log(DK_LOG_INFO, "rebalance: no member has data to stream from: %s is normal at once", c->cfg->node.id);
+        rb->announced = 1;
+        dk_membership_set_status(c->members, DK_STATUS_NORMAL);
+        return;
+    }
     uint64_t now = uv_now(c->loop);
     if (!rb->plan_sent && (!rb->sig[0] || now - rb->sig_since >= rb_settle_ms(c))) {
         if (rb_install_plan(rb) == 0)
@@ -519,10 +530,10 @@ int dk_rebalance_decommission(dk_cluster *c, char *why, size_t whylen)
                  self->id, left, left == 1 ? "" : "s", c->cfg->cluster.n_replicas);
         return -EPERM;
     }
-    dk_log(DK_LOG_INFO, "rebalance: decommissioning %s: streaming its ranges to their next owners", self->id);
+    const char *id = c->cfg->node.id;     /* self points into the table, which the change replaces */
+    dk_log(DK_LOG_INFO, "rebalance: decommissioning %s: streaming its ranges to their next owners", id);
     dk_membership_set_status(c->members, DK_STATUS_LEAVING);
-    snprintf(why, whylen, "%s is leaving: its ranges stream to their next owners, then it leaves the ring",
-             self->id);
+    snprintf(why, whylen, "%s is leaving: its ranges stream to their next owners, then it leaves the ring", id);
     return 0;
 }
 

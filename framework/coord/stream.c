@@ -348,6 +348,7 @@ static void merge_run(dk__job *j)
         k++;
     }
     mj->rc = dk_store_merge_batch(store, keys, objs, k, &changed, &skipped);
+    mj->cur.bytes += mj->bytes;
     if (mj->rc == 0)
         mj->rc = st_save(mj->st, mj->plan, &mj->cur, mj->done, mj->n_done);
 out:

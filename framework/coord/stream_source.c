@@ -7,11 +7,11 @@
  * node sees, else -EAGAIN: the receiver asks again once gossip agrees),
  * scanned on a worker from the receiver's cursor until the byte budget is
  * spent or SCAN_KEYS_MAX keys were examined (so a sparse range set cannot
- * hold a worker for a whole store), and answered from the loop, after a
- * delay when the node is ahead of cluster.stream_rate. Pacing delays the
+ * hold a worker for a whole store), and answered from the loop once the
+ * node's budget of cluster.stream_rate bytes per second has paid for it
+ * (batches are then cut to about 1/8 s of the rate). Pacing delays the
  * answer rather than sleeping on the worker, so a slow stream holds no
- * thread. The pace is one token bucket per node, shared by every stream
- * it serves.
+ * thread. The budget is one per node, shared by every stream it serves.
  *
  * Membership of a key's token in the ranges: the ranges are sorted by end
  * token and a binary search finds the first range ending at or after the
@@ -29,6 +29,7 @@
 #include "node/store.h"
 
 #define SCAN_KEYS_MAX 200000u
+#define SERVE_BATCH_MIN (16u << 10)
 
 typedef struct src_span {
     dk_token start, end;
@@ -172,10 +173,11 @@ static void serve_done(dk__job *j, int status)
         dk_metrics_add("stream_bytes_sent_total", s->bytes);
         uint64_t rate = c->cfg->cluster.stream_rate, now = uv_hrtime();
         if (rate && s->bytes) {
+            /* the batch leaves once the budget has paid for it */
             if (c->serve_next_ns < now)
                 c->serve_next_ns = now;
-            delay_ms = (c->serve_next_ns - now) / 1000000u;
             c->serve_next_ns += (uint64_t)((double)s->bytes * 1e9 / (double)rate);
+            delay_ms = (c->serve_next_ns - now) / 1000000u;
         }
     }
     if (delay_ms == 0 || c->stopping) {
@@ -219,6 +221,10 @@ void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
     s->q = q;
     s->n_spans = m.n_ranges;
     s->budget = m.max_bytes;
+    /* batches of about 1/8 s of the rate, so the pace is smooth */
+    uint64_t rate = c->cfg->cluster.stream_rate;
+    if (rate && rate / 8 < s->budget)
+        s->budget = rate / 8 < SERVE_BATCH_MIN ? SERVE_BATCH_MIN : (uint32_t)(rate / 8);
     s->wrap = -1;
     for (uint32_t i = 0; i < m.n_ranges; i++) {
         dk_stream_span sp;

@@ -55,12 +55,13 @@ def wait_status(nodes, member, status, timeout):
         member, status, timeout, {n.id: statuses(n).get(member) for n in nodes})
 
 
-def write_keys(nodes, prefix, count, cl="quorum"):
-    """Write count keys through the nodes in turn (8 at a time); returns
-    {key: value} of the acknowledged ones, asserting all were."""
+def write_keys(nodes, prefix, count, cl="quorum", pad=0):
+    """Write count keys (values padded with pad bytes) through the nodes in
+    turn, 8 at a time; returns {key: value}, asserting all were
+    acknowledged."""
     def one(i):
         k = "%s-%05d" % (prefix, i)
-        v = "v-%s" % k
+        v = "v-%s-%s" % (k, "x" * pad)
         r = put(nodes[i % len(nodes)], k, v, cl=cl)
         return k, v, r.status
     acked = {}
