@@ -26,8 +26,10 @@ then reads every acknowledged key back.
 """
 
 import concurrent.futures
+import json
 import os
 import shutil
+import subprocess
 import threading
 import time
 
@@ -38,6 +40,14 @@ from dkcluster import get, local, put, request, values, view, wait_until
 
 IP_PREFIX = "127.0.9"
 N_KEYS = 2000
+DYNKV = os.path.join(dkcluster.BUILDDIR, "client", "dynkv")
+
+
+def cli(node, *args):
+    """(exit status, stdout text, stderr text) of `dynkv -n NODE args...`."""
+    p = subprocess.run([DYNKV, "-n", node.http] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
 def statuses(node):
@@ -170,10 +180,12 @@ def test_join_under_load(make_cluster):
 
     # cleanup drops what the old owners no longer replicate: 2 copies left
     dropped = 0
-    for n in (n1, n2, n3, n4):
+    for n in (n1, n2, n3):
         r = post(n, "/admin/cleanup")
         assert r.status == 200, r
         dropped += r.json()["dropped"]
+    rc, out, err = cli(n4, "cleanup")
+    assert rc == 0 and out.startswith("n4: ") and " dropped, " in out, (rc, out, err)
     assert dropped > 0.3 * len(acked), "cleanup dropped only %d copies" % dropped
     sample = sorted(acked)[::7]
     counts = {k: sum(1 for n in c.nodes if local(n, k).status == 200) for k in sample}
@@ -207,13 +219,17 @@ def test_decommission(make_cluster):
     assert members["n2"]["ownership"] == 0, members["n2"]
 
     # 3 normal nodes left with n_replicas = 2: one more is fine, the next not
-    r = post(n3, "/admin/decommission")
-    assert r.status == 200, r
+    rc, out, err = cli(n3, "-j", "decommission")
+    assert rc == 0 and json.loads(out)["status"] == "leaving", (rc, out, err)
+    rc, out, err = cli(n3, "-j", "streams")
+    assert rc == 0 and "incoming" in json.loads(out), (rc, out, err)
     wait_status([n1, n3, n4], "n3", "left", 60)
     r = post(n4, "/admin/decommission")
     assert r.status == 409, r
     j = r.json()
     assert j["error"] == "conflict" and "n_replicas" in j["message"], j
+    rc, out, err = cli(n4, "decommission")
+    assert rc == 1 and "n_replicas" in err and "409" in err, (rc, out, err)
     bad = check_reads([n1, n4], acked, "all")
     assert not bad, bad[:5]
 
@@ -227,11 +243,13 @@ def test_remove_dead_node(make_cluster):
     r = post(n1, "/admin/remove/n2")
     assert r.status == 409, r                    # n2 is up
     assert "not down" in r.json()["message"], r.json()
+    rc, out, err = cli(n1, "removenode", "n2")
+    assert rc == 1 and "not down" in err, (rc, out, err)
     r = post(n1, "/admin/remove/nobody")
     assert r.status == 404, r
     acked.update(write_keys([n1, n2, n4], "rm-down", 200))
-    r = post(n2, "/admin/remove/n3")
-    assert r.status == 200, r
+    rc, out, err = cli(n2, "removenode", "n3")
+    assert rc == 0 and "n3 is being removed" in out, (rc, out, err)
     wait_status([n1, n2, n4], "n3", "removed", 60)
     bad = check_reads([n1, n2, n4], acked, "all")
     assert not bad, "%d reads at R=all failed after removing n3, e.g. %r" % (len(bad), bad[:5])
