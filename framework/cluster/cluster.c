@@ -199,6 +199,20 @@ static const char *view_transition(void *arg)
     return dk_rebalance_sig(arg);
 }
 
+static int view_up(void *arg, const char *node_id, char *rpc_addr, size_t len, int *up)
+{
+    dk_cluster *c = arg;
+    for (size_t i = 0; i < c->n_table; i++) {
+        const dk_member *m = &c->table[i];
+        if (strcmp(m->id, node_id) == 0) {
+            snprintf(rpc_addr, len, "%s", m->rpc_addr);
+            *up = m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING;
+            return 0;
+        }
+    }
+    return DK_ENOTFOUND;
+}
+
 static int view_peer(void *arg, const char *node_id, char *rpc_addr, size_t len, int *alive)
 {
     dk_cluster *c = arg;
@@ -264,7 +278,7 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .node = node,
         .rpc = c->rpc,
         .view = {.arg = c, .ring = view_ring, .peer = view_peer, .readable = view_readable,
-                 .pending = view_pending, .transition = view_transition},
+                 .pending = view_pending, .up = view_up, .transition = view_transition},
         .hint_engine = node->hint_engine,
         .hint_ops = node->engine_ops,
     };

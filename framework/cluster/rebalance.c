@@ -487,6 +487,11 @@ void dk_rebalance_on_members(dk_cluster *c, const dk_member *m, size_t n)
         rb->plan_sent = 0;
         rb->announced = 0;
         dk_metrics_set_gauge("ring_move_in_progress", sig[0] != 0);
+        size_t pending = 0;
+        dk_xfer_node rv[DK_XFER_N_MAX];
+        for (size_t i = 0; i < dk_transition_ranges(t); i++)
+            pending += dk_transition_receivers(t, i, rv) > 0;
+        dk_metrics_set_gauge("ring_pending_ranges", pending);
     } else if (rb->plan_sent && sig[0]) {
         rb_install_plan(rb);    /* same move, sources may have changed */
     }

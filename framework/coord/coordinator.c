@@ -296,12 +296,20 @@ int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg)
 
 /* ---- hint delivery -------------------------------------------------------- */
 
+/* A hint's target is reachable: up, whatever its ring status. */
+static int coord_hint_target(dk_coord *c, const char *target, char *addr, size_t len, int *alive)
+{
+    if (c->view.up)
+        return c->view.up(c->view.arg, target, addr, len, alive);
+    return c->view.peer(c->view.arg, target, addr, len, alive);
+}
+
 static int coord_hint_alive(void *arg, const char *target)
 {
     dk_coord *c = arg;
     char addr[DK_CONFIG_ADDR_MAX + 1];
     int alive = 0;
-    return c->view.peer(c->view.arg, target, addr, sizeof(addr), &alive) == 0 && alive && addr[0];
+    return coord_hint_target(c, target, addr, sizeof(addr), &alive) == 0 && alive && addr[0];
 }
 
 typedef struct hint_send {
@@ -322,7 +330,7 @@ static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_sl
     dk_coord *c = arg;
     dk__replica rep = {0};
     snprintf(rep.id, sizeof(rep.id), "%s", target);
-    if (c->view.peer(c->view.arg, target, rep.addr, sizeof(rep.addr), &rep.alive) != 0 || !rep.alive)
+    if (coord_hint_target(c, target, rep.addr, sizeof(rep.addr), &rep.alive) != 0 || !rep.alive)
         return DK_EUNAVAILABLE;
     hint_send *s = malloc(sizeof(*s));
     if (!s)

@@ -120,6 +120,11 @@ typedef struct dk_coord_view {
     /* Optional (NULL: none). The pending replicas of token t: fills out[]
      * (room for COORD_N_MAX) and returns how many. */
     size_t (*pending)(void *arg, dk_token t, dk_coord_pending *out);
+    /* Optional (NULL: as peer). Whether a node runs at all, whatever its
+     * ring status: 0 and fills rpc_addr and *up, or DK_ENOTFOUND. Hints
+     * are delivered to a node that is up even while it is still getting
+     * its ranges (its stream may have passed the hinted key). */
+    int (*up)(void *arg, const char *node_id, char *rpc_addr, size_t len, int *up);
     /* Optional. The signature of the ring move under way ("" or NULL:
      * none); a stream source serves only requests of the move it knows.
      * Valid until the loop runs again. */
