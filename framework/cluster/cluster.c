@@ -184,6 +184,7 @@ static dk_ring *view_ring(void *arg)
     return dk_ring_cell_get(&c->ring);
 }
 
+/* The coordinator's view callbacks below run on the loop thread. */
 static int view_readable(void *arg)
 {
     return dk_rebalance_readable(arg);
@@ -332,6 +333,7 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     return rc;
 }
 
+/* Loop thread: the rebalance timer is closed. */
 static void rb_stopped(void *arg)
 {
     dk_cluster *c = arg;

@@ -609,6 +609,7 @@ int dk_rebalance_start(dk_cluster *c)
     return 0;
 }
 
+/* Loop thread: the timer is closed. */
 static void rb_closed(uv_handle_t *h)
 {
     dk__rebalance *rb = h->data;

@@ -31,6 +31,7 @@ typedef struct cleanup_job {
 
 static int cleanup_running;    /* one at a time per process: the loop's own */
 
+/* Worker: one stored key of the scan. */
 static int cleanup_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *obj)
 {
     cleanup_job *cj = arg;
@@ -62,6 +63,7 @@ static int cleanup_visit(void *arg, dk_slice key, dk_slice raw, const dk_object 
     return cj->seen >= CLEANUP_SLICE;
 }
 
+/* Worker: scan and drop, slice by slice. */
 static void cleanup_run(dk__job *j)
 {
     cleanup_job *cj = (cleanup_job *)j;
@@ -100,6 +102,7 @@ static void cleanup_run(dk__job *j)
     }
 }
 
+/* Loop thread. */
 static void cleanup_done(dk__job *j, int status)
 {
     cleanup_job *cj = (cleanup_job *)j;

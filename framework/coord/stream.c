@@ -356,6 +356,7 @@ out:
     free(objs);
 }
 
+/* Loop thread: a batch is merged and saved (or failed). */
 static void merge_done(dk__job *j, int status)
 {
     merge_job *mj = (merge_job *)j;
@@ -601,12 +602,14 @@ typedef struct done_job {
     size_t n_done;
 } done_job;
 
+/* Worker. */
 static void done_run(dk__job *j)
 {
     done_job *d = (done_job *)j;
     st_save(d->st, d->plan, NULL, d->done, d->n_done);
 }
 
+/* Loop thread. */
 static void done_done(dk__job *j, int status)
 {
     done_job *d = (done_job *)j;
@@ -669,6 +672,7 @@ typedef struct load_job {
     int rc;
 } load_job;
 
+/* Worker: drop other moves' progress, read this one's. */
 static void load_run(dk__job *j)
 {
     load_job *l = (load_job *)j;
@@ -682,6 +686,7 @@ static void load_run(dk__job *j)
     pthread_mutex_unlock(&l->st->cat_mu);
 }
 
+/* Loop thread: apply the saved progress and start the streams. */
 static void load_done(dk__job *j, int status)
 {
     load_job *l = (load_job *)j;
@@ -868,6 +873,7 @@ void dk__stream_start(dk_coord *c)
     c->stream = st;
 }
 
+/* Loop thread: the timer is closed. */
 static void st_closed(uv_handle_t *h)
 {
     dk__stream *st = h->data;

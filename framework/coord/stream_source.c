@@ -97,6 +97,7 @@ static int serve_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *o
     return s->bytes >= s->budget || s->scanned >= SCAN_KEYS_MAX;
 }
 
+/* Worker: the scan of one batch. */
 static void serve_run(dk__job *j)
 {
     serve_job *s = (serve_job *)j;
@@ -141,6 +142,7 @@ static void serve_reply(serve_job *s)
     dk_buf_free(&b);
 }
 
+/* Loop thread. */
 static void serve_paced_closed(uv_handle_t *h)
 {
     serve_job *s = h->data;
