@@ -1,7 +1,9 @@
 /*
  * stream.c - the receiving side of range streaming (see stream.h): the
- * plan of ranges to fetch, one stream per source, batches merged and
- * progress saved on workers, and the answer to STREAM_DONE.
+ * plan of ranges to fetch and its lifetime, the saved progress it starts
+ * from, the completion of its ranges, its status for other threads, and
+ * the answer to STREAM_DONE. The streams themselves (one per source) are
+ * in stream_fetch.c.
  *
  * State. A plan holds its ranges (sorted by end token), the nodes they come
  * from, and its streams. A range remembers from which of its sources it
@@ -25,7 +27,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "coord/coord_int.h"
 #include "coord/stream.h"
@@ -35,82 +36,17 @@
 #include "node/store.h"
 
 #define ST_TICK_MS 200u
-#define ST_BATCH_BYTES (1u << 20)
-#define ST_REQ_TIMEOUT_MS 15000u
-#define ST_RETRY_MIN_MS 500u
-#define ST_RETRY_MAX_MS 5000u
-#define ST_AGAIN_MS 300u
-#define ST_INFO_MAX 64u
-
-enum { SS_IDLE, SS_REQ, SS_MERGE, SS_DONE };
-
-typedef struct st_plan st_plan;
-
-typedef struct st_range {
-    dk_token start, end;
-    int done, nothing;
-    uint32_t n_src, n_got;
-    uint16_t src[DK_STREAM_SRC_MAX];
-    uint16_t got[DK_STREAM_SRC_MAX];
-    uint64_t keys, bytes;
-} st_range;
-
-typedef struct st_sess {
-    st_plan *pl;
-    struct st_sess *next;
-    uint16_t node;
-    size_t *ranges;             /* indexes into pl->r */
-    size_t n;
-    char hash[24];
-    dk_buf cursor;
-    int state, dead;
-    uint64_t retry_at, backoff_ms;
-    uint64_t keys, bytes, batches;
-} st_sess;
-
-struct st_plan {
-    struct dk__stream *st;
-    char sig[DK_STREAM_SIG_MAX + 1];
-    unsigned refs;              /* the stream struct's own + steps in flight */
-    int loaded, retired, done_saved;
-    dk_stream_node *nodes;
-    size_t n_nodes, cap_nodes;
-    st_range *r;
-    size_t n;
-    st_sess *sess;
-    dk_catalog_cursor *cursors; /* saved cursors (loaded, then kept current) */
-    size_t n_cursors;
-    uint64_t keys, bytes;
-};
-
-typedef struct dk__stream {
-    dk_coord *c;
-    st_plan *plan;
-    uv_timer_t tick;
-    pthread_mutex_t cat_mu;     /* node->stream_catalog: one job at a time */
-    pthread_mutex_t pub_mu;     /* pub and info: read by any thread */
-    dk_stream_status pub;
-    dk_stream_info info[ST_INFO_MAX];
-    size_t n_info;
-} dk__stream;
 
 /* ---- plans and their lifetime -------------------------------------------- */
 
-static void sess_free(st_sess *s)
-{
-    free(s->ranges);
-    dk_buf_free(&s->cursor);
-    free(s);
-}
-
-static void plan_unref(st_plan *pl)
+void dk__st_plan_unref(dk__st_plan *pl)
 {
     if (--pl->refs)
         return;
     while (pl->sess) {
-        st_sess *s = pl->sess;
+        dk__st_sess *s = pl->sess;
         pl->sess = s->next;
-        sess_free(s);
+        dk__st_sess_free(s);
     }
     free(pl->nodes);
     free(pl->r);
@@ -118,7 +54,7 @@ static void plan_unref(st_plan *pl)
     free(pl);
 }
 
-static int node_index(st_plan *pl, const dk_stream_node *n)
+static int node_index(dk__st_plan *pl, const dk_stream_node *n)
 {
     for (size_t i = 0; i < pl->n_nodes; i++)
         if (!strcmp(pl->nodes[i].id, n->id)) {
@@ -139,10 +75,10 @@ static int node_index(st_plan *pl, const dk_stream_node *n)
 
 static int range_cmp(const void *a, const void *b)
 {
-    return dk_token_cmp(((const st_range *)a)->end, ((const st_range *)b)->end);
+    return dk_token_cmp(((const dk__st_range *)a)->end, ((const dk__st_range *)b)->end);
 }
 
-static st_range *range_find(st_plan *pl, dk_token end)
+dk__st_range *dk__st_range_find(dk__st_plan *pl, dk_token end)
 {
     size_t lo = 0, hi = pl->n;
     while (lo < hi) {
@@ -158,7 +94,7 @@ static st_range *range_find(st_plan *pl, dk_token end)
     return NULL;
 }
 
-static int range_has(const uint16_t *l, uint32_t n, uint16_t v)
+int dk__st_range_has(const uint16_t *l, uint32_t n, uint16_t v)
 {
     for (uint32_t i = 0; i < n; i++)
         if (l[i] == v)
@@ -167,19 +103,19 @@ static int range_has(const uint16_t *l, uint32_t n, uint16_t v)
 }
 
 /* Complete when received from every current source. */
-static int range_complete(const st_range *r)
+static int range_complete(const dk__st_range *r)
 {
     if (r->nothing)
         return 1;
     if (r->n_src == 0)
         return 0;
     for (uint32_t i = 0; i < r->n_src; i++)
-        if (!range_has(r->got, r->n_got, r->src[i]))
+        if (!dk__st_range_has(r->got, r->n_got, r->src[i]))
             return 0;
     return 1;
 }
 
-static void span_of(const st_range *r, uint8_t *out)
+void dk__st_span_of(const dk__st_range *r, uint8_t *out)
 {
     /* big-endian so blobs sort like tokens */
     for (int i = 0; i < 8; i++) {
@@ -190,7 +126,7 @@ static void span_of(const st_range *r, uint8_t *out)
     }
 }
 
-static dk_token token_of(const uint8_t *p)
+dk_token dk__st_token_of(const uint8_t *p)
 {
     dk_token t = {0, 0};
     for (int i = 0; i < 8; i++) {
@@ -202,14 +138,14 @@ static dk_token token_of(const uint8_t *p)
 
 /* ---- status for other threads ------------------------------------------- */
 
-static const char *sess_state(const st_sess *s, uint64_t now)
+static const char *sess_state(const dk__st_sess *s, uint64_t now)
 {
     switch (s->state) {
-    case SS_REQ:
+    case DK__SS_REQ:
         return "request";
-    case SS_MERGE:
+    case DK__SS_MERGE:
         return "merge";
-    case SS_DONE:
+    case DK__SS_DONE:
         return "complete";
     default:
         return s->retry_at > now ? "retry" : "idle";
@@ -218,10 +154,10 @@ static const char *sess_state(const st_sess *s, uint64_t now)
 
 static void st_publish(dk__stream *st)
 {
-    st_plan *pl = st->plan;
+    dk__st_plan *pl = st->plan;
     dk_stream_status p;
     memset(&p, 0, sizeof(p));
-    dk_stream_info info[ST_INFO_MAX];
+    dk_stream_info info[DK__ST_INFO_MAX];
     size_t n_info = 0;
     if (pl) {
         snprintf(p.plan, sizeof(p.plan), "%s", pl->sig);
@@ -233,18 +169,18 @@ static void st_publish(dk__stream *st)
         p.keys = pl->keys;
         p.bytes = pl->bytes;
         uint64_t now = uv_hrtime();
-        for (st_sess *s = pl->sess; s; s = s->next) {
+        for (dk__st_sess *s = pl->sess; s; s = s->next) {
             if (s->dead)
                 continue;
-            p.streams += s->state != SS_DONE;
-            if (n_info < ST_INFO_MAX) {
+            p.streams += s->state != DK__SS_DONE;
+            if (n_info < DK__ST_INFO_MAX) {
                 dk_stream_info *x = &info[n_info++];
                 snprintf(x->source, sizeof(x->source), "%s", pl->nodes[s->node].id);
                 x->ranges = s->n;
                 x->keys = s->keys;
                 x->bytes = s->bytes;
                 x->batches = s->batches;
-                x->complete = s->state == SS_DONE;
+                x->complete = s->state == DK__SS_DONE;
                 snprintf(x->state, sizeof(x->state), "%s", sess_state(s, now));
             }
         }
@@ -284,7 +220,7 @@ size_t dk_stream_streams_get(dk_coord *c, dk_stream_info *out, size_t cap)
 /* ---- saving progress ----------------------------------------------------- */
 
 /* Worker: save under the catalog mutex. */
-static int st_save(dk__stream *st, const char *plan, const dk_catalog_cursor *cur, const dk_catalog_range *done,
+int dk__st_save(dk__stream *st, const char *plan, const dk_catalog_cursor *cur, const dk_catalog_range *done,
                    size_t n_done)
 {
     dk_catalog *cat = st->c->node->stream_catalog;
@@ -296,302 +232,6 @@ static int st_save(dk__stream *st, const char *plan, const dk_catalog_cursor *cu
         dk_log(DK_LOG_WARN, "stream: cannot save progress: %s (%s)", dk_strerror(rc), dk_catalog_errmsg(cat));
     pthread_mutex_unlock(&st->cat_mu);
     return rc;
-}
-
-/* ---- streams --------------------------------------------------------------- */
-
-static void sess_kick(dk__stream *st, st_sess *s);
-static void plan_check_done(dk__stream *st, st_plan *pl);
-
-static void sess_retry(st_sess *s, uint64_t ms)
-{
-    s->state = SS_IDLE;
-    s->retry_at = uv_hrtime() + ms * 1000000u;
-}
-
-static void sess_fail(st_sess *s)
-{
-    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : ST_RETRY_MIN_MS;
-    if (s->backoff_ms > ST_RETRY_MAX_MS)
-        s->backoff_ms = ST_RETRY_MAX_MS;
-    sess_retry(s, s->backoff_ms);
-}
-
-typedef struct merge_job {
-    dk__job job;
-    dk__stream *st;
-    st_sess *s;
-    char plan[DK_STREAM_SIG_MAX + 1];
-    dk_buf body;                /* the batch frame body (items borrow it) */
-    dk_msg_stream_batch m;
-    dk_catalog_cursor cur;
-    dk_catalog_range *done;     /* ranges completed by this batch (last) */
-    size_t n_done;
-    int rc;
-    uint64_t bytes;
-} merge_job;
-
-/* Worker: merge the batch, then save the cursor (and completed ranges). */
-static void merge_run(dk__job *j)
-{
-    merge_job *mj = (merge_job *)j;
-    dk_store *store = j->c->node->store;
-    size_t n = mj->m.n_items, k = 0, changed = 0, skipped = 0;
-    dk_slice *keys = n ? calloc(n, sizeof(*keys)) : NULL, *objs = n ? calloc(n, sizeof(*objs)) : NULL;
-    if (n && (!keys || !objs)) {
-        mj->rc = -ENOMEM;
-        goto out;
-    }
-    dk_slice rest = mj->m.items;
-    while (k < n && dk_stream_item_next(&rest, &keys[k], &objs[k]) == 0) {
-        mj->bytes += keys[k].len + objs[k].len;
-        k++;
-    }
-    mj->rc = dk_store_merge_batch(store, keys, objs, k, &changed, &skipped);
-    mj->cur.bytes += mj->bytes;
-    if (mj->rc == 0)
-        mj->rc = st_save(mj->st, mj->plan, &mj->cur, mj->done, mj->n_done);
-out:
-    free(keys);
-    free(objs);
-}
-
-/* Loop thread: a batch is merged and saved (or failed). */
-static void merge_done(dk__job *j, int status)
-{
-    merge_job *mj = (merge_job *)j;
-    dk__stream *st = mj->st;
-    st_sess *s = mj->s;
-    st_plan *pl = s->pl;
-    int rc = status ? status : mj->rc;
-    if (s->dead || pl->retired)
-        s->state = SS_IDLE;     /* dropped by plan_streams or with the plan */
-    else {
-        if (rc) {
-            dk_log(DK_LOG_WARN, "stream: merging a batch from %s failed: %s", pl->nodes[s->node].id,
-                   dk_strerror(rc));
-            sess_fail(s);
-        } else {
-            dk_buf_reset(&s->cursor);
-            dk_buf_append(&s->cursor, mj->cur.cursor, mj->cur.cursor_len);
-            s->keys += mj->m.n_items;
-            s->bytes += mj->bytes;
-            s->batches++;
-            s->backoff_ms = 0;
-            pl->keys += mj->m.n_items;
-            pl->bytes += mj->bytes;
-            dk_metrics_add("stream_keys_received_total", mj->m.n_items);
-            dk_metrics_add("stream_bytes_received_total", mj->bytes);
-            /* keep the in-memory copy of saved cursors current */
-            for (size_t i = 0; i < pl->n_cursors; i++)
-                if (!strcmp(pl->cursors[i].source, mj->cur.source))
-                    pl->cursors[i] = mj->cur;
-            if (mj->m.flags & DK_STREAM_LAST) {
-                s->state = SS_DONE;
-                for (size_t i = 0; i < s->n; i++) {
-                    st_range *r = &pl->r[s->ranges[i]];
-                    if (!range_has(r->got, r->n_got, s->node) && r->n_got < DK_STREAM_SRC_MAX)
-                        r->got[r->n_got++] = s->node;
-                }
-                for (size_t i = 0; i < mj->n_done; i++) {
-                    st_range *r = range_find(pl, token_of(mj->done[i].span + 16));
-                    if (r)
-                        r->done = 1;
-                }
-                dk_log(DK_LOG_INFO, "stream: %zu ranges from %s complete (%llu keys, %llu bytes)", s->n,
-                       pl->nodes[s->node].id, (unsigned long long)s->keys, (unsigned long long)s->bytes);
-                plan_check_done(st, pl);
-            } else {
-                s->state = SS_IDLE;
-                sess_kick(st, s);
-            }
-        }
-    }
-    dk_buf_free(&mj->body);
-    free(mj->done);
-    free(mj);
-    plan_unref(pl);
-}
-
-/* A batch arrived (loop thread). */
-static void sess_batch(void *arg, int status, const dk_frame_header *h, dk_slice body)
-{
-    st_sess *s = arg;
-    st_plan *pl = s->pl;
-    if (s->dead || pl->retired) {
-        if (s->state == SS_REQ)
-            s->state = SS_IDLE;
-        plan_unref(pl);
-        return;
-    }
-    dk_msg_stream_batch m;
-    if (status == 0 && h->type == DK_MSG_STREAM_BATCH && dk_msg_stream_batch_decode(body, &m) == 0)
-        status = m.status;
-    else if (status == 0)
-        status = DK_ECORRUPT;
-    if (status == -EAGAIN) {
-        sess_retry(s, ST_AGAIN_MS);
-        plan_unref(pl);
-        return;
-    }
-    if (status) {
-        dk_log(DK_LOG_DEBUG, "stream: request to %s failed: %s", pl->nodes[s->node].id, dk_strerror(status));
-        sess_fail(s);
-        plan_unref(pl);
-        return;
-    }
-    merge_job *mj = calloc(1, sizeof(*mj));
-    if (!mj || dk_buf_append(&mj->body, body.ptr, body.len) != 0 ||
-        dk_msg_stream_batch_decode(dk_buf_slice(&mj->body), &mj->m) != 0) {
-        if (mj)
-            dk_buf_free(&mj->body);
-        free(mj);
-        sess_fail(s);
-        plan_unref(pl);
-        return;
-    }
-    mj->st = pl->st;
-    mj->s = s;
-    snprintf(mj->plan, sizeof(mj->plan), "%s", pl->sig);
-    snprintf(mj->cur.source, sizeof(mj->cur.source), "%s", pl->nodes[s->node].id);
-    snprintf(mj->cur.ranges_hash, sizeof(mj->cur.ranges_hash), "%s", s->hash);
-    memcpy(mj->cur.cursor, mj->m.cursor.ptr, mj->m.cursor.len);
-    mj->cur.cursor_len = mj->m.cursor.len;
-    mj->cur.keys = s->keys + mj->m.n_items;
-    mj->cur.bytes = s->bytes;
-    if (mj->m.flags & DK_STREAM_LAST) {
-        /* ranges this stream completes (saved with its last batch): every
-         * other source of theirs already delivered */
-        mj->done = calloc(s->n ? s->n : 1, sizeof(*mj->done));
-        for (size_t i = 0; mj->done && i < s->n; i++) {
-            st_range *r = &pl->r[s->ranges[i]];
-            int complete = !r->done && r->n_src > 0;
-            for (uint32_t k = 0; complete && k < r->n_src; k++)
-                complete = r->src[k] == s->node || range_has(r->got, r->n_got, r->src[k]);
-            if (complete)
-                span_of(r, mj->done[mj->n_done++].span);
-        }
-    }
-    mj->job.run = merge_run;
-    mj->job.done = merge_done;
-    s->state = SS_MERGE;
-    if (dk__coord_job(mj->st->c, &mj->job) != 0) {
-        dk_buf_free(&mj->body);
-        free(mj->done);
-        free(mj);
-        sess_fail(s);
-        plan_unref(pl);
-    }
-    /* the request's reference on pl is now the job's */
-}
-
-static void sess_kick(dk__stream *st, st_sess *s)
-{
-    st_plan *pl = s->pl;
-    if (s->dead || pl->retired || s->state != SS_IDLE || st->c->stopping || s->retry_at > uv_hrtime())
-        return;
-    uint8_t *spans = malloc(s->n * DK_STREAM_RANGE_LEN);
-    if (!spans) {
-        sess_fail(s);
-        return;
-    }
-    for (size_t i = 0; i < s->n; i++) {
-        const st_range *r = &pl->r[s->ranges[i]];
-        dk_stream_span sp = {r->start.hi, r->start.lo, r->end.hi, r->end.lo};
-        dk_stream_span_put(spans + i * DK_STREAM_RANGE_LEN, &sp);
-    }
-    dk_msg_stream_req m = {.cursor = dk_buf_slice(&s->cursor), .max_bytes = ST_BATCH_BYTES,
-                           .n_ranges = (uint32_t)s->n, .ranges = {spans, s->n * DK_STREAM_RANGE_LEN}};
-    snprintf(m.plan, sizeof(m.plan), "%s", pl->sig);
-    dk_buf body = DK_BUF_INIT;
-    const dk_stream_node *src = &pl->nodes[s->node];
-    int rc = dk_msg_stream_req_encode(&body, &m);
-    if (rc == 0)
-        rc = dk__coord_call(st->c, src->id, src->addr, DK_MSG_STREAM_REQ, &body, ST_REQ_TIMEOUT_MS, sess_batch, s);
-    free(spans);
-    dk_buf_free(&body);
-    if (rc) {
-        sess_fail(s);
-        return;
-    }
-    pl->refs++;
-    s->state = SS_REQ;
-}
-
-/* The ranges stream (source node, not complete, not yet got from node)
- * would carry, and their hash; 0 when there are none. */
-static size_t sess_ranges(st_plan *pl, uint16_t node, size_t *out, char *hash, size_t hlen)
-{
-    size_t n = 0;
-    XXH3_state_t *h = XXH3_createState();
-    if (h)
-        XXH3_64bits_reset(h);
-    for (size_t i = 0; i < pl->n; i++) {
-        const st_range *r = &pl->r[i];
-        if (r->done || !range_has(r->src, r->n_src, node) || range_has(r->got, r->n_got, node))
-            continue;
-        if (out)
-            out[n] = i;
-        n++;
-        if (h)
-            XXH3_64bits_update(h, &r->end, sizeof(r->end));
-    }
-    snprintf(hash, hlen, "%016llx", h ? (unsigned long long)XXH3_64bits_digest(h) : 0ull);
-    XXH3_freeState(h);
-    return n;
-}
-
-/* Make the streams match the ranges' current sources: keep a stream whose
- * set is unchanged, retire the others, start the missing ones. */
-static void plan_streams(dk__stream *st, st_plan *pl)
-{
-    if (!pl->loaded || pl->retired)
-        return;
-    for (size_t node = 0; node < pl->n_nodes; node++) {
-        char hash[24];
-        size_t n = sess_ranges(pl, (uint16_t)node, NULL, hash, sizeof(hash));
-        st_sess *keep = NULL;
-        for (st_sess *s = pl->sess; s; s = s->next) {
-            if (s->dead || s->node != node || s->state == SS_DONE)
-                continue;
-            if (n && !strcmp(s->hash, hash) && !keep)
-                keep = s;
-            else
-                s->dead = 1;    /* its step in flight is dropped when it returns */
-        }
-        if (keep || n == 0)
-            continue;
-        st_sess *s = calloc(1, sizeof(*s));
-        if (!s || !(s->ranges = calloc(n, sizeof(*s->ranges)))) {
-            free(s);
-            continue;
-        }
-        s->pl = pl;
-        s->node = (uint16_t)node;
-        s->n = sess_ranges(pl, (uint16_t)node, s->ranges, s->hash, sizeof(s->hash));
-        for (size_t i = 0; i < pl->n_cursors; i++)
-            if (!strcmp(pl->cursors[i].source, pl->nodes[node].id) && !strcmp(pl->cursors[i].ranges_hash, s->hash)) {
-                dk_buf_append(&s->cursor, pl->cursors[i].cursor, pl->cursors[i].cursor_len);
-                s->keys = pl->cursors[i].keys;
-                s->bytes = pl->cursors[i].bytes;
-                dk_log(DK_LOG_INFO, "stream: resuming %zu ranges from %s after %zu saved keys", s->n,
-                       pl->nodes[node].id, (size_t)s->keys);
-            }
-        s->next = pl->sess;
-        pl->sess = s;
-        dk_log(DK_LOG_INFO, "stream: fetching %zu ranges of move %s from %s", s->n, pl->sig, pl->nodes[node].id);
-        sess_kick(st, s);
-    }
-    /* drop retired streams with nothing in flight */
-    for (st_sess **pp = &pl->sess; *pp;) {
-        st_sess *s = *pp;
-        if (s->dead && s->state != SS_REQ && s->state != SS_MERGE) {
-            *pp = s->next;
-            sess_free(s);
-        } else {
-            pp = &s->next;
-        }
-    }
 }
 
 typedef struct done_job {
@@ -606,7 +246,7 @@ typedef struct done_job {
 static void done_run(dk__job *j)
 {
     done_job *d = (done_job *)j;
-    st_save(d->st, d->plan, NULL, d->done, d->n_done);
+    dk__st_save(d->st, d->plan, NULL, d->done, d->n_done);
 }
 
 /* Loop thread. */
@@ -620,7 +260,7 @@ static void done_done(dk__job *j, int status)
 
 /* Ranges that became complete without a stream of their own (nothing to
  * fetch, or every source already delivered): record them. */
-static void plan_check_done(dk__stream *st, st_plan *pl)
+void dk__st_plan_check_done(dk__stream *st, dk__st_plan *pl)
 {
     size_t n_new = 0;
     for (size_t i = 0; i < pl->n; i++)
@@ -629,11 +269,11 @@ static void plan_check_done(dk__stream *st, st_plan *pl)
         done_job *d = calloc(1, sizeof(*d));
         if (d && (d->done = calloc(n_new, sizeof(*d->done)))) {
             for (size_t i = 0; i < pl->n; i++) {
-                st_range *r = &pl->r[i];
+                dk__st_range *r = &pl->r[i];
                 if (r->done || !range_complete(r))
                     continue;
                 r->done = 1;
-                span_of(r, d->done[d->n_done++].span);
+                dk__st_span_of(r, d->done[d->n_done++].span);
             }
             d->st = st;
             snprintf(d->plan, sizeof(d->plan), "%s", pl->sig);
@@ -655,7 +295,7 @@ static void plan_check_done(dk__stream *st, st_plan *pl)
         dk_log(DK_LOG_INFO, "stream: move %s: all %zu ranges received (%llu keys, %llu bytes)", pl->sig, pl->n,
                (unsigned long long)pl->keys, (unsigned long long)pl->bytes);
     }
-    plan_streams(st, pl);
+    dk__st_plan_streams(st, pl);
     st_publish(st);
 }
 
@@ -664,7 +304,7 @@ static void plan_check_done(dk__stream *st, st_plan *pl)
 typedef struct load_job {
     dk__job job;
     dk__stream *st;
-    st_plan *pl;
+    dk__st_plan *pl;
     dk_catalog_range *ranges;
     size_t n_ranges;
     dk_catalog_cursor *cursors;
@@ -690,14 +330,14 @@ static void load_run(dk__job *j)
 static void load_done(dk__job *j, int status)
 {
     load_job *l = (load_job *)j;
-    st_plan *pl = l->pl;
+    dk__st_plan *pl = l->pl;
     if (status == 0 && l->rc)
         dk_log(DK_LOG_WARN, "stream: cannot read saved progress of move %s: %s; starting over", pl->sig,
                dk_strerror(l->rc));
     if (!pl->retired) {
         size_t had = 0;
         for (size_t i = 0; i < l->n_ranges; i++) {
-            st_range *r = range_find(pl, token_of(l->ranges[i].span + 16));
+            dk__st_range *r = dk__st_range_find(pl, dk__st_token_of(l->ranges[i].span + 16));
             if (r && !r->done) {
                 r->done = 1;
                 had++;
@@ -709,22 +349,22 @@ static void load_done(dk__job *j, int status)
         pl->loaded = 1;
         if (had)
             dk_log(DK_LOG_INFO, "stream: move %s: %zu of %zu ranges were already received", pl->sig, had, pl->n);
-        plan_check_done(l->st, pl);
+        dk__st_plan_check_done(l->st, pl);
     }
     free(l->ranges);
     free(l->cursors);
     free(l);
-    plan_unref(pl);
+    dk__st_plan_unref(pl);
 }
 
 /* ---- installing a plan ------------------------------------------------------- */
 
 /* Set the sources of pl's ranges from p (same move). */
-static int plan_sources(st_plan *pl, const dk_stream_plan *p)
+static int plan_sources(dk__st_plan *pl, const dk_stream_plan *p)
 {
     for (size_t i = 0; i < p->n_want; i++) {
         const dk_stream_want *w = &p->want[i];
-        st_range *r = range_find(pl, w->end);
+        dk__st_range *r = dk__st_range_find(pl, w->end);
         if (!r)
             continue;
         r->nothing = w->nothing;
@@ -741,12 +381,12 @@ static int plan_sources(st_plan *pl, const dk_stream_plan *p)
     return 0;
 }
 
-static void plan_retire(st_plan *pl)
+static void plan_retire(dk__st_plan *pl)
 {
     pl->retired = 1;
-    for (st_sess *s = pl->sess; s; s = s->next)
+    for (dk__st_sess *s = pl->sess; s; s = s->next)
         s->dead = 1;
-    plan_unref(pl);
+    dk__st_plan_unref(pl);
 }
 
 int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p)
@@ -759,7 +399,7 @@ int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p)
     if (st->plan && !strcmp(st->plan->sig, p->sig)) {
         int rc = plan_sources(st->plan, p);
         if (rc == 0)
-            plan_check_done(st, st->plan);
+            dk__st_plan_check_done(st, st->plan);
         return rc;
     }
     if (st->plan) {
@@ -771,7 +411,7 @@ int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p)
         st_publish(st);
         return 0;
     }
-    st_plan *pl = calloc(1, sizeof(*pl));
+    dk__st_plan *pl = calloc(1, sizeof(*pl));
     if (!pl || !(pl->r = calloc(p->n_want ? p->n_want : 1, sizeof(*pl->r)))) {
         free(pl);
         return -ENOMEM;
@@ -787,14 +427,14 @@ int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p)
     qsort(pl->r, pl->n, sizeof(*pl->r), range_cmp);
     int rc = plan_sources(pl, p);
     if (rc) {
-        plan_unref(pl);
+        dk__st_plan_unref(pl);
         return rc;
     }
     st->plan = pl;
     load_job *l = calloc(1, sizeof(*l));
     if (!l) {
         pl->loaded = 1;     /* no saved progress: start over */
-        plan_check_done(st, pl);
+        dk__st_plan_check_done(st, pl);
         return 0;
     }
     l->st = st;
@@ -804,7 +444,7 @@ int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p)
     if (dk__coord_job(c, &l->job) != 0) {
         free(l);
         pl->loaded = 1;
-        plan_check_done(st, pl);
+        dk__st_plan_check_done(st, pl);
         return 0;
     }
     pl->refs++;
@@ -849,11 +489,11 @@ void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body)
 static void st_tick(uv_timer_t *t)
 {
     dk__stream *st = t->data;
-    st_plan *pl = st->plan;
+    dk__st_plan *pl = st->plan;
     if (pl && pl->loaded && !pl->retired) {
-        for (st_sess *s = pl->sess; s; s = s->next)
-            sess_kick(st, s);
-        plan_streams(st, pl);
+        for (dk__st_sess *s = pl->sess; s; s = s->next)
+            dk__st_sess_kick(st, s);
+        dk__st_plan_streams(st, pl);
     }
     st_publish(st);
 }

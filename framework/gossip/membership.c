@@ -22,7 +22,7 @@
 #include "base/log.h"
 #include "gossip/membership_int.h"
 
-static int64_t ms_wall_ms(void)
+int64_t dk__ms_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -31,28 +31,9 @@ static int64_t ms_wall_ms(void)
 
 /* joining/normal/leaving are asserted by the node itself; suspect, down
  * and removed override them at an equal incarnation. */
-static int ms_rank(dk_member_state s)
+int dk__ms_rank(dk_member_state s)
 {
     return s == DK_MEMBER_SUSPECT ? 1 : s == DK_MEMBER_DOWN ? 2 : s == DK_MEMBER_REMOVED ? 3 : 0;
-}
-
-/* At an equal incarnation and state rank, a ring status set by another
- * member for a down one (a removal: leaving, then removed) wins over the
- * status the member last announced itself. */
-static int ms_status_rank(dk_member_status s)
-{
-    return s == DK_STATUS_LEAVING ? 1 : s == DK_STATUS_LEFT ? 2 : s == DK_STATUS_REMOVED ? 3 : 0;
-}
-
-/* Whether update u supersedes record r: a higher incarnation, or the same
- * one with a higher (state rank, status rank). */
-static int ms_newer(const dk_member *u, const dk_member *r)
-{
-    if (u->incarnation != r->incarnation)
-        return u->incarnation > r->incarnation;
-    if (ms_rank(u->state) != ms_rank(r->state))
-        return ms_rank(u->state) > ms_rank(r->state);
-    return ms_status_rank(u->status) > ms_status_rank(r->status);
 }
 
 static int ms_probeable(const ms_rec *r)
@@ -69,7 +50,7 @@ uint64_t dk__ms_rand(dk_membership *m)
     return m->rng = x;
 }
 
-static int ms_find(const dk_membership *m, const char *id)
+int dk__ms_find(const dk_membership *m, const char *id)
 {
     for (size_t i = 0; i < m->n_recs; i++)
         if (!strcmp(m->recs[i].m.id, id))
@@ -98,8 +79,6 @@ static uint64_t ms_suspicion_timeout(const dk_membership *m)
 }
 
 static void ms_on_suspicion_timer(uv_timer_t *t);
-static void ms_spread(dk_membership *m, size_t idx, int to_subject);
-static void ms_announce(dk_membership *m);
 
 /* Arm the suspicion timer for the earliest deadline of a suspect record,
  * so down is declared on time rather than at the next tick. */
@@ -134,11 +113,11 @@ static int ms_add(dk_membership *m, const dk_member *u, uint32_t tx)
     return 0;
 }
 
-static void ms_refute(dk_membership *m, uint64_t heard)
+void dk__ms_refute(dk_membership *m, uint64_t heard)
 {
     ms_rec *self = &m->recs[0];
     self->m.incarnation = heard + 1;
-    self->m.updated_ms = ms_wall_ms();
+    self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
     MS_STAT(m, refutations);
@@ -146,79 +125,16 @@ static void ms_refute(dk_membership *m, uint64_t heard)
            self->m.id, (unsigned long long)self->m.incarnation);
 }
 
-static int ms_gone(dk_member_status s)
-{
-    return s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED;
-}
-
-static void ms_self_status(dk_membership *m, dk_member_status s, const char *why)
-{
-    ms_rec *self = &m->recs[0];
-    dk_log(s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED ? DK_LOG_ERROR : DK_LOG_INFO,
-           "membership: %s ring status %s -> %s: %s", self->m.id, dk_member_status_name(self->m.status),
-           dk_member_status_name(s), why);
-    self->m.status = s;
-    self->m.epoch = (uint64_t)ms_wall_ms();
-}
-
-/*
- * An update about this node: remember the freshest one (a node that lost
- * its data learns from it what it was), then
- *   - the cluster says we left or were removed, at or after the life this
- *     node remembers: a node with its data adopts it and stays out (coming
- *     back as normal would hide the writes made meanwhile elsewhere); a
- *     replacing node (no data) starts over as a joining one;
- *   - a joining node hears that it was on the ring (normal, leaving,
- *     replacing) in a life it forgot: it replaces itself, keeping its place
- *     on the ring instead of handing it to nodes that hold nothing;
- *   - and as always refute suspicion, death, removal, or an alive record
- *     newer than ours (we restarted and forgot it).
- */
-static void ms_apply_self(dk_membership *m, const dk_member *u)
-{
-    ms_rec *self = &m->recs[0];
-    if (!m->heard_self || ms_newer(u, &m->heard))
-        m->heard = *u;
-    if (u->actor_inc > m->heard_actor_max)
-        m->heard_actor_max = u->actor_inc;
-    m->heard_self = 1;
-    if (m->leaving)
-        return;
-    uint64_t top = u->incarnation > self->m.incarnation ? u->incarnation : self->m.incarnation;
-    if (ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status) {
-        if (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING) {
-            ms_self_status(m, u->status, "the cluster moved its ranges away (wipe the data "
-                           "directory to join again)");
-            ms_refute(m, top);
-            return;
-        }
-        if (self->m.status == DK_STATUS_REPLACING) {
-            ms_self_status(m, DK_STATUS_JOINING, "its place on the ring is gone; bootstrapping anew");
-            ms_refute(m, top);
-            return;
-        }
-    }
-    if (self->m.status == DK_STATUS_JOINING && dk_member_status_current(u->status) &&
-        u->incarnation >= self->m.incarnation) {
-        ms_self_status(m, DK_STATUS_REPLACING, "it was on the ring before it lost its data");
-        ms_refute(m, top);
-        return;
-    }
-    if (ms_rank(u->state) > 0 ? u->incarnation >= self->m.incarnation
-                              : u->incarnation > self->m.incarnation)
-        ms_refute(m, u->incarnation);
-}
-
 void dk__ms_apply(dk_membership *m, const dk_member *u)
 {
     if (!strcmp(u->id, m->recs[0].m.id)) {
-        ms_apply_self(m, u);
+        dk__ms_apply_self(m, u);
         return;
     }
-    int i = ms_find(m, u->id);
+    int i = dk__ms_find(m, u->id);
     if (i < 0) {
         dk_member nu = *u;
-        nu.updated_ms = ms_wall_ms();
+        nu.updated_ms = dk__ms_wall_ms();
         if (ms_add(m, &nu, ms_retransmits(m)) != 0)
             return;
         if (u->state == DK_MEMBER_SUSPECT)
@@ -228,7 +144,7 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
         return;
     }
     ms_rec *r = &m->recs[i];
-    if (!ms_newer(u, &r->m))
+    if (!dk__ms_newer(u, &r->m))
         return;
     dk_member_state prev = r->m.state;
     dk_member_status prev_status = r->m.status;
@@ -239,9 +155,9 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
     /* A member that left or was removed comes back on the ring only as a
      * new life (joining): an old life announcing itself alive keeps the
      * status, and learns it from us. */
-    if (ms_gone(prev_status) && u->status != DK_STATUS_JOINING)
+    if (dk__ms_gone(prev_status) && u->status != DK_STATUS_JOINING)
         r->m.status = prev_status;
-    r->m.updated_ms = prev == u->state && prev_status == u->status ? was : ms_wall_ms();
+    r->m.updated_ms = prev == u->state && prev_status == u->status ? was : dk__ms_wall_ms();
     r->tx_left = ms_retransmits(m);
     m->dirty = 1;
     if (u->state == DK_MEMBER_SUSPECT) {
@@ -257,9 +173,9 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
                "membership: %s sees %s %s -> %s (incarnation %llu)", m->recs[0].m.id, u->id,
                dk_member_state_name(prev), dk_member_state_name(u->state),
                (unsigned long long)u->incarnation);
-    if (prev_status != u->status)
+    if (prev_status != r->m.status)
         dk_log(DK_LOG_INFO, "membership: %s sees %s's ring status %s -> %s", m->recs[0].m.id, u->id,
-               dk_member_status_name(prev_status), dk_member_status_name(u->status));
+               dk_member_status_name(prev_status), dk_member_status_name(r->m.status));
 }
 
 void dk__ms_self_set(dk_membership *m, dk_member_state s)
@@ -267,71 +183,11 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     ms_rec *self = &m->recs[0];
     self->m.state = s;
     self->m.incarnation++;
-    self->m.updated_ms = ms_wall_ms();
+    self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
     dk_log(DK_LOG_INFO, "membership: %s is %s (incarnation %llu)", self->m.id,
            dk_member_state_name(s), (unsigned long long)self->m.incarnation);
-}
-
-void dk_membership_set_status(dk_membership *m, dk_member_status s)
-{
-    ms_rec *self = &m->recs[0];
-    if (self->m.status == s || m->stopping)
-        return;
-    dk_log(DK_LOG_INFO, "membership: %s ring status %s -> %s", self->m.id,
-           dk_member_status_name(self->m.status), dk_member_status_name(s));
-    self->m.status = s;
-    self->m.epoch = (uint64_t)ms_wall_ms();
-    dk__ms_self_set(m, self->m.state);
-    ms_announce(m);     /* every member at once: rings move on this */
-    dk__ms_publish(m);
-}
-
-void dk_membership_set_actor(dk_membership *m, uint32_t actor_inc)
-{
-    ms_rec *self = &m->recs[0];
-    if (self->m.actor_inc == actor_inc || m->stopping)
-        return;
-    self->m.actor_inc = actor_inc;
-    dk__ms_self_set(m, self->m.state);
-    dk__ms_publish(m);
-}
-
-int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_status s)
-{
-    int i = ms_find(m, id);
-    if (i < 0)
-        return DK_ENOTFOUND;
-    if (i == 0 || ms_status_rank(s) <= ms_status_rank(m->recs[i].m.status))
-        return -EINVAL;
-    dk_member u = m->recs[i].m;
-    u.status = s;
-    if (s == DK_STATUS_LEAVING)
-        u.epoch = (uint64_t)ms_wall_ms();     /* names this removal */
-    dk__ms_apply(m, &u);
-    ms_spread(m, (size_t)i, 0);
-    dk__ms_publish(m);
-    return 0;
-}
-
-int dk_membership_heard_self(dk_membership *m, dk_member *out, uint32_t *max_actor)
-{
-    if (!m->heard_self)
-        return 0;
-    *out = m->heard;
-    if (max_actor)
-        *max_actor = m->heard_actor_max;
-    return 1;
-}
-
-int dk_membership_contact(dk_membership *m)
-{
-    /* Only a seed (or a node without seeds) may conclude it is alone: a
-     * node told where the cluster is waits for it. */
-    if (m->contact == -1 && !m->self_is_seed && m->n_seeds > 0)
-        return 0;
-    return m->contact;
 }
 
 void dk__ms_publish_force(dk_membership *m)
@@ -424,8 +280,8 @@ static void ms_send(dk_membership *m, const struct sockaddr_storage *sa, int typ
  * telling it is the quickest way to get it to refute. */
 static int ms_about_peer(dk_membership *m, const char *id)
 {
-    int i = ms_find(m, id);
-    return i > 0 && ms_rank(m->recs[i].m.state) > 0 ? i : -1;
+    int i = dk__ms_find(m, id);
+    return i > 0 && dk__ms_rank(m->recs[i].m.state) > 0 ? i : -1;
 }
 
 static int ms_next_probe(dk_membership *m)
@@ -462,7 +318,7 @@ static int ms_next_probe(dk_membership *m)
  * suspect itself, so a live one refutes at once) about our own verdict on
  * record idx, instead of waiting for it to ride on the next probes: every
  * node then starts its suspicion timer within a round trip. */
-static void ms_spread(dk_membership *m, size_t idx, int to_subject)
+void dk__ms_spread(dk_membership *m, size_t idx, int to_subject)
 {
     if (to_subject && m->recs[idx].sa_ok)
         ms_send(m, &m->recs[idx].sa, DK_GOSSIP_PING, ++m->seq, m->recs[idx].m.id, NULL, (int)idx);
@@ -492,7 +348,7 @@ static void ms_on_suspicion_timer(uv_timer_t *t)
             dk_member u = r->m;
             u.state = DK_MEMBER_DOWN;
             dk__ms_apply(m, &u);
-            ms_spread(m, i, 0);
+            dk__ms_spread(m, i, 0);
         }
     }
     ms_arm_suspicion(m);
@@ -533,11 +389,11 @@ static void ms_on_tick(uv_timer_t *t)
     m->ticks++;
     if (m->probe.active && !m->probe.acked) {
         ms_rec *r = &m->recs[m->probe.idx];
-        if (ms_rank(r->m.state) == 0) {
+        if (dk__ms_rank(r->m.state) == 0) {
             dk_member u = r->m;
             u.state = DK_MEMBER_SUSPECT;
             dk__ms_apply(m, &u);
-            ms_spread(m, m->probe.idx, 1);
+            dk__ms_spread(m, m->probe.idx, 1);
         }
     }
     m->probe.active = 0;
@@ -647,7 +503,7 @@ static void ms_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /* Send the current self record to every live member at once (leave). */
-static void ms_announce(dk_membership *m)
+void dk__ms_announce(dk_membership *m)
 {
     for (size_t i = 1; i < m->n_recs; i++)
         if (ms_probeable(&m->recs[i]))
@@ -659,7 +515,7 @@ static void ms_on_leave_timer(uv_timer_t *t)
     dk_membership *m = t->data;
     if (m->leave_step++ == 0) {
         dk__ms_self_set(m, DK_MEMBER_REMOVED);
-        ms_announce(m);
+        dk__ms_announce(m);
         dk__ms_publish(m);
         uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
         return;
@@ -676,7 +532,7 @@ int dk_membership_leave(dk_membership *m, void (*done)(void *arg), void *arg)
     m->leave_done = done;
     m->leave_arg = arg;
     dk__ms_self_set(m, DK_MEMBER_LEAVING);
-    ms_announce(m);
+    dk__ms_announce(m);
     dk__ms_publish(m);
     uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
     return 0;
@@ -808,14 +664,14 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
             self.incarnation = c->initial[i].incarnation + 1;
     }
     self.incarnation++;
-    self.updated_ms = ms_wall_ms();
+    self.updated_ms = dk__ms_wall_ms();
     int rc = ms_add(m, &self, 0);
     if (rc)
         return rc;
     m->recs[0].tx_left = ms_retransmits(m);
     for (size_t i = 0; i < c->n_initial; i++) {
         const dk_member *im = &c->initial[i];
-        if (!strcmp(im->id, self.id) || ms_find(m, im->id) >= 0)
+        if (!strcmp(im->id, self.id) || dk__ms_find(m, im->id) >= 0)
             continue;
         if (!ms_member_ok(im)) {
             snprintf(err, errlen, "membership: bad initial member '%s'", im->id);
