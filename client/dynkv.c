@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "http_client.h"
+#include "util/base64.h"
 
 enum {
     EX_OK_ = 0,
@@ -155,39 +156,15 @@ static char *cli_encode(const char *s)
 /* Decode standard base64 (padding optional) into a malloc'd buffer. */
 static int cli_unb64(const char *in, unsigned char **out, size_t *outlen)
 {
-    size_t n = strlen(in);
-    unsigned char *buf = malloc(n / 4 * 3 + 3), *p = buf;
-    uint32_t acc = 0;
-    int bits = 0;
-    if (!buf)
+    size_t n = strlen(in), bad;
+    unsigned char *buf = malloc(n / 4 * 3 + 3);
+    long got = buf ? dk_base64_decode(in, n, DK_B64_STD, buf, &bad) : -1;
+    if (got < 0) {
+        free(buf);
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)in[i], v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else if (c == '=' && n - i <= 2)
-            break;
-        else {
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            *p++ = (unsigned char)(acc >> bits);
-        }
     }
     *out = buf;
-    *outlen = (size_t)(p - buf);
+    *outlen = (size_t)got;
     return 0;
 }
 

@@ -44,11 +44,6 @@ static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
 static named_metric named[NAMED_MAX];
 static size_t n_named;
 
-const char *dk_op_name(dk_op op)
-{
-    return (unsigned)op < DK_OP__COUNT ? op_names[op] : "other";
-}
-
 static size_t status_slot(int status)
 {
     for (size_t i = 0; i < N_STATUS - 1; i++)
