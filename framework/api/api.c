@@ -160,8 +160,15 @@ static void dispatch(dk_api_job *j);
 static void coord_back(void *arg)
 {
     dk_api_job *j = arg;
-    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : JOB_RENDER_WRITE;
+    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : j->kind == JOB_SCAN ? JOB_RENDER_SCAN : JOB_RENDER_WRITE;
     dispatch(j);
+}
+
+/* Cluster loop: send the job back to its own loop. */
+static void coord_return(dk_api_job *j)
+{
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, coord_back, j) != 0)
+        coord_back(j);
 }
 
 /* Cluster loop. */
@@ -174,8 +181,15 @@ static void coord_done(void *arg, dk_coord_result *r)
     j->replicas = r->replicas;
     if (r->raw.len && dk_buf_append(&j->coord_raw, r->raw.data, r->raw.len) != 0)
         j->coord_status = -ENOMEM;
-    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, coord_back, j) != 0)
-        coord_back(j);
+    coord_return(j);
+}
+
+/* Cluster loop: a scan page (the job takes it). */
+static void scan_done(void *arg, dk_coord_scan_page *page)
+{
+    dk_api_job *j = arg;
+    j->scan_page = page;
+    coord_return(j);
 }
 
 /* Cluster loop: hand the request to the coordinator. */
@@ -189,6 +203,12 @@ static void coord_call(void *arg)
         rc = DK_ECLOSED;
     } else if (j->kind == JOB_GET) {
         rc = dk_coord_get(co, key, j->consistency, j->strict, coord_done, j);
+    } else if (j->kind == JOB_SCAN) {
+        dk_coord_scan_req sr = {
+            .prefix = key, .after = {j->cursor, j->has_cursor ? j->cursor_len : 0},
+            .limit = j->limit, .consistency = j->consistency,
+        };
+        rc = dk_coord_scan(co, &sr, scan_done, j);
     } else {
         dk_coord_write w = {
             .key = key,
@@ -211,7 +231,7 @@ static void coord_call(void *arg)
 
 static void dispatch(dk_api_job *j)
 {
-    if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE)) {
+    if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE || j->kind == JOB_SCAN)) {
         if (j->api->loop == j->api->cluster_loop)
             coord_call(j);
         else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, coord_call, j) != 0)

@@ -1,6 +1,7 @@
 /*
  * coord_int.h - what the coordinator's files share (coordinator.c,
- * coord_write.c, coord_read.c, replica.c). Internal to the framework.
+ * coord_write.c, coord_read.c, replica.c, and the scan's coord_scan.c,
+ * scan_replica.c, scan_merge.c). Internal to the framework.
  *
  * Lifetime: every asynchronous step (a worker job, an RPC call, a hint
  * store, a replica request being served) holds one count in c->inflight;
@@ -125,5 +126,11 @@ typedef void (*dk__read_cb)(void *arg, int status, int acks, int needed, int rep
  * CAS write; no read repair. Returns 0 (cb will run) or an error. */
 int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb,
                     void *arg);
+
+/* ---- scans (scan_replica.c) ------------------------------------------------ */
+
+/* Serve a SCAN_RANGE request from a peer: answer SCAN_RESULT, or ERROR for
+ * a malformed body or a store failure. Loop thread. */
+void dk__scan_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);
 
 #endif /* DK_COORD_INT_H */

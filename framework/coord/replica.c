@@ -8,6 +8,8 @@
  *   GET_REPLICA    read the local copy; answer REPLICA_VALUE.
  *   FORWARD_WRITE  coordinate the client write here (never forwarded again);
  *                  answer FORWARD_RESULT.
+ *   SCAN_RANGE     this node's part of a prefix scan (scan_replica.c);
+ *                  answer SCAN_RESULT.
  *
  * Every request is answered exactly once: a body that does not decode gets
  * ERROR(DK_ECORRUPT), an unknown type ERROR(DK_EUNSUPPORTED), a stopping
@@ -228,6 +230,9 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     }
     case DK_MSG_FORWARD_WRITE:
         replica_forwarded(c, q, body);
+        return;
+    case DK_MSG_SCAN_RANGE:
+        dk__scan_serve(c, q, body);
         return;
     default:
         replica_error(q, DK_EUNSUPPORTED, "this node does not serve that request type");

@@ -41,6 +41,8 @@ const char *dk_msg_type_name(uint8_t type)
         [DK_MSG_PONG] = "PONG",
         [DK_MSG_FORWARD_WRITE] = "FORWARD_WRITE",
         [DK_MSG_FORWARD_RESULT] = "FORWARD_RESULT",
+        [DK_MSG_SCAN_RANGE] = "SCAN_RANGE",
+        [DK_MSG_SCAN_RESULT] = "SCAN_RESULT",
     };
     return type <= DK_MSG__MAX && names[type] ? names[type] : "unknown";
 }

@@ -63,7 +63,9 @@ enum {
     DK_MSG_PONG = 9,           /* dk_msg_ping, echoing the PING's time */
     DK_MSG_FORWARD_WRITE = 10, /* dk_msg_forward_write: a client write for a replica to coordinate */
     DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
-    DK_MSG__MAX = 11
+    DK_MSG_SCAN_RANGE = 12,    /* dk_msg_scan_range (rpc_scan.h): a node's part of a prefix scan */
+    DK_MSG_SCAN_RESULT = 13,   /* dk_msg_scan_result (rpc_scan.h): answer to SCAN_RANGE */
+    DK_MSG__MAX = 13
 };
 
 typedef struct dk_frame_header {
