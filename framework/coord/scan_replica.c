@@ -78,7 +78,7 @@ static int scan_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *ob
     if (!live && !(m->flags & DK_SCAN_WITH_DEAD))
         return 0;
     dk_slice listed = raw;
-    if (w->frame_cap && 1 + dk_msg_scan_entry_len(key.len, raw.len) > w->frame_cap)
+    if (w->frame_cap && DK_SCAN_RESULT_HEAD + dk_msg_scan_entry_len(key.len, raw.len) > w->frame_cap)
         listed = (dk_slice){NULL, 0};
     size_t body = w->out->len - w->at;
     if (w->live == m->limit || w->n == DK_SCAN_ENTRIES_MAX ||
@@ -86,7 +86,7 @@ static int scan_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *ob
         w->more = 1;
         return 1;
     }
-    w->rc = dk_msg_scan_result_add(w->out, key, listed);
+    w->rc = dk_msg_scan_result_add(w->out, w->at, key, listed);
     if (w->rc)
         return 1;
     w->n++;

@@ -213,14 +213,14 @@ size_t dk_msg_scan_entry_len(size_t key_len, size_t object_len)
 
 int dk_msg_scan_result_start(dk_buf *out, size_t *at)
 {
-    static const uint8_t zero = 0;
+    static const uint8_t zero[DK_SCAN_RESULT_HEAD];
     *at = out->len;
-    return dk_buf_append(out, &zero, 1);
+    return dk_buf_append(out, zero, sizeof(zero));
 }
 
-int dk_msg_scan_result_add(dk_buf *out, dk_slice key, dk_slice object)
+int dk_msg_scan_result_add(dk_buf *out, size_t at, dk_slice key, dk_slice object)
 {
-    if (key.len == 0 || key.len > DK_KEY_MAX)
+    if (key.len == 0 || key.len > DK_KEY_MAX || at + DK_SCAN_RESULT_HEAD > out->len)
         return -EINVAL;
     int rc = dk_buf_reserve(out, dk_msg_scan_entry_len(key.len, object.len));
     if (rc)
@@ -228,6 +228,7 @@ int dk_msg_scan_result_add(dk_buf *out, dk_slice key, dk_slice object)
     /* Room is reserved: these appends cannot fail. */
     scan_put_lp(out, key);
     scan_put_lp(out, object);
+    dk_put_u32(out->data + at + 1, dk_get_u32(out->data + at + 1) + 1);
     return 0;
 }
 
@@ -240,21 +241,24 @@ int dk_msg_scan_result_decode(dk_slice body, dk_msg_scan_result *m)
 {
     scan_rd r = {body.ptr, body.ptr + body.len, 0};
     memset(m, 0, sizeof(*m));
-    dk_slice f = scan_rd_fixed(&r, 1);
-    if (r.bad || (f.ptr[0] & ~DK_SCAN_RESULT_FLAGS))
+    dk_slice head = scan_rd_fixed(&r, DK_SCAN_RESULT_HEAD);
+    if (r.bad || (head.ptr[0] & ~DK_SCAN_RESULT_FLAGS))
         return DK_ECORRUPT;
-    m->flags = f.ptr[0];
+    m->flags = head.ptr[0];
+    m->n = dk_get_u32(head.ptr + 1);
+    if (m->n > DK_SCAN_ENTRIES_MAX || ((m->flags & DK_SCAN_MORE) && m->n == 0))
+        return DK_ECORRUPT;
     m->entries.ptr = r.p;
     m->entries.len = (size_t)(r.end - r.p);
     dk_slice prev = {NULL, 0};
-    while (!r.bad && r.p != r.end) {
+    for (uint32_t i = 0; i < m->n; i++) {
         dk_slice key = scan_rd_lp(&r, 1, DK_KEY_MAX);
         scan_rd_lp(&r, 0, (size_t)(r.end - r.p));
-        if (r.bad || (prev.len && dk_msg_scan_key_cmp(prev, key) >= 0) || ++m->n > DK_SCAN_ENTRIES_MAX)
+        if (r.bad || (i && dk_msg_scan_key_cmp(prev, key) >= 0))
             return DK_ECORRUPT;
         prev = key;
     }
-    if (r.bad || ((m->flags & DK_SCAN_MORE) && m->n == 0))
+    if (r.p != r.end)
         return DK_ECORRUPT;
     m->last_key = prev;
     return 0;

@@ -21,10 +21,11 @@
  * (start >= end), and a whole-circle span (start == end) comes alone. So a
  * node finds a key's span with one binary search.
  *
- * SCAN_RESULT is the flags, then entries up to the end of the body:
+ * SCAN_RESULT:
  *
  *   u8     flags       DK_SCAN_MORE: the node stopped before its last key
- *   entries, each:     lp key (1..DK_KEY_MAX), lp object (0.. bytes)
+ *   u32    count       entries (fixed width, little-endian)
+ *   count entries:     lp key (1..DK_KEY_MAX), lp object (0.. bytes)
  *
  * Keys are strictly ascending (bytewise, a prefix first: the engines'
  * order), at most DK_SCAN_ENTRIES_MAX of them, and an answer with MORE has
@@ -32,9 +33,10 @@
  * one marks a key whose object is too large for a frame (it is listed so
  * the scan neither stalls nor silently skips it).
  *
- * Entries have no count in front so that a node can append them as it
- * scans and set MORE at the end (dk_msg_scan_result_start/_add/_more)
- * without building the answer twice.
+ * The flags and the count have a fixed width so that a node appends
+ * entries as it scans and fills both in place (dk_msg_scan_result_start,
+ * _add, _more) without building the answer twice; the count still makes a
+ * body cut at an entry boundary undecodable.
  *
  * Decoders check every length against the bytes left, refuse trailing
  * bytes and never allocate; slices point into the body. Pure, any thread.
@@ -90,16 +92,18 @@ typedef struct dk_msg_scan_result {
 } dk_msg_scan_result;
 
 /*
- * Build an answer in out: start appends the flags byte and stores its
- * offset in *at; add appends one entry (key 1..DK_KEY_MAX bytes; object
- * empty for "too large"), returning 0, -EINVAL or -ENOMEM with out
- * unchanged; more sets DK_SCAN_MORE. The caller keeps keys ascending and
- * the count within DK_SCAN_ENTRIES_MAX (the decoder refuses otherwise).
+ * Build an answer in out: start appends the flags and a zero count and
+ * stores their offset in *at; add appends one entry (key 1..DK_KEY_MAX
+ * bytes; object empty for "too large") and counts it, returning 0, -EINVAL
+ * or -ENOMEM with out unchanged; more sets DK_SCAN_MORE. The caller keeps
+ * keys ascending and the count within DK_SCAN_ENTRIES_MAX (the decoder
+ * refuses otherwise).
  */
 int dk_msg_scan_result_start(dk_buf *out, size_t *at);
-int dk_msg_scan_result_add(dk_buf *out, dk_slice key, dk_slice object);
+int dk_msg_scan_result_add(dk_buf *out, size_t at, dk_slice key, dk_slice object);
 void dk_msg_scan_result_more(dk_buf *out, size_t at);
-/* The bytes an entry takes in an answer. */
+/* The bytes of the flags and count, and those an entry takes. */
+#define DK_SCAN_RESULT_HEAD 5u
 size_t dk_msg_scan_entry_len(size_t key_len, size_t object_len);
 
 /* Decode and check a whole answer. 0 or DK_ECORRUPT. */
