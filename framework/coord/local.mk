@@ -7,9 +7,13 @@ framework_libdynkv_la_SOURCES += \
 	framework/coord/coord_scan.c framework/coord/coord_scan.h \
 	framework/coord/scan_replica.c framework/coord/scan_merge.c
 
-check_PROGRAMS += tests/unit/test-coordinator
-TESTS += tests/unit/test-coordinator
+check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-scan
+TESTS += tests/unit/test-coordinator tests/unit/test-scan
 
 tests_unit_test_coordinator_SOURCES = tests/unit/test-coordinator.c tests/unit/cu_main.h
 tests_unit_test_coordinator_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_coordinator_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_scan_SOURCES = tests/unit/test-scan.c tests/unit/cu_main.h
+tests_unit_test_scan_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_scan_LDADD = $(DK_UNIT_LINK)
