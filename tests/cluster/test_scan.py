@@ -25,10 +25,14 @@ Script B (3 nodes, n_replicas = 1): 60 keys, then n3 gets SIGKILL.  Each
 page through n1 and n2 answers 206 with "incomplete": true and the token
 ranges n3 owns ({"start","end","replicas":["n3"]}); following the cursors
 yields exactly the keys n1 and n2 hold (seen through GET /admin/local
-before the kill), in order, once; the cursor is null only at the end."""
+before the kill), in order, once; the cursor is null only at the end.  The
+CLI's scan prints those keys and exits 6 with "incomplete" on stderr."""
 
 import json
+import os
+import subprocess
 
+import dkcluster
 from dkcluster import delete, get, local, put, quote_key, request, states, unb64, wait_until
 
 IP_PREFIX = "127.0.7"
@@ -200,3 +204,12 @@ def test_scan_reports_unreadable_ranges(make_cluster):
     gaps = pages[0][1]["unavailable_ranges"]
     assert 20 <= len(gaps) <= 256, len(gaps)
     json.dumps(gaps)
+
+    # The CLI prints what it could read and exits 6, saying so.
+    cli = os.path.join(dkcluster.BUILDDIR, "client", "dynkv")
+    p = subprocess.run([cli, "-n", n1.http, "scan", "--limit", "1000", "nr/"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    lines = p.stdout.decode().splitlines()
+    assert p.returncode == 6, (p.returncode, p.stderr)
+    assert lines == ["%s\tv%s" % (k, k) for k in survivors], lines[:5]
+    assert "incomplete" in p.stderr.decode(), p.stderr
