@@ -33,6 +33,8 @@ struct dk_coord {
     void (*stop_done)(void *);
     void *stop_arg;
     struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
+    struct scan_table *scan_table;  /* ranges' preference lists of the last
+                                     * ring scanned (coord_scan.c) */
 };
 
 /* ---- worker jobs ---------------------------------------------------------
@@ -127,10 +129,13 @@ typedef void (*dk__read_cb)(void *arg, int status, int acks, int needed, int rep
 int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb,
                     void *arg);
 
-/* ---- scans (scan_replica.c) ------------------------------------------------ */
+/* ---- scans (scan_replica.c, coord_scan.c) ------------------------------------ */
 
 /* Serve a SCAN_RANGE request from a peer: answer SCAN_RESULT, or ERROR for
  * a malformed body or a store failure. Loop thread. */
 void dk__scan_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);
+
+/* Drop the cached preference lists (coord_scan.c); at stop. Loop thread. */
+void dk__scan_table_drop(dk_coord *c);
 
 #endif /* DK_COORD_INT_H */
