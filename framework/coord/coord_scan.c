@@ -6,10 +6,10 @@
  *
  * State per page (a sop): the ring it was planned on (held to the end),
  * every range's preference list (N node indexes, from the ring's
- * scan_table), and per range the next
- * list position not yet tried and how many readers it has now. A node's
- * state says whether the view calls it alive, whether it failed during
- * this page, and the ranges waiting to be sent to it. Sending turns each
+ * scan_table), and per range the next list position not yet tried and how
+ * many readers it has now. A node's state says whether the view calls it
+ * alive, whether it failed during this page, and the ranges waiting to be
+ * sent to it. Sending turns each
  * node's waiting ranges into spans (consecutive ranges joined) and one
  * part per DK_SCAN_SPANS_MAX spans; a failed part gives each of its ranges
  * to the range's next alive replica, and those go out as the next wave.
