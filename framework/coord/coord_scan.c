@@ -315,7 +315,9 @@ static void sop_failed(sop *op, scan_part *p, int status)
         uint32_t r = p->ranges[i];
         op->got[r]--;
         int added = sop_assign(op, r);
-        if (added > 0) {
+        if (added < 0)
+            op->page->status = added;
+        else if (added > 0) {
             op->page->failovers += (uint32_t)added;
             dk_metrics_add("scan_failovers_total", (uint64_t)added);
         }
