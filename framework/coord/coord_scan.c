@@ -70,6 +70,7 @@ typedef struct scan_part {
     dk_buf spans;
     uint32_t n_spans;
     int state, local_rc;
+    int merge_here;             /* the page's only part, local: merge on its worker */
     dk_buf answer;              /* SCAN_RESULT body */
 } scan_part;
 
@@ -88,7 +89,7 @@ struct sop {
     size_t n_nodes;
     scan_part *parts;
     unsigned inflight;
-    int launching;
+    int launching, merged;
     uint8_t prefix[DK_KEY_MAX], after[DK_KEY_MAX];
     size_t prefix_len, after_len;
     uint32_t limit, flags, part_bytes;
@@ -343,13 +344,24 @@ static void sop_remote_done(void *arg, int status, const dk_frame_header *h, dk_
     sop_launch(op);
 }
 
-/* Worker thread: this node's own part. */
+static void sop_merge(sop *op);
+static void sop_deliver(sop *op, int status);
+
+/* Worker thread: this node's own part, and the page's merge when it is the
+ * only part (one hop fewer for a single node). */
 static void sop_local_run(dk__job *j)
 {
     scan_part *p = (scan_part *)j;
+    sop *op = p->op;
     dk_msg_scan_range m;
-    sop_request(p->op, p, &m);
+    sop_request(op, p, &m);
     p->local_rc = dk__scan_local(j->c->node->store, &m, 0, dk_now_ms(), &p->answer);
+    if (p->local_rc == 0 && p->merge_here) {
+        /* Nothing else of this page runs now: no other part exists. */
+        p->state = PART_OK;
+        sop_merge(op);
+        op->merged = 1;
+    }
 }
 
 /* Loop thread. */
@@ -358,6 +370,11 @@ static void sop_local_done(dk__job *j, int status)
     scan_part *p = (scan_part *)j;
     sop *op = p->op;
     int rc = status ? status : p->local_rc;
+    if (rc == 0 && op->merged) {
+        op->inflight--;
+        sop_deliver(op, 0);
+        return;
+    }
     if (rc == 0) {
         p->state = PART_OK;
     } else {
@@ -411,6 +428,8 @@ static void sop_launch(sop *op)
         for (uint32_t i = 0; i < op->n_nodes && !op->page->status; i++)
             if (op->nodes[i].n_waiting && sop_cut(op, i, &op->nodes[i]) != 0)
                 op->page->status = -ENOMEM;
+        if (!old && op->parts && !op->parts->next && op->nodes[op->parts->node].self)
+            op->parts->merge_here = 1;
         for (scan_part *p = op->parts; p != old && !op->page->status; p = p->next) {
             int rc = sop_send(op, p);
             if (rc == 0) {
@@ -459,10 +478,10 @@ static int sop_gaps(sop *op)
     return 0;
 }
 
-/* Worker thread. */
-static void sop_merge_run(dk__job *j)
+/* Merge the parts that answered into the page and list its gaps. Worker
+ * thread, once every part is in. */
+static void sop_merge(sop *op)
 {
-    sop *op = (sop *)j;
     dk_coord_scan_page *pg = op->page;
     if (pg->status)
         return;
@@ -480,16 +499,15 @@ static void sop_merge_run(dk__job *j)
             parts[n++] = dk_buf_slice(&p->answer);
     pg->parts = (uint32_t)n;
     const dk_node *node = op->c->node;
-    pg->status = dk__scan_merge(parts, n, op->limit, dk_now_ms(), node->resolver_ops, node->resolver, pg);
+    pg->status = dk__scan_merge(parts, n, op->limit, op->flags, dk_now_ms(), node->resolver_ops, node->resolver, pg);
     if (pg->status == 0)
         pg->status = sop_gaps(op);
     free(parts);
 }
 
-/* Loop thread. */
-static void sop_merge_done(dk__job *j, int status)
+/* Answer the caller and free op. Loop thread. */
+static void sop_deliver(sop *op, int status)
 {
-    sop *op = (sop *)j;
     dk_coord_scan_page *pg = op->page;
     op->page = NULL;
     if (status && !pg->status)
@@ -498,6 +516,18 @@ static void sop_merge_done(dk__job *j, int status)
         dk_metrics_add("scan_incomplete_total", 1);
     op->cb(op->arg, pg);
     sop_free(op);
+}
+
+/* Worker thread. */
+static void sop_merge_run(dk__job *j)
+{
+    sop_merge((sop *)j);
+}
+
+/* Loop thread. */
+static void sop_merge_done(dk__job *j, int status)
+{
+    sop_deliver((sop *)j, status);
 }
 
 /* Queue the merge. Returns 0 or the queueing error. */
@@ -513,13 +543,8 @@ static int sop_finish(sop *op)
 static void sop_settle(sop *op)
 {
     int rc = sop_finish(op);
-    if (rc == 0)
-        return;
-    dk_coord_scan_page *pg = op->page;
-    op->page = NULL;
-    pg->status = rc;
-    op->cb(op->arg, pg);
-    sop_free(op);
+    if (rc)
+        sop_deliver(op, rc);
 }
 
 int dk_coord_scan(dk_coord *c, const dk_coord_scan_req *req, dk_coord_scan_cb cb, void *arg)

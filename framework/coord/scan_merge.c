@@ -12,7 +12,8 @@
  * equal keys is one key seen by several readers: its objects are decoded
  * and folded with the resolver's merge (as coord_read.c does), and the
  * result is listed when it is live at now_ms. A single copy is listed as
- * it came, without re-encoding.
+ * it came, without re-encoding, and without decoding when the nodes were
+ * asked for live objects only (they checked).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -126,8 +127,8 @@ static int merge_pairs(dk_coord_scan_page *page, merge_out *outs)
     return 0;
 }
 
-int dk__scan_merge(const dk_slice *parts, size_t n, uint32_t limit, int64_t now_ms, const dk_conflict_ops *ops,
-                   dk_resolver *res, dk_coord_scan_page *page)
+int dk__scan_merge(const dk_slice *parts, size_t n, uint32_t limit, uint32_t flags, int64_t now_ms,
+                   const dk_conflict_ops *ops, dk_resolver *res, dk_coord_scan_page *page)
 {
     dk_msg_scan_result *m = calloc(n ? n : 1, sizeof(*m));
     if (!m)
@@ -169,9 +170,13 @@ int dk__scan_merge(const dk_slice *parts, size_t n, uint32_t limit, int64_t now_
         while (j < nr && dk_msg_scan_key_cmp(refs[j].key, refs[i].key) == 0)
             too_large |= refs[j++].obj.len == 0;
         int live = 1;
-        if (too_large)
+        if (too_large) {
             dk_buf_reset(&one);
-        else
+        } else if (j - i == 1 && !(flags & DK_SCAN_WITH_DEAD)) {
+            /* Its node listed it as live: take it as it came. */
+            dk_buf_reset(&one);
+            rc = dk_buf_append(&one, refs[i].obj.ptr, refs[i].obj.len);
+        } else
             rc = merge_fold(refs + i, j - i, now_ms, ops, res, &one, &live);
         if (rc == 0 && live)
             rc = merge_emit(page, &outs, &cap, refs[i].key, dk_buf_slice(&one));

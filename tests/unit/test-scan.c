@@ -280,13 +280,19 @@ static dk_coord_scan_page *page_new(void)
     return pg;
 }
 
-static int merge(dk_buf *parts, size_t n, uint32_t limit, int64_t at, dk_coord_scan_page *pg)
+/* Merge answers to parts asked with flags. */
+static int merge_f(dk_buf *parts, size_t n, uint32_t limit, uint32_t flags, int64_t at, dk_coord_scan_page *pg)
 {
     dk_slice s[4];
     for (size_t i = 0; i < n; i++)
         s[i] = dk_buf_slice(&parts[i]);
     const dk_node *nd = &nodes[0].node;
-    return dk__scan_merge(s, n, limit, at, nd->resolver_ops, nd->resolver, pg);
+    return dk__scan_merge(s, n, limit, flags, at, nd->resolver_ops, nd->resolver, pg);
+}
+
+static int merge(dk_buf *parts, size_t n, uint32_t limit, int64_t at, dk_coord_scan_page *pg)
+{
+    return merge_f(parts, n, limit, DK_SCAN_WITH_DEAD, at, pg);
 }
 
 static const char *page_keys(const dk_coord_scan_page *pg, char *buf, size_t len)
@@ -367,6 +373,20 @@ static void test_merge_bound(void)
     CU_ASSERT_EQUAL(merge(parts, 1, 10, now, pg), 0);
     CU_ASSERT_EQUAL(pg->n_pairs, 0);
     dk_coord_scan_page_free(pg);
+    /* Live-only answers: one copy is listed as its node sent it; with
+     * dead ones, an expired copy is not. */
+    dk_buf expired = DK_BUF_INIT;
+    wr(1, "y", "short", NULL, 0, 1, &expired, NULL);
+    answer(&parts[0], "y", dk_buf_slice(&expired), 0);
+    pg = page_new();
+    CU_ASSERT_EQUAL(merge_f(parts, 1, 10, 0, now + 1000, pg), 0);
+    CU_ASSERT(pg->n_pairs == 1 && pg->pairs[0].object.len == expired.len);
+    dk_coord_scan_page_free(pg);
+    pg = page_new();
+    CU_ASSERT_EQUAL(merge(parts, 1, 10, now + 1000, pg), 0);
+    CU_ASSERT_EQUAL(pg->n_pairs, 0);
+    dk_coord_scan_page_free(pg);
+    dk_buf_free(&expired);
 
     dk_buf_free(&obj);
     dk_buf_free(&parts[0]);
@@ -445,7 +465,7 @@ static void test_pages_cover_exactly(void)
             set_spans(&HIGH, 1);
             part(1, "e/", cursor[0] ? cursor : NULL, limit, 0, 1 << 20, 0, now, &parts[1], &m);
             dk_coord_scan_page *pg = page_new();
-            CU_ASSERT_EQUAL_FATAL(merge(parts, 2, limit, now, pg), 0);
+            CU_ASSERT_EQUAL_FATAL(merge_f(parts, 2, limit, 0, now, pg), 0);
             CU_ASSERT(pg->n_pairs <= limit);
             for (size_t i = 0; i < pg->n_pairs; i++)
                 snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%.*s", got[0] ? " " : "",
