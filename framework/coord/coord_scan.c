@@ -14,7 +14,8 @@
  * part per DK_SCAN_SPANS_MAX spans; a failed part gives each of its ranges
  * to the range's next alive replica, and those go out as the next wave.
  * When no part is in flight, a worker job merges the answers and lists the
- * ranges left with fewer than R readers.
+ * ranges left with fewer than R readers; a page whose only part is this
+ * node's own (a single node) merges on that part's worker instead.
  *
  * The preference lists of every range depend only on the ring and N, so
  * they are computed once per ring and kept on the coordinator (a
