@@ -20,27 +20,21 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "api/api_int.h"
 #include "api/api_json.h"
 #include "base/log.h"
 #include "node/object.h"
 #include "node/store.h"
+#include "util/base64.h"
 #include "util/vv.h"
 
 /* The cursor token of a key: unpadded base64url (api.c decodes it). */
 static json_t *scan_cursor(const uint8_t *key, size_t len)
 {
     dk_buf tok = DK_BUF_INIT;
-    if (dk_buf_reserve(&tok, 4 * ((len + 2) / 3) + 1) != 0)
-        return NULL;
-    int n = EVP_EncodeBlock(tok.data, key, (int)len);
-    for (int i = 0; i < n; i++)
-        tok.data[i] = tok.data[i] == '+' ? '-' : tok.data[i] == '/' ? '_' : tok.data[i];
-    while (n > 0 && tok.data[n - 1] == '=')
-        n--;
-    json_t *s = json_stringn((const char *)tok.data, (size_t)n);
+    json_t *s = dk_base64_encode(key, len, DK_B64_URL, &tok) == 0 ? json_stringn((const char *)tok.data, tok.len)
+                                                                     : NULL;
     dk_buf_free(&tok);
     return s;
 }
