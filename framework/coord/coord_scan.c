@@ -310,8 +310,8 @@ static void sop_failed(sop *op, scan_part *p, int status)
     scan_node *x = &op->nodes[p->node];
     p->state = PART_FAILED;
     if (!x->failed)
-        dk_log(DK_LOG_INFO, "scan: %s did not answer its part (%s); its ranges go to other replicas", x->id,
-               dk_strerror(status));
+        dk_log(DK_LOG_INFO, "scan: %s could not serve its part (%s: %s); its ranges go to other replicas", x->id,
+               dk_err_name(status), dk_strerror(status));
     x->failed = 1;
     for (size_t i = 0; i < p->n_ranges; i++) {
         uint32_t r = p->ranges[i];
