@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <http_parser.h>
-#include <openssl/evp.h>
 
 #include "api/api_int.h"
 #include "api/api_json.h"
@@ -24,6 +23,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
+#include "util/base64.h"
 #include "util/vv.h"
 
 #define SCAN_LIMIT_DEFAULT 100
@@ -354,18 +354,12 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
         reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
         return;
     }
-    n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf) - 4);
+    n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf));
     if (n > 0) {
-        /* base64url back to standard base64 with padding, then decode. */
-        for (ssize_t i = 0; i < n; i++)
-            buf[i] = buf[i] == '-' ? '+' : buf[i] == '_' ? '/' : buf[i];
-        while (n % 4)
-            buf[n++] = '=';
-        uint8_t dec[800];
-        int d = (n / 4) * 3 <= (ssize_t)sizeof(dec) ? EVP_DecodeBlock(dec, (const unsigned char *)buf, (int)n) : -1;
-        if (d >= 0)
-            d -= (buf[n - 1] == '=') + (buf[n - 2] == '=');
-        if (d <= 0 || d > (int)DK_KEY_MAX) {
+        uint8_t dec[sizeof(buf) / 4 * 3 + 3];
+        size_t bad;
+        long d = dk_base64_decode(buf, (size_t)n, DK_B64_URL, dec, &bad);
+        if (d <= 0 || d > (long)DK_KEY_MAX) {
             reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
             return;
         }
