@@ -40,6 +40,7 @@
 #include "dynkv/engine.h"
 #include "node/host.h"
 #include "base/log.h"
+#include "plugin/plugin_call.h"
 #include "plugin/plugin_host.h"
 
 #include "bench.h"
@@ -55,12 +56,13 @@ typedef struct bench {
     char db_dir[1024], engine_dir[1100];
     int db_is_temp;
     dk_plugin_host *plugins;
-    const dk_engine_ops *ops;
-    const dk_compaction_ops *policy_ops;
+    dk_config cfg;                 /* plugin options (--codec, --bloom-bits, --set) */
+    const dk_engine_ops *engine_ops;
+    const dk_compaction_ops *policy_ops;  /* NULL: --compaction none */
     dk_host engine_host, policy_host;
     dk_host_ctx engine_ctx, policy_ctx;
-    dk_compaction_policy *policy;
-    dk_engine *engine;
+    dk_policy_ref pol;
+    dk_engine_ref eng;
     uint8_t *pool;                 /* value source, BENCH_POOL_SIZE + value_size */
     _Atomic uint8_t *live;         /* per key index: 1 while the key exists */
     uint32_t *perm;                /* a random permutation of [0, num) */
@@ -168,10 +170,9 @@ static int bench_open(bench *b)
 {
     dk_compaction_conf pc = {.struct_size = sizeof(pc)};
     int rc;
-    if (b->policy_ops && (rc = b->policy_ops->open(&b->policy_host, &pc, &b->policy))) {
+    if (b->policy_ops && (rc = dk_policy_open(b->policy_ops, &b->policy_host, &pc, &b->pol))) {
         fprintf(stderr, "dk_bench: compaction policy '%s' failed to open: %s\n",
-                b->o.compaction, dk_strerror(rc));
-        b->policy = NULL;
+                b->o.compaction, b->policy_ctx.err[0] ? b->policy_ctx.err : dk_strerror(rc));
         return rc;
     }
     if (mkdir(b->engine_dir, 0755) != 0 && errno != EEXIST) {
@@ -185,33 +186,22 @@ static int bench_open(bench *b)
         .sync = b->o.sync,
         .memtable_size = b->o.memtable_size,
         .block_cache_size = b->o.cache_size,
-        .bloom_bits_per_key = b->o.bloom_bits,
-        .codec = b->o.codec,
         .compaction = b->policy_ops,
-        .compaction_policy = b->policy,
+        .compaction_policy = b->pol.obj,
     };
-    rc = b->ops->open(&b->engine_host, &ec, &b->engine);
-    if (rc) {
+    rc = dk_engine_open(b->engine_ops, &b->engine_host, &ec, &b->eng);
+    if (rc)
         fprintf(stderr, "dk_bench: engine '%s' failed to open %s: %s\n", b->o.engine,
-                b->engine_dir, dk_strerror(rc));
-        b->engine = NULL;
-    }
+                b->engine_dir, b->engine_ctx.err[0] ? b->engine_ctx.err : dk_strerror(rc));
     return rc;
 }
 
 static int bench_close(bench *b)
 {
-    int rc = 0;
-    if (b->engine) {
-        rc = b->ops->close(b->engine);
-        if (rc)
-            fprintf(stderr, "dk_bench: engine close: %s\n", dk_strerror(rc));
-        b->engine = NULL;
-    }
-    if (b->policy) {
-        b->policy_ops->close(b->policy);
-        b->policy = NULL;
-    }
+    int rc = dk_engine_close(&b->eng);
+    if (rc)
+        fprintf(stderr, "dk_bench: engine close: %s\n", dk_strerror(rc));
+    dk_policy_close(&b->pol);
     return rc;
 }
 
@@ -237,9 +227,9 @@ static int bench_fresh(bench *b)
 
 static int bench_flush(bench *b)
 {
-    if (!DK_OPS_HAS(b->ops, flush))
+    if (!DK_HAS(b->engine_ops, flush))
         return 0;
-    int rc = b->ops->flush(b->engine);
+    int rc = dk_engine_flush(&b->eng);
     if (rc)
         fprintf(stderr, "dk_bench: flush: %s\n", dk_strerror(rc));
     return rc;
@@ -260,7 +250,7 @@ static int op_put(worker *w, uint64_t idx, int sync)
     dk_batch_op op = {.type = DK_BATCH_PUT, .key = {key, b->o.key_size},
                       .value = value_pick(b, &w->rng)};
     dk_batch batch = {&op, 1};
-    int rc = b->ops->write(b->engine, &batch, sync);
+    int rc = dk_engine_write(&b->eng, &batch, sync);
     if (rc == 0) {
         atomic_store_explicit(&b->live[idx], 1, memory_order_relaxed);
         w->bytes += b->o.key_size + b->o.value_size;
@@ -276,7 +266,7 @@ static int op_delete(worker *w, uint64_t idx)
     key_make(b, idx, 0, key);
     dk_batch_op op = {.type = DK_BATCH_DELETE, .key = {key, b->o.key_size}};
     dk_batch batch = {&op, 1};
-    int rc = b->ops->write(b->engine, &batch, b->o.sync);
+    int rc = dk_engine_write(&b->eng, &batch, b->o.sync);
     if (rc == 0) {
         atomic_store_explicit(&b->live[idx], 0, memory_order_relaxed);
         w->bytes += b->o.key_size;
@@ -291,7 +281,7 @@ static int op_get(worker *w, uint64_t idx, int missing)
     uint8_t key[DK_KEY_MAX];
     key_make(b, idx, missing, key);
     size_t len = 0;
-    int rc = b->ops->get(b->engine, (dk_slice){key, b->o.key_size}, get_sink, &len);
+    int rc = dk_engine_get(&b->eng, (dk_slice){key, b->o.key_size}, get_sink, &len);
     if (rc == 0) {
         w->found++;
         w->bytes += b->o.key_size + len;
@@ -304,12 +294,12 @@ static int op_seek(worker *w, dk_engine_iter *it, uint64_t idx)
     bench *b = w->b;
     uint8_t key[DK_KEY_MAX];
     key_make(b, idx, 0, key);
-    int rc = b->ops->iter_seek(it, (dk_slice){key, b->o.key_size});
+    int rc = dk_engine_iter_seek(&b->eng, it, (dk_slice){key, b->o.key_size});
     if (rc)
         return rc == DK_EOF ? 0 : rc;
     for (uint32_t i = 0; i < b->o.seek_nexts; i++) {
         dk_slice k, v;
-        rc = b->ops->iter_next(it, &k, &v);
+        rc = dk_engine_iter_next(&b->eng, it, &k, &v);
         if (rc == DK_EOF)
             break;
         if (rc)
@@ -356,7 +346,7 @@ static void *worker_main(void *arg)
     int rc = 0;
     if (w->kind == DK_BK_SEEKRANDOM) {
         dk_iter_opts io = {{NULL, 0}, {NULL, 0}};
-        rc = b->ops->iter_open(b->engine, &io, &it);
+        rc = dk_engine_iter_open(&b->eng, &io, &it);
     }
     pthread_barrier_wait(w->barrier);
     w->t_start = now_ns();
@@ -387,7 +377,7 @@ static void *worker_main(void *arg)
 out:
     w->t_end = now_ns();
     if (it)
-        b->ops->iter_close(it);
+        dk_engine_iter_close(&b->eng, it);
     w->err = rc;
     return NULL;
 }
@@ -534,8 +524,8 @@ static int bench_summary(bench *b)
     if (rc)
         return rc;
     int compacted = 0;
-    if (b->o.final_compact && DK_OPS_HAS(b->ops, compact_range)) {
-        if ((rc = b->ops->compact_range(b->engine, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}))) {
+    if (b->o.final_compact && DK_HAS(b->engine_ops, compact_range)) {
+        if ((rc = dk_engine_compact_range(&b->eng, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}))) {
             fprintf(stderr, "dk_bench: compact_range: %s\n", dk_strerror(rc));
             return rc;
         }
@@ -625,10 +615,42 @@ int main(int argc, char **argv)
         dk_plugin_host_free(b.plugins);
         return 2;
     }
-    b.ops = ep->ops;
+    b.engine_ops = ep->ops;
     b.policy_ops = cp ? cp->ops : NULL;
+    /* Options as dynkvd would read them from [engine.<name>] and
+     * [compaction.<name>]; keys an engine does not read are ignored here
+     * (--codec and --bloom-bits are passed to every engine), so unlike
+     * dynkvd the bench does not check for unread keys. */
+    dk_config_defaults(&b.cfg);
+    char sec[DK_CONFIG_SECTION_MAX + 1], num[32];
+    snprintf(sec, sizeof sec, "engine.%s", b.o.engine);
+    snprintf(num, sizeof num, "%u", b.o.bloom_bits);
+    if (dk_config_set(&b.cfg, sec, "codec", b.o.codec, err, sizeof err) ||
+        dk_config_set(&b.cfg, sec, "bloom_bits_per_key", num, err, sizeof err)) {
+        fprintf(stderr, "dk_bench: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < b.o.n_sets; i++) {
+        char set[512], *eq, *dot = NULL;
+        snprintf(set, sizeof set, "%s", b.o.sets[i]);
+        if ((eq = strchr(set, '=')))
+            for (char *p = set; p < eq; p++)
+                if (*p == '.')
+                    dot = p;
+        if (!eq || !dot) {
+            fprintf(stderr, "dk_bench: --set %s: expected section.key=value\n", b.o.sets[i]);
+            return 2;
+        }
+        *dot = *eq = '\0';
+        if (dk_config_set(&b.cfg, set, dot + 1, eq + 1, err, sizeof err)) {
+            fprintf(stderr, "dk_bench: --set %s: %s\n", b.o.sets[i], err);
+            return 2;
+        }
+    }
     b.engine_ctx = (dk_host_ctx){.gc_grace_ms = INT64_MAX / 2, .log_prefix = "engine"};
     b.policy_ctx = (dk_host_ctx){.gc_grace_ms = INT64_MAX / 2, .log_prefix = "compaction"};
+    dk_host_ctx_set(&b.engine_ctx, &b.cfg, "engine", b.o.engine, b.plugins);
+    dk_host_ctx_set(&b.policy_ctx, &b.cfg, "compaction", b.o.compaction, b.plugins);
     dk_host_init(&b.engine_host, &b.engine_ctx);
     dk_host_init(&b.policy_host, &b.policy_ctx);
     if (!(b.live = calloc(b.o.num, 1)) || pool_init(&b)) {
@@ -662,6 +684,7 @@ int main(int argc, char **argv)
         rmdir(b.db_dir);
     }
     dk_plugin_host_free(b.plugins);
+    dk_config_free(&b.cfg);
     free(b.perm);
     free(b.pool);
     free((void *)b.live);

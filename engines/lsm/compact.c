@@ -440,7 +440,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 0;
         pthread_mutex_unlock(&db->mu);
         if (rc && rc != DK_ECLOSED)
-            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir, dk_strerror(rc));
+            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir, db->host->strerror(db->host, rc));
     }
     free(job.inputs);
     dk__lsm_version_unref(v);

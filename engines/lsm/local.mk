@@ -26,7 +26,7 @@ engine_lsm_la_LIBADD = engines/lsm/liblsm.la framework/util/libdkutil.la $(ZSTD_
 
 # Unit tests of the internals: CUnit, the fake host, the fault env.
 DK_LSM_TEST_CFLAGS = $(DK_UNIT_CC) $(ZSTD_CFLAGS) -I$(srcdir)/engines/lsm -I$(srcdir)/tests/unit
-DK_LSM_TEST_LIBS = engines/lsm/liblsm.la framework/util/libdkutil.la $(ZSTD_LIBS) $(CUNIT_LIBS) -lpthread
+DK_LSM_TEST_LIBS = engines/lsm/liblsm.la framework/libdynkv.la $(ZSTD_LIBS) $(CUNIT_LIBS) -lpthread
 
 
 # The engine conformance suite (tests/unit/test-engine.c) against this engine.

@@ -24,8 +24,6 @@
 
 #include "lsm.h"
 
-#define CONF_HAS(c, f) (offsetof(dk_engine_conf, f) + sizeof((c)->f) <= (c)->struct_size)
-
 typedef struct rc_scan {
     uint64_t *logs;
     size_t nlogs, caplogs;
@@ -145,27 +143,39 @@ static int rc_gc_cb(void *arg, const char *name)
     return 0;
 }
 
+/* [engine.lsm]: the keys this engine takes (dk_option); the hint store
+ * opened by the node reads the same section. */
+typedef struct rc_opts {
+    int codec;                   /* index in rc_codecs */
+    int64_t bloom_bits_per_key;
+    uint64_t compaction_rate_limit;
+} rc_opts;
+
+static const char *const rc_codecs[] = {"zstd", "none", NULL};
+
+static const dk_option rc_options_spec[] = {
+    {.key = "codec", .type = DK_OPT_WORD, .offset = offsetof(rc_opts, codec), .words = rc_codecs,
+     .dflt = "zstd"},
+    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(rc_opts, bloom_bits_per_key),
+     .min = 1, .max = 32, .dflt = "10"},
+    {.key = "compaction_rate_limit", .type = DK_OPT_RATE,
+     .offset = offsetof(rc_opts, compaction_rate_limit), .min = 0, .max = 1ll << 40, .dflt = "64MiB"},
+};
+
 static int rc_options(lsm_db *db, const dk_engine_conf *conf)
 {
-    db->memtable_size = CONF_HAS(conf, memtable_size) && conf->memtable_size ? conf->memtable_size : LSM_DEFAULT_MEMTABLE;
-    uint64_t cache = CONF_HAS(conf, block_cache_size) && conf->block_cache_size ? conf->block_cache_size : LSM_DEFAULT_CACHE;
-    db->bits_per_key = CONF_HAS(conf, bloom_bits_per_key) && conf->bloom_bits_per_key ? conf->bloom_bits_per_key : 10;
-    db->rate_limit = CONF_HAS(conf, compaction_rate_limit) ? conf->compaction_rate_limit : 0;
+    rc_opts o;
+    int rc = db->host->options(db->host, rc_options_spec,
+                               sizeof rc_options_spec / sizeof rc_options_spec[0], &o);
+    if (rc)
+        return rc;
+    db->memtable_size = DK_HAS(conf, memtable_size) ? conf->memtable_size : LSM_DEFAULT_MEMTABLE;
+    uint64_t cache = DK_HAS(conf, block_cache_size) ? conf->block_cache_size : LSM_DEFAULT_CACHE;
+    db->bits_per_key = (unsigned)o.bloom_bits_per_key;
+    db->rate_limit = o.compaction_rate_limit;
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
-    const char *codec = CONF_HAS(conf, codec) ? conf->codec : NULL;
-    if (!codec || !strcmp(codec, "zstd"))
-        db->zstd = 1;
-    else if (!strcmp(codec, "none"))
-        db->zstd = 0;
-    else {
-        db->host->log(db->host, DK_LOG_ERROR, "lsm: unknown codec '%s' (zstd or none)", codec);
-        return DK_ECONFIG;
-    }
-    if (db->bits_per_key > 64) {
-        db->host->log(db->host, DK_LOG_ERROR, "lsm: bloom_bits_per_key %u is out of range (1-64)", db->bits_per_key);
-        return DK_ECONFIG;
-    }
-    if (CONF_HAS(conf, compaction_policy) && conf->compaction && conf->compaction_policy) {
+    db->zstd = o.codec == 0;
+    if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
         db->policy = conf->compaction_policy;
     }
@@ -206,7 +216,7 @@ static int rc_recover(lsm_db *db)
     for (size_t i = 0; i < r.n; i++) {
         if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size, &files[nfiles]))) {
             db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
-                          (unsigned long long)r.files[i].number, db->dir, dk_strerror(rc));
+                          (unsigned long long)r.files[i].number, db->dir, db->host->strerror(db->host, rc));
             goto out;
         }
         nfiles++;
@@ -239,7 +249,7 @@ static int rc_recover(lsm_db *db)
             continue;
         }
         if (rc) {
-            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, dk_strerror(rc));
+            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, db->host->strerror(db->host, rc));
             goto out;
         }
         if (dropped) {
@@ -344,7 +354,7 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     if (!rc)
         rc = dk__lsm_start_threads(db);
     if (rc) {
-        host->log(host, DK_LOG_ERROR, "lsm: cannot open %s: %s", conf->path, dk_strerror(rc));
+        host->log(host, DK_LOG_ERROR, "lsm: cannot open %s: %s", conf->path, host->strerror(host, rc));
         rc_free(db);
         return rc;
     }
@@ -379,7 +389,7 @@ int dk__lsm_close(dk_engine *e)
         rc = dk__lsm_wal_trim(&db->wal, path);
     }
     if (rc && !db->bg_error)
-        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, dk_strerror(rc));
+        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, db->host->strerror(db->host, rc));
     rc_free(db);
     return rc;
 }

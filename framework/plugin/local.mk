@@ -1,7 +1,8 @@
 # framework/plugin: the plugin loader (core library), its unit test, the
 # deliberately broken test plugins the loader must refuse, and the engine
 # conformance suite.
-framework_libdynkv_la_SOURCES += framework/plugin/plugin_host.c framework/plugin/plugin_host.h
+framework_libdynkv_la_SOURCES += framework/plugin/plugin_host.c framework/plugin/plugin_host.h \
+	framework/plugin/plugin_call.h
 # test-plugin-host: loads good and broken plugins from $(top_builddir)/.libs
 # (DYNKV_PLUGIN_PATH). Every test plugin is a check-only module declared at
 # the top level, so it lands next to the real plugins.

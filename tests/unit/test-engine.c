@@ -31,6 +31,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include "util/errors.h"
 #include "dynkv/engine.h"
 #include "fake_host.h"
 #include "plugin/plugin_host.h"
@@ -590,7 +591,7 @@ static void te_stat_sink(void *arg, const char *name, uint64_t value)
 static void test_optional_methods(void)
 {
     dk_engine *e = te_open_abc();
-    if (DK_OPS_HAS(te_ops, stats)) {
+    if (DK_HAS(te_ops, stats)) {
         te_stat_seen s = {0, 0};
         CU_ASSERT_EQUAL(te_ops->stats(e, te_stat_sink, &s), 0);
         CU_ASSERT_TRUE(s.n > 0);
@@ -598,9 +599,9 @@ static void test_optional_methods(void)
     } else {
         fprintf(stderr, "SKIP stats: engine %s has no stats method\n", te_name);
     }
-    if (DK_OPS_HAS(te_ops, flush))
+    if (DK_HAS(te_ops, flush))
         CU_ASSERT_EQUAL(te_ops->flush(e), 0);
-    if (DK_OPS_HAS(te_ops, compact_range)) {
+    if (DK_HAS(te_ops, compact_range)) {
         dk_slice none = {NULL, 0};
         CU_ASSERT_EQUAL(te_del(e, te_str("b")), 0);
         CU_ASSERT_EQUAL(te_ops->compact_range(e, none, none), 0);

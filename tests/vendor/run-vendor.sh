@@ -14,8 +14,10 @@
 # 3. The engine conformance suite (tests/unit/test-engine) against it.
 # 4. The installed dynkvd with storage.engine=vendorlog: PUT, GET, scan,
 #    DELETE over HTTP; a restart keeps the data; garbage appended to the log
-#    (a torn write) is cut off at the next start; a flipped byte in the
-#    middle of the log stops the node at start instead of serving bad data.
+#    (a torn write) is cut off at the next start; its own INI section
+#    ([engine.vendorlog] max_file_size) reaches it, and a bad value there
+#    stops the node with file:line; a flipped byte in the middle of the log
+#    stops the node at start instead of serving bad data.
 #
 # Skips (exit 77) when autoreconf is missing. Ends with
 # "# dk-summary: P passed, F failed". Run alone with:
@@ -43,7 +45,7 @@ else
     vt_fail "make install into a temporary prefix"
     vt_finish
 fi
-for h in types.h plugin.h engine.h compaction.h conflict.h; do
+for h in types.h plugin.h engine.h compaction.h conflict.h codec.h; do
     [ -f "$prefix/include/dynkv-plugin/dynkv/$h" ] || vt_fail "installed header dynkv/$h missing"
 done
 pc="pkg-config --define-prefix"
@@ -130,6 +132,32 @@ if [ -f "$log" ] && printf '\021\000\000' >>"$log" && start; then
 else
     vt_fail "dynkvd starts on a log with a torn tail ($log)"
 fi
+
+# Its own INI section: [engine.vendorlog] max_file_size caps the log (a
+# fresh data folder, so the cap is what the test writes), and a bad value
+# stops the node with the file and line.
+printf '[storage]\nengine = vendorlog\n[engine.vendorlog]\nmax_file_size = 4KiB\n' >"$vt_tmp/vendor.ini"
+if vt_start "$vt_tmp/capped.log" "$prefix/bin/dynkvd" --config "$vt_tmp/vendor.ini" \
+        --set node.data_dir="$vt_tmp/capped" --set node.http_listen="${url#http://}" \
+        --set node.rpc_listen=127.0.0.1:0 --set node.gossip_listen=127.0.0.1:0 \
+        --set cluster.n_replicas=1 --set storage.plugin_dir="$pdir"; then
+    vt_status "[engine.vendorlog]: a small PUT fits under max_file_size" 200 PUT "$url/kv/small" "tiny"
+    big=$(head -c 6000 /dev/zero | tr '\0' 'x')
+    out=$(vt_http PUT "$url/kv/big" "$big")
+    vt_check "[engine.vendorlog]: a PUT past max_file_size is refused (${out%% *})" test "${out%% *}" != 200
+    vt_check "[engine.vendorlog]: the refusal is logged" grep -q 'would pass max_file_size (4096)' "$vt_tmp/capped.log"
+    vt_check "dynkvd stops cleanly (capped)" vt_stop "$vt_pid"
+else
+    vt_fail "dynkvd starts with [engine.vendorlog] max_file_size = 4KiB"
+fi
+printf '[storage]\nengine = vendorlog\n[engine.vendorlog]\nmax_file_size = lots\n' >"$vt_tmp/vendor-bad.ini"
+"$prefix/bin/dynkvd" --config "$vt_tmp/vendor-bad.ini" --set node.data_dir="$vt_tmp/capped2" \
+    --set node.http_listen="${url#http://}" --set node.rpc_listen=127.0.0.1:0 \
+    --set node.gossip_listen=127.0.0.1:0 --set storage.plugin_dir="$pdir" >"$vt_tmp/vbad.log" 2>&1
+rc=$?
+vt_check "[engine.vendorlog]: a bad value exits 2 (got $rc)" test "$rc" -eq 2
+vt_check "[engine.vendorlog]: ... naming the file and line" \
+    grep -qF "$vt_tmp/vendor-bad.ini:4: [engine.vendorlog] max_file_size = lots: expected a size" "$vt_tmp/vbad.log"
 
 # Corruption: flip one byte of the first frame's payload (past the 8-byte
 # magic and 8-byte frame header); later frames follow, so it is not a tail.
