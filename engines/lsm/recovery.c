@@ -330,7 +330,7 @@ static void rc_free(lsm_db *db)
 int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *env, dk_engine **out)
 {
     *out = NULL;
-    if (!host || !conf || conf->struct_size < offsetof(dk_engine_conf, sync) || !conf->path)
+    if (!host || !DK_HAS(conf, path))
         return DK_ECONFIG;
     lsm_db *db = calloc(1, sizeof(*db));
     if (!db || !(db->dir = strdup(conf->path))) {

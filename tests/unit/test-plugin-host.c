@@ -20,7 +20,9 @@
 #include "dynkv/compaction.h"
 #include "dynkv/conflict.h"
 #include "dynkv/engine.h"
+#include "dynkv/codec.h"
 #include "node/host.h"
+#include "util/vv.h"
 #include "plugin/plugin_call.h"
 #include "plugin/plugin_host.h"
 
@@ -290,6 +292,53 @@ static void test_abi_1_0_policy(void)
     dk_plugin_host_free(h);
 }
 
+/* The host API of ABI 1.1 is complete: messages and names of codes, the
+ * object helpers a resolver builds with, codecs, options. */
+static void test_host_api(void)
+{
+    dk_host_ctx ctx = {.log_prefix = "test"};
+    dk_host h;
+    dk_host_init(&h, &ctx);
+    CU_ASSERT_EQUAL(h.struct_size, sizeof(dk_host));
+    CU_ASSERT_TRUE(DK_HAS(&h, strerror) && DK_HAS(&h, err_name) && DK_HAS(&h, options) &&
+                   DK_HAS(&h, conf_error) && DK_HAS(&h, object) && DK_HAS(&h, codec_open) &&
+                   DK_HAS(&h, codec_close));
+    CU_ASSERT_STRING_EQUAL(h.strerror(&h, DK_ENOTFOUND), "key not found");
+    CU_ASSERT_STRING_EQUAL(h.err_name(&h, DK_ECORRUPT), "DK_ECORRUPT");
+    CU_ASSERT_STRING_EQUAL(h.err_name(&h, -EIO), "EIO");
+    /* DK_HAS: inside struct_size and set. */
+    dk_host shorter = h;
+    shorter.struct_size = offsetof(dk_host, strerror);
+    CU_ASSERT_FALSE(DK_HAS(&shorter, strerror));
+    CU_ASSERT_TRUE(DK_HAS(&shorter, metric_add));
+    shorter.metric_add = NULL;
+    CU_ASSERT_FALSE(DK_HAS(&shorter, metric_add));
+    const dk_host *none = NULL;
+    CU_ASSERT_FALSE(DK_HAS(none, log));
+    /* An object built through the host's helpers is freed by the host's. */
+    const dk_object_api *o = h.object;
+    CU_ASSERT_TRUE(DK_HAS(o, dvv_sync));
+    dk_object a, out;
+    o->object_init(&a);
+    o->object_init(&out);
+    dk_write w = {.now_ms = 1000, .value = {(const uint8_t *)"v", 1}};
+    snprintf(w.actor.node, sizeof w.actor.node, "n1");
+    w.actor.incarnation = 1;
+    CU_ASSERT_EQUAL(o->dvv_update(&a, &w, &out), 0);
+    CU_ASSERT_EQUAL(out.n_sib, 1);
+    CU_ASSERT_EQUAL(o->vv_get(&out.vv, &w.actor), 1);
+    dk_object_free(&out);   /* util/vv.h: the same code the host handed out */
+    o->object_free(&a);
+    /* No plugin folder: codec_open says so instead of crashing. */
+    dk_codec_ref ref;
+    CU_ASSERT_EQUAL(h.codec_open(&h, "zstd", 0, &ref), -ENOENT);
+    CU_ASSERT_PTR_NULL(ref.codec);
+    /* conf_error without a config names the section. */
+    snprintf(ctx.section, sizeof ctx.section, "engine.x");
+    h.conf_error(&h, "k", "expected %d", 3);
+    CU_ASSERT_STRING_EQUAL(ctx.err, "configuration: [engine.x] k: expected 3");
+}
+
 /* sha256sum(1) of path into hex[65], or -1. */
 static int ph_sha256sum(const char *path, char hex[65])
 {
@@ -374,6 +423,7 @@ static CU_TestInfo ph_tests[] = {
     {"other_kinds", test_other_kinds},
     {"memory_engine", test_memory_engine},
     {"abi_1_0_policy", test_abi_1_0_policy},
+    {"host_api", test_host_api},
     {"default_dir", test_default_dir},
     CU_TEST_INFO_NULL,
 };
