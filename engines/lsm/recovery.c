@@ -146,27 +146,29 @@ static int rc_gc_cb(void *arg, const char *name)
 /* [engine.lsm]: the keys this engine takes (dk_option); the hint store
  * opened by the node reads the same section. */
 typedef struct rc_opts {
-    int codec;                   /* index in rc_codecs */
+    const char *codec;
+    int64_t codec_level;
     int64_t bloom_bits_per_key;
     uint64_t compaction_rate_limit;
 } rc_opts;
 
-static const char *const rc_codecs[] = {"zstd", "none", NULL};
-
 static const dk_option rc_options_spec[] = {
-    {.key = "codec", .type = DK_OPT_WORD, .offset = offsetof(rc_opts, codec), .words = rc_codecs,
-     .dflt = "zstd"},
+    {.key = "codec", .type = DK_OPT_STRING, .offset = offsetof(rc_opts, codec), .dflt = "zstd"},
+    {.key = "codec_level", .type = DK_OPT_INT, .offset = offsetof(rc_opts, codec_level),
+     .min = -1000000, .max = 1000000, .dflt = "0"},
     {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(rc_opts, bloom_bits_per_key),
      .min = 1, .max = 32, .dflt = "10"},
     {.key = "compaction_rate_limit", .type = DK_OPT_RATE,
      .offset = offsetof(rc_opts, compaction_rate_limit), .min = 0, .max = 1ll << 40, .dflt = "64MiB"},
 };
 
+/* Options, the block cache and the codec to write with: the codec plugin
+ * named by [engine.lsm] codec, opened through the host at codec_level. */
 static int rc_options(lsm_db *db, const dk_engine_conf *conf)
 {
+    const dk_host *h = db->host;
     rc_opts o;
-    int rc = db->host->options(db->host, rc_options_spec,
-                               sizeof rc_options_spec / sizeof rc_options_spec[0], &o);
+    int rc = h->options(h, rc_options_spec, sizeof rc_options_spec / sizeof rc_options_spec[0], &o);
     if (rc)
         return rc;
     db->memtable_size = DK_HAS(conf, memtable_size) ? conf->memtable_size : LSM_DEFAULT_MEMTABLE;
@@ -174,11 +176,22 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->bits_per_key = (unsigned)o.bloom_bits_per_key;
     db->rate_limit = o.compaction_rate_limit;
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
-    db->zstd = o.codec == 0;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
         db->policy = conf->compaction_policy;
     }
+    if ((rc = dk__lsm_codecs_new(h, &db->codecs)))
+        return rc;
+    rc = dk__lsm_codecs_open(db->codecs, o.codec, (int)o.codec_level, &db->codec);
+    if (rc == DK_ECONFIG)
+        h->conf_error(h, "codec_level", "the codec '%s' refuses this level (the log says which it takes)",
+                      o.codec);
+    else if (rc == -ENOENT || rc == -EINVAL)
+        h->conf_error(h, "codec", "no codec plugin '%s' (codec-%s.so) in the plugin folder", o.codec, o.codec);
+    else if (rc)
+        h->conf_error(h, "codec", "the codec '%s' cannot be opened: %s", o.codec, h->strerror(h, rc));
+    if (rc)
+        return rc == -ENOENT || rc == -EINVAL ? DK_ECONFIG : rc;
     return (db->cache = dk__lsm_cache_new(cache)) ? 0 : -ENOMEM;
 }
 
@@ -313,6 +326,7 @@ static void rc_free(lsm_db *db)
     dk__lsm_mem_unref(db->mem);
     dk__lsm_mem_unref(db->imm);
     dk__lsm_version_unref(db->cur);
+    dk__lsm_codecs_free(db->codecs);   /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
     pthread_mutex_destroy(&db->mu);
@@ -348,7 +362,8 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_cond_init(&db->done_cv, NULL);
     int rc = rc_options(db, conf);
     if (!rc) {
-        db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .host = host};
+        db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs,
+                                 .host = host};
         rc = rc_recover(db);
     }
     if (!rc)

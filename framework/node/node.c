@@ -52,15 +52,15 @@ static void node_codec_loaded(void *arg, const dk_loaded_plugin *p)
     char kind[DK_CONFIG_SECTION_MAX + 1];
     snprintf(kind, sizeof kind, "codec.%s", p->name);
     char old[65] = "";
+    dk_log(DK_LOG_INFO, "loaded codec plugin '%s' %s from %s (sha256 %.16s...)",
+           p->name, p->version, p->path, p->sha256);
+    /* The hint store opens the same codecs: record each once. */
     if (dk_catalog_plugin(n->catalog, kind, NULL, 0, NULL, 0, old, sizeof old) == 0 &&
         strcmp(old, p->sha256) == 0)
         return;
     int rc = dk_catalog_record_plugin(n->catalog, kind, p->name, p->version, p->path, p->sha256);
     if (rc)
         dk_log(DK_LOG_WARN, "catalog: cannot record codec plugin %s: %s", p->path, dk_strerror(rc));
-    else
-        dk_log(DK_LOG_INFO, "loaded codec plugin '%s' %s from %s (sha256 %.16s...)",
-               p->name, p->version, p->path, p->sha256);
 }
 
 /* A plugin section names a plugin of its kind that the node does not use:

@@ -8,7 +8,11 @@
 #     load, an option for a plugin that takes none, and a key that moved to
 #     a plugin section each stop the node with exit 2 and "file:line: ...";
 #  3. a policy built against the ABI 1.0 headers (tests/plugins/abi-1.0)
-#     loads and serves; an option for it is refused (it cannot read one).
+#     loads and serves; an option for it is refused (it cannot read one);
+#  4. codec plugins: data written with [engine.lsm] codec = lz4 is served
+#     after the engine is reconfigured for zstd (tables name their codec),
+#     a codec without a plugin is refused at start, and a table whose codec
+#     plugin is missing from the plugin folder stops the node, naming it.
 # Ends with "# dk-summary: P passed, F failed" (tests/vendor/lib.sh).
 # Run alone with: make check TESTS=tests/plugins/run-plugin-options.sh
 . "$(cd "$(dirname "$0")/../vendor" && pwd)/lib.sh"
@@ -119,4 +123,53 @@ fi
 f=$vt_tmp/bad8.ini
 ini bad8 '[compaction]\npolicy = legacy\n[compaction.legacy]\nl0_trigger = 2\n'
 refused "an option for an ABI 1.0 plugin" "$f:4: [compaction.legacy] l0_trigger = 2: the compaction plugin 'legacy' takes no options" "$f"
+
+# 4. Codecs. The same data folder and ports throughout.
+cdata=$vt_tmp/codec-data
+curl_port=$(vt_free_port)
+cnode() {
+    vt_start "$1" "$dynkvd" --set node.data_dir="$cdata" --set node.http_listen=127.0.0.1:"$curl_port" \
+        --set node.rpc_listen=127.0.0.1:0 --set node.gossip_listen=127.0.0.1:0 --set cluster.n_replicas=1 \
+        --set storage.plugin_dir="$2" --set engine.lsm.codec="$3"
+}
+curl=http://127.0.0.1:$curl_port
+val=$(printf 'abcdefgh%.0s' $(seq 1 64))
+if cnode "$vt_tmp/c1.log" "$DYNKV_PLUGIN_PATH" lz4; then
+    n=0
+    for i in 1 2 3 4 5 6 7 8; do
+        [ "$(vt_http PUT "$curl/kv/key$i" "$val$i" | cut -d' ' -f1)" = 200 ] && n=$((n + 1))
+    done
+    vt_check "codec lz4: 8 PUTs" test "$n" -eq 8
+    vt_check "codec lz4: node stops cleanly" vt_stop "$vt_pid"
+else
+    vt_fail "a node with [engine.lsm] codec = lz4 starts"
+fi
+# A restart with lz4 writes what the WAL held into an lz4 table.
+if cnode "$vt_tmp/c2.log" "$DYNKV_PLUGIN_PATH" lz4; then
+    vt_check "codec lz4: node stops cleanly after a restart" vt_stop "$vt_pid"
+fi
+if cnode "$vt_tmp/c3.log" "$DYNKV_PLUGIN_PATH" zstd; then
+    vt_expect "codec zstd now: a key written with lz4 reads back" "200 ${val}3" GET "$curl/kv/key3"
+    vt_check "codec zstd now: the lz4 plugin was loaded for the old tables" \
+        grep -q "loaded codec plugin 'lz4'" "$vt_tmp/c3.log"
+    vt_check "codec zstd now: node stops cleanly" vt_stop "$vt_pid"
+else
+    vt_fail "a node reconfigured to codec = zstd starts on lz4 tables"
+fi
+f=$vt_tmp/bad9.ini
+ini bad9 '[engine.lsm]\ncodec = brotli\n'
+refused "a codec without a plugin" "$f:2: [engine.lsm] codec = brotli: no codec plugin 'brotli' (codec-brotli.so) in the plugin folder" "$f"
+# A plugin folder without codec-lz4.so: the lz4 tables cannot be read.
+mkdir -p "$vt_tmp/nolz4"
+for so in "$DYNKV_PLUGIN_PATH"/*.so; do
+    case $so in */codec-lz4.so) ;; *) cp "$so" "$vt_tmp/nolz4/" ;; esac
+done
+"$dynkvd" --set node.data_dir="$cdata" --set node.http_listen=127.0.0.1:"$curl_port" \
+    --set node.rpc_listen=127.0.0.1:0 --set node.gossip_listen=127.0.0.1:0 \
+    --set storage.plugin_dir="$vt_tmp/nolz4" --set engine.lsm.codec=zstd >"$vt_tmp/c4.log" 2>&1
+rc=$?
+vt_check "a missing codec plugin for an existing table stops the node (exit $rc)" test "$rc" -eq 1
+vt_check "... naming the table and the plugin" grep -qE \
+    "table $cdata/engine/[0-9]+\.sst was written with codec 'lz4' \(id 2\), which cannot be opened .*codec-lz4\.so" \
+    "$vt_tmp/c4.log" || sed -n '1,20p' "$vt_tmp/c4.log"
 vt_finish
