@@ -31,7 +31,7 @@ DK_LSM_TEST_CFLAGS = $(DK_UNIT_CC) -I$(srcdir)/engines/lsm -I$(srcdir)/tests/uni
 DK_LSM_TEST_LIBS = engines/lsm/liblsm.la framework/libdynkv.la $(CUNIT_LIBS) -lpthread
 
 
-# The engine conformance suite (tests/unit/test-engine.c) against this engine.
+# The engine conformance runner (tools/engine-check) against this engine.
 TESTS += tests/unit/engine-lsm.test
 EXTRA_DIST += tests/unit/engine-lsm.test
 
