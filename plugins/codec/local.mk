@@ -1,6 +1,8 @@
 # plugins/codec: what the codec plugins share: their unit test (every
 # codec through the node's codec_open) and the broken codec plugins the
 # loader must refuse. Each codec has its own folder and local.mk.
+# plugins/README.md is the plugin authors' guide.
+EXTRA_DIST += plugins/README.md
 check_PROGRAMS += tests/unit/test-codecs
 TESTS += tests/unit/test-codecs
 tests_unit_test_codecs_SOURCES = tests/unit/test-codecs.c tests/unit/cu_main.h
