@@ -561,6 +561,10 @@ static int cfg_popt_value(const dk_option *o, const char *v, void *out, char *wh
 {
     char *field = (char *)out + o->offset;
     cfg_key k = {.section = "", .name = o->key, .min = o->min, .max = o->max, .choices = o->words};
+    if (o->min == 0 && o->max == 0) {   /* no range given: any value of the type */
+        k.min = o->type == DK_OPT_SIZE || o->type == DK_OPT_RATE ? 0 : INT64_MIN + 1;
+        k.max = INT64_MAX;
+    }
     switch (o->type) {
     case DK_OPT_INT: k.type = CT_INT64; break;
     case DK_OPT_SIZE: k.type = CT_SIZE; break;

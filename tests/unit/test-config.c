@@ -669,6 +669,13 @@ static void test_plugin_sections(void)
     CU_ASSERT_STRING_EQUAL(tc_err, want);
     dk_config_free(&c);
 
+    /* No range given: any value of the type. */
+    dk_option any = {.key = "n", .type = DK_OPT_INT, .offset = offsetof(tc_popts, n), .dflt = "-123456789012"};
+    dk_config_defaults(&c);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", &any, 1, &o, tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(o.n, -123456789012LL);
+    dk_config_free(&c);
+
     /* A broken option table is the plugin's fault, not the operator's. */
     dk_option bad = {.key = "x", .type = DK_OPT_INT, .min = 5, .max = 9, .dflt = "1"};
     dk_config_defaults(&c);

@@ -143,7 +143,8 @@ typedef struct dk_option {
     const char *key;             /* [a-z0-9_]{1,64} */
     uint32_t type;               /* DK_OPT_* */
     uint32_t offset;             /* offsetof(the plugin's struct, field) */
-    int64_t min, max;            /* INT, SIZE, RATE, DURATION: inclusive range */
+    int64_t min, max;            /* INT, SIZE, RATE, DURATION: inclusive range;
+                                  * both 0: any value of the type */
     const char *const *words;    /* WORD: the choices, NULL-terminated */
     const char *dflt;            /* the default, as an operator would write it */
 } dk_option;
