@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "node/catalog.h"
+#include "util/errors.h"
 #include "base/member.h"
 
 #define CAT_BUSY_TIMEOUT_MS 5000

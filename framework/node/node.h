@@ -39,7 +39,9 @@ typedef struct dk_node {
 
 /* Open everything the configuration names. On failure returns a negative
  * code, err says what and where (file, plugin, reason), and everything
- * opened so far is closed again. */
+ * opened so far is closed again. DK_ECONFIG means the configuration is at
+ * fault (a plugin option, a section for a plugin not in use): err then
+ * starts with "file:line: " like the errors of dk_config_from_args. */
 int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen);
 
 /* Close the store, the plugin objects, the plugins and the catalog. */

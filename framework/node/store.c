@@ -15,12 +15,15 @@
 #include "node/store.h"
 #include "base/log.h"
 #include "node/object.h"
+#include "plugin/plugin_call.h"
 #include "util/vv.h"
 
 #define STRIPES 1024
 
 struct dk_store {
     dk_store_conf conf;
+    dk_engine_ref engine;               /* conf's engine and ops, as a ref */
+    dk_resolver_ref resolver;
     pthread_mutex_t stripe[STRIPES];
 };
 
@@ -30,6 +33,8 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
     if (!s)
         return -ENOMEM;
     s->conf = *conf;
+    s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
+    s->resolver = (dk_resolver_ref){conf->resolver_ops, conf->resolver};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
     *out = s;
@@ -63,7 +68,7 @@ static void store_copy_sink(void *arg, dk_slice value)
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    int rc = s->conf.engine_ops->get(s->conf.engine, key, store_copy_sink, raw);
+    int rc = dk_engine_get(&s->engine, key, store_copy_sink, raw);
     if (rc)
         return rc;
     if (raw->len == (size_t)-1) {
@@ -86,7 +91,7 @@ static int store_put_encoded(dk_store *s, dk_slice key, const dk_buf *enc)
 {
     dk_batch_op op = {.type = DK_BATCH_PUT, .key = key, .value = dk_buf_slice(enc)};
     dk_batch b = {.ops = &op, .count = 1};
-    return s->conf.engine_ops->write(s->conf.engine, &b, s->conf.sync);
+    return dk_engine_write(&s->engine, &b, s->conf.sync);
 }
 
 static int store_check_cond(const dk_store_write *w, int found, const dk_object *cur, int64_t now_ms)
@@ -149,7 +154,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = s->conf.resolver_ops->update(s->conf.resolver, &cur, &dw, &next);
+    rc = dk_resolver_update(&s->resolver, &cur, &dw, &next);
     if (rc)
         goto err;
     dk_buf_reset(raw);
@@ -201,7 +206,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     if (rc)
         goto done;
-    rc = s->conf.resolver_ops->merge(s->conf.resolver, &cur, &in, &next);
+    rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
     if (rc)
         goto done;
     rc = dk_object_encode(&next, &out);
@@ -225,14 +230,14 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
 {
     dk_engine_iter *it = NULL;
     dk_iter_opts opts = {.start = start, .end = end};
-    int rc = s->conf.engine_ops->iter_open(s->conf.engine, &opts, &it);
+    int rc = dk_engine_iter_open(&s->engine, &opts, &it);
     if (rc)
         return rc;
     if (start.len)
-        rc = s->conf.engine_ops->iter_seek(it, start);
+        rc = dk_engine_iter_seek(&s->engine, it, start);
     while (rc == 0) {
         dk_slice k, v;
-        rc = s->conf.engine_ops->iter_next(it, &k, &v);
+        rc = dk_engine_iter_next(&s->engine, it, &k, &v);
         if (rc)
             break;
         dk_object obj;
@@ -248,6 +253,6 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
         if (stop)
             break;
     }
-    s->conf.engine_ops->iter_close(it);
+    dk_engine_iter_close(&s->engine, it);
     return rc == DK_EOF ? 0 : rc;
 }
