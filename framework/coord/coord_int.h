@@ -1,8 +1,8 @@
 /*
  * coord_int.h - what the coordinator's files share (coordinator.c,
  * coord_write.c, coord_read.c, replica.c, and anti-entropy's
- * antientropy.c, ae_layout.c, ae_exchange.c, ae_serve.c). Internal to the
- * framework.
+ * antientropy.c, ae_round.c, ae_layout.c, ae_exchange.c, ae_serve.c).
+ * Internal to the framework.
  *
  * Lifetime: every asynchronous step (a worker job, an RPC call, a hint
  * store, a replica request being served) holds one count in c->inflight;
@@ -226,10 +226,75 @@ struct dk_ae {
      * against the publication of repaired_before (loop). */
     pthread_mutex_t clamp_mu;
     _Atomic int64_t watermark;  /* latest exchange start (ms) the records may hold */
-    struct ae_sched *s;         /* the scheduler's own state (antientropy.c) */
+    struct dk__ae_sched *s;     /* the scheduler's own state (antientropy.c, ae_round.c) */
 };
 
-/* A job or RPC of anti-entropy: counted by the coordinator like its own. */
+/* antientropy.c and ae_round.c: the scheduler's state. */
+#define DK__AE_REQS_MAX 16u             /* requests remembered (waiting or finished) */
+enum { DK__AE_QUEUED, DK__AE_RUNNING, DK__AE_DONE, DK__AE_FAILED };
+
+/* The last outcome per (group, peer). row is what the catalog keeps. */
+typedef struct dk__ae_rec {
+    dk_repair_row row;
+    int64_t last_attempt_ms;
+    char last_error[192];
+    int dirty;
+} dk__ae_rec;
+
+typedef struct dk__ae_req {
+    uint64_t id;
+    uint8_t prefix[DK_KEY_MAX];
+    size_t plen;
+    int state;
+    int64_t queued_ms, started_ms, finished_ms;
+    uint64_t keys_in, keys_out;
+    uint32_t pairs, failed;
+    char errors[512];
+} dk__ae_req;
+
+typedef struct dk__ae_pair {
+    int g;
+    char peer[DK_NODE_ID_MAX + 1];
+} dk__ae_pair;
+
+typedef struct dk__ae_sched {
+    dk__ae_rec *recs;
+    size_t n_recs, cap_recs;
+    int loaded, saving;
+    dk_catalog *cat;            /* this module's connection; jobs only */
+    /* builds */
+    int building, want_rebuild;
+    uint64_t rebuilds, last_drift_rebuild;
+    /* rounds: at most one, its pairs run one after the other */
+    dk__ae_pair *pairs;
+    size_t n_pairs, next_pair;
+    int round_active;
+    uint64_t round_gen;
+    dk__ae_req *round_req;          /* NULL: a scheduled round */
+    int64_t round_started_ms;
+    uint64_t next_round;        /* uv_now() of the next scheduled round; 0 = not yet set */
+    int64_t last_round_ms;      /* wall clock when the last scheduled round ended */
+    uint32_t last_round_failed;
+    /* requests, oldest first */
+    dk__ae_req reqs[DK__AE_REQS_MAX];
+    size_t n_reqs;
+    uint64_t next_id;
+    uint64_t rnd;
+} dk__ae_sched;
+
+/* The record of (group key, peer); created when create and missing
+ * (NULL only then on out of memory). */
+dk__ae_rec *dk__ae_rec_find(dk__ae_sched *s, const char *group, const char *peer, int create);
+/* Fold late arrivals into the records, publish repaired_before. */
+void dk__ae_publish(dk_ae *ae);
+/* Run the tick from the next loop iteration (never from inside a caller). */
+void dk__ae_kick(dk_ae *ae);
+/* anti_entropy_interval * [lo, hi) percent, in ms. */
+uint64_t dk__ae_jitter(dk_ae *ae, unsigned lo, unsigned hi);
+/* ae_round.c: the tick's round step: the next exchange or round. */
+void dk__ae_maybe_round(dk_ae *ae);
+
+/* A job of anti-entropy: counted by the coordinator like its own. */
 int dk__ae_job(dk_ae *ae, dk__job *j);
 
 /* ae_serve.c: answer TREE_REQ / KEYS_REQ. Loop. */

@@ -6,7 +6,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/coord/coord_write.c framework/coord/coord_read.c \
 	framework/coord/replica.c framework/coord/hints.c framework/coord/hints.h \
 	framework/coord/merkle.c framework/coord/merkle.h \
-	framework/coord/antientropy.c framework/coord/antientropy.h \
+	framework/coord/antientropy.c framework/coord/antientropy.h framework/coord/ae_round.c \
 	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c
 
 check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-merkle tests/unit/test-antientropy
