@@ -357,6 +357,7 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_LOCAL: run_get(j, n->store); break;
     case JOB_RENDER_GET:
     case JOB_RENDER_WRITE: run_render(j); break;
+    case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     }
 }
 
