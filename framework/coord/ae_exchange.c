@@ -308,7 +308,7 @@ static void x_compare_done(dk__job *j, int status)
     if (x->push.len || x->pull.len)
         x_sync_next(x);
     else
-        x_page_next(x);
+        x_pace(x, x->remote.len, x_page_next, 0);
 }
 
 static void x_list_cb(void *arg, int status, const dk_frame_header *h, dk_slice body)
@@ -392,8 +392,11 @@ static void x_batch_run(dk__job *j)
         bytes += raw.len;
         x->n_batch++;
     }
+    /* Keys to fetch fill what the objects left of the batch: a batch stays
+     * under DK__AE_SYNC_BYTES plus a few hundred KiB, or one large object. */
     dk_slice pulls = x->pull_left;
-    while (x->rc == 0 && x->batch_pulls < DK__AE_SYNC_KEYS && dk_keys_entry_next(&pulls, &e)) {
+    while (x->rc == 0 && x->batch_pulls < DK__AE_SYNC_KEYS && x->batch.len < DK__AE_SYNC_BYTES &&
+           dk_keys_entry_next(&pulls, &e)) {
         x->rc = dk_keys_entry_encode(&x->batch, &e);
         x->batch_pulls++;
         x->n_batch++;
