@@ -407,13 +407,17 @@ static void ae_free(dk_ae *ae)
     free(ae);
 }
 
-/* Worker (or the loop at shutdown when no job can be queued). */
+/* Worker (or the loop at shutdown when no job can be queued): the records
+ * not saved yet, then remove the hook and close the catalog. */
 static void ae_finish_run(dk__job *jb)
 {
     ae_job *j = (ae_job *)jb;
+    dk__ae_sched *s = j->ae->s;
+    if (s->cat && j->n_rows && dk_catalog_repair_save(s->cat, j->rows, j->n_rows) != 0)
+        dk_log(DK_LOG_WARN, "anti-entropy: cannot save repair progress: %s", dk_catalog_errmsg(s->cat));
     dk_store_set_hook(j->ae->c->node->store, NULL, NULL);
-    dk_catalog_close(j->ae->s->cat);
-    j->ae->s->cat = NULL;
+    dk_catalog_close(s->cat);
+    s->cat = NULL;
 }
 
 static void ae_finish_done(dk__job *jb, int status)
@@ -428,17 +432,31 @@ static void ae_finish_done(dk__job *jb, int status)
 
 int dk__ae_finish(dk_ae *ae, void (*done)(void *), void *arg)
 {
+    dk__ae_sched *s = ae->s;
     ae_job *j = ae_job_new(ae, ae_finish_run, ae_finish_done);
-    int rc = j ? dk__ae_job(ae, &j->job) : -ENOMEM;
-    if (rc == 0) {
+    int rc = j ? 0 : -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_recs; i++)
+        n += s->recs[i].dirty;
+    if (j && n && (j->rows = malloc(n * sizeof(*j->rows))) != NULL)
+        for (size_t i = 0; i < s->n_recs; i++)
+            if (s->recs[i].dirty)
+                j->rows[j->n_rows++] = s->recs[i].row;
+    if (j) {
         j->done = done;
         j->done_arg = arg;
-        return 0;
+        rc = dk__ae_job(ae, &j->job);
     }
+    if (rc == 0)
+        return 0;
     /* No worker to be had: a last blocking step on the loop, at shutdown. */
-    dk_store_set_hook(ae->c->node->store, NULL, NULL);
-    dk_catalog_close(ae->s->cat);
-    free(j);
+    if (j) {
+        ae_finish_run(&j->job);
+        ae_job_free(j);
+    } else {
+        dk_store_set_hook(ae->c->node->store, NULL, NULL);
+        dk_catalog_close(s->cat);
+    }
     ae_free(ae);
     done(arg);
     return rc;

@@ -15,7 +15,10 @@
  *   - a delete on n0 of a value n1 still has: n1 gets the tombstone;
  *     repaired_before moves from 0 to the exchange's start, and a
  *     tombstone written earlier that arrives only now pulls it back;
+ *   - the records survive a restart of the coordinator (catalog);
  *   - a repair with a key prefix moves only keys with that prefix;
+ *   - the serving side answers another ring, tree shape or garbage with
+ *     DK_EMISMATCH / DK_ECORRUPT;
  *   - the trees maintained by the hook equal a scan of the store after
  *     thousands of writes and merges;
  *   - measurements (printed, not asserted): the trees' build from 100k
@@ -420,6 +423,14 @@ static void test_tombstones_and_rule(void)
     json_decref(q);
     CU_ASSERT(atomic_load(&n0->repaired_before_ms) > t0 + 5000);
 
+    /* The records are in the catalog: a restarted coordinator publishes
+     * the same time once its trees are built, not 0. */
+    int64_t rb_before = atomic_load(&n0->repaired_before_ms);
+    coord_stop(&nodes[0]);
+    CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
+    SPIN(all_live() && atomic_load(&n0->repaired_before_ms) != 0, 5000);
+    CU_ASSERT_EQUAL(atomic_load(&n0->repaired_before_ms), rb_before);
+
     /* With a peer down the round fails and the rule stays behind its
      * start: the last exchange with n2 is older. */
     SPIN(0, 20);
@@ -549,11 +560,90 @@ static void test_measure(void)
     cluster_stop();
 }
 
+/* ---- the serving side refuses what it cannot answer -------------------------- */
+
+typedef struct answer {
+    int done, status;
+    uint8_t type;
+    dk_buf body;
+} answer;
+
+static void answer_cb(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    answer *a = arg;
+    a->done = 1;
+    a->status = status;
+    if (status == 0) {
+        a->type = h->type;
+        dk_buf_append(&a->body, body.ptr, body.len);
+    }
+}
+
+/* Send a request from n0's transport to n1 and wait for the answer. */
+static void ask_n1(uint8_t type, const dk_buf *body, answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    CU_ASSERT_EQUAL_FATAL(dk_rpc_call(nodes[0].rpc, "n1", nodes[1].addr, type, body->data, body->len, 3000,
+                                      answer_cb, a), 0);
+    SPIN(a->done, 5000);
+    CU_ASSERT_FATAL(a->done && a->status == 0);
+}
+
+static void test_serve_refusals(void)
+{
+    cluster_start();
+    const dk__ae_group *g = &nodes[1].coord->ae->layout->g[0];
+    uint8_t bm[DK_MERKLE_BITMAP_MAX] = {1};
+    dk_buf b = DK_BUF_INIT;
+    answer a;
+    dk_msg_tree t;
+
+    /* The right group: the root's hash. */
+    dk_msg_tree_req tq = {.group = S(g->name), .sig = g->sig, .level = 0, .nodes = {bm, 1}};
+    CU_ASSERT_EQUAL_FATAL(dk_msg_tree_req_encode(&b, &tq), 0);
+    ask_n1(DK_MSG_TREE_REQ, &b, &a);
+    CU_ASSERT_EQUAL(a.type, DK_MSG_TREE);
+    CU_ASSERT(dk_msg_tree_decode(dk_buf_slice(&a.body), &t) == 0 && t.status == 0 && t.hashes.len == 8);
+    dk_buf_free(&a.body);
+    /* Another ring (signature), unknown members, another tree shape. */
+    const dk_msg_tree_req bad[3] = {
+        {.group = S(g->name), .sig = g->sig ^ 1, .level = 0, .nodes = {bm, 1}},
+        {.group = S("n0,n1,n9"), .sig = g->sig, .level = 0, .nodes = {bm, 1}},
+        {.group = S(g->name), .sig = g->sig, .level = 3, .nodes = {bm, 8}},
+    };
+    for (int i = 0; i < 3; i++) {
+        dk_buf_reset(&b);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_tree_req_encode(&b, &bad[i]), 0);
+        ask_n1(DK_MSG_TREE_REQ, &b, &a);
+        CU_ASSERT(dk_msg_tree_decode(dk_buf_slice(&a.body), &t) == 0 && t.status == DK_EMISMATCH);
+        dk_buf_free(&a.body);
+    }
+    /* A body that does not decode. */
+    dk_buf_reset(&b);
+    dk_buf_append_str(&b, "garbage");
+    ask_n1(DK_MSG_KEYS_REQ, &b, &a);
+    dk_msg_keys k;
+    CU_ASSERT(a.type == DK_MSG_KEYS && dk_msg_keys_decode(dk_buf_slice(&a.body), &k) == 0 &&
+              k.status == DK_ECORRUPT);
+    dk_buf_free(&a.body);
+    /* A listing with a leaf bitmap of another size. */
+    dk_buf_reset(&b);
+    dk_msg_keys_req lq = {.op = DK_KEYS_LIST, .group = S(g->name), .sig = g->sig, .leaves = {bm, 100},
+                          .max_bytes = 1000};
+    CU_ASSERT_EQUAL_FATAL(dk_msg_keys_req_encode(&b, &lq), 0);
+    ask_n1(DK_MSG_KEYS_REQ, &b, &a);
+    CU_ASSERT(dk_msg_keys_decode(dk_buf_slice(&a.body), &k) == 0 && k.status == DK_EMISMATCH);
+    dk_buf_free(&a.body);
+    dk_buf_free(&b);
+    cluster_stop();
+}
+
 static CU_TestInfo ae_tests[] = {
     {"a repair moves missing and differing keys both ways", test_repair_both_ways},
     {"tombstones travel; repaired_before and late arrivals", test_tombstones_and_rule},
     {"a prefix repair moves only those keys", test_prefix_repair},
     {"the hook's trees equal a scan of the store", test_hook_equals_scan},
+    {"the serving side refuses another ring, shape or garbage", test_serve_refusals},
     {"measurements: build of 100k keys, repair of 20k", test_measure},
     CU_TEST_INFO_NULL,
 };
