@@ -162,16 +162,33 @@ static void ae_job_free(ae_job *j)
     free(j);
 }
 
+#define AE_CLEAN_KEY "repair_clean_stop"
+
 /* Worker: install the hook, open this module's catalog connection, load
- * the records. */
+ * the records. Late arrivals lower records in memory first and on disk at
+ * the next save: after a stop that did not save them (a crash), the
+ * records on disk may be too recent, so they no longer count (their start
+ * times become 0) until new exchanges complete. */
 static void ae_start_run(dk__job *jb)
 {
     ae_job *j = (ae_job *)jb;
     dk_node *node = jb->c->node;
+    dk__ae_sched *s = j->ae->s;
+    char clean[8] = "";
     dk_store_set_hook(node->store, dk__ae_hook, j->ae);
-    j->rc = dk_catalog_open(node->cfg->node.data_dir, &j->ae->s->cat, j->err, sizeof(j->err));
-    if (j->rc == 0 && (j->rc = dk_catalog_repair_load(j->ae->s->cat, &j->rows, &j->n_rows)) != 0)
-        snprintf(j->err, sizeof(j->err), "%s", dk_catalog_errmsg(j->ae->s->cat));
+    j->rc = dk_catalog_open(node->cfg->node.data_dir, &s->cat, j->err, sizeof(j->err));
+    if (j->rc == 0 && (j->rc = dk_catalog_repair_load(s->cat, &j->rows, &j->n_rows)) == 0) {
+        int was_clean = dk_catalog_meta_get(s->cat, AE_CLEAN_KEY, clean, sizeof(clean)) == 0 &&
+                        strcmp(clean, "1") == 0;
+        for (size_t i = 0; !was_clean && i < j->n_rows; i++)
+            j->rows[i].last_start_ms = 0;
+        if (!was_clean && j->n_rows)
+            dk_log(DK_LOG_INFO, "anti-entropy: the last stop was not clean: earlier exchanges no longer "
+                   "count for purging tombstones");
+        j->rc = dk_catalog_meta_set(s->cat, AE_CLEAN_KEY, "0");
+    }
+    if (j->rc && s->cat)
+        snprintf(j->err, sizeof(j->err), "%s", dk_catalog_errmsg(s->cat));
 }
 
 static void ae_start_done(dk__job *jb, int status)
@@ -413,7 +430,8 @@ static void ae_finish_run(dk__job *jb)
 {
     ae_job *j = (ae_job *)jb;
     dk__ae_sched *s = j->ae->s;
-    if (s->cat && j->n_rows && dk_catalog_repair_save(s->cat, j->rows, j->n_rows) != 0)
+    if (s->cat && ((j->n_rows && dk_catalog_repair_save(s->cat, j->rows, j->n_rows) != 0) ||
+                   dk_catalog_meta_set(s->cat, AE_CLEAN_KEY, "1") != 0))
         dk_log(DK_LOG_WARN, "anti-entropy: cannot save repair progress: %s", dk_catalog_errmsg(s->cat));
     dk_store_set_hook(j->ae->c->node->store, NULL, NULL);
     dk_catalog_close(s->cat);

@@ -34,7 +34,10 @@
  * started after its write time (replicated late, repaired from another
  * peer). Those exchanges did not carry it, so the hook lowers the group's
  * exchange records (and repaired_before, at once) to its write time, and
- * only exchanges that start afterwards raise them again.
+ * only exchanges that start afterwards raise them again. Lowered records
+ * reach the catalog at the next save; after a crash the saved ones may be
+ * too recent, so a start that does not find the clean-stop flag (set by
+ * the last job of a clean stop) counts none of them.
  *
  * Threads: dk_ae_repair and dk_ae_status run on the coordinator's loop,
  * like everything else here except jobs and the store hook.

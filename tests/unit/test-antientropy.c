@@ -15,7 +15,8 @@
  *   - a delete on n0 of a value n1 still has: n1 gets the tombstone;
  *     repaired_before moves from 0 to the exchange's start, and a
  *     tombstone written earlier that arrives only now pulls it back;
- *   - the records survive a restart of the coordinator (catalog);
+ *   - the records survive a restart of the coordinator (catalog), but
+ *     not one after a crash;
  *   - a repair with a key prefix moves only keys with that prefix;
  *   - the serving side answers another ring, tree shape or garbage with
  *     DK_EMISMATCH / DK_ECORRUPT;
@@ -430,6 +431,21 @@ static void test_tombstones_and_rule(void)
     CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
     SPIN(all_live() && atomic_load(&n0->repaired_before_ms) != 0, 5000);
     CU_ASSERT_EQUAL(atomic_load(&n0->repaired_before_ms), rb_before);
+    /* After a stop that did not end cleanly (a crash: the flag its last
+     * job sets is missing), the saved exchanges no longer count. */
+    coord_stop(&nodes[0]);
+    dk_catalog *cat = NULL;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(nodes[0].dir, &cat, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(dk_catalog_meta_set(cat, "repair_clean_stop", "0"), 0);
+    dk_catalog_close(cat);
+    CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
+    SPIN(all_live(), 5000);
+    SPIN(0, 300);
+    CU_ASSERT_EQUAL(atomic_load(&n0->repaired_before_ms), 0);
+    q = repair(0, "", 10000);
+    json_decref(q);
+    CU_ASSERT(atomic_load(&n0->repaired_before_ms) > rb_before);
 
     /* With a peer down the round fails and the rule stays behind its
      * start: the last exchange with n2 is older. */
