@@ -17,6 +17,7 @@
 #include "coord/coordinator.h"
 #include "coord/hints.h"
 #include "coord/merkle.h"
+#include "rpc/rpc_ae.h"
 #include "node/catalog.h"
 #include "util/vv.h"
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rpc/rpc_frame.h"
+#include "rpc/rpc_ae.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "rpc/rpc_frame.h"
+#include "rpc/rpc_ae.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 
