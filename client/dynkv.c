@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "http_client.h"
+#include "util/base64.h"
 
 enum {
     EX_OK_ = 0,
@@ -60,7 +61,8 @@ static void usage(FILE *to)
           "  delete [-c CTX] KEY         delete (a tombstone; deleting a missing key succeeds)\n"
           "  scan [--limit N] PREFIX     print KEY<TAB>VALUE lines in key order, following\n"
           "                              cursors; at most N pairs; \\t \\n \\\\ and control\n"
-          "                              bytes are escaped (\\xNN); siblings: one line each\n"
+          "                              bytes are escaped (\\xNN); siblings: one line each;\n"
+          "                              exit 6 when ranges of the cluster could not be read\n"
           "  cluster status              the members table of GET /cluster\n"
           "  repair [--key-prefix P]     anti-entropy now with every replica of the node's\n"
           "                              ranges (or only keys starting with P); waits,\n"
@@ -84,7 +86,8 @@ static void usage(FILE *to)
           "  0 success            1 the server answered with an error\n"
           "  2 bad usage          3 get: concurrent values (siblings printed)\n"
           "  4 get: key not found 5 put: precondition failed (412)\n"
-          "  6 not enough replicas answered (503) or the cluster timed out (504)\n"
+          "  6 not enough replicas answered (503), the cluster timed out (504),\n"
+          "    or scan: some token ranges had no live replica (206; keys printed)\n"
           "  7 could not connect to the node or read its answer\n", to);
 }
 
@@ -161,39 +164,15 @@ static char *cli_encode(const char *s)
 /* Decode standard base64 (padding optional) into a malloc'd buffer. */
 static int cli_unb64(const char *in, unsigned char **out, size_t *outlen)
 {
-    size_t n = strlen(in);
-    unsigned char *buf = malloc(n / 4 * 3 + 3), *p = buf;
-    uint32_t acc = 0;
-    int bits = 0;
-    if (!buf)
+    size_t n = strlen(in), bad;
+    unsigned char *buf = malloc(n / 4 * 3 + 3);
+    long got = buf ? dk_base64_decode(in, n, DK_B64_STD, buf, &bad) : -1;
+    if (got < 0) {
+        free(buf);
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)in[i], v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else if (c == '=' && n - i <= 2)
-            break;
-        else {
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            *p++ = (unsigned char)(acc >> bits);
-        }
     }
     *out = buf;
-    *outlen = (size_t)(p - buf);
+    *outlen = (size_t)got;
     return 0;
 }
 
@@ -480,7 +459,10 @@ static int cli_scan_page(json_t *pairs, long *left)
         if (*left == 0)
             break;
         const char *key = json_string_value(json_object_get(p, "key"));
-        if (json_is_true(json_object_get(p, "conflict"))) {
+        if (json_is_true(json_object_get(p, "too_large"))) {
+            /* Listed without its value: too large to travel between nodes. */
+            cli_die(0, "scan: %s: the stored value is too large to list; read it with get", key ? key : "?");
+        } else if (json_is_true(json_object_get(p, "conflict"))) {
             size_t k;
             json_t *s;
             json_array_foreach(json_object_get(p, "values"), k, s)
@@ -513,6 +495,7 @@ static int cmd_scan(cli *c, int argc, char **argv)
     }
     char *prefix = cli_encode(argv[optind]), *cursor = NULL;
     int ex = prefix ? 0 : EX_ERROR;
+    size_t gaps = 0;                    /* unreadable token ranges reported by 206 pages */
     while (!ex && left != 0) {
         long page = left > 0 && left < 1000 ? left : 1000;
         char *t = malloc(strlen(prefix) + (cursor ? strlen(cursor) : 0) + 64);
@@ -527,8 +510,10 @@ static int cmd_scan(cli *c, int argc, char **argv)
         free(t);
         if (ex)
             break;
-        json_t *j = r.status == 200 ? cli_json(&r, "scan") : NULL;
-        if (r.status != 200)
+        /* 206: the page is right for the ranges that could be read. */
+        int ok = r.status == 200 || r.status == 206;
+        json_t *j = ok ? cli_json(&r, "scan") : NULL;
+        if (!ok)
             ex = cli_server_error("scan", &r);
         else if (!j || !json_is_array(json_object_get(j, "pairs")))
             ex = j ? cli_die(EX_ERROR, "scan: the answer has no pairs") : EX_ERROR;
@@ -536,6 +521,10 @@ static int cmd_scan(cli *c, int argc, char **argv)
             cli_print_json(&r);
         else
             ex = cli_scan_page(json_object_get(j, "pairs"), &left);
+        if (j && r.status == 206) {
+            json_t *ranges = json_object_get(j, "unavailable_ranges");
+            gaps = json_array_size(ranges) > gaps ? json_array_size(ranges) : gaps;
+        }
         free(cursor);
         cursor = NULL;
         const char *next = j ? json_string_value(json_object_get(j, "cursor")) : NULL;
@@ -548,6 +537,10 @@ static int cmd_scan(cli *c, int argc, char **argv)
     }
     free(cursor);
     free(prefix);
+    if (!ex && gaps)
+        ex = cli_die(EX_UNAVAILABLE, "scan: incomplete: %zu token range%s had no live replica (HTTP 206); "
+                     "the keys printed are not all of them, retry when the cluster is whole", gaps,
+                     gaps == 1 ? "" : "s");
     return ex;
 }
 

@@ -1,8 +1,9 @@
 /*
  * coord_int.h - what the coordinator's files share (coordinator.c,
- * coord_write.c, coord_read.c, replica.c, and anti-entropy's
- * antientropy.c, ae_round.c, ae_layout.c, ae_exchange.c, ae_serve.c).
- * Internal to the framework.
+ * coord_write.c, coord_read.c, replica.c, the scan's coord_scan.c,
+ * scan_replica.c, scan_merge.c, and anti-entropy's antientropy.c,
+ * ae_round.c, ae_layout.c, ae_exchange.c, ae_serve.c). Internal to the
+ * framework.
  *
  * Lifetime: every asynchronous step (a worker job, an RPC call, a hint
  * store, a replica request being served) holds one count in c->inflight;
@@ -38,6 +39,8 @@ struct dk_coord {
     void (*stop_done)(void *);
     void *stop_arg;
     struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
+    struct scan_table *scan_table;  /* ranges' preference lists of the last
+                                     * ring scanned (coord_scan.c) */
     struct dk_ae *ae;           /* anti-entropy; torn down last (antientropy.c) */
     int ae_finishing;
 };
@@ -133,6 +136,15 @@ typedef void (*dk__read_cb)(void *arg, int status, int acks, int needed, int rep
  * CAS write; no read repair. Returns 0 (cb will run) or an error. */
 int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb,
                     void *arg);
+
+/* ---- scans (scan_replica.c, coord_scan.c) ------------------------------------ */
+
+/* Serve a SCAN_RANGE request from a peer: answer SCAN_RESULT, or ERROR for
+ * a malformed body or a store failure. Loop thread. */
+void dk__scan_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);
+
+/* Drop the cached preference lists (coord_scan.c); at stop. Loop thread. */
+void dk__scan_table_drop(dk_coord *c);
 
 /* ---- anti-entropy ---------------------------------------------------------
  * antientropy.h has the design; these are its parts' shared declarations. */

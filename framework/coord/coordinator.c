@@ -44,6 +44,7 @@ static void coord_maybe_stopped(dk_coord *c)
     }
     void (*done)(void *) = c->stop_done;
     void *arg = c->stop_arg;
+    dk__scan_table_drop(c);
     free(c);
     if (done)
         done(arg);

@@ -63,7 +63,8 @@
  * failed (not enough acks) may still be on some replicas; the outcome is
  * then two siblings, which a reader sees and resolves - never a silent loss.
  *
- * Hinted handoff: see hints.h.
+ * Hinted handoff: see hints.h. Prefix scans across the cluster: see
+ * coord_scan.h.
  *
  * Timeouts. Every RPC carries what is left of request_timeout as its
  * deadline; a replica that has not answered by then counts as failed. The
@@ -131,7 +132,8 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg);
 
 /*
  * The dk_rpc on_request handler for the replica side (PUT_REPLICA,
- * GET_REPLICA) and forwarded writes (FORWARD_WRITE); arg is the dk_coord.
+ * GET_REPLICA, SCAN_RANGE) and forwarded writes (FORWARD_WRITE); arg is the
+ * dk_coord.
  * Answers every request exactly once (ERROR for a malformed body or an
  * unknown type). Loop thread.
  */

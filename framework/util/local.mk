@@ -9,3 +9,10 @@ framework_util_libdkutil_la_SOURCES = \
 framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
 # version vectors, objects in memory and the DVV operations (helper "object")
 framework_util_libdkutil_la_SOURCES += framework/util/vv.c framework/util/vv.h
+framework_util_libdkutil_la_SOURCES += framework/util/base64.c framework/util/base64.h
+
+check_PROGRAMS += tests/unit/test-base64
+TESTS += tests/unit/test-base64
+tests_unit_test_base64_SOURCES = tests/unit/test-base64.c tests/unit/cu_main.h
+tests_unit_test_base64_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_base64_LDADD = $(DK_UNIT_LINK)
