@@ -64,6 +64,8 @@ struct dk__ae_x {
     dk_buf batch, answer;
     uint32_t n_batch, batch_pulls, n_answer;
     int rc;
+    const char *phase;                  /* for the status page */
+    uint64_t pages;
     void (*paced)(dk__ae_x *x);
 };
 
@@ -228,6 +230,7 @@ static void x_tree_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
 static void x_tree_send(dk__ae_x *x)
 {
     const dk__ae_group *g = &x->l->g[x->g];
+    x->phase = "trees";
     dk_buf b = DK_BUF_INIT;
     dk_msg_tree_req m = {
         .group = {(const uint8_t *)g->name, strlen(g->name)}, .sig = g->sig, .level = x->level,
@@ -339,6 +342,8 @@ static void x_list_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
 static void x_list_send(dk__ae_x *x)
 {
     const dk__ae_group *g = &x->l->g[x->g];
+    x->phase = "keys";
+    x->pages++;
     dk_buf b = DK_BUF_INIT;
     dk_msg_keys_req m = {
         .op = DK_KEYS_LIST, .group = {(const uint8_t *)g->name, strlen(g->name)}, .sig = g->sig,
@@ -503,6 +508,7 @@ static void x_batch_done(dk__job *j, int status)
 
 static void x_sync_next(dk__ae_x *x)
 {
+    x->phase = "objects";
     if (x->push_left.len == 0 && x->pull_left.len == 0) {
         x_page_next(x);
         return;
@@ -565,4 +571,16 @@ void dk__ae_exchange_abort(dk_ae *ae)
         x->paced = NULL;
         x_fail(x, DK_ECLOSED, "the node is stopping");
     }
+}
+
+int dk__ae_exchange_progress(const dk_ae *ae, dk__ae_xprogress *p)
+{
+    const dk__ae_x *x = ae->x;
+    if (!x)
+        return DK_ENOTFOUND;
+    *p = (dk__ae_xprogress){
+        .phase = x->phase ? x->phase : "starting", .level = x->level, .leaves = x->res.leaves,
+        .pages = x->pages, .keys_in = x->res.keys_in, .keys_out = x->res.keys_out, .start_ms = x->res.start_ms,
+    };
+    return 0;
 }

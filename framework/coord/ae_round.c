@@ -324,9 +324,14 @@ int dk_ae_status(dk_coord *c, dk_buf *out)
         json_object_set_new(round, "started_ms", json_integer(s->round_started_ms));
         json_object_set_new(round, "exchanges_done", json_integer((json_int_t)(s->next_pair - (ae->x != NULL))));
         json_object_set_new(round, "exchanges", json_integer((json_int_t)s->n_pairs));
-        if (ae->x && s->next_pair && l && ae->gen == s->round_gen)
-            json_object_set_new(round, "current", json_pack("{s:s, s:s}", "replicas",
-                                l->g[s->pairs[s->next_pair - 1].g].name, "peer", s->pairs[s->next_pair - 1].peer));
+        dk__ae_xprogress xp;
+        if (ae->x && s->next_pair && l && ae->gen == s->round_gen && dk__ae_exchange_progress(ae, &xp) == 0)
+            json_object_set_new(round, "current", json_pack(
+                "{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I}", "replicas", l->g[s->pairs[s->next_pair - 1].g].name,
+                "peer", s->pairs[s->next_pair - 1].peer, "phase", xp.phase, "tree_level", (int)xp.level,
+                "leaves_differing", (int)xp.leaves, "key_pages", (json_int_t)xp.pages,
+                "keys_received", (json_int_t)xp.keys_in, "keys_sent", (json_int_t)xp.keys_out,
+                "started_ms", (json_int_t)xp.start_ms));
     }
     uint64_t now = uv_now(c->loop);
     json_object_set_new(round, "last_scheduled_ms", ae_json_ms(s->last_round_ms));

@@ -334,6 +334,15 @@ void dk__ae_exchange_clamp(dk_ae *ae, int group, int64_t ms);
 /* Stopping: end the running exchange now if it is waiting on its pacing
  * timer (anything else in flight ends it by itself). */
 void dk__ae_exchange_abort(dk_ae *ae);
+/* Where the running exchange is (status page): 0, or DK_ENOTFOUND. */
+typedef struct dk__ae_xprogress {
+    const char *phase;          /* "trees", "keys", "objects" (static) */
+    unsigned level;             /* tree level reached */
+    uint32_t leaves;            /* differing leaves */
+    uint64_t pages, keys_in, keys_out;
+    int64_t start_ms;
+} dk__ae_xprogress;
+int dk__ae_exchange_progress(const dk_ae *ae, dk__ae_xprogress *p);
 
 /* antientropy.c: called by the coordinator. */
 int dk__ae_start(dk_coord *c, dk_ae **out);

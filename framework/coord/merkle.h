@@ -23,7 +23,7 @@
  * Not taken: a tree per token range (Cassandra's), which would exchange
  * hundreds of small trees per peer; and keeping a per-leaf key index (Riak's
  * hashtree store), which doubles the writes. Listing a differing leaf's
- * keys therefore scans the store (antientropy.c says how that is bounded).
+ * keys therefore scans the store, page by page (ae_exchange.c).
  *
  * Threads: dk_merkle_apply and dk_merkle_xor from any thread; the rest are
  * pure functions on the caller's memory.
