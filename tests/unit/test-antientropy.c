@@ -23,7 +23,8 @@
  *   - the trees maintained by the hook equal a scan of the store after
  *     thousands of writes and merges;
  *   - measurements (printed, not asserted): the trees' build from 100k
- *     keys, and one repair of 20k keys missing on a replica.
+ *     keys; repairs of 20k missing and 80k differing keys, of 100k equal
+ *     keys, and of 1000 changed keys among 100k.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
@@ -593,6 +594,28 @@ static void test_measure(void)
            (long long)json_integer_value(json_object_get(q, "keys_sent")));
     json_decref(q);
     CU_ASSERT(stores_equal(0, 1, NULL));
+    CU_ASSERT(stores_equal(0, 2, NULL));
+
+    /* Trees equal: the roots agree and nothing else is asked. */
+    t0 = uv_hrtime();
+    q = repair(0, "", 10000);
+    printf("  measured: repair of 100000 equal keys with 2 peers: %.1f ms\n", (double)(uv_hrtime() - t0) / 1e6);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(q, "keys_received")), 0);
+    json_decref(q);
+    /* 1000 keys changed on n2 only: their leaves' keys are listed (a scan
+     * of each store) and 1000 objects move. */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof(k), "user:%08d", i * 97);
+        write_on(2, k, "changed", 0, now + 1);
+    }
+    t0 = uv_hrtime();
+    q = repair(0, "", 60000);
+    printf("  measured: repair of 1000 changed keys among 100000 with 2 peers: %.1f ms, %lld received, "
+           "%lld sent\n", (double)(uv_hrtime() - t0) / 1e6,
+           (long long)json_integer_value(json_object_get(q, "keys_received")),
+           (long long)json_integer_value(json_object_get(q, "keys_sent")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(q, "keys_received")), 1000);
+    json_decref(q);
     CU_ASSERT(stores_equal(0, 2, NULL));
     cluster_stop();
 }
