@@ -94,6 +94,14 @@ static int view_peer(void *arg, const char *id, char *addr, size_t len, int *ali
 static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     tnode *n = arg;
+    if (!n->coord) {            /* being restarted by the test */
+        dk_buf b = DK_BUF_INIT;
+        dk_msg_error e = {.code = DK_ECLOSED, .message = {(const uint8_t *)"stopped", 7}};
+        dk_msg_error_encode(&b, &e);
+        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
+        dk_buf_free(&b);
+        return;
+    }
     dk_coord_on_rpc(n->coord, q, h, body);
 }
 
