@@ -62,10 +62,23 @@ static void host_free(const dk_host *h, void *p) { free(p); }
 static int64_t host_now_ms(const dk_host *h) { return dk_now_ms(); }
 static uint64_t host_mono_ns(const dk_host *h) { return dk_mono_ns(); }
 
+/* Compaction thread. gc_grace first (O(1) on the header), then the repair
+ * rule on the same header's newest write time. */
 static int host_record_filter(const dk_host *h, dk_slice key, dk_slice value, int64_t now_ms)
 {
     const dk_host_ctx *ctx = h->ctx;
-    return dk_object_record_filter(value, now_ms, ctx ? ctx->gc_grace_ms : INT64_MAX / 2);
+    if (dk_object_record_filter(value, now_ms, ctx ? ctx->gc_grace_ms : INT64_MAX / 2) != DK_RECORD_DROP)
+        return DK_RECORD_KEEP;
+    if (ctx && ctx->repaired_before_ms) {
+        dk_object_header hd;
+        int64_t before = atomic_load_explicit(ctx->repaired_before_ms, memory_order_acquire);
+        if (dk_object_peek(value, &hd) != 0 || hd.newest_write_ms >= before) {
+            dk_metrics_add("tombstones_kept_unrepaired_total", 1);
+            return DK_RECORD_KEEP;
+        }
+    }
+    dk_metrics_add("tombstones_purged_total", 1);
+    return DK_RECORD_DROP;
 }
 
 static int host_record_time(const dk_host *h, dk_slice value, int64_t *write_ms, int64_t *expiry_ms)

@@ -15,6 +15,7 @@
 #ifndef DK_HOST_H
 #define DK_HOST_H
 
+#include <stdatomic.h>
 #include "dynkv/types.h"
 #include "base/config.h"
 #include "plugin/plugin_host.h"
@@ -37,10 +38,20 @@ typedef struct dk_host_ctx {
     /* Written by the plugin's calls: */
     int options_read;           /* it called options() */
     char err[1024];             /* the first configuration error it caused, "" = none */
+    /* The repair rule (DESIGN.md 11): anti-entropy's node-wide "repaired
+     * before" time in ms. A dead record (all tombstones, or expired)
+     * whose newest write is not older than it is kept whatever its age: a
+     * replica may still lack it, and purging it would let that replica's
+     * older value come back. NULL: gc_grace alone decides (tools, tests).
+     * Set before the plugin opens; anti-entropy moves the value. */
+    const _Atomic int64_t *repaired_before_ms;
 } dk_host_ctx;
 
 /* Fill *h with the node's callbacks; ctx must outlive every plugin object
- * that receives h. */
+ * that receives h. record_filter drops a dead record when it is older than
+ * gc_grace and, with ctx->repaired_before_ms, written before that time;
+ * it counts its verdicts on dead records in tombstones_purged_total and
+ * tombstones_kept_unrepaired_total (expired values count as tombstones). */
 void dk_host_init(dk_host *h, dk_host_ctx *ctx);
 
 /* Give ctx the plugin section "<kind>.<name>" of cfg (both borrowed; cfg

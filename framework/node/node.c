@@ -143,9 +143,12 @@ static int node_opened(const dk_host_ctx *ctx, int rc, const char *what, const c
 static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size_t errlen)
 {
     const dk_config *c = n->cfg;
-    n->engine_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "engine"};
-    n->policy_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "compaction"};
-    n->resolver_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict"};
+    const _Atomic int64_t *rb = &n->repaired_before_ms;
+    n->engine_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "engine", .repaired_before_ms = rb};
+    n->policy_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "compaction",
+                                  .repaired_before_ms = rb};
+    n->resolver_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict",
+                                    .repaired_before_ms = rb};
     dk_host_ctx_set(&n->engine_ctx, c, "engine", c->storage.engine, n->plugins);
     dk_host_ctx_set(&n->policy_ctx, c, "compaction", c->compaction.policy, n->plugins);
     dk_host_ctx_set(&n->resolver_ctx, c, "conflict", c->conflict.resolver, n->plugins);
@@ -240,6 +243,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     memset(n, 0, sizeof(*n));
     n->cfg = cfg;
     n->lock_fd = -1;
+    atomic_init(&n->repaired_before_ms, 0);
     /* The catalog creates data_dir; the lock needs it first. */
     int rc = dk_catalog_open(cfg->node.data_dir, &n->catalog, err, errlen);
     if (rc)

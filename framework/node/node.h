@@ -35,6 +35,10 @@ typedef struct dk_node {
     dk_store *store;
     char plugin_dir[DK_CONFIG_PATH_MAX + 1];
     int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */
+    /* Dead records written at or after this time (ms) are kept by
+     * compaction (host.h, the repair rule). 0 at open: nothing is purged
+     * until anti-entropy (coord/antientropy.h) has worked out the time. */
+    _Atomic int64_t repaired_before_ms;
 } dk_node;
 
 /* Open everything the configuration names. On failure returns a negative

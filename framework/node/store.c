@@ -5,6 +5,9 @@
  * Locking: 1024 striped mutexes chosen by a hash of the key serialise
  * read-modify-write per key without a lock table that grows with the key
  * space. Plain reads take no lock: the engine's get is atomic per key.
+ * The write hook is called under the stripe lock, so what it observes per
+ * key is in the order the writes reached the engine; taking every stripe
+ * (dk_store_exclusive) is the one way to see the store between writes.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +28,8 @@ struct dk_store {
     dk_engine_ref engine;               /* conf's engine and ops, as a ref */
     dk_resolver_ref resolver;
     pthread_mutex_t stripe[STRIPES];
+    dk_store_hook hook;         /* changed only with every stripe held */
+    void *hook_arg;
 };
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out)
@@ -87,11 +92,43 @@ int dk_store_is_live(const dk_object *obj, int64_t now_ms)
     return dk_object_live_count(obj, now_ms) > 0;
 }
 
-static int store_put_encoded(dk_store *s, dk_slice key, const dk_buf *enc)
+/* Write enc under key (stripe lock held) and tell the hook. */
+static int store_put_encoded(dk_store *s, dk_slice key, dk_slice before, const dk_buf *enc)
 {
     dk_batch_op op = {.type = DK_BATCH_PUT, .key = key, .value = dk_buf_slice(enc)};
     dk_batch b = {.ops = &op, .count = 1};
-    return dk_engine_write(&s->engine, &b, s->conf.sync);
+    int rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+    if (rc == 0 && s->hook)
+        s->hook(s->hook_arg, key, before, dk_buf_slice(enc));
+    return rc;
+}
+
+void dk_store_exclusive(dk_store *s, void (*fn)(void *arg), void *arg)
+{
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_lock(&s->stripe[i]);
+    fn(arg);
+    for (int i = STRIPES - 1; i >= 0; i--)
+        pthread_mutex_unlock(&s->stripe[i]);
+}
+
+typedef struct store_hook_set {
+    dk_store *s;
+    dk_store_hook fn;
+    void *arg;
+} store_hook_set;
+
+static void store_hook_swap(void *arg)
+{
+    store_hook_set *h = arg;
+    h->s->hook = h->fn;
+    h->s->hook_arg = h->arg;
+}
+
+void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg)
+{
+    store_hook_set h = {s, fn, arg};
+    dk_store_exclusive(s, store_hook_swap, &h);
 }
 
 static int store_check_cond(const dk_store_write *w, int found, const dk_object *cur, int64_t now_ms)
@@ -161,7 +198,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     rc = dk_object_encode(&next, raw);
     if (rc)
         goto err;
-    rc = store_put_encoded(s, w->key, raw);
+    rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
     if (rc)
         goto err;
     pthread_mutex_unlock(lock);
@@ -200,7 +237,8 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     pthread_mutex_lock(lock);
     rc = dk_store_get(s, key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
-        rc = store_put_encoded(s, key, &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
+        rc = store_put_encoded(s, key, (dk_slice){NULL, 0},
+                               &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
         *changed = rc == 0;
         goto done;
     }
@@ -213,7 +251,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
-        rc = store_put_encoded(s, key, &out);
+        rc = store_put_encoded(s, key, dk_buf_slice(&cur_raw), &out);
         *changed = rc == 0;
     }
 done:
