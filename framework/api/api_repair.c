@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "api/api_int.h"
+#include "util/errors.h"
 #include "api/api_json.h"
 #include "cluster/cluster.h"
 #include "coord/antientropy.h"

@@ -128,7 +128,7 @@ def test_restarted_replica_is_repaired_without_reads(make_cluster):
 @lsm_only
 def test_tombstones_kept_until_every_replica_has_them(make_cluster):
     c = make_cluster(3, engine="lsm", sets=AE + [
-        "cluster.gc_grace=1s", "storage.memtable_size=1MiB", "compaction.l0_trigger=1",
+        "cluster.gc_grace=1s", "storage.memtable_size=1MiB", "compaction.leveled.l0_trigger=1",
         "storage.sync=false"])
     n1, n2, n3 = c.nodes
     keys = ["gc-%02d" % i for i in range(20)]
