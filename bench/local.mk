@@ -11,3 +11,10 @@ bench_engine_dk_bench_LDADD = framework/libdynkv.la
 TESTS += bench/smoke.sh
 dist_noinst_SCRIPTS += bench/smoke.sh bench/run-engines.sh
 EXTRA_DIST += bench/engine/results-table.awk bench/README.md
+
+# The open-loop HTTP load generator of bench/load (run-node.sh, run-cluster.sh).
+noinst_PROGRAMS += bench/load/dk_load
+bench_load_dk_load_SOURCES = bench/load/dk_load.c
+bench_load_dk_load_LDADD = $(HTTP_PARSER_LIBS) -lm
+dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh
+EXTRA_DIST += bench/load/common.sh bench/load/README.md

@@ -1,18 +1,53 @@
 #!/usr/bin/env bash
 # scripts/test.sh - install dependencies, build, run every test suite (unit,
-# black-box HTTP, fuzz, cluster) and end with the line "N passed, N failed".
+# black-box HTTP, fuzz, cluster, vendor, style), then build again with
+# AddressSanitizer + UndefinedBehaviorSanitizer in _build-san and run the
+# unit and black-box suites there; end with the one line
+# "N passed, N failed" totalling both passes.
+# DK_NO_SANITIZERS=1 skips the second pass (a quicker local run).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh" || exit 1
 "$top/scripts/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+# show_failures DIR: the tail of every failed suite's log.
+show_failures() {
+    for log in $(grep -l -E '^:test-result: (FAIL|ERROR)' $(find "$1" -name '*.trs') 2>/dev/null); do
+        echo "==== ${log%.trs}.log" ; tail -n 40 "${log%.trs}.log"
+    done
+}
+
 cd "$top/_build"
 find . -name '*.trs' -delete
 make -j"$(nproc)" -k check >/dev/null 2>&1
 make_rc=$?
-for log in $(grep -l -E '^:test-result: (FAIL|ERROR)' $(find . -name '*.trs') 2>/dev/null); do
-    echo "==== ${log%.trs}.log" ; tail -n 40 "${log%.trs}.log"
-done
-"$top/tests/summary.sh" .
+show_failures .
+dirs=("$top/_build")
+
+if [ -z "${DK_NO_SANITIZERS:-}" ]; then
+    san="$top/_build-san"
+    mkdir -p "$san"
+    cd "$san"
+    if { [ -f Makefile ] || "$top/configure" -q --enable-sanitizers >configure.log 2>&1; } &&
+        make -j"$(nproc)" -s >build.log 2>&1; then
+        find . -name '*.trs' -delete
+        tests=$(make -s print-tests | tr ' ' '\n' |
+                grep -E '^tests/(unit|blackbox)/' | tr '\n' ' ')
+        make -j"$(nproc)" -k check TESTS="$tests" >/dev/null 2>&1 || make_rc=1
+        show_failures .
+        dirs+=("$san")
+    else
+        tail -n 30 build.log 2>/dev/null
+        # Counted as one failed suite in the closing line.
+        find . -name '*.trs' -delete
+        echo ":test-result: FAIL" > sanitizer-build.trs
+        echo "the sanitizer build failed (see $san/build.log)" > sanitizer-build.log
+        dirs+=("$san")
+        make_rc=1
+    fi
+fi
+
+"$top/tests/summary.sh" "${dirs[@]}"
 rc=$?
 [ $make_rc -eq 0 ] || rc=1
 exit $rc

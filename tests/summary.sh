@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tests/summary.sh BUILDDIR - add up every suite's results after `make check`
+# tests/summary.sh BUILDDIR... - add up every suite's results after `make check`
+# in one or more build trees
 # and print the one closing line CI reads: "N passed, N failed[, N skipped]".
 #
 # A test program that prints "# dk-summary: P passed, F failed[, S skipped]"
@@ -8,7 +9,7 @@
 # .trs says FAIL/ERROR counts at least one failure even if its log claims
 # otherwise. Exits 1 on any failure and when nothing ran at all.
 set -u
-dir=${1:-.}
+[ $# -gt 0 ] || set -- .
 passed=0 failed=0 skipped=0 tests=0
 while IFS= read -r trs; do
     tests=$((tests + 1))
@@ -30,9 +31,9 @@ while IFS= read -r trs; do
         esac
     fi
     case $result in FAIL|ERROR|XPASS) echo "failed suite: ${trs%.trs}" >&2 ;; esac
-done < <(find "$dir" -name '*.trs' | sort)
+done < <(find "$@" -name '*.trs' | sort)
 if [ "$tests" -eq 0 ]; then
-    echo "no test results found under $dir" >&2
+    echo "no test results found under $*" >&2
     failed=$((failed + 1))
 fi
 if [ "$skipped" -gt 0 ]; then

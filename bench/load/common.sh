@@ -43,17 +43,13 @@ load_opts() {
     VSIZE=${VSIZE:-10240}
 }
 
-# build_all BUILDDIR: the node and plugins with make (targeted, -j2), dk_load
-# with one cc command (it is not part of the automake build).
+# build_all BUILDDIR: the node, the plugins and dk_load with make (targeted, -j2).
 build_all() {
     b=$1
     [ -f "$b/Makefile" ] || die "$b has no Makefile: mkdir -p $b && cd $b && $TOP_SRC/configure -q"
-    make -C "$b" -j2 server/dynkvd engine-lsm.la engine-memory.la compaction-leveled.la \
-        conflict-vclock.la >"$b/bench-load-make.log" 2>&1 ||
+    make -C "$b" -j2 server/dynkvd bench/load/dk_load engine-lsm.la engine-memory.la \
+        compaction-leveled.la conflict-vclock.la >"$b/bench-load-make.log" 2>&1 ||
         { tail -20 "$b/bench-load-make.log" >&2; die "make failed (log: $b/bench-load-make.log)"; }
-    mkdir -p "$b/bench/load"
-    cc -O2 -std=c11 -Wall -Wextra -o "$b/bench/load/dk_load" "$LOAD_SRC/dk_load.c" -lhttp_parser ||
-        die "cc dk_load.c failed (needs libhttp-parser-dev)"
     DK_LOAD=$b/bench/load/dk_load
     DYNKVD=$b/server/dynkvd
     export DYNKV_PLUGIN_PATH="$b/.libs"

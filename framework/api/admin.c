@@ -26,6 +26,7 @@
 #include "cluster/rebalance.h"
 #include "coord/cleanup.h"
 #include "http/url.h"
+#include "util/errors.h"
 
 enum { ADM_DECOMMISSION, ADM_REMOVE, ADM_CLEANUP, ADM_STREAMS };
 

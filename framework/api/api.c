@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <http_parser.h>
-#include <openssl/evp.h>
 
 #include "api/api_int.h"
 #include "api/api_json.h"
@@ -24,6 +23,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
+#include "util/base64.h"
 #include "util/vv.h"
 
 #define SCAN_LIMIT_DEFAULT 100
@@ -165,8 +165,15 @@ static void dispatch(dk_api_job *j);
 static void coord_back(void *arg)
 {
     dk_api_job *j = arg;
-    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : JOB_RENDER_WRITE;
+    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : j->kind == JOB_SCAN ? JOB_RENDER_SCAN : JOB_RENDER_WRITE;
     dispatch(j);
+}
+
+/* Cluster loop: send the job back to its own loop. */
+static void coord_return(dk_api_job *j)
+{
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, coord_back, j) != 0)
+        coord_back(j);
 }
 
 /* Cluster loop. */
@@ -179,8 +186,15 @@ static void coord_done(void *arg, dk_coord_result *r)
     j->replicas = r->replicas;
     if (r->raw.len && dk_buf_append(&j->coord_raw, r->raw.data, r->raw.len) != 0)
         j->coord_status = -ENOMEM;
-    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, coord_back, j) != 0)
-        coord_back(j);
+    coord_return(j);
+}
+
+/* Cluster loop: a scan page (the job takes it). */
+static void scan_done(void *arg, dk_coord_scan_page *page)
+{
+    dk_api_job *j = arg;
+    j->scan_page = page;
+    coord_return(j);
 }
 
 /* Cluster loop: hand the request to the coordinator. */
@@ -194,6 +208,12 @@ static void coord_call(void *arg)
         rc = DK_ECLOSED;
     } else if (j->kind == JOB_GET) {
         rc = dk_coord_get(co, key, j->consistency, j->strict, coord_done, j);
+    } else if (j->kind == JOB_SCAN) {
+        dk_coord_scan_req sr = {
+            .prefix = key, .after = {j->cursor, j->has_cursor ? j->cursor_len : 0},
+            .limit = j->limit, .consistency = j->consistency,
+        };
+        rc = dk_coord_scan(co, &sr, scan_done, j);
     } else {
         dk_coord_write w = {
             .key = key,
@@ -214,9 +234,31 @@ static void coord_call(void *arg)
     }
 }
 
+/* Origin loop: the answer of /admin/repair is ready. */
+static void repair_back(void *arg)
+{
+    job_send(arg);
+}
+
+/* Cluster loop: anti-entropy lives with the coordinator. */
+static void repair_call(void *arg)
+{
+    dk_api_job *j = arg;
+    dk__api_repair(j);
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, repair_back, j) != 0)
+        repair_back(j);
+}
+
 static void dispatch(dk_api_job *j)
 {
-    if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE)) {
+    if (j->kind == JOB_REPAIR) {
+        if (j->api->loop == j->api->cluster_loop)
+            repair_call(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, repair_call, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
+    if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE || j->kind == JOB_SCAN)) {
         if (j->api->loop == j->api->cluster_loop)
             coord_call(j);
         else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, coord_call, j) != 0)
@@ -339,18 +381,12 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
         reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
         return;
     }
-    n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf) - 4);
+    n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf));
     if (n > 0) {
-        /* base64url back to standard base64 with padding, then decode. */
-        for (ssize_t i = 0; i < n; i++)
-            buf[i] = buf[i] == '-' ? '+' : buf[i] == '_' ? '/' : buf[i];
-        while (n % 4)
-            buf[n++] = '=';
-        uint8_t dec[800];
-        int d = (n / 4) * 3 <= (ssize_t)sizeof(dec) ? EVP_DecodeBlock(dec, (const unsigned char *)buf, (int)n) : -1;
-        if (d >= 0)
-            d -= (buf[n - 1] == '=') + (buf[n - 2] == '=');
-        if (d <= 0 || d > (int)DK_KEY_MAX) {
+        uint8_t dec[sizeof(buf) / 4 * 3 + 3];
+        size_t bad;
+        long d = dk_base64_decode(buf, (size_t)n, DK_B64_URL, dec, &bad);
+        if (d <= 0 || d > (long)DK_KEY_MAX) {
             reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
             return;
         }
@@ -364,6 +400,34 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
     if (parse_consistency(j, r))
         return;
     j->kind = JOB_SCAN;
+    dispatch(j);
+}
+
+/* GET /admin/repair: progress and the last exchanges; POST
+ * /admin/repair[?prefix=P]: start a repair (api_repair.c answers). */
+static void handle_repair(dk_api_job *j, const dk_http_request *r)
+{
+    if (r->method != HTTP_GET && r->method != HTTP_POST) {
+        dk_buf_append_str(&j->headers, "Allow: GET, POST\r\n");
+        reply_now(j, 405, "method_not_allowed", "GET /admin/repair shows progress; POST /admin/repair[?prefix=P] starts one");
+        return;
+    }
+    if (!j->api->cluster) {
+        reply_now(j, 404, "not_found", "anti-entropy runs only in cluster mode");
+        return;
+    }
+    char buf[1024];
+    ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
+    if (r->method == HTTP_POST && (n == -EINVAL || n > (ssize_t)DK_KEY_MAX)) {
+        reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
+        return;
+    }
+    if (r->method == HTTP_POST && n > 0) {
+        memcpy(j->key, buf, (size_t)n);
+        j->key_len = (size_t)n;
+    }
+    j->repair_post = r->method == HTTP_POST;
+    j->kind = JOB_REPAIR;
     dispatch(j);
 }
 
@@ -415,6 +479,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         dispatch(j);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
+    } else if (path_is(r, "/admin/repair")) {
+        handle_repair(j, r);
     } else if (path_is(r, "/health")) {
         j->op = DK_OP_HEALTH;
         if (r->method == HTTP_GET || r->method == HTTP_HEAD)
@@ -431,6 +497,7 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         dispatch(j);
     } else {
         reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health, /metrics, /cluster, "
-                  "/admin/local/{key}, /admin/streams, and POST /admin/decommission, /admin/remove/{id}, /admin/cleanup");
+                  "/admin/local/{key}, /admin/repair, /admin/streams, and POST /admin/decommission, "
+                  "/admin/remove/{id}, /admin/cleanup");
     }
 }

@@ -10,11 +10,14 @@
 #include <jansson.h>
 #include "api/api.h"
 #include "coord/coordinator.h"
+#include "coord/coord_scan.h"
 #include "base/metrics.h"
 
 typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
-    JOB_RENDER_GET, JOB_RENDER_WRITE      /* cluster mode: render the coordinator's answer */
+    JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
+    JOB_RENDER_SCAN,
+    JOB_REPAIR                            /* /admin/repair: answered on the cluster loop */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -41,11 +44,13 @@ typedef struct dk_api_job {
     int consistency;                    /* DK_CL_* */
     int admin_op;                       /* admin.c: which verb */
     int strict;                         /* X-Quorum: strict */
+    int repair_post;                    /* POST /admin/repair (key holds the prefix) */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
     int coord_status;
     int acks, needed, replicas;
     dk_buf coord_raw;
+    dk_coord_scan_page *scan_page;      /* a scan's page (owned) */
     /* response */
     int status;
     const char *content_type;
@@ -56,6 +61,14 @@ typedef struct dk_api_job {
 /* Worker or loop: set j's response to a JSON error / to the JSON o (taken). */
 void dk__api_job_error(dk_api_job *j, int status, const char *code, const char *msg);
 void dk__api_job_json(dk_api_job *j, int status, json_t *o);
+
+/* Worker: set j's response for a store or coordinator error code. */
+void dk__api_job_store_error(dk_api_job *j, int rc);
+
+/* Worker: scan the local store (no cluster), or render the coordinator's
+ * scan page (api_scan.c). */
+void dk__api_run_scan(dk_api_job *j, dk_store *st);
+void dk__api_render_scan(dk_api_job *j);
 
 /* Worker thread (uv_queue_work): run the job and render its response. */
 void dk__api_job_work(uv_work_t *w);
@@ -70,4 +83,8 @@ void dk__api_job_send(dk_api_job *j);
  * streams}. Returns 0 when it took the request (answered now or later),
  * -1 when the path is not one of them. */
 int dk__api_admin(dk_api_job *j, const dk_http_request *r);
+
+/* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
+ * /admin/repair (start a repair) into j's response. */
+void dk__api_repair(dk_api_job *j);
 #endif

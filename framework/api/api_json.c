@@ -1,25 +1,23 @@
 /*
- * api_json.c - see api_json.h. Base64 through OpenSSL's EVP_EncodeBlock
- * (standard alphabet with padding, what clients' base64 decoders expect).
+ * api_json.c - see api_json.h. Values are base64 in the standard padded
+ * alphabet (util/base64.h), what clients' base64 decoders expect.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "api/api_json.h"
+#include "util/base64.h"
 #include "util/buf.h"
 #include "util/vv.h"
 
 json_t *dk_json_base64(dk_slice bytes)
 {
-    size_t n = 4 * ((bytes.len + 2) / 3);
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    int w = EVP_EncodeBlock((unsigned char *)out, bytes.ptr ? bytes.ptr : (const uint8_t *)"", (int)bytes.len);
-    json_t *s = json_stringn_nocheck(out, (size_t)w);
-    free(out);
+    dk_buf b = DK_BUF_INIT;
+    json_t *s = NULL;
+    if (dk_base64_encode(bytes.ptr, bytes.len, DK_B64_STD, &b) == 0)
+        s = json_stringn_nocheck(b.data ? (const char *)b.data : "", b.len);
+    dk_buf_free(&b);
     return s;
 }
 

@@ -2,12 +2,12 @@
  * api_worker.c - the worker half of the HTTP API: store calls for
  * single-node requests, and rendering every response (JSON, base64, the
  * coordinator's answers in cluster mode) so the loop thread only sends.
+ * Scans render in api_scan.c.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "api/api_int.h"
 #include "api/api_json.h"
@@ -43,7 +43,7 @@ void dk__api_job_json(dk_api_job *j, int status, json_t *o)
     json_decref(o);
 }
 
-static void job_store_error(dk_api_job *j, int rc)
+void dk__api_job_store_error(dk_api_job *j, int rc)
 {
     char msg[256];
     switch (rc) {
@@ -123,7 +123,7 @@ static void render_get(dk_api_job *j, int rc, dk_buf *raw, dk_object *obj)
         rc = DK_ENOTFOUND;
     }
     if (rc) {
-        job_store_error(j, rc);
+        dk__api_job_store_error(j, rc);
         return;
     }
     job_context_header(j, &obj->vv);
@@ -187,7 +187,7 @@ static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t no
 {
     dk_slice key = {j->key, j->key_len};
     if (rc) {
-        job_store_error(j, rc);
+        dk__api_job_store_error(j, rc);
         return;
     }
     job_context_header(j, &obj->vv);
@@ -205,92 +205,6 @@ static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t no
         json_object_set_new(o, "timestamp", json_integer(ts ? ts : now));
     }
     json_object_set_new(o, "context", json_context(&obj->vv));
-    dk__api_job_json(j, 200, o);
-}
-
-typedef struct scan_state {
-    dk_api_job *job;
-    dk_slice prefix;
-    int64_t now;
-    json_t *pairs;
-    uint32_t count;
-    uint8_t last[DK_KEY_MAX];
-    size_t last_len;
-    int more;
-} scan_state;
-
-static int scan_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *obj)
-{
-    scan_state *ss = arg;
-    if (key.len < ss->prefix.len || memcmp(key.ptr, ss->prefix.ptr, ss->prefix.len) != 0)
-        return 1;
-    if (!dk_store_is_live(obj, ss->now))
-        return 0;
-    if (ss->count == ss->job->limit) {
-        ss->more = 1;
-        return 1;
-    }
-    json_t *p = json_object();
-    dk_json_set_key(p, "key", key);
-    dk_json_describe(p, obj, ss->now);
-    json_array_append_new(ss->pairs, p);
-    ss->count++;
-    memcpy(ss->last, key.ptr, key.len);
-    ss->last_len = key.len;
-    return 0;
-}
-
-/* The smallest key greater than every key starting with prefix; len 0 when
- * there is none (prefix empty or all 0xff). */
-static size_t prefix_successor(const uint8_t *p, size_t len, uint8_t *out)
-{
-    memcpy(out, p, len);
-    while (len > 0 && out[len - 1] == 0xff)
-        len--;
-    if (len > 0)
-        out[len - 1]++;
-    return len;
-}
-
-static void run_scan(dk_api_job *j, dk_store *st)
-{
-    scan_state ss = {.job = j, .prefix = {j->key, j->key_len}, .now = dk_now_ms(), .pairs = json_array()};
-    uint8_t start[DK_KEY_MAX + 1], end[DK_KEY_MAX];
-    size_t start_len = j->key_len;
-    memcpy(start, j->key, j->key_len);
-    if (j->has_cursor) {
-        /* Continue just after the cursor key: cursor + "\0" is its successor. */
-        memcpy(start, j->cursor, j->cursor_len);
-        start[j->cursor_len] = 0;
-        start_len = j->cursor_len + 1;
-        if (j->cursor_len < j->key_len || memcmp(start, j->key, j->key_len) < 0) {
-            memcpy(start, j->key, j->key_len);
-            start_len = j->key_len;
-        }
-    }
-    size_t end_len = prefix_successor(j->key, j->key_len, end);
-    int rc = dk_store_scan(st, (dk_slice){start, start_len}, (dk_slice){end, end_len}, scan_visit, &ss);
-    if (rc) {
-        json_decref(ss.pairs);
-        job_store_error(j, rc);
-        return;
-    }
-    json_t *o = json_object();
-    json_object_set_new(o, "pairs", ss.pairs);
-    if (ss.more) {
-        dk_buf tok = DK_BUF_INIT;
-        dk_buf_reserve(&tok, 4 * ((ss.last_len + 2) / 3) + 1);
-        int n = EVP_EncodeBlock(tok.data, ss.last, (int)ss.last_len);
-        /* base64url without padding: safe in a query string. */
-        for (int i = 0; i < n; i++)
-            tok.data[i] = tok.data[i] == '+' ? '-' : tok.data[i] == '/' ? '_' : tok.data[i];
-        while (n > 0 && tok.data[n - 1] == '=')
-            n--;
-        json_object_set_new(o, "cursor", json_stringn((const char *)tok.data, (size_t)n));
-        dk_buf_free(&tok);
-    } else {
-        json_object_set_new(o, "cursor", json_null());
-    }
     dk__api_job_json(j, 200, o);
 }
 
@@ -351,12 +265,14 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_GET: run_get(j, n->store); break;
     case JOB_PUT:
     case JOB_DELETE: run_write(j, n->store); break;
-    case JOB_SCAN: run_scan(j, n->store); break;
+    case JOB_SCAN: dk__api_run_scan(j, n->store); break;
     case JOB_METRICS: run_metrics(j, n); break;
     case JOB_CLUSTER: run_cluster(j); break;
     case JOB_LOCAL: run_get(j, n->store); break;
     case JOB_RENDER_GET:
     case JOB_RENDER_WRITE: run_render(j); break;
+    case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
+    case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     }
 }
 
@@ -367,6 +283,7 @@ void dk__api_job_free(dk_api_job *j)
     dk_buf_free(&j->headers);
     dk_buf_free(&j->body);
     dk_buf_free(&j->coord_raw);
+    dk_coord_scan_page_free(j->scan_page);
     free(j);
 }
 

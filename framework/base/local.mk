@@ -8,8 +8,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/base/mailbox.c framework/base/mailbox.h \
 	framework/base/member.c framework/base/member.h
 
-check_PROGRAMS += tests/unit/test-config tests/unit/test-log
-TESTS += tests/unit/test-config tests/unit/test-log
+check_PROGRAMS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox
+TESTS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox
 
 tests_unit_test_config_SOURCES = tests/unit/test-config.c tests/unit/cu_main.h
 tests_unit_test_config_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
@@ -18,5 +18,13 @@ tests_unit_test_config_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_log_SOURCES = tests/unit/test-log.c tests/unit/cu_main.h
 tests_unit_test_log_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_log_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_metrics_SOURCES = tests/unit/test-metrics.c tests/unit/cu_main.h
+tests_unit_test_metrics_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_metrics_LDADD = $(DK_UNIT_LINK) -lpthread
+
+tests_unit_test_mailbox_SOURCES = tests/unit/test-mailbox.c tests/unit/cu_main.h
+tests_unit_test_mailbox_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_mailbox_LDADD = $(DK_UNIT_LINK) -lpthread
 
 EXTRA_DIST += examples/single-node.ini

@@ -17,7 +17,7 @@ static const char *const op_names[DK_OP__COUNT] = {
 
 /* Status codes that get their own label value; anything else is "other". */
 static const int status_slots[] = {
-    200, 300, 304, 400, 404, 405, 409, 411, 412, 413, 415, 429, 431,
+    200, 206, 300, 304, 400, 404, 405, 409, 411, 412, 413, 415, 429, 431,
     500, 501, 503, 504
 };
 #define N_STATUS (sizeof(status_slots) / sizeof(status_slots[0]) + 1)
@@ -43,11 +43,6 @@ typedef struct named_metric {
 static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
 static named_metric named[NAMED_MAX];
 static size_t n_named;
-
-const char *dk_op_name(dk_op op)
-{
-    return (unsigned)op < DK_OP__COUNT ? op_names[op] : "other";
-}
 
 static size_t status_slot(int status)
 {

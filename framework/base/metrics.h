@@ -19,9 +19,6 @@ typedef enum dk_op {
     DK_OP_HEALTH, DK_OP_METRICS, DK_OP_OTHER, DK_OP__COUNT
 } dk_op;
 
-/* Name of an operation as used in the op label ("get", ...). */
-const char *dk_op_name(dk_op op);
-
 /* Count one finished HTTP request. Any thread. */
 void dk_metrics_request(dk_op op, int status, uint64_t duration_ns);
 

@@ -45,6 +45,7 @@ typedef struct dk__rebalance {
     int actor_ready;            /* the actor incarnation is final */
     int actor_checked;          /* the previous life's actor was looked at */
     int announced;              /* the end of this node's own move was announced */
+    int stepping, again;        /* rb_step is running; run it once more */
     rb_peer peers[RB_PEERS_MAX];
     size_t n_peers;
     unsigned polls;             /* STREAM_DONE calls in flight */
@@ -398,7 +399,13 @@ static void rb_decide(dk__rebalance *rb)
     dk_membership_set_status(c->members, DK_STATUS_NORMAL);
 }
 
-static void rb_step(dk__rebalance *rb)
+/*
+ * One step. Announcing a status publishes the member table at once, which
+ * replaces c->table (so `self` dangles) and re-enters here through
+ * dk_rebalance_on_members: every announcement is the last thing a step
+ * does, and a nested call only asks the running step to run once more.
+ */
+static void rb_step_once(dk__rebalance *rb)
 {
     dk_cluster *c = rb->c;
     const dk_member *self = rb_self(c);
@@ -406,8 +413,7 @@ static void rb_step(dk__rebalance *rb)
         return;
     if (!rb->decided) {
         rb_decide(rb);
-        if (!rb->decided)
-            return;
+        return;         /* it may have announced; the next step goes on */
     }
     if (!rb->actor_ready && !c->raising)
         rb->actor_ready = 1;
@@ -455,6 +461,20 @@ static void rb_step(dk__rebalance *rb)
             dk_metrics_add("ring_moves_completed_total", 1);
             dk_membership_set_peer_status(c->members, m->id, DK_STATUS_REMOVED);
         }
+}
+
+static void rb_step(dk__rebalance *rb)
+{
+    if (rb->stepping) {
+        rb->again = 1;
+        return;
+    }
+    rb->stepping = 1;
+    do {
+        rb->again = 0;
+        rb_step_once(rb);
+    } while (rb->again && !rb->closing);
+    rb->stepping = 0;
 }
 
 /* Timer (loop thread). */

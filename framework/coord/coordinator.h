@@ -68,7 +68,8 @@
  * pending replica that is down or fails gets a hint kept here, so it
  * misses nothing its stream may already have passed.
  *
- * Hinted handoff: see hints.h.
+ * Hinted handoff: see hints.h. Prefix scans across the cluster: see
+ * coord_scan.h.
  *
  * Timeouts. Every RPC carries what is left of request_timeout as its
  * deadline; a replica that has not answered by then counts as failed. The
@@ -161,7 +162,8 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg);
 
 /*
  * The dk_rpc on_request handler for the replica side (PUT_REPLICA,
- * GET_REPLICA) and forwarded writes (FORWARD_WRITE); arg is the dk_coord.
+ * GET_REPLICA, SCAN_RANGE) and forwarded writes (FORWARD_WRITE); arg is the
+ * dk_coord.
  * Answers every request exactly once (ERROR for a malformed body or an
  * unknown type). Loop thread.
  */

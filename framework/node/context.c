@@ -1,15 +1,8 @@
 /*
  * context.c - client context tokens: encode a vv as a base64url token and
  * decode either a token or the JSON version map (format in context.h).
- *
- * base64url is done here in a few lines rather than with OpenSSL's
- * EVP_EncodeBlock/EVP_DecodeBlock: those speak the standard alphabet with
- * mandatory '=' padding, and EVP_DecodeBlock reports padded lengths
- * (trailing zero bytes included), so using them would mean copying the
- * token, translating the alphabet, re-adding padding and then guessing the
- * real length. The decoder below also rejects non-canonical input (stray
- * bits in the last character), so every accepted token re-encodes to
- * itself.
+ * base64url (util/base64.h) is canonical only, so every accepted token
+ * re-encodes to itself.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,12 +10,10 @@
 #include <string.h>
 #include <jansson.h>
 #include "node/context.h"
+#include "util/base64.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "util/vv.h"
-
-static const char ctx_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(4, 5);
 
@@ -37,82 +28,6 @@ static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
     return rc;
 }
 
-static int ctx_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-static int ctx_b64_encode(const uint8_t *p, size_t n, dk_buf *out)
-{
-    int rc = dk_buf_reserve(out, (n + 2) / 3 * 4 + 1);
-    if (rc)
-        return rc;
-    char *o = (char *)out->data + out->len;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = ctx_alphabet[v >> 18];
-        *o++ = ctx_alphabet[(v >> 12) & 63];
-        *o++ = ctx_alphabet[(v >> 6) & 63];
-        *o++ = ctx_alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        *o++ = ctx_alphabet[v >> 18];
-        *o++ = ctx_alphabet[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        *o++ = ctx_alphabet[v >> 18];
-        *o++ = ctx_alphabet[(v >> 12) & 63];
-        *o++ = ctx_alphabet[(v >> 6) & 63];
-    }
-    *o = '\0';
-    out->len = (size_t)(o - (char *)out->data);
-    return 0;
-}
-
-/* Decode canonical unpadded base64url into out (room for len * 3 / 4
- * bytes). Returns the byte count, or -1 with the bad position in *bad. */
-static long ctx_b64_decode(const char *s, size_t len, uint8_t *out, size_t *bad)
-{
-    if (len % 4 == 1) {
-        *bad = len - 1;
-        return -1;
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = ctx_b64_value((unsigned char)s[i]);
-        if (v < 0) {
-            *bad = i;
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) {   /* leftover bits must be zero for a canonical token */
-        *bad = len - 1;
-        return -1;
-    }
-    return (long)n;
-}
-
 int dk_context_encode(const dk_vv *v, dk_buf *out)
 {
     dk_buf raw = DK_BUF_INIT;
@@ -125,7 +40,7 @@ int dk_context_encode(const dk_vv *v, dk_buf *out)
         rc = dk_buf_append(&raw, crc, sizeof(crc));
     }
     if (!rc)
-        rc = ctx_b64_encode(raw.data, raw.len, out);
+        rc = dk_base64_encode(raw.data, raw.len, DK_B64_URL, out);
     dk_buf_free(&raw);
     return rc;
 }
@@ -187,7 +102,7 @@ int dk_context_decode(const char *s, size_t len, dk_vv *out, char *err, size_t e
     } else {
         uint8_t raw[DK_CONTEXT_MAX * 3 / 4 + 3];
         size_t bad = 0;
-        long n = ctx_b64_decode(s + i, len - i, raw, &bad);
+        long n = dk_base64_decode(s + i, len - i, DK_B64_URL, raw, &bad);
         if (n < 0) {
             rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)", bad + i);
         } else if (n < 1 + 1 + 4) {

@@ -86,8 +86,9 @@ int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *enco
                          size_t *skipped);
 
 /* Delete the n keys (distinct) with one engine write under their stripe
- * locks: copies of ranges this node no longer replicates (cleanup).
- * Returns 0 or the engine's error. Worker thread. */
+ * locks: copies of ranges this node no longer replicates (cleanup). The
+ * write hook sees each dropped key with an empty `after`. Returns 0 or the
+ * engine's error. Worker thread. */
 int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n);
 
 /* Called by dk_store_scan for each stored object in key order; return
@@ -100,4 +101,27 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
 
 /* True when the object has a sibling that is neither a tombstone nor expired. */
 int dk_store_is_live(const dk_object *obj, int64_t now_ms);
+
+/*
+ * Write hook: called after every successful engine write the store makes
+ * (client writes, merges of replica copies: replication, read repair, hint
+ * replay, anti-entropy), on the writing thread (a worker) while the key's
+ * stripe lock is held, with the encoded object before (empty when the key
+ * was absent) and after. The slices are valid only during the call. It
+ * must be quick and must not call the store. A merge that leaves the
+ * stored bytes unchanged writes nothing and calls nothing.
+ */
+typedef void (*dk_store_hook)(void *arg, dk_slice key, dk_slice before, dk_slice after);
+
+/* Install fn (NULL removes it). Takes every stripe lock, so it returns
+ * after any write in progress and no later write misses it. Blocking:
+ * worker thread. */
+void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg);
+
+/* Run fn(arg) with every stripe lock held: no write is in progress and none
+ * starts until fn returns (reads and engine iterators still work; fn must
+ * not write through the store). For state that a write hook keeps in step
+ * with the data: swap it, open a snapshot iterator, then let writes go on.
+ * Blocking: worker thread. */
+void dk_store_exclusive(dk_store *s, void (*fn)(void *arg), void *arg);
 #endif

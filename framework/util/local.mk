@@ -2,10 +2,17 @@
 # linked into the core and into every plugin.
 noinst_LTLIBRARIES += framework/util/libdkutil.la
 framework_util_libdkutil_la_SOURCES = \
-	framework/util/errors.c \
+	framework/util/errors.c framework/util/errors.h \
 	framework/util/crc32c.c framework/util/crc32c.h \
 	framework/util/coding.h \
 	framework/util/buf.c framework/util/buf.h
 framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
 # version vectors, objects in memory and the DVV operations (helper "object")
 framework_util_libdkutil_la_SOURCES += framework/util/vv.c framework/util/vv.h
+framework_util_libdkutil_la_SOURCES += framework/util/base64.c framework/util/base64.h
+
+check_PROGRAMS += tests/unit/test-base64
+TESTS += tests/unit/test-base64
+tests_unit_test_base64_SOURCES = tests/unit/test-base64.c tests/unit/cu_main.h
+tests_unit_test_base64_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_base64_LDADD = $(DK_UNIT_LINK)

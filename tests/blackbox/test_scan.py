@@ -79,6 +79,15 @@ def test_scan_bad_limit(node, limit):
     assert r.json()["error"], r
 
 
+@pytest.mark.parametrize("cursor", ["%21%21", "YQ%3D%3D", "Y", "YR", "a%2Bb"])
+def test_scan_bad_cursor(node, cursor):
+    """A cursor that no scan returned (not canonical unpadded base64url, or
+    empty after decoding) is refused, not taken as a start key."""
+    r = node.request("GET", "/kv?prefix=x&cursor=" + cursor)
+    assert r.status == 400, r
+    assert r.json()["error"] == "bad_cursor", r
+
+
 def test_scan_skips_deleted(node):
     prefix = "scdel/"
     keys = fill(node, prefix, 12)

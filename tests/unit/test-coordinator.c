@@ -9,7 +9,9 @@
  * means: the view says so; the node's RPC keeps running unless a test
  * makes it a black hole that never answers). SPIN runs the loop until a
  * condition holds; every test ends by stopping everything and asserting
- * uv_loop_close() == 0.
+ * uv_loop_close() == 0. Prefix scans (coord_scan.h) are tested here for
+ * what needs the network (a node that never answers); their halves are in
+ * test-scan.c.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
@@ -21,6 +23,7 @@
 #include "coord/coordinator.h"
 #include "coord/stream.h"
 #include "node/host.h"
+#include "coord/coord_scan.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
@@ -95,6 +98,16 @@ static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice 
     tnode *n = arg;
     if (n->blackhole && n->n_held < HELD_MAX) {
         n->held[n->n_held++] = q;       /* never answered until teardown */
+        return;
+    }
+    if (!n->coord) {
+        /* Stopped before the others (cluster_stop goes node by node): a
+         * peer's background replica write still comes in. */
+        dk_buf b = DK_BUF_INIT;
+        dk_msg_error e = {.code = DK_ECLOSED, .message = {(const uint8_t *)"stopped", 7}};
+        dk_msg_error_encode(&b, &e);
+        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
+        dk_buf_free(&b);
         return;
     }
     dk_coord_on_rpc(n->coord, q, h, body);
@@ -820,6 +833,75 @@ static void test_streaming(void)
     cluster_stop();
 }
 
+static void scan_cb(void *arg, dk_coord_scan_page *pg)
+{
+    *(dk_coord_scan_page **)arg = pg;
+}
+
+/* Page through prefix via node `via` with limit and consistency cl; the
+ * keys go to out, space-separated. Returns the number of pages and adds
+ * up the pages' failovers and gaps. */
+static int scan_all(int via, const char *prefix, uint32_t limit, int cl, char *out, size_t len,
+                    uint32_t *failovers, size_t *gaps)
+{
+    char cursor[DK_KEY_MAX + 1] = "";
+    int pages = 0, more = 1;
+    out[0] = 0;
+    while (more && pages < 100) {
+        dk_coord_scan_page *pg = NULL;
+        dk_coord_scan_req q = {.prefix = S(prefix), .after = S(cursor), .limit = limit, .consistency = cl};
+        CU_ASSERT_EQUAL_FATAL(dk_coord_scan(nodes[via].coord, &q, scan_cb, &pg), 0);
+        SPIN(pg, 5000);
+        CU_ASSERT_FATAL(pg != NULL && pg->status == 0);
+        CU_ASSERT(pg->n_pairs <= limit);
+        for (size_t i = 0; i < pg->n_pairs; i++)
+            snprintf(out + strlen(out), len - strlen(out), "%s%.*s", out[0] ? " " : "",
+                     (int)pg->pairs[i].key.len, (const char *)pg->pairs[i].key.ptr);
+        *failovers += pg->failovers;
+        *gaps += pg->n_gaps;
+        more = pg->more;
+        snprintf(cursor, sizeof(cursor), "%.*s", (int)pg->cursor_len, (const char *)pg->cursor);
+        dk_coord_scan_page_free(pg);
+        pages++;
+    }
+    return pages;
+}
+
+/* A replica that never answers a scan: after request_timeout its ranges go
+ * to the next replicas and the pages stay exact; with a second node down,
+ * X-Consistency all cannot be had anywhere and every page says so. */
+static void test_scan_black_hole(void)
+{
+    CU_ASSERT_FATAL(cluster_start(4, 300, 1) == 0);     /* N = 3 of 4 */
+    char key[32], want[1024] = "", got_keys[1024];
+    got g;
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof(key), "bs/%02d", i);
+        put(i % 4, key, "v", DK_CL_ALL, 0, &g);
+        CU_ASSERT_EQUAL(g.status, 0);
+        got_free(&g);
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? " " : "", key);
+    }
+    uint32_t failovers = 0;
+    size_t gaps = 0;
+    CU_ASSERT(scan_all(1, "bs/", 7, DK_CL_ONE, got_keys, sizeof(got_keys), &failovers, &gaps) == 5);
+    CU_ASSERT_STRING_EQUAL(got_keys, want);
+    CU_ASSERT(failovers == 0 && gaps == 0);
+    nodes[2].blackhole = 1;         /* up in the view, never answers */
+    uint64_t scans = dk_metrics_get("scans_total"), t0 = uv_hrtime();
+    CU_ASSERT(scan_all(0, "bs/", 7, DK_CL_ONE, got_keys, sizeof(got_keys), &failovers, &gaps) == 5);
+    CU_ASSERT_STRING_EQUAL(got_keys, want);
+    CU_ASSERT(failovers > 0 && gaps == 0);
+    CU_ASSERT((uv_hrtime() - t0) / 1000000u < 5 * 1000);
+    CU_ASSERT_EQUAL(dk_metrics_get("scans_total"), scans + 5);
+    nodes[3].alive = 0;
+    failovers = 0;
+    CU_ASSERT(scan_all(1, "bs/", 50, DK_CL_ALL, got_keys, sizeof(got_keys), &failovers, &gaps) == 1);
+    CU_ASSERT_STRING_EQUAL(got_keys, want);     /* every range still has n0 or n1 */
+    CU_ASSERT(gaps > 0);
+    cluster_stop();
+}
+
 static CU_TestInfo coord_tests[] = {
     {"range streaming: refused until the move is known, paced, resumable", test_streaming},
     {"quorum write, read from every coordinator, delete", test_quorum_write_read},
@@ -832,6 +914,7 @@ static CU_TestInfo coord_tests[] = {
     {"concurrent blind writes give siblings", test_concurrent_siblings},
     {"concurrent CAS writers: exactly one wins", test_cas},
     {"a replica that never answers: answered within request_timeout", test_black_hole},
+    {"scans: a replica that never answers is replaced, gaps reported", test_scan_black_hole},
     CU_TEST_INFO_NULL,
 };
 
