@@ -376,13 +376,22 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
     dispatch(j);
 }
 
-static void handle_health(dk_api_job *j)
+/* GET /livez: the loop answers, so the process serves. Loop thread. */
+static void handle_livez(dk_api_job *j)
 {
-    const dk_config *c = j->api->cfg;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "status", "ok", "node", c->node.id,
-                          "engine", c->storage.engine, "resolver", c->conflict.resolver);
+    json_t *o = json_pack("{s:s, s:s}", "status", "ok", "node", j->api->cfg->node.id);
     dk__api_job_json(j, 200, o);
     job_send(j);
+}
+
+/* GET /readyz and its legacy alias /health: the checks run on a worker
+ * (the engine's stats may take its locks). */
+static void handle_readyz(dk_api_job *j, const dk_http_request *r)
+{
+    char v[8];
+    j->verbose = dk_url_query_get(r->query, r->query_len, "verbose", v, sizeof(v)) != DK_ENOTFOUND;
+    j->kind = JOB_READY;
+    dispatch(j);
 }
 
 static int path_is(const dk_http_request *r, const char *p)
@@ -422,12 +431,16 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         dispatch(j);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
-    } else if (path_is(r, "/health")) {
+    } else if (path_is(r, "/livez") || path_is(r, "/readyz") || path_is(r, "/health")) {
         j->op = DK_OP_HEALTH;
-        if (r->method == HTTP_GET || r->method == HTTP_HEAD)
-            handle_health(j);
-        else
-            reply_now(j, 405, "method_not_allowed", "use GET /health");
+        if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+            dk_buf_append_str(&j->headers, "Allow: GET, HEAD\r\n");
+            reply_now(j, 405, "method_not_allowed", "use GET on /livez, /readyz or /health");
+        } else if (path_is(r, "/livez")) {
+            handle_livez(j);
+        } else {
+            handle_readyz(j, r);
+        }
     } else if (path_is(r, "/metrics")) {
         j->op = DK_OP_METRICS;
         if (r->method != HTTP_GET) {
@@ -437,6 +450,6 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health, /metrics, /cluster and /admin/local/{key}");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, /metrics, /cluster and /admin/local/{key}");
     }
 }

@@ -16,7 +16,8 @@
 typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
     JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
-    JOB_RENDER_SCAN
+    JOB_RENDER_SCAN,
+    JOB_READY                           /* GET /readyz, /health */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -42,6 +43,7 @@ typedef struct dk_api_job {
     uint32_t limit;
     int consistency;                    /* DK_CL_* */
     int strict;                         /* X-Quorum: strict */
+    int verbose;                        /* /readyz?verbose */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
     int coord_status;

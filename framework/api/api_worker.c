@@ -11,6 +11,7 @@
 
 #include "api/api_int.h"
 #include "api/api_json.h"
+#include "api/health.h"
 #include "cluster/cluster.h"
 #include "node/context.h"
 #include "base/log.h"
@@ -233,6 +234,19 @@ static void run_cluster(dk_api_job *j)
         dk__api_job_error(j, 500, "internal", "cannot describe the cluster");
 }
 
+static void run_ready(dk_api_job *j)
+{
+    dk_readiness r;
+    dk_health_evaluate(j->api->node, j->api->cluster, &r);
+    int status = dk_health_render(&r, j->api->cfg->node.id, j->verbose, &j->body);
+    if (status < 0) {
+        dk__api_job_error(j, 500, "internal", "out of memory rendering readiness");
+        return;
+    }
+    j->status = status;
+    j->content_type = json_ctype;
+}
+
 /* Cluster mode: turn the coordinator's answer into the response. */
 static void run_render(dk_api_job *j)
 {
@@ -272,6 +286,7 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_RENDER_GET:
     case JOB_RENDER_WRITE: run_render(j); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
+    case JOB_READY: run_ready(j); break;
     }
 }
 
