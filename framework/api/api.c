@@ -160,7 +160,8 @@ static void dispatch(dk_api_job *j);
 static void coord_back(void *arg)
 {
     dk_api_job *j = arg;
-    j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : j->kind == JOB_SCAN ? JOB_RENDER_SCAN : JOB_RENDER_WRITE;
+    if (j->kind != JOB_METRICS)
+        j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : j->kind == JOB_SCAN ? JOB_RENDER_SCAN : JOB_RENDER_WRITE;
     dispatch(j);
 }
 
@@ -229,8 +230,38 @@ static void coord_call(void *arg)
     }
 }
 
+/* Cluster loop: copy the cluster's counters into the job for GET /metrics,
+ * then render it on a worker of the job's own loop. */
+static void metrics_collect(void *arg)
+{
+    dk_api_job *j = arg;
+    dk_cluster *c = j->api->cluster;
+    dk_api_cluster_stats *cs = &j->cstats;
+    cs->collected = 1;
+    if (c->rpc) {
+        dk_rpc_stats_get(c->rpc, &cs->rpc);
+        cs->have_rpc = 1;
+    }
+    if (c->members) {
+        dk_membership_stats_get(c->members, &cs->gossip);
+        cs->have_gossip = 1;
+        for (size_t i = 0; i < c->n_table; i++)
+            if ((unsigned)c->table[i].state <= DK_MEMBER_REMOVED)
+                cs->members[c->table[i].state]++;
+    }
+    cs->ring_version = c->ring_version;
+    coord_return(j);
+}
+
 static void dispatch(dk_api_job *j)
 {
+    if (j->api->cluster && j->kind == JOB_METRICS && !j->cstats.collected) {
+        if (j->api->loop == j->api->cluster_loop)
+            metrics_collect(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, metrics_collect, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
     if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE || j->kind == JOB_SCAN)) {
         if (j->api->loop == j->api->cluster_loop)
             coord_call(j);

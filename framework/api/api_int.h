@@ -12,6 +12,19 @@
 #include "coord/coordinator.h"
 #include "coord/coord_scan.h"
 #include "base/metrics.h"
+#include "gossip/membership.h"
+#include "rpc/rpc.h"
+
+/* What GET /metrics copies on the cluster loop (RPC counters may only be
+ * read there) before a worker renders it. */
+typedef struct dk_api_cluster_stats {
+    int collected;                      /* 1 once the cluster loop filled it */
+    int have_rpc, have_gossip;
+    dk_rpc_stats rpc;
+    dk_membership_stats gossip;
+    uint64_t members[DK_MEMBER_REMOVED + 1];    /* by state, self included */
+    uint64_t ring_version;
+} dk_api_cluster_stats;
 
 typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
@@ -50,6 +63,7 @@ typedef struct dk_api_job {
     int acks, needed, replicas;
     dk_buf coord_raw;
     dk_coord_scan_page *scan_page;      /* a scan's page (owned) */
+    dk_api_cluster_stats cstats;        /* GET /metrics in cluster mode */
     /* response */
     int status;
     const char *content_type;

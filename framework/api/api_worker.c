@@ -4,10 +4,12 @@
  * coordinator's answers in cluster mode) so the loop thread only sends.
  * Scans render in api_scan.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api/api_int.h"
 #include "api/api_json.h"
@@ -212,17 +214,96 @@ static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t no
 static void stat_sink(void *arg, const char *name, uint64_t value)
 {
     char full[128];
-    snprintf(full, sizeof(full), "engine_%s", name);
+    snprintf(full, sizeof(full), "%s_%s", (const char *)arg, name);
     dk_metrics_set_gauge(full, value);
+}
+
+/* Bytes the files under dir occupy on disk (one level of subfolders), for
+ * the hint store's backlog; 0 when it does not exist. Worker thread. */
+static uint64_t dir_disk_bytes(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    uint64_t total = 0;
+    struct dirent *de;
+    char path[DK_CONFIG_PATH_MAX + 300];
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_blocks * 512u;
+        else if (S_ISDIR(st.st_mode) && depth > 0)
+            total += dir_disk_bytes(path, depth - 1);
+    }
+    closedir(d);
+    return total;
+}
+
+/* Copy the cluster's counters (collected on the cluster loop) into the
+ * registry, where they render with the other named series. */
+static void cluster_counters(const dk_api_cluster_stats *cs)
+{
+    if (cs->have_rpc) {
+        const dk_rpc_stats *r = &cs->rpc;
+        dk_metrics_set_gauge("rpc_connections_open", r->conns_open);
+        dk_metrics_set_counter("rpc_connections_accepted_total", r->conns_accepted);
+        dk_metrics_set_counter("rpc_connections_established_total", r->conns_connected);
+        dk_metrics_set_counter("rpc_connect_failures_total", r->connect_failures);
+        dk_metrics_set_counter("rpc_handshake_failures_total", r->handshake_failures);
+        dk_metrics_set_counter("rpc_wrong_cluster_total", r->wrong_cluster);
+        dk_metrics_set_counter("rpc_bad_frames_total", r->bad_frames);
+        dk_metrics_set_counter("rpc_timeouts_total", r->timeouts);
+        dk_metrics_set_counter("rpc_late_replies_total", r->late_replies);
+        dk_metrics_set_counter("rpc_requests_received_total", r->requests_in);
+        dk_metrics_set_counter("rpc_requests_sent_total", r->requests_out);
+    }
+    if (cs->have_gossip) {
+        const dk_membership_stats *g = &cs->gossip;
+        dk_metrics_set_counter("gossip_probes_total", g->probes_sent);
+        dk_metrics_set_counter("gossip_probe_acks_total", g->acks_received);
+        dk_metrics_set_counter("gossip_indirect_probes_total", g->indirect_probes);
+        dk_metrics_set_counter("gossip_suspicions_total", g->suspect_transitions);
+        dk_metrics_set_counter("gossip_down_total", g->down_transitions);
+        dk_metrics_set_counter("gossip_refutations_total", g->refutations);
+        dk_metrics_set_counter("gossip_bad_messages_total", g->bad_datagrams);
+        dk_metrics_set_counter("gossip_wrong_cluster_total", g->wrong_cluster);
+        dk_metrics_set_counter("gossip_pushpull_total", g->pushpull_ok);
+        dk_metrics_set_counter("gossip_pushpull_failures_total", g->pushpull_failed);
+        dk_metrics_set_gauge("ring_version", cs->ring_version);
+    }
+}
+
+/* The members-by-state family (labelled, so rendered here). */
+static int render_members(const dk_api_cluster_stats *cs, dk_buf *out)
+{
+    if (!cs->have_gossip)
+        return 0;
+    int rc = dk_metrics_family(out, "dynkv_gossip_members", "gauge",
+                               "Cluster members this node knows, by state (itself included).");
+    for (int s = DK_MEMBER_JOINING; s <= DK_MEMBER_REMOVED && !rc; s++)
+        rc = dk_buf_printf(out, "dynkv_gossip_members{state=\"%s\"} %llu\n",
+                           dk_member_state_name((dk_member_state)s), (unsigned long long)cs->members[s]);
+    return rc;
 }
 
 static void run_metrics(dk_api_job *j, dk_node *n)
 {
     if (DK_OPS_HAS(n->engine_ops, stats))
-        n->engine_ops->stats(n->engine, stat_sink, NULL);
+        n->engine_ops->stats(n->engine, stat_sink, "engine");
+    if (j->api->cluster) {
+        char hints[DK_CONFIG_PATH_MAX + 16];
+        snprintf(hints, sizeof(hints), "%s/hints", n->cfg->node.data_dir);
+        dk_metrics_set_gauge("hints_disk_bytes", dir_disk_bytes(hints, 1));
+        cluster_counters(&j->cstats);
+    }
     j->status = 200;
-    j->content_type = "text/plain; version=0.0.4";
-    if (dk_metrics_render(&j->body) != 0)
+    j->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0)
         dk__api_job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 
