@@ -2,21 +2,42 @@
  * dynkvd.c - the dynkv node daemon.
  *
  * Start-up runs on the main thread: configuration (exit 2 on a bad one),
- * the log, the node's catalog, plugins and store (dk_node_open), then one
+ * the log, the node's plugins, catalog and store (dk_node_open), then one
  * libuv loop per configured loop thread, each with its own HTTP server on
- * the shared listen address (SO_REUSEPORT spreads connections). Engine work
- * runs on libuv's worker pool, sized from node.worker_threads.
+ * one shared listening socket. Engine work runs on libuv's worker pool,
+ * sized from node.worker_threads.
  *
- * SIGTERM/SIGINT stop every server gracefully (in-flight requests finish),
- * the loops drain, then the node closes the engine and exits 0.
+ * SIGTERM/SIGINT drain: readiness fails at once, every server stops
+ * accepting and finishes the requests in flight (a request that is still
+ * arriving included), the cluster stops, the loops end, the engine flushes
+ * its memtable and the node exits 0. If the requests in flight are not done
+ * within [node] drain_timeout, the node exits 1 without waiting for them
+ * (what was acknowledged is durable in the WAL). A second signal exits at
+ * once with 1.
+ *
+ * SIGHUP re-reads the command line's configuration on a worker and reopens
+ * the log file with its log_file and log_level (logrotate renames the file
+ * and sends SIGHUP); other changed keys need a restart. A configuration that
+ * no longer loads keeps the old settings (and still reopens the log).
+ *
+ * `dynkvd --check-config FILE [--set ...]` reports every configuration
+ * error and every plugin that does not load, touches no data directory,
+ * and exits 0 (valid) or 2.
+ *
+ * Listen addresses are exclusive: the HTTP socket is bound without
+ * SO_REUSEPORT and shared by the loops, RPC and gossip bind plainly, so a
+ * node whose address is taken refuses to start (exit 1).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/health.h"
 #include "cluster/cluster.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -37,10 +58,25 @@ typedef struct loop_ctx {
 static loop_ctx *loops;
 static int n_loops;
 static int n_http_stopped;              /* cluster loop only */
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t drain_timer;
 static int stopping;
+static int signals_on;                  /* the handles above are initialised */
 static dk_cluster cluster;
 static int cluster_started;
+static dk_config cfg;
+static int main_argc;
+static char **main_argv;
+
+/* SIGHUP's reload, one at a time (loop 0 owns these). */
+typedef struct reload_job {
+    uv_work_t work;
+    int busy, again;
+    int cfg_rc, log_rc, level;
+    char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
+    char err[1024];
+} reload_job;
+static reload_job reload;
 
 /*
  * Stopping, in order: every loop's HTTP server stops accepting and finishes
@@ -61,6 +97,15 @@ static void stop_phase(int phase)
 static void on_cluster_stopped(void *arg)
 {
     stop_phase(2);
+}
+
+/* Loop 0: the requests in flight did not finish within drain_timeout. */
+static void on_drain_timeout(uv_timer_t *t)
+{
+    dk_log(DK_LOG_ERROR, "drain: requests still in flight after %lld ms ([node] drain_timeout); "
+           "exiting without them (acknowledged writes are in the WAL)", (long long)cfg.node.drain_timeout);
+    dk_log_close();
+    _exit(1);
 }
 
 /* Loop 0: one more loop's HTTP server is done. */
@@ -97,6 +142,10 @@ static void on_stop_async(uv_async_t *a)
     } else if (phase == 2) {
         uv_close((uv_handle_t *)&ctx->stop_async, NULL);
         dk_mailbox_close(&ctx->mailbox);
+        if (ctx == &loops[0] && signals_on) {
+            uv_close((uv_handle_t *)&sig_hup, NULL);
+            uv_close((uv_handle_t *)&drain_timer, NULL);
+        }
     }
 }
 
@@ -107,21 +156,128 @@ static void on_signal(uv_signal_t *s, int signum)
         dk_log(DK_LOG_WARN, "second signal %d: exiting without waiting", signum);
         exit(1);
     }
-    dk_log(DK_LOG_INFO, "signal %d: stopping (finishing in-flight requests)", signum);
+    dk_log(DK_LOG_INFO, "signal %d: draining (no new connections; finishing the requests in flight, "
+           "at most %lld ms)", signum, (long long)cfg.node.drain_timeout);
+    dk_health_set_draining(1);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    if (cfg.node.drain_timeout > 0)
+        uv_timer_start(&drain_timer, on_drain_timeout, (uint64_t)cfg.node.drain_timeout, 0);
     stop_phase(1);
 }
 
-static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const char *listen,
-                      char *err, size_t errlen)
+/* Worker: re-read the configuration and reopen the log. */
+static void reload_work(uv_work_t *w)
+{
+    reload_job *r = w->data;
+    dk_config c;
+    int exit_now = 0;
+    r->err[0] = '\0';
+    r->cfg_rc = dk_config_from_args(&c, main_argc, main_argv, &exit_now, r->err, sizeof(r->err));
+    if (r->cfg_rc == 0) {
+        snprintf(r->path, sizeof(r->path), "%s", c.node.log_file);
+        r->level = c.node.log_level;
+    }
+    dk_config_free(&c);
+    r->log_rc = dk_log_open(r->path, r->level);
+}
+
+static void on_hup(uv_signal_t *s, int signum);
+
+/* Loop 0. */
+static void reload_done(uv_work_t *w, int status)
+{
+    reload_job *r = w->data;
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    r->busy = 0;
+    if (status == UV_ECANCELED)
+        return;
+    if (r->cfg_rc)
+        dk_log(DK_LOG_ERROR, "SIGHUP: the configuration does not load, keeping the log settings: %s", r->err);
+    if (r->log_rc)
+        dk_log(DK_LOG_ERROR, "SIGHUP: cannot open log file %s: %s; still logging where before",
+               r->path, dk_strerror(r->log_rc));
+    else
+        dk_log(DK_LOG_INFO, "SIGHUP: log reopened (%s, level %s); other configuration changes need a restart",
+               r->path[0] ? r->path : "stderr", levels[r->level & 3]);
+    if (r->again) {
+        r->again = 0;
+        on_hup(&sig_hup, SIGHUP);
+    }
+}
+
+/* Main loop thread. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    if (stopping)
+        return;
+    if (reload.busy) {
+        reload.again = 1;
+        return;
+    }
+    reload.work.data = &reload;
+    if (uv_queue_work(&loops[0].loop, &reload.work, reload_work, reload_done) == 0)
+        reload.busy = 1;
+}
+
+/* --check-config: every error on stderr, each on its own line. */
+static void check_report(void *arg, const char *msg)
+{
+    int *n = arg;
+    (*n)++;
+    fprintf(stderr, "dynkvd: %s\n", msg);
+}
+
+/* dynkvd --check-config FILE [--set ...]: argv with --check-config turned
+ * into --config, checked by the collecting loader, then the plugins. */
+static int check_config(int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 2, sizeof(*args));
+    int n = 0, errors = 0;
+    const char *file = NULL;
+    if (!args)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0) {
+            args[n++] = "--config";
+            if (i + 1 < argc)
+                file = argv[i + 1];
+        } else if (strncmp(argv[i], "--check-config=", 15) == 0) {
+            args[n++] = "--config";
+            args[n++] = argv[i] + 15;
+            file = argv[i] + 15;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    dk_config c;
+    int rc = dk_config_check_args(&c, n, args, check_report, &errors);
+    if (rc == -ENOMEM) {
+        fprintf(stderr, "dynkvd: out of memory\n");
+        errors++;
+    }
+    dk_node_check_plugins(&c, check_report, &errors);
+    if (errors)
+        fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
+                file ? file : "configuration", errors, errors == 1 ? "" : "s");
+    else
+        printf("%s: configuration OK (node %s, data_dir %s, engine %s, compaction %s, resolver %s)\n",
+               file ? file : "defaults", c.node.id, c.node.data_dir, c.storage.engine,
+               c.compaction.policy, c.conflict.resolver);
+    dk_config_free(&c);
+    free(args);
+    return errors ? 2 : 0;
+}
+
+static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *conf, const char *listen,
+                      const dk_http_server *share, char *err, size_t errlen)
 {
     int rc = uv_loop_init(&ctx->loop);
     if (rc) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         return rc;
     }
-    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = cfg, .cluster = &cluster,
+    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = conf, .cluster = &cluster,
                         .cluster_loop = &loops[0].loop, .cluster_mb = &loops[0].mailbox,
                         .own_mb = &ctx->mailbox};
     dk_http_conf hc = {
@@ -131,6 +287,7 @@ static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const 
         .max_pipeline = 32,
         .idle_timeout_ms = 60000,
         .request_timeout_ms = 30000,
+        .share = share,
     };
     rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
     if (rc)
@@ -158,9 +315,13 @@ static void loop_close(loop_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-    dk_config cfg;
     char err[1024] = "";
     int exit_now = 0;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--check-config=", 15) == 0)
+            return check_config(argc, argv);
+    main_argc = argc;
+    main_argv = argv;
     int rc = dk_config_from_args(&cfg, argc, argv, &exit_now, err, sizeof(err));
     if (rc || exit_now) {
         if (rc)
@@ -173,6 +334,8 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    snprintf(reload.path, sizeof(reload.path), "%s", cfg.node.log_file);
+    reload.level = cfg.node.log_level;
     signal(SIGPIPE, SIG_IGN);
     char pool[16];
     snprintf(pool, sizeof(pool), "%d", cfg.node.worker_threads);
@@ -191,18 +354,12 @@ int main(int argc, char **argv)
     n_loops = cfg.node.loop_threads;
     loops = calloc((size_t)n_loops, sizeof(*loops));
     int status = 0;
-    /* Loop 0 binds first; with port 0 the others must share the port the
-     * kernel chose, so they get the actual address. */
+    /* Loop 0 binds; the others accept on its socket. */
     char listen[sizeof(cfg.node.http_listen) + 8];
     snprintf(listen, sizeof(listen), "%s", cfg.node.http_listen);
     for (int i = 0; i < n_loops && loops; i++) {
         loops[i].index = i;
-        if (i == 1) {
-            char *colon = strrchr(listen, ':');
-            snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
-                     dk_http_server_port(loops[0].api.http));
-        }
-        if (loop_start(&loops[i], &node, &cfg, listen, err, sizeof(err)) != 0) {
+        if (loop_start(&loops[i], &node, &cfg, listen, i ? loops[0].api.http : NULL, err, sizeof(err)) != 0) {
             dk_log(DK_LOG_ERROR, "cannot serve HTTP on %s: %s", cfg.node.http_listen, err);
             fprintf(stderr, "dynkvd: cannot serve HTTP on %s: %s\n", cfg.node.http_listen, err);
             status = 1;
@@ -229,8 +386,12 @@ int main(int argc, char **argv)
         if (status == 0) {
             uv_signal_init(&loops[0].loop, &sig_term);
             uv_signal_init(&loops[0].loop, &sig_int);
+            uv_signal_init(&loops[0].loop, &sig_hup);
+            uv_timer_init(&loops[0].loop, &drain_timer);
             uv_signal_start(&sig_term, on_signal, SIGTERM);
             uv_signal_start(&sig_int, on_signal, SIGINT);
+            uv_signal_start(&sig_hup, on_hup, SIGHUP);
+            signals_on = 1;
             dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
                    cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
                    cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
@@ -248,6 +409,17 @@ int main(int argc, char **argv)
         if (loops[i].started || i == 0)
             loop_close(&loops[i]);
     free(loops);
+    /* Flush the memtables so that the next start has no WAL to replay. */
+    if (status == 0 && DK_OPS_HAS(node.engine_ops, flush)) {
+        int frc = node.engine_ops->flush(node.engine);
+        if (!frc && node.hint_engine)
+            frc = node.engine_ops->flush(node.hint_engine);
+        if (frc)
+            dk_log(DK_LOG_WARN, "flush at stop failed: %s (the WAL still holds every acknowledged write)",
+                   dk_strerror(frc));
+        else
+            dk_log(DK_LOG_INFO, "engine flushed");
+    }
     dk_node_close(&node);
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();

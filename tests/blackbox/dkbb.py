@@ -110,6 +110,7 @@ class Node:
         self.engine = engine
         self.sets = list(sets)
         self.wrapper = list(wrapper)
+        self.extra_args = []  # more dynkvd arguments, e.g. ["--config", path]
         self.own_root = root is None
         self.root = root or tempfile.mkdtemp(prefix="dynkv-bb-")
         self.data_dir = os.path.join(self.root, "data")
@@ -132,7 +133,7 @@ class Node:
                 "--set", "node.gossip_listen=127.0.0.1:0"]
         for s in self.sets:
             argv += ["--set", s]
-        return argv
+        return argv + self.extra_args
 
     def spawn(self, port):
         """Start the process without waiting for it to serve."""
