@@ -24,6 +24,12 @@
  * error and every plugin that does not load, touches no data directory,
  * and exits 0 (valid) or 2.
  *
+ * Under systemd (Type=notify, built with libsystemd) the node says READY=1
+ * once readiness holds (the checks of GET /readyz, polled on a worker every
+ * 250 ms until then, with STATUS= naming what still fails), RELOADING=1 and
+ * READY=1 around a SIGHUP reload, and STOPPING=1 when it drains. Without
+ * libsystemd these are no-ops; the poll still logs when the node is ready.
+ *
  * Listen addresses are exclusive: the HTTP socket is bound without
  * SO_REUSEPORT and shared by the loops, RPC and gossip bind plainly, so a
  * node whose address is taken refuses to start (exit 1).
@@ -33,8 +39,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <uv.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "api/api.h"
 #include "api/health.h"
@@ -67,6 +77,32 @@ static int cluster_started;
 static dk_config cfg;
 static int main_argc;
 static char **main_argv;
+
+static dk_node node;
+
+/* Readiness polling for systemd (loop 0 owns these). */
+static uv_timer_t ready_timer;
+static uv_work_t ready_work;
+static dk_readiness ready_result;
+static int ready_busy, ready_sent, cluster_stop_waits;
+static char ready_status[512];
+
+/* Tell the service manager something (sd_notify), or nothing without
+ * libsystemd or outside systemd. Any thread. */
+static void svc_notify(const char *fmt, ...) DK_PRINTF(1, 2);
+static void svc_notify(const char *fmt, ...)
+{
+#ifdef HAVE_LIBSYSTEMD
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sd_notify(0, msg);
+#else
+    (void)fmt;
+#endif
+}
 
 /* SIGHUP's reload, one at a time (loop 0 owns these). */
 typedef struct reload_job {
@@ -116,10 +152,64 @@ static void on_http_stopped_main(void *arg)
         started += loops[i].started;
     if (++n_http_stopped < started)
         return;
+    if (ready_busy) {
+        cluster_stop_waits = 1;         /* a readiness check still reads the cluster */
+        return;
+    }
     if (cluster_started)
         dk_cluster_stop(&cluster, on_cluster_stopped, NULL);
     else
         stop_phase(2);
+}
+
+/* Worker: the checks of GET /readyz. */
+static void ready_eval(uv_work_t *w)
+{
+    dk_health_evaluate(&node, &cluster, &ready_result);
+}
+
+/* Loop 0. */
+static void ready_done(uv_work_t *w, int status)
+{
+    ready_busy = 0;
+    if (cluster_stop_waits) {
+        cluster_stop_waits = 0;
+        n_http_stopped--;
+        on_http_stopped_main(NULL);
+        return;
+    }
+    if (status == UV_ECANCELED || stopping)
+        return;
+    if (ready_result.ok) {
+        ready_sent = 1;
+        uv_timer_stop(&ready_timer);
+        svc_notify("READY=1\nSTATUS=ready: node %s takes its share", cfg.node.id);
+        dk_log(DK_LOG_INFO, "ready: every readiness check passes");
+        return;
+    }
+    char msg[sizeof(ready_status)] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < ready_result.n && used < sizeof(msg); i++) {
+        const dk_ready_check *c = &ready_result.checks[i];
+        if (c->ok)
+            continue;
+        int n = snprintf(msg + used, sizeof(msg) - used, "%s%s: %s", used ? "; " : "", c->name, c->message);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (strcmp(msg, ready_status) != 0) {
+        snprintf(ready_status, sizeof(ready_status), "%s", msg);
+        svc_notify("STATUS=not ready: %s", msg);
+        dk_log(DK_LOG_INFO, "not ready yet: %s", msg);
+    }
+}
+
+/* Loop 0, every 250 ms until ready. */
+static void ready_tick(uv_timer_t *t)
+{
+    if (ready_busy || stopping)
+        return;
+    if (uv_queue_work(&loops[0].loop, &ready_work, ready_eval, ready_done) == 0)
+        ready_busy = 1;
 }
 
 /* Loop thread of ctx: the server has flushed and closed every connection. */
@@ -145,6 +235,7 @@ static void on_stop_async(uv_async_t *a)
         if (ctx == &loops[0] && signals_on) {
             uv_close((uv_handle_t *)&sig_hup, NULL);
             uv_close((uv_handle_t *)&drain_timer, NULL);
+            uv_close((uv_handle_t *)&ready_timer, NULL);
         }
     }
 }
@@ -159,6 +250,8 @@ static void on_signal(uv_signal_t *s, int signum)
     dk_log(DK_LOG_INFO, "signal %d: draining (no new connections; finishing the requests in flight, "
            "at most %lld ms)", signum, (long long)cfg.node.drain_timeout);
     dk_health_set_draining(1);
+    svc_notify("STOPPING=1\nSTATUS=draining after signal %d", signum);
+    uv_timer_stop(&ready_timer);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     if (cfg.node.drain_timeout > 0)
@@ -203,6 +296,8 @@ static void reload_done(uv_work_t *w, int status)
     if (r->again) {
         r->again = 0;
         on_hup(&sig_hup, SIGHUP);
+    } else if (ready_sent) {
+        svc_notify("READY=1\nSTATUS=ready: node %s takes its share (log reopened)", cfg.node.id);
     }
 }
 
@@ -216,8 +311,11 @@ static void on_hup(uv_signal_t *s, int signum)
         return;
     }
     reload.work.data = &reload;
-    if (uv_queue_work(&loops[0].loop, &reload.work, reload_work, reload_done) == 0)
+    if (uv_queue_work(&loops[0].loop, &reload.work, reload_work, reload_done) == 0) {
         reload.busy = 1;
+        if (ready_sent)
+            svc_notify("RELOADING=1\nSTATUS=reopening the log");
+    }
 }
 
 /* --check-config: every error on stderr, each on its own line. */
@@ -269,7 +367,7 @@ static int check_config(int argc, char **argv)
     return errors ? 2 : 0;
 }
 
-static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *conf, const char *listen,
+static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const char *listen,
                       const dk_http_server *share, char *err, size_t errlen)
 {
     int rc = uv_loop_init(&ctx->loop);
@@ -277,7 +375,7 @@ static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *conf, const
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         return rc;
     }
-    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = conf, .cluster = &cluster,
+    ctx->api = (dk_api){.loop = &ctx->loop, .node = nd, .cfg = conf, .cluster = &cluster,
                         .cluster_loop = &loops[0].loop, .cluster_mb = &loops[0].mailbox,
                         .own_mb = &ctx->mailbox};
     dk_http_conf hc = {
@@ -341,7 +439,6 @@ int main(int argc, char **argv)
     snprintf(pool, sizeof(pool), "%d", cfg.node.worker_threads);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
 
-    dk_node node;
     rc = dk_node_open(&node, &cfg, err, sizeof(err));
     if (rc) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
@@ -391,6 +488,8 @@ int main(int argc, char **argv)
             uv_signal_start(&sig_term, on_signal, SIGTERM);
             uv_signal_start(&sig_int, on_signal, SIGINT);
             uv_signal_start(&sig_hup, on_hup, SIGHUP);
+            uv_timer_init(&loops[0].loop, &ready_timer);
+            uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
             dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
                    cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
