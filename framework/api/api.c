@@ -305,9 +305,10 @@ static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw,
     j->key_len = (size_t)n;
     if (parse_consistency(j, r) || parse_quorum(j, r))
         return;
-    if (j->kind == JOB_LOCAL) {
+    if (j->kind == JOB_LOCAL || j->kind == JOB_ENDPOINTS) {
         if (r->method != HTTP_GET) {
-            reply_now(j, 405, "method_not_allowed", "use GET /admin/local/{key}");
+            reply_now(j, 405, "method_not_allowed", j->kind == JOB_LOCAL ? "use GET /admin/local/{key}"
+                                                                         : "use GET /cluster/endpoints/{key}");
             return;
         }
         dispatch(j);
@@ -460,6 +461,18 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         }
         j->kind = JOB_CLUSTER;
         dispatch(j);
+    } else if (r->path_len >= 20 && memcmp(r->path, "/cluster/endpoints/", 19) == 0) {
+        j->kind = JOB_ENDPOINTS;
+        handle_key(j, r, r->path + 19, r->path_len - 19);
+    } else if (path_is(r, "/cluster/ring") || path_is(r, "/info")) {
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET");
+            return;
+        }
+        char v[8];
+        j->kind = path_is(r, "/info") ? JOB_INFO : JOB_RING;
+        j->verbose = dk_url_query_get(r->query, r->query_len, "ranges", v, sizeof(v)) != DK_ENOTFOUND;
+        dispatch(j);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
     } else if (path_is(r, "/livez") || path_is(r, "/readyz") || path_is(r, "/health")) {
@@ -481,6 +494,6 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, /metrics, /cluster and /admin/local/{key}");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, /metrics, /info, /cluster, /cluster/ring, /cluster/endpoints/{key} and /admin/local/{key}");
     }
 }

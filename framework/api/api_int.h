@@ -30,7 +30,8 @@ typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
     JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
     JOB_RENDER_SCAN,
-    JOB_READY                           /* GET /readyz, /health */
+    JOB_READY,                          /* GET /readyz, /health */
+    JOB_RING, JOB_ENDPOINTS, JOB_INFO   /* api_ops.c */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -82,6 +83,12 @@ void dk__api_job_store_error(dk_api_job *j, int rc);
  * scan page (api_scan.c). */
 void dk__api_run_scan(dk_api_job *j, dk_store *st);
 void dk__api_render_scan(dk_api_job *j);
+
+/* Worker: GET /cluster/ring (?ranges: j->verbose), GET
+ * /cluster/endpoints/{key} (j->key), GET /info (api_ops.c). */
+void dk__api_run_ring(dk_api_job *j);
+void dk__api_run_endpoints(dk_api_job *j);
+void dk__api_run_info(dk_api_job *j);
 
 /* Worker thread (uv_queue_work): run the job and render its response. */
 void dk__api_job_work(uv_work_t *w);

@@ -368,6 +368,9 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_RENDER_WRITE: run_render(j); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
     case JOB_READY: run_ready(j); break;
+    case JOB_RING: dk__api_run_ring(j); break;
+    case JOB_ENDPOINTS: dk__api_run_endpoints(j); break;
+    case JOB_INFO: dk__api_run_info(j); break;
     }
 }
 

@@ -4,4 +4,4 @@
 framework_libdynkv_la_SOURCES += \
 	framework/api/api.c framework/api/api.h framework/api/api_int.h \
 	framework/api/api_worker.c framework/api/api_scan.c framework/api/api_json.c framework/api/api_json.h \
-	framework/api/health.c framework/api/health.h
+	framework/api/health.c framework/api/health.h framework/api/api_ops.c

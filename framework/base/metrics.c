@@ -525,45 +525,60 @@ static long open_fds(void)
     return n - 1;                       /* the one opendir holds */
 }
 
+int dk_metrics_process_info(dk_process_info *out)
+{
+    double cpu, start, vsize, rss;
+    memset(out, 0, sizeof(*out));
+    out->open_fds = open_fds();
+    struct rlimit rl;
+    out->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+    if (proc_stat(&cpu, &start, &vsize, &rss) != 0)
+        return -1;
+    out->cpu_seconds = cpu;
+    double bt = boot_time();
+    out->start_time = bt > 0 ? bt + start : 0;
+    out->resident_bytes = (uint64_t)(rss * (double)sysconf(_SC_PAGESIZE));
+    out->virtual_bytes = (uint64_t)vsize;
+    return 0;
+}
+
 static int render_process(dk_buf *out)
 {
     int rc = dk_metrics_family(out, "dynkv_build_info", "gauge",
                                "Always 1; the labels say which dynkv build runs.");
     if (!rc)
         rc = dk_buf_printf(out, "dynkv_build_info{version=\"%s\"} 1\n", DK_VERSION);
-    double cpu, start, vsize, rss;
-    if (!rc && proc_stat(&cpu, &start, &vsize, &rss) == 0) {
+    dk_process_info p;
+    int have = dk_metrics_process_info(&p) == 0;
+    if (!rc && have) {
         rc = dk_metrics_family(out, "process_cpu_seconds_total", "counter",
                                "Total user and system CPU time spent in seconds.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_cpu_seconds_total %.2f\n", cpu);
+            rc = dk_buf_printf(out, "process_cpu_seconds_total %.2f\n", p.cpu_seconds);
         if (!rc)
             rc = dk_metrics_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_resident_memory_bytes %.0f\n", rss * (double)sysconf(_SC_PAGESIZE));
+            rc = dk_buf_printf(out, "process_resident_memory_bytes %llu\n", (unsigned long long)p.resident_bytes);
         if (!rc)
             rc = dk_metrics_family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_virtual_memory_bytes %.0f\n", vsize);
-        double bt = boot_time();
-        if (!rc && bt > 0) {
+            rc = dk_buf_printf(out, "process_virtual_memory_bytes %llu\n", (unsigned long long)p.virtual_bytes);
+        if (!rc && p.start_time > 0) {
             rc = dk_metrics_family(out, "process_start_time_seconds", "gauge",
                                    "Start time of the process since unix epoch in seconds.");
             if (!rc)
-                rc = dk_buf_printf(out, "process_start_time_seconds %.2f\n", bt + start);
+                rc = dk_buf_printf(out, "process_start_time_seconds %.2f\n", p.start_time);
         }
     }
-    long fds = open_fds();
-    if (!rc && fds >= 0) {
+    if (!rc && p.open_fds >= 0) {
         rc = dk_metrics_family(out, "process_open_fds", "gauge", "Number of open file descriptors.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_open_fds %ld\n", fds);
+            rc = dk_buf_printf(out, "process_open_fds %ld\n", p.open_fds);
     }
-    struct rlimit rl;
-    if (!rc && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (!rc && p.max_fds >= 0) {
         rc = dk_metrics_family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+            rc = dk_buf_printf(out, "process_max_fds %ld\n", p.max_fds);
     }
     return rc;
 }

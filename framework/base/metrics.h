@@ -61,6 +61,18 @@ uint64_t dk_metrics_get(const char *name);
  * Reads /proc: call it on a worker thread, not a loop thread. */
 int dk_metrics_render(dk_buf *out);
 
+/* The process figures /metrics exposes, for other renderings (GET /info). */
+typedef struct dk_process_info {
+    double cpu_seconds;                 /* user + system */
+    double start_time;                  /* Unix seconds; 0 when unknown */
+    uint64_t resident_bytes, virtual_bytes;
+    long open_fds, max_fds;             /* -1 when unknown */
+} dk_process_info;
+
+/* Read /proc for the figures above. Returns 0, or -1 when /proc is not
+ * there (fields unknown). Blocking file reads: a worker thread. */
+int dk_metrics_process_info(dk_process_info *out);
+
 /* Append "# HELP name help\n# TYPE name type\n" for a family rendered
  * outside the registry (help is escaped as the format wants). type is
  * "counter", "gauge" or "histogram". Returns 0 or -ENOMEM. Any thread. */
