@@ -17,6 +17,7 @@
 
 #include "api/api_int.h"
 #include "api/api_json.h"
+#include "api/ui.h"
 #include "cluster/cluster.h"
 #include "node/context.h"
 #include "http/url.h"
@@ -431,6 +432,31 @@ static int path_is(const dk_http_request *r, const char *p)
     return r->path_len == strlen(p) && memcmp(r->path, p, r->path_len) == 0;
 }
 
+/* GET /ui/: the embedded dashboard; static bytes, sent from the loop. */
+static void handle_ui(dk_api_job *j, const dk_http_request *r)
+{
+    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+        dk_buf_append_str(&j->headers, "Allow: GET, HEAD\r\n");
+        reply_now(j, 405, "method_not_allowed", "use GET /ui/");
+        return;
+    }
+    if (path_is(r, "/ui")) {
+        dk_buf_append_str(&j->headers, "Location: /ui/\r\n");
+        reply_now(j, 301, "moved", "the dashboard is at /ui/");
+        return;
+    }
+    /* Scripts and styles are inline; data may come from any member. */
+    dk_buf_append_str(&j->headers, "Cache-Control: no-cache\r\n"
+                      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+                      "style-src 'unsafe-inline'; img-src 'self' data:; connect-src *\r\n"
+                      "X-Content-Type-Options: nosniff\r\n");
+    j->status = 200;
+    j->content_type = "text/html; charset=utf-8";
+    if (dk_buf_append(&j->body, dk_ui_index, dk_ui_index_len) != 0)
+        dk__api_job_error(j, 500, "internal", "out of memory");
+    job_send(j);
+}
+
 void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
 {
     dk_api *api = arg;
@@ -473,6 +499,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = path_is(r, "/info") ? JOB_INFO : JOB_RING;
         j->verbose = dk_url_query_get(r->query, r->query_len, "ranges", v, sizeof(v)) != DK_ENOTFOUND;
         dispatch(j);
+    } else if (path_is(r, "/ui") || path_is(r, "/ui/") || path_is(r, "/ui/index.html")) {
+        handle_ui(j, r);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
     } else if (path_is(r, "/livez") || path_is(r, "/readyz") || path_is(r, "/health")) {
@@ -494,6 +522,6 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, /metrics, /info, /cluster, /cluster/ring, /cluster/endpoints/{key} and /admin/local/{key}");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key} and /admin/local/{key}");
     }
 }
