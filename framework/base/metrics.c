@@ -80,6 +80,68 @@ void dk_metrics_request(dk_op op, int status, uint64_t duration_ns)
     __atomic_add_fetch(&req_sum_ns[op], duration_ns, __ATOMIC_RELAXED);
 }
 
+/* ---- the RPC client families ----------------------------------------------- */
+
+#define RPC_TYPES 64
+static uint64_t rpc_bucket[RPC_TYPES][N_BUCKETS];
+static uint64_t rpc_sum_ns[RPC_TYPES];
+static uint64_t rpc_errors[RPC_TYPES];
+static const char *_Atomic rpc_names[RPC_TYPES];
+
+void dk_metrics_rpc(unsigned type, const char *name, int status, uint64_t duration_ns)
+{
+    if (type >= RPC_TYPES)
+        return;
+    if (!atomic_load_explicit(&rpc_names[type], memory_order_relaxed))
+        atomic_store_explicit(&rpc_names[type], name ? name : "unknown", memory_order_release);
+    double secs = (double)duration_ns / 1e9;
+    size_t b = 0;
+    while (b < N_BUCKETS - 1 && secs > bucket_le[b])
+        b++;
+    __atomic_add_fetch(&rpc_bucket[type][b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&rpc_sum_ns[type], duration_ns, __ATOMIC_RELAXED);
+    if (status)
+        __atomic_add_fetch(&rpc_errors[type], 1, __ATOMIC_RELAXED);
+}
+
+static int render_rpc(dk_buf *out)
+{
+    int rc = dk_metrics_family(out, "dynkv_rpc_request_duration_seconds", "histogram",
+                               "Node-to-node requests this node made, from the call to the answer "
+                               "(or the failure), by message type.");
+    for (unsigned t = 0; t < RPC_TYPES && !rc; t++) {
+        const char *name = atomic_load_explicit(&rpc_names[t], memory_order_acquire);
+        if (!name)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b < N_BUCKETS && !rc; b++) {
+            cum += __atomic_load_n(&rpc_bucket[t][b], __ATOMIC_RELAXED);
+            if (b < N_BUCKETS - 1)
+                rc = dk_buf_printf(out, "dynkv_rpc_request_duration_seconds_bucket{type=\"%s\",le=\"%g\"} %llu\n",
+                                   name, bucket_le[b], (unsigned long long)cum);
+            else
+                rc = dk_buf_printf(out, "dynkv_rpc_request_duration_seconds_bucket{type=\"%s\",le=\"+Inf\"} %llu\n",
+                                   name, (unsigned long long)cum);
+        }
+        if (!rc)
+            rc = dk_buf_printf(out, "dynkv_rpc_request_duration_seconds_sum{type=\"%s\"} %.9f\n"
+                               "dynkv_rpc_request_duration_seconds_count{type=\"%s\"} %llu\n",
+                               name, (double)__atomic_load_n(&rpc_sum_ns[t], __ATOMIC_RELAXED) / 1e9,
+                               name, (unsigned long long)cum);
+    }
+    if (!rc)
+        rc = dk_metrics_family(out, "dynkv_rpc_request_errors_total", "counter",
+                               "Node-to-node requests this node made that failed (timeout, refused, "
+                               "connection lost), by message type.");
+    for (unsigned t = 0; t < RPC_TYPES && !rc; t++) {
+        const char *name = atomic_load_explicit(&rpc_names[t], memory_order_acquire);
+        if (name)
+            rc = dk_buf_printf(out, "dynkv_rpc_request_errors_total{type=\"%s\"} %llu\n", name,
+                               (unsigned long long)__atomic_load_n(&rpc_errors[t], __ATOMIC_RELAXED));
+    }
+    return rc;
+}
+
 /* ---- known names ---------------------------------------------------------- */
 
 typedef struct known_metric {
@@ -587,6 +649,8 @@ int dk_metrics_render(dk_buf *out)
 {
     int rc = render_requests(out);
     if (!rc)
+        rc = render_rpc(out);
+    if (!rc)
         rc = render_named(out);
     if (!rc)
         rc = render_process(out);
@@ -599,6 +663,11 @@ void dk_metrics_reset(void)
         atomic_store(&slots[i].state, SLOT_EMPTY);
     atomic_fetch_add(&generation, 1);
     atomic_store(&slots_full_logged, 0);
+    memset(rpc_bucket, 0, sizeof(rpc_bucket));
+    memset(rpc_sum_ns, 0, sizeof(rpc_sum_ns));
+    memset(rpc_errors, 0, sizeof(rpc_errors));
+    for (unsigned t = 0; t < RPC_TYPES; t++)
+        atomic_store(&rpc_names[t], NULL);
     memset(req_count, 0, sizeof(req_count));
     memset(req_bucket, 0, sizeof(req_bucket));
     memset(req_sum_ns, 0, sizeof(req_sum_ns));

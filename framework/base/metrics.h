@@ -40,6 +40,12 @@ typedef enum dk_op {
 /* Count one finished HTTP request. Any thread. */
 void dk_metrics_request(dk_op op, int status, uint64_t duration_ns);
 
+/* Count one finished node-to-node request of message type (0..63; name is
+ * static text such as "GET_REQ") that took duration_ns from the call to
+ * its answer; status != 0 counts it as failed (timeout, refused, closed).
+ * Lock-free; any thread. */
+void dk_metrics_rpc(unsigned type, const char *name, int status, uint64_t duration_ns);
+
 /* Add delta to the named counter, creating it at 0 first. name must match
  * [a-z_][a-z0-9_]* and have at most DK_METRIC_NAME_MAX characters; other
  * names are ignored (and logged once). Lock-free; any thread. */

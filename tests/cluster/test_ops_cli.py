@@ -2,7 +2,7 @@
 (n_replicas = 2, so that ownership and endpoints are not trivial): status,
 ring, getendpoints and info in table and `-o json` form, their exit codes
 (8 once a member is down), no float noise in the JSON, and an unknown verb
-named in the error."""
+named in the error. Also the RPC families of a busy node's /metrics."""
 
 import json
 import os
@@ -29,6 +29,14 @@ def run_json(node, *args, want_rc=0):
     assert rc == want_rc, (rc, out, err)
     assert not re.search(r"\d\.\d{7,}", out), "float noise in:\n" + out
     return json.loads(out)
+
+
+def promtool_path():
+    """promtool (fetched by scripts/get-promtool.sh), or None: the black-box
+    suite's test says why when it cannot be had."""
+    p = subprocess.run(["sh", os.path.join(dkcluster.SRCDIR, "scripts", "get-promtool.sh")],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120)
+    return p.stdout.decode().strip() if p.returncode == 0 else None
 
 
 @pytest.fixture
@@ -83,6 +91,19 @@ def test_operator_verbs(cluster):
         assert sorted(reps) == sorted(dkcluster.holders(cluster, k)), (k, reps)
         rc, out, err = run(n2, "getendpoints", k)
         assert rc == 0 and [l.split()[0] for l in out.splitlines()] == reps, (out, err)
+
+    # n3 coordinated those writes: its RPC latency histogram has them, and
+    # a busy node's /metrics is still promtool-clean
+    text = dkcluster.request(n3, "GET", "/metrics").body.decode()
+    counts = [float(l.split()[-1]) for l in text.splitlines()
+              if l.startswith('dynkv_rpc_request_duration_seconds_count{')]
+    assert sum(counts) >= 3, [l for l in text.splitlines() if "rpc_request" in l]
+    assert 'dynkv_gossip_members{state="normal"} 3' in text
+    promtool = promtool_path()
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=text.encode(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        assert p.returncode == 0 and not p.stdout.strip(), p.stdout.decode()
 
     info = run_json(n3, "info")
     assert info["node"] == "n3" and info["ready"] is True and info["not_ready"] == []
