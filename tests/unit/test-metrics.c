@@ -131,6 +131,18 @@ static void test_conventions(void)
     for (char *p = s; (p = strstr(p, "\n# TYPE ")); p++)
         types++;
     CU_ASSERT_EQUAL(helps + (strncmp(s, "# HELP ", 7) == 0), types);
+    /* RPC families: by message type, failures counted apart. */
+    dk_metrics_rpc(4, "PUT_REPLICA", 0, 300000);
+    dk_metrics_rpc(4, "PUT_REPLICA", -110, 2000000000ull);
+    dk_metrics_rpc(99, "BEYOND", 0, 1);                 /* out of range: ignored */
+    dk_buf_free(&b);
+    b = (dk_buf)DK_BUF_INIT;
+    s = render(&b);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_rpc_request_duration_seconds histogram\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_rpc_request_duration_seconds_bucket{type=\"PUT_REPLICA\",le=\"0.0005\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_rpc_request_duration_seconds_count{type=\"PUT_REPLICA\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_rpc_request_errors_total{type=\"PUT_REPLICA\"} 1\n"));
+    CU_ASSERT_PTR_NULL(strstr(s, "BEYOND"));
     /* Build and process families. */
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_build_info{version=\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE process_cpu_seconds_total counter\n"));
