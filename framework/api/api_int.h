@@ -90,6 +90,10 @@ void dk__api_run_ring(dk_api_job *j);
 void dk__api_run_endpoints(dk_api_job *j);
 void dk__api_run_info(dk_api_job *j);
 
+/* Bytes the regular files under dir occupy on disk (allocated blocks), up
+ * to depth folders down; 0 when dir does not exist. Worker thread. */
+uint64_t dk__api_disk_bytes(const char *dir, int depth);
+
 /* Worker thread (uv_queue_work): run the job and render its response. */
 void dk__api_job_work(uv_work_t *w);
 

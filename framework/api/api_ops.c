@@ -211,8 +211,7 @@ void dk__api_run_endpoints(dk_api_job *j)
     dk_ring_unref(r);
 }
 
-/* Bytes the files under dir occupy on disk, up to depth folders down. */
-static uint64_t disk_bytes(const char *dir, int depth)
+uint64_t dk__api_disk_bytes(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -230,7 +229,7 @@ static uint64_t disk_bytes(const char *dir, int depth)
         if (S_ISREG(st.st_mode))
             total += (uint64_t)st.st_blocks * 512u;
         else if (S_ISDIR(st.st_mode) && depth > 0)
-            total += disk_bytes(path, depth - 1);
+            total += dk__api_disk_bytes(path, depth - 1);
     }
     closedir(d);
     return total;
@@ -280,14 +279,14 @@ void dk__api_run_info(dk_api_job *j)
         json_object_set_new(o, "uptime_seconds", json_integer((json_int_t)((double)dk_now_ms() / 1000.0 - p.start_time)));
     }
     snprintf(path, sizeof(path), "%s/engine", c->node.data_dir);
-    json_object_set_new(o, "data_bytes", json_integer((json_int_t)disk_bytes(path, 2)));
+    json_object_set_new(o, "data_bytes", json_integer((json_int_t)dk__api_disk_bytes(path, 2)));
     json_object_set_new(o, "memtable_bytes", json_integer((json_int_t)st.memtable));
     if (st.have_cache && st.hits + st.misses > 0)
         json_object_set_new(o, "cache_hit_rate", json_share((double)st.hits / (double)(st.hits + st.misses)));
     else
         json_object_set_new(o, "cache_hit_rate", json_null());
     snprintf(path, sizeof(path), "%s/hints", c->node.data_dir);
-    json_object_set_new(o, "hints_backlog_bytes", json_integer((json_int_t)disk_bytes(path, 1)));
+    json_object_set_new(o, "hints_backlog_bytes", json_integer((json_int_t)dk__api_disk_bytes(path, 1)));
     if (have_proc)
         json_object_set_new(o, "process", json_pack("{s:f, s:I, s:I, s:I}", "cpu_seconds",
                                                      round(p.cpu_seconds * 100) / 100,

@@ -4,12 +4,10 @@
  * coordinator's answers in cluster mode) so the loop thread only sends.
  * Scans render in api_scan.c.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api/api_int.h"
 #include "api/api_json.h"
@@ -218,32 +216,6 @@ static void stat_sink(void *arg, const char *name, uint64_t value)
     dk_metrics_set_gauge(full, value);
 }
 
-/* Bytes the files under dir occupy on disk (one level of subfolders), for
- * the hint store's backlog; 0 when it does not exist. Worker thread. */
-static uint64_t dir_disk_bytes(const char *dir, int depth)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    uint64_t total = 0;
-    struct dirent *de;
-    char path[DK_CONFIG_PATH_MAX + 300];
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        struct stat st;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISREG(st.st_mode))
-            total += (uint64_t)st.st_blocks * 512u;
-        else if (S_ISDIR(st.st_mode) && depth > 0)
-            total += dir_disk_bytes(path, depth - 1);
-    }
-    closedir(d);
-    return total;
-}
-
 /* Copy the cluster's counters (collected on the cluster loop) into the
  * registry, where they render with the other named series. */
 static void cluster_counters(const dk_api_cluster_stats *cs)
@@ -298,7 +270,7 @@ static void run_metrics(dk_api_job *j, dk_node *n)
     if (j->api->cluster) {
         char hints[DK_CONFIG_PATH_MAX + 16];
         snprintf(hints, sizeof(hints), "%s/hints", n->cfg->node.data_dir);
-        dk_metrics_set_gauge("hints_disk_bytes", dir_disk_bytes(hints, 1));
+        dk_metrics_set_gauge("hints_disk_bytes", dk__api_disk_bytes(hints, 1));
         cluster_counters(&j->cstats);
     }
     j->status = 200;
