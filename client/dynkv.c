@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http_client.h"
@@ -69,6 +70,18 @@ static void usage(FILE *to)
           "                              bytes are escaped (\\xNN); siblings: one line each;\n"
           "                              exit 6 when ranges of the cluster could not be read\n"
           "  cluster status              the members table of GET /cluster\n"
+          "  decommission                the node (-n) streams its ranges to their next owners\n"
+          "                              and leaves the ring (POST /admin/decommission)\n"
+          "  removenode ID               remove the dead member ID: its ranges get new replicas\n"
+          "                              from the remaining ones (POST /admin/remove/ID)\n"
+          "  cleanup                     drop the node's copies of keys it no longer\n"
+          "                              replicates (POST /admin/cleanup)\n"
+          "  streams                     ranges the node streams in and out (GET /admin/streams)\n"
+          "  repair [--key-prefix P]     anti-entropy now with every replica of the node's\n"
+          "                              ranges (or only keys starting with P); waits,\n"
+          "                              prints what moved, exits 1 if an exchange failed\n"
+          "  repair status               repaired-before time, rounds, last exchange per\n"
+          "                              replica group and peer, recent repairs\n"
           "\n"
           "operator commands (-o table, the default, or -o json):\n"
           "  status                      every member: state, load (bytes on disk), primary\n"
@@ -576,8 +589,8 @@ static int cmd_cluster_status(cli *c)
     } else {
         printf("node %s, ring version %lld\n", cli_str(j, "node"),
                (long long)json_integer_value(json_object_get(j, "ring_version")));
-        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s\n", "ID", "STATE", "HTTP",
-               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP");
+        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s %-9s\n", "ID", "STATE", "HTTP",
+               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP", "STATUS");
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(j, "members"), i, m) {
@@ -585,11 +598,11 @@ static int cmd_cluster_status(cli *c)
             json_t *o = json_object_get(m, "ownership");
             if (json_is_number(o))
                 snprintf(own, sizeof(own), "%.1f%%", json_number_value(o) * 100.0);
-            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s\n", cli_str(m, "id"),
+            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s %-9s\n", cli_str(m, "id"),
                    cli_str(m, "state"), cli_str(m, "http"), cli_str(m, "rpc"), cli_str(m, "gossip"),
                    cli_str(m, "dc"), cli_str(m, "rack"),
                    (long long)json_integer_value(json_object_get(m, "weight")),
-                   (long long)json_integer_value(json_object_get(m, "incarnation")), own);
+                   (long long)json_integer_value(json_object_get(m, "incarnation")), own, cli_str(m, "status"));
         }
     }
     json_decref(j);
@@ -597,13 +610,210 @@ static int cmd_cluster_status(cli *c)
     return ex;
 }
 
-/* ---- operator commands: status, ring, getendpoints, info ----------------- */
+/* A wall-clock time in ms as ISO 8601 UTC, or "-" for JSON null. */
+static const char *cli_time(json_t *ms, char *buf, size_t len)
+{
+    if (!json_is_integer(ms))
+        return "-";
+    long long v = json_integer_value(ms);
+    time_t secs = (time_t)(v / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03lldZ", v % 1000);
+    return buf;
+}
 
-/* An integer member of o (0 when absent). */
-static long long cli_num(json_t *o, const char *k)
+static long long cli_int(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
 }
+
+static void cli_print_streams(json_t *j)
+{
+    json_t *in = json_object_get(j, "incoming"), *out = json_object_get(j, "served"), *s, *v;
+    const char *move = json_string_value(json_object_get(j, "move")), *id;
+    printf("node %s, move %s\n", cli_str(j, "node"), move ? move : "none");
+    printf("incoming: %lld of %lld ranges, %lld keys, %lld bytes%s\n", cli_int(in, "ranges_done"),
+           cli_int(in, "ranges_total"), cli_int(in, "keys"), cli_int(in, "bytes"),
+           json_is_true(json_object_get(in, "done")) ? " (done)" : "");
+    size_t i;
+    json_array_foreach(json_object_get(in, "streams"), i, s)
+        printf("  from %-10s %6lld ranges %8lld keys %12lld bytes %6lld batches  %s\n", cli_str(s, "source"),
+               cli_int(s, "ranges"), cli_int(s, "keys"), cli_int(s, "bytes"), cli_int(s, "batches"),
+               cli_str(s, "state"));
+    printf("served: %lld keys, %lld bytes in %lld batches\n", cli_int(out, "keys"), cli_int(out, "bytes"),
+           cli_int(out, "batches"));
+    json_object_foreach(json_object_get(j, "receivers"), id, v)
+        printf("receiver %-10s %-9s %6lld of %lld ranges, %lld keys, %lld bytes\n", id, cli_str(v, "state"),
+               cli_int(v, "ranges_done"), cli_int(v, "ranges_total"), cli_int(v, "keys"), cli_int(v, "bytes"));
+}
+
+/* The admin verbs: one request each, the JSON with -j, else one line (or
+ * the streams table); any non-200 answer exits non-zero with its message. */
+static int cmd_admin(cli *c, const char *verb, const char *id)
+{
+    char target[128];
+    const char *method = strcmp(verb, "streams") ? "POST" : "GET";
+    if (id) {
+        char *enc = cli_encode(id);
+        if (!enc)
+            return cli_die(EX_ERROR, "out of memory");
+        snprintf(target, sizeof(target), "/admin/remove/%.100s", enc);
+        free(enc);
+    } else {
+        snprintf(target, sizeof(target), "/admin/%s", verb);
+    }
+    dk_hc_response r;
+    int ex = cli_call(c, method, target, NULL, 0, "", 0, &r);
+    if (ex)
+        return ex;
+    json_t *j = r.status == 200 ? cli_json(&r, verb) : NULL;
+    if (r.status != 200)
+        ex = cli_server_error(verb, &r);
+    else if (!j)
+        ex = EX_ERROR;
+    else if (c->json)
+        cli_print_json(&r);
+    else if (!strcmp(verb, "streams"))
+        cli_print_streams(j);
+    else if (!strcmp(verb, "cleanup"))
+        printf("%s: %lld keys scanned, %lld dropped, %lld kept\n", cli_str(j, "node"), cli_int(j, "scanned"),
+               cli_int(j, "dropped"), cli_int(j, "kept"));
+    else
+        printf("%s\n", cli_str(j, "message"));
+    json_decref(j);
+    dk__hc_response_free(&r);
+    return ex;
+}
+
+/* GET /admin/repair as a JSON object, or NULL after reporting (*ex set). */
+static json_t *cli_repair_doc(cli *c, int *ex)
+{
+    dk_hc_response r;
+    if ((*ex = cli_call(c, "GET", "/admin/repair", NULL, 0, NULL, 0, &r)) != 0)
+        return NULL;
+    json_t *j = r.status == 200 ? cli_json(&r, "repair status") : NULL;
+    if (r.status != 200)
+        *ex = cli_server_error("repair status", &r);
+    else if (!j || !json_is_array(json_object_get(j, "groups")))
+        *ex = j ? cli_die(EX_ERROR, "repair status: the answer has no groups") : EX_ERROR;
+    dk__hc_response_free(&r);
+    if (*ex)
+        json_decref(j);
+    return *ex ? NULL : j;
+}
+
+static void cli_dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+}
+
+static int cmd_repair_status(cli *c)
+{
+    int ex;
+    json_t *j = cli_repair_doc(c, &ex), *trees = json_object_get(j, "trees"), *round = json_object_get(j, "round");
+    if (!j || c->json) {
+        if (j)
+            cli_dump(j);
+        json_decref(j);
+        return ex;
+    }
+    char t1[40], t2[40];
+    printf("node %s, repaired before %s, interval %lld ms\n", cli_str(j, "node"),
+           cli_time(json_object_get(j, "repaired_before_ms"), t1, sizeof(t1)), cli_int(j, "interval_ms"));
+    printf("trees %s: %lld group(s), %lld keys at the last build (%lld ms), %lld build(s)\n", cli_str(trees, "state"),
+           cli_int(trees, "groups"), cli_int(trees, "keys"), cli_int(trees, "build_ms"), cli_int(trees, "rebuilds"));
+    if (json_is_true(json_object_get(round, "running")))
+        printf("round running: %lld of %lld exchanges done\n", cli_int(round, "exchanges_done"),
+               cli_int(round, "exchanges"));
+    else if (json_is_integer(json_object_get(round, "next_scheduled_in_ms")))
+        printf("next round in %.1f s\n", (double)cli_int(round, "next_scheduled_in_ms") / 1000.0);
+    else
+        printf("no scheduled rounds (interval 0): repair on demand only\n");
+    printf("%-24s %-10s %-24s %-24s %9s %9s  %s\n", "REPLICAS", "PEER", "LAST START", "LAST END", "RECEIVED",
+           "SENT", "LAST ERROR");
+    size_t i, k;
+    json_t *g, *p;
+    json_array_foreach(json_object_get(j, "groups"), i, g)
+        json_array_foreach(json_object_get(g, "peers"), k, p)
+            printf("%-24s %-10s %-24s %-24s %9lld %9lld  %s\n", cli_str(g, "replicas"), cli_str(p, "peer"),
+                   cli_time(json_object_get(p, "last_start_ms"), t1, sizeof(t1)),
+                   cli_time(json_object_get(p, "last_end_ms"), t2, sizeof(t2)), cli_int(p, "keys_received"),
+                   cli_int(p, "keys_sent"), cli_str(p, "last_error"));
+    json_array_foreach(json_object_get(j, "requests"), i, p)
+        printf("repair %lld %s, prefix %s, started %s: %lld of %lld exchanges failed, %lld received, %lld sent; "
+               "errors: %s\n", cli_int(p, "id"), cli_str(p, "state"), cli_str(p, "prefix"),
+               cli_time(json_object_get(p, "started_ms"), t1, sizeof(t1)), cli_int(p, "failed"),
+               cli_int(p, "exchanges"), cli_int(p, "keys_received"), cli_int(p, "keys_sent"), cli_str(p, "errors"));
+    json_decref(j);
+    return 0;
+}
+
+/* POST /admin/repair, then poll the status until the request is done. */
+static int cmd_repair(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"key-prefix", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
+    const char *prefix = "";
+    int opt, ex;
+    if (argc == 2 && strcmp(argv[1], "status") == 0)
+        return cmd_repair_status(c);
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
+        if (opt != 'p')
+            return usage(stderr), EX_USAGE_;
+        prefix = optarg;
+    }
+    if (argc != optind)
+        return usage(stderr), EX_USAGE_;
+    char *enc = cli_encode(prefix), *t = enc ? malloc(strlen(enc) + 32) : NULL;
+    if (t)
+        sprintf(t, "/admin/repair%s%s", *enc ? "?prefix=" : "", enc);
+    free(enc);
+    if (!t)
+        return cli_die(EX_ERROR, "out of memory");
+    dk_hc_response r;
+    ex = cli_call(c, "POST", t, NULL, 0, "", 0, &r);
+    free(t);
+    if (ex)
+        return ex;
+    json_t *j = r.status == 202 ? cli_json(&r, "repair") : NULL;
+    long long id = j ? cli_int(j, "id") : 0;
+    ex = r.status != 202 ? cli_server_error("repair", &r)
+       : id <= 0 ? (j ? cli_die(EX_ERROR, "repair: the answer has no request id") : EX_ERROR) : 0;
+    json_decref(j);
+    dk__hc_response_free(&r);
+    while (!ex) {
+        json_t *doc = cli_repair_doc(c, &ex), *q = NULL, *x;
+        size_t i;
+        json_array_foreach(json_object_get(doc, "requests"), i, x)
+            if (cli_int(x, "id") == id)
+                q = x;
+        const char *st = q ? cli_str(q, "state") : "";
+        if (doc && !q)
+            ex = cli_die(EX_ERROR, "repair %lld: the node no longer lists it (restarted?)", id);
+        if (q && (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0)) {
+            if (c->json)
+                cli_dump(q);
+            else
+                printf("repair %lld %s: %lld exchange(s), %lld failed, %lld keys received, %lld sent\n", id, st,
+                       cli_int(q, "exchanges"), cli_int(q, "failed"), cli_int(q, "keys_received"),
+                       cli_int(q, "keys_sent"));
+            if (strcmp(st, "failed") == 0)
+                ex = cli_die(EX_ERROR, "repair %lld failed: %s", id, cli_str(q, "errors"));
+            json_decref(doc);
+            return ex;
+        }
+        json_decref(doc);
+        if (!ex)
+            usleep(200 * 1000);
+    }
+    return ex;
+}
+
+/* ---- operator commands: status, ring, getendpoints, info ----------------- */
 
 /* Print a JSON document with fractions kept short (no 0.99999999999999922). */
 static void cli_print_doc(json_t *j)
@@ -721,7 +931,7 @@ static int cmd_status(cli *c)
         cli_print_doc(out);
     } else {
         printf("cluster %s, ring version %lld, %lld replicas per key (asked %s)\n", cli_str(view, "cluster"),
-               cli_num(ring, "ring_version"), cli_num(ring, "n_replicas"), cli_str(view, "node"));
+               cli_int(ring, "ring_version"), cli_int(ring, "n_replicas"), cli_str(view, "node"));
         printf("%-10s %-8s %-21s %10s %8s %10s %6s %-8s %-6s %-6s\n", "ID", "STATE", "HTTP", "LOAD", "OWNS",
                "EFFECTIVE", "VNODES", "VERSION", "DC", "RACK");
         json_array_foreach(rows, i, m) {
@@ -731,7 +941,7 @@ static int cmd_status(cli *c)
                    cli_str(m, "http"), cli_bytes(json_object_get(m, "load_bytes"), load, sizeof(load)),
                    cli_pct(json_object_get(m, "ownership"), own, sizeof(own)),
                    cli_pct(json_object_get(m, "effective_ownership"), eff, sizeof(eff)),
-                   cli_num(m, "vnodes"), ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
+                   cli_int(m, "vnodes"), ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
         }
     }
     json_decref(out);
@@ -768,14 +978,14 @@ static int cmd_ring(cli *c, int argc, char **argv)
             putchar('\n');
         }
     } else {
-        printf("ring version %lld, %lld vnodes, %lld replicas per key\n", cli_num(ring, "ring_version"),
-               cli_num(ring, "vnodes"), cli_num(ring, "n_replicas"));
+        printf("ring version %lld, %lld vnodes, %lld replicas per key\n", cli_int(ring, "ring_version"),
+               cli_int(ring, "vnodes"), cli_int(ring, "n_replicas"));
         printf("%-10s %-8s %-6s %-6s %6s %6s %8s %10s\n", "ID", "STATE", "DC", "RACK", "WEIGHT", "VNODES",
                "OWNS", "EFFECTIVE");
         json_array_foreach(json_object_get(ring, "nodes"), i, n) {
             char own[16], eff[16];
             printf("%-10s %-8s %-6s %-6s %6lld %6lld %8s %10s\n", cli_str(n, "id"), cli_str(n, "state"),
-                   cli_str(n, "dc"), cli_str(n, "rack"), cli_num(n, "weight"), cli_num(n, "vnodes"),
+                   cli_str(n, "dc"), cli_str(n, "rack"), cli_int(n, "weight"), cli_int(n, "vnodes"),
                    cli_pct(json_object_get(n, "ownership"), own, sizeof(own)),
                    cli_pct(json_object_get(n, "effective_ownership"), eff, sizeof(eff)));
         }
@@ -823,7 +1033,7 @@ static int cmd_info(cli *c)
     } else {
         char b1[32], b2[32], b3[32], b4[32], pct[16];
         json_t *p = json_object_get(j, "process");
-        long long up = cli_num(j, "uptime_seconds");
+        long long up = cli_int(j, "uptime_seconds");
         printf("%-16s: %s\n", "Node", cli_str(j, "node"));
         printf("%-16s: %s\n", "Version", cli_str(j, "version"));
         printf("%-16s: %s\n", "Cluster", cli_str(j, "cluster"));
@@ -837,7 +1047,7 @@ static int cmd_info(cli *c)
         printf("%-16s: %s\n", "Hints backlog", cli_bytes(json_object_get(j, "hints_backlog_bytes"), b3, sizeof(b3)));
         printf("%-16s: %s, %.2f s CPU, %lld of %lld fds\n", "Process",
                cli_bytes(json_object_get(p, "resident_memory_bytes"), b4, sizeof(b4)),
-               json_number_value(json_object_get(p, "cpu_seconds")), cli_num(p, "open_fds"), cli_num(p, "max_fds"));
+               json_number_value(json_object_get(p, "cpu_seconds")), cli_int(p, "open_fds"), cli_int(p, "max_fds"));
         printf("%-16s: %s\n", "Ready", ready ? "yes" : "no");
         size_t i;
         json_t *f;
@@ -866,7 +1076,8 @@ static int cli_ops_dispatch(cli *c, int argc, char **argv, int *handled)
 }
 
 static const char *const cli_verbs[] = {
-    "get", "put", "delete", "scan", "cluster", "status", "ring", "getendpoints", "info", NULL,
+    "get", "put", "delete", "scan", "cluster", "decommission", "removenode", "cleanup", "streams",
+    "repair", "status", "ring", "getendpoints", "info", NULL,
 };
 
 /* Bad usage of cmd: name the verb that was not known, or say how the known
@@ -958,6 +1169,12 @@ int main(int argc, char **argv)
         return cmd_scan(&c, argc, argv);
     if (strcmp(cmd, "cluster") == 0 && argc == 2 && strcmp(argv[1], "status") == 0)
         return cmd_cluster_status(&c);
+    if ((!strcmp(cmd, "decommission") || !strcmp(cmd, "cleanup") || !strcmp(cmd, "streams")) && argc == 1)
+        return cmd_admin(&c, cmd, NULL);
+    if (!strcmp(cmd, "removenode") && argc == 2)
+        return cmd_admin(&c, cmd, argv[1]);
+    if (strcmp(cmd, "repair") == 0)
+        return cmd_repair(&c, argc, argv);
     int handled, ex = cli_ops_dispatch(&c, argc, argv, &handled);
     if (handled)
         return ex;

@@ -41,6 +41,11 @@ static void job_send(dk_api_job *j)
     dk__api_job_free(j);
 }
 
+void dk__api_job_send(dk_api_job *j)
+{
+    job_send(j);
+}
+
 /* Loop thread. */
 static void job_done(uv_work_t *w, int status)
 {
@@ -254,12 +259,34 @@ static void metrics_collect(void *arg)
     coord_return(j);
 }
 
+/* Origin loop: the answer of /admin/repair is ready. */
+static void repair_back(void *arg)
+{
+    job_send(arg);
+}
+
+/* Cluster loop: anti-entropy lives with the coordinator. */
+static void repair_call(void *arg)
+{
+    dk_api_job *j = arg;
+    dk__api_repair(j);
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, repair_back, j) != 0)
+        repair_back(j);
+}
+
 static void dispatch(dk_api_job *j)
 {
     if (j->api->cluster && j->kind == JOB_METRICS && !j->cstats.collected) {
         if (j->api->loop == j->api->cluster_loop)
             metrics_collect(j);
         else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, metrics_collect, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
+    if (j->kind == JOB_REPAIR) {
+        if (j->api->loop == j->api->cluster_loop)
+            repair_call(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, repair_call, j) != 0)
             reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
         return;
     }
@@ -409,6 +436,34 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
     dispatch(j);
 }
 
+/* GET /admin/repair: progress and the last exchanges; POST
+ * /admin/repair[?prefix=P]: start a repair (api_repair.c answers). */
+static void handle_repair(dk_api_job *j, const dk_http_request *r)
+{
+    if (r->method != HTTP_GET && r->method != HTTP_POST) {
+        dk_buf_append_str(&j->headers, "Allow: GET, POST\r\n");
+        reply_now(j, 405, "method_not_allowed", "GET /admin/repair shows progress; POST /admin/repair[?prefix=P] starts one");
+        return;
+    }
+    if (!j->api->cluster) {
+        reply_now(j, 404, "not_found", "anti-entropy runs only in cluster mode");
+        return;
+    }
+    char buf[1024];
+    ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
+    if (r->method == HTTP_POST && (n == -EINVAL || n > (ssize_t)DK_KEY_MAX)) {
+        reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
+        return;
+    }
+    if (r->method == HTTP_POST && n > 0) {
+        memcpy(j->key, buf, (size_t)n);
+        j->key_len = (size_t)n;
+    }
+    j->repair_post = r->method == HTTP_POST;
+    j->kind = JOB_REPAIR;
+    dispatch(j);
+}
+
 /* GET /livez: the loop answers, so the process serves. Loop thread. */
 static void handle_livez(dk_api_job *j)
 {
@@ -479,6 +534,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_LOCAL;
         j->op = DK_OP_GET;
         handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (r->path_len > 7 && memcmp(r->path, "/admin/", 7) == 0 && dk__api_admin(j, r) == 0) {
+        /* ring-move verbs (admin.c) */
     } else if (path_is(r, "/cluster")) {
         j->op = DK_OP_OTHER;
         if (r->method != HTTP_GET) {
@@ -503,6 +560,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         handle_ui(j, r);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
+    } else if (path_is(r, "/admin/repair")) {
+        handle_repair(j, r);
     } else if (path_is(r, "/livez") || path_is(r, "/readyz") || path_is(r, "/health")) {
         j->op = DK_OP_HEALTH;
         if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
@@ -522,6 +581,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key} and /admin/local/{key}");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, "
+                  "/metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
+                  "/admin/repair, /admin/streams, and POST /admin/decommission, /admin/remove/{id}, /admin/cleanup");
     }
 }

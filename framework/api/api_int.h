@@ -31,7 +31,8 @@ typedef enum job_kind {
     JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
     JOB_RENDER_SCAN,
     JOB_READY,                          /* GET /readyz, /health */
-    JOB_RING, JOB_ENDPOINTS, JOB_INFO   /* api_ops.c */
+    JOB_RING, JOB_ENDPOINTS, JOB_INFO,  /* api_ops.c */
+    JOB_REPAIR                          /* /admin/repair: answered on the cluster loop */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -56,8 +57,10 @@ typedef struct dk_api_job {
     int has_cursor;
     uint32_t limit;
     int consistency;                    /* DK_CL_* */
+    int admin_op;                       /* admin.c: which verb */
     int strict;                         /* X-Quorum: strict */
     int verbose;                        /* /readyz?verbose */
+    int repair_post;                    /* POST /admin/repair (key holds the prefix) */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
     int coord_status;
@@ -99,4 +102,16 @@ void dk__api_job_work(uv_work_t *w);
 
 /* Loop thread: free the job and everything it owns. */
 void dk__api_job_free(dk_api_job *j);
+
+/* Loop thread: send j's response, count it, free j. */
+void dk__api_job_send(dk_api_job *j);
+
+/* admin.c, loop thread: route /admin/{decommission,remove/ID,cleanup,
+ * streams}. Returns 0 when it took the request (answered now or later),
+ * -1 when the path is not one of them. */
+int dk__api_admin(dk_api_job *j, const dk_http_request *r);
+
+/* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
+ * /admin/repair (start a repair) into j's response. */
+void dk__api_repair(dk_api_job *j);
 #endif

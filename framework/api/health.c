@@ -95,6 +95,20 @@ static void health_cluster(dk_cluster *c, dk_readiness *r)
                    dk_member_state_name(self.state));
         break;
     }
+    switch (self.status) {
+    case DK_STATUS_NORMAL:
+        health_add(r, "ring_status", 1, "normal");
+        break;
+    case DK_STATUS_JOINING:
+    case DK_STATUS_REPLACING:
+        health_add(r, "ring_status", 0, "%s: streaming its ranges in; not read from until they arrived "
+                   "(dynkv streams shows the progress)", dk_member_status_name(self.status));
+        break;
+    default:
+        health_add(r, "ring_status", 0, "%s: this node is handing its ranges over or is out of the ring",
+                   dk_member_status_name(self.status));
+        break;
+    }
     dk_ring *ring = dk_ring_cell_get(&c->ring);
     if (!ring)
         health_add(r, "ring", 0, "no ring has been built yet");

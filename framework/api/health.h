@@ -12,15 +12,16 @@
  *               "readonly", as the LSM engine's lsm_readonly after a WAL
  *               write or fsync error)
  *   cluster     the cluster services (RPC, gossip, coordinator) run
- *   membership  gossip has this node "normal": not joining (no seed
- *               answered yet), leaving or removed
+ *   membership  gossip has this node "normal" (liveness): not joining (no
+ *               seed answered yet), leaving or removed
+ *   ring_status the node's ring status is "normal": not joining or
+ *               replacing (streaming its ranges in), not leaving, left or
+ *               removed
  *   ring        the current ring includes this node
  *   draining    the node has not been asked to stop (SIGTERM)
  *
  * A node without cluster services (the API alone, in unit tests) has only
- * the engine and draining checks. When the cluster code gains a ring status
- * of its own (streaming in, replacing), the membership check is where it
- * belongs.
+ * the engine and draining checks.
  */
 #ifndef DK_API_HEALTH_H
 #define DK_API_HEALTH_H

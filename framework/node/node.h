@@ -20,6 +20,10 @@
 typedef struct dk_node {
     const dk_config *cfg;               /* borrowed; outlives the node */
     dk_catalog *catalog;
+    /* A second connection to the same catalog, for the streaming progress
+     * jobs (coord/stream.c): one worker at a time, beside the member-table
+     * saves that use `catalog`. */
+    dk_catalog *stream_catalog;
     dk_plugin_host *plugins;
     const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin;
     const dk_engine_ops *engine_ops;
@@ -32,14 +36,24 @@ typedef struct dk_node {
     dk_compaction_policy *policy;
     dk_resolver *resolver;
     dk_actor actor;
+    /* This start found no data of a previous life: a new data directory
+     * (new_catalog), or an engine that is not durable or lost its folder.
+     * The node must then get its ranges back before it serves reads. */
+    int data_lost, new_catalog;
     dk_store *store;
     char plugin_dir[DK_CONFIG_PATH_MAX + 1];
     int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */
+    /* Dead records written at or after this time (ms) are kept by
+     * compaction (host.h, the repair rule). 0 at open: nothing is purged
+     * until anti-entropy (coord/antientropy.h) has worked out the time. */
+    _Atomic int64_t repaired_before_ms;
 } dk_node;
 
 /* Open everything the configuration names. On failure returns a negative
  * code, err says what and where (file, plugin, reason), and everything
- * opened so far is closed again. */
+ * opened so far is closed again. DK_ECONFIG means the configuration is at
+ * fault (a plugin option, a section for a plugin not in use): err then
+ * starts with "file:line: " like the errors of dk_config_from_args. */
 int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen);
 
 /* dynkvd --check-config: load and check (descriptor, ABI, ops table) the

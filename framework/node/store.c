@@ -5,6 +5,9 @@
  * Locking: 1024 striped mutexes chosen by a hash of the key serialise
  * read-modify-write per key without a lock table that grows with the key
  * space. Plain reads take no lock: the engine's get is atomic per key.
+ * The write hook is called under the stripe lock, so what it observes per
+ * key is in the order the writes reached the engine; taking every stripe
+ * (dk_store_exclusive) is the one way to see the store between writes.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,13 +18,19 @@
 #include "node/store.h"
 #include "base/log.h"
 #include "node/object.h"
+#include "plugin/plugin_call.h"
 #include "util/vv.h"
 
 #define STRIPES 1024
 
 struct dk_store {
     dk_store_conf conf;
+    pthread_mutex_t actor_mu;   /* conf.actor may change (dk_store_set_actor) */
+    dk_engine_ref engine;               /* conf's engine and ops, as a ref */
+    dk_resolver_ref resolver;
     pthread_mutex_t stripe[STRIPES];
+    dk_store_hook hook;         /* changed only with every stripe held */
+    void *hook_arg;
 };
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out)
@@ -30,6 +39,9 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
     if (!s)
         return -ENOMEM;
     s->conf = *conf;
+    pthread_mutex_init(&s->actor_mu, NULL);
+    s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
+    s->resolver = (dk_resolver_ref){conf->resolver_ops, conf->resolver};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
     *out = s;
@@ -42,10 +54,18 @@ void dk_store_close(dk_store *s)
         return;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&s->stripe[i]);
+    pthread_mutex_destroy(&s->actor_mu);
     free(s);
 }
 
 const dk_actor *dk_store_actor(const dk_store *s) { return &s->conf.actor; }
+
+void dk_store_set_actor(dk_store *s, const dk_actor *a)
+{
+    pthread_mutex_lock(&s->actor_mu);
+    s->conf.actor = *a;
+    pthread_mutex_unlock(&s->actor_mu);
+}
 
 static pthread_mutex_t *store_lock_for(dk_store *s, dk_slice key)
 {
@@ -63,7 +83,7 @@ static void store_copy_sink(void *arg, dk_slice value)
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    int rc = s->conf.engine_ops->get(s->conf.engine, key, store_copy_sink, raw);
+    int rc = dk_engine_get(&s->engine, key, store_copy_sink, raw);
     if (rc)
         return rc;
     if (raw->len == (size_t)-1) {
@@ -82,11 +102,43 @@ int dk_store_is_live(const dk_object *obj, int64_t now_ms)
     return dk_object_live_count(obj, now_ms) > 0;
 }
 
-static int store_put_encoded(dk_store *s, dk_slice key, const dk_buf *enc)
+/* Write enc under key (stripe lock held) and tell the hook. */
+static int store_put_encoded(dk_store *s, dk_slice key, dk_slice before, const dk_buf *enc)
 {
     dk_batch_op op = {.type = DK_BATCH_PUT, .key = key, .value = dk_buf_slice(enc)};
     dk_batch b = {.ops = &op, .count = 1};
-    return s->conf.engine_ops->write(s->conf.engine, &b, s->conf.sync);
+    int rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+    if (rc == 0 && s->hook)
+        s->hook(s->hook_arg, key, before, dk_buf_slice(enc));
+    return rc;
+}
+
+void dk_store_exclusive(dk_store *s, void (*fn)(void *arg), void *arg)
+{
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_lock(&s->stripe[i]);
+    fn(arg);
+    for (int i = STRIPES - 1; i >= 0; i--)
+        pthread_mutex_unlock(&s->stripe[i]);
+}
+
+typedef struct store_hook_set {
+    dk_store *s;
+    dk_store_hook fn;
+    void *arg;
+} store_hook_set;
+
+static void store_hook_swap(void *arg)
+{
+    store_hook_set *h = arg;
+    h->s->hook = h->fn;
+    h->s->hook_arg = h->arg;
+}
+
+void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg)
+{
+    store_hook_set h = {s, fn, arg};
+    dk_store_exclusive(s, store_hook_swap, &h);
 }
 
 static int store_check_cond(const dk_store_write *w, int found, const dk_object *cur, int64_t now_ms)
@@ -141,22 +193,25 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         ctx = w->if_match;
     else if (w->tombstone || w->cond != DK_COND_NONE)
         ctx = &cur.vv;
+    pthread_mutex_lock(&s->actor_mu);
+    dk_actor actor = s->conf.actor;
+    pthread_mutex_unlock(&s->actor_mu);
     dk_write dw = {
         .context = ctx,
-        .actor = s->conf.actor,
+        .actor = actor,
         .now_ms = now_ms,
         .expiry_ms = w->ttl_ms > 0 ? now_ms + w->ttl_ms : 0,
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = s->conf.resolver_ops->update(s->conf.resolver, &cur, &dw, &next);
+    rc = dk_resolver_update(&s->resolver, &cur, &dw, &next);
     if (rc)
         goto err;
     dk_buf_reset(raw);
     rc = dk_object_encode(&next, raw);
     if (rc)
         goto err;
-    rc = store_put_encoded(s, w->key, raw);
+    rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
     if (rc)
         goto err;
     pthread_mutex_unlock(lock);
@@ -195,20 +250,21 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     pthread_mutex_lock(lock);
     rc = dk_store_get(s, key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
-        rc = store_put_encoded(s, key, &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
+        rc = store_put_encoded(s, key, (dk_slice){NULL, 0},
+                               &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
         *changed = rc == 0;
         goto done;
     }
     if (rc)
         goto done;
-    rc = s->conf.resolver_ops->merge(s->conf.resolver, &cur, &in, &next);
+    rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
     if (rc)
         goto done;
     rc = dk_object_encode(&next, &out);
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
-        rc = store_put_encoded(s, key, &out);
+        rc = store_put_encoded(s, key, dk_buf_slice(&cur_raw), &out);
         *changed = rc == 0;
     }
 done:
@@ -221,18 +277,167 @@ done:
     return rc;
 }
 
+typedef struct store_item {
+    size_t idx, stripe;
+} store_item;
+
+static int store_item_cmp(const void *a, const void *b)
+{
+    const store_item *x = a, *y = b;
+    return x->stripe < y->stripe ? -1 : x->stripe > y->stripe;
+}
+
+/* The merged encoding of one copy into out (empty when unchanged) and the
+ * stored one into before (empty when absent), under the caller's lock. */
+static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *out, dk_buf *before)
+{
+    dk_object in, cur, next;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    dk_object_init(&next);
+    dk_buf *cur_raw = before;
+    char err[160];
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
+        goto done;
+    }
+    rc = dk_store_get(s, key, cur_raw, &cur);
+    if (rc == DK_ENOTFOUND) {
+        dk_buf_reset(cur_raw);
+        rc = dk_buf_append(out, encoded.ptr, encoded.len);
+        goto done;
+    }
+    if (rc == 0)
+        rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
+    if (rc == 0)
+        rc = dk_object_encode(&next, out);
+    if (rc == 0 && out->len == cur_raw->len && memcmp(out->data, cur_raw->data, out->len) == 0)
+        dk_buf_reset(out);
+done:
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    dk_object_free(&next);
+    return rc;
+}
+
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
+                         size_t *skipped)
+{
+    *changed = *skipped = 0;
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_buf *out = calloc(n, sizeof(*out)), *before = calloc(n, sizeof(*before));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !out || !before || !ops) {
+        free(it);
+        free(out);
+        free(before);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    int rc = 0;
+    size_t n_ops = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t k = it[i].idx;
+        int mrc = store_merge_one(s, keys[k], encoded[k], &out[k], &before[k]);
+        if (mrc == DK_ECORRUPT) {
+            (*skipped)++;
+            continue;
+        }
+        rc = mrc;
+        if (rc == 0 && out[k].len)
+            ops[n_ops++] = (dk_batch_op){.type = DK_BATCH_PUT, .key = keys[k], .value = dk_buf_slice(&out[k])};
+    }
+    if (rc == 0 && n_ops) {
+        dk_batch b = {.ops = ops, .count = n_ops};
+        rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+        if (rc == 0)
+            *changed = n_ops;
+        for (size_t i = 0; rc == 0 && s->hook && i < n; i++)
+            if (out[i].len)
+                s->hook(s->hook_arg, keys[i], dk_buf_slice(&before[i]), dk_buf_slice(&out[i]));
+    }
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    for (size_t i = 0; i < n; i++) {
+        dk_buf_free(&out[i]);
+        dk_buf_free(&before[i]);
+    }
+    free(it);
+    free(out);
+    free(before);
+    free(ops);
+    return rc;
+}
+
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n)
+{
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !ops) {
+        free(it);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+        ops[i] = (dk_batch_op){.type = DK_BATCH_DELETE, .key = keys[i]};
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    /* the hook sees each dropped copy leave (before = the stored bytes) */
+    dk_buf *before = s->hook ? calloc(n, sizeof(*before)) : NULL;
+    for (size_t i = 0; before && i < n; i++) {
+        dk_object o;
+        dk_object_init(&o);
+        if (dk_store_get(s, keys[i], &before[i], &o) != 0)
+            dk_buf_reset(&before[i]);
+        dk_object_free(&o);
+    }
+    dk_batch b = {.ops = ops, .count = n};
+    int rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+    for (size_t i = 0; rc == 0 && before && i < n; i++)
+        if (before[i].len)
+            s->hook(s->hook_arg, keys[i], dk_buf_slice(&before[i]), (dk_slice){NULL, 0});
+    for (size_t i = 0; before && i < n; i++)
+        dk_buf_free(&before[i]);
+    free(before);
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    free(it);
+    free(ops);
+    return rc;
+}
+
 int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn, void *arg)
 {
     dk_engine_iter *it = NULL;
     dk_iter_opts opts = {.start = start, .end = end};
-    int rc = s->conf.engine_ops->iter_open(s->conf.engine, &opts, &it);
+    int rc = dk_engine_iter_open(&s->engine, &opts, &it);
     if (rc)
         return rc;
     if (start.len)
-        rc = s->conf.engine_ops->iter_seek(it, start);
+        rc = dk_engine_iter_seek(&s->engine, it, start);
     while (rc == 0) {
         dk_slice k, v;
-        rc = s->conf.engine_ops->iter_next(it, &k, &v);
+        rc = dk_engine_iter_next(&s->engine, it, &k, &v);
         if (rc)
             break;
         dk_object obj;
@@ -248,6 +453,6 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
         if (stop)
             break;
     }
-    s->conf.engine_ops->iter_close(it);
+    dk_engine_iter_close(&s->engine, it);
     return rc == DK_EOF ? 0 : rc;
 }

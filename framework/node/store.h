@@ -31,6 +31,10 @@ typedef struct dk_store_conf {
 int  dk_store_open(const dk_store_conf *conf, dk_store **out);
 void dk_store_close(dk_store *s);
 const dk_actor *dk_store_actor(const dk_store *s);
+/* Replace the actor new writes are stamped with (a node that lost its data
+ * learned a higher incarnation from its peers). Any thread; writes already
+ * running keep the actor they started with. */
+void dk_store_set_actor(dk_store *s, const dk_actor *a);
 
 enum { DK_COND_NONE = 0, DK_COND_IF_MATCH = 1, DK_COND_IF_NONE_MATCH = 2 };
 
@@ -69,6 +73,24 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
  */
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
 
+/*
+ * Merge n replica copies at once (streamed ranges): each item as
+ * dk_store_merge would, all written with ONE engine write (one sync)
+ * under the items' stripe locks, taken in stripe order so two batches
+ * cannot deadlock. Keys must be distinct. An undecodable copy is skipped
+ * with a log line (counted in *skipped); *changed counts the keys whose
+ * stored bytes changed. Returns 0 or the engine's error (nothing of the
+ * batch is written then). Worker thread.
+ */
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
+                         size_t *skipped);
+
+/* Delete the n keys (distinct) with one engine write under their stripe
+ * locks: copies of ranges this node no longer replicates (cleanup). The
+ * write hook sees each dropped key with an empty `after`. Returns 0 or the
+ * engine's error. Worker thread. */
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n);
+
 /* Called by dk_store_scan for each stored object in key order; return
  * nonzero to stop. key, raw and obj are valid only during the call. */
 typedef int (*dk_store_scan_fn)(void *arg, dk_slice key, dk_slice raw, const dk_object *obj);
@@ -79,4 +101,27 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
 
 /* True when the object has a sibling that is neither a tombstone nor expired. */
 int dk_store_is_live(const dk_object *obj, int64_t now_ms);
+
+/*
+ * Write hook: called after every successful engine write the store makes
+ * (client writes, merges of replica copies: replication, read repair, hint
+ * replay, anti-entropy), on the writing thread (a worker) while the key's
+ * stripe lock is held, with the encoded object before (empty when the key
+ * was absent) and after. The slices are valid only during the call. It
+ * must be quick and must not call the store. A merge that leaves the
+ * stored bytes unchanged writes nothing and calls nothing.
+ */
+typedef void (*dk_store_hook)(void *arg, dk_slice key, dk_slice before, dk_slice after);
+
+/* Install fn (NULL removes it). Takes every stripe lock, so it returns
+ * after any write in progress and no later write misses it. Blocking:
+ * worker thread. */
+void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg);
+
+/* Run fn(arg) with every stripe lock held: no write is in progress and none
+ * starts until fn returns (reads and engine iterators still work; fn must
+ * not write through the store). For state that a write hook keeps in step
+ * with the data: swap it, open a snapshot iterator, then let writes go on.
+ * Blocking: worker thread. */
+void dk_store_exclusive(dk_store *s, void (*fn)(void *arg), void *arg);
 #endif
