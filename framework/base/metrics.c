@@ -211,6 +211,7 @@ static const known_metric known[] = {
     {"repair_repaired_before_ms", "Time (Unix) before which every write has been repaired everywhere."},
     {"ring_move_in_progress", "1 while this node moves ranges (join, leave, decommission)."},
     {"ring_moves_completed_total", "Range moves this node completed."},
+    {"ring_pending_ranges", "Token ranges with pending replicas while a ring move is under way."},
     {"ring_version", "Version of the ring this node routes with."},
     {"rpc_bad_frames_total", "RPC connections closed for a malformed frame."},
     {"rpc_connect_failures_total", "Outbound RPC connects that failed or timed out."},
