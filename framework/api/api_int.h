@@ -12,12 +12,27 @@
 #include "coord/coordinator.h"
 #include "coord/coord_scan.h"
 #include "base/metrics.h"
+#include "gossip/membership.h"
+#include "rpc/rpc.h"
+
+/* What GET /metrics copies on the cluster loop (RPC counters may only be
+ * read there) before a worker renders it. */
+typedef struct dk_api_cluster_stats {
+    int collected;                      /* 1 once the cluster loop filled it */
+    int have_rpc, have_gossip;
+    dk_rpc_stats rpc;
+    dk_membership_stats gossip;
+    uint64_t members[DK_MEMBER_REMOVED + 1];    /* by state, self included */
+    uint64_t ring_version;
+} dk_api_cluster_stats;
 
 typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
     JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
     JOB_RENDER_SCAN,
-    JOB_REPAIR                            /* /admin/repair: answered on the cluster loop */
+    JOB_READY,                          /* GET /readyz, /health */
+    JOB_RING, JOB_ENDPOINTS, JOB_INFO,  /* api_ops.c */
+    JOB_REPAIR                          /* /admin/repair: answered on the cluster loop */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -44,6 +59,7 @@ typedef struct dk_api_job {
     int consistency;                    /* DK_CL_* */
     int admin_op;                       /* admin.c: which verb */
     int strict;                         /* X-Quorum: strict */
+    int verbose;                        /* /readyz?verbose */
     int repair_post;                    /* POST /admin/repair (key holds the prefix) */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
@@ -51,6 +67,7 @@ typedef struct dk_api_job {
     int acks, needed, replicas;
     dk_buf coord_raw;
     dk_coord_scan_page *scan_page;      /* a scan's page (owned) */
+    dk_api_cluster_stats cstats;        /* GET /metrics in cluster mode */
     /* response */
     int status;
     const char *content_type;
@@ -69,6 +86,16 @@ void dk__api_job_store_error(dk_api_job *j, int rc);
  * scan page (api_scan.c). */
 void dk__api_run_scan(dk_api_job *j, dk_store *st);
 void dk__api_render_scan(dk_api_job *j);
+
+/* Worker: GET /cluster/ring (?ranges: j->verbose), GET
+ * /cluster/endpoints/{key} (j->key), GET /info (api_ops.c). */
+void dk__api_run_ring(dk_api_job *j);
+void dk__api_run_endpoints(dk_api_job *j);
+void dk__api_run_info(dk_api_job *j);
+
+/* Bytes the regular files under dir occupy on disk (allocated blocks), up
+ * to depth folders down; 0 when dir does not exist. Worker thread. */
+uint64_t dk__api_disk_bytes(const char *dir, int depth);
 
 /* Worker thread (uv_queue_work): run the job and render its response. */
 void dk__api_job_work(uv_work_t *w);

@@ -11,6 +11,7 @@
 
 #include "api/api_int.h"
 #include "api/api_json.h"
+#include "api/health.h"
 #include "cluster/cluster.h"
 #include "node/context.h"
 #include "base/log.h"
@@ -211,17 +212,72 @@ static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t no
 static void stat_sink(void *arg, const char *name, uint64_t value)
 {
     char full[128];
-    snprintf(full, sizeof(full), "engine_%s", name);
+    snprintf(full, sizeof(full), "%s_%s", (const char *)arg, name);
     dk_metrics_set_gauge(full, value);
+}
+
+/* Copy the cluster's counters (collected on the cluster loop) into the
+ * registry, where they render with the other named series. */
+static void cluster_counters(const dk_api_cluster_stats *cs)
+{
+    if (cs->have_rpc) {
+        const dk_rpc_stats *r = &cs->rpc;
+        dk_metrics_set_gauge("rpc_connections_open", r->conns_open);
+        dk_metrics_set_counter("rpc_connections_accepted_total", r->conns_accepted);
+        dk_metrics_set_counter("rpc_connections_established_total", r->conns_connected);
+        dk_metrics_set_counter("rpc_connect_failures_total", r->connect_failures);
+        dk_metrics_set_counter("rpc_handshake_failures_total", r->handshake_failures);
+        dk_metrics_set_counter("rpc_wrong_cluster_total", r->wrong_cluster);
+        dk_metrics_set_counter("rpc_bad_frames_total", r->bad_frames);
+        dk_metrics_set_counter("rpc_timeouts_total", r->timeouts);
+        dk_metrics_set_counter("rpc_late_replies_total", r->late_replies);
+        dk_metrics_set_counter("rpc_requests_received_total", r->requests_in);
+        dk_metrics_set_counter("rpc_requests_sent_total", r->requests_out);
+    }
+    if (cs->have_gossip) {
+        const dk_membership_stats *g = &cs->gossip;
+        dk_metrics_set_counter("gossip_probes_total", g->probes_sent);
+        dk_metrics_set_counter("gossip_probe_acks_total", g->acks_received);
+        dk_metrics_set_counter("gossip_indirect_probes_total", g->indirect_probes);
+        dk_metrics_set_counter("gossip_suspicions_total", g->suspect_transitions);
+        dk_metrics_set_counter("gossip_down_total", g->down_transitions);
+        dk_metrics_set_counter("gossip_refutations_total", g->refutations);
+        dk_metrics_set_counter("gossip_bad_messages_total", g->bad_datagrams);
+        dk_metrics_set_counter("gossip_wrong_cluster_total", g->wrong_cluster);
+        dk_metrics_set_counter("gossip_pushpull_total", g->pushpull_ok);
+        dk_metrics_set_counter("gossip_pushpull_failures_total", g->pushpull_failed);
+        dk_metrics_set_gauge("ring_version", cs->ring_version);
+    }
+}
+
+/* The members-by-state family (labelled, so rendered here). */
+static int render_members(const dk_api_cluster_stats *cs, dk_buf *out)
+{
+    if (!cs->have_gossip)
+        return 0;
+    int rc = dk_metrics_family(out, "dynkv_gossip_members", "gauge",
+                               "Cluster members this node knows, by state (itself included).");
+    for (int s = DK_MEMBER_JOINING; s <= DK_MEMBER_REMOVED && !rc; s++)
+        rc = dk_buf_printf(out, "dynkv_gossip_members{state=\"%s\"} %llu\n",
+                           dk_member_state_name((dk_member_state)s), (unsigned long long)cs->members[s]);
+    return rc;
 }
 
 static void run_metrics(dk_api_job *j, dk_node *n)
 {
     if (DK_OPS_HAS(n->engine_ops, stats))
-        n->engine_ops->stats(n->engine, stat_sink, NULL);
+        n->engine_ops->stats(n->engine, stat_sink, "engine");
+    if (j->api->cluster) {
+        char hints[DK_CONFIG_PATH_MAX + 16];
+        snprintf(hints, sizeof(hints), "%s/hints", n->cfg->node.data_dir);
+        dk_metrics_set_gauge("hints_disk_bytes", dk__api_disk_bytes(hints, 1));
+        cluster_counters(&j->cstats);
+    }
     j->status = 200;
-    j->content_type = "text/plain; version=0.0.4";
-    if (dk_metrics_render(&j->body) != 0)
+    j->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    /* The dashboard served by one member reads every member's metrics. */
+    dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n");
+    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0)
         dk__api_job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 
@@ -231,6 +287,19 @@ static void run_cluster(dk_api_job *j)
     j->content_type = json_ctype;
     if (!j->api->cluster || dk_cluster_render(j->api->cluster, &j->body) != 0)
         dk__api_job_error(j, 500, "internal", "cannot describe the cluster");
+}
+
+static void run_ready(dk_api_job *j)
+{
+    dk_readiness r;
+    dk_health_evaluate(j->api->node, j->api->cluster, &r);
+    int status = dk_health_render(&r, j->api->cfg->node.id, j->verbose, &j->body);
+    if (status < 0) {
+        dk__api_job_error(j, 500, "internal", "out of memory rendering readiness");
+        return;
+    }
+    j->status = status;
+    j->content_type = json_ctype;
 }
 
 /* Cluster mode: turn the coordinator's answer into the response. */
@@ -272,6 +341,10 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_RENDER_GET:
     case JOB_RENDER_WRITE: run_render(j); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
+    case JOB_READY: run_ready(j); break;
+    case JOB_RING: dk__api_run_ring(j); break;
+    case JOB_ENDPOINTS: dk__api_run_endpoints(j); break;
+    case JOB_INFO: dk__api_run_info(j); break;
     case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     }
 }

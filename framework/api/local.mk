@@ -5,4 +5,15 @@
 framework_libdynkv_la_SOURCES += \
 	framework/api/api.c framework/api/api.h framework/api/api_int.h \
 	framework/api/api_worker.c framework/api/api_scan.c framework/api/api_json.c framework/api/api_json.h \
+	framework/api/health.c framework/api/health.h framework/api/api_ops.c \
 	framework/api/api_repair.c framework/api/admin.c
+
+# The dashboard page, embedded at build time (framework/api/ui.h).
+nodist_framework_libdynkv_la_SOURCES = framework/api/ui_index.c
+framework_libdynkv_la_SOURCES += framework/api/ui.h
+CLEANFILES += framework/api/ui_index.c
+EXTRA_DIST += framework/api/ui/index.html scripts/embed.sh
+framework/api/ui_index.c: $(srcdir)/framework/api/ui/index.html $(srcdir)/scripts/embed.sh
+	$(AM_V_GEN)$(MKDIR_P) framework/api && \
+	$(SHELL) $(srcdir)/scripts/embed.sh dk_ui_index $(srcdir)/framework/api/ui/index.html >$@.tmp && \
+	mv $@.tmp $@

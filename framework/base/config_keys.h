@@ -56,6 +56,7 @@ static const cfg_key cfg_keys[] = {
     K_NUM(node, worker_threads, CT_INT, 1, 128, "32"),
     K_ENUM(node, log_level, cfg_levels, "info"),
     K_STR(node, log_file, CF_TEXT, ""),
+    K_NUM(node, drain_timeout, CT_DUR, 0, HOUR, "30s"),
 
     K_STR(cluster, name, CF_LABEL, "dynkv"),
     {"cluster", "seeds", CT_SEEDS, 0, 0, 0, 0, 0, NULL, ""},

@@ -56,6 +56,12 @@ typedef struct dk_node {
  * starts with "file:line: " like the errors of dk_config_from_args. */
 int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen);
 
+/* dynkvd --check-config: load and check (descriptor, ABI, ops table) the
+ * engine, compaction policy and conflict resolver cfg names, from its
+ * plugin folder, then unload them; every failure goes to report. Opens
+ * nothing in the data directory. Returns the number of failures. */
+int dk_node_check_plugins(const dk_config *cfg, dk_config_report_fn report, void *arg);
+
 /* Close the store, the plugin objects, the plugins and the catalog. */
 void dk_node_close(dk_node *n);
 #endif
