@@ -111,6 +111,19 @@ typedef struct rc_gc {
 } rc_gc;
 
 /* Delete a file no live state refers to. */
+/* Whether table number's file is really absent (ENOENT also stands for a
+ * codec plugin that is not installed, which must stop the node instead). */
+static int rc_table_gone(lsm_db *db, uint64_t number)
+{
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), number, "sst");
+    lsm_rfile *f = NULL;
+    int rc = db->env->ops->open_r(db->env, path, &f);
+    if (rc == 0)
+        db->env->ops->close_r(f);
+    return rc == -ENOENT;
+}
+
 /*
  * A table the manifest names is missing or damaged (its footer, index or
  * filter does not check out): the rule is that a bad file stops that file,
@@ -251,7 +264,8 @@ static int rc_recover(lsm_db *db)
     }
     for (size_t i = 0; i < r.n; i++) {
         if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size, &files[nfiles]))) {
-            if (rc != -ENOENT && rc != DK_ECORRUPT) {   /* EIO, EMFILE...: not the file's fault */
+            if (rc != DK_ECORRUPT && !(rc == -ENOENT && rc_table_gone(db, r.files[i].number))) {
+                /* EIO, EMFILE, a codec plugin that is not installed...: not the file's fault */
                 db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
                               (unsigned long long)r.files[i].number, db->dir, db->host->strerror(db->host, rc));
                 goto out;
