@@ -24,8 +24,15 @@ extern "C" {
 #endif
 
 #define DK_PLUGIN_MAGIC 0x444b504cu   /* "DKPL" */
+/*
+ * ABI history:
+ *   1.0  engine, compaction and conflict plugins.
+ *   1.1  dk_conflict_ops grows the optional value and release methods
+ *        (resolvers of typed objects: crdt); the error DK_EWRONGTYPE.
+ *        1.0 plugins load and run unchanged.
+ */
 #define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 0  /* appended anything: bump */
+#define DK_ABI_MINOR 1  /* appended anything: bump */
 
 enum {
     DK_PLUGIN_ENGINE     = 1,   /* ops: dk_engine_ops     (engine.h) */
