@@ -30,6 +30,7 @@
 
 #include "base/config.h"
 #include "base/duration.h"
+#include "dynkv/crdt.h"
 
 #ifndef DK_VERSION
 #define DK_VERSION "unknown"
@@ -641,6 +642,15 @@ int dk_config_check(const dk_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "%s: [compaction] min_threshold = %d is greater than max_threshold = %d; "
                  "expected min_threshold <= max_threshold", where, c->compaction.min_threshold,
                  c->compaction.max_threshold);
+        return DK_ECONFIG;
+    }
+    /* The crdt resolver is loaded on every node for CRDT objects; as the
+     * resolver of plain values it would take a PUT's bytes for an
+     * operation and refuse them all. */
+    if (strcmp(c->conflict.resolver, DK_CRDT_RESOLVER) == 0) {
+        snprintf(err, errlen, "%s: [conflict] resolver = %s: every node already uses the crdt resolver for "
+                 "CRDT keys (/crdt/{key}), and it cannot resolve plain /kv values; expected a resolver of "
+                 "values such as vclock or lww", where, c->conflict.resolver);
         return DK_ECONFIG;
     }
     if (strcmp(c->node.http_listen, c->node.rpc_listen) == 0) {

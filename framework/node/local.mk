@@ -1,12 +1,14 @@
 # framework/node: one node's durable state and lifecycle: the catalog, the
 # host API handed to its plugins (whose record callbacks read the object
-# header), the object codec and client contexts, the local store, and
-# dk_node which opens them in order; their unit tests.
+# header), the object codec and client contexts, the choice of resolver per
+# object type, the local store, and dk_node which opens them in order; their
+# unit tests.
 framework_libdynkv_la_SOURCES += \
 	framework/node/catalog.c framework/node/catalog.h \
 	framework/node/host.c framework/node/host.h \
 	framework/node/object.c framework/node/object.h \
 	framework/node/context.c framework/node/context.h \
+	framework/node/resolve.c framework/node/resolve.h \
 	framework/node/store.c framework/node/store.h \
 	framework/node/node.c framework/node/node.h
 

@@ -4,6 +4,12 @@
  * directory), then the plugins, then the engine with the policy handed to
  * it, then the store.
  *
+ * Besides the configured resolver, every node loads the crdt resolver
+ * (conflict-crdt.so) for CRDT objects, opened with the same settings; the
+ * store and the coordinator pick between the two per object
+ * (node/resolve.h). It is required: a node that could not merge CRDT
+ * copies would refuse its share of their replication.
+ *
  * The actor's incarnation is bumped when the node starts with lost local
  * state: an engine that is not durable (memory) or an engine directory that
  * vanished while the catalog survived. Then the node's new writes cannot be
@@ -18,6 +24,7 @@
 #include <unistd.h>
 
 #include "node/node.h"
+#include "dynkv/crdt.h"
 #include "base/log.h"
 #include "util/vv.h"
 
@@ -51,11 +58,13 @@ static int node_plugins(dk_node *n, char *err, size_t errlen)
         return rc;
     if ((rc = node_load(n, DK_PLUGIN_ENGINE, c->storage.engine, &n->engine_plugin, err, errlen)) ||
         (rc = node_load(n, DK_PLUGIN_COMPACTION, c->compaction.policy, &n->policy_plugin, err, errlen)) ||
-        (rc = node_load(n, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)))
+        (rc = node_load(n, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)) ||
+        (rc = node_load(n, DK_PLUGIN_CONFLICT, DK_CRDT_RESOLVER, &n->crdt_plugin, err, errlen)))
         return rc;
     n->engine_ops = n->engine_plugin->ops;
     n->policy_ops = n->policy_plugin->ops;
     n->resolver_ops = n->resolver_plugin->ops;
+    n->crdt_ops = n->crdt_plugin->ops;
     return 0;
 }
 
@@ -95,6 +104,15 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
         snprintf(err, errlen, "conflict resolver '%s' failed to open: %s", n->resolver_plugin->name, dk_strerror(rc));
         return rc;
     }
+    rc = n->crdt_ops->open(&n->resolver_host, &cc, &n->crdt);
+    if (rc) {
+        snprintf(err, errlen, "conflict resolver '%s' failed to open: %s", n->crdt_plugin->name, dk_strerror(rc));
+        return rc;
+    }
+    n->resolvers = (dk_resolvers){
+        .ops = {[DK_OBJECT_PLAIN] = n->resolver_ops, [DK_OBJECT_CRDT] = n->crdt_ops},
+        .r = {[DK_OBJECT_PLAIN] = n->resolver, [DK_OBJECT_CRDT] = n->crdt},
+    };
     dk_engine_conf ec = {
         .struct_size = sizeof(ec),
         .path = engine_dir,
@@ -202,8 +220,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     dk_store_conf sc = {
-        .engine = n->engine, .engine_ops = n->engine_ops,
-        .resolver = n->resolver, .resolver_ops = n->resolver_ops,
+        .engine = n->engine, .engine_ops = n->engine_ops, .resolvers = &n->resolvers,
         .actor = n->actor, .sync = cfg->storage.sync,
     };
     rc = dk_store_open(&sc, &n->store);
@@ -233,6 +250,9 @@ void dk_node_close(dk_node *n)
             dk_log(DK_LOG_ERROR, "engine close failed: %s", dk_strerror(rc));
         n->engine = NULL;
     }
+    if (n->crdt)
+        n->crdt_ops->close(n->crdt);
+    n->crdt = NULL;
     if (n->resolver)
         n->resolver_ops->close(n->resolver);
     n->resolver = NULL;

@@ -109,9 +109,8 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
 {
     dk_buf cur_raw = DK_BUF_INIT;
-    dk_object cur, next;
+    dk_object cur;
     dk_object_init(&cur);
-    dk_object_init(&next);
     dk_vv empty;
     dk_vv_init(&empty);
     pthread_mutex_t *lock = store_lock_for(s, w->key);
@@ -149,11 +148,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = s->conf.resolver_ops->update(s->conf.resolver, &cur, &dw, &next);
-    if (rc)
-        goto err;
-    dk_buf_reset(raw);
-    rc = dk_object_encode(&next, raw);
+    rc = dk_resolve_update(s->conf.resolvers, w->type, dk_buf_slice(&cur_raw), &cur, &dw, raw);
     if (rc)
         goto err;
     rc = store_put_encoded(s, w->key, raw);
@@ -161,7 +156,6 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         goto err;
     pthread_mutex_unlock(lock);
     /* Decode from raw so obj's values borrow memory the caller owns. */
-    dk_object_free(&next);
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
     dk_vv_free(&empty);
@@ -169,7 +163,6 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     return dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
 err:
     pthread_mutex_unlock(lock);
-    dk_object_free(&next);
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
     dk_vv_free(&empty);
@@ -178,10 +171,9 @@ err:
 
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
 {
-    dk_object in, cur, next;
+    dk_object in, cur;
     dk_object_init(&in);
     dk_object_init(&cur);
-    dk_object_init(&next);
     dk_buf cur_raw = DK_BUF_INIT, out = DK_BUF_INIT;
     char err[160];
     *changed = 0;
@@ -201,10 +193,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     if (rc)
         goto done;
-    rc = s->conf.resolver_ops->merge(s->conf.resolver, &cur, &in, &next);
-    if (rc)
-        goto done;
-    rc = dk_object_encode(&next, &out);
+    rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&cur_raw), &cur, encoded, &in, &out);
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
@@ -215,7 +204,6 @@ done:
     pthread_mutex_unlock(lock);
     dk_object_free(&in);
     dk_object_free(&cur);
-    dk_object_free(&next);
     dk_buf_free(&cur_raw);
     dk_buf_free(&out);
     return rc;
