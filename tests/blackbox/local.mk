@@ -7,5 +7,5 @@ dist_noinst_SCRIPTS += tests/blackbox/run-blackbox.sh
 EXTRA_DIST += tests/blackbox/conftest.py tests/blackbox/dkbb.py \
 	tests/blackbox/test_kv.py tests/blackbox/test_conflict.py \
 	tests/blackbox/test_scan.py tests/blackbox/test_http.py \
-	tests/blackbox/test_ops.py
+	tests/blackbox/test_ops.py tests/blackbox/test_crdt.py
 dist_noinst_SCRIPTS += tests/run-pytest.sh
