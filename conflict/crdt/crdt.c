@@ -163,10 +163,16 @@ static int crdt_update(dk_resolver *r, const dk_object *stored, const dk_write *
         rc = DK_ETOOBIG;
         goto done;
     }
-    int64_t wt = w->now_ms;
-    if (stored->n_sib && stored->sib[0].write_time_ms > wt)
-        wt = stored->sib[0].write_time_ms;
-    if ((rc = dk_vv_copy(&out->vv, &stored->vv)) || (rc = dk_vv_set(&out->vv, &w->actor, n + 1, w->now_ms)))
+    /* Times only move forward, so that the new object wins every tie
+     * against the one it replaces when copies meet (crdt_latest, and the
+     * vv's later-time rule), even when this node's clock is behind. */
+    int64_t wt = w->now_ms, vt = w->now_ms;
+    if (stored->n_sib && stored->sib[0].write_time_ms >= wt)
+        wt = stored->sib[0].write_time_ms < INT64_MAX ? stored->sib[0].write_time_ms + 1 : INT64_MAX;
+    for (uint32_t i = 0; i < stored->vv.n; i++)
+        if (dk_actor_cmp(&stored->vv.e[i].actor, &w->actor) == 0 && stored->vv.e[i].time_ms > vt)
+            vt = stored->vv.e[i].time_ms;
+    if ((rc = dk_vv_copy(&out->vv, &stored->vv)) || (rc = dk_vv_set(&out->vv, &w->actor, n + 1, vt)))
         goto done;
     rc = crdt_emit(out, &state, &w->actor, n + 1, wt);
 done:
