@@ -194,6 +194,22 @@ void crdt_body_max_hlc(const crdt_body *b, crdt_hlc *max);
 
 /* ---- per type ---------------------------------------------------------------------- */
 
+/*
+ * Every type T has the same functions, with these contracts:
+ *   crdt_T_free   frees the arrays (never the borrowed strings); zeroes T.
+ *   crdt_T_read   reads T's body (T zeroed by the caller): 0, -1 with
+ *                 r->bad set for malformed or non-canonical input, or
+ *                 -ENOMEM; the caller frees T either way.
+ *   crdt_T_mark   sets used[actor] for every dot's actor.
+ *   crdt_T_write  writes the canonical body (errors stick in w).
+ *   crdt_T_join   out (uninitialised) = the dot-store join of a (context
+ *                 ca) and b (context cb): 0, or -ENOMEM with out freed.
+ *   crdt_T_apply  applies one operation with the write's dot, replacing
+ *                 T; T is unchanged on error.
+ *   crdt_T_value  what a client reads (arrays in v are v's).
+ * All are pure; strings in outputs are borrowed from the inputs.
+ */
+
 void crdt_counter_free(crdt_counter *c);
 int  crdt_counter_read(dk_rd *r, const crdt_codec_ctx *cc, crdt_counter *c);
 void crdt_counter_mark(const crdt_counter *c, uint8_t *used);

@@ -74,6 +74,13 @@ int dk_resolve_merge(const dk_resolvers *rs, dk_slice a_raw, const dk_object *a,
     dk_object_header ha, hb;
     if (dk_object_peek(a_raw, &ha) || dk_object_peek(b_raw, &hb))
         return DK_ECORRUPT;
+    /* Equal copies, the common case of a read or a repeated replication:
+     * merge is idempotent, so skip the resolver (a large CRDT costs a full
+     * decode and encode). */
+    if (a_raw.len == b_raw.len && memcmp(a_raw.ptr, b_raw.ptr, a_raw.len) == 0) {
+        dk_buf_reset(out);
+        return dk_buf_append(out, a_raw.ptr, a_raw.len);
+    }
     if (ha.type != hb.type) {
         dk_slice win = ha.type > hb.type ? a_raw : b_raw;
         dk_metrics_add("object_type_conflicts_total", 1);
