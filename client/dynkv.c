@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http_client.h"
@@ -63,6 +64,11 @@ static void usage(FILE *to)
           "                              bytes are escaped (\\xNN); siblings: one line each;\n"
           "                              exit 6 when ranges of the cluster could not be read\n"
           "  cluster status              the members table of GET /cluster\n"
+          "  repair [--key-prefix P]     anti-entropy now with every replica of the node's\n"
+          "                              ranges (or only keys starting with P); waits,\n"
+          "                              prints what moved, exits 1 if an exchange failed\n"
+          "  repair status               repaired-before time, rounds, last exchange per\n"
+          "                              replica group and peer, recent repairs\n"
           "\n"
           "options:\n"
           "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080)\n"
@@ -575,6 +581,151 @@ static int cmd_cluster_status(cli *c)
     return ex;
 }
 
+/* A wall-clock time in ms as ISO 8601 UTC, or "-" for JSON null. */
+static const char *cli_time(json_t *ms, char *buf, size_t len)
+{
+    if (!json_is_integer(ms))
+        return "-";
+    long long v = json_integer_value(ms);
+    time_t secs = (time_t)(v / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03lldZ", v % 1000);
+    return buf;
+}
+
+static long long cli_int(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* GET /admin/repair as a JSON object, or NULL after reporting (*ex set). */
+static json_t *cli_repair_doc(cli *c, int *ex)
+{
+    dk_hc_response r;
+    if ((*ex = cli_call(c, "GET", "/admin/repair", NULL, 0, NULL, 0, &r)) != 0)
+        return NULL;
+    json_t *j = r.status == 200 ? cli_json(&r, "repair status") : NULL;
+    if (r.status != 200)
+        *ex = cli_server_error("repair status", &r);
+    else if (!j || !json_is_array(json_object_get(j, "groups")))
+        *ex = j ? cli_die(EX_ERROR, "repair status: the answer has no groups") : EX_ERROR;
+    dk__hc_response_free(&r);
+    if (*ex)
+        json_decref(j);
+    return *ex ? NULL : j;
+}
+
+static void cli_dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+}
+
+static int cmd_repair_status(cli *c)
+{
+    int ex;
+    json_t *j = cli_repair_doc(c, &ex), *trees = json_object_get(j, "trees"), *round = json_object_get(j, "round");
+    if (!j || c->json) {
+        if (j)
+            cli_dump(j);
+        json_decref(j);
+        return ex;
+    }
+    char t1[40], t2[40];
+    printf("node %s, repaired before %s, interval %lld ms\n", cli_str(j, "node"),
+           cli_time(json_object_get(j, "repaired_before_ms"), t1, sizeof(t1)), cli_int(j, "interval_ms"));
+    printf("trees %s: %lld group(s), %lld keys at the last build (%lld ms), %lld build(s)\n", cli_str(trees, "state"),
+           cli_int(trees, "groups"), cli_int(trees, "keys"), cli_int(trees, "build_ms"), cli_int(trees, "rebuilds"));
+    if (json_is_true(json_object_get(round, "running")))
+        printf("round running: %lld of %lld exchanges done\n", cli_int(round, "exchanges_done"),
+               cli_int(round, "exchanges"));
+    else if (json_is_integer(json_object_get(round, "next_scheduled_in_ms")))
+        printf("next round in %.1f s\n", (double)cli_int(round, "next_scheduled_in_ms") / 1000.0);
+    else
+        printf("no scheduled rounds (interval 0): repair on demand only\n");
+    printf("%-24s %-10s %-24s %-24s %9s %9s  %s\n", "REPLICAS", "PEER", "LAST START", "LAST END", "RECEIVED",
+           "SENT", "LAST ERROR");
+    size_t i, k;
+    json_t *g, *p;
+    json_array_foreach(json_object_get(j, "groups"), i, g)
+        json_array_foreach(json_object_get(g, "peers"), k, p)
+            printf("%-24s %-10s %-24s %-24s %9lld %9lld  %s\n", cli_str(g, "replicas"), cli_str(p, "peer"),
+                   cli_time(json_object_get(p, "last_start_ms"), t1, sizeof(t1)),
+                   cli_time(json_object_get(p, "last_end_ms"), t2, sizeof(t2)), cli_int(p, "keys_received"),
+                   cli_int(p, "keys_sent"), cli_str(p, "last_error"));
+    json_array_foreach(json_object_get(j, "requests"), i, p)
+        printf("repair %lld %s, prefix %s, started %s: %lld of %lld exchanges failed, %lld received, %lld sent; "
+               "errors: %s\n", cli_int(p, "id"), cli_str(p, "state"), cli_str(p, "prefix"),
+               cli_time(json_object_get(p, "started_ms"), t1, sizeof(t1)), cli_int(p, "failed"),
+               cli_int(p, "exchanges"), cli_int(p, "keys_received"), cli_int(p, "keys_sent"), cli_str(p, "errors"));
+    json_decref(j);
+    return 0;
+}
+
+/* POST /admin/repair, then poll the status until the request is done. */
+static int cmd_repair(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"key-prefix", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
+    const char *prefix = "";
+    int opt, ex;
+    if (argc == 2 && strcmp(argv[1], "status") == 0)
+        return cmd_repair_status(c);
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
+        if (opt != 'p')
+            return usage(stderr), EX_USAGE_;
+        prefix = optarg;
+    }
+    if (argc != optind)
+        return usage(stderr), EX_USAGE_;
+    char *enc = cli_encode(prefix), *t = enc ? malloc(strlen(enc) + 32) : NULL;
+    if (t)
+        sprintf(t, "/admin/repair%s%s", *enc ? "?prefix=" : "", enc);
+    free(enc);
+    if (!t)
+        return cli_die(EX_ERROR, "out of memory");
+    dk_hc_response r;
+    ex = cli_call(c, "POST", t, NULL, 0, "", 0, &r);
+    free(t);
+    if (ex)
+        return ex;
+    json_t *j = r.status == 202 ? cli_json(&r, "repair") : NULL;
+    long long id = j ? cli_int(j, "id") : 0;
+    ex = r.status != 202 ? cli_server_error("repair", &r)
+       : id <= 0 ? (j ? cli_die(EX_ERROR, "repair: the answer has no request id") : EX_ERROR) : 0;
+    json_decref(j);
+    dk__hc_response_free(&r);
+    while (!ex) {
+        json_t *doc = cli_repair_doc(c, &ex), *q = NULL, *x;
+        size_t i;
+        json_array_foreach(json_object_get(doc, "requests"), i, x)
+            if (cli_int(x, "id") == id)
+                q = x;
+        const char *st = q ? cli_str(q, "state") : "";
+        if (doc && !q)
+            ex = cli_die(EX_ERROR, "repair %lld: the node no longer lists it (restarted?)", id);
+        if (q && (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0)) {
+            if (c->json)
+                cli_dump(q);
+            else
+                printf("repair %lld %s: %lld exchange(s), %lld failed, %lld keys received, %lld sent\n", id, st,
+                       cli_int(q, "exchanges"), cli_int(q, "failed"), cli_int(q, "keys_received"),
+                       cli_int(q, "keys_sent"));
+            if (strcmp(st, "failed") == 0)
+                ex = cli_die(EX_ERROR, "repair %lld failed: %s", id, cli_str(q, "errors"));
+            json_decref(doc);
+            return ex;
+        }
+        json_decref(doc);
+        if (!ex)
+            usleep(200 * 1000);
+    }
+    return ex;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -642,6 +793,8 @@ int main(int argc, char **argv)
         return cmd_scan(&c, argc, argv);
     if (strcmp(cmd, "cluster") == 0 && argc == 2 && strcmp(argv[1], "status") == 0)
         return cmd_cluster_status(&c);
+    if (strcmp(cmd, "repair") == 0)
+        return cmd_repair(&c, argc, argv);
     usage(stderr);
     return EX_USAGE_;
 }

@@ -6,15 +6,16 @@
 noinst_LTLIBRARIES += framework/libdynkv.la
 framework_libdynkv_la_SOURCES =
 framework_libdynkv_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(SQLITE_CFLAGS) $(INIH_CFLAGS) \
-	$(JANSSON_CFLAGS) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS) $(ZSTD_CFLAGS)
+	$(JANSSON_CFLAGS) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS)
 framework_libdynkv_la_LIBADD = framework/util/libdkutil.la $(UV_LIBS) $(SQLITE_LIBS) \
-	$(INIH_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS) $(CRYPTO_LIBS) $(ZSTD_LIBS) \
+	$(INIH_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS) $(CRYPTO_LIBS) \
 	$(HTTP_PARSER_LIBS) $(LIBS) -lpthread -lm
 
 dynkvinclude_HEADERS += \
 	framework/include/dynkv/types.h framework/include/dynkv/plugin.h \
 	framework/include/dynkv/engine.h framework/include/dynkv/compaction.h \
-	framework/include/dynkv/conflict.h framework/include/dynkv/crdt.h
+	framework/include/dynkv/conflict.h framework/include/dynkv/codec.h \
+	framework/include/dynkv/crdt.h
 
 # Unit tests link the core and CUnit.
 DK_UNIT_CC = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)

@@ -7,5 +7,5 @@ cd "$top"
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 mkdir -p _build
 cd _build
-[ -f Makefile ] || ../configure -q "$@"
+[ -f Makefile ] || ../configure -q --enable-werror "$@"
 make -j"$(nproc)" -s

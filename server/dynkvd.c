@@ -1,7 +1,8 @@
 /*
  * dynkvd.c - the dynkv node daemon.
  *
- * Start-up runs on the main thread: configuration (exit 2 on a bad one),
+ * Start-up runs on the main thread: configuration (exit 2 on a bad one,
+ * including a plugin's own options, which dk_node_open checks),
  * the log, the node's catalog, plugins and store (dk_node_open), then one
  * libuv loop per configured loop thread, each with its own HTTP server on
  * the shared listen address (SO_REUSEPORT spreads connections). Engine work
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dynkvd: %s\n", err);
         dk_log_close();
         dk_config_free(&cfg);
-        return 1;
+        return rc == DK_ECONFIG ? 2 : 1;   /* a plugin option is a configuration error too */
     }
 
     n_loops = cfg.node.loop_threads;

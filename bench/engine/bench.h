@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define DK_BENCH_MAX_THREADS 256
+#define DK_BENCH_MAX_SETS 32
 #define DK_BENCH_MAX_LIST    64
 
 enum dk_bench_kind {
@@ -25,6 +26,10 @@ typedef struct dk_bench_opts {
     int sync, use_existing, final_compact, verbose;
     enum dk_bench_kind list[DK_BENCH_MAX_LIST];
     int n_list;
+    /* --set section.key=value, as dynkvd takes them (plugin options such
+     * as engine.lsm.compaction_rate_limit=0); point into argv. */
+    const char *sets[DK_BENCH_MAX_SETS];
+    int n_sets;
 } dk_bench_opts;
 
 /* Parse the command line into *o (defaults for what is not given; string

@@ -38,8 +38,12 @@ static void usage(FILE *f)
         "  --sync 0|1            write(sync) for every write (0)\n"
         "  --cache-size B        block cache bytes (33554432)\n"
         "  --memtable-size B     memtable bytes (0: the engine's default)\n"
-        "  --bloom-bits N        bloom bits per key (10)\n"
-        "  --codec zstd|none     block codec (none)\n"
+        "  --bloom-bits N        bloom bits per key: the engine option bloom_bits_per_key (10)\n"
+        "  --codec NAME[,NAME]   block codec: the engine option codec (none); with several,\n"
+        "                        measure each codec alone, run everything once per codec\n"
+        "                        and print a comparison table\n"
+        "  --set S.K=V           a plugin option, as dynkvd --set takes it, e.g.\n"
+        "                        --set engine.lsm.compaction_rate_limit=0 (repeatable)\n"
         "  --seek-nexts N        next() calls after each seek (100)\n"
         "  --write-rate N        readwhilewriting writer ops/s (0: flat out)\n"
         "  --final-compact 0|1   compact everything before the summary line (1)\n"
@@ -92,7 +96,7 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
         {"bloom-bits", 1, 0, 'B'}, {"codec", 1, 0, 'C'}, {"seed", 1, 0, 'S'},
         {"compaction", 1, 0, 'p'}, {"use-existing", 1, 0, 'u'}, {"seek-nexts", 1, 0, 'N'},
         {"write-rate", 1, 0, 'w'}, {"final-compact", 1, 0, 'f'}, {"verbose", 0, 0, 'V'},
-        {"seeks", 1, 0, 'K'},
+        {"seeks", 1, 0, 'K'}, {"set", 1, 0, 'O'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     *o = (dk_bench_opts){.benchmarks = "fillseq,fillrandom,overwrite,readrandom,readmissing,seekrandom",
                       .codec = "none", .compaction = "leveled", .num = 100000,
@@ -111,6 +115,13 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
         case 'd': o->db = optarg; continue;
         case 'b': o->benchmarks = optarg; continue;
         case 'C': o->codec = optarg; continue;
+        case 'O':
+            if (o->n_sets == DK_BENCH_MAX_SETS) {
+                fprintf(stderr, "dk_bench: at most %d --set options\n", DK_BENCH_MAX_SETS);
+                return -EINVAL;
+            }
+            o->sets[o->n_sets++] = optarg;
+            continue;
         case 'p': o->compaction = optarg; continue;
         case 'V': o->verbose = 1; continue;
         case 'h': usage(stdout); exit(0);

@@ -11,13 +11,13 @@ DK_COMPACTION_TEST_PLUGINS = compaction-leveled.la compaction-size_tiered.la \
 check_PROGRAMS += tests/unit/test-compaction
 tests_unit_test_compaction_SOURCES = tests/unit/test-compaction.c $(DK_COMPACTION_TEST_SOURCES)
 tests_unit_test_compaction_CFLAGS = $(DK_UNIT_CC)
-tests_unit_test_compaction_LDADD = $(CUNIT_LIBS) $(LIBS) -lpthread -lm
+tests_unit_test_compaction_LDADD = $(DK_UNIT_LINK) $(LIBS) -lpthread -lm
 EXTRA_tests_unit_test_compaction_DEPENDENCIES = $(DK_COMPACTION_TEST_PLUGINS)
 TESTS += tests/unit/test-compaction
 
 check_PROGRAMS += tests/unit/test-compaction-sim
 tests_unit_test_compaction_sim_SOURCES = tests/unit/test-compaction-sim.c $(DK_COMPACTION_TEST_SOURCES)
 tests_unit_test_compaction_sim_CFLAGS = $(DK_UNIT_CC)
-tests_unit_test_compaction_sim_LDADD = $(CUNIT_LIBS) $(LIBS) -lpthread -lm
+tests_unit_test_compaction_sim_LDADD = $(DK_UNIT_LINK) $(LIBS) -lpthread -lm
 EXTRA_tests_unit_test_compaction_sim_DEPENDENCIES = $(DK_COMPACTION_TEST_PLUGINS)
 TESTS += tests/unit/test-compaction-sim

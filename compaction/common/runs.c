@@ -30,44 +30,17 @@ int dk__runs_overlap(const dk_run *r, dk_slice lo, dk_slice hi)
     return dk__runs_key_cmp(r->smallest, hi) <= 0 && dk__runs_key_cmp(lo, r->largest) <= 0;
 }
 
-void dk__runs_conf_load(const dk_compaction_conf *conf, dk_compaction_conf *out)
+int dk__runs_tier_conf(const dk_host *h, const dk__tier_opts *o, dk__tier_conf *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (!conf)
-        return;
-    size_t n = conf->struct_size < sizeof(*out) ? conf->struct_size : sizeof(*out);
-    memcpy(out, conf, n);
-    out->struct_size = sizeof(*out);
-}
-
-int dk__runs_tier_conf(const dk_host *h, const char *policy, const dk_compaction_conf *conf,
-                       dk__tier_conf *out)
-{
-    out->min_threshold = conf->min_threshold ? conf->min_threshold : 4;
-    out->max_threshold = conf->max_threshold ? conf->max_threshold : 32;
-    out->low = conf->bucket_low != 0 ? conf->bucket_low : 0.5;
-    out->high = conf->bucket_high != 0 ? conf->bucket_high : 1.5;
-    if (out->min_threshold < 2 || out->min_threshold > 1024) {
-        h->log(h, DK_LOG_ERROR, "%s: min_threshold = %u: expected 2..1024 (0 = 4)", policy,
-               out->min_threshold);
+    if (o->max_threshold < o->min_threshold) {
+        h->conf_error(h, "max_threshold", "expected at least min_threshold (%lld)",
+                      (long long)o->min_threshold);
         return DK_ECONFIG;
     }
-    if (out->max_threshold < out->min_threshold || out->max_threshold > 1024) {
-        h->log(h, DK_LOG_ERROR, "%s: max_threshold = %u: expected min_threshold (%u)..1024 (0 = 32)",
-               policy, out->max_threshold, out->min_threshold);
-        return DK_ECONFIG;
-    }
-    /* The negated comparisons also refuse NaN. */
-    if (!(out->low > 0 && out->low < 1)) {
-        h->log(h, DK_LOG_ERROR, "%s: bucket_low = %g: expected a ratio in (0, 1) (0 = 0.5)", policy,
-               out->low);
-        return DK_ECONFIG;
-    }
-    if (!(out->high > 1 && out->high <= 100)) {
-        h->log(h, DK_LOG_ERROR, "%s: bucket_high = %g: expected a ratio in (1, 100] (0 = 1.5)",
-               policy, out->high);
-        return DK_ECONFIG;
-    }
+    out->min_threshold = (uint32_t)o->min_threshold;
+    out->max_threshold = (uint32_t)o->max_threshold;
+    out->low = 0.5;
+    out->high = 1.5;
     return 0;
 }
 

@@ -51,15 +51,24 @@ int dk__runs_key_cmp(dk_slice a, dk_slice b);
 /* 1 when run r's key range intersects [lo, hi] (inclusive), else 0. */
 int dk__runs_overlap(const dk_run *r, dk_slice lo, dk_slice hi);
 
-/* Copy conf into *out honouring conf->struct_size (fields the caller's
- * build lacks read as 0 = default); conf may be NULL. */
-void dk__runs_conf_load(const dk_compaction_conf *conf, dk_compaction_conf *out);
+/* The size-tiering options of a tiered policy's own section, as parsed by
+ * host->options; embed it in the policy's option struct and list its keys
+ * with DK__TIER_OPTIONS(struct type, member). */
+typedef struct dk__tier_opts {
+    int64_t min_threshold;       /* runs per bucket to merge, 2..64 (4) */
+    int64_t max_threshold;       /* most runs per job, 2..256 (32) */
+} dk__tier_opts;
 
-/* Default and validate the size-tiering fields of conf (min_threshold,
- * max_threshold, bucket_low, bucket_high) into *out. Returns 0 or
- * DK_ECONFIG after logging through h which value is wrong, naming policy. */
-int dk__runs_tier_conf(const dk_host *h, const char *policy, const dk_compaction_conf *conf,
-                       dk__tier_conf *out);
+#define DK__TIER_OPTIONS(T, member)                                                          \
+    {.key = "min_threshold", .type = DK_OPT_INT,                                             \
+     .offset = offsetof(T, member.min_threshold), .min = 2, .max = 64, .dflt = "4"},         \
+    {.key = "max_threshold", .type = DK_OPT_INT,                                             \
+     .offset = offsetof(T, member.max_threshold), .min = 2, .max = 256, .dflt = "32"}
+
+/* Check the rule between the keys (min_threshold <= max_threshold,
+ * reported through h->conf_error) and fill *out, with the fixed bucket
+ * bounds 0.5 and 1.5. Returns 0 or DK_ECONFIG. */
+int dk__runs_tier_conf(const dk_host *h, const dk__tier_opts *o, dk__tier_conf *out);
 
 /* Check what pick() relies on: num_levels >= 1, every level below it,
  * slices non-NULL when non-empty, smallest <= largest. Returns 0 or

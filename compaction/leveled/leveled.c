@@ -54,6 +54,7 @@
  * 1.46 with a fixed 256 MiB L1 (RocksDB 7.8's static default).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "dynkv/compaction.h"
@@ -77,33 +78,40 @@ typedef struct lv_level {
     int any_busy;
 } lv_level;
 
+/* [compaction.leveled]: the keys this policy takes (dk_option). */
+typedef struct lv_opts {
+    int64_t l0_trigger;
+    int64_t level_ratio;
+    uint64_t base_level_size;
+    uint64_t target_file_size;
+} lv_opts;
+
+static const dk_option lv_options[] = {
+    {.key = "l0_trigger", .type = DK_OPT_INT, .offset = offsetof(lv_opts, l0_trigger),
+     .min = 1, .max = 64, .dflt = "4"},
+    {.key = "level_ratio", .type = DK_OPT_INT, .offset = offsetof(lv_opts, level_ratio),
+     .min = 2, .max = 100, .dflt = "10"},
+    {.key = "base_level_size", .type = DK_OPT_SIZE, .offset = offsetof(lv_opts, base_level_size),
+     .min = 64ll << 10, .max = 1ll << 40, .dflt = "64MiB"},
+    {.key = "target_file_size", .type = DK_OPT_SIZE, .offset = offsetof(lv_opts, target_file_size),
+     .min = 64ll << 10, .max = 4ll << 30, .dflt = "64MiB"},
+};
+
 static int lv_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
 {
     *out = NULL;
-    dk_compaction_conf c;
-    dk__runs_conf_load(conf, &c);
+    lv_opts o;
+    int rc = host->options(host, lv_options, sizeof lv_options / sizeof lv_options[0], &o);
+    if (rc)
+        return rc;
     lv_policy *p = malloc(sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->base.host = host;
-    p->l0_trigger = c.l0_trigger ? c.l0_trigger : 4;
-    p->ratio = c.level_ratio ? c.level_ratio : 10;
-    p->base_size = c.base_level_size ? c.base_level_size : 64ull << 20;
-    p->file_size = c.target_file_size ? c.target_file_size : 64ull << 20;
-    const char *bad = NULL;
-    if (p->l0_trigger > 1000)
-        bad = "l0_trigger: expected 1..1000 (0 = 4)";
-    else if (p->ratio < 2 || p->ratio > 1000)
-        bad = "level_ratio: expected 2..1000 (0 = 10)";
-    else if (p->base_size < (64u << 10))
-        bad = "base_level_size: expected at least 64 KiB (0 = 64 MiB)";
-    else if (p->file_size < (64u << 10))
-        bad = "target_file_size: expected at least 64 KiB (0 = 64 MiB)";
-    if (bad) {
-        host->log(host, DK_LOG_ERROR, LV_NAME ": invalid %s", bad);
-        free(p);
-        return DK_ECONFIG;
-    }
+    p->l0_trigger = (uint32_t)o.l0_trigger;
+    p->ratio = (uint32_t)o.level_ratio;
+    p->base_size = o.base_level_size;
+    p->file_size = o.target_file_size;
     *out = &p->base;
     return 0;
 }

@@ -41,14 +41,22 @@ typedef struct st_policy {
     dk__tier_conf tier;
 } st_policy;
 
+/* [compaction.size_tiered]: the keys this policy takes (dk_option). */
+typedef struct st_opts {
+    dk__tier_opts tier;
+} st_opts;
+
+static const dk_option st_options[] = {
+    DK__TIER_OPTIONS(st_opts, tier),
+};
+
 static int st_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
 {
     *out = NULL;
-    dk_compaction_conf c;
-    dk__runs_conf_load(conf, &c);
+    st_opts o;
     dk__tier_conf t;
-    int rc = dk__runs_tier_conf(host, ST_NAME, &c, &t);
-    if (rc)
+    int rc = host->options(host, st_options, sizeof st_options / sizeof st_options[0], &o);
+    if (rc || (rc = dk__runs_tier_conf(host, &o.tier, &t)))
         return rc;
     st_policy *p = malloc(sizeof(*p));
     if (!p)

@@ -34,7 +34,7 @@
 #include "../common/runs.h"
 
 #define TW_NAME "time_window"
-#define TW_MIN_WINDOW_MS 1000
+#define TW_MIN_WINDOW_MS (60 * 1000)
 
 typedef struct tw_policy {
     dk_compaction_policy base;   /* first: the host sees a dk_compaction_policy */
@@ -42,27 +42,32 @@ typedef struct tw_policy {
     int64_t window_ms;
 } tw_policy;
 
+/* [compaction.time_window]: the keys this policy takes (dk_option). */
+typedef struct tw_opts {
+    dk__tier_opts tier;
+    int64_t window_ms;
+} tw_opts;
+
+static const dk_option tw_options[] = {
+    DK__TIER_OPTIONS(tw_opts, tier),
+    {.key = "window", .type = DK_OPT_DURATION, .offset = offsetof(tw_opts, window_ms),
+     .min = TW_MIN_WINDOW_MS, .max = 3650ll * 86400 * 1000, .dflt = "1h"},
+};
+
 static int tw_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
 {
     *out = NULL;
-    dk_compaction_conf c;
-    dk__runs_conf_load(conf, &c);
+    tw_opts o;
     dk__tier_conf t;
-    int rc = dk__runs_tier_conf(host, TW_NAME, &c, &t);
-    if (rc)
+    int rc = host->options(host, tw_options, sizeof tw_options / sizeof tw_options[0], &o);
+    if (rc || (rc = dk__runs_tier_conf(host, &o.tier, &t)))
         return rc;
-    int64_t w = c.window_ms ? c.window_ms : 3600 * 1000;
-    if (w < TW_MIN_WINDOW_MS) {
-        host->log(host, DK_LOG_ERROR, TW_NAME ": window_ms = %lld: expected at least %d (0 = 1 h)",
-                  (long long)w, TW_MIN_WINDOW_MS);
-        return DK_ECONFIG;
-    }
     tw_policy *p = malloc(sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->base.host = host;
     p->tier = t;
-    p->window_ms = w;
+    p->window_ms = o.window_ms;
     *out = &p->base;
     return 0;
 }

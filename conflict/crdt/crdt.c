@@ -47,7 +47,11 @@
  *
  * The resolver takes no options (max_siblings and vv pruning do not apply)
  * and keeps no state between calls: pure, thread-safe, no clock of its own
- * (the write's now_ms is the wall part of its timestamps).
+ * (the write's now_ms is the wall part of its timestamps). Output objects
+ * are built with the host's object helpers (dk_host.object), as conflict.h
+ * asks; only the state buffers are the plugin's own (release frees them).
+ * It links framework/util for the operation and value codecs
+ * (util/crdt_codec.h), which it shares with the host.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,19 +62,22 @@
 #include "dynkv/plugin.h"
 #include "crdt_state.h"
 #include "util/crdt_codec.h"
-#include "util/vv.h"
 
 typedef struct crdt_resolver {
     dk_resolver base;           /* first: the host sees a dk_resolver */
+    const dk_object_api *obj;   /* the host's helpers: they allocate the output */
 } crdt_resolver;
 
 static int crdt_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolver **out)
 {
     (void)conf;
+    if (!DK_HAS(host, object))
+        return -EINVAL;         /* a host older than ABI 1.1 (the loader refuses it first) */
     crdt_resolver *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
     r->base.host = host;
+    r->obj = host->object;
     *out = &r->base;
     return 0;
 }
@@ -105,13 +112,14 @@ static int crdt_read(const dk_object *o, const crdt_pool *pool, uint64_t **ctx, 
 
 /* Put the encoded state (taken) into out as its one sibling with the given
  * dot and time; out's vv is set by the caller. Frees state on error. */
-static int crdt_emit(dk_object *out, dk_buf *state, const dk_actor *actor, uint64_t counter, int64_t time_ms)
+static int crdt_emit(const dk_object_api *obj, dk_object *out, dk_buf *state, const dk_actor *actor,
+                     uint64_t counter, int64_t time_ms)
 {
     dk_sibling s = {
         .actor = *actor, .counter = counter, .write_time_ms = time_ms,
         .value = {state->data, state->len},
     };
-    int rc = dk_object_add_sibling(out, &s);
+    int rc = obj->object_add_sibling(out, &s);
     if (rc)
         dk_buf_free(state);
     else
@@ -119,9 +127,9 @@ static int crdt_emit(dk_object *out, dk_buf *state, const dk_actor *actor, uint6
     return rc;
 }
 
-static int crdt_update(dk_resolver *r, const dk_object *stored, const dk_write *w, dk_object *out)
+static int crdt_update(dk_resolver *base, const dk_object *stored, const dk_write *w, dk_object *out)
 {
-    (void)r;
+    const dk_object_api *obj = ((crdt_resolver *)base)->obj;
     if (w->flags || w->expiry_ms || w->now_ms < 0)
         return -EINVAL;
     dk_crdt_op op;
@@ -143,7 +151,7 @@ static int crdt_update(dk_resolver *r, const dk_object *stored, const dk_write *
     if (!b.type)
         crdt_body_init(&b, op.type);
 
-    uint64_t n = dk_vv_get(&stored->vv, &w->actor);
+    uint64_t n = obj->vv_get(&stored->vv, &w->actor);
     if (n == UINT64_MAX) {
         rc = -EOVERFLOW;
         goto done;
@@ -170,11 +178,11 @@ static int crdt_update(dk_resolver *r, const dk_object *stored, const dk_write *
     if (stored->n_sib && stored->sib[0].write_time_ms >= wt)
         wt = stored->sib[0].write_time_ms < INT64_MAX ? stored->sib[0].write_time_ms + 1 : INT64_MAX;
     for (uint32_t i = 0; i < stored->vv.n; i++)
-        if (dk_actor_cmp(&stored->vv.e[i].actor, &w->actor) == 0 && stored->vv.e[i].time_ms > vt)
+        if (obj->actor_cmp(&stored->vv.e[i].actor, &w->actor) == 0 && stored->vv.e[i].time_ms > vt)
             vt = stored->vv.e[i].time_ms;
-    if ((rc = dk_vv_copy(&out->vv, &stored->vv)) || (rc = dk_vv_set(&out->vv, &w->actor, n + 1, vt)))
+    if ((rc = obj->vv_copy(&out->vv, &stored->vv)) || (rc = obj->vv_set(&out->vv, &w->actor, n + 1, vt)))
         goto done;
-    rc = crdt_emit(out, &state, &w->actor, n + 1, wt);
+    rc = crdt_emit(obj, out, &state, &w->actor, n + 1, wt);
 done:
     dk_buf_free(&state);
     crdt_body_free(&b);
@@ -186,11 +194,11 @@ done:
 
 /* The sibling whose dot and time a merge keeps: the later write, ties by
  * dot, so both argument orders agree. */
-static const dk_sibling *crdt_latest(const dk_sibling *a, const dk_sibling *b)
+static const dk_sibling *crdt_latest(const dk_object_api *obj, const dk_sibling *a, const dk_sibling *b)
 {
     if (a->write_time_ms != b->write_time_ms)
         return a->write_time_ms > b->write_time_ms ? a : b;
-    int c = dk_actor_cmp(&a->actor, &b->actor);
+    int c = obj->actor_cmp(&a->actor, &b->actor);
     if (c)
         return c > 0 ? a : b;
     return a->counter >= b->counter ? a : b;
@@ -198,6 +206,7 @@ static const dk_sibling *crdt_latest(const dk_sibling *a, const dk_sibling *b)
 
 static int crdt_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk_object *out)
 {
+    const dk_object_api *obj = ((crdt_resolver *)r)->obj;
     crdt_pool pool = {0};
     uint64_t *ca = NULL, *cb = NULL;
     crdt_body x, y, joined;
@@ -224,10 +233,10 @@ static int crdt_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk
         crdt_metric(r, "crdt_type_conflicts_total");
     }
     if ((rc = crdt_body_join(&x, ca, &y, cb, &joined)) || (rc = crdt_state_encode(&joined, &pool, &state)) ||
-        (rc = dk_vv_copy(&out->vv, &a->vv)) || (rc = dk_vv_merge(&out->vv, &b->vv)))
+        (rc = obj->vv_copy(&out->vv, &a->vv)) || (rc = obj->vv_merge(&out->vv, &b->vv)))
         goto done;
-    const dk_sibling *latest = crdt_latest(&a->sib[0], &b->sib[0]);
-    rc = crdt_emit(out, &state, &latest->actor, latest->counter, latest->write_time_ms);
+    const dk_sibling *latest = crdt_latest(obj, &a->sib[0], &b->sib[0]);
+    rc = crdt_emit(obj, out, &state, &latest->actor, latest->counter, latest->write_time_ms);
 done:
     dk_buf_free(&state);
     crdt_body_free(&x);

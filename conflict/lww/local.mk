@@ -2,4 +2,3 @@
 plugin_LTLIBRARIES += conflict-lww.la
 conflict_lww_la_SOURCES = conflict/lww/lww.c $(DK_CONFLICT_COMMON)
 conflict_lww_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
-conflict_lww_la_LIBADD = framework/util/libdkutil.la

@@ -24,11 +24,11 @@
 #include <string.h>
 #include "dynkv/plugin.h"
 #include "dynkv/conflict.h"
-#include "util/vv.h"
 #include "../common/resolver_conf.h"
 
 typedef struct lww_resolver {
     dk_resolver base;   /* first: the host sees a dk_resolver */
+    const dk_object_api *obj;   /* the host's helpers: they allocate the output */
     dk__resolver_conf conf;  /* max_siblings unused: one sibling always */
 } lww_resolver;
 
@@ -38,6 +38,7 @@ static int lww_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolv
     if (!r)
         return -ENOMEM;
     r->base.host = host;
+    r->obj = host->object;
     dk__resolver_conf_load(conf, &r->conf);
     *out = &r->base;
     return 0;
@@ -69,20 +70,20 @@ static int lww_update(dk_resolver *base, const dk_object *stored, const dk_write
     /* The stored vv without its siblings: the DVV update then yields the
      * advanced vv and exactly one sibling, the new write. */
     dk_object causal = {.vv = stored->vv, .sib = NULL, .n_sib = 0, .cap_sib = 0};
-    int rc = dk_dvv_update(&causal, &nw, out);
+    int rc = r->obj->dvv_update(&causal, &nw, out);
     if (rc)
         return rc;
-    dk_vv_prune(&out->vv, out, r->conf.prune_entries, r->conf.prune_age_ms, w->now_ms);
+    r->obj->vv_prune(&out->vv, out, r->conf.prune_entries, r->conf.prune_age_ms, w->now_ms);
     return 0;
 }
 
 /* Total order deciding the winner; content last, so even damaged copies
  * holding the same dot with different bytes pick the same winner. */
-static int lww_cmp(const dk_sibling *a, const dk_sibling *b)
+static int lww_cmp(const dk_object_api *o, const dk_sibling *a, const dk_sibling *b)
 {
     if (a->write_time_ms != b->write_time_ms)
         return a->write_time_ms < b->write_time_ms ? -1 : 1;
-    int c = dk_actor_cmp(&a->actor, &b->actor);
+    int c = o->actor_cmp(&a->actor, &b->actor);
     if (c)
         return c;
     if (a->counter != b->counter)
@@ -98,22 +99,23 @@ static int lww_cmp(const dk_sibling *a, const dk_sibling *b)
     return (a->value.len > b->value.len) - (a->value.len < b->value.len);
 }
 
-static int lww_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk_object *out)
+static int lww_merge(dk_resolver *base, const dk_object *a, const dk_object *b, dk_object *out)
 {
+    const dk_object_api *o = ((lww_resolver *)base)->obj;
     const dk_sibling *best = NULL;
     const dk_object *src[2] = {a, b};
     for (int k = 0; k < 2; k++)
         for (uint32_t i = 0; i < src[k]->n_sib; i++)
-            if (!best || lww_cmp(&src[k]->sib[i], best) > 0)
+            if (!best || lww_cmp(o, &src[k]->sib[i], best) > 0)
                 best = &src[k]->sib[i];
     out->n_sib = 0;
-    int rc = dk_vv_copy(&out->vv, &a->vv);
+    int rc = o->vv_copy(&out->vv, &a->vv);
     if (!rc)
-        rc = dk_vv_merge(&out->vv, &b->vv);
+        rc = o->vv_merge(&out->vv, &b->vv);
     if (!rc && best)
-        rc = dk_object_add_sibling(out, best);
+        rc = o->object_add_sibling(out, best);
     if (rc)
-        dk_object_free(out);
+        o->object_free(out);
     return rc;
 }
 

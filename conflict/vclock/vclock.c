@@ -3,7 +3,8 @@
  * siblings and surfaced to the client, which resolves them by writing with
  * the context it read (Riak's allow_mult with dotted version vectors).
  *
- * update is the DVV update of framework/util/vv.c, refused with
+ * update is the DVV update of the host's object helpers (dk_host.object,
+ * which allocate the output the host later frees), refused with
  * DK_ESIBLINGS when it would leave more than max_siblings live siblings
  * (tombstones and expired siblings do not count: they are not returned to
  * the client and a write with their context clears them), followed by
@@ -15,11 +16,11 @@
 #include <stdlib.h>
 #include "dynkv/plugin.h"
 #include "dynkv/conflict.h"
-#include "util/vv.h"
 #include "../common/resolver_conf.h"
 
 typedef struct vclock_resolver {
     dk_resolver base;   /* first: the host sees a dk_resolver */
+    const dk_object_api *obj;
     dk__resolver_conf conf;
 } vclock_resolver;
 
@@ -29,6 +30,7 @@ static int vclock_open(const dk_host *host, const dk_conflict_conf *conf, dk_res
     if (!r)
         return -ENOMEM;
     r->base.host = host;
+    r->obj = host->object;
     dk__resolver_conf_load(conf, &r->conf);
     *out = &r->base;
     return 0;
@@ -42,18 +44,19 @@ static void vclock_close(dk_resolver *r)
 static int vclock_update(dk_resolver *base, const dk_object *stored, const dk_write *w, dk_object *out)
 {
     vclock_resolver *r = (vclock_resolver *)base;
-    int rc = dk_dvv_update(stored, w, out);
+    int rc = r->obj->dvv_update(stored, w, out);
     if (rc)
         return rc;
-    if ((uint32_t)dk_object_live_count(out, w->now_ms) > r->conf.max_siblings)
+    if ((uint32_t)r->obj->object_live_count(out, w->now_ms) > r->conf.max_siblings)
         return DK_ESIBLINGS;
-    dk_vv_prune(&out->vv, out, r->conf.prune_entries, r->conf.prune_age_ms, w->now_ms);
+    r->obj->vv_prune(&out->vv, out, r->conf.prune_entries, r->conf.prune_age_ms, w->now_ms);
     return 0;
 }
 
-static int vclock_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk_object *out)
+static int vclock_merge(dk_resolver *base, const dk_object *a, const dk_object *b, dk_object *out)
 {
-    return dk_dvv_sync(a, b, out);
+    vclock_resolver *r = (vclock_resolver *)base;
+    return r->obj->dvv_sync(a, b, out);
 }
 
 static const dk_conflict_ops vclock_ops = {

@@ -13,10 +13,10 @@
  * used by one thread at a time, as engine.h requires of the host.
  *
  * Configuration: memtable_size -> write_buffer_size (default 64 MiB, the
- * LSM engine's), block_cache_size -> an LRU cache (default 32 MiB),
- * bloom_bits_per_key -> its bloom filter policy (default 10), codec "none"
- * -> no compression, anything else LevelDB offers -> snappy ("zstd" is
- * accepted and means snappy: this LevelDB has no zstd). Durability is
+ * LSM engine's), block_cache_size -> an LRU cache (default 32 MiB); from
+ * [engine.leveldb]: bloom_bits_per_key -> its bloom filter policy
+ * (default 10), codec = snappy (default) or none (this LevelDB has
+ * no other). Durability is
  * write()'s sync argument (WriteOptions.sync), which the host sets from
  * the node's `sync` on every call; conf->sync is not consulted. LevelDB
  * keeps its own compaction; conf->compaction is ignored.
@@ -25,6 +25,7 @@
  * options: they are destroyed here after the database is closed.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,6 @@
 
 #define LDB_DEFAULT_MEMTABLE (64ull << 20)
 #define LDB_DEFAULT_CACHE (32ull << 20)
-#define LDB_DEFAULT_BLOOM 10
 
 typedef struct ldb_engine {
     dk_engine base;              /* first: the host sees a dk_engine */
@@ -89,6 +89,21 @@ static void ldb_free(ldb_engine *e)
     free(e);
 }
 
+/* [engine.leveldb]: the keys this adapter takes (dk_option). */
+typedef struct ldb_opts {
+    int compression;             /* 0 snappy, 1 none */
+    int64_t bloom_bits_per_key;
+} ldb_opts;
+
+static const char *const ldb_compressions[] = {"snappy", "none", NULL};
+
+static const dk_option ldb_options[] = {
+    {.key = "codec", .type = DK_OPT_WORD, .offset = offsetof(ldb_opts, compression),
+     .words = ldb_compressions, .dflt = "snappy"},
+    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(ldb_opts, bloom_bits_per_key),
+     .min = 1, .max = 32, .dflt = "10"},
+};
+
 static int ldb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **out)
 {
     *out = NULL;
@@ -96,13 +111,11 @@ static int ldb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
         host->log(host, DK_LOG_ERROR, "leveldb: open: no path");
         return -EINVAL;
     }
-    int compression = leveldb_snappy_compression;
-    if (conf->codec && !strcmp(conf->codec, "none"))
-        compression = leveldb_no_compression;
-    else if (conf->codec && strcmp(conf->codec, "zstd") != 0) {
-        host->log(host, DK_LOG_ERROR, "leveldb: codec = %s: expected zstd or none", conf->codec);
-        return DK_ECONFIG;
-    }
+    ldb_opts o;
+    int rc = host->options(host, ldb_options, sizeof ldb_options / sizeof ldb_options[0], &o);
+    if (rc)
+        return rc;
+    int compression = o.compression == 0 ? leveldb_snappy_compression : leveldb_no_compression;
     ldb_engine *e = calloc(1, sizeof(*e));
     if (!e || !(e->path = strdup(conf->path))) {
         free(e);
@@ -117,8 +130,7 @@ static int ldb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
     e->cache = leveldb_cache_create_lru(conf->block_cache_size ? conf->block_cache_size
                                                                : LDB_DEFAULT_CACHE);
     leveldb_options_set_cache(e->opts, e->cache);
-    e->bloom = leveldb_filterpolicy_create_bloom(
-        conf->bloom_bits_per_key ? (int)conf->bloom_bits_per_key : LDB_DEFAULT_BLOOM);
+    e->bloom = leveldb_filterpolicy_create_bloom((int)o.bloom_bits_per_key);
     leveldb_options_set_filter_policy(e->opts, e->bloom);
 
     e->wo_sync = leveldb_writeoptions_create();
@@ -129,7 +141,7 @@ static int ldb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
     char *err = NULL;
     e->db = leveldb_open(e->opts, conf->path, &err);
     if (err) {
-        int rc = ldb_fail(host, "open", conf->path, err);
+        rc = ldb_fail(host, "open", conf->path, err);
         e->db = NULL;
         ldb_free(e);
         return rc;

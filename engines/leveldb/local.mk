@@ -9,5 +9,4 @@ engine_leveldb_la_SOURCES = engines/leveldb/leveldb.c $(DK_ADAPTER_COMMON)
 engine_leveldb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS) -Wl,-z,nodelete
 engine_leveldb_la_LIBADD = framework/util/libdkutil.la -lleveldb
 TESTS += tests/unit/engine-leveldb.test
-EXTRA_tests_unit_test_engine_DEPENDENCIES += engine-leveldb.la
 endif

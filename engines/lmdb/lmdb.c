@@ -31,9 +31,9 @@
  * is not consulted: the host passes the durability it wants to each write.
  *
  * Configuration: the map is 64 GiB (sparse; the file grows with the data);
- * block cache, bloom filter and memtable size have no LMDB equivalent (the
- * OS page cache is the cache) and are ignored; codec must be NULL, "none"
- * or "zstd" (values are stored uncompressed either way).
+ * block cache and memtable size have no LMDB equivalent (the OS page
+ * cache is the cache) and are ignored; values are stored uncompressed. It
+ * takes no options of its own: a key in [engine.lmdb] stops the node.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,10 +102,6 @@ static int lm_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **
     if (!conf || !conf->path) {
         host->log(host, DK_LOG_ERROR, "lmdb: open: no path");
         return -EINVAL;
-    }
-    if (conf->codec && strcmp(conf->codec, "none") != 0 && strcmp(conf->codec, "zstd") != 0) {
-        host->log(host, DK_LOG_ERROR, "lmdb: codec = %s: expected zstd or none", conf->codec);
-        return DK_ECONFIG;
     }
     lm_engine *e = calloc(1, sizeof(*e));
     if (!e || !(e->path = strdup(conf->path))) {

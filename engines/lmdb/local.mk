@@ -5,5 +5,4 @@ engine_lmdb_la_SOURCES = engines/lmdb/lmdb.c $(DK_ADAPTER_COMMON)
 engine_lmdb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 engine_lmdb_la_LIBADD = framework/util/libdkutil.la -llmdb
 TESTS += tests/unit/engine-lmdb.test
-EXTRA_tests_unit_test_engine_DEPENDENCIES += engine-lmdb.la
 endif

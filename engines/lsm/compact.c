@@ -263,7 +263,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     }
     uint64_t target = job->target_file_size ? job->target_file_size : LSM_DEFAULT_TARGET_FILE;
     cp_pace pace = {.rate = db->rate_limit, .start_us = cp_now_us(), .db = db};
-    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .zstd = db->zstd, .host = db->host,
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .codec = db->codec, .host = db->host,
                      .on_write = cp_on_write, .arg = &pace,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb = NULL;
@@ -440,7 +440,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 0;
         pthread_mutex_unlock(&db->mu);
         if (rc && rc != DK_ECLOSED)
-            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir, dk_strerror(rc));
+            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir, db->host->strerror(db->host, rc));
     }
     free(job.inputs);
     dk__lsm_version_unref(v);

@@ -119,7 +119,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     char path[4096];
     *out = NULL;
     dk__lsm_file_path(db, path, sizeof(path), number, "sst");
-    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .zstd = db->zstd, .host = db->host,
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .codec = db->codec, .host = db->host,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb;
     int rc = dk__lsm_tb_open(db->env, path, &o, &tb);

@@ -47,7 +47,6 @@
 
 
 #define LSM_GROUP_MAX (1u << 20)
-#define CONF_HAS(c, f) (offsetof(dk_engine_conf, f) + sizeof((c)->f) <= (c)->struct_size)
 
 static void lsm_log(const lsm_db *db, int level, const char *fmt, ...) DK_PRINTF(3, 4);
 static void lsm_log(const lsm_db *db, int level, const char *fmt, ...)
@@ -78,7 +77,7 @@ void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what)
 {
     if (!db->bg_error) {
         db->bg_error = rc;
-        lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what, dk_strerror(rc));
+        lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what, db->host->strerror(db->host, rc));
     }
     /* Queued writers need no wake-up: each leader answers its group
      * and hands over to the next, which sees bg_error in lsm_make_room. */

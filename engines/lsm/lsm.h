@@ -76,7 +76,8 @@ typedef struct lsm_db {
     uint64_t memtable_size, rate_limit;
     uint64_t writeback_bytes;    /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
-    int zstd;
+    lsm_codecs *codecs;          /* every codec the engine reads or writes */
+    const dk_codec_ref *codec;   /* the one it writes with ([engine.lsm] codec) */
     const dk_compaction_ops *policy_ops;
     dk_compaction_policy *policy;
 

@@ -24,8 +24,6 @@
 
 #include "lsm.h"
 
-#define CONF_HAS(c, f) (offsetof(dk_engine_conf, f) + sizeof((c)->f) <= (c)->struct_size)
-
 typedef struct rc_scan {
     uint64_t *logs;
     size_t nlogs, caplogs;
@@ -145,30 +143,55 @@ static int rc_gc_cb(void *arg, const char *name)
     return 0;
 }
 
+/* [engine.lsm]: the keys this engine takes (dk_option); the hint store
+ * opened by the node reads the same section. */
+typedef struct rc_opts {
+    const char *codec;
+    int64_t codec_level;
+    int64_t bloom_bits_per_key;
+    uint64_t compaction_rate_limit;
+} rc_opts;
+
+static const dk_option rc_options_spec[] = {
+    {.key = "codec", .type = DK_OPT_STRING, .offset = offsetof(rc_opts, codec), .dflt = "zstd"},
+    {.key = "codec_level", .type = DK_OPT_INT, .offset = offsetof(rc_opts, codec_level),
+     .min = -1000000, .max = 1000000, .dflt = "0"},
+    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(rc_opts, bloom_bits_per_key),
+     .min = 1, .max = 32, .dflt = "10"},
+    {.key = "compaction_rate_limit", .type = DK_OPT_RATE,
+     .offset = offsetof(rc_opts, compaction_rate_limit), .min = 0, .max = 1ll << 40, .dflt = "64MiB"},
+};
+
+/* Options, the block cache and the codec to write with: the codec plugin
+ * named by [engine.lsm] codec, opened through the host at codec_level. */
 static int rc_options(lsm_db *db, const dk_engine_conf *conf)
 {
-    db->memtable_size = CONF_HAS(conf, memtable_size) && conf->memtable_size ? conf->memtable_size : LSM_DEFAULT_MEMTABLE;
-    uint64_t cache = CONF_HAS(conf, block_cache_size) && conf->block_cache_size ? conf->block_cache_size : LSM_DEFAULT_CACHE;
-    db->bits_per_key = CONF_HAS(conf, bloom_bits_per_key) && conf->bloom_bits_per_key ? conf->bloom_bits_per_key : 10;
-    db->rate_limit = CONF_HAS(conf, compaction_rate_limit) ? conf->compaction_rate_limit : 0;
+    const dk_host *h = db->host;
+    rc_opts o;
+    int rc = h->options(h, rc_options_spec, sizeof rc_options_spec / sizeof rc_options_spec[0], &o);
+    if (rc)
+        return rc;
+    db->memtable_size = DK_HAS(conf, memtable_size) ? conf->memtable_size : LSM_DEFAULT_MEMTABLE;
+    uint64_t cache = DK_HAS(conf, block_cache_size) ? conf->block_cache_size : LSM_DEFAULT_CACHE;
+    db->bits_per_key = (unsigned)o.bloom_bits_per_key;
+    db->rate_limit = o.compaction_rate_limit;
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
-    const char *codec = CONF_HAS(conf, codec) ? conf->codec : NULL;
-    if (!codec || !strcmp(codec, "zstd"))
-        db->zstd = 1;
-    else if (!strcmp(codec, "none"))
-        db->zstd = 0;
-    else {
-        db->host->log(db->host, DK_LOG_ERROR, "lsm: unknown codec '%s' (zstd or none)", codec);
-        return DK_ECONFIG;
-    }
-    if (db->bits_per_key > 64) {
-        db->host->log(db->host, DK_LOG_ERROR, "lsm: bloom_bits_per_key %u is out of range (1-64)", db->bits_per_key);
-        return DK_ECONFIG;
-    }
-    if (CONF_HAS(conf, compaction_policy) && conf->compaction && conf->compaction_policy) {
+    if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
         db->policy = conf->compaction_policy;
     }
+    if ((rc = dk__lsm_codecs_new(h, &db->codecs)))
+        return rc;
+    rc = dk__lsm_codecs_open(db->codecs, o.codec, (int)o.codec_level, &db->codec);
+    if (rc == DK_ECONFIG)
+        h->conf_error(h, "codec_level", "the codec '%s' refuses this level (the log says which it takes)",
+                      o.codec);
+    else if (rc == -ENOENT || rc == -EINVAL)
+        h->conf_error(h, "codec", "no codec plugin '%s' (codec-%s.so) in the plugin folder", o.codec, o.codec);
+    else if (rc)
+        h->conf_error(h, "codec", "the codec '%s' cannot be opened: %s", o.codec, h->strerror(h, rc));
+    if (rc)
+        return rc == -ENOENT || rc == -EINVAL ? DK_ECONFIG : rc;
     return (db->cache = dk__lsm_cache_new(cache)) ? 0 : -ENOMEM;
 }
 
@@ -206,7 +229,7 @@ static int rc_recover(lsm_db *db)
     for (size_t i = 0; i < r.n; i++) {
         if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size, &files[nfiles]))) {
             db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
-                          (unsigned long long)r.files[i].number, db->dir, dk_strerror(rc));
+                          (unsigned long long)r.files[i].number, db->dir, db->host->strerror(db->host, rc));
             goto out;
         }
         nfiles++;
@@ -239,7 +262,7 @@ static int rc_recover(lsm_db *db)
             continue;
         }
         if (rc) {
-            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, dk_strerror(rc));
+            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, db->host->strerror(db->host, rc));
             goto out;
         }
         if (dropped) {
@@ -303,6 +326,7 @@ static void rc_free(lsm_db *db)
     dk__lsm_mem_unref(db->mem);
     dk__lsm_mem_unref(db->imm);
     dk__lsm_version_unref(db->cur);
+    dk__lsm_codecs_free(db->codecs);   /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
     pthread_mutex_destroy(&db->mu);
@@ -320,7 +344,7 @@ static void rc_free(lsm_db *db)
 int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *env, dk_engine **out)
 {
     *out = NULL;
-    if (!host || !conf || conf->struct_size < offsetof(dk_engine_conf, sync) || !conf->path)
+    if (!host || !DK_HAS(conf, path))
         return DK_ECONFIG;
     lsm_db *db = calloc(1, sizeof(*db));
     if (!db || !(db->dir = strdup(conf->path))) {
@@ -338,13 +362,14 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_cond_init(&db->done_cv, NULL);
     int rc = rc_options(db, conf);
     if (!rc) {
-        db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .host = host};
+        db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs,
+                                 .host = host};
         rc = rc_recover(db);
     }
     if (!rc)
         rc = dk__lsm_start_threads(db);
     if (rc) {
-        host->log(host, DK_LOG_ERROR, "lsm: cannot open %s: %s", conf->path, dk_strerror(rc));
+        host->log(host, DK_LOG_ERROR, "lsm: cannot open %s: %s", conf->path, host->strerror(host, rc));
         rc_free(db);
         return rc;
     }
@@ -379,7 +404,7 @@ int dk__lsm_close(dk_engine *e)
         rc = dk__lsm_wal_trim(&db->wal, path);
     }
     if (rc && !db->bg_error)
-        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, dk_strerror(rc));
+        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, db->host->strerror(db->host, rc));
     rc_free(db);
     return rc;
 }

@@ -3,13 +3,17 @@
  *
  * File layout:
  *   data block*  filter block  properties block  index block  footer
- * Every block is followed by a 5-byte trailer: compression type (u8: 0
- * raw, 1 zstd) and the masked crc32c of the stored bytes plus the type.
+ * Every block is followed by a 5-byte trailer: the id of the codec that
+ * compressed it (u8: 0 stored raw, else a dk_codec_ops.id, e.g. 1 zstd,
+ * 2 lz4) and the masked crc32c of the stored bytes plus the id.
  * Data blocks hold ~4 KiB of entries (block.h); the index block maps each
  * data block's last internal key to its handle (varint offset, varint
  * size); the filter is a bloom filter over user keys (bloom.h); the
  * properties block holds the key range, entry and tombstone counts,
- * sequence and write-time ranges and max expiry.
+ * sequence and write-time ranges and max expiry, then the codecs its
+ * blocks use: varint count, then per codec u8 id, varint name length,
+ * name. A table written before codecs were plugins ends after the key
+ * range; its compressed blocks have id 1 and it is read as using "zstd".
  * Footer (64 bytes): filter, properties and index handles (offset u64,
  * size u64 each), format version (u32), masked crc32c of the preceding 52
  * bytes (u32), magic (u64).
@@ -18,6 +22,7 @@
 #define DK_LSM_TABLE_H
 #include "block.h"
 #include "cache.h"
+#include "codecs.h"
 #include "dynkv/types.h"
 #include "env.h"
 
@@ -28,7 +33,9 @@
 #define LSM_BLOCK_SIZE 4096u
 #define LSM_BLOCK_MAX (256u * 1024u * 1024u)
 
-enum { LSM_BLOCK_RAW = 0, LSM_BLOCK_ZSTD = 1 };
+enum { LSM_BLOCK_RAW = 0 };      /* trailer id of a block stored as it is */
+#define LSM_LEGACY_CODEC_ID 1u      /* what tables without a codec list used */
+#define LSM_LEGACY_CODEC "zstd"
 
 typedef struct lsm_props {
     uint64_t entries, tombstones;
@@ -45,7 +52,8 @@ int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src);
 
 typedef struct lsm_tb_opts {
     unsigned bits_per_key;
-    int zstd;                     /* compress blocks with zstd when it shrinks them */
+    const dk_codec_ref *codec;    /* compress data blocks with it when that shrinks them
+                                   * by 1/8; NULL or id 0: store them raw */
     const dk_host *host;          /* record_time; may be NULL */
     /* Called after each write of n bytes (rate limiting); may be NULL. */
     void (*on_write)(void *arg, size_t n);
@@ -86,6 +94,7 @@ typedef struct lsm_table {
     size_t index_size, filter_size;   /* decoded sizes */
     uint64_t index_off, index_len, filter_off, filter_len;   /* stored handles */
     size_t pinned;                /* bytes charged by dk__lsm_cache_pin */
+    lsm_codecs *codecs;           /* decoders of compressed blocks; may be NULL */
     lsm_props props;
 } lsm_table;
 
@@ -99,9 +108,12 @@ typedef struct lsm_found {
     lsm_cblock *h;
 } lsm_found;
 
-/* Open and check a table; errors name the file and offset in the log. */
+/* Open and check a table; errors name the file and offset in the log.
+ * Every codec the table's properties name is registered in codecs (opened
+ * through the host if needed): a codec that cannot be opened fails the
+ * open, naming the file. codecs NULL: only raw blocks can be read. */
 int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
-                       const dk_host *host, lsm_table **out);
+                       lsm_codecs *codecs, const dk_host *host, lsm_table **out);
 void dk__lsm_table_close(lsm_table *t);
 /* Newest version of ukey with seq <= snap: 0 with *type and *seq set (value
  * in out), DK_ENOTFOUND, or an error (DK_ECORRUPT: logged and counted). */

@@ -2,9 +2,11 @@
  * table_builder.c - writes an SSTable (table.h) in one sequential pass.
  *
  * Data blocks are cut at LSM_BLOCK_SIZE; an entry never spans blocks, so
- * a large value makes one large block. With zstd on, a block is stored
- * compressed only when that saves at least 1/8 of it (RocksDB's rule), so
- * incompressible data costs no decompression on read. User-key hashes for
+ * a large value makes one large block. With a codec (a dk_codec_ref the
+ * engine got from the host), a data block is stored compressed only when
+ * that saves at least 1/8 of it (RocksDB's rule), so incompressible data
+ * costs no decompression on read; the codec's id goes in the block's
+ * trailer and, if any block used it, its name in the properties. User-key hashes for
  * the bloom filter are collected as keys arrive and the filter is built at
  * the end, when the key count is known.
  *
@@ -18,7 +20,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <zstd.h>
+#include <string.h>
 
 #include "bloom.h"
 #include "util/crc32c.h"
@@ -34,7 +36,7 @@ struct lsm_table_builder {
     uint64_t *hashes;
     size_t nhash, caphash;
     lsm_props props;
-    ZSTD_CCtx *zc;
+    int codec_used;              /* a block was stored with opts.codec */
 };
 
 void dk__lsm_props_init(lsm_props *p)
@@ -77,13 +79,10 @@ int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm
     dk__lsm_bb_init(&tb->data);
     dk__lsm_bb_init(&tb->index);
     dk__lsm_props_init(&tb->props);
-    if (opts->zstd && !(tb->zc = ZSTD_createCCtx())) {
-        free(tb);
-        return -ENOMEM;
-    }
+    if (tb->opts.codec && tb->opts.codec->id == LSM_BLOCK_RAW)
+        tb->opts.codec = NULL;
     int rc = env->ops->create(env, path, &tb->f);
     if (rc) {
-        ZSTD_freeCCtx(tb->zc);
         free(tb);
         return rc;
     }
@@ -115,17 +114,21 @@ static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress
     const uint8_t *p = contents.ptr;
     size_t n = contents.len;
     uint8_t type = LSM_BLOCK_RAW;
-    if (compress && tb->zc) {
-        size_t bound = ZSTD_compressBound(n);
+    const dk_codec_ref *codec = tb->opts.codec;
+    if (compress && codec) {
+        size_t bound = dk_codec_bound(codec, n), z = 0;
         dk_buf_reset(&tb->scratch);
-        int rc = dk_buf_reserve(&tb->scratch, bound);
+        int rc = bound ? dk_buf_reserve(&tb->scratch, bound) : 0;
         if (rc)
             return rc;
-        size_t z = ZSTD_compressCCtx(tb->zc, tb->scratch.data, bound, p, n, 1);
-        if (!ZSTD_isError(z) && z < n - n / 8) {
+        /* A codec that fails is not worth failing the table for: the block
+         * is stored raw, which every reader can read. */
+        if (bound && dk_codec_compress(codec, p, n, tb->scratch.data, bound, &z) == 0 &&
+            z < n - n / 8) {
             p = tb->scratch.data;
             n = z;
-            type = LSM_BLOCK_ZSTD;
+            type = (uint8_t)codec->id;
+            tb->codec_used = 1;
         }
     }
     uint8_t trailer[LSM_BLOCK_TRAILER];
@@ -248,6 +251,19 @@ static int tb_props_block(lsm_table_builder *tb, dk_buf *out)
     n = dk_put_varint(v, p->largest.len);
     if (!rc && !(rc = dk_buf_append(out, v, n)))
         rc = dk_buf_append(out, p->largest.data, p->largest.len);
+    /* The codecs the data blocks use: none, or the one the table was
+     * written with (raw blocks need none). */
+    const dk_codec_ref *codec = tb->codec_used ? tb->opts.codec : NULL;
+    n = dk_put_varint(v, codec ? 1 : 0);
+    if (!rc)
+        rc = dk_buf_append(out, v, n);
+    if (!rc && codec) {
+        uint8_t id = (uint8_t)codec->id;
+        size_t len = strlen(codec->name);
+        n = dk_put_varint(v, len);
+        if (!(rc = dk_buf_append(out, &id, 1)) && !(rc = dk_buf_append(out, v, n)))
+            rc = dk_buf_append(out, codec->name, len);
+    }
     return rc;
 }
 
@@ -313,6 +329,5 @@ void dk__lsm_tb_abandon(lsm_table_builder *tb)
     dk_buf_free(&tb->scratch);
     dk__lsm_props_free(&tb->props);
     free(tb->hashes);
-    ZSTD_freeCCtx(tb->zc);
     free(tb);
 }

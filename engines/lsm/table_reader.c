@@ -14,13 +14,18 @@
  * line naming the file and offset, and one count of
  * lsm_corrupt_blocks_total. Nothing is retried or repaired here: the
  * engine reports the error to the caller and keeps serving other keys.
+ *
+ * A compressed block names its codec by id in its trailer; the table's
+ * properties name the codecs of its blocks, which the open registers in
+ * the engine's codec registry (codecs.h), so a block read only looks its
+ * codec up. The codec's compressed form records the original length,
+ * which is checked against LSM_BLOCK_MAX before anything is allocated.
  */
 #include "table.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "bloom.h"
 #include "util/crc32c.h"
@@ -58,8 +63,9 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
     }
     uint8_t type = raw[size];
     uint32_t crc = dk_crc32c_extend(dk_crc32c(raw, size), &type, 1);
+    const dk_codec_ref *codec = type == LSM_BLOCK_RAW ? NULL : dk__lsm_codecs_get(t->codecs, type);
     if (got != n || dk_crc32c_unmask(dk_get_u32(raw + size + 1)) != crc ||
-        (type != LSM_BLOCK_RAW && type != LSM_BLOCK_ZSTD)) {
+        (type != LSM_BLOCK_RAW && !codec)) {
         free(raw);
         return tr_corrupt(t, off, what);
     }
@@ -68,8 +74,8 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
         *out_len = (size_t)size;
         return 0;
     }
-    unsigned long long dlen = ZSTD_getFrameContentSize(raw, size);
-    if (dlen == ZSTD_CONTENTSIZE_ERROR || dlen == ZSTD_CONTENTSIZE_UNKNOWN || dlen > LSM_BLOCK_MAX) {
+    size_t dlen = 0;
+    if (dk_codec_decompress(codec, raw, size, NULL, 0, &dlen) != 0 || dlen > LSM_BLOCK_MAX) {
         free(raw);
         return tr_corrupt(t, off, what);
     }
@@ -78,14 +84,15 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
         free(raw);
         return -ENOMEM;
     }
-    size_t r = ZSTD_decompress(d, dlen, raw, size);
+    size_t got_len = 0;
+    rc = dk_codec_decompress(codec, raw, size, d, dlen, &got_len);
     free(raw);
-    if (ZSTD_isError(r) || r != dlen) {
+    if (rc || got_len != dlen) {
         free(d);
-        return tr_corrupt(t, off, what);
+        return rc == -ENOMEM ? rc : tr_corrupt(t, off, what);
     }
     *out = d;
-    *out_len = (size_t)dlen;
+    *out_len = dlen;
     return 0;
 }
 
@@ -114,11 +121,34 @@ static int tr_parse_props(lsm_table *t, const uint8_t *p, size_t n, uint64_t off
             return -ENOMEM;
         q += len;
     }
+    if (q == end)
+        return t->codecs ? dk__lsm_codecs_need(t->codecs, LSM_LEGACY_CODEC_ID, LSM_LEGACY_CODEC, t->path) : 0;
+    uint64_t count;
+    size_t k = dk_get_varint(q, end, &count);
+    if (!k || count > 255)
+        return tr_corrupt(t, off, "properties block (codec list)");
+    q += k;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t len;
+        char name[65];
+        if (q == end || !(k = dk_get_varint(q + 1, end, &len)) || len == 0 || len > 64 ||
+            len > (uint64_t)(end - q - 1 - k))
+            return tr_corrupt(t, off, "properties block (codec list)");
+        uint8_t id = q[0];
+        memcpy(name, q + 1 + k, len);
+        name[len] = '\0';
+        q += 1 + k + len;
+        if (strlen(name) != len)
+            return tr_corrupt(t, off, "properties block (codec name)");
+        int rc = t->codecs ? dk__lsm_codecs_need(t->codecs, id, name, t->path) : 0;
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
 int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
-                       const dk_host *host, lsm_table **out)
+                       lsm_codecs *codecs, const dk_host *host, lsm_table **out)
 {
     *out = NULL;
     lsm_table *t = calloc(1, sizeof(*t));
@@ -130,6 +160,7 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
     t->number = number;
     t->host = host;
     t->cache = cache;
+    t->codecs = codecs;
     dk__lsm_props_init(&t->props);
     int rc = env->ops->open_r(env, path, &t->f);
     if (rc) {

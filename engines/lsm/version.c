@@ -27,7 +27,7 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
     lsm_file *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
-    int rc = dk__lsm_table_open(fe->env, path, number, fe->cache, fe->host, &f->table);
+    int rc = dk__lsm_table_open(fe->env, path, number, fe->cache, fe->codecs, fe->host, &f->table);
     if (!rc && size && f->table->size != size) {
         if (fe->host && fe->host->log)
             fe->host->log(fe->host, DK_LOG_ERROR, "lsm: table %s is %llu bytes, the manifest says %llu",

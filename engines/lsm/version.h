@@ -23,6 +23,7 @@ typedef struct lsm_fileenv {
     lsm_env *env;
     const char *dir;
     lsm_cache *cache;
+    lsm_codecs *codecs;       /* the engine's block codecs; may be NULL */
     const dk_host *host;
 } lsm_fileenv;
 

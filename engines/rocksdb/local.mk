@@ -5,5 +5,4 @@ engine_rocksdb_la_SOURCES = engines/rocksdb/rocksdb.c $(DK_ADAPTER_COMMON)
 engine_rocksdb_la_LDFLAGS = $(DK_PLUGIN_LDOPTS)
 engine_rocksdb_la_LIBADD = framework/util/libdkutil.la -lrocksdb
 TESTS += tests/unit/engine-rocksdb.test
-EXTRA_tests_unit_test_engine_DEPENDENCIES += engine-rocksdb.la
 endif

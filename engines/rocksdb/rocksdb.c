@@ -12,9 +12,11 @@
  * a time, as engine.h requires of the host.
  *
  * Configuration: memtable_size -> write_buffer_size (default 64 MiB, the
- * LSM engine's), block_cache_size -> an LRU block cache (default 32 MiB),
- * bloom_bits_per_key -> a full bloom filter (default 10), codec "zstd" or
- * "none" (NULL: the library default, snappy). Durability is write()'s sync
+ * LSM engine's), block_cache_size -> an LRU block cache (default 32 MiB);
+ * from [engine.rocksdb]: bloom_bits_per_key -> a full bloom filter
+ * (default 10), codec = zstd (default), lz4, snappy or none
+ * (RocksDB compresses itself; dynkv's codec plugins are for engines
+ * that do not). Durability is write()'s sync
  * argument (WriteOptions.sync), which the host sets from the node's `sync`
  * on every call; conf->sync is not consulted. RocksDB keeps its own
  * compaction (conf->compaction is ignored).
@@ -23,6 +25,7 @@
  * ..."); it is logged through the host and mapped to a code by its prefix.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +37,6 @@
 
 #define RDB_DEFAULT_MEMTABLE (64ull << 20)
 #define RDB_DEFAULT_CACHE (32ull << 20)
-#define RDB_DEFAULT_BLOOM 10
 
 typedef struct rdb_engine {
     dk_engine base;              /* first: the host sees a dk_engine */
@@ -86,6 +88,21 @@ static void rdb_free(rdb_engine *e)
     free(e);
 }
 
+/* [engine.rocksdb]: the keys this adapter takes (dk_option). */
+typedef struct rdb_opts {
+    int compression;             /* index in rdb_compressions */
+    int64_t bloom_bits_per_key;
+} rdb_opts;
+
+static const char *const rdb_compressions[] = {"zstd", "lz4", "snappy", "none", NULL};
+
+static const dk_option rdb_options[] = {
+    {.key = "codec", .type = DK_OPT_WORD, .offset = offsetof(rdb_opts, compression),
+     .words = rdb_compressions, .dflt = "zstd"},
+    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(rdb_opts, bloom_bits_per_key),
+     .min = 1, .max = 32, .dflt = "10"},
+};
+
 static int rdb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **out)
 {
     *out = NULL;
@@ -93,15 +110,12 @@ static int rdb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
         host->log(host, DK_LOG_ERROR, "rocksdb: open: no path");
         return -EINVAL;
     }
-    int compression = -1;
-    if (conf->codec && !strcmp(conf->codec, "zstd"))
-        compression = rocksdb_zstd_compression;
-    else if (conf->codec && !strcmp(conf->codec, "none"))
-        compression = rocksdb_no_compression;
-    else if (conf->codec) {
-        host->log(host, DK_LOG_ERROR, "rocksdb: codec = %s: expected zstd or none", conf->codec);
-        return DK_ECONFIG;
-    }
+    rdb_opts o;
+    int rc = host->options(host, rdb_options, sizeof rdb_options / sizeof rdb_options[0], &o);
+    if (rc)
+        return rc;
+    static const int compression[] = {rocksdb_zstd_compression, rocksdb_lz4_compression,
+                                      rocksdb_snappy_compression, rocksdb_no_compression};
     rdb_engine *e = calloc(1, sizeof(*e));
     if (!e || !(e->path = strdup(conf->path))) {
         free(e);
@@ -112,16 +126,14 @@ static int rdb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
     rocksdb_options_set_create_if_missing(e->opts, 1);
     rocksdb_options_set_write_buffer_size(
         e->opts, conf->memtable_size ? conf->memtable_size : RDB_DEFAULT_MEMTABLE);
-    if (compression >= 0)
-        rocksdb_options_set_compression(e->opts, compression);
+    rocksdb_options_set_compression(e->opts, compression[o.compression]);
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
     e->cache = rocksdb_cache_create_lru(conf->block_cache_size ? conf->block_cache_size
                                                                : RDB_DEFAULT_CACHE);
     rocksdb_block_based_options_set_block_cache(t, e->cache);
     /* The table options take ownership of the filter policy. */
     rocksdb_block_based_options_set_filter_policy(
-        t, rocksdb_filterpolicy_create_bloom_full(
-               conf->bloom_bits_per_key ? conf->bloom_bits_per_key : RDB_DEFAULT_BLOOM));
+        t, rocksdb_filterpolicy_create_bloom_full((double)o.bloom_bits_per_key));
     rocksdb_options_set_block_based_table_factory(e->opts, t);
     rocksdb_block_based_options_destroy(t);
 
@@ -135,7 +147,7 @@ static int rdb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
     char *err = NULL;
     e->db = rocksdb_open(e->opts, conf->path, &err);
     if (err) {
-        int rc = rdb_fail(host, "open", conf->path, err);
+        rc = rdb_fail(host, "open", conf->path, err);
         e->db = NULL;
         rdb_free(e);
         return rc;

@@ -35,6 +35,13 @@
  * old one, does not disturb them. compact_range asks the host's
  * record_filter which records are dead (expired, tombstones past grace).
  *
+ * Options: its own INI section, [engine.vendorlog] (--set
+ * engine.vendorlog.KEY=VALUE), read through the host (dk_host.options,
+ * ABI 1.1), which refuses unknown keys and bad values with the file and
+ * line: max_file_size (a size, 0 = no limit) caps the log, and a batch
+ * that would grow it past the cap is refused with -ENOSPC (compact_range
+ * then makes room again by dropping dead records).
+ *
  * Limits: the index lives in memory (an insert is O(n) memmove; fine for an
  * example, not for billions of keys); keys up to 65535 bytes.
  */
@@ -48,6 +55,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stddef.h>
 #include <dynkv/engine.h>
 #include <dynkv/plugin.h>
 
@@ -81,7 +89,18 @@ typedef struct vl_engine {
     size_t n, cap;
     uint64_t live_bytes, compactions;
     int failed;                         /* an fdatasync failed: read-only */
+    uint64_t max_file_size;             /* [engine.vendorlog] max_file_size; 0 = none */
 } vl_engine;
+
+/* [engine.vendorlog]: the options this engine takes (dk_option). */
+typedef struct vl_opts {
+    uint64_t max_file_size;
+} vl_opts;
+
+static const dk_option vl_options[] = {
+    {.key = "max_file_size", .type = DK_OPT_SIZE, .offset = offsetof(vl_opts, max_file_size),
+     .min = 0, .max = 1ll << 40, .dflt = "0"},
+};
 
 typedef struct vl_iter {
     dk_engine_iter base;                /* first */
@@ -170,17 +189,6 @@ static int vl_pwrite(int fd, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-/* Messages for the codes this file returns. dk_strerror() is not used:
- * it lives in framework/util, which is not installed for vendors. */
-static const char *vl_errstr(int rc)
-{
-    switch (rc) {
-    case DK_ECORRUPT: return "malformed data";
-    case DK_ETOOBIG: return "size limit exceeded";
-    case DK_EREADONLY: return "read-only after a failed fdatasync";
-    default: return rc < 0 && rc > -4096 ? strerror(-rc) : "unknown error";
-    }
-}
 
 static void vl_file_unref(vl_file *f)
 {
@@ -340,13 +348,17 @@ static int vl_close(dk_engine *eng)
 static int vl_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **out)
 {
     *out = NULL;
+    vl_opts o;
+    int rc = host->options(host, vl_options, sizeof vl_options / sizeof vl_options[0], &o);
+    if (rc)
+        return rc;
     pthread_once(&vl_crc_once, vl_crc_init);
     vl_engine *e = calloc(1, sizeof(*e));
     if (!e)
         return -ENOMEM;
     e->base.host = host;
+    e->max_file_size = o.max_file_size;
     pthread_mutex_init(&e->mu, NULL);
-    int rc = 0;
     struct stat st;
     /* asprintf leaves its pointer undefined on failure */
     if (asprintf(&e->path, "%s/vendorlog.log", conf->path) < 0)
@@ -409,7 +421,8 @@ static int vl_get(dk_engine *eng, dk_slice key, dk_value_sink sink, void *arg)
         rc = -ENOMEM;
     if (rc == 0 && (rc = vl_pread(e->file->fd, v, n, e->ents[i].voff)) != 0)
         e->base.host->log(e->base.host, DK_LOG_ERROR, "vendorlog: %s: cannot read %zu bytes at offset %llu: %s",
-                          e->path, n, (unsigned long long)e->ents[i].voff, vl_errstr(rc));
+                          e->path, n, (unsigned long long)e->ents[i].voff,
+                          e->base.host->strerror(e->base.host, rc));
     pthread_mutex_unlock(&e->mu);
     if (rc == 0)
         sink(arg, (dk_slice){v, n});
@@ -452,6 +465,13 @@ static int vl_write(dk_engine *eng, const dk_batch *batch, int sync)
     vl_put32(f, (uint32_t)len);
     vl_put32(f + 4, vl_crc(f + VL_HDR, len));
     pthread_mutex_lock(&e->mu);
+    if (e->max_file_size && e->end + VL_HDR + len > e->max_file_size) {
+        pthread_mutex_unlock(&e->mu);
+        free(f);
+        h->log(h, DK_LOG_WARN, "vendorlog: %s: a %llu-byte batch would pass max_file_size (%llu)",
+               e->path, (unsigned long long)(VL_HDR + len), (unsigned long long)e->max_file_size);
+        return -ENOSPC;
+    }
     int rc = e->failed ? DK_EREADONLY : vl_pwrite(e->file->fd, f, VL_HDR + len, e->end);
     if (rc == 0 && sync && fdatasync(e->file->fd) != 0) {
         rc = -errno;
@@ -466,7 +486,7 @@ static int vl_write(dk_engine *eng, const dk_batch *batch, int sync)
         e->end += VL_HDR + len;
     else if (rc != DK_EREADONLY)
         h->log(h, DK_LOG_ERROR, "vendorlog: %s: write at offset %llu failed: %s%s", e->path,
-               (unsigned long long)e->end, vl_errstr(rc), e->failed ? "; refusing further writes" : "");
+               (unsigned long long)e->end, h->strerror(h, rc), e->failed ? "; refusing further writes" : "");
     pthread_mutex_unlock(&e->mu);
     free(f);
     return rc;
@@ -631,7 +651,7 @@ static int vl_compact_range(dk_engine *eng, dk_slice start, dk_slice end)
         unlink(e->tmp);
     }
     if (rc)
-        h->log(h, DK_LOG_ERROR, "vendorlog: %s: compaction failed: %s", e->path, vl_errstr(rc));
+        h->log(h, DK_LOG_ERROR, "vendorlog: %s: compaction failed: %s", e->path, h->strerror(h, rc));
     pthread_mutex_unlock(&e->mu);
     if (fd >= 0)
         close(fd);

@@ -230,8 +230,30 @@ static void coord_call(void *arg)
     }
 }
 
+/* Origin loop: the answer of /admin/repair is ready. */
+static void repair_back(void *arg)
+{
+    job_send(arg);
+}
+
+/* Cluster loop: anti-entropy lives with the coordinator. */
+static void repair_call(void *arg)
+{
+    dk_api_job *j = arg;
+    dk__api_repair(j);
+    if (j->api->loop == j->api->cluster_loop || dk_mailbox_post(j->api->own_mb, &j->mail, repair_back, j) != 0)
+        repair_back(j);
+}
+
 static void dispatch(dk_api_job *j)
 {
+    if (j->kind == JOB_REPAIR) {
+        if (j->api->loop == j->api->cluster_loop)
+            repair_call(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, repair_call, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
     if (j->api->cluster && (j->kind == JOB_GET || j->kind == JOB_PUT || j->kind == JOB_DELETE || j->kind == JOB_SCAN)) {
         if (j->api->loop == j->api->cluster_loop)
             coord_call(j);
@@ -384,6 +406,34 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
     dispatch(j);
 }
 
+/* GET /admin/repair: progress and the last exchanges; POST
+ * /admin/repair[?prefix=P]: start a repair (api_repair.c answers). */
+static void handle_repair(dk_api_job *j, const dk_http_request *r)
+{
+    if (r->method != HTTP_GET && r->method != HTTP_POST) {
+        dk_buf_append_str(&j->headers, "Allow: GET, POST\r\n");
+        reply_now(j, 405, "method_not_allowed", "GET /admin/repair shows progress; POST /admin/repair[?prefix=P] starts one");
+        return;
+    }
+    if (!j->api->cluster) {
+        reply_now(j, 404, "not_found", "anti-entropy runs only in cluster mode");
+        return;
+    }
+    char buf[1024];
+    ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
+    if (r->method == HTTP_POST && (n == -EINVAL || n > (ssize_t)DK_KEY_MAX)) {
+        reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
+        return;
+    }
+    if (r->method == HTTP_POST && n > 0) {
+        memcpy(j->key, buf, (size_t)n);
+        j->key_len = (size_t)n;
+    }
+    j->repair_post = r->method == HTTP_POST;
+    j->kind = JOB_REPAIR;
+    dispatch(j);
+}
+
 static void handle_health(dk_api_job *j)
 {
     const dk_config *c = j->api->cfg;
@@ -433,6 +483,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         dispatch(j);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
+    } else if (path_is(r, "/admin/repair")) {
+        handle_repair(j, r);
     } else if (path_is(r, "/health")) {
         j->op = DK_OP_HEALTH;
         if (r->method == HTTP_GET || r->method == HTTP_HEAD)
@@ -448,6 +500,6 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /health, /metrics, /cluster and /admin/local/{key}");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /health, /metrics, /cluster, /admin/local/{key} and /admin/repair");
     }
 }

@@ -17,7 +17,8 @@
 typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
     JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
-    JOB_RENDER_SCAN
+    JOB_RENDER_SCAN,
+    JOB_REPAIR                            /* /admin/repair: answered on the cluster loop */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -43,6 +44,7 @@ typedef struct dk_api_job {
     uint32_t limit;
     int consistency;                    /* DK_CL_* */
     int strict;                         /* X-Quorum: strict */
+    int repair_post;                    /* POST /admin/repair (key holds the prefix) */
     int crdt;                           /* /crdt/{key}: a CRDT read, or an operation in value */
     dk_buf crdt_op;                     /* POST /crdt: the encoded operation value points at */
     uint8_t crdt_type;                  /* POST /crdt: the operation's DK_CRDT_* type */
@@ -93,4 +95,8 @@ void dk__api_job_work(uv_work_t *w);
 
 /* Loop thread: free the job and everything it owns. */
 void dk__api_job_free(dk_api_job *j);
+
+/* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
+ * /admin/repair (start a repair) into j's response. */
+void dk__api_repair(dk_api_job *j);
 #endif

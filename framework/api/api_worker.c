@@ -289,6 +289,7 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_RENDER_GET:
     case JOB_RENDER_WRITE: run_render(j); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
+    case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     }
 }
 

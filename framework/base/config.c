@@ -17,6 +17,11 @@
  * own reader, which counts lines (the handler runs on the line the reader
  * handed out last), notes whether a line is indented (an inih continuation)
  * and checks section headers as they go by.
+ *
+ * A plugin's own section ([engine.lsm]) holds keys this file cannot know;
+ * they are kept as text with their line number and parsed by the plugin
+ * through the host (framework/plugin/plugin_opts.c), which words its errors
+ * with dk_config_popt_describe so they read like the ones below.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -44,11 +49,81 @@
 
 /* ---- values ------------------------------------------------------------ */
 
+static int cfg_name_ok(const char *s, int label);
+
+static const char cfg_sections_expect[] = "expected one of [node], [cluster], [storage], [compaction], "
+    "[conflict], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
+    "[conflict.lww] or [codec.zstd]";
+
+int dk_config_is_plugin_section(const char *s)
+{
+    static const char *const kinds[] = {"engine.", "compaction.", "conflict.", "codec."};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i]);
+        if (strncmp(s, kinds[i], n) == 0)
+            return cfg_name_ok(s + n, 0);
+    }
+    return 0;
+}
+
 static int cfg_is_section(const char *s)
 {
     for (size_t i = 0; i < CFG_NSECTIONS; i++)
         if (strcmp(s, cfg_sections[i]) == 0)
             return 1;
+    return dk_config_is_plugin_section(s);
+}
+
+/* [a-z0-9_]{1,64}: what a plugin's key may be. */
+static int cfg_popt_key_ok(const char *k)
+{
+    size_t n = 0;
+    for (; k[n]; n++)
+        if (!((k[n] >= 'a' && k[n] <= 'z') || (k[n] >= '0' && k[n] <= '9') || k[n] == '_'))
+            return 0;
+    return n >= 1 && n <= DK_CONFIG_KEY_MAX;
+}
+
+const dk_config_popt *dk_config_popt_find(const dk_config *c, const char *section, const char *key)
+{
+    for (size_t i = 0; i < c->n_popts; i++)
+        if (strcmp(c->popts[i].section, section) == 0 && strcmp(c->popts[i].key, key) == 0)
+            return &c->popts[i];
+    return NULL;
+}
+
+/* Set a plugin section's key (replacing an earlier value, as --set does).
+ * On failure why says what was expected. */
+static int cfg_popt_set(dk_config *c, const char *section, const char *key, const char *value,
+                        int line, char *why, size_t whylen)
+{
+    if (!cfg_popt_key_ok(key)) {
+        snprintf(why, whylen, "'%s' is not a plugin option name; expected 1..%d characters from "
+                 "a-z, 0-9 and '_'", key, DK_CONFIG_KEY_MAX);
+        return DK_ECONFIG;
+    }
+    if (strlen(value) > DK_CONFIG_VALUE_MAX) {
+        snprintf(why, whylen, "expected at most %d characters", DK_CONFIG_VALUE_MAX);
+        return DK_ECONFIG;
+    }
+    dk_config_popt *o = (dk_config_popt *)dk_config_popt_find(c, section, key);
+    if (!o) {
+        if (c->n_popts >= DK_CONFIG_POPTS_MAX) {
+            snprintf(why, whylen, "expected at most %d keys in plugin sections", DK_CONFIG_POPTS_MAX);
+            return DK_ECONFIG;
+        }
+        dk_config_popt *grown = realloc(c->popts, (c->n_popts + 1) * sizeof *c->popts);
+        if (!grown) {
+            snprintf(why, whylen, "out of memory");
+            return -ENOMEM;
+        }
+        c->popts = grown;
+        o = &c->popts[c->n_popts++];
+        snprintf(o->section, sizeof o->section, "%s", section);
+        snprintf(o->key, sizeof o->key, "%s", key);
+    }
+    snprintf(o->value, sizeof o->value, "%s", value);
+    o->line = line;
     return 0;
 }
 
@@ -235,12 +310,13 @@ static int cfg_parse_rate(const char *s, uint64_t *out)
     return dk_size_parse(tmp, out);
 }
 
-/* Set key k of c from text v. append adds to a list instead of replacing
- * it (inih continuation lines). On failure, why says what was expected. */
-static int cfg_apply(dk_config *c, const cfg_key *k, const char *v, int append, char *why, size_t whylen)
+/* Set the value of key k at field from text v (c is needed only for the
+ * seed list). append adds to a list instead of replacing it (inih
+ * continuation lines). On failure, why says what was expected. */
+static int cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v, int append,
+                        char *why, size_t whylen)
 {
-    char *field = (char *)c + k->off;
-    char lo[32], hi[32], words[128];
+    char lo[32], hi[32], words[512];
     int64_t n;
     uint64_t u;
     int b;
@@ -302,6 +378,13 @@ static int cfg_apply(dk_config *c, const cfg_key *k, const char *v, int append, 
         }
         *(int *)field = (int)n;
         return 0;
+    case CT_INT64:
+        if (cfg_parse_int(v, &n) != 0 || n < k->min || n > k->max) {
+            snprintf(why, whylen, "expected an integer in %lld..%lld", (long long)k->min, (long long)k->max);
+            return DK_ECONFIG;
+        }
+        memcpy(field, &n, sizeof n);
+        return 0;
     case CT_BOOL:
         if (cfg_parse_bool(v, &b) != 0) {
             snprintf(why, whylen, "expected true or false (or yes/no, on/off, 1/0)");
@@ -362,6 +445,12 @@ static int cfg_apply(dk_config *c, const cfg_key *k, const char *v, int append, 
     }
 }
 
+/* Set key k of c from text v (see cfg_apply_to). */
+static int cfg_apply(dk_config *c, const cfg_key *k, const char *v, int append, char *why, size_t whylen)
+{
+    return cfg_apply_to(c, (char *)c + k->off, k, v, append, why, whylen);
+}
+
 /* Hints for the two ways inih surprises people. */
 static const char *cfg_hint(const char *v)
 {
@@ -370,6 +459,17 @@ static const char *cfg_hint(const char *v)
     if (strchr(v, ';'))
         return "; note that ';' starts a comment only after a space or tab";
     return "";
+}
+
+void dk_config_popt_describe(const dk_config *c, const dk_config_popt *o, const char *why,
+                             char *out, size_t len)
+{
+    if (o->line > 0)
+        snprintf(out, len, "%s:%d: [%s] %s = %s: %s%s", c->path[0] ? c->path : "configuration",
+                 o->line, o->section, o->key, o->value, why, cfg_hint(o->value));
+    else
+        snprintf(out, len, "--set %s.%s=%s: %s%s", o->section, o->key, o->value, why,
+                 cfg_hint(o->value));
 }
 
 /* Format "[section] key = value: why<hint>"; secrets are not echoed. */
@@ -396,6 +496,9 @@ void dk_config_free(dk_config *c)
     free(c->cluster.seeds);
     c->cluster.seeds = NULL;
     c->cluster.n_seeds = 0;
+    free(c->popts);
+    c->popts = NULL;
+    c->n_popts = 0;
 }
 
 /* Look up section/key for dk_config_set and --set: the key, or NULL with
@@ -404,12 +507,18 @@ static const cfg_key *cfg_lookup(const char *section, const char *key, char *why
 {
     char names[512];
     if (!cfg_is_section(section)) {
-        snprintf(why, whylen, "unknown section [%s]; expected one of [node], [cluster], [storage], "
-                 "[compaction], [conflict]", section);
+        snprintf(why, whylen, "unknown section [%s]; %s", section, cfg_sections_expect);
         return NULL;
     }
     const cfg_key *k = cfg_find(section, key);
     if (!k) {
+        for (size_t i = 0; i < CFG_NMOVED; i++) {
+            if (strcmp(cfg_moved_keys[i].section, section) == 0 && strcmp(cfg_moved_keys[i].name, key) == 0) {
+                snprintf(why, whylen, "[%s] %s moved to the plugin's own section: write it under %s",
+                         section, key, cfg_moved_keys[i].to);
+                return NULL;
+            }
+        }
         cfg_list_keys(section, names, sizeof names);
         snprintf(why, whylen, "unknown key '%s' in [%s]; expected one of: %s", key, section, names);
     }
@@ -420,6 +529,12 @@ int dk_config_set(dk_config *c, const char *section, const char *key, const char
                   char *err, size_t errlen)
 {
     char why[640];
+    if (dk_config_is_plugin_section(section)) {
+        int rc = cfg_popt_set(c, section, key, value, 0, why, sizeof why);
+        if (rc)
+            snprintf(err, errlen, "[%s] %s = %s: %s", section, key, value, why);
+        return rc;
+    }
     const cfg_key *k = cfg_lookup(section, key, why, sizeof why);
     if (!k) {
         snprintf(err, errlen, "%s", why);
@@ -429,6 +544,103 @@ int dk_config_set(dk_config *c, const char *section, const char *key, const char
     if (rc)
         cfg_describe(err, errlen, k, value, why);
     return rc;
+}
+
+/* ---- plugin sections ---------------------------------------------------- */
+
+const dk_config_popt *dk_config_popt_first(const dk_config *c, const char *section)
+{
+    for (size_t i = 0; i < c->n_popts; i++)
+        if (strcmp(c->popts[i].section, section) == 0)
+            return &c->popts[i];
+    return NULL;
+}
+
+/* Parse v as spec o wants into out + o->offset. On failure why says what
+ * was expected. */
+static int cfg_popt_value(const dk_option *o, const char *v, void *out, char *why, size_t whylen)
+{
+    char *field = (char *)out + o->offset;
+    cfg_key k = {.section = "", .name = o->key, .min = o->min, .max = o->max, .choices = o->words};
+    if (o->min == 0 && o->max == 0) {   /* no range given: any value of the type */
+        k.min = o->type == DK_OPT_SIZE || o->type == DK_OPT_RATE ? 0 : INT64_MIN + 1;
+        k.max = INT64_MAX;
+    }
+    switch (o->type) {
+    case DK_OPT_INT: k.type = CT_INT64; break;
+    case DK_OPT_SIZE: k.type = CT_SIZE; break;
+    case DK_OPT_RATE: k.type = CT_RATE; break;
+    case DK_OPT_DURATION: k.type = CT_DUR; break;
+    case DK_OPT_BOOL: k.type = CT_BOOL; break;
+    case DK_OPT_WORD: k.type = CT_ENUM; break;
+    case DK_OPT_STRING:
+        if (strlen(v) > DK_CONFIG_VALUE_MAX) {
+            snprintf(why, whylen, "expected at most %d characters", DK_CONFIG_VALUE_MAX);
+            return DK_ECONFIG;
+        }
+        memcpy(field, &v, sizeof v);
+        return 0;
+    default:
+        snprintf(why, whylen, "unknown option type %u", (unsigned)o->type);
+        return DK_EBADPLUGIN;
+    }
+    if ((k.type == CT_SIZE || k.type == CT_RATE) && (o->min < 0 || o->max < o->min)) {
+        snprintf(why, whylen, "bad range %lld..%lld", (long long)o->min, (long long)o->max);
+        return DK_EBADPLUGIN;
+    }
+    if (k.type == CT_ENUM && (!o->words || !o->words[0])) {
+        snprintf(why, whylen, "a word option without words");
+        return DK_EBADPLUGIN;
+    }
+    return cfg_apply_to(NULL, field, &k, v, 0, why, whylen);
+}
+
+int dk_config_plugin_options(const dk_config *c, const char *section, const dk_option *spec,
+                             size_t n, void *out, char *err, size_t errlen)
+{
+    char why[640], names[512];
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const dk_option *o = &spec[i];
+        if (!o->key || !cfg_popt_key_ok(o->key) || !o->dflt) {
+            snprintf(err, errlen, "[%s]: the plugin's option table is wrong at entry %zu ('%s'): "
+                     "expected a key of [a-z0-9_] and a default", section, i, o->key ? o->key : "(null)");
+            return DK_EBADPLUGIN;
+        }
+        int m = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", o->key);
+        if (m > 0 && (size_t)m < sizeof names - used)
+            used += (size_t)m;
+        /* The default first: it must pass its own check. */
+        int rc = cfg_popt_value(o, o->dflt, out, why, sizeof why);
+        if (rc) {
+            snprintf(err, errlen, "[%s] %s: the plugin's default '%s' is refused by its own check (%s)",
+                     section, o->key, o->dflt, why);
+            return DK_EBADPLUGIN;
+        }
+    }
+    for (size_t j = 0; j < c->n_popts; j++) {
+        const dk_config_popt *p = &c->popts[j];
+        if (strcmp(p->section, section) != 0)
+            continue;
+        const dk_option *o = NULL;
+        for (size_t i = 0; i < n && !o; i++)
+            if (strcmp(spec[i].key, p->key) == 0)
+                o = &spec[i];
+        if (!o) {
+            snprintf(why, sizeof why, n ? "unknown key '%s' in [%s]; expected one of: %s"
+                                        : "unknown key '%s': the plugin of [%s] takes no options%s",
+                     p->key, section, names);
+            dk_config_popt_describe(c, p, why, err, errlen);
+            return DK_ECONFIG;
+        }
+        int rc = cfg_popt_value(o, p->value, out, why, sizeof why);
+        if (rc) {
+            dk_config_popt_describe(c, p, why, err, errlen);
+            return rc == DK_EBADPLUGIN ? DK_EBADPLUGIN : DK_ECONFIG;
+        }
+    }
+    return 0;
 }
 
 /* ---- the INI file ------------------------------------------------------- */
@@ -445,6 +657,7 @@ typedef struct cfg_load {
     size_t errlen;
     const cfg_key *prev;        /* key of the previous handler call */
     int first_line[CFG_NKEYS];  /* line where each key was set, 0 = not yet */
+    int prev_popt;              /* the previous call set a plugin key */
 } cfg_load;
 
 static void cfg_fail(cfg_load *L, const char *fmt, ...) DK_PRINTF(2, 3);
@@ -486,9 +699,9 @@ static char *cfg_reader(char *str, int num, void *stream)
         memcpy(name, str + 1, nlen);
         name[nlen] = '\0';
         L->prev = NULL;
+        L->prev_popt = 0;
         if (!cfg_is_section(name)) {
-            cfg_fail(L, "unknown section [%s]; expected one of [node], [cluster], [storage], "
-                     "[compaction], [conflict]", name);
+            cfg_fail(L, "unknown section [%s]; %s", name, cfg_sections_expect);
             return NULL;
         }
     }
@@ -505,6 +718,28 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
         cfg_fail(L, "key '%s' is outside any section; expected it under a [section] header", name);
         return 0;
     }
+    if (dk_config_is_plugin_section(section)) {
+        const dk_config_popt *o = dk_config_popt_find(L->c, section, name);
+        if (L->indented && L->prev_popt && o) {
+            cfg_fail(L, "this indented line continues [%s] %s, which takes one value; only list keys "
+                     "such as [cluster] seeds continue on indented lines: remove the indentation",
+                     section, name);
+            return 0;
+        }
+        if (o && o->line > 0) {
+            cfg_fail(L, "[%s] %s is set twice (first on line %d); expected each key once",
+                     section, name, o->line);
+            return 0;
+        }
+        if (cfg_popt_set(L->c, section, name, value, L->line, why, sizeof why) != 0) {
+            cfg_fail(L, "[%s] %s = %s: %s", section, name, value, why);
+            return 0;
+        }
+        L->prev = NULL;
+        L->prev_popt = 1;
+        return 1;
+    }
+    L->prev_popt = 0;
     const cfg_key *k = cfg_lookup(section, name, why, sizeof why);
     if (!k) {
         cfg_fail(L, "%s", why);
@@ -638,12 +873,6 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
 int dk_config_check(const dk_config *c, char *err, size_t errlen)
 {
     const char *where = c->path[0] ? c->path : "configuration";
-    if (c->compaction.min_threshold > c->compaction.max_threshold) {
-        snprintf(err, errlen, "%s: [compaction] min_threshold = %d is greater than max_threshold = %d; "
-                 "expected min_threshold <= max_threshold", where, c->compaction.min_threshold,
-                 c->compaction.max_threshold);
-        return DK_ECONFIG;
-    }
     /* The crdt resolver is loaded on every node for CRDT objects; as the
      * resolver of plain values it would take a PUT's bytes for an
      * operation and refuse them all. */
@@ -680,7 +909,10 @@ void dk_config_usage(const char *prog, FILE *f)
             prog);
     for (size_t i = 0; i < CFG_NKEYS; i++)
         fprintf(f, "  %s.%s = %s\n", cfg_keys[i].section, cfg_keys[i].name, cfg_keys[i].dflt);
-    fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n");
+    fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n"
+            "Plugins take their own options from their own section, e.g. [engine.lsm] codec\n"
+            "(--set engine.lsm.codec=lz4) or [compaction.leveled] l0_trigger; the annotated\n"
+            "example configuration lists the built-in plugins' options.\n");
 }
 
 /* The value of an option given as "--opt value" or "--opt=value": *val
@@ -706,15 +938,20 @@ static int cfg_opt(char **argv, int argc, int *i, const char *lng, const char *s
     return 1;
 }
 
-/* Split "section.key=value" into its parts (copied into buf); 0 or -1. */
+/* Split "section.key=value" into its parts (copied into buf); 0 or -1.
+ * The key is what follows the last dot before '=', so plugin sections
+ * work: "engine.lsm.codec=none" is [engine.lsm] codec. */
 static int cfg_split_set(const char *s, char *buf, size_t len, char **section, char **key, char **value)
 {
     if (strlen(s) >= len)
         return -1;
     strcpy(buf, s);
     char *eq = strchr(buf, '=');
-    char *dot = strchr(buf, '.');
-    if (!eq || !dot || dot > eq || dot == buf || dot + 1 == eq)
+    char *dot = NULL;
+    for (char *p = buf; eq && p < eq; p++)
+        if (*p == '.')
+            dot = p;
+    if (!eq || !dot || dot == buf || dot + 1 == eq)
         return -1;
     *dot = '\0';
     *eq = '\0';
@@ -791,6 +1028,13 @@ int dk_config_from_args(dk_config *c, int argc, char **argv, int *exit_now, char
         if (cfg_split_set(sets[i], buf, buflen, &section, &key, &value) != 0) {
             snprintf(err, errlen, "--set %s: expected section.key=value, e.g. --set node.id=n2", sets[i]);
             goto fail;
+        }
+        if (dk_config_is_plugin_section(section)) {
+            if (cfg_popt_set(c, section, key, value, 0, why, sizeof why) != 0) {
+                snprintf(err, errlen, "--set %s.%s=%s: %s", section, key, value, why);
+                goto fail;
+            }
+            continue;
         }
         const cfg_key *k = cfg_lookup(section, key, why, sizeof why);
         if (!k || cfg_apply(c, k, value, 0, why, sizeof why) != 0) {

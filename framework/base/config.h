@@ -10,6 +10,13 @@
  * sizes uint64 bytes, booleans int 0/1, enumerations the DK_* constants
  * below. A dk_config is not shared between threads while it is being
  * loaded; afterwards it is read-only and may be read from any thread.
+ *
+ * A plugin's own section ([engine.lsm], [compaction.leveled],
+ * [conflict.lww], [codec.zstd]: "<kind>.<plugin name>") is not known here:
+ * its keys are kept as text with the line they came from (dk_config_popt)
+ * and the plugin parses them through the host API when it opens
+ * (framework/plugin/plugin_opts.h), so an unknown key or bad value there is
+ * still reported as "file:line: ...", only a moment later.
  */
 #ifndef DK_CONFIG_H
 #define DK_CONFIG_H
@@ -23,6 +30,10 @@
 #define DK_CONFIG_PATH_MAX   1024
 #define DK_CONFIG_SECRET_MAX 256
 #define DK_CONFIG_SEEDS_MAX  256
+#define DK_CONFIG_SECTION_MAX (11 + DK_CONFIG_NAME_MAX)  /* "compaction." + plugin name */
+#define DK_CONFIG_KEY_MAX    64
+#define DK_CONFIG_VALUE_MAX  255
+#define DK_CONFIG_POPTS_MAX  1024   /* keys in all plugin sections together */
 
 /* read_consistency / write_consistency */
 enum { DK_CONSISTENCY_ONE = 0, DK_CONSISTENCY_QUORUM = 1, DK_CONSISTENCY_ALL = 2 };
@@ -68,25 +79,23 @@ typedef struct dk_config_storage {
     int sync;                                   /* bool, 1 */
     uint64_t memtable_size;                     /* bytes, 64MiB (1MiB..4GiB) */
     uint64_t block_cache_size;                  /* bytes, 128MiB (0..64GiB) */
-    char codec[DK_CONFIG_NAME_MAX + 1];         /* "zstd" | "none" */
-    int bloom_bits_per_key;                     /* 1..32, 10 */
-    uint64_t compaction_rate_limit;             /* bytes/s, 64MiB; 0 = unlimited */
 } dk_config_storage;
 
 typedef struct dk_config_compaction {
     char policy[DK_CONFIG_NAME_MAX + 1];        /* plugin name, "leveled" */
-    int l0_trigger;                             /* 1..64, 4 */
-    int level_ratio;                            /* 2..100, 10 */
-    uint64_t base_level_size;                   /* bytes, 64MiB */
-    uint64_t target_file_size;                  /* bytes, 64MiB (64KiB..4GiB) */
-    int min_threshold;                          /* 2..64, 4 */
-    int max_threshold;                          /* 2..256, 32 */
-    int64_t window;                             /* ms, 1h */
 } dk_config_compaction;
 
 typedef struct dk_config_conflict {
     char resolver[DK_CONFIG_NAME_MAX + 1];      /* plugin name, "vclock" */
 } dk_config_conflict;
+
+/* One key of a plugin's own section, as text. */
+typedef struct dk_config_popt {
+    char section[DK_CONFIG_SECTION_MAX + 1];    /* "engine.lsm" */
+    char key[DK_CONFIG_KEY_MAX + 1];            /* [a-z0-9_]{1,64} */
+    char value[DK_CONFIG_VALUE_MAX + 1];
+    int line;                                   /* line in path; 0 = from --set */
+} dk_config_popt;
 
 typedef struct dk_config {
     char path[DK_CONFIG_PATH_MAX + 1];          /* file last loaded, "" = none */
@@ -95,6 +104,10 @@ typedef struct dk_config {
     dk_config_storage storage;
     dk_config_compaction compaction;
     dk_config_conflict conflict;
+    /* Keys of plugin sections in the order first set, owned
+     * (dk_config_free); NULL when none. */
+    dk_config_popt *popts;
+    size_t n_popts;
 } dk_config;
 
 /* Fill c with every default. c needs no prior initialisation; call
@@ -130,16 +143,46 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
 int dk_config_set(dk_config *c, const char *section, const char *key,
                   const char *value, char *err, size_t errlen);
 
-/* Rules between keys (compaction.min_threshold <= max_threshold,
- * node.http_listen != node.rpc_listen). Returns 0 or DK_ECONFIG with a
- * message naming the keys and the file, if one was loaded. */
+/* Rules between keys (node.http_listen != node.rpc_listen). Returns 0 or
+ * DK_ECONFIG with a message naming the keys and the file, if one was
+ * loaded. */
 int dk_config_check(const dk_config *c, char *err, size_t errlen);
 
 /* Print the --help text to f. */
 void dk_config_usage(const char *prog, FILE *f);
 
-/* Release what c owns (the seed list); c may then be reused after
- * dk_config_defaults. Safe on a config that failed to load. */
+/* Release what c owns (the seed list, the plugin keys); c may then be
+ * reused after dk_config_defaults. Safe on a config that failed to load. */
 void dk_config_free(dk_config *c);
+
+/* 1 when section names a plugin's own section: "engine.", "compaction.",
+ * "conflict." or "codec." followed by a plugin name ([a-z0-9_-]{1,64}). */
+int dk_config_is_plugin_section(const char *section);
+
+/* The key of a plugin section, or NULL. Borrowed from c. */
+const dk_config_popt *dk_config_popt_find(const dk_config *c, const char *section, const char *key);
+
+/*
+ * Parse the plugin section `section` of c against spec[0..n) (dk_option,
+ * dynkv/types.h) into the plugin's struct at out: a key the spec does not
+ * name, a malformed value or one out of range is refused; keys not given
+ * take the spec's default (parsed the same way). Returns 0; DK_ECONFIG with
+ * the operator's message in err ("node.ini:12: [engine.lsm] codec_level =
+ * 99: expected an integer in -7..22"); DK_EBADPLUGIN when the spec itself
+ * is wrong (err names the key). A DK_OPT_STRING value points into c, valid
+ * while c is not changed, or at the spec's default. Pure: any thread.
+ */
+int dk_config_plugin_options(const dk_config *c, const char *section, const dk_option *spec,
+                             size_t n, void *out, char *err, size_t errlen);
+
+/* The first key set in section, or NULL (for "this plugin takes no
+ * options" errors). */
+const dk_config_popt *dk_config_popt_first(const dk_config *c, const char *section);
+
+/* "file:line: [section] key = value: why" for a key from the file, or
+ * "--set section.key=value: why" for one from the command line, with the
+ * same hints about quotes and ';' as for the node's own keys. */
+void dk_config_popt_describe(const dk_config *c, const dk_config_popt *o, const char *why,
+                             char *out, size_t len);
 
 #endif /* DK_CONFIG_H */

@@ -11,7 +11,8 @@
 #include "base/config.h"
 #include "dynkv/types.h"
 
-enum cfg_type { CT_STR, CT_INT, CT_BOOL, CT_SIZE, CT_RATE, CT_DUR, CT_ENUM, CT_SEEDS };
+enum cfg_type { CT_STR, CT_INT, CT_BOOL, CT_SIZE, CT_RATE, CT_DUR, CT_ENUM, CT_SEEDS,
+               CT_INT64 /* plugin options only: an int64_t field */ };
 /* What a CT_STR value must look like. */
 enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET };
 
@@ -27,7 +28,6 @@ typedef struct cfg_key {
 static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict"};
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_consistency[] = {"one", "quorum", "all", NULL};
-static const char *const cfg_codecs[] = {"zstd", "none", NULL};
 
 #define KIB 1024LL
 #define MIB (1024LL * KIB)
@@ -78,22 +78,32 @@ static const cfg_key cfg_keys[] = {
     K_NUM(storage, sync, CT_BOOL, 0, 1, "true"),
     K_NUM(storage, memtable_size, CT_SIZE, MIB, 4 * GIB, "64MiB"),
     K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * GIB, "128MiB"),
-    K_WORD(storage, codec, cfg_codecs, "zstd"),
-    K_NUM(storage, bloom_bits_per_key, CT_INT, 1, 32, "10"),
-    K_NUM(storage, compaction_rate_limit, CT_RATE, 0, 1024 * GIB, "64MiB"),
 
     K_STR(compaction, policy, CF_ID, "leveled"),
-    K_NUM(compaction, l0_trigger, CT_INT, 1, 64, "4"),
-    K_NUM(compaction, level_ratio, CT_INT, 2, 100, "10"),
-    K_NUM(compaction, base_level_size, CT_SIZE, MIB, 1024 * GIB, "64MiB"),
-    K_NUM(compaction, target_file_size, CT_SIZE, 64 * KIB, 4 * GIB, "64MiB"),
-    K_NUM(compaction, min_threshold, CT_INT, 2, 64, "4"),
-    K_NUM(compaction, max_threshold, CT_INT, 2, 256, "32"),
-    K_NUM(compaction, window, CT_DUR, MIN, 3650 * DAY, "1h"),
 
     K_STR(conflict, resolver, CF_ID, "vclock"),
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+/* Keys that moved to a plugin's own section (ABI 1.1): a file that still
+ * sets one is told where it went rather than only "unknown key". */
+typedef struct cfg_moved {
+    const char *section, *name, *to;
+} cfg_moved;
+
+static const cfg_moved cfg_moved_keys[] = {
+    {"storage", "codec", "[engine.lsm] (the engine's own section; codec_level sets the level)"},
+    {"storage", "bloom_bits_per_key", "[engine.lsm] (the engine's own section)"},
+    {"storage", "compaction_rate_limit", "[engine.lsm] (the engine's own section)"},
+    {"compaction", "l0_trigger", "[compaction.leveled]"},
+    {"compaction", "level_ratio", "[compaction.leveled]"},
+    {"compaction", "base_level_size", "[compaction.leveled]"},
+    {"compaction", "target_file_size", "[compaction.leveled]"},
+    {"compaction", "min_threshold", "[compaction.size_tiered] or [compaction.time_window]"},
+    {"compaction", "max_threshold", "[compaction.size_tiered] or [compaction.time_window]"},
+    {"compaction", "window", "[compaction.time_window]"},
+};
+#define CFG_NMOVED (sizeof cfg_moved_keys / sizeof cfg_moved_keys[0])
 #define CFG_NSECTIONS (sizeof cfg_sections / sizeof cfg_sections[0])
 
 #endif /* DK_CONFIG_KEYS_H */

@@ -1,7 +1,9 @@
 /*
  * coord_int.h - what the coordinator's files share (coordinator.c,
- * coord_write.c, coord_read.c, replica.c, and the scan's coord_scan.c,
- * scan_replica.c, scan_merge.c). Internal to the framework.
+ * coord_write.c, coord_read.c, replica.c, the scan's coord_scan.c,
+ * scan_replica.c, scan_merge.c, and anti-entropy's antientropy.c,
+ * ae_round.c, ae_layout.c, ae_exchange.c, ae_serve.c). Internal to the
+ * framework.
  *
  * Lifetime: every asynchronous step (a worker job, an RPC call, a hint
  * store, a replica request being served) holds one count in c->inflight;
@@ -12,8 +14,12 @@
 #ifndef DK_COORD_INT_H
 #define DK_COORD_INT_H
 
+#include <pthread.h>
 #include "coord/coordinator.h"
 #include "coord/hints.h"
+#include "coord/merkle.h"
+#include "rpc/rpc_ae.h"
+#include "node/catalog.h"
 #include "util/vv.h"
 
 #define COORD_N_MAX 9           /* cluster.n_replicas is at most 9 */
@@ -35,6 +41,8 @@ struct dk_coord {
     struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
     struct scan_table *scan_table;  /* ranges' preference lists of the last
                                      * ring scanned (coord_scan.c) */
+    struct dk_ae *ae;           /* anti-entropy; torn down last (antientropy.c) */
+    int ae_finishing;
 };
 
 /* ---- worker jobs ---------------------------------------------------------
@@ -137,5 +145,210 @@ void dk__scan_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);
 
 /* Drop the cached preference lists (coord_scan.c); at stop. Loop thread. */
 void dk__scan_table_drop(dk_coord *c);
+
+/* ---- anti-entropy ---------------------------------------------------------
+ * antientropy.h has the design; these are its parts' shared declarations. */
+
+/* A replica group: the token ranges whose preference lists hold the same
+ * set of nodes, this node among them, and the Merkle tree of this node's
+ * keys in those ranges. */
+typedef struct dk__ae_group {
+    char name[DK_AE_GROUP_MAX + 1];                 /* "n1,n2,n3": sorted member ids */
+    char key[DK_CATALOG_REPAIR_GROUP_MAX + 1];      /* name "/" sig in hex: the catalog's group */
+    uint64_t sig;                                   /* hash of the group's ranges */
+    uint32_t n_ranges, n_peers;
+    char peers[COORD_N_MAX][DK_NODE_ID_MAX + 1];    /* the members other than this node */
+    dk_merkle tree;
+    _Atomic int64_t clamp;      /* oldest write time of a dead record that arrived late, not yet
+                                 * folded into the exchange records (INT64_MAX: none) */
+    uint32_t drift;             /* exchanges in a row that found differing leaves and moved nothing */
+} dk__ae_group;
+
+/* The groups of one ring. Shared by reference count between the loop, jobs
+ * and the store hook; immutable after construction except the trees, the
+ * clamps and ready. */
+typedef struct dk__ae_layout {
+    atomic_uint refs;
+    dk_ring *ring;                              /* held */
+    int32_t *range_group;                       /* per ring range: group index, or -1 */
+    dk__ae_group *g;
+    size_t n_groups;
+    atomic_int ready;                           /* the build scan has finished */
+    uint64_t keys;                              /* keys the build scan counted */
+    uint64_t build_ms;                          /* how long the build took */
+} dk__ae_layout;
+
+typedef struct dk_ae dk_ae;
+
+/* Bounds of one exchange step. Every frame stays under DK_FRAME_MAX. */
+#define DK__AE_OBJECT_MAX (DK_FRAME_BODY_MAX - 65536u)  /* larger objects are not moved (logged) */
+#define DK__AE_SYNC_BYTES (2u << 20)        /* soft size of a batch of objects, either way */
+#define DK__AE_SYNC_KEYS  1024u             /* keys asked for in one batch */
+#define DK__AE_LIST_BYTES (1u << 20)        /* soft size of a page of (key, hash) entries */
+#define DK__AE_LIST_NS    (500u * 1000000u) /* time one page's scan may take */
+
+/* ae_layout.c: groups and trees. */
+int dk__ae_layout_new(dk_ring *ring, const char *self, uint32_t n_replicas, dk__ae_layout **out);
+void dk__ae_layout_ref(dk__ae_layout *l);
+void dk__ae_layout_unref(dk__ae_layout *l);
+int dk__ae_layout_group_of(const dk__ae_layout *l, dk_token t);
+int dk__ae_layout_find(const dk__ae_layout *l, dk_slice name, uint64_t sig);
+/* The store hook (arg: the dk_ae). Worker, under the key's stripe lock. */
+void dk__ae_hook(void *arg, dk_slice key, dk_slice before, dk_slice after);
+/* Worker: install l as the layout the hook maintains and fill its trees
+ * from a snapshot of the store; l->ready is set at the end. */
+int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l);
+
+/* Worker: the keys of group g (with leaves set in the bitmap, or all when
+ * leaves is NULL) in [from, upto] (upto empty: no end) starting with
+ * prefix, as DK_KEYS_HASH entries in key order. With max_bytes or
+ * budget_ns, stops early: more = 1 and last = the last key looked at. */
+typedef struct dk__ae_scan {
+    dk__ae_layout *l;
+    int g;
+    const uint8_t *leaves;
+    dk_slice prefix, from, upto;
+    size_t max_bytes;
+    uint64_t budget_ns;
+    dk_buf entries, last;
+    uint32_t n;
+    int more, rc;
+} dk__ae_scan;
+void dk__ae_scan_run(dk_node *node, dk__ae_scan *s);
+void dk__ae_scan_free(dk__ae_scan *s);
+/* Worker: the stored bytes of key into out: 0, DK_ENOTFOUND or an error. */
+int dk__ae_get_raw(dk_node *node, dk_slice key, dk_buf *out);
+/* The engines' key order (bytewise, shorter first on a tie). */
+int dk__ae_key_cmp(dk_slice a, dk_slice b);
+
+/* antientropy.c, for the exchange and serving sides. */
+struct dk_ae {
+    dk_coord *c;
+    uv_timer_t tick, pace;
+    int stopping, timers_open;
+    /* Written only inside dk_store_exclusive; read by the hook under a
+     * stripe lock and by the build job that installed it. */
+    dk__ae_layout *installed;
+    /* Loop only. */
+    dk__ae_layout *layout;      /* the installed layout once ready (a reference), or NULL */
+    int live;                   /* layout is the one the hook maintains */
+    uint64_t gen;               /* bumped whenever layout stops being live */
+    dk_merkle_view scratch;     /* for serving TREE_REQ */
+    struct dk__ae_x *x;         /* the exchange this node runs now, or NULL (one at a time) */
+    /* The repair rule: clamp_mu orders late arrivals of dead records (hook)
+     * against the publication of repaired_before (loop). */
+    pthread_mutex_t clamp_mu;
+    _Atomic int64_t watermark;  /* latest exchange start (ms) the records may hold */
+    struct dk__ae_sched *s;     /* the scheduler's own state (antientropy.c, ae_round.c) */
+};
+
+/* antientropy.c and ae_round.c: the scheduler's state. */
+#define DK__AE_REQS_MAX 16u             /* requests remembered (waiting or finished) */
+enum { DK__AE_QUEUED, DK__AE_RUNNING, DK__AE_DONE, DK__AE_FAILED };
+
+/* The last outcome per (group, peer). row is what the catalog keeps. */
+typedef struct dk__ae_rec {
+    dk_repair_row row;
+    int64_t last_attempt_ms;
+    char last_error[192];
+    int dirty;
+} dk__ae_rec;
+
+typedef struct dk__ae_req {
+    uint64_t id;
+    uint8_t prefix[DK_KEY_MAX];
+    size_t plen;
+    int state;
+    int64_t queued_ms, started_ms, finished_ms;
+    uint64_t keys_in, keys_out;
+    uint32_t pairs, failed;
+    char errors[512];
+} dk__ae_req;
+
+typedef struct dk__ae_pair {
+    int g;
+    char peer[DK_NODE_ID_MAX + 1];
+} dk__ae_pair;
+
+typedef struct dk__ae_sched {
+    dk__ae_rec *recs;
+    size_t n_recs, cap_recs;
+    int loaded, saving;
+    dk_catalog *cat;            /* this module's connection; jobs only */
+    /* builds */
+    int building, want_rebuild;
+    uint64_t rebuilds, last_drift_rebuild;
+    /* rounds: at most one, its pairs run one after the other */
+    dk__ae_pair *pairs;
+    size_t n_pairs, next_pair;
+    int round_active;
+    uint64_t round_gen;
+    dk__ae_req *round_req;          /* NULL: a scheduled round */
+    int64_t round_started_ms;
+    uint64_t next_round;        /* uv_now() of the next scheduled round; 0 = not yet set */
+    int64_t last_round_ms;      /* wall clock when the last scheduled round ended */
+    uint32_t last_round_failed;
+    /* requests, oldest first */
+    dk__ae_req reqs[DK__AE_REQS_MAX];
+    size_t n_reqs;
+    uint64_t next_id;
+    uint64_t rnd;
+} dk__ae_sched;
+
+/* The record of (group key, peer); created when create and missing
+ * (NULL only then on out of memory). */
+dk__ae_rec *dk__ae_rec_find(dk__ae_sched *s, const char *group, const char *peer, int create);
+/* Fold late arrivals into the records, publish repaired_before. */
+void dk__ae_publish(dk_ae *ae);
+/* Run the tick from the next loop iteration (never from inside a caller). */
+void dk__ae_kick(dk_ae *ae);
+/* anti_entropy_interval * [lo, hi) percent, in ms. */
+uint64_t dk__ae_jitter(dk_ae *ae, unsigned lo, unsigned hi);
+/* ae_round.c: the tick's round step: the next exchange or round. */
+void dk__ae_maybe_round(dk_ae *ae);
+
+/* A job of anti-entropy: counted by the coordinator like its own. */
+int dk__ae_job(dk_ae *ae, dk__job *j);
+
+/* ae_serve.c: answer TREE_REQ / KEYS_REQ. Loop. */
+void dk__ae_serve(dk_ae *ae, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
+/* Reply with a KEYS carrying only an error status. */
+void dk__ae_reply_keys_error(dk_rpc_req *q, int status);
+
+/* ae_exchange.c: one exchange with one peer for one group: the trees
+ * top-down, then the keys of the differing leaves (or, with a prefix, of
+ * every leaf), then the objects that differ, both ways. */
+typedef struct dk__ae_x dk__ae_x;
+typedef struct dk__ae_xres {
+    int status;                 /* 0 or an error */
+    char error[192];            /* what failed, for the status page */
+    int64_t start_ms;           /* wall clock at the start, lowered by late dead arrivals */
+    uint64_t keys_in, keys_out; /* objects that changed the store here / there */
+    uint32_t leaves;            /* differing leaves found */
+    int full;                   /* a whole-group exchange (counts for the repair rule) */
+} dk__ae_xres;
+int dk__ae_exchange(dk_ae *ae, int group, const char *peer, const char *addr, dk_slice prefix,
+                    void (*done)(dk_ae *ae, const dk__ae_xres *r));
+/* Lower the running exchange's start to at most ms (late dead arrival). */
+void dk__ae_exchange_clamp(dk_ae *ae, int group, int64_t ms);
+/* Stopping: end the running exchange now if it is waiting on its pacing
+ * timer (anything else in flight ends it by itself). */
+void dk__ae_exchange_abort(dk_ae *ae);
+/* Where the running exchange is (status page): 0, or DK_ENOTFOUND. */
+typedef struct dk__ae_xprogress {
+    const char *phase;          /* "trees", "keys", "objects" (static) */
+    unsigned level;             /* tree level reached */
+    uint32_t leaves;            /* differing leaves */
+    uint64_t pages, keys_in, keys_out;
+    int64_t start_ms;
+} dk__ae_xprogress;
+int dk__ae_exchange_progress(const dk_ae *ae, dk__ae_xprogress *p);
+
+/* antientropy.c: called by the coordinator. */
+int dk__ae_start(dk_coord *c, dk_ae **out);
+void dk__ae_stop(dk_ae *ae);
+/* Queue the last job (unhook, close the catalog), then free ae and call
+ * done(arg). Returns 0, or an error after doing it all synchronously. */
+int dk__ae_finish(dk_ae *ae, void (*done)(void *), void *arg);
 
 #endif /* DK_COORD_INT_H */

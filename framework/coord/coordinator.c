@@ -5,7 +5,9 @@
  * the hints' delivery callbacks, and the local debug read.
  *
  * The operations live in coord_write.c (writes, forwarding, CAS) and
- * coord_read.c (reads, read repair); the replica side in replica.c.
+ * coord_read.c (reads, read repair); the replica side in replica.c;
+ * anti-entropy in antientropy.c, started and torn down here (last, once
+ * nothing else is in flight, since its final job removes the store hook).
  *
  * Every asynchronous step is counted in c->inflight so that stop can wait
  * for all of them; the alternative of cancelling operations would need
@@ -22,10 +24,24 @@
 
 /* ---- lifetime ----------------------------------------------------------- */
 
+/* Loop thread: anti-entropy's last job ended. */
+static void coord_ae_finished(void *arg)
+{
+    dk_coord *c = arg;
+    c->ae = NULL;
+}
+
 static void coord_maybe_stopped(dk_coord *c)
 {
     if (!c->stopping || c->inflight || !c->hints_closed || !c->defer_closed)
         return;
+    if (c->ae) {
+        if (c->ae_finishing)
+            return;
+        c->ae_finishing = 1;
+        if (dk__ae_finish(c->ae, coord_ae_finished, c) == 0)
+            return;             /* the job's end comes back here */
+    }
     void (*done)(void *) = c->stop_done;
     void *arg = c->stop_arg;
     dk__scan_table_drop(c);
@@ -370,6 +386,13 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     }
     uv_timer_init(c->loop, &c->defer);
     c->defer.data = c;
+    int rc = dk__ae_start(c, &c->ae);
+    if (rc) {
+        /* Only out of memory or workers: run without repair (tombstones
+         * are then never purged, which is safe) rather than not at all. */
+        dk_log(DK_LOG_ERROR, "coordinator: anti-entropy is off: %s", dk_strerror(rc));
+        c->ae = NULL;
+    }
     *out = c;
     return 0;
 }
@@ -394,6 +417,8 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg)
     c->stopping = 1;
     c->stop_done = done;
     c->stop_arg = arg;
+    if (c->ae)
+        dk__ae_stop(c->ae);
     if (c->hints)
         dk_hints_close(c->hints, coord_hints_closed, c);
     uv_close((uv_handle_t *)&c->defer, coord_defer_closed);

@@ -1,14 +1,18 @@
 # framework/coord: the quorum coordinator (read, write, CAS, prefix scans),
-# the replica side of its protocol and hinted handoff, and its unit tests.
+# the replica side of its protocol, hinted handoff, anti-entropy (Merkle
+# trees, exchanges, the repair rule), and their unit tests.
 framework_libdynkv_la_SOURCES += \
 	framework/coord/coordinator.c framework/coord/coordinator.h framework/coord/coord_int.h \
 	framework/coord/coord_write.c framework/coord/coord_read.c \
 	framework/coord/replica.c framework/coord/hints.c framework/coord/hints.h \
 	framework/coord/coord_scan.c framework/coord/coord_scan.h \
-	framework/coord/scan_replica.c framework/coord/scan_merge.c
+	framework/coord/scan_replica.c framework/coord/scan_merge.c \
+	framework/coord/merkle.c framework/coord/merkle.h \
+	framework/coord/antientropy.c framework/coord/antientropy.h framework/coord/ae_round.c \
+	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c
 
-check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-scan
-TESTS += tests/unit/test-coordinator tests/unit/test-scan
+check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
+TESTS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
 
 tests_unit_test_coordinator_SOURCES = tests/unit/test-coordinator.c tests/unit/cu_main.h
 tests_unit_test_coordinator_CFLAGS = $(DK_UNIT_CC)
@@ -17,3 +21,11 @@ tests_unit_test_coordinator_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_scan_SOURCES = tests/unit/test-scan.c tests/unit/cu_main.h
 tests_unit_test_scan_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_scan_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_merkle_SOURCES = tests/unit/test-merkle.c tests/unit/cu_main.h
+tests_unit_test_merkle_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS)
+tests_unit_test_merkle_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_antientropy_SOURCES = tests/unit/test-antientropy.c tests/unit/cu_main.h
+tests_unit_test_antientropy_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_antientropy_LDADD = $(DK_UNIT_LINK)

@@ -10,6 +10,7 @@
  *                  answer FORWARD_RESULT.
  *   SCAN_RANGE     this node's part of a prefix scan (scan_replica.c);
  *                  answer SCAN_RESULT.
+ *   TREE_REQ, KEYS_REQ  anti-entropy exchanges (ae_serve.c).
  *
  * Every request is answered exactly once: a body that does not decode gets
  * ERROR(DK_ECORRUPT), an unknown type ERROR(DK_EUNSUPPORTED), a stopping
@@ -234,6 +235,13 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         return;
     case DK_MSG_SCAN_RANGE:
         dk__scan_serve(c, q, body);
+        return;
+    case DK_MSG_TREE_REQ:
+    case DK_MSG_KEYS_REQ:
+        if (c->ae)
+            dk__ae_serve(c->ae, q, h, body);
+        else
+            replica_error(q, DK_EUNSUPPORTED, "anti-entropy is off on this node");
         return;
     default:
         replica_error(q, DK_EUNSUPPORTED, "this node does not serve that request type");

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "node/catalog.h"
+#include "util/errors.h"
 #include "base/member.h"
 
 #define CAT_BUSY_TIMEOUT_MS 5000
@@ -50,6 +51,11 @@ static const char *const cat_migrations[] = {
     /* 2: peers need all three addresses of a member, not only gossip's */
     "ALTER TABLE members ADD COLUMN rpc_address TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE members ADD COLUMN http_address TEXT NOT NULL DEFAULT '';",
+    /* 3: anti-entropy's last completed exchange per replica group and peer,
+     * which the tombstone rule must not forget across restarts */
+    "CREATE TABLE repair_state(grp TEXT NOT NULL, peer TEXT NOT NULL, last_start_ms INTEGER NOT NULL,"
+    " last_end_ms INTEGER NOT NULL, keys_in INTEGER NOT NULL, keys_out INTEGER NOT NULL,"
+    " PRIMARY KEY(grp, peer));",
 };
 #define CAT_NMIGRATIONS ((int)(sizeof cat_migrations / sizeof cat_migrations[0]))
 
@@ -623,6 +629,82 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
         return rc;
     }
     *out = m;
+    *n = cnt;
+    return 0;
+}
+
+int dk_catalog_repair_save(dk_catalog *c, const dk_repair_row *rows, size_t n)
+{
+    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving repair progress", NULL, 0);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO repair_state VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &st,
+                           NULL) != SQLITE_OK)
+        rc = cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving repair progress");
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, rows[i].group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rows[i].peer, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, rows[i].last_start_ms);
+        sqlite3_bind_int64(st, 4, rows[i].last_end_ms);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)rows[i].keys_in);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)rows[i].keys_out);
+        int src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = cat_sqlfail(c, src, NULL, 0, "saving a repair row");
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = cat_exec(c, "COMMIT", "saving repair progress", NULL, 0);
+    if (rc)
+        cat_rollback(c);
+    return rc;
+}
+
+int dk_catalog_repair_load(dk_catalog *c, dk_repair_row **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT grp, peer, last_start_ms, last_end_ms, keys_in, keys_out"
+                           " FROM repair_state ORDER BY grp, peer", -1, &st, NULL) != SQLITE_OK)
+        return cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading repair progress");
+    dk_repair_row *r = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = 0, src;
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            dk_repair_row *nr = realloc(r, cap * sizeof(*r));
+            if (!nr) {
+                rc = -ENOMEM;
+                break;
+            }
+            r = nr;
+        }
+        dk_repair_row *x = &r[cnt];
+        memset(x, 0, sizeof(*x));
+        x->last_start_ms = sqlite3_column_int64(st, 2);
+        x->last_end_ms = sqlite3_column_int64(st, 3);
+        sqlite3_int64 in = sqlite3_column_int64(st, 4), outk = sqlite3_column_int64(st, 5);
+        if (cat_col_text(st, 0, x->group, sizeof x->group) || cat_col_text(st, 1, x->peer, sizeof x->peer) ||
+            !x->group[0] || !x->peer[0] || x->last_start_ms < 0 || x->last_end_ms < 0 || in < 0 || outk < 0) {
+            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "repair_state row %zu is malformed", cnt + 1);
+            break;
+        }
+        x->keys_in = (uint64_t)in;
+        x->keys_out = (uint64_t)outk;
+        cnt++;
+    }
+    if (!rc && src != SQLITE_DONE)
+        rc = cat_sqlfail(c, src, NULL, 0, "loading repair progress");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *out = r;
     *n = cnt;
     return 0;
 }

@@ -2,7 +2,7 @@
  * catalog.h - the node's durable bookkeeping in SQLite
  * (data_dir/catalog.db): node identity and incarnation, the engine bound to
  * the data directory, the loaded plugins, generic key/value metadata and
- * (for the cluster work) the membership table.
+ * (for the cluster work) the membership table and anti-entropy's progress.
  *
  * Threads: a dk_catalog owns one sqlite3 connection and must be used from
  * one thread at a time (any thread, not concurrently); open one catalog per
@@ -21,7 +21,7 @@
 #include "base/member.h"
 
 /* Schema version this code creates and understands. */
-#define DK_CATALOG_SCHEMA_VERSION 2
+#define DK_CATALOG_SCHEMA_VERSION 3
 
 typedef struct dk_catalog dk_catalog;
 
@@ -96,5 +96,24 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n);
 /* Load the persisted member table into a malloc'd array (*out NULL and *n 0
  * when empty; the caller frees it). DK_ECORRUPT names a malformed row. */
 int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n);
+
+/* Anti-entropy progress, one row per (replica group, peer): the start and
+ * end (wall clock, ms) of the last exchange with that peer that completed,
+ * and the keys it moved each way. group names the group's members and its
+ * token ranges (coord/antientropy.c), so a ring change starts new rows. */
+#define DK_CATALOG_REPAIR_GROUP_MAX 700u
+typedef struct dk_repair_row {
+    char group[DK_CATALOG_REPAIR_GROUP_MAX + 1];
+    char peer[DK_NODE_ID_MAX + 1];
+    int64_t last_start_ms, last_end_ms;
+    uint64_t keys_in, keys_out;
+} dk_repair_row;
+
+/* Insert or replace rows[0..n) in one durable transaction. Blocking. */
+int dk_catalog_repair_save(dk_catalog *c, const dk_repair_row *rows, size_t n);
+
+/* Load every row into a malloc'd array (*out NULL and *n 0 when there are
+ * none; the caller frees it). DK_ECORRUPT names a malformed row. */
+int dk_catalog_repair_load(dk_catalog *c, dk_repair_row **out, size_t *n);
 
 #endif /* DK_CATALOG_H */

@@ -4,6 +4,11 @@
  * directory), then the plugins, then the engine with the policy handed to
  * it, then the store.
  *
+ * Plugins are opened through the wrappers of plugin/plugin_call.h, each
+ * with its own dk_host whose ctx names its INI section; after each open the
+ * ctx says whether the plugin refused one of its options, and the node
+ * stops with that message (DK_ECONFIG, exit 2 in dynkvd).
+ *
  * Besides the configured resolver, every node loads the crdt resolver
  * (conflict-crdt.so) for CRDT objects, opened with the same settings; the
  * store and the coordinator pick between the two per object
@@ -26,6 +31,7 @@
 #include "node/node.h"
 #include "dynkv/crdt.h"
 #include "base/log.h"
+#include "plugin/plugin_call.h"
 #include "util/vv.h"
 
 static int node_load(dk_node *n, uint32_t kind, const char *name, const dk_loaded_plugin **out,
@@ -42,6 +48,64 @@ static int node_load(dk_node *n, uint32_t kind, const char *name, const dk_loade
         dk_log(DK_LOG_INFO, "loaded %s plugin '%s' %s from %s (sha256 %.16s...)",
                dk_plugin_kind_name(kind), p->name, p->version, p->path, p->sha256);
     return rc;
+}
+
+/* The engine's codec_open loaded a codec plugin: record it as kind
+ * "codec.<name>" (an engine may read tables of several codecs). Runs on
+ * the main thread, inside the engine's open(). */
+static void node_codec_loaded(void *arg, const dk_loaded_plugin *p)
+{
+    dk_node *n = arg;
+    char kind[DK_CONFIG_SECTION_MAX + 1];
+    snprintf(kind, sizeof kind, "codec.%s", p->name);
+    char old[65] = "";
+    dk_log(DK_LOG_INFO, "loaded codec plugin '%s' %s from %s (sha256 %.16s...)",
+           p->name, p->version, p->path, p->sha256);
+    /* The hint store opens the same codecs: record each once. */
+    if (dk_catalog_plugin(n->catalog, kind, NULL, 0, NULL, 0, old, sizeof old) == 0 &&
+        strcmp(old, p->sha256) == 0)
+        return;
+    int rc = dk_catalog_record_plugin(n->catalog, kind, p->name, p->version, p->path, p->sha256);
+    if (rc)
+        dk_log(DK_LOG_WARN, "catalog: cannot record codec plugin %s: %s", p->path, dk_strerror(rc));
+}
+
+/* A plugin section names a plugin of its kind that the node does not use:
+ * refused with the section's first key, as an unknown key would be. The
+ * codec sections are checked once the engine opened its codecs. */
+static int node_check_sections(dk_node *n, int codecs, char *err, size_t errlen)
+{
+    const dk_config *c = n->cfg;
+    for (size_t i = 0; i < c->n_popts; i++) {
+        const dk_config_popt *o = &c->popts[i];
+        const char *dot = strchr(o->section, '.'), *name = dot + 1;
+        size_t kl = (size_t)(dot - o->section);
+        char why[512];
+        why[0] = '\0';
+        if (!codecs && kl == 6 && !strncmp(o->section, "engine", kl) && strcmp(name, c->storage.engine))
+            snprintf(why, sizeof why, "[%s] configures the engine '%s', but [storage] engine = %s; "
+                     "remove the section or correct its name", o->section, name, c->storage.engine);
+        else if (!codecs && kl == 10 && !strncmp(o->section, "compaction", kl) &&
+                 strcmp(name, c->compaction.policy))
+            snprintf(why, sizeof why, "[%s] configures the compaction policy '%s', but [compaction] "
+                     "policy = %s; remove the section or correct its name", o->section, name,
+                     c->compaction.policy);
+        else if (!codecs && kl == 8 && !strncmp(o->section, "conflict", kl) &&
+                 strcmp(name, c->conflict.resolver))
+            snprintf(why, sizeof why, "[%s] configures the conflict resolver '%s', but [conflict] "
+                     "resolver = %s; remove the section or correct its name", o->section, name,
+                     c->conflict.resolver);
+        else if (codecs && kl == 5 && !strncmp(o->section, "codec", kl) &&
+                 !dk_plugin_find(n->plugins, DK_PLUGIN_CODEC, name))
+            snprintf(why, sizeof why, "[%s] configures the codec '%s', which the engine '%s' does not "
+                     "use (choose it with codec = %s in [engine.%s])", o->section, name,
+                     c->storage.engine, name, c->storage.engine);
+        if (why[0]) {
+            dk_config_popt_describe(c, o, why, err, errlen);
+            return DK_ECONFIG;
+        }
+    }
+    return 0;
 }
 
 static int node_plugins(dk_node *n, char *err, size_t errlen)
@@ -68,70 +132,85 @@ static int node_plugins(dk_node *n, char *err, size_t errlen)
     return 0;
 }
 
+/* After a plugin's open(): its configuration error, if it reported one,
+ * else a generic message; then its unread options. */
+static int node_opened(const dk_host_ctx *ctx, int rc, const char *what, const char *name,
+                       const char *extra, char *err, size_t errlen)
+{
+    char desc[128];
+    snprintf(desc, sizeof desc, "%s plugin '%s'", what, name);
+    if (rc) {
+        if (dk_host_ctx_check(ctx, desc, err, errlen) == DK_ECONFIG)
+            return DK_ECONFIG;
+        snprintf(err, errlen, "%s failed to open%s: %s (see the log above)", desc, extra,
+                 dk_strerror(rc));
+        return rc;
+    }
+    return dk_host_ctx_check(ctx, desc, err, errlen);
+}
+
 static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size_t errlen)
 {
     const dk_config *c = n->cfg;
-    n->engine_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "engine"};
-    n->policy_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "compaction"};
-    n->resolver_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict"};
+    const _Atomic int64_t *rb = &n->repaired_before_ms;
+    n->engine_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "engine", .repaired_before_ms = rb};
+    n->policy_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "compaction",
+                                  .repaired_before_ms = rb};
+    n->resolver_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict",
+                                    .repaired_before_ms = rb};
+    dk_host_ctx_set(&n->engine_ctx, c, "engine", c->storage.engine, n->plugins);
+    dk_host_ctx_set(&n->policy_ctx, c, "compaction", c->compaction.policy, n->plugins);
+    dk_host_ctx_set(&n->resolver_ctx, c, "conflict", c->conflict.resolver, n->plugins);
+    n->crdt_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict crdt",
+                                .repaired_before_ms = rb};
+    dk_host_ctx_set(&n->crdt_ctx, c, "conflict", DK_CRDT_RESOLVER, n->plugins);
+    n->engine_ctx.on_codec = node_codec_loaded;
+    n->engine_ctx.hook_arg = n;
     dk_host_init(&n->engine_host, &n->engine_ctx);
     dk_host_init(&n->policy_host, &n->policy_ctx);
     dk_host_init(&n->resolver_host, &n->resolver_ctx);
+    dk_host_init(&n->crdt_host, &n->crdt_ctx);
 
-    dk_compaction_conf pc = {
-        .struct_size = sizeof(pc),
-        .l0_trigger = (uint32_t)c->compaction.l0_trigger,
-        .level_ratio = (uint32_t)c->compaction.level_ratio,
-        .base_level_size = c->compaction.base_level_size,
-        .target_file_size = c->compaction.target_file_size,
-        .min_threshold = (uint32_t)c->compaction.min_threshold,
-        .max_threshold = (uint32_t)c->compaction.max_threshold,
-        .window_ms = c->compaction.window,
-    };
-    int rc = n->policy_ops->open(&n->policy_host, &pc, &n->policy);
-    if (rc) {
-        snprintf(err, errlen, "compaction policy '%s' failed to open: %s", n->policy_plugin->name, dk_strerror(rc));
+    /* Policies take every option from their section: the conf is empty. */
+    dk_compaction_conf pc = {.struct_size = sizeof(pc)};
+    dk_policy_ref policy;
+    int rc = dk_policy_open(n->policy_ops, &n->policy_host, &pc, &policy);
+    n->policy = policy.obj;
+    if ((rc = node_opened(&n->policy_ctx, rc, "compaction", n->policy_plugin->name, "", err, errlen)))
         return rc;
-    }
     dk_conflict_conf cc = {
         .struct_size = sizeof(cc),
         .max_siblings = (uint32_t)c->cluster.max_siblings,
         .vv_prune_entries = (uint32_t)c->cluster.vv_prune_entries,
         .vv_prune_age_ms = c->cluster.vv_prune_age,
     };
-    rc = n->resolver_ops->open(&n->resolver_host, &cc, &n->resolver);
-    if (rc) {
-        snprintf(err, errlen, "conflict resolver '%s' failed to open: %s", n->resolver_plugin->name, dk_strerror(rc));
+    dk_resolver_ref resolver;
+    rc = dk_resolver_open(n->resolver_ops, &n->resolver_host, &cc, &resolver);
+    n->resolver = resolver.obj;
+    if ((rc = node_opened(&n->resolver_ctx, rc, "conflict", n->resolver_plugin->name, "", err, errlen)))
         return rc;
-    }
-    rc = n->crdt_ops->open(&n->resolver_host, &cc, &n->crdt);
-    if (rc) {
-        snprintf(err, errlen, "conflict resolver '%s' failed to open: %s", n->crdt_plugin->name, dk_strerror(rc));
+    dk_resolver_ref crdt;
+    rc = dk_resolver_open(n->crdt_ops, &n->crdt_host, &cc, &crdt);
+    n->crdt = crdt.obj;
+    if ((rc = node_opened(&n->crdt_ctx, rc, "conflict", n->crdt_plugin->name, "", err, errlen)))
         return rc;
-    }
-    n->resolvers = (dk_resolvers){
-        .ops = {[DK_OBJECT_PLAIN] = n->resolver_ops, [DK_OBJECT_CRDT] = n->crdt_ops},
-        .r = {[DK_OBJECT_PLAIN] = n->resolver, [DK_OBJECT_CRDT] = n->crdt},
-    };
+    n->resolvers = (dk_resolvers){.by_type = {[DK_OBJECT_PLAIN] = resolver, [DK_OBJECT_CRDT] = crdt}};
     dk_engine_conf ec = {
         .struct_size = sizeof(ec),
         .path = engine_dir,
         .sync = c->storage.sync,
         .memtable_size = c->storage.memtable_size,
         .block_cache_size = c->storage.block_cache_size,
-        .bloom_bits_per_key = (uint32_t)c->storage.bloom_bits_per_key,
-        .codec = c->storage.codec,
-        .compaction_rate_limit = c->storage.compaction_rate_limit,
         .compaction = n->policy_ops,
         .compaction_policy = n->policy,
     };
-    rc = n->engine_ops->open(&n->engine_host, &ec, &n->engine);
-    if (rc) {
-        snprintf(err, errlen, "engine '%s' failed to open %s: %s (see the log above)",
-                 n->engine_plugin->name, engine_dir, dk_strerror(rc));
-        n->engine = NULL;
+    char extra[DK_CONFIG_PATH_MAX + 160];
+    snprintf(extra, sizeof extra, " %s", engine_dir);
+    dk_engine_ref engine;
+    rc = dk_engine_open(n->engine_ops, &n->engine_host, &ec, &engine);
+    n->engine = engine.obj;
+    if ((rc = node_opened(&n->engine_ctx, rc, "engine", n->engine_plugin->name, extra, err, errlen)))
         return rc;
-    }
     /* Hints get their own small instance of the same engine, so they are
      * as durable as the data and never mix with it in scans or repair. */
     char hint_dir[DK_CONFIG_PATH_MAX + 16];
@@ -146,13 +225,14 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     ec.block_cache_size = 4u << 20;
     ec.compaction = NULL;           /* a policy object serves one engine */
     ec.compaction_policy = NULL;
-    rc = n->engine_ops->open(&n->engine_host, &ec, &n->hint_engine);
-    if (rc) {
-        snprintf(err, errlen, "engine '%s' failed to open the hint store %s: %s",
-                 n->engine_plugin->name, hint_dir, dk_strerror(rc));
-        n->hint_engine = NULL;
-    }
-    return rc;
+    snprintf(extra, sizeof extra, " the hint store %s", hint_dir);
+    rc = dk_engine_open(n->engine_ops, &n->engine_host, &ec, &engine);
+    n->hint_engine = engine.obj;
+    if ((rc = node_opened(&n->engine_ctx, rc, "engine", n->engine_plugin->name, extra, err, errlen)))
+        return rc;
+    /* The engine has asked for every codec it needs by now. */
+    n->engine_ctx.on_codec = NULL;
+    return node_check_sections(n, 1, err, errlen);
 }
 
 /* One process per data directory: a second dynkvd on the same folder would
@@ -182,6 +262,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     memset(n, 0, sizeof(*n));
     n->cfg = cfg;
     n->lock_fd = -1;
+    atomic_init(&n->repaired_before_ms, 0);
     /* The catalog creates data_dir; the lock needs it first. */
     int rc = dk_catalog_open(cfg->node.data_dir, &n->catalog, err, errlen);
     if (rc)
@@ -190,6 +271,9 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     rc = dk_catalog_bind_engine(n->catalog, cfg->storage.engine, err, errlen);
+    if (rc)
+        goto fail;
+    rc = node_check_sections(n, 0, err, errlen);
     if (rc)
         goto fail;
     rc = node_plugins(n, err, errlen);
@@ -205,7 +289,8 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot create: %s", engine_dir, strerror(errno));
         goto fail;
     }
-    int durable = (n->engine_ops->caps & DK_ENGINE_CAP_DURABLE) != 0;
+    dk_engine_ref probe = {.ops = n->engine_ops};
+    int durable = (dk_engine_caps(&probe) & DK_ENGINE_CAP_DURABLE) != 0;
     uint32_t incarnation = 0;
     int created = 0;
     rc = dk_catalog_identity(n->catalog, cfg->node.id, !durable || !engine_dir_existed,
@@ -238,26 +323,22 @@ void dk_node_close(dk_node *n)
 {
     dk_store_close(n->store);
     n->store = NULL;
-    if (n->hint_engine) {
-        int rc = n->engine_ops->close(n->hint_engine);
-        if (rc)
-            dk_log(DK_LOG_ERROR, "hint store close failed: %s", dk_strerror(rc));
-        n->hint_engine = NULL;
-    }
-    if (n->engine) {
-        int rc = n->engine_ops->close(n->engine);
-        if (rc)
-            dk_log(DK_LOG_ERROR, "engine close failed: %s", dk_strerror(rc));
-        n->engine = NULL;
-    }
-    if (n->crdt)
-        n->crdt_ops->close(n->crdt);
+    dk_engine_ref hints = {n->engine_ops, n->hint_engine}, engine = {n->engine_ops, n->engine};
+    int rc = dk_engine_close(&hints);
+    if (rc)
+        dk_log(DK_LOG_ERROR, "hint store close failed: %s", dk_strerror(rc));
+    n->hint_engine = NULL;
+    if ((rc = dk_engine_close(&engine)))
+        dk_log(DK_LOG_ERROR, "engine close failed: %s", dk_strerror(rc));
+    n->engine = NULL;
+    dk_resolver_ref crdt = {n->crdt_ops, n->crdt};
+    dk_resolver_close(&crdt);
     n->crdt = NULL;
-    if (n->resolver)
-        n->resolver_ops->close(n->resolver);
+    dk_resolver_ref resolver = {n->resolver_ops, n->resolver};
+    dk_resolver_close(&resolver);
     n->resolver = NULL;
-    if (n->policy)
-        n->policy_ops->close(n->policy);
+    dk_policy_ref policy = {n->policy_ops, n->policy};
+    dk_policy_close(&policy);
     n->policy = NULL;
     if (n->plugins)
         dk_plugin_host_free(n->plugins);

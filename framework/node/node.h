@@ -34,17 +34,25 @@ typedef struct dk_node {
     dk_compaction_policy *policy;
     dk_resolver *resolver;
     const dk_conflict_ops *crdt_ops;
+    dk_host_ctx crdt_ctx;
+    dk_host crdt_host;
     dk_resolver *crdt;                  /* the crdt resolver (CRDT objects) */
     dk_resolvers resolvers;             /* by object type: resolver, crdt */
     dk_actor actor;
     dk_store *store;
     char plugin_dir[DK_CONFIG_PATH_MAX + 1];
     int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */
+    /* Dead records written at or after this time (ms) are kept by
+     * compaction (host.h, the repair rule). 0 at open: nothing is purged
+     * until anti-entropy (coord/antientropy.h) has worked out the time. */
+    _Atomic int64_t repaired_before_ms;
 } dk_node;
 
 /* Open everything the configuration names. On failure returns a negative
  * code, err says what and where (file, plugin, reason), and everything
- * opened so far is closed again. */
+ * opened so far is closed again. DK_ECONFIG means the configuration is at
+ * fault (a plugin option, a section for a plugin not in use): err then
+ * starts with "file:line: " like the errors of dk_config_from_args. */
 int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen);
 
 /* Close the store, the plugin objects, the plugins and the catalog. */

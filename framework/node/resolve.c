@@ -14,36 +14,32 @@
 #include <string.h>
 
 #include "node/resolve.h"
-#include "dynkv/plugin.h"
 #include "base/metrics.h"
 #include "util/vv.h"
 
-/* The ops and resolver of type, or NULL when the node has none. */
-static const dk_conflict_ops *resolve_ops(const dk_resolvers *rs, int type, dk_resolver **r)
+/* The resolver of type, or NULL when the node has none. */
+static const dk_resolver_ref *resolve_ref(const dk_resolvers *rs, int type)
 {
-    if (type < 0 || type >= DK_OBJECT_TYPES || !rs->ops[type])
+    if (type < 0 || type >= DK_OBJECT_TYPES || !rs->by_type[type].ops)
         return NULL;
-    *r = rs->r[type];
-    return rs->ops[type];
+    return &rs->by_type[type];
 }
 
 /* Encode the resolver's output o into out (replaced), then let the
  * resolver release what it built for it. */
-static int resolve_encode(const dk_conflict_ops *ops, dk_resolver *r, int type, dk_object *o, dk_buf *out)
+static int resolve_encode(const dk_resolver_ref *r, int type, dk_object *o, dk_buf *out)
 {
     dk_buf_reset(out);
     int rc = dk_object_encode_typed(o, type, out);
-    if (DK_OPS_HAS(ops, release))
-        ops->release(r, o);
+    dk_resolver_release(r, o);
     return rc;
 }
 
 int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, const dk_object *stored,
                       const dk_write *w, dk_buf *out)
 {
-    dk_resolver *r;
-    const dk_conflict_ops *ops = resolve_ops(rs, type, &r);
-    if (!ops)
+    const dk_resolver_ref *r = resolve_ref(rs, type);
+    if (!r)
         return DK_EUNSUPPORTED;
     dk_object empty, next;
     dk_object_init(&empty);
@@ -61,9 +57,9 @@ int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, con
             base = &empty;
         }
     }
-    int rc = ops->update(r, base, w, &next);
+    int rc = dk_resolver_update(r, base, w, &next);
     if (rc == 0)
-        rc = resolve_encode(ops, r, type, &next, out);
+        rc = resolve_encode(r, type, &next, out);
     dk_object_free(&next);
     return rc;
 }
@@ -87,15 +83,14 @@ int dk_resolve_merge(const dk_resolvers *rs, dk_slice a_raw, const dk_object *a,
         dk_buf_reset(out);
         return dk_buf_append(out, win.ptr, win.len);
     }
-    dk_resolver *r;
-    const dk_conflict_ops *ops = resolve_ops(rs, ha.type, &r);
-    if (!ops)
+    const dk_resolver_ref *r = resolve_ref(rs, ha.type);
+    if (!r)
         return DK_EUNSUPPORTED;
     dk_object next;
     dk_object_init(&next);
-    int rc = ops->merge(r, a, b, &next);
+    int rc = dk_resolver_merge(r, a, b, &next);
     if (rc == 0)
-        rc = resolve_encode(ops, r, ha.type, &next, out);
+        rc = resolve_encode(r, ha.type, &next, out);
     dk_object_free(&next);
     return rc;
 }
@@ -106,9 +101,8 @@ int dk_resolve_value(const dk_resolvers *rs, dk_slice raw, const dk_object *obj,
     dk_object_header h;
     if (dk_object_peek(raw, &h))
         return DK_ECORRUPT;
-    dk_resolver *r;
-    const dk_conflict_ops *ops = resolve_ops(rs, h.type, &r);
-    if (h.type == DK_OBJECT_PLAIN || !ops || !DK_OPS_HAS(ops, value))
+    const dk_resolver_ref *r = resolve_ref(rs, h.type);
+    if (h.type == DK_OBJECT_PLAIN || !r)
         return DK_EUNSUPPORTED;
-    return ops->value(r, obj, sink, arg);
+    return dk_resolver_value(r, obj, sink, arg);
 }

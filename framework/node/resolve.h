@@ -26,11 +26,12 @@
 
 #include "dynkv/conflict.h"
 #include "node/object.h"
+#include "plugin/plugin_call.h"
 #include "util/buf.h"
 
+/* The resolver of each object type (an ops of NULL: none). */
 typedef struct dk_resolvers {
-    const dk_conflict_ops *ops[DK_OBJECT_TYPES];
-    dk_resolver *r[DK_OBJECT_TYPES];
+    dk_resolver_ref by_type[DK_OBJECT_TYPES];
 } dk_resolvers;
 
 /*

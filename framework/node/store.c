@@ -5,6 +5,9 @@
  * Locking: 1024 striped mutexes chosen by a hash of the key serialise
  * read-modify-write per key without a lock table that grows with the key
  * space. Plain reads take no lock: the engine's get is atomic per key.
+ * The write hook is called under the stripe lock, so what it observes per
+ * key is in the order the writes reached the engine; taking every stripe
+ * (dk_store_exclusive) is the one way to see the store between writes.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,13 +18,17 @@
 #include "node/store.h"
 #include "base/log.h"
 #include "node/object.h"
+#include "plugin/plugin_call.h"
 #include "util/vv.h"
 
 #define STRIPES 1024
 
 struct dk_store {
     dk_store_conf conf;
+    dk_engine_ref engine;               /* conf's engine and ops, as a ref */
     pthread_mutex_t stripe[STRIPES];
+    dk_store_hook hook;         /* changed only with every stripe held */
+    void *hook_arg;
 };
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out)
@@ -30,6 +37,7 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
     if (!s)
         return -ENOMEM;
     s->conf = *conf;
+    s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
     *out = s;
@@ -63,7 +71,7 @@ static void store_copy_sink(void *arg, dk_slice value)
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    int rc = s->conf.engine_ops->get(s->conf.engine, key, store_copy_sink, raw);
+    int rc = dk_engine_get(&s->engine, key, store_copy_sink, raw);
     if (rc)
         return rc;
     if (raw->len == (size_t)-1) {
@@ -82,11 +90,43 @@ int dk_store_is_live(const dk_object *obj, int64_t now_ms)
     return dk_object_live_count(obj, now_ms) > 0;
 }
 
-static int store_put_encoded(dk_store *s, dk_slice key, const dk_buf *enc)
+/* Write enc under key (stripe lock held) and tell the hook. */
+static int store_put_encoded(dk_store *s, dk_slice key, dk_slice before, const dk_buf *enc)
 {
     dk_batch_op op = {.type = DK_BATCH_PUT, .key = key, .value = dk_buf_slice(enc)};
     dk_batch b = {.ops = &op, .count = 1};
-    return s->conf.engine_ops->write(s->conf.engine, &b, s->conf.sync);
+    int rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+    if (rc == 0 && s->hook)
+        s->hook(s->hook_arg, key, before, dk_buf_slice(enc));
+    return rc;
+}
+
+void dk_store_exclusive(dk_store *s, void (*fn)(void *arg), void *arg)
+{
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_lock(&s->stripe[i]);
+    fn(arg);
+    for (int i = STRIPES - 1; i >= 0; i--)
+        pthread_mutex_unlock(&s->stripe[i]);
+}
+
+typedef struct store_hook_set {
+    dk_store *s;
+    dk_store_hook fn;
+    void *arg;
+} store_hook_set;
+
+static void store_hook_swap(void *arg)
+{
+    store_hook_set *h = arg;
+    h->s->hook = h->fn;
+    h->s->hook_arg = h->arg;
+}
+
+void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg)
+{
+    store_hook_set h = {s, fn, arg};
+    dk_store_exclusive(s, store_hook_swap, &h);
 }
 
 static int store_check_cond(const dk_store_write *w, int found, const dk_object *cur, int64_t now_ms)
@@ -151,7 +191,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     rc = dk_resolve_update(s->conf.resolvers, w->type, dk_buf_slice(&cur_raw), &cur, &dw, raw);
     if (rc)
         goto err;
-    rc = store_put_encoded(s, w->key, raw);
+    rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
     if (rc)
         goto err;
     pthread_mutex_unlock(lock);
@@ -187,7 +227,8 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     pthread_mutex_lock(lock);
     rc = dk_store_get(s, key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
-        rc = store_put_encoded(s, key, &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
+        rc = store_put_encoded(s, key, (dk_slice){NULL, 0},
+                               &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
         *changed = rc == 0;
         goto done;
     }
@@ -197,7 +238,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
-        rc = store_put_encoded(s, key, &out);
+        rc = store_put_encoded(s, key, dk_buf_slice(&cur_raw), &out);
         *changed = rc == 0;
     }
 done:
@@ -213,14 +254,14 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
 {
     dk_engine_iter *it = NULL;
     dk_iter_opts opts = {.start = start, .end = end};
-    int rc = s->conf.engine_ops->iter_open(s->conf.engine, &opts, &it);
+    int rc = dk_engine_iter_open(&s->engine, &opts, &it);
     if (rc)
         return rc;
     if (start.len)
-        rc = s->conf.engine_ops->iter_seek(it, start);
+        rc = dk_engine_iter_seek(&s->engine, it, start);
     while (rc == 0) {
         dk_slice k, v;
-        rc = s->conf.engine_ops->iter_next(it, &k, &v);
+        rc = dk_engine_iter_next(&s->engine, it, &k, &v);
         if (rc)
             break;
         dk_object obj;
@@ -236,6 +277,6 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
         if (stop)
             break;
     }
-    s->conf.engine_ops->iter_close(it);
+    dk_engine_iter_close(&s->engine, it);
     return rc == DK_EOF ? 0 : rc;
 }

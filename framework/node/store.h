@@ -85,4 +85,27 @@ int dk_store_scan(dk_store *s, dk_slice start, dk_slice end, dk_store_scan_fn fn
 
 /* True when the object has a sibling that is neither a tombstone nor expired. */
 int dk_store_is_live(const dk_object *obj, int64_t now_ms);
+
+/*
+ * Write hook: called after every successful engine write the store makes
+ * (client writes, merges of replica copies: replication, read repair, hint
+ * replay, anti-entropy), on the writing thread (a worker) while the key's
+ * stripe lock is held, with the encoded object before (empty when the key
+ * was absent) and after. The slices are valid only during the call. It
+ * must be quick and must not call the store. A merge that leaves the
+ * stored bytes unchanged writes nothing and calls nothing.
+ */
+typedef void (*dk_store_hook)(void *arg, dk_slice key, dk_slice before, dk_slice after);
+
+/* Install fn (NULL removes it). Takes every stripe lock, so it returns
+ * after any write in progress and no later write misses it. Blocking:
+ * worker thread. */
+void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg);
+
+/* Run fn(arg) with every stripe lock held: no write is in progress and none
+ * starts until fn returns (reads and engine iterators still work; fn must
+ * not write through the store). For state that a write hook keeps in step
+ * with the data: swap it, open a snapshot iterator, then let writes go on.
+ * Blocking: worker thread. */
+void dk_store_exclusive(dk_store *s, void (*fn)(void *arg), void *arg);
 #endif

@@ -1,7 +1,9 @@
-# framework/plugin: the plugin loader (core library), its unit test, the
-# deliberately broken test plugins the loader must refuse, and the engine
-# conformance suite.
-framework_libdynkv_la_SOURCES += framework/plugin/plugin_host.c framework/plugin/plugin_host.h
+# framework/plugin: the plugin loader and the wrappers of the framework's
+# calls into plugins (core library), its unit test, and the deliberately
+# broken test plugins the loader must refuse. The engine conformance
+# runner is tools/engine-check.
+framework_libdynkv_la_SOURCES += framework/plugin/plugin_host.c framework/plugin/plugin_host.h \
+	framework/plugin/plugin_call.h
 # test-plugin-host: loads good and broken plugins from $(top_builddir)/.libs
 # (DYNKV_PLUGIN_PATH). Every test plugin is a check-only module declared at
 # the top level, so it lands next to the real plugins.
@@ -14,7 +16,7 @@ EXTRA_tests_unit_test_plugin_host_DEPENDENCIES = engine-memory.la \
 	engine-badmagic.la engine-badmajor.la engine-badminor.la \
 	engine-wrongkind.la engine-badname.la engine-nulldesc.la engine-nullops.la \
 	engine-shortops.la engine-nullmethod.la engine-minimal.la engine-nosym.la \
-	compaction-minimal.la conflict-minimal.la
+	compaction-minimal.la conflict-minimal.la compaction-legacy.la compaction-oneknob.la
 
 # One source, one module per way an engine descriptor can be wrong.
 check_LTLIBRARIES += engine-badmagic.la
@@ -80,14 +82,3 @@ compaction_minimal_la_LDFLAGS = $(DK_TEST_PLUGIN_LDOPTS)
 check_LTLIBRARIES += conflict-minimal.la
 conflict_minimal_la_SOURCES = tests/unit/bad_plugins/conflict_minimal.c
 conflict_minimal_la_LDFLAGS = $(DK_TEST_PLUGIN_LDOPTS)
-
-# The engine conformance suite: one program, run once per engine by a
-# wrapper script tests/unit/engine-<name>.test that sets DK_TEST_ENGINE.
-check_PROGRAMS += tests/unit/test-engine
-tests_unit_test_engine_SOURCES = tests/unit/test-engine.c \
-	tests/unit/fake_host.c tests/unit/fake_host.h
-tests_unit_test_engine_CFLAGS = $(DK_UNIT_CC)
-tests_unit_test_engine_LDADD = $(DK_UNIT_LINK) -lpthread
-EXTRA_tests_unit_test_engine_DEPENDENCIES = engine-memory.la
-TESTS += tests/unit/engine-memory.test
-EXTRA_DIST += tests/unit/engine-memory.test

@@ -10,7 +10,7 @@
  * by field, magic first so that a foreign descriptor is never dereferenced
  * further. The kind's ops table is then copied into host memory sized to
  * the HOST's struct, zero-filled past the plugin's struct_size (Redis), so
- * optional methods a plugin predates read as NULL and DK_OPS_HAS() works on
+ * optional methods a plugin predates read as NULL and DK_HAS() works on
  * the copy. Required methods are listed per kind in ph_kinds[]; extending an
  * ops table means appending to that list when the new method is required.
  *
@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 
+#include "dynkv/codec.h"
 #include "dynkv/compaction.h"
 #include "dynkv/conflict.h"
 #include "dynkv/engine.h"
@@ -54,9 +55,10 @@ typedef struct ph_method {
 typedef struct ph_kind {
     uint32_t kind;
     const char *name;
-    size_t host_size;            /* 0: no ops table defined for this kind */
+    size_t host_size;            /* sizeof the kind's ops table in this build */
     const ph_method *required;
     size_t n_required;
+    uint16_t min_minor;          /* the ABI minor that introduced the kind */
 } ph_kind;
 
 #define PH_M(type, field) {#field, offsetof(type, field)}
@@ -75,17 +77,23 @@ static const ph_method ph_conflict_required[] = {
     PH_M(dk_conflict_ops, open),   PH_M(dk_conflict_ops, close),
     PH_M(dk_conflict_ops, update), PH_M(dk_conflict_ops, merge),
 };
+static const ph_method ph_codec_required[] = {
+    PH_M(dk_codec_ops, open),     PH_M(dk_codec_ops, close),
+    PH_M(dk_codec_ops, bound),    PH_M(dk_codec_ops, compress),
+    PH_M(dk_codec_ops, decompress),
+};
 
 #define PH_N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const ph_kind ph_kinds[] = {
     {DK_PLUGIN_ENGINE, "engine", sizeof(dk_engine_ops),
-     ph_engine_required, PH_N(ph_engine_required)},
+     ph_engine_required, PH_N(ph_engine_required), 0},
     {DK_PLUGIN_COMPACTION, "compaction", sizeof(dk_compaction_ops),
-     ph_compaction_required, PH_N(ph_compaction_required)},
+     ph_compaction_required, PH_N(ph_compaction_required), 0},
     {DK_PLUGIN_CONFLICT, "conflict", sizeof(dk_conflict_ops),
-     ph_conflict_required, PH_N(ph_conflict_required)},
-    {DK_PLUGIN_CODEC, "codec", 0, NULL, 0},
+     ph_conflict_required, PH_N(ph_conflict_required), 0},
+    {DK_PLUGIN_CODEC, "codec", sizeof(dk_codec_ops),
+     ph_codec_required, PH_N(ph_codec_required), 1},
 };
 
 typedef struct ph_entry {
@@ -273,6 +281,12 @@ static int ph_check(const ph_kind *k, const char *want, const char *path,
                    path, (unsigned)d->kind, k->name);
         return DK_EBADPLUGIN;
     }
+    if (d->abi_minor < k->min_minor) {
+        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, but %s plugins exist since ABI %u.%u",
+               path, (unsigned)d->abi_major, (unsigned)d->abi_minor, k->name,
+               (unsigned)DK_ABI_MAJOR, (unsigned)k->min_minor);
+        return DK_EABI;
+    }
     if (!(e->name = ph_strdup(d->name)) || !(e->version = ph_strdup(d->version)))
         goto nomem;
     if (!d->name || strcmp(d->name, want) != 0) {
@@ -297,7 +311,7 @@ static int ph_check(const ph_kind *k, const char *want, const char *path,
     if (!(e->ops = calloc(1, k->host_size)))
         goto nomem;
     memcpy(e->ops, d->ops, size < k->host_size ? size : k->host_size);
-    /* The copy carries the size of what it holds, so DK_OPS_HAS() on it
+    /* The copy carries the size of what it holds, so DK_HAS() on it
      * answers for the plugin's table. */
     if (size > k->host_size)
         ((dk_ops_header *)e->ops)->struct_size = (uint32_t)k->host_size;
@@ -401,11 +415,6 @@ int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name,
         ph_err(err, errlen, "%s/%s-%s.so: path too long", h->dir, k->name, name);
         return -ENAMETOOLONG;
     }
-    if (k->host_size == 0) {
-        ph_err(err, errlen, "%s: this host defines no ops table for %s plugins (ABI %u.%u)",
-               path, k->name, (unsigned)DK_ABI_MAJOR, (unsigned)DK_ABI_MINOR);
-        return DK_EUNSUPPORTED;
-    }
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < h->n; i++) {
         if (h->v[i]->pub.kind == kind && strcmp(h->v[i]->name, name) == 0) {
@@ -433,6 +442,17 @@ int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name,
 done:
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+const dk_loaded_plugin *dk_plugin_find(dk_plugin_host *h, uint32_t kind, const char *name)
+{
+    const dk_loaded_plugin *p = NULL;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->n && !p; i++)
+        if (h->v[i]->pub.kind == kind && strcmp(h->v[i]->name, name) == 0)
+            p = &h->v[i]->pub;
+    pthread_mutex_unlock(&h->lock);
+    return p;
 }
 
 static int ph_copy_out(char *buf, size_t len, const char *s)

@@ -48,14 +48,18 @@ void dk_plugin_host_free(dk_plugin_host *h);
  * naming the file and the reason in err:
  *   -EINVAL          bad name or kind
  *   -ENOENT          no such file
- *   DK_EABI          abi_major differs or abi_minor is newer than the host's
+ *   DK_EABI          abi_major differs, abi_minor is newer than the host's,
+ *                    or older than the kind (codecs exist since 1.1)
  *   DK_EBADPLUGIN    dlopen/dlsym failure, bad descriptor or ops table
- *   DK_EUNSUPPORTED  a kind whose ops table this host does not define (codec)
  * Loading the same kind and name again returns the plugin already loaded.
  * Thread-safe.
  */
 int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name,
                    const dk_loaded_plugin **out, char *err, size_t errlen);
+
+/* The plugin of this kind and name if it was loaded already, else NULL
+ * (nothing is loaded). Thread-safe. */
+const dk_loaded_plugin *dk_plugin_find(dk_plugin_host *h, uint32_t kind, const char *name);
 
 /* "engine", "compaction", "conflict", "codec", or "unknown"; static. */
 const char *dk_plugin_kind_name(uint32_t kind);

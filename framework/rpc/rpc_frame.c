@@ -27,29 +27,36 @@
 
 /* ---- frames -------------------------------------------------------------- */
 
+static const char *const frame_names[DK_MSG__MAX + 1] = {
+    [DK_MSG_HELLO] = "HELLO",
+    [DK_MSG_HELLO_ACK] = "HELLO_ACK",
+    [DK_MSG_ERROR] = "ERROR",
+    [DK_MSG_PUT_REPLICA] = "PUT_REPLICA",
+    [DK_MSG_GET_REPLICA] = "GET_REPLICA",
+    [DK_MSG_REPLICA_VALUE] = "REPLICA_VALUE",
+    [DK_MSG_ACK] = "ACK",
+    [DK_MSG_PING] = "PING",
+    [DK_MSG_PONG] = "PONG",
+    [DK_MSG_FORWARD_WRITE] = "FORWARD_WRITE",
+    [DK_MSG_FORWARD_RESULT] = "FORWARD_RESULT",
+    [DK_MSG_SCAN_RANGE] = "SCAN_RANGE",
+    [DK_MSG_SCAN_RESULT] = "SCAN_RESULT",
+    [DK_MSG_TREE_REQ] = "TREE_REQ",
+    [DK_MSG_TREE] = "TREE",
+    [DK_MSG_KEYS_REQ] = "KEYS_REQ",
+    [DK_MSG_KEYS] = "KEYS",
+};
+
 const char *dk_msg_type_name(uint8_t type)
 {
-    static const char *const names[DK_MSG__MAX + 1] = {
-        [DK_MSG_HELLO] = "HELLO",
-        [DK_MSG_HELLO_ACK] = "HELLO_ACK",
-        [DK_MSG_ERROR] = "ERROR",
-        [DK_MSG_PUT_REPLICA] = "PUT_REPLICA",
-        [DK_MSG_GET_REPLICA] = "GET_REPLICA",
-        [DK_MSG_REPLICA_VALUE] = "REPLICA_VALUE",
-        [DK_MSG_ACK] = "ACK",
-        [DK_MSG_PING] = "PING",
-        [DK_MSG_PONG] = "PONG",
-        [DK_MSG_FORWARD_WRITE] = "FORWARD_WRITE",
-        [DK_MSG_FORWARD_RESULT] = "FORWARD_RESULT",
-        [DK_MSG_SCAN_RANGE] = "SCAN_RANGE",
-        [DK_MSG_SCAN_RESULT] = "SCAN_RESULT",
-    };
-    return type <= DK_MSG__MAX && names[type] ? names[type] : "unknown";
+    return type <= DK_MSG__MAX && frame_names[type] ? frame_names[type] : "unknown";
 }
 
+/* A type is valid when it has a name: numbers left free between the
+ * blocks (reserved for messages not defined yet) are refused. */
 static int frame_type_ok(uint8_t type)
 {
-    return type >= 1 && type <= DK_MSG__MAX;
+    return type <= DK_MSG__MAX && frame_names[type] != NULL;
 }
 
 int dk_frame_begin(dk_buf *out, size_t *start)

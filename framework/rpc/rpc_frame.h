@@ -65,7 +65,11 @@ enum {
     DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
     DK_MSG_SCAN_RANGE = 12,    /* dk_msg_scan_range (rpc_scan.h): a node's part of a prefix scan */
     DK_MSG_SCAN_RESULT = 13,   /* dk_msg_scan_result (rpc_scan.h): answer to SCAN_RANGE */
-    DK_MSG__MAX = 13
+    DK_MSG_TREE_REQ = 18,      /* dk_msg_tree_req (rpc_ae.h): some nodes of a replica group's Merkle tree */
+    DK_MSG_TREE = 19,          /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
+    DK_MSG_KEYS_REQ = 20,      /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
+    DK_MSG_KEYS = 21,          /* dk_msg_keys (rpc_ae.h): answer to KEYS_REQ */
+    DK_MSG__MAX = 21           /* numbers without a name in between are not valid types */
 };
 
 typedef struct dk_frame_header {

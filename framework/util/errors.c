@@ -6,6 +6,7 @@
 #include <string.h>
 #include <errno.h>
 #include "dynkv/types.h"
+#include "util/errors.h"
 
 const char *dk_strerror(int err)
 {

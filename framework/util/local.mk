@@ -2,7 +2,7 @@
 # linked into the core and into every plugin.
 noinst_LTLIBRARIES += framework/util/libdkutil.la
 framework_util_libdkutil_la_SOURCES = \
-	framework/util/errors.c \
+	framework/util/errors.c framework/util/errors.h \
 	framework/util/crc32c.c framework/util/crc32c.h \
 	framework/util/coding.h \
 	framework/util/buf.c framework/util/buf.h

@@ -621,3 +621,25 @@ err:
     dk_object_free(out);
     return rc;
 }
+
+const dk_object_api dk__object_api = {
+    .struct_size = sizeof(dk_object_api),
+    .actor_cmp = dk_actor_cmp,
+    .vv_init = dk_vv_init,
+    .vv_free = dk_vv_free,
+    .vv_copy = dk_vv_copy,
+    .vv_get = dk_vv_get,
+    .vv_set = dk_vv_set,
+    .vv_compare = dk_vv_compare,
+    .vv_descends = dk_vv_descends,
+    .vv_merge = dk_vv_merge,
+    .vv_covers = dk_vv_covers,
+    .vv_prune = dk_vv_prune,
+    .object_init = dk_object_init,
+    .object_free = dk_object_free,
+    .object_add_sibling = dk_object_add_sibling,
+    .object_copy = dk_object_copy,
+    .object_live_count = dk_object_live_count,
+    .dvv_update = dk_dvv_update,
+    .dvv_sync = dk_dvv_sync,
+};

@@ -11,9 +11,11 @@
  * context covers, so both survive as siblings (plain per-node clocks would
  * silently drop one).
  *
- * Everything here is pure: no framework state, no clock, no logging, so the
- * core and every plugin link the same code (framework/util/libdkutil.la).
- * All functions are thread-safe on distinct objects.
+ * Everything here is pure: no framework state, no clock, no logging. The
+ * core calls it directly; plugins reach the same code through the host
+ * (dk_host.object = &dk__object_api), so an object a resolver builds is
+ * allocated and freed by one copy of it. All functions are thread-safe on
+ * distinct objects. DK_VV_EQUAL and friends are in dynkv/conflict.h.
  *
  * Memory: a dk_vv and a dk_object own their arrays (malloc); sibling values
  * are borrowed slices and are never copied or freed here.
@@ -66,8 +68,6 @@ uint64_t dk_vv_get(const dk_vv *v, const dk_actor *a);
 /* Set a's entry to exactly (counter, time_ms); counter 0 removes the entry
  * (absent and 0 mean the same). Returns 0 or -ENOMEM. */
 int  dk_vv_set(dk_vv *v, const dk_actor *a, uint64_t counter, int64_t time_ms);
-
-enum { DK_VV_EQUAL = 0, DK_VV_BEFORE = 1 /* a < b */, DK_VV_AFTER = 2 /* a > b */, DK_VV_CONCURRENT = 3 };
 
 /* Causal order of a and b (missing entries count as 0). O(|a| + |b|). */
 int  dk_vv_compare(const dk_vv *a, const dk_vv *b);
@@ -165,5 +165,9 @@ int  dk_dvv_update(const dk_object *stored, const dk_write *w, dk_object *out);
  * Returns 0 or -ENOMEM (out freed and empty).
  */
 int  dk_dvv_sync(const dk_object *a, const dk_object *b, dk_object *out);
+
+/* The functions above as the table dk_host.object hands to plugins
+ * (dynkv/conflict.h); static storage. */
+extern const dk_object_api dk__object_api;
 
 #endif /* DK_UTIL_VV_H */

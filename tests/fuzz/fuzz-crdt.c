@@ -87,9 +87,10 @@ static void fz_state(dk_slice in)
 {
     static const dk_plugin *p;
     static dk_resolver *r;
+    static const dk_host host = {.struct_size = sizeof(dk_host), .object = &dk__object_api};
     if (!p) {
         p = dynkv_plugin_entry();
-        fz_check(((const dk_conflict_ops *)p->ops)->open(NULL, NULL, &r) == 0);
+        fz_check(((const dk_conflict_ops *)p->ops)->open(&host, NULL, &r) == 0);
     }
     const dk_conflict_ops *ops = p->ops;
     dk_object o, m, u, mu;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include "rpc/rpc_frame.h"
 #include "rpc/rpc_scan.h"
+#include "rpc/rpc_ae.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -155,6 +156,50 @@ static void fz_bodies(dk_slice body, int only_type)
             fz_check(n == m.n && (n == 0 || dk_msg_scan_key_cmp(prev, m.last_key) == 0));
             fz_check(dk_msg_scan_result_decode(dk_buf_slice(&b), &m2) == 0 && m2.n == m.n && m2.flags == m.flags);
             fz_check(dk_msg_scan_key_cmp(m2.last_key, m.last_key) == 0);
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_TREE_REQ) {
+        dk_msg_tree_req t, t2;
+        if (dk_msg_tree_req_decode(body, &t) == 0) {
+            fz_check(dk_msg_tree_req_encode(&b, &t) == 0);
+            fz_check(dk_msg_tree_req_decode(dk_buf_slice(&b), &t2) == 0 && t.sig == t2.sig &&
+                     t.level == t2.level && t.nodes.len == t2.nodes.len && t.group.len == t2.group.len);
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_TREE) {
+        dk_msg_tree t, t2;
+        if (dk_msg_tree_decode(body, &t) == 0) {
+            fz_check(t.hashes.len % 8 == 0);
+            fz_check(dk_msg_tree_encode(&b, &t) == 0);
+            fz_check(dk_msg_tree_decode(dk_buf_slice(&b), &t2) == 0 && t.status == t2.status &&
+                     t.hashes.len == t2.hashes.len);
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_KEYS_REQ || only_type == DK_MSG_KEYS) {
+        dk_msg_keys_req q, q2;
+        dk_msg_keys k, k2;
+        dk_keys_entry e;
+        if (dk_msg_keys_req_decode(body, &q) == 0) {
+            uint32_t n = 0;
+            for (dk_slice it = q.entries; dk_keys_entry_next(&it, &e);)
+                fz_check(++n <= q.n_entries && e.key.len >= 1 && e.key.len <= DK_KEY_MAX);
+            fz_check(n == q.n_entries);
+            fz_check(dk_msg_keys_req_encode(&b, &q) == 0);
+            fz_check(dk_msg_keys_req_decode(dk_buf_slice(&b), &q2) == 0 && q.op == q2.op &&
+                     q.n_entries == q2.n_entries && q.entries.len == q2.entries.len);
+            dk_buf_reset(&b);
+        }
+        if (dk_msg_keys_decode(body, &k) == 0) {
+            uint32_t n = 0;
+            for (dk_slice it = k.entries; dk_keys_entry_next(&it, &e);)
+                fz_check(++n <= k.n_entries && e.kind <= DK_KEYS_OBJECT);
+            fz_check(n == k.n_entries);
+            fz_check(dk_msg_keys_encode(&b, &k) == 0);
+            fz_check(dk_msg_keys_decode(dk_buf_slice(&b), &k2) == 0 && k.status == k2.status &&
+                     k.merged == k2.merged && k.upto.len == k2.upto.len && k.entries.len == k2.entries.len);
             dk_buf_reset(&b);
         }
     }

@@ -3,15 +3,56 @@
  * parsed as a bare block (block iterator: first, seek, a full scan) and
  * written as a table file that is opened, scanned and probed with point
  * reads. Every path must end in a result or DK_ECORRUPT, never a crash or
- * an out-of-bounds read.
+ * an out-of-bounds read. Compressed blocks go through the zstd codec
+ * plugin's source compiled into the target (plugins/codec/zstd/zstd.c),
+ * which a small host hands to the table's codec registry; a table naming
+ * any other codec fails to open, as with a missing plugin.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynkv/plugin.h"
 #include "engines/lsm/env_fault.h"
 #include "engines/lsm/table.h"
+#include "util/errors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const dk_plugin *dynkv_plugin_entry(void);   /* the zstd codec, compiled in */
+
+static void fz_log(const dk_host *h, int level, const char *fmt, ...) {}
+static const char *fz_strerror(const dk_host *h, int err) { return dk_strerror(err); }
+
+static int fz_codec_open(const dk_host *h, const char *name, int level, dk_codec_ref *out)
+{
+    memset(out, 0, sizeof(*out));
+    const dk_plugin *p = dynkv_plugin_entry();
+    if (strcmp(name, p->name) != 0)
+        return -ENOENT;
+    const dk_codec_ops *ops = p->ops;
+    dk_codec_conf conf = {.struct_size = sizeof(conf), .level = level};
+    int rc = ops->open(h, &conf, &out->codec);
+    if (rc)
+        return rc;
+    out->ops = ops;
+    out->name = p->name;
+    out->id = ops->id;
+    return 0;
+}
+
+static void fz_codec_close(const dk_host *h, dk_codec_ref *ref)
+{
+    if (ref->codec)
+        ref->ops->close(ref->codec);
+}
+
+static const dk_host fz_host = {
+    .struct_size = sizeof(dk_host),
+    .log = fz_log,
+    .strerror = fz_strerror,
+    .codec_open = fz_codec_open,
+    .codec_close = fz_codec_close,
+};
 
 static void fz_scan(lsm_iter *it, dk_slice target)
 {
@@ -46,9 +87,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     lsm_env *env = dk__lsm_env_fault(1);
     lsm_cache *cache = dk__lsm_cache_new(1 << 20);
-    if (env && cache && dk__lsm_env_write_atomic(env, "/d", "000007.sst", data, size) == 0) {
+    lsm_codecs *codecs = NULL;
+    if (env && cache && dk__lsm_codecs_new(&fz_host, &codecs) == 0 &&
+        dk__lsm_env_write_atomic(env, "/d", "000007.sst", data, size) == 0) {
         lsm_table *t;
-        if (dk__lsm_table_open(env, "/d/000007.sst", 7, cache, NULL, &t) == 0) {
+        if (dk__lsm_table_open(env, "/d/000007.sst", 7, cache, codecs, &fz_host, &t) == 0) {
             lsm_iter *it = dk__lsm_table_iter(t);
             if (it) {
                 fz_scan(it, target);
@@ -62,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             dk__lsm_table_close(t);
         }
     }
+    dk__lsm_codecs_free(codecs);
     dk__lsm_cache_free(cache);
     if (env)
         env->ops->destroy(env);

@@ -1,7 +1,10 @@
 /*
  * fake_host.c - the dk_host used by plugin unit tests; see fake_host.h.
  * The table is a fixed array searched linearly: tests add a handful of
- * metrics, and a fixed size needs no cleanup on the failure paths.
+ * metrics, and a fixed size needs no cleanup on the failure paths. The
+ * node's host (framework/node/host.c) provides everything but logging,
+ * allocation, clocks, the record callbacks and metrics, so plugins meet
+ * the same option parser and codec loader in their tests as in dynkvd.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,8 +96,15 @@ void dk_fake_host_init(dk_fake_host *fh)
     memset(fh, 0, sizeof(*fh));
     pthread_mutex_init(&fh->lock, NULL);
     fh->last_level = -1;
-    fh->host.struct_size = sizeof(dk_host);
-    fh->host.ctx = fh;
+    dk_config_defaults(&fh->cfg);
+    char dir[4096], err[512];
+    if (dk_plugin_default_dir(dir, sizeof dir) != 0 ||
+        dk_plugin_host_new(dir, &fh->plugins, err, sizeof err) != 0)
+        fh->plugins = NULL;
+    fh->ctx.log_prefix = "fake";
+    dk_host_ctx_set(&fh->ctx, &fh->cfg, "engine", "fake", fh->plugins);
+    dk_host_init(&fh->host, &fh->ctx);
+    /* The fake's own: fh_of() finds fh from &fh->host, whatever ctx is. */
     fh->host.log = fh_log;
     fh->host.alloc = fh_alloc;
     fh->host.realloc = fh_realloc;
@@ -108,7 +118,24 @@ void dk_fake_host_init(dk_fake_host *fh)
 
 void dk_fake_host_destroy(dk_fake_host *fh)
 {
+    dk_plugin_host_free(fh->plugins);
+    fh->plugins = NULL;
+    dk_config_free(&fh->cfg);
     pthread_mutex_destroy(&fh->lock);
+}
+
+int dk_fake_host_set_option(dk_fake_host *fh, const char *key, const char *value)
+{
+    char err[512];
+    int rc = dk_config_set(&fh->cfg, "engine.fake", key, value, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "fake host: %s\n", err);
+    return rc;
+}
+
+const char *dk_fake_host_conf_error(const dk_fake_host *fh)
+{
+    return fh->ctx.err;
 }
 
 int dk_fake_host_last_log(dk_fake_host *fh, char *buf, size_t len)
@@ -148,5 +175,8 @@ void dk_fake_host_reset(dk_fake_host *fh)
     fh->n_logs = 0;
     fh->n_metrics = 0;
     fh->metrics_dropped = 0;
+    dk_config_free(&fh->cfg);
+    fh->ctx.err[0] = '\0';
+    fh->ctx.options_read = 0;
     pthread_mutex_unlock(&fh->lock);
 }

@@ -34,13 +34,20 @@ int tc_plugin_load(const char *name, tc_plugin *pl)
     return 0;
 }
 
-dk_compaction_policy *tc_plugin_open(const char *name, const dk_compaction_conf *conf,
-                                     tc_plugin *pl)
+dk_compaction_policy *tc_plugin_open(const char *name, const char *const *opts, tc_plugin *pl)
 {
     if (tc_plugin_load(name, pl) != 0)
         return NULL;
+    dk_fake_host_reset(&tc_plugin_host);
+    for (size_t i = 0; opts && opts[i]; i += 2)
+        if (dk_fake_host_set_option(&tc_plugin_host, opts[i], opts[i + 1]) != 0) {
+            dlclose(pl->dl);
+            return NULL;
+        }
+    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
     dk_compaction_policy *p = NULL;
-    if (pl->ops->open(&tc_plugin_host.host, conf, &p) != 0) {
+    if (pl->ops->open(&tc_plugin_host.host, &conf, &p) != 0) {
+        fprintf(stderr, "open %s: %s\n", name, dk_fake_host_conf_error(&tc_plugin_host));
         dlclose(pl->dl);
         return NULL;
     }

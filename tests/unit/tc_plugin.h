@@ -28,10 +28,10 @@ extern dk_fake_host tc_plugin_host;
  * closed). */
 int tc_plugin_load(const char *name, tc_plugin *pl);
 
-/* Load the named policy and open it with conf (NULL = defaults) against
- * tc_plugin_host; NULL on failure. */
-dk_compaction_policy *tc_plugin_open(const char *name, const dk_compaction_conf *conf,
-                                     tc_plugin *pl);
+/* Load the named policy and open it against tc_plugin_host with the
+ * options opts ("key", "value", ..., NULL; NULL = all defaults), as if
+ * they were in its INI section; NULL on failure (said on stderr). */
+dk_compaction_policy *tc_plugin_open(const char *name, const char *const *opts, tc_plugin *pl);
 
 /* Close p (may be NULL) and unload pl. */
 void tc_plugin_close(tc_plugin *pl, dk_compaction_policy *p);

@@ -69,18 +69,18 @@ static void test_fresh_open(void)
     const char *dir = tk_datadir("fresh/nested/n1");
     dk_catalog *c = NULL;
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 2);
-    CU_ASSERT_EQUAL(DK_CATALOG_SCHEMA_VERSION, 2);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 3);
+    CU_ASSERT_EQUAL(DK_CATALOG_SCHEMA_VERSION, 3);
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "PRAGMA journal_mode"), "wal");
-    CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "2");
+    CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "3");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                          "name IN ('node_identity', 'plugins', 'engine_binding', "
-                                         "'meta', 'members', 'schema_version')"), "6");
+                                         "'meta', 'members', 'schema_version', 'repair_state')"), "7");
     dk_catalog_close(c);
 
     /* Reopen: same version, the migration is not run twice. */
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 2);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 3);
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM schema_version"), "1");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "PRAGMA journal_mode"), "wal");
     dk_catalog_close(c);
@@ -217,7 +217,8 @@ static void test_newer_schema_refused(void)
     CU_ASSERT_PTR_NULL(c);
     char want[1600];
     snprintf(want, sizeof want, "%s/catalog.db: catalog schema version 99 is newer than this dynkv "
-             "understands (2); run a dynkv release at least as new as the one that wrote it", d);
+             "understands (%d); run a dynkv release at least as new as the one that wrote it", d,
+             DK_CATALOG_SCHEMA_VERSION);
     CU_ASSERT_STRING_EQUAL(tk_err, want);
     /* The refusal left the catalog as it was. */
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT version FROM schema_version"), "99");
@@ -287,8 +288,57 @@ static void test_members(void)
     dk_catalog_close(c);
 }
 
+static void test_repair_rows(void)
+{
+    const char *dir = tk_datadir("repair");
+    dk_catalog *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    dk_repair_row *r = NULL;
+    size_t n = 9;
+    CU_ASSERT_EQUAL(dk_catalog_repair_load(c, &r, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    dk_repair_row in[2];
+    memset(in, 0, sizeof in);
+    strcpy(in[0].group, "n1,n2,n3/00000000deadbeef");
+    strcpy(in[0].peer, "n2");
+    in[0].last_start_ms = 1000;
+    in[0].last_end_ms = 1500;
+    in[0].keys_in = 3;
+    in[0].keys_out = 1ull << 40;
+    in[1] = in[0];
+    strcpy(in[1].peer, "n3");
+    CU_ASSERT_EQUAL(dk_catalog_repair_save(c, in, 2), 0);
+    in[0].last_start_ms = 2000;                 /* a later exchange replaces the row */
+    CU_ASSERT_EQUAL(dk_catalog_repair_save(c, in, 1), 0);
+    dk_catalog_close(c);
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_repair_load(c, &r, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(memcmp(&r[0], &in[0], sizeof in[0]), 0);
+    CU_ASSERT_EQUAL(memcmp(&r[1], &in[1], sizeof in[1]), 0);
+    free(r);
+    dk_catalog_close(c);
+
+    /* A version 2 catalog gains the table on open, rows are refused when
+     * malformed. */
+    tk_query(dir, "DROP TABLE repair_state");
+    tk_query(dir, "UPDATE schema_version SET version = 2");
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 3);
+    CU_ASSERT_EQUAL(dk_catalog_repair_load(c, &r, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(dk_catalog_repair_save(c, in, 1), 0);
+    dk_catalog_close(c);
+    tk_query(dir, "UPDATE repair_state SET last_start_ms = -5");
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL(dk_catalog_repair_load(c, &r, &n), DK_ECORRUPT);
+    CU_ASSERT_PTR_NULL(r);
+    dk_catalog_close(c);
+}
+
 static CU_TestInfo tk_tests[] = {
-    {"fresh open: schema 2, WAL", test_fresh_open},
+    {"fresh open: schema 3, WAL", test_fresh_open},
+    {"repair progress save/load, upgrade from schema 2", test_repair_rows},
     {"member table save/load", test_members},
     {"identity and incarnation", test_identity},
     {"engine binding", test_engine_binding},

@@ -186,7 +186,7 @@ static void sim_settle(sim *s)
     s->errors++;   /* the policy never ran out of jobs */
 }
 
-static int sim_init(sim *s, const char *policy, const dk_compaction_conf *conf, uint32_t nkeys,
+static int sim_init(sim *s, const char *policy, const char *const *conf, uint32_t nkeys,
                     uint64_t rec_size)
 {
     memset(s, 0, sizeof(*s));
@@ -266,10 +266,9 @@ static double sim_write_amp(const sim *s, uint64_t job0, uint64_t flush0)
 
 static void test_sim_leveled(void)
 {
-    dk_compaction_conf c = {.struct_size = sizeof(c), .base_level_size = 4 * MiB,
-                            .target_file_size = MiB};
+    static const char *const c[] = {"base_level_size", "4MiB", "target_file_size", "1MiB", NULL};
     sim s;
-    CU_ASSERT_FATAL(sim_init(&s, "leveled", &c, 60000, 1024) == 0);
+    CU_ASSERT_FATAL(sim_init(&s, "leveled", c, 60000, 1024) == 0);
     double sa_sum = 0, sa_max = 0;
     int samples = 0;
     uint64_t job0 = 0, flush0 = 0;

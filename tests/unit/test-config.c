@@ -6,6 +6,7 @@
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,18 +99,9 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c.storage.sync, 1);
     CU_ASSERT_EQUAL(c.storage.memtable_size, 64ull << 20);
     CU_ASSERT_EQUAL(c.storage.block_cache_size, 128ull << 20);
-    CU_ASSERT_STRING_EQUAL(c.storage.codec, "zstd");
-    CU_ASSERT_EQUAL(c.storage.bloom_bits_per_key, 10);
-    CU_ASSERT_EQUAL(c.storage.compaction_rate_limit, 64ull << 20);
     CU_ASSERT_STRING_EQUAL(c.compaction.policy, "leveled");
-    CU_ASSERT_EQUAL(c.compaction.l0_trigger, 4);
-    CU_ASSERT_EQUAL(c.compaction.level_ratio, 10);
-    CU_ASSERT_EQUAL(c.compaction.base_level_size, 64ull << 20);
-    CU_ASSERT_EQUAL(c.compaction.target_file_size, 64ull << 20);
-    CU_ASSERT_EQUAL(c.compaction.min_threshold, 4);
-    CU_ASSERT_EQUAL(c.compaction.max_threshold, 32);
-    CU_ASSERT_EQUAL(c.compaction.window, 3600000);
     CU_ASSERT_STRING_EQUAL(c.conflict.resolver, "vclock");
+    CU_ASSERT_EQUAL(c.n_popts, 0);
     CU_ASSERT_EQUAL(dk_config_check(&c, tc_err, sizeof tc_err), 0);
     dk_config_free(&c);
 }
@@ -149,12 +141,11 @@ static void test_every_type(void)
                      "sync = no\n"
                      "memtable_size = 1MiB\n"
                      "block_cache_size = 0\n"
+                     "[engine.lsm]\n"
                      "compaction_rate_limit = 10MB/s\n"
-                     "codec = none\n"
-                     "[compaction]\n"
+                     "codec = none   ; kept as text for the plugin\n"
+                     "[compaction.leveled]\n"
                      "base_level_size = 2G\n"
-                     "target_file_size = 65536\n"
-                     "window = 30m\n"
                      "[conflict]\n"
                      "resolver = lww\n",
                      &c);
@@ -186,12 +177,17 @@ static void test_every_type(void)
     CU_ASSERT_EQUAL(c.storage.sync, 0);
     CU_ASSERT_EQUAL(c.storage.memtable_size, 1u << 20);
     CU_ASSERT_EQUAL(c.storage.block_cache_size, 0);
-    CU_ASSERT_EQUAL(c.storage.compaction_rate_limit, 10u << 20);
-    CU_ASSERT_STRING_EQUAL(c.storage.codec, "none");
-    CU_ASSERT_EQUAL(c.compaction.base_level_size, 2ull << 30);
-    CU_ASSERT_EQUAL(c.compaction.target_file_size, 65536);
-    CU_ASSERT_EQUAL(c.compaction.window, 30 * 60000);
     CU_ASSERT_STRING_EQUAL(c.conflict.resolver, "lww");
+    /* Plugin sections are text with their line, in file order. */
+    CU_ASSERT_EQUAL_FATAL(c.n_popts, 3);
+    const dk_config_popt *o = dk_config_popt_find(&c, "engine.lsm", "codec");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(o->value, "none");
+    CU_ASSERT_EQUAL(o->line, 34);
+    CU_ASSERT_STRING_EQUAL(c.popts[0].key, "compaction_rate_limit");
+    CU_ASSERT_STRING_EQUAL(c.popts[0].value, "10MB/s");
+    CU_ASSERT_STRING_EQUAL(c.popts[2].section, "compaction.leveled");
+    CU_ASSERT_PTR_NULL(dk_config_popt_find(&c, "engine.lsm", "bloom_bits_per_key"));
     /* Keys the file did not mention keep their defaults. */
     CU_ASSERT_EQUAL(c.node.loop_threads, 1);
     CU_ASSERT_STRING_EQUAL(c.storage.engine, "lsm");
@@ -289,14 +285,16 @@ static void test_ranges(void)
     CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "512KiB", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a size in 1MiB..4GiB"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "4GiB", tc_err, sizeof tc_err), 0);
-    CU_ASSERT_EQUAL(dk_config_set(&c, "compaction", "target_file_size", "32KiB", tc_err, sizeof tc_err), DK_ECONFIG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "64KiB..4GiB"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "gossip_interval", "2h", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a duration in 10ms..1h"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "read_consistency", "two", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "[cluster] read_consistency = two: expected one of: one, quorum, all");
+    /* Keys that moved to a plugin's section say where they went. */
     CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "codec", "lz4", tc_err, sizeof tc_err), DK_ECONFIG);
-    CU_ASSERT_STRING_EQUAL(tc_err, "[storage] codec = lz4: expected one of: zstd, none");
+    CU_ASSERT_STRING_EQUAL(tc_err, "[storage] codec moved to the plugin's own section: write it under "
+                           "[engine.lsm] (the engine's own section; codec_level sets the level)");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "compaction", "target_file_size", "32KiB", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "write it under [compaction.leveled]"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "log_level", "verbose", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "id", "N1", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "a-z, 0-9, '_' and '-'"));
@@ -340,10 +338,18 @@ static void test_file_refusals(void)
                "7: [cluster] n_replicas = 12: expected an integer in 1..9");
     tc_refused("[node]\nid = n1\n[bogus]\nx = 1\n",
                "3: unknown section [bogus]; expected one of [node], [cluster], [storage], "
-               "[compaction], [conflict]");
+               "[compaction], [conflict], or a plugin's own section such as [engine.lsm], "
+               "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     /* An empty unknown section is refused too, though inih never reports it. */
     tc_refused("[node]\n[Node]\n", "2: unknown section [Node]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict]");
+               "[storage], [compaction], [conflict], or a plugin's own section such as [engine.lsm], "
+               "[compaction.leveled], [conflict.lww] or [codec.zstd]");
+    tc_refused("[engine.LSM]\n", "1: unknown section [engine.LSM]; expected one of [node], [cluster], "
+               "[storage], [compaction], [conflict], or a plugin's own section such as [engine.lsm], "
+               "[compaction.leveled], [conflict.lww] or [codec.zstd]");
+    tc_refused("[storage]\nbloom_bits_per_key = 12\n",
+               "2: [storage] bloom_bits_per_key moved to the plugin's own section: write it under "
+               "[engine.lsm] (the engine's own section)");
     tc_refused("[conflict]\nresolver = vclock\nresolvr = lww\n",
                "3: unknown key 'resolvr' in [conflict]; expected one of: resolver");
     tc_refused("[node]\nweight = 2\nid = n2\nweight = 3\n",
@@ -481,8 +487,9 @@ static void test_args_errors(void)
     CU_ASSERT_STRING_EQUAL(tc_err, "--config given twice ('a.ini' and 'b.ini'); expected one configuration file");
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "compaction.min_threshold=40", NULL), DK_ECONFIG);
-    CU_ASSERT_STRING_EQUAL(tc_err, "configuration: [compaction] min_threshold = 40 is greater than "
-                           "max_threshold = 32; expected min_threshold <= max_threshold");
+    CU_ASSERT_STRING_EQUAL(tc_err, "--set compaction.min_threshold=40: [compaction] min_threshold moved "
+                           "to the plugin's own section: write it under [compaction.size_tiered] or "
+                           "[compaction.time_window]");
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.rpc_listen=127.0.0.1:8080", NULL), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "http_listen and rpc_listen are both 127.0.0.1:8080"));
@@ -574,6 +581,153 @@ static void test_example_file(void)
     dk_config_free(&d);
 }
 
+/* A plugin's own section: kept as text by the loader, parsed against the
+ * plugin's option table by dk_config_plugin_options with the node's units
+ * and "file:line:" messages. */
+typedef struct tc_popts {
+    int64_t n;
+    uint64_t size, rate;
+    int64_t dur;
+    int flag, word;
+    const char *name;
+} tc_popts;
+
+static const char *const tc_words[] = {"zstd", "lz4", "none", NULL};
+static const dk_option tc_spec[] = {
+    {.key = "n", .type = DK_OPT_INT, .offset = offsetof(tc_popts, n), .min = -5, .max = 5, .dflt = "1"},
+    {.key = "size", .type = DK_OPT_SIZE, .offset = offsetof(tc_popts, size), .min = 1024,
+     .max = 1ll << 30, .dflt = "64KiB"},
+    {.key = "rate", .type = DK_OPT_RATE, .offset = offsetof(tc_popts, rate), .min = 0,
+     .max = 1ll << 30, .dflt = "0"},
+    {.key = "dur", .type = DK_OPT_DURATION, .offset = offsetof(tc_popts, dur), .min = 1000,
+     .max = 86400000, .dflt = "1h"},
+    {.key = "flag", .type = DK_OPT_BOOL, .offset = offsetof(tc_popts, flag), .dflt = "no"},
+    {.key = "word", .type = DK_OPT_WORD, .offset = offsetof(tc_popts, word), .words = tc_words,
+     .dflt = "lz4"},
+    {.key = "name", .type = DK_OPT_STRING, .offset = offsetof(tc_popts, name), .dflt = "x"},
+};
+#define TC_NSPEC (sizeof tc_spec / sizeof tc_spec[0])
+
+static void test_plugin_sections(void)
+{
+    dk_config c;
+    tc_popts o;
+    char want[1024];
+    int rc = tc_load("plugin.ini",
+                     "[storage]\n"
+                     "engine = lsm\n"
+                     "[engine.lsm]\n"
+                     "n = -3\n"
+                     "size = 2MiB\n"
+                     "rate = 8MiB/s\n"
+                     "dur = 90s\n"
+                     "flag = on\n"
+                     "word = NONE\n"
+                     "name = hello world\n"
+                     "[codec.zstd]\n"
+                     "level = 3\n",
+                     &c);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err,
+                                             sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(o.n, -3);
+    CU_ASSERT_EQUAL(o.size, 2u << 20);
+    CU_ASSERT_EQUAL(o.rate, 8u << 20);
+    CU_ASSERT_EQUAL(o.dur, 90000);
+    CU_ASSERT_EQUAL(o.flag, 1);
+    CU_ASSERT_EQUAL(o.word, 2);
+    CU_ASSERT_STRING_EQUAL(o.name, "hello world");
+    /* A section nobody set: every default. */
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.other", tc_spec, TC_NSPEC, &o, tc_err,
+                                             sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(o.n, 1);
+    CU_ASSERT_EQUAL(o.size, 64u << 10);
+    CU_ASSERT_EQUAL(o.dur, 3600000);
+    CU_ASSERT_EQUAL(o.word, 1);
+    CU_ASSERT_STRING_EQUAL(o.name, "x");
+    /* A key the plugin does not take, named with its file and line. */
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "codec.zstd", tc_spec, TC_NSPEC, &o, tc_err,
+                                             sizeof tc_err), DK_ECONFIG);
+    snprintf(want, sizeof want, "%s/plugin.ini:12: [codec.zstd] level = 3: unknown key 'level' in "
+             "[codec.zstd]; expected one of: n, size, rate, dur, flag, word, name", tc_dir);
+    CU_ASSERT_STRING_EQUAL(tc_err, want);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "codec.zstd", NULL, 0, &o, tc_err, sizeof tc_err),
+                    DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "plugin.ini:12: [codec.zstd] level = 3: unknown key 'level': "
+                                  "the plugin of [codec.zstd] takes no options"));
+    /* Bad values: the node's own messages. */
+    CU_ASSERT_EQUAL(dk_config_set(&c, "engine.lsm", "n", "6", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err,
+                                             sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "--set engine.lsm.n=6: expected an integer in -5..5");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "engine.lsm", "n", "0", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "engine.lsm", "word", "\"zstd\"", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err,
+                                             sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(tc_err, "--set engine.lsm.word=\"zstd\": expected one of: zstd, lz4, none; "
+                           "note that quotes are not removed: write the value bare");
+    dk_config_free(&c);
+
+    /* A value out of range in the file names the file and line. */
+    CU_ASSERT_EQUAL_FATAL(tc_load("plugin2.ini", "[compaction.leveled]\n\nsize = 1\n", &c), 0);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "compaction.leveled", tc_spec, TC_NSPEC, &o, tc_err,
+                                             sizeof tc_err), DK_ECONFIG);
+    snprintf(want, sizeof want, "%s/plugin2.ini:3: [compaction.leveled] size = 1: expected a size in "
+             "1KiB..1GiB (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB suffix; all powers of 1024)", tc_dir);
+    CU_ASSERT_STRING_EQUAL(tc_err, want);
+    dk_config_free(&c);
+
+    /* No range given: any value of the type. */
+    dk_option any = {.key = "n", .type = DK_OPT_INT, .offset = offsetof(tc_popts, n), .dflt = "-123456789012"};
+    dk_config_defaults(&c);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", &any, 1, &o, tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(o.n, -123456789012LL);
+    dk_config_free(&c);
+
+    /* A broken option table is the plugin's fault, not the operator's. */
+    dk_option bad = {.key = "x", .type = DK_OPT_INT, .min = 5, .max = 9, .dflt = "1"};
+    dk_config_defaults(&c);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", &bad, 1, &o, tc_err, sizeof tc_err),
+                    DK_EBADPLUGIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "[engine.lsm] x: the plugin's default '1' is refused"));
+    bad = (dk_option){.key = "Bad", .type = DK_OPT_INT, .dflt = "0"};
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", &bad, 1, &o, tc_err, sizeof tc_err),
+                    DK_EBADPLUGIN);
+    bad = (dk_option){.key = "x", .type = 99, .dflt = "0"};
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", &bad, 1, &o, tc_err, sizeof tc_err),
+                    DK_EBADPLUGIN);
+    dk_config_free(&c);
+
+    /* Loader refusals in plugin sections. */
+    tc_refused("[engine.lsm]\ncodec = zstd\ncodec = lz4\n",
+               "3: [engine.lsm] codec is set twice (first on line 2); expected each key once");
+    tc_refused("[engine.lsm]\ncodec = zstd\n  lz4\n",
+               "3: this indented line continues [engine.lsm] codec, which takes one value; only list "
+               "keys such as [cluster] seeds continue on indented lines: remove the indentation");
+    tc_refused("[engine.lsm]\nCodec = zstd\n",
+               "2: [engine.lsm] Codec = zstd: 'Codec' is not a plugin option name; expected 1..64 "
+               "characters from a-z, 0-9 and '_'");
+
+    /* --set reaches plugin sections, after the file. */
+    int exit_now = 0;
+    const char *path = tc_write("p3.ini", "[engine.lsm]\ncodec = zstd\n");
+    char *argv[] = {"dynkvd", "--config", (char *)path, "--set", "engine.lsm.codec=lz4",
+                    "--set", "compaction.size_tiered.min_threshold=8", NULL};
+    CU_ASSERT_EQUAL_FATAL(dk_config_from_args(&c, 7, argv, &exit_now, tc_err, sizeof tc_err), 0);
+    o.word = -1;
+    const dk_config_popt *p = dk_config_popt_find(&c, "engine.lsm", "codec");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_STRING_EQUAL(p->value, "lz4");
+    CU_ASSERT_EQUAL(p->line, 0);
+    CU_ASSERT_PTR_NOT_NULL(dk_config_popt_find(&c, "compaction.size_tiered", "min_threshold"));
+    CU_ASSERT_PTR_NOT_NULL(dk_config_popt_first(&c, "compaction.size_tiered"));
+    CU_ASSERT_PTR_NULL(dk_config_popt_first(&c, "compaction.leveled"));
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "engine.Lsm.codec=lz4", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "unknown section [engine.Lsm]"));
+    dk_config_free(&c);
+}
+
 static CU_TestInfo tc_tests[] = {
     {"defaults", test_defaults},
     {"every value type", test_every_type},
@@ -588,6 +742,7 @@ static CU_TestInfo tc_tests[] = {
     {"daemon-style error message", test_daemon_message},
     {"--help and --version", test_help_version},
     {"example file holds the defaults", test_example_file},
+    {"plugin sections and their options", test_plugin_sections},
     CU_TEST_INFO_NULL,
 };
 

@@ -90,6 +90,16 @@ static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice 
         n->held[n->n_held++] = q;       /* never answered until teardown */
         return;
     }
+    if (!n->coord) {
+        /* Stopped before the others (cluster_stop goes node by node): a
+         * peer's background replica write still comes in. */
+        dk_buf b = DK_BUF_INIT;
+        dk_msg_error e = {.code = DK_ECLOSED, .message = {(const uint8_t *)"stopped", 7}};
+        dk_msg_error_encode(&b, &e);
+        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
+        dk_buf_free(&b);
+        return;
+    }
     dk_coord_on_rpc(n->coord, q, h, body);
 }
 

@@ -22,6 +22,7 @@
 #include "dynkv/conflict.h"
 #include "dynkv/crdt.h"
 #include "dynkv/plugin.h"
+#include "node/host.h"
 #include "node/object.h"
 #include "util/crdt_codec.h"
 #include "util/cursor.h"
@@ -30,7 +31,10 @@
 #define S(text) ((dk_slice){(const uint8_t *)(text), sizeof(text) - 1})
 #define NOW 1700000000000LL
 
-static const dk_host fake_host = {.struct_size = sizeof(dk_host)};
+/* The node's own host: the resolver builds its outputs with its object
+ * helpers, which the tests free with util/vv.h, the same code. */
+static dk_host_ctx fake_ctx;
+static dk_host fake_host;
 
 static struct {
     void *dl;
@@ -44,6 +48,7 @@ static int suite_init(void)
     char path[4096];
     if (!dir)
         return -1;
+    dk_host_init(&fake_host, &fake_ctx);
     snprintf(path, sizeof(path), "%s/conflict-crdt.so", dir);
     P.dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!P.dl) {

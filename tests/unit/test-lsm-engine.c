@@ -218,8 +218,9 @@ static void test_rate_limit(void)
     char dir[64];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .codec = "none",
-                           .compaction_rate_limit = 1024 * 1024};
+    dk_fake_host_set_option(&th, "codec", "none");
+    dk_fake_host_set_option(&th, "compaction_rate_limit", "1MiB");
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir};
     dk_engine *e;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
     lsm_db *db = (lsm_db *)e;
@@ -247,8 +248,9 @@ static void test_rate_limit_debt(void)
     char dir[64], k[32], v[160];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .codec = "none",
-                           .compaction_rate_limit = 64 * 1024};
+    dk_fake_host_set_option(&th, "codec", "none");
+    dk_fake_host_set_option(&th, "compaction_rate_limit", "64KiB");
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir};
     dk_engine *e;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
     lsm_db *db = (lsm_db *)e;
@@ -551,8 +553,10 @@ static void test_point_read_run_shapes(void)
         tl_mkdtemp(dir);
         lsm_env *env = dk__lsm_env_posix();
         dk_compaction_policy pol = {.host = &th.host};
+        dk_fake_host_set_option(&th, "codec", "none");
+        dk_fake_host_set_option(&th, "compaction_rate_limit", "0");
         dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops,
-                               .compaction_policy = &pol, .codec = "none"};
+                               .compaction_policy = &pol};
         dk_engine *e;
         memset(rs_model, 0, sizeof(rs_model));
         tp_mode = 3;

@@ -2,9 +2,11 @@
  * test-lsm-format.c - the LSM engine's building blocks in isolation: skip
  * list, block builder and iterator, bloom filter false-positive rate,
  * block cache (LRU order and the pinned-bytes budget), table builder and
- * reader (raw and zstd, corrupt blocks, index and filter pinned or read
- * through the cache), the stack block iterator with long keys, and the
- * merging iterator.
+ * reader (raw, zstd and lz4 through the codec plugins, corrupt blocks,
+ * index and filter pinned or read through the cache, a table read back
+ * with another codec configured, a table whose codec plugin is missing, a
+ * table written before codecs were plugins), the stack block iterator
+ * with long keys, and the merging iterator.
  */
 #include "test-lsm-util.h"
 
@@ -17,6 +19,32 @@
 #include "util/crc32c.h"
 
 static uint8_t fm_kbuf[64][DK_KEY_MAX + LSM_TRAILER];
+
+/* The codec plugins come through a fake host, as the engine gets them. */
+static dk_fake_host fm_host;
+
+static int fm_init(void)
+{
+    dk_fake_host_init(&fm_host);
+    return fm_host.plugins ? 0 : 1;
+}
+
+static int fm_clean(void)
+{
+    dk_fake_host_destroy(&fm_host);
+    return 0;
+}
+
+/* A codec registry on fm_host with `codec` registered (NULL: none). */
+static lsm_codecs *fm_codecs(const char *codec, const dk_codec_ref **ref)
+{
+    lsm_codecs *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_codecs_new(&fm_host.host, &c), 0);
+    *ref = NULL;
+    if (codec)
+        CU_ASSERT_EQUAL_FATAL(dk__lsm_codecs_open(c, codec, 0, ref), 0);
+    return c;
+}
 
 /* Internal key "key%06d"@seq in slot s of a static buffer. */
 static dk_slice fm_ikey(int slot, int i, uint64_t seq, int type)
@@ -241,9 +269,9 @@ static void test_cache_pin_budget(void)
 
 /* Build a table of n keys (two versions of every 10th, tombstones for
  * every 7th) on env at path. */
-static void fm_build(lsm_env *env, const char *path, int n, int zstd, lsm_props *props)
+static void fm_build(lsm_env *env, const char *path, int n, const dk_codec_ref *codec, lsm_props *props)
 {
-    lsm_tb_opts o = {.bits_per_key = 10, .zstd = zstd};
+    lsm_tb_opts o = {.bits_per_key = 10, .codec = codec};
     lsm_table_builder *tb;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, path, &o, &tb), 0);
     for (int i = 0; i < n; i++) {
@@ -266,20 +294,22 @@ static void fm_build(lsm_env *env, const char *path, int n, int zstd, lsm_props 
 /* Build, open and read a table. With a cache too small to pin its index
  * and filter, both are read through the LRU (and evicted at once here):
  * every read must still be right and the cache stay under its size. */
-static void fm_table_case(int zstd, size_t cache_size)
+static void fm_table_case(const char *codec, size_t cache_size)
 {
     lsm_env *env = dk__lsm_env_fault(1);
     lsm_cache *cache = dk__lsm_cache_new(cache_size);
     lsm_props props;
     dk__lsm_props_init(&props);
     const int n = 3000;
-    fm_build(env, "/t.sst", n, zstd, &props);
+    const dk_codec_ref *ref;
+    lsm_codecs *codecs = fm_codecs(codec, &ref);
+    fm_build(env, "/t.sst", n, ref, &props);
     CU_ASSERT_EQUAL(props.entries, (uint64_t)(n + n / 10));
     CU_ASSERT_EQUAL(props.tombstones, (uint64_t)((n + 6) / 7));
     CU_ASSERT_EQUAL(props.min_seq, 50);
     CU_ASSERT_EQUAL(props.max_seq, 100 + 2990);
     lsm_table *t;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/t.sst", 9, cache, NULL, &t), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/t.sst", 9, cache, codecs, &fm_host.host, &t), 0);
     CU_ASSERT_EQUAL(t->props.entries, props.entries);
     CU_ASSERT_EQUAL(lsm_ucmp(lsm_ikey_user(dk_buf_slice(&t->props.smallest)), tl_str("key000000")), 0);
     CU_ASSERT_EQUAL(lsm_ucmp(lsm_ikey_user(dk_buf_slice(&t->props.largest)), tl_str("key002999")), 0);
@@ -288,8 +318,9 @@ static void fm_table_case(int zstd, size_t cache_size)
     CU_ASSERT_EQUAL(t->filter != NULL, pinned);
     CU_ASSERT_EQUAL(dk__lsm_cache_pinned(cache), pinned ? t->index_size + t->filter_size : 0);
     CU_ASSERT_TRUE(t->index_size > 0 && t->filter_size > 0);
-    /* zstd shrinks these repetitive blocks; raw keeps them 4 KiB-ish. */
-    CU_ASSERT_TRUE(zstd ? t->props.data_size < (uint64_t)n * 60 : t->props.data_size > (uint64_t)n * 150);
+    /* A codec shrinks these repetitive blocks; raw keeps them 4 KiB-ish. */
+    int shrunk = codec && strcmp(codec, "none") != 0;
+    CU_ASSERT_TRUE(shrunk ? t->props.data_size < (uint64_t)n * 70 : t->props.data_size > (uint64_t)n * 150);
     dk_buf v = DK_BUF_INIT;
     int type, bad = 0;
     uint64_t seq;
@@ -336,13 +367,108 @@ static void fm_table_case(int zstd, size_t cache_size)
     dk__lsm_table_close(t);
     CU_ASSERT_EQUAL(dk__lsm_cache_pinned(cache), 0);
     dk__lsm_props_free(&props);
+    dk__lsm_codecs_free(codecs);
     dk__lsm_cache_free(cache);
     env->ops->destroy(env);
 }
 
-static void test_table_raw(void) { fm_table_case(0, 1 << 20); }
-static void test_table_zstd(void) { fm_table_case(1, 1 << 20); }
-static void test_table_unpinned(void) { fm_table_case(0, 4096); }
+static void test_table_raw(void) { fm_table_case(NULL, 1 << 20); }
+static void test_table_none(void) { fm_table_case("none", 1 << 20); }
+static void test_table_zstd(void) { fm_table_case("zstd", 1 << 20); }
+static void test_table_lz4(void) { fm_table_case("lz4", 1 << 20); }
+static void test_table_unpinned(void) { fm_table_case(NULL, 4096); }
+
+/* Count the entries of the table at path read through codecs; -1 when it
+ * does not open. */
+static long fm_count(lsm_env *env, const char *path, lsm_codecs *codecs, int *rc_out)
+{
+    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
+    lsm_table *t;
+    long cnt = -1;
+    *rc_out = dk__lsm_table_open(env, path, 9, cache, codecs, &fm_host.host, &t);
+    if (*rc_out == 0) {
+        lsm_iter *it = dk__lsm_table_iter(t);
+        for (cnt = 0, it->ops->first(it); it->ops->valid(it); it->ops->next(it))
+            cnt++;
+        if (it->ops->status(it))
+            cnt = -2;
+        it->ops->destroy(it);
+        dk__lsm_table_close(t);
+    }
+    dk__lsm_cache_free(cache);
+    return cnt;
+}
+
+/* A table written with lz4 stays readable by an engine configured for
+ * zstd (its properties name lz4, which the open registers); a table
+ * whose codec plugin is missing fails to open, naming the file. */
+static void test_table_other_codec(void)
+{
+    lsm_env *env = dk__lsm_env_fault(1);
+    lsm_props props;
+    dk__lsm_props_init(&props);
+    const dk_codec_ref *ref;
+    lsm_codecs *w = fm_codecs("lz4", &ref);
+    fm_build(env, "/d/000009.sst", 2000, ref, &props);
+    dk__lsm_codecs_free(w);
+
+    lsm_codecs *r = fm_codecs("zstd", &ref);
+    CU_ASSERT_PTR_NULL(dk__lsm_codecs_get(r, DK_CODEC_ID_LZ4));
+    int rc;
+    CU_ASSERT_EQUAL(fm_count(env, "/d/000009.sst", r, &rc), (long)props.entries);
+    const dk_codec_ref *l4 = dk__lsm_codecs_get(r, DK_CODEC_ID_LZ4);
+    CU_ASSERT_PTR_NOT_NULL(l4);
+    CU_ASSERT_STRING_EQUAL(l4 ? l4->name : "", "lz4");
+    dk__lsm_codecs_free(r);
+
+    /* A plugin folder without codec-lz4.so. */
+    char dir[64], src[4200], dst[128], cmd[4500], msg[DK_FAKE_HOST_MSG];
+    tl_mkdtemp(dir);
+    snprintf(src, sizeof src, "%s/codec-zstd.so", getenv("DYNKV_PLUGIN_PATH") ? getenv("DYNKV_PLUGIN_PATH") : ".libs");
+    snprintf(dst, sizeof dst, "%s/codec-zstd.so", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    dk_plugin_host *saved = fm_host.plugins, *only_zstd = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_plugin_host_new(dir, &only_zstd, msg, sizeof msg), 0);
+    fm_host.plugins = fm_host.ctx.plugins = only_zstd;
+    r = fm_codecs("zstd", &ref);
+    CU_ASSERT_EQUAL(fm_count(env, "/d/000009.sst", r, &rc), -1);
+    CU_ASSERT_EQUAL(rc, -ENOENT);
+    CU_ASSERT_EQUAL(dk_fake_host_last_log(&fm_host, msg, sizeof msg), DK_LOG_ERROR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "table /d/000009.sst was written with codec 'lz4' (id 2), which "
+                                       "cannot be opened"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "install the codec plugin codec-lz4.so"));
+    dk__lsm_codecs_free(r);
+    fm_host.plugins = fm_host.ctx.plugins = saved;
+    dk_plugin_host_free(only_zstd);
+    tl_rmtree(dir);
+    dk__lsm_props_free(&props);
+    env->ops->destroy(env);
+}
+
+/* A table written before codecs were plugins (the fuzz seed, zstd blocks
+ * of id 1 and no codec list) is read with the zstd plugin. */
+static void test_table_legacy(void)
+{
+    const char *srcdir = getenv("DYNKV_SRCDIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/sstable/seed-zstd-40-keys", srcdir ? srcdir : ".");
+    lsm_env *posix = dk__lsm_env_posix(), *env = dk__lsm_env_fault(1);
+    uint8_t *data;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(posix, path, &data, &len), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_write_atomic(env, "/d", "000009.sst", data, len), 0);
+    free(data);
+    const dk_codec_ref *ref;
+    lsm_codecs *r = fm_codecs("lz4", &ref);
+    int rc;
+    CU_ASSERT_EQUAL(fm_count(env, "/d/000009.sst", r, &rc), 40);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(dk__lsm_codecs_get(r, DK_CODEC_ID_ZSTD));
+    dk__lsm_codecs_free(r);
+    env->ops->destroy(env);
+    posix->ops->destroy(posix);
+}
 
 /* Truncated and damaged tables fail to open or read with DK_ECORRUPT. */
 static void test_table_corrupt(void)
@@ -354,7 +480,9 @@ static void test_table_corrupt(void)
     lsm_cache *cache = dk__lsm_cache_new(1 << 20);
     lsm_props props;
     dk__lsm_props_init(&props);
-    fm_build(env, path, 500, 1, &props);
+    const dk_codec_ref *ref;
+    lsm_codecs *codecs = fm_codecs("zstd", &ref);
+    fm_build(env, path, 500, ref, &props);
     dk__lsm_props_free(&props);
     uint8_t *data;
     size_t len;
@@ -365,7 +493,7 @@ static void test_table_corrupt(void)
     for (size_t off = len - LSM_FOOTER_SIZE; off < len; off++) {
         data[off] ^= 0x10;
         CU_ASSERT_EQUAL(dk__lsm_env_write_atomic(env, dir, "000009.sst", data, len), 0);
-        if (dk__lsm_table_open(env, path, 9, cache, NULL, &t) != DK_ECORRUPT) {
+        if (dk__lsm_table_open(env, path, 9, cache, codecs, &fm_host.host, &t) != DK_ECORRUPT) {
             missed++;
             dk__lsm_table_close(t);
         }
@@ -375,9 +503,10 @@ static void test_table_corrupt(void)
     /* Truncated files. */
     for (size_t cut = 0; cut < len; cut += len / 7 + 1) {
         CU_ASSERT_EQUAL(dk__lsm_env_write_atomic(env, dir, "000009.sst", data, cut), 0);
-        CU_ASSERT_EQUAL(dk__lsm_table_open(env, path, 9, cache, NULL, &t), DK_ECORRUPT);
+        CU_ASSERT_EQUAL(dk__lsm_table_open(env, path, 9, cache, codecs, &fm_host.host, &t), DK_ECORRUPT);
     }
     free(data);
+    dk__lsm_codecs_free(codecs);
     dk__lsm_cache_free(cache);
     env->ops->destroy(env);
     tl_rmtree(dir);
@@ -474,14 +603,18 @@ static CU_TestInfo fm_tests[] = {
     {"block_stack_iter_long_keys", test_block_stack_iter_long_keys},
     {"table_unpinned", test_table_unpinned},
     {"table_raw", test_table_raw},
+    {"table_none", test_table_none},
     {"table_zstd", test_table_zstd},
+    {"table_lz4", test_table_lz4},
+    {"table_other_codec", test_table_other_codec},
+    {"table_legacy", test_table_legacy},
     {"table_corrupt", test_table_corrupt},
     {"merge_iter", test_merge_iter},
     CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo dk_suites[] = {
-    {.pName = "lsm-format", .pTests = fm_tests},
+    {.pName = "lsm-format", .pInitFunc = fm_init, .pCleanupFunc = fm_clean, .pTests = fm_tests},
     CU_SUITE_INFO_NULL,
 };
 

@@ -20,9 +20,20 @@
 #define PL_KEYS 2000
 #define PL_WRITES 12000
 
-static dk_fake_host ph;
-static int pl_init(void) { dk_fake_host_init(&ph); return 0; }
-static int pl_clean(void) { dk_fake_host_destroy(&ph); return 0; }
+static dk_fake_host ph;           /* the engine's host */
+static dk_fake_host pph;          /* the policy's: its options are its own */
+static int pl_init(void)
+{
+    dk_fake_host_init(&ph);
+    dk_fake_host_init(&pph);
+    return 0;
+}
+static int pl_clean(void)
+{
+    dk_fake_host_destroy(&pph);
+    dk_fake_host_destroy(&ph);
+    return 0;
+}
 
 typedef struct pl_policy {
     void *so;
@@ -45,10 +56,14 @@ static int pl_load(const char *name, pl_policy *out)
     if (!d || d->magic != DK_PLUGIN_MAGIC || d->kind != DK_PLUGIN_COMPACTION)
         return -1;
     out->ops = d->ops;
-    dk_compaction_conf conf = {.struct_size = sizeof(conf), .l0_trigger = 4, .level_ratio = 10,
-                               .base_level_size = 256 * 1024, .target_file_size = 64 * 1024,
-                               .min_threshold = 4, .max_threshold = 32, .window_ms = 3600 * 1000};
-    return out->ops->open(&ph.host, &conf, &out->p);
+    /* Small levels for leveled; the tiered policies keep their defaults
+     * (4..32 runs per job, 1 h windows). */
+    dk_fake_host_reset(&pph);
+    if (!strcmp(name, "leveled") && (dk_fake_host_set_option(&pph, "base_level_size", "256KiB") ||
+                                     dk_fake_host_set_option(&pph, "target_file_size", "64KiB")))
+        return -1;
+    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
+    return out->ops->open(&pph.host, &conf, &out->p);
 }
 
 static void pl_unload(pl_policy *pl)
@@ -75,8 +90,10 @@ static void pl_stat_cb(void *arg, const char *name, uint64_t v)
 
 static lsm_db *pl_open(const char *dir, lsm_env *env, pl_policy *pl)
 {
+    dk_fake_host_set_option(&ph, "codec", "none");
+    dk_fake_host_set_option(&ph, "compaction_rate_limit", "0");
     dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024,
-                           .codec = "none", .compaction = pl->ops, .compaction_policy = pl->p};
+                           .compaction = pl->ops, .compaction_policy = pl->p};
     dk_engine *e = NULL;
     CU_ASSERT_EQUAL(dk__lsm_open_env(&ph.host, &conf, env, &e), 0);
     return (lsm_db *)e;

@@ -40,12 +40,17 @@ static inline dk_slice tl_str(const char *s)
 }
 
 /* Open the engine at path on env with a small memtable (bytes, 0 =
- * default) and the given codec; returns the engine or NULL. */
+ * default) and the given codec (the engine option codec; NULL = the
+ * option as the fake host has it); compaction is not rate-limited (the
+ * option compaction_rate_limit = 0). Returns the engine or NULL. */
 static inline lsm_db *tl_open(dk_fake_host *fh, lsm_env *env, const char *path, uint64_t memtable,
                               const char *codec, int *rc_out)
 {
+    if (codec)
+        dk_fake_host_set_option(fh, "codec", codec);
+    dk_fake_host_set_option(fh, "compaction_rate_limit", "0");
     dk_engine_conf conf = {.struct_size = sizeof(conf), .path = path, .sync = 1,
-                           .memtable_size = memtable, .codec = codec};
+                           .memtable_size = memtable};
     dk_engine *e = NULL;
     int rc = dk__lsm_open_env(&fh->host, &conf, env, &e);
     if (rc_out)

@@ -2,7 +2,8 @@
  * test-object.c - the stored object encoding (framework/object.c) and the
  * client context tokens (framework/context.c): round trips, O(1) header
  * reads, every single-byte corruption and every truncation refused, the
- * compaction record callbacks, and garbage tokens refused with a message.
+ * compaction record callbacks (with the host's repair rule), and garbage
+ * tokens refused with a message.
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 #include "node/object.h"
 #include "node/context.h"
+#include "node/host.h"
+#include "base/metrics.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "util/vv.h"
@@ -377,6 +380,58 @@ static void test_record_filter(void)
     CU_ASSERT_EQUAL(dk_object_record_filter((dk_slice){NULL, 0}, INT64_MAX, 0), DK_RECORD_KEEP);
 }
 
+/* The host's record_filter: gc_grace, then the repair rule (host.h). */
+static int host_filter(const dk_host *h, const dk_object *o, int64_t now)
+{
+    dk_buf enc = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode(o, &enc), 0);
+    int r = h->record_filter(h, (dk_slice){(const uint8_t *)"k", 1}, dk_buf_slice(&enc), now);
+    dk_buf_free(&enc);
+    return r;
+}
+
+static void test_repair_rule(void)
+{
+    _Atomic int64_t before;
+    atomic_init(&before, 0);
+    dk_host_ctx ctx = {.gc_grace_ms = 1000, .log_prefix = "test", .repaired_before_ms = &before};
+    dk_host h;
+    dk_host_init(&h, &ctx);
+    dk_metrics_reset();
+    dk_object o;
+    dk_object_init(&o);
+    add(&o, "n1", 1, 5000, 0, DK_SIB_TOMBSTONE, NULL);      /* a delete written at 5000 */
+
+    /* Past gc_grace, but no exchange since the delete: kept, and counted. */
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 100000), DK_RECORD_KEEP);
+    atomic_store(&before, 5000);                             /* an exchange that started with it */
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 100000), DK_RECORD_KEEP);
+    CU_ASSERT_EQUAL(dk_metrics_get("tombstones_kept_unrepaired_total"), 2);
+    atomic_store(&before, 5001);                             /* every replica exchanged after it */
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 6000), DK_RECORD_KEEP);   /* still inside gc_grace */
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 6001), DK_RECORD_DROP);
+    CU_ASSERT_EQUAL(dk_metrics_get("tombstones_purged_total"), 1);
+    CU_ASSERT_EQUAL(dk_metrics_get("tombstones_kept_unrepaired_total"), 2);   /* the grace keep is not counted */
+
+    /* Expired values follow the same rule; live values are never touched. */
+    dk_object_free(&o);
+    add(&o, "n1", 1, 7000, 8000, 0, "ttl");
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 100000), DK_RECORD_KEEP);
+    atomic_store(&before, 7001);
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 100000), DK_RECORD_DROP);
+    dk_object_free(&o);
+    add(&o, "n1", 1, 1, 0, 0, "live");
+    atomic_store(&before, INT64_MAX);
+    CU_ASSERT_EQUAL(host_filter(&h, &o, INT64_MAX / 2), DK_RECORD_KEEP);
+
+    /* Without the rule (tools, tests): gc_grace alone. */
+    dk_object_free(&o);
+    add(&o, "n1", 1, 5000, 0, DK_SIB_TOMBSTONE, NULL);
+    ctx.repaired_before_ms = NULL;
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 6001), DK_RECORD_DROP);
+    dk_object_free(&o);
+}
+
 static void test_record_time(void)
 {
     dk_object o;
@@ -514,6 +569,7 @@ static CU_TestInfo object_tests[] = {
     {"every single-byte corruption is refused", test_every_byte_flip},
     {"every truncation is refused", test_every_truncation},
     {"record_filter", test_record_filter},
+    {"record_filter with the repair rule", test_repair_rule},
     {"record_time", test_record_time},
     CU_TEST_INFO_NULL,
 };

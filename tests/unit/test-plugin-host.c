@@ -20,7 +20,18 @@
 #include "dynkv/compaction.h"
 #include "dynkv/conflict.h"
 #include "dynkv/engine.h"
+#include "dynkv/codec.h"
+#include "node/host.h"
+#include "util/vv.h"
+#include "plugin/plugin_call.h"
 #include "plugin/plugin_host.h"
+
+/* ABI 1.1 kept ABI 1.0's layouts: the reserved slots replace fields of the
+ * same size (tests/plugins/abi-1.0/legacy.c asserts the 1.0 side). */
+_Static_assert(sizeof(dk_compaction_conf) == 64, "dk_compaction_conf keeps its 1.0 size");
+_Static_assert(offsetof(dk_engine_conf, compaction) == 64 && sizeof(dk_engine_conf) == 80,
+               "dk_engine_conf keeps its 1.0 layout");
+_Static_assert(offsetof(dk_host, strerror) == 88, "dk_host's 1.0 fields end where they did");
 
 static const char *ph_dir(void)
 {
@@ -140,9 +151,10 @@ static void test_not_a_library(void)
     CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
-static void test_codec_unsupported(void)
+/* Codecs are a kind like the others since ABI 1.1. */
+static void test_codec_kind(void)
 {
-    ph_refused(DK_PLUGIN_CODEC, "zstd", DK_EUNSUPPORTED, "codec-zstd.so", "no ops table for codec");
+    ph_refused(DK_PLUGIN_CODEC, "doesnotexist", -ENOENT, "codec-doesnotexist.so", "file missing");
 }
 
 static void test_bad_descriptors(void)
@@ -191,9 +203,9 @@ static void test_short_valid_ops(void)
     CU_ASSERT_EQUAL(ops->struct_size, offsetof(dk_engine_ops, flush));
     CU_ASSERT_PTR_NOT_NULL(ops->open);
     CU_ASSERT_PTR_NOT_NULL(ops->iter_close);
-    CU_ASSERT_FALSE(DK_OPS_HAS(ops, flush));
-    CU_ASSERT_FALSE(DK_OPS_HAS(ops, stats));
-    CU_ASSERT_FALSE(DK_OPS_HAS(ops, compact_range));
+    CU_ASSERT_FALSE(DK_HAS(ops, flush));
+    CU_ASSERT_FALSE(DK_HAS(ops, stats));
+    CU_ASSERT_FALSE(DK_HAS(ops, compact_range));
     CU_ASSERT_PTR_NULL(ops->flush);
     CU_ASSERT_PTR_NULL(ops->stats);
     CU_ASSERT_STRING_EQUAL(p->version, "0.0.1-test");
@@ -220,6 +232,114 @@ static void test_other_kinds(void)
     CU_ASSERT_PTR_NOT_NULL(rops->merge);
     CU_ASSERT_EQUAL(cops->pick(NULL, NULL, NULL), DK_ENOTFOUND);
     dk_plugin_host_free(h);
+}
+
+/* A policy built against the frozen ABI 1.0 headers (tests/plugins/abi-1.0)
+ * loads into this host, opens with the 1.1 conf (reserved slots zero:
+ * its defaults) and picks; a 1.1 policy (tests/plugins/compaction-oneknob)
+ * reads its option from its section. */
+static void test_abi_1_0_policy(void)
+{
+    dk_plugin_host *h = ph_new();
+    const dk_loaded_plugin *legacy = NULL, *oneknob = NULL;
+    char err[512] = "";
+    int rc = dk_plugin_load(h, DK_PLUGIN_COMPACTION, "legacy", &legacy, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL_FATAL(dk_plugin_load(h, DK_PLUGIN_COMPACTION, "oneknob", &oneknob, err, sizeof(err)), 0);
+
+    dk_config cfg;
+    dk_config_defaults(&cfg);
+    CU_ASSERT_EQUAL(dk_config_set(&cfg, "compaction.oneknob", "runs", "2", err, sizeof err), 0);
+    dk_host_ctx ctx = {.log_prefix = "test"};
+    dk_host host;
+    dk_host_init(&host, &ctx);
+    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
+    uint64_t inputs[4];
+    dk_run runs[3] = {
+        {.id = 7, .level = 0, .size = 100, .smallest = {(const uint8_t *)"a", 1}, .largest = {(const uint8_t *)"b", 1}},
+        {.id = 6, .level = 0, .size = 100, .smallest = {(const uint8_t *)"a", 1}, .largest = {(const uint8_t *)"b", 1}},
+        {.id = 5, .level = 1, .size = 100, .smallest = {(const uint8_t *)"a", 1}, .largest = {(const uint8_t *)"c", 1}},
+    };
+    dk_run_view view = {.runs = runs, .count = 3, .num_levels = 7};
+
+    /* 1.0: defaults (l0_trigger 4), so two L0 runs are not enough. */
+    dk_host_ctx_set(&ctx, &cfg, "compaction", "legacy", NULL);
+    dk_policy_ref p;
+    CU_ASSERT_EQUAL_FATAL(dk_policy_open(legacy->ops, &host, &conf, &p), 0);
+    dk_compaction_job job = {.inputs = inputs};
+    CU_ASSERT_EQUAL(dk_policy_pick(&p, &view, &job), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk_host_ctx_check(&ctx, "compaction plugin 'legacy'", err, sizeof err), 0);
+    dk_policy_close(&p);
+
+    /* 1.1: runs = 2 from [compaction.oneknob]. */
+    dk_host_ctx_set(&ctx, &cfg, "compaction", "oneknob", NULL);
+    CU_ASSERT_EQUAL_FATAL(dk_policy_open(oneknob->ops, &host, &conf, &p), 0);
+    CU_ASSERT_EQUAL(dk_policy_pick(&p, &view, &job), 0);
+    CU_ASSERT_EQUAL(job.output_level, 1);
+    CU_ASSERT_EQUAL(job.n_inputs, 3);
+    CU_ASSERT_EQUAL(dk_host_ctx_check(&ctx, "compaction plugin 'oneknob'", err, sizeof err), 0);
+    dk_policy_close(&p);
+
+    /* The 1.0 policy cannot read an option: the node refuses it. */
+    CU_ASSERT_EQUAL(dk_config_set(&cfg, "compaction.legacy", "l0_trigger", "2", err, sizeof err), 0);
+    dk_host_ctx_set(&ctx, &cfg, "compaction", "legacy", NULL);
+    ctx.options_read = 0;
+    CU_ASSERT_EQUAL_FATAL(dk_policy_open(legacy->ops, &host, &conf, &p), 0);
+    CU_ASSERT_EQUAL(dk_host_ctx_check(&ctx, "compaction plugin 'legacy'", err, sizeof err), DK_ECONFIG);
+    CU_ASSERT_STRING_EQUAL(err, "--set compaction.legacy.l0_trigger=2: the compaction plugin 'legacy' "
+                           "takes no options (it does not read [compaction.legacy])");
+    dk_policy_close(&p);
+    dk_config_free(&cfg);
+    dk_plugin_host_free(h);
+}
+
+/* The host API of ABI 1.1 is complete: messages and names of codes, the
+ * object helpers a resolver builds with, codecs, options. */
+static void test_host_api(void)
+{
+    dk_host_ctx ctx = {.log_prefix = "test"};
+    dk_host h;
+    dk_host_init(&h, &ctx);
+    CU_ASSERT_EQUAL(h.struct_size, sizeof(dk_host));
+    CU_ASSERT_TRUE(DK_HAS(&h, strerror) && DK_HAS(&h, err_name) && DK_HAS(&h, options) &&
+                   DK_HAS(&h, conf_error) && DK_HAS(&h, object) && DK_HAS(&h, codec_open) &&
+                   DK_HAS(&h, codec_close));
+    CU_ASSERT_STRING_EQUAL(h.strerror(&h, DK_ENOTFOUND), "key not found");
+    CU_ASSERT_STRING_EQUAL(h.err_name(&h, DK_ECORRUPT), "DK_ECORRUPT");
+    CU_ASSERT_STRING_EQUAL(h.err_name(&h, -EIO), "EIO");
+    /* DK_HAS: inside struct_size and set. */
+    dk_host shorter = h;
+    shorter.struct_size = offsetof(dk_host, strerror);
+    CU_ASSERT_FALSE(DK_HAS(&shorter, strerror));
+    CU_ASSERT_TRUE(DK_HAS(&shorter, metric_add));
+    shorter.metric_add = NULL;
+    CU_ASSERT_FALSE(DK_HAS(&shorter, metric_add));
+    const dk_host *none = NULL;
+    CU_ASSERT_FALSE(DK_HAS(none, log));
+    /* An object built through the host's helpers is freed by the host's. */
+    const dk_object_api *o = h.object;
+    CU_ASSERT_TRUE(DK_HAS(o, dvv_sync));
+    dk_object a, out;
+    o->object_init(&a);
+    o->object_init(&out);
+    dk_write w = {.now_ms = 1000, .value = {(const uint8_t *)"v", 1}};
+    snprintf(w.actor.node, sizeof w.actor.node, "n1");
+    w.actor.incarnation = 1;
+    CU_ASSERT_EQUAL(o->dvv_update(&a, &w, &out), 0);
+    CU_ASSERT_EQUAL(out.n_sib, 1);
+    CU_ASSERT_EQUAL(o->vv_get(&out.vv, &w.actor), 1);
+    dk_object_free(&out);   /* util/vv.h: the same code the host handed out */
+    o->object_free(&a);
+    /* No plugin folder: codec_open says so instead of crashing. */
+    dk_codec_ref ref;
+    CU_ASSERT_EQUAL(h.codec_open(&h, "zstd", 0, &ref), -ENOENT);
+    CU_ASSERT_PTR_NULL(ref.codec);
+    /* conf_error without a config names the section. */
+    snprintf(ctx.section, sizeof ctx.section, "engine.x");
+    h.conf_error(&h, "k", "expected %d", 3);
+    CU_ASSERT_STRING_EQUAL(ctx.err, "configuration: [engine.x] k: expected 3");
 }
 
 /* sha256sum(1) of path into hex[65], or -1. */
@@ -256,7 +376,7 @@ static void test_memory_engine(void)
     }
     const dk_engine_ops *ops = p->ops;
     CU_ASSERT_EQUAL(ops->struct_size, sizeof(dk_engine_ops));
-    CU_ASSERT_TRUE(DK_OPS_HAS(ops, stats));
+    CU_ASSERT_TRUE(DK_HAS(ops, stats));
     CU_ASSERT_TRUE(ops->caps & DK_ENGINE_CAP_ORDERED);
     /* Loading again returns the same plugin. */
     CU_ASSERT_EQUAL(dk_plugin_load(h, DK_PLUGIN_ENGINE, "memory", &again, err, sizeof(err)), 0);
@@ -299,12 +419,14 @@ static CU_TestInfo ph_tests[] = {
     {"invalid_names", test_invalid_names},
     {"missing_file", test_missing_file},
     {"not_a_library", test_not_a_library},
-    {"codec_unsupported", test_codec_unsupported},
+    {"codec_kind", test_codec_kind},
     {"bad_descriptors", test_bad_descriptors},
     {"bad_ops", test_bad_ops},
     {"short_valid_ops", test_short_valid_ops},
     {"other_kinds", test_other_kinds},
     {"memory_engine", test_memory_engine},
+    {"abi_1_0_policy", test_abi_1_0_policy},
+    {"host_api", test_host_api},
     {"default_dir", test_default_dir},
     CU_TEST_INFO_NULL,
 };

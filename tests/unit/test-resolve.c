@@ -36,10 +36,8 @@ static int suite_init(void)
         dk_plugin_load(ph, DK_PLUGIN_CONFLICT, "crdt", &crdt, err, sizeof(err)))
         return -1;
     dk_host_init(&host, &hctx);
-    rs.ops[DK_OBJECT_PLAIN] = vclock->ops;
-    rs.ops[DK_OBJECT_CRDT] = crdt->ops;
-    if (rs.ops[DK_OBJECT_PLAIN]->open(&host, NULL, &rs.r[DK_OBJECT_PLAIN]) ||
-        rs.ops[DK_OBJECT_CRDT]->open(&host, NULL, &rs.r[DK_OBJECT_CRDT]))
+    if (dk_resolver_open(vclock->ops, &host, NULL, &rs.by_type[DK_OBJECT_PLAIN]) ||
+        dk_resolver_open(crdt->ops, &host, NULL, &rs.by_type[DK_OBJECT_CRDT]))
         return -1;
     return 0;
 }
@@ -47,8 +45,7 @@ static int suite_init(void)
 static int suite_clean(void)
 {
     for (int t = 0; t < DK_OBJECT_TYPES; t++)
-        if (rs.r[t])
-            rs.ops[t]->close(rs.r[t]);
+        dk_resolver_close(&rs.by_type[t]);
     dk_plugin_host_free(ph);
     return 0;
 }

@@ -19,9 +19,14 @@
 #include "dynkv/plugin.h"
 #include "dynkv/conflict.h"
 #include "node/context.h"
+#include "node/host.h"
 #include "util/vv.h"
 
-static const dk_host fake_host = {.struct_size = sizeof(dk_host)};
+/* The node's own host: resolvers build their output with its object
+ * helpers (dk_host.object), and the tests free it with util/vv.h, the
+ * same code. */
+static dk_host_ctx fake_ctx;
+static dk_host fake_host;
 
 typedef struct plug {
     void *dl;
@@ -35,6 +40,8 @@ static int plug_open(plug *p, const char *name, const dk_conflict_conf *conf)
     const char *dir = getenv("DYNKV_PLUGIN_PATH");
     char path[4096];
     memset(p, 0, sizeof(*p));
+    if (!fake_host.struct_size)
+        dk_host_init(&fake_host, &fake_ctx);
     if (!dir) {
         fprintf(stderr, "DYNKV_PLUGIN_PATH is not set\n");
         return -1;

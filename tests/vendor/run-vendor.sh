@@ -3,19 +3,25 @@
 # an INSTALLED dynkv, and dynkvd serves with it. This proves the installed
 # headers and dynkv-plugin.pc are complete.
 #
-# 1. Install this build's headers, dynkv-plugin.pc, plugins and programs
-#    into a temporary prefix (make install-* prefix=...; the .pc was written
-#    by configure with the configured prefix, so pkg-config runs with
-#    --define-prefix, which derives it from where the .pc file lies).
+# 1. `make install` this build into a temporary prefix (prefix=... on the
+#    make command line; the .pc was written by configure with the configured
+#    prefix, so pkg-config runs with --define-prefix, which derives it from
+#    where the .pc file lies) and check the kit: programs, the conformance
+#    runner, plugins without .la files, headers, the .pc, the example INI,
+#    the man pages.
 # 2. Copy examples/vendor-engine to a scratch folder, autoreconf, configure
 #    it against that prefix (PKG_CHECK_MODULES + PKG_CHECK_VAR plugindir),
 #    build and `make install` engine-vendorlog.so into the prefix's plugin
 #    folder, next to the built-in plugins.
-# 3. The engine conformance suite (tests/unit/test-engine) against it.
+# 3. The installed conformance runner against it:
+#    dynkv-engine-check engine-vendorlog.so, with and without an option of
+#    its section.
 # 4. The installed dynkvd with storage.engine=vendorlog: PUT, GET, scan,
 #    DELETE over HTTP; a restart keeps the data; garbage appended to the log
-#    (a torn write) is cut off at the next start; a flipped byte in the
-#    middle of the log stops the node at start instead of serving bad data.
+#    (a torn write) is cut off at the next start; its own INI section
+#    ([engine.vendorlog] max_file_size) reaches it, and a bad value there
+#    stops the node with file:line; a flipped byte in the middle of the log
+#    stops the node at start instead of serving bad data.
 #
 # Skips (exit 77) when autoreconf is missing. Ends with
 # "# dk-summary: P passed, F failed". Run alone with:
@@ -32,20 +38,28 @@ pdir=$prefix/lib/dynkv/plugins
 
 # 1. Install. The nested make must not inherit this make's flags (TESTS=...,
 # the jobserver).
-if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$DYNKV_BUILDDIR" \
-        install-dynkvincludeHEADERS install-pkgconfigDATA install-pluginLTLIBRARIES \
-        install-binPROGRAMS prefix="$prefix" exec_prefix="$prefix" bindir="$prefix/bin" \
-        libdir="$prefix/lib" includedir="$prefix/include" plugindir="$pdir" \
-        >"$vt_tmp/install.log" 2>&1; then
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$DYNKV_BUILDDIR" install \
+        prefix="$prefix" exec_prefix="$prefix" >"$vt_tmp/install.log" 2>&1; then
     vt_pass "make install into a temporary prefix"
 else
     sed -n '1,40p' "$vt_tmp/install.log"
     vt_fail "make install into a temporary prefix"
     vt_finish
 fi
-for h in types.h plugin.h engine.h compaction.h conflict.h; do
+for h in types.h plugin.h engine.h compaction.h conflict.h codec.h; do
     [ -f "$prefix/include/dynkv-plugin/dynkv/$h" ] || vt_fail "installed header dynkv/$h missing"
 done
+for f in bin/dynkvd bin/dynkv bin/dynkv-cluster bin/dynkv-engine-check \
+        lib/dynkv/plugins/engine-lsm.so lib/dynkv/plugins/engine-memory.so \
+        lib/dynkv/plugins/compaction-leveled.so lib/dynkv/plugins/conflict-vclock.so \
+        lib/dynkv/plugins/codec-none.so lib/dynkv/plugins/codec-zstd.so lib/dynkv/plugins/codec-lz4.so \
+        share/dynkv/single-node.ini share/man/man1/dynkvd.1 share/man/man1/dynkv.1 \
+        share/man/man1/dynkv-cluster.1 share/man/man1/dynkv-engine-check.1; do
+    [ -e "$prefix/$f" ] || vt_fail "make install did not install $f"
+done
+vt_check "no .la files in the installed plugin folder" test -z "$(find "$pdir" -name '*.la')"
+vt_check "no test plugins installed" test -z "$(find "$pdir" -name '*-minimal.so' -o -name '*-bad*.so' -o -name '*-legacy.so')"
+
 pc="pkg-config --define-prefix"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 got=$($pc --cflags dynkv-plugin | tr -d ' ')
@@ -70,15 +84,25 @@ else
     vt_pass "vendor engine builds without warnings"
 fi
 
-# 3. Conformance: the suite loads engines by name from DYNKV_PLUGIN_PATH.
-mkdir -p "$vt_tmp/only" && cp "$pdir/engine-vendorlog.so" "$vt_tmp/only/"
-if DK_TEST_ENGINE=vendorlog DYNKV_PLUGIN_PATH=$vt_tmp/only "$DYNKV_BUILDDIR/tests/unit/test-engine" \
+# 3. Conformance, with the runner a vendor gets from `make install`.
+if "$prefix/bin/dynkv-engine-check" --plugin-dir "$pdir" "$pdir/engine-vendorlog.so" \
         >"$vt_tmp/conformance.log" 2>&1; then
-    vt_pass "engine conformance suite: $(grep '^# dk-summary' "$vt_tmp/conformance.log")"
+    vt_pass "installed dynkv-engine-check engine-vendorlog.so: $(grep '^# dk-summary' "$vt_tmp/conformance.log")"
 else
     tail -n 40 "$vt_tmp/conformance.log"
-    vt_fail "engine conformance suite"
+    vt_fail "installed dynkv-engine-check engine-vendorlog.so"
 fi
+if "$prefix/bin/dynkv-engine-check" --plugin-dir "$pdir" --set max_file_size=64MiB \
+        "$pdir/engine-vendorlog.so" >"$vt_tmp/conformance2.log" 2>&1; then
+    vt_pass "dynkv-engine-check with [engine.vendorlog] max_file_size = 64MiB"
+else
+    tail -n 20 "$vt_tmp/conformance2.log"
+    vt_fail "dynkv-engine-check with [engine.vendorlog] max_file_size = 64MiB"
+fi
+"$prefix/bin/dynkv-engine-check" --plugin-dir "$pdir" --set max_file_size=x "$pdir/engine-vendorlog.so" \
+    >"$vt_tmp/conformance3.log" 2>&1
+vt_check "dynkv-engine-check reports a bad engine option" \
+    grep -qF -- "--set engine.vendorlog.max_file_size=x: expected a size" "$vt_tmp/conformance3.log"
 
 # 4. The installed daemon with the vendor engine.
 data=$vt_tmp/data
@@ -130,6 +154,32 @@ if [ -f "$log" ] && printf '\021\000\000' >>"$log" && start; then
 else
     vt_fail "dynkvd starts on a log with a torn tail ($log)"
 fi
+
+# Its own INI section: [engine.vendorlog] max_file_size caps the log (a
+# fresh data folder, so the cap is what the test writes), and a bad value
+# stops the node with the file and line.
+printf '[storage]\nengine = vendorlog\n[engine.vendorlog]\nmax_file_size = 4KiB\n' >"$vt_tmp/vendor.ini"
+if vt_start "$vt_tmp/capped.log" "$prefix/bin/dynkvd" --config "$vt_tmp/vendor.ini" \
+        --set node.data_dir="$vt_tmp/capped" --set node.http_listen="${url#http://}" \
+        --set node.rpc_listen=127.0.0.1:0 --set node.gossip_listen=127.0.0.1:0 \
+        --set cluster.n_replicas=1 --set storage.plugin_dir="$pdir"; then
+    vt_status "[engine.vendorlog]: a small PUT fits under max_file_size" 200 PUT "$url/kv/small" "tiny"
+    big=$(head -c 6000 /dev/zero | tr '\0' 'x')
+    out=$(vt_http PUT "$url/kv/big" "$big")
+    vt_check "[engine.vendorlog]: a PUT past max_file_size is refused (${out%% *})" test "${out%% *}" != 200
+    vt_check "[engine.vendorlog]: the refusal is logged" grep -q 'would pass max_file_size (4096)' "$vt_tmp/capped.log"
+    vt_check "dynkvd stops cleanly (capped)" vt_stop "$vt_pid"
+else
+    vt_fail "dynkvd starts with [engine.vendorlog] max_file_size = 4KiB"
+fi
+printf '[storage]\nengine = vendorlog\n[engine.vendorlog]\nmax_file_size = lots\n' >"$vt_tmp/vendor-bad.ini"
+"$prefix/bin/dynkvd" --config "$vt_tmp/vendor-bad.ini" --set node.data_dir="$vt_tmp/capped2" \
+    --set node.http_listen="${url#http://}" --set node.rpc_listen=127.0.0.1:0 \
+    --set node.gossip_listen=127.0.0.1:0 --set storage.plugin_dir="$pdir" >"$vt_tmp/vbad.log" 2>&1
+rc=$?
+vt_check "[engine.vendorlog]: a bad value exits 2 (got $rc)" test "$rc" -eq 2
+vt_check "[engine.vendorlog]: ... naming the file and line" \
+    grep -qF "$vt_tmp/vendor-bad.ini:4: [engine.vendorlog] max_file_size = lots: expected a size" "$vt_tmp/vbad.log"
 
 # Corruption: flip one byte of the first frame's payload (past the 8-byte
 # magic and 8-byte frame header); later frames follow, so it is not a tail.

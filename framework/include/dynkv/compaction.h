@@ -50,17 +50,19 @@ typedef struct dk_compaction_job {
     size_t n_inputs;
 } dk_compaction_job;
 
-/* Options from the [compaction] section; 0 means the policy's default. */
+/*
+ * What the host passes to open(). A policy's options are its own: they come
+ * from its INI section ([compaction.leveled] l0_trigger = 8) through
+ * dk_host.options, so a new policy with a new knob needs no change here.
+ * ABI 1.0 carried the built-in policies' knobs in this struct; their slots
+ * stay reserved so the layout does not move, and this host fills them with
+ * zeros, which 1.0 defined as "the policy's default". Fields are appended
+ * only; check them with DK_HAS().
+ */
 typedef struct dk_compaction_conf {
     uint32_t struct_size;
-    uint32_t l0_trigger;         /* leveled: L0 runs that start a compaction (4) */
-    uint32_t level_ratio;        /* leveled: size ratio between levels (10) */
-    uint64_t base_level_size;    /* leveled: smallest target of the level L0 compacts into (64 MiB) */
-    uint64_t target_file_size;   /* leveled, size-tiered outputs (64 MiB) */
-    uint32_t min_threshold;      /* size-tiered: runs per bucket to merge (4) */
-    uint32_t max_threshold;      /* size-tiered: most runs per job (32) */
-    double   bucket_low, bucket_high; /* size-tiered: bucket bounds (0.5, 1.5) */
-    int64_t  window_ms;          /* time-window: window width (1 h) */
+    uint32_t reserved0;          /* ABI 1.0: l0_trigger; always 0 */
+    uint64_t reserved1[7];       /* ABI 1.0: level_ratio .. window_ms; always 0 */
 } dk_compaction_conf;
 
 typedef struct dk_compaction_policy {
@@ -69,11 +71,14 @@ typedef struct dk_compaction_policy {
 
 /*
  * Checklist for whoever extends this table: append only; bump DK_ABI_MINOR;
- * update the host's required-method check.
+ * update the host's required-method check (framework/plugin/plugin_host.c)
+ * and add a wrapper in framework/plugin/plugin_call.h.
  */
 typedef struct dk_compaction_ops {
     uint32_t struct_size;
-    /* Required. */
+    /* Required. Read options through host->options, check them, and set
+     * *out. On failure returns a negative code (DK_ECONFIG after
+     * host->options or host->conf_error said why) and sets *out to NULL. */
     int  (*open)(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out);
     /* Required. */
     void (*close)(dk_compaction_policy *p);

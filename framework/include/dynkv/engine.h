@@ -37,17 +37,24 @@ typedef struct dk_engine_iter {
     dk_engine *engine;
 } dk_engine_iter;
 
-/* Options for open(). The host owns every pointer; they stay valid until
- * close() returns. Fields are appended only; check struct_size. */
+/* Options for open(): what every engine is told by the node ([storage]
+ * sync, memtable_size, block_cache_size). An engine's own options (codec,
+ * bloom filter, rate limits, ...) come from its INI section ([engine.lsm])
+ * through dk_host.options. The host owns every pointer; they stay valid
+ * until close() returns. Fields are appended only; check them with
+ * DK_HAS(). */
 typedef struct dk_engine_conf {
     uint32_t struct_size;
     const char *path;            /* directory the engine owns; created by the host */
     int      sync;               /* default durability of write() when asked */
     uint64_t memtable_size;      /* bytes; 0 = engine default */
     uint64_t block_cache_size;   /* bytes; 0 = engine default */
-    uint32_t bloom_bits_per_key; /* 0 = engine default (10) */
-    const char *codec;           /* "zstd" or "none"; NULL = engine default */
-    uint64_t compaction_rate_limit; /* bytes/s of compaction I/O; 0 = unlimited */
+    /* ABI 1.0 passed bloom_bits_per_key, codec and compaction_rate_limit
+     * here; they moved to the engine's own section. This host sets the
+     * slots to 0 / NULL, which 1.0 defined as "engine default". */
+    uint32_t reserved0;
+    const char *reserved1;
+    uint64_t reserved2;
     /* The compaction policy chosen in the config, already loaded and opened
      * by the host; NULL when the engine uses its own (adapters). */
     const struct dk_compaction_ops *compaction;
@@ -88,14 +95,19 @@ typedef struct dk_iter_opts {
 /*
  * Checklist for whoever extends this table: append only, never reorder or
  * reuse a slot; bump DK_ABI_MINOR; teach the host's ops check which methods
- * are required; call a new method only through DK_OPS_HAS().
+ * are required (framework/plugin/plugin_host.c); add its wrapper to
+ * framework/plugin/plugin_call.h, which is the only caller and checks an
+ * optional method with DK_HAS().
  */
 typedef struct dk_engine_ops {
     uint32_t struct_size;        /* sizeof(dk_engine_ops) at the plugin's build */
     uint32_t caps;               /* DK_ENGINE_CAP_* */
 
-    /* Required. Open or create the engine under conf->path. On failure
-     * returns a negative code, logs why, and sets *out to NULL. */
+    /* Required. Open or create the engine under conf->path, reading the
+     * engine's own options through host->options. On failure returns a
+     * negative code, logs why (or, for an option, reports it through
+     * host->options / host->conf_error and returns DK_ECONFIG), and sets
+     * *out to NULL. */
     int  (*open)(const dk_host *host, const dk_engine_conf *conf, dk_engine **out);
     /* Required. Flush what must be flushed, free everything. */
     int  (*close)(dk_engine *e);

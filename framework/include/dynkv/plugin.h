@@ -25,20 +25,27 @@ extern "C" {
 
 #define DK_PLUGIN_MAGIC 0x444b504cu   /* "DKPL" */
 /*
- * ABI history:
+ * ABI history (plugins/README.md has the rules):
  *   1.0  engine, compaction and conflict plugins.
- *   1.1  dk_conflict_ops grows the optional value and release methods
+ *   1.1  dk_host grows strerror, err_name, options, conf_error, object
+ *        (the version-vector helpers) and codec_open/codec_close; codec
+ *        plugins (codec.h); the per-policy fields of dk_compaction_conf and
+ *        the codec, bloom and rate fields of dk_engine_conf become reserved
+ *        slots that this host fills with zeros, which 1.0 already defined
+ *        as "the plugin's default", so 1.0 plugins load and run unchanged;
+ *        their options now come from the plugin's own INI section.
+ *   1.2  dk_conflict_ops grows the optional value and release methods
  *        (resolvers of typed objects: crdt); the error DK_EWRONGTYPE.
- *        1.0 plugins load and run unchanged.
+ *        1.0 and 1.1 plugins load and run unchanged.
  */
 #define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 1  /* appended anything: bump */
+#define DK_ABI_MINOR 2  /* appended anything: bump */
 
 enum {
     DK_PLUGIN_ENGINE     = 1,   /* ops: dk_engine_ops     (engine.h) */
     DK_PLUGIN_COMPACTION = 2,   /* ops: dk_compaction_ops (compaction.h) */
     DK_PLUGIN_CONFLICT   = 3,   /* ops: dk_conflict_ops   (conflict.h) */
-    DK_PLUGIN_CODEC      = 4    /* reserved for block codecs */
+    DK_PLUGIN_CODEC      = 4    /* ops: dk_codec_ops      (codec.h), ABI 1.1 */
 };
 
 typedef struct dk_plugin {
@@ -57,11 +64,9 @@ typedef struct dk_ops_header {
     uint32_t struct_size;       /* sizeof(the ops struct) at the plugin's build */
 } dk_ops_header;
 
-/* True when an optional method lies inside the plugin's table and is set. */
-#define DK_OPS_HAS(ops, field)                                                 \
-    ((ops) != NULL &&                                                          \
-     offsetof(__typeof__(*(ops)), field) + sizeof((ops)->field) <= (ops)->struct_size && \
-     (ops)->field != NULL)
+/* The ABI 1.0 spelling of DK_HAS (types.h) for ops tables; kept so code
+ * written against 1.0 builds unchanged. */
+#define DK_OPS_HAS(ops, field) DK_HAS(ops, field)
 
 /* The entry point's type and name. */
 typedef const dk_plugin *(*dk_plugin_entry_fn)(void);

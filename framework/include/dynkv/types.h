@@ -3,11 +3,18 @@
  * slices, error codes, the host API table, and the decoded object model
  * (version vectors, dotted siblings) that conflict resolvers work on.
  *
- * Plugins include only headers from this folder and link only the
- * framework/util convenience library; everything else they need from the
- * host comes through dk_host. All integers on disk and on the wire are
- * little-endian; these in-memory structs are not a wire format (the
+ * Plugins include only headers from this folder and link nothing of the
+ * framework: everything they need from the host (logging, allocation,
+ * clocks, error messages, their own INI options, the version-vector
+ * helpers, block codecs) comes through dk_host, so no header here names a
+ * symbol a plugin would have to link. All integers on disk and on the wire
+ * are little-endian; these in-memory structs are not a wire format (the
  * framework's object codec is).
+ *
+ * Every struct that crosses the boundary and may grow (dk_host, the ops
+ * tables, the conf structs, dk_object_api) starts with struct_size, the
+ * size at its writer's build, and grows only at the end. DK_HAS() is the
+ * one way to ask whether a field is there and set.
  */
 #ifndef DK_TYPES_H
 #define DK_TYPES_H
@@ -28,6 +35,20 @@ extern "C" {
 #define DK_PRINTF(f, a)
 #endif
 
+/*
+ * DK_HAS(p, field): p is not NULL, field lies wholly inside p->struct_size
+ * (the writer of *p knew it) and is set (non-zero, non-NULL). For a method
+ * that means "callable"; for a conf field, where 0 always means "default",
+ * it means "given". Works on ops tables, conf structs, dk_host and
+ * dk_object_api alike. A plugin built at ABI minor M may use every field of
+ * dk_host up to M without it: the loader refuses the plugin in an older
+ * host.
+ */
+#define DK_HAS(p, field)                                                       \
+    ((p) != NULL &&                                                            \
+     offsetof(__typeof__(*(p)), field) + sizeof((p)->field) <= (p)->struct_size && \
+     ((p)->field) != 0)
+
 /* A borrowed run of bytes. Who owns the memory and for how long is stated
  * by whichever function hands the slice out. */
 typedef struct dk_slice {
@@ -44,9 +65,9 @@ typedef struct dk_slice {
 
 /*
  * Error codes. Functions return 0 on success and a negative int on failure:
- * -errno for system errors, or one of these. Defined once here; dk_strerror()
- * and dk_err_name() (framework/util/errors.c) are generated from the same
- * list. Append only: codes are never renumbered.
+ * -errno for system errors, or one of these. Defined once here; the host's
+ * messages and names (dk_host.strerror and dk_host.err_name) are generated
+ * from the same list. Append only: codes are never renumbered.
  */
 #define DK_ERRNO_MAP(XX)                                                     \
     XX(NOTFOUND,   -30500, "key not found")                                  \
@@ -78,14 +99,6 @@ enum {
 /* End of an iteration: an outcome, spelled without the doubled E. */
 #define DK_EOF DK_EEOF
 
-/* Message for a dynkv code or a -errno value; never NULL, static storage.
- * These two live in framework/util, which in-tree plugins link; an
- * out-of-tree plugin (examples/vendor-engine) does not have them and
- * keeps its own messages. */
-DK_EXTERN const char *dk_strerror(int err);
-/* Symbolic name ("DK_ENOTFOUND", "EIO", ...); never NULL, static storage. */
-DK_EXTERN const char *dk_err_name(int err);
-
 /* Log levels, most severe first. */
 enum { DK_LOG_ERROR = 0, DK_LOG_WARN = 1, DK_LOG_INFO = 2, DK_LOG_DEBUG = 3 };
 
@@ -93,12 +106,63 @@ enum { DK_LOG_ERROR = 0, DK_LOG_WARN = 1, DK_LOG_INFO = 2, DK_LOG_DEBUG = 3 };
 enum { DK_RECORD_KEEP = 0, DK_RECORD_DROP = 1 };
 
 /*
+ * A plugin's own options (ABI 1.1). The keys of its INI section
+ * ([engine.lsm], [compaction.leveled], [conflict.lww], [codec.zstd]; on the
+ * command line --set engine.lsm.codec=none) reach it through
+ * dk_host.options: the plugin describes each key it takes with a dk_option
+ * and the host parses the section's text into the plugin's own struct,
+ * with the same units and messages as the node's own keys. An unknown key
+ * or a bad value stops the node at start with "file:line: ..." naming
+ * the key and what is expected. Semantic checks between keys stay with the
+ * plugin, which reports them through dk_host.conf_error.
+ *
+ * Where each type is stored (at `offset` in the plugin's struct):
+ *   DK_OPT_INT       int64_t   decimal, min..max
+ *   DK_OPT_SIZE      uint64_t  bytes, or K/KB/KiB, M/MB/MiB, G/GB/GiB,
+ *                              T/TB/TiB (all powers of 1024), min..max
+ *   DK_OPT_RATE      uint64_t  a size per second ("64MiB" or "64MiB/s")
+ *   DK_OPT_DURATION  int64_t   milliseconds: ms, s, m, h, d (no unit =
+ *                              seconds), min..max
+ *   DK_OPT_BOOL      int       true/false, yes/no, on/off, 1/0
+ *   DK_OPT_WORD      int       the index of the value in words[]
+ *   DK_OPT_STRING    const char *  at most 255 bytes; borrowed from the
+ *                              host, valid until the plugin object closes
+ * dk_option never grows: a later ABI that needs more adds a new struct and
+ * a new host function.
+ */
+enum {
+    DK_OPT_INT = 1,
+    DK_OPT_SIZE = 2,
+    DK_OPT_RATE = 3,
+    DK_OPT_DURATION = 4,
+    DK_OPT_BOOL = 5,
+    DK_OPT_WORD = 6,
+    DK_OPT_STRING = 7
+};
+
+typedef struct dk_option {
+    const char *key;             /* [a-z0-9_]{1,64} */
+    uint32_t type;               /* DK_OPT_* */
+    uint32_t offset;             /* offsetof(the plugin's struct, field) */
+    int64_t min, max;            /* INT, SIZE, RATE, DURATION: inclusive range;
+                                  * both 0: any value of the type */
+    const char *const *words;    /* WORD: the choices, NULL-terminated */
+    const char *dflt;            /* the default, as an operator would write it */
+} dk_option;
+
+struct dk_object_api;
+struct dk_codec_ref;
+
+/*
  * The host API, passed to every plugin's open(). The host owns it; it stays
  * valid until after the plugin object is closed. Every function may be
- * called from any thread.
+ * called from any thread unless its comment says otherwise. Each plugin
+ * gets its own dk_host (its own ctx), so log lines, options and errors are
+ * attributed to it.
  *
- * Append only: a new field goes at the end, bumps DK_ABI_MINOR, and plugins
- * check struct_size before using it.
+ * Append only: a new field goes at the end and bumps DK_ABI_MINOR. The
+ * fields of ABI 1.0 end at metric_add; a plugin built at 1.1 may use every
+ * field below without a check (an older host refuses to load it).
  */
 typedef struct dk_host {
     uint32_t struct_size;   /* sizeof(dk_host) at the host's build */
@@ -131,6 +195,53 @@ typedef struct dk_host {
     /* Add delta to a counter metric named [a-z0-9_]+ (e.g.
      * "lsm_corrupt_blocks_total"); the host exports it. */
     void (*metric_add)(const struct dk_host *h, const char *name, uint64_t delta);
+
+    /* ---- ABI 1.1 ---------------------------------------------------- */
+
+    /* Message and symbolic name ("DK_ENOTFOUND", "EIO") for a dynkv code
+     * or a -errno value; never NULL, static storage. */
+    const char *(*strerror)(const struct dk_host *h, int err);
+    const char *(*err_name)(const struct dk_host *h, int err);
+
+    /*
+     * Parse the plugin's own INI section into *out as spec[0..n) says
+     * (dk_option above): a key the spec does not name, a value out of
+     * range, or a malformed value is refused. Keys not given take their
+     * dflt. Call it from open(), once per object (an engine opened twice
+     * by the host parses twice). Returns 0, or DK_ECONFIG after the host
+     * recorded the message ("node.ini:12: [engine.lsm] codec_level = 99:
+     * expected an integer in 1..22"): open() then returns DK_ECONFIG
+     * too. DK_EBADPLUGIN when the spec itself is wrong (an unknown type,
+     * a default that fails its own check). A plugin that never calls it
+     * takes no options: any key in its section stops the node.
+     * Thread: the thread running open().
+     */
+    int (*options)(const struct dk_host *h, const dk_option *spec, size_t n, void *out);
+
+    /* Refuse an option for a reason the spec cannot express (two keys
+     * that contradict each other): the host records "file:line: [section]
+     * key = value: <message>" (key may be NULL for the section as a whole)
+     * and the plugin's open() returns DK_ECONFIG. The first report wins.
+     * Thread: the thread running open(). */
+    void (*conf_error)(const struct dk_host *h, const char *key, const char *fmt, ...) DK_PRINTF(3, 4);
+
+    /* The version-vector and object helpers a conflict resolver builds its
+     * output with (conflict.h). Memory they allocate belongs to the host,
+     * which frees the output: a resolver never frees or allocates a
+     * dk_object's arrays any other way. */
+    const struct dk_object_api *object;
+
+    /*
+     * Open the block codec plugin `name` (codec.h) with a compression
+     * level (0 = the codec's default) and fill *out; the codec is loaded
+     * from the node's plugin folder the first time. Returns 0; -ENOENT
+     * when no such codec plugin is installed; DK_ECONFIG for a level the
+     * codec refuses; another code otherwise. On failure the reason was
+     * logged and *out is zeroed. Release with codec_close. Thread: any,
+     * but engines normally open their codecs in open().
+     */
+    int  (*codec_open)(const struct dk_host *h, const char *name, int level, struct dk_codec_ref *out);
+    void (*codec_close)(const struct dk_host *h, struct dk_codec_ref *ref);
 } dk_host;
 
 /* ---- Decoded object model (DESIGN.md section 4) ------------------------ */
@@ -151,7 +262,8 @@ typedef struct dk_vv_entry {
 } dk_vv_entry;
 
 /* A version vector: entries sorted by (node, incarnation), actors unique.
- * Memory is owned by whoever called dk_vv_init (framework/util/vv.h). */
+ * Its array is allocated and freed only through dk_host.object (or, inside
+ * the framework, framework/util/vv.h, which is the same code). */
 typedef struct dk_vv {
     dk_vv_entry *e;
     uint32_t n, cap;
@@ -172,7 +284,7 @@ typedef struct dk_sibling {
 } dk_sibling;
 
 /* A decoded object: its causal context (vv) and its siblings. An object
- * with no siblings is "absent". Built and freed with framework/util/vv.h. */
+ * with no siblings is "absent". Built and freed through dk_host.object. */
 typedef struct dk_object {
     dk_vv vv;
     dk_sibling *sib;

@@ -1,0 +1,203 @@
+"""Anti-entropy between real nodes: 3 nodes, N = 3 (every node replicates
+every key), cluster.anti_entropy_interval = 2 s, cluster.hint_window = 0
+(no hinted handoff), so a replica that missed writes can only get them
+back through anti-entropy or reads; these tests never read through the
+coordinator before the replicas converged (they look at each node's own
+copy with GET /admin/local/{key}), and check that no read repair ran.
+
+Scripts:
+  restarted replica (lsm): n3 stops; n1 takes new keys, overwrites and
+    deletes; n3 starts again with its old data.  Within two intervals n3's
+    copy of every key equals n1's, deleted keys included (404 on both).
+    While n3 is down `dynkv repair` through n1 exits 1 naming n3.
+  tombstones and the repair rule (lsm, gc_grace = 1 s, 1 MiB memtables,
+    l0_trigger = 1 so that writes force compactions): keys deleted while
+    n3 is down stay as tombstones on n1 past gc_grace (compaction counts
+    them in tombstones_kept_unrepaired_total) because n3 has not been
+    repaired since; n3 comes back holding the old values and they are not
+    resurrected: every copy ends deleted, and a quorum read says 404.  Once
+    the exchanges with n3 completed, compaction purges the tombstones.
+  wiped replica (memory engine): n3 restarts empty; anti-entropy refills
+    it with all the keys; `dynkv repair` through n3 then succeeds and
+    `dynkv -j repair status` shows every exchange without error.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import dkcluster
+from dkcluster import delete, local, put, request, wait_until
+
+IP_PREFIX = "127.0.8"
+INTERVAL = 2.0
+AE = ["cluster.anti_entropy_interval=2s", "cluster.hint_window=0"]
+DYNKV = os.path.join(dkcluster.BUILDDIR, "client", "dynkv")
+
+lsm_only = pytest.mark.skipif(not dkcluster.have_engine("lsm"),
+                              reason="engine-lsm.so not built in %s" % dkcluster.PLUGIN_PATH)
+
+
+def metrics(node):
+    """{name: value} of the node's dynkv_* series without labels."""
+    r = request(node, "GET", "/metrics")
+    assert r.status == 200, r
+    out = {}
+    for line in r.body.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#") and "{" not in parts[0]:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def counter(node, name):
+    return metrics(node).get("dynkv_" + name, 0)
+
+
+def copy_of(node, key):
+    """(status, sorted values) of the node's own copy: 404 for a missing or
+    deleted key."""
+    r = local(node, key)
+    if r.status != 200:
+        return (r.status, [])
+    return (200, dkcluster.values(r))
+
+
+def differing(a, b, keys):
+    return [k for k in keys if copy_of(a, k) != copy_of(b, k)]
+
+
+def repair_status(node):
+    r = request(node, "GET", "/admin/repair")
+    assert r.status == 200, r
+    return r.json()
+
+
+def cli(node, *args):
+    p = subprocess.run([DYNKV, "-n", node.http] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+@lsm_only
+def test_restarted_replica_is_repaired_without_reads(make_cluster):
+    c = make_cluster(3, engine="lsm", sets=AE)
+    n1, n2, n3 = c.nodes
+    pre = ["pre-%02d" % i for i in range(30)]
+    for k in pre:
+        assert put(n1, k, "v1-" + k, cl="all").status == 200
+    c.stop("n3")
+    assert wait_until(lambda: dkcluster.states(n1).get("n3") == "down", 10), dkcluster.states(n1)
+
+    down = ["down-%02d" % i for i in range(30)]
+    for k in down:
+        assert put(n1, k, "new-" + k, cl="quorum").status == 200
+    for k in pre[:10]:                      # overwritten (causally: read the context first)
+        ctx = local(n1, k).header("x-context")
+        assert put(n1, k, "v2-" + k, cl="quorum", headers={"X-Context": ctx}).status == 200
+    for k in pre[10:20]:                    # deleted
+        assert delete(n1, k, cl="quorum").status == 200
+
+    # A repair now cannot reach n3: the CLI says so and exits 1.
+    rc, out, err = cli(n1, "repair")
+    assert rc == 1 and "n3" in err and "down" in err, (rc, out, err)
+
+    c.start("n3", timeout=30)
+    keys = pre + down
+    t0 = time.monotonic()
+    left = wait_until(lambda: not differing(n1, n3, keys), 2 * INTERVAL + 2.0, 0.2) or \
+        differing(n1, n3, keys)
+    assert left is True, "after %.1f s n3's copies of %d keys differ from n1's, e.g. %r" \
+        % (time.monotonic() - t0, len(left), [(k, copy_of(n1, k), copy_of(n3, k)) for k in left[:3]])
+    assert copy_of(n3, "pre-15") == (404, []), "a deleted key came back on n3"
+    assert copy_of(n3, "pre-05") == (200, [b"v2-pre-05"])
+    assert copy_of(n3, "down-29") == (200, [b"new-down-29"])
+    assert not differing(n1, n2, keys)
+    # Nothing was read through a coordinator, so no read repair ran:
+    # anti-entropy alone moved the keys.
+    assert sum(counter(n, "read_repairs_total") for n in c.nodes) == 0
+    assert sum(counter(n, "repair_keys_received_total") + counter(n, "repair_keys_sent_total")
+               for n in c.nodes) >= 50
+    st = repair_status(n3)
+    assert st["trees"]["state"] == "ready" and st["groups"][0]["replicas"] == "n1,n2,n3", st
+
+
+@lsm_only
+def test_tombstones_kept_until_every_replica_has_them(make_cluster):
+    c = make_cluster(3, engine="lsm", sets=AE + [
+        "cluster.gc_grace=1s", "storage.memtable_size=1MiB", "compaction.leveled.l0_trigger=1",
+        "storage.sync=false"])
+    n1, n2, n3 = c.nodes
+    keys = ["gc-%02d" % i for i in range(20)]
+
+    def pad(tag):
+        """~1.2 MB of writes interleaved with the deleted keys: the memtable
+        flushes and compaction rewrites the tombstones' table."""
+        for k in keys:
+            for i in range(3):
+                assert put(n1, "%s-%s%d" % (k, tag, i), b"x" * 20000, cl="quorum").status == 200
+
+    for k in keys:
+        assert put(n1, k, "old", cl="all").status == 200
+    c.stop("n3")
+    assert wait_until(lambda: dkcluster.states(n1).get("n3") == "down", 10), dkcluster.states(n1)
+    deleted_at = time.time() * 1000
+    for k in keys:
+        assert delete(n1, k, cl="quorum").status == 200
+    time.sleep(1.5)                         # past gc_grace
+    pad("a")
+    kept = wait_until(lambda: counter(n1, "tombstones_kept_unrepaired_total") >= len(keys), 5)
+    assert kept, metrics(n1)
+    assert counter(n1, "tombstones_purged_total") == 0
+    assert repair_status(n1)["repaired_before_ms"] < deleted_at
+
+    c.start("n3", timeout=30)
+
+    def undeleted(n):
+        return [k for k in keys if copy_of(n, k)[0] != 404]
+
+    assert wait_until(lambda: not undeleted(n3), 2 * INTERVAL + 2.0, 0.2), "not deleted on n3: %r" % undeleted(n3)
+    for n in (n1, n2):
+        assert not undeleted(n), "resurrected on %s: %r" % (n.id, undeleted(n))
+    assert [dkcluster.get(n1, k, cl="quorum").status for k in keys[:5]] == [404] * 5
+
+    # Once every peer was repaired after the deletes, compaction may purge.
+    assert wait_until(lambda: repair_status(n1)["repaired_before_ms"] > deleted_at, 2 * INTERVAL + 2.0, 0.2)
+    pad("b")
+    assert wait_until(lambda: counter(n1, "tombstones_purged_total") >= 1, 5), metrics(n1)
+    assert [dkcluster.get(n2, k, cl="all").status for k in keys[:5]] == [404] * 5
+
+
+def test_wiped_replica_is_refilled(make_cluster):
+    if not os.access(DYNKV, os.X_OK):
+        pytest.fail("%s is not built (make client/dynkv)" % DYNKV)
+    c = make_cluster(3, sets=AE)            # memory engine: a restart loses everything
+    n1, n2, n3 = c.nodes
+    keys = ["w-%03d" % i for i in range(200)]
+    for k in keys:
+        assert put(n1, k, "val-" + k, cl="all").status == 200
+    c.stop("n3")
+    c.start("n3", timeout=30)
+
+    def held():
+        return sum(1 for k in keys if local(n3, k).status == 200)
+
+    assert wait_until(lambda: held() == len(keys), 2 * INTERVAL + 2.0, 0.3), \
+        "n3 holds %d of %d keys" % (held(), len(keys))
+    assert not differing(n1, n3, keys[::17])
+    assert sum(counter(n, "read_repairs_total") for n in c.nodes) == 0
+
+    rc, out, err = cli(n3, "repair")
+    assert rc == 0 and "done" in out and "0 failed" in out, (rc, out, err)
+    rc, out, err = cli(n3, "-j", "repair", "status")
+    assert rc == 0, err
+    st = json.loads(out)
+    peers = {p["peer"]: p for g in st["groups"] for p in g["peers"]}
+    assert set(peers) == {"n1", "n2"}, st
+    assert all(p["last_error"] is None and p["last_end_ms"] for p in peers.values()), st
+    assert st["repaired_before_ms"] > 0
+    rc, out, err = cli(n1, "repair", "--key-prefix", "w-1")
+    assert rc == 0 and "done" in out, (rc, out, err)

@@ -1,0 +1,90 @@
+/*
+ * FROZEN COPY of the ABI 1.0 header (dynkv 0.1.0), for tests/plugins/abi-1.0 only.
+ *
+ * dynkv/compaction.h - compaction policies: pure decision logic.
+ *
+ * The LSM engine describes its sorted runs (tables) to the policy as a
+ * read-only view; the policy's pick() names the next job: which runs to
+ * merge into which level, or which whole runs to drop because every record
+ * in them has expired. The engine executes jobs. A policy keeps no
+ * reference to the view after pick() returns and does no I/O, so it can be
+ * driven by unit tests with synthetic run shapes.
+ */
+#ifndef DK_COMPACTION_H
+#define DK_COMPACTION_H
+
+#include "dynkv/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One sorted run as the engine sees it. Slices are valid during pick(). */
+typedef struct dk_run {
+    uint64_t id;                 /* engine's file number, unique */
+    uint32_t level;              /* 0 = freshly flushed, overlapping runs */
+    uint32_t busy;               /* 1 while a running job uses it: never pick */
+    uint64_t size;               /* bytes on disk */
+    dk_slice smallest, largest;  /* key range, inclusive */
+    uint64_t entries, tombstones;
+    int64_t  min_write_ms, max_write_ms;
+    int64_t  max_expiry_ms;      /* 0 = some record never expires */
+} dk_run;
+
+typedef struct dk_run_view {
+    const dk_run *runs;          /* sorted by level, then smallest key; L0 newest first */
+    size_t count;
+    uint32_t num_levels;         /* levels the engine supports (e.g. 7) */
+    int64_t now_ms;
+} dk_run_view;
+
+enum {
+    DK_JOB_MERGE = 1,            /* merge inputs into output_level */
+    DK_JOB_DROP  = 2             /* delete inputs: every record is expired */
+};
+
+/* A job. The engine provides inputs[] with room for view->count ids. */
+typedef struct dk_compaction_job {
+    uint32_t kind;               /* DK_JOB_* */
+    uint32_t output_level;
+    uint64_t target_file_size;   /* split outputs at this size; 0 = engine default */
+    uint64_t *inputs;            /* ids of runs, provided by the engine */
+    size_t n_inputs;
+} dk_compaction_job;
+
+/* Options from the [compaction] section; 0 means the policy's default. */
+typedef struct dk_compaction_conf {
+    uint32_t struct_size;
+    uint32_t l0_trigger;         /* leveled: L0 runs that start a compaction (4) */
+    uint32_t level_ratio;        /* leveled: size ratio between levels (10) */
+    uint64_t base_level_size;    /* leveled: smallest target of the level L0 compacts into (64 MiB) */
+    uint64_t target_file_size;   /* leveled, size-tiered outputs (64 MiB) */
+    uint32_t min_threshold;      /* size-tiered: runs per bucket to merge (4) */
+    uint32_t max_threshold;      /* size-tiered: most runs per job (32) */
+    double   bucket_low, bucket_high; /* size-tiered: bucket bounds (0.5, 1.5) */
+    int64_t  window_ms;          /* time-window: window width (1 h) */
+} dk_compaction_conf;
+
+typedef struct dk_compaction_policy {
+    const dk_host *host;
+} dk_compaction_policy;
+
+/*
+ * Checklist for whoever extends this table: append only; bump DK_ABI_MINOR;
+ * update the host's required-method check.
+ */
+typedef struct dk_compaction_ops {
+    uint32_t struct_size;
+    /* Required. */
+    int  (*open)(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out);
+    /* Required. */
+    void (*close)(dk_compaction_policy *p);
+    /* Required. Fill *job and return 0, or return DK_ENOTFOUND when there
+     * is nothing to do. Must never name a busy run. */
+    int  (*pick)(dk_compaction_policy *p, const dk_run_view *view, dk_compaction_job *job);
+} dk_compaction_ops;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DK_COMPACTION_H */

@@ -1,0 +1,73 @@
+/*
+ * FROZEN COPY of the ABI 1.0 header (dynkv 0.1.0), for tests/plugins/abi-1.0 only.
+ *
+ * dynkv/plugin.h - the one symbol every plugin exports.
+ *
+ * A plugin .so exports exactly one function, dynkv_plugin_entry, returning a
+ * static const descriptor with no side effects (identity first, behaviour
+ * second). The host checks magic, ABI major (equal) and minor (not newer
+ * than the host's), kind and a unique name before it calls anything else,
+ * then copies the kind's ops table into its own memory, zero-filling fields
+ * past the plugin's ops struct_size, and refuses a table missing a required
+ * method.
+ *
+ * Build a plugin with:
+ *   -module -avoid-version -shared -no-undefined
+ *   -export-symbols-regex '^dynkv_plugin_entry$'
+ * and include only <dynkv/...> headers.
+ */
+#ifndef DK_PLUGIN_H
+#define DK_PLUGIN_H
+
+#include "dynkv/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DK_PLUGIN_MAGIC 0x444b504cu   /* "DKPL" */
+#define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */
+#define DK_ABI_MINOR 0  /* appended anything: bump */
+
+enum {
+    DK_PLUGIN_ENGINE     = 1,   /* ops: dk_engine_ops     (engine.h) */
+    DK_PLUGIN_COMPACTION = 2,   /* ops: dk_compaction_ops (compaction.h) */
+    DK_PLUGIN_CONFLICT   = 3,   /* ops: dk_conflict_ops   (conflict.h) */
+    DK_PLUGIN_CODEC      = 4    /* reserved for block codecs */
+};
+
+typedef struct dk_plugin {
+    uint32_t    magic;          /* DK_PLUGIN_MAGIC, first field */
+    uint16_t    abi_major;      /* DK_ABI_MAJOR at the plugin's build */
+    uint16_t    abi_minor;      /* DK_ABI_MINOR at the plugin's build */
+    uint32_t    kind;           /* DK_PLUGIN_* */
+    const char *name;           /* [a-z0-9_-]+, equal to the file's name */
+    const char *version;        /* free-form, e.g. "1.0.0" */
+    const void *ops;            /* the kind's ops table; starts with struct_size */
+} dk_plugin;
+
+/* Every ops table starts with these fields, so the host can read the size
+ * before it knows anything else. */
+typedef struct dk_ops_header {
+    uint32_t struct_size;       /* sizeof(the ops struct) at the plugin's build */
+} dk_ops_header;
+
+/* True when an optional method lies inside the plugin's table and is set. */
+#define DK_OPS_HAS(ops, field)                                                 \
+    ((ops) != NULL &&                                                          \
+     offsetof(__typeof__(*(ops)), field) + sizeof((ops)->field) <= (ops)->struct_size && \
+     (ops)->field != NULL)
+
+/* The entry point's type and name. */
+typedef const dk_plugin *(*dk_plugin_entry_fn)(void);
+#define DK_PLUGIN_ENTRY_SYMBOL "dynkv_plugin_entry"
+
+/* Declare the entry point in a plugin:  DK_PLUGIN_EXPORT(&my_descriptor) */
+#define DK_PLUGIN_EXPORT(desc)                                                 \
+    DK_EXTERN const dk_plugin *dynkv_plugin_entry(void);                       \
+    DK_EXTERN const dk_plugin *dynkv_plugin_entry(void) { return (desc); }
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DK_PLUGIN_H */
