@@ -90,7 +90,7 @@ static void crdt_close(dk_resolver *r)
 static void crdt_metric(dk_resolver *r, const char *name)
 {
     const dk_host *h = r->host;
-    if (h && h->struct_size >= offsetof(dk_host, metric_add) + sizeof(h->metric_add) && h->metric_add)
+    if (DK_HAS(h, metric_add))
         h->metric_add(h, name, 1);
 }
 
