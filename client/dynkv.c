@@ -64,6 +64,13 @@ static void usage(FILE *to)
           "                              bytes are escaped (\\xNN); siblings: one line each;\n"
           "                              exit 6 when ranges of the cluster could not be read\n"
           "  cluster status              the members table of GET /cluster\n"
+          "  decommission                the node (-n) streams its ranges to their next owners\n"
+          "                              and leaves the ring (POST /admin/decommission)\n"
+          "  removenode ID               remove the dead member ID: its ranges get new replicas\n"
+          "                              from the remaining ones (POST /admin/remove/ID)\n"
+          "  cleanup                     drop the node's copies of keys it no longer\n"
+          "                              replicates (POST /admin/cleanup)\n"
+          "  streams                     ranges the node streams in and out (GET /admin/streams)\n"
           "  repair [--key-prefix P]     anti-entropy now with every replica of the node's\n"
           "                              ranges (or only keys starting with P); waits,\n"
           "                              prints what moved, exits 1 if an exchange failed\n"
@@ -560,8 +567,8 @@ static int cmd_cluster_status(cli *c)
     } else {
         printf("node %s, ring version %lld\n", cli_str(j, "node"),
                (long long)json_integer_value(json_object_get(j, "ring_version")));
-        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s\n", "ID", "STATE", "HTTP",
-               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP");
+        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s %-9s\n", "ID", "STATE", "HTTP",
+               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP", "STATUS");
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(j, "members"), i, m) {
@@ -569,11 +576,11 @@ static int cmd_cluster_status(cli *c)
             json_t *o = json_object_get(m, "ownership");
             if (json_is_number(o))
                 snprintf(own, sizeof(own), "%.1f%%", json_number_value(o) * 100.0);
-            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s\n", cli_str(m, "id"),
+            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s %-9s\n", cli_str(m, "id"),
                    cli_str(m, "state"), cli_str(m, "http"), cli_str(m, "rpc"), cli_str(m, "gossip"),
                    cli_str(m, "dc"), cli_str(m, "rack"),
                    (long long)json_integer_value(json_object_get(m, "weight")),
-                   (long long)json_integer_value(json_object_get(m, "incarnation")), own);
+                   (long long)json_integer_value(json_object_get(m, "incarnation")), own, cli_str(m, "status"));
         }
     }
     json_decref(j);
@@ -598,6 +605,64 @@ static const char *cli_time(json_t *ms, char *buf, size_t len)
 static long long cli_int(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static void cli_print_streams(json_t *j)
+{
+    json_t *in = json_object_get(j, "incoming"), *out = json_object_get(j, "served"), *s, *v;
+    const char *move = json_string_value(json_object_get(j, "move")), *id;
+    printf("node %s, move %s\n", cli_str(j, "node"), move ? move : "none");
+    printf("incoming: %lld of %lld ranges, %lld keys, %lld bytes%s\n", cli_int(in, "ranges_done"),
+           cli_int(in, "ranges_total"), cli_int(in, "keys"), cli_int(in, "bytes"),
+           json_is_true(json_object_get(in, "done")) ? " (done)" : "");
+    size_t i;
+    json_array_foreach(json_object_get(in, "streams"), i, s)
+        printf("  from %-10s %6lld ranges %8lld keys %12lld bytes %6lld batches  %s\n", cli_str(s, "source"),
+               cli_int(s, "ranges"), cli_int(s, "keys"), cli_int(s, "bytes"), cli_int(s, "batches"),
+               cli_str(s, "state"));
+    printf("served: %lld keys, %lld bytes in %lld batches\n", cli_int(out, "keys"), cli_int(out, "bytes"),
+           cli_int(out, "batches"));
+    json_object_foreach(json_object_get(j, "receivers"), id, v)
+        printf("receiver %-10s %-9s %6lld of %lld ranges, %lld keys, %lld bytes\n", id, cli_str(v, "state"),
+               cli_int(v, "ranges_done"), cli_int(v, "ranges_total"), cli_int(v, "keys"), cli_int(v, "bytes"));
+}
+
+/* The admin verbs: one request each, the JSON with -j, else one line (or
+ * the streams table); any non-200 answer exits non-zero with its message. */
+static int cmd_admin(cli *c, const char *verb, const char *id)
+{
+    char target[128];
+    const char *method = strcmp(verb, "streams") ? "POST" : "GET";
+    if (id) {
+        char *enc = cli_encode(id);
+        if (!enc)
+            return cli_die(EX_ERROR, "out of memory");
+        snprintf(target, sizeof(target), "/admin/remove/%.100s", enc);
+        free(enc);
+    } else {
+        snprintf(target, sizeof(target), "/admin/%s", verb);
+    }
+    dk_hc_response r;
+    int ex = cli_call(c, method, target, NULL, 0, "", 0, &r);
+    if (ex)
+        return ex;
+    json_t *j = r.status == 200 ? cli_json(&r, verb) : NULL;
+    if (r.status != 200)
+        ex = cli_server_error(verb, &r);
+    else if (!j)
+        ex = EX_ERROR;
+    else if (c->json)
+        cli_print_json(&r);
+    else if (!strcmp(verb, "streams"))
+        cli_print_streams(j);
+    else if (!strcmp(verb, "cleanup"))
+        printf("%s: %lld keys scanned, %lld dropped, %lld kept\n", cli_str(j, "node"), cli_int(j, "scanned"),
+               cli_int(j, "dropped"), cli_int(j, "kept"));
+    else
+        printf("%s\n", cli_str(j, "message"));
+    json_decref(j);
+    dk__hc_response_free(&r);
+    return ex;
 }
 
 /* GET /admin/repair as a JSON object, or NULL after reporting (*ex set). */
@@ -793,6 +858,10 @@ int main(int argc, char **argv)
         return cmd_scan(&c, argc, argv);
     if (strcmp(cmd, "cluster") == 0 && argc == 2 && strcmp(argv[1], "status") == 0)
         return cmd_cluster_status(&c);
+    if ((!strcmp(cmd, "decommission") || !strcmp(cmd, "cleanup") || !strcmp(cmd, "streams")) && argc == 1)
+        return cmd_admin(&c, cmd, NULL);
+    if (!strcmp(cmd, "removenode") && argc == 2)
+        return cmd_admin(&c, cmd, argv[1]);
     if (strcmp(cmd, "repair") == 0)
         return cmd_repair(&c, argc, argv);
     usage(stderr);

@@ -40,6 +40,11 @@ static void job_send(dk_api_job *j)
     dk__api_job_free(j);
 }
 
+void dk__api_job_send(dk_api_job *j)
+{
+    job_send(j);
+}
+
 /* Loop thread. */
 static void job_done(uv_work_t *w, int status)
 {
@@ -473,6 +478,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_LOCAL;
         j->op = DK_OP_GET;
         handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (r->path_len > 7 && memcmp(r->path, "/admin/", 7) == 0 && dk__api_admin(j, r) == 0) {
+        /* ring-move verbs (admin.c) */
     } else if (path_is(r, "/cluster")) {
         j->op = DK_OP_OTHER;
         if (r->method != HTTP_GET) {
@@ -500,6 +507,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /health, /metrics, /cluster, /admin/local/{key} and /admin/repair");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /health, /metrics, "
+                  "/cluster, /admin/local/{key}, /admin/repair, /admin/streams, and POST /admin/decommission, "
+                  "/admin/remove/{id}, /admin/cleanup");
     }
 }

@@ -43,6 +43,7 @@ typedef struct dk_api_job {
     int has_cursor;
     uint32_t limit;
     int consistency;                    /* DK_CL_* */
+    int admin_op;                       /* admin.c: which verb */
     int strict;                         /* X-Quorum: strict */
     int repair_post;                    /* POST /admin/repair (key holds the prefix) */
     int crdt;                           /* /crdt/{key}: a CRDT read, or an operation in value */
@@ -95,6 +96,14 @@ void dk__api_job_work(uv_work_t *w);
 
 /* Loop thread: free the job and everything it owns. */
 void dk__api_job_free(dk_api_job *j);
+
+/* Loop thread: send j's response, count it, free j. */
+void dk__api_job_send(dk_api_job *j);
+
+/* admin.c, loop thread: route /admin/{decommission,remove/ID,cleanup,
+ * streams}. Returns 0 when it took the request (answered now or later),
+ * -1 when the path is not one of them. */
+int dk__api_admin(dk_api_job *j, const dk_http_request *r);
 
 /* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
  * /admin/repair (start a repair) into j's response. */

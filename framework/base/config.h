@@ -71,6 +71,7 @@ typedef struct dk_config_cluster {
     int vv_prune_entries;                       /* 1..1000, 10 */
     int64_t vv_prune_age;                       /* ms, 7d */
     char shared_secret[DK_CONFIG_SECRET_MAX + 1]; /* "" = none */
+    uint64_t stream_rate;                       /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
 } dk_config_cluster;
 
 typedef struct dk_config_storage {

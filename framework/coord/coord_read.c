@@ -312,7 +312,7 @@ static int rop_ask(rop *op, uint32_t i)
 {
     rreply *r = &op->rr[i];
     dk_coord *c = op->c;
-    if (r->rep.self) {
+    if (r->rep.self && r->rep.alive) {
         op->job.run = local_read_run;
         op->job.done = local_read_done;
         return dk__coord_job(c, &op->job);

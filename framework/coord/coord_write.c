@@ -260,6 +260,86 @@ static void slot_failed(wslot *sl)
     wop_check(op);
 }
 
+/* ---- pending replicas ------------------------------------------------------ */
+
+typedef struct psend {
+    wop *op;
+    char id[DK_NODE_ID_MAX + 1];
+} psend;
+
+static void pending_hint_done(void *arg, int status)
+{
+    psend *p = arg;
+    wop *op = p->op;
+    dk_coord *c = op->c;
+    if (status)
+        dk_log(DK_LOG_ERROR, "coordinator: pending replica %s may miss a write: keeping its hint failed: %s",
+               p->id, dk_strerror(status));
+    free(p);
+    wop_unref(op);
+    dk__coord_release(c);
+}
+
+/* Keep the write as a hint for pending replica p->id (it was down or
+ * failed): its stream may already have passed the key. Takes p. */
+static void pending_hint(psend *p)
+{
+    wop *op = p->op;
+    dk_coord *c = op->c;
+    if (c->hints && !c->stopping &&
+        dk_hints_store(c->hints, p->id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), pending_hint_done, p) == 0) {
+        dk__coord_hold(c);
+        op->refs++;
+        return;
+    }
+    dk_log(DK_LOG_WARN, "coordinator: pending replica %s misses a write (no hint kept)", p->id);
+    free(p);
+}
+
+static void pending_sent(void *arg, int status)
+{
+    psend *p = arg;
+    wop *op = p->op;
+    if (status == 0)
+        free(p);
+    else
+        pending_hint(p);
+    wop_unref(op);
+}
+
+/* Send the new object to the key's pending replicas (a ring move under
+ * way): not counted toward W, never a reason to answer later. */
+static void wop_pending(wop *op)
+{
+    dk_coord *c = op->c;
+    if (!c->view.pending)
+        return;
+    dk_coord_pending pend[COORD_N_MAX];
+    size_t n = c->view.pending(c->view.arg, op->plan.token, pend);
+    for (size_t i = 0; i < n && i < COORD_N_MAX; i++) {
+        if (strcmp(pend[i].id, c->self) == 0)
+            continue;       /* this node took the write locally */
+        psend *p = calloc(1, sizeof(*p));
+        if (!p)
+            continue;
+        p->op = op;
+        snprintf(p->id, sizeof(p->id), "%.64s", pend[i].id);
+        dk_metrics_add("coord_pending_writes_total", 1);
+        dk__replica rep;
+        memset(&rep, 0, sizeof(rep));
+        snprintf(rep.id, sizeof(rep.id), "%.64s", pend[i].id);
+        snprintf(rep.addr, sizeof(rep.addr), "%s", pend[i].addr);
+        uint64_t left = dk__left_ms(op->deadline_ns);
+        if (pend[i].alive && rep.addr[0] && left &&
+            dk__send_replica(c, &rep, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), "", left, pending_sent,
+                             p) == 0) {
+            op->refs++;
+            continue;
+        }
+        pending_hint(p);
+    }
+}
+
 /* The local write is done: replicate to every other replica. */
 static void wop_replicate(wop *op)
 {
@@ -277,6 +357,7 @@ static void wop_replicate(wop *op)
         if (!sl->owner.alive || slot_send(sl, &sl->owner, 0) != 0)
             slot_failed(sl);
     }
+    wop_pending(op);
     wop_check(op);
     wop_unref(op);
 }
@@ -314,7 +395,9 @@ static void local_write_done(dk__job *j, int status)
         wop_answer(op, rc);
     } else {
         dk_metrics_add("coord_writes_total", 1);
-        if (op->plan.self_pos >= 0)
+        /* a node without its data (replacing) holds the write but is not
+         * read from yet: its copy does not count */
+        if (op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive)
             op->acks = 1;
         wop_replicate(op);
     }
@@ -577,7 +660,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
  * last-reference check after this function returns. */
 static void wop_start(wop *op)
 {
-    int here = op->here || (op->cond == DK_COND_NONE && op->plan.self_pos >= 0);
+    int here = op->here ||
+               (op->cond == DK_COND_NONE && op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive);
     if (here && op->cond != DK_COND_NONE)
         cas_lock(op);
     else if (here)

@@ -8,6 +8,7 @@
  *   GET_REPLICA    read the local copy; answer REPLICA_VALUE.
  *   FORWARD_WRITE  coordinate the client write here (never forwarded again);
  *                  answer FORWARD_RESULT.
+ *   STREAM_REQ, STREAM_DONE  range streaming (stream_source.c, stream.c).
  *   SCAN_RANGE     this node's part of a prefix scan (scan_replica.c);
  *                  answer SCAN_RESULT.
  *   TREE_REQ, KEYS_REQ  anti-entropy exchanges (ae_serve.c).
@@ -232,6 +233,12 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     }
     case DK_MSG_FORWARD_WRITE:
         replica_forwarded(c, q, body);
+        return;
+    case DK_MSG_STREAM_REQ:
+        dk__stream_serve(c, q, body);
+        return;
+    case DK_MSG_STREAM_DONE:
+        dk__stream_done_query(c, q, body);
         return;
     case DK_MSG_SCAN_RANGE:
         dk__scan_serve(c, q, body);

@@ -270,6 +270,9 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     rc = node_lock(n, cfg->node.data_dir, err, errlen);
     if (rc)
         goto fail;
+    rc = dk_catalog_open(cfg->node.data_dir, &n->stream_catalog, err, errlen);
+    if (rc)
+        goto fail;
     rc = dk_catalog_bind_engine(n->catalog, cfg->storage.engine, err, errlen);
     if (rc)
         goto fail;
@@ -298,6 +301,8 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     dk_actor_set(&n->actor, cfg->node.id, incarnation);
+    n->new_catalog = created;
+    n->data_lost = created || !durable || !engine_dir_existed;
     dk_log(DK_LOG_INFO, "node %s incarnation %u%s", cfg->node.id, incarnation,
            created ? " (new data directory)" : "");
 
@@ -343,6 +348,9 @@ void dk_node_close(dk_node *n)
     if (n->plugins)
         dk_plugin_host_free(n->plugins);
     n->plugins = NULL;
+    if (n->stream_catalog)
+        dk_catalog_close(n->stream_catalog);
+    n->stream_catalog = NULL;
     if (n->catalog)
         dk_catalog_close(n->catalog);
     n->catalog = NULL;

@@ -22,6 +22,10 @@
 typedef struct dk_node {
     const dk_config *cfg;               /* borrowed; outlives the node */
     dk_catalog *catalog;
+    /* A second connection to the same catalog, for the streaming progress
+     * jobs (coord/stream.c): one worker at a time, beside the member-table
+     * saves that use `catalog`. */
+    dk_catalog *stream_catalog;
     dk_plugin_host *plugins;
     const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin, *crdt_plugin;
     const dk_engine_ops *engine_ops;
@@ -39,6 +43,10 @@ typedef struct dk_node {
     dk_resolver *crdt;                  /* the crdt resolver (CRDT objects) */
     dk_resolvers resolvers;             /* by object type: resolver, crdt */
     dk_actor actor;
+    /* This start found no data of a previous life: a new data directory
+     * (new_catalog), or an engine that is not durable or lost its folder.
+     * The node must then get its ranges back before it serves reads. */
+    int data_lost, new_catalog;
     dk_store *store;
     char plugin_dir[DK_CONFIG_PATH_MAX + 1];
     int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */

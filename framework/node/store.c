@@ -25,6 +25,7 @@
 
 struct dk_store {
     dk_store_conf conf;
+    pthread_mutex_t actor_mu;   /* conf.actor may change (dk_store_set_actor) */
     dk_engine_ref engine;               /* conf's engine and ops, as a ref */
     pthread_mutex_t stripe[STRIPES];
     dk_store_hook hook;         /* changed only with every stripe held */
@@ -37,6 +38,7 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
     if (!s)
         return -ENOMEM;
     s->conf = *conf;
+    pthread_mutex_init(&s->actor_mu, NULL);
     s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
@@ -50,10 +52,18 @@ void dk_store_close(dk_store *s)
         return;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&s->stripe[i]);
+    pthread_mutex_destroy(&s->actor_mu);
     free(s);
 }
 
 const dk_actor *dk_store_actor(const dk_store *s) { return &s->conf.actor; }
+
+void dk_store_set_actor(dk_store *s, const dk_actor *a)
+{
+    pthread_mutex_lock(&s->actor_mu);
+    s->conf.actor = *a;
+    pthread_mutex_unlock(&s->actor_mu);
+}
 
 static pthread_mutex_t *store_lock_for(dk_store *s, dk_slice key)
 {
@@ -180,9 +190,12 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         ctx = w->if_match;
     else if (w->tombstone || w->cond != DK_COND_NONE)
         ctx = &cur.vv;
+    pthread_mutex_lock(&s->actor_mu);
+    dk_actor actor = s->conf.actor;
+    pthread_mutex_unlock(&s->actor_mu);
     dk_write dw = {
         .context = ctx,
-        .actor = s->conf.actor,
+        .actor = actor,
         .now_ms = now_ms,
         .expiry_ms = w->ttl_ms > 0 ? now_ms + w->ttl_ms : 0,
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
@@ -247,6 +260,151 @@ done:
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
     dk_buf_free(&out);
+    return rc;
+}
+
+typedef struct store_item {
+    size_t idx, stripe;
+} store_item;
+
+static int store_item_cmp(const void *a, const void *b)
+{
+    const store_item *x = a, *y = b;
+    return x->stripe < y->stripe ? -1 : x->stripe > y->stripe;
+}
+
+/* The merged encoding of one copy into out (empty when unchanged) and the
+ * stored one into before (empty when absent), under the caller's lock. */
+static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *out, dk_buf *before)
+{
+    dk_object in, cur;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    dk_buf *cur_raw = before;
+    char err[160];
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
+        goto done;
+    }
+    rc = dk_store_get(s, key, cur_raw, &cur);
+    if (rc == DK_ENOTFOUND) {
+        dk_buf_reset(cur_raw);
+        rc = dk_buf_append(out, encoded.ptr, encoded.len);
+        goto done;
+    }
+    if (rc == 0)
+        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(cur_raw), &cur, encoded, &in, out);
+    if (rc == 0 && out->len == cur_raw->len && memcmp(out->data, cur_raw->data, out->len) == 0)
+        dk_buf_reset(out);
+done:
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    return rc;
+}
+
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
+                         size_t *skipped)
+{
+    *changed = *skipped = 0;
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_buf *out = calloc(n, sizeof(*out)), *before = calloc(n, sizeof(*before));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !out || !before || !ops) {
+        free(it);
+        free(out);
+        free(before);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    int rc = 0;
+    size_t n_ops = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t k = it[i].idx;
+        int mrc = store_merge_one(s, keys[k], encoded[k], &out[k], &before[k]);
+        if (mrc == DK_ECORRUPT) {
+            (*skipped)++;
+            continue;
+        }
+        rc = mrc;
+        if (rc == 0 && out[k].len)
+            ops[n_ops++] = (dk_batch_op){.type = DK_BATCH_PUT, .key = keys[k], .value = dk_buf_slice(&out[k])};
+    }
+    if (rc == 0 && n_ops) {
+        dk_batch b = {.ops = ops, .count = n_ops};
+        rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+        if (rc == 0)
+            *changed = n_ops;
+        for (size_t i = 0; rc == 0 && s->hook && i < n; i++)
+            if (out[i].len)
+                s->hook(s->hook_arg, keys[i], dk_buf_slice(&before[i]), dk_buf_slice(&out[i]));
+    }
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    for (size_t i = 0; i < n; i++) {
+        dk_buf_free(&out[i]);
+        dk_buf_free(&before[i]);
+    }
+    free(it);
+    free(out);
+    free(before);
+    free(ops);
+    return rc;
+}
+
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n)
+{
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !ops) {
+        free(it);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+        ops[i] = (dk_batch_op){.type = DK_BATCH_DELETE, .key = keys[i]};
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    /* the hook sees each dropped copy leave (before = the stored bytes) */
+    dk_buf *before = s->hook ? calloc(n, sizeof(*before)) : NULL;
+    for (size_t i = 0; before && i < n; i++) {
+        dk_object o;
+        dk_object_init(&o);
+        if (dk_store_get(s, keys[i], &before[i], &o) != 0)
+            dk_buf_reset(&before[i]);
+        dk_object_free(&o);
+    }
+    dk_batch b = {.ops = ops, .count = n};
+    int rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+    for (size_t i = 0; rc == 0 && before && i < n; i++)
+        if (before[i].len)
+            s->hook(s->hook_arg, keys[i], dk_buf_slice(&before[i]), (dk_slice){NULL, 0});
+    for (size_t i = 0; before && i < n; i++)
+        dk_buf_free(&before[i]);
+    free(before);
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    free(it);
+    free(ops);
     return rc;
 }
 

@@ -35,6 +35,10 @@ typedef struct dk_store_conf {
 int  dk_store_open(const dk_store_conf *conf, dk_store **out);
 void dk_store_close(dk_store *s);
 const dk_actor *dk_store_actor(const dk_store *s);
+/* Replace the actor new writes are stamped with (a node that lost its data
+ * learned a higher incarnation from its peers). Any thread; writes already
+ * running keep the actor they started with. */
+void dk_store_set_actor(dk_store *s, const dk_actor *a);
 
 enum { DK_COND_NONE = 0, DK_COND_IF_MATCH = 1, DK_COND_IF_NONE_MATCH = 2 };
 
@@ -74,6 +78,24 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
  * read repair, hint replay). *changed is set when the stored bytes changed.
  */
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
+
+/*
+ * Merge n replica copies at once (streamed ranges): each item as
+ * dk_store_merge would, all written with ONE engine write (one sync)
+ * under the items' stripe locks, taken in stripe order so two batches
+ * cannot deadlock. Keys must be distinct. An undecodable copy is skipped
+ * with a log line (counted in *skipped); *changed counts the keys whose
+ * stored bytes changed. Returns 0 or the engine's error (nothing of the
+ * batch is written then). Worker thread.
+ */
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
+                         size_t *skipped);
+
+/* Delete the n keys (distinct) with one engine write under their stripe
+ * locks: copies of ranges this node no longer replicates (cleanup). The
+ * write hook sees each dropped key with an empty `after`. Returns 0 or the
+ * engine's error. Worker thread. */
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n);
 
 /* Called by dk_store_scan for each stored object in key order; return
  * nonzero to stop. key, raw and obj are valid only during the call. */

@@ -65,6 +65,10 @@ enum {
     DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
     DK_MSG_SCAN_RANGE = 12,    /* dk_msg_scan_range (rpc_scan.h): a node's part of a prefix scan */
     DK_MSG_SCAN_RESULT = 13,   /* dk_msg_scan_result (rpc_scan.h): answer to SCAN_RANGE */
+    DK_MSG_STREAM_REQ = 14,    /* rpc_stream.h: the next batch of a set of token ranges */
+    DK_MSG_STREAM_BATCH = 15,  /* rpc_stream.h: answer to STREAM_REQ */
+    DK_MSG_STREAM_DONE = 16,   /* rpc_stream.h: has the receiver completed a plan? */
+    DK_MSG_STREAM_ACK = 17,    /* rpc_stream.h: answer to STREAM_DONE */
     DK_MSG_TREE_REQ = 18,      /* dk_msg_tree_req (rpc_ae.h): some nodes of a replica group's Merkle tree */
     DK_MSG_TREE = 19,          /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
     DK_MSG_KEYS_REQ = 20,      /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
