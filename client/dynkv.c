@@ -63,7 +63,8 @@ static void usage(FILE *to)
           "                              cursors; at most N pairs; \\t \\n \\\\ and control\n"
           "                              bytes are escaped (\\xNN); siblings: one line each;\n"
           "                              exit 6 when ranges of the cluster could not be read\n"
-          "  cluster status              the members table of GET /cluster\n"
+          "  cluster status              the members table of GET /cluster, a progress bar under\n"
+          "                              a member that streams\n"
           "  decommission                the node (-n) streams its ranges to their next owners\n"
           "                              and leaves the ring (POST /admin/decommission)\n"
           "  removenode ID               remove the dead member ID: its ranges get new replicas\n"
@@ -551,6 +552,24 @@ static int cmd_scan(cli *c, int argc, char **argv)
     return ex;
 }
 
+/* Under a member that streams: "  streaming [#####.....]  12/30 ranges,
+ * 1.2 MB, 3400 keys (state)", from GET /cluster's per-member progress. */
+static void cli_progress_line(json_t *p)
+{
+    if (!json_is_object(p))
+        return;
+    long long done = (long long)json_integer_value(json_object_get(p, "ranges_done"));
+    long long total = (long long)json_integer_value(json_object_get(p, "ranges_total"));
+    char bar[31];
+    int fill = total > 0 ? (int)(done * 30 / total) : 30;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    double mb = (double)json_integer_value(json_object_get(p, "bytes")) / 1e6;
+    printf("           streaming [%s] %lld/%lld ranges, %.1f MB, %lld keys (%s)\n", bar, done, total, mb,
+           (long long)json_integer_value(json_object_get(p, "keys")), cli_str(p, "state"));
+}
+
 static int cmd_cluster_status(cli *c)
 {
     dk_hc_response r;
@@ -581,6 +600,7 @@ static int cmd_cluster_status(cli *c)
                    cli_str(m, "dc"), cli_str(m, "rack"),
                    (long long)json_integer_value(json_object_get(m, "weight")),
                    (long long)json_integer_value(json_object_get(m, "incarnation")), own, cli_str(m, "status"));
+            cli_progress_line(json_object_get(m, "streaming"));
         }
     }
     json_decref(j);

@@ -18,7 +18,7 @@ import pytest
 
 import dkcluster
 from dkcluster import local, request, wait_until
-from test_membership_change import check_reads, statuses, wait_status, write_keys
+from test_membership_change import check_reads, cli, statuses, wait_status, write_keys
 
 IP_PREFIX = "127.0.10"
 
@@ -55,6 +55,12 @@ def test_crashes_during_a_join(make_cluster):
     assert wait_until(lambda: "resuming" in n4.read_log().split("\n=== ")[-1] or
                       "were already received" in n4.read_log().split("\n=== ")[-1], 10.0, 0.1), \
         "n4 restarted (after %d bytes of %d ranges) without resuming:\n%s" % (got["bytes"], got["ranges_total"], log[-3000:])
+
+    # the operator's view while it streams: a progress bar under n4
+    def bar():
+        rc, out = cli(n4, "cluster", "status")[:2]
+        return rc == 0 and "streaming [" in out and "ranges" in out
+    assert wait_until(bar, 10.0, 0.1), "no progress bar in 'dynkv cluster status': %r" % (cli(n4, "cluster", "status"),)
 
     # now a source dies and comes back
     def busy_source():
