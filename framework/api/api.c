@@ -227,6 +227,7 @@ static void coord_call(void *arg)
             .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
             .consistency = j->consistency,
             .strict = j->strict,
+            .type = j->crdt ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
         };
         rc = dk_coord_put(co, &w, coord_done, j);
     }
@@ -333,6 +334,13 @@ static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw,
     j->key_len = (size_t)n;
     if (parse_consistency(j, r) || parse_quorum(j, r))
         return;
+    if (j->crdt) {
+        if (dk__api_crdt_request(j, r) == 0)
+            dispatch(j);
+        else
+            job_send(j);
+        return;
+    }
     if (j->kind == JOB_LOCAL || j->kind == JOB_ENDPOINTS) {
         if (r->method != HTTP_GET) {
             reply_now(j, 405, "method_not_allowed", j->kind == JOB_LOCAL ? "use GET /admin/local/{key}"
@@ -529,6 +537,9 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
 
     if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
         handle_key(j, r, r->path + 4, r->path_len - 4);
+    } else if (r->path_len >= 6 && memcmp(r->path, "/crdt/", 6) == 0) {
+        j->crdt = 1;
+        handle_key(j, r, r->path + 6, r->path_len - 6);
     } else if (r->path_len >= 13 && memcmp(r->path, "/admin/local/", 13) == 0) {
         /* This node's own replica, bypassing coordination (debugging, tests). */
         j->kind = JOB_LOCAL;
@@ -581,8 +592,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /livez, /readyz, /health, "
-                  "/metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
+                  "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
                   "/admin/repair, /admin/streams, and POST /admin/decommission, /admin/remove/{id}, /admin/cleanup");
     }
 }

@@ -2,7 +2,8 @@
  * api_int.h - what the two halves of the HTTP API share: the request job
  * that carries a request from the loop thread (api.c: parsing, routing,
  * coordinator hand-off, sending) to a worker (api_worker.c: store calls and
- * rendering the response) and back.
+ * rendering the response) and back. The /crdt/ routes (api_crdt.c) ride
+ * the same jobs as GET and PUT, marked crdt.
  */
 #ifndef DK_API_INT_H
 #define DK_API_INT_H
@@ -61,6 +62,9 @@ typedef struct dk_api_job {
     int strict;                         /* X-Quorum: strict */
     int verbose;                        /* /readyz?verbose */
     int repair_post;                    /* POST /admin/repair (key holds the prefix) */
+    int crdt;                           /* /crdt/{key}: a CRDT read, or an operation in value */
+    dk_buf crdt_op;                     /* POST /crdt: the encoded operation value points at */
+    uint8_t crdt_type;                  /* POST /crdt: the operation's DK_CRDT_* type */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
     int coord_status;
@@ -96,6 +100,23 @@ void dk__api_run_info(dk_api_job *j);
 /* Bytes the regular files under dir occupy on disk (allocated blocks), up
  * to depth folders down; 0 when dir does not exist. Worker thread. */
 uint64_t dk__api_disk_bytes(const char *dir, int depth);
+
+/* Loop thread: the /crdt/{key} request after its key and X-Consistency:
+ * sets the job's kind (JOB_GET, or JOB_PUT with the encoded operation as
+ * its value) and returns 0, or sets an error response and returns -1
+ * (api_crdt.c). */
+int  dk__api_crdt_request(dk_api_job *j, const dk_http_request *r);
+
+/* Worker: the response of a /crdt/ read or operation from its outcome and
+ * the resulting object (raw and decoded), as {"key","type","value"}. */
+void dk__api_crdt_render(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj);
+
+/* 1 when raw is an encoded CRDT object. */
+int  dk__api_crdt_is_crdt(dk_slice raw);
+
+/* Worker: set o["type"] and o["value"] from a CRDT object (scans, the
+ * local read). 0, or an error code with o unchanged. */
+int  dk__api_crdt_describe(dk_api *api, json_t *o, dk_slice raw, const dk_object *obj);
 
 /* Worker thread (uv_queue_work): run the job and render its response. */
 void dk__api_job_work(uv_work_t *w);

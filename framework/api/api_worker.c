@@ -2,7 +2,8 @@
  * api_worker.c - the worker half of the HTTP API: store calls for
  * single-node requests, and rendering every response (JSON, base64, the
  * coordinator's answers in cluster mode) so the loop thread only sends.
- * Scans render in api_scan.c.
+ * Scans render in api_scan.c, the /crdt/ routes in api_crdt.c; a /kv
+ * request that meets a CRDT object is answered 409 here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -83,6 +84,9 @@ void dk__api_job_store_error(dk_api_job *j, int rc)
     case DK_ECORRUPT:
         dk__api_job_error(j, 500, "corrupt", "the stored value failed its checksum; see the node's log");
         break;
+    case DK_EWRONGTYPE:
+        dk__api_job_error(j, 409, "crdt_key", "this key holds a CRDT: use GET or POST /crdt/{key}");
+        break;
     default:
         snprintf(msg, sizeof(msg), "storage error: %s", dk_strerror(rc));
         dk__api_job_error(j, 500, "internal", msg);
@@ -118,6 +122,14 @@ static void render_get(dk_api_job *j, int rc, dk_buf *raw, dk_object *obj)
 {
     dk_slice key = {j->key, j->key_len};
     int64_t now = dk_now_ms();
+    /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
+     * a /kv read of a CRDT key is refused. */
+    if (j->crdt || (rc == 0 && j->kind == JOB_LOCAL && dk__api_crdt_is_crdt(dk_buf_slice(raw)))) {
+        dk__api_crdt_render(j, rc, dk_buf_slice(raw), obj);
+        return;
+    }
+    if (rc == 0 && dk__api_crdt_is_crdt(dk_buf_slice(raw)))
+        rc = DK_EWRONGTYPE;
     if (rc == 0 && !dk_store_is_live(obj, now)) {
         if (obj->vv.n)
             job_context_header(j, &obj->vv);
@@ -159,7 +171,7 @@ static void run_get(dk_api_job *j, dk_store *st)
     dk_buf_free(&raw);
 }
 
-static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t now);
+static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj, int64_t now);
 
 static void run_write(dk_api_job *j, dk_store *st)
 {
@@ -176,17 +188,22 @@ static void run_write(dk_api_job *j, dk_store *st)
         .ttl_ms = j->ttl_ms,
         .cond = j->cond,
         .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
+        .type = j->crdt ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
     };
     int rc = dk_store_write_local(st, &w, now, &raw, &obj);
-    render_write(j, rc, &obj, now);
+    render_write(j, rc, dk_buf_slice(&raw), &obj, now);
     dk_object_free(&obj);
     dk_buf_free(&raw);
 }
 
 /* Render a PUT/DELETE answer from rc and the new stored object (worker). */
-static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t now)
+static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj, int64_t now)
 {
     dk_slice key = {j->key, j->key_len};
+    if (j->crdt) {
+        dk__api_crdt_render(j, rc, raw, obj);
+        return;
+    }
     if (rc) {
         dk__api_job_store_error(j, rc);
         return;
@@ -321,7 +338,7 @@ static void run_render(dk_api_job *j)
     if (j->kind == JOB_RENDER_GET)
         render_get(j, rc, &j->coord_raw, &obj);
     else
-        render_write(j, rc, &obj, dk_now_ms());
+        render_write(j, rc, dk_buf_slice(&j->coord_raw), &obj, dk_now_ms());
     dk_object_free(&obj);
 }
 
@@ -356,6 +373,7 @@ void dk__api_job_free(dk_api_job *j)
     dk_buf_free(&j->headers);
     dk_buf_free(&j->body);
     dk_buf_free(&j->coord_raw);
+    dk_buf_free(&j->crdt_op);
     dk_coord_scan_page_free(j->scan_page);
     free(j);
 }

@@ -42,6 +42,7 @@
 
 #include "base/config.h"
 #include "base/duration.h"
+#include "dynkv/crdt.h"
 
 #ifndef DK_VERSION
 #define DK_VERSION "unknown"
@@ -984,6 +985,16 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
 
 int dk_config_check(const dk_config *c, char *err, size_t errlen)
 {
+    const char *where = c->path[0] ? c->path : "configuration";
+    /* The crdt resolver is loaded on every node for CRDT objects; as the
+     * resolver of plain values it would take a PUT's bytes for an
+     * operation and refuse them all. */
+    if (strcmp(c->conflict.resolver, DK_CRDT_RESOLVER) == 0) {
+        snprintf(err, errlen, "%s: [conflict] resolver = %s: every node already uses the crdt resolver for "
+                 "CRDT keys (/crdt/{key}), and it cannot resolve plain /kv values; expected a resolver of "
+                 "values such as vclock or lww", where, c->conflict.resolver);
+        return DK_ECONFIG;
+    }
     return cfg_check_rules(c, err, errlen, NULL, NULL) ? DK_ECONFIG : 0;
 }
 

@@ -502,7 +502,7 @@ static void sop_merge(sop *op)
             parts[n++] = dk_buf_slice(&p->answer);
     pg->parts = (uint32_t)n;
     const dk_node *node = op->c->node;
-    pg->status = dk__scan_merge(parts, n, op->limit, op->flags, dk_now_ms(), node->resolver_ops, node->resolver, pg);
+    pg->status = dk__scan_merge(parts, n, op->limit, op->flags, dk_now_ms(), &node->resolvers, pg);
     if (pg->status == 0)
         pg->status = sop_gaps(op);
     free(parts);

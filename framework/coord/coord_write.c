@@ -60,6 +60,7 @@ struct wop {
     dk_buf key, value;
     dk_vv ctx, im;
     int has_ctx, has_im, tombstone, cond, strict, consistency, here;
+    int type;                   /* DK_OBJECT_* */
     int64_t ttl_ms;
     int needed, acks, answered, timed_out, sloppy;
     int launching, cb_due;      /* an answer reached while starting waits */
@@ -376,7 +377,7 @@ static void local_write_run(dk__job *j)
         dk_store_write sw = {
             .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
             .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
-            .if_match = op->has_im ? &op->im : NULL,
+            .if_match = op->has_im ? &op->im : NULL, .type = op->type,
         };
         rc = dk_store_write_local(st, &sw, dk_now_ms(), &op->res.raw, &op->res.obj);
     }
@@ -552,7 +553,8 @@ static int wop_forward_to(wop *op, const dk__replica *to)
     uint64_t inner = left > 20 ? left - left / 10 : left;
     dk_msg_forward_write m = {
         .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value),
-        .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0),
+        .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0) |
+                 (op->type == DK_OBJECT_CRDT ? DK_FWD_CRDT : 0),
         .ttl_ms = op->ttl_ms, .cond = op->cond, .consistency = op->consistency, .timeout_ms = inner,
     };
     int rc = 0;
@@ -608,7 +610,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
 {
     if (w->key.len == 0 || w->key.len > DK_KEY_MAX || w->value.len > DK_VALUE_MAX || w->ttl_ms < 0 ||
         w->cond < DK_COND_NONE || w->cond > DK_COND_IF_NONE_MATCH || w->consistency < DK_CL_DEFAULT ||
-        w->consistency > DK_CL_ALL)
+        w->consistency > DK_CL_ALL || w->type < DK_OBJECT_PLAIN || w->type >= DK_OBJECT_TYPES ||
+        (w->type == DK_OBJECT_CRDT && (w->tombstone || w->context || w->ttl_ms || w->cond != DK_COND_NONE)))
         return -EINVAL;
     if (c->stopping)
         return DK_ECLOSED;
@@ -624,6 +627,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
     op->tombstone = w->tombstone != 0;
     op->ttl_ms = w->ttl_ms;
     op->cond = w->cond;
+    op->type = w->type;
     op->strict = w->strict != 0;
     op->consistency = w->consistency == DK_CL_DEFAULT ? c->cfg->cluster.write_consistency : w->consistency;
     op->sloppy = dk__sloppy(c, op->strict);

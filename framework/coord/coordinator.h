@@ -181,6 +181,8 @@ typedef struct dk_coord_write {
     const dk_vv *if_match;              /* DK_COND_IF_MATCH: NULL = "*" */
     int consistency;                    /* DK_CL_*; DEFAULT = cluster.write_consistency */
     int strict;                         /* 1: strict quorum for this request */
+    int type;                           /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
+                                         * an operation, no tombstone, context, ttl or cond */
 } dk_coord_write;
 
 typedef struct dk_coord_result {
@@ -203,7 +205,7 @@ typedef void (*dk_coord_cb)(void *arg, dk_coord_result *r);
 /*
  * Coordinate a client write. Everything needed is copied from w. Returns 0
  * and cb runs exactly once later (never from inside this call); or an error
- * and cb is never called: -EINVAL (bad key, value, ttl, cond or
+ * and cb is never called: -EINVAL (bad key, value, ttl, cond, type or
  * consistency), DK_EUNAVAILABLE (no ring yet: the node has not joined),
  * DK_ECLOSED (stopping), -ENOMEM. Loop thread.
  */

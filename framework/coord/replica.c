@@ -194,6 +194,7 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
             .context = (m.flags & DK_FWD_HAS_CONTEXT) ? &ctx : NULL, .ttl_ms = m.ttl_ms, .cond = m.cond,
             .if_match = (m.flags & DK_FWD_HAS_IF_MATCH) ? &im : NULL, .consistency = m.consistency,
             .strict = (m.flags & DK_FWD_STRICT) != 0,
+            .type = (m.flags & DK_FWD_CRDT) ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
         };
         rc = dk__coord_put_here(c, &w, m.timeout_ms, forwarded_done, q);
         if (rc)

@@ -12,6 +12,12 @@
  * ctx says whether the plugin refused one of its options, and the node
  * stops with that message (DK_ECONFIG, exit 2 in dynkvd).
  *
+ * Besides the configured resolver, every node loads the crdt resolver
+ * (conflict-crdt.so) for CRDT objects, opened with the same settings; the
+ * store and the coordinator pick between the two per object
+ * (node/resolve.h). It is required: a node that could not merge CRDT
+ * copies would refuse its share of their replication.
+ *
  * The actor's incarnation is bumped when the node starts with lost local
  * state: an engine that is not durable (memory) or an engine directory that
  * vanished while the catalog survived. Then the node's new writes cannot be
@@ -27,6 +33,7 @@
 #include <unistd.h>
 
 #include "node/node.h"
+#include "dynkv/crdt.h"
 #include "base/log.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
@@ -122,11 +129,13 @@ static int node_plugins(dk_node *n, char *err, size_t errlen)
         return rc;
     if ((rc = dk_plugin_load(n->plugins, DK_PLUGIN_ENGINE, c->storage.engine, &n->engine_plugin, err, errlen)) ||
         (rc = dk_plugin_load(n->plugins, DK_PLUGIN_COMPACTION, c->compaction.policy, &n->policy_plugin, err, errlen)) ||
-        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)))
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)) ||
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, DK_CRDT_RESOLVER, &n->crdt_plugin, err, errlen)))
         return rc;
     n->engine_ops = n->engine_plugin->ops;
     n->policy_ops = n->policy_plugin->ops;
     n->resolver_ops = n->resolver_plugin->ops;
+    n->crdt_ops = n->crdt_plugin->ops;
     return 0;
 }
 
@@ -193,11 +202,15 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     dk_host_ctx_set(&n->engine_ctx, c, "engine", c->storage.engine, n->plugins);
     dk_host_ctx_set(&n->policy_ctx, c, "compaction", c->compaction.policy, n->plugins);
     dk_host_ctx_set(&n->resolver_ctx, c, "conflict", c->conflict.resolver, n->plugins);
+    n->crdt_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict crdt",
+                                .repaired_before_ms = rb};
+    dk_host_ctx_set(&n->crdt_ctx, c, "conflict", DK_CRDT_RESOLVER, n->plugins);
     n->engine_ctx.on_codec = node_codec_loaded;
     n->engine_ctx.hook_arg = n;
     dk_host_init(&n->engine_host, &n->engine_ctx);
     dk_host_init(&n->policy_host, &n->policy_ctx);
     dk_host_init(&n->resolver_host, &n->resolver_ctx);
+    dk_host_init(&n->crdt_host, &n->crdt_ctx);
 
     /* Policies take every option from their section: the conf is empty. */
     dk_compaction_conf pc = {.struct_size = sizeof(pc)};
@@ -217,6 +230,12 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     n->resolver = resolver.obj;
     if ((rc = node_opened(&n->resolver_ctx, rc, "conflict", n->resolver_plugin->name, "", err, errlen)))
         return rc;
+    dk_resolver_ref crdt;
+    rc = dk_resolver_open(n->crdt_ops, &n->crdt_host, &cc, &crdt);
+    n->crdt = crdt.obj;
+    if ((rc = node_opened(&n->crdt_ctx, rc, "conflict", n->crdt_plugin->name, "", err, errlen)))
+        return rc;
+    n->resolvers = (dk_resolvers){.by_type = {[DK_OBJECT_PLAIN] = resolver, [DK_OBJECT_CRDT] = crdt}};
     dk_engine_conf ec = {
         .struct_size = sizeof(ec),
         .path = engine_dir,
@@ -306,7 +325,8 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
         goto fail;
     if ((rc = node_record(n, DK_PLUGIN_ENGINE, n->engine_plugin, err, errlen)) ||
         (rc = node_record(n, DK_PLUGIN_COMPACTION, n->policy_plugin, err, errlen)) ||
-        (rc = node_record(n, DK_PLUGIN_CONFLICT, n->resolver_plugin, err, errlen)))
+        (rc = node_record(n, DK_PLUGIN_CONFLICT, n->resolver_plugin, err, errlen)) ||
+        (rc = node_record(n, DK_PLUGIN_CONFLICT, n->crdt_plugin, err, errlen)))
         goto fail;
 
     char engine_dir[1100];
@@ -336,8 +356,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     dk_store_conf sc = {
-        .engine = n->engine, .engine_ops = n->engine_ops,
-        .resolver = n->resolver, .resolver_ops = n->resolver_ops,
+        .engine = n->engine, .engine_ops = n->engine_ops, .resolvers = &n->resolvers,
         .actor = n->actor, .sync = cfg->storage.sync,
     };
     rc = dk_store_open(&sc, &n->store);
@@ -363,6 +382,9 @@ void dk_node_close(dk_node *n)
     if ((rc = dk_engine_close(&engine)))
         dk_log(DK_LOG_ERROR, "engine close failed: %s", dk_strerror(rc));
     n->engine = NULL;
+    dk_resolver_ref crdt = {n->crdt_ops, n->crdt};
+    dk_resolver_close(&crdt);
+    n->crdt = NULL;
     dk_resolver_ref resolver = {n->resolver_ops, n->resolver};
     dk_resolver_close(&resolver);
     n->resolver = NULL;

@@ -2,7 +2,8 @@
  * node.h - a node's local half, opened in order at start and closed in
  * reverse at stop: the catalog, the plugin host and the three plugins the
  * configuration names (engine, compaction policy, conflict resolver), the
- * node's version-vector actor, and the local store built from them.
+ * crdt resolver every node loads besides for CRDT objects (/crdt/ keys),
+ * the node's version-vector actor, and the local store built from them.
  *
  * dk_node_open runs on the main thread before any loop starts (it writes the
  * catalog and may fsync); dk_node_close after every loop has stopped.
@@ -14,6 +15,7 @@
 #include "node/catalog.h"
 #include "node/host.h"
 #include "plugin/plugin_host.h"
+#include "node/resolve.h"
 #include "node/store.h"
 #include "dynkv/compaction.h"
 
@@ -25,7 +27,7 @@ typedef struct dk_node {
      * saves that use `catalog`. */
     dk_catalog *stream_catalog;
     dk_plugin_host *plugins;
-    const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin;
+    const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin, *crdt_plugin;
     const dk_engine_ops *engine_ops;
     const dk_compaction_ops *policy_ops;
     const dk_conflict_ops *resolver_ops;
@@ -35,6 +37,11 @@ typedef struct dk_node {
     dk_engine *hint_engine;             /* hinted handoff's own instance (data_dir/hints) */
     dk_compaction_policy *policy;
     dk_resolver *resolver;
+    const dk_conflict_ops *crdt_ops;
+    dk_host_ctx crdt_ctx;
+    dk_host crdt_host;
+    dk_resolver *crdt;                  /* the crdt resolver (CRDT objects) */
+    dk_resolvers resolvers;             /* by object type: resolver, crdt */
     dk_actor actor;
     /* This start found no data of a previous life: a new data directory
      * (new_catalog), or an engine that is not durable or lost its folder.

@@ -27,7 +27,6 @@ struct dk_store {
     dk_store_conf conf;
     pthread_mutex_t actor_mu;   /* conf.actor may change (dk_store_set_actor) */
     dk_engine_ref engine;               /* conf's engine and ops, as a ref */
-    dk_resolver_ref resolver;
     pthread_mutex_t stripe[STRIPES];
     dk_store_hook hook;         /* changed only with every stripe held */
     void *hook_arg;
@@ -41,7 +40,6 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
     s->conf = *conf;
     pthread_mutex_init(&s->actor_mu, NULL);
     s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
-    s->resolver = (dk_resolver_ref){conf->resolver_ops, conf->resolver};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
     *out = s;
@@ -161,9 +159,8 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
 {
     dk_buf cur_raw = DK_BUF_INIT;
-    dk_object cur, next;
+    dk_object cur;
     dk_object_init(&cur);
-    dk_object_init(&next);
     dk_vv empty;
     dk_vv_init(&empty);
     pthread_mutex_t *lock = store_lock_for(s, w->key);
@@ -204,11 +201,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = dk_resolver_update(&s->resolver, &cur, &dw, &next);
-    if (rc)
-        goto err;
-    dk_buf_reset(raw);
-    rc = dk_object_encode(&next, raw);
+    rc = dk_resolve_update(s->conf.resolvers, w->type, dk_buf_slice(&cur_raw), &cur, &dw, raw);
     if (rc)
         goto err;
     rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
@@ -216,7 +209,6 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         goto err;
     pthread_mutex_unlock(lock);
     /* Decode from raw so obj's values borrow memory the caller owns. */
-    dk_object_free(&next);
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
     dk_vv_free(&empty);
@@ -224,7 +216,6 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     return dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
 err:
     pthread_mutex_unlock(lock);
-    dk_object_free(&next);
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
     dk_vv_free(&empty);
@@ -233,10 +224,9 @@ err:
 
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
 {
-    dk_object in, cur, next;
+    dk_object in, cur;
     dk_object_init(&in);
     dk_object_init(&cur);
-    dk_object_init(&next);
     dk_buf cur_raw = DK_BUF_INIT, out = DK_BUF_INIT;
     char err[160];
     *changed = 0;
@@ -257,10 +247,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     if (rc)
         goto done;
-    rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
-    if (rc)
-        goto done;
-    rc = dk_object_encode(&next, &out);
+    rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&cur_raw), &cur, encoded, &in, &out);
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
@@ -271,7 +258,6 @@ done:
     pthread_mutex_unlock(lock);
     dk_object_free(&in);
     dk_object_free(&cur);
-    dk_object_free(&next);
     dk_buf_free(&cur_raw);
     dk_buf_free(&out);
     return rc;
@@ -291,10 +277,9 @@ static int store_item_cmp(const void *a, const void *b)
  * stored one into before (empty when absent), under the caller's lock. */
 static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *out, dk_buf *before)
 {
-    dk_object in, cur, next;
+    dk_object in, cur;
     dk_object_init(&in);
     dk_object_init(&cur);
-    dk_object_init(&next);
     dk_buf *cur_raw = before;
     char err[160];
     int rc = dk_object_decode(encoded, &in, err, sizeof(err));
@@ -309,15 +294,12 @@ static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *
         goto done;
     }
     if (rc == 0)
-        rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
-    if (rc == 0)
-        rc = dk_object_encode(&next, out);
+        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(cur_raw), &cur, encoded, &in, out);
     if (rc == 0 && out->len == cur_raw->len && memcmp(out->data, cur_raw->data, out->len) == 0)
         dk_buf_reset(out);
 done:
     dk_object_free(&in);
     dk_object_free(&cur);
-    dk_object_free(&next);
     return rc;
 }
 

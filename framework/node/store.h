@@ -3,6 +3,10 @@
  * encoded objects, and the conflict resolver that decides what a write or a
  * replica's copy does to the stored object.
  *
+ * Which resolver handles an object is decided by node/resolve.h from the
+ * object's type: a write names the type it creates, a merge follows the
+ * copies' headers.
+ *
  * Every function here is synchronous and may block on disk: call it from a
  * worker thread, never from a loop thread. A read-modify-write of one key
  * (client writes, compare-and-set, merges of replica copies) runs under that
@@ -15,6 +19,7 @@
 #include <stdint.h>
 #include "dynkv/engine.h"
 #include "dynkv/conflict.h"
+#include "node/resolve.h"
 #include "util/buf.h"
 
 typedef struct dk_store dk_store;
@@ -22,8 +27,7 @@ typedef struct dk_store dk_store;
 typedef struct dk_store_conf {
     dk_engine *engine;                  /* opened; the store does not close it */
     const dk_engine_ops *engine_ops;
-    dk_resolver *resolver;              /* opened; not closed by the store */
-    const dk_conflict_ops *resolver_ops;
+    const dk_resolvers *resolvers;      /* one per object type; outlives the store */
     dk_actor actor;                     /* this node's (id, incarnation) */
     int sync;                           /* write(sync) for acknowledged writes */
 } dk_store_conf;
@@ -47,6 +51,7 @@ typedef struct dk_store_write {
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* */
     const dk_vv *if_match;              /* for DK_COND_IF_MATCH; NULL = "*" (exists) */
+    int type;                           /* DK_OBJECT_* (object.h); a CRDT write's value is an operation */
 } dk_store_write;
 
 /*
@@ -62,8 +67,9 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * Apply a client write as its coordinator: read, check the condition, let
  * the resolver build the new object, write it with the configured sync.
  * On 0, raw/obj hold the new stored object (as for dk_store_get). Returns
- * DK_EPRECOND when the condition fails, DK_ESIBLINGS when the resolver
- * refuses, or an engine error.
+ * DK_EPRECOND when the condition fails, DK_EWRONGTYPE when the key holds a
+ * live object of another type, the resolver's refusal (DK_ESIBLINGS, and
+ * for a CRDT write DK_EWRONGTYPE, DK_ETOOBIG, -EINVAL), or an engine error.
  */
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj);
 

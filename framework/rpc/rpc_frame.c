@@ -419,6 +419,7 @@ int dk_msg_forward_write_encode(dk_buf *out, const dk_msg_forward_write *m)
     int has_ctx = (m->flags & DK_FWD_HAS_CONTEXT) != 0, has_im = (m->flags & DK_FWD_HAS_IF_MATCH) != 0;
     if (m->key.len == 0 || m->key.len > DK_KEY_MAX || m->value.len > DK_VALUE_MAX ||
         (m->flags & ~DK_FWD_FLAGS_ALL) || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len) ||
+        ((m->flags & DK_FWD_TOMBSTONE) && (m->flags & DK_FWD_CRDT)) ||
         (has_ctx ? m->context.len == 0 || m->context.len > FWD_VV_MAX : m->context.len != 0) ||
         (has_im ? m->if_match.len == 0 || m->if_match.len > FWD_VV_MAX : m->if_match.len != 0) ||
         m->ttl_ms < 0 || m->cond < 0 || m->cond > 2 || m->consistency < -1 || m->consistency > 2 ||
@@ -448,7 +449,8 @@ int dk_msg_forward_write_decode(dk_slice body, dk_msg_forward_write *m)
     m->key = rd_lp(&r, 1, DK_KEY_MAX);
     m->value = rd_lp(&r, 0, DK_VALUE_MAX);
     m->flags = rd_u32(&r);
-    if (m->flags & ~DK_FWD_FLAGS_ALL || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len))
+    if (m->flags & ~DK_FWD_FLAGS_ALL || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len) ||
+        ((m->flags & DK_FWD_TOMBSTONE) && (m->flags & DK_FWD_CRDT)))
         r.bad = 1;
     if (m->flags & DK_FWD_HAS_CONTEXT)
         m->context = rd_lp(&r, 1, FWD_VV_MAX);

@@ -494,6 +494,14 @@ static void test_args_errors(void)
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.rpc_listen=127.0.0.1:8080", NULL), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "http_listen and rpc_listen are both 127.0.0.1:8080"));
     dk_config_free(&c);
+    /* crdt is not a resolver of plain values (it serves /crdt/ keys) */
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "conflict.resolver=crdt", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "configuration: [conflict] resolver = crdt: every node already uses "
+                                          "the crdt resolver for CRDT keys"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a resolver of values such as vclock or lww"));
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "conflict.resolver=lww", NULL), 0);
+    dk_config_free(&c);
 }
 
 /* What dynkvd prints for a bad file: "<file>:<line>: <what>: <expected>". */

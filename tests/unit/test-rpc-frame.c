@@ -424,7 +424,8 @@ static void test_roundtrip_forward(void)
     dk_buf body = DK_BUF_INIT, frame = DK_BUF_INIT;
     dk_slice s;
     const uint8_t ctx[] = {1, 2, 'n', '1', 1, 5, 0}, im[] = {0};
-    dk_msg_forward_write variants[3] = {
+    static const uint8_t op[] = {1, 1, 2};   /* a CRDT increment (dynkv/crdt.h) */
+    dk_msg_forward_write variants[4] = {
         {.key = {(const uint8_t *)"user:42", 7}, .value = {(const uint8_t *)"hello", 5},
          .flags = DK_FWD_HAS_CONTEXT | DK_FWD_STRICT, .context = {ctx, sizeof(ctx)},
          .ttl_ms = 60000, .cond = 0, .consistency = 2, .timeout_ms = 2000},
@@ -432,8 +433,10 @@ static void test_roundtrip_forward(void)
          .if_match = {im, sizeof(im)}, .cond = 1, .consistency = -1, .timeout_ms = 1},
         {.key = {(const uint8_t *)"k", 1}, .value = {(const uint8_t *)"v", 1}, .cond = 2,
          .consistency = 1, .timeout_ms = UINT64_MAX},
+        {.key = {(const uint8_t *)"c", 1}, .value = {op, sizeof(op)}, .flags = DK_FWD_CRDT,
+         .consistency = 1, .timeout_ms = 500},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         dk_msg_forward_write f2;
         dk_buf_reset(&body);
         CU_ASSERT_EQUAL_FATAL(dk_msg_forward_write_encode(&body, &variants[i]), 0);
@@ -464,6 +467,11 @@ static void test_roundtrip_forward(void)
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
     bad = variants[0];
     bad.cond = 3;
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad = variants[1];
+    bad.flags |= DK_FWD_CRDT;               /* a CRDT write is never a delete */
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad.flags = 0x20;                       /* an unknown flag */
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
 
     static const uint8_t object[] = "not really an object";
