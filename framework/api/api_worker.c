@@ -1,8 +1,8 @@
 /*
- * api_worker.c - the worker half of the HTTP API: store calls for
- * single-node requests, and rendering every response (JSON, base64, the
- * coordinator's answers in cluster mode) so the loop thread only sends.
- * Scans render in api_scan.c.
+ * api_worker.c - rendering responses (JSON, base64, the raw value) from
+ * the coordinator's answers, which runs on the loop (pure and bounded),
+ * and the jobs that still run on a worker: /admin/local reads, metrics,
+ * /cluster. Scans render in api_scan.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -112,8 +112,8 @@ static json_t *json_context(const dk_vv *vv)
 
 /* ---- worker side ------------------------------------------------------ */
 
-/* Render a GET from rc and the object decoded from raw (worker). */
-static void render_get(dk_api_job *j, int rc, dk_buf *raw, dk_object *obj)
+/* Render a GET from rc and the object (any thread: pure). */
+static void render_get(dk_api_job *j, int rc, const dk_object *obj)
 {
     dk_slice key = {j->key, j->key_len};
     int64_t now = dk_now_ms();
@@ -153,7 +153,7 @@ static void run_get(dk_api_job *j, dk_store *st)
     dk_object obj;
     dk_object_init(&obj);
     int rc = dk_store_get(st, (dk_slice){j->key, j->key_len}, &raw, &obj);
-    render_get(j, rc, &raw, &obj);
+    render_get(j, rc, &obj);
     dk_object_free(&obj);
     dk_buf_free(&raw);
 }
@@ -233,8 +233,22 @@ static void run_cluster(dk_api_job *j)
         dk__api_job_error(j, 500, "internal", "cannot describe the cluster");
 }
 
-/* Cluster mode: turn the coordinator's answer into the response. */
-static void run_render(dk_api_job *j)
+void dk__api_render_coord(dk_api_job *j, int rc, const dk_object *obj)
+{
+    dk_object none;
+    if (!obj) {
+        dk_object_init(&none);
+        obj = &none;
+        if (rc == 0 && j->kind == JOB_GET)
+            rc = DK_ENOTFOUND;
+    }
+    if (j->kind == JOB_GET)
+        render_get(j, rc, obj);
+    else
+        render_write(j, rc, obj, dk_now_ms());
+}
+
+void dk__api_render_coord_raw(dk_api_job *j)
 {
     dk_object obj;
     dk_object_init(&obj);
@@ -246,13 +260,8 @@ static void run_render(dk_api_job *j)
             dk_log(DK_LOG_ERROR, "api: the coordinator returned an unreadable object: %s", err);
             rc = rc ? rc : drc;
         }
-    } else if (rc == 0 && j->kind == JOB_RENDER_GET) {
-        rc = DK_ENOTFOUND;
     }
-    if (j->kind == JOB_RENDER_GET)
-        render_get(j, rc, &j->coord_raw, &obj);
-    else
-        render_write(j, rc, &obj, dk_now_ms());
+    dk__api_render_coord(j, rc, j->coord_raw.len ? &obj : NULL);
     dk_object_free(&obj);
 }
 
@@ -269,8 +278,6 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_METRICS: run_metrics(j, n); break;
     case JOB_CLUSTER: run_cluster(j); break;
     case JOB_LOCAL: run_get(j, n->store); break;
-    case JOB_RENDER_GET:
-    case JOB_RENDER_WRITE: run_render(j); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
     case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     }

@@ -18,6 +18,7 @@
  * CAS write in flight on this node, which is a handful.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,7 @@ struct wop {
     coord_lock *lock;           /* held (CAS) */
     wop *lock_next;             /* in a lock's waiter list */
     dk_buf cas_raw;             /* what the quorum read found (CAS) */
+    dk__ready launched;         /* the start's end, on the ready list */
 };
 
 static void wop_free(wop *op)
@@ -99,7 +101,7 @@ static void wop_answer(wop *op, int status)
     if (status == DK_EUNAVAILABLE || status == DK_ETIMEOUT)
         dk_metrics_add("coord_unavailable_total", 1);
     if (op->launching)
-        op->cb_due = 1;         /* delivered by deferred_done */
+        op->cb_due = 1;         /* delivered by wop_launched */
     else
         op->cb(op->arg, &op->res);
 }
@@ -568,9 +570,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
 }
 
 /* Start an op: coordinate here or forward. Answers are always given from
- * a later callback, never from inside dk_coord_put: every path below
- * reaches the client through a job or an RPC, or through wop_unref's
- * last-reference check after this function returns. */
+ * a later callback, never from inside dk_coord_put: an answer reached
+ * while starting waits for wop_launched (op->cb_due). */
 static void wop_start(wop *op)
 {
     int here = op->here || (op->cond == DK_COND_NONE && op->plan.self_pos >= 0);
@@ -582,57 +583,34 @@ static void wop_start(wop *op)
         wop_forward(op);
 }
 
-typedef struct deferred {
-    dk__job job;
-    wop *op;
-} deferred;
-
-static void deferred_run(dk__job *j)
+/* Loop thread, from the ready list: the start has returned; deliver an
+ * answer that arrived meanwhile and drop the caller's reference. */
+static void wop_launched(dk__ready *r)
 {
-    (void)j;
-}
-
-static void deferred_done(dk__job *j, int status)
-{
-    deferred *d = (deferred *)j;
-    wop *op = d->op;
-    (void)status;
+    wop *op = (wop *)((char *)r - offsetof(wop, launched));
     op->launching = 0;
     if (op->cb_due)
         op->cb(op->arg, &op->res);
     wop_unref(op);
-    free(d);
 }
 
-static int wop_launch(wop *op)
+static void wop_launch(wop *op)
 {
-    /* The caller's reference is handed to a no-op job, so that an op that
-     * fails at once still answers from a later callback (error return =
+    /* The caller's reference goes to the ready list, so that an op that
+     * fails at once still answers after this call returned (error return =
      * callback never called; 0 = callback called later, never inline). */
-    deferred *d = calloc(1, sizeof(*d));
-    if (!d) {
-        wop_free(op);
-        return -ENOMEM;
-    }
-    d->op = op;
-    d->job.run = deferred_run;
-    d->job.done = deferred_done;
-    int rc = dk__coord_job(op->c, &d->job);
-    if (rc) {
-        free(d);
-        wop_free(op);
-        return rc;
-    }
     op->launching = 1;
+    dk__coord_defer(op->c, &op->launched, wop_launched);
     wop_start(op);
-    return 0;
 }
 
 int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg)
 {
     wop *op;
     int rc = wop_new(c, w, 0, cb, arg, &op);
-    return rc ? rc : wop_launch(op);
+    if (rc == 0)
+        wop_launch(op);
+    return rc;
 }
 
 int dk__coord_put_here(dk_coord *c, const dk_coord_write *w, uint64_t timeout_ms, dk_coord_cb cb, void *arg)
@@ -642,5 +620,6 @@ int dk__coord_put_here(dk_coord *c, const dk_coord_write *w, uint64_t timeout_ms
     if (rc)
         return rc;
     op->here = 1;
-    return wop_launch(op);
+    wop_launch(op);
+    return 0;
 }

@@ -70,10 +70,9 @@ static void store_copy_sink(void *arg, dk_slice value)
         b->len = (size_t)-1;    /* flags ENOMEM to the caller */
 }
 
-int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+/* The engine's answer in raw, decoded into obj (rc is the engine's). */
+static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
 {
-    dk_buf_reset(raw);
-    int rc = dk_engine_get(&s->engine, key, store_copy_sink, raw);
     if (rc)
         return rc;
     if (raw->len == (size_t)-1) {
@@ -85,6 +84,18 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
     if (rc)
         dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
     return rc;
+}
+
+int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    dk_buf_reset(raw);
+    return store_got(dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+}
+
+int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    dk_buf_reset(raw);
+    return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
 int dk_store_is_live(const dk_object *obj, int64_t now_ms)

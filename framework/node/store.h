@@ -4,7 +4,8 @@
  * replica's copy does to the stored object.
  *
  * Every function here is synchronous and may block on disk: call it from a
- * worker thread, never from a loop thread. A read-modify-write of one key
+ * worker thread, never from a loop thread, unless its comment says
+ * otherwise (dk_store_try_get). A read-modify-write of one key
  * (client writes, compare-and-set, merges of replica copies) runs under that
  * key's stripe lock, so a conditional write is checked and applied in one
  * step (DESIGN.md section 11: If-Match is atomic).
@@ -53,6 +54,12 @@ typedef struct dk_store_write {
  * dk_object_live_count), DK_ECORRUPT for an undecodable value.
  */
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
+
+/* As dk_store_get, but never blocks: the engine answers from memory
+ * (engine.h try_get), or -EAGAIN when the read needs the disk or the
+ * engine has no non-blocking read (then call dk_store_get on a worker).
+ * The one store read a loop thread may call. */
+int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 
 /*
  * Apply a client write as its coordinator: read, check the condition, let

@@ -36,7 +36,7 @@ extern "C" {
  *        their options now come from the plugin's own INI section.
  */
 #define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 1  /* appended anything: bump */
+#define DK_ABI_MINOR 2  /* appended anything: bump */
 
 enum {
     DK_PLUGIN_ENGINE     = 1,   /* ops: dk_engine_ops     (engine.h) */
