@@ -328,7 +328,7 @@ static void lsm_read_end(lsm_read *r)
  * newest data first and stops once no remaining run can hold a newer
  * version than the one found, so it is right for any run shape. On 0,
  * *best holds the version (release best->h when set). */
-static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, lsm_found *best)
+static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, int nowait, lsm_found *best)
 {
     lsm_file *small[32], **cand;
     size_t n;
@@ -344,7 +344,7 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
         if (rc == 0 && cand[i]->table->props.max_seq < best->seq)
             break;
         lsm_found f;
-        int r = dk__lsm_table_find(cand[i]->table, key, snap, &f);
+        int r = dk__lsm_table_find(cand[i]->table, key, snap, nowait, &f);
         if (r == DK_ENOTFOUND)
             continue;
         if (r) {
@@ -371,10 +371,12 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
 
 /* A point read allocates nothing when the blocks it needs are cached:
  * the memtables and data blocks are searched in place and the sink gets
- * a slice of the memtable or of the cached block. */
-static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+ * a slice of the memtable or of the cached block. With nowait (try_get)
+ * it never reads the files: -EAGAIN as soon as a table needs a block that
+ * is not in memory. The only lock is mu, which nobody holds across I/O
+ * (the write leader drops it for the WAL, a switch for the file work). */
+static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_value_sink sink, void *arg)
 {
-    lsm_db *db = (lsm_db *)e;
     lsm_read r;
     lsm_read_begin(db, &r);
     lsm_found f = {.type = LSM_TYPE_DELETE};
@@ -382,7 +384,7 @@ static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
     if (rc == DK_ENOTFOUND && r.imm)
         rc = dk__lsm_mem_find(r.imm, key, r.snap, &f.value, &f.type, &f.seq);
     if (rc == DK_ENOTFOUND)
-        rc = lsm_tables_get(db, r.v, key, r.snap, &f);
+        rc = lsm_tables_get(db, r.v, key, r.snap, nowait, &f);
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
     /* Errors were logged where they happened, with file and offset. */
@@ -392,6 +394,17 @@ static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
         dk__lsm_cache_release(db->cache, f.h);
     lsm_read_end(&r);
     return rc;
+}
+
+static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    return lsm_read_point((lsm_db *)e, key, 0, sink, arg);
+}
+
+/* Loop threads: see lsm_read_point. */
+static int lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    return lsm_read_point((lsm_db *)e, key, 1, sink, arg);
 }
 
 /* ---- iterators --------------------------------------------------------- */
@@ -655,4 +668,5 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .flush = lsm_flush,
     .compact_range = lsm_compact_range,
     .stats = lsm_stats,
+    .try_get = lsm_try_get,
 };

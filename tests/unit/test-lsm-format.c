@@ -10,6 +10,8 @@
  */
 #include "test-lsm-util.h"
 
+#include <errno.h>
+
 #include "block.h"
 #include "bloom.h"
 #include "cache.h"
@@ -324,6 +326,13 @@ static void fm_table_case(const char *codec, size_t cache_size)
     dk_buf v = DK_BUF_INIT;
     int type, bad = 0;
     uint64_t seq;
+    /* Nothing read yet: the non-blocking find will not read the file, but
+     * the filter (in memory) still rules out a missing key. */
+    lsm_found nf;
+    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, 1, &nf), -EAGAIN);
+    CU_ASSERT_PTR_NULL(nf.h);
+    int nrc = dk__lsm_table_find(t, tl_str("nokey"), LSM_SEQ_MAX, 1, &nf);
+    CU_ASSERT_TRUE(t->filter ? nrc == DK_ENOTFOUND : nrc == DK_ENOTFOUND || nrc == -EAGAIN);
     for (int i = 0; i < n; i++) {
         char k[32], want[200];
         snprintf(k, sizeof(k), "key%06d", i);
@@ -347,12 +356,21 @@ static void fm_table_case(const char *codec, size_t cache_size)
     CU_ASSERT_TRUE(usage <= cache_size);
     /* find hands out the cached block holding the value, not a copy. */
     lsm_found f;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, &f), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, 0, &f), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f.h);
     CU_ASSERT_TRUE(f.value.ptr >= f.h->data && f.value.ptr + f.value.len <= f.h->data + f.h->size);
     CU_ASSERT_TRUE(f.value.len > 9 && !memcmp(f.value.ptr, "value 1 0", 9));
+    /* The block is cached now (f holds it): with the index and filter in
+     * memory (pinned), the non-blocking find answers. */
+    nrc = dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, 1, &nf);
+    if (t->index && t->filter) {
+        CU_ASSERT_EQUAL(nrc, 0);
+        CU_ASSERT_TRUE(nf.h == f.h && nf.value.len == f.value.len);
+    }
+    if (nrc == 0 && nf.h)
+        dk__lsm_cache_release(cache, nf.h);
     dk__lsm_cache_release(cache, f.h);
-    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000007"), LSM_SEQ_MAX, &f), 0);
+    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000007"), LSM_SEQ_MAX, 0, &f), 0);
     CU_ASSERT_TRUE(f.type == LSM_TYPE_DELETE && f.h == NULL);
     /* A full scan returns every entry in order. */
     lsm_iter *it = dk__lsm_table_iter(t);
