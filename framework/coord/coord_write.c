@@ -75,6 +75,8 @@ struct wop {
     wop *lock_next;             /* in a lock's waiter list */
     dk_buf cas_raw;             /* what the quorum read found (CAS) */
     dk__ready launched;         /* the start's end, on the ready list */
+    dk__ready wrote;            /* the non-blocking local write's end, posted */
+    dk_store_wop *swop;         /* that write while in flight */
 };
 
 static void wop_free(wop *op)
@@ -306,10 +308,9 @@ static void local_write_run(dk__job *j)
     op->res.status = rc;
 }
 
-static void local_write_done(dk__job *j, int status)
+/* The local write ended with rc: answer or replicate. Loop thread. */
+static void local_write_end(wop *op, int rc)
 {
-    wop *op = (wop *)j;
-    int rc = status ? status : op->res.status;
     lock_release(op);
     if (rc) {
         wop_answer(op, rc);
@@ -319,11 +320,64 @@ static void local_write_done(dk__job *j, int status)
             op->acks = 1;
         wop_replicate(op);
     }
+}
+
+static void local_write_done(dk__job *j, int status)
+{
+    wop *op = (wop *)j;
+    local_write_end(op, status ? status : op->res.status);
     wop_unref(op);
+}
+
+/* Loop thread, posted by local_write_ready: finish the non-blocking write. */
+static void local_write_posted(dk__ready *r)
+{
+    wop *op = (wop *)((char *)r - offsetof(wop, wrote));
+    int rc = dk_store_write_finish(op->swop, &op->res.raw, &op->res.obj);
+    op->swop = NULL;
+    if (rc)
+        dk_buf_reset(&op->res.raw);
+    dk_metrics_add("coord_local_writes_async_total", 1);
+    local_write_end(op, rc);
+    wop_unref(op);
+}
+
+/* An engine thread: the non-blocking local write is durable or failed. */
+static void local_write_ready(void *arg)
+{
+    wop *op = arg;
+    dk__coord_post(op->c, &op->wrote, local_write_posted);
+}
+
+/* The local write on the loop without a thread when the engine queues
+ * writes (dk_store_write_start); a worker only when that would block.
+ * Returns 0 when it started or ended, -EAGAIN for the worker. */
+static int wop_local_async(wop *op)
+{
+    if (op->cas_raw.len)
+        return -EAGAIN;         /* a CAS merges its quorum read first: on a worker */
+    dk_store_write sw = {
+        .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
+        .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
+        .if_match = op->has_im ? &op->im : NULL,
+    };
+    int rc = dk_store_write_start(op->c->node->store, &sw, dk_now_ms(), local_write_ready, op, &op->swop);
+    if (rc == -EAGAIN)
+        return rc;
+    if (rc == 0) {
+        /* The post cannot run before this returns: it needs this thread. */
+        dk__coord_expect_post(op->c);
+        op->refs++;
+        return 0;
+    }
+    local_write_end(op, rc);
+    return 0;
 }
 
 static void wop_local(wop *op)
 {
+    if (wop_local_async(op) == 0)
+        return;
     op->job.run = local_write_run;
     op->job.done = local_write_done;
     int rc = dk__coord_job(op->c, &op->job);

@@ -74,7 +74,9 @@
  *
  * Metrics (dk_metrics_add): coord_writes_total, coord_reads_total,
  * coord_forwards_total, coord_unavailable_total, read_repairs_total,
- * hints_stored_total, hints_replayed_total, hints_dropped_total.
+ * hints_stored_total, hints_replayed_total, hints_dropped_total,
+ * coord_local_writes_async_total (local writes that went through the
+ * engine's write_async from the loop rather than a worker).
  */
 #ifndef DK_COORDINATOR_H
 #define DK_COORDINATOR_H

@@ -5,6 +5,11 @@
  * Locking: 1024 striped mutexes chosen by a hash of the key serialise
  * read-modify-write per key without a lock table that grows with the key
  * space. Plain reads take no lock: the engine's get is atomic per key.
+ * The non-blocking write (dk_store_write_start) takes the stripe with a
+ * trylock on the loop thread and keeps it until dk_store_write_finish on
+ * that same thread, after the engine's asynchronous write completed: a
+ * later write of the key (any thread) waits for it or, on the loop, goes
+ * to a worker that waits, so per-key order is the same as with workers.
  * The write hook is called under the stripe lock, so what it observes per
  * key is in the order the writes reached the engine; taking every stripe
  * (dk_store_exclusive) is the one way to see the store between writes.
@@ -159,30 +164,19 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
     }
 }
 
-int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
+/* The new stored object for client write w over the current one (cur,
+ * found or not), encoded into raw: the condition checked, the context
+ * chosen, the resolver asked. Pure; the caller holds the key's stripe. */
+static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, const dk_object *cur,
+                      dk_buf *raw)
 {
-    dk_buf cur_raw = DK_BUF_INIT;
-    dk_object cur, next;
-    dk_object_init(&cur);
-    dk_object_init(&next);
+    int rc = store_check_cond(w, found, cur, now_ms);
+    if (rc)
+        return rc;
     dk_vv empty;
     dk_vv_init(&empty);
-    pthread_mutex_t *lock = store_lock_for(s, w->key);
-    pthread_mutex_lock(lock);
-
-    int rc = dk_store_get(s, w->key, &cur_raw, &cur);
-    int found = rc == 0;
-    if (rc == DK_ENOTFOUND) {
-        dk_object_free(&cur);
-        dk_object_init(&cur);
-        rc = 0;
-    }
-    if (rc)
-        goto err;
-    rc = store_check_cond(w, found, &cur, now_ms);
-    if (rc)
-        goto err;
-
+    dk_object next;
+    dk_object_init(&next);
     /* Without an X-Context: a delete removes what this node has seen, as
      * Riak's delete does (a blind tombstone would only become one more
      * sibling next to the values it was meant to remove); a conditional
@@ -193,7 +187,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     else if (w->cond == DK_COND_IF_MATCH && w->if_match)
         ctx = w->if_match;
     else if (w->tombstone || w->cond != DK_COND_NONE)
-        ctx = &cur.vv;
+        ctx = &cur->vv;
     dk_write dw = {
         .context = ctx,
         .actor = s->conf.actor,
@@ -202,30 +196,141 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = dk_resolver_update(&s->resolver, &cur, &dw, &next);
-    if (rc)
-        goto err;
-    dk_buf_reset(raw);
-    rc = dk_object_encode(&next, raw);
-    if (rc)
-        goto err;
-    rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
-    if (rc)
-        goto err;
-    pthread_mutex_unlock(lock);
-    /* Decode from raw so obj's values borrow memory the caller owns. */
+    rc = dk_resolver_update(&s->resolver, cur, &dw, &next);
+    if (rc == 0) {
+        dk_buf_reset(raw);
+        rc = dk_object_encode(&next, raw);
+    }
     dk_object_free(&next);
+    dk_vv_free(&empty);
+    return rc;
+}
+
+int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
+{
+    dk_buf cur_raw = DK_BUF_INIT;
+    dk_object cur;
+    dk_object_init(&cur);
+    pthread_mutex_t *lock = store_lock_for(s, w->key);
+    pthread_mutex_lock(lock);
+
+    int rc = dk_store_get(s, w->key, &cur_raw, &cur);
+    int found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        dk_object_free(&cur);
+        dk_object_init(&cur);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = store_next(s, w, now_ms, found, &cur, raw);
+    if (rc == 0)
+        rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
+    pthread_mutex_unlock(lock);
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
-    dk_vv_free(&empty);
+    if (rc)
+        return rc;
+    /* Decode from raw so obj's values borrow memory the caller owns. */
     char err[160];
     return dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-err:
-    pthread_mutex_unlock(lock);
-    dk_object_free(&next);
+}
+
+/* ---- the non-blocking write ------------------------------------------------ */
+
+struct dk_store_wop {
+    dk_store *s;
+    pthread_mutex_t *lock;      /* the key's stripe, held by the starting thread */
+    dk_buf key, before, enc;    /* the batch points into key and enc */
+    int found, status;
+    dk_batch_op bop;
+    dk_batch batch;
+    void (*ready)(void *arg);
+    void *arg;
+};
+
+static void store_wop_free(dk_store_wop *op)
+{
+    dk_buf_free(&op->key);
+    dk_buf_free(&op->before);
+    dk_buf_free(&op->enc);
+    free(op);
+}
+
+/* Engine thread (the WAL thread or a synchronous leader): the batch is
+ * applied (durable with sync) or failed. status is read by the starting
+ * thread after ready's hand-off, which orders the two. */
+static void store_wop_written(void *arg, int status)
+{
+    dk_store_wop *op = arg;
+    op->status = status;
+    op->ready(op->arg);
+}
+
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out)
+{
+    *out = NULL;
+    if (!dk_engine_can_write_async(&s->engine))
+        return -EAGAIN;
+    pthread_mutex_t *lock = store_lock_for(s, w->key);
+    /* Busy: a worker or another write in flight holds the key's stripe;
+     * waiting would block the loop. */
+    if (pthread_mutex_trylock(lock) != 0)
+        return -EAGAIN;
+    dk_store_wop *op = calloc(1, sizeof(*op));
+    if (!op) {
+        pthread_mutex_unlock(lock);
+        return -ENOMEM;
+    }
+    dk_object cur;
+    dk_object_init(&cur);
+    int rc = dk_store_try_get(s, w->key, &op->before, &cur);
+    op->found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        dk_object_free(&cur);
+        dk_object_init(&cur);
+        dk_buf_reset(&op->before);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
+    if (rc == 0)
+        rc = store_next(s, w, now_ms, op->found, &cur, &op->enc);
     dk_object_free(&cur);
-    dk_buf_free(&cur_raw);
-    dk_vv_free(&empty);
+    if (rc == 0) {
+        op->s = s;
+        op->lock = lock;
+        op->ready = ready;
+        op->arg = arg;
+        op->bop = (dk_batch_op){.type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
+        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
+    }
+    if (rc) {
+        pthread_mutex_unlock(lock);
+        store_wop_free(op);
+        return rc;
+    }
+    *out = op;
+    return 0;
+}
+
+int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
+{
+    dk_store *s = op->s;
+    int rc = op->status;
+    if (rc == 0 && s->hook)
+        s->hook(s->hook_arg, dk_buf_slice(&op->key), op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0},
+                dk_buf_slice(&op->enc));
+    pthread_mutex_unlock(op->lock);
+    if (rc == 0) {
+        dk_buf t = *raw;
+        *raw = op->enc;
+        op->enc = t;
+        char err[160];
+        rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+    }
+    store_wop_free(op);
     return rc;
 }
 

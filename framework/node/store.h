@@ -71,6 +71,33 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj);
 
 /*
+ * The same write without blocking, for a loop thread, when the engine has
+ * write_async: takes the key's stripe with a trylock, reads the stored
+ * object with the non-blocking read, resolves and encodes as
+ * dk_store_write_local does, and queues the engine's asynchronous write.
+ * Returns 0 and *out: ready(arg) runs exactly once, on an engine thread,
+ * when the write is durable (sync) or failed; the starting thread then
+ * calls dk_store_write_finish(*out). Returns -EAGAIN when that cannot be
+ * done without blocking (the stripe is busy, the read needs the disk, no
+ * write_async): nothing happened, use dk_store_write_local on a worker.
+ * Any other error (DK_EPRECOND, DK_ESIBLINGS, an engine's refusal) is the
+ * write's final outcome, ready never runs, nothing was written. The key
+ * stays locked until dk_store_write_finish: the starting thread must not
+ * block on it (a trylock-only loop thread never does).
+ */
+typedef struct dk_store_wop dk_store_wop;
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out);
+
+/*
+ * The thread that called dk_store_write_start, after ready: runs the write
+ * hook (on this thread, under the key's stripe), releases the key, frees
+ * op and returns the write's outcome; on 0, raw/obj hold the new stored
+ * object as from dk_store_write_local.
+ */
+int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj);
+
+/*
  * Merge a replica's encoded copy of key into the local one (replication,
  * read repair, hint replay). *changed is set when the stored bytes changed.
  */
@@ -90,8 +117,9 @@ int dk_store_is_live(const dk_object *obj, int64_t now_ms);
 /*
  * Write hook: called after every successful engine write the store makes
  * (client writes, merges of replica copies: replication, read repair, hint
- * replay, anti-entropy), on the writing thread (a worker) while the key's
- * stripe lock is held, with the encoded object before (empty when the key
+ * replay, anti-entropy), on the writing thread (a worker, or the loop
+ * thread finishing a non-blocking write) while the key's stripe lock is
+ * held, with the encoded object before (empty when the key
  * was absent) and after. The slices are valid only during the call. It
  * must be quick and must not call the store. A merge that leaves the
  * stored bytes unchanged writes nothing and calls nothing.
