@@ -503,8 +503,9 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
 /* A point read allocates nothing when the blocks it needs are cached:
  * the memtables and data blocks are searched in place and the sink gets
  * a slice of the memtable or of the cached block. With nowait (try_get)
- * it never reads the files: -EAGAIN as soon as a table needs a block that
- * is not in memory. The only lock is mu, which nobody holds across I/O
+ * it never waits for the device: a block that is not in the block cache is
+ * read only from the page cache (preadv2 RWF_NOWAIT), and -EAGAIN as soon
+ * as a table needs one that is in neither. The only lock is mu, which nobody holds across I/O
  * (the write leader drops it for the WAL, a switch for the file work). */
 static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_value_sink sink, void *arg)
 {

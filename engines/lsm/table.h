@@ -121,8 +121,9 @@ int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, i
 /* The allocation-free point read behind dk__lsm_table_get: bloom filter,
  * one index seek, one data block through the cache; the value is not
  * copied (see lsm_found). 0, DK_ENOTFOUND or an error. With nowait it
- * reads nothing from the file: -EAGAIN when a block it needs is not in
- * memory (the non-blocking try_get). */
+ * never waits for the device: a block missing from the block cache is
+ * read only if the page cache holds it (env pread_nowait), else -EAGAIN
+ * (the non-blocking try_get). */
 int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out);
 /* True when the bloom filter says ukey may be in the table (also when the
  * filter cannot be read: a wrong "maybe" costs work, never correctness). */

@@ -42,10 +42,13 @@ static int tr_corrupt(lsm_table *t, uint64_t off, const char *what)
 }
 
 /* Read the stored block at (off, size), check its CRC and decompress it
- * into a malloc'd buffer. */
-static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *what,
+ * into a malloc'd buffer. With nowait only from the page cache: -EAGAIN
+ * when the kernel would have to wait for the device. */
+static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *what, int nowait,
                          uint8_t **out, size_t *out_len)
 {
+    if (nowait && !t->env->ops->pread_nowait)
+        return -EAGAIN;
     if (size > LSM_BLOCK_MAX || off > t->size || size + LSM_BLOCK_TRAILER > t->size - off)
         return tr_corrupt(t, off, what);
     size_t n = (size_t)size + LSM_BLOCK_TRAILER;
@@ -53,7 +56,11 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
     if (!raw)
         return -ENOMEM;
     size_t got;
-    int rc = t->env->ops->pread(t->f, raw, n, off, &got);
+    int rc = nowait ? t->env->ops->pread_nowait(t->f, raw, n, off, &got) : t->env->ops->pread(t->f, raw, n, off, &got);
+    if (rc == -EAGAIN && nowait) {
+        free(raw);
+        return rc;
+    }
     if (rc) {
         free(raw);
         if (t->host && t->host->log)
@@ -195,14 +202,14 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
     t->filter_len = dk_get_u64(ft + 8);
     t->index_off = dk_get_u64(ft + 32);
     t->index_len = dk_get_u64(ft + 40);
-    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", &t->filter, &t->filter_size)) ||
-        (rc = tr_read_block(t, t->index_off, t->index_len, "index block", &t->index, &t->index_size)))
+    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", 0, &t->filter, &t->filter_size)) ||
+        (rc = tr_read_block(t, t->index_off, t->index_len, "index block", 0, &t->index, &t->index_size)))
         goto err;
     if (dk__lsm_block_check(t->index, t->index_size)) {
         rc = tr_corrupt(t, t->index_off, "index block");
         goto err;
     }
-    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", &props, &plen)))
+    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", 0, &props, &plen)))
         goto err;
     rc = tr_parse_props(t, props, plen, dk_get_u64(ft + 16));
     free(props);
@@ -253,11 +260,11 @@ static int tr_cached(lsm_table *t, uint64_t off, uint64_t size, const char *what
         *out = h;
         return 0;
     }
-    if (nowait)
-        return -EAGAIN;         /* a read would block: the caller retries where it may */
     uint8_t *d;
     size_t n;
-    int rc = tr_read_block(t, off, size, what, &d, &n);
+    /* nowait: from the page cache or not at all (-EAGAIN: the caller
+     * retries where it may block). */
+    int rc = tr_read_block(t, off, size, what, nowait, &d, &n);
     if (rc)
         return rc;
     if (is_block && dk__lsm_block_check(d, n)) {
