@@ -69,6 +69,9 @@ typedef struct lsm_table_builder lsm_table_builder;
 int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm_table_builder **out);
 /* Add an entry (internal keys strictly increasing). */
 int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value);
+/* Data blocks stored without trying the codec because the file's data
+ * had stopped shrinking (table_builder.c). */
+uint64_t dk__lsm_tb_blocks_skipped(const lsm_table_builder *tb);
 /* Bytes written so far plus the pending block. */
 uint64_t dk__lsm_tb_size(const lsm_table_builder *tb);
 /* Write the remaining blocks and footer, fsync, close, free tb; on success

@@ -393,6 +393,60 @@ static void fm_table_case(const char *codec, size_t cache_size)
 static void test_table_raw(void) { fm_table_case(NULL, 1 << 20); }
 static void test_table_none(void) { fm_table_case("none", 1 << 20); }
 static void test_table_zstd(void) { fm_table_case("zstd", 1 << 20); }
+
+/* Incompressible values (one block each) stop being offered to the codec
+ * after a run of blocks that did not shrink; a probe every so often finds
+ * compressible data again and compression resumes. Every value reads
+ * back either way. */
+static void test_table_skip_incompressible(void)
+{
+    lsm_env *env = dk__lsm_env_fault(1);
+    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
+    const dk_codec_ref *ref;
+    lsm_codecs *codecs = fm_codecs("zstd", &ref);
+    lsm_tb_opts o = {.bits_per_key = 10, .codec = ref};
+    lsm_table_builder *tb;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, "/s.sst", &o, &tb), 0);
+    enum { RANDOM = 200, ZEROS = 200, VLEN = 6000 };
+    static uint8_t v[VLEN];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < RANDOM + ZEROS; i++) {
+        for (size_t j = 0; j < VLEN; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v[j] = i < RANDOM ? (uint8_t)x : 0;
+        }
+        CU_ASSERT_EQUAL(dk__lsm_tb_add(tb, fm_ikey(0, i, 1, LSM_TYPE_VALUE), (dk_slice){v, VLEN}), 0);
+        if (i == RANDOM - 1)
+            /* after the first run of 8, all but one block in 32 skipped */
+            CU_ASSERT_TRUE(dk__lsm_tb_blocks_skipped(tb) >= (RANDOM - 8) * 31 / 32 - 1);
+    }
+    uint64_t skipped = dk__lsm_tb_blocks_skipped(tb);
+    lsm_props props;
+    dk__lsm_props_init(&props);
+    uint64_t size;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_finish(tb, &props, &size), 0);
+    /* The zero blocks compress again after at most one probe interval. */
+    CU_ASSERT_TRUE(skipped < (RANDOM - 8) + 32 + 1);
+    CU_ASSERT_TRUE(props.data_size < (uint64_t)RANDOM * VLEN + (uint64_t)ZEROS * VLEN / 2);
+    lsm_table *t;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/s.sst", 9, cache, codecs, &fm_host.host, &t), 0);
+    dk_buf b = DK_BUF_INIT;
+    int type, bad = 0;
+    uint64_t seq;
+    for (int i = 0; i < RANDOM + ZEROS; i += 7) {
+        char k[32];
+        snprintf(k, sizeof(k), "key%06d", i);
+        bad += dk__lsm_table_get(t, tl_str(k), LSM_SEQ_MAX, &b, &type, &seq) != 0 || b.len != VLEN ||
+               (i >= RANDOM && b.data[VLEN / 2] != 0);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    dk_buf_free(&b);
+    dk__lsm_table_close(t);
+    dk__lsm_props_free(&props);
+    dk__lsm_codecs_free(codecs);
+    dk__lsm_cache_free(cache);
+    env->ops->destroy(env);
+}
 static void test_table_lz4(void) { fm_table_case("lz4", 1 << 20); }
 static void test_table_unpinned(void) { fm_table_case(NULL, 4096); }
 
@@ -623,6 +677,7 @@ static CU_TestInfo fm_tests[] = {
     {"table_raw", test_table_raw},
     {"table_none", test_table_none},
     {"table_zstd", test_table_zstd},
+    {"table_skip_incompressible", test_table_skip_incompressible},
     {"table_lz4", test_table_lz4},
     {"table_other_codec", test_table_other_codec},
     {"table_legacy", test_table_legacy},
