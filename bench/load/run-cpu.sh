@@ -124,6 +124,8 @@ say "loading $FILL_KEYS keys into each server"
 "$DK_LOAD" --redis -m put -c "$CONNS" -s "$VSIZE" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p g- "$RD" >"$TMP/fill-rd.out" 2>&1 ||
     { cat "$TMP/fill-rd.out" >&2; die "Redis fill failed"; }
 
+m_writes0=$(metric "http://$DK" dynkv_coord_local_writes_async_total)
+m_reads0=$(metric "http://$DK" dynkv_coord_local_reads_worker_total)
 DK_PUT_CPU='' DK_PUT_CTX='' RD_PUT_CPU='' RD_PUT_CTX=''
 DK_GET_CPU='' DK_GET_CTX='' RD_GET_CPU='' RD_GET_CTX=''
 for r in $(seq 1 "$ROUNDS"); do
@@ -142,6 +144,9 @@ for r in $(seq 1 "$ROUNDS"); do
     set -- $(phase rd-get-$r "$REDIS_PID" --redis -m get -R "$GET_RATE" $COMMON -k "$FILL_KEYS" -p g- --seed "$r" "$RD")
     RD_GET_CPU="$RD_GET_CPU $1" RD_GET_CTX="$RD_GET_CTX $2"
 done
+m_writes1=$(metric "http://$DK" dynkv_coord_local_writes_async_total)
+m_reads1=$(metric "http://$DK" dynkv_coord_local_reads_worker_total)
+DK_PUTS=$((ROUNDS * PUT_RATE * CPU_SECS)) DK_GETS=$((ROUNDS * GET_RATE * CPU_SECS))
 
 # Group commit: closed-loop PUTs with 1, 8, 50 and 200 clients; durable
 # writes per WAL fdatasync from the engine's counters.
@@ -186,6 +191,10 @@ mkdir -p "$(dirname "$OUT")"
     echo "Redis SET $(field p50_ms "$TMP/rd-put-$ROUNDS.out") / $(field p99_ms "$TMP/rd-put-$ROUNDS.out") / $(field max_ms "$TMP/rd-put-$ROUNDS.out"),"
     echo "dynkv GET $(field p50_ms "$TMP/dk-get-$ROUNDS.out") / $(field p99_ms "$TMP/dk-get-$ROUNDS.out") / $(field max_ms "$TMP/dk-get-$ROUNDS.out"),"
     echo "Redis GET $(field p50_ms "$TMP/rd-get-$ROUNDS.out") / $(field p99_ms "$TMP/rd-get-$ROUNDS.out") / $(field max_ms "$TMP/rd-get-$ROUNDS.out")."
+    echo
+    echo "Over the fixed-rate phases, dynkv's local writes queued from the loop (write_async):"
+    echo "$((${m_writes1:-0} - ${m_writes0:-0})) of $DK_PUTS PUTs; local reads the engine could not answer from"
+    echo "memory (sent to a worker): $((${m_reads1:-0} - ${m_reads0:-0})) of $DK_GETS GETs."
     echo
     echo "Group commit (closed loop, new keys, $WPF_SECS s each; requests counted after the 0 s warm-up):"
     echo

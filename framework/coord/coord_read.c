@@ -361,6 +361,7 @@ static int rop_ask(rop *op, uint32_t i)
             rop_local_settle(op, rc);
             return ROP_ANSWERED;
         }
+        dk_metrics_add("coord_local_reads_worker_total", 1);
         op->job.run = local_read_run;
         op->job.done = local_read_done;
         return dk__coord_job(c, &op->job);
