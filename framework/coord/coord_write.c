@@ -63,6 +63,7 @@ struct wop {
     int has_ctx, has_im, tombstone, cond, strict, consistency, here;
     int64_t ttl_ms;
     int needed, acks, answered, timed_out, sloppy;
+    int local_pending;          /* replicating while the local write is in flight */
     int launching, cb_due;      /* an answer reached while starting waits */
     unsigned refs;              /* steps in flight that point at the op */
     dk_coord_result res;
@@ -122,12 +123,14 @@ static void wop_check(wop *op)
 {
     if (op->answered)
         return;
-    int pending = 0;
+    int pending = op->local_pending;
     for (uint32_t i = 0; i < op->n_slots; i++)
         pending += op->slot[i].state == SLOT_PENDING;
     /* A failure waits for the slots still pending (bounded by the
-     * deadline) so that the acks reported are final. */
-    if (op->acks >= op->needed)
+     * deadline) so that the acks reported are final. Success also waits
+     * for a local write in flight: the coordinator answers only once it
+     * holds the write itself, so a read through it right after sees it. */
+    if (op->acks >= op->needed && !op->local_pending)
         wop_answer(op, 0);
     else if (pending == 0)
         wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
@@ -311,14 +314,19 @@ static void local_write_run(dk__job *j)
 /* The local write ended with rc: answer or replicate. Loop thread. */
 static void local_write_end(wop *op, int rc)
 {
+    int replicating = op->local_pending;
+    op->local_pending = 0;
     lock_release(op);
     if (rc) {
         wop_answer(op, rc);
     } else {
         dk_metrics_add("coord_writes_total", 1);
         if (op->plan.self_pos >= 0)
-            op->acks = 1;
-        wop_replicate(op);
+            op->acks++;
+        if (replicating)
+            wop_check(op);
+        else
+            wop_replicate(op);
     }
 }
 
@@ -333,10 +341,21 @@ static void local_write_done(dk__job *j, int status)
 static void local_write_posted(dk__ready *r)
 {
     wop *op = (wop *)((char *)r - offsetof(wop, wrote));
-    int rc = dk_store_write_finish(op->swop, &op->res.raw, &op->res.obj);
+    int rc;
+    if (op->local_pending) {
+        /* res already holds the object the replicas were sent. */
+        dk_buf raw = DK_BUF_INIT;
+        dk_object obj;
+        dk_object_init(&obj);
+        rc = dk_store_write_finish(op->swop, &raw, &obj);
+        dk_object_free(&obj);
+        dk_buf_free(&raw);
+    } else {
+        rc = dk_store_write_finish(op->swop, &op->res.raw, &op->res.obj);
+        if (rc)
+            dk_buf_reset(&op->res.raw);
+    }
     op->swop = NULL;
-    if (rc)
-        dk_buf_reset(&op->res.raw);
     dk_metrics_add("coord_local_writes_async_total", 1);
     local_write_end(op, rc);
     wop_unref(op);
@@ -368,6 +387,21 @@ static int wop_local_async(wop *op)
         /* The post cannot run before this returns: it needs this thread. */
         dk__coord_expect_post(op->c);
         op->refs++;
+        /* The new object is known before it is durable here: send it to
+         * the other replicas now, in parallel with the local fdatasync
+         * (the local ack counts when it lands), rather than two syncs and
+         * a round trip in series. */
+        dk_slice enc = dk_store_wop_encoded(op->swop);
+        if (op->plan.n > 1 && dk_buf_append(&op->res.raw, enc.ptr, enc.len) == 0) {
+            if (dk_object_decode(dk_buf_slice(&op->res.raw), &op->res.obj, NULL, 0) == 0) {
+                op->local_pending = 1;
+                wop_replicate(op);
+            } else {
+                dk_object_free(&op->res.obj);
+                dk_object_init(&op->res.obj);
+                dk_buf_reset(&op->res.raw);
+            }
+        }
         return 0;
     }
     local_write_end(op, rc);

@@ -315,6 +315,11 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
     return 0;
 }
 
+dk_slice dk_store_wop_encoded(const dk_store_wop *op)
+{
+    return dk_buf_slice(&op->enc);
+}
+
 int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
 {
     dk_store *s = op->s;

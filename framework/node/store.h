@@ -89,6 +89,11 @@ typedef struct dk_store_wop dk_store_wop;
 int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
                          dk_store_wop **out);
 
+/* The new stored object's encoding, known before it is durable (to send it
+ * to other replicas meanwhile). Valid until dk_store_write_finish; the
+ * starting thread. */
+dk_slice dk_store_wop_encoded(const dk_store_wop *op);
+
 /*
  * The thread that called dk_store_write_start, after ready: runs the write
  * hook (on this thread, under the key's stripe), releases the key, frees

@@ -679,9 +679,10 @@ static void test_concurrent_siblings(void)
     cluster_stop();
 }
 
-/* With the LSM engine (try_get, write_async): reads answered on the loop
- * and local writes queued from the loop. Step 1: 20 blind writes of one
- * key start at once through one node: the first holds the key while its
+/* With the LSM engine (try_get, write_async), 3 nodes, N = 3: reads
+ * answered on the loop, local writes queued from the loop and sent to the
+ * other replicas while the local fdatasync runs. Step 1: 20 blind quorum
+ * writes of one key start at once through one node: the first holds the key while its
  * WAL write is in flight, the others wait on a worker and then apply in
  * turn; none is lost (20 siblings). Step 2: a write with the read's
  * context replaces them. Step 3: writes one after the other, each with the
@@ -690,7 +691,7 @@ static void test_lsm_loop_paths(void)
 {
     node_engine = "lsm";
     node_sync = 1;
-    int started = cluster_start(1, 3000, 1);
+    int started = cluster_start(3, 3000, 1);
     node_engine = "memory";
     node_sync = 0;
     CU_ASSERT_FATAL(started == 0);
@@ -700,7 +701,7 @@ static void test_lsm_loop_paths(void)
     char val[W][16];
     for (int i = 0; i < W; i++) {
         snprintf(val[i], sizeof(val[i]), "v%02d", i);
-        CU_ASSERT_EQUAL_FATAL(start_put(0, "hot", val[i], DK_CL_ONE, 0, NULL, DK_COND_NONE, &w[i]), 0);
+        CU_ASSERT_EQUAL_FATAL(start_put(0, "hot", val[i], DK_CL_QUORUM, 0, NULL, DK_COND_NONE, &w[i]), 0);
     }
     int all = 0;
     for (int i = 0; i < W; i++) {
@@ -722,9 +723,11 @@ static void test_lsm_loop_paths(void)
     for (int i = 0; i < 5; i++) {
         char v[16];
         snprintf(v, sizeof(v), "seq%d", i);
-        CU_ASSERT_EQUAL_FATAL(start_put(0, "hot", v, DK_CL_ONE, 0, &ctx, DK_COND_NONE, &w[0]), 0);
+        CU_ASSERT_EQUAL_FATAL(start_put(0, "hot", v, DK_CL_QUORUM, 0, &ctx, DK_COND_NONE, &w[0]), 0);
         SPIN(w[0].done, 5000);
         CU_ASSERT_EQUAL(w[0].status, 0);
+        CU_ASSERT(w[0].acks >= 2);
+        CU_ASSERT(has_value(&w[0], v));
         dk_vv_free(&ctx);
         dk_vv_init(&ctx);
         CU_ASSERT_EQUAL(dk_vv_copy(&ctx, &w[0].obj.vv), 0);
@@ -738,6 +741,13 @@ static void test_lsm_loop_paths(void)
     got_free(&g);
     get(0, "cold", DK_CL_ONE, &g);
     CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+    got_free(&g);
+    /* Every replica ends with the last value alone. */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT(wait_local(i, "hot", "seq4", 3000));
+    get(1, "hot", DK_CL_ALL, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.obj.n_sib, 1);
     got_free(&g);
     /* The loop paths were taken: at least the first write of step 1 and
      * every write of step 3 went through write_async. */
@@ -896,7 +906,7 @@ static CU_TestInfo coord_tests[] = {
     {"read repair fixes stale replicas", test_read_repair},
     {"concurrent blind writes give siblings", test_concurrent_siblings},
     {"concurrent CAS writers: exactly one wins", test_cas},
-    {"LSM engine: loop reads, queued local writes, one key in order", test_lsm_loop_paths},
+    {"LSM engine: loop reads, queued local writes replicated in parallel, one key in order", test_lsm_loop_paths},
     {"a replica that never answers: answered within request_timeout", test_black_hole},
     {"scans: a replica that never answers is replaced, gaps reported", test_scan_black_hole},
     CU_TEST_INFO_NULL,
