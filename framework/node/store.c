@@ -315,6 +315,67 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
     return 0;
 }
 
+int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out)
+{
+    *out = NULL;
+    if (!dk_engine_can_write_async(&s->engine))
+        return -EAGAIN;
+    char err[160];
+    dk_object in, cur, next;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    dk_object_init(&next);
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
+        dk_object_free(&in);
+        return rc;
+    }
+    pthread_mutex_t *lock = store_lock_for(s, key);
+    if (pthread_mutex_trylock(lock) != 0) {
+        dk_object_free(&in);
+        return -EAGAIN;
+    }
+    dk_store_wop *op = calloc(1, sizeof(*op));
+    rc = op ? dk_store_try_get(s, key, &op->before, &cur) : -ENOMEM;
+    if (op)
+        op->found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        /* Absent here: the copy is stored as it came. */
+        dk_buf_reset(&op->before);
+        rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
+    } else if (rc == 0) {
+        rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
+        if (rc == 0)
+            rc = dk_object_encode(&next, &op->enc);
+        if (rc == 0 && op->enc.len == op->before.len && memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
+            rc = 1;             /* nothing changes: nothing to write */
+    }
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    dk_object_free(&next);
+    if (rc == 0)
+        rc = dk_buf_append(&op->key, key.ptr, key.len);
+    if (rc == 0) {
+        op->s = s;
+        op->lock = lock;
+        op->ready = ready;
+        op->arg = arg;
+        op->bop = (dk_batch_op){.type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
+        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
+    }
+    if (rc) {
+        pthread_mutex_unlock(lock);
+        if (op)
+            store_wop_free(op);
+        return rc;
+    }
+    *out = op;
+    return 0;
+}
+
 dk_slice dk_store_wop_encoded(const dk_store_wop *op)
 {
     return dk_buf_slice(&op->enc);

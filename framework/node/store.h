@@ -89,6 +89,18 @@ typedef struct dk_store_wop dk_store_wop;
 int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
                          dk_store_wop **out);
 
+/*
+ * dk_store_merge without blocking, for a loop thread (replication, read
+ * repair): as dk_store_write_start, with the replica's encoded copy merged
+ * by the resolver (stored as it came when the key is absent). Returns 0
+ * (ready will run; then dk_store_write_finish), 1 when the merge changes
+ * nothing (done, nothing written, ready never runs), -EAGAIN (use
+ * dk_store_merge on a worker), or an error (a copy that does not decode,
+ * an engine's refusal).
+ */
+int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out);
+
 /* The new stored object's encoding, known before it is durable (to send it
  * to other replicas meanwhile). Valid until dk_store_write_finish; the
  * starting thread. */
