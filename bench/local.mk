@@ -16,5 +16,11 @@ EXTRA_DIST += bench/engine/results-table.awk bench/README.md
 noinst_PROGRAMS += bench/load/dk_load
 bench_load_dk_load_SOURCES = bench/load/dk_load.c
 bench_load_dk_load_LDADD = $(HTTP_PARSER_LIBS) -lm
-dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh
+dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/metrics/compare.sh
 EXTRA_DIST += bench/load/common.sh bench/load/README.md
+
+# The metrics registry's cost per update (bench/metrics/README.md); built by
+# `make`, not installed, run by hand.
+noinst_PROGRAMS += bench/metrics/dk_metrics_bench
+bench_metrics_dk_metrics_bench_SOURCES = bench/metrics/dk_metrics_bench.c
+bench_metrics_dk_metrics_bench_LDADD = framework/libdynkv.la -lpthread

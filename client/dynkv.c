@@ -1,7 +1,7 @@
 /*
  * dynkv.c - the dynkv command-line client.
  *
- *   dynkv [-n HOST:PORT] [-C one|quorum|all] [--strict] [-j] COMMAND ...
+ *   dynkv [-n HOST:PORT] [-C one|quorum|all] [--strict] [-j|-o json|table] COMMAND ...
  *
  * Each command is one HTTP request (scan: one per page) to any node through
  * the blocking client in http_client.c; answers are JSON parsed with
@@ -13,6 +13,11 @@
  *
  * Not taken: printing the JSON by default (the common case is a shell
  * pipeline that wants the value); -j gives the server's JSON unchanged.
+ *
+ * The operator verbs (status, ring, getendpoints, info; as nodetool and
+ * etcdctl have them) print a table by default and JSON with -o json, with
+ * fractions rounded so that no 0.99999999999999922 reaches a script.
+ * status asks every member's own /info for its load and version.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +42,7 @@ enum {
     EX_PRECOND = 5,      /* put: If-Match / If-None-Match failed (412) */
     EX_UNAVAILABLE = 6,  /* not enough replicas answered (503) or timeout (504) */
     EX_CONNECT = 7,      /* could not talk to the node at all */
+    EX_DEGRADED = 8,     /* status: a member not normal or silent; info: not ready */
 };
 
 #define CLI_MAX_STDIN ((size_t)64 * 1024 * 1024)
@@ -63,15 +69,36 @@ static void usage(FILE *to)
           "                              cursors; at most N pairs; \\t \\n \\\\ and control\n"
           "                              bytes are escaped (\\xNN); siblings: one line each;\n"
           "                              exit 6 when ranges of the cluster could not be read\n"
-          "  cluster status              the members table of GET /cluster\n"
+          "  cluster status              the members table of GET /cluster, a progress bar under\n"
+          "                              a member that streams\n"
+          "  decommission                the node (-n) streams its ranges to their next owners\n"
+          "                              and leaves the ring (POST /admin/decommission)\n"
+          "  removenode ID               remove the dead member ID: its ranges get new replicas\n"
+          "                              from the remaining ones (POST /admin/remove/ID)\n"
+          "  cleanup                     drop the node's copies of keys it no longer\n"
+          "                              replicates (POST /admin/cleanup)\n"
+          "  streams                     ranges the node streams in and out (GET /admin/streams)\n"
           "  repair [--key-prefix P]     anti-entropy now with every replica of the node's\n"
           "                              ranges (or only keys starting with P); waits,\n"
           "                              prints what moved, exits 1 if an exchange failed\n"
           "  repair status               repaired-before time, rounds, last exchange per\n"
           "                              replica group and peer, recent repairs\n"
           "\n"
+          "operator commands (-o table, the default, or -o json):\n"
+          "  status                      every member: state, load (bytes on disk), primary\n"
+          "                              and effective ownership (replicas counted), vnodes,\n"
+          "                              version; exit 8 when a member is not normal or does\n"
+          "                              not answer\n"
+          "  ring [--ranges]             the ring's nodes (vnodes, ownership); --ranges: every\n"
+          "                              token range and its replicas\n"
+          "  getendpoints KEY            the replicas of KEY in preference order\n"
+          "  info                        this node: version, uptime, data size, memtable, cache\n"
+          "                              hit rate, hints backlog, readiness; exit 8 when the\n"
+          "                              node is not ready\n"
+          "\n"
           "options:\n"
           "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080)\n"
+          "  -o, --output table|json     how the operator commands print (-o json = -j)\n"
           "  -C, --consistency LEVEL     one | quorum | all (X-Consistency)\n"
           "      --strict                strict quorum: count only the key's own replicas\n"
           "  -T, --timeout SECONDS       per-wait network timeout (default 10)\n"
@@ -88,7 +115,10 @@ static void usage(FILE *to)
           "  4 get: key not found 5 put: precondition failed (412)\n"
           "  6 not enough replicas answered (503), the cluster timed out (504),\n"
           "    or scan: some token ranges had no live replica (206; keys printed)\n"
-          "  7 could not connect to the node or read its answer\n", to);
+          "  7 could not connect to the node or read its answer\n"
+          "  8 status: a member is not normal or did not answer; info: the node is not\n"
+          "    ready (the output says which)\n"
+          "an unknown command is bad usage (2), and the message names it.\n", to);
 }
 
 static int cli_die(int code, const char *fmt, ...)
@@ -544,6 +574,24 @@ static int cmd_scan(cli *c, int argc, char **argv)
     return ex;
 }
 
+/* Under a member that streams: "  streaming [#####.....]  12/30 ranges,
+ * 1.2 MB, 3400 keys (state)", from GET /cluster's per-member progress. */
+static void cli_progress_line(json_t *p)
+{
+    if (!json_is_object(p))
+        return;
+    long long done = (long long)json_integer_value(json_object_get(p, "ranges_done"));
+    long long total = (long long)json_integer_value(json_object_get(p, "ranges_total"));
+    char bar[31];
+    int fill = total > 0 ? (int)(done * 30 / total) : 30;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    double mb = (double)json_integer_value(json_object_get(p, "bytes")) / 1e6;
+    printf("           streaming [%s] %lld/%lld ranges, %.1f MB, %lld keys (%s)\n", bar, done, total, mb,
+           (long long)json_integer_value(json_object_get(p, "keys")), cli_str(p, "state"));
+}
+
 static int cmd_cluster_status(cli *c)
 {
     dk_hc_response r;
@@ -560,8 +608,8 @@ static int cmd_cluster_status(cli *c)
     } else {
         printf("node %s, ring version %lld\n", cli_str(j, "node"),
                (long long)json_integer_value(json_object_get(j, "ring_version")));
-        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s\n", "ID", "STATE", "HTTP",
-               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP");
+        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s %-9s\n", "ID", "STATE", "HTTP",
+               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP", "STATUS");
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(j, "members"), i, m) {
@@ -569,11 +617,12 @@ static int cmd_cluster_status(cli *c)
             json_t *o = json_object_get(m, "ownership");
             if (json_is_number(o))
                 snprintf(own, sizeof(own), "%.1f%%", json_number_value(o) * 100.0);
-            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s\n", cli_str(m, "id"),
+            printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6lld %11lld %9s %-9s\n", cli_str(m, "id"),
                    cli_str(m, "state"), cli_str(m, "http"), cli_str(m, "rpc"), cli_str(m, "gossip"),
                    cli_str(m, "dc"), cli_str(m, "rack"),
                    (long long)json_integer_value(json_object_get(m, "weight")),
-                   (long long)json_integer_value(json_object_get(m, "incarnation")), own);
+                   (long long)json_integer_value(json_object_get(m, "incarnation")), own, cli_str(m, "status"));
+            cli_progress_line(json_object_get(m, "streaming"));
         }
     }
     json_decref(j);
@@ -598,6 +647,64 @@ static const char *cli_time(json_t *ms, char *buf, size_t len)
 static long long cli_int(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static void cli_print_streams(json_t *j)
+{
+    json_t *in = json_object_get(j, "incoming"), *out = json_object_get(j, "served"), *s, *v;
+    const char *move = json_string_value(json_object_get(j, "move")), *id;
+    printf("node %s, move %s\n", cli_str(j, "node"), move ? move : "none");
+    printf("incoming: %lld of %lld ranges, %lld keys, %lld bytes%s\n", cli_int(in, "ranges_done"),
+           cli_int(in, "ranges_total"), cli_int(in, "keys"), cli_int(in, "bytes"),
+           json_is_true(json_object_get(in, "done")) ? " (done)" : "");
+    size_t i;
+    json_array_foreach(json_object_get(in, "streams"), i, s)
+        printf("  from %-10s %6lld ranges %8lld keys %12lld bytes %6lld batches  %s\n", cli_str(s, "source"),
+               cli_int(s, "ranges"), cli_int(s, "keys"), cli_int(s, "bytes"), cli_int(s, "batches"),
+               cli_str(s, "state"));
+    printf("served: %lld keys, %lld bytes in %lld batches\n", cli_int(out, "keys"), cli_int(out, "bytes"),
+           cli_int(out, "batches"));
+    json_object_foreach(json_object_get(j, "receivers"), id, v)
+        printf("receiver %-10s %-9s %6lld of %lld ranges, %lld keys, %lld bytes\n", id, cli_str(v, "state"),
+               cli_int(v, "ranges_done"), cli_int(v, "ranges_total"), cli_int(v, "keys"), cli_int(v, "bytes"));
+}
+
+/* The admin verbs: one request each, the JSON with -j, else one line (or
+ * the streams table); any non-200 answer exits non-zero with its message. */
+static int cmd_admin(cli *c, const char *verb, const char *id)
+{
+    char target[128];
+    const char *method = strcmp(verb, "streams") ? "POST" : "GET";
+    if (id) {
+        char *enc = cli_encode(id);
+        if (!enc)
+            return cli_die(EX_ERROR, "out of memory");
+        snprintf(target, sizeof(target), "/admin/remove/%.100s", enc);
+        free(enc);
+    } else {
+        snprintf(target, sizeof(target), "/admin/%s", verb);
+    }
+    dk_hc_response r;
+    int ex = cli_call(c, method, target, NULL, 0, "", 0, &r);
+    if (ex)
+        return ex;
+    json_t *j = r.status == 200 ? cli_json(&r, verb) : NULL;
+    if (r.status != 200)
+        ex = cli_server_error(verb, &r);
+    else if (!j)
+        ex = EX_ERROR;
+    else if (c->json)
+        cli_print_json(&r);
+    else if (!strcmp(verb, "streams"))
+        cli_print_streams(j);
+    else if (!strcmp(verb, "cleanup"))
+        printf("%s: %lld keys scanned, %lld dropped, %lld kept\n", cli_str(j, "node"), cli_int(j, "scanned"),
+               cli_int(j, "dropped"), cli_int(j, "kept"));
+    else
+        printf("%s\n", cli_str(j, "message"));
+    json_decref(j);
+    dk__hc_response_free(&r);
+    return ex;
 }
 
 /* GET /admin/repair as a JSON object, or NULL after reporting (*ex set). */
@@ -726,6 +833,289 @@ static int cmd_repair(cli *c, int argc, char **argv)
     return ex;
 }
 
+/* ---- operator commands: status, ring, getendpoints, info ----------------- */
+
+/* Print a JSON document with fractions kept short (no 0.99999999999999922). */
+static void cli_print_doc(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    printf("%s\n", s ? s : "null");
+    free(s);
+}
+
+/* GET target on c's node as a JSON object, or NULL after reporting (*ex set). */
+static json_t *cli_get_doc(cli *c, const char *target, const char *what, int *ex)
+{
+    dk_hc_response r;
+    if ((*ex = cli_call(c, "GET", target, NULL, 0, NULL, 0, &r)) != 0)
+        return NULL;
+    json_t *j = NULL;
+    if (r.status != 200)
+        *ex = cli_server_error(what, &r);
+    else if (!(j = cli_json(&r, what)))
+        *ex = EX_ERROR;
+    dk__hc_response_free(&r);
+    return j;
+}
+
+/* 1536 -> "1.5 KiB"; plain bytes below 1 KiB. */
+static const char *cli_bytes(json_t *v, char *buf, size_t len)
+{
+    if (!json_is_integer(v))
+        return "?";
+    double b = (double)json_integer_value(v);
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+    return buf;
+}
+
+static const char *cli_pct(json_t *v, char *buf, size_t len)
+{
+    if (!json_is_number(v))
+        return "-";
+    snprintf(buf, len, "%.1f%%", json_number_value(v) * 100.0);
+    return buf;
+}
+
+/* The ring document's node entry for id, or NULL. */
+static json_t *cli_ring_node(json_t *ring, const char *id)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(ring, "nodes"), i, n)
+        if (strcmp(cli_str(n, "id"), id) == 0)
+            return n;
+    return NULL;
+}
+
+/* GET /info from one member's own HTTP address (short timeout), or NULL. */
+static json_t *cli_member_info(cli *c, const char *http)
+{
+    cli m = *c;
+    m.n_hdrs = 0;
+    m.timeout_ms = c->timeout_ms < 3000 ? c->timeout_ms : 3000;
+    if (!http || !*http || cli_parse_node(&m, http) != 0)
+        return NULL;
+    char err[256];
+    dk_hc_response r;
+    if (dk__hc_request(m.host, m.port, "GET", "/info", NULL, 0, NULL, 0, m.timeout_ms, &r, err,
+                       sizeof(err)) != 0)
+        return NULL;
+    json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+    dk__hc_response_free(&r);
+    return j;
+}
+
+static int cmd_status(cli *c)
+{
+    int ex;
+    json_t *view = cli_get_doc(c, "/cluster", "status", &ex);
+    json_t *ring = view ? cli_get_doc(c, "/cluster/ring", "status", &ex) : NULL;
+    if (!view || !ring) {
+        json_decref(view);
+        return ex;
+    }
+    json_t *out = json_object(), *rows = json_array();
+    int degraded = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(view, "members"), i, m) {
+        const char *id = cli_str(m, "id"), *state = cli_str(m, "state");
+        json_t *rn = cli_ring_node(ring, id);
+        json_t *info = strcmp(state, "removed") ? cli_member_info(c, cli_str(m, "http")) : NULL;
+        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", id, "state", state,
+                                "http", cli_str(m, "http"), "dc", cli_str(m, "dc"), "rack", cli_str(m, "rack"),
+                                "reachable", info != NULL);
+        json_object_set(row, "load_bytes", info ? json_object_get(info, "data_bytes") : json_null());
+        json_object_set(row, "version", info ? json_object_get(info, "version") : json_null());
+        json_object_set(row, "ready", info ? json_object_get(info, "ready") : json_null());
+        json_object_set(row, "ownership", rn ? json_object_get(rn, "ownership") : json_null());
+        json_object_set(row, "effective_ownership", rn ? json_object_get(rn, "effective_ownership") : json_null());
+        json_object_set(row, "vnodes", rn ? json_object_get(rn, "vnodes") : json_null());
+        json_array_append_new(rows, row);
+        if (strcmp(state, "normal") != 0 || !info)
+            degraded = 1;
+        json_decref(info);
+    }
+    json_object_set(out, "node", json_object_get(view, "node"));
+    json_object_set(out, "cluster", json_object_get(view, "cluster"));
+    json_object_set(out, "ring_version", json_object_get(ring, "ring_version"));
+    json_object_set(out, "n_replicas", json_object_get(ring, "n_replicas"));
+    json_object_set_new(out, "members", rows);
+    if (c->json) {
+        cli_print_doc(out);
+    } else {
+        printf("cluster %s, ring version %lld, %lld replicas per key (asked %s)\n", cli_str(view, "cluster"),
+               cli_int(ring, "ring_version"), cli_int(ring, "n_replicas"), cli_str(view, "node"));
+        printf("%-10s %-8s %-21s %10s %8s %10s %6s %-8s %-6s %-6s\n", "ID", "STATE", "HTTP", "LOAD", "OWNS",
+               "EFFECTIVE", "VNODES", "VERSION", "DC", "RACK");
+        json_array_foreach(rows, i, m) {
+            char load[32], own[16], eff[16];
+            const char *ver = json_string_value(json_object_get(m, "version"));
+            printf("%-10s %-8s %-21s %10s %8s %10s %6lld %-8s %-6s %-6s\n", cli_str(m, "id"), cli_str(m, "state"),
+                   cli_str(m, "http"), cli_bytes(json_object_get(m, "load_bytes"), load, sizeof(load)),
+                   cli_pct(json_object_get(m, "ownership"), own, sizeof(own)),
+                   cli_pct(json_object_get(m, "effective_ownership"), eff, sizeof(eff)),
+                   cli_int(m, "vnodes"), ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
+        }
+    }
+    json_decref(out);
+    json_decref(ring);
+    json_decref(view);
+    if (degraded && !c->json)
+        fprintf(stderr, "dynkv: status: not every member is normal and answering\n");
+    return degraded ? EX_DEGRADED : 0;
+}
+
+static int cmd_ring(cli *c, int argc, char **argv)
+{
+    int ranges = argc == 2 && strcmp(argv[1], "--ranges") == 0;
+    if (argc > 2 || (argc == 2 && !ranges)) {
+        usage(stderr);
+        return EX_USAGE_;
+    }
+    int ex;
+    json_t *ring = cli_get_doc(c, ranges ? "/cluster/ring?ranges" : "/cluster/ring", "ring", &ex);
+    if (!ring)
+        return ex;
+    size_t i;
+    json_t *n;
+    if (c->json) {
+        cli_print_doc(ring);
+    } else if (ranges) {
+        printf("%-32s %-32s %s\n", "START (EXCLUSIVE)", "END (INCLUSIVE)", "REPLICAS");
+        json_array_foreach(json_object_get(ring, "ranges"), i, n) {
+            printf("%-32s %-32s", cli_str(n, "start"), cli_str(n, "end"));
+            size_t k;
+            json_t *id;
+            json_array_foreach(json_object_get(n, "replicas"), k, id)
+                printf("%s%s", k ? "," : " ", json_string_value(id));
+            putchar('\n');
+        }
+    } else {
+        printf("ring version %lld, %lld vnodes, %lld replicas per key\n", cli_int(ring, "ring_version"),
+               cli_int(ring, "vnodes"), cli_int(ring, "n_replicas"));
+        printf("%-10s %-8s %-6s %-6s %6s %6s %8s %10s\n", "ID", "STATE", "DC", "RACK", "WEIGHT", "VNODES",
+               "OWNS", "EFFECTIVE");
+        json_array_foreach(json_object_get(ring, "nodes"), i, n) {
+            char own[16], eff[16];
+            printf("%-10s %-8s %-6s %-6s %6lld %6lld %8s %10s\n", cli_str(n, "id"), cli_str(n, "state"),
+                   cli_str(n, "dc"), cli_str(n, "rack"), cli_int(n, "weight"), cli_int(n, "vnodes"),
+                   cli_pct(json_object_get(n, "ownership"), own, sizeof(own)),
+                   cli_pct(json_object_get(n, "effective_ownership"), eff, sizeof(eff)));
+        }
+    }
+    json_decref(ring);
+    return 0;
+}
+
+static int cmd_getendpoints(cli *c, const char *key)
+{
+    char *enc = cli_encode(key), *t = enc ? malloc(strlen(enc) + 32) : NULL;
+    if (!t) {
+        free(enc);
+        return cli_die(EX_ERROR, "out of memory");
+    }
+    sprintf(t, "/cluster/endpoints/%s", enc);
+    free(enc);
+    int ex;
+    json_t *j = cli_get_doc(c, t, key, &ex);
+    free(t);
+    if (!j)
+        return ex;
+    if (c->json) {
+        cli_print_doc(j);
+    } else {
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(j, "replicas"), i, r)
+            printf("%-10s %-21s %-8s %s/%s\n", cli_str(r, "id"), cli_str(r, "http"), cli_str(r, "state"),
+                   cli_str(r, "dc"), cli_str(r, "rack"));
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int cmd_info(cli *c)
+{
+    int ex;
+    json_t *j = cli_get_doc(c, "/info", "info", &ex);
+    if (!j)
+        return ex;
+    int ready = json_is_true(json_object_get(j, "ready"));
+    if (c->json) {
+        cli_print_doc(j);
+    } else {
+        char b1[32], b2[32], b3[32], b4[32], pct[16];
+        json_t *p = json_object_get(j, "process");
+        long long up = cli_int(j, "uptime_seconds");
+        printf("%-16s: %s\n", "Node", cli_str(j, "node"));
+        printf("%-16s: %s\n", "Version", cli_str(j, "version"));
+        printf("%-16s: %s\n", "Cluster", cli_str(j, "cluster"));
+        printf("%-16s: %s / %s / %s\n", "Plugins", cli_str(j, "engine"), cli_str(j, "compaction"),
+               cli_str(j, "resolver"));
+        printf("%-16s: %lldd %02lldh %02lldm %02llds\n", "Uptime", up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+        printf("%-16s: %s (%s)\n", "Data", cli_bytes(json_object_get(j, "data_bytes"), b1, sizeof(b1)),
+               cli_str(j, "data_dir"));
+        printf("%-16s: %s\n", "Memtable", cli_bytes(json_object_get(j, "memtable_bytes"), b2, sizeof(b2)));
+        printf("%-16s: %s\n", "Cache hit rate", cli_pct(json_object_get(j, "cache_hit_rate"), pct, sizeof(pct)));
+        printf("%-16s: %s\n", "Hints backlog", cli_bytes(json_object_get(j, "hints_backlog_bytes"), b3, sizeof(b3)));
+        printf("%-16s: %s, %.2f s CPU, %lld of %lld fds\n", "Process",
+               cli_bytes(json_object_get(p, "resident_memory_bytes"), b4, sizeof(b4)),
+               json_number_value(json_object_get(p, "cpu_seconds")), cli_int(p, "open_fds"), cli_int(p, "max_fds"));
+        printf("%-16s: %s\n", "Ready", ready ? "yes" : "no");
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(j, "not_ready"), i, f)
+            printf("%-16s  %s: %s\n", "", cli_str(f, "name"), cli_str(f, "message"));
+    }
+    json_decref(j);
+    return ready ? 0 : EX_DEGRADED;
+}
+
+/* The operator verbs; *handled = 0 when cmd is none of them. */
+static int cli_ops_dispatch(cli *c, int argc, char **argv, int *handled)
+{
+    const char *cmd = argv[0];
+    *handled = 1;
+    if (strcmp(cmd, "status") == 0 && argc == 1)
+        return cmd_status(c);
+    if (strcmp(cmd, "ring") == 0)
+        return cmd_ring(c, argc, argv);
+    if (strcmp(cmd, "getendpoints") == 0 && argc == 2)
+        return cmd_getendpoints(c, argv[1]);
+    if (strcmp(cmd, "info") == 0 && argc == 1)
+        return cmd_info(c);
+    *handled = 0;
+    return 0;
+}
+
+static const char *const cli_verbs[] = {
+    "get", "put", "delete", "scan", "cluster", "decommission", "removenode", "cleanup", "streams",
+    "repair", "status", "ring", "getendpoints", "info", NULL,
+};
+
+/* Bad usage of cmd: name the verb that was not known, or say how the known
+ * one is used. */
+static int cli_bad_command(const char *cmd)
+{
+    for (int i = 0; cli_verbs[i]; i++)
+        if (strcmp(cmd, cli_verbs[i]) == 0) {
+            usage(stderr);
+            return cli_die(EX_USAGE_, "wrong arguments for '%s' (see the usage above)", cmd);
+        }
+    char known[256] = "";
+    size_t used = 0;
+    for (int i = 0; cli_verbs[i] && used < sizeof(known); i++)
+        used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "", cli_verbs[i]);
+    return cli_die(EX_USAGE_, "unknown command '%s'; the commands are %s (dynkv --help)", cmd, known);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -734,13 +1124,14 @@ int main(int argc, char **argv)
         {"strict", no_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cli c = {.timeout_ms = 10000};
     const char *node = getenv("DYNKV_NODE");
     int opt;
-    while ((opt = getopt_long(argc, argv, "+n:C:T:jh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+n:C:T:jo:h", opts, NULL)) != -1) {
         char *end;
         double secs;
         switch (opt) {
@@ -763,6 +1154,11 @@ int main(int argc, char **argv)
             break;
         case 'j':
             c.json = 1;
+            break;
+        case 'o':
+            if (strcmp(optarg, "json") && strcmp(optarg, "table"))
+                return cli_die(EX_USAGE_, "-o wants json or table, not '%s'", optarg);
+            c.json = strcmp(optarg, "json") == 0;
             break;
         case 'h':
             usage(stdout);
@@ -793,8 +1189,14 @@ int main(int argc, char **argv)
         return cmd_scan(&c, argc, argv);
     if (strcmp(cmd, "cluster") == 0 && argc == 2 && strcmp(argv[1], "status") == 0)
         return cmd_cluster_status(&c);
+    if ((!strcmp(cmd, "decommission") || !strcmp(cmd, "cleanup") || !strcmp(cmd, "streams")) && argc == 1)
+        return cmd_admin(&c, cmd, NULL);
+    if (!strcmp(cmd, "removenode") && argc == 2)
+        return cmd_admin(&c, cmd, argv[1]);
     if (strcmp(cmd, "repair") == 0)
         return cmd_repair(&c, argc, argv);
-    usage(stderr);
-    return EX_USAGE_;
+    int handled, ex = cli_ops_dispatch(&c, argc, argv, &handled);
+    if (handled)
+        return ex;
+    return cli_bad_command(cmd);
 }

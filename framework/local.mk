@@ -14,7 +14,8 @@ framework_libdynkv_la_LIBADD = framework/util/libdkutil.la $(UV_LIBS) $(SQLITE_L
 dynkvinclude_HEADERS += \
 	framework/include/dynkv/types.h framework/include/dynkv/plugin.h \
 	framework/include/dynkv/engine.h framework/include/dynkv/compaction.h \
-	framework/include/dynkv/conflict.h framework/include/dynkv/codec.h
+	framework/include/dynkv/conflict.h framework/include/dynkv/codec.h \
+	framework/include/dynkv/crdt.h
 
 # Unit tests link the core and CUnit.
 DK_UNIT_CC = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)

@@ -3,21 +3,52 @@
  *
  * Start-up runs on the main thread: configuration (exit 2 on a bad one,
  * including a plugin's own options, which dk_node_open checks),
- * the log, the node's catalog, plugins and store (dk_node_open), then one
+ * the log, the node's plugins, catalog and store (dk_node_open), then one
  * libuv loop per configured loop thread, each with its own HTTP server on
- * the shared listen address (SO_REUSEPORT spreads connections). Engine work
- * runs on libuv's worker pool, sized from node.worker_threads.
+ * one shared listening socket. Engine work runs on libuv's worker pool,
+ * sized from node.worker_threads.
  *
- * SIGTERM/SIGINT stop every server gracefully (in-flight requests finish),
- * the loops drain, then the node closes the engine and exits 0.
+ * SIGTERM/SIGINT drain: readiness fails at once, every server stops
+ * accepting and finishes the requests in flight (a request that is still
+ * arriving included), the cluster stops, the loops end, the engine flushes
+ * its memtable and the node exits 0. If the requests in flight are not done
+ * within [node] drain_timeout, the node exits 1 without waiting for them
+ * (what was acknowledged is durable in the WAL). A second signal exits at
+ * once with 1.
+ *
+ * SIGHUP re-reads the command line's configuration on a worker and reopens
+ * the log file with its log_file and log_level (logrotate renames the file
+ * and sends SIGHUP); other changed keys need a restart. A configuration that
+ * no longer loads keeps the old settings (and still reopens the log).
+ *
+ * `dynkvd --check-config FILE [--set ...]` reports every configuration
+ * error and every plugin that does not load, touches no data directory,
+ * and exits 0 (valid) or 2.
+ *
+ * Under systemd (Type=notify, built with libsystemd) the node says READY=1
+ * once readiness holds (the checks of GET /readyz, polled on a worker every
+ * 250 ms until then, with STATUS= naming what still fails), RELOADING=1 and
+ * READY=1 around a SIGHUP reload, and STOPPING=1 when it drains. Without
+ * libsystemd these are no-ops; the poll still logs when the node is ready.
+ *
+ * Listen addresses are exclusive: the HTTP socket is bound without
+ * SO_REUSEPORT and shared by the loops, RPC and gossip bind plainly, so a
+ * node whose address is taken refuses to start (exit 1).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <unistd.h>
 #include <uv.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "api/api.h"
+#include "api/health.h"
 #include "cluster/cluster.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -38,10 +69,51 @@ typedef struct loop_ctx {
 static loop_ctx *loops;
 static int n_loops;
 static int n_http_stopped;              /* cluster loop only */
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t drain_timer;
 static int stopping;
+static int signals_on;                  /* the handles above are initialised */
 static dk_cluster cluster;
 static int cluster_started;
+static dk_config cfg;
+static int main_argc;
+static char **main_argv;
+
+static dk_node node;
+
+/* Readiness polling for systemd (loop 0 owns these). */
+static uv_timer_t ready_timer;
+static uv_work_t ready_work;
+static dk_readiness ready_result;
+static int ready_busy, ready_sent, cluster_stop_waits;
+static char ready_status[512];
+
+/* Tell the service manager something (sd_notify), or nothing without
+ * libsystemd or outside systemd. Any thread. */
+static void svc_notify(const char *fmt, ...) DK_PRINTF(1, 2);
+static void svc_notify(const char *fmt, ...)
+{
+#ifdef HAVE_LIBSYSTEMD
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sd_notify(0, msg);
+#else
+    (void)fmt;
+#endif
+}
+
+/* SIGHUP's reload, one at a time (loop 0 owns these). */
+typedef struct reload_job {
+    uv_work_t work;
+    int busy, again;
+    int cfg_rc, log_rc, level;
+    char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
+    char err[1024];
+} reload_job;
+static reload_job reload;
 
 /*
  * Stopping, in order: every loop's HTTP server stops accepting and finishes
@@ -64,6 +136,15 @@ static void on_cluster_stopped(void *arg)
     stop_phase(2);
 }
 
+/* Loop 0: the requests in flight did not finish within drain_timeout. */
+static void on_drain_timeout(uv_timer_t *t)
+{
+    dk_log(DK_LOG_ERROR, "drain: requests still in flight after %lld ms ([node] drain_timeout); "
+           "exiting without them (acknowledged writes are in the WAL)", (long long)cfg.node.drain_timeout);
+    dk_log_close();
+    _exit(1);
+}
+
 /* Loop 0: one more loop's HTTP server is done. */
 static void on_http_stopped_main(void *arg)
 {
@@ -72,10 +153,64 @@ static void on_http_stopped_main(void *arg)
         started += loops[i].started;
     if (++n_http_stopped < started)
         return;
+    if (ready_busy) {
+        cluster_stop_waits = 1;         /* a readiness check still reads the cluster */
+        return;
+    }
     if (cluster_started)
         dk_cluster_stop(&cluster, on_cluster_stopped, NULL);
     else
         stop_phase(2);
+}
+
+/* Worker: the checks of GET /readyz. */
+static void ready_eval(uv_work_t *w)
+{
+    dk_health_evaluate(&node, &cluster, &ready_result);
+}
+
+/* Loop 0. */
+static void ready_done(uv_work_t *w, int status)
+{
+    ready_busy = 0;
+    if (cluster_stop_waits) {
+        cluster_stop_waits = 0;
+        n_http_stopped--;
+        on_http_stopped_main(NULL);
+        return;
+    }
+    if (status == UV_ECANCELED || stopping)
+        return;
+    if (ready_result.ok) {
+        ready_sent = 1;
+        uv_timer_stop(&ready_timer);
+        svc_notify("READY=1\nSTATUS=ready: node %s takes its share", cfg.node.id);
+        dk_log(DK_LOG_INFO, "ready: every readiness check passes");
+        return;
+    }
+    char msg[sizeof(ready_status)] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < ready_result.n && used < sizeof(msg); i++) {
+        const dk_ready_check *c = &ready_result.checks[i];
+        if (c->ok)
+            continue;
+        int n = snprintf(msg + used, sizeof(msg) - used, "%s%s: %s", used ? "; " : "", c->name, c->message);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (strcmp(msg, ready_status) != 0) {
+        snprintf(ready_status, sizeof(ready_status), "%s", msg);
+        svc_notify("STATUS=not ready: %s", msg);
+        dk_log(DK_LOG_INFO, "not ready yet: %s", msg);
+    }
+}
+
+/* Loop 0, every 250 ms until ready. */
+static void ready_tick(uv_timer_t *t)
+{
+    if (ready_busy || stopping)
+        return;
+    if (uv_queue_work(&loops[0].loop, &ready_work, ready_eval, ready_done) == 0)
+        ready_busy = 1;
 }
 
 /* Loop thread of ctx: the server has flushed and closed every connection. */
@@ -98,6 +233,11 @@ static void on_stop_async(uv_async_t *a)
     } else if (phase == 2) {
         uv_close((uv_handle_t *)&ctx->stop_async, NULL);
         dk_mailbox_close(&ctx->mailbox);
+        if (ctx == &loops[0] && signals_on) {
+            uv_close((uv_handle_t *)&sig_hup, NULL);
+            uv_close((uv_handle_t *)&drain_timer, NULL);
+            uv_close((uv_handle_t *)&ready_timer, NULL);
+        }
     }
 }
 
@@ -108,21 +248,135 @@ static void on_signal(uv_signal_t *s, int signum)
         dk_log(DK_LOG_WARN, "second signal %d: exiting without waiting", signum);
         exit(1);
     }
-    dk_log(DK_LOG_INFO, "signal %d: stopping (finishing in-flight requests)", signum);
+    dk_log(DK_LOG_INFO, "signal %d: draining (no new connections; finishing the requests in flight, "
+           "at most %lld ms)", signum, (long long)cfg.node.drain_timeout);
+    dk_health_set_draining(1);
+    svc_notify("STOPPING=1\nSTATUS=draining after signal %d", signum);
+    uv_timer_stop(&ready_timer);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    if (cfg.node.drain_timeout > 0)
+        uv_timer_start(&drain_timer, on_drain_timeout, (uint64_t)cfg.node.drain_timeout, 0);
     stop_phase(1);
 }
 
-static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const char *listen,
-                      char *err, size_t errlen)
+/* Worker: re-read the configuration and reopen the log. */
+static void reload_work(uv_work_t *w)
+{
+    reload_job *r = w->data;
+    dk_config c;
+    int exit_now = 0;
+    r->err[0] = '\0';
+    r->cfg_rc = dk_config_from_args(&c, main_argc, main_argv, &exit_now, r->err, sizeof(r->err));
+    if (r->cfg_rc == 0) {
+        snprintf(r->path, sizeof(r->path), "%s", c.node.log_file);
+        r->level = c.node.log_level;
+    }
+    dk_config_free(&c);
+    r->log_rc = dk_log_open(r->path, r->level);
+}
+
+static void on_hup(uv_signal_t *s, int signum);
+
+/* Loop 0. */
+static void reload_done(uv_work_t *w, int status)
+{
+    reload_job *r = w->data;
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    r->busy = 0;
+    if (status == UV_ECANCELED)
+        return;
+    if (r->cfg_rc)
+        dk_log(DK_LOG_ERROR, "SIGHUP: the configuration does not load, keeping the log settings: %s", r->err);
+    if (r->log_rc)
+        dk_log(DK_LOG_ERROR, "SIGHUP: cannot open log file %s: %s; still logging where before",
+               r->path, dk_strerror(r->log_rc));
+    else
+        dk_log(DK_LOG_INFO, "SIGHUP: log reopened (%s, level %s); other configuration changes need a restart",
+               r->path[0] ? r->path : "stderr", levels[r->level & 3]);
+    if (r->again) {
+        r->again = 0;
+        on_hup(&sig_hup, SIGHUP);
+    } else if (ready_sent) {
+        svc_notify("READY=1\nSTATUS=ready: node %s takes its share (log reopened)", cfg.node.id);
+    }
+}
+
+/* Main loop thread. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    if (stopping)
+        return;
+    if (reload.busy) {
+        reload.again = 1;
+        return;
+    }
+    reload.work.data = &reload;
+    if (uv_queue_work(&loops[0].loop, &reload.work, reload_work, reload_done) == 0) {
+        reload.busy = 1;
+        if (ready_sent)
+            svc_notify("RELOADING=1\nSTATUS=reopening the log");
+    }
+}
+
+/* --check-config: every error on stderr, each on its own line. */
+static void check_report(void *arg, const char *msg)
+{
+    int *n = arg;
+    (*n)++;
+    fprintf(stderr, "dynkvd: %s\n", msg);
+}
+
+/* dynkvd --check-config FILE [--set ...]: argv with --check-config turned
+ * into --config, checked by the collecting loader, then the plugins. */
+static int check_config(int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 2, sizeof(*args));
+    int n = 0, errors = 0;
+    const char *file = NULL;
+    if (!args)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0) {
+            args[n++] = "--config";
+            if (i + 1 < argc)
+                file = argv[i + 1];
+        } else if (strncmp(argv[i], "--check-config=", 15) == 0) {
+            args[n++] = "--config";
+            args[n++] = argv[i] + 15;
+            file = argv[i] + 15;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    dk_config c;
+    int rc = dk_config_check_args(&c, n, args, check_report, &errors);
+    if (rc == -ENOMEM) {
+        fprintf(stderr, "dynkvd: out of memory\n");
+        errors++;
+    }
+    dk_node_check_plugins(&c, check_report, &errors);
+    if (errors)
+        fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
+                file ? file : "configuration", errors, errors == 1 ? "" : "s");
+    else
+        printf("%s: configuration OK (node %s, data_dir %s, engine %s, compaction %s, resolver %s)\n",
+               file ? file : "defaults", c.node.id, c.node.data_dir, c.storage.engine,
+               c.compaction.policy, c.conflict.resolver);
+    dk_config_free(&c);
+    free(args);
+    return errors ? 2 : 0;
+}
+
+static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const char *listen,
+                      const dk_http_server *share, char *err, size_t errlen)
 {
     int rc = uv_loop_init(&ctx->loop);
     if (rc) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         return rc;
     }
-    ctx->api = (dk_api){.loop = &ctx->loop, .node = node, .cfg = cfg, .cluster = &cluster,
+    ctx->api = (dk_api){.loop = &ctx->loop, .node = nd, .cfg = conf, .cluster = &cluster,
                         .cluster_loop = &loops[0].loop, .cluster_mb = &loops[0].mailbox,
                         .own_mb = &ctx->mailbox};
     dk_http_conf hc = {
@@ -132,6 +386,7 @@ static int loop_start(loop_ctx *ctx, dk_node *node, const dk_config *cfg, const 
         .max_pipeline = 32,
         .idle_timeout_ms = 60000,
         .request_timeout_ms = 30000,
+        .share = share,
     };
     rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
     if (rc)
@@ -159,9 +414,13 @@ static void loop_close(loop_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-    dk_config cfg;
     char err[1024] = "";
     int exit_now = 0;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--check-config=", 15) == 0)
+            return check_config(argc, argv);
+    main_argc = argc;
+    main_argv = argv;
     int rc = dk_config_from_args(&cfg, argc, argv, &exit_now, err, sizeof(err));
     if (rc || exit_now) {
         if (rc)
@@ -174,12 +433,13 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    snprintf(reload.path, sizeof(reload.path), "%s", cfg.node.log_file);
+    reload.level = cfg.node.log_level;
     signal(SIGPIPE, SIG_IGN);
     char pool[16];
     snprintf(pool, sizeof(pool), "%d", cfg.node.worker_threads);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
 
-    dk_node node;
     rc = dk_node_open(&node, &cfg, err, sizeof(err));
     if (rc) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
@@ -192,18 +452,12 @@ int main(int argc, char **argv)
     n_loops = cfg.node.loop_threads;
     loops = calloc((size_t)n_loops, sizeof(*loops));
     int status = 0;
-    /* Loop 0 binds first; with port 0 the others must share the port the
-     * kernel chose, so they get the actual address. */
+    /* Loop 0 binds; the others accept on its socket. */
     char listen[sizeof(cfg.node.http_listen) + 8];
     snprintf(listen, sizeof(listen), "%s", cfg.node.http_listen);
     for (int i = 0; i < n_loops && loops; i++) {
         loops[i].index = i;
-        if (i == 1) {
-            char *colon = strrchr(listen, ':');
-            snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
-                     dk_http_server_port(loops[0].api.http));
-        }
-        if (loop_start(&loops[i], &node, &cfg, listen, err, sizeof(err)) != 0) {
+        if (loop_start(&loops[i], &node, &cfg, listen, i ? loops[0].api.http : NULL, err, sizeof(err)) != 0) {
             dk_log(DK_LOG_ERROR, "cannot serve HTTP on %s: %s", cfg.node.http_listen, err);
             fprintf(stderr, "dynkvd: cannot serve HTTP on %s: %s\n", cfg.node.http_listen, err);
             status = 1;
@@ -230,8 +484,14 @@ int main(int argc, char **argv)
         if (status == 0) {
             uv_signal_init(&loops[0].loop, &sig_term);
             uv_signal_init(&loops[0].loop, &sig_int);
+            uv_signal_init(&loops[0].loop, &sig_hup);
+            uv_timer_init(&loops[0].loop, &drain_timer);
             uv_signal_start(&sig_term, on_signal, SIGTERM);
             uv_signal_start(&sig_int, on_signal, SIGINT);
+            uv_signal_start(&sig_hup, on_hup, SIGHUP);
+            uv_timer_init(&loops[0].loop, &ready_timer);
+            uv_timer_start(&ready_timer, ready_tick, 0, 250);
+            signals_on = 1;
             dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
                    cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
                    cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
@@ -249,6 +509,17 @@ int main(int argc, char **argv)
         if (loops[i].started || i == 0)
             loop_close(&loops[i]);
     free(loops);
+    /* Flush the memtables so that the next start has no WAL to replay. */
+    if (status == 0 && DK_OPS_HAS(node.engine_ops, flush)) {
+        int frc = node.engine_ops->flush(node.engine);
+        if (!frc && node.hint_engine)
+            frc = node.engine_ops->flush(node.hint_engine);
+        if (frc)
+            dk_log(DK_LOG_WARN, "flush at stop failed: %s (the WAL still holds every acknowledged write)",
+                   dk_strerror(frc));
+        else
+            dk_log(DK_LOG_INFO, "engine flushed");
+    }
     dk_node_close(&node);
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();

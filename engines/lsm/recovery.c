@@ -111,6 +111,42 @@ typedef struct rc_gc {
 } rc_gc;
 
 /* Delete a file no live state refers to. */
+/* Whether table number's file is really absent (ENOENT also stands for a
+ * codec plugin that is not installed, which must stop the node instead). */
+static int rc_table_gone(lsm_db *db, uint64_t number)
+{
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), number, "sst");
+    lsm_rfile *f = NULL;
+    int rc = db->env->ops->open_r(db->env, path, &f);
+    if (rc == 0)
+        db->env->ops->close_r(f);
+    return rc == -ENOENT;
+}
+
+/*
+ * A table the manifest names is missing or damaged (its footer, index or
+ * filter does not check out): the rule is that a bad file stops that file,
+ * not the node. Its keys are dropped from this replica (the new manifest no
+ * longer names it), the file is kept aside as NNNNNN.sst.damaged for the
+ * operator, and the error says which file; the node's anti-entropy then
+ * refills the keys from the other replicas. A node without replicas loses
+ * them, which the log line and lsm_tables_lost_total make loud.
+ */
+static void rc_lose_table(lsm_db *db, uint64_t number, int why)
+{
+    char path[4096], aside[4200];
+    dk__lsm_file_path(db, path, sizeof(path), number, "sst");
+    snprintf(aside, sizeof(aside), "%s.damaged", path);
+    int moved = why != -ENOENT && db->env->ops->rename(db->env, path, aside) == 0;
+    db->host->log(db->host, DK_LOG_ERROR, "lsm: table %s named by the manifest %s: %s; opening without it "
+                  "(its keys must come back from other replicas: run a repair)%s%s", path,
+                  why == -ENOENT ? "is missing" : "is damaged", db->host->strerror(db->host, why),
+                  moved ? "; kept as " : "", moved ? aside : "");
+    if (db->host->metric_add)
+        db->host->metric_add(db->host, "lsm_tables_lost_total", 1);
+}
+
 static int rc_gc_cb(void *arg, const char *name)
 {
     rc_gc *g = arg;
@@ -228,9 +264,15 @@ static int rc_recover(lsm_db *db)
     }
     for (size_t i = 0; i < r.n; i++) {
         if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size, &files[nfiles]))) {
-            db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
-                          (unsigned long long)r.files[i].number, db->dir, db->host->strerror(db->host, rc));
-            goto out;
+            if (rc != DK_ECORRUPT && !(rc == -ENOENT && rc_table_gone(db, r.files[i].number))) {
+                /* EIO, EMFILE, a codec plugin that is not installed...: not the file's fault */
+                db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
+                              (unsigned long long)r.files[i].number, db->dir, db->host->strerror(db->host, rc));
+                goto out;
+            }
+            rc_lose_table(db, r.files[i].number, rc);
+            rc = 0;
+            continue;
         }
         nfiles++;
     }

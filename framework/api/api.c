@@ -20,6 +20,7 @@
 
 #include "api/api_int.h"
 #include "api/api_json.h"
+#include "api/ui.h"
 #include "cluster/cluster.h"
 #include "node/context.h"
 #include "http/url.h"
@@ -41,6 +42,11 @@ static void job_send(dk_api_job *j)
                         &j->body);
     dk_metrics_request(j->op, j->status, dk_mono_ns() - j->start_ns);
     dk__api_job_free(j);
+}
+
+void dk__api_job_send(dk_api_job *j)
+{
+    job_send(j);
 }
 
 /* Loop thread. */
@@ -164,6 +170,10 @@ static void dispatch(dk_api_job *j);
 static void coord_back(void *arg)
 {
     dk_api_job *j = arg;
+    if (j->kind == JOB_METRICS) {           /* cluster counters collected: render on a worker */
+        dispatch(j);
+        return;
+    }
     if (j->kind == JOB_SCAN) {
         j->kind = JOB_RENDER_SCAN;
         dispatch(j);
@@ -191,7 +201,7 @@ static void coord_done(void *arg, dk_coord_result *r)
     if (j->api->loop == j->api->cluster_loop) {
         /* The request's own loop: render from the object the coordinator
          * decoded, with no copy of its encoding and no second decode. */
-        dk__api_render_coord(j, r->status, r->raw.len ? &r->obj : NULL);
+        dk__api_render_coord(j, r->status, dk_buf_slice(&r->raw), r->raw.len ? &r->obj : NULL);
         job_send(j);
         return;
     }
@@ -236,6 +246,7 @@ static void coord_call(void *arg)
             .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
             .consistency = j->consistency,
             .strict = j->strict,
+            .type = j->crdt ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
         };
         rc = dk_coord_put(co, &w, coord_done, j);
     }
@@ -243,6 +254,29 @@ static void coord_call(void *arg)
         dk_coord_result res = {.status = rc};
         coord_done(j, &res);
     }
+}
+
+/* Cluster loop: copy the cluster's counters into the job for GET /metrics,
+ * then render it on a worker of the job's own loop. */
+static void metrics_collect(void *arg)
+{
+    dk_api_job *j = arg;
+    dk_cluster *c = j->api->cluster;
+    dk_api_cluster_stats *cs = &j->cstats;
+    cs->collected = 1;
+    if (c->rpc) {
+        dk_rpc_stats_get(c->rpc, &cs->rpc);
+        cs->have_rpc = 1;
+    }
+    if (c->members) {
+        dk_membership_stats_get(c->members, &cs->gossip);
+        cs->have_gossip = 1;
+        for (size_t i = 0; i < c->n_table; i++)
+            if ((unsigned)c->table[i].state <= DK_MEMBER_REMOVED)
+                cs->members[c->table[i].state]++;
+    }
+    cs->ring_version = c->ring_version;
+    coord_return(j);
 }
 
 /* Origin loop: the answer of /admin/repair is ready. */
@@ -262,6 +296,13 @@ static void repair_call(void *arg)
 
 static void dispatch(dk_api_job *j)
 {
+    if (j->api->cluster && j->kind == JOB_METRICS && !j->cstats.collected) {
+        if (j->api->loop == j->api->cluster_loop)
+            metrics_collect(j);
+        else if (dk_mailbox_post(j->api->cluster_mb, &j->mail, metrics_collect, j) != 0)
+            reply_now(j, 503, "shutting_down", "the node is stopping; retry on another node");
+        return;
+    }
     if (j->kind == JOB_REPAIR) {
         if (j->api->loop == j->api->cluster_loop)
             repair_call(j);
@@ -312,9 +353,17 @@ static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw,
     j->key_len = (size_t)n;
     if (parse_consistency(j, r) || parse_quorum(j, r))
         return;
-    if (j->kind == JOB_LOCAL) {
+    if (j->crdt) {
+        if (dk__api_crdt_request(j, r) == 0)
+            dispatch(j);
+        else
+            job_send(j);
+        return;
+    }
+    if (j->kind == JOB_LOCAL || j->kind == JOB_ENDPOINTS) {
         if (r->method != HTTP_GET) {
-            reply_now(j, 405, "method_not_allowed", "use GET /admin/local/{key}");
+            reply_now(j, 405, "method_not_allowed", j->kind == JOB_LOCAL ? "use GET /admin/local/{key}"
+                                                                         : "use GET /cluster/endpoints/{key}");
             return;
         }
         dispatch(j);
@@ -442,18 +491,52 @@ static void handle_repair(dk_api_job *j, const dk_http_request *r)
     dispatch(j);
 }
 
-static void handle_health(dk_api_job *j)
+/* GET /livez: the loop answers, so the process serves. Loop thread. */
+static void handle_livez(dk_api_job *j)
 {
-    const dk_config *c = j->api->cfg;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "status", "ok", "node", c->node.id,
-                          "engine", c->storage.engine, "resolver", c->conflict.resolver);
+    json_t *o = json_pack("{s:s, s:s}", "status", "ok", "node", j->api->cfg->node.id);
     dk__api_job_json(j, 200, o);
     job_send(j);
+}
+
+/* GET /readyz and its legacy alias /health: the checks run on a worker
+ * (the engine's stats may take its locks). */
+static void handle_readyz(dk_api_job *j, const dk_http_request *r)
+{
+    char v[8];
+    j->verbose = dk_url_query_get(r->query, r->query_len, "verbose", v, sizeof(v)) != DK_ENOTFOUND;
+    j->kind = JOB_READY;
+    dispatch(j);
 }
 
 static int path_is(const dk_http_request *r, const char *p)
 {
     return r->path_len == strlen(p) && memcmp(r->path, p, r->path_len) == 0;
+}
+
+/* GET /ui/: the embedded dashboard; static bytes, sent from the loop. */
+static void handle_ui(dk_api_job *j, const dk_http_request *r)
+{
+    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+        dk_buf_append_str(&j->headers, "Allow: GET, HEAD\r\n");
+        reply_now(j, 405, "method_not_allowed", "use GET /ui/");
+        return;
+    }
+    if (path_is(r, "/ui")) {
+        dk_buf_append_str(&j->headers, "Location: /ui/\r\n");
+        reply_now(j, 301, "moved", "the dashboard is at /ui/");
+        return;
+    }
+    /* Scripts and styles are inline; data may come from any member. */
+    dk_buf_append_str(&j->headers, "Cache-Control: no-cache\r\n"
+                      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+                      "style-src 'unsafe-inline'; img-src 'self' data:; connect-src *\r\n"
+                      "X-Content-Type-Options: nosniff\r\n");
+    j->status = 200;
+    j->content_type = "text/html; charset=utf-8";
+    if (dk_buf_append(&j->body, dk_ui_index, dk_ui_index_len) != 0)
+        dk__api_job_error(j, 500, "internal", "out of memory");
+    job_send(j);
 }
 
 void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
@@ -473,11 +556,16 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
 
     if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
         handle_key(j, r, r->path + 4, r->path_len - 4);
+    } else if (r->path_len >= 6 && memcmp(r->path, "/crdt/", 6) == 0) {
+        j->crdt = 1;
+        handle_key(j, r, r->path + 6, r->path_len - 6);
     } else if (r->path_len >= 13 && memcmp(r->path, "/admin/local/", 13) == 0) {
         /* This node's own replica, bypassing coordination (debugging, tests). */
         j->kind = JOB_LOCAL;
         j->op = DK_OP_GET;
         handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (r->path_len > 7 && memcmp(r->path, "/admin/", 7) == 0 && dk__api_admin(j, r) == 0) {
+        /* ring-move verbs (admin.c) */
     } else if (path_is(r, "/cluster")) {
         j->op = DK_OP_OTHER;
         if (r->method != HTTP_GET) {
@@ -486,16 +574,34 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         }
         j->kind = JOB_CLUSTER;
         dispatch(j);
+    } else if (r->path_len >= 20 && memcmp(r->path, "/cluster/endpoints/", 19) == 0) {
+        j->kind = JOB_ENDPOINTS;
+        handle_key(j, r, r->path + 19, r->path_len - 19);
+    } else if (path_is(r, "/cluster/ring") || path_is(r, "/info")) {
+        if (r->method != HTTP_GET) {
+            reply_now(j, 405, "method_not_allowed", "use GET");
+            return;
+        }
+        char v[8];
+        j->kind = path_is(r, "/info") ? JOB_INFO : JOB_RING;
+        j->verbose = dk_url_query_get(r->query, r->query_len, "ranges", v, sizeof(v)) != DK_ENOTFOUND;
+        dispatch(j);
+    } else if (path_is(r, "/ui") || path_is(r, "/ui/") || path_is(r, "/ui/index.html")) {
+        handle_ui(j, r);
     } else if (path_is(r, "/kv")) {
         handle_scan(j, r);
     } else if (path_is(r, "/admin/repair")) {
         handle_repair(j, r);
-    } else if (path_is(r, "/health")) {
+    } else if (path_is(r, "/livez") || path_is(r, "/readyz") || path_is(r, "/health")) {
         j->op = DK_OP_HEALTH;
-        if (r->method == HTTP_GET || r->method == HTTP_HEAD)
-            handle_health(j);
-        else
-            reply_now(j, 405, "method_not_allowed", "use GET /health");
+        if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+            dk_buf_append_str(&j->headers, "Allow: GET, HEAD\r\n");
+            reply_now(j, 405, "method_not_allowed", "use GET on /livez, /readyz or /health");
+        } else if (path_is(r, "/livez")) {
+            handle_livez(j);
+        } else {
+            handle_readyz(j, r);
+        }
     } else if (path_is(r, "/metrics")) {
         j->op = DK_OP_METRICS;
         if (r->method != HTTP_GET) {
@@ -505,6 +611,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_METRICS;
         dispatch(j);
     } else {
-        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /health, /metrics, /cluster, /admin/local/{key} and /admin/repair");
+        reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
+                  "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
+                  "/admin/repair, /admin/streams, and POST /admin/decommission, /admin/remove/{id}, /admin/cleanup");
     }
 }

@@ -5,7 +5,8 @@
  * walk of the local store.
  *
  * The response is {"pairs":[{"key", then "value","version","timestamp" or
- * the siblings' "values" and "conflict"}...],"cursor":C|null}, in key
+ * the siblings' "values" and "conflict", or a CRDT's "type" and "value"
+ * as GET /crdt/ shows them}...],"cursor":C|null}, in key
  * order; C is the page's last key in unpadded base64url, so it travels in
  * a query string as is, and null means the scan is over. A page the
  * cluster could not read whole answers 206 with "incomplete":true and
@@ -39,6 +40,16 @@ static json_t *scan_cursor(const uint8_t *key, size_t len)
     return s;
 }
 
+/* Describe a pair into p: a CRDT's "type" and "value" (as GET /crdt/ shows
+ * them), else the live siblings as a GET does. 0 when there is nothing to
+ * list. */
+static int scan_describe(dk_api *api, json_t *p, dk_slice raw, const dk_object *obj, int64_t now)
+{
+    if (dk__api_crdt_is_crdt(raw))
+        return dk__api_crdt_describe(api, p, raw, obj) == 0;
+    return dk_json_describe(p, obj, now);
+}
+
 /* ---- without a cluster: the local store --------------------------------------- */
 
 typedef struct scan_state {
@@ -55,7 +66,6 @@ typedef struct scan_state {
 static int scan_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *obj)
 {
     scan_state *ss = arg;
-    (void)raw;
     if (key.len < ss->prefix.len || memcmp(key.ptr, ss->prefix.ptr, ss->prefix.len) != 0)
         return 1;
     if (!dk_store_is_live(obj, ss->now))
@@ -66,7 +76,7 @@ static int scan_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *ob
     }
     json_t *p = json_object();
     dk_json_set_key(p, "key", key);
-    dk_json_describe(p, obj, ss->now);
+    scan_describe(ss->job->api, p, raw, obj, ss->now);
     json_array_append_new(ss->pairs, p);
     ss->count++;
     memcpy(ss->last, key.ptr, key.len);
@@ -170,7 +180,7 @@ void dk__api_render_scan(dk_api_job *j)
         if (dk_object_decode(sp->object, &obj, err, sizeof(err)) != 0) {
             dk_log(DK_LOG_ERROR, "api: a scan page holds an unreadable object: %s", err);
             json_decref(p);
-        } else if (dk_json_describe(p, &obj, pg->now_ms) == 0) {
+        } else if (scan_describe(j->api, p, sp->object, &obj, pg->now_ms) == 0) {
             json_decref(p);         /* the coordinator listed it live at the same time */
         } else {
             json_array_append_new(pairs, p);

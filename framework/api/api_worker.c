@@ -1,8 +1,10 @@
 /*
  * api_worker.c - rendering responses (JSON, base64, the raw value) from
  * the coordinator's answers, which runs on the loop (pure and bounded),
- * and the jobs that still run on a worker: /admin/local reads, metrics,
- * /cluster. Scans render in api_scan.c.
+ * and the jobs that still run on a worker: single-node store calls,
+ * /admin/local reads, metrics, readiness, /cluster. Scans render in
+ * api_scan.c, the /crdt/ routes in api_crdt.c; a /kv request that meets a
+ * CRDT object is answered 409 here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 
 #include "api/api_int.h"
 #include "api/api_json.h"
+#include "api/health.h"
 #include "cluster/cluster.h"
 #include "node/context.h"
 #include "base/log.h"
@@ -82,6 +85,9 @@ void dk__api_job_store_error(dk_api_job *j, int rc)
     case DK_ECORRUPT:
         dk__api_job_error(j, 500, "corrupt", "the stored value failed its checksum; see the node's log");
         break;
+    case DK_EWRONGTYPE:
+        dk__api_job_error(j, 409, "crdt_key", "this key holds a CRDT: use GET or POST /crdt/{key}");
+        break;
     default:
         snprintf(msg, sizeof(msg), "storage error: %s", dk_strerror(rc));
         dk__api_job_error(j, 500, "internal", msg);
@@ -113,10 +119,18 @@ static json_t *json_context(const dk_vv *vv)
 /* ---- worker side ------------------------------------------------------ */
 
 /* Render a GET from rc and the object (any thread: pure). */
-static void render_get(dk_api_job *j, int rc, const dk_object *obj)
+static void render_get(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj)
 {
     dk_slice key = {j->key, j->key_len};
     int64_t now = dk_now_ms();
+    /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
+     * a /kv read of a CRDT key is refused. */
+    if (j->crdt || (rc == 0 && j->kind == JOB_LOCAL && dk__api_crdt_is_crdt(raw))) {
+        dk__api_crdt_render(j, rc, raw, obj);
+        return;
+    }
+    if (rc == 0 && dk__api_crdt_is_crdt(raw))
+        rc = DK_EWRONGTYPE;
     if (rc == 0 && !dk_store_is_live(obj, now)) {
         if (obj->vv.n)
             job_context_header(j, &obj->vv);
@@ -153,12 +167,12 @@ static void run_get(dk_api_job *j, dk_store *st)
     dk_object obj;
     dk_object_init(&obj);
     int rc = dk_store_get(st, (dk_slice){j->key, j->key_len}, &raw, &obj);
-    render_get(j, rc, &obj);
+    render_get(j, rc, dk_buf_slice(&raw), &obj);
     dk_object_free(&obj);
     dk_buf_free(&raw);
 }
 
-static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t now);
+static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj, int64_t now);
 
 static void run_write(dk_api_job *j, dk_store *st)
 {
@@ -175,17 +189,22 @@ static void run_write(dk_api_job *j, dk_store *st)
         .ttl_ms = j->ttl_ms,
         .cond = j->cond,
         .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
+        .type = j->crdt ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
     };
     int rc = dk_store_write_local(st, &w, now, &raw, &obj);
-    render_write(j, rc, &obj, now);
+    render_write(j, rc, dk_buf_slice(&raw), &obj, now);
     dk_object_free(&obj);
     dk_buf_free(&raw);
 }
 
 /* Render a PUT/DELETE answer from rc and the new stored object (worker). */
-static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t now)
+static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj, int64_t now)
 {
     dk_slice key = {j->key, j->key_len};
+    if (j->crdt) {
+        dk__api_crdt_render(j, rc, raw, obj);
+        return;
+    }
     if (rc) {
         dk__api_job_store_error(j, rc);
         return;
@@ -211,17 +230,72 @@ static void render_write(dk_api_job *j, int rc, const dk_object *obj, int64_t no
 static void stat_sink(void *arg, const char *name, uint64_t value)
 {
     char full[128];
-    snprintf(full, sizeof(full), "engine_%s", name);
+    snprintf(full, sizeof(full), "%s_%s", (const char *)arg, name);
     dk_metrics_set_gauge(full, value);
+}
+
+/* Copy the cluster's counters (collected on the cluster loop) into the
+ * registry, where they render with the other named series. */
+static void cluster_counters(const dk_api_cluster_stats *cs)
+{
+    if (cs->have_rpc) {
+        const dk_rpc_stats *r = &cs->rpc;
+        dk_metrics_set_gauge("rpc_connections_open", r->conns_open);
+        dk_metrics_set_counter("rpc_connections_accepted_total", r->conns_accepted);
+        dk_metrics_set_counter("rpc_connections_established_total", r->conns_connected);
+        dk_metrics_set_counter("rpc_connect_failures_total", r->connect_failures);
+        dk_metrics_set_counter("rpc_handshake_failures_total", r->handshake_failures);
+        dk_metrics_set_counter("rpc_wrong_cluster_total", r->wrong_cluster);
+        dk_metrics_set_counter("rpc_bad_frames_total", r->bad_frames);
+        dk_metrics_set_counter("rpc_timeouts_total", r->timeouts);
+        dk_metrics_set_counter("rpc_late_replies_total", r->late_replies);
+        dk_metrics_set_counter("rpc_requests_received_total", r->requests_in);
+        dk_metrics_set_counter("rpc_requests_sent_total", r->requests_out);
+    }
+    if (cs->have_gossip) {
+        const dk_membership_stats *g = &cs->gossip;
+        dk_metrics_set_counter("gossip_probes_total", g->probes_sent);
+        dk_metrics_set_counter("gossip_probe_acks_total", g->acks_received);
+        dk_metrics_set_counter("gossip_indirect_probes_total", g->indirect_probes);
+        dk_metrics_set_counter("gossip_suspicions_total", g->suspect_transitions);
+        dk_metrics_set_counter("gossip_down_total", g->down_transitions);
+        dk_metrics_set_counter("gossip_refutations_total", g->refutations);
+        dk_metrics_set_counter("gossip_bad_messages_total", g->bad_datagrams);
+        dk_metrics_set_counter("gossip_wrong_cluster_total", g->wrong_cluster);
+        dk_metrics_set_counter("gossip_pushpull_total", g->pushpull_ok);
+        dk_metrics_set_counter("gossip_pushpull_failures_total", g->pushpull_failed);
+        dk_metrics_set_gauge("ring_version", cs->ring_version);
+    }
+}
+
+/* The members-by-state family (labelled, so rendered here). */
+static int render_members(const dk_api_cluster_stats *cs, dk_buf *out)
+{
+    if (!cs->have_gossip)
+        return 0;
+    int rc = dk_metrics_family(out, "dynkv_gossip_members", "gauge",
+                               "Cluster members this node knows, by state (itself included).");
+    for (int s = DK_MEMBER_JOINING; s <= DK_MEMBER_REMOVED && !rc; s++)
+        rc = dk_buf_printf(out, "dynkv_gossip_members{state=\"%s\"} %llu\n",
+                           dk_member_state_name((dk_member_state)s), (unsigned long long)cs->members[s]);
+    return rc;
 }
 
 static void run_metrics(dk_api_job *j, dk_node *n)
 {
     if (DK_OPS_HAS(n->engine_ops, stats))
-        n->engine_ops->stats(n->engine, stat_sink, NULL);
+        n->engine_ops->stats(n->engine, stat_sink, "engine");
+    if (j->api->cluster) {
+        char hints[DK_CONFIG_PATH_MAX + 16];
+        snprintf(hints, sizeof(hints), "%s/hints", n->cfg->node.data_dir);
+        dk_metrics_set_gauge("hints_disk_bytes", dk__api_disk_bytes(hints, 1));
+        cluster_counters(&j->cstats);
+    }
     j->status = 200;
-    j->content_type = "text/plain; version=0.0.4";
-    if (dk_metrics_render(&j->body) != 0)
+    j->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    /* The dashboard served by one member reads every member's metrics. */
+    dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n");
+    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0)
         dk__api_job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 
@@ -233,19 +307,33 @@ static void run_cluster(dk_api_job *j)
         dk__api_job_error(j, 500, "internal", "cannot describe the cluster");
 }
 
-void dk__api_render_coord(dk_api_job *j, int rc, const dk_object *obj)
+static void run_ready(dk_api_job *j)
+{
+    dk_readiness r;
+    dk_health_evaluate(j->api->node, j->api->cluster, &r);
+    int status = dk_health_render(&r, j->api->cfg->node.id, j->verbose, &j->body);
+    if (status < 0) {
+        dk__api_job_error(j, 500, "internal", "out of memory rendering readiness");
+        return;
+    }
+    j->status = status;
+    j->content_type = json_ctype;
+}
+
+void dk__api_render_coord(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj)
 {
     dk_object none;
     if (!obj) {
         dk_object_init(&none);
         obj = &none;
+        raw = (dk_slice){NULL, 0};
         if (rc == 0 && j->kind == JOB_GET)
             rc = DK_ENOTFOUND;
     }
     if (j->kind == JOB_GET)
-        render_get(j, rc, obj);
+        render_get(j, rc, raw, obj);
     else
-        render_write(j, rc, obj, dk_now_ms());
+        render_write(j, rc, raw, obj, dk_now_ms());
 }
 
 void dk__api_render_coord_raw(dk_api_job *j)
@@ -261,7 +349,7 @@ void dk__api_render_coord_raw(dk_api_job *j)
             rc = rc ? rc : drc;
         }
     }
-    dk__api_render_coord(j, rc, j->coord_raw.len ? &obj : NULL);
+    dk__api_render_coord(j, rc, dk_buf_slice(&j->coord_raw), j->coord_raw.len ? &obj : NULL);
     dk_object_free(&obj);
 }
 
@@ -279,6 +367,10 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_CLUSTER: run_cluster(j); break;
     case JOB_LOCAL: run_get(j, n->store); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
+    case JOB_READY: run_ready(j); break;
+    case JOB_RING: dk__api_run_ring(j); break;
+    case JOB_ENDPOINTS: dk__api_run_endpoints(j); break;
+    case JOB_INFO: dk__api_run_info(j); break;
     case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     }
 }
@@ -290,6 +382,7 @@ void dk__api_job_free(dk_api_job *j)
     dk_buf_free(&j->headers);
     dk_buf_free(&j->body);
     dk_buf_free(&j->coord_raw);
+    dk_buf_free(&j->crdt_op);
     dk_coord_scan_page_free(j->scan_page);
     free(j);
 }

@@ -22,6 +22,13 @@
  * they are kept as text with their line number and parsed by the plugin
  * through the host (framework/plugin/plugin_opts.c), which words its errors
  * with dk_config_popt_describe so they read like the ones below.
+ *
+ * `dynkvd --check-config` wants every error, not the first: the same code
+ * runs in a collecting mode (a report callback in cfg_load) where cfg_fail
+ * reports and parsing goes on. The reader then also finds the lines inih
+ * would refuse (it only returns the first one's number) and hands them to
+ * inih blanked, and skips the keys of an unknown section rather than
+ * reporting each of them again.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -35,6 +42,7 @@
 
 #include "base/config.h"
 #include "base/duration.h"
+#include "dynkv/crdt.h"
 
 #ifndef DK_VERSION
 #define DK_VERSION "unknown"
@@ -657,6 +665,11 @@ typedef struct cfg_load {
     const cfg_key *prev;        /* key of the previous handler call */
     int first_line[CFG_NKEYS];  /* line where each key was set, 0 = not yet */
     int prev_popt;              /* the previous call set a plugin key */
+    dk_config_report_fn report; /* collecting mode: every error goes here */
+    void *report_arg;
+    int n_errors;               /* errors reported in collecting mode */
+    int skip_section;           /* collecting: inside an unknown section */
+    int prev_key_line;          /* collecting: a key = value line came last */
 } cfg_load;
 
 static void cfg_fail(cfg_load *L, const char *fmt, ...) DK_PRINTF(2, 3);
@@ -669,8 +682,47 @@ static void cfg_fail(cfg_load *L, const char *fmt, ...)
         vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
+    if (L->report) {
+        L->report(L->report_arg, L->err);
+        L->n_errors++;
+        return;
+    }
     L->failed = 1;
     L->err_line = L->line;
+}
+
+/* Collecting mode: a line inih would refuse or cut ("" keeps inih's line
+ * count right); 0 when it is fine. str is the line as handed out. */
+static int cfg_collect_line(cfg_load *L, const char *raw, size_t n, char *str)
+{
+    if (n > CFG_LINE_MAX || memchr(raw, '\0', n)) {
+        str[0] = '\0';                 /* reported by the pre-scan */
+        L->prev_key_line = 0;
+        return 1;
+    }
+    const char *p = str;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!*p || *p == ';' || *p == '#')
+        return 0;
+    if (*p == '[') {
+        if (!strchr(p, ']')) {
+            cfg_fail(L, "a section header without ']'; expected '[section]'");
+            str[0] = '\0';
+            return 1;
+        }
+        return 0;
+    }
+    if (p > str && L->prev_key_line)
+        return 0;                       /* an inih continuation line */
+    if (!strchr(p, '=') && !strchr(p, ':')) {
+        cfg_fail(L, "expected '[section]', 'key = value' or a comment");
+        str[0] = '\0';
+        L->prev_key_line = 0;
+        return 1;
+    }
+    L->prev_key_line = 1;
+    return 0;
 }
 
 /* inih reader: hand out one physical line (without its newline) and check
@@ -690,6 +742,8 @@ static char *cfg_reader(char *str, int num, void *stream)
     size_t copy = n < (size_t)num - 1 ? n : (size_t)num - 1;
     memcpy(str, p, copy);
     str[copy] = '\0';
+    if (L->report && cfg_collect_line(L, p, n, str))
+        return str;
 
     const char *close = copy > 0 && str[0] == '[' ? strchr(str, ']') : NULL;
     if (close) {
@@ -698,10 +752,13 @@ static char *cfg_reader(char *str, int num, void *stream)
         memcpy(name, str + 1, nlen);
         name[nlen] = '\0';
         L->prev = NULL;
+        L->prev_key_line = 0;
+        L->skip_section = 0;
         L->prev_popt = 0;
         if (!cfg_is_section(name)) {
             cfg_fail(L, "unknown section [%s]; %s", name, cfg_sections_expect);
-            return NULL;
+            L->skip_section = 1;
+            return L->report ? str : NULL;
         }
     }
     return str;
@@ -713,6 +770,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     char why[640], what[900];
     if (L->failed)
         return 0;
+    if (L->skip_section)
+        return 1;                       /* collecting: the section was reported */
     if (!*section) {
         cfg_fail(L, "key '%s' is outside any section; expected it under a [section] header", name);
         return 0;
@@ -804,7 +863,8 @@ static int cfg_read_file(const char *path, char **out, size_t *outlen, char *err
     return 0;
 }
 
-int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen)
+static int cfg_load_file(dk_config *c, const char *path, char *err, size_t errlen,
+                         dk_config_report_fn report, void *report_arg)
 {
     char *buf;
     size_t len;
@@ -824,6 +884,8 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
     L->len = len;
     L->err = err;
     L->errlen = errlen;
+    L->report = report;
+    L->report_arg = report_arg;
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         L->pos = 3;
 
@@ -838,12 +900,13 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
         L->line = line;
         if (memchr(p, '\0', n)) {
             cfg_fail(L, "the line contains a NUL byte; expected a text file");
-            break;
-        }
-        if (n > CFG_LINE_MAX) {
+            if (!report)
+                break;
+        } else if (n > CFG_LINE_MAX) {
             cfg_fail(L, "line longer than %d characters; use indented continuation lines",
                      CFG_LINE_MAX);
-            break;
+            if (!report)
+                break;
         }
         p = eol + 1;
     }
@@ -851,7 +914,17 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
     if (!L->failed) {
         L->line = 0;
         int ini = ini_parse_stream(cfg_reader, L, cfg_handler, L);
-        if (ini > 0 && (!L->failed || ini < L->err_line)) {
+        if (report) {
+            /* inih's first error is one the reader or the handler reported,
+             * unless nothing was: then say what inih says. */
+            if (ini > 0 && L->n_errors == 0) {
+                L->line = ini;
+                cfg_fail(L, "expected '[section]', 'key = value' or a comment");
+            } else if (ini < 0) {
+                report(report_arg, "out of memory");
+                L->n_errors++;
+            }
+        } else if (ini > 0 && (!L->failed || ini < L->err_line)) {
             L->line = ini;
             cfg_fail(L, "expected '[section]', 'key = value' or a comment");
         } else if (ini < 0 && !L->failed) {
@@ -859,25 +932,70 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
             L->failed = 1;
         }
     }
-    rc = L->failed ? DK_ECONFIG : 0;
-    if (rc == 0)
+    rc = L->failed || L->n_errors ? DK_ECONFIG : 0;
+    if (rc == 0 || report)
         snprintf(c->path, sizeof c->path, "%s", path);
     free(L);
     free(buf);
     return rc;
 }
 
+int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen)
+{
+    return cfg_load_file(c, path, err, errlen, NULL, NULL);
+}
+
 /* ---- checks between keys ------------------------------------------------ */
+
+/* Two listen addresses that name the same host:port (port 0 never clashes:
+ * each socket gets its own free port). */
+static int cfg_same_listen(const char *a, const char *b)
+{
+    const char *colon = strrchr(a, ':');
+    return strcmp(a, b) == 0 && !(colon && strcmp(colon, ":0") == 0);
+}
+
+/* Every rule between keys; each failure goes to report, or ends the check
+ * with err when report is NULL. Returns the number of failures. */
+static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
+                           void *arg)
+{
+    const char *where = c->path[0] ? c->path : "configuration";
+    static const struct { const char *a, *b; size_t oa, ob; } pairs[] = {
+        {"http_listen", "rpc_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.rpc_listen)},
+        {"rpc_listen", "gossip_listen", offsetof(dk_config, node.rpc_listen), offsetof(dk_config, node.gossip_listen)},
+        {"http_listen", "gossip_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.gossip_listen)},
+    };
+    int n = 0;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *va = (const char *)c + pairs[i].oa, *vb = (const char *)c + pairs[i].ob;
+        /* http and rpc may not share even a port-0 spelling (the existing
+         * rule); the gossip pairs only clash on a real port. */
+        if (i == 0 ? strcmp(va, vb) != 0 : !cfg_same_listen(va, vb))
+            continue;
+        snprintf(err, errlen, "%.300s: [node] %s and %s are both %.270s; expected two different addresses",
+                 where, pairs[i].a, pairs[i].b, va);
+        if (!report)
+            return 1;
+        report(arg, err);
+        n++;
+    }
+    return n;
+}
 
 int dk_config_check(const dk_config *c, char *err, size_t errlen)
 {
     const char *where = c->path[0] ? c->path : "configuration";
-    if (strcmp(c->node.http_listen, c->node.rpc_listen) == 0) {
-        snprintf(err, errlen, "%s: [node] http_listen and rpc_listen are both %s; expected two "
-                 "different addresses", where, c->node.http_listen);
+    /* The crdt resolver is loaded on every node for CRDT objects; as the
+     * resolver of plain values it would take a PUT's bytes for an
+     * operation and refuse them all. */
+    if (strcmp(c->conflict.resolver, DK_CRDT_RESOLVER) == 0) {
+        snprintf(err, errlen, "%s: [conflict] resolver = %s: every node already uses the crdt resolver for "
+                 "CRDT keys (/crdt/{key}), and it cannot resolve plain /kv values; expected a resolver of "
+                 "values such as vclock or lww", where, c->conflict.resolver);
         return DK_ECONFIG;
     }
-    return 0;
+    return cfg_check_rules(c, err, errlen, NULL, NULL) ? DK_ECONFIG : 0;
 }
 
 /* ---- command line ------------------------------------------------------- */
@@ -891,6 +1009,8 @@ void dk_config_usage(const char *prog, FILE *f)
             "  -c, --config FILE               read the INI configuration FILE\n"
             "  -s, --set section.key=value     override one configuration key; repeatable,\n"
             "                                  applied in order after the file\n"
+            "      --check-config FILE         check FILE (and any --set) and the plugins it\n"
+            "                                  names, report every error, start nothing\n"
             "  -h, --help                      show this help and exit\n"
             "  -V, --version                   show the version and exit\n"
             "\n"
@@ -1042,4 +1162,98 @@ out:
     free(buf);
     free(sets);
     return rc;
+}
+
+typedef struct cfg_counter {
+    dk_config_report_fn fn;
+    void *arg;
+    int n;
+} cfg_counter;
+
+static void cfg_count(void *arg, const char *msg)
+{
+    cfg_counter *k = arg;
+    k->n++;
+    k->fn(k->arg, msg);
+}
+
+int dk_config_check_args(dk_config *c, int argc, char **argv, dk_config_report_fn report, void *arg)
+{
+    char err[1024], why[640];
+    const char *file = NULL;
+    int n = 0;
+    dk_config_defaults(c);
+    const char **sets = calloc((size_t)(argc > 0 ? argc : 1), sizeof *sets);
+    int n_sets = 0;
+    if (!sets)
+        return -ENOMEM;
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int r;
+        if ((r = cfg_opt(argv, argc, &i, "--config", "-c", &val, err, sizeof err)) != 0) {
+            if (r < 0) {
+                report(arg, err);
+                n++;
+            } else if (file) {
+                snprintf(err, sizeof err, "--config given twice ('%s' and '%s'); expected one "
+                         "configuration file", file, val);
+                report(arg, err);
+                n++;
+            } else {
+                file = val;
+            }
+        } else if ((r = cfg_opt(argv, argc, &i, "--set", "-s", &val, err, sizeof err)) != 0) {
+            if (r < 0) {
+                report(arg, err);
+                n++;
+            } else {
+                sets[n_sets++] = val;
+            }
+        } else {
+            snprintf(err, sizeof err, "unexpected argument '%s'; expected --config FILE and "
+                     "--set section.key=value", argv[i]);
+            report(arg, err);
+            n++;
+        }
+    }
+    if (file) {
+        cfg_counter k = {report, arg, 0};
+        err[0] = '\0';
+        if (cfg_load_file(c, file, err, sizeof err, cfg_count, &k) != 0 && k.n == 0) {
+            report(arg, err);           /* the file itself: missing, unreadable, too large */
+            k.n++;
+        }
+        n += k.n;
+    }
+    for (int i = 0; i < n_sets; i++) {
+        size_t len = strlen(sets[i]) + 1;
+        char *buf = malloc(len), *section, *key, *value;
+        if (!buf) {
+            free(sets);
+            return -ENOMEM;
+        }
+        if (cfg_split_set(sets[i], buf, len, &section, &key, &value) != 0) {
+            snprintf(err, sizeof err, "--set %s: expected section.key=value, e.g. --set node.id=n2", sets[i]);
+            report(arg, err);
+            n++;
+        } else if (dk_config_is_plugin_section(section)) {
+            if (cfg_popt_set(c, section, key, value, 0, why, sizeof why) != 0) {
+                snprintf(err, sizeof err, "--set %s.%s=%s: %s", section, key, value, why);
+                report(arg, err);
+                n++;
+            }
+        } else {
+            const cfg_key *k = cfg_lookup(section, key, why, sizeof why);
+            if (!k || cfg_apply(c, k, value, 0, why, sizeof why) != 0) {
+                int secret = k && k->type == CT_STR && k->form == CF_SECRET;
+                snprintf(err, sizeof err, "--set %s.%s=%s: %s%s", section, key, secret ? "(hidden)" : value,
+                         why, k && !secret ? cfg_hint(value) : "");
+                report(arg, err);
+                n++;
+            }
+        }
+        free(buf);
+    }
+    free(sets);
+    return n + cfg_check_rules(c, err, sizeof err, report, arg);
 }

@@ -51,6 +51,7 @@ typedef struct dk_config_node {
     int worker_threads;                         /* 1..128, 4: block-cache misses, compaction-side jobs and engines without write_async (their synced writes wait in fdatasync on these: raise it for them) */
     int log_level;                              /* DK_LOG_*, info */
     char log_file[DK_CONFIG_PATH_MAX + 1];      /* "" = stderr */
+    int64_t drain_timeout;                      /* ms, 30s: SIGTERM waits this long for requests in flight */
 } dk_config_node;
 
 typedef struct dk_config_cluster {
@@ -71,6 +72,7 @@ typedef struct dk_config_cluster {
     int vv_prune_entries;                       /* 1..1000, 10 */
     int64_t vv_prune_age;                       /* ms, 7d */
     char shared_secret[DK_CONFIG_SECRET_MAX + 1]; /* "" = none */
+    uint64_t stream_rate;                       /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
 } dk_config_cluster;
 
 typedef struct dk_config_storage {
@@ -143,10 +145,24 @@ int dk_config_load_file(dk_config *c, const char *path, char *err, size_t errlen
 int dk_config_set(dk_config *c, const char *section, const char *key,
                   const char *value, char *err, size_t errlen);
 
-/* Rules between keys (node.http_listen != node.rpc_listen). Returns 0 or
- * DK_ECONFIG with a message naming the keys and the file, if one was
- * loaded. */
+/* Rules between keys (the HTTP, RPC and gossip listen addresses pairwise
+ * different, where port 0 never clashes except between HTTP and RPC). Returns 0 or DK_ECONFIG with a
+ * message naming the keys and the file, if one was loaded. */
 int dk_config_check(const dk_config *c, char *err, size_t errlen);
+
+/* Receives one configuration error: a whole message, "file:line: " first
+ * when the error is in a file. */
+typedef void (*dk_config_report_fn)(void *arg, const char *msg);
+
+/*
+ * The collecting form of dk_config_from_args, for `dynkvd --check-config`:
+ * argv holds --config FILE and --set section.key=value options only, and
+ * every error is passed to report in the order found, loading going on past
+ * it (the file's unknown sections, keys and bad values, lines inih refuses,
+ * bad --set values, the rules between keys). Returns the number of errors
+ * (0: c is valid), or -ENOMEM. Call dk_config_free on c in every case.
+ */
+int dk_config_check_args(dk_config *c, int argc, char **argv, dk_config_report_fn report, void *arg);
 
 /* Print the --help text to f. */
 void dk_config_usage(const char *prog, FILE *f);

@@ -56,6 +56,7 @@ static const cfg_key cfg_keys[] = {
     K_NUM(node, worker_threads, CT_INT, 1, 128, "4"),
     K_ENUM(node, log_level, cfg_levels, "info"),
     K_STR(node, log_file, CF_TEXT, ""),
+    K_NUM(node, drain_timeout, CT_DUR, 0, HOUR, "30s"),
 
     K_STR(cluster, name, CF_LABEL, "dynkv"),
     {"cluster", "seeds", CT_SEEDS, 0, 0, 0, 0, 0, NULL, ""},
@@ -72,6 +73,7 @@ static const cfg_key cfg_keys[] = {
     K_NUM(cluster, vv_prune_entries, CT_INT, 1, 1000, "10"),
     K_NUM(cluster, vv_prune_age, CT_DUR, MIN, 3650 * DAY, "7d"),
     K_STR(cluster, shared_secret, CF_SECRET, ""),
+    K_NUM(cluster, stream_rate, CT_RATE, 0, 1024 * GIB, "64MiB"),
 
     K_STR(storage, engine, CF_ID, "lsm"),
     K_STR(storage, plugin_dir, CF_TEXT, ""),

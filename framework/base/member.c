@@ -1,5 +1,6 @@
 /*
- * member.c - names of member states, both ways (see member.h).
+ * member.c - names of member states and ring statuses, both ways, and which
+ * statuses each ring holds (see member.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -20,4 +21,35 @@ int dk_member_state_parse(const char *name, dk_member_state *out)
             return 0;
         }
     return -EINVAL;
+}
+
+const char *dk_member_status_name(dk_member_status s)
+{
+    static const char *const names[] = {"joining", "normal", "leaving", "left", "removed", "replacing"};
+    return (unsigned)s <= DK_STATUS_MAX ? names[s] : "unknown";
+}
+
+int dk_member_status_parse(const char *name, dk_member_status *out)
+{
+    for (int s = DK_STATUS_JOINING; s <= DK_STATUS_MAX; s++)
+        if (!strcmp(name, dk_member_status_name((dk_member_status)s))) {
+            *out = (dk_member_status)s;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int dk_member_status_current(dk_member_status s)
+{
+    return s == DK_STATUS_NORMAL || s == DK_STATUS_LEAVING || s == DK_STATUS_REPLACING;
+}
+
+int dk_member_status_readable(dk_member_status s)
+{
+    return s == DK_STATUS_NORMAL || s == DK_STATUS_LEAVING;
+}
+
+int dk_member_status_future(dk_member_status s)
+{
+    return s == DK_STATUS_NORMAL || s == DK_STATUS_JOINING || s == DK_STATUS_REPLACING;
 }

@@ -8,16 +8,21 @@
 #include <xxhash.h>
 
 #include "cluster/cluster.h"
+#include "cluster/rebalance.h"
 #include "base/log.h"
+#include "util/vv.h"
 
 static int member_in_ring(const dk_member *m)
 {
-    return m->state != DK_MEMBER_REMOVED;
+    return m->state != DK_MEMBER_REMOVED && dk_member_status_current(m->status);
 }
 
+/* Alive and serving its ranges: gossip says it runs, and its ring status
+ * lets it answer reads (a replacing node is on the ring without its data). */
 static int member_alive(const dk_member *m)
 {
-    return m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING;
+    return (m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING) &&
+           dk_member_status_readable(m->status);
 }
 
 /* Rebuild the ring when its member set (ids, weights, places) changed. */
@@ -68,10 +73,22 @@ static void cluster_update_ring(dk_cluster *c, const dk_member *m, size_t n)
            k, k == 1 ? "" : "s");
 }
 
-/* Worker thread: write the member table into the catalog. */
+/* Worker thread: raise the actor incarnation when asked, write the member
+ * table into the catalog. */
 static void save_work(uv_work_t *w)
 {
     dk_cluster *c = w->data;
+    if (c->raise_to) {
+        char err[256];
+        uint32_t inc = 0;
+        int rrc = dk_catalog_raise_incarnation(c->node->catalog, c->raise_to, &inc, err, sizeof(err));
+        if (rrc)
+            dk_log(DK_LOG_ERROR, "cluster: cannot raise the actor incarnation: %s", err);
+        else
+            c->raised = inc;
+    }
+    if (!c->saving_copy)
+        return;
     int rc = dk_catalog_members_save(c->node->catalog, c->saving_copy, c->n_saving_copy);
     if (rc)
         dk_log(DK_LOG_WARN, "cluster: cannot persist the member table: %s (%s)", dk_strerror(rc),
@@ -88,9 +105,35 @@ static void save_done(uv_work_t *w, int status)
     free(c->saving_copy);
     c->saving_copy = NULL;
     c->saving = 0;
+    if (c->raise_to && c->raised >= c->raise_to) {
+        dk_actor a;
+        if (dk_actor_set(&a, c->cfg->node.id, c->raised) == 0) {
+            c->node->actor = a;
+            dk_store_set_actor(c->node->store, &a);
+            dk_log(DK_LOG_INFO, "cluster: %s now writes as actor incarnation %u (the cluster remembered %u)",
+                   c->cfg->node.id, c->raised, c->raise_to - 1);
+            if (c->members && !c->stopping)
+                dk_membership_set_actor(c->members, c->raised);
+        }
+        c->raise_to = 0;
+        c->raising = 0;
+    } else if (c->raise_to && !c->stopping) {
+        save_start(c);          /* the raise failed: try again */
+        return;
+    }
     if (c->stopping)
         stop_step(c);           /* the save was the last thing stop waited for */
     else if (c->to_save)
+        save_start(c);
+}
+
+void dk__cluster_raise_actor(dk_cluster *c, uint32_t min)
+{
+    if (c->raising || c->stopping)
+        return;
+    c->raising = 1;
+    c->raise_to = min;
+    if (!c->saving)
         save_start(c);
 }
 
@@ -120,6 +163,7 @@ static void on_members(void *arg, const dk_member *m, size_t n)
     c->table = copy;
     c->n_table = n;
     cluster_update_ring(c, m, n);
+    dk_rebalance_on_members(c, m, n);
     /* Persist the latest table; intermediate ones may be skipped. */
     dk_member *save = malloc((n ? n : 1) * sizeof(*m));
     if (!save || c->stopping) {
@@ -138,6 +182,36 @@ static dk_ring *view_ring(void *arg)
 {
     dk_cluster *c = arg;
     return dk_ring_cell_get(&c->ring);
+}
+
+/* The coordinator's view callbacks below run on the loop thread. */
+static int view_readable(void *arg)
+{
+    return dk_rebalance_readable(arg);
+}
+
+static size_t view_pending(void *arg, dk_token t, dk_coord_pending *out)
+{
+    return dk_rebalance_pending(arg, t, out);
+}
+
+static const char *view_transition(void *arg)
+{
+    return dk_rebalance_sig(arg);
+}
+
+static int view_up(void *arg, const char *node_id, char *rpc_addr, size_t len, int *up)
+{
+    dk_cluster *c = arg;
+    for (size_t i = 0; i < c->n_table; i++) {
+        const dk_member *m = &c->table[i];
+        if (strcmp(m->id, node_id) == 0) {
+            snprintf(rpc_addr, len, "%s", m->rpc_addr);
+            *up = m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING;
+            return 0;
+        }
+    }
+    return DK_ENOTFOUND;
 }
 
 static int view_peer(void *arg, const char *node_id, char *rpc_addr, size_t len, int *alive)
@@ -204,7 +278,8 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .loop = loop,
         .node = node,
         .rpc = c->rpc,
-        .view = {.arg = c, .ring = view_ring, .peer = view_peer},
+        .view = {.arg = c, .ring = view_ring, .peer = view_peer, .readable = view_readable,
+                 .pending = view_pending, .up = view_up, .transition = view_transition},
         .hint_engine = node->hint_engine,
         .hint_ops = node->engine_ops,
     };
@@ -240,17 +315,42 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     snprintf(self->rack, sizeof(self->rack), "%s", cfg->node.rack);
     self->weight = (uint32_t)cfg->node.weight;
     self->state = DK_MEMBER_NORMAL;
+    self->status = dk_rebalance_initial_status(node, cfg->node.id, initial, n_initial);
+    self->actor_inc = node->actor.incarnation;
+    if (self->status != DK_STATUS_NORMAL)
+        dk_log(DK_LOG_INFO, "cluster: %s starts %s%s", cfg->node.id, dk_member_status_name(self->status),
+               node->data_lost ? " (no data from a previous life)" : "");
     rc = dk_membership_start(loop, &mc, &c->members, err, errlen);
     free(seeds);
     free(initial);
-    if (rc)
+    if (rc) {
         c->members = NULL;
+        return rc;
+    }
+    rc = dk_rebalance_start(c);
+    if (rc)
+        snprintf(err, errlen, "cluster: cannot start rebalancing: %s", dk_strerror(rc));
     return rc;
+}
+
+/* Loop thread: the rebalance timer is closed. */
+static void rb_stopped(void *arg)
+{
+    dk_cluster *c = arg;
+    c->rb_stopped = 1;
+    stop_step(c);
 }
 
 static void stop_step(void *arg)
 {
     dk_cluster *c = arg;
+    if (c->rb && !c->rb_stopping) {
+        c->rb_stopping = 1;
+        dk_rebalance_stop(c, rb_stopped, c);
+        return;
+    }
+    if (c->rb && !c->rb_stopped)
+        return;
     if (c->coord) {
         dk_coord *co = c->coord;
         c->coord = NULL;
@@ -271,6 +371,7 @@ static void stop_step(void *arg)
     }
     if (c->saving)
         return;             /* save_done calls back here */
+    dk_rebalance_free(c);
     free(c->table);
     c->table = NULL;
     free(c->to_save);
@@ -300,15 +401,24 @@ int dk_cluster_render(dk_cluster *c, dk_buf *out)
     json_object_set_new(o, "cluster", json_string(c->cfg->cluster.name));
     json_object_set_new(o, "ring_version", json_integer(r ? (json_int_t)dk_ring_version(r) : 0));
     json_object_set_new(o, "n_replicas", json_integer(c->cfg->cluster.n_replicas));
+    json_object_set_new(o, "streaming", dk_rebalance_progress(c));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         int idx = r ? dk_ring_find(r, m[i].id) : -1;
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:f}",
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f}",
                               "id", m[i].id, "state", dk_member_state_name(m[i].state),
+                              "status", dk_member_status_name(m[i].status == DK_STATUS_REPLACING
+                                                              ? DK_STATUS_JOINING : m[i].status),
                               "gossip", m[i].gossip_addr, "rpc", m[i].rpc_addr, "http", m[i].http_addr,
                               "dc", m[i].dc, "rack", m[i].rack, "weight", (int)m[i].weight,
                               "incarnation", (json_int_t)m[i].incarnation,
+                              "actor_incarnation", (json_int_t)m[i].actor_inc,
                               "ownership", idx >= 0 ? dk_ring_ownership(r, (uint32_t)idx) : 0.0);
+        if (m[i].status == DK_STATUS_REPLACING)
+            json_object_set_new(e, "replacing", json_true());
+        json_t *prog = dk_rebalance_member_progress(c, m[i].id);
+        if (prog)
+            json_object_set_new(e, "streaming", prog);
         json_array_append_new(arr, e);
     }
     json_object_set_new(o, "members", arr);

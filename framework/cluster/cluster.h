@@ -3,9 +3,11 @@
  * gossip membership, the ring derived from it, the node-to-node RPC
  * transport, and the quorum coordinator that uses all three.
  *
- * The ring holds every member that is not removed: a down node keeps its
+ * The ring holds the members whose ring status (member.h) is normal,
+ * leaving or replacing, whatever their liveness: a down node keeps its
  * ranges (its writes go to fallback nodes as hints), as in Dynamo, so a
- * failure never reshuffles data; only joins and removals change the ring.
+ * failure never reshuffles data; only ring status changes (joins,
+ * decommissions, removals) change the ring.
  * The member table is persisted in the catalog on a worker after every
  * change and fed back to gossip at the next start, so a restarted node
  * routes correctly before gossip converges.
@@ -43,6 +45,12 @@ typedef struct dk_cluster {
     void (*stop_done)(void *);
     void *stop_arg;
     int stopping;
+    struct dk__rebalance *rb;           /* ring moves (rebalance.c) */
+    int rb_stopping, rb_stopped;
+    /* raising the version-vector actor incarnation (a node that lost its
+     * data and learned a higher one from the cluster): done by the save job */
+    int raising;
+    uint32_t raise_to, raised;
 } dk_cluster;
 
 /*
@@ -59,4 +67,9 @@ void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);
 
 /* Append the GET /cluster JSON document to out. Any thread. */
 int dk_cluster_render(dk_cluster *c, dk_buf *out);
+
+/* Raise this node's actor incarnation to at least min, durably (catalog,
+ * on a worker), then stamp new writes and gossip with it; c->raising is
+ * set meanwhile. Loop thread (rebalance.c). */
+void dk__cluster_raise_actor(dk_cluster *c, uint32_t min);
 #endif

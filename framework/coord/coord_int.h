@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include "coord/coordinator.h"
 #include "coord/hints.h"
+#include "coord/stream.h"
 #include "coord/merkle.h"
 #include "rpc/rpc_ae.h"
 #include "node/catalog.h"
@@ -49,6 +50,9 @@ struct dk_coord {
     void (*stop_done)(void *);
     void *stop_arg;
     struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
+    struct dk__stream *stream;  /* ranges this node fetches (stream.c) */
+    uint64_t serve_next_ns;     /* pacing of the batches it serves (stream_source.c) */
+    uint64_t served_keys, served_bytes, served_batches;     /* atomic */
     struct scan_table *scan_table;  /* ranges' preference lists of the last
                                      * ring scanned (coord_scan.c) */
     struct dk_ae *ae;           /* anti-entropy; torn down last (antientropy.c) */
@@ -174,6 +178,95 @@ typedef void (*dk__read_cb)(void *arg, int status, int acks, int needed, int rep
 int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb,
                     void *arg);
 
+/* ---- streaming (stream.c, stream_source.c) ----------------------------- */
+
+/* Create / close the receiving side (its timer is counted in inflight).
+ * Without memory c->stream stays NULL and plans are refused. Loop thread. */
+void dk__stream_start(dk_coord *c);
+void dk__stream_stop(dk_coord *c);
+/* Free it once nothing is in flight (from the coordinator's last step). */
+void dk__stream_free(dk_coord *c);
+
+/* Requests of the streaming protocol (replica.c dispatches them); each
+ * answers q exactly once. */
+void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);        /* STREAM_REQ */
+void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body);   /* STREAM_DONE */
+
+/* ---- streaming internals (stream.c, stream_fetch.c) -------------------------
+ * A plan: the ranges this node fetches for one move; a range is complete
+ * once every current source delivered it; a session streams the ranges
+ * wanted from one source. All on the loop thread; st_publish copies a
+ * summary for other threads under pub_mu. */
+#define DK__ST_INFO_MAX 64u
+
+enum { DK__SS_IDLE, DK__SS_REQ, DK__SS_MERGE, DK__SS_DONE };
+
+typedef struct dk__st_plan dk__st_plan;
+
+typedef struct dk__st_range {
+    dk_token start, end;
+    int done, nothing;
+    uint32_t n_src, n_got;
+    uint16_t src[DK_STREAM_SRC_MAX];    /* node indexes of its current sources */
+    uint16_t got[DK_STREAM_SRC_MAX];    /* ...and of those that delivered it whole */
+} dk__st_range;
+
+typedef struct dk__st_sess {
+    dk__st_plan *pl;
+    struct dk__st_sess *next;
+    uint16_t node;              /* the source */
+    size_t *ranges;             /* indexes into pl->r */
+    size_t n;
+    char hash[24];              /* names the range set (saved cursors apply to it only) */
+    dk_buf cursor;
+    int state, dead;            /* DK__SS_*; dead: retired, dropped once idle */
+    uint64_t retry_at, backoff_ms;
+    uint64_t keys, bytes, batches;
+} dk__st_sess;
+
+struct dk__st_plan {
+    struct dk__stream *st;
+    char sig[DK_STREAM_SIG_MAX + 1];
+    unsigned refs;              /* the stream struct's own + steps in flight */
+    int loaded, retired, done_saved;
+    dk_stream_node *nodes;
+    size_t n_nodes, cap_nodes;
+    dk__st_range *r;            /* sorted by end token */
+    size_t n;
+    dk__st_sess *sess;
+    dk_catalog_cursor *cursors; /* saved cursors (loaded, then kept current) */
+    size_t n_cursors;
+    uint64_t keys, bytes;
+};
+
+typedef struct dk__stream {
+    dk_coord *c;
+    dk__st_plan *plan;
+    uv_timer_t tick;
+    pthread_mutex_t cat_mu;     /* node->stream_catalog: one job at a time */
+    pthread_mutex_t pub_mu;     /* pub and info: read by any thread */
+    dk_stream_status pub;
+    dk_stream_info info[DK__ST_INFO_MAX];
+    size_t n_info;
+} dk__stream;
+
+/* stream.c */
+void dk__st_plan_unref(dk__st_plan *pl);
+dk__st_range *dk__st_range_find(dk__st_plan *pl, dk_token end);
+int dk__st_range_has(const uint16_t *l, uint32_t n, uint16_t v);
+void dk__st_span_of(const dk__st_range *r, uint8_t *out);          /* 32 bytes, big-endian */
+dk_token dk__st_token_of(const uint8_t *p);                        /* 16 bytes, big-endian */
+/* Worker: save progress under cat_mu; 0 or the catalog's error (logged). */
+int dk__st_save(dk__stream *st, const char *plan, const dk_catalog_cursor *cur, const dk_catalog_range *done,
+                size_t n_done);
+/* Record ranges that became complete, reconcile the streams, publish. */
+void dk__st_plan_check_done(dk__stream *st, dk__st_plan *pl);
+
+/* stream_fetch.c */
+void dk__st_sess_free(dk__st_sess *s);
+void dk__st_sess_kick(dk__stream *st, dk__st_sess *s);
+/* Make the streams match the ranges' current sources. */
+void dk__st_plan_streams(dk__stream *st, dk__st_plan *pl);
 /* ---- scans (scan_replica.c, coord_scan.c) ------------------------------------ */
 
 /* Serve a SCAN_RANGE request from a peer: answer SCAN_RESULT, or ERROR for

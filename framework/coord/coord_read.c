@@ -11,9 +11,9 @@
  * and a slow replica never delays the answer; it is what Dynamo and
  * Riak do.
  *
- * Reconciliation folds the answers with the resolver's merge on the loop
- * (pure and bounded by max_siblings). The merged object's values borrow
- * from the answers' buffers, which live in the op until it is freed.
+ * Reconciliation folds the answers with the resolvers' merge on the loop
+ * (pure and bounded by max_siblings, or by the CRDT state limit), the
+ * resolver chosen per object type (node/resolve.h).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
+#include "node/resolve.h"
 #include "node/store.h"
 
 enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED };
@@ -82,38 +83,37 @@ static int rop_count(const rop *op, int state)
  * when nothing was found. */
 static int rop_reconcile(rop *op, dk_buf *out)
 {
-    const dk_conflict_ops *ops = op->c->node->resolver_ops;
-    dk_resolver *res = op->c->node->resolver;
-    dk_object acc, next;
-    dk_object_init(&acc);
-    dk_object_init(&next);
-    int have = 0, rc = 0;
-    const rreply *only = NULL;
+    const dk_resolvers *rs = &op->c->node->resolvers;
+    dk_buf acc = DK_BUF_INIT, next = DK_BUF_INIT;
+    dk_object merged;           /* decoded from acc once there is a merge */
+    dk_object_init(&merged);
+    const rreply *first = NULL;
+    int rc = 0;
     dk_buf_reset(out);
     for (uint32_t i = 0; i < op->n && rc == 0; i++) {
         const rreply *r = &op->rr[i];
         if (r->state != RR_FOUND)
             continue;
-        if (!have) {
-            rc = dk_object_copy(&acc, &r->obj);
-            only = r;
-            have = 1;
+        if (!first) {
+            first = r;
             continue;
         }
-        only = NULL;
-        dk_object_free(&next);
-        dk_object_init(&next);
-        rc = ops->merge(res, &acc, &r->obj, &next);
+        if (acc.len)
+            rc = dk_resolve_merge(rs, dk_buf_slice(&acc), &merged, dk_buf_slice(&r->raw), &r->obj, &next);
+        else
+            rc = dk_resolve_merge(rs, dk_buf_slice(&first->raw), &first->obj, dk_buf_slice(&r->raw), &r->obj, &next);
         if (rc == 0) {
-            dk_object tmp = acc;
+            dk_buf tmp = acc;
             acc = next;
             next = tmp;
+            rc = dk_object_decode(dk_buf_slice(&acc), &merged, NULL, 0);
         }
     }
-    if (rc == 0 && have)
-        rc = only ? dk_buf_append(out, only->raw.data, only->raw.len) : dk_object_encode(&acc, out);
-    dk_object_free(&acc);
-    dk_object_free(&next);
+    if (rc == 0 && first)
+        rc = acc.len ? dk_buf_append(out, acc.data, acc.len) : dk_buf_append(out, first->raw.data, first->raw.len);
+    dk_object_free(&merged);
+    dk_buf_free(&acc);
+    dk_buf_free(&next);
     return rc;
 }
 
@@ -353,7 +353,7 @@ static int rop_ask(rop *op, uint32_t i)
 {
     rreply *r = &op->rr[i];
     dk_coord *c = op->c;
-    if (r->rep.self) {
+    if (r->rep.self && r->rep.alive) {
         /* From memory on the loop when the engine can; a worker only when
          * the read needs the disk. */
         int rc = dk_store_try_get(c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);

@@ -218,9 +218,11 @@ static int sop_plan(sop *op)
     for (uint32_t i = 0; i < op->n_nodes; i++) {
         scan_node *x = &op->nodes[i];
         snprintf(x->id, sizeof(x->id), "%s", dk_ring_node_at(op->ring, i)->id);
-        if (strcmp(x->id, c->self) == 0)
-            x->self = x->alive = 1;
-        else if (c->view.peer(c->view.arg, x->id, x->addr, sizeof(x->addr), &x->alive) != 0 || !x->addr[0])
+        if (strcmp(x->id, c->self) == 0) {
+            x->self = 1;
+            /* a node still getting its data back does not answer for it */
+            x->alive = !c->view.readable || c->view.readable(c->view.arg);
+        } else if (c->view.peer(c->view.arg, x->id, x->addr, sizeof(x->addr), &x->alive) != 0 || !x->addr[0])
             x->alive = 0;
     }
     for (size_t i = 0; i < op->nv; i++)
@@ -500,7 +502,7 @@ static void sop_merge(sop *op)
             parts[n++] = dk_buf_slice(&p->answer);
     pg->parts = (uint32_t)n;
     const dk_node *node = op->c->node;
-    pg->status = dk__scan_merge(parts, n, op->limit, op->flags, dk_now_ms(), node->resolver_ops, node->resolver, pg);
+    pg->status = dk__scan_merge(parts, n, op->limit, op->flags, dk_now_ms(), &node->resolvers, pg);
     if (pg->status == 0)
         pg->status = sop_gaps(op);
     free(parts);

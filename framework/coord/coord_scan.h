@@ -136,12 +136,13 @@ int dk__scan_local(dk_store *st, const dk_msg_scan_range *m, size_t frame_cap, i
 /*
  * Merge parts (n SCAN_RESULT bodies, already decodable) into page (zeroed
  * by the caller, data initialised): the rule in the header comment above,
- * liveness judged at now_ms, duplicates folded with ops->merge. flags are
- * the SCAN_RANGE flags the parts answered: without DK_SCAN_WITH_DEAD a key
- * with one copy is listed as its node sent it (live there), undecoded.
+ * liveness judged at now_ms, duplicates folded with the resolvers' merge
+ * (node/resolve.h). flags are the SCAN_RANGE flags the parts answered:
+ * without DK_SCAN_WITH_DEAD a key with one copy is listed as its node sent
+ * it (live there), undecoded.
  * Fills pairs, more, cursor and now_ms. Returns 0, -ENOMEM or DK_ECORRUPT.
  * Pure apart from the resolver (thread-safe); worker thread.
  */
 int dk__scan_merge(const dk_slice *parts, size_t n, uint32_t limit, uint32_t flags, int64_t now_ms,
-                   const dk_conflict_ops *ops, dk_resolver *res, dk_coord_scan_page *page);
+                   const dk_resolvers *rs, dk_coord_scan_page *page);
 #endif /* DK_COORD_SCAN_H */

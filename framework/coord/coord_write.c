@@ -61,6 +61,7 @@ struct wop {
     dk_buf key, value;
     dk_vv ctx, im;
     int has_ctx, has_im, tombstone, cond, strict, consistency, here;
+    int type;                   /* DK_OBJECT_* */
     int64_t ttl_ms;
     int needed, acks, answered, timed_out, sloppy;
     int local_pending;          /* replicating while the local write is in flight */
@@ -266,6 +267,86 @@ static void slot_failed(wslot *sl)
     wop_check(op);
 }
 
+/* ---- pending replicas ------------------------------------------------------ */
+
+typedef struct psend {
+    wop *op;
+    char id[DK_NODE_ID_MAX + 1];
+} psend;
+
+static void pending_hint_done(void *arg, int status)
+{
+    psend *p = arg;
+    wop *op = p->op;
+    dk_coord *c = op->c;
+    if (status)
+        dk_log(DK_LOG_ERROR, "coordinator: pending replica %s may miss a write: keeping its hint failed: %s",
+               p->id, dk_strerror(status));
+    free(p);
+    wop_unref(op);
+    dk__coord_release(c);
+}
+
+/* Keep the write as a hint for pending replica p->id (it was down or
+ * failed): its stream may already have passed the key. Takes p. */
+static void pending_hint(psend *p)
+{
+    wop *op = p->op;
+    dk_coord *c = op->c;
+    if (c->hints && !c->stopping &&
+        dk_hints_store(c->hints, p->id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), pending_hint_done, p) == 0) {
+        dk__coord_hold(c);
+        op->refs++;
+        return;
+    }
+    dk_log(DK_LOG_WARN, "coordinator: pending replica %s misses a write (no hint kept)", p->id);
+    free(p);
+}
+
+static void pending_sent(void *arg, int status)
+{
+    psend *p = arg;
+    wop *op = p->op;
+    if (status == 0)
+        free(p);
+    else
+        pending_hint(p);
+    wop_unref(op);
+}
+
+/* Send the new object to the key's pending replicas (a ring move under
+ * way): not counted toward W, never a reason to answer later. */
+static void wop_pending(wop *op)
+{
+    dk_coord *c = op->c;
+    if (!c->view.pending)
+        return;
+    dk_coord_pending pend[COORD_N_MAX];
+    size_t n = c->view.pending(c->view.arg, op->plan.token, pend);
+    for (size_t i = 0; i < n && i < COORD_N_MAX; i++) {
+        if (strcmp(pend[i].id, c->self) == 0)
+            continue;       /* this node took the write locally */
+        psend *p = calloc(1, sizeof(*p));
+        if (!p)
+            continue;
+        p->op = op;
+        snprintf(p->id, sizeof(p->id), "%.64s", pend[i].id);
+        dk_metrics_add("coord_pending_writes_total", 1);
+        dk__replica rep;
+        memset(&rep, 0, sizeof(rep));
+        snprintf(rep.id, sizeof(rep.id), "%.64s", pend[i].id);
+        snprintf(rep.addr, sizeof(rep.addr), "%s", pend[i].addr);
+        uint64_t left = dk__left_ms(op->deadline_ns);
+        if (pend[i].alive && rep.addr[0] && left &&
+            dk__send_replica(c, &rep, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), "", left, pending_sent,
+                             p) == 0) {
+            op->refs++;
+            continue;
+        }
+        pending_hint(p);
+    }
+}
+
 /* The local write is done: replicate to every other replica. */
 static void wop_replicate(wop *op)
 {
@@ -283,6 +364,7 @@ static void wop_replicate(wop *op)
         if (!sl->owner.alive || slot_send(sl, &sl->owner, 0) != 0)
             slot_failed(sl);
     }
+    wop_pending(op);
     wop_check(op);
     wop_unref(op);
 }
@@ -302,7 +384,7 @@ static void local_write_run(dk__job *j)
         dk_store_write sw = {
             .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
             .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
-            .if_match = op->has_im ? &op->im : NULL,
+            .if_match = op->has_im ? &op->im : NULL, .type = op->type,
         };
         rc = dk_store_write_local(st, &sw, dk_now_ms(), &op->res.raw, &op->res.obj);
     }
@@ -321,7 +403,9 @@ static void local_write_end(wop *op, int rc)
         wop_answer(op, rc);
     } else {
         dk_metrics_add("coord_writes_total", 1);
-        if (op->plan.self_pos >= 0)
+        /* a node without its data (replacing) holds the write but is not
+         * read from yet: its copy does not count */
+        if (op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive)
             op->acks++;
         if (replicating)
             wop_check(op);
@@ -378,7 +462,7 @@ static int wop_local_async(wop *op)
     dk_store_write sw = {
         .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
         .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
-        .if_match = op->has_im ? &op->im : NULL,
+        .if_match = op->has_im ? &op->im : NULL, .type = op->type,
     };
     int rc = dk_store_write_start(op->c->node->store, &sw, dk_now_ms(), local_write_ready, op, &op->swop);
     if (rc == -EAGAIN)
@@ -559,7 +643,8 @@ static int wop_forward_to(wop *op, const dk__replica *to)
     uint64_t inner = left > 20 ? left - left / 10 : left;
     dk_msg_forward_write m = {
         .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value),
-        .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0),
+        .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0) |
+                 (op->type == DK_OBJECT_CRDT ? DK_FWD_CRDT : 0),
         .ttl_ms = op->ttl_ms, .cond = op->cond, .consistency = op->consistency, .timeout_ms = inner,
     };
     int rc = 0;
@@ -615,7 +700,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
 {
     if (w->key.len == 0 || w->key.len > DK_KEY_MAX || w->value.len > DK_VALUE_MAX || w->ttl_ms < 0 ||
         w->cond < DK_COND_NONE || w->cond > DK_COND_IF_NONE_MATCH || w->consistency < DK_CL_DEFAULT ||
-        w->consistency > DK_CL_ALL)
+        w->consistency > DK_CL_ALL || w->type < DK_OBJECT_PLAIN || w->type >= DK_OBJECT_TYPES ||
+        (w->type == DK_OBJECT_CRDT && (w->tombstone || w->context || w->ttl_ms || w->cond != DK_COND_NONE)))
         return -EINVAL;
     if (c->stopping)
         return DK_ECLOSED;
@@ -631,6 +717,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
     op->tombstone = w->tombstone != 0;
     op->ttl_ms = w->ttl_ms;
     op->cond = w->cond;
+    op->type = w->type;
     op->strict = w->strict != 0;
     op->consistency = w->consistency == DK_CL_DEFAULT ? c->cfg->cluster.write_consistency : w->consistency;
     op->sloppy = dk__sloppy(c, op->strict);
@@ -662,7 +749,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
  * while starting waits for wop_launched (op->cb_due). */
 static void wop_start(wop *op)
 {
-    int here = op->here || (op->cond == DK_COND_NONE && op->plan.self_pos >= 0);
+    int here = op->here ||
+               (op->cond == DK_COND_NONE && op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive);
     if (here && op->cond != DK_COND_NONE)
         cas_lock(op);
     else if (here)

@@ -56,6 +56,7 @@ static void coord_maybe_stopped(dk_coord *c)
     }
     void (*done)(void *) = c->stop_done;
     void *arg = c->stop_arg;
+    dk__stream_free(c);
     dk__scan_table_drop(c);
     pthread_mutex_destroy(&c->post_mu);
     free(c);
@@ -271,7 +272,8 @@ static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
     memset(out, 0, sizeof(*out));
     snprintf(out->id, sizeof(out->id), "%s", rn->id);
     if (strcmp(rn->id, c->self) == 0) {
-        out->self = out->alive = 1;
+        out->self = 1;
+        out->alive = !c->view.readable || c->view.readable(c->view.arg);
         return;
     }
     if (c->view.peer(c->view.arg, rn->id, out->addr, sizeof(out->addr), &out->alive) != 0 || !out->addr[0])
@@ -426,12 +428,20 @@ int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg)
 
 /* ---- hint delivery -------------------------------------------------------- */
 
+/* A hint's target is reachable: up, whatever its ring status. */
+static int coord_hint_target(dk_coord *c, const char *target, char *addr, size_t len, int *alive)
+{
+    if (c->view.up)
+        return c->view.up(c->view.arg, target, addr, len, alive);
+    return c->view.peer(c->view.arg, target, addr, len, alive);
+}
+
 static int coord_hint_alive(void *arg, const char *target)
 {
     dk_coord *c = arg;
     char addr[DK_CONFIG_ADDR_MAX + 1];
     int alive = 0;
-    return c->view.peer(c->view.arg, target, addr, sizeof(addr), &alive) == 0 && alive && addr[0];
+    return coord_hint_target(c, target, addr, sizeof(addr), &alive) == 0 && alive && addr[0];
 }
 
 typedef struct hint_send {
@@ -452,7 +462,7 @@ static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_sl
     dk_coord *c = arg;
     dk__replica rep = {0};
     snprintf(rep.id, sizeof(rep.id), "%s", target);
-    if (c->view.peer(c->view.arg, target, rep.addr, sizeof(rep.addr), &rep.alive) != 0 || !rep.alive)
+    if (coord_hint_target(c, target, rep.addr, sizeof(rep.addr), &rep.alive) != 0 || !rep.alive)
         return DK_EUNAVAILABLE;
     hint_send *s = malloc(sizeof(*s));
     if (!s)
@@ -515,6 +525,7 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     uv_unref((uv_handle_t *)&c->ready_check);
     uv_unref((uv_handle_t *)&c->post_async);
     c->handles_open = 3;
+    dk__stream_start(c);
     rc = dk__ae_start(c, &c->ae);
     if (rc) {
         /* Only out of memory or workers: run without repair (tombstones
@@ -543,5 +554,6 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg)
         dk__ae_stop(c->ae);
     if (c->hints)
         dk_hints_close(c->hints, coord_hints_closed, c);
+    dk__stream_stop(c);
     coord_maybe_stopped(c);
 }

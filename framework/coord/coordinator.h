@@ -63,6 +63,11 @@
  * failed (not enough acks) may still be on some replicas; the outcome is
  * then two siblings, which a reader sees and resolves - never a silent loss.
  *
+ * Pending replicas (a ring move under way, coord/stream.h): every write
+ * also goes to the key's pending replicas, which do not count toward W; a
+ * pending replica that is down or fails gets a hint kept here, so it
+ * misses nothing its stream may already have passed.
+ *
  * Hinted handoff: see hints.h. Prefix scans across the cluster: see
  * coord_scan.h.
  *
@@ -93,8 +98,16 @@
 
 typedef struct dk_coord dk_coord;
 
-/* How the coordinator sees the cluster (implemented from gossip). Both
- * functions are called on the loop thread. */
+/* A pending replica of a key (a node a ring move brings into its
+ * preference list): it gets every write, which does not count toward W. */
+typedef struct dk_coord_pending {
+    char id[DK_NODE_ID_MAX + 1];
+    char addr[DK_CONFIG_ADDR_MAX + 1];
+    int alive;
+} dk_coord_pending;
+
+/* How the coordinator sees the cluster (implemented from gossip). Every
+ * function is called on the loop thread. */
 typedef struct dk_coord_view {
     void *arg;
     /* Current ring snapshot, referenced: the caller calls dk_ring_unref.
@@ -104,6 +117,23 @@ typedef struct dk_coord_view {
      * NUL-terminated) and *alive (gossip says normal/joining/leaving, not
      * suspect/down), or DK_ENOTFOUND. */
     int (*peer)(void *arg, const char *node_id, char *rpc_addr, size_t len, int *alive);
+    /* Optional (NULL: always). Whether this node holds the data of its
+     * ranges: not while it replaces itself after losing its data. A node
+     * that does not is on the ring but is not read from, and forwards the
+     * writes it would coordinate. */
+    int (*readable)(void *arg);
+    /* Optional (NULL: none). The pending replicas of token t: fills out[]
+     * (room for COORD_N_MAX) and returns how many. */
+    size_t (*pending)(void *arg, dk_token t, dk_coord_pending *out);
+    /* Optional (NULL: as peer). Whether a node runs at all, whatever its
+     * ring status: 0 and fills rpc_addr and *up, or DK_ENOTFOUND. Hints
+     * are delivered to a node that is up even while it is still getting
+     * its ranges (its stream may have passed the hinted key). */
+    int (*up)(void *arg, const char *node_id, char *rpc_addr, size_t len, int *up);
+    /* Optional. The signature of the ring move under way ("" or NULL:
+     * none); a stream source serves only requests of the move it knows.
+     * Valid until the loop runs again. */
+    const char *(*transition)(void *arg);
 } dk_coord_view;
 
 typedef struct dk_coord_conf {
@@ -155,6 +185,8 @@ typedef struct dk_coord_write {
     const dk_vv *if_match;              /* DK_COND_IF_MATCH: NULL = "*" */
     int consistency;                    /* DK_CL_*; DEFAULT = cluster.write_consistency */
     int strict;                         /* 1: strict quorum for this request */
+    int type;                           /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
+                                         * an operation, no tombstone, context, ttl or cond */
 } dk_coord_write;
 
 typedef struct dk_coord_result {
@@ -177,7 +209,7 @@ typedef void (*dk_coord_cb)(void *arg, dk_coord_result *r);
 /*
  * Coordinate a client write. Everything needed is copied from w. Returns 0
  * and cb runs exactly once later (never from inside this call); or an error
- * and cb is never called: -EINVAL (bad key, value, ttl, cond or
+ * and cb is never called: -EINVAL (bad key, value, ttl, cond, type or
  * consistency), DK_EUNAVAILABLE (no ring yet: the node has not joined),
  * DK_ECLOSED (stopping), -ENOMEM. Loop thread.
  */

@@ -8,6 +8,7 @@
  *   GET_REPLICA    read the local copy; answer REPLICA_VALUE.
  *   FORWARD_WRITE  coordinate the client write here (never forwarded again);
  *                  answer FORWARD_RESULT.
+ *   STREAM_REQ, STREAM_DONE  range streaming (stream_source.c, stream.c).
  *   SCAN_RANGE     this node's part of a prefix scan (scan_replica.c);
  *                  answer SCAN_RESULT.
  *   TREE_REQ, KEYS_REQ  anti-entropy exchanges (ae_serve.c).
@@ -269,6 +270,7 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
             .context = (m.flags & DK_FWD_HAS_CONTEXT) ? &ctx : NULL, .ttl_ms = m.ttl_ms, .cond = m.cond,
             .if_match = (m.flags & DK_FWD_HAS_IF_MATCH) ? &im : NULL, .consistency = m.consistency,
             .strict = (m.flags & DK_FWD_STRICT) != 0,
+            .type = (m.flags & DK_FWD_CRDT) ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
         };
         rc = dk__coord_put_here(c, &w, m.timeout_ms, forwarded_done, q);
         if (rc)
@@ -307,6 +309,12 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     }
     case DK_MSG_FORWARD_WRITE:
         replica_forwarded(c, q, body);
+        return;
+    case DK_MSG_STREAM_REQ:
+        dk__stream_serve(c, q, body);
+        return;
+    case DK_MSG_STREAM_DONE:
+        dk__stream_done_query(c, q, body);
         return;
     case DK_MSG_SCAN_RANGE:
         dk__scan_serve(c, q, body);

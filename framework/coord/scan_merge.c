@@ -10,7 +10,7 @@
  * the inputs are bounded by the answers' byte budgets, and sorting a few
  * thousand references costs less than decoding their objects. A run of
  * equal keys is one key seen by several readers: its objects are decoded
- * and folded with the resolver's merge (as coord_read.c does), and the
+ * and folded with the resolvers' merge (as coord_read.c does), and the
  * result is listed when it is live at now_ms. A single copy is listed as
  * it came, without re-encoding, and without decoding when the nodes were
  * asked for live objects only (they checked).
@@ -22,6 +22,7 @@
 #include "coord/coord_scan.h"
 #include "base/log.h"
 #include "node/object.h"
+#include "node/resolve.h"
 #include "node/store.h"
 #include "util/vv.h"
 
@@ -47,15 +48,14 @@ static int merge_ref_cmp(const void *a, const void *b)
  * decodes). *live tells whether the result has a live sibling at now. A
  * copy that does not decode is skipped with a log line, as the store's own
  * scan skips one: the other copies still count. */
-static int merge_fold(const merge_ref *refs, size_t n, int64_t now, const dk_conflict_ops *ops, dk_resolver *res,
-                      dk_buf *out, int *live)
+static int merge_fold(const merge_ref *refs, size_t n, int64_t now, const dk_resolvers *rs, dk_buf *out, int *live)
 {
-    dk_object acc, obj, next;
+    dk_object acc, obj;
     dk_object_init(&acc);
     dk_object_init(&obj);
-    dk_object_init(&next);
+    dk_buf acc_raw = DK_BUF_INIT, next = DK_BUF_INIT;
     int rc = 0;
-    size_t have = 0, only = 0;
+    size_t have = 0;
     char err[160];
     for (size_t i = 0; i < n && rc == 0; i++) {
         dk_object *dst = have ? &obj : &acc;
@@ -64,29 +64,27 @@ static int merge_fold(const merge_ref *refs, size_t n, int64_t now, const dk_con
             continue;
         }
         if (have++ == 0) {
-            only = i;
+            rc = dk_buf_append(&acc_raw, refs[i].obj.ptr, refs[i].obj.len);
             continue;
         }
-        dk_object_free(&next);
-        dk_object_init(&next);
-        rc = ops->merge(res, &acc, &obj, &next);
+        rc = dk_resolve_merge(rs, dk_buf_slice(&acc_raw), &acc, refs[i].obj, &obj, &next);
         if (rc == 0) {
-            /* next may borrow values from the answers' bytes, which outlive
-             * this function: swapping is safe. */
-            dk_object tmp = acc;
-            acc = next;
+            dk_buf tmp = acc_raw;
+            acc_raw = next;
             next = tmp;
+            rc = dk_object_decode(dk_buf_slice(&acc_raw), &acc, NULL, 0);
         }
     }
     dk_buf_reset(out);
     *live = 0;
     if (rc == 0 && have) {
         *live = dk_store_is_live(&acc, now);
-        rc = have == 1 ? dk_buf_append(out, refs[only].obj.ptr, refs[only].obj.len) : dk_object_encode(&acc, out);
+        rc = dk_buf_append(out, acc_raw.data, acc_raw.len);
     }
     dk_object_free(&acc);
     dk_object_free(&obj);
-    dk_object_free(&next);
+    dk_buf_free(&acc_raw);
+    dk_buf_free(&next);
     return rc;
 }
 
@@ -128,7 +126,7 @@ static int merge_pairs(dk_coord_scan_page *page, merge_out *outs)
 }
 
 int dk__scan_merge(const dk_slice *parts, size_t n, uint32_t limit, uint32_t flags, int64_t now_ms,
-                   const dk_conflict_ops *ops, dk_resolver *res, dk_coord_scan_page *page)
+                   const dk_resolvers *rs, dk_coord_scan_page *page)
 {
     dk_msg_scan_result *m = calloc(n ? n : 1, sizeof(*m));
     if (!m)
@@ -177,7 +175,7 @@ int dk__scan_merge(const dk_slice *parts, size_t n, uint32_t limit, uint32_t fla
             dk_buf_reset(&one);
             rc = dk_buf_append(&one, refs[i].obj.ptr, refs[i].obj.len);
         } else
-            rc = merge_fold(refs + i, j - i, now_ms, ops, res, &one, &live);
+            rc = merge_fold(refs + i, j - i, now_ms, rs, &one, &live);
         if (rc == 0 && live)
             rc = merge_emit(page, &outs, &cap, refs[i].key, dk_buf_slice(&one));
         if (rc == 0 && page->n_pairs == limit) {

@@ -73,7 +73,7 @@ int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, u
     dk_put_u32(buf, DK_GOSSIP_MAGIC);
     buf[4] = DK_GOSSIP_VERSION;
     buf[5] = (uint8_t)type;
-    buf[6] = 0;
+    buf[6] = DK_GOSSIP_FLAG_EXT;
     buf[7] = 0;
     dk_put_u32(buf + 8, seq);
     e->len = GM_HEADER_FIXED;
@@ -90,8 +90,8 @@ int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, u
 
 int dk__gossip_enc_add(dk_gossip_enc *e, const dk_member *m)
 {
-    if ((unsigned)m->state > DK_MEMBER_REMOVED || m->weight < 1 || m->weight > 100 ||
-        !m->id[0] || !m->gossip_addr[0])
+    if ((unsigned)m->state > DK_MEMBER_REMOVED || (unsigned)m->status > DK_STATUS_MAX ||
+        m->weight < 1 || m->weight > 100 || !m->id[0] || !m->gossip_addr[0])
         return -EINVAL;
     if (e->n >= 0xffffu)
         return DK_ETOOBIG;
@@ -111,6 +111,13 @@ int dk__gossip_enc_add(dk_gossip_enc *e, const dk_member *m)
         e->len = start;
         return rc;
     }
+    if (e->len + 1 + 2 * DK_VARINT_MAX + GM_TRAILER_MAX > e->cap) {
+        e->len = start;
+        return DK_ETOOBIG;
+    }
+    e->buf[e->len++] = (uint8_t)m->status;
+    e->len += dk_put_varint(e->buf + e->len, m->actor_inc);
+    e->len += dk_put_varint(e->buf + e->len, m->epoch);
     e->n++;
     return 0;
 }
@@ -162,7 +169,7 @@ static int gm_get_str(gm_cur *c, int kind, char *out, size_t outsz, int required
     return 0;
 }
 
-static int gm_get_update(gm_cur *c, dk_member *m)
+static int gm_get_update(gm_cur *c, int ext, dk_member *m)
 {
     uint64_t inc, weight;
     size_t k;
@@ -186,6 +193,21 @@ static int gm_get_update(gm_cur *c, dk_member *m)
         (rc = gm_get_str(c, GM_NAME, m->dc, sizeof m->dc, 0)) ||
         (rc = gm_get_str(c, GM_NAME, m->rack, sizeof m->rack, 0)))
         return rc;
+    if (!ext) {
+        m->status = m->state == DK_MEMBER_REMOVED ? DK_STATUS_REMOVED : DK_STATUS_NORMAL;
+        return 0;
+    }
+    uint64_t actor;
+    if (c->p >= c->end || *c->p > DK_STATUS_MAX)
+        return DK_ECORRUPT;
+    m->status = (dk_member_status)*c->p++;
+    if (!(k = dk_get_varint(c->p, c->end, &actor)) || actor > UINT32_MAX)
+        return DK_ECORRUPT;
+    c->p += k;
+    m->actor_inc = (uint32_t)actor;
+    if (!(k = dk_get_varint(c->p, c->end, &m->epoch)))
+        return DK_ECORRUPT;
+    c->p += k;
     return 0;
 }
 
@@ -195,9 +217,10 @@ int dk__gossip_decode(const uint8_t *buf, size_t n, const char *secret, dk_gossi
     if (n < GM_HEADER_FIXED + 4 + 2 + 4 || n > DK_GOSSIP_FRAME_MAX)
         return DK_ECORRUPT;
     if (dk_get_u32(buf) != DK_GOSSIP_MAGIC || buf[4] != DK_GOSSIP_VERSION || buf[7] != 0 ||
-        (buf[6] & ~DK_GOSSIP_FLAG_MAC))
+        (buf[6] & ~(DK_GOSSIP_FLAG_MAC | DK_GOSSIP_FLAG_EXT)))
         return DK_ECORRUPT;
     out->has_mac = (buf[6] & DK_GOSSIP_FLAG_MAC) != 0;
+    out->has_ext = (buf[6] & DK_GOSSIP_FLAG_EXT) != 0;
     size_t trailer = 4 + (out->has_mac ? DK_GOSSIP_MAC_LEN : 0);
     /* header, four string lengths, the count, the trailer */
     if (n < GM_HEADER_FIXED + 4 + 2 + trailer)
@@ -232,7 +255,7 @@ int dk__gossip_decode(const uint8_t *buf, size_t n, const char *secret, dk_gossi
     out->updates = c.p;
     dk_member m;
     for (uint32_t i = 0; i < out->n_updates; i++)
-        if ((rc = gm_get_update(&c, &m)))
+        if ((rc = gm_get_update(&c, out->has_ext, &m)))
             return rc;
     if (c.p != c.end)
         return DK_ECORRUPT;
@@ -245,7 +268,7 @@ int dk__gossip_update_next(const dk_gossip_msg *msg, const uint8_t **p, dk_membe
     if (*p >= msg->updates_end)
         return DK_EEOF;
     gm_cur c = {*p, msg->updates_end};
-    int rc = gm_get_update(&c, out);
+    int rc = gm_get_update(&c, msg->has_ext, out);
     if (rc)
         return rc;
     *p = c.p;

@@ -14,7 +14,16 @@
  *
  *   update = u8 state | varint incarnation | varint weight | str id
  *            | str gossip_addr | str rpc_addr | str http_addr | str dc | str rack
+ *            [ | u8 status | varint actor_inc | varint epoch ]   when flags & EXT
  *   str    = u8 length | bytes (no NUL; bounded per field)
+ *
+ * The EXT flag (every encoder here sets it) appends the ring status, the
+ * version-vector actor incarnation and the status epoch to each update. A message without
+ * it (an older node, the oldest fuzz seeds) still decodes: its members get
+ * status removed when their state is removed and normal otherwise, which
+ * is what an older node meant by putting every other member on the ring.
+ * Old decoders refuse EXT messages (they check the flag bits), so mixed
+ * versions do not gossip silently wrong records.
  *
  * Integers are little-endian (util/coding.h). A datagram is the message as
  * is; over TCP each message is preceded by its u32 length. The decoder
@@ -35,10 +44,11 @@
 #define DK_GOSSIP_MAGIC        0x31474b44u  /* "DKG1" little-endian */
 #define DK_GOSSIP_VERSION      1u
 #define DK_GOSSIP_FLAG_MAC     0x01u
+#define DK_GOSSIP_FLAG_EXT     0x02u         /* updates carry status and actor_inc */
 #define DK_GOSSIP_MAC_LEN      32u
 #define DK_GOSSIP_UDP_MAX      1400u         /* bytes per datagram we send */
 #define DK_GOSSIP_FRAME_MAX    (4u << 20)    /* bytes per TCP push-pull message */
-#define DK_GOSSIP_UPDATE_MAX   403u          /* encoded size bound of one update */
+#define DK_GOSSIP_UPDATE_MAX   419u          /* encoded size bound of one update */
 
 enum {
     DK_GOSSIP_PING = 1,         /* target = recipient's id */
@@ -52,6 +62,7 @@ typedef struct dk_gossip_msg {
     uint8_t type;
     uint32_t seq;
     int has_mac;
+    int has_ext;                /* DK_GOSSIP_FLAG_EXT */
     char cluster[DK_MEMBER_NAME_MAX + 1];
     char from[DK_MEMBER_NAME_MAX + 1];
     char target[DK_MEMBER_NAME_MAX + 1];

@@ -22,7 +22,7 @@
 #include "base/log.h"
 #include "gossip/membership_int.h"
 
-static int64_t ms_wall_ms(void)
+int64_t dk__ms_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -31,7 +31,7 @@ static int64_t ms_wall_ms(void)
 
 /* joining/normal/leaving are asserted by the node itself; suspect, down
  * and removed override them at an equal incarnation. */
-static int ms_rank(dk_member_state s)
+int dk__ms_rank(dk_member_state s)
 {
     return s == DK_MEMBER_SUSPECT ? 1 : s == DK_MEMBER_DOWN ? 2 : s == DK_MEMBER_REMOVED ? 3 : 0;
 }
@@ -50,7 +50,7 @@ uint64_t dk__ms_rand(dk_membership *m)
     return m->rng = x;
 }
 
-static int ms_find(const dk_membership *m, const char *id)
+int dk__ms_find(const dk_membership *m, const char *id)
 {
     for (size_t i = 0; i < m->n_recs; i++)
         if (!strcmp(m->recs[i].m.id, id))
@@ -113,11 +113,11 @@ static int ms_add(dk_membership *m, const dk_member *u, uint32_t tx)
     return 0;
 }
 
-static void ms_refute(dk_membership *m, uint64_t heard)
+void dk__ms_refute(dk_membership *m, uint64_t heard)
 {
     ms_rec *self = &m->recs[0];
     self->m.incarnation = heard + 1;
-    self->m.updated_ms = ms_wall_ms();
+    self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
     MS_STAT(m, refutations);
@@ -125,28 +125,16 @@ static void ms_refute(dk_membership *m, uint64_t heard)
            self->m.id, (unsigned long long)self->m.incarnation);
 }
 
-/* An update about this node: refute suspicion, death, removal, or an
- * alive record newer than ours (we restarted and forgot it). */
-static void ms_apply_self(dk_membership *m, const dk_member *u)
-{
-    const ms_rec *self = &m->recs[0];
-    if (m->leaving)
-        return;
-    if (ms_rank(u->state) > 0 ? u->incarnation >= self->m.incarnation
-                              : u->incarnation > self->m.incarnation)
-        ms_refute(m, u->incarnation);
-}
-
 void dk__ms_apply(dk_membership *m, const dk_member *u)
 {
     if (!strcmp(u->id, m->recs[0].m.id)) {
-        ms_apply_self(m, u);
+        dk__ms_apply_self(m, u);
         return;
     }
-    int i = ms_find(m, u->id);
+    int i = dk__ms_find(m, u->id);
     if (i < 0) {
         dk_member nu = *u;
-        nu.updated_ms = ms_wall_ms();
+        nu.updated_ms = dk__ms_wall_ms();
         if (ms_add(m, &nu, ms_retransmits(m)) != 0)
             return;
         if (u->state == DK_MEMBER_SUSPECT)
@@ -156,15 +144,20 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
         return;
     }
     ms_rec *r = &m->recs[i];
-    if (u->incarnation < r->m.incarnation ||
-        (u->incarnation == r->m.incarnation && ms_rank(u->state) <= ms_rank(r->m.state)))
+    if (!dk__ms_newer(u, &r->m))
         return;
     dk_member_state prev = r->m.state;
+    dk_member_status prev_status = r->m.status;
     if (strcmp(r->m.gossip_addr, u->gossip_addr))
         r->sa_ok = dk__ms_parse_addr(u->gossip_addr, &r->sa) == 0;
     int64_t was = r->m.updated_ms;
     r->m = *u;
-    r->m.updated_ms = prev == u->state ? was : ms_wall_ms();
+    /* A member that left or was removed comes back on the ring only as a
+     * new life (joining): an old life announcing itself alive keeps the
+     * status, and learns it from us. */
+    if (dk__ms_gone(prev_status) && u->status != DK_STATUS_JOINING)
+        r->m.status = prev_status;
+    r->m.updated_ms = prev == u->state && prev_status == u->status ? was : dk__ms_wall_ms();
     r->tx_left = ms_retransmits(m);
     m->dirty = 1;
     if (u->state == DK_MEMBER_SUSPECT) {
@@ -180,6 +173,9 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
                "membership: %s sees %s %s -> %s (incarnation %llu)", m->recs[0].m.id, u->id,
                dk_member_state_name(prev), dk_member_state_name(u->state),
                (unsigned long long)u->incarnation);
+    if (prev_status != r->m.status)
+        dk_log(DK_LOG_INFO, "membership: %s sees %s's ring status %s -> %s", m->recs[0].m.id, u->id,
+               dk_member_status_name(prev_status), dk_member_status_name(r->m.status));
 }
 
 void dk__ms_self_set(dk_membership *m, dk_member_state s)
@@ -187,11 +183,17 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     ms_rec *self = &m->recs[0];
     self->m.state = s;
     self->m.incarnation++;
-    self->m.updated_ms = ms_wall_ms();
+    self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
     dk_log(DK_LOG_INFO, "membership: %s is %s (incarnation %llu)", self->m.id,
            dk_member_state_name(s), (unsigned long long)self->m.incarnation);
+}
+
+void dk__ms_publish_force(dk_membership *m)
+{
+    m->dirty = 1;
+    dk__ms_publish(m);
 }
 
 void dk__ms_publish(dk_membership *m)
@@ -278,8 +280,8 @@ static void ms_send(dk_membership *m, const struct sockaddr_storage *sa, int typ
  * telling it is the quickest way to get it to refute. */
 static int ms_about_peer(dk_membership *m, const char *id)
 {
-    int i = ms_find(m, id);
-    return i > 0 && ms_rank(m->recs[i].m.state) > 0 ? i : -1;
+    int i = dk__ms_find(m, id);
+    return i > 0 && dk__ms_rank(m->recs[i].m.state) > 0 ? i : -1;
 }
 
 static int ms_next_probe(dk_membership *m)
@@ -316,7 +318,7 @@ static int ms_next_probe(dk_membership *m)
  * suspect itself, so a live one refutes at once) about our own verdict on
  * record idx, instead of waiting for it to ride on the next probes: every
  * node then starts its suspicion timer within a round trip. */
-static void ms_spread(dk_membership *m, size_t idx, int to_subject)
+void dk__ms_spread(dk_membership *m, size_t idx, int to_subject)
 {
     if (to_subject && m->recs[idx].sa_ok)
         ms_send(m, &m->recs[idx].sa, DK_GOSSIP_PING, ++m->seq, m->recs[idx].m.id, NULL, (int)idx);
@@ -346,7 +348,7 @@ static void ms_on_suspicion_timer(uv_timer_t *t)
             dk_member u = r->m;
             u.state = DK_MEMBER_DOWN;
             dk__ms_apply(m, &u);
-            ms_spread(m, i, 0);
+            dk__ms_spread(m, i, 0);
         }
     }
     ms_arm_suspicion(m);
@@ -387,11 +389,11 @@ static void ms_on_tick(uv_timer_t *t)
     m->ticks++;
     if (m->probe.active && !m->probe.acked) {
         ms_rec *r = &m->recs[m->probe.idx];
-        if (ms_rank(r->m.state) == 0) {
+        if (dk__ms_rank(r->m.state) == 0) {
             dk_member u = r->m;
             u.state = DK_MEMBER_SUSPECT;
             dk__ms_apply(m, &u);
-            ms_spread(m, m->probe.idx, 1);
+            dk__ms_spread(m, m->probe.idx, 1);
         }
     }
     m->probe.active = 0;
@@ -501,7 +503,7 @@ static void ms_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /* Send the current self record to every live member at once (leave). */
-static void ms_announce(dk_membership *m)
+void dk__ms_announce(dk_membership *m)
 {
     for (size_t i = 1; i < m->n_recs; i++)
         if (ms_probeable(&m->recs[i]))
@@ -513,7 +515,7 @@ static void ms_on_leave_timer(uv_timer_t *t)
     dk_membership *m = t->data;
     if (m->leave_step++ == 0) {
         dk__ms_self_set(m, DK_MEMBER_REMOVED);
-        ms_announce(m);
+        dk__ms_announce(m);
         dk__ms_publish(m);
         uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
         return;
@@ -530,7 +532,7 @@ int dk_membership_leave(dk_membership *m, void (*done)(void *arg), void *arg)
     m->leave_done = done;
     m->leave_arg = arg;
     dk__ms_self_set(m, DK_MEMBER_LEAVING);
-    ms_announce(m);
+    dk__ms_announce(m);
     dk__ms_publish(m);
     uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
     return 0;
@@ -654,18 +656,22 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     m->indirect_k = c->indirect_k ? c->indirect_k : 3;
     m->suspicion_mult = c->suspicion_mult ? c->suspicion_mult : 2;
     m->pushpull_every = c->pushpull_every ? c->pushpull_every : 10;
-    for (size_t i = 0; i < c->n_initial; i++)
-        if (!strcmp(c->initial[i].id, self.id) && c->initial[i].incarnation >= self.incarnation)
+    for (size_t i = 0; i < c->n_initial; i++) {
+        if (strcmp(c->initial[i].id, self.id))
+            continue;
+        m->self_floor = c->initial[i].incarnation;
+        if (c->initial[i].incarnation >= self.incarnation)
             self.incarnation = c->initial[i].incarnation + 1;
+    }
     self.incarnation++;
-    self.updated_ms = ms_wall_ms();
+    self.updated_ms = dk__ms_wall_ms();
     int rc = ms_add(m, &self, 0);
     if (rc)
         return rc;
     m->recs[0].tx_left = ms_retransmits(m);
     for (size_t i = 0; i < c->n_initial; i++) {
         const dk_member *im = &c->initial[i];
-        if (!strcmp(im->id, self.id) || ms_find(m, im->id) >= 0)
+        if (!strcmp(im->id, self.id) || dk__ms_find(m, im->id) >= 0)
             continue;
         if (!ms_member_ok(im)) {
             snprintf(err, errlen, "membership: bad initial member '%s'", im->id);
@@ -757,6 +763,8 @@ int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
     dk__ms_publish(m);
     ms_arm_suspicion(m);    /* suspects of the initial table */
     uv_timer_start(&m->tick, ms_on_tick, m->interval, m->interval);
+    if (m->n_seeds == 0 && m->n_recs == 1)
+        m->contact = -1;    /* nobody to ask: the first node of a cluster */
     if (m->self_is_seed || (m->n_seeds == 0 && m->n_recs == 1)) {
         m->joined = 1;      /* a seed, or a lone first node, needs nobody to start */
         dk__ms_self_set(m, DK_MEMBER_NORMAL);

@@ -28,9 +28,11 @@
  *
  * Precedence (SWIM): an update (state, inc) replaces the local record when
  * inc is higher, or when inc is equal and the state ranks higher, with
- * joining = normal = leaving < suspect < down < removed. The node itself
- * raises its incarnation on every change of its own state, so its own
- * announcements always win over older ones.
+ * joining = normal = leaving < suspect < down < removed, and at an equal
+ * state rank when its ring status ranks higher (joining = normal =
+ * replacing < leaving < left < removed: how another member removes a down
+ * one). The node itself raises its incarnation on every change of its own
+ * state or status, so its own announcements always win over older ones.
  *
  * Sockets: UDP and TCP listen on self.gossip_addr (numeric ip:port; port 0
  * picks one, see dk_membership_self); outgoing TCP connections bind to the
@@ -61,8 +63,9 @@ typedef void (*dk_membership_change_fn)(void *arg, const dk_member *m, size_t n)
 typedef struct dk_membership_conf {
     const char *cluster_name;       /* required, 1..64 chars */
     const char *secret;             /* NULL or "": no MAC */
-    dk_member self;                 /* id, addresses, dc, rack, weight; incarnation =
-                                     * a floor (0 is fine); state and updated_ms ignored */
+    dk_member self;                 /* id, addresses, dc, rack, weight, status, actor_inc;
+                                     * incarnation = a floor (0 is fine); state and
+                                     * updated_ms ignored */
     const char *const *seeds;       /* numeric gossip addresses; own address skipped */
     size_t n_seeds;
     uint64_t interval_ms;           /* probe interval; 0 = 1000 */
@@ -118,6 +121,35 @@ int dk_membership_leave(dk_membership *m, void (*done)(void *arg), void *arg);
  * a seed added at run time); it is also added to the seed list. Returns 0
  * or -EINVAL for an address that does not parse. Loop thread. */
 int dk_membership_join(dk_membership *m, const char *addr);
+
+/* This node's ring status (member.h): announce s with a raised
+ * incarnation, so it wins everywhere. No-op when unchanged. Loop thread. */
+void dk_membership_set_status(dk_membership *m, dk_member_status s);
+
+/* Announce this node's version-vector actor incarnation (after a raise).
+ * Loop thread. */
+void dk_membership_set_actor(dk_membership *m, uint32_t actor_inc);
+
+/*
+ * Set another member's ring status on its behalf (a removal while it is
+ * down: leaving, then removed). The record keeps its incarnation; the
+ * status wins over the one the member announced (see the precedence
+ * above), and the member itself adopts removed if it ever comes back.
+ * Returns 0, DK_ENOTFOUND (no such member) or -EINVAL (self, or a status
+ * that does not rank above the current one). Loop thread.
+ */
+int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_status s);
+
+/* The freshest record about this node that a peer told us (a previous
+ * life's, when the node lost its data, or our own echoed back): 1 and
+ * *out, and in *max_actor (may be NULL) the highest actor incarnation any
+ * such record carried; 0 when none came. Loop thread. */
+int dk_membership_heard_self(dk_membership *m, dk_member *out, uint32_t *max_actor);
+
+/* First contact: 1 once an exchange with any member succeeded; -1 when
+ * this node is a seed (or has no seeds) and every target failed once, so
+ * it is the first node of its cluster; 0 while undecided. Loop thread. */
+int dk_membership_contact(dk_membership *m);
 
 /* A malloc'd copy of the current table (self included) in *out, *n
  * entries; the caller frees *out. Returns 0 or -ENOMEM. Any thread. */

@@ -71,6 +71,12 @@ struct dk_membership {
     size_t pending_seed;        /* 1 + index of a seed to exchange with next, 0 = none */
     uint64_t join_backoff;
 
+    int contact;                /* 1 an exchange succeeded, -1 every target failed once, 0 not yet */
+    uint64_t self_floor;        /* incarnation of our own record in the initial table */
+    int heard_self;             /* a peer told us about ourselves: heard is its freshest record */
+    dk_member heard;
+    uint32_t heard_actor_max;   /* the highest actor incarnation any of those records had */
+
     int leaving, leave_step;
     void (*leave_done)(void *);
     void *leave_arg;
@@ -97,10 +103,32 @@ struct dk_membership {
 
 #define MS_STAT(m, field) __atomic_fetch_add(&(m)->stats.field, 1, __ATOMIC_RELAXED)
 
+/* membership.c, used by the other two files (loop thread) */
+int64_t dk__ms_wall_ms(void);
+/* joining/normal/leaving 0 < suspect 1 < down 2 < removed 3 */
+int dk__ms_rank(dk_member_state s);
+int dk__ms_find(const dk_membership *m, const char *id);
+/* Raise our incarnation above heard and gossip ourselves. */
+void dk__ms_refute(dk_membership *m, uint64_t heard);
+/* Tell a few members (and the subject) about record idx now. */
+void dk__ms_spread(dk_membership *m, size_t idx, int to_subject);
+/* Send our own record to every live member now. */
+void dk__ms_announce(dk_membership *m);
+
+/* membership_status.c (loop thread) */
+/* Whether update u supersedes record r (precedence above). */
+int dk__ms_newer(const dk_member *u, const dk_member *r);
+/* left or removed: off every ring for good (until a new life) */
+int dk__ms_gone(dk_member_status s);
+/* An update about this node (see the file). */
+void dk__ms_apply_self(dk_membership *m, const dk_member *u);
+
 /* membership.c, used by membership_tcp.c (loop thread) */
 void dk__ms_apply(dk_membership *m, const dk_member *u);
 void dk__ms_self_set(dk_membership *m, dk_member_state s);
 void dk__ms_publish(dk_membership *m);
+/* Publish even when the table did not change (contact changed). */
+void dk__ms_publish_force(dk_membership *m);
 void dk__ms_wrong_cluster(dk_membership *m, const char *peer, const char *name);
 uint64_t dk__ms_rand(dk_membership *m);
 void dk__ms_handle_closed(dk_membership *m);

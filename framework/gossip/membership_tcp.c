@@ -14,6 +14,12 @@
  * those targets; after every full cycle without success the node logs a
  * warning and waits twice as long (interval doubling up to 30 s).
  *
+ * First contact (dk_membership_contact): every node, seeds included,
+ * tries each target once at start; the first exchange that succeeds sets
+ * contact = 1, a whole cycle of failures sets -1 (nobody else is up: a
+ * first node). A node with no data waits for this to decide whether it
+ * must bootstrap; a seed keeps its "joined" liveness meanwhile.
+ *
  * Not taken: a streaming merge (decoding while reading) - a whole table is
  * a few hundred KiB at most, and a complete message can be validated
  * (CRC, MAC) before any of it is applied.
@@ -126,13 +132,23 @@ static void pp_fail(ms_conn *c, const char *why)
     } else {
         dk_log(DK_LOG_DEBUG, "membership: exchange from %s dropped: %s", c->peer, why);
     }
-    int retry = c->outgoing && !m->joined && !m->stopping;
+    int retry = c->outgoing && (!m->joined || m->contact == 0) && !m->stopping;
     pp_close(c);
     if (!retry)
         return;
     size_t cycle = m->n_seeds + m->n_recs - 1;
     m->join_failures++;
     uint64_t delay = m->interval / 4 + 1;
+    if ((cycle == 0 || m->join_failures % cycle == 0) && m->contact == 0) {
+        m->contact = -1;    /* every target failed once: nobody else is up */
+        dk_log(DK_LOG_INFO, "membership: %s reached none of %zu seeds and known members",
+               m->recs[0].m.id, cycle);
+        dk__ms_publish_force(m);
+        if (m->joined) {
+            dk__ms_join_schedule(m, m->interval);
+            return;
+        }
+    }
     if (cycle == 0 || m->join_failures % cycle == 0) {
         m->join_backoff = m->join_backoff ? m->join_backoff * 2 : m->interval;
         if (m->join_backoff > MS_BACKOFF_MAX)
@@ -251,6 +267,10 @@ static void pp_finish(ms_conn *c)
     if (strcmp(msg.from, m->recs[0].m.id))
         while (dk__gossip_update_next(&msg, &p, &u) == 0)
             dk__ms_apply(m, &u);
+    if (m->contact != 1) {
+        m->contact = 1;
+        m->dirty = 1;       /* the cluster view waits for this moment */
+    }
     if (!c->outgoing) {
         if ((rc = pp_send(c, DK_GOSSIP_PULL)))
             pp_fail(c, dk_strerror(rc));
@@ -428,7 +448,7 @@ static void ms_on_join_timer(uv_timer_t *t)
         m->pending_seed = 0;
         return;
     }
-    if (m->joined) {
+    if (m->joined && m->contact != 0) {
         dk__ms_pp_random(m);
         return;
     }

@@ -8,8 +8,11 @@
  * on top: they get one callback per complete request and answer it with
  * dk_http_respond(), now or later, on the same loop thread.
  *
- * Several loops may serve the same address: each server creates its own
- * listening socket with SO_REUSEPORT and the kernel spreads connections.
+ * Several loops may serve the same address: the first server binds the
+ * listening socket, the others share it (dk_http_conf.share) and accept
+ * from it in turn. SO_REUSEPORT is not used: with it a second process
+ * could bind the same address and silently take half of the connections,
+ * where an operator expects "address already in use".
  *
  * Threads: every function here runs on the server's loop thread, except
  * dk_http_server_stats(), the pure helpers (dk_http_header_get,
@@ -63,6 +66,8 @@ typedef struct dk_http_conf {
     uint32_t max_pipeline;      /* [32] outstanding requests per connection */
     uint64_t idle_timeout_ms;   /* [60000] idle keep-alive connections close */
     uint64_t request_timeout_ms;/* [30000] a request still arriving after this: 408 */
+    const struct dk_http_server *share; /* [NULL] accept on this server's socket
+                                         * (another loop's) instead of binding */
 } dk_http_conf;
 
 /* Counters of one server; read with dk_http_server_stats() from any thread. */
@@ -83,9 +88,12 @@ typedef struct dk_http_stats {
 typedef void (*dk_http_handler)(void *arg, dk_http_exchange *x, const dk_http_request *req);
 
 /*
- * Bind conf->listen (SO_REUSEADDR + SO_REUSEPORT) and start serving on
- * loop. Returns 0 and *out, or a negative code with a message in err
- * (bad address, bind failure). conf is copied. Loop thread.
+ * Bind conf->listen (SO_REUSEADDR only, so an address another process
+ * listens on fails with -EADDRINUSE) and start serving on loop; or, with
+ * conf->share, accept on a duplicate of that server's listening socket
+ * (conf->listen is then ignored; share must stay started until this
+ * server has started). Returns 0 and *out, or a negative code with a
+ * message in err (bad address, bind failure). conf is copied. Loop thread.
  */
 int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h,
                          void *arg, dk_http_server **out, char *err, size_t errlen);
@@ -94,10 +102,11 @@ int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_hand
 int dk_http_server_port(const dk_http_server *s);
 
 /*
- * Graceful stop: close the listener; stop reading new requests; let the
- * requests already handed to the handler be answered and flushed (the last
- * response on each connection says "Connection: close"); close every
- * connection; then free s and call done(arg) on the loop thread. Call once,
+ * Graceful stop: close the listener; stop reading new requests, except
+ * that a request already arriving on a connection may finish arriving
+ * (within request_timeout_ms) and is served; let the requests handed to
+ * the handler be answered and flushed (the last response on each
+ * connection says "Connection: close"); close every connection; then free s and call done(arg) on the loop thread. Call once,
  * on the loop thread; s is invalid from the moment done runs. Exchanges whose connection had already died may still
  * be answered after done (dk_http_respond then only frees them).
  */

@@ -25,11 +25,17 @@
  * closing with unread input would send a reset that can destroy the answer
  * before the client reads it, e.g. a 413 sent while the body still arrives.
  *
- * The alternative of one libuv loop with a dispatcher thread handing sockets
- * out was not taken: SO_REUSEPORT lets every loop own its listener, and the
- * kernel spreads connections without a cross-thread hop.
+ * Several loops share one listening socket (each holds a duplicate of the
+ * descriptor in its own uv_tcp_t, and whichever loop is idle accepts): no
+ * cross-thread hop per connection, as with a dispatcher thread, and no
+ * SO_REUSEPORT, which would let a second process on the same address take
+ * half of the connections instead of failing to start.
+ *
+ * A graceful stop lets a request that is arriving finish arriving: a
+ * client in the middle of sending a PUT gets its answer, not a reset.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -383,7 +389,7 @@ static void conn_dispatch(http_conn *c)
     c->n_handler++;
     c->want_continue = 0;
     c->timer_mode = T_NONE;        /* the next request gets its own deadline */
-    if (!x->keep_alive)
+    if (!x->keep_alive || s->stopping)
         c->no_more = 1;
     http_count(&s->requests, 1);
     s->handler(s->arg, x, &r->pub);
@@ -658,7 +664,7 @@ int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_hand
                          void *arg, dk_http_server **out, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    int rc = http_parse_listen(conf->listen, &ss, err, errlen);
+    int rc = conf->share ? 0 : http_parse_listen(conf->listen, &ss, err, errlen);
     if (rc)
         return rc;
     dk_http_server *s = calloc(1, sizeof(*s));
@@ -671,6 +677,7 @@ int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_hand
     s->arg = arg;
     s->conf = *conf;
     s->conf.listen = NULL;       /* not kept: the caller's string may go */
+    s->conf.share = NULL;
     if (!s->conf.max_body)
         s->conf.max_body = DK_VALUE_MAX;
     if (!s->conf.max_header)
@@ -682,28 +689,40 @@ int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_hand
     if (!s->conf.request_timeout_ms)
         s->conf.request_timeout_ms = 30000;
 
-    int one = 1;
-    socklen_t alen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
-        bind(fd, (struct sockaddr *)&ss, alen) || listen(fd, HTTP_BACKLOG) ||
-        getsockname(fd, (struct sockaddr *)&ss, &alen)) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(s);
-        return rc;
+    int one = 1, fd;
+    if (conf->share) {
+        uv_os_fd_t shared;
+        s->port = conf->share->port;
+        if ((rc = uv_fileno((const uv_handle_t *)&conf->share->listener, &shared)) != 0 ||
+            (fd = fcntl(shared, F_DUPFD_CLOEXEC, 0)) < 0) {
+            rc = rc ? rc : -errno;
+            snprintf(err, errlen, "cannot share the listening socket of port %d: %s", s->port,
+                     uv_strerror(rc));
+            free(s);
+            return rc;
+        }
+    } else {
+        socklen_t alen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+            bind(fd, (struct sockaddr *)&ss, alen) || listen(fd, HTTP_BACKLOG) ||
+            getsockname(fd, (struct sockaddr *)&ss, &alen)) {
+            rc = -errno;
+            snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            free(s);
+            return rc;
+        }
+        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
     }
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     if ((rc = uv_tcp_open(&s->listener, fd)) != 0)
         close(fd);
     if (rc || (rc = uv_listen((uv_stream_t *)&s->listener, HTTP_BACKLOG, http_on_connection)) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, uv_strerror(rc));
+        snprintf(err, errlen, "cannot listen on port %d: %s", s->port, uv_strerror(rc));
         uv_close((uv_handle_t *)&s->listener, http_start_fail_cb);
         return rc;
     }
@@ -731,6 +750,12 @@ void dk_http_server_stop(dk_http_server *s, void (*done)(void *arg), void *arg)
     for (http_conn *c = s->conns; c; c = c->next) {
         if (c->closing || c->lingering)
             continue;
+        if (c->n_handler == 0 && !c->no_more && dk__http_parse_busy(&c->p)) {
+            /* A request is arriving: conn_dispatch ends the connection
+             * after it; the request timer bounds the wait. */
+            conn_arm(c);
+            continue;
+        }
         c->no_more = 1;
         c->want_continue = 0;
         conn_stop_reading(c);

@@ -56,6 +56,18 @@ static const char *const cat_migrations[] = {
     "CREATE TABLE repair_state(grp TEXT NOT NULL, peer TEXT NOT NULL, last_start_ms INTEGER NOT NULL,"
     " last_end_ms INTEGER NOT NULL, keys_in INTEGER NOT NULL, keys_out INTEGER NOT NULL,"
     " PRIMARY KEY(grp, peer));",
+    /* 4: ring status apart from liveness, the version-vector actor and
+     * status epoch of each member, and the progress of the ranges this
+     * node streams in: the ranges completed per plan, and per source the
+     * key its stream continues after */
+    "ALTER TABLE members ADD COLUMN status TEXT NOT NULL DEFAULT 'normal';"
+    "ALTER TABLE members ADD COLUMN actor_incarnation INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE stream_ranges(plan TEXT NOT NULL, range_start BLOB NOT NULL,"
+    " range_end BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " PRIMARY KEY(plan, range_end));"
+    "CREATE TABLE stream_cursors(plan TEXT NOT NULL, source TEXT NOT NULL, ranges_hash TEXT NOT NULL,"
+    " cursor BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(plan, source));",
 };
 #define CAT_NMIGRATIONS ((int)(sizeof cat_migrations / sizeof cat_migrations[0]))
 
@@ -545,7 +557,8 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
     sqlite3_stmt *st = NULL;
     if (!rc && sqlite3_prepare_v2(c->db,
             "INSERT INTO members(node_id, address, dc, rack, weight, state, incarnation, updated_ms,"
-            " rpc_address, http_address) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            " rpc_address, http_address, status, actor_incarnation, epoch)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             -1, &st, NULL) != SQLITE_OK)
         rc = cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving members");
     for (size_t i = 0; !rc && i < n; i++) {
@@ -560,6 +573,9 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
         sqlite3_bind_int64(st, 8, m[i].updated_ms);
         sqlite3_bind_text(st, 9, m[i].rpc_addr, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, m[i].http_addr, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, dk_member_status_name(m[i].status), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 12, m[i].actor_inc);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64)m[i].epoch);
         int src = sqlite3_step(st);
         if (src != SQLITE_DONE)
             rc = cat_sqlfail(c, src, NULL, 0, "saving a member");
@@ -590,7 +606,8 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(c->db,
             "SELECT node_id, address, rpc_address, http_address, dc, rack, weight, state,"
-            " incarnation, updated_ms FROM members ORDER BY node_id", -1, &st, NULL) != SQLITE_OK)
+            " incarnation, updated_ms, status, actor_incarnation, epoch FROM members ORDER BY node_id",
+            -1, &st, NULL) != SQLITE_OK)
         return cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading members");
     dk_member *m = NULL;
     size_t cnt = 0, cap = 0;
@@ -608,17 +625,21 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
         dk_member *x = &m[cnt];
         memset(x, 0, sizeof(*x));
         sqlite3_int64 w = sqlite3_column_int64(st, 6), inc = sqlite3_column_int64(st, 8);
+        sqlite3_int64 actor = sqlite3_column_int64(st, 11);
         if (cat_col_text(st, 0, x->id, sizeof x->id) || cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
             cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) || cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
             cat_col_text(st, 4, x->dc, sizeof x->dc) || cat_col_text(st, 5, x->rack, sizeof x->rack) ||
-            w < 1 || w > 100 || inc < 0 ||
-            dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0) {
+            w < 1 || w > 100 || inc < 0 || actor < 0 || actor > UINT32_MAX || sqlite3_column_int64(st, 12) < 0 ||
+            dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0 ||
+            dk_member_status_parse((const char *)sqlite3_column_text(st, 10), &x->status) != 0) {
             rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "members row %zu is malformed", cnt + 1);
             break;
         }
         x->weight = (uint32_t)w;
         x->incarnation = (uint64_t)inc;
         x->updated_ms = sqlite3_column_int64(st, 9);
+        x->actor_inc = (uint32_t)actor;
+        x->epoch = (uint64_t)sqlite3_column_int64(st, 12);
         cnt++;
     }
     if (!rc && src != SQLITE_DONE)
@@ -631,6 +652,127 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
     *out = m;
     *n = cnt;
     return 0;
+}
+
+/* ---- streaming progress ------------------------------------------------- */
+
+int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **ranges, size_t *n_ranges,
+                           dk_catalog_cursor **cursors, size_t *n_cursors)
+{
+    *ranges = NULL;
+    *cursors = NULL;
+    *n_ranges = *n_cursors = 0;
+    sqlite3_stmt *st;
+    int rc = cat_prepare(c, &st, "SELECT range_start, range_end, keys, bytes FROM stream_ranges"
+                         " WHERE plan = ?1 ORDER BY range_end", NULL, 0, plan, NULL);
+    if (rc)
+        return rc;
+    size_t cap = 0;
+    int src = SQLITE_DONE;
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != DK_CATALOG_SPAN / 2 || sqlite3_column_bytes(st, 1) != DK_CATALOG_SPAN / 2) {
+            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_ranges row %zu is malformed", *n_ranges + 1);
+            break;
+        }
+        if (*n_ranges == cap) {
+            cap = cap ? cap * 2 : 64;
+            dk_catalog_range *nr = realloc(*ranges, cap * sizeof(**ranges));
+            if (!nr) {
+                rc = -ENOMEM;
+                break;
+            }
+            *ranges = nr;
+        }
+        dk_catalog_range *r = &(*ranges)[(*n_ranges)++];
+        memcpy(r->span, sqlite3_column_blob(st, 0), DK_CATALOG_SPAN / 2);
+        memcpy(r->span + DK_CATALOG_SPAN / 2, sqlite3_column_blob(st, 1), DK_CATALOG_SPAN / 2);
+        r->keys = (uint64_t)sqlite3_column_int64(st, 2);
+        r->bytes = (uint64_t)sqlite3_column_int64(st, 3);
+    }
+    if (!rc && src != SQLITE_DONE)
+        rc = cat_sqlfail(c, src, NULL, 0, "loading stream ranges");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc)
+        rc = cat_prepare(c, &st, "SELECT source, ranges_hash, cursor, keys, bytes FROM stream_cursors"
+                         " WHERE plan = ?1 ORDER BY source", NULL, 0, plan, NULL);
+    cap = 0;
+    src = SQLITE_DONE;
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        int clen = sqlite3_column_bytes(st, 2);
+        if (*n_cursors == cap) {
+            cap = cap ? cap * 2 : 8;
+            dk_catalog_cursor *nc = realloc(*cursors, cap * sizeof(**cursors));
+            if (!nc) {
+                rc = -ENOMEM;
+                break;
+            }
+            *cursors = nc;
+        }
+        dk_catalog_cursor *x = &(*cursors)[*n_cursors];
+        memset(x, 0, sizeof(*x));
+        if (clen < 0 || clen > (int)DK_CATALOG_CURSOR_MAX || cat_col_text(st, 0, x->source, sizeof x->source) ||
+            cat_col_text(st, 1, x->ranges_hash, sizeof x->ranges_hash)) {
+            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_cursors row %zu is malformed", *n_cursors + 1);
+            break;
+        }
+        if (clen)
+            memcpy(x->cursor, sqlite3_column_blob(st, 2), (size_t)clen);
+        x->cursor_len = (size_t)clen;
+        x->keys = (uint64_t)sqlite3_column_int64(st, 3);
+        x->bytes = (uint64_t)sqlite3_column_int64(st, 4);
+        (*n_cursors)++;
+    }
+    if (!rc && st && src != SQLITE_DONE)
+        rc = cat_sqlfail(c, src, NULL, 0, "loading stream cursors");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*ranges);
+        free(*cursors);
+        *ranges = NULL;
+        *cursors = NULL;
+        *n_ranges = *n_cursors = 0;
+    }
+    return rc;
+}
+
+int dk_catalog_stream_save(dk_catalog *c, const char *plan, const dk_catalog_cursor *cur,
+                           const dk_catalog_range *done, size_t n_done)
+{
+    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving stream progress", NULL, 0);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (cur) {
+        rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_cursors VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                         NULL, 0, plan, cur->source, cur->ranges_hash, NULL);
+        if (!rc) {
+            sqlite3_bind_blob(st, 4, cur->cursor, (int)cur->cursor_len, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)cur->keys);
+            sqlite3_bind_int64(st, 6, (sqlite3_int64)cur->bytes);
+            rc = cat_run(c, st, "saving a stream cursor");
+        }
+    }
+    if (!rc && n_done)
+        rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_ranges VALUES(?1, ?2, ?3, ?4, ?5)",
+                         NULL, 0, plan, NULL);
+    for (size_t i = 0; !rc && i < n_done; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_blob(st, 2, done[i].span, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, done[i].span + DK_CATALOG_SPAN / 2, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)done[i].keys);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)done[i].bytes);
+        int src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = cat_sqlfail(c, src, NULL, 0, "saving a completed stream range");
+    }
+    if (n_done)
+        sqlite3_finalize(st);
+    if (!rc)
+        rc = cat_exec(c, "COMMIT", "saving stream progress", NULL, 0);
+    if (rc)
+        cat_rollback(c);
+    return rc;
 }
 
 int dk_catalog_repair_save(dk_catalog *c, const dk_repair_row *rows, size_t n)
@@ -659,6 +801,19 @@ int dk_catalog_repair_save(dk_catalog *c, const dk_repair_row *rows, size_t n)
         rc = cat_exec(c, "COMMIT", "saving repair progress", NULL, 0);
     if (rc)
         cat_rollback(c);
+    return rc;
+}
+
+int dk_catalog_stream_forget(dk_catalog *c, const char *keep)
+{
+    sqlite3_stmt *st;
+    int rc = cat_prepare(c, &st, "DELETE FROM stream_ranges WHERE plan != ?1", NULL, 0, keep, NULL);
+    if (!rc)
+        rc = cat_run(c, st, "forgetting stream ranges");
+    if (!rc)
+        rc = cat_prepare(c, &st, "DELETE FROM stream_cursors WHERE plan != ?1", NULL, 0, keep, NULL);
+    if (!rc)
+        rc = cat_run(c, st, "forgetting stream cursors");
     return rc;
 }
 

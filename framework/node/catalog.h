@@ -21,7 +21,7 @@
 #include "base/member.h"
 
 /* Schema version this code creates and understands. */
-#define DK_CATALOG_SCHEMA_VERSION 3
+#define DK_CATALOG_SCHEMA_VERSION 4
 
 typedef struct dk_catalog dk_catalog;
 
@@ -96,6 +96,40 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n);
 /* Load the persisted member table into a malloc'd array (*out NULL and *n 0
  * when empty; the caller frees it). DK_ECORRUPT names a malformed row. */
 int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n);
+
+/* ---- streaming progress (coord/stream.c) ---------------------------------
+ * A plan is one ring move (its signature). Ranges are 32-byte spans: the
+ * start then the end token, each 16 bytes big-endian (hi, lo), so blobs
+ * sort like tokens. */
+#define DK_CATALOG_SPAN 32u
+#define DK_CATALOG_CURSOR_MAX 256u
+
+typedef struct dk_catalog_range {
+    uint8_t span[DK_CATALOG_SPAN];
+    uint64_t keys, bytes;
+} dk_catalog_range;
+
+typedef struct dk_catalog_cursor {
+    char source[DK_NODE_ID_MAX + 1];
+    char ranges_hash[24];               /* names the set of ranges the cursor is for */
+    uint8_t cursor[DK_CATALOG_CURSOR_MAX];
+    size_t cursor_len;
+    uint64_t keys, bytes;
+} dk_catalog_cursor;
+
+/* The completed ranges and stream cursors recorded for plan, in malloc'd
+ * arrays the caller frees (NULL and 0 when none). */
+int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **ranges, size_t *n_ranges,
+                           dk_catalog_cursor **cursors, size_t *n_cursors);
+
+/* In one durable transaction: store cur (when not NULL) as the cursor of
+ * (plan, cur->source), and record done[0..n_done) as completed ranges of
+ * plan. */
+int dk_catalog_stream_save(dk_catalog *c, const char *plan, const dk_catalog_cursor *cur,
+                           const dk_catalog_range *done, size_t n_done);
+
+/* Forget the progress of every plan but keep ("" forgets all). */
+int dk_catalog_stream_forget(dk_catalog *c, const char *keep);
 
 /* Anti-entropy progress, one row per (replica group, peer): the start and
  * end (wall clock, ms) of the last exchange with that peer that completed,

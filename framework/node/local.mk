@@ -1,17 +1,19 @@
 # framework/node: one node's durable state and lifecycle: the catalog, the
 # host API handed to its plugins (whose record callbacks read the object
-# header), the object codec and client contexts, the local store, and
-# dk_node which opens them in order; their unit tests.
+# header), the object codec and client contexts, the choice of resolver per
+# object type, the local store, and dk_node which opens them in order; their
+# unit tests.
 framework_libdynkv_la_SOURCES += \
 	framework/node/catalog.c framework/node/catalog.h \
 	framework/node/host.c framework/node/host.h \
 	framework/node/object.c framework/node/object.h \
 	framework/node/context.c framework/node/context.h \
+	framework/node/resolve.c framework/node/resolve.h \
 	framework/node/store.c framework/node/store.h \
 	framework/node/node.c framework/node/node.h
 
-check_PROGRAMS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object
-TESTS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object
+check_PROGRAMS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
+TESTS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
 
 tests_unit_test_catalog_SOURCES = tests/unit/test-catalog.c tests/unit/cu_main.h
 tests_unit_test_catalog_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
@@ -24,3 +26,7 @@ tests_unit_test_vv_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_object_SOURCES = tests/unit/test-object.c tests/unit/cu_main.h
 tests_unit_test_object_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_object_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c tests/unit/cu_main.h
+tests_unit_test_resolve_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_resolve_LDADD = $(DK_UNIT_LINK)

@@ -1,13 +1,22 @@
 /*
- * node.c - see node.h. The order matters: the catalog first (identity and
- * the engine binding are checked before the engine touches the data
- * directory), then the plugins, then the engine with the policy handed to
- * it, then the store.
+ * node.c - see node.h. The order matters: the plugins are loaded and
+ * checked first (and their INI sections against them), so that a
+ * configuration naming a missing or broken plugin fails before anything is
+ * written (a fresh data directory would otherwise be bound to an engine
+ * that does not exist); then the catalog (identity and the engine binding
+ * are checked before the engine touches the data directory) records them,
+ * then the engine opens with the policy handed to it, then the store.
  *
  * Plugins are opened through the wrappers of plugin/plugin_call.h, each
  * with its own dk_host whose ctx names its INI section; after each open the
  * ctx says whether the plugin refused one of its options, and the node
  * stops with that message (DK_ECONFIG, exit 2 in dynkvd).
+ *
+ * Besides the configured resolver, every node loads the crdt resolver
+ * (conflict-crdt.so) for CRDT objects, opened with the same settings; the
+ * store and the coordinator pick between the two per object
+ * (node/resolve.h). It is required: a node that could not merge CRDT
+ * copies would refuse its share of their replication.
  *
  * The actor's incarnation is bumped when the node starts with lost local
  * state: an engine that is not durable (memory) or an engine directory that
@@ -15,6 +24,7 @@
  * silently dominated by counters it issued before (Riak's KV-679).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
@@ -23,24 +33,32 @@
 #include <unistd.h>
 
 #include "node/node.h"
+#include "dynkv/crdt.h"
 #include "base/log.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
 
-static int node_load(dk_node *n, uint32_t kind, const char *name, const dk_loaded_plugin **out,
-                     char *err, size_t errlen)
+/* Record a loaded plugin in the catalog (after the catalog is open). */
+static int node_record(dk_node *n, uint32_t kind, const dk_loaded_plugin *p, char *err, size_t errlen)
 {
-    int rc = dk_plugin_load(n->plugins, kind, name, out, err, errlen);
-    if (rc)
-        return rc;
-    const dk_loaded_plugin *p = *out;
-    rc = dk_catalog_record_plugin(n->catalog, dk_plugin_kind_name(kind), p->name, p->version, p->path, p->sha256);
+    int rc = dk_catalog_record_plugin(n->catalog, dk_plugin_kind_name(kind), p->name, p->version, p->path, p->sha256);
     if (rc)
         snprintf(err, errlen, "catalog: cannot record plugin %.900s: %s", p->path, dk_strerror(rc));
     else
         dk_log(DK_LOG_INFO, "loaded %s plugin '%s' %s from %s (sha256 %.16s...)",
                dk_plugin_kind_name(kind), p->name, p->version, p->path, p->sha256);
     return rc;
+}
+
+static int node_plugin_dir(const dk_config *c, char *dir, size_t len, char *err, size_t errlen)
+{
+    if (c->storage.plugin_dir[0])
+        snprintf(dir, len, "%s", c->storage.plugin_dir);
+    else if (dk_plugin_default_dir(dir, len) != 0) {
+        snprintf(err, errlen, "cannot work out the built-in plugin folder");
+        return DK_ECONFIG;
+    }
+    return 0;
 }
 
 /* The engine's codec_open loaded a codec plugin: record it as kind
@@ -101,26 +119,58 @@ static int node_check_sections(dk_node *n, int codecs, char *err, size_t errlen)
     return 0;
 }
 
+/* Load (and check) the three plugins the configuration names. Touches no
+ * data directory. */
 static int node_plugins(dk_node *n, char *err, size_t errlen)
 {
     const dk_config *c = n->cfg;
-    if (c->storage.plugin_dir[0])
-        snprintf(n->plugin_dir, sizeof(n->plugin_dir), "%s", c->storage.plugin_dir);
-    else if (dk_plugin_default_dir(n->plugin_dir, sizeof(n->plugin_dir)) != 0) {
-        snprintf(err, errlen, "cannot work out the built-in plugin folder");
-        return DK_ECONFIG;
-    }
-    int rc = dk_plugin_host_new(n->plugin_dir, &n->plugins, err, errlen);
-    if (rc)
+    int rc = node_plugin_dir(c, n->plugin_dir, sizeof(n->plugin_dir), err, errlen);
+    if (rc || (rc = dk_plugin_host_new(n->plugin_dir, &n->plugins, err, errlen)))
         return rc;
-    if ((rc = node_load(n, DK_PLUGIN_ENGINE, c->storage.engine, &n->engine_plugin, err, errlen)) ||
-        (rc = node_load(n, DK_PLUGIN_COMPACTION, c->compaction.policy, &n->policy_plugin, err, errlen)) ||
-        (rc = node_load(n, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)))
+    if ((rc = dk_plugin_load(n->plugins, DK_PLUGIN_ENGINE, c->storage.engine, &n->engine_plugin, err, errlen)) ||
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_COMPACTION, c->compaction.policy, &n->policy_plugin, err, errlen)) ||
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)) ||
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, DK_CRDT_RESOLVER, &n->crdt_plugin, err, errlen)))
         return rc;
     n->engine_ops = n->engine_plugin->ops;
     n->policy_ops = n->policy_plugin->ops;
     n->resolver_ops = n->resolver_plugin->ops;
+    n->crdt_ops = n->crdt_plugin->ops;
     return 0;
+}
+
+int dk_node_check_plugins(const dk_config *cfg, dk_config_report_fn report, void *arg)
+{
+    char dir[DK_CONFIG_PATH_MAX + 1], err[1200], msg[1400];
+    dk_plugin_host *h = NULL;
+    int n = 0;
+    dk_node sections = {.cfg = cfg};
+    if (node_check_sections(&sections, 0, err, sizeof(err)) != 0) {
+        report(arg, err);
+        n++;
+    }
+    int rc = node_plugin_dir(cfg, dir, sizeof(dir), err, sizeof(err));
+    if (rc || (rc = dk_plugin_host_new(dir, &h, err, sizeof(err)))) {
+        snprintf(msg, sizeof(msg), "plugins: %s", err);
+        report(arg, msg);
+        return n + 1;
+    }
+    static const struct { uint32_t kind; const char *key; size_t off; } want[] = {
+        {DK_PLUGIN_ENGINE, "[storage] engine", offsetof(dk_config, storage.engine)},
+        {DK_PLUGIN_COMPACTION, "[compaction] policy", offsetof(dk_config, compaction.policy)},
+        {DK_PLUGIN_CONFLICT, "[conflict] resolver", offsetof(dk_config, conflict.resolver)},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *name = (const char *)cfg + want[i].off;
+        const dk_loaded_plugin *p;
+        if (dk_plugin_load(h, want[i].kind, name, &p, err, sizeof(err)) != 0) {
+            snprintf(msg, sizeof(msg), "%s = %s: %s", want[i].key, name, err);
+            report(arg, msg);
+            n++;
+        }
+    }
+    dk_plugin_host_free(h);
+    return n;
 }
 
 /* After a plugin's open(): its configuration error, if it reported one,
@@ -152,11 +202,15 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     dk_host_ctx_set(&n->engine_ctx, c, "engine", c->storage.engine, n->plugins);
     dk_host_ctx_set(&n->policy_ctx, c, "compaction", c->compaction.policy, n->plugins);
     dk_host_ctx_set(&n->resolver_ctx, c, "conflict", c->conflict.resolver, n->plugins);
+    n->crdt_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict crdt",
+                                .repaired_before_ms = rb};
+    dk_host_ctx_set(&n->crdt_ctx, c, "conflict", DK_CRDT_RESOLVER, n->plugins);
     n->engine_ctx.on_codec = node_codec_loaded;
     n->engine_ctx.hook_arg = n;
     dk_host_init(&n->engine_host, &n->engine_ctx);
     dk_host_init(&n->policy_host, &n->policy_ctx);
     dk_host_init(&n->resolver_host, &n->resolver_ctx);
+    dk_host_init(&n->crdt_host, &n->crdt_ctx);
 
     /* Policies take every option from their section: the conf is empty. */
     dk_compaction_conf pc = {.struct_size = sizeof(pc)};
@@ -176,6 +230,12 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     n->resolver = resolver.obj;
     if ((rc = node_opened(&n->resolver_ctx, rc, "conflict", n->resolver_plugin->name, "", err, errlen)))
         return rc;
+    dk_resolver_ref crdt;
+    rc = dk_resolver_open(n->crdt_ops, &n->crdt_host, &cc, &crdt);
+    n->crdt = crdt.obj;
+    if ((rc = node_opened(&n->crdt_ctx, rc, "conflict", n->crdt_plugin->name, "", err, errlen)))
+        return rc;
+    n->resolvers = (dk_resolvers){.by_type = {[DK_OBJECT_PLAIN] = resolver, [DK_OBJECT_CRDT] = crdt}};
     dk_engine_conf ec = {
         .struct_size = sizeof(ec),
         .path = engine_dir,
@@ -244,21 +304,29 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     n->cfg = cfg;
     n->lock_fd = -1;
     atomic_init(&n->repaired_before_ms, 0);
+    int rc = node_check_sections(n, 0, err, errlen);
+    if (rc)
+        goto fail;
+    rc = node_plugins(n, err, errlen);
+    if (rc)
+        goto fail;
     /* The catalog creates data_dir; the lock needs it first. */
-    int rc = dk_catalog_open(cfg->node.data_dir, &n->catalog, err, errlen);
+    rc = dk_catalog_open(cfg->node.data_dir, &n->catalog, err, errlen);
     if (rc)
         goto fail;
     rc = node_lock(n, cfg->node.data_dir, err, errlen);
     if (rc)
         goto fail;
+    rc = dk_catalog_open(cfg->node.data_dir, &n->stream_catalog, err, errlen);
+    if (rc)
+        goto fail;
     rc = dk_catalog_bind_engine(n->catalog, cfg->storage.engine, err, errlen);
     if (rc)
         goto fail;
-    rc = node_check_sections(n, 0, err, errlen);
-    if (rc)
-        goto fail;
-    rc = node_plugins(n, err, errlen);
-    if (rc)
+    if ((rc = node_record(n, DK_PLUGIN_ENGINE, n->engine_plugin, err, errlen)) ||
+        (rc = node_record(n, DK_PLUGIN_COMPACTION, n->policy_plugin, err, errlen)) ||
+        (rc = node_record(n, DK_PLUGIN_CONFLICT, n->resolver_plugin, err, errlen)) ||
+        (rc = node_record(n, DK_PLUGIN_CONFLICT, n->crdt_plugin, err, errlen)))
         goto fail;
 
     char engine_dir[1100];
@@ -279,6 +347,8 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     dk_actor_set(&n->actor, cfg->node.id, incarnation);
+    n->new_catalog = created;
+    n->data_lost = created || !durable || !engine_dir_existed;
     dk_log(DK_LOG_INFO, "node %s incarnation %u%s", cfg->node.id, incarnation,
            created ? " (new data directory)" : "");
 
@@ -286,8 +356,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     dk_store_conf sc = {
-        .engine = n->engine, .engine_ops = n->engine_ops,
-        .resolver = n->resolver, .resolver_ops = n->resolver_ops,
+        .engine = n->engine, .engine_ops = n->engine_ops, .resolvers = &n->resolvers,
         .actor = n->actor, .sync = cfg->storage.sync,
     };
     rc = dk_store_open(&sc, &n->store);
@@ -313,6 +382,9 @@ void dk_node_close(dk_node *n)
     if ((rc = dk_engine_close(&engine)))
         dk_log(DK_LOG_ERROR, "engine close failed: %s", dk_strerror(rc));
     n->engine = NULL;
+    dk_resolver_ref crdt = {n->crdt_ops, n->crdt};
+    dk_resolver_close(&crdt);
+    n->crdt = NULL;
     dk_resolver_ref resolver = {n->resolver_ops, n->resolver};
     dk_resolver_close(&resolver);
     n->resolver = NULL;
@@ -322,6 +394,9 @@ void dk_node_close(dk_node *n)
     if (n->plugins)
         dk_plugin_host_free(n->plugins);
     n->plugins = NULL;
+    if (n->stream_catalog)
+        dk_catalog_close(n->stream_catalog);
+    n->stream_catalog = NULL;
     if (n->catalog)
         dk_catalog_close(n->catalog);
     n->catalog = NULL;

@@ -2,7 +2,8 @@
  * node.h - a node's local half, opened in order at start and closed in
  * reverse at stop: the catalog, the plugin host and the three plugins the
  * configuration names (engine, compaction policy, conflict resolver), the
- * node's version-vector actor, and the local store built from them.
+ * crdt resolver every node loads besides for CRDT objects (/crdt/ keys),
+ * the node's version-vector actor, and the local store built from them.
  *
  * dk_node_open runs on the main thread before any loop starts (it writes the
  * catalog and may fsync); dk_node_close after every loop has stopped.
@@ -14,14 +15,19 @@
 #include "node/catalog.h"
 #include "node/host.h"
 #include "plugin/plugin_host.h"
+#include "node/resolve.h"
 #include "node/store.h"
 #include "dynkv/compaction.h"
 
 typedef struct dk_node {
     const dk_config *cfg;               /* borrowed; outlives the node */
     dk_catalog *catalog;
+    /* A second connection to the same catalog, for the streaming progress
+     * jobs (coord/stream.c): one worker at a time, beside the member-table
+     * saves that use `catalog`. */
+    dk_catalog *stream_catalog;
     dk_plugin_host *plugins;
-    const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin;
+    const dk_loaded_plugin *engine_plugin, *policy_plugin, *resolver_plugin, *crdt_plugin;
     const dk_engine_ops *engine_ops;
     const dk_compaction_ops *policy_ops;
     const dk_conflict_ops *resolver_ops;
@@ -31,7 +37,16 @@ typedef struct dk_node {
     dk_engine *hint_engine;             /* hinted handoff's own instance (data_dir/hints) */
     dk_compaction_policy *policy;
     dk_resolver *resolver;
+    const dk_conflict_ops *crdt_ops;
+    dk_host_ctx crdt_ctx;
+    dk_host crdt_host;
+    dk_resolver *crdt;                  /* the crdt resolver (CRDT objects) */
+    dk_resolvers resolvers;             /* by object type: resolver, crdt */
     dk_actor actor;
+    /* This start found no data of a previous life: a new data directory
+     * (new_catalog), or an engine that is not durable or lost its folder.
+     * The node must then get its ranges back before it serves reads. */
+    int data_lost, new_catalog;
     dk_store *store;
     char plugin_dir[DK_CONFIG_PATH_MAX + 1];
     int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */
@@ -47,6 +62,12 @@ typedef struct dk_node {
  * fault (a plugin option, a section for a plugin not in use): err then
  * starts with "file:line: " like the errors of dk_config_from_args. */
 int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen);
+
+/* dynkvd --check-config: load and check (descriptor, ABI, ops table) the
+ * engine, compaction policy and conflict resolver cfg names, from its
+ * plugin folder, then unload them; every failure goes to report. Opens
+ * nothing in the data directory. Returns the number of failures. */
+int dk_node_check_plugins(const dk_config *cfg, dk_config_report_fn report, void *arg);
 
 /* Close the store, the plugin objects, the plugins and the catalog. */
 void dk_node_close(dk_node *n);

@@ -24,7 +24,8 @@ enum {
     OBJ_OFF_VERSION = 2,
     OBJ_OFF_FLAGS = 3,
     OBJ_OFF_NSIB = 4,
-    OBJ_OFF_RESERVED = 6,
+    OBJ_OFF_TYPE = 6,           /* version 2; reserved (zero) in version 1 */
+    OBJ_OFF_RESERVED = 7,
     OBJ_OFF_NEWEST = 8,
     OBJ_OFF_EXPIRY = 16,
     OBJ_OFF_LEN = 24,
@@ -71,6 +72,13 @@ static uint32_t obj_crc(const uint8_t *p, size_t total)
 
 int dk_object_encode(const dk_object *o, dk_buf *out)
 {
+    return dk_object_encode_typed(o, DK_OBJECT_PLAIN, out);
+}
+
+int dk_object_encode_typed(const dk_object *o, int type, dk_buf *out)
+{
+    if (type < DK_OBJECT_PLAIN || type >= DK_OBJECT_TYPES)
+        return -EINVAL;
     if (o->n_sib > DK_OBJECT_MAX_SIBLINGS)
         return DK_ETOOBIG;
     uint64_t bound = 0;
@@ -89,7 +97,8 @@ int dk_object_encode(const dk_object *o, dk_buf *out)
     uint8_t hdr[DK_OBJECT_HEADER_SIZE] = {0};
     hdr[OBJ_OFF_MAGIC] = DK_OBJECT_MAGIC0;
     hdr[OBJ_OFF_MAGIC + 1] = DK_OBJECT_MAGIC1;
-    hdr[OBJ_OFF_VERSION] = DK_OBJECT_VERSION;
+    hdr[OBJ_OFF_VERSION] = type == DK_OBJECT_PLAIN ? DK_OBJECT_VERSION : DK_OBJECT_VERSION_TYPED;
+    hdr[OBJ_OFF_TYPE] = (uint8_t)type;
     hdr[OBJ_OFF_FLAGS] = sum.flags;
     dk_put_u16(hdr + OBJ_OFF_NSIB, (uint16_t)o->n_sib);
     dk_put_u64(hdr + OBJ_OFF_NEWEST, (uint64_t)sum.newest);
@@ -161,9 +170,17 @@ static int obj_check_header(dk_slice in, dk_object_header *h, size_t *off, const
         *what = "bad magic";
         return DK_ECORRUPT;
     }
-    if (p[OBJ_OFF_VERSION] != DK_OBJECT_VERSION) {
+    uint8_t version = p[OBJ_OFF_VERSION], type = p[OBJ_OFF_TYPE];
+    if (version != DK_OBJECT_VERSION && version != DK_OBJECT_VERSION_TYPED) {
         *off = OBJ_OFF_VERSION;
         *what = "unsupported format version";
+        return DK_ECORRUPT;
+    }
+    /* One encoding per type: version 1 is plain, version 2 names another. */
+    if (version == DK_OBJECT_VERSION ? type != DK_OBJECT_PLAIN
+                                     : type == DK_OBJECT_PLAIN || type >= DK_OBJECT_TYPES) {
+        *off = OBJ_OFF_TYPE;
+        *what = version == DK_OBJECT_VERSION ? "reserved bytes not zero" : "unknown object type";
         return DK_ECORRUPT;
     }
     if (p[OBJ_OFF_FLAGS] & ~OBJ_KNOWN_FLAGS) {
@@ -171,7 +188,7 @@ static int obj_check_header(dk_slice in, dk_object_header *h, size_t *off, const
         *what = "unknown flags";
         return DK_ECORRUPT;
     }
-    if (dk_get_u16(p + OBJ_OFF_RESERVED) != 0) {
+    if (p[OBJ_OFF_RESERVED] != 0) {
         *off = OBJ_OFF_RESERVED;
         *what = "reserved bytes not zero";
         return DK_ECORRUPT;
@@ -188,7 +205,8 @@ static int obj_check_header(dk_slice in, dk_object_header *h, size_t *off, const
         *what = "total length does not match the value's size";
         return DK_ECORRUPT;
     }
-    h->version = p[OBJ_OFF_VERSION];
+    h->version = version;
+    h->type = type;
     h->flags = p[OBJ_OFF_FLAGS];
     h->n_siblings = dk_get_u16(p + OBJ_OFF_NSIB);
     h->newest_write_ms = (int64_t)newest;

@@ -1,14 +1,16 @@
 /*
  * object.h - the stored encoding of an object: one engine value per key.
  *
- * Layout (version 1), all integers little-endian:
+ * Layout (versions 1 and 2), all integers little-endian:
  *
  *   offset size  field
  *        0    2  magic 'D' 'O'
- *        2    1  format version (1)
+ *        2    1  format version: 1 for a plain object, 2 for a typed one
  *        3    1  flags: DK_OBJECT_F_ALL_TOMBSTONES, DK_OBJECT_F_HAS_TOMBSTONE
  *        4    2  n_siblings
- *        6    2  reserved, zero
+ *        6    1  version 1: reserved, zero; version 2: the object type
+ *                (DK_OBJECT_CRDT; never DK_OBJECT_PLAIN)
+ *        7    1  reserved, zero
  *        8    8  newest write time (ms; max over siblings, 0 when none)
  *       16    8  max expiry (ms; 0 when some sibling never expires, a
  *                tombstone counts as never expiring, or no siblings)
@@ -19,6 +21,16 @@
  *                u8 node length, node, varint incarnation, varint counter,
  *                varint write time, varint expiry, varint flags,
  *                varint value length, value bytes
+ *
+ * The type says which conflict resolver owns the object (node/resolve.h):
+ * plain objects (values written through /kv) belong to the node's
+ * configured resolver, CRDT objects to the crdt resolver. Version 2 only
+ * gives meaning to a byte that version 1 required to be zero, so every
+ * existing object still decodes, and a plain object is still written as
+ * version 1, byte for byte as before: a node of the previous release reads
+ * every plain object a new node writes and refuses (as an unsupported
+ * version) only the CRDT objects it could not merge anyway. Each type has
+ * exactly one encoding, so whatever decodes re-encodes to the same bytes.
  *
  * The header is fixed-size so that compaction's record callbacks read it in
  * O(1) without walking the siblings (DESIGN.md section 4). The CRC covers
@@ -36,18 +48,23 @@
 #include "util/buf.h"
 
 #define DK_OBJECT_HEADER_SIZE 32u
-#define DK_OBJECT_VERSION 1u
+#define DK_OBJECT_VERSION 1u         /* plain objects */
+#define DK_OBJECT_VERSION_TYPED 2u   /* objects with a type byte */
 #define DK_OBJECT_MAGIC0 0x44u   /* 'D' */
 #define DK_OBJECT_MAGIC1 0x4fu   /* 'O' */
 
 #define DK_OBJECT_F_ALL_TOMBSTONES 0x01u   /* no sibling holds a value (vacuously true when none) */
 #define DK_OBJECT_F_HAS_TOMBSTONE  0x02u   /* at least one sibling is a tombstone */
 
+/* Object types: which resolver owns the object. Append only (stored). */
+enum { DK_OBJECT_PLAIN = 0, DK_OBJECT_CRDT = 1, DK_OBJECT_TYPES = 2 };
+
 /* Most siblings one encoding holds (n_siblings is a u16). */
 #define DK_OBJECT_MAX_SIBLINGS 65535u
 
 typedef struct dk_object_header {
     uint8_t  version, flags;
+    uint8_t  type;                       /* DK_OBJECT_*: PLAIN for version 1 */
     uint16_t n_siblings;
     int64_t  newest_write_ms, max_expiry_ms;
     uint32_t total_len;
@@ -62,12 +79,18 @@ typedef struct dk_object_header {
  */
 int dk_object_encode(const dk_object *o, dk_buf *out);
 
+/* dk_object_encode for an object of the given type (DK_OBJECT_*): version
+ * 1 for DK_OBJECT_PLAIN (the same bytes as dk_object_encode), version 2
+ * with the type byte otherwise. -EINVAL for an unknown type, else as
+ * dk_object_encode. */
+int dk_object_encode_typed(const dk_object *o, int type, dk_buf *out);
+
 /*
  * Decode an encoded object into *out (initialised by the caller; previous
  * content replaced). Sibling values borrow from in: they stay valid as long
  * as in's bytes do. Returns 0, -ENOMEM, or DK_ECORRUPT with a message "at
  * offset N: what" in err (may be NULL) for anything malformed: bad magic,
- * unknown version or flags, length mismatch, CRC mismatch, truncated or
+ * unknown version, type or flags, length mismatch, CRC mismatch, truncated or
  * trailing bytes, invalid vv or actor, a varint not in its shortest form,
  * or header fields that disagree with the siblings. Whatever decodes
  * re-encodes to the same bytes. out is empty on error. Never reads outside in.
@@ -76,8 +99,8 @@ int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen);
 
 /*
  * Read the fixed header in O(1). Checks the size, magic, version, known
- * flags, reserved bytes and that total_len equals in.len; does not check
- * the CRC (decode does). Returns 0 or DK_ECORRUPT.
+ * flags, the type byte, reserved bytes and that total_len equals in.len;
+ * does not check the CRC (decode does). Returns 0 or DK_ECORRUPT.
  */
 int dk_object_peek(dk_slice in, dk_object_header *h);
 

@@ -30,8 +30,8 @@
 
 struct dk_store {
     dk_store_conf conf;
+    pthread_mutex_t actor_mu;   /* conf.actor may change (dk_store_set_actor) */
     dk_engine_ref engine;               /* conf's engine and ops, as a ref */
-    dk_resolver_ref resolver;
     pthread_mutex_t stripe[STRIPES];
     dk_store_hook hook;         /* changed only with every stripe held */
     void *hook_arg;
@@ -43,8 +43,8 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
     if (!s)
         return -ENOMEM;
     s->conf = *conf;
+    pthread_mutex_init(&s->actor_mu, NULL);
     s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
-    s->resolver = (dk_resolver_ref){conf->resolver_ops, conf->resolver};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
     *out = s;
@@ -57,10 +57,18 @@ void dk_store_close(dk_store *s)
         return;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&s->stripe[i]);
+    pthread_mutex_destroy(&s->actor_mu);
     free(s);
 }
 
 const dk_actor *dk_store_actor(const dk_store *s) { return &s->conf.actor; }
+
+void dk_store_set_actor(dk_store *s, const dk_actor *a)
+{
+    pthread_mutex_lock(&s->actor_mu);
+    s->conf.actor = *a;
+    pthread_mutex_unlock(&s->actor_mu);
+}
 
 static pthread_mutex_t *store_lock_for(dk_store *s, dk_slice key)
 {
@@ -167,43 +175,37 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
 /* The new stored object for client write w over the current one (cur,
  * found or not), encoded into raw: the condition checked, the context
  * chosen, the resolver asked. Pure; the caller holds the key's stripe. */
-static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, const dk_object *cur,
-                      dk_buf *raw)
+static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
+                      const dk_object *cur, dk_buf *raw)
 {
     int rc = store_check_cond(w, found, cur, now_ms);
     if (rc)
         return rc;
-    dk_vv empty;
-    dk_vv_init(&empty);
-    dk_object next;
-    dk_object_init(&next);
     /* Without an X-Context: a delete removes what this node has seen, as
      * Riak's delete does (a blind tombstone would only become one more
      * sibling next to the values it was meant to remove); a conditional
-     * write replaces exactly the version its condition matched. */
-    const dk_vv *ctx = &empty;
-    if (w->context)
-        ctx = w->context;
+     * write supersedes exactly the state the condition was checked
+     * against, so a successful CAS leaves no siblings. */
+    const dk_vv *ctx = w->context;
+    if (ctx)
+        ;
     else if (w->cond == DK_COND_IF_MATCH && w->if_match)
         ctx = w->if_match;
     else if (w->tombstone || w->cond != DK_COND_NONE)
         ctx = &cur->vv;
+    pthread_mutex_lock(&s->actor_mu);
+    dk_actor actor = s->conf.actor;
+    pthread_mutex_unlock(&s->actor_mu);
     dk_write dw = {
         .context = ctx,
-        .actor = s->conf.actor,
+        .actor = actor,
         .now_ms = now_ms,
         .expiry_ms = w->ttl_ms > 0 ? now_ms + w->ttl_ms : 0,
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = dk_resolver_update(&s->resolver, cur, &dw, &next);
-    if (rc == 0) {
-        dk_buf_reset(raw);
-        rc = dk_object_encode(&next, raw);
-    }
-    dk_object_free(&next);
-    dk_vv_free(&empty);
-    return rc;
+    dk_buf_reset(raw);
+    return dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
 }
 
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
@@ -219,10 +221,11 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     if (rc == DK_ENOTFOUND) {
         dk_object_free(&cur);
         dk_object_init(&cur);
+        dk_buf_reset(&cur_raw);
         rc = 0;
     }
     if (rc == 0)
-        rc = store_next(s, w, now_ms, found, &cur, raw);
+        rc = store_next(s, w, now_ms, found, dk_buf_slice(&cur_raw), &cur, raw);
     if (rc == 0)
         rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
     pthread_mutex_unlock(lock);
@@ -295,7 +298,7 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
     if (rc == 0)
         rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
     if (rc == 0)
-        rc = store_next(s, w, now_ms, op->found, &cur, &op->enc);
+        rc = store_next(s, w, now_ms, op->found, dk_buf_slice(&op->before), &cur, &op->enc);
     dk_object_free(&cur);
     if (rc == 0) {
         op->s = s;
@@ -322,10 +325,9 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
     if (!dk_engine_can_write_async(&s->engine))
         return -EAGAIN;
     char err[160];
-    dk_object in, cur, next;
+    dk_object in, cur;
     dk_object_init(&in);
     dk_object_init(&cur);
-    dk_object_init(&next);
     int rc = dk_object_decode(encoded, &in, err, sizeof(err));
     if (rc) {
         dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
@@ -346,15 +348,12 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         dk_buf_reset(&op->before);
         rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
     } else if (rc == 0) {
-        rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
-        if (rc == 0)
-            rc = dk_object_encode(&next, &op->enc);
+        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
         if (rc == 0 && op->enc.len == op->before.len && memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
             rc = 1;             /* nothing changes: nothing to write */
     }
     dk_object_free(&in);
     dk_object_free(&cur);
-    dk_object_free(&next);
     if (rc == 0)
         rc = dk_buf_append(&op->key, key.ptr, key.len);
     if (rc == 0) {
@@ -402,10 +401,9 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
 
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
 {
-    dk_object in, cur, next;
+    dk_object in, cur;
     dk_object_init(&in);
     dk_object_init(&cur);
-    dk_object_init(&next);
     dk_buf cur_raw = DK_BUF_INIT, out = DK_BUF_INIT;
     char err[160];
     *changed = 0;
@@ -426,10 +424,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     if (rc)
         goto done;
-    rc = dk_resolver_merge(&s->resolver, &cur, &in, &next);
-    if (rc)
-        goto done;
-    rc = dk_object_encode(&next, &out);
+    rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&cur_raw), &cur, encoded, &in, &out);
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
@@ -440,9 +435,153 @@ done:
     pthread_mutex_unlock(lock);
     dk_object_free(&in);
     dk_object_free(&cur);
-    dk_object_free(&next);
     dk_buf_free(&cur_raw);
     dk_buf_free(&out);
+    return rc;
+}
+
+typedef struct store_item {
+    size_t idx, stripe;
+} store_item;
+
+static int store_item_cmp(const void *a, const void *b)
+{
+    const store_item *x = a, *y = b;
+    return x->stripe < y->stripe ? -1 : x->stripe > y->stripe;
+}
+
+/* The merged encoding of one copy into out (empty when unchanged) and the
+ * stored one into before (empty when absent), under the caller's lock. */
+static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *out, dk_buf *before)
+{
+    dk_object in, cur;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    dk_buf *cur_raw = before;
+    char err[160];
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
+        goto done;
+    }
+    rc = dk_store_get(s, key, cur_raw, &cur);
+    if (rc == DK_ENOTFOUND) {
+        dk_buf_reset(cur_raw);
+        rc = dk_buf_append(out, encoded.ptr, encoded.len);
+        goto done;
+    }
+    if (rc == 0)
+        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(cur_raw), &cur, encoded, &in, out);
+    if (rc == 0 && out->len == cur_raw->len && memcmp(out->data, cur_raw->data, out->len) == 0)
+        dk_buf_reset(out);
+done:
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    return rc;
+}
+
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
+                         size_t *skipped)
+{
+    *changed = *skipped = 0;
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_buf *out = calloc(n, sizeof(*out)), *before = calloc(n, sizeof(*before));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !out || !before || !ops) {
+        free(it);
+        free(out);
+        free(before);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    int rc = 0;
+    size_t n_ops = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t k = it[i].idx;
+        int mrc = store_merge_one(s, keys[k], encoded[k], &out[k], &before[k]);
+        if (mrc == DK_ECORRUPT) {
+            (*skipped)++;
+            continue;
+        }
+        rc = mrc;
+        if (rc == 0 && out[k].len)
+            ops[n_ops++] = (dk_batch_op){.type = DK_BATCH_PUT, .key = keys[k], .value = dk_buf_slice(&out[k])};
+    }
+    if (rc == 0 && n_ops) {
+        dk_batch b = {.ops = ops, .count = n_ops};
+        rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+        if (rc == 0)
+            *changed = n_ops;
+        for (size_t i = 0; rc == 0 && s->hook && i < n; i++)
+            if (out[i].len)
+                s->hook(s->hook_arg, keys[i], dk_buf_slice(&before[i]), dk_buf_slice(&out[i]));
+    }
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    for (size_t i = 0; i < n; i++) {
+        dk_buf_free(&out[i]);
+        dk_buf_free(&before[i]);
+    }
+    free(it);
+    free(out);
+    free(before);
+    free(ops);
+    return rc;
+}
+
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n)
+{
+    if (n == 0)
+        return 0;
+    store_item *it = calloc(n, sizeof(*it));
+    dk_batch_op *ops = calloc(n, sizeof(*ops));
+    if (!it || !ops) {
+        free(it);
+        free(ops);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].idx = i;
+        it[i].stripe = XXH3_64bits(keys[i].ptr, keys[i].len) % STRIPES;
+        ops[i] = (dk_batch_op){.type = DK_BATCH_DELETE, .key = keys[i]};
+    }
+    qsort(it, n, sizeof(*it), store_item_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_lock(&s->stripe[it[i].stripe]);
+    /* the hook sees each dropped copy leave (before = the stored bytes) */
+    dk_buf *before = s->hook ? calloc(n, sizeof(*before)) : NULL;
+    for (size_t i = 0; before && i < n; i++) {
+        dk_object o;
+        dk_object_init(&o);
+        if (dk_store_get(s, keys[i], &before[i], &o) != 0)
+            dk_buf_reset(&before[i]);
+        dk_object_free(&o);
+    }
+    dk_batch b = {.ops = ops, .count = n};
+    int rc = dk_engine_write(&s->engine, &b, s->conf.sync);
+    for (size_t i = 0; rc == 0 && before && i < n; i++)
+        if (before[i].len)
+            s->hook(s->hook_arg, keys[i], dk_buf_slice(&before[i]), (dk_slice){NULL, 0});
+    for (size_t i = 0; before && i < n; i++)
+        dk_buf_free(&before[i]);
+    free(before);
+    for (size_t i = n; i-- > 0;)
+        if (i == 0 || it[i].stripe != it[i - 1].stripe)
+            pthread_mutex_unlock(&s->stripe[it[i].stripe]);
+    free(it);
+    free(ops);
     return rc;
 }
 

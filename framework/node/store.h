@@ -3,6 +3,10 @@
  * encoded objects, and the conflict resolver that decides what a write or a
  * replica's copy does to the stored object.
  *
+ * Which resolver handles an object is decided by node/resolve.h from the
+ * object's type: a write names the type it creates, a merge follows the
+ * copies' headers.
+ *
  * Every function here is synchronous and may block on disk: call it from a
  * worker thread, never from a loop thread, unless its comment says
  * otherwise (dk_store_try_get). A read-modify-write of one key
@@ -16,6 +20,7 @@
 #include <stdint.h>
 #include "dynkv/engine.h"
 #include "dynkv/conflict.h"
+#include "node/resolve.h"
 #include "util/buf.h"
 
 typedef struct dk_store dk_store;
@@ -23,8 +28,7 @@ typedef struct dk_store dk_store;
 typedef struct dk_store_conf {
     dk_engine *engine;                  /* opened; the store does not close it */
     const dk_engine_ops *engine_ops;
-    dk_resolver *resolver;              /* opened; not closed by the store */
-    const dk_conflict_ops *resolver_ops;
+    const dk_resolvers *resolvers;      /* one per object type; outlives the store */
     dk_actor actor;                     /* this node's (id, incarnation) */
     int sync;                           /* write(sync) for acknowledged writes */
 } dk_store_conf;
@@ -32,6 +36,10 @@ typedef struct dk_store_conf {
 int  dk_store_open(const dk_store_conf *conf, dk_store **out);
 void dk_store_close(dk_store *s);
 const dk_actor *dk_store_actor(const dk_store *s);
+/* Replace the actor new writes are stamped with (a node that lost its data
+ * learned a higher incarnation from its peers). Any thread; writes already
+ * running keep the actor they started with. */
+void dk_store_set_actor(dk_store *s, const dk_actor *a);
 
 enum { DK_COND_NONE = 0, DK_COND_IF_MATCH = 1, DK_COND_IF_NONE_MATCH = 2 };
 
@@ -44,6 +52,7 @@ typedef struct dk_store_write {
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* */
     const dk_vv *if_match;              /* for DK_COND_IF_MATCH; NULL = "*" (exists) */
+    int type;                           /* DK_OBJECT_* (object.h); a CRDT write's value is an operation */
 } dk_store_write;
 
 /*
@@ -65,8 +74,9 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * Apply a client write as its coordinator: read, check the condition, let
  * the resolver build the new object, write it with the configured sync.
  * On 0, raw/obj hold the new stored object (as for dk_store_get). Returns
- * DK_EPRECOND when the condition fails, DK_ESIBLINGS when the resolver
- * refuses, or an engine error.
+ * DK_EPRECOND when the condition fails, DK_EWRONGTYPE when the key holds a
+ * live object of another type, the resolver's refusal (DK_ESIBLINGS, and
+ * for a CRDT write DK_EWRONGTYPE, DK_ETOOBIG, -EINVAL), or an engine error.
  */
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj);
 
@@ -119,6 +129,24 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj);
  * read repair, hint replay). *changed is set when the stored bytes changed.
  */
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
+
+/*
+ * Merge n replica copies at once (streamed ranges): each item as
+ * dk_store_merge would, all written with ONE engine write (one sync)
+ * under the items' stripe locks, taken in stripe order so two batches
+ * cannot deadlock. Keys must be distinct. An undecodable copy is skipped
+ * with a log line (counted in *skipped); *changed counts the keys whose
+ * stored bytes changed. Returns 0 or the engine's error (nothing of the
+ * batch is written then). Worker thread.
+ */
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
+                         size_t *skipped);
+
+/* Delete the n keys (distinct) with one engine write under their stripe
+ * locks: copies of ranges this node no longer replicates (cleanup). The
+ * write hook sees each dropped key with an empty `after`. Returns 0 or the
+ * engine's error. Worker thread. */
+int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n);
 
 /* Called by dk_store_scan for each stored object in key order; return
  * nonzero to stop. key, raw and obj are valid only during the call. */

@@ -196,4 +196,23 @@ static inline int dk_resolver_merge(const dk_resolver_ref *r, const dk_object *a
     return r->ops->merge(r->obj, a, b, out);
 }
 
+/* Optional (typed resolvers, ABI 1.2): the value a client reads from obj,
+ * passed to sink; DK_EUNSUPPORTED without the method. */
+static inline int dk_resolver_value(const dk_resolver_ref *r, const dk_object *obj,
+                                    void (*sink)(void *arg, dk_slice value), void *arg)
+{
+    if (!DK_HAS(r->ops, value))
+        return DK_EUNSUPPORTED;
+    return r->ops->value(r->obj, obj, sink, arg);
+}
+
+/* Optional (ABI 1.2): after a successful update or merge, once out is
+ * encoded and before it is freed; a no-op for a resolver that only
+ * borrows values. */
+static inline void dk_resolver_release(const dk_resolver_ref *r, dk_object *out)
+{
+    if (DK_HAS(r->ops, release))
+        r->ops->release(r->obj, out);
+}
+
 #endif /* DK_PLUGIN_CALL_H */

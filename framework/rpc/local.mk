@@ -1,7 +1,8 @@
 # framework/rpc: node-to-node frames (codec) and the TCP transport, client
 # and server sides, and their unit tests.
 framework_libdynkv_la_SOURCES += \
-	framework/rpc/rpc_frame.c framework/rpc/rpc_frame.h \
+	framework/rpc/rpc_frame.c framework/rpc/rpc_frame.h framework/rpc/rpc_wire.h \
+	framework/rpc/rpc_stream.c framework/rpc/rpc_stream.h \
 	framework/rpc/rpc_scan.c framework/rpc/rpc_scan.h \
 	framework/rpc/rpc_ae.c framework/rpc/rpc_ae.h \
 	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \

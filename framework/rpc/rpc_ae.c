@@ -2,135 +2,14 @@
  * rpc_ae.c - anti-entropy's message bodies (layout and contracts in
  * rpc_ae.h).
  *
- * Written for hostile input like rpc_frame.c's decoders: one bounds-checked
- * reader whose failure is sticky, so a decoder reads its fields in a
- * straight line and checks once at the end, and a writer that leaves the
- * buffer as it found it on failure. The small reader and writer repeat
- * rpc_frame.c's (static there), as rpc_scan.c does: one concept per file
- * was worth more than sharing thirty lines.
+ * Written for hostile input like rpc_frame.c's decoders, with the same
+ * sticky bounds-checked reader and writer (rpc_wire.h).
  */
 #include <errno.h>
 #include <string.h>
 #include "rpc/rpc_ae.h"
+#include "rpc/rpc_wire.h"
 #include "util/coding.h"
-
-/* ---- fields ------------------------------------------------------------- */
-
-typedef struct {
-    dk_buf *b;
-    size_t start;
-    int rc;
-} wr;
-
-static void wr_init(wr *w, dk_buf *b)
-{
-    w->b = b;
-    w->start = b->len;
-    w->rc = 0;
-}
-
-static void wr_bytes(wr *w, const void *p, size_t n)
-{
-    if (!w->rc)
-        w->rc = dk_buf_append(w->b, p, n);
-}
-
-static void wr_varint(wr *w, uint64_t v)
-{
-    uint8_t tmp[DK_VARINT_MAX];
-    wr_bytes(w, tmp, dk_put_varint(tmp, v));
-}
-
-static void wr_svarint(wr *w, int64_t v)
-{
-    wr_varint(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static void wr_lp(wr *w, const void *p, size_t n)
-{
-    wr_varint(w, n);
-    wr_bytes(w, p, n);
-}
-
-static int wr_done(wr *w)
-{
-    if (w->rc)
-        w->b->len = w->start;
-    return w->rc;
-}
-
-typedef struct {
-    const uint8_t *p, *end;
-    int bad;
-} rd;
-
-static void rd_init(rd *r, dk_slice s)
-{
-    r->p = s.ptr;
-    r->end = s.ptr + s.len;
-    r->bad = 0;
-}
-
-static uint64_t rd_varint(rd *r)
-{
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : dk_get_varint(r->p, r->end, &v);
-    if (!n) {
-        r->bad = 1;
-        return 0;
-    }
-    r->p += n;
-    return v;
-}
-
-static uint32_t rd_u32(rd *r)
-{
-    uint64_t v = rd_varint(r);
-    if (v > UINT32_MAX)
-        r->bad = 1;
-    return r->bad ? 0 : (uint32_t)v;
-}
-
-static int32_t rd_s32(rd *r)
-{
-    uint64_t z = rd_varint(r);
-    int64_t v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-    if (v < INT32_MIN || v > INT32_MAX)
-        r->bad = 1;
-    return r->bad ? 0 : (int32_t)v;
-}
-
-static void rd_fixed(rd *r, void *dst, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return;
-    }
-    memcpy(dst, r->p, n);
-    r->p += n;
-}
-
-/* A length-prefixed field of min..max bytes, borrowed. */
-static dk_slice rd_lp(rd *r, size_t min, size_t max)
-{
-    dk_slice s = {NULL, 0};
-    uint64_t n = rd_varint(r);
-    if (r->bad || n < min || n > max || n > (uint64_t)(r->end - r->p)) {
-        r->bad = 1;
-        return s;
-    }
-    s.ptr = r->p;
-    s.len = (size_t)n;
-    r->p += n;
-    return s;
-}
-
-static int rd_done(rd *r)
-{
-    return r->bad || r->p != r->end ? DK_ECORRUPT : 0;
-}
-
-/* ---- messages ------------------------------------------------------------ */
 
 #define AE_HASHES_MAX (8u * 65536u)
 

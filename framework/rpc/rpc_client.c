@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/log.h"
+#include "base/metrics.h"
 #include "rpc/rpc_int.h"
 
 #define RPC_BACKOFF_MIN_MS 50u
@@ -128,6 +129,7 @@ static void out_complete(rpc_out *o, int status, const dk_frame_header *h, dk_sl
     o->where = OUT_DONE;
     o->conn = NULL;
     r->n_pending--;
+    dk_metrics_rpc(o->type, dk_msg_type_name(o->type), status, uv_hrtime() - o->start_ns);
     uv_timer_stop(&o->timer);
     uv_close((uv_handle_t *)&o->timer, out_timer_closed);
     if (status) {
@@ -218,6 +220,8 @@ static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, const void *body, 
     o->id = r->next_id++;
     o->cb = cb;
     o->arg = arg;
+    o->type = type;
+    o->start_ns = uv_hrtime();
     dk_buf_init(&o->frame);
     *rc = dk_frame_encode(&o->frame, type, 0, o->id, body, len);
     if (*rc) {

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include "rpc/rpc_frame.h"
+#include "rpc/rpc_wire.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 
@@ -41,6 +42,10 @@ static const char *const frame_names[DK_MSG__MAX + 1] = {
     [DK_MSG_FORWARD_RESULT] = "FORWARD_RESULT",
     [DK_MSG_SCAN_RANGE] = "SCAN_RANGE",
     [DK_MSG_SCAN_RESULT] = "SCAN_RESULT",
+    [DK_MSG_STREAM_REQ] = "STREAM_REQ",
+    [DK_MSG_STREAM_BATCH] = "STREAM_BATCH",
+    [DK_MSG_STREAM_DONE] = "STREAM_DONE",
+    [DK_MSG_STREAM_ACK] = "STREAM_ACK",
     [DK_MSG_TREE_REQ] = "TREE_REQ",
     [DK_MSG_TREE] = "TREE",
     [DK_MSG_KEYS_REQ] = "KEYS_REQ",
@@ -174,120 +179,6 @@ ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_
 
 /* ---- body fields ----------------------------------------------------------- */
 
-/* Writer: appends to a dk_buf, remembers the first error and the start so
- * a failed encoder leaves the buffer as it found it. */
-typedef struct {
-    dk_buf *b;
-    size_t start;
-    int rc;
-} wr;
-
-static void wr_init(wr *w, dk_buf *b)
-{
-    w->b = b;
-    w->start = b->len;
-    w->rc = 0;
-}
-
-static void wr_bytes(wr *w, const void *p, size_t n)
-{
-    if (!w->rc)
-        w->rc = dk_buf_append(w->b, p, n);
-}
-
-static void wr_varint(wr *w, uint64_t v)
-{
-    uint8_t tmp[DK_VARINT_MAX];
-    wr_bytes(w, tmp, dk_put_varint(tmp, v));
-}
-
-static void wr_svarint(wr *w, int64_t v)
-{
-    wr_varint(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static void wr_lp(wr *w, const void *p, size_t n)
-{
-    wr_varint(w, n);
-    wr_bytes(w, p, n);
-}
-
-static int wr_done(wr *w)
-{
-    if (w->rc)
-        w->b->len = w->start;
-    return w->rc;
-}
-
-/* Reader over a body; any failure sets bad and makes later reads no-ops. */
-typedef struct {
-    const uint8_t *p, *end;
-    int bad;
-} rd;
-
-static void rd_init(rd *r, dk_slice s)
-{
-    r->p = s.ptr;
-    r->end = s.ptr + s.len;
-    r->bad = 0;
-}
-
-static uint64_t rd_varint(rd *r)
-{
-    uint64_t v = 0;
-    if (r->bad)
-        return 0;
-    size_t n = dk_get_varint(r->p, r->end, &v);
-    if (!n) {
-        r->bad = 1;
-        return 0;
-    }
-    r->p += n;
-    return v;
-}
-
-static uint32_t rd_u32(rd *r)
-{
-    uint64_t v = rd_varint(r);
-    if (v > UINT32_MAX)
-        r->bad = 1;
-    return r->bad ? 0 : (uint32_t)v;
-}
-
-static int32_t rd_s32(rd *r)
-{
-    uint64_t z = rd_varint(r);
-    int64_t v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-    if (v < INT32_MIN || v > INT32_MAX)
-        r->bad = 1;
-    return r->bad ? 0 : (int32_t)v;
-}
-
-static void rd_fixed(rd *r, void *dst, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return;
-    }
-    memcpy(dst, r->p, n);
-    r->p += n;
-}
-
-/* A length-prefixed field of min..max bytes, borrowed. */
-static dk_slice rd_lp(rd *r, size_t min, size_t max)
-{
-    dk_slice s = {NULL, 0};
-    uint64_t n = rd_varint(r);
-    if (r->bad || n < min || n > max || n > (uint64_t)(r->end - r->p)) {
-        r->bad = 1;
-        return s;
-    }
-    s.ptr = r->p;
-    s.len = (size_t)n;
-    r->p += n;
-    return s;
-}
-
 static int valid_node_id(const uint8_t *p, size_t n)
 {
     if (n == 0 || n > DK_NODE_ID_MAX)
@@ -313,11 +204,6 @@ static void rd_str(rd *r, char *dst, size_t cap, size_t min, int node_id)
     }
     memcpy(dst, s.ptr, s.len);
     dst[s.len] = 0;
-}
-
-static int rd_done(rd *r)
-{
-    return r->bad || r->p != r->end ? DK_ECORRUPT : 0;
 }
 
 /* A NUL-terminated field of an in-memory struct, checked before encoding. */
@@ -533,6 +419,7 @@ int dk_msg_forward_write_encode(dk_buf *out, const dk_msg_forward_write *m)
     int has_ctx = (m->flags & DK_FWD_HAS_CONTEXT) != 0, has_im = (m->flags & DK_FWD_HAS_IF_MATCH) != 0;
     if (m->key.len == 0 || m->key.len > DK_KEY_MAX || m->value.len > DK_VALUE_MAX ||
         (m->flags & ~DK_FWD_FLAGS_ALL) || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len) ||
+        ((m->flags & DK_FWD_TOMBSTONE) && (m->flags & DK_FWD_CRDT)) ||
         (has_ctx ? m->context.len == 0 || m->context.len > FWD_VV_MAX : m->context.len != 0) ||
         (has_im ? m->if_match.len == 0 || m->if_match.len > FWD_VV_MAX : m->if_match.len != 0) ||
         m->ttl_ms < 0 || m->cond < 0 || m->cond > 2 || m->consistency < -1 || m->consistency > 2 ||
@@ -562,7 +449,8 @@ int dk_msg_forward_write_decode(dk_slice body, dk_msg_forward_write *m)
     m->key = rd_lp(&r, 1, DK_KEY_MAX);
     m->value = rd_lp(&r, 0, DK_VALUE_MAX);
     m->flags = rd_u32(&r);
-    if (m->flags & ~DK_FWD_FLAGS_ALL || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len))
+    if (m->flags & ~DK_FWD_FLAGS_ALL || ((m->flags & DK_FWD_TOMBSTONE) && m->value.len) ||
+        ((m->flags & DK_FWD_TOMBSTONE) && (m->flags & DK_FWD_CRDT)))
         r.bad = 1;
     if (m->flags & DK_FWD_HAS_CONTEXT)
         m->context = rd_lp(&r, 1, FWD_VV_MAX);

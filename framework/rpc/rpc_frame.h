@@ -65,6 +65,10 @@ enum {
     DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
     DK_MSG_SCAN_RANGE = 12,    /* dk_msg_scan_range (rpc_scan.h): a node's part of a prefix scan */
     DK_MSG_SCAN_RESULT = 13,   /* dk_msg_scan_result (rpc_scan.h): answer to SCAN_RANGE */
+    DK_MSG_STREAM_REQ = 14,    /* rpc_stream.h: the next batch of a set of token ranges */
+    DK_MSG_STREAM_BATCH = 15,  /* rpc_stream.h: answer to STREAM_REQ */
+    DK_MSG_STREAM_DONE = 16,   /* rpc_stream.h: has the receiver completed a plan? */
+    DK_MSG_STREAM_ACK = 17,    /* rpc_stream.h: answer to STREAM_DONE */
     DK_MSG_TREE_REQ = 18,      /* dk_msg_tree_req (rpc_ae.h): some nodes of a replica group's Merkle tree */
     DK_MSG_TREE = 19,          /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
     DK_MSG_KEYS_REQ = 20,      /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
@@ -213,12 +217,15 @@ int dk_msg_ping_decode(dk_slice body, dk_msg_ping *m);
  * context and if_match are encoded version vectors (dk_vv_encode), present
  * only with their flag; the decoder checks their length, not their content
  * (the coordinator decodes them). consistency is DK_CL_* (-1..2), cond
- * DK_COND_* (0..2); timeout_ms is what is left of the client's deadline. */
+ * DK_COND_* (0..2); timeout_ms is what is left of the client's deadline.
+ * DK_FWD_CRDT marks a CRDT write (its value is an operation, dynkv/crdt.h),
+ * never a tombstone. */
 #define DK_FWD_TOMBSTONE    0x1u
 #define DK_FWD_STRICT       0x2u
 #define DK_FWD_HAS_CONTEXT  0x4u
 #define DK_FWD_HAS_IF_MATCH 0x8u
-#define DK_FWD_FLAGS_ALL    0xfu
+#define DK_FWD_CRDT         0x10u
+#define DK_FWD_FLAGS_ALL    0x1fu
 typedef struct dk_msg_forward_write {
     dk_slice key;                             /* 1..DK_KEY_MAX bytes */
     dk_slice value;                           /* 0..DK_VALUE_MAX bytes; empty with TOMBSTONE */

@@ -81,6 +81,8 @@ typedef struct rpc_out {
     void *arg;
     uv_timer_t timer;
     int where, status;
+    uint8_t type;                       /* message type, for the latency metric */
+    uint64_t start_ns;                  /* uv_hrtime() when the call was made */
     struct rpc_out *hnext;              /* r->htab chain */
     TAILQ_ENTRY(rpc_out) link;          /* peer->waiting, conn->inflight or r->deferred */
 } rpc_out;

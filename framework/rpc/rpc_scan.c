@@ -12,74 +12,13 @@
  *
  * These codecs live in their own file rather than in rpc_frame.c because
  * they are one concept (the scan's wire format) and that file holds the
- * frame and the point-request messages. The small reader below repeats the
- * pattern of rpc_frame.c's rather than sharing it: those helpers are static
- * there, and exporting them is a change to that file for another day.
+ * frame and the point-request messages; the field reader is rpc_wire.h's.
  */
 #include <errno.h>
 #include <string.h>
 #include "rpc/rpc_scan.h"
+#include "rpc/rpc_wire.h"
 #include "util/coding.h"
-
-/* ---- reading --------------------------------------------------------------- */
-
-typedef struct {
-    const uint8_t *p, *end;
-    int bad;
-} scan_rd;
-
-static uint64_t scan_rd_varint(scan_rd *r)
-{
-    uint64_t v = 0;
-    if (r->bad)
-        return 0;
-    size_t n = dk_get_varint(r->p, r->end, &v);
-    if (!n) {
-        r->bad = 1;
-        return 0;
-    }
-    r->p += n;
-    return v;
-}
-
-/* A varint that must lie in [min, max]. */
-static uint32_t scan_rd_u32(scan_rd *r, uint32_t min, uint32_t max)
-{
-    uint64_t v = scan_rd_varint(r);
-    if (r->bad || v < min || v > max) {
-        r->bad = 1;
-        return 0;
-    }
-    return (uint32_t)v;
-}
-
-/* A length-prefixed field of min..max bytes, borrowed. */
-static dk_slice scan_rd_lp(scan_rd *r, size_t min, size_t max)
-{
-    dk_slice s = {NULL, 0};
-    uint64_t n = scan_rd_varint(r);
-    if (r->bad || n < min || n > max || n > (uint64_t)(r->end - r->p)) {
-        r->bad = 1;
-        return s;
-    }
-    s.ptr = r->p;
-    s.len = (size_t)n;
-    r->p += n;
-    return s;
-}
-
-static dk_slice scan_rd_fixed(scan_rd *r, size_t n)
-{
-    dk_slice s = {NULL, 0};
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return s;
-    }
-    s.ptr = r->p;
-    s.len = n;
-    r->p += n;
-    return s;
-}
 
 /* ---- spans ------------------------------------------------------------------ */
 
@@ -178,18 +117,18 @@ int dk_msg_scan_range_encode(dk_buf *out, const dk_msg_scan_range *m)
 
 int dk_msg_scan_range_decode(dk_slice body, dk_msg_scan_range *m)
 {
-    scan_rd r = {body.ptr, body.ptr + body.len, 0};
+    rd r = {body.ptr, body.ptr + body.len, 0};
     memset(m, 0, sizeof(*m));
-    m->prefix = scan_rd_lp(&r, 0, DK_KEY_MAX);
-    m->after = scan_rd_lp(&r, 0, DK_KEY_MAX);
-    m->limit = scan_rd_u32(&r, 1, DK_SCAN_LIMIT_MAX);
-    m->flags = scan_rd_u32(&r, 0, UINT32_MAX);
+    m->prefix = rd_lp(&r, 0, DK_KEY_MAX);
+    m->after = rd_lp(&r, 0, DK_KEY_MAX);
+    m->limit = rd_bounded(&r, 1, DK_SCAN_LIMIT_MAX);
+    m->flags = rd_bounded(&r, 0, UINT32_MAX);
     if (m->flags & ~DK_SCAN_RANGE_FLAGS)
         r.bad = 1;
-    m->max_bytes = scan_rd_u32(&r, 1, DK_FRAME_BODY_MAX);
-    m->n_spans = scan_rd_u32(&r, 1, DK_SCAN_SPANS_MAX);
+    m->max_bytes = rd_bounded(&r, 1, DK_FRAME_BODY_MAX);
+    m->n_spans = rd_bounded(&r, 1, DK_SCAN_SPANS_MAX);
     if (!r.bad)
-        m->spans = scan_rd_fixed(&r, (size_t)m->n_spans * DK_SCAN_SPAN_LEN);
+        m->spans = rd_view(&r, (size_t)m->n_spans * DK_SCAN_SPAN_LEN);
     if (r.bad || r.p != r.end || !scan_spans_ok(m->spans.ptr, m->n_spans))
         return DK_ECORRUPT;
     return 0;
@@ -239,9 +178,9 @@ void dk_msg_scan_result_more(dk_buf *out, size_t at)
 
 int dk_msg_scan_result_decode(dk_slice body, dk_msg_scan_result *m)
 {
-    scan_rd r = {body.ptr, body.ptr + body.len, 0};
+    rd r = {body.ptr, body.ptr + body.len, 0};
     memset(m, 0, sizeof(*m));
-    dk_slice head = scan_rd_fixed(&r, DK_SCAN_RESULT_HEAD);
+    dk_slice head = rd_view(&r, DK_SCAN_RESULT_HEAD);
     if (r.bad || (head.ptr[0] & ~DK_SCAN_RESULT_FLAGS))
         return DK_ECORRUPT;
     m->flags = head.ptr[0];
@@ -252,8 +191,8 @@ int dk_msg_scan_result_decode(dk_slice body, dk_msg_scan_result *m)
     m->entries.len = (size_t)(r.end - r.p);
     dk_slice prev = {NULL, 0};
     for (uint32_t i = 0; i < m->n; i++) {
-        dk_slice key = scan_rd_lp(&r, 1, DK_KEY_MAX);
-        scan_rd_lp(&r, 0, (size_t)(r.end - r.p));
+        dk_slice key = rd_lp(&r, 1, DK_KEY_MAX);
+        rd_lp(&r, 0, (size_t)(r.end - r.p));
         if (r.bad || (i && dk_msg_scan_key_cmp(prev, key) >= 0))
             return DK_ECORRUPT;
         prev = key;
@@ -274,9 +213,9 @@ int dk_msg_scan_iter_next(dk_msg_scan_iter *it, dk_slice *key, dk_slice *object)
 {
     if (!it->p || it->p == it->end)
         return 0;
-    scan_rd r = {it->p, it->end, 0};
-    *key = scan_rd_lp(&r, 1, DK_KEY_MAX);
-    *object = scan_rd_lp(&r, 0, (size_t)(r.end - r.p));
+    rd r = {it->p, it->end, 0};
+    *key = rd_lp(&r, 1, DK_KEY_MAX);
+    *object = rd_lp(&r, 0, (size_t)(r.end - r.p));
     if (r.bad) {
         it->p = it->end;
         return 0;

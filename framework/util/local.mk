@@ -10,9 +10,18 @@ framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
 # version vectors, objects in memory and the DVV operations (helper "object")
 framework_util_libdkutil_la_SOURCES += framework/util/vv.c framework/util/vv.h
 framework_util_libdkutil_la_SOURCES += framework/util/base64.c framework/util/base64.h
+# the CRDT operation and value encodings of dynkv/crdt.h (host and crdt plugin)
+framework_util_libdkutil_la_SOURCES += framework/util/crdt_codec.c framework/util/crdt_codec.h \
+	framework/util/cursor.h
 
 check_PROGRAMS += tests/unit/test-base64
 TESTS += tests/unit/test-base64
 tests_unit_test_base64_SOURCES = tests/unit/test-base64.c tests/unit/cu_main.h
 tests_unit_test_base64_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_base64_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-crdt-codec
+TESTS += tests/unit/test-crdt-codec
+tests_unit_test_crdt_codec_SOURCES = tests/unit/test-crdt-codec.c tests/unit/cu_main.h
+tests_unit_test_crdt_codec_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_crdt_codec_LDADD = $(DK_UNIT_LINK)

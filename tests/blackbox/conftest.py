@@ -59,11 +59,12 @@ def node(engine):
 
 @pytest.fixture
 def make_node():
-    """make_node(engine, sets=(), root=None) -> a started Node."""
+    """make_node(engine, sets=(), root=None, start=True, wrapper=()) -> a
+    started Node."""
     nodes = []
 
-    def make(engine="memory", sets=(), root=None, start=True):
-        n = dkbb.Node(engine, sets, root)
+    def make(engine="memory", sets=(), root=None, start=True, wrapper=()):
+        n = dkbb.Node(engine, sets, root, wrapper)
         nodes.append(n)
         if start:
             n.start()

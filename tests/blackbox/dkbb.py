@@ -102,11 +102,15 @@ class Response:
 
 
 class Node:
-    """One dynkvd process.  `sets` are extra `--set key=value` strings."""
+    """One dynkvd process.  `sets` are extra `--set key=value` strings;
+    `wrapper` is a command the daemon runs under (its argv is appended), for
+    example one that mounts a small file system first and then execs."""
 
-    def __init__(self, engine="memory", sets=(), root=None):
+    def __init__(self, engine="memory", sets=(), root=None, wrapper=()):
         self.engine = engine
         self.sets = list(sets)
+        self.wrapper = list(wrapper)
+        self.extra_args = []  # more dynkvd arguments, e.g. ["--config", path]
         self.own_root = root is None
         self.root = root or tempfile.mkdtemp(prefix="dynkv-bb-")
         self.data_dir = os.path.join(self.root, "data")
@@ -129,7 +133,7 @@ class Node:
                 "--set", "node.gossip_listen=127.0.0.1:0"]
         for s in self.sets:
             argv += ["--set", s]
-        return argv
+        return argv + self.extra_args
 
     def spawn(self, port):
         """Start the process without waiting for it to serve."""
@@ -140,16 +144,18 @@ class Node:
         log.write(("\n=== run %d: %s\n" % (self.runs, " ".join(self.argv(port)))).encode())
         log.flush()
         try:
-            self.proc = subprocess.Popen(self.argv(port), stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.wrapper + self.argv(port), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
         self.port = port
 
-    def start(self):
-        """Start and poll GET /health until 200.  A fresh port is chosen on
-        every attempt; an attempt whose process exits early (port taken
-        between our probe and its bind) is retried twice."""
+    def start(self, path="/health"):
+        """Start and poll GET `path` (/health, the readiness alias, or
+        /livez for a node that is not meant to become ready) until 200.  A
+        fresh port is chosen on every attempt; an attempt whose process
+        exits early (port taken between our probe and its bind) is retried
+        twice."""
         for attempt in range(3):
             self.spawn(free_port())
             deadline = time.monotonic() + START_TIMEOUT
@@ -157,7 +163,7 @@ class Node:
                 if self.proc.poll() is not None:
                     break
                 try:
-                    r = self.request("GET", "/health", timeout=1.0)
+                    r = self.request("GET", path, timeout=1.0)
                     if r.status == 200:
                         return self
                 except (OSError, http.client.HTTPException):
@@ -165,8 +171,8 @@ class Node:
                 time.sleep(0.02)
             if self.proc.poll() is None:
                 self.kill()
-                raise AssertionError("dynkvd did not answer GET /health with 200 "
-                                     "within %.0f s\n%s" % (START_TIMEOUT, self.read_log()))
+                raise AssertionError("dynkvd did not answer GET %s with 200 within %.0f s\n%s"
+                                     % (path, START_TIMEOUT, self.read_log()))
             # reported here; teardown must not count it again as a bad stop
             status, self.proc = self.proc.returncode, None
             if attempt == 2 or "in use" not in self.read_log().lower():

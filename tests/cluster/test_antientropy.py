@@ -201,3 +201,33 @@ def test_wiped_replica_is_refilled(make_cluster):
     assert st["repaired_before_ms"] > 0
     rc, out, err = cli(n1, "repair", "--key-prefix", "w-1")
     assert rc == 0 and "done" in out, (rc, out, err)
+
+
+@lsm_only
+def test_lost_table_is_refilled(make_cluster):
+    """A table file of n3 disappears while it is down (a lost disk block, a
+    slip of an operator's rm): n3 starts without it (the log names the file,
+    lsm_tables_lost_total counts it) and anti-entropy brings the keys back
+    from n1 and n2, with no client read."""
+    c = make_cluster(3, engine="lsm", sets=AE + ["storage.memtable_size=1MiB", "storage.sync=false"])
+    n1, n2, n3 = c.nodes
+    pad = "x" * 2000
+    keys = ["t-%04d" % i for i in range(1200)]     # ~2.4 MB: tables on every node
+    for k in keys:
+        assert put(n1, k, pad + k, cl="all").status == 200
+    engine_dir = os.path.join(n3.data_dir, "engine")
+    c.stop("n3")
+    tables = sorted(f for f in os.listdir(engine_dir) if f.endswith(".sst"))
+    assert tables, os.listdir(engine_dir)
+    os.unlink(os.path.join(engine_dir, tables[0]))
+    c.start("n3", timeout=30)
+    assert wait_until(lambda: counter(n3, "lsm_tables_lost_total") == 1, 10), metrics(n3)
+    assert tables[0] in n3.read_log()
+
+    def held():
+        return sum(1 for k in keys if local(n3, k).status == 200)
+
+    assert wait_until(lambda: held() == len(keys), 2 * INTERVAL + 10.0, 0.5), \
+        "n3 holds %d of %d keys" % (held(), len(keys))
+    assert not differing(n1, n3, keys[::37])
+    assert sum(counter(n, "read_repairs_total") for n in c.nodes) == 0

@@ -145,7 +145,9 @@ def test_dynkv_cluster_command_line():
         assert "seeds = 127.0.5.1:%d,127.0.5.2:%d" % (port + 2, port + 2) in ini, ini
         assert "gossip_interval = 200ms" in ini, ini
         rc, out = cl("start", d)
-        assert rc == 0 and out.strip() == "curl http://127.0.5.1:%d/cluster" % port, out
+        # progress lines (stderr), then the curl line (stdout)
+        assert rc == 0 and out.strip().splitlines()[-1] == "curl http://127.0.5.1:%d/cluster" % port, out
+        assert "n2 sees all 2 nodes normal" in out, out
         rc, out = cl("status", d)
         rows = [ln.split() for ln in out.splitlines()[1:]]
         assert rc == 0 and [(r[0], r[2], r[3], r[4]) for r in rows] == [

@@ -7,7 +7,9 @@
  * bytes rarely pass the CRC, the target also re-seals the input with a
  * correct CRC (and MAC) and decodes that, so the field parsers behind the
  * checksum are fuzzed as well. Every decoded message's updates are read
- * back and checked against the bounds the decoder promises.
+ * back and checked against the bounds the decoder promises. The input's
+ * EXT flag survives the re-sealing, so both update layouts (with and
+ * without the ring status) are reached.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@ static void fg_check(const uint8_t *p, size_t n, const char *secret)
     dk_member u;
     uint32_t k = 0;
     while (dk__gossip_update_next(&msg, &cur, &u) == 0) {
-        if (u.state > DK_MEMBER_REMOVED || u.weight < 1 || u.weight > 100 || !u.id[0] ||
+        if (u.state > DK_MEMBER_REMOVED || u.status > DK_STATUS_MAX || u.weight < 1 || u.weight > 100 || !u.id[0] ||
             strlen(u.id) > DK_MEMBER_NAME_MAX || strlen(u.gossip_addr) >= DK_MEMBER_ADDR_MAX)
             abort();
         k++;
@@ -53,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(buf, data, size);
     if (size >= 7)
-        buf[6] = secret ? DK_GOSSIP_FLAG_MAC : 0;
+        buf[6] = (uint8_t)((buf[6] & DK_GOSSIP_FLAG_EXT) | (secret ? DK_GOSSIP_FLAG_MAC : 0));
     dk_put_u32(buf + size, dk_crc32c_mask(dk_crc32c(buf, size)));
     if (secret) {
         unsigned int len = 0;

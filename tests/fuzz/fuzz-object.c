@@ -5,8 +5,8 @@
  * client context tokens (an HTTP header).
  *
  * Beyond "never crash", it checks the properties the decoders promise:
- * whatever decodes re-encodes to the very same bytes (object and base64url
- * token), the O(1) header read agrees with the full decode, and the DVV
+ * whatever decodes re-encodes to the very same bytes (object, with the
+ * type its header names, and base64url token), the O(1) header read agrees with the full decode, and the DVV
  * sync of a decoded object with itself is idempotent. A violated property
  * aborts, which libFuzzer reports as a crash with the input saved.
  *
@@ -54,7 +54,7 @@ static void fz_object(const uint8_t *data, size_t size)
         return;
     }
     fz_check(peek_rc == 0 && h.n_siblings == o.n_sib && h.total_len == size);
-    fz_check(dk_object_encode(&o, &again) == 0);
+    fz_check(dk_object_encode_typed(&o, h.type, &again) == 0);
     fz_check(again.len == size && memcmp(again.data, data, size) == 0);
 
     dk_object_init(&m);

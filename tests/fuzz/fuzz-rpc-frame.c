@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rpc/rpc_frame.h"
+#include "rpc/rpc_stream.h"
 #include "rpc/rpc_scan.h"
 #include "rpc/rpc_ae.h"
 
@@ -117,6 +118,47 @@ static void fz_bodies(dk_slice body, int only_type)
             fz_check(dk_msg_forward_result_encode(&b, &r) == 0);
             fz_check(dk_msg_forward_result_decode(dk_buf_slice(&b), &r2) == 0 && r.status == r2.status &&
                      r.object.len == r2.object.len);
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_STREAM_REQ) {
+        dk_msg_stream_req q, q2;
+        if (dk_msg_stream_req_decode(body, &q) == 0) {
+            fz_check(q.ranges.len == (size_t)q.n_ranges * DK_STREAM_RANGE_LEN);
+            fz_check(dk_msg_stream_req_encode(&b, &q) == 0);
+            fz_check(dk_msg_stream_req_decode(dk_buf_slice(&b), &q2) == 0 && q.n_ranges == q2.n_ranges &&
+                     q.max_bytes == q2.max_bytes && !strcmp(q.plan, q2.plan));
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_STREAM_BATCH) {
+        dk_msg_stream_batch m, m2;
+        if (dk_msg_stream_batch_decode(body, &m) == 0) {
+            dk_slice rest = m.items, k, o;
+            uint32_t n = 0;
+            while (dk_stream_item_next(&rest, &k, &o) == 0)
+                n++;
+            fz_check(n == m.n_items && rest.len == 0);
+            fz_check(dk_msg_stream_batch_encode(&b, &m) == 0);
+            fz_check(dk_msg_stream_batch_decode(dk_buf_slice(&b), &m2) == 0 && m.n_items == m2.n_items &&
+                     m.items.len == m2.items.len && m.status == m2.status);
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_STREAM_DONE) {
+        dk_msg_stream_done d, d2;
+        if (dk_msg_stream_done_decode(body, &d) == 0) {
+            fz_check(dk_msg_stream_done_encode(&b, &d) == 0);
+            fz_check(dk_msg_stream_done_decode(dk_buf_slice(&b), &d2) == 0 && !strcmp(d.plan, d2.plan));
+            dk_buf_reset(&b);
+        }
+    }
+    if (all || only_type == DK_MSG_STREAM_ACK) {
+        dk_msg_stream_ack a, a2;
+        if (dk_msg_stream_ack_decode(body, &a) == 0) {
+            fz_check(dk_msg_stream_ack_encode(&b, &a) == 0);
+            fz_check(dk_msg_stream_ack_decode(dk_buf_slice(&b), &a2) == 0 && a.keys == a2.keys &&
+                     a.ranges_done == a2.ranges_done);
             dk_buf_reset(&b);
         }
     }

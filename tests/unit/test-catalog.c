@@ -69,18 +69,19 @@ static void test_fresh_open(void)
     const char *dir = tk_datadir("fresh/nested/n1");
     dk_catalog *c = NULL;
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 3);
-    CU_ASSERT_EQUAL(DK_CATALOG_SCHEMA_VERSION, 3);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 4);
+    CU_ASSERT_EQUAL(DK_CATALOG_SCHEMA_VERSION, 4);
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "PRAGMA journal_mode"), "wal");
-    CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "3");
+    CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT version FROM schema_version"), "4");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                          "name IN ('node_identity', 'plugins', 'engine_binding', "
-                                         "'meta', 'members', 'schema_version', 'repair_state')"), "7");
+                                         "'meta', 'members', 'schema_version', 'repair_state', "
+                                         "'stream_ranges', 'stream_cursors')"), "9");
     dk_catalog_close(c);
 
     /* Reopen: same version, the migration is not run twice. */
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 3);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 4);
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM schema_version"), "1");
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "PRAGMA journal_mode"), "wal");
     dk_catalog_close(c);
@@ -264,8 +265,10 @@ static void test_members(void)
     strcpy(in[0].rpc_addr, "127.0.0.1:7070"); strcpy(in[0].http_addr, "127.0.0.1:8080");
     strcpy(in[0].dc, "dc1"); strcpy(in[0].rack, "r1");
     in[0].weight = 2; in[0].incarnation = 7; in[0].state = DK_MEMBER_NORMAL; in[0].updated_ms = 1234;
+    in[0].status = DK_STATUS_LEAVING; in[0].actor_inc = 3; in[0].epoch = 1ull << 41;
     in[1] = in[0];
     strcpy(in[1].id, "n2"); in[1].state = DK_MEMBER_DOWN; in[1].incarnation = 1ull << 40;
+    in[1].status = DK_STATUS_JOINING; in[1].actor_inc = 0; in[1].epoch = 0;
     CU_ASSERT_EQUAL(dk_catalog_members_save(c, in, 2), 0);
     /* Saving replaces the whole table. */
     CU_ASSERT_EQUAL(dk_catalog_members_save(c, in, 2), 0);
@@ -278,13 +281,111 @@ static void test_members(void)
     CU_ASSERT_EQUAL(m[1].state, DK_MEMBER_DOWN);
     CU_ASSERT_EQUAL(m[1].incarnation, 1ull << 40);
     CU_ASSERT_STRING_EQUAL(m[1].rpc_addr, "127.0.0.1:7070");
+    /* a down member keeps its ring status */
+    CU_ASSERT_EQUAL(m[1].status, DK_STATUS_JOINING);
+    CU_ASSERT_EQUAL(m[0].status, DK_STATUS_LEAVING);
+    CU_ASSERT_EQUAL(m[0].actor_inc, 3);
     free(m);
     dk_catalog_close(c);
     /* A malformed row is refused, not half-loaded. */
-    tk_query(dir, "UPDATE members SET state = 'zombie' WHERE node_id = 'n2'");
+    tk_query(dir, "UPDATE members SET status = 'lost' WHERE node_id = 'n2'");
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
     CU_ASSERT_EQUAL(dk_catalog_members_load(c, &m, &n), DK_ECORRUPT);
     CU_ASSERT_PTR_NULL(m);
+    dk_catalog_close(c);
+    tk_query(dir, "UPDATE members SET status = 'joining', state = 'zombie' WHERE node_id = 'n2'");
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL(dk_catalog_members_load(c, &m, &n), DK_ECORRUPT);
+    CU_ASSERT_PTR_NULL(m);
+    dk_catalog_close(c);
+}
+
+/* A catalog written by the previous schema (2) gains the ring status of
+ * its members as 'normal' (what every member on the ring was) and the
+ * stream progress table. */
+static void test_migrate_v2(void)
+{
+    char d[512], path[600];
+    snprintf(d, sizeof d, "%s", tk_datadir("v2"));
+    CU_ASSERT_EQUAL_FATAL(mkdir(d, 0755), 0);
+    snprintf(path, sizeof path, "%s/catalog.db", d);
+    sqlite3 *db;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db,
+        "CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(2);"
+        "CREATE TABLE node_identity(node_id TEXT NOT NULL, incarnation INTEGER NOT NULL,"
+        " created_ms INTEGER NOT NULL);"
+        "CREATE TABLE plugins(kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,"
+        " path TEXT NOT NULL, sha256 TEXT NOT NULL, loaded_ms INTEGER NOT NULL, PRIMARY KEY(kind));"
+        "CREATE TABLE engine_binding(engine TEXT NOT NULL);"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE members(node_id TEXT PRIMARY KEY, address TEXT NOT NULL, dc TEXT NOT NULL,"
+        " rack TEXT NOT NULL, weight INTEGER NOT NULL, state TEXT NOT NULL,"
+        " incarnation INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+        " rpc_address TEXT NOT NULL DEFAULT '', http_address TEXT NOT NULL DEFAULT '');"
+        "INSERT INTO members VALUES('n7', '127.0.0.7:7946', 'dc1', 'r1', 1, 'down', 4, 5,"
+        " '127.0.0.7:7070', '127.0.0.7:8080');", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    dk_catalog *c;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(d, &c, tk_err, sizeof tk_err), 0);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 4);
+    dk_member *m = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_members_load(c, &m, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(m[0].state, DK_MEMBER_DOWN);
+    CU_ASSERT_EQUAL(m[0].status, DK_STATUS_NORMAL);
+    CU_ASSERT_EQUAL(m[0].actor_inc, 0);
+    free(m);
+    dk_catalog_close(c);
+    CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT count(*) FROM stream_ranges"), "0");
+}
+
+/* Streaming progress: cursors per (plan, source), completed ranges per
+ * plan, reloaded after a reopen, and forgotten for other plans. */
+static void test_stream_progress(void)
+{
+    const char *dir = tk_datadir("stream");
+    dk_catalog *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    dk_catalog_cursor cur = {.source = "n2", .ranges_hash = "h1", .cursor = "user:9", .cursor_len = 6,
+                             .keys = 10, .bytes = 1000};
+    dk_catalog_range done[2];
+    memset(done, 0, sizeof done);
+    done[0].span[0] = 1;
+    done[0].keys = 3;
+    done[1].span[31] = 7;
+    done[1].bytes = 99;
+    CU_ASSERT_EQUAL(dk_catalog_stream_save(c, "planA", &cur, NULL, 0), 0);
+    cur.cursor_len = 7;
+    memcpy(cur.cursor, "user:10", 7);
+    CU_ASSERT_EQUAL(dk_catalog_stream_save(c, "planA", &cur, done, 2), 0);
+    CU_ASSERT_EQUAL(dk_catalog_stream_save(c, "planB", NULL, done, 1), 0);
+    dk_catalog_close(c);
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
+    dk_catalog_range *r = NULL;
+    dk_catalog_cursor *k = NULL;
+    size_t nr = 0, nk = 0;
+    CU_ASSERT_EQUAL_FATAL(dk_catalog_stream_load(c, "planA", &r, &nr, &k, &nk), 0);
+    CU_ASSERT_EQUAL(nr, 2);
+    CU_ASSERT_EQUAL(nk, 1);
+    if (nr == 2 && nk == 1) {
+        CU_ASSERT_EQUAL(memcmp(r[1].span, done[1].span, DK_CATALOG_SPAN), 0);    /* by end token */
+        CU_ASSERT_EQUAL(r[1].bytes, 99);
+        CU_ASSERT_EQUAL(r[0].keys, 3);
+        CU_ASSERT_STRING_EQUAL(k[0].source, "n2");
+        CU_ASSERT_STRING_EQUAL(k[0].ranges_hash, "h1");
+        CU_ASSERT(k[0].cursor_len == 7 && memcmp(k[0].cursor, "user:10", 7) == 0);
+    }
+    free(r);
+    free(k);
+    CU_ASSERT_EQUAL(dk_catalog_stream_forget(c, "planB"), 0);
+    CU_ASSERT_EQUAL(dk_catalog_stream_load(c, "planA", &r, &nr, &k, &nk), 0);
+    CU_ASSERT(nr == 0 && nk == 0 && !r && !k);
+    CU_ASSERT_EQUAL(dk_catalog_stream_load(c, "planB", &r, &nr, &k, &nk), 0);
+    CU_ASSERT_EQUAL(nr, 1);
+    free(r);
+    free(k);
     dk_catalog_close(c);
 }
 
@@ -322,9 +423,14 @@ static void test_repair_rows(void)
     /* A version 2 catalog gains the table on open, rows are refused when
      * malformed. */
     tk_query(dir, "DROP TABLE repair_state");
+    tk_query(dir, "DROP TABLE stream_ranges");      /* and what migration 4 adds */
+    tk_query(dir, "DROP TABLE stream_cursors");
+    tk_query(dir, "ALTER TABLE members DROP COLUMN status");
+    tk_query(dir, "ALTER TABLE members DROP COLUMN actor_incarnation");
+    tk_query(dir, "ALTER TABLE members DROP COLUMN epoch");
     tk_query(dir, "UPDATE schema_version SET version = 2");
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 3);
+    CU_ASSERT_EQUAL(dk_catalog_schema_version(c), 4);
     CU_ASSERT_EQUAL(dk_catalog_repair_load(c, &r, &n), 0);
     CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL(dk_catalog_repair_save(c, in, 1), 0);
@@ -337,7 +443,9 @@ static void test_repair_rows(void)
 }
 
 static CU_TestInfo tk_tests[] = {
-    {"fresh open: schema 3, WAL", test_fresh_open},
+    {"streaming progress", test_stream_progress},
+    {"schema 2 migrates to 4", test_migrate_v2},
+    {"fresh open: schema 4, WAL", test_fresh_open},
     {"repair progress save/load, upgrade from schema 2", test_repair_rows},
     {"member table save/load", test_members},
     {"identity and incarnation", test_identity},

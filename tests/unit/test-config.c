@@ -494,6 +494,14 @@ static void test_args_errors(void)
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.rpc_listen=127.0.0.1:8080", NULL), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "http_listen and rpc_listen are both 127.0.0.1:8080"));
     dk_config_free(&c);
+    /* crdt is not a resolver of plain values (it serves /crdt/ keys) */
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "conflict.resolver=crdt", NULL), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "configuration: [conflict] resolver = crdt: every node already uses "
+                                          "the crdt resolver for CRDT keys"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a resolver of values such as vclock or lww"));
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "conflict.resolver=lww", NULL), 0);
+    dk_config_free(&c);
 }
 
 /* What dynkvd prints for a bad file: "<file>:<line>: <what>: <expected>". */
@@ -571,6 +579,73 @@ static void test_example_file(void)
     CU_ASSERT(memcmp(&c.cluster, &d.cluster, sizeof d.cluster) == 0);
     dk_config_free(&c);
     dk_config_free(&d);
+}
+
+/* --check-config: every error reported, in order, and loading goes on. */
+typedef struct tc_report {
+    int n;
+    char msgs[16][700];
+} tc_report;
+
+static void tc_collect(void *arg, const char *msg)
+{
+    tc_report *r = arg;
+    if (r->n < 16)
+        snprintf(r->msgs[r->n], sizeof r->msgs[0], "%s", msg);
+    r->n++;
+}
+
+static void test_collect_every_error(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", tc_write("many.ini",
+                                "[node]\n"
+                                "weight = 0\n"                   /* 2: bad value */
+                                "no equals sign here\n"          /* 3: not ini */
+                                "id = ok-id\n"                   /* 4: fine, and applied */
+                                "[bogus]\n"                      /* 5: unknown section */
+                                "a = 1\n"                        /* 6: skipped, not reported again */
+                                "[storage]\n"
+                                "nonsense = 1\n"                 /* 8: unknown key */
+                                "engine = memory\n"
+                                "engine = lsm\n"                 /* 10: set twice */
+                                "[cluster\n"));                  /* 11: header without ] */
+    char *argv[] = {"dynkvd", "--config", path, "--set", "node.loop_threads=0",
+                    "--set", "node.rpc_listen=127.0.0.1:7946", NULL};
+    dk_config c;
+    tc_report r = {0};
+    int n = dk_config_check_args(&c, 7, argv, tc_collect, &r);
+    CU_ASSERT_EQUAL(n, r.n);
+    CU_ASSERT_EQUAL(r.n, 8);
+    static const char *const want[] = {":2: [node] weight = 0", ":3: expected '[section]'",
+                                       ":5: unknown section [bogus]", ":8: unknown key 'nonsense'",
+                                       ":10: [storage] engine is set twice", ":11: a section header without ']'",
+                                       "--set node.loop_threads=0", "rpc_listen and gossip_listen are both"};
+    for (int i = 0; i < 8 && i < r.n; i++) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(r.msgs[i], want[i]));
+        if (!strstr(r.msgs[i], want[i]))
+            fprintf(stderr, "error %d: %s\n(want %s)\n", i, r.msgs[i], want[i]);
+    }
+    CU_ASSERT_STRING_EQUAL(c.node.id, "ok-id");
+    CU_ASSERT_STRING_EQUAL(c.storage.engine, "memory");
+    dk_config_free(&c);
+
+    /* a valid file: no error; a missing one: exactly one */
+    char *ok[] = {"dynkvd", "--config", (char *)tc_write("fine.ini", "[node]\nid = n7\n"), NULL};
+    r.n = 0;
+    CU_ASSERT_EQUAL(dk_config_check_args(&c, 3, ok, tc_collect, &r), 0);
+    CU_ASSERT_STRING_EQUAL(c.node.id, "n7");
+    dk_config_free(&c);
+    char *missing[] = {"dynkvd", "--config", "/nonexistent/x.ini", NULL};
+    CU_ASSERT_EQUAL(dk_config_check_args(&c, 3, missing, tc_collect, &r), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.msgs[0], "/nonexistent/x.ini"));
+    dk_config_free(&c);
+
+    /* the normal loader still stops at the first error */
+    dk_config_defaults(&c);
+    CU_ASSERT_EQUAL(dk_config_load_file(&c, path, tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "many.ini:2:"));
+    dk_config_free(&c);
 }
 
 /* A plugin's own section: kept as text by the loader, parsed against the
@@ -721,6 +796,7 @@ static void test_plugin_sections(void)
 }
 
 static CU_TestInfo tc_tests[] = {
+    {"--check-config collects every error", test_collect_every_error},
     {"defaults", test_defaults},
     {"every value type", test_every_type},
     {"byte-order mark and CRLF", test_bom_crlf},

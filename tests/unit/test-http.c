@@ -599,17 +599,33 @@ static void test_graceful_stop(void)
     tsrv *t = srv_default();
     cli *busy = cli_open(t->port);
     cli *idle = cli_open(t->port);
+    cli *arriving = cli_open(t->port);
     cli_sends(idle, get_req("/echo"));
     cli_expect(idle, OK_HEAD(10) "\r\nGET /echo\n");
     cli_sends(busy, get_req("/delay/200"));
+    /* half a PUT: the request is on its way when the stop comes */
+    cli_sends(arriving, "PUT /kv/late HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello");
     for (int i = 0; i < 1000 && atomic_load(&t->handled) < 2; i++)
         sleep_ms(5);
     CU_ASSERT_EQUAL_FATAL(atomic_load(&t->handled), 2);
+    sleep_ms(20);
     uv_async_send(&t->stop_async);
+    sleep_ms(50);
+    /* new connections are refused once the listener is closed */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0);
+    close(fd);
+    /* the rest of the arriving request: it is served, as the last one */
+    cli_sends(arriving, "world");
+    cli_expect(arriving, OK_HEAD(23) "Connection: close\r\n\r\nPUT /kv/late\nhelloworld");
+    CU_ASSERT(cli_at_eof(arriving));
     /* the in-flight request is answered, marked as the last, then EOF */
     cli_expect(busy, OK_HEAD(15) "Connection: close\r\n\r\nGET /delay/200\n");
     CU_ASSERT(cli_at_eof(busy));
     CU_ASSERT(cli_at_eof(idle));
+    cli_close(arriving);
     cli_close(busy);
     cli_close(idle);
     pthread_join(t->th, NULL);
@@ -623,19 +639,25 @@ static void set_flag(void *arg)
     *(int *)arg = 1;
 }
 
-static void test_reuseport_and_bad_listen(void)
+static void test_exclusive_listen_and_share(void)
 {
     uv_loop_t loop;
     char err[256];
-    dk_http_server *a, *b, *bad = NULL;
+    dk_http_server *a, *b, *taken = NULL, *bad = NULL;
     int stopped = 0;
     CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
     dk_http_conf conf = {.listen = "127.0.0.1:0"};
     CU_ASSERT_FATAL(dk_http_server_start(&loop, &conf, handler, NULL, &a, err, sizeof(err)) == 0);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", dk_http_server_port(a));
+    /* A second bind of the same address fails: no SO_REUSEPORT sharing. */
     conf.listen = addr;
-    CU_ASSERT_FATAL(dk_http_server_start(&loop, &conf, handler, NULL, &b, err, sizeof(err)) == 0);
+    CU_ASSERT_EQUAL(dk_http_server_start(&loop, &conf, handler, NULL, &taken, err, sizeof(err)), -EADDRINUSE);
+    CU_ASSERT(strstr(err, addr) != NULL);
+    CU_ASSERT_PTR_NULL(taken);
+    /* Another loop's server shares the socket instead. */
+    dk_http_conf shared = {.listen = "ignored", .share = a};
+    CU_ASSERT_FATAL(dk_http_server_start(&loop, &shared, handler, NULL, &b, err, sizeof(err)) == 0);
     CU_ASSERT_EQUAL(dk_http_server_port(a), dk_http_server_port(b));
     conf.listen = "localhost:80x";
     CU_ASSERT_EQUAL(dk_http_server_start(&loop, &conf, handler, NULL, &bad, err, sizeof(err)), DK_ECONFIG);
@@ -667,7 +689,7 @@ static CU_TestInfo http_server_tests[] = {
     {"client half-close", test_half_close},
     {"idle and request timeouts", test_timeouts},
     {"graceful stop", test_graceful_stop},
-    {"SO_REUSEPORT and bad listen", test_reuseport_and_bad_listen},
+    {"exclusive listen, shared socket, bad listen", test_exclusive_listen_and_share},
     CU_TEST_INFO_NULL,
 };
 

@@ -765,15 +765,64 @@ static void test_corrupt_index_block(void)
     te_logs[0] = '\0';
     int rc;
     db = tl_open(&th, env, dir, 0, "none", &rc);
-    /* Documented: a table whose index is damaged cannot be used, so the
-     * engine refuses to open and says which file and offset. */
-    CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
-    CU_ASSERT_PTR_NULL(db);
+    /* Documented: a table whose index is damaged cannot be used; the engine
+     * opens without it (a bad file stops that file, not the node), says which
+     * file and offset, keeps the file aside as .sst.damaged, and its keys are
+     * gone from this replica until anti-entropy brings them back. */
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_TRUE(dk_fake_host_metric(&th, "lsm_corrupt_blocks_total") >= 1);
+    CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
     char want[1024];
     snprintf(want, sizeof(want), "corrupt index block in %s at offset %llu", path, (unsigned long long)ioff);
     CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, "is damaged"));
+    char aside[600];
+    snprintf(aside, sizeof(aside), "%s.damaged", path);
+    CU_ASSERT_EQUAL(access(aside, F_OK), 0);
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    char k[32];
+    dk_buf b = DK_BUF_INIT;
+    te_key(k, 7);
+    CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ENOTFOUND);
+    /* The node keeps working: new writes land and survive a reopen. */
+    CU_ASSERT_EQUAL(tl_put(db, "after", "1", 1), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(tl_get(db, "after", &b), 0);
+    dk_buf_free(&b);
+    tl_close(db);
     (void)msg;
+    te_done(env, dir);
+}
+
+/* A table the manifest names is gone (deleted by hand, lost with a disk):
+ * the engine opens without it, names the file, and keeps serving. */
+static void test_missing_table(void)
+{
+    char dir[64], path[512], k[32];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    lsm_db *db = te_make_table(env, dir);
+    tl_close(db);
+    te_path(env, dir, ".sst", path, sizeof(path));
+    CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
+    dk_fake_host_reset(&th);
+    te_logs[0] = '\0';
+    int rc;
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, "is missing"));
+    dk_buf b = DK_BUF_INIT;
+    te_key(k, 3);
+    CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(tl_put(db, k, "again", 1), 0);
+    CU_ASSERT_EQUAL(tl_get(db, k, &b), 0);
+    dk_buf_free(&b);
+    tl_close(db);
     te_done(env, dir);
 }
 
@@ -837,6 +886,7 @@ static CU_TestInfo te_tests[] = {
     {"fsync_gate", test_fsync_gate},
     {"corrupt_data_block", test_corrupt_data_block},
     {"corrupt_index_block", test_corrupt_index_block},
+    {"missing_table", test_missing_table},
     {"corrupt_wal_tail", test_corrupt_wal_tail},
     {"corrupt_manifest", test_corrupt_manifest},
     CU_TEST_INFO_NULL,

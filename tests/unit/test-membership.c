@@ -80,6 +80,8 @@ typedef struct tm_opts {
     int default_interval;       /* pass 0: the library's default */
     const dk_member *initial;
     size_t n_initial;
+    dk_member_status status;    /* self's ring status (0: joining) */
+    uint32_t actor_inc;
 } tm_opts;
 
 static int tm_start(int i, const char *id, const tm_opts *o)
@@ -105,6 +107,8 @@ static int tm_start(int i, const char *id, const tm_opts *o)
     snprintf(c.self.dc, sizeof c.self.dc, "dc1");
     snprintf(c.self.rack, sizeof c.self.rack, "r%d", i % 2);
     c.self.weight = 1 + (uint32_t)i % 3;
+    c.self.status = o->status;
+    c.self.actor_inc = o->actor_inc;
     char err[256] = "";
     int rc = dk_membership_start(&tm_loop, &c, &t->m, err, sizeof err);
     if (rc) {
@@ -335,6 +339,85 @@ static void test_codec_rejects(void)
     CU_ASSERT(len <= sizeof buf);
     CU_ASSERT_EQUAL(dk__gossip_decode(buf, len, NULL, &msg), 0);
     CU_ASSERT_EQUAL(msg.n_updates, (uint32_t)added);
+}
+
+/* Ring status and actor incarnation ride in every update (EXT); a
+ * message of the older layout, without them, still decodes. */
+static void test_codec_status(void)
+{
+    uint8_t buf[DK_GOSSIP_UDP_MAX], old[DK_GOSSIP_UDP_MAX];
+    dk_gossip_enc e;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 5, "test", "n1", NULL, NULL), 0);
+    dk_member m = tm_member("down-leaver", DK_MEMBER_DOWN, 9);
+    m.status = DK_STATUS_LEAVING;
+    m.actor_inc = 70000;
+    m.epoch = 1700000000123ull;
+    CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), 0);
+    m.status = (dk_member_status)(DK_STATUS_MAX + 1);
+    CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), -EINVAL);
+    m = tm_member("gone", DK_MEMBER_REMOVED, 3);
+    m.status = DK_STATUS_REPLACING;
+    m.actor_inc = 2;
+    CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), 0);
+    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, NULL, &len), 0);
+    dk_gossip_msg msg;
+    CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, NULL, &msg), 0);
+    CU_ASSERT(msg.has_ext);
+    const uint8_t *p = msg.updates;
+    dk_member u;
+    CU_ASSERT_EQUAL_FATAL(dk__gossip_update_next(&msg, &p, &u), 0);
+    CU_ASSERT_EQUAL(u.state, DK_MEMBER_DOWN);
+    CU_ASSERT_EQUAL(u.status, DK_STATUS_LEAVING);
+    CU_ASSERT_EQUAL(u.actor_inc, 70000);
+    CU_ASSERT_EQUAL(u.epoch, 1700000000123ull);
+    CU_ASSERT_EQUAL_FATAL(dk__gossip_update_next(&msg, &p, &u), 0);
+    CU_ASSERT_EQUAL(u.status, DK_STATUS_REPLACING);
+    CU_ASSERT_EQUAL(u.actor_inc, 2);
+    CU_ASSERT_EQUAL(dk__gossip_update_next(&msg, &p, &u), DK_EEOF);
+    /* an out-of-range status with a valid CRC is refused */
+    memcpy(old, buf, len);
+    old[len - 4 - 3] = DK_STATUS_MAX + 1;    /* the last update: status, actor 2, epoch 0 */
+    dk_put_u32(old + len - 4, dk_crc32c_mask(dk_crc32c(old, len - 4)));
+    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, NULL, &msg), DK_ECORRUPT);
+
+    /* the older layout: one update without the three trailing fields */
+    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 5, "test", "n1", NULL, NULL), 0);
+    m = tm_member("legacy", DK_MEMBER_REMOVED, 4);
+    m.actor_inc = 1;
+    CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), 0);
+    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, NULL, &len), 0);
+    size_t olen = len - 4 - 3;
+    memcpy(old, buf, olen);
+    old[6] &= (uint8_t)~DK_GOSSIP_FLAG_EXT;
+    dk_put_u32(old + olen, dk_crc32c_mask(dk_crc32c(old, olen)));
+    olen += 4;
+    CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(old, olen, NULL, &msg), 0);
+    CU_ASSERT_FALSE(msg.has_ext);
+    p = msg.updates;
+    CU_ASSERT_EQUAL_FATAL(dk__gossip_update_next(&msg, &p, &u), 0);
+    CU_ASSERT_STRING_EQUAL(u.id, "legacy");
+    CU_ASSERT_EQUAL(u.status, DK_STATUS_REMOVED);
+    CU_ASSERT_EQUAL(u.actor_inc, 0);
+    /* the same bytes claiming EXT are short by the three fields */
+    old[6] |= DK_GOSSIP_FLAG_EXT;
+    dk_put_u32(old + olen - 4, dk_crc32c_mask(dk_crc32c(old, olen - 4)));
+    CU_ASSERT_EQUAL(dk__gossip_decode(old, olen, NULL, &msg), DK_ECORRUPT);
+    /* an unknown flag bit is refused */
+    memcpy(old, buf, len);
+    old[6] |= 0x04;
+    dk_put_u32(old + len - 4, dk_crc32c_mask(dk_crc32c(old, len - 4)));
+    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, NULL, &msg), DK_ECORRUPT);
+
+    dk_member_status st;
+    for (int i = DK_STATUS_JOINING; i <= DK_STATUS_MAX; i++) {
+        CU_ASSERT_EQUAL(dk_member_status_parse(dk_member_status_name((dk_member_status)i), &st), 0);
+        CU_ASSERT_EQUAL(st, (dk_member_status)i);
+    }
+    CU_ASSERT_EQUAL(dk_member_status_parse("zombie", &st), -EINVAL);
+    CU_ASSERT(dk_member_status_current(DK_STATUS_REPLACING) && !dk_member_status_readable(DK_STATUS_REPLACING));
+    CU_ASSERT(!dk_member_status_current(DK_STATUS_JOINING) && dk_member_status_future(DK_STATUS_JOINING));
+    CU_ASSERT(dk_member_status_current(DK_STATUS_LEAVING) && !dk_member_status_future(DK_STATUS_LEAVING));
 }
 
 static void test_state_names(void)
@@ -626,6 +709,128 @@ static void test_initial_table(void)
     tm_stop_all();
 }
 
+/* Every running node in [0, n) other than id sees id with ring status. */
+typedef struct { int n; const char *id; dk_member_status status; } tm_status_arg;
+static int tm_status_in(void *arg)
+{
+    const tm_status_arg *a = arg;
+    for (int o = 0; o < a->n; o++) {
+        dk_member r;
+        if (!tm[o].running || !strcmp(tm[o].id, a->id))
+            continue;
+        if (!tm_rec(o, a->id, &r) || r.status != a->status)
+            return 0;
+    }
+    return 1;
+}
+
+static int tm_contact_is(void *arg)
+{
+    const int *want = arg;
+    return dk_membership_contact(tm[want[0]].m) == want[1];
+}
+
+/* A ring status is the node's own (raised incarnation), spreads, and
+ * survives the node going down; a removal is set by another member at the
+ * down node's incarnation, and the node adopts it when it comes back. */
+static void test_ring_status(void)
+{
+    CU_ASSERT_FATAL(tm_cluster(3, "r", TM_IV, NULL));
+    int c0[2] = {0, 1}, c1[2] = {1, 1};
+    CU_ASSERT(tm_run_until(tm_contact_is, c1, 1000));
+    CU_ASSERT(tm_run_until(tm_contact_is, c0, 1000));
+    dk_membership_set_status(tm[2].m, DK_STATUS_NORMAL);
+    dk_membership_set_actor(tm[2].m, 4);
+    tm_status_arg st = {3, "r2", DK_STATUS_NORMAL};
+    CU_ASSERT(tm_run_until(tm_status_in, &st, 2000));
+    dk_member before;
+    dk_membership_self(tm[2].m, &before);
+    tm_one_arg cur = {3, "r2", DK_MEMBER_NORMAL, before.incarnation};
+    CU_ASSERT(tm_run_until(tm_one_in, &cur, 2000));
+    CU_ASSERT_FATAL(tm_rec(1, "r2", &before));
+    CU_ASSERT_EQUAL(before.actor_inc, 4);
+    tm_stop(2);
+    tm_one_arg d = {3, "r2", DK_MEMBER_DOWN, 0};
+    CU_ASSERT(tm_run_until(tm_one_in, &d, 3000));
+    dk_member r;
+    CU_ASSERT(tm_rec(0, "r2", &r) && r.status == DK_STATUS_NORMAL);     /* down, still normal */
+    CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "nobody", DK_STATUS_LEAVING), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "r0", DK_STATUS_LEAVING), -EINVAL);
+    CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "r2", DK_STATUS_LEAVING), 0);
+    tm_status_arg lv = {3, "r2", DK_STATUS_LEAVING};
+    CU_ASSERT(tm_run_until(tm_status_in, &lv, 2000));
+    CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "r2", DK_STATUS_NORMAL), -EINVAL);
+    CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[1].m, "r2", DK_STATUS_REMOVED), 0);
+    tm_status_arg rm = {3, "r2", DK_STATUS_REMOVED};
+    CU_ASSERT(tm_run_until(tm_status_in, &rm, 2000));
+    CU_ASSERT(tm_rec(0, "r2", &r) && r.incarnation == before.incarnation);
+
+    /* r2 comes back with its old table (it was normal): it hears that it
+     * was removed and stays out, alive */
+    const char *seeds[1] = {tm[0].addr};
+    before.state = DK_MEMBER_NORMAL;
+    CU_ASSERT_FATAL(tm_start(2, "r2", &(tm_opts){.seeds = seeds, .n_seeds = 1, .initial = &before,
+                                                 .n_initial = 1, .status = DK_STATUS_NORMAL,
+                                                 .actor_inc = 4}) == 0);
+    dk_member self;
+    tm_one_arg alive = {3, "r2", DK_MEMBER_NORMAL, before.incarnation + 1};
+    CU_ASSERT(tm_run_until(tm_one_in, &alive, 3000));
+    dk_membership_self(tm[2].m, &self);
+    CU_ASSERT_EQUAL(self.status, DK_STATUS_REMOVED);
+    CU_ASSERT(tm_run_until(tm_status_in, &rm, 2000));
+    tm_stop(2);
+
+    /* a wiped r2 (no table, joining) hears its previous life and is not
+     * stopped by the removal: a new life, joining everywhere */
+    CU_ASSERT_FATAL(tm_start(2, "r2", &(tm_opts){.seeds = seeds, .n_seeds = 1}) == 0);
+    int c2[2] = {2, 1};
+    CU_ASSERT(tm_run_until(tm_contact_is, c2, 2000));
+    dk_member heard;
+    CU_ASSERT_FATAL(dk_membership_heard_self(tm[2].m, &heard, NULL));
+    CU_ASSERT_EQUAL(heard.status, DK_STATUS_REMOVED);
+    CU_ASSERT_EQUAL(heard.actor_inc, 4);
+    dk_membership_self(tm[2].m, &self);
+    CU_ASSERT_EQUAL(self.status, DK_STATUS_JOINING);
+    CU_ASSERT(self.incarnation > heard.incarnation);
+    tm_status_arg jn = {3, "r2", DK_STATUS_JOINING};
+    CU_ASSERT(tm_run_until(tm_status_in, &jn, 2000));
+    tm_stop_all();
+}
+
+/* A joining node that hears it was normal (it lost its data) replaces
+ * itself: it keeps its place on the ring everywhere. */
+static void test_replacing(void)
+{
+    CU_ASSERT_FATAL(tm_cluster(3, "w", TM_IV, NULL));
+    dk_membership_set_status(tm[2].m, DK_STATUS_NORMAL);
+    tm_status_arg st = {3, "w2", DK_STATUS_NORMAL};
+    CU_ASSERT(tm_run_until(tm_status_in, &st, 2000));
+    tm_stop(2);
+    const char *seeds[1] = {tm[0].addr};
+    CU_ASSERT_FATAL(tm_start(2, "w2", &(tm_opts){.seeds = seeds, .n_seeds = 1}) == 0);
+    tm_status_arg rp = {3, "w2", DK_STATUS_REPLACING};
+    CU_ASSERT(tm_run_until(tm_status_in, &rp, 2000));
+    dk_member self;
+    dk_membership_self(tm[2].m, &self);
+    CU_ASSERT_EQUAL(self.status, DK_STATUS_REPLACING);
+    tm_stop_all();
+}
+
+/* First contact: a lone seed decides at once it is first; a node whose
+ * seed never answers stays undecided. */
+static void test_first_contact(void)
+{
+    CU_ASSERT_FATAL(tm_start(0, "s0", &(tm_opts){0}) == 0);
+    CU_ASSERT_EQUAL(dk_membership_contact(tm[0].m), -1);
+    const char *dead[1] = {"127.0.0.1:9"};
+    CU_ASSERT_FATAL(tm_start(1, "s1", &(tm_opts){.seeds = dead, .n_seeds = 1}) == 0);
+    tm_run_until(NULL, NULL, 500);
+    CU_ASSERT_EQUAL(dk_membership_contact(tm[1].m), 0);
+    dk_member heard;
+    CU_ASSERT_EQUAL(dk_membership_heard_self(tm[1].m, &heard, NULL), 0);
+    tm_stop_all();
+}
+
 static void test_bad_conf(void)
 {
     dk_membership *m = NULL;
@@ -679,6 +884,7 @@ static void test_loop_empty(void)
 
 static CU_TestInfo tm_codec[] = {
     {"roundtrip", test_codec_roundtrip},
+    {"ring status and the older layout", test_codec_status},
     {"rejects", test_codec_rejects},
     {"state names", test_state_names},
     CU_TEST_INFO_NULL,
@@ -695,6 +901,9 @@ static CU_TestInfo tm_swim[] = {
     {"shared secret", test_secret},
     {"garbage datagrams", test_garbage},
     {"groups merge", test_merge},
+    {"ring status, removal by another member", test_ring_status},
+    {"first contact", test_first_contact},
+    {"a wiped normal node replaces itself", test_replacing},
     {"default detection time", test_default_detection},
     {"loop empty", test_loop_empty},
     CU_TEST_INFO_NULL,

@@ -14,6 +14,8 @@
 #include "node/context.h"
 #include "node/host.h"
 #include "base/metrics.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
 #include "util/vv.h"
 
 static dk_actor act(const char *node, uint32_t inc)
@@ -166,6 +168,91 @@ static void sample(dk_object *o)
     add(o, "n1", 4, 1000, 0, 0, "value one");
     add(o, "n2", 2, 1100, 0, DK_SIB_TOMBSTONE, NULL);
     add(o, "n3", 9, 1200, 5000, 0, "v3");
+}
+
+/* Rewrite header byte off of an encoding and fix its CRC, so that only
+ * the header checks can refuse it. */
+static void set_header_byte(dk_buf *enc, size_t off, uint8_t v)
+{
+    enc->data[off] = v;
+    uint32_t c = dk_crc32c_extend(0, enc->data, 28);
+    c = dk_crc32c_extend(c, enc->data + DK_OBJECT_HEADER_SIZE, enc->len - DK_OBJECT_HEADER_SIZE);
+    dk_put_u32(enc->data + 28, dk_crc32c_mask(c));
+}
+
+/* Typed objects (version 2): the type round-trips through the header, a
+ * plain object is still version 1 byte for byte, and each type has one
+ * encoding only. */
+static void test_typed(void)
+{
+    dk_object o, d;
+    dk_buf plain = DK_BUF_INIT, typed = DK_BUF_INIT, again = DK_BUF_INIT;
+    dk_object_header h;
+    char err[128] = "";
+    dk_object_init(&o);
+    dk_object_init(&d);
+    sample(&o);
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode(&o, &plain), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode_typed(&o, DK_OBJECT_PLAIN, &again), 0);
+    CU_ASSERT_TRUE(again.len == plain.len && memcmp(again.data, plain.data, plain.len) == 0);
+    CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&plain), &h), 0);
+    CU_ASSERT_EQUAL(h.version, DK_OBJECT_VERSION);
+    CU_ASSERT_EQUAL(h.type, DK_OBJECT_PLAIN);
+
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode_typed(&o, DK_OBJECT_CRDT, &typed), 0);
+    CU_ASSERT_EQUAL(typed.len, plain.len);
+    CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&typed), &h), 0);
+    CU_ASSERT_EQUAL(h.version, DK_OBJECT_VERSION_TYPED);
+    CU_ASSERT_EQUAL(h.type, DK_OBJECT_CRDT);
+    CU_ASSERT_EQUAL(h.n_siblings, 3);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(obj_same(&o, &d));
+    dk_buf_reset(&again);
+    CU_ASSERT_EQUAL(dk_object_encode_typed(&d, h.type, &again), 0);
+    CU_ASSERT_TRUE(again.len == typed.len && memcmp(again.data, typed.data, typed.len) == 0);
+    int64_t w, e;
+    CU_ASSERT_EQUAL(dk_object_record_time(dk_buf_slice(&typed), &w, &e), 0);
+    CU_ASSERT_EQUAL(w, 1200);
+
+    dk_buf_reset(&again);
+    CU_ASSERT_EQUAL(dk_object_encode_typed(&o, DK_OBJECT_TYPES, &again), -EINVAL);
+    CU_ASSERT_EQUAL(dk_object_encode_typed(&o, -1, &again), -EINVAL);
+    CU_ASSERT_EQUAL(again.len, 0);
+
+    /* A second encoding of the same object is refused, with a valid CRC. */
+    set_header_byte(&plain, 6, DK_OBJECT_CRDT);           /* version 1 with a type */
+    CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&plain), &h), DK_ECORRUPT);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&plain), &d, err, sizeof(err)), DK_ECORRUPT);
+    CU_ASSERT_STRING_EQUAL(err, "at offset 6: reserved bytes not zero");
+    set_header_byte(&typed, 6, DK_OBJECT_PLAIN);          /* version 2 without one */
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), DK_ECORRUPT);
+    CU_ASSERT_STRING_EQUAL(err, "at offset 6: unknown object type");
+    set_header_byte(&typed, 6, DK_OBJECT_TYPES);          /* a type this build does not know */
+    CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&typed), &h), DK_ECORRUPT);
+    set_header_byte(&typed, 6, DK_OBJECT_CRDT);
+    set_header_byte(&typed, 7, 1);                        /* reserved byte */
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), DK_ECORRUPT);
+    CU_ASSERT_STRING_EQUAL(err, "at offset 7: reserved bytes not zero");
+    set_header_byte(&typed, 7, 0);
+    set_header_byte(&typed, 2, 3);                        /* a later version */
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), DK_ECORRUPT);
+    CU_ASSERT_STRING_EQUAL(err, "at offset 2: unsupported format version");
+    set_header_byte(&typed, 2, DK_OBJECT_VERSION_TYPED);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), 0);
+
+    /* Every byte flip of a typed encoding is refused too. */
+    unsigned refused = 0;
+    for (size_t i = 0; i < typed.len; i++) {
+        typed.data[i] ^= 0x01;
+        refused += dk_object_decode(dk_buf_slice(&typed), &d, NULL, 0) == DK_ECORRUPT;
+        typed.data[i] ^= 0x01;
+    }
+    CU_ASSERT_EQUAL(refused, typed.len);
+    dk_object_free(&d);
+    dk_object_free(&o);
+    dk_buf_free(&plain);
+    dk_buf_free(&typed);
+    dk_buf_free(&again);
 }
 
 static void test_peek_is_header_only(void)
@@ -477,6 +564,7 @@ static void test_json_forms(void)
 static CU_TestInfo object_tests[] = {
     {"round trip: 0, 1, many siblings, tombstones, expiry", test_roundtrip},
     {"encode refuses invalid objects", test_encode_refuses},
+    {"typed objects: version 2, one encoding per type", test_typed},
     {"peek reads only the header", test_peek_is_header_only},
     {"every single-byte corruption is refused", test_every_byte_flip},
     {"every truncation is refused", test_every_truncation},

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "rpc/rpc_frame.h"
+#include "rpc/rpc_stream.h"
 #include "rpc/rpc_scan.h"
 #include "rpc/rpc_ae.h"
 #include "util/coding.h"
@@ -423,7 +424,8 @@ static void test_roundtrip_forward(void)
     dk_buf body = DK_BUF_INIT, frame = DK_BUF_INIT;
     dk_slice s;
     const uint8_t ctx[] = {1, 2, 'n', '1', 1, 5, 0}, im[] = {0};
-    dk_msg_forward_write variants[3] = {
+    static const uint8_t op[] = {1, 1, 2};   /* a CRDT increment (dynkv/crdt.h) */
+    dk_msg_forward_write variants[4] = {
         {.key = {(const uint8_t *)"user:42", 7}, .value = {(const uint8_t *)"hello", 5},
          .flags = DK_FWD_HAS_CONTEXT | DK_FWD_STRICT, .context = {ctx, sizeof(ctx)},
          .ttl_ms = 60000, .cond = 0, .consistency = 2, .timeout_ms = 2000},
@@ -431,8 +433,10 @@ static void test_roundtrip_forward(void)
          .if_match = {im, sizeof(im)}, .cond = 1, .consistency = -1, .timeout_ms = 1},
         {.key = {(const uint8_t *)"k", 1}, .value = {(const uint8_t *)"v", 1}, .cond = 2,
          .consistency = 1, .timeout_ms = UINT64_MAX},
+        {.key = {(const uint8_t *)"c", 1}, .value = {op, sizeof(op)}, .flags = DK_FWD_CRDT,
+         .consistency = 1, .timeout_ms = 500},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         dk_msg_forward_write f2;
         dk_buf_reset(&body);
         CU_ASSERT_EQUAL_FATAL(dk_msg_forward_write_encode(&body, &variants[i]), 0);
@@ -464,6 +468,11 @@ static void test_roundtrip_forward(void)
     bad = variants[0];
     bad.cond = 3;
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad = variants[1];
+    bad.flags |= DK_FWD_CRDT;               /* a CRDT write is never a delete */
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
+    bad.flags = 0x20;                       /* an unknown flag */
+    CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
 
     static const uint8_t object[] = "not really an object";
     dk_msg_forward_result results[2] = {
@@ -490,6 +499,143 @@ static void test_roundtrip_forward(void)
     CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_FORWARD_RESULT), "FORWARD_RESULT");
     dk_buf_free(&body);
     dk_buf_free(&frame);
+}
+
+/* Every truncation of a body and a trailing byte are refused. */
+static void stream_truncations(dk_slice body, int (*decode)(dk_slice, void *), void *scratch)
+{
+    for (size_t n = 0; n < body.len; n++)
+        CU_ASSERT_EQUAL(decode((dk_slice){body.ptr, n}, scratch), DK_ECORRUPT);
+    uint8_t *more = malloc(body.len + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(more);
+    memcpy(more, body.ptr, body.len);
+    more[body.len] = 0;
+    CU_ASSERT_EQUAL(decode((dk_slice){more, body.len + 1}, scratch), DK_ECORRUPT);
+    free(more);
+}
+
+static int dec_req(dk_slice b, void *m) { return dk_msg_stream_req_decode(b, m); }
+static int dec_batch(dk_slice b, void *m) { return dk_msg_stream_batch_decode(b, m); }
+static int dec_done(dk_slice b, void *m) { return dk_msg_stream_done_decode(b, m); }
+static int dec_ack(dk_slice b, void *m) { return dk_msg_stream_ack_decode(b, m); }
+
+static void test_stream_messages(void)
+{
+    dk_buf b = DK_BUF_INIT, items = DK_BUF_INIT;
+    /* STREAM_REQ with three ranges and a cursor */
+    uint8_t spans[3 * DK_STREAM_RANGE_LEN];
+    for (int i = 0; i < 3; i++) {
+        dk_stream_span sp = {UINT64_MAX - (uint64_t)i, (uint64_t)i, 7, (uint64_t)i << 40};
+        dk_stream_span_put(spans + i * DK_STREAM_RANGE_LEN, &sp);
+    }
+    dk_msg_stream_req q = {.plan = "0123456789abcdef", .cursor = {(const uint8_t *)"user:17", 7},
+                           .max_bytes = 1u << 20, .n_ranges = 3, .ranges = {spans, sizeof(spans)}}, q2;
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_req_encode(&b, &q), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_req_decode(dk_buf_slice(&b), &q2), 0);
+    CU_ASSERT_STRING_EQUAL(q2.plan, q.plan);
+    CU_ASSERT_EQUAL(q2.cursor.len, 7);
+    CU_ASSERT_EQUAL(memcmp(q2.cursor.ptr, "user:17", 7), 0);
+    CU_ASSERT_EQUAL(q2.max_bytes, 1u << 20);
+    CU_ASSERT_EQUAL(q2.n_ranges, 3);
+    dk_stream_span sp;
+    dk_stream_span_get(q2.ranges.ptr + 2 * DK_STREAM_RANGE_LEN, &sp);
+    CU_ASSERT(sp.start_hi == UINT64_MAX - 2 && sp.start_lo == 2 && sp.end_hi == 7 && sp.end_lo == 2ull << 40);
+    stream_truncations(dk_buf_slice(&b), dec_req, &q2);
+    /* limits on encode */
+    dk_buf_reset(&b);
+    dk_msg_stream_req bad = q;
+    bad.n_ranges = 0;
+    bad.ranges.len = 0;
+    CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &bad), -EINVAL);
+    bad = q;
+    bad.ranges.len--;
+    CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &bad), -EINVAL);
+    bad = q;
+    bad.max_bytes = DK_STREAM_BATCH_MAX + 1;
+    CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &bad), -EINVAL);
+    bad = q;
+    snprintf(bad.plan, sizeof(bad.plan), "has space");
+    CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &bad), -EINVAL);
+    bad = q;
+    bad.cursor.len = DK_KEY_MAX + 1;
+    CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &bad), -EINVAL);
+    CU_ASSERT_EQUAL(b.len, 0);
+    /* a count larger than the spans present is refused on decode */
+    CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &q), 0);
+    b.data[b.len - sizeof(spans) - 1] = 4;      /* n_ranges 3 -> 4 */
+    CU_ASSERT_EQUAL(dk_msg_stream_req_decode(dk_buf_slice(&b), &q2), DK_ECORRUPT);
+
+    /* STREAM_BATCH with items */
+    static uint8_t obj[70000];
+    memset(obj, 'o', sizeof(obj));
+    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"a", 1}, (dk_slice){obj, 5}), 0);
+    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"bb", 2}, (dk_slice){obj, sizeof(obj)}), 0);
+    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"", 0}, (dk_slice){obj, 1}), -EINVAL);
+    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"c", 1}, (dk_slice){obj, 0}), -EINVAL);
+    dk_msg_stream_batch m = {.status = 0, .flags = DK_STREAM_LAST, .cursor = {(const uint8_t *)"bb", 2},
+                             .scanned = 12345, .n_items = 2, .items = dk_buf_slice(&items)}, m2;
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_batch_encode(&b, &m), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_batch_decode(dk_buf_slice(&b), &m2), 0);
+    CU_ASSERT_EQUAL(m2.flags, DK_STREAM_LAST);
+    CU_ASSERT_EQUAL(m2.scanned, 12345);
+    CU_ASSERT_EQUAL(m2.n_items, 2);
+    dk_slice rest = m2.items, k, o;
+    CU_ASSERT_EQUAL(dk_stream_item_next(&rest, &k, &o), 0);
+    CU_ASSERT(k.len == 1 && k.ptr[0] == 'a' && o.len == 5);
+    CU_ASSERT_EQUAL(dk_stream_item_next(&rest, &k, &o), 0);
+    CU_ASSERT(k.len == 2 && o.len == sizeof(obj) && o.ptr[sizeof(obj) - 1] == 'o');
+    CU_ASSERT_EQUAL(dk_stream_item_next(&rest, &k, &o), DK_EEOF);
+    stream_truncations(dk_buf_slice(&b), dec_batch, &m2);
+    /* an error answer carries no items; flags and counts are checked */
+    dk_msg_stream_batch e = {.status = -EAGAIN};
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL(dk_msg_stream_batch_encode(&b, &e), 0);
+    CU_ASSERT_EQUAL(dk_msg_stream_batch_decode(dk_buf_slice(&b), &m2), 0);
+    CU_ASSERT_EQUAL(m2.status, -EAGAIN);
+    CU_ASSERT_EQUAL(m2.n_items, 0);
+    e.n_items = 1;
+    e.items = dk_buf_slice(&items);
+    CU_ASSERT_EQUAL(dk_msg_stream_batch_encode(&b, &e), -EINVAL);
+    m.flags = 2;
+    CU_ASSERT_EQUAL(dk_msg_stream_batch_encode(&b, &m), -EINVAL);
+    m.flags = 0;
+    m.n_items = 3;      /* more than the blob holds */
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL(dk_msg_stream_batch_encode(&b, &m), 0);
+    CU_ASSERT_EQUAL(dk_msg_stream_batch_decode(dk_buf_slice(&b), &m2), DK_ECORRUPT);
+
+    /* STREAM_DONE and STREAM_ACK */
+    dk_msg_stream_done d = {.plan = "cafe"}, d2;
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_done_encode(&b, &d), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_done_decode(dk_buf_slice(&b), &d2), 0);
+    CU_ASSERT_STRING_EQUAL(d2.plan, "cafe");
+    stream_truncations(dk_buf_slice(&b), dec_done, &d2);
+    d.plan[0] = 0;
+    CU_ASSERT_EQUAL(dk_msg_stream_done_encode(&b, &d), -EINVAL);
+    dk_msg_stream_ack a = {.status = -EAGAIN, .ranges_done = 3, .ranges_total = 512, .keys = 1u << 30,
+                           .bytes = 1ull << 40}, a2;
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_ack_encode(&b, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_stream_ack_decode(dk_buf_slice(&b), &a2), 0);
+    CU_ASSERT(a2.status == -EAGAIN && a2.ranges_done == 3 && a2.ranges_total == 512 &&
+              a2.keys == 1u << 30 && a2.bytes == 1ull << 40);
+    stream_truncations(dk_buf_slice(&b), dec_ack, &a2);
+    a.ranges_done = 513;
+    CU_ASSERT_EQUAL(dk_msg_stream_ack_encode(&b, &a), -EINVAL);
+
+    /* the frame layer knows the four types */
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_STREAM_REQ), "STREAM_REQ");
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_STREAM_ACK), "STREAM_ACK");
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL(dk_frame_encode(&b, DK_MSG_STREAM_BATCH, 0, 9, "x", 1), 0);
+    dk_frame_header h;
+    dk_slice body;
+    CU_ASSERT_EQUAL(dk_frame_decode(b.data, b.len, &h, &body, NULL, 0), (ssize_t)b.len);
+    CU_ASSERT_EQUAL(h.type, DK_MSG_STREAM_BATCH);
+    dk_buf_free(&b);
+    dk_buf_free(&items);
 }
 
 /* ---- SCAN_RANGE / SCAN_RESULT ------------------------------------------------- */
@@ -884,15 +1030,16 @@ static void test_ae_limits(void)
     CU_ASSERT_EQUAL(dk_msg_keys_req_decode(dk_buf_slice(&b), &d), DK_ECORRUPT);
     b.data[b.len - ent.len - 1] = 1;
     CU_ASSERT_EQUAL(dk_msg_keys_req_decode(dk_buf_slice(&b), &d), 0);
-    /* Types 14..17 are reserved for other messages: refused until named. */
-    CU_ASSERT_EQUAL(dk_frame_encode(&b, 14, 0, 1, NULL, 0), -EINVAL);
-    CU_ASSERT_EQUAL(dk_frame_encode(&b, 17, 0, 1, NULL, 0), -EINVAL);
-    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(17), "unknown");
+    /* Types without a name are refused; 14..17 are streaming's now. */
+    CU_ASSERT_EQUAL(dk_frame_encode(&b, 0, 0, 1, NULL, 0), -EINVAL);
+    CU_ASSERT_EQUAL(dk_frame_encode(&b, DK_MSG__MAX + 1, 0, 1, NULL, 0), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(dk_msg_type_name(17), "STREAM_ACK");
     dk_buf_free(&b);
     dk_buf_free(&ent);
 }
 
 static CU_TestInfo frame_tests[] = {
+    {"STREAM_REQ, STREAM_BATCH, STREAM_DONE, STREAM_ACK", test_stream_messages},
     {"HELLO and HELLO_ACK round trip", test_roundtrip_hello},
     {"every other message round trips", test_roundtrip_others},
     {"FORWARD_WRITE and FORWARD_RESULT round trip", test_roundtrip_forward},

@@ -287,7 +287,7 @@ static int merge_f(dk_buf *parts, size_t n, uint32_t limit, uint32_t flags, int6
     for (size_t i = 0; i < n; i++)
         s[i] = dk_buf_slice(&parts[i]);
     const dk_node *nd = &nodes[0].node;
-    return dk__scan_merge(s, n, limit, flags, at, nd->resolver_ops, nd->resolver, pg);
+    return dk__scan_merge(s, n, limit, flags, at, &nd->resolvers, pg);
 }
 
 static int merge(dk_buf *parts, size_t n, uint32_t limit, int64_t at, dk_coord_scan_page *pg)

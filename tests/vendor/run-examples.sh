@@ -59,7 +59,8 @@ for i in 1 2 3; do
     eval "pid$i=\$vt_pid"
 done
 
-# All three members up in n1's and n3's view (20 s at most).
+# All three members up and on the ring (ring status normal, when the node
+# reports one) in n1's and n3's view (20 s at most).
 formed() {
     for n in "$http1" "$http3"; do
         out=$(vt_http GET "http://$n/cluster")
@@ -67,8 +68,9 @@ formed() {
             printf '%s' "$out" | "$VT_PY" -c '
 import json, sys
 view = json.loads(sys.stdin.read().split(" ", 1)[1])
-st = {m["id"]: m["state"] for m in view["members"]}
-sys.exit(0 if st.get(sys.argv[1]) in ("up", "alive", "normal") else 1)' "$id" 2>/dev/null || return 1
+st = {m["id"]: (m["state"], m.get("status", "normal")) for m in view["members"]}
+state, status = st.get(sys.argv[1], (None, None))
+sys.exit(0 if state in ("up", "alive", "normal") and status == "normal" else 1)' "$id" 2>/dev/null || return 1
         done
     done
 }

@@ -12,7 +12,16 @@
  * host->object (dk_object_api below, which allocate with the host's
  * allocator), and the host frees it. Values are borrowed slices: the output
  * may point at values of the inputs, which the caller keeps alive until it
- * has encoded the output.
+ * has encoded the output, or at memory a typed resolver allocated itself,
+ * which it frees in its release method.
+ *
+ * Typed resolvers (ABI 1.2). Most resolvers keep client values (vclock,
+ * lww). A resolver can instead keep a typed state in its objects, updated
+ * by operations that a write carries in its value (crdt: dynkv/crdt.h);
+ * such a resolver builds new values in update and merge (release frees
+ * them) and tells the host what a client reads with value. Which resolver
+ * owns an object is the host's business: the object header records it, and
+ * a resolver only ever sees objects of its own.
  */
 #ifndef DK_CONFLICT_H
 #define DK_CONFLICT_H
@@ -121,13 +130,32 @@ typedef struct dk_conflict_ops {
     void (*close)(dk_resolver *r);
     /* Required. Apply a client write to the stored object (n_sib == 0 when
      * absent) and build the new object in *out (initialised empty by the
-     * host, built with host->object, freed by the host). Returns 0, DK_ESIBLINGS when the result
-     * would exceed max_siblings (out is then unspecified), or -ENOMEM. */
+     * host, built with host->object, freed by the host). Returns 0,
+     * DK_ESIBLINGS when the result would exceed max_siblings (out is then
+     * unspecified), or -ENOMEM; a typed resolver also DK_EWRONGTYPE (the
+     * write's operation is for another type than the object's), DK_ETOOBIG
+     * (the result would exceed its size limit), -EINVAL or -ERANGE (an
+     * operation it refuses). */
     int  (*update)(dk_resolver *r, const dk_object *stored, const dk_write *w, dk_object *out);
     /* Required. Merge two replicas' copies into *out (initialised empty by
      * the host, built with host->object, freed by the host). Never fails
      * on valid input except -ENOMEM. */
     int  (*merge)(dk_resolver *r, const dk_object *a, const dk_object *b, dk_object *out);
+
+    /* ---- ABI 1.2 ---- */
+    /* Optional, for typed resolvers: the value a client reads from obj,
+     * encoded as the resolver documents (crdt: dynkv/crdt.h), passed once
+     * to sink(arg, value); value is valid only during that call, on the
+     * calling thread. Returns 0 (sink called), DK_ECORRUPT for an object it
+     * cannot read, or -ENOMEM. Pure; any thread. */
+    int  (*value)(dk_resolver *r, const dk_object *obj, void (*sink)(void *arg, dk_slice value), void *arg);
+    /* Optional, required of a resolver that builds values rather than only
+     * borrowing them: free what a successful update or merge allocated
+     * for *out (the resolver finds it from out's sibling values). The host
+     * calls it exactly once for every update or merge that returned 0,
+     * after it has encoded out and before it frees out's arrays; update and
+     * merge free their own allocations before returning an error. */
+    void (*release)(dk_resolver *r, dk_object *out);
 } dk_conflict_ops;
 
 #ifdef __cplusplus

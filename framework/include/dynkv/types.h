@@ -86,13 +86,14 @@ typedef struct dk_slice {
     XX(CLOSED,     -30513, "object is closed or shutting down")              \
     XX(UNAVAILABLE,-30514, "not enough replicas answered")                   \
     XX(TIMEOUT,    -30515, "deadline passed")                                \
-    XX(READONLY,   -30516, "writes refused after an unrecoverable I/O error")
+    XX(READONLY,   -30516, "writes refused after an unrecoverable I/O error") \
+    XX(WRONGTYPE,  -30517, "the key holds an object of another type")
 
 enum {
 #define DK__ERR_ENUM(name, code, msg) DK_E##name = (code),
     DK_ERRNO_MAP(DK__ERR_ENUM)
 #undef DK__ERR_ENUM
-    DK_E__LAST = -30517
+    DK_E__LAST = -30518
 };
 
 /* End of an iteration: an outcome, spelled without the doubled E. */

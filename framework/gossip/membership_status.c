@@ -1,0 +1,158 @@
+/*
+ * membership_status.c - ring status in membership (member.h, membership.h):
+ * the precedence of records that differ only in status, this node's own
+ * status and actor incarnation, a removal set on a down member's behalf,
+ * and what peers tell a node about itself (a forgotten life, a removal).
+ *
+ * Kept apart from membership.c's failure detection: status changes are
+ * rare, decided by people and the rebalancing driver, and follow rules of
+ * their own (a member that left or was removed comes back only as a new
+ * life), while liveness is SWIM's alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "base/log.h"
+#include "gossip/membership_int.h"
+
+/* At an equal incarnation and state rank, a ring status set by another
+ * member for a down one (a removal: leaving, then removed) wins over the
+ * status the member last announced itself. */
+static int ms_status_rank(dk_member_status s)
+{
+    return s == DK_STATUS_LEAVING ? 1 : s == DK_STATUS_LEFT ? 2 : s == DK_STATUS_REMOVED ? 3 : 0;
+}
+
+/* Whether update u supersedes record r: a higher incarnation, or the same
+ * one with a higher (state rank, status rank). */
+int dk__ms_newer(const dk_member *u, const dk_member *r)
+{
+    if (u->incarnation != r->incarnation)
+        return u->incarnation > r->incarnation;
+    if (dk__ms_rank(u->state) != dk__ms_rank(r->state))
+        return dk__ms_rank(u->state) > dk__ms_rank(r->state);
+    return ms_status_rank(u->status) > ms_status_rank(r->status);
+}
+
+int dk__ms_gone(dk_member_status s)
+{
+    return s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED;
+}
+
+static void ms_self_status(dk_membership *m, dk_member_status s, const char *why)
+{
+    ms_rec *self = &m->recs[0];
+    dk_log(s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED ? DK_LOG_ERROR : DK_LOG_INFO,
+           "membership: %s ring status %s -> %s: %s", self->m.id, dk_member_status_name(self->m.status),
+           dk_member_status_name(s), why);
+    self->m.status = s;
+    self->m.epoch = (uint64_t)dk__ms_wall_ms();
+}
+
+/*
+ * An update about this node: remember the freshest one (a node that lost
+ * its data learns from it what it was), then
+ *   - the cluster says we left or were removed, at or after the life this
+ *     node remembers: a node with its data adopts it and stays out (coming
+ *     back as normal would hide the writes made meanwhile elsewhere); a
+ *     replacing node (no data) starts over as a joining one;
+ *   - a joining node hears that it was on the ring (normal, leaving,
+ *     replacing) in a life it forgot: it replaces itself, keeping its place
+ *     on the ring instead of handing it to nodes that hold nothing;
+ *   - and as always refute suspicion, death, removal, or an alive record
+ *     newer than ours (we restarted and forgot it).
+ */
+void dk__ms_apply_self(dk_membership *m, const dk_member *u)
+{
+    ms_rec *self = &m->recs[0];
+    if (!m->heard_self || dk__ms_newer(u, &m->heard))
+        m->heard = *u;
+    if (u->actor_inc > m->heard_actor_max)
+        m->heard_actor_max = u->actor_inc;
+    m->heard_self = 1;
+    if (m->leaving)
+        return;
+    uint64_t top = u->incarnation > self->m.incarnation ? u->incarnation : self->m.incarnation;
+    if (dk__ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status) {
+        if (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING) {
+            ms_self_status(m, u->status, "the cluster moved its ranges away (wipe the data "
+                           "directory to join again)");
+            dk__ms_refute(m, top);
+            return;
+        }
+        if (self->m.status == DK_STATUS_REPLACING) {
+            ms_self_status(m, DK_STATUS_JOINING, "its place on the ring is gone; bootstrapping anew");
+            dk__ms_refute(m, top);
+            return;
+        }
+    }
+    if (self->m.status == DK_STATUS_JOINING && dk_member_status_current(u->status) &&
+        u->incarnation >= self->m.incarnation) {
+        ms_self_status(m, DK_STATUS_REPLACING, "it was on the ring before it lost its data");
+        dk__ms_refute(m, top);
+        return;
+    }
+    if (dk__ms_rank(u->state) > 0 ? u->incarnation >= self->m.incarnation
+                              : u->incarnation > self->m.incarnation)
+        dk__ms_refute(m, u->incarnation);
+}
+
+void dk_membership_set_status(dk_membership *m, dk_member_status s)
+{
+    ms_rec *self = &m->recs[0];
+    if (self->m.status == s || m->stopping)
+        return;
+    dk_log(DK_LOG_INFO, "membership: %s ring status %s -> %s", self->m.id,
+           dk_member_status_name(self->m.status), dk_member_status_name(s));
+    self->m.status = s;
+    self->m.epoch = (uint64_t)dk__ms_wall_ms();
+    dk__ms_self_set(m, self->m.state);
+    dk__ms_announce(m);     /* every member at once: rings move on this */
+    dk__ms_publish(m);
+}
+
+void dk_membership_set_actor(dk_membership *m, uint32_t actor_inc)
+{
+    ms_rec *self = &m->recs[0];
+    if (self->m.actor_inc == actor_inc || m->stopping)
+        return;
+    self->m.actor_inc = actor_inc;
+    dk__ms_self_set(m, self->m.state);
+    dk__ms_publish(m);
+}
+
+int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_status s)
+{
+    int i = dk__ms_find(m, id);
+    if (i < 0)
+        return DK_ENOTFOUND;
+    if (i == 0 || ms_status_rank(s) <= ms_status_rank(m->recs[i].m.status))
+        return -EINVAL;
+    dk_member u = m->recs[i].m;
+    u.status = s;
+    if (s == DK_STATUS_LEAVING)
+        u.epoch = (uint64_t)dk__ms_wall_ms();     /* names this removal */
+    dk__ms_apply(m, &u);
+    dk__ms_spread(m, (size_t)i, 0);
+    dk__ms_publish(m);
+    return 0;
+}
+
+int dk_membership_heard_self(dk_membership *m, dk_member *out, uint32_t *max_actor)
+{
+    if (!m->heard_self)
+        return 0;
+    *out = m->heard;
+    if (max_actor)
+        *max_actor = m->heard_actor_max;
+    return 1;
+}
+
+int dk_membership_contact(dk_membership *m)
+{
+    /* Only a seed (or a node without seeds) may conclude it is alone: a
+     * node told where the cluster is waits for it. */
+    if (m->contact == -1 && !m->self_is_seed && m->n_seeds > 0)
+        return 0;
+    return m->contact;
+}

@@ -1,0 +1,83 @@
+"""tools/dynkv-cluster as the README uses it: the "Running a cluster" lines
+run from the repository root without DYNKVD, DYNKV_BUILDDIR or
+DYNKV_PLUGIN_PATH (only the addresses are moved to this module's range and
+free ports), and `start` shows progress while nodes come up."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+import dkcluster
+
+IP_PREFIX = "127.0.12"
+
+
+def readme_block():
+    """The shell lines of the README's "Running a cluster" code block."""
+    with open(os.path.join(dkcluster.SRCDIR, "README.md")) as f:
+        text = f.read()
+    sec = text.split("## Running a cluster", 1)[1]
+    block = sec.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [l.split("  #")[0].strip() for l in block.splitlines() if l.strip()]
+
+
+def test_readme_lines_work_from_the_repository_root():
+    src = os.path.realpath(dkcluster.SRCDIR)
+    build = os.path.realpath(dkcluster.BUILDDIR)
+    if os.path.dirname(build) != src:
+        pytest.skip("the build folder %s is not directly in the source tree %s, where "
+                    "the README's lines look" % (build, src))
+    rel_build = os.path.basename(build)
+    port = dkcluster.tool.find_base_port(["%s.%d" % (IP_PREFIX, i) for i in range(1, 6)])
+    root = tempfile.mkdtemp(prefix="dynkv-readme-")
+    where = os.path.join(root, "mycluster")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DYNKVD", "DYNKV_BUILDDIR", "DYNKV_PLUGIN_PATH")}
+    env["DYNKV_NODE"] = "%s.1:%d" % (IP_PREFIX, port)    # the client's default node
+    lines = readme_block()
+    assert any(l.startswith("tools/dynkv-cluster create mycluster") for l in lines), lines
+    outputs = []
+    try:
+        for line in lines:
+            cmd = re.sub(r"\bmycluster\b", where, line)
+            cmd = cmd.replace("127.0.0.", IP_PREFIX + ".").replace(":8080", ":%d" % port)
+            cmd = cmd.replace("_build/", rel_build + "/")
+            if " create " in cmd:
+                cmd += " --ip-prefix %s --base-port %d" % (IP_PREFIX, port)
+            p = subprocess.run(["sh", "-c", cmd], cwd=src, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=90)
+            out, err = p.stdout.decode(), p.stderr.decode()
+            outputs.append((line, p.returncode, out, err))
+            assert p.returncode == 0, "README line %r (run as %r) failed with %d:\n%s\n%s" % (
+                line, cmd, p.returncode, out, err)
+    finally:
+        subprocess.run([os.path.join(src, "tools", "dynkv-cluster"), "stop", where], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+    by_line = {l: (rc, out, err) for l, rc, out, err in outputs}
+    start = by_line["tools/dynkv-cluster start mycluster"]
+    # progress while nodes start: each node serving, then each seeing all five
+    for i in range(1, 6):
+        assert re.search(r"^n%d serves http://\S+ \(\d+\.\d s\)$" % i, start[2], re.M), start[2]
+        assert re.search(r"^n%d sees all 5 nodes normal" % i, start[2], re.M), start[2]
+    status = by_line["tools/dynkv-cluster status mycluster"][1]
+    assert len(re.findall(r"\bnormal\b", status)) == 5, status
+    members = [l for l in outputs if "client/dynkv -n" in l[0]][0][2]
+    assert len(re.findall(r"^n\d\s+normal", members, re.M)) == 5, members
+    got = [l for l in outputs if " get user:1" in l[0]][0][2]
+    assert got.strip().endswith("alice"), got
+
+
+def test_start_is_quiet_on_request(make_cluster):
+    c = make_cluster(1, start=False)
+    p = subprocess.run([os.path.join(dkcluster.SRCDIR, "tools", "dynkv-cluster"), "start", c.root,
+                        "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    try:
+        assert p.returncode == 0, p.stderr
+        assert p.stderr.decode() == "", p.stderr
+    finally:
+        c.stop()
