@@ -35,6 +35,13 @@
  *    `Accept: application/octet-stream` (the raw value, no JSON/base64) and
  *    check that a 200 body is --value-size bytes long ("badlen" otherwise).
  *
+ *  - --redis speaks RESP to a Redis server instead (SET key value / GET key,
+ *    the same keys, values, rates and clock), so the peer in a CPU-cost run
+ *    is driven by the same open loop as dynkv. A reply is parsed by a small
+ *    incremental RESP reader: +OK counts as 200, a nil bulk ($-1) as 404, a
+ *    bulk string as 200 with its length checked like a GET body, an error
+ *    (-ERR) as 500.
+ *
  * Output: a human summary, optional per-second INTERVAL lines, and one line
  * `RESULT key=value ...` for scripts (see bench/load/README.md).
  */
@@ -77,15 +84,19 @@ typedef struct ld_conn {
     int fd, state, idx, target;
     uint64_t intended, sent, retry_at; /* ns, CLOCK_MONOTONIC */
     char hdr[1024];
-    struct iovec iov[2];
+    struct iovec iov[3];
     int niov;
     http_parser parser;
     int done, keepalive, status;
     size_t body_len;
+    /* --redis: the RESP reply reader */
+    char line[64];
+    size_t line_len;
+    int64_t bulk_left;          /* > 0: bytes of a bulk string (+2 for CRLF) still due */
 } ld_conn;
 
 static struct {
-    int put;
+    int put, redis;
     struct sockaddr_storage addr[LD_MAX_TARGETS];
     socklen_t addrlen[LD_MAX_TARGETS];
     char host[LD_MAX_TARGETS][128];
@@ -272,6 +283,7 @@ static void ld_flush(ld_conn *c, uint64_t now)
         while (c->niov > 0 && left >= c->iov[0].iov_len) {
             left -= c->iov[0].iov_len;
             c->iov[0] = c->iov[1];
+            c->iov[1] = c->iov[2];
             c->niov--;
         }
         if (c->niov > 0) {
@@ -295,7 +307,13 @@ static void ld_send(ld_conn *c, uint64_t intended, uint64_t now)
     if (el >= sizeof extra)
         el = sizeof extra - 1;
     extra[el] = 0;
-    if (ld_opt.put) {
+    size_t klen = strlen(key);
+    if (ld_opt.redis && ld_opt.put)
+        n = snprintf(c->hdr, sizeof c->hdr, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", klen, key,
+                     ld_opt.vsize);
+    else if (ld_opt.redis)
+        n = snprintf(c->hdr, sizeof c->hdr, "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", klen, key);
+    else if (ld_opt.put) {
         tail = "Content-Type: application/octet-stream\r\n";
         n = snprintf(c->hdr, sizeof c->hdr,
                      "PUT /kv/%s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n%s\r\n", key,
@@ -318,12 +336,19 @@ static void ld_send(ld_conn *c, uint64_t intended, uint64_t now)
         c->iov[1].iov_base = ld_pool + off;
         c->iov[1].iov_len = ld_opt.vsize;
         c->niov = 2;
+        if (ld_opt.redis) {
+            c->iov[2].iov_base = (void *)"\r\n";
+            c->iov[2].iov_len = 2;
+            c->niov = 3;
+        }
     }
     c->intended = intended;
     c->sent = now;
     c->state = LD_BUSY;
     c->done = 0;
     c->body_len = 0;
+    c->line_len = 0;
+    c->bulk_left = 0;
     http_parser_init(&c->parser, HTTP_RESPONSE);
     c->parser.data = c;
     ld_inflight++;
@@ -382,6 +407,55 @@ static void ld_complete(ld_conn *c, uint64_t now)
     ld_idle[ld_nidle++] = c;
 }
 
+/* --redis: feed n reply bytes to c's RESP reader. Returns the bytes used,
+ * or -1 on a malformed reply; sets c->done at the end of the reply. */
+static ssize_t ld_resp_feed(ld_conn *c, const char *buf, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !c->done) {
+        if (c->bulk_left > 0) {
+            size_t take = n - i < (size_t)c->bulk_left ? n - i : (size_t)c->bulk_left;
+            c->bulk_left -= (int64_t)take;
+            c->body_len += take;
+            i += take;
+            if (c->bulk_left == 0) {
+                c->body_len -= 2;       /* the CRLF after the payload */
+                c->done = 1;
+            }
+            continue;
+        }
+        char ch = buf[i++];
+        if (c->line_len == sizeof c->line)
+            return -1;
+        c->line[c->line_len++] = ch;
+        if (ch != '\n')
+            continue;
+        if (c->line_len < 3 || c->line[c->line_len - 2] != '\r')
+            return -1;
+        c->line[c->line_len - 2] = 0;
+        c->keepalive = 1;
+        switch (c->line[0]) {
+        case '+': c->status = 200; c->done = 1; break;
+        case '-': c->status = 500; c->done = 1; break;
+        case '$': {
+            long long len = strtoll(c->line + 1, NULL, 10);
+            if (len < 0) {
+                c->status = 404;
+                c->done = 1;
+            } else {
+                c->status = 200;
+                c->body_len = 0;
+                c->bulk_left = len + 2;     /* the payload and its CRLF */
+            }
+            break;
+        }
+        default: return -1;
+        }
+        c->line_len = 0;
+    }
+    return (ssize_t)i;
+}
+
 static void ld_read(ld_conn *c, uint64_t now)
 {
     static char buf[LD_RBUF];
@@ -403,8 +477,17 @@ static void ld_read(ld_conn *c, uint64_t now)
                 ld_close(c, now);
             return;
         }
-        size_t used = http_parser_execute(&c->parser, &ld_settings, buf, (size_t)n);
-        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || used != (size_t)n) {
+        size_t used;
+        int bad;
+        if (ld_opt.redis) {
+            ssize_t u = ld_resp_feed(c, buf, (size_t)n);
+            bad = u < 0;
+            used = bad ? 0 : (size_t)u;
+        } else {
+            used = http_parser_execute(&c->parser, &ld_settings, buf, (size_t)n);
+            bad = HTTP_PARSER_ERRNO(&c->parser) != HPE_OK;
+        }
+        if (bad || used != (size_t)n) {
             ld_fail(c, now);
             return;
         }
@@ -488,7 +571,8 @@ static void ld_usage(int code)
             "  -i, --interval            print an INTERVAL line every second\n"
             "      --drain S             wait for the backlog this long after --duration (10)\n"
             "      --timeout S           a request taking longer fails its connection (10)\n"
-            "      --seed N              random seed (1)\n");
+            "      --seed N              random seed (1)\n"
+            "      --redis               speak RESP to a Redis server (SET/GET) instead of HTTP\n");
     exit(code);
 }
 
@@ -501,6 +585,7 @@ static void ld_parse_args(int argc, char **argv)
         {"seq", 0, 0, 'S'},      {"perm", 0, 0, 'P'},        {"header", 1, 0, 'H'},
         {"interval", 0, 0, 'i'},
         {"drain", 1, 0, 'D'},    {"timeout", 1, 0, 'T'},     {"seed", 1, 0, 'E'},
+        {"redis", 0, 0, 'r'},
         {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
     int o;
     ld_opt.put = 1;
@@ -533,6 +618,7 @@ static void ld_parse_args(int argc, char **argv)
         case 'D': ld_opt.drain = atof(optarg); break;
         case 'T': ld_opt.timeout = atof(optarg); break;
         case 'E': ld_opt.seed = strtoull(optarg, NULL, 10); break;
+        case 'r': ld_opt.redis = 1; break;
         case 'h': ld_usage(0); break;
         default: ld_usage(2);
         }

@@ -66,6 +66,10 @@ typedef struct lsm_env_ops {
      * fdatasync queued on the same device, to wait behind. Makes nothing
      * durable: only sync() does. May be NULL (no incremental writeback). */
     int (*writeback)(lsm_wfile *f, uint64_t len);
+    /* pread() that never waits for the device: all n bytes from the page
+     * cache, or -EAGAIN (then nothing is promised about p). For the
+     * non-blocking point read. May be NULL (every such read is -EAGAIN). */
+    int (*pread_nowait)(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got);
 } lsm_env_ops;
 
 struct lsm_env {

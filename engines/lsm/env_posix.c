@@ -153,6 +153,32 @@ static int px_pread(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got)
     return 0;
 }
 
+/* preadv2(RWF_NOWAIT): the kernel answers from the page cache or refuses
+ * with EAGAIN (a short count means the rest is not cached: refused too,
+ * except at the end of the file). */
+static int px_pread_nowait(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got)
+{
+#ifdef RWF_NOWAIT
+    struct iovec iov = {p, n};
+    ssize_t r;
+    do
+        r = preadv2(f->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno == EAGAIN || errno == EOPNOTSUPP ? -EAGAIN : -errno;
+    if ((size_t)r < n) {
+        struct stat st;
+        if (fstat(f->fd, &st) < 0 || (uint64_t)st.st_size > off + (uint64_t)r)
+            return -EAGAIN;
+    }
+    *got = (size_t)r;
+    return 0;
+#else
+    (void)f; (void)p; (void)n; (void)off; (void)got;
+    return -EAGAIN;
+#endif
+}
+
 static int px_size(lsm_rfile *f, uint64_t *out)
 {
     struct stat st;
@@ -257,6 +283,7 @@ static const lsm_env_ops px_ops = {
     .rename = px_rename, .unlink = px_unlink, .list = px_list,
     .mkdir = px_mkdir, .sync_dir = px_sync_dir, .destroy = px_destroy,
     .reuse = px_reuse, .appendv = px_appendv, .writeback = px_writeback,
+    .pread_nowait = px_pread_nowait,
 };
 
 lsm_env *dk__lsm_env_posix(void)

@@ -167,23 +167,14 @@ static int lsm_check_batch(const dk_batch *b)
     return total > LSM_WAL_MAX_RECORD / 2 ? DK_ETOOBIG : 0;
 }
 
-/* Queue w, wait to lead or to be done; run the group when leading. */
-static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
+/* Compaction is running and behind: the writer (or, for asynchronous
+ * writers, the WAL thread before it leads a group) waits 1 ms so that
+ * compaction catches up gradually. When the policy has nothing to do (a
+ * size-tiered shape may keep many level-0 runs) nobody waits. Holds mu;
+ * drops it for the sleep. */
+static void lsm_maybe_slow(lsm_db *db)
 {
-    lsm_writer w = {.batch = b, .sync = sync};
-    (void)sem_init(&w.wake, 0, 0);   /* fails only for pshared or a huge value */
-    pthread_mutex_lock(&db->mu);
-    if (db->bg_error || db->closing) {
-        int rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
-        pthread_mutex_unlock(&db->mu);
-        sem_destroy(&w.wake);
-        return rc;
-    }
-    if (b && (db->compacting || db->compact_pending) &&
-        dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
-        /* Compaction is running and behind: slow this writer by 1 ms so
-         * it catches up gradually. When the policy has nothing to do (a
-         * size-tiered shape may keep many level-0 runs) nobody waits. */
+    if ((db->compacting || db->compact_pending) && dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
         pthread_mutex_unlock(&db->mu);
         uint64_t t0 = lsm_now_us();
         usleep(1000);
@@ -191,35 +182,57 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
         atomic_fetch_add(&db->st_slowdowns, 1);
         pthread_mutex_lock(&db->mu);
     }
-    if (db->wq_tail)
-        db->wq_tail->next = &w;
-    else
-        db->wq_head = &w;
-    db->wq_tail = &w;
-    /* Wait to be led or to lead. A writer never leaves the queue on its
-     * own: a leader may already have taken its batch into a group. The
-     * wait is on a semaphore posted after the leader dropped the mutex,
-     * so a finished writer returns without touching the mutex again
-     * (POSIX allows destroying a semaphore as soon as sem_wait returned,
-     * which glibc honours since 2.21, so w may go out of scope at once). */
-    if (db->wq_head != &w) {
-        pthread_mutex_unlock(&db->mu);
-        while (sem_wait(&w.wake) && errno == EINTR)
-            ;
-        if (w.state == LSM_W_DONE) {
-            sem_destroy(&w.wake);
-            return w.rc;
-        }
-        pthread_mutex_lock(&db->mu);   /* LSM_W_LEAD: now at the head */
+}
+
+/* The queue's head changed to next (mu held): give it the lead. A
+ * synchronous writer is woken on its semaphore after mu is dropped (the
+ * caller posts it: *post); an asynchronous one has no thread, so the WAL
+ * thread leads for it. */
+static void lsm_hand_over(lsm_db *db, lsm_writer *next, lsm_writer **post)
+{
+    *post = NULL;
+    if (!next)
+        return;
+    if (next->cb) {
+        db->wal_turn = 1;
+        pthread_cond_signal(&db->wal_cv);
+    } else {
+        *post = next;
     }
-    int rc = lsm_make_room(db, b == NULL);
-    lsm_writer *last = &w;
-    if (!rc && b) {
+}
+
+/* Complete one member x of a finished group with rc: an asynchronous
+ * writer's callback runs here, on the leader's thread, and the writer is
+ * freed; a synchronous one is woken (it returns rc). mu not held. */
+static void lsm_complete(lsm_writer *x, int rc)
+{
+    if (x->cb) {
+        x->cb(x->cb_arg, rc);
+        free(x);
+        return;
+    }
+    x->rc = rc;
+    x->state = LSM_W_DONE;
+    sem_post(&x->wake);
+}
+
+/* Lead the group starting at w, the queue's head (mu held; returns with
+ * mu released): make room, encode every batch queued behind w (up to 1
+ * MiB) as one gather write, one fdatasync if any asked for sync, insert
+ * into the memtable, publish the sequence, hand the queue over, then
+ * complete the members in queue order: w itself too when it is
+ * asynchronous (w is gone then); a synchronous w gets the outcome as the
+ * return value. */
+static int lsm_lead(lsm_db *db, lsm_writer *w)
+{
+    int rc = lsm_make_room(db, w->batch == NULL);
+    lsm_writer *last = w;
+    if (!rc && w->batch) {
         uint64_t seq = db->last_seq + 1, nops = 0;
         int need_sync = 0;
         dk__lsm_wal_vec_reset(&db->wbuf);
-        for (lsm_writer *x = &w; x && x->batch; x = x->next) {
-            if (x != &w && db->wbuf.total >= LSM_GROUP_MAX)
+        for (lsm_writer *x = w; x && x->batch; x = x->next) {
+            if (x != w && db->wbuf.total >= LSM_GROUP_MAX)
                 break;
             if ((rc = dk__lsm_wal_encodev(&db->wbuf, db->wal.number, seq + nops, x->batch)))
                 break;
@@ -244,7 +257,7 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
         }
         int fatal = rc != 0;
         uint64_t s = seq;
-        for (lsm_writer *x = &w; !rc; x = x->next) {
+        for (lsm_writer *x = w; !rc; x = x->next) {
             for (size_t i = 0; !rc && i < x->batch->count; i++) {
                 const dk_batch_op *op = &x->batch->ops[i];
                 rc = dk__lsm_mem_add(mem, s++, op->type == DK_BATCH_DELETE ? LSM_TYPE_DELETE : LSM_TYPE_VALUE,
@@ -264,24 +277,72 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
             atomic_fetch_add(&db->st_writes, 1);
         }
     }
-    /* Detach the group and hand the queue to the next writer, then wake
-     * them all outside the mutex. */
-    lsm_writer *group = w.next, *next = last->next;
+    /* Detach the group and hand the queue to the next writer, then
+     * complete them all outside the mutex. */
+    lsm_writer *group = w->next, *next = last->next, *post;
     last->next = NULL;
     db->wq_head = next;
     if (!next)
         db->wq_tail = NULL;
+    lsm_hand_over(db, next, &post);
     pthread_mutex_unlock(&db->mu);
-    for (lsm_writer *x = last == &w ? NULL : group, *nx; x; x = nx) {
-        nx = x->next;   /* read before the post: x may vanish after it */
-        x->rc = rc;
-        x->state = LSM_W_DONE;
-        sem_post(&x->wake);
+    lsm_writer *rest = last == w ? NULL : group;
+    if (w->cb)
+        lsm_complete(w, rc);
+    for (lsm_writer *x = rest, *nx; x; x = nx) {
+        nx = x->next;   /* read before completing: x may vanish after it */
+        lsm_complete(x, rc);
     }
-    if (next) {
-        next->state = LSM_W_LEAD;
-        sem_post(&next->wake);
+    if (post) {
+        post->state = LSM_W_LEAD;
+        sem_post(&post->wake);
     }
+    return rc;
+}
+
+/* Append w to the queue (mu held). Returns 1 when w is now the head. */
+static int lsm_enqueue(lsm_db *db, lsm_writer *w)
+{
+    if (db->wq_tail)
+        db->wq_tail->next = w;
+    else
+        db->wq_head = w;
+    db->wq_tail = w;
+    return db->wq_head == w;
+}
+
+/* Queue a synchronous writer, wait to lead or to be done; run the group
+ * when leading. Any thread but the WAL thread. */
+static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
+{
+    lsm_writer w = {.batch = b, .sync = sync};
+    (void)sem_init(&w.wake, 0, 0);   /* fails only for pshared or a huge value */
+    pthread_mutex_lock(&db->mu);
+    if (db->bg_error || db->closing) {
+        int rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
+        pthread_mutex_unlock(&db->mu);
+        sem_destroy(&w.wake);
+        return rc;
+    }
+    if (b)
+        lsm_maybe_slow(db);
+    /* Wait to be led or to lead. A writer never leaves the queue on its
+     * own: a leader may already have taken its batch into a group. The
+     * wait is on a semaphore posted after the leader dropped the mutex,
+     * so a finished writer returns without touching the mutex again
+     * (POSIX allows destroying a semaphore as soon as sem_wait returned,
+     * which glibc honours since 2.21, so w may go out of scope at once). */
+    if (!lsm_enqueue(db, &w)) {
+        pthread_mutex_unlock(&db->mu);
+        while (sem_wait(&w.wake) && errno == EINTR)
+            ;
+        if (w.state == LSM_W_DONE) {
+            sem_destroy(&w.wake);
+            return w.rc;
+        }
+        pthread_mutex_lock(&db->mu);   /* LSM_W_LEAD: now at the head */
+    }
+    int rc = lsm_lead(db, &w);
     sem_destroy(&w.wake);
     return rc;
 }
@@ -293,6 +354,76 @@ static int lsm_write(dk_engine *e, const dk_batch *b, int sync)
         return 0;
     int rc = lsm_check_batch(b);
     return rc ? rc : lsm_write_queued(db, b, sync);
+}
+
+/* The WAL thread: whenever the queue's head is an asynchronous writer it
+ * leads that head's group (which also takes along any synchronous
+ * writers queued behind it), so a thousand queued writes cost one thread,
+ * one writev and one fdatasync per batch, not a parked thread each. */
+static void *lsm_wal_thread(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        while (!db->wal_turn && !db->wal_stop)
+            pthread_cond_wait(&db->wal_cv, &db->mu);
+        if (!db->wal_turn)
+            break;              /* stopping, and nothing waits for a leader */
+        db->wal_turn = 0;
+        lsm_maybe_slow(db);
+        lsm_lead(db, db->wq_head);
+        pthread_mutex_lock(&db->mu);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}
+
+void dk__lsm_wal_thread_stop(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    int started = db->wal_thr_started;
+    db->wal_stop = 1;
+    pthread_cond_signal(&db->wal_cv);
+    pthread_mutex_unlock(&db->mu);
+    if (started)
+        pthread_join(db->wal_thr, NULL);
+}
+
+/* write_async: queue the batch and return. Any thread (the node calls it
+ * on its loop): it takes mu, which nobody holds across I/O, and never
+ * waits. cb runs on the WAL thread or on a synchronous leader's thread. */
+static int lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb cb, void *arg)
+{
+    lsm_db *db = (lsm_db *)e;
+    if (!b || b->count == 0 || !cb)
+        return -EINVAL;
+    int rc = lsm_check_batch(b);
+    if (rc)
+        return rc;
+    lsm_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    *w = (lsm_writer){.batch = b, .sync = sync, .cb = cb, .cb_arg = arg};
+    pthread_mutex_lock(&db->mu);
+    if (db->bg_error || db->closing || db->wal_stop) {
+        rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
+    } else if (!db->wal_thr_started) {
+        if (pthread_create(&db->wal_thr, NULL, lsm_wal_thread, db) != 0)
+            rc = -EAGAIN;
+        else
+            db->wal_thr_started = 1;
+    }
+    if (rc) {
+        pthread_mutex_unlock(&db->mu);
+        free(w);
+        return rc;
+    }
+    if (lsm_enqueue(db, w)) {
+        db->wal_turn = 1;
+        pthread_cond_signal(&db->wal_cv);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return 0;
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -328,7 +459,7 @@ static void lsm_read_end(lsm_read *r)
  * newest data first and stops once no remaining run can hold a newer
  * version than the one found, so it is right for any run shape. On 0,
  * *best holds the version (release best->h when set). */
-static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, lsm_found *best)
+static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, int nowait, lsm_found *best)
 {
     lsm_file *small[32], **cand;
     size_t n;
@@ -344,7 +475,7 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
         if (rc == 0 && cand[i]->table->props.max_seq < best->seq)
             break;
         lsm_found f;
-        int r = dk__lsm_table_find(cand[i]->table, key, snap, &f);
+        int r = dk__lsm_table_find(cand[i]->table, key, snap, nowait, &f);
         if (r == DK_ENOTFOUND)
             continue;
         if (r) {
@@ -371,10 +502,13 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
 
 /* A point read allocates nothing when the blocks it needs are cached:
  * the memtables and data blocks are searched in place and the sink gets
- * a slice of the memtable or of the cached block. */
-static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+ * a slice of the memtable or of the cached block. With nowait (try_get)
+ * it never waits for the device: a block that is not in the block cache is
+ * read only from the page cache (preadv2 RWF_NOWAIT), and -EAGAIN as soon
+ * as a table needs one that is in neither. The only lock is mu, which nobody holds across I/O
+ * (the write leader drops it for the WAL, a switch for the file work). */
+static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_value_sink sink, void *arg)
 {
-    lsm_db *db = (lsm_db *)e;
     lsm_read r;
     lsm_read_begin(db, &r);
     lsm_found f = {.type = LSM_TYPE_DELETE};
@@ -382,7 +516,7 @@ static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
     if (rc == DK_ENOTFOUND && r.imm)
         rc = dk__lsm_mem_find(r.imm, key, r.snap, &f.value, &f.type, &f.seq);
     if (rc == DK_ENOTFOUND)
-        rc = lsm_tables_get(db, r.v, key, r.snap, &f);
+        rc = lsm_tables_get(db, r.v, key, r.snap, nowait, &f);
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
     /* Errors were logged where they happened, with file and offset. */
@@ -392,6 +526,17 @@ static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
         dk__lsm_cache_release(db->cache, f.h);
     lsm_read_end(&r);
     return rc;
+}
+
+static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    return lsm_read_point((lsm_db *)e, key, 0, sink, arg);
+}
+
+/* Loop threads: see lsm_read_point. */
+static int lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    return lsm_read_point((lsm_db *)e, key, 1, sink, arg);
 }
 
 /* ---- iterators --------------------------------------------------------- */
@@ -655,4 +800,6 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .flush = lsm_flush,
     .compact_range = lsm_compact_range,
     .stats = lsm_stats,
+    .try_get = lsm_try_get,
+    .write_async = lsm_write_async,
 };

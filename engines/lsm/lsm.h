@@ -53,11 +53,17 @@
 
 /* A queued write. The writer sleeps on `wake` without the mutex; whoever
  * posts it has set `state` first (sem_post/sem_wait order the stores). */
+/* A queued write. A synchronous writer lives on its thread's stack and
+ * sleeps on wake; an asynchronous one (write_async: cb set) is malloc'd,
+ * has no thread, and is completed by cb and freed by whoever leads its
+ * group (the WAL thread, or a synchronous leader that took it along). */
 typedef struct lsm_writer {
     const dk_batch *batch;       /* NULL: a request to switch the memtable */
     int sync, rc;
     int state;                   /* 0 waiting, LSM_W_LEAD, LSM_W_DONE */
-    sem_t wake;
+    sem_t wake;                  /* synchronous writers only */
+    dk_write_cb cb;              /* asynchronous writers: the completion */
+    void *cb_arg;
     struct lsm_writer *next;
 } lsm_writer;
 #define LSM_W_LEAD 1
@@ -101,6 +107,12 @@ typedef struct lsm_db {
     uint64_t imm_last_seq;       /* last sequence in imm's WAL (mu) */
     uint64_t flushed_seq;        /* last sequence of the WALs below log_number (mu) */
     lsm_writer *wq_head, *wq_tail;
+    /* The WAL thread leads every group whose head is an asynchronous
+     * writer (started by the first write_async). wal_turn (mu): the head
+     * is asynchronous and waits for it; wal_stop (mu): close. */
+    pthread_t wal_thr;
+    int wal_thr_started, wal_turn, wal_stop;
+    pthread_cond_t wal_cv;
     lsm_wal_vec wbuf;            /* the leader's WAL records (values > 256 B borrowed) */
     int bg_error;                /* first fatal background error; writes refused */
     _Atomic int closing;         /* set once by close(); read without mu by compaction */
@@ -147,6 +159,9 @@ void *dk__lsm_flush_thread(void *arg);
 int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out);
 /* lsm.c: start the flush and compaction threads. */
 int dk__lsm_start_threads(lsm_db *db);
+/* Stop and join the WAL thread after it led every group waiting for it
+ * (no-op when it never started). close() calls it first. */
+void dk__lsm_wal_thread_stop(lsm_db *db);
 /* lsm.c: the ops table (plugin.c exports it; tests call the engine
  * through it with an engine from dk__lsm_open_env). */
 extern const dk_engine_ops dk__lsm_engine_ops;

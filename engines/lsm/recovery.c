@@ -377,6 +377,7 @@ static void rc_free(lsm_db *db)
     pthread_mutex_destroy(&db->prev_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
+    pthread_cond_destroy(&db->wal_cv);
     if (db->own_env)
         db->env->ops->destroy(db->env);
     free(db->dir);
@@ -402,6 +403,7 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_mutex_init(&db->prev_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
+    pthread_cond_init(&db->wal_cv, NULL);
     int rc = rc_options(db, conf);
     if (!rc) {
         db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs,
@@ -424,6 +426,9 @@ int dk__lsm_close(dk_engine *e)
     lsm_db *db = (lsm_db *)e;
     if (!db)
         return 0;
+    /* The WAL thread first: it may still need the flush thread to make
+     * room for a group it leads. The host has no write in flight now. */
+    dk__lsm_wal_thread_stop(db);
     pthread_mutex_lock(&db->mu);
     db->closing = 1;
     pthread_cond_broadcast(&db->bg_cv);

@@ -69,6 +69,9 @@ typedef struct lsm_table_builder lsm_table_builder;
 int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm_table_builder **out);
 /* Add an entry (internal keys strictly increasing). */
 int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value);
+/* Data blocks stored without trying the codec because the file's data
+ * had stopped shrinking (table_builder.c). */
+uint64_t dk__lsm_tb_blocks_skipped(const lsm_table_builder *tb);
 /* Bytes written so far plus the pending block. */
 uint64_t dk__lsm_tb_size(const lsm_table_builder *tb);
 /* Write the remaining blocks and footer, fsync, close, free tb; on success
@@ -120,8 +123,11 @@ void dk__lsm_table_close(lsm_table *t);
 int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq);
 /* The allocation-free point read behind dk__lsm_table_get: bloom filter,
  * one index seek, one data block through the cache; the value is not
- * copied (see lsm_found). 0, DK_ENOTFOUND or an error. */
-int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, lsm_found *out);
+ * copied (see lsm_found). 0, DK_ENOTFOUND or an error. With nowait it
+ * never waits for the device: a block missing from the block cache is
+ * read only if the page cache holds it (env pread_nowait), else -EAGAIN
+ * (the non-blocking try_get). */
+int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out);
 /* True when the bloom filter says ukey may be in the table (also when the
  * filter cannot be read: a wrong "maybe" costs work, never correctness). */
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey);

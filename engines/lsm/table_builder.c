@@ -5,7 +5,10 @@
  * a large value makes one large block. With a codec (a dk_codec_ref the
  * engine got from the host), a data block is stored compressed only when
  * that saves at least 1/8 of it (RocksDB's rule), so incompressible data
- * costs no decompression on read; the codec's id goes in the block's
+ * costs no decompression on read (and after a run of blocks that did not
+ * shrink, the builder offers only every 32nd block of the file to the
+ * codec, so incompressible values stop costing a compression each); the
+ * codec's id goes in the block's
  * trailer and, if any block used it, its name in the properties. User-key hashes for
  * the bloom filter are collected as keys arrive and the filter is built at
  * the end, when the key count is known.
@@ -37,7 +40,17 @@ struct lsm_table_builder {
     size_t nhash, caphash;
     lsm_props props;
     int codec_used;              /* a block was stored with opts.codec */
+    /* Incompressible data (already compressed or encrypted values): after
+     * TB_SKIP_AFTER data blocks in a row that did not shrink enough, the
+     * codec is tried only on every TB_PROBE_EVERY-th block of this file,
+     * so a flush of such values stops paying a compression per block
+     * only to throw the result away; one block that shrinks resumes it. */
+    unsigned no_gain_run, skip_left;
+    uint64_t blocks_skipped;
 };
+
+#define TB_SKIP_AFTER 8u
+#define TB_PROBE_EVERY 32u
 
 void dk__lsm_props_init(lsm_props *p)
 {
@@ -115,6 +128,11 @@ static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress
     size_t n = contents.len;
     uint8_t type = LSM_BLOCK_RAW;
     const dk_codec_ref *codec = tb->opts.codec;
+    if (compress && codec && tb->skip_left) {
+        tb->skip_left--;
+        tb->blocks_skipped++;
+        compress = 0;
+    }
     if (compress && codec) {
         size_t bound = dk_codec_bound(codec, n), z = 0;
         dk_buf_reset(&tb->scratch);
@@ -129,6 +147,9 @@ static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress
             n = z;
             type = (uint8_t)codec->id;
             tb->codec_used = 1;
+            tb->no_gain_run = 0;
+        } else if (++tb->no_gain_run >= TB_SKIP_AFTER) {
+            tb->skip_left = TB_PROBE_EVERY - 1;
         }
     }
     uint8_t trailer[LSM_BLOCK_TRAILER];
@@ -141,6 +162,11 @@ static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress
     if (!rc)
         rc = tb_write(tb, trailer, sizeof(trailer));
     return rc;
+}
+
+uint64_t dk__lsm_tb_blocks_skipped(const lsm_table_builder *tb)
+{
+    return tb->blocks_skipped;
 }
 
 static int tb_add_index(lsm_table_builder *tb)

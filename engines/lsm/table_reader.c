@@ -42,10 +42,13 @@ static int tr_corrupt(lsm_table *t, uint64_t off, const char *what)
 }
 
 /* Read the stored block at (off, size), check its CRC and decompress it
- * into a malloc'd buffer. */
-static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *what,
+ * into a malloc'd buffer. With nowait only from the page cache: -EAGAIN
+ * when the kernel would have to wait for the device. */
+static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *what, int nowait,
                          uint8_t **out, size_t *out_len)
 {
+    if (nowait && !t->env->ops->pread_nowait)
+        return -EAGAIN;
     if (size > LSM_BLOCK_MAX || off > t->size || size + LSM_BLOCK_TRAILER > t->size - off)
         return tr_corrupt(t, off, what);
     size_t n = (size_t)size + LSM_BLOCK_TRAILER;
@@ -53,7 +56,11 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
     if (!raw)
         return -ENOMEM;
     size_t got;
-    int rc = t->env->ops->pread(t->f, raw, n, off, &got);
+    int rc = nowait ? t->env->ops->pread_nowait(t->f, raw, n, off, &got) : t->env->ops->pread(t->f, raw, n, off, &got);
+    if (rc == -EAGAIN && nowait) {
+        free(raw);
+        return rc;
+    }
     if (rc) {
         free(raw);
         if (t->host && t->host->log)
@@ -195,14 +202,14 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
     t->filter_len = dk_get_u64(ft + 8);
     t->index_off = dk_get_u64(ft + 32);
     t->index_len = dk_get_u64(ft + 40);
-    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", &t->filter, &t->filter_size)) ||
-        (rc = tr_read_block(t, t->index_off, t->index_len, "index block", &t->index, &t->index_size)))
+    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", 0, &t->filter, &t->filter_size)) ||
+        (rc = tr_read_block(t, t->index_off, t->index_len, "index block", 0, &t->index, &t->index_size)))
         goto err;
     if (dk__lsm_block_check(t->index, t->index_size)) {
         rc = tr_corrupt(t, t->index_off, "index block");
         goto err;
     }
-    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", &props, &plen)))
+    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", 0, &props, &plen)))
         goto err;
     rc = tr_parse_props(t, props, plen, dk_get_u64(ft + 16));
     free(props);
@@ -245,7 +252,7 @@ void dk__lsm_table_close(lsm_table *t)
 
 /* The block at (off, size) through the cache; is_block says it is an
  * index or data block (restart array checked) rather than a filter. */
-static int tr_cached(lsm_table *t, uint64_t off, uint64_t size, const char *what, int is_block,
+static int tr_cached(lsm_table *t, uint64_t off, uint64_t size, const char *what, int is_block, int nowait,
                      lsm_cblock **out)
 {
     lsm_cblock *h = dk__lsm_cache_lookup(t->cache, t->number, off);
@@ -255,7 +262,9 @@ static int tr_cached(lsm_table *t, uint64_t off, uint64_t size, const char *what
     }
     uint8_t *d;
     size_t n;
-    int rc = tr_read_block(t, off, size, what, &d, &n);
+    /* nowait: from the page cache or not at all (-EAGAIN: the caller
+     * retries where it may block). */
+    int rc = tr_read_block(t, off, size, what, nowait, &d, &n);
     if (rc)
         return rc;
     if (is_block && dk__lsm_block_check(d, n)) {
@@ -270,12 +279,12 @@ static int tr_cached(lsm_table *t, uint64_t off, uint64_t size, const char *what
 
 int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **out)
 {
-    return tr_cached(t, off, size, "data block", 1, out);
+    return tr_cached(t, off, size, "data block", 1, 0, out);
 }
 
 /* The index (which = 0) or filter (1) block: pinned bytes with *h NULL,
  * or a cache handle in *h that the caller releases. */
-static int tr_meta(lsm_table *t, int which, const uint8_t **data, size_t *size, lsm_cblock **h)
+static int tr_meta(lsm_table *t, int which, int nowait, const uint8_t **data, size_t *size, lsm_cblock **h)
 {
     *h = NULL;
     const uint8_t *pin = which ? t->filter : t->index;
@@ -284,8 +293,8 @@ static int tr_meta(lsm_table *t, int which, const uint8_t **data, size_t *size, 
         *size = which ? t->filter_size : t->index_size;
         return 0;
     }
-    int rc = which ? tr_cached(t, t->filter_off, t->filter_len, "filter block", 0, h)
-                   : tr_cached(t, t->index_off, t->index_len, "index block", 1, h);
+    int rc = which ? tr_cached(t, t->filter_off, t->filter_len, "filter block", 0, nowait, h)
+                   : tr_cached(t, t->index_off, t->index_len, "index block", 1, nowait, h);
     if (rc)
         return rc;
     *data = (*h)->data;
@@ -293,13 +302,14 @@ static int tr_meta(lsm_table *t, int which, const uint8_t **data, size_t *size, 
     return 0;
 }
 
-/* Bloom check of ukey: 1 maybe, 0 surely absent, or a read error. */
-static int tr_bloom(lsm_table *t, dk_slice ukey)
+/* Bloom check of ukey: 1 maybe, 0 surely absent, or a read error
+ * (-EAGAIN with nowait when the filter is not in memory). */
+static int tr_bloom(lsm_table *t, dk_slice ukey, int nowait)
 {
     const uint8_t *f;
     size_t n;
     lsm_cblock *h;
-    int rc = tr_meta(t, 1, &f, &n, &h);
+    int rc = tr_meta(t, 1, nowait, &f, &n, &h);
     if (rc)
         return rc;
     int may = dk__lsm_bloom_may_match(f, n, dk__lsm_hash64(ukey.ptr, ukey.len));
@@ -310,7 +320,7 @@ static int tr_bloom(lsm_table *t, dk_slice ukey)
 
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey)
 {
-    return tr_bloom(t, ukey) != 0;
+    return tr_bloom(t, ukey, 0) != 0;
 }
 
 /* ---- two-level iterator: index block -> data blocks ------------------- */
@@ -462,7 +472,7 @@ lsm_iter *dk__lsm_table_iter(lsm_table *t)
     const uint8_t *d;
     size_t n;
     lsm_cblock *h;
-    int rc = tr_meta(t, 0, &d, &n, &h);
+    int rc = tr_meta(t, 0, 0, &d, &n, &h);
     if (rc) {
         /* An iterator that reports the read error from status(). */
         ti->status = rc;
@@ -494,11 +504,11 @@ static int tr_handle(lsm_table *t, dk_slice v, uint64_t *off, uint64_t *size)
     return k1 && k2 ? 0 : tr_corrupt(t, t->index_off, "index entry");
 }
 
-int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, lsm_found *out)
+int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out)
 {
     out->h = NULL;
     out->value = (dk_slice){NULL, 0};
-    int rc = tr_bloom(t, ukey);
+    int rc = tr_bloom(t, ukey, nowait);
     if (rc <= 0)
         return rc ? rc : DK_ENOTFOUND;
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];
@@ -511,7 +521,7 @@ int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, lsm_found *ou
     lsm_cblock *ih, *dh = NULL;
     lsm_block_iter bi;
     uint64_t off = 0, size = 0;
-    if ((rc = tr_meta(t, 0, &d, &n, &ih)))
+    if ((rc = tr_meta(t, 0, nowait, &d, &n, &ih)))
         goto out;
     /* The first index entry >= target names the only block that can
      * hold the newest visible version of ukey. */
@@ -524,7 +534,7 @@ int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, lsm_found *ou
     dk__lsm_block_iter_done(&bi);
     if (ih)
         dk__lsm_cache_release(t->cache, ih);
-    if (rc || (rc = dk__lsm_table_block(t, off, size, &dh)))
+    if (rc || (rc = tr_cached(t, off, size, "data block", 1, nowait, &dh)))
         goto out;
     dk__lsm_block_iter_init(&bi, dh->data, dh->size);
     bi.base.ops->seek(&bi.base, target);
@@ -556,7 +566,7 @@ out:
 int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, int *type, uint64_t *seq)
 {
     lsm_found f;
-    int rc = dk__lsm_table_find(t, ukey, snap, &f);
+    int rc = dk__lsm_table_find(t, ukey, snap, 0, &f);
     if (rc)
         return rc;
     *type = f.type;

@@ -1,9 +1,12 @@
 /*
  * api.c - see api.h; the loop half of the HTTP API. A request is validated
- * on the loop thread (cheap checks only), then a dk_api_job carries it to a
- * worker (api_worker.c), which runs the store operation or renders the
- * coordinator's answer; the after-work callback on the loop only sends the
- * response and counts it.
+ * on the loop thread (cheap checks only) and handed to the coordinator;
+ * its answer is rendered on the loop (api_worker.c's renderers are pure
+ * and bounded: a ~150-byte JSON, or the value itself) and sent with the
+ * body taken, not copied. A pool trip to render would cost more than the
+ * rendering (two thread hand-offs and the work queue's lock). Only the
+ * requests that touch the store in bulk (/admin/local, scans, metrics,
+ * /cluster) still go to a worker in a dk_api_job.
  *
  * The request's memory (key, body) stays valid until dk_http_respond, which
  * happens in the after-work callback, so jobs borrow the body rather than
@@ -35,8 +38,8 @@ static void job_send(dk_api_job *j)
 {
     if (j->headers.len)
         dk_buf_append(&j->headers, "", 1);  /* NUL-terminate for the transport */
-    dk_http_respond(j->x, j->status, j->content_type, j->headers.len ? (const char *)j->headers.data : NULL,
-                    j->body.data, j->body.len);
+    dk_http_respond_buf(j->x, j->status, j->content_type, j->headers.len ? (const char *)j->headers.data : NULL,
+                        &j->body);
     dk_metrics_request(j->op, j->status, dk_mono_ns() - j->start_ns);
     dk__api_job_free(j);
 }
@@ -162,13 +165,22 @@ static int parse_quorum(dk_api_job *j, const dk_http_request *r)
 
 static void dispatch(dk_api_job *j);
 
-/* Origin loop: the coordinator's answer is in the job; render it. */
+/* Origin loop: the coordinator's answer is in the job (copied across
+ * loops); render it here, except a scan page, which may be large. */
 static void coord_back(void *arg)
 {
     dk_api_job *j = arg;
-    if (j->kind != JOB_METRICS)
-        j->kind = j->kind == JOB_GET ? JOB_RENDER_GET : j->kind == JOB_SCAN ? JOB_RENDER_SCAN : JOB_RENDER_WRITE;
-    dispatch(j);
+    if (j->kind == JOB_METRICS) {           /* cluster counters collected: render on a worker */
+        dispatch(j);
+        return;
+    }
+    if (j->kind == JOB_SCAN) {
+        j->kind = JOB_RENDER_SCAN;
+        dispatch(j);
+        return;
+    }
+    dk__api_render_coord_raw(j);
+    job_send(j);
 }
 
 /* Cluster loop: send the job back to its own loop. */
@@ -186,6 +198,13 @@ static void coord_done(void *arg, dk_coord_result *r)
     j->acks = r->acks;
     j->needed = r->needed;
     j->replicas = r->replicas;
+    if (j->api->loop == j->api->cluster_loop) {
+        /* The request's own loop: render from the object the coordinator
+         * decoded, with no copy of its encoding and no second decode. */
+        dk__api_render_coord(j, r->status, dk_buf_slice(&r->raw), r->raw.len ? &r->obj : NULL);
+        job_send(j);
+        return;
+    }
     if (r->raw.len && dk_buf_append(&j->coord_raw, r->raw.data, r->raw.len) != 0)
         j->coord_status = -ENOMEM;
     coord_return(j);

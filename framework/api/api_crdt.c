@@ -339,7 +339,7 @@ static void crdt_error(dk_api_job *j, int rc)
     const char *want = dk_crdt_type_name(j->crdt_type);
     switch (rc) {
     case DK_EWRONGTYPE:
-        if (j->kind == JOB_RENDER_GET || j->kind == JOB_GET)
+        if (j->kind == JOB_GET)
             dk__api_job_error(j, 409, "type_mismatch", "this key holds a plain value, not a CRDT: use GET /kv/{key}");
         else {
             snprintf(msg, sizeof(msg), "this key holds something else than a %s (another CRDT type, or a plain "

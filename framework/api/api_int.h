@@ -29,8 +29,7 @@ typedef struct dk_api_cluster_stats {
 
 typedef enum job_kind {
     JOB_GET, JOB_PUT, JOB_DELETE, JOB_SCAN, JOB_METRICS, JOB_CLUSTER, JOB_LOCAL,
-    JOB_RENDER_GET, JOB_RENDER_WRITE,     /* cluster mode: render the coordinator's answer */
-    JOB_RENDER_SCAN,
+    JOB_RENDER_SCAN,                    /* render the coordinator's scan page */
     JOB_READY,                          /* GET /readyz, /health */
     JOB_RING, JOB_ENDPOINTS, JOB_INFO,  /* api_ops.c */
     JOB_REPAIR                          /* /admin/repair: answered on the cluster loop */
@@ -85,6 +84,14 @@ void dk__api_job_json(dk_api_job *j, int status, json_t *o);
 
 /* Worker: set j's response for a store or coordinator error code. */
 void dk__api_job_store_error(dk_api_job *j, int rc);
+
+/* Any thread (pure; called on the loop): set j's response from the
+ * coordinator's outcome rc and object (NULL: none) with its encoding raw
+ * (a CRDT object renders from it) of a GET (j->kind JOB_GET) or a write. */
+void dk__api_render_coord(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj);
+/* The same from j->coord_status and j->coord_raw (an answer that crossed
+ * loops as bytes): decodes, then renders. Loop thread. */
+void dk__api_render_coord_raw(dk_api_job *j);
 
 /* Worker: scan the local store (no cluster), or render the coordinator's
  * scan page (api_scan.c). */

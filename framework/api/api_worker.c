@@ -1,9 +1,10 @@
 /*
- * api_worker.c - the worker half of the HTTP API: store calls for
- * single-node requests, and rendering every response (JSON, base64, the
- * coordinator's answers in cluster mode) so the loop thread only sends.
- * Scans render in api_scan.c, the /crdt/ routes in api_crdt.c; a /kv
- * request that meets a CRDT object is answered 409 here.
+ * api_worker.c - rendering responses (JSON, base64, the raw value) from
+ * the coordinator's answers, which runs on the loop (pure and bounded),
+ * and the jobs that still run on a worker: single-node store calls,
+ * /admin/local reads, metrics, readiness, /cluster. Scans render in
+ * api_scan.c, the /crdt/ routes in api_crdt.c; a /kv request that meets a
+ * CRDT object is answered 409 here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,18 +118,18 @@ static json_t *json_context(const dk_vv *vv)
 
 /* ---- worker side ------------------------------------------------------ */
 
-/* Render a GET from rc and the object decoded from raw (worker). */
-static void render_get(dk_api_job *j, int rc, dk_buf *raw, dk_object *obj)
+/* Render a GET from rc and the object (any thread: pure). */
+static void render_get(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj)
 {
     dk_slice key = {j->key, j->key_len};
     int64_t now = dk_now_ms();
     /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
      * a /kv read of a CRDT key is refused. */
-    if (j->crdt || (rc == 0 && j->kind == JOB_LOCAL && dk__api_crdt_is_crdt(dk_buf_slice(raw)))) {
-        dk__api_crdt_render(j, rc, dk_buf_slice(raw), obj);
+    if (j->crdt || (rc == 0 && j->kind == JOB_LOCAL && dk__api_crdt_is_crdt(raw))) {
+        dk__api_crdt_render(j, rc, raw, obj);
         return;
     }
-    if (rc == 0 && dk__api_crdt_is_crdt(dk_buf_slice(raw)))
+    if (rc == 0 && dk__api_crdt_is_crdt(raw))
         rc = DK_EWRONGTYPE;
     if (rc == 0 && !dk_store_is_live(obj, now)) {
         if (obj->vv.n)
@@ -166,7 +167,7 @@ static void run_get(dk_api_job *j, dk_store *st)
     dk_object obj;
     dk_object_init(&obj);
     int rc = dk_store_get(st, (dk_slice){j->key, j->key_len}, &raw, &obj);
-    render_get(j, rc, &raw, &obj);
+    render_get(j, rc, dk_buf_slice(&raw), &obj);
     dk_object_free(&obj);
     dk_buf_free(&raw);
 }
@@ -319,8 +320,23 @@ static void run_ready(dk_api_job *j)
     j->content_type = json_ctype;
 }
 
-/* Cluster mode: turn the coordinator's answer into the response. */
-static void run_render(dk_api_job *j)
+void dk__api_render_coord(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj)
+{
+    dk_object none;
+    if (!obj) {
+        dk_object_init(&none);
+        obj = &none;
+        raw = (dk_slice){NULL, 0};
+        if (rc == 0 && j->kind == JOB_GET)
+            rc = DK_ENOTFOUND;
+    }
+    if (j->kind == JOB_GET)
+        render_get(j, rc, raw, obj);
+    else
+        render_write(j, rc, raw, obj, dk_now_ms());
+}
+
+void dk__api_render_coord_raw(dk_api_job *j)
 {
     dk_object obj;
     dk_object_init(&obj);
@@ -332,13 +348,8 @@ static void run_render(dk_api_job *j)
             dk_log(DK_LOG_ERROR, "api: the coordinator returned an unreadable object: %s", err);
             rc = rc ? rc : drc;
         }
-    } else if (rc == 0 && j->kind == JOB_RENDER_GET) {
-        rc = DK_ENOTFOUND;
     }
-    if (j->kind == JOB_RENDER_GET)
-        render_get(j, rc, &j->coord_raw, &obj);
-    else
-        render_write(j, rc, dk_buf_slice(&j->coord_raw), &obj, dk_now_ms());
+    dk__api_render_coord(j, rc, dk_buf_slice(&j->coord_raw), j->coord_raw.len ? &obj : NULL);
     dk_object_free(&obj);
 }
 
@@ -355,8 +366,6 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_METRICS: run_metrics(j, n); break;
     case JOB_CLUSTER: run_cluster(j); break;
     case JOB_LOCAL: run_get(j, n->store); break;
-    case JOB_RENDER_GET:
-    case JOB_RENDER_WRITE: run_render(j); break;
     case JOB_RENDER_SCAN: dk__api_render_scan(j); break;
     case JOB_READY: run_ready(j); break;
     case JOB_RING: dk__api_run_ring(j); break;

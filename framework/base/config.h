@@ -48,7 +48,7 @@ typedef struct dk_config_node {
     char rack[DK_CONFIG_NAME_MAX + 1];          /* same pattern, "r1" */
     int weight;                                 /* 1..100, 1 */
     int loop_threads;                           /* 1..64, 1 */
-    int worker_threads;                         /* 1..128, 32: synced writes wait in fdatasync on these, and only writes in flight at once share one (group commit) */
+    int worker_threads;                         /* 1..128, 4: block-cache misses, compaction-side jobs and engines without write_async (their synced writes wait in fdatasync on these: raise it for them) */
     int log_level;                              /* DK_LOG_*, info */
     char log_file[DK_CONFIG_PATH_MAX + 1];      /* "" = stderr */
     int64_t drain_timeout;                      /* ms, 30s: SIGTERM waits this long for requests in flight */

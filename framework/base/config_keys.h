@@ -53,7 +53,7 @@ static const cfg_key cfg_keys[] = {
     K_STR(node, rack, CF_LABEL, "r1"),
     K_NUM(node, weight, CT_INT, 1, 100, "1"),
     K_NUM(node, loop_threads, CT_INT, 1, 64, "1"),
-    K_NUM(node, worker_threads, CT_INT, 1, 128, "32"),
+    K_NUM(node, worker_threads, CT_INT, 1, 128, "4"),
     K_ENUM(node, log_level, cfg_levels, "info"),
     K_STR(node, log_file, CF_TEXT, ""),
     K_NUM(node, drain_timeout, CT_DUR, 0, HOUR, "30s"),

@@ -34,9 +34,19 @@ struct dk_coord {
     dk_hints *hints;            /* NULL when hints are off */
     char self[DK_NODE_ID_MAX + 1];
     unsigned inflight;
-    int stopping, hints_closed, defer_closed;
-    uv_timer_t defer;           /* closed by dk_coord_stop: its close callback
-                                 * makes stop's done asynchronous */
+    int stopping, hints_closed;
+    /* The ready list (dk__coord_defer) and the engine's completions
+     * (dk__coord_post): closed once nothing is in flight, so nothing queued
+     * is ever dropped; their close callbacks make stop's done
+     * asynchronous. */
+    uv_idle_t ready_idle;       /* active while the list is not empty: no blocking poll */
+    uv_check_t ready_check;     /* runs the list after each poll */
+    struct dk__ready *ready_head, *ready_tail;
+    uv_async_t post_async;      /* engine threads -> loop */
+    pthread_mutex_t post_mu;
+    struct dk__ready *post_head, *post_tail;
+    unsigned posts_expected;    /* loop only: the async handle is ref'd while > 0 */
+    int handles_open, handles_closing;
     void (*stop_done)(void *);
     void *stop_arg;
     struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
@@ -61,6 +71,33 @@ typedef struct dk__job {
 
 /* Queue j. Returns 0 (done will run) or a uv error (it will not). */
 int dk__coord_job(dk_coord *c, dk__job *j);
+
+/* ---- the ready list ------------------------------------------------------
+ * Work that must not run inside the current call (an answer is never given
+ * from inside dk_coord_put or dk_coord_get) but needs no thread: it runs on
+ * the loop right after the current callback returns (a uv_check after this
+ * poll; a uv_idle keeps the poll from blocking meanwhile), in the order
+ * queued. This replaces pool jobs whose only purpose was to defer: such a
+ * job cost two thread hand-offs and a lock on libuv's work queue. */
+typedef struct dk__ready {
+    struct dk__ready *next;
+    void (*fn)(struct dk__ready *r);
+} dk__ready;
+
+/* Loop thread: run fn(r) on the loop after the current callback. r is
+ * caller-owned storage (usually inside the op) that stays valid until fn
+ * runs; fn may free it. Counted in c->inflight until fn returns. */
+void dk__coord_defer(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r));
+
+/* Any thread (the engine's completion callbacks): run fn(r) on the
+ * coordinator's loop, soon (a mutex-protected list drained whole by one
+ * uv_async). The loop side calls dk__coord_expect_post before starting
+ * what will post exactly once; the count it takes is released after fn
+ * returns. */
+void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r));
+/* Loop thread: one dk__coord_post will come (holds c and keeps the loop
+ * alive until it has run). */
+void dk__coord_expect_post(dk_coord *c);
 
 /* ---- RPC calls ---------------------------------------------------------
  * dk_rpc_call counted in c->inflight. cb runs exactly once on 0. */

@@ -16,6 +16,7 @@
  * resolver chosen per object type (node/resolve.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,7 @@ struct rop {
     unsigned refs;
     rreply rr[COORD_N_MAX];
     dk_coord_result res;
+    dk__ready launched;         /* the start's end, on the ready list */
 };
 
 static void rop_free(rop *op)
@@ -123,6 +125,20 @@ static void rop_deliver(rop *op)
         op->icb(op->arg, op->res.status, op->res.acks, op->res.needed, op->res.replicas, &op->res.raw);
 }
 
+/* The index of the only reply that found the key, or -1. */
+static int rop_only_found(const rop *op)
+{
+    int only = -1;
+    for (uint32_t i = 0; i < op->n; i++) {
+        if (op->rr[i].state != RR_FOUND)
+            continue;
+        if (only >= 0)
+            return -1;
+        only = (int)i;
+    }
+    return only;
+}
+
 static void rop_answer(rop *op, int status)
 {
     if (op->answered)
@@ -131,7 +147,21 @@ static void rop_answer(rop *op, int status)
     op->res.acks = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING);
     op->res.needed = op->needed;
     op->res.replicas = (int)op->n;
-    if (status == 0) {
+    int only = rop_only_found(op);
+    if (status == 0 && only >= 0 && (op->n == 1 || !op->repair)) {
+        /* One answer and no read repair to come: it is the result as it
+         * is; move it rather than copy and decode it again. */
+        rreply *r = &op->rr[only];
+        dk_buf_free(&op->res.raw);
+        dk_object_free(&op->res.obj);
+        op->res.raw = r->raw;
+        op->res.obj = r->obj;
+        dk_buf_init(&r->raw);
+        dk_object_init(&r->obj);
+        r->state = RR_MISSING;  /* nothing left to reconcile or repair from */
+        if (op->cb && !dk_store_is_live(&op->res.obj, dk_now_ms()))
+            status = DK_ENOTFOUND;
+    } else if (status == 0) {
         dk_buf merged = DK_BUF_INIT;
         status = rop_reconcile(op, &merged);
         if (status == 0 && merged.len)
@@ -292,27 +322,46 @@ static void local_read_run(dk__job *j)
     op->local_rc = dk_store_get(j->c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);
 }
 
-static void local_read_done(dk__job *j, int status)
+/* The local read's outcome rc into its reply (raw and obj already filled
+ * and decoded on success). Loop thread. */
+static void rop_local_settle(rop *op, int rc)
 {
-    rop *op = (rop *)j;
     rreply *r = &op->rr[op->self_pos];
-    int rc = status ? status : op->local_rc;
     if (rc == 0) {
-        /* Decoded on the worker already. */
         r->state = RR_FOUND;
     } else {
         dk_object_free(&r->obj);
         rreply_set(r, rc);
     }
+}
+
+static void local_read_done(dk__job *j, int status)
+{
+    rop *op = (rop *)j;
+    rop_local_settle(op, status ? status : op->local_rc);
     rop_check(op);
     rop_unref(op);
 }
 
+/* rop_ask: the replica answered before the call returned (the local store
+ * from memory); no reference is held for it. */
+#define ROP_ANSWERED 1
+
+/* Ask replica i. Returns 0 (an answer will come), ROP_ANSWERED, or an
+ * error (the replica failed). Loop thread. */
 static int rop_ask(rop *op, uint32_t i)
 {
     rreply *r = &op->rr[i];
     dk_coord *c = op->c;
     if (r->rep.self && r->rep.alive) {
+        /* From memory on the loop when the engine can; a worker only when
+         * the read needs the disk. */
+        int rc = dk_store_try_get(c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);
+        if (rc != -EAGAIN) {
+            rop_local_settle(op, rc);
+            return ROP_ANSWERED;
+        }
+        dk_metrics_add("coord_local_reads_worker_total", 1);
         op->job.run = local_read_run;
         op->job.done = local_read_done;
         return dk__coord_job(c, &op->job);
@@ -331,53 +380,31 @@ static int rop_ask(rop *op, uint32_t i)
     return rc;
 }
 
-typedef struct rdeferred {
-    dk__job job;
-    rop *op;
-} rdeferred;
-
-static void rdeferred_run(dk__job *j)
+/* Loop thread, from the ready list: the start has returned. */
+static void rop_launched(dk__ready *r)
 {
-    (void)j;
-}
-
-static void rdeferred_done(dk__job *j, int status)
-{
-    rdeferred *d = (rdeferred *)j;
-    rop *op = d->op;
-    (void)status;
+    rop *op = (rop *)((char *)r - offsetof(rop, launched));
     op->launching = 0;
     if (op->cb_due)
         rop_deliver(op);
     rop_unref(op);
-    free(d);
 }
 
-/* Start asking. The caller's reference goes to a no-op job so that the
- * answer always comes from a later callback, as for writes. */
+/* Start asking. The caller's reference goes to the ready list so that the
+ * answer always comes after the caller returned, as for writes. */
 static int rop_start(rop *op)
 {
-    rdeferred *d = calloc(1, sizeof(*d));
-    int rc = d ? 0 : -ENOMEM;
-    if (d) {
-        d->op = op;
-        d->job.run = rdeferred_run;
-        d->job.done = rdeferred_done;
-        rc = dk__coord_job(op->c, &d->job);
-    }
-    if (rc) {
-        free(d);
-        rop_free(op);
-        return rc;
-    }
     op->launching = 1;
     op->refs = 1;
+    dk__coord_defer(op->c, &op->launched, rop_launched);
     for (uint32_t i = 0; i < op->n; i++) {
         int e = rop_ask(op, i);
         if (e == 0) {
             op->refs++;
             continue;
         }
+        if (e == ROP_ANSWERED)
+            continue;
         rreply_set(&op->rr[i], e);
     }
     rop_check(op);

@@ -18,6 +18,7 @@
  * CAS write in flight on this node, which is a handful.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,7 @@ struct wop {
     int type;                   /* DK_OBJECT_* */
     int64_t ttl_ms;
     int needed, acks, answered, timed_out, sloppy;
+    int local_pending;          /* replicating while the local write is in flight */
     int launching, cb_due;      /* an answer reached while starting waits */
     unsigned refs;              /* steps in flight that point at the op */
     dk_coord_result res;
@@ -74,6 +76,9 @@ struct wop {
     coord_lock *lock;           /* held (CAS) */
     wop *lock_next;             /* in a lock's waiter list */
     dk_buf cas_raw;             /* what the quorum read found (CAS) */
+    dk__ready launched;         /* the start's end, on the ready list */
+    dk__ready wrote;            /* the non-blocking local write's end, posted */
+    dk_store_wop *swop;         /* that write while in flight */
 };
 
 static void wop_free(wop *op)
@@ -100,7 +105,7 @@ static void wop_answer(wop *op, int status)
     if (status == DK_EUNAVAILABLE || status == DK_ETIMEOUT)
         dk_metrics_add("coord_unavailable_total", 1);
     if (op->launching)
-        op->cb_due = 1;         /* delivered by deferred_done */
+        op->cb_due = 1;         /* delivered by wop_launched */
     else
         op->cb(op->arg, &op->res);
 }
@@ -119,12 +124,14 @@ static void wop_check(wop *op)
 {
     if (op->answered)
         return;
-    int pending = 0;
+    int pending = op->local_pending;
     for (uint32_t i = 0; i < op->n_slots; i++)
         pending += op->slot[i].state == SLOT_PENDING;
     /* A failure waits for the slots still pending (bounded by the
-     * deadline) so that the acks reported are final. */
-    if (op->acks >= op->needed)
+     * deadline) so that the acks reported are final. Success also waits
+     * for a local write in flight: the coordinator answers only once it
+     * holds the write itself, so a read through it right after sees it. */
+    if (op->acks >= op->needed && !op->local_pending)
         wop_answer(op, 0);
     else if (pending == 0)
         wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
@@ -386,10 +393,11 @@ static void local_write_run(dk__job *j)
     op->res.status = rc;
 }
 
-static void local_write_done(dk__job *j, int status)
+/* The local write ended with rc: answer or replicate. Loop thread. */
+static void local_write_end(wop *op, int rc)
 {
-    wop *op = (wop *)j;
-    int rc = status ? status : op->res.status;
+    int replicating = op->local_pending;
+    op->local_pending = 0;
     lock_release(op);
     if (rc) {
         wop_answer(op, rc);
@@ -398,14 +406,96 @@ static void local_write_done(dk__job *j, int status)
         /* a node without its data (replacing) holds the write but is not
          * read from yet: its copy does not count */
         if (op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive)
-            op->acks = 1;
-        wop_replicate(op);
+            op->acks++;
+        if (replicating)
+            wop_check(op);
+        else
+            wop_replicate(op);
     }
+}
+
+static void local_write_done(dk__job *j, int status)
+{
+    wop *op = (wop *)j;
+    local_write_end(op, status ? status : op->res.status);
     wop_unref(op);
+}
+
+/* Loop thread, posted by local_write_ready: finish the non-blocking write. */
+static void local_write_posted(dk__ready *r)
+{
+    wop *op = (wop *)((char *)r - offsetof(wop, wrote));
+    int rc;
+    if (op->local_pending) {
+        /* res already holds the object the replicas were sent. */
+        dk_buf raw = DK_BUF_INIT;
+        dk_object obj;
+        dk_object_init(&obj);
+        rc = dk_store_write_finish(op->swop, &raw, &obj);
+        dk_object_free(&obj);
+        dk_buf_free(&raw);
+    } else {
+        rc = dk_store_write_finish(op->swop, &op->res.raw, &op->res.obj);
+        if (rc)
+            dk_buf_reset(&op->res.raw);
+    }
+    op->swop = NULL;
+    dk_metrics_add("coord_local_writes_async_total", 1);
+    local_write_end(op, rc);
+    wop_unref(op);
+}
+
+/* An engine thread: the non-blocking local write is durable or failed. */
+static void local_write_ready(void *arg)
+{
+    wop *op = arg;
+    dk__coord_post(op->c, &op->wrote, local_write_posted);
+}
+
+/* The local write on the loop without a thread when the engine queues
+ * writes (dk_store_write_start); a worker only when that would block.
+ * Returns 0 when it started or ended, -EAGAIN for the worker. */
+static int wop_local_async(wop *op)
+{
+    if (op->cas_raw.len)
+        return -EAGAIN;         /* a CAS merges its quorum read first: on a worker */
+    dk_store_write sw = {
+        .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
+        .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
+        .if_match = op->has_im ? &op->im : NULL, .type = op->type,
+    };
+    int rc = dk_store_write_start(op->c->node->store, &sw, dk_now_ms(), local_write_ready, op, &op->swop);
+    if (rc == -EAGAIN)
+        return rc;
+    if (rc == 0) {
+        /* The post cannot run before this returns: it needs this thread. */
+        dk__coord_expect_post(op->c);
+        op->refs++;
+        /* The new object is known before it is durable here: send it to
+         * the other replicas now, in parallel with the local fdatasync
+         * (the local ack counts when it lands), rather than two syncs and
+         * a round trip in series. */
+        dk_slice enc = dk_store_wop_encoded(op->swop);
+        if (op->plan.n > 1 && dk_buf_append(&op->res.raw, enc.ptr, enc.len) == 0) {
+            if (dk_object_decode(dk_buf_slice(&op->res.raw), &op->res.obj, NULL, 0) == 0) {
+                op->local_pending = 1;
+                wop_replicate(op);
+            } else {
+                dk_object_free(&op->res.obj);
+                dk_object_init(&op->res.obj);
+                dk_buf_reset(&op->res.raw);
+            }
+        }
+        return 0;
+    }
+    local_write_end(op, rc);
+    return 0;
 }
 
 static void wop_local(wop *op)
 {
+    if (wop_local_async(op) == 0)
+        return;
     op->job.run = local_write_run;
     op->job.done = local_write_done;
     int rc = dk__coord_job(op->c, &op->job);
@@ -655,9 +745,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
 }
 
 /* Start an op: coordinate here or forward. Answers are always given from
- * a later callback, never from inside dk_coord_put: every path below
- * reaches the client through a job or an RPC, or through wop_unref's
- * last-reference check after this function returns. */
+ * a later callback, never from inside dk_coord_put: an answer reached
+ * while starting waits for wop_launched (op->cb_due). */
 static void wop_start(wop *op)
 {
     int here = op->here ||
@@ -670,57 +759,34 @@ static void wop_start(wop *op)
         wop_forward(op);
 }
 
-typedef struct deferred {
-    dk__job job;
-    wop *op;
-} deferred;
-
-static void deferred_run(dk__job *j)
+/* Loop thread, from the ready list: the start has returned; deliver an
+ * answer that arrived meanwhile and drop the caller's reference. */
+static void wop_launched(dk__ready *r)
 {
-    (void)j;
-}
-
-static void deferred_done(dk__job *j, int status)
-{
-    deferred *d = (deferred *)j;
-    wop *op = d->op;
-    (void)status;
+    wop *op = (wop *)((char *)r - offsetof(wop, launched));
     op->launching = 0;
     if (op->cb_due)
         op->cb(op->arg, &op->res);
     wop_unref(op);
-    free(d);
 }
 
-static int wop_launch(wop *op)
+static void wop_launch(wop *op)
 {
-    /* The caller's reference is handed to a no-op job, so that an op that
-     * fails at once still answers from a later callback (error return =
+    /* The caller's reference goes to the ready list, so that an op that
+     * fails at once still answers after this call returned (error return =
      * callback never called; 0 = callback called later, never inline). */
-    deferred *d = calloc(1, sizeof(*d));
-    if (!d) {
-        wop_free(op);
-        return -ENOMEM;
-    }
-    d->op = op;
-    d->job.run = deferred_run;
-    d->job.done = deferred_done;
-    int rc = dk__coord_job(op->c, &d->job);
-    if (rc) {
-        free(d);
-        wop_free(op);
-        return rc;
-    }
     op->launching = 1;
+    dk__coord_defer(op->c, &op->launched, wop_launched);
     wop_start(op);
-    return 0;
 }
 
 int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg)
 {
     wop *op;
     int rc = wop_new(c, w, 0, cb, arg, &op);
-    return rc ? rc : wop_launch(op);
+    if (rc == 0)
+        wop_launch(op);
+    return rc;
 }
 
 int dk__coord_put_here(dk_coord *c, const dk_coord_write *w, uint64_t timeout_ms, dk_coord_cb cb, void *arg)
@@ -730,5 +796,6 @@ int dk__coord_put_here(dk_coord *c, const dk_coord_write *w, uint64_t timeout_ms
     if (rc)
         return rc;
     op->here = 1;
-    return wop_launch(op);
+    wop_launch(op);
+    return 0;
 }

@@ -31,10 +31,22 @@ static void coord_ae_finished(void *arg)
     c->ae = NULL;
 }
 
+static void coord_handle_closed(uv_handle_t *h);
+
 static void coord_maybe_stopped(dk_coord *c)
 {
-    if (!c->stopping || c->inflight || !c->hints_closed || !c->defer_closed)
+    if (!c->stopping || c->inflight || !c->hints_closed)
         return;
+    if (c->handles_open) {
+        /* Nothing is in flight, so neither list holds anything. */
+        if (!c->handles_closing) {
+            c->handles_closing = 1;
+            uv_close((uv_handle_t *)&c->ready_idle, coord_handle_closed);
+            uv_close((uv_handle_t *)&c->ready_check, coord_handle_closed);
+            uv_close((uv_handle_t *)&c->post_async, coord_handle_closed);
+        }
+        return;
+    }
     if (c->ae) {
         if (c->ae_finishing)
             return;
@@ -46,6 +58,7 @@ static void coord_maybe_stopped(dk_coord *c)
     void *arg = c->stop_arg;
     dk__stream_free(c);
     dk__scan_table_drop(c);
+    pthread_mutex_destroy(&c->post_mu);
     free(c);
     if (done)
         done(arg);
@@ -59,6 +72,108 @@ void dk__coord_hold(dk_coord *c)
 void dk__coord_release(dk_coord *c)
 {
     c->inflight--;
+    coord_maybe_stopped(c);
+}
+
+/* ---- the ready list -------------------------------------------------------- */
+
+/* Loop thread: run every item queued so far and those they queue. Each
+ * item's count is released after it ran; c outlives the loop because the
+ * handles calling this are still open (coord_maybe_stopped closes them
+ * only once nothing is in flight). */
+static void coord_ready_run(dk_coord *c)
+{
+    while (c->ready_head) {
+        dk__ready *r = c->ready_head;
+        c->ready_head = NULL;
+        c->ready_tail = NULL;
+        while (r) {
+            dk__ready *next = r->next;  /* fn may free r */
+            r->fn(r);
+            dk__coord_release(c);
+            r = next;
+        }
+    }
+    uv_idle_stop(&c->ready_idle);
+}
+
+/* Loop thread: the idle handle only keeps the poll from blocking. */
+static void coord_ready_idle(uv_idle_t *h)
+{
+    coord_ready_run(h->data);
+}
+
+/* Loop thread: after each poll. */
+static void coord_ready_check(uv_check_t *h)
+{
+    coord_ready_run(h->data);
+}
+
+static void coord_ready_push(dk_coord *c, dk__ready *r)
+{
+    r->next = NULL;
+    if (c->ready_tail)
+        c->ready_tail->next = r;
+    else
+        c->ready_head = r;
+    c->ready_tail = r;
+    uv_idle_start(&c->ready_idle, coord_ready_idle);
+}
+
+void dk__coord_defer(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r))
+{
+    r->fn = fn;
+    dk__coord_hold(c);
+    coord_ready_push(c, r);
+}
+
+void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r))
+{
+    r->fn = fn;
+    r->next = NULL;
+    pthread_mutex_lock(&c->post_mu);
+    int was_empty = c->post_head == NULL;
+    if (c->post_tail)
+        c->post_tail->next = r;
+    else
+        c->post_head = r;
+    c->post_tail = r;
+    pthread_mutex_unlock(&c->post_mu);
+    /* uv_async_send coalesces; the drain takes the whole list, so one send
+     * per empty-to-non-empty transition is enough. */
+    if (was_empty)
+        uv_async_send(&c->post_async);
+}
+
+/* Loop thread: engine completions arrived. */
+static void coord_post_async(uv_async_t *a)
+{
+    dk_coord *c = a->data;
+    pthread_mutex_lock(&c->post_mu);
+    dk__ready *r = c->post_head;
+    c->post_head = c->post_tail = NULL;
+    pthread_mutex_unlock(&c->post_mu);
+    while (r) {
+        dk__ready *next = r->next;
+        r->fn(r);
+        if (--c->posts_expected == 0)
+            uv_unref((uv_handle_t *)&c->post_async);
+        dk__coord_release(c);
+        r = next;
+    }
+}
+
+void dk__coord_expect_post(dk_coord *c)
+{
+    if (c->posts_expected++ == 0)
+        uv_ref((uv_handle_t *)&c->post_async);
+    dk__coord_hold(c);
+}
+
+static void coord_handle_closed(uv_handle_t *h)
+{
+    dk_coord *c = h->data;
+    c->handles_open--;
     coord_maybe_stopped(c);
 }
 
@@ -394,10 +509,24 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
         }
         c->hints_closed = 0;
     }
-    uv_timer_init(c->loop, &c->defer);
-    c->defer.data = c;
+    int rc = uv_async_init(c->loop, &c->post_async, coord_post_async);
+    if (rc) {
+        snprintf(err, errlen, "coordinator: %s", uv_strerror(rc));
+        if (c->hints)
+            dk_hints_close(c->hints, NULL, NULL);
+        free(c);
+        return rc;
+    }
+    pthread_mutex_init(&c->post_mu, NULL);
+    uv_idle_init(c->loop, &c->ready_idle);
+    uv_check_init(c->loop, &c->ready_check);
+    c->ready_idle.data = c->ready_check.data = c->post_async.data = c;
+    uv_check_start(&c->ready_check, coord_ready_check);
+    uv_unref((uv_handle_t *)&c->ready_check);
+    uv_unref((uv_handle_t *)&c->post_async);
+    c->handles_open = 3;
     dk__stream_start(c);
-    int rc = dk__ae_start(c, &c->ae);
+    rc = dk__ae_start(c, &c->ae);
     if (rc) {
         /* Only out of memory or workers: run without repair (tombstones
          * are then never purged, which is safe) rather than not at all. */
@@ -416,13 +545,6 @@ static void coord_hints_closed(void *arg)
     coord_maybe_stopped(c);
 }
 
-static void coord_defer_closed(uv_handle_t *h)
-{
-    dk_coord *c = h->data;
-    c->defer_closed = 1;
-    coord_maybe_stopped(c);
-}
-
 void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg)
 {
     c->stopping = 1;
@@ -433,5 +555,5 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg)
     if (c->hints)
         dk_hints_close(c->hints, coord_hints_closed, c);
     dk__stream_stop(c);
-    uv_close((uv_handle_t *)&c->defer, coord_defer_closed);
+    coord_maybe_stopped(c);
 }

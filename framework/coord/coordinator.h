@@ -79,7 +79,11 @@
  *
  * Metrics (dk_metrics_add): coord_writes_total, coord_reads_total,
  * coord_forwards_total, coord_unavailable_total, read_repairs_total,
- * hints_stored_total, hints_replayed_total, hints_dropped_total.
+ * hints_stored_total, hints_replayed_total, hints_dropped_total,
+ * coord_local_writes_async_total (local writes that went through the
+ * engine's write_async from the loop rather than a worker),
+ * coord_local_reads_worker_total (local reads the engine could not answer
+ * from memory, sent to a worker).
  */
 #ifndef DK_COORDINATOR_H
 #define DK_COORDINATOR_H

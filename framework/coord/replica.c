@@ -95,8 +95,84 @@ static void replica_done(dk__job *j, int status)
     free(r);
 }
 
+/* PUT_REPLICA on the loop: the merge queued to the engine's WAL without a
+ * thread (dk_store_merge_start), the ACK sent when it is durable. */
+typedef struct replica_async {
+    dk__ready posted;
+    dk_coord *c;
+    dk_rpc_req *q;
+    dk_store_wop *op;
+} replica_async;
+
+/* Loop thread, posted by replica_async_ready. */
+static void replica_async_done(dk__ready *r)
+{
+    replica_async *a = (replica_async *)r;
+    dk_buf raw = DK_BUF_INIT;
+    dk_object obj;
+    dk_object_init(&obj);
+    int rc = dk_store_write_finish(a->op, &raw, &obj);
+    dk_object_free(&obj);
+    dk_buf_free(&raw);
+    replica_ack(a->q, rc);
+    free(a);
+}
+
+/* An engine thread: the merged copy is durable or failed. */
+static void replica_async_ready(void *arg)
+{
+    replica_async *a = arg;
+    dk__coord_post(a->c, &a->posted, replica_async_done);
+}
+
+/* Answer q on the loop when the store can without blocking: a GET from
+ * memory, a PUT queued to the engine. Returns 0 when answered or under
+ * way, -EAGAIN for the worker. */
+static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
+{
+    dk_store *st = c->node->store;
+    if (!put) {
+        dk_buf raw = DK_BUF_INIT;
+        dk_object o;
+        dk_object_init(&o);
+        int rc = dk_store_try_get(st, key, &raw, &o);
+        dk_object_free(&o);
+        if (rc != -EAGAIN) {
+            dk_buf b = DK_BUF_INIT;
+            int s = rc == 0 && raw.len == 0 ? DK_ECORRUPT : rc;
+            dk_msg_replica_value v = {.status = s, .has_object = s == 0};
+            if (s == 0)
+                v.object = dk_buf_slice(&raw);
+            if (dk_msg_replica_value_encode(&b, &v) == 0)
+                dk_rpc_reply(q, DK_MSG_REPLICA_VALUE, b.data, b.len);
+            else
+                replica_error(q, -EINVAL, "cannot encode the local copy");
+            dk_buf_free(&b);
+        }
+        dk_buf_free(&raw);
+        return rc == -EAGAIN ? rc : 0;
+    }
+    replica_async *a = calloc(1, sizeof(*a));
+    if (!a)
+        return -EAGAIN;
+    a->c = c;
+    a->q = q;
+    int rc = dk_store_merge_start(st, key, obj, replica_async_ready, a, &a->op);
+    if (rc == 0) {
+        dk__coord_expect_post(c);
+        return 0;
+    }
+    free(a);
+    if (rc == -EAGAIN)
+        return rc;
+    replica_ack(q, rc == 1 ? 0 : rc);
+    return 0;
+}
+
 static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
 {
+    if (replica_try(c, q, put, key, obj) == 0)
+        return;
     replica_job *r = calloc(1, sizeof(*r));
     int rc = r ? 0 : -ENOMEM;
     if (rc == 0) {

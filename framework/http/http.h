@@ -129,6 +129,11 @@ const char *dk_http_header_get(const dk_http_request *r, const char *lowercase_n
 void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
                      const char *extra_headers, const void *body, size_t body_len);
 
+/* As dk_http_respond, but the body is taken rather than copied: the
+ * layer frees body->data after the write (headers and body leave in one
+ * writev) and leaves *body empty. Loop thread. */
+void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type,
+                         const char *extra_headers, dk_buf *body);
 /* Respond with the project's JSON error body
  * {"error":"<code>","message":"<message>"} (message is JSON-escaped). */
 void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, const char *message);

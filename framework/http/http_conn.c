@@ -554,13 +554,16 @@ static void http_on_connection(uv_stream_t *server, int status)
     conn_arm(c);
 }
 
-void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
-                     const char *extra_headers, const void *body, size_t body_len)
+/* Answer x with the body in owned (malloc'd, taken: freed here or after
+ * the write) or, when owned is NULL, copied from body. */
+static void x_respond(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
+                      const void *body, size_t body_len, void *owned)
 {
     dk__http_req_free(x->req);
     x->req = NULL;
     http_conn *c = x->c;
     if (!c) {
+        free(owned);
         x_free(x);
         return;
     }
@@ -569,19 +572,40 @@ void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
     if (status == 204 || status == 304)
         body_len = 0;
     if (dk__http_head_start(&x->head, status, content_type, extra_headers, body_len)) {
+        free(owned);
         conn_close(c);
         return;
     }
     if (body_len && !x->no_body) {
-        if (!(x->body = malloc(body_len))) {
+        if (owned) {
+            x->body = owned;
+            owned = NULL;
+        } else if ((x->body = malloc(body_len)) != NULL) {
+            memcpy(x->body, body, body_len);
+        } else {
             conn_close(c);
             return;
         }
-        memcpy(x->body, body, body_len);
         x->body_len = body_len;
     }
+    free(owned);
     conn_flush(c);
     conn_arm(c);
+}
+
+void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len)
+{
+    x_respond(x, status, content_type, extra_headers, body, body_len, NULL);
+}
+
+void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type,
+                         const char *extra_headers, dk_buf *body)
+{
+    uint8_t *data = body->data;
+    size_t len = body->len;
+    dk_buf_init(body);
+    x_respond(x, status, content_type, extra_headers, data, len, data);
 }
 
 void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, const char *message)

@@ -5,6 +5,11 @@
  * Locking: 1024 striped mutexes chosen by a hash of the key serialise
  * read-modify-write per key without a lock table that grows with the key
  * space. Plain reads take no lock: the engine's get is atomic per key.
+ * The non-blocking write (dk_store_write_start) takes the stripe with a
+ * trylock on the loop thread and keeps it until dk_store_write_finish on
+ * that same thread, after the engine's asynchronous write completed: a
+ * later write of the key (any thread) waits for it or, on the loop, goes
+ * to a worker that waits, so per-key order is the same as with workers.
  * The write hook is called under the stripe lock, so what it observes per
  * key is in the order the writes reached the engine; taking every stripe
  * (dk_store_exclusive) is the one way to see the store between writes.
@@ -78,10 +83,9 @@ static void store_copy_sink(void *arg, dk_slice value)
         b->len = (size_t)-1;    /* flags ENOMEM to the caller */
 }
 
-int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+/* The engine's answer in raw, decoded into obj (rc is the engine's). */
+static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
 {
-    dk_buf_reset(raw);
-    int rc = dk_engine_get(&s->engine, key, store_copy_sink, raw);
     if (rc)
         return rc;
     if (raw->len == (size_t)-1) {
@@ -93,6 +97,18 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
     if (rc)
         dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
     return rc;
+}
+
+int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    dk_buf_reset(raw);
+    return store_got(dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+}
+
+int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    dk_buf_reset(raw);
+    return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
 int dk_store_is_live(const dk_object *obj, int64_t now_ms)
@@ -156,40 +172,27 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
     }
 }
 
-int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
+/* The new stored object for client write w over the current one (cur,
+ * found or not), encoded into raw: the condition checked, the context
+ * chosen, the resolver asked. Pure; the caller holds the key's stripe. */
+static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
+                      const dk_object *cur, dk_buf *raw)
 {
-    dk_buf cur_raw = DK_BUF_INIT;
-    dk_object cur;
-    dk_object_init(&cur);
-    dk_vv empty;
-    dk_vv_init(&empty);
-    pthread_mutex_t *lock = store_lock_for(s, w->key);
-    pthread_mutex_lock(lock);
-
-    int rc = dk_store_get(s, w->key, &cur_raw, &cur);
-    int found = rc == 0;
-    if (rc == DK_ENOTFOUND) {
-        dk_object_free(&cur);
-        dk_object_init(&cur);
-        rc = 0;
-    }
+    int rc = store_check_cond(w, found, cur, now_ms);
     if (rc)
-        goto err;
-    rc = store_check_cond(w, found, &cur, now_ms);
-    if (rc)
-        goto err;
-
+        return rc;
     /* Without an X-Context: a delete removes what this node has seen, as
      * Riak's delete does (a blind tombstone would only become one more
      * sibling next to the values it was meant to remove); a conditional
-     * write replaces exactly the version its condition matched. */
-    const dk_vv *ctx = &empty;
-    if (w->context)
-        ctx = w->context;
+     * write supersedes exactly the state the condition was checked
+     * against, so a successful CAS leaves no siblings. */
+    const dk_vv *ctx = w->context;
+    if (ctx)
+        ;
     else if (w->cond == DK_COND_IF_MATCH && w->if_match)
         ctx = w->if_match;
     else if (w->tombstone || w->cond != DK_COND_NONE)
-        ctx = &cur.vv;
+        ctx = &cur->vv;
     pthread_mutex_lock(&s->actor_mu);
     dk_actor actor = s->conf.actor;
     pthread_mutex_unlock(&s->actor_mu);
@@ -201,24 +204,198 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         .flags = w->tombstone ? DK_SIB_TOMBSTONE : 0,
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
-    rc = dk_resolve_update(s->conf.resolvers, w->type, dk_buf_slice(&cur_raw), &cur, &dw, raw);
-    if (rc)
-        goto err;
-    rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
-    if (rc)
-        goto err;
+    dk_buf_reset(raw);
+    return dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
+}
+
+int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
+{
+    dk_buf cur_raw = DK_BUF_INIT;
+    dk_object cur;
+    dk_object_init(&cur);
+    pthread_mutex_t *lock = store_lock_for(s, w->key);
+    pthread_mutex_lock(lock);
+
+    int rc = dk_store_get(s, w->key, &cur_raw, &cur);
+    int found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        dk_object_free(&cur);
+        dk_object_init(&cur);
+        dk_buf_reset(&cur_raw);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = store_next(s, w, now_ms, found, dk_buf_slice(&cur_raw), &cur, raw);
+    if (rc == 0)
+        rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
     pthread_mutex_unlock(lock);
-    /* Decode from raw so obj's values borrow memory the caller owns. */
     dk_object_free(&cur);
     dk_buf_free(&cur_raw);
-    dk_vv_free(&empty);
+    if (rc)
+        return rc;
+    /* Decode from raw so obj's values borrow memory the caller owns. */
     char err[160];
     return dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-err:
-    pthread_mutex_unlock(lock);
+}
+
+/* ---- the non-blocking write ------------------------------------------------ */
+
+struct dk_store_wop {
+    dk_store *s;
+    pthread_mutex_t *lock;      /* the key's stripe, held by the starting thread */
+    dk_buf key, before, enc;    /* the batch points into key and enc */
+    int found, status;
+    dk_batch_op bop;
+    dk_batch batch;
+    void (*ready)(void *arg);
+    void *arg;
+};
+
+static void store_wop_free(dk_store_wop *op)
+{
+    dk_buf_free(&op->key);
+    dk_buf_free(&op->before);
+    dk_buf_free(&op->enc);
+    free(op);
+}
+
+/* Engine thread (the WAL thread or a synchronous leader): the batch is
+ * applied (durable with sync) or failed. status is read by the starting
+ * thread after ready's hand-off, which orders the two. */
+static void store_wop_written(void *arg, int status)
+{
+    dk_store_wop *op = arg;
+    op->status = status;
+    op->ready(op->arg);
+}
+
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out)
+{
+    *out = NULL;
+    if (!dk_engine_can_write_async(&s->engine))
+        return -EAGAIN;
+    pthread_mutex_t *lock = store_lock_for(s, w->key);
+    /* Busy: a worker or another write in flight holds the key's stripe;
+     * waiting would block the loop. */
+    if (pthread_mutex_trylock(lock) != 0)
+        return -EAGAIN;
+    dk_store_wop *op = calloc(1, sizeof(*op));
+    if (!op) {
+        pthread_mutex_unlock(lock);
+        return -ENOMEM;
+    }
+    dk_object cur;
+    dk_object_init(&cur);
+    int rc = dk_store_try_get(s, w->key, &op->before, &cur);
+    op->found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        dk_object_free(&cur);
+        dk_object_init(&cur);
+        dk_buf_reset(&op->before);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
+    if (rc == 0)
+        rc = store_next(s, w, now_ms, op->found, dk_buf_slice(&op->before), &cur, &op->enc);
     dk_object_free(&cur);
-    dk_buf_free(&cur_raw);
-    dk_vv_free(&empty);
+    if (rc == 0) {
+        op->s = s;
+        op->lock = lock;
+        op->ready = ready;
+        op->arg = arg;
+        op->bop = (dk_batch_op){.type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
+        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
+    }
+    if (rc) {
+        pthread_mutex_unlock(lock);
+        store_wop_free(op);
+        return rc;
+    }
+    *out = op;
+    return 0;
+}
+
+int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out)
+{
+    *out = NULL;
+    if (!dk_engine_can_write_async(&s->engine))
+        return -EAGAIN;
+    char err[160];
+    dk_object in, cur;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
+        dk_object_free(&in);
+        return rc;
+    }
+    pthread_mutex_t *lock = store_lock_for(s, key);
+    if (pthread_mutex_trylock(lock) != 0) {
+        dk_object_free(&in);
+        return -EAGAIN;
+    }
+    dk_store_wop *op = calloc(1, sizeof(*op));
+    rc = op ? dk_store_try_get(s, key, &op->before, &cur) : -ENOMEM;
+    if (op)
+        op->found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        /* Absent here: the copy is stored as it came. */
+        dk_buf_reset(&op->before);
+        rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
+    } else if (rc == 0) {
+        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
+        if (rc == 0 && op->enc.len == op->before.len && memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
+            rc = 1;             /* nothing changes: nothing to write */
+    }
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    if (rc == 0)
+        rc = dk_buf_append(&op->key, key.ptr, key.len);
+    if (rc == 0) {
+        op->s = s;
+        op->lock = lock;
+        op->ready = ready;
+        op->arg = arg;
+        op->bop = (dk_batch_op){.type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
+        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
+    }
+    if (rc) {
+        pthread_mutex_unlock(lock);
+        if (op)
+            store_wop_free(op);
+        return rc;
+    }
+    *out = op;
+    return 0;
+}
+
+dk_slice dk_store_wop_encoded(const dk_store_wop *op)
+{
+    return dk_buf_slice(&op->enc);
+}
+
+int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
+{
+    dk_store *s = op->s;
+    int rc = op->status;
+    if (rc == 0 && s->hook)
+        s->hook(s->hook_arg, dk_buf_slice(&op->key), op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0},
+                dk_buf_slice(&op->enc));
+    pthread_mutex_unlock(op->lock);
+    if (rc == 0) {
+        dk_buf t = *raw;
+        *raw = op->enc;
+        op->enc = t;
+        char err[160];
+        rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+    }
+    store_wop_free(op);
     return rc;
 }
 

@@ -8,7 +8,8 @@
  * copies' headers.
  *
  * Every function here is synchronous and may block on disk: call it from a
- * worker thread, never from a loop thread. A read-modify-write of one key
+ * worker thread, never from a loop thread, unless its comment says
+ * otherwise (dk_store_try_get). A read-modify-write of one key
  * (client writes, compare-and-set, merges of replica copies) runs under that
  * key's stripe lock, so a conditional write is checked and applied in one
  * step (DESIGN.md section 11: If-Match is atomic).
@@ -63,6 +64,12 @@ typedef struct dk_store_write {
  */
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 
+/* As dk_store_get, but never blocks: the engine answers from memory
+ * (engine.h try_get), or -EAGAIN when the read needs the disk or the
+ * engine has no non-blocking read (then call dk_store_get on a worker).
+ * The one store read a loop thread may call. */
+int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
+
 /*
  * Apply a client write as its coordinator: read, check the condition, let
  * the resolver build the new object, write it with the configured sync.
@@ -72,6 +79,50 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * for a CRDT write DK_EWRONGTYPE, DK_ETOOBIG, -EINVAL), or an engine error.
  */
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj);
+
+/*
+ * The same write without blocking, for a loop thread, when the engine has
+ * write_async: takes the key's stripe with a trylock, reads the stored
+ * object with the non-blocking read, resolves and encodes as
+ * dk_store_write_local does, and queues the engine's asynchronous write.
+ * Returns 0 and *out: ready(arg) runs exactly once, on an engine thread,
+ * when the write is durable (sync) or failed; the starting thread then
+ * calls dk_store_write_finish(*out). Returns -EAGAIN when that cannot be
+ * done without blocking (the stripe is busy, the read needs the disk, no
+ * write_async): nothing happened, use dk_store_write_local on a worker.
+ * Any other error (DK_EPRECOND, DK_ESIBLINGS, an engine's refusal) is the
+ * write's final outcome, ready never runs, nothing was written. The key
+ * stays locked until dk_store_write_finish: the starting thread must not
+ * block on it (a trylock-only loop thread never does).
+ */
+typedef struct dk_store_wop dk_store_wop;
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out);
+
+/*
+ * dk_store_merge without blocking, for a loop thread (replication, read
+ * repair): as dk_store_write_start, with the replica's encoded copy merged
+ * by the resolver (stored as it came when the key is absent). Returns 0
+ * (ready will run; then dk_store_write_finish), 1 when the merge changes
+ * nothing (done, nothing written, ready never runs), -EAGAIN (use
+ * dk_store_merge on a worker), or an error (a copy that does not decode,
+ * an engine's refusal).
+ */
+int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out);
+
+/* The new stored object's encoding, known before it is durable (to send it
+ * to other replicas meanwhile). Valid until dk_store_write_finish; the
+ * starting thread. */
+dk_slice dk_store_wop_encoded(const dk_store_wop *op);
+
+/*
+ * The thread that called dk_store_write_start, after ready: runs the write
+ * hook (on this thread, under the key's stripe), releases the key, frees
+ * op and returns the write's outcome; on 0, raw/obj hold the new stored
+ * object as from dk_store_write_local.
+ */
+int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj);
 
 /*
  * Merge a replica's encoded copy of key into the local one (replication,
@@ -111,8 +162,9 @@ int dk_store_is_live(const dk_object *obj, int64_t now_ms);
 /*
  * Write hook: called after every successful engine write the store makes
  * (client writes, merges of replica copies: replication, read repair, hint
- * replay, anti-entropy), on the writing thread (a worker) while the key's
- * stripe lock is held, with the encoded object before (empty when the key
+ * replay, anti-entropy), on the writing thread (a worker, or the loop
+ * thread finishing a non-blocking write) while the key's stripe lock is
+ * held, with the encoded object before (empty when the key
  * was absent) and after. The slices are valid only during the call. It
  * must be quick and must not call the store. A merge that leaves the
  * stored bytes unchanged writes nothing and calls nothing.

@@ -17,6 +17,7 @@
 #ifndef DK_PLUGIN_CALL_H
 #define DK_PLUGIN_CALL_H
 
+#include <errno.h>
 #include "dynkv/compaction.h"
 #include "dynkv/conflict.h"
 #include "dynkv/engine.h"
@@ -111,6 +112,28 @@ static inline int dk_engine_compact_range(const dk_engine_ref *r, dk_slice start
 static inline int dk_engine_stats(const dk_engine_ref *r, dk_stat_sink sink, void *arg)
 {
     return DK_HAS(r->ops, stats) ? r->ops->stats(r->obj, sink, arg) : DK_EUNSUPPORTED;
+}
+
+/* The non-blocking read (ABI 1.2): -EAGAIN when the engine has none or the
+ * answer needs I/O; the caller then reads with dk_engine_get on a worker.
+ * Loop thread allowed. */
+static inline int dk_engine_try_get(const dk_engine_ref *r, dk_slice key, dk_value_sink sink, void *arg)
+{
+    return DK_HAS(r->ops, try_get) ? r->ops->try_get(r->obj, key, sink, arg) : -EAGAIN;
+}
+
+/* Whether the engine queues writes without a waiting thread (ABI 1.2). */
+static inline int dk_engine_can_write_async(const dk_engine_ref *r)
+{
+    return DK_HAS(r->ops, write_async);
+}
+
+/* The asynchronous write (ABI 1.2): 0 and cb later on an engine thread,
+ * or an error and no cb; DK_EUNSUPPORTED when the engine has none. */
+static inline int dk_engine_write_async(const dk_engine_ref *r, const dk_batch *batch, int sync, dk_write_cb cb,
+                                        void *arg)
+{
+    return DK_HAS(r->ops, write_async) ? r->ops->write_async(r->obj, batch, sync, cb, arg) : DK_EUNSUPPORTED;
 }
 
 /* ---- compaction policies ------------------------------------------------ */

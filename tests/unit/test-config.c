@@ -76,7 +76,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(c.node.gossip_listen, "127.0.0.1:7946");
     CU_ASSERT_EQUAL(c.node.weight, 1);
     CU_ASSERT_EQUAL(c.node.loop_threads, 1);
-    CU_ASSERT_EQUAL(c.node.worker_threads, 32);
+    CU_ASSERT_EQUAL(c.node.worker_threads, 4);
     CU_ASSERT_EQUAL(c.node.log_level, DK_LOG_INFO);
     CU_ASSERT_STRING_EQUAL(c.node.log_file, "");
     CU_ASSERT_STRING_EQUAL(c.cluster.name, "dynkv");

@@ -3,7 +3,7 @@
  * flushes and reopen, the built-in compaction, snapshot iterators across
  * flush and compaction, record_filter drops (and when they must not
  * happen), whole-file drops, point reads over overlapping and disjoint
- * runs, the fsync-error gate, and corruption of a
+ * runs, the non-blocking read, the fsync-error gate, and corruption of a
  * data block, an index block, a WAL tail and the manifest.
  */
 #include "test-lsm-util.h"
@@ -139,6 +139,54 @@ static void test_flush_reopen(void)
     /* Only the live WAL remains; built-in compaction kept level 0 small. */
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".log"), 1);
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_l0_files") < 8);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    te_done(env, dir);
+}
+
+static void te_copy_sink(void *arg, dk_slice v)
+{
+    dk_buf *b = arg;
+    dk_buf_reset(b);
+    dk_buf_append(b, v.ptr, v.len);
+}
+
+/* The non-blocking read answers from the memtables, and from tables once
+ * the blocks it needs are in memory; otherwise -EAGAIN, never a read. When
+ * it answers, it answers as get() does. */
+static void test_try_get(void)
+{
+    char dir[64], k[32], v[160];
+    lsm_env *env;
+    int rc;
+    lsm_db *db = te_start(dir, &env, 0, "none");
+    te_fill(db, 200);
+    dk_buf b = DK_BUF_INIT;
+    te_key(k, 17);
+    te_val(v, 17, 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), 0);
+    CU_ASSERT_TRUE(b.len == strlen(v) && memcmp(b.data, v, b.len) == 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), te_copy_sink, &b), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), DK_ENOTFOUND);
+    /* From tables, with a cold cache after a reopen. */
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    te_key(k, 42);
+    te_val(v, 42, 0);
+    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b);
+    CU_ASSERT_TRUE(rc == -EAGAIN || rc == 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str(k), te_copy_sink, &b), 0);
+    dk_buf_reset(&b);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), 0);
+    CU_ASSERT_TRUE(b.len == strlen(v) && memcmp(b.data, v, b.len) == 0);
+    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), te_copy_sink, &b);
+    CU_ASSERT_TRUE(rc == DK_ENOTFOUND || rc == -EAGAIN);
+    te_key(k, 17);
+    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b);
+    CU_ASSERT_TRUE(rc == DK_ENOTFOUND || rc == -EAGAIN);
+    dk_buf_free(&b);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     te_done(env, dir);
 }
@@ -827,6 +875,7 @@ static void test_corrupt_manifest(void)
 
 static CU_TestInfo te_tests[] = {
     {"flush_reopen", test_flush_reopen},
+    {"try_get", test_try_get},
     {"snapshot_across_compaction", test_snapshot_across_compaction},
     {"memory_bound", test_memory_bound},
     {"reads_during_churn", test_reads_during_churn},

@@ -10,6 +10,8 @@
  */
 #include "test-lsm-util.h"
 
+#include <errno.h>
+
 #include "block.h"
 #include "bloom.h"
 #include "cache.h"
@@ -324,6 +326,13 @@ static void fm_table_case(const char *codec, size_t cache_size)
     dk_buf v = DK_BUF_INIT;
     int type, bad = 0;
     uint64_t seq;
+    /* Nothing read yet: the non-blocking find will not read the file, but
+     * the filter (in memory) still rules out a missing key. */
+    lsm_found nf;
+    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, 1, &nf), -EAGAIN);
+    CU_ASSERT_PTR_NULL(nf.h);
+    int nrc = dk__lsm_table_find(t, tl_str("nokey"), LSM_SEQ_MAX, 1, &nf);
+    CU_ASSERT_TRUE(t->filter ? nrc == DK_ENOTFOUND : nrc == DK_ENOTFOUND || nrc == -EAGAIN);
     for (int i = 0; i < n; i++) {
         char k[32], want[200];
         snprintf(k, sizeof(k), "key%06d", i);
@@ -347,12 +356,21 @@ static void fm_table_case(const char *codec, size_t cache_size)
     CU_ASSERT_TRUE(usage <= cache_size);
     /* find hands out the cached block holding the value, not a copy. */
     lsm_found f;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, &f), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, 0, &f), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f.h);
     CU_ASSERT_TRUE(f.value.ptr >= f.h->data && f.value.ptr + f.value.len <= f.h->data + f.h->size);
     CU_ASSERT_TRUE(f.value.len > 9 && !memcmp(f.value.ptr, "value 1 0", 9));
+    /* The block is cached now (f holds it): with the index and filter in
+     * memory (pinned), the non-blocking find answers. */
+    nrc = dk__lsm_table_find(t, tl_str("key000001"), LSM_SEQ_MAX, 1, &nf);
+    if (t->index && t->filter) {
+        CU_ASSERT_EQUAL(nrc, 0);
+        CU_ASSERT_TRUE(nf.h == f.h && nf.value.len == f.value.len);
+    }
+    if (nrc == 0 && nf.h)
+        dk__lsm_cache_release(cache, nf.h);
     dk__lsm_cache_release(cache, f.h);
-    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000007"), LSM_SEQ_MAX, &f), 0);
+    CU_ASSERT_EQUAL(dk__lsm_table_find(t, tl_str("key000007"), LSM_SEQ_MAX, 0, &f), 0);
     CU_ASSERT_TRUE(f.type == LSM_TYPE_DELETE && f.h == NULL);
     /* A full scan returns every entry in order. */
     lsm_iter *it = dk__lsm_table_iter(t);
@@ -375,6 +393,60 @@ static void fm_table_case(const char *codec, size_t cache_size)
 static void test_table_raw(void) { fm_table_case(NULL, 1 << 20); }
 static void test_table_none(void) { fm_table_case("none", 1 << 20); }
 static void test_table_zstd(void) { fm_table_case("zstd", 1 << 20); }
+
+/* Incompressible values (one block each) stop being offered to the codec
+ * after a run of blocks that did not shrink; a probe every so often finds
+ * compressible data again and compression resumes. Every value reads
+ * back either way. */
+static void test_table_skip_incompressible(void)
+{
+    lsm_env *env = dk__lsm_env_fault(1);
+    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
+    const dk_codec_ref *ref;
+    lsm_codecs *codecs = fm_codecs("zstd", &ref);
+    lsm_tb_opts o = {.bits_per_key = 10, .codec = ref};
+    lsm_table_builder *tb;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, "/s.sst", &o, &tb), 0);
+    enum { RANDOM = 200, ZEROS = 200, VLEN = 6000 };
+    static uint8_t v[VLEN];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < RANDOM + ZEROS; i++) {
+        for (size_t j = 0; j < VLEN; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v[j] = i < RANDOM ? (uint8_t)x : 0;
+        }
+        CU_ASSERT_EQUAL(dk__lsm_tb_add(tb, fm_ikey(0, i, 1, LSM_TYPE_VALUE), (dk_slice){v, VLEN}), 0);
+        if (i == RANDOM - 1)
+            /* after the first run of 8, all but one block in 32 skipped */
+            CU_ASSERT_TRUE(dk__lsm_tb_blocks_skipped(tb) >= (RANDOM - 8) * 31 / 32 - 1);
+    }
+    uint64_t skipped = dk__lsm_tb_blocks_skipped(tb);
+    lsm_props props;
+    dk__lsm_props_init(&props);
+    uint64_t size;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_finish(tb, &props, &size), 0);
+    /* The zero blocks compress again after at most one probe interval. */
+    CU_ASSERT_TRUE(skipped < (RANDOM - 8) + 32 + 1);
+    CU_ASSERT_TRUE(props.data_size < (uint64_t)RANDOM * VLEN + (uint64_t)ZEROS * VLEN / 2);
+    lsm_table *t;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/s.sst", 9, cache, codecs, &fm_host.host, &t), 0);
+    dk_buf b = DK_BUF_INIT;
+    int type, bad = 0;
+    uint64_t seq;
+    for (int i = 0; i < RANDOM + ZEROS; i += 7) {
+        char k[32];
+        snprintf(k, sizeof(k), "key%06d", i);
+        bad += dk__lsm_table_get(t, tl_str(k), LSM_SEQ_MAX, &b, &type, &seq) != 0 || b.len != VLEN ||
+               (i >= RANDOM && b.data[VLEN / 2] != 0);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    dk_buf_free(&b);
+    dk__lsm_table_close(t);
+    dk__lsm_props_free(&props);
+    dk__lsm_codecs_free(codecs);
+    dk__lsm_cache_free(cache);
+    env->ops->destroy(env);
+}
 static void test_table_lz4(void) { fm_table_case("lz4", 1 << 20); }
 static void test_table_unpinned(void) { fm_table_case(NULL, 4096); }
 
@@ -605,6 +677,7 @@ static CU_TestInfo fm_tests[] = {
     {"table_raw", test_table_raw},
     {"table_none", test_table_none},
     {"table_zstd", test_table_zstd},
+    {"table_skip_incompressible", test_table_skip_incompressible},
     {"table_lz4", test_table_lz4},
     {"table_other_codec", test_table_other_codec},
     {"table_legacy", test_table_legacy},

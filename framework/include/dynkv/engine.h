@@ -78,6 +78,11 @@ typedef struct dk_batch {
 /* Called by get() with the value; the slice is valid only during the call. */
 typedef void (*dk_value_sink)(void *arg, dk_slice value);
 
+/* Called by write_async() exactly once with the batch's outcome (0, or
+ * what write() would have returned), on an engine thread: never inside
+ * write_async() itself. It must be quick and must not call the engine. */
+typedef void (*dk_write_cb)(void *arg, int status);
+
 /* Called by stats() once per counter or gauge. name matches [a-z0-9_]+. */
 typedef void (*dk_stat_sink)(void *arg, const char *name, uint64_t value);
 
@@ -137,6 +142,24 @@ typedef struct dk_engine_ops {
     int  (*compact_range)(dk_engine *e, dk_slice start, dk_slice end);
     /* Optional. Report counters and gauges (bytes written, files, ...). */
     int  (*stats)(dk_engine *e, dk_stat_sink sink, void *arg);
+
+    /* ---- ABI 1.2 ---- */
+
+    /* Optional. get() that never blocks: it answers only from memory (a
+     * memtable, a cached block, a bloom filter that rules the key out) and
+     * takes no lock that is held across I/O. Same outcomes as get(), plus
+     * -EAGAIN when the answer needs I/O (the caller then calls get() where
+     * blocking is allowed). The host calls it on its event-loop threads. */
+    int  (*try_get)(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+    /* Optional. Queue the batch and return without waiting for I/O: 0, and
+     * cb(arg, status) runs once the batch is applied (and durable with
+     * sync != 0, exactly as write() would return), on an engine thread; or
+     * an error, and cb never runs. The batch and all it points to belong
+     * to the caller and stay valid until cb. Batches queued by one thread
+     * apply in the order queued, and a get() issued after cb sees the
+     * batch. An engine without it is written through write() from worker
+     * threads. */
+    int  (*write_async)(dk_engine *e, const dk_batch *batch, int sync, dk_write_cb cb, void *arg);
 } dk_engine_ops;
 
 #ifdef __cplusplus

@@ -36,6 +36,8 @@ extern "C" {
  *        their options now come from the plugin's own INI section.
  *   1.2  dk_conflict_ops grows the optional value and release methods
  *        (resolvers of typed objects: crdt); the error DK_EWRONGTYPE.
+ *        dk_engine_ops grows the optional try_get and write_async methods
+ *        (reads and group-committed writes from the event loop).
  *        1.0 and 1.1 plugins load and run unchanged.
  */
 #define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */

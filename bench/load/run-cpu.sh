@@ -1,0 +1,225 @@
+#!/bin/sh
+# bench/load/run-cpu.sh - server CPU and context switches per request: one
+# dynkvd (lsm, sync = true) and one Redis (`appendfsync always`, automatic
+# AOF rewrite off) driven by the same open-loop generator (dk_load, RESP
+# mode for Redis) at the same fixed rates, in one run; writes
+# bench/results/cpu-<date>.md.
+#
+#   bench/load/run-cpu.sh [-B BUILDDIR] [-o REPORT.md] [-q]
+#
+# -B  a configured build tree (default $DYNKV_BUILDDIR, else /tmp/b-load)
+# -o  report file (default bench/results/cpu-YYYY-MM-DD.md in the source tree)
+# -q  quick: short phases, to check that the script works
+#
+# What runs (about 2 minutes), ROUNDS (3) times, alternating the servers:
+#  PUT: dk_load -m put -R PUT_RATE (3000) for CPU_SECS (10) s, new keys;
+#       the same against Redis (SET).
+#  GET: FILL_KEYS (20000) keys loaded once into each server, then
+#       dk_load -m get -R GET_RATE (5000) for CPU_SECS s over them.
+# Then group commit: closed-loop PUTs with WPF_CLIENTS (1 8 50 200)
+# connections for WPF_SECS (4) s each, reporting PUTs per WAL fdatasync.
+# Around each phase the server's user+sys CPU (/proc/PID/stat, all its
+# threads) and context switches (voluntary + involuntary, summed over
+# /proc/PID/task/*/status) are read; per request = delta / requests
+# answered. Threads that end inside a phase would be missed: neither server
+# starts or ends threads while serving. Medians of the rounds are reported.
+# Extra dynkvd settings: DYNKV_SET="--set node.worker_threads=4 ...".
+set -eu
+
+. "$(dirname "$0")/common.sh"
+load_opts cpu 26 "$@"
+if [ "$QUICK" = 1 ]; then
+    CPU_SECS=${CPU_SECS:-2}
+else
+    CPU_SECS=${CPU_SECS:-10}
+fi
+PUT_RATE=${PUT_RATE:-3000}
+GET_RATE=${GET_RATE:-5000}
+DYNKV_SET=${DYNKV_SET:-}
+WPF_CLIENTS=${WPF_CLIENTS:-1 8 50 200}
+WPF_SECS=${WPF_SECS:-$([ "$QUICK" = 1 ] && echo 1 || echo 4)}
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+HZ=$(getconf CLK_TCK)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-load-cpu.XXXXXX")
+NODE_PID='' REDIS_PID=''
+cleanup() {
+    set +e
+    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building in $BUILD"
+build_all "$BUILD"
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "redis-server/redis-cli missing: apt-get install redis-server redis-tools"
+    say "installing redis-server redis-tools"
+    apt-get install -y redis-server redis-tools >"$TMP/apt.log" 2>&1 || die "apt-get failed"
+fi
+
+# ---- servers --------------------------------------------------------------
+PORT=$(free_port 127.0.0.1) || die "no free port"
+mkdir -p "$TMP/node"
+# shellcheck disable=SC2086  # DYNKV_SET is a list of words
+"$DYNKVD" --set node.data_dir="$TMP/node/data" --set node.http_listen=127.0.0.1:"$PORT" \
+    --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
+    --set storage.engine=lsm --set storage.sync=true $DYNKV_SET >"$TMP/node.log" 2>&1 &
+NODE_PID=$!
+i=0
+until curl -s --max-time 1 "http://127.0.0.1:$PORT/health" >/dev/null; do
+    i=$((i + 1))
+    if [ $i -ge 150 ] || ! kill -0 "$NODE_PID" 2>/dev/null; then
+        cat "$TMP/node.log" >&2
+        die "dynkvd did not start"
+    fi
+    sleep 0.1
+done
+RPORT=$(free_port 127.0.0.1) || die "no free port"
+while [ "$RPORT" -ge "$PORT" ] && [ "$RPORT" -le $((PORT + 2)) ]; do RPORT=$((RPORT + 3)); done
+mkdir -p "$TMP/redis"
+REDIS_ARGS="--appendonly yes --appendfsync always --auto-aof-rewrite-percentage 0 --save ''"
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes --appendfsync always \
+    --auto-aof-rewrite-percentage 0 --save '' --daemonize no --logfile "$TMP/redis.log" &
+REDIS_PID=$!
+i=0
+until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || die "redis-server did not start"
+    sleep 0.1
+done
+REDIS_VERSION=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
+
+# ---- measurement ----------------------------------------------------------
+RAW=$TMP/raw.txt
+: >"$RAW"
+# cpu_ticks PID: utime + stime of the whole process, in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# ctx PID: voluntary + involuntary context switches summed over its threads.
+ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+# phase NAME PID DK_LOAD-ARGS...: run dk_load, print "cpu_us_per_req ctx_per_req requests".
+phase() {
+    name=$1 pid=$2
+    shift 2
+    echo "\$ dk_load $*" >>"$RAW"
+    t0=$(cpu_ticks "$pid") c0=$(ctx "$pid")
+    "$DK_LOAD" "$@" >"$TMP/$name.out" 2>&1 || true
+    t1=$(cpu_ticks "$pid") c1=$(ctx "$pid")
+    grep -v '^INTERVAL' "$TMP/$name.out" >>"$RAW"
+    grep -q '^RESULT' "$TMP/$name.out" || { cat "$TMP/$name.out" >&2; die "dk_load $name failed"; }
+    n=$(($(field ok "$TMP/$name.out") + $(field notfound "$TMP/$name.out")))
+    [ "$n" -gt 0 ] || die "dk_load $name: no request answered"
+    echo "# $name: cpu_ticks $t0 -> $t1 (HZ $HZ), ctx $c0 -> $c1, requests $n, errors $(field errors "$TMP/$name.out")" >>"$RAW"
+    awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v n="$n" -v hz="$HZ" \
+        'BEGIN { printf "%.1f %.2f %d\n", t * 1e6 / hz / n, c / n, n }'
+}
+DK=127.0.0.1:$PORT RD=127.0.0.1:$RPORT
+COMMON="-c $CONNS -s $VSIZE -d $CPU_SECS"
+
+say "loading $FILL_KEYS keys into each server"
+"$DK_LOAD" -m put -c "$CONNS" -s "$VSIZE" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p g- "$DK" >"$TMP/fill-dk.out" 2>&1 ||
+    { cat "$TMP/fill-dk.out" >&2; die "dynkv fill failed"; }
+"$DK_LOAD" --redis -m put -c "$CONNS" -s "$VSIZE" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p g- "$RD" >"$TMP/fill-rd.out" 2>&1 ||
+    { cat "$TMP/fill-rd.out" >&2; die "Redis fill failed"; }
+
+m_writes0=$(metric "http://$DK" dynkv_coord_local_writes_async_total)
+m_reads0=$(metric "http://$DK" dynkv_coord_local_reads_worker_total)
+DK_PUT_CPU='' DK_PUT_CTX='' RD_PUT_CPU='' RD_PUT_CTX=''
+DK_GET_CPU='' DK_GET_CTX='' RD_GET_CPU='' RD_GET_CTX=''
+for r in $(seq 1 "$ROUNDS"); do
+    say "round $r: PUT at $PUT_RATE/s"
+    # shellcheck disable=SC2086,SC2046
+    set -- $(phase dk-put-$r "$NODE_PID" -m put -R "$PUT_RATE" $COMMON --perm -k 100000000 -p "p$r-" "$DK")
+    DK_PUT_CPU="$DK_PUT_CPU $1" DK_PUT_CTX="$DK_PUT_CTX $2"
+    # shellcheck disable=SC2086,SC2046
+    set -- $(phase rd-put-$r "$REDIS_PID" --redis -m put -R "$PUT_RATE" $COMMON --perm -k 100000000 -p "p$r-" "$RD")
+    RD_PUT_CPU="$RD_PUT_CPU $1" RD_PUT_CTX="$RD_PUT_CTX $2"
+    say "round $r: GET at $GET_RATE/s"
+    # shellcheck disable=SC2086,SC2046
+    set -- $(phase dk-get-$r "$NODE_PID" -m get -R "$GET_RATE" $COMMON -k "$FILL_KEYS" -p g- --seed "$r" "$DK")
+    DK_GET_CPU="$DK_GET_CPU $1" DK_GET_CTX="$DK_GET_CTX $2"
+    # shellcheck disable=SC2086,SC2046
+    set -- $(phase rd-get-$r "$REDIS_PID" --redis -m get -R "$GET_RATE" $COMMON -k "$FILL_KEYS" -p g- --seed "$r" "$RD")
+    RD_GET_CPU="$RD_GET_CPU $1" RD_GET_CTX="$RD_GET_CTX $2"
+done
+m_writes1=$(metric "http://$DK" dynkv_coord_local_writes_async_total)
+m_reads1=$(metric "http://$DK" dynkv_coord_local_reads_worker_total)
+DK_PUTS=$((ROUNDS * PUT_RATE * CPU_SECS)) DK_GETS=$((ROUNDS * GET_RATE * CPU_SECS))
+
+# Group commit: closed-loop PUTs with 1, 8, 50 and 200 clients; durable
+# writes per WAL fdatasync from the engine's counters.
+WPF_ROWS=''
+for cl in $WPF_CLIENTS; do
+    say "group commit: $cl clients"
+    s0=$(metric "http://$DK" dynkv_engine_lsm_wal_syncs_total)
+    echo "\$ dk_load -m put -c $cl -s $VSIZE -d $WPF_SECS --perm -k 100000000 -p w$cl-" >>"$RAW"
+    "$DK_LOAD" -m put -c "$cl" -s "$VSIZE" -d "$WPF_SECS" --perm -k 100000000 -p "w$cl-" "$DK" >"$TMP/wpf-$cl.out" 2>&1 || true
+    s1=$(metric "http://$DK" dynkv_engine_lsm_wal_syncs_total)
+    grep -v '^INTERVAL' "$TMP/wpf-$cl.out" >>"$RAW"
+    ok=$(field ok "$TMP/wpf-$cl.out")
+    WPF_ROWS="$WPF_ROWS
+| $cl | ${ok:-0} | $((${s1:-0} - ${s0:-0})) | $(ratio "${ok:-0}" "$((${s1:-0} - ${s0:-0}))") | $(field ops_s "$TMP/wpf-$cl.out") | $(field p99_ms "$TMP/wpf-$cl.out") |"
+done
+
+# ---- report ---------------------------------------------------------------
+m() { median "$@"; }
+row() { # row LABEL DK-LIST RD-LIST
+    echo "| $1 | $(m $2) | $(m $3) | $(ratio "$(m $2)" "$(m $3)") | $2 / $3 |"
+}
+mkdir -p "$(dirname "$OUT")"
+{
+    echo "# Server CPU per request: one dynkvd vs Redis \`appendfsync always\`, $((VSIZE / 1024)) KiB values ($(date '+%F %H:%M'))"
+    echo
+    [ "$QUICK" = 1 ] && echo "**Quick mode (-q): short phases, a check of the script, not a measurement.**" && echo
+    echo "Both servers are driven by the same open-loop generator (dk_load; \`--redis\` speaks"
+    echo "RESP) at the same fixed rates, $CONNS connections, one after the other in each of"
+    echo "$ROUNDS rounds; medians of the rounds. CPU is the server process's user+sys time"
+    echo "(all threads, /proc/PID/stat) over the phase divided by the requests answered;"
+    echo "context switches are voluntary + involuntary, summed over its threads."
+    echo
+    echo "| per request, at a fixed rate | dynkv | Redis $REDIS_VERSION | dynkv / Redis | rounds (dynkv / Redis) |"
+    echo "|---|--:|--:|--:|---|"
+    row "durable PUT at $PUT_RATE/s: CPU µs" "$DK_PUT_CPU" "$RD_PUT_CPU"
+    row "durable PUT at $PUT_RATE/s: context switches" "$DK_PUT_CTX" "$RD_PUT_CTX"
+    row "GET at $GET_RATE/s: CPU µs" "$DK_GET_CPU" "$RD_GET_CPU"
+    row "GET at $GET_RATE/s: context switches" "$DK_GET_CTX" "$RD_GET_CTX"
+    echo
+    echo "Latency of the last round (open loop, from the intended send time),"
+    echo "p50 / p99 / max ms: dynkv PUT $(field p50_ms "$TMP/dk-put-$ROUNDS.out") / $(field p99_ms "$TMP/dk-put-$ROUNDS.out") / $(field max_ms "$TMP/dk-put-$ROUNDS.out"),"
+    echo "Redis SET $(field p50_ms "$TMP/rd-put-$ROUNDS.out") / $(field p99_ms "$TMP/rd-put-$ROUNDS.out") / $(field max_ms "$TMP/rd-put-$ROUNDS.out"),"
+    echo "dynkv GET $(field p50_ms "$TMP/dk-get-$ROUNDS.out") / $(field p99_ms "$TMP/dk-get-$ROUNDS.out") / $(field max_ms "$TMP/dk-get-$ROUNDS.out"),"
+    echo "Redis GET $(field p50_ms "$TMP/rd-get-$ROUNDS.out") / $(field p99_ms "$TMP/rd-get-$ROUNDS.out") / $(field max_ms "$TMP/rd-get-$ROUNDS.out")."
+    echo
+    echo "Over the fixed-rate phases, dynkv's local writes queued from the loop (write_async):"
+    echo "$((${m_writes1:-0} - ${m_writes0:-0})) of $DK_PUTS PUTs; local reads the engine could not answer from"
+    echo "memory (sent to a worker): $((${m_reads1:-0} - ${m_reads0:-0})) of $DK_GETS GETs."
+    echo
+    echo "Group commit (closed loop, new keys, $WPF_SECS s each; requests counted after the 0 s warm-up):"
+    echo
+    echo "| clients | durable PUTs | WAL fdatasyncs | PUTs per fdatasync | PUT/s | p99 ms |"
+    echo "|--:|--:|--:|--:|--:|--:|$WPF_ROWS"
+    echo
+    echo "## Commands"
+    echo
+    echo "- \`bench/load/run-cpu.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS CPU_SECS=$CPU_SECS WPF_CLIENTS='$WPF_CLIENTS' WPF_SECS=$WPF_SECS PUT_RATE=$PUT_RATE GET_RATE=$GET_RATE FILL_KEYS=$FILL_KEYS CONNS=$CONNS VSIZE=$VSIZE DYNKV_SET='$DYNKV_SET')"
+    echo "- node: \`dynkvd --set node.data_dir=DATA --set node.http_listen=127.0.0.1:PORT ... --set storage.engine=lsm --set storage.sync=true $DYNKV_SET\`;"
+    echo "  its start-up line: \`$(grep -m1 'serving http' "$TMP/node.log" | sed 's/`//g; s/^.*node /node /')\`"
+    echo "- Redis: \`redis-server --port PORT --bind 127.0.0.1 --dir DIR $REDIS_ARGS\`"
+    echo "- dynkv PUT: \`dk_load -m put -R $PUT_RATE $COMMON --perm -k 100000000 -p pN- HOST:PORT\`;"
+    echo "  Redis SET: the same with \`--redis\`. GET: \`dk_load [--redis] -m get -R $GET_RATE $COMMON -k $FILL_KEYS -p g- --seed N\`"
+    echo "  after \`dk_load [--redis] -m put -n $FILL_KEYS --perm -k $FILL_KEYS -p g-\`."
+    echo
+    echo "## Machine"
+    echo
+    machine_info "$TMP"
+    echo "- Redis: $(redis-server --version)"
+    echo
+    echo "## Raw output"
+    echo
+    echo '```'
+    cat "$RAW"
+    echo '```'
+} >"$OUT"
+say "wrote $OUT"
