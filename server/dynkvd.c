@@ -21,6 +21,9 @@
  * and sends SIGHUP); other changed keys need a restart. A configuration that
  * no longer loads keeps the old settings (and still reopens the log).
  *
+ * `dynkvd keygen PATH` writes a new cluster key file ([security]
+ * cluster_key_file; mode 0600, never over an existing file) and exits.
+ *
  * `dynkvd --check-config FILE [--set ...]` reports every configuration
  * error and every plugin that does not load, touches no data directory,
  * and exits 0 (valid) or 2.
@@ -50,6 +53,7 @@
 #include "api/api.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
+#include "base/cluster_key.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "node/node.h"
@@ -416,6 +420,19 @@ int main(int argc, char **argv)
 {
     char err[1024] = "";
     int exit_now = 0;
+    if (argc >= 2 && strcmp(argv[1], "keygen") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: dynkvd keygen PATH\n");
+            return 2;
+        }
+        if (dk_cluster_key_generate(argv[2], err, sizeof(err)) != 0) {
+            fprintf(stderr, "dynkvd: %s\n", err);
+            return 1;
+        }
+        printf("wrote a new cluster key to %s: give every node of the cluster a copy "
+               "(mode 0600) and set [security] cluster_key_file to it\n", argv[2]);
+        return 0;
+    }
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--check-config=", 15) == 0)
             return check_config(argc, argv);

@@ -71,7 +71,6 @@ typedef struct dk_config_cluster {
     int max_siblings;                           /* 1..10000, 100 */
     int vv_prune_entries;                       /* 1..1000, 10 */
     int64_t vv_prune_age;                       /* ms, 7d */
-    char shared_secret[DK_CONFIG_SECRET_MAX + 1]; /* "" = none */
     uint64_t stream_rate;                       /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
 } dk_config_cluster;
 
@@ -91,6 +90,17 @@ typedef struct dk_config_conflict {
     char resolver[DK_CONFIG_NAME_MAX + 1];      /* plugin name, "vclock" */
 } dk_config_conflict;
 
+/* [security]: who may talk to this node (cluster traffic, clients). */
+typedef struct dk_config_security {
+    char cluster_key_file[DK_CONFIG_PATH_MAX + 1]; /* "" = protected mode: cluster traffic on loopback only */
+    int insecure;                               /* bool, 0: allow non-loopback cluster listeners without a key */
+    char tls_cert_file[DK_CONFIG_PATH_MAX + 1]; /* "" = plain HTTP */
+    char tls_key_file[DK_CONFIG_PATH_MAX + 1];
+    char tls_ca_file[DK_CONFIG_PATH_MAX + 1];   /* "" = RPC without TLS */
+    char tokens_file[DK_CONFIG_PATH_MAX + 1];   /* "" = no client authentication */
+    int metrics_need_token;                     /* bool, 0 */
+} dk_config_security;
+
 /* One key of a plugin's own section, as text. */
 typedef struct dk_config_popt {
     char section[DK_CONFIG_SECTION_MAX + 1];    /* "engine.lsm" */
@@ -106,6 +116,7 @@ typedef struct dk_config {
     dk_config_storage storage;
     dk_config_compaction compaction;
     dk_config_conflict conflict;
+    dk_config_security security;
     /* Keys of plugin sections in the order first set, owned
      * (dk_config_free); NULL when none. */
     dk_config_popt *popts;

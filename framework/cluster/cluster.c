@@ -266,7 +266,6 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .cluster_name = cfg->cluster.name,
         .node_id = cfg->node.id,
         .incarnation = node->actor.incarnation,
-        .secret = cfg->cluster.shared_secret[0] ? cfg->cluster.shared_secret : NULL,
         .on_request = on_rpc,
         .arg = c,
     };
@@ -297,7 +296,6 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
 
     dk_membership_conf mc = {
         .cluster_name = cfg->cluster.name,
-        .secret = cfg->cluster.shared_secret[0] ? cfg->cluster.shared_secret : NULL,
         .seeds = seeds,
         .n_seeds = seeds ? cfg->cluster.n_seeds : 0,
         .interval_ms = (uint64_t)cfg->cluster.gossip_interval,

@@ -307,6 +307,13 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     int rc = node_check_sections(n, 0, err, errlen);
     if (rc)
         goto fail;
+    rc = dk_cluster_key_load(&n->cluster_key, cfg->security.cluster_key_file, cfg->cluster.name,
+                             err, errlen);
+    if (rc)
+        goto fail;
+    if (!n->cluster_key.keyed)
+        dk_log(DK_LOG_INFO, "no [security] cluster_key_file: protected mode, cluster traffic "
+               "on loopback addresses only");
     rc = node_plugins(n, err, errlen);
     if (rc)
         goto fail;
@@ -372,6 +379,7 @@ fail:
 
 void dk_node_close(dk_node *n)
 {
+    dk_cluster_key_clear(&n->cluster_key);
     dk_store_close(n->store);
     n->store = NULL;
     dk_engine_ref hints = {n->engine_ops, n->hint_engine}, engine = {n->engine_ops, n->engine};
