@@ -117,7 +117,7 @@ void dk__ms_refute(dk_membership *m, uint64_t heard)
 {
     ms_rec *self = &m->recs[0];
     if (heard >= DK_MEMBER_INC_MAX) {
-        dk__ms_raise_inc(m, DK_MEMBER_INC_MAX, "refute a record of itself at the maximum");
+        dk__ms_raise_inc(m, UINT64_MAX, "refute a record of itself at the maximum");
         return;
     }
     dk__ms_raise_inc(m, heard + 1, "refute");
@@ -190,7 +190,7 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     ms_rec *self = &m->recs[0];
     self->m.state = s;
     if (self->m.incarnation >= DK_MEMBER_INC_MAX)
-        dk__ms_raise_inc(m, DK_MEMBER_INC_MAX, "announce a change of its own record");
+        dk__ms_raise_inc(m, UINT64_MAX, "announce a change of its own record");
     else
         dk__ms_raise_inc(m, self->m.incarnation + 1, "announce");
     self->m.updated_ms = dk__ms_wall_ms();
