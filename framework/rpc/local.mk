@@ -5,6 +5,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_stream.c framework/rpc/rpc_stream.h \
 	framework/rpc/rpc_scan.c framework/rpc/rpc_scan.h \
 	framework/rpc/rpc_ae.c framework/rpc/rpc_ae.h \
+	framework/rpc/rpc_handoff.c framework/rpc/rpc_handoff.h \
 	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \
 	framework/rpc/rpc_server.c framework/rpc/rpc_client.c
 
