@@ -42,6 +42,13 @@ tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/tes
 tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-damage
+TESTS += tests/unit/test-lsm-damage
+tests_unit_test_lsm_damage_SOURCES = tests/unit/test-lsm-damage.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_damage_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_damage_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-crash
 TESTS += tests/unit/test-lsm-crash
 tests_unit_test_lsm_crash_SOURCES = tests/unit/test-lsm-crash.c tests/unit/test-lsm-util.h \
