@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api/api_json.h"
 #include "node/object.h"
 #include "node/context.h"
 #include "node/host.h"
@@ -619,6 +620,42 @@ static void test_token_mac(void)
     dk_buf_free(&raw);
 }
 
+/* Counters are unsigned 64-bit: above INT64_MAX they still print as the
+ * unsigned decimal (jansson's integers are signed), in the object's
+ * version map and in each sibling's dot; other numbers print as before. */
+static void test_json_unsigned(void)
+{
+    dk_object o;
+    dk_object_init(&o);
+    dk_actor a = act("n1", 1), b = act("n2", 3);
+    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &a, UINT64_MAX - 1, 5), 0);
+    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &b, (UINT64_C(1) << 63), 5), 0);
+    dk_sibling s1 = {.actor = a, .counter = UINT64_MAX - 1, .write_time_ms = 7, .value = {(const uint8_t *)"x", 1}};
+    dk_sibling s2 = {.actor = b, .counter = UINT64_C(1) << 63, .write_time_ms = 8, .value = {(const uint8_t *)"y", 1}};
+    CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s1), 0);
+    CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s2), 0);
+    json_t *j = json_object();
+    CU_ASSERT_EQUAL(dk_json_describe(j, &o, 1), 2);
+    json_object_set_new(j, "n", json_integer(-3));
+    dk_buf out = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk_json_dump(j, &out), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_buf_append(&out, "", 1), 0);
+    const char *txt = (const char *)out.data;
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n1\":18446744073709551614,\"n2#3\":9223372036854775808}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n1\":18446744073709551614},\"timestamp\":7"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n2#3\":9223372036854775808},\"timestamp\":8"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"n\":-3"));
+    CU_ASSERT_PTR_NULL(strstr(txt, ":-9"));
+    /* still valid JSON that jansson reads back (as a real: out of its range) */
+    json_error_t e;
+    json_t *back = json_loads(txt, JSON_DECODE_INT_AS_REAL, &e);
+    CU_ASSERT_PTR_NOT_NULL(back);
+    json_decref(back);
+    json_decref(j);
+    dk_buf_free(&out);
+    dk_object_free(&o);
+}
+
 static CU_TestInfo object_tests[] = {
     {"round trip: 0, 1, many siblings, tombstones, expiry", test_roundtrip},
     {"encode refuses invalid objects", test_encode_refuses},
@@ -637,6 +674,7 @@ static CU_TestInfo context_tests[] = {
     {"garbage tokens refused", test_token_garbage},
     {"JSON version map", test_json_forms},
     {"token MAC: other key, v1 token, counter cap", test_token_mac},
+    {"JSON: counters print unsigned", test_json_unsigned},
     CU_TEST_INFO_NULL,
 };
 
