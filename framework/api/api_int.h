@@ -50,6 +50,7 @@ typedef struct dk_api_job {
     int raw_read;                       /* Accept: application/octet-stream */
     dk_vv context;
     int has_context;
+    int context_is_map;                 /* X-Context came as a JSON version map */
     dk_vv if_match;
     int cond;
     int64_t ttl_ms;

@@ -31,6 +31,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "node/node.h"
 #include "node/snapshot.h"
@@ -312,6 +313,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
                              err, errlen);
     if (rc)
         goto fail;
+    dk_cluster_key_derive(&n->cluster_key, "context", n->context_key);
     if (!n->cluster_key.keyed)
         dk_log(DK_LOG_INFO, "no [security] cluster_key_file: protected mode, cluster traffic "
                "on loopback addresses only");
@@ -387,7 +389,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
         goto fail;
     dk_store_conf sc = {
         .engine = n->engine, .engine_ops = n->engine_ops, .resolvers = &n->resolvers,
-        .actor = n->actor, .sync = cfg->storage.sync,
+        .actor = n->actor, .sync = cfg->storage.sync, .max_object_size = cfg->storage.max_object_size,
     };
     rc = dk_store_open(&sc, &n->store);
     if (rc) {
@@ -403,6 +405,7 @@ fail:
 void dk_node_close(dk_node *n)
 {
     dk_cluster_key_clear(&n->cluster_key);
+    OPENSSL_cleanse(n->context_key, sizeof(n->context_key));
     dk_store_close(n->store);
     n->store = NULL;
     dk_engine_ref hints = {n->engine_ops, n->hint_engine}, engine = {n->engine_ops, n->engine};
