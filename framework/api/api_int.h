@@ -139,6 +139,11 @@ void dk__api_job_send(dk_api_job *j);
  * -1 when the path is not one of them. */
 int dk__api_admin(dk_api_job *j, const dk_http_request *r);
 
+/* Loop thread (auth.c): with api->auth set, check the request's bearer
+ * token against the role its route needs. Returns 0 to go on, or -1
+ * after answering 401 or 403 itself (j is then gone). */
+int dk__api_authorize(dk_api_job *j, const dk_http_request *r);
+
 /* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
  * /admin/repair (start a repair) into j's response. */
 void dk__api_repair(dk_api_job *j);
