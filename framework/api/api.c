@@ -609,7 +609,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         if (r->method == HTTP_OPTIONS) {
             /* The dashboard's preflight before it sends a token to another member. */
             dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n"
-                              "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n");
+                              "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n"
+                              "Access-Control-Max-Age: 600\r\n");
             j->status = 204;
             job_send(j);
             return;
