@@ -552,6 +552,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
     j->op = DK_OP_OTHER;
     dk_vv_init(&j->context);
     dk_vv_init(&j->if_match);
+    if (api->auth && dk__api_authorize(j, r) != 0)
+        return;
 
     if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
         handle_key(j, r, r->path + 4, r->path_len - 4);
@@ -605,6 +607,15 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         }
     } else if (path_is(r, "/metrics")) {
         j->op = DK_OP_METRICS;
+        if (r->method == HTTP_OPTIONS) {
+            /* The dashboard's preflight before it sends a token to another member. */
+            dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n"
+                              "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n"
+                              "Access-Control-Max-Age: 600\r\n");
+            j->status = 204;
+            job_send(j);
+            return;
+        }
         if (r->method != HTTP_GET) {
             reply_now(j, 405, "method_not_allowed", "use GET /metrics");
             return;

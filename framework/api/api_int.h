@@ -149,6 +149,10 @@ void dk__api_run_snapshot(dk_api_job *j);
 /* Loop thread: run j where its kind runs (the coordinator, the cluster
  * loop or a worker) and answer when done. */
 void dk__api_dispatch(dk_api_job *j);
+/* Loop thread (auth.c): with api->auth set, check the request's bearer
+ * token against the role its route needs. Returns 0 to go on, or -1
+ * after answering 401 or 403 itself (j is then gone). */
+int dk__api_authorize(dk_api_job *j, const dk_http_request *r);
 
 /* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
  * /admin/repair (start a repair) into j's response. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/auth.h"
 #include "api/api_json.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
@@ -325,7 +326,8 @@ static void run_metrics(dk_api_job *j, dk_node *n)
     j->content_type = "text/plain; version=0.0.4; charset=utf-8";
     /* The dashboard served by one member reads every member's metrics. */
     dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n");
-    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0)
+    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0 ||
+        dk_auth_metrics_render(&j->body) != 0)
         dk__api_job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 

@@ -8,7 +8,14 @@ framework_libdynkv_la_SOURCES += \
 	framework/api/api_worker.c framework/api/api_scan.c framework/api/api_crdt.c \
 	framework/api/api_json.c framework/api/api_json.h \
 	framework/api/health.c framework/api/health.h framework/api/api_ops.c \
-	framework/api/api_repair.c framework/api/admin.c framework/api/api_snapshot.c
+	framework/api/api_repair.c framework/api/admin.c framework/api/api_snapshot.c \
+	framework/api/auth.c framework/api/auth.h
+
+check_PROGRAMS += tests/unit/test-auth
+TESTS += tests/unit/test-auth
+tests_unit_test_auth_SOURCES = tests/unit/test-auth.c tests/unit/cu_main.h
+tests_unit_test_auth_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_auth_LDADD = $(DK_UNIT_LINK)
 
 # The dashboard page, embedded at build time (framework/api/ui.h).
 nodist_framework_libdynkv_la_SOURCES = framework/api/ui_index.c
