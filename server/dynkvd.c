@@ -18,8 +18,15 @@
  *
  * SIGHUP re-reads the command line's configuration on a worker and reopens
  * the log file with its log_file and log_level (logrotate renames the file
- * and sends SIGHUP); other changed keys need a restart. A configuration that
- * no longer loads keeps the old settings (and still reopens the log).
+ * and sends SIGHUP), and reloads the HTTPS certificate and key ([security]
+ * tls_cert_file, tls_key_file): new connections get the new ones, open
+ * connections keep theirs; files that do not load keep the old ones. Other
+ * changed keys need a restart. A configuration that no longer loads keeps
+ * the old settings (and still reopens the log and reloads the certificate).
+ *
+ * With tls_cert_file and tls_key_file the HTTP listener speaks HTTPS only
+ * (framework/http/tls.h); files that do not load, or a key that does not
+ * match the certificate, refuse the start (exit 2).
  *
  * `dynkvd keygen PATH` writes a new cluster key file ([security]
  * cluster_key_file; mode 0600, never over an existing file) and exits.
@@ -56,6 +63,7 @@
 #include "base/cluster_key.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "http/tls.h"
 #include "node/node.h"
 
 typedef struct loop_ctx {
@@ -84,6 +92,7 @@ static int main_argc;
 static char **main_argv;
 
 static dk_node node;
+static dk_tls_server *tls_server;       /* NULL: plain HTTP */
 
 /* Readiness polling for systemd (loop 0 owns these). */
 static uv_timer_t ready_timer;
@@ -114,8 +123,10 @@ typedef struct reload_job {
     uv_work_t work;
     int busy, again;
     int cfg_rc, log_rc, level;
+    int tls_rc;                         /* 0 reloaded, 1 not asked, else failed */
     char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
     char err[1024];
+    char tls_err[1024];
 } reload_job;
 static reload_job reload;
 
@@ -276,6 +287,17 @@ static void reload_work(uv_work_t *w)
         snprintf(r->path, sizeof(r->path), "%s", c.node.log_file);
         r->level = c.node.log_level;
     }
+    /* The certificate: from the new configuration's paths when it loads
+     * and still names both files, else from the paths the node started
+     * with (HTTPS cannot be switched on or off without a restart). */
+    r->tls_rc = 1;
+    if (tls_server) {
+        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0] ? &c : &cfg;
+        r->tls_rc = dk_tls_server_reload(tls_server, src->security.tls_cert_file, src->security.tls_key_file,
+                                         r->tls_err, sizeof(r->tls_err));
+        if (r->tls_rc == 0)
+            snprintf(r->tls_err, sizeof(r->tls_err), "%.900s", src->security.tls_cert_file);
+    }
     dk_config_free(&c);
     r->log_rc = dk_log_open(r->path, r->level);
 }
@@ -298,6 +320,10 @@ static void reload_done(uv_work_t *w, int status)
     else
         dk_log(DK_LOG_INFO, "SIGHUP: log reopened (%s, level %s); other configuration changes need a restart",
                r->path[0] ? r->path : "stderr", levels[r->level & 3]);
+    if (r->tls_rc == 0)
+        dk_log(DK_LOG_INFO, "SIGHUP: TLS certificate reloaded from %s; new connections use it", r->tls_err);
+    else if (r->tls_rc != 1)
+        dk_log(DK_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, still serving the previous one: %s", r->tls_err);
     if (r->again) {
         r->again = 0;
         on_hup(&sig_hup, SIGHUP);
@@ -360,6 +386,13 @@ static int check_config(int argc, char **argv)
         errors++;
     }
     dk_node_check_plugins(&c, check_report, &errors);
+    if (rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
+        dk_tls_server *t = NULL;
+        char terr[1024];
+        if (dk_tls_server_new(c.security.tls_cert_file, c.security.tls_key_file, &t, terr, sizeof(terr)) != 0)
+            check_report(&errors, terr);
+        dk_tls_server_free(t);
+    }
     if (errors)
         fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
                 file ? file : "configuration", errors, errors == 1 ? "" : "s");
@@ -391,6 +424,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
         .idle_timeout_ms = 60000,
         .request_timeout_ms = 30000,
         .share = share,
+        .tls = tls_server,
     };
     rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
     if (rc)
@@ -447,6 +481,14 @@ int main(int argc, char **argv)
     }
     if (dk_log_open(cfg.node.log_file, cfg.node.log_level) != 0) {
         fprintf(stderr, "dynkvd: cannot open log file %s\n", cfg.node.log_file);
+        dk_config_free(&cfg);
+        return 2;
+    }
+    if (cfg.security.tls_cert_file[0] &&
+        dk_tls_server_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, &tls_server, err, sizeof(err)) != 0) {
+        dk_log(DK_LOG_ERROR, "cannot start: %s", err);
+        fprintf(stderr, "dynkvd: %s\n", err);
+        dk_log_close();
         dk_config_free(&cfg);
         return 2;
     }
@@ -509,8 +551,8 @@ int main(int argc, char **argv)
             uv_timer_init(&loops[0].loop, &ready_timer);
             uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
-            dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
-                   cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
+            dk_log(DK_LOG_INFO, "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
+                   cfg.node.id, tls_server ? "https" : "http", listen, cfg.storage.engine, cfg.compaction.policy,
                    cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
         } else {
             /* Start-up failed part way: stop what started, then drain. */
@@ -538,6 +580,7 @@ int main(int argc, char **argv)
             dk_log(DK_LOG_INFO, "engine flushed");
     }
     dk_node_close(&node);
+    dk_tls_server_free(tls_server);
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();
     dk_config_free(&cfg);

@@ -3,7 +3,8 @@
 # $(HTTP_PARSER_LIBS).
 framework_libdynkv_la_SOURCES += \
 	framework/http/http.c framework/http/http_conn.c framework/http/http.h \
-	framework/http/url.c framework/http/url.h
+	framework/http/url.c framework/http/url.h \
+	framework/http/tls.c framework/http/tls.h
 
 check_PROGRAMS += tests/unit/test-http tests/unit/test-http-parse
 TESTS += tests/unit/test-http tests/unit/test-http-parse
