@@ -1,7 +1,7 @@
 /*
  * dynkv.c - the dynkv command-line client.
  *
- *   dynkv [-n HOST:PORT] [-C one|quorum|all] [--strict] [-j|-o json|table] COMMAND ...
+ *   dynkv [-n [https://]HOST:PORT] [--cacert FILE] [-C one|quorum|all] [--strict] [-j|-o json|table] COMMAND ...
  *
  * Each command is one HTTP request (scan: one per page) to any node through
  * the blocking client in http_client.c; answers are JSON parsed with
@@ -97,7 +97,10 @@ static void usage(FILE *to)
           "                              node is not ready\n"
           "\n"
           "options:\n"
-          "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080)\n"
+          "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080);\n"
+          "                              https://HOST:PORT speaks HTTPS\n"
+          "      --cacert FILE           HTTPS, trusting the PEM CA certificates in FILE\n"
+          "                              (default $DYNKV_CACERT; without it, the system's)\n"
           "  -o, --output table|json     how the operator commands print (-o json = -j)\n"
           "  -C, --consistency LEVEL     one | quorum | all (X-Consistency)\n"
           "      --strict                strict quorum: count only the key's own replicas\n"
@@ -1126,10 +1129,11 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
+        {"cacert", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     cli c = {.timeout_ms = 10000};
-    const char *node = getenv("DYNKV_NODE");
+    const char *node = getenv("DYNKV_NODE"), *cacert = getenv("DYNKV_CACERT");
     int opt;
     while ((opt = getopt_long(argc, argv, "+n:C:T:jo:h", opts, NULL)) != -1) {
         char *end;
@@ -1160,6 +1164,9 @@ int main(int argc, char **argv)
                 return cli_die(EX_USAGE_, "-o wants json or table, not '%s'", optarg);
             c.json = strcmp(optarg, "json") == 0;
             break;
+        case 'A':
+            cacert = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1168,8 +1175,12 @@ int main(int argc, char **argv)
             return EX_USAGE_;
         }
     }
-    if (cli_parse_node(&c, node && *node ? node : "127.0.0.1:8080") != 0)
-        return cli_die(EX_USAGE_, "-n wants HOST:PORT, not '%s'", node);
+    const char *spec = node && *node ? node : "127.0.0.1:8080";
+    char tls_err[512];
+    if (dk__hc_tls_setup(&spec, cacert, tls_err, sizeof(tls_err)) != 0)
+        return cli_die(EX_USAGE_, "%s", tls_err);
+    if (cli_parse_node(&c, spec) != 0)
+        return cli_die(EX_USAGE_, "-n wants HOST:PORT or https://HOST:PORT, not '%s'", node);
     if (c.consistency)
         cli_add_header(&c, "X-Consistency", c.consistency);
     if (c.strict)

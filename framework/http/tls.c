@@ -23,6 +23,7 @@
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/tls.h"
@@ -68,6 +69,13 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            snprintf(err, errlen, "[security] tls_key_file %s is not the key of the certificate in %s",
+                     key_file, cert_file);
+            goto fail;
+        }
         tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_key_file %s: cannot load a PEM private key: %s", key_file, why);
         goto fail;
@@ -265,7 +273,7 @@ void dk_tls_note_failure(const uv_tcp_t *peer, const char *why)
         atomic_fetch_add(&suppressed, 1);
         return;
     }
-    char addr[64] = "?";
+    char addr[64] = "a peer that already closed";
     struct sockaddr_storage ss;
     int alen = sizeof(ss);
     if (uv_tcp_getpeername(peer, (struct sockaddr *)&ss, &alen) == 0) {
@@ -282,9 +290,9 @@ void dk_tls_note_failure(const uv_tcp_t *peer, const char *why)
     }
     uint64_t more = atomic_exchange(&suppressed, 0);
     if (more)
-        dk_log(DK_LOG_WARN, "TLS handshake with %s failed: %s (and %llu more failures in the last second(s) "
-               "not logged; see metric dynkv_http_tls_handshake_failures_total)", addr, why,
-               (unsigned long long)more);
+        dk_log(DK_LOG_WARN, "TLS handshake with %s failed: %s (and %llu more failures in the %llu s before, "
+               "not logged one by one; metric dynkv_http_tls_handshake_failures_total counts all)", addr, why,
+               (unsigned long long)more, (unsigned long long)((now - prev) / 1000));
     else
         dk_log(DK_LOG_WARN, "TLS handshake with %s failed: %s", addr, why);
 }
