@@ -309,6 +309,12 @@ static int render_members(const dk_api_cluster_stats *cs, dk_buf *out)
     for (int s = DK_MEMBER_JOINING; s <= DK_MEMBER_REMOVED && !rc; s++)
         rc = dk_buf_printf(out, "dynkv_gossip_members{state=\"%s\"} %llu\n",
                            dk_member_state_name((dk_member_state)s), (unsigned long long)cs->members[s]);
+    if (!rc)
+        rc = dk_metrics_family(out, "dynkv_gossip_rejected_total", "counter",
+                               "Gossip messages dropped unused, by reason (removal: one update).");
+    for (int r = 0; r < DK_GOSSIP_REJ_N && !rc; r++)
+        rc = dk_buf_printf(out, "dynkv_gossip_rejected_total{reason=\"%s\"} %llu\n", dk_membership_reject_name(r),
+                           (unsigned long long)cs->gossip.rejected[r]);
     return rc;
 }
 
