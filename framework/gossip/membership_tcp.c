@@ -83,6 +83,7 @@ struct ms_conn {
     dk_membership *m;
     ms_conn *next;
     int outgoing, closing;
+    int refused;                /* our answer to a push that failed its MAC: no exchange */
     int open_handles;           /* tcp and timer; the last close frees */
     uint8_t hdr[4];
     size_t hdr_got;
@@ -223,7 +224,8 @@ static void pp_on_write(uv_write_t *w, int status)
         return;
     }
     if (!c->outgoing) {
-        MS_STAT(c->m, pushpull_ok);
+        if (!c->refused)
+            MS_STAT(c->m, pushpull_ok);
         pp_close(c);    /* the listener is done once its answer is out */
     }
 }
@@ -250,6 +252,7 @@ static void pp_finish(ms_conn *c)
     if (rc == DK_GOSSIP_REJ_MAC && !c->outgoing) {
         /* Answer with our name and no members: the sender's log can then
          * say which cluster refused it (it cannot verify us either). */
+        c->refused = 1;
         if (pp_send(c, DK_GOSSIP_PULL, 1))
             pp_fail(c, "mac");
         return;
