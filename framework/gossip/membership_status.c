@@ -31,7 +31,7 @@
  * before: it was down when it was removed. A removed id comes back only as
  * a new life: a node started on an empty data directory says "joining",
  * and only that status replaces a removal (the explicit rejoin; README
- * "Removing a node").
+ * "Changing membership").
  */
 #include <errno.h>
 #include <stdio.h>
