@@ -1,7 +1,7 @@
 /*
  * dynkv.c - the dynkv command-line client.
  *
- *   dynkv [-n HOST:PORT] [--token T] [-C one|quorum|all] [--strict] [-j|-o json|table] COMMAND ...
+ *   dynkv [-n [https://]HOST:PORT] [--cacert FILE] [--token T] [-C one|quorum|all] [--strict] [-j|-o json|table] COMMAND ...
  *
  * With --token TOKEN or $DYNKV_TOKEN, every request carries
  * "Authorization: Bearer TOKEN" (the node's [security] tokens_file); a 401
@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http_client.h"
 
 void cli_usage(FILE *to)
 {
@@ -76,7 +77,10 @@ void cli_usage(FILE *to)
           "                              node is not ready\n"
           "\n"
           "options:\n"
-          "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080)\n"
+          "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080);\n"
+          "                              https://HOST:PORT speaks HTTPS\n"
+          "      --cacert FILE           HTTPS, trusting the PEM CA certificates in FILE\n"
+          "                              (default $DYNKV_CACERT; without it, the system's)\n"
           "      --token TOKEN           send Authorization: Bearer TOKEN (default $DYNKV_TOKEN;\n"
           "                              the variable keeps it out of the process list)\n"
           "  -o, --output table|json     how the operator commands print (-o json = -j)\n"
@@ -159,11 +163,12 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"token", required_argument, NULL, 'K'},
+        {"cacert", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     cli c = {.timeout_ms = 10000};
     const char *node = getenv("DYNKV_NODE");
-    const char *token = getenv("DYNKV_TOKEN");
+    const char *token = getenv("DYNKV_TOKEN"), *cacert = getenv("DYNKV_CACERT");
     int opt;
     while ((opt = getopt_long(argc, argv, "+n:C:T:jo:h", opts, NULL)) != -1) {
         char *end;
@@ -200,13 +205,20 @@ int main(int argc, char **argv)
         case 'K':
             token = optarg;
             break;
+        case 'A':
+            cacert = optarg;
+            break;
         default:
             cli_usage(stderr);
             return EX_USAGE_;
         }
     }
-    if (cli_parse_node(&c, node && *node ? node : "127.0.0.1:8080") != 0)
-        return cli_die(EX_USAGE_, "-n wants HOST:PORT, not '%s'", node);
+    const char *spec = node && *node ? node : "127.0.0.1:8080";
+    char tls_err[512];
+    if (dk__hc_tls_setup(&spec, cacert, tls_err, sizeof(tls_err)) != 0)
+        return cli_die(EX_USAGE_, "%s", tls_err);
+    if (cli_parse_node(&c, spec) != 0)
+        return cli_die(EX_USAGE_, "-n wants HOST:PORT or https://HOST:PORT, not '%s'", node);
     char *bearer = NULL;
     if (token && *token) {
         if (strpbrk(token, " \t\r\n"))

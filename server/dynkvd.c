@@ -18,8 +18,15 @@
  *
  * SIGHUP re-reads the command line's configuration on a worker and reopens
  * the log file with its log_file and log_level (logrotate renames the file
- * and sends SIGHUP); other changed keys need a restart. A configuration that
- * no longer loads keeps the old settings (and still reopens the log).
+ * and sends SIGHUP), and reloads the HTTPS certificate and key ([security]
+ * tls_cert_file, tls_key_file): new connections get the new ones, open
+ * connections keep theirs; files that do not load keep the old ones. Other
+ * changed keys need a restart. A configuration that no longer loads keeps
+ * the old settings (and still reopens the log and reloads the certificate).
+ *
+ * With tls_cert_file and tls_key_file the HTTP listener speaks HTTPS only
+ * (framework/http/tls.h); files that do not load, or a key that does not
+ * match the certificate, refuse the start (exit 2).
  *
  * With [security] tokens_file, clients authenticate with bearer tokens
  * (framework/api/auth.h): the file loads before anything else starts (a
@@ -69,6 +76,7 @@
 #include "base/cluster_key.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "http/tls.h"
 #include "node/node.h"
 #include "util/base64.h"
 
@@ -99,6 +107,7 @@ static char **main_argv;
 
 static dk_node node;
 static dk_auth *auth;                   /* [security] tokens_file; NULL: none */
+static dk_tls_server *tls_server;       /* NULL: plain HTTP */
 
 /* Readiness polling for systemd (loop 0 owns these). */
 static uv_timer_t ready_timer;
@@ -132,8 +141,10 @@ typedef struct reload_job {
     int auth_rc;
     size_t auth_clients;
     char auth_err[1024];
+    int tls_rc;                         /* 0 reloaded, 1 not asked, else failed */
     char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
     char err[1024];
+    char tls_err[1024];
 } reload_job;
 static reload_job reload;
 
@@ -294,6 +305,17 @@ static void reload_work(uv_work_t *w)
         snprintf(r->path, sizeof(r->path), "%s", c.node.log_file);
         r->level = c.node.log_level;
     }
+    /* The certificate: from the new configuration's paths when it loads
+     * and still names both files, else from the paths the node started
+     * with (HTTPS cannot be switched on or off without a restart). */
+    r->tls_rc = 1;
+    if (tls_server) {
+        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0] ? &c : &cfg;
+        r->tls_rc = dk_tls_server_reload(tls_server, src->security.tls_cert_file, src->security.tls_key_file,
+                                         r->tls_err, sizeof(r->tls_err));
+        if (r->tls_rc == 0)
+            snprintf(r->tls_err, sizeof(r->tls_err), "%.900s", src->security.tls_cert_file);
+    }
     dk_config_free(&c);
     r->log_rc = dk_log_open(r->path, r->level);
     if (auth)
@@ -323,6 +345,10 @@ static void reload_done(uv_work_t *w, int status)
     else if (auth)
         dk_log(DK_LOG_INFO, "SIGHUP: tokens file %s reloaded: %zu client%s", cfg.security.tokens_file,
                r->auth_clients, r->auth_clients == 1 ? "" : "s");
+    if (r->tls_rc == 0)
+        dk_log(DK_LOG_INFO, "SIGHUP: TLS certificate reloaded from %s; new connections use it", r->tls_err);
+    else if (r->tls_rc != 1)
+        dk_log(DK_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, still serving the previous one: %s", r->tls_err);
     if (r->again) {
         r->again = 0;
         on_hup(&sig_hup, SIGHUP);
@@ -392,6 +418,13 @@ static int check_config(int argc, char **argv)
             check_report(&errors, aerr);
         dk_auth_free(a);
     }
+    if (rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
+        dk_tls_server *t = NULL;
+        char terr[1024];
+        if (dk_tls_server_new(c.security.tls_cert_file, c.security.tls_key_file, &t, terr, sizeof(terr)) != 0)
+            check_report(&errors, terr);
+        dk_tls_server_free(t);
+    }
     if (errors)
         fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
                 file ? file : "configuration", errors, errors == 1 ? "" : "s");
@@ -423,6 +456,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
         .idle_timeout_ms = 60000,
         .request_timeout_ms = 30000,
         .share = share,
+        .tls = tls_server,
     };
     rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
     if (rc)
@@ -528,6 +562,15 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    if (cfg.security.tls_cert_file[0] &&
+        dk_tls_server_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, &tls_server, err, sizeof(err)) != 0) {
+        dk_log(DK_LOG_ERROR, "cannot start: %s", err);
+        fprintf(stderr, "dynkvd: %s\n", err);
+        dk_auth_free(auth);
+        dk_log_close();
+        dk_config_free(&cfg);
+        return 2;
+    }
     if (!auth && cfg.security.metrics_need_token)
         dk_log(DK_LOG_WARN, "[security] metrics_need_token has no effect without tokens_file: /metrics is open");
     if (auth)
@@ -546,6 +589,7 @@ int main(int argc, char **argv)
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
         fprintf(stderr, "dynkvd: %s\n", err);
         dk_auth_free(auth);
+        dk_tls_server_free(tls_server);
         dk_log_close();
         dk_config_free(&cfg);
         return rc == DK_ECONFIG ? 2 : 1;   /* a plugin option is a configuration error too */
@@ -594,8 +638,8 @@ int main(int argc, char **argv)
             uv_timer_init(&loops[0].loop, &ready_timer);
             uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
-            dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
-                   cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
+            dk_log(DK_LOG_INFO, "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
+                   cfg.node.id, tls_server ? "https" : "http", listen, cfg.storage.engine, cfg.compaction.policy,
                    cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
         } else {
             /* Start-up failed part way: stop what started, then drain. */
@@ -624,6 +668,7 @@ int main(int argc, char **argv)
     }
     dk_node_close(&node);
     dk_auth_free(auth);
+    dk_tls_server_free(tls_server);
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();
     dk_config_free(&cfg);
