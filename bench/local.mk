@@ -8,6 +8,11 @@ bench_engine_dk_bench_SOURCES = bench/engine/dk_bench.c bench/engine/bench.h ben
 	bench/engine/sysstat.c bench/engine/sysstat.h
 bench_engine_dk_bench_LDADD = framework/libdynkv.la -lm
 
+# The sweep over policies x engines x workloads (bench/sweep/dk_sweep.py):
+# its quick mode, and a check of the shape of its outputs, in the suite.
+TESTS += bench/sweep/check-sweep.sh
+dist_noinst_SCRIPTS += bench/sweep/check-sweep.sh bench/sweep/dk_sweep.py
+
 # Well under a second with the memory engine, so the tool cannot rot unnoticed.
 TESTS += bench/smoke.sh
 dist_noinst_SCRIPTS += bench/smoke.sh bench/run-engines.sh
