@@ -54,8 +54,10 @@ CSV_FIELDS = ["workload", "dist", "engine", "policy", "rep", "ops", "secs", "ops
               "compactions", "stall_ms", "du_mb", "live_mb"]
 
 QUICK = {"num": 2000, "ops": 2000, "reps": 1, "value_size": 100, "memtable_size": 65536,
+         "cache_size": 65536,
          "ttl_ms": 100, "timeline_ms": 20, "seek_nexts": 10}
 FULL = {"num": 50000, "ops": 50000, "reps": 3, "value_size": 100, "memtable_size": 1 << 20,
+        "cache_size": 1 << 20,
         "ttl_ms": 1000, "timeline_ms": 100, "seek_nexts": 50}
 
 
@@ -80,6 +82,8 @@ def parse_args(argv):
     p.add_argument("--ops", type=int, help="operations of the measured phase (default --num)")
     p.add_argument("--value-size", type=int, help="value bytes (100)")
     p.add_argument("--memtable-size", type=int, help="memtable bytes (full 1 MiB, quick 64 KiB)")
+    p.add_argument("--cache-size", type=int, help="block cache bytes (full 1 MiB, quick 64 KiB):"
+                   " smaller than the data, so reads reach the files")
     p.add_argument("--ttl-ms", type=int, help="timeseries TTL (full 1000, quick 100)")
     p.add_argument("--timeline-ms", type=int, help="p99 interval (full 100, quick 20)")
     p.add_argument("--seek-nexts", type=int, help="keys per scan (full 50, quick 10)")
@@ -97,7 +101,7 @@ def parse_args(argv):
             fail("cannot read %s" % a.config)
     sect = conf["sweep"] if conf.has_section("sweep") else {}
     known = {"engines", "policies", "workloads", "dists", "num", "ops", "value_size",
-             "memtable_size", "ttl_ms", "timeline_ms", "seek_nexts", "reps", "seed", "quick"}
+             "memtable_size", "cache_size", "ttl_ms", "timeline_ms", "seek_nexts", "reps", "seed", "quick"}
     for k in sect:
         if k.replace("-", "_") not in known:
             fail("%s: [sweep] %s: unknown key (known: %s)" % (a.config, k, ", ".join(sorted(known))))
@@ -230,6 +234,7 @@ def run_cell(a, work, wl, dist, engine, policy, rep, logdir):
            "--compaction", policy if engine == "lsm" else "none", "--db", db,
            "--benchmarks", benches, "--num", str(a.num), "--reads", str(a.ops),
            "--value-size", str(a.value_size), "--memtable-size", str(a.memtable_size),
+           "--cache-size", str(a.cache_size),
            "--dist", dist, "--ttl-ms", str(a.ttl_ms), "--timeline-ms", str(a.timeline_ms),
            "--seek-nexts", str(a.seek_nexts), "--seed", str(a.seed), "--final-compact", "0"]
     cmd += extra
@@ -416,8 +421,8 @@ def main(argv):
           "- dynkv %s, %s" % (git_rev(src), datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")),
           "- machine at start: %s" % load0, "- machine at end: %s" % machine_line(),
           "- %d runs in %s; %d keys of 100 B, values %d B, measured phase %d operations, memtable %d B,"
-          " timeseries TTL %d ms, scans of %d keys, seed %d, %d repetition(s)"
-          % (n, fmt_s(total), a.num, a.value_size, a.ops, a.memtable_size, a.ttl_ms,
+          " block cache %d B, timeseries TTL %d ms, scans of %d keys, seed %d, %d repetition(s)"
+          % (n, fmt_s(total), a.num, a.value_size, a.ops, a.memtable_size, a.cache_size, a.ttl_ms,
              a.seek_nexts, a.seed, a.reps),
           "- plugin options: %s" % (", ".join("`%s`" % s for s in a.set) or "defaults"),
           "- policies found in the plugin folder but left out (they failed to open): %s"
