@@ -103,8 +103,11 @@ int dk__bench_fresh(bench *b)
         fprintf(stderr, "dk_bench: cannot empty %s: %s\n", b->engine_dir, dk_strerror(rc));
         return rc;
     }
-    for (uint64_t i = 0; i < b->o.num; i++)
+    for (uint64_t i = 0; i < b->o.num; i++) {
         atomic_store_explicit(&b->live[i], 0, memory_order_relaxed);
+        if (b->expiry)
+            atomic_store_explicit(&b->expiry[i], 0, memory_order_relaxed);
+    }
     if ((rc = bench_open(b)))
         return rc;
     dk__io_read(&b->io_fresh);

@@ -187,6 +187,8 @@ static int op_write(worker *w, uint64_t idx, dk_slice value, int sync)
 
 static int op_put(worker *w, uint64_t idx, int sync)
 {
+    if (w->b->expiry)   /* a plain value never expires */
+        atomic_store_explicit(&w->b->expiry[idx], 0, memory_order_relaxed);
     return op_write(w, idx, value_pick(w->b, &w->rng), sync);
 }
 

@@ -560,7 +560,16 @@ static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 /* Loop threads: see lsm_read_point. */
 static int lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 {
-    return lsm_read_point((lsm_db *)e, key, 1, sink, arg);
+    lsm_db *db = (lsm_db *)e;
+    uint64_t r0[2];
+    lsm_reads_begin(r0);
+    int rc = lsm_read_point(db, key, 1, sink, arg);
+    /* -EAGAIN: get() does the lookup again and counts it (the tables this
+     * attempt probed stay counted) */
+    if (rc != -EAGAIN)
+        atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+    lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
+    return rc;
 }
 
 /* ---- iterators --------------------------------------------------------- */
