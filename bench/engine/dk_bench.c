@@ -113,6 +113,7 @@ int dk__bench_fresh(bench *b)
     dk__io_read(&b->io_fresh);
     b->user_bytes_fresh = 0;
     b->du_peak_fresh = 0;
+    b->engine_written_fresh = 0;
     return 0;
 }
 

@@ -15,6 +15,9 @@
  *                              iterator seeks and the blocks they and the
  *                              nexts after them read
  *   *_compactions_total, *_write_stall_us_total
+ *   *_wal_bytes_total, *_flush_bytes_total, *_compaction_write_bytes_total
+ *                              what the engine says it wrote: wamp_engine,
+ *                              next to wamp from /proc/self/io
  * A figure whose counter the engine does not export is printed "na",
  * never guessed. Disk usage is sampled every 100 ms (and at the end):
  * samp_peak is the largest du over the live bytes at the end.
@@ -34,11 +37,12 @@
 /* ---- engine counters ------------------------------------------------------ */
 
 enum { ST_GETS, ST_GET_TABLES, ST_GET_BLOCKS, ST_GET_BYTES, ST_SEEKS, ST_SEEK_BLOCKS,
-       ST_COMPACTIONS, ST_STALL_US, ST__COUNT };
+       ST_COMPACTIONS, ST_STALL_US, ST_WAL_BYTES, ST_FLUSH_BYTES, ST_COMPACT_BYTES, ST__COUNT };
 
 static const char *const st_suffix[ST__COUNT] = {
     "_gets_total", "_get_tables_total", "_get_blocks_read_total", "_get_bytes_read_total",
-    "_iter_seeks_total", "_iter_blocks_read_total", "_compactions_total", "_write_stall_us_total"};
+    "_iter_seeks_total", "_iter_blocks_read_total", "_compactions_total", "_write_stall_us_total",
+    "_wal_bytes_total", "_flush_bytes_total", "_compaction_write_bytes_total"};
 
 typedef struct stat_snap {
     uint64_t v[ST__COUNT];
@@ -85,6 +89,19 @@ static void stat_delta(char *buf, size_t n, const stat_snap *a, const stat_snap 
         snprintf(buf, n, "na");
     else
         snprintf(buf, n, "%.0f", (double)(z->v[i] - a->v[i]) * scale);
+}
+
+/* Bytes the engine says it wrote between a and z (WAL, flushes,
+ * compactions); -1 when it does not export all three counters. */
+static double stat_written(const stat_snap *a, const stat_snap *z)
+{
+    double sum = 0;
+    for (int i = ST_WAL_BYTES; i <= ST_COMPACT_BYTES; i++) {
+        if (!a->have[i] || !z->have[i])
+            return -1;
+        sum += (double)(z->v[i] - a->v[i]);
+    }
+    return sum;
 }
 
 static void fmt_ratio(char *buf, size_t n, double num, double den)
@@ -285,6 +302,16 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     stat_ratio(sblk, sizeof sblk, &s0, &s1, ST_SEEK_BLOCKS, ST_SEEKS, 1);
     stat_delta(comp, sizeof comp, &s0, &s1, ST_COMPACTIONS, 1);
     stat_delta(stall, sizeof stall, &s0, &s1, ST_STALL_US, 1e-3);
+    double ewritten = stat_written(&s0, &s1);
+    char wamp_e[32];
+    if (ewritten < 0)
+        snprintf(wamp_e, sizeof wamp_e, "na");
+    else
+        fmt_ratio(wamp_e, sizeof wamp_e, ewritten, (double)user);
+    if (ewritten < 0 || b->engine_written_fresh < 0)
+        b->engine_written_fresh = -1;
+    else
+        b->engine_written_fresh += ewritten;
     double io_rd = ops ? (double)(io1.read_bytes - io0.read_bytes) / (double)ops : 0;
     double rss_mb = (double)dk__peak_rss() / 1048576.0;
     double p50 = dk__hist_quantile(&h, 0.50) / 1e3, p99 = dk__hist_quantile(&h, 0.99) / 1e3,
@@ -302,7 +329,8 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
            "", wamp, wbytes / 1048576.0, (double)user / 1048576.0, samp, (double)used / 1048576.0,
            (double)live / 1048576.0, speak, rss_mb);
     printf("%-16s   per get: %s tables, %s blocks, %s bytes read; per seek %s blocks;"
-           " compactions %s, write stalls %s ms\n", "", gtab, gblk, gbyt, sblk, comp, stall);
+           " compactions %s, write stalls %s ms; wamp by the engine's counters %s\n", "", gtab, gblk,
+           gbyt, sblk, comp, stall, wamp_e);
     b->ops_s[kind] = ops_s;
     printf("RESULT engine=%s bench=%s value=%u key=%u sync=%d threads=%u ops=%" PRIu64
            " secs=%.3f ops_s=%.0f mb_s=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.2f"
@@ -312,9 +340,9 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     if (kind == DK_BK_READWHILEWRITING)
         printf(" writes_s=%.0f write_p99_us=%.2f", wops / secs, dk__hist_quantile(&wh, 0.99) / 1e3);
     printf(" compaction=%s dist=%s samp_peak=%s du_peak_mb=%.2f get_tables=%s get_blocks=%s"
-           " get_bytes=%s seek_blocks=%s io_read_b_op=%.1f compactions=%s stall_ms=%s\n",
+           " get_bytes=%s seek_blocks=%s io_read_b_op=%.1f compactions=%s stall_ms=%s wamp_engine=%s\n",
            b->policy_ops ? b->o.compaction : "none", dk__bench_dists[b->o.dist], speak,
-           peak / 1048576.0, gtab, gblk, gbyt, sblk, io_rd, comp, stall);
+           peak / 1048576.0, gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e);
     print_timeline(b, kind, &ws[0]);
     fflush(stdout);
     for (unsigned i = 0; i < total; i++) {
@@ -339,6 +367,8 @@ static void table_bytes_sink(void *arg, const char *name, uint64_t value)
  * since its last fresh start. */
 int dk__bench_summary(bench *b)
 {
+    stat_snap s0, s1;
+    stat_read(b, &s0);
     int rc = dk__bench_flush(b);
     if (rc)
         return rc;
@@ -356,6 +386,13 @@ int dk__bench_summary(bench *b)
     dk__du(b->engine_dir, &used, &apparent);
     uint64_t live = dk__bench_live_count(b) * (b->o.key_size + b->o.value_size);
     double wbytes = (double)(io.write_bytes - b->io_fresh.write_bytes);
+    stat_read(b, &s1);
+    double ew = stat_written(&s0, &s1);
+    char wamp_e[32];
+    if (ew < 0 || b->engine_written_fresh < 0)
+        snprintf(wamp_e, sizeof wamp_e, "na");
+    else
+        fmt_ratio(wamp_e, sizeof wamp_e, b->engine_written_fresh + ew, (double)b->user_bytes_fresh);
     double peak = b->du_peak_fresh > (double)used ? b->du_peak_fresh : (double)used;
     char wamp[32], samp[32], speak[32];
     fmt_ratio(wamp, sizeof(wamp), wbytes, (double)b->user_bytes_fresh);
@@ -370,10 +407,10 @@ int dk__bench_summary(bench *b)
            (double)live / 1048576.0, speak, rss_mb);
     printf("RESULT engine=%s bench=summary value=%u key=%u sync=%d threads=%u compacted=%d"
            " wamp=%s samp=%s du_mb=%.1f live_mb=%.1f rss_mb=%.1f codec=%s compaction=%s"
-           " samp_peak=%s du_peak_mb=%.2f\n",
+           " samp_peak=%s du_peak_mb=%.2f wamp_engine=%s\n",
            b->o.engine, b->o.value_size, b->o.key_size, b->o.sync, b->o.threads, compacted,
            wamp, samp, (double)used / 1048576.0, (double)live / 1048576.0, rss_mb, b->codec,
-           b->policy_ops ? b->o.compaction : "none", speak, peak / 1048576.0);
+           b->policy_ops ? b->o.compaction : "none", speak, peak / 1048576.0, wamp_e);
     b->du_mb = (double)used / 1048576.0;
     b->live_mb = (double)live / 1048576.0;
     b->table_mb = -1;

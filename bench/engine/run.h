@@ -56,6 +56,7 @@ typedef struct bench {
     dk_io_counters io_fresh;       /* at the last fresh open */
     uint64_t user_bytes_fresh;     /* user bytes written since then */
     double du_peak_fresh;          /* peak du (bytes) since then */
+    double engine_written_fresh;   /* bytes the engine says it wrote since then; -1: unknown */
     const char *codec;             /* the codec of this round (--codec list) */
     double ops_s[DK_BK__COUNT];    /* this round's results, for the codec table */
     double du_mb, live_mb;         /* at this round's summary */

@@ -9,9 +9,11 @@
 #    and one local.mk, nothing in the sweep names it) are rows;
 #  - throughput and latencies are numbers in order (p50 <= p99 <= p99.9);
 #    write and space amplification (end and peak) are >= 1 for these
-#    disk engines and peak >= end; read amplification per get is a number
+#    disk engines and peak >= end, and so is the LSM engine's write
+#    amplification by its own counters; read amplification per get is a number
 #    for both engines where the workload reads, and what RocksDB does not
-#    count (blocks per scan, compactions, stalls) is "na", never a number;
+#    count (blocks per scan, compactions, stalls, its own bytes written)
+#    is "na", never a number;
 #  - report.md has a table per workload with a row per cell, and every
 #    plot it links exists and starts with the PNG signature.
 # Ends with "# dk-summary: P passed, F failed". Needs gnuplot (skips
@@ -47,7 +49,7 @@ def num(v):
     except ValueError:
         return None
 fields = ("workload dist engine policy rep ops secs ops_s p50_us p99_us p999_us load_ops_s wamp "
-          "wamp_main samp samp_peak get_tables get_blocks get_bytes seek_blocks io_read_b_op "
+          "wamp_engine wamp_main samp samp_peak get_tables get_blocks get_bytes seek_blocks io_read_b_op "
           "compactions stall_ms du_mb live_mb").split()
 with open(os.path.join(out, "runs.csv"), newline="") as f:
     r = csv.DictReader(f)
@@ -85,11 +87,13 @@ for x in runs:
         for k in ("get_tables", "get_blocks", "get_bytes"):
             check(v[k] is not None, "%s: %s = %s, expected a number" % (c, k, x[k]))
     if x["engine"] == "lsm":
+        check(v["wamp_engine"] is not None and v["wamp_engine"] >= 1,
+              c + ": wamp_engine = " + x["wamp_engine"] + ", expected >= 1")
         if x["workload"] == "scan-heavy":
             check(v["seek_blocks"] is not None, c + ": seek_blocks " + x["seek_blocks"])
         check(v["compactions"] is not None, c + ": compactions " + x["compactions"])
     else:   # what RocksDB does not count is na, never a number
-        for k in ("seek_blocks", "compactions", "stall_ms"):
+        for k in ("seek_blocks", "compactions", "stall_ms", "wamp_engine"):
             check(x[k] == "na", "%s: %s = %s, but the engine does not count it" % (c, k, x[k]))
 md = open(os.path.join(out, "report.md")).read()
 for w in workloads:

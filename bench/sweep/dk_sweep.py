@@ -51,7 +51,7 @@ DISTS = ("zipfian", "uniform")
 ADAPTERS = ("rocksdb", "leveldb")
 
 CSV_FIELDS = ["workload", "dist", "engine", "policy", "rep", "ops", "secs", "ops_s", "p50_us",
-              "p99_us", "p999_us", "load_ops_s", "wamp", "wamp_main", "samp", "samp_peak",
+              "p99_us", "p999_us", "load_ops_s", "wamp", "wamp_engine", "wamp_main", "samp", "samp_peak",
               "get_tables", "get_blocks", "get_bytes", "seek_blocks", "io_read_b_op",
               "compactions", "stall_ms", "du_mb", "live_mb"]
 
@@ -261,7 +261,8 @@ def run_cell(a, work, wl, dist, engine, policy, rep, logdir):
            "ops": m["ops"], "secs": m["secs"], "ops_s": m["ops_s"], "p50_us": m["p50_us"],
            "p99_us": m["p99_us"], "p999_us": m["p999_us"],
            "load_ops_s": res[load]["ops_s"] if load and load in res else "na",
-           "wamp": s["wamp"], "wamp_main": m["wamp"], "samp": s["samp"],
+           "wamp": s["wamp"], "wamp_engine": s.get("wamp_engine", "na"), "wamp_main": m["wamp"],
+           "samp": s["samp"],
            "samp_peak": s["samp_peak"], "get_tables": m["get_tables"],
            "get_blocks": m["get_blocks"], "get_bytes": m["get_bytes"],
            "seek_blocks": m["seek_blocks"], "io_read_b_op": m["io_read_b_op"],
@@ -436,7 +437,9 @@ def main(argv):
           "Cells show the median with (min–max) over the repetitions. ops/s and latencies are "
           "the measured phase's (readrandom for fill-read, mixed for the others, the writes and "
           "reads of timeseries); wamp and samp cover the whole run since the fresh start (load "
-          "included, no final compaction); samp peak is the largest du sampled every 100 ms over "
+          "included, no final compaction): wamp from the bytes the process wrote "
+          "(/proc/self/io), wamp eng from the engine's own counters (WAL, flush and compaction "
+          "bytes); samp peak is the largest du sampled every 100 ms over "
           "the live bytes at the end. Read amplification is per get of the measured phase "
           "(per scan for scan-heavy), counted by the engine: `na` where the engine does not "
           "count it (\"k na\": in k of the runs, e.g. samp of a timeseries run whose keys had "
@@ -446,9 +449,9 @@ def main(argv):
         scan = wl == "scan-heavy"
         md += ["## %s" % wl, "",
                "| engine | policy | keys | ops/s | p50 µs | p99 µs | p99.9 µs | load ops/s | wamp |"
-               " samp end | samp peak | tables/get | %s | KiB/get | compactions | stall ms |"
+               " wamp eng | samp end | samp peak | tables/get | %s | KiB/get | compactions | stall ms |"
                % ("blocks/scan" if scan else "blocks/get"),
-               "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+               "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
         wcells, wtl = {}, {}
         for d in a.dists:
             for (e, p) in rows:
@@ -458,10 +461,11 @@ def main(argv):
                 mid = runs_tl[len(runs_tl) // 2]
                 wtl[(d, e, p)] = (mid[1], mid[2])
                 kib = [num_or_na(r["get_bytes"]) for r in runs]
-                md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     e, p, d, median_cell(runs, "ops_s", 0, True), median_cell(runs, "p50_us", 1, False),
                     median_cell(runs, "p99_us", 1, True), median_cell(runs, "p999_us", 1, False),
                     median_cell(runs, "load_ops_s", 0, False), median_cell(runs, "wamp", 2, True),
+                    median_cell(runs, "wamp_engine", 2, False),
                     median_cell(runs, "samp", 2, False), median_cell(runs, "samp_peak", 2, False),
                     median_cell(runs, "get_tables", 2, False),
                     median_cell(runs, "seek_blocks" if scan else "get_blocks", 2, False),
