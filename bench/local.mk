@@ -12,6 +12,7 @@ bench_engine_dk_bench_LDADD = framework/libdynkv.la -lm
 # its quick mode, and a check of the shape of its outputs, in the suite.
 TESTS += bench/sweep/check-sweep.sh
 dist_noinst_SCRIPTS += bench/sweep/check-sweep.sh bench/sweep/dk_sweep.py
+EXTRA_DIST += bench/sweep/example.ini
 
 # Well under a second with the memory engine, so the tool cannot rot unnoticed.
 TESTS += bench/smoke.sh
