@@ -317,6 +317,11 @@ static void dispatch(dk_api_job *j)
         reply_now(j, 503, "overloaded", "cannot queue the request; retry");
 }
 
+void dk__api_dispatch(dk_api_job *j)
+{
+    dispatch(j);
+}
+
 static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw, size_t raw_len)
 {
     char msg[160];
@@ -547,6 +552,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
     j->op = DK_OP_OTHER;
     dk_vv_init(&j->context);
     dk_vv_init(&j->if_match);
+    if (api->auth && dk__api_authorize(j, r) != 0)
+        return;
 
     if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
         handle_key(j, r, r->path + 4, r->path_len - 4);
@@ -558,6 +565,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_LOCAL;
         j->op = DK_OP_GET;
         handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (dk__api_snapshot(j, r) == 0) {
+        /* /admin/snapshots (api_snapshot.c) */
     } else if (r->path_len > 7 && memcmp(r->path, "/admin/", 7) == 0 && dk__api_admin(j, r) == 0) {
         /* ring-move verbs (admin.c) */
     } else if (path_is(r, "/cluster")) {
@@ -598,6 +607,15 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         }
     } else if (path_is(r, "/metrics")) {
         j->op = DK_OP_METRICS;
+        if (r->method == HTTP_OPTIONS) {
+            /* The dashboard's preflight before it sends a token to another member. */
+            dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n"
+                              "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n"
+                              "Access-Control-Max-Age: 600\r\n");
+            j->status = 204;
+            job_send(j);
+            return;
+        }
         if (r->method != HTTP_GET) {
             reply_now(j, 405, "method_not_allowed", "use GET /metrics");
             return;
@@ -607,6 +625,7 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
     } else {
         reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
                   "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
-                  "/admin/repair, /admin/streams, and POST /admin/decommission, /admin/remove/{id}, /admin/cleanup");
+                  "/admin/repair, /admin/streams, /admin/snapshots, and POST /admin/decommission, /admin/remove/{id}, "
+                  "/admin/cleanup");
     }
 }

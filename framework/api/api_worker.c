@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/auth.h"
 #include "api/api_json.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
@@ -308,6 +309,12 @@ static int render_members(const dk_api_cluster_stats *cs, dk_buf *out)
     for (int s = DK_MEMBER_JOINING; s <= DK_MEMBER_REMOVED && !rc; s++)
         rc = dk_buf_printf(out, "dynkv_gossip_members{state=\"%s\"} %llu\n",
                            dk_member_state_name((dk_member_state)s), (unsigned long long)cs->members[s]);
+    if (!rc)
+        rc = dk_metrics_family(out, "dynkv_gossip_rejected_total", "counter",
+                               "Gossip messages dropped unused, by reason (removal: one update).");
+    for (int r = 0; r < DK_GOSSIP_REJ_N && !rc; r++)
+        rc = dk_buf_printf(out, "dynkv_gossip_rejected_total{reason=\"%s\"} %llu\n", dk_membership_reject_name(r),
+                           (unsigned long long)cs->gossip.rejected[r]);
     return rc;
 }
 
@@ -325,7 +332,8 @@ static void run_metrics(dk_api_job *j, dk_node *n)
     j->content_type = "text/plain; version=0.0.4; charset=utf-8";
     /* The dashboard served by one member reads every member's metrics. */
     dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n");
-    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0)
+    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0 ||
+        dk_auth_metrics_render(&j->body) != 0)
         dk__api_job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 
@@ -402,6 +410,7 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_ENDPOINTS: dk__api_run_endpoints(j); break;
     case JOB_INFO: dk__api_run_info(j); break;
     case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
+    case JOB_SNAPSHOT: dk__api_run_snapshot(j); break;
     }
 }
 

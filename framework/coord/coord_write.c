@@ -281,7 +281,16 @@ static void slot_failed(wslot *sl)
 typedef struct psend {
     wop *op;
     char id[DK_NODE_ID_MAX + 1];
+    uint64_t epoch;             /* counted until it settles (handoff.c) */
 } psend;
+
+/* The copy for p's pending replica has settled: acknowledged, kept as a
+ * durable hint, or given up. */
+static void psend_free(psend *p)
+{
+    dk__handoff_end(p->op->c, p->epoch);
+    free(p);
+}
 
 static void pending_hint_done(void *arg, int status)
 {
@@ -291,7 +300,7 @@ static void pending_hint_done(void *arg, int status)
     if (status)
         dk_log(DK_LOG_ERROR, "coordinator: pending replica %s may miss a write: keeping its hint failed: %s",
                p->id, dk_strerror(status));
-    free(p);
+    psend_free(p);
     wop_unref(op);
     dk__coord_release(c);
 }
@@ -309,7 +318,7 @@ static void pending_hint(psend *p)
         return;
     }
     dk_log(DK_LOG_WARN, "coordinator: pending replica %s misses a write (no hint kept)", p->id);
-    free(p);
+    psend_free(p);
 }
 
 static void pending_sent(void *arg, int status)
@@ -317,7 +326,7 @@ static void pending_sent(void *arg, int status)
     psend *p = arg;
     wop *op = p->op;
     if (status == 0)
-        free(p);
+        psend_free(p);
     else
         pending_hint(p);
     wop_unref(op);
@@ -339,6 +348,7 @@ static void wop_pending(wop *op)
         if (!p)
             continue;
         p->op = op;
+        p->epoch = dk__handoff_begin(c);
         snprintf(p->id, sizeof(p->id), "%.64s", pend[i].id);
         dk_metrics_add("coord_pending_writes_total", 1);
         dk__replica rep;

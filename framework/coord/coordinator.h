@@ -227,4 +227,17 @@ int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coor
  */
 int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg);
 
+/*
+ * The handoff check (rpc_handoff.h, handoff.c): whether writes for the
+ * nodes targets[0..n) are still on their way from this node. *epoch is the
+ * current epoch of the copies sent to pending replicas (a call may start a
+ * new one); *settled says every copy started in an earlier epoch was
+ * acknowledged or kept as a durable hint; *hinted counts the targets this
+ * node holds undelivered hints for. A move's driver that saw epoch e first
+ * knows every copy sent before that has settled once an answer with a
+ * later epoch is settled. Loop thread.
+ */
+void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
+                            uint32_t *hinted);
+
 #endif /* DK_COORDINATOR_H */

@@ -72,6 +72,14 @@ static hint_target *hints_find(dk_hints *h, const char *id)
     return NULL;
 }
 
+int dk_hints_holds(const dk_hints *h, const char *target)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->t[i].id, target) == 0)
+            return 1;
+    return 0;
+}
+
 static hint_target *hints_add_target(dk_hints *h, const char *id, size_t len)
 {
     char tmp[DK_NODE_ID_MAX + 1];

@@ -323,6 +323,9 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     case DK_MSG_STREAM_DONE:
         dk__stream_done_query(c, q, body);
         return;
+    case DK_MSG_HANDOFF_QUERY:
+        dk__handoff_serve(c, q, body);
+        return;
     case DK_MSG_SCAN_RANGE:
         dk__scan_serve(c, q, body);
         return;

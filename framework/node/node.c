@@ -34,6 +34,7 @@
 #include <openssl/crypto.h>
 
 #include "node/node.h"
+#include "node/snapshot.h"
 #include "dynkv/crdt.h"
 #include "base/log.h"
 #include "plugin/plugin_call.h"
@@ -351,13 +352,35 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     int durable = (dk_engine_caps(&probe) & DK_ENGINE_CAP_DURABLE) != 0;
     uint32_t incarnation = 0;
     int created = 0;
-    rc = dk_catalog_identity(n->catalog, cfg->node.id, !durable || !engine_dir_existed,
+    /* A restored snapshot: its actor's later counters were spent by writes
+     * it no longer has (a new incarnation), and it must get what it missed
+     * from its peers before it serves reads (data_lost), as a replaced
+     * node does. */
+    dk_snapshot_info restored;
+    int from_snapshot = dk_snapshot_restored(cfg->node.data_dir, &restored);
+    if (from_snapshot && strcmp(restored.node, cfg->node.id) != 0) {
+        snprintf(err, errlen, "%s holds a snapshot of node %s; it cannot start as node %s",
+                 cfg->node.data_dir, restored.node, cfg->node.id);
+        rc = DK_ECONFIG;
+        goto fail;
+    }
+    rc = dk_catalog_identity(n->catalog, cfg->node.id, !durable || !engine_dir_existed || from_snapshot,
                              &incarnation, &created, err, errlen);
     if (rc)
         goto fail;
+    if (from_snapshot) {
+        dk_log(DK_LOG_WARN, "node %s starts from snapshot %s taken at %lld ms: incarnation %u, getting "
+               "what it missed from its peers before it serves reads", cfg->node.id, restored.name,
+               (long long)restored.created_ms, incarnation);
+        if ((rc = dk_snapshot_restore_done(cfg->node.data_dir)) != 0) {
+            snprintf(err, errlen, "%s/" DK_SNAPSHOT_MARKER ": cannot remove: %s", cfg->node.data_dir,
+                     strerror(-rc));
+            goto fail;
+        }
+    }
     dk_actor_set(&n->actor, cfg->node.id, incarnation);
     n->new_catalog = created;
-    n->data_lost = created || !durable || !engine_dir_existed;
+    n->data_lost = created || !durable || !engine_dir_existed || from_snapshot;
     dk_log(DK_LOG_INFO, "node %s incarnation %u%s", cfg->node.id, incarnation,
            created ? " (new data directory)" : "");
 

@@ -22,6 +22,7 @@
 
 #include "node/store.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "node/object.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
@@ -109,6 +110,26 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
     return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+}
+
+/* A replica copy about to be merged into a local one that is damaged (the
+ * engine found its block corrupt, or it does not decode: DK_ECORRUPT,
+ * logged where found): the local copy counts as absent, so the copy is
+ * stored as it came. This is how read repair, hint replay and
+ * anti-entropy heal a damaged key; keeping the error would leave it
+ * unreadable for good. Client writes do not do this: a write built on
+ * an empty history would carry a version vector the lost one dominates. */
+static int store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    if (rc != DK_ECORRUPT)
+        return rc;
+    dk_log(DK_LOG_WARN, "store: the local copy of a %zu-byte key is damaged; a replica's copy replaces it",
+           key.len);
+    dk_metrics_add("store_damaged_copies_replaced_total", 1);
+    dk_object_free(obj);
+    dk_object_init(obj);
+    dk_buf_reset(raw);
+    return DK_ENOTFOUND;
 }
 
 int dk_store_is_live(const dk_object *obj, int64_t now_ms)
@@ -386,7 +407,7 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? dk_store_try_get(s, key, &op->before, &cur) : -ENOMEM;
+    rc = op ? store_damaged_as_absent(dk_store_try_get(s, key, &op->before, &cur), key, &op->before, &cur) : -ENOMEM;
     if (op)
         op->found = rc == 0;
     if (rc == DK_ENOTFOUND) {
@@ -465,7 +486,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     pthread_mutex_t *lock = store_lock_for(s, key);
     pthread_mutex_lock(lock);
-    rc = dk_store_get(s, key, &cur_raw, &cur);
+    rc = store_damaged_as_absent(dk_store_get(s, key, &cur_raw, &cur), key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
         rc = store_check_size(s, encoded.len, 0);
         if (rc == 0)
@@ -518,7 +539,7 @@ static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *
         dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
         goto done;
     }
-    rc = dk_store_get(s, key, cur_raw, &cur);
+    rc = store_damaged_as_absent(dk_store_get(s, key, cur_raw, &cur), key, cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
         dk_buf_reset(cur_raw);
         rc = store_check_size(s, encoded.len, 0);

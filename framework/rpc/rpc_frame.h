@@ -73,7 +73,9 @@ enum {
     DK_MSG_TREE = 19,          /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
     DK_MSG_KEYS_REQ = 20,      /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
     DK_MSG_KEYS = 21,          /* dk_msg_keys (rpc_ae.h): answer to KEYS_REQ */
-    DK_MSG__MAX = 21           /* numbers without a name in between are not valid types */
+    DK_MSG_HANDOFF_QUERY = 22, /* rpc_handoff.h: are writes for these nodes still on their way? */
+    DK_MSG_HANDOFF_STATE = 23, /* rpc_handoff.h: answer to HANDOFF_QUERY */
+    DK_MSG__MAX = 23           /* numbers without a name in between are not valid types */
 };
 
 typedef struct dk_frame_header {
