@@ -73,7 +73,7 @@ typedef struct dk_store_write {
      * must be dominated by the stored object's version (else DK_EPRECOND),
      * so it never sets a counter the object has not reached. A token's
      * counters are taken up to DK_STORE_CONTEXT_AHEAD past the stored
-     * ones (below). */
+     * ones. */
     int context_is_map;
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* */
