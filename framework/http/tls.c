@@ -17,6 +17,7 @@
  * reference, so a reload only swaps the pointer and drops the server's
  * reference; the old context goes when its last connection does.
  */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,22 +224,46 @@ int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain
     return 0;
 }
 
+/* Up to this much plaintext in several buffers (a response head and a
+ * small body) is copied together first: one record and one seal instead
+ * of one per buffer. */
+#define TLS_COALESCE (16 * 1024)
+
+static int tls_write1(dk_tls_conn *c, const void *p, size_t len)
+{
+    if (len > INT_MAX || SSL_write(c->ssl, p, (int)len) != (int)len) {
+        ERR_clear_error();
+        c->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
 int dk_tls_conn_encrypt(dk_tls_conn *c, const uv_buf_t *b, unsigned n, dk_buf *out)
 {
     if (c->failed || !SSL_is_init_finished(c->ssl))
         return -1;
-    for (unsigned i = 0; i < n; i++) {
-        if (b[i].len == 0)
-            continue;
-        if (SSL_write(c->ssl, b[i].base, (int)b[i].len) != (int)b[i].len) {
-            ERR_clear_error();
-            c->failed = 1;
-            return -1;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += b[i].len;
+    /* Records add 22 bytes (TLS 1.3) to 29 per 16 KiB: reserve once. */
+    if (dk_buf_reserve(out, total + (total / 16384 + n + 1) * 64))
+        return -1;
+    if (n > 1 && total <= TLS_COALESCE) {
+        char tmp[TLS_COALESCE];
+        size_t off = 0;
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(tmp + off, b[i].base, b[i].len);
+            off += b[i].len;
         }
-        if (tls_drain(c, out))
+        if (tls_write1(c, tmp, off))
             return -1;
+    } else {
+        for (unsigned i = 0; i < n; i++)
+            if (b[i].len && tls_write1(c, b[i].base, b[i].len))
+                return -1;
     }
-    return 0;
+    return tls_drain(c, out);
 }
 
 void dk_tls_conn_close_notify(dk_tls_conn *c, dk_buf *out)
