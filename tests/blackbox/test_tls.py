@@ -321,3 +321,53 @@ def test_malformed_http_over_tls_gets_400(tls_node):
                 got += chunk
     assert got.startswith(b"HTTP/1.1 400 "), got
     assert tls_node.request("GET", "/health").status == 200
+
+
+def test_reloads_under_load_on_two_loops(pki):
+    """Two loop threads share the context holder; SIGHUPs swap it while
+    clients on both loops make new connections and reuse old ones."""
+    import threading
+    n = TlsNode(pki, sets=["node.loop_threads=2"])
+    try:
+        n.start()
+        errors, done = [], threading.Event()
+
+        def client(i):
+            conn = None
+            try:
+                for j in range(400):
+                    if done.is_set():
+                        break
+                    if conn is None or j % 5 == 0:     # new connections and kept ones
+                        if conn:
+                            conn.close()
+                        conn = n.connection()
+                    conn.request("GET", "/health")
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        errors.append((i, j, r.status))
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                errors.append((i, repr(e)))
+            finally:
+                if conn:
+                    conn.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        pairs = [(pki["cert2"], pki["key2"]), (pki["cert"], pki["key"])]
+        for k in range(6):
+            cert, key = pairs[k % 2]
+            shutil.copy(cert, n.cert)
+            shutil.copy(key, n.key)
+            n.proc.send_signal(signal.SIGHUP)
+            wait_log(n, "TLS certificate reloaded", k + 1)
+        done.set()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors[:5]
+        assert n.alive()
+    finally:
+        rc = n.cleanup()
+    assert rc == 0, n.log_text[-4000:]
