@@ -10,7 +10,8 @@
  * The context: TLS 1.2 minimum (1.0 and 1.1 are refused with a
  * protocol_version alert), OpenSSL's default cipher lists, no
  * renegotiation (a client could make the server do one expensive
- * handshake after another on one connection), and SSL_MODE_RELEASE_BUFFERS
+ * handshake after another on one connection), ALPN "http/1.1" when the
+ * client offers it, and SSL_MODE_RELEASE_BUFFERS
  * so an idle connection does not pin its record buffers.
  *
  * The current context is a pointer under a mutex: SSL_new takes its own
@@ -51,6 +52,22 @@ static void tls_err_text(char *buf, size_t len, const char *fallback)
     ERR_clear_error();
 }
 
+/* ALPN: this listener speaks HTTP/1.1 only; a client that offers it gets
+ * it, one that offers only h2 gets no ALPN answer (and then falls back or
+ * gives up), never a protocol the parser would not understand. */
+static int tls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                    unsigned int inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x08http/1.1";
+    unsigned char *sel;
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
     char why[256];
@@ -63,6 +80,7 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_alpn_select_cb(ctx, tls_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_cert_file %s: cannot load a PEM certificate chain: %s",

@@ -144,6 +144,11 @@ def test_curl_with_the_ca_puts_and_gets(tls_node):
     assert r.returncode == 0, r
     assert b'"value":"' + dkbb.b64(b"over tls").encode() + b'"' in r.stdout
     # and the same through Python's ssl, checking the protocol it got
+    ctx = client_ctx(tls_node.ca)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", tls_node.port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            assert t.selected_alpn_protocol() == "http/1.1"
     conn = tls_node.connection()
     try:
         conn.request("GET", "/kv/tls-x")
