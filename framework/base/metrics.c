@@ -206,6 +206,8 @@ static const known_metric known[] = {
     {"hints_dropped_total", "Hints dropped because they were older than hint_window."},
     {"hints_replayed_total", "Hints delivered to their target and deleted."},
     {"hints_stored_total", "Hints stored for replicas that could not take a write."},
+    {"http_tls_handshake_failures_total", "HTTPS connections closed because their TLS handshake failed "
+                                          "(plain HTTP, old TLS version, untrusted client, bad record)."},
     {"lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},
     {"lsm_wal_bytes_dropped_total", "Bytes of torn WAL tails dropped at recovery."},
     {"merkle_rebuilds_total", "Anti-entropy Merkle trees rebuilt from a snapshot."},
