@@ -5,7 +5,9 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "cluster/cluster.h"
@@ -252,6 +254,19 @@ static void with_port(char *out, size_t len, const char *listen, int port)
     snprintf(out, len, "%.*s:%d", (int)host, listen, port);
 }
 
+
+/* Membership: another live process claims our id and we started last. A
+ * copied data directory must not serve as the node it copies (its writes
+ * would reuse the original's version-vector counters), so stop at once,
+ * exit status 1 as for any other refusal to start; nothing acknowledged is
+ * lost (the WAL holds it). */
+static void on_duplicate_id(void *arg, const char *why)
+{
+    (void)arg;
+    fprintf(stderr, "dynkvd: %s; refusing to run\n", why);
+    _exit(1);
+}
+
 int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
                      char *err, size_t errlen)
 {
@@ -304,6 +319,7 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .n_initial = n_initial,
         .on_change = on_members,
         .arg = c,
+        .on_duplicate = on_duplicate_id,
     };
     /* every message carries a MAC under the gossip key; without a key file
      * (protected mode) that key is public, so only loopback peers count */

@@ -652,6 +652,9 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
             continue;
         }
         m->self_floor = c->initial[i].incarnation;
+        if (c->initial[i].gossip_addr[0] && strcmp(c->initial[i].gossip_addr, self.gossip_addr) != 0 &&
+            dk__ms_parse_addr(c->initial[i].gossip_addr, &m->dup_sa) == 0)
+            snprintf(m->dup_addr, sizeof m->dup_addr, "%s", c->initial[i].gossip_addr);
         if (c->initial[i].incarnation >= self.incarnation)
             self.incarnation = c->initial[i].incarnation + 1;
     }
@@ -696,6 +699,7 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
         snprintf(m->seeds[m->n_seeds++], DK_MEMBER_ADDR_MAX, "%s", c->seeds[i]);
     }
     m->on_change = c->on_change;
+    m->on_duplicate = c->on_duplicate;
     m->arg = c->arg;
     return 0;
 }
@@ -769,7 +773,9 @@ int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
         dk__ms_self_set(m, DK_MEMBER_NORMAL);
         dk__ms_publish(m);
     }
-    if (m->n_seeds || m->n_recs > 1)
+    if (m->dup_addr[0])
+        dk__ms_duplicate_check(m);
+    else if (m->n_seeds || m->n_recs > 1)
         dk__ms_join_schedule(m, 0);
     *out = m;
     return 0;

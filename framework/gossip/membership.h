@@ -112,6 +112,10 @@ typedef struct dk_membership_conf {
     size_t n_initial;
     dk_membership_change_fn on_change;  /* may be NULL */
     void *arg;
+    /* Another live process claims this node's id (a copied data directory,
+     * a duplicate [node] id) and was there first: this node must not run. Called once on the loop thread with the
+     * reason; NULL: only logged. The owner stops the process. */
+    void (*on_duplicate)(void *arg, const char *why);
 } dk_membership_conf;
 
 typedef struct dk_membership_stats {

@@ -97,6 +97,11 @@ struct dk_membership {
     dk_membership_change_fn on_change;
     void *arg;
     int dirty;
+    void (*on_duplicate)(void *arg, const char *why);
+    /* Our persisted record lived at another address: ask it first
+     * (membership_tcp.c, dk__ms_duplicate_check). */
+    char dup_addr[DK_MEMBER_ADDR_MAX];
+    struct sockaddr_storage dup_sa;
 
     pthread_mutex_t mu;
     dk_member *view;
@@ -170,6 +175,10 @@ int dk__ms_tcp_listen(dk_membership *m);
 /* Start an exchange with sa (label names it in logs); returns 0 when it
  * started, 1 when one is already running, or a negative code. */
 int dk__ms_pp_start(dk_membership *m, const struct sockaddr_storage *sa, const char *label);
+/* At start, when our persisted record names another gossip address: a
+ * push-pull with that address before joining; a process there answering
+ * as our id stops this one (on_duplicate); anything else goes on to join. */
+void dk__ms_duplicate_check(dk_membership *m);
 /* The periodic exchange with a random member or seed. */
 void dk__ms_pp_random(dk_membership *m);
 void dk__ms_join_schedule(dk_membership *m, uint64_t delay_ms);

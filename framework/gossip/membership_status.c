@@ -109,9 +109,34 @@ static void ms_self_status(dk_membership *m, dk_member_status s, const char *why
  *   - and as always refute suspicion, death, removal, or an alive record
  *     newer than ours (we restarted and forgot it).
  */
+/*
+ * A record of our id, alive, from another gossip address, while we run:
+ * another process claims our id (a copied data directory, a duplicate
+ * [node] id). A node that starts where its persisted record says it lived
+ * elsewhere asks that address first (dk__ms_duplicate_check) and refuses
+ * to run if a process there answers as its id; one that was already
+ * running when the other appeared logs the clash and refutes, so the
+ * cluster keeps routing the id to it.
+ */
+static int ms_duplicate(dk_membership *m, const dk_member *u)
+{
+    const ms_rec *self = &m->recs[0];
+    if (!u->gossip_addr[0] || strcmp(u->gossip_addr, self->m.gossip_addr) == 0 || dk__ms_rank(u->state) != 0 ||
+        dk__ms_gone(u->status))
+        return 0;
+    if (u->incarnation >= self->m.incarnation) {
+        dk_log(DK_LOG_ERROR, "membership: another process at %s claims node id %s (a copied data directory "
+               "or a duplicate [node] id?); refuting", u->gossip_addr, self->m.id);
+        dk__ms_refute(m, u->incarnation);
+    }
+    return 1;
+}
+
 void dk__ms_apply_self(dk_membership *m, const dk_member *u)
 {
     ms_rec *self = &m->recs[0];
+    if (ms_duplicate(m, u))
+        return;
     if (!m->heard_self || dk__ms_newer(u, &m->heard))
         m->heard = *u;
     if (u->actor_inc > m->heard_actor_max)

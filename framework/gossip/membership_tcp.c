@@ -84,6 +84,7 @@ struct ms_conn {
     ms_conn *next;
     int outgoing, closing;
     int refused;                /* our answer to a push that failed its MAC: no exchange */
+    int dup_check;              /* the newcomer asking another claimant of its id */
     int open_handles;           /* tcp and timer; the last close frees */
     uint8_t hdr[4];
     size_t hdr_got;
@@ -279,6 +280,20 @@ static void pp_finish(ms_conn *c)
         }
         return;
     }
+    if (!strcmp(msg.from, m->recs[0].m.id) && c->outgoing && c->dup_check) {
+        /* The newcomer's check: a live process answers as this id. */
+        char why[400];
+        snprintf(why, sizeof why, "another live process at %s answers as node id %s: a copied data "
+                 "directory or a duplicate [node] id", c->peer, msg.from);
+        dk_log(DK_LOG_ERROR, "membership: %s; this node came last and refuses to run", why);
+        pp_close(c);
+        if (m->on_duplicate)
+            m->on_duplicate(m->arg, why);
+        return;
+    }
+    if (!strcmp(msg.from, m->recs[0].m.id) && !c->outgoing)
+        dk_log(DK_LOG_ERROR, "membership: %s exchanged state as node id %s, which is this node's: a copied "
+               "data directory or a duplicate [node] id (it should stop)", c->peer, msg.from);
     const uint8_t *p = msg.updates;
     dk_member u;
     if (strcmp(msg.from, m->recs[0].m.id))
@@ -500,6 +515,17 @@ static void ms_on_join_timer(uv_timer_t *t)
         return;
     }
     dk__ms_join_schedule(m, m->interval);   /* nothing to try yet */
+}
+
+void dk__ms_duplicate_check(dk_membership *m)
+{
+    dk_log(DK_LOG_INFO, "membership: %s lived at %s before: asking that address whether a process there "
+           "still claims the id", m->recs[0].m.id, m->dup_addr);
+    ms_conn *before = m->conns;
+    if (dk__ms_pp_start(m, &m->dup_sa, m->dup_addr) == 0 && m->conns && m->conns != before)
+        m->conns->dup_check = 1;        /* a failure joins as usual (pp_fail) */
+    else
+        dk__ms_join_schedule(m, 0);
 }
 
 void dk__ms_join_schedule(dk_membership *m, uint64_t delay_ms)
