@@ -121,8 +121,10 @@ static void ms_self_status(dk_membership *m, dk_member_status s, const char *why
 static int ms_duplicate(dk_membership *m, const dk_member *u)
 {
     const ms_rec *self = &m->recs[0];
-    if (!u->gossip_addr[0] || strcmp(u->gossip_addr, self->m.gossip_addr) == 0 || dk__ms_rank(u->state) != 0 ||
-        dk__ms_gone(u->status))
+    /* Before we heard of ourselves, such a record is our previous life
+     * (a wiped node back at a new address): the rules below apply. */
+    if (!m->heard_self || !u->gossip_addr[0] || strcmp(u->gossip_addr, self->m.gossip_addr) == 0 ||
+        dk__ms_rank(u->state) != 0 || dk__ms_gone(u->status))
         return 0;
     if (u->incarnation >= self->m.incarnation) {
         dk_log(DK_LOG_ERROR, "membership: another process at %s claims node id %s (a copied data directory "
