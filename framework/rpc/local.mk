@@ -6,7 +6,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_scan.c framework/rpc/rpc_scan.h \
 	framework/rpc/rpc_ae.c framework/rpc/rpc_ae.h \
 	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \
-	framework/rpc/rpc_server.c framework/rpc/rpc_client.c
+	framework/rpc/rpc_server.c framework/rpc/rpc_client.c \
+	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c
 
 check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc
 TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc
