@@ -958,32 +958,6 @@ static int cfg_same_listen(const char *a, const char *b)
 
 /* Every rule between keys; each failure goes to report, or ends the check
  * with err when report is NULL. Returns the number of failures. */
-static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
-                           void *arg)
-{
-    const char *where = c->path[0] ? c->path : "configuration";
-    static const struct { const char *a, *b; size_t oa, ob; } pairs[] = {
-        {"http_listen", "rpc_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.rpc_listen)},
-        {"rpc_listen", "gossip_listen", offsetof(dk_config, node.rpc_listen), offsetof(dk_config, node.gossip_listen)},
-        {"http_listen", "gossip_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.gossip_listen)},
-    };
-    int n = 0;
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        const char *va = (const char *)c + pairs[i].oa, *vb = (const char *)c + pairs[i].ob;
-        /* http and rpc may not share even a port-0 spelling (the existing
-         * rule); the gossip pairs only clash on a real port. */
-        if (i == 0 ? strcmp(va, vb) != 0 : !cfg_same_listen(va, vb))
-            continue;
-        snprintf(err, errlen, "%.300s: [node] %s and %s are both %.270s; expected two different addresses",
-                 where, pairs[i].a, pairs[i].b, va);
-        if (!report)
-            return 1;
-        report(arg, err);
-        n++;
-    }
-    return n;
-}
-
 /* Is the host of listen address a ("ip:port", "[ip6]:port", "name:port")
  * a loopback address: 127.0.0.0/8, ::1, ::ffff:127.x.y.z or localhost? */
 static int cfg_addr_loopback(const char *a)
@@ -1010,24 +984,52 @@ static int cfg_addr_loopback(const char *a)
     return strcmp(host, "localhost") == 0;
 }
 
+static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
+                           void *arg)
+{
+    const char *where = c->path[0] ? c->path : "configuration";
+    static const struct { const char *a, *b; size_t oa, ob; } pairs[] = {
+        {"http_listen", "rpc_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.rpc_listen)},
+        {"rpc_listen", "gossip_listen", offsetof(dk_config, node.rpc_listen), offsetof(dk_config, node.gossip_listen)},
+        {"http_listen", "gossip_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.gossip_listen)},
+    };
+    int n = 0;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *va = (const char *)c + pairs[i].oa, *vb = (const char *)c + pairs[i].ob;
+        /* http and rpc may not share even a port-0 spelling (the existing
+         * rule); the gossip pairs only clash on a real port. */
+        if (i == 0 ? strcmp(va, vb) != 0 : !cfg_same_listen(va, vb))
+            continue;
+        snprintf(err, errlen, "%.300s: [node] %s and %s are both %.270s; expected two different addresses",
+                 where, pairs[i].a, pairs[i].b, va);
+        if (!report)
+            return 1;
+        report(arg, err);
+        n++;
+    }
+    /* Protected mode: without a cluster key, cluster traffic is not
+     * authenticated by any secret, so it stays on loopback addresses. */
+    static const char *const listens[] = {"rpc_listen", "gossip_listen"};
+    for (int i = 0; i < 2 && !c->security.cluster_key_file[0] && !c->security.insecure; i++) {
+        const char *v = i == 0 ? c->node.rpc_listen : c->node.gossip_listen;
+        if (cfg_addr_loopback(v))
+            continue;
+        snprintf(err, errlen, "%.300s: [node] %s = %.270s is not a loopback address, but there is no "
+                 "[security] cluster_key_file: without a key anyone who reaches the port could join the "
+                 "cluster and read or write every key. Write a key with `dynkvd keygen PATH`, copy it to "
+                 "every node and set [security] cluster_key_file = PATH (or, on a network you trust "
+                 "completely, [security] insecure = true)", where, listens[i], v);
+        if (!report)
+            return 1;
+        report(arg, err);
+        n++;
+    }
+    return n;
+}
+
 int dk_config_check(const dk_config *c, char *err, size_t errlen)
 {
     const char *where = c->path[0] ? c->path : "configuration";
-    /* Protected mode: without a cluster key, cluster traffic is not
-     * authenticated by any secret, so it stays on loopback addresses. */
-    if (!c->security.cluster_key_file[0] && !c->security.insecure) {
-        const char *bad = !cfg_addr_loopback(c->node.rpc_listen) ? "rpc_listen" :
-                          !cfg_addr_loopback(c->node.gossip_listen) ? "gossip_listen" : NULL;
-        if (bad) {
-            snprintf(err, errlen, "%s: [node] %s = %s is not a loopback address, but there is no [security] "
-                     "cluster_key_file: without a key anyone who reaches the port could join the cluster and "
-                     "read or write every key. Write a key with `dynkvd keygen PATH`, copy it to every node and "
-                     "set [security] cluster_key_file = PATH (or, on a network you trust completely, "
-                     "[security] insecure = true)", where, bad,
-                     strcmp(bad, "rpc_listen") == 0 ? c->node.rpc_listen : c->node.gossip_listen);
-            return DK_ECONFIG;
-        }
-    }
     /* The crdt resolver is loaded on every node for CRDT objects; as the
      * resolver of plain values it would take a PUT's bytes for an
      * operation and refuse them all. */
