@@ -1020,7 +1020,28 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
                  "every node and set [security] cluster_key_file = PATH (or, on a network you trust "
                  "completely, [security] insecure = true)", where, listens[i], v);
         if (!report)
-            return 1;
+            return n + 1;
+        report(arg, err);
+        n++;
+    }
+    const dk_config_security *sec = &c->security;
+    const char *tls_msg = NULL;
+    if (!sec->tls_cert_file[0] != !sec->tls_key_file[0])
+        tls_msg = "[security] tls_cert_file and tls_key_file go together: set both for HTTPS, or neither";
+    if (tls_msg) {
+        snprintf(err, errlen, "%.300s: %s", where, tls_msg);
+        if (!report)
+            return n + 1;
+        report(arg, err);
+        n++;
+    }
+    if (sec->tls_ca_file[0]) {
+        /* Node-to-node TLS does not exist yet: refusing the key beats
+         * letting an operator believe the RPC is authenticated by it. */
+        snprintf(err, errlen, "%.300s: [security] tls_ca_file (TLS between nodes) is not supported yet; "
+                 "remove it (cluster traffic is authenticated with [security] cluster_key_file)", where);
+        if (!report)
+            return n + 1;
         report(arg, err);
         n++;
     }

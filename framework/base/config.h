@@ -81,7 +81,14 @@ typedef struct dk_config_storage {
     int sync;                                   /* bool, 1 */
     uint64_t memtable_size;                     /* bytes, 64MiB (1MiB..4GiB) */
     uint64_t block_cache_size;                  /* bytes, 128MiB (0..64GiB) */
+    uint64_t max_object_size;                   /* bytes, 4MiB (64KiB..DK_OBJECT_SIZE_LIMIT) */
 } dk_config_storage;
+
+/* The largest max_object_size: an object must fit one RPC frame
+ * (rpc_frame.h: 8 MiB) with room for the message around it (key, hint
+ * target, a stream batch's or a forward result's fields); rpc_frame.c
+ * checks this at compile time. */
+#define DK_OBJECT_SIZE_LIMIT (8u * 1024u * 1024u - 64u * 1024u)
 
 typedef struct dk_config_compaction {
     char policy[DK_CONFIG_NAME_MAX + 1];        /* plugin name, "leveled" */

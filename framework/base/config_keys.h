@@ -80,6 +80,7 @@ static const cfg_key cfg_keys[] = {
     K_NUM(storage, sync, CT_BOOL, 0, 1, "true"),
     K_NUM(storage, memtable_size, CT_SIZE, MIB, 4 * GIB, "64MiB"),
     K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * GIB, "128MiB"),
+    K_NUM(storage, max_object_size, CT_SIZE, 64 * KIB, DK_OBJECT_SIZE_LIMIT, "4MiB"),
 
     K_STR(compaction, policy, CF_ID, "leveled"),
 

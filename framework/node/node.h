@@ -45,6 +45,7 @@ typedef struct dk_node {
     dk_resolvers resolvers;             /* by object type: resolver, crdt */
     dk_actor actor;
     dk_cluster_key cluster_key;         /* [security] cluster_key_file, or the unkeyed one */
+    uint8_t context_key[DK_CLUSTER_KEY_LEN];    /* derived "context": MACs of context tokens */
     /* This start found no data of a previous life: a new data directory
      * (new_catalog), or an engine that is not durable or lost its folder.
      * The node must then get its ranges back before it serves reads. */

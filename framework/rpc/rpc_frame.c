@@ -47,6 +47,8 @@ static const char *const frame_names[DK_MSG__MAX + 1] = {
     [DK_MSG_TREE] = "TREE",
     [DK_MSG_KEYS_REQ] = "KEYS_REQ",
     [DK_MSG_KEYS] = "KEYS",
+    [DK_MSG_HANDOFF_QUERY] = "HANDOFF_QUERY",
+    [DK_MSG_HANDOFF_STATE] = "HANDOFF_STATE",
     [DK_MSG_AUTH] = "AUTH",
 };
 

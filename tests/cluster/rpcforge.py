@@ -25,7 +25,7 @@ TAG_LEN = 16
 
 HELLO, HELLO_ACK, ERROR, PUT_REPLICA, GET_REPLICA, REPLICA_VALUE, ACK = 1, 2, 3, 4, 5, 6, 7
 PING, PONG, FORWARD_WRITE, FORWARD_RESULT = 8, 9, 10, 11
-AUTH = 22
+AUTH = 24
 
 
 # -- CRC-32C (Castagnoli), masked as in util/crc32c.h ------------------------
