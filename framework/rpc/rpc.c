@@ -264,6 +264,14 @@ static void conn_timer_cb(uv_timer_t *t)
         return;
     }
     if (c->state == CONN_READY) {
+        /* Timers run before I/O in a loop iteration: after a stall of the
+         * loop, bytes that did arrive in time are still unread. Give them
+         * one poll before deciding. */
+        if (!c->frame_grace) {
+            c->frame_grace = 1;
+            uv_timer_start(&c->timer, conn_timer_cb, 1, 0);
+            return;
+        }
         c->r->st.frame_timeouts++;
         dk__rpc_refusal(c->r, "rpc: connection %s %s: a frame began %llu ms ago and is still incomplete; "
                         "closing that connection", c->inbound ? "from" : "to", c->addr,
@@ -426,10 +434,11 @@ void dk__rpc_conn_process(rpc_conn *c)
         if (c->roff == c->rbuf.len || paused) {
             if (c->frame_timer)
                 uv_timer_stop(&c->timer);
-            c->frame_timer = 0;
+            c->frame_timer = c->frame_grace = 0;
         } else if (!c->frame_timer || progressed) {
             uv_timer_start(&c->timer, conn_timer_cb, r->frame_timeout_ms, 0);
             c->frame_timer = 1;
+            c->frame_grace = 0;
         }
     }
     if (!c->reading && !c->close_after_flush && !(c->inbound && c->outstanding >= r->max_outstanding))

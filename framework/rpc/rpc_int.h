@@ -55,6 +55,7 @@ typedef struct rpc_conn {
     dk_msg_hello *hs;                   /* during the handshake: [0] initiator's HELLO, [1] acceptor's */
     int authed;                         /* frames carry MACs from now on */
     int frame_timer;                    /* the timer runs for a half-received frame */
+    int frame_grace;                    /* ...and has expired once: one more poll, then close */
     dk_rpc_mac mac_out, mac_in;
     TAILQ_ENTRY(rpc_conn) link;         /* r->inbound or peer->conns */
     /* inbound */
