@@ -17,7 +17,7 @@ EXTRA_DIST += bench/sweep/example.ini
 # Well under a second with the memory engine, so the tool cannot rot unnoticed.
 TESTS += bench/smoke.sh
 dist_noinst_SCRIPTS += bench/smoke.sh bench/run-engines.sh
-EXTRA_DIST += bench/engine/results-table.awk bench/README.md
+EXTRA_DIST += bench/engine/results-table.awk bench/README.md bench/rpc/cpu-per-put.py
 
 # The open-loop HTTP load generator of bench/load (run-node.sh, run-cluster.sh).
 noinst_PROGRAMS += bench/load/dk_load
@@ -33,3 +33,9 @@ EXTRA_DIST += bench/load/common.sh bench/load/README.md
 noinst_PROGRAMS += bench/metrics/dk_metrics_bench
 bench_metrics_dk_metrics_bench_SOURCES = bench/metrics/dk_metrics_bench.c
 bench_metrics_dk_metrics_bench_LDADD = framework/libdynkv.la -lpthread
+
+# The RPC frame MAC's CPU cost per frame (bench/results/rpc-auth-*.md);
+# built by `make`, not installed, run by hand.
+noinst_PROGRAMS += bench/rpc/dk_rpc_mac_bench
+bench_rpc_dk_rpc_mac_bench_SOURCES = bench/rpc/dk_rpc_mac_bench.c
+bench_rpc_dk_rpc_mac_bench_LDADD = framework/libdynkv.la

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/run.sh - install dependencies, build, and start a local 3-node
 # dynkv cluster (nodes on 127.0.0.1, .2 and .3, port 8080; data under
-# ./cluster, LSM engine, replication factor 3). Running it again restarts the
+# ./cluster, LSM engine, replication factor 3; `create` writes the cluster's
+# secret key to ./cluster/cluster.key and every node.ini names it, so gossip
+# and RPC between the nodes are authenticated). Running it again restarts the
 # same cluster with its data. Stop it with: tools/dynkv-cluster stop cluster
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

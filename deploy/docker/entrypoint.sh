@@ -11,6 +11,11 @@
 #                   seeds; those that do not resolve yet are left out
 #                   (while none resolves, it retries for up to 60 s)
 #   DYNKV_HTTP_PORT, DYNKV_RPC_PORT, DYNKV_GOSSIP_PORT  (8080, 7070, 7946)
+#   DYNKV_CLUSTER_KEY_FILE  the cluster's key (`dynkvd keygen`), e.g. from a
+#                   mounted Secret; copied to a private 0600 file first
+#                   (Secret volumes may be group-readable, which dynkvd
+#                   refuses). Required: the node listens on a non-loopback
+#                   address, which needs [security] cluster_key_file
 # Extra arguments are passed to dynkvd (e.g. --set storage.engine=memory).
 set -eu
 conf=/etc/dynkv/node.ini
@@ -21,6 +26,11 @@ if [ -n "${POD_IP:-}" ]; then
     set -- "$@" --set "node.http_listen=$POD_IP:${DYNKV_HTTP_PORT:-8080}" \
         --set "node.rpc_listen=$POD_IP:${DYNKV_RPC_PORT:-7070}" \
         --set "node.gossip_listen=$POD_IP:${DYNKV_GOSSIP_PORT:-7946}"
+fi
+if [ -n "${DYNKV_CLUSTER_KEY_FILE:-}" ]; then
+    key=${TMPDIR:-/tmp}/dynkv-cluster.key
+    (umask 077 && rm -f "$key" && cat "$DYNKV_CLUSTER_KEY_FILE" > "$key")
+    set -- "$@" --set "security.cluster_key_file=$key"
 fi
 if [ -n "${DYNKV_SEEDS:-}" ]; then
     # Seeds that resolve now are used; only when none does (DNS not ready

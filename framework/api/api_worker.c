@@ -282,6 +282,9 @@ static void cluster_counters(const dk_api_cluster_stats *cs)
         dk_metrics_set_counter("rpc_late_replies_total", r->late_replies);
         dk_metrics_set_counter("rpc_requests_received_total", r->requests_in);
         dk_metrics_set_counter("rpc_requests_sent_total", r->requests_out);
+        dk_metrics_set_counter("rpc_auth_failures_total", r->auth_failures);
+        dk_metrics_set_counter("rpc_connections_rejected_total", r->conns_rejected);
+        dk_metrics_set_counter("rpc_frame_timeouts_total", r->frame_timeouts);
     }
     if (cs->have_gossip) {
         const dk_membership_stats *g = &cs->gossip;

@@ -33,6 +33,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -958,6 +959,32 @@ static int cfg_same_listen(const char *a, const char *b)
 
 /* Every rule between keys; each failure goes to report, or ends the check
  * with err when report is NULL. Returns the number of failures. */
+/* Is the host of listen address a ("ip:port", "[ip6]:port", "name:port")
+ * a loopback address: 127.0.0.0/8, ::1, ::ffff:127.x.y.z or localhost? */
+static int cfg_addr_loopback(const char *a)
+{
+    char host[DK_CONFIG_ADDR_MAX + 1];
+    const char *end;
+    if (a[0] == '[') {
+        a++;
+        end = strchr(a, ']');
+    } else {
+        end = strrchr(a, ':');
+    }
+    size_t n = end ? (size_t)(end - a) : strlen(a);
+    if (n >= sizeof(host))
+        return 0;
+    memcpy(host, a, n);
+    host[n] = '\0';
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    return strcmp(host, "localhost") == 0;
+}
+
 static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
                            void *arg)
 {
@@ -978,6 +1005,23 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
                  where, pairs[i].a, pairs[i].b, va);
         if (!report)
             return 1;
+        report(arg, err);
+        n++;
+    }
+    /* Protected mode: without a cluster key, cluster traffic is not
+     * authenticated by any secret, so it stays on loopback addresses. */
+    static const char *const listens[] = {"rpc_listen", "gossip_listen"};
+    for (int i = 0; i < 2 && !c->security.cluster_key_file[0] && !c->security.insecure; i++) {
+        const char *v = i == 0 ? c->node.rpc_listen : c->node.gossip_listen;
+        if (cfg_addr_loopback(v))
+            continue;
+        snprintf(err, errlen, "%.300s: [node] %s = %.270s is not a loopback address, but there is no "
+                 "[security] cluster_key_file: without a key anyone who reaches the port could join the "
+                 "cluster and read or write every key. Write a key with `dynkvd keygen PATH`, copy it to "
+                 "every node and set [security] cluster_key_file = PATH (or, on a network you trust "
+                 "completely, [security] insecure = true)", where, listens[i], v);
+        if (!report)
+            return n + 1;
         report(arg, err);
         n++;
     }

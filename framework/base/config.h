@@ -72,6 +72,7 @@ typedef struct dk_config_cluster {
     int vv_prune_entries;                       /* 1..1000, 10 */
     int64_t vv_prune_age;                       /* ms, 7d */
     uint64_t stream_rate;                       /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
+    int max_rpc_connections;                    /* 1..1000000, 1024 accepted RPC connections at once */
 } dk_config_cluster;
 
 typedef struct dk_config_storage {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <openssl/crypto.h>
 
 #include "cluster/cluster.h"
 #include "cluster/rebalance.h"
@@ -277,15 +278,26 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     c->cfg = cfg;
     dk_ring_cell_init(&c->ring, NULL);
 
+    if (!node->cluster_key.keyed && cfg->security.insecure)
+        dk_log(DK_LOG_WARN, "[security] insecure = true and no cluster_key_file: RPC and gossip take cluster "
+               "traffic from any address, and anyone who knows the cluster name '%s' can join it and read "
+               "or write every key; set [security] cluster_key_file (`dynkvd keygen PATH`)", cfg->cluster.name);
+    uint8_t rpc_key[DK_CLUSTER_KEY_LEN];
+    dk_cluster_key_derive(&node->cluster_key, "rpc", rpc_key);
     dk_rpc_conf rc_conf = {
         .listen = cfg->node.rpc_listen,
         .cluster_name = cfg->cluster.name,
         .node_id = cfg->node.id,
         .incarnation = node->actor.incarnation,
+        .key = rpc_key,
+        .loopback_only = !node->cluster_key.keyed && !cfg->security.insecure,
+        .max_inbound = (uint32_t)cfg->cluster.max_rpc_connections,
+        .frame_timeout_ms = (uint64_t)cfg->cluster.request_timeout,
         .on_request = on_rpc,
         .arg = c,
     };
     int rc = dk_rpc_start(loop, &rc_conf, &c->rpc, err, errlen);
+    OPENSSL_cleanse(rpc_key, sizeof(rpc_key));
     if (rc)
         return rc;
 

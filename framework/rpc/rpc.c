@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include "base/log.h"
 #include "rpc/rpc_int.h"
 
@@ -100,7 +101,7 @@ void dk__rpc_release(dk_rpc *r)
     void *arg = r->done_arg;
     dk__rpc_client_free_peers(r);
     free(r->htab);
-    free(r->secret);
+    OPENSSL_cleanse(r->key, sizeof(r->key));
     free(r);
     if (done)
         done(arg);
@@ -159,10 +160,15 @@ int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *e
     memcpy(r->cluster, conf->cluster_name, cl + 1);
     strcpy(r->node_id, conf->node_id);
     r->incarnation = conf->incarnation;
-    if (conf->secret && *conf->secret && !(r->secret = strdup(conf->secret))) {
+    if (!conf->key) {
+        snprintf(err, errlen, "rpc: no cluster key given");
         free(r);
-        return -ENOMEM;
+        return DK_ECONFIG;
     }
+    memcpy(r->key, conf->key, DK_RPC_KEY_LEN);
+    r->loopback_only = conf->loopback_only;
+    r->max_inbound = conf->max_inbound ? conf->max_inbound : 1024;
+    r->frame_timeout_ms = conf->frame_timeout_ms ? conf->frame_timeout_ms : 2000;
     r->max_conns = conf->max_conns_per_peer ? conf->max_conns_per_peer : 2;
     r->max_outstanding = conf->max_outstanding ? conf->max_outstanding : 256;
     r->connect_timeout_ms = conf->connect_timeout_ms ? conf->connect_timeout_ms : 2000;
@@ -196,7 +202,7 @@ int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *e
     if (rc)
         return rpc_start_fail(r, rc, err, errlen, "listen on the rpc address");
     dk_log(DK_LOG_INFO, "rpc: node %s of cluster %s listening on %s (port %d)%s", r->node_id, r->cluster,
-           conf->listen, dk_rpc_port(r), r->secret ? ", shared secret required" : "");
+           conf->listen, dk_rpc_port(r), r->loopback_only ? " (protected mode: loopback peers only)" : "");
     *out = r;
     return 0;
 }
@@ -241,6 +247,9 @@ static void conn_handle_closed(uv_handle_t *h)
     dk_rpc *r = c->r;
     if (--c->handles == 0) {
         dk_buf_free(&c->rbuf);
+        dk_rpc_mac_free(&c->mac_in);
+        dk_rpc_mac_free(&c->mac_out);
+        free(c->hs);
         free(c);
     }
     dk__rpc_release(r);
@@ -254,8 +263,24 @@ static void conn_timer_cb(uv_timer_t *t)
         dk__rpc_conn_close(c, c->close_status);
         return;
     }
+    if (c->state == CONN_READY) {
+        /* Timers run before I/O in a loop iteration: after a stall of the
+         * loop, bytes that did arrive in time are still unread. Give them
+         * one poll before deciding. */
+        if (!c->frame_grace) {
+            c->frame_grace = 1;
+            uv_timer_start(&c->timer, conn_timer_cb, 1, 0);
+            return;
+        }
+        c->r->st.frame_timeouts++;
+        dk__rpc_refusal(c->r, "rpc: connection %s %s: a frame began %llu ms ago and is still incomplete; "
+                        "closing that connection", c->inbound ? "from" : "to", c->addr,
+                        (unsigned long long)c->r->frame_timeout_ms);
+        dk__rpc_conn_close(c, c->inbound ? DK_ETIMEOUT : -ECONNRESET);
+        return;
+    }
     if (c->inbound)
-        dk_log(DK_LOG_WARN, "rpc: connection from %s: no HELLO within %llu ms; closing it", c->addr,
+        dk_log(DK_LOG_WARN, "rpc: connection from %s: no completed handshake within %llu ms; closing it", c->addr,
                (unsigned long long)c->r->connect_timeout_ms);
     else
         dk_log(c->peer->failures ? DK_LOG_DEBUG : DK_LOG_WARN,
@@ -344,6 +369,7 @@ void dk__rpc_conn_process(rpc_conn *c)
 {
     dk_rpc *r = c->r;
     char err[160];
+    int progressed = 0, paused = 0;
     if (c->in_parse)
         return;
     c->in_parse = 1;
@@ -354,8 +380,10 @@ void dk__rpc_conn_process(rpc_conn *c)
                 uv_read_stop((uv_stream_t *)&c->tcp);
                 c->reading = 0;
             }
+            paused = 1;
             break;
         }
+        size_t tag = c->authed ? DK_RPC_TAG_LEN : 0;
         dk_frame_header h;
         dk_slice body;
         const uint8_t *p = c->rbuf.data + c->roff;
@@ -369,11 +397,26 @@ void dk__rpc_conn_process(rpc_conn *c)
             break;
         }
         if (n == 0) {
-            c->need = have >= DK_FRAME_HEADER_LEN ? DK_FRAME_HEADER_LEN + (size_t)h.body_len + DK_FRAME_TRAILER_LEN : 0;
+            c->need = have >= DK_FRAME_HEADER_LEN
+                      ? DK_FRAME_HEADER_LEN + (size_t)h.body_len + DK_FRAME_TRAILER_LEN + tag : 0;
+            break;
+        }
+        if (tag && have < (size_t)n + tag) {
+            c->need = (size_t)n + tag;
+            break;
+        }
+        if (tag && dk_rpc_mac_open(&c->mac_in, p, (size_t)n, p + n) != 0) {
+            r->st.auth_failures++;
+            dk__rpc_refusal(r, "rpc: frame %llu (%s) on connection %s %s has a wrong MAC: forged, replayed, "
+                            "reordered or after a dropped frame; closing that connection",
+                            (unsigned long long)c->mac_in.seq, dk_msg_type_name(h.type),
+                            c->inbound ? "from" : "to", c->addr);
+            dk__rpc_conn_close(c, -EACCES);
             break;
         }
         c->need = 0;
-        c->roff += (size_t)n;
+        c->roff += (size_t)n + tag;
+        progressed = 1;
         if (c->inbound)
             dk__rpc_server_frame(c, &h, body);
         else
@@ -384,6 +427,20 @@ void dk__rpc_conn_process(rpc_conn *c)
         return;
     if (c->roff == c->rbuf.len)
         c->roff = c->rbuf.len = 0;
+    if (c->state == CONN_READY && !c->close_after_flush) {
+        /* A frame that has begun to arrive must complete in time; frames
+         * left unread by backpressure are this node's wait, not the
+         * sender's. */
+        if (c->roff == c->rbuf.len || paused) {
+            if (c->frame_timer)
+                uv_timer_stop(&c->timer);
+            c->frame_timer = c->frame_grace = 0;
+        } else if (!c->frame_timer || progressed) {
+            uv_timer_start(&c->timer, conn_timer_cb, r->frame_timeout_ms, 0);
+            c->frame_timer = 1;
+            c->frame_grace = 0;
+        }
+    }
     if (!c->reading && !c->close_after_flush && !(c->inbound && c->outstanding >= r->max_outstanding))
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) == 0;
 }
@@ -410,10 +467,22 @@ static void conn_write_cb(uv_write_t *req, int status)
     }
 }
 
-/* Write the encoded frame(s) in *frame, taking its memory (*frame is left
- * empty, also on error). Returns 0 or a negative code. */
+/* Write the one encoded frame in *frame (with its MAC once the connection
+ * is authenticated), taking its memory (*frame is left empty, also on
+ * error). Returns 0 or a negative code. Frames are MACed in the order they
+ * are queued, which is the order they reach the socket. */
 int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame)
 {
+    if (c->authed) {
+        uint8_t tag[DK_RPC_TAG_LEN];
+        int rc = dk_rpc_mac_seal(&c->mac_out, frame->data, frame->len, tag);
+        if (!rc)
+            rc = dk_buf_append(frame, tag, sizeof(tag));
+        if (rc) {
+            dk_buf_free(frame);
+            return rc;
+        }
+    }
     rpc_wreq *w = malloc(sizeof(*w));
     if (!w) {
         dk_buf_free(frame);
@@ -502,70 +571,4 @@ void dk__rpc_conn_refuse(rpc_conn *c, int code, const char *msg)
     c->close_after_flush = 1;
     c->close_status = code;
     uv_timer_start(&c->timer, conn_timer_cb, c->r->connect_timeout_ms, 0);
-}
-
-/* ---- handshake messages ------------------------------------------------------ */
-
-/* Append this node's HELLO body (fresh nonce, MAC when a secret is set). */
-int dk__rpc_hello_encode(dk_rpc *r, dk_buf *body)
-{
-    dk_msg_hello m;
-    memset(&m, 0, sizeof(m));
-    m.proto_version = DK_RPC_PROTO_VERSION;
-    strcpy(m.cluster, r->cluster);
-    strcpy(m.node_id, r->node_id);
-    m.incarnation = r->incarnation;
-    int rc = uv_random(NULL, NULL, m.nonce, sizeof(m.nonce), 0, NULL);
-    if (rc)
-        return rc;
-    if (r->secret) {
-        rc = dk_hello_mac(r->secret, &m, m.mac);
-        if (rc)
-            return rc;
-        m.has_mac = 1;
-    }
-    return dk_msg_hello_encode(body, &m);
-}
-
-/*
- * Check the other side's HELLO or HELLO_ACK body: protocol version, cluster
- * name, MAC (when this node has a secret) and, for the client, the node id
- * it expected at that address. Returns 0 and sets c->peer_id, or a code
- * (DK_ECORRUPT, DK_EUNSUPPORTED, DK_ECONFIG, -EACCES) with msg set; counts
- * the failure in the stats.
- */
-int dk__rpc_hello_check(dk_rpc *r, rpc_conn *c, dk_slice body, const char *expect_id, char *msg,
-                        size_t msglen)
-{
-    dk_msg_hello m;
-    int rc = dk_msg_hello_decode(body, &m);
-    if (rc) {
-        snprintf(msg, msglen, "malformed HELLO");
-    } else if (m.proto_version != DK_RPC_PROTO_VERSION) {
-        rc = DK_EUNSUPPORTED;
-        snprintf(msg, msglen, "node %s speaks protocol version %u, node %s speaks %u", m.node_id,
-                 m.proto_version, r->node_id, DK_RPC_PROTO_VERSION);
-    } else if (strcmp(m.cluster, r->cluster) != 0) {
-        rc = DK_ECONFIG;
-        r->st.wrong_cluster++;
-        snprintf(msg, msglen, "node %s belongs to cluster '%s', node %s to cluster '%s'", m.node_id, m.cluster,
-                 r->node_id, r->cluster);
-    } else if (r->secret && (rc = dk_hello_verify(r->secret, &m)) != 0) {
-        rc = -EACCES;
-        if (m.has_mac)
-            snprintf(msg, msglen, "node %s sent a wrong HMAC: its shared secret differs from node %s's",
-                     m.node_id, r->node_id);
-        else
-            snprintf(msg, msglen, "node %s sent no HMAC but node %s requires the cluster's shared secret",
-                     m.node_id, r->node_id);
-    } else if (expect_id && strcmp(expect_id, m.node_id) != 0) {
-        rc = DK_ECONFIG;
-        snprintf(msg, msglen, "node %s answered where node %s was expected", m.node_id, expect_id);
-    }
-    if (rc) {
-        r->st.handshake_failures++;
-        return rc;
-    }
-    strcpy(c->peer_id, m.node_id);
-    return 0;
 }

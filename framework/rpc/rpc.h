@@ -4,12 +4,26 @@
  * One dk_rpc per libuv loop is both the server (it listens on the node's
  * rpc address and hands each request to a handler) and the client (it
  * keeps a small pool of connections to every peer it calls). Every
- * connection starts with a handshake: the side that connected sends HELLO
- * (protocol version, cluster name, node id, incarnation, nonce and, with a
- * shared secret, an HMAC), the acceptor checks it and answers HELLO_ACK or
- * an ERROR frame and closes. A connection carries requests in one
- * direction only, from the connecting side to the acceptor; answers carry
- * the request's id and may come in any order.
+ * connection starts with a mutual challenge-response handshake under the
+ * cluster's RPC key (HELLO, HELLO_ACK, AUTH; rpc_auth.h), and every frame
+ * after it carries a MAC with a per-direction sequence number, so a
+ * process without the key can neither call nor answer, and a frame cannot
+ * be forged, replayed, reordered or dropped without the connection
+ * closing. Refusals are logged with the peer's address (rate-limited) and
+ * counted. A connection carries requests in one direction only, from the
+ * connecting side to the acceptor; answers carry the request's id and may
+ * come in any order.
+ *
+ * Bounds: at most max_inbound accepted connections at once (more are
+ * closed at once and counted); a frame that has begun to arrive must be
+ * complete within frame_timeout_ms, and a handshake within
+ * connect_timeout_ms, or the connection is closed. In protected mode
+ * (loopback_only: the node has no key file) connections from peers that
+ * are not on a loopback address are refused.
+ *
+ * Hooks for TLS: every byte written goes through dk__rpc_conn_send_buf and
+ * every byte read arrives in conn_read_cb (rpc.c); a TLS layer fits
+ * between those and the socket, under the frame MACs.
  *
  * Outgoing sockets are bound to the IP of the node's own listen address
  * before connecting (DESIGN.md section 6), so firewall rules between
@@ -24,7 +38,7 @@
  *                   reconnect backoff after a failure);
  *   DK_ECONFIG, -EACCES, DK_EUNSUPPORTED, DK_ECORRUPT
  *                   never sent: the peer refused the handshake (other
- *                   cluster, wrong secret, protocol version, other node id
+ *                   cluster, other key, protocol version, other node id
  *                   at that address) or spoke garbage;
  *   DK_ECLOSED      never answered: dk_rpc_stop was called.
  *
@@ -37,6 +51,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "dynkv/types.h"
+#include "rpc/rpc_auth.h"
 #include "rpc/rpc_frame.h"
 
 typedef struct dk_rpc dk_rpc;
@@ -66,7 +81,10 @@ typedef struct dk_rpc_conf {
     const char *cluster_name;       /* 1..64 bytes */
     const char *node_id;            /* [a-z0-9_-]{1,64} */
     uint32_t incarnation;           /* >= 1 */
-    const char *secret;             /* NULL or "" = no HMAC in the handshake */
+    const uint8_t *key;             /* DK_RPC_KEY_LEN bytes: the cluster's RPC key (required) */
+    int loopback_only;              /* protected mode: refuse peers not on loopback */
+    uint32_t max_inbound;           /* [1024] accepted connections open at once */
+    uint64_t frame_timeout_ms;      /* [2000] a half-received frame is dropped after this */
     uint32_t max_conns_per_peer;    /* [2] */
     uint32_t max_outstanding;       /* [256] requests in flight per connection */
     uint64_t connect_timeout_ms;    /* [2000] connect + handshake */
@@ -89,6 +107,9 @@ typedef struct dk_rpc_stats {
     uint64_t late_replies;          /* answers that arrived for no pending request */
     uint64_t requests_in;           /* requests handed to the handler (PINGs included) */
     uint64_t requests_out;          /* client requests written to a connection */
+    uint64_t auth_failures;         /* bad handshake proofs or frame MACs, either side */
+    uint64_t conns_rejected;        /* inbound connections closed at once: over the cap or not loopback */
+    uint64_t frame_timeouts;        /* connections closed for a frame not completed in time */
 } dk_rpc_stats;
 
 /*

@@ -273,8 +273,12 @@ static void conn_connected(uv_connect_t *req, int status)
     c->state = CONN_HELLO;
     dk_buf b = DK_BUF_INIT;
     int rc = dk__rpc_conn_start(c);
+    if (!rc && !(c->hs = calloc(2, sizeof(*c->hs))))
+        rc = -ENOMEM;
     if (!rc)
-        rc = dk__rpc_hello_encode(r, &b);
+        rc = dk__rpc_hello_make(r, &c->hs[0]);
+    if (!rc)
+        rc = dk_msg_hello_encode(&b, &c->hs[0]);
     if (!rc)
         rc = dk__rpc_conn_send(c, DK_MSG_HELLO, 0, b.data, b.len);
     dk_buf_free(&b);
@@ -380,6 +384,38 @@ void dk__rpc_client_closed(rpc_conn *c, int status)
         rpc_pump(p, r);
 }
 
+/* Check the acceptor's HELLO_ACK and its proof, then send AUTH with ours
+ * and key the connection. Returns 0 or a code with msg set. */
+static int client_ack(rpc_conn *c, dk_slice body, char *msg, size_t msglen)
+{
+    dk_rpc *r = c->r;
+    dk_msg_hello *acc = &c->hs[1];
+    int rc = dk__rpc_hello_check(r, body, c->peer->id, acc, msg, msglen);
+    if (rc)
+        return rc;
+    if (!acc->has_mac || dk_rpc_auth_check(r->key, "acceptor", &c->hs[0], acc, acc->mac) != 0) {
+        r->st.handshake_failures++;
+        r->st.auth_failures++;
+        snprintf(msg, msglen, "node %s failed to prove it holds the cluster key (wrong or no [security] "
+                 "cluster_key_file, or an impostor at that address)", acc->node_id);
+        return -EACCES;
+    }
+    dk_msg_auth a;
+    dk_buf b = DK_BUF_INIT;
+    rc = dk_rpc_auth_proof(r->key, "initiator", &c->hs[0], acc, a.mac);
+    if (!rc)
+        rc = dk_msg_auth_encode(&b, &a);
+    if (!rc)
+        rc = dk__rpc_conn_send(c, DK_MSG_AUTH, 0, b.data, b.len);
+    dk_buf_free(&b);
+    snprintf(c->peer_id, sizeof(c->peer_id), "%s", acc->node_id);
+    if (!rc)
+        rc = dk__rpc_conn_keys(c);
+    if (rc)
+        snprintf(msg, msglen, "cannot send AUTH: %s", dk_strerror(rc));
+    return rc;
+}
+
 /* The handshake answer: HELLO_ACK or the acceptor's ERROR. */
 static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
 {
@@ -388,7 +424,7 @@ static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     char msg[256];
     int rc;
     if (h->type == DK_MSG_HELLO_ACK) {
-        rc = dk__rpc_hello_check(r, c, body, p->id, msg, sizeof(msg));
+        rc = client_ack(c, body, msg, sizeof(msg));
     } else if (h->type == DK_MSG_ERROR) {
         dk_msg_error e;
         r->st.handshake_failures++;
@@ -411,7 +447,7 @@ static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         snprintf(msg, sizeof(msg), "expected HELLO_ACK, got %s", dk_msg_type_name(h->type));
     }
     if (rc) {
-        dk_log(DK_LOG_WARN, "rpc: handshake with node %s at %s failed: %s", p->id, c->addr, msg);
+        dk__rpc_refusal(r, "rpc: handshake with node %s at %s failed: %s", p->id, c->addr, msg);
         dk__rpc_conn_close(c, rc);
         return;
     }
@@ -434,7 +470,7 @@ void dk__rpc_client_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         client_hello(c, h, body);
         return;
     }
-    if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK) {
+    if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK || h->type == DK_MSG_AUTH) {
         r->st.bad_frames++;
         dk_log(DK_LOG_WARN, "rpc: %s from node %s at %s after the handshake; closing that connection",
                dk_msg_type_name(h->type), c->peer_id, c->addr);
@@ -487,7 +523,7 @@ int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t t
     if (r->stopping)
         return DK_ECLOSED;
     if (!cb || deadline_ms == 0 || !dk__rpc_id_ok(peer_id) || type == DK_MSG_HELLO ||
-        type == DK_MSG_HELLO_ACK || dk__rpc_parse_addr(peer_addr, &ss))
+        type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH || dk__rpc_parse_addr(peer_addr, &ss))
         return -EINVAL;
     rpc_peer *p = peer_get(r, peer_id, &ss, peer_addr);
     if (!p)

@@ -18,9 +18,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include "rpc/rpc_frame.h"
 #include "rpc/rpc_wire.h"
 #include "util/coding.h"
@@ -52,6 +49,7 @@ static const char *const frame_names[DK_MSG__MAX + 1] = {
     [DK_MSG_KEYS] = "KEYS",
     [DK_MSG_HANDOFF_QUERY] = "HANDOFF_QUERY",
     [DK_MSG_HANDOFF_STATE] = "HANDOFF_STATE",
+    [DK_MSG_AUTH] = "AUTH",
 };
 
 const char *dk_msg_type_name(uint8_t type)
@@ -259,38 +257,20 @@ int dk_msg_hello_decode(dk_slice body, dk_msg_hello *m)
     return rd_done(&r);
 }
 
-int dk_hello_mac(const char *secret, const dk_msg_hello *m, uint8_t mac[DK_HELLO_MAC_LEN])
+int dk_msg_auth_encode(dk_buf *out, const dk_msg_auth *m)
 {
-    size_t klen = secret ? strlen(secret) : 0;
-    if (klen == 0 || klen > INT32_MAX || !str_ok(m->cluster, sizeof(m->cluster), 1, 0) ||
-        !str_ok(m->node_id, sizeof(m->node_id), 1, 1))
-        return -EINVAL;
-    uint8_t msg[2 * (1 + DK_CLUSTER_NAME_MAX) + DK_HELLO_NONCE_LEN];
-    size_t n = 0, len = strlen(m->cluster);
-    n += dk_put_varint(msg + n, len);
-    memcpy(msg + n, m->cluster, len);
-    n += len;
-    len = strlen(m->node_id);
-    n += dk_put_varint(msg + n, len);
-    memcpy(msg + n, m->node_id, len);
-    n += len;
-    memcpy(msg + n, m->nonce, DK_HELLO_NONCE_LEN);
-    n += DK_HELLO_NONCE_LEN;
-    unsigned int out_len = 0;
-    if (!HMAC(EVP_sha256(), secret, (int)klen, msg, n, mac, &out_len) || out_len != DK_HELLO_MAC_LEN)
-        return DK_ECORRUPT;
-    return 0;
+    wr w;
+    wr_init(&w, out);
+    wr_bytes(&w, m->mac, sizeof(m->mac));
+    return wr_done(&w);
 }
 
-int dk_hello_verify(const char *secret, const dk_msg_hello *m)
+int dk_msg_auth_decode(dk_slice body, dk_msg_auth *m)
 {
-    uint8_t want[DK_HELLO_MAC_LEN];
-    int rc = dk_hello_mac(secret, m, want);
-    if (rc)
-        return rc;
-    if (!m->has_mac || CRYPTO_memcmp(want, m->mac, DK_HELLO_MAC_LEN) != 0)
-        return -EACCES;
-    return 0;
+    rd r;
+    rd_init(&r, body);
+    rd_fixed(&r, m->mac, sizeof(m->mac));
+    return rd_done(&r);
 }
 
 int dk_msg_error_encode(dk_buf *out, const dk_msg_error *m)

@@ -42,8 +42,10 @@
 #define DK_FRAME_MAX         (8u * 1024u * 1024u)
 #define DK_FRAME_BODY_MAX    (DK_FRAME_MAX - DK_FRAME_HEADER_LEN - DK_FRAME_TRAILER_LEN)
 
-/* The protocol (message set) version announced in HELLO. */
-#define DK_RPC_PROTO_VERSION 1u
+/* The protocol (message set) version announced in HELLO. 2: the
+ * challenge-response handshake and per-frame MACs of rpc_auth.h; a node of
+ * version 1 is refused with an ERROR naming both versions. */
+#define DK_RPC_PROTO_VERSION 2u
 
 #define DK_CLUSTER_NAME_MAX  64u
 #define DK_HELLO_NONCE_LEN   16u
@@ -75,7 +77,8 @@ enum {
     DK_MSG_KEYS = 21,          /* dk_msg_keys (rpc_ae.h): answer to KEYS_REQ */
     DK_MSG_HANDOFF_QUERY = 22, /* rpc_handoff.h: are writes for these nodes still on their way? */
     DK_MSG_HANDOFF_STATE = 23, /* rpc_handoff.h: answer to HANDOFF_QUERY */
-    DK_MSG__MAX = 23           /* numbers without a name in between are not valid types */
+    DK_MSG_AUTH = 24,          /* dk_msg_auth: the initiator's proof, ends the handshake */
+    DK_MSG__MAX = 24           /* numbers without a name in between are not valid types */
 };
 
 typedef struct dk_frame_header {
@@ -131,8 +134,8 @@ ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_
  * from body. All are pure and thread-safe.
  */
 
-/* HELLO and HELLO_ACK. The MAC is HMAC-SHA256 with the cluster's shared
- * secret over (cluster, node id, nonce) - see dk_hello_mac. */
+/* HELLO and HELLO_ACK. The initiator's HELLO carries no MAC; the
+ * acceptor's HELLO_ACK carries its proof over both HELLOs (rpc_auth.h). */
 typedef struct dk_msg_hello {
     uint32_t proto_version;                  /* DK_RPC_PROTO_VERSION */
     char cluster[DK_CLUSTER_NAME_MAX + 1];   /* 1..64 bytes, no NUL */
@@ -145,21 +148,12 @@ typedef struct dk_msg_hello {
 int dk_msg_hello_encode(dk_buf *out, const dk_msg_hello *m);
 int dk_msg_hello_decode(dk_slice body, dk_msg_hello *m);
 
-/*
- * HMAC-SHA256 keyed by secret (NUL-terminated, non-empty) over the
- * unambiguous encoding varint(len) cluster | varint(len) node_id | nonce.
- * Returns 0, -EINVAL (empty secret, bad lengths) or DK_ECORRUPT (OpenSSL
- * failed). dk_hello_verify recomputes it and compares in constant time:
- * 0 when m carries the right MAC, -EACCES otherwise (no MAC, wrong MAC).
- *
- * What it buys: a node without the secret cannot join or talk to the
- * cluster. What it does not: the nonce is the sender's own, so a recorded
- * HELLO can be replayed, and frames after the handshake are not
- * authenticated; on an untrusted network run the RPC port inside a VPN or
- * TLS tunnel.
- */
-int dk_hello_mac(const char *secret, const dk_msg_hello *m, uint8_t mac[DK_HELLO_MAC_LEN]);
-int dk_hello_verify(const char *secret, const dk_msg_hello *m);
+/* AUTH: the initiator's proof over both HELLOs (rpc_auth.h). */
+typedef struct dk_msg_auth {
+    uint8_t mac[DK_HELLO_MAC_LEN];
+} dk_msg_auth;
+int dk_msg_auth_encode(dk_buf *out, const dk_msg_auth *m);
+int dk_msg_auth_decode(dk_slice body, dk_msg_auth *m);
 
 /* ERROR: a dynkv or -errno code and a message (UTF-8, up to
  * DK_ERROR_MSG_MAX bytes, not NUL-terminated on the wire). */

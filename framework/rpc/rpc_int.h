@@ -18,7 +18,8 @@
 
 #define RPC_ADDR_TEXT 64
 
-enum { CONN_CONNECTING, CONN_HELLO, CONN_READY, CONN_CLOSING };
+/* CONN_AUTH: the acceptor sent HELLO_ACK and waits for AUTH. */
+enum { CONN_CONNECTING, CONN_HELLO, CONN_AUTH, CONN_READY, CONN_CLOSING };
 enum { OUT_WAITING, OUT_INFLIGHT, OUT_DEFERRED, OUT_DONE };
 
 struct rpc_conn;
@@ -42,7 +43,7 @@ typedef struct rpc_peer {
 typedef struct rpc_conn {
     dk_rpc *r;
     uv_tcp_t tcp;
-    uv_timer_t timer;                   /* connect + handshake deadline */
+    uv_timer_t timer;                   /* handshake deadline, then a half-received frame's */
     uv_connect_t connect_req;
     int inbound, state, handles, reading, in_parse, close_after_flush, close_status;
     size_t need;                        /* bytes the frame being received needs, 0 = unknown */
@@ -51,6 +52,11 @@ typedef struct rpc_conn {
     size_t roff;
     char addr[RPC_ADDR_TEXT];           /* the other end, for logs */
     char peer_id[DK_NODE_ID_MAX + 1];   /* authenticated once READY */
+    dk_msg_hello *hs;                   /* during the handshake: [0] initiator's HELLO, [1] acceptor's */
+    int authed;                         /* frames carry MACs from now on */
+    int frame_timer;                    /* the timer runs for a half-received frame */
+    int frame_grace;                    /* ...and has expired once: one more poll, then close */
+    dk_rpc_mac mac_out, mac_in;
     TAILQ_ENTRY(rpc_conn) link;         /* r->inbound or peer->conns */
     /* inbound */
     TAILQ_HEAD(, dk_rpc_req) reqs;      /* handed to the handler, unanswered */
@@ -94,7 +100,12 @@ struct dk_rpc {
     char cluster[DK_CLUSTER_NAME_MAX + 1];
     char node_id[DK_NODE_ID_MAX + 1];
     uint32_t incarnation;
-    char *secret;                       /* NULL = none */
+    uint8_t key[DK_RPC_KEY_LEN];
+    int loopback_only;
+    uint32_t max_inbound, n_inbound;
+    uint64_t frame_timeout_ms;
+    uint64_t log_window;                /* rate limit of refusal logs: window start (uv_now) */
+    uint32_t log_count, log_dropped;
     uint32_t max_conns, max_outstanding;
     uint64_t connect_timeout_ms, backoff_max_ms, probe_timeout_ms;
     dk_rpc_handler on_request;
@@ -128,9 +139,11 @@ int dk__rpc_id_ok(const char *s);
 int dk__rpc_conn_send_error(rpc_conn *c, uint64_t id, int code, const char *msg);
 void dk__rpc_conn_refuse(rpc_conn *c, int code, const char *msg);
 void dk__rpc_conn_process(rpc_conn *c);
-int dk__rpc_hello_encode(dk_rpc *r, dk_buf *body);
-int dk__rpc_hello_check(dk_rpc *r, rpc_conn *c, dk_slice body, const char *expect_id, char *msg,
+int dk__rpc_hello_make(dk_rpc *r, dk_msg_hello *m);
+int dk__rpc_hello_check(dk_rpc *r, dk_slice body, const char *expect_id, dk_msg_hello *m, char *msg,
                         size_t msglen);
+int dk__rpc_conn_keys(rpc_conn *c);
+void dk__rpc_refusal(dk_rpc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dk__rpc_release(dk_rpc *r);
 
 /* rpc_server.c */

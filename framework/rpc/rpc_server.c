@@ -1,6 +1,8 @@
 /*
- * rpc_server.c - the accepting side of the RPC transport: the handshake
- * check, dispatch of requests to the handler, and answers.
+ * rpc_server.c - the accepting side of the RPC transport: admission (the
+ * connection cap, loopback only in protected mode), the acceptor's half of
+ * the handshake (HELLO -> HELLO_ACK with its proof, then the initiator's
+ * AUTH), dispatch of requests to the handler, and answers.
  *
  * A request handed to the handler is a dk_rpc_req linked into its
  * connection. When the connection dies first, the request is only
@@ -15,14 +17,30 @@
  * this node's memory.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/log.h"
 #include "rpc/rpc_int.h"
 
+/* Is sa a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z)? */
+static int addr_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
 /* Listener callback (loop thread): accept one connection and wait for its
- * HELLO. */
+ * HELLO; over the cap, or from a non-loopback peer in protected mode,
+ * close it at once. */
 void dk__rpc_server_accept(uv_stream_t *listener, int status)
 {
     dk_rpc *r = listener->data;
@@ -36,12 +54,29 @@ void dk__rpc_server_accept(uv_stream_t *listener, int status)
         return;
     }
     TAILQ_INSERT_TAIL(&r->inbound, c, link);
+    r->n_inbound++;
     int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (!rc) {
         struct sockaddr_storage ss;
         int len = sizeof(ss);
+        memset(&ss, 0, sizeof(ss));
         if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
             dk__rpc_addr_text((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+        if (r->n_inbound > r->max_inbound) {
+            r->st.conns_rejected++;
+            dk__rpc_refusal(r, "rpc: refused connection from %s: %u connections open, the limit "
+                            "([cluster] max_rpc_connections)", c->addr, r->max_inbound);
+            dk__rpc_conn_close(c, -EMFILE);
+            return;
+        }
+        if (r->loopback_only && !addr_is_loopback(&ss)) {
+            r->st.conns_rejected++;
+            dk__rpc_refusal(r, "rpc: refused connection from %s: protected mode (no [security] "
+                            "cluster_key_file) accepts cluster traffic from loopback addresses only",
+                            c->addr);
+            dk__rpc_conn_close(c, -EACCES);
+            return;
+        }
         r->st.conns_accepted++;
         rc = dk__rpc_conn_start(c);
     }
@@ -51,6 +86,16 @@ void dk__rpc_server_accept(uv_stream_t *listener, int status)
     }
 }
 
+/* Refuse the handshake on c: log it with the address, answer an ERROR,
+ * close. */
+static void server_refuse(rpc_conn *c, int rc, const char *msg)
+{
+    dk__rpc_refusal(c->r, "rpc: refused connection from %s: %s", c->addr, msg);
+    dk__rpc_conn_refuse(c, rc, msg);
+}
+
+/* HELLO: check it, answer HELLO_ACK with this node's proof, wait for
+ * AUTH. */
 static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
 {
     dk_rpc *r = c->r;
@@ -59,22 +104,64 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     if (h->type != DK_MSG_HELLO) {
         r->st.handshake_failures++;
         snprintf(msg, sizeof(msg), "expected HELLO, got %s", dk_msg_type_name(h->type));
-        rc = DK_ECORRUPT;
-    } else {
-        rc = dk__rpc_hello_check(r, c, body, NULL, msg, sizeof(msg));
+        server_refuse(c, DK_ECORRUPT, msg);
+        return;
     }
+    c->hs = calloc(2, sizeof(*c->hs));
+    if (!c->hs) {
+        dk__rpc_conn_close(c, -ENOMEM);
+        return;
+    }
+    rc = dk__rpc_hello_check(r, body, NULL, &c->hs[0], msg, sizeof(msg));
     if (rc) {
-        dk_log(DK_LOG_WARN, "rpc: refused connection from %s: %s", c->addr, msg);
-        dk__rpc_conn_refuse(c, rc, msg);
+        server_refuse(c, rc, msg);
         return;
     }
     dk_buf b = DK_BUF_INIT;
-    rc = dk__rpc_hello_encode(r, &b);
+    dk_msg_hello *me = &c->hs[1];
+    rc = dk__rpc_hello_make(r, me);
+    if (!rc)
+        rc = dk_rpc_auth_proof(r->key, "acceptor", &c->hs[0], me, me->mac);
+    me->has_mac = 1;
+    if (!rc)
+        rc = dk_msg_hello_encode(&b, me);
     if (!rc)
         rc = dk__rpc_conn_send(c, DK_MSG_HELLO_ACK, h->request_id, b.data, b.len);
     dk_buf_free(&b);
     if (rc) {
         dk_log(DK_LOG_WARN, "rpc: cannot answer HELLO from %s: %s", c->addr, dk_strerror(rc));
+        dk__rpc_conn_close(c, rc);
+        return;
+    }
+    snprintf(c->peer_id, sizeof(c->peer_id), "%s", c->hs[0].node_id);
+    c->state = CONN_AUTH;
+}
+
+/* AUTH: the initiator's proof; with it the connection is ready. */
+static void server_auth(rpc_conn *c, const dk_frame_header *h, dk_slice body)
+{
+    dk_rpc *r = c->r;
+    char msg[256];
+    dk_msg_auth a;
+    if (h->type != DK_MSG_AUTH || dk_msg_auth_decode(body, &a) != 0) {
+        r->st.handshake_failures++;
+        snprintf(msg, sizeof(msg), "expected AUTH after HELLO_ACK, got %s%s", dk_msg_type_name(h->type),
+                 h->type == DK_MSG_AUTH ? " (malformed)" : "");
+        server_refuse(c, DK_ECORRUPT, msg);
+        return;
+    }
+    int rc = dk_rpc_auth_check(r->key, "initiator", &c->hs[0], &c->hs[1], a.mac);
+    if (rc) {
+        r->st.handshake_failures++;
+        r->st.auth_failures++;
+        snprintf(msg, sizeof(msg), "node %s failed to prove it holds the cluster key (wrong or no "
+                 "[security] cluster_key_file, or not a node of this cluster)", c->peer_id);
+        server_refuse(c, -EACCES, msg);
+        return;
+    }
+    rc = dk__rpc_conn_keys(c);
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: cannot key the connection from %s: %s", c->addr, dk_strerror(rc));
         dk__rpc_conn_close(c, rc);
         return;
     }
@@ -91,7 +178,11 @@ void dk__rpc_server_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         server_hello(c, h, body);
         return;
     }
-    if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK) {
+    if (c->state == CONN_AUTH) {
+        server_auth(c, h, body);
+        return;
+    }
+    if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK || h->type == DK_MSG_AUTH) {
         r->st.bad_frames++;
         dk_log(DK_LOG_WARN, "rpc: %s from %s after the handshake; closing that connection",
                dk_msg_type_name(h->type), c->addr);
@@ -139,6 +230,7 @@ void dk__rpc_server_closed(rpc_conn *c)
         q->conn = NULL;
     }
     c->outstanding = 0;
+    c->r->n_inbound--;
     TAILQ_REMOVE(&c->r->inbound, c, link);
 }
 
@@ -146,7 +238,7 @@ int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
 {
     rpc_conn *c = q->conn;
     dk_buf f = DK_BUF_INIT;
-    int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK ? -EINVAL
+    int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
                                                                : dk_frame_encode(&f, type, 0, q->id, body, len);
     if (c) {
         TAILQ_REMOVE(&c->reqs, q, link);

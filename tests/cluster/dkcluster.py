@@ -66,10 +66,10 @@ def have_engine(name):
     return dkbb.have_engine(name)
 
 
-def make(root, nodes, ip_prefix, engine="memory", sets=(), node_sets=None, name="dynkv"):
+def make(root, nodes, ip_prefix, engine="memory", sets=(), node_sets=None, name="dynkv", keyed=True):
     """Create (not start) a cluster folder under `root` with the fast timers."""
     c = tool.create(os.path.join(root, "c"), nodes, engine=engine, sets=FAST + list(sets),
-                    ip_prefix=ip_prefix, name=name, node_sets=node_sets)
+                    ip_prefix=ip_prefix, name=name, node_sets=node_sets, keyed=keyed)
     c = tool.Cluster(c.root, detach=False)
     ALL_CLUSTERS.append(c)
     return c

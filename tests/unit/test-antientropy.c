@@ -156,7 +156,7 @@ static void cluster_start(void)
         dk_rpc_conf rc = {
             .listen = "127.0.0.1:0", .cluster_name = "test", .node_id = n->id, .incarnation = 1,
             .connect_timeout_ms = 3000, .backoff_max_ms = 300, .probe_timeout_ms = 300,
-            .on_request = on_rpc, .arg = n,
+            .on_request = on_rpc, .arg = n, .key = (const uint8_t *)"test-cluster-rpc-key-32-bytes!!",
         };
         CU_ASSERT_EQUAL_FATAL(dk_rpc_start(&loop, &rc, &n->rpc, err, sizeof(err)), 0);
         snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%d", dk_rpc_port(n->rpc));

@@ -459,6 +459,41 @@ static void test_args_overrides(void)
     dk_config_free(&c);
 }
 
+static void test_protected_mode(void)
+{
+    static const struct { const char *rpc, *gossip; int ok; } cases[] = {
+        {"127.0.0.1:7070", "127.0.0.1:7946", 1}, {"127.9.8.7:1", "[::1]:2", 1},
+        {"[::ffff:127.0.0.2]:1", "localhost:2", 1}, {"0.0.0.0:7070", "127.0.0.1:7946", 0},
+        {"127.0.0.1:7070", "[::]:7946", 0}, {"10.1.2.3:7070", "127.0.0.1:7946", 0},
+        {"127.0.0.1:7070", "128.0.0.1:7946", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int mode = 0; mode < 3; mode++) {   /* no key; insecure; a key file */
+            dk_config c;
+            int exit_now = 0;
+            char rpc[80], gossip[80];
+            snprintf(rpc, sizeof rpc, "node.rpc_listen=%s", cases[i].rpc);
+            snprintf(gossip, sizeof gossip, "node.gossip_listen=%s", cases[i].gossip);
+            int rc = tc_args(&c, &exit_now, "--set", rpc, "--set", gossip, "--set",
+                             mode == 1 ? "security.insecure=true" : "security.insecure=false", "--set",
+                             mode == 2 ? "security.cluster_key_file=/k" : "security.cluster_key_file=", NULL);
+            int want_ok = cases[i].ok || mode > 0;
+            CU_ASSERT_EQUAL(rc == 0, want_ok);
+            if (!want_ok && rc == 0)
+                fprintf(stderr, "case %zu mode %d accepted\n", i, mode);
+            dk_config_free(&c);
+        }
+    }
+    /* The message says what to do. */
+    dk_config c;
+    dk_config_defaults(&c);
+    snprintf(c.node.gossip_listen, sizeof c.node.gossip_listen, "0.0.0.0:7946");
+    CU_ASSERT_EQUAL(dk_config_check(&c, tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT(strstr(tc_err, "[node] gossip_listen = 0.0.0.0:7946 is not a loopback address") != NULL);
+    CU_ASSERT(strstr(tc_err, "dynkvd keygen") && strstr(tc_err, "insecure = true"));
+    dk_config_free(&c);
+}
+
 static void test_args_errors(void)
 {
     dk_config c;
@@ -810,6 +845,7 @@ static CU_TestInfo tc_tests[] = {
     {"missing file", test_missing_file},
     {"--set overrides after the file", test_args_overrides},
     {"command line errors", test_args_errors},
+    {"protected mode: loopback listeners without a key", test_protected_mode},
     {"daemon-style error message", test_daemon_message},
     {"--help and --version", test_help_version},
     {"example file holds the defaults", test_example_file},

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "rpc/rpc_auth.h"
 #include "rpc/rpc_frame.h"
 #include "rpc/rpc_stream.h"
 #include "rpc/rpc_scan.h"
@@ -70,7 +71,7 @@ static void test_roundtrip_hello(void)
     for (int with_mac = 0; with_mac < 2; with_mac++) {
         dk_msg_hello h = sample_hello(), d;
         if (with_mac) {
-            CU_ASSERT_EQUAL(dk_hello_mac("s3cret", &h, h.mac), 0);
+            memset(h.mac, 0xa5, sizeof(h.mac));
             h.has_mac = 1;
         }
         dk_buf_reset(&body);
@@ -378,44 +379,83 @@ static void test_field_limits(void)
     dk_buf_free(&b);
 }
 
-static void test_hmac(void)
+/* Known answers, from Python:
+ *   lp = lambda s: bytes([len(s)]) + s
+ *   T = lp(b"dynkv-rpc") + pack("<I", 2) + lp(b"prod") + lp(b"node-1") + pack("<I", 3)
+ *       + bytes(range(16)) + lp(b"node-2") + pack("<I", 7) + bytes(range(16, 32))
+ *   hmac.new(bytes(range(32)), lp(ROLE) + T, sha256)
+ *   tag = hmac.new(i2a, pack("<Q", 5) + b"frame-bytes", sha256).digest()[:16] */
+static void test_auth_kat(void)
 {
-    /* Known answer: python3 -c "import hmac,hashlib; print(hmac.new(b's3cret',
-     * b'\x04prod\x06node-1' + bytes(range(16)), hashlib.sha256).hexdigest())" */
-    static const uint8_t known[32] = {
-        0xca, 0x26, 0x24, 0x6b, 0x68, 0x6c, 0x73, 0xb5, 0x8f, 0x59, 0x05, 0x2f, 0x66, 0x30, 0x34, 0xef,
-        0x8e, 0x00, 0x6d, 0x68, 0x59, 0x2b, 0xc6, 0x1c, 0xfe, 0x58, 0x25, 0xbc, 0x28, 0x66, 0x58, 0x5e};
-    dk_msg_hello h = sample_hello();
-    CU_ASSERT_EQUAL_FATAL(dk_hello_mac("s3cret", &h, h.mac), 0);
-    CU_ASSERT(memcmp(h.mac, known, 32) == 0);
+    static const uint8_t acceptor[32] = {
+        0x90, 0xe9, 0xf5, 0x0a, 0x30, 0x1e, 0x28, 0x40, 0xe0, 0x89, 0x31, 0x40, 0x11, 0x88, 0xe2, 0xa5,
+        0x43, 0x3b, 0x61, 0xe4, 0x79, 0x53, 0x57, 0x04, 0x74, 0xce, 0xbd, 0x0b, 0x82, 0x86, 0xb9, 0x89};
+    static const uint8_t initiator[32] = {
+        0xa6, 0xe5, 0x99, 0xe8, 0x66, 0x9c, 0x86, 0x4b, 0xf8, 0xc5, 0xeb, 0x91, 0x53, 0x0b, 0xc2, 0x3c,
+        0xff, 0x75, 0x19, 0xe9, 0x9a, 0x31, 0xe1, 0xc0, 0x4b, 0xfe, 0x3f, 0x1c, 0x05, 0x62, 0xcf, 0x2c};
+    static const uint8_t i2a_want[32] = {
+        0x0f, 0x8b, 0xda, 0x72, 0xdf, 0xc1, 0xe1, 0x62, 0xb9, 0xf8, 0x50, 0xea, 0x64, 0xa8, 0xa1, 0x1c,
+        0xf5, 0xc8, 0xbf, 0x9d, 0x2c, 0x60, 0xab, 0x92, 0xae, 0x58, 0xd0, 0x6c, 0x67, 0xe8, 0xc9, 0xba};
+    static const uint8_t tag5[16] = {0x1e, 0x45, 0x1b, 0x66, 0x72, 0x62, 0xc4, 0x72,
+                                     0xfd, 0xf2, 0xd7, 0xfc, 0x7f, 0xf9, 0x90, 0x8a};
+    uint8_t key[DK_RPC_KEY_LEN], mac[32], i2a[32], a2i[32], tag[16];
+    for (unsigned i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)i;
+    dk_msg_hello ini = sample_hello(), acc = sample_hello();
+    ini.proto_version = acc.proto_version = 2;
+    strcpy(acc.node_id, "node-2");
+    acc.incarnation = 7;
+    for (unsigned i = 0; i < DK_HELLO_NONCE_LEN; i++)
+        acc.nonce[i] = (uint8_t)(16 + i);
+    CU_ASSERT_EQUAL_FATAL(dk_rpc_auth_proof(key, "acceptor", &ini, &acc, mac), 0);
+    CU_ASSERT(memcmp(mac, acceptor, 32) == 0);
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "acceptor", &ini, &acc, acceptor), 0);
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "initiator", &ini, &acc, initiator), 0);
+    /* A proof is bound to its role, both nonces and both ids. */
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "initiator", &ini, &acc, acceptor), -EACCES);
+    dk_msg_hello t = acc;
+    t.nonce[3] ^= 1;
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "acceptor", &ini, &t, acceptor), -EACCES);
+    t = ini;
+    t.nonce[0] ^= 1;
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "acceptor", &t, &acc, acceptor), -EACCES);
+    t = ini;
+    strcpy(t.node_id, "node-3");
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "acceptor", &t, &acc, acceptor), -EACCES);
+    key[31] ^= 1;
+    CU_ASSERT_EQUAL(dk_rpc_auth_check(key, "acceptor", &ini, &acc, acceptor), -EACCES);
+    key[31] ^= 1;
 
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &h), -EACCES); /* has_mac not set */
-    h.has_mac = 1;
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &h), 0);
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cres", &h), -EACCES);
-    CU_ASSERT_EQUAL(dk_hello_verify("", &h), -EINVAL);
-    CU_ASSERT_EQUAL(dk_hello_verify(NULL, &h), -EINVAL);
+    CU_ASSERT_EQUAL_FATAL(dk_rpc_auth_session(key, &ini, &acc, i2a, a2i), 0);
+    CU_ASSERT(memcmp(i2a, i2a_want, 32) == 0 && memcmp(i2a, a2i, 32) != 0);
+    dk_rpc_mac m, v;
+    CU_ASSERT_EQUAL_FATAL(dk_rpc_mac_init(&m, i2a), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_rpc_mac_init(&v, i2a), 0);
+    m.seq = v.seq = 5;
+    CU_ASSERT_EQUAL(dk_rpc_mac_seal(&m, (const uint8_t *)"frame-bytes", 11, tag), 0);
+    CU_ASSERT(memcmp(tag, tag5, 16) == 0 && m.seq == 6);
+    /* The same frame at seq 6 (a replay) has another tag; at 5 it opens. */
+    uint8_t again[16];
+    CU_ASSERT_EQUAL(dk_rpc_mac_seal(&m, (const uint8_t *)"frame-bytes", 11, again), 0);
+    CU_ASSERT(memcmp(tag, again, 16) != 0);
+    CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytes", 11, tag), 0);
+    CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytes", 11, tag), -EACCES);
+    CU_ASSERT_EQUAL(v.seq, 6u);
+    CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytez", 11, again), -EACCES);
+    CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytes", 11, again), 0);
+    dk_rpc_mac_free(&m);
+    dk_rpc_mac_free(&v);
+    dk_rpc_mac_free(&v);
 
-    /* The MAC binds each field it covers. */
-    dk_msg_hello t = h;
-    strcpy(t.cluster, "prod2");
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
-    t = h;
-    strcpy(t.node_id, "node-2");
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
-    t = h;
-    t.nonce[15] ^= 1;
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
-    t = h;
-    t.mac[31] ^= 0x80;
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &t), -EACCES);
-
-    /* And survives the wire. */
+    /* AUTH survives the wire; its body is exactly the MAC. */
     dk_buf b = DK_BUF_INIT;
-    CU_ASSERT_EQUAL_FATAL(dk_msg_hello_encode(&b, &h), 0);
-    dk_msg_hello d;
-    CU_ASSERT_EQUAL_FATAL(dk_msg_hello_decode(dk_buf_slice(&b), &d), 0);
-    CU_ASSERT_EQUAL(dk_hello_verify("s3cret", &d), 0);
+    dk_msg_auth au, ad;
+    memcpy(au.mac, initiator, 32);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_auth_encode(&b, &au), 0);
+    CU_ASSERT_EQUAL(b.len, 32u);
+    CU_ASSERT_EQUAL(dk_msg_auth_decode(dk_buf_slice(&b), &ad), 0);
+    CU_ASSERT(memcmp(ad.mac, initiator, 32) == 0);
+    CU_ASSERT_EQUAL(dk_msg_auth_decode((dk_slice){b.data, 31}, &ad), DK_ECORRUPT);
     dk_buf_free(&b);
 }
 
@@ -1047,7 +1087,7 @@ static CU_TestInfo frame_tests[] = {
     {"every single-byte corruption is detected", test_every_byte_corruption},
     {"oversized, wrong magic, version, reserved, type", test_bad_headers},
     {"field limits on encode and decode", test_field_limits},
-    {"HELLO HMAC", test_hmac},
+    {"handshake proofs, session keys, frame MACs", test_auth_kat},
     {"SCAN_RANGE round trip, limits and span order", test_roundtrip_scan_range},
     {"SCAN_RESULT round trip, entry order and count", test_roundtrip_scan_result},
     {"anti-entropy messages round trip", test_roundtrip_ae},

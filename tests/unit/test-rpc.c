@@ -99,15 +99,29 @@ static void node_answer_all(node *n, int reverse)
     }
 }
 
+/* The RPC key of a test cluster: the secret's bytes, zero-padded (NULL:
+ * "default"). */
+static void test_key(const char *secret, uint8_t key[DK_RPC_KEY_LEN])
+{
+    memset(key, 0, DK_RPC_KEY_LEN);
+    snprintf((char *)key, DK_RPC_KEY_LEN, "%s", secret ? secret : "default");
+}
+
+static uint32_t g_max_inbound;          /* conf of the next node_start_at */
+static uint64_t g_frame_timeout_ms;
+
 static int node_start_at(node *n, const char *id, const char *cluster, const char *secret, const char *ip,
                          int port, uint32_t max_outstanding)
 {
     char listen[32], err[256];
+    uint8_t key[DK_RPC_KEY_LEN];
+    test_key(secret, key);
     snprintf(listen, sizeof(listen), "%s:%d", ip, port);
     dk_rpc_conf conf = {
-        .listen = listen, .cluster_name = cluster, .node_id = id, .incarnation = 1, .secret = secret,
+        .listen = listen, .cluster_name = cluster, .node_id = id, .incarnation = 1, .key = key,
         .max_outstanding = max_outstanding, .connect_timeout_ms = 300, .backoff_max_ms = 400,
-        .probe_timeout_ms = 300, .on_request = on_req, .arg = n,
+        .probe_timeout_ms = 300, .on_request = on_req, .arg = n, .max_inbound = g_max_inbound,
+        .frame_timeout_ms = g_frame_timeout_ms,
     };
     snprintf(n->id, sizeof(n->id), "%s", id);
     n->stopped = 0;
@@ -445,12 +459,15 @@ static void test_secret(void)
     CU_ASSERT_FATAL(node_start(&s1b, "s1b", "dk-test", "one") == 0);
     CU_ASSERT_FATAL(node_start(&s2, "s2", "dk-test", "two") == 0);
     CU_ASSERT_FATAL(node_start(&open_, "open", "dk-test", NULL) == 0);
-    CU_ASSERT(call_sync(&s1, &s1b, "same secret") == 0);
-    CU_ASSERT(call_sync(&s1, &s2, "other secret") == -EACCES);
-    CU_ASSERT(call_sync(&open_, &s2, "no secret") == -EACCES);
-    CU_ASSERT(call_sync(&s1, &open_, "peer without secret") == -EACCES);
-    CU_ASSERT(stats(&s2).handshake_failures == 2 && stats(&s2).requests_in == 0);
-    CU_ASSERT(stats(&s1).handshake_failures == 2);
+    CU_ASSERT(call_sync(&s1, &s1b, "same key") == 0);
+    CU_ASSERT(call_sync(&s1, &s2, "other key") == -EACCES);
+    CU_ASSERT(call_sync(&open_, &s2, "default key") == -EACCES);
+    CU_ASSERT(call_sync(&s1, &open_, "peer with the default key") == -EACCES);
+    /* The initiator finds the acceptor's proof wrong and never sends its
+     * own: the acceptor serves nothing. */
+    CU_ASSERT(stats(&s2).requests_in == 0 && stats(&open_).requests_in == 0);
+    CU_ASSERT(stats(&s1).handshake_failures == 2 && stats(&s1).auth_failures == 2);
+    CU_ASSERT(stats(&open_).auth_failures == 1);
     CU_ASSERT(stats(&s1).wrong_cluster == 0);
     node_stop(&s1);
     node_stop(&s1b);
@@ -496,6 +513,101 @@ static int raw_readable(int fd)
     return poll(&p, 1, 0) == 1;
 }
 
+typedef struct raw_session {
+    dk_rpc_mac out, in;
+} raw_session;
+
+static void raw_session_free(raw_session *s)
+{
+    dk_rpc_mac_free(&s->out);
+    dk_rpc_mac_free(&s->in);
+}
+
+/* Receive one frame (and, with tag, its MAC after it) on fd into in,
+ * waiting up to 2 s; returns the frame's length or -1. */
+static ssize_t raw_recv_frame(int fd, uint8_t *in, size_t cap, size_t tag, dk_frame_header *h, dk_slice *body)
+{
+    size_t have = 0;
+    uint64_t end = uv_hrtime() + 2000000000u;
+    while (uv_hrtime() < end && have < cap) {
+        /* The acceptor runs on this thread's loop: turn it while waiting. */
+        if (!raw_readable(fd)) {
+            uv_run(&loop, UV_RUN_ONCE);
+            continue;
+        }
+        ssize_t n = recv(fd, in + have, cap - have, MSG_DONTWAIT);
+        if (n <= 0)
+            return -1;
+        have += (size_t)n;
+        ssize_t f = dk_frame_decode(in, have, h, body, NULL, 0);
+        if (f < 0)
+            return -1;
+        if (f > 0 && have >= (size_t)f + tag)
+            return f;
+    }
+    return -1;
+}
+
+/* The initiator's half of the handshake on fd, as node id with the key of
+ * secret (test_key), cluster "dk-test"; keys *s. Returns 0, or -1 when the
+ * acceptor refused or proved nothing. */
+static int raw_handshake(int fd, const char *secret, const char *id, raw_session *s)
+{
+    uint8_t key[DK_RPC_KEY_LEN], in[4096];
+    dk_msg_hello hs[2];
+    dk_buf b = DK_BUF_INIT, f = DK_BUF_INIT;
+    test_key(secret, key);
+    memset(hs, 0, sizeof(hs));
+    hs[0].proto_version = DK_RPC_PROTO_VERSION;
+    strcpy(hs[0].cluster, "dk-test");
+    strcpy(hs[0].node_id, id);
+    hs[0].incarnation = 1;
+    hs[0].nonce[0] = (uint8_t)fd;
+    int ok = dk_msg_hello_encode(&b, &hs[0]) == 0 && dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, b.data, b.len) == 0 &&
+             raw_send(fd, f.data, f.len);
+    dk_frame_header h;
+    dk_slice body;
+    ok = ok && raw_recv_frame(fd, in, sizeof(in), 0, &h, &body) > 0 && h.type == DK_MSG_HELLO_ACK &&
+         dk_msg_hello_decode(body, &hs[1]) == 0 && hs[1].has_mac &&
+         dk_rpc_auth_check(key, "acceptor", &hs[0], &hs[1], hs[1].mac) == 0;
+    dk_msg_auth a;
+    dk_buf_reset(&b);
+    dk_buf_reset(&f);
+    ok = ok && dk_rpc_auth_proof(key, "initiator", &hs[0], &hs[1], a.mac) == 0 && dk_msg_auth_encode(&b, &a) == 0 &&
+         dk_frame_encode(&f, DK_MSG_AUTH, 0, 0, b.data, b.len) == 0 && raw_send(fd, f.data, f.len);
+    uint8_t i2a[DK_RPC_KEY_LEN], a2i[DK_RPC_KEY_LEN];
+    ok = ok && dk_rpc_auth_session(key, &hs[0], &hs[1], i2a, a2i) == 0 && dk_rpc_mac_init(&s->out, i2a) == 0 &&
+         dk_rpc_mac_init(&s->in, a2i) == 0;
+    dk_buf_free(&b);
+    dk_buf_free(&f);
+    return ok ? 0 : -1;
+}
+
+/* Send the frame in *f with its MAC (f keeps the frame, without the tag). */
+static int raw_send_sealed(int fd, raw_session *s, dk_buf *f)
+{
+    uint8_t tag[DK_RPC_TAG_LEN];
+    if (dk_rpc_mac_seal(&s->out, f->data, f->len, tag) != 0)
+        return 0;
+    return raw_send(fd, f->data, f->len) && raw_send(fd, tag, sizeof(tag));
+}
+
+/* A GET_REPLICA of body on a raw session; returns 1 when the answer echoes
+ * it with a right MAC. */
+static int raw_request(int fd, raw_session *s, uint64_t id, const char *body)
+{
+    dk_buf f = DK_BUF_INIT;
+    uint8_t in[4096];
+    dk_frame_header h;
+    dk_slice b;
+    int ok = dk_frame_encode(&f, DK_MSG_GET_REPLICA, 0, id, body, strlen(body)) == 0 && raw_send_sealed(fd, s, &f);
+    ssize_t n = ok ? raw_recv_frame(fd, in, sizeof(in), DK_RPC_TAG_LEN, &h, &b) : -1;
+    ok = n > 0 && h.request_id == id && b.len == strlen(body) && memcmp(b.ptr, body, b.len) == 0 &&
+         dk_rpc_mac_open(&s->in, in, (size_t)n, in + n) == 0;
+    dk_buf_free(&f);
+    return ok;
+}
+
 static void test_bad_frames(void)
 {
     node a = {0}, b = {0};
@@ -536,25 +648,20 @@ static void test_bad_frames(void)
     CU_ASSERT_FATAL(fds[3] >= 0);
     CU_ASSERT(raw_send(fds[3], hdr, sizeof(hdr)));
 
-    /* A correct handshake, then a PING with a corrupt body. */
-    f.data[f.len - 1] ^= 0x5a;
+    /* A correct handshake, then a PING with a corrupt body (and a right
+     * MAC over it). */
     fds[2] = raw_connect(b.port);
     CU_ASSERT_FATAL(fds[2] >= 0);
-    CU_ASSERT(raw_send(fds[2], f.data, f.len));
-    SPIN(raw_readable(fds[2]), 2000);
-    uint8_t in[512];
-    ssize_t got = recv(fds[2], in, sizeof(in), MSG_DONTWAIT);
-    dk_frame_header h;
-    dk_slice body;
-    char err[128];
-    CU_ASSERT(got > 0 && dk_frame_decode(in, (size_t)got, &h, &body, err, sizeof(err)) == got);
-    CU_ASSERT(h.type == DK_MSG_HELLO_ACK);
+    raw_session rs;
+    CU_ASSERT_FATAL(raw_handshake(fds[2], NULL, "raw", &rs) == 0);
     dk_buf p = DK_BUF_INIT;
     dk_msg_ping ping = {7};
+    dk_buf_reset(&hb);
     CU_ASSERT_FATAL(dk_msg_ping_encode(&hb, &ping) == 0);
     CU_ASSERT_FATAL(dk_frame_encode(&p, DK_MSG_PING, 0, 9, hb.data, hb.len) == 0);
     p.data[DK_FRAME_HEADER_LEN] ^= 1;
-    CU_ASSERT(raw_send(fds[2], p.data, p.len));
+    CU_ASSERT(raw_send_sealed(fds[2], &rs, &p));
+    raw_session_free(&rs);
 
     /* Silent after connecting: the handshake timer closes it. */
     fds[4] = raw_connect(b.port);
@@ -577,6 +684,139 @@ static void test_bad_frames(void)
     dk_buf_free(&p);
     node_stop(&a);
     node_stop(&b);
+    loop_teardown();
+}
+
+/* Send a HELLO of protocol version proto as "raw" on fd; returns the type
+ * of the answer frame, or -1. */
+static int raw_hello_only(int fd, uint32_t proto)
+{
+    dk_msg_hello m;
+    uint8_t in[4096];
+    memset(&m, 0, sizeof(m));
+    m.proto_version = proto;
+    strcpy(m.cluster, "dk-test");
+    strcpy(m.node_id, "raw");
+    m.incarnation = 1;
+    dk_buf b = DK_BUF_INIT, f = DK_BUF_INIT;
+    int ok = dk_msg_hello_encode(&b, &m) == 0 && dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, b.data, b.len) == 0 &&
+             raw_send(fd, f.data, f.len);
+    dk_buf_free(&b);
+    dk_buf_free(&f);
+    dk_frame_header h;
+    dk_slice body;
+    return ok && raw_recv_frame(fd, in, sizeof(in), 0, &h, &body) > 0 ? h.type : -1;
+}
+
+static void test_auth(void)
+{
+    node b = {0}, c = {0};
+    raw_session s;
+    loop_setup();
+    g_frame_timeout_ms = 300;
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    g_max_inbound = 2;
+    CU_ASSERT_FATAL(node_start(&c, "c", "dk-test", NULL) == 0);
+    g_max_inbound = 0;
+    g_frame_timeout_ms = 0;
+
+    /* A client with the key: requests and answers carry good MACs. */
+    int fd = raw_connect(b.port);
+    CU_ASSERT_FATAL(fd >= 0 && raw_handshake(fd, NULL, "raw", &s) == 0);
+    CU_ASSERT(raw_request(fd, &s, 1, "one"));
+    CU_ASSERT(raw_request(fd, &s, 2, "two"));
+    /* The same frame again (a replay): its MAC is for seq 2, not 3. */
+    dk_buf f = DK_BUF_INIT;
+    CU_ASSERT_FATAL(dk_frame_encode(&f, DK_MSG_GET_REPLICA, 0, 3, "x", 1) == 0);
+    uint8_t tag[DK_RPC_TAG_LEN];
+    CU_ASSERT_FATAL(dk_rpc_mac_seal(&s.out, f.data, f.len, tag) == 0);
+    CU_ASSERT(raw_send(fd, f.data, f.len) && raw_send(fd, tag, sizeof(tag)));
+    CU_ASSERT(raw_send(fd, f.data, f.len) && raw_send(fd, tag, sizeof(tag)));
+    SPIN(raw_closed(fd), 2000);
+    CU_ASSERT(raw_closed(fd));
+    CU_ASSERT(stats(&b).auth_failures == 1 && stats(&b).requests_in == 3);
+    raw_session_free(&s);
+    close(fd);
+
+    /* A flipped bit in a MAC closes the connection; nothing is served. */
+    fd = raw_connect(b.port);
+    CU_ASSERT_FATAL(fd >= 0 && raw_handshake(fd, NULL, "raw", &s) == 0);
+    CU_ASSERT_FATAL(dk_rpc_mac_seal(&s.out, f.data, f.len, tag) == 0);
+    tag[5] ^= 0x10;
+    CU_ASSERT(raw_send(fd, f.data, f.len) && raw_send(fd, tag, sizeof(tag)));
+    SPIN(raw_closed(fd), 2000);
+    CU_ASSERT(raw_closed(fd));
+    CU_ASSERT(stats(&b).auth_failures == 2 && stats(&b).requests_in == 3);
+    raw_session_free(&s);
+    close(fd);
+
+    /* Without the key: an AUTH with a made-up proof is refused, and a
+     * request right behind it is never served. */
+    fd = raw_connect(b.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(raw_hello_only(fd, DK_RPC_PROTO_VERSION) == DK_MSG_HELLO_ACK);
+    dk_buf ab = DK_BUF_INIT, af = DK_BUF_INIT;
+    dk_msg_auth a;
+    memset(&a, 0x42, sizeof(a));
+    CU_ASSERT_FATAL(dk_msg_auth_encode(&ab, &a) == 0 && dk_frame_encode(&af, DK_MSG_AUTH, 0, 0, ab.data, ab.len) == 0);
+    CU_ASSERT(raw_send(fd, af.data, af.len) && raw_send(fd, f.data, f.len) && raw_send(fd, tag, sizeof(tag)));
+    SPIN(raw_closed(fd), 2000);
+    CU_ASSERT(raw_closed(fd));
+    CU_ASSERT(stats(&b).auth_failures == 3 && stats(&b).requests_in == 3);
+    close(fd);
+
+    /* A request before AUTH is refused. */
+    fd = raw_connect(b.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(raw_hello_only(fd, DK_RPC_PROTO_VERSION) == DK_MSG_HELLO_ACK);
+    CU_ASSERT(raw_send(fd, f.data, f.len));
+    SPIN(raw_closed(fd), 2000);
+    CU_ASSERT(raw_closed(fd));
+    CU_ASSERT(stats(&b).requests_in == 3);
+    close(fd);
+
+    /* A version-1 node gets an ERROR naming both versions. */
+    fd = raw_connect(b.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(raw_hello_only(fd, 1) == DK_MSG_ERROR);
+    close(fd);
+
+    /* Half a frame after the handshake: closed after frame_timeout_ms. */
+    fd = raw_connect(b.port);
+    CU_ASSERT_FATAL(fd >= 0 && raw_handshake(fd, NULL, "raw", &s) == 0);
+    uint64_t t0 = uv_hrtime();
+    CU_ASSERT(raw_send(fd, f.data, DK_FRAME_HEADER_LEN + 1));
+    SPIN(raw_closed(fd), 2000);
+    CU_ASSERT(raw_closed(fd));
+    CU_ASSERT((uv_hrtime() - t0) / 1000000u >= 250);
+    CU_ASSERT(stats(&b).frame_timeouts == 1);
+    raw_session_free(&s);
+    close(fd);
+
+    /* The connection cap: the third connection to c is closed at once,
+     * the two first still work. */
+    int fds[3];
+    raw_session ss[2];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = raw_connect(c.port);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+        SPIN(stats(&c).conns_accepted + stats(&c).conns_rejected == (uint64_t)i + 1, 2000);
+    }
+    SPIN(raw_closed(fds[2]), 2000);
+    CU_ASSERT(raw_closed(fds[2]));
+    CU_ASSERT(stats(&c).conns_rejected == 1);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL(raw_handshake(fds[i], NULL, "raw", &ss[i]) == 0);
+        CU_ASSERT(raw_request(fds[i], &ss[i], 1, "capped"));
+        raw_session_free(&ss[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    dk_buf_free(&f);
+    dk_buf_free(&ab);
+    dk_buf_free(&af);
+    node_stop(&b);
+    node_stop(&c);
     loop_teardown();
 }
 
@@ -636,6 +876,16 @@ static void test_silent_peer(void)
     strcpy(m.cluster, "dk-test");
     strcpy(m.node_id, "ghost");
     m.incarnation = 1;
+    /* A's HELLO is in `in`; prove the key over both. */
+    dk_frame_header ah;
+    dk_slice abody;
+    dk_msg_hello ahello;
+    uint8_t key[DK_RPC_KEY_LEN];
+    test_key(NULL, key);
+    CU_ASSERT_FATAL(dk_frame_decode(in, sizeof(in), &ah, &abody, NULL, 0) > 0);
+    CU_ASSERT_FATAL(dk_msg_hello_decode(abody, &ahello) == 0);
+    CU_ASSERT_FATAL(dk_rpc_auth_proof(key, "acceptor", &ahello, &m, m.mac) == 0);
+    m.has_mac = 1;
     dk_buf hb = DK_BUF_INIT, f = DK_BUF_INIT;
     CU_ASSERT_FATAL(dk_msg_hello_encode(&hb, &m) == 0);
     CU_ASSERT_FATAL(dk_frame_encode(&f, DK_MSG_HELLO_ACK, 0, 0, hb.data, hb.len) == 0);
@@ -710,6 +960,7 @@ static CU_TestInfo rpc_tests[] = {
     {"peer down fails fast, then reconnects", test_peer_down_and_back},
     {"other cluster and other node refused", test_wrong_cluster},
     {"shared secret", test_secret},
+    {"authenticated handshake, frame MACs and limits", test_auth},
     {"malformed frames close one connection", test_bad_frames},
     {"silent peer: handshake timeout, probe closes", test_silent_peer},
     {"stop fails pending calls once", test_stop_fails_pending},
