@@ -172,6 +172,13 @@ def test_join_under_load(make_cluster):
     # Every acknowledged key at one through every node, right away: n4 turns
     # normal only once no write meant for it as a pending replica is still
     # in flight or waiting as a hint on another node (handoff_wait.h).
+    hw = {}
+    for line in request(n4, "GET", "/metrics").body.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("dynkv_handoff_wait"):
+            hw[parts[0][len("dynkv_"):]] = float(parts[1])
+    assert hw.get("handoff_waits_total", 0) >= 1, hw
+    print("  handoff check on n4: %r" % hw)
     bad = check_reads(c.nodes, acked, "one")
     assert not bad, "%d of %d reads at one missed right after the join, e.g. %r" % (
         len(bad), len(acked) * 4, bad[:5])
