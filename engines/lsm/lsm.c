@@ -120,8 +120,10 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
         return rc;
     }
     db->cur = nv;
-    if (e->has_log)
+    if (e->has_log) {
         db->flushed_seq = e->last_seq;
+        db->man_log_number = e->log_number;
+    }
     pthread_mutex_unlock(&db->mu);
     dk__lsm_version_retire(base, e);
     dk__lsm_version_unref(base);   /* our reference */
@@ -831,4 +833,5 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .stats = lsm_stats,
     .try_get = lsm_try_get,
     .write_async = lsm_write_async,
+    .checkpoint = dk__lsm_checkpoint_op,
 };

@@ -180,6 +180,7 @@ typedef struct dk_coord_write {
     dk_slice key, value;
     int tombstone;
     const dk_vv *context;               /* NULL: a blind write */
+    int context_is_map;                 /* a client's JSON map: checked by the store (store.h) */
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* (store.h) */
     const dk_vv *if_match;              /* DK_COND_IF_MATCH: NULL = "*" */

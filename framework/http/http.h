@@ -68,6 +68,8 @@ typedef struct dk_http_conf {
     uint64_t request_timeout_ms;/* [30000] a request still arriving after this: 408 */
     const struct dk_http_server *share; /* [NULL] accept on this server's socket
                                          * (another loop's) instead of binding */
+    struct dk_tls_server *tls;  /* [NULL] plain HTTP; else HTTPS only (http/tls.h;
+                                 * the caller keeps it until the server stopped) */
 } dk_http_conf;
 
 /* Counters of one server; read with dk_http_server_stats() from any thread. */

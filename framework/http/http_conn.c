@@ -33,6 +33,15 @@
  *
  * A graceful stop lets a request that is arriving finish arriving: a
  * client in the middle of sending a PUT gets its answer, not a reset.
+ *
+ * HTTPS (conf.tls) hooks in at two points and leaves the rest unaware of
+ * it: conn_read_cb turns what it read into plaintext first (conn_tls_in),
+ * and every write goes through conn_write, which encrypts the buffers
+ * into one ciphertext buffer and calls the caller's callback with the
+ * caller's request when that is written. Handshake bytes and alerts go out
+ * from the read side (conn_tls_send). An unfinished handshake or record
+ * counts as a request still arriving (the request deadline, not the idle
+ * one); the lingering close and the close paths send close_notify first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +52,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "base/log.h"
 #include "http/http.h"
+#include "http/tls.h"
 
 #define HTTP_READ_BUF   (64 * 1024)
 #define HTTP_LINGER_MS  2000
@@ -74,13 +85,14 @@ struct http_conn {
     dk_http_server *s;
     http_conn *prev, *next;
     dk__http_parse p;
+    dk_tls_conn *tls;               /* NULL: plain HTTP */
     dk_buf pend;                    /* read but not yet parsed (reading paused) */
     dk_http_exchange *xfirst, *xlast;
     uint32_t n_x;                   /* exchanges not yet fully written */
     uint32_t n_handler;             /* exchanges the handler still holds */
     int handles;
     int timer_mode;
-    unsigned reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
+    unsigned tls_dead : 1, reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
 };
 
 struct dk_http_server {
@@ -95,12 +107,15 @@ struct dk_http_server {
     void (*stop_done)(void *arg);
     void *stop_arg;
     _Atomic uint64_t accepted, open, requests, parse_errors, timeouts;
+    dk_buf tls_plain;               /* plaintext of the read being handled */
+    uv_buf_t tls_view;
     char rbuf[HTTP_READ_BUF];
 };
 
 static void conn_flush(http_conn *c);
 static void conn_arm(http_conn *c);
 static void conn_process_pend(http_conn *c);
+static void conn_stop_reading(http_conn *c);
 
 static void http_count(_Atomic uint64_t *ctr, int delta)
 {
@@ -116,6 +131,7 @@ static void http_maybe_stopped(dk_http_server *s)
         return;
     void (*done)(void *) = s->stop_done;
     void *arg = s->stop_arg;
+    dk_buf_free(&s->tls_plain);
     free(s);
     if (done)
         done(arg);
@@ -157,6 +173,7 @@ static void conn_close_cb(uv_handle_t *h)
         c->next->prev = c->prev;
     dk__http_parse_free(&c->p);
     dk_buf_free(&c->pend);
+    dk_tls_conn_free(c->tls);
     free(c);
     http_count(&s->open, -1);
     http_maybe_stopped(s);
@@ -170,6 +187,17 @@ static void conn_close(http_conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->tls) {
+        /* Best effort close_notify: only if nothing else waits to be
+         * written (uv_try_write refuses then), so no record is cut. */
+        dk_buf cn = DK_BUF_INIT;
+        dk_tls_conn_close_notify(c->tls, &cn);
+        if (cn.len) {
+            uv_buf_t b = uv_buf_init((char *)cn.data, (unsigned)cn.len);
+            (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+        dk_buf_free(&cn);
+    }
     dk_http_exchange *x = c->xfirst, *next;
     for (; x; x = next) {
         next = x->next;
@@ -183,6 +211,121 @@ static void conn_close(http_conn *c)
     }
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
     uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+/* ---- TLS hooks (conf.tls) ---------------------------------------------- */
+
+typedef struct tls_write {
+    uv_write_t wr;
+    http_conn *c;
+    uv_write_t *orig;               /* the caller's request, or NULL */
+    uv_write_cb cb;
+    dk_buf cipher;
+} tls_write;
+
+static void tls_write_cb(uv_write_t *wr, int status)
+{
+    tls_write *w = wr->data;
+    http_conn *c = w->c;
+    uv_write_t *orig = w->orig;
+    uv_write_cb cb = w->cb;
+    dk_buf_free(&w->cipher);
+    free(w);
+    if (cb) {
+        cb(orig, status);
+    } else if (!c->closing && (status < 0 || c->tls_dead)) {
+        conn_close(c);              /* an alert went out (or could not) */
+    }
+}
+
+/* Write ciphertext the SSL produced on its own (handshake, alerts, tickets,
+ * close_notify); takes out's bytes. Returns 0 or closes c. */
+static int conn_tls_send(http_conn *c, dk_buf *out)
+{
+    if (!out->len) {
+        dk_buf_free(out);
+        return 0;
+    }
+    tls_write *w = calloc(1, sizeof(*w));
+    if (!w) {
+        dk_buf_free(out);
+        conn_close(c);
+        return -1;
+    }
+    w->c = c;
+    w->cipher = *out;
+    dk_buf_init(out);
+    w->wr.data = w;
+    uv_buf_t b = uv_buf_init((char *)w->cipher.data, (unsigned)w->cipher.len);
+    if (uv_write(&w->wr, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb)) {
+        dk_buf_free(&w->cipher);
+        free(w);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every write of the connection: plain, or encrypted into one buffer whose
+ * write completes the caller's request req (req->data is left alone). */
+static int conn_write(http_conn *c, uv_write_t *req, const uv_buf_t *b, unsigned n, uv_write_cb cb)
+{
+    if (!c->tls)
+        return uv_write(req, (uv_stream_t *)&c->tcp, b, n, cb);
+    tls_write *w = calloc(1, sizeof(*w));
+    if (!w)
+        return UV_ENOMEM;
+    w->c = c;
+    w->orig = req;
+    w->cb = cb;
+    w->wr.data = w;
+    if (dk_tls_conn_encrypt(c->tls, b, n, &w->cipher)) {
+        dk_buf_free(&w->cipher);
+        free(w);
+        return UV_EPROTO;
+    }
+    uv_buf_t cb_buf = uv_buf_init((char *)w->cipher.data, (unsigned)w->cipher.len);
+    int rc = uv_write(&w->wr, (uv_stream_t *)&c->tcp, &cb_buf, 1, tls_write_cb);
+    if (rc) {
+        dk_buf_free(&w->cipher);
+        free(w);
+    }
+    return rc;
+}
+
+/* Decrypt what was read into the server's plaintext buffer and point *buf
+ * at it. Returns the plaintext length: 0 when there is none yet (the
+ * handshake goes on), -1 when c failed and is closing. */
+static ssize_t conn_tls_in(http_conn *c, const uv_buf_t **buf, size_t len)
+{
+    dk_http_server *s = c->s;
+    dk_buf out = DK_BUF_INIT;
+    char err[256];
+    int was_up = dk_tls_conn_established(c->tls);
+    dk_buf_reset(&s->tls_plain);
+    int rc = dk_tls_conn_feed(c->tls, (*buf)->base, len, &s->tls_plain, &out, err, sizeof(err));
+    if (rc) {
+        if (!was_up)
+            dk_tls_note_failure(&c->tcp, err);
+        else
+            dk_log(DK_LOG_DEBUG, "TLS: closing a connection after a bad record: %s", err);
+        c->tls_dead = 1;
+        c->no_more = 1;
+        conn_stop_reading(c);
+        if (out.len)
+            conn_tls_send(c, &out); /* the alert, then tls_write_cb closes */
+        else
+            conn_close(c);
+        dk_buf_free(&out);
+        return -1;
+    }
+    if (conn_tls_send(c, &out))
+        return -1;
+    s->tls_view = uv_buf_init((char *)s->tls_plain.data, (unsigned)s->tls_plain.len);
+    *buf = &s->tls_view;
+    if (!s->tls_plain.len)
+        conn_arm(c);
+    return (ssize_t)s->tls_plain.len;
 }
 
 static void conn_stop_reading(http_conn *c)
@@ -220,6 +363,12 @@ static void conn_finish(http_conn *c)
     }
     c->lingering = 1;
     c->shut.data = c;
+    if (c->tls) {
+        dk_buf cn = DK_BUF_INIT;
+        dk_tls_conn_close_notify(c->tls, &cn);
+        if (conn_tls_send(c, &cn))
+            return;
+    }
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, conn_shutdown_cb) ||
         (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb))) {
         conn_close(c);
@@ -291,7 +440,7 @@ static void conn_send_continue(http_conn *c)
         return;
     }
     w->data = c;
-    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, conn_continue_cb)) {
+    if (conn_write(c, w, &b, 1, conn_continue_cb)) {
         free(w);
         conn_close(c);
     }
@@ -316,7 +465,7 @@ static void conn_flush(http_conn *c)
         uv_buf_t b[2] = {uv_buf_init((char *)x->head.data, (unsigned)x->head.len),
                          uv_buf_init(x->body, (unsigned)x->body_len)};
         x->wr.data = x;
-        if (uv_write(&x->wr, (uv_stream_t *)&c->tcp, b, x->body_len ? 2 : 1, conn_write_cb)) {
+        if (conn_write(c, &x->wr, b, x->body_len ? 2 : 1, conn_write_cb)) {
             conn_close(c);
             return;
         }
@@ -467,6 +616,8 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->lingering || c->no_more)
         return;                     /* discarded */
+    if (c->tls && (nread = conn_tls_in(c, &buf, (size_t)nread)) <= 0)
+        return;                     /* buf now holds the plaintext */
     if (c->pend.len) {
         if (dk_buf_append(&c->pend, buf->base, (size_t)nread)) {
             conn_close(c);
@@ -493,7 +644,7 @@ static void conn_arm(http_conn *c)
     if (c->closing || c->lingering)
         return;
     const dk_http_conf *cf = &c->s->conf;
-    if (dk__http_parse_busy(&c->p) && !c->no_more) {
+    if ((dk__http_parse_busy(&c->p) || (c->tls && dk_tls_conn_busy(c->tls))) && !c->no_more) {
         if (c->timer_mode != T_REQUEST) {
             c->timer_mode = T_REQUEST;
             uv_timer_start(&c->timer, conn_timer_cb, cf->request_timeout_ms, 0);
@@ -545,6 +696,10 @@ static void http_on_connection(uv_stream_t *server, int status)
         return;
     }
     http_count(&s->accepted, 1);
+    if (s->conf.tls && !(c->tls = dk_tls_conn_new(s->conf.tls))) {
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {
         conn_close(c);
