@@ -233,15 +233,24 @@ def test_join_waits_for_hints(make_cluster):
         c.start("n4", timeout=60, wait="health")
         assert wait_until(lambda: statuses(n1).get("n4") == "joining", 10.0, 0.05), statuses(n1)
         pid = c.pid("n4")
+        before = len(w.acked)
         os.kill(pid, signal.SIGSTOP)
         try:
             time.sleep(3.0)
         finally:
             os.kill(pid, signal.SIGCONT)
+        frozen = dict(list(w.acked.items())[before:])
+        # As soon as n4 says it is normal, it answers reads itself: the keys
+        # written while it was frozen must be there already.
+        assert wait_until(lambda: statuses(n4).get("n4") == "normal", 120, 0.02), statuses(n4)
+        early = check_reads([n4], frozen, "one")
         wait_status(c.nodes, "n4", "normal", 120)
         time.sleep(0.3)
     finally:
         w.finish()
+    assert frozen, "nothing was written while n4 was frozen"
+    assert not early, "%d of %d keys written while n4 was frozen missed at one through n4 right after it " \
+        "turned normal, e.g. %r" % (len(early), len(frozen), early[:5])
     assert not w.failed, "quorum writes failed during the join: %r" % w.failed[:5]
     acked.update(w.acked)
     hinted = sum(metric(n, "hints_stored_total") for n in (n1, n2, n3))
