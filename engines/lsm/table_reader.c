@@ -608,12 +608,12 @@ int dk__lsm_damage_hides(const lsm_damage_set *s, dk_slice ukey, uint64_t seq)
 {
     for (size_t i = 0; i < s->n; i++) {
         const lsm_damage *d = &s->d[i];
-        if (seq <= d->t->props.max_seq && lsm_ucmp(ukey, dk_buf_slice(&d->hi)) <= 0 &&
-            dk__lsm_table_may_contain(d->t, ukey)) {
-            int c = d->has_lo ? lsm_ucmp(ukey, dk_buf_slice(&d->lo)) : 1;
-            if (c > 0 || (c == 0 && d->lo_incl))
-                return 1;
-        }
+        if (seq > d->t->props.max_seq || lsm_ucmp(ukey, dk_buf_slice(&d->hi)) > 0)
+            continue;
+        int c = d->has_lo ? lsm_ucmp(ukey, dk_buf_slice(&d->lo)) : 1;
+        /* the bloom filter last: only for keys inside the range */
+        if ((c > 0 || (c == 0 && d->lo_incl)) && dk__lsm_table_may_contain(d->t, ukey))
+            return 1;
     }
     return 0;
 }
