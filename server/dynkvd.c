@@ -555,6 +555,8 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    dk_log_set_json(cfg.log.format == 1);
+    (void)dk_log_apply_levels(cfg.log.levels, err, sizeof(err), 0);   /* checked with the configuration */
     if (cfg.security.tokens_file[0] && dk_auth_open(&auth, cfg.security.tokens_file, err, sizeof(err)) != 0) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
         fprintf(stderr, "dynkvd: %s\n", err);
@@ -571,6 +573,8 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    if (!auth && cfg.security.metrics_need_token)
+        dk_log(DK_LOG_WARN, "[security] metrics_need_token has no effect without tokens_file: /metrics is open");
     if (auth)
         dk_log(DK_LOG_INFO, "clients need a bearer token: %zu client%s in %s%s", dk_auth_count(auth),
                dk_auth_count(auth) == 1 ? "" : "s", cfg.security.tokens_file,

@@ -42,6 +42,7 @@
 
 #include "base/config.h"
 #include "base/duration.h"
+#include "base/log.h"
 #include "dynkv/crdt.h"
 
 #ifndef DK_VERSION
@@ -59,7 +60,7 @@
 static int cfg_name_ok(const char *s, int label);
 
 static const char cfg_sections_expect[] = "expected one of [node], [cluster], [storage], [compaction], "
-    "[conflict], [security], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
+    "[conflict], [security], [log], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
     "[conflict.lww] or [codec.zstd]";
 
 int dk_config_is_plugin_section(const char *s)
@@ -980,6 +981,14 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
         report(arg, err);
         n++;
     }
+    char why[300];
+    if (dk_log_apply_levels(c->log.levels, why, sizeof why, 1) != 0) {
+        snprintf(err, errlen, "%.300s: [log] levels = %.200s: %s", where, c->log.levels, why);
+        if (!report)
+            return n + 1;
+        report(arg, err);
+        n++;
+    }
     const dk_config_security *sec = &c->security;
     const char *tls_msg = NULL;
     if (!sec->tls_cert_file[0] != !sec->tls_key_file[0])
@@ -1026,8 +1035,10 @@ void dk_config_usage(const char *prog, FILE *f)
     fprintf(f,
             "Usage: %s [--config FILE] [--set section.key=value]...\n"
             "       %s keygen PATH\n"
+            "       %s token NAME read|write|admin\n"
             "Start a dynkv node, or write a new cluster key file (mode 0600) for\n"
-            "[security] cluster_key_file.\n"
+            "[security] cluster_key_file, or print a new client token and its line\n"
+            "for [security] tokens_file.\n"
             "\n"
             "  -c, --config FILE               read the INI configuration FILE\n"
             "  -s, --set section.key=value     override one configuration key; repeatable,\n"
@@ -1039,7 +1050,7 @@ void dk_config_usage(const char *prog, FILE *f)
             "\n"
             "Configuration keys use section.key names: [cluster] n_replicas in the file\n"
             "is cluster.n_replicas on the command line. Keys and their defaults:\n",
-            prog, prog);
+            prog, prog, prog);
     for (size_t i = 0; i < CFG_NKEYS; i++)
         fprintf(f, "  %s.%s = %s\n", cfg_keys[i].section, cfg_keys[i].name, cfg_keys[i].dflt);
     fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n"
