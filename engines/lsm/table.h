@@ -152,6 +152,7 @@ typedef struct lsm_damage {
     lsm_table *t;
     dk_buf lo, hi;                /* user keys */
     int has_lo;
+    int lo_incl;                  /* [lo, hi]: the block was entered by a seek to lo */
 } lsm_damage;
 
 typedef struct lsm_damage_set {

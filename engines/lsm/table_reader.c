@@ -349,6 +349,8 @@ typedef struct tbl_iter {
     lsm_damage_set *dmg;      /* skip mode: damaged blocks are noted here */
     dk_buf lo, hi;            /* the loaded block holds user keys in (lo, hi] */
     int has_lo, has_hi;       /* has_hi: hi names the block before (reset by seeks) */
+    int lo_incl, hi_incl;     /* lo (hi, for the next block) is the bound of a seek:
+                               * inclusive, not a previous block's last key */
     uint64_t block_off;       /* the loaded block's offset */
 } tbl_iter;
 
@@ -377,6 +379,8 @@ static int ti_load(tbl_iter *ti)
     ti->lo = ti->hi;
     ti->hi = tmp;
     ti->has_lo = ti->has_hi;
+    ti->lo_incl = ti->hi_incl;
+    ti->hi_incl = 0;
     dk_buf_reset(&ti->hi);
     dk_slice ik = lsm_ikey_user(ti->index->ops->key(ti->index));
     if (dk_buf_append(&ti->hi, ik.ptr, ik.len))
@@ -434,6 +438,7 @@ static int ti_damaged(tbl_iter *ti, int rc)
     memset(d, 0, sizeof(*d));
     d->t = ti->t;
     d->has_lo = ti->has_lo;
+    d->lo_incl = ti->lo_incl;
     if ((ti->has_lo && dk_buf_append(&d->lo, ti->lo.data, ti->lo.len)) ||
         dk_buf_append(&d->hi, ti->hi.data, ti->hi.len)) {
         dk_buf_free(&d->lo);
@@ -489,6 +494,7 @@ static void ti_first(lsm_iter *it)
         ti->data = NULL;
     }
     ti->has_hi = 0;
+    ti->hi_incl = 0;
     ti_skip_empty(ti);
 }
 
@@ -502,9 +508,16 @@ static void ti_seek(lsm_iter *it, dk_slice target)
         ti->data->ops->destroy(ti->data);
         ti->data = NULL;
     }
-    /* The block before is unknown: a damaged range found here reaches
-     * back to the table's start (nothing before target is read anyway). */
-    ti->has_hi = 0;
+    /* The block before is unknown: a damaged range found here starts at
+     * the target (nothing before it is read from this position). */
+    dk_slice tu = lsm_ikey_user(target);
+    dk_buf_reset(&ti->hi);
+    if (dk_buf_append(&ti->hi, tu.ptr, tu.len)) {
+        ti->status = -ENOMEM;
+        return;
+    }
+    ti->has_hi = 1;
+    ti->hi_incl = 1;
     if (ti->index->ops->valid(ti->index)) {
         int rc = ti_load(ti);
         if (rc) {
@@ -608,8 +621,11 @@ int dk__lsm_damage_hides(const lsm_damage_set *s, dk_slice ukey, uint64_t seq)
 {
     for (size_t i = 0; i < s->n; i++) {
         const lsm_damage *d = &s->d[i];
-        if (seq <= d->t->props.max_seq && lsm_ucmp(ukey, dk_buf_slice(&d->hi)) <= 0 &&
-            (!d->has_lo || lsm_ucmp(ukey, dk_buf_slice(&d->lo)) > 0) && dk__lsm_table_may_contain(d->t, ukey))
+        if (seq > d->t->props.max_seq || lsm_ucmp(ukey, dk_buf_slice(&d->hi)) > 0)
+            continue;
+        int c = d->has_lo ? lsm_ucmp(ukey, dk_buf_slice(&d->lo)) : 1;
+        /* the bloom filter last: only for keys inside the range */
+        if ((c > 0 || (c == 0 && d->lo_incl)) && dk__lsm_table_may_contain(d->t, ukey))
             return 1;
     }
     return 0;

@@ -28,6 +28,7 @@ struct dk__handoff_wait {
     unsigned gen;               /* bumped by reset: late answers of an older wait are ignored */
     uint64_t since;             /* uv_now() of the first call after a reset (0: none yet) */
     int finished;
+    int saw_hints;              /* some member held hints for the receivers meanwhile */
     hw_peer peers[HW_PEERS_MAX];
     size_t n;
 };
@@ -69,8 +70,9 @@ static hw_peer *hw_peer_get(dk__handoff_wait *w, const char *id)
 }
 
 /* An answer (epoch, settled, hinted) from p. */
-static void hw_answer(hw_peer *p, uint64_t epoch, int settled, uint32_t hinted)
+static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settled, uint32_t hinted)
 {
+    w->saw_hints |= hinted > 0;
     if (!p->answered) {
         p->answered = 1;
         p->first = epoch;
@@ -90,7 +92,7 @@ static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slic
             p->asking = 0;
             dk_msg_handoff_state st;
             if (status == 0 && h->type == DK_MSG_HANDOFF_STATE && dk_msg_handoff_state_decode(body, &st) == 0)
-                hw_answer(p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted);
+                hw_answer(w, p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted);
             else if (status == 0 && h->type == DK_MSG_ERROR)
                 p->done = 1;    /* a member without the check (older version): not waited for */
         }
@@ -145,7 +147,7 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
             int settled;
             uint32_t hinted;
             dk_coord_handoff_state(c->coord, targets, n, &epoch, &settled, &hinted);
-            hw_answer(p, epoch, settled, hinted);
+            hw_answer(w, p, epoch, settled, hinted);
         }
         if (!p || p->done)
             continue;
@@ -158,7 +160,11 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
     }
     if (all) {
         w->finished = 1;
-        if (now - w->since >= 1000)
+        dk_metrics_add("handoff_waits_total", 1);
+        dk_metrics_add("handoff_wait_ms_total", now - w->since);
+        if (w->saw_hints)
+            dk_metrics_add("handoff_waits_for_hints_total", 1);
+        if (now - w->since >= 1000 || w->saw_hints)
             dk_log(DK_LOG_INFO, "rebalance: move %s: every member has handed off its writes for the receivers "
                    "(waited %llu ms)", sig, (unsigned long long)(now - w->since));
         return 1;

@@ -15,7 +15,9 @@
  * are replayed every hint replay interval, as usual). A member that is
  * down is not waited for: its hints wait for the receiver anyway. After
  * HANDOFF_WAIT_MS the move ends regardless, with a warning naming the
- * members still holding writes (handoff_waits_timed_out_total).
+ * members still holding writes (handoff_waits_timed_out_total). Metrics:
+ * handoff_waits_total, handoff_wait_ms_total, handoff_waits_for_hints_total
+ * (waits in which some member held hints for a receiver).
  *
  * Not taken: one anti-entropy round over the new ranges before turning
  * normal. It finds the same keys (the old owners have them), but a round

@@ -11,6 +11,10 @@ then reads every acknowledged key back.
                     one through every node, the new node holds about half of
                     the keys itself, and after POST /admin/cleanup every key
                     is on exactly 2 nodes.
+  join with hints   the same with a joiner frozen (SIGSTOP) for 3 s while it
+                    is joining: the writes it misses wait as hints on the
+                    coordinators, and it turns normal only once they are
+                    replayed, so no read at one misses right after.
   decommission      4 nodes; POST /admin/decommission on n2 streams its
                     ranges to their next owners, n2 becomes "left"
                     everywhere, every key reads at R=all; refused with 409
@@ -29,6 +33,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -172,6 +177,13 @@ def test_join_under_load(make_cluster):
     # Every acknowledged key at one through every node, right away: n4 turns
     # normal only once no write meant for it as a pending replica is still
     # in flight or waiting as a hint on another node (handoff_wait.h).
+    hw = {}
+    for line in request(n4, "GET", "/metrics").body.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("dynkv_handoff_wait"):
+            hw[parts[0][len("dynkv_"):]] = float(parts[1])
+    assert hw.get("handoff_waits_total", 0) >= 1, hw
+    print("  handoff check on n4: %r" % hw)
     bad = check_reads(c.nodes, acked, "one")
     assert not bad, "%d of %d reads at one missed right after the join, e.g. %r" % (
         len(bad), len(acked) * 4, bad[:5])
@@ -195,6 +207,59 @@ def test_join_under_load(make_cluster):
     assert set(counts.values()) == {2}, {k: v for k, v in counts.items() if v != 2}
     bad = check_reads(c.nodes, {k: acked[k] for k in sample}, "one")
     assert not bad, bad[:5]
+
+
+def metric(node, name):
+    for line in request(node, "GET", "/metrics").body.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "dynkv_" + name:
+            return float(parts[1])
+    return 0.0
+
+
+def test_join_waits_for_hints(make_cluster):
+    """The joiner freezes (SIGSTOP, 3 s) while it is joining and writes go on:
+    the copies sent to it as a pending replica fail and are kept as hints on
+    the coordinators. It must not turn normal before those are replayed:
+    right after it is normal, every acknowledged key reads at one through
+    every node."""
+    c = make_cluster(4, sets=["cluster.n_replicas=2", "cluster.request_timeout=500ms"], start=False)
+    c.start(["n1", "n2", "n3"], timeout=30, expect=["n1", "n2", "n3"])
+    n1, n2, n3, n4 = c.nodes
+    acked = write_keys([n1, n2, n3], "pre", 500)
+    w = Writer([n1, n2, n3], "hlive")
+    w.start()
+    try:
+        c.start("n4", timeout=60, wait="health")
+        assert wait_until(lambda: statuses(n1).get("n4") == "joining", 10.0, 0.05), statuses(n1)
+        pid = c.pid("n4")
+        before = len(w.acked)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(3.0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        frozen = dict(list(w.acked.items())[before:])
+        # As soon as n4 says it is normal, it answers reads itself: the keys
+        # written while it was frozen must be there already.
+        assert wait_until(lambda: statuses(n4).get("n4") == "normal", 120, 0.02), statuses(n4)
+        early = check_reads([n4], frozen, "one")
+        wait_status(c.nodes, "n4", "normal", 120)
+        time.sleep(0.3)
+    finally:
+        w.finish()
+    assert frozen, "nothing was written while n4 was frozen"
+    assert not early, "%d of %d keys written while n4 was frozen missed at one through n4 right after it " \
+        "turned normal, e.g. %r" % (len(early), len(frozen), early[:5])
+    assert not w.failed, "quorum writes failed during the join: %r" % w.failed[:5]
+    acked.update(w.acked)
+    hinted = sum(metric(n, "hints_stored_total") for n in (n1, n2, n3))
+    print("\n  %d keys written during the join, %d hints kept for n4, n4 waited for hints %d time(s)" % (
+        len(w.acked), hinted, metric(n4, "handoff_waits_for_hints_total")))
+    assert hinted >= 1, "no write missed the frozen joiner: the test did not test anything"
+    bad = check_reads(c.nodes, acked, "one")
+    assert not bad, "%d of %d reads at one missed right after the join, e.g. %r" % (
+        len(bad), len(acked) * 4, bad[:5])
 
 
 def test_decommission(make_cluster):
