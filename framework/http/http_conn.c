@@ -25,84 +25,38 @@
  * closing with unread input would send a reset that can destroy the answer
  * before the client reads it, e.g. a 413 sent while the body still arrives.
  *
- * Several loops share one listening socket (each holds a duplicate of the
- * descriptor in its own uv_tcp_t, and whichever loop is idle accepts): no
- * cross-thread hop per connection, as with a dispatcher thread, and no
- * SO_REUSEPORT, which would let a second process on the same address take
- * half of the connections instead of failing to start.
+ * Bounded output (dk_http_limits): every answered exchange counts its
+ * bytes in its connection and in the node's budget until its write
+ * completes. A connection over its own bound, or one with output queued
+ * while the node is over 80% of its ceiling, is neither read nor parsed:
+ * its next requests wait, unparsed and in order, and the connection
+ * resumes when a write of its own completes or, when the node's budget
+ * held it, when the server's wake timer sees the budget drained (another
+ * loop's writes may have drained it, so a timer rather than a callback).
+ * Connections that owe nothing are still served; if that takes the total
+ * to the ceiling, the same timer closes the readers furthest behind.
+ *
+ * Over the node's connection cap an accepted connection gets a 503 with
+ * Connection: close and goes (lingering as any close after an answer);
+ * far over it (a flood), it is closed unanswered, keeping the descriptors
+ * the engine needs.
  *
  * A graceful stop lets a request that is arriving finish arriving: a
  * client in the middle of sending a PUT gets its answer, not a reset.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include "http/http.h"
-
-#define HTTP_READ_BUF   (64 * 1024)
-#define HTTP_LINGER_MS  2000
-#define HTTP_BACKLOG    511
-#define HTTP_PEND_MAX   (256 * 1024)  /* unparsed bytes held before reading pauses */
-
-enum { X_PENDING, X_READY, X_WRITING };          /* exchange states */
-enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER };    /* what the conn timer means */
-
-typedef struct http_conn http_conn;
-
-struct dk_http_exchange {
-    http_conn *c;                   /* NULL once the connection is gone */
-    dk_http_exchange *prev, *next;
-    dk__http_req *req;              /* until the handler responds */
-    int state;
-    int keep_alive, http10, no_body, close;
-    dk_buf head;
-    void *body;
-    size_t body_len;
-    uv_write_t wr;
-};
-
-struct http_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shut;
-    dk_http_server *s;
-    http_conn *prev, *next;
-    dk__http_parse p;
-    dk_buf pend;                    /* read but not yet parsed (reading paused) */
-    dk_http_exchange *xfirst, *xlast;
-    uint32_t n_x;                   /* exchanges not yet fully written */
-    uint32_t n_handler;             /* exchanges the handler still holds */
-    int handles;
-    int timer_mode;
-    unsigned reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
-};
-
-struct dk_http_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    dk_http_conf conf;
-    dk_http_handler handler;
-    void *arg;
-    http_conn *conns;
-    int port;
-    int stopping, listener_closed;
-    void (*stop_done)(void *arg);
-    void *stop_arg;
-    _Atomic uint64_t accepted, open, requests, parse_errors, timeouts;
-    char rbuf[HTTP_READ_BUF];
-};
+#include "base/log.h"
+#include "base/metrics.h"
+#include "http/http_int.h"
 
 static void conn_flush(http_conn *c);
 static void conn_arm(http_conn *c);
 static void conn_process_pend(http_conn *c);
 
-static void http_count(_Atomic uint64_t *ctr, int delta)
+void dk__http_count(_Atomic uint64_t *ctr, int64_t delta)
 {
     if (delta > 0)
         atomic_fetch_add_explicit(ctr, (uint64_t)delta, memory_order_relaxed);
@@ -110,9 +64,82 @@ static void http_count(_Atomic uint64_t *ctr, int delta)
         atomic_fetch_sub_explicit(ctr, (uint64_t)-delta, memory_order_relaxed);
 }
 
-static void http_maybe_stopped(dk_http_server *s)
+/* What the requests being handled will likely hold: each an answer of
+ * the average size, and while it is made, about twice as much again (the
+ * stored object read, the value decoded from it, the answer built). */
+static uint64_t http_expected(const dk_http_limits *l)
 {
-    if (!s->stopping || !s->listener_closed || s->conns)
+    return 3 * atomic_load_explicit(&l->inflight, memory_order_relaxed) *
+           atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
+}
+
+/* The node's queued answers plus what is being prepared are kept under
+ * 7/8 of the ceiling (the rest covers buffers this count does not see);
+ * connections with output queued stop at 3/4, so that those which owe
+ * nothing still find room. */
+static uint64_t http_room(const dk_http_limits *l)
+{
+    return l->max_output_total - l->max_output_total / 8;
+}
+
+/* Count delta bytes of output for c (and the node), and publish the gauge. */
+static void conn_output_add(http_conn *c, int64_t delta)
+{
+    if (!delta)
+        return;
+    dk_http_limits *l = c->s->lim;
+    c->out = (size_t)((int64_t)c->out + delta);
+    dk__http_count(&l->output, delta);
+    uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
+    dk_metrics_set_gauge("http_output_queued_bytes", total);
+    if (delta > 0 && total >= http_room(l) && !c->s->stopping && !uv_is_active((uv_handle_t *)&c->s->wake))
+        uv_timer_start(&c->s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
+}
+
+static void conn_open_add(dk_http_server *s, int delta)
+{
+    dk__http_count(&s->open, delta);
+    dk__http_count(&s->lim->open, delta);
+    dk_metrics_set_gauge("http_connections_open", atomic_load_explicit(&s->lim->open, memory_order_relaxed));
+}
+
+/* 1 when c may take its next request: it owes nothing and the node's
+ * output plus what is being prepared is under the room; or its own
+ * output is under its bound and the node's under 3/4 of the ceiling. */
+static int conn_output_ok(const http_conn *c)
+{
+    const dk_http_limits *l = c->s->lim;
+    uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
+    if (!c->out)
+        return total + http_expected(l) < http_room(l);
+    if (c->out >= l->max_conn_output)
+        return 0;
+    return total < l->max_output_total - l->max_output_total / 4;
+}
+
+static void conn_unhold(http_conn *c)
+{
+    if (c->held) {
+        c->held = 0;
+        c->s->n_held--;
+    }
+}
+
+/* c stopped for output: if the node's budget (not only its own bytes)
+ * holds it, the wake timer will look at it again. */
+static void conn_hold(http_conn *c)
+{
+    dk_http_server *s = c->s;
+    if (c->held || c->out >= s->lim->max_conn_output)
+        return;
+    c->held = 1;
+    if (s->n_held++ == 0 && !s->stopping)
+        uv_timer_start(&s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
+}
+
+void dk__http_maybe_stopped(dk_http_server *s)
+{
+    if (!s->stopping || !s->listener_closed || !s->wake_closed || s->conns)
         return;
     void (*done)(void *) = s->stop_done;
     void *arg = s->stop_arg;
@@ -158,8 +185,8 @@ static void conn_close_cb(uv_handle_t *h)
     dk__http_parse_free(&c->p);
     dk_buf_free(&c->pend);
     free(c);
-    http_count(&s->open, -1);
-    http_maybe_stopped(s);
+    conn_open_add(s, -1);
+    dk__http_maybe_stopped(s);
 }
 
 /* Close now. Exchanges the handler holds are orphaned (responding to them
@@ -170,16 +197,20 @@ static void conn_close(http_conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    conn_unhold(c);
     dk_http_exchange *x = c->xfirst, *next;
     for (; x; x = next) {
         next = x->next;
         if (x->state == X_WRITING)
             continue;
         x_unlink(c, x);
-        if (x->state == X_PENDING)
+        if (x->state == X_PENDING) {
             x->c = NULL;
-        else
+            dk__http_count(&c->s->lim->inflight, -1);
+        } else {
+            conn_output_add(c, -(int64_t)x->out);
             x_free(x);
+        }
     }
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
     uv_close((uv_handle_t *)&c->timer, conn_close_cb);
@@ -230,19 +261,18 @@ static void conn_finish(http_conn *c)
     uv_timer_start(&c->timer, conn_timer_cb, HTTP_LINGER_MS, 0);
 }
 
-static void conn_write_cb(uv_write_t *req, int status)
+/* 1 while c may not parse its next request yet (it waits unparsed). */
+static int conn_blocked(const http_conn *c)
 {
-    dk_http_exchange *x = req->data;
-    http_conn *c = x->c;
-    x_unlink(c, x);
-    x_free(x);
-    c->n_x--;
-    if (c->closing)
+    return c->n_handler > 0 || c->n_x >= c->s->conf.max_pipeline || !conn_output_ok(c);
+}
+
+/* Something that held c back may have gone (a write completed, the
+ * node's output drained): parse what waits, and read again if allowed. */
+static void conn_resume(http_conn *c)
+{
+    if (c->closing || c->lingering)
         return;
-    if (status < 0) {
-        conn_close(c);
-        return;
-    }
     if (c->no_more) {
         if (c->n_x == 0)
             conn_finish(c);
@@ -250,11 +280,13 @@ static void conn_write_cb(uv_write_t *req, int status)
             conn_arm(c);
         return;
     }
-    if (c->n_handler == 0 && c->pend.len)
+    if (c->pend.len && !conn_blocked(c))
         conn_process_pend(c);
     if (c->closing)
         return;
-    if (c->peer_eof && !c->no_more && (c->pend.len == 0 || c->n_handler == 0)) {
+    if (c->pend.len && c->n_handler == 0 && !conn_output_ok(c))
+        conn_hold(c);       /* requests wait for the node's budget */
+    if (c->peer_eof && !c->no_more && (c->pend.len == 0 || !conn_blocked(c))) {
         /* The client is done sending and every complete request is parsed. */
         c->no_more = 1;
         c->want_continue = 0;
@@ -263,14 +295,96 @@ static void conn_write_cb(uv_write_t *req, int status)
             return;
         }
     }
-    if (!c->no_more && !c->peer_eof && !c->reading && c->n_x < c->s->conf.max_pipeline && c->pend.len < HTTP_PEND_MAX) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {
-            conn_close(c);
-            return;
+    if (!c->no_more && !c->peer_eof && !c->reading && c->n_x < c->s->conf.max_pipeline &&
+        c->pend.len < HTTP_PEND_MAX) {
+        if (!conn_output_ok(c)) {
+            conn_hold(c);
+        } else {
+            if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {
+                conn_close(c);
+                return;
+            }
+            c->reading = 1;
         }
-        c->reading = 1;
     }
     conn_arm(c);
+}
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    dk_http_exchange *x = req->data;
+    http_conn *c = x->c;
+    x_unlink(c, x);
+    conn_output_add(c, -(int64_t)x->out);
+    x_free(x);
+    c->n_x--;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_resume(c);
+}
+
+/* Close this loop's readers furthest behind (oldest unwritten answer
+ * first, waiting over HTTP_STUCK_MS) until the node's total plus need is
+ * under the room, or HTTP_EVICT_MAX went this tick. need: room a waiting
+ * connection that owes nothing wants (0: none waits). */
+static void http_evict(dk_http_server *s, uint64_t need)
+{
+    dk_http_limits *l = s->lim;
+    uint64_t now = uv_now(s->loop);
+    for (int n = 0; n < HTTP_EVICT_MAX; n++) {
+        if (atomic_load_explicit(&l->output, memory_order_relaxed) + need < http_room(l))
+            break;
+        http_conn *worst = NULL;
+        uint64_t oldest = now - HTTP_STUCK_MS;
+        for (http_conn *c = s->conns; c; c = c->next) {
+            dk_http_exchange *x = c->xfirst;
+            if (!c->closing && c->out && x && x->state == X_WRITING && x->t_write <= oldest) {
+                worst = c;
+                oldest = x->t_write;
+            }
+        }
+        if (!worst)
+            break;
+        dk__http_count(&l->evicted, 1);
+        dk_metrics_add("http_slow_readers_closed_total", 1);
+        s->evicted_unlogged++;
+        conn_close(worst);
+    }
+    if (s->evicted_unlogged && (!s->evict_logged_ms || now - s->evict_logged_ms >= 10000)) {
+        dk_log(DK_LOG_WARN, "http: closed %llu connection%s that did not read their answers while the node "
+               "held [node] max_output_total = %llu bytes of unwritten answers",
+               (unsigned long long)s->evicted_unlogged, s->evicted_unlogged == 1 ? "" : "s",
+               (unsigned long long)l->max_output_total);
+        s->evicted_unlogged = 0;
+        s->evict_logged_ms = now ? now : 1;
+    }
+}
+
+/* Loop thread, every HTTP_WAKE_MS while connections are held or the node
+ * is at its output ceiling: close the slowest readers at the ceiling,
+ * resume those the node's budget lets go. */
+void dk__http_wake_cb(uv_timer_t *t)
+{
+    dk_http_server *s = t->data;
+    http_conn *c, *next;
+    uint64_t need = 0;
+    for (c = s->conns; c && !need; c = c->next)
+        if (c->held && !c->out)
+            need = http_expected(s->lim) + atomic_load_explicit(&s->lim->avg_answer, memory_order_relaxed);
+    http_evict(s, need);
+    for (c = s->conns; c && s->n_held; c = next) {
+        next = c->next;
+        if (c->held && (c->closing || conn_output_ok(c))) {
+            conn_unhold(c);
+            conn_resume(c);
+        }
+    }
+    if (!s->n_held && atomic_load_explicit(&s->lim->output, memory_order_relaxed) < http_room(s->lim))
+        uv_timer_stop(&s->wake);
 }
 
 static void conn_continue_cb(uv_write_t *req, int status)
@@ -316,6 +430,7 @@ static void conn_flush(http_conn *c)
         uv_buf_t b[2] = {uv_buf_init((char *)x->head.data, (unsigned)x->head.len),
                          uv_buf_init(x->body, (unsigned)x->body_len)};
         x->wr.data = x;
+        x->t_write = uv_now(c->s->loop);
         if (uv_write(&x->wr, (uv_stream_t *)&c->tcp, b, x->body_len ? 2 : 1, conn_write_cb)) {
             conn_close(c);
             return;
@@ -368,6 +483,8 @@ static void conn_error(http_conn *c, int status, const char *code, const char *m
     x->close = 1;
     x->body = body.data;
     x->body_len = body.len;
+    x->out = x->head.len + x->body_len;
+    conn_output_add(c, (int64_t)x->out);
     conn_flush(c);
 }
 
@@ -387,11 +504,12 @@ static void conn_dispatch(http_conn *c)
     x->http10 = r->pub.http_minor == 0;
     x->no_body = r->pub.method == HTTP_HEAD;
     c->n_handler++;
+    dk__http_count(&s->lim->inflight, 1);
     c->want_continue = 0;
     c->timer_mode = T_NONE;        /* the next request gets its own deadline */
     if (!x->keep_alive || s->stopping)
         c->no_more = 1;
-    http_count(&s->requests, 1);
+    dk__http_count(&s->requests, 1);
     s->handler(s->arg, x, &r->pub);
 }
 
@@ -409,6 +527,12 @@ static size_t conn_process(http_conn *c, const char *data, size_t len)
             conn_stop_reading(c);
             break;
         }
+        if (!conn_output_ok(c)) {
+            /* Answers wait for a slow reader: stop taking requests. */
+            conn_stop_reading(c);
+            conn_hold(c);
+            break;
+        }
         size_t used;
         int rc = dk__http_parse_feed(&c->p, data + off, len - off, &used);
         off += used;
@@ -420,7 +544,7 @@ static size_t conn_process(http_conn *c, const char *data, size_t len)
                 c->no_more = 1;     /* the client's last request: answer with close */
             conn_dispatch(c);
         } else if (rc < 0) {
-            http_count(&c->s->parse_errors, 1);
+            dk__http_count(&c->s->parse_errors, 1);
             conn_error(c, c->p.err_status, c->p.err_code, c->p.err_msg);
             break;
         }
@@ -453,8 +577,8 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         c->peer_eof = 1;
         conn_stop_reading(c);
-        if (c->pend.len && c->n_handler > 0)
-            return;     /* requests still wait unparsed: conn_write_cb goes on */
+        if (c->pend.len && conn_blocked(c))
+            return;     /* requests still wait unparsed: conn_resume goes on */
         c->no_more = 1;
         c->want_continue = 0;
         if (c->n_x == 0) {
@@ -514,17 +638,38 @@ static void conn_timer_cb(uv_timer_t *t)
         conn_close(c);
         return;
     }
-    http_count(&c->s->timeouts, 1);
+    dk__http_count(&c->s->timeouts, 1);
     if (c->timer_mode == T_REQUEST && c->n_x == 0)
         conn_error(c, 408, "request_timeout", "the request did not arrive in time; send it in one go");
     else
         conn_close(c);
 }
 
-static void http_on_connection(uv_stream_t *server, int status)
+/* accept() failed (EMFILE, ENFILE, ...): libuv has already accepted and
+ * closed what waited in the backlog with its reserve descriptor, so there
+ * is no busy loop; say so at most once per 10 s. */
+static void http_accept_failed(dk_http_server *s, int status)
+{
+    dk__http_count(&s->lim->accept_errors, 1);
+    dk_metrics_add("http_accept_errors_total", 1);
+    uint64_t now = uv_now(s->loop);
+    if (s->accept_err_logged_ms && now - s->accept_err_logged_ms < 10000)
+        return;
+    s->accept_err_logged_ms = now ? now : 1;
+    dk_log(DK_LOG_WARN, "http: cannot accept a connection: %s (%llu open); pending connections are dropped "
+           "until descriptors free up: lower [node] max_connections or raise the descriptor limit",
+           uv_strerror(status), (unsigned long long)atomic_load_explicit(&s->lim->open, memory_order_relaxed));
+}
+
+void dk__http_on_connection(uv_stream_t *server, int status)
 {
     dk_http_server *s = server->data;
-    if (status < 0 || s->stopping)
+    if (status < 0) {
+        if (!s->stopping)
+            http_accept_failed(s, status);
+        return;
+    }
+    if (s->stopping)
         return;
     http_conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -539,13 +684,29 @@ static void http_on_connection(uv_stream_t *server, int status)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    http_count(&s->open, 1);
+    conn_open_add(s, 1);
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
         conn_close(c);
         return;
     }
-    http_count(&s->accepted, 1);
+    dk__http_count(&s->accepted, 1);
     uv_tcp_nodelay(&c->tcp, 1);
+    uint64_t max = s->lim->max_connections;
+    uint64_t open = atomic_load_explicit(&s->lim->open, memory_order_relaxed);
+    if (max && open > max) {
+        dk__http_count(&s->refused, 1);
+        dk__http_count(&s->lim->refused, 1);
+        dk_metrics_add("http_connections_refused_total", 1);
+        if (open > max + HTTP_REFUSE_SLACK) {
+            conn_close(c);          /* a flood: keep the descriptors */
+            return;
+        }
+        char msg[160];
+        snprintf(msg, sizeof(msg), "too many connections (the node serves at most %llu); retry later "
+                 "or reuse a keep-alive connection", (unsigned long long)max);
+        conn_error(c, 503, "too_many_connections", msg);
+        return;
+    }
     if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {
         conn_close(c);
         return;
@@ -568,6 +729,7 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         return;
     }
     c->n_handler--;
+    dk__http_count(&c->s->lim->inflight, -1);
     x->state = X_READY;
     if (status == 204 || status == 304)
         body_len = 0;
@@ -589,6 +751,12 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         x->body_len = body_len;
     }
     free(owned);
+    x->out = x->head.len + x->body_len;
+    dk_http_limits *l = c->s->lim;
+    uint64_t avg = atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
+    avg = avg - avg / 8 + x->out / 8;    /* racy across loops: an estimate */
+    atomic_store_explicit(&l->avg_answer, avg, memory_order_relaxed);
+    conn_output_add(c, (int64_t)x->out);
     conn_flush(c);
     conn_arm(c);
 }
@@ -617,129 +785,19 @@ void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, co
     dk_buf_free(&b);
 }
 
-/* "host:port" or "[v6]:port" (numeric host; empty host = any IPv4). */
-static int http_parse_listen(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
-{
-    char host[64];
-    const char *colon, *hs = listen;
-    size_t hl;
-    if (!listen || !*listen)
-        goto bad;
-    if (listen[0] == '[') {
-        const char *rb = strchr(listen, ']');
-        if (!rb || rb[1] != ':')
-            goto bad;
-        hs = listen + 1;
-        hl = (size_t)(rb - hs);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon)
-            goto bad;
-        hl = (size_t)(colon - listen);
-    }
-    if (hl >= sizeof(host))
-        goto bad;
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    char *end;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (colon[1] < '0' || colon[1] > '9' || *end || port > 65535)
-        goto bad;
-    if (uv_ip4_addr(hl ? host : "0.0.0.0", (int)port, (struct sockaddr_in *)ss) == 0 ||
-        uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-bad:
-    snprintf(err, errlen, "bad listen address '%s': expected a numeric host and port like 127.0.0.1:8080 or [::1]:8080",
-             listen ? listen : "");
-    return DK_ECONFIG;
-}
-
-static void http_start_fail_cb(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h,
-                         void *arg, dk_http_server **out, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    int rc = conf->share ? 0 : http_parse_listen(conf->listen, &ss, err, errlen);
-    if (rc)
-        return rc;
-    dk_http_server *s = calloc(1, sizeof(*s));
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    s->loop = loop;
-    s->handler = h;
-    s->arg = arg;
-    s->conf = *conf;
-    s->conf.listen = NULL;       /* not kept: the caller's string may go */
-    s->conf.share = NULL;
-    if (!s->conf.max_body)
-        s->conf.max_body = DK_VALUE_MAX;
-    if (!s->conf.max_header)
-        s->conf.max_header = 16 * 1024;
-    if (!s->conf.max_pipeline)
-        s->conf.max_pipeline = 32;
-    if (!s->conf.idle_timeout_ms)
-        s->conf.idle_timeout_ms = 60000;
-    if (!s->conf.request_timeout_ms)
-        s->conf.request_timeout_ms = 30000;
-
-    int one = 1, fd;
-    if (conf->share) {
-        uv_os_fd_t shared;
-        s->port = conf->share->port;
-        if ((rc = uv_fileno((const uv_handle_t *)&conf->share->listener, &shared)) != 0 ||
-            (fd = fcntl(shared, F_DUPFD_CLOEXEC, 0)) < 0) {
-            rc = rc ? rc : -errno;
-            snprintf(err, errlen, "cannot share the listening socket of port %d: %s", s->port,
-                     uv_strerror(rc));
-            free(s);
-            return rc;
-        }
-    } else {
-        socklen_t alen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-            bind(fd, (struct sockaddr *)&ss, alen) || listen(fd, HTTP_BACKLOG) ||
-            getsockname(fd, (struct sockaddr *)&ss, &alen)) {
-            rc = -errno;
-            snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            free(s);
-            return rc;
-        }
-        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    }
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    if ((rc = uv_tcp_open(&s->listener, fd)) != 0)
-        close(fd);
-    if (rc || (rc = uv_listen((uv_stream_t *)&s->listener, HTTP_BACKLOG, http_on_connection)) != 0) {
-        snprintf(err, errlen, "cannot listen on port %d: %s", s->port, uv_strerror(rc));
-        uv_close((uv_handle_t *)&s->listener, http_start_fail_cb);
-        return rc;
-    }
-    *out = s;
-    return 0;
-}
-
-int dk_http_server_port(const dk_http_server *s)
-{
-    return s->port;
-}
 
 static void http_listener_closed(uv_handle_t *h)
 {
     dk_http_server *s = h->data;
     s->listener_closed = 1;
-    http_maybe_stopped(s);
+    dk__http_maybe_stopped(s);
+}
+
+static void http_wake_closed(uv_handle_t *h)
+{
+    dk_http_server *s = h->data;
+    s->wake_closed = 1;
+    dk__http_maybe_stopped(s);
 }
 
 void dk_http_server_stop(dk_http_server *s, void (*done)(void *arg), void *arg)
@@ -764,15 +822,7 @@ void dk_http_server_stop(dk_http_server *s, void (*done)(void *arg), void *arg)
         else
             conn_arm(c);
     }
+    uv_timer_stop(&s->wake);
+    uv_close((uv_handle_t *)&s->wake, http_wake_closed);
     uv_close((uv_handle_t *)&s->listener, http_listener_closed);
-}
-
-void dk_http_server_stats(const dk_http_server *s, dk_http_stats *out)
-{
-    dk_http_server *m = (dk_http_server *)s;
-    out->accepted = atomic_load_explicit(&m->accepted, memory_order_relaxed);
-    out->open = atomic_load_explicit(&m->open, memory_order_relaxed);
-    out->requests = atomic_load_explicit(&m->requests, memory_order_relaxed);
-    out->parse_errors = atomic_load_explicit(&m->parse_errors, memory_order_relaxed);
-    out->timeouts = atomic_load_explicit(&m->timeouts, memory_order_relaxed);
 }

@@ -3,6 +3,7 @@
 # $(HTTP_PARSER_LIBS).
 framework_libdynkv_la_SOURCES += \
 	framework/http/http.c framework/http/http_conn.c framework/http/http.h \
+	framework/http/http_int.h framework/http/http_server.c \
 	framework/http/url.c framework/http/url.h
 
 check_PROGRAMS += tests/unit/test-http tests/unit/test-http-parse
