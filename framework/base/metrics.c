@@ -44,7 +44,7 @@ static const char *const op_names[DK_OP__COUNT] = {
 /* Status codes that get their own label value; anything else is "other". */
 static const int status_slots[] = {
     200, 206, 300, 304, 400, 404, 405, 409, 411, 412, 413, 415, 429, 431,
-    500, 501, 503, 504
+    500, 501, 503, 504, 507
 };
 #define N_STATUS (sizeof(status_slots) / sizeof(status_slots[0]) + 1)
 
