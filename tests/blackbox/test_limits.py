@@ -88,8 +88,10 @@ def test_descriptor_exhaustion(make_node):
             answered.append((s, data))
         refused_bodies = [d for _, d in answered if d]
         quiet = [s for s in idle if s not in readable]
-        # the first 128 stay open and silent; the others were answered or dropped
-        assert len(quiet) == 128, (len(quiet), len(readable))
+        # up to 128 stay open and silent (a connection of ours that the node
+        # has not seen close yet may still count); the others were answered
+        # or dropped
+        assert 120 <= len(quiet) <= 128, (len(quiet), len(readable))
         assert refused_bodies, "no connection was answered 503"
         for d in refused_bodies:
             head, _, body = d.partition(b"\r\n\r\n")
@@ -110,10 +112,9 @@ def test_descriptor_exhaustion(make_node):
             assert r.status == 200, (i, r)
         assert n.get_value("fd-79") == value
         assert n.get_value("before") == b"kept"
-        assert metric(n, "dynkv_lsm_flushes_total") or True
         assert n.request("GET", "/readyz").status == 200
         assert metric(n, "dynkv_http_connections_refused_total") >= len(refused_bodies)
-        assert metric(n, "dynkv_lsm_readonly") in (None, 0.0)
+        assert metric(n, "dynkv_engine_lsm_readonly") == 0
     finally:
         for s in idle:
             s.close()
@@ -197,3 +198,86 @@ def test_pipelined_answers_in_order_past_the_bound(make_node):
         for k in order:
             r = c.read_response()
             assert r.status == 200 and r.body == vals[k], (k, r.status, len(r.body))
+
+
+def tmpfs_wrapper(mountpoint, size):
+    """A command prefix that runs the daemon in its own mount namespace
+    with a tmpfs of `size` on mountpoint (gone with the process), or None
+    and the reason when this machine cannot do that."""
+    script = 'mount -t tmpfs -o size=%s dynkv-test "$1" && shift && exec "$@"' % size
+    why = "unshare failed"
+    for extra in ([], ["-r"]):
+        cmd = ["unshare", "-m", "--propagation", "private"] + extra
+        try:
+            p = subprocess.run(cmd + ["sh", "-c", script, "sh", mountpoint, "true"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return None, str(e)
+        if p.returncode == 0:
+            return cmd + ["sh", "-c", script, "sh", mountpoint], None
+        why = p.stdout.decode("utf-8", "replace").strip()
+    return None, why
+
+
+def test_full_disk_recovers_without_restart(make_node):
+    """The data directory is a small tmpfs in the daemon's mount namespace;
+    the test fills it through /proc/PID/root. Writes are refused with 507
+    (the one that hit the full disk) or 503 read_only, /readyz is 503 and
+    names the engine check, reads still work; once the ballast is deleted
+    the engine retries on its own, /readyz is 200 again and writes succeed,
+    with no restart. The refused write never appears."""
+    lsm_or_skip()
+    n = make_node("lsm", ["storage.memtable_size=1MiB"], start=False)
+    os.makedirs(n.data_dir)
+    wrapper, why = tmpfs_wrapper(n.data_dir, "16m")
+    if wrapper is None:
+        pytest.skip("cannot mount a small tmpfs in a private mount namespace: %s" % why)
+    n.wrapper = wrapper
+    n.start()
+    inside = "/proc/%d/root%s" % (n.proc.pid, n.data_dir)
+    st = os.statvfs(inside)
+    if st.f_blocks * st.f_frsize > 64 * MIB:
+        pytest.skip("cannot reach the daemon's tmpfs through %s" % inside)
+    value = os.urandom(64 * 1024)
+    for i in range(8):
+        n.put_ok("keep-%d" % i, value)
+    ballast = os.path.join(inside, "ballast")
+    with open(ballast, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    first_refused, statuses = None, []
+    for i in range(60):
+        r = n.put("full-%d" % i, value)
+        statuses.append(r.status)
+        if r.status != 200:
+            first_refused = ("full-%d" % i, r)
+            break
+    assert first_refused, "60 PUTs of 64 KiB fit in a full file system? %r" % statuses
+    key, r = first_refused
+    assert (r.status, r.json()["error"]) in ((507, "insufficient_storage"), (503, "read_only")), r
+    r = n.put("while-full", b"x")
+    assert r.status in (503, 507), r
+    assert r.json()["error"] in ("read_only", "insufficient_storage"), r
+    r = n.request("GET", "/readyz")
+    assert r.status == 503, r
+    j = r.json()
+    assert [c["name"] for c in j["checks"]] == ["engine"], j
+    assert "retries on its own" in j["message"], j
+    assert n.get_value("keep-3") == value
+    time.sleep(1.0)             # retries while still full keep it read-only
+    assert n.request("GET", "/readyz").status == 503
+    os.unlink(ballast)
+    assert dkbb.wait_until(lambda: n.request("GET", "/readyz").status == 200, 15), n.read_log()[-3000:]
+    for i in range(30):         # enough for new memtables, WALs and tables
+        n.put_ok("after-%d" % i, value)
+    assert n.get_value("after-29") == value
+    assert n.get_value("keep-7") == value
+    assert n.get(key).status == 404, "the refused write %s appeared" % key
+    assert n.get("while-full").status == 404
+    assert "accepting writes again" in n.read_log()
+    assert metric(n, "dynkv_engine_lsm_write_retries_total") >= 1
+    assert metric(n, "dynkv_engine_lsm_readonly") == 0
