@@ -45,6 +45,7 @@
  * client in the middle of sending a PUT gets its answer, not a reset.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,7 +353,15 @@ static void http_evict(dk_http_server *s, uint64_t need)
         dk__http_count(&l->evicted, 1);
         dk_metrics_add("http_slow_readers_closed_total", 1);
         s->evicted_unlogged++;
+        s->evicted_untrimmed = 1;
         conn_close(worst);
+    }
+    if (s->evicted_untrimmed && now - s->trimmed_ms >= 1000) {
+        /* What the closed readers held went back to malloc's free lists;
+         * give the pages back to the system, at most once a second. */
+        s->evicted_untrimmed = 0;
+        s->trimmed_ms = now;
+        malloc_trim(0);
     }
     if (s->evicted_unlogged && (!s->evict_logged_ms || now - s->evict_logged_ms >= 10000)) {
         dk_log(DK_LOG_WARN, "http: closed %llu connection%s that did not read their answers while the node "
@@ -563,6 +572,8 @@ static void conn_process_pend(http_conn *c)
         used = c->pend.len;
     memmove(c->pend.data, c->pend.data + used, c->pend.len - used);
     c->pend.len -= used;
+    if (!c->pend.len)
+        dk_buf_free(&c->pend);      /* an idle connection holds no buffer */
 }
 
 static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)

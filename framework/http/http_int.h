@@ -72,7 +72,8 @@ struct dk_http_server {
     int stopping, listener_closed, wake_closed;
     void (*stop_done)(void *arg);
     void *stop_arg;
-    uint64_t accept_err_logged_ms, evict_logged_ms, evicted_unlogged;
+    uint64_t accept_err_logged_ms, evict_logged_ms, evicted_unlogged, trimmed_ms;
+    int evicted_untrimmed;
     _Atomic uint64_t accepted, open, requests, parse_errors, timeouts, refused;
     char rbuf[HTTP_READ_BUF];
 };
