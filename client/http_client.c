@@ -9,6 +9,14 @@
  * and values NUL-terminated); bodies come as Content-Length, chunked, or
  * until close, all bounded by DK_HC_MAX_BODY.
  *
+ * HTTPS (dk__hc_tls_setup: an https:// node or a CA file) runs OpenSSL on
+ * the same non-blocking socket: every SSL call that wants the socket
+ * readable or writable waits for it under the same poll() deadline. The
+ * server's certificate must chain to the CA file (or, without one, to the
+ * system's CAs) and name the host the CLI was given: an IP address is
+ * matched against the certificate's IP entries, a name against its DNS
+ * names (and sent as SNI). TLS 1.2 at least.
+ *
  * Not taken: libcurl (one more dependency for a few hundred lines) and
  * libuv (the brief keeps the CLI independent of the server's event loop).
  */
@@ -19,6 +27,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +35,18 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+/* The CLI's TLS settings: one per process (every node of a cluster speaks
+ * the same protocol). NULL: plain HTTP. */
+static SSL_CTX *hc_tls;
 
 typedef struct hc_reader {
     int fd;
+    SSL *ssl;                       /* NULL: plain */
     int timeout_ms;
     char buf[16384];
     size_t pos, len;
@@ -96,9 +114,48 @@ static int hc_connect(const char *host, const char *port, int timeout_ms,
     return fd;
 }
 
-static int hc_send_all(int fd, const char *p, size_t len, int timeout_ms,
+/* What an SSL call that returned rc <= 0 waits for: POLLIN or POLLOUT,
+ * or 0 when it failed for good (err set). */
+static short hc_ssl_wants(SSL *ssl, int rc, const char *what, char *err, size_t errlen)
+{
+    int e = SSL_get_error(ssl, rc);
+    if (e == SSL_ERROR_WANT_READ)
+        return POLLIN;
+    if (e == SSL_ERROR_WANT_WRITE)
+        return POLLOUT;
+    unsigned long code = ERR_get_error();
+    long vr = SSL_get_verify_result(ssl);
+    if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+        hc_fail(err, errlen, "TLS %s: the server's certificate is not for the host asked (%s): ask it by a "
+                "name or address its certificate lists", what, X509_verify_cert_error_string(vr));
+    else if (vr != X509_V_OK)
+        hc_fail(err, errlen, "TLS %s: the server's certificate is not trusted: %s (use --cacert FILE with the "
+                "CA that signed it)", what, X509_verify_cert_error_string(vr));
+    else if (code)
+        hc_fail(err, errlen, "TLS %s: %s", what, ERR_reason_error_string(code) ? ERR_reason_error_string(code)
+                                                                             : "error");
+    else if (e == SSL_ERROR_SYSCALL && errno)
+        hc_fail(err, errlen, "TLS %s: %s", what, strerror(errno));
+    else
+        hc_fail(err, errlen, "TLS %s: the server closed the connection", what);
+    ERR_clear_error();
+    return 0;
+}
+
+static int hc_send_all(int fd, SSL *ssl, const char *p, size_t len, int timeout_ms,
                        char *err, size_t errlen)
 {
+    while (ssl && len > 0) {
+        int n = SSL_write(ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        short ev = hc_ssl_wants(ssl, n, "send", err, errlen);
+        if (!ev || hc_wait(fd, ev, timeout_ms, err, errlen) != 0)
+            return -1;
+    }
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -119,6 +176,20 @@ static int hc_fill(hc_reader *r, char *err, size_t errlen)
 {
     if (r->pos == r->len)
         r->pos = r->len = 0;
+    while (r->ssl) {
+        int n = SSL_read(r->ssl, r->buf + r->len, (int)(sizeof(r->buf) - r->len));
+        if (n > 0) {
+            r->len += (size_t)n;
+            return 0;
+        }
+        if (SSL_get_error(r->ssl, n) == SSL_ERROR_ZERO_RETURN) {
+            r->eof = 1;
+            return 0;
+        }
+        short ev = hc_ssl_wants(r->ssl, n, "receive", err, errlen);
+        if (!ev || hc_wait(r->fd, ev, r->timeout_ms, err, errlen) != 0)
+            return -1;
+    }
     for (;;) {
         ssize_t n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
         if (n > 0) {
@@ -242,7 +313,9 @@ static int hc_read_head(hc_reader *r, dk_hc_response *out, char *err, size_t err
         if (r->pos == r->len) {
             if (r->eof)
                 return hc_fail(err, errlen, used ? "connection closed inside the response head"
-                                                 : "the server closed the connection without answering");
+                                                 : hc_tls ? "the server closed the connection without answering"
+                                                 : "the server closed the connection without answering "
+                                                   "(if it speaks HTTPS: -n https://HOST:PORT)");
             if (hc_fill(r, err, errlen) != 0)
                 return -1;
             continue;
@@ -342,6 +415,78 @@ static int hc_read_response(hc_reader *rd, const char *method, dk_hc_response *o
     return hc_read_body(rd, (size_t)-1, &out->body, &out->body_len, err, errlen);
 }
 
+int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t errlen)
+{
+    int tls = ca_file && *ca_file;
+    if (strncmp(*spec, "https://", 8) == 0) {
+        *spec += 8;
+        tls = 1;
+    } else if (strncmp(*spec, "http://", 7) == 0) {
+        if (tls)
+            return hc_fail(err, errlen, "--cacert is for https:// nodes, not %s", *spec);
+        *spec += 7;
+    }
+    if (!tls)
+        return 0;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return hc_fail(err, errlen, "cannot create a TLS context");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* Bodies are framed (Content-Length or chunked), so a close without
+     * close_notify cannot cut one short unnoticed. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+    int ok = ca_file && *ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                                 : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        unsigned long e = ERR_get_error();
+        hc_fail(err, errlen, "cannot load the CA certificates%s%s: %s", ca_file && *ca_file ? " from " : "",
+                ca_file && *ca_file ? ca_file : "", e && ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+                                                                               : "unreadable");
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    SSL_CTX_free(hc_tls);
+    hc_tls = ctx;
+    return 0;
+}
+
+/* The TLS handshake on connected fd, checking the certificate against
+ * host (an IP address or a DNS name). */
+static int hc_tls_connect(int fd, const char *host, int timeout_ms, SSL **out, char *err, size_t errlen)
+{
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    SSL *ssl = SSL_new(hc_tls);
+    if (!ssl || SSL_set_fd(ssl, fd) != 1)
+        goto fail;
+    if (is_ip) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
+            goto fail;
+    } else if (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1) {
+        goto fail;
+    }
+    for (;;) {
+        int rc = SSL_connect(ssl);
+        if (rc == 1)
+            break;
+        short ev = hc_ssl_wants(ssl, rc, "handshake", err, errlen);
+        if (!ev || hc_wait(fd, ev, timeout_ms, err, errlen) != 0) {
+            SSL_free(ssl);
+            return -1;
+        }
+    }
+    *out = ssl;
+    return 0;
+fail:
+    SSL_free(ssl);
+    ERR_clear_error();
+    return hc_fail(err, errlen, "cannot set up TLS for %s", host);
+}
+
 int dk__hc_request(const char *host, const char *port, const char *method,
                    const char *target, const dk_hc_header *hdrs, size_t n,
                    const void *body, size_t body_len, int timeout_ms,
@@ -371,18 +516,25 @@ int dk__hc_request(const char *host, const char *port, const char *method,
         free(req);
         return -1;
     }
+    SSL *ssl = NULL;
+    if (hc_tls && hc_tls_connect(fd, host, timeout_ms, &ssl, err, errlen) != 0) {
+        free(req);
+        close(fd);
+        return -1;
+    }
     /* A server may answer early (413, 400) and close while the body is
      * still going out: its answer then matters more than our send error. */
     char send_err[256] = "";
-    int rc = hc_send_all(fd, req, used, timeout_ms, send_err, sizeof(send_err));
+    int rc = hc_send_all(fd, ssl, req, used, timeout_ms, send_err, sizeof(send_err));
     free(req);
     if (rc == 0 && body_len > 0)
-        rc = hc_send_all(fd, body, body_len, timeout_ms, send_err, sizeof(send_err));
+        rc = hc_send_all(fd, ssl, body, body_len, timeout_ms, send_err, sizeof(send_err));
     hc_reader *rd = calloc(1, sizeof(*rd));
     if (!rd) {
         rc = hc_fail(err, errlen, "out of memory");
     } else {
         rd->fd = fd;
+        rd->ssl = ssl;
         rd->timeout_ms = timeout_ms;
         int sent = rc == 0;
         rc = hc_read_response(rd, method, out, err, errlen);
@@ -390,6 +542,11 @@ int dk__hc_request(const char *host, const char *port, const char *method,
             snprintf(err, errlen, "%s", send_err);
     }
     free(rd);
+    if (ssl) {
+        (void)SSL_shutdown(ssl);    /* close_notify, best effort */
+        SSL_free(ssl);
+        ERR_clear_error();
+    }
     close(fd);
     if (rc != 0)
         dk__hc_response_free(out);

@@ -2,7 +2,7 @@
  * http_client.h - a small blocking HTTP/1.1 client for the dynkv CLI.
  *
  * One request per TCP connection (Connection: close), over plain sockets
- * with poll() deadlines; no libuv, no TLS. The response is read whole into
+ * or TLS (OpenSSL), with poll() deadlines; no libuv. The response is read whole into
  * memory: status, headers and body (Content-Length, chunked, or until the
  * server closes), each bounded so a misbehaving server cannot make the CLI
  * allocate without limit.
@@ -43,6 +43,17 @@ int dk__hc_request(const char *host, const char *port, const char *method,
                    const char *target, const dk_hc_header *hdrs, size_t n,
                    const void *body, size_t body_len, int timeout_ms,
                    dk_hc_response *out, char *err, size_t errlen);
+
+/*
+ * Choose plain HTTP or HTTPS for every later request of the process from a
+ * node spec and an optional CA file: "https://HOST:PORT", or a CA file
+ * with a bare "HOST:PORT", means HTTPS, the server's certificate checked
+ * against ca_file (or, without one, the system's CAs) and against HOST;
+ * "http://HOST:PORT" or a bare spec without a CA file means plain HTTP.
+ * *spec is advanced past the scheme. Returns 0, or -1 with err (CA file
+ * unreadable, --cacert with http://). Call before the first request.
+ */
+int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t errlen);
 
 /* The value of the first response header named `name` (case-insensitive),
  * or NULL; valid until dk__hc_response_free(r). */

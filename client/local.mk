@@ -1,7 +1,8 @@
 # rules for client: the `dynkv` command-line client (blocking HTTP/1.1 over
-# plain sockets, JSON through jansson, base64 from framework/util; no libuv,
+# plain sockets or OpenSSL, JSON through jansson, base64 from framework/util; no libuv,
 # no libdynkv).
 bin_PROGRAMS += client/dynkv
-client_dynkv_SOURCES = client/dynkv.c client/http_client.c client/http_client.h
-client_dynkv_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-client_dynkv_LDADD = framework/util/libdkutil.la $(JANSSON_LIBS)
+client_dynkv_SOURCES = client/dynkv.c client/cli.h client/cli_call.c client/cli_output.c \
+	client/cli_data.c client/cli_cluster.c client/cli_ops.c client/http_client.c client/http_client.h
+client_dynkv_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SSL_CFLAGS)
+client_dynkv_LDADD = framework/util/libdkutil.la $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)

@@ -6,9 +6,9 @@
 noinst_LTLIBRARIES += framework/libdynkv.la
 framework_libdynkv_la_SOURCES =
 framework_libdynkv_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(SQLITE_CFLAGS) $(INIH_CFLAGS) \
-	$(JANSSON_CFLAGS) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS)
+	$(JANSSON_CFLAGS) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS)
 framework_libdynkv_la_LIBADD = framework/util/libdkutil.la $(UV_LIBS) $(SQLITE_LIBS) \
-	$(INIH_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS) $(CRYPTO_LIBS) \
+	$(INIH_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS) \
 	$(HTTP_PARSER_LIBS) $(LIBS) -lpthread -lm
 
 dynkvinclude_HEADERS += \

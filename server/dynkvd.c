@@ -18,8 +18,27 @@
  *
  * SIGHUP re-reads the command line's configuration on a worker and reopens
  * the log file with its log_file and log_level (logrotate renames the file
- * and sends SIGHUP); other changed keys need a restart. A configuration that
- * no longer loads keeps the old settings (and still reopens the log).
+ * and sends SIGHUP), and reloads the HTTPS certificate and key ([security]
+ * tls_cert_file, tls_key_file): new connections get the new ones, open
+ * connections keep theirs; files that do not load keep the old ones. Other
+ * changed keys need a restart. A configuration that no longer loads keeps
+ * the old settings (and still reopens the log and reloads the certificate).
+ *
+ * With tls_cert_file and tls_key_file the HTTP listener speaks HTTPS only
+ * (framework/http/tls.h); files that do not load, or a key that does not
+ * match the certificate, refuse the start (exit 2).
+ *
+ * With [security] tokens_file, clients authenticate with bearer tokens
+ * (framework/api/auth.h): the file loads before anything else starts (a
+ * malformed line exits 2 with "file:line: ..."), every loop's API checks
+ * against the same table, and SIGHUP re-reads the file (the path itself
+ * needs a restart); a file that no longer loads keeps the old table and
+ * says so in the log. `dynkvd token NAME ROLE` prints a new random token
+ * (32 bytes, base64url) on its first line and its line for the file on the
+ * second, and exits.
+ *
+ * `dynkvd keygen PATH` writes a new cluster key file ([security]
+ * cluster_key_file; mode 0600, never over an existing file) and exits.
  *
  * `dynkvd --check-config FILE [--set ...]` reports every configuration
  * error and every plugin that does not load, touches no data directory,
@@ -63,13 +82,20 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
+#include "base/cluster_key.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "http/tls.h"
 #include "node/node.h"
+#include "util/base64.h"
 
 typedef struct loop_ctx {
     uv_loop_t loop;
@@ -98,6 +124,8 @@ static int main_argc;
 static char **main_argv;
 
 static dk_node node;
+static dk_auth *auth;                   /* [security] tokens_file; NULL: none */
+static dk_tls_server *tls_server;       /* NULL: plain HTTP */
 
 /* Readiness polling for systemd (loop 0 owns these). */
 static uv_timer_t ready_timer;
@@ -128,8 +156,13 @@ typedef struct reload_job {
     uv_work_t work;
     int busy, again;
     int cfg_rc, log_rc, level;
+    int auth_rc;
+    size_t auth_clients;
+    char auth_err[1024];
+    int tls_rc;                         /* 0 reloaded, 1 not asked, else failed */
     char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
     char err[1024];
+    char tls_err[1024];
 } reload_job;
 static reload_job reload;
 
@@ -290,8 +323,21 @@ static void reload_work(uv_work_t *w)
         snprintf(r->path, sizeof(r->path), "%s", c.node.log_file);
         r->level = c.node.log_level;
     }
+    /* The certificate: from the new configuration's paths when it loads
+     * and still names both files, else from the paths the node started
+     * with (HTTPS cannot be switched on or off without a restart). */
+    r->tls_rc = 1;
+    if (tls_server) {
+        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0] ? &c : &cfg;
+        r->tls_rc = dk_tls_server_reload(tls_server, src->security.tls_cert_file, src->security.tls_key_file,
+                                         r->tls_err, sizeof(r->tls_err));
+        if (r->tls_rc == 0)
+            snprintf(r->tls_err, sizeof(r->tls_err), "%.900s", src->security.tls_cert_file);
+    }
     dk_config_free(&c);
     r->log_rc = dk_log_open(r->path, r->level);
+    if (auth)
+        r->auth_rc = dk_auth_reload(auth, &r->auth_clients, r->auth_err, sizeof(r->auth_err));
 }
 
 static void on_hup(uv_signal_t *s, int signum);
@@ -312,6 +358,15 @@ static void reload_done(uv_work_t *w, int status)
     else
         dk_log(DK_LOG_INFO, "SIGHUP: log reopened (%s, level %s); other configuration changes need a restart",
                r->path[0] ? r->path : "stderr", levels[r->level & 3]);
+    if (auth && r->auth_rc)
+        dk_log(DK_LOG_ERROR, "SIGHUP: the tokens file does not load, keeping the clients of before: %s", r->auth_err);
+    else if (auth)
+        dk_log(DK_LOG_INFO, "SIGHUP: tokens file %s reloaded: %zu client%s", cfg.security.tokens_file,
+               r->auth_clients, r->auth_clients == 1 ? "" : "s");
+    if (r->tls_rc == 0)
+        dk_log(DK_LOG_INFO, "SIGHUP: TLS certificate reloaded from %s; new connections use it", r->tls_err);
+    else if (r->tls_rc != 1)
+        dk_log(DK_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, still serving the previous one: %s", r->tls_err);
     if (r->again) {
         r->again = 0;
         on_hup(&sig_hup, SIGHUP);
@@ -374,6 +429,20 @@ static int check_config(int argc, char **argv)
         errors++;
     }
     dk_node_check_plugins(&c, check_report, &errors);
+    if (rc == 0 && c.security.tokens_file[0]) {
+        dk_auth *a = NULL;
+        char aerr[1024];
+        if (dk_auth_open(&a, c.security.tokens_file, aerr, sizeof(aerr)) != 0)
+            check_report(&errors, aerr);
+        dk_auth_free(a);
+    }
+    if (rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
+        dk_tls_server *t = NULL;
+        char terr[1024];
+        if (dk_tls_server_new(c.security.tls_cert_file, c.security.tls_key_file, &t, terr, sizeof(terr)) != 0)
+            check_report(&errors, terr);
+        dk_tls_server_free(t);
+    }
     if (errors)
         fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
                 file ? file : "configuration", errors, errors == 1 ? "" : "s");
@@ -396,7 +465,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
     }
     ctx->api = (dk_api){.loop = &ctx->loop, .node = nd, .cfg = conf, .cluster = &cluster,
                         .cluster_loop = &loops[0].loop, .cluster_mb = &loops[0].mailbox,
-                        .own_mb = &ctx->mailbox};
+                        .own_mb = &ctx->mailbox, .auth = auth};
     dk_http_conf hc = {
         .listen = listen,
         .max_body = DK_VALUE_MAX,
@@ -406,6 +475,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
         .request_timeout_ms = 30000,
         .share = share,
         .limits = &http_limits,
+        .tls = tls_server,
     };
     rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
     if (rc)
@@ -469,10 +539,62 @@ static void loop_close(loop_ctx *ctx)
         dk_log(DK_LOG_WARN, "loop %d closed with handles still open: %s", ctx->index, uv_strerror(rc));
 }
 
+/* dynkvd token NAME ROLE: a new token (32 random bytes, base64url) on
+ * the first line of stdout, "NAME ROLE SHA256-HEX" on the second. */
+static int token_verb(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: dynkvd token NAME ROLE   (ROLE: read, write or admin)\n");
+        return 2;
+    }
+    const char *name = argv[2], *role = argv[3];
+    if (!dk_auth_name_ok(name, strlen(name))) {
+        fprintf(stderr, "dynkvd: token: the client name must be 1 to %d of A-Z a-z 0-9 . _ - @\n", DK_AUTH_NAME_MAX);
+        return 2;
+    }
+    if (dk_auth_role_parse(role, strlen(role)) == DK_ROLE_OPEN) {
+        fprintf(stderr, "dynkvd: token: role '%s' is not read, write or admin\n", role);
+        return 2;
+    }
+    unsigned char raw[32];
+    char hex[65];
+    dk_buf tok;
+    dk_buf_init(&tok);
+    int ok = RAND_bytes(raw, sizeof(raw)) == 1 && dk_base64_encode(raw, sizeof(raw), DK_B64_URL, &tok) == 0 &&
+             dk_auth_hash_hex(tok.data, tok.len, hex) == 0;
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (ok) {
+        printf("%s\n%s %s %s\n", (const char *)tok.data, name, role, hex);
+        fprintf(stderr, "dynkvd: the first line is the token for client '%s' (shown once: the node keeps only "
+                "its hash); append the second line to the [security] tokens_file and send the node SIGHUP\n", name);
+    } else {
+        fprintf(stderr, "dynkvd: token: cannot make a random token (OpenSSL)\n");
+    }
+    if (tok.data)
+        OPENSSL_cleanse(tok.data, tok.len);
+    dk_buf_free(&tok);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     char err[1024] = "";
     int exit_now = 0;
+    if (argc >= 2 && strcmp(argv[1], "token") == 0)
+        return token_verb(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "keygen") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: dynkvd keygen PATH\n");
+            return 2;
+        }
+        if (dk_cluster_key_generate(argv[2], err, sizeof(err)) != 0) {
+            fprintf(stderr, "dynkvd: %s\n", err);
+            return 1;
+        }
+        printf("wrote a new cluster key to %s: give every node of the cluster a copy "
+               "(mode 0600) and set [security] cluster_key_file to it\n", argv[2]);
+        return 0;
+    }
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--check-config=", 15) == 0)
             return check_config(argc, argv);
@@ -490,6 +612,26 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    if (cfg.security.tokens_file[0] && dk_auth_open(&auth, cfg.security.tokens_file, err, sizeof(err)) != 0) {
+        dk_log(DK_LOG_ERROR, "cannot start: %s", err);
+        fprintf(stderr, "dynkvd: %s\n", err);
+        dk_log_close();
+        dk_config_free(&cfg);
+        return 2;
+    }
+    if (cfg.security.tls_cert_file[0] &&
+        dk_tls_server_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, &tls_server, err, sizeof(err)) != 0) {
+        dk_log(DK_LOG_ERROR, "cannot start: %s", err);
+        fprintf(stderr, "dynkvd: %s\n", err);
+        dk_auth_free(auth);
+        dk_log_close();
+        dk_config_free(&cfg);
+        return 2;
+    }
+    if (auth)
+        dk_log(DK_LOG_INFO, "clients need a bearer token: %zu client%s in %s%s", dk_auth_count(auth),
+               dk_auth_count(auth) == 1 ? "" : "s", cfg.security.tokens_file,
+               cfg.security.metrics_need_token ? " (/metrics too)" : "");
     snprintf(reload.path, sizeof(reload.path), "%s", cfg.node.log_file);
     reload.level = cfg.node.log_level;
     signal(SIGPIPE, SIG_IGN);
@@ -503,6 +645,8 @@ int main(int argc, char **argv)
     if (rc) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
         fprintf(stderr, "dynkvd: %s\n", err);
+        dk_auth_free(auth);
+        dk_tls_server_free(tls_server);
         dk_log_close();
         dk_config_free(&cfg);
         return rc == DK_ECONFIG ? 2 : 1;   /* a plugin option is a configuration error too */
@@ -551,8 +695,8 @@ int main(int argc, char **argv)
             uv_timer_init(&loops[0].loop, &ready_timer);
             uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
-            dk_log(DK_LOG_INFO, "node %s serving http://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
-                   cfg.node.id, listen, cfg.storage.engine, cfg.compaction.policy,
+            dk_log(DK_LOG_INFO, "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
+                   cfg.node.id, tls_server ? "https" : "http", listen, cfg.storage.engine, cfg.compaction.policy,
                    cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
         } else {
             /* Start-up failed part way: stop what started, then drain. */
@@ -580,6 +724,8 @@ int main(int argc, char **argv)
             dk_log(DK_LOG_INFO, "engine flushed");
     }
     dk_node_close(&node);
+    dk_auth_free(auth);
+    dk_tls_server_free(tls_server);
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();
     dk_config_free(&cfg);

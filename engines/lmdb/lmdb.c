@@ -36,8 +36,12 @@
  * takes no options of its own: a key in [engine.lmdb] stops the node.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -327,6 +331,37 @@ static int lm_stats(dk_engine *base, dk_stat_sink sink, void *arg)
     return 0;
 }
 
+/* LMDB copies a consistent read transaction of the map (compacting as it
+ * goes); the target folder must exist. */
+static int lm_checkpoint(dk_engine *base, const char *dir)
+{
+    lm_engine *e = (lm_engine *)base;
+    if (mkdir(dir, 0755) != 0) {
+        int rc = -errno;
+        base->host->log(base->host, DK_LOG_ERROR, "lmdb: checkpoint into %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    int rc = mdb_env_copy2(e->env, dir, MDB_CP_COMPACT);
+    if (rc)
+        return lm_fail(base->host, "checkpoint into", dir, rc);
+    /* mdb_env_copy2 does not promise durability: sync the file and folder. */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    const char *paths[] = {path, dir};
+    for (int i = 0; i < 2; i++) {
+        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) {
+            rc = -errno;
+            base->host->log(base->host, DK_LOG_ERROR, "lmdb: checkpoint: sync %s: %s", paths[i], strerror(errno));
+        }
+        if (fd >= 0)
+            close(fd);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static const dk_engine_ops lm_ops = {
     .struct_size = sizeof(dk_engine_ops),
     .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
@@ -341,6 +376,7 @@ static const dk_engine_ops lm_ops = {
     .iter_close = lm_iter_close,
     .flush = lm_flush,
     .stats = lm_stats,
+    .checkpoint = lm_checkpoint,
 };
 
 static const dk_plugin lm_plugin = {

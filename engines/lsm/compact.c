@@ -40,6 +40,19 @@
  * limit under such pressure too). The pacing clock restarts when the debt
  * is gone, so no burst of catch-up sleeping follows.
  *
+ * A damaged data block in an input (bad CRC, malformed, unreadable) fails
+ * the job: the outputs are deleted, the inputs stay, nothing is dropped
+ * or lost beyond the block itself, and the engine stays writable. Skipping
+ * the block instead would let older versions of its keys, from tables
+ * outside the job, come back once the damaged table is gone (a lost
+ * tombstone resurrects the value it deleted), and anti-entropy would
+ * spread them. The damaged table is marked and offered to the policy as
+ * busy, so compaction does not retry the same job after every flush; it
+ * stays as it is, its readable keys served, while the keys of the damaged
+ * block read as absent until read repair or anti-entropy writes them
+ * again (newer versions shadow it, lsm.c). The mark is not persisted: a
+ * restart finds the block again at the next job that reads it.
+ *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
@@ -113,7 +126,7 @@ static int cp_builtin_pick(const lsm_version *v, dk_compaction_job *job)
     dk_slice lo = {NULL, 0}, hi = {NULL, 0};
     for (size_t i = 0; i < v->n; i++) {
         lsm_file *f = v->files[i];
-        if (f->level != 0 || f->busy)
+        if (f->level != 0 || f->busy || f->damaged)
             continue;
         if (!l0 || lsm_ucmp(dk__lsm_file_smallest(f), lo) < 0)
             lo = dk__lsm_file_smallest(f);
@@ -126,7 +139,7 @@ static int cp_builtin_pick(const lsm_version *v, dk_compaction_job *job)
     job->n_inputs = l0;
     for (size_t i = 0; i < v->n; i++) {
         lsm_file *f = v->files[i];
-        if (f->level == 1 && !f->busy && lsm_ucmp(dk__lsm_file_largest(f), lo) >= 0 &&
+        if (f->level == 1 && !f->busy && !f->damaged && lsm_ucmp(dk__lsm_file_largest(f), lo) >= 0 &&
             lsm_ucmp(dk__lsm_file_smallest(f), hi) <= 0)
             job->inputs[job->n_inputs++] = f->number;
     }
@@ -154,7 +167,7 @@ static int cp_pick(lsm_db *db, const lsm_version *v, dk_compaction_job *job)
         lsm_file *f = v->files[i];
         const lsm_props *p = &f->table->props;
         runs[i] = (dk_run){
-            .id = f->number, .level = f->level, .busy = (uint32_t)f->busy, .size = f->size,
+            .id = f->number, .level = f->level, .busy = (uint32_t)(f->busy || f->damaged), .size = f->size,
             .smallest = dk__lsm_file_smallest(f), .largest = dk__lsm_file_largest(f),
             .entries = p->entries, .tombstones = p->tombstones,
             .min_write_ms = p->min_write_ms, .max_write_ms = p->max_write_ms,
@@ -173,7 +186,7 @@ static int cp_pick(lsm_db *db, const lsm_version *v, dk_compaction_job *job)
         return cp_bad_job(db);
     for (size_t i = 0; i < job->n_inputs; i++) {
         lsm_file *f = cp_find(v, job->inputs[i]);
-        if (!f || f->busy)
+        if (!f || f->busy || f->damaged)
             return cp_bad_job(db);
         for (size_t j = 0; j < i; j++)
             if (job->inputs[j] == job->inputs[i])
@@ -312,6 +325,25 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     }
     if (!rc)
         rc = m->ops->status(m);
+    if (rc == DK_ECORRUPT || rc == -EIO) {
+        /* A damaged block (logged with its file and offset where it was
+         * read): the job fails and rewrites nothing, and the damaged
+         * table is never picked again (file comment). */
+        for (size_t i = 0; i < nk; i++) {
+            int krc = kids[i]->ops->status(kids[i]);
+            if (krc != DK_ECORRUPT && krc != -EIO)
+                continue;
+            pthread_mutex_lock(&db->mu);
+            in[i]->damaged = 1;
+            pthread_mutex_unlock(&db->mu);
+            db->host->log(db->host, DK_LOG_ERROR,
+                          "lsm %s: table %06llu has a damaged block; compaction leaves it as it is from now on "
+                          "(its readable keys stay served; the damaged ones read as absent until written again)",
+                          db->dir, (unsigned long long)in[i]->number);
+            if (db->host->metric_add)
+                db->host->metric_add(db->host, "lsm_tables_damaged_total", 1);
+        }
+    }
     if (tb) {
         if (!rc)
             rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
@@ -418,7 +450,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
         job.output_level = 1;
         for (size_t i = 0; i < v->n; i++) {
             lsm_file *f = v->files[i];
-            if (f->busy || (end.len && lsm_ucmp(dk__lsm_file_smallest(f), end) >= 0) ||
+            if (f->busy || f->damaged || (end.len && lsm_ucmp(dk__lsm_file_smallest(f), end) >= 0) ||
                 (start.len && lsm_ucmp(dk__lsm_file_largest(f), start) < 0))
                 continue;
             job.inputs[job.n_inputs++] = f->number;

@@ -34,6 +34,16 @@
  * compaction policy produces, not only leveled ones. With the blocks
  * cached a point read allocates nothing: the value handed to the sink
  * points into the memtable or the cached data block.
+ *
+ * A damaged data block (bad CRC: a bit flip on disk) costs its own keys
+ * only. A point read that meets it answers DK_ECORRUPT unless it finds a
+ * version newer than the damaged table's max_seq (a key written again by
+ * read repair or anti-entropy): the store treats the copy as absent, so
+ * the coordinator reads the other replicas and repairs it. Iterators skip
+ * the block (table.h, dk__lsm_table_iter_skip) and hide every version in
+ * its key range that a lost one may shadow, so scans, streams and Merkle
+ * builds see the keys absent, as point reads do, and never an older
+ * version of them.
  */
 #include "lsm.h"
 
@@ -136,8 +146,10 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
         return rc;
     }
     db->cur = nv;
-    if (e->has_log)
+    if (e->has_log) {
         db->flushed_seq = e->last_seq;
+        db->man_log_number = e->log_number;
+    }
     pthread_mutex_unlock(&db->mu);
     dk__lsm_version_retire(base, e);
     dk__lsm_version_unref(base);   /* our reference */
@@ -517,6 +529,12 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
         return rc;
     }
     rc = DK_ENOTFOUND;
+    /* A table whose block for key is damaged (logged and counted where it
+     * was read) may have held the newest version: the read fails with the
+     * damage unless a version newer than everything in that table is
+     * found, as one written again by read repair or anti-entropy is. */
+    int damaged = 0;
+    uint64_t damaged_seq = 0;
     for (size_t i = 0; i < n; i++) {
         if (rc == 0 && cand[i]->table->props.max_seq < best->seq)
             break;
@@ -524,6 +542,12 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
         int r = dk__lsm_table_find(cand[i]->table, key, snap, nowait, &f);
         if (r == DK_ENOTFOUND)
             continue;
+        if (r == DK_ECORRUPT || r == -EIO) {
+            if (!damaged || cand[i]->table->props.max_seq > damaged_seq)
+                damaged_seq = cand[i]->table->props.max_seq;
+            damaged = 1;
+            continue;
+        }
         if (r) {
             rc = r;
             break;
@@ -537,6 +561,8 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
             dk__lsm_cache_release(db->cache, f.h);
         }
     }
+    if (damaged && (rc == DK_ENOTFOUND || (rc == 0 && best->seq <= damaged_seq)))
+        rc = DK_ECORRUPT;
     if (rc && best->h) {
         dk__lsm_cache_release(db->cache, best->h);
         best->h = NULL;
@@ -591,6 +617,7 @@ typedef struct lsm_db_iter {
     dk_engine_iter base;
     lsm_read r;
     lsm_iter *m;
+    lsm_damage_set dmg;          /* damaged blocks the tables' iterators skipped */
     dk_buf start, end, key, val;
     int positioned, eof;
 } lsm_db_iter;
@@ -624,7 +651,7 @@ static int lsm_iter_open(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter 
         if ((end.len && lsm_ucmp(dk__lsm_file_smallest(f), end) >= 0) ||
             (start.len && lsm_ucmp(dk__lsm_file_largest(f), start) < 0))
             continue;
-        rc = (kids[n] = dk__lsm_table_iter(f->table)) ? (n++, 0) : -ENOMEM;
+        rc = (kids[n] = dk__lsm_table_iter_skip(f->table, &it->dmg)) ? (n++, 0) : -ENOMEM;
     }
     if (!rc) {
         /* The merge owns kids from here, also when it fails. */
@@ -690,7 +717,10 @@ static int lsm_iter_next(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
             return -ENOMEM;
         it->positioned = 2;   /* it->key now names the last key seen */
         have_last = 1;
-        if (lsm_ikey_type(k) == LSM_TYPE_DELETE) {
+        /* A version a lost one of a damaged block may shadow reads as
+         * absent, as the point read of the key answers (DK_ECORRUPT). */
+        if (lsm_ikey_type(k) == LSM_TYPE_DELETE ||
+            (it->dmg.n && dk__lsm_damage_hides(&it->dmg, uk, lsm_ikey_seq(k)))) {
             m->ops->next(m);
             continue;
         }
@@ -716,6 +746,7 @@ static void lsm_iter_close(dk_engine_iter *ei)
     if (!it)
         return;
     it->m->ops->destroy(it->m);
+    dk__lsm_damage_free(&it->dmg);
     lsm_read_end(&it->r);
     dk_buf_free(&it->start);
     dk_buf_free(&it->end);
@@ -850,4 +881,5 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .stats = lsm_stats,
     .try_get = lsm_try_get,
     .write_async = lsm_write_async,
+    .checkpoint = dk__lsm_checkpoint_op,
 };

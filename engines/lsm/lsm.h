@@ -95,6 +95,7 @@ typedef struct lsm_db {
     lsm_version *cur;
     lsm_manifest man;
     uint64_t next_file, last_seq, log_number;
+    uint64_t man_log_number;     /* the manifest's log number: older WALs are obsolete (mu) */
     uint64_t recycle_log;        /* obsolete WAL kept for reuse (0: none) */
     /* The WAL before the current one stays open, unsynced, after a
      * memtable switch, and the new one's directory entry unsynced, until
@@ -186,6 +187,11 @@ void dk__lsm_wal_thread_stop(lsm_db *db);
 extern const dk_engine_ops dk__lsm_engine_ops;
 /* recovery.c: the ops' close(); stops threads, syncs the WAL, frees. */
 int dk__lsm_close(dk_engine *e);
+
+/* checkpoint.c: a crash-consistent copy of the database into dir (which
+ * must not exist), hard-linking tables; the ops' checkpoint(). */
+int dk__lsm_checkpoint(lsm_db *db, const char *dir);
+int dk__lsm_checkpoint_op(dk_engine *e, const char *dir);
 
 /* compact.c: the background thread body, and manual compaction. */
 void *dk__lsm_compact_thread(void *arg);

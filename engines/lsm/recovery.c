@@ -324,7 +324,7 @@ static int rc_recover(lsm_db *db)
             nfiles++;
     }
     uint64_t man_no = db->next_file++, wal_no = db->next_file++;
-    db->log_number = wal_no;
+    db->log_number = db->man_log_number = wal_no;
     db->flushed_seq = db->last_seq;
     snap.has_log = snap.has_next = snap.has_seq = 1;
     snap.log_number = wal_no;

@@ -131,8 +131,41 @@ int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, l
 /* True when the bloom filter says ukey may be in the table (also when the
  * filter cannot be read: a wrong "maybe" costs work, never correctness). */
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey);
-/* An iterator over all entries; t must outlive it. NULL on ENOMEM. */
+/* An iterator over all entries; t must outlive it. NULL on ENOMEM. A
+ * damaged data block (bad CRC, malformed, unreadable) stops it: status()
+ * reports the error. Compaction reads its inputs this way, so a job over
+ * a damaged block fails and rewrites nothing (compact.c). */
 lsm_iter *dk__lsm_table_iter(lsm_table *t);
+
+/* Key ranges of data blocks an iterator skipped as damaged. A skipped
+ * block held the versions of user keys in (lo, hi] (lo absent: from the
+ * table's first key) with sequence numbers up to its table's max_seq, so
+ * any version in that range at or below that sequence may be shadowed by
+ * a version that was lost with the block. */
+typedef struct lsm_damage {
+    lsm_table *t;
+    dk_buf lo, hi;                /* user keys */
+    int has_lo;
+} lsm_damage;
+
+typedef struct lsm_damage_set {
+    lsm_damage *d;
+    size_t n, cap;
+} lsm_damage_set;
+
+void dk__lsm_damage_free(lsm_damage_set *s);
+/* True when the version (ukey, seq) may be shadowed by a lost one: it lies
+ * in a damaged range, at or below the damaged table's max_seq, and the
+ * table's bloom filter does not rule ukey out (so a key that never was in
+ * the damaged table stays visible, as a point read sees it). */
+int dk__lsm_damage_hides(const lsm_damage_set *s, dk_slice ukey, uint64_t seq);
+/* As dk__lsm_table_iter, but a damaged data block is skipped: logged with
+ * the file and offset (lsm_corrupt_blocks_total counts it, as for every
+ * read that finds it), counted in lsm_corrupt_blocks_skipped_total, its
+ * key range added to dmg (owned by the caller, outlives the iterator),
+ * and iteration goes on with the next block. Scans, stream sources and
+ * Merkle tree builds go through these (lsm.c). */
+lsm_iter *dk__lsm_table_iter_skip(lsm_table *t, lsm_damage_set *dmg);
 /* Read, check and decode the block at (off, size) through the cache; *out
  * is a referenced cache handle (release with dk__lsm_cache_release). */
 int dk__lsm_table_block(lsm_table *t, uint64_t off, uint64_t size, lsm_cblock **out);

@@ -14,6 +14,9 @@
  * line naming the file and offset, and one count of
  * lsm_corrupt_blocks_total. Nothing is retried or repaired here: the
  * engine reports the error to the caller and keeps serving other keys.
+ * An iterator in skip mode (dk__lsm_table_iter_skip) steps over a damaged
+ * data block instead, noting its key range so that the engine's iterator
+ * hides the versions the lost ones may have shadowed (lsm.c).
  *
  * A compressed block names its codec by id in its trailer; the table's
  * properties name the codecs of its blocks, which the open registers in
@@ -330,6 +333,10 @@ typedef struct tbl_iter {
     lsm_table *t;
     lsm_iter *index, *data;   /* index is NULL when it could not be read */
     int status;
+    lsm_damage_set *dmg;      /* skip mode: damaged blocks are noted here */
+    dk_buf lo, hi;            /* the loaded block holds user keys in (lo, hi] */
+    int has_lo, has_hi;       /* has_hi: hi names the block before (reset by seeks) */
+    uint64_t block_off;       /* the loaded block's offset */
 } tbl_iter;
 
 typedef struct tbl_rel {
@@ -344,22 +351,32 @@ static void ti_release(void *arg)
     free(r);
 }
 
-/* Open the data block the index points at; 0 or an error in status. */
+/* Open the data block the index points at; 0 or an error (the caller
+ * decides whether it stops the iterator, ti_damaged). */
 static int ti_load(tbl_iter *ti)
 {
     if (ti->data) {
         ti->data->ops->destroy(ti->data);
         ti->data = NULL;
     }
+    /* The block's range starts after the previous block's last key. */
+    dk_buf tmp = ti->lo;
+    ti->lo = ti->hi;
+    ti->hi = tmp;
+    ti->has_lo = ti->has_hi;
+    dk_buf_reset(&ti->hi);
+    dk_slice ik = lsm_ikey_user(ti->index->ops->key(ti->index));
+    if (dk_buf_append(&ti->hi, ik.ptr, ik.len))
+        return -ENOMEM;
+    ti->has_hi = 1;
     dk_slice v = ti->index->ops->value(ti->index);
-    uint64_t off, size;
+    uint64_t off = 0, size;
     size_t k1 = dk_get_varint(v.ptr, v.ptr + v.len, &off), k2 = 0;
     if (k1)
         k2 = dk_get_varint(v.ptr + k1, v.ptr + v.len, &size);
-    if (!k1 || !k2) {
-        ti->status = tr_corrupt(ti->t, 0, "index entry");
-        return ti->status;
-    }
+    ti->block_off = off;
+    if (!k1 || !k2)
+        return tr_corrupt(ti->t, ti->t->index_off, "index entry");
     lsm_cblock *h;
     int rc = dk__lsm_table_block(ti->t, off, size, &h);
     tbl_rel *r = rc ? NULL : malloc(sizeof(*r));
@@ -367,35 +384,83 @@ static int ti_load(tbl_iter *ti)
         dk__lsm_cache_release(ti->t->cache, h);
         rc = -ENOMEM;
     }
-    if (rc) {
-        ti->status = rc;
+    if (rc)
         return rc;
-    }
     r->cache = ti->t->cache;
     r->h = h;
-    if (!(ti->data = dk__lsm_block_iter(h->data, h->size, ti_release, r))) {
-        ti->status = -ENOMEM;
-        return ti->status;
-    }
+    if (!(ti->data = dk__lsm_block_iter(h->data, h->size, ti_release, r)))
+        return -ENOMEM;
     return 0;
 }
 
-/* Move forward over exhausted data blocks. */
+/* The loaded (or failed) block is damaged with rc: in skip mode note its
+ * range, log it and return 0 (go on with the next block); otherwise, or
+ * for an error that is no damage (ENOMEM), stop with rc. */
+static int ti_damaged(tbl_iter *ti, int rc)
+{
+    if (ti->data) {
+        ti->data->ops->destroy(ti->data);
+        ti->data = NULL;
+    }
+    if (!ti->dmg || (rc != DK_ECORRUPT && rc != -EIO)) {
+        ti->status = rc;
+        return rc;
+    }
+    lsm_damage_set *s = ti->dmg;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        lsm_damage *d = realloc(s->d, cap * sizeof(*d));
+        if (!d) {
+            ti->status = -ENOMEM;
+            return ti->status;
+        }
+        s->d = d;
+        s->cap = cap;
+    }
+    lsm_damage *d = &s->d[s->n];
+    memset(d, 0, sizeof(*d));
+    d->t = ti->t;
+    d->has_lo = ti->has_lo;
+    if ((ti->has_lo && dk_buf_append(&d->lo, ti->lo.data, ti->lo.len)) ||
+        dk_buf_append(&d->hi, ti->hi.data, ti->hi.len)) {
+        dk_buf_free(&d->lo);
+        dk_buf_free(&d->hi);
+        ti->status = -ENOMEM;
+        return ti->status;
+    }
+    s->n++;
+    const dk_host *h = ti->t->host;
+    if (h && h->log)
+        h->log(h, DK_LOG_WARN,
+               "lsm: skipping the damaged data block of %s at offset %llu; its keys read as absent "
+               "until they are written again (anti-entropy or read repair)",
+               ti->t->path, (unsigned long long)ti->block_off);
+    if (h && h->metric_add)
+        h->metric_add(h, "lsm_corrupt_blocks_skipped_total", 1);
+    return 0;
+}
+
+/* Move forward over exhausted (and, in skip mode, damaged) data blocks. */
 static void ti_skip_empty(tbl_iter *ti)
 {
     while (!ti->status && (!ti->data || !ti->data->ops->valid(ti->data))) {
         if (ti->data && ti->data->ops->status(ti->data)) {
-            ti->status = tr_corrupt(ti->t, 0, "data block entry");
-            return;
+            if (ti_damaged(ti, tr_corrupt(ti->t, ti->block_off, "data block entry")))
+                return;
+            continue;
         }
         if (!ti->index->ops->valid(ti->index)) {
             if (ti->index->ops->status(ti->index))
-                ti->status = tr_corrupt(ti->t, 0, "index block entry");
+                ti->status = tr_corrupt(ti->t, ti->t->index_off, "index block entry");
             return;
         }
-        if (ti_load(ti))
-            return;
-        ti->data->ops->first(ti->data);
+        int rc = ti_load(ti);
+        if (rc) {
+            if (ti_damaged(ti, rc))
+                return;
+        } else {
+            ti->data->ops->first(ti->data);
+        }
         ti->index->ops->next(ti->index);
     }
 }
@@ -410,6 +475,7 @@ static void ti_first(lsm_iter *it)
         ti->data->ops->destroy(ti->data);
         ti->data = NULL;
     }
+    ti->has_hi = 0;
     ti_skip_empty(ti);
 }
 
@@ -423,10 +489,17 @@ static void ti_seek(lsm_iter *it, dk_slice target)
         ti->data->ops->destroy(ti->data);
         ti->data = NULL;
     }
+    /* The block before is unknown: a damaged range found here reaches
+     * back to the table's start (nothing before target is read anyway). */
+    ti->has_hi = 0;
     if (ti->index->ops->valid(ti->index)) {
-        if (ti_load(ti))
-            return;
-        ti->data->ops->seek(ti->data, target);
+        int rc = ti_load(ti);
+        if (rc) {
+            if (ti_damaged(ti, rc))
+                return;
+        } else {
+            ti->data->ops->seek(ti->data, target);
+        }
         ti->index->ops->next(ti->index);
     }
     ti_skip_empty(ti);
@@ -454,6 +527,8 @@ static void ti_destroy(lsm_iter *it)
         ti->data->ops->destroy(ti->data);
     if (ti->index)
         ti->index->ops->destroy(ti->index);
+    dk_buf_free(&ti->lo);
+    dk_buf_free(&ti->hi);
     free(ti);
 }
 
@@ -462,13 +537,14 @@ static const lsm_iter_ops ti_ops = {
     .key = ti_key, .value = ti_value, .status = ti_status, .destroy = ti_destroy,
 };
 
-lsm_iter *dk__lsm_table_iter(lsm_table *t)
+static lsm_iter *tr_iter_new(lsm_table *t, lsm_damage_set *dmg)
 {
     tbl_iter *ti = calloc(1, sizeof(*ti));
     if (!ti)
         return NULL;
     ti->base.ops = &ti_ops;
     ti->t = t;
+    ti->dmg = dmg;
     const uint8_t *d;
     size_t n;
     lsm_cblock *h;
@@ -493,6 +569,37 @@ lsm_iter *dk__lsm_table_iter(lsm_table *t)
         return NULL;
     }
     return &ti->base;
+}
+
+lsm_iter *dk__lsm_table_iter(lsm_table *t)
+{
+    return tr_iter_new(t, NULL);
+}
+
+lsm_iter *dk__lsm_table_iter_skip(lsm_table *t, lsm_damage_set *dmg)
+{
+    return tr_iter_new(t, dmg);
+}
+
+void dk__lsm_damage_free(lsm_damage_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        dk_buf_free(&s->d[i].lo);
+        dk_buf_free(&s->d[i].hi);
+    }
+    free(s->d);
+    memset(s, 0, sizeof(*s));
+}
+
+int dk__lsm_damage_hides(const lsm_damage_set *s, dk_slice ukey, uint64_t seq)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const lsm_damage *d = &s->d[i];
+        if (seq <= d->t->props.max_seq && lsm_ucmp(ukey, dk_buf_slice(&d->hi)) <= 0 &&
+            (!d->has_lo || lsm_ucmp(ukey, dk_buf_slice(&d->lo)) > 0) && dk__lsm_table_may_contain(d->t, ukey))
+            return 1;
+    }
+    return 0;
 }
 
 /* Decode an index entry's block handle; 0 or DK_ECORRUPT (logged). */

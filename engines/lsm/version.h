@@ -32,6 +32,8 @@ typedef struct lsm_file {
     uint64_t number, size;
     uint32_t level;
     int busy;                 /* in a running compaction; under the engine lock */
+    int damaged;              /* a compaction met a damaged block in it: never
+                               * picked again (compact.c); under the engine lock */
     _Atomic int obsolete;     /* unlink when the last reference goes */
     lsm_table *table;
     const lsm_fileenv *fenv;

@@ -81,25 +81,17 @@ static int parse_write_headers(dk_api_job *j, const dk_http_request *r)
     const char *v;
     char err[200], msg[300];
     if ((v = dk_http_header_get(r, "x-ttl", &len))) {
-        char tmp[32];
-        char *end;
-        long long ttl = -1;
-        if (len > 0 && len < sizeof(tmp)) {
-            memcpy(tmp, v, len);
-            tmp[len] = 0;
-            errno = 0;
-            ttl = strtoll(tmp, &end, 10);
-            if (errno || *end || tmp[0] == '-' || tmp[0] == '+')
-                ttl = -1;
-        }
-        if (ttl <= 0 || ttl > TTL_MAX_S) {
-            reply_now(j, 400, "bad_ttl", "X-TTL must be a whole number of seconds from 1 to 3153600000");
+        uint64_t ttl = 0;
+        if (dk_parse_decimal(v, len, TTL_MAX_S, &ttl) != 0 || ttl == 0) {
+            reply_now(j, 400, "bad_ttl", "X-TTL must be a whole number of seconds from 1 to 3153600000, "
+                      "in plain decimal digits");
             return -1;
         }
-        j->ttl_ms = ttl * 1000;
+        j->ttl_ms = (int64_t)ttl * 1000;
     }
     if ((v = dk_http_header_get(r, "x-context", &len)) && len > 0) {
-        if (dk_context_decode(v, len, &j->context, err, sizeof(err)) != 0) {
+        if (dk_context_decode(j->api->node->context_key, v, len, &j->context, &j->context_is_map, err,
+                              sizeof(err)) != 0) {
             snprintf(msg, sizeof(msg), "X-Context is not a context from this store: %s", err);
             reply_now(j, 400, "bad_context", msg);
             return -1;
@@ -108,7 +100,8 @@ static int parse_write_headers(dk_api_job *j, const dk_http_request *r)
     }
     if ((v = dk_http_header_get(r, "if-match", &len))) {
         j->cond = DK_COND_IF_MATCH;
-        if (!(len == 1 && v[0] == '*') && dk_context_decode(v, len, &j->if_match, err, sizeof(err)) != 0) {
+        if (!(len == 1 && v[0] == '*') &&
+            dk_context_decode(j->api->node->context_key, v, len, &j->if_match, NULL, err, sizeof(err)) != 0) {
             snprintf(msg, sizeof(msg), "If-Match must be a context token, a version map or *: %s", err);
             reply_now(j, 400, "bad_context", msg);
             return -1;
@@ -241,6 +234,7 @@ static void coord_call(void *arg)
             .value = j->value,
             .tombstone = j->kind == JOB_DELETE,
             .context = j->has_context ? &j->context : NULL,
+            .context_is_map = j->context_is_map,
             .ttl_ms = j->ttl_ms,
             .cond = j->cond,
             .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
@@ -323,6 +317,11 @@ static void dispatch(dk_api_job *j)
         reply_now(j, 503, "overloaded", "cannot queue the request; retry");
 }
 
+void dk__api_dispatch(dk_api_job *j)
+{
+    dispatch(j);
+}
+
 static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw, size_t raw_len)
 {
     char msg[160];
@@ -386,6 +385,11 @@ static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw,
             reply_now(j, 413, "value_too_large", "values are at most 1 MiB (1048576 bytes)");
             return;
         }
+        if (r->body.len > j->api->cfg->storage.max_object_size) {
+            dk__api_job_store_error(j, DK_ETOOBIG);
+            job_send(j);
+            return;
+        }
         j->value = r->body;
         if (parse_write_headers(j, r))
             return;
@@ -418,7 +422,7 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
     }
     char buf[1024];
     ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
-    if (n == -EINVAL || n > (ssize_t)DK_KEY_MAX) {
+    if ((n < 0 && n != DK_ENOTFOUND) || n > (ssize_t)DK_KEY_MAX) {
         reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
         return;
     }
@@ -427,19 +431,14 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
         j->key_len = (size_t)n;
     }
     j->limit = SCAN_LIMIT_DEFAULT;
-    n = dk_url_query_get(r->query, r->query_len, "limit", buf, sizeof(buf) - 1);
-    if (n >= 0) {
-        buf[n] = 0;
-        char *end;
-        long v = strtol(buf, &end, 10);
-        if (n == 0 || *end || v < 1 || v > SCAN_LIMIT_MAX) {
-            reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
+    n = dk_url_query_get(r->query, r->query_len, "limit", buf, sizeof(buf));
+    if (n != DK_ENOTFOUND) {
+        uint64_t v = 0;
+        if (n < 0 || dk_parse_decimal(buf, (size_t)n, SCAN_LIMIT_MAX, &v) != 0 || v < 1) {
+            reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000, in plain decimal digits");
             return;
         }
         j->limit = (uint32_t)v;
-    } else if (n != DK_ENOTFOUND) {
-        reply_now(j, 400, "bad_limit", "limit must be a whole number from 1 to 1000");
-        return;
     }
     n = dk_url_query_get(r->query, r->query_len, "cursor", buf, sizeof(buf));
     if (n > 0) {
@@ -478,7 +477,7 @@ static void handle_repair(dk_api_job *j, const dk_http_request *r)
     }
     char buf[1024];
     ssize_t n = dk_url_query_get(r->query, r->query_len, "prefix", buf, sizeof(buf));
-    if (r->method == HTTP_POST && (n == -EINVAL || n > (ssize_t)DK_KEY_MAX)) {
+    if (r->method == HTTP_POST && ((n < 0 && n != DK_ENOTFOUND) || n > (ssize_t)DK_KEY_MAX)) {
         reply_now(j, 400, "bad_prefix", "prefix must be percent-encoded and at most 256 bytes");
         return;
     }
@@ -553,6 +552,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
     j->op = DK_OP_OTHER;
     dk_vv_init(&j->context);
     dk_vv_init(&j->if_match);
+    if (api->auth && dk__api_authorize(j, r) != 0)
+        return;
 
     if (r->path_len >= 4 && memcmp(r->path, "/kv/", 4) == 0) {
         handle_key(j, r, r->path + 4, r->path_len - 4);
@@ -564,6 +565,8 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_LOCAL;
         j->op = DK_OP_GET;
         handle_key(j, r, r->path + 13, r->path_len - 13);
+    } else if (dk__api_snapshot(j, r) == 0) {
+        /* /admin/snapshots (api_snapshot.c) */
     } else if (r->path_len > 7 && memcmp(r->path, "/admin/", 7) == 0 && dk__api_admin(j, r) == 0) {
         /* ring-move verbs (admin.c) */
     } else if (path_is(r, "/cluster")) {
@@ -604,6 +607,15 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         }
     } else if (path_is(r, "/metrics")) {
         j->op = DK_OP_METRICS;
+        if (r->method == HTTP_OPTIONS) {
+            /* The dashboard's preflight before it sends a token to another member. */
+            dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n"
+                              "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n"
+                              "Access-Control-Max-Age: 600\r\n");
+            j->status = 204;
+            job_send(j);
+            return;
+        }
         if (r->method != HTTP_GET) {
             reply_now(j, 405, "method_not_allowed", "use GET /metrics");
             return;
@@ -613,6 +625,7 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
     } else {
         reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
                   "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
-                  "/admin/repair, /admin/streams, and POST /admin/decommission, /admin/remove/{id}, /admin/cleanup");
+                  "/admin/repair, /admin/streams, /admin/snapshots, and POST /admin/decommission, /admin/remove/{id}, "
+                  "/admin/cleanup");
     }
 }

@@ -16,6 +16,7 @@
 #include "node/node.h"
 
 struct dk_cluster;
+struct dk_auth;
 
 typedef struct dk_api {
     uv_loop_t *loop;
@@ -30,6 +31,8 @@ typedef struct dk_api {
     uv_loop_t *cluster_loop;
     dk_mailbox *cluster_mb;
     dk_mailbox *own_mb;
+    /* [security] tokens_file loaded (auth.h); NULL: no client tokens. */
+    struct dk_auth *auth;
 } dk_api;
 
 /* The dk_http_handler for a server whose arg is a dk_api. Loop thread. */

@@ -32,7 +32,8 @@ typedef enum job_kind {
     JOB_RENDER_SCAN,                    /* render the coordinator's scan page */
     JOB_READY,                          /* GET /readyz, /health */
     JOB_RING, JOB_ENDPOINTS, JOB_INFO,  /* api_ops.c */
-    JOB_REPAIR                          /* /admin/repair: answered on the cluster loop */
+    JOB_REPAIR,                         /* /admin/repair: answered on the cluster loop */
+    JOB_SNAPSHOT                        /* /admin/snapshots (api_snapshot.c) */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -49,6 +50,7 @@ typedef struct dk_api_job {
     int raw_read;                       /* Accept: application/octet-stream */
     dk_vv context;
     int has_context;
+    int context_is_map;                 /* X-Context came as a JSON version map */
     dk_vv if_match;
     int cond;
     int64_t ttl_ms;
@@ -138,6 +140,19 @@ void dk__api_job_send(dk_api_job *j);
  * streams}. Returns 0 when it took the request (answered now or later),
  * -1 when the path is not one of them. */
 int dk__api_admin(dk_api_job *j, const dk_http_request *r);
+
+/* api_snapshot.c, loop thread: route /admin/snapshots[/NAME] (0: taken,
+ * -1: not that path); worker: run the verb. */
+int dk__api_snapshot(dk_api_job *j, const dk_http_request *r);
+void dk__api_run_snapshot(dk_api_job *j);
+
+/* Loop thread: run j where its kind runs (the coordinator, the cluster
+ * loop or a worker) and answer when done. */
+void dk__api_dispatch(dk_api_job *j);
+/* Loop thread (auth.c): with api->auth set, check the request's bearer
+ * token against the role its route needs. Returns 0 to go on, or -1
+ * after answering 401 or 403 itself (j is then gone). */
+int dk__api_authorize(dk_api_job *j, const dk_http_request *r);
 
 /* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
  * /admin/repair (start a repair) into j's response. */

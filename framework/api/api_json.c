@@ -92,13 +92,55 @@ int dk_json_describe(json_t *o, const dk_object *obj, int64_t now_ms)
     return live;
 }
 
+static int json_sink(const char *p, size_t n, void *arg)
+{
+    return dk_buf_append(arg, p, n) ? -1 : 0;
+}
+
+/* Write o to out; in_version: o is the value of a "version" member. */
+static int json_emit(const json_t *o, dk_buf *out, int in_version)
+{
+    const int flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    if (json_is_object(o)) {
+        const char *k;
+        json_t *v;
+        int first = 1;
+        if (dk_buf_append(out, "{", 1))
+            return -ENOMEM;
+        json_object_foreach((json_t *)o, k, v) {
+            json_t *ks = json_string(k);
+            int rc = !ks || (!first && dk_buf_append(out, ",", 1)) || json_dump_callback(ks, json_sink, out, flags) ||
+                     dk_buf_append(out, ":", 1);
+            json_decref(ks);
+            if (rc)
+                return -ENOMEM;
+            first = 0;
+            int uns = json_is_integer(v) && in_version;
+            if (uns ? dk_buf_printf(out, "%llu", (unsigned long long)(uint64_t)json_integer_value(v))
+                    : json_emit(v, out, strcmp(k, "version") == 0))
+                return -ENOMEM;
+        }
+        return dk_buf_append(out, "}", 1) ? -ENOMEM : 0;
+    }
+    if (json_is_array(o)) {
+        size_t i;
+        json_t *v;
+        if (dk_buf_append(out, "[", 1))
+            return -ENOMEM;
+        json_array_foreach(o, i, v) {
+            if ((i && dk_buf_append(out, ",", 1)) || json_emit(v, out, 0))
+                return -ENOMEM;
+        }
+        return dk_buf_append(out, "]", 1) ? -ENOMEM : 0;
+    }
+    return json_dump_callback(o, json_sink, out, flags) ? -ENOMEM : 0;
+}
+
 int dk_json_dump(json_t *o, dk_buf *out)
 {
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (!s)
-        return -ENOMEM;
     dk_buf_reset(out);
-    int rc = dk_buf_append_str(out, s);
-    free(s);
+    int rc = json_emit(o, out, 0);
+    if (rc)
+        dk_buf_reset(out);
     return rc;
 }

@@ -15,7 +15,9 @@ int dk_json_set_key(json_t *o, const char *name, dk_slice key);
 /* A base64 (standard alphabet, padded) JSON string of bytes. NULL on ENOMEM. */
 json_t *dk_json_base64(dk_slice bytes);
 
-/* {"actor":counter,...} of a version vector. */
+/* {"actor":counter,...} of a version vector. Counters are unsigned 64-bit:
+ * one above INT64_MAX is held as jansson's (negative) integer of the same
+ * bits and printed unsigned by dk_json_dump (see there). */
 json_t *dk_json_vv(const dk_vv *vv);
 
 /*
@@ -26,7 +28,11 @@ json_t *dk_json_vv(const dk_vv *vv);
  */
 int dk_json_describe(json_t *o, const dk_object *obj, int64_t now_ms);
 
-/* Serialise o compactly into out (replacing its contents); -ENOMEM. */
+/* Serialise o compactly into out (replacing its contents); -ENOMEM.
+ * Objects keep their insertion order. The integers of an object that is
+ * the value of a member named "version" (version maps and dots, the only
+ * unsigned numbers of the API) print as unsigned 64-bit; every other
+ * number prints as jansson prints it. */
 struct dk_buf;
 int dk_json_dump(json_t *o, struct dk_buf *out);
 #endif

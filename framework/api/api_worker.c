@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/auth.h"
 #include "api/api_json.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
@@ -54,8 +55,25 @@ void dk__api_job_store_error(dk_api_job *j, int rc)
         dk__api_job_error(j, 404, "not_found", "no value is stored under this key");
         break;
     case DK_EPRECOND:
-        dk__api_job_error(j, 412, "precondition_failed",
-                  "the stored version differs from If-Match (or the key exists, for If-None-Match: *); read the key again and retry with its context");
+        if (j->context_is_map && j->cond != DK_COND_IF_NONE_MATCH)
+            dk__api_job_error(j, 412, "precondition_failed",
+                      "the version map names versions the stored object does not have (a JSON context is checked "
+                      "against the stored version, or must equal it for If-Match); read the key again and retry "
+                      "with its context token");
+        else
+            dk__api_job_error(j, 412, "precondition_failed",
+                      "the stored version differs from If-Match (or the key exists, for If-None-Match: *); read the key again and retry with its context");
+        break;
+    case -EOVERFLOW:
+        dk__api_job_error(j, 409, "version_exhausted",
+                  "a version counter of this key is at its maximum, so this node cannot version another write of it; "
+                  "write it through another node");
+        break;
+    case DK_ETOOBIG:
+        snprintf(msg, sizeof(msg), "the write would make the stored object (all its siblings together) larger than "
+                 "max_object_size (%llu bytes); resolve the siblings: GET the key and write with its context",
+                 (unsigned long long)j->api->cfg->storage.max_object_size);
+        dk__api_job_error(j, 413, "object_too_large", msg);
         break;
     case DK_ESIBLINGS:
         snprintf(msg, sizeof(msg), "the write would keep more than %d concurrent values; read the key and write the resolved value with its context",
@@ -106,26 +124,30 @@ void dk__api_job_store_error(dk_api_job *j, int rc)
     }
 }
 
-static int job_context_header(dk_api_job *j, const dk_vv *vv)
+/* The context token of vv (MACed with the node's context key) into tok. */
+static int job_token(const dk_api_job *j, const dk_vv *vv, dk_buf *tok)
 {
-    dk_buf tok = DK_BUF_INIT;
-    int rc = dk_context_encode(vv, &tok);
-    if (!rc)
-        rc = dk_buf_printf(&j->headers, "X-Context: %.*s\r\n", (int)tok.len, (const char *)tok.data);
-    dk_buf_free(&tok);
+    return dk_context_encode(j->api->node->context_key, vv, tok);
+}
+
+/* X-Context: tok, and (o non-NULL) o["context"] = tok. */
+static int job_context(dk_api_job *j, const dk_buf *tok, json_t *o)
+{
+    int rc = dk_buf_printf(&j->headers, "X-Context: %.*s\r\n", (int)tok->len, (const char *)tok->data);
+    if (!rc && o)
+        rc = json_object_set_new(o, "context", json_stringn((const char *)tok->data, tok->len)) ? -ENOMEM : 0;
     return rc;
 }
 
-static json_t *json_context(const dk_vv *vv)
+static int job_context_header(dk_api_job *j, const dk_vv *vv)
 {
     dk_buf tok = DK_BUF_INIT;
-    json_t *s = NULL;
-    if (dk_context_encode(vv, &tok) == 0)
-        s = json_stringn((const char *)tok.data, tok.len);
+    int rc = job_token(j, vv, &tok);
+    if (!rc)
+        rc = job_context(j, &tok, NULL);
     dk_buf_free(&tok);
-    return s;
+    return rc;
 }
-
 
 /* ---- worker side ------------------------------------------------------ */
 
@@ -151,9 +173,13 @@ static void render_get(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj
         dk__api_job_store_error(j, rc);
         return;
     }
-    job_context_header(j, &obj->vv);
+    dk_buf tok = DK_BUF_INIT;
+    int trc = job_token(j, &obj->vv, &tok);
     int live = dk_object_live_count(obj, now);
     if (j->raw_read && live == 1) {
+        if (!trc)
+            job_context(j, &tok, NULL);
+        dk_buf_free(&tok);
         for (uint32_t i = 0; i < obj->n_sib; i++) {
             const dk_sibling *s = &obj->sib[i];
             if (!(s->flags & DK_SIB_TOMBSTONE) && (s->expiry_ms == 0 || s->expiry_ms > now)) {
@@ -167,7 +193,9 @@ static void render_get(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj
     json_t *o = json_object();
     dk_json_set_key(o, "key", key);
     dk_json_describe(o, obj, now);
-    json_object_set_new(o, "context", json_context(&obj->vv));
+    if (!trc)
+        job_context(j, &tok, o);
+    dk_buf_free(&tok);
     /* Siblings to a raw reader: 300 Multiple Choices with the JSON, as Riak. */
     dk__api_job_json(j, j->raw_read && live > 1 ? 300 : 200, o);
 }
@@ -197,6 +225,7 @@ static void run_write(dk_api_job *j, dk_store *st)
         .value = j->value,
         .tombstone = j->kind == JOB_DELETE,
         .context = j->has_context ? &j->context : NULL,
+        .context_is_map = j->context_is_map,
         .ttl_ms = j->ttl_ms,
         .cond = j->cond,
         .if_match = j->cond == DK_COND_IF_MATCH && j->if_match.n ? &j->if_match : NULL,
@@ -220,7 +249,6 @@ static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *o
         dk__api_job_store_error(j, rc);
         return;
     }
-    job_context_header(j, &obj->vv);
     json_t *o = json_object();
     if (j->op == DK_OP_DELETE) {
         json_object_set_new(o, "deleted", json_true());
@@ -234,7 +262,10 @@ static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *o
         json_object_set_new(o, "version", dk_json_vv(&obj->vv));
         json_object_set_new(o, "timestamp", json_integer(ts ? ts : now));
     }
-    json_object_set_new(o, "context", json_context(&obj->vv));
+    dk_buf tok = DK_BUF_INIT;
+    if (job_token(j, &obj->vv, &tok) == 0)
+        job_context(j, &tok, o);
+    dk_buf_free(&tok);
     dk__api_job_json(j, 200, o);
 }
 
@@ -289,6 +320,12 @@ static int render_members(const dk_api_cluster_stats *cs, dk_buf *out)
     for (int s = DK_MEMBER_JOINING; s <= DK_MEMBER_REMOVED && !rc; s++)
         rc = dk_buf_printf(out, "dynkv_gossip_members{state=\"%s\"} %llu\n",
                            dk_member_state_name((dk_member_state)s), (unsigned long long)cs->members[s]);
+    if (!rc)
+        rc = dk_metrics_family(out, "dynkv_gossip_rejected_total", "counter",
+                               "Gossip messages dropped unused, by reason (removal: one update).");
+    for (int r = 0; r < DK_GOSSIP_REJ_N && !rc; r++)
+        rc = dk_buf_printf(out, "dynkv_gossip_rejected_total{reason=\"%s\"} %llu\n", dk_membership_reject_name(r),
+                           (unsigned long long)cs->gossip.rejected[r]);
     return rc;
 }
 
@@ -306,7 +343,8 @@ static void run_metrics(dk_api_job *j, dk_node *n)
     j->content_type = "text/plain; version=0.0.4; charset=utf-8";
     /* The dashboard served by one member reads every member's metrics. */
     dk_buf_append_str(&j->headers, "Access-Control-Allow-Origin: *\r\n");
-    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0)
+    if (dk_metrics_render(&j->body) != 0 || render_members(&j->cstats, &j->body) != 0 ||
+        dk_auth_metrics_render(&j->body) != 0)
         dk__api_job_error(j, 500, "internal", "out of memory rendering metrics");
 }
 
@@ -383,6 +421,7 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_ENDPOINTS: dk__api_run_endpoints(j); break;
     case JOB_INFO: dk__api_run_info(j); break;
     case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
+    case JOB_SNAPSHOT: dk__api_run_snapshot(j); break;
     }
 }
 

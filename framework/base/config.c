@@ -59,7 +59,7 @@
 static int cfg_name_ok(const char *s, int label);
 
 static const char cfg_sections_expect[] = "expected one of [node], [cluster], [storage], [compaction], "
-    "[conflict], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
+    "[conflict], [security], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
     "[conflict.lww] or [codec.zstd]";
 
 int dk_config_is_plugin_section(const char *s)
@@ -980,6 +980,27 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
         report(arg, err);
         n++;
     }
+    const dk_config_security *sec = &c->security;
+    const char *tls_msg = NULL;
+    if (!sec->tls_cert_file[0] != !sec->tls_key_file[0])
+        tls_msg = "[security] tls_cert_file and tls_key_file go together: set both for HTTPS, or neither";
+    if (tls_msg) {
+        snprintf(err, errlen, "%.300s: %s", where, tls_msg);
+        if (!report)
+            return n + 1;
+        report(arg, err);
+        n++;
+    }
+    if (sec->tls_ca_file[0]) {
+        /* Node-to-node TLS does not exist yet: refusing the key beats
+         * letting an operator believe the RPC is authenticated by it. */
+        snprintf(err, errlen, "%.300s: [security] tls_ca_file (TLS between nodes) is not supported yet; "
+                 "remove it (cluster traffic is authenticated with [security] cluster_key_file)", where);
+        if (!report)
+            return n + 1;
+        report(arg, err);
+        n++;
+    }
     return n;
 }
 
@@ -1004,7 +1025,9 @@ void dk_config_usage(const char *prog, FILE *f)
 {
     fprintf(f,
             "Usage: %s [--config FILE] [--set section.key=value]...\n"
-            "Start a dynkv node.\n"
+            "       %s keygen PATH\n"
+            "Start a dynkv node, or write a new cluster key file (mode 0600) for\n"
+            "[security] cluster_key_file.\n"
             "\n"
             "  -c, --config FILE               read the INI configuration FILE\n"
             "  -s, --set section.key=value     override one configuration key; repeatable,\n"
@@ -1016,7 +1039,7 @@ void dk_config_usage(const char *prog, FILE *f)
             "\n"
             "Configuration keys use section.key names: [cluster] n_replicas in the file\n"
             "is cluster.n_replicas on the command line. Keys and their defaults:\n",
-            prog);
+            prog, prog);
     for (size_t i = 0; i < CFG_NKEYS; i++)
         fprintf(f, "  %s.%s = %s\n", cfg_keys[i].section, cfg_keys[i].name, cfg_keys[i].dflt);
     fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n"

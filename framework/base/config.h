@@ -74,7 +74,6 @@ typedef struct dk_config_cluster {
     int max_siblings;                           /* 1..10000, 100 */
     int vv_prune_entries;                       /* 1..1000, 10 */
     int64_t vv_prune_age;                       /* ms, 7d */
-    char shared_secret[DK_CONFIG_SECRET_MAX + 1]; /* "" = none */
     uint64_t stream_rate;                       /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
 } dk_config_cluster;
 
@@ -84,7 +83,14 @@ typedef struct dk_config_storage {
     int sync;                                   /* bool, 1 */
     uint64_t memtable_size;                     /* bytes, 64MiB (1MiB..4GiB) */
     uint64_t block_cache_size;                  /* bytes, 128MiB (0..64GiB) */
+    uint64_t max_object_size;                   /* bytes, 4MiB (64KiB..DK_OBJECT_SIZE_LIMIT) */
 } dk_config_storage;
+
+/* The largest max_object_size: an object must fit one RPC frame
+ * (rpc_frame.h: 8 MiB) with room for the message around it (key, hint
+ * target, a stream batch's or a forward result's fields); rpc_frame.c
+ * checks this at compile time. */
+#define DK_OBJECT_SIZE_LIMIT (8u * 1024u * 1024u - 64u * 1024u)
 
 typedef struct dk_config_compaction {
     char policy[DK_CONFIG_NAME_MAX + 1];        /* plugin name, "leveled" */
@@ -93,6 +99,17 @@ typedef struct dk_config_compaction {
 typedef struct dk_config_conflict {
     char resolver[DK_CONFIG_NAME_MAX + 1];      /* plugin name, "vclock" */
 } dk_config_conflict;
+
+/* [security]: who may talk to this node (cluster traffic, clients). */
+typedef struct dk_config_security {
+    char cluster_key_file[DK_CONFIG_PATH_MAX + 1]; /* "" = protected mode: cluster traffic on loopback only */
+    int insecure;                               /* bool, 0: allow non-loopback cluster listeners without a key */
+    char tls_cert_file[DK_CONFIG_PATH_MAX + 1]; /* "" = plain HTTP */
+    char tls_key_file[DK_CONFIG_PATH_MAX + 1];
+    char tls_ca_file[DK_CONFIG_PATH_MAX + 1];   /* "" = RPC without TLS */
+    char tokens_file[DK_CONFIG_PATH_MAX + 1];   /* "" = no client authentication */
+    int metrics_need_token;                     /* bool, 0 */
+} dk_config_security;
 
 /* One key of a plugin's own section, as text. */
 typedef struct dk_config_popt {
@@ -109,6 +126,7 @@ typedef struct dk_config {
     dk_config_storage storage;
     dk_config_compaction compaction;
     dk_config_conflict conflict;
+    dk_config_security security;
     /* Keys of plugin sections in the order first set, owned
      * (dk_config_free); NULL when none. */
     dk_config_popt *popts;

@@ -25,7 +25,7 @@ typedef struct cfg_key {
     const char *dflt;
 } cfg_key;
 
-static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict"};
+static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict", "security"};
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_consistency[] = {"one", "quorum", "all", NULL};
 
@@ -75,7 +75,6 @@ static const cfg_key cfg_keys[] = {
     K_NUM(cluster, max_siblings, CT_INT, 1, 10000, "100"),
     K_NUM(cluster, vv_prune_entries, CT_INT, 1, 1000, "10"),
     K_NUM(cluster, vv_prune_age, CT_DUR, MIN, 3650 * DAY, "7d"),
-    K_STR(cluster, shared_secret, CF_SECRET, ""),
     K_NUM(cluster, stream_rate, CT_RATE, 0, 1024 * GIB, "64MiB"),
 
     K_STR(storage, engine, CF_ID, "lsm"),
@@ -83,10 +82,19 @@ static const cfg_key cfg_keys[] = {
     K_NUM(storage, sync, CT_BOOL, 0, 1, "true"),
     K_NUM(storage, memtable_size, CT_SIZE, MIB, 4 * GIB, "64MiB"),
     K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * GIB, "128MiB"),
+    K_NUM(storage, max_object_size, CT_SIZE, 64 * KIB, DK_OBJECT_SIZE_LIMIT, "4MiB"),
 
     K_STR(compaction, policy, CF_ID, "leveled"),
 
     K_STR(conflict, resolver, CF_ID, "vclock"),
+
+    K_STR(security, cluster_key_file, CF_TEXT, ""),
+    K_NUM(security, insecure, CT_BOOL, 0, 1, "false"),
+    K_STR(security, tls_cert_file, CF_TEXT, ""),
+    K_STR(security, tls_key_file, CF_TEXT, ""),
+    K_STR(security, tls_ca_file, CF_TEXT, ""),
+    K_STR(security, tokens_file, CF_TEXT, ""),
+    K_NUM(security, metrics_need_token, CT_BOOL, 0, 1, "false"),
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
@@ -97,6 +105,7 @@ typedef struct cfg_moved {
 } cfg_moved;
 
 static const cfg_moved cfg_moved_keys[] = {
+    {"cluster", "shared_secret", "[security] cluster_key_file (a key file written by `dynkvd keygen PATH`)"},
     {"storage", "codec", "[engine.lsm] (the engine's own section; codec_level sets the level)"},
     {"storage", "bloom_bits_per_key", "[engine.lsm] (the engine's own section)"},
     {"storage", "compaction_rate_limit", "[engine.lsm] (the engine's own section)"},

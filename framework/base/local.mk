@@ -6,10 +6,13 @@ framework_libdynkv_la_SOURCES += \
 	framework/base/config.c framework/base/config.h framework/base/config_keys.h \
 	framework/base/metrics.c framework/base/metrics.h \
 	framework/base/mailbox.c framework/base/mailbox.h \
-	framework/base/member.c framework/base/member.h
+	framework/base/member.c framework/base/member.h \
+	framework/base/cluster_key.c framework/base/cluster_key.h
 
-check_PROGRAMS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox
-TESTS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox
+check_PROGRAMS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
+	tests/unit/test-cluster-key
+TESTS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
+	tests/unit/test-cluster-key
 
 tests_unit_test_config_SOURCES = tests/unit/test-config.c tests/unit/cu_main.h
 tests_unit_test_config_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
@@ -26,5 +29,9 @@ tests_unit_test_metrics_LDADD = $(DK_UNIT_LINK) -lpthread
 tests_unit_test_mailbox_SOURCES = tests/unit/test-mailbox.c tests/unit/cu_main.h
 tests_unit_test_mailbox_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_mailbox_LDADD = $(DK_UNIT_LINK) -lpthread
+
+tests_unit_test_cluster_key_SOURCES = tests/unit/test-cluster-key.c tests/unit/cu_main.h
+tests_unit_test_cluster_key_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_cluster_key_LDADD = $(DK_UNIT_LINK)
 
 EXTRA_DIST += examples/single-node.ini

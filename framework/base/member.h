@@ -19,6 +19,12 @@
 
 #define DK_MEMBER_NAME_MAX 64u      /* id, dc, rack */
 #define DK_MEMBER_ADDR_MAX 64u      /* buffer size of an address: 63 chars + NUL */
+/* The highest incarnation a record may carry (2^53 - 1: exact in JSON
+ * numbers). A member raises its own by one per change, so no real life
+ * comes near it; gossip refuses records above it, and a node never raises
+ * its own past it (a refutation that would is refused and logged), so an
+ * incarnation never wraps to 0. */
+#define DK_MEMBER_INC_MAX ((UINT64_C(1) << 53) - 1)
 
 typedef enum dk_member_state {
     DK_MEMBER_JOINING = 0,

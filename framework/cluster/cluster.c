@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -266,7 +267,6 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .cluster_name = cfg->cluster.name,
         .node_id = cfg->node.id,
         .incarnation = node->actor.incarnation,
-        .secret = cfg->cluster.shared_secret[0] ? cfg->cluster.shared_secret : NULL,
         .on_request = on_rpc,
         .arg = c,
     };
@@ -297,7 +297,6 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
 
     dk_membership_conf mc = {
         .cluster_name = cfg->cluster.name,
-        .secret = cfg->cluster.shared_secret[0] ? cfg->cluster.shared_secret : NULL,
         .seeds = seeds,
         .n_seeds = seeds ? cfg->cluster.n_seeds : 0,
         .interval_ms = (uint64_t)cfg->cluster.gossip_interval,
@@ -306,6 +305,10 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .on_change = on_members,
         .arg = c,
     };
+    /* every message carries a MAC under the gossip key; without a key file
+     * (protected mode) that key is public, so only loopback peers count */
+    dk_cluster_key_derive(&node->cluster_key, "gossip", mc.key);
+    mc.loopback_only = !node->cluster_key.keyed && !cfg->security.insecure;
     dk_member *self = &mc.self;
     snprintf(self->id, sizeof(self->id), "%s", cfg->node.id);
     snprintf(self->gossip_addr, sizeof(self->gossip_addr), "%.63s", cfg->node.gossip_listen);
@@ -321,6 +324,7 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         dk_log(DK_LOG_INFO, "cluster: %s starts %s%s", cfg->node.id, dk_member_status_name(self->status),
                node->data_lost ? " (no data from a previous life)" : "");
     rc = dk_membership_start(loop, &mc, &c->members, err, errlen);
+    OPENSSL_cleanse(mc.key, sizeof(mc.key));
     free(seeds);
     free(initial);
     if (rc) {

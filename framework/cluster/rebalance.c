@@ -4,7 +4,8 @@
  * One timer (250 ms) and every table change run rb_step: the bootstrap
  * decision of a node without data, the actor raise it needs, installing
  * this node's stream plan once the move has settled, and the driver's
- * duties (polling receivers, announcing the end of a move). Everything is
+ * duties (polling receivers, waiting until no write for them is still on
+ * its way (handoff_wait.h), announcing the end of a move). Everything is
  * on the cluster loop; the progress shown by GET /cluster and
  * /admin/streams is copied under a mutex for the worker threads that
  * render it.
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/handoff_wait.h"
 #include "cluster/pending.h"
 #include "cluster/rebalance.h"
 #include "coord/stream.h"
@@ -49,6 +51,7 @@ typedef struct dk__rebalance {
     rb_peer peers[RB_PEERS_MAX];
     size_t n_peers;
     unsigned polls;             /* STREAM_DONE calls in flight */
+    dk__handoff_wait *hw;       /* the last step: writes still on their way (handoff_wait.h) */
     pthread_mutex_t mu;         /* guards shown */
     json_t *shown;              /* {id: progress} for the render threads */
 } dk__rebalance;
@@ -448,6 +451,17 @@ static void rb_step_once(dk__rebalance *rb)
         return;
     if (!rb_receivers_done(rb))
         return;
+    if (!rb->announced || removal) {
+        /* Every receiver has its ranges; writes sent to them as pending
+         * replicas may still be in flight or waiting as hints. */
+        dk_xfer_node r[RB_PEERS_MAX];
+        const char *targets[RB_PEERS_MAX];
+        size_t n = dk_transition_all_receivers(rb->tr, r, RB_PEERS_MAX);
+        for (size_t i = 0; i < n && i < RB_PEERS_MAX; i++)
+            targets[i] = r[i].id;
+        if (n && !dk__handoff_wait_done(rb->hw, c, rb->sig, targets, n < RB_PEERS_MAX ? n : RB_PEERS_MAX))
+            return;
+    }
     if (mine && !rb->announced && rb->actor_ready) {
         dk_member_status next = self->status == DK_STATUS_LEAVING ? DK_STATUS_LEFT : DK_STATUS_NORMAL;
         dk_log(DK_LOG_INFO, "rebalance: every receiver of move %s has its ranges: %s is %s", rb->sig,
@@ -510,6 +524,7 @@ void dk_rebalance_on_members(dk_cluster *c, const dk_member *m, size_t n)
         rb->sig_since = uv_now(c->loop);
         rb->plan_sent = 0;
         rb->announced = 0;
+        dk__handoff_wait_reset(rb->hw);
         dk_metrics_set_gauge("ring_move_in_progress", sig[0] != 0);
         size_t pending = 0;
         dk_xfer_node rv[DK_XFER_N_MAX];
@@ -620,6 +635,10 @@ int dk_rebalance_start(dk_cluster *c)
     if (!rb)
         return -ENOMEM;
     rb->c = c;
+    if (!(rb->hw = dk__handoff_wait_new())) {
+        free(rb);
+        return -ENOMEM;
+    }
     pthread_mutex_init(&rb->mu, NULL);
     const dk_member *self = rb_self(c);
     rb->decided = !(self && self->status == DK_STATUS_JOINING && c->node->data_lost);
@@ -661,6 +680,7 @@ void dk_rebalance_free(dk_cluster *c)
         return;
     /* the RPC is stopped: every poll callback has run */
     dk_transition_free(rb->tr);
+    dk__handoff_wait_free(rb->hw);
     json_decref(rb->shown);
     pthread_mutex_destroy(&rb->mu);
     free(rb);

@@ -57,6 +57,10 @@ struct dk_coord {
                                      * ring scanned (coord_scan.c) */
     struct dk_ae *ae;           /* anti-entropy; torn down last (antientropy.c) */
     int ae_finishing;
+    /* Copies for pending replicas not settled yet, by epoch parity
+     * (handoff.c). */
+    uint64_t handoff_epoch;
+    unsigned handoff_inflight[2];
 };
 
 /* ---- worker jobs ---------------------------------------------------------
@@ -191,6 +195,13 @@ void dk__stream_free(dk_coord *c);
  * answers q exactly once. */
 void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);        /* STREAM_REQ */
 void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body);   /* STREAM_DONE */
+
+/* handoff.c: a copy for a pending replica starts (its epoch is returned)
+ * and has settled (acknowledged, kept as a durable hint, or given up);
+ * HANDOFF_QUERY served. Loop thread. */
+uint64_t dk__handoff_begin(dk_coord *c);
+void dk__handoff_end(dk_coord *c, uint64_t epoch);
+void dk__handoff_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);
 
 /* ---- streaming internals (stream.c, stream_fetch.c) -------------------------
  * A plan: the ranges this node fetches for one move; a range is complete

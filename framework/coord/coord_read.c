@@ -28,7 +28,11 @@
 #include "node/resolve.h"
 #include "node/store.h"
 
-enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED };
+/* RR_DAMAGED: the replica's copy is there but unreadable (a corrupt block
+ * or object, DK_ECORRUPT). It is no answer, so the read waits for the
+ * other replicas as for a failure, and it is repaired like a missing
+ * copy: the replica's store replaces a damaged copy by the one sent. */
+enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED };
 
 typedef struct rop rop;
 
@@ -283,7 +287,12 @@ static void rreply_set(rreply *r, int status)
         r->state = RR_FOUND;
     else if (status == DK_ENOTFOUND)
         r->state = RR_MISSING;
-    else {
+    else if (status == DK_ECORRUPT) {
+        dk_log(DK_LOG_WARN, "coordinator: replica %s%s holds a damaged copy of a key; reading the others and "
+               "repairing it", r->rep.id, r->rep.self ? " (this node)" : "");
+        dk_metrics_add("coord_damaged_copies_total", 1);
+        r->state = RR_DAMAGED;
+    } else {
         if (status == DK_ETIMEOUT)
             r->op->timed_out = 1;
         dk_log(DK_LOG_DEBUG, "coordinator: replica %s did not answer a read: %s", r->rep.id, dk_strerror(status));

@@ -60,10 +60,11 @@ struct wop {
     dk__plan plan;
     dk_buf key, value;
     dk_vv ctx, im;
-    int has_ctx, has_im, tombstone, cond, strict, consistency, here;
+    int has_ctx, ctx_is_map, has_im, tombstone, cond, strict, consistency, here;
     int type;                   /* DK_OBJECT_* */
     int64_t ttl_ms;
     int needed, acks, answered, timed_out, sloppy;
+    int too_big;                /* a replica refused the object's size (DK_ETOOBIG) */
     int local_pending;          /* replicating while the local write is in flight */
     int launching, cb_due;      /* an answer reached while starting waits */
     unsigned refs;              /* steps in flight that point at the op */
@@ -114,7 +115,7 @@ static void wop_unref(wop *op)
 {
     if (--op->refs == 0) {
         if (!op->answered)
-            wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+            wop_answer(op, op->too_big ? DK_ETOOBIG : op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
         wop_free(op);
     }
 }
@@ -134,7 +135,7 @@ static void wop_check(wop *op)
     if (op->acks >= op->needed && !op->local_pending)
         wop_answer(op, 0);
     else if (pending == 0)
-        wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+        wop_answer(op, op->too_big ? DK_ETOOBIG : op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
 }
 
 /* ---- sending to replicas -------------------------------------------------- */
@@ -189,6 +190,14 @@ static void wsend_done(void *arg, int status)
     if (status == 0 && sl->state == SLOT_PENDING) {
         sl->state = SLOT_ACKED;
         op->acks++;
+        wop_check(op);
+    } else if (status == DK_ETOOBIG && sl->state == SLOT_PENDING) {
+        /* The replica answered: its merged copy would pass max_object_size
+         * (it held siblings this node lacks). No fallback or hint would
+         * take it either; the client is told to resolve the siblings. */
+        dk_log(DK_LOG_WARN, "coordinator: %s refused a write: the object would pass max_object_size", ws->to.id);
+        op->too_big = 1;
+        sl->state = SLOT_FAILED;
         wop_check(op);
     } else if (status != 0) {
         if (status == DK_ETIMEOUT)
@@ -272,7 +281,16 @@ static void slot_failed(wslot *sl)
 typedef struct psend {
     wop *op;
     char id[DK_NODE_ID_MAX + 1];
+    uint64_t epoch;             /* counted until it settles (handoff.c) */
 } psend;
+
+/* The copy for p's pending replica has settled: acknowledged, kept as a
+ * durable hint, or given up. */
+static void psend_free(psend *p)
+{
+    dk__handoff_end(p->op->c, p->epoch);
+    free(p);
+}
 
 static void pending_hint_done(void *arg, int status)
 {
@@ -282,7 +300,7 @@ static void pending_hint_done(void *arg, int status)
     if (status)
         dk_log(DK_LOG_ERROR, "coordinator: pending replica %s may miss a write: keeping its hint failed: %s",
                p->id, dk_strerror(status));
-    free(p);
+    psend_free(p);
     wop_unref(op);
     dk__coord_release(c);
 }
@@ -300,7 +318,7 @@ static void pending_hint(psend *p)
         return;
     }
     dk_log(DK_LOG_WARN, "coordinator: pending replica %s misses a write (no hint kept)", p->id);
-    free(p);
+    psend_free(p);
 }
 
 static void pending_sent(void *arg, int status)
@@ -308,7 +326,7 @@ static void pending_sent(void *arg, int status)
     psend *p = arg;
     wop *op = p->op;
     if (status == 0)
-        free(p);
+        psend_free(p);
     else
         pending_hint(p);
     wop_unref(op);
@@ -330,6 +348,7 @@ static void wop_pending(wop *op)
         if (!p)
             continue;
         p->op = op;
+        p->epoch = dk__handoff_begin(c);
         snprintf(p->id, sizeof(p->id), "%.64s", pend[i].id);
         dk_metrics_add("coord_pending_writes_total", 1);
         dk__replica rep;
@@ -383,7 +402,8 @@ static void local_write_run(dk__job *j)
     if (rc == 0) {
         dk_store_write sw = {
             .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
-            .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
+            .context = op->has_ctx ? &op->ctx : NULL, .context_is_map = op->ctx_is_map, .ttl_ms = op->ttl_ms,
+            .cond = op->cond,
             .if_match = op->has_im ? &op->im : NULL, .type = op->type,
         };
         rc = dk_store_write_local(st, &sw, dk_now_ms(), &op->res.raw, &op->res.obj);
@@ -461,7 +481,8 @@ static int wop_local_async(wop *op)
         return -EAGAIN;         /* a CAS merges its quorum read first: on a worker */
     dk_store_write sw = {
         .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
-        .context = op->has_ctx ? &op->ctx : NULL, .ttl_ms = op->ttl_ms, .cond = op->cond,
+        .context = op->has_ctx ? &op->ctx : NULL, .context_is_map = op->ctx_is_map, .ttl_ms = op->ttl_ms,
+        .cond = op->cond,
         .if_match = op->has_im ? &op->im : NULL, .type = op->type,
     };
     int rc = dk_store_write_start(op->c->node->store, &sw, dk_now_ms(), local_write_ready, op, &op->swop);
@@ -644,7 +665,7 @@ static int wop_forward_to(wop *op, const dk__replica *to)
     dk_msg_forward_write m = {
         .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value),
         .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0) |
-                 (op->type == DK_OBJECT_CRDT ? DK_FWD_CRDT : 0),
+                 (op->type == DK_OBJECT_CRDT ? DK_FWD_CRDT : 0) | (op->ctx_is_map ? DK_FWD_CONTEXT_MAP : 0),
         .ttl_ms = op->ttl_ms, .cond = op->cond, .consistency = op->consistency, .timeout_ms = inner,
     };
     int rc = 0;
@@ -724,6 +745,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
     op->cap_ms = cap_ms;
     op->deadline_ns = dk__deadline(c, cap_ms);
     op->has_ctx = w->context != NULL;
+    op->ctx_is_map = op->has_ctx && w->context_is_map;
     op->has_im = w->cond == DK_COND_IF_MATCH && w->if_match != NULL;
     int rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
     if (rc == 0 && !op->tombstone)

@@ -180,6 +180,7 @@ typedef struct dk_coord_write {
     dk_slice key, value;
     int tombstone;
     const dk_vv *context;               /* NULL: a blind write */
+    int context_is_map;                 /* a client's JSON map: checked by the store (store.h) */
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* (store.h) */
     const dk_vv *if_match;              /* DK_COND_IF_MATCH: NULL = "*" */
@@ -225,5 +226,18 @@ int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coor
  * contract as dk_coord_put. Loop thread.
  */
 int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg);
+
+/*
+ * The handoff check (rpc_handoff.h, handoff.c): whether writes for the
+ * nodes targets[0..n) are still on their way from this node. *epoch is the
+ * current epoch of the copies sent to pending replicas (a call may start a
+ * new one); *settled says every copy started in an earlier epoch was
+ * acknowledged or kept as a durable hint; *hinted counts the targets this
+ * node holds undelivered hints for. A move's driver that saw epoch e first
+ * knows every copy sent before that has settled once an answer with a
+ * later epoch is settled. Loop thread.
+ */
+void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
+                            uint32_t *hinted);
 
 #endif /* DK_COORDINATOR_H */

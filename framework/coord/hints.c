@@ -72,6 +72,14 @@ static hint_target *hints_find(dk_hints *h, const char *id)
     return NULL;
 }
 
+int dk_hints_holds(const dk_hints *h, const char *target)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->t[i].id, target) == 0)
+            return 1;
+    return 0;
+}
+
 static hint_target *hints_add_target(dk_hints *h, const char *id, size_t len)
 {
     char tmp[DK_NODE_ID_MAX + 1];
@@ -417,8 +425,15 @@ static void delivered(void *arg, int status)
     batch_job *j = dv->batch;
     dk_hints *h = j->base.h;
     h->inflight--;
-    if (status == 0) {
-        dk_metrics_add("hints_replayed_total", 1);
+    /* A target that refuses the object's size (max_object_size) would
+     * refuse it at every replay: the hint is dropped, not retried. */
+    if (status == DK_ETOOBIG) {
+        dk_log(DK_LOG_WARN, "hints: dropping a hint its target refuses as larger than max_object_size");
+        dk_metrics_add("hints_dropped_total", 1);
+    }
+    if (status == 0 || status == DK_ETOOBIG) {
+        if (status == 0)
+            dk_metrics_add("hints_replayed_total", 1);
         del_job *d = calloc(1, sizeof(*d));
         if (d) {
             d->batch = j;

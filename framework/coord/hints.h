@@ -66,6 +66,10 @@ int dk_hints_open(const dk_hints_conf *conf, dk_hints **out);
 int dk_hints_store(dk_hints *h, const char *target, dk_slice key, dk_slice object, dk_hints_done done,
                    void *arg);
 
+/* 1 when hints for target are stored (or being stored) and not all
+ * delivered or dropped yet; 0 once a replay found none left. Loop thread. */
+int dk_hints_holds(const dk_hints *h, const char *target);
+
 /* Stop the timer, refuse new hints, wait for jobs and deliveries in
  * flight, free h and call done(arg) (never from inside this call).
  * Loop thread. */

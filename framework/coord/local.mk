@@ -6,7 +6,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/coord/coord_write.c framework/coord/coord_read.c \
 	framework/coord/replica.c framework/coord/hints.c framework/coord/hints.h \
 	framework/coord/stream.c framework/coord/stream.h framework/coord/stream_fetch.c \
-	framework/coord/stream_source.c \
+	framework/coord/stream_source.c framework/coord/handoff.c \
 	framework/coord/cleanup.c framework/coord/cleanup.h \
 	framework/coord/coord_scan.c framework/coord/coord_scan.h \
 	framework/coord/scan_replica.c framework/coord/scan_merge.c \

@@ -26,6 +26,12 @@
 #include "base/log.h"
 #include "node/store.h"
 
+/* [storage] max_object_size bounds every object (node/store.h): the
+ * largest allowed must fit a PUT_REPLICA, REPLICA_VALUE or FORWARD_RESULT
+ * frame with its key and fields. */
+_Static_assert(DK_OBJECT_SIZE_LIMIT + 2 * DK_KEY_MAX + 4096 <= DK_FRAME_BODY_MAX,
+               "max_object_size must fit one RPC frame");
+
 static void replica_error(dk_rpc_req *q, int code, const char *msg)
 {
     dk_buf b = DK_BUF_INIT;
@@ -267,7 +273,8 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
     } else {
         dk_coord_write w = {
             .key = m.key, .value = m.value, .tombstone = (m.flags & DK_FWD_TOMBSTONE) != 0,
-            .context = (m.flags & DK_FWD_HAS_CONTEXT) ? &ctx : NULL, .ttl_ms = m.ttl_ms, .cond = m.cond,
+            .context = (m.flags & DK_FWD_HAS_CONTEXT) ? &ctx : NULL,
+            .context_is_map = (m.flags & DK_FWD_CONTEXT_MAP) != 0, .ttl_ms = m.ttl_ms, .cond = m.cond,
             .if_match = (m.flags & DK_FWD_HAS_IF_MATCH) ? &im : NULL, .consistency = m.consistency,
             .strict = (m.flags & DK_FWD_STRICT) != 0,
             .type = (m.flags & DK_FWD_CRDT) ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
@@ -315,6 +322,9 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         return;
     case DK_MSG_STREAM_DONE:
         dk__stream_done_query(c, q, body);
+        return;
+    case DK_MSG_HANDOFF_QUERY:
+        dk__handoff_serve(c, q, body);
         return;
     case DK_MSG_SCAN_RANGE:
         dk__scan_serve(c, q, body);

@@ -4,8 +4,8 @@
  *
  * The decoder walks the message once with a bounds-checked cursor and
  * rejects anything out of place: it never trusts a length before checking
- * it against the bytes left, and it checks the CRC (and MAC) before it
- * looks at any field, so random bytes are refused at the cheapest step.
+ * it against the bytes left, and it checks the MAC before it looks at any
+ * field, so bytes from outside the cluster never reach a field parser.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,10 +14,9 @@
 #include <openssl/hmac.h>
 #include "gossip/gossip_msg.h"
 #include "util/coding.h"
-#include "util/crc32c.h"
 
-#define GM_HEADER_FIXED 12u     /* magic, version, type, flags, pad, seq */
-#define GM_TRAILER_MAX  (4u + DK_GOSSIP_MAC_LEN)
+#define GM_HEADER_FIXED DK_GOSSIP_HEADER_LEN
+#define GM_TRAILER_MAX  DK_GOSSIP_MAC_LEN
 
 /* Field kinds, each with its own length bound and character set. */
 enum { GM_ID, GM_NAME, GM_ADDR };
@@ -73,9 +72,10 @@ int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, u
     dk_put_u32(buf, DK_GOSSIP_MAGIC);
     buf[4] = DK_GOSSIP_VERSION;
     buf[5] = (uint8_t)type;
-    buf[6] = DK_GOSSIP_FLAG_EXT;
+    buf[6] = 0;
     buf[7] = 0;
     dk_put_u32(buf + 8, seq);
+    memset(buf + 12, 0, 16);    /* sent_ms, msg_seq: written by enc_finish */
     e->len = GM_HEADER_FIXED;
     int rc;
     size_t rsv = 2 + GM_TRAILER_MAX;
@@ -91,7 +91,7 @@ int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, u
 int dk__gossip_enc_add(dk_gossip_enc *e, const dk_member *m)
 {
     if ((unsigned)m->state > DK_MEMBER_REMOVED || (unsigned)m->status > DK_STATUS_MAX ||
-        m->weight < 1 || m->weight > 100 || !m->id[0] || !m->gossip_addr[0])
+        m->incarnation > DK_MEMBER_INC_MAX || m->weight < 1 || m->weight > 100 || !m->id[0] || !m->gossip_addr[0])
         return -EINVAL;
     if (e->n >= 0xffffu)
         return DK_ETOOBIG;
@@ -122,30 +122,26 @@ int dk__gossip_enc_add(dk_gossip_enc *e, const dk_member *m)
     return 0;
 }
 
-static int gm_mac(const char *secret, const uint8_t *p, size_t n, uint8_t *mac)
+static int gm_mac(const uint8_t key[DK_GOSSIP_KEY_LEN], const uint8_t *p, size_t n, uint8_t *mac)
 {
     unsigned int out_len = 0;
-    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), p, n, mac, &out_len) ||
+    if (!HMAC(EVP_sha256(), key, (int)DK_GOSSIP_KEY_LEN, p, n, mac, &out_len) ||
         out_len != DK_GOSSIP_MAC_LEN)
         return DK_ECORRUPT;
     return 0;
 }
 
-int dk__gossip_enc_finish(dk_gossip_enc *e, const char *secret, size_t *len)
+int dk__gossip_enc_finish(dk_gossip_enc *e, const uint8_t key[DK_GOSSIP_KEY_LEN], uint64_t sent_ms,
+                          uint64_t msg_seq, size_t *len)
 {
-    int with_mac = secret && secret[0];
     dk_put_u16(e->buf + e->count_pos, (uint16_t)e->n);
-    if (with_mac)
-        e->buf[6] |= DK_GOSSIP_FLAG_MAC;
-    /* enc_begin and enc_add always leave room for the trailer */
-    dk_put_u32(e->buf + e->len, dk_crc32c_mask(dk_crc32c(e->buf, e->len)));
-    e->len += 4;
-    if (with_mac) {
-        int rc = gm_mac(secret, e->buf, e->len, e->buf + e->len);
-        if (rc)
-            return rc;
-        e->len += DK_GOSSIP_MAC_LEN;
-    }
+    dk_put_u64(e->buf + 12, sent_ms);
+    dk_put_u64(e->buf + 20, msg_seq);
+    /* enc_begin and enc_add always leave room for the MAC */
+    int rc = gm_mac(key, e->buf, e->len, e->buf + e->len);
+    if (rc)
+        return rc;
+    e->len += DK_GOSSIP_MAC_LEN;
     *len = e->len;
     return 0;
 }
@@ -169,7 +165,7 @@ static int gm_get_str(gm_cur *c, int kind, char *out, size_t outsz, int required
     return 0;
 }
 
-static int gm_get_update(gm_cur *c, int ext, dk_member *m)
+static int gm_get_update(gm_cur *c, dk_member *m)
 {
     uint64_t inc, weight;
     size_t k;
@@ -177,7 +173,7 @@ static int gm_get_update(gm_cur *c, int ext, dk_member *m)
     if (c->p >= c->end || *c->p > DK_MEMBER_REMOVED)
         return DK_ECORRUPT;
     m->state = (dk_member_state)*c->p++;
-    if (!(k = dk_get_varint(c->p, c->end, &inc)))
+    if (!(k = dk_get_varint(c->p, c->end, &inc)) || inc > DK_MEMBER_INC_MAX)
         return DK_ECORRUPT;
     c->p += k;
     if (!(k = dk_get_varint(c->p, c->end, &weight)) || weight < 1 || weight > 100)
@@ -193,10 +189,6 @@ static int gm_get_update(gm_cur *c, int ext, dk_member *m)
         (rc = gm_get_str(c, GM_NAME, m->dc, sizeof m->dc, 0)) ||
         (rc = gm_get_str(c, GM_NAME, m->rack, sizeof m->rack, 0)))
         return rc;
-    if (!ext) {
-        m->status = m->state == DK_MEMBER_REMOVED ? DK_STATUS_REMOVED : DK_STATUS_NORMAL;
-        return 0;
-    }
     uint64_t actor;
     if (c->p >= c->end || *c->p > DK_STATUS_MAX)
         return DK_ECORRUPT;
@@ -211,36 +203,28 @@ static int gm_get_update(gm_cur *c, int ext, dk_member *m)
     return 0;
 }
 
-int dk__gossip_decode(const uint8_t *buf, size_t n, const char *secret, dk_gossip_msg *out)
+int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_KEY_LEN],
+                      dk_gossip_msg *out)
 {
     memset(out, 0, sizeof *out);
-    if (n < GM_HEADER_FIXED + 4 + 2 + 4 || n > DK_GOSSIP_FRAME_MAX)
+    /* header, four string lengths, the count, the MAC */
+    if (n < GM_HEADER_FIXED + 4 + 2 + DK_GOSSIP_MAC_LEN || n > DK_GOSSIP_FRAME_MAX)
         return DK_ECORRUPT;
-    if (dk_get_u32(buf) != DK_GOSSIP_MAGIC || buf[4] != DK_GOSSIP_VERSION || buf[7] != 0 ||
-        (buf[6] & ~(DK_GOSSIP_FLAG_MAC | DK_GOSSIP_FLAG_EXT)))
+    if (dk_get_u32(buf) != DK_GOSSIP_MAGIC || buf[4] != DK_GOSSIP_VERSION)
         return DK_ECORRUPT;
-    out->has_mac = (buf[6] & DK_GOSSIP_FLAG_MAC) != 0;
-    out->has_ext = (buf[6] & DK_GOSSIP_FLAG_EXT) != 0;
-    size_t trailer = 4 + (out->has_mac ? DK_GOSSIP_MAC_LEN : 0);
-    /* header, four string lengths, the count, the trailer */
-    if (n < GM_HEADER_FIXED + 4 + 2 + trailer)
-        return DK_ECORRUPT;
-    size_t body = n - trailer;
-    if (dk_crc32c_unmask(dk_get_u32(buf + body)) != dk_crc32c(buf, body))
-        return DK_ECORRUPT;
-    int want_mac = secret && secret[0];
-    if (want_mac != out->has_mac)
+    size_t body = n - DK_GOSSIP_MAC_LEN;
+    uint8_t mac[DK_GOSSIP_MAC_LEN];
+    if (gm_mac(key, buf, body, mac) || CRYPTO_memcmp(mac, buf + body, DK_GOSSIP_MAC_LEN) != 0)
         return -EACCES;
-    if (want_mac) {
-        uint8_t mac[DK_GOSSIP_MAC_LEN];
-        if (gm_mac(secret, buf, body + 4, mac) ||
-            CRYPTO_memcmp(mac, buf + body + 4, DK_GOSSIP_MAC_LEN) != 0)
-            return -EACCES;
-    }
+    /* authentic from here on: what is wrong now is a member's bug */
+    if (buf[6] != 0 || buf[7] != 0)
+        return DK_ECORRUPT;
     out->type = buf[5];
     if (out->type < DK_GOSSIP_PING || out->type > DK_GOSSIP_PULL)
         return DK_ECORRUPT;
     out->seq = dk_get_u32(buf + 8);
+    out->sent_ms = dk_get_u64(buf + 12);
+    out->msg_seq = dk_get_u64(buf + 20);
     gm_cur c = {buf + GM_HEADER_FIXED, buf + body};
     int rc;
     if ((rc = gm_get_str(&c, GM_NAME, out->cluster, sizeof out->cluster, 1)) ||
@@ -255,7 +239,7 @@ int dk__gossip_decode(const uint8_t *buf, size_t n, const char *secret, dk_gossi
     out->updates = c.p;
     dk_member m;
     for (uint32_t i = 0; i < out->n_updates; i++)
-        if ((rc = gm_get_update(&c, out->has_ext, &m)))
+        if ((rc = gm_get_update(&c, &m)))
             return rc;
     if (c.p != c.end)
         return DK_ECORRUPT;
@@ -268,7 +252,7 @@ int dk__gossip_update_next(const dk_gossip_msg *msg, const uint8_t **p, dk_membe
     if (*p >= msg->updates_end)
         return DK_EEOF;
     gm_cur c = {*p, msg->updates_end};
-    int rc = gm_get_update(&c, msg->has_ext, out);
+    int rc = gm_get_update(&c, out);
     if (rc)
         return rc;
     *p = c.p;

@@ -116,7 +116,11 @@ static int ms_add(dk_membership *m, const dk_member *u, uint32_t tx)
 void dk__ms_refute(dk_membership *m, uint64_t heard)
 {
     ms_rec *self = &m->recs[0];
-    self->m.incarnation = heard + 1;
+    if (heard >= DK_MEMBER_INC_MAX) {
+        dk__ms_raise_inc(m, DK_MEMBER_INC_MAX, "refute a record of itself at the maximum");
+        return;
+    }
+    dk__ms_raise_inc(m, heard + 1, "refute");
     self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
@@ -144,6 +148,9 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
         return;
     }
     ms_rec *r = &m->recs[i];
+    dk_member guarded = *u;
+    dk__ms_guard_removal(m, &r->m, &guarded);
+    u = &guarded;
     if (!dk__ms_newer(u, &r->m))
         return;
     dk_member_state prev = r->m.state;
@@ -182,7 +189,10 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
 {
     ms_rec *self = &m->recs[0];
     self->m.state = s;
-    self->m.incarnation++;
+    if (self->m.incarnation >= DK_MEMBER_INC_MAX)
+        dk__ms_raise_inc(m, DK_MEMBER_INC_MAX, "announce a change of its own record");
+    else
+        dk__ms_raise_inc(m, self->m.incarnation + 1, "announce");
     self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
@@ -270,7 +280,7 @@ static void ms_send(dk_membership *m, const struct sockaddr_storage *sa, int typ
     if (!self_in)
         dk__gossip_enc_add(&e, &m->recs[0].m);
     size_t len;
-    if (dk__gossip_enc_finish(&e, m->secret, &len))
+    if (dk__ms_seal(m, &e, &len))
         return;
     uv_buf_t b = uv_buf_init((char *)m->txbuf, (unsigned)len);
     uv_udp_try_send(&m->udp, &b, 1, (const struct sockaddr *)sa);
@@ -458,14 +468,14 @@ static void ms_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         return;
     char peer[DK_MEMBER_ADDR_MAX];
     dk_gossip_msg msg;
-    int rc = (flags & UV_UDP_PARTIAL) ? DK_ECORRUPT
-                                      : dk__gossip_decode(m->rxbuf, (size_t)nread, m->secret, &msg);
-    if (rc == 0 && msg.type >= DK_GOSSIP_PUSH)
-        rc = DK_ECORRUPT;   /* push-pull belongs on TCP */
-    if (rc) {
-        MS_STAT(m, bad_datagrams);
-        dk__ms_format_addr(addr, peer);
-        dk_log(DK_LOG_DEBUG, "membership: dropped a datagram from %s: %s", peer, dk_strerror(rc));
+    if (flags & UV_UDP_PARTIAL) {
+        dk__ms_reject(m, DK_GOSSIP_REJ_MALFORMED, addr, NULL, "a datagram larger than 64 KiB");
+        return;
+    }
+    if (dk__ms_accept(m, m->rxbuf, (size_t)nread, addr, NULL, &msg))
+        return;
+    if (msg.type >= DK_GOSSIP_PUSH) {
+        dk__ms_reject(m, DK_GOSSIP_REJ_MALFORMED, addr, NULL, "a push-pull message over UDP");
         return;
     }
     if (strcmp(msg.cluster, m->cluster)) {
@@ -571,7 +581,9 @@ void dk_membership_stats_get(dk_membership *m, dk_membership_stats *out)
     MS_LOAD(probes_sent); MS_LOAD(acks_received); MS_LOAD(indirect_probes);
     MS_LOAD(suspect_transitions); MS_LOAD(down_transitions); MS_LOAD(refutations);
     MS_LOAD(bad_datagrams); MS_LOAD(wrong_cluster); MS_LOAD(pushpull_ok);
-    MS_LOAD(pushpull_failed);
+    MS_LOAD(pushpull_failed); MS_LOAD(refutations_refused);
+    for (int i = 0; i < DK_GOSSIP_REJ_N; i++)
+        MS_LOAD(rejected[i]);
 #undef MS_LOAD
 }
 
@@ -582,7 +594,7 @@ static void ms_free(dk_membership *m)
     free(m->recs);
     free(m->order);
     free(m->seeds);
-    free(m->secret);
+    dk__gossip_guard_free(&m->guard);
     free(m);
 }
 
@@ -649,9 +661,12 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
                  self.id, self.gossip_addr);
         return -EINVAL;
     }
-    if (c->secret && c->secret[0] && !(m->secret = strdup(c->secret)))
-        return -ENOMEM;
+    memcpy(m->key, c->key, sizeof m->key);
+    m->loopback_only = c->loopback_only;
+    m->msg_seq = dk__gossip_seq_start();
     m->interval = c->interval_ms ? c->interval_ms : 1000;
+    dk__gossip_guard_init(&m->guard, 10 * m->interval > DK_GOSSIP_WINDOW_MIN_MS
+                                         ? 10 * m->interval : DK_GOSSIP_WINDOW_MIN_MS);
     m->probe_timeout = m->interval / 2 ? m->interval / 2 : 1;
     m->indirect_k = c->indirect_k ? c->indirect_k : 3;
     m->suspicion_mult = c->suspicion_mult ? c->suspicion_mult : 2;
@@ -659,10 +674,17 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     for (size_t i = 0; i < c->n_initial; i++) {
         if (strcmp(c->initial[i].id, self.id))
             continue;
+        if (c->initial[i].incarnation >= DK_MEMBER_INC_MAX) {
+            dk_log(DK_LOG_WARN, "membership: ignoring our persisted record: incarnation %llu is "
+                   "past the maximum", (unsigned long long)c->initial[i].incarnation);
+            continue;
+        }
         m->self_floor = c->initial[i].incarnation;
         if (c->initial[i].incarnation >= self.incarnation)
             self.incarnation = c->initial[i].incarnation + 1;
     }
+    if (self.incarnation >= DK_MEMBER_INC_MAX)
+        self.incarnation = DK_MEMBER_INC_MAX - 1;
     self.incarnation++;
     self.updated_ms = dk__ms_wall_ms();
     int rc = ms_add(m, &self, 0);
@@ -673,6 +695,11 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
         const dk_member *im = &c->initial[i];
         if (!strcmp(im->id, self.id) || dk__ms_find(m, im->id) >= 0)
             continue;
+        if (im->incarnation > DK_MEMBER_INC_MAX) {
+            dk_log(DK_LOG_WARN, "membership: ignoring the persisted record of '%s': incarnation "
+                   "%llu is past the maximum", im->id, (unsigned long long)im->incarnation);
+            continue;
+        }
         if (!ms_member_ok(im)) {
             snprintf(err, errlen, "membership: bad initial member '%s'", im->id);
             return -EINVAL;

@@ -55,6 +55,24 @@
 
 typedef struct dk_membership dk_membership;
 
+#define DK_MEMBERSHIP_KEY_LEN 32u
+
+/* Why a message (or, for "removal", one update in it) was dropped; the
+ * metric dynkv_gossip_rejected_total{reason} counts each. */
+typedef enum dk_membership_reject {
+    DK_GOSSIP_REJ_MALFORMED = 0,    /* not a message of ours (length, magic, version, field) */
+    DK_GOSSIP_REJ_MAC,              /* the MAC does not verify: not from a key holder */
+    DK_GOSSIP_REJ_STALE,            /* sender's clock outside the freshness window */
+    DK_GOSSIP_REJ_REPLAY,           /* a message counter already seen from that sender */
+    DK_GOSSIP_REJ_NOT_LOOPBACK,     /* protected mode: source address off loopback */
+    DK_GOSSIP_REJ_REMOVAL,          /* a removal of a member this node does not see down */
+    DK_GOSSIP_REJ_N
+} dk_membership_reject;
+
+/* "malformed", "mac", "stale", "replay", "not_loopback", "removal";
+ * "unknown" otherwise. Static storage. */
+const char *dk_membership_reject_name(int reason);
+
 /* Called on the loop thread after any change of the table, at most once
  * per received message or timer tick. m[0..n) is the whole table (self
  * included, removed members too), borrowed for the duration of the call. */
@@ -62,7 +80,9 @@ typedef void (*dk_membership_change_fn)(void *arg, const dk_member *m, size_t n)
 
 typedef struct dk_membership_conf {
     const char *cluster_name;       /* required, 1..64 chars */
-    const char *secret;             /* NULL or "": no MAC */
+    uint8_t key[DK_MEMBERSHIP_KEY_LEN]; /* the gossip key (every message carries its MAC) */
+    int loopback_only;              /* protected mode: drop messages and connections
+                                     * whose source is not a loopback address */
     dk_member self;                 /* id, addresses, dc, rack, weight, status, actor_inc;
                                      * incarnation = a floor (0 is fine); state and
                                      * updated_ms ignored */
@@ -85,7 +105,9 @@ typedef struct dk_membership_stats {
     uint64_t suspect_transitions;   /* records that became suspect here */
     uint64_t down_transitions;      /* records that became down here */
     uint64_t refutations;           /* times this node raised its incarnation to refute */
-    uint64_t bad_datagrams;         /* malformed, bad CRC or bad MAC (UDP and TCP) */
+    uint64_t bad_datagrams;         /* malformed or bad MAC (UDP and TCP) */
+    uint64_t rejected[DK_GOSSIP_REJ_N]; /* messages (updates for REMOVAL) dropped, by reason */
+    uint64_t refutations_refused;   /* refutations that would pass DK_MEMBER_INC_MAX */
     uint64_t wrong_cluster;         /* well-formed, other cluster name */
     uint64_t pushpull_ok;           /* exchanges completed (either side) */
     uint64_t pushpull_failed;       /* exchanges this node started that failed */

@@ -11,11 +11,13 @@
 #define DK_MEMBERSHIP_INT_H
 #include <pthread.h>
 #include <sys/socket.h>
+#include "gossip/gossip_guard.h"
 #include "gossip/gossip_msg.h"
 #include "gossip/membership.h"
 
 #define MS_RELAYS      64u      /* PING-REQs relayed at once */
 #define MS_LOGGED_MAX  32u      /* peers already logged for a wrong cluster name */
+#define MS_REJECT_LOG_MS 10000u /* one log line per rejection reason per this long */
 
 typedef struct ms_rec {
     dk_member m;
@@ -30,7 +32,14 @@ typedef struct ms_conn ms_conn;
 struct dk_membership {
     uv_loop_t *loop;
     char cluster[DK_MEMBER_NAME_MAX + 1];
-    char *secret;               /* NULL: no MAC */
+    uint8_t key[DK_GOSSIP_KEY_LEN];
+    int loopback_only;          /* protected mode */
+    uint64_t msg_seq;           /* the counter of the last message sent */
+    dk_gossip_guard guard;      /* freshness of what we receive */
+    struct {
+        uint64_t at;            /* uv_now() of the last log line, 0 = never */
+        uint64_t quiet;         /* rejections not logged since */
+    } rej_log[DK_GOSSIP_REJ_N];
     uint64_t interval, probe_timeout;
     uint32_t indirect_k, suspicion_mult, pushpull_every;
     char (*seeds)[DK_MEMBER_ADDR_MAX];
@@ -120,6 +129,9 @@ void dk__ms_announce(dk_membership *m);
 int dk__ms_newer(const dk_member *u, const dk_member *r);
 /* left or removed: off every ring for good (until a new life) */
 int dk__ms_gone(dk_member_status s);
+/* Strip from update u about another member (record r) a removal that
+ * this node must not take (see the file); counted and logged. */
+void dk__ms_guard_removal(dk_membership *m, const dk_member *r, dk_member *u);
 /* An update about this node (see the file). */
 void dk__ms_apply_self(dk_membership *m, const dk_member *u);
 
@@ -132,6 +144,22 @@ void dk__ms_publish_force(dk_membership *m);
 void dk__ms_wrong_cluster(dk_membership *m, const char *peer, const char *name);
 uint64_t dk__ms_rand(dk_membership *m);
 void dk__ms_handle_closed(dk_membership *m);
+
+/* membership_auth.c (loop thread) */
+/* Count a rejection and log it with its source (at most one line per
+ * reason every MS_REJECT_LOG_MS). peer may be NULL (then sa names it). */
+void dk__ms_reject(dk_membership *m, int reason, const struct sockaddr *sa, const char *peer,
+                   const char *detail);
+/* Everything a received message must pass before it is used: the source
+ * address (protected mode), the MAC, the clock and replay windows. 0 and
+ * *msg, or the reason (already counted and logged). */
+int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct sockaddr *sa,
+                  const char *peer, dk_gossip_msg *msg);
+/* Finish an encoded message: clock, next counter value, MAC. */
+int dk__ms_seal(dk_membership *m, dk_gossip_enc *e, size_t *len);
+/* Raise our own incarnation to to (> the current one); 0, or -ERANGE when
+ * to passes DK_MEMBER_INC_MAX (refused, counted and logged as why). */
+int dk__ms_raise_inc(dk_membership *m, uint64_t to, const char *why);
 
 /* membership_tcp.c (loop thread) */
 /* Numeric "ip:port" / "[ip6]:port" to a socket address; 0 or -EINVAL. */

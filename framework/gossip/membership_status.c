@@ -8,6 +8,29 @@
  * rare, decided by people and the rebalancing driver, and follow rules of
  * their own (a member that left or was removed comes back only as a new
  * life), while liveness is SWIM's alone.
+ *
+ * Who may take a member off the ring. A member raises its own incarnation
+ * on every change it makes (leave, decommission: leaving then left), so an
+ * update at a higher incarnation is the member's own word. A record at the
+ * member's current incarnation with a removal in it (ring status leaving
+ * or removed) was set on its behalf by another member: the admin remove
+ * verb (dk_rebalance_remove, which only accepts a member that is down) and
+ * then the rebalancing driver. Such a record is taken only when this node
+ * too sees the member down; otherwise its removal part is dropped (counted
+ * as a "removal" rejection and logged), and the rest of it (liveness)
+ * follows the usual precedence. Retransmissions and the push-pull bring
+ * the removal again, and it is taken once the member is down here as well.
+ * Liveness "removed" (a gossip leave) is only ever the member's own word,
+ * so at an unchanged incarnation it is dropped the same way.
+ *
+ * The member itself, hearing that it was removed (or left) while it is up
+ * and has been in touch with its cluster in this life, refuses: it logs an
+ * error and refutes, raising its incarnation. A node that (re)starts and
+ * hears of its removal before or at its first exchange adopts it as
+ * before: it was down when it was removed. A removed id comes back only as
+ * a new life: a node started on an empty data directory says "joining",
+ * and only that status replaces a removal (the explicit rejoin; README
+ * "Removing a node").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +60,29 @@ int dk__ms_newer(const dk_member *u, const dk_member *r)
 int dk__ms_gone(dk_member_status s)
 {
     return s == DK_STATUS_LEFT || s == DK_STATUS_REMOVED;
+}
+
+void dk__ms_guard_removal(dk_membership *m, const dk_member *r, dk_member *u)
+{
+    if (u->incarnation != r->incarnation || r->state == DK_MEMBER_DOWN)
+        return;     /* the member's own word (or an older record), or a down member */
+    const char *what = NULL;
+    if (u->state == DK_MEMBER_REMOVED && r->state != DK_MEMBER_REMOVED) {
+        u->state = r->state;
+        what = "removed";
+    }
+    if (ms_status_rank(u->status) > ms_status_rank(r->status) && ms_status_rank(u->status) > 0) {
+        what = dk_member_status_name(u->status);
+        u->status = r->status;
+        u->epoch = r->epoch;
+    }
+    if (!what)
+        return;
+    char why[384];
+    snprintf(why, sizeof why, "a record making %s %s at its own incarnation %llu while this node sees it %s:"
+             " dropped (a removal is only for a member that is down)", r->id, what,
+             (unsigned long long)r->incarnation, dk_member_state_name(r->state));
+    dk__ms_reject(m, DK_GOSSIP_REJ_REMOVAL, NULL, "a member", why);
 }
 
 static void ms_self_status(dk_membership *m, dk_member_status s, const char *why)
@@ -73,6 +119,16 @@ void dk__ms_apply_self(dk_membership *m, const dk_member *u)
     if (m->leaving)
         return;
     uint64_t top = u->incarnation > self->m.incarnation ? u->incarnation : self->m.incarnation;
+    if (dk__ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status &&
+        m->contact == 1 && (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING)) {
+        char why[384];
+        snprintf(why, sizeof why, "a record saying that %s itself is %s, while it is up and in touch with "
+                 "its cluster: refused and refuted (a removal is only for a node that is down)",
+                 self->m.id, dk_member_status_name(u->status));
+        dk__ms_reject(m, DK_GOSSIP_REJ_REMOVAL, NULL, "a member", why);
+        dk__ms_refute(m, top);
+        return;
+    }
     if (dk__ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status) {
         if (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING) {
             ms_self_status(m, u->status, "the cluster moved its ranges away (wipe the data "

@@ -6,7 +6,8 @@
  * IP) sends PUSH with its whole table, the listener merges it and answers
  * PULL with its own, then both close. Each message is a u32 length and a
  * gossip_msg message (same checks as a datagram, bounded by
- * DK_GOSSIP_FRAME_MAX). Every connection has a deadline of
+ * DK_GOSSIP_FRAME_MAX: the MAC and freshness gate of membership_auth.c;
+ * in protected mode a connection from off loopback is closed at once). Every connection has a deadline of
  * max(2 intervals, 1 s), so a peer that stalls costs one timer.
  *
  * Joining: a node is "joining" until an exchange with a seed (or, failing
@@ -89,6 +90,8 @@ struct ms_conn {
     size_t body_len, body_got;
     uint8_t *out;
     char peer[DK_MEMBER_ADDR_MAX];
+    struct sockaddr_storage sa;     /* the peer's address (for the protected-mode rule) */
+    int sa_ok;
 };
 
 static void pp_finish(ms_conn *c);
@@ -201,7 +204,7 @@ static int pp_encode(ms_conn *c, int type, size_t *len)
         rc = dk__gossip_enc_add(&e, &m->recs[i].m);
     size_t n = 0;
     if (rc == 0 || rc == DK_ETOOBIG)
-        rc = dk__gossip_enc_finish(&e, m->secret, &n);
+        rc = dk__ms_seal(m, &e, &n);
     if (rc)
         return rc;
     dk_put_u32(c->out, (uint32_t)n);
@@ -241,12 +244,15 @@ static void pp_finish(ms_conn *c)
     dk_membership *m = c->m;
     dk_gossip_msg msg;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    int rc = dk__gossip_decode(c->body, c->body_len, m->secret, &msg);
-    if (rc == 0 && msg.type != (c->outgoing ? DK_GOSSIP_PULL : DK_GOSSIP_PUSH))
-        rc = DK_ECORRUPT;
+    int rc = dk__ms_accept(m, c->body, c->body_len, c->sa_ok ? (const struct sockaddr *)&c->sa : NULL,
+                           c->peer, &msg);
     if (rc) {
-        MS_STAT(m, bad_datagrams);
-        pp_fail(c, dk_strerror(rc));
+        pp_fail(c, dk_membership_reject_name(rc));
+        return;
+    }
+    if (msg.type != (c->outgoing ? DK_GOSSIP_PULL : DK_GOSSIP_PUSH)) {
+        dk__ms_reject(m, DK_GOSSIP_REJ_MALFORMED, NULL, c->peer, "a message of the wrong type over TCP");
+        pp_fail(c, "wrong message type");
         return;
     }
     if (strcmp(msg.cluster, m->cluster)) {
@@ -313,7 +319,7 @@ static void pp_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->hdr_got == 4) {
             c->body_len = dk_get_u32(c->hdr);
             if (c->body_len < 16 || c->body_len > DK_GOSSIP_FRAME_MAX || !(c->body = malloc(c->body_len))) {
-                MS_STAT(c->m, bad_datagrams);
+                dk__ms_reject(c->m, DK_GOSSIP_REJ_MALFORMED, NULL, c->peer, "bad message length");
                 pp_fail(c, "bad message length");
                 return;
             }
@@ -322,7 +328,7 @@ static void pp_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (n > c->body_len - c->body_got) {
-        MS_STAT(c->m, bad_datagrams);
+        dk__ms_reject(c->m, DK_GOSSIP_REJ_MALFORMED, NULL, c->peer, "bytes after the message");
         pp_fail(c, "bytes after the message");
         return;
     }
@@ -355,6 +361,8 @@ int dk__ms_pp_start(dk_membership *m, const struct sockaddr_storage *sa, const c
     ms_conn *c = pp_new(m, 1, label);
     if (!c)
         return -ENOMEM;
+    c->sa = *sa;
+    c->sa_ok = 1;
     m->pp_outgoing = 1;
     /* leave from our own address: a firewall rule between two node IPs
      * must cut gossip the way it cuts everything else */
@@ -380,15 +388,24 @@ static void pp_on_connection(uv_stream_t *server, int status)
     ms_conn *c = pp_new(m, 0, "?");
     if (!c)
         return;
-    struct sockaddr_storage sa;
-    int len = sizeof sa;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
-        uv_read_start((uv_stream_t *)&c->tcp, pp_on_alloc, pp_on_read)) {
+    int len = sizeof c->sa;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
         pp_close(c);
         return;
     }
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
-        dk__ms_format_addr((const struct sockaddr *)&sa, c->peer);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->sa, &len) == 0) {
+        c->sa_ok = 1;
+        dk__ms_format_addr((const struct sockaddr *)&c->sa, c->peer);
+    }
+    if (m->loopback_only && (!c->sa_ok || !dk__gossip_addr_loopback((const struct sockaddr *)&c->sa))) {
+        dk__ms_reject(m, DK_GOSSIP_REJ_NOT_LOOPBACK, NULL, c->peer,
+                      "protected mode (no [security] cluster_key_file) takes cluster traffic "
+                      "from loopback addresses only; connection closed");
+        pp_close(c);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, pp_on_alloc, pp_on_read))
+        pp_close(c);
 }
 
 int dk__ms_tcp_listen(dk_membership *m)

@@ -108,6 +108,8 @@ typedef struct dk_http_conf {
                                          * (another loop's) instead of binding */
     dk_http_limits *limits;     /* [NULL: the server's own, no connection cap,
                                  * default output bounds] */
+    struct dk_tls_server *tls;  /* [NULL] plain HTTP; else HTTPS only (http/tls.h;
+                                 * the caller keeps it until the server stopped) */
 } dk_http_conf;
 
 /* Counters of one server; read with dk_http_server_stats() from any thread. */

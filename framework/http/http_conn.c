@@ -43,6 +43,14 @@
  *
  * A graceful stop lets a request that is arriving finish arriving: a
  * client in the middle of sending a PUT gets its answer, not a reset.
+ *
+ * HTTPS (conf.tls) hooks in at two points and leaves the rest unaware of
+ * it: conn_read_cb turns what it read into plaintext first, and every
+ * write goes through dk__http_conn_write, which encrypts (http_tls_io.c);
+ * handshake bytes and alerts go out from the read side. The accounting of
+ * the limits lives in http_budget.c. An unfinished handshake or record
+ * counts as a request still arriving (the request deadline, not the idle
+ * one); the lingering close and the close paths send close_notify first.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -52,9 +60,9 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/http_int.h"
+#include "http/tls.h"
 
 static void conn_flush(http_conn *c);
-static void conn_arm(http_conn *c);
 static void conn_process_pend(http_conn *c);
 
 void dk__http_count(_Atomic uint64_t *ctr, int64_t delta)
@@ -65,85 +73,13 @@ void dk__http_count(_Atomic uint64_t *ctr, int64_t delta)
         atomic_fetch_sub_explicit(ctr, (uint64_t)-delta, memory_order_relaxed);
 }
 
-/* What the requests being handled will likely hold: each an answer of
- * the average size, and while it is made, about twice as much again (the
- * stored object read, the value decoded from it, the answer built). */
-static uint64_t http_expected(const dk_http_limits *l)
-{
-    return 3 * atomic_load_explicit(&l->inflight, memory_order_relaxed) *
-           atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
-}
-
-/* The node's queued answers plus what is being prepared are kept under
- * 7/8 of the ceiling (the rest covers buffers this count does not see);
- * connections with output queued stop at 3/4, so that those which owe
- * nothing still find room. */
-static uint64_t http_room(const dk_http_limits *l)
-{
-    return l->max_output_total - l->max_output_total / 8;
-}
-
-/* Count delta bytes of output for c (and the node), and publish the gauge. */
-static void conn_output_add(http_conn *c, int64_t delta)
-{
-    if (!delta)
-        return;
-    dk_http_limits *l = c->s->lim;
-    c->out = (size_t)((int64_t)c->out + delta);
-    dk__http_count(&l->output, delta);
-    uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
-    dk_metrics_set_gauge("http_output_queued_bytes", total);
-    if (delta > 0 && total >= http_room(l) && !c->s->stopping && !uv_is_active((uv_handle_t *)&c->s->wake))
-        uv_timer_start(&c->s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
-}
-
-static void conn_open_add(dk_http_server *s, int delta)
-{
-    dk__http_count(&s->open, delta);
-    dk__http_count(&s->lim->open, delta);
-    dk_metrics_set_gauge("http_connections_open", atomic_load_explicit(&s->lim->open, memory_order_relaxed));
-}
-
-/* 1 when c may take its next request: it owes nothing and the node's
- * output plus what is being prepared is under the room; or its own
- * output is under its bound and the node's under 3/4 of the ceiling. */
-static int conn_output_ok(const http_conn *c)
-{
-    const dk_http_limits *l = c->s->lim;
-    uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
-    if (!c->out)
-        return total + http_expected(l) < http_room(l);
-    if (c->out >= l->max_conn_output)
-        return 0;
-    return total < l->max_output_total - l->max_output_total / 4;
-}
-
-static void conn_unhold(http_conn *c)
-{
-    if (c->held) {
-        c->held = 0;
-        c->s->n_held--;
-    }
-}
-
-/* c stopped for output: if the node's budget (not only its own bytes)
- * holds it, the wake timer will look at it again. */
-static void conn_hold(http_conn *c)
-{
-    dk_http_server *s = c->s;
-    if (c->held || c->out >= s->lim->max_conn_output)
-        return;
-    c->held = 1;
-    if (s->n_held++ == 0 && !s->stopping)
-        uv_timer_start(&s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
-}
-
 void dk__http_maybe_stopped(dk_http_server *s)
 {
     if (!s->stopping || !s->listener_closed || !s->wake_closed || s->conns)
         return;
     void (*done)(void *) = s->stop_done;
     void *arg = s->stop_arg;
+    dk_buf_free(&s->tls_plain);
     free(s);
     if (done)
         done(arg);
@@ -185,20 +121,32 @@ static void conn_close_cb(uv_handle_t *h)
         c->next->prev = c->prev;
     dk__http_parse_free(&c->p);
     dk_buf_free(&c->pend);
+    dk_tls_conn_free(c->tls);
     free(c);
-    conn_open_add(s, -1);
+    dk__http_open_add(s, -1);
     dk__http_maybe_stopped(s);
 }
 
 /* Close now. Exchanges the handler holds are orphaned (responding to them
  * only frees them); writes in flight are cancelled by libuv and free their
  * exchange in conn_write_cb, before conn_close_cb runs. */
-static void conn_close(http_conn *c)
+void dk__http_conn_close(http_conn *c)
 {
     if (c->closing)
         return;
     c->closing = 1;
-    conn_unhold(c);
+    dk__http_unhold(c);
+    if (c->tls) {
+        /* Best effort close_notify: only if nothing else waits to be
+         * written (uv_try_write refuses then), so no record is cut. */
+        dk_buf cn = DK_BUF_INIT;
+        dk_tls_conn_close_notify(c->tls, &cn);
+        if (cn.len) {
+            uv_buf_t b = uv_buf_init((char *)cn.data, (unsigned)cn.len);
+            (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+        dk_buf_free(&cn);
+    }
     dk_http_exchange *x = c->xfirst, *next;
     for (; x; x = next) {
         next = x->next;
@@ -209,7 +157,7 @@ static void conn_close(http_conn *c)
             x->c = NULL;
             dk__http_count(&c->s->lim->inflight, -1);
         } else {
-            conn_output_add(c, -(int64_t)x->out);
+            dk__http_output_add(c, -(int64_t)x->out);
             x_free(x);
         }
     }
@@ -217,7 +165,7 @@ static void conn_close(http_conn *c)
     uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
 
-static void conn_stop_reading(http_conn *c)
+void dk__http_conn_stop_reading(http_conn *c)
 {
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -235,7 +183,7 @@ static void conn_shutdown_cb(uv_shutdown_t *req, int status)
 {
     http_conn *c = req->data;
     if (status < 0)
-        conn_close(c);
+        dk__http_conn_close(c);
 }
 
 static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -247,14 +195,20 @@ static void conn_finish(http_conn *c)
     if (c->closing || c->lingering)
         return;
     if (c->peer_eof) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     c->lingering = 1;
     c->shut.data = c;
+    if (c->tls) {
+        dk_buf cn = DK_BUF_INIT;
+        dk_tls_conn_close_notify(c->tls, &cn);
+        if (dk__http_tls_send(c, &cn))
+            return;
+    }
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, conn_shutdown_cb) ||
         (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb))) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     c->reading = 1;
@@ -265,12 +219,12 @@ static void conn_finish(http_conn *c)
 /* 1 while c may not parse its next request yet (it waits unparsed). */
 static int conn_blocked(const http_conn *c)
 {
-    return c->n_handler > 0 || c->n_x >= c->s->conf.max_pipeline || !conn_output_ok(c);
+    return c->n_handler > 0 || c->n_x >= c->s->conf.max_pipeline || !dk__http_output_ok(c);
 }
 
 /* Something that held c back may have gone (a write completed, the
  * node's output drained): parse what waits, and read again if allowed. */
-static void conn_resume(http_conn *c)
+void dk__http_conn_resume(http_conn *c)
 {
     if (c->closing || c->lingering)
         return;
@@ -278,37 +232,37 @@ static void conn_resume(http_conn *c)
         if (c->n_x == 0)
             conn_finish(c);
         else
-            conn_arm(c);
+            dk__http_conn_arm(c);
         return;
     }
     if (c->pend.len && !conn_blocked(c))
         conn_process_pend(c);
     if (c->closing)
         return;
-    if (c->pend.len && c->n_handler == 0 && !conn_output_ok(c))
-        conn_hold(c);       /* requests wait for the node's budget */
+    if (c->pend.len && c->n_handler == 0 && !dk__http_output_ok(c))
+        dk__http_hold(c);       /* requests wait for the node's budget */
     if (c->peer_eof && !c->no_more && (c->pend.len == 0 || !conn_blocked(c))) {
         /* The client is done sending and every complete request is parsed. */
         c->no_more = 1;
         c->want_continue = 0;
         if (c->n_x == 0) {
-            conn_close(c);
+            dk__http_conn_close(c);
             return;
         }
     }
     if (!c->no_more && !c->peer_eof && !c->reading && c->n_x < c->s->conf.max_pipeline &&
         c->pend.len < HTTP_PEND_MAX) {
-        if (!conn_output_ok(c)) {
-            conn_hold(c);
+        if (!dk__http_output_ok(c)) {
+            dk__http_hold(c);
         } else {
             if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {
-                conn_close(c);
+                dk__http_conn_close(c);
                 return;
             }
             c->reading = 1;
         }
     }
-    conn_arm(c);
+    dk__http_conn_arm(c);
 }
 
 static void conn_write_cb(uv_write_t *req, int status)
@@ -316,84 +270,16 @@ static void conn_write_cb(uv_write_t *req, int status)
     dk_http_exchange *x = req->data;
     http_conn *c = x->c;
     x_unlink(c, x);
-    conn_output_add(c, -(int64_t)x->out);
+    dk__http_output_add(c, -(int64_t)x->out);
     x_free(x);
     c->n_x--;
     if (c->closing)
         return;
     if (status < 0) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
-    conn_resume(c);
-}
-
-/* Close this loop's readers furthest behind (oldest unwritten answer
- * first, waiting over HTTP_STUCK_MS) until the node's total plus need is
- * under the room, or HTTP_EVICT_MAX went this tick. need: room a waiting
- * connection that owes nothing wants (0: none waits). */
-static void http_evict(dk_http_server *s, uint64_t need)
-{
-    dk_http_limits *l = s->lim;
-    uint64_t now = uv_now(s->loop);
-    for (int n = 0; n < HTTP_EVICT_MAX; n++) {
-        if (atomic_load_explicit(&l->output, memory_order_relaxed) + need < http_room(l))
-            break;
-        http_conn *worst = NULL;
-        uint64_t oldest = now - HTTP_STUCK_MS;
-        for (http_conn *c = s->conns; c; c = c->next) {
-            dk_http_exchange *x = c->xfirst;
-            if (!c->closing && c->out && x && x->state == X_WRITING && x->t_write <= oldest) {
-                worst = c;
-                oldest = x->t_write;
-            }
-        }
-        if (!worst)
-            break;
-        dk__http_count(&l->evicted, 1);
-        dk_metrics_add("http_slow_readers_closed_total", 1);
-        s->evicted_unlogged++;
-        s->evicted_untrimmed = 1;
-        conn_close(worst);
-    }
-    if (s->evicted_untrimmed && now - s->trimmed_ms >= 1000) {
-        /* What the closed readers held went back to malloc's free lists;
-         * give the pages back to the system, at most once a second. */
-        s->evicted_untrimmed = 0;
-        s->trimmed_ms = now;
-        malloc_trim(0);
-    }
-    if (s->evicted_unlogged && (!s->evict_logged_ms || now - s->evict_logged_ms >= 10000)) {
-        dk_log(DK_LOG_WARN, "http: closed %llu connection%s that did not read their answers while the node "
-               "held [node] max_output_total = %llu bytes of unwritten answers",
-               (unsigned long long)s->evicted_unlogged, s->evicted_unlogged == 1 ? "" : "s",
-               (unsigned long long)l->max_output_total);
-        s->evicted_unlogged = 0;
-        s->evict_logged_ms = now ? now : 1;
-    }
-}
-
-/* Loop thread, every HTTP_WAKE_MS while connections are held or the node
- * is at its output ceiling: close the slowest readers at the ceiling,
- * resume those the node's budget lets go. */
-void dk__http_wake_cb(uv_timer_t *t)
-{
-    dk_http_server *s = t->data;
-    http_conn *c, *next;
-    uint64_t need = 0;
-    for (c = s->conns; c && !need; c = c->next)
-        if (c->held && !c->out)
-            need = http_expected(s->lim) + atomic_load_explicit(&s->lim->avg_answer, memory_order_relaxed);
-    http_evict(s, need);
-    for (c = s->conns; c && s->n_held; c = next) {
-        next = c->next;
-        if (c->held && (c->closing || conn_output_ok(c))) {
-            conn_unhold(c);
-            conn_resume(c);
-        }
-    }
-    if (!s->n_held && atomic_load_explicit(&s->lim->output, memory_order_relaxed) < http_room(s->lim))
-        uv_timer_stop(&s->wake);
+    dk__http_conn_resume(c);
 }
 
 static void conn_continue_cb(uv_write_t *req, int status)
@@ -401,7 +287,7 @@ static void conn_continue_cb(uv_write_t *req, int status)
     http_conn *c = req->data;
     free(req);
     if (status < 0)
-        conn_close(c);
+        dk__http_conn_close(c);
 }
 
 static void conn_send_continue(http_conn *c)
@@ -410,13 +296,13 @@ static void conn_send_continue(http_conn *c)
     uv_write_t *w = malloc(sizeof(*w));
     uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
     if (!w) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     w->data = c;
-    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, conn_continue_cb)) {
+    if (dk__http_conn_write(c, w, &b, 1, conn_continue_cb)) {
         free(w);
-        conn_close(c);
+        dk__http_conn_close(c);
     }
 }
 
@@ -433,22 +319,22 @@ static void conn_flush(http_conn *c)
             return;
         int close = x->close || !x->keep_alive || (c->no_more && !x->next);
         if (dk__http_head_finish(&x->head, close, x->http10 && x->keep_alive)) {
-            conn_close(c);
+            dk__http_conn_close(c);
             return;
         }
         uv_buf_t b[2] = {uv_buf_init((char *)x->head.data, (unsigned)x->head.len),
                          uv_buf_init(x->body, (unsigned)x->body_len)};
         x->wr.data = x;
         x->t_write = uv_now(c->s->loop);
-        if (uv_write(&x->wr, (uv_stream_t *)&c->tcp, b, x->body_len ? 2 : 1, conn_write_cb)) {
-            conn_close(c);
+        if (dk__http_conn_write(c, &x->wr, b, x->body_len ? 2 : 1, conn_write_cb)) {
+            dk__http_conn_close(c);
             return;
         }
         x->state = X_WRITING;
         if (close) {
             c->no_more = 1;
             c->want_continue = 0;
-            conn_stop_reading(c);
+            dk__http_conn_stop_reading(c);
             return;
         }
     }
@@ -481,11 +367,11 @@ static void conn_error(http_conn *c, int status, const char *code, const char *m
     dk_http_exchange *x = NULL;
     c->no_more = 1;
     c->want_continue = 0;
-    conn_stop_reading(c);
+    dk__http_conn_stop_reading(c);
     if (dk__http_error_json(&body, code, msg) || !(x = conn_new_x(c)) ||
         dk__http_head_start(&x->head, status, "application/json", NULL, body.len)) {
         dk_buf_free(&body);
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     x->state = X_READY;
@@ -493,7 +379,7 @@ static void conn_error(http_conn *c, int status, const char *code, const char *m
     x->body = body.data;
     x->body_len = body.len;
     x->out = x->head.len + x->body_len;
-    conn_output_add(c, (int64_t)x->out);
+    dk__http_output_add(c, (int64_t)x->out);
     conn_flush(c);
 }
 
@@ -504,7 +390,7 @@ static void conn_dispatch(http_conn *c)
     dk_http_exchange *x = conn_new_x(c);
     if (!x) {
         dk__http_req_free(r);
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     x->req = r;
@@ -533,13 +419,13 @@ static size_t conn_process(http_conn *c, const char *data, size_t len)
         if (c->n_handler > 0)
             break;
         if (c->n_x >= c->s->conf.max_pipeline) {
-            conn_stop_reading(c);
+            dk__http_conn_stop_reading(c);
             break;
         }
-        if (!conn_output_ok(c)) {
+        if (!dk__http_output_ok(c)) {
             /* Answers wait for a slow reader: stop taking requests. */
-            conn_stop_reading(c);
-            conn_hold(c);
+            dk__http_conn_stop_reading(c);
+            dk__http_hold(c);
             break;
         }
         size_t used;
@@ -583,28 +469,30 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (nread != UV_EOF || c->lingering) {
-            conn_close(c);
+            dk__http_conn_close(c);
             return;
         }
         c->peer_eof = 1;
-        conn_stop_reading(c);
+        dk__http_conn_stop_reading(c);
         if (c->pend.len && conn_blocked(c))
             return;     /* requests still wait unparsed: conn_resume goes on */
         c->no_more = 1;
         c->want_continue = 0;
         if (c->n_x == 0) {
-            conn_close(c);
+            dk__http_conn_close(c);
         } else {
             conn_flush(c);
-            conn_arm(c);
+            dk__http_conn_arm(c);
         }
         return;
     }
     if (c->lingering || c->no_more)
         return;                     /* discarded */
+    if (c->tls && (nread = dk__http_tls_in(c, &buf, (size_t)nread)) <= 0)
+        return;                     /* buf now holds the plaintext */
     if (c->pend.len) {
         if (dk_buf_append(&c->pend, buf->base, (size_t)nread)) {
-            conn_close(c);
+            dk__http_conn_close(c);
             return;
         }
         conn_process_pend(c);
@@ -612,23 +500,23 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         size_t used = conn_process(c, buf->base, (size_t)nread);
         if (!c->closing && !c->no_more && used < (size_t)nread &&
             dk_buf_append(&c->pend, buf->base + used, (size_t)nread - used)) {
-            conn_close(c);
+            dk__http_conn_close(c);
             return;
         }
     }
     if (!c->closing && c->pend.len >= HTTP_PEND_MAX)
-        conn_stop_reading(c);
-    conn_arm(c);
+        dk__http_conn_stop_reading(c);
+    dk__http_conn_arm(c);
 }
 
 /* Choose the timer for the connection's state: a deadline for a request
  * still arriving, none while the handler works, else the idle timeout. */
-static void conn_arm(http_conn *c)
+void dk__http_conn_arm(http_conn *c)
 {
     if (c->closing || c->lingering)
         return;
     const dk_http_conf *cf = &c->s->conf;
-    if (dk__http_parse_busy(&c->p) && !c->no_more) {
+    if ((dk__http_parse_busy(&c->p) || (c->tls && dk_tls_conn_busy(c->tls))) && !c->no_more) {
         if (c->timer_mode != T_REQUEST) {
             c->timer_mode = T_REQUEST;
             uv_timer_start(&c->timer, conn_timer_cb, cf->request_timeout_ms, 0);
@@ -646,30 +534,14 @@ static void conn_timer_cb(uv_timer_t *t)
 {
     http_conn *c = t->data;
     if (c->timer_mode == T_LINGER) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     dk__http_count(&c->s->timeouts, 1);
     if (c->timer_mode == T_REQUEST && c->n_x == 0)
         conn_error(c, 408, "request_timeout", "the request did not arrive in time; send it in one go");
     else
-        conn_close(c);
-}
-
-/* accept() failed (EMFILE, ENFILE, ...): libuv has already accepted and
- * closed what waited in the backlog with its reserve descriptor, so there
- * is no busy loop; say so at most once per 10 s. */
-static void http_accept_failed(dk_http_server *s, int status)
-{
-    dk__http_count(&s->lim->accept_errors, 1);
-    dk_metrics_add("http_accept_errors_total", 1);
-    uint64_t now = uv_now(s->loop);
-    if (s->accept_err_logged_ms && now - s->accept_err_logged_ms < 10000)
-        return;
-    s->accept_err_logged_ms = now ? now : 1;
-    dk_log(DK_LOG_WARN, "http: cannot accept a connection: %s (%llu open); pending connections are dropped "
-           "until descriptors free up: lower [node] max_connections or raise the descriptor limit",
-           uv_strerror(status), (unsigned long long)atomic_load_explicit(&s->lim->open, memory_order_relaxed));
+        dk__http_conn_close(c);
 }
 
 void dk__http_on_connection(uv_stream_t *server, int status)
@@ -677,7 +549,7 @@ void dk__http_on_connection(uv_stream_t *server, int status)
     dk_http_server *s = server->data;
     if (status < 0) {
         if (!s->stopping)
-            http_accept_failed(s, status);
+            dk__http_accept_failed(s, status);
         return;
     }
     if (s->stopping)
@@ -695,12 +567,16 @@ void dk__http_on_connection(uv_stream_t *server, int status)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    conn_open_add(s, 1);
+    dk__http_open_add(s, 1);
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     dk__http_count(&s->accepted, 1);
+    if (s->conf.tls && !(c->tls = dk_tls_conn_new(s->conf.tls))) {
+        dk__http_conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     uint64_t max = s->lim->max_connections;
     uint64_t open = atomic_load_explicit(&s->lim->open, memory_order_relaxed);
@@ -708,8 +584,10 @@ void dk__http_on_connection(uv_stream_t *server, int status)
         dk__http_count(&s->refused, 1);
         dk__http_count(&s->lim->refused, 1);
         dk_metrics_add("http_connections_refused_total", 1);
-        if (open > max + HTTP_REFUSE_SLACK) {
-            conn_close(c);          /* a flood: keep the descriptors */
+        if (open > max + HTTP_REFUSE_SLACK || c->tls) {
+            /* A flood: keep the descriptors. Over TLS nothing can be
+             * said before a handshake, which is not worth its cost. */
+            dk__http_conn_close(c);
             return;
         }
         char msg[160];
@@ -719,11 +597,11 @@ void dk__http_on_connection(uv_stream_t *server, int status)
         return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     c->reading = 1;
-    conn_arm(c);
+    dk__http_conn_arm(c);
 }
 
 /* Answer x with the body in owned (malloc'd, taken: freed here or after
@@ -746,7 +624,7 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         body_len = 0;
     if (dk__http_head_start(&x->head, status, content_type, extra_headers, body_len)) {
         free(owned);
-        conn_close(c);
+        dk__http_conn_close(c);
         return;
     }
     if (body_len && !x->no_body) {
@@ -756,7 +634,7 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         } else if ((x->body = malloc(body_len)) != NULL) {
             memcpy(x->body, body, body_len);
         } else {
-            conn_close(c);
+            dk__http_conn_close(c);
             return;
         }
         x->body_len = body_len;
@@ -767,9 +645,9 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
     uint64_t avg = atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
     avg = avg - avg / 8 + x->out / 8;    /* racy across loops: an estimate */
     atomic_store_explicit(&l->avg_answer, avg, memory_order_relaxed);
-    conn_output_add(c, (int64_t)x->out);
+    dk__http_output_add(c, (int64_t)x->out);
     conn_flush(c);
-    conn_arm(c);
+    dk__http_conn_arm(c);
 }
 
 void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
@@ -822,16 +700,16 @@ void dk_http_server_stop(dk_http_server *s, void (*done)(void *arg), void *arg)
         if (c->n_handler == 0 && !c->no_more && dk__http_parse_busy(&c->p)) {
             /* A request is arriving: conn_dispatch ends the connection
              * after it; the request timer bounds the wait. */
-            conn_arm(c);
+            dk__http_conn_arm(c);
             continue;
         }
         c->no_more = 1;
         c->want_continue = 0;
-        conn_stop_reading(c);
+        dk__http_conn_stop_reading(c);
         if (c->n_x == 0)
-            conn_close(c);
+            dk__http_conn_close(c);
         else
-            conn_arm(c);
+            dk__http_conn_arm(c);
     }
     uv_timer_stop(&s->wake);
     uv_close((uv_handle_t *)&s->wake, http_wake_closed);

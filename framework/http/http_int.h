@@ -4,7 +4,8 @@
  * connections (parsing, the ordered response queue, backpressure,
  * timers); http_server.c binds or shares the listening socket, accepts
  * (with the connection cap) and reports the counters. Private to
- * framework/http/.
+ * framework/http/. http_budget.c keeps the limits' accounting and
+ * http_tls_io.c the TLS side of reads and writes.
  */
 #ifndef DK_HTTP_INT_H
 #define DK_HTTP_INT_H
@@ -46,6 +47,7 @@ struct http_conn {
     dk_http_server *s;
     http_conn *prev, *next;
     dk__http_parse p;
+    struct dk_tls_conn *tls;        /* NULL: plain HTTP */
     dk_buf pend;                    /* read but not yet parsed (reading paused) */
     dk_http_exchange *xfirst, *xlast;
     uint32_t n_x;                   /* exchanges not yet fully written */
@@ -53,7 +55,7 @@ struct http_conn {
     size_t out;                     /* response bytes answered and not yet written */
     int handles;
     int timer_mode;
-    unsigned reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
+    unsigned tls_dead : 1, reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
     unsigned held : 1;              /* waits for the node's output budget (s->n_held) */
 };
 
@@ -75,14 +77,38 @@ struct dk_http_server {
     uint64_t accept_err_logged_ms, evict_logged_ms, evicted_unlogged, trimmed_ms;
     int evicted_untrimmed;
     _Atomic uint64_t accepted, open, requests, parse_errors, timeouts, refused;
+    dk_buf tls_plain;               /* plaintext of the read being handled */
+    uv_buf_t tls_view;
     char rbuf[HTTP_READ_BUF];
 };
+
+/* http_conn.c: connection steps the other files use (loop thread). */
+void dk__http_conn_close(http_conn *c);
+void dk__http_conn_resume(http_conn *c);     /* after what held c went away */
+void dk__http_conn_stop_reading(http_conn *c);
+void dk__http_conn_arm(http_conn *c);        /* the timer for c's state */
+
+/* http_budget.c: output and connection accounting (see there). */
+void dk__http_output_add(http_conn *c, int64_t delta);
+void dk__http_open_add(dk_http_server *s, int delta);
+int dk__http_output_ok(const http_conn *c);  /* may c take its next request */
+void dk__http_hold(http_conn *c);            /* c waits for the node's budget */
+void dk__http_unhold(http_conn *c);
+void dk__http_accept_failed(dk_http_server *s, int status);
+
+/* http_tls_io.c: every write of a connection (encrypted under TLS), the
+ * ciphertext TLS makes on its own, and decrypting what was read (*buf
+ * then points at the plaintext; returns its length, 0: none yet, -1: c
+ * failed and is closing). */
+int dk__http_conn_write(http_conn *c, uv_write_t *req, const uv_buf_t *b, unsigned n, uv_write_cb cb);
+int dk__http_tls_send(http_conn *c, dk_buf *out);
+ssize_t dk__http_tls_in(http_conn *c, const uv_buf_t **buf, size_t len);
 
 /* http_conn.c: the listener's connection callback (loop thread). */
 void dk__http_on_connection(uv_stream_t *server, int status);
 /* http_conn.c: free s and call its stop callback once everything closed. */
 void dk__http_maybe_stopped(dk_http_server *s);
-/* http_conn.c: the wake timer's callback. */
+/* http_budget.c: the wake timer's callback. */
 void dk__http_wake_cb(uv_timer_t *t);
 /* Add delta (may be negative) to a relaxed atomic counter. */
 void dk__http_count(_Atomic uint64_t *ctr, int64_t delta);

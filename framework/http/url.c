@@ -95,3 +95,24 @@ ssize_t dk_url_query_get(const char *query, size_t len, const char *name, char *
     }
     return DK_ENOTFOUND;
 }
+
+int dk_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return -EINVAL;
+    uint64_t v = 0;
+    int over = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            over = 1;
+        else
+            v = v * 10 + d;
+    }
+    if (over || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}

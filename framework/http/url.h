@@ -10,6 +10,7 @@
 #ifndef DK_URL_H
 #define DK_URL_H
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -29,4 +30,12 @@ ssize_t dk_url_decode(const char *in, size_t len, char *out, size_t outlen);
  * -ENOBUFS when out is too small. out is NUL-terminated as dk_url_decode.
  */
 ssize_t dk_url_query_get(const char *query, size_t len, const char *name, char *out, size_t outlen);
+
+/*
+ * Parse s[0..len) as a plain decimal number: one to twenty ASCII digits
+ * and nothing else (no sign, blank, "0x", NUL or other byte), at most max.
+ * Returns 0 and *out, or -EINVAL (not such a number) or -ERANGE (over
+ * max). For every numeric query parameter and header.
+ */
+int dk_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
 #endif

@@ -1,18 +1,20 @@
 /*
- * context.c - client context tokens: encode a vv as a base64url token and
- * decode either a token or the JSON version map (format in context.h).
+ * context.c - client context tokens: encode a vv as a MACed base64url token
+ * and decode either a token or the JSON version map (format in context.h).
  * base64url (util/base64.h) is canonical only, so every accepted token
- * re-encodes to itself.
+ * re-encodes to itself. The MAC is compared in constant time (a timing
+ * oracle must not let a client build a valid MAC byte by byte).
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include "node/context.h"
 #include "util/base64.h"
-#include "util/coding.h"
-#include "util/crc32c.h"
 #include "util/vv.h"
 
 static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(4, 5);
@@ -28,17 +30,29 @@ static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
     return rc;
 }
 
-int dk_context_encode(const dk_vv *v, dk_buf *out)
+/* The token's MAC over p[0..len): HMAC-SHA256 truncated. */
+static int ctx_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *p, size_t len,
+                   uint8_t mac[DK_CONTEXT_MAC_LEN])
+{
+    uint8_t full[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), key, DK_CONTEXT_KEY_LEN, p, len, full, &n) || n < DK_CONTEXT_MAC_LEN)
+        return -ENOMEM;
+    memcpy(mac, full, DK_CONTEXT_MAC_LEN);
+    return 0;
+}
+
+int dk_context_encode(const uint8_t key[DK_CONTEXT_KEY_LEN], const dk_vv *v, dk_buf *out)
 {
     dk_buf raw = DK_BUF_INIT;
-    uint8_t ver = DK_CONTEXT_VERSION, crc[4];
+    uint8_t ver = DK_CONTEXT_VERSION, mac[DK_CONTEXT_MAC_LEN];
     int rc = dk_buf_append(&raw, &ver, 1);
     if (!rc)
         rc = dk_vv_encode(v, &raw);
-    if (!rc) {
-        dk_put_u32(crc, dk_crc32c_mask(dk_crc32c(raw.data, raw.len)));
-        rc = dk_buf_append(&raw, crc, sizeof(crc));
-    }
+    if (!rc)
+        rc = ctx_mac(key, raw.data, raw.len, mac);
+    if (!rc)
+        rc = dk_buf_append(&raw, mac, sizeof(mac));
     if (!rc)
         rc = dk_base64_encode(raw.data, raw.len, DK_B64_URL, out);
     dk_buf_free(&raw);
@@ -70,6 +84,10 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
             rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer", key);
             goto out;
         }
+        if ((uint64_t)json_integer_value(val) > DK_CONTEXT_COUNTER_MAX) {
+            rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" is larger than any this store issues", key);
+            goto out;
+        }
         if (dk_vv_get(out, &a)) {
             rc = ctx_fail(-EINVAL, err, errlen, "context: node \"%s\" appears twice", key);
             goto out;
@@ -82,9 +100,40 @@ out:
     return rc;
 }
 
-int dk_context_decode(const char *s, size_t len, dk_vv *out, char *err, size_t errlen)
+/* The binary form of a token, raw[0..n): version, MAC, then the vv. */
+static int ctx_decode_raw(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *raw, size_t n, dk_vv *out,
+                          char *err, size_t errlen)
+{
+    if (n >= 1 && raw[0] == 1)
+        return ctx_fail(DK_ECORRUPT, err, errlen, "context from an older version; read the key again");
+    if (n < 1 + 1 + DK_CONTEXT_MAC_LEN)
+        return ctx_fail(DK_ECORRUPT, err, errlen, "context: token too short");
+    if (raw[0] != DK_CONTEXT_VERSION)
+        return ctx_fail(DK_ECORRUPT, err, errlen, "context: unsupported token version %u", raw[0]);
+    uint8_t mac[DK_CONTEXT_MAC_LEN];
+    size_t body = n - DK_CONTEXT_MAC_LEN;
+    int rc = ctx_mac(key, raw, body, mac);
+    if (rc)
+        return rc;
+    if (CRYPTO_memcmp(mac, raw + body, DK_CONTEXT_MAC_LEN) != 0)
+        return ctx_fail(DK_ECORRUPT, err, errlen,
+                        "context: token not issued by this cluster, or altered; read the key again");
+    size_t used;
+    rc = dk_vv_decode(raw + 1, body - 1, out, &used);
+    if (rc == DK_ECORRUPT || (!rc && used != body - 1))
+        return ctx_fail(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
+    for (uint32_t i = 0; !rc && i < out->n; i++)
+        if (out->e[i].counter > DK_CONTEXT_COUNTER_MAX)
+            rc = ctx_fail(-EINVAL, err, errlen, "context: a counter is larger than any this store issues");
+    return rc;
+}
+
+int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size_t len, dk_vv *out, int *is_map,
+                      char *err, size_t errlen)
 {
     out->n = 0;
+    if (is_map)
+        *is_map = 0;
     if (err && errlen)
         err[0] = '\0';
     if (len > DK_CONTEXT_MAX)
@@ -98,25 +147,17 @@ int dk_context_decode(const char *s, size_t len, dk_vv *out, char *err, size_t e
         return 0;
     int rc;
     if (s[i] == '{') {
+        if (is_map)
+            *is_map = 1;
         rc = ctx_decode_json(s + i, len - i, out, err, errlen);
     } else {
         uint8_t raw[DK_CONTEXT_MAX * 3 / 4 + 3];
         size_t bad = 0;
         long n = dk_base64_decode(s + i, len - i, DK_B64_URL, raw, &bad);
-        if (n < 0) {
+        if (n < 0)
             rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)", bad + i);
-        } else if (n < 1 + 1 + 4) {
-            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: token too short");
-        } else if (dk_get_u32(raw + n - 4) != dk_crc32c_mask(dk_crc32c(raw, (size_t)n - 4))) {
-            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: token checksum mismatch (was it truncated or altered?)");
-        } else if (raw[0] != DK_CONTEXT_VERSION) {
-            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: unsupported token version %u", raw[0]);
-        } else {
-            size_t used;
-            rc = dk_vv_decode(raw + 1, (size_t)n - 5, out, &used);
-            if (rc == DK_ECORRUPT || (!rc && used != (size_t)n - 5))
-                rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
-        }
+        else
+            rc = ctx_decode_raw(key, raw, (size_t)n, out, err, errlen);
     }
     if (rc)
         dk_vv_free(out);

@@ -5,45 +5,66 @@
  * A token is the opaque `context` string of a response: base64url without
  * padding of
  *
- *   u8 token version (1) | dk_vv_encode(vv) | u32 LE masked CRC32C of the
- *                                              preceding bytes
+ *   u8 token version (2) | dk_vv_encode(vv) | 16-byte MAC
+ *
+ * where the MAC is HMAC-SHA256 of the preceding bytes, truncated to 16
+ * bytes, under the cluster's "context" key (dk_cluster_key_derive). Every
+ * node of a cluster holds the same key, so any coordinator accepts a token
+ * any other one issued, and a client cannot forge or edit one: a token
+ * whose MAC does not verify is refused (400), as is a version-1 token of
+ * an older release (CRC only), with "read the key again".
  *
  * Clients may instead send the JSON version map of a response's "version"
- * field, {"n1":3,"n2#2":1}; its entries get time_ms = 0.
+ * field, {"n1":3,"n2#2":1}; its entries get time_ms = 0. A map carries no
+ * MAC, so it is never trusted to set counters: an If-Match map must equal
+ * the stored version, and an X-Context map must be dominated by the stored
+ * object (store.h, context_is_map); the caller learns which form it got.
  *
- * The CRC catches tokens that were truncated or mangled on their way
- * through a client; it is not a MAC: a client may forge any context it
- * likes, which only affects its own writes (as in Riak).
+ * In either form a counter above DK_CONTEXT_COUNTER_MAX is refused. The
+ * store never issues one (counters advance by one per write), so this
+ * holds even when the MAC keeps no secret (protected mode: the key is
+ * derived from the cluster name): no context can push a counter near
+ * UINT64_MAX, and a key cannot be made unwritable.
  */
 #ifndef DK_CONTEXT_H
 #define DK_CONTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "dynkv/types.h"
 #include "util/buf.h"
 
-#define DK_CONTEXT_VERSION 1u
+#define DK_CONTEXT_VERSION 2u
+#define DK_CONTEXT_KEY_LEN 32u
+#define DK_CONTEXT_MAC_LEN 16u
 /* Longest token text accepted (either form), in bytes. */
 #define DK_CONTEXT_MAX 16384u
+/* Largest counter a context may carry: 2^53 - 1, which a JSON client
+ * holding numbers as doubles also keeps exactly; 2^53 writes of one key by
+ * one node would take centuries. */
+#define DK_CONTEXT_COUNTER_MAX ((UINT64_C(1) << 53) - 1)
 
-/* Append the token text for v to out, followed by a NUL that is not
- * counted in out->len. Returns 0, -ENOMEM or -EINVAL (a negative time).
- * Thread-safe. */
-int dk_context_encode(const dk_vv *v, dk_buf *out);
+/* Append the token text for v under key to out, followed by a NUL that is
+ * not counted in out->len. Returns 0, -ENOMEM or -EINVAL (a negative
+ * time). Thread-safe. */
+int dk_context_encode(const uint8_t key[DK_CONTEXT_KEY_LEN], const dk_vv *v, dk_buf *out);
 
 /*
- * Decode a token (base64url form, or the JSON map form when the first
- * non-blank character is '{') into *out (initialised; content replaced).
- * s need not be NUL-terminated. An empty string is the empty context.
- * Returns 0, -ENOMEM, DK_ECORRUPT (bad base64url, CRC, version or
+ * Decode a token (base64url form, verified under key) or the JSON map form
+ * (when the first non-blank character is '{') into *out (initialised;
+ * content replaced). s need not be NUL-terminated. An empty string is the
+ * empty context. *is_map (may be NULL) is set to 1 for the JSON form.
+ * Returns 0, -ENOMEM, DK_ECORRUPT (bad base64url, MAC, version or
  * encoding) or -EINVAL (bad JSON, actor, counter, or a token longer than
  * DK_CONTEXT_MAX), with a message for the client in err (may be NULL).
  * out is empty on error. Thread-safe.
  */
-int dk_context_decode(const char *s, size_t len, dk_vv *out, char *err, size_t errlen);
+int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size_t len, dk_vv *out, int *is_map,
+                      char *err, size_t errlen);
 
-/* Append {"n1":3,...} (entries in actor order, counters only) to out,
- * followed by an uncounted NUL. Returns 0 or -ENOMEM. Thread-safe. */
+/* Append {"n1":3,...} (entries in actor order, counters only, unsigned)
+ * to out, followed by an uncounted NUL. Returns 0 or -ENOMEM.
+ * Thread-safe. */
 int dk_vv_to_json(const dk_vv *v, dk_buf *out);
 
 #endif /* DK_CONTEXT_H */

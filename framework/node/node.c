@@ -31,8 +31,10 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "node/node.h"
+#include "node/snapshot.h"
 #include "dynkv/crdt.h"
 #include "base/log.h"
 #include "plugin/plugin_call.h"
@@ -307,6 +309,14 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     int rc = node_check_sections(n, 0, err, errlen);
     if (rc)
         goto fail;
+    rc = dk_cluster_key_load(&n->cluster_key, cfg->security.cluster_key_file, cfg->cluster.name,
+                             err, errlen);
+    if (rc)
+        goto fail;
+    dk_cluster_key_derive(&n->cluster_key, "context", n->context_key);
+    if (!n->cluster_key.keyed)
+        dk_log(DK_LOG_INFO, "no [security] cluster_key_file: protected mode, cluster traffic "
+               "on loopback addresses only");
     rc = node_plugins(n, err, errlen);
     if (rc)
         goto fail;
@@ -342,13 +352,35 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     int durable = (dk_engine_caps(&probe) & DK_ENGINE_CAP_DURABLE) != 0;
     uint32_t incarnation = 0;
     int created = 0;
-    rc = dk_catalog_identity(n->catalog, cfg->node.id, !durable || !engine_dir_existed,
+    /* A restored snapshot: its actor's later counters were spent by writes
+     * it no longer has (a new incarnation), and it must get what it missed
+     * from its peers before it serves reads (data_lost), as a replaced
+     * node does. */
+    dk_snapshot_info restored;
+    int from_snapshot = dk_snapshot_restored(cfg->node.data_dir, &restored);
+    if (from_snapshot && strcmp(restored.node, cfg->node.id) != 0) {
+        snprintf(err, errlen, "%s holds a snapshot of node %s; it cannot start as node %s",
+                 cfg->node.data_dir, restored.node, cfg->node.id);
+        rc = DK_ECONFIG;
+        goto fail;
+    }
+    rc = dk_catalog_identity(n->catalog, cfg->node.id, !durable || !engine_dir_existed || from_snapshot,
                              &incarnation, &created, err, errlen);
     if (rc)
         goto fail;
+    if (from_snapshot) {
+        dk_log(DK_LOG_WARN, "node %s starts from snapshot %s taken at %lld ms: incarnation %u, getting "
+               "what it missed from its peers before it serves reads", cfg->node.id, restored.name,
+               (long long)restored.created_ms, incarnation);
+        if ((rc = dk_snapshot_restore_done(cfg->node.data_dir)) != 0) {
+            snprintf(err, errlen, "%s/" DK_SNAPSHOT_MARKER ": cannot remove: %s", cfg->node.data_dir,
+                     strerror(-rc));
+            goto fail;
+        }
+    }
     dk_actor_set(&n->actor, cfg->node.id, incarnation);
     n->new_catalog = created;
-    n->data_lost = created || !durable || !engine_dir_existed;
+    n->data_lost = created || !durable || !engine_dir_existed || from_snapshot;
     dk_log(DK_LOG_INFO, "node %s incarnation %u%s", cfg->node.id, incarnation,
            created ? " (new data directory)" : "");
 
@@ -357,7 +389,7 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
         goto fail;
     dk_store_conf sc = {
         .engine = n->engine, .engine_ops = n->engine_ops, .resolvers = &n->resolvers,
-        .actor = n->actor, .sync = cfg->storage.sync,
+        .actor = n->actor, .sync = cfg->storage.sync, .max_object_size = cfg->storage.max_object_size,
     };
     rc = dk_store_open(&sc, &n->store);
     if (rc) {
@@ -372,6 +404,8 @@ fail:
 
 void dk_node_close(dk_node *n)
 {
+    dk_cluster_key_clear(&n->cluster_key);
+    OPENSSL_cleanse(n->context_key, sizeof(n->context_key));
     dk_store_close(n->store);
     n->store = NULL;
     dk_engine_ref hints = {n->engine_ops, n->hint_engine}, engine = {n->engine_ops, n->engine};

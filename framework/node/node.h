@@ -11,6 +11,7 @@
 #ifndef DK_NODE_H
 #define DK_NODE_H
 
+#include "base/cluster_key.h"
 #include "base/config.h"
 #include "node/catalog.h"
 #include "node/host.h"
@@ -43,6 +44,8 @@ typedef struct dk_node {
     dk_resolver *crdt;                  /* the crdt resolver (CRDT objects) */
     dk_resolvers resolvers;             /* by object type: resolver, crdt */
     dk_actor actor;
+    dk_cluster_key cluster_key;         /* [security] cluster_key_file, or the unkeyed one */
+    uint8_t context_key[DK_CLUSTER_KEY_LEN];    /* derived "context": MACs of context tokens */
     /* This start found no data of a previous life: a new data directory
      * (new_catalog), or an engine that is not durable or lost its folder.
      * The node must then get its ranges back before it serves reads. */

@@ -22,6 +22,7 @@
 
 #include "node/store.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "node/object.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
@@ -111,6 +112,26 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
     return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
+/* A replica copy about to be merged into a local one that is damaged (the
+ * engine found its block corrupt, or it does not decode: DK_ECORRUPT,
+ * logged where found): the local copy counts as absent, so the copy is
+ * stored as it came. This is how read repair, hint replay and
+ * anti-entropy heal a damaged key; keeping the error would leave it
+ * unreadable for good. Client writes do not do this: a write built on
+ * an empty history would carry a version vector the lost one dominates. */
+static int store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    if (rc != DK_ECORRUPT)
+        return rc;
+    dk_log(DK_LOG_WARN, "store: the local copy of a %zu-byte key is damaged; a replica's copy replaces it",
+           key.len);
+    dk_metrics_add("store_damaged_copies_replaced_total", 1);
+    dk_object_free(obj);
+    dk_object_init(obj);
+    dk_buf_reset(raw);
+    return DK_ENOTFOUND;
+}
+
 int dk_store_is_live(const dk_object *obj, int64_t now_ms)
 {
     return dk_object_live_count(obj, now_ms) > 0;
@@ -155,6 +176,19 @@ void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg)
     dk_store_exclusive(s, store_hook_swap, &h);
 }
 
+/* DK_ETOOBIG when an object of new_len bytes replacing one of old_len
+ * (0: absent) would grow past max_object_size. */
+static int store_check_size(const dk_store *s, size_t new_len, size_t old_len)
+{
+    uint64_t max = s->conf.max_object_size;
+    if (max && new_len > max && new_len > old_len) {
+        dk_log(DK_LOG_DEBUG, "store: refusing an object of %zu bytes (max_object_size %llu)", new_len,
+               (unsigned long long)max);
+        return DK_ETOOBIG;
+    }
+    return 0;
+}
+
 static int store_check_cond(const dk_store_write *w, int found, const dk_object *cur, int64_t now_ms)
 {
     int live = found && dk_store_is_live(cur, now_ms);
@@ -181,6 +215,8 @@ static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int 
     int rc = store_check_cond(w, found, cur, now_ms);
     if (rc)
         return rc;
+    if (w->context && w->context_is_map && !dk_vv_descends(&cur->vv, w->context))
+        return DK_EPRECOND;
     /* Without an X-Context: a delete removes what this node has seen, as
      * Riak's delete does (a blind tombstone would only become one more
      * sibling next to the values it was meant to remove); a conditional
@@ -205,7 +241,10 @@ static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int 
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
     dk_buf_reset(raw);
-    return dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
+    rc = dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
+    if (rc == 0)
+        rc = store_check_size(s, raw->len, found ? cur_raw.len : 0);
+    return rc;
 }
 
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)
@@ -340,17 +379,21 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? dk_store_try_get(s, key, &op->before, &cur) : -ENOMEM;
+    rc = op ? store_damaged_as_absent(dk_store_try_get(s, key, &op->before, &cur), key, &op->before, &cur) : -ENOMEM;
     if (op)
         op->found = rc == 0;
     if (rc == DK_ENOTFOUND) {
         /* Absent here: the copy is stored as it came. */
         dk_buf_reset(&op->before);
-        rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
+        rc = store_check_size(s, encoded.len, 0);
+        if (rc == 0)
+            rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
     } else if (rc == 0) {
         rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
         if (rc == 0 && op->enc.len == op->before.len && memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
             rc = 1;             /* nothing changes: nothing to write */
+        if (rc == 0)
+            rc = store_check_size(s, op->enc.len, op->before.len);
     }
     dk_object_free(&in);
     dk_object_free(&cur);
@@ -415,10 +458,12 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     pthread_mutex_t *lock = store_lock_for(s, key);
     pthread_mutex_lock(lock);
-    rc = dk_store_get(s, key, &cur_raw, &cur);
+    rc = store_damaged_as_absent(dk_store_get(s, key, &cur_raw, &cur), key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
-        rc = store_put_encoded(s, key, (dk_slice){NULL, 0},
-                               &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
+        rc = store_check_size(s, encoded.len, 0);
+        if (rc == 0)
+            rc = store_put_encoded(s, key, (dk_slice){NULL, 0},
+                                   &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
         *changed = rc == 0;
         goto done;
     }
@@ -428,7 +473,9 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
-        rc = store_put_encoded(s, key, dk_buf_slice(&cur_raw), &out);
+        rc = store_check_size(s, out.len, cur_raw.len);
+        if (rc == 0)
+            rc = store_put_encoded(s, key, dk_buf_slice(&cur_raw), &out);
         *changed = rc == 0;
     }
 done:
@@ -464,14 +511,18 @@ static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *
         dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
         goto done;
     }
-    rc = dk_store_get(s, key, cur_raw, &cur);
+    rc = store_damaged_as_absent(dk_store_get(s, key, cur_raw, &cur), key, cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
         dk_buf_reset(cur_raw);
-        rc = dk_buf_append(out, encoded.ptr, encoded.len);
+        rc = store_check_size(s, encoded.len, 0);
+        if (rc == 0)
+            rc = dk_buf_append(out, encoded.ptr, encoded.len);
         goto done;
     }
     if (rc == 0)
         rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(cur_raw), &cur, encoded, &in, out);
+    if (rc == 0)
+        rc = store_check_size(s, out->len, cur_raw->len);
     if (rc == 0 && out->len == cur_raw->len && memcmp(out->data, cur_raw->data, out->len) == 0)
         dk_buf_reset(out);
 done:
@@ -509,7 +560,11 @@ int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *enco
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t k = it[i].idx;
         int mrc = store_merge_one(s, keys[k], encoded[k], &out[k], &before[k]);
-        if (mrc == DK_ECORRUPT) {
+        if (mrc == DK_ECORRUPT || mrc == DK_ETOOBIG) {
+            if (mrc == DK_ETOOBIG)
+                dk_log(DK_LOG_WARN, "store: a streamed copy of a %zu-byte key would pass max_object_size; "
+                       "skipped (the key's siblings need resolving)", keys[k].len);
+            dk_buf_reset(&out[k]);
             (*skipped)++;
             continue;
         }

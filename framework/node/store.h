@@ -31,6 +31,12 @@ typedef struct dk_store_conf {
     const dk_resolvers *resolvers;      /* one per object type; outlives the store */
     dk_actor actor;                     /* this node's (id, incarnation) */
     int sync;                           /* write(sync) for acknowledged writes */
+    /* [storage] max_object_size (0: none). A client write or a merge whose
+     * result would be larger than this and larger than the stored object
+     * is refused with DK_ETOOBIG before anything is written, so an object
+     * always fits one RPC frame and replicates (a write that shrinks an
+     * oversized object, resolving its siblings, is always taken). */
+    uint64_t max_object_size;
 } dk_store_conf;
 
 int  dk_store_open(const dk_store_conf *conf, dk_store **out);
@@ -49,6 +55,10 @@ typedef struct dk_store_write {
     dk_slice value;
     int tombstone;
     const dk_vv *context;               /* may be NULL: a blind write */
+    /* The context is a client's JSON version map, not a MACed token: it
+     * must be dominated by the stored object's version (else DK_EPRECOND),
+     * so it never sets a counter the object has not reached. */
+    int context_is_map;
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* */
     const dk_vv *if_match;              /* for DK_COND_IF_MATCH; NULL = "*" (exists) */
@@ -76,7 +86,9 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * On 0, raw/obj hold the new stored object (as for dk_store_get). Returns
  * DK_EPRECOND when the condition fails, DK_EWRONGTYPE when the key holds a
  * live object of another type, the resolver's refusal (DK_ESIBLINGS, and
- * for a CRDT write DK_EWRONGTYPE, DK_ETOOBIG, -EINVAL), or an engine error.
+ * for a CRDT write DK_EWRONGTYPE, DK_ETOOBIG, -EINVAL), -EOVERFLOW when
+ * this node's version counter of the key is at UINT64_MAX, DK_ETOOBIG
+ * when the new object would pass max_object_size, or an engine error.
  */
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj);
 
@@ -127,6 +139,9 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj);
 /*
  * Merge a replica's encoded copy of key into the local one (replication,
  * read repair, hint replay). *changed is set when the stored bytes changed.
+ * DK_ETOOBIG (nothing written) when the merged object would pass
+ * max_object_size; the merges below refuse the same way (a batch skips
+ * that key, counted in *skipped).
  */
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
 

@@ -122,6 +122,13 @@ static inline int dk_engine_try_get(const dk_engine_ref *r, dk_slice key, dk_val
     return DK_HAS(r->ops, try_get) ? r->ops->try_get(r->obj, key, sink, arg) : -EAGAIN;
 }
 
+/* A copy of the engine's data in dir, which must not exist (ABI 1.3);
+ * DK_EUNSUPPORTED when the engine cannot. Blocking: a worker thread. */
+static inline int dk_engine_checkpoint(const dk_engine_ref *r, const char *dir)
+{
+    return DK_HAS(r->ops, checkpoint) ? r->ops->checkpoint(r->obj, dir) : DK_EUNSUPPORTED;
+}
+
 /* Whether the engine queues writes without a waiting thread (ABI 1.2). */
 static inline int dk_engine_can_write_async(const dk_engine_ref *r)
 {

@@ -5,11 +5,16 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_stream.c framework/rpc/rpc_stream.h \
 	framework/rpc/rpc_scan.c framework/rpc/rpc_scan.h \
 	framework/rpc/rpc_ae.c framework/rpc/rpc_ae.h \
+	framework/rpc/rpc_handoff.c framework/rpc/rpc_handoff.h \
 	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \
 	framework/rpc/rpc_server.c framework/rpc/rpc_client.c
 
-check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc
-TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc
+check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff
+TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff
+
+tests_unit_test_rpc_handoff_SOURCES = tests/unit/test-rpc-handoff.c tests/unit/cu_main.h
+tests_unit_test_rpc_handoff_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_rpc_handoff_LDADD = $(DK_UNIT_LINK)
 
 tests_unit_test_rpc_frame_SOURCES = tests/unit/test-rpc-frame.c tests/unit/cu_main.h
 tests_unit_test_rpc_frame_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS)

@@ -50,6 +50,8 @@ static const char *const frame_names[DK_MSG__MAX + 1] = {
     [DK_MSG_TREE] = "TREE",
     [DK_MSG_KEYS_REQ] = "KEYS_REQ",
     [DK_MSG_KEYS] = "KEYS",
+    [DK_MSG_HANDOFF_QUERY] = "HANDOFF_QUERY",
+    [DK_MSG_HANDOFF_STATE] = "HANDOFF_STATE",
 };
 
 const char *dk_msg_type_name(uint8_t type)

@@ -73,7 +73,9 @@ enum {
     DK_MSG_TREE = 19,          /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
     DK_MSG_KEYS_REQ = 20,      /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
     DK_MSG_KEYS = 21,          /* dk_msg_keys (rpc_ae.h): answer to KEYS_REQ */
-    DK_MSG__MAX = 21           /* numbers without a name in between are not valid types */
+    DK_MSG_HANDOFF_QUERY = 22, /* rpc_handoff.h: are writes for these nodes still on their way? */
+    DK_MSG_HANDOFF_STATE = 23, /* rpc_handoff.h: answer to HANDOFF_QUERY */
+    DK_MSG__MAX = 23           /* numbers without a name in between are not valid types */
 };
 
 typedef struct dk_frame_header {
@@ -219,13 +221,15 @@ int dk_msg_ping_decode(dk_slice body, dk_msg_ping *m);
  * (the coordinator decodes them). consistency is DK_CL_* (-1..2), cond
  * DK_COND_* (0..2); timeout_ms is what is left of the client's deadline.
  * DK_FWD_CRDT marks a CRDT write (its value is an operation, dynkv/crdt.h),
- * never a tombstone. */
+ * never a tombstone. DK_FWD_CONTEXT_MAP says the context came as a
+ * client's JSON version map (the store checks it, node/store.h). */
 #define DK_FWD_TOMBSTONE    0x1u
 #define DK_FWD_STRICT       0x2u
 #define DK_FWD_HAS_CONTEXT  0x4u
 #define DK_FWD_HAS_IF_MATCH 0x8u
 #define DK_FWD_CRDT         0x10u
-#define DK_FWD_FLAGS_ALL    0x1fu
+#define DK_FWD_CONTEXT_MAP  0x20u
+#define DK_FWD_FLAGS_ALL    0x3fu
 typedef struct dk_msg_forward_write {
     dk_slice key;                             /* 1..DK_KEY_MAX bytes */
     dk_slice value;                           /* 0..DK_VALUE_MAX bytes; empty with TOMBSTONE */

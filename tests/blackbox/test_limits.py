@@ -1,283 +1,270 @@
-"""Bounded resources from the outside (issue 10): the HTTP connection cap
-under a low descriptor limit, backpressure on clients that pipeline large
-GETs and never read (RSS of the real dynkvd measured), and an LSM engine
-that turns writable again on its own once a full disk has room again."""
+"""Contexts and inputs that cannot be turned into weapons (issue 10).
 
+A context token carries a MAC under the cluster's key: a forged or edited
+token, or one of an older release, is a 400 and the key stays writable.
+In protected mode (no key file) the key is derived from the cluster name,
+so anyone can MAC a token; the counter cap still refuses the "brick"
+context (counter 2^64-2) and every later write works.  A JSON version map
+is checked against the stored object.  Numeric parameters accept plain
+decimal digits only; a scan prefix over 256 bytes is 400 however long.
+max_object_size refuses a write that would grow the object past it (413,
+"resolve the siblings") and a write with the read's context goes through.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
 import os
-import resource
-import select
-import socket
 import subprocess
-import threading
-import time
 
 import pytest
 
 import dkbb
+from dkbb import Node, unb64
 
-MIB = dkbb.MIB
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
+BRICK = 2 ** 64 - 2
+CAP = 2 ** 53 - 1
 
 
-def metric(node, name):
-    for line in node.metrics().body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
 
 
-def raise_own_nofile(want):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < want:
-        if hard != resource.RLIM_INFINITY and hard < want:
-            pytest.skip("this test needs %d descriptors; the hard limit is %d" % (want, hard))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+def vv_bytes(entries):
+    """dk_vv_encode: count, then (node, incarnation, counter, time_ms)."""
+    out = varint(len(entries))
+    for node, inc, counter, t in sorted(entries):
+        out += bytes([len(node)]) + node.encode() + varint(inc) + varint(counter) + varint(t)
+    return out
 
 
-def nofile_wrapper(n):
-    """Run dynkvd with soft and hard RLIMIT_NOFILE = n (as `ulimit -n n`)."""
-    return ["sh", "-c", 'ulimit -n %d && exec "$@"' % n, "sh"]
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def lsm_or_skip():
-    if not dkbb.have_engine("lsm"):
-        pytest.skip("engine-lsm.so not built in %s" % dkbb.PLUGIN_PATH)
+def unkeyed_context_key(cluster="dynkv"):
+    base = hashlib.sha256(b"dynkv unkeyed cluster:" + cluster.encode()).digest()
+    return hmac.new(base, b"dynkv/context", hashlib.sha256).digest()
 
 
-def test_descriptor_exhaustion(make_node):
-    """Under ulimit -n 512 the default cap is 512 - (256 + 512/4) = 128
-    connections. Holding far more idle connections than descriptors: the
-    extra ones get 503 (JSON, Connection: close) and are closed, and the
-    engine still opens every file it needs: after some idle clients leave,
-    PUTs that switch and flush several memtables succeed, the node stays
-    ready, and data reads back."""
-    lsm_or_skip()
-    raise_own_nofile(2048)
-    n = make_node("lsm", ["storage.memtable_size=1MiB"], start=False, wrapper=nofile_wrapper(512))
-    n.start()
-    assert "at most 128 HTTP connections" in n.read_log(), n.read_log()[-2000:]
-    n.put_ok("before", b"kept")
-    idle, refused_bodies, dropped = [], [], 0
-    try:
-        for i in range(600):      # more than the daemon's 512 descriptors
-            try:
-                idle.append(socket.create_connection(("127.0.0.1", n.port), timeout=5))
-            except OSError:
-                dropped += 1
-        time.sleep(0.5)
-        readable, _, _ = select.select(idle, [], [], 2.0)
-        answered = []
-        for s in readable:
-            s.settimeout(2.0)
-            data = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except (ConnectionResetError, socket.timeout):
-                pass
-            answered.append((s, data))
-        refused_bodies = [d for _, d in answered if d]
-        quiet = [s for s in idle if s not in readable]
-        # up to 128 stay open and silent (a connection of ours that the node
-        # has not seen close yet may still count); the others were answered
-        # or dropped
-        assert 120 <= len(quiet) <= 128, (len(quiet), len(readable))
-        assert refused_bodies, "no connection was answered 503"
-        for d in refused_bodies:
-            head, _, body = d.partition(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 503 "), d[:200]
-            assert b"\r\nConnection: close" in head, head
-            assert b'"error":"too_many_connections"' in body and b"too many connections" in body, body
-        assert n.alive(), n.read_log()
-        # some idle clients leave: a fresh connection is served again
-        for s in quiet[:16]:
-            s.close()
-        for s, _ in answered:
-            s.close()
-        time.sleep(0.3)
-        assert dkbb.wait_until(lambda: n.request("GET", "/readyz").status == 200, 5), n.read_log()[-3000:]
-        value = os.urandom(64 * 1024)
-        for i in range(80):       # 5 MiB: several memtable switches and flushes
-            r = n.put("fd-%d" % i, value)
-            assert r.status == 200, (i, r)
-        assert n.get_value("fd-79") == value
-        assert n.get_value("before") == b"kept"
-        assert n.request("GET", "/readyz").status == 200
-        assert metric(n, "dynkv_http_connections_refused_total") >= len(refused_bodies)
-        assert metric(n, "dynkv_engine_lsm_readonly") == 0
-    finally:
-        for s in idle:
-            s.close()
-    assert "refusing further writes" not in n.read_log()
+def token(entries, key):
+    body = b"\x02" + vv_bytes(entries)
+    return b64url(body + hmac.new(key, body, hashlib.sha256).digest()[:16])
 
 
-def test_slow_readers_bounded_memory(make_node):
-    """200 clients pipeline GETs of a 1 MiB value and never read. With a
-    32 MiB output ceiling the daemon's RSS stays within 1.2 x its idle RSS
-    plus the ceiling, a normal client is still answered, and once the slow
-    clients go the node is as before."""
-    raise_own_nofile(2048)
-    ceiling = 32 * MIB
-    n = make_node("memory", ["node.max_output_total=32MiB", "node.max_conn_output=4MiB"])
-    value = os.urandom(MIB)
-    n.put_ok("big", value)
-    n.put_ok("small", b"s")
-    get_big = dkbb.request_bytes("GET", "/kv/big", [("Accept", "application/octet-stream")])
-    # warm up: the same requests from 8 clients at once that read
-    def reader():
-        for _ in range(5):
-            with dkbb.RawConn(n.port) as c:
-                c.send(get_big * 4)
-                for _ in range(4):
-                    assert c.read_response().body == value
-    threads = [threading.Thread(target=reader) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    time.sleep(0.5)
-    idle = rss_kib(n.proc.pid)
-    socks, peak = [], idle
-    try:
-        for i in range(200):
-            s = socket.create_connection(("127.0.0.1", n.port), timeout=5)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(get_big * 64)
-            socks.append(s)
-            if i % 20 == 0:
-                peak = max(peak, rss_kib(n.proc.pid))
-        t_end = time.monotonic() + 5
-        queued = 0
-        while time.monotonic() < t_end:
-            peak = max(peak, rss_kib(n.proc.pid))
-            time.sleep(0.05)
-        queued = metric(n, "dynkv_http_output_queued_bytes")
-        # a client that reads is still served while the slow ones hold the budget
-        t0 = time.monotonic()
-        assert n.get_value("small") == b"s"
-        normal_s = time.monotonic() - t0
-        peak = max(peak, rss_kib(n.proc.pid))
-    finally:
-        for s in socks:
-            s.close()
-    limit = 1.2 * idle + ceiling / 1024
-    print("slow readers: idle RSS %d KiB, peak under attack %d KiB, limit %d KiB (ceiling %d MiB), "
-          "queued %s bytes, normal GET %.3f s" % (idle, peak, limit, ceiling // MIB, queued, normal_s))
-    assert queued is not None and queued <= ceiling * 1.25 + 2 * MIB, queued
-    assert peak <= limit, "RSS %d KiB > 1.2 x %d + %d KiB" % (peak, idle, ceiling // 1024)
-    assert normal_s < 5.0
-    assert dkbb.wait_until(lambda: metric(n, "dynkv_http_output_queued_bytes") == 0, 10)
-    n.assert_still_serving("big", value)
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
 
 
-def test_pipelined_answers_in_order_past_the_bound(make_node):
-    """A client that pipelines more than max_conn_output of answers, then
-    reads: every answer arrives, complete and in request order."""
-    n = make_node("memory", ["node.max_conn_output=1MiB", "node.max_output_total=2MiB"])
-    vals = {}
-    for i in range(6):
-        vals["k%d" % i] = os.urandom(MIB - 1024 * i)
-        n.put_ok("k%d" % i, vals["k%d" % i])
-    order = ["k%d" % (i % 6) for i in range(24)]
-    with dkbb.RawConn(n.port) as c:
-        c.send(b"".join(dkbb.request_bytes("GET", "/kv/" + k, [("Accept", "application/octet-stream")])
-                        for k in order))
-        time.sleep(1.0)     # answers pile up while nothing is read
-        q = metric(n, "dynkv_http_output_queued_bytes")
-        assert q is not None and q <= 2.5 * MIB, q
-        for k in order:
-            r = c.read_response()
-            assert r.status == 200 and r.body == vals[k], (k, r.status, len(r.body))
+def v1_token(entries):
+    body = b"\x01" + vv_bytes(entries)
+    c = crc32c(body)
+    m = (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    return b64url(body + m.to_bytes(4, "little"))
 
 
-def tmpfs_wrapper(mountpoint, size):
-    """A command prefix that runs the daemon in its own mount namespace
-    with a tmpfs of `size` on mountpoint (gone with the process), or None
-    and the reason when this machine cannot do that."""
-    script = 'mount -t tmpfs -o size=%s dynkv-test "$1" && shift && exec "$@"' % size
-    why = "unshare failed"
-    for extra in ([], ["-r"]):
-        cmd = ["unshare", "-m", "--propagation", "private"] + extra
-        try:
-            p = subprocess.run(cmd + ["sh", "-c", script, "sh", mountpoint, "true"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return None, str(e)
-        if p.returncode == 0:
-            return cmd + ["sh", "-c", script, "sh", mountpoint], None
-        why = p.stdout.decode("utf-8", "replace").strip()
-    return None, why
+def assert_writable(node, key):
+    """Blind PUT, PUT with the read's context, DELETE: all succeed."""
+    node.put_ok(key, b"blind")
+    ctx = node.get(key).json()["context"]
+    node.put_ok(key, b"resolved", {"X-Context": ctx})
+    j = node.get(key).json()
+    assert not j.get("conflict") and unb64(j["value"]) == b"resolved", j
+    r = node.delete(key, {"X-Context": j["context"]})
+    assert r.status == 200, r
+    node.put_ok(key, b"again")
 
 
-def test_full_disk_recovers_without_restart(make_node):
-    """The data directory is a small tmpfs in the daemon's mount namespace;
-    the test fills it through /proc/PID/root. Writes are refused with 507
-    (the one that hit the full disk) or 503 read_only, /readyz is 503 and
-    names the engine check, reads still work; once the ballast is deleted
-    the engine retries on its own, /readyz is 200 again and writes succeed,
-    with no restart. The refused write never appears."""
-    lsm_or_skip()
-    n = make_node("lsm", ["storage.memtable_size=1MiB"], start=False)
-    os.makedirs(n.data_dir)
-    wrapper, why = tmpfs_wrapper(n.data_dir, "16m")
-    if wrapper is None:
-        pytest.skip("cannot mount a small tmpfs in a private mount namespace: %s" % why)
-    n.wrapper = wrapper
-    n.start()
-    inside = "/proc/%d/root%s" % (n.proc.pid, n.data_dir)
-    st = os.statvfs(inside)
-    if st.f_blocks * st.f_frsize > 64 * MIB:
-        pytest.skip("cannot reach the daemon's tmpfs through %s" % inside)
-    value = os.urandom(64 * 1024)
-    for i in range(8):
-        n.put_ok("keep-%d" % i, value)
-    ballast = os.path.join(inside, "ballast")
-    with open(ballast, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    first_refused, statuses = None, []
-    for i in range(60):
-        r = n.put("full-%d" % i, value)
-        statuses.append(r.status)
-        if r.status != 200:
-            first_refused = ("full-%d" % i, r)
-            break
-    assert first_refused, "60 PUTs of 64 KiB fit in a full file system? %r" % statuses
-    key, r = first_refused
-    assert (r.status, r.json()["error"]) in ((507, "insufficient_storage"), (503, "read_only")), r
-    r = n.put("while-full", b"x")
-    assert r.status in (503, 507), r
-    assert r.json()["error"] in ("read_only", "insufficient_storage"), r
-    r = n.request("GET", "/readyz")
-    assert r.status == 503, r
+def refused(r, status=400, code="bad_context"):
+    assert r.status == status, r
+    assert r.json()["error"] == code, r
+    return r.json()["message"]
+
+
+def test_brick_context_refused_even_with_a_valid_mac(node):
+    """The issue's attack: a context whose counter is 2^64-2.  Forged
+    without the key: the MAC fails.  MACed with the public unkeyed key of
+    protected mode: the counter cap refuses it.  The key stays writable."""
+    node.put_ok("lim-brick", b"v1")
+    for tok in (token([("n1", 1, BRICK, 0)], os.urandom(32)),
+                token([("n1", 1, BRICK, 0)], unkeyed_context_key())):
+        for method in ("PUT", "DELETE"):
+            r = node.request(method, "/kv/lim-brick", body=b"x" if method == "PUT" else None,
+                             headers={"X-Context": tok})
+            refused(r)
+        refused(node.put("lim-brick", b"x", {"If-Match": tok}))
+    assert_writable(node, "lim-brick")
+    # a token MACed under the unkeyed key with a normal counter is one
+    # this node would issue itself: accepted (the MAC is what we think)
+    ctx = token([("n1", 1, 1, 0)], unkeyed_context_key())
+    node.put_ok("lim-brick", b"with-forged-but-sane", {"X-Context": ctx})
+    assert_writable(node, "lim-brick")
+
+
+def test_edited_and_old_tokens_refused(node):
+    node.put_ok("lim-edit", b"v1")
+    ctx = node.get("lim-edit").json()["context"]
+    raw = base64.urlsafe_b64decode(ctx + "=" * (-len(ctx) % 4))
+    assert raw[0] == 2, raw
+    # every single edited byte of the token is refused
+    for i in range(len(raw)):
+        edited = bytearray(raw)
+        edited[i] ^= 0x01
+        r = node.put("lim-edit", b"x", {"X-Context": b64url(bytes(edited))})
+        assert r.status == 400, (i, r)
+    msg = refused(node.put("lim-edit", b"x", {"X-Context": v1_token([("n1", 1, 1, 0)])}))
+    assert "older version" in msg and "read the key again" in msg, msg
+    # the key's value is untouched by all of that
+    assert node.get_value("lim-edit") == b"v1"
+    assert_writable(node, "lim-edit")
+
+
+@pytest.mark.parametrize("counter", [BRICK, 2 ** 63, CAP + 1])
+def test_version_map_with_huge_counter_refused(node, counter):
+    key = "lim-map-%d" % counter
+    node.put_ok(key, b"v1")
+    m = json.dumps({"n1": counter})
+    refused(node.put(key, b"x", {"X-Context": m}))
+    refused(node.put(key, b"x", {"If-Match": m}))
+    refused(node.delete(key, {"X-Context": m}))
+    assert_writable(node, key)
+
+
+def test_version_map_is_checked_against_the_stored_object(node):
+    node.put_ok("lim-map", b"v1")
+    j = node.get("lim-map").json()
+    n = j["version"]["n1"]
+    # ahead of the stored object (under the cap): 412, nothing changes
+    for m in ({"n1": n + 1}, {"n1": CAP}, {"n1": n, "zz": 1}):
+        r = node.put("lim-map", b"x", {"X-Context": json.dumps(m)})
+        assert r.status == 412, (m, r)
+        assert "version map" in r.json()["message"], r
+        r = node.put("lim-map", b"x", {"If-Match": json.dumps(m)})
+        assert r.status == 412, (m, r)
+    j2 = node.get("lim-map").json()
+    assert j2["version"] == j["version"] and unb64(j2["value"]) == b"v1", j2
+    # the stored version map itself works as a context and as If-Match
+    node.put_ok("lim-map", b"v2", {"X-Context": json.dumps(j["version"])})
+    j3 = node.get("lim-map").json()
+    assert j3["version"]["n1"] == n + 1 and not j3.get("conflict"), j3
+    node.put_ok("lim-map", b"v3", {"If-Match": json.dumps(j3["version"])})
+    assert node.get_value("lim-map") == b"v3"
+
+
+def test_counters_print_as_unsigned_json_integers(node):
+    """Every counter in a response is a non-negative JSON integer that
+    reads back as If-Match (the unsigned printing itself, for counters
+    above 2^63, is in tests/unit/test-object.c: no client can make one)."""
+    for i in range(3):
+        node.put_ok("lim-uns", b"v%d" % i)
+    j = node.get("lim-uns").json()
+    for c in j["version"].values():
+        assert isinstance(c, int) and c >= 1, j
+    for s in j["values"]:
+        for c in s["version"].values():
+            assert isinstance(c, int) and c >= 1, s
+
+
+@pytest.mark.parametrize("length", [257, 1024, 1025, 4000])
+def test_long_scan_prefix_refused(node, length):
+    r = node.request("GET", "/kv?prefix=" + "a" * length)
+    assert r.status == 400, r
+    assert r.json()["error"] == "bad_prefix", r
+    # 256 bytes is fine
+    r = node.request("GET", "/kv?prefix=" + "a" * 256)
+    assert r.status == 200, r
+
+
+@pytest.mark.parametrize("limit", ["%2B5", "+5", "1%00garbage", "%205", "5%20", "0x5", "", "05x", "-0",
+                                   "5.0", "1e2", "99999999999999999999999"])
+def test_limit_digits_only(node, limit):
+    r = node.request("GET", "/kv?prefix=x&limit=" + limit)
+    assert r.status == 400, (limit, r)
+    assert r.json()["error"] == "bad_limit" and "limit" in r.json()["message"], r
+
+
+def test_limit_plain_digits_accepted(node):
+    for limit in ("5", "0005", "1000"):
+        r = node.request("GET", "/kv?prefix=x&limit=" + limit)
+        assert r.status == 200, (limit, r)
+
+
+@pytest.mark.parametrize("ttl", ["+5", "0x5", "5s", "1e3", "-5", "5 5", "0", "", "3153600001",
+                                 "99999999999999999999999"])
+def test_ttl_digits_only(node, ttl):
+    r = node.put("lim-ttl", b"x", {"X-TTL": ttl})
+    assert r.status == 400, (ttl, r)
+    assert r.json()["error"] == "bad_ttl" and "X-TTL" in r.json()["message"], r
+    assert node.put("lim-ttl", b"x", {"X-TTL": "60"}).status == 200
+
+
+def test_same_key_file_shares_tokens_other_key_refuses(tmp_path, make_node):
+    """Any node holding the cluster's key verifies the tokens another one
+    issued; a node with another key refuses them."""
+    keys = []
+    for name in ("a.key", "b.key"):
+        p = tmp_path / name
+        out = subprocess.run([dkbb.DYNKVD, "keygen", str(p)], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=10)
+        assert out.returncode == 0, out
+        keys.append(str(p))
+    n1 = make_node(sets=["security.cluster_key_file=" + keys[0]])
+    n2 = make_node(sets=["security.cluster_key_file=" + keys[0]])
+    n3 = make_node(sets=["security.cluster_key_file=" + keys[1]])
+    n1.put_ok("lim-key", b"v1")
+    ctx = n1.get("lim-key").json()["context"]
+    for n in (n2, n3):
+        n.put_ok("lim-key", b"v1")
+    n2.put_ok("lim-key", b"v2", {"X-Context": ctx})
+    msg = refused(n3.put("lim-key", b"v2", {"X-Context": ctx}))
+    assert "not issued by this cluster" in msg, msg
+    # the unkeyed key of protected mode does not verify on a keyed node
+    refused(n1.put("lim-key", b"x", {"X-Context": token([("n1", 1, 1, 0)], unkeyed_context_key())}))
+
+
+def test_max_object_size(make_node):
+    n = make_node(sets=["storage.max_object_size=64KiB"])
+    v = b"x" * (30 * 1024)
+    n.put_ok("lim-big", v)
+    n.put_ok("lim-big", v)
+    r = n.put("lim-big", v)
+    assert r.status == 413, r
     j = r.json()
-    assert [c["name"] for c in j["checks"]] == ["engine"], j
-    assert "retries on its own" in j["message"], j
-    assert n.get_value("keep-3") == value
-    time.sleep(1.0)             # retries while still full keep it read-only
-    assert n.request("GET", "/readyz").status == 503
-    os.unlink(ballast)
-    assert dkbb.wait_until(lambda: n.request("GET", "/readyz").status == 200, 15), n.read_log()[-3000:]
-    for i in range(30):         # enough for new memtables, WALs and tables
-        n.put_ok("after-%d" % i, value)
-    assert n.get_value("after-29") == value
-    assert n.get_value("keep-7") == value
-    assert n.get(key).status == 404, "the refused write %s appeared" % key
-    assert n.get("while-full").status == 404
-    assert "accepting writes again" in n.read_log()
-    assert metric(n, "dynkv_engine_lsm_write_retries_total") >= 1
-    assert metric(n, "dynkv_engine_lsm_readonly") == 0
+    assert j["error"] == "object_too_large" and "resolve the siblings" in j["message"], j
+    g = n.get("lim-big").json()
+    assert len(g["values"]) == 2, g
+    # a value alone over the limit
+    r = n.put("lim-big2", b"y" * (65 * 1024))
+    assert r.status == 413 and r.json()["error"] == "object_too_large", r
+    # resolving the siblings with the read's context is taken
+    n.put_ok("lim-big", v, {"X-Context": g["context"]})
+    n.put_ok("lim-big", v)
+
+
+@pytest.mark.parametrize("size", ["9MiB", "8MiB", "1KiB"])
+def test_max_object_size_must_fit_a_frame(tmp_path, size):
+    d = str(tmp_path)
+    args = ["--set", "node.data_dir=" + os.path.join(d, "data"),
+            "--set", "node.http_listen=127.0.0.1:%d" % dkbb.free_port(),
+            "--set", "node.rpc_listen=127.0.0.1:%d" % dkbb.free_port(),
+            "--set", "node.gossip_listen=127.0.0.1:%d" % dkbb.free_port(),
+            "--set", "storage.engine=memory", "--set", "storage.plugin_dir=" + dkbb.PLUGIN_PATH,
+            "--set", "storage.max_object_size=" + size]
+    p = subprocess.run([dkbb.DYNKVD] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=10)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 2 and "max_object_size" in out, out

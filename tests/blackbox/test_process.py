@@ -181,3 +181,28 @@ def test_bad_plugin_leaves_no_data_dir(tmp_path):
         n.put_ok("after-nosuch", b"x")
     finally:
         assert n.cleanup() == 0
+
+
+def test_keygen_writes_a_private_key_the_node_uses(tmp_path):
+    key = tmp_path / "cluster.key"
+    rc, out = run_dynkvd(["keygen", str(key)])
+    assert rc == 0 and str(key) in out, out
+    assert os.stat(str(key)).st_mode & 0o777 == 0o600
+    text = key.read_text()
+    assert len(text) == 65 and text.endswith("\n") and int(text, 16) >= 0
+    # never over an existing key
+    rc, out = run_dynkvd(["keygen", str(key)])
+    assert rc == 1 and "exists already" in out, out
+    assert key.read_text() == text
+    # a node starts with it and serves
+    n = Node("memory", root=str(tmp_path), sets=["security.cluster_key_file=%s" % key])
+    try:
+        n.start()
+        n.put_ok("keyed", b"x")
+    finally:
+        assert n.cleanup() == 0
+    # a key others may read is refused at start, naming the file
+    os.chmod(str(key), 0o644)
+    sets = base_sets(str(tmp_path)) + ["--set", "security.cluster_key_file=%s" % key]
+    rc, out = run_dynkvd(sets)
+    assert rc == 2 and str(key) in out and "chmod 600" in out, out

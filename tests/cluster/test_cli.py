@@ -167,3 +167,46 @@ def test_dynkv_cluster_command_line():
         if os.path.exists(d):
             dkcluster.tool.Cluster(d).stop(sig=signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_dynkv_cluster_token(tmp_path):
+    """dynkv-cluster against nodes with [security] tokens_file: start waits
+    for GET /cluster with --token, status shows states only with a token
+    (--token or $DYNKV_TOKEN)."""
+    tool = os.path.join(dkcluster.SRCDIR, "tools", "dynkv-cluster")
+    out = subprocess.run([dkcluster.DYNKVD, "token", "ops", "read"], stdout=subprocess.PIPE, check=True,
+                         timeout=30).stdout.decode().splitlines()
+    token = out[0]
+    (tmp_path / "tokens").write_text(out[1] + "\n")
+    root = dkcluster.tmp_root()
+    d = os.path.join(root, "c")
+    port = dkcluster.tool.find_base_port(["127.0.5.1"])
+
+    def cl(*args, env=None):
+        e = dict(os.environ)
+        e.pop("DYNKV_TOKEN", None)
+        e.update(env or {})
+        p = subprocess.run([sys.executable, tool] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, env=e)
+        return p.returncode, p.stdout.decode(errors="replace")
+
+    try:
+        rc, out = cl("create", d, "--nodes", "1", "--ip-prefix", "127.0.5", "--base-port", str(port),
+                     "--set", "security.tokens_file=%s" % (tmp_path / "tokens"))
+        assert rc == 0, out
+        rc, out = cl("start", d, "--token", token, "--timeout", "20")
+        assert rc == 0 and "n1 sees all 1 nodes normal" in out, out
+        assert out.strip().splitlines()[-1] == \
+            'curl -H "Authorization: Bearer $DYNKV_TOKEN" http://127.0.5.1:%d/cluster' % port, out
+        assert token not in out
+        rc, out = cl("status", d)
+        assert rc == 0 and out.splitlines()[1].split()[-1] == "-", out      # no token: no view
+        rc, out = cl("status", d, env={"DYNKV_TOKEN": token})
+        assert rc == 0 and out.splitlines()[1].split()[-1] == "normal", out
+        rc, out = cl("status", d, "--token", token)
+        assert rc == 0 and out.splitlines()[1].split()[-1] == "normal", out
+        assert cl("stop", d) == (0, "n1 stopped\n")
+    finally:
+        if os.path.exists(d):
+            dkcluster.tool.Cluster(d).stop(sig=signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)

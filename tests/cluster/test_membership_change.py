@@ -157,7 +157,7 @@ def test_join_under_load(make_cluster):
         c.start("n4", timeout=60, wait="health")
         # it bootstraps: joining somewhere before it is normal
         seen_joining = wait_until(lambda: statuses(n1).get("n4") == "joining", 10.0, 0.05)
-        wait_status(c.nodes, "n4", "normal", 60)
+        wait_status(c.nodes, "n4", "normal", 120)
         took = time.monotonic() - t0
         time.sleep(0.3)
     finally:
@@ -169,18 +169,12 @@ def test_join_under_load(make_cluster):
     acked.update(w.acked)
     print("\n  n4 normal everywhere %.1f s after its start; %d keys written meanwhile" % (took, len(w.acked)))
 
+    # Every acknowledged key at one through every node, right away: n4 turns
+    # normal only once no write meant for it as a pending replica is still
+    # in flight or waiting as a hint on another node (handoff_wait.h).
     bad = check_reads(c.nodes, acked, "one")
-    # Known gap (issue 8, closing note of session 2): on a loaded machine a
-    # write sent to the joiner as a pending replica can time out and wait as
-    # a hint, so for up to a hint-replay interval after n4 turns normal a
-    # read at one may miss it. Such keys must be few and must come back on
-    # their own (hint replay), never stay lost.
-    if bad:
-        print("\n  %d of %d reads at one missed right after the join: %r" % (len(bad), len(acked) * 4, bad[:5]))
-        late = {k: acked[k] for _, k, _ in bad}
-        assert len(late) <= max(2, len(acked) // 1000), "too many keys missing after the join: %r" % bad[:10]
-        assert wait_until(lambda: not check_reads(c.nodes, late, "one"), 15.0, 0.5), \
-            "keys still unreadable at one 15 s after the join: %r" % check_reads(c.nodes, late, "one")
+    assert not bad, "%d of %d reads at one missed right after the join, e.g. %r" % (
+        len(bad), len(acked) * 4, bad[:5])
     share = held_by(n4, list(acked))
     assert 0.35 * len(acked) < share < 0.65 * len(acked), \
         "n4 holds %d of %d keys itself; with N=2 of 4 nodes expected about half" % (share, len(acked))

@@ -3,7 +3,10 @@ through chromedriver's WebDriver protocol (plain HTTP from the standard
 library) against a 3-node cluster. The page loads without console errors,
 draws every token range of the ring, lists the members /cluster lists with
 their states and per-node request rates, and shows a killed node as down
-within 10 s. Screenshots go to the test log folder."""
+within 10 s. With client tokens on (and metrics_need_token), the page asks
+for a token, refuses a wrong one, and with a read token draws the ring and
+every member's rates (cross-origin /metrics with the token). Screenshots go
+to the test log folder."""
 
 import base64
 import http.client
@@ -94,6 +97,7 @@ class WebDriver:
         return []
 
     def screenshot(self, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(base64.b64decode(self.s("GET", "/screenshot")))
 
@@ -167,3 +171,49 @@ def test_dashboard_in_chromium(make_cluster, browser):
         .filter(p => p.dataset.owner === 'n3').map(p => p.getAttribute('fill'));""")
     assert owners_down and len(set(owners_down)) == 1, owners_down
     assert took < 10, took
+
+
+def test_dashboard_with_tokens(make_cluster, browser, tmp_path):
+    toks = {}
+    for role in ("read", "write"):
+        out = subprocess.run([dkcluster.DYNKVD, "token", "ui-" + role, role], stdout=subprocess.PIPE,
+                             check=True, timeout=30).stdout.decode().splitlines()
+        toks[role] = out
+    path = tmp_path / "tokens"
+    path.write_text(toks["read"][1] + "\n" + toks["write"][1] + "\n")
+    c = make_cluster(2, sets=["security.tokens_file=%s" % path, "security.metrics_need_token=true"],
+                     start=False)
+    c.token = toks["read"][0]
+    for n in c.nodes:
+        n.token = c.token
+    c.start(timeout=30)
+    n1 = c.nodes[0]
+    auth = {"Authorization": "Bearer " + toks["write"][0]}
+    for i in range(10):
+        assert dkcluster.put(c.nodes[i % 2], "uit-%d" % i, "v", cl="all", headers=auth).status == 200
+    assert dkcluster.request(n1, "GET", "/ui/").status == 200      # the page itself is open
+
+    browser.go("http://%s/ui/" % n1.http)
+    login = "return !document.getElementById('login').hidden;"
+    assert wait_until(lambda: browser.js(login), 10), browser.js("return document.body.innerHTML;")
+    submit = """const i = document.getElementById('token'); i.value = '%s';
+        document.getElementById('login').requestSubmit(); return true;"""
+    browser.js(submit % "not-a-token")
+    why = "return document.getElementById('login-why').textContent;"
+    assert wait_until(lambda: browser.js(login) and "refused" in browser.js(why), 10), browser.js(why)
+    browser.js(submit % toks["read"][0])
+    updates = "return Number(document.body.dataset.updates || 0);"
+    assert wait_until(lambda: browser.js(updates) >= 2, 15), browser.js("return document.body.innerHTML;")
+    for i in range(10):
+        dkcluster.get(c.nodes[i % 2], "uit-%d" % i, headers=auth)
+    done = browser.js(updates)
+    assert wait_until(lambda: browser.js(updates) > done, 10)
+    rows = browser.js(ROWS)
+    assert sorted(r[0] for r in rows) == ["n1", "n2"], rows
+    assert all(r[2] != "-" for r in rows), "no request rate shown (metrics with the token): %r" % rows
+    assert not browser.js(login)
+    assert browser.js("return sessionStorage.getItem('dynkv-token');") == toks["read"][0]
+    severe = [e for e in browser.log() if e.get("level") in ("SEVERE", "ERROR")
+              and "401" not in e.get("message", "")]
+    assert not severe, "console errors: %r" % severe
+    browser.screenshot(os.path.join(SHOTS, "ui-dashboard-tokens.png"))

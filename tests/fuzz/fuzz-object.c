@@ -65,6 +65,8 @@ static void fz_object(const uint8_t *data, size_t size)
     dk_buf_free(&again);
 }
 
+static const uint8_t fz_key[DK_CONTEXT_KEY_LEN] = {42};
+
 static void fz_token(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
@@ -73,15 +75,15 @@ static void fz_token(const uint8_t *data, size_t size)
     char err[160];
     dk_vv_init(&v);
     dk_vv_init(&back);
-    int rc = dk_context_decode(s, size, &v, err, sizeof(err));
+    int rc = dk_context_decode(fz_key, s, size, &v, NULL, err, sizeof(err));
     if (rc != 0) {
         fz_check(rc == DK_ECORRUPT || rc == -EINVAL || rc == -ENOMEM);
         fz_check(v.n == 0);
         goto out;
     }
     /* Any decoded context re-encodes, and the token decodes to it again. */
-    fz_check(dk_context_encode(&v, &tok) == 0);
-    fz_check(dk_context_decode((const char *)tok.data, tok.len, &back, err, sizeof(err)) == 0);
+    fz_check(dk_context_encode(fz_key, &v, &tok) == 0);
+    fz_check(dk_context_decode(fz_key, (const char *)tok.data, tok.len, &back, NULL, err, sizeof(err)) == 0);
     fz_check(back.n == v.n && dk_vv_compare(&back, &v) == DK_VV_EQUAL);
     for (uint32_t i = 0; i < v.n; i++)
         fz_check(back.e[i].time_ms == v.e[i].time_ms);

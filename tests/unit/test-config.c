@@ -93,7 +93,9 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c.cluster.max_siblings, 100);
     CU_ASSERT_EQUAL(c.cluster.vv_prune_entries, 10);
     CU_ASSERT_EQUAL(c.cluster.vv_prune_age, 7LL * 86400000);
-    CU_ASSERT_STRING_EQUAL(c.cluster.shared_secret, "");
+    CU_ASSERT_STRING_EQUAL(c.security.cluster_key_file, "");
+    CU_ASSERT_EQUAL(c.security.insecure, 0);
+    CU_ASSERT_EQUAL(c.security.metrics_need_token, 0);
     CU_ASSERT_STRING_EQUAL(c.storage.engine, "lsm");
     CU_ASSERT_STRING_EQUAL(c.storage.plugin_dir, "");
     CU_ASSERT_EQUAL(c.storage.sync, 1);
@@ -136,7 +138,9 @@ static void test_every_type(void)
                      "gc_grace = 1d\n"
                      "hint_window = 90 m\n"
                      "vv_prune_age = 2h\n"
-                     "shared_secret = s3cr;et\n"
+                     "[security]\n"
+                     "tokens_file = /etc/dk;tokens\n"
+                     "insecure = yes\n"
                      "[storage]\n"
                      "sync = no\n"
                      "memtable_size = 1MiB\n"
@@ -173,7 +177,8 @@ static void test_every_type(void)
     CU_ASSERT_EQUAL(c.cluster.hint_window, 90 * 60000);
     CU_ASSERT_EQUAL(c.cluster.vv_prune_age, 2 * 3600000);
     /* ';' without a space before it is part of the value. */
-    CU_ASSERT_STRING_EQUAL(c.cluster.shared_secret, "s3cr;et");
+    CU_ASSERT_STRING_EQUAL(c.security.tokens_file, "/etc/dk;tokens");
+    CU_ASSERT_EQUAL(c.security.insecure, 1);
     CU_ASSERT_EQUAL(c.storage.sync, 0);
     CU_ASSERT_EQUAL(c.storage.memtable_size, 1u << 20);
     CU_ASSERT_EQUAL(c.storage.block_cache_size, 0);
@@ -183,7 +188,7 @@ static void test_every_type(void)
     const dk_config_popt *o = dk_config_popt_find(&c, "engine.lsm", "codec");
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_STRING_EQUAL(o->value, "none");
-    CU_ASSERT_EQUAL(o->line, 34);
+    CU_ASSERT_EQUAL(o->line, 36);
     CU_ASSERT_STRING_EQUAL(c.popts[0].key, "compaction_rate_limit");
     CU_ASSERT_STRING_EQUAL(c.popts[0].value, "10MB/s");
     CU_ASSERT_STRING_EQUAL(c.popts[2].section, "compaction.leveled");
@@ -321,12 +326,10 @@ static void test_ranges(void)
     CU_ASSERT_STRING_EQUAL(c.cluster.seeds[0], "c:3");
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "", tc_err, sizeof tc_err), 0);
     CU_ASSERT_EQUAL(c.cluster.n_seeds, 0);
-    /* Secrets are not echoed in messages. */
-    char longsecret[300];
-    memset(longsecret, 'x', sizeof longsecret - 1);
-    longsecret[sizeof longsecret - 1] = '\0';
-    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "shared_secret", longsecret, tc_err, sizeof tc_err), DK_ECONFIG);
-    CU_ASSERT_STRING_EQUAL(tc_err, "[cluster] shared_secret = (hidden): expected at most 256 characters");
+    /* The shared secret became a key file: the old key says where it went. */
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "shared_secret", "s3cret", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "[security] cluster_key_file"));
+    CU_ASSERT_PTR_NULL(strstr(tc_err, "s3cret"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "nodes", "weight", "2", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "unknown section [nodes]"));
     dk_config_free(&c);
@@ -338,14 +341,14 @@ static void test_file_refusals(void)
                "7: [cluster] n_replicas = 12: expected an integer in 1..9");
     tc_refused("[node]\nid = n1\n[bogus]\nx = 1\n",
                "3: unknown section [bogus]; expected one of [node], [cluster], [storage], "
-               "[compaction], [conflict], or a plugin's own section such as [engine.lsm], "
+               "[compaction], [conflict], [security], or a plugin's own section such as [engine.lsm], "
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     /* An empty unknown section is refused too, though inih never reports it. */
     tc_refused("[node]\n[Node]\n", "2: unknown section [Node]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict], or a plugin's own section such as [engine.lsm], "
+               "[storage], [compaction], [conflict], [security], or a plugin's own section such as [engine.lsm], "
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     tc_refused("[engine.LSM]\n", "1: unknown section [engine.LSM]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict], or a plugin's own section such as [engine.lsm], "
+               "[storage], [compaction], [conflict], [security], or a plugin's own section such as [engine.lsm], "
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     tc_refused("[storage]\nbloom_bits_per_key = 12\n",
                "2: [storage] bloom_bits_per_key moved to the plugin's own section: write it under "

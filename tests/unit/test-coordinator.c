@@ -93,6 +93,21 @@ static const char *view_transition(void *arg)
     return test_move;
 }
 
+static int pending_node = -1;       /* the view's pending replica of every token (-1: none) */
+
+static size_t view_pending(void *arg, dk_token t, dk_coord_pending *out)
+{
+    (void)arg;
+    (void)t;
+    if (pending_node < 0)
+        return 0;
+    tnode *n = &nodes[pending_node];
+    snprintf(out[0].id, sizeof(out[0].id), "%s", n->id);
+    snprintf(out[0].addr, sizeof(out[0].addr), "%s", n->addr);
+    out[0].alive = n->alive;
+    return 1;
+}
+
 static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     tnode *n = arg;
@@ -120,7 +135,8 @@ static int coord_start(tnode *n)
     char err[256];
     dk_coord_conf cc = {
         .loop = &loop, .node = &n->node, .rpc = n->rpc,
-        .view = {.arg = NULL, .ring = view_ring, .peer = view_peer, .transition = view_transition},
+        .view = {.arg = NULL, .ring = view_ring, .peer = view_peer, .transition = view_transition,
+                 .pending = view_pending},
         .hint_engine = n->node.hint_engine, .hint_ops = n->node.engine_ops,
         .hint_replay_interval_ms = 50,
     };
@@ -983,7 +999,62 @@ static void test_scan_black_hole(void)
     cluster_stop();
 }
 
+/* The handoff check (coordinator.h, dk_coord_handoff_state): a copy for a
+ * pending replica that never answers keeps the epoch unsettled until it
+ * failed and became a hint, the hint shows until it is replayed, and then
+ * everything reads settled. */
+static void test_handoff_state(void)
+{
+    CU_ASSERT_FATAL(cluster_start(4, 300, 0) == 0);
+    const char *t[] = {"n3"};
+    uint64_t e0, e1;
+    int settled;
+    uint32_t hinted;
+    dk_coord_handoff_state(nodes[0].coord, t, 1, &e0, &settled, &hinted);
+    CU_ASSERT(settled && hinted == 0);
+    dk_coord_handoff_state(nodes[0].coord, t, 1, &e1, &settled, &hinted);
+    CU_ASSERT(e1 > e0 && settled && hinted == 0);      /* nothing in flight: epochs move on */
+
+    char key[32];
+    int l[3];
+    key_without(3, key, sizeof(key), l);
+    pending_node = 3;
+    nodes[3].blackhole = 1;
+    got g;
+    put(l[0], key, "pend", DK_CL_QUORUM, 0, &g);        /* answered by the replicas, n3 not counted */
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    dk_coord *c = nodes[l[0]].coord;
+    dk_coord_handoff_state(c, t, 1, &e0, &settled, &hinted);
+    CU_ASSERT_FALSE(settled);
+    dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
+    CU_ASSERT_FALSE(settled);
+    CU_ASSERT_EQUAL(e1, e0);                            /* no new epoch while the old one has a copy */
+    /* request_timeout: the copy fails and is kept as a hint for n3. */
+    for (int i = 0; i < 100 && !settled; i++) {
+        SPIN(0, 20);
+        dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
+    }
+    CU_ASSERT(settled && e1 > e0 && hinted == 1);
+    CU_ASSERT_EQUAL(hint_count(l[0]), 1);
+    const char *other[] = {nodes[l[1]].id};
+    dk_coord_handoff_state(c, other, 1, &e1, &settled, &hinted);
+    CU_ASSERT_EQUAL(hinted, 0);                         /* hints are per target */
+    /* n3 answers again: the hint is replayed, and nothing is on its way. */
+    pending_node = -1;
+    nodes[3].blackhole = 0;
+    hinted = 1;
+    for (int i = 0; i < 200 && hinted; i++) {
+        SPIN(0, 20);
+        dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
+    }
+    CU_ASSERT(settled && hinted == 0);
+    CU_ASSERT(local_is(3, key, "pend"));
+    cluster_stop();
+}
+
 static CU_TestInfo coord_tests[] = {
+    {"handoff check: pending copies in flight, hints until replayed", test_handoff_state},
     {"range streaming: refused until the move is known, paced, resumable", test_streaming},
     {"quorum write, read from every coordinator, delete", test_quorum_write_read},
     {"a non-replica forwards the write (5 nodes, N=3)", test_forwarding},

@@ -23,10 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include "gossip/gossip_msg.h"
 #include "gossip/membership.h"
 #include "util/coding.h"
-#include "util/crc32c.h"
 
 #define TM_MAX 8
 #define TM_IV 100
@@ -84,6 +85,16 @@ typedef struct tm_opts {
     uint32_t actor_inc;
 } tm_opts;
 
+/* A test key named by a string (NULL: the suite's default key). */
+static void tm_key(const char *secret, uint8_t key[DK_GOSSIP_KEY_LEN])
+{
+    memset(key, 0, DK_GOSSIP_KEY_LEN);
+    secret = secret ? secret : "test-key";
+    memcpy(key, secret, strlen(secret) < DK_GOSSIP_KEY_LEN ? strlen(secret) : DK_GOSSIP_KEY_LEN);
+}
+
+static uint64_t tm_msg_seq = 1;
+
 static int tm_start(int i, const char *id, const tm_opts *o)
 {
     tnode *t = &tm[i];
@@ -91,7 +102,6 @@ static int tm_start(int i, const char *id, const tm_opts *o)
     snprintf(t->id, sizeof t->id, "%s", id);
     dk_membership_conf c = {
         .cluster_name = o->cluster ? o->cluster : "test",
-        .secret = o->secret,
         .seeds = o->seeds,
         .n_seeds = o->n_seeds,
         .interval_ms = o->default_interval ? 0 : o->interval ? o->interval : TM_IV,
@@ -100,6 +110,7 @@ static int tm_start(int i, const char *id, const tm_opts *o)
         .on_change = tm_on_change,
         .arg = t,
     };
+    tm_key(o->secret, c.key);
     snprintf(c.self.id, sizeof c.self.id, "%s", id);
     snprintf(c.self.gossip_addr, sizeof c.self.gossip_addr, "%s", o->addr ? o->addr : "127.0.0.1:0");
     snprintf(c.self.rpc_addr, sizeof c.self.rpc_addr, "127.0.0.1:7%03d", i);
@@ -260,7 +271,9 @@ static size_t tm_encode(uint8_t *buf, size_t cap, const char *secret, int nupd)
         dk_member m = tm_member(id, (dk_member_state)(i % 6), 1000000u + (uint64_t)i);
         CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), 0);
     }
-    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, secret, &len), 0);
+    uint8_t key[DK_GOSSIP_KEY_LEN];
+    tm_key(secret, key);
+    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, key, (uint64_t)time(NULL) * 1000, ++tm_msg_seq, &len), 0);
     return len;
 }
 
@@ -269,9 +282,14 @@ static void test_codec_roundtrip(void)
     uint8_t buf[DK_GOSSIP_UDP_MAX];
     for (int mac = 0; mac < 2; mac++) {
         const char *secret = mac ? "s3cret" : NULL;
+        uint8_t key[DK_GOSSIP_KEY_LEN], other[DK_GOSSIP_KEY_LEN];
+        tm_key(secret, key);
+        tm_key("other", other);
         size_t len = tm_encode(buf, sizeof buf, secret, 6);
         dk_gossip_msg msg;
-        CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, secret, &msg), 0);
+        CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, key, &msg), 0);
+        CU_ASSERT_EQUAL(msg.msg_seq, tm_msg_seq);
+        CU_ASSERT(msg.sent_ms >= (uint64_t)time(NULL) * 1000 - 2000);
         CU_ASSERT_EQUAL(msg.type, DK_GOSSIP_PING_REQ);
         CU_ASSERT_EQUAL(msg.seq, 77);
         CU_ASSERT_STRING_EQUAL(msg.cluster, "test");
@@ -292,34 +310,41 @@ static void test_codec_roundtrip(void)
             k++;
         }
         CU_ASSERT_EQUAL(k, 6);
-        /* the secret must match on both sides */
-        CU_ASSERT_EQUAL(dk__gossip_decode(buf, len, mac ? "other" : "x", &msg), -EACCES);
-        if (mac)
-            CU_ASSERT_EQUAL(dk__gossip_decode(buf, len, NULL, &msg), -EACCES);
+        /* the key must match on both sides */
+        CU_ASSERT_EQUAL(dk__gossip_decode(buf, len, other, &msg), -EACCES);
     }
+}
+
+/* Replace the MAC of buf[0..len) by a valid one under key. */
+static void tm_reseal(uint8_t *buf, size_t len, const uint8_t *key)
+{
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), key, DK_GOSSIP_KEY_LEN, buf, len - DK_GOSSIP_MAC_LEN, buf + len - DK_GOSSIP_MAC_LEN, &n);
 }
 
 static void test_codec_rejects(void)
 {
     uint8_t buf[DK_GOSSIP_UDP_MAX], bad[DK_GOSSIP_UDP_MAX];
+    uint8_t key[DK_GOSSIP_KEY_LEN];
+    tm_key(NULL, key);
     size_t len = tm_encode(buf, sizeof buf, NULL, 3);
     dk_gossip_msg msg;
     /* every truncation and every single bit flip is refused */
     for (size_t n = 0; n < len; n++)
-        CU_ASSERT_NOT_EQUAL(dk__gossip_decode(buf, n, NULL, &msg), 0);
+        CU_ASSERT_NOT_EQUAL(dk__gossip_decode(buf, n, key, &msg), 0);
     for (size_t i = 0; i < len * 8; i++) {
         memcpy(bad, buf, len);
         bad[i / 8] ^= (uint8_t)(1u << (i % 8));
-        CU_ASSERT_NOT_EQUAL(dk__gossip_decode(bad, len, NULL, &msg), 0);
+        CU_ASSERT_NOT_EQUAL(dk__gossip_decode(bad, len, key, &msg), 0);
     }
-    /* a count larger than the updates present, with a valid CRC */
+    /* a count larger than the updates present, sealed with the key (a
+     * member's bug): authentic, and still refused */
     memcpy(bad, buf, len);
-    size_t count_pos = 12 + 5 + 3 + 3 + 12;     /* after the four strings */
+    size_t count_pos = DK_GOSSIP_HEADER_LEN + 5 + 3 + 3 + 12;     /* after the four strings */
     CU_ASSERT_EQUAL(dk_get_u16(bad + count_pos), 3);
     dk_put_u16(bad + count_pos, 4);
-    /* recompute the CRC the way a hostile sender would */
-    dk_put_u32(bad + len - 4, dk_crc32c_mask(dk_crc32c(bad, len - 4)));
-    CU_ASSERT_EQUAL(dk__gossip_decode(bad, len, NULL, &msg), DK_ECORRUPT);
+    tm_reseal(bad, len, key);
+    CU_ASSERT_EQUAL(dk__gossip_decode(bad, len, key, &msg), DK_ECORRUPT);
     /* fields out of bounds are refused by the encoder */
     dk_gossip_enc e;
     CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "Bad Id", NULL, NULL), -EINVAL);
@@ -335,17 +360,18 @@ static void test_codec_rejects(void)
     while (dk__gossip_enc_add(&e, &m) == 0)
         added++;
     CU_ASSERT(added > 3 && added < 40);
-    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, NULL, &len), 0);
+    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, key, 1, 1, &len), 0);
     CU_ASSERT(len <= sizeof buf);
-    CU_ASSERT_EQUAL(dk__gossip_decode(buf, len, NULL, &msg), 0);
+    CU_ASSERT_EQUAL(dk__gossip_decode(buf, len, key, &msg), 0);
     CU_ASSERT_EQUAL(msg.n_updates, (uint32_t)added);
 }
 
-/* Ring status and actor incarnation ride in every update (EXT); a
- * message of the older layout, without them, still decodes. */
+/* Ring status and actor incarnation ride in every update; an authentic
+ * message with an out-of-range field or an unknown flag is refused. */
 static void test_codec_status(void)
 {
-    uint8_t buf[DK_GOSSIP_UDP_MAX], old[DK_GOSSIP_UDP_MAX];
+    uint8_t buf[DK_GOSSIP_UDP_MAX], old[DK_GOSSIP_UDP_MAX], key[DK_GOSSIP_KEY_LEN];
+    tm_key(NULL, key);
     dk_gossip_enc e;
     size_t len = 0;
     CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 5, "test", "n1", NULL, NULL), 0);
@@ -360,10 +386,9 @@ static void test_codec_status(void)
     m.status = DK_STATUS_REPLACING;
     m.actor_inc = 2;
     CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), 0);
-    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, NULL, &len), 0);
+    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, key, 1, 1, &len), 0);
     dk_gossip_msg msg;
-    CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, NULL, &msg), 0);
-    CU_ASSERT(msg.has_ext);
+    CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, key, &msg), 0);
     const uint8_t *p = msg.updates;
     dk_member u;
     CU_ASSERT_EQUAL_FATAL(dk__gossip_update_next(&msg, &p, &u), 0);
@@ -375,39 +400,20 @@ static void test_codec_status(void)
     CU_ASSERT_EQUAL(u.status, DK_STATUS_REPLACING);
     CU_ASSERT_EQUAL(u.actor_inc, 2);
     CU_ASSERT_EQUAL(dk__gossip_update_next(&msg, &p, &u), DK_EEOF);
-    /* an out-of-range status with a valid CRC is refused */
+    /* an out-of-range status with a valid MAC is refused */
     memcpy(old, buf, len);
-    old[len - 4 - 3] = DK_STATUS_MAX + 1;    /* the last update: status, actor 2, epoch 0 */
-    dk_put_u32(old + len - 4, dk_crc32c_mask(dk_crc32c(old, len - 4)));
-    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, NULL, &msg), DK_ECORRUPT);
-
-    /* the older layout: one update without the three trailing fields */
-    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 5, "test", "n1", NULL, NULL), 0);
-    m = tm_member("legacy", DK_MEMBER_REMOVED, 4);
-    m.actor_inc = 1;
-    CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), 0);
-    CU_ASSERT_EQUAL(dk__gossip_enc_finish(&e, NULL, &len), 0);
-    size_t olen = len - 4 - 3;
-    memcpy(old, buf, olen);
-    old[6] &= (uint8_t)~DK_GOSSIP_FLAG_EXT;
-    dk_put_u32(old + olen, dk_crc32c_mask(dk_crc32c(old, olen)));
-    olen += 4;
-    CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(old, olen, NULL, &msg), 0);
-    CU_ASSERT_FALSE(msg.has_ext);
-    p = msg.updates;
-    CU_ASSERT_EQUAL_FATAL(dk__gossip_update_next(&msg, &p, &u), 0);
-    CU_ASSERT_STRING_EQUAL(u.id, "legacy");
-    CU_ASSERT_EQUAL(u.status, DK_STATUS_REMOVED);
-    CU_ASSERT_EQUAL(u.actor_inc, 0);
-    /* the same bytes claiming EXT are short by the three fields */
-    old[6] |= DK_GOSSIP_FLAG_EXT;
-    dk_put_u32(old + olen - 4, dk_crc32c_mask(dk_crc32c(old, olen - 4)));
-    CU_ASSERT_EQUAL(dk__gossip_decode(old, olen, NULL, &msg), DK_ECORRUPT);
+    old[len - DK_GOSSIP_MAC_LEN - 3] = DK_STATUS_MAX + 1;    /* the last update: status, actor 2, epoch 0 */
+    tm_reseal(old, len, key);
+    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, key, &msg), DK_ECORRUPT);
     /* an unknown flag bit is refused */
     memcpy(old, buf, len);
     old[6] |= 0x04;
-    dk_put_u32(old + len - 4, dk_crc32c_mask(dk_crc32c(old, len - 4)));
-    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, NULL, &msg), DK_ECORRUPT);
+    tm_reseal(old, len, key);
+    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, key, &msg), DK_ECORRUPT);
+    /* version 1 is refused before its MAC is even looked at */
+    memcpy(old, buf, len);
+    old[4] = 1;
+    CU_ASSERT_EQUAL(dk__gossip_decode(old, len, key, &msg), DK_ECORRUPT);
 
     dk_member_status st;
     for (int i = DK_STATUS_JOINING; i <= DK_STATUS_MAX; i++) {
@@ -578,6 +584,7 @@ static void test_foreign_cluster(void)
     dk_membership_stats_get(tm[0].m, &st);
     CU_ASSERT(st.wrong_cluster >= 2);   /* its push-pull and its probes */
     CU_ASSERT(st.bad_datagrams >= 2);   /* the unauthenticated ones */
+    CU_ASSERT(st.rejected[DK_GOSSIP_REJ_MAC] >= 2);
     dk_member r;
     for (int o = 0; o < 2; o++) {
         CU_ASSERT_FALSE(tm_rec(o, "x0", &r));
@@ -646,8 +653,8 @@ static void test_garbage(void)
     size_t vlen = tm_encode(valid, sizeof valid, NULL, 2);
     tm_udp_send(tm[0].addr, junk, sizeof junk);                 /* random bytes */
     tm_udp_send(tm[0].addr, valid, vlen - 1);                   /* truncated */
-    valid[20] ^= 1;
-    tm_udp_send(tm[0].addr, valid, vlen);                       /* bad CRC */
+    valid[40] ^= 1;
+    tm_udp_send(tm[0].addr, valid, vlen);                       /* bad MAC */
     uint8_t hdr[4];
     dk_put_u32(hdr, 0xfffffff0u);
     tm_tcp_send(tm[0].addr, hdr, sizeof hdr);                   /* absurd frame length */
@@ -661,7 +668,7 @@ static void test_garbage(void)
         CU_ASSERT_EQUAL(r.state, DK_MEMBER_NORMAL);
         CU_ASSERT_EQUAL(r.incarnation, before[i].incarnation);
     }
-    CU_ASSERT_FALSE(tm_rec(0, "m0", &before[0]));   /* nothing from the bad CRC message */
+    CU_ASSERT_FALSE(tm_rec(0, "m0", &before[0]));   /* nothing from the bad MAC message */
     tm_stop_all();
 }
 
@@ -884,7 +891,7 @@ static void test_loop_empty(void)
 
 static CU_TestInfo tm_codec[] = {
     {"roundtrip", test_codec_roundtrip},
-    {"ring status and the older layout", test_codec_status},
+    {"ring status, bad fields under a valid MAC", test_codec_status},
     {"rejects", test_codec_rejects},
     {"state names", test_state_names},
     CU_TEST_INFO_NULL,

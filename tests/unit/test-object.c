@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api/api_json.h"
 #include "node/object.h"
 #include "node/context.h"
 #include "node/host.h"
 #include "base/metrics.h"
+#include "util/base64.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "util/vv.h"
@@ -458,6 +460,9 @@ static void test_record_time(void)
 
 /* ---- context tokens ---------------------------------------------------- */
 
+static const uint8_t tkey[DK_CONTEXT_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const uint8_t tkey2[DK_CONTEXT_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11};
+
 static void test_token_roundtrip(void)
 {
     dk_vv v, d;
@@ -467,11 +472,11 @@ static void test_token_roundtrip(void)
     dk_vv_init(&d);
     for (int k = 0; k < 3; k++) {
         dk_buf_reset(&tok);
-        CU_ASSERT_EQUAL_FATAL(dk_context_encode(&v, &tok), 0);
+        CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
         CU_ASSERT_EQUAL(strlen((const char *)tok.data), tok.len);   /* NUL-terminated */
         CU_ASSERT_EQUAL(strspn((const char *)tok.data,
                                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), tok.len);
-        CU_ASSERT_EQUAL_FATAL(dk_context_decode((const char *)tok.data, tok.len, &d, err, sizeof(err)), 0);
+        CU_ASSERT_EQUAL_FATAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)), 0);
         CU_ASSERT_EQUAL_FATAL(d.n, v.n);
         for (uint32_t i = 0; i < v.n; i++) {
             CU_ASSERT_EQUAL(dk_actor_cmp(&d.e[i].actor, &v.e[i].actor), 0);
@@ -482,7 +487,7 @@ static void test_token_roundtrip(void)
         CU_ASSERT_EQUAL(dk_vv_set(&v, &a, 1000u * (uint64_t)(k + 1), 1700000000000 + k), 0);
     }
     /* surrounding blanks are ignored; an empty token is the empty context */
-    CU_ASSERT_EQUAL(dk_context_decode(" \t", 2, &d, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, " \t", 2, &d, NULL, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(d.n, 0);
     dk_vv_free(&v);
     dk_vv_free(&d);
@@ -498,17 +503,17 @@ static void test_token_garbage(void)
     dk_vv_init(&d);
     dk_actor a = act("n1", 1);
     CU_ASSERT_EQUAL(dk_vv_set(&v, &a, 42, 123456), 0);
-    CU_ASSERT_EQUAL_FATAL(dk_context_encode(&v, &tok), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
     /* every truncation and every single-character change is refused */
     unsigned refused = 0;
     for (size_t n = 1; n < tok.len; n++)
-        refused += dk_context_decode((const char *)tok.data, n, &d, err, sizeof(err)) != 0;
+        refused += dk_context_decode(tkey, (const char *)tok.data, n, &d, NULL, err, sizeof(err)) != 0;
     CU_ASSERT_EQUAL(refused, tok.len - 1);
     refused = 0;
     for (size_t i = 0; i < tok.len; i++) {
         char save = (char)tok.data[i];
         tok.data[i] = save == 'A' ? 'B' : 'A';
-        refused += dk_context_decode((const char *)tok.data, tok.len, &d, err, sizeof(err)) == DK_ECORRUPT;
+        refused += dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)) == DK_ECORRUPT;
         tok.data[i] = (uint8_t)save;
     }
     CU_ASSERT_EQUAL(refused, tok.len);
@@ -519,14 +524,14 @@ static void test_token_garbage(void)
                          "{\"n1\":1,\"n1#1\":2}", "{\"n1#0\":1}", "{\"n1\":1} x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        int rc = dk_context_decode(bad[i], strlen(bad[i]), &d, err, sizeof(err));
+        int rc = dk_context_decode(tkey, bad[i], strlen(bad[i]), &d, NULL, err, sizeof(err));
         CU_ASSERT_TRUE(rc == DK_ECORRUPT || rc == -EINVAL);
         CU_ASSERT_TRUE(strncmp(err, "context: ", 9) == 0);
     }
     char *huge = malloc(DK_CONTEXT_MAX + 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(huge);
     memset(huge, 'A', DK_CONTEXT_MAX + 1);
-    CU_ASSERT_EQUAL(dk_context_decode(huge, DK_CONTEXT_MAX + 1, &d, err, sizeof(err)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, huge, DK_CONTEXT_MAX + 1, &d, NULL, err, sizeof(err)), -EINVAL);
     free(huge);
     dk_vv_free(&v);
     dk_vv_free(&d);
@@ -540,7 +545,7 @@ static void test_json_forms(void)
     char err[160];
     dk_vv_init(&d);
     const char *in = " {\"n2#2\": 1, \"n1\": 3, \"n9\": 0} ";
-    CU_ASSERT_EQUAL_FATAL(dk_context_decode(in, strlen(in), &d, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_context_decode(tkey, in, strlen(in), &d, NULL, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL_FATAL(d.n, 2);   /* a zero counter is no entry */
     CU_ASSERT_STRING_EQUAL(d.e[0].actor.node, "n1");
     CU_ASSERT_EQUAL(d.e[0].counter, 3);
@@ -551,7 +556,7 @@ static void test_json_forms(void)
     /* what to_json prints, decode reads back */
     dk_vv back;
     dk_vv_init(&back);
-    CU_ASSERT_EQUAL(dk_context_decode((const char *)js.data, js.len, &back, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)js.data, js.len, &back, NULL, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(dk_vv_compare(&back, &d), DK_VV_EQUAL);
     dk_buf_reset(&js);
     dk_vv_free(&back);
@@ -559,6 +564,96 @@ static void test_json_forms(void)
     CU_ASSERT_STRING_EQUAL((const char *)js.data, "{}");
     dk_vv_free(&d);
     dk_buf_free(&js);
+}
+
+/* A token is bound to its key: another cluster's key, an old v1 token (a
+ * CRC, no MAC) and a re-MACed counter over the cap are all refused. */
+static void test_token_mac(void)
+{
+    dk_vv v, d;
+    dk_buf tok = DK_BUF_INIT, raw = DK_BUF_INIT;
+    char err[160];
+    int is_map = -1;
+    dk_vv_init(&v);
+    dk_vv_init(&d);
+    dk_actor a = act("n1", 1);
+    CU_ASSERT_EQUAL(dk_vv_set(&v, &a, 7, 123456), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, &is_map, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(is_map, 0);
+    CU_ASSERT_EQUAL(dk_vv_get(&d, &a), 7);
+    /* another key: the MAC does not verify */
+    CU_ASSERT_EQUAL(dk_context_decode(tkey2, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)),
+                    DK_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not issued by this cluster"));
+    CU_ASSERT_EQUAL(d.n, 0);
+    /* a version-1 token (version byte, vv, 4-byte CRC) */
+    uint8_t one = 1, crc[4] = {0};
+    CU_ASSERT_EQUAL(dk_buf_append(&raw, &one, 1), 0);
+    CU_ASSERT_EQUAL(dk_vv_encode(&v, &raw), 0);
+    CU_ASSERT_EQUAL(dk_buf_append(&raw, crc, 4), 0);
+    dk_buf_reset(&tok);
+    CU_ASSERT_EQUAL(dk_base64_encode(raw.data, raw.len, DK_B64_URL, &tok), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)),
+                    DK_ECORRUPT);
+    CU_ASSERT_STRING_EQUAL(err, "context from an older version; read the key again");
+    /* a validly MACed token whose counter is past DK_CONTEXT_COUNTER_MAX
+     * (protected mode: the key is public) is still refused */
+    CU_ASSERT_EQUAL(dk_vv_set(&v, &a, UINT64_MAX - 1, 1), 0);
+    dk_buf_reset(&tok);
+    CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_vv_set(&v, &a, DK_CONTEXT_COUNTER_MAX, 1), 0);
+    dk_buf_reset(&tok);
+    CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)), 0);
+    /* the JSON form: flagged, and capped the same way */
+    const char *ok = "{\"n1\":9007199254740991}", *big = "{\"n1\":9007199254740992}",
+               *huge = "{\"n1\":18446744073709551614}";
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, ok, strlen(ok), &d, &is_map, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(is_map, 1);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, big, strlen(big), &d, NULL, err, sizeof(err)), -EINVAL);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, huge, strlen(huge), &d, NULL, err, sizeof(err)), -EINVAL);
+    dk_vv_free(&v);
+    dk_vv_free(&d);
+    dk_buf_free(&tok);
+    dk_buf_free(&raw);
+}
+
+/* Counters are unsigned 64-bit: above INT64_MAX they still print as the
+ * unsigned decimal (jansson's integers are signed), in the object's
+ * version map and in each sibling's dot; other numbers print as before. */
+static void test_json_unsigned(void)
+{
+    dk_object o;
+    dk_object_init(&o);
+    dk_actor a = act("n1", 1), b = act("n2", 3);
+    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &a, UINT64_MAX - 1, 5), 0);
+    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &b, (UINT64_C(1) << 63), 5), 0);
+    dk_sibling s1 = {.actor = a, .counter = UINT64_MAX - 1, .write_time_ms = 7, .value = {(const uint8_t *)"x", 1}};
+    dk_sibling s2 = {.actor = b, .counter = UINT64_C(1) << 63, .write_time_ms = 8, .value = {(const uint8_t *)"y", 1}};
+    CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s1), 0);
+    CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s2), 0);
+    json_t *j = json_object();
+    CU_ASSERT_EQUAL(dk_json_describe(j, &o, 1), 2);
+    json_object_set_new(j, "n", json_integer(-3));
+    dk_buf out = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk_json_dump(j, &out), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_buf_append(&out, "", 1), 0);
+    const char *txt = (const char *)out.data;
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n1\":18446744073709551614,\"n2#3\":9223372036854775808}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n1\":18446744073709551614},\"timestamp\":7"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n2#3\":9223372036854775808},\"timestamp\":8"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"n\":-3"));
+    CU_ASSERT_PTR_NULL(strstr(txt, ":-9"));
+    /* still valid JSON that jansson reads back (as a real: out of its range) */
+    json_error_t e;
+    json_t *back = json_loads(txt, JSON_DECODE_INT_AS_REAL, &e);
+    CU_ASSERT_PTR_NOT_NULL(back);
+    json_decref(back);
+    json_decref(j);
+    dk_buf_free(&out);
+    dk_object_free(&o);
 }
 
 static CU_TestInfo object_tests[] = {
@@ -578,6 +673,8 @@ static CU_TestInfo context_tests[] = {
     {"token round trip", test_token_roundtrip},
     {"garbage tokens refused", test_token_garbage},
     {"JSON version map", test_json_forms},
+    {"token MAC: other key, v1 token, counter cap", test_token_mac},
+    {"JSON: counters print unsigned", test_json_unsigned},
     CU_TEST_INFO_NULL,
 };
 

@@ -76,13 +76,15 @@ static void plug_close(plug *p)
     memset(p, 0, sizeof(*p));
 }
 
+static const uint8_t rkey[DK_CONTEXT_KEY_LEN] = {7};
+
 /* A client's context as it travels: the object's vv as a token, parsed. */
 static void ctx_of(const dk_object *o, dk_vv *ctx)
 {
     dk_buf tok = DK_BUF_INIT;
     char err[128];
-    CU_ASSERT_EQUAL_FATAL(dk_context_encode(&o->vv, &tok), 0);
-    CU_ASSERT_EQUAL_FATAL(dk_context_decode((const char *)tok.data, tok.len, ctx, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_context_encode(rkey, &o->vv, &tok), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_context_decode(rkey, (const char *)tok.data, tok.len, ctx, NULL, err, sizeof(err)), 0);
     dk_buf_free(&tok);
 }
 

@@ -160,6 +160,17 @@ typedef struct dk_engine_ops {
      * batch. An engine without it is written through write() from worker
      * threads. */
     int  (*write_async)(dk_engine *e, const dk_batch *batch, int sync, dk_write_cb cb, void *arg);
+
+    /* ---- ABI 1.3 ---- */
+
+    /* Optional. Write a copy of the engine's data into dir (which does
+     * not exist yet; the engine creates it) that open() with path = dir
+     * opens, while the engine keeps serving: at least every write that
+     * returned before the call, as a crash at some moment during the call
+     * would leave it (hard links where the files allow). Durable (files
+     * and directory synced) when it returns 0. For node snapshots; an
+     * engine without it makes the node refuse snapshots with a message. */
+    int  (*checkpoint)(dk_engine *e, const char *dir);
 } dk_engine_ops;
 
 #ifdef __cplusplus

@@ -39,9 +39,12 @@ extern "C" {
  *        dk_engine_ops grows the optional try_get and write_async methods
  *        (reads and group-committed writes from the event loop).
  *        1.0 and 1.1 plugins load and run unchanged.
+ *   1.3  dk_engine_ops grows the optional checkpoint method (node
+ *        snapshots). Older plugins load and run; their nodes refuse
+ *        snapshots with a message.
  */
 #define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 2  /* appended anything: bump */
+#define DK_ABI_MINOR 3  /* appended anything: bump */
 
 enum {
     DK_PLUGIN_ENGINE     = 1,   /* ops: dk_engine_ops     (engine.h) */

@@ -1,0 +1,175 @@
+/*
+ * handoff_wait.c - waiting for the writes still on their way to a move's
+ * receivers before the move ends (design in handoff_wait.h; the members'
+ * side is coord/handoff.c).
+ *
+ * One record per member asked: the epoch of its first answer and whether
+ * a later, settled answer without hints came. Questions go out at most
+ * one per member at a time, from the rebalance step (every 250 ms); an
+ * answer wakes nothing, the next step reads it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/handoff_wait.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "rpc/rpc_handoff.h"
+
+#define HW_PEERS_MAX 64u
+
+typedef struct hw_peer {
+    char id[DK_NODE_ID_MAX + 1];
+    uint64_t first;             /* epoch of the first answer */
+    int answered, done, asking;
+} hw_peer;
+
+struct dk__handoff_wait {
+    unsigned gen;               /* bumped by reset: late answers of an older wait are ignored */
+    uint64_t since;             /* uv_now() of the first call after a reset (0: none yet) */
+    int finished;
+    hw_peer peers[HW_PEERS_MAX];
+    size_t n;
+};
+
+typedef struct hw_call {
+    dk__handoff_wait *w;
+    unsigned gen;
+    char id[DK_NODE_ID_MAX + 1];
+} hw_call;
+
+dk__handoff_wait *dk__handoff_wait_new(void)
+{
+    return calloc(1, sizeof(dk__handoff_wait));
+}
+
+void dk__handoff_wait_free(dk__handoff_wait *w)
+{
+    free(w);
+}
+
+void dk__handoff_wait_reset(dk__handoff_wait *w)
+{
+    unsigned gen = w->gen + 1;
+    memset(w, 0, sizeof(*w));
+    w->gen = gen;
+}
+
+static hw_peer *hw_peer_get(dk__handoff_wait *w, const char *id)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (!strcmp(w->peers[i].id, id))
+            return &w->peers[i];
+    if (w->n == HW_PEERS_MAX)
+        return NULL;
+    hw_peer *p = &w->peers[w->n++];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    return p;
+}
+
+/* An answer (epoch, settled, hinted) from p. */
+static void hw_answer(hw_peer *p, uint64_t epoch, int settled, uint32_t hinted)
+{
+    if (!p->answered) {
+        p->answered = 1;
+        p->first = epoch;
+        return;
+    }
+    if (epoch > p->first && settled && hinted == 0)
+        p->done = 1;
+}
+
+static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    hw_call *q = arg;
+    dk__handoff_wait *w = q->w;
+    if (q->gen == w->gen) {
+        hw_peer *p = hw_peer_get(w, q->id);
+        if (p) {
+            p->asking = 0;
+            dk_msg_handoff_state st;
+            if (status == 0 && h->type == DK_MSG_HANDOFF_STATE && dk_msg_handoff_state_decode(body, &st) == 0)
+                hw_answer(p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted);
+            else if (status == 0 && h->type == DK_MSG_ERROR)
+                p->done = 1;    /* a member without the check (older version): not waited for */
+        }
+    }
+    free(q);
+}
+
+static void hw_ask(dk__handoff_wait *w, dk_cluster *c, hw_peer *p, const dk_member *m, const char *const *targets,
+                   size_t n)
+{
+    dk_msg_handoff_query qm;
+    memset(&qm, 0, sizeof(qm));
+    qm.n_targets = (uint32_t)(n < DK_HANDOFF_TARGETS_MAX ? n : DK_HANDOFF_TARGETS_MAX);
+    for (uint32_t i = 0; i < qm.n_targets; i++)
+        snprintf(qm.targets[i], sizeof(qm.targets[i]), "%s", targets[i]);
+    dk_buf b = DK_BUF_INIT;
+    hw_call *q = calloc(1, sizeof(*q));
+    if (q && dk_msg_handoff_query_encode(&b, &qm) == 0) {
+        q->w = w;
+        q->gen = w->gen;
+        snprintf(q->id, sizeof(q->id), "%s", m->id);
+        if (dk_rpc_call(c->rpc, m->id, m->rpc_addr, DK_MSG_HANDOFF_QUERY, b.data, b.len,
+                        (uint64_t)c->cfg->cluster.request_timeout, hw_answered, q) == 0) {
+            p->asking = 1;
+            q = NULL;
+        }
+    }
+    free(q);
+    dk_buf_free(&b);
+}
+
+int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, const char *const *targets,
+                          size_t n)
+{
+    if (w->finished)
+        return 1;
+    uint64_t now = uv_now(c->loop);
+    if (!w->since)
+        w->since = now ? now : 1;
+    int all = 1;
+    char late[256] = "";
+    for (size_t i = 0; i < c->n_table; i++) {
+        const dk_member *m = &c->table[i];
+        if (m->status == DK_STATUS_LEFT || m->status == DK_STATUS_REMOVED)
+            continue;
+        if (i > 0 && (m->state != DK_MEMBER_NORMAL || !m->rpc_addr[0]))
+            continue;       /* down: its hints wait for the receivers anyway */
+        hw_peer *p = hw_peer_get(w, m->id);
+        if (p && !p->done && i == 0) {
+            /* this node itself (c->table[0]): asked directly */
+            uint64_t epoch;
+            int settled;
+            uint32_t hinted;
+            dk_coord_handoff_state(c->coord, targets, n, &epoch, &settled, &hinted);
+            hw_answer(p, epoch, settled, hinted);
+        }
+        if (!p || p->done)
+            continue;
+        all = 0;
+        size_t l = strlen(late);
+        if (l + strlen(m->id) + 3 < sizeof(late))
+            snprintf(late + l, sizeof(late) - l, "%s%s", l ? ", " : "", m->id);
+        if (i > 0 && !p->asking && !c->stopping)
+            hw_ask(w, c, p, m, targets, n);
+    }
+    if (all) {
+        w->finished = 1;
+        if (now - w->since >= 1000)
+            dk_log(DK_LOG_INFO, "rebalance: move %s: every member has handed off its writes for the receivers "
+                   "(waited %llu ms)", sig, (unsigned long long)(now - w->since));
+        return 1;
+    }
+    if (now - w->since >= HANDOFF_WAIT_MS) {
+        w->finished = 1;
+        dk_log(DK_LOG_WARN, "rebalance: move %s: writes for its receivers may still be on their way from %s "
+               "(copies in flight or hints not replayed after %u s); ending the move anyway", sig, late,
+               HANDOFF_WAIT_MS / 1000);
+        dk_metrics_add("handoff_waits_timed_out_total", 1);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * handoff.c - the coordinator's side of the handoff check (rpc_handoff.h):
+ * it counts the copies it sends to pending replicas until each has
+ * settled, and answers whether writes for given nodes are still on their
+ * way (coordinator.h, dk_coord_handoff_state).
+ *
+ * A copy for a pending replica settles when the replica acknowledged it,
+ * when it was kept as a durable hint after the send failed, or when it
+ * was given up (logged by coord_write.c). Under load copies are always in
+ * flight, so "none in flight" may never be seen; what a move's driver
+ * needs is narrower: every copy started before it asked has settled.
+ * Copies are counted in two buckets by epoch parity. A question closes
+ * the current epoch (the next one starts) when the bucket of the epoch
+ * before is empty, which is the only time that bucket is reused; the
+ * answer says whether every copy of an epoch below the current one has
+ * settled. The driver remembers the epoch of its first answer and waits
+ * for a later epoch answered as settled: every copy started before its
+ * first question is then acknowledged or a hint, and the hints it asks
+ * about are the ones still to replay. Two counters, no list of copies.
+ *
+ * Everything here runs on the loop thread.
+ */
+#include <string.h>
+
+#include "coord/coord_int.h"
+#include "base/log.h"
+#include "rpc/rpc_handoff.h"
+
+uint64_t dk__handoff_begin(dk_coord *c)
+{
+    c->handoff_inflight[c->handoff_epoch & 1]++;
+    return c->handoff_epoch;
+}
+
+void dk__handoff_end(dk_coord *c, uint64_t epoch)
+{
+    unsigned *n = &c->handoff_inflight[epoch & 1];
+    if (*n)
+        (*n)--;
+}
+
+void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
+                            uint32_t *hinted)
+{
+    if (c->handoff_inflight[(c->handoff_epoch + 1) & 1] == 0)
+        c->handoff_epoch++;     /* the bucket of the epoch before is free: close this one */
+    *epoch = c->handoff_epoch;
+    *settled = c->handoff_inflight[(c->handoff_epoch + 1) & 1] == 0;
+    *hinted = 0;
+    for (size_t i = 0; i < n; i++)
+        *hinted += c->hints && dk_hints_holds(c->hints, targets[i]);
+}
+
+void dk__handoff_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
+{
+    dk_msg_handoff_query m;
+    dk_buf b = DK_BUF_INIT;
+    if (dk_msg_handoff_query_decode(body, &m) != 0) {
+        dk_log(DK_LOG_WARN, "coordinator: malformed HANDOFF_QUERY");
+        dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
+        return;
+    }
+    const char *t[DK_HANDOFF_TARGETS_MAX];
+    for (uint32_t i = 0; i < m.n_targets; i++)
+        t[i] = m.targets[i];
+    uint64_t epoch;
+    int settled;
+    uint32_t hinted;
+    dk_coord_handoff_state(c, t, m.n_targets, &epoch, &settled, &hinted);
+    dk_msg_handoff_state st = {.epoch = epoch, .flags = settled ? DK_HANDOFF_SETTLED : 0, .hinted = hinted};
+    if (dk_msg_handoff_state_encode(&b, &st) == 0)
+        dk_rpc_reply(q, DK_MSG_HANDOFF_STATE, b.data, b.len);
+    else
+        dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
+    dk_buf_free(&b);
+}
