@@ -94,6 +94,7 @@ typedef struct dk_http_limits {
     _Atomic uint64_t evicted;   /* slow readers closed at the ceiling */
     _Atomic uint64_t inflight;  /* requests the handlers hold (live connections) */
     _Atomic uint64_t avg_answer; /* moving average of answer sizes (bytes) */
+    _Atomic uint64_t waiting;   /* connections owing nothing that wait for room */
 } dk_http_limits;
 
 /* Server configuration. Zero fields take the defaults in brackets. */

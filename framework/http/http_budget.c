@@ -38,7 +38,15 @@ static uint64_t http_room(const dk_http_limits *l)
     return l->max_output_total - l->max_output_total / 8;
 }
 
-/* Count delta bytes of output for c (and the node), and publish the gauge. */
+/* Connections that owe answers stop taking requests at this level. */
+static uint64_t http_hold_level(const dk_http_limits *l)
+{
+    return l->max_output_total - l->max_output_total / 4;
+}
+
+/* Count delta bytes of output for c (and the node), and publish the
+ * gauge. From the hold level on, this loop's wake timer runs: it closes
+ * this loop's slowest readers when a connection of any loop waits. */
 void dk__http_output_add(http_conn *c, int64_t delta)
 {
     if (!delta)
@@ -48,7 +56,7 @@ void dk__http_output_add(http_conn *c, int64_t delta)
     dk__http_count(&l->output, delta);
     uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
     dk_metrics_set_gauge("http_output_queued_bytes", total);
-    if (delta > 0 && total >= http_room(l) && !c->s->stopping && !uv_is_active((uv_handle_t *)&c->s->wake))
+    if (delta > 0 && total >= http_hold_level(l) && !c->s->stopping && !uv_is_active((uv_handle_t *)&c->s->wake))
         uv_timer_start(&c->s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
 }
 
@@ -70,7 +78,7 @@ int dk__http_output_ok(const http_conn *c)
         return total + http_expected(l) < http_room(l);
     if (c->out >= l->max_conn_output)
         return 0;
-    return total < l->max_output_total - l->max_output_total / 4;
+    return total < http_hold_level(l);
 }
 
 void dk__http_unhold(http_conn *c)
@@ -79,17 +87,26 @@ void dk__http_unhold(http_conn *c)
         c->held = 0;
         c->s->n_held--;
     }
+    if (c->held_fresh) {
+        c->held_fresh = 0;
+        dk__http_count(&c->s->lim->waiting, -1);
+    }
 }
 
 /* c stopped for output: if the node's budget (not only its own bytes)
- * holds it, the wake timer will look at it again. */
+ * holds it, the wake timer will look at it again; if it owes nothing,
+ * every loop learns that someone waits for room. */
 void dk__http_hold(http_conn *c)
 {
     dk_http_server *s = c->s;
+    if (!c->out && !c->held_fresh) {
+        c->held_fresh = 1;
+        dk__http_count(&s->lim->waiting, 1);
+    }
     if (c->held || c->out >= s->lim->max_conn_output)
         return;
     c->held = 1;
-    if (s->n_held++ == 0 && !s->stopping)
+    if (s->n_held++ == 0 && !s->stopping && !uv_is_active((uv_handle_t *)&s->wake))
         uv_timer_start(&s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
 }
 
@@ -101,7 +118,7 @@ static void http_evict(dk_http_server *s, uint64_t need)
 {
     dk_http_limits *l = s->lim;
     uint64_t now = uv_now(s->loop);
-    for (int n = 0; n < HTTP_EVICT_MAX; n++) {
+    for (int n = 0; n < HTTP_EVICT_MAX && now > HTTP_STUCK_MS; n++) {
         if (atomic_load_explicit(&l->output, memory_order_relaxed) + need < http_room(l))
             break;
         http_conn *worst = NULL;
@@ -138,17 +155,18 @@ static void http_evict(dk_http_server *s, uint64_t need)
     }
 }
 
-/* Loop thread, every HTTP_WAKE_MS while connections are held or the node
- * is at its output ceiling: close the slowest readers at the ceiling,
- * resume those the node's budget lets go. */
+/* Loop thread, every HTTP_WAKE_MS while connections are held or the
+ * node's output is over the hold level: close the slowest readers when a
+ * connection owing nothing (on any loop) waits for room, resume those the
+ * node's budget lets go. */
 void dk__http_wake_cb(uv_timer_t *t)
 {
     dk_http_server *s = t->data;
+    dk_http_limits *l = s->lim;
     http_conn *c, *next;
     uint64_t need = 0;
-    for (c = s->conns; c && !need; c = c->next)
-        if (c->held && !c->out)
-            need = http_expected(s->lim) + atomic_load_explicit(&s->lim->avg_answer, memory_order_relaxed);
+    if (atomic_load_explicit(&l->waiting, memory_order_relaxed))
+        need = http_expected(l) + atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
     http_evict(s, need);
     for (c = s->conns; c && s->n_held; c = next) {
         next = c->next;
@@ -157,7 +175,7 @@ void dk__http_wake_cb(uv_timer_t *t)
             dk__http_conn_resume(c);
         }
     }
-    if (!s->n_held && atomic_load_explicit(&s->lim->output, memory_order_relaxed) < http_room(s->lim))
+    if (!s->n_held && atomic_load_explicit(&l->output, memory_order_relaxed) < http_hold_level(l))
         uv_timer_stop(&s->wake);
 }
 

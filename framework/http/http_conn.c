@@ -400,6 +400,7 @@ static void conn_dispatch(http_conn *c)
     x->no_body = r->pub.method == HTTP_HEAD;
     c->n_handler++;
     dk__http_count(&s->lim->inflight, 1);
+    dk__http_unhold(c);             /* it takes a request: it waits no more */
     c->want_continue = 0;
     c->timer_mode = T_NONE;        /* the next request gets its own deadline */
     if (!x->keep_alive || s->stopping)

@@ -57,6 +57,7 @@ struct http_conn {
     int timer_mode;
     unsigned tls_dead : 1, reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
     unsigned held : 1;              /* waits for the node's output budget (s->n_held) */
+    unsigned held_fresh : 1;        /* ... owing nothing (counted in lim->waiting) */
 };
 
 struct dk_http_server {
