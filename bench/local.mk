@@ -3,9 +3,16 @@
 # dk_bench is built by `make` but is not installed.
 noinst_PROGRAMS += bench/engine/dk_bench
 bench_engine_dk_bench_SOURCES = bench/engine/dk_bench.c bench/engine/bench.h bench/engine/options.c \
+	bench/engine/run.h bench/engine/workload.c bench/engine/report.c \
 	bench/engine/hist.c bench/engine/hist.h \
 	bench/engine/sysstat.c bench/engine/sysstat.h
-bench_engine_dk_bench_LDADD = framework/libdynkv.la
+bench_engine_dk_bench_LDADD = framework/libdynkv.la -lm
+
+# The sweep over policies x engines x workloads (bench/sweep/dk_sweep.py):
+# its quick mode, and a check of the shape of its outputs, in the suite.
+TESTS += bench/sweep/check-sweep.sh
+dist_noinst_SCRIPTS += bench/sweep/check-sweep.sh bench/sweep/dk_sweep.py
+EXTRA_DIST += bench/sweep/example.ini
 
 # Well under a second with the memory engine, so the tool cannot rot unnoticed.
 TESTS += bench/smoke.sh

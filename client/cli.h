@@ -5,7 +5,8 @@
  * (cli_output.c), and the verbs: data (cli_data.c: get, put, delete,
  * scan), cluster and admin (cli_cluster.c: cluster status, decommission,
  * removenode, cleanup, streams, repair), operator views (cli_ops.c:
- * status, ring, getendpoints, info). dynkv.c parses the options and picks
+ * status, ring, getendpoints, info), snapshots (cli_snapshot.c:
+ * snapshot, listsnapshots, clearsnapshot). dynkv.c parses the options and picks
  * the verb.
  *
  * Everything here runs on the one thread of the CLI and blocks.
@@ -100,4 +101,5 @@ int cmd_admin(cli *c, const char *verb, const char *id);
 int cmd_repair(cli *c, int argc, char **argv);
 /* The operator verbs; *handled = 0 when argv[0] is none of them. */
 int cli_ops_dispatch(cli *c, int argc, char **argv, int *handled);
+int cli_snapshot_dispatch(cli *c, int argc, char **argv, int *handled);
 #endif

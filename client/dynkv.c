@@ -75,6 +75,10 @@ void cli_usage(FILE *to)
           "  info                        this node: version, uptime, data size, memtable, cache\n"
           "                              hit rate, hints backlog, readiness; exit 8 when the\n"
           "                              node is not ready\n"
+          "  snapshot [NAME]             a point-in-time copy of this node's data under\n"
+          "                              data_dir/snapshots/NAME (default name: UTC time)\n"
+          "  listsnapshots               this node's snapshots: name, time, size, path\n"
+          "  clearsnapshot NAME          delete one\n"
           "\n"
           "options:\n"
           "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080);\n"
@@ -109,7 +113,7 @@ void cli_usage(FILE *to)
 
 static const char *const cli_verbs[] = {
     "get", "put", "delete", "scan", "cluster", "decommission", "removenode", "cleanup", "streams",
-    "repair", "status", "ring", "getendpoints", "info", NULL,
+    "repair", "status", "ring", "getendpoints", "info", "snapshot", "listsnapshots", "clearsnapshot", NULL,
 };
 
 /* Bad usage of cmd: name the verb that was not known, or say how the known
@@ -147,6 +151,9 @@ static int cli_dispatch(cli *c, int argc, char **argv)
     if (strcmp(cmd, "repair") == 0)
         return cmd_repair(c, argc, argv);
     int handled, ex = cli_ops_dispatch(c, argc, argv, &handled);
+    if (handled)
+        return ex;
+    ex = cli_snapshot_dispatch(c, argc, argv, &handled);
     if (handled)
         return ex;
     return cli_bad_command(cmd);

@@ -628,6 +628,8 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    if (!auth && cfg.security.metrics_need_token)
+        dk_log(DK_LOG_WARN, "[security] metrics_need_token has no effect without tokens_file: /metrics is open");
     if (auth)
         dk_log(DK_LOG_INFO, "clients need a bearer token: %zu client%s in %s%s", dk_auth_count(auth),
                dk_auth_count(auth) == 1 ? "" : "s", cfg.security.tokens_file,

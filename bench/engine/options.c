@@ -14,8 +14,10 @@
 
 const char *const dk__bench_names[DK_BK__COUNT] = {
     "fillseq", "fillrandom", "overwrite", "readrandom", "readmissing",
-    "readwhilewriting", "seekrandom", "deleterandom"
+    "readwhilewriting", "seekrandom", "deleterandom", "mixed", "timeseries"
 };
+
+const char *const dk__bench_dists[2] = {"uniform", "zipfian"};
 
 static void usage(FILE *f)
 {
@@ -28,6 +30,7 @@ static void usage(FILE *f)
         "  --use-existing 0|1    keep what DIR/engine holds (0: start empty)\n"
         "  --benchmarks LIST     comma-separated: fillseq fillrandom overwrite readrandom\n"
         "                        readmissing readwhilewriting seekrandom deleterandom\n"
+        "                        mixed timeseries\n"
         "                        (fillseq,fillrandom,overwrite,readrandom,readmissing,seekrandom)\n"
         "  --num N               keys written by fill/overwrite/delete (100000)\n"
         "  --reads N             operations of read benchmarks (default --num)\n"
@@ -44,7 +47,13 @@ static void usage(FILE *f)
         "                        and print a comparison table\n"
         "  --set S.K=V           a plugin option, as dynkvd --set takes it, e.g.\n"
         "                        --set engine.lsm.compaction_rate_limit=0 (repeatable)\n"
-        "  --seek-nexts N        next() calls after each seek (100)\n"
+        "  --seek-nexts N        next() calls after each seek or scan (100)\n"
+        "  --dist NAME           keys of random benchmarks: uniform or zipfian (uniform)\n"
+        "  --read-pct P          mixed, timeseries: percent of operations that are gets (50;\n"
+        "                        10 when the list has timeseries and no mixed)\n"
+        "  --scan-pct P          mixed: percent that are scans of --seek-nexts keys (0)\n"
+        "  --ttl-ms N            timeseries: each value expires N ms after its write (1000)\n"
+        "  --timeline-ms N       print thread 0's p99 per N ms interval (0: off)\n"
         "  --write-rate N        readwhilewriting writer ops/s (0: flat out)\n"
         "  --final-compact 0|1   compact everything before the summary line (1)\n"
         "  --seed N              random seed (301)\n"
@@ -96,12 +105,14 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
         {"bloom-bits", 1, 0, 'B'}, {"codec", 1, 0, 'C'}, {"seed", 1, 0, 'S'},
         {"compaction", 1, 0, 'p'}, {"use-existing", 1, 0, 'u'}, {"seek-nexts", 1, 0, 'N'},
         {"write-rate", 1, 0, 'w'}, {"final-compact", 1, 0, 'f'}, {"verbose", 0, 0, 'V'},
-        {"seeks", 1, 0, 'K'}, {"set", 1, 0, 'O'},
+        {"seeks", 1, 0, 'K'}, {"set", 1, 0, 'O'}, {"dist", 1, 0, 'D'}, {"read-pct", 1, 0, 'R'},
+        {"scan-pct", 1, 0, 'A'}, {"ttl-ms", 1, 0, 'T'}, {"timeline-ms", 1, 0, 'L'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     *o = (dk_bench_opts){.benchmarks = "fillseq,fillrandom,overwrite,readrandom,readmissing,seekrandom",
                       .codec = "none", .compaction = "leveled", .num = 100000,
                       .cache_size = 32u << 20, .seed = 301, .value_size = 100, .key_size = 100,
-                      .threads = 1, .bloom_bits = 10, .seek_nexts = 100, .final_compact = 1};
+                      .threads = 1, .bloom_bits = 10, .seek_nexts = 100, .final_compact = 1,
+                      .read_pct = 101, .ttl_ms = 1000};
     int c;
     uint64_t v = 0;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -123,6 +134,16 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
             o->sets[o->n_sets++] = optarg;
             continue;
         case 'p': o->compaction = optarg; continue;
+        case 'D':
+            if (!strcmp(optarg, "uniform"))
+                o->dist = DK_DIST_UNIFORM;
+            else if (!strcmp(optarg, "zipfian"))
+                o->dist = DK_DIST_ZIPFIAN;
+            else {
+                fprintf(stderr, "dk_bench: --dist %s: expected uniform or zipfian\n", optarg);
+                return -EINVAL;
+            }
+            continue;
         case 'V': o->verbose = 1; continue;
         case 'h': usage(stdout); exit(0);
         case '?': usage(stderr); return -EINVAL;
@@ -130,7 +151,7 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
         }
         if (parse_u64(name, optarg, &v))
             return -EINVAL;
-        if (v > UINT32_MAX && strchr("vktBN", c)) {
+        if ((v > UINT32_MAX && strchr("vktBN", c)) || (v > 100 && strchr("RA", c))) {
             fprintf(stderr, "dk_bench: --%s %s: too large\n", name, optarg);
             return -EINVAL;
         }
@@ -150,6 +171,10 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
         case 'w': o->write_rate = v; break;
         case 'f': o->final_compact = v != 0; break;
         case 'K': o->seeks = v; break;
+        case 'R': o->read_pct = (uint32_t)v; break;
+        case 'A': o->scan_pct = (uint32_t)v; break;
+        case 'T': o->ttl_ms = v; break;
+        case 'L': o->timeline_ms = v; break;
         }
     }
     if (optind < argc) {
@@ -171,5 +196,19 @@ int dk__bench_parse_opts(int argc, char **argv, dk_bench_opts *o)
     if (!o->seeks)
         o->seeks = o->reads;
     o->n_list = parse_list(o->benchmarks, o->list, DK_BENCH_MAX_LIST);
-    return o->n_list < 0 ? -EINVAL : 0;
+    if (o->n_list < 0)
+        return -EINVAL;
+    if (o->read_pct == 101) {   /* not given: 50, or 10 for timeseries without mixed */
+        int ts = 0, mixed = 0;
+        for (int i = 0; i < o->n_list; i++) {
+            ts |= o->list[i] == DK_BK_TIMESERIES;
+            mixed |= o->list[i] == DK_BK_MIXED;
+        }
+        o->read_pct = ts && !mixed ? 10 : 50;
+    }
+    if (o->read_pct + o->scan_pct > 100) {
+        fprintf(stderr, "dk_bench: --read-pct plus --scan-pct exceed 100\n");
+        return -EINVAL;
+    }
+    return 0;
 }

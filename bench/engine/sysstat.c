@@ -32,6 +32,8 @@ int dk__io_read(dk_io_counters *out)
         if (!strcmp(name, "write_bytes")) {
             out->write_bytes = v;
             found |= 1;
+        } else if (!strcmp(name, "read_bytes")) {
+            out->read_bytes = v;
         } else if (!strcmp(name, "wchar")) {
             out->wchar = v;
             found |= 2;
@@ -41,7 +43,7 @@ int dk__io_read(dk_io_counters *out)
     return found == 3 ? 0 : -EIO;
 }
 
-/* nftw has no user argument: the walk runs on the main thread only. */
+/* nftw has no user argument: one walk at a time (sysstat.h). */
 static uint64_t du_used, du_apparent;
 
 static int du_visit(const char *p, const struct stat *st, int type, struct FTW *ftw)

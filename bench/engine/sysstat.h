@@ -11,6 +11,7 @@
 typedef struct dk_io_counters {
     uint64_t write_bytes;   /* bytes this process sent (or dirtied) for the storage layer */
     uint64_t wchar;         /* bytes passed to write()-family system calls */
+    uint64_t read_bytes;    /* bytes this process caused to be fetched from storage */
 } dk_io_counters;
 
 /* Read /proc/self/io (all threads of the process, so an engine's
@@ -21,7 +22,8 @@ int dk__io_read(dk_io_counters *out);
 
 /* Disk usage of the tree under path: the sum of st_blocks * 512 of every
  * regular file (what du reports) into *used and the sum of st_size into
- * *apparent. Returns 0 or -errno. */
+ * *apparent. Returns 0 or -errno. One walk at a time in the process (the
+ * walk keeps its sums in statics). */
 int dk__du(const char *path, uint64_t *used, uint64_t *apparent);
 
 /* Peak resident set size of this process so far, in bytes. */

@@ -539,6 +539,7 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
         if (rc == 0 && cand[i]->table->props.max_seq < best->seq)
             break;
         lsm_found f;
+        atomic_fetch_add_explicit(&db->st_get_tables, 1, memory_order_relaxed);
         int r = dk__lsm_table_find(cand[i]->table, key, snap, nowait, &f);
         if (r == DK_ENOTFOUND)
             continue;
@@ -600,15 +601,47 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_value_sink si
     return rc;
 }
 
+/* The read-amplification counters around one lookup or iterator step:
+ * what this thread read from table files in between (table.h). */
+static void lsm_reads_begin(uint64_t r0[2])
+{
+    dk__lsm_table_thread_reads(&r0[0], &r0[1]);
+}
+
+static void lsm_reads_end(const uint64_t r0[2], _Atomic uint64_t *blocks, _Atomic uint64_t *bytes)
+{
+    uint64_t b, y;
+    dk__lsm_table_thread_reads(&b, &y);
+    if (b != r0[0]) {
+        atomic_fetch_add_explicit(blocks, b - r0[0], memory_order_relaxed);
+        atomic_fetch_add_explicit(bytes, y - r0[1], memory_order_relaxed);
+    }
+}
+
 static int lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 {
-    return lsm_read_point((lsm_db *)e, key, 0, sink, arg);
+    lsm_db *db = (lsm_db *)e;
+    uint64_t r0[2];
+    lsm_reads_begin(r0);
+    int rc = lsm_read_point(db, key, 0, sink, arg);
+    atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+    lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
+    return rc;
 }
 
 /* Loop threads: see lsm_read_point. */
 static int lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 {
-    return lsm_read_point((lsm_db *)e, key, 1, sink, arg);
+    lsm_db *db = (lsm_db *)e;
+    uint64_t r0[2];
+    lsm_reads_begin(r0);
+    int rc = lsm_read_point(db, key, 1, sink, arg);
+    /* -EAGAIN: get() does the lookup again and counts it (the tables this
+     * attempt probed stay counted) */
+    if (rc != -EAGAIN)
+        atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+    lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
+    return rc;
 }
 
 /* ---- iterators --------------------------------------------------------- */
@@ -675,7 +708,7 @@ static int lsm_iter_open(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter 
     return 0;
 }
 
-static int lsm_iter_seek(dk_engine_iter *ei, dk_slice target)
+static int lsm_iter_seek_at(dk_engine_iter *ei, dk_slice target)
 {
     lsm_db_iter *it = (lsm_db_iter *)ei;
     if (lsm_ucmp(target, dk_buf_slice(&it->start)) < 0)
@@ -693,11 +726,11 @@ static int lsm_iter_seek(dk_engine_iter *ei, dk_slice target)
     return it->m->ops->status(it->m);
 }
 
-static int lsm_iter_next(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
+static int lsm_iter_next_at(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
 {
     lsm_db_iter *it = (lsm_db_iter *)ei;
     if (!it->positioned) {
-        int rc = lsm_iter_seek(ei, dk_buf_slice(&it->start));
+        int rc = lsm_iter_seek_at(ei, dk_buf_slice(&it->start));
         if (rc)
             return rc;
     }
@@ -738,6 +771,29 @@ static int lsm_iter_next(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
         return rc;
     it->eof = 1;
     return DK_EEOF;
+}
+
+/* seek and next as the host calls them: counted for read amplification
+ * (lsm_iter_*_total). */
+static int lsm_iter_seek(dk_engine_iter *ei, dk_slice target)
+{
+    lsm_db *db = (lsm_db *)ei->engine;
+    uint64_t r0[2];
+    lsm_reads_begin(r0);
+    int rc = lsm_iter_seek_at(ei, target);
+    atomic_fetch_add_explicit(&db->st_iter_ops, 1, memory_order_relaxed);
+    lsm_reads_end(r0, &db->st_iter_blocks, &db->st_iter_bytes);
+    return rc;
+}
+
+static int lsm_iter_next(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
+{
+    lsm_db *db = (lsm_db *)ei->engine;
+    uint64_t r0[2];
+    lsm_reads_begin(r0);
+    int rc = lsm_iter_next_at(ei, key, value);
+    lsm_reads_end(r0, &db->st_iter_blocks, &db->st_iter_bytes);
+    return rc;
 }
 
 static void lsm_iter_close(dk_engine_iter *ei)
@@ -830,6 +886,13 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_compaction_moves_total", atomic_load(&db->st_moves));
     sink(arg, "lsm_files_dropped_total", atomic_load(&db->st_files_dropped));
     sink(arg, "lsm_wal_bytes_dropped_total", atomic_load(&db->st_wal_dropped));
+    sink(arg, "lsm_gets_total", atomic_load(&db->st_gets));
+    sink(arg, "lsm_get_tables_total", atomic_load(&db->st_get_tables));
+    sink(arg, "lsm_get_blocks_read_total", atomic_load(&db->st_get_blocks));
+    sink(arg, "lsm_get_bytes_read_total", atomic_load(&db->st_get_bytes));
+    sink(arg, "lsm_iter_seeks_total", atomic_load(&db->st_iter_ops));
+    sink(arg, "lsm_iter_blocks_read_total", atomic_load(&db->st_iter_blocks));
+    sink(arg, "lsm_iter_bytes_read_total", atomic_load(&db->st_iter_bytes));
     return 0;
 }
 

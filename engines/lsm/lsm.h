@@ -136,6 +136,11 @@ typedef struct lsm_db {
     _Atomic uint64_t st_wal_bytes, st_wal_syncs, st_writes, st_stall_us, st_slowdowns;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
     _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped, st_moves;
+    /* read amplification: point lookups, tables they consulted (bloom
+     * checked), blocks and bytes they read from files; the same for
+     * iterator seeks and nexts */
+    _Atomic uint64_t st_gets, st_get_tables, st_get_blocks, st_get_bytes;
+    _Atomic uint64_t st_iter_ops, st_iter_blocks, st_iter_bytes;
 } lsm_db;
 
 /* Open an engine over env (not owned; outlives the engine). Used by

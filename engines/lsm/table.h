@@ -128,6 +128,12 @@ int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, i
  * read only if the page cache holds it (env pread_nowait), else -EAGAIN
  * (the non-blocking try_get). */
 int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out);
+
+/* Blocks and bytes the calling thread has read from table files so far
+ * (every block read that missed the block cache, whatever the caller):
+ * the engine takes the difference around one lookup or scan step for its
+ * read-amplification counters (lsm_get_blocks_read_total, ...). */
+void dk__lsm_table_thread_reads(uint64_t *blocks, uint64_t *bytes);
 /* True when the bloom filter says ukey may be in the table (also when the
  * filter cannot be read: a wrong "maybe" costs work, never correctness). */
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey);

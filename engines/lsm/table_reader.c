@@ -44,6 +44,15 @@ static int tr_corrupt(lsm_table *t, uint64_t off, const char *what)
     return DK_ECORRUPT;
 }
 
+/* Per-thread count of block reads from files (table.h). */
+static _Thread_local uint64_t tl_blocks_read, tl_bytes_read;
+
+void dk__lsm_table_thread_reads(uint64_t *blocks, uint64_t *bytes)
+{
+    *blocks = tl_blocks_read;
+    *bytes = tl_bytes_read;
+}
+
 /* Read the stored block at (off, size), check its CRC and decompress it
  * into a malloc'd buffer. With nowait only from the page cache: -EAGAIN
  * when the kernel would have to wait for the device. */
@@ -63,6 +72,10 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
     if (rc == -EAGAIN && nowait) {
         free(raw);
         return rc;
+    }
+    if (rc == 0) {
+        tl_blocks_read++;
+        tl_bytes_read += got;
     }
     if (rc) {
         free(raw);

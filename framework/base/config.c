@@ -1026,8 +1026,10 @@ void dk_config_usage(const char *prog, FILE *f)
     fprintf(f,
             "Usage: %s [--config FILE] [--set section.key=value]...\n"
             "       %s keygen PATH\n"
+            "       %s token NAME read|write|admin\n"
             "Start a dynkv node, or write a new cluster key file (mode 0600) for\n"
-            "[security] cluster_key_file.\n"
+            "[security] cluster_key_file, or print a new client token and its line\n"
+            "for [security] tokens_file.\n"
             "\n"
             "  -c, --config FILE               read the INI configuration FILE\n"
             "  -s, --set section.key=value     override one configuration key; repeatable,\n"
@@ -1039,7 +1041,7 @@ void dk_config_usage(const char *prog, FILE *f)
             "\n"
             "Configuration keys use section.key names: [cluster] n_replicas in the file\n"
             "is cluster.n_replicas on the command line. Keys and their defaults:\n",
-            prog, prog);
+            prog, prog, prog);
     for (size_t i = 0; i < CFG_NKEYS; i++)
         fprintf(f, "  %s.%s = %s\n", cfg_keys[i].section, cfg_keys[i].name, cfg_keys[i].dflt);
     fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n"

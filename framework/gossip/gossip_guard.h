@@ -36,7 +36,7 @@
 
 #define DK_GOSSIP_WINDOW_MIN_MS 30000u
 #define DK_GOSSIP_REPLAY_BITS   64u
-#define DK_GOSSIP_GUARD_MAX     65536u      /* senders remembered */
+#define DK_GOSSIP_GUARD_MAX     4096u       /* senders remembered */
 
 typedef struct dk_gossip_peer {
     char id[DK_MEMBER_NAME_MAX + 1];

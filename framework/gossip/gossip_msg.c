@@ -247,6 +247,16 @@ int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_
     return 0;
 }
 
+int dk__gossip_peek_cluster(const uint8_t *buf, size_t n, char out[DK_MEMBER_NAME_MAX + 1])
+{
+    out[0] = '\0';
+    if (n < GM_HEADER_FIXED + 4 + 2 + DK_GOSSIP_MAC_LEN || n > DK_GOSSIP_FRAME_MAX ||
+        dk_get_u32(buf) != DK_GOSSIP_MAGIC || buf[4] != DK_GOSSIP_VERSION)
+        return DK_ECORRUPT;
+    gm_cur c = {buf + GM_HEADER_FIXED, buf + n - DK_GOSSIP_MAC_LEN};
+    return gm_get_str(&c, GM_NAME, out, DK_MEMBER_NAME_MAX + 1, 1);
+}
+
 int dk__gossip_update_next(const dk_gossip_msg *msg, const uint8_t **p, dk_member *out)
 {
     if (*p >= msg->updates_end)

@@ -116,6 +116,10 @@ int dk__gossip_enc_finish(dk_gossip_enc *e, const uint8_t key[DK_GOSSIP_KEY_LEN]
 int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_KEY_LEN],
                       dk_gossip_msg *out);
 
+/* The cluster name an unauthenticated message claims, for a log line
+ * only (it proves nothing): 0 and out, or DK_ECORRUPT. */
+int dk__gossip_peek_cluster(const uint8_t *buf, size_t n, char out[DK_MEMBER_NAME_MAX + 1]);
+
 /* Read the next update of a decoded message into *out (updated_ms = 0),
  * advancing *p. Returns 0, or DK_EEOF when none is left. */
 int dk__gossip_update_next(const dk_gossip_msg *msg, const uint8_t **p, dk_member *out);

@@ -14,6 +14,13 @@ tests_unit_test_membership_SOURCES = tests/unit/test-membership.c tests/unit/cu_
 tests_unit_test_membership_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
 tests_unit_test_membership_LDADD = $(DK_UNIT_LINK)
 
+check_PROGRAMS += tests/unit/test-gossip-auth
+TESTS += tests/unit/test-gossip-auth
+
+tests_unit_test_gossip_auth_SOURCES = tests/unit/test-gossip-auth.c tests/unit/cu_main.h
+tests_unit_test_gossip_auth_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
+tests_unit_test_gossip_auth_LDADD = $(DK_UNIT_LINK)
+
 # The libFuzzer target is built by tests/fuzz/run-fuzz.sh from its line in
 # tests/fuzz/targets.txt; ship its source for distcheck.
 EXTRA_DIST += tests/fuzz/fuzz-gossip.c

@@ -1,9 +1,9 @@
 /*
  * membership.c - SWIM failure detection and gossip over UDP: the member
  * table and its precedence rules, the probe cycle, piggy-backed updates,
- * refutation, graceful leave, and publication of the table to other
- * threads (the protocol is described in membership.h; push-pull over TCP
- * and joining are in membership_tcp.c).
+ * refutation, and publication of the table to other threads (the protocol
+ * is described in membership.h; push-pull over TCP and joining are in
+ * membership_tcp.c, graceful leave and ring status in membership_status.c).
  *
  * The table is an array that only grows (records are never deleted, a
  * departed node stays "removed"), so record indexes are stable and serve
@@ -117,7 +117,7 @@ void dk__ms_refute(dk_membership *m, uint64_t heard)
 {
     ms_rec *self = &m->recs[0];
     if (heard >= DK_MEMBER_INC_MAX) {
-        dk__ms_raise_inc(m, DK_MEMBER_INC_MAX, "refute a record of itself at the maximum");
+        dk__ms_raise_inc(m, UINT64_MAX, "refute a record of itself at the maximum");
         return;
     }
     dk__ms_raise_inc(m, heard + 1, "refute");
@@ -190,7 +190,7 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     ms_rec *self = &m->recs[0];
     self->m.state = s;
     if (self->m.incarnation >= DK_MEMBER_INC_MAX)
-        dk__ms_raise_inc(m, DK_MEMBER_INC_MAX, "announce a change of its own record");
+        dk__ms_raise_inc(m, UINT64_MAX, "announce a change of its own record");
     else
         dk__ms_raise_inc(m, self->m.incarnation + 1, "announce");
     self->m.updated_ms = dk__ms_wall_ms();
@@ -518,34 +518,6 @@ void dk__ms_announce(dk_membership *m)
     for (size_t i = 1; i < m->n_recs; i++)
         if (ms_probeable(&m->recs[i]))
             ms_send(m, &m->recs[i].sa, DK_GOSSIP_PING, ++m->seq, m->recs[i].m.id, NULL, 0);
-}
-
-static void ms_on_leave_timer(uv_timer_t *t)
-{
-    dk_membership *m = t->data;
-    if (m->leave_step++ == 0) {
-        dk__ms_self_set(m, DK_MEMBER_REMOVED);
-        dk__ms_announce(m);
-        dk__ms_publish(m);
-        uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
-        return;
-    }
-    if (m->leave_done)
-        m->leave_done(m->leave_arg);
-}
-
-int dk_membership_leave(dk_membership *m, void (*done)(void *arg), void *arg)
-{
-    if (m->leaving || m->stopping)
-        return DK_ECLOSED;
-    m->leaving = 1;
-    m->leave_done = done;
-    m->leave_arg = arg;
-    dk__ms_self_set(m, DK_MEMBER_LEAVING);
-    dk__ms_announce(m);
-    dk__ms_publish(m);
-    uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
-    return 0;
 }
 
 void dk__membership_set_mute(dk_membership *m, int mute)

@@ -39,7 +39,23 @@
  * same IP first, and datagrams leave from the listening socket, so the
  * source address is always the node's own (firewall-rule partitions work).
  * Messages of another cluster name are dropped (counted, logged once per
- * peer); with a secret, every message carries an HMAC-SHA256.
+ * peer).
+ *
+ * Authentication and freshness (membership_auth.c, gossip_guard.h): every
+ * message, datagram or push-pull, carries an HMAC-SHA256 under conf->key
+ * (derived from the cluster key; in protected mode from the cluster name,
+ * with loopback_only set so that only loopback sources are heard), the
+ * sender's wall clock and a per-sender counter that starts from the clock
+ * at each start. A message is used only when its MAC verifies, its clock
+ * is within max(30 s, 10 intervals) of ours, and its counter was not seen
+ * before from that sender (a 64-message window tolerates reordering).
+ * Anything else is dropped, counted in stats.rejected by reason, and
+ * logged with the source address at most once per reason every 10 s.
+ * Incarnations never pass DK_MEMBER_INC_MAX: records above it are refused
+ * by the decoder, and a refutation that would pass it is refused and
+ * logged (stats.refutations_refused), never wrapped. Removals follow
+ * membership_status.c: at a member's own incarnation only where it is
+ * down, and never by a node about itself while it is up and in touch.
  *
  * Not taken: Lifeguard's local-health multiplier and NACKs (the plain SWIM
  * timers meet the detection target, see the unit test's measurement);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include "base/log.h"
 #include "gossip/membership_int.h"
 
@@ -61,8 +62,14 @@ int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct s
     }
     int rc = dk__gossip_decode(buf, n, m->key, msg);
     if (rc == -EACCES) {
-        dk__ms_reject(m, DK_GOSSIP_REJ_MAC, sa, peer,
-                      "its MAC does not verify (another cluster key, or none)");
+        char claimed[DK_MEMBER_NAME_MAX + 1], why[256];
+        if (dk__gossip_peek_cluster(buf, n, claimed) == 0 && strcmp(claimed, m->cluster))
+            snprintf(why, sizeof why, "its MAC does not verify; it claims cluster '%s', ours is '%s' "
+                     "(another cluster, or another cluster key)", claimed, m->cluster);
+        else
+            snprintf(why, sizeof why, "its MAC does not verify: the sender does not hold our cluster "
+                     "key ([security] cluster_key_file)");
+        dk__ms_reject(m, DK_GOSSIP_REJ_MAC, sa, peer, why);
         return DK_GOSSIP_REJ_MAC;
     }
     if (rc) {

@@ -2,7 +2,8 @@
  * membership_status.c - ring status in membership (member.h, membership.h):
  * the precedence of records that differ only in status, this node's own
  * status and actor incarnation, a removal set on a down member's behalf,
- * and what peers tell a node about itself (a forgotten life, a removal).
+ * what peers tell a node about itself (a forgotten life, a removal), and
+ * the graceful gossip leave (leaving, then removed).
  *
  * Kept apart from membership.c's failure detection: status changes are
  * rare, decided by people and the rebalancing driver, and follow rules of
@@ -30,7 +31,7 @@
  * before: it was down when it was removed. A removed id comes back only as
  * a new life: a node started on an empty data directory says "joining",
  * and only that status replaces a removal (the explicit rejoin; README
- * "Removing a node").
+ * "Changing membership").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -211,4 +212,32 @@ int dk_membership_contact(dk_membership *m)
     if (m->contact == -1 && !m->self_is_seed && m->n_seeds > 0)
         return 0;
     return m->contact;
+}
+
+static void ms_on_leave_timer(uv_timer_t *t)
+{
+    dk_membership *m = t->data;
+    if (m->leave_step++ == 0) {
+        dk__ms_self_set(m, DK_MEMBER_REMOVED);
+        dk__ms_announce(m);
+        dk__ms_publish(m);
+        uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
+        return;
+    }
+    if (m->leave_done)
+        m->leave_done(m->leave_arg);
+}
+
+int dk_membership_leave(dk_membership *m, void (*done)(void *arg), void *arg)
+{
+    if (m->leaving || m->stopping)
+        return DK_ECLOSED;
+    m->leaving = 1;
+    m->leave_done = done;
+    m->leave_arg = arg;
+    dk__ms_self_set(m, DK_MEMBER_LEAVING);
+    dk__ms_announce(m);
+    dk__ms_publish(m);
+    uv_timer_start(&m->leave_timer, ms_on_leave_timer, m->interval, 0);
+    return 0;
 }

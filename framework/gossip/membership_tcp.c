@@ -83,6 +83,7 @@ struct ms_conn {
     dk_membership *m;
     ms_conn *next;
     int outgoing, closing;
+    int refused;                /* our answer to a push that failed its MAC: no exchange */
     int open_handles;           /* tcp and timer; the last close frees */
     uint8_t hdr[4];
     size_t hdr_got;
@@ -188,8 +189,9 @@ static ms_conn *pp_new(dk_membership *m, int outgoing, const char *peer)
     return c;
 }
 
-/* Encode the whole table as one length-prefixed message into c->out. */
-static int pp_encode(ms_conn *c, int type, size_t *len)
+/* Encode the whole table (none when empty) as one length-prefixed message
+ * into c->out. */
+static int pp_encode(ms_conn *c, int type, int empty, size_t *len)
 {
     dk_membership *m = c->m;
     size_t cap = 4 + 512 + m->n_recs * DK_GOSSIP_UPDATE_MAX;
@@ -200,7 +202,7 @@ static int pp_encode(ms_conn *c, int type, size_t *len)
     dk_gossip_enc e;
     int rc = dk__gossip_enc_begin(&e, c->out + 4, cap - 4, type, 0, m->cluster, m->recs[0].m.id,
                                   NULL, NULL);
-    for (size_t i = 0; rc == 0 && i < m->n_recs; i++)
+    for (size_t i = 0; rc == 0 && !empty && i < m->n_recs; i++)
         rc = dk__gossip_enc_add(&e, &m->recs[i].m);
     size_t n = 0;
     if (rc == 0 || rc == DK_ETOOBIG)
@@ -222,15 +224,16 @@ static void pp_on_write(uv_write_t *w, int status)
         return;
     }
     if (!c->outgoing) {
-        MS_STAT(c->m, pushpull_ok);
+        if (!c->refused)
+            MS_STAT(c->m, pushpull_ok);
         pp_close(c);    /* the listener is done once its answer is out */
     }
 }
 
-static int pp_send(ms_conn *c, int type)
+static int pp_send(ms_conn *c, int type, int empty)
 {
     size_t len;
-    int rc = pp_encode(c, type, &len);
+    int rc = pp_encode(c, type, empty, &len);
     if (rc)
         return rc;
     uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)len);
@@ -246,6 +249,14 @@ static void pp_finish(ms_conn *c)
     uv_read_stop((uv_stream_t *)&c->tcp);
     int rc = dk__ms_accept(m, c->body, c->body_len, c->sa_ok ? (const struct sockaddr *)&c->sa : NULL,
                            c->peer, &msg);
+    if (rc == DK_GOSSIP_REJ_MAC && !c->outgoing) {
+        /* Answer with our name and no members: the sender's log can then
+         * say which cluster refused it (it cannot verify us either). */
+        c->refused = 1;
+        if (pp_send(c, DK_GOSSIP_PULL, 1))
+            pp_fail(c, "mac");
+        return;
+    }
     if (rc) {
         pp_fail(c, dk_membership_reject_name(rc));
         return;
@@ -261,7 +272,7 @@ static void pp_finish(ms_conn *c)
             dk_log(DK_LOG_ERROR, "membership: %s refused us: it belongs to cluster '%s' and we to '%s'; "
                    "check cluster.name and cluster.seeds", c->peer, msg.cluster, m->cluster);
             pp_fail(c, "another cluster");
-        } else if ((rc = pp_send(c, DK_GOSSIP_PULL)) != 0) {
+        } else if ((rc = pp_send(c, DK_GOSSIP_PULL, 0)) != 0) {
             /* Answer anyway (the peer ignores our members, its cluster
              * being another): it learns which cluster refused it. */
             pp_fail(c, dk_strerror(rc));
@@ -278,7 +289,7 @@ static void pp_finish(ms_conn *c)
         m->dirty = 1;       /* the cluster view waits for this moment */
     }
     if (!c->outgoing) {
-        if ((rc = pp_send(c, DK_GOSSIP_PULL)))
+        if ((rc = pp_send(c, DK_GOSSIP_PULL, 0)))
             pp_fail(c, dk_strerror(rc));
     } else {
         MS_STAT(m, pushpull_ok);
@@ -345,7 +356,7 @@ static void pp_on_connect(uv_connect_t *req, int status)
         return;
     int rc = status;
     if (rc == 0)
-        rc = pp_send(c, DK_GOSSIP_PUSH);
+        rc = pp_send(c, DK_GOSSIP_PUSH, 0);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&c->tcp, pp_on_alloc, pp_on_read);
     if (rc)

@@ -13,7 +13,8 @@ tokens file written from `dynkvd token NAME ROLE`:
 - SIGHUP reloads the file: a client added works, a client removed gets
   401, a malformed file keeps the old clients and logs why;
 - a malformed file refuses start with exit 2 and "file:line:";
-- the dynkv CLI sends --token or $DYNKV_TOKEN, and exits 9 on 401/403.
+- the dynkv CLI sends --token or $DYNKV_TOKEN, and exits 9 on 401/403;
+- tokens work the same over HTTPS (the CLI with --cacert and --token).
 """
 
 import os
@@ -306,3 +307,42 @@ def test_cli_token(anode, tokens):
     assert rc == 0, err
     for t in (r_tok, w_tok, a_tok):
         assert t not in err
+
+
+def test_tokens_over_https(tmp_path, tokens):
+    """Tokens and TLS together: the CLI with --cacert and a token over HTTPS,
+    401 without one, 403 for a role too low."""
+    test_tls = pytest.importorskip("test_tls")
+    if test_tls.OPENSSL is None:
+        pytest.skip("openssl command not installed")
+    d = str(tmp_path)
+    ca_key, ca = test_tls.make_ca(d, "ca")
+    cert, key = test_tls.make_cert(d, "server", ca_key, ca)
+    path = os.path.join(d, "tokens")
+    write_tokens(path, [line for _, line in tokens.values()])
+    n = test_tls.TlsNode({"ca": ca, "cert": cert, "key": key}, ["security.tokens_file=" + path])
+    try:
+        n.start()
+        url = "https://127.0.0.1:%d" % n.port
+        assert n.request("GET", "/kv/tls-auth").status == 401
+        assert n.request("PUT", "/kv/tls-auth", b"x", bearer(tokens["read"][0])).status == 403
+        rc, out, err = cli_at(url, "--cacert", ca, "--token", tokens["write"][0], "put", "tls-auth", "secure")
+        assert rc == 0, err
+        rc, out, err = cli_at(url, "--cacert", ca, "get", "tls-auth", env={"DYNKV_TOKEN": tokens["read"][0]})
+        assert (rc, out) == (0, b"secure"), (rc, err)
+        rc, out, err = cli_at(url, "--cacert", ca, "get", "tls-auth")
+        assert rc == 9 and "401" in err, (rc, err)
+        log = n.read_log()
+        assert all(tok not in log for tok, _ in tokens.values())
+    finally:
+        rc = n.cleanup()
+    assert rc == 0, n.log_text[-4000:]
+
+
+def cli_at(url, *args, env=None):
+    e = dict(os.environ)
+    e.pop("DYNKV_TOKEN", None)
+    e.update(env or {})
+    p = subprocess.run([DYNKV, "-n", url] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, env=e)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")

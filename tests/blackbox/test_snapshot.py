@@ -122,3 +122,28 @@ def test_engine_without_checkpoint_answers_501(make_node):
     assert r.status == 501 and "memory" in r.json()["message"], r
     assert n.request("GET", "/admin/snapshots").json()["snapshots"] == []
     assert n.request("PUT", "/admin/snapshots").status == 405
+
+
+def test_cli_snapshot_verbs(make_node):
+    import subprocess
+    cli = os.path.join(dkbb.BUILDDIR, "client", "dynkv")
+    n = make_node("lsm")
+    n.put_ok("x", b"1")
+
+    def run(*args):
+        p = subprocess.run([cli, "-n", "127.0.0.1:%d" % n.port] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    rc, out, err = run("snapshot", "nightly-1")
+    assert rc == 0 and "nightly-1" in out, (rc, out, err)
+    rc, out, err = run("-o", "json", "listsnapshots")
+    assert rc == 0 and [s["name"] for s in json.loads(out)["snapshots"]] == ["nightly-1"], (rc, out, err)
+    rc, out, err = run("snapshot", "nightly-1")
+    assert rc == 1 and "exists already" in err, (rc, out, err)
+    rc, out, err = run("clearsnapshot", "nightly-1")
+    assert rc == 0 and "deleted" in out, (rc, out, err)
+    rc, out, err = run("clearsnapshot", "nightly-1")
+    assert rc == 1, (rc, out, err)
+    rc, out, err = run("listsnapshots")
+    assert rc == 0 and "nightly-1" not in out, (rc, out, err)

@@ -132,6 +132,16 @@ static void test_flush_reopen(void)
         }
         dk_buf_free(&b);
         CU_ASSERT_EQUAL(bad, 0);
+        if (pass == 1) {
+            /* Read amplification, just after a reopen (empty cache): every
+             * lookup counted once, and the tables they probed and the
+             * blocks they read from files counted too. */
+            uint64_t blocks = te_stat_get(db, "lsm_get_blocks_read_total");
+            CU_ASSERT_EQUAL(te_stat_get(db, "lsm_gets_total"), (uint64_t)N);
+            CU_ASSERT_TRUE(te_stat_get(db, "lsm_get_tables_total") >= (uint64_t)N / 2);
+            CU_ASSERT_TRUE(blocks >= 1);
+            CU_ASSERT_TRUE(te_stat_get(db, "lsm_get_bytes_read_total") > blocks);
+        }
         CU_ASSERT_EQUAL(tl_close(db), 0);
         db = tl_open(&th, env, dir, 64 * 1024, "none", &rc);
         CU_ASSERT_EQUAL_FATAL(rc, 0);

@@ -7,7 +7,8 @@
 #       exec ./tools/engine-check/dynkv-engine-check "${DYNKV_PLUGIN_PATH:-.libs}/engine-<name>.so"
 #   and in the engine's local.mk:  TESTS += tests/unit/engine-<name>.test
 bin_PROGRAMS += tools/engine-check/dynkv-engine-check
-tools_engine_check_dynkv_engine_check_SOURCES = tools/engine-check/dynkv-engine-check.c
+tools_engine_check_dynkv_engine_check_SOURCES = tools/engine-check/dynkv-engine-check.c \
+	tools/engine-check/ec.h tools/engine-check/ec_harness.c tools/engine-check/ec_checks.c
 tools_engine_check_dynkv_engine_check_CFLAGS = $(AM_CFLAGS)
 tools_engine_check_dynkv_engine_check_LDADD = framework/libdynkv.la -lpthread
 TESTS += tests/unit/engine-memory.test tests/unit/engine-check-refuses.test
