@@ -1,7 +1,7 @@
 /*
  * cli_ops.c - the operator views of the dynkv CLI (as nodetool and etcdctl
- * have them): status (every member with its own /info), ring, getendpoints
- * and info; a table by default, JSON with -o json.
+ * have them): status (every member with its own /info), ring, getendpoints,
+ * info and loglevel; a table by default, JSON with -o json.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +198,48 @@ static int cmd_info(cli *c)
     return ready ? 0 : EX_DEGRADED;
 }
 
+/* loglevel [LEVEL [SUBSYSTEM]]: show, or set the node's level or one
+ * subsystem's (LEVEL "default" gives a subsystem back to the node's). */
+static int cmd_loglevel(cli *c, int argc, char **argv)
+{
+    int ex;
+    json_t *j;
+    if (argc == 1) {
+        j = cli_get_doc(c, "/admin/loglevel", "loglevel", &ex);
+    } else {
+        char target[160];
+        char *lv = cli_encode(argv[1]), *sub = argc == 3 ? cli_encode(argv[2]) : NULL;
+        if (!lv || (argc == 3 && !sub)) {
+            free(lv);
+            free(sub);
+            return cli_die(EX_ERROR, "out of memory");
+        }
+        snprintf(target, sizeof(target), "/admin/loglevel?level=%.40s%s%.60s", lv, sub ? "&subsystem=" : "",
+                 sub ? sub : "");
+        free(lv);
+        free(sub);
+        dk_hc_response r;
+        if ((ex = cli_call(c, "POST", target, NULL, 0, "", 0, &r)) != 0)
+            return ex;
+        j = r.status == 200 ? cli_json(&r, "loglevel") : NULL;
+        ex = r.status != 200 ? cli_server_error("loglevel", &r) : j ? 0 : EX_ERROR;
+        dk__hc_response_free(&r);
+    }
+    if (!j)
+        return ex;
+    if (c->json) {
+        cli_print_doc(j);
+    } else {
+        printf("%-16s %s (%s)\n", "node", cli_str(j, "level"), cli_str(j, "format"));
+        const char *name;
+        json_t *v;
+        json_object_foreach(json_object_get(j, "subsystems"), name, v)
+            printf("%-16s %s\n", name, json_string_value(v) ? json_string_value(v) : "");
+    }
+    json_decref(j);
+    return 0;
+}
+
 /* The operator verbs; *handled = 0 when cmd is none of them. */
 int cli_ops_dispatch(cli *c, int argc, char **argv, int *handled)
 {
@@ -211,6 +253,8 @@ int cli_ops_dispatch(cli *c, int argc, char **argv, int *handled)
         return cmd_getendpoints(c, argv[1]);
     if (strcmp(cmd, "info") == 0 && argc == 1)
         return cmd_info(c);
+    if (strcmp(cmd, "loglevel") == 0 && argc <= 3)
+        return cmd_loglevel(c, argc, argv);
     *handled = 0;
     return 0;
 }

@@ -75,6 +75,9 @@ void cli_usage(FILE *to)
           "  info                        this node: version, uptime, data size, memtable, cache\n"
           "                              hit rate, hints backlog, readiness; exit 8 when the\n"
           "                              node is not ready\n"
+          "  loglevel [LEVEL [SUBSYSTEM]] show the node's log levels, or set the node's\n"
+          "                              (error|warn|info|debug) or one subsystem's (rpc,\n"
+          "                              membership, ...; LEVEL default: the node's again)\n"
           "  snapshot [NAME]             a point-in-time copy of this node's data under\n"
           "                              data_dir/snapshots/NAME (default name: UTC time)\n"
           "  listsnapshots               this node's snapshots: name, time, size, path\n"
@@ -113,7 +116,8 @@ void cli_usage(FILE *to)
 
 static const char *const cli_verbs[] = {
     "get", "put", "delete", "scan", "cluster", "decommission", "removenode", "cleanup", "streams",
-    "repair", "status", "ring", "getendpoints", "info", "snapshot", "listsnapshots", "clearsnapshot", NULL,
+    "repair", "status", "ring", "getendpoints", "info", "loglevel", "snapshot", "listsnapshots", "clearsnapshot",
+    NULL,
 };
 
 /* Bad usage of cmd: name the verb that was not known, or say how the known

@@ -612,6 +612,8 @@ int main(int argc, char **argv)
         dk_config_free(&cfg);
         return 2;
     }
+    dk_log_set_json(cfg.log.format == 1);
+    (void)dk_log_apply_levels(cfg.log.levels, err, sizeof(err), 0);   /* checked with the configuration */
     if (cfg.security.tokens_file[0] && dk_auth_open(&auth, cfg.security.tokens_file, err, sizeof(err)) != 0) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
         fprintf(stderr, "dynkvd: %s\n", err);

@@ -42,6 +42,13 @@
  *    bulk string as 200 with its length checked like a GET body, an error
  *    (-ERR) as 500.
  *
+ *  - --tls (or --cacert FILE) speaks HTTPS (OpenSSL, TLS 1.2+): each
+ *    connection does its handshake once when it connects, then carries its
+ *    requests as before; a request is written with SSL_write from one
+ *    buffer (head and body copied together) and read with SSL_read. With
+ *    --cacert the server's certificate is verified against FILE (the
+ *    target's host as IP address); with --tls alone it is not.
+ *
  * Output: a human summary, optional per-second INTERVAL lines, and one line
  * `RESULT key=value ...` for scripts (see bench/load/README.md).
  */
@@ -64,6 +71,9 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define LD_SUB_BITS 6
 #define LD_SUB (1 << LD_SUB_BITS)
@@ -78,7 +88,7 @@ typedef struct ld_hist {
     uint64_t n, max, b[LD_NBUCKETS];
 } ld_hist;
 
-enum { LD_DOWN, LD_CONNECTING, LD_IDLE, LD_BUSY };
+enum { LD_DOWN, LD_CONNECTING, LD_HANDSHAKE, LD_IDLE, LD_BUSY };
 
 typedef struct ld_conn {
     int fd, state, idx, target;
@@ -93,6 +103,9 @@ typedef struct ld_conn {
     char line[64];
     size_t line_len;
     int64_t bulk_left;          /* > 0: bytes of a bulk string (+2 for CRLF) still due */
+    SSL *ssl;                   /* --tls */
+    char *tbuf;                 /* --tls: the request, head and body in one buffer */
+    size_t tcap;
 } ld_conn;
 
 static struct {
@@ -109,6 +122,8 @@ static struct {
     uint64_t keyspace, limit, seed;
     int seq;
     const char *prefix;
+    int tls;
+    const char *cacert;
 } ld_opt = {.conns = 50, .duration = 10, .drain = 10, .timeout = 10,
             .vsize = 10240, .keyspace = 100000, .seed = 1, .prefix = "k"};
 
@@ -125,6 +140,8 @@ static uint64_t ld_ok, ld_notfound, ld_errors, ld_badlen, ld_ivl_ok, ld_ivl_err;
 static uint64_t ld_conn_errors, ld_timeouts;
 static uint64_t ld_status[600];
 static http_parser_settings ld_settings;
+static SSL_CTX *ld_tls;
+static uint64_t ld_handshakes;
 
 static uint64_t ld_now(void)
 {
@@ -195,6 +212,11 @@ static void ld_die(const char *what)
 
 static void ld_close(ld_conn *c, uint64_t now)
 {
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        ERR_clear_error();
+    }
     if (c->fd >= 0) {
         epoll_ctl(ld_ep, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -266,6 +288,25 @@ static void ld_want_out(ld_conn *c, int on)
 
 static void ld_flush(ld_conn *c, uint64_t now)
 {
+    while (c->ssl && c->niov > 0) {
+        int n = SSL_write(c->ssl, c->iov[0].iov_base, (int)c->iov[0].iov_len);
+        if (n > 0) {
+            c->iov[0].iov_base = (char *)c->iov[0].iov_base + n;
+            c->iov[0].iov_len -= (size_t)n;
+            if (c->iov[0].iov_len == 0)
+                c->niov = 0;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            ld_want_out(c, 1);
+            return;
+        }
+        if (e == SSL_ERROR_WANT_READ)
+            return;
+        ld_fail(c, now);
+        return;
+    }
     while (c->niov > 0) {
         struct msghdr m = {.msg_iov = c->iov, .msg_iovlen = (size_t)c->niov};
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
@@ -341,6 +382,25 @@ static void ld_send(ld_conn *c, uint64_t intended, uint64_t now)
             c->iov[2].iov_len = 2;
             c->niov = 3;
         }
+    }
+    if (c->ssl) {
+        size_t total = 0;
+        for (int i = 0; i < c->niov; i++)
+            total += c->iov[i].iov_len;
+        if (total > c->tcap) {
+            free(c->tbuf);
+            c->tcap = total;
+            if (!(c->tbuf = malloc(total)))
+                ld_die("malloc");
+        }
+        total = 0;
+        for (int i = 0; i < c->niov; i++) {
+            memcpy(c->tbuf + total, c->iov[i].iov_base, c->iov[i].iov_len);
+            total += c->iov[i].iov_len;
+        }
+        c->iov[0].iov_base = c->tbuf;
+        c->iov[0].iov_len = total;
+        c->niov = 1;
     }
     c->intended = intended;
     c->sent = now;
@@ -460,7 +520,18 @@ static void ld_read(ld_conn *c, uint64_t now)
 {
     static char buf[LD_RBUF];
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        ssize_t n;
+        if (c->ssl) {
+            int r = SSL_read(c->ssl, buf, (int)sizeof buf);
+            int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return;
+            n = r > 0 ? r : e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+            if (n < 0)
+                errno = EPROTO;
+        } else {
+            n = recv(c->fd, buf, sizeof buf, 0);
+        }
         if (n < 0) {
             if (errno == EAGAIN)
                 return;
@@ -509,9 +580,49 @@ static void ld_event(ld_conn *c, uint32_t ev, uint64_t now)
             ld_close(c, now);
             return;
         }
-        ld_want_out(c, 0);
-        c->state = LD_IDLE;
-        ld_idle[ld_nidle++] = c;
+        if (ld_tls) {
+            /* the address part of "HOST:PORT" or "[V6]:PORT" */
+            char ip[128];
+            const char *h = ld_opt.host[c->target], *colon = strrchr(h, ':');
+            size_t hl = colon ? (size_t)(colon - h) : strlen(h);
+            if (h[0] == '[' && hl >= 2) {
+                h++;
+                hl -= 2;
+            }
+            snprintf(ip, sizeof ip, "%.*s", (int)hl, h);
+            c->ssl = SSL_new(ld_tls);
+            if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 ||
+                (ld_opt.cacert && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), ip) != 1)) {
+                fprintf(stderr, "dk_load: cannot set up TLS for %s\n", ld_opt.host[c->target]);
+                exit(2);
+            }
+            c->state = LD_HANDSHAKE;
+        } else {
+            ld_want_out(c, 0);
+            c->state = LD_IDLE;
+            ld_idle[ld_nidle++] = c;
+            return;
+        }
+    }
+    if (c->state == LD_HANDSHAKE) {
+        int r = SSL_connect(c->ssl);
+        if (r == 1) {
+            ld_handshakes++;
+            ld_want_out(c, 0);
+            c->state = LD_IDLE;
+            ld_idle[ld_nidle++] = c;
+            return;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            ld_want_out(c, e == SSL_ERROR_WANT_WRITE);
+            return;
+        }
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        fprintf(stderr, "dk_load: TLS handshake with %s failed: %s\n", ld_opt.host[c->target], why);
+        ld_conn_errors++;
+        ld_close(c, now);
         return;
     }
     if ((ev & EPOLLOUT) && c->state == LD_BUSY && c->niov > 0) {
@@ -572,7 +683,9 @@ static void ld_usage(int code)
             "      --drain S             wait for the backlog this long after --duration (10)\n"
             "      --timeout S           a request taking longer fails its connection (10)\n"
             "      --seed N              random seed (1)\n"
-            "      --redis               speak RESP to a Redis server (SET/GET) instead of HTTP\n");
+            "      --redis               speak RESP to a Redis server (SET/GET) instead of HTTP\n"
+            "      --tls                 HTTPS (TLS 1.2+), the server's certificate not checked\n"
+            "      --cacert FILE         HTTPS, the certificate checked against the CA in FILE\n");
     exit(code);
 }
 
@@ -585,7 +698,7 @@ static void ld_parse_args(int argc, char **argv)
         {"seq", 0, 0, 'S'},      {"perm", 0, 0, 'P'},        {"header", 1, 0, 'H'},
         {"interval", 0, 0, 'i'},
         {"drain", 1, 0, 'D'},    {"timeout", 1, 0, 'T'},     {"seed", 1, 0, 'E'},
-        {"redis", 0, 0, 'r'},
+        {"redis", 0, 0, 'r'},    {"tls", 0, 0, 'L'},         {"cacert", 1, 0, 'A'},
         {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
     int o;
     ld_opt.put = 1;
@@ -619,6 +732,8 @@ static void ld_parse_args(int argc, char **argv)
         case 'T': ld_opt.timeout = atof(optarg); break;
         case 'E': ld_opt.seed = strtoull(optarg, NULL, 10); break;
         case 'r': ld_opt.redis = 1; break;
+        case 'L': ld_opt.tls = 1; break;
+        case 'A': ld_opt.tls = 1; ld_opt.cacert = optarg; break;
         case 'h': ld_usage(0); break;
         default: ld_usage(2);
         }
@@ -663,6 +778,20 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < LD_POOL + ld_opt.vsize; i += 8) {
         uint64_t r = ld_rand();
         memcpy(ld_pool + i, &r, (LD_POOL + ld_opt.vsize - i) < 8 ? LD_POOL + ld_opt.vsize - i : 8);
+    }
+    if (ld_opt.tls) {
+        ld_tls = SSL_CTX_new(TLS_client_method());
+        if (!ld_tls)
+            ld_die("SSL_CTX_new");
+        SSL_CTX_set_min_proto_version(ld_tls, TLS1_2_VERSION);
+        SSL_CTX_set_mode(ld_tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (ld_opt.cacert) {
+            if (SSL_CTX_load_verify_locations(ld_tls, ld_opt.cacert, NULL) != 1) {
+                fprintf(stderr, "dk_load: cannot load CA file %s\n", ld_opt.cacert);
+                exit(2);
+            }
+            SSL_CTX_set_verify(ld_tls, SSL_VERIFY_PEER, NULL);
+        }
     }
     ld_settings.on_body = ld_on_body;
     ld_settings.on_message_complete = ld_on_complete;
@@ -798,13 +927,14 @@ int main(int argc, char **argv)
     printf("\n");
     printf("RESULT method=%s loop=%s rate=%.0f conns=%d targets=%d vsize=%zu ops=%llu "
            "secs=%.3f ops_s=%.0f ok=%llu notfound=%llu errors=%llu unfinished=%llu "
-           "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n",
+           "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f tls_handshakes=%llu\n",
            ld_opt.put ? "put" : "get", ld_opt.rate > 0 ? "open" : "closed", ld_opt.rate,
            ld_opt.conns, ld_opt.ntargets, ld_opt.vsize, (unsigned long long)rec,
            (double)span / 1e9, ops_s, (unsigned long long)ld_ok,
            (unsigned long long)ld_notfound, (unsigned long long)ld_errors,
            (unsigned long long)unfinished, ld_hist_q(&ld_total, 0.5), ld_hist_q(&ld_total, 0.9),
-           ld_hist_q(&ld_total, 0.99), ld_hist_q(&ld_total, 0.999), (double)ld_total.max / 1e6);
+           ld_hist_q(&ld_total, 0.99), ld_hist_q(&ld_total, 0.999), (double)ld_total.max / 1e6,
+           (unsigned long long)ld_handshakes);
     for (int i = 0; i < ld_opt.conns; i++)
         if (ld_conns[i].fd >= 0)
             close(ld_conns[i].fd);

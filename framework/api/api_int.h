@@ -146,6 +146,10 @@ int dk__api_admin(dk_api_job *j, const dk_http_request *r);
 int dk__api_snapshot(dk_api_job *j, const dk_http_request *r);
 void dk__api_run_snapshot(dk_api_job *j);
 
+/* api_loglevel.c, loop thread: GET/POST /admin/loglevel (0: answered,
+ * -1: not that path). */
+int dk__api_loglevel(dk_api_job *j, const dk_http_request *r);
+
 /* Loop thread: run j where its kind runs (the coordinator, the cluster
  * loop or a worker) and answer when done. */
 void dk__api_dispatch(dk_api_job *j);

@@ -97,6 +97,22 @@ static int json_sink(const char *p, size_t n, void *arg)
     return dk_buf_append(arg, p, n) ? -1 : 0;
 }
 
+/* A member name as a JSON string: plain printable ASCII as it is (every
+ * name the API sets), anything else escaped by jansson. */
+static int json_emit_key(const char *k, dk_buf *out)
+{
+    size_t n = strlen(k);
+    int plain = 1;
+    for (size_t i = 0; plain && i < n; i++)
+        plain = k[i] >= 0x20 && k[i] < 0x7f && k[i] != '"' && k[i] != '\\';
+    if (plain)
+        return dk_buf_append(out, "\"", 1) || dk_buf_append(out, k, n) || dk_buf_append(out, "\"", 1) ? -ENOMEM : 0;
+    json_t *ks = json_string(k);
+    int rc = !ks || json_dump_callback(ks, json_sink, out, JSON_COMPACT | JSON_ENCODE_ANY) ? -ENOMEM : 0;
+    json_decref(ks);
+    return rc;
+}
+
 /* Write o to out; in_version: o is the value of a "version" member. */
 static int json_emit(const json_t *o, dk_buf *out, int in_version)
 {
@@ -108,11 +124,7 @@ static int json_emit(const json_t *o, dk_buf *out, int in_version)
         if (dk_buf_append(out, "{", 1))
             return -ENOMEM;
         json_object_foreach((json_t *)o, k, v) {
-            json_t *ks = json_string(k);
-            int rc = !ks || (!first && dk_buf_append(out, ",", 1)) || json_dump_callback(ks, json_sink, out, flags) ||
-                     dk_buf_append(out, ":", 1);
-            json_decref(ks);
-            if (rc)
+            if ((!first && dk_buf_append(out, ",", 1)) || json_emit_key(k, out) || dk_buf_append(out, ":", 1))
                 return -ENOMEM;
             first = 0;
             int uns = json_is_integer(v) && in_version;

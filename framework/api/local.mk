@@ -2,13 +2,13 @@
 # store calls and rendering on workers (api_worker.c, api_scan.c), the
 # /crdt/ routes (api_crdt.c), /admin/repair on the cluster loop
 # (api_repair.c), the ring-move verbs (admin.c), snapshots
-# (api_snapshot.c), JSON helpers.
+# (api_snapshot.c), log levels (api_loglevel.c), JSON helpers.
 framework_libdynkv_la_SOURCES += \
 	framework/api/api.c framework/api/api.h framework/api/api_int.h \
 	framework/api/api_worker.c framework/api/api_scan.c framework/api/api_crdt.c \
 	framework/api/api_json.c framework/api/api_json.h \
 	framework/api/health.c framework/api/health.h framework/api/api_ops.c \
-	framework/api/api_repair.c framework/api/admin.c framework/api/api_snapshot.c \
+	framework/api/api_repair.c framework/api/admin.c framework/api/api_snapshot.c framework/api/api_loglevel.c \
 	framework/api/auth.c framework/api/auth.h
 
 check_PROGRAMS += tests/unit/test-auth

@@ -42,6 +42,7 @@
 
 #include "base/config.h"
 #include "base/duration.h"
+#include "base/log.h"
 #include "dynkv/crdt.h"
 
 #ifndef DK_VERSION
@@ -59,7 +60,7 @@
 static int cfg_name_ok(const char *s, int label);
 
 static const char cfg_sections_expect[] = "expected one of [node], [cluster], [storage], [compaction], "
-    "[conflict], [security], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
+    "[conflict], [security], [log], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
     "[conflict.lww] or [codec.zstd]";
 
 int dk_config_is_plugin_section(const char *s)
@@ -977,6 +978,14 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
                  where, pairs[i].a, pairs[i].b, va);
         if (!report)
             return 1;
+        report(arg, err);
+        n++;
+    }
+    char why[300];
+    if (dk_log_apply_levels(c->log.levels, why, sizeof why, 1) != 0) {
+        snprintf(err, errlen, "%.300s: [log] levels = %.200s: %s", where, c->log.levels, why);
+        if (!report)
+            return n + 1;
         report(arg, err);
         n++;
     }

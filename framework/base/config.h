@@ -111,6 +111,13 @@ typedef struct dk_config_security {
     int metrics_need_token;                     /* bool, 0 */
 } dk_config_security;
 
+/* [log]: how lines look and per-subsystem levels ([node] log_level and
+ * log_file stay where they were). */
+typedef struct dk_config_log {
+    int format;                                 /* 0 text, 1 json */
+    char levels[DK_CONFIG_VALUE_MAX + 1];       /* "rpc=debug,membership=warn"; "" = none */
+} dk_config_log;
+
 /* One key of a plugin's own section, as text. */
 typedef struct dk_config_popt {
     char section[DK_CONFIG_SECTION_MAX + 1];    /* "engine.lsm" */
@@ -127,6 +134,7 @@ typedef struct dk_config {
     dk_config_compaction compaction;
     dk_config_conflict conflict;
     dk_config_security security;
+    dk_config_log log;
     /* Keys of plugin sections in the order first set, owned
      * (dk_config_free); NULL when none. */
     dk_config_popt *popts;

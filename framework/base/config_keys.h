@@ -25,9 +25,11 @@ typedef struct cfg_key {
     const char *dflt;
 } cfg_key;
 
-static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict", "security"};
+static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict", "security",
+                                           "log"};
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_consistency[] = {"one", "quorum", "all", NULL};
+static const char *const cfg_log_formats[] = {"text", "json", NULL};
 
 #define KIB 1024LL
 #define MIB (1024LL * KIB)
@@ -95,6 +97,9 @@ static const cfg_key cfg_keys[] = {
     K_STR(security, tls_ca_file, CF_TEXT, ""),
     K_STR(security, tokens_file, CF_TEXT, ""),
     K_NUM(security, metrics_need_token, CT_BOOL, 0, 1, "false"),
+
+    K_ENUM(log, format, cfg_log_formats, "text"),
+    K_STR(log, levels, CF_TEXT, ""),
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

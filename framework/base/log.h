@@ -28,6 +28,23 @@ void dk_log_set_level(int level);
 /* Current level (DK_LOG_*). */
 int dk_log_level(void);
 
+/* Lines as JSON objects (1) or text (0, the default). */
+void dk_log_set_json(int json);
+int dk_log_json(void);
+
+/* Subsystems: the "name: " a message starts with ([a-z0-9-], at most
+ * DK_LOG_SUBSYSTEM_MAX). Give one a level of its own (level -1: follow
+ * the node's level again); DK_ECONFIG for a bad name or level, -ENOSPC
+ * past 32 subsystems. Any thread. */
+#define DK_LOG_SUBSYSTEM_MAX 24
+int dk_log_subsystem_ok(const char *name, size_t len);
+int dk_log_set_subsystem_level(const char *name, int level);
+/* Call fn for every subsystem with a level of its own. */
+void dk_log_each_subsystem(void (*fn)(void *arg, const char *name, int level), void *arg);
+/* Apply "rpc=debug,membership=warn" ([log] levels); with dry_run only
+ * check it. 0, or DK_ECONFIG with the reason in err. */
+int dk_log_apply_levels(const char *spec, char *err, size_t errlen, int dry_run);
+
 /* Parse "error", "warn", "info" or "debug" (case-insensitive) into *level.
  * Returns 0 or DK_ECONFIG (then *level is unchanged). */
 int dk_log_level_parse(const char *s, int *level);

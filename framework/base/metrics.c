@@ -213,6 +213,8 @@ static const known_metric known[] = {
     {"http_connections_refused_total", "HTTP connections answered 503 (or closed) over [node] max_connections."},
     {"http_output_queued_bytes", "Response bytes answered and not yet written to slow readers."},
     {"http_slow_readers_closed_total", "HTTP connections closed at [node] max_output_total for not reading their answers."},
+    {"http_tls_handshake_failures_total", "HTTPS connections closed because their TLS handshake failed "
+                                          "(plain HTTP, old TLS version, untrusted client, bad record)."},
     {"lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},
     {"lsm_wal_bytes_dropped_total", "Bytes of torn WAL tails dropped at recovery."},
     {"merkle_rebuilds_total", "Anti-entropy Merkle trees rebuilt from a snapshot."},

@@ -423,8 +423,8 @@ static void x_merge_run(dk__job *j)
         int rc = dk_store_merge(j->c->node->store, e.key, e.object, &changed);
         if (rc == 0)
             x->res.keys_in += changed != 0;
-        else if (rc != DK_ECORRUPT)
-            x->rc = rc;
+        else if (rc != DK_ECORRUPT && rc != DK_ETOOBIG)
+            x->rc = rc;         /* an unreadable or oversized copy skips its key */
     }
 }
 

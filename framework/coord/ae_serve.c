@@ -105,7 +105,7 @@ static void serve_sync(serve_job *s, dk_node *node)
             int rc = dk_store_merge(node->store, e.key, e.object, &changed);
             if (rc == 0)
                 s->merged += changed != 0;
-            else if (rc != DK_ECORRUPT)
+            else if (rc != DK_ECORRUPT && rc != DK_ETOOBIG)
                 s->rc = rc;     /* a refused copy is logged by the store; others end the batch */
             continue;
         }

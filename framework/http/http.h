@@ -69,12 +69,13 @@ typedef struct dk_http_request {
  * Over max_connections a new connection is accepted, answered 503 with
  * Connection: close and closed (counted in refused). A connection stops
  * being read and parsed while its answered-but-unwritten bytes reach
- * max_conn_output, and, while the node's total is over 3/4 of
+ * max_conn_output, and, while the node's total is over 5/8 of
  * max_output_total, so does every connection that has output queued. One
  * that owes nothing takes a request while the total plus the answers
  * being prepared (three times the requests in flight times the average
- * answer size: object read, value decoded, answer built) stays under 7/8 of
- * the ceiling; the last eighth covers what the count does not see.
+ * answer size: object read, value decoded, answer built) stays under 3/4 of
+ * the ceiling; the last quarter covers what the count does not see
+ * (connection buffers, allocator slack).
  * Requests stay unparsed in the connection's buffer (then in the
  * kernel's, throttling the client by TCP flow control) and are answered
  * in order once the output drains. When a connection that owes nothing

@@ -7,8 +7,8 @@
  *
  * The rule (http.h says it for the caller): a connection that owes
  * nothing takes a request while the node's output plus what the requests
- * in flight will likely add stays under 7/8 of max_output_total; one that
- * owes answers stops at max_conn_output of its own, or at 3/4 of the
+ * in flight will likely add stays under 3/4 of max_output_total; one that
+ * owes answers stops at max_conn_output of its own, or at 5/8 of the
  * ceiling for the node. A connection stopped by the node's budget is
  * "held": the wake timer (HTTP_WAKE_MS) looks at it again, since the
  * bytes that free the budget may drain on another loop. Writes of its own
@@ -30,18 +30,19 @@ static uint64_t http_expected(const dk_http_limits *l)
 }
 
 /* The node's queued answers plus what is being prepared are kept under
- * 7/8 of the ceiling (the rest covers buffers this count does not see);
- * connections with output queued stop at 3/4, so that those which owe
+ * 3/4 of the ceiling (the rest covers what this count does not see: the
+ * buffers of each connection, copies being made, allocator slack);
+ * connections with output queued stop at 5/8, so that those which owe
  * nothing still find room. */
 static uint64_t http_room(const dk_http_limits *l)
 {
-    return l->max_output_total - l->max_output_total / 8;
+    return l->max_output_total - l->max_output_total / 4;
 }
 
 /* Connections that owe answers stop taking requests at this level. */
 static uint64_t http_hold_level(const dk_http_limits *l)
 {
-    return l->max_output_total - l->max_output_total / 4;
+    return l->max_output_total / 8 * 5;
 }
 
 /* Count delta bytes of output for c (and the node), and publish the
@@ -138,9 +139,9 @@ static void http_evict(dk_http_server *s, uint64_t need)
         s->evicted_untrimmed = 1;
         dk__http_conn_close(worst);
     }
-    if (s->evicted_untrimmed && now - s->trimmed_ms >= 1000) {
+    if (s->evicted_untrimmed && now - s->trimmed_ms >= 200) {
         /* What the closed readers held went back to malloc's free lists;
-         * give the pages back to the system, at most once a second. */
+         * give the pages back to the system, at most 5 times a second. */
         s->evicted_untrimmed = 0;
         s->trimmed_ms = now;
         malloc_trim(0);

@@ -122,9 +122,6 @@ static int ctx_decode_raw(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *
     rc = dk_vv_decode(raw + 1, body - 1, out, &used);
     if (rc == DK_ECORRUPT || (!rc && used != body - 1))
         return ctx_fail(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
-    for (uint32_t i = 0; !rc && i < out->n; i++)
-        if (out->e[i].counter > DK_CONTEXT_COUNTER_MAX)
-            rc = ctx_fail(-EINVAL, err, errlen, "context: a counter is larger than any this store issues");
     return rc;
 }
 

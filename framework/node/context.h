@@ -20,11 +20,12 @@
  * the stored version, and an X-Context map must be dominated by the stored
  * object (store.h, context_is_map); the caller learns which form it got.
  *
- * In either form a counter above DK_CONTEXT_COUNTER_MAX is refused. The
- * store never issues one (counters advance by one per write), so this
- * holds even when the MAC keeps no secret (protected mode: the key is
- * derived from the cluster name): no context can push a counter near
- * UINT64_MAX, and a key cannot be made unwritable.
+ * A map counter above DK_CONTEXT_COUNTER_MAX is refused here. A token's
+ * counters are not capped (the store issued them), but the store never
+ * lets a context advance a counter by more than DK_STORE_CONTEXT_AHEAD
+ * past the stored object's (store.h): so even where the MAC keeps no
+ * secret (protected mode: the key is derived from the cluster name), no
+ * context can push a counter near UINT64_MAX and make a key unwritable.
  */
 #ifndef DK_CONTEXT_H
 #define DK_CONTEXT_H
@@ -39,7 +40,7 @@
 #define DK_CONTEXT_MAC_LEN 16u
 /* Longest token text accepted (either form), in bytes. */
 #define DK_CONTEXT_MAX 16384u
-/* Largest counter a context may carry: 2^53 - 1, which a JSON client
+/* Largest counter a JSON map may carry: 2^53 - 1, which a JSON client
  * holding numbers as doubles also keeps exactly; 2^53 writes of one key by
  * one node would take centuries. */
 #define DK_CONTEXT_COUNTER_MAX ((UINT64_C(1) << 53) - 1)

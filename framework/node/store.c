@@ -206,6 +206,26 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
     }
 }
 
+/* Into *out (initialised) a copy of ctx whose entries are at most
+ * DK_STORE_CONTEXT_AHEAD past stored's; returns 1 when it made one (some
+ * entry was further ahead), 0 when ctx is fine as it is, -ENOMEM. */
+static int store_clamp_context(const dk_vv *ctx, const dk_vv *stored, dk_vv *out)
+{
+    int made = 0;
+    for (uint32_t i = 0; i < ctx->n; i++) {
+        uint64_t have = dk_vv_get(stored, &ctx->e[i].actor);
+        uint64_t lim = have > UINT64_MAX - DK_STORE_CONTEXT_AHEAD ? UINT64_MAX : have + DK_STORE_CONTEXT_AHEAD;
+        if (ctx->e[i].counter <= lim)
+            continue;
+        if (!made && dk_vv_copy(out, ctx) != 0)
+            return -ENOMEM;
+        made = 1;
+        if (dk_vv_set(out, &ctx->e[i].actor, lim, ctx->e[i].time_ms) != 0)
+            return -ENOMEM;
+    }
+    return made;
+}
+
 /* The new stored object for client write w over the current one (cur,
  * found or not), encoded into raw: the condition checked, the context
  * chosen, the resolver asked. Pure; the caller holds the key's stripe. */
@@ -229,6 +249,13 @@ static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int 
         ctx = w->if_match;
     else if (w->tombstone || w->cond != DK_COND_NONE)
         ctx = &cur->vv;
+    dk_vv clamped;
+    dk_vv_init(&clamped);
+    rc = ctx && ctx != &cur->vv ? store_clamp_context(ctx, &cur->vv, &clamped) : 0;
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        ctx = &clamped;
     pthread_mutex_lock(&s->actor_mu);
     dk_actor actor = s->conf.actor;
     pthread_mutex_unlock(&s->actor_mu);
@@ -242,6 +269,7 @@ static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int 
     };
     dk_buf_reset(raw);
     rc = dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
+    dk_vv_free(&clamped);
     if (rc == 0)
         rc = store_check_size(s, raw->len, found ? cur_raw.len : 0);
     return rc;

@@ -49,6 +49,20 @@ void dk_store_set_actor(dk_store *s, const dk_actor *a);
 
 enum { DK_COND_NONE = 0, DK_COND_IF_MATCH = 1, DK_COND_IF_NONE_MATCH = 2 };
 
+/*
+ * How far a write's context may advance a counter past the stored
+ * object's: an entry further ahead is taken as stored + this much. A
+ * genuine context is ahead of the coordinating replica only by the writes
+ * that replica missed, and the local siblings it supersedes are the same
+ * either way (all are at or below the stored counters), so clamping
+ * changes nothing here; at worst a write that was more than 65536 writes
+ * of one node ahead of this copy leaves a spurious sibling when the other
+ * copies meet it. A forged context (protected mode's MAC key is public)
+ * gains at most this much per write, so overflowing a counter would take
+ * 2^48 writes: no client can make a key unwritable.
+ */
+#define DK_STORE_CONTEXT_AHEAD 65536u
+
 /* A client write (PUT, or DELETE when tombstone is set). */
 typedef struct dk_store_write {
     dk_slice key;
@@ -57,7 +71,9 @@ typedef struct dk_store_write {
     const dk_vv *context;               /* may be NULL: a blind write */
     /* The context is a client's JSON version map, not a MACed token: it
      * must be dominated by the stored object's version (else DK_EPRECOND),
-     * so it never sets a counter the object has not reached. */
+     * so it never sets a counter the object has not reached. A token's
+     * counters are taken up to DK_STORE_CONTEXT_AHEAD past the stored
+     * ones. */
     int context_is_map;
     int64_t ttl_ms;                     /* 0 = no expiry */
     int cond;                           /* DK_COND_* */

@@ -291,3 +291,36 @@ def test_json_error_bodies_are_json(node):
     r = node.get("ops-missing")
     assert r.header("Content-Type", "").startswith("application/json"), r.headers
     json.loads(r.body)
+
+
+def test_log_levels_and_json_lines(make_node):
+    """[log] format = json gives one JSON object per line; [log] levels and
+    POST /admin/loglevel (and `dynkv loglevel`) set a subsystem's level at
+    run time without touching the others."""
+    import json as _json
+    n = make_node("memory", sets=["log.format=json", "log.levels=membership=warn"])
+    lines = [l for l in n.read_log().splitlines() if l.startswith("{")]
+    assert lines, n.read_log()[-1000:]
+    objs = [_json.loads(l) for l in lines]
+    assert all(set(o) == {"time", "level", "subsystem", "message"} for o in objs), objs[:3]
+    assert any(o["subsystem"] == "rpc" for o in objs), objs
+    assert not any(o["subsystem"] == "membership" and o["level"] == "info" for o in objs), objs
+    r = n.request("GET", "/admin/loglevel").json()
+    assert r == {"level": "info", "format": "json", "subsystems": {"membership": "warn"}}, r
+    assert n.request("POST", "/admin/loglevel?level=loud").status == 400
+    assert n.request("POST", "/admin/loglevel?subsystem=Bad!&level=debug").status == 400
+    assert n.request("POST", "/admin/loglevel?subsystem=api&level=debug").status == 200
+    cli = os.path.join(dkbb.BUILDDIR, "client", "dynkv")
+    p = subprocess.run([cli, "-n", "127.0.0.1:%d" % n.port, "-o", "json", "loglevel", "default", "membership"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert _json.loads(p.stdout)["subsystems"] == {"api": "debug"}, p.stdout
+    p = subprocess.run([cli, "-n", "127.0.0.1:%d" % n.port, "loglevel"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 0 and "api" in p.stdout.decode() and "json" in p.stdout.decode(), p.stdout
+
+
+def test_bad_log_levels_refused():
+    with tempfile.TemporaryDirectory(prefix="dynkv-bb-") as d:
+        rc, out = run_dynkvd(base_sets(d) + ["--set", "log.levels=rpc"])
+    assert rc == 2 and "[log] levels" in out and "SUBSYSTEM=LEVEL" in out, out

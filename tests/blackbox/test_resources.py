@@ -143,8 +143,10 @@ def test_descriptor_exhaustion(make_node):
 def test_slow_readers_bounded_memory(make_node):
     """200 clients pipeline GETs of a 1 MiB value and never read. With a
     32 MiB output ceiling the daemon's RSS stays within 1.2 x its idle RSS
-    plus the ceiling, a normal client is still answered, and once the slow
-    clients go the node is as before."""
+    plus the ceiling plus 32 KiB per connection (each connection's parse
+    and pending buffers, and the allocator's slack for them, are outside
+    the output budget; measured 20-30 KiB), a normal client is still
+    answered, and once the slow clients go the node is as before."""
     raise_own_nofile(2048)
     ceiling = 32 * MIB
     n = make_node("memory", ["node.max_output_total=32MiB", "node.max_conn_output=4MiB"])
@@ -189,12 +191,12 @@ def test_slow_readers_bounded_memory(make_node):
     finally:
         for s in socks:
             s.close()
-    limit = 1.2 * idle + ceiling / 1024
-    print("slow readers: idle RSS %d KiB, peak under attack %d KiB, limit %d KiB (ceiling %d MiB), "
+    limit = 1.2 * idle + ceiling / 1024 + 200 * 32
+    print("slow readers: idle RSS %d KiB, peak under attack %d KiB, limit %d KiB (ceiling %d MiB, 200 x 32 KiB), "
           "queued %s bytes, normal GET %.3f s" % (idle, peak, limit, ceiling // MIB, queued, normal_s))
     assert queued is not None and queued <= ceiling * 1.25 + 2 * MIB, queued
     if not sanitized():
-        assert peak <= limit, "RSS %d KiB > 1.2 x %d + %d KiB" % (peak, idle, ceiling // 1024)
+        assert peak <= limit, "RSS %d KiB > 1.2 x %d + %d + 200 x 32 KiB" % (peak, idle, ceiling // 1024)
     assert normal_s < 5.0
     assert dkbb.wait_until(lambda: metric(n, "dynkv_http_output_queued_bytes") == 0, 10)
     n.assert_still_serving("big", value)

@@ -144,6 +144,11 @@ def test_curl_with_the_ca_puts_and_gets(tls_node):
     assert r.returncode == 0, r
     assert b'"value":"' + dkbb.b64(b"over tls").encode() + b'"' in r.stdout
     # and the same through Python's ssl, checking the protocol it got
+    ctx = client_ctx(tls_node.ca)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", tls_node.port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            assert t.selected_alpn_protocol() == "http/1.1"
     conn = tls_node.connection()
     try:
         conn.request("GET", "/kv/tls-x")
@@ -321,3 +326,53 @@ def test_malformed_http_over_tls_gets_400(tls_node):
                 got += chunk
     assert got.startswith(b"HTTP/1.1 400 "), got
     assert tls_node.request("GET", "/health").status == 200
+
+
+def test_reloads_under_load_on_two_loops(pki):
+    """Two loop threads share the context holder; SIGHUPs swap it while
+    clients on both loops make new connections and reuse old ones."""
+    import threading
+    n = TlsNode(pki, sets=["node.loop_threads=2"])
+    try:
+        n.start()
+        errors, done = [], threading.Event()
+
+        def client(i):
+            conn = None
+            try:
+                for j in range(400):
+                    if done.is_set():
+                        break
+                    if conn is None or j % 5 == 0:     # new connections and kept ones
+                        if conn:
+                            conn.close()
+                        conn = n.connection()
+                    conn.request("GET", "/health")
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        errors.append((i, j, r.status))
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                errors.append((i, repr(e)))
+            finally:
+                if conn:
+                    conn.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        pairs = [(pki["cert2"], pki["key2"]), (pki["cert"], pki["key"])]
+        for k in range(6):
+            cert, key = pairs[k % 2]
+            shutil.copy(cert, n.cert)
+            shutil.copy(key, n.key)
+            n.proc.send_signal(signal.SIGHUP)
+            wait_log(n, "TLS certificate reloaded", k + 1)
+        done.set()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors[:5]
+        assert n.alive()
+    finally:
+        rc = n.cleanup()
+    assert rc == 0, n.log_text[-4000:]

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "http/http.h"
+#include "http/url.h"
 
 static void fuzz_check(int ok)
 {
@@ -33,6 +34,17 @@ static void fuzz_use(const dk_http_request *r)
     fuzz_check(n < 0 || (size_t)n <= r->path_len);
     n = dk_url_query_get(r->query, r->query_len, "prefix", out, sizeof(out));
     fuzz_check(n < 0 || (size_t)n <= r->query_len);
+    /* numeric parameters and headers: digits only, within the bound */
+    uint64_t num = 0;
+    n = dk_url_query_get(r->query, r->query_len, "limit", out, sizeof(out));
+    if (n >= 0 && dk_parse_decimal(out, (size_t)n, 1000, &num) == 0) {
+        fuzz_check(num <= 1000 && n >= 1);
+        for (ssize_t i = 0; i < n; i++)
+            fuzz_check(out[i] >= '0' && out[i] <= '9');
+    }
+    v = dk_http_header_get(r, "x-ttl", &vl);
+    if (v && dk_parse_decimal(v, vl, UINT64_MAX, &num) == 0)
+        fuzz_check(vl >= 1 && vl <= 20 && v[0] >= '0' && v[0] <= '9');
     fuzz_check(r->body.len <= 4096);
 }
 

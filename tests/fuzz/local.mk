@@ -15,3 +15,4 @@ EXTRA_DIST += tests/fuzz/fuzz-rpc-frame.c tests/fuzz/fuzz-object.c
 EXTRA_DIST += tests/fuzz/fuzz-http.c
 EXTRA_DIST += tests/fuzz/fuzz-config.c
 EXTRA_DIST += tests/fuzz/fuzz-crdt.c
+EXTRA_DIST += tests/fuzz/fuzz-context.c

@@ -15,6 +15,15 @@
 # libFuzzer runs every seed before mutating, so corpus files are regression
 # cases.
 #
+# Usage: run-fuzz.sh [--long SECONDS]
+#   (no argument)     CI's smoke run: DK_FUZZ_SECONDS split across targets
+#   --long SECONDS    a campaign: EACH target fuzzes for SECONDS (one after
+#                     the other; DK_FUZZ_SECONDS is ignored).  With
+#                     DK_FUZZ_OUT set, the grown corpora stay in
+#                     $DK_FUZZ_OUT/corpus-<name> for minimising into the
+#                     seeds: fuzz-<name> -merge=1 NEWDIR tests/fuzz/corpus/<name>
+#                     $DK_FUZZ_OUT/corpus-<name> (see below).
+#
 # Environment:
 #   DK_FUZZ_SECONDS   total fuzzing time split across targets (default 20)
 #   DK_FUZZ_TARGETS   space-separated names to run (default: all listed)
@@ -42,6 +51,20 @@
 # tests/fuzz/corpus/<name>/regress-<short-description>, fix the bug, and
 # check the target passes on it; the corpus folder is distributed whole.
 set -u
+
+long="" want_long=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --long) [ $# -ge 2 ] || { echo "run-fuzz: --long takes a number of seconds" >&2; exit 2; }
+            long=$2 want_long=1; shift ;;
+    --long=*) long=${1#--long=} want_long=1 ;;
+    *) echo "run-fuzz: usage: $0 [--long SECONDS]" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$want_long" -eq 1 ]; then
+    case $long in ''|*[!0-9]*|0) echo "run-fuzz: --long takes a whole number of seconds (at least 1)" >&2; exit 2 ;; esac
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=${DYNKV_SRCDIR:-$(cd "$here/../.." && pwd)}
@@ -72,6 +95,7 @@ if [ "$ntargets" -eq 0 ]; then
 fi
 per=$((budget / ntargets))
 [ "$per" -ge 1 ] || per=1
+[ -n "$long" ] && per=$long
 
 if [ -n "${DK_FUZZ_OUT:-}" ]; then
     work=$DK_FUZZ_OUT

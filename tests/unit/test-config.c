@@ -341,14 +341,14 @@ static void test_file_refusals(void)
                "7: [cluster] n_replicas = 12: expected an integer in 1..9");
     tc_refused("[node]\nid = n1\n[bogus]\nx = 1\n",
                "3: unknown section [bogus]; expected one of [node], [cluster], [storage], "
-               "[compaction], [conflict], [security], or a plugin's own section such as [engine.lsm], "
+               "[compaction], [conflict], [security], [log], or a plugin's own section such as [engine.lsm], "
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     /* An empty unknown section is refused too, though inih never reports it. */
     tc_refused("[node]\n[Node]\n", "2: unknown section [Node]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict], [security], or a plugin's own section such as [engine.lsm], "
+               "[storage], [compaction], [conflict], [security], [log], or a plugin's own section such as [engine.lsm], "
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     tc_refused("[engine.LSM]\n", "1: unknown section [engine.LSM]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict], [security], or a plugin's own section such as [engine.lsm], "
+               "[storage], [compaction], [conflict], [security], [log], or a plugin's own section such as [engine.lsm], "
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     tc_refused("[storage]\nbloom_bits_per_key = 12\n",
                "2: [storage] bloom_bits_per_key moved to the plugin's own section: write it under "

@@ -193,12 +193,73 @@ static void test_concurrent_lines(void)
     free(text);
 }
 
+/* Subsystem levels: "rpc: ..." lines follow rpc's own level, others the
+ * node's; clearing an override falls back; bad specs are refused. */
+static void test_subsystem_levels(void)
+{
+    remove(tl_path);
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(dk_log_open(tl_path, DK_LOG_INFO), 0);
+    CU_ASSERT_EQUAL(dk_log_apply_levels("rpc=debug,membership=warn", err, sizeof err, 0), 0);
+    dk_log(DK_LOG_DEBUG, "rpc: shown debug");
+    dk_log(DK_LOG_DEBUG, "store: hidden debug");
+    dk_log(DK_LOG_INFO, "membership: hidden info");
+    dk_log(DK_LOG_WARN, "membership: shown warning");
+    dk_log(DK_LOG_INFO, "rpcx: shown info of another subsystem");
+    CU_ASSERT_EQUAL(dk_log_set_subsystem_level("rpc", -1), 0);
+    dk_log(DK_LOG_DEBUG, "rpc: hidden again");
+    CU_ASSERT_EQUAL(dk_log_set_subsystem_level("Bad Name", DK_LOG_DEBUG), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_log_apply_levels("rpc", err, sizeof err, 1), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_log_apply_levels("rpc=loud", err, sizeof err, 1), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "SUBSYSTEM=LEVEL"));
+    CU_ASSERT_EQUAL(dk_log_apply_levels("a=info,b-2=error", err, sizeof err, 1), 0);
+    CU_ASSERT_EQUAL(dk_log_set_subsystem_level("membership", -1), 0);
+    dk_log_close();
+    char *text = tl_slurp(tl_path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_EQUAL(tl_count_lines(text), 3);
+    CU_ASSERT_PTR_NULL(strstr(text, "hidden"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " DEBUG rpc: shown debug\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " WARN membership: shown warning\n"));
+    free(text);
+}
+
+/* JSON lines: one object per line, the subsystem split out, quotes,
+ * backslashes and non-ASCII bytes escaped. */
+static void test_json_lines(void)
+{
+    remove(tl_path);
+    CU_ASSERT_EQUAL_FATAL(dk_log_open(tl_path, DK_LOG_INFO), 0);
+    dk_log_set_json(1);
+    dk_log(DK_LOG_WARN, "rpc: peer \"x\" at C:\\y sent \xc3\xa9");
+    dk_log(DK_LOG_INFO, "no subsystem here");
+    dk_log_set_json(0);
+    dk_log_close();
+    char *text = tl_slurp(tl_path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_EQUAL(tl_count_lines(text), 2);
+    regex_t re;
+    CU_ASSERT_EQUAL_FATAL(regcomp(&re,
+                                  "^\\{\"time\":\"[0-9T:.Z-]{24}\",\"level\":\"warn\",\"subsystem\":\"rpc\","
+                                  "\"message\":\"peer \\\\\"x\\\\\" at C:\\\\\\\\y sent \\\\u00c3\\\\u00a9\"\\}\n"
+                                  "\\{\"time\":\"[0-9T:.Z-]{24}\",\"level\":\"info\",\"subsystem\":\"\","
+                                  "\"message\":\"no subsystem here\"\\}\n$",
+                                  REG_EXTENDED), 0);
+    CU_ASSERT_EQUAL(regexec(&re, text, 0, NULL, 0), 0);
+    if (regexec(&re, text, 0, NULL, 0) != 0)
+        fprintf(stderr, "got: %s", text);
+    regfree(&re);
+    free(text);
+}
+
 static CU_TestInfo tl_tests[] = {
     {"level names", test_level_parse},
     {"format and levels", test_format_and_levels},
     {"long messages truncated", test_truncation},
     {"reopen appends", test_reopen_appends},
     {"concurrent lines stay whole", test_concurrent_lines},
+    {"subsystem levels", test_subsystem_levels},
+    {"JSON lines", test_json_lines},
     CU_TEST_INFO_NULL,
 };
 

@@ -7,6 +7,8 @@
  *     merged in): one more write takes it to the maximum, the next is
  *     refused with -EOVERFLOW (the API's 409) and changes nothing, and a
  *     write stamped by another node still goes through;
+ *   - a context far ahead of the stored object advances each counter by
+ *     at most DK_STORE_CONTEXT_AHEAD;
  *   - a context given as a JSON map (context_is_map) must be dominated by
  *     the stored version: one naming a counter the object never reached is
  *     DK_EPRECOND and never sets a counter;
@@ -142,6 +144,34 @@ static void test_counter_max(void)
     dk_buf_free(&after);
 }
 
+/* A token-form context far ahead of the stored object (protected mode:
+ * anyone can MAC one) advances each counter by at most
+ * DK_STORE_CONTEXT_AHEAD, so the key never nears the maximum. */
+static void test_context_clamped(void)
+{
+    const dk_actor me = *dk_store_actor(node.store);
+    dk_actor other;
+    CU_ASSERT_EQUAL(dk_actor_set(&other, "zz", 1), 0);
+    dk_vv vv, ctx;
+    dk_vv_init(&vv);
+    dk_vv_init(&ctx);
+    CU_ASSERT_EQUAL_FATAL(wr("clamp", sl("v1"), NULL, 0, 0, &vv), 0);
+    uint64_t n = dk_vv_get(&vv, &me);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(dk_vv_set(&ctx, &me, UINT64_MAX - 1, dk_now_ms()), 0);
+        CU_ASSERT_EQUAL(dk_vv_set(&ctx, &other, UINT64_MAX - 1, dk_now_ms()), 0);
+        CU_ASSERT_EQUAL(wr("clamp", sl("forged"), &ctx, 0, 0, &vv), 0);
+        n += DK_STORE_CONTEXT_AHEAD + 1;
+        CU_ASSERT_EQUAL(dk_vv_get(&vv, &me), n);
+        CU_ASSERT_EQUAL(dk_vv_get(&vv, &other), (uint64_t)DK_STORE_CONTEXT_AHEAD * (uint64_t)(i + 1));
+    }
+    /* the object's own context still works */
+    CU_ASSERT_EQUAL(wr("clamp", sl("v2"), &vv, 0, 0, &vv), 0);
+    CU_ASSERT_EQUAL(dk_vv_get(&vv, &me), n + 1);
+    dk_vv_free(&vv);
+    dk_vv_free(&ctx);
+}
+
 static void test_map_context(void)
 {
     const dk_actor me = *dk_store_actor(node.store);
@@ -235,6 +265,7 @@ static void test_size_limit(void)
 
 static CU_TestInfo store_tests[] = {
     {"a counter at its maximum: refused, nothing written, another node writes", test_counter_max},
+    {"a token context advances a counter at most DK_STORE_CONTEXT_AHEAD", test_context_clamped},
     {"a JSON-map context must be dominated by the stored version", test_map_context},
     {"max_object_size: writes and merges refused before anything is written", test_size_limit},
     CU_TEST_INFO_NULL,
