@@ -41,6 +41,7 @@ typedef struct fe_env {
     fe_inode *all;
     uint64_t points, arm_at, rng;
     int flags, fired, dead;
+    int full_err;                /* dk__lsm_fault_full: creates and appends fail */
 } fe_env;
 
 struct lsm_wfile {
@@ -129,6 +130,8 @@ static int fe_create(lsm_env *env, const char *path, lsm_wfile **out)
     fe_env *fe = (fe_env *)env;
     pthread_mutex_lock(&fe->mu);
     int rc = fe_point(fe, 0);
+    if (!rc && fe->full_err)
+        rc = fe->full_err;
     fe_inode *ino = NULL;
     lsm_wfile *f = NULL;
     if (!rc) {
@@ -179,6 +182,10 @@ static int fe_append(lsm_wfile *f, const void *p, size_t n)
     fe_env *fe = f->env;
     pthread_mutex_lock(&fe->mu);
     int rc = fe_point(fe, 0);
+    if (!rc && fe->full_err) {
+        fe_put(f, p, n / 2);     /* a full disk takes part of a write */
+        rc = fe->full_err;
+    }
     if (!rc)
         rc = fe_put(f, p, n);
     pthread_mutex_unlock(&fe->mu);
@@ -191,6 +198,11 @@ static int fe_appendv(lsm_wfile *f, const struct iovec *iov, int n)
     fe_env *fe = f->env;
     pthread_mutex_lock(&fe->mu);
     int rc = fe_point(fe, 0);
+    if (!rc && fe->full_err) {
+        if (n > 0)
+            fe_put(f, iov[0].iov_base, iov[0].iov_len / 2);
+        rc = fe->full_err;
+    }
     for (int i = 0; !rc && i < n; i++)
         rc = fe_put(f, iov[i].iov_base, iov[i].iov_len);
     pthread_mutex_unlock(&fe->mu);
@@ -468,6 +480,14 @@ void dk__lsm_fault_arm(lsm_env *env, uint64_t at, int flags)
     fe->arm_at = at;
     fe->flags = flags;
     fe->fired = 0;
+    pthread_mutex_unlock(&fe->mu);
+}
+
+void dk__lsm_fault_full(lsm_env *env, int err)
+{
+    fe_env *fe = (fe_env *)env;
+    pthread_mutex_lock(&fe->mu);
+    fe->full_err = err;
     pthread_mutex_unlock(&fe->mu);
 }
 

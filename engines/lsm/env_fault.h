@@ -23,6 +23,10 @@ enum {
 lsm_env *dk__lsm_env_fault(uint64_t seed);
 /* Fail the point numbered `at` (1-based, counted from now); 0 disarms. */
 void dk__lsm_fault_arm(lsm_env *env, uint64_t at, int flags);
+/* Model a full disk (or descriptor table): while err is nonzero (e.g.
+ * -ENOSPC) every create fails with it and every append writes half of its
+ * first piece, then fails with it. 0: room again. */
+void dk__lsm_fault_full(lsm_env *env, int err);
 /* Points counted since the last arm or crash. */
 uint64_t dk__lsm_fault_points(lsm_env *env);
 /* True once an armed failure has fired. */

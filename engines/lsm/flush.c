@@ -27,12 +27,25 @@
  *
  * A WAL is recycled or deleted only after the table holding its memtable
  * is durable in the manifest (the flush thread, after dk__lsm_install).
+ *
+ * Transient failures (out of descriptors: EMFILE, ENFILE; out of space:
+ * ENOSPC, EDQUOT) of a switch, a WAL write, a settle or a flush make the
+ * engine refuse writes (DK_EREADONLY, lsm_readonly = 1) only until a
+ * retry succeeds: the flush thread waits 100 ms, doubling to 5 s, then
+ * redoes the failed step while writes are still refused: a new WAL first
+ * when the switch failed or a WAL write left a torn tail (the old log is
+ * cut back to its last whole record when settled, so the refused group
+ * never replays), then the flush of the memtable, which makes the old log
+ * obsolete. Once that succeeds the engine takes writes again. Failures
+ * whose outcome cannot be known or repaired (a failed fsync of data
+ * already acknowledged, a manifest write, EIO) stay fatal until restart.
  */
 #include "lsm.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- switching ---------------------------------------------------------- */
 
@@ -98,10 +111,8 @@ int dk__lsm_switch_memtable(lsm_db *db)
         pthread_mutex_unlock(&db->prev_mu);
     }
     pthread_mutex_lock(&db->mu);
-    if (rc) {
-        dk__lsm_set_bg_error(db, rc, "WAL switch");
+    if (rc)
         return rc;
-    }
     db->imm_last_seq = last_seq;
     db->imm = db->mem;
     db->mem = nm;
@@ -193,15 +204,91 @@ static int fl_flush_imm(lsm_db *db, lsm_memtable *imm, uint64_t number, uint64_t
     return rc;
 }
 
+/* The retry of a transient error failed again with rc (mu held). */
+static void fl_retry_failed(lsm_db *db, int rc, const char *what)
+{
+    atomic_fetch_add(&db->st_bg_retries, 1);
+    if (!dk__lsm_transient(rc)) {
+        dk__lsm_set_bg_error(db, rc, what);
+        return;
+    }
+    db->bg_error = rc;
+    db->bg_retry_ms = db->bg_retry_ms >= 2500 ? 5000 : db->bg_retry_ms * 2;
+    if (db->host && db->host->log)
+        db->host->log(db->host, DK_LOG_DEBUG, "lsm %s: retry of %s failed (%s); next in %llu ms", db->dir,
+                      what, db->host->strerror(db->host, rc), (unsigned long long)db->bg_retry_ms);
+}
+
+/* Writes are accepted again (mu held). */
+static void fl_retry_done(lsm_db *db)
+{
+    atomic_fetch_add(&db->st_bg_retries, 1);
+    if (db->host && db->host->log)
+        db->host->log(db->host, DK_LOG_WARN, "lsm %s: the retry after %s succeeded; accepting writes again",
+                      db->dir, db->host->strerror(db->host, db->bg_error));
+    db->bg_error = 0;
+    db->bg_transient = 0;
+    db->bg_need_switch = 0;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->done_cv);
+}
+
+/* Wait out the backoff of a transient error, then until no write leader
+ * touches the WAL (mu held). Returns 0 to retry now, 1 when the state
+ * changed (closing, fatal, cleared) and the caller should look again. */
+static int fl_retry_wait(lsm_db *db)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + db->bg_retry_ms * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    while (!db->closing && db->bg_transient)
+        if (pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts) == ETIMEDOUT)
+            break;
+    while (!db->closing && db->bg_transient && db->wal_busy)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    return db->closing || !db->bg_transient;
+}
+
+/* One retry of a transient error (mu held; dropped for the I/O). Returns
+ * 1 when imm is to be flushed now (bg_error still set), 0 when done. */
+static int fl_retry(lsm_db *db)
+{
+    if (fl_retry_wait(db))
+        return 0;
+    if (db->bg_need_switch && !db->imm) {
+        int rc = dk__lsm_switch_memtable(db);
+        if (rc) {
+            fl_retry_failed(db, rc, "WAL switch");
+            return 0;
+        }
+        db->bg_need_switch = 0;
+    }
+    if (db->imm)
+        return 1;
+    /* Only the settle failed: redo it. */
+    pthread_mutex_unlock(&db->mu);
+    int rc = dk__lsm_wal_settle(db);
+    pthread_mutex_lock(&db->mu);
+    if (rc)
+        fl_retry_failed(db, rc, "WAL settle");
+    else if (db->bg_transient)
+        fl_retry_done(db);
+    return 0;
+}
+
 void *dk__lsm_flush_thread(void *arg)
 {
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     for (;;) {
-        while (!db->closing && (!db->imm || db->bg_error))
+        while (!db->closing && (!db->imm || db->bg_error) && !(db->bg_error && db->bg_transient))
             pthread_cond_wait(&db->bg_cv, &db->mu);
         if (db->closing)
             break;
+        if (db->bg_error && !fl_retry(db))
+            continue;
         lsm_memtable *imm = db->imm;
         dk__lsm_mem_ref(imm);
         uint64_t number = db->next_file++;
@@ -213,9 +300,13 @@ void *dk__lsm_flush_thread(void *arg)
         if (!rc)
             rc = fl_flush_imm(db, imm, number, log_number, last_seq);
         pthread_mutex_lock(&db->mu);
-        if (rc) {
-            dk__lsm_set_bg_error(db, rc, settle_rc ? "WAL sync after a switch" : "memtable flush");
+        if (rc && db->bg_transient) {
+            fl_retry_failed(db, rc, settle_rc ? "WAL sync after a switch" : "memtable flush");
+        } else if (rc) {
+            dk__lsm_set_bg_retry(db, rc, settle_rc ? "WAL sync after a switch" : "memtable flush", 0);
         } else {
+            if (db->bg_transient && !db->bg_need_switch)
+                fl_retry_done(db);
             db->imm = NULL;
             dk__lsm_mem_unref(imm);
             atomic_fetch_add(&db->st_flushes, 1);

@@ -85,12 +85,38 @@ void dk__lsm_file_path(const lsm_db *db, char *buf, size_t len, uint64_t number,
 
 void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what)
 {
-    if (!db->bg_error) {
+    if (!db->bg_error || db->bg_transient) {
         db->bg_error = rc;
+        db->bg_transient = 0;
         lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what, db->host->strerror(db->host, rc));
     }
     /* Queued writers need no wake-up: each leader answers its group
      * and hands over to the next, which sees bg_error in lsm_make_room. */
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->done_cv);
+}
+
+int dk__lsm_transient(int rc)
+{
+    return rc == -EMFILE || rc == -ENFILE || rc == -ENOSPC || rc == -EDQUOT;
+}
+
+void dk__lsm_set_bg_retry(lsm_db *db, int rc, const char *what, int need_switch)
+{
+    if (db->bg_error && !db->bg_transient)
+        return;                         /* already fatal */
+    if (!dk__lsm_transient(rc)) {
+        dk__lsm_set_bg_error(db, rc, what);
+        return;
+    }
+    if (!db->bg_error) {
+        db->bg_retry_ms = 100;
+        lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing writes until a retry succeeds (first in %llu ms)",
+                what, db->host->strerror(db->host, rc), (unsigned long long)db->bg_retry_ms);
+    }
+    db->bg_error = rc;
+    db->bg_transient = 1;
+    db->bg_need_switch |= need_switch;
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->done_cv);
 }
@@ -157,8 +183,10 @@ static int lsm_make_room(lsm_db *db, int force)
         uint64_t t0 = lsm_now_us();
         int rc = dk__lsm_switch_memtable(db);
         atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
-        if (rc)
+        if (rc) {
+            dk__lsm_set_bg_retry(db, rc, "WAL switch", 1);
             return rc;
+        }
         force = 0;
     }
 }
@@ -237,6 +265,7 @@ static void lsm_complete(lsm_writer *x, int rc)
  * return value. */
 static int lsm_lead(lsm_db *db, lsm_writer *w)
 {
+    db->wal_busy = 1;
     int rc = lsm_make_room(db, w->batch == NULL);
     lsm_writer *last = w;
     if (!rc && w->batch) {
@@ -254,13 +283,20 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
         }
         lsm_memtable *mem = db->mem;
         pthread_mutex_unlock(&db->mu);
-        if (!rc)
-            rc = dk__lsm_wal_writev(&db->wal, &db->wbuf);
+        int step = 0;                   /* 1: WAL write failed, 2: settle */
+        if (!rc && (rc = dk__lsm_wal_writev(&db->wal, &db->wbuf)) != 0) {
+            step = 1;
+            /* Part of the group may be in the file: cut it back to the
+             * last whole record when the log is settled (a retry
+             * replaces it first), so no replay ever sees the group. */
+            db->wal.recycled = 1;
+        }
         if (!rc && need_sync && atomic_load(&db->settle_pending)) {
             /* The first sync after a switch also makes the previous log
              * durable and clean (flush.c); the queue waits: a stall. */
             uint64_t t0 = lsm_now_us();
             rc = dk__lsm_wal_settle(db);
+            step = rc ? 2 : 0;
             atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
         }
         if (!rc && need_sync) {
@@ -279,7 +315,14 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
                 break;
         }
         pthread_mutex_lock(&db->mu);
-        if (rc) {
+        if (rc && step == 1) {
+            /* Out of space or descriptors: the group is refused and
+             * not in the memtable; writes wait for the retry to replace
+             * the WAL (flush.c). */
+            dk__lsm_set_bg_retry(db, rc, "WAL write", 1);
+        } else if (rc && step == 2) {
+            dk__lsm_set_bg_retry(db, rc, "WAL settle", 0);
+        } else if (rc) {
             /* The WAL may hold the group while the memtable does not:
              * answering later reads would be a lie either way. */
             dk__lsm_set_bg_error(db, rc, fatal ? "WAL write or sync" : "memtable insert");
@@ -289,6 +332,9 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
             atomic_fetch_add(&db->st_writes, 1);
         }
     }
+    db->wal_busy = 0;
+    if (db->bg_error)
+        pthread_cond_broadcast(&db->bg_cv);     /* a retry may wait for the WAL */
     /* Detach the group and hand the queue to the next writer, then
      * complete them all outside the mutex. */
     lsm_writer *group = w->next, *next = last->next, *post;
@@ -800,7 +846,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
         level_files[f->level]++;
         level_bytes[f->level] += f->size;
     }
-    int ro = db->bg_error != 0;
+    int ro = db->bg_error != 0, retrying = ro && db->bg_transient;
     pthread_mutex_unlock(&db->mu);
     uint64_t usage, hits, misses;
     dk__lsm_cache_stats(db->cache, &usage, &hits, &misses);
@@ -821,6 +867,8 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_pinned_index_filter_bytes", pinned);
     sink(arg, "lsm_last_sequence", seq);
     sink(arg, "lsm_readonly", (uint64_t)ro);
+    sink(arg, "lsm_readonly_retrying", (uint64_t)retrying);
+    sink(arg, "lsm_write_retries_total", atomic_load(&db->st_bg_retries));
     sink(arg, "lsm_block_cache_bytes", usage);
     sink(arg, "lsm_block_cache_hits_total", hits);
     sink(arg, "lsm_block_cache_misses_total", misses);

@@ -116,6 +116,15 @@ typedef struct lsm_db {
     pthread_cond_t wal_cv;
     lsm_wal_vec wbuf;            /* the leader's WAL records (values > 256 B borrowed) */
     int bg_error;                /* first fatal background error; writes refused */
+    /* A transient bg_error (EMFILE, ENFILE, ENOSPC, EDQUOT: flush.c's
+     * retry): the flush thread retries after bg_retry_ms (100 ms doubling
+     * to 5 s) and clears bg_error once the failed step succeeds. All under
+     * mu. bg_need_switch: the WAL must be replaced first (a switch failed,
+     * or a WAL write failed and left a torn tail). wal_busy: a write
+     * leader is doing WAL I/O without mu; the retry waits for it. */
+    int bg_transient, bg_need_switch, wal_busy;
+    uint64_t bg_retry_ms;
+    _Atomic uint64_t st_bg_retries;
     _Atomic int closing;         /* set once by close(); read without mu by compaction */
     int compact_pending;
     int compacting;              /* a compaction round is running (under mu) */
@@ -140,17 +149,27 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
 
 /* Path of file `number` with suffix ("log", "sst") into buf. */
 void dk__lsm_file_path(const lsm_db *db, char *buf, size_t len, uint64_t number, const char *suffix);
-/* Record a fatal background error (first wins), log it, wake everyone.
- * Caller holds mu. */
+/* Record a fatal background error (first wins, but replaces a transient
+ * one), log it, wake everyone. Caller holds mu. */
 void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what);
+/* 1 for the causes that go away on their own: -EMFILE, -ENFILE,
+ * -ENOSPC, -EDQUOT. */
+int dk__lsm_transient(int rc);
+/* Record the failure of a retryable step: a transient rc makes the engine
+ * read-only until the flush thread's retry succeeds (need_switch: the
+ * retry must start with a new WAL); any other rc is fatal. Caller holds
+ * mu. */
+void dk__lsm_set_bg_retry(lsm_db *db, int rc, const char *what, int need_switch);
 /* Install edit e (with `added` opened files) as the new current version:
  * manifest append + sync, swap under mu, retire deleted files. Without
  * e->has_seq the edit records flushed_seq; an edit with has_log sets
  * flushed_seq to its last_seq. Caller holds edit_mu, not mu. */
 int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added);
 
-/* flush.c: switch to a new memtable and WAL (the write leader; holds mu,
- * which it drops for the file I/O). The old WAL is not synced here. */
+/* flush.c: switch to a new memtable and WAL (the write leader, or the
+ * flush thread's retry while writes are refused; holds mu, which it drops
+ * for the file I/O). The old WAL is not synced here. On failure nothing
+ * changed and the caller records the error. */
 int dk__lsm_switch_memtable(lsm_db *db);
 /* flush.c: sync and trim the WAL a switch left behind and sync the
  * directory (no-op when nothing is pending). Any thread; mu not held. On

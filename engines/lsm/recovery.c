@@ -440,9 +440,11 @@ int dk__lsm_close(dk_engine *e)
     }
     /* Writes acknowledged without sync become durable on a clean close;
      * the memtables are not flushed: the WALs cover them. An engine that
-     * went read-only says so again here. The log before the current one
-     * (and the current one's name) may still be unsettled (flush.c). */
-    int rc = db->bg_error ? DK_EREADONLY : dk__lsm_wal_settle(db);
+     * went read-only for good says so again here; one waiting for a
+     * retry (flush.c) still settles, syncs and trims its logs (a torn
+     * WAL write is cut back to its last whole record). The log before the
+     * current one (and the current one's name) may still be unsettled. */
+    int rc = db->bg_error && !db->bg_transient ? DK_EREADONLY : dk__lsm_wal_settle(db);
     if (!rc)
         rc = dk__lsm_wal_sync(&db->wal);
     if (!rc) {
@@ -450,6 +452,8 @@ int dk__lsm_close(dk_engine *e)
         dk__lsm_file_path(db, path, sizeof(path), db->wal.number, "log");
         rc = dk__lsm_wal_trim(&db->wal, path);
     }
+    if (!rc && db->bg_error)
+        rc = DK_EREADONLY;
     if (rc && !db->bg_error)
         db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, db->host->strerror(db->host, rc));
     rc_free(db);

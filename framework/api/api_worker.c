@@ -98,7 +98,18 @@ void dk__api_job_store_error(dk_api_job *j, int rc)
         dk__api_job_error(j, 504, "timeout", msg);
         break;
     case DK_EREADONLY:
-        dk__api_job_error(j, 503, "read_only", "the node stopped accepting writes after a disk error; see its log");
+        dk__api_job_error(j, 503, "read_only", "the node does not accept writes now (a disk error, or a full "
+                          "disk or descriptor table it retries on its own; GET /readyz says which); see its log");
+        break;
+    case -ENOSPC:
+    case -EDQUOT:
+        dk__api_job_error(j, 507, "insufficient_storage", "the node's disk is full: the write was not stored; "
+                          "writes resume on their own once space is freed");
+        break;
+    case -EMFILE:
+    case -ENFILE:
+        dk__api_job_error(j, 503, "out_of_descriptors", "the node ran out of file descriptors: the write was "
+                          "not stored; retry later");
         break;
     case DK_ECORRUPT:
         dk__api_job_error(j, 500, "corrupt", "the stored value failed its checksum; see the node's log");

@@ -45,6 +45,7 @@ static dk_ready_check *health_add(dk_readiness *r, const char *name, int ok, con
 
 typedef struct ro_scan {
     char name[64];                      /* the first stat that says read-only */
+    int retrying;                       /* a *_readonly_retrying stat is set */
 } ro_scan;
 
 /* Worker thread (inside the engine's stats call). */
@@ -54,6 +55,8 @@ static void health_stat(void *arg, const char *name, uint64_t value)
     size_t n = strlen(name);
     if (value && !s->name[0] && n >= 8 && strcmp(name + n - 8, "readonly") == 0)
         snprintf(s->name, sizeof(s->name), "%s", name);
+    if (value && n >= 17 && strcmp(name + n - 17, "readonly_retrying") == 0)
+        s->retrying = 1;
 }
 
 static void health_engine(dk_node *node, dk_readiness *r)
@@ -62,10 +65,14 @@ static void health_engine(dk_node *node, dk_readiness *r)
         health_add(r, "engine", 0, "the storage engine is not open");
         return;
     }
-    ro_scan s = {{0}};
+    ro_scan s = {{0}, 0};
     if (DK_OPS_HAS(node->engine_ops, stats))
         node->engine_ops->stats(node->engine, health_stat, &s);
-    if (s.name[0])
+    if (s.name[0] && s.retrying)
+        health_add(r, "engine", 0, "engine '%s' refuses writes for now (%s = 1): it ran out of disk space "
+                   "or file descriptors and retries on its own (see the log); free space or descriptors",
+                   node->engine_plugin->name, s.name);
+    else if (s.name[0])
         health_add(r, "engine", 0, "engine '%s' refuses writes after an I/O error (%s = 1); see the log, "
                    "fix the disk and restart the node", node->engine_plugin->name, s.name);
     else

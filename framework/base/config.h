@@ -52,6 +52,9 @@ typedef struct dk_config_node {
     int log_level;                              /* DK_LOG_*, info */
     char log_file[DK_CONFIG_PATH_MAX + 1];      /* "" = stderr */
     int64_t drain_timeout;                      /* ms, 30s: SIGTERM waits this long for requests in flight */
+    int max_connections;                        /* 0..10M, 0 = from RLIMIT_NOFILE (dynkvd.c) */
+    uint64_t max_conn_output;                   /* bytes, 4MiB: unwritten answers per connection before it is not read */
+    uint64_t max_output_total;                  /* bytes, 256MiB: the node's unwritten answers before slow readers are not read */
 } dk_config_node;
 
 typedef struct dk_config_cluster {

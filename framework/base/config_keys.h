@@ -59,6 +59,9 @@ static const cfg_key cfg_keys[] = {
     K_ENUM(node, log_level, cfg_levels, "info"),
     K_STR(node, log_file, CF_TEXT, ""),
     K_NUM(node, drain_timeout, CT_DUR, 0, HOUR, "30s"),
+    K_NUM(node, max_connections, CT_INT, 0, 10000000, "0"),
+    K_NUM(node, max_conn_output, CT_SIZE, 64 * KIB, GIB, "4MiB"),
+    K_NUM(node, max_output_total, CT_SIZE, MIB, 64 * GIB, "256MiB"),
 
     K_STR(cluster, name, CF_LABEL, "dynkv"),
     {"cluster", "seeds", CT_SEEDS, 0, 0, 0, 0, 0, NULL, ""},

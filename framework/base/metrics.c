@@ -44,7 +44,7 @@ static const char *const op_names[DK_OP__COUNT] = {
 /* Status codes that get their own label value; anything else is "other". */
 static const int status_slots[] = {
     200, 206, 300, 304, 400, 404, 405, 409, 411, 412, 413, 415, 429, 431,
-    500, 501, 503, 504
+    500, 501, 503, 504, 507
 };
 #define N_STATUS (sizeof(status_slots) / sizeof(status_slots[0]) + 1)
 
@@ -184,12 +184,14 @@ static const known_metric known[] = {
     {"engine_lsm_last_sequence", "The LSM engine's last sequence number."},
     {"engine_lsm_memtable_bytes", "Bytes in the LSM memtables (active and immutable)."},
     {"engine_lsm_pinned_index_filter_bytes", "Bytes of index and filter blocks pinned in memory."},
-    {"engine_lsm_readonly", "1 when the LSM engine refuses writes after an I/O error."},
+    {"engine_lsm_readonly", "1 when the LSM engine refuses writes after an I/O error, or until a retry succeeds after running out of disk space or descriptors."},
+    {"engine_lsm_readonly_retrying", "1 while the LSM engine refuses writes for a transient cause (disk space, descriptors) it retries on its own."},
     {"engine_lsm_table_bytes", "Bytes of LSM tables on disk."},
     {"engine_lsm_wal_bytes_dropped_total", "Bytes of torn WAL tails dropped at recovery."},
     {"engine_lsm_wal_bytes_total", "Bytes written to the LSM write-ahead log."},
     {"engine_lsm_wal_syncs_total", "fdatasync calls on the LSM write-ahead log."},
     {"engine_lsm_write_groups_total", "LSM write groups (batches sharing one WAL write)."},
+    {"engine_lsm_write_retries_total", "Retries of a failed LSM write, switch or flush (out of disk space or descriptors)."},
     {"engine_lsm_write_slowdowns_total", "1 ms slowdowns of writers while compaction is behind."},
     {"engine_lsm_write_stall_us_total", "Time writers waited for memtable room, switches and slowdowns."},
     {"gossip_bad_messages_total", "Gossip messages dropped as malformed, with a bad checksum or a bad MAC."},
@@ -206,6 +208,11 @@ static const known_metric known[] = {
     {"hints_dropped_total", "Hints dropped because they were older than hint_window."},
     {"hints_replayed_total", "Hints delivered to their target and deleted."},
     {"hints_stored_total", "Hints stored for replicas that could not take a write."},
+    {"http_accept_errors_total", "HTTP accept() failures (EMFILE, ENFILE, ...); pending connections were dropped."},
+    {"http_connections_open", "HTTP connections open now (refused ones until they close)."},
+    {"http_connections_refused_total", "HTTP connections answered 503 (or closed) over [node] max_connections."},
+    {"http_output_queued_bytes", "Response bytes answered and not yet written to slow readers."},
+    {"http_slow_readers_closed_total", "HTTP connections closed at [node] max_output_total for not reading their answers."},
     {"http_tls_handshake_failures_total", "HTTPS connections closed because their TLS handshake failed "
                                           "(plain HTTP, old TLS version, untrusted client, bad record)."},
     {"lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},

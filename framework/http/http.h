@@ -23,6 +23,7 @@
 #define DK_HTTP_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 #include <uv.h>
 #include <http_parser.h>
@@ -58,6 +59,45 @@ typedef struct dk_http_request {
     int keep_alive;             /* the connection stays open after this one */
 } dk_http_request;
 
+/*
+ * Limits every server of one node shares (each loop's server points to
+ * the same struct): the connection cap and the budget of response bytes
+ * queued for slow readers. The caller sets the first three fields, leaves
+ * the counters zero, and keeps the struct until every server using it has
+ * stopped. Counters are relaxed atomics, readable from any thread.
+ *
+ * Over max_connections a new connection is accepted, answered 503 with
+ * Connection: close and closed (counted in refused). A connection stops
+ * being read and parsed while its answered-but-unwritten bytes reach
+ * max_conn_output, and, while the node's total is over 5/8 of
+ * max_output_total, so does every connection that has output queued. One
+ * that owes nothing takes a request while the total plus the answers
+ * being prepared (three times the requests in flight times the average
+ * answer size: object read, value decoded, answer built) stays under 3/4 of
+ * the ceiling; the last quarter covers what the count does not see
+ * (connection buffers, allocator slack).
+ * Requests stay unparsed in the connection's buffer (then in the
+ * kernel's, throttling the client by TCP flow control) and are answered
+ * in order once the output drains. When a connection that owes nothing
+ * waits for room, connections whose oldest unwritten answer has waited
+ * over 500 ms are closed, oldest first (as Redis does with clients over
+ * their output buffer limit): slow readers cannot pin the budget or
+ * starve clients that read.
+ */
+typedef struct dk_http_limits {
+    uint32_t max_connections;   /* [0 = no cap] per node */
+    size_t max_conn_output;     /* [4 MiB] per connection */
+    size_t max_output_total;    /* [256 MiB] per node */
+    _Atomic uint64_t open;      /* connections open (refused ones until closed) */
+    _Atomic uint64_t output;    /* response bytes answered and not yet written */
+    _Atomic uint64_t refused;   /* connections answered 503 (or closed) over the cap */
+    _Atomic uint64_t accept_errors; /* accept() failures (EMFILE, ENFILE, ...) */
+    _Atomic uint64_t evicted;   /* slow readers closed at the ceiling */
+    _Atomic uint64_t inflight;  /* requests the handlers hold (live connections) */
+    _Atomic uint64_t avg_answer; /* moving average of answer sizes (bytes) */
+    _Atomic uint64_t waiting;   /* connections owing nothing that wait for room */
+} dk_http_limits;
+
 /* Server configuration. Zero fields take the defaults in brackets. */
 typedef struct dk_http_conf {
     const char *listen;         /* "127.0.0.1:8080", "[::1]:0"; port 0 = any */
@@ -68,6 +108,8 @@ typedef struct dk_http_conf {
     uint64_t request_timeout_ms;/* [30000] a request still arriving after this: 408 */
     const struct dk_http_server *share; /* [NULL] accept on this server's socket
                                          * (another loop's) instead of binding */
+    dk_http_limits *limits;     /* [NULL: the server's own, no connection cap,
+                                 * default output bounds] */
     struct dk_tls_server *tls;  /* [NULL] plain HTTP; else HTTPS only (http/tls.h;
                                  * the caller keeps it until the server stopped) */
 } dk_http_conf;
@@ -79,6 +121,7 @@ typedef struct dk_http_stats {
     uint64_t requests;          /* complete requests handed to the handler */
     uint64_t parse_errors;      /* requests answered 400/413/431/505 by this layer */
     uint64_t timeouts;          /* connections closed by the idle/request timers */
+    uint64_t refused;           /* connections this server refused over the cap */
 } dk_http_stats;
 
 /*

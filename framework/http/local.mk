@@ -3,6 +3,8 @@
 # $(HTTP_PARSER_LIBS).
 framework_libdynkv_la_SOURCES += \
 	framework/http/http.c framework/http/http_conn.c framework/http/http.h \
+	framework/http/http_int.h framework/http/http_server.c \
+	framework/http/http_budget.c framework/http/http_tls_io.c \
 	framework/http/url.c framework/http/url.h \
 	framework/http/tls.c framework/http/tls.h
 

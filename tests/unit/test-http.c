@@ -6,8 +6,8 @@
  * bytes, then stops the server through a uv_async (stop runs on the loop
  * thread) and checks that the loop closes cleanly. The handler echoes
  * "METHOD path[?query]\n" followed by the body; a path /delay/N answers
- * after N ms from a uv timer, to hold a response back. The parser alone
- * is tested in test-http-parse.c.
+ * after N ms from a uv timer, to hold a response back; /big/N answers N
+ * bytes. The parser alone is tested in test-http-parse.c.
  */
 #define _GNU_SOURCE     /* memmem */
 #include <CUnit/CUnit.h>
@@ -79,6 +79,15 @@ static void handler(void *arg, dk_http_exchange *x, const dk_http_request *req)
         uv_timer_init(&t->loop, &d->timer);
         d->timer.data = d;
         uv_timer_start(&d->timer, delayed_fire, strtoul(req->path + 7, NULL, 10), 0);
+        return;
+    }
+    if (req->path_len > 5 && memcmp(req->path, "/big/", 5) == 0) {
+        size_t n = strtoul(req->path + 5, NULL, 10);
+        char *b = malloc(n);
+        CU_ASSERT_FATAL(b != NULL);
+        memset(b, 'a' + (int)(req->query_len ? req->query[req->query_len - 1] % 26 : 0), n);
+        dk_http_respond(x, 200, "text/plain", NULL, b, n);
+        free(b);
         return;
     }
     echo(x, req);
@@ -336,6 +345,88 @@ static void test_pipeline_bound(void)
     }
     cli_close(c);
     srv_stop(t);
+}
+
+/* A client that pipelines answers it does not read: the connection stops
+ * being parsed once its unwritten answers reach max_conn_output (the
+ * node's count stays near it), and every answer still arrives, in order,
+ * when the client reads; then nothing is counted any more. */
+static void test_output_bound(void)
+{
+    static dk_http_limits lim = {.max_conn_output = 512 * 1024, .max_output_total = 64u << 20};
+    dk_http_conf conf = {.limits = &lim};
+    tsrv *t = srv_start(&conf);
+    cli *c = calloc(1, sizeof(*c));
+    c->buf = malloc(CLI_BUF);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    char all[8192] = "";
+    for (int i = 0; i < 60; i++) {
+        char p[48];
+        snprintf(p, sizeof(p), "/big/262144?i=%c", 'a' + i % 26);
+        strcat(all, get_req(p));
+    }
+    cli_sends(c, all);
+    sleep_ms(300);
+    uint64_t out = atomic_load(&lim.output);
+    CU_ASSERT(out > 0);
+    CU_ASSERT(out <= 512 * 1024 + 262144 + 4096);
+    CU_ASSERT(atomic_load(&t->handled) < 30);
+    for (int i = 0; i < 60; i++) {
+        size_t n;
+        char *r = cli_response(c, &n);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+        char want = (char)('a' + ('a' + i % 26) % 26);
+        CU_ASSERT(n > 262144 && r[n - 1] == want && r[n - 262144] == want);
+        free(r);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&t->handled), 60);
+    for (int i = 0; i < 100 && atomic_load(&lim.output); i++)
+        sleep_ms(10);
+    CU_ASSERT_EQUAL(atomic_load(&lim.output), 0);
+    cli_close(c);
+    srv_stop(t);
+}
+
+/* Over max_connections a connection gets 503 with Connection: close and
+ * is closed; once another leaves, a new one is served. */
+static void test_connection_cap(void)
+{
+    static dk_http_limits lim = {.max_connections = 2};
+    dk_http_conf conf = {.limits = &lim};
+    tsrv *t = srv_start(&conf);
+    cli *a = cli_open(t->port), *b = cli_open(t->port);
+    cli_sends(a, get_req("/echo"));
+    cli_expect(a, OK_HEAD(10) "\r\nGET /echo\n");
+    cli_sends(b, get_req("/echo"));
+    cli_expect(b, OK_HEAD(10) "\r\nGET /echo\n");
+    cli *c = cli_open(t->port);
+    char *r = cli_response(c, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT(strncmp(r, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0);
+    CU_ASSERT(strstr(r, "Connection: close\r\n") != NULL);
+    CU_ASSERT(strstr(r, "{\"error\":\"too_many_connections\"") != NULL);
+    free(r);
+    CU_ASSERT(cli_at_eof(c));
+    cli_close(c);
+    CU_ASSERT_EQUAL(atomic_load(&lim.refused), 1);
+    cli_close(a);
+    for (int i = 0; i < 100 && atomic_load(&lim.open) > 1; i++)
+        sleep_ms(10);
+    c = cli_open(t->port);
+    cli_sends(c, get_req("/echo"));
+    cli_expect(c, OK_HEAD(10) "\r\nGET /echo\n");
+    cli_close(c);
+    cli_close(b);
+    srv_stop(t);
+    CU_ASSERT_EQUAL(atomic_load(&lim.open), 0);
 }
 
 static void test_chunked(void)
@@ -679,6 +770,8 @@ static CU_TestInfo http_server_tests[] = {
     {"keep-alive, 3 requests", test_keepalive},
     {"pipelining keeps order", test_pipeline_order},
     {"pipeline bound pauses reads", test_pipeline_bound},
+    {"output bound pauses parsing, order kept", test_output_bound},
+    {"connection cap 503", test_connection_cap},
     {"chunked body", test_chunked},
     {"body limit 413", test_body_limit},
     {"header limit 431", test_header_limit},

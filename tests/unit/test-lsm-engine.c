@@ -665,6 +665,77 @@ static void test_fsync_gate(void)
     env->ops->destroy(env);
 }
 
+/* Wait up to 10 s for stat name to read want. */
+static int te_wait_stat(lsm_db *db, const char *name, uint64_t want)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (te_stat_get(db, name) == want)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* A full disk is transient: the write that hits it fails with -ENOSPC
+ * (half of it reached the WAL), later writes get DK_EREADONLY while the
+ * disk stays full (the retries fail too), and once there is room the
+ * engine takes writes again on its own. Nothing acknowledged is lost and
+ * the refused write never appears, also after a reopen. */
+static void test_full_disk_recovers(void)
+{
+    lsm_env *env = dk__lsm_env_fault(1);
+    int rc;
+    lsm_db *db = tl_open(&th, env, "/db", 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "u", "unsynced", 0), 0);
+    dk__lsm_fault_full(env, -ENOSPC);
+    CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), -ENOSPC);
+    CU_ASSERT_EQUAL(tl_put(db, "c", "3", 0), DK_EREADONLY);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly_retrying"), 1);
+    usleep(400000);             /* retries at 100 and 300 ms fail: still full */
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
+    CU_ASSERT_TRUE(te_stat_get(db, "lsm_write_retries_total") >= 1);
+    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
+    dk__lsm_fault_full(env, 0);
+    CU_ASSERT_TRUE(te_wait_stat(db, "lsm_readonly", 0));
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly_retrying"), 0);
+    CU_ASSERT_EQUAL(tl_put(db, "d", "4", 1), 0);
+    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
+    CU_ASSERT_TRUE(tl_has(db, "u", "unsynced"));
+    CU_ASSERT_TRUE(tl_has(db, "d", "4"));
+    dk_buf v = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, "b", &v), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = tl_open(&th, env, "/db", 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
+    CU_ASSERT_TRUE(tl_has(db, "u", "unsynced"));
+    CU_ASSERT_TRUE(tl_has(db, "d", "4"));
+    CU_ASSERT_EQUAL(tl_get(db, "b", &v), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(tl_get(db, "c", &v), DK_ENOTFOUND);
+    /* A memtable switch or flush that cannot create its file (out of
+     * descriptors) is retried too; the memtables stay readable. */
+    CU_ASSERT_EQUAL(tl_put(db, "x", "in the memtable", 0), 0);
+    dk__lsm_fault_full(env, -EMFILE);
+    rc = dk__lsm_engine_ops.flush(&db->base);
+    CU_ASSERT_TRUE(rc == -EMFILE || rc == DK_EREADONLY);
+    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
+    CU_ASSERT_EQUAL(tl_put(db, "y", "refused", 0), DK_EREADONLY);
+    CU_ASSERT_TRUE(tl_has(db, "d", "4") && tl_has(db, "x", "in the memtable"));
+    dk__lsm_fault_full(env, 0);
+    CU_ASSERT_TRUE(te_wait_stat(db, "lsm_readonly", 0));
+    CU_ASSERT_EQUAL(tl_put(db, "e", "5", 1), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    CU_ASSERT_TRUE(tl_has(db, "d", "4") && tl_has(db, "e", "5") && tl_has(db, "a", "1"));
+    CU_ASSERT_TRUE(tl_has(db, "x", "in the memtable"));
+    CU_ASSERT_EQUAL(tl_get(db, "y", &v), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    dk_buf_free(&v);
+    env->ops->destroy(env);
+}
+
 /* ---- corruption ---------------------------------------------------------- */
 
 typedef struct te_find {
@@ -895,6 +966,7 @@ static CU_TestInfo te_tests[] = {
     {"record_filter", test_record_filter},
     {"point_read_run_shapes", test_point_read_run_shapes},
     {"fsync_gate", test_fsync_gate},
+    {"full_disk_recovers", test_full_disk_recovers},
     {"corrupt_data_block", test_corrupt_data_block},
     {"corrupt_index_block", test_corrupt_index_block},
     {"missing_table", test_missing_table},
