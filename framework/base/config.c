@@ -231,6 +231,26 @@ static int cfg_addr_ok(const char *s, size_t len, long min_port)
     return port >= min_port && port <= 65535;
 }
 
+/* A host name, IPv4 address or IPv6 address (bare or in brackets), no port. */
+static int cfg_host_ok(const char *s, size_t len)
+{
+    if (len > DK_CONFIG_ADDR_MAX)
+        return 0;
+    struct in6_addr v6;
+    char host[DK_CONFIG_ADDR_MAX + 1];
+    if (s[0] == '[' && len > 2 && s[len - 1] == ']') {
+        memcpy(host, s + 1, len - 2);
+        host[len - 2] = '\0';
+        return inet_pton(AF_INET6, host, &v6) == 1;
+    }
+    if (memchr(s, ':', len))
+        return inet_pton(AF_INET6, s, &v6) == 1;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
 static const char cfg_addr_expect[] = "expected host:port with a port in 1..65535 (IPv6 as [addr]:port)";
 static const char cfg_listen_expect[] = "expected host:port with a port in 0..65535, 0 = any free port (IPv6 as [addr]:port)";
 
@@ -365,6 +385,13 @@ static int cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char 
         case CF_ADDR:
             if (!cfg_addr_ok(v, len, 0)) {
                 snprintf(why, whylen, "%s", cfg_listen_expect);
+                return DK_ECONFIG;
+            }
+            break;
+        case CF_HOST:
+            if (len && !cfg_host_ok(v, len)) {
+                snprintf(why, whylen, "expected a host name or an IP address without a port, such as "
+                         "10.0.0.5 or node1.example");
                 return DK_ECONFIG;
             }
             break;
@@ -985,6 +1012,14 @@ static int cfg_addr_loopback(const char *a)
     return strcmp(host, "localhost") == 0;
 }
 
+/* Is the host of listen address a the wildcard (0.0.0.0, [::], empty)? */
+static int cfg_addr_wildcard(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    size_t n = colon ? (size_t)(colon - a) : strlen(a);
+    return n == 0 || (n == 7 && !strncmp(a, "0.0.0.0", 7)) || (n == 4 && !strncmp(a, "[::]", 4));
+}
+
 static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
                            void *arg)
 {
@@ -1020,6 +1055,21 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
                  "cluster and read or write every key. Write a key with `dynkvd keygen PATH`, copy it to "
                  "every node and set [security] cluster_key_file = PATH (or, on a network you trust "
                  "completely, [security] insecure = true)", where, listens[i], v);
+        if (!report)
+            return n + 1;
+        report(arg, err);
+        n++;
+    }
+    /* A wildcard listen address is not an address others can reach: the
+     * node must be told which one to advertise. */
+    static const char *const all_listens[] = {"http_listen", "rpc_listen", "gossip_listen"};
+    for (int i = 0; i < 3 && !c->node.advertise_address[0]; i++) {
+        const char *v = i == 0 ? c->node.http_listen : i == 1 ? c->node.rpc_listen : c->node.gossip_listen;
+        if (!cfg_addr_wildcard(v))
+            continue;
+        snprintf(err, errlen, "%.300s: [node] %s = %.270s listens on every interface, but other members "
+                 "cannot reach a wildcard address: set [node] advertise_address to the host name or IP "
+                 "address they should use for this node", where, all_listens[i], v);
         if (!report)
             return n + 1;
         report(arg, err);

@@ -44,6 +44,7 @@ typedef struct dk_config_node {
     char http_listen[DK_CONFIG_ADDR_MAX + 1];   /* host:port, "127.0.0.1:8080" */
     char rpc_listen[DK_CONFIG_ADDR_MAX + 1];    /* "127.0.0.1:7070" */
     char gossip_listen[DK_CONFIG_ADDR_MAX + 1]; /* "127.0.0.1:7946" */
+    char advertise_address[DK_CONFIG_ADDR_MAX + 1]; /* host or IP others reach this node at, "" = the listen hosts */
     char dc[DK_CONFIG_NAME_MAX + 1];            /* [A-Za-z0-9_.-]{1,64}, "dc1" */
     char rack[DK_CONFIG_NAME_MAX + 1];          /* same pattern, "r1" */
     int weight;                                 /* 1..100, 1 */

@@ -14,7 +14,7 @@
 enum cfg_type { CT_STR, CT_INT, CT_BOOL, CT_SIZE, CT_RATE, CT_DUR, CT_ENUM, CT_SEEDS,
                CT_INT64 /* plugin options only: an int64_t field */ };
 /* What a CT_STR value must look like. */
-enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET };
+enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET, CF_HOST };
 
 typedef struct cfg_key {
     const char *section, *name;
@@ -51,6 +51,7 @@ static const cfg_key cfg_keys[] = {
     K_STR(node, http_listen, CF_ADDR, "127.0.0.1:8080"),
     K_STR(node, rpc_listen, CF_ADDR, "127.0.0.1:7070"),
     K_STR(node, gossip_listen, CF_ADDR, "127.0.0.1:7946"),
+    K_STR(node, advertise_address, CF_HOST, ""),
     K_STR(node, dc, CF_LABEL, "dc1"),
     K_STR(node, rack, CF_LABEL, "r1"),
     K_NUM(node, weight, CT_INT, 1, 100, "1"),

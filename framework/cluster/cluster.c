@@ -1,8 +1,10 @@
 /*
  * cluster.c - see cluster.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netdb.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -255,6 +257,56 @@ static void with_port(char *out, size_t len, const char *listen, int port)
     snprintf(out, len, "%.*s:%d", (int)host, listen, port);
 }
 
+/* [node] advertise_address as a numeric IP into ip[INET6_ADDRSTRLEN] ("" when
+ * unset): a host name is resolved once, at start (the address others use
+ * for this node must not change under them). 0, or an error in err. */
+static int advertise_ip(uv_loop_t *loop, const char *adv, char *ip, size_t iplen, char *err, size_t errlen)
+{
+    ip[0] = '\0';
+    if (!adv[0])
+        return 0;
+    char host[DK_CONFIG_ADDR_MAX + 1];
+    size_t n = strlen(adv);
+    if (adv[0] == '[' && n > 2)
+        snprintf(host, sizeof(host), "%.*s", (int)(n - 2), adv + 1);
+    else
+        snprintf(host, sizeof(host), "%s", adv);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    uv_getaddrinfo_t req;
+    int rc = uv_getaddrinfo(loop, &req, NULL, host, NULL, &hints);
+    if (rc) {
+        snprintf(err, errlen, "cluster: cannot resolve [node] advertise_address = %s: %s", adv, uv_strerror(rc));
+        return rc;
+    }
+    const struct addrinfo *pick = req.addrinfo;
+    for (const struct addrinfo *a = req.addrinfo; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    rc = pick ? uv_ip_name(pick->ai_addr, ip, iplen) : UV_EAI_NONAME;
+    uv_freeaddrinfo(req.addrinfo);
+    if (rc)
+        snprintf(err, errlen, "cluster: [node] advertise_address = %s has no usable address", adv);
+    return rc;
+}
+
+/* host:port others use: the advertised IP when there is one, else the
+ * host of the listen address; the port from port (or from the listen
+ * address when port < 0). */
+static void advertised(char *out, size_t len, const char *ip, const char *listen, int port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (port < 0)
+        port = colon ? atoi(colon + 1) : 0;
+    if (!ip[0])
+        with_port(out, len, listen, port);
+    else if (strchr(ip, ':'))
+        snprintf(out, len, "[%s]:%d", ip, port);
+    else
+        snprintf(out, len, "%s:%d", ip, port);
+}
+
 
 /* Membership: another live process claims our id and we started last. A
  * copied data directory must not serve as the node it copies (its writes
@@ -322,8 +374,15 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     for (size_t i = 0; seeds && i < cfg->cluster.n_seeds; i++)
         seeds[i] = cfg->cluster.seeds[i];
 
+    char adv_ip[INET6_ADDRSTRLEN];
+    if ((rc = advertise_ip(loop, cfg->node.advertise_address, adv_ip, sizeof(adv_ip), err, errlen))) {
+        free(seeds);
+        free(initial);
+        return rc;
+    }
     dk_membership_conf mc = {
         .cluster_name = cfg->cluster.name,
+        .advertise = adv_ip,
         .seeds = seeds,
         .n_seeds = seeds ? cfg->cluster.n_seeds : 0,
         .interval_ms = (uint64_t)cfg->cluster.gossip_interval,
@@ -340,8 +399,8 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     dk_member *self = &mc.self;
     snprintf(self->id, sizeof(self->id), "%s", cfg->node.id);
     snprintf(self->gossip_addr, sizeof(self->gossip_addr), "%.63s", cfg->node.gossip_listen);
-    with_port(self->rpc_addr, sizeof(self->rpc_addr), cfg->node.rpc_listen, dk_rpc_port(c->rpc));
-    snprintf(self->http_addr, sizeof(self->http_addr), "%s", http_addr);
+    advertised(self->rpc_addr, sizeof(self->rpc_addr), adv_ip, cfg->node.rpc_listen, dk_rpc_port(c->rpc));
+    advertised(self->http_addr, sizeof(self->http_addr), adv_ip, http_addr, -1);
     snprintf(self->dc, sizeof(self->dc), "%s", cfg->node.dc);
     snprintf(self->rack, sizeof(self->rack), "%s", cfg->node.rack);
     self->weight = (uint32_t)cfg->node.weight;

@@ -566,6 +566,7 @@ static void ms_free(dk_membership *m)
     free(m->recs);
     free(m->order);
     free(m->seeds);
+    free(m->seed_flags);
     dk__gossip_guard_free(&m->guard);
     free(m);
 }
@@ -682,13 +683,26 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
         if ((rc = ms_add(m, im, 0)))
             return rc;
     }
+    if (c->advertise && c->advertise[0])
+        snprintf(m->advertise, sizeof m->advertise, "%s", c->advertise);
+    char adv[DK_MEMBER_ADDR_MAX + 8];   /* our address as the seeds list spells it */
+    const char *lport = strrchr(self.gossip_addr, ':');
+    if (m->advertise[0])
+        snprintf(adv, sizeof adv, "%s%s%s%s", strchr(m->advertise, ':') ? "[" : "", m->advertise,
+                 strchr(m->advertise, ':') ? "]" : "", lport ? lport : "");
+    else
+        snprintf(adv, sizeof adv, "%s", self.gossip_addr);
+    m->seed_flags = calloc(c->n_seeds + 1, 1);
+    if (!m->seed_flags)
+        return -ENOMEM;
     for (size_t i = 0; i < c->n_seeds; i++) {
-        struct sockaddr_storage sa;
-        if (strlen(c->seeds[i]) >= DK_MEMBER_ADDR_MAX || dk__ms_parse_addr(c->seeds[i], &sa)) {
-            snprintf(err, errlen, "membership: seed '%s' is not a numeric ip:port", c->seeds[i]);
+        const char *colon = strrchr(c->seeds[i], ':');
+        if (strlen(c->seeds[i]) >= DK_MEMBER_ADDR_MAX || !colon || colon == c->seeds[i] ||
+            strtol(colon + 1, NULL, 10) <= 0) {
+            snprintf(err, errlen, "membership: seed '%s' is not host:port", c->seeds[i]);
             return -EINVAL;
         }
-        if (!strcmp(c->seeds[i], self.gossip_addr)) {
+        if (!strcmp(c->seeds[i], adv)) {
             m->self_is_seed = 1;
             continue;
         }
@@ -696,8 +710,11 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
         if (!s)
             return -ENOMEM;
         m->seeds = s;
+        if (dk__ms_seed_is_name(c->seeds[i]))
+            m->seed_flags[m->n_seeds] = MS_SEED_NAME;
         snprintf(m->seeds[m->n_seeds++], DK_MEMBER_ADDR_MAX, "%s", c->seeds[i]);
     }
+    m->n_seed_flags = m->n_seeds;
     m->on_change = c->on_change;
     m->on_duplicate = c->on_duplicate;
     m->arg = c->arg;
@@ -722,6 +739,8 @@ static int ms_bind(dk_membership *m, char *err, size_t errlen)
         dk__ms_format_addr((const struct sockaddr *)&m->self_sa, m->recs[0].m.gossip_addr);
         rc = uv_udp_recv_start(&m->udp, ms_on_alloc, ms_on_recv);
     }
+    if (rc == 0)
+        return dk__ms_advertise(m, err, errlen);
     if (rc)
         snprintf(err, errlen, "membership: cannot listen on %s: %s", m->recs[0].m.gossip_addr,
                  uv_strerror(rc));

@@ -102,8 +102,11 @@ typedef struct dk_membership_conf {
     dk_member self;                 /* id, addresses, dc, rack, weight, status, actor_inc;
                                      * incarnation = a floor (0 is fine); state and
                                      * updated_ms ignored */
-    const char *const *seeds;       /* numeric gossip addresses; own address skipped */
+    const char *const *seeds;       /* gossip addresses "host:port", numeric or host names
+                                     * (resolved on each join attempt); own address skipped */
     size_t n_seeds;
+    const char *advertise;          /* numeric IP others use for this node (port from the
+                                     * listen address), NULL or "" = the listen IP */
     uint64_t interval_ms;           /* probe interval; 0 = 1000 */
     uint32_t indirect_k;            /* 0 = 3 */
     uint32_t suspicion_mult;        /* 0 = 2 */

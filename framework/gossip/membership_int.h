@@ -45,6 +45,10 @@ struct dk_membership {
     char (*seeds)[DK_MEMBER_ADDR_MAX];
     size_t n_seeds;
     int self_is_seed;
+    unsigned char *seed_flags;  /* MS_SEED_* of the configured seeds (membership_seed.c) */
+    size_t n_seed_flags;
+    char advertise[DK_MEMBER_ADDR_MAX]; /* numeric IP others reach us at, "" = the listen IP */
+    struct sockaddr_storage adv_sa;     /* our gossip address as others see it */
 
     ms_rec *recs;               /* recs[0] is self; never shrinks, indexes stay valid */
     size_t n_recs, cap_recs;
@@ -115,6 +119,10 @@ struct dk_membership {
     uint8_t txbuf[DK_GOSSIP_UDP_MAX];
 };
 
+#define MS_SEED_NAME 1u            /* a host name, resolved on each attempt */
+#define MS_SEED_BUSY 2u            /* a resolution is running */
+#define MS_SEED_SELF 4u            /* resolved to this node: skipped */
+
 #define MS_STAT(m, field) __atomic_fetch_add(&(m)->stats.field, 1, __ATOMIC_RELAXED)
 
 /* membership.c, used by the other two files (loop thread) */
@@ -184,5 +192,16 @@ void dk__ms_pp_random(dk_membership *m);
 void dk__ms_join_schedule(dk_membership *m, uint64_t delay_ms);
 /* Close every connection (stop); each close ends in dk__ms_handle_closed. */
 void dk__ms_conns_close(dk_membership *m);
+
+/* membership_seed.c (loop thread) */
+/* Whether a seed is a host name rather than a numeric address. */
+int dk__ms_seed_is_name(const char *addr);
+/* Start an exchange with seed k, resolving its name first if it has one:
+ * as dk__ms_pp_start (1 also while the name resolves), or -EAGAIN when
+ * the seed is to be skipped (this node, or unusable). */
+int dk__ms_seed_try(dk_membership *m, size_t k);
+/* After binding: put the advertised address (if any) into our record and
+ * adv_sa. 0 or -EINVAL (message in err). */
+int dk__ms_advertise(dk_membership *m, char *err, size_t errlen);
 
 #endif /* DK_MEMBERSHIP_INT_H */

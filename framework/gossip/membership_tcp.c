@@ -457,9 +457,7 @@ void dk__ms_pp_random(dk_membership *m)
         return;
     size_t k = (size_t)(dk__ms_rand(m) % n);
     if (k < m->n_seeds) {
-        struct sockaddr_storage sa;
-        if (dk__ms_parse_addr(m->seeds[k], &sa) == 0)
-            dk__ms_pp_start(m, &sa, m->seeds[k]);
+        dk__ms_seed_try(m, k);
         return;
     }
     k -= m->n_seeds;
@@ -482,9 +480,7 @@ static void ms_on_join_timer(uv_timer_t *t)
         return;
     if (m->pending_seed) {     /* dk_membership_join asked for this one */
         size_t k = m->pending_seed - 1;
-        struct sockaddr_storage sa;
-        if (k < m->n_seeds && dk__ms_parse_addr(m->seeds[k], &sa) == 0 &&
-            dk__ms_pp_start(m, &sa, m->seeds[k]) == 1) {
+        if (k < m->n_seeds && dk__ms_seed_try(m, k) == 1) {
             dk__ms_join_schedule(m, m->interval / 4 + 1);
             return;
         }
@@ -500,10 +496,8 @@ static void ms_on_join_timer(uv_timer_t *t)
         size_t k = m->join_pos++ % cycle;
         int rc;
         if (k < m->n_seeds) {
-            struct sockaddr_storage sa;
-            if (dk__ms_parse_addr(m->seeds[k], &sa))
+            if ((rc = dk__ms_seed_try(m, k)) == -EAGAIN)
                 continue;
-            rc = dk__ms_pp_start(m, &sa, m->seeds[k]);
         } else {
             const ms_rec *r = &m->recs[k - m->n_seeds + 1];
             if (r->m.state == DK_MEMBER_REMOVED || !r->sa_ok)

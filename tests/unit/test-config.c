@@ -475,6 +475,7 @@ static void test_protected_mode(void)
             snprintf(rpc, sizeof rpc, "node.rpc_listen=%s", cases[i].rpc);
             snprintf(gossip, sizeof gossip, "node.gossip_listen=%s", cases[i].gossip);
             int rc = tc_args(&c, &exit_now, "--set", rpc, "--set", gossip, "--set",
+                             "node.advertise_address=10.9.8.7", "--set",
                              mode == 1 ? "security.insecure=true" : "security.insecure=false", "--set",
                              mode == 2 ? "security.cluster_key_file=/k" : "security.cluster_key_file=", NULL);
             int want_ok = cases[i].ok || mode > 0;
@@ -492,6 +493,36 @@ static void test_protected_mode(void)
     CU_ASSERT(strstr(tc_err, "[node] gossip_listen = 0.0.0.0:7946 is not a loopback address") != NULL);
     CU_ASSERT(strstr(tc_err, "dynkvd keygen") && strstr(tc_err, "insecure = true"));
     dk_config_free(&c);
+}
+
+/* A wildcard listener needs [node] advertise_address; the key takes a host
+ * or an IP, not host:port. */
+static void test_advertise(void)
+{
+    dk_config c;
+    int exit_now = 0;
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "security.insecure=true", "--set",
+                            "node.http_listen=0.0.0.0:8080", NULL), DK_ECONFIG);
+    CU_ASSERT(strstr(tc_err, "[node] http_listen = 0.0.0.0:8080 listens on every interface") != NULL);
+    CU_ASSERT(strstr(tc_err, "advertise_address") != NULL);
+    dk_config_free(&c);
+    CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "security.insecure=true", "--set",
+                            "node.gossip_listen=[::]:7946", "--set", "node.advertise_address=node1.example",
+                            NULL), 0);
+    CU_ASSERT_STRING_EQUAL(c.node.advertise_address, "node1.example");
+    dk_config_free(&c);
+    static const char *const ok[] = {"10.0.0.5", "[fd00::1]", "fd00::1", "dynkv-0.dynkv.default.svc"};
+    static const char *const bad[] = {"10.0.0.5:80", "a b", "[nope]", "x/y"};
+    for (size_t i = 0; i < 4; i++) {
+        char set[96];
+        snprintf(set, sizeof set, "node.advertise_address=%s", ok[i]);
+        CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", set, NULL), 0);
+        dk_config_free(&c);
+        snprintf(set, sizeof set, "node.advertise_address=%s", bad[i]);
+        CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", set, NULL), DK_ECONFIG);
+        CU_ASSERT(strstr(tc_err, "host name or an IP address") != NULL);
+        dk_config_free(&c);
+    }
 }
 
 static void test_args_errors(void)
@@ -846,6 +877,7 @@ static CU_TestInfo tc_tests[] = {
     {"--set overrides after the file", test_args_overrides},
     {"command line errors", test_args_errors},
     {"protected mode: loopback listeners without a key", test_protected_mode},
+    {"advertise_address and wildcard listeners", test_advertise},
     {"daemon-style error message", test_daemon_message},
     {"--help and --version", test_help_version},
     {"example file holds the defaults", test_example_file},

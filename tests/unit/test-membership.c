@@ -838,6 +838,11 @@ static void test_first_contact(void)
     tm_stop_all();
 }
 
+static void tm_set_flag(void *arg)
+{
+    *(int *)arg = 1;
+}
+
 static void test_bad_conf(void)
 {
     dk_membership *m = NULL;
@@ -848,12 +853,22 @@ static void test_bad_conf(void)
     CU_ASSERT_EQUAL(dk_membership_start(&tm_loop, &c, &m, err, sizeof err), -EINVAL);
     CU_ASSERT(strstr(err, "self") != NULL);
     snprintf(c.self.id, sizeof c.self.id, "ok");
-    const char *seeds[1] = {"localhost:7946"};
+    const char *seeds[1] = {"localhost"};
     c.seeds = seeds;
     c.n_seeds = 1;
     CU_ASSERT_EQUAL(dk_membership_start(&tm_loop, &c, &m, err, sizeof err), -EINVAL);
     CU_ASSERT(strstr(err, "localhost") != NULL);
     CU_ASSERT_PTR_NULL(m);
+    /* A host name is a seed (resolved on the loop at each attempt); stopping
+     * while a resolution runs waits for it. */
+    seeds[0] = "localhost:7946";
+    CU_ASSERT_EQUAL_FATAL(dk_membership_start(&tm_loop, &c, &m, err, sizeof err), 0);
+    uv_run(&tm_loop, UV_RUN_NOWAIT);
+    int stopped = 0;
+    dk_membership_stop(m, tm_set_flag, &stopped);
+    for (int i = 0; i < 1000 && !stopped; i++)
+        uv_run(&tm_loop, UV_RUN_ONCE);
+    CU_ASSERT(stopped);
 }
 
 /* The default settings (1 s interval, k = 3, suspicion 3 intervals),
