@@ -6,7 +6,8 @@
  * scan), cluster and admin (cli_cluster.c: cluster status, decommission,
  * removenode, cleanup, streams, repair), operator views (cli_ops.c:
  * status, ring, getendpoints, info), snapshots (cli_snapshot.c:
- * snapshot, listsnapshots, clearsnapshot). dynkv.c parses the options and picks
+ * snapshot, listsnapshots, clearsnapshot), maintenance (cli_maint.c:
+ * compact, flush, drain). dynkv.c parses the options and picks
  * the verb.
  *
  * Everything here runs on the one thread of the CLI and blocks.
@@ -102,4 +103,6 @@ int cmd_repair(cli *c, int argc, char **argv);
 /* The operator verbs; *handled = 0 when argv[0] is none of them. */
 int cli_ops_dispatch(cli *c, int argc, char **argv, int *handled);
 int cli_snapshot_dispatch(cli *c, int argc, char **argv, int *handled);
+/* cli_maint.c: compact, flush, drain; *handled = 0 when argv is none. */
+int cli_maint_dispatch(cli *c, int argc, char **argv, int *handled);
 #endif

@@ -82,6 +82,11 @@ void cli_usage(FILE *to)
           "                              data_dir/snapshots/NAME (default name: UTC time)\n"
           "  listsnapshots               this node's snapshots: name, time, size, path\n"
           "  clearsnapshot NAME          delete one\n"
+          "  compact                     compact the node's whole key range now (waits; exit\n"
+          "                              1 when the engine cannot compact on demand)\n"
+          "  flush                       make the node's writes durable, memtables to tables\n"
+          "  drain                       the node drains as for SIGTERM (stops accepting,\n"
+          "                              finishes requests in flight, flushes) and exits 0\n"
           "\n"
           "options:\n"
           "  -n, --node HOST:PORT        node to ask (default $DYNKV_NODE or 127.0.0.1:8080);\n"
@@ -117,7 +122,7 @@ void cli_usage(FILE *to)
 static const char *const cli_verbs[] = {
     "get", "put", "delete", "scan", "cluster", "decommission", "removenode", "cleanup", "streams",
     "repair", "status", "ring", "getendpoints", "info", "loglevel", "snapshot", "listsnapshots", "clearsnapshot",
-    NULL,
+    "compact", "flush", "drain", NULL,
 };
 
 /* Bad usage of cmd: name the verb that was not known, or say how the known
@@ -129,7 +134,7 @@ static int cli_bad_command(const char *cmd)
             cli_usage(stderr);
             return cli_die(EX_USAGE_, "wrong arguments for '%s' (see the usage above)", cmd);
         }
-    char known[256] = "";
+    char known[512] = "";
     size_t used = 0;
     for (int i = 0; cli_verbs[i] && used < sizeof(known); i++)
         used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "", cli_verbs[i]);
@@ -158,6 +163,9 @@ static int cli_dispatch(cli *c, int argc, char **argv)
     if (handled)
         return ex;
     ex = cli_snapshot_dispatch(c, argc, argv, &handled);
+    if (handled)
+        return ex;
+    ex = cli_maint_dispatch(c, argc, argv, &handled);
     if (handled)
         return ex;
     return cli_bad_command(cmd);

@@ -3,6 +3,6 @@
 # no libdynkv).
 bin_PROGRAMS += client/dynkv
 client_dynkv_SOURCES = client/dynkv.c client/cli.h client/cli_call.c client/cli_output.c \
-	client/cli_data.c client/cli_cluster.c client/cli_ops.c client/cli_snapshot.c client/http_client.c client/http_client.h
+	client/cli_data.c client/cli_cluster.c client/cli_ops.c client/cli_snapshot.c client/cli_maint.c client/http_client.c client/http_client.h
 client_dynkv_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SSL_CFLAGS)
 client_dynkv_LDADD = framework/util/libdkutil.la $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)

@@ -565,8 +565,9 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
         j->kind = JOB_LOCAL;
         j->op = DK_OP_GET;
         handle_key(j, r, r->path + 13, r->path_len - 13);
-    } else if (dk__api_snapshot(j, r) == 0 || dk__api_loglevel(j, r) == 0) {
-        /* /admin/snapshots (api_snapshot.c), /admin/loglevel (api_loglevel.c) */
+    } else if (dk__api_snapshot(j, r) == 0 || dk__api_loglevel(j, r) == 0 || dk__api_maint(j, r) == 0) {
+        /* /admin/snapshots (api_snapshot.c), /admin/loglevel (api_loglevel.c),
+         * /admin/compact|flush|drain (api_maint.c) */
     } else if (r->path_len > 7 && memcmp(r->path, "/admin/", 7) == 0 && dk__api_admin(j, r) == 0) {
         /* ring-move verbs (admin.c) */
     } else if (path_is(r, "/cluster")) {
@@ -625,7 +626,7 @@ void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
     } else {
         reply_now(j, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
                   "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
-                  "/admin/repair, /admin/streams, /admin/snapshots, /admin/loglevel, and POST /admin/decommission, /admin/remove/{id}, "
+                  "/admin/repair, /admin/streams, /admin/snapshots, /admin/loglevel, and POST /admin/compact, /admin/flush, /admin/drain, /admin/decommission, /admin/remove/{id}, "
                   "/admin/cleanup");
     }
 }

@@ -33,7 +33,8 @@ typedef enum job_kind {
     JOB_READY,                          /* GET /readyz, /health */
     JOB_RING, JOB_ENDPOINTS, JOB_INFO,  /* api_ops.c */
     JOB_REPAIR,                         /* /admin/repair: answered on the cluster loop */
-    JOB_SNAPSHOT                        /* /admin/snapshots (api_snapshot.c) */
+    JOB_SNAPSHOT,                       /* /admin/snapshots (api_snapshot.c) */
+    JOB_MAINT                           /* /admin/compact, /admin/flush (api_maint.c) */
 } job_kind;
 
 typedef struct dk_api_job {
@@ -145,6 +146,11 @@ int dk__api_admin(dk_api_job *j, const dk_http_request *r);
  * -1: not that path); worker: run the verb. */
 int dk__api_snapshot(dk_api_job *j, const dk_http_request *r);
 void dk__api_run_snapshot(dk_api_job *j);
+
+/* api_maint.c, loop thread: route POST /admin/compact|flush|drain (0:
+ * taken, -1: not that path); worker: run compact or flush. */
+int dk__api_maint(dk_api_job *j, const dk_http_request *r);
+void dk__api_run_maint(dk_api_job *j);
 
 /* api_loglevel.c, loop thread: GET/POST /admin/loglevel (0: answered,
  * -1: not that path). */

@@ -425,6 +425,7 @@ void dk__api_job_work(uv_work_t *w)
     case JOB_INFO: dk__api_run_info(j); break;
     case JOB_REPAIR: break;             /* answered on the cluster loop (api_repair.c) */
     case JOB_SNAPSHOT: dk__api_run_snapshot(j); break;
+    case JOB_MAINT: dk__api_run_maint(j); break;
     }
 }
 
