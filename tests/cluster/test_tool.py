@@ -81,3 +81,64 @@ def test_start_is_quiet_on_request(make_cluster):
         assert p.stderr.decode() == "", p.stderr
     finally:
         c.stop()
+
+
+def _tool(*args, timeout=180):
+    p = subprocess.run([os.path.join(dkcluster.SRCDIR, "tools", "dynkv-cluster")] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def test_add_remove_and_snapshot(make_cluster):
+    """`add` gives a running cluster a fourth node that ends normal with
+    the cluster's key and seeds and serves every key; `remove n2`
+    decommissions n2 through its API and stops it with no key lost;
+    `snapshot NAME` writes NAME on every running node."""
+    if not dkcluster.have_engine("lsm"):
+        pytest.skip("engine lsm not built")
+    c = make_cluster(3, engine="lsm")
+    try:
+        keys = {"t%03d" % i: ("v%d" % i).encode() for i in range(150)}
+        for k, v in keys.items():
+            r = dkcluster.put(c.nodes[0], k, v, cl="all")
+            assert r.status in (200, 201, 204), r
+        rc, out, err = _tool("add", c.root)
+        assert rc == 0, (out, err)
+        assert out.startswith("n4 "), out
+        assert "n4 sees all 4 nodes normal" in err, err
+        c4 = dkcluster.tool.Cluster(c.root, detach=False)
+        n4 = c4.node("n4")
+        assert n4.ip == "%s.4" % IP_PREFIX and c4.alive("n4")
+        with open(n4.ini) as f:
+            ini = f.read()
+        with open(c.nodes[0].ini) as f:
+            ini1 = f.read()
+        assert "cluster_key_file = %s" % c.meta["key"] in ini, ini
+        assert "seeds = %s" % c.meta["seeds"] in ini and "engine = lsm" in ini, ini
+        assert ini1.count("\n") == ini.count("\n"), (ini1, ini)
+        states = {m["id"]: dkcluster.tool._member_state(m) for m in dkcluster.view(c.nodes[0])["members"]}
+        assert states == {"n1": "normal", "n2": "normal", "n3": "normal", "n4": "normal"}, states
+        for k, v in keys.items():
+            assert dkcluster.values(dkcluster.get(n4, k, cl="all")) == [v], k
+
+        rc, out, err = _tool("remove", c.root, "n2")
+        assert rc == 0, (out, err)
+        assert "n2 decommissioned and stopped" in out, out
+        c5 = dkcluster.tool.Cluster(c.root, detach=False)
+        assert [n.id for n in c5.nodes] == ["n1", "n3", "n4"]
+        assert not c.alive("n2")
+        members = {m["id"]: m for m in dkcluster.view(c.nodes[0])["members"]}
+        assert "n2" not in members or members["n2"]["status"] in ("left", "removed"), members
+        for k, v in keys.items():
+            assert dkcluster.values(dkcluster.get(c.nodes[2], k, cl="quorum")) == [v], k
+
+        rc, out, err = _tool("snapshot", c.root, "before-upgrade")
+        assert rc == 0, (out, err)
+        for n in c5.nodes:
+            assert os.path.isdir(os.path.join(n.data_dir, "snapshots", "before-upgrade")), n.id
+            assert re.search(r"^%s before-upgrade /\S+/snapshots/before-upgrade$" % n.id, out, re.M), out
+        # a second time: the name exists on every node, so every node fails
+        rc, out, err = _tool("snapshot", c.root, "before-upgrade")
+        assert rc == 1 and "failed on 3 node(s)" in err, (rc, out, err)
+    finally:
+        dkcluster.tool.Cluster(c.root).stop()
