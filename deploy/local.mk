@@ -17,5 +17,5 @@ deploy/systemd/dynkvd.service: $(srcdir)/deploy/systemd/dynkvd.service.in Makefi
 	mv $@.tmp $@
 
 TESTS += tests/deploy/run-deploy.sh
-dist_noinst_SCRIPTS += tests/deploy/run-deploy.sh deploy/docker/entrypoint.sh
+dist_noinst_SCRIPTS += tests/deploy/run-deploy.sh deploy/docker/entrypoint.sh deploy/docker/prestop.sh
 EXTRA_DIST += tests/deploy/conftest.py tests/deploy/test_systemd.py tests/deploy/test_manifests.py

@@ -106,7 +106,9 @@ def test_entrypoint_makes_a_valid_node(tmp_path):
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
     assert "node.id=dynkv_0-pod" in sets, sets
     assert "node.http_listen=127.0.0.1:%d" % ports[0] in sets, sets
-    assert "cluster.seeds=127.0.0.1:%d" % ports[2] in sets, "seeds by DNS not resolved: %r" % sets
+    # host names go to the node as they are (it resolves them at each join attempt)
+    assert "cluster.seeds=localhost:%d,seed.invalid:%d" % (ports[2], ports[2]) in sets, sets
+    assert not any(s.startswith("node.advertise_address=") for s in sets), sets
     # the real dynkvd accepts what the entrypoint built (with this build's
     # plugins and a scratch data directory)
     data = tmp_path / "data"
@@ -116,6 +118,19 @@ def test_entrypoint_makes_a_valid_node(tmp_path):
                        timeout=60)
     assert p.returncode == 0, p.stdout.decode()
     assert not data.exists()
+
+
+def test_entrypoint_advertises_on_a_wildcard(tmp_path):
+    env = dict(os.environ, DYNKV_NODE_ID="n1", DYNKV_ADVERTISE_ADDRESS="10.1.2.3")
+    env.pop("POD_IP", None)
+    sets = [a for a in entrypoint_args(tmp_path, env) if "=" in a]
+    assert "node.http_listen=0.0.0.0:8080" in sets and "node.advertise_address=10.1.2.3" in sets, sets
+    # what dynkvd says without one
+    ini = tmp_path / "n.ini"
+    ini.write_text("[node]\ngossip_listen = 0.0.0.0:7946\n[security]\ninsecure = true\n")
+    p = subprocess.run([dkbb.DYNKVD, "--check-config", str(ini)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    assert p.returncode != 0 and b"advertise_address" in p.stdout, p.stdout
 
 
 def test_probes_match_the_node(manifest, tmp_path):
@@ -198,3 +213,108 @@ def test_services_seeds_volumes_and_budget(manifest):
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     n_replicas = int(conf.get("cluster", {}).get("n_replicas", 3))
     assert pdb["spec"]["maxUnavailable"] <= (n_replicas - 1) // 2, pdb["spec"]
+
+
+PRESTOP = os.path.join(DEPLOY, "docker", "prestop.sh")
+
+
+def run_prestop(tmp_path, hostname, replicas, decommission_status=200, leaves=True):
+    """deploy/docker/prestop.sh with stub curl and sleep on PATH: the stub
+    API server answers the scale subresource with `replicas`, the node its
+    decommission and /cluster. Returns (curl calls, log text, sleeps)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    calls = tmp_path / "curl-calls"
+    sleeps = tmp_path / "sleeps"
+    for f in (calls, sleeps):
+        f.write_text("")
+    scale = '{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"dynkv"},' \
+            '"spec":{"replicas":%d},"status":{"replicas":4,"selector":"x"}}' % replicas
+    member = '{"id":"%s","state":"normal","status":"%s","gossip":"10.0.0.9:7946"}' % (
+        hostname, "left" if leaves else "leaving")
+    (bindir / "curl").write_text(
+        "#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %s\n"
+        "case \"$*\" in\n"
+        "  */scale*) printf '%%s' '%s';;\n"
+        "  */admin/decommission*) printf '{\"status\":\"leaving\"}\\n%d';;\n"
+        "  */cluster*) printf '%%s' '{\"node\":\"x\",\"members\":[%s]}';;\n"
+        "  *) exit 7;;\nesac\n" % (calls, scale, decommission_status, member))
+    (bindir / "sleep").write_text("#!/bin/sh\necho \"$1\" >> %s\n" % sleeps)
+    for f in ("curl", "sleep"):
+        (bindir / f).chmod(0o755)
+    sa = tmp_path / "sa"
+    sa.mkdir(exist_ok=True)
+    (sa / "token").write_text("sa-token")
+    (sa / "namespace").write_text("prod")
+    (sa / "ca.crt").write_text("")
+    tok = tmp_path / "admin-token"
+    tok.write_text("adm1n")
+    logf = tmp_path / "prestop.log"
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]), HOSTNAME=hostname,
+               POD_IP="10.0.0.9", DYNKV_SA_DIR=str(sa), DYNKV_ADMIN_TOKEN_FILE=str(tok),
+               DYNKV_PRESTOP_LOG=str(logf), KUBERNETES_SERVICE_HOST="10.96.0.1",
+               KUBERNETES_SERVICE_PORT="443", DYNKV_DECOMMISSION_TIMEOUT="3")
+    p = subprocess.run(["sh", PRESTOP], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    log = logf.read_text() if logf.exists() else ""
+    return calls.read_text().splitlines(), log, sleeps.read_text().split()
+
+
+def test_prestop_decommissions_on_scale_down(manifest, tmp_path):
+    sts = the(manifest, "StatefulSet")[0]
+    pod = sts["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    # the hook is the image's script, which the Dockerfile installs
+    cmd = c["lifecycle"]["preStop"]["exec"]["command"]
+    with open(DOCKERFILE) as f:
+        docker = f.read()
+    assert re.search(r"(?m)^COPY deploy/docker/prestop.sh %s$" % re.escape(cmd[0]), docker), cmd
+    assert re.search(r"(?m)^RUN apt-get.*\n(?:.*\\\n)*.*\bcurl\b", docker), "the hook needs curl in the image"
+    p = subprocess.run(["sh", "-n", PRESTOP], stderr=subprocess.PIPE)
+    assert p.returncode == 0, p.stderr
+    # the pod's service account may read the StatefulSet's scale, nothing more
+    sa = pod["serviceAccountName"]
+    assert ("ServiceAccount", sa) in manifest
+    binding = the(manifest, "RoleBinding")[0]
+    assert {"kind": "ServiceAccount", "name": sa} in binding["subjects"]
+    role = manifest[("Role", binding["roleRef"]["name"])]
+    assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["statefulsets/scale"],
+                              "resourceNames": [sts["metadata"]["name"]], "verbs": ["get"]}], role
+    # an optional admin token from a Secret, where the script looks for it
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    vols = {v["name"]: v for v in pod["volumes"]}
+    tok = [n for n, v in vols.items() if v.get("secret", {}).get("optional")]
+    assert tok and mounts[tok[0]] == "/etc/dynkv/admin-token", (tok, mounts)
+    with open(PRESTOP) as f:
+        script = f.read()
+    assert "/etc/dynkv/admin-token/token" in script
+    # room for the decommission before SIGKILL
+    timeout = int(re.search(r"DYNKV_DECOMMISSION_TIMEOUT:-(\d+)", script).group(1))
+    assert pod["terminationGracePeriodSeconds"] > timeout + 30 + 5, pod["terminationGracePeriodSeconds"]
+    http = port_of(node_conf()["node"]["http_listen"])
+    assert "${DYNKV_HTTP_PORT:-%d}" % http in script
+
+    # scaled from 4 to 3: dynkv-3 decommissions (with the admin token) and
+    # waits until it left; dynkv-2 and a replica count it cannot read keep
+    # the member and only sleep
+    calls, log, sleeps = run_prestop(tmp_path, "dynkv-3", 3)
+    assert "https://10.96.0.1:443/apis/apps/v1/namespaces/prod/statefulsets/dynkv/scale" in calls[0], calls
+    assert "Authorization: Bearer sa-token" in calls[0], calls
+    post = [l for l in calls if "/admin/decommission" in l]
+    assert len(post) == 1 and "-X POST" in post[0] and "http://10.0.0.9:%d/admin/decommission" % http in post[0], calls
+    assert "Authorization: Bearer adm1n" in post[0], post
+    assert any("/cluster" in l for l in calls), calls
+    assert "decommissioning dynkv-3" in log and "dynkv-3 left the ring" in log, log
+    assert sleeps == [], sleeps
+
+    calls, log, sleeps = run_prestop(tmp_path, "dynkv-2", 3)
+    assert not any("/admin/decommission" in l for l in calls), calls
+    assert sleeps == ["5"], sleeps
+
+    calls, log, sleeps = run_prestop(tmp_path, "dynkv-3", 3, decommission_status=409)
+    assert "decommission refused (409)" in log, log
+    assert not any("/cluster" in l for l in calls), calls
+
+    calls, log, sleeps = run_prestop(tmp_path, "dynkv-3", 3, leaves=False)
+    assert "did not finish leaving" in log, log
