@@ -116,8 +116,8 @@ int dk__ms_seed_try(dk_membership *m, size_t k)
         return -EAGAIN;
     if (!(f & MS_SEED_NAME))
         return dk__ms_parse_addr(m->seeds[k], &sa) ? -EAGAIN : dk__ms_pp_start(m, &sa, m->seeds[k]);
-    if (f & MS_SEED_BUSY)
-        return 1;
+    if ((f & MS_SEED_BUSY) || m->pp_outgoing)
+        return 1;           /* resolve when the exchange could start at once */
     if (m->stopping)
         return DK_ECLOSED;
     char host[DK_MEMBER_ADDR_MAX];
