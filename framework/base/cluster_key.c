@@ -84,7 +84,8 @@ int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster
     for (size_t i = 0; ok && i < DK_CLUSTER_KEY_LEN; i++) {
         int hi = hex_digit((unsigned char)text[2 * i]), lo = hex_digit((unsigned char)text[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
-        k->bytes[i] = (uint8_t)(hi << 4 | lo);
+        if (ok)
+            k->bytes[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
     }
     OPENSSL_cleanse(text, sizeof text);
     if (!ok) {
