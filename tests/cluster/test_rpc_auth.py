@@ -328,9 +328,10 @@ def test_protected_mode_refuses_a_public_listener_without_a_key():
         r = subprocess.run([tool.find_dynkvd(), "--check-config", n.ini], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=20)
         assert r.returncode == 2 and "not a loopback address" in r.stdout.decode()
-        # With insecure = true it starts, and says so.
+        # With insecure = true (and, listening on a wildcard, the address
+        # to advertise) it starts, and says so.
         with open(n.ini, "a") as f:
-            f.write("\n[security]\ninsecure = true\n")
+            f.write("\n[security]\ninsecure = true\n[node]\nadvertise_address = %s\n" % n.ip)
         c.start(timeout=30, wait="health")
         assert "insecure = true and no cluster_key_file" in n.read_log()
         assert dkcluster.put(n, "k", "v").status in (200, 201, 204)
