@@ -39,6 +39,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -99,6 +101,10 @@ static int hc_connect(const char *host, const char *port, int timeout_ms,
             hc_fail(err, errlen, "socket: %s", strerror(errno));
             continue;
         }
+        /* Requests go out as a head and a body: without NODELAY the
+         * body would wait for the server's delayed ACK of the head. */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
