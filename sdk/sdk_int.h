@@ -10,6 +10,14 @@
  * replicas in preference order, sorted by end, so a key's replicas are
  * those of the first range whose end is >= its token (wrapping to the
  * first), exactly as framework/ring/ring.c places keys.
+ *
+ * Not in this increment (issue 12): session tokens (X-Session, carried
+ * from every answer to the next request so reads see this client's writes;
+ * the handle would keep the latest token and sdk_call.c add it), the
+ * asynchronous API over libuv, and rebuilding the CLI's verbs on the SDK.
+ * The nodes do not yet say "I am not a replica of this key" (they
+ * coordinate any key), so the ring is refetched periodically, after
+ * connection failures and after 503s instead.
  */
 #ifndef DK_SDK_SDK_INT_H
 #define DK_SDK_SDK_INT_H

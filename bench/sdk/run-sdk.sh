@@ -58,6 +58,10 @@ med() { # med MODE FIELD
     grep "mode=$1 " "$TMP/runs" | sed "s/.* $2=\([0-9.]*\).*/\1/" | sort -n |
         awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
 }
+pairs() { # the throughput and p99 ratios of each routed/fixed pair
+    sed 's/.*ops_s=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2/' "$1" |
+        awk 'NR % 2 == 1 {o=$1; p=$2; next} {printf "%s%.2fx ops/s, %.2fx p99", (NR > 2 ? "; " : ""), o/$1, p/$2}'
+}
 RO=$(med routed ops_s) FO=$(med fixed ops_s) RP=$(med routed p99_ms) FP=$(med fixed p99_ms)
 RP50=$(med routed p50_ms) FP50=$(med fixed p50_ms)
 {
@@ -75,6 +79,7 @@ RP50=$(med routed p50_ms) FP50=$(med fixed p50_ms)
     echo
     echo "Ratios routed/fixed: throughput $(awk -v a="$RO" -v b="$FO" 'BEGIN{printf "%.2f", a/b}')," \
         "p99 $(awk -v a="$RP" -v b="$FP" 'BEGIN{printf "%.2f", a/b}')."
+    echo "Per round (routed/fixed back to back): $(pairs "$TMP/runs")."
     echo
     echo "Runs (\`bench/sdk/run-sdk.sh\`; \`dkc_bench -m MODE -t $THREADS -d $SECS SEEDS\`):"
     echo
