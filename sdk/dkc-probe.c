@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     dkc *c;
     int rc = dkc_open(argv[1], &opt, &c);
     if (rc != 0) {
-        fprintf(stderr, "dkc-probe: %s\n", dkc_errmsg(c));
+        fprintf(stderr, "dkc-probe: %s (%d)\n", dkc_errmsg(c), rc);
         dkc_close(c);
         return 1;
     }

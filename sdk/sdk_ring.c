@@ -6,8 +6,8 @@
  * read as (high64, low64) and compared in that order (framework/ring).
  *
  * A fetch tries the known nodes that are up, then the seeds, each on a
- * fresh connection (fetches are rare: at open, periodically, after
- * failures). A cluster without a ring (a single node without cluster
+ * fresh connection of its own, outside the pool (fetches are rare: at
+ * open, periodically, after failures). A cluster without a ring (a single node without cluster
  * services answers 503 no_cluster) leaves routing off: requests then go to
  * the seeds. Node entries are kept across fetches (matched by id) so their
  * idle connections survive; an entry whose address changed loses them.
@@ -93,29 +93,24 @@ void dk__sdk_nodes_free(dkc *c)
     c->n_nodes = c->cap_nodes = 0;
 }
 
-/* GET target from host:port on a fresh connection; the parsed JSON body of
- * a 200, or NULL (*status the HTTP status, 0 when nothing answered). */
-static json_t *ring_fetch(dkc *c, const char *host, const char *port, const char *target, int *status)
+/* GET target on conn; the parsed JSON body of a 200, or NULL with *code
+ * the failure (DKC_ECONNECT when nothing answered) and *status the HTTP
+ * status (0 when nothing answered). */
+static json_t *ring_fetch(dkc *c, dk_hc_conn *conn, const char *target, int *status, int *code)
 {
     char err[256];
     *status = 0;
-    dk_hc_conn *conn = dk__hc_conn_open(host, port, c->tls, c->opt.connect_timeout_ms, err, sizeof(err));
-    if (!conn) {
-        dk__sdk_fail(c, DKC_ECONNECT, "%s:%s: %s", host, port, err);
-        return NULL;
-    }
-    c->st.connects++;
+    *code = DKC_ECONNECT;
     dk_hc_header h[1];
     size_t nh = 0;
     if (c->auth)
         h[nh++] = (dk_hc_header){"Authorization", c->auth};
     dk_hc_response r;
     int reusable;
-    int rc = dk__hc_conn_request(conn, "GET", target, h, nh, NULL, 0, c->opt.timeout_ms, 0, &r,
+    int rc = dk__hc_conn_request(conn, "GET", target, h, nh, NULL, 0, c->opt.timeout_ms, 1, &r,
                                  &reusable, err, sizeof(err));
-    dk__hc_conn_close(conn);
     if (rc != 0) {
-        dk__sdk_fail(c, DKC_ECONNECT, "%s:%s: %s", host, port, err);
+        dk__sdk_fail(c, DKC_ECONNECT, "%s: %s", target, err);
         return NULL;
     }
     *status = r.status;
@@ -124,9 +119,9 @@ static json_t *ring_fetch(dkc *c, const char *host, const char *port, const char
         json_error_t je;
         j = json_loadb(r.body, r.body_len, 0, &je);
         if (!j)
-            dk__sdk_fail(c, DKC_EPROTO, "%s:%s%s: not JSON: %s", host, port, target, je.text);
+            *code = dk__sdk_fail(c, DKC_EPROTO, "%s: not JSON: %s", target, je.text);
     } else {
-        dk__sdk_status_error(c, &r);
+        *code = dk__sdk_status_error(c, &r);
     }
     dk__hc_response_free(&r);
     return j;
@@ -207,19 +202,24 @@ static int ring_install(dkc *c, json_t *ring, json_t *cluster, const char *host)
     return 0;
 }
 
-/* Fetch from one address; 0, 1 (the node has no cluster services), or a
- * negative code. */
+/* Fetch from one address (one connection for both requests); 0, 1 (the
+ * node has no cluster services), or a negative code. */
 static int ring_fetch_from(dkc *c, const char *host, const char *port)
 {
-    int st;
-    json_t *ring = ring_fetch(c, host, port, "/cluster/ring?ranges", &st);
+    char err[256];
+    dk_hc_conn *conn = dk__hc_conn_open(host, port, c->tls, c->opt.connect_timeout_ms, err, sizeof(err));
+    if (!conn)
+        return dk__sdk_fail(c, DKC_ECONNECT, "%s:%s: %s", host, port, err);
+    c->st.connects++;
+    int st, code;
+    json_t *ring = ring_fetch(c, conn, "/cluster/ring?ranges", &st, &code), *cl = NULL;
     if (!ring) {
-        if (st == 503 && strstr(c->err, "cluster services"))
-            return 1;
-        return st ? DKC_ESERVER : DKC_ECONNECT;
+        dk__hc_conn_close(conn);
+        return st == 503 && strstr(c->err, "cluster services") ? 1 : code;
     }
-    json_t *cl = ring_fetch(c, host, port, "/cluster", &st);
-    int rc = cl ? ring_install(c, ring, cl, host) : DKC_ECONNECT;
+    cl = ring_fetch(c, conn, "/cluster", &st, &code);
+    dk__hc_conn_close(conn);
+    int rc = cl ? ring_install(c, ring, cl, host) : code;
     json_decref(ring);
     json_decref(cl);
     return rc;
