@@ -14,7 +14,7 @@
  *   stats                     {"requests","attempts","failovers","refreshes","connects"}
  *
  * Every failure adds "error" (dkc_errmsg). Environment: DKC_TOKEN,
- * DKC_CACERT, DKC_CONSISTENCY, DKC_RETRIES, DKC_NO_ROUTING.
+ * DKC_CACERT, DKC_CONSISTENCY, DKC_RETRIES, DKC_TIMEOUT_MS, DKC_NO_ROUTING.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +100,8 @@ int main(int argc, char **argv)
     opt.consistency = getenv("DKC_CONSISTENCY");
     if (getenv("DKC_RETRIES"))
         opt.retries = atoi(getenv("DKC_RETRIES"));
+    if (getenv("DKC_TIMEOUT_MS"))
+        opt.timeout_ms = atoi(getenv("DKC_TIMEOUT_MS"));
     opt.no_routing = getenv("DKC_NO_ROUTING") != NULL;
     dkc *c;
     int rc = dkc_open(argv[1], &opt, &c);

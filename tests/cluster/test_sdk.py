@@ -13,13 +13,17 @@ so a node can be killed between two of them.
   contexts   two blind PUTs make siblings; dkc_update joins them with the
              resolver and puts with the context read, leaving one value; a
              PUT and a DELETE with a context round-trip;
-  crdt       counter increments through the SDK add up on every replica.
+  crdt       counter increments through the SDK add up on every replica;
+  timeout    a SIGSTOPped replica costs a read one timeout_ms, then the
+             next replica answers.
 """
 
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -180,4 +184,34 @@ def test_crdt_counter(make_cluster, probe_of):
         assert r.status == 200 and r.json()["value"] == 10, r
     a = p("put", "sdk-counter", "plain")                     # 409: not a plain key
     assert a["rc"] in (-5, -9), a
+    p.close()
+
+
+def test_timeout_fails_over_reads(make_cluster, probe_of):
+    """A replica that accepts connections but never answers (SIGSTOP):
+    a read gives up on it after timeout_ms and is answered by the next
+    replica; a blind write (it may have arrived) is not sent twice."""
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    n1, n2, n3 = c.nodes
+    w = probe_of(n1.http, DKC_CONSISTENCY="all")
+    keys = ["sdk-to-%d" % i for i in range(30)]
+    for k in keys:
+        assert w("put", k, "a")["rc"] == 0
+    w.close()
+    p = probe_of(n1.http, DKC_TIMEOUT_MS=800)
+    on2 = [k for k in keys if p("route", k)["replicas"][0] == n2.id]
+    assert len(on2) >= 2, on2
+    assert p("get", on2[0])["node"] == n2.id          # a pooled connection to n2
+    pid = c.pid(n2.id)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        a = p("get", on2[0])
+        took = time.monotonic() - t0
+        assert (a["rc"], a["values"]) == (0, ["a"]) and a["node"] != n2.id, a
+        assert 0.7 < took < 5, took                     # one timeout_ms (800 ms), then the next replica
+        b = p("put", on2[1], "b")                       # n2 is tried last now: no wait
+        assert b["rc"] == 0 and b["node"] != n2.id, b
+    finally:
+        os.kill(pid, signal.SIGCONT)
     p.close()
