@@ -147,7 +147,8 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
     memset(r, 0, sizeof(*r));
     c->err[0] = '\0';
     int64_t now = dk__sdk_now_ms();
-    if (c->need_refresh || (c->opt.refresh_ms > 0 && now - c->refreshed >= c->opt.refresh_ms))
+    if ((c->need_refresh || (c->opt.refresh_ms > 0 && now - c->refreshed >= c->opt.refresh_ms)) &&
+        now - c->refresh_tried >= SDK_REFETCH_MS)
         (void)dk__sdk_refresh(c);   /* a failed refresh keeps the old ring */
     dk_hc_header h[16];
     size_t nh = 0;

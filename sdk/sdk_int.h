@@ -32,6 +32,7 @@
 #define SDK_POOL_MAX 16
 #define SDK_MAX_REP 8
 #define SDK_DOWN_MS 2000          /* how long an unreachable node is tried last */
+#define SDK_REFETCH_MS 500        /* no ring fetch sooner than this after one failed */
 
 typedef struct sdk_node {
     char id[128];
@@ -64,6 +65,7 @@ struct dkc {
     size_t n_ranges;
     int routed;                   /* 0: the cluster has no ring; use the seeds */
     int64_t refreshed;            /* monotonic ms of the last successful fetch */
+    int64_t refresh_tried;        /* monotonic ms of the last attempt */
     int need_refresh;
     char err[512];
     dkc_stats st;

@@ -229,6 +229,7 @@ int dk__sdk_refresh(dkc *c)
 {
     c->st.refreshes++;
     int64_t now = dk__sdk_now_ms();
+    c->refresh_tried = now;
     int rc = DKC_ECONNECT;
     for (size_t i = 0; i < c->n_nodes + c->n_seeds; i++) {
         char host[256], port[16];

@@ -15,7 +15,9 @@ so a node can be killed between two of them.
              PUT and a DELETE with a context round-trip;
   crdt       counter increments through the SDK add up on every replica;
   timeout    a SIGSTOPped replica costs a read one timeout_ms, then the
-             next replica answers.
+             next replica answers;
+  stale      a pooled connection to a node that restarted is replaced
+             without failover.
 """
 
 import json
@@ -214,4 +216,26 @@ def test_timeout_fails_over_reads(make_cluster, probe_of):
         assert b["rc"] == 0 and b["node"] != n2.id, b
     finally:
         os.kill(pid, signal.SIGCONT)
+    p.close()
+
+
+def test_stale_pooled_connection(make_cluster, probe_of):
+    """A node restarts under a pooled keep-alive connection: the next
+    request finds it closed before any answer and is sent again on a fresh
+    connection to the same node (no failover, even for a blind write)."""
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    n1, n2, n3 = c.nodes
+    p = probe_of(n1.http)
+    keys = ["sdk-stale-%d" % i for i in range(30)]
+    on3 = [k for k in keys if p("route", k)["replicas"][0] == n3.id]
+    assert len(on3) >= 2, on3
+    assert p("put", on3[0], "a")["node"] == n3.id      # now pooled
+    c.stop(n3.id)
+    c.start(n3.id, timeout=30)
+    s0 = p("stats")
+    a = p("put", on3[1], "b")
+    s1 = p("stats")
+    assert a["rc"] == 0 and a["node"] == n3.id, a
+    assert s1["failovers"] == s0["failovers"], (s0, s1)
+    assert s1["connects"] - s0["connects"] >= 1, (s0, s1)
     p.close()
