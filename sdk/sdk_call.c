@@ -114,8 +114,10 @@ static int call_node(dkc *c, sdk_node *n, const char *method, const char *target
             return X_OK;
         if (rc == -2 && pooled)
             continue;               /* a stale keep-alive connection */
+        /* A fresh connection closed without an answer may have carried
+         * the request to a server that died on it: as good as sent. */
         dk__sdk_fail(c, DKC_ECONNECT, "%s (%s:%s): %s", n->id, n->host, n->port, err);
-        return rc == -2 ? X_NOCONN : X_SENT;
+        return X_SENT;
     }
 }
 
