@@ -276,7 +276,7 @@ int dk_rpc_tls_up(const dk_rpc_tls_conn *c)
 
 int dk_rpc_tls_partial(const dk_rpc_tls_conn *c)
 {
-    return BIO_ctrl_pending(c->in) > 0;
+    return BIO_ctrl_pending(c->in) > 0 || SSL_has_pending(c->ssl);
 }
 
 int dk_rpc_tls_encrypt(dk_rpc_tls_conn *c, const void *p, size_t len, dk_buf *out)
