@@ -376,12 +376,14 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
 }
 
-/* A TLS connection that failed: count and log a failed handshake, send
- * the alert in out if any, and close (after the alert is written). */
-static void conn_tls_fail(rpc_conn *c, int was_up, const char *why, dk_buf *out)
+/* A TLS connection that failed: count and log a failed handshake (TLS's
+ * or, in TLS 1.3, the acceptor's late refusal of our certificate, which
+ * the initiator sees once its own side is up), send the alert in out if
+ * any, and close (after the alert is written). */
+static void conn_tls_fail(rpc_conn *c, const char *why, dk_buf *out)
 {
     dk_rpc *r = c->r;
-    if (!was_up) {
+    if (c->state != CONN_READY) {
         r->st.handshake_failures++;
         dk__rpc_refusal(r, "rpc: TLS handshake on connection %s %s%s%s failed: %s; closing that connection",
                         c->inbound ? "from" : "to", c->inbound ? "" : "node ", c->inbound ? "" : c->peer->id,
@@ -418,7 +420,7 @@ static int conn_tls_in(rpc_conn *c, const void *data, size_t len)
     }
     int was_up = dk_rpc_tls_up(c->tls);
     if (dk_rpc_tls_feed(c->tls, data, len, &c->rbuf, &out, err, sizeof(err))) {
-        conn_tls_fail(c, was_up, err, &out);
+        conn_tls_fail(c, err, &out);
         return -1;
     }
     if (out.len && dk__rpc_conn_write_raw(c, &out)) {
@@ -435,7 +437,7 @@ static int conn_tls_in(rpc_conn *c, const void *data, size_t len)
         if (!dk_rpc_tls_peer_is(c->tls, c->peer->id)) {
             snprintf(err, sizeof(err), "its certificate (signed by our CA) names neither in its CN nor in a DNS "
                      "subjectAltName the node id %s", c->peer->id);
-            conn_tls_fail(c, 0, err, &out);
+            conn_tls_fail(c, err, &out);
             return -1;
         }
         dk__rpc_client_hello(c);

@@ -185,6 +185,8 @@ def test_node_with_certificate_of_another_ca_is_refused(make_cluster, pki):
         "no refused handshake counted; n1 log:\n" + dkcluster.log_tail(c, "n1")
     assert wait_for(lambda: any(re.search(r"TLS handshake on connection from .* failed: .*certificate",
                                           n.read_log()) for n in good))
+    # ...and the rogue counts its own refused handshakes too.
+    assert wait_for(lambda: metric(rogue, pki["other_ca"], "rpc_handshake_failures_total") > 0)
     for i in range(20):
         r = put(good[i % 3], ca, "r%d" % i, "v%d" % i, "quorum")
         assert r.status in (200, 201, 204), r
