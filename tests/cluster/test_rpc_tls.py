@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -238,3 +239,34 @@ def test_plain_rpc_client_to_a_tls_node_is_refused(make_cluster, pki):
     assert got == b"" or got[0] == 0x15, got[:32]
     assert wait_for(lambda: metric(n1, ca, "rpc_handshake_failures_total") > before)
     assert wait_for(lambda: "TLS handshake on connection from" in n1.read_log())
+
+
+def test_sighup_reloads_rpc_certificate_and_ca(make_cluster, pki):
+    """n3 starts with the other CA's certificate and trust; once its files
+    hold the right ones, SIGHUP makes its new RPC connections work."""
+    d = tempfile.mkdtemp(prefix="dynkv-rpctls-n3-", dir=pki["dir"])
+    files = {k: os.path.join(d, k + ".pem") for k in ("cert", "key", "ca")}
+    shutil.copy(pki["other"][3][0], files["cert"])
+    shutil.copy(pki["other"][3][1], files["key"])
+    shutil.copy(pki["other_ca"], files["ca"])
+    sets = tls_sets(pki, 2)
+    sets[3] = ["security.tls_cert_file=" + files["cert"], "security.tls_key_file=" + files["key"],
+               "security.tls_ca_file=" + files["ca"]]
+    c = make_cluster(3, node_sets=sets, start=False)
+    ca = pki["ca"]
+    n1, n3 = c.nodes[0], c.nodes[2]
+    start_tls(c, c.nodes[:2], ca, ["n1", "n2"])
+    c.start(which=["n3"], wait="none")
+    assert wait_for(lambda: metric(n1, ca, "rpc_handshake_failures_total") > 0)
+    shutil.copy(pki["certs"][3][0], files["cert"])
+    shutil.copy(pki["certs"][3][1], files["key"])
+    shutil.copy(pki["ca"], files["ca"])
+    os.kill(c.pid("n3"), signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: RPC TLS certificate reloaded" in n3.read_log()), dkcluster.log_tail(c, "n3")
+    # HTTPS reloaded too: n3 now answers with the right CA's certificate,
+    # and the cluster forms with it.
+    assert wait_for(lambda: all(states(n, ca).get(i) == "normal" for n in c.nodes for i in ("n1", "n2", "n3"))
+                    and ready(n3, ca), timeout=40), dkcluster.log_tail(c, "n3")
+    r = put(n1, ca, "after-reload", "v", "all")
+    assert r.status in (200, 201, 204), r
+    assert local(n3, ca, "after-reload").status == 200
