@@ -19,19 +19,9 @@
 
 #include "base/cluster_key.h"
 #include "dynkv/types.h"
+#include "util/hex.h"
 
 #define HEX_LEN (2 * DK_CLUSTER_KEY_LEN)
-
-static int hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static void unkeyed(dk_cluster_key *k, const char *cluster_name)
 {
@@ -82,9 +72,10 @@ int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster
         len--;
     int ok = len == HEX_LEN;
     for (size_t i = 0; ok && i < DK_CLUSTER_KEY_LEN; i++) {
-        int hi = hex_digit((unsigned char)text[2 * i]), lo = hex_digit((unsigned char)text[2 * i + 1]);
+        int hi = dk_hex_value((unsigned char)text[2 * i]), lo = dk_hex_value((unsigned char)text[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
-        k->bytes[i] = (uint8_t)(hi << 4 | lo);
+        if (ok)
+            k->bytes[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
     }
     OPENSSL_cleanse(text, sizeof text);
     if (!ok) {

@@ -10,16 +10,11 @@
 #include <string.h>
 #include "dynkv/types.h"
 #include "http/url.h"
+#include "util/hex.h"
 
 static int url_hex(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return dk_hex_value((unsigned char)c);
 }
 
 /* Decode one character at in[*i]; advances *i. Returns the byte (0..255)
