@@ -39,3 +39,10 @@ bench_metrics_dk_metrics_bench_LDADD = framework/libdynkv.la -lpthread
 noinst_PROGRAMS += bench/rpc/dk_rpc_mac_bench
 bench_rpc_dk_rpc_mac_bench_SOURCES = bench/rpc/dk_rpc_mac_bench.c
 bench_rpc_dk_rpc_mac_bench_LDADD = framework/libdynkv.la
+
+# The SDK's routing against a fixed coordinator (bench/sdk/run-sdk.sh).
+noinst_PROGRAMS += bench/sdk/dkc_bench
+bench_sdk_dkc_bench_SOURCES = bench/sdk/dkc_bench.c
+bench_sdk_dkc_bench_CPPFLAGS = -I$(srcdir)/sdk $(AM_CPPFLAGS)
+bench_sdk_dkc_bench_LDADD = sdk/libdynkv-client.la
+dist_noinst_SCRIPTS += bench/sdk/run-sdk.sh

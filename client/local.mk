@@ -1,8 +1,10 @@
 # rules for client: the `dynkv` command-line client (blocking HTTP/1.1 over
-# plain sockets or OpenSSL, JSON through jansson, base64 from framework/util; no libuv,
-# no libdynkv).
+# plain sockets or OpenSSL through sdk/libdkhttp.la, the HTTP client it
+# shares with the SDK; JSON through jansson, base64 from framework/util; no
+# libuv, no libdynkv).
 bin_PROGRAMS += client/dynkv
 client_dynkv_SOURCES = client/dynkv.c client/cli.h client/cli_call.c client/cli_output.c \
-	client/cli_data.c client/cli_cluster.c client/cli_ops.c client/cli_snapshot.c client/http_client.c client/http_client.h
+	client/cli_data.c client/cli_cluster.c client/cli_ops.c client/cli_snapshot.c
+client_dynkv_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/sdk
 client_dynkv_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SSL_CFLAGS)
-client_dynkv_LDADD = framework/util/libdkutil.la $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)
+client_dynkv_LDADD = sdk/libdkhttp.la framework/util/libdkutil.la $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)

@@ -10,5 +10,6 @@ EXTRA_DIST += tests/blackbox/conftest.py tests/blackbox/dkbb.py \
 	tests/blackbox/test_ops.py tests/blackbox/test_health.py \
 	tests/blackbox/test_metrics.py tests/blackbox/test_process.py tests/blackbox/test_ui.py \
 	tests/blackbox/test_crdt.py tests/blackbox/test_snapshot.py tests/blackbox/test_limits.py \
-	tests/blackbox/test_auth.py tests/blackbox/test_tls.py tests/blackbox/test_resources.py
+	tests/blackbox/test_auth.py tests/blackbox/test_tls.py tests/blackbox/test_resources.py \
+	tests/blackbox/test_sdk_tls.py
 dist_noinst_SCRIPTS += tests/run-pytest.sh scripts/get-promtool.sh

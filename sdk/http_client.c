@@ -1,9 +1,12 @@
 /*
- * http_client.c - a blocking HTTP/1.1 client over plain sockets.
+ * http_client.c - a blocking HTTP/1.1 client over plain sockets or TLS,
+ * shared by the `dynkv` CLI and libdynkv-client (the SDK).
  *
- * The CLI makes one request per run, so each request opens its own
- * connection, sends `Connection: close` and reads until the response is
- * complete. Reading is done through a small buffered reader (hc_reader) with
+ * A connection (dk_hc_conn) carries any number of requests one after the
+ * other: the SDK keeps them open (Connection: keep-alive) in its per-node
+ * pool; the CLI makes one request per run through dk__hc_request, which
+ * opens a connection, sends `Connection: close` and reads until the
+ * response is complete. Reading is done through a small buffered reader (hc_reader) with
  * a poll() deadline per wait, so a silent server costs at most `timeout_ms`
  * per read. The response head is parsed in place (lines split at CRLF, names
  * and values NUL-terminated); bodies come as Content-Length, chunked, or
@@ -36,12 +39,15 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-/* The CLI's TLS settings: one per process (every node of a cluster speaks
- * the same protocol). NULL: plain HTTP. */
+/* The CLI's TLS settings (dk__hc_tls_setup): one per process (every node of
+ * a cluster speaks the same protocol). NULL: plain HTTP. The SDK passes its
+ * own context to dk__hc_conn_open instead. */
 static SSL_CTX *hc_tls;
 
 typedef struct hc_reader {
@@ -51,6 +57,8 @@ typedef struct hc_reader {
     char buf[16384];
     size_t pos, len;
     int eof;
+    int reset;                      /* the peer reset the connection */
+    size_t total;                   /* bytes received so far */
 } hc_reader;
 
 static int hc_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -93,6 +101,10 @@ static int hc_connect(const char *host, const char *port, int timeout_ms,
             hc_fail(err, errlen, "socket: %s", strerror(errno));
             continue;
         }
+        /* Requests go out as a head and a body: without NODELAY the
+         * body would wait for the server's delayed ACK of the head. */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
@@ -180,6 +192,7 @@ static int hc_fill(hc_reader *r, char *err, size_t errlen)
         int n = SSL_read(r->ssl, r->buf + r->len, (int)(sizeof(r->buf) - r->len));
         if (n > 0) {
             r->len += (size_t)n;
+            r->total += (size_t)n;
             return 0;
         }
         if (SSL_get_error(r->ssl, n) == SSL_ERROR_ZERO_RETURN) {
@@ -194,6 +207,7 @@ static int hc_fill(hc_reader *r, char *err, size_t errlen)
         ssize_t n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
         if (n > 0) {
             r->len += (size_t)n;
+            r->total += (size_t)n;
             return 0;
         }
         if (n == 0) {
@@ -204,6 +218,7 @@ static int hc_fill(hc_reader *r, char *err, size_t errlen)
             if (hc_wait(r->fd, POLLIN, r->timeout_ms, err, errlen) != 0)
                 return -1;
         } else if (errno != EINTR) {
+            r->reset = errno == ECONNRESET;
             return hc_fail(err, errlen, "recv: %s", strerror(errno));
         }
     }
@@ -313,7 +328,7 @@ static int hc_read_head(hc_reader *r, dk_hc_response *out, char *err, size_t err
         if (r->pos == r->len) {
             if (r->eof)
                 return hc_fail(err, errlen, used ? "connection closed inside the response head"
-                                                 : hc_tls ? "the server closed the connection without answering"
+                                                 : r->ssl ? "the server closed the connection without answering"
                                                  : "the server closed the connection without answering "
                                                    "(if it speaks HTTPS: -n https://HOST:PORT)");
             if (hc_fill(r, err, errlen) != 0)
@@ -415,22 +430,13 @@ static int hc_read_response(hc_reader *rd, const char *method, dk_hc_response *o
     return hc_read_body(rd, (size_t)-1, &out->body, &out->body_len, err, errlen);
 }
 
-int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t errlen)
+SSL_CTX *dk__hc_tls_ctx(const char *ca_file, char *err, size_t errlen)
 {
-    int tls = ca_file && *ca_file;
-    if (strncmp(*spec, "https://", 8) == 0) {
-        *spec += 8;
-        tls = 1;
-    } else if (strncmp(*spec, "http://", 7) == 0) {
-        if (tls)
-            return hc_fail(err, errlen, "--cacert is for https:// nodes, not %s", *spec);
-        *spec += 7;
-    }
-    if (!tls)
-        return 0;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return hc_fail(err, errlen, "cannot create a TLS context");
+    if (!ctx) {
+        hc_fail(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
@@ -447,8 +453,32 @@ int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t e
                                                                                : "unreadable");
         ERR_clear_error();
         SSL_CTX_free(ctx);
-        return -1;
+        return NULL;
     }
+    return ctx;
+}
+
+void dk__hc_tls_ctx_free(SSL_CTX *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t errlen)
+{
+    int tls = ca_file && *ca_file;
+    if (strncmp(*spec, "https://", 8) == 0) {
+        *spec += 8;
+        tls = 1;
+    } else if (strncmp(*spec, "http://", 7) == 0) {
+        if (tls)
+            return hc_fail(err, errlen, "--cacert is for https:// nodes, not %s", *spec);
+        *spec += 7;
+    }
+    if (!tls)
+        return 0;
+    SSL_CTX *ctx = dk__hc_tls_ctx(ca_file, err, errlen);
+    if (!ctx)
+        return -1;
     SSL_CTX_free(hc_tls);
     hc_tls = ctx;
     return 0;
@@ -456,11 +486,12 @@ int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t e
 
 /* The TLS handshake on connected fd, checking the certificate against
  * host (an IP address or a DNS name). */
-static int hc_tls_connect(int fd, const char *host, int timeout_ms, SSL **out, char *err, size_t errlen)
+static int hc_tls_connect(SSL_CTX *ctx, int fd, const char *host, int timeout_ms, SSL **out,
+                          char *err, size_t errlen)
 {
     unsigned char ip[16];
     int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
-    SSL *ssl = SSL_new(hc_tls);
+    SSL *ssl = SSL_new(ctx);
     if (!ssl || SSL_set_fd(ssl, fd) != 1)
         goto fail;
     if (is_ip) {
@@ -487,68 +518,139 @@ fail:
     return hc_fail(err, errlen, "cannot set up TLS for %s", host);
 }
 
-int dk__hc_request(const char *host, const char *port, const char *method,
-                   const char *target, const dk_hc_header *hdrs, size_t n,
-                   const void *body, size_t body_len, int timeout_ms,
-                   dk_hc_response *out, char *err, size_t errlen)
+struct dk_hc_conn {
+    int fd;
+    SSL *ssl;                       /* NULL: plain */
+    char host[256], port[16];
+    const char *agent;
+};
+
+dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, int timeout_ms,
+                             char *err, size_t errlen)
+{
+    if (strlen(host) >= sizeof(((dk_hc_conn *)0)->host) || strlen(port) >= sizeof(((dk_hc_conn *)0)->port)) {
+        hc_fail(err, errlen, "host or port too long");
+        return NULL;
+    }
+    dk_hc_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        hc_fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    strcpy(c->host, host);
+    strcpy(c->port, port);
+    c->agent = "dynkv-client";
+    c->fd = hc_connect(host, port, timeout_ms, err, errlen);
+    if (c->fd < 0) {
+        free(c);
+        return NULL;
+    }
+    if (tls && hc_tls_connect(tls, c->fd, host, timeout_ms, &c->ssl, err, errlen) != 0) {
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void dk__hc_conn_close(dk_hc_conn *c)
+{
+    if (!c)
+        return;
+    if (c->ssl) {
+        (void)SSL_shutdown(c->ssl);    /* close_notify, best effort */
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
+    close(c->fd);
+    free(c);
+}
+
+/* Whether a response leaves the connection usable for the next request:
+ * HTTP/1.1 keep-alive unless the server said close or framed the body by
+ * closing (no Content-Length, not chunked). */
+static int hc_reusable(const dk_hc_response *r, const char *method)
+{
+    const char *conn = dk__hc_header(r, "Connection");
+    if (conn && strcasecmp(conn, "close") == 0)
+        return 0;
+    if (strcmp(method, "HEAD") == 0 || r->status == 204 || r->status == 304)
+        return 1;
+    const char *te = dk__hc_header(r, "Transfer-Encoding");
+    return (te && hc_is_chunked(te)) || dk__hc_header(r, "Content-Length") != NULL;
+}
+
+int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target,
+                        const dk_hc_header *hdrs, size_t n, const void *body, size_t body_len,
+                        int timeout_ms, int keep_alive, dk_hc_response *out, int *reusable,
+                        char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    *reusable = 0;
     int with_len = body != NULL || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0;
-    size_t cap = strlen(method) + strlen(target) + strlen(host) + strlen(port) + 160;
+    size_t cap = strlen(method) + strlen(target) + strlen(c->host) + strlen(c->port) +
+                 strlen(c->agent) + 160;
     for (size_t i = 0; i < n; i++)
         cap += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 4;
     char *req = malloc(cap);
     if (!req)
         return hc_fail(err, errlen, "out of memory");
-    int host_v6 = strchr(host, ':') != NULL;
+    int host_v6 = strchr(c->host, ':') != NULL;
     size_t used = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
-                                   "User-Agent: dynkv-cli\r\nConnection: close\r\n",
-                                   method, target, host_v6 ? "[" : "", host,
-                                   host_v6 ? "]" : "", port);
+                                   "User-Agent: %s\r\nConnection: %s\r\n",
+                                   method, target, host_v6 ? "[" : "", c->host,
+                                   host_v6 ? "]" : "", c->port, c->agent,
+                                   keep_alive ? "keep-alive" : "close");
     for (size_t i = 0; i < n; i++)
         used += (size_t)snprintf(req + used, cap - used, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
     if (with_len)
         used += (size_t)snprintf(req + used, cap - used, "Content-Length: %zu\r\n", body_len);
     used += (size_t)snprintf(req + used, cap - used, "\r\n");
 
-    int fd = hc_connect(host, port, timeout_ms, err, errlen);
-    if (fd < 0) {
-        free(req);
-        return -1;
-    }
-    SSL *ssl = NULL;
-    if (hc_tls && hc_tls_connect(fd, host, timeout_ms, &ssl, err, errlen) != 0) {
-        free(req);
-        close(fd);
-        return -1;
-    }
     /* A server may answer early (413, 400) and close while the body is
      * still going out: its answer then matters more than our send error. */
     char send_err[256] = "";
-    int rc = hc_send_all(fd, ssl, req, used, timeout_ms, send_err, sizeof(send_err));
+    int rc = hc_send_all(c->fd, c->ssl, req, used, timeout_ms, send_err, sizeof(send_err));
     free(req);
     if (rc == 0 && body_len > 0)
-        rc = hc_send_all(fd, ssl, body, body_len, timeout_ms, send_err, sizeof(send_err));
+        rc = hc_send_all(c->fd, c->ssl, body, body_len, timeout_ms, send_err, sizeof(send_err));
     hc_reader *rd = calloc(1, sizeof(*rd));
+    int got_nothing = 0;
     if (!rd) {
         rc = hc_fail(err, errlen, "out of memory");
     } else {
-        rd->fd = fd;
-        rd->ssl = ssl;
+        rd->fd = c->fd;
+        rd->ssl = c->ssl;
         rd->timeout_ms = timeout_ms;
         int sent = rc == 0;
         rc = hc_read_response(rd, method, out, err, errlen);
+        got_nothing = rc != 0 && rd->total == 0 && (rd->eof || rd->reset || !sent);
         if (rc != 0 && !sent)
             snprintf(err, errlen, "%s", send_err);
+        if (rc == 0)
+            *reusable = keep_alive && rd->pos == rd->len && hc_reusable(out, method);
     }
     free(rd);
-    if (ssl) {
-        (void)SSL_shutdown(ssl);    /* close_notify, best effort */
-        SSL_free(ssl);
-        ERR_clear_error();
-    }
-    close(fd);
-    if (rc != 0)
+    if (rc != 0) {
         dk__hc_response_free(out);
-    return rc;
+        return got_nothing ? -2 : -1;
+    }
+    return 0;
+}
+
+int dk__hc_request(const char *host, const char *port, const char *method,
+                   const char *target, const dk_hc_header *hdrs, size_t n,
+                   const void *body, size_t body_len, int timeout_ms,
+                   dk_hc_response *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    dk_hc_conn *c = dk__hc_conn_open(host, port, hc_tls, timeout_ms, err, errlen);
+    if (!c)
+        return -1;
+    c->agent = "dynkv-cli";
+    int reusable;
+    int rc = dk__hc_conn_request(c, method, target, hdrs, n, body, body_len, timeout_ms, 0, out,
+                                 &reusable, err, errlen);
+    dk__hc_conn_close(c);
+    return rc == 0 ? 0 : -1;
 }

@@ -1,16 +1,21 @@
 /*
- * http_client.h - a small blocking HTTP/1.1 client for the dynkv CLI.
+ * http_client.h - a small blocking HTTP/1.1 client, shared by the dynkv
+ * CLI (client/) and libdynkv-client (sdk/); internal to both (dk__ names,
+ * not installed, not exported from the SDK library).
  *
- * One request per TCP connection (Connection: close), over plain sockets
- * or TLS (OpenSSL), with poll() deadlines; no libuv. The response is read whole into
+ * Over plain sockets or TLS (OpenSSL), with poll() deadlines; no libuv.
+ * dk__hc_request makes one request on its own connection (Connection:
+ * close), what the CLI needs; dk_hc_conn carries keep-alive requests one
+ * after the other, what the SDK's connection pool holds. The response is read whole into
  * memory: status, headers and body (Content-Length, chunked, or until the
  * server closes), each bounded so a misbehaving server cannot make the CLI
  * allocate without limit.
  */
-#ifndef DK_CLIENT_HTTP_CLIENT_H
-#define DK_CLIENT_HTTP_CLIENT_H
+#ifndef DK_SDK_HTTP_CLIENT_H
+#define DK_SDK_HTTP_CLIENT_H
 
 #include <stddef.h>
+#include <openssl/ssl.h>
 
 /* Bounds on what a response may contain. */
 #define DK_HC_MAX_HEAD (64 * 1024)
@@ -59,7 +64,36 @@ int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t e
  * or NULL; valid until dk__hc_response_free(r). */
 const char *dk__hc_header(const dk_hc_response *r, const char *name);
 
+/* A TLS client context checking servers against ca_file (or, without one,
+ * the system's CAs), TLS 1.2 at least; NULL with err on failure. Free it
+ * with dk__hc_tls_ctx_free() after the last connection using it. */
+SSL_CTX *dk__hc_tls_ctx(const char *ca_file, char *err, size_t errlen);
+void dk__hc_tls_ctx_free(SSL_CTX *ctx);
+
+/* One open connection (plain, or TLS when tls is not NULL: the server's
+ * certificate checked against host). NULL with err when it cannot connect
+ * within timeout_ms. */
+typedef struct dk_hc_conn dk_hc_conn;
+dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, int timeout_ms,
+                             char *err, size_t errlen);
+
+/*
+ * One request on c, as dk__hc_request, sending Connection: keep-alive when
+ * keep_alive (close otherwise). *reusable says whether c may carry another
+ * request (the server kept it open and the body was framed). Returns 0;
+ * -1 with err; or -2 when the server closed or reset the connection
+ * without sending a byte of answer (a pooled connection that went stale:
+ * the caller may send again on a fresh one). On failure c is unusable.
+ */
+int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target,
+                        const dk_hc_header *hdrs, size_t n, const void *body, size_t body_len,
+                        int timeout_ms, int keep_alive, dk_hc_response *out, int *reusable,
+                        char *err, size_t errlen);
+
+/* Close c (NULL: nothing). */
+void dk__hc_conn_close(dk_hc_conn *c);
+
 /* Free what a successful dk__hc_request() put in *r; safe on a zeroed r. */
 void dk__hc_response_free(dk_hc_response *r);
 
-#endif /* DK_CLIENT_HTTP_CLIENT_H */
+#endif /* DK_SDK_HTTP_CLIENT_H */

@@ -1,0 +1,109 @@
+/*
+ * sdk_int.h - libdynkv-client's insides, shared by its files: the handle,
+ * the nodes it knows (with their idle connections) and the ring's ranges.
+ *
+ *   sdk_ring.c   fetching /cluster/ring?ranges and /cluster, keys' tokens
+ *   sdk_call.c   the pool, one routed request with retries and failover
+ *   sdk_kv.c     the public operations (open/close, kv, update, CRDTs)
+ *
+ * The ring is a copy of the cluster's: every range (start, end] with its
+ * replicas in preference order, sorted by end, so a key's replicas are
+ * those of the first range whose end is >= its token (wrapping to the
+ * first), exactly as framework/ring/ring.c places keys.
+ *
+ * Not in this increment (issue 12): session tokens (X-Session, carried
+ * from every answer to the next request so reads see this client's writes;
+ * the handle would keep the latest token and sdk_call.c add it), the
+ * asynchronous API over libuv, and rebuilding the CLI's verbs on the SDK.
+ * The nodes do not yet say "I am not a replica of this key" (they
+ * coordinate any key), so the ring is refetched periodically, after
+ * connection failures and after 503s instead.
+ */
+#ifndef DK_SDK_SDK_INT_H
+#define DK_SDK_SDK_INT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+#include "dynkv/client.h"
+#include "http_client.h"
+
+#define SDK_POOL_MAX 16
+#define SDK_MAX_REP 8
+#define SDK_DOWN_MS 2000          /* how long an unreachable node is tried last */
+#define SDK_REFETCH_MS 500        /* no ring fetch sooner than this after one failed */
+
+typedef struct sdk_node {
+    char id[128];
+    char host[256], port[16];
+    dk_hc_conn *idle[SDK_POOL_MAX];
+    int n_idle;
+    int64_t down_until;           /* monotonic ms; 0: up */
+} sdk_node;
+
+typedef struct sdk_range {
+    uint64_t hi, lo;              /* the range's end token */
+    uint8_t n_rep;
+    uint16_t rep[SDK_MAX_REP];    /* indexes into dkc.nodes */
+} sdk_range;
+
+typedef struct sdk_seed {
+    char host[256], port[16];
+} sdk_seed;
+
+struct dkc {
+    dkc_options opt;
+    char *auth;                   /* "Bearer TOKEN" or NULL */
+    char *consistency;
+    SSL_CTX *tls;
+    sdk_seed *seeds;
+    size_t n_seeds;
+    sdk_node *nodes;
+    size_t n_nodes, cap_nodes;
+    sdk_range *ranges;
+    size_t n_ranges;
+    int routed;                   /* 0: the cluster has no ring; use the seeds */
+    int64_t refreshed;            /* monotonic ms of the last successful fetch */
+    int64_t refresh_tried;        /* monotonic ms of the last attempt */
+    int need_refresh;
+    char err[512];
+    dkc_stats st;
+    char last_node[128];
+};
+
+/* A response header to add (name, value). */
+typedef struct sdk_hdr {
+    const char *name, *value;
+} sdk_hdr;
+
+int64_t dk__sdk_now_ms(void);
+/* Set c->err and return code. */
+int dk__sdk_fail(dkc *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Split "HOST:PORT" (an optional scheme already removed) into host/port. */
+int dk__sdk_split_addr(const char *spec, size_t len, char *host, size_t hcap, char *port, size_t pcap);
+
+/* Refetch the ring and members from any node that answers. */
+int dk__sdk_refresh(dkc *c);
+/* The replicas of key (indexes into c->nodes), preference order. */
+size_t dk__sdk_route(const dkc *c, const void *key, size_t len, uint16_t *out, size_t max);
+/* The node entry for (id, host, port), added if new. -1 on ENOMEM. */
+int dk__sdk_node(dkc *c, const char *id, const char *host, const char *port);
+void dk__sdk_nodes_free(dkc *c);
+
+/*
+ * One request for key (NULL: any node) with the handle's headers plus
+ * extra, routed to its replicas; `safe` says whether it may be sent again
+ * to another replica after it may have reached one. Fills *r on 0 (any
+ * HTTP status); a negative DKC_E* code when no node answered.
+ */
+int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target,
+                 const sdk_hdr *extra, size_t n_extra, const void *body, size_t len, int safe,
+                 dk_hc_response *r);
+/* Map an error status to a code, with the server's message in c->err. */
+int dk__sdk_status_error(dkc *c, const dk_hc_response *r);
+/* Percent-encode s (caller frees). */
+char *dk__sdk_encode(const char *s);
+
+#endif /* DK_SDK_SDK_INT_H */

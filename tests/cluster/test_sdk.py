@@ -1,0 +1,241 @@
+"""libdynkv-client (sdk/) against a real 3-node cluster, through
+sdk/dkc-probe: one SDK handle kept open across commands read from stdin,
+so a node can be killed between two of them.
+
+  routing    n_replicas = 2 of 3 nodes, the probe seeded with n1 only: for
+             every key the SDK's replicas equal the node's own answer
+             (GET /cluster/endpoints/{key}), every PUT is answered by the
+             key's first replica, and each node's dynkv_http_requests_total
+             {op="put"} grows by exactly the PUTs the SDK sent it;
+  failover   n3 gets SIGKILL: every key is still read and written, the
+             first request that meets n3 costs one failover and the next
+             ones none (n3 is tried last while it is down);
+  contexts   two blind PUTs make siblings; dkc_update joins them with the
+             resolver and puts with the context read, leaving one value; a
+             PUT and a DELETE with a context round-trip;
+  crdt       counter increments through the SDK add up on every replica;
+  timeout    a SIGSTOPped replica costs a read one timeout_ms, then the
+             next replica answers;
+  stale      a pooled connection to a node that restarted is replaced
+             without failover.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+import dkcluster
+from dkcluster import request, quote_key
+
+IP_PREFIX = "127.0.31"
+PROBE = os.path.join(dkcluster.BUILDDIR, "sdk", "dkc-probe")
+
+
+class Probe:
+    def __init__(self, seeds, **env):
+        e = dict(os.environ)
+        e.update({k: str(v) for k, v in env.items()})
+        self.p = subprocess.Popen([PROBE, seeds], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=e, text=True)
+        first = self.p.stdout.readline()
+        assert first.strip() == '{"ready": true}' or json.loads(first).get("ready"), \
+            (first, self.p.stderr.read() if self.p.poll() is not None else "")
+
+    def __call__(self, *words):
+        self.p.stdin.write(" ".join(str(w) for w in words) + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        assert line, "dkc-probe exited: %s" % self.p.stderr.read()
+        return json.loads(line)
+
+    def close(self):
+        self.p.stdin.close()
+        assert self.p.wait(timeout=30) == 0
+
+
+@pytest.fixture
+def probe_of():
+    made = []
+
+    def make(seeds, **env):
+        if not os.access(PROBE, os.X_OK):
+            pytest.fail("%s is not built (make check builds it)" % PROBE)
+        p = Probe(seeds, **env)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        if p.p.poll() is None:
+            p.p.kill()
+            p.p.wait()
+
+
+def put_count(node):
+    r = request(node, "GET", "/metrics")
+    assert r.status == 200
+    return sum(int(float(v)) for v in re.findall(r'^dynkv_http_requests_total\{op="put",[^}]*\} (\S+)$',
+                                                   r.body.decode(), re.M))
+
+
+def test_routing(make_cluster, probe_of):
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    n1, n2, _ = c.nodes
+    p = probe_of(n1.http)
+    keys = ["sdk-route-%d" % i for i in range(60)]
+    for k in keys:
+        mine = p("route", k)["replicas"]
+        r = request(n2, "GET", "/cluster/endpoints/" + quote_key(k))
+        assert r.status == 200, r
+        theirs = [x["id"] for x in r.json()["replicas"]]
+        assert mine == theirs, (k, mine, theirs)
+    before = {n.id: put_count(n) for n in c.nodes}
+    sent = {n.id: 0 for n in c.nodes}
+    for k in keys:
+        a = p("put", k, "v-" + k)
+        assert a["rc"] == 0, a
+        reps = p("route", k)["replicas"]
+        assert a["node"] == reps[0], (k, a, reps)
+        sent[a["node"]] += 1
+    after = {n.id: put_count(n) for n in c.nodes}
+    assert {i: after[i] - before[i] for i in after} == sent
+    assert sum(1 for v in sent.values() if v) == 3, sent   # every node coordinates its share
+    st = p("stats")
+    assert st["connects"] <= 6, st                          # keep-alive: the pool is reused
+    for k in keys[:10]:
+        a = p("get", k)
+        assert (a["rc"], a["values"]) == (0, ["v-" + k]), a
+    p.close()
+
+
+def test_failover(make_cluster, probe_of):
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    n1, n2, n3 = c.nodes
+    w = probe_of(n2.http, DKC_CONSISTENCY="all")
+    keys = ["sdk-fo-%d" % i for i in range(40)]
+    for k in keys:
+        assert w("put", k, "a")["rc"] == 0
+    w.close()
+    # R = W = one from here: one replica of every key is left
+    p = probe_of(",".join(n.http for n in c.nodes))
+    on3 = [k for k in keys if p("route", k)["replicas"][0] == n3.id]
+    assert len(on3) >= 3, on3
+    c.kill(n3.id)
+    s0 = p("stats")
+    p("get", on3[0])
+    s1 = p("stats")
+    assert s1["failovers"] - s0["failovers"] == 1, (s0, s1)   # one retry, no more
+    for k in on3:
+        s0 = p("stats")
+        a = p("get", k)
+        assert (a["rc"], a["values"], a["node"] != n3.id) == (0, ["a"], True), a
+        b = p("put", k, "b", a["context"])
+        assert b["rc"] == 0 and b["node"] != n3.id, b
+        s1 = p("stats")
+        assert s1["failovers"] - s0["failovers"] <= 1, (s0, s1)
+    # a blind write (not idempotent) whose replica refuses the connection
+    # still moves on: nothing was sent
+    q = probe_of(n1.http)
+    for k in on3[:3]:
+        a = q("put", k, "c")
+        assert a["rc"] == 0 and a["node"] != n3.id, a
+    p.close()
+    q.close()
+
+
+def test_contexts_and_update(make_cluster, probe_of):
+    c = make_cluster(3)
+    p = probe_of(c.nodes[0].http, DKC_CONSISTENCY="all")
+    a = p("put", "sdk-ctx", "x")
+    assert a["rc"] == 0 and a["context"], a
+    assert p("put", "sdk-ctx", "y")["rc"] == 0           # blind: a sibling
+    g = p("get", "sdk-ctx")
+    assert sorted(g["values"]) == ["x", "y"], g
+    u = p("update", "sdk-ctx", "-z")
+    assert u["rc"] == 0, u
+    g = p("get", "sdk-ctx")
+    assert g["values"] == ["x+y-z"], g
+    # the context read supersedes: no sibling
+    b = p("put", "sdk-ctx", "w", g["context"])
+    assert b["rc"] == 0, b
+    g = p("get", "sdk-ctx")
+    assert g["values"] == ["w"], g
+    for n in c.nodes:
+        assert dkcluster.values(dkcluster.get(n, "sdk-ctx", cl="all")) == [b"w"]
+    d = p("del", "sdk-ctx", g["context"])
+    assert d["rc"] == 0, d
+    g = p("get", "sdk-ctx")
+    assert g["rc"] == -2, g                                # DKC_ENOTFOUND
+    p.close()
+
+
+def test_crdt_counter(make_cluster, probe_of):
+    c = make_cluster(3)
+    p = probe_of(c.nodes[1].http, DKC_CONSISTENCY="all")
+    total = 0
+    for d in (5, 7, -2):
+        total += d
+        a = p("incr", "sdk-counter", d)
+        assert (a["rc"], a["value"]) == (0, total), a
+    for n in c.nodes:
+        r = request(n, "GET", "/crdt/sdk-counter", headers={"X-Consistency": "all"})
+        assert r.status == 200 and r.json()["value"] == 10, r
+    a = p("put", "sdk-counter", "plain")                     # 409: not a plain key
+    assert a["rc"] in (-5, -9), a
+    p.close()
+
+
+def test_timeout_fails_over_reads(make_cluster, probe_of):
+    """A replica that accepts connections but never answers (SIGSTOP):
+    a read gives up on it after timeout_ms and is answered by the next
+    replica; a blind write (it may have arrived) is not sent twice."""
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    n1, n2, n3 = c.nodes
+    w = probe_of(n1.http, DKC_CONSISTENCY="all")
+    keys = ["sdk-to-%d" % i for i in range(30)]
+    for k in keys:
+        assert w("put", k, "a")["rc"] == 0
+    w.close()
+    p = probe_of(n1.http, DKC_TIMEOUT_MS=800)
+    on2 = [k for k in keys if p("route", k)["replicas"][0] == n2.id]
+    assert len(on2) >= 2, on2
+    assert p("get", on2[0])["node"] == n2.id          # a pooled connection to n2
+    pid = c.pid(n2.id)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        a = p("get", on2[0])
+        took = time.monotonic() - t0
+        assert (a["rc"], a["values"]) == (0, ["a"]) and a["node"] != n2.id, a
+        assert 0.7 < took < 5, took                     # one timeout_ms (800 ms), then the next replica
+        b = p("put", on2[1], "b")                       # n2 is tried last now: no wait
+        assert b["rc"] == 0 and b["node"] != n2.id, b
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    p.close()
+
+
+def test_stale_pooled_connection(make_cluster, probe_of):
+    """A node restarts under a pooled keep-alive connection: the next
+    request finds it closed before any answer and is sent again on a fresh
+    connection to the same node (no failover, even for a blind write)."""
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    n1, n2, n3 = c.nodes
+    p = probe_of(n1.http)
+    keys = ["sdk-stale-%d" % i for i in range(30)]
+    on3 = [k for k in keys if p("route", k)["replicas"][0] == n3.id]
+    assert len(on3) >= 2, on3
+    assert p("put", on3[0], "a")["node"] == n3.id      # now pooled
+    c.stop(n3.id)
+    c.start(n3.id, timeout=30)
+    s0 = p("stats")
+    a = p("put", on3[1], "b")
+    s1 = p("stats")
+    assert a["rc"] == 0 and a["node"] == n3.id, a
+    assert s1["failovers"] == s0["failovers"], (s0, s1)
+    assert s1["connects"] - s0["connects"] >= 1, (s0, s1)
+    p.close()
