@@ -26,7 +26,9 @@
  *
  * With tls_cert_file and tls_key_file the HTTP listener speaks HTTPS only
  * (framework/http/tls.h); files that do not load, or a key that does not
- * match the certificate, refuse the start (exit 2).
+ * match the certificate, refuse the start (exit 2). tls_ca_file as well
+ * makes RPC mutual TLS (framework/rpc/rpc_tls.h), checked the same way at
+ * start; SIGHUP reloads the three files for new RPC connections.
  *
  * With [security] tokens_file, clients authenticate with bearer tokens
  * (framework/api/auth.h): the file loads before anything else starts (a
@@ -94,6 +96,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/tls.h"
+#include "rpc/rpc_tls.h"
 #include "node/node.h"
 #include "util/base64.h"
 
@@ -160,6 +163,9 @@ typedef struct reload_job {
     size_t auth_clients;
     char auth_err[1024];
     int tls_rc;                         /* 0 reloaded, 1 not asked, else failed */
+    struct dk_rpc_tls *rpc_tls;         /* the cluster's RPC TLS, or NULL (read on loop 0) */
+    int rpc_tls_rc;                     /* as tls_rc */
+    char rpc_tls_err[1024];
     char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
     char err[1024];
     char tls_err[1024];
@@ -334,6 +340,17 @@ static void reload_work(uv_work_t *w)
         if (r->tls_rc == 0)
             snprintf(r->tls_err, sizeof(r->tls_err), "%.900s", src->security.tls_cert_file);
     }
+    /* RPC's mutual TLS likewise ([security] tls_ca_file as well). */
+    r->rpc_tls_rc = 1;
+    if (r->rpc_tls) {
+        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0]
+                               && c.security.tls_ca_file[0] ? &c : &cfg;
+        r->rpc_tls_rc = dk_rpc_tls_reload(r->rpc_tls, src->security.tls_cert_file, src->security.tls_key_file,
+                                          src->security.tls_ca_file, r->rpc_tls_err, sizeof(r->rpc_tls_err));
+        if (r->rpc_tls_rc == 0)
+            snprintf(r->rpc_tls_err, sizeof(r->rpc_tls_err), "%.500s and CA %.500s", src->security.tls_cert_file,
+                     src->security.tls_ca_file);
+    }
     dk_config_free(&c);
     r->log_rc = dk_log_open(r->path, r->level);
     if (auth)
@@ -367,6 +384,12 @@ static void reload_done(uv_work_t *w, int status)
         dk_log(DK_LOG_INFO, "SIGHUP: TLS certificate reloaded from %s; new connections use it", r->tls_err);
     else if (r->tls_rc != 1)
         dk_log(DK_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, still serving the previous one: %s", r->tls_err);
+    if (r->rpc_tls_rc == 0)
+        dk_log(DK_LOG_INFO, "SIGHUP: RPC TLS certificate reloaded from %s; new RPC connections use them",
+               r->rpc_tls_err);
+    else if (r->rpc_tls_rc != 1)
+        dk_log(DK_LOG_ERROR, "SIGHUP: RPC TLS certificate not reloaded, still using the previous one: %s",
+               r->rpc_tls_err);
     if (r->again) {
         r->again = 0;
         on_hup(&sig_hup, SIGHUP);
@@ -385,6 +408,7 @@ static void on_hup(uv_signal_t *s, int signum)
         return;
     }
     reload.work.data = &reload;
+    reload.rpc_tls = cluster_started && cluster.rpc ? dk_rpc_tls_of(cluster.rpc) : NULL;
     if (uv_queue_work(&loops[0].loop, &reload.work, reload_work, reload_done) == 0) {
         reload.busy = 1;
         if (ready_sent)
@@ -442,6 +466,14 @@ static int check_config(int argc, char **argv)
         if (dk_tls_server_new(c.security.tls_cert_file, c.security.tls_key_file, &t, terr, sizeof(terr)) != 0)
             check_report(&errors, terr);
         dk_tls_server_free(t);
+    }
+    if (rc == 0 && c.security.tls_ca_file[0] && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
+        dk_rpc_tls *t = NULL;
+        char terr[1024];
+        if (dk_rpc_tls_new(c.security.tls_cert_file, c.security.tls_key_file, c.security.tls_ca_file, &t, terr,
+                           sizeof(terr)) != 0)
+            check_report(&errors, terr);
+        dk_rpc_tls_free(t);
     }
     if (errors)
         fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
@@ -629,6 +661,23 @@ int main(int argc, char **argv)
         dk_log_close();
         dk_config_free(&cfg);
         return 2;
+    }
+    if (cfg.security.tls_ca_file[0]) {
+        /* The RPC's own contexts are made by the cluster; a file that does
+         * not load stops the node here, with the same status as HTTPS's. */
+        dk_rpc_tls *t = NULL;
+        int trc = dk_rpc_tls_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, cfg.security.tls_ca_file,
+                                 &t, err, sizeof(err));
+        dk_rpc_tls_free(t);
+        if (trc) {
+            dk_log(DK_LOG_ERROR, "cannot start: %s", err);
+            fprintf(stderr, "dynkvd: %s\n", err);
+            dk_tls_server_free(tls_server);
+            dk_auth_free(auth);
+            dk_log_close();
+            dk_config_free(&cfg);
+            return 2;
+        }
     }
     if (!auth && cfg.security.metrics_need_token)
         dk_log(DK_LOG_WARN, "[security] metrics_need_token has no effect without tokens_file: /metrics is open");

@@ -1094,11 +1094,10 @@ static int cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_conf
         report(arg, err);
         n++;
     }
-    if (sec->tls_ca_file[0]) {
-        /* Node-to-node TLS does not exist yet: refusing the key beats
-         * letting an operator believe the RPC is authenticated by it. */
-        snprintf(err, errlen, "%.300s: [security] tls_ca_file (TLS between nodes) is not supported yet; "
-                 "remove it (cluster traffic is authenticated with [security] cluster_key_file)", where);
+    if (sec->tls_ca_file[0] && !sec->tls_cert_file[0]) {
+        /* Mutual TLS between nodes needs this node's own certificate. */
+        snprintf(err, errlen, "%.300s: [security] tls_ca_file (mutual TLS between nodes) needs tls_cert_file "
+                 "and tls_key_file: the node's certificate, signed by that CA, naming its node id", where);
         if (!report)
             return n + 1;
         report(arg, err);

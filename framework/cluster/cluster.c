@@ -15,6 +15,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/rebalance.h"
+#include "rpc/rpc_tls.h"
 #include "base/log.h"
 #include "util/vv.h"
 
@@ -334,6 +335,13 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         dk_log(DK_LOG_WARN, "[security] insecure = true and no cluster_key_file: RPC and gossip take cluster "
                "traffic from any address, and anyone who knows the cluster name '%s' can join it and read "
                "or write every key; set [security] cluster_key_file (`dynkvd keygen PATH`)", cfg->cluster.name);
+    dk_rpc_tls *rpc_tls = NULL;
+    if (cfg->security.tls_ca_file[0]) {
+        int trc = dk_rpc_tls_new(cfg->security.tls_cert_file, cfg->security.tls_key_file,
+                                 cfg->security.tls_ca_file, &rpc_tls, err, errlen);
+        if (trc)
+            return trc;
+    }
     uint8_t rpc_key[DK_CLUSTER_KEY_LEN];
     dk_cluster_key_derive(&node->cluster_key, "rpc", rpc_key);
     dk_rpc_conf rc_conf = {
@@ -347,6 +355,7 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .frame_timeout_ms = (uint64_t)cfg->cluster.request_timeout,
         .on_request = on_rpc,
         .arg = c,
+        .tls = rpc_tls,
     };
     int rc = dk_rpc_start(loop, &rc_conf, &c->rpc, err, errlen);
     OPENSSL_cleanse(rpc_key, sizeof(rpc_key));

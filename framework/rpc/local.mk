@@ -8,10 +8,15 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_handoff.c framework/rpc/rpc_handoff.h \
 	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \
 	framework/rpc/rpc_server.c framework/rpc/rpc_client.c \
-	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c
+	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c \
+	framework/rpc/rpc_tls.c framework/rpc/rpc_tls.h
 
-check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff
-TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff
+check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
+TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
+
+tests_unit_test_rpc_tls_SOURCES = tests/unit/test-rpc-tls.c tests/unit/cu_main.h
+tests_unit_test_rpc_tls_CFLAGS = $(DK_UNIT_CC) $(SSL_CFLAGS)
+tests_unit_test_rpc_tls_LDADD = $(DK_UNIT_LINK) $(SSL_LIBS) $(CRYPTO_LIBS)
 
 tests_unit_test_rpc_handoff_SOURCES = tests/unit/test-rpc-handoff.c tests/unit/cu_main.h
 tests_unit_test_rpc_handoff_CFLAGS = $(DK_UNIT_CC)

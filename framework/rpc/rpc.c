@@ -15,6 +15,14 @@
  * request that times out or a connection that closes never leaves libuv
  * pointing at freed memory.
  *
+ * TLS ([security] tls_ca_file, rpc_tls.h): a TLS connection reads into
+ * the instance's ciphertext buffer and decrypts into rbuf, so everything
+ * above (framing, MACs, dispatch) is unchanged; send_buf encrypts the
+ * MACed frame before its uv_write. The initiator sends HELLO only once the
+ * TLS handshake is done and the acceptor's certificate names the node it
+ * dialled; the acceptor checks the initiator's certificate against the id
+ * in its HELLO (rpc_server.c).
+ *
  * Not taken: one uv_timer per connection for idle timeouts. Idle
  * connections cost a socket each and peers are few; TCP keepalive finds
  * dead ones, and the client probes a connection with PING as soon as a
@@ -101,6 +109,8 @@ void dk__rpc_release(dk_rpc *r)
     void *arg = r->done_arg;
     dk__rpc_client_free_peers(r);
     free(r->htab);
+    dk_rpc_tls_free(r->tls);
+    dk_buf_free(&r->tls_cipher);
     OPENSSL_cleanse(r->key, sizeof(r->key));
     free(r);
     if (done)
@@ -134,10 +144,20 @@ static int rpc_start_fail(dk_rpc *r, int rc, char *err, size_t errlen, const cha
     return rc;
 }
 
+static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *err, size_t errlen);
+
 int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
     *out = NULL;
+    int rc = rpc_start(loop, conf, out, err, errlen);
+    if (rc)
+        dk_rpc_tls_free(conf->tls);
+    return rc;
+}
+
+static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
     if (dk__rpc_parse_addr(conf->listen, &ss)) {
         snprintf(err, errlen, "rpc: bad listen address '%s': expected a numeric ip:port like "
                  "127.0.0.1:7070 or [::1]:7070", conf->listen ? conf->listen : "");
@@ -175,6 +195,7 @@ int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *e
     r->backoff_max_ms = conf->backoff_max_ms ? conf->backoff_max_ms : 2000;
     r->probe_timeout_ms = conf->probe_timeout_ms ? conf->probe_timeout_ms : 1000;
     r->on_request = conf->on_request;
+    dk_buf_init(&r->tls_cipher);
     r->arg = conf->arg;
     r->next_id = 1;
     TAILQ_INIT(&r->inbound);
@@ -191,18 +212,21 @@ int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *e
         r->bind_any = memcmp(&in6->sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
     }
 
+    int rc;
     uv_tcp_init(loop, &r->listener);
     uv_idle_init(loop, &r->defer);
     r->listener.data = r->defer.data = r;
     r->handles = 2;
-    int rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&ss, 0);
+    rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&ss, 0);
     if (rc)
         return rpc_start_fail(r, rc, err, errlen, "bind the rpc listen address");
     rc = uv_listen((uv_stream_t *)&r->listener, 128, dk__rpc_server_accept);
     if (rc)
         return rpc_start_fail(r, rc, err, errlen, "listen on the rpc address");
-    dk_log(DK_LOG_INFO, "rpc: node %s of cluster %s listening on %s (port %d)%s", r->node_id, r->cluster,
-           conf->listen, dk_rpc_port(r), r->loopback_only ? " (protected mode: loopback peers only)" : "");
+    dk_log(DK_LOG_INFO, "rpc: node %s of cluster %s listening on %s (port %d)%s%s", r->node_id, r->cluster,
+           conf->listen, dk_rpc_port(r), r->loopback_only ? " (protected mode: loopback peers only)" : "",
+           conf->tls ? " with mutual TLS" : "");
+    r->tls = conf->tls;
     *out = r;
     return 0;
 }
@@ -222,6 +246,11 @@ int dk_rpc_port(const dk_rpc *r)
 void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st)
 {
     *st = r->st;
+}
+
+dk_rpc_tls *dk_rpc_tls_of(const dk_rpc *r)
+{
+    return r->tls;
 }
 
 void dk_rpc_stop(dk_rpc *r, void (*done)(void *arg), void *arg)
@@ -249,6 +278,7 @@ static void conn_handle_closed(uv_handle_t *h)
         dk_buf_free(&c->rbuf);
         dk_rpc_mac_free(&c->mac_in);
         dk_rpc_mac_free(&c->mac_out);
+        dk_rpc_tls_conn_free(c->tls);
         free(c->hs);
         free(c);
     }
@@ -323,6 +353,15 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     rpc_conn *c = h->data;
     size_t have = c->rbuf.len - c->roff, want = RPC_READ_CHUNK;
     (void)suggested;
+    if (c->tls) {
+        dk_rpc *r = c->r;
+        if (dk_buf_reserve(&r->tls_cipher, RPC_READ_CHUNK)) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        *buf = uv_buf_init((char *)r->tls_cipher.data, (unsigned)r->tls_cipher.cap);
+        return;
+    }
     if (c->need > have && c->need - have > want)
         want = c->need - have;
     if (c->roff && c->rbuf.cap - c->rbuf.len < want) {
@@ -337,6 +376,77 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
 }
 
+/* A TLS connection that failed: count and log a failed handshake (TLS's
+ * or, in TLS 1.3, the acceptor's late refusal of our certificate, which
+ * the initiator sees once its own side is up), send the alert in out if
+ * any, and close (after the alert is written). */
+static void conn_tls_fail(rpc_conn *c, const char *why, dk_buf *out)
+{
+    dk_rpc *r = c->r;
+    if (c->state != CONN_READY) {
+        r->st.handshake_failures++;
+        dk__rpc_refusal(r, "rpc: TLS handshake on connection %s %s%s%s failed: %s; closing that connection",
+                        c->inbound ? "from" : "to", c->inbound ? "" : "node ", c->inbound ? "" : c->peer->id,
+                        c->addr, why);
+    } else {
+        dk_log(DK_LOG_INFO, "rpc: connection %s %s: TLS: %s; closing it", c->inbound ? "from" : "to", c->addr, why);
+    }
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    int status = c->inbound ? -EACCES : DK_EUNAVAILABLE;
+    if (!out->len || dk__rpc_conn_write_raw(c, out)) {
+        dk_buf_free(out);
+        dk__rpc_conn_close(c, status);
+        return;
+    }
+    c->close_after_flush = 1;
+    c->close_status = status;
+    uv_timer_start(&c->timer, conn_timer_cb, c->r->connect_timeout_ms, 0);
+}
+
+/* Decrypt len bytes read on a TLS connection into c->rbuf, send what the
+ * handshake produced, and start the RPC handshake once TLS is up. Returns
+ * 0, or -1 when c is closing. */
+static int conn_tls_in(rpc_conn *c, const void *data, size_t len)
+{
+    char err[256];
+    dk_buf out = DK_BUF_INIT;
+    if (c->roff) {
+        memmove(c->rbuf.data, c->rbuf.data + c->roff, c->rbuf.len - c->roff);
+        c->rbuf.len -= c->roff;
+        c->roff = 0;
+    }
+    int was_up = dk_rpc_tls_up(c->tls);
+    if (dk_rpc_tls_feed(c->tls, data, len, &c->rbuf, &out, err, sizeof(err))) {
+        conn_tls_fail(c, err, &out);
+        return -1;
+    }
+    if (out.len && dk__rpc_conn_write_raw(c, &out)) {
+        dk_buf_free(&out);
+        dk__rpc_conn_close(c, c->inbound ? -ECONNRESET : DK_EUNAVAILABLE);
+        return -1;
+    }
+    dk_buf_free(&out);
+    if (was_up || !dk_rpc_tls_up(c->tls))
+        return 0;
+    dk_log(DK_LOG_DEBUG, "rpc: connection %s %s: %s, peer certificate verified", c->inbound ? "from" : "to",
+           c->addr, dk_rpc_tls_version(c->tls));
+    if (!c->inbound) {
+        if (!dk_rpc_tls_peer_is(c->tls, c->peer->id)) {
+            snprintf(err, sizeof(err), "its certificate (signed by our CA) names neither in its CN nor in a DNS "
+                     "subjectAltName the node id %s", c->peer->id);
+            conn_tls_fail(c, err, &out);
+            return -1;
+        }
+        dk__rpc_client_hello(c);
+        if (c->state == CONN_CLOSING)
+            return -1;
+    }
+    return 0;
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     rpc_conn *c = s->data;
@@ -346,6 +456,11 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             dk_log(DK_LOG_INFO, "rpc: connection %s %s: %s", c->inbound ? "from" : "to", c->addr,
                    uv_strerror((int)nread));
         dk__rpc_conn_close(c, -ECONNRESET);
+        return;
+    }
+    if (c->tls) {
+        if (conn_tls_in(c, buf->base, (size_t)nread) == 0)
+            dk__rpc_conn_process(c);
         return;
     }
     c->rbuf.len += (size_t)nread;
@@ -431,7 +546,7 @@ void dk__rpc_conn_process(rpc_conn *c)
         /* A frame that has begun to arrive must complete in time; frames
          * left unread by backpressure are this node's wait, not the
          * sender's. */
-        if (c->roff == c->rbuf.len || paused) {
+        if ((c->roff == c->rbuf.len && !(c->tls && dk_rpc_tls_partial(c->tls))) || paused) {
             if (c->frame_timer)
                 uv_timer_stop(&c->timer);
             c->frame_timer = c->frame_grace = 0;
@@ -483,6 +598,24 @@ int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame)
             return rc;
         }
     }
+    if (c->tls) {
+        dk_buf cipher = DK_BUF_INIT;
+        int rc = dk_rpc_tls_encrypt(c->tls, frame->data, frame->len, &cipher);
+        dk_buf_free(frame);
+        if (rc) {
+            dk_buf_free(&cipher);
+            return -EPROTO;
+        }
+        *frame = cipher;
+    }
+    return dk__rpc_conn_write_raw(c, frame);
+}
+
+/* Write bytes as they are (ciphertext, or a plain connection's frame),
+ * taking their memory. Returns 0 or a negative code. */
+int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes)
+{
+    dk_buf *frame = bytes;
     rpc_wreq *w = malloc(sizeof(*w));
     if (!w) {
         dk_buf_free(frame);

@@ -92,6 +92,8 @@ typedef struct dk_rpc_conf {
     uint64_t probe_timeout_ms;      /* [1000] liveness PING after a request timed out */
     dk_rpc_handler on_request;      /* NULL: requests are answered with ERROR */
     void *arg;
+    struct dk_rpc_tls *tls;         /* mutual TLS under the frames (rpc_tls.h), or NULL; the
+                                     * instance takes it, also when dk_rpc_start fails */
 } dk_rpc_conf;
 
 /* Counters since start. Read with dk_rpc_stats on the loop thread. */
@@ -150,6 +152,10 @@ const char *dk_rpc_req_peer(const dk_rpc_req *q);
 
 /* Copy the counters into *st. Loop thread. */
 void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st);
+
+/* The instance's TLS contexts (for dk_rpc_tls_reload from any thread), or
+ * NULL when its RPC is plain. */
+struct dk_rpc_tls *dk_rpc_tls_of(const dk_rpc *r);
 
 /*
  * Stop: close the listener, fail every pending client request with

@@ -271,12 +271,43 @@ static void conn_connected(uv_connect_t *req, int status)
         return;
     }
     c->state = CONN_HELLO;
+    if (!r->tls) {
+        int rc = dk__rpc_conn_start(c);
+        if (rc) {
+            dk_log(DK_LOG_WARN, "rpc: cannot start the handshake with %s: %s", c->addr, dk_strerror(rc));
+            dk__rpc_conn_close(c, DK_EUNAVAILABLE);
+            return;
+        }
+        dk__rpc_client_hello(c);
+        return;
+    }
+    /* TLS first: HELLO follows once it is up (rpc.c, conn_tls_in). */
+    char err[256] = "out of memory";
+    dk_buf out = DK_BUF_INIT;
+    int rc = (c->tls = dk_rpc_tls_conn_new(r->tls, 0)) ? 0 : -ENOMEM;
+    if (!rc)
+        rc = dk__rpc_conn_start(c);
+    if (!rc && dk_rpc_tls_start(c->tls, &out, err, sizeof(err)))
+        rc = -EPROTO;
+    if (!rc)
+        rc = dk__rpc_conn_write_raw(c, &out);
+    dk_buf_free(&out);
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: cannot start TLS with %s: %s", c->addr, rc == -EPROTO ? err : dk_strerror(rc));
+        dk__rpc_conn_close(c, DK_EUNAVAILABLE);
+    }
+}
+
+/* Send this node's HELLO on c (connected, and TLS up when there is TLS);
+ * closes c on failure. */
+void dk__rpc_client_hello(rpc_conn *c)
+{
     dk_buf b = DK_BUF_INIT;
-    int rc = dk__rpc_conn_start(c);
-    if (!rc && !(c->hs = calloc(2, sizeof(*c->hs))))
+    int rc = 0;
+    if (!(c->hs = calloc(2, sizeof(*c->hs))))
         rc = -ENOMEM;
     if (!rc)
-        rc = dk__rpc_hello_make(r, &c->hs[0]);
+        rc = dk__rpc_hello_make(c->r, &c->hs[0]);
     if (!rc)
         rc = dk_msg_hello_encode(&b, &c->hs[0]);
     if (!rc)

@@ -15,6 +15,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include "rpc/rpc.h"
+#include "rpc/rpc_tls.h"
 
 #define RPC_ADDR_TEXT 64
 
@@ -57,6 +58,7 @@ typedef struct rpc_conn {
     int frame_timer;                    /* the timer runs for a half-received frame */
     int frame_grace;                    /* ...and has expired once: one more poll, then close */
     dk_rpc_mac mac_out, mac_in;
+    dk_rpc_tls_conn *tls;               /* NULL: plain TCP */
     TAILQ_ENTRY(rpc_conn) link;         /* r->inbound or peer->conns */
     /* inbound */
     TAILQ_HEAD(, dk_rpc_req) reqs;      /* handed to the handler, unanswered */
@@ -120,6 +122,8 @@ struct dk_rpc {
     uint64_t next_id;
     size_t n_pending;                   /* rpc_out not yet completed; htab has room for all */
     dk_rpc_stats st;
+    dk_rpc_tls *tls;                    /* NULL: plain RPC */
+    dk_buf tls_cipher;                  /* read buffer of TLS connections (one read at a time) */
     int stopping;
     uint32_t handles;                   /* open libuv handles */
     void (*done)(void *);
@@ -133,6 +137,7 @@ rpc_conn *dk__rpc_conn_new(dk_rpc *r, int inbound);
 int dk__rpc_conn_start(rpc_conn *c);
 int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len);
 int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame);
+int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes);
 void dk__rpc_conn_close(rpc_conn *c, int status);
 void dk__rpc_conn_close_soon(rpc_conn *c, int status);
 int dk__rpc_id_ok(const char *s);
@@ -156,5 +161,6 @@ void dk__rpc_client_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body);
 void dk__rpc_client_closed(rpc_conn *c, int status);
 void dk__rpc_client_stop(dk_rpc *r);
 void dk__rpc_client_free_peers(dk_rpc *r);
+void dk__rpc_client_hello(rpc_conn *c);
 
 #endif /* DK_RPC_INT_H */

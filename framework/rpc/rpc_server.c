@@ -2,7 +2,7 @@
  * rpc_server.c - the accepting side of the RPC transport: admission (the
  * connection cap, loopback only in protected mode), the acceptor's half of
  * the handshake (HELLO -> HELLO_ACK with its proof, then the initiator's
- * AUTH), dispatch of requests to the handler, and answers.
+ * AUTH; with TLS the certificate must name the HELLO's node id), dispatch of requests to the handler, and answers.
  *
  * A request handed to the handler is a dk_rpc_req linked into its
  * connection. When the connection dies first, the request is only
@@ -78,7 +78,10 @@ void dk__rpc_server_accept(uv_stream_t *listener, int status)
             return;
         }
         r->st.conns_accepted++;
-        rc = dk__rpc_conn_start(c);
+        if (r->tls && !(c->tls = dk_rpc_tls_conn_new(r->tls, 1)))
+            rc = UV_ENOMEM;
+        if (!rc)
+            rc = dk__rpc_conn_start(c);
     }
     if (rc) {
         dk_log(DK_LOG_WARN, "rpc: cannot accept a connection: %s", uv_strerror(rc));
@@ -115,6 +118,14 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     rc = dk__rpc_hello_check(r, body, NULL, &c->hs[0], msg, sizeof(msg));
     if (rc) {
         server_refuse(c, rc, msg);
+        return;
+    }
+    if (c->tls && !dk_rpc_tls_peer_is(c->tls, c->hs[0].node_id)) {
+        r->st.handshake_failures++;
+        r->st.auth_failures++;
+        snprintf(msg, sizeof(msg), "its TLS certificate (signed by our CA) names neither in its CN nor in "
+                 "a DNS subjectAltName the node id %.64s it claims", c->hs[0].node_id);
+        server_refuse(c, -EACCES, msg);
         return;
     }
     dk_buf b = DK_BUF_INIT;

@@ -266,7 +266,7 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(tls_node, p
         kept.close()
 
 
-@pytest.mark.parametrize("case", ["mismatched-key", "cert-only", "unreadable", "ca-file"])
+@pytest.mark.parametrize("case", ["mismatched-key", "cert-only", "unreadable", "ca-file", "ca-unreadable"])
 def test_bad_tls_configuration_refuses_to_start(pki, case):
     n = dkbb.Node("memory")
     try:
@@ -275,8 +275,9 @@ def test_bad_tls_configuration_refuses_to_start(pki, case):
             "cert-only": ["security.tls_cert_file=" + pki["cert"]],
             "unreadable": ["security.tls_cert_file=" + os.path.join(pki["dir"], "missing.pem"),
                            "security.tls_key_file=" + pki["key"]],
-            "ca-file": ["security.tls_cert_file=" + pki["cert"], "security.tls_key_file=" + pki["key"],
-                        "security.tls_ca_file=" + pki["ca"]],
+            "ca-file": ["security.tls_ca_file=" + pki["ca"]],
+            "ca-unreadable": ["security.tls_cert_file=" + pki["cert"], "security.tls_key_file=" + pki["key"],
+                              "security.tls_ca_file=" + os.path.join(pki["dir"], "missing-ca.pem")],
         }[case]
         r = run(n.argv(dkbb.free_port()) + [x for s in sets for x in ("--set", s)])
         err = r.stderr.decode()
@@ -284,7 +285,8 @@ def test_bad_tls_configuration_refuses_to_start(pki, case):
         expect = {"mismatched-key": "is not the key of the certificate",
                   "cert-only": "tls_cert_file and tls_key_file go together",
                   "unreadable": "tls_cert_file",
-                  "ca-file": "not supported yet"}[case]
+                  "ca-file": "tls_ca_file (mutual TLS between nodes) needs tls_cert_file",
+                  "ca-unreadable": "tls_ca_file"}[case]
         assert expect in err, err
     finally:
         n.cleanup()
