@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -190,11 +191,31 @@ class Node:
             return proc.returncode
         proc.send_signal(sig)
         try:
-            return proc.wait(timeout)
+            rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
             return None
+        return self._lsan_tool_crash(rc)
+
+    def _lsan_tool_crash(self, rc):
+        """Under the sanitizer build, LeakSanitizer's own tracer thread now
+        and then crashes in the exit-time leak check ("Tracer caught signal
+        11" / "LeakSanitizer has encountered a fatal error"; seen once in
+        ~450 stops) after the node stopped cleanly. That is the tool failing,
+        not the node: count it as the clean exit the log shows, unless a leak
+        or any other sanitizer report is there too."""
+        if rc != 1:
+            return rc
+        log = self.read_log()
+        tail = log[log.rfind("=== run "):]
+        if ("LeakSanitizer has encountered a fatal error" in tail and "Tracer caught signal" in tail
+                and " INFO stopped" in tail and "detected memory leaks" not in tail
+                and "ERROR: AddressSanitizer" not in tail and "runtime error:" not in tail):
+            sys.stderr.write("dkbb: %s: LeakSanitizer's tracer crashed after a clean stop; counted as exit 0\n"
+                             % self.log_path)
+            return 0
+        return rc
 
     def kill(self):
         return self.stop(signal.SIGKILL)
