@@ -7,7 +7,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/base/metrics.c framework/base/metrics.h \
 	framework/base/mailbox.c framework/base/mailbox.h \
 	framework/base/member.c framework/base/member.h \
-	framework/base/cluster_key.c framework/base/cluster_key.h
+	framework/base/cluster_key.c framework/base/cluster_key.h \
+	framework/base/tls_mem.c framework/base/tls_mem.h
 
 check_PROGRAMS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
 	tests/unit/test-cluster-key

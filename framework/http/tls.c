@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "base/log.h"
+#include "base/tls_mem.h"
 #include "base/metrics.h"
 #include "http/tls.h"
 
@@ -40,17 +41,6 @@ struct dk_tls_conn {
     BIO *in, *out;                  /* owned by ssl */
     int failed;
 };
-
-/* The first queued OpenSSL error as text (and clear the queue). */
-static void tls_err_text(char *buf, size_t len, const char *fallback)
-{
-    unsigned long e = ERR_get_error();
-    if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "%s", fallback);
-    ERR_clear_error();
-}
 
 /* ALPN: this listener speaks HTTP/1.1 only; a client that offers it gets
  * it, one that offers only h2 gets no ALPN answer (and then falls back or
@@ -73,7 +63,7 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
-        tls_err_text(why, sizeof(why), "out of memory");
+        dk_tls_err_text(why, sizeof(why), "out of memory");
         snprintf(err, errlen, "cannot create a TLS context: %s", why);
         return NULL;
     }
@@ -82,7 +72,7 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        tls_err_text(why, sizeof(why), "unreadable");
+        dk_tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_cert_file %s: cannot load a PEM certificate chain: %s",
                  cert_file, why);
         goto fail;
@@ -95,12 +85,12 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
                      key_file, cert_file);
             goto fail;
         }
-        tls_err_text(why, sizeof(why), "unreadable");
+        dk_tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_key_file %s: cannot load a PEM private key: %s", key_file, why);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        tls_err_text(why, sizeof(why), "mismatch");
+        dk_tls_err_text(why, sizeof(why), "mismatch");
         snprintf(err, errlen, "[security] tls_key_file %s is not the key of the certificate in %s (%s)",
                  key_file, cert_file, why);
         goto fail;
@@ -159,22 +149,12 @@ dk_tls_conn *dk_tls_conn_new(dk_tls_server *t)
     if (!c)
         return NULL;
     uv_mutex_lock(&t->mu);
-    c->ssl = SSL_new(t->ctx);
+    c->ssl = dk_tls_mem_new(t->ctx, 1, &c->in, &c->out);
     uv_mutex_unlock(&t->mu);
-    c->in = BIO_new(BIO_s_mem());
-    c->out = BIO_new(BIO_s_mem());
-    if (!c->ssl || !c->in || !c->out) {
-        BIO_free(c->in);
-        BIO_free(c->out);
-        SSL_free(c->ssl);
+    if (!c->ssl) {
         free(c);
-        ERR_clear_error();
         return NULL;
     }
-    /* An empty read BIO means "no data yet", not end of file. */
-    BIO_set_mem_eof_return(c->in, -1);
-    SSL_set_bio(c->ssl, c->in, c->out);
-    SSL_set_accept_state(c->ssl);
     return c;
 }
 
@@ -189,14 +169,7 @@ void dk_tls_conn_free(dk_tls_conn *c)
 /* Move what the SSL wrote into out. */
 static int tls_drain(dk_tls_conn *c, dk_buf *out)
 {
-    char *p;
-    long n = BIO_get_mem_data(c->out, &p);
-    if (n <= 0)
-        return 0;
-    if (dk_buf_append(out, p, (size_t)n))
-        return -1;
-    (void)BIO_reset(c->out);
-    return 0;
+    return dk_tls_mem_drain(c->out, out);
 }
 
 int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out,
@@ -229,7 +202,7 @@ int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain
             ERR_clear_error();
             break;
         }
-        tls_err_text(err, errlen, e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error");
+        dk_tls_err_text(err, errlen, e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error");
         c->failed = 1;
         (void)tls_drain(c, out);    /* an alert, if OpenSSL made one */
         return -1;

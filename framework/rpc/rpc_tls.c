@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include "base/tls_mem.h"
 #include "dynkv/types.h"
 #include "rpc/rpc_tls.h"
 
@@ -39,23 +40,13 @@ struct dk_rpc_tls_conn {
     char version[96];
 };
 
-static void tls_err_text(char *buf, size_t len, const char *fallback)
-{
-    unsigned long e = ERR_get_error();
-    if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "%s", fallback);
-    ERR_clear_error();
-}
-
 static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, const char *ca_file, char *err,
                              size_t errlen)
 {
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (!ctx) {
-        tls_err_text(why, sizeof(why), "out of memory");
+        dk_tls_err_text(why, sizeof(why), "out of memory");
         snprintf(err, errlen, "cannot create a TLS context: %s", why);
         return NULL;
     }
@@ -65,19 +56,19 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, const 
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        tls_err_text(why, sizeof(why), "unreadable");
+        dk_tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_cert_file %s: cannot load a PEM certificate chain: %s",
                  cert_file, why);
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        tls_err_text(why, sizeof(why), "unreadable");
+        dk_tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_key_file %s: not a PEM private key of the certificate in %s: %s",
                  key_file, cert_file, why);
         goto fail;
     }
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-        tls_err_text(why, sizeof(why), "unreadable");
+        dk_tls_err_text(why, sizeof(why), "unreadable");
         snprintf(err, errlen, "[security] tls_ca_file %s: cannot load PEM CA certificates: %s", ca_file, why);
         goto fail;
     }
@@ -139,24 +130,12 @@ dk_rpc_tls_conn *dk_rpc_tls_conn_new(dk_rpc_tls *t, int accept)
     if (!c)
         return NULL;
     uv_mutex_lock(&t->mu);
-    c->ssl = SSL_new(t->ctx);
+    c->ssl = dk_tls_mem_new(t->ctx, accept, &c->in, &c->out);
     uv_mutex_unlock(&t->mu);
-    c->in = BIO_new(BIO_s_mem());
-    c->out = BIO_new(BIO_s_mem());
-    if (!c->ssl || !c->in || !c->out) {
-        BIO_free(c->in);
-        BIO_free(c->out);
-        SSL_free(c->ssl);
+    if (!c->ssl) {
         free(c);
-        ERR_clear_error();
         return NULL;
     }
-    BIO_set_mem_eof_return(c->in, -1);
-    SSL_set_bio(c->ssl, c->in, c->out);
-    if (accept)
-        SSL_set_accept_state(c->ssl);
-    else
-        SSL_set_connect_state(c->ssl);
     return c;
 }
 
@@ -170,14 +149,7 @@ void dk_rpc_tls_conn_free(dk_rpc_tls_conn *c)
 
 static int tls_drain(dk_rpc_tls_conn *c, dk_buf *out)
 {
-    char *p;
-    long n = BIO_get_mem_data(c->out, &p);
-    if (n <= 0)
-        return 0;
-    if (dk_buf_append(out, p, (size_t)n))
-        return -1;
-    (void)BIO_reset(c->out);
-    return 0;
+    return dk_tls_mem_drain(c->out, out);
 }
 
 /* The reason of a failed SSL call e, preferring the certificate check's. */
@@ -189,7 +161,7 @@ static void tls_fail_text(dk_rpc_tls_conn *c, int e, char *err, size_t errlen)
         snprintf(err, errlen, "peer certificate not accepted: %s", X509_verify_cert_error_string(v));
         return;
     }
-    tls_err_text(err, errlen, e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error");
+    dk_tls_err_text(err, errlen, e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error");
 }
 
 /* Drive the handshake on; 0 (done or waiting) or -1. */
