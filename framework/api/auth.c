@@ -460,28 +460,31 @@ int dk_auth_metrics_render(dk_buf *out)
     return rc;
 }
 
-int dk__api_authorize(dk_api_job *j, const dk_http_request *r)
+int dk__api_authorize(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
 {
-    dk_auth_role need = dk_auth_route_role(r->method, r->path, r->path_len, j->api->cfg->security.metrics_need_token);
+    dk_auth_role need = dk_auth_route_role(r->method, r->path, r->path_len, api->cfg->security.metrics_need_token);
     if (need == DK_ROLE_OPEN)
         return 0;
     size_t len;
     const char *v = dk_http_header_get(r, "authorization", &len);
     char name[DK_AUTH_NAME_MAX + 1], msg[200];
-    dk_auth_result res = dk_auth_check(j->api->auth, v, len, need, name, sizeof(name));
+    dk_auth_result res = dk_auth_check(api->auth, v, len, need, name, sizeof(name));
     if (res == DK_AUTH_OK)
         return 0;
+    dk_api_req *q = dk__api_req_new(api, x, sizeof(*q), DK_OP_OTHER);
+    if (!q)
+        return -1;
     if (res == DK_AUTH_FORBIDDEN) {
         snprintf(msg, sizeof(msg), "client '%s' may not do this: %s on this route needs the %s role", name,
                  r->method_name, dk_auth_role_name(need));
-        dk__api_job_error(j, 403, "forbidden", msg);
+        dk__api_error(q, 403, "forbidden", msg);
     } else {
-        dk_buf_append_str(&j->headers, res == DK_AUTH_MISSING ? "WWW-Authenticate: Bearer realm=\"dynkv\"\r\n"
+        dk_buf_append_str(&q->headers, res == DK_AUTH_MISSING ? "WWW-Authenticate: Bearer realm=\"dynkv\"\r\n"
                           : "WWW-Authenticate: Bearer realm=\"dynkv\", error=\"invalid_token\"\r\n");
-        dk__api_job_error(j, 401, res == DK_AUTH_MISSING ? "unauthorized" : "invalid_token",
-                          res == DK_AUTH_MISSING ? "this node needs a client token: send Authorization: Bearer TOKEN"
-                                                 : "the bearer token is not one this node knows");
+        dk__api_error(q, 401, res == DK_AUTH_MISSING ? "unauthorized" : "invalid_token",
+                      res == DK_AUTH_MISSING ? "this node needs a client token: send Authorization: Bearer TOKEN"
+                                             : "the bearer token is not one this node knows");
     }
-    dk__api_job_send(j);
+    dk__api_send(q);
     return -1;
 }
