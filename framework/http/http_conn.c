@@ -46,7 +46,8 @@
  *
  * HTTPS (conf.tls) hooks in at two points and leaves the rest unaware of
  * it: conn_read_cb turns what it read into plaintext first, and every
- * write goes through dk__http_conn_write, which encrypts (http_tls_io.c);
+ * write goes through dk__http_conn_write, which encrypts (http_tls_io.c;
+ * plain TCP answers are first tried with uv_try_write, conn_write_now);
  * handshake bytes and alerts go out from the read side. The accounting of
  * the limits lives in http_budget.c. An unfinished handshake or record
  * counts as a request still arriving (the request deadline, not the idle
@@ -306,13 +307,50 @@ static void conn_send_continue(http_conn *c)
     }
 }
 
+/* Write x now, when c is plain TCP in its simple state (reading, nothing
+ * unparsed, no close to follow): uv_try_write (one writev), and when it
+ * took everything x is done and freed here. libuv's write request would
+ * cost more than the write: its completion runs a loop turn later and
+ * re-registers the socket with epoll (an epoll_ctl per answer). Returns
+ * 1 when x is gone; 0 to go on with uv_write, b[0..*n) advanced past what
+ * was written. libuv refuses (EAGAIN) while earlier writes are queued, so
+ * answers keep their order. */
+static int conn_write_now(http_conn *c, dk_http_exchange *x, int close, uv_buf_t *b, unsigned *n)
+{
+    if (c->tls || close || c->pend.len || !c->reading || c->peer_eof || c->held)
+        return 0;
+    int w = uv_try_write((uv_stream_t *)&c->tcp, b, *n);
+    if (w <= 0)
+        return 0;                   /* EAGAIN, or an error uv_write will report */
+    size_t left = (size_t)w;
+    unsigned m = 0;
+    for (unsigned i = 0; i < *n; i++) {
+        if (left >= b[i].len) {
+            left -= b[i].len;
+            continue;
+        }
+        b[m++] = uv_buf_init(b[i].base + left, (unsigned)(b[i].len - left));
+        left = 0;
+    }
+    *n = m;
+    if (m)
+        return 0;
+    x_unlink(c, x);
+    dk__http_output_add(c, -(int64_t)x->out);
+    x_free(x);
+    c->n_x--;
+    return 1;
+}
+
 /* Hand every answer that is next in line to uv_write; then, if the request
  * being received asked for it and nothing is ahead of it, 100 Continue. */
 static void conn_flush(http_conn *c)
 {
     if (c->closing)
         return;
-    for (dk_http_exchange *x = c->xfirst; x; x = x->next) {
+    dk_http_exchange *next;
+    for (dk_http_exchange *x = c->xfirst; x; x = next) {
+        next = x->next;
         if (x->state == X_WRITING)
             continue;
         if (x->state == X_PENDING)
@@ -324,9 +362,12 @@ static void conn_flush(http_conn *c)
         }
         uv_buf_t b[2] = {uv_buf_init((char *)x->head.data, (unsigned)x->head.len),
                          uv_buf_init(x->body, (unsigned)x->body_len)};
+        unsigned nb = x->body_len ? 2 : 1;
+        if (conn_write_now(c, x, close, b, &nb))
+            continue;
         x->wr.data = x;
         x->t_write = uv_now(c->s->loop);
-        if (dk__http_conn_write(c, &x->wr, b, x->body_len ? 2 : 1, conn_write_cb)) {
+        if (dk__http_conn_write(c, &x->wr, b, nb, conn_write_cb)) {
             dk__http_conn_close(c);
             return;
         }
