@@ -43,6 +43,7 @@ struct dk_api_req {
     const char *content_type;
     dk_buf headers;                     /* "Name: value\r\n" lines */
     dk_buf body;
+    dk_slice body_ref;                  /* instead of body: bytes valid until the send */
 };
 
 /* A zeroed route state of size bytes (at least a dk_api_req) for x, with

@@ -12,7 +12,9 @@
  * second decode; otherwise the encoding crosses back as bytes and is
  * decoded once there. Rendering is bounded (a ~150-byte JSON, or the
  * value itself for Accept: application/octet-stream), so it stays on the
- * loop: a pool trip would cost more than the rendering.
+ * loop: a pool trip would cost more than the rendering. A raw value is
+ * not copied: it is lent to the transport, which writes it at once (one
+ * writev of the head and the value) or copies it only when it must wait.
  *
  * Answers: 200 with {"key","value"(base64),"version","timestamp",
  * "context"} or, with siblings, {"key","values","conflict":true,...}; the
@@ -104,10 +106,13 @@ static int kv_write_headers(dk_api_kv *k, const dk_http_request *r)
 
 static void kv_error(dk_api_kv *k, int rc);
 
-/* The method and the headers that apply to it (after the key, X-Consistency
- * and X-Quorum). 0, or -1 with the error answer set. */
+/* The request's headers, the one place this route reads them: X-Consistency
+ * and X-Quorum, then the method and the headers that apply to it. 0, or -1
+ * with the error answer set. */
 static int kv_request(dk_api_kv *k, const dk_http_request *r)
 {
+    if (dk__api_consistency(&k->q, r, &k->consistency, &k->strict))
+        return -1;
     if (k->route == DK_API_KV_CRDT)
         return dk__api_crdt_request(k, r);
     if (k->route == DK_API_KV_LOCAL) {
@@ -216,10 +221,11 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
         for (uint32_t i = 0; i < obj->n_sib; i++) {
             const dk_sibling *s = &obj->sib[i];
             if (!(s->flags & DK_SIB_TOMBSTONE) && (s->expiry_ms == 0 || s->expiry_ms > now)) {
+                /* The value is lent to the send, which follows while the
+                 * object lives (kv_done, kv_render_raw). */
                 k->q.status = 200;
                 k->q.content_type = "application/octet-stream";
-                if (dk_buf_reserve(&k->q.body, s->value.len) == 0)
-                    dk_buf_append(&k->q.body, s->value.ptr, s->value.len);
+                k->q.body_ref = s->value;
             }
         }
         return;
@@ -375,7 +381,7 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
     dk_vv_init(&k->context);
     dk_vv_init(&k->if_match);
     if (dk__api_key_decode(&k->q, r->path + prefix[route], r->path_len - prefix[route], k->key, &k->key_len) ||
-        dk__api_consistency(&k->q, r, &k->consistency, &k->strict) || kv_request(k, r)) {
+        kv_request(k, r)) {
         dk__api_send(&k->q);
         return;
     }

@@ -22,16 +22,15 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <http_parser.h>
 
 #include "api/api_int.h"
+#include "api/api_json.h"
 #include "cluster/cluster.h"
 #include "coord/coord_scan.h"
 #include "http/url.h"
-#include <http_parser.h>
-#include "api/api_json.h"
 #include "base/log.h"
 #include "node/object.h"
-#include "node/store.h"
 #include "util/base64.h"
 #include "util/vv.h"
 

@@ -101,10 +101,32 @@ static void x_unlink(http_conn *c, dk_http_exchange *x)
 
 static void x_free(dk_http_exchange *x)
 {
+    if (x->c && x->c->borrow == x)
+        x->c->borrow = NULL;
     dk__http_req_free(x->req);
     dk_buf_free(&x->head);
-    free(x->body);
+    if (!x->body_borrowed)
+        free(x->body);
     free(x);
+}
+
+/* x's body was borrowed from the caller of dk_http_respond and x will be
+ * written later: copy it, and point the n buffers of b that lay in the
+ * borrowed body at the copy. 0 or -ENOMEM. */
+static int x_keep_body(dk_http_exchange *x, uv_buf_t *b, unsigned n)
+{
+    char *old = x->body, *copy = malloc(x->body_len);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, old, x->body_len);
+    for (unsigned i = 0; i < n; i++)
+        if (b[i].base >= old && b[i].base < old + x->body_len)
+            b[i].base = copy + (b[i].base - old);
+    x->body = copy;
+    x->body_borrowed = 0;
+    if (x->c && x->c->borrow == x)
+        x->c->borrow = NULL;
+    return 0;
 }
 
 /* Loop thread: both handles of c are closed; free it. */
@@ -365,6 +387,10 @@ static void conn_flush(http_conn *c)
         unsigned nb = x->body_len ? 2 : 1;
         if (conn_write_now(c, x, close, b, &nb))
             continue;
+        if (x->body_borrowed && x_keep_body(x, b, nb)) {
+            dk__http_conn_close(c);
+            return;
+        }
         x->wr.data = x;
         x->t_write = uv_now(c->s->loop);
         if (dk__http_conn_write(c, &x->wr, b, nb, conn_write_cb)) {
@@ -673,11 +699,12 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         if (owned) {
             x->body = owned;
             owned = NULL;
-        } else if ((x->body = malloc(body_len)) != NULL) {
-            memcpy(x->body, body, body_len);
         } else {
-            dk__http_conn_close(c);
-            return;
+            /* Borrowed: an answer written at once (conn_write_now) is
+             * never copied; one that waits is, before this returns. */
+            x->body = (void *)body;
+            x->body_borrowed = 1;
+            c->borrow = x;
         }
         x->body_len = body_len;
     }
@@ -689,6 +716,10 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
     atomic_store_explicit(&l->avg_answer, avg, memory_order_relaxed);
     dk__http_output_add(c, (int64_t)x->out);
     conn_flush(c);
+    if (c->borrow == x && x_keep_body(x, NULL, 0)) {
+        dk__http_conn_close(c);
+        return;
+    }
     dk__http_conn_arm(c);
 }
 
