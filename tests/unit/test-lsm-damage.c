@@ -271,18 +271,18 @@ static void test_damage_hides_older_versions(void)
     snprintf(mark, sizeof(mark), "%.*s.bad", (int)(strlen(path) - 4), path);
     CU_ASSERT_EQUAL(access(mark, F_OK), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    td_reset();
+    tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(access(mark, F_OK), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(td_logs, "has a damaged block (marked by"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "has a damaged block (marked by"));
     /* The damaged table is not picked again: the next compaction runs (over
      * the older table alone), no job fails on the damage again, and still no
      * damaged key reads as old. */
     CU_ASSERT_EQUAL(tl_put(db, "zz-after", "x", 1), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_damaged_total"), 0);
-    CU_ASSERT_PTR_NULL(strstr(td_logs, "compaction leaves it as it is from now on"));
+    CU_ASSERT_PTR_NULL(strstr(tl_logs, "compaction leaves it as it is from now on"));
     td_scan_all(db, &s2);
     CU_ASSERT_EQUAL(s2.rc, 0);
     CU_ASSERT_EQUAL(memcmp(s.seen, s2.seen, sizeof(s.seen)), 0);
