@@ -123,7 +123,7 @@ def test_cluster_status_and_failures(cluster):
 
 def test_dynkv_cluster_command_line():
     """tools/dynkv-cluster as an operator runs it: create, start, status,
-    kill, start one node, stop, remove."""
+    kill, start one node, stop, remove without a node (refused), destroy."""
     tool = os.path.join(dkcluster.SRCDIR, "tools", "dynkv-cluster")
     root = dkcluster.tmp_root()
     d = os.path.join(root, "c")
@@ -160,8 +160,14 @@ def test_dynkv_cluster_command_line():
         assert rc == 0, out
         assert cl("stop", d) == (0, "n1 stopped\nn2 stopped\n")
         assert cl("stop", d, "n1") == (0, "n1 not running\n")
-        assert cl("remove", d)[0] == 0 and not os.path.exists(d)
-        rc, out = cl("remove", root)
+        # `remove DIR` without a node once deleted the folder: now a usage
+        # error that points to destroy and leaves every file in place.
+        rc, out = cl("remove", d)
+        assert rc == 2 and "dynkv-cluster destroy %s" % d in out, out
+        assert os.path.isfile(os.path.join(d, "cluster.json")), os.listdir(d)
+        assert os.path.isfile(os.path.join(d, "n2", "node.ini"))
+        assert cl("destroy", d)[0] == 0 and not os.path.exists(d)
+        rc, out = cl("destroy", root)
         assert rc == 1 and "not a dynkv-cluster folder" in out, out
     finally:
         if os.path.exists(d):
