@@ -310,6 +310,8 @@ def test_protected_mode_across_hosts(lab):
     # loopback peers are still fine: the node is alive and ready
     assert req(lab, h1.ip, "GET", "/readyz")[0] == 200
     assert p1.stop() == 0
+    h1.run(["iptables", "-t", "nat", "-F", "PREROUTING"], check=True)
+    h1.run(["sysctl", "-q", "-w", "net.ipv4.conf.all.route_localnet=0"], check=True)
 
     # (4) insecure = true lifts the rule, on a network one trusts: a keyless
     # cluster on real addresses forms, with a warning in every log
