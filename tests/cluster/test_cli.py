@@ -200,7 +200,9 @@ def test_dynkv_cluster_token(tmp_path):
         rc, out = cl("create", d, "--nodes", "1", "--ip-prefix", "127.0.5", "--base-port", str(port),
                      "--set", "security.tokens_file=%s" % (tmp_path / "tokens"))
         assert rc == 0, out
-        rc, out = cl("start", d, "--token", token, "--timeout", "20")
+        # --token=T: a base64url token may begin with "-", which argparse
+        # would take for an option after a bare --token (1 run in 64)
+        rc, out = cl("start", d, "--token=" + token, "--timeout", "20")
         assert rc == 0 and "n1 sees all 1 nodes normal" in out, out
         assert out.strip().splitlines()[-1] == \
             'curl -H "Authorization: Bearer $DYNKV_TOKEN" http://127.0.5.1:%d/cluster' % port, out
@@ -209,7 +211,7 @@ def test_dynkv_cluster_token(tmp_path):
         assert rc == 0 and out.splitlines()[1].split()[-1] == "-", out      # no token: no view
         rc, out = cl("status", d, env={"DYNKV_TOKEN": token})
         assert rc == 0 and out.splitlines()[1].split()[-1] == "normal", out
-        rc, out = cl("status", d, "--token", token)
+        rc, out = cl("status", d, "--token=" + token)
         assert rc == 0 and out.splitlines()[1].split()[-1] == "normal", out
         assert cl("stop", d) == (0, "n1 stopped\n")
     finally:
