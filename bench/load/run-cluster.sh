@@ -302,12 +302,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "- \`tools/dynkv-cluster create DIR $CREATE_ARGS\` then \`tools/dynkv-cluster start DIR\`"
     if [ "$PEER" = 1 ]; then
         echo "- the peer (bench/load/peer-dynomite.sh): \`redis-server --port P --bind 127.0.0.(i+3) --save '' --appendonly no\`"
-        echo "  and \`dynomite -c dynomite<i>.yml\` for i = 1..3; the configuration of node 1:"
-        echo
-        echo '```yaml'
-        cat "$TMP/dynomite/dynomite1.yml"
-        echo '```'
-        echo
+        echo "  and \`\$DYNOMITE -c FILE\` for i = 1..3 (rack i, one shared token, DC_QUORUM reads and"
+        echo "  writes, no peer encryption; the script writes the files into its temp dir)."
     fi
     echo "- PUT keys are new keys (\`--perm\`, a distinct prefix per run), so no write makes a"
     echo "  sibling; values are incompressible random bytes. GETs read random keys of the"
