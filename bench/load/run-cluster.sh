@@ -51,7 +51,10 @@ trap 'exit 130' INT TERM
 say "building in $BUILD"
 build_all "$BUILD"
 export DYNKV_BUILDDIR="$BUILD"
-CREATE_ARGS="--nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true"
+# DYNKV_CREATE: extra `dynkv-cluster create` arguments after these (a later
+# --set wins), e.g. "--no-key --set storage.sync=false" to compare like for
+# like with the peer, which neither fsyncs nor authenticates its peers.
+CREATE_ARGS="--nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true ${DYNKV_CREATE:-}"
 BASE_PORT=$(free_port 127.0.0.1 127.0.0.2 127.0.0.3) || die "no free port"
 # shellcheck disable=SC2086
 python3 "$CTL" create "$CL" $CREATE_ARGS --base-port "$BASE_PORT" >/dev/null
@@ -247,7 +250,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "# Cluster benchmark: 3 dynkv nodes, RF=3, \`X-Consistency: $CONSISTENCY\`, $((VSIZE / 1024)) KiB values ($(date '+%F %H:%M'))"
     echo
     [ "$QUICK" = 1 ] && echo "**Quick mode (-q): tiny sizes, a check of the script, not a measurement.**" && echo
-    echo "Three \`dynkvd\` processes (127.0.0.1-3, lsm engine, sync=true, n_replicas 3) and"
+    echo "Three \`dynkvd\` processes (127.0.0.1-3, lsm engine, sync=true, n_replicas 3${DYNKV_CREATE:+; \`$DYNKV_CREATE\`}) and"
     echo "the load generator all share this machine's $(nproc) cores. Requests are spread"
     echo "over the three nodes ($CONNS keep-alive connections, round-robin). Peaks are"
     echo "medians of $ROUNDS closed-loop runs; \"half of peak\" rows are open loop with latency"
