@@ -105,7 +105,7 @@ dyno_stop() {
 proc_ticks() {
     t=0
     for p in "$@"; do
-        t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+        t=$((t + $(cpu_ticks "$p")))
     done
     echo $t
 }
@@ -114,7 +114,7 @@ proc_ticks() {
 proc_ctx() {
     t=0
     for p in "$@"; do
-        t=$((t + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }')))
+        t=$((t + $(ctx "$p")))
     done
     echo $t
 }

@@ -31,26 +31,12 @@ PEER_KEYS=${PEER_KEYS:-50000}
 # like with the peer, which neither fsyncs nor authenticates its peers.
 DYNKV_CREATE=${DYNKV_CREATE:-}
 HZ=$(getconf CLK_TCK)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-cpu-cluster.XXXXXX")
-CL=$TMP/cluster
-CTL="$TOP_SRC/tools/dynkv-cluster"
-cleanup() {
-    set +e
-    dyno_stop
-    [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" remove "$CL" >/dev/null 2>&1
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+load_tmp cpu-cluster
+trap 'set +e; dyno_stop; load_cleanup' EXIT   # the peer's processes too
 
 build_all "$BUILD"
-export DYNKV_BUILDDIR="$BUILD"
-BASE_PORT=$(free_port 127.0.0.1 127.0.0.2 127.0.0.3) || die "no free port"
 # shellcheck disable=SC2086  # DYNKV_CREATE is a list of words
-python3 "$CTL" create "$CL" --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true \
-    $DYNKV_CREATE --base-port "$BASE_PORT" >/dev/null
-python3 "$CTL" start "$CL" --timeout 60 >"$TMP/start.log" 2>&1 || { cat "$TMP/start.log" >&2; die "cluster did not start"; }
-TARGETS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(",".join("%s:%d" % (n["ip"], n["http"]) for n in d["nodes"]))' "$CL/cluster.json")
+cluster_up --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true $DYNKV_CREATE
 PIDS=$(cat "$CL"/n*/pid)
 
 PEER=0
