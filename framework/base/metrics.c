@@ -218,6 +218,8 @@ static const known_metric known[] = {
     {"lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},
     {"lsm_wal_bytes_dropped_total", "Bytes of torn WAL tails dropped at recovery."},
     {"merkle_rebuilds_total", "Anti-entropy Merkle trees rebuilt from a snapshot."},
+    {"merges_resolved_total", "Merges of two concurrent copies of a key decided by the conflict resolver."},
+    {"merges_superseded_total", "Merges where one copy superseded the other and was kept as it came."},
     {"read_repairs_total", "Stale replicas repaired after a read."},
     {"repair_exchanges_completed_total", "Anti-entropy exchanges completed."},
     {"repair_exchanges_failed_total", "Anti-entropy exchanges that failed."},
