@@ -24,6 +24,7 @@
 
 #include "coord/coord_int.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "node/store.h"
 
 /* [storage] max_object_size bounds every object (node/store.h): the
@@ -308,10 +309,12 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     }
     case DK_MSG_GET_REPLICA: {
         dk_msg_get_replica m;
-        if (dk_msg_get_replica_decode(body, &m) != 0)
+        if (dk_msg_get_replica_decode(body, &m) != 0) {
             replica_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
-        else
+        } else {
+            dk_metrics_add("replica_reads_total", 1);
             replica_queue(c, q, 0, m.key, (dk_slice){NULL, 0});
+        }
         return;
     }
     case DK_MSG_FORWARD_WRITE:
