@@ -107,6 +107,10 @@ void dk__coord_expect_post(dk_coord *c);
  * dk_rpc_call counted in c->inflight. cb runs exactly once on 0. */
 int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type, const dk_buf *body,
                    uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+/* The same with a frame begun by dk_rpc_frame_start and its body encoded
+ * into it (no copy of the body); takes f's memory, also on error. */
+int dk__coord_call_framed(dk_coord *c, const char *peer, const char *addr, uint8_t type, dk_buf *f,
+                          uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
 
 /* Count one async step that is neither a job nor a call (e.g. a hint
  * store or a served replica request), and its end. */

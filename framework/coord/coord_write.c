@@ -169,10 +169,14 @@ int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice
     snprintf(m.hint_target, sizeof(m.hint_target), "%s", hint_target);
     dk_buf body = DK_BUF_INIT;
     send_ctx *s = malloc(sizeof(*s));
-    int rc = s ? dk_msg_put_replica_encode(&body, &m) : -ENOMEM;
+    /* The object is copied once, into the frame that goes out. */
+    int rc = s ? dk_rpc_frame_start(&body, key.len + obj.len + sizeof(m.hint_target) + 16) : -ENOMEM;
+    if (rc == 0)
+        rc = dk_msg_put_replica_encode(&body, &m);
     if (rc == 0) {
         *s = (send_ctx){cb, arg};
-        rc = dk__coord_call(c, rep->id, rep->addr, DK_MSG_PUT_REPLICA, &body, deadline_ms, send_replica_done, s);
+        rc = dk__coord_call_framed(c, rep->id, rep->addr, DK_MSG_PUT_REPLICA, &body, deadline_ms,
+                                   send_replica_done, s);
     }
     if (rc)
         free(s);
