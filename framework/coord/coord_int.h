@@ -1,9 +1,9 @@
 /*
  * coord_int.h - what the coordinator's files share (coordinator.c,
- * coord_write.c, coord_read.c, replica.c, the scan's coord_scan.c,
- * scan_replica.c, scan_merge.c, and anti-entropy's antientropy.c,
- * ae_round.c, ae_layout.c, ae_exchange.c, ae_serve.c). Internal to the
- * framework.
+ * coord_write.c, coord_cas.c, coord_forward.c, coord_read.c, replica.c,
+ * the scan's coord_scan.c, scan_replica.c, scan_merge.c, and
+ * anti-entropy's antientropy.c, ae_round.c, ae_layout.c, ae_exchange.c,
+ * ae_serve.c). Internal to the framework.
  *
  * Lifetime: every asynchronous step (a worker job, an RPC call, a hint
  * store, a replica request being served) holds one count in c->inflight;
