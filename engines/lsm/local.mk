@@ -16,7 +16,7 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/codecs.h engines/lsm/codecs.c \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
-	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/flush.c engines/lsm/recovery.c \
+	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
 	engines/lsm/compact.c engines/lsm/checkpoint.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) -fPIC
 engines_lsm_liblsm_la_LIBADD = -lpthread
@@ -37,14 +37,14 @@ EXTRA_DIST += tests/unit/engine-lsm.test
 
 check_PROGRAMS += tests/unit/test-lsm-engine
 TESTS += tests/unit/test-lsm-engine
-tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/test-lsm-util.h \
+tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-damage
 TESTS += tests/unit/test-lsm-damage
-tests_unit_test_lsm_damage_SOURCES = tests/unit/test-lsm-damage.c tests/unit/test-lsm-util.h \
+tests_unit_test_lsm_damage_SOURCES = tests/unit/test-lsm-damage.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
 	tests/unit/fake_host.c tests/unit/fake_host.h
 tests_unit_test_lsm_damage_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_damage_LDADD = $(DK_LSM_TEST_LIBS)
