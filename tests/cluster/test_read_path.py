@@ -6,6 +6,9 @@ read is sampled, no hints, no scheduled anti-entropy):
      exactly 2 replica reads (the nodes' dynkv_replica_reads_total summed:
      each node counts the copies it reads for a coordinator, its own
      included), at one 1, at all 3: replicas that agree are not all read.
+     "rk" = "v2" with its context and W=all: both other replicas apply
+     the coordinator's copy as it came (dynkv_merges_superseded_total + 2,
+     dynkv_merges_resolved_total unchanged).
   2. On the lsm engine (a restarted node keeps its data): "sk" = "old"
      with W=all; n3 is killed; "sk" = "new" with W=quorum (no hints, so
      n3 misses it); n3 restarts still holding "old".  A quorum GET through
@@ -56,6 +59,18 @@ def test_quorum_get_reads_r_replicas(make_cluster):
         assert reads_of(c, n, "rk", "quorum", b"v1") == 2, n.id
         assert reads_of(c, n, "rk", "one", b"v1") == 1, n.id
         assert reads_of(c, n, "rk", "all", b"v1") == 3, n.id
+
+    # A write over the context it read supersedes every replica's copy: the
+    # two replicas store the coordinator's copy as it came (blind apply),
+    # the resolver is never asked to merge.
+    def merges(name):
+        return sum(counter(n, name) for n in c.nodes)
+    sup0, res0 = merges("merges_superseded_total"), merges("merges_resolved_total")
+    r = put(c.nodes[0], "rk", "v2", cl="all", headers={"X-Context": r.json()["context"]})
+    assert r.status == 200, r
+    assert merges("merges_superseded_total") - sup0 == 2
+    assert merges("merges_resolved_total") == res0
+    assert reads_of(c, c.nodes[1], "rk", "quorum", b"v2") == 2
 
 
 @pytest.mark.skipif(not dkcluster.have_engine("lsm"),
