@@ -9,7 +9,8 @@
  * Layouts (fields as in rpc_frame.h: varints, length-prefixed bytes):
  *   HANDOFF_QUERY  varint n_targets (1..DK_HANDOFF_TARGETS_MAX)
  *                  | n_targets x lp node id (1..DK_NODE_ID_MAX, [a-z0-9_-])
- *   HANDOFF_STATE  varint epoch | varint flags (DK_HANDOFF_SETTLED)
+ *   HANDOFF_STATE  varint epoch | varint flags (DK_HANDOFF_SETTLED,
+ *                    DK_HANDOFF_RECEIVING)
  *                  | varint hinted (how many of the targets it holds
  *                    undelivered hints for)
  *
@@ -24,6 +25,8 @@
 
 #define DK_HANDOFF_TARGETS_MAX 16u
 #define DK_HANDOFF_SETTLED     0x1u   /* every pending copy of an earlier epoch settled */
+#define DK_HANDOFF_RECEIVING   0x2u   /* a target is still a pending replica here (its move is
+                                       * not over for this member) */
 
 typedef struct dk_msg_handoff_query {
     uint32_t n_targets;
