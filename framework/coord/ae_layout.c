@@ -218,6 +218,8 @@ int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file
     uint64_t t0 = dk_mono_ns();
     ae_install in = {.ae = ae, .l = l, .saved = saved, .why = why, .whylen = whylen};
     *loaded = 0;
+    if (saved && !dk__ae_saved_files_fit(node, saved, why, whylen))
+        in.saved = NULL;        /* listing the files needs no lock */
     dk_store_exclusive(node->store, ae_install_locked, &in);
     dk__ae_layout_unref(in.old);
     if (in.rc)

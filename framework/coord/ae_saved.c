@@ -152,6 +152,16 @@ dk_merkle_file *dk__ae_saved_take(dk_node *node)
     return f;
 }
 
+int dk__ae_saved_files_fit(dk_node *node, const dk_merkle_file *f, char *why, size_t whylen)
+{
+    uint64_t files;
+    if (ae_tables_fp(node, &files) != 0 || files != f->files) {
+        snprintf(why, whylen, "the engine's table files changed since they were saved");
+        return 0;
+    }
+    return 1;
+}
+
 int dk__ae_saved_fits(dk_node *node, const dk_merkle_file *f, const dk__ae_layout *l, char *why, size_t whylen)
 {
     uint64_t seq;
@@ -168,11 +178,7 @@ int dk__ae_saved_fits(dk_node *node, const dk_merkle_file *f, const dk__ae_layou
                  (unsigned long long)seq, (unsigned long long)f->seq);
         return 0;
     }
-    uint64_t files;
-    if (ae_tables_fp(node, &files) != 0 || files != f->files) {
-        snprintf(why, whylen, "the engine's table files changed since they were saved");
-        return 0;
-    }
+
     int same = f->n == l->n_groups;
     for (size_t i = 0; same && i < f->n; i++)
         same = strcmp(f->g[i].key, l->g[i].key) == 0;

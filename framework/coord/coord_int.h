@@ -351,6 +351,10 @@ int dk__ae_engine_seq(dk_node *node, uint64_t *seq);
 /* Read and delete data_dir's saved trees: the copy, or NULL (none, or
  * damaged: logged with file and offset). */
 struct dk_merkle_file *dk__ae_saved_take(dk_node *node);
+/* Before the build takes every stripe lock: 1 when the engine's table
+ * files are those of f (none lost or changed while the node was down);
+ * else 0 and why. */
+int dk__ae_saved_files_fit(dk_node *node, const struct dk_merkle_file *f, char *why, size_t whylen);
 /* With every stripe lock held: 1 when f describes the store now and the
  * layout's groups; else 0 and why. */
 int dk__ae_saved_fits(dk_node *node, const struct dk_merkle_file *f, const dk__ae_layout *l, char *why,
