@@ -26,9 +26,10 @@
  * that turns normal after joining (or replacing itself) first raises a
  * read fence (rebalance.c): it announces normal, counts toward W from
  * then on, but answers no read (its store's reads answer "unavailable",
- * node/store.h, so peers' GET_REPLICA and its own coordinator's local
- * read count as a replica that did not answer, and peers' SCAN_RANGE is
- * refused, so they read the other replicas). The same check then runs again in "after"
+ * node/store.h, so its own coordinator's local reads and scans count as
+ * a replica that did not answer, and peers' GET_REPLICA and SCAN_RANGE
+ * are refused with "unavailable", so they read the other replicas). The
+ * same check then runs again in "after"
  * mode: each member's answers count only once it no longer treats the
  * node as a pending replica (DK_HANDOFF_RECEIVING clear), so an answer
  * with a later epoch, settled and without hints proves that every

@@ -120,6 +120,11 @@ static int store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj
     return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
+int dk_store_read_fenced(const dk_store *s)
+{
+    return atomic_load_explicit(&s->read_fence, memory_order_relaxed);
+}
+
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     if (atomic_load_explicit(&s->read_fence, memory_order_relaxed)) {

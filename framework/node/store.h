@@ -101,6 +101,9 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * the copies may still lack writes on their way, so no client read may
  * see them; writes, merges, scans and iterators go on. Any thread. */
 void dk_store_set_read_fence(dk_store *s, int on);
+/* Whether the read fence is up (for reads that do not go through
+ * dk_store_get: prefix scans answer DK_EUNAVAILABLE too). Any thread. */
+int dk_store_read_fenced(const dk_store *s);
 
 /*
  * Apply a client write as its coordinator: read, check the condition, let
