@@ -29,6 +29,8 @@ struct dk__handoff_wait {
     uint64_t since;             /* uv_now() of the first call after a reset (0: none yet) */
     int finished;
     int after;                  /* the check after the move ended (dk__handoff_wait_after) */
+    void (*kick)(void *arg);    /* after: called on every answer that counts */
+    void *kick_arg;
     int saw_hints;              /* some member held hints for the receivers meanwhile */
     hw_peer peers[HW_PEERS_MAX];
     size_t n;
@@ -70,9 +72,11 @@ static hw_peer *hw_peer_get(dk__handoff_wait *w, const char *id)
     return p;
 }
 
-void dk__handoff_wait_after(dk__handoff_wait *w)
+void dk__handoff_wait_after(dk__handoff_wait *w, void (*kick)(void *arg), void *arg)
 {
     w->after = 1;
+    w->kick = kick;
+    w->kick_arg = arg;
 }
 
 /* An answer (epoch, settled, hinted, receiving) from p. After a move, an
@@ -103,11 +107,22 @@ static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slic
         if (p) {
             p->asking = 0;
             dk_msg_handoff_state st;
+            int was = p->answered + p->done;
             if (status == 0 && h->type == DK_MSG_HANDOFF_STATE && dk_msg_handoff_state_decode(body, &st) == 0)
                 hw_answer(w, p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted,
                           (st.flags & DK_HANDOFF_RECEIVING) != 0);
             else if (status == 0 && h->type == DK_MSG_ERROR)
                 p->done = 1;    /* a member without the check (older version): not waited for */
+            /* The fence costs reads while it is up: when the answer moved
+             * the member on (its first answer counted, or it is done),
+             * step and ask again at once rather than at the next tick. */
+            if (p->answered + p->done > was && w->kick) {
+                void (*kick)(void *) = w->kick;
+                void *kick_arg = w->kick_arg;
+                free(q);
+                kick(kick_arg);
+                return;
+            }
         }
     }
     free(q);

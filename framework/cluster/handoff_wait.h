@@ -35,10 +35,12 @@
  * with a later epoch, settled and without hints proves that every
  * uncounted copy it ever sent there is delivered, and every later write
  * counts the node toward W. Then the fence drops. The cost: while the
- * fence is up (a few hundred ms without hints; until the hints are
- * replayed, which asking triggers at once, otherwise; HANDOFF_WAIT_MS at
- * most), reads at consistency all of the node's ranges fail with 503, as
- * if it were down, where they could have returned a stale answer.
+ * fence is up (a few round trips when nothing is in flight: each answer
+ * asks again at once; until the hints are replayed, which asking
+ * triggers at once, otherwise; HANDOFF_WAIT_MS at most), reads that need
+ * the node's answer (consistency all; quorum when N = 2; compare-and-set)
+ * fail with 503 for its ranges, as if it were down, where they could
+ * have returned a stale answer.
  * Members that are down are not waited for, here as above: a hint they
  * hold for the node is replayed when they come back, and anti-entropy
  * finds it otherwise.
@@ -73,8 +75,10 @@ void dk__handoff_wait_free(dk__handoff_wait *w);
 void dk__handoff_wait_reset(dk__handoff_wait *w);
 /* Make w (just reset) the check after the move ended (the read fence
  * above): a member's answers count only once it no longer treats the
- * targets as pending replicas. */
-void dk__handoff_wait_after(dk__handoff_wait *w);
+ * targets as pending replicas, and each answer that counts calls
+ * kick(arg) (the driver steps again at once: a few round trips end the
+ * fence when nothing is in flight). */
+void dk__handoff_wait_after(dk__handoff_wait *w, void (*kick)(void *arg), void *arg);
 /* 1 once every live member has handed off what it had for the receivers
  * targets[0..n) of move sig (or the wait timed out, logged); 0 while
  * waiting, with questions sent to the members that have not answered. */

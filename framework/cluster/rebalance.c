@@ -207,6 +207,16 @@ int dk_rebalance_receiving(dk_cluster *c, const char *node_id)
     return rb && rb->tr && rb->sig[0] && dk_transition_is_receiver(rb->tr, node_id);
 }
 
+static void rb_step(dk__rebalance *rb);
+
+/* An answer of the fence's check came in (loop thread): step at once. */
+static void rb_fence_kick(void *arg)
+{
+    dk__rebalance *rb = arg;
+    if (rb->fenced && !rb->closing)
+        rb_step(rb);
+}
+
 /* The read fence's step: drop it once every member counts this node and
  * has handed off what it sent it uncounted. */
 static void rb_fence_step(dk__rebalance *rb)
@@ -507,7 +517,7 @@ static void rb_step_once(dk__rebalance *rb)
             dk_store_set_read_fence(c->node->store, 1);
             snprintf(rb->fence_sig, sizeof(rb->fence_sig), "%s", rb->sig);
             dk__handoff_wait_reset(rb->fence_hw);
-            dk__handoff_wait_after(rb->fence_hw);
+            dk__handoff_wait_after(rb->fence_hw, rb_fence_kick, rb);
             dk_metrics_set_gauge("handoff_read_fenced", 1);
         }
         dk_metrics_add("ring_moves_completed_total", 1);

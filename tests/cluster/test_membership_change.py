@@ -265,6 +265,8 @@ def test_join_waits_for_hints(make_cluster):
         len(bad), len(acked) * 4, bad[:5])
     assert metric(n4, "handoff_read_fences_total") == 1, metric(n4, "handoff_read_fences_total")
     assert metric(n4, "handoff_read_fenced") == 0
+    print("  n4 served no reads for %d ms after it turned normal (the read fence)" %
+          metric(n4, "handoff_read_fence_ms_total"))
 
 
 def test_decommission(make_cluster):
