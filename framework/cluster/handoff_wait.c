@@ -110,7 +110,7 @@ static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slic
             int was = p->answered + p->done;
             if (status == 0 && h->type == DK_MSG_HANDOFF_STATE && dk_msg_handoff_state_decode(body, &st) == 0)
                 hw_answer(w, p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted,
-                          (st.flags & DK_HANDOFF_RECEIVING) != 0);
+                          (st.flags & DK_HANDOFF_COUNTED) == 0);
             else if (status == 0 && h->type == DK_MSG_ERROR)
                 p->done = 1;    /* a member without the check (older version): not waited for */
             /* The fence costs reads while it is up: when the answer moved

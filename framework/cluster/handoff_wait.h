@@ -31,7 +31,7 @@
  * are refused with "unavailable", so they read the other replicas). The
  * same check then runs again in "after"
  * mode: each member's answers count only once it no longer treats the
- * node as a pending replica (DK_HANDOFF_RECEIVING clear), so an answer
+ * node as a pending replica (DK_HANDOFF_COUNTED set), so an answer
  * with a later epoch, settled and without hints proves that every
  * uncounted copy it ever sent there is delivered, and every later write
  * counts the node toward W. Then the fence drops. The cost: while the
@@ -43,7 +43,9 @@
  * have returned a stale answer.
  * Members that are down are not waited for, here as above: a hint they
  * hold for the node is replayed when they come back, and anti-entropy
- * finds it otherwise.
+ * finds it otherwise. A member older than the flag never sets it: the
+ * fence then lasts HANDOFF_WAIT_MS (a rolling upgrade), and a node that
+ * restarts while fenced comes back unfenced.
  *
  * Not taken: coordinators reading the old owners for a grace period after
  * the end: the old owners stop getting the writes once the move is over,

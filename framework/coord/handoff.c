@@ -82,8 +82,8 @@ void dk__handoff_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
     uint32_t hinted;
     dk_coord_handoff_state(c, t, m.n_targets, &epoch, &settled, &hinted);
     dk_msg_handoff_state st = {.epoch = epoch, .flags = settled ? DK_HANDOFF_SETTLED : 0, .hinted = hinted};
-    if (dk_coord_handoff_receiving(c, t, m.n_targets))
-        st.flags |= DK_HANDOFF_RECEIVING;
+    if (!dk_coord_handoff_receiving(c, t, m.n_targets))
+        st.flags |= DK_HANDOFF_COUNTED;
     if (dk_msg_handoff_state_encode(&b, &st) == 0)
         dk_rpc_reply(q, DK_MSG_HANDOFF_STATE, b.data, b.len);
     else
