@@ -11,10 +11,11 @@
  * those of the first range whose end is >= its token (wrapping to the
  * first), exactly as framework/ring/ring.c places keys.
  *
- * Not in this increment (issue 12): session tokens (X-Session, carried
- * from every answer to the next request so reads see this client's writes;
- * the handle would keep the latest token and sdk_call.c add it), the
- * asynchronous API over libuv, and rebuilding the CLI's verbs on the SDK.
+ * Session tokens: sdk_call.c sends c->session with every request and
+ * replaces it with the X-Session of every answer that has one. The last
+ * answer stays in c->last (dk__sdk_keep) for dkc_last_*.
+ *
+ * Not in this increment (issue 12): the asynchronous API over libuv.
  * The nodes do not yet say "I am not a replica of this key" (they
  * coordinate any key), so the ring is refetched periodically, after
  * connection failures and after 503s instead.
@@ -68,6 +69,9 @@ struct dkc {
     int64_t refresh_tried;        /* monotonic ms of the last attempt */
     int need_refresh;
     char err[512];
+    char *session;                /* X-Session of the latest answer, or NULL */
+    char *strict;                 /* "strict" when opt.strict, else NULL */
+    dk_hc_response last;          /* the last answer (status 0: none) */
     dkc_stats st;
     char last_node[128];
 };
@@ -101,6 +105,8 @@ void dk__sdk_nodes_free(dkc *c);
 int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target,
                  const sdk_hdr *extra, size_t n_extra, const void *body, size_t len, int safe,
                  dk_hc_response *r);
+/* Keep *r as the handle's last answer (freeing the one before). */
+void dk__sdk_keep(dkc *c, dk_hc_response *r);
 /* Map an error status to a code, with the server's message in c->err. */
 int dk__sdk_status_error(dkc *c, const dk_hc_response *r);
 /* Percent-encode s (caller frees). */

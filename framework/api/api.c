@@ -221,7 +221,7 @@ static void coord_call(void *arg)
     if (!co) {
         rc = DK_ECLOSED;
     } else if (j->kind == JOB_GET) {
-        rc = dk_coord_get(co, key, j->consistency, j->strict, coord_done, j);
+        rc = dk__api_session_get(j, co, coord_done);    /* dk_coord_get, X-Session honoured */
     } else if (j->kind == JOB_SCAN) {
         dk_coord_scan_req sr = {
             .prefix = key, .after = {j->cursor, j->has_cursor ? j->cursor_len : 0},
@@ -351,6 +351,8 @@ static void handle_key(dk_api_job *j, const dk_http_request *r, const char *raw,
     memcpy(j->key, dec, (size_t)n);
     j->key_len = (size_t)n;
     if (parse_consistency(j, r) || parse_quorum(j, r))
+        return;
+    if (j->kind != JOB_LOCAL && j->kind != JOB_ENDPOINTS && dk__api_session_parse(j, r))
         return;
     if (j->crdt) {
         if (dk__api_crdt_request(j, r) == 0)

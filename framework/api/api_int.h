@@ -67,6 +67,7 @@ typedef struct dk_api_job {
     int crdt;                           /* /crdt/{key}: a CRDT read, or an operation in value */
     dk_buf crdt_op;                     /* POST /crdt: the encoded operation value points at */
     uint8_t crdt_type;                  /* POST /crdt: the operation's DK_CRDT_* type */
+    struct dk_api_session *session;     /* /kv/, /crdt/: X-Session (api_session.c) */
     /* the coordinator's answer (cluster mode) */
     dk_mail mail;
     int coord_status;
@@ -163,6 +164,16 @@ void dk__api_dispatch(dk_api_job *j);
  * token against the role its route needs. Returns 0 to go on, or -1
  * after answering 401 or 403 itself (j is then gone). */
 int dk__api_authorize(dk_api_job *j, const dk_http_request *r);
+
+/* api_session.c. Loop thread: read X-Session into a new j->session (0),
+ * or answer 400/503 and return -1 (j is then gone). Cluster loop: a GET
+ * through the coordinator that honours the session. Any thread: before
+ * rendering an answer, note obj in the session and add the X-Session
+ * header; 1 when it answered itself (503 session_unavailable). */
+int  dk__api_session_parse(dk_api_job *j, const dk_http_request *r);
+int  dk__api_session_get(dk_api_job *j, dk_coord *co, dk_coord_cb cb);
+int  dk__api_session_render(dk_api_job *j, int rc, const dk_object *obj);
+void dk__api_session_free(dk_api_job *j);
 
 /* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST
  * /admin/repair (start a repair) into j's response. */

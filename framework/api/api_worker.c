@@ -156,6 +156,8 @@ static void render_get(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj
 {
     dk_slice key = {j->key, j->key_len};
     int64_t now = dk_now_ms();
+    if (dk__api_session_render(j, rc, obj))
+        return;
     /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
      * a /kv read of a CRDT key is refused. */
     if (j->crdt || (rc == 0 && j->kind == JOB_LOCAL && dk__api_crdt_is_crdt(raw))) {
@@ -241,6 +243,7 @@ static void run_write(dk_api_job *j, dk_store *st)
 static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj, int64_t now)
 {
     dk_slice key = {j->key, j->key_len};
+    (void)dk__api_session_render(j, rc, obj);
     if (j->crdt) {
         dk__api_crdt_render(j, rc, raw, obj);
         return;
@@ -261,6 +264,8 @@ static void render_write(dk_api_job *j, int rc, dk_slice raw, const dk_object *o
         dk_json_set_key(o, "key", key);
         json_object_set_new(o, "version", dk_json_vv(&obj->vv));
         json_object_set_new(o, "timestamp", json_integer(ts ? ts : now));
+        /* More than one: the write made (or kept) concurrent values. */
+        dk_buf_printf(&j->headers, "X-Siblings: %d\r\n", dk_object_live_count(obj, now));
     }
     dk_buf tok = DK_BUF_INIT;
     if (job_token(j, &obj->vv, &tok) == 0)
@@ -438,6 +443,7 @@ void dk__api_job_free(dk_api_job *j)
     dk_buf_free(&j->coord_raw);
     dk_buf_free(&j->crdt_op);
     dk_coord_scan_page_free(j->scan_page);
+    dk__api_session_free(j);
     free(j);
 }
 

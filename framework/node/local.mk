@@ -11,7 +11,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/node/resolve.c framework/node/resolve.h \
 	framework/node/store.c framework/node/store.h \
 	framework/node/node.c framework/node/node.h \
-	framework/node/snapshot.c framework/node/snapshot.h
+	framework/node/snapshot.c framework/node/snapshot.h \
+	framework/node/session.c framework/node/session.h
 
 check_PROGRAMS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
 TESTS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve

@@ -1,0 +1,99 @@
+/*
+ * api_session.c - the HTTP side of session tokens (node/session.h): every
+ * /kv/ and /crdt/ request may send `X-Session: TOKEN` back, and every
+ * answer to one carries `X-Session` with the token updated by what this
+ * answer showed the client (the key's version vector). A read whose
+ * session names the key goes through coord/session_read.h, which gives
+ * out nothing older than the session has seen; when no replica catches up
+ * within half of request_timeout the answer is 503
+ * {"error":"session_unavailable"} with the token unchanged.
+ *
+ * A bad token (not base64url, a MAC that does not verify, another
+ * cluster's) is 400 bad_session: sending it again cannot help, and
+ * silently dropping it would give up the guarantee without saying so.
+ * Scans pass no token through and check none (a page spans many keys).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api/api_int.h"
+#include "cluster/cluster.h"
+#include "coord/session_read.h"
+#include "node/session.h"
+
+struct dk_api_session {
+    dk_session s;
+    int unmet;                  /* the read could not be made new enough */
+};
+
+int dk__api_session_parse(dk_api_job *j, const dk_http_request *r)
+{
+    j->session = calloc(1, sizeof(*j->session));
+    if (!j->session || dk_session_init(&j->session->s, j->api->node->context_key) != 0) {
+        dk__api_job_error(j, 503, "overloaded", "out of memory");
+        dk__api_job_send(j);
+        return -1;
+    }
+    size_t len;
+    const char *v = dk_http_header_get(r, "x-session", &len);
+    char err[160], msg[256];
+    if (v && dk_session_decode(&j->session->s, v, len, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "X-Session is not a session token of this cluster: %s; "
+                 "start a new session (send none)", err);
+        dk__api_job_error(j, 400, "bad_session", msg);
+        dk__api_job_send(j);
+        return -1;
+    }
+    return 0;
+}
+
+void dk__api_session_free(dk_api_job *j)
+{
+    if (j->session) {
+        dk_session_free(&j->session->s);
+        free(j->session);
+        j->session = NULL;
+    }
+}
+
+static dk_coord *session_coord(void *arg)
+{
+    dk_api *api = arg;
+    return api->cluster ? api->cluster->coord : NULL;
+}
+
+int dk__api_session_get(dk_api_job *j, dk_coord *co, dk_coord_cb cb)
+{
+    dk_slice key = {j->key, j->key_len};
+    int spilled = 0;
+    const dk_vv *need = j->session ? dk_session_need(&j->session->s, key, &spilled) : NULL;
+    if (!need && !spilled)
+        return dk_coord_get(co, key, j->consistency, j->strict, cb, j);
+    int64_t wait = j->api->cfg->cluster.request_timeout / 2;
+    dk_coord_session_read q = {
+        .loop = j->api->cluster_loop, .coord = session_coord, .coord_arg = j->api,
+        .key = key, .consistency = j->consistency, .strict = j->strict,
+        .need = need, .spilled = spilled, .wait_ms = wait > 0 ? (uint64_t)wait : 1000,
+    };
+    return dk_coord_session_get(&q, &j->session->unmet, cb, j);
+}
+
+int dk__api_session_render(dk_api_job *j, int rc, const dk_object *obj)
+{
+    if (!j->session)
+        return 0;
+    int answered = 0;
+    if (j->session->unmet) {
+        dk__api_job_error(j, 503, "session_unavailable",
+                          "no replica has caught up yet with what this session wrote or read; retry "
+                          "(the session token stays valid)");
+        answered = 1;
+    } else if (obj && obj->vv.n && (rc == 0 || rc == DK_ENOTFOUND)) {
+        (void)dk_session_note(&j->session->s, (dk_slice){j->key, j->key_len}, &obj->vv);
+    }
+    dk_buf tok = DK_BUF_INIT;
+    if (dk_session_encode(&j->session->s, &tok) == 0)
+        dk_buf_printf(&j->headers, "X-Session: %.*s\r\n", (int)tok.len, (const char *)tok.data);
+    dk_buf_free(&tok);
+    return answered;
+}
