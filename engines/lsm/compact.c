@@ -50,8 +50,10 @@
  * busy, so compaction does not retry the same job after every flush; it
  * stays as it is, its readable keys served, while the keys of the damaged
  * block read as absent until read repair or anti-entropy writes them
- * again (newer versions shadow it, lsm.c). The mark is not persisted: a
- * restart finds the block again at the next job that reads it.
+ * again (newer versions shadow it, lsm.c). The mark is persisted beside
+ * the table (NNNNNN.bad, version.c), so a restart does not run the doomed
+ * job again; if it cannot be written, a restart finds the block again at
+ * the next job that reads it, and marks it then.
  *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
@@ -342,6 +344,11 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
                           db->dir, (unsigned long long)in[i]->number);
             if (db->host->metric_add)
                 db->host->metric_add(db->host, "lsm_tables_damaged_total", 1);
+            int mrc = dk__lsm_file_mark_damaged(in[i]);
+            if (mrc)
+                db->host->log(db->host, DK_LOG_WARN, "lsm %s: cannot persist the damage mark of table %06llu (%s): "
+                              "a restart will try its compaction once more", db->dir,
+                              (unsigned long long)in[i]->number, db->host->strerror(db->host, mrc));
         }
     }
     if (tb) {

@@ -198,6 +198,28 @@ int dk__lsm_close(dk_engine *e);
 int dk__lsm_checkpoint(lsm_db *db, const char *dir);
 int dk__lsm_checkpoint_op(dk_engine *e, const char *dir);
 
+/* lsm_read.c: what a reader pins: the memtables and the current version
+ * (references) and the snapshot sequence. */
+typedef struct lsm_read {
+    lsm_memtable *mem, *imm;
+    lsm_version *v;
+    uint64_t snap;
+} lsm_read;
+void dk__lsm_read_begin(lsm_db *db, lsm_read *r);
+void dk__lsm_read_end(lsm_read *r);
+/* lsm_read.c: the table blocks and bytes this thread read between begin
+ * and end, added to the two counters. */
+void dk__lsm_reads_begin(uint64_t r0[2]);
+void dk__lsm_reads_end(const uint64_t r0[2], _Atomic uint64_t *blocks, _Atomic uint64_t *bytes);
+/* lsm_read.c: the ops' get() and try_get(). */
+int dk__lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+/* lsm_iter.c: the ops' iterator methods. */
+int dk__lsm_iter_open(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out);
+int dk__lsm_iter_seek(dk_engine_iter *ei, dk_slice target);
+int dk__lsm_iter_next(dk_engine_iter *ei, dk_slice *key, dk_slice *value);
+void dk__lsm_iter_close(dk_engine_iter *ei);
+
 /* compact.c: the background thread body, and manual compaction. */
 void *dk__lsm_compact_thread(void *arg);
 int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end);

@@ -9,7 +9,8 @@
  * memtable out as a level-0 table, then write a fresh manifest naming the
  * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
  * only then delete what is no longer referenced (old WALs, old manifests,
- * orphan tables from an interrupted flush or compaction, temp files).
+ * orphan tables from an interrupted flush or compaction and their damage
+ * marks, temp files).
  * Every step before the CURRENT switch leaves the old state intact, so a
  * crash anywhere in open is just another crash.
  *
@@ -160,7 +161,7 @@ static int rc_gc_cb(void *arg, const char *name)
     } else if (sscanf(name, "%llu.%15s", &n, tail) == 2) {
         if (!strcmp(tail, "log"))
             drop = n < db->log_number;
-        else if (!strcmp(tail, "sst")) {
+        else if (!strcmp(tail, "sst") || !strcmp(tail, "bad")) {
             drop = 1;
             for (size_t i = 0; i < g->v->n; i++)
                 if (g->v->files[i]->number == n)

@@ -8,6 +8,14 @@
  * Unknown tags are corruption: a reader never guesses at a layout it does
  * not know.
  *
+ * Damage marks. A table a compaction found a damaged block in is marked
+ * (lsm_file.damaged) and never picked again; the mark is also written as
+ * NNNNNN.bad beside the table (written atomically: temp, sync, rename,
+ * sync dir), so a restart does not retry the doomed compaction. Opening
+ * the table reads the mark back; deleting the table deletes it. Table
+ * numbers are never reused, so a mark left behind by a crash between
+ * the two unlinks names no other table (recovery deletes it).
+ *
  * A new version records where each level starts and whether the runs of
  * each level >= 1 have disjoint key ranges (checked, not assumed from the
  * policy), so point reads binary-search those levels.
@@ -43,6 +51,16 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
     }
     atomic_init(&f->refs, 1);
     atomic_init(&f->obsolete, 0);
+    lsm_rfile *mark;
+    char mpath[4096];
+    snprintf(mpath, sizeof(mpath), "%s/%06llu.bad", fe->dir, (unsigned long long)number);
+    if (fe->env->ops->open_r(fe->env, mpath, &mark) == 0) {
+        fe->env->ops->close_r(mark);
+        f->damaged = 1;
+        if (fe->host && fe->host->log)
+            fe->host->log(fe->host, DK_LOG_WARN, "lsm: table %s has a damaged block (marked by %s): compaction "
+                          "leaves it as it is", path, mpath);
+    }
     f->number = number;
     f->size = f->table->size;
     f->level = level;
@@ -69,8 +87,22 @@ void dk__lsm_file_unref(lsm_file *f)
         if (rc && rc != -ENOENT && fe->host && fe->host->log)
             fe->host->log(fe->host, DK_LOG_WARN, "lsm: cannot delete %s: %s", path, strerror(-rc));
         dk__lsm_cache_erase_file(fe->cache, f->number);
+        if (f->damaged) {
+            snprintf(path, sizeof(path), "%s/%06llu.bad", fe->dir, (unsigned long long)f->number);
+            fe->env->ops->unlink(fe->env, path);
+        }
     }
     free(f);
+}
+
+int dk__lsm_file_mark_damaged(lsm_file *f)
+{
+    const lsm_fileenv *fe = f->fenv;
+    char name[64], text[128];
+    snprintf(name, sizeof(name), "%06llu.bad", (unsigned long long)f->number);
+    int n = snprintf(text, sizeof(text), "table %06llu: a compaction met a damaged block; never compacted\n",
+                     (unsigned long long)f->number);
+    return dk__lsm_env_write_atomic(fe->env, fe->dir, name, text, (size_t)n);
 }
 
 dk_slice dk__lsm_file_smallest(const lsm_file *f)

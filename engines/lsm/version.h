@@ -33,7 +33,8 @@ typedef struct lsm_file {
     uint32_t level;
     int busy;                 /* in a running compaction; under the engine lock */
     int damaged;              /* a compaction met a damaged block in it: never
-                               * picked again (compact.c); under the engine lock */
+                               * picked again (compact.c), also after a restart
+                               * (NNNNNN.bad, version.c); under the engine lock */
     _Atomic int obsolete;     /* unlink when the last reference goes */
     lsm_table *table;
     const lsm_fileenv *fenv;
@@ -43,6 +44,9 @@ typedef struct lsm_file {
 int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size,
                       lsm_file **out);
 void dk__lsm_file_ref(lsm_file *f);
+/* Persist f's damage mark as NNNNNN.bad beside the table (version.c), so
+ * the next open marks it again. Returns 0 or the env's error. Blocking. */
+int dk__lsm_file_mark_damaged(lsm_file *f);
 void dk__lsm_file_unref(lsm_file *f);
 /* User-key range of the file. */
 dk_slice dk__lsm_file_smallest(const lsm_file *f);

@@ -1,29 +1,18 @@
 /*
  * config_keys.h - the table of configuration keys: section, name, type,
  * field in dk_config, range and default (as the text an operator would
- * write). Included by config.c only; a new key is one row here plus its
- * field in config.h and a line in examples/single-node.ini.
+ * write). Included by config_values.c only, so the table is defined once
+ * (config_int.h declares it for the other config_*.c files); a new key is
+ * one row here plus its field in config.h and a line in
+ * examples/single-node.ini.
  */
 #ifndef DK_CONFIG_KEYS_H
 #define DK_CONFIG_KEYS_H
 #include <stddef.h>
 #include <stdint.h>
 #include "base/config.h"
+#include "base/config_int.h"
 #include "dynkv/types.h"
-
-enum cfg_type { CT_STR, CT_INT, CT_BOOL, CT_SIZE, CT_RATE, CT_DUR, CT_ENUM, CT_SEEDS,
-               CT_INT64 /* plugin options only: an int64_t field */ };
-/* What a CT_STR value must look like. */
-enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET, CF_HOST };
-
-typedef struct cfg_key {
-    const char *section, *name;
-    unsigned char type, form;
-    size_t off, size;              /* field in dk_config */
-    int64_t min, max;              /* CT_INT, CT_SIZE, CT_RATE, CT_DUR */
-    const char *const *choices;    /* CT_ENUM (index = value), CT_STR allowed words */
-    const char *dflt;
-} cfg_key;
 
 static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict", "security",
                                            "log"};
@@ -45,7 +34,7 @@ static const char *const cfg_log_formats[] = {"text", "json", NULL};
 #define K_NUM(sec, key, type, lo, hi, dflt) {#sec, #key, type, 0, CFG_FIELD(sec, key), lo, hi, NULL, dflt}
 #define K_ENUM(sec, key, words, dflt) {#sec, #key, CT_ENUM, 0, CFG_FIELD(sec, key), 0, 0, words, dflt}
 
-static const cfg_key cfg_keys[] = {
+const cfg_key dk__cfg_keys[] = {
     K_STR(node, id, CF_ID, "n1"),
     K_STR(node, data_dir, CF_PATH, "./data/n1"),
     K_STR(node, http_listen, CF_ADDR, "127.0.0.1:8080"),
@@ -103,7 +92,8 @@ static const cfg_key cfg_keys[] = {
     K_ENUM(log, format, cfg_log_formats, "text"),
     K_STR(log, levels, CF_TEXT, ""),
 };
-#define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+#define CFG_NKEYS (sizeof dk__cfg_keys / sizeof dk__cfg_keys[0])
+const size_t dk__cfg_nkeys = CFG_NKEYS;
 
 /* Keys that moved to a plugin's own section (ABI 1.1): a file that still
  * sets one is told where it went rather than only "unknown key". */

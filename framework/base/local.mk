@@ -3,7 +3,8 @@
 framework_libdynkv_la_SOURCES += \
 	framework/base/log.c framework/base/log.h \
 	framework/base/duration.c framework/base/duration.h \
-	framework/base/config.c framework/base/config.h framework/base/config_keys.h \
+	framework/base/config_values.c framework/base/config_ini.c framework/base/config_check.c \
+	framework/base/config_args.c framework/base/config.h framework/base/config_int.h framework/base/config_keys.h \
 	framework/base/metrics.c framework/base/metrics.h \
 	framework/base/mailbox.c framework/base/mailbox.h \
 	framework/base/member.c framework/base/member.h \

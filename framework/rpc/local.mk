@@ -11,8 +11,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c \
 	framework/rpc/rpc_tls.c framework/rpc/rpc_tls.h
 
-check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
-TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
+check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
+TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
 
 tests_unit_test_rpc_tls_SOURCES = tests/unit/test-rpc-tls.c tests/unit/cu_main.h
 tests_unit_test_rpc_tls_CFLAGS = $(DK_UNIT_CC) $(SSL_CFLAGS)
@@ -22,9 +22,13 @@ tests_unit_test_rpc_handoff_SOURCES = tests/unit/test-rpc-handoff.c tests/unit/c
 tests_unit_test_rpc_handoff_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_rpc_handoff_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_rpc_frame_SOURCES = tests/unit/test-rpc-frame.c tests/unit/cu_main.h
+tests_unit_test_rpc_frame_SOURCES = tests/unit/test-rpc-frame.c tests/unit/tc_frame.h tests/unit/cu_main.h
 tests_unit_test_rpc_frame_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_rpc_frame_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_rpc_frame_range_SOURCES = tests/unit/test-rpc-frame-range.c tests/unit/tc_frame.h tests/unit/cu_main.h
+tests_unit_test_rpc_frame_range_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS)
+tests_unit_test_rpc_frame_range_LDADD = $(DK_UNIT_LINK)
 
 tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/cu_main.h
 tests_unit_test_rpc_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)

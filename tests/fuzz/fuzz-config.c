@@ -1,6 +1,7 @@
 /*
  * fuzz-config.c - libFuzzer target for the INI configuration parser
- * (framework/config.c over Debian's inih): the bytes of a node's .ini file.
+ * (framework/base/config_*.c over Debian's inih): the bytes of a node's
+ * .ini file.
  *
  * inih reads from a FILE*, so each input is written to one temporary file
  * (created once per process with mkstemp, truncated and rewritten on every
@@ -10,8 +11,8 @@
  * also goes through dk_config_check under the same rule. A violated
  * property aborts, which libFuzzer reports as a crash with the input saved.
  *
- * Build (clang, see tests/fuzz/run-fuzz.sh): framework/config.c
- * framework/duration.c framework/util/errors.c with -linih.
+ * Build (clang, see tests/fuzz/run-fuzz.sh): the sources on the config:
+ * line of tests/fuzz/targets.txt, with -linih.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -3,7 +3,8 @@
  * real coordinators over real RPC in one process: 3 nodes on one uv loop,
  * each with its own dk_node (memory engine, mkdtemp data dir), dk_rpc on
  * 127.0.0.1 port 0 and coordinator, all on one ring (N = 3: every node
- * replicates every key). Scheduled rounds are off (interval 0); each test
+ * replicates every key), built with tc_cluster.h (shared with
+ * test-coordinator.c). Scheduled rounds are off (interval 0); each test
  * asks for a repair with dk_ae_repair and spins the loop until it is done.
  *
  * Data is written straight into one node's store (dk_store_write_local,
@@ -43,74 +44,16 @@
 #include "node/store.h"
 #include "util/vv.h"
 
-#define SPIN(cond, ms)                                                          \
-    do {                                                                        \
-        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
-        while (!(cond) && uv_hrtime() < end_)                                   \
-            uv_run(&loop, UV_RUN_ONCE);                                         \
-    } while (0)
+#include "tc_cluster.h"
 
 #define NODES 3
-
-typedef struct tnode {
-    char id[16], dir[64], addr[32];
-    dk_config cfg;
-    dk_node node;
-    dk_rpc *rpc;
-    dk_coord *coord;
-    int alive, stopped;
-} tnode;
-
-static uv_loop_t loop;
-static uv_timer_t ticker;
-static tnode nodes[NODES];
-static dk_ring *ring;
-
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static dk_ring *view_ring(void *arg)
-{
-    (void)arg;
-    dk_ring_ref(ring);
-    return ring;
-}
-
-static int view_peer(void *arg, const char *id, char *addr, size_t len, int *alive)
-{
-    (void)arg;
-    for (int i = 0; i < NODES; i++) {
-        if (strcmp(nodes[i].id, id) == 0) {
-            snprintf(addr, len, "%s", nodes[i].addr);
-            *alive = nodes[i].alive;
-            return 0;
-        }
-    }
-    return DK_ENOTFOUND;
-}
-
-static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
-{
-    tnode *n = arg;
-    if (!n->coord) {            /* being restarted by the test */
-        dk_buf b = DK_BUF_INIT;
-        dk_msg_error e = {.code = DK_ECLOSED, .message = {(const uint8_t *)"stopped", 7}};
-        dk_msg_error_encode(&b, &e);
-        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
-        dk_buf_free(&b);
-        return;
-    }
-    dk_coord_on_rpc(n->coord, q, h, body);
-}
 
 static int coord_start(tnode *n)
 {
     char err[256];
     dk_coord_conf cc = {
         .loop = &loop, .node = &n->node, .rpc = n->rpc,
-        .view = {.arg = NULL, .ring = view_ring, .peer = view_peer},
+        .view = {.arg = NULL, .ring = tc_view_ring, .peer = tc_view_peer},
     };
     int rc = dk_coord_start(&cc, &n->coord, err, sizeof(err));
     if (rc)
@@ -128,61 +71,23 @@ static int all_live(void)
 
 static void cluster_start(void)
 {
-    char err[512];
-    dk_log_set_level(DK_LOG_WARN);
-    CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
-    uv_timer_init(&loop, &ticker);
-    uv_timer_start(&ticker, tick_cb, 5, 5);
-    dk_ring_node rn[NODES];
-    memset(rn, 0, sizeof(rn));
+    tc_loop_init(NODES);
     for (int i = 0; i < NODES; i++) {
         tnode *n = &nodes[i];
-        memset(n, 0, sizeof(*n));
-        snprintf(n->id, sizeof(n->id), "n%d", i);
-        snprintf(n->dir, sizeof(n->dir), "/tmp/dk-ae-XXXXXX");
-        CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(n->dir));
-        dk_config_defaults(&n->cfg);
-        snprintf(n->cfg.node.id, sizeof(n->cfg.node.id), "n%d", i);
-        snprintf(n->cfg.node.data_dir, sizeof(n->cfg.node.data_dir), "%s", n->dir);
-        snprintf(n->cfg.storage.engine, sizeof(n->cfg.storage.engine), "memory");
-        const char *pd = getenv("DYNKV_PLUGIN_PATH");
-        snprintf(n->cfg.storage.plugin_dir, sizeof(n->cfg.storage.plugin_dir), "%s", pd ? pd : "");
-        n->cfg.storage.sync = 0;
+        CU_ASSERT_EQUAL_FATAL(tc_node_init(n, i, "/tmp/dk-ae-XXXXXX"), 0);
         n->cfg.cluster.anti_entropy_interval = 0;
-        if (dk_node_open(&n->node, &n->cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "node %s: %s\n", n->id, err);
-            CU_FAIL_FATAL("node open");
-        }
-        dk_rpc_conf rc = {
-            .listen = "127.0.0.1:0", .cluster_name = "test", .node_id = n->id, .incarnation = 1,
-            .connect_timeout_ms = 3000, .backoff_max_ms = 300, .probe_timeout_ms = 300,
-            .on_request = on_rpc, .arg = n, .key = (const uint8_t *)"test-cluster-rpc-key-32-bytes!!",
-        };
-        CU_ASSERT_EQUAL_FATAL(dk_rpc_start(&loop, &rc, &n->rpc, err, sizeof(err)), 0);
-        snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%d", dk_rpc_port(n->rpc));
-        n->alive = 1;
-        snprintf(rn[i].id, sizeof(rn[i].id), "n%d", i);
-        rn[i].weight = 1;
+        CU_ASSERT_EQUAL_FATAL(tc_node_start(n), 0);
     }
-    CU_ASSERT_EQUAL_FATAL(dk_ring_build(rn, NODES, 0, 1, &ring), 0);
+    CU_ASSERT_EQUAL_FATAL(tc_ring_build(), 0);
     for (int i = 0; i < NODES; i++)
         CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[i]), 0);
     SPIN(all_live(), 5000);
     CU_ASSERT_FATAL(all_live());
 }
 
-static void set_stopped(void *arg)
-{
-    ((tnode *)arg)->stopped = 1;
-}
-
 static void coord_stop(tnode *n)
 {
-    n->stopped = 0;
-    dk_coord_stop(n->coord, set_stopped, n);
-    SPIN(n->stopped, 10000);
-    CU_ASSERT(n->stopped);
-    n->coord = NULL;
+    tc_coord_stop(n, 10000);
 }
 
 static void cluster_stop(void)
@@ -190,23 +95,9 @@ static void cluster_stop(void)
     for (int i = 0; i < NODES; i++)
         if (nodes[i].coord)
             coord_stop(&nodes[i]);
-    for (int i = 0; i < NODES; i++) {
-        tnode *n = &nodes[i];
-        n->stopped = 0;
-        dk_rpc_stop(n->rpc, set_stopped, n);
-        SPIN(n->stopped, 5000);
-        CU_ASSERT(n->stopped);
-        dk_node_close(&n->node);
-        dk_config_free(&n->cfg);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", n->dir);
-        CU_ASSERT(system(cmd) == 0);
-    }
-    dk_ring_unref(ring);
-    ring = NULL;
-    uv_close((uv_handle_t *)&ticker, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CU_ASSERT(uv_loop_close(&loop) == 0);
+    for (int i = 0; i < NODES; i++)
+        tc_node_close(&nodes[i]);
+    tc_loop_close();
 }
 
 /* ---- data helpers ------------------------------------------------------------ */

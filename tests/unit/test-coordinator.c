@@ -7,7 +7,8 @@
  * its own dk_rpc on port 0 and its own coordinator. A test view serves a
  * ring built from all the nodes and alive flags the test flips ("down"
  * means: the view says so; the node's RPC keeps running unless a test
- * makes it a black hole that never answers). SPIN runs the loop until a
+ * makes it a black hole that never answers); tc_cluster.h holds that
+ * harness, shared with test-antientropy.c. SPIN runs the loop until a
  * condition holds; every test ends by stopping everything and asserting
  * uv_loop_close() == 0. Prefix scans (coord_scan.h) are tested here for
  * what needs the network (a node that never answers); their halves are in
@@ -30,62 +31,13 @@
 #include "node/store.h"
 #include "util/vv.h"
 
-#define SPIN(cond, ms)                                                          \
-    do {                                                                        \
-        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
-        while (!(cond) && uv_hrtime() < end_)                                   \
-            uv_run(&loop, UV_RUN_ONCE);                                         \
-    } while (0)
+#include "tc_cluster.h"
 
-#define NODES_MAX 5
-#define HELD_MAX 64
-
-typedef struct tnode {
-    char id[16], dir[64], addr[32];
-    dk_config cfg;
-    dk_node node;
-    dk_rpc *rpc;
-    dk_coord *coord;
-    int alive, blackhole, stopped;
-    dk_rpc_req *held[HELD_MAX];
-    int n_held;
-} tnode;
-
-static uv_loop_t loop;
-static uv_timer_t ticker;
-static tnode nodes[NODES_MAX];
-static int n_nodes;
-static dk_ring *ring;
 static int64_t hint_window_ms;      /* 0: the default */
 static uint64_t stream_rate;        /* 0: unlimited */
 static char test_move[32];          /* what the view answers as the move under way */
 
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
 /* ---- the test view ----------------------------------------------------------- */
-
-static dk_ring *view_ring(void *arg)
-{
-    (void)arg;
-    dk_ring_ref(ring);
-    return ring;
-}
-
-static int view_peer(void *arg, const char *id, char *addr, size_t len, int *alive)
-{
-    (void)arg;
-    for (int i = 0; i < n_nodes; i++) {
-        if (strcmp(nodes[i].id, id) == 0) {
-            snprintf(addr, len, "%s", nodes[i].addr);
-            *alive = nodes[i].alive;
-            return 0;
-        }
-    }
-    return DK_ENOTFOUND;
-}
 
 static const char *view_transition(void *arg)
 {
@@ -108,26 +60,6 @@ static size_t view_pending(void *arg, dk_token t, dk_coord_pending *out)
     return 1;
 }
 
-static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
-{
-    tnode *n = arg;
-    if (n->blackhole && n->n_held < HELD_MAX) {
-        n->held[n->n_held++] = q;       /* never answered until teardown */
-        return;
-    }
-    if (!n->coord) {
-        /* Stopped before the others (cluster_stop goes node by node): a
-         * peer's background replica write still comes in. */
-        dk_buf b = DK_BUF_INIT;
-        dk_msg_error e = {.code = DK_ECLOSED, .message = {(const uint8_t *)"stopped", 7}};
-        dk_msg_error_encode(&b, &e);
-        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
-        dk_buf_free(&b);
-        return;
-    }
-    dk_coord_on_rpc(n->coord, q, h, body);
-}
-
 /* ---- cluster set-up ---------------------------------------------------------- */
 
 static int coord_start(tnode *n)
@@ -135,7 +67,7 @@ static int coord_start(tnode *n)
     char err[256];
     dk_coord_conf cc = {
         .loop = &loop, .node = &n->node, .rpc = n->rpc,
-        .view = {.arg = NULL, .ring = view_ring, .peer = view_peer, .transition = view_transition,
+        .view = {.arg = NULL, .ring = tc_view_ring, .peer = tc_view_peer, .transition = view_transition,
                  .pending = view_pending},
         .hint_engine = n->node.hint_engine, .hint_ops = n->node.engine_ops,
         .hint_replay_interval_ms = 50,
@@ -152,52 +84,22 @@ static int node_sync;
 
 static int cluster_start(int count, int64_t timeout_ms, int sloppy)
 {
-    char err[512];
-    dk_log_set_level(DK_LOG_WARN);
-    CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
-    uv_timer_init(&loop, &ticker);
-    uv_timer_start(&ticker, tick_cb, 5, 5);
-    n_nodes = count;
-    dk_ring_node rn[NODES_MAX];
-    memset(rn, 0, sizeof(rn));
+    tc_loop_init(count);
     for (int i = 0; i < count; i++) {
         tnode *n = &nodes[i];
-        memset(n, 0, sizeof(*n));
-        snprintf(n->id, sizeof(n->id), "n%d", i);
-        snprintf(n->dir, sizeof(n->dir), "/tmp/dk-coord-XXXXXX");
-        if (!mkdtemp(n->dir))
+        if (tc_node_init(n, i, "/tmp/dk-coord-XXXXXX") != 0)
             return -1;
-        dk_config_defaults(&n->cfg);
-        snprintf(n->cfg.node.id, sizeof(n->cfg.node.id), "n%d", i);
-        snprintf(n->cfg.node.data_dir, sizeof(n->cfg.node.data_dir), "%s", n->dir);
         snprintf(n->cfg.storage.engine, sizeof(n->cfg.storage.engine), "%s", node_engine);
-        const char *pd = getenv("DYNKV_PLUGIN_PATH");
-        snprintf(n->cfg.storage.plugin_dir, sizeof(n->cfg.storage.plugin_dir), "%s", pd ? pd : "");
         n->cfg.storage.sync = node_sync;
         n->cfg.cluster.request_timeout = timeout_ms;
         n->cfg.cluster.sloppy_quorum = sloppy;
         if (hint_window_ms)
             n->cfg.cluster.hint_window = hint_window_ms;
         n->cfg.cluster.stream_rate = stream_rate;
-        if (dk_node_open(&n->node, &n->cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "node %s: %s\n", n->id, err);
+        if (tc_node_start(n) != 0)
             return -1;
-        }
-        dk_rpc_conf rc = {
-            .listen = "127.0.0.1:0", .cluster_name = "test", .node_id = n->id, .incarnation = 1,
-            .connect_timeout_ms = 3000, .backoff_max_ms = 300, .probe_timeout_ms = 300,
-            .on_request = on_rpc, .arg = n, .key = (const uint8_t *)"test-cluster-rpc-key-32-bytes!!",
-        };
-        if (dk_rpc_start(&loop, &rc, &n->rpc, err, sizeof(err)) != 0) {
-            fprintf(stderr, "rpc %s: %s\n", n->id, err);
-            return -1;
-        }
-        snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%d", dk_rpc_port(n->rpc));
-        n->alive = 1;
-        snprintf(rn[i].id, sizeof(rn[i].id), "n%d", i);
-        rn[i].weight = 1;
     }
-    if (dk_ring_build(rn, (size_t)count, 0, 1, &ring) != 0)
+    if (tc_ring_build() != 0)
         return -1;
     for (int i = 0; i < count; i++)
         if (coord_start(&nodes[i]) != 0)
@@ -205,43 +107,14 @@ static int cluster_start(int count, int64_t timeout_ms, int sloppy)
     return 0;
 }
 
-static void set_stopped(void *arg)
-{
-    ((tnode *)arg)->stopped = 1;
-}
-
 static void cluster_stop(void)
 {
-    for (int i = 0; i < n_nodes; i++) {
-        tnode *n = &nodes[i];
-        if (!n->coord)
-            continue;
-        n->stopped = 0;
-        dk_coord_stop(n->coord, set_stopped, n);
-        SPIN(n->stopped, 5000);
-        CU_ASSERT(n->stopped);
-        n->coord = NULL;
-    }
-    for (int i = 0; i < n_nodes; i++) {
-        tnode *n = &nodes[i];
-        n->stopped = 0;
-        dk_rpc_stop(n->rpc, set_stopped, n);
-        SPIN(n->stopped, 5000);
-        CU_ASSERT(n->stopped);
-        for (int k = 0; k < n->n_held; k++)
-            dk_rpc_reply(n->held[k], DK_MSG_ACK, NULL, 0);      /* dropped: the rpc stopped */
-        dk_node_close(&n->node);
-        dk_config_free(&n->cfg);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", n->dir);
-        CU_ASSERT(system(cmd) == 0);
-    }
-    dk_ring_unref(ring);
-    ring = NULL;
-    uv_close((uv_handle_t *)&ticker, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CU_ASSERT(uv_loop_close(&loop) == 0);
-    n_nodes = 0;
+    for (int i = 0; i < n_nodes; i++)
+        if (nodes[i].coord)
+            tc_coord_stop(&nodes[i], 5000);
+    for (int i = 0; i < n_nodes; i++)
+        tc_node_close(&nodes[i]);
+    tc_loop_close();
 }
 
 /* ---- synchronous wrappers ------------------------------------------------------ */
@@ -601,7 +474,7 @@ static void test_hints_restart_and_expiry(void)
     /* A new coordinator on the same hint store finds the hint by its
      * start-up scan (a node restart with a durable engine). */
     nodes[0].stopped = 0;
-    dk_coord_stop(nodes[0].coord, set_stopped, &nodes[0]);
+    dk_coord_stop(nodes[0].coord, tc_set_stopped, &nodes[0]);
     SPIN(nodes[0].stopped, 5000);
     CU_ASSERT_FATAL(nodes[0].stopped);
     CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);

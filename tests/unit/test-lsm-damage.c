@@ -5,7 +5,8 @@
  * DK_ECORRUPT) and never as an older version from an older table; keys
  * written again read back, also after a flush and a reopen; a compaction
  * over the damaged block fails without dropping or rewriting anything,
- * leaves the engine writable and never picks the damaged table again.
+ * leaves the engine writable and never picks the damaged table again, not
+ * even after a restart (the mark is persisted beside the table).
  */
 #include "test-lsm-util.h"
 
@@ -306,16 +307,30 @@ static void test_damage_hides_older_versions(void)
     td_scan_all(db, &s2);
     CU_ASSERT_EQUAL(s2.rc, 0);
     CU_ASSERT_EQUAL(memcmp(s.seen, s2.seen, sizeof(s.seen)), 0);
+    /* The mark is persisted beside the table and survives a restart: the
+     * reopened engine knows the table is damaged without a failed job. */
+    char mark[512];
+    snprintf(mark, sizeof(mark), "%.*s.bad", (int)(strlen(path) - 4), path);
+    CU_ASSERT_EQUAL(access(mark, F_OK), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    td_reset();
+    db = tl_open(&th, env, dir, 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(access(mark, F_OK), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(td_logs, "has a damaged block (marked by"));
     /* The damaged table is not picked again: the next compaction runs (over
-     * the older table alone) and still no damaged key reads as old. */
+     * the older table alone), no job fails on the damage again, and still no
+     * damaged key reads as old. */
     CU_ASSERT_EQUAL(tl_put(db, "zz-after", "x", 1), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
-    CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_damaged_total"), 1);
+    CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_damaged_total"), 0);
+    CU_ASSERT_PTR_NULL(strstr(td_logs, "compaction leaves it as it is from now on"));
     td_scan_all(db, &s2);
     CU_ASSERT_EQUAL(s2.rc, 0);
     CU_ASSERT_EQUAL(memcmp(s.seen, s2.seen, sizeof(s.seen)), 0);
     CU_ASSERT_TRUE(tl_has(db, "zz-after", "x"));
     CU_ASSERT_EQUAL(tl_del(db, "zz-after", 0), 0);
+    CU_ASSERT_EQUAL(access(mark, F_OK), 0);
     for (int i = 0; i < TD_KEYS; i++) {
         td_key(k, i);
         if (!s.seen[i])

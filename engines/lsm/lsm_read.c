@@ -1,0 +1,164 @@
+/*
+ * lsm_read.c - the LSM engine's point reads (get, try_get): the read
+ * state a reader pins (memtables, version, snapshot sequence), the search
+ * of the tables that cover a key, and the read-amplification counters.
+ * Design of the read path and of damaged blocks in lsm.c's opening
+ * comment.
+ */
+#include "lsm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+void dk__lsm_read_begin(lsm_db *db, lsm_read *r)
+{
+    pthread_mutex_lock(&db->mu);
+    r->snap = db->last_seq;
+    r->mem = db->mem;
+    dk__lsm_mem_ref(r->mem);
+    r->imm = db->imm;
+    if (r->imm)
+        dk__lsm_mem_ref(r->imm);
+    r->v = db->cur;
+    dk__lsm_version_ref(r->v);
+    pthread_mutex_unlock(&db->mu);
+}
+
+void dk__lsm_read_end(lsm_read *r)
+{
+    dk__lsm_mem_unref(r->mem);
+    dk__lsm_mem_unref(r->imm);
+    dk__lsm_version_unref(r->v);
+}
+
+/* Newest version of key (seq <= snap) in the runs of v. Searches runs
+ * newest data first and stops once no remaining run can hold a newer
+ * version than the one found, so it is right for any run shape. On 0,
+ * *best holds the version (release best->h when set). */
+static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, int nowait, lsm_found *best)
+{
+    lsm_file *small[32], **cand;
+    size_t n;
+    best->h = NULL;
+    int rc = dk__lsm_version_candidates(v, key, small, &cand, &n);
+    if (rc) {
+        if (cand != small)
+            free(cand);
+        return rc;
+    }
+    rc = DK_ENOTFOUND;
+    /* A table whose block for key is damaged (logged and counted where it
+     * was read) may have held the newest version: the read fails with the
+     * damage unless a version newer than everything in that table is
+     * found, as one written again by read repair or anti-entropy is. */
+    int damaged = 0;
+    uint64_t damaged_seq = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && cand[i]->table->props.max_seq < best->seq)
+            break;
+        lsm_found f;
+        atomic_fetch_add_explicit(&db->st_get_tables, 1, memory_order_relaxed);
+        int r = dk__lsm_table_find(cand[i]->table, key, snap, nowait, &f);
+        if (r == DK_ENOTFOUND)
+            continue;
+        if (r == DK_ECORRUPT || r == -EIO) {
+            if (!damaged || cand[i]->table->props.max_seq > damaged_seq)
+                damaged_seq = cand[i]->table->props.max_seq;
+            damaged = 1;
+            continue;
+        }
+        if (r) {
+            rc = r;
+            break;
+        }
+        if (rc == DK_ENOTFOUND || f.seq > best->seq) {
+            if (best->h)
+                dk__lsm_cache_release(db->cache, best->h);
+            *best = f;
+            rc = 0;
+        } else if (f.h) {
+            dk__lsm_cache_release(db->cache, f.h);
+        }
+    }
+    if (damaged && (rc == DK_ENOTFOUND || (rc == 0 && best->seq <= damaged_seq)))
+        rc = DK_ECORRUPT;
+    if (rc && best->h) {
+        dk__lsm_cache_release(db->cache, best->h);
+        best->h = NULL;
+    }
+    if (cand != small)
+        free(cand);
+    return rc;
+}
+
+/* A point read allocates nothing when the blocks it needs are cached:
+ * the memtables and data blocks are searched in place and the sink gets
+ * a slice of the memtable or of the cached block. With nowait (try_get)
+ * it never waits for the device: a block that is not in the block cache is
+ * read only from the page cache (preadv2 RWF_NOWAIT), and -EAGAIN as soon
+ * as a table needs one that is in neither. The only lock is mu, which nobody holds across I/O
+ * (the write leader drops it for the WAL, a switch for the file work). */
+static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_value_sink sink, void *arg)
+{
+    lsm_read r;
+    dk__lsm_read_begin(db, &r);
+    lsm_found f = {.type = LSM_TYPE_DELETE};
+    int rc = dk__lsm_mem_find(r.mem, key, r.snap, &f.value, &f.type, &f.seq);
+    if (rc == DK_ENOTFOUND && r.imm)
+        rc = dk__lsm_mem_find(r.imm, key, r.snap, &f.value, &f.type, &f.seq);
+    if (rc == DK_ENOTFOUND)
+        rc = lsm_tables_get(db, r.v, key, r.snap, nowait, &f);
+    if (rc == 0 && f.type == LSM_TYPE_DELETE)
+        rc = DK_ENOTFOUND;
+    /* Errors were logged where they happened, with file and offset. */
+    if (rc == 0)
+        sink(arg, f.value);
+    if (f.h)
+        dk__lsm_cache_release(db->cache, f.h);
+    dk__lsm_read_end(&r);
+    return rc;
+}
+
+/* The read-amplification counters around one lookup or iterator step:
+ * what this thread read from table files in between (table.h). */
+void dk__lsm_reads_begin(uint64_t r0[2])
+{
+    dk__lsm_table_thread_reads(&r0[0], &r0[1]);
+}
+
+void dk__lsm_reads_end(const uint64_t r0[2], _Atomic uint64_t *blocks, _Atomic uint64_t *bytes)
+{
+    uint64_t b, y;
+    dk__lsm_table_thread_reads(&b, &y);
+    if (b != r0[0]) {
+        atomic_fetch_add_explicit(blocks, b - r0[0], memory_order_relaxed);
+        atomic_fetch_add_explicit(bytes, y - r0[1], memory_order_relaxed);
+    }
+}
+
+int dk__lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    lsm_db *db = (lsm_db *)e;
+    uint64_t r0[2];
+    dk__lsm_reads_begin(r0);
+    int rc = lsm_read_point(db, key, 0, sink, arg);
+    atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+    dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
+    return rc;
+}
+
+/* Loop threads: see lsm_read_point. */
+int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    lsm_db *db = (lsm_db *)e;
+    uint64_t r0[2];
+    dk__lsm_reads_begin(r0);
+    int rc = lsm_read_point(db, key, 1, sink, arg);
+    /* -EAGAIN: get() does the lookup again and counts it (the tables this
+     * attempt probed stay counted) */
+    if (rc != -EAGAIN)
+        atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+    dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
+    return rc;
+}
+
