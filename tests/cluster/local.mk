@@ -16,4 +16,4 @@ EXTRA_DIST += tests/cluster/conftest.py tests/cluster/dkcluster.py \
 	tests/cluster/test_gossip_auth.py tests/cluster/test_snapshot.py \
 	tests/cluster/test_limits.py tests/cluster/test_seeds.py \
 	tests/cluster/test_rpc_auth.py tests/cluster/rpcforge.py \
-	tests/cluster/test_sdk.py tests/cluster/test_rpc_tls.py
+	tests/cluster/test_sdk.py tests/cluster/test_rpc_tls.py tests/cluster/test_session.py
