@@ -38,3 +38,9 @@ tests_unit_test_resolve_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_store_SOURCES = tests/unit/test-store.c tests/unit/cu_main.h
 tests_unit_test_store_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_store_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-session
+TESTS += tests/unit/test-session
+tests_unit_test_session_SOURCES = tests/unit/test-session.c tests/unit/cu_main.h
+tests_unit_test_session_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_session_LDADD = $(DK_UNIT_LINK)
