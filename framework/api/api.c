@@ -36,6 +36,7 @@
 
 static void job_send(dk_api_job *j)
 {
+    dk__api_session_header(j);
     if (j->headers.len)
         dk_buf_append(&j->headers, "", 1);  /* NUL-terminate for the transport */
     dk_http_respond_buf(j->x, j->status, j->content_type, j->headers.len ? (const char *)j->headers.data : NULL,
@@ -458,7 +459,7 @@ static void handle_scan(dk_api_job *j, const dk_http_request *r)
         reply_now(j, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
         return;
     }
-    if (parse_consistency(j, r))
+    if (parse_consistency(j, r) || dk__api_session_parse(j, r))
         return;
     j->kind = JOB_SCAN;
     dispatch(j);

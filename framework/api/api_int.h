@@ -168,11 +168,13 @@ int dk__api_authorize(dk_api_job *j, const dk_http_request *r);
 /* api_session.c. Loop thread: read X-Session into a new j->session (0),
  * or answer 400/503 and return -1 (j is then gone). Cluster loop: a GET
  * through the coordinator that honours the session. Any thread: before
- * rendering an answer, note obj in the session and add the X-Session
- * header; 1 when it answered itself (503 session_unavailable). */
+ * rendering an answer, note obj in the session; 1 when it answered itself
+ * (503 session_unavailable). Loop thread, when sending: add the X-Session
+ * header (nothing without a session). */
 int  dk__api_session_parse(dk_api_job *j, const dk_http_request *r);
 int  dk__api_session_get(dk_api_job *j, dk_coord *co, dk_coord_cb cb);
 int  dk__api_session_render(dk_api_job *j, int rc, const dk_object *obj);
+void dk__api_session_header(dk_api_job *j);
 void dk__api_session_free(dk_api_job *j);
 
 /* Cluster loop (api_repair.c): answer GET /admin/repair (status) or POST

@@ -11,7 +11,8 @@
  * A bad token (not base64url, a MAC that does not verify, another
  * cluster's) is 400 bad_session: sending it again cannot help, and
  * silently dropping it would give up the guarantee without saying so.
- * Scans pass no token through and check none (a page spans many keys).
+ * Scans carry the token through unchanged and check none (a page spans
+ * many keys).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 struct dk_api_session {
     dk_session s;
     int unmet;                  /* the read could not be made new enough */
+    const char *sent;           /* the request's token (valid until the answer) */
+    size_t sent_len;
 };
 
 int dk__api_session_parse(dk_api_job *j, const dk_http_request *r)
@@ -37,6 +40,8 @@ int dk__api_session_parse(dk_api_job *j, const dk_http_request *r)
     size_t len;
     const char *v = dk_http_header_get(r, "x-session", &len);
     char err[160], msg[256];
+    j->session->sent = v;
+    j->session->sent_len = v ? len : 0;
     if (v && dk_session_decode(&j->session->s, v, len, err, sizeof(err)) != 0) {
         snprintf(msg, sizeof(msg), "X-Session is not a session token of this cluster: %s; "
                  "start a new session (send none)", err);
@@ -70,9 +75,10 @@ int dk__api_session_get(dk_api_job *j, dk_coord *co, dk_coord_cb cb)
     if (!need && !spilled)
         return dk_coord_get(co, key, j->consistency, j->strict, cb, j);
     int64_t wait = j->api->cfg->cluster.request_timeout / 2;
+    int level = j->consistency == DK_CL_DEFAULT ? j->api->cfg->cluster.read_consistency : j->consistency;
     dk_coord_session_read q = {
         .loop = j->api->cluster_loop, .coord = session_coord, .coord_arg = j->api,
-        .key = key, .consistency = j->consistency, .strict = j->strict,
+        .key = key, .consistency = level, .strict = j->strict,
         .need = need, .spilled = spilled, .wait_ms = wait > 0 ? (uint64_t)wait : 1000,
     };
     return dk_coord_session_get(&q, &j->session->unmet, cb, j);
@@ -91,9 +97,19 @@ int dk__api_session_render(dk_api_job *j, int rc, const dk_object *obj)
     } else if (obj && obj->vv.n && (rc == 0 || rc == DK_ENOTFOUND)) {
         (void)dk_session_note(&j->session->s, (dk_slice){j->key, j->key_len}, &obj->vv);
     }
+    return answered;
+}
+
+void dk__api_session_header(dk_api_job *j)
+{
+    if (!j->session)
+        return;
+    if (!j->session->s.changed && j->session->sent_len) {     /* nothing new: the same token */
+        dk_buf_printf(&j->headers, "X-Session: %.*s\r\n", (int)j->session->sent_len, j->session->sent);
+        return;
+    }
     dk_buf tok = DK_BUF_INIT;
     if (dk_session_encode(&j->session->s, &tok) == 0)
         dk_buf_printf(&j->headers, "X-Session: %.*s\r\n", (int)tok.len, (const char *)tok.data);
     dk_buf_free(&tok);
-    return answered;
 }

@@ -44,14 +44,13 @@ static void sread_free(sread *s)
         free(s);
 }
 
+/* The level of the current step; never below the request's own. */
 static int sread_level(const sread *s)
 {
-    if (s->step == 1)
-        return DK_CL_QUORUM;
     if (s->step == 2)
         return DK_CL_ALL;
-    if (s->q.spilled && s->q.consistency != DK_CL_ALL)
-        return DK_CL_QUORUM;
+    if (s->step == 1 || s->q.spilled)
+        return s->q.consistency > DK_CL_QUORUM ? s->q.consistency : DK_CL_QUORUM;
     return s->q.consistency;
 }
 
@@ -99,10 +98,18 @@ static void sread_done(void *arg, dk_coord_result *r)
         sread_free(s);
         return;
     }
-    if (r->status == 0 || r->status == DK_ENOTFOUND)
+    if (r->status == 0 || r->status == DK_ENOTFOUND) {
         s->stale = 1;
+    } else if (s->step == 0) {
+        s->cb(s->arg, r);               /* the read failed as it would without a session */
+        sread_free(s);
+        return;
+    }
     if (s->step < 2) {
-        s->step = s->step == 0 && sread_level(s) == DK_CL_QUORUM ? 2 : s->step + 1;
+        int was = sread_level(s);
+        s->step++;
+        if (s->step == 1 && sread_level(s) == was)
+            s->step = 2;                /* the request was at quorum already */
         sread_start(s);
         return;
     }

@@ -3,11 +3,13 @@
  * client's session token says it has seen (node/session.h): the read goes
  * through dk_coord_get at the request's consistency; an answer that does
  * not descend the session's version vector for the key is not given out:
- * the read is repeated at quorum, then at all (more replicas, merged),
- * and, while none is new enough, again every SESSION_READ_RETRY_MS until
- * `wait_ms` has passed. Then the caller gets DK_EUNAVAILABLE with
- * *unmet = 1 (the API answers 503 session_unavailable), never the older
- * data.
+ * the read is repeated at quorum, then at all (more replicas, merged;
+ * never below the request's own level), and, while none is new enough,
+ * again every SESSION_READ_RETRY_MS until `wait_ms` has passed. Then the
+ * caller gets DK_EUNAVAILABLE with *unmet = 1 (the API answers 503
+ * session_unavailable), never the older data. A first read that fails
+ * (not enough replicas answered) is answered as it is, as without a
+ * session.
  *
  * A read at `all` that some replica could not answer carries no object
  * (coord_read.c answers DK_EUNAVAILABLE bare), so with a replica down the
@@ -31,7 +33,7 @@ typedef struct dk_coord_session_read {
     dk_coord *(*coord)(void *arg);      /* the running coordinator, or NULL */
     void *coord_arg;
     dk_slice key;                       /* copied */
-    int consistency, strict;            /* the request's */
+    int consistency, strict;            /* the request's (DK_CL_ONE..ALL, not DEFAULT) */
     const dk_vv *need;                  /* borrowed until cb; NULL: no version to reach */
     int spilled;                        /* 1: read at least at quorum (best effort) */
     uint64_t wait_ms;                   /* how long replicas may take to catch up */

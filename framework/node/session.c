@@ -32,14 +32,20 @@
  * guarantee is exact for the keys the token names and best effort beyond
  * them (documented in README's session section).
  *
- * Keys appear in tokens only as 64-bit tags, keyed hashes under the
- * session key: a token does not show the keys, and two keys share a tag
- * with probability 2^-64 per pair (a shared tag would only make one key's
- * reads wait for the other's versions, then answer 503: never stale data).
+ * Keys appear in tokens only as 64-bit tags, XXH3-64 of the key seeded
+ * with the session key's first 8 bytes: a token does not show the keys
+ * in the clear, and two keys share a tag with probability 2^-64 per pair
+ * (a shared tag would only make one key's reads wait for the other's
+ * versions, then answer 503: never stale data; a client that crafted
+ * collisions would only hurt its own session). Not an HMAC: the tag needs
+ * no unforgeability (the MAC covers the token), and an HMAC costs
+ * microseconds per request.
  *
  * MAC: HMAC-SHA256 truncated to 16 bytes under HMAC-SHA256(context key,
  * "dynkv session token v1"), compared in constant time; a token another
- * cluster issued, or an edited one, is refused (400 bad_session).
+ * cluster issued, or an edited one, is refused (400 bad_session). A
+ * session whose note changed nothing (`changed` still 0) can send back
+ * the token it came with, so a read of an unchanged key costs one MAC.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -48,6 +54,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <xxhash.h>
 
 #include "node/session.h"
 #include "util/base64.h"
@@ -83,17 +90,30 @@ static int session_hmac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, si
 
 static uint64_t session_tag(const dk_session *s, dk_slice key)
 {
-    uint8_t t[8] = {0};
-    (void)session_hmac(s->key, key.ptr, key.len, t, sizeof(t));
-    return dk_get_u64(t);
+    return XXH3_64bits_withSeed(key.ptr, key.len, dk_get_u64(s->key));
 }
+
+/* The last derivation of this thread: every request derives the same key. */
+static _Thread_local struct {
+    int set;
+    uint8_t from[DK_CONTEXT_KEY_LEN], key[DK_CONTEXT_KEY_LEN];
+} session_cache;
 
 int dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN])
 {
     memset(s, 0, sizeof(*s));
     for (uint32_t i = 0; i < DK_SESSION_KEYS; i++)
         dk_vv_init(&s->e[i].vv);
-    return session_hmac(context_key, session_label, sizeof(session_label) - 1, s->key, sizeof(s->key));
+    if (!session_cache.set || CRYPTO_memcmp(session_cache.from, context_key, DK_CONTEXT_KEY_LEN) != 0) {
+        int rc = session_hmac(context_key, session_label, sizeof(session_label) - 1, session_cache.key,
+                              sizeof(session_cache.key));
+        if (rc)
+            return rc;
+        memcpy(session_cache.from, context_key, DK_CONTEXT_KEY_LEN);
+        session_cache.set = 1;
+    }
+    memcpy(s->key, session_cache.key, sizeof(s->key));
+    return 0;
 }
 
 void dk_session_free(dk_session *s)
@@ -109,6 +129,7 @@ static void session_clear(dk_session *s)
         s->e[i].vv.n = 0;
     s->n = 0;
     s->spill = 0;
+    s->changed = 0;
 }
 
 static int session_parse(dk_session *s, const uint8_t *raw, size_t len, char *err, size_t errlen)
@@ -211,6 +232,8 @@ int dk_session_note(dk_session *s, dk_slice key, const dk_vv *vv)
     uint32_t i = 0;
     while (i < s->n && s->e[i].tag != tag)
         i++;
+    if (i != 0 || i == s->n)
+        s->changed = 1;                      /* a new entry, or a new order */
     if (i == s->n) {
         if (s->n == DK_SESSION_KEYS) {
             i = s->n - 1;                    /* the least recent goes */
@@ -224,9 +247,11 @@ int dk_session_note(dk_session *s, dk_slice key, const dk_vv *vv)
     /* Only counters compare: zero the times so tokens stay small. */
     for (uint32_t k = 0; k < vv->n; k++) {
         const dk_vv_entry *x = &vv->e[k];
-        if (x->counter > dk_vv_get(&s->e[i].vv, &x->actor) &&
-            dk_vv_set(&s->e[i].vv, &x->actor, x->counter, 0) != 0)
-            return -ENOMEM;
+        if (x->counter > dk_vv_get(&s->e[i].vv, &x->actor)) {
+            if (dk_vv_set(&s->e[i].vv, &x->actor, x->counter, 0) != 0)
+                return -ENOMEM;
+            s->changed = 1;
+        }
     }
     /* Move entry i to the front, keeping the others' order. */
     dk_session_entry moved = s->e[i];

@@ -13,8 +13,8 @@
  * the entries most recently used first, the MAC HMAC-SHA256 (truncated)
  * under a key derived from the node's context key (so every node of the
  * cluster checks every other's tokens, and a context token is never
- * accepted as a session token or the reverse). A key's tag is the first 8
- * bytes of HMAC-SHA256(session key, key bytes).
+ * accepted as a session token or the reverse). A key's tag is XXH3-64 of
+ * the key bytes seeded with the session key's first 8 bytes.
  */
 #ifndef DK_NODE_SESSION_H
 #define DK_NODE_SESSION_H
@@ -41,6 +41,7 @@ typedef struct dk_session {
     uint32_t n;
     dk_session_entry e[DK_SESSION_KEYS]; /* most recently used first */
     uint64_t spill;             /* bit (tag % 64): a key of that bucket was evicted */
+    int changed;                /* noted something since init/decode: encode anew */
 } dk_session;
 
 /* An empty session whose tokens are MACed under a key derived from

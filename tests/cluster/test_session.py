@@ -127,14 +127,19 @@ def _varint(v):
             return bytes(out)
 
 
-def forge(cluster_root, key, node_id, counter):
+def forge(cluster_root, token, node_id, counter):
     """A valid session token (the test holds the cluster key) saying the
-    client has seen version {node_id: counter} of key."""
+    client has seen version {node_id: counter} of the key that `token`, a
+    fresh session's token after one request, names (its first entry's tag:
+    version u8, count u8, spill u64, then tag u64 per entry)."""
     with open(os.path.join(cluster_root, "cluster.key")) as f:
         ck = bytes.fromhex(f.read().strip())
     ctx_key = hmac.new(ck, b"dynkv/context", hashlib.sha256).digest()
     skey = hmac.new(ctx_key, b"dynkv session token v1", hashlib.sha256).digest()
-    tag = hmac.new(skey, key.encode(), hashlib.sha256).digest()[:8]
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    assert raw[0] == 1 and raw[1] >= 1, raw
+    assert hmac.new(skey, raw[:-16], hashlib.sha256).digest()[:16] == raw[-16:], "MAC key derivation differs"
+    tag = raw[10:18]
     vv = _varint(1) + bytes([len(node_id)]) + node_id.encode() + _varint(1) + _varint(counter) + _varint(0)
     body = bytes([1, 1]) + bytes(8) + tag + vv
     mac = hmac.new(skey, body, hashlib.sha256).digest()[:16]
@@ -147,6 +152,7 @@ def test_unavailable_bad_token_and_headers(make_cluster):
     r = dkcluster.put(n1, "s-key", "v1", cl="all")
     assert r.status == 200, r
     tok = r.header("X-Session")
+    fresh = tok                                             # names s-key only
     assert tok and r.header("X-Siblings") == "1", r
     r = dkcluster.get(n2, "s-key", headers={"X-Session": tok})
     assert r.status == 200 and r.header("X-Session"), r
@@ -156,7 +162,7 @@ def test_unavailable_bad_token_and_headers(make_cluster):
     assert r.status == 200 and r.header("X-Siblings") == "2", r
 
     # A version no replica has: refused after the bounded wait, not answered older.
-    forged = forge(c.root, "s-key", "n1", 1000000)
+    forged = forge(c.root, fresh, "n1", 1000000)
     t0 = time.time()
     r = dkcluster.get(n2, "s-key", cl="one", headers={"X-Session": forged})
     took = time.time() - t0
@@ -188,7 +194,7 @@ def test_sdk_carries_the_session(make_cluster):
         assert r["rc"] == 0 and r["values"] == ["v1"], r
         # The handle sends what it holds: a token naming a version no
         # replica has makes its read fail rather than answer older data.
-        forged = forge(c.root, "sdk-s", "n1", 1000000)
+        forged = forge(c.root, first, "n1", 1000000)
         assert p("session", forged)["session"] == forged
         r = p("get", "sdk-s")
         assert r["rc"] == -4 and "session_unavailable" in r["error"], r

@@ -1,7 +1,8 @@
 /*
  * test-session.c - session tokens (framework/node/session.c): a token
  * round-trips; it names the keys it was told about with their version
- * vectors merged (counters only); it is bounded at DK_SESSION_KEYS keys,
+ * vectors merged (counters only), and says when a note changed nothing; it
+ * is bounded at DK_SESSION_KEYS keys,
  * evicting the least recently used into the spill bits; and a token that
  * is altered, truncated, or MACed under another cluster's key is refused.
  */
@@ -64,6 +65,12 @@ static void test_round_trip_and_merge(void)
     vv1(&v1, "n1", 1);
     CU_ASSERT_EQUAL(dk_session_note(&t, sl("k"), &v1), 0);
     CU_ASSERT_EQUAL(counter_of(dk_session_need(&t, sl("k"), &spilled), "n1"), 3);
+    CU_ASSERT_EQUAL(t.changed, 1);                      /* "k" moved to the front */
+    t.changed = 0;
+    CU_ASSERT_EQUAL(dk_session_note(&t, sl("k"), &v1), 0);
+    CU_ASSERT_EQUAL(t.changed, 0);                      /* nothing new: the same token will do */
+    CU_ASSERT_EQUAL(dk_session_note(&t, sl("k"), &v2), 0);
+    CU_ASSERT_EQUAL(t.changed, 0);
     /* The empty token is the empty session. */
     CU_ASSERT_EQUAL(dk_session_decode(&t, "", 0, NULL, 0), 0);
     CU_ASSERT_PTR_NULL(dk_session_need(&t, sl("k"), &spilled));
