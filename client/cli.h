@@ -46,6 +46,7 @@ typedef struct cli {
     /* For the data verbs' SDK handle (cli_data.c): -n as given (with its
      * scheme), --cacert, the bare token. */
     const char *seed, *cacert, *token;
+    int no_routing;                             /* --no-routing: everything to the seed */
 } cli;
 
 /* dynkv.c: the usage text. */

@@ -9,7 +9,8 @@
  * each key's request straight to one of the key's replicas, failing over
  * to the next one (reads, writes with a context, and any request whose
  * connection was never made), exactly as a program using the SDK does;
- * scans go to the -n node. -j prints the answering node's JSON as it
+ * scans go to the -n node (and everything does with --no-routing, for
+ * nodes whose advertised addresses the client cannot reach). -j prints the answering node's JSON as it
  * came (dkc_last_body); a put adds "siblings" to it when the node said
  * how many concurrent values the key has after the write, and says so on
  * stderr when that is more than one (a blind put next to a stored value
@@ -70,6 +71,7 @@ static dkc *cli_open(cli *c, int *ex)
     o.connect_timeout_ms = c->timeout_ms;
     o.refresh_ms = 0;                   /* one command: the ring of the start */
     o.pool_size = 1;
+    o.no_routing = c->no_routing;
     dkc *h = NULL;
     int rc = dkc_open(c->seed, &o, &h);
     if (!h) {

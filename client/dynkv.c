@@ -103,6 +103,9 @@ void cli_usage(FILE *to)
           "  -o, --output table|json     how the operator commands print (-o json = -j)\n"
           "  -C, --consistency LEVEL     one | quorum | all (X-Consistency)\n"
           "      --strict                strict quorum: count only the key's own replicas\n"
+          "      --no-routing            data commands: send every request to the -n node\n"
+          "                              (which coordinates or forwards it) instead of\n"
+          "                              straight to the key's replicas\n"
           "  -T, --timeout SECONDS       per-wait network timeout (default 10)\n"
           "  -j, --json                  print the server's JSON answer instead\n"
           "  -h, --help                  this text\n"
@@ -190,6 +193,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"token", required_argument, NULL, 'K'},
         {"cacert", required_argument, NULL, 'A'},
+        {"no-routing", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     cli c = {.timeout_ms = 10000};
@@ -233,6 +237,9 @@ int main(int argc, char **argv)
             break;
         case 'A':
             cacert = optarg;
+            break;
+        case 'R':
+            c.no_routing = 1;
             break;
         default:
             cli_usage(stderr);

@@ -87,6 +87,7 @@ def test_siblings_and_conditional_put(cluster):
     rc, out, err = run(n2, "-C", "all", "put", "--if-match", out.decode().strip(), "cli-new", "v2")
     assert rc == 0, err
     assert run(n3, "-C", "all", "get", "cli-new")[:2] == (0, b"v2")
+    assert run(n2, "--no-routing", "-C", "all", "get", "cli-new")[:2] == (0, b"v2")
     rc, out, err = run(n1, "-j", "-C", "all", "put", "cli-new", "v3")
     assert rc == 0 and json.loads(out)["siblings"] == 2 and "concurrent" in err, (out, err)
 
