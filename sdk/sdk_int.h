@@ -15,7 +15,16 @@
  * replaces it with the X-Session of every answer that has one. The last
  * answer stays in c->last (dk__sdk_keep) for dkc_last_*.
  *
- * Not in this increment (issue 12): the asynchronous API over libuv.
+ * Not taken: an asynchronous API over libuv. It does not fall out of this
+ * design: http_client.c is blocking (one poll()ed socket per exchange, the
+ * answer read whole), and the tree keeps one HTTP client. A real async API
+ * means turning http_client.c into an incremental state machine (connect,
+ * TLS over memory BIOs, write, parse as bytes arrive) driven by uv_poll or
+ * uv_tcp, with per-request timers and failover states here, and running
+ * the blocking calls on a private loop - a rewrite of the transport.
+ * Running the blocking calls on libuv's thread pool instead would hold a
+ * worker (4 by default) per call in flight and serialise each handle's
+ * calls: asynchronous in name only.
  * The nodes do not yet say "I am not a replica of this key" (they
  * coordinate any key), so the ring is refetched periodically, after
  * connection failures and after 503s instead.
