@@ -80,6 +80,7 @@ int dk__api_session_get(dk_api_job *j, dk_coord *co, dk_coord_cb cb)
         .loop = j->api->cluster_loop, .coord = session_coord, .coord_arg = j->api,
         .key = key, .consistency = level, .strict = j->strict,
         .need = need, .spilled = spilled, .wait_ms = wait > 0 ? (uint64_t)wait : 1000,
+        .prune_age_ms = j->api->cfg->cluster.vv_prune_age,
     };
     return dk_coord_session_get(&q, &j->session->unmet, cb, j);
 }

@@ -10,6 +10,7 @@
  * stale replica that a session read met is repaired by that same read.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,14 +55,28 @@ static int sread_level(const sread *s)
     return s->q.consistency;
 }
 
-/* 1 when r's object has seen everything the session has. */
+/* 1 when r's object has seen everything the session has. Also when every
+ * replica answered that it has nothing at all for the key: the versions
+ * the session saw were deleted and their tombstones purged (a write is
+ * acknowledged only once a replica holds it, so it cannot be in flight
+ * past all of them), and waiting could never end. */
 static int sread_new_enough(const sread *s, const dk_coord_result *r)
 {
     if (!s->q.need || s->q.need->n == 0)
         return 1;
+    if (r->status == DK_ENOTFOUND && r->raw.len == 0 && s->step == 2)
+        return 1;
     if (r->status != 0 && r->status != DK_ENOTFOUND)
         return 0;
-    return r->raw.len > 0 && dk_vv_descends(&r->obj.vv, s->q.need);
+    int64_t old = s->q.prune_age_ms > 0 ? dk_now_ms() - s->q.prune_age_ms / 2 : INT64_MIN;
+    for (uint32_t i = 0; i < s->q.need->n; i++) {
+        const dk_vv_entry *e = &s->q.need->e[i];
+        if (e->time_ms > 0 && e->time_ms < old)
+            continue;                   /* may have been pruned from the object */
+        if (r->raw.len == 0 || dk_vv_get(&r->obj.vv, &e->actor) < e->counter)
+            return 0;
+    }
+    return 1;
 }
 
 static void sread_done(void *arg, dk_coord_result *r);

@@ -37,6 +37,8 @@ typedef struct dk_coord_session_read {
     const dk_vv *need;                  /* borrowed until cb; NULL: no version to reach */
     int spilled;                        /* 1: read at least at quorum (best effort) */
     uint64_t wait_ms;                   /* how long replicas may take to catch up */
+    int64_t prune_age_ms;               /* cluster.vv_prune_age (0: none): older
+                                         * entries of need may be gone, not required */
 } dk_coord_session_read;
 
 /* Start the read. Returns 0 and cb runs exactly once later (r valid only

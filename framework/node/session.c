@@ -24,9 +24,12 @@
  * either: counters are per key, so merging them across keys makes
  * thresholds no single key ever reaches.
  *
- * Bounded size. A token names at most DK_SESSION_KEYS keys (about 30 bytes
- * each in a 3-node cluster, times zeroed since only counters compare; a
- * full token is ~700 characters). The least recently used key is evicted
+ * Bounded size. A token names at most DK_SESSION_KEYS keys (about 35 bytes
+ * each in a 3-node cluster; a full token is ~600 characters). Entries keep
+ * the time their counter last advanced: objects drop vv entries older
+ * than cluster.vv_prune_age (vv.h), so a session entry that old cannot be
+ * required of an answer (session_read.c skips entries older than half of
+ * it; a write that old has long reached every replica). The least recently used key is evicted
  * when a new one comes; its bucket (tag % 64) is marked in `spill`, and a
  * read of any key of a marked bucket is raised to a quorum read: the
  * guarantee is exact for the keys the token names and best effort beyond
@@ -244,11 +247,10 @@ int dk_session_note(dk_session *s, dk_slice key, const dk_vv *vv)
         }
         s->e[i].tag = tag;
     }
-    /* Only counters compare: zero the times so tokens stay small. */
     for (uint32_t k = 0; k < vv->n; k++) {
         const dk_vv_entry *x = &vv->e[k];
         if (x->counter > dk_vv_get(&s->e[i].vv, &x->actor)) {
-            if (dk_vv_set(&s->e[i].vv, &x->actor, x->counter, 0) != 0)
+            if (dk_vv_set(&s->e[i].vv, &x->actor, x->counter, x->time_ms > 0 ? x->time_ms : 0) != 0)
                 return -ENOMEM;
             s->changed = 1;
         }

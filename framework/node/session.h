@@ -33,7 +33,7 @@
 
 typedef struct dk_session_entry {
     uint64_t tag;               /* the key's tag */
-    dk_vv vv;                   /* what the client has seen of it (times zeroed) */
+    dk_vv vv;                   /* what the client has seen of it */
 } dk_session_entry;
 
 typedef struct dk_session {

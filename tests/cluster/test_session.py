@@ -11,7 +11,9 @@ writes and monotonic reads across coordinators.
   killed.
 - A token that names a version no replica has is answered 503
   session_unavailable after the bounded wait (half of request_timeout),
-  with the token unchanged; an altered token is 400 bad_session.
+  with the token unchanged, unless that version is older than half of
+  vv_prune_age (it may have been pruned); an altered token is 400
+  bad_session.
 - Every /kv answer carries X-Session, and a put's X-Siblings says how many
   concurrent values the key has.
 - The SDK (sdk/dkc-probe) carries the token by itself: what it got from one
@@ -127,7 +129,7 @@ def _varint(v):
             return bytes(out)
 
 
-def forge(cluster_root, token, node_id, counter):
+def forge(cluster_root, token, node_id, counter, time_ms=0):
     """A valid session token (the test holds the cluster key) saying the
     client has seen version {node_id: counter} of the key that `token`, a
     fresh session's token after one request, names (its first entry's tag:
@@ -140,7 +142,7 @@ def forge(cluster_root, token, node_id, counter):
     assert raw[0] == 1 and raw[1] >= 1, raw
     assert hmac.new(skey, raw[:-16], hashlib.sha256).digest()[:16] == raw[-16:], "MAC key derivation differs"
     tag = raw[10:18]
-    vv = _varint(1) + bytes([len(node_id)]) + node_id.encode() + _varint(1) + _varint(counter) + _varint(0)
+    vv = _varint(1) + bytes([len(node_id)]) + node_id.encode() + _varint(1) + _varint(counter) + _varint(time_ms)
     body = bytes([1, 1]) + bytes(8) + tag + vv
     mac = hmac.new(skey, body, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
@@ -169,6 +171,10 @@ def test_unavailable_bad_token_and_headers(make_cluster):
     assert r.status == 503 and r.json()["error"] == "session_unavailable", r
     assert r.header("X-Session") == forged, r
     assert 0.4 <= took < 5.0, took          # half of request_timeout (1 s here), less one retry step
+    # What a session saw longer ago than half of vv_prune_age (7 d) may have
+    # been pruned from the object: not required.
+    r = dkcluster.get(n2, "s-key", cl="one", headers={"X-Session": forge(c.root, fresh, "n1", 1000000, 1000)})
+    assert r.status == 200, r
     # Keys the token does not name are not held up.
     r = dkcluster.get(n2, "s-missing", headers={"X-Session": forged})
     assert r.status == 404, r

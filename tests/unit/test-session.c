@@ -1,7 +1,7 @@
 /*
  * test-session.c - session tokens (framework/node/session.c): a token
  * round-trips; it names the keys it was told about with their version
- * vectors merged (counters only), and says when a note changed nothing; it
+ * vectors merged, and says when a note changed nothing; it
  * is bounded at DK_SESSION_KEYS keys,
  * evicting the least recently used into the spill bits; and a token that
  * is altered, truncated, or MACed under another cluster's key is refused.
@@ -58,7 +58,7 @@ static void test_round_trip_and_merge(void)
     CU_ASSERT_EQUAL(need->n, 2);
     CU_ASSERT_EQUAL(counter_of(need, "n1"), 3);
     CU_ASSERT_EQUAL(counter_of(need, "n2"), 5);
-    CU_ASSERT_EQUAL(need->e[0].time_ms, 0);             /* times are not kept */
+    CU_ASSERT_EQUAL(need->e[0].time_ms, 1234);          /* kept: pruned entries age out */
     CU_ASSERT_PTR_NULL(dk_session_need(&t, sl("unknown"), &spilled));
     /* A lower counter does not move the entry back. */
     dk_vv_free(&v1);
@@ -146,7 +146,7 @@ static void test_refused(void)
 }
 
 static CU_TestInfo session_tests[] = {
-    {"round trip; entries merge counters, drop times", test_round_trip_and_merge},
+    {"round trip; entries merge, keep times", test_round_trip_and_merge},
     {"bounded: LRU eviction into spill bits", test_bounded_lru_and_spill},
     {"altered, truncated and foreign tokens refused", test_refused},
     CU_TEST_INFO_NULL,
