@@ -21,7 +21,8 @@ EXTRA_DIST += bench/engine/results-table.awk bench/README.md bench/rpc/cpu-per-p
 
 # The open-loop HTTP load generator of bench/load (run-node.sh, run-cluster.sh).
 noinst_PROGRAMS += bench/load/dk_load
-bench_load_dk_load_SOURCES = bench/load/dk_load.c
+bench_load_dk_load_SOURCES = bench/load/dk_load.c bench/load/load.h bench/load/load_client.c \
+	bench/load/load_report.c
 bench_load_dk_load_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS)
 bench_load_dk_load_LDADD = $(HTTP_PARSER_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS) -lm
 dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/metrics/compare.sh \

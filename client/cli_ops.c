@@ -1,6 +1,6 @@
 /*
  * cli_ops.c - the operator views of the dynkv CLI (as nodetool and etcdctl
- * have them): status (every member with its own /info), ring, getendpoints,
+ * have them): status (every member with its own /info and snapshots), ring, getendpoints,
  * info and loglevel; a table by default, JSON with -o json.
  */
 #include <stdio.h>
@@ -31,6 +31,36 @@ static json_t *cli_member_info(cli *c, const char *http)
     return j;
 }
 
+/* The member's snapshots (GET /admin/snapshots on its own address): sets
+ * "snapshots" (how many) and "snapshot_bytes" (their files' total, shared
+ * with the live data by hard links until compaction replaces them) in
+ * row, both null when http is NULL (a member that did not answer /info),
+ * or when it does not answer or refuses (a token without the admin role). */
+static void cli_member_snapshots(cli *c, const char *http, json_t *row)
+{
+    dk_hc_response r;
+    json_t *j = NULL;
+    if (http && cli_call_member(c, http, "/admin/snapshots", &r) == 0) {
+        j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+        dk__hc_response_free(&r);
+    }
+    json_t *list = json_object_get(j, "snapshots");
+    if (!json_is_array(list)) {
+        json_object_set_new(row, "snapshots", json_null());
+        json_object_set_new(row, "snapshot_bytes", json_null());
+        json_decref(j);
+        return;
+    }
+    json_int_t bytes = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s)
+        bytes += json_integer_value(json_object_get(s, "bytes"));
+    json_object_set_new(row, "snapshots", json_integer((json_int_t)json_array_size(list)));
+    json_object_set_new(row, "snapshot_bytes", json_integer(bytes));
+    json_decref(j);
+}
+
 static int cmd_status(cli *c)
 {
     int ex;
@@ -57,6 +87,7 @@ static int cmd_status(cli *c)
         json_object_set(row, "ownership", rn ? json_object_get(rn, "ownership") : json_null());
         json_object_set(row, "effective_ownership", rn ? json_object_get(rn, "effective_ownership") : json_null());
         json_object_set(row, "vnodes", rn ? json_object_get(rn, "vnodes") : json_null());
+        cli_member_snapshots(c, info ? cli_str(m, "http") : NULL, row);
         json_array_append_new(rows, row);
         if (strcmp(state, "normal") != 0 || !info)
             degraded = 1;
@@ -72,16 +103,20 @@ static int cmd_status(cli *c)
     } else {
         printf("cluster %s, ring version %lld, %lld replicas per key (asked %s)\n", cli_str(view, "cluster"),
                cli_int(ring, "ring_version"), cli_int(ring, "n_replicas"), cli_str(view, "node"));
-        printf("%-10s %-8s %-21s %10s %8s %10s %6s %-8s %-6s %-6s\n", "ID", "STATE", "HTTP", "LOAD", "OWNS",
-               "EFFECTIVE", "VNODES", "VERSION", "DC", "RACK");
+        printf("%-10s %-8s %-21s %10s %8s %10s %6s %-14s %-8s %-6s %-6s\n", "ID", "STATE", "HTTP", "LOAD", "OWNS",
+               "EFFECTIVE", "VNODES", "SNAPSHOTS", "VERSION", "DC", "RACK");
         json_array_foreach(rows, i, m) {
-            char load[32], own[16], eff[16];
+            char load[32], own[16], eff[16], sbytes[32], snaps[48] = "?";
             const char *ver = json_string_value(json_object_get(m, "version"));
-            printf("%-10s %-8s %-21s %10s %8s %10s %6lld %-8s %-6s %-6s\n", cli_str(m, "id"), cli_str(m, "state"),
-                   cli_str(m, "http"), cli_bytes(json_object_get(m, "load_bytes"), load, sizeof(load)),
+            if (json_is_integer(json_object_get(m, "snapshots")))
+                snprintf(snaps, sizeof(snaps), "%lld (%s)", cli_int(m, "snapshots"),
+                         cli_bytes(json_object_get(m, "snapshot_bytes"), sbytes, sizeof(sbytes)));
+            printf("%-10s %-8s %-21s %10s %8s %10s %6lld %-14s %-8s %-6s %-6s\n", cli_str(m, "id"),
+                   cli_str(m, "state"), cli_str(m, "http"),
+                   cli_bytes(json_object_get(m, "load_bytes"), load, sizeof(load)),
                    cli_pct(json_object_get(m, "ownership"), own, sizeof(own)),
                    cli_pct(json_object_get(m, "effective_ownership"), eff, sizeof(eff)),
-                   cli_int(m, "vnodes"), ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
+                   cli_int(m, "vnodes"), snaps, ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
         }
     }
     json_decref(out);

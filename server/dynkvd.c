@@ -508,6 +508,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
         .share = share,
         .limits = &http_limits,
         .tls = tls_server,
+        .head_check = dk_api_head_check,
     };
     rc = dk_http_server_start(&ctx->loop, &hc, dk_api_handle, &ctx->api, &ctx->api.http, err, errlen);
     if (rc)

@@ -1,7 +1,8 @@
-# bench/load/common.sh - shell helpers sourced by run-node.sh and
-# run-cluster.sh: parse their options, build dk_load and the node, pick free
-# ports, read fields of dk_load's RESULT lines, describe the machine. Not
-# executable on its own.
+# bench/load/common.sh - shell helpers sourced by the run-*.sh scripts of
+# bench/load: parse their options, build dk_load and the node, make the temp
+# folder and clean up at exit, wait for a node, start Redis or a cluster,
+# pick free ports, read CPU time and fields of dk_load's RESULT lines,
+# describe the machine and end a report. Not executable on its own.
 
 LOAD_SRC=$(cd "$(dirname "$0")" && pwd)
 TOP_SRC=$(cd "$LOAD_SRC/../.." && pwd)
@@ -81,6 +82,113 @@ sys.exit(1)
 EOF
 }
 
+# load_tmp NAME PIDVAR...: TMP, a fresh temp folder. At exit (Ctrl-C exits
+# 130) the processes whose ids the variables PIDVAR... hold then are
+# stopped and seen to end, a cluster made by cluster_up is removed, and TMP
+# goes. The PIDVARs start empty.
+load_tmp() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-$1.XXXXXX")
+    shift
+    LOAD_PIDVARS="$*"
+    for v in "$@"; do eval "$v=''"; done
+    trap load_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+load_cleanup() {
+    set +e
+    for v in $LOAD_PIDVARS; do
+        eval "p=\${$v:-}"
+        [ -n "$p" ] && kill "$p" 2>/dev/null || continue
+        # wait only reaps this shell's children: a process started in a
+        # $(...) is not one, so also watch it go (10 s at most).
+        wait "$p" 2>/dev/null
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+    done
+    [ -n "${CL:-}" ] && [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" remove "$CL" >/dev/null 2>&1
+    rm -rf "$TMP"
+}
+
+# wait_health URL PID LOG [CURL-OPTION...]: wait up to 15 s for GET
+# URL/health to answer; if it does not, or the process PID ends, print LOG
+# and die.
+wait_health() {
+    wh_url=$1 wh_pid=$2 wh_log=$3
+    shift 3
+    i=0
+    until curl -s --max-time 1 "$@" "$wh_url/health" >/dev/null; do
+        i=$((i + 1))
+        if [ $i -ge 150 ] || ! kill -0 "$wh_pid" 2>/dev/null; then
+            cat "$wh_log" >&2
+            die "dynkvd did not start"
+        fi
+        sleep 0.1
+    done
+}
+
+# need_redis COMMAND...: install redis-server and redis-tools with apt-get
+# when one of the COMMANDs is missing (as root; otherwise die saying so).
+need_redis() {
+    for c in "$@"; do
+        command -v "$c" >/dev/null && continue
+        [ "$(id -u)" = 0 ] || die "$(echo "$*" | tr ' ' /) missing: apt-get install redis-server redis-tools"
+        say "installing redis-server redis-tools"
+        apt-get install -y redis-server redis-tools >"$TMP/apt.log" 2>&1 || die "apt-get failed"
+        return
+    done
+}
+
+# start_redis: a private redis-server on a free port of 127.0.0.1 other
+# than PORT..PORT+2 (RPORT), data in $TMP/redis, every write fsynced
+# (appendfsync always), no snapshots, and automatic AOF rewrites off: a
+# rewrite forks and copies the whole data set in the middle of a SET peak,
+# which dynkv's runs never pay for. Waits until it answers. Sets
+# REDIS_PID, RPORT, REDIS_ARGS (those options, as reports quote them) and
+# REDIS_VERSION.
+start_redis() {
+    RPORT=$(free_port 127.0.0.1) || die "no free port"
+    while [ -n "${PORT:-}" ] && [ "$RPORT" -ge "$PORT" ] && [ "$RPORT" -le $((PORT + 2)) ]; do
+        RPORT=$((RPORT + 3))
+    done
+    mkdir -p "$TMP/redis"
+    REDIS_ARGS="--appendonly yes --appendfsync always --auto-aof-rewrite-percentage 0 --save ''"
+    redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes --appendfsync always \
+        --auto-aof-rewrite-percentage 0 --save '' --daemonize no --logfile "$TMP/redis.log" &
+    REDIS_PID=$!
+    i=0
+    until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || die "redis-server did not start"
+        sleep 0.1
+    done
+    REDIS_VERSION=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
+}
+
+# cluster_up CREATE-OPTION...: a cluster in $TMP/cluster (CL), made with
+# `tools/dynkv-cluster create CL CREATE-OPTION...` on free ports of
+# 127.0.0.1 to .3, and started. Sets TARGETS, the nodes' HTTP addresses
+# (host:port, comma separated). load_tmp's clean-up removes it.
+cluster_up() {
+    CL=$TMP/cluster
+    CTL="$TOP_SRC/tools/dynkv-cluster"
+    export DYNKV_BUILDDIR="$BUILD"
+    BASE_PORT=$(free_port 127.0.0.1 127.0.0.2 127.0.0.3) || die "no free port"
+    python3 "$CTL" create "$CL" "$@" --base-port "$BASE_PORT" >/dev/null
+    say "starting the cluster"
+    python3 "$CTL" start "$CL" --timeout 60 >"$TMP/start.log" 2>&1 ||
+        { cat "$TMP/start.log" >&2; die "cluster did not start"; }
+    TARGETS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(",".join("%s:%d" % (n["ip"], n["http"]) for n in d["nodes"]))' "$CL/cluster.json")
+}
+
+# cpu_ticks PID: utime + stime of the whole process, in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# ctx PID: voluntary + involuntary context switches summed over its threads.
+ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+
 # field NAME FILE: the value of NAME= in the last RESULT line of FILE.
 field() {
     awk -v k="$1" '/^RESULT /{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v = kv[2] } } END { print v }' "$2"
@@ -110,6 +218,21 @@ machine_info() {
     echo "- dynkv: $(git -C "$TOP_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         "$( [ -n "$(git -C "$TOP_SRC" status --porcelain 2>/dev/null | grep -v '^??')" ] && echo '(with uncommitted changes)')"
     echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# report_tail [LINE...]: the end of a report: "## Machine" (machine_info on
+# TMP's disk, then each LINE) and "## Raw output" ($RAW in a code block).
+report_tail() {
+    echo "## Machine"
+    echo
+    machine_info "$TMP"
+    for l in "$@"; do echo "$l"; done
+    echo
+    echo "## Raw output"
+    echo
+    echo '```'
+    cat "$RAW"
+    echo '```'
 }
 
 # metric URL NAME: one unlabelled sample of GET URL/metrics (empty if absent).

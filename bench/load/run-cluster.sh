@@ -27,27 +27,13 @@ CONSISTENCY=${CONSISTENCY:-quorum}
 DYNO_SET=29000 DYNO_SET_P99=2.6 DYNO_GET=17800 DYNO_GET_P99=4.2
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-load-cluster.XXXXXX")
-CL=$TMP/cluster
-CTL="$TOP_SRC/tools/dynkv-cluster"
-cleanup() {
-    set +e
-    [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" remove "$CL" >/dev/null 2>&1
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+load_tmp load-cluster
 
 say "building in $BUILD"
 build_all "$BUILD"
-export DYNKV_BUILDDIR="$BUILD"
 CREATE_ARGS="--nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true"
-BASE_PORT=$(free_port 127.0.0.1 127.0.0.2 127.0.0.3) || die "no free port"
 # shellcheck disable=SC2086
-python3 "$CTL" create "$CL" $CREATE_ARGS --base-port "$BASE_PORT" >/dev/null
-say "starting the cluster"
-python3 "$CTL" start "$CL" --timeout 60 >"$TMP/start.log" 2>&1 || { cat "$TMP/start.log" >&2; die "cluster did not start"; }
-TARGETS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(",".join("%s:%d" % (n["ip"], n["http"]) for n in d["nodes"]))' "$CL/cluster.json")
+cluster_up $CREATE_ARGS
 NODES=$(echo "$TARGETS" | tr ',' ' ')
 
 RAW=$TMP/raw.txt
@@ -182,14 +168,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "  sibling; values are incompressible random bytes. GETs read random keys of the"
     echo "  $FILL_KEYS loaded ones with \`Accept: application/octet-stream\`."
     echo
-    echo "## Machine"
-    echo
-    machine_info "$TMP"
-    echo
-    echo "## Raw output"
-    echo
-    echo '```'
-    cat "$RAW"
-    echo '```'
+    # shellcheck disable=SC2119  # no lines of its own about the machine
+    report_tail
 } >"$OUT"
 say "wrote $OUT"

@@ -21,34 +21,20 @@ CPU_SECS=${CPU_SECS:-$([ "$QUICK" = 1 ] && echo 2 || echo 10)}
 PUT_RATE=${PUT_RATE:-1500}
 GET_RATE=${GET_RATE:-3000}
 HZ=$(getconf CLK_TCK)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-cpu-cluster.XXXXXX")
-CL=$TMP/cluster
-CTL="$TOP_SRC/tools/dynkv-cluster"
-cleanup() {
-    set +e
-    [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" remove "$CL" >/dev/null 2>&1
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+load_tmp cpu-cluster
 
 build_all "$BUILD"
-export DYNKV_BUILDDIR="$BUILD"
-BASE_PORT=$(free_port 127.0.0.1 127.0.0.2 127.0.0.3) || die "no free port"
-python3 "$CTL" create "$CL" --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true \
-    --base-port "$BASE_PORT" >/dev/null
-python3 "$CTL" start "$CL" --timeout 60 >"$TMP/start.log" 2>&1 || { cat "$TMP/start.log" >&2; die "cluster did not start"; }
-TARGETS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(",".join("%s:%d" % (n["ip"], n["http"]) for n in d["nodes"]))' "$CL/cluster.json")
+cluster_up --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true
 PIDS=$(cat "$CL"/n*/pid)
 
-ticks() { t=0; for p in $PIDS; do t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat"))); done; echo $t; }
-ctx() { t=0; for p in $PIDS; do t=$((t + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'))); done; echo $t; }
+ticks() { t=0; for p in $PIDS; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
+ctxs() { t=0; for p in $PIDS; do t=$((t + $(ctx "$p"))); done; echo $t; }
 phase() { # phase NAME DK_LOAD-ARGS...: "cpu_us_per_req ctx_per_req"
     name=$1
     shift
-    t0=$(ticks) c0=$(ctx)
+    t0=$(ticks) c0=$(ctxs)
     "$DK_LOAD" "$@" -H "X-Consistency: quorum" "$TARGETS" >"$TMP/$name.out" 2>&1 || true
-    t1=$(ticks) c1=$(ctx)
+    t1=$(ticks) c1=$(ctxs)
     n=$(($(field ok "$TMP/$name.out") + $(field notfound "$TMP/$name.out")))
     [ "$n" -gt 0 ] || { cat "$TMP/$name.out" >&2; die "$name: no request answered"; }
     awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.1f %.2f\n", t * 1e6 / hz / n, c / n }'

@@ -41,24 +41,11 @@ WPF_SECS=${WPF_SECS:-$([ "$QUICK" = 1 ] && echo 1 || echo 4)}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 HZ=$(getconf CLK_TCK)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-load-cpu.XXXXXX")
-NODE_PID='' REDIS_PID=''
-cleanup() {
-    set +e
-    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
-    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+load_tmp load-cpu NODE_PID REDIS_PID
 
 say "building in $BUILD"
 build_all "$BUILD"
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "redis-server/redis-cli missing: apt-get install redis-server redis-tools"
-    say "installing redis-server redis-tools"
-    apt-get install -y redis-server redis-tools >"$TMP/apt.log" 2>&1 || die "apt-get failed"
-fi
+need_redis redis-server redis-cli
 
 # ---- servers --------------------------------------------------------------
 PORT=$(free_port 127.0.0.1) || die "no free port"
@@ -68,37 +55,12 @@ mkdir -p "$TMP/node"
     --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
     --set storage.engine=lsm --set storage.sync=true $DYNKV_SET >"$TMP/node.log" 2>&1 &
 NODE_PID=$!
-i=0
-until curl -s --max-time 1 "http://127.0.0.1:$PORT/health" >/dev/null; do
-    i=$((i + 1))
-    if [ $i -ge 150 ] || ! kill -0 "$NODE_PID" 2>/dev/null; then
-        cat "$TMP/node.log" >&2
-        die "dynkvd did not start"
-    fi
-    sleep 0.1
-done
-RPORT=$(free_port 127.0.0.1) || die "no free port"
-while [ "$RPORT" -ge "$PORT" ] && [ "$RPORT" -le $((PORT + 2)) ]; do RPORT=$((RPORT + 3)); done
-mkdir -p "$TMP/redis"
-REDIS_ARGS="--appendonly yes --appendfsync always --auto-aof-rewrite-percentage 0 --save ''"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes --appendfsync always \
-    --auto-aof-rewrite-percentage 0 --save '' --daemonize no --logfile "$TMP/redis.log" &
-REDIS_PID=$!
-i=0
-until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || die "redis-server did not start"
-    sleep 0.1
-done
-REDIS_VERSION=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
+wait_health "http://127.0.0.1:$PORT" "$NODE_PID" "$TMP/node.log"
+start_redis
 
 # ---- measurement ----------------------------------------------------------
 RAW=$TMP/raw.txt
 : >"$RAW"
-# cpu_ticks PID: utime + stime of the whole process, in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-# ctx PID: voluntary + involuntary context switches summed over its threads.
-ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 # phase NAME PID DK_LOAD-ARGS...: run dk_load, print "cpu_us_per_req ctx_per_req requests".
 phase() {
     name=$1 pid=$2
@@ -211,15 +173,6 @@ mkdir -p "$(dirname "$OUT")"
     echo "  Redis SET: the same with \`--redis\`. GET: \`dk_load [--redis] -m get -R $GET_RATE $COMMON -k $FILL_KEYS -p g- --seed N\`"
     echo "  after \`dk_load [--redis] -m put -n $FILL_KEYS --perm -k $FILL_KEYS -p g-\`."
     echo
-    echo "## Machine"
-    echo
-    machine_info "$TMP"
-    echo "- Redis: $(redis-server --version)"
-    echo
-    echo "## Raw output"
-    echo
-    echo '```'
-    cat "$RAW"
-    echo '```'
+    report_tail "- Redis: $(redis-server --version)"
 } >"$OUT"
 say "wrote $OUT"

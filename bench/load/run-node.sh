@@ -6,8 +6,8 @@
 #   bench/load/run-node.sh [-B BUILDDIR] [-o REPORT.md] [-q]
 #
 # -B  a configured build tree (default $DYNKV_BUILDDIR, else /tmp/b-load);
-#     the script builds the node and plugins there with a targeted make and
-#     dk_load with one cc command (see bench/load/README.md).
+#     the script builds the node, the plugins and dk_load there with a
+#     targeted make (see bench/load/README.md).
 # -o  report file (default bench/results/node-YYYY-MM-DD.md in the source tree)
 # -q  quick: tiny sizes, to check that the script works (about 40 s)
 #
@@ -32,27 +32,11 @@ else
 fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-load-node.XXXXXX")
-NODE_PID='' REDIS_PID=''
-cleanup() {
-    set +e
-    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
-    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+load_tmp load-node NODE_PID REDIS_PID
 
 say "building in $BUILD"
 build_all "$BUILD"
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        say "installing redis-server redis-tools"
-        apt-get install -y redis-server redis-tools >"$TMP/apt.log" 2>&1 || die "apt-get failed"
-    else
-        die "redis-server/redis-benchmark missing: apt-get install redis-server redis-tools"
-    fi
-fi
+need_redis redis-server redis-benchmark
 
 # ---- dynkvd ---------------------------------------------------------------
 PORT=$(free_port 127.0.0.1) || die "no free port"
@@ -63,15 +47,7 @@ NODE_CMD="dynkvd --set node.data_dir=DATA --set node.http_listen=127.0.0.1:$PORT
     --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
     --set storage.engine=lsm --set storage.sync=true >"$TMP/node.log" 2>&1 &
 NODE_PID=$!
-i=0
-until curl -s --max-time 1 "$URL/health" >/dev/null; do
-    i=$((i + 1))
-    if [ $i -ge 150 ] || ! kill -0 "$NODE_PID" 2>/dev/null; then
-        cat "$TMP/node.log" >&2
-        die "dynkvd did not start"
-    fi
-    sleep 0.1
-done
+wait_health "$URL" "$NODE_PID" "$TMP/node.log"
 
 RAW=$TMP/raw.txt
 : >"$RAW"
@@ -90,21 +66,8 @@ snap() { # snap FILE: the engine and HTTP counters now
 cval() { awk -v k="$1" 'index($0, k) == 1 { v = $NF } END { print v + 0 }' "$2"; }
 
 # ---- redis ----------------------------------------------------------------
-RPORT=$(free_port 127.0.0.1) || die "no free port"
-mkdir -p "$TMP/redis"
-# Automatic AOF rewrites are off: a rewrite forks and copies the whole data
-# set in the middle of a SET peak, which dynkv's runs never pay for.
-REDIS_CMD="redis-server --port $RPORT --bind 127.0.0.1 --dir DIR --appendonly yes --appendfsync always --auto-aof-rewrite-percentage 0 --save ''"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes \
-    --appendfsync always --auto-aof-rewrite-percentage 0 --save '' --daemonize no --logfile "$TMP/redis.log" &
-REDIS_PID=$!
-i=0
-until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || die "redis-server did not start"
-    sleep 0.1
-done
-REDIS_VERSION=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
+start_redis
+REDIS_CMD="redis-server --port $RPORT --bind 127.0.0.1 --dir DIR $REDIS_ARGS"
 # rbench NAME TEST N: redis-benchmark, CSV; prints "rps p50 p99 max".
 rbench() {
     echo "\$ redis-benchmark -p PORT -d $VSIZE -c $CONNS -t $2 -n $3 -r $FILL_KEYS --csv" >>"$RAW"
@@ -228,15 +191,6 @@ mkdir -p "$(dirname "$OUT")"
     echo "  of the $FILL_KEYS loaded ones with \`Accept: application/octet-stream\`."
     echo "  redis-benchmark SET/GET use \`-r $FILL_KEYS\` random keys and values of 'x' bytes."
     echo
-    echo "## Machine"
-    echo
-    machine_info "$TMP"
-    echo "- Redis: $(redis-server --version)"
-    echo
-    echo "## Raw output"
-    echo
-    echo '```'
-    cat "$RAW"
-    echo '```'
+    report_tail "- Redis: $(redis-server --version)"
 } >"$OUT"
 say "wrote $OUT"

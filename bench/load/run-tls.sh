@@ -42,16 +42,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 HZ=$(getconf CLK_TCK)
 command -v openssl >/dev/null || die "openssl missing: apt-get install openssl"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dk-load-tls.XXXXXX")
-HTTP_PID='' TLS_PID=''
-cleanup() {
-    set +e
-    [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null && wait "$HTTP_PID" 2>/dev/null
-    [ -n "$TLS_PID" ] && kill "$TLS_PID" 2>/dev/null && wait "$TLS_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+load_tmp load-tls HTTP_PID TLS_PID
 
 say "building in $BUILD"
 build_all "$BUILD"
@@ -83,21 +74,12 @@ set -- $(start_node http)
 HTTP_PID=$1 HTTP_PORT=$2
 set -- $(start_node https --set security.tls_cert_file="$P/srv.pem" --set security.tls_key_file="$P/srv.key")
 TLS_PID=$1 TLS_PORT=$2
-i=0
-until curl -s --max-time 1 "http://127.0.0.1:$HTTP_PORT/health" >/dev/null &&
-      curl -s --max-time 1 --cacert "$P/ca.pem" "https://127.0.0.1:$TLS_PORT/health" >/dev/null; do
-    i=$((i + 1))
-    if [ $i -ge 150 ] || ! kill -0 "$HTTP_PID" 2>/dev/null || ! kill -0 "$TLS_PID" 2>/dev/null; then
-        cat "$TMP/http.log" "$TMP/https.log" >&2
-        die "dynkvd did not start"
-    fi
-    sleep 0.1
-done
+wait_health "http://127.0.0.1:$HTTP_PORT" "$HTTP_PID" "$TMP/http.log"
+wait_health "https://127.0.0.1:$TLS_PORT" "$TLS_PID" "$TMP/https.log" --cacert "$P/ca.pem"
 
 # ---- measurement ----------------------------------------------------------
 RAW=$TMP/raw.txt
 : >"$RAW"
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # phase NAME PID DK_LOAD-ARGS...: prints "ops_s cpu_us_per_req requests".
 phase() {
     name=$1 pid=$2
@@ -224,15 +206,6 @@ mkdir -p "$(dirname "$OUT")"
     echo "  PUT peak: \`dk_load [--cacert ca.pem] -m put -c $CONNS -s $VSIZE -d $TLS_SECS --perm -k 100000000 -p pN-\`;"
     echo "  fixed rates: the same with \`-R $GET_RATE\` / \`-R $PUT_RATE\`"
     echo
-    echo "## Machine"
-    echo
-    machine_info "$TMP"
-    echo "- OpenSSL: $(openssl version)"
-    echo
-    echo "## Raw output"
-    echo
-    echo '```'
-    cat "$RAW"
-    echo '```'
+    report_tail "- OpenSSL: $(openssl version)"
 } >"$OUT"
 say "wrote $OUT"

@@ -37,14 +37,14 @@ EXTRA_DIST += tests/unit/engine-lsm.test
 
 check_PROGRAMS += tests/unit/test-lsm-engine
 TESTS += tests/unit/test-lsm-engine
-tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/test-lsm-util.h \
+tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-damage
 TESTS += tests/unit/test-lsm-damage
-tests_unit_test_lsm_damage_SOURCES = tests/unit/test-lsm-damage.c tests/unit/test-lsm-util.h \
+tests_unit_test_lsm_damage_SOURCES = tests/unit/test-lsm-damage.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
 	tests/unit/fake_host.c tests/unit/fake_host.h
 tests_unit_test_lsm_damage_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_damage_LDADD = $(DK_LSM_TEST_LIBS)

@@ -37,4 +37,8 @@ typedef struct dk_api {
 
 /* The dk_http_handler for a server whose arg is a dk_api. Loop thread. */
 void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *req);
+/* The dk_http_head_check for the same server (auth.c): with client tokens
+ * on, a request with a body and no valid token gets its 401 or 403 before
+ * the body is read. Loop thread. */
+void dk_api_head_check(void *arg, const dk_http_request *head, dk_http_early *out);
 #endif

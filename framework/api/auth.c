@@ -1,6 +1,9 @@
 /*
  * auth.c - see auth.h: the tokens file, the constant-time token check, the
- * role each route needs, and the router's hook that answers 401 or 403.
+ * role each route needs, and the two hooks that answer 401 or 403: the
+ * head check (dk_api_head_check), which refuses a request with a body as
+ * soon as its headers are in, before the body is read, and the router's,
+ * for the rest.
  *
  * Route -> role (any method not listed needs the role on its right):
  *
@@ -460,28 +463,55 @@ int dk_auth_metrics_render(dk_buf *out)
     return rc;
 }
 
-int dk__api_authorize(dk_api_job *j, const dk_http_request *r)
+/* The answer a request gets from client authentication: out->status 0
+ * when it may go on, else 401 or 403 with code, message and headers. One
+ * decision for both places that ask (the head check and the router), so
+ * an early answer and a late one read the same. */
+static void auth_decide(dk_api *api, const dk_http_request *r, dk_http_early *out)
 {
-    dk_auth_role need = dk_auth_route_role(r->method, r->path, r->path_len, j->api->cfg->security.metrics_need_token);
+    memset(out, 0, sizeof(*out));
+    dk_auth_role need = dk_auth_route_role(r->method, r->path, r->path_len, api->cfg->security.metrics_need_token);
     if (need == DK_ROLE_OPEN)
-        return 0;
+        return;
     size_t len;
     const char *v = dk_http_header_get(r, "authorization", &len);
-    char name[DK_AUTH_NAME_MAX + 1], msg[200];
-    dk_auth_result res = dk_auth_check(j->api->auth, v, len, need, name, sizeof(name));
+    char name[DK_AUTH_NAME_MAX + 1];
+    dk_auth_result res = dk_auth_check(api->auth, v, len, need, name, sizeof(name));
     if (res == DK_AUTH_OK)
-        return 0;
+        return;
     if (res == DK_AUTH_FORBIDDEN) {
-        snprintf(msg, sizeof(msg), "client '%s' may not do this: %s on this route needs the %s role", name,
-                 r->method_name, dk_auth_role_name(need));
-        dk__api_job_error(j, 403, "forbidden", msg);
-    } else {
-        dk_buf_append_str(&j->headers, res == DK_AUTH_MISSING ? "WWW-Authenticate: Bearer realm=\"dynkv\"\r\n"
-                          : "WWW-Authenticate: Bearer realm=\"dynkv\", error=\"invalid_token\"\r\n");
-        dk__api_job_error(j, 401, res == DK_AUTH_MISSING ? "unauthorized" : "invalid_token",
-                          res == DK_AUTH_MISSING ? "this node needs a client token: send Authorization: Bearer TOKEN"
-                                                 : "the bearer token is not one this node knows");
+        out->status = 403;
+        out->code = "forbidden";
+        snprintf(out->message, sizeof(out->message), "client '%s' may not do this: %s on this route needs the %s role",
+                 name, r->method_name, dk_auth_role_name(need));
+        return;
     }
+    int missing = res == DK_AUTH_MISSING;
+    out->status = 401;
+    out->code = missing ? "unauthorized" : "invalid_token";
+    snprintf(out->message, sizeof(out->message), "%s", missing
+             ? "this node needs a client token: send Authorization: Bearer TOKEN"
+             : "the bearer token is not one this node knows");
+    snprintf(out->headers, sizeof(out->headers), "%s", missing ? "WWW-Authenticate: Bearer realm=\"dynkv\"\r\n"
+             : "WWW-Authenticate: Bearer realm=\"dynkv\", error=\"invalid_token\"\r\n");
+}
+
+void dk_api_head_check(void *arg, const dk_http_request *head, dk_http_early *out)
+{
+    dk_api *api = arg;
+    if (api->auth)
+        auth_decide(api, head, out);
+}
+
+int dk__api_authorize(dk_api_job *j, const dk_http_request *r)
+{
+    dk_http_early e;
+    auth_decide(j->api, r, &e);
+    if (!e.status)
+        return 0;
+    if (e.headers[0])
+        dk_buf_append_str(&j->headers, e.headers);
+    dk__api_job_error(j, e.status, e.code, e.message);
     dk__api_job_send(j);
     return -1;
 }

@@ -20,13 +20,15 @@ static const char *const cfg_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const cfg_consistency[] = {"one", "quorum", "all", NULL};
 static const char *const cfg_log_formats[] = {"text", "json", NULL};
 
-#define KIB 1024LL
-#define MIB (1024LL * KIB)
-#define GIB (1024LL * MIB)
-#define SEC 1000LL
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
-#define DAY (24 * HOUR)
+/* Units of the ranges below: sizes in bytes, durations in milliseconds.
+ * Prefixed, so that nothing here shadows <sys/param.h>'s MIN(a, b). */
+#define CFG_KIB 1024LL
+#define CFG_MIB (1024LL * CFG_KIB)
+#define CFG_GIB (1024LL * CFG_MIB)
+#define CFG_SEC_MS 1000LL
+#define CFG_MIN_MS (60 * CFG_SEC_MS)
+#define CFG_HOUR_MS (60 * CFG_MIN_MS)
+#define CFG_DAY_MS (24 * CFG_HOUR_MS)
 
 #define CFG_FIELD(sec, key) offsetof(dk_config, sec.key), sizeof(((dk_config *)0)->sec.key)
 #define K_STR(sec, key, form, dflt) {#sec, #key, CT_STR, form, CFG_FIELD(sec, key), 0, 0, NULL, dflt}
@@ -48,10 +50,10 @@ const cfg_key dk__cfg_keys[] = {
     K_NUM(node, worker_threads, CT_INT, 1, 128, "4"),
     K_ENUM(node, log_level, cfg_levels, "info"),
     K_STR(node, log_file, CF_TEXT, ""),
-    K_NUM(node, drain_timeout, CT_DUR, 0, HOUR, "30s"),
+    K_NUM(node, drain_timeout, CT_DUR, 0, CFG_HOUR_MS, "30s"),
     K_NUM(node, max_connections, CT_INT, 0, 10000000, "0"),
-    K_NUM(node, max_conn_output, CT_SIZE, 64 * KIB, GIB, "4MiB"),
-    K_NUM(node, max_output_total, CT_SIZE, MIB, 64 * GIB, "256MiB"),
+    K_NUM(node, max_conn_output, CT_SIZE, 64 * CFG_KIB, CFG_GIB, "4MiB"),
+    K_NUM(node, max_output_total, CT_SIZE, CFG_MIB, 64 * CFG_GIB, "256MiB"),
 
     K_STR(cluster, name, CF_LABEL, "dynkv"),
     {"cluster", "seeds", CT_SEEDS, 0, 0, 0, 0, 0, NULL, ""},
@@ -59,23 +61,23 @@ const cfg_key dk__cfg_keys[] = {
     K_ENUM(cluster, read_consistency, cfg_consistency, "one"),
     K_ENUM(cluster, write_consistency, cfg_consistency, "one"),
     K_NUM(cluster, sloppy_quorum, CT_BOOL, 0, 1, "true"),
-    K_NUM(cluster, gossip_interval, CT_DUR, 10, HOUR, "1s"),
-    K_NUM(cluster, anti_entropy_interval, CT_DUR, 0, 30 * DAY, "10m"),
-    K_NUM(cluster, request_timeout, CT_DUR, 1, 10 * MIN, "2s"),
-    K_NUM(cluster, gc_grace, CT_DUR, 0, 365 * DAY, "10d"),
-    K_NUM(cluster, hint_window, CT_DUR, 0, 30 * DAY, "3h"),
+    K_NUM(cluster, gossip_interval, CT_DUR, 10, CFG_HOUR_MS, "1s"),
+    K_NUM(cluster, anti_entropy_interval, CT_DUR, 0, 30 * CFG_DAY_MS, "10m"),
+    K_NUM(cluster, request_timeout, CT_DUR, 1, 10 * CFG_MIN_MS, "2s"),
+    K_NUM(cluster, gc_grace, CT_DUR, 0, 365 * CFG_DAY_MS, "10d"),
+    K_NUM(cluster, hint_window, CT_DUR, 0, 30 * CFG_DAY_MS, "3h"),
     K_NUM(cluster, max_siblings, CT_INT, 1, 10000, "100"),
     K_NUM(cluster, vv_prune_entries, CT_INT, 1, 1000, "10"),
-    K_NUM(cluster, vv_prune_age, CT_DUR, MIN, 3650 * DAY, "7d"),
-    K_NUM(cluster, stream_rate, CT_RATE, 0, 1024 * GIB, "64MiB"),
+    K_NUM(cluster, vv_prune_age, CT_DUR, CFG_MIN_MS, 3650 * CFG_DAY_MS, "7d"),
+    K_NUM(cluster, stream_rate, CT_RATE, 0, 1024 * CFG_GIB, "64MiB"),
     K_NUM(cluster, max_rpc_connections, CT_INT, 1, 1000000, "1024"),
 
     K_STR(storage, engine, CF_ID, "lsm"),
     K_STR(storage, plugin_dir, CF_TEXT, ""),
     K_NUM(storage, sync, CT_BOOL, 0, 1, "true"),
-    K_NUM(storage, memtable_size, CT_SIZE, MIB, 4 * GIB, "64MiB"),
-    K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * GIB, "128MiB"),
-    K_NUM(storage, max_object_size, CT_SIZE, 64 * KIB, DK_OBJECT_SIZE_LIMIT, "4MiB"),
+    K_NUM(storage, memtable_size, CT_SIZE, CFG_MIB, 4 * CFG_GIB, "64MiB"),
+    K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * CFG_GIB, "128MiB"),
+    K_NUM(storage, max_object_size, CT_SIZE, 64 * CFG_KIB, DK_OBJECT_SIZE_LIMIT, "4MiB"),
 
     K_STR(compaction, policy, CF_ID, "leveled"),
 

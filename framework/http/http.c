@@ -15,6 +15,11 @@
  * built-in limit is process-global, so it cannot serve per-server limits),
  * and one feed never runs past a complete request, which is what lets the
  * connection stop reading when too many requests are outstanding.
+ *
+ * The end of a head is also where the head check (dk_http_conf.head_check)
+ * runs for a request that announces a body: before the body buffer is
+ * reserved or a byte of the body is read, so a refused upload costs the
+ * node its headers only.
  */
 #include <errno.h>
 #include <limits.h>
@@ -224,6 +229,15 @@ static int http_on_headers_complete(http_parser *hp)
                  (unsigned long long)hp->content_length, p->max_body);
         http_fail(p, DK_ETOOBIG, 413, "value_too_large", p->msg);
         return -1;
+    }
+    if ((has_length || chunked) && p->head_check) {
+        /* Before a byte of the body is read or room made for it. */
+        memset(&p->early, 0, sizeof(p->early));
+        p->head_check(p->head_arg, &r->pub, &p->early);
+        if (p->early.status) {
+            http_fail(p, -EACCES, p->early.status, p->early.code ? p->early.code : "refused", p->early.message);
+            return -1;
+        }
     }
     if (has_length && dk_buf_reserve(&r->body, (size_t)hp->content_length)) {
         http_fail(p, -ENOMEM, 503, "overloaded", "server out of memory; retry later");

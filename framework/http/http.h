@@ -98,6 +98,29 @@ typedef struct dk_http_limits {
     _Atomic uint64_t waiting;   /* connections owing nothing that wait for room */
 } dk_http_limits;
 
+/*
+ * An answer a head check gives instead of reading the body (status 0: go
+ * on). The check fills it; the layer sends {"error":code,"message":message}
+ * with the extra headers ("Name: value\r\n" lines, or empty) and closes
+ * the connection, discarding whatever of the body still arrives.
+ */
+typedef struct dk_http_early {
+    int status;                 /* 0, or the 4xx to answer now */
+    const char *code;           /* static */
+    char message[200];
+    char headers[128];
+} dk_http_early;
+
+/*
+ * Called on the loop thread, with the handler's arg, when the head of a
+ * request that has a body is complete and before any byte of the body is
+ * read or buffered (http-parser's on_headers_complete). head has every
+ * field but the body. Lets the node refuse an unauthenticated upload at
+ * once: no client without a token can make it hold a body. Requests
+ * without a body are not checked here and reach the handler as usual.
+ */
+typedef void (*dk_http_head_check)(void *arg, const dk_http_request *head, dk_http_early *out);
+
 /* Server configuration. Zero fields take the defaults in brackets. */
 typedef struct dk_http_conf {
     const char *listen;         /* "127.0.0.1:8080", "[::1]:0"; port 0 = any */
@@ -112,6 +135,7 @@ typedef struct dk_http_conf {
                                  * default output bounds] */
     struct dk_tls_server *tls;  /* [NULL] plain HTTP; else HTTPS only (http/tls.h;
                                  * the caller keeps it until the server stopped) */
+    dk_http_head_check head_check; /* [NULL] every head goes on to its body */
 } dk_http_conf;
 
 /* Counters of one server; read with dk_http_server_stats() from any thread. */
@@ -120,6 +144,7 @@ typedef struct dk_http_stats {
     uint64_t open;              /* connections open now */
     uint64_t requests;          /* complete requests handed to the handler */
     uint64_t parse_errors;      /* requests answered 400/413/431/505 by this layer */
+    uint64_t early;             /* requests answered by the head check, body unread */
     uint64_t timeouts;          /* connections closed by the idle/request timers */
     uint64_t refused;           /* connections this server refused over the cap */
 } dk_http_stats;
@@ -225,12 +250,17 @@ typedef struct dk__http_parse {
     const char *err_code;       /* "bad_request", ... */
     const char *err_msg;
     size_t body_wire;           /* chunked: encoded body bytes so far */
+    dk_http_head_check head_check; /* [NULL] see dk_http_conf */
+    void *head_arg;
+    dk_http_early early;        /* what head_check answered; err_msg points in */
     char msg[160];              /* storage for err_msg when composed */
     dk__http_req *cur;          /* being assembled; owned */
     dk__http_req *done;         /* complete, waiting for take; owned */
 } dk__http_parse;
 
-/* Prepare p for a new connection. */
+/* Prepare p for a new connection (head_check NULL; set it and head_arg
+ * after this call to check heads). An answer of head_check is an error
+ * outcome (-EACCES) with early.status set; early.headers go with it. */
 void dk__http_parse_init(dk__http_parse *p, size_t max_body, size_t max_header);
 
 /*

@@ -41,6 +41,12 @@
  * far over it (a flood), it is closed unanswered, keeping the descriptors
  * the engine needs.
  *
+ * A head check (conf.head_check, e.g. client authentication) sees each
+ * request that announces a body as soon as its head is complete; when it
+ * refuses, the answer goes at once, with Connection: close, and what
+ * arrives of the body is discarded by the lingering close, never
+ * buffered: a client without a token cannot make the node hold 1 MiB.
+ *
  * A graceful stop lets a request that is arriving finish arriving: a
  * client in the middle of sending a PUT gets its answer, not a reset.
  *
@@ -360,8 +366,9 @@ static dk_http_exchange *conn_new_x(http_conn *c)
     return x;
 }
 
-/* Queue an answer made by this layer, after which the connection closes. */
-static void conn_error(http_conn *c, int status, const char *code, const char *msg)
+/* Queue an answer made by this layer, after which the connection closes;
+ * extra: NULL or "Name: value\r\n" lines. */
+static void conn_error(http_conn *c, int status, const char *code, const char *msg, const char *extra)
 {
     dk_buf body = DK_BUF_INIT;
     dk_http_exchange *x = NULL;
@@ -369,7 +376,7 @@ static void conn_error(http_conn *c, int status, const char *code, const char *m
     c->want_continue = 0;
     dk__http_conn_stop_reading(c);
     if (dk__http_error_json(&body, code, msg) || !(x = conn_new_x(c)) ||
-        dk__http_head_start(&x->head, status, "application/json", NULL, body.len)) {
+        dk__http_head_start(&x->head, status, "application/json", extra, body.len)) {
         dk_buf_free(&body);
         dk__http_conn_close(c);
         return;
@@ -440,8 +447,11 @@ static size_t conn_process(http_conn *c, const char *data, size_t len)
                 c->no_more = 1;     /* the client's last request: answer with close */
             conn_dispatch(c);
         } else if (rc < 0) {
-            dk__http_count(&c->s->parse_errors, 1);
-            conn_error(c, c->p.err_status, c->p.err_code, c->p.err_msg);
+            /* An early answer (the head check refused the request) closes
+             * the connection too: the body it announced is never read. */
+            int early = c->p.early.status != 0;
+            dk__http_count(early ? &c->s->early : &c->s->parse_errors, 1);
+            conn_error(c, c->p.err_status, c->p.err_code, c->p.err_msg, early ? c->p.early.headers : NULL);
             break;
         }
     }
@@ -540,7 +550,7 @@ static void conn_timer_cb(uv_timer_t *t)
     }
     dk__http_count(&c->s->timeouts, 1);
     if (c->timer_mode == T_REQUEST && c->n_x == 0)
-        conn_error(c, 408, "request_timeout", "the request did not arrive in time; send it in one go");
+        conn_error(c, 408, "request_timeout", "the request did not arrive in time; send it in one go", NULL);
     else
         dk__http_conn_close(c);
 }
@@ -564,6 +574,8 @@ void dk__http_on_connection(uv_stream_t *server, int status)
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     dk__http_parse_init(&c->p, s->conf.max_body, s->conf.max_header);
+    c->p.head_check = s->conf.head_check;
+    c->p.head_arg = s->arg;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -594,7 +606,7 @@ void dk__http_on_connection(uv_stream_t *server, int status)
         char msg[160];
         snprintf(msg, sizeof(msg), "too many connections (the node serves at most %llu); retry later "
                  "or reuse a keep-alive connection", (unsigned long long)max);
-        conn_error(c, 503, "too_many_connections", msg);
+        conn_error(c, 503, "too_many_connections", msg, NULL);
         return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb)) {

@@ -77,7 +77,7 @@ struct dk_http_server {
     void *stop_arg;
     uint64_t accept_err_logged_ms, evict_logged_ms, evicted_unlogged, trimmed_ms;
     int evicted_untrimmed;
-    _Atomic uint64_t accepted, open, requests, parse_errors, timeouts, refused;
+    _Atomic uint64_t accepted, open, requests, parse_errors, early, timeouts, refused;
     dk_buf tls_plain;               /* plaintext of the read being handled */
     uv_buf_t tls_view;
     char rbuf[HTTP_READ_BUF];

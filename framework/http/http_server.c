@@ -157,6 +157,7 @@ void dk_http_server_stats(const dk_http_server *s, dk_http_stats *out)
     out->open = atomic_load_explicit(&m->open, memory_order_relaxed);
     out->requests = atomic_load_explicit(&m->requests, memory_order_relaxed);
     out->parse_errors = atomic_load_explicit(&m->parse_errors, memory_order_relaxed);
+    out->early = atomic_load_explicit(&m->early, memory_order_relaxed);
     out->timeouts = atomic_load_explicit(&m->timeouts, memory_order_relaxed);
     out->refused = atomic_load_explicit(&m->refused, memory_order_relaxed);
 }

@@ -11,7 +11,7 @@ framework_libdynkv_la_SOURCES += \
 check_PROGRAMS += tests/unit/test-http tests/unit/test-http-parse tests/unit/test-http-tls
 TESTS += tests/unit/test-http tests/unit/test-http-parse tests/unit/test-http-tls
 
-tests_unit_test_http_SOURCES = tests/unit/test-http.c
+tests_unit_test_http_SOURCES = tests/unit/test-http.c tests/unit/tc_http.h
 tests_unit_test_http_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_http_LDADD = $(DK_UNIT_LINK)
 
@@ -19,6 +19,6 @@ tests_unit_test_http_parse_SOURCES = tests/unit/test-http-parse.c
 tests_unit_test_http_parse_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_http_parse_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_http_tls_SOURCES = tests/unit/test-http-tls.c
+tests_unit_test_http_tls_SOURCES = tests/unit/test-http-tls.c tests/unit/tc_http.h
 tests_unit_test_http_tls_CFLAGS = $(DK_UNIT_CC) $(SSL_CFLAGS)
 tests_unit_test_http_tls_LDADD = $(DK_UNIT_LINK) $(SSL_LIBS) $(CRYPTO_LIBS)

@@ -11,6 +11,9 @@
  * catalog newer than the code is refused instead of being half understood.
  * (The alternative, "CREATE TABLE IF NOT EXISTS" at every start, cannot
  * alter a table later and cannot tell an old binary it is too old.)
+ *
+ * The progress of streaming and repairs lives in catalog_progress.c; the
+ * handle and the query helpers both files use are in catalog_int.h.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -23,17 +26,11 @@
 #include <time.h>
 
 #include "node/catalog.h"
+#include "node/catalog_int.h"
 #include "util/errors.h"
 #include "base/member.h"
 
 #define CAT_BUSY_TIMEOUT_MS 5000
-
-struct dk_catalog {
-    sqlite3 *db;
-    char *data_dir;
-    char *path;                /* data_dir/catalog.db */
-    char errmsg[512];
-};
 
 /* Migration N (1-based) is cat_migrations[N - 1]. Append only: a shipped
  * step is never edited, a schema change is a new step. */
@@ -107,9 +104,7 @@ static int cat_code(int src)
 
 /* Record "path: what: message" as the catalog's last error (and in err
  * when given); returns code. */
-static int cat_fail(dk_catalog *c, int code, char *err, size_t errlen, const char *fmt, ...)
-    DK_PRINTF(5, 6);
-static int cat_fail(dk_catalog *c, int code, char *err, size_t errlen, const char *fmt, ...)
+int dk__cat_fail(dk_catalog *c, int code, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     int n = snprintf(c->errmsg, sizeof c->errmsg, "%s: ", c->path);
@@ -124,29 +119,29 @@ static int cat_fail(dk_catalog *c, int code, char *err, size_t errlen, const cha
 }
 
 /* A failed SQLite call: "path: what: sqlite's message". */
-static int cat_sqlfail(dk_catalog *c, int src, char *err, size_t errlen, const char *what)
+int dk__cat_sqlfail(dk_catalog *c, int src, char *err, size_t errlen, const char *what)
 {
-    return cat_fail(c, cat_code(src), err, errlen, "%s: %s", what, sqlite3_errmsg(c->db));
+    return dk__cat_fail(c, cat_code(src), err, errlen, "%s: %s", what, sqlite3_errmsg(c->db));
 }
 
-static int cat_exec(dk_catalog *c, const char *sql, const char *what, char *err, size_t errlen)
+int dk__cat_exec(dk_catalog *c, const char *sql, const char *what, char *err, size_t errlen)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : cat_sqlfail(c, rc, err, errlen, what);
+    return rc == SQLITE_OK ? 0 : dk__cat_sqlfail(c, rc, err, errlen, what);
 }
 
-static void cat_rollback(dk_catalog *c)
+void dk__cat_rollback(dk_catalog *c)
 {
     if (!sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* Prepare sql and bind the NULL-terminated text arguments to ?1, ?2, ... */
-static int cat_prepare(dk_catalog *c, sqlite3_stmt **st, const char *sql, char *err, size_t errlen, ...)
+int dk__cat_prepare(dk_catalog *c, sqlite3_stmt **st, const char *sql, char *err, size_t errlen, ...)
 {
     int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
     if (rc != SQLITE_OK)
-        return cat_sqlfail(c, rc, err, errlen, "preparing a statement");
+        return dk__cat_sqlfail(c, rc, err, errlen, "preparing a statement");
     va_list ap;
     va_start(ap, errlen);
     const char *arg;
@@ -156,7 +151,7 @@ static int cat_prepare(dk_catalog *c, sqlite3_stmt **st, const char *sql, char *
     }
     va_end(ap);
     if (rc != SQLITE_OK) {
-        cat_sqlfail(c, rc, err, errlen, "binding a value");
+        dk__cat_sqlfail(c, rc, err, errlen, "binding a value");
         sqlite3_finalize(*st);
         *st = NULL;
         return cat_code(rc);
@@ -195,15 +190,15 @@ static int cat_mkdirs(const char *dir)
 static int cat_read_version(dk_catalog *c, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "SELECT max(version) FROM schema_version", err, errlen, NULL);
+    int rc = dk__cat_prepare(c, &st, "SELECT max(version) FROM schema_version", err, errlen, NULL);
     if (rc)
         return rc;
     rc = sqlite3_step(st);
     int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     if (rc != SQLITE_ROW)
-        rc = cat_sqlfail(c, rc, err, errlen, "reading the schema version");
+        rc = dk__cat_sqlfail(c, rc, err, errlen, "reading the schema version");
     else if (v < 0 || v > 1000000)
-        rc = cat_fail(c, DK_ECORRUPT, err, errlen, "schema version %lld is not valid", (long long)v);
+        rc = dk__cat_fail(c, DK_ECORRUPT, err, errlen, "schema version %lld is not valid", (long long)v);
     else
         rc = (int)v;
     sqlite3_finalize(st);
@@ -212,10 +207,10 @@ static int cat_read_version(dk_catalog *c, char *err, size_t errlen)
 
 static int cat_migrate(dk_catalog *c, char *err, size_t errlen)
 {
-    int rc = cat_exec(c, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
+    int rc = dk__cat_exec(c, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
                       "creating the schema_version table", err, errlen);
     for (;;) {
-        if (rc || (rc = cat_exec(c, "BEGIN IMMEDIATE", "starting a migration", err, errlen)))
+        if (rc || (rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "starting a migration", err, errlen)))
             return rc;
         int v = cat_read_version(c, err, errlen);
         if (v < 0) {
@@ -223,23 +218,23 @@ static int cat_migrate(dk_catalog *c, char *err, size_t errlen)
             break;
         }
         if (v > CAT_NMIGRATIONS) {
-            rc = cat_fail(c, DK_EUNSUPPORTED, err, errlen,
+            rc = dk__cat_fail(c, DK_EUNSUPPORTED, err, errlen,
                           "catalog schema version %d is newer than this dynkv understands (%d); "
                           "run a dynkv release at least as new as the one that wrote it", v,
                           CAT_NMIGRATIONS);
             break;
         }
         if (v == CAT_NMIGRATIONS)
-            return cat_exec(c, "COMMIT", "committing", err, errlen);
+            return dk__cat_exec(c, "COMMIT", "committing", err, errlen);
         char what[64], sql[96];
         snprintf(what, sizeof what, "applying migration %d", v + 1);
         snprintf(sql, sizeof sql, "DELETE FROM schema_version; INSERT INTO schema_version VALUES(%d)", v + 1);
-        if ((rc = cat_exec(c, cat_migrations[v], what, err, errlen)) != 0 ||
-            (rc = cat_exec(c, sql, what, err, errlen)) != 0 ||
-            (rc = cat_exec(c, "COMMIT", what, err, errlen)) != 0)
+        if ((rc = dk__cat_exec(c, cat_migrations[v], what, err, errlen)) != 0 ||
+            (rc = dk__cat_exec(c, sql, what, err, errlen)) != 0 ||
+            (rc = dk__cat_exec(c, "COMMIT", what, err, errlen)) != 0)
             break;
     }
-    cat_rollback(c);
+    dk__cat_rollback(c);
     return rc;
 }
 
@@ -264,8 +259,8 @@ int dk_catalog_open(const char *data_dir, dk_catalog **out, char *err, size_t er
     int src = sqlite3_open_v2(c->path, &c->db,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
-        rc = c->db ? cat_sqlfail(c, src, err, errlen, "cannot open")
-                   : cat_fail(c, -ENOMEM, err, errlen, "cannot open: out of memory");
+        rc = c->db ? dk__cat_sqlfail(c, src, err, errlen, "cannot open")
+                   : dk__cat_fail(c, -ENOMEM, err, errlen, "cannot open: out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(c->db, CAT_BUSY_TIMEOUT_MS);
@@ -273,17 +268,17 @@ int dk_catalog_open(const char *data_dir, dk_catalog **out, char *err, size_t er
     /* journal_mode answers with the mode in effect, which is not WAL when
      * the file system cannot do it: refuse rather than run without it. */
     sqlite3_stmt *st;
-    if ((rc = cat_prepare(c, &st, "PRAGMA journal_mode=WAL", err, errlen, NULL)) != 0)
+    if ((rc = dk__cat_prepare(c, &st, "PRAGMA journal_mode=WAL", err, errlen, NULL)) != 0)
         goto fail;
     src = sqlite3_step(st);
     if (src != SQLITE_ROW) {
-        rc = cat_sqlfail(c, src, err, errlen, "cannot switch to WAL mode");
+        rc = dk__cat_sqlfail(c, src, err, errlen, "cannot switch to WAL mode");
     } else if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-        rc = cat_fail(c, -EIO, err, errlen, "cannot switch to WAL mode (journal mode stays %s)",
+        rc = dk__cat_fail(c, -EIO, err, errlen, "cannot switch to WAL mode (journal mode stays %s)",
                       (const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
-    if (rc || (rc = cat_exec(c, "PRAGMA synchronous=FULL", "setting synchronous=FULL", err, errlen)) ||
+    if (rc || (rc = dk__cat_exec(c, "PRAGMA synchronous=FULL", "setting synchronous=FULL", err, errlen)) ||
         (rc = cat_migrate(c, err, errlen)))
         goto fail;
     c->errmsg[0] = '\0';
@@ -316,14 +311,14 @@ static int cat_read_identity(dk_catalog *c, char *node_id, size_t idlen, uint32_
                              char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "SELECT node_id, incarnation FROM node_identity", err, errlen, NULL);
+    int rc = dk__cat_prepare(c, &st, "SELECT node_id, incarnation FROM node_identity", err, errlen, NULL);
     if (rc)
         return rc;
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE) {
         rc = 0;
     } else if (src != SQLITE_ROW) {
-        rc = cat_sqlfail(c, src, err, errlen, "reading the node identity");
+        rc = dk__cat_sqlfail(c, src, err, errlen, "reading the node identity");
     } else {
         int64_t inc = sqlite3_column_int64(st, 1);
         const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -332,7 +327,7 @@ static int cat_read_identity(dk_catalog *c, char *node_id, size_t idlen, uint32_
             snprintf(node_id, idlen, "%s", id);
         /* Stepping again invalidates id: copied above. */
         if (!ok || sqlite3_step(st) != SQLITE_DONE) {
-            rc = cat_fail(c, DK_ECORRUPT, err, errlen, "the node_identity table is malformed "
+            rc = dk__cat_fail(c, DK_ECORRUPT, err, errlen, "the node_identity table is malformed "
                           "(expected one row with an incarnation in 1..%u)", UINT32_MAX);
         } else {
             *incarnation = (uint32_t)inc;
@@ -347,7 +342,7 @@ static int cat_store_incarnation(dk_catalog *c, uint32_t inc, char *err, size_t 
 {
     char sql[80];
     snprintf(sql, sizeof sql, "UPDATE node_identity SET incarnation = %u", inc);
-    return cat_exec(c, sql, "storing the incarnation", err, errlen);
+    return dk__cat_exec(c, sql, "storing the incarnation", err, errlen);
 }
 
 int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost, uint32_t *incarnation,
@@ -357,9 +352,9 @@ int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost, uint
     uint32_t inc = 0;
     size_t idlen = strlen(node_id);
     if (idlen == 0 || idlen > DK_NODE_ID_MAX)
-        return cat_fail(c, DK_ECONFIG, err, errlen, "node id '%s' must have 1..%u characters",
+        return dk__cat_fail(c, DK_ECONFIG, err, errlen, "node id '%s' must have 1..%u characters",
                         node_id, DK_NODE_ID_MAX);
-    int rc = cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
+    int rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
     if (rc)
         return rc;
     int found = cat_read_identity(c, stored, sizeof stored, &inc, err, errlen);
@@ -371,34 +366,34 @@ int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost, uint
         char sql[64];
         sqlite3_stmt *st;
         snprintf(sql, sizeof sql, "INSERT INTO node_identity VALUES(?1, 1, %lld)", (long long)cat_now_ms());
-        if ((rc = cat_prepare(c, &st, sql, err, errlen, node_id, NULL)) != 0)
+        if ((rc = dk__cat_prepare(c, &st, sql, err, errlen, node_id, NULL)) != 0)
             goto fail;
         int src = sqlite3_step(st);
         sqlite3_finalize(st);
         if (src != SQLITE_DONE) {
-            rc = cat_sqlfail(c, src, err, errlen, "storing the node identity");
+            rc = dk__cat_sqlfail(c, src, err, errlen, "storing the node identity");
             goto fail;
         }
         inc = 1;
     } else if (strcmp(stored, node_id) != 0) {
-        rc = cat_fail(c, DK_EMISMATCH, err, errlen, "data directory %s belongs to node '%s'; the "
+        rc = dk__cat_fail(c, DK_EMISMATCH, err, errlen, "data directory %s belongs to node '%s'; the "
                       "configuration says node.id = '%s'", c->data_dir, stored, node_id);
         goto fail;
     } else if (state_lost) {
         if (inc == UINT32_MAX) {
-            rc = cat_fail(c, DK_ETOOBIG, err, errlen, "incarnation %u cannot be incremented", inc);
+            rc = dk__cat_fail(c, DK_ETOOBIG, err, errlen, "incarnation %u cannot be incremented", inc);
             goto fail;
         }
         if ((rc = cat_store_incarnation(c, ++inc, err, errlen)) != 0)
             goto fail;
     }
-    if ((rc = cat_exec(c, "COMMIT", "committing the node identity", err, errlen)) != 0)
+    if ((rc = dk__cat_exec(c, "COMMIT", "committing the node identity", err, errlen)) != 0)
         goto fail;
     *incarnation = inc;
     *created = !found;
     return 0;
 fail:
-    cat_rollback(c);
+    dk__cat_rollback(c);
     return rc;
 }
 
@@ -407,67 +402,67 @@ int dk_catalog_raise_incarnation(dk_catalog *c, uint32_t min, uint32_t *incarnat
 {
     char stored[DK_NODE_ID_MAX + 2];
     uint32_t inc = 0;
-    int rc = cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
+    int rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
     if (rc)
         return rc;
     int found = cat_read_identity(c, stored, sizeof stored, &inc, err, errlen);
     if (found <= 0) {
         rc = found < 0 ? found
-                       : cat_fail(c, DK_ENOTFOUND, err, errlen, "no node identity stored yet");
+                       : dk__cat_fail(c, DK_ENOTFOUND, err, errlen, "no node identity stored yet");
         goto fail;
     }
     if (inc < min && (rc = cat_store_incarnation(c, min, err, errlen)) != 0)
         goto fail;
-    if ((rc = cat_exec(c, "COMMIT", "committing the incarnation", err, errlen)) != 0)
+    if ((rc = dk__cat_exec(c, "COMMIT", "committing the incarnation", err, errlen)) != 0)
         goto fail;
     *incarnation = inc < min ? min : inc;
     return 0;
 fail:
-    cat_rollback(c);
+    dk__cat_rollback(c);
     return rc;
 }
 
 int dk_catalog_bind_engine(dk_catalog *c, const char *engine, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
+    int rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
     if (rc)
         return rc;
-    if ((rc = cat_prepare(c, &st, "SELECT engine FROM engine_binding", err, errlen, NULL)) != 0)
+    if ((rc = dk__cat_prepare(c, &st, "SELECT engine FROM engine_binding", err, errlen, NULL)) != 0)
         goto fail;
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         const char *bound = (const char *)sqlite3_column_text(st, 0);
         if (!bound || strcmp(bound, engine) != 0) {
-            rc = cat_fail(c, DK_EMISMATCH, err, errlen, "data directory %s was written by engine '%s'; "
+            rc = dk__cat_fail(c, DK_EMISMATCH, err, errlen, "data directory %s was written by engine '%s'; "
                           "the configuration asks for '%s'", c->data_dir, bound ? bound : "", engine);
             goto fail;
         }
     } else if (src != SQLITE_DONE) {
-        rc = cat_sqlfail(c, src, err, errlen, "reading the engine binding");
+        rc = dk__cat_sqlfail(c, src, err, errlen, "reading the engine binding");
         goto fail;
     } else {
         sqlite3_finalize(st);
-        if ((rc = cat_prepare(c, &st, "INSERT INTO engine_binding VALUES(?1)", err, errlen, engine, NULL)))
+        if ((rc = dk__cat_prepare(c, &st, "INSERT INTO engine_binding VALUES(?1)", err, errlen, engine, NULL)))
             goto fail;
         if ((src = sqlite3_step(st)) != SQLITE_DONE) {
-            rc = cat_sqlfail(c, src, err, errlen, "storing the engine binding");
+            rc = dk__cat_sqlfail(c, src, err, errlen, "storing the engine binding");
             goto fail;
         }
     }
     sqlite3_finalize(st);
-    return cat_exec(c, "COMMIT", "committing the engine binding", err, errlen);
+    return dk__cat_exec(c, "COMMIT", "committing the engine binding", err, errlen);
 fail:
     sqlite3_finalize(st);
-    cat_rollback(c);
+    dk__cat_rollback(c);
     return rc;
 }
 
 /* Run a statement that returns no rows; the catalog's last error on failure. */
-static int cat_run(dk_catalog *c, sqlite3_stmt *st, const char *what)
+int dk__cat_run(dk_catalog *c, sqlite3_stmt *st, const char *what)
 {
     int src = sqlite3_step(st);
-    int rc = src == SQLITE_DONE ? 0 : cat_sqlfail(c, src, NULL, 0, what);
+    int rc = src == SQLITE_DONE ? 0 : dk__cat_sqlfail(c, src, NULL, 0, what);
     sqlite3_finalize(st);
     return rc;
 }
@@ -479,9 +474,9 @@ int dk_catalog_record_plugin(dk_catalog *c, const char *kind, const char *name, 
     sqlite3_stmt *st;
     snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO plugins VALUES(?1, ?2, ?3, ?4, ?5, %lld)",
              (long long)cat_now_ms());
-    int rc = cat_prepare(c, &st, sql, NULL, 0, kind, name, version ? version : "", path ? path : "",
+    int rc = dk__cat_prepare(c, &st, sql, NULL, 0, kind, name, version ? version : "", path ? path : "",
                          sha256_hex ? sha256_hex : "", NULL);
-    return rc ? rc : cat_run(c, st, "recording a plugin");
+    return rc ? rc : dk__cat_run(c, st, "recording a plugin");
 }
 
 /* Copy column i of st into buf (when buf is given), truncating. */
@@ -497,7 +492,7 @@ int dk_catalog_plugin(dk_catalog *c, const char *kind, char *name, size_t namele
                       size_t versionlen, char *sha256_hex, size_t shalen)
 {
     sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "SELECT name, version, sha256 FROM plugins WHERE kind = ?1", NULL, 0,
+    int rc = dk__cat_prepare(c, &st, "SELECT name, version, sha256 FROM plugins WHERE kind = ?1", NULL, 0,
                          kind, NULL);
     if (rc)
         return rc;
@@ -507,7 +502,7 @@ int dk_catalog_plugin(dk_catalog *c, const char *kind, char *name, size_t namele
         cat_copy_col(st, 1, version, versionlen);
         cat_copy_col(st, 2, sha256_hex, shalen);
     } else {
-        rc = src == SQLITE_DONE ? DK_ENOTFOUND : cat_sqlfail(c, src, NULL, 0, "reading a plugin record");
+        rc = src == SQLITE_DONE ? DK_ENOTFOUND : dk__cat_sqlfail(c, src, NULL, 0, "reading a plugin record");
     }
     sqlite3_finalize(st);
     return rc;
@@ -516,7 +511,7 @@ int dk_catalog_plugin(dk_catalog *c, const char *kind, char *name, size_t namele
 int dk_catalog_meta_get(dk_catalog *c, const char *key, char *val, size_t vallen)
 {
     sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "SELECT value FROM meta WHERE key = ?1", NULL, 0, key, NULL);
+    int rc = dk__cat_prepare(c, &st, "SELECT value FROM meta WHERE key = ?1", NULL, 0, key, NULL);
     if (rc)
         return rc;
     int src = sqlite3_step(st);
@@ -530,7 +525,7 @@ int dk_catalog_meta_get(dk_catalog *c, const char *key, char *val, size_t vallen
         else
             val[0] = '\0';
     } else {
-        rc = src == SQLITE_DONE ? DK_ENOTFOUND : cat_sqlfail(c, src, NULL, 0, "reading metadata");
+        rc = src == SQLITE_DONE ? DK_ENOTFOUND : dk__cat_sqlfail(c, src, NULL, 0, "reading metadata");
     }
     sqlite3_finalize(st);
     return rc;
@@ -539,8 +534,8 @@ int dk_catalog_meta_get(dk_catalog *c, const char *key, char *val, size_t vallen
 int dk_catalog_meta_set(dk_catalog *c, const char *key, const char *val)
 {
     sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO meta VALUES(?1, ?2)", NULL, 0, key, val, NULL);
-    return rc ? rc : cat_run(c, st, "storing metadata");
+    int rc = dk__cat_prepare(c, &st, "INSERT OR REPLACE INTO meta VALUES(?1, ?2)", NULL, 0, key, val, NULL);
+    return rc ? rc : dk__cat_run(c, st, "storing metadata");
 }
 
 const char *dk_catalog_errmsg(dk_catalog *c)
@@ -550,17 +545,17 @@ const char *dk_catalog_errmsg(dk_catalog *c)
 
 int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
 {
-    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving members", NULL, 0);
+    int rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "saving members", NULL, 0);
     if (rc)
         return rc;
-    rc = cat_exec(c, "DELETE FROM members", "saving members", NULL, 0);
+    rc = dk__cat_exec(c, "DELETE FROM members", "saving members", NULL, 0);
     sqlite3_stmt *st = NULL;
     if (!rc && sqlite3_prepare_v2(c->db,
             "INSERT INTO members(node_id, address, dc, rack, weight, state, incarnation, updated_ms,"
             " rpc_address, http_address, status, actor_incarnation, epoch)"
             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             -1, &st, NULL) != SQLITE_OK)
-        rc = cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving members");
+        rc = dk__cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving members");
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, m[i].id, -1, SQLITE_STATIC);
@@ -578,18 +573,18 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
         sqlite3_bind_int64(st, 13, (sqlite3_int64)m[i].epoch);
         int src = sqlite3_step(st);
         if (src != SQLITE_DONE)
-            rc = cat_sqlfail(c, src, NULL, 0, "saving a member");
+            rc = dk__cat_sqlfail(c, src, NULL, 0, "saving a member");
     }
     sqlite3_finalize(st);
     if (!rc)
-        rc = cat_exec(c, "COMMIT", "saving members", NULL, 0);
+        rc = dk__cat_exec(c, "COMMIT", "saving members", NULL, 0);
     if (rc)
-        cat_rollback(c);
+        dk__cat_rollback(c);
     return rc;
 }
 
 /* Copy column col of st into a fixed field; DK_ECORRUPT when it does not fit. */
-static int cat_col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
+int dk__cat_col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     size_t n = t ? strlen((const char *)t) : 0;
@@ -608,7 +603,7 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
             "SELECT node_id, address, rpc_address, http_address, dc, rack, weight, state,"
             " incarnation, updated_ms, status, actor_incarnation, epoch FROM members ORDER BY node_id",
             -1, &st, NULL) != SQLITE_OK)
-        return cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading members");
+        return dk__cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading members");
     dk_member *m = NULL;
     size_t cnt = 0, cap = 0;
     int rc = 0, src;
@@ -626,13 +621,13 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
         memset(x, 0, sizeof(*x));
         sqlite3_int64 w = sqlite3_column_int64(st, 6), inc = sqlite3_column_int64(st, 8);
         sqlite3_int64 actor = sqlite3_column_int64(st, 11);
-        if (cat_col_text(st, 0, x->id, sizeof x->id) || cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
-            cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) || cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
-            cat_col_text(st, 4, x->dc, sizeof x->dc) || cat_col_text(st, 5, x->rack, sizeof x->rack) ||
+        if (dk__cat_col_text(st, 0, x->id, sizeof x->id) || dk__cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
+            dk__cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) || dk__cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
+            dk__cat_col_text(st, 4, x->dc, sizeof x->dc) || dk__cat_col_text(st, 5, x->rack, sizeof x->rack) ||
             w < 1 || w > 100 || inc < 0 || actor < 0 || actor > UINT32_MAX || sqlite3_column_int64(st, 12) < 0 ||
             dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0 ||
             dk_member_status_parse((const char *)sqlite3_column_text(st, 10), &x->status) != 0) {
-            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "members row %zu is malformed", cnt + 1);
+            rc = dk__cat_fail(c, DK_ECORRUPT, NULL, 0, "members row %zu is malformed", cnt + 1);
             break;
         }
         x->weight = (uint32_t)w;
@@ -643,223 +638,13 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
         cnt++;
     }
     if (!rc && src != SQLITE_DONE)
-        rc = cat_sqlfail(c, src, NULL, 0, "loading members");
+        rc = dk__cat_sqlfail(c, src, NULL, 0, "loading members");
     sqlite3_finalize(st);
     if (rc) {
         free(m);
         return rc;
     }
     *out = m;
-    *n = cnt;
-    return 0;
-}
-
-/* ---- streaming progress ------------------------------------------------- */
-
-int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **ranges, size_t *n_ranges,
-                           dk_catalog_cursor **cursors, size_t *n_cursors)
-{
-    *ranges = NULL;
-    *cursors = NULL;
-    *n_ranges = *n_cursors = 0;
-    sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "SELECT range_start, range_end, keys, bytes FROM stream_ranges"
-                         " WHERE plan = ?1 ORDER BY range_end", NULL, 0, plan, NULL);
-    if (rc)
-        return rc;
-    size_t cap = 0;
-    int src = SQLITE_DONE;
-    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != DK_CATALOG_SPAN / 2 || sqlite3_column_bytes(st, 1) != DK_CATALOG_SPAN / 2) {
-            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_ranges row %zu is malformed", *n_ranges + 1);
-            break;
-        }
-        if (*n_ranges == cap) {
-            cap = cap ? cap * 2 : 64;
-            dk_catalog_range *nr = realloc(*ranges, cap * sizeof(**ranges));
-            if (!nr) {
-                rc = -ENOMEM;
-                break;
-            }
-            *ranges = nr;
-        }
-        dk_catalog_range *r = &(*ranges)[(*n_ranges)++];
-        memcpy(r->span, sqlite3_column_blob(st, 0), DK_CATALOG_SPAN / 2);
-        memcpy(r->span + DK_CATALOG_SPAN / 2, sqlite3_column_blob(st, 1), DK_CATALOG_SPAN / 2);
-        r->keys = (uint64_t)sqlite3_column_int64(st, 2);
-        r->bytes = (uint64_t)sqlite3_column_int64(st, 3);
-    }
-    if (!rc && src != SQLITE_DONE)
-        rc = cat_sqlfail(c, src, NULL, 0, "loading stream ranges");
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!rc)
-        rc = cat_prepare(c, &st, "SELECT source, ranges_hash, cursor, keys, bytes FROM stream_cursors"
-                         " WHERE plan = ?1 ORDER BY source", NULL, 0, plan, NULL);
-    cap = 0;
-    src = SQLITE_DONE;
-    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        int clen = sqlite3_column_bytes(st, 2);
-        if (*n_cursors == cap) {
-            cap = cap ? cap * 2 : 8;
-            dk_catalog_cursor *nc = realloc(*cursors, cap * sizeof(**cursors));
-            if (!nc) {
-                rc = -ENOMEM;
-                break;
-            }
-            *cursors = nc;
-        }
-        dk_catalog_cursor *x = &(*cursors)[*n_cursors];
-        memset(x, 0, sizeof(*x));
-        if (clen < 0 || clen > (int)DK_CATALOG_CURSOR_MAX || cat_col_text(st, 0, x->source, sizeof x->source) ||
-            cat_col_text(st, 1, x->ranges_hash, sizeof x->ranges_hash)) {
-            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_cursors row %zu is malformed", *n_cursors + 1);
-            break;
-        }
-        if (clen)
-            memcpy(x->cursor, sqlite3_column_blob(st, 2), (size_t)clen);
-        x->cursor_len = (size_t)clen;
-        x->keys = (uint64_t)sqlite3_column_int64(st, 3);
-        x->bytes = (uint64_t)sqlite3_column_int64(st, 4);
-        (*n_cursors)++;
-    }
-    if (!rc && st && src != SQLITE_DONE)
-        rc = cat_sqlfail(c, src, NULL, 0, "loading stream cursors");
-    sqlite3_finalize(st);
-    if (rc) {
-        free(*ranges);
-        free(*cursors);
-        *ranges = NULL;
-        *cursors = NULL;
-        *n_ranges = *n_cursors = 0;
-    }
-    return rc;
-}
-
-int dk_catalog_stream_save(dk_catalog *c, const char *plan, const dk_catalog_cursor *cur,
-                           const dk_catalog_range *done, size_t n_done)
-{
-    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving stream progress", NULL, 0);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if (cur) {
-        rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_cursors VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                         NULL, 0, plan, cur->source, cur->ranges_hash, NULL);
-        if (!rc) {
-            sqlite3_bind_blob(st, 4, cur->cursor, (int)cur->cursor_len, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(st, 5, (sqlite3_int64)cur->keys);
-            sqlite3_bind_int64(st, 6, (sqlite3_int64)cur->bytes);
-            rc = cat_run(c, st, "saving a stream cursor");
-        }
-    }
-    if (!rc && n_done)
-        rc = cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_ranges VALUES(?1, ?2, ?3, ?4, ?5)",
-                         NULL, 0, plan, NULL);
-    for (size_t i = 0; !rc && i < n_done; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_blob(st, 2, done[i].span, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, done[i].span + DK_CATALOG_SPAN / 2, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)done[i].keys);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)done[i].bytes);
-        int src = sqlite3_step(st);
-        if (src != SQLITE_DONE)
-            rc = cat_sqlfail(c, src, NULL, 0, "saving a completed stream range");
-    }
-    if (n_done)
-        sqlite3_finalize(st);
-    if (!rc)
-        rc = cat_exec(c, "COMMIT", "saving stream progress", NULL, 0);
-    if (rc)
-        cat_rollback(c);
-    return rc;
-}
-
-int dk_catalog_repair_save(dk_catalog *c, const dk_repair_row *rows, size_t n)
-{
-    int rc = cat_exec(c, "BEGIN IMMEDIATE", "saving repair progress", NULL, 0);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO repair_state VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &st,
-                           NULL) != SQLITE_OK)
-        rc = cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving repair progress");
-    for (size_t i = 0; !rc && i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, rows[i].group, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, rows[i].peer, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, rows[i].last_start_ms);
-        sqlite3_bind_int64(st, 4, rows[i].last_end_ms);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)rows[i].keys_in);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)rows[i].keys_out);
-        int src = sqlite3_step(st);
-        if (src != SQLITE_DONE)
-            rc = cat_sqlfail(c, src, NULL, 0, "saving a repair row");
-    }
-    sqlite3_finalize(st);
-    if (!rc)
-        rc = cat_exec(c, "COMMIT", "saving repair progress", NULL, 0);
-    if (rc)
-        cat_rollback(c);
-    return rc;
-}
-
-int dk_catalog_stream_forget(dk_catalog *c, const char *keep)
-{
-    sqlite3_stmt *st;
-    int rc = cat_prepare(c, &st, "DELETE FROM stream_ranges WHERE plan != ?1", NULL, 0, keep, NULL);
-    if (!rc)
-        rc = cat_run(c, st, "forgetting stream ranges");
-    if (!rc)
-        rc = cat_prepare(c, &st, "DELETE FROM stream_cursors WHERE plan != ?1", NULL, 0, keep, NULL);
-    if (!rc)
-        rc = cat_run(c, st, "forgetting stream cursors");
-    return rc;
-}
-
-int dk_catalog_repair_load(dk_catalog *c, dk_repair_row **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db, "SELECT grp, peer, last_start_ms, last_end_ms, keys_in, keys_out"
-                           " FROM repair_state ORDER BY grp, peer", -1, &st, NULL) != SQLITE_OK)
-        return cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading repair progress");
-    dk_repair_row *r = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc = 0, src;
-    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            dk_repair_row *nr = realloc(r, cap * sizeof(*r));
-            if (!nr) {
-                rc = -ENOMEM;
-                break;
-            }
-            r = nr;
-        }
-        dk_repair_row *x = &r[cnt];
-        memset(x, 0, sizeof(*x));
-        x->last_start_ms = sqlite3_column_int64(st, 2);
-        x->last_end_ms = sqlite3_column_int64(st, 3);
-        sqlite3_int64 in = sqlite3_column_int64(st, 4), outk = sqlite3_column_int64(st, 5);
-        if (cat_col_text(st, 0, x->group, sizeof x->group) || cat_col_text(st, 1, x->peer, sizeof x->peer) ||
-            !x->group[0] || !x->peer[0] || x->last_start_ms < 0 || x->last_end_ms < 0 || in < 0 || outk < 0) {
-            rc = cat_fail(c, DK_ECORRUPT, NULL, 0, "repair_state row %zu is malformed", cnt + 1);
-            break;
-        }
-        x->keys_in = (uint64_t)in;
-        x->keys_out = (uint64_t)outk;
-        cnt++;
-    }
-    if (!rc && src != SQLITE_DONE)
-        rc = cat_sqlfail(c, src, NULL, 0, "loading repair progress");
-    sqlite3_finalize(st);
-    if (rc) {
-        free(r);
-        return rc;
-    }
-    *out = r;
     *n = cnt;
     return 0;
 }

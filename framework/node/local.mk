@@ -4,7 +4,8 @@
 # object type, the local store, and dk_node which opens them in order; their
 # unit tests.
 framework_libdynkv_la_SOURCES += \
-	framework/node/catalog.c framework/node/catalog.h \
+	framework/node/catalog.c framework/node/catalog.h framework/node/catalog_progress.c \
+	framework/node/catalog_int.h \
 	framework/node/host.c framework/node/host.h \
 	framework/node/object.c framework/node/object.h \
 	framework/node/context.c framework/node/context.h \

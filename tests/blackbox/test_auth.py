@@ -7,6 +7,9 @@ tokens file written from `dynkvd token NAME ROLE`:
 - /livez, /readyz, /health, /ui/ and (by default) /metrics stay open;
   metrics_need_token makes /metrics need the read role, and its CORS
   preflight stays open for the dashboard;
+- a request with a body and no valid token is answered 401/403 as soon
+  as its headers are in, before the body is read (the client sends no
+  body), with Connection: close;
 - failures are counted in dynkv_http_auth_failures_total{reason};
 - no token appears in the node's log (debug level) after failed and
   successful requests;
@@ -20,6 +23,7 @@ tokens file written from `dynkvd token NAME ROLE`:
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -133,6 +137,47 @@ def test_scheme_and_header_forms(anode, tokens):
                         (tok, 401), ("Bearer", 401), ("Bearer " + tok + "x", 401), ("Bearer " + tok[:-1], 401)]:
         r = anode.request("GET", "/cluster", headers={"Authorization": value})
         assert r.status == want, (value, r)
+
+
+def test_refused_before_the_body(anode, tokens):
+    """A request that announces a 1 MiB body gets its 401/403 as soon as its
+    headers are in: the client sends the headers only and reads the answer
+    (Connection: close, then the server closes) without sending a byte of
+    the body; with Expect: 100-continue no 100 comes first, and a chunked
+    upload is refused before its first chunk.  Before, the node waited for
+    (and buffered) the whole body and answered 408 after request_timeout."""
+    mib = str(1024 * 1024)
+    cases = [
+        ("no token", [], 401, "unauthorized"),
+        ("unknown token", [("Authorization", "Bearer " + "x" * 43)], 401, "invalid_token"),
+        ("read role", [("Authorization", "Bearer " + tokens["read"][0])], 403, "forbidden"),
+        ("expect 100", [("Expect", "100-continue")], 401, "unauthorized"),
+        ("chunked", [("Transfer-Encoding", "chunked")], 401, "unauthorized"),
+    ]
+    for what, hdrs, status, code in cases:
+        if not any(k == "Transfer-Encoding" for k, _ in hdrs):
+            hdrs = hdrs + [("Content-Length", mib)]
+        with dkbb.RawConn(anode.port, timeout=10) as c:
+            t0 = time.monotonic()
+            c.send(dkbb.request_bytes("PUT", "/kv/early-" + what.replace(" ", "-"), hdrs))
+            r = c.read_response()
+            took = time.monotonic() - t0
+            assert r.status == status, (what, r)
+            assert took < 5, "%s: the answer took %.1f s" % (what, took)
+            assert r.json()["error"] == code, (what, r.body)
+            assert (r.header("Connection") or "").lower() == "close", (what, r.headers)
+            if status == 401:
+                assert (r.header("WWW-Authenticate") or "").startswith("Bearer"), (what, r.headers)
+            # the body is never read: the server closes; what the client
+            # still sends is discarded (the node keeps serving)
+            assert c.at_eof(timeout=5), what
+    assert anode.request("GET", "/kv/early-no-token", headers=bearer(tokens["read"][0])).status == 404
+    # a client with the right role still uploads: the check lets it through
+    big = b"v" * (1024 * 1024)
+    r = anode.request("PUT", "/kv/early-ok", big, bearer(tokens["write"][0]))
+    assert r.status in (200, 201, 204), r
+    r = anode.request("GET", "/kv/early-ok", headers=bearer(tokens["read"][0]))
+    assert r.status == 200 and dkbb.unb64(r.json()["value"]) == big, r.status
 
 
 def test_open_routes(anode):

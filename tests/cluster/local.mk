@@ -1,7 +1,9 @@
 # rules for tests/cluster: the cluster suite (pytest driving several real
 # dynkvd processes on 127.0.x.y through tools/dynkv-cluster; the CLI tests
-# use client/dynkv).  The wrapper prints the "# dk-summary" line that
-# tests/summary.sh adds up; run it alone with
+# use client/dynkv; test_netns.py runs nodes in network namespaces on
+# 10.77.0.x through netns.py and skips where namespaces cannot be made).
+# The wrapper prints the "# dk-summary" line that tests/summary.sh adds up;
+# run it alone with
 #   make check TESTS=tests/cluster/run-cluster.sh
 TESTS += tests/cluster/run-cluster.sh
 dist_noinst_SCRIPTS += tests/cluster/run-cluster.sh
@@ -16,4 +18,6 @@ EXTRA_DIST += tests/cluster/conftest.py tests/cluster/dkcluster.py \
 	tests/cluster/test_gossip_auth.py tests/cluster/test_snapshot.py \
 	tests/cluster/test_limits.py tests/cluster/test_seeds.py \
 	tests/cluster/test_rpc_auth.py tests/cluster/rpcforge.py \
-	tests/cluster/test_sdk.py tests/cluster/test_rpc_tls.py tests/cluster/test_session.py
+	tests/cluster/test_sdk.py tests/cluster/test_rpc_tls.py \
+	tests/cluster/netns.py tests/cluster/test_netns.py \
+	tests/cluster/test_session.py

@@ -142,7 +142,7 @@ def test_cluster_status_and_failures(cluster):
 
 def test_dynkv_cluster_command_line():
     """tools/dynkv-cluster as an operator runs it: create, start, status,
-    kill, start one node, stop, remove."""
+    kill, start one node, stop, remove without a node (refused), destroy."""
     tool = os.path.join(dkcluster.SRCDIR, "tools", "dynkv-cluster")
     root = dkcluster.tmp_root()
     d = os.path.join(root, "c")
@@ -179,8 +179,14 @@ def test_dynkv_cluster_command_line():
         assert rc == 0, out
         assert cl("stop", d) == (0, "n1 stopped\nn2 stopped\n")
         assert cl("stop", d, "n1") == (0, "n1 not running\n")
-        assert cl("remove", d)[0] == 0 and not os.path.exists(d)
-        rc, out = cl("remove", root)
+        # `remove DIR` without a node once deleted the folder: now a usage
+        # error that points to destroy and leaves every file in place.
+        rc, out = cl("remove", d)
+        assert rc == 2 and "dynkv-cluster destroy %s" % d in out, out
+        assert os.path.isfile(os.path.join(d, "cluster.json")), os.listdir(d)
+        assert os.path.isfile(os.path.join(d, "n2", "node.ini"))
+        assert cl("destroy", d)[0] == 0 and not os.path.exists(d)
+        rc, out = cl("destroy", root)
         assert rc == 1 and "not a dynkv-cluster folder" in out, out
     finally:
         if os.path.exists(d):
@@ -213,7 +219,9 @@ def test_dynkv_cluster_token(tmp_path):
         rc, out = cl("create", d, "--nodes", "1", "--ip-prefix", "127.0.5", "--base-port", str(port),
                      "--set", "security.tokens_file=%s" % (tmp_path / "tokens"))
         assert rc == 0, out
-        rc, out = cl("start", d, "--token", token, "--timeout", "20")
+        # --token=T: a base64url token may begin with "-", which argparse
+        # would take for an option after a bare --token (1 run in 64)
+        rc, out = cl("start", d, "--token=" + token, "--timeout", "20")
         assert rc == 0 and "n1 sees all 1 nodes normal" in out, out
         assert out.strip().splitlines()[-1] == \
             'curl -H "Authorization: Bearer $DYNKV_TOKEN" http://127.0.5.1:%d/cluster' % port, out
@@ -222,7 +230,7 @@ def test_dynkv_cluster_token(tmp_path):
         assert rc == 0 and out.splitlines()[1].split()[-1] == "-", out      # no token: no view
         rc, out = cl("status", d, env={"DYNKV_TOKEN": token})
         assert rc == 0 and out.splitlines()[1].split()[-1] == "normal", out
-        rc, out = cl("status", d, "--token", token)
+        rc, out = cl("status", d, "--token=" + token)
         assert rc == 0 and out.splitlines()[1].split()[-1] == "normal", out
         assert cl("stop", d) == (0, "n1 stopped\n")
     finally:

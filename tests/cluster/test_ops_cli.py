@@ -60,6 +60,8 @@ def test_operator_verbs(cluster):
         assert re.match(r"\d+\.\d+\.\d+$", m["version"]), m
         assert m["vnodes"] == 256, m
         assert 0 < m["ownership"] < 1 and 0 < m["effective_ownership"] <= 1, m
+        # the memory engine takes no snapshots: none listed, 0 bytes
+        assert m["snapshots"] == 0 and m["snapshot_bytes"] == 0, m
     # every key has 2 replicas: the effective shares add up to 2
     assert abs(sum(m["effective_ownership"] for m in members.values()) - 2.0) < 1e-3, members
     assert abs(sum(m["ownership"] for m in members.values()) - 1.0) < 1e-3, members
@@ -67,7 +69,8 @@ def test_operator_verbs(cluster):
     assert rc == 0, err
     rows = {l.split()[0]: l.split() for l in out.splitlines()[2:]}
     assert sorted(rows) == ids and all(r[1] == "normal" for r in rows.values()), out
-    assert "EFFECTIVE" in out.splitlines()[1], out
+    assert "EFFECTIVE" in out.splitlines()[1] and "SNAPSHOTS" in out.splitlines()[1], out
+    assert all(" 0 (0 B) " in l for l in out.splitlines()[2:]), out
 
     ring = run_json(n1, "ring")
     assert ring["vnodes"] == 768 and len(ring["nodes"]) == 3, ring
@@ -119,6 +122,7 @@ def test_operator_verbs(cluster):
     st = run_json(n1, "status", want_rc=8)
     n3m = [m for m in st["members"] if m["id"] == "n3"][0]
     assert n3m["state"] == "down" and n3m["reachable"] is False and n3m["load_bytes"] is None, n3m
+    assert n3m["snapshots"] is None and n3m["snapshot_bytes"] is None, n3m
     rc, out, err = run(n1, "status")
     assert rc == 8 and "not every member" in err, (rc, out, err)
     assert re.search(r"^n3\s+down\s+\S+\s+\?", out, re.M), out

@@ -6,8 +6,10 @@ the snapshot.  Every key then reads the same from the restored node's own
 copy as from a node that never stopped, and its new writes are not
 mistaken for old ones (its version-vector actor is new)."""
 
+import json
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -16,6 +18,7 @@ import dkcluster
 from dkcluster import local, put, request, wait_until
 
 IP_PREFIX = "127.0.23"
+DYNKV = os.path.join(dkcluster.BUILDDIR, "client", "dynkv")
 
 lsm_only = pytest.mark.skipif(not dkcluster.have_engine("lsm"),
                               reason="engine-lsm.so not built in %s" % dkcluster.PLUGIN_PATH)
@@ -36,6 +39,13 @@ def test_restored_node_catches_up(make_cluster):
     r = request(n2, "POST", "/admin/snapshots?name=before")
     assert r.status == 201, r
     snap = r.json()["path"]
+    # `dynkv status` shows each member's snapshots and their size
+    st = subprocess.run([DYNKV, "-n", n1.http, "-o", "json", "status"], stdout=subprocess.PIPE, timeout=60)
+    assert st.returncode == 0, st
+    rows = {m["id"]: m for m in json.loads(st.stdout)["members"]}
+    assert (rows["n2"]["snapshots"], rows["n2"]["snapshot_bytes"]) == (1, r.json()["bytes"]), rows["n2"]
+    assert r.json()["bytes"] > 0, r.json()
+    assert (rows["n1"]["snapshots"], rows["n1"]["snapshot_bytes"]) == (0, 0), rows["n1"]
     keep = os.path.join(c.root, "n2-before")
     shutil.copytree(snap, keep)
 

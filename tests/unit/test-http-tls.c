@@ -2,9 +2,10 @@
  * test-http-tls.c - the HTTP transport with TLS (http/tls.h) against real
  * sockets and an OpenSSL client.
  *
- * A server runs in its own uv loop on a thread, as in test-http.c; the
- * test thread talks to it with a blocking OpenSSL client (no certificate
- * check: what is tested here is the transport) or with raw sockets. The
+ * A server runs in its own uv loop on a thread (tc_http.h, as in
+ * test-http.c); the test thread talks to it with a blocking OpenSSL client
+ * (no certificate check: what is tested here is the transport) or with
+ * raw sockets. The
  * certificates are self-signed P-256 ones made in memory and written to a
  * temporary directory. What must hold over TLS: requests and pipelined
  * requests and large bodies get exact answers; the request deadline bounds
@@ -35,6 +36,8 @@
 #include <openssl/x509.h>
 #include "http/http.h"
 #include "http/tls.h"
+
+#include "tc_http.h"
 
 static char tmpdir[] = "/tmp/dk-test-tls-XXXXXX";
 static char cert1[256], key1[256], cert2[256], key2[256];
@@ -95,20 +98,6 @@ static int suite_clean(void)
 
 /* ---- the server thread -------------------------------------------------- */
 
-typedef struct tsrv {
-    uv_loop_t loop;
-    uv_async_t stop_async;
-    pthread_t th;
-    dk_http_conf conf;
-    dk_http_server *srv;
-    dk_tls_server *tls;
-    int port, start_rc, stop_done, loop_close_rc;
-    atomic_int handled;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int ready;
-} tsrv;
-
 /* Echo "METHOD path\n" and the body. */
 static void handler(void *arg, dk_http_exchange *x, const dk_http_request *req)
 {
@@ -120,68 +109,20 @@ static void handler(void *arg, dk_http_exchange *x, const dk_http_request *req)
     dk_http_respond_buf(x, 200, "text/plain", NULL, &b);
 }
 
-static void on_stopped(void *arg)
-{
-    ((tsrv *)arg)->stop_done = 1;
-}
-
-static void on_stop_async(uv_async_t *a)
-{
-    tsrv *t = a->data;
-    dk_http_server_stop(t->srv, on_stopped, t);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *srv_main(void *arg)
-{
-    tsrv *t = arg;
-    char err[256];
-    uv_loop_init(&t->loop);
-    uv_async_init(&t->loop, &t->stop_async, on_stop_async);
-    t->stop_async.data = t;
-    t->start_rc = dk_http_server_start(&t->loop, &t->conf, handler, t, &t->srv, err, sizeof(err));
-    if (t->start_rc == 0)
-        t->port = dk_http_server_port(t->srv);
-    else
-        uv_close((uv_handle_t *)&t->stop_async, NULL);
-    pthread_mutex_lock(&t->mu);
-    t->ready = 1;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    t->loop_close_rc = uv_loop_close(&t->loop);
-    return NULL;
-}
-
 static tsrv *srv_start(uint64_t idle_ms, uint64_t request_ms)
 {
     char err[512];
-    tsrv *t = calloc(1, sizeof(*t));
-    CU_ASSERT_FATAL(t != NULL);
-    CU_ASSERT_FATAL(dk_tls_server_new(cert1, key1, &t->tls, err, sizeof(err)) == 0);
-    t->conf = (dk_http_conf){.listen = "127.0.0.1:0", .idle_timeout_ms = idle_ms,
-                             .request_timeout_ms = request_ms, .tls = t->tls};
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
-    CU_ASSERT_FATAL(pthread_create(&t->th, NULL, srv_main, t) == 0);
-    pthread_mutex_lock(&t->mu);
-    while (!t->ready)
-        pthread_cond_wait(&t->cv, &t->mu);
-    pthread_mutex_unlock(&t->mu);
-    CU_ASSERT_FATAL(t->start_rc == 0);
-    return t;
+    dk_tls_server *tls;
+    CU_ASSERT_FATAL(dk_tls_server_new(cert1, key1, &tls, err, sizeof(err)) == 0);
+    dk_http_conf conf = {.idle_timeout_ms = idle_ms, .request_timeout_ms = request_ms, .tls = tls};
+    return tc_http_start(&conf, handler);
 }
 
 static void srv_stop(tsrv *t)
 {
-    uv_async_send(&t->stop_async);
-    pthread_join(t->th, NULL);
-    CU_ASSERT(t->stop_done == 1);
-    CU_ASSERT(t->loop_close_rc == 0);
-    dk_tls_server_free(t->tls);
-    pthread_mutex_destroy(&t->mu);
-    pthread_cond_destroy(&t->cv);
-    free(t);
+    dk_tls_server *tls = t->conf.tls;
+    tc_http_stop(t);
+    dk_tls_server_free(tls);
 }
 
 /* ---- clients ------------------------------------------------------------ */
@@ -406,14 +347,14 @@ static void test_reload(void)
     peer_digest(old, d_old);
 
     /* a key of another certificate: refused, the old pair stays */
-    CU_ASSERT_EQUAL(dk_tls_server_reload(t->tls, cert2, key1, err, sizeof(err)), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_tls_server_reload(t->conf.tls, cert2, key1, err, sizeof(err)), DK_ECONFIG);
     CU_ASSERT(strstr(err, "is not the key of the certificate") != NULL);
     tcli *c = tls_open(t->port);
     peer_digest(c, d_new);
     CU_ASSERT(memcmp(d_old, d_new, 32) == 0);
     tls_close(c);
 
-    CU_ASSERT_EQUAL(dk_tls_server_reload(t->tls, cert2, key2, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(dk_tls_server_reload(t->conf.tls, cert2, key2, err, sizeof(err)), 0);
     c = tls_open(t->port);
     peer_digest(c, d_new);
     CU_ASSERT(memcmp(d_old, d_new, 32) != 0);

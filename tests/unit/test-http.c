@@ -1,10 +1,11 @@
 /*
  * test-http.c - the HTTP transport against real sockets.
  *
- * Each test starts a server in its own uv loop on a thread, talks to it
- * with plain blocking sockets from the test thread and compares exact
- * bytes, then stops the server through a uv_async (stop runs on the loop
- * thread) and checks that the loop closes cleanly. The handler echoes
+ * Each test starts a server in its own uv loop on a thread (tc_http.h,
+ * shared with test-http-tls.c), talks to it with plain blocking sockets
+ * from the test thread and compares exact bytes, then stops the server
+ * through a uv_async (stop runs on the loop thread) and checks that the
+ * loop closes cleanly. The handler echoes
  * "METHOD path[?query]\n" followed by the body; a path /delay/N answers
  * after N ms from a uv timer, to hold a response back; /big/N answers N
  * bytes. The parser alone is tested in test-http-parse.c.
@@ -24,20 +25,9 @@
 #include <unistd.h>
 #include "http/http.h"
 
-/* ---- the server thread ------------------------------------------------- */
+#include "tc_http.h"
 
-typedef struct tsrv {
-    uv_loop_t loop;
-    uv_async_t stop_async;
-    pthread_t th;
-    dk_http_conf conf;
-    dk_http_server *srv;
-    int port, start_rc, stop_done, loop_close_rc;
-    atomic_int handled;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int ready;
-} tsrv;
+/* ---- the server thread ------------------------------------------------- */
 
 typedef struct delayed {
     uv_timer_t timer;
@@ -93,67 +83,14 @@ static void handler(void *arg, dk_http_exchange *x, const dk_http_request *req)
     echo(x, req);
 }
 
-static void on_stopped(void *arg)
-{
-    ((tsrv *)arg)->stop_done = 1;
-}
-
-static void on_stop_async(uv_async_t *a)
-{
-    tsrv *t = a->data;
-    dk_http_server_stop(t->srv, on_stopped, t);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *srv_main(void *arg)
-{
-    tsrv *t = arg;
-    char err[256];
-    uv_loop_init(&t->loop);
-    uv_async_init(&t->loop, &t->stop_async, on_stop_async);
-    t->stop_async.data = t;
-    t->start_rc = dk_http_server_start(&t->loop, &t->conf, handler, t, &t->srv, err, sizeof(err));
-    if (t->start_rc == 0)
-        t->port = dk_http_server_port(t->srv);
-    else
-        uv_close((uv_handle_t *)&t->stop_async, NULL);
-    pthread_mutex_lock(&t->mu);
-    t->ready = 1;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    t->loop_close_rc = uv_loop_close(&t->loop);
-    return NULL;
-}
-
 static tsrv *srv_start(const dk_http_conf *conf)
 {
-    tsrv *t = calloc(1, sizeof(*t));
-    CU_ASSERT_FATAL(t != NULL);
-    t->conf = *conf;
-    t->conf.listen = "127.0.0.1:0";
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
-    CU_ASSERT_FATAL(pthread_create(&t->th, NULL, srv_main, t) == 0);
-    pthread_mutex_lock(&t->mu);
-    while (!t->ready)
-        pthread_cond_wait(&t->cv, &t->mu);
-    pthread_mutex_unlock(&t->mu);
-    CU_ASSERT_FATAL(t->start_rc == 0);
-    CU_ASSERT(t->port > 0);
-    return t;
+    return tc_http_start(conf, handler);
 }
 
-/* Stop gracefully, join, and check the loop closed with nothing left. */
 static void srv_stop(tsrv *t)
 {
-    uv_async_send(&t->stop_async);
-    pthread_join(t->th, NULL);
-    CU_ASSERT(t->stop_done == 1);
-    CU_ASSERT(t->loop_close_rc == 0);
-    pthread_mutex_destroy(&t->mu);
-    pthread_cond_destroy(&t->cv);
-    free(t);
+    tc_http_stop(t);
 }
 
 static tsrv *srv_default(void)

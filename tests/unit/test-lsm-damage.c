@@ -8,58 +8,21 @@
  * leaves the engine writable and never picks the damaged table again, not
  * even after a restart (the mark is persisted beside the table).
  */
-#include "test-lsm-util.h"
+#include "test-lsm-host.h"
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static dk_fake_host th;
-static char td_logs[65536];   /* every message since the last td_logs_reset */
-static void (*td_fake_log)(const dk_host *h, int level, const char *fmt, ...);
-
-static void td_log(const dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
-static void td_log(const dk_host *h, int level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    size_t n = strlen(td_logs);
-    snprintf(td_logs + n, sizeof(td_logs) - n, "%s\n", msg);
-    td_fake_log(h, level, "%s", msg);
-}
-
-static int td_init(void)
-{
-    dk_fake_host_init(&th);
-    td_fake_log = th.host.log;
-    th.host.log = td_log;
-    return 0;
-}
-static int td_clean(void) { dk_fake_host_destroy(&th); return 0; }
-
-static void td_reset(void)
-{
-    dk_fake_host_reset(&th);
-    th.host.log = td_log;
-    td_logs[0] = '\0';
-}
-
 #define TD_KEYS 2000
-
-static void td_key(char *k, int i) { snprintf(k, 32, "key-%06d", i); }
-static void td_val(char *v, int i, int gen) { snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i); }
 
 /* Put keys 0..TD_KEYS-1 with generation gen, then flush them to a table. */
 static void td_fill(lsm_db *db, int gen)
 {
     char k[32], v[160];
     for (int i = 0; i < TD_KEYS; i++) {
-        td_key(k, i);
-        td_val(v, i, gen);
+        tl_key(k, i);
+        tl_val(v, i, gen);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
@@ -127,7 +90,7 @@ static void td_scan_all(lsm_db *db, td_scan *s)
             s->bad++;
             continue;
         }
-        td_val(want, i, gen);
+        tl_val(want, i, gen);
         if (strcmp(vs, want) != 0 || s->seen[i])
             s->bad++;
         s->seen[i] = gen + 1;
@@ -142,7 +105,7 @@ static long long td_logged_offset(const char *path)
 {
     char pat[600];
     snprintf(pat, sizeof(pat), "skipping the damaged data block of %s at offset ", path);
-    const char *p = strstr(td_logs, pat);
+    const char *p = strstr(tl_logs, pat);
     return p ? atoll(p + strlen(pat)) : -1;
 }
 
@@ -150,11 +113,9 @@ static long long td_logged_offset(const char *path)
 static void test_scan_skips_damaged_block(void)
 {
     char dir[64], path[512], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
+    lsm_env *env;
     int rc;
-    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_db *db = tl_start(dir, &env, 0, "none");
     td_fill(db, 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     td_newest_table(env, dir, path, sizeof(path));
@@ -162,7 +123,7 @@ static void test_scan_skips_damaged_block(void)
     CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
     uint64_t flip = (uint64_t)st.st_size / 3;   /* the data blocks come first */
     td_flip(path, flip);
-    td_reset();
+    tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
 
@@ -192,23 +153,23 @@ static void test_scan_skips_damaged_block(void)
     /* Point reads agree: the lost keys fail with the damage, the others read. */
     dk_buf b = DK_BUF_INIT;
     for (int i = 0; i < TD_KEYS; i++) {
-        td_key(k, i);
+        tl_key(k, i);
         if (s.seen[i]) {
-            td_val(v, i, 0);
+            tl_val(v, i, 0);
             CU_ASSERT_TRUE(tl_has(db, k, v));
         } else {
             CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ECORRUPT);
         }
     }
     /* A seek into the damaged block skips it too. */
-    td_key(k, first + 1);
+    tl_key(k, first + 1);
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
     dk_engine_iter *it;
     dk_slice ik, iv;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.iter_seek(it, tl_str(k)), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.iter_next(it, &ik, &iv), 0);
-    td_key(k, last + 1);
+    tl_key(k, last + 1);
     CU_ASSERT_TRUE(ik.len == strlen(k) && !memcmp(ik.ptr, k, ik.len));
     /* Seeking back before the damaged block: the keys there are intact
      * and none is hidden by what the first seek found. */
@@ -222,8 +183,8 @@ static void test_scan_skips_damaged_block(void)
     /* Repair: the lost keys written again read back, from the memtable,
      * from a new table and after a reopen. */
     for (int i = first; i <= last; i++) {
-        td_key(k, i);
-        td_val(v, i, 1);
+        tl_key(k, i);
+        tl_val(v, i, 1);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     for (int pass = 0; pass < 3; pass++) {
@@ -235,8 +196,8 @@ static void test_scan_skips_damaged_block(void)
             CU_ASSERT_EQUAL_FATAL(rc, 0);
         }
         for (int i = first; i <= last; i++) {
-            td_key(k, i);
-            td_val(v, i, 1);
+            tl_key(k, i);
+            tl_val(v, i, 1);
             CU_ASSERT_TRUE(tl_has(db, k, v));
         }
         td_scan_all(db, &s);
@@ -246,8 +207,7 @@ static void test_scan_skips_damaged_block(void)
     }
     dk_buf_free(&b);
     tl_close(db);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    tl_done(env, dir);
 }
 
 /* Two tables: generation 0 (older), then generation 1 of every key; the
@@ -256,11 +216,9 @@ static void test_scan_skips_damaged_block(void)
 static void test_damage_hides_older_versions(void)
 {
     char dir[64], path[512], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
+    lsm_env *env;
     int rc;
-    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_db *db = tl_start(dir, &env, 0, "none");
     td_fill(db, 0);
     td_fill(db, 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -268,7 +226,7 @@ static void test_damage_hides_older_versions(void)
     struct stat st;
     CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
     td_flip(path, (uint64_t)st.st_size / 2);
-    td_reset();
+    tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
 
@@ -279,14 +237,14 @@ static void test_damage_hides_older_versions(void)
     int missing = 0, old = 0;
     dk_buf b = DK_BUF_INIT;
     for (int i = 0; i < TD_KEYS; i++) {
-        td_key(k, i);
+        tl_key(k, i);
         if (s.seen[i] == 1)
             old++;
         if (!s.seen[i]) {
             missing++;
             CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ECORRUPT);
         } else {
-            td_val(v, i, 1);
+            tl_val(v, i, 1);
             CU_ASSERT_TRUE(tl_has(db, k, v));
         }
     }
@@ -299,7 +257,7 @@ static void test_damage_hides_older_versions(void)
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}),
                     DK_ECORRUPT);
     CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_damaged_total"), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(td_logs, "compaction leaves it as it is"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "compaction leaves it as it is"));
     char again[512];
     CU_ASSERT_EQUAL(td_newest_table(env, dir, again, sizeof(again)), 2);
     CU_ASSERT_STRING_EQUAL(again, path);
@@ -313,18 +271,18 @@ static void test_damage_hides_older_versions(void)
     snprintf(mark, sizeof(mark), "%.*s.bad", (int)(strlen(path) - 4), path);
     CU_ASSERT_EQUAL(access(mark, F_OK), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    td_reset();
+    tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(access(mark, F_OK), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(td_logs, "has a damaged block (marked by"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "has a damaged block (marked by"));
     /* The damaged table is not picked again: the next compaction runs (over
      * the older table alone), no job fails on the damage again, and still no
      * damaged key reads as old. */
     CU_ASSERT_EQUAL(tl_put(db, "zz-after", "x", 1), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_damaged_total"), 0);
-    CU_ASSERT_PTR_NULL(strstr(td_logs, "compaction leaves it as it is from now on"));
+    CU_ASSERT_PTR_NULL(strstr(tl_logs, "compaction leaves it as it is from now on"));
     td_scan_all(db, &s2);
     CU_ASSERT_EQUAL(s2.rc, 0);
     CU_ASSERT_EQUAL(memcmp(s.seen, s2.seen, sizeof(s.seen)), 0);
@@ -332,7 +290,7 @@ static void test_damage_hides_older_versions(void)
     CU_ASSERT_EQUAL(tl_del(db, "zz-after", 0), 0);
     CU_ASSERT_EQUAL(access(mark, F_OK), 0);
     for (int i = 0; i < TD_KEYS; i++) {
-        td_key(k, i);
+        tl_key(k, i);
         if (!s.seen[i])
             CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ECORRUPT);
     }
@@ -340,8 +298,8 @@ static void test_damage_hides_older_versions(void)
     for (int i = 0; i < TD_KEYS; i++) {
         if (s.seen[i])
             continue;
-        td_key(k, i);
-        td_val(v, i, 2);
+        tl_key(k, i);
+        tl_val(v, i, 2);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
@@ -350,14 +308,13 @@ static void test_damage_hides_older_versions(void)
     CU_ASSERT_EQUAL(s2.bad, 0);
     CU_ASSERT_EQUAL(s2.n, TD_KEYS);
     for (int i = 0; i < TD_KEYS; i++) {
-        td_key(k, i);
-        td_val(v, i, s.seen[i] ? 1 : 2);
+        tl_key(k, i);
+        tl_val(v, i, s.seen[i] ? 1 : 2);
         CU_ASSERT_TRUE(tl_has(db, k, v));
     }
     dk_buf_free(&b);
     tl_close(db);
-    env->ops->destroy(env);
-    tl_rmtree(dir);
+    tl_done(env, dir);
 }
 
 static CU_TestInfo td_tests[] = {
@@ -367,7 +324,7 @@ static CU_TestInfo td_tests[] = {
 };
 
 static CU_SuiteInfo dk_suites[] = {
-    {.pName = "lsm-damage", .pInitFunc = td_init, .pCleanupFunc = td_clean, .pTests = td_tests},
+    {.pName = "lsm-damage", .pInitFunc = tl_host_init, .pCleanupFunc = tl_host_clean, .pTests = td_tests},
     CU_SUITE_INFO_NULL,
 };
 

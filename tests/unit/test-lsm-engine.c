@@ -6,46 +6,15 @@
  * runs, the non-blocking read, the fsync-error gate, and corruption of a
  * data block, an index block, a WAL tail and the manifest.
  */
-#include "test-lsm-util.h"
+#include "test-lsm-host.h"
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "env_fault.h"
-
-static dk_fake_host th;
-static char te_logs[16384];   /* every message since the last te_logs_reset */
-static void (*te_fake_log)(const dk_host *h, int level, const char *fmt, ...);
-
-static void te_log(const dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
-static void te_log(const dk_host *h, int level, const char *fmt, ...)
-{
-    (void)h; (void)level;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    size_t n = strlen(te_logs);
-    snprintf(te_logs + n, sizeof(te_logs) - n, "%s\n", msg);
-    te_fake_log(h, level, "%s", msg);
-}
-
-static int te_init(void)
-{
-    dk_fake_host_init(&th);
-    te_fake_log = th.host.log;
-    th.host.log = te_log;
-    return 0;
-}
-static int te_clean(void) { dk_fake_host_destroy(&th); return 0; }
-
-static void te_key(char *k, int i) { snprintf(k, 32, "key-%06d", i); }
-static void te_val(char *v, int i, int gen) { snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i); }
 
 typedef struct te_stat {
     const char *name;
@@ -69,29 +38,10 @@ static void te_fill(lsm_db *db, int n)
 {
     char k[32], v[160];
     for (int i = 0; i < n; i++) {
-        te_key(k, i);
-        te_val(v, i, 0);
+        tl_key(k, i);
+        tl_val(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-}
-
-/* A fresh directory in dir (64 bytes), a posix env in *env and the engine
- * opened there (memtable bytes, codec); a failed open ends the test. */
-static lsm_db *te_start(char *dir, lsm_env **env, uint64_t memtable, const char *codec)
-{
-    tl_mkdtemp(dir);
-    *env = dk__lsm_env_posix();
-    int rc;
-    lsm_db *db = tl_open(&th, *env, dir, memtable, codec, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return db;
-}
-
-/* Free the env and remove the test's directory. */
-static void te_done(lsm_env *env, const char *dir)
-{
-    env->ops->destroy(env);
-    tl_rmtree(dir);
 }
 
 /* Many writes through a 64 KiB memtable: flushes, compactions, reopen. */
@@ -100,20 +50,20 @@ static void test_flush_reopen(void)
     char dir[64], k[32], v[160];
     lsm_env *env;
     int rc;
-    lsm_db *db = te_start(dir, &env, 64 * 1024, "zstd");
+    lsm_db *db = tl_start(dir, &env, 64 * 1024, "zstd");
     const int N = 4000;
     for (int i = 0; i < N; i++) {
-        te_key(k, (i * 7919) % N);
-        te_val(v, (i * 7919) % N, 0);
+        tl_key(k, (i * 7919) % N);
+        tl_val(v, (i * 7919) % N, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     for (int i = 0; i < N; i += 3) {
-        te_key(k, i);
-        te_val(v, i, 1);
+        tl_key(k, i);
+        tl_val(v, i, 1);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     for (int i = 0; i < N; i += 5) {
-        te_key(k, i);
+        tl_key(k, i);
         CU_ASSERT_EQUAL(tl_del(db, k, i % 10 == 0), 0);
     }
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
@@ -123,8 +73,8 @@ static void test_flush_reopen(void)
         int bad = 0;
         dk_buf b = DK_BUF_INIT;
         for (int i = 0; i < N; i++) {
-            te_key(k, i);
-            te_val(v, i, i % 3 == 0);
+            tl_key(k, i);
+            tl_val(v, i, i % 3 == 0);
             if (i % 5 == 0)
                 bad += tl_get(db, k, &b) != DK_ENOTFOUND;
             else
@@ -150,7 +100,7 @@ static void test_flush_reopen(void)
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".log"), 1);
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_l0_files") < 8);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 static void te_copy_sink(void *arg, dk_slice v)
@@ -168,11 +118,11 @@ static void test_try_get(void)
     char dir[64], k[32], v[160];
     lsm_env *env;
     int rc;
-    lsm_db *db = te_start(dir, &env, 0, "none");
+    lsm_db *db = tl_start(dir, &env, 0, "none");
     te_fill(db, 200);
     dk_buf b = DK_BUF_INIT;
-    te_key(k, 17);
-    te_val(v, 17, 0);
+    tl_key(k, 17);
+    tl_val(v, 17, 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), 0);
     CU_ASSERT_TRUE(b.len == strlen(v) && memcmp(b.data, v, b.len) == 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), te_copy_sink, &b), DK_ENOTFOUND);
@@ -183,8 +133,8 @@ static void test_try_get(void)
     CU_ASSERT_EQUAL(tl_close(db), 0);
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    te_key(k, 42);
-    te_val(v, 42, 0);
+    tl_key(k, 42);
+    tl_val(v, 42, 0);
     rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b);
     CU_ASSERT_TRUE(rc == -EAGAIN || rc == 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str(k), te_copy_sink, &b), 0);
@@ -193,12 +143,12 @@ static void test_try_get(void)
     CU_ASSERT_TRUE(b.len == strlen(v) && memcmp(b.data, v, b.len) == 0);
     rc = dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), te_copy_sink, &b);
     CU_ASSERT_TRUE(rc == DK_ENOTFOUND || rc == -EAGAIN);
-    te_key(k, 17);
+    tl_key(k, 17);
     rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b);
     CU_ASSERT_TRUE(rc == DK_ENOTFOUND || rc == -EAGAIN);
     dk_buf_free(&b);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* An iterator keeps its snapshot while flushes and compactions replace
@@ -207,24 +157,24 @@ static void test_snapshot_across_compaction(void)
 {
     char dir[64], k[32], v[160];
     lsm_env *env;
-    lsm_db *db = te_start(dir, &env, 32 * 1024, NULL);
+    lsm_db *db = tl_start(dir, &env, 32 * 1024, NULL);
     te_fill(db, 1000);
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
     dk_engine_iter *it;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
     for (int i = 0; i < 1000; i++) {
-        te_key(k, i);
+        tl_key(k, i);
         if (i % 2)
             CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
-        te_val(v, i, 9);
+        tl_val(v, i, 9);
         CU_ASSERT_EQUAL(tl_put(db, i % 2 ? "zz-new" : k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     dk_slice ik, iv;
     int n = 0, bad = 0;
     while (dk__lsm_engine_ops.iter_next(it, &ik, &iv) == 0) {
-        te_key(k, n);
-        te_val(v, n, 0);
+        tl_key(k, n);
+        tl_val(v, n, 0);
         bad += ik.len != strlen(k) || memcmp(ik.ptr, k, ik.len) || iv.len != strlen(v) ||
                memcmp(iv.ptr, v, iv.len);
         n++;
@@ -240,7 +190,7 @@ static void test_snapshot_across_compaction(void)
     CU_ASSERT_EQUAL(n, 501);
     dk__lsm_engine_ops.iter_close(it);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* Writers outrunning the flush stall instead of growing memory: sampled
@@ -250,11 +200,11 @@ static void test_memory_bound(void)
 {
     char dir[64], k[32], v[160];
     lsm_env *env;
-    lsm_db *db = te_start(dir, &env, 64 * 1024, "none");
+    lsm_db *db = tl_start(dir, &env, 64 * 1024, "none");
     uint64_t peak = 0;
     for (int i = 0; i < 20000; i++) {
-        te_key(k, i);
-        te_val(v, i, 0);
+        tl_key(k, i);
+        tl_val(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         if (i % 100 == 0) {
             uint64_t m = te_stat_get(db, "lsm_memtable_bytes");
@@ -267,7 +217,7 @@ static void test_memory_bound(void)
     CU_ASSERT_TRUE(peak <= 2 * (64 * 1024 + 256 * 1024 + 1024));
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 20);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* compaction_rate_limit paces compaction writes. */
@@ -295,7 +245,7 @@ static void test_rate_limit(void)
     CU_ASSERT_TRUE(written > 300 * 1024);
     CU_ASSERT_TRUE(secs >= (double)written / (1024 * 1024) * 0.8);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* With level 0 in debt (LSM_L0_DEBT runs) compaction is not paced: eight
@@ -315,8 +265,8 @@ static void test_rate_limit_debt(void)
     pthread_mutex_lock(&db->compact_mu);
     for (int r = 0; r < 8; r++) {
         for (int i = 0; i < 400; i++) {
-            te_key(k, r * 400 + i);
-            te_val(v, r * 400 + i, 0);
+            tl_key(k, r * 400 + i);
+            tl_val(v, r * 400 + i, 0);
             CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         }
         CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
@@ -343,7 +293,7 @@ static void test_rate_limit_debt(void)
     CU_ASSERT_TRUE(written > 300 * 1024);
     CU_ASSERT_TRUE(secs < (double)written / (64 * 1024) / 4);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* ---- reads racing flushes and compactions --------------------------------- */
@@ -361,7 +311,7 @@ static void *ch_writer(void *arg)
     char k[32], v[160];
     for (int g = 1; g < 40 && !atomic_load(&c->stop); g++)
         for (int i = 0; i < CH_KEYS; i++) {
-            te_key(k, i);
+            tl_key(k, i);
             snprintf(v, sizeof(v), "%d:%0100d", g, i);
             if (tl_put(c->db, k, v, 0))
                 atomic_fetch_add(&c->errors, 1);
@@ -381,7 +331,7 @@ static void *ch_reader(void *arg)
     while (!atomic_load(&c->stop)) {
         r = r * 1103515245u + 12345u;
         int i = (int)(r >> 8) % CH_KEYS;
-        te_key(k, i);
+        tl_key(k, i);
         if (tl_get(c->db, k, &b) != 0) {
             atomic_fetch_add(&c->errors, 1);
             continue;
@@ -410,7 +360,7 @@ static void *ch_scanner(void *arg)
         int n = 0, rc;
         char want[32];
         while ((rc = dk__lsm_engine_ops.iter_next(it, &k, &v)) == 0) {
-            te_key(want, n++);
+            tl_key(want, n++);
             if (k.len != strlen(want) || memcmp(k.ptr, want, k.len))
                 atomic_fetch_add(&c->errors, 1);
         }
@@ -425,9 +375,9 @@ static void test_reads_during_churn(void)
 {
     char dir[64], k[32], v[160];
     lsm_env *env;
-    lsm_db *db = te_start(dir, &env, 32 * 1024, NULL);
+    lsm_db *db = tl_start(dir, &env, 32 * 1024, NULL);
     for (int i = 0; i < CH_KEYS; i++) {
-        te_key(k, i);
+        tl_key(k, i);
         snprintf(v, sizeof(v), "0:%0100d", i);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
@@ -443,7 +393,7 @@ static void test_reads_during_churn(void)
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 10);
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_compactions_total") >= 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* ---- a scripted policy and a filtering host ------------------------------ */
@@ -551,7 +501,7 @@ static void test_record_filter(void)
     /* The dropped table is gone from disk too. */
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
     dk_fake_host_destroy(&fh);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* ---- point reads across run shapes -------------------------------------- */
@@ -565,7 +515,7 @@ static int rs_check(lsm_db *db)
     dk_buf b = DK_BUF_INIT;
     int bad = 0;
     for (int i = 0; i < RS_KEYS + 20; i++) {
-        te_key(k, i);
+        tl_key(k, i);
         int rc = tl_get(db, k, &b);
         if (i < RS_KEYS && rs_model[i][0])
             bad += rc != 0 || strcmp((const char *)b.data, rs_model[i]) != 0;
@@ -584,7 +534,7 @@ static void rs_round(lsm_db *db, int lo, int hi, int gen, int del, uint64_t *com
 {
     char k[32];
     for (int i = lo; i < hi; i++) {
-        te_key(k, i);
+        tl_key(k, i);
         if (del && i % del == 0) {
             CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
             rs_model[i][0] = 0;
@@ -643,7 +593,7 @@ static void test_point_read_run_shapes(void)
         db = (lsm_db *)e;
         CU_ASSERT_EQUAL(rs_check(db), 0);
         CU_ASSERT_EQUAL(tl_close(db), 0);
-        te_done(env, dir);
+        tl_done(env, dir);
     }
 }
 
@@ -812,8 +762,8 @@ static void test_corrupt_data_block(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".sst"));
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "offset 0"));
     /* Keys in other blocks still read. */
-    te_key(k, 1500);
-    te_val(v, 1500, 0);
+    tl_key(k, 1500);
+    tl_val(v, 1500, 0);
     CU_ASSERT_TRUE(tl_has(db, k, v));
     /* A scan skips the block (test-lsm-damage.c has the details). */
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
@@ -825,7 +775,7 @@ static void test_corrupt_data_block(void)
     dk__lsm_engine_ops.iter_close(it);
     dk_buf_free(&b);
     tl_close(db);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 static void test_corrupt_index_block(void)
@@ -844,7 +794,7 @@ static void test_corrupt_index_block(void)
     uint64_t ioff = dk_get_u64(ft + 32);
     te_flip(path, ioff + 3);
     dk_fake_host_reset(&th);
-    te_logs[0] = '\0';
+    tl_logs[0] = '\0';
     int rc;
     db = tl_open(&th, env, dir, 0, "none", &rc);
     /* Documented: a table whose index is damaged cannot be used; the engine
@@ -857,15 +807,15 @@ static void test_corrupt_index_block(void)
     CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
     char want[1024];
     snprintf(want, sizeof(want), "corrupt index block in %s at offset %llu", path, (unsigned long long)ioff);
-    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, want));
-    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, "is damaged"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "is damaged"));
     char aside[600];
     snprintf(aside, sizeof(aside), "%s.damaged", path);
     CU_ASSERT_EQUAL(access(aside, F_OK), 0);
     CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
     char k[32];
     dk_buf b = DK_BUF_INIT;
-    te_key(k, 7);
+    tl_key(k, 7);
     CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ENOTFOUND);
     /* The node keeps working: new writes land and survive a reopen. */
     CU_ASSERT_EQUAL(tl_put(db, "after", "1", 1), 0);
@@ -876,7 +826,7 @@ static void test_corrupt_index_block(void)
     dk_buf_free(&b);
     tl_close(db);
     (void)msg;
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 /* A table the manifest names is gone (deleted by hand, lost with a disk):
@@ -891,21 +841,21 @@ static void test_missing_table(void)
     te_path(env, dir, ".sst", path, sizeof(path));
     CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
     dk_fake_host_reset(&th);
-    te_logs[0] = '\0';
+    tl_logs[0] = '\0';
     int rc;
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, path));
-    CU_ASSERT_PTR_NOT_NULL(strstr(te_logs, "is missing"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "is missing"));
     dk_buf b = DK_BUF_INIT;
-    te_key(k, 3);
+    tl_key(k, 3);
     CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ENOTFOUND);
     CU_ASSERT_EQUAL(tl_put(db, k, "again", 1), 0);
     CU_ASSERT_EQUAL(tl_get(db, k, &b), 0);
     dk_buf_free(&b);
     tl_close(db);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 static void test_corrupt_wal_tail(void)
@@ -913,7 +863,7 @@ static void test_corrupt_wal_tail(void)
     char dir[64], path[512], msg[1024];
     lsm_env *env;
     int rc;
-    lsm_db *db = te_start(dir, &env, 0, NULL);
+    lsm_db *db = tl_start(dir, &env, 0, NULL);
     CU_ASSERT_EQUAL(tl_put(db, "first", "1", 1), 0);
     CU_ASSERT_EQUAL(tl_put(db, "second", "2", 1), 0);
     CU_ASSERT_EQUAL(tl_put(db, "third", "3", 1), 0);
@@ -934,7 +884,7 @@ static void test_corrupt_wal_tail(void)
     CU_ASSERT_EQUAL(te_stat_get(db, "lsm_wal_bytes_dropped_total"), dropped);
     (void)msg;
     tl_close(db);
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 static void test_corrupt_manifest(void)
@@ -952,7 +902,7 @@ static void test_corrupt_manifest(void)
     CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
     CU_ASSERT_PTR_NULL(db);
     (void)msg;
-    te_done(env, dir);
+    tl_done(env, dir);
 }
 
 static CU_TestInfo te_tests[] = {
@@ -976,7 +926,7 @@ static CU_TestInfo te_tests[] = {
 };
 
 static CU_SuiteInfo dk_suites[] = {
-    {.pName = "lsm-engine", .pInitFunc = te_init, .pCleanupFunc = te_clean, .pTests = te_tests},
+    {.pName = "lsm-engine", .pInitFunc = tl_host_init, .pCleanupFunc = tl_host_clean, .pTests = te_tests},
     CU_SUITE_INFO_NULL,
 };
 

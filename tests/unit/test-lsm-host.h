@@ -1,0 +1,83 @@
+/*
+ * test-lsm-host.h - the set-up test-lsm-engine.c and test-lsm-damage.c
+ * share on top of test-lsm-util.h: one fake host per program (th) whose
+ * log messages are also kept in tl_logs for tests that look for a file
+ * name or an offset there, the suite's init/cleanup, the keys and values
+ * both write, and an engine opened in a fresh directory on a posix env.
+ *
+ * Header-only with static state, like tc_cluster.h: each program is one
+ * file. Apart from test-lsm-util.h because the other LSM tests have their
+ * own hosts and would not use the state.
+ */
+#ifndef DK_TEST_LSM_HOST_H
+#define DK_TEST_LSM_HOST_H
+#include <stdarg.h>
+
+#include "test-lsm-util.h"
+
+static dk_fake_host th;
+static char tl_logs[65536];     /* every message since the last reset */
+static void (*tl_fake_log)(const dk_host *h, int level, const char *fmt, ...);
+
+/* Any thread the engine logs from: append to tl_logs, then log as the fake
+ * host does. */
+static void tl_log(const dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
+static void tl_log(const dk_host *h, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t n = strlen(tl_logs);
+    snprintf(tl_logs + n, sizeof(tl_logs) - n, "%s\n", msg);
+    tl_fake_log(h, level, "%s", msg);
+}
+
+/* CUnit suite init and cleanup: the fake host with tl_log. */
+static inline int tl_host_init(void)
+{
+    dk_fake_host_init(&th);
+    tl_fake_log = th.host.log;
+    th.host.log = tl_log;
+    return 0;
+}
+
+static inline int tl_host_clean(void)
+{
+    dk_fake_host_destroy(&th);
+    return 0;
+}
+
+/* Forget the host's logs, metrics and options, and tl_logs. */
+static inline void tl_host_reset(void)
+{
+    dk_fake_host_reset(&th);
+    th.host.log = tl_log;
+    tl_logs[0] = '\0';
+}
+
+/* Key i (32 bytes) and its value of generation gen (160 bytes). */
+static inline void tl_key(char *k, int i) { snprintf(k, 32, "key-%06d", i); }
+static inline void tl_val(char *v, int i, int gen) { snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i); }
+
+/* A fresh directory in dir (64 bytes), a posix env in *env and the engine
+ * opened there (memtable bytes, codec); a failed open ends the test. */
+static inline lsm_db *tl_start(char *dir, lsm_env **env, uint64_t memtable, const char *codec)
+{
+    tl_mkdtemp(dir);
+    *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&th, *env, dir, memtable, codec, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return db;
+}
+
+/* Free the env and remove the test's directory. */
+static inline void tl_done(lsm_env *env, const char *dir)
+{
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
+#endif /* DK_TEST_LSM_HOST_H */
