@@ -45,6 +45,8 @@ int dk__api_session_parse(dk_api_job *j, const dk_http_request *r)
     if (v && dk_session_decode(&j->session->s, v, len, err, sizeof(err)) != 0) {
         snprintf(msg, sizeof(msg), "X-Session is not a session token of this cluster: %s; "
                  "start a new session (send none)", err);
+        j->session->sent = NULL;        /* the answer carries a new, empty session */
+        j->session->sent_len = 0;
         dk__api_job_error(j, 400, "bad_session", msg);
         dk__api_job_send(j);
         return -1;

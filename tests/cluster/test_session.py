@@ -183,6 +183,7 @@ def test_unavailable_bad_token_and_headers(make_cluster):
     bad = forged[:-2] + ("A" if forged[-2] != "A" else "B") + forged[-1]
     r = dkcluster.get(n1, "s-key", headers={"X-Session": bad})
     assert r.status == 400 and r.json()["error"] == "bad_session", r
+    assert r.header("X-Session") not in (None, bad), r      # a new, empty session
     r = dkcluster.get(n1, "s-key", headers={"X-Session": "not a token"})
     assert r.status == 400 and r.json()["error"] == "bad_session", r
 
