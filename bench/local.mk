@@ -19,15 +19,15 @@ TESTS += bench/smoke.sh
 dist_noinst_SCRIPTS += bench/smoke.sh bench/run-engines.sh
 EXTRA_DIST += bench/engine/results-table.awk bench/README.md bench/rpc/cpu-per-put.py
 
-# The open-loop HTTP load generator of bench/load (run-node.sh, run-cluster.sh).
+# The open-loop HTTP load generator of bench/load and the scripts that drive it.
 noinst_PROGRAMS += bench/load/dk_load
 bench_load_dk_load_SOURCES = bench/load/dk_load.c bench/load/load.h bench/load/load_client.c \
 	bench/load/load_report.c
 bench_load_dk_load_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS)
 bench_load_dk_load_LDADD = $(HTTP_PARSER_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS) -lm
 dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/metrics/compare.sh \
-	bench/load/run-tls.sh
-EXTRA_DIST += bench/load/common.sh bench/load/README.md
+	bench/load/run-tls.sh bench/load/run-cpu.sh bench/load/run-cpu-cluster.sh
+EXTRA_DIST += bench/load/common.sh bench/load/peer-dynomite.sh bench/load/README.md
 
 # The metrics registry's cost per update (bench/metrics/README.md); built by
 # `make`, not installed, run by hand.

@@ -1,9 +1,9 @@
 /*
  * coord_int.h - what the coordinator's files share (coordinator.c,
- * coord_write.c, coord_read.c, replica.c, the scan's coord_scan.c,
- * scan_replica.c, scan_merge.c, and anti-entropy's antientropy.c,
- * ae_round.c, ae_layout.c, ae_exchange.c, ae_serve.c). Internal to the
- * framework.
+ * coord_write.c, coord_cas.c, coord_forward.c, coord_read.c, replica.c,
+ * the scan's coord_scan.c, scan_replica.c, scan_merge.c, and
+ * anti-entropy's antientropy.c, ae_round.c, ae_layout.c, ae_exchange.c,
+ * ae_serve.c). Internal to the framework.
  *
  * Lifetime: every asynchronous step (a worker job, an RPC call, a hint
  * store, a replica request being served) holds one count in c->inflight;
@@ -107,6 +107,10 @@ void dk__coord_expect_post(dk_coord *c);
  * dk_rpc_call counted in c->inflight. cb runs exactly once on 0. */
 int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type, const dk_buf *body,
                    uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+/* The same with a frame begun by dk_rpc_frame_start and its body encoded
+ * into it (no copy of the body); takes f's memory, also on error. */
+int dk__coord_call_framed(dk_coord *c, const char *peer, const char *addr, uint8_t type, dk_buf *f,
+                          uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
 
 /* Count one async step that is neither a job nor a call (e.g. a hint
  * store or a served replica request), and its end. */

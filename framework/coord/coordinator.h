@@ -37,15 +37,20 @@
  * a dead replica simply counts as failed. Strict quorum counts only the
  * list and fails with DK_EUNAVAILABLE (acks/needed/replicas filled in).
  *
- * Reads. Every alive replica of the preference list is asked at once
- * (local read included when this node is one) and the client is answered
- * after R answers (found or not found both count), reconciled with the
- * resolver's merge; concurrent versions come back as siblings. Reads never
- * go to fallback nodes: they hold writes only as hints, which are not
- * readable, so sloppy and strict reads behave the same. The remaining
- * answers are awaited in the background (bounded by request_timeout); then
- * every replica that answered with a different or missing version gets the
- * reconciled object (read repair, metric read_repairs_total).
+ * Reads. R replicas of the preference list are asked first (this node's
+ * own copy first when it is one; the next replica in place of one that
+ * fails, holds a damaged copy or is silent for half of what is left of
+ * request_timeout) and the client is answered after R answers (found or
+ * not found both count), reconciled with the resolver's merge; concurrent
+ * versions come back as siblings. When those answers differ, and on
+ * [cluster] read_repair_percent of reads, every other alive replica is
+ * asked too (metric coord_reads_widened_total); X-Consistency: all asks
+ * them all. Reads never go to fallback nodes: they hold writes only as
+ * hints, which are not readable, so sloppy and strict reads behave the
+ * same. The remaining answers are awaited in the background (bounded by
+ * request_timeout); then every replica that answered with a different or
+ * missing version gets the reconciled object (read repair, metric
+ * read_repairs_total).
  *
  * Compare-and-set (If-Match / If-None-Match). The write goes to the first
  * alive replica of the list (forwarded otherwise). That replica takes a
