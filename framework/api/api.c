@@ -66,6 +66,7 @@ void dk__api_json(dk_api_req *q, int status, json_t *o)
 
 void dk__api_send(dk_api_req *q)
 {
+    dk__api_session_header(q);
     if (q->headers.len)
         dk_buf_append(&q->headers, "", 1);  /* NUL-terminate for the transport */
     const char *headers = q->headers.len ? (const char *)q->headers.data : NULL;
@@ -76,6 +77,7 @@ void dk__api_send(dk_api_req *q)
     dk_metrics_request(q->op, q->status, dk_mono_ns() - q->start_ns);
     if (q->release)
         q->release(q);
+    dk__api_session_free(q);
     dk_buf_free(&q->headers);
     dk_buf_free(&q->body);
     free(q);

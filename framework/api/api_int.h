@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include "api/api.h"
 #include "base/metrics.h"
+#include "coord/coordinator.h"
 #include "node/object.h"
 #include "util/vv.h"
 
@@ -44,6 +45,7 @@ struct dk_api_req {
     dk_buf headers;                     /* "Name: value\r\n" lines */
     dk_buf body;
     dk_slice body_ref;                  /* instead of body: bytes valid until the send */
+    struct dk_api_session *session;     /* X-Session of /kv, /crdt and scans (api_session.c) */
 };
 
 /* A zeroed route state of size bytes (at least a dk_api_req) for x, with
@@ -106,6 +108,19 @@ int dk__api_loglevel(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
  * token against the role its route needs. 0 to go on, or -1 after
  * answering 401 or 403 itself. */
 int dk__api_authorize(dk_api *api, dk_http_exchange *x, const dk_http_request *r);
+
+/* api_session.c. Loop thread: read X-Session into a new q->session (0),
+ * or set a 400/503 answer and return -1. Cluster loop: a GET through the
+ * coordinator that honours the session. Any thread: before rendering an
+ * answer, note obj in the session; 1 when it set the answer itself (503
+ * session_unavailable). Loop thread, when sending (dk__api_send): add the
+ * X-Session header and free the session (nothing without one). */
+int  dk__api_session_parse(dk_api_req *q, const dk_http_request *r);
+int  dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
+                         dk_coord_cb cb, void *arg);
+int  dk__api_session_render(dk_api_req *q, dk_slice key, int rc, const dk_object *obj);
+void dk__api_session_header(dk_api_req *q);
+void dk__api_session_free(dk_api_req *q);
 
 /* Bytes the regular files under dir occupy on disk (allocated blocks), up
  * to depth folders down; 0 when dir does not exist. Worker thread. */

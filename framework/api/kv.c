@@ -113,6 +113,8 @@ static int kv_request(dk_api_kv *k, const dk_http_request *r)
 {
     if (dk__api_consistency(&k->q, r, &k->consistency, &k->strict))
         return -1;
+    if (k->route != DK_API_KV_LOCAL && dk__api_session_parse(&k->q, r))
+        return -1;
     if (k->route == DK_API_KV_CRDT)
         return dk__api_crdt_request(k, r);
     if (k->route == DK_API_KV_LOCAL) {
@@ -196,6 +198,8 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
 {
     int64_t now = dk_now_ms();
     dk_buf tok = DK_BUF_INIT;
+    if (dk__api_session_render(&k->q, (dk_slice){k->key, k->key_len}, rc, obj))
+        return;
     /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
      * a /kv read of a CRDT key is refused. */
     if (k->route == DK_API_KV_CRDT || (rc == 0 && k->route == DK_API_KV_LOCAL && dk__api_crdt_is_crdt(raw))) {
@@ -242,6 +246,7 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
 
 static void kv_render_write(dk_api_kv *k, int rc, dk_slice raw, const dk_object *obj, int64_t now)
 {
+    (void)dk__api_session_render(&k->q, (dk_slice){k->key, k->key_len}, rc, obj);
     if (k->route == DK_API_KV_CRDT) {
         dk__api_crdt_render(k, rc, raw, obj);
         return;
@@ -262,6 +267,8 @@ static void kv_render_write(dk_api_kv *k, int rc, dk_slice raw, const dk_object 
         dk_json_set_key(o, "key", (dk_slice){k->key, k->key_len});
         json_object_set_new(o, "version", dk_json_vv(&obj->vv));
         json_object_set_new(o, "timestamp", json_integer(ts ? ts : now));
+        /* More than one: the write made (or kept) concurrent values. */
+        dk_buf_printf(&k->q.headers, "X-Siblings: %d\r\n", dk_object_live_count(obj, now));
     }
     dk_buf tok = DK_BUF_INIT;
     if (kv_context(k, &obj->vv, &tok) == 0)
@@ -334,7 +341,7 @@ static void kv_coordinate(dk_api_req *q)
     if (!co) {
         rc = DK_ECLOSED;
     } else if (!k->write) {
-        rc = dk_coord_get(co, key, k->consistency, k->strict, kv_done, k);
+        rc = dk__api_session_get(q, co, key, k->consistency, k->strict, kv_done, k);  /* X-Session honoured */
     } else {
         dk_coord_write w = {
             .key = key,

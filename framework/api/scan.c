@@ -222,7 +222,9 @@ static int scan_request(scan_req *s, const dk_http_request *r)
         dk__api_error(&s->q, 400, "bad_cursor", "cursor must be a value returned by an earlier scan");
         return -1;
     }
-    return dk__api_consistency(&s->q, r, &s->consistency, NULL);
+    if (dk__api_consistency(&s->q, r, &s->consistency, NULL))
+        return -1;
+    return dk__api_session_parse(&s->q, r);    /* carried through unchanged */
 }
 
 void dk__api_scan(dk_api *api, dk_http_exchange *x, const dk_http_request *r)

@@ -14,7 +14,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/coord/merkle.c framework/coord/merkle.h \
 	framework/coord/merkle_file.c framework/coord/merkle_file.h framework/coord/ae_saved.c \
 	framework/coord/antientropy.c framework/coord/antientropy.h framework/coord/ae_round.c \
-	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c
+	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c \
+	framework/coord/session_read.c framework/coord/session_read.h
 
 check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
 TESTS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
