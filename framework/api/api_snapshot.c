@@ -5,6 +5,9 @@
  *                                        time, 20261204T213000Z); 201
  *   GET    /admin/snapshots              list them
  *   DELETE /admin/snapshots/NAME         delete one
+ *   POST   /admin/snapshot[?name=NAME]   the same as POST /admin/snapshots
+ *                                        (the singular the issue and
+ *                                        nodetool's verb use)
  *
  * They touch only this node's files, so they run on a worker (the copy
  * blocks on I/O) without the cluster loop. Errors: 400 for a bad name,
@@ -36,7 +39,13 @@ int dk__api_snapshot(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
 {
     static const char base[] = "/admin/snapshots";
     size_t blen = sizeof(base) - 1;
-    if (r->path_len < blen || memcmp(r->path, base, blen) != 0 ||
+    /* The singular is a POST-only alias of creating one. */
+    int singular = r->path_len == blen - 1 && memcmp(r->path, base, blen - 1) == 0;
+    if (singular && r->method != HTTP_POST)
+        return -1;
+    if (singular)
+        blen--;
+    else if (r->path_len < blen || memcmp(r->path, base, blen) != 0 ||
         (r->path_len > blen && r->path[blen] != '/'))
         return -1;
     const char *name = r->path + blen + 1;
