@@ -6,7 +6,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/cluster/cluster.c framework/cluster/cluster.h \
 	framework/cluster/pending.c framework/cluster/pending.h \
 	framework/cluster/rebalance.c framework/cluster/rebalance.h \
-	framework/cluster/handoff_wait.c framework/cluster/handoff_wait.h
+	framework/cluster/handoff_wait.c framework/cluster/handoff_wait.h \
+	framework/cluster/read_fence.c framework/cluster/read_fence.h
 
 check_PROGRAMS += tests/unit/test-pending
 TESTS += tests/unit/test-pending

@@ -19,6 +19,7 @@
 
 #include "cluster/handoff_wait.h"
 #include "cluster/pending.h"
+#include "cluster/read_fence.h"
 #include "cluster/rebalance.h"
 #include "coord/stream.h"
 #include "node/store.h"
@@ -55,9 +56,9 @@ typedef struct dk__rebalance {
     size_t n_peers;
     unsigned polls;             /* STREAM_DONE calls in flight */
     dk__handoff_wait *hw;       /* the last step: writes still on their way (handoff_wait.h) */
-    int fenced;                 /* turned normal; no reads served until fence_hw is done */
+    dk__read_fence *rf;         /* the read fence: no reads of new ranges until fence_hw is done */
+    int fence_checking;         /* fence_hw runs (the move is over here) */
     dk__handoff_wait *fence_hw; /* the check after the end (handoff_wait.h, "the window after the end") */
-    char fence_sig[DK_XFER_SIG_MAX];
     pthread_mutex_t mu;         /* guards shown */
     json_t *shown;              /* {id: progress} for the render threads */
 } dk__rebalance;
@@ -198,7 +199,7 @@ int dk_rebalance_readable(dk_cluster *c)
 
 int dk_rebalance_fenced(const dk_cluster *c)
 {
-    return c->rb && c->rb->fenced;
+    return c->rb && dk__read_fence_whole(c->rb->rf);
 }
 
 int dk_rebalance_receiving(dk_cluster *c, const char *node_id)
@@ -213,21 +214,70 @@ static void rb_step(dk__rebalance *rb);
 static void rb_fence_kick(void *arg)
 {
     dk__rebalance *rb = arg;
-    if (rb->fenced && !rb->closing)
+    if (dk__read_fence_up(rb->rf) && !rb->closing)
         rb_step(rb);
 }
 
-/* The read fence's step: drop it once every member counts this node and
- * has handed off what it sent it uncounted. */
+/* The read fence's step: once the move that raised it is over here (this
+ * node receives nothing), drop it when every member counts this node and
+ * has handed off what it sent it uncounted. A fence restored at start
+ * waits until the member table has converged (rb_listen_ms after first
+ * contact): members not heard of yet would look down and not be asked. */
 static void rb_fence_step(dk__rebalance *rb)
 {
     dk_cluster *c = rb->c;
     const char *self[1] = {c->cfg->node.id};
-    if (!rb->fenced || !dk__handoff_wait_done(rb->fence_hw, c, rb->fence_sig, self, 1))
+    if (!dk__read_fence_up(rb->rf))
         return;
-    rb->fenced = 0;
-    dk_store_set_read_fence(c->node->store, 0);
+    if (rb->sig[0] && rb->tr && dk_transition_is_receiver(rb->tr, self[0])) {
+        rb->fence_checking = 0;     /* (still, or again) a receiver: the check starts when it is over */
+        return;
+    }
+    int contact = dk_membership_contact(c->members);
+    if (contact == 0)
+        return;
+    uint64_t now = uv_now(c->loop);
+    if (!rb->contact_at)
+        rb->contact_at = now;
+    if (contact > 0 && now - rb->contact_at < rb_listen_ms(c))
+        return;
+    if (!rb->fence_checking) {
+        rb->fence_checking = 1;
+        dk__handoff_wait_reset(rb->fence_hw);
+        dk__handoff_wait_after(rb->fence_hw, rb_fence_kick, rb);
+    }
+    if (!dk__handoff_wait_done(rb->fence_hw, c, dk__read_fence_move(rb->rf), self, 1))
+        return;
+    rb->fence_checking = 0;
+    dk__read_fence_lift(rb->rf);
     dk_metrics_set_gauge("handoff_read_fenced", 0);
+}
+
+/* A normal node that receives ranges in the move (a decommission's or a
+ * removal's new owner) fences them before it streams (read_fence.h). */
+static void rb_fence_ranges(dk__rebalance *rb, const dk_stream_want *want, size_t n)
+{
+    const dk_member *self = rb_self(rb->c);
+    if (!n || !self || self->status != DK_STATUS_NORMAL)
+        return;     /* joining or replacing: the whole store is fenced when it turns normal */
+    dk_token *s = calloc(n, sizeof(*s)), *e = calloc(n, sizeof(*e));
+    int added = 1;
+    if (s && e) {
+        for (size_t i = 0; i < n; i++) {
+            s[i] = want[i].start;
+            e[i] = want[i].end;
+        }
+        added = dk__read_fence_raise_ranges(rb->rf, rb->sig, s, e, n) != 0;
+    } else {
+        dk__read_fence_raise_whole(rb->rf, rb->sig);
+    }
+    free(s);
+    free(e);
+    if (added)
+        dk_log(DK_LOG_INFO, "rebalance: %s receives %zu range%s in move %s: no reads of them here until every "
+               "member counts it as their owner", rb->c->cfg->node.id, n, n == 1 ? "" : "s", rb->sig);
+    rb->fence_checking = 0;
+    dk_metrics_set_gauge("handoff_read_fenced", 1);
 }
 
 size_t dk_rebalance_pending(dk_cluster *c, dk_token t, dk_coord_pending *out)
@@ -292,6 +342,7 @@ static int rb_install_plan(dk__rebalance *rb)
             }
         }
     }
+    rb_fence_ranges(rb, want, n_want);
     dk_stream_plan p = {.nodes = nodes, .n_nodes = n_nodes, .want = want, .n_want = n_want};
     snprintf(p.sig, sizeof(p.sig), "%s", rb->sig);
     rc = dk_stream_set_plan(c->coord, &p);
@@ -513,11 +564,8 @@ static void rb_step_once(dk__rebalance *rb)
             /* Fenced before the status changes: this node's coordinator
              * never reads it unfenced while others may still send it
              * uncounted copies (handoff_wait.h). */
-            rb->fenced = 1;
-            dk_store_set_read_fence(c->node->store, 1);
-            snprintf(rb->fence_sig, sizeof(rb->fence_sig), "%s", rb->sig);
-            dk__handoff_wait_reset(rb->fence_hw);
-            dk__handoff_wait_after(rb->fence_hw, rb_fence_kick, rb);
+            dk__read_fence_raise_whole(rb->rf, rb->sig);
+            rb->fence_checking = 0;
             dk_metrics_set_gauge("handoff_read_fenced", 1);
         }
         dk_metrics_add("ring_moves_completed_total", 1);
@@ -688,11 +736,14 @@ int dk_rebalance_start(dk_cluster *c)
     if (!rb)
         return -ENOMEM;
     rb->c = c;
-    if (!(rb->hw = dk__handoff_wait_new()) || !(rb->fence_hw = dk__handoff_wait_new())) {
+    if (!(rb->hw = dk__handoff_wait_new()) || !(rb->fence_hw = dk__handoff_wait_new()) ||
+        !(rb->rf = dk__read_fence_open(c->cfg->node.data_dir, c->node->store))) {
         dk__handoff_wait_free(rb->hw);
+        dk__handoff_wait_free(rb->fence_hw);
         free(rb);
         return -ENOMEM;
     }
+    dk_metrics_set_gauge("handoff_read_fenced", dk__read_fence_up(rb->rf));
     pthread_mutex_init(&rb->mu, NULL);
     const dk_member *self = rb_self(c);
     rb->decided = !(self && self->status == DK_STATUS_JOINING && c->node->data_lost);
@@ -736,6 +787,7 @@ void dk_rebalance_free(dk_cluster *c)
     dk_transition_free(rb->tr);
     dk__handoff_wait_free(rb->hw);
     dk__handoff_wait_free(rb->fence_hw);
+    dk__read_fence_free(rb->rf);
     json_decref(rb->shown);
     pthread_mutex_destroy(&rb->mu);
     free(rb);

@@ -108,11 +108,27 @@ static size_t scan_prefix_end(dk_slice p, uint8_t *out)
     return len;
 }
 
+/* Whether a span of m meets the store's read fence (a node that has just
+ * joined, or gained some of those ranges: node/store.h). */
+static int scan_fenced(dk_store *st, const dk_msg_scan_range *m)
+{
+    if (dk_store_read_fenced(st))
+        return 1;
+    for (uint32_t i = 0; i < m->n_spans; i++) {
+        dk_msg_scan_span sp;
+        dk_msg_scan_span_get(m->spans.ptr + (size_t)i * DK_SCAN_SPAN_LEN, &sp);
+        dk_store_span f = {sp.start_hi, sp.start_lo, sp.end_hi, sp.end_lo};
+        if (dk_store_span_fenced(st, &f))
+            return 1;
+    }
+    return 0;
+}
+
 int dk__scan_local(dk_store *st, const dk_msg_scan_range *m, size_t frame_cap, int64_t now_ms, dk_buf *out)
 {
     scan_walk w = {.m = m, .prefix = m->prefix, .now = now_ms, .frame_cap = frame_cap, .out = out};
-    if (dk_store_read_fenced(st))
-        return DK_EUNAVAILABLE;         /* a node that has just joined (node/store.h) */
+    if (scan_fenced(st, m))
+        return DK_EUNAVAILABLE;
     int rc = dk_msg_scan_result_start(out, &w.at);
     if (rc)
         return rc;

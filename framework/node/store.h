@@ -105,6 +105,25 @@ void dk_store_set_read_fence(dk_store *s, int on);
  * dk_store_get: prefix scans answer DK_EUNAVAILABLE too). Any thread. */
 int dk_store_read_fenced(const dk_store *s);
 
+/* A token span (start, end] as ring.h's dk_token halves (start >= end
+ * wraps; start == end is the whole circle). */
+typedef struct dk_store_span {
+    uint64_t start_hi, start_lo, end_hi, end_lo;
+} dk_store_span;
+/* A key's token (ring.h's dk_ring_key_token, which this layer cannot
+ * call). */
+typedef void (*dk_store_token_fn)(dk_slice key, uint64_t *hi, uint64_t *lo);
+/* The read fence of some ranges only (a node that gains ranges in a
+ * decommission or a removal, cluster/read_fence.h): dk_store_get and
+ * dk_store_try_get answer DK_EUNAVAILABLE for a key whose token_of falls
+ * in one of spans[0..n), copied; n = 0 lifts it. 0 or -ENOMEM (the fence
+ * unchanged). Any thread. */
+int dk_store_set_span_fence(dk_store *s, dk_store_token_fn token_of, const dk_store_span *spans, size_t n);
+/* Whether a read of span sp meets the fence (the whole store's, or one of
+ * the fenced spans): a prefix scan part answers DK_EUNAVAILABLE. Any
+ * thread. */
+int dk_store_span_fenced(dk_store *s, const dk_store_span *sp);
+
 /*
  * Apply a client write as its coordinator: read, check the condition, let
  * the resolver build the new object, write it with the configured sync.
