@@ -44,8 +44,12 @@
  * Members that are down are not waited for, here as above: a hint they
  * hold for the node is replayed when they come back, and anti-entropy
  * finds it otherwise. A member older than the flag never sets it: the
- * fence then lasts HANDOFF_WAIT_MS (a rolling upgrade), and a node that
- * restarts while fenced comes back unfenced.
+ * fence then lasts HANDOFF_WAIT_MS (a rolling upgrade).
+ * The same window exists on every node that gains ranges by a move (a
+ * decommission's or a removal's new owners): each fences the ranges it
+ * receives and lifts them after the same check once the move is over
+ * here; and the fence is kept in the data directory, so a node that
+ * restarts while fenced comes back fenced (cluster/read_fence.h).
  *
  * Not taken: coordinators reading the old owners for a grace period after
  * the end: the old owners stop getting the writes once the move is over,

@@ -5,9 +5,11 @@
  * decision of a node without data, the actor raise it needs, installing
  * this node's stream plan once the move has settled, and the driver's
  * duties (polling receivers, waiting until no write for them is still on
- * its way (handoff_wait.h), announcing the end of a move, and for a node
- * that turned normal, the read fence until every member counts it
- * (handoff_wait.h, "the window after the end")). Everything is
+ * its way (handoff_wait.h), announcing the end of a move, and the read
+ * fence of a node that turned normal (its whole store) or that gains
+ * ranges (those ranges, from its stream plan on) until every member
+ * counts it (handoff_wait.h, "the window after the end"; read_fence.h)).
+ * Everything is
  * on the cluster loop; the progress shown by GET /cluster and
  * /admin/streams is copied under a mutex for the worker threads that
  * render it.

@@ -64,7 +64,9 @@ int dk_rebalance_readable(dk_cluster *c);
 int dk_rebalance_receiving(dk_cluster *c, const char *node_id);
 /* 1 while this node, just normal after a join or a replace, serves no
  * reads (handoff_wait.h, "the window after the end"): its store's reads
- * answer unavailable and peers' GET_REPLICA and SCAN_RANGE are refused. */
+ * answer unavailable and peers' GET_REPLICA and SCAN_RANGE are refused.
+ * (A node that gained ranges fences only their reads, in its store:
+ * read_fence.h; this stays 0 then.) */
 int dk_rebalance_fenced(const dk_cluster *c);
 size_t dk_rebalance_pending(dk_cluster *c, dk_token t, dk_coord_pending *out);
 const char *dk_rebalance_sig(dk_cluster *c);

@@ -17,7 +17,10 @@
  *     key), and a write with the stored context (resolving the siblings)
  *     is taken again;
  *   - the read fence: reads answer DK_EUNAVAILABLE while writes and
- *     merges go on (and read the stored object); lifted, reads see them.
+ *     merges go on (and read the stored object); lifted, reads see them;
+ *   - the fence of token spans (start, end]: only keys whose token falls
+ *     in one answer DK_EUNAVAILABLE (a wrapping span too), a scan span
+ *     meets it exactly when the arcs share a token, and n = 0 lifts it.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
@@ -300,8 +303,58 @@ static void test_read_fence(void)
     dk_buf_free(&enc);
 }
 
+/* A token of the first byte alone: 'b' is (b << 56, 0). */
+static void first_byte_token(dk_slice key, uint64_t *hi, uint64_t *lo)
+{
+    *hi = key.len ? (uint64_t)key.ptr[0] << 56 : 0;
+    *lo = 0;
+}
+
+static dk_store_span span(char a, char b)
+{
+    return (dk_store_span){(uint64_t)(unsigned char)a << 56, 0, (uint64_t)(unsigned char)b << 56, 0};
+}
+
+static int fenced_key(const char *k)
+{
+    dk_buf raw = DK_BUF_INIT;
+    dk_object o;
+    dk_object_init(&o);
+    int rc = dk_store_get(node.store, sl(k), &raw, &o);
+    dk_object_free(&o);
+    dk_buf_free(&raw);
+    return rc == DK_EUNAVAILABLE;
+}
+
+static void test_span_fence(void)
+{
+    const char *keys[] = {"a-key", "b-key", "c-key", "d-key", "y-key"};
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(wr(keys[i], sl("v"), NULL, 0, 0, NULL), 0);
+    dk_store_span f[2] = {span('a', 'c'), span('x', 'a')};     /* (a, c] and the wrapping (x, a] */
+    CU_ASSERT_EQUAL(dk_store_set_span_fence(node.store, first_byte_token, f, 2), 0);
+    CU_ASSERT_FALSE(dk_store_read_fenced(node.store));   /* not the whole store */
+    CU_ASSERT_TRUE(fenced_key("a-key"));        /* (x, a] holds a */
+    CU_ASSERT_TRUE(fenced_key("b-key"));
+    CU_ASSERT_TRUE(fenced_key("c-key"));
+    CU_ASSERT_FALSE(fenced_key("d-key"));
+    CU_ASSERT_TRUE(fenced_key("y-key"));
+    dk_store_span s1 = span('c', 'd'), s2 = span('b', 'e'), s3 = span('d', 'w'), s4 = span('w', 'y');
+    dk_store_span all = span('q', 'q');
+    CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &s1));     /* (c, d] shares no token with (a, c] */
+    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &s2));
+    CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &s3));
+    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &s4));      /* meets (x, a] */
+    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &all));     /* the whole circle */
+    CU_ASSERT_EQUAL(dk_store_set_span_fence(node.store, first_byte_token, NULL, 0), 0);
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_FALSE(fenced_key(keys[i]));
+    CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &all));
+}
+
 static CU_TestInfo store_tests[] = {
     {"the read fence: no reads, writes and merges go on", test_read_fence},
+    {"the fence of token spans: only their keys and scans", test_span_fence},
     {"a counter at its maximum: refused, nothing written, another node writes", test_counter_max},
     {"a token context advances a counter at most DK_STORE_CONTEXT_AHEAD", test_context_clamped},
     {"a JSON-map context must be dominated by the stored version", test_map_context},
