@@ -21,7 +21,8 @@ then reads every acknowledged key back.
                     when it would leave fewer nodes than n_replicas.
   remove            4 nodes; n3 is killed; POST /admin/remove/n3 refuses an
                     up node (409), removes the dead one: its ranges get a new
-                    replica from the remaining ones, n3 becomes "removed",
+                    replica from the remaining ones (which fence them until
+                    their handoff check passes), n3 becomes "removed",
                     every key reads at R=all and is on 2 live nodes.
   replace           3 nodes with the lsm engine; n3's data folder is wiped
                     and n3 restarted under the same id: it must come back
@@ -335,10 +336,13 @@ def test_remove_dead_node(make_cluster):
     r = post(n1, "/admin/remove/nobody")
     assert r.status == 404, r
     acked.update(write_keys([n1, n2, n4], "rm-down", 200))
+    fences = sum(metric(n, "handoff_read_fences_total") for n in (n1, n2, n4))
     rc, out, err = cli(n2, "removenode", "n3")
     assert rc == 0 and "n3 is being removed" in out, (rc, out, err)
     wait_status([n1, n2, n4], "n3", "removed", 60)
     wait_unfenced([n1, n2, n4])
+    # the new owners of n3's ranges fenced them until their handoff check
+    assert sum(metric(n, "handoff_read_fences_total") for n in (n1, n2, n4)) > fences
     bad = check_reads([n1, n2, n4], acked, "all")
     assert not bad, "%d reads at R=all failed after removing n3, e.g. %r" % (len(bad), bad[:5])
     # every key is again on 2 live nodes (ownership moved; old copies stay
