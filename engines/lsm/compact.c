@@ -258,7 +258,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     size_t nk = 0;
     int rc = 0;
     for (size_t i = 0; i < job->n_inputs && !rc; i++) {
-        if (!(kids[nk] = dk__lsm_table_iter(in[i]->table)))
+        if (!(kids[nk] = dk__lsm_table_iter_compact(in[i]->table)))
             rc = -ENOMEM;
         else
             nk++;
