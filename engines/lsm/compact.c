@@ -59,6 +59,7 @@
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
  */
+#define _GNU_SOURCE 1   /* pthread_setname_np */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,6 +490,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
 void *dk__lsm_compact_thread(void *arg)
 {
     lsm_db *db = arg;
+    pthread_setname_np(pthread_self(), "lsm-compact");
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->closing && (!db->compact_pending || db->bg_error))

@@ -28,6 +28,7 @@
  * A crash before the reaper ran leaves a table the manifest no longer
  * lists, which recovery deletes.
  */
+#define _GNU_SOURCE 1   /* pthread_setname_np */
 #include "version.h"
 
 #include <errno.h>
@@ -113,6 +114,7 @@ struct lsm_reaper {
 static void *vs_reaper_thread(void *arg)
 {
     lsm_reaper *r = arg;
+    pthread_setname_np(pthread_self(), "lsm-reaper");
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (!r->head && !r->stop)
