@@ -208,6 +208,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     stat_snap s0, s1;
     stat_read(b, &s0);
     dk__io_read(&io0);
+    uint64_t pcpu0 = dk__proc_cpu_ns();
     sampler smp = {.b = b};
     pthread_mutex_init(&smp.mu, NULL);
     pthread_cond_init(&smp.cv, NULL);
@@ -234,7 +235,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     dk_hist h, wh;
     dk__hist_init(&h);
     dk__hist_init(&wh);
-    uint64_t ops = 0, bytes = 0, found = 0, user = 0, wops = 0;
+    uint64_t ops = 0, bytes = 0, found = 0, user = 0, wops = 0, fg_cpu = 0;
     int err = 0;
     /* The clock runs from the first reader or writer starting to the last
      * finishing, as the threads saw it: the main thread may be descheduled
@@ -260,6 +261,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
             ops += w->ops;
             bytes += w->bytes;
             found += w->found;
+            fg_cpu += w->cpu_ns;
         }
         user += w->user_bytes;
         if (w->err && !err)
@@ -279,6 +281,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
         return err;
     }
     dk__io_read(&io1);
+    uint64_t pcpu = dk__proc_cpu_ns() - pcpu0;
     stat_read(b, &s1);
     b->user_bytes_fresh += user;
 
@@ -314,6 +317,11 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
         b->engine_written_fresh += ewritten;
     double io_rd = ops ? (double)(io1.read_bytes - io0.read_bytes) / (double)ops : 0;
     double rss_mb = (double)dk__peak_rss() / 1048576.0;
+    /* CPU per operation: of the whole process (background work and the
+     * flush after a write benchmark included) and of the threads that ran
+     * the operations; both move far less than ops/s on a shared machine. */
+    double cpu_op = ops ? (double)pcpu / (double)ops / 1e3 : 0;
+    double fg_cpu_op = ops ? (double)fg_cpu / (double)ops / 1e3 : 0;
     double p50 = dk__hist_quantile(&h, 0.50) / 1e3, p99 = dk__hist_quantile(&h, 0.99) / 1e3,
            p999 = dk__hist_quantile(&h, 0.999) / 1e3;
 
@@ -331,6 +339,8 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     printf("%-16s   per get: %s tables, %s blocks, %s bytes read; per seek %s blocks;"
            " compactions %s, write stalls %s ms; wamp by the engine's counters %s\n", "", gtab, gblk,
            gbyt, sblk, comp, stall, wamp_e);
+    printf("%-16s   CPU per op: %.2f us (process), %.2f us (the benchmark's threads)\n", "", cpu_op,
+           fg_cpu_op);
     b->ops_s[kind] = ops_s;
     printf("RESULT engine=%s bench=%s value=%u key=%u sync=%d threads=%u ops=%" PRIu64
            " secs=%.3f ops_s=%.0f mb_s=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.2f"
@@ -340,9 +350,10 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     if (kind == DK_BK_READWHILEWRITING)
         printf(" writes_s=%.0f write_p99_us=%.2f", wops / secs, dk__hist_quantile(&wh, 0.99) / 1e3);
     printf(" compaction=%s dist=%s samp_peak=%s du_peak_mb=%.2f get_tables=%s get_blocks=%s"
-           " get_bytes=%s seek_blocks=%s io_read_b_op=%.1f compactions=%s stall_ms=%s wamp_engine=%s\n",
+           " get_bytes=%s seek_blocks=%s io_read_b_op=%.1f compactions=%s stall_ms=%s wamp_engine=%s"
+           " cpu_us_op=%.2f fg_cpu_us_op=%.2f\n",
            b->policy_ops ? b->o.compaction : "none", dk__bench_dists[b->o.dist], speak,
-           peak / 1048576.0, gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e);
+           peak / 1048576.0, gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e, cpu_op, fg_cpu_op);
     print_timeline(b, kind, &ws[0]);
     fflush(stdout);
     for (unsigned i = 0; i < total; i++) {

@@ -80,6 +80,7 @@ typedef struct worker {
     uint64_t tl_end;               /* monotonic ns the current interval ends */
     uint64_t ops, bytes, found, user_bytes;
     uint64_t t_start, t_end;       /* monotonic ns around this thread's work */
+    uint64_t cpu_ns;               /* this thread's CPU time over the same span */
     dk_buf obj;                    /* timeseries: the encoded object of a put */
     int err;
 } worker;

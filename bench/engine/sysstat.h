@@ -29,6 +29,13 @@ int dk__du(const char *path, uint64_t *used, uint64_t *apparent);
 /* Peak resident set size of this process so far, in bytes. */
 uint64_t dk__peak_rss(void);
 
+/* User + system CPU time of the whole process (every thread, the
+ * engine's background threads included) so far, in ns (getrusage). */
+uint64_t dk__proc_cpu_ns(void);
+
+/* CPU time of the calling thread so far, in ns (CLOCK_THREAD_CPUTIME_ID). */
+uint64_t dk__thread_cpu_ns(void);
+
 /* Remove the tree under path (not path itself). Returns 0 or -errno. */
 int dk__rm_tree_contents(const char *path);
 

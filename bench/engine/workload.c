@@ -381,6 +381,7 @@ void *dk__bench_worker_main(void *arg)
         rc = -ENOMEM;
     pthread_barrier_wait(w->barrier);
     w->t_start = dk__bench_now_ns();
+    uint64_t cpu0 = dk__thread_cpu_ns();
     if (w->tl_hist) {
         dk__hist_init(w->tl_hist);
         w->tl_end = w->t_start + b->o.timeline_ms * 1000000ull;
@@ -412,6 +413,7 @@ void *dk__bench_worker_main(void *arg)
     }
 out:
     w->t_end = dk__bench_now_ns();
+    w->cpu_ns = dk__thread_cpu_ns() - cpu0;
     if (w->tl_hist && w->tl_hist->count)
         timeline_tick(w, w->tl_end);   /* the last, partial interval */
     free(w->tl_hist);

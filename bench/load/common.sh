@@ -109,7 +109,7 @@ load_cleanup() {
             i=$((i + 1))
         done
     done
-    [ -n "${CL:-}" ] && [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" remove "$CL" >/dev/null 2>&1
+    [ -n "${CL:-}" ] && [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" destroy "$CL" >/dev/null 2>&1
     rm -rf "$TMP"
 }
 

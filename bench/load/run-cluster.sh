@@ -2,10 +2,12 @@
 # bench/load/run-cluster.sh - a 3-node dynkv cluster on this machine
 # (tools/dynkv-cluster, lsm engine, n_replicas 3, sync=true) under 10 KiB
 # PUT and GET with `X-Consistency: quorum`, load spread over the three nodes;
-# writes bench/results/cluster-<date>.md, compared with the Dynomite figures
-# quoted from ANCHORS.md (not re-measured here).
+# writes bench/results/cluster-<date>.md. With DYNOMITE=/path/to/dynomite
+# (built by the user: bench/load/peer-dynomite.sh) the peer, Dynomite over
+# three Redis with DC_QUORUM, runs the same steps in the same run, each round
+# right after dynkv's; without it the report quotes the ANCHORS.md figures.
 #
-#   bench/load/run-cluster.sh [-B BUILDDIR] [-o REPORT.md] [-q]
+#   [DYNOMITE=PATH] bench/load/run-cluster.sh [-B BUILDDIR] [-o REPORT.md] [-q]
 #
 # -B  a configured build tree (default $DYNKV_BUILDDIR, else /tmp/b-load)
 # -o  report file (default bench/results/cluster-YYYY-MM-DD.md)
@@ -18,23 +20,38 @@
 #     intended send time: coordinated-omission safe).
 #  3. FILL_KEYS (20000) keys loaded, ROUNDS GET peak runs, GET open loop at
 #     half of the GET peak.
+# Every peak run also records the server CPU (utime+stime) and context
+# switches per request, summed over the servers (3 dynkvd; 3 Dynomite +
+# 3 Redis). Peer SETs go to PEER_KEYS (50000) random keys (Redis keeps every
+# value in memory), its GETs to the same FILL_KEYS keys as dynkv's.
 set -eu
 
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/peer-dynomite.sh"
 load_opts cluster 21 "$@"
+PEER_KEYS=${PEER_KEYS:-50000}
+HZ=$(getconf CLK_TCK)
 CONSISTENCY=${CONSISTENCY:-quorum}
 # Quoted from ANCHORS.md (3 nodes over Redis, RF=3, 10 KB, DC_QUORUM), not measured here.
 DYNO_SET=29000 DYNO_SET_P99=2.6 DYNO_GET=17800 DYNO_GET_P99=4.2
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 load_tmp load-cluster
+trap 'set +e; dyno_stop; load_cleanup' EXIT   # the peer's processes too
 
 say "building in $BUILD"
 build_all "$BUILD"
-CREATE_ARGS="--nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true"
+# DYNKV_CREATE: extra `dynkv-cluster create` arguments after these (a later
+# --set wins), e.g. "--no-key --set storage.sync=false" to compare like for
+# like with the peer, which neither fsyncs nor authenticates its peers.
+CREATE_ARGS="--nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true ${DYNKV_CREATE:-}"
 # shellcheck disable=SC2086
 cluster_up $CREATE_ARGS
 NODES=$(echo "$TARGETS" | tr ',' ' ')
+PIDS=$(cat "$CL"/n*/pid)
+PEER=0
+say "starting the peer"
+dyno_start "$TMP/dynomite" && PEER=1
 
 RAW=$TMP/raw.txt
 : >"$RAW"
@@ -42,9 +59,52 @@ load() { # load NAME ARGS...: dk_load against the three nodes, with the consiste
     name=$1
     shift
     echo "\$ dk_load $* -H 'X-Consistency: $CONSISTENCY' $TARGETS" >>"$RAW"
-    "$DK_LOAD" "$@" -H "X-Consistency: $CONSISTENCY" "$TARGETS" >"$TMP/$name.out" 2>&1 || true
+    metered "$name" "$PIDS" "$@" -H "X-Consistency: $CONSISTENCY" "$TARGETS"
+}
+pload() { # pload NAME ARGS...: dk_load --redis against the peer's three Dynomite nodes
+    name=$1
+    shift
+    echo "\$ dk_load --redis $* $DYNO_TARGETS" >>"$RAW"
+    metered "$name" "$DYNO_PIDS" --redis "$@" "$DYNO_TARGETS"
+}
+# metered NAME "PIDS" DK_LOAD-ARGS...: run dk_load into $TMP/NAME.out and write
+# "cpu_us_per_request switches_per_request" of the PIDS into $TMP/NAME.cpu. The
+# totals leave the warm-up (-w W) out, the CPU counters do not: the requests
+# served are estimated as answered x (secs + W) / secs.
+metered() {
+    name=$1 pids=$2
+    shift 2
+    wu=0 prev=''
+    for a in "$@"; do
+        [ "$prev" = -w ] && wu=$a
+        prev=$a
+    done
+    # shellcheck disable=SC2086
+    t0=$(proc_ticks $pids) c0=$(proc_ctx $pids)
+    "$DK_LOAD" "$@" >"$TMP/$name.out" 2>&1 || true
+    # shellcheck disable=SC2086
+    t1=$(proc_ticks $pids) c1=$(proc_ctx $pids)
     grep -v '^INTERVAL' "$TMP/$name.out" >>"$RAW"
     grep -q '^RESULT' "$TMP/$name.out" || { cat "$TMP/$name.out" >&2; die "dk_load $name failed"; }
+    awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v n="$(($(field ok "$TMP/$name.out") + $(field notfound "$TMP/$name.out")))" \
+        -v s="$(field secs "$TMP/$name.out")" -v w="$wu" -v hz="$HZ" \
+        'BEGIN { if (s > 0) n = n * (s + w) / s; if (n < 1) n = 1; printf "%.1f %.2f\n", t * 1e6 / hz / n, c / n }' >"$TMP/$name.cpu"
+    echo "cpu_us_per_req switches_per_req (servers summed): $(cat "$TMP/$name.cpu")" >>"$RAW"
+}
+# peaks KIND PREFIX: "median-ops/s median-run#" of $TMP/PREFIX-1..ROUNDS.out; sets
+# the list of per-run figures in PK_LIST and the medians of CPU and switches in PK_CPU PK_CTX
+peaks() {
+    PK_LIST='' pc='' px=''
+    for r in $(seq 1 "$ROUNDS"); do
+        PK_LIST="$PK_LIST $(field ops_s "$TMP/$1-$r.out")"
+        pc="$pc $(cut -d' ' -f1 "$TMP/$1-$r.cpu")" px="$px $(cut -d' ' -f2 "$TMP/$1-$r.cpu")"
+    done
+    # shellcheck disable=SC2086
+    PK_MED=$(median $PK_LIST) PK_CPU=$(median $pc) PK_CTX=$(median $px) PK_RUN=1
+    for r in $(seq 1 "$ROUNDS"); do
+        [ "$(field ops_s "$TMP/$1-$r.out")" = "$PK_MED" ] && PK_RUN=$r
+    done
+    return 0
 }
 snap() { # snap TAG: every node's counters now, in $TMP/TAG.<node>
     for n in $NODES; do
@@ -62,37 +122,46 @@ csum() {
 }
 
 snap m0
-DK_PUT=''
 for r in $(seq 1 "$ROUNDS"); do
     say "PUT peak round $r"
     load put-peak-$r -m put -c "$CONNS" -d "$PEAK_SECS" -w 1 --perm -k 100000000 -p "p$r-" -s "$VSIZE"
-    DK_PUT="$DK_PUT $(field ops_s "$TMP/put-peak-$r.out")"
+    [ "$PEER" = 0 ] || pload dyno-put-peak-$r -m put -c "$CONNS" -d "$PEAK_SECS" -w 1 -k "$PEER_KEYS" -p p- -s "$VSIZE" --seed "$r"
 done
-PUT_PEAK=$(median $DK_PUT)
-for r in $(seq 1 "$ROUNDS"); do
-    [ "$(field ops_s "$TMP/put-peak-$r.out")" = "$PUT_PEAK" ] && PUT_MED=$r
-done
+peaks put-peak
+DK_PUT=$PK_LIST PUT_PEAK=$PK_MED PUT_MED=$PK_RUN PUT_CPU=$PK_CPU PUT_CTX=$PK_CTX
 PUT_HALF=$(half "$PUT_PEAK")
 say "PUT open loop at $PUT_HALF/s"
 load put-open -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE" -i
 snap m1
+if [ "$PEER" = 1 ]; then
+    peaks dyno-put-peak
+    DY_PUT=$PK_LIST DY_PUT_PEAK=$PK_MED DY_PUT_MED=$PK_RUN DY_PUT_CPU=$PK_CPU DY_PUT_CTX=$PK_CTX
+    DY_PUT_HALF=$(half "$DY_PUT_PEAK")
+    say "peer SET open loop at $DY_PUT_HALF/s"
+    pload dyno-put-open -m put -c "$CONNS" -R "$DY_PUT_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$PEER_KEYS" -p p- -s "$VSIZE" -i
+fi
 
 say "loading $FILL_KEYS keys"
 load fill -m put -c "$CONNS" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
-DK_GET=''
+[ "$PEER" = 0 ] || pload dyno-fill -m put -c "$CONNS" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
 for r in $(seq 1 "$ROUNDS"); do
     say "GET peak round $r"
     load get-peak-$r -m get -c "$CONNS" -d "$PEAK_SECS" -w 1 -k "$FILL_KEYS" -p "g-" -s "$VSIZE" --seed "$r"
-    DK_GET="$DK_GET $(field ops_s "$TMP/get-peak-$r.out")"
+    [ "$PEER" = 0 ] || pload dyno-get-peak-$r -m get -c "$CONNS" -d "$PEAK_SECS" -w 1 -k "$FILL_KEYS" -p "g-" -s "$VSIZE" --seed "$r"
 done
-GET_PEAK=$(median $DK_GET)
-for r in $(seq 1 "$ROUNDS"); do
-    [ "$(field ops_s "$TMP/get-peak-$r.out")" = "$GET_PEAK" ] && GET_MED=$r
-done
+peaks get-peak
+DK_GET=$PK_LIST GET_PEAK=$PK_MED GET_MED=$PK_RUN GET_CPU=$PK_CPU GET_CTX=$PK_CTX
 GET_HALF=$(half "$GET_PEAK")
 say "GET open loop at $GET_HALF/s"
 load get-open -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
 snap m2
+if [ "$PEER" = 1 ]; then
+    peaks dyno-get-peak
+    DY_GET=$PK_LIST DY_GET_PEAK=$PK_MED DY_GET_MED=$PK_RUN DY_GET_CPU=$PK_CPU DY_GET_CTX=$PK_CTX
+    DY_GET_HALF=$(half "$DY_GET_PEAK")
+    say "peer GET open loop at $DY_GET_HALF/s"
+    pload dyno-get-open -m get -c "$CONNS" -R "$DY_GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
+fi
 LOGS=''
 for i in 1 2 3; do
     LOGS="$LOGS n$i=$(grep -cE ' (WARN|ERROR) ' "$CL/n$i/dynkvd.log" || true)"
@@ -100,38 +169,84 @@ done
 grep -hE ' (WARN|ERROR) ' "$CL"/n?/dynkvd.log | sed 's/^[^ ]* //' | sort | uniq -c | sort -rn | head -15 >"$TMP/warns" || true
 
 lat() { echo "$(field p50_ms "$1") / $(field p99_ms "$1") / $(field p999_ms "$1") / $(field max_ms "$1")"; }
-mkdir -p "$(dirname "$OUT")"
-{
-    echo "# Cluster benchmark: 3 dynkv nodes, RF=3, \`X-Consistency: $CONSISTENCY\`, $((VSIZE / 1024)) KiB values ($(date '+%F %H:%M'))"
-    echo
-    [ "$QUICK" = 1 ] && echo "**Quick mode (-q): tiny sizes, a check of the script, not a measurement.**" && echo
-    echo "Three \`dynkvd\` processes (127.0.0.1-3, lsm engine, sync=true, n_replicas 3) and"
-    echo "the load generator all share this machine's $(nproc) cores. Requests are spread"
-    echo "over the three nodes ($CONNS keep-alive connections, round-robin). Peaks are"
-    echo "medians of $ROUNDS closed-loop runs; \"half of peak\" rows are open loop with latency"
-    echo "from each request's intended send time (coordinated-omission safe)."
-    echo
+openrow() { echo "achieved $(field ops_s "$1")/s, errors $(field errors "$1"), unfinished $(field unfinished "$1")"; }
+quoted_section() {
     echo "The Dynomite figures are **quoted from ANCHORS.md, not re-measured** in this run"
-    echo "(3 nodes over Redis, RF=3, 10 KB, DC_QUORUM, load generator on the same 2 cores;"
+    echo "(no \$DYNOMITE: 3 nodes over Redis, RF=3, 10 KB, DC_QUORUM, load generator on the same 2 cores;"
     echo "Dynomite never fsyncs, dynkv fsyncs every write on W replicas before answering)."
     echo
     echo "| workload | dynkv | Dynomite (quoted) | dynkv / Dynomite | target |"
     echo "|---|--:|--:|--:|--:|"
     echo "| PUT peak, closed loop (ops/s) | $PUT_PEAK | $DYNO_SET | $(ratio "$PUT_PEAK" "$DYNO_SET") | ≥ 1.0 |"
     echo "| GET peak, closed loop (ops/s) | $GET_PEAK | $DYNO_GET | $(ratio "$GET_PEAK" "$DYNO_GET") | ≥ 2.0 |"
+    echo "| server CPU per PUT at peak, 3 nodes summed (µs) | $PUT_CPU | | | |"
+    echo "| server CPU per GET at peak, 3 nodes summed (µs) | $GET_CPU | | | |"
+    echo "| context switches per PUT / GET at peak | $PUT_CTX / $GET_CTX | | | |"
     echo
     echo "Per-run peaks (ops/s): PUT$DK_PUT; GET$DK_GET."
     echo
     echo "| latency, ms: p50 / p99 / p99.9 / max | dynkv | Dynomite p99 (quoted) |"
     echo "|---|--:|--:|"
     echo "| PUT at peak (closed loop, median run) | $(lat "$TMP/put-peak-$PUT_MED.out") | |"
-    echo "| **PUT open loop at $PUT_HALF/s** (half of peak; achieved $(field ops_s "$TMP/put-open.out")/s, errors $(field errors "$TMP/put-open.out"), unfinished $(field unfinished "$TMP/put-open.out")) | **$(lat "$TMP/put-open.out")** | $DYNO_SET_P99 |"
+    echo "| **PUT open loop at $PUT_HALF/s** (half of peak; $(openrow "$TMP/put-open.out")) | **$(lat "$TMP/put-open.out")** | $DYNO_SET_P99 |"
     echo "| GET at peak (closed loop, median run) | $(lat "$TMP/get-peak-$GET_MED.out") | |"
-    echo "| **GET open loop at $GET_HALF/s** (half of peak; achieved $(field ops_s "$TMP/get-open.out")/s, errors $(field errors "$TMP/get-open.out"), unfinished $(field unfinished "$TMP/get-open.out")) | **$(lat "$TMP/get-open.out")** | $DYNO_GET_P99 |"
+    echo "| **GET open loop at $GET_HALF/s** (half of peak; $(openrow "$TMP/get-open.out")) | **$(lat "$TMP/get-open.out")** | $DYNO_GET_P99 |"
     echo
     echo "Target (ANCHORS.md): p99 < 5 ms at half of peak. The Dynomite p99s were measured"
     echo "at its peak, by a closed-loop tool as far as ANCHORS.md says."
     echo
+}
+peer_section() {
+    echo "The peer ran in the same run: $DYNO_VERSION (\$DYNOMITE=$DYNOMITE), three nodes on"
+    echo "127.0.0.1-3, one rack each (so every node holds every key, RF = 3), \`read_consistency\`"
+    echo "and \`write_consistency\` DC_QUORUM, each over its own Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
+    echo "without persistence (\`--save '' --appendonly no\`: Dynomite never fsyncs; dynkv fsyncs"
+    echo "every write on W replicas before answering). Each round ran dynkv, then the peer;"
+    echo "the same dk_load drives both (\`--redis\` speaks RESP to Dynomite's client port)."
+    echo
+    echo "| workload | dynkv | Dynomite | dynkv / Dynomite | target |"
+    echo "|---|--:|--:|--:|--:|"
+    echo "| PUT peak, closed loop (ops/s) | $PUT_PEAK | $DY_PUT_PEAK | $(ratio "$PUT_PEAK" "$DY_PUT_PEAK") | ≥ 1.0 |"
+    echo "| GET peak, closed loop (ops/s) | $GET_PEAK | $DY_GET_PEAK | $(ratio "$GET_PEAK" "$DY_GET_PEAK") | ≥ 2.0 |"
+    echo "| p99 at half of peak, open loop, PUT (ms) | $(field p99_ms "$TMP/put-open.out") | $(field p99_ms "$TMP/dyno-put-open.out") | $(ratio "$(field p99_ms "$TMP/put-open.out")" "$(field p99_ms "$TMP/dyno-put-open.out")") | < 5 ms |"
+    echo "| p99 at half of peak, open loop, GET (ms) | $(field p99_ms "$TMP/get-open.out") | $(field p99_ms "$TMP/dyno-get-open.out") | $(ratio "$(field p99_ms "$TMP/get-open.out")" "$(field p99_ms "$TMP/dyno-get-open.out")") | < 5 ms |"
+    echo "| server CPU per PUT at peak, all server processes (µs) | $PUT_CPU | $DY_PUT_CPU | $(ratio "$PUT_CPU" "$DY_PUT_CPU") | ≤ 1.5 |"
+    echo "| server CPU per GET at peak, all server processes (µs) | $GET_CPU | $DY_GET_CPU | $(ratio "$GET_CPU" "$DY_GET_CPU") | |"
+    echo "| context switches per PUT at peak | $PUT_CTX | $DY_PUT_CTX | $(ratio "$PUT_CTX" "$DY_PUT_CTX") | |"
+    echo "| context switches per GET at peak | $GET_CTX | $DY_GET_CTX | $(ratio "$GET_CTX" "$DY_GET_CTX") | |"
+    echo
+    echo "Per-run peaks (ops/s), in run order: dynkv PUT$DK_PUT, Dynomite SET$DY_PUT;"
+    echo "dynkv GET$DK_GET, Dynomite GET$DY_GET. CPU and switches are medians over the"
+    echo "peak runs, summed over 3 dynkvd, resp. 3 Dynomite + 3 Redis."
+    echo
+    echo "| latency, ms: p50 / p99 / p99.9 / max | dynkv | Dynomite |"
+    echo "|---|--:|--:|"
+    echo "| PUT at peak (closed loop, median run) | $(lat "$TMP/put-peak-$PUT_MED.out") | $(lat "$TMP/dyno-put-peak-$DY_PUT_MED.out") |"
+    echo "| PUT open loop at half of own peak: dynkv $PUT_HALF/s ($(openrow "$TMP/put-open.out")); Dynomite $DY_PUT_HALF/s ($(openrow "$TMP/dyno-put-open.out")) | **$(lat "$TMP/put-open.out")** | **$(lat "$TMP/dyno-put-open.out")** |"
+    echo "| GET at peak (closed loop, median run) | $(lat "$TMP/get-peak-$GET_MED.out") | $(lat "$TMP/dyno-get-peak-$DY_GET_MED.out") |"
+    echo "| GET open loop at half of own peak: dynkv $GET_HALF/s ($(openrow "$TMP/get-open.out")); Dynomite $DY_GET_HALF/s ($(openrow "$TMP/dyno-get-open.out")) | **$(lat "$TMP/get-open.out")** | **$(lat "$TMP/dyno-get-open.out")** |"
+    echo
+    echo "Target (ANCHORS.md): p99 < 5 ms at half of peak, open loop (latency from the"
+    echo "intended send time). Peer SETs write $PEER_KEYS random keys (Redis holds every value"
+    echo "in memory), dynkv PUTs write new keys; both GET random keys of $FILL_KEYS loaded ones."
+    echo
+}
+mkdir -p "$(dirname "$OUT")"
+{
+    echo "# Cluster benchmark: 3 dynkv nodes, RF=3, \`X-Consistency: $CONSISTENCY\`, $((VSIZE / 1024)) KiB values ($(date '+%F %H:%M'))"
+    echo
+    [ "$QUICK" = 1 ] && echo "**Quick mode (-q): tiny sizes, a check of the script, not a measurement.**" && echo
+    echo "Three \`dynkvd\` processes (127.0.0.1-3, lsm engine, sync=true, n_replicas 3${DYNKV_CREATE:+; \`$DYNKV_CREATE\`}) and"
+    echo "the load generator all share this machine's $(nproc) cores. Requests are spread"
+    echo "over the three nodes ($CONNS keep-alive connections, round-robin). Peaks are"
+    echo "medians of $ROUNDS closed-loop runs; \"half of peak\" rows are open loop with latency"
+    echo "from each request's intended send time (coordinated-omission safe)."
+    echo
+    if [ "$PEER" = 1 ]; then
+        peer_section
+    else
+        quoted_section
+    fi
     echo "## Counters (GET /metrics, summed over the 3 nodes)"
     echo
     echo "| counter | PUT phases | fill + GET phases |"
@@ -159,11 +274,26 @@ mkdir -p "$(dirname "$OUT")"
     echo '```'
     echo
     interval_lines "$TMP"
+    if [ "$PEER" = 1 ]; then
+        echo
+        echo "The peer's per-second open-loop lines, SET then GET:"
+        echo
+        echo '```'
+        grep '^INTERVAL' "$TMP/dyno-put-open.out" || true
+        echo
+        grep '^INTERVAL' "$TMP/dyno-get-open.out" || true
+        echo '```'
+    fi
     echo
     echo "## Commands"
     echo
-    echo "- \`bench/load/run-cluster.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS PEAK_SECS=$PEAK_SECS OPEN_SECS=$OPEN_SECS FILL_KEYS=$FILL_KEYS CONSISTENCY=$CONSISTENCY)"
+    echo "- \`$([ "$PEER" = 1 ] && echo "DYNOMITE=$DYNOMITE ")bench/load/run-cluster.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS PEAK_SECS=$PEAK_SECS OPEN_SECS=$OPEN_SECS FILL_KEYS=$FILL_KEYS PEER_KEYS=$PEER_KEYS CONSISTENCY=$CONSISTENCY)"
     echo "- \`tools/dynkv-cluster create DIR $CREATE_ARGS\` then \`tools/dynkv-cluster start DIR\`"
+    if [ "$PEER" = 1 ]; then
+        echo "- the peer (bench/load/peer-dynomite.sh): \`redis-server --port P --bind 127.0.0.(i+3) --save '' --appendonly no\`"
+        echo "  and \`\$DYNOMITE -c FILE\` for i = 1..3 (rack i, one shared token, DC_QUORUM reads and"
+        echo "  writes, no peer encryption; the script writes the files into its temp dir)."
+    fi
     echo "- PUT keys are new keys (\`--perm\`, a distinct prefix per run), so no write makes a"
     echo "  sibling; values are incompressible random bytes. GETs read random keys of the"
     echo "  $FILL_KEYS loaded ones with \`Accept: application/octet-stream\`."

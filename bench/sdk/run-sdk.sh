@@ -32,7 +32,7 @@ CL=$TMP/cluster
 CTL="$SRC/tools/dynkv-cluster"
 cleanup() {
     set +e
-    [ -f "$CL/cluster.json" ] && python3 "$CTL" remove "$CL" >/dev/null 2>&1
+    [ -f "$CL/cluster.json" ] && python3 "$CTL" destroy "$CL" >/dev/null 2>&1
     rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -77,6 +77,7 @@ typedef struct dk_config_cluster {
     int64_t vv_prune_age;                       /* ms, 7d */
     uint64_t stream_rate;                       /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
     int max_rpc_connections;                    /* 1..1000000, 1024 accepted RPC connections at once */
+    int read_repair_percent;                    /* 0..100, 10: reads that ask every replica, for repair */
 } dk_config_cluster;
 
 typedef struct dk_config_storage {

@@ -157,6 +157,8 @@ static const known_metric known[] = {
     {"coord_forwards_total", "Writes forwarded to a replica of the key because this node is not one."},
     {"coord_pending_writes_total", "Writes also sent to pending replicas of a range being streamed."},
     {"coord_reads_total", "Reads this node coordinated."},
+    {"coord_reads_widened_total", "Reads that asked every replica, not only R (answers differed, or sampled "
+                                  "by read_repair_percent)."},
     {"coord_unavailable_total", "Requests answered 503 because too few replicas answered."},
     {"coord_writes_total", "Writes (PUT, DELETE) this node coordinated."},
     {"engine_keys", "Keys the memory engine holds."},
@@ -218,7 +220,11 @@ static const known_metric known[] = {
     {"lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},
     {"lsm_wal_bytes_dropped_total", "Bytes of torn WAL tails dropped at recovery."},
     {"merkle_rebuilds_total", "Anti-entropy Merkle trees rebuilt from a snapshot."},
+    {"merges_resolved_total", "Merges of two concurrent copies of a key decided by the conflict resolver."},
+    {"merges_superseded_total", "Merges where one copy superseded the other and was kept as it came."},
     {"read_repairs_total", "Stale replicas repaired after a read."},
+    {"replica_reads_total", "Copies of keys this node read as a replica for a coordinator (its own reads "
+                            "included)."},
     {"repair_exchanges_completed_total", "Anti-entropy exchanges completed."},
     {"repair_exchanges_failed_total", "Anti-entropy exchanges that failed."},
     {"repair_exchanges_started_total", "Anti-entropy exchanges started."},

@@ -1,15 +1,23 @@
 /*
  * coord_read.c - client reads and the quorum read of compare-and-set:
- * every alive replica of the preference list is asked at once, the caller
- * is answered after R answers with their reconciliation, and once every
- * replica has answered or failed (request_timeout bounds it) the stale
- * ones get the reconciled object (read repair). Semantics in
- * coordinator.h.
+ * R replicas are asked first, this node's own copy first when it holds
+ * the key (read from memory on the loop), then the preference list in
+ * order; the caller is answered after R answers with their
+ * reconciliation. A replica that fails, holds a damaged copy or does not
+ * answer within half of what is left of request_timeout (while another
+ * could still be asked) is replaced by the next one. When the R answers
+ * disagree (different bytes, missing on some, damaged), and on
+ * [cluster] read_repair_percent of client reads, every other live
+ * replica is asked too, and once all have answered or failed the stale
+ * ones get the reconciled object (read repair). X-Consistency: all asks
+ * every replica, as before. Semantics in coordinator.h.
  *
- * Asking all N and answering after R, rather than asking exactly R, costs
- * N-R extra reads per request but gives read repair something to compare,
- * and a slow replica never delays the answer; it is what Dynamo and
- * Riak do.
+ * R first, rather than all N at once as Dynamo and Riak do, saves N-R
+ * replica reads (RPCs, engine lookups, 10 KiB copies) on every read whose
+ * replicas agree, which is nearly every read; the price is that a slow
+ * replica among the R delays the answer until the half-deadline gives up
+ * on it, and replicas outside the R are repaired only by the sampled
+ * reads, hints and anti-entropy (Cassandra's read_repair_chance trade).
  *
  * Reconciliation folds the answers with the resolvers' merge on the loop
  * (pure and bounded by max_siblings, or by the CRDT state limit), the
@@ -32,7 +40,7 @@
  * or object, DK_ECORRUPT). It is no answer, so the read waits for the
  * other replicas as for a failure, and it is repaired like a missing
  * copy: the replica's store replaces a damaged copy by the one sent. */
-enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED };
+enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED, RR_IDLE /* not asked */ };
 
 typedef struct rop rop;
 
@@ -54,8 +62,10 @@ struct rop {
     dk__replica r[COORD_N_MAX];
     uint32_t n;
     int self_pos;
+    uint8_t order[COORD_N_MAX]; /* the order replicas are asked in */
     dk_buf key;
     int needed, answered, timed_out, repair;
+    int ask_all;                /* every replica is (being) asked */
     int launching, cb_due;
     int local_rc;               /* the local read's outcome, set on the worker */
     unsigned refs;
@@ -129,18 +139,35 @@ static void rop_deliver(rop *op)
         op->icb(op->arg, op->res.status, op->res.acks, op->res.needed, op->res.replicas, &op->res.raw);
 }
 
-/* The index of the only reply that found the key, or -1. */
-static int rop_only_found(const rop *op)
+static int rreply_same(const rreply *a, const rreply *b)
 {
-    int only = -1;
+    return a->raw.len == b->raw.len && memcmp(a->raw.data, b->raw.data, a->raw.len) == 0;
+}
+
+/* The index of a reply that found the key when every reply that found it
+ * holds the same bytes (the reconciliation is that copy), or -1. */
+static int rop_pick(const rop *op)
+{
+    int pick = -1;
     for (uint32_t i = 0; i < op->n; i++) {
         if (op->rr[i].state != RR_FOUND)
             continue;
-        if (only >= 0)
+        if (pick < 0)
+            pick = (int)i;
+        else if (!rreply_same(&op->rr[pick], &op->rr[i]))
             return -1;
-        only = (int)i;
     }
-    return only;
+    return pick;
+}
+
+/* Whether the answers so far agree: no damaged copy, and the key found
+ * with the same bytes everywhere or missing everywhere. */
+static int rop_agree(const rop *op)
+{
+    if (rop_count(op, RR_DAMAGED))
+        return 0;
+    int found = rop_count(op, RR_FOUND);
+    return found == 0 || (rop_count(op, RR_MISSING) == 0 && rop_pick(op) >= 0);
 }
 
 static void rop_answer(rop *op, int status)
@@ -151,10 +178,15 @@ static void rop_answer(rop *op, int status)
     op->res.acks = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING);
     op->res.needed = op->needed;
     op->res.replicas = (int)op->n;
-    int only = rop_only_found(op);
+    /* Every replica asked has answered the same and no other is asked:
+     * nothing to repair. */
+    if (!op->ask_all && rop_count(op, RR_PENDING) == 0 && rop_agree(op))
+        op->repair = 0;
+    int only = rop_pick(op);
     if (status == 0 && only >= 0 && (op->n == 1 || !op->repair)) {
-        /* One answer and no read repair to come: it is the result as it
-         * is; move it rather than copy and decode it again. */
+        /* The answers agree and no read repair is to come: the copy is
+         * the result as it is; move it rather than copy and decode it
+         * again. */
         rreply *r = &op->rr[only];
         dk_buf_free(&op->res.raw);
         dk_object_free(&op->res.obj);
@@ -184,15 +216,34 @@ static void rop_answer(rop *op, int status)
         rop_deliver(op);
 }
 
+static int rop_ask_next(rop *op);
+
+/* Every replica not asked yet is asked now (read repair). */
+static void rop_widen(rop *op)
+{
+    if (op->ask_all)
+        return;
+    op->ask_all = 1;
+    dk_metrics_add("coord_reads_widened_total", 1);
+    while (rop_ask_next(op))
+        ;
+}
+
 static void rop_check(rop *op)
 {
-    if (op->answered)
+    while (!op->answered) {
+        int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING), pending = rop_count(op, RR_PENDING);
+        if (answers >= op->needed) {
+            if (op->repair && !rop_agree(op))
+                rop_widen(op);
+            rop_answer(op, 0);
+        } else if (answers + pending < op->needed && rop_ask_next(op)) {
+            continue;           /* one more asked in place of a failure */
+        } else if (pending == 0) {  /* final counts, as for writes */
+            rop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+        }
         return;
-    int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING), pending = rop_count(op, RR_PENDING);
-    if (answers >= op->needed)
-        rop_answer(op, 0);
-    else if (pending == 0)      /* final counts, as for writes */
-        rop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+    }
 }
 
 /* ---- read repair ------------------------------------------------------------ */
@@ -239,7 +290,7 @@ static void rop_repair(rop *op)
     }
     for (uint32_t i = 0; i < op->n; i++) {
         rreply *r = &op->rr[i];
-        if (r->state == RR_FAILED || r->state == RR_PENDING ||
+        if (r->state == RR_FAILED || r->state == RR_PENDING || r->state == RR_IDLE ||
             (r->state == RR_FOUND && r->raw.len == final.len && memcmp(r->raw.data, final.data, final.len) == 0))
             continue;
         int rc;
@@ -365,6 +416,7 @@ static int rop_ask(rop *op, uint32_t i)
     if (r->rep.self && r->rep.alive) {
         /* From memory on the loop when the engine can; a worker only when
          * the read needs the disk. */
+        dk_metrics_add("replica_reads_total", 1);
         int rc = dk_store_try_get(c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);
         if (rc != -EAGAIN) {
             rop_local_settle(op, rc);
@@ -380,6 +432,13 @@ static int rop_ask(rop *op, uint32_t i)
     uint64_t left = dk__left_ms(op->deadline_ns);
     if (left == 0)
         return DK_ETIMEOUT;
+    /* While another replica could take its place, a replica gets half of
+     * what is left: a slow one is then replaced in time. */
+    for (uint32_t k = 0; k < op->n && !op->ask_all; k++)
+        if (op->rr[k].state == RR_IDLE && op->rr[k].rep.alive) {
+            left = left / 2 ? left / 2 : 1;
+            break;
+        }
     dk_buf body = DK_BUF_INIT;
     dk_msg_get_replica m = {.key = dk_buf_slice(&op->key)};
     int rc = dk_msg_get_replica_encode(&body, &m);
@@ -399,23 +458,63 @@ static void rop_launched(dk__ready *r)
     rop_unref(op);
 }
 
-/* Start asking. The caller's reference goes to the ready list so that the
- * answer always comes after the caller returned, as for writes. */
+/* Ask the next replica not asked yet, in op->order; one that fails at
+ * once is settled and the next tried. Returns 1 when one was asked (or
+ * answered at once), 0 when none is left. */
+static int rop_ask_next(rop *op)
+{
+    for (uint32_t k = 0; k < op->n; k++) {
+        uint32_t i = op->order[k];
+        if (op->rr[i].state != RR_IDLE)
+            continue;
+        op->rr[i].state = RR_PENDING;
+        int e = rop_ask(op, i);
+        if (e == 0)
+            op->refs++;
+        if (e == 0 || e == ROP_ANSWERED)
+            return 1;
+        rreply_set(&op->rr[i], e);
+    }
+    return 0;
+}
+
+/* Whether this read samples every replica for repair: percent % of reads,
+ * from a generator private to the loop thread. */
+static int rop_sampled(int percent)
+{
+    static _Thread_local uint64_t x;
+    if (percent <= 0)
+        return 0;
+    if (percent >= 100)
+        return 1;
+    if (!x)
+        x = uv_hrtime() | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return (int)(x % 100) < percent;
+}
+
+/* Start asking: every replica for X-Consistency: all or a sampled read,
+ * else R of them (rop_check asks more when needed). The caller's
+ * reference goes to the ready list so that the answer always comes after
+ * the caller returned, as for writes. */
 static int rop_start(rop *op)
 {
     op->launching = 1;
     op->refs = 1;
     dk__coord_defer(op->c, &op->launched, rop_launched);
-    for (uint32_t i = 0; i < op->n; i++) {
-        int e = rop_ask(op, i);
-        if (e == 0) {
-            op->refs++;
-            continue;
-        }
-        if (e == ROP_ANSWERED)
-            continue;
-        rreply_set(&op->rr[i], e);
-    }
+    uint32_t k = 0;
+    if (op->self_pos >= 0)
+        op->order[k++] = (uint8_t)op->self_pos;
+    for (uint32_t i = 0; i < op->n; i++)
+        if ((int)i != op->self_pos)
+            op->order[k++] = (uint8_t)i;
+    op->ask_all = (uint32_t)op->needed >= op->n ||
+                  (op->repair && rop_sampled(op->c->cfg->cluster.read_repair_percent));
+    if (op->ask_all)
+        while (rop_ask_next(op))
+            ;
     rop_check(op);
     return 0;
 }
@@ -437,6 +536,7 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
     for (uint32_t i = 0; i < p->n; i++) {
         op->rr[i].op = op;
         op->rr[i].rep = p->r[i];
+        op->rr[i].state = RR_IDLE;
         dk_object_init(&op->rr[i].obj);
     }
     if (dk_buf_append(&op->key, key.ptr, key.len) != 0) {

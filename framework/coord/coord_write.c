@@ -1,8 +1,9 @@
 /*
- * coord_write.c - client writes: forwarding to a replica, the local write
- * that makes the new dot, replication with sloppy-quorum fallbacks and
- * hints, and compare-and-set under a per-key lock (semantics in
- * coordinator.h).
+ * coord_write.c - client writes: the local write that makes the new dot
+ * and replication with sloppy-quorum fallbacks and hints (semantics in
+ * coordinator.h). Forwarding to a replica is in coord_forward.c,
+ * compare-and-set's lock and quorum read in coord_cas.c; the op they share
+ * is in coord_write_int.h.
  *
  * A write op tracks one "slot" per replica of the preference list other
  * than this node. A slot is pending until its replica (or a fallback
@@ -12,75 +13,16 @@
  * counts in a failure are final);
  * the op itself lives on until every slot is settled and every step it
  * started has ended (op->refs), so background replication finishes.
- *
- * CAS lock table: a short list of the keys locked now, each with a FIFO of
- * waiting ops. A list rather than a hash table: it holds only keys with a
- * CAS write in flight on this node, which is a handful.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord/coord_int.h"
+#include "coord/coord_write_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
-#include "node/store.h"
-
-enum { SLOT_PENDING = 0, SLOT_ACKED, SLOT_FAILED };
-
-typedef struct wop wop;
-
-typedef struct wslot {
-    wop *op;
-    dk__replica owner;          /* the preference-list replica */
-    int state;
-} wslot;
-
-/* One replica send: the owner itself or a fallback holding a hint. */
-typedef struct wsend {
-    wslot *slot;
-    dk__replica to;
-    int hinted;
-} wsend;
-
-typedef struct coord_lock {
-    struct coord_lock *next;
-    dk_buf key;
-    wop *head, *tail;           /* waiters, FIFO */
-} coord_lock;
-
-struct wop {
-    dk__job job;                /* the local write */
-    dk_coord *c;
-    dk_coord_cb cb;
-    void *arg;
-    uint64_t deadline_ns, cap_ms;
-    dk__plan plan;
-    dk_buf key, value;
-    dk_vv ctx, im;
-    int has_ctx, ctx_is_map, has_im, tombstone, cond, strict, consistency, here;
-    int type;                   /* DK_OBJECT_* */
-    int64_t ttl_ms;
-    int needed, acks, answered, timed_out, sloppy;
-    int too_big;                /* a replica refused the object's size (DK_ETOOBIG) */
-    int local_pending;          /* replicating while the local write is in flight */
-    int launching, cb_due;      /* an answer reached while starting waits */
-    unsigned refs;              /* steps in flight that point at the op */
-    dk_coord_result res;
-    wslot slot[COORD_N_MAX];
-    uint32_t n_slots;
-    char used[2 * COORD_N_MAX][DK_NODE_ID_MAX + 1];   /* fallbacks already asked */
-    size_t n_used;
-    uint32_t fwd_next;          /* next plan index to forward to */
-    coord_lock *lock;           /* held (CAS) */
-    wop *lock_next;             /* in a lock's waiter list */
-    dk_buf cas_raw;             /* what the quorum read found (CAS) */
-    dk__ready launched;         /* the start's end, on the ready list */
-    dk__ready wrote;            /* the non-blocking local write's end, posted */
-    dk_store_wop *swop;         /* that write while in flight */
-};
 
 static void wop_free(wop *op)
 {
@@ -94,7 +36,7 @@ static void wop_free(wop *op)
     free(op);
 }
 
-static void wop_answer(wop *op, int status)
+void dk__wop_answer(wop *op, int status)
 {
     if (op->answered)
         return;
@@ -111,11 +53,11 @@ static void wop_answer(wop *op, int status)
         op->cb(op->arg, &op->res);
 }
 
-static void wop_unref(wop *op)
+void dk__wop_unref(wop *op)
 {
     if (--op->refs == 0) {
         if (!op->answered)
-            wop_answer(op, op->too_big ? DK_ETOOBIG : op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+            dk__wop_answer(op, op->too_big ? DK_ETOOBIG : op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
         wop_free(op);
     }
 }
@@ -133,9 +75,9 @@ static void wop_check(wop *op)
      * for a local write in flight: the coordinator answers only once it
      * holds the write itself, so a read through it right after sees it. */
     if (op->acks >= op->needed && !op->local_pending)
-        wop_answer(op, 0);
+        dk__wop_answer(op, 0);
     else if (pending == 0)
-        wop_answer(op, op->too_big ? DK_ETOOBIG : op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
+        dk__wop_answer(op, op->too_big ? DK_ETOOBIG : op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
 }
 
 /* ---- sending to replicas -------------------------------------------------- */
@@ -169,10 +111,14 @@ int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice
     snprintf(m.hint_target, sizeof(m.hint_target), "%s", hint_target);
     dk_buf body = DK_BUF_INIT;
     send_ctx *s = malloc(sizeof(*s));
-    int rc = s ? dk_msg_put_replica_encode(&body, &m) : -ENOMEM;
+    /* The object is copied once, into the frame that goes out. */
+    int rc = s ? dk_rpc_frame_start(&body, key.len + obj.len + sizeof(m.hint_target) + 16) : -ENOMEM;
+    if (rc == 0)
+        rc = dk_msg_put_replica_encode(&body, &m);
     if (rc == 0) {
         *s = (send_ctx){cb, arg};
-        rc = dk__coord_call(c, rep->id, rep->addr, DK_MSG_PUT_REPLICA, &body, deadline_ms, send_replica_done, s);
+        rc = dk__coord_call_framed(c, rep->id, rep->addr, DK_MSG_PUT_REPLICA, &body, deadline_ms,
+                                   send_replica_done, s);
     }
     if (rc)
         free(s);
@@ -207,7 +153,7 @@ static void wsend_done(void *arg, int status)
         slot_failed(sl);
     }
     free(ws);
-    wop_unref(op);
+    dk__wop_unref(op);
 }
 
 /* Send the new object to `to` for the slot; 0 when the send started. */
@@ -242,7 +188,7 @@ static void local_hint_done(void *arg, int status)
         dk_log(DK_LOG_ERROR, "coordinator: a write is on fewer replicas than planned: keeping its hint failed: %s",
                dk_strerror(status));
     dk_coord *c = op->c;
-    wop_unref(op);
+    dk__wop_unref(op);
     dk__coord_release(c);
 }
 
@@ -301,7 +247,7 @@ static void pending_hint_done(void *arg, int status)
         dk_log(DK_LOG_ERROR, "coordinator: pending replica %s may miss a write: keeping its hint failed: %s",
                p->id, dk_strerror(status));
     psend_free(p);
-    wop_unref(op);
+    dk__wop_unref(op);
     dk__coord_release(c);
 }
 
@@ -329,7 +275,7 @@ static void pending_sent(void *arg, int status)
         psend_free(p);
     else
         pending_hint(p);
-    wop_unref(op);
+    dk__wop_unref(op);
 }
 
 /* Send the new object to the key's pending replicas (a ring move under
@@ -385,12 +331,10 @@ static void wop_replicate(wop *op)
     }
     wop_pending(op);
     wop_check(op);
-    wop_unref(op);
+    dk__wop_unref(op);
 }
 
 /* ---- the local write -------------------------------------------------------- */
-
-static void lock_release(wop *op);
 
 static void local_write_run(dk__job *j)
 {
@@ -418,9 +362,9 @@ static void local_write_end(wop *op, int rc)
 {
     int replicating = op->local_pending;
     op->local_pending = 0;
-    lock_release(op);
+    dk__cas_release(op);
     if (rc) {
-        wop_answer(op, rc);
+        dk__wop_answer(op, rc);
     } else {
         dk_metrics_add("coord_writes_total", 1);
         /* a node without its data (replacing) holds the write but is not
@@ -438,7 +382,7 @@ static void local_write_done(dk__job *j, int status)
 {
     wop *op = (wop *)j;
     local_write_end(op, status ? status : op->res.status);
-    wop_unref(op);
+    dk__wop_unref(op);
 }
 
 /* Loop thread, posted by local_write_ready: finish the non-blocking write. */
@@ -462,7 +406,7 @@ static void local_write_posted(dk__ready *r)
     op->swop = NULL;
     dk_metrics_add("coord_local_writes_async_total", 1);
     local_write_end(op, rc);
-    wop_unref(op);
+    dk__wop_unref(op);
 }
 
 /* An engine thread: the non-blocking local write is durable or failed. */
@@ -513,7 +457,7 @@ static int wop_local_async(wop *op)
     return 0;
 }
 
-static void wop_local(wop *op)
+void dk__wop_local(wop *op)
 {
     if (wop_local_async(op) == 0)
         return;
@@ -521,198 +465,11 @@ static void wop_local(wop *op)
     op->job.done = local_write_done;
     int rc = dk__coord_job(op->c, &op->job);
     if (rc) {
-        lock_release(op);
-        wop_answer(op, rc);
+        dk__cas_release(op);
+        dk__wop_answer(op, rc);
         return;
     }
     op->refs++;
-}
-
-/* ---- compare-and-set -------------------------------------------------------- */
-
-static void cas_begin(wop *op);
-
-static void lock_release(wop *op)
-{
-    coord_lock *l = op->lock;
-    if (!l)
-        return;
-    op->lock = NULL;
-    wop *next = l->head;
-    if (next) {
-        l->head = next->lock_next;
-        if (!l->head)
-            l->tail = NULL;
-        next->lock_next = NULL;
-        next->lock = l;
-        cas_begin(next);
-        wop_unref(next);        /* the reference the wait held */
-        return;
-    }
-    for (coord_lock **pp = &op->c->locks; *pp; pp = &(*pp)->next) {
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    }
-    dk_buf_free(&l->key);
-    free(l);
-}
-
-static void cas_read_done(void *arg, int status, int acks, int needed, int replicas, dk_buf *raw)
-{
-    wop *op = arg;
-    (void)replicas;
-    if (status) {
-        op->acks = acks;
-        op->needed = needed;
-        lock_release(op);
-        wop_answer(op, status);
-    } else {
-        dk_buf_free(&op->cas_raw);
-        op->cas_raw = *raw;
-        dk_buf_init(raw);
-        wop_local(op);
-    }
-    wop_unref(op);
-}
-
-/* The lock is held: read at quorum, then write. */
-static void cas_begin(wop *op)
-{
-    if (dk__left_ms(op->deadline_ns) == 0) {
-        lock_release(op);
-        wop_answer(op, DK_ETIMEOUT);
-        return;
-    }
-    if (dk__quorum_read(op->c, &op->plan, dk_buf_slice(&op->key), op->deadline_ns, cas_read_done, op) == 0) {
-        op->refs++;
-        return;
-    }
-    lock_release(op);
-    wop_answer(op, -ENOMEM);
-}
-
-static void cas_lock(wop *op)
-{
-    dk_coord *c = op->c;
-    for (coord_lock *l = c->locks; l; l = l->next) {
-        if (l->key.len == op->key.len && memcmp(l->key.data, op->key.data, l->key.len) == 0) {
-            if (l->tail)
-                l->tail->lock_next = op;
-            else
-                l->head = op;
-            l->tail = op;
-            op->refs++;         /* dropped by lock_release when it hands over */
-            return;
-        }
-    }
-    coord_lock *l = calloc(1, sizeof(*l));
-    if (!l || dk_buf_append(&l->key, op->key.data, op->key.len) != 0) {
-        free(l);
-        wop_answer(op, -ENOMEM);
-        return;
-    }
-    l->next = c->locks;
-    c->locks = l;
-    op->lock = l;
-    cas_begin(op);
-}
-
-/* ---- forwarding ----------------------------------------------------------- */
-
-static void wop_forward(wop *op);
-
-static void forward_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
-{
-    wop *op = arg;
-    if (status == 0) {
-        dk_msg_forward_result fr;
-        dk_msg_error e;
-        if (h->type == DK_MSG_FORWARD_RESULT && dk_msg_forward_result_decode(body, &fr) == 0) {
-            op->acks = (int)fr.acks;
-            op->needed = (int)fr.needed;
-            if (fr.has_object && dk__result_set(&op->res, fr.object) != 0)
-                fr.status = DK_ECORRUPT;
-            status = fr.status;
-        } else if (h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0) {
-            status = e.code ? e.code : DK_EUNAVAILABLE;
-        } else {
-            status = DK_ECORRUPT;
-        }
-        wop_answer(op, status);
-    } else if (status == DK_EUNAVAILABLE || status == DK_ECONFIG || status == -EACCES ||
-               status == DK_EUNSUPPORTED || status == DK_ECORRUPT) {
-        /* Never sent: the next replica may coordinate it. */
-        wop_forward(op);
-    } else {
-        /* Timed out or broke after sending: the peer may have applied it,
-         * so it is not sent again. */
-        wop_answer(op, status == DK_ETIMEOUT ? DK_ETIMEOUT : DK_EUNAVAILABLE);
-    }
-    wop_unref(op);
-}
-
-static int wop_forward_to(wop *op, const dk__replica *to)
-{
-    uint64_t left = dk__left_ms(op->deadline_ns);
-    if (left == 0)
-        return DK_ETIMEOUT;
-    dk_buf ctx = DK_BUF_INIT, im = DK_BUF_INIT, body = DK_BUF_INIT;
-    /* The receiver gets a little less time than this node waits, so its
-     * answer arrives before the forward's own deadline. */
-    uint64_t inner = left > 20 ? left - left / 10 : left;
-    dk_msg_forward_write m = {
-        .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value),
-        .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0) |
-                 (op->type == DK_OBJECT_CRDT ? DK_FWD_CRDT : 0) | (op->ctx_is_map ? DK_FWD_CONTEXT_MAP : 0),
-        .ttl_ms = op->ttl_ms, .cond = op->cond, .consistency = op->consistency, .timeout_ms = inner,
-    };
-    int rc = 0;
-    if (op->has_ctx && (rc = dk_vv_encode(&op->ctx, &ctx)) == 0) {
-        m.flags |= DK_FWD_HAS_CONTEXT;
-        m.context = dk_buf_slice(&ctx);
-    }
-    if (rc == 0 && op->has_im && (rc = dk_vv_encode(&op->im, &im)) == 0) {
-        m.flags |= DK_FWD_HAS_IF_MATCH;
-        m.if_match = dk_buf_slice(&im);
-    }
-    if (rc == 0)
-        rc = dk_msg_forward_write_encode(&body, &m);
-    if (rc == 0)
-        rc = dk__coord_call(op->c, to->id, to->addr, DK_MSG_FORWARD_WRITE, &body, left, forward_done, op);
-    if (rc == 0) {
-        op->refs++;
-        dk_metrics_add("coord_forwards_total", 1);
-    }
-    dk_buf_free(&ctx);
-    dk_buf_free(&im);
-    dk_buf_free(&body);
-    return rc;
-}
-
-/* Forward to the next alive replica from op->fwd_next; this node
- * coordinates a CAS write itself when it is the next alive one. */
-static void wop_forward(wop *op)
-{
-    while (op->fwd_next < op->plan.n) {
-        const dk__replica *r = &op->plan.r[op->fwd_next++];
-        if (!r->alive)
-            continue;
-        if (r->self) {
-            cas_lock(op);
-            return;
-        }
-        int rc = wop_forward_to(op, r);
-        if (rc == 0)
-            return;
-        if (rc == DK_ETIMEOUT) {
-            op->timed_out = 1;
-            break;
-        }
-    }
-    op->needed = dk__needed(op->consistency, op->plan.n);
-    wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
 }
 
 /* ---- entry points ----------------------------------------------------------- */
@@ -774,11 +531,11 @@ static void wop_start(wop *op)
     int here = op->here ||
                (op->cond == DK_COND_NONE && op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive);
     if (here && op->cond != DK_COND_NONE)
-        cas_lock(op);
+        dk__cas_lock(op);
     else if (here)
-        wop_local(op);
+        dk__wop_local(op);
     else
-        wop_forward(op);
+        dk__wop_forward(op);
 }
 
 /* Loop thread, from the ready list: the start has returned; deliver an
@@ -789,7 +546,7 @@ static void wop_launched(dk__ready *r)
     op->launching = 0;
     if (op->cb_due)
         op->cb(op->arg, &op->res);
-    wop_unref(op);
+    dk__wop_unref(op);
 }
 
 static void wop_launch(wop *op)

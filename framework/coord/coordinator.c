@@ -215,6 +215,24 @@ static void coord_call_done(void *arg, int status, const dk_frame_header *h, dk_
     dk__coord_release(c);
 }
 
+int dk__coord_call_framed(dk_coord *c, const char *peer, const char *addr, uint8_t type, dk_buf *f,
+                          uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
+{
+    coord_call *cc = malloc(sizeof(*cc));
+    if (!cc) {
+        dk_buf_free(f);
+        return -ENOMEM;
+    }
+    *cc = (coord_call){c, cb, arg};
+    int rc = dk_rpc_call_framed(c->rpc, peer, addr, type, f, deadline_ms, coord_call_done, cc);
+    if (rc) {
+        free(cc);
+        return rc;
+    }
+    dk__coord_hold(c);
+    return 0;
+}
+
 int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type, const dk_buf *body,
                    uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
 {

@@ -37,15 +37,20 @@
  * a dead replica simply counts as failed. Strict quorum counts only the
  * list and fails with DK_EUNAVAILABLE (acks/needed/replicas filled in).
  *
- * Reads. Every alive replica of the preference list is asked at once
- * (local read included when this node is one) and the client is answered
- * after R answers (found or not found both count), reconciled with the
- * resolver's merge; concurrent versions come back as siblings. Reads never
- * go to fallback nodes: they hold writes only as hints, which are not
- * readable, so sloppy and strict reads behave the same. The remaining
- * answers are awaited in the background (bounded by request_timeout); then
- * every replica that answered with a different or missing version gets the
- * reconciled object (read repair, metric read_repairs_total).
+ * Reads. R replicas of the preference list are asked first (this node's
+ * own copy first when it is one; the next replica in place of one that
+ * fails, holds a damaged copy or is silent for half of what is left of
+ * request_timeout) and the client is answered after R answers (found or
+ * not found both count), reconciled with the resolver's merge; concurrent
+ * versions come back as siblings. When those answers differ, and on
+ * [cluster] read_repair_percent of reads, every other alive replica is
+ * asked too (metric coord_reads_widened_total); X-Consistency: all asks
+ * them all. Reads never go to fallback nodes: they hold writes only as
+ * hints, which are not readable, so sloppy and strict reads behave the
+ * same. The remaining answers are awaited in the background (bounded by
+ * request_timeout); then every replica that answered with a different or
+ * missing version gets the reconciled object (read repair, metric
+ * read_repairs_total).
  *
  * Compare-and-set (If-Match / If-None-Match). The write goes to the first
  * alive replica of the list (forwarded otherwise). That replica takes a
@@ -134,6 +139,10 @@ typedef struct dk_coord_view {
      * none); a stream source serves only requests of the move it knows.
      * Valid until the loop runs again. */
     const char *(*transition)(void *arg);
+    /* Optional (NULL: never). Whether node_id is still a pending replica
+     * of some range here (the move that brings it in is not over for
+     * this node): writes for it are still sent as uncounted copies. */
+    int (*receiving)(void *arg, const char *node_id);
 } dk_coord_view;
 
 typedef struct dk_coord_conf {
@@ -239,5 +248,11 @@ int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg);
  */
 void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
                             uint32_t *hinted);
+
+/* 1 when one of targets[0..n) is still a pending replica for this node
+ * (view.receiving): the copies it sends there do not count toward W yet.
+ * The check after a move ends waits for every member to say 0 before it
+ * counts their answers (cluster/handoff_wait.h). Loop thread. */
+int dk_coord_handoff_receiving(dk_coord *c, const char *const *targets, size_t n);
 
 #endif /* DK_COORDINATOR_H */

@@ -24,6 +24,7 @@
 
 #include "coord/coord_int.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "node/store.h"
 
 /* [storage] max_object_size bounds every object (node/store.h): the
@@ -54,6 +55,22 @@ static void replica_ack(dk_rpc_req *q, int status)
     dk_buf_free(&b);
 }
 
+/* Answer a GET_REPLICA with the local copy raw (rc 0) or the read's error;
+ * the copy is encoded straight into the answer's frame. */
+static void replica_value(dk_rpc_req *q, int rc, const dk_buf *raw)
+{
+    dk_buf f = DK_BUF_INIT;
+    int st = rc == 0 && raw->len == 0 ? DK_ECORRUPT : rc;
+    dk_msg_replica_value v = {.status = st, .has_object = st == 0};
+    if (st == 0)
+        v.object = dk_buf_slice(raw);
+    if (dk_rpc_frame_start(&f, raw->len + 16) == 0 && dk_msg_replica_value_encode(&f, &v) == 0)
+        dk_rpc_reply_framed(q, DK_MSG_REPLICA_VALUE, &f);
+    else
+        replica_error(q, -EINVAL, "cannot encode the local copy");
+    dk_buf_free(&f);
+}
+
 /* ---- PUT_REPLICA / GET_REPLICA: one job type for both --------------------- */
 
 typedef struct replica_job {
@@ -82,20 +99,10 @@ static void replica_done(dk__job *j, int status)
 {
     replica_job *r = (replica_job *)j;
     int rc = status ? status : r->rc;
-    if (r->put) {
+    if (r->put)
         replica_ack(r->q, rc);
-    } else {
-        dk_buf b = DK_BUF_INIT;
-        int st = rc == 0 && r->obj.len == 0 ? DK_ECORRUPT : rc;
-        dk_msg_replica_value v = {.status = st, .has_object = st == 0};
-        if (st == 0)
-            v.object = dk_buf_slice(&r->obj);
-        if (dk_msg_replica_value_encode(&b, &v) == 0)
-            dk_rpc_reply(r->q, DK_MSG_REPLICA_VALUE, b.data, b.len);
-        else
-            replica_error(r->q, -EINVAL, "cannot encode the local copy");
-        dk_buf_free(&b);
-    }
+    else
+        replica_value(r->q, rc, &r->obj);
     dk_buf_free(&r->key);
     dk_buf_free(&r->obj);
     free(r);
@@ -143,18 +150,8 @@ static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_sli
         dk_object_init(&o);
         int rc = dk_store_try_get(st, key, &raw, &o);
         dk_object_free(&o);
-        if (rc != -EAGAIN) {
-            dk_buf b = DK_BUF_INIT;
-            int s = rc == 0 && raw.len == 0 ? DK_ECORRUPT : rc;
-            dk_msg_replica_value v = {.status = s, .has_object = s == 0};
-            if (s == 0)
-                v.object = dk_buf_slice(&raw);
-            if (dk_msg_replica_value_encode(&b, &v) == 0)
-                dk_rpc_reply(q, DK_MSG_REPLICA_VALUE, b.data, b.len);
-            else
-                replica_error(q, -EINVAL, "cannot encode the local copy");
-            dk_buf_free(&b);
-        }
+        if (rc != -EAGAIN)
+            replica_value(q, rc, &raw);
         dk_buf_free(&raw);
         return rc == -EAGAIN ? rc : 0;
     }
@@ -308,10 +305,12 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     }
     case DK_MSG_GET_REPLICA: {
         dk_msg_get_replica m;
-        if (dk_msg_get_replica_decode(body, &m) != 0)
+        if (dk_msg_get_replica_decode(body, &m) != 0) {
             replica_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
-        else
+        } else {
+            dk_metrics_add("replica_reads_total", 1);
             replica_queue(c, q, 0, m.key, (dk_slice){NULL, 0});
+        }
         return;
     }
     case DK_MSG_FORWARD_WRITE:

@@ -10,14 +10,16 @@ framework_libdynkv_la_SOURCES += \
 	framework/node/object.c framework/node/object.h \
 	framework/node/context.c framework/node/context.h \
 	framework/node/resolve.c framework/node/resolve.h \
+	framework/node/supersede.c framework/node/supersede.h \
 	framework/node/store.c framework/node/store.h \
 	framework/node/node.c framework/node/node.h \
-	framework/node/snapshot.c framework/node/snapshot.h
+	framework/node/snapshot.c framework/node/snapshot.h \
+	framework/node/session.c framework/node/session.h
 
 check_PROGRAMS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
 TESTS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
-check_PROGRAMS += tests/unit/test-store
-TESTS += tests/unit/test-store
+check_PROGRAMS += tests/unit/test-store tests/unit/test-supersede
+TESTS += tests/unit/test-store tests/unit/test-supersede
 
 tests_unit_test_catalog_SOURCES = tests/unit/test-catalog.c tests/unit/cu_main.h
 tests_unit_test_catalog_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
@@ -38,3 +40,13 @@ tests_unit_test_resolve_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_store_SOURCES = tests/unit/test-store.c tests/unit/cu_main.h
 tests_unit_test_store_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_store_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_supersede_SOURCES = tests/unit/test-supersede.c tests/unit/cu_main.h
+tests_unit_test_supersede_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_supersede_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-session
+TESTS += tests/unit/test-session
+tests_unit_test_session_SOURCES = tests/unit/test-session.c tests/unit/cu_main.h
+tests_unit_test_session_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_session_LDADD = $(DK_UNIT_LINK)

@@ -49,7 +49,10 @@ int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, con
 /*
  * Merge two copies of one key (each encoded and decoded from that
  * encoding) into out (replaced): the resolver of their type, or the copy
- * of the higher type as is. Returns 0, DK_ECORRUPT (a header that does
+ * of the higher type as is. When one copy supersedes the other
+ * (node/supersede.h: it dominates by version and is the newest write)
+ * that copy is the merge, copied as is without calling the resolver
+ * (metrics merges_superseded_total / merges_resolved_total). Returns 0, DK_ECORRUPT (a header that does
  * not peek, or a copy the resolver refuses), -ENOMEM.
  */
 int dk_resolve_merge(const dk_resolvers *rs, dk_slice a_raw, const dk_object *a, dk_slice b_raw,

@@ -7,7 +7,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_ae.c framework/rpc/rpc_ae.h \
 	framework/rpc/rpc_handoff.c framework/rpc/rpc_handoff.h \
 	framework/rpc/rpc.c framework/rpc/rpc.h framework/rpc/rpc_int.h \
-	framework/rpc/rpc_server.c framework/rpc/rpc_client.c \
+	framework/rpc/rpc_server.c framework/rpc/rpc_client.c framework/rpc/rpc_write.c \
 	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c \
 	framework/rpc/rpc_tls.c framework/rpc/rpc_tls.h
 

@@ -11,9 +11,8 @@
  * tail is moved to the front. A frame the decoder refuses closes that
  * connection and nothing else.
  *
- * Writing: every frame is its own uv_write that owns its bytes, so a
- * request that times out or a connection that closes never leaves libuv
- * pointing at freed memory.
+ * Writing (rpc_write.c): frames are queued per connection and go out at
+ * the end of the loop turn, all of a connection's in one uv_write.
  *
  * TLS ([security] tls_ca_file, rpc_tls.h): a TLS connection reads into
  * the instance's ciphertext buffer and decrypts into rbuf, so everything
@@ -141,6 +140,7 @@ static int rpc_start_fail(dk_rpc *r, int rc, char *err, size_t errlen, const cha
     r->done = NULL;
     uv_close((uv_handle_t *)&r->listener, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->flush, rpc_handle_closed);
     return rc;
 }
 
@@ -215,8 +215,10 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
     int rc;
     uv_tcp_init(loop, &r->listener);
     uv_idle_init(loop, &r->defer);
-    r->listener.data = r->defer.data = r;
-    r->handles = 2;
+    uv_prepare_init(loop, &r->flush);
+    TAILQ_INIT(&r->flushq);
+    r->listener.data = r->defer.data = r->flush.data = r;
+    r->handles = 3;
     rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&ss, 0);
     if (rc)
         return rpc_start_fail(r, rc, err, errlen, "bind the rpc listen address");
@@ -266,6 +268,7 @@ void dk_rpc_stop(dk_rpc *r, void (*done)(void *arg), void *arg)
     while ((c = TAILQ_FIRST(&r->inbound)) != NULL)
         dk__rpc_conn_close(c, DK_ECLOSED);
     uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->flush, rpc_handle_closed);
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -275,6 +278,7 @@ static void conn_handle_closed(uv_handle_t *h)
     rpc_conn *c = h->data;
     dk_rpc *r = c->r;
     if (--c->handles == 0) {
+        dk__rpc_conn_drop_queue(c);
         dk_buf_free(&c->rbuf);
         dk_rpc_mac_free(&c->mac_in);
         dk_rpc_mac_free(&c->mac_out);
@@ -560,92 +564,6 @@ void dk__rpc_conn_process(rpc_conn *c)
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) == 0;
 }
 
-typedef struct rpc_wreq {
-    uv_write_t req;
-    dk_buf buf;
-} rpc_wreq;
-
-static void conn_write_cb(uv_write_t *req, int status)
-{
-    rpc_wreq *w = (rpc_wreq *)req;
-    rpc_conn *c = req->handle->data;
-    dk_buf_free(&w->buf);
-    free(w);
-    c->writes--;
-    if (c->state == CONN_CLOSING)
-        return;
-    if (status < 0) {
-        dk_log(DK_LOG_INFO, "rpc: write to %s failed: %s", c->addr, uv_strerror(status));
-        dk__rpc_conn_close(c, -ECONNRESET);
-    } else if (c->close_after_flush && c->writes == 0) {
-        dk__rpc_conn_close(c, c->close_status);
-    }
-}
-
-/* Write the one encoded frame in *frame (with its MAC once the connection
- * is authenticated), taking its memory (*frame is left empty, also on
- * error). Returns 0 or a negative code. Frames are MACed in the order they
- * are queued, which is the order they reach the socket. */
-int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame)
-{
-    if (c->authed) {
-        uint8_t tag[DK_RPC_TAG_LEN];
-        int rc = dk_rpc_mac_seal(&c->mac_out, frame->data, frame->len, tag);
-        if (!rc)
-            rc = dk_buf_append(frame, tag, sizeof(tag));
-        if (rc) {
-            dk_buf_free(frame);
-            return rc;
-        }
-    }
-    if (c->tls) {
-        dk_buf cipher = DK_BUF_INIT;
-        int rc = dk_rpc_tls_encrypt(c->tls, frame->data, frame->len, &cipher);
-        dk_buf_free(frame);
-        if (rc) {
-            dk_buf_free(&cipher);
-            return -EPROTO;
-        }
-        *frame = cipher;
-    }
-    return dk__rpc_conn_write_raw(c, frame);
-}
-
-/* Write bytes as they are (ciphertext, or a plain connection's frame),
- * taking their memory. Returns 0 or a negative code. */
-int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes)
-{
-    dk_buf *frame = bytes;
-    rpc_wreq *w = malloc(sizeof(*w));
-    if (!w) {
-        dk_buf_free(frame);
-        return -ENOMEM;
-    }
-    w->buf = *frame;
-    dk_buf_init(frame);
-    uv_buf_t b = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
-    if (rc) {
-        dk_buf_free(&w->buf);
-        free(w);
-        return rc;
-    }
-    c->writes++;
-    return 0;
-}
-
-/* Encode one frame and write it. Returns 0 or a negative code. */
-int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len)
-{
-    dk_buf b = DK_BUF_INIT;
-    int rc = dk_frame_encode(&b, type, 0, id, body, len);
-    if (rc) {
-        dk_buf_free(&b);
-        return rc;
-    }
-    return dk__rpc_conn_send_buf(c, &b);
-}
-
 /* Close c (idempotent): the client or server half fails or detaches what
  * still depends on it, with status, and the memory goes once both handles
  * have closed. */
@@ -653,6 +571,9 @@ void dk__rpc_conn_close(rpc_conn *c, int status)
 {
     if (c->state == CONN_CLOSING)
         return;
+    /* What was queued before the close is written first, as far as the
+     * socket takes it now (the close cancels the rest). */
+    dk__rpc_conn_flush(c);
     c->state = CONN_CLOSING;
     c->r->st.conns_open--;
     uv_timer_stop(&c->timer);

@@ -138,6 +138,20 @@ int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t t
                 size_t len, uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
 
 /*
+ * A frame whose body is encoded straight into its buffer, so that a value
+ * in it is copied once, by the encoder, and never again: dk_rpc_frame_start
+ * makes f (empty) a frame with room for body_hint bytes of body and for
+ * what the transport adds (header, CRC trailer, MAC tag); the caller then
+ * appends the body (a dk_msg_*_encode) and hands f to dk_rpc_call_framed
+ * or dk_rpc_reply_framed, which take its memory (f is left empty, also on
+ * error) and behave as dk_rpc_call and dk_rpc_reply otherwise.
+ * dk_rpc_frame_start returns 0 or -ENOMEM.
+ */
+int dk_rpc_frame_start(dk_buf *f, size_t body_hint);
+int dk_rpc_call_framed(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
+                       uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+
+/*
  * Answer request q with a frame of the given type and body (copied), and
  * free q. If the connection died meanwhile, or the instance stopped, the
  * answer is dropped and 0 is returned. Returns -EINVAL/DK_ETOOBIG for a
@@ -145,6 +159,7 @@ int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t t
  * time out), or -ENOMEM. Loop thread.
  */
 int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len);
+int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *f);
 
 /* The authenticated node id of the peer that sent q; valid until q is
  * answered. */

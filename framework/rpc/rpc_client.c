@@ -172,8 +172,8 @@ static void probe_cb(void *arg, int status, const dk_frame_header *h, dk_slice b
 }
 
 static void out_send_on(rpc_conn *c, rpc_out *o);
-static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, const void *body, size_t len,
-                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg, int *rc);
+static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, dk_buf *f, uint64_t deadline_ms, dk_rpc_cb cb,
+                        void *arg, int *rc);
 
 /* Check that c still carries traffic: PING it unless a probe is already out. */
 static void conn_probe(rpc_conn *c)
@@ -183,8 +183,10 @@ static void conn_probe(rpc_conn *c)
         return;
     dk_msg_ping ping = {uv_hrtime()};
     dk_buf b = DK_BUF_INIT;
-    int rc = dk_msg_ping_encode(&b, &ping);
-    rpc_out *o = rc ? NULL : out_new(r, c->peer, DK_MSG_PING, b.data, b.len, r->probe_timeout_ms, probe_cb, c, &rc);
+    int rc = dk_rpc_frame_start(&b, 16);
+    if (!rc)
+        rc = dk_msg_ping_encode(&b, &ping);
+    rpc_out *o = rc ? NULL : out_new(r, c->peer, DK_MSG_PING, &b, r->probe_timeout_ms, probe_cb, c, &rc);
     dk_buf_free(&b);
     if (!o)
         return;
@@ -204,14 +206,16 @@ static void out_timeout(uv_timer_t *t)
         conn_probe(c);
 }
 
-/* A new pending request with its encoded frame and running deadline; the
- * caller places it. NULL with *rc set on failure. */
-static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, const void *body, size_t len,
-                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg, int *rc)
+/* A new pending request with its frame (f, begun by dk_rpc_frame_start:
+ * finished here with the request's id, its memory taken) and running
+ * deadline; the caller places it. NULL with *rc set on failure. */
+static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, dk_buf *f, uint64_t deadline_ms, dk_rpc_cb cb,
+                        void *arg, int *rc)
 {
     rpc_out *o = calloc(1, sizeof(*o));
     if (!o || (*rc = htab_reserve(r)) != 0) {
         free(o);
+        dk_buf_free(f);
         *rc = -ENOMEM;
         return NULL;
     }
@@ -222,8 +226,9 @@ static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, const void *body, 
     o->arg = arg;
     o->type = type;
     o->start_ns = uv_hrtime();
-    dk_buf_init(&o->frame);
-    *rc = dk_frame_encode(&o->frame, type, 0, o->id, body, len);
+    o->frame = *f;
+    dk_buf_init(f);
+    *rc = dk_frame_finish(&o->frame, 0, type, 0, o->id);
     if (*rc) {
         dk_buf_free(&o->frame);
         free(o);
@@ -550,17 +555,37 @@ static rpc_peer *peer_get(dk_rpc *r, const char *id, const struct sockaddr_stora
 int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, const void *body,
                 size_t len, uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
 {
+    dk_buf f = DK_BUF_INIT;
+    if (len > DK_FRAME_BODY_MAX)
+        return DK_ETOOBIG;
+    int rc = dk_rpc_frame_start(&f, len);
+    if (!rc)
+        rc = dk_buf_append(&f, body, len);
+    if (rc) {
+        dk_buf_free(&f);
+        return rc;
+    }
+    return dk_rpc_call_framed(r, peer_id, peer_addr, type, &f, deadline_ms, cb, arg);
+}
+
+int dk_rpc_call_framed(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
+                       uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
+{
     struct sockaddr_storage ss;
+    int rc = 0;
     if (r->stopping)
-        return DK_ECLOSED;
-    if (!cb || deadline_ms == 0 || !dk__rpc_id_ok(peer_id) || type == DK_MSG_HELLO ||
-        type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH || dk__rpc_parse_addr(peer_addr, &ss))
-        return -EINVAL;
-    rpc_peer *p = peer_get(r, peer_id, &ss, peer_addr);
-    if (!p)
-        return -ENOMEM;
-    int rc;
-    rpc_out *o = out_new(r, p, type, body, len, deadline_ms, cb, arg, &rc);
+        rc = DK_ECLOSED;
+    else if (!cb || deadline_ms == 0 || !dk__rpc_id_ok(peer_id) || type == DK_MSG_HELLO ||
+             type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH || dk__rpc_parse_addr(peer_addr, &ss))
+        rc = -EINVAL;
+    rpc_peer *p = rc ? NULL : peer_get(r, peer_id, &ss, peer_addr);
+    if (!rc && !p)
+        rc = -ENOMEM;
+    if (rc) {
+        dk_buf_free(f);
+        return rc;
+    }
+    rpc_out *o = out_new(r, p, type, f, deadline_ms, cb, arg, &rc);
     if (!o)
         return rc;
     int in_progress = !TAILQ_EMPTY(&p->conns);

@@ -49,6 +49,10 @@ typedef struct rpc_conn {
     int inbound, state, handles, reading, in_parse, close_after_flush, close_status;
     size_t need;                        /* bytes the frame being received needs, 0 = unknown */
     uint32_t writes;                    /* uv_write requests not yet completed */
+    dk_buf *wq;                         /* sealed frames queued for the end of the turn (rpc_write.c) */
+    uint32_t wq_n, wq_cap;
+    int wq_linked;                      /* in r->flushq */
+    TAILQ_ENTRY(rpc_conn) wq_link;
     dk_buf rbuf;                        /* received bytes; [roff, len) unparsed */
     size_t roff;
     char addr[RPC_ADDR_TEXT];           /* the other end, for logs */
@@ -99,6 +103,8 @@ struct dk_rpc {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_idle_t defer;                    /* runs completions decided inside dk_rpc_call */
+    uv_prepare_t flush;                 /* the end of the loop turn: queued frames go out */
+    TAILQ_HEAD(, rpc_conn) flushq;      /* connections with frames queued */
     char cluster[DK_CLUSTER_NAME_MAX + 1];
     char node_id[DK_NODE_ID_MAX + 1];
     uint32_t incarnation;
@@ -135,9 +141,15 @@ int dk__rpc_parse_addr(const char *text, struct sockaddr_storage *ss);
 void dk__rpc_addr_text(const struct sockaddr *sa, char *out, size_t outlen);
 rpc_conn *dk__rpc_conn_new(dk_rpc *r, int inbound);
 int dk__rpc_conn_start(rpc_conn *c);
+/* rpc_write.c */
 int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len);
 int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame);
 int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes);
+/* Write c's queued frames now (one uv_write). */
+void dk__rpc_conn_flush(rpc_conn *c);
+/* Free c's queue without writing it (the connection's memory goes). */
+void dk__rpc_conn_drop_queue(rpc_conn *c);
+/* rpc.c */
 void dk__rpc_conn_close(rpc_conn *c, int status);
 void dk__rpc_conn_close_soon(rpc_conn *c, int status);
 int dk__rpc_id_ok(const char *s);

@@ -247,10 +247,26 @@ void dk__rpc_server_closed(rpc_conn *c)
 
 int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
 {
-    rpc_conn *c = q->conn;
     dk_buf f = DK_BUF_INIT;
+    int rc = len > DK_FRAME_BODY_MAX ? DK_ETOOBIG : dk_rpc_frame_start(&f, len);
+    if (!rc)
+        rc = dk_buf_append(&f, body, len);
+    if (rc) {
+        dk_buf_free(&f);
+        f.len = 0;              /* an empty frame: q is still answered with nothing, and freed */
+    }
+    int frc = dk_rpc_reply_framed(q, type, &f);
+    return rc ? rc : frc;
+}
+
+int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *framed)
+{
+    rpc_conn *c = q->conn;
+    dk_buf f = *framed;
+    dk_buf_init(framed);
     int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
-                                                               : dk_frame_encode(&f, type, 0, q->id, body, len);
+             : f.len < DK_FRAME_HEADER_LEN                                         ? -ENOMEM
+                                                     : dk_frame_finish(&f, 0, type, 0, q->id);
     if (c) {
         TAILQ_REMOVE(&c->reqs, q, link);
         int was_full = c->outstanding-- >= c->r->max_outstanding;

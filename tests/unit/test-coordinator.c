@@ -545,6 +545,85 @@ static void test_read_repair(void)
     cluster_stop();
 }
 
+static void repair_percent(int p)
+{
+    for (int i = 0; i < n_nodes; i++)
+        nodes[i].cfg.cluster.read_repair_percent = p;
+}
+
+/* Replica reads one read makes (every node counts its own, in one
+ * process's metrics). */
+static uint64_t reads_for(int via, const char *key, int cl, const char *want)
+{
+    got g;
+    uint64_t before = dk_metrics_get("replica_reads_total");
+    get(via, key, cl, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT(has_value(&g, want));
+    got_free(&g);
+    SPIN(0, 50);                /* let any widened ask land */
+    return dk_metrics_get("replica_reads_total") - before;
+}
+
+/* R first: agreeing replicas make R replica reads, not N; X-Consistency:
+ * all still reads N; answers that differ widen the read to every replica
+ * and repair the stale ones; read_repair_percent = 100 samples every read;
+ * a quorum read stays correct with a replica that never answers. */
+static void test_read_r_first(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 400, 1) == 0);
+    repair_percent(0);
+    got g;
+    put(0, "rf", "old", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    for (int via = 0; via < 3; via++) {
+        CU_ASSERT_EQUAL(reads_for(via, "rf", DK_CL_QUORUM, "old"), 2);
+        CU_ASSERT_EQUAL(reads_for(via, "rf", DK_CL_ONE, "old"), 1);
+        CU_ASSERT_EQUAL(reads_for(via, "rf", DK_CL_ALL, "old"), 3);
+    }
+    /* n0 alone gets a newer version; a quorum read through n0 reads its
+     * own copy first, finds the next one differs, asks the third and
+     * repairs both. */
+    dk_store_write w = {.key = S("rf"), .value = S("new")};
+    dk_buf raw = DK_BUF_INIT;
+    dk_object o;
+    dk_object_init(&o);
+    got cur;
+    got_init(&cur);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get_local(nodes[0].coord, S("rf"), got_cb, &cur), 0);
+    SPIN(cur.done, 2000);
+    w.context = &cur.obj.vv;
+    CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[0].node.store, &w, dk_now_ms(), &raw, &o), 0);
+    got_free(&cur);
+    dk_object_free(&o);
+    dk_buf_free(&raw);
+    uint64_t repairs = dk_metrics_get("read_repairs_total"), widened = dk_metrics_get("coord_reads_widened_total");
+    CU_ASSERT_EQUAL(reads_for(0, "rf", DK_CL_QUORUM, "new"), 3);
+    CU_ASSERT_EQUAL(dk_metrics_get("coord_reads_widened_total"), widened + 1);
+    CU_ASSERT(wait_local(1, "rf", "new", 2000));
+    CU_ASSERT(wait_local(2, "rf", "new", 2000));
+    CU_ASSERT_EQUAL(dk_metrics_get("read_repairs_total"), repairs + 2);
+    /* Agreeing again: back to R. */
+    CU_ASSERT_EQUAL(reads_for(1, "rf", DK_CL_QUORUM, "new"), 2);
+    /* Sampled: every replica, every time. */
+    repair_percent(100);
+    CU_ASSERT_EQUAL(reads_for(1, "rf", DK_CL_QUORUM, "new"), 3);
+    CU_ASSERT_EQUAL(reads_for(2, "rf", DK_CL_ONE, "new"), 3);
+    repair_percent(0);
+    /* n2 never answers: quorum reads through n0 and n1 replace it by the
+     * third replica (after half the deadline when it was among the R). */
+    nodes[2].blackhole = 1;
+    for (int via = 0; via < 2; via++) {
+        get(via, "rf", DK_CL_QUORUM, &g);
+        CU_ASSERT_EQUAL(g.status, 0);
+        CU_ASSERT(has_value(&g, "new"));
+        got_free(&g);
+    }
+    nodes[2].blackhole = 0;
+    cluster_stop();
+}
+
 static void test_concurrent_siblings(void)
 {
     CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
@@ -936,6 +1015,7 @@ static CU_TestInfo coord_tests[] = {
     {"no fallback: the coordinator keeps the hint", test_coordinator_keeps_hint},
     {"hints survive a coordinator restart; expired ones are dropped", test_hints_restart_and_expiry},
     {"read repair fixes stale replicas", test_read_repair},
+    {"reads ask R replicas first, all only when they differ or sampled", test_read_r_first},
     {"concurrent blind writes give siblings", test_concurrent_siblings},
     {"concurrent CAS writers: exactly one wins", test_cas},
     {"LSM engine: loop reads, queued local writes replicated in parallel, one key in order", test_lsm_loop_paths},

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "base/metrics.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "rpc/rpc.h"
@@ -290,6 +291,50 @@ static void test_out_of_order(void)
     }
     CU_ASSERT(stats(&a).conns_connected <= 2);   /* the pool's cap */
     CU_ASSERT(stats(&a).late_replies == 0);
+    node_stop(&a);
+    node_stop(&b);
+    loop_teardown();
+}
+
+/* Frames queued for one peer in one loop turn leave in one write: 100
+ * calls made at once (one through dk_rpc_call_framed, its body encoded
+ * into the frame) and their 100 answers take far fewer writes than
+ * frames, and every answer is right. */
+static void test_batched_writes(void)
+{
+    enum { N = 100 };
+    node a = {0}, b = {0};
+    static res x[N];
+    char body[32];
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    CU_ASSERT(call_sync(&a, &b, "warm") == 0);      /* connected */
+    memset(x, 0, sizeof(x));
+    uint64_t frames = dk_metrics_get("rpc_frames_written_total"), writes = dk_metrics_get("rpc_writes_total");
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "req-%d", i);
+        if (i == 0) {
+            dk_buf f = DK_BUF_INIT;
+            CU_ASSERT_FATAL(dk_rpc_frame_start(&f, strlen(body)) == 0);
+            CU_ASSERT_FATAL(dk_buf_append(&f, body, strlen(body)) == 0);
+            CU_ASSERT_FATAL(dk_rpc_call_framed(a.r, "b", b.addr, DK_MSG_GET_REPLICA, &f, 5000, on_res, &x[i]) == 0);
+            CU_ASSERT(f.len == 0 && f.data == NULL);
+        } else {
+            CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
+        }
+    }
+    SPIN(count_calls(x, N) == N, 3000);
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "req-%d", i);
+        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
+        CU_ASSERT_STRING_EQUAL(x[i].body, body);
+    }
+    frames = dk_metrics_get("rpc_frames_written_total") - frames;
+    writes = dk_metrics_get("rpc_writes_total") - writes;
+    /* 2N, and a second pooled connection's handshake when the pool opened one */
+    CU_ASSERT(frames >= 2 * N && frames <= 2 * N + 8);
+    CU_ASSERT(writes >= 2 && writes * 5 <= frames);
     node_stop(&a);
     node_stop(&b);
     loop_teardown();
@@ -955,6 +1000,7 @@ static void test_stop_fails_pending(void)
 static CU_TestInfo rpc_tests[] = {
     {"handshake, PING/PONG and a request", test_ping_and_request},
     {"many requests answered out of order", test_out_of_order},
+    {"frames of one turn leave in one write", test_batched_writes},
     {"per-connection backpressure", test_backpressure},
     {"deadline, probe and late answer", test_deadline},
     {"peer down fails fast, then reconnects", test_peer_down_and_back},

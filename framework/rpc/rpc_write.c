@@ -1,0 +1,213 @@
+/*
+ * rpc_write.c - how frames leave a connection: sealed (MAC, then TLS when
+ * on) in the order they are queued, then held in the connection's write
+ * queue until the end of the loop turn, when every queued frame of a
+ * connection goes out in one uv_write with one buffer per frame (one
+ * writev instead of one write per frame).
+ *
+ * The turn ends at the instance's uv_prepare, which libuv runs after the
+ * timers, pending and idle callbacks and before it polls: frames queued by
+ * the previous poll's callbacks (answers to a burst of requests read in
+ * one go, replication sends of many client requests), by the check
+ * callbacks (the coordinator's ready list) and by timers are all flushed
+ * there, before the loop can block, so batching adds no wait. The prepare
+ * handle is active only while some connection has frames queued.
+ *
+ * Each uv_write owns its frames' memory until its callback, so a request
+ * that times out or a connection that closes never leaves libuv pointing
+ * at freed memory. Closing a connection flushes its queue first, as the
+ * immediate writes did before queueing: a refusal or a last answer still
+ * reaches the socket.
+ *
+ * Not taken: sealing a whole batch as one TLS record. Frames are sealed as
+ * they are queued so that MACs and TLS stay in queue order without a
+ * second pass; a batch of TLS frames is still one writev.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "base/log.h"
+#include "base/metrics.h"
+#include "rpc/rpc_int.h"
+
+/* Frames one uv_write takes at most (libuv splits at IOV_MAX itself; this
+ * bounds the request's allocation). */
+#define RPC_WRITE_BUFS 256u
+
+typedef struct rpc_wreq {
+    uv_write_t req;
+    uint32_t n;
+    dk_buf buf[];
+} rpc_wreq;
+
+static void write_done(uv_write_t *req, int status)
+{
+    rpc_wreq *w = (rpc_wreq *)req;
+    rpc_conn *c = req->handle->data;
+    for (uint32_t i = 0; i < w->n; i++)
+        dk_buf_free(&w->buf[i]);
+    free(w);
+    c->writes--;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        dk_log(DK_LOG_INFO, "rpc: write to %s failed: %s", c->addr, uv_strerror(status));
+        dk__rpc_conn_close(c, -ECONNRESET);
+    } else if (c->close_after_flush && c->writes == 0 && c->wq_n == 0) {
+        dk__rpc_conn_close(c, c->close_status);
+    }
+}
+
+/* Write frames [from, from + n) of c's queue with one uv_write (their
+ * memory moves to the request). Returns 0 or a negative code (the frames
+ * are freed). */
+static int write_batch(rpc_conn *c, uint32_t from, uint32_t n)
+{
+    uv_buf_t b[RPC_WRITE_BUFS];
+    rpc_wreq *w = malloc(sizeof(*w) + n * sizeof(dk_buf));
+    if (!w) {
+        for (uint32_t i = 0; i < n; i++)
+            dk_buf_free(&c->wq[from + i]);
+        return -ENOMEM;
+    }
+    w->n = n;
+    for (uint32_t i = 0; i < n; i++) {
+        w->buf[i] = c->wq[from + i];
+        b[i] = uv_buf_init((char *)w->buf[i].data, (unsigned)w->buf[i].len);
+    }
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, n, write_done);
+    if (rc) {
+        for (uint32_t i = 0; i < n; i++)
+            dk_buf_free(&w->buf[i]);
+        free(w);
+        return rc;
+    }
+    c->writes++;
+    dk_metrics_add("rpc_writes_total", 1);
+    dk_metrics_add("rpc_frames_written_total", n);
+    return 0;
+}
+
+void dk__rpc_conn_flush(rpc_conn *c)
+{
+    if (c->wq_linked) {
+        TAILQ_REMOVE(&c->r->flushq, c, wq_link);
+        c->wq_linked = 0;
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < c->wq_n; i += RPC_WRITE_BUFS) {
+        uint32_t n = c->wq_n - i < RPC_WRITE_BUFS ? c->wq_n - i : RPC_WRITE_BUFS;
+        if (rc == 0)
+            rc = write_batch(c, i, n);
+        else
+            for (uint32_t k = 0; k < n; k++)
+                dk_buf_free(&c->wq[i + k]);
+    }
+    c->wq_n = 0;
+    if (rc && c->state != CONN_CLOSING) {
+        dk_log(DK_LOG_INFO, "rpc: cannot write to %s: %s", c->addr, dk_strerror(rc));
+        dk__rpc_conn_close_soon(c, -ECONNRESET);
+    }
+}
+
+void dk__rpc_conn_drop_queue(rpc_conn *c)
+{
+    if (c->wq_linked) {
+        TAILQ_REMOVE(&c->r->flushq, c, wq_link);
+        c->wq_linked = 0;
+    }
+    for (uint32_t i = 0; i < c->wq_n; i++)
+        dk_buf_free(&c->wq[i]);
+    c->wq_n = 0;
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_cap = 0;
+}
+
+/* The end of the loop turn: every queued connection's frames go out. */
+static void write_turn_end(uv_prepare_t *p)
+{
+    dk_rpc *r = p->data;
+    rpc_conn *c;
+    while ((c = TAILQ_FIRST(&r->flushq)) != NULL)
+        dk__rpc_conn_flush(c);
+    uv_prepare_stop(p);
+}
+
+/* Queue bytes (ciphertext, or a plain connection's frame) as they are,
+ * taking their memory. Returns 0 or a negative code. */
+int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes)
+{
+    if (c->state == CONN_CLOSING) {
+        dk_buf_free(bytes);
+        return -ECONNRESET;
+    }
+    if (c->wq_n == c->wq_cap) {
+        uint32_t cap = c->wq_cap ? c->wq_cap * 2 : 8;
+        dk_buf *q = realloc(c->wq, cap * sizeof(*q));
+        if (!q) {
+            dk_buf_free(bytes);
+            return -ENOMEM;
+        }
+        c->wq = q;
+        c->wq_cap = cap;
+    }
+    c->wq[c->wq_n++] = *bytes;
+    dk_buf_init(bytes);
+    if (!c->wq_linked) {
+        TAILQ_INSERT_TAIL(&c->r->flushq, c, wq_link);
+        c->wq_linked = 1;
+        uv_prepare_start(&c->r->flush, write_turn_end);
+    }
+    return 0;
+}
+
+/* Queue the one encoded frame in *frame (with its MAC once the connection
+ * is authenticated, encrypted when TLS is on), taking its memory (*frame
+ * is left empty, also on error). Returns 0 or a negative code. Frames are
+ * MACed in the order they are queued, which is the order they reach the
+ * socket. */
+int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame)
+{
+    if (c->authed) {
+        uint8_t tag[DK_RPC_TAG_LEN];
+        int rc = dk_rpc_mac_seal(&c->mac_out, frame->data, frame->len, tag);
+        if (!rc)
+            rc = dk_buf_append(frame, tag, sizeof(tag));
+        if (rc) {
+            dk_buf_free(frame);
+            return rc;
+        }
+    }
+    if (c->tls) {
+        dk_buf cipher = DK_BUF_INIT;
+        int rc = dk_rpc_tls_encrypt(c->tls, frame->data, frame->len, &cipher);
+        dk_buf_free(frame);
+        if (rc) {
+            dk_buf_free(&cipher);
+            return -EPROTO;
+        }
+        *frame = cipher;
+    }
+    return dk__rpc_conn_write_raw(c, frame);
+}
+
+/* Encode one frame and queue it. Returns 0 or a negative code. */
+int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len)
+{
+    dk_buf b = DK_BUF_INIT;
+    int rc = dk_frame_encode(&b, type, 0, id, body, len);
+    if (rc) {
+        dk_buf_free(&b);
+        return rc;
+    }
+    return dk__rpc_conn_send_buf(c, &b);
+}
+
+int dk_rpc_frame_start(dk_buf *f, size_t body_hint)
+{
+    size_t start;
+    int rc = dk_buf_reserve(f, DK_FRAME_HEADER_LEN + body_hint + DK_FRAME_TRAILER_LEN + DK_RPC_TAG_LEN);
+    if (!rc)
+        rc = dk_frame_begin(f, &start);
+    return rc;
+}
