@@ -3,7 +3,7 @@
  * command-line state (which node, consistency, the bearer token, output
  * form), the exit statuses, talking to the node (cli_call.c), printing
  * (cli_output.c), and the verbs: data (cli_data.c: get, put, delete,
- * scan), cluster and admin (cli_cluster.c: cluster status, decommission,
+ * scan, crdt; through libdynkv-client, routed by the ring), cluster and admin (cli_cluster.c: cluster status, decommission,
  * removenode, cleanup, streams, repair), operator views (cli_ops.c:
  * status, ring, getendpoints, info), snapshots (cli_snapshot.c:
  * snapshot, listsnapshots, clearsnapshot), maintenance (cli_maint.c:
@@ -43,6 +43,10 @@ typedef struct cli {
     dk_hc_header hdrs[CLI_MAX_HEADERS];         /* sent with every request to host */
     size_t n_hdrs;
     const char *authorization;                  /* "Bearer TOKEN" or NULL; sent to every node */
+    /* For the data verbs' SDK handle (cli_data.c): -n as given (with its
+     * scheme), --cacert, the bare token. */
+    const char *seed, *cacert, *token;
+    int no_routing;                             /* --no-routing: everything to the seed */
 } cli;
 
 /* dynkv.c: the usage text. */
@@ -97,6 +101,7 @@ json_t *cli_get_doc(cli *c, const char *target, const char *what, int *ex);
 int cmd_get(cli *c, const char *key);
 int cmd_put_delete(cli *c, int is_put, int argc, char **argv);
 int cmd_scan(cli *c, int argc, char **argv);
+int cmd_crdt(cli *c, int argc, char **argv);
 int cmd_cluster_status(cli *c);
 int cmd_admin(cli *c, const char *verb, const char *id);
 int cmd_repair(cli *c, int argc, char **argv);

@@ -1,8 +1,20 @@
 /*
- * cli_data.c - the data verbs of the dynkv CLI: get (siblings printed one
- * after the other, then the context), put and delete (with a context, a
- * TTL, If-Match or If-None-Match), and scan (following cursors, one
- * escaped KEY<TAB>VALUE line per value).
+ * cli_data.c - the data verbs of the dynkv CLI, on libdynkv-client (the
+ * SDK, dynkv/client.h): get (siblings printed one after the other, then
+ * the context), put and delete (with a context, a TTL, If-Match or
+ * If-None-Match), scan (following cursors, one escaped KEY<TAB>VALUE line
+ * per value) and crdt (get, apply).
+ *
+ * The node of -n is the seed: the SDK fetches the ring from it and sends
+ * each key's request straight to one of the key's replicas, failing over
+ * to the next one (reads, writes with a context, and any request whose
+ * connection was never made), exactly as a program using the SDK does;
+ * scans go to the -n node (and everything does with --no-routing, for
+ * nodes whose advertised addresses the client cannot reach). -j prints the answering node's JSON as it
+ * came (dkc_last_body); a put adds "siblings" to it when the node said
+ * how many concurrent values the key has after the write, and says so on
+ * stderr when that is more than one (a blind put next to a stored value
+ * makes a sibling; put -c CONTEXT replaces what the context names).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,62 +24,117 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dynkv/client.h"
 
-static char *cli_kv_target(const char *key)
+/* The SDK's last answer seen as a dk_hc_response (borrowed: not freed). */
+static dk_hc_response cli_last(const dkc *h)
 {
-    char *enc = cli_encode(key);
-    char *t = enc ? malloc(strlen(enc) + 5) : NULL;
-    if (t)
-        sprintf(t, "/kv/%s", enc);
-    free(enc);
-    return t;
+    dk_hc_response r;
+    memset(&r, 0, sizeof(r));
+    r.status = dkc_last_status(h);
+    r.body = (char *)dkc_last_body(h, &r.body_len);
+    return r;
+}
+
+/* Report an SDK failure rc of the call about `what`; its exit status. */
+static int cli_sdk_error(const dkc *h, const char *what, int rc)
+{
+    if (h && dkc_last_status(h) > 0) {
+        dk_hc_response r = cli_last(h);
+        return cli_server_error(what, &r);
+    }
+    const char *msg = dkc_errmsg(h);
+    switch (rc) {
+    case DKC_ECONNECT: return cli_die(EX_CONNECT, "%s: %s", what, msg);
+    case DKC_EAUTH:
+        return cli_die(EX_AUTH, "%s: %s; %s", what, msg, strstr(msg, "401") ? "give a token with --token or "
+                       "$DYNKV_TOKEN" : "this token's role does not allow it");
+    case DKC_EUNAVAILABLE: return cli_die(EX_UNAVAILABLE, "%s: %s", what, msg);
+    case DKC_ENOMEM: return cli_die(EX_ERROR, "out of memory");
+    default: return cli_die(EX_ERROR, "%s: %s", what, msg);
+    }
+}
+
+/* A handle on the cluster through the -n node, or NULL after reporting
+ * (*ex set). Only a node that cannot be reached, refuses the token or
+ * cannot be named stops here; a node without a ring (a lone node) leaves
+ * routing off and every request goes to it. */
+static dkc *cli_open(cli *c, int *ex)
+{
+    dkc_options o;
+    dkc_options_init(&o);
+    o.token = c->token;
+    o.ca_file = c->cacert;
+    o.consistency = c->consistency;
+    o.strict = c->strict;
+    o.timeout_ms = c->timeout_ms;
+    o.connect_timeout_ms = c->timeout_ms;
+    o.refresh_ms = 0;                   /* one command: the ring of the start */
+    o.pool_size = 1;
+    o.no_routing = c->no_routing;
+    dkc *h = NULL;
+    int rc = dkc_open(c->seed, &o, &h);
+    if (!h) {
+        *ex = cli_die(EX_ERROR, "out of memory");
+        return NULL;
+    }
+    if (rc == DKC_EINVAL || rc == DKC_ECONNECT || rc == DKC_EAUTH || rc == DKC_ENOMEM) {
+        *ex = rc == DKC_EINVAL ? cli_die(EX_USAGE_, "%s", dkc_errmsg(h))
+            : rc == DKC_ECONNECT ? cli_die(EX_CONNECT, "%s", dkc_errmsg(h)) : cli_sdk_error(h, c->seed, rc);
+        dkc_close(h);
+        return NULL;
+    }
+    *ex = 0;
+    return h;
+}
+
+/* A version map as JSON with sorted keys (caller frees). */
+static char *cli_sorted(const char *json)
+{
+    json_t *j = json_loads(json ? json : "{}", 0, NULL);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    return s;
 }
 
 int cmd_get(cli *c, const char *key)
 {
-    dk_hc_header acc = {"Accept", "application/json"};
-    dk_hc_response r;
-    char *t = cli_kv_target(key);
-    int ex = t ? cli_call(c, "GET", t, &acc, 1, NULL, 0, &r) : EX_ERROR;
-    free(t);
-    if (ex)
+    int ex;
+    dkc *h = cli_open(c, &ex);
+    if (!h)
         return ex;
-    if (r.status == 404) {
-        ex = c->json ? (cli_print_json(&r), EX_NOTFOUND) : cli_die(EX_NOTFOUND, "%s: not found", key);
-    } else if (r.status != 200 && r.status != 300) {
-        ex = cli_server_error(key, &r);
-    } else if (c->json) {
-        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
-        ex = json_is_true(json_object_get(j, "conflict")) ? EX_SIBLINGS : 0;
-        json_decref(j);
+    dkc_object *o = NULL;
+    int rc = dkc_get(h, key, &o);
+    if (c->json && (rc == 0 || rc == DKC_ENOTFOUND) && dkc_last_status(h)) {
+        dk_hc_response r = cli_last(h);
         cli_print_json(&r);
-    } else {
-        json_t *j = cli_json(&r, key);
-        if (!j) {
-            ex = EX_ERROR;
-        } else if (json_is_true(json_object_get(j, "conflict"))) {
-            json_t *vals = json_object_get(j, "values");
-            size_t i, n = json_array_size(vals);
-            json_t *s;
-            json_array_foreach(vals, i, s) {
-                char *ver = json_dumps(json_object_get(s, "version"), JSON_COMPACT | JSON_SORT_KEYS);
-                printf("sibling %zu/%zu version %s timestamp %lld\n", i + 1, n, ver ? ver : "{}",
-                       (long long)json_integer_value(json_object_get(s, "timestamp")));
-                free(ver);
-                if (cli_write_value(json_string_value(json_object_get(s, "value")), 0) != 0)
-                    break;
-                putchar('\n');
-            }
-            printf("context %s\n", cli_str(j, "context"));
-            fprintf(stderr, "dynkv: %s has %zu concurrent values; put with -c CONTEXT to resolve\n",
-                    key, n);
-            ex = EX_SIBLINGS;
-        } else {
-            ex = cli_write_value(json_string_value(json_object_get(j, "value")), 1);
+        ex = rc ? EX_NOTFOUND : o->n_values > 1 ? EX_SIBLINGS : 0;
+    } else if (rc == DKC_ENOTFOUND) {
+        ex = cli_die(EX_NOTFOUND, "%s: not found", key);
+    } else if (rc) {
+        ex = cli_sdk_error(h, key, rc);
+    } else if (o->n_values > 1) {
+        for (size_t i = 0; i < o->n_values; i++) {
+            char *ver = cli_sorted(o->values[i].version);
+            printf("sibling %zu/%zu version %s timestamp %lld\n", i + 1, o->n_values, ver ? ver : "{}",
+                   (long long)o->values[i].timestamp);
+            free(ver);
+            fwrite(o->values[i].data, 1, o->values[i].len, stdout);
+            putchar('\n');
         }
-        json_decref(j);
+        printf("context %s\n", o->context && *o->context ? o->context : "-");
+        fprintf(stderr, "dynkv: %s has %zu concurrent values; put with -c CONTEXT to resolve\n", key,
+                o->n_values);
+        ex = EX_SIBLINGS;
+    } else {
+        const dkc_value *v = &o->values[0];
+        fwrite(v->data, 1, v->len, stdout);
+        if (v->len && v->data[v->len - 1] != '\n' && isatty(STDOUT_FILENO))
+            putchar('\n');
+        ex = 0;
     }
-    dk__hc_response_free(&r);
+    dkc_object_free(o);
+    dkc_close(h);
     return ex;
 }
 
@@ -116,27 +183,31 @@ static const struct option put_opts[] = {
 
 int cmd_put_delete(cli *c, int is_put, int argc, char **argv)
 {
-    dk_hc_header extra[4];
-    size_t n_extra = 0;
+    dkc_write w;
+    memset(&w, 0, sizeof(w));
     int opt;
     optind = 0;
     while ((opt = getopt_long(argc, argv, is_put ? "c:t:" : "c:", put_opts, NULL)) != -1) {
+        char *end;
+        unsigned long ttl;
         if (opt == 'c') {
-            extra[n_extra++] = (dk_hc_header){"X-Context", optarg};
+            w.context = optarg;
         } else if (opt == 't' && is_put) {
-            extra[n_extra++] = (dk_hc_header){"X-TTL", optarg};
+            errno = 0;
+            ttl = strtoul(optarg, &end, 10);
+            if (end == optarg || *end || *optarg == '-' || errno || ttl == 0 || ttl > 3153600000UL)
+                return cli_die(EX_USAGE_, "-t wants whole seconds from 1 to 3153600000, not '%s'", optarg);
+            w.ttl_s = (uint32_t)ttl;
         } else if (opt == 'm' && is_put) {
-            extra[n_extra++] = (dk_hc_header){"If-Match", optarg};
+            w.if_match = optarg;
         } else if (opt == 'N' && is_put) {
-            extra[n_extra++] = (dk_hc_header){"If-None-Match", "*"};
+            w.if_none_match = 1;
         } else {
             cli_usage(stderr);
             return EX_USAGE_;
         }
-        if (n_extra == 4)
-            break;
     }
-    if (argc - optind != (is_put ? 2 : 1)) {
+    if (argc - optind != (is_put ? 2 : 1) || (w.if_match && w.if_none_match)) {
         cli_usage(stderr);
         return EX_USAGE_;
     }
@@ -148,31 +219,42 @@ int cmd_put_delete(cli *c, int is_put, int argc, char **argv)
             return cli_die(EX_ERROR, "cannot read the value from stdin: %s", strerror(errno));
     } else if (is_put) {
         len = strlen(argv[optind + 1]);
-        body = malloc(len + 1);
-        if (body)
-            memcpy(body, argv[optind + 1], len + 1);
+        if (!(body = malloc(len + 1)))
+            return cli_die(EX_ERROR, "out of memory");
+        memcpy(body, argv[optind + 1], len + 1);
     }
-    char *t = cli_kv_target(key);
-    dk_hc_response r;
-    int ex = (!t || (is_put && !body)) ? cli_die(EX_ERROR, "out of memory")
-           : cli_call(c, is_put ? "PUT" : "DELETE", t, extra, n_extra, body, len, &r);
-    free(t);
-    free(body);
-    if (ex)
+    int ex;
+    dkc *h = cli_open(c, &ex);
+    if (!h) {
+        free(body);
         return ex;
-    if (r.status != 200 && r.status != 201 && r.status != 204) {
-        ex = cli_server_error(key, &r);
-    } else if (c->json) {
-        cli_print_json(&r);
-    } else if (is_put) {
-        json_t *j = cli_json(&r, key);
-        const char *ctx = j ? json_string_value(json_object_get(j, "context")) : NULL;
-        if (ctx)
-            printf("%s\n", ctx);
-        ex = j ? 0 : EX_ERROR;
-        json_decref(j);
     }
-    dk__hc_response_free(&r);
+    char *ctx = NULL;
+    int rc = is_put ? dkc_put(h, key, body, len, &w, &ctx) : dkc_delete(h, key, w.context);
+    free(body);
+    unsigned sib = is_put && rc == 0 ? dkc_siblings(h) : 0;
+    if (rc) {
+        ex = cli_sdk_error(h, key, rc);
+    } else if (c->json) {
+        json_t *j = json_loadb(dkc_last_body(h, NULL), strlen(dkc_last_body(h, NULL)), 0, NULL);
+        if (j && sib)
+            json_object_set_new(j, "siblings", json_integer(sib));
+        char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (out)
+            printf("%s\n", out);
+        else
+            ex = cli_die(EX_ERROR, "%s: the answer is not JSON", key);
+        free(out);
+        json_decref(j);
+    } else if (is_put) {
+        if (ctx && *ctx)
+            printf("%s\n", ctx);
+    }
+    if (sib > 1)
+        fprintf(stderr, "dynkv: %s now has %u concurrent values: this put made a sibling next to the value "
+                "stored (to replace a value, put with -c CONTEXT from get or an earlier put)\n", key, sib);
+    free(ctx);
+    dkc_close(h);
     return ex;
 }
 
@@ -233,53 +315,97 @@ int cmd_scan(cli *c, int argc, char **argv)
         cli_usage(stderr);
         return EX_USAGE_;
     }
-    char *prefix = cli_encode(argv[optind]), *cursor = NULL;
-    int ex = prefix ? 0 : EX_ERROR;
+    int ex;
+    dkc *h = cli_open(c, &ex);
+    if (!h)
+        return ex;
+    char *cursor = NULL;
     size_t gaps = 0;                    /* unreadable token ranges reported by 206 pages */
     while (!ex && left != 0) {
-        long page = left > 0 && left < 1000 ? left : 1000;
-        char *t = malloc(strlen(prefix) + (cursor ? strlen(cursor) : 0) + 64);
-        if (!t) {
-            ex = cli_die(EX_ERROR, "out of memory");
+        unsigned page = left > 0 && left < 1000 ? (unsigned)left : 1000;
+        char *text = NULL;
+        int rc = dkc_scan_page(h, argv[optind], cursor, page, &text);
+        if (rc) {
+            ex = cli_sdk_error(h, "scan", rc);
             break;
         }
-        sprintf(t, "/kv?prefix=%s&limit=%ld%s%s", prefix, page, cursor ? "&cursor=" : "",
-                cursor ? cursor : "");
-        dk_hc_response r;
-        ex = cli_call(c, "GET", t, NULL, 0, NULL, 0, &r);
-        free(t);
-        if (ex)
-            break;
         /* 206: the page is right for the ranges that could be read. */
-        int ok = r.status == 200 || r.status == 206;
-        json_t *j = ok ? cli_json(&r, "scan") : NULL;
-        if (!ok)
-            ex = cli_server_error("scan", &r);
-        else if (!j || !json_is_array(json_object_get(j, "pairs")))
-            ex = j ? cli_die(EX_ERROR, "scan: the answer has no pairs") : EX_ERROR;
-        else if (c->json)
+        json_t *j = json_loads(text, 0, NULL);
+        free(text);
+        if (!j || !json_is_array(json_object_get(j, "pairs"))) {
+            ex = cli_die(EX_ERROR, "scan: the answer has no pairs");
+        } else if (c->json) {
+            dk_hc_response r = cli_last(h);
             cli_print_json(&r);
-        else
+        } else {
             ex = cli_scan_page(json_object_get(j, "pairs"), &left);
-        if (j && r.status == 206) {
+        }
+        if (j && dkc_last_status(h) == 206) {
             json_t *ranges = json_object_get(j, "unavailable_ranges");
             gaps = json_array_size(ranges) > gaps ? json_array_size(ranges) : gaps;
         }
         free(cursor);
         cursor = NULL;
         const char *next = j ? json_string_value(json_object_get(j, "cursor")) : NULL;
-        if (!ex && next && *next && !(cursor = cli_encode(next)))
+        if (!ex && next && *next && !(cursor = strdup(next)))
             ex = cli_die(EX_ERROR, "out of memory");
         json_decref(j);
-        dk__hc_response_free(&r);
         if (!cursor)
             break;
     }
     free(cursor);
-    free(prefix);
+    dkc_close(h);
     if (!ex && gaps)
         ex = cli_die(EX_UNAVAILABLE, "scan: incomplete: %zu token range%s had no live replica (HTTP 206); "
                      "the keys printed are not all of them, retry when the cluster is whole", gaps,
                      gaps == 1 ? "" : "s");
+    return ex;
+}
+
+/* crdt get KEY | crdt apply KEY OPERATION|- : the value as JSON (-j: the
+ * node's whole answer). */
+int cmd_crdt(cli *c, int argc, char **argv)
+{
+    int get = argc == 3 && strcmp(argv[1], "get") == 0;
+    if (!get && !(argc == 4 && strcmp(argv[1], "apply") == 0)) {
+        cli_usage(stderr);
+        return cli_die(EX_USAGE_, "crdt wants 'get KEY' or 'apply KEY OPERATION' (JSON, or - for stdin)");
+    }
+    const char *key = argv[2];
+    char *op = NULL;
+    size_t len;
+    if (!get && strcmp(argv[3], "-") == 0 && cli_read_stdin(&op, &len) != 0)
+        return cli_die(EX_ERROR, "cannot read the operation from stdin: %s", strerror(errno));
+    if (op) {
+        char *z = realloc(op, len + 1);
+        if (!z) {
+            free(op);
+            return cli_die(EX_ERROR, "out of memory");
+        }
+        op = z;
+        op[len] = '\0';
+    }
+    int ex;
+    dkc *h = cli_open(c, &ex);
+    if (!h) {
+        free(op);
+        return ex;
+    }
+    char *value = NULL;
+    int rc = get ? dkc_crdt_get(h, key, &value) : dkc_crdt_apply(h, key, op ? op : argv[3], &value);
+    if (rc == DKC_ENOTFOUND && !c->json) {
+        ex = cli_die(EX_NOTFOUND, "%s: not found", key);
+    } else if (rc && !(c->json && rc == DKC_ENOTFOUND)) {
+        ex = cli_sdk_error(h, key, rc);
+    } else if (c->json) {
+        dk_hc_response r = cli_last(h);
+        cli_print_json(&r);
+        ex = rc ? EX_NOTFOUND : 0;
+    } else {
+        printf("%s\n", value);
+    }
+    free(value);
+    free(op);
+    dkc_close(h);
     return ex;
 }

@@ -12,9 +12,11 @@
  * the transport and printing helpers in cli_call.c and cli_output.c
  * (cli.h); this file holds the usage, the options and the dispatch.
  *
- * Each command is one HTTP request (scan: one per page) to any node through
- * the blocking client in http_client.c; answers are JSON parsed with
- * jansson. Keys are percent-encoded byte by byte, so any key that fits on a
+ * The data verbs (get, put, delete, scan, crdt) go through libdynkv-client,
+ * the C SDK (routed to the key's replicas, with failover; cli_data.c); the
+ * operator verbs are one HTTP request each to the -n node through the
+ * blocking client the SDK is built on (http_client.c); answers are JSON
+ * parsed with jansson. Keys are percent-encoded byte by byte, so any key that fits on a
  * command line reaches the server unchanged. Values go to stdout raw (get)
  * or escaped one pair per line (scan); errors go to stderr with the
  * server's own message and a distinct exit status per kind of failure
@@ -45,6 +47,9 @@ void cli_usage(FILE *to)
           "  put [-c CTX] [-t TTL] [--if-match TOKEN | --if-none-match] KEY VALUE|-\n"
           "                              store VALUE (- reads stdin); prints the new context\n"
           "  delete [-c CTX] KEY         delete (a tombstone; deleting a missing key succeeds)\n"
+          "  crdt get KEY                print a CRDT's value (JSON)\n"
+          "  crdt apply KEY OP|-         apply one operation, e.g. '{\"type\":\"counter\",\"increment\":1}'\n"
+          "                              (POST /crdt/KEY); prints the value after it\n"
           "  scan [--limit N] PREFIX     print KEY<TAB>VALUE lines in key order, following\n"
           "                              cursors; at most N pairs; \\t \\n \\\\ and control\n"
           "                              bytes are escaped (\\xNN); siblings: one line each;\n"
@@ -98,6 +103,9 @@ void cli_usage(FILE *to)
           "  -o, --output table|json     how the operator commands print (-o json = -j)\n"
           "  -C, --consistency LEVEL     one | quorum | all (X-Consistency)\n"
           "      --strict                strict quorum: count only the key's own replicas\n"
+          "      --no-routing            data commands: send every request to the -n node\n"
+          "                              (which coordinates or forwards it) instead of\n"
+          "                              straight to the key's replicas\n"
           "  -T, --timeout SECONDS       per-wait network timeout (default 10)\n"
           "  -j, --json                  print the server's JSON answer instead\n"
           "  -h, --help                  this text\n"
@@ -120,7 +128,7 @@ void cli_usage(FILE *to)
 }
 
 static const char *const cli_verbs[] = {
-    "get", "put", "delete", "scan", "cluster", "decommission", "removenode", "cleanup", "streams",
+    "get", "put", "delete", "scan", "crdt", "cluster", "decommission", "removenode", "cleanup", "streams",
     "repair", "status", "ring", "getendpoints", "info", "loglevel", "snapshot", "listsnapshots", "clearsnapshot",
     "compact", "flush", "drain", NULL,
 };
@@ -151,6 +159,8 @@ static int cli_dispatch(cli *c, int argc, char **argv)
         return cmd_put_delete(c, cmd[0] == 'p', argc, argv);
     if (strcmp(cmd, "scan") == 0)
         return cmd_scan(c, argc, argv);
+    if (strcmp(cmd, "crdt") == 0)
+        return cmd_crdt(c, argc, argv);
     if (strcmp(cmd, "cluster") == 0 && argc == 2 && strcmp(argv[1], "status") == 0)
         return cmd_cluster_status(c);
     if ((!strcmp(cmd, "decommission") || !strcmp(cmd, "cleanup") || !strcmp(cmd, "streams")) && argc == 1)
@@ -183,6 +193,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"token", required_argument, NULL, 'K'},
         {"cacert", required_argument, NULL, 'A'},
+        {"no-routing", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     cli c = {.timeout_ms = 10000};
@@ -227,12 +238,18 @@ int main(int argc, char **argv)
         case 'A':
             cacert = optarg;
             break;
+        case 'R':
+            c.no_routing = 1;
+            break;
         default:
             cli_usage(stderr);
             return EX_USAGE_;
         }
     }
     const char *spec = node && *node ? node : "127.0.0.1:8080";
+    c.seed = spec;
+    c.cacert = cacert && *cacert ? cacert : NULL;
+    c.token = token && *token ? token : NULL;
     char tls_err[512];
     if (dk__hc_tls_setup(&spec, cacert, tls_err, sizeof(tls_err)) != 0)
         return cli_die(EX_USAGE_, "%s", tls_err);

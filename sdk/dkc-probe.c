@@ -12,6 +12,7 @@
  *   incr KEY N                {"rc","node","value"}
  *   route KEY                 {"replicas":[ids]}
  *   stats                     {"requests","attempts","failovers","refreshes","connects"}
+ *   session [TOKEN|none]      set the handle's session token; {"session"} (null: none)
  *
  * Every failure adds "error" (dkc_errmsg). Environment: DKC_TOKEN,
  * DKC_CACERT, DKC_CONSISTENCY, DKC_RETRIES, DKC_TIMEOUT_MS, DKC_NO_ROUTING.
@@ -153,6 +154,10 @@ int main(int argc, char **argv)
                 json_array_append_new(a, json_string(ids[i]));
             json_object_set_new(o, "replicas", a);
             rc = 0;
+        } else if (strcmp(cmd, "session") == 0) {
+            rc = a1 ? dkc_set_session(c, strcmp(a1, "none") == 0 ? NULL : a1) : 0;
+            const char *tok = dkc_session(c);
+            json_object_set_new(o, "session", tok ? json_string(tok) : json_null());
         } else if (strcmp(cmd, "stats") == 0) {
             dkc_stats st;
             dkc_get_stats(c, &st);

@@ -13,6 +13,10 @@
  * (reads, writes with a context) when it failed after sending. Error
  * statuses are answers, not failures: they are returned as they are.
  *
+ * Every request carries the handle's session token (X-Session) and every
+ * answer that has one replaces it: the token only grows along one
+ * handle's calls, whichever node answered.
+ *
  * Not taken: retrying 503s on another coordinator (the replicas it lacked
  * are lacking for every coordinator; the caller decides), and hedged
  * requests (a later increment, with the async API).
@@ -142,11 +146,20 @@ static size_t call_plan(dkc *c, const char *key, uint16_t *plan, size_t max)
     return k;
 }
 
+void dk__sdk_keep(dkc *c, dk_hc_response *r)
+{
+    dk__hc_response_free(&c->last);
+    c->last = *r;
+    memset(r, 0, sizeof(*r));
+}
+
 int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target,
                  const sdk_hdr *extra, size_t n_extra, const void *body, size_t len, int safe,
                  dk_hc_response *r)
 {
     memset(r, 0, sizeof(*r));
+    dk__hc_response_free(&c->last);
+    memset(&c->last, 0, sizeof(c->last));
     c->err[0] = '\0';
     int64_t now = dk__sdk_now_ms();
     if ((c->need_refresh || (c->opt.refresh_ms > 0 && now - c->refreshed >= c->opt.refresh_ms)) &&
@@ -158,6 +171,10 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
         h[nh++] = (dk_hc_header){"Authorization", c->auth};
     if (c->consistency)
         h[nh++] = (dk_hc_header){"X-Consistency", c->consistency};
+    if (c->strict)
+        h[nh++] = (dk_hc_header){"X-Quorum", c->strict};
+    if (c->session)
+        h[nh++] = (dk_hc_header){"X-Session", c->session};
     for (size_t i = 0; i < n_extra && nh < 16; i++)
         h[nh++] = (dk_hc_header){extra[i].name, extra[i].value};
     uint16_t plan[SDK_MAX_REP];
@@ -172,6 +189,12 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
             c->st.failovers++;
         int x = call_node(c, node, method, target, h, nh, body, len, r);
         if (x == X_OK) {
+            const char *sess = dk__hc_header(r, "X-Session");
+            char *copy = sess && *sess ? strdup(sess) : NULL;
+            if (copy) {
+                free(c->session);
+                c->session = copy;
+            }
             node->down_until = 0;
             snprintf(c->last_node, sizeof(c->last_node), "%s", node->id);
             if (r->status == 503)

@@ -11,10 +11,20 @@
  * those of the first range whose end is >= its token (wrapping to the
  * first), exactly as framework/ring/ring.c places keys.
  *
- * Not in this increment (issue 12): session tokens (X-Session, carried
- * from every answer to the next request so reads see this client's writes;
- * the handle would keep the latest token and sdk_call.c add it), the
- * asynchronous API over libuv, and rebuilding the CLI's verbs on the SDK.
+ * Session tokens: sdk_call.c sends c->session with every request and
+ * replaces it with the X-Session of every answer that has one. The last
+ * answer stays in c->last (dk__sdk_keep) for dkc_last_*.
+ *
+ * Not taken: an asynchronous API over libuv. It does not fall out of this
+ * design: http_client.c is blocking (one poll()ed socket per exchange, the
+ * answer read whole), and the tree keeps one HTTP client. A real async API
+ * means turning http_client.c into an incremental state machine (connect,
+ * TLS over memory BIOs, write, parse as bytes arrive) driven by uv_poll or
+ * uv_tcp, with per-request timers and failover states here, and running
+ * the blocking calls on a private loop - a rewrite of the transport.
+ * Running the blocking calls on libuv's thread pool instead would hold a
+ * worker (4 by default) per call in flight and serialise each handle's
+ * calls: asynchronous in name only.
  * The nodes do not yet say "I am not a replica of this key" (they
  * coordinate any key), so the ring is refetched periodically, after
  * connection failures and after 503s instead.
@@ -68,6 +78,9 @@ struct dkc {
     int64_t refresh_tried;        /* monotonic ms of the last attempt */
     int need_refresh;
     char err[512];
+    char *session;                /* X-Session of the latest answer, or NULL */
+    char *strict;                 /* "strict" when opt.strict, else NULL */
+    dk_hc_response last;          /* the last answer (status 0: none) */
     dkc_stats st;
     char last_node[128];
 };
@@ -101,6 +114,8 @@ void dk__sdk_nodes_free(dkc *c);
 int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target,
                  const sdk_hdr *extra, size_t n_extra, const void *body, size_t len, int safe,
                  dk_hc_response *r);
+/* Keep *r as the handle's last answer (freeing the one before). */
+void dk__sdk_keep(dkc *c, dk_hc_response *r);
 /* Map an error status to a code, with the server's message in c->err. */
 int dk__sdk_status_error(dkc *c, const dk_hc_response *r);
 /* Percent-encode s (caller frees). */

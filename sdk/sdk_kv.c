@@ -62,6 +62,8 @@ int dkc_open(const char *seeds, const dkc_options *opt, dkc **out)
     }
     if (c->opt.consistency && !(c->consistency = strdup(c->opt.consistency)))
         return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
+    if (c->opt.strict && !(c->strict = strdup("strict")))
+        return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
     c->opt.token = c->opt.ca_file = c->opt.consistency = NULL;   /* not kept */
     int tls = opt && (opt->tls || (opt->ca_file && *opt->ca_file));
     const char *p = seeds ? seeds : "";
@@ -115,6 +117,9 @@ void dkc_close(dkc *c)
     free(c->seeds);
     free(c->auth);
     free(c->consistency);
+    free(c->strict);
+    free(c->session);
+    dk__hc_response_free(&c->last);
     free(c);
 }
 
@@ -229,7 +234,7 @@ int dkc_get(dkc *c, const char *key, dkc_object **out)
     if (rc != 0)
         return rc;
     rc = r.status == 200 ? kv_parse_get(c, &r, out) : dk__sdk_status_error(c, &r);
-    dk__hc_response_free(&r);
+    dk__sdk_keep(c, &r);
     return rc;
 }
 
@@ -241,7 +246,7 @@ int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_wr
     char *t = kv_target(c, "/kv/", key);
     if (!t)
         return key && *key ? DKC_ENOMEM : DKC_EINVAL;
-    sdk_hdr h[3];
+    sdk_hdr h[5];
     size_t nh = 0;
     char ttl[24];
     int safe = 0;
@@ -254,6 +259,10 @@ int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_wr
         snprintf(ttl, sizeof(ttl), "%" PRIu32, w->ttl_s);
         h[nh++] = (sdk_hdr){"X-TTL", ttl};
     }
+    if (w && w->if_match && *w->if_match)
+        h[nh++] = (sdk_hdr){"If-Match", w->if_match};
+    else if (w && w->if_none_match)
+        h[nh++] = (sdk_hdr){"If-None-Match", "*"};
     dk_hc_response r;
     int rc = dk__sdk_call(c, key, "PUT", t, h, nh, value ? value : "", len, safe, &r);
     free(t);
@@ -272,7 +281,7 @@ int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_wr
     } else {
         rc = dk__sdk_status_error(c, &r);
     }
-    dk__hc_response_free(&r);
+    dk__sdk_keep(c, &r);
     return rc;
 }
 
@@ -292,7 +301,7 @@ int dkc_delete(dkc *c, const char *key, const char *context)
         return rc;
     if (r.status != 200 && r.status != 204)
         rc = dk__sdk_status_error(c, &r);
-    dk__hc_response_free(&r);
+    dk__sdk_keep(c, &r);
     return rc;
 }
 
@@ -360,7 +369,7 @@ int dkc_crdt_apply(dkc *c, const char *key, const char *op_json, char **value_js
             rc = dk__sdk_fail(c, DKC_EPROTO, "the CRDT answer has no value (%.60s)", r.body);
         json_decref(j);
     }
-    dk__hc_response_free(&r);
+    dk__sdk_keep(c, &r);
     return rc;
 }
 
@@ -386,7 +395,7 @@ int dkc_crdt_get(dkc *c, const char *key, char **value_json)
             rc = dk__sdk_fail(c, DKC_EPROTO, "the CRDT answer has no value (%.60s)", r.body);
         json_decref(j);
     }
-    dk__hc_response_free(&r);
+    dk__sdk_keep(c, &r);
     return rc;
 }
 
@@ -439,4 +448,75 @@ int dkc_set_remove(dkc *c, const char *key, const char *const *members, size_t n
 int dkc_register_assign(dkc *c, const char *key, const char *value)
 {
     return crdt_op(c, key, "register", "assign", json_string(value), NULL);
+}
+
+unsigned dkc_siblings(const dkc *c)
+{
+    const char *v = dkc_last_header(c, "X-Siblings");
+    return v ? (unsigned)strtoul(v, NULL, 10) : 0;
+}
+
+int dkc_scan_page(dkc *c, const char *prefix, const char *cursor, unsigned limit, char **page_json)
+{
+    *page_json = NULL;
+    char *p = dk__sdk_encode(prefix ? prefix : ""), *cur = cursor && *cursor ? dk__sdk_encode(cursor) : NULL;
+    size_t n = (p ? strlen(p) : 0) + (cur ? strlen(cur) : 0) + 64;
+    char *t = p && (cur || !(cursor && *cursor)) ? malloc(n) : NULL;
+    if (!t) {
+        free(p);
+        free(cur);
+        return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
+    }
+    int used = snprintf(t, n, "/kv?prefix=%s", p);
+    if (limit)
+        used += snprintf(t + used, n - (size_t)used, "&limit=%u", limit);
+    if (cur)
+        snprintf(t + used, n - (size_t)used, "&cursor=%s", cur);
+    free(p);
+    free(cur);
+    dk_hc_response r;
+    int rc = dk__sdk_call(c, NULL, "GET", t, NULL, 0, NULL, 0, 1, &r);
+    free(t);
+    if (rc != 0)
+        return rc;
+    if (r.status == 200 || r.status == 206) {
+        if (!(*page_json = strdup(r.body ? r.body : "")))
+            rc = dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
+    } else {
+        rc = dk__sdk_status_error(c, &r);
+    }
+    dk__sdk_keep(c, &r);
+    return rc;
+}
+
+const char *dkc_session(const dkc *c)
+{
+    return c->session;
+}
+
+int dkc_set_session(dkc *c, const char *token)
+{
+    char *copy = token && *token ? strdup(token) : NULL;
+    if (token && *token && !copy)
+        return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
+    free(c->session);
+    c->session = copy;
+    return 0;
+}
+
+int dkc_last_status(const dkc *c)
+{
+    return c->last.status;
+}
+
+const char *dkc_last_body(const dkc *c, size_t *len)
+{
+    if (len)
+        *len = c->last.body_len;
+    return c->last.body ? c->last.body : "";
+}
+
+const char *dkc_last_header(const dkc *c, const char *name)
+{
+    return c->last.status ? dk__hc_header(&c->last, name) : NULL;
 }

@@ -3,9 +3,11 @@
  * transport (http.h) and the local store (store.h): routing, header
  * validation, and JSON responses.
  *
- * One dk_api per loop thread. Handlers run on that loop thread; every
- * engine call and every response body (JSON, base64) is built on a worker
- * through uv_queue_work, so the loop only parses and sends.
+ * One dk_api per loop thread. Routes run on that loop thread: key
+ * requests go to the coordinator on the cluster loop and are answered
+ * from its result on the loop; what blocks on I/O or walks the store
+ * (/admin/local, scans' rendering, metrics, readiness, snapshots) runs on
+ * a worker. api_int.h lists the routes.
  */
 #ifndef DK_API_H
 #define DK_API_H
@@ -23,10 +25,10 @@ typedef struct dk_api {
     dk_node *node;
     const dk_config *cfg;
     dk_http_server *http;
-    /* Cluster mode: key operations go through the coordinator, which lives
-     * on the cluster loop; a request that arrived on another loop travels
-     * there through cluster_mb and its answer comes back through own_mb.
-     * NULL cluster: the local store answers (tests of the API alone). */
+    /* Key operations go through the coordinator, which lives on the
+     * cluster loop; a request that arrived on another loop travels there
+     * through cluster_mb and its answer comes back through own_mb. Never
+     * NULL. */
     struct dk_cluster *cluster;
     uv_loop_t *cluster_loop;
     dk_mailbox *cluster_mb;

@@ -26,8 +26,8 @@
  * rather than a worker costs one jansson parse, which is why bodies are
  * capped at API_CRDT_BODY_MAX (256 KiB, half the state limit: an operation
  * larger than that could not fit a state anyway); a hop to a worker would
- * cost more than parsing the operations clients actually send. Responses
- * render on workers like every other route, from the resolver's value
+ * cost more than parsing the operations clients actually send. Answers
+ * render on the loop as kv.c's do, from the resolver's value
  * (node/resolve.h) turned into JSON.
  */
 #include <errno.h>
@@ -182,7 +182,7 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
     return 0;
 }
 
-static int crdt_header_refused(dk_api_job *j, const dk_http_request *r)
+static int crdt_header_refused(dk_api_kv *k, const dk_http_request *r)
 {
     static const char *const none[] = {"x-ttl", "x-context", "if-match", "if-none-match"};
     char msg[160];
@@ -190,14 +190,14 @@ static int crdt_header_refused(dk_api_job *j, const dk_http_request *r)
         if (dk_http_header_get(r, none[i], NULL)) {
             snprintf(msg, sizeof(msg), "%s does not apply to /crdt/: CRDT writes merge, never expire and take no "
                      "context", none[i]);
-            dk__api_job_error(j, 400, "bad_header", msg);
+            dk__api_error(&k->q, 400, "bad_header", msg);
             return -1;
         }
     }
     return 0;
 }
 
-static int crdt_post(dk_api_job *j, const dk_http_request *r)
+static int crdt_post(dk_api_kv *k, const dk_http_request *r)
 {
     char msg[300];
     size_t len;
@@ -205,25 +205,25 @@ static int crdt_post(dk_api_job *j, const dk_http_request *r)
     /* application/json, with parameters (charset) allowed */
     if (!ct || len < 16 || strncasecmp(ct, "application/json", 16) != 0 ||
         (len > 16 && ct[16] != ';' && ct[16] != ' ')) {
-        dk__api_job_error(j, 415, "unsupported_media_type", "send the operation as Content-Type: application/json");
+        dk__api_error(&k->q, 415, "unsupported_media_type", "send the operation as Content-Type: application/json");
         return -1;
     }
     if (!dk_http_header_get(r, "content-length", NULL) && !dk_http_header_get(r, "transfer-encoding", NULL)) {
-        dk__api_job_error(j, 411, "length_required", "send the operation with Content-Length or chunked transfer encoding");
+        dk__api_error(&k->q, 411, "length_required", "send the operation with Content-Length or chunked transfer encoding");
         return -1;
     }
     if (r->body.len > API_CRDT_BODY_MAX) {
-        dk__api_job_error(j, 413, "operation_too_large", "a CRDT operation is at most 256 KiB of JSON");
+        dk__api_error(&k->q, 413, "operation_too_large", "a CRDT operation is at most 256 KiB of JSON");
         return -1;
     }
-    if (crdt_header_refused(j, r))
+    if (crdt_header_refused(k, r))
         return -1;
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
         snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                  jerr.column);
-        dk__api_job_error(j, 400, "bad_json", msg);
+        dk__api_error(&k->q, 400, "bad_json", msg);
         return -1;
     }
     dk_crdt_op op;
@@ -232,40 +232,39 @@ static int crdt_post(dk_api_job *j, const dk_http_request *r)
     /* Sorted, duplicates dropped: the encoding is canonical. */
     if (rc == 0 && dk_crdt_op_canon(&op) != 0)
         rc = crdt_fail(msg, sizeof(msg), "a field is both updated and removed in one operation");
-    if (rc == 0 && dk_crdt_op_encode(&op, &j->crdt_op) != 0) {
+    if (rc == 0 && dk_crdt_op_encode(&op, &k->crdt_op) != 0) {
         snprintf(msg, sizeof(msg), "the operation cannot be encoded");
         rc = -1;
     }
-    j->crdt_type = op.type;
+    k->crdt_type = op.type;
     dk_crdt_op_free(&op);
     json_decref(doc);
     if (rc) {
-        dk__api_job_error(j, 400, "bad_operation", msg);
+        dk__api_error(&k->q, 400, "bad_operation", msg);
         return -1;
     }
-    j->value = dk_buf_slice(&j->crdt_op);
+    k->value = dk_buf_slice(&k->crdt_op);
     return 0;
 }
 
-int dk__api_crdt_request(dk_api_job *j, const dk_http_request *r)
+int dk__api_crdt_request(dk_api_kv *k, const dk_http_request *r)
 {
     switch (r->method) {
     case HTTP_GET:
-        j->kind = JOB_GET;
-        j->op = DK_OP_GET;
+        k->q.op = DK_OP_GET;
         return 0;
     case HTTP_POST:
-        j->kind = JOB_PUT;
-        j->op = DK_OP_PUT;
-        return crdt_post(j, r);
+        k->q.op = DK_OP_PUT;
+        k->write = 1;
+        return crdt_post(k, r);
     default:
-        dk_buf_append_str(&j->headers, "Allow: GET, POST\r\n");
-        dk__api_job_error(j, 405, "method_not_allowed", "use GET or POST on /crdt/{key}");
+        dk_buf_append_str(&k->q.headers, "Allow: GET, POST\r\n");
+        dk__api_error(&k->q, 405, "method_not_allowed", "use GET or POST on /crdt/{key}");
         return -1;
     }
 }
 
-/* ---- worker side: responses ------------------------------------------------------ */
+/* ---- responses ------------------------------------------------------ */
 
 static json_t *crdt_json_value(const dk_crdt_value *v)
 {
@@ -333,58 +332,58 @@ int dk__api_crdt_describe(dk_api *api, json_t *o, dk_slice raw, const dk_object 
 }
 
 /* The error of a CRDT read or operation. */
-static void crdt_error(dk_api_job *j, int rc)
+static void crdt_error(dk_api_kv *k, int rc)
 {
     char msg[300];
-    const char *want = dk_crdt_type_name(j->crdt_type);
+    const char *want = dk_crdt_type_name(k->crdt_type);
     switch (rc) {
     case DK_EWRONGTYPE:
-        if (j->kind == JOB_GET)
-            dk__api_job_error(j, 409, "type_mismatch", "this key holds a plain value, not a CRDT: use GET /kv/{key}");
+        if (!k->write)
+            dk__api_error(&k->q, 409, "type_mismatch", "this key holds a plain value, not a CRDT: use GET /kv/{key}");
         else {
             snprintf(msg, sizeof(msg), "this key holds something else than a %s (another CRDT type, or a plain "
                      "value written with PUT /kv/); GET /crdt/{key} or GET /kv/{key} shows it",
                      want ? want : "CRDT");
-            dk__api_job_error(j, 409, "type_mismatch", msg);
+            dk__api_error(&k->q, 409, "type_mismatch", msg);
         }
         break;
     case DK_ETOOBIG:
         snprintf(msg, sizeof(msg), "the CRDT would exceed %u KiB; remove elements or fields first",
                  DK_CRDT_STATE_MAX / 1024);
-        dk__api_job_error(j, 413, "crdt_too_large", msg);
+        dk__api_error(&k->q, 413, "crdt_too_large", msg);
         break;
     case -ERANGE:
-        dk__api_job_error(j, 400, "bad_operation", "the counter would overflow");
+        dk__api_error(&k->q, 400, "bad_operation", "the counter would overflow");
         break;
     case -EINVAL:
-        dk__api_job_error(j, 400, "bad_operation", "the operation was refused by the CRDT resolver");
+        dk__api_error(&k->q, 400, "bad_operation", "the operation was refused by the CRDT resolver");
         break;
     case DK_ENOTFOUND:
-        dk__api_job_error(j, 404, "not_found", "no CRDT is stored under this key; POST an operation to create one");
+        dk__api_error(&k->q, 404, "not_found", "no CRDT is stored under this key; POST an operation to create one");
         break;
     default:
-        dk__api_job_store_error(j, rc);
+        dk__api_store_error(&k->q, rc, &k->acks);
         break;
     }
 }
 
-void dk__api_crdt_render(dk_api_job *j, int rc, dk_slice raw, const dk_object *obj)
+void dk__api_crdt_render(dk_api_kv *k, int rc, dk_slice raw, const dk_object *obj)
 {
     if (rc == 0 && raw.len && !dk__api_crdt_is_crdt(raw))
         rc = dk_store_is_live(obj, dk_now_ms()) ? DK_EWRONGTYPE : DK_ENOTFOUND;
     if (rc == 0 && !raw.len)
         rc = DK_ENOTFOUND;
     if (rc) {
-        crdt_error(j, rc);
+        crdt_error(k, rc);
         return;
     }
     json_t *o = json_object();
-    dk_json_set_key(o, "key", (dk_slice){j->key, j->key_len});
-    rc = dk__api_crdt_describe(j->api, o, raw, obj);
+    dk_json_set_key(o, "key", (dk_slice){k->key, k->key_len});
+    rc = dk__api_crdt_describe(k->q.api, o, raw, obj);
     if (rc) {
         json_decref(o);
-        dk__api_job_store_error(j, rc == DK_EUNSUPPORTED ? DK_ECORRUPT : rc);
+        dk__api_store_error(&k->q, rc == DK_EUNSUPPORTED ? DK_ECORRUPT : rc, &k->acks);
         return;
     }
-    dk__api_job_json(j, 200, o);
+    dk__api_json(&k->q, 200, o);
 }

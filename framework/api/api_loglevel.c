@@ -27,19 +27,21 @@ static void ll_add(void *arg, const char *name, int level)
     json_object_set_new(arg, name, json_string(ll_names[level & 3]));
 }
 
-static void ll_reply(dk_api_job *j, int status, const char *code, const char *msg)
+static void ll_reply(dk_api_req *q, int status, const char *code, const char *msg)
 {
     if (code)
-        dk__api_job_error(j, status, code, msg);
-    dk__api_job_send(j);
+        dk__api_error(q, status, code, msg);
+    dk__api_send(q);
 }
 
-int dk__api_loglevel(dk_api_job *j, const dk_http_request *r)
+int dk__api_loglevel(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
 {
     static const char path[] = "/admin/loglevel";
     if (r->path_len != sizeof(path) - 1 || memcmp(r->path, path, r->path_len) != 0)
         return -1;
-    j->op = DK_OP_OTHER;
+    dk_api_req *j = dk__api_req_new(api, x, sizeof(*j), DK_OP_OTHER);
+    if (!j)
+        return 0;
     if (r->method == HTTP_POST) {
         char level[16] = "", sub[DK_LOG_SUBSYSTEM_MAX + 2] = "";
         ssize_t lrc = dk_url_query_get(r->query, r->query_len, "level", level, sizeof(level));
@@ -68,7 +70,7 @@ int dk__api_loglevel(dk_api_job *j, const dk_http_request *r)
     }
     json_t *subs = json_object();
     dk_log_each_subsystem(ll_add, subs);
-    dk__api_job_json(j, 200, json_pack("{s:s, s:s, s:o}", "level", ll_names[dk_log_level() & 3], "format",
+    dk__api_json(j, 200, json_pack("{s:s, s:s, s:o}", "level", ll_names[dk_log_level() & 3], "format",
                                        dk_log_json() ? "json" : "text", "subsystems", subs));
     ll_reply(j, 200, NULL, NULL);
     return 0;

@@ -35,61 +35,66 @@ static int maint_is(const dk_http_request *r, const char *path)
     return r->path_len == n && memcmp(r->path, path, n) == 0;
 }
 
-static void maint_reply_now(dk_api_job *j, int status, const char *code, const char *msg)
-{
-    dk__api_job_error(j, status, code, msg);
-    dk__api_job_send(j);
-}
+typedef struct maint_req {
+    dk_api_req q;
+    int verb;                           /* MAINT_* */
+} maint_req;
 
-int dk__api_maint(dk_api_job *j, const dk_http_request *r)
+static void maint_run(dk_api_req *q);
+
+int dk__api_maint(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
 {
     int drain = maint_is(r, "/admin/drain");
     if (!drain && !maint_is(r, "/admin/compact") && !maint_is(r, "/admin/flush"))
         return -1;
-    j->op = DK_OP_OTHER;
+    maint_req *j = dk__api_req_new(api, x, sizeof(*j), DK_OP_OTHER);
+    if (!j)
+        return 0;
+    dk_api_req *q = &j->q;
     if (r->method != HTTP_POST) {
-        dk_buf_append_str(&j->headers, "Allow: POST\r\n");
-        maint_reply_now(j, 405, "method_not_allowed", "use POST");
+        dk_buf_append_str(&q->headers, "Allow: POST\r\n");
+        dk__api_fail(q, 405, "method_not_allowed", "use POST");
         return 0;
     }
     if (drain) {
-        const dk_config *cfg = j->api->node->cfg;
+        const dk_config *cfg = api->node->cfg;
         dk_log(DK_LOG_INFO, "drain asked over HTTP: draining as for SIGTERM");
-        dk__api_job_json(j, 202, json_pack("{s:s, s:s, s:I}", "node", cfg->node.id, "status", "draining",
+        dk__api_json(q, 202, json_pack("{s:s, s:s, s:I}", "node", cfg->node.id, "status", "draining",
                                            "drain_timeout_ms", (json_int_t)cfg->node.drain_timeout));
-        dk__api_job_send(j);
+        dk__api_send(q);
         kill(getpid(), SIGTERM);
         return 0;
     }
-    j->kind = JOB_MAINT;
-    j->admin_op = maint_is(r, "/admin/compact") ? MAINT_COMPACT : MAINT_FLUSH;
-    dk__api_dispatch(j);
+    j->verb = maint_is(r, "/admin/compact") ? MAINT_COMPACT : MAINT_FLUSH;
+    dk__api_on_worker(q, maint_run);
     return 0;
 }
 
-void dk__api_run_maint(dk_api_job *j)
+/* Worker: compact or flush. */
+static void maint_run(dk_api_req *q)
 {
-    dk_node *n = j->api->node;
+    maint_req *j = (maint_req *)q;
+    dk_node *n = q->api->node;
     const dk_engine_ops *ops = n->engine_ops;
-    const char *verb = j->admin_op == MAINT_COMPACT ? "compact" : "flush";
-    int has = j->admin_op == MAINT_COMPACT ? DK_OPS_HAS(ops, compact_range) : DK_OPS_HAS(ops, flush);
+    const char *verb = j->verb == MAINT_COMPACT ? "compact" : "flush";
+    int has = j->verb == MAINT_COMPACT ? DK_OPS_HAS(ops, compact_range) : DK_OPS_HAS(ops, flush);
     if (!has) {
         char msg[200];
         snprintf(msg, sizeof(msg), "the engine '%s' has no %s operation", n->cfg->storage.engine,
-                 j->admin_op == MAINT_COMPACT ? "compact_range" : "flush");
-        dk__api_job_error(j, 501, "not_supported", msg);
+                 j->verb == MAINT_COMPACT ? "compact_range" : "flush");
+        dk__api_error(q, 501, "not_supported", msg);
         return;
     }
     uint64_t t0 = dk_mono_ns();
-    int rc = j->admin_op == MAINT_COMPACT ? ops->compact_range(n->engine, (dk_slice){0}, (dk_slice){0})
+    int rc = j->verb == MAINT_COMPACT ? ops->compact_range(n->engine, (dk_slice){0}, (dk_slice){0})
                                           : ops->flush(n->engine);
     uint64_t ms = (dk_mono_ns() - t0) / 1000000u;
     if (rc) {
         dk_log(DK_LOG_ERROR, "%s asked over HTTP failed: %s", verb, dk_strerror(rc));
-        dk__api_job_error(j, 500, "internal", dk_strerror(rc));
+        dk__api_error(q, 500, "internal", dk_strerror(rc));
         return;
     }
     dk_log(DK_LOG_INFO, "%s asked over HTTP: done in %llu ms", verb, (unsigned long long)ms);
-    dk__api_job_json(j, 200, json_pack("{s:s, s:s, s:I}", "node", n->cfg->node.id, "done", verb,
+    dk__api_json(q, 200, json_pack("{s:s, s:s, s:I}", "node", n->cfg->node.id, "done", verb,
                                        "ms", (json_int_t)ms));
 }

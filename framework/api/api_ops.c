@@ -1,6 +1,10 @@
 /*
- * api_ops.c - the operator's read-only views, rendered on a worker:
+ * api_ops.c - the operator's read-only views:
  *
+ *   GET /livez                    the loop answers, so the process serves
+ *   GET /readyz, /health          readiness (health.h); ?verbose lists checks
+ *   GET /cluster                  the members and the moves (cluster.h)
+ *   GET /ui/                      the embedded dashboard (static bytes)
  *   GET /cluster/ring             the ring: per node its vnodes, its primary
  *                                 ownership and its effective ownership (the
  *                                 share of the key space it holds as one of
@@ -12,9 +16,10 @@
  *                                 data size on disk, memtable, block cache
  *                                 hit rate, hints backlog, readiness
  *
- * They read the ring snapshot and the membership's own copy (both any
- * thread); /info also calls the engine's stats and walks the data folder,
- * which is why none of this runs on a loop thread. Numbers are rounded where
+ * /livez and /ui/ answer on the loop; the others read the ring snapshot
+ * and the membership's own copy (both any thread), and /readyz and /info
+ * call the engine's stats (which may take its locks) and walk the data
+ * folder, so they run on a worker. Numbers are rounded where
  * they are fractions (6 decimals), so no client sees 0.99999999999999922.
  */
 #include <dirent.h>
@@ -24,7 +29,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <http_parser.h>
+
 #include "api/api_int.h"
+#include "api/ui.h"
+#include "http/url.h"
 #include "api/api_json.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
@@ -33,6 +42,13 @@
 #ifndef DK_VERSION
 #define DK_VERSION "unknown"
 #endif
+
+typedef struct ops_req {
+    dk_api_req q;
+    int verbose;                        /* ?ranges, ?verbose */
+    uint8_t key[DK_KEY_MAX];            /* /cluster/endpoints/{key} */
+    size_t key_len;
+} ops_req;
 
 /* 2^-128 * (end - start) on the circle, as a double in (0, 1]. */
 static double range_share(dk_token start, dk_token end)
@@ -54,29 +70,29 @@ static void token_hex(dk_token t, char out[33])
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)t.hi, (unsigned long long)t.lo);
 }
 
-static int ops_dump(dk_api_job *j, json_t *o)
+static int ops_dump(dk_api_req *q, json_t *o)
 {
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (!s) {
-        dk__api_job_error(j, 500, "internal", "out of memory rendering the answer");
+        dk__api_error(q, 500, "internal", "out of memory rendering the answer");
         return -1;
     }
-    dk_buf_reset(&j->body);
-    dk_buf_append_str(&j->body, s);
+    dk_buf_reset(&q->body);
+    dk_buf_append_str(&q->body, s);
     free(s);
-    j->status = 200;
-    j->content_type = "application/json";
+    q->status = 200;
+    q->content_type = "application/json";
     return 0;
 }
 
 /* The member records (state, http address) by id; NULL when none. */
-static dk_member *ops_members(dk_api_job *j, size_t *n)
+static dk_member *ops_members(dk_api_req *q, size_t *n)
 {
     dk_member *m = NULL;
     *n = 0;
-    if (j->api->cluster && j->api->cluster->members)
-        dk_membership_snapshot(j->api->cluster->members, &m, n);
+    if (q->api->cluster->members)
+        dk_membership_snapshot(q->api->cluster->members, &m, n);
     return m;
 }
 
@@ -88,37 +104,35 @@ static const dk_member *member_of(const dk_member *m, size_t n, const char *id)
     return NULL;
 }
 
-static size_t replicas_wanted(dk_api_job *j, const dk_ring *r)
+static size_t replicas_wanted(dk_api_req *q, const dk_ring *r)
 {
-    size_t want = (size_t)j->api->cfg->cluster.n_replicas, nodes = dk_ring_node_count(r);
+    size_t want = (size_t)q->api->cfg->cluster.n_replicas, nodes = dk_ring_node_count(r);
     return want < nodes ? want : nodes;
 }
 
-static dk_ring *ops_ring(dk_api_job *j)
+static dk_ring *ops_ring(dk_api_req *q)
 {
-    if (!j->api->cluster) {
-        dk__api_job_error(j, 503, "no_cluster", "this node runs without cluster services");
-        return NULL;
-    }
-    dk_ring *r = dk_ring_cell_get(&j->api->cluster->ring);
+    dk_ring *r = dk_ring_cell_get(&q->api->cluster->ring);
     if (!r)
-        dk__api_job_error(j, 503, "no_ring", "the ring is not built yet; retry in a moment");
+        dk__api_error(q, 503, "no_ring", "the ring is not built yet; retry in a moment");
     return r;
 }
 
-void dk__api_run_ring(dk_api_job *j)
+/* Worker: GET /cluster/ring. */
+static void ops_ring_view(dk_api_req *q)
 {
-    dk_ring *r = ops_ring(j);
+    ops_req *j = (ops_req *)q;
+    dk_ring *r = ops_ring(q);
     if (!r)
         return;
-    size_t n = dk_ring_node_count(r), vn = dk_ring_vnode_count(r), want = replicas_wanted(j, r);
+    size_t n = dk_ring_node_count(r), vn = dk_ring_vnode_count(r), want = replicas_wanted(q, r);
     double *eff = calloc(n ? n : 1, sizeof(*eff));
     uint32_t *vnodes = calloc(n ? n : 1, sizeof(*vnodes));
     size_t n_members;
-    dk_member *members = ops_members(j, &n_members);
+    dk_member *members = ops_members(q, &n_members);
     json_t *o = json_object(), *ranges = j->verbose ? json_array() : NULL;
     if (!eff || !vnodes || !o) {
-        dk__api_job_error(j, 500, "internal", "out of memory");
+        dk__api_error(q, 500, "internal", "out of memory");
         goto out;
     }
     uint32_t pref[16];
@@ -154,16 +168,16 @@ void dk__api_run_ring(dk_api_job *j)
         json_object_set_new(e, "effective_ownership", json_share(eff[i] > 1.0 ? 1.0 : eff[i]));
         json_array_append_new(nodes, e);
     }
-    json_object_set_new(o, "node", json_string(j->api->cfg->node.id));
+    json_object_set_new(o, "node", json_string(q->api->cfg->node.id));
     json_object_set_new(o, "ring_version", json_integer((json_int_t)dk_ring_version(r)));
-    json_object_set_new(o, "n_replicas", json_integer(j->api->cfg->cluster.n_replicas));
+    json_object_set_new(o, "n_replicas", json_integer(q->api->cfg->cluster.n_replicas));
     json_object_set_new(o, "vnodes", json_integer((json_int_t)vn));
     json_object_set_new(o, "nodes", nodes);
     if (ranges) {
         json_object_set_new(o, "ranges", ranges);
         ranges = NULL;
     }
-    ops_dump(j, o);
+    ops_dump(q, o);
     o = NULL;
 out:
     json_decref(o);
@@ -174,12 +188,14 @@ out:
     dk_ring_unref(r);
 }
 
-void dk__api_run_endpoints(dk_api_job *j)
+/* Worker: GET /cluster/endpoints/{key}. */
+static void ops_endpoints(dk_api_req *q)
 {
-    dk_ring *r = ops_ring(j);
+    ops_req *j = (ops_req *)q;
+    dk_ring *r = ops_ring(q);
     if (!r)
         return;
-    size_t want = replicas_wanted(j, r), n_members;
+    size_t want = replicas_wanted(q, r), n_members;
     uint32_t pref[16];
     if (want > 16)
         want = 16;
@@ -191,7 +207,7 @@ void dk__api_run_endpoints(dk_api_job *j)
     token_hex(t, th);
     token_hex(start, sh);
     token_hex(end, eh);
-    dk_member *members = ops_members(j, &n_members);
+    dk_member *members = ops_members(q, &n_members);
     json_t *reps = json_array();
     for (size_t x = 0; x < k; x++) {
         const dk_ring_node *rn = dk_ring_node_at(r, pref[x]);
@@ -206,7 +222,7 @@ void dk__api_run_endpoints(dk_api_job *j)
     json_object_set_new(o, "range", json_pack("{s:s, s:s}", "start", sh, "end", eh));
     json_object_set_new(o, "ring_version", json_integer((json_int_t)dk_ring_version(r)));
     json_object_set_new(o, "replicas", reps);
-    ops_dump(j, o);
+    ops_dump(q, o);
     free(members);
     dk_ring_unref(r);
 }
@@ -256,10 +272,11 @@ static void info_stat(void *arg, const char *name, uint64_t value)
         s->misses += value;
 }
 
-void dk__api_run_info(dk_api_job *j)
+/* Worker: GET /info. */
+static void ops_info(dk_api_req *q)
 {
-    dk_node *n = j->api->node;
-    const dk_config *c = j->api->cfg;
+    dk_node *n = q->api->node;
+    const dk_config *c = q->api->cfg;
     char path[DK_CONFIG_PATH_MAX + 16];
     info_stats st = {.all = json_object()};
     if (DK_OPS_HAS(n->engine_ops, stats))
@@ -294,7 +311,7 @@ void dk__api_run_info(dk_api_job *j)
                                                      "open_fds", (json_int_t)p.open_fds,
                                                      "max_fds", (json_int_t)p.max_fds));
     dk_readiness rd;
-    dk_health_evaluate(n, j->api->cluster, &rd);
+    dk_health_evaluate(n, q->api->cluster, &rd);
     json_t *failing = json_array();
     for (size_t i = 0; i < rd.n; i++)
         if (!rd.checks[i].ok)
@@ -303,5 +320,124 @@ void dk__api_run_info(dk_api_job *j)
     json_object_set_new(o, "ready", json_boolean(rd.ok));
     json_object_set_new(o, "not_ready", failing);
     json_object_set_new(o, "engine_stats", st.all);
-    ops_dump(j, o);
+    ops_dump(q, o);
+}
+
+/* Worker: GET /readyz, /health. */
+static void ops_ready(dk_api_req *q)
+{
+    dk_readiness r;
+    dk_health_evaluate(q->api->node, q->api->cluster, &r);
+    int status = dk_health_render(&r, q->api->cfg->node.id, ((ops_req *)q)->verbose, &q->body);
+    if (status < 0) {
+        dk__api_error(q, 500, "internal", "out of memory rendering readiness");
+        return;
+    }
+    q->status = status;
+    q->content_type = "application/json";
+}
+
+/* Worker: GET /cluster. */
+static void ops_cluster(dk_api_req *q)
+{
+    q->status = 200;
+    q->content_type = "application/json";
+    if (dk_cluster_render(q->api->cluster, &q->body) != 0)
+        dk__api_error(q, 500, "internal", "cannot describe the cluster");
+}
+
+static int ops_path(const dk_http_request *r, const char *p)
+{
+    return r->path_len == strlen(p) && memcmp(r->path, p, r->path_len) == 0;
+}
+
+static int ops_query_has(const dk_http_request *r, const char *name)
+{
+    char v[8];
+    return dk_url_query_get(r->query, r->query_len, name, v, sizeof(v)) != DK_ENOTFOUND;
+}
+
+/* GET /ui/: the embedded dashboard, sent from the loop. */
+static void ops_ui(ops_req *o, const dk_http_request *r)
+{
+    dk_api_req *q = &o->q;
+    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+        dk_buf_append_str(&q->headers, "Allow: GET, HEAD\r\n");
+        dk__api_fail(q, 405, "method_not_allowed", "use GET /ui/");
+        return;
+    }
+    if (ops_path(r, "/ui")) {
+        dk_buf_append_str(&q->headers, "Location: /ui/\r\n");
+        dk__api_fail(q, 301, "moved", "the dashboard is at /ui/");
+        return;
+    }
+    /* Scripts and styles are inline; data may come from any member. */
+    dk_buf_append_str(&q->headers, "Cache-Control: no-cache\r\n"
+                      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+                      "style-src 'unsafe-inline'; img-src 'self' data:; connect-src *\r\n"
+                      "X-Content-Type-Options: nosniff\r\n");
+    q->status = 200;
+    q->content_type = "text/html; charset=utf-8";
+    if (dk_buf_append(&q->body, dk_ui_index, dk_ui_index_len) != 0)
+        dk__api_error(q, 500, "internal", "out of memory");
+    dk__api_send(q);
+}
+
+/* /livez, /readyz, /health. */
+static void ops_health(ops_req *o, const dk_http_request *r)
+{
+    dk_api_req *q = &o->q;
+    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+        dk_buf_append_str(&q->headers, "Allow: GET, HEAD\r\n");
+        dk__api_fail(q, 405, "method_not_allowed", "use GET on /livez, /readyz or /health");
+    } else if (ops_path(r, "/livez")) {
+        dk__api_json(q, 200, json_pack("{s:s, s:s}", "status", "ok", "node", q->api->cfg->node.id));
+        dk__api_send(q);
+    } else {
+        o->verbose = ops_query_has(r, "verbose");
+        dk__api_on_worker(q, ops_ready);
+    }
+}
+
+int dk__api_ops(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
+{
+    static const char endpoints[] = "/cluster/endpoints/";
+    size_t elen = sizeof(endpoints) - 1;
+    int is_endpoints = r->path_len > elen && memcmp(r->path, endpoints, elen) == 0;
+    int is_health = ops_path(r, "/livez") || ops_path(r, "/readyz") || ops_path(r, "/health");
+    int is_ui = ops_path(r, "/ui") || ops_path(r, "/ui/") || ops_path(r, "/ui/index.html");
+    int is_cluster = ops_path(r, "/cluster");
+    int is_view = ops_path(r, "/cluster/ring") || ops_path(r, "/info");
+    if (!is_endpoints && !is_health && !is_ui && !is_cluster && !is_view)
+        return -1;
+    ops_req *o = dk__api_req_new(api, x, sizeof(*o), is_health ? DK_OP_HEALTH : DK_OP_OTHER);
+    if (!o)
+        return 0;
+    dk_api_req *q = &o->q;
+    if (is_health) {
+        ops_health(o, r);
+    } else if (is_ui) {
+        ops_ui(o, r);
+    } else if (is_cluster) {
+        if (r->method != HTTP_GET)
+            dk__api_fail(q, 405, "method_not_allowed", "use GET /cluster");
+        else
+            dk__api_on_worker(q, ops_cluster);
+    } else if (is_endpoints) {
+        /* The key's and the headers' checks come first, as for /kv/{key}. */
+        int strict = 0;
+        if (dk__api_key_decode(q, r->path + elen, r->path_len - elen, o->key, &o->key_len) ||
+            dk__api_consistency(q, r, NULL, &strict))
+            dk__api_send(q);
+        else if (r->method != HTTP_GET)
+            dk__api_fail(q, 405, "method_not_allowed", "use GET /cluster/endpoints/{key}");
+        else
+            dk__api_on_worker(q, ops_endpoints);
+    } else if (r->method != HTTP_GET) {
+        dk__api_fail(q, 405, "method_not_allowed", "use GET");
+    } else {
+        o->verbose = ops_query_has(r, "ranges");
+        dk__api_on_worker(q, ops_path(r, "/info") ? ops_info : ops_ring_view);
+    }
+    return 0;
 }

@@ -503,15 +503,17 @@ void dk_api_head_check(void *arg, const dk_http_request *head, dk_http_early *ou
         auth_decide(api, head, out);
 }
 
-int dk__api_authorize(dk_api_job *j, const dk_http_request *r)
+int dk__api_authorize(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
 {
     dk_http_early e;
-    auth_decide(j->api, r, &e);
+    auth_decide(api, r, &e);
     if (!e.status)
         return 0;
+    dk_api_req *q = dk__api_req_new(api, x, sizeof(*q), DK_OP_OTHER);
+    if (!q)
+        return -1;
     if (e.headers[0])
-        dk_buf_append_str(&j->headers, e.headers);
-    dk__api_job_error(j, e.status, e.code, e.message);
-    dk__api_job_send(j);
+        dk_buf_append_str(&q->headers, e.headers);
+    dk__api_fail(q, e.status, e.code, e.message);
     return -1;
 }

@@ -1,15 +1,17 @@
-# framework/api: the HTTP routes: parsing and hand-off on the loop (api.c),
-# store calls and rendering on workers (api_worker.c, api_scan.c), the
-# /crdt/ routes (api_crdt.c), /admin/repair on the cluster loop
-# (api_repair.c), the ring-move verbs (admin.c), snapshots
-# (api_snapshot.c), log levels (api_loglevel.c), JSON helpers.
+# framework/api: the HTTP routes, one concept a file (api_int.h lists
+# them): the router and what routes share (api.c), GET/PUT/DELETE
+# /kv/{key} and /crdt/{key} (kv.c, api_crdt.c), the prefix scan (scan.c),
+# the /admin/ verbs (admin.c, api_snapshot.c, api_maint.c,
+# api_loglevel.c, api_repair.c), the operator's views (api_ops.c),
+# /metrics (api_metrics.c), client tokens (auth.c), readiness (health.c),
+# JSON helpers.
 framework_libdynkv_la_SOURCES += \
 	framework/api/api.c framework/api/api.h framework/api/api_int.h \
-	framework/api/api_worker.c framework/api/api_scan.c framework/api/api_crdt.c \
-	framework/api/api_json.c framework/api/api_json.h \
+	framework/api/kv.c framework/api/scan.c framework/api/api_crdt.c \
+	framework/api/api_json.c framework/api/api_json.h framework/api/api_metrics.c \
 	framework/api/health.c framework/api/health.h framework/api/api_ops.c \
 	framework/api/api_repair.c framework/api/admin.c framework/api/api_snapshot.c framework/api/api_loglevel.c \
-	framework/api/api_maint.c \
+	framework/api/api_maint.c framework/api/api_session.c \
 	framework/api/auth.c framework/api/auth.h
 
 check_PROGRAMS += tests/unit/test-auth

@@ -207,6 +207,11 @@ static const char *view_transition(void *arg)
     return dk_rebalance_sig(arg);
 }
 
+static int view_receiving(void *arg, const char *node_id)
+{
+    return dk_rebalance_receiving(arg, node_id);
+}
+
 static int view_up(void *arg, const char *node_id, char *rpc_addr, size_t len, int *up)
 {
     dk_cluster *c = arg;
@@ -238,13 +243,16 @@ static int view_peer(void *arg, const char *node_id, char *rpc_addr, size_t len,
 static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     dk_cluster *c = arg;
-    if (c->coord) {
+    /* Just normal and fenced (rebalance.h): no reads of its data yet; the
+     * coordinator counts this as a replica that did not answer. */
+    int fenced = dk_rebalance_fenced(c) && (h->type == DK_MSG_GET_REPLICA || h->type == DK_MSG_SCAN_RANGE);
+    if (c->coord && !fenced) {
         dk_coord_on_rpc(c->coord, q, h, body);
         return;
     }
     dk_buf b = DK_BUF_INIT;
-    static const char msg[] = "node is starting";
-    dk_msg_error e = {.code = DK_EUNAVAILABLE, .message = {(const uint8_t *)msg, sizeof(msg) - 1}};
+    const char *msg = fenced ? "node has just joined: reads wait until every member counts it" : "node is starting";
+    dk_msg_error e = {.code = DK_EUNAVAILABLE, .message = {(const uint8_t *)msg, strlen(msg)}};
     dk_msg_error_encode(&b, &e);
     dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
     dk_buf_free(&b);
@@ -367,7 +375,8 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .node = node,
         .rpc = c->rpc,
         .view = {.arg = c, .ring = view_ring, .peer = view_peer, .readable = view_readable,
-                 .pending = view_pending, .up = view_up, .transition = view_transition},
+                 .pending = view_pending, .up = view_up, .transition = view_transition,
+                 .receiving = view_receiving},
         .hint_engine = node->hint_engine,
         .hint_ops = node->engine_ops,
     };

@@ -28,6 +28,9 @@ struct dk__handoff_wait {
     unsigned gen;               /* bumped by reset: late answers of an older wait are ignored */
     uint64_t since;             /* uv_now() of the first call after a reset (0: none yet) */
     int finished;
+    int after;                  /* the check after the move ended (dk__handoff_wait_after) */
+    void (*kick)(void *arg);    /* after: called on every answer that counts */
+    void *kick_arg;
     int saw_hints;              /* some member held hints for the receivers meanwhile */
     hw_peer peers[HW_PEERS_MAX];
     size_t n;
@@ -69,9 +72,22 @@ static hw_peer *hw_peer_get(dk__handoff_wait *w, const char *id)
     return p;
 }
 
-/* An answer (epoch, settled, hinted) from p. */
-static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settled, uint32_t hinted)
+void dk__handoff_wait_after(dk__handoff_wait *w, void (*kick)(void *arg), void *arg)
 {
+    w->after = 1;
+    w->kick = kick;
+    w->kick_arg = arg;
+}
+
+/* An answer (epoch, settled, hinted, receiving) from p. After a move, an
+ * answer from a member that still sends the receivers uncounted copies
+ * does not count: its first answer must come after it stopped. */
+static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settled, uint32_t hinted, int receiving)
+{
+    if (w->after && receiving) {
+        p->answered = 0;
+        return;
+    }
     w->saw_hints |= hinted > 0;
     if (!p->answered) {
         p->answered = 1;
@@ -91,10 +107,22 @@ static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slic
         if (p) {
             p->asking = 0;
             dk_msg_handoff_state st;
+            int was = p->answered + p->done;
             if (status == 0 && h->type == DK_MSG_HANDOFF_STATE && dk_msg_handoff_state_decode(body, &st) == 0)
-                hw_answer(w, p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted);
+                hw_answer(w, p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted,
+                          (st.flags & DK_HANDOFF_COUNTED) == 0);
             else if (status == 0 && h->type == DK_MSG_ERROR)
                 p->done = 1;    /* a member without the check (older version): not waited for */
+            /* The fence costs reads while it is up: when the answer moved
+             * the member on (its first answer counted, or it is done),
+             * step and ask again at once rather than at the next tick. */
+            if (p->answered + p->done > was && w->kick) {
+                void (*kick)(void *) = w->kick;
+                void *kick_arg = w->kick_arg;
+                free(q);
+                kick(kick_arg);
+                return;
+            }
         }
     }
     free(q);
@@ -147,7 +175,7 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
             int settled;
             uint32_t hinted;
             dk_coord_handoff_state(c->coord, targets, n, &epoch, &settled, &hinted);
-            hw_answer(w, p, epoch, settled, hinted);
+            hw_answer(w, p, epoch, settled, hinted, dk_coord_handoff_receiving(c->coord, targets, n));
         }
         if (!p || p->done)
             continue;
@@ -160,21 +188,30 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
     }
     if (all) {
         w->finished = 1;
-        dk_metrics_add("handoff_waits_total", 1);
-        dk_metrics_add("handoff_wait_ms_total", now - w->since);
+        dk_metrics_add(w->after ? "handoff_read_fences_total" : "handoff_waits_total", 1);
+        dk_metrics_add(w->after ? "handoff_read_fence_ms_total" : "handoff_wait_ms_total", now - w->since);
         if (w->saw_hints)
-            dk_metrics_add("handoff_waits_for_hints_total", 1);
-        if (now - w->since >= 1000 || w->saw_hints)
+            dk_metrics_add(w->after ? "handoff_read_fences_for_hints_total" : "handoff_waits_for_hints_total", 1);
+        if (w->after)
+            dk_log(DK_LOG_INFO, "rebalance: move %s is over on every member and each has handed off its writes "
+                   "for %s: reads served from it again (after %llu ms)", sig, targets[0],
+                   (unsigned long long)(now - w->since));
+        else if (now - w->since >= 1000 || w->saw_hints)
             dk_log(DK_LOG_INFO, "rebalance: move %s: every member has handed off its writes for the receivers "
                    "(waited %llu ms)", sig, (unsigned long long)(now - w->since));
         return 1;
     }
     if (now - w->since >= HANDOFF_WAIT_MS) {
         w->finished = 1;
-        dk_log(DK_LOG_WARN, "rebalance: move %s: writes for its receivers may still be on their way from %s "
-               "(copies in flight or hints not replayed after %u s); ending the move anyway", sig, late,
-               HANDOFF_WAIT_MS / 1000);
-        dk_metrics_add("handoff_waits_timed_out_total", 1);
+        if (w->after)
+            dk_log(DK_LOG_WARN, "rebalance: move %s: writes for %s may still be on their way from %s (copies in "
+                   "flight or hints not replayed after %u s); serving reads from it anyway", sig, targets[0], late,
+                   HANDOFF_WAIT_MS / 1000);
+        else
+            dk_log(DK_LOG_WARN, "rebalance: move %s: writes for its receivers may still be on their way from %s "
+                   "(copies in flight or hints not replayed after %u s); ending the move anyway", sig, late,
+                   HANDOFF_WAIT_MS / 1000);
+        dk_metrics_add(w->after ? "handoff_read_fences_timed_out_total" : "handoff_waits_timed_out_total", 1);
         return 1;
     }
     return 0;

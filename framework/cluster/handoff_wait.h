@@ -19,6 +19,40 @@
  * handoff_waits_total, handoff_wait_ms_total, handoff_waits_for_hints_total
  * (waits in which some member held hints for a receiver).
  *
+ * The window after the end. Members keep sending uncounted copies to a
+ * receiver until they hear that the move is over, and such a copy can
+ * still fail and become a hint after the last answer above; a receiver
+ * read from meanwhile would miss the write at consistency one. So a node
+ * that turns normal after joining (or replacing itself) first raises a
+ * read fence (rebalance.c): it announces normal, counts toward W from
+ * then on, but answers no read (its store's reads answer "unavailable",
+ * node/store.h, so its own coordinator's local reads and scans count as
+ * a replica that did not answer, and peers' GET_REPLICA and SCAN_RANGE
+ * are refused with "unavailable", so they read the other replicas). The
+ * same check then runs again in "after"
+ * mode: each member's answers count only once it no longer treats the
+ * node as a pending replica (DK_HANDOFF_COUNTED set), so an answer
+ * with a later epoch, settled and without hints proves that every
+ * uncounted copy it ever sent there is delivered, and every later write
+ * counts the node toward W. Then the fence drops. The cost: while the
+ * fence is up (a few round trips when nothing is in flight: each answer
+ * asks again at once; until the hints are replayed, which asking
+ * triggers at once, otherwise; HANDOFF_WAIT_MS at most), reads that need
+ * the node's answer (consistency all; quorum when N = 2; compare-and-set)
+ * fail with 503 for its ranges, as if it were down, where they could
+ * have returned a stale answer.
+ * Members that are down are not waited for, here as above: a hint they
+ * hold for the node is replayed when they come back, and anti-entropy
+ * finds it otherwise. A member older than the flag never sets it: the
+ * fence then lasts HANDOFF_WAIT_MS (a rolling upgrade), and a node that
+ * restarts while fenced comes back unfenced.
+ *
+ * Not taken: coordinators reading the old owners for a grace period after
+ * the end: the old owners stop getting the writes once the move is over,
+ * so they miss the newest ones, and no fixed period bounds a hint's
+ * replay. Replaying hints as soon as the node turns normal narrows the
+ * window but does not close it: a copy can fail after the replay.
+ *
  * Not taken: one anti-entropy round over the new ranges before turning
  * normal. It finds the same keys (the old owners have them), but a round
  * costs a tree exchange per range and group even when nothing is missing,
@@ -41,6 +75,12 @@ dk__handoff_wait *dk__handoff_wait_new(void);
 void dk__handoff_wait_free(dk__handoff_wait *w);
 /* Forget everything: a new move, or the same one started over. */
 void dk__handoff_wait_reset(dk__handoff_wait *w);
+/* Make w (just reset) the check after the move ended (the read fence
+ * above): a member's answers count only once it no longer treats the
+ * targets as pending replicas, and each answer that counts calls
+ * kick(arg) (the driver steps again at once: a few round trips end the
+ * fence when nothing is in flight). */
+void dk__handoff_wait_after(dk__handoff_wait *w, void (*kick)(void *arg), void *arg);
 /* 1 once every live member has handed off what it had for the receivers
  * targets[0..n) of move sig (or the wait timed out, logged); 0 while
  * waiting, with questions sent to the members that have not answered. */

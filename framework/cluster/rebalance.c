@@ -5,7 +5,9 @@
  * decision of a node without data, the actor raise it needs, installing
  * this node's stream plan once the move has settled, and the driver's
  * duties (polling receivers, waiting until no write for them is still on
- * its way (handoff_wait.h), announcing the end of a move). Everything is
+ * its way (handoff_wait.h), announcing the end of a move, and for a node
+ * that turned normal, the read fence until every member counts it
+ * (handoff_wait.h, "the window after the end")). Everything is
  * on the cluster loop; the progress shown by GET /cluster and
  * /admin/streams is copied under a mutex for the worker threads that
  * render it.
@@ -19,6 +21,7 @@
 #include "cluster/pending.h"
 #include "cluster/rebalance.h"
 #include "coord/stream.h"
+#include "node/store.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -52,6 +55,9 @@ typedef struct dk__rebalance {
     size_t n_peers;
     unsigned polls;             /* STREAM_DONE calls in flight */
     dk__handoff_wait *hw;       /* the last step: writes still on their way (handoff_wait.h) */
+    int fenced;                 /* turned normal; no reads served until fence_hw is done */
+    dk__handoff_wait *fence_hw; /* the check after the end (handoff_wait.h, "the window after the end") */
+    char fence_sig[DK_XFER_SIG_MAX];
     pthread_mutex_t mu;         /* guards shown */
     json_t *shown;              /* {id: progress} for the render threads */
 } dk__rebalance;
@@ -188,6 +194,40 @@ int dk_rebalance_readable(dk_cluster *c)
 {
     const dk_member *s = rb_self(c);
     return !s || dk_member_status_readable(s->status);
+}
+
+int dk_rebalance_fenced(const dk_cluster *c)
+{
+    return c->rb && c->rb->fenced;
+}
+
+int dk_rebalance_receiving(dk_cluster *c, const char *node_id)
+{
+    dk__rebalance *rb = c->rb;
+    return rb && rb->tr && rb->sig[0] && dk_transition_is_receiver(rb->tr, node_id);
+}
+
+static void rb_step(dk__rebalance *rb);
+
+/* An answer of the fence's check came in (loop thread): step at once. */
+static void rb_fence_kick(void *arg)
+{
+    dk__rebalance *rb = arg;
+    if (rb->fenced && !rb->closing)
+        rb_step(rb);
+}
+
+/* The read fence's step: drop it once every member counts this node and
+ * has handed off what it sent it uncounted. */
+static void rb_fence_step(dk__rebalance *rb)
+{
+    dk_cluster *c = rb->c;
+    const char *self[1] = {c->cfg->node.id};
+    if (!rb->fenced || !dk__handoff_wait_done(rb->fence_hw, c, rb->fence_sig, self, 1))
+        return;
+    rb->fenced = 0;
+    dk_store_set_read_fence(c->node->store, 0);
+    dk_metrics_set_gauge("handoff_read_fenced", 0);
 }
 
 size_t dk_rebalance_pending(dk_cluster *c, dk_token t, dk_coord_pending *out)
@@ -424,6 +464,7 @@ static void rb_step_once(dk__rebalance *rb)
     }
     if (!rb->actor_ready && !c->raising)
         rb->actor_ready = 1;
+    rb_fence_step(rb);
     if ((self->status == DK_STATUS_REPLACING || self->status == DK_STATUS_JOINING) && rb->actor_ready &&
         !rb->announced && rb_count(c, dk_member_status_readable, NULL) == 0) {
         /* no member holds any data (a lone node, or a whole cluster that
@@ -464,9 +505,21 @@ static void rb_step_once(dk__rebalance *rb)
     }
     if (mine && !rb->announced && rb->actor_ready) {
         dk_member_status next = self->status == DK_STATUS_LEAVING ? DK_STATUS_LEFT : DK_STATUS_NORMAL;
-        dk_log(DK_LOG_INFO, "rebalance: every receiver of move %s has its ranges: %s is %s", rb->sig,
-               c->cfg->node.id, dk_member_status_name(next));
+        dk_log(DK_LOG_INFO, "rebalance: every receiver of move %s has its ranges: %s is %s%s", rb->sig,
+               c->cfg->node.id, dk_member_status_name(next),
+               next == DK_STATUS_NORMAL ? " (serving no reads until every member counts it)" : "");
         rb->announced = 1;
+        if (next == DK_STATUS_NORMAL) {
+            /* Fenced before the status changes: this node's coordinator
+             * never reads it unfenced while others may still send it
+             * uncounted copies (handoff_wait.h). */
+            rb->fenced = 1;
+            dk_store_set_read_fence(c->node->store, 1);
+            snprintf(rb->fence_sig, sizeof(rb->fence_sig), "%s", rb->sig);
+            dk__handoff_wait_reset(rb->fence_hw);
+            dk__handoff_wait_after(rb->fence_hw, rb_fence_kick, rb);
+            dk_metrics_set_gauge("handoff_read_fenced", 1);
+        }
         dk_metrics_add("ring_moves_completed_total", 1);
         dk_membership_set_status(c->members, next);
     }
@@ -635,7 +688,8 @@ int dk_rebalance_start(dk_cluster *c)
     if (!rb)
         return -ENOMEM;
     rb->c = c;
-    if (!(rb->hw = dk__handoff_wait_new())) {
+    if (!(rb->hw = dk__handoff_wait_new()) || !(rb->fence_hw = dk__handoff_wait_new())) {
+        dk__handoff_wait_free(rb->hw);
         free(rb);
         return -ENOMEM;
     }
@@ -681,6 +735,7 @@ void dk_rebalance_free(dk_cluster *c)
     /* the RPC is stopped: every poll callback has run */
     dk_transition_free(rb->tr);
     dk__handoff_wait_free(rb->hw);
+    dk__handoff_wait_free(rb->fence_hw);
     json_decref(rb->shown);
     pthread_mutex_destroy(&rb->mu);
     free(rb);

@@ -60,6 +60,12 @@ void dk_rebalance_on_members(dk_cluster *c, const dk_member *m, size_t n);
 
 /* The coordinator's view of moves (coordinator.h). Loop thread. */
 int dk_rebalance_readable(dk_cluster *c);
+/* Whether node_id is a receiver of the move under way here. */
+int dk_rebalance_receiving(dk_cluster *c, const char *node_id);
+/* 1 while this node, just normal after a join or a replace, serves no
+ * reads (handoff_wait.h, "the window after the end"): its store's reads
+ * answer unavailable and peers' GET_REPLICA and SCAN_RANGE are refused. */
+int dk_rebalance_fenced(const dk_cluster *c);
 size_t dk_rebalance_pending(dk_cluster *c, dk_token t, dk_coord_pending *out);
 const char *dk_rebalance_sig(dk_cluster *c);
 

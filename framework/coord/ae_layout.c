@@ -18,7 +18,9 @@
  * deltas from exactly the version the snapshot shows; the scan then adds
  * each snapshot version. XOR does not care about the order, so the result
  * equals a build of the store as it is when the scan ends, with writes
- * going on all along.
+ * going on all along. The first build after a start takes the saved
+ * trees instead, at the same moment, when they still describe the store
+ * (ae_saved.c): later writes reach them as deltas the same way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -183,11 +185,16 @@ void dk__ae_hook(void *arg, dk_slice key, dk_slice before, dk_slice after)
 typedef struct ae_install {
     dk_ae *ae;
     dk__ae_layout *l, *old;
+    const struct dk_merkle_file *saved;
+    char *why;
+    size_t whylen;
+    int loaded;
     dk_engine_iter *it;
     int rc;
 } ae_install;
 
-/* Every stripe lock held: swap the hook's layout, open the snapshot. */
+/* Every stripe lock held: swap the hook's layout, then take the saved
+ * trees if they still describe the store, or open the snapshot. */
 static void ae_install_locked(void *arg)
 {
     ae_install *in = arg;
@@ -196,18 +203,33 @@ static void ae_install_locked(void *arg)
     in->old = in->ae->installed;
     dk__ae_layout_ref(in->l);
     in->ae->installed = in->l;
+    if (in->saved && dk__ae_saved_fits(node, in->saved, in->l, in->why, in->whylen)) {
+        dk__ae_saved_load(in->saved, in->l);
+        in->loaded = 1;
+        return;
+    }
     in->rc = node->engine_ops->iter_open(node->engine, &opts, &in->it);
 }
 
-int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l)
+int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file *saved, int *loaded, char *why,
+                        size_t whylen)
 {
     dk_node *node = ae->c->node;
     uint64_t t0 = dk_mono_ns();
-    ae_install in = {.ae = ae, .l = l};
+    ae_install in = {.ae = ae, .l = l, .saved = saved, .why = why, .whylen = whylen};
+    *loaded = 0;
+    if (saved && !dk__ae_saved_files_fit(node, saved, why, whylen))
+        in.saved = NULL;        /* listing the files needs no lock */
     dk_store_exclusive(node->store, ae_install_locked, &in);
     dk__ae_layout_unref(in.old);
     if (in.rc)
         return in.rc;
+    if (in.loaded) {
+        *loaded = 1;
+        l->build_ms = (dk_mono_ns() - t0) / 1000000u;
+        atomic_store(&l->ready, 1);
+        return 0;
+    }
     if (!(node->engine_ops->caps & DK_ENGINE_CAP_SNAPSHOT))
         dk_log(DK_LOG_WARN, "anti-entropy: engine iterators are not snapshots; trees may drift "
                "until the next rebuild");

@@ -315,6 +315,7 @@ int dk_ae_status(dk_coord *c, dk_buf *out)
     json_object_set_new(trees, "keys", json_integer(l ? (json_int_t)l->keys : 0));
     json_object_set_new(trees, "build_ms", json_integer(l ? (json_int_t)l->build_ms : 0));
     json_object_set_new(trees, "rebuilds", json_integer((json_int_t)s->rebuilds));
+    json_object_set_new(trees, "loads", json_integer((json_int_t)s->loads));
     json_object_set_new(o, "trees", trees);
 
     json_t *round = json_object();

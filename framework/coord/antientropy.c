@@ -12,9 +12,10 @@
  * (the hook's installation, builds, the catalog) runs as coordinator jobs,
  * so dk_coord_stop waits for it; the last job removes the hook.
  *
- * Not taken: saving the trees at shutdown. A build from the store is fast
- * (antientropy.h) and cannot be stale, where a saved copy would need a
- * way to tell that the data changed after it was written.
+ * The trees are saved at a clean stop (the last job) and taken by the
+ * first build after the next start when still fresh (ae_saved.c), which
+ * spares a full scan of the store: merkle_loads_total counts those,
+ * merkle_rebuilds_total the builds from a scan.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "coord/antientropy.h"
 #include "coord/coord_int.h"
+#include "coord/merkle_file.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/host.h"
@@ -135,6 +137,9 @@ typedef struct ae_job {
     dk_ae *ae;
     dk__ae_layout *l;
     dk_ring *ring;
+    dk_merkle_file *saved;      /* start: taken from the data dir; build: offered to it */
+    int loaded;                 /* build: the saved trees were taken */
+    char why[160];              /* build: why the saved trees were not */
     dk_repair_row *rows;
     size_t n_rows;
     void (*done)(void *);
@@ -156,6 +161,9 @@ static ae_job *ae_job_new(dk_ae *ae, void (*run)(dk__job *), void (*done)(dk__jo
 
 static void ae_job_free(ae_job *j)
 {
+    if (j->saved)
+        dk_merkle_file_free(j->saved);
+    free(j->saved);
     dk__ae_layout_unref(j->l);
     dk_ring_unref(j->ring);
     free(j->rows);
@@ -189,6 +197,7 @@ static void ae_start_run(dk__job *jb)
     }
     if (j->rc && s->cat)
         snprintf(j->err, sizeof(j->err), "%s", dk_catalog_errmsg(s->cat));
+    j->saved = dk__ae_saved_take(node);
 }
 
 static void ae_start_done(dk__job *jb, int status)
@@ -208,6 +217,8 @@ static void ae_start_done(dk__job *jb, int status)
             mark = j->rows[i].last_start_ms;
     }
     atomic_store(&ae->watermark, mark);
+    ae->saved = j->saved;
+    j->saved = NULL;
     s->loaded = 1;
     ae_job_free(j);
     dk__ae_kick(ae);
@@ -220,7 +231,7 @@ static void ae_build_run(dk__job *jb)
     const dk_config *cfg = jb->c->cfg;
     j->rc = dk__ae_layout_new(j->ring, cfg->node.id, (uint32_t)cfg->cluster.n_replicas, &j->l);
     if (j->rc == 0)
-        j->rc = dk__ae_layout_build(j->ae, j->l);
+        j->rc = dk__ae_layout_build(j->ae, j->l, j->saved, &j->loaded, j->why, sizeof(j->why));
 }
 
 static void ae_build_done(dk__job *jb, int status)
@@ -243,11 +254,20 @@ static void ae_build_done(dk__job *jb, int status)
     j->l = NULL;
     ae->live = !ae->stopping;
     dk__ae_layout_unref(old);
-    s->rebuilds++;
-    dk_metrics_add("merkle_rebuilds_total", 1);
-    dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s built from %llu keys in %llu ms",
-           ae->layout->n_groups, ae->layout->n_groups == 1 ? "" : "s", (unsigned long long)ae->layout->keys,
-           (unsigned long long)ae->layout->build_ms);
+    if (j->loaded) {
+        s->loads++;
+        dk_metrics_add("merkle_loads_total", 1);
+        dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s loaded from the copy saved at the last "
+               "stop (sequence %llu), no scan of the store", ae->layout->n_groups,
+               ae->layout->n_groups == 1 ? "" : "s", (unsigned long long)j->saved->seq);
+    } else {
+        s->rebuilds++;
+        dk_metrics_add("merkle_rebuilds_total", 1);
+        dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s built from %llu keys in %llu ms%s%s",
+               ae->layout->n_groups, ae->layout->n_groups == 1 ? "" : "s", (unsigned long long)ae->layout->keys,
+               (unsigned long long)ae->layout->build_ms, j->saved ? "; the saved trees were stale: " : "",
+               j->saved ? j->why : "");
+    }
     ae_job_free(j);
     dk__ae_publish(ae);
     dk__ae_kick(ae);
@@ -324,6 +344,8 @@ static void ae_maybe_build(dk_ae *ae)
         return;
     }
     j->ring = ring;
+    j->saved = ae->saved;       /* only the first build is offered them */
+    ae->saved = NULL;
     /* From here the hook may move to the new trees at any time: the current
      * ones stop being trustworthy for exchanges. */
     ae->live = 0;
@@ -415,6 +437,9 @@ void dk__ae_stop(dk_ae *ae)
 static void ae_free(dk_ae *ae)
 {
     dk__ae_sched *s = ae->s;
+    if (ae->saved)
+        dk_merkle_file_free(ae->saved);
+    free(ae->saved);
     dk__ae_layout_unref(ae->layout);
     dk__ae_layout_unref(ae->installed);
     free(s->pairs);
@@ -425,7 +450,8 @@ static void ae_free(dk_ae *ae)
 }
 
 /* Worker (or the loop at shutdown when no job can be queued): the records
- * not saved yet, then remove the hook and close the catalog. */
+ * not saved yet, then save the trees, remove the hook and close the
+ * catalog. */
 static void ae_finish_run(dk__job *jb)
 {
     ae_job *j = (ae_job *)jb;
@@ -433,7 +459,7 @@ static void ae_finish_run(dk__job *jb)
     if (s->cat && ((j->n_rows && dk_catalog_repair_save(s->cat, j->rows, j->n_rows) != 0) ||
                    dk_catalog_meta_set(s->cat, AE_CLEAN_KEY, "1") != 0))
         dk_log(DK_LOG_WARN, "anti-entropy: cannot save repair progress: %s", dk_catalog_errmsg(s->cat));
-    dk_store_set_hook(j->ae->c->node->store, NULL, NULL);
+    dk__ae_saved_store(j->ae);      /* removes the hook */
     dk_catalog_close(s->cat);
     s->cat = NULL;
 }

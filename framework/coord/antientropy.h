@@ -9,8 +9,13 @@
  * it belongs to, fed by the store's write hook, so every write path
  * (client writes, replication, read repair, hint replay, repair itself)
  * updates it in O(1). The trees are built from a snapshot of the store at
- * start and whenever the ring changes (merkle_rebuilds_total); they are
- * not saved (a 100k-key store builds in well under a second).
+ * start and whenever the ring changes (merkle_rebuilds_total). A clean
+ * stop saves them (data_dir/merkle.trees, merkle_file.h) with the engine's
+ * last sequence number; the next start takes them instead of scanning
+ * (merkle_loads_total) when that number has not moved and the ring is the
+ * same, and rebuilds otherwise: after a crash, after writes, when the copy
+ * is missing or damaged (logged with file and offset). ae_saved.c says
+ * why that proves the copy fresh.
  *
  * Exchanges (ae_exchange.c, ae_serve.c). One at a time per node, this node
  * runs an exchange with each peer of each group: trees top-down, then the

@@ -340,9 +340,34 @@ int dk__ae_layout_group_of(const dk__ae_layout *l, dk_token t);
 int dk__ae_layout_find(const dk__ae_layout *l, dk_slice name, uint64_t sig);
 /* The store hook (arg: the dk_ae). Worker, under the key's stripe lock. */
 void dk__ae_hook(void *arg, dk_slice key, dk_slice before, dk_slice after);
-/* Worker: install l as the layout the hook maintains and fill its trees
- * from a snapshot of the store; l->ready is set at the end. */
-int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l);
+/* Worker: install l as the layout the hook maintains and fill its trees:
+ * from saved when it is still fresh (ae_saved.c; *loaded set to 1), else
+ * from a snapshot of the store (why, when saved was given, says why it
+ * was not used). l->ready is set at the end. */
+struct dk_merkle_file;
+int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file *saved, int *loaded, char *why,
+                        size_t whylen);
+
+/* ae_saved.c: the saved trees (antientropy.h). Workers. */
+/* The engine's last sequence number: 0, or -ENOTSUP (not durable, or it
+ * reports none: its trees are never saved). */
+int dk__ae_engine_seq(dk_node *node, uint64_t *seq);
+/* Read and delete data_dir's saved trees: the copy, or NULL (none, or
+ * damaged: logged with file and offset). */
+struct dk_merkle_file *dk__ae_saved_take(dk_node *node);
+/* Before the build takes every stripe lock: 1 when the engine's table
+ * files are those of f (none lost or changed while the node was down);
+ * else 0 and why. */
+int dk__ae_saved_files_fit(dk_node *node, const struct dk_merkle_file *f, char *why, size_t whylen);
+/* With every stripe lock held: 1 when f describes the store now and the
+ * layout's groups; else 0 and why. */
+int dk__ae_saved_fits(dk_node *node, const struct dk_merkle_file *f, const dk__ae_layout *l, char *why,
+                      size_t whylen);
+/* Copy f's leaves into l's trees (f fits l). */
+void dk__ae_saved_load(const struct dk_merkle_file *f, dk__ae_layout *l);
+/* At a clean stop: copy the installed trees, remove the store hook, flush
+ * the engine and write the copy (failures logged, never fatal). */
+void dk__ae_saved_store(dk_ae *ae);
 
 /* Worker: the keys of group g (with leaves set in the bitmap, or all when
  * leaves is NULL) in [from, upto] (upto empty: no end) starting with
@@ -385,6 +410,7 @@ struct dk_ae {
     pthread_mutex_t clamp_mu;
     _Atomic int64_t watermark;  /* latest exchange start (ms) the records may hold */
     struct dk__ae_sched *s;     /* the scheduler's own state (antientropy.c, ae_round.c) */
+    struct dk_merkle_file *saved;   /* the saved trees until the first build takes them (loop) */
 };
 
 /* antientropy.c and ae_round.c: the scheduler's state. */
@@ -423,6 +449,7 @@ typedef struct dk__ae_sched {
     /* builds */
     int building, want_rebuild;
     uint64_t rebuilds, last_drift_rebuild;
+    uint64_t loads;             /* builds that took the saved trees */
     /* rounds: at most one, its pairs run one after the other */
     dk__ae_pair *pairs;
     size_t n_pairs, next_pair;

@@ -129,7 +129,8 @@ void dk_coord_scan_page_free(dk_coord_scan_page *page);
  * past m->max_bytes (the first entry always goes in). frame_cap > 0: an
  * entry that would not fit a body of frame_cap bytes on its own goes in
  * with an empty object. Returns 0 or the store's error (out then holds
- * garbage to discard). Worker thread.
+ * garbage to discard), DK_EUNAVAILABLE while the store's read fence is up
+ * (dk_store_set_read_fence). Worker thread.
  */
 int dk__scan_local(dk_store *st, const dk_msg_scan_range *m, size_t frame_cap, int64_t now_ms, dk_buf *out);
 

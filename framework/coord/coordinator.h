@@ -139,6 +139,10 @@ typedef struct dk_coord_view {
      * none); a stream source serves only requests of the move it knows.
      * Valid until the loop runs again. */
     const char *(*transition)(void *arg);
+    /* Optional (NULL: never). Whether node_id is still a pending replica
+     * of some range here (the move that brings it in is not over for
+     * this node): writes for it are still sent as uncounted copies. */
+    int (*receiving)(void *arg, const char *node_id);
 } dk_coord_view;
 
 typedef struct dk_coord_conf {
@@ -244,5 +248,11 @@ int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg);
  */
 void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
                             uint32_t *hinted);
+
+/* 1 when one of targets[0..n) is still a pending replica for this node
+ * (view.receiving): the copies it sends there do not count toward W yet.
+ * The check after a move ends waits for every member to say 0 before it
+ * counts their answers (cluster/handoff_wait.h). Loop thread. */
+int dk_coord_handoff_receiving(dk_coord *c, const char *const *targets, size_t n);
 
 #endif /* DK_COORDINATOR_H */

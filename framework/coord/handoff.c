@@ -16,7 +16,10 @@
  * settled. The driver remembers the epoch of its first answer and waits
  * for a later epoch answered as settled: every copy started before its
  * first question is then acknowledged or a hint, and the hints it asks
- * about are the ones still to replay. Two counters, no list of copies.
+ * about are the ones still to replay (asking replays them at once rather
+ * than at the next tick). Two counters, no list of copies. The answer also
+ * says whether a target is still a pending replica here (view.receiving),
+ * which the check after a move ends needs (cluster/handoff_wait.h).
  *
  * Everything here runs on the loop thread.
  */
@@ -49,6 +52,17 @@ void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, u
     *hinted = 0;
     for (size_t i = 0; i < n; i++)
         *hinted += c->hints && dk_hints_holds(c->hints, targets[i]);
+    /* Someone waits for these hints: replay them now, not at the next tick. */
+    if (*hinted)
+        dk_hints_replay_soon(c->hints);
+}
+
+int dk_coord_handoff_receiving(dk_coord *c, const char *const *targets, size_t n)
+{
+    for (size_t i = 0; c->view.receiving && i < n; i++)
+        if (c->view.receiving(c->view.arg, targets[i]))
+            return 1;
+    return 0;
 }
 
 void dk__handoff_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
@@ -68,6 +82,8 @@ void dk__handoff_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
     uint32_t hinted;
     dk_coord_handoff_state(c, t, m.n_targets, &epoch, &settled, &hinted);
     dk_msg_handoff_state st = {.epoch = epoch, .flags = settled ? DK_HANDOFF_SETTLED : 0, .hinted = hinted};
+    if (!dk_coord_handoff_receiving(c, t, m.n_targets))
+        st.flags |= DK_HANDOFF_COUNTED;
     if (dk_msg_handoff_state_encode(&b, &st) == 0)
         dk_rpc_reply(q, DK_MSG_HANDOFF_STATE, b.data, b.len);
     else

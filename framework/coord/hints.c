@@ -561,6 +561,12 @@ int dk_hints_open(const dk_hints_conf *conf, dk_hints **out)
     return 0;
 }
 
+void dk_hints_replay_soon(dk_hints *h)
+{
+    if (!h->closing)
+        uv_timer_start(&h->timer, hints_tick, 0, h->conf.interval_ms);
+}
+
 static void hints_timer_closed(uv_handle_t *handle)
 {
     dk_hints *h = handle->data;

@@ -70,6 +70,10 @@ int dk_hints_store(dk_hints *h, const char *target, dk_slice key, dk_slice objec
  * delivered or dropped yet; 0 once a replay found none left. Loop thread. */
 int dk_hints_holds(const dk_hints *h, const char *target);
 
+/* Run the replay tick at once (then every interval again), for a caller
+ * that waits for hints to be delivered. Loop thread. */
+void dk_hints_replay_soon(dk_hints *h);
+
 /* Stop the timer, refuse new hints, wait for jobs and deliveries in
  * flight, free h and call done(arg) (never from inside this call).
  * Loop thread. */

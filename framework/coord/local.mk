@@ -12,8 +12,10 @@ framework_libdynkv_la_SOURCES += \
 	framework/coord/coord_scan.c framework/coord/coord_scan.h \
 	framework/coord/scan_replica.c framework/coord/scan_merge.c \
 	framework/coord/merkle.c framework/coord/merkle.h \
+	framework/coord/merkle_file.c framework/coord/merkle_file.h framework/coord/ae_saved.c \
 	framework/coord/antientropy.c framework/coord/antientropy.h framework/coord/ae_round.c \
-	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c
+	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c \
+	framework/coord/session_read.c framework/coord/session_read.h
 
 check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
 TESTS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
@@ -33,3 +35,9 @@ tests_unit_test_merkle_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_antientropy_SOURCES = tests/unit/test-antientropy.c tests/unit/tc_cluster.h tests/unit/cu_main.h
 tests_unit_test_antientropy_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_antientropy_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-merkle-file
+TESTS += tests/unit/test-merkle-file
+tests_unit_test_merkle_file_SOURCES = tests/unit/test-merkle-file.c tests/unit/cu_main.h
+tests_unit_test_merkle_file_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_merkle_file_LDADD = $(DK_UNIT_LINK)

@@ -111,6 +111,8 @@ static size_t scan_prefix_end(dk_slice p, uint8_t *out)
 int dk__scan_local(dk_store *st, const dk_msg_scan_range *m, size_t frame_cap, int64_t now_ms, dk_buf *out)
 {
     scan_walk w = {.m = m, .prefix = m->prefix, .now = now_ms, .frame_cap = frame_cap, .out = out};
+    if (dk_store_read_fenced(st))
+        return DK_EUNAVAILABLE;         /* a node that has just joined (node/store.h) */
     int rc = dk_msg_scan_result_start(out, &w.at);
     if (rc)
         return rc;

@@ -403,14 +403,44 @@ const char *dk_http_status_text(int status)
     }
 }
 
+/* Append the decimal digits of v (the head is written on every answer:
+ * plain appends, no printf). */
+static int http_append_u64(dk_buf *out, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return dk_buf_append(out, d + i, sizeof(d) - i);
+}
+
 int dk__http_head_start(dk_buf *out, int status, const char *content_type,
                         const char *extra_headers, size_t body_len)
 {
-    int rc = dk_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, dk_http_status_text(status));
-    if (!rc && content_type)
-        rc = dk_buf_printf(out, "Content-Type: %s\r\n", content_type);
-    if (!rc && status != 204 && status != 304 && status >= 200)
-        rc = dk_buf_printf(out, "Content-Length: %zu\r\n", body_len);
+    /* One allocation for a typical head (status, type, length, a context). */
+    int rc = dk_buf_reserve(out, 256);
+    if (!rc)
+        rc = dk_buf_append_str(out, "HTTP/1.1 ");
+    if (!rc)
+        rc = http_append_u64(out, (uint64_t)(status < 0 ? 0 : status));
+    if (!rc)
+        rc = dk_buf_append(out, " ", 1);
+    if (!rc)
+        rc = dk_buf_append_str(out, dk_http_status_text(status));
+    if (!rc && content_type) {
+        rc = dk_buf_append_str(out, "\r\nContent-Type: ");
+        if (!rc)
+            rc = dk_buf_append_str(out, content_type);
+    }
+    if (!rc && status != 204 && status != 304 && status >= 200) {
+        rc = dk_buf_append_str(out, "\r\nContent-Length: ");
+        if (!rc)
+            rc = http_append_u64(out, body_len);
+    }
+    if (!rc)
+        rc = dk_buf_append(out, "\r\n", 2);
     if (!rc && extra_headers)
         rc = dk_buf_append_str(out, extra_headers);
     return rc;

@@ -52,7 +52,8 @@
  *
  * HTTPS (conf.tls) hooks in at two points and leaves the rest unaware of
  * it: conn_read_cb turns what it read into plaintext first, and every
- * write goes through dk__http_conn_write, which encrypts (http_tls_io.c);
+ * write goes through dk__http_conn_write, which encrypts (http_tls_io.c;
+ * plain TCP answers are first tried with uv_try_write, conn_write_now);
  * handshake bytes and alerts go out from the read side. The accounting of
  * the limits lives in http_budget.c. An unfinished handshake or record
  * counts as a request still arriving (the request deadline, not the idle
@@ -106,10 +107,32 @@ static void x_unlink(http_conn *c, dk_http_exchange *x)
 
 static void x_free(dk_http_exchange *x)
 {
+    if (x->c && x->c->borrow == x)
+        x->c->borrow = NULL;
     dk__http_req_free(x->req);
     dk_buf_free(&x->head);
-    free(x->body);
+    if (!x->body_borrowed)
+        free(x->body);
     free(x);
+}
+
+/* x's body was borrowed from the caller of dk_http_respond and x will be
+ * written later: copy it, and point the n buffers of b that lay in the
+ * borrowed body at the copy. 0 or -ENOMEM. */
+static int x_keep_body(dk_http_exchange *x, uv_buf_t *b, unsigned n)
+{
+    char *old = x->body, *copy = malloc(x->body_len);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, old, x->body_len);
+    for (unsigned i = 0; i < n; i++)
+        if (b[i].base >= old && b[i].base < old + x->body_len)
+            b[i].base = copy + (b[i].base - old);
+    x->body = copy;
+    x->body_borrowed = 0;
+    if (x->c && x->c->borrow == x)
+        x->c->borrow = NULL;
+    return 0;
 }
 
 /* Loop thread: both handles of c are closed; free it. */
@@ -312,13 +335,50 @@ static void conn_send_continue(http_conn *c)
     }
 }
 
+/* Write x now, when c is plain TCP in its simple state (reading, nothing
+ * unparsed, no close to follow): uv_try_write (one writev), and when it
+ * took everything x is done and freed here. libuv's write request would
+ * cost more than the write: its completion runs a loop turn later and
+ * re-registers the socket with epoll (an epoll_ctl per answer). Returns
+ * 1 when x is gone; 0 to go on with uv_write, b[0..*n) advanced past what
+ * was written. libuv refuses (EAGAIN) while earlier writes are queued, so
+ * answers keep their order. */
+static int conn_write_now(http_conn *c, dk_http_exchange *x, int close, uv_buf_t *b, unsigned *n)
+{
+    if (c->tls || close || c->pend.len || !c->reading || c->peer_eof || c->held)
+        return 0;
+    int w = uv_try_write((uv_stream_t *)&c->tcp, b, *n);
+    if (w <= 0)
+        return 0;                   /* EAGAIN, or an error uv_write will report */
+    size_t left = (size_t)w;
+    unsigned m = 0;
+    for (unsigned i = 0; i < *n; i++) {
+        if (left >= b[i].len) {
+            left -= b[i].len;
+            continue;
+        }
+        b[m++] = uv_buf_init(b[i].base + left, (unsigned)(b[i].len - left));
+        left = 0;
+    }
+    *n = m;
+    if (m)
+        return 0;
+    x_unlink(c, x);
+    dk__http_output_add(c, -(int64_t)x->out);
+    x_free(x);
+    c->n_x--;
+    return 1;
+}
+
 /* Hand every answer that is next in line to uv_write; then, if the request
  * being received asked for it and nothing is ahead of it, 100 Continue. */
 static void conn_flush(http_conn *c)
 {
     if (c->closing)
         return;
-    for (dk_http_exchange *x = c->xfirst; x; x = x->next) {
+    dk_http_exchange *next;
+    for (dk_http_exchange *x = c->xfirst; x; x = next) {
+        next = x->next;
         if (x->state == X_WRITING)
             continue;
         if (x->state == X_PENDING)
@@ -330,9 +390,16 @@ static void conn_flush(http_conn *c)
         }
         uv_buf_t b[2] = {uv_buf_init((char *)x->head.data, (unsigned)x->head.len),
                          uv_buf_init(x->body, (unsigned)x->body_len)};
+        unsigned nb = x->body_len ? 2 : 1;
+        if (conn_write_now(c, x, close, b, &nb))
+            continue;
+        if (x->body_borrowed && x_keep_body(x, b, nb)) {
+            dk__http_conn_close(c);
+            return;
+        }
         x->wr.data = x;
         x->t_write = uv_now(c->s->loop);
-        if (dk__http_conn_write(c, &x->wr, b, x->body_len ? 2 : 1, conn_write_cb)) {
+        if (dk__http_conn_write(c, &x->wr, b, nb, conn_write_cb)) {
             dk__http_conn_close(c);
             return;
         }
@@ -644,11 +711,12 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         if (owned) {
             x->body = owned;
             owned = NULL;
-        } else if ((x->body = malloc(body_len)) != NULL) {
-            memcpy(x->body, body, body_len);
         } else {
-            dk__http_conn_close(c);
-            return;
+            /* Borrowed: an answer written at once (conn_write_now) is
+             * never copied; one that waits is, before this returns. */
+            x->body = (void *)body;
+            x->body_borrowed = 1;
+            c->borrow = x;
         }
         x->body_len = body_len;
     }
@@ -660,6 +728,10 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
     atomic_store_explicit(&l->avg_answer, avg, memory_order_relaxed);
     dk__http_output_add(c, (int64_t)x->out);
     conn_flush(c);
+    if (c->borrow == x && x_keep_body(x, NULL, 0)) {
+        dk__http_conn_close(c);
+        return;
+    }
     dk__http_conn_arm(c);
 }
 

@@ -35,6 +35,7 @@ struct dk_http_exchange {
     dk_buf head;
     void *body;
     size_t body_len;
+    int body_borrowed;              /* body is the caller's (dk_http_respond) until kept */
     size_t out;                     /* bytes counted in c->out and the budget */
     uint64_t t_write;               /* loop time (ms) it was handed to uv_write */
     uv_write_t wr;
@@ -50,6 +51,7 @@ struct http_conn {
     struct dk_tls_conn *tls;        /* NULL: plain HTTP */
     dk_buf pend;                    /* read but not yet parsed (reading paused) */
     dk_http_exchange *xfirst, *xlast;
+    dk_http_exchange *borrow;       /* answered with a borrowed body, during dk_http_respond */
     uint32_t n_x;                   /* exchanges not yet fully written */
     uint32_t n_handler;             /* exchanges the handler still holds */
     size_t out;                     /* response bytes answered and not yet written */

@@ -13,7 +13,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/node/supersede.c framework/node/supersede.h \
 	framework/node/store.c framework/node/store.h \
 	framework/node/node.c framework/node/node.h \
-	framework/node/snapshot.c framework/node/snapshot.h
+	framework/node/snapshot.c framework/node/snapshot.h \
+	framework/node/session.c framework/node/session.h
 
 check_PROGRAMS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
 TESTS += tests/unit/test-catalog tests/unit/test-vv tests/unit/test-object tests/unit/test-resolve
@@ -43,3 +44,9 @@ tests_unit_test_store_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_supersede_SOURCES = tests/unit/test-supersede.c tests/unit/cu_main.h
 tests_unit_test_supersede_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_supersede_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-session
+TESTS += tests/unit/test-session
+tests_unit_test_session_SOURCES = tests/unit/test-session.c tests/unit/cu_main.h
+tests_unit_test_session_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_session_LDADD = $(DK_UNIT_LINK)

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -36,6 +37,7 @@ struct dk_store {
     pthread_mutex_t stripe[STRIPES];
     dk_store_hook hook;         /* changed only with every stripe held */
     void *hook_arg;
+    _Atomic int read_fence;     /* dk_store_set_read_fence */
 };
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out)
@@ -100,16 +102,45 @@ static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
     return rc;
 }
 
-int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+void dk_store_set_read_fence(dk_store *s, int on)
+{
+    atomic_store(&s->read_fence, on != 0);
+}
+
+/* The stored object, whatever the read fence: what writes and merges read. */
+static int store_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
     return store_got(dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
-int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+static int store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
     return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+}
+
+int dk_store_read_fenced(const dk_store *s)
+{
+    return atomic_load_explicit(&s->read_fence, memory_order_relaxed);
+}
+
+int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    if (atomic_load_explicit(&s->read_fence, memory_order_relaxed)) {
+        dk_buf_reset(raw);
+        return DK_EUNAVAILABLE;
+    }
+    return store_read(s, key, raw, obj);
+}
+
+int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+{
+    if (atomic_load_explicit(&s->read_fence, memory_order_relaxed)) {
+        dk_buf_reset(raw);
+        return DK_EUNAVAILABLE;
+    }
+    return store_try_read(s, key, raw, obj);
 }
 
 /* A replica copy about to be merged into a local one that is damaged (the
@@ -283,7 +314,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     pthread_mutex_t *lock = store_lock_for(s, w->key);
     pthread_mutex_lock(lock);
 
-    int rc = dk_store_get(s, w->key, &cur_raw, &cur);
+    int rc = store_read(s, w->key, &cur_raw, &cur);
     int found = rc == 0;
     if (rc == DK_ENOTFOUND) {
         dk_object_free(&cur);
@@ -354,7 +385,7 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
     }
     dk_object cur;
     dk_object_init(&cur);
-    int rc = dk_store_try_get(s, w->key, &op->before, &cur);
+    int rc = store_try_read(s, w->key, &op->before, &cur);
     op->found = rc == 0;
     if (rc == DK_ENOTFOUND) {
         dk_object_free(&cur);
@@ -407,7 +438,7 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? store_damaged_as_absent(dk_store_try_get(s, key, &op->before, &cur), key, &op->before, &cur) : -ENOMEM;
+    rc = op ? store_damaged_as_absent(store_try_read(s, key, &op->before, &cur), key, &op->before, &cur) : -ENOMEM;
     if (op)
         op->found = rc == 0;
     if (rc == DK_ENOTFOUND) {
@@ -486,7 +517,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     }
     pthread_mutex_t *lock = store_lock_for(s, key);
     pthread_mutex_lock(lock);
-    rc = store_damaged_as_absent(dk_store_get(s, key, &cur_raw, &cur), key, &cur_raw, &cur);
+    rc = store_damaged_as_absent(store_read(s, key, &cur_raw, &cur), key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
         rc = store_check_size(s, encoded.len, 0);
         if (rc == 0)
@@ -539,7 +570,7 @@ static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *
         dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
         goto done;
     }
-    rc = store_damaged_as_absent(dk_store_get(s, key, cur_raw, &cur), key, cur_raw, &cur);
+    rc = store_damaged_as_absent(store_read(s, key, cur_raw, &cur), key, cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
         dk_buf_reset(cur_raw);
         rc = store_check_size(s, encoded.len, 0);
@@ -648,7 +679,7 @@ int dk_store_drop_batch(dk_store *s, const dk_slice *keys, size_t n)
     for (size_t i = 0; before && i < n; i++) {
         dk_object o;
         dk_object_init(&o);
-        if (dk_store_get(s, keys[i], &before[i], &o) != 0)
+        if (store_read(s, keys[i], &before[i], &o) != 0)
             dk_buf_reset(&before[i]);
         dk_object_free(&o);
     }

@@ -96,6 +96,15 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * The one store read a loop thread may call. */
 int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 
+/* With on, dk_store_get and dk_store_try_get answer DK_EUNAVAILABLE (the
+ * read fence of a node that has just joined, cluster/handoff_wait.h):
+ * the copies may still lack writes on their way, so no client read may
+ * see them; writes, merges, scans and iterators go on. Any thread. */
+void dk_store_set_read_fence(dk_store *s, int on);
+/* Whether the read fence is up (for reads that do not go through
+ * dk_store_get: prefix scans answer DK_EUNAVAILABLE too). Any thread. */
+int dk_store_read_fenced(const dk_store *s);
+
 /*
  * Apply a client write as its coordinator: read, check the condition, let
  * the resolver build the new object, write it with the configured sync.

@@ -56,7 +56,7 @@ int dk_msg_handoff_query_decode(dk_slice body, dk_msg_handoff_query *m)
 
 int dk_msg_handoff_state_encode(dk_buf *out, const dk_msg_handoff_state *m)
 {
-    if (m->flags & ~DK_HANDOFF_SETTLED)
+    if (m->flags & ~(DK_HANDOFF_SETTLED | DK_HANDOFF_COUNTED))
         return -EINVAL;
     wr w;
     wr_init(&w, out);
@@ -72,7 +72,7 @@ int dk_msg_handoff_state_decode(dk_slice body, dk_msg_handoff_state *m)
     rd_init(&r, body);
     memset(m, 0, sizeof(*m));
     m->epoch = rd_varint(&r);
-    m->flags = (uint32_t)rd_bounded(&r, 0, DK_HANDOFF_SETTLED);
+    m->flags = (uint32_t)rd_bounded(&r, 0, DK_HANDOFF_SETTLED | DK_HANDOFF_COUNTED);
     m->hinted = (uint32_t)rd_bounded(&r, 0, DK_HANDOFF_TARGETS_MAX);
     return rd_done(&r);
 }

@@ -9,7 +9,8 @@
  * Layouts (fields as in rpc_frame.h: varints, length-prefixed bytes):
  *   HANDOFF_QUERY  varint n_targets (1..DK_HANDOFF_TARGETS_MAX)
  *                  | n_targets x lp node id (1..DK_NODE_ID_MAX, [a-z0-9_-])
- *   HANDOFF_STATE  varint epoch | varint flags (DK_HANDOFF_SETTLED)
+ *   HANDOFF_STATE  varint epoch | varint flags (DK_HANDOFF_SETTLED,
+ *                    DK_HANDOFF_COUNTED)
  *                  | varint hinted (how many of the targets it holds
  *                    undelivered hints for)
  *
@@ -24,6 +25,10 @@
 
 #define DK_HANDOFF_TARGETS_MAX 16u
 #define DK_HANDOFF_SETTLED     0x1u   /* every pending copy of an earlier epoch settled */
+#define DK_HANDOFF_COUNTED     0x2u   /* no target is a pending replica here any more: writes
+                                       * for them count toward W (the move is over for this
+                                       * member). Never set while a move's targets receive, so
+                                       * a driver that predates the flag is never sent it. */
 
 typedef struct dk_msg_handoff_query {
     uint32_t n_targets;

@@ -10,6 +10,14 @@
  * repeat (reads, and writes carrying a context) fails over to the next
  * replica; any request does when its connection could not even be made.
  *
+ * Sessions: every answer to a key's request carries an X-Session token
+ * (what this handle has written and read); the handle keeps the latest and
+ * sends it with every later request, so a read through any node sees this
+ * handle's own writes and never goes back behind what it read before
+ * (read-your-writes, monotonic reads; a node that cannot show data that
+ * new in time answers 503, DKC_EUNAVAILABLE). dkc_session and
+ * dkc_set_session move a session between handles or processes.
+ *
  * Threads: a handle is used by one thread at a time (open one per thread;
  * handles share nothing). Every call blocks, bounded by the timeouts of
  * dkc_options. Errors are the negative DKC_E* codes below; dkc_errmsg()
@@ -55,6 +63,7 @@ typedef struct dkc_options {
     int refresh_ms;          /* ring refresh period (default 30000; 0: only after failures) */
     int pool_size;           /* idle connections kept per node (default 4) */
     int no_routing;          /* 1: send everything to the first seed (benchmarks) */
+    int strict;              /* 1: strict quorum (X-Quorum: strict) for every request */
 } dkc_options;
 
 /* Fill o with the defaults. */
@@ -98,10 +107,15 @@ int dkc_get(dkc *c, const char *key, dkc_object **out);
 typedef struct dkc_write {
     const char *context;   /* from dkc_get / dkc_put: supersede those versions */
     uint32_t ttl_s;        /* 0: never expires */
+    const char *if_match;  /* compare-and-set: only over this context ("*": any value) */
+    int if_none_match;     /* 1: create only (the key must not exist) */
 } dkc_write;
 
 /* Write value (len bytes) to key; w may be NULL. *context_out (when not
- * NULL) receives the new version's context (free()). */
+ * NULL) receives the new version's context (free()). A failed condition
+ * is DKC_ECONFLICT (dkc_last_status 412). After a write without a
+ * context, dkc_siblings() says whether it made the key's values
+ * concurrent. */
 int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_write *w,
             char **context_out);
 
@@ -136,6 +150,32 @@ int dkc_register_assign(dkc *c, const char *key, const char *value);
 int dkc_crdt_apply(dkc *c, const char *key, const char *op_json, char **value_json);
 /* The CRDT's value as JSON text (free()). */
 int dkc_crdt_get(dkc *c, const char *key, char **value_json);
+
+/* After dkc_put: how many concurrent values the key has now (the node's
+ * X-Siblings; 1 for a plain overwrite, more when this write made a
+ * sibling), or 0 when the node did not say. */
+unsigned dkc_siblings(const dkc *c);
+
+/* One page of the keys starting with prefix, in key order, as the node's
+ * JSON text ({"pairs":[{"key","value"(base64),...}],"cursor":...};
+ * free()), from `cursor` (NULL: the start; the previous page's cursor
+ * after), at most limit pairs (0: the node's default). A page that could
+ * not read every token range is still 0, with dkc_last_status 206 and
+ * "unavailable_ranges" in the JSON. */
+int dkc_scan_page(dkc *c, const char *prefix, const char *cursor, unsigned limit, char **page_json);
+
+/* The session token this handle sends (NULL: none yet); valid until the
+ * next call. dkc_set_session replaces it (NULL: start a new session). */
+const char *dkc_session(const dkc *c);
+int dkc_set_session(dkc *c, const char *token);
+
+/* The last answer a node gave this handle (the failure, after an error
+ * code with an HTTP status): its status (0: none), body (NUL-terminated;
+ * *len when not NULL) and a header (NULL: absent). Valid until the next
+ * call. For tools that print the server's own JSON. */
+int dkc_last_status(const dkc *c);
+const char *dkc_last_body(const dkc *c, size_t *len);
+const char *dkc_last_header(const dkc *c, const char *name);
 
 /* Where the SDK routes key: the ids of its replicas in preference order
  * (up to max of them, pointers valid until the next ring refresh); returns

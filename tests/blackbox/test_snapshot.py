@@ -124,6 +124,19 @@ def test_engine_without_checkpoint_answers_501(make_node):
     assert n.request("PUT", "/admin/snapshots").status == 405
 
 
+def test_singular_post_is_an_alias(make_node):
+    """POST /admin/snapshot (the issue's and nodetool's singular) writes one
+    like POST /admin/snapshots; only POST: GET of the singular is 404."""
+    n = make_node("lsm")
+    n.put_ok("k", b"v")
+    r = n.request("POST", "/admin/snapshot?name=one")
+    assert r.status == 201 and r.json()["name"] == "one", r
+    names = [s["name"] for s in n.request("GET", "/admin/snapshots").json()["snapshots"]]
+    assert names == ["one"], names
+    assert n.request("GET", "/admin/snapshot").status == 404
+    assert n.request("POST", "/admin/snapshot?name=one").status == 409
+
+
 def test_cli_snapshot_verbs(make_node):
     import subprocess
     cli = os.path.join(dkbb.BUILDDIR, "client", "dynkv")

@@ -3,6 +3,7 @@ output and exit status of get/put/delete/scan/cluster status, siblings,
 conditional writes, and the failures (unreachable node, bad usage, not
 enough replicas).  Also tools/dynkv-cluster's own command line."""
 
+import json
 import os
 import shutil
 import signal
@@ -60,8 +61,11 @@ def test_put_get_delete(cluster):
 
 def test_siblings_and_conditional_put(cluster):
     n1, n2, n3 = cluster.nodes
-    assert run(n1, "-C", "all", "put", "cli-sib", "from-a")[0] == 0
-    assert run(n2, "-C", "all", "put", "cli-sib", "from-b")[0] == 0
+    rc, out, err = run(n1, "-C", "all", "put", "cli-sib", "from-a")
+    assert rc == 0 and err == "", (rc, err)
+    # a blind put next to a stored value makes a sibling, and says so
+    rc, out, err = run(n2, "-C", "all", "put", "cli-sib", "from-b")
+    assert rc == 0 and "2 concurrent values" in err and "sibling" in err, (rc, err)
     rc, out, err = run(n3, "-C", "all", "get", "cli-sib")
     assert rc == 3, (rc, out, err)
     lines = out.decode().splitlines()
@@ -71,8 +75,9 @@ def test_siblings_and_conditional_put(cluster):
     assert lines[-1].startswith("context "), lines
     ctx = lines[-1].split(" ", 1)[1]
     assert "concurrent values" in err
-    rc, out, err = run(n3, "-C", "all", "put", "-c", ctx, "cli-sib", "merged")
-    assert rc == 0, err
+    rc, out, err = run(n3, "-j", "-C", "all", "put", "-c", ctx, "cli-sib", "merged")
+    assert rc == 0 and err == "", err
+    assert json.loads(out)["siblings"] == 1 and json.loads(out)["key"] == "cli-sib", out
     assert run(n1, "-C", "all", "get", "cli-sib")[:2] == (0, b"merged")
 
     rc, out, err = run(n1, "-C", "all", "put", "--if-none-match", "cli-sib", "again")
@@ -82,6 +87,20 @@ def test_siblings_and_conditional_put(cluster):
     rc, out, err = run(n2, "-C", "all", "put", "--if-match", out.decode().strip(), "cli-new", "v2")
     assert rc == 0, err
     assert run(n3, "-C", "all", "get", "cli-new")[:2] == (0, b"v2")
+    assert run(n2, "--no-routing", "-C", "all", "get", "cli-new")[:2] == (0, b"v2")
+    rc, out, err = run(n1, "-j", "-C", "all", "put", "cli-new", "v3")
+    assert rc == 0 and json.loads(out)["siblings"] == 2 and "concurrent" in err, (out, err)
+
+    # CRDTs through the same client
+    rc, out, err = run(n1, "-C", "all", "crdt", "apply", "cli-cnt", '{"type":"counter","increment":4}')
+    assert (rc, out) == (0, b"4\n"), (rc, out, err)
+    rc, out, err = run(n2, "-C", "all", "crdt", "apply", "cli-cnt", "-", stdin=b'{"type":"counter","increment":-1}')
+    assert (rc, out) == (0, b"3\n"), (rc, out, err)
+    rc, out, err = run(n3, "-j", "-C", "all", "crdt", "get", "cli-cnt")
+    assert rc == 0 and json.loads(out) == {"key": "cli-cnt", "type": "counter", "value": 3}, out
+    assert run(n3, "crdt", "get", "cli-none")[0] == 4
+    rc, out, err = run(n3, "get", "cli-cnt")
+    assert rc == 1 and "409" in err, (rc, err)
 
 
 def test_scan(cluster):

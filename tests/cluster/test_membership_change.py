@@ -258,17 +258,15 @@ def test_join_waits_for_hints(make_cluster):
         len(w.acked), hinted, metric(n4, "handoff_waits_for_hints_total")))
     assert hinted >= 1, "no write missed the frozen joiner: the test did not test anything"
     bad = check_reads(c.nodes, acked, "one")
-    # Known gap (issue 8's closing note): a write whose copy to n4 failed
-    # after the handoff check's last question, just before every coordinator
-    # heard n4 is normal, is a hint for up to one replay interval. Such keys
-    # must be very few and readable once replayed; anything else fails.
-    assert len(bad) <= max(1, len(acked) * 4 // 10000), "%d of %d reads at one missed right after the join, " \
-        "e.g. %r" % (len(bad), len(acked) * 4, bad[:5])
-    if bad:
-        late = {k: acked[k] for _, k, _ in bad}
-        assert wait_until(lambda: not check_reads(c.nodes, late, "one"), 15, 0.5), \
-            "keys still unreadable 15 s after the join: %r" % check_reads(c.nodes, late, "one")[:5]
-        print("  %d read(s) missed right after the join, readable once the hints were replayed" % len(bad))
+    # No window after the end: n4 served no reads until every member counted
+    # it and had handed off every copy it had sent it uncounted (the read
+    # fence, cluster/handoff_wait.h), so not one read may miss.
+    assert not bad, "%d of %d reads at one missed right after the join, e.g. %r" % (
+        len(bad), len(acked) * 4, bad[:5])
+    assert metric(n4, "handoff_read_fences_total") == 1, metric(n4, "handoff_read_fences_total")
+    assert metric(n4, "handoff_read_fenced") == 0
+    print("  n4 served no reads for %d ms after it turned normal (the read fence)" %
+          metric(n4, "handoff_read_fence_ms_total"))
 
 
 def test_decommission(make_cluster):

@@ -23,6 +23,9 @@
  *     DK_EMISMATCH / DK_ECORRUPT;
  *   - the trees maintained by the hook equal a scan of the store after
  *     thousands of writes and merges;
+ *   - (LSM engine) a clean coordinator stop saves the trees and the next
+ *     start loads them (equal to a scan); a write in between, or a damaged
+ *     copy, makes the next start rebuild them from the store;
  *   - measurements (printed, not asserted): the trees' build from 100k
  *     keys; repairs of 20k missing and 80k differing keys, of 100k equal
  *     keys, and of 1000 changed keys among 100k.
@@ -47,6 +50,8 @@
 #include "tc_cluster.h"
 
 #define NODES 3
+
+static const char *engine = "memory";      /* of the next cluster_start */
 
 static int coord_start(tnode *n)
 {
@@ -75,6 +80,7 @@ static void cluster_start(void)
     for (int i = 0; i < NODES; i++) {
         tnode *n = &nodes[i];
         CU_ASSERT_EQUAL_FATAL(tc_node_init(n, i, "/tmp/dk-ae-XXXXXX"), 0);
+        snprintf(n->cfg.storage.engine, sizeof(n->cfg.storage.engine), "%s", engine);
         n->cfg.cluster.anti_entropy_interval = 0;
         CU_ASSERT_EQUAL_FATAL(tc_node_start(n), 0);
     }
@@ -452,6 +458,82 @@ static void test_hook_equals_scan(void)
     cluster_stop();
 }
 
+/* Node 0's trees equal a scan of its store. */
+static int trees_equal_scan(void)
+{
+    dk__ae_layout *l = nodes[0].coord->ae->layout;
+    static dk_merkle expect[4];
+    if (!l || l->n_groups < 1 || l->n_groups > 4)
+        return 0;
+    for (size_t g = 0; g < l->n_groups; g++)
+        dk_merkle_clear(&expect[g]);
+    leaf_scan ls = {l, expect};
+    CU_ASSERT_EQUAL(dk_store_scan(nodes[0].node.store, S(""), S(""), leaf_visit, &ls), 0);
+    int same = 1;
+    for (size_t g = 0; g < l->n_groups; g++)
+        for (uint32_t i = 0; i < DK_MERKLE_LEAVES; i++)
+            same &= atomic_load(&l->g[g].tree.leaf[i]) == atomic_load(&expect[g].leaf[i]);
+    return same;
+}
+
+/* Restart node 0's coordinator; the loads and rebuilds its start did. */
+static void restart0(uint64_t *loads, uint64_t *rebuilds)
+{
+    uint64_t l0 = dk_metrics_get("merkle_loads_total"), r0 = dk_metrics_get("merkle_rebuilds_total");
+    coord_stop(&nodes[0]);
+    CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
+    SPIN(all_live(), 5000);
+    CU_ASSERT_FATAL(all_live());
+    *loads = dk_metrics_get("merkle_loads_total") - l0;
+    *rebuilds = dk_metrics_get("merkle_rebuilds_total") - r0;
+}
+
+static void test_saved_trees(void)
+{
+    engine = "lsm";
+    cluster_start();
+    engine = "memory";
+    char path[128], k[32];
+    uint64_t loads, rebuilds;
+    snprintf(path, sizeof(path), "%s/merkle.trees", nodes[0].dir);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof(k), "s%d", i % 1500);
+        write_on(0, k, k, i % 7 == 0, dk_now_ms());
+    }
+    restart0(&loads, &rebuilds);
+    CU_ASSERT(loads == 1 && rebuilds == 0);
+    CU_ASSERT(access(path, F_OK) != 0);             /* consumed */
+    CU_ASSERT(trees_equal_scan());
+    write_on(0, "after-load", "x", 0, dk_now_ms());     /* the hook keeps them up to date */
+    CU_ASSERT(trees_equal_scan());
+    /* A write after the save (no hook: the coordinator is stopped) makes
+     * the copy stale. */
+    coord_stop(&nodes[0]);
+    CU_ASSERT_EQUAL(access(path, F_OK), 0);
+    write_on(0, "behind-its-back", "y", 0, dk_now_ms());
+    CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
+    SPIN(all_live(), 5000);
+    CU_ASSERT_EQUAL(nodes[0].coord->ae->s->loads, 0);
+    CU_ASSERT_EQUAL(nodes[0].coord->ae->s->rebuilds, 1);
+    CU_ASSERT(trees_equal_scan());
+    /* A damaged copy is rebuilt, never fatal. */
+    coord_stop(&nodes[0]);
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
+    SPIN(all_live(), 5000);
+    CU_ASSERT(nodes[0].coord->ae->s->loads == 0 && nodes[0].coord->ae->s->rebuilds == 1);
+    CU_ASSERT(trees_equal_scan());
+    /* And a clean restart after all that loads again. */
+    restart0(&loads, &rebuilds);
+    CU_ASSERT(loads == 1 && rebuilds == 0);
+    CU_ASSERT(trees_equal_scan());
+    cluster_stop();
+}
+
 static void test_measure(void)
 {
     cluster_start();
@@ -602,6 +684,7 @@ static CU_TestInfo ae_tests[] = {
     {"tombstones travel; repaired_before and late arrivals", test_tombstones_and_rule},
     {"a prefix repair moves only those keys", test_prefix_repair},
     {"the hook's trees equal a scan of the store", test_hook_equals_scan},
+    {"saved trees: loaded when fresh, rebuilt when stale or damaged", test_saved_trees},
     {"the serving side refuses another ring, shape or garbage", test_serve_refusals},
     {"measurements: build of 100k keys, repair of 20k", test_measure},
     CU_TEST_INFO_NULL,

@@ -46,7 +46,8 @@ static void test_query(void)
 
 static void test_state(void)
 {
-    dk_msg_handoff_state s = {.epoch = 1ull << 40, .flags = DK_HANDOFF_SETTLED, .hinted = 3}, s2;
+    dk_msg_handoff_state s = {.epoch = 1ull << 40, .flags = DK_HANDOFF_SETTLED | DK_HANDOFF_COUNTED, .hinted = 3},
+                         s2;
     dk_buf b = DK_BUF_INIT;
     CU_ASSERT_EQUAL_FATAL(dk_msg_handoff_state_encode(&b, &s), 0);
     CU_ASSERT_EQUAL_FATAL(dk_msg_handoff_state_decode(dk_buf_slice(&b), &s2), 0);
@@ -54,9 +55,9 @@ static void test_state(void)
     for (size_t n = 0; n < b.len; n++)
         CU_ASSERT_NOT_EQUAL(dk_msg_handoff_state_decode((dk_slice){b.data, n}, &s2), 0);
     dk_buf_reset(&b);
-    s.flags = 2;
+    s.flags = 4;
     CU_ASSERT_EQUAL(dk_msg_handoff_state_encode(&b, &s), -EINVAL);
-    const uint8_t bad_flags[] = {1, 2, 0}, bad_hinted[] = {1, 0, DK_HANDOFF_TARGETS_MAX + 1};
+    const uint8_t bad_flags[] = {1, 4, 0}, bad_hinted[] = {1, 0, DK_HANDOFF_TARGETS_MAX + 1};
     CU_ASSERT_NOT_EQUAL(dk_msg_handoff_state_decode((dk_slice){bad_flags, 3}, &s2), 0);
     CU_ASSERT_NOT_EQUAL(dk_msg_handoff_state_decode((dk_slice){bad_hinted, 3}, &s2), 0);
     dk_buf_free(&b);

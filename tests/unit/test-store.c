@@ -15,7 +15,9 @@
  *   - max_object_size: a write or a merge that would grow the object past
  *     it is DK_ETOOBIG with nothing written (a streamed batch skips the
  *     key), and a write with the stored context (resolving the siblings)
- *     is taken again.
+ *     is taken again;
+ *   - the read fence: reads answer DK_EUNAVAILABLE while writes and
+ *     merges go on (and read the stored object); lifted, reads see them.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
@@ -263,7 +265,43 @@ static void test_size_limit(void)
     dk_buf_free(&after);
 }
 
+static void test_read_fence(void)
+{
+    dk_buf raw = DK_BUF_INIT, enc = DK_BUF_INIT;
+    dk_object o;
+    dk_object_init(&o);
+    dk_vv vv1, vv2;
+    dk_vv_init(&vv1);
+    dk_vv_init(&vv2);
+    CU_ASSERT_EQUAL(wr("fenced", sl("one"), NULL, 0, 0, &vv1), 0);
+    dk_store_set_read_fence(node.store, 1);
+    CU_ASSERT_EQUAL(dk_store_get(node.store, sl("fenced"), &raw, &o), DK_EUNAVAILABLE);
+    CU_ASSERT_EQUAL(raw.len, 0);
+    int rc = dk_store_try_get(node.store, sl("fenced"), &raw, &o);
+    CU_ASSERT_EQUAL(rc, DK_EUNAVAILABLE);
+    /* a write with the first version's context supersedes it: it read the
+     * stored object through the fence */
+    CU_ASSERT_EQUAL(wr("fenced", sl("two"), &vv1, 0, 0, &vv2), 0);
+    dk_actor other = {.node = "n9", .incarnation = 1};
+    one_sibling(&other, 1, sl("three"), &enc);
+    int changed = 0;
+    CU_ASSERT_EQUAL(dk_store_merge(node.store, sl("fenced-merge"), dk_buf_slice(&enc), &changed), 0);
+    CU_ASSERT_EQUAL(changed, 1);
+    dk_store_set_read_fence(node.store, 0);
+    CU_ASSERT_EQUAL_FATAL(dk_store_get(node.store, sl("fenced"), &raw, &o), 0);
+    CU_ASSERT_EQUAL(o.n_sib, 1);
+    dk_object_free(&o);
+    dk_object_init(&o);
+    CU_ASSERT_EQUAL(dk_store_get(node.store, sl("fenced-merge"), &raw, &o), 0);
+    dk_object_free(&o);
+    dk_vv_free(&vv1);
+    dk_vv_free(&vv2);
+    dk_buf_free(&raw);
+    dk_buf_free(&enc);
+}
+
 static CU_TestInfo store_tests[] = {
+    {"the read fence: no reads, writes and merges go on", test_read_fence},
     {"a counter at its maximum: refused, nothing written, another node writes", test_counter_max},
     {"a token context advances a counter at most DK_STORE_CONTEXT_AHEAD", test_context_clamped},
     {"a JSON-map context must be dominated by the stored version", test_map_context},
