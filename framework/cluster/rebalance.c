@@ -60,6 +60,7 @@ typedef struct dk__rebalance {
     dk__handoff_wait *hw;       /* the last step: writes still on their way (handoff_wait.h) */
     dk__read_fence *rf;         /* the read fence: no reads of new ranges until fence_hw is done */
     int fence_checking;         /* fence_hw runs (the move is over here) */
+    int fence_restored;         /* the fence came from the file: the table must converge first */
     dk__handoff_wait *fence_hw; /* the check after the end (handoff_wait.h, "the window after the end") */
     pthread_mutex_t mu;         /* guards shown */
     json_t *shown;              /* {id: progress} for the render threads */
@@ -220,11 +221,10 @@ static void rb_fence_kick(void *arg)
         rb_step(rb);
 }
 
-/* The read fence's step: once the move that raised it is over here (this
- * node receives nothing), drop it when every member counts this node and
- * has handed off what it sent it uncounted. A fence restored at start
- * waits until the member table has converged (rb_listen_ms after first
- * contact): members not heard of yet would look down and not be asked. */
+/* The read fence's step: once its move is over here, drop it when every
+ * member counts this node and has handed off what it sent it uncounted.
+ * A restored fence first lets the table converge (members not heard of
+ * yet look down and are not asked). */
 static void rb_fence_step(dk__rebalance *rb)
 {
     dk_cluster *c = rb->c;
@@ -235,14 +235,17 @@ static void rb_fence_step(dk__rebalance *rb)
         rb->fence_checking = 0;     /* (still, or again) a receiver: the check starts when it is over */
         return;
     }
-    int contact = dk_membership_contact(c->members);
-    if (contact == 0)
-        return;
-    uint64_t now = uv_now(c->loop);
-    if (!rb->contact_at)
-        rb->contact_at = now;
-    if (contact > 0 && now - rb->contact_at < rb_listen_ms(c))
-        return;
+    if (rb->fence_restored) {
+        int contact = dk_membership_contact(c->members);
+        if (contact == 0)
+            return;
+        uint64_t now = uv_now(c->loop);
+        if (!rb->contact_at)
+            rb->contact_at = now;
+        if (contact > 0 && now - rb->contact_at < rb_listen_ms(c))
+            return;
+        rb->fence_restored = 0;
+    }
     if (!rb->fence_checking) {
         rb->fence_checking = 1;
         dk__handoff_wait_reset(rb->fence_hw);
@@ -276,8 +279,8 @@ static void rb_fence_ranges(dk__rebalance *rb, const dk_stream_want *want, size_
     free(s);
     free(e);
     if (added)
-        dk_log(DK_LOG_INFO, "rebalance: %s receives %zu range%s in move %s: no reads of them here until every "
-               "member counts it as their owner", rb->c->cfg->node.id, n, n == 1 ? "" : "s", rb->sig);
+        dk_log(DK_LOG_INFO, "rebalance: %s receives %zu ranges in move %s: no reads of them here until every "
+               "member counts it as their owner", rb->c->cfg->node.id, n, rb->sig);
     rb->fence_checking = 0;
     dk_metrics_set_gauge("handoff_read_fenced", 1);
 }
@@ -745,7 +748,8 @@ int dk_rebalance_start(dk_cluster *c)
         free(rb);
         return -ENOMEM;
     }
-    dk_metrics_set_gauge("handoff_read_fenced", dk__read_fence_up(rb->rf));
+    rb->fence_restored = dk__read_fence_up(rb->rf);
+    dk_metrics_set_gauge("handoff_read_fenced", rb->fence_restored);
     pthread_mutex_init(&rb->mu, NULL);
     const dk_member *self = rb_self(c);
     rb->decided = !(self && self->status == DK_STATUS_JOINING && c->node->data_lost);
