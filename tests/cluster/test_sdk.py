@@ -289,7 +289,9 @@ def test_ring_signal_join(make_cluster, probe_of):
     open: the first answer after the join carries another X-Ring, the
     handle fetches the ring before its next request, and from then on every
     PUT goes to the key's primary under the new ring (n4 included),
-    counted on the nodes' own request metrics."""
+    counted on the nodes' own request metrics. A second handle reading all
+    through the join fetches at most about once a second, and ends on the
+    new ring too."""
     c = make_cluster(4, sets=["cluster.n_replicas=2"], start=False)
     c.start(["n1", "n2", "n3"], timeout=30, expect=["n1", "n2", "n3"])
     n1, n2, n3, n4 = c.nodes
@@ -301,6 +303,11 @@ def test_ring_signal_join(make_cluster, probe_of):
     s0 = p("stats")
     assert s0["ring_signals"] == 0, s0                     # a steady ring says nothing
 
+    # a second handle keeps reading while n4 joins and the new ring
+    # spreads (nodes disagree meanwhile): its fetches stay rate-limited
+    busy = probe_of(n1.http, DKC_REFRESH_MS=600000)
+    b0 = busy("stats")
+    t0 = time.monotonic()
     c.start("n4", timeout=60, wait="health")
 
     def joined():
@@ -310,9 +317,15 @@ def test_ring_signal_join(make_cluster, probe_of):
         except (OSError, AssertionError):
             return False
     deadline = time.monotonic() + 120
+    j = 0
     while not joined():
         assert time.monotonic() < deadline, {n.id: ring_status(n) for n in c.nodes}
-        time.sleep(0.3)
+        for _ in range(10):
+            busy("get", keys[j % len(keys)])
+            j += 1
+    took = time.monotonic() - t0
+    b1 = busy("stats")
+    assert b1["refreshes"] - b0["refreshes"] <= took / 1.0 + 2, (took, b0, b1)
     assert ring_tag(n1) != old_tag
     new = {k: primary_of(n2, k) for k in keys}
     moved = [k for k in keys if new[k][0] == n4.id]
@@ -344,4 +357,19 @@ def test_ring_signal_join(make_cluster, probe_of):
     assert s1["ring_signals"] - s0["ring_signals"] >= 1, (s0, s1)
     for k in keys[:10]:
         assert p("route", k)["replicas"] == new[k]
+    # the busy handle: past its last rate-limited fetch, at most its first
+    # request goes by a ring that is not the final one
+    time.sleep(1.1)
+    bwrong = []
+    for i, k in enumerate(keys):
+        a = busy("put", k, "c")
+        assert a["rc"] == 0, a
+        if a["node"] != new[k][0]:
+            bwrong.append(i)
+    b2 = busy("stats")
+    print("  the busy handle: %d reads during the %.1f s join, %d signal(s), %d fetch(es) then, "
+          "%d PUT(s) off the ring after" % (j, took, b1["ring_signals"] - b0["ring_signals"],
+                                            b1["refreshes"] - b0["refreshes"], len(bwrong)))
+    assert bwrong in ([], [0]), bwrong
     p.close()
+    busy.close()
