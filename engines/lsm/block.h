@@ -4,9 +4,11 @@
  *
  * An entry stores the key as a prefix shared with the previous key plus
  * the rest: varint shared | varint unshared | varint value len | key
- * suffix | value. Every 16th entry is a restart point with shared = 0; the
+ * suffix | value. Every 16th entry of a data block (every entry of an
+ * index block: table_builder.c) is a restart point with shared = 0; the
  * block ends with the restart offsets (u32 each) and their count (u32), so
- * a seek binary-searches restarts and then scans at most 16 entries.
+ * a seek binary-searches restarts, comparing their keys in place, and then
+ * scans at most 16 entries. Readers take any interval.
  * Keys are internal keys (ikey.h order).
  */
 #ifndef DK_LSM_BLOCK_H
@@ -19,6 +21,7 @@
 typedef struct lsm_block_builder {
     dk_buf buf, last_key, restarts;  /* restarts: u32 offsets, LE */
     int counter;
+    int interval;          /* entries per restart (LSM_RESTART_INTERVAL) */
     size_t entries;
 } lsm_block_builder;
 

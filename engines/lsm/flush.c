@@ -40,6 +40,7 @@
  * whose outcome cannot be known or repaired (a failed fsync of data
  * already acknowledged, a manifest write, EIO) stay fatal until restart.
  */
+#define _GNU_SOURCE 1   /* pthread_setname_np */
 #include "lsm.h"
 
 #include <errno.h>
@@ -281,6 +282,7 @@ static int fl_retry(lsm_db *db)
 void *dk__lsm_flush_thread(void *arg)
 {
     lsm_db *db = arg;
+    pthread_setname_np(pthread_self(), "lsm-flush");
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->closing && (!db->imm || db->bg_error) && !(db->bg_error && db->bg_transient))

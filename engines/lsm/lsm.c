@@ -46,6 +46,7 @@
  * builds see the keys absent, as point reads do, and never an older
  * version of them.
  */
+#define _GNU_SOURCE 1   /* pthread_setname_np */
 #include "lsm.h"
 
 #include <errno.h>
@@ -422,6 +423,7 @@ static int lsm_write(dk_engine *e, const dk_batch *b, int sync)
 static void *lsm_wal_thread(void *arg)
 {
     lsm_db *db = arg;
+    pthread_setname_np(pthread_self(), "lsm-wal");
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->wal_turn && !db->wal_stop)

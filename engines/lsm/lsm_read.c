@@ -28,7 +28,7 @@ void dk__lsm_read_end(lsm_read *r)
 {
     dk__lsm_mem_unref(r->mem);
     dk__lsm_mem_unref(r->imm);
-    dk__lsm_version_unref(r->v);
+    dk__lsm_version_unref_reader(r->v);
 }
 
 /* Newest version of key (seq <= snap) in the runs of v. Searches runs

@@ -369,6 +369,9 @@ static void rc_free(lsm_db *db)
     dk__lsm_mem_unref(db->mem);
     dk__lsm_mem_unref(db->imm);
     dk__lsm_version_unref(db->cur);
+    /* Readers are gone: delete what they retired before the cache goes. */
+    dk__lsm_reaper_stop(db->fenv.reaper);
+    db->fenv.reaper = NULL;
     dk__lsm_codecs_free(db->codecs);   /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
@@ -409,8 +412,10 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     if (!rc) {
         db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs,
                                  .host = host};
-        rc = rc_recover(db);
+        rc = dk__lsm_reaper_start(&db->fenv.reaper);
     }
+    if (!rc)
+        rc = rc_recover(db);
     if (!rc)
         rc = dk__lsm_start_threads(db);
     if (rc) {

@@ -142,6 +142,10 @@ int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey);
  * reports the error. Compaction reads its inputs this way, so a job over
  * a damaged block fails and rewrites nothing (compact.c). */
 lsm_iter *dk__lsm_table_iter(lsm_table *t);
+/* As dk__lsm_table_iter, but its data blocks are read from the file and
+ * never looked up in or inserted into the block cache (the index still
+ * is): compaction's inputs, read once, evict no reader's blocks. */
+lsm_iter *dk__lsm_table_iter_compact(lsm_table *t);
 
 /* Key ranges of data blocks an iterator skipped as damaged. A skipped
  * block held the versions of user keys in (lo, hi] (lo absent: from the

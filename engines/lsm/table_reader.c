@@ -352,18 +352,43 @@ typedef struct tbl_iter {
     int lo_incl, hi_incl;     /* lo (hi, for the next block) is the bound of a seek:
                                * inclusive, not a previous block's last key */
     uint64_t block_off;       /* the loaded block's offset */
+    int no_cache;             /* data blocks bypass the block cache */
 } tbl_iter;
 
 typedef struct tbl_rel {
     lsm_cache *cache;
     lsm_cblock *h;
+    uint8_t *own;             /* an uncached block (no_cache): freed here */
 } tbl_rel;
 
 static void ti_release(void *arg)
 {
     tbl_rel *r = arg;
-    dk__lsm_cache_release(r->cache, r->h);
+    if (r->h)
+        dk__lsm_cache_release(r->cache, r->h);
+    free(r->own);
     free(r);
+}
+
+/* The data block at (off, size) read straight from the file into r->own
+ * (checked and decoded as through the cache, but neither looked up nor
+ * inserted): compaction reads every input block once, and sending them
+ * through the cache would evict the blocks readers use and make readers
+ * wait on its mutex. */
+static int ti_load_uncached(tbl_iter *ti, uint64_t off, uint64_t size, tbl_rel *r, const uint8_t **d,
+                            size_t *n)
+{
+    uint8_t *buf;
+    int rc = tr_read_block(ti->t, off, size, "data block", 0, &buf, n);
+    if (rc)
+        return rc;
+    if (dk__lsm_block_check(buf, *n)) {
+        free(buf);
+        return tr_corrupt(ti->t, off, "data block");
+    }
+    r->own = buf;
+    *d = buf;
+    return 0;
 }
 
 /* Open the data block the index points at; 0 or an error (the caller
@@ -394,18 +419,24 @@ static int ti_load(tbl_iter *ti)
     ti->block_off = off;
     if (!k1 || !k2)
         return tr_corrupt(ti->t, ti->t->index_off, "index entry");
-    lsm_cblock *h;
-    int rc = dk__lsm_table_block(ti->t, off, size, &h);
-    tbl_rel *r = rc ? NULL : malloc(sizeof(*r));
-    if (!rc && !r) {
-        dk__lsm_cache_release(ti->t->cache, h);
-        rc = -ENOMEM;
+    tbl_rel *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    const uint8_t *d = NULL;
+    size_t n = 0;
+    int rc;
+    if (ti->no_cache) {
+        rc = ti_load_uncached(ti, off, size, r, &d, &n);
+    } else if (!(rc = dk__lsm_table_block(ti->t, off, size, &r->h))) {
+        r->cache = ti->t->cache;
+        d = r->h->data;
+        n = r->h->size;
     }
-    if (rc)
+    if (rc) {
+        free(r);
         return rc;
-    r->cache = ti->t->cache;
-    r->h = h;
-    if (!(ti->data = dk__lsm_block_iter(h->data, h->size, ti_release, r)))
+    }
+    if (!(ti->data = dk__lsm_block_iter(d, n, ti_release, r)))
         return -ENOMEM;
     return 0;
 }
@@ -589,6 +620,7 @@ static lsm_iter *tr_iter_new(lsm_table *t, lsm_damage_set *dmg)
     if (r) {
         r->cache = t->cache;
         r->h = h;
+        r->own = NULL;
     }
     if (!(ti->index = dk__lsm_block_iter(d, n, r ? ti_release : NULL, r))) {
         free(ti);
@@ -605,6 +637,14 @@ lsm_iter *dk__lsm_table_iter(lsm_table *t)
 lsm_iter *dk__lsm_table_iter_skip(lsm_table *t, lsm_damage_set *dmg)
 {
     return tr_iter_new(t, dmg);
+}
+
+lsm_iter *dk__lsm_table_iter_compact(lsm_table *t)
+{
+    lsm_iter *it = tr_iter_new(t, NULL);
+    if (it)
+        ((tbl_iter *)it)->no_cache = 1;
+    return it;
 }
 
 void dk__lsm_damage_free(lsm_damage_set *s)

@@ -19,7 +19,16 @@
  * A new version records where each level starts and whether the runs of
  * each level >= 1 have disjoint key ranges (checked, not assumed from the
  * policy), so point reads binary-search those levels.
+ *
+ * Deleting an obsolete table (unlink: ext4 truncates its page cache and,
+ * mounted with discard, discards its blocks; then the block cache is
+ * purged of it) takes milliseconds. When a reader drops the last
+ * reference it hands the file to the reaper thread instead (measured: 11 %
+ * of a reader's CPU in readrandom right after a fill, and its p99.9).
+ * A crash before the reaper ran leaves a table the manifest no longer
+ * lists, which recovery deletes.
  */
+#define _GNU_SOURCE 1   /* pthread_setname_np */
 #include "version.h"
 
 #include <errno.h>
@@ -74,10 +83,9 @@ void dk__lsm_file_ref(lsm_file *f)
     atomic_fetch_add(&f->refs, 1);
 }
 
-void dk__lsm_file_unref(lsm_file *f)
+/* Close f and delete it when obsolete (the last reference is gone). */
+static void vs_file_destroy(lsm_file *f)
 {
-    if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
-        return;
     const lsm_fileenv *fe = f->fenv;
     dk__lsm_table_close(f->table);
     if (atomic_load(&f->obsolete)) {
@@ -93,6 +101,89 @@ void dk__lsm_file_unref(lsm_file *f)
         }
     }
     free(f);
+}
+
+struct lsm_reaper {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    lsm_file *head;
+    int stop;
+    pthread_t thr;
+};
+
+static void *vs_reaper_thread(void *arg)
+{
+    lsm_reaper *r = arg;
+    pthread_setname_np(pthread_self(), "lsm-reaper");
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->head && !r->stop)
+            pthread_cond_wait(&r->cv, &r->mu);
+        lsm_file *list = r->head;
+        r->head = NULL;
+        if (!list)
+            break;              /* stopping and drained */
+        pthread_mutex_unlock(&r->mu);
+        for (lsm_file *f = list, *nx; f; f = nx) {
+            nx = f->reap_next;
+            vs_file_destroy(f);
+        }
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+int dk__lsm_reaper_start(lsm_reaper **out)
+{
+    lsm_reaper *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thr, NULL, vs_reaper_thread, r)) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+        free(r);
+        return -EAGAIN;
+    }
+    *out = r;
+    return 0;
+}
+
+void dk__lsm_reaper_stop(lsm_reaper *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thr, NULL);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+static void vs_file_unref(lsm_file *f, int reader)
+{
+    if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
+    lsm_reaper *r = f->fenv->reaper;
+    if (!reader || !r || !atomic_load(&f->obsolete)) {
+        vs_file_destroy(f);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    f->reap_next = r->head;
+    r->head = f;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void dk__lsm_file_unref(lsm_file *f)
+{
+    vs_file_unref(f, 0);
 }
 
 int dk__lsm_file_mark_damaged(lsm_file *f)
@@ -263,14 +354,24 @@ void dk__lsm_version_ref(lsm_version *v)
     atomic_fetch_add(&v->refs, 1);
 }
 
-void dk__lsm_version_unref(lsm_version *v)
+static void vs_version_unref(lsm_version *v, int reader)
 {
     if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
         return;
     for (size_t i = 0; i < v->n; i++)
-        dk__lsm_file_unref(v->files[i]);
+        vs_file_unref(v->files[i], reader);
     free(v->files);
     free(v);
+}
+
+void dk__lsm_version_unref(lsm_version *v)
+{
+    vs_version_unref(v, 0);
+}
+
+void dk__lsm_version_unref_reader(lsm_version *v)
+{
+    vs_version_unref(v, 1);
 }
 
 static int vs_deleted(const lsm_edit *e, uint64_t number)

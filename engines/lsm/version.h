@@ -18,6 +18,8 @@
 
 #define LSM_NUM_LEVELS 7
 
+typedef struct lsm_reaper lsm_reaper;
+
 /* What files need to delete themselves. */
 typedef struct lsm_fileenv {
     lsm_env *env;
@@ -25,6 +27,7 @@ typedef struct lsm_fileenv {
     lsm_cache *cache;
     lsm_codecs *codecs;       /* the engine's block codecs; may be NULL */
     const dk_host *host;
+    lsm_reaper *reaper;       /* deletes what readers retire; NULL: inline */
 } lsm_fileenv;
 
 typedef struct lsm_file {
@@ -38,6 +41,7 @@ typedef struct lsm_file {
     _Atomic int obsolete;     /* unlink when the last reference goes */
     lsm_table *table;
     const lsm_fileenv *fenv;
+    struct lsm_file *reap_next;  /* on the reaper's list */
 } lsm_file;
 
 /* Open table `number` at `level`; the file object has one reference. */
@@ -48,6 +52,14 @@ void dk__lsm_file_ref(lsm_file *f);
  * the next open marks it again. Returns 0 or the env's error. Blocking. */
 int dk__lsm_file_mark_damaged(lsm_file *f);
 void dk__lsm_file_unref(lsm_file *f);
+
+/* The reaper: a thread that closes and deletes obsolete tables whose last
+ * reference a reader dropped, so a point read or an iterator (possibly on
+ * an event loop) never pays for unlink, page-cache truncation, discard
+ * and the block-cache purge. Started at open; stop drains the list and
+ * joins. Everything else (compaction, flush, close) deletes inline. */
+int dk__lsm_reaper_start(lsm_reaper **out);
+void dk__lsm_reaper_stop(lsm_reaper *r);
 /* User-key range of the file. */
 dk_slice dk__lsm_file_smallest(const lsm_file *f);
 dk_slice dk__lsm_file_largest(const lsm_file *f);
@@ -93,6 +105,8 @@ int dk__lsm_edit_decode(lsm_edit *e, const uint8_t *p, size_t n);
 lsm_version *dk__lsm_version_new(lsm_file *const *files, size_t n);
 void dk__lsm_version_ref(lsm_version *v);
 void dk__lsm_version_unref(lsm_version *v);
+/* The same for a reader: obsolete files it held last go to the reaper. */
+void dk__lsm_version_unref_reader(lsm_version *v);
 /* base minus edit's deletions plus `added` (opened files, in edit order);
  * each removed file is marked obsolete only by dk__lsm_version_retire. */
 lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, lsm_file *const *added);

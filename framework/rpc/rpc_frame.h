@@ -43,9 +43,10 @@
 #define DK_FRAME_BODY_MAX    (DK_FRAME_MAX - DK_FRAME_HEADER_LEN - DK_FRAME_TRAILER_LEN)
 
 /* The protocol (message set) version announced in HELLO. 2: the
- * challenge-response handshake and per-frame MACs of rpc_auth.h; a node of
- * version 1 is refused with an ERROR naming both versions. */
-#define DK_RPC_PROTO_VERSION 2u
+ * challenge-response handshake and per-frame MACs (HMAC-SHA256) of
+ * rpc_auth.h; 3: the same handshake, frame tags by AES-128-GMAC. A node of
+ * another version is refused with an ERROR naming both versions. */
+#define DK_RPC_PROTO_VERSION 3u
 
 #define DK_CLUSTER_NAME_MAX  64u
 #define DK_HELLO_NONCE_LEN   16u

@@ -74,8 +74,9 @@ int dk__rpc_hello_check(dk_rpc *r, dk_slice body, const char *expect_id, dk_msg_
     } else if (m->proto_version != DK_RPC_PROTO_VERSION) {
         rc = DK_EUNSUPPORTED;
         snprintf(msg, msglen, "node %s speaks RPC protocol version %u, node %s speaks %u (every node of "
-                 "a cluster must run a release with the same protocol)", m->node_id, m->proto_version,
-                 r->node_id, DK_RPC_PROTO_VERSION);
+                 "a cluster must run a release with the same protocol%s)", m->node_id, m->proto_version,
+                 r->node_id, DK_RPC_PROTO_VERSION,
+                 m->proto_version == 2 ? "; version 3 tags frames with AES-128-GMAC, not HMAC" : "");
     } else if (strcmp(m->cluster, r->cluster) != 0) {
         rc = DK_ECONFIG;
         r->st.wrong_cluster++;
@@ -94,7 +95,7 @@ int dk__rpc_hello_check(dk_rpc *r, dk_slice body, const char *expect_id, dk_msg_
  * and turn MACs on: every frame from now on carries one. */
 int dk__rpc_conn_keys(rpc_conn *c)
 {
-    uint8_t i2a[DK_RPC_KEY_LEN], a2i[DK_RPC_KEY_LEN];
+    uint8_t i2a[DK_RPC_SKEY_LEN], a2i[DK_RPC_SKEY_LEN];
     int rc = dk_rpc_auth_session(c->r->key, &c->hs[0], &c->hs[1], i2a, a2i);
     if (!rc)
         rc = dk_rpc_mac_init(&c->mac_out, c->inbound ? a2i : i2a);

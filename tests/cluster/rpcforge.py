@@ -2,14 +2,18 @@
 
 Speaks the wire format of framework/rpc/rpc_frame.h and the handshake and
 frame MACs of framework/rpc/rpc_auth.h, written again from those headers
-(standard library only), so a test can play a node with or without the
-cluster key, tamper with frames, replay them, or send half of one.
+(standard library only; the frame tag's AES-128-GMAC calls the system's
+libcrypto, which dynkv needs anyway, through ctypes), so a test can play a
+node with or without the cluster key, tamper with frames, replay them, or
+send half of one.
 
     c = Conn(("127.0.13.1", 20001))
     c.handshake("n2", cluster="dynkv", key=rpc_key(read_key_file(path)))
     t, rid, body = c.request(GET_REPLICA, lp(b"k"))
 """
 
+import ctypes
+import ctypes.util
 import hashlib
 import hmac
 import os
@@ -19,7 +23,7 @@ import time
 
 MAGIC = 0x4B44
 FRAME_VERSION = 1
-PROTO_VERSION = 2
+PROTO_VERSION = 3
 HEADER_LEN = 24
 TAG_LEN = 16
 
@@ -160,6 +164,53 @@ def proof(key, role, ini, acc):
     return hmac.new(key, _lp1(role) + transcript(ini, acc), hashlib.sha256).digest()
 
 
+def session_keys(key, ini, acc):
+    """(initiator->acceptor, acceptor->initiator) AES-128 session keys."""
+    t = transcript(ini, acc)
+    return tuple(hmac.new(key, _lp1(label) + t, hashlib.sha256).digest()[:16]
+                 for label in ("initiator->acceptor", "acceptor->initiator"))
+
+
+_crypto = None
+
+
+def _libcrypto():
+    global _crypto
+    if _crypto is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
+        lib.EVP_CIPHER_CTX_new.restype = ctypes.c_void_p
+        lib.EVP_CIPHER_CTX_free.argtypes = [ctypes.c_void_p]
+        lib.EVP_aes_128_gcm.restype = ctypes.c_void_p
+        lib.EVP_EncryptInit_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                           ctypes.c_char_p, ctypes.c_char_p]
+        lib.EVP_EncryptUpdate.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+                                          ctypes.c_char_p, ctypes.c_int]
+        lib.EVP_EncryptFinal_ex.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+        lib.EVP_CIPHER_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_char_p]
+        _crypto = lib
+    return _crypto
+
+
+def gmac(key, seq, data):
+    """The frame tag: AES-128-GCM under key with nonce u64(seq) u32(0), no
+    plaintext, data as the AAD; the 16-byte GCM tag."""
+    lib = _libcrypto()
+    ctx = lib.EVP_CIPHER_CTX_new()
+    assert ctx, "EVP_CIPHER_CTX_new"
+    try:
+        out = ctypes.c_int(0)
+        fin = ctypes.create_string_buffer(16)
+        tag = ctypes.create_string_buffer(TAG_LEN)
+        ok = (lib.EVP_EncryptInit_ex(ctx, lib.EVP_aes_128_gcm(), None, key, struct.pack("<QI", seq, 0)) == 1
+              and lib.EVP_EncryptUpdate(ctx, None, ctypes.byref(out), data, len(data)) == 1
+              and lib.EVP_EncryptFinal_ex(ctx, fin, ctypes.byref(out)) == 1
+              and lib.EVP_CIPHER_CTX_ctrl(ctx, 0x10, TAG_LEN, tag) == 1)   # EVP_CTRL_AEAD_GET_TAG
+        assert ok and len(key) == 16, "AES-128-GCM failed"
+        return tag.raw
+    finally:
+        lib.EVP_CIPHER_CTX_free(ctx)
+
+
 class Closed(Exception):
     """The other side closed the connection (EOF or reset)."""
 
@@ -188,7 +239,7 @@ class Conn:
 
     def tag(self, data, seq=None):
         seq = self.seq_out if seq is None else seq
-        return hmac.new(self.k_out, struct.pack("<Q", seq) + data, hashlib.sha256).digest()[:TAG_LEN]
+        return gmac(self.k_out, seq, data)
 
     def send(self, mtype, body=b"", request_id=0):
         """Send one frame, with its MAC once the handshake is done."""
@@ -226,8 +277,8 @@ class Conn:
         self._fill(total + tag, deadline)
         data, body = self.buf[:total], self.buf[HEADER_LEN:HEADER_LEN + blen]
         if tag:
-            want = hmac.new(self.k_in, struct.pack("<Q", self.seq_in) + data, hashlib.sha256).digest()
-            assert hmac.compare_digest(want[:TAG_LEN], self.buf[total:total + tag]), "bad MAC from the node"
+            want = gmac(self.k_in, self.seq_in, data)
+            assert hmac.compare_digest(want, self.buf[total:total + tag]), "bad MAC from the node"
             self.seq_in += 1
         self.buf = self.buf[total + tag:]
         return mtype, rid, body
@@ -261,9 +312,7 @@ class Conn:
         acc = parse_hello(body)
         assert acc["mac"] == proof(key, "acceptor", mine, acc), "the node's proof does not check"
         auth = self.send(AUTH, proof(key, "initiator", mine, acc))
-        t = transcript(mine, acc)
-        self.k_out = hmac.new(key, _lp1("initiator->acceptor") + t, hashlib.sha256).digest()
-        self.k_in = hmac.new(key, _lp1("acceptor->initiator") + t, hashlib.sha256).digest()
+        self.k_out, self.k_in = session_keys(key, mine, acc)
         self.authed = True
         return auth
 

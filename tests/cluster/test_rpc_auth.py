@@ -7,8 +7,6 @@ as a control with the cluster's key (DIR/cluster.key), so a refusal below
 is the missing key's doing, not a malformed frame's.
 """
 
-import hashlib
-import hmac
 import os
 import re
 import socket
@@ -111,6 +109,13 @@ def test_hello_without_the_key_is_refused_and_nothing_is_served(keyed3):
     _, t, body = old.hello("n3", proto=1)
     assert t == rf.ERROR and "protocol version 1" in rf.parse_error(body)[1]
     old.close()
+    # A node of protocol 2 (HMAC-SHA256 frame tags) is told what changed.
+    v2 = rf.Conn(rpc_addr(n1))
+    _, t, body = v2.hello("n3", proto=2)
+    assert t == rf.ERROR, (t, body)
+    msg = rf.parse_error(body)[1]
+    assert "protocol version 2" in msg and "speaks 3" in msg and "AES-128-GMAC" in msg, msg
+    v2.close()
 
 
 def test_a_replayed_handshake_is_refused(keyed3):
@@ -125,9 +130,7 @@ def test_a_replayed_handshake_is_refused(keyed3):
     auth = rf.proof(key, "initiator", mine, acc)
     rec.send(rf.AUTH, auth)
     rec.authed = True
-    t = rf.transcript(mine, acc)
-    rec.k_out = hmac.new(key, rf._lp1("initiator->acceptor") + t, hashlib.sha256).digest()
-    rec.k_in = hmac.new(key, rf._lp1("acceptor->initiator") + t, hashlib.sha256).digest()
+    rec.k_out, rec.k_in = rf.session_keys(key, mine, acc)
     rt, _, _ = rec.request(rf.GET_REPLICA, rf.lp("k"))
     assert rt == rf.REPLICA_VALUE
     recorded = [f for f in rec.sent_frames]

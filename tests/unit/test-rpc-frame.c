@@ -4,9 +4,9 @@
  * replica messages and FORWARD_WRITE/FORWARD_RESULT through a frame,
  * incremental (byte by byte) decoding, detection of every single-byte
  * corruption, truncation, oversized lengths, wrong
- * magic/version/reserved/type, encoder limits, and the HELLO HMAC (with a
- * known answer computed independently by Python's hmac module, so the MAC
- * input format cannot drift unnoticed). The messages about key ranges
+ * magic/version/reserved/type, encoder limits, the HELLO HMAC and the
+ * frame GMAC (with known answers computed independently in Python, so the
+ * MAC input formats cannot drift unnoticed). The messages about key ranges
  * (streaming, scans, anti-entropy) are in test-rpc-frame-range.c.
  */
 #define _GNU_SOURCE /* memmem */
@@ -353,8 +353,9 @@ static void test_field_limits(void)
  *   lp = lambda s: bytes([len(s)]) + s
  *   T = lp(b"dynkv-rpc") + pack("<I", 2) + lp(b"prod") + lp(b"node-1") + pack("<I", 3)
  *       + bytes(range(16)) + lp(b"node-2") + pack("<I", 7) + bytes(range(16, 32))
- *   hmac.new(bytes(range(32)), lp(ROLE) + T, sha256)
- *   tag = hmac.new(i2a, pack("<Q", 5) + b"frame-bytes", sha256).digest()[:16] */
+ *   hmac.new(bytes(range(32)), lp(ROLE) + T, sha256)       (i2a: its first 16 bytes)
+ * and the GMAC tag from the cryptography package (not OpenSSL's EVP calls):
+ *   tag = AESGCM(i2a).encrypt(pack("<Q", 5) + bytes(4), b"", b"frame-bytes") */
 static void test_auth_kat(void)
 {
     static const uint8_t acceptor[32] = {
@@ -363,12 +364,11 @@ static void test_auth_kat(void)
     static const uint8_t initiator[32] = {
         0xa6, 0xe5, 0x99, 0xe8, 0x66, 0x9c, 0x86, 0x4b, 0xf8, 0xc5, 0xeb, 0x91, 0x53, 0x0b, 0xc2, 0x3c,
         0xff, 0x75, 0x19, 0xe9, 0x9a, 0x31, 0xe1, 0xc0, 0x4b, 0xfe, 0x3f, 0x1c, 0x05, 0x62, 0xcf, 0x2c};
-    static const uint8_t i2a_want[32] = {
-        0x0f, 0x8b, 0xda, 0x72, 0xdf, 0xc1, 0xe1, 0x62, 0xb9, 0xf8, 0x50, 0xea, 0x64, 0xa8, 0xa1, 0x1c,
-        0xf5, 0xc8, 0xbf, 0x9d, 0x2c, 0x60, 0xab, 0x92, 0xae, 0x58, 0xd0, 0x6c, 0x67, 0xe8, 0xc9, 0xba};
-    static const uint8_t tag5[16] = {0x1e, 0x45, 0x1b, 0x66, 0x72, 0x62, 0xc4, 0x72,
-                                     0xfd, 0xf2, 0xd7, 0xfc, 0x7f, 0xf9, 0x90, 0x8a};
-    uint8_t key[DK_RPC_KEY_LEN], mac[32], i2a[32], a2i[32], tag[16];
+    static const uint8_t i2a_want[DK_RPC_SKEY_LEN] = {
+        0x0f, 0x8b, 0xda, 0x72, 0xdf, 0xc1, 0xe1, 0x62, 0xb9, 0xf8, 0x50, 0xea, 0x64, 0xa8, 0xa1, 0x1c};
+    static const uint8_t tag5[16] = {0x6b, 0x37, 0x78, 0x83, 0xd6, 0x03, 0xf1, 0xc0,
+                                     0xa5, 0x74, 0xd0, 0x5d, 0xdb, 0x3c, 0xfb, 0x53};
+    uint8_t key[DK_RPC_KEY_LEN], mac[32], i2a[DK_RPC_SKEY_LEN], a2i[DK_RPC_SKEY_LEN], tag[16];
     for (unsigned i = 0; i < sizeof(key); i++)
         key[i] = (uint8_t)i;
     dk_msg_hello ini = sample_hello(), acc = sample_hello();
@@ -397,7 +397,7 @@ static void test_auth_kat(void)
     key[31] ^= 1;
 
     CU_ASSERT_EQUAL_FATAL(dk_rpc_auth_session(key, &ini, &acc, i2a, a2i), 0);
-    CU_ASSERT(memcmp(i2a, i2a_want, 32) == 0 && memcmp(i2a, a2i, 32) != 0);
+    CU_ASSERT(memcmp(i2a, i2a_want, DK_RPC_SKEY_LEN) == 0 && memcmp(i2a, a2i, DK_RPC_SKEY_LEN) != 0);
     dk_rpc_mac m, v;
     CU_ASSERT_EQUAL_FATAL(dk_rpc_mac_init(&m, i2a), 0);
     CU_ASSERT_EQUAL_FATAL(dk_rpc_mac_init(&v, i2a), 0);
@@ -413,6 +413,20 @@ static void test_auth_kat(void)
     CU_ASSERT_EQUAL(v.seq, 6u);
     CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytez", 11, again), -EACCES);
     CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytes", 11, again), 0);
+    /* A tag under the other direction's key does not open. */
+    dk_rpc_mac o;
+    CU_ASSERT_EQUAL_FATAL(dk_rpc_mac_init(&o, a2i), 0);
+    o.seq = 7;
+    CU_ASSERT_EQUAL(dk_rpc_mac_seal(&o, (const uint8_t *)"frame-bytes", 11, tag), 0);
+    CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"frame-bytes", 11, tag), -EACCES);
+    /* The sequence never wraps (a nonce must never repeat under one key). */
+    o.seq = UINT64_MAX;
+    CU_ASSERT_EQUAL(dk_rpc_mac_seal(&o, (const uint8_t *)"frame-bytes", 11, tag), DK_ECORRUPT);
+    CU_ASSERT_EQUAL(o.seq, UINT64_MAX);
+    dk_rpc_mac_free(&o);
+    /* An empty frame still gets a tag of its own. */
+    CU_ASSERT_EQUAL(dk_rpc_mac_seal(&m, (const uint8_t *)"", 0, tag), 0);
+    CU_ASSERT_EQUAL(dk_rpc_mac_open(&v, (const uint8_t *)"", 0, tag), 0);
     dk_rpc_mac_free(&m);
     dk_rpc_mac_free(&v);
     dk_rpc_mac_free(&v);

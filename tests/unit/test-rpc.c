@@ -620,7 +620,7 @@ static int raw_handshake(int fd, const char *secret, const char *id, raw_session
     dk_buf_reset(&f);
     ok = ok && dk_rpc_auth_proof(key, "initiator", &hs[0], &hs[1], a.mac) == 0 && dk_msg_auth_encode(&b, &a) == 0 &&
          dk_frame_encode(&f, DK_MSG_AUTH, 0, 0, b.data, b.len) == 0 && raw_send(fd, f.data, f.len);
-    uint8_t i2a[DK_RPC_KEY_LEN], a2i[DK_RPC_KEY_LEN];
+    uint8_t i2a[DK_RPC_SKEY_LEN], a2i[DK_RPC_SKEY_LEN];
     ok = ok && dk_rpc_auth_session(key, &hs[0], &hs[1], i2a, a2i) == 0 && dk_rpc_mac_init(&s->out, i2a) == 0 &&
          dk_rpc_mac_init(&s->in, a2i) == 0;
     dk_buf_free(&b);
