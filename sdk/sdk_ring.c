@@ -251,6 +251,7 @@ int dk__sdk_refresh(dkc *c)
         rc = ring_fetch_from(c, host, port);
         if (rc == 1) {              /* a lone node: no routing */
             c->routed = 0;
+            c->has_tag = 0;
             rc = 0;
         }
         if (rc == 0) {
