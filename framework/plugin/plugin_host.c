@@ -61,7 +61,7 @@ typedef struct ph_kind {
     uint16_t min_minor;          /* the ABI minor that introduced the kind */
 } ph_kind;
 
-/* clang-format off: tables, aligned by hand */
+/* clang-format off */
 #define PH_M(type, field) {#field, offsetof(type, field)}
 
 static const ph_method ph_engine_required[] = {

@@ -69,7 +69,7 @@ typedef struct dk_slice {
  * messages and names (dk_host.strerror and dk_host.err_name) are generated
  * from the same list. Append only: codes are never renumbered.
  */
-/* clang-format off: a table, aligned by hand */
+/* clang-format off */
 #define DK_ERRNO_MAP(XX)                                                     \
     XX(NOTFOUND,   -30500, "key not found")                                  \
     XX(CORRUPT,    -30501, "checksum mismatch or malformed data")            \
