@@ -5,7 +5,9 @@
 #     plugins include only "dynkv/..." and "util/..." of the framework;
 #  2. every C file opens with a design comment;
 #  3. every symbol the core library exports starts with dk_ or dk__
-#     (checked on BUILDDIR's framework/.libs/libdynkv.a when it exists).
+#     (checked on BUILDDIR's framework/.libs/libdynkv.a when it exists);
+#  4. the C layout of .clang-format (scripts/format.sh --check), once the
+#     tree has been formatted: the commit that did it added .format-applied.
 # Prints one line per violation and exits 1 if there is any.
 set -uo pipefail
 src=${1:-.}
@@ -55,6 +57,11 @@ if [ -n "$lib" ] && [ -f "$lib" ]; then
     for s in $(nm -g --defined-only "$lib" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u); do
         case "$s" in dk_*|dk__*) ;; *) say "$lib exports $s (exported names start with dk_)" ;; esac
     done
+fi
+if [ -f .format-applied ]; then
+    while IFS= read -r line; do
+        case "$line" in "format: ok"*|*"not found, skipping"*) echo "check-style: $line" ;; *) say "${line#format: }" ;; esac
+    done < <(scripts/format.sh --check .)
 fi
 [ $bad -eq 0 ] && echo "check-style: ok"
 exit $bad

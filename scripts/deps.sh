@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config
       libuv1-dev libsqlite3-dev libzstd-dev liblz4-dev libinih-dev libcunit1-dev
       libhttp-parser-dev libjansson-dev libxxhash-dev libssl-dev openssl gnuplot-nox
-      clang libclang-rt-14-dev python3 python3-pytest curl iproute2 iptables util-linux procps
+      clang clang-format libclang-rt-14-dev python3 python3-pytest curl iproute2 iptables util-linux procps
       librocksdb-dev libleveldb-dev liblmdb-dev libsystemd-dev systemd python3-yaml chromium chromium-driver)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -11,11 +11,13 @@
  *   update KEY SUFFIX         get, join siblings with '+', append SUFFIX, put
  *   incr KEY N                {"rc","node","value"}
  *   route KEY                 {"replicas":[ids]}
- *   stats                     {"requests","attempts","failovers","refreshes","connects"}
+ *   stats                     {"requests","attempts","failovers","refreshes","connects",
+ *                              "ring_signals"}
  *   session [TOKEN|none]      set the handle's session token; {"session"} (null: none)
  *
  * Every failure adds "error" (dkc_errmsg). Environment: DKC_TOKEN,
- * DKC_CACERT, DKC_CONSISTENCY, DKC_RETRIES, DKC_TIMEOUT_MS, DKC_NO_ROUTING.
+ * DKC_CACERT, DKC_CONSISTENCY, DKC_RETRIES, DKC_TIMEOUT_MS, DKC_NO_ROUTING,
+ * DKC_REFRESH_MS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
     if (getenv("DKC_TIMEOUT_MS"))
         opt.timeout_ms = atoi(getenv("DKC_TIMEOUT_MS"));
     opt.no_routing = getenv("DKC_NO_ROUTING") != NULL;
+    if (getenv("DKC_REFRESH_MS"))
+        opt.refresh_ms = atoi(getenv("DKC_REFRESH_MS"));
     dkc *c;
     int rc = dkc_open(argv[1], &opt, &c);
     if (rc != 0) {
@@ -166,6 +170,7 @@ int main(int argc, char **argv)
             json_object_set_new(o, "failovers", json_integer((json_int_t)st.failovers));
             json_object_set_new(o, "refreshes", json_integer((json_int_t)st.refreshes));
             json_object_set_new(o, "connects", json_integer((json_int_t)st.connects));
+            json_object_set_new(o, "ring_signals", json_integer((json_int_t)st.ring_signals));
             rc = 0;
         } else {
             json_object_set_new(o, "usage", json_string("unknown command or missing argument"));

@@ -8,7 +8,7 @@ sdk_libdkhttp_la_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) -fPIC
 # The library is built with default visibility (the tree hides symbols by
 # default); the regex keeps its exported names to the public dkc_ API.
 lib_LTLIBRARIES = sdk/libdynkv-client.la
-sdk_libdynkv_client_la_SOURCES = sdk/sdk_int.h sdk/sdk_ring.c sdk/sdk_call.c sdk/sdk_kv.c
+sdk_libdynkv_client_la_SOURCES = sdk/sdk_int.h sdk/sdk_ring.c sdk/sdk_call.c sdk/sdk_kv.c sdk/sdk_signal.c
 sdk_libdynkv_client_la_CPPFLAGS = -I$(srcdir)/sdk $(AM_CPPFLAGS)
 sdk_libdynkv_client_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default $(JANSSON_CFLAGS) $(XXHASH_CFLAGS) $(SSL_CFLAGS)
 sdk_libdynkv_client_la_LIBADD = sdk/libdkhttp.la framework/util/libdkutil.la \
@@ -27,3 +27,11 @@ sdk_dkc_probe_SOURCES = sdk/dkc-probe.c
 sdk_dkc_probe_CPPFLAGS = -I$(srcdir)/sdk
 sdk_dkc_probe_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 sdk_dkc_probe_LDADD = sdk/libdynkv-client.la $(JANSSON_LIBS)
+
+# The decision to fetch the ring again, on a bare handle (no network).
+check_PROGRAMS += tests/unit/test-sdk-signal
+TESTS += tests/unit/test-sdk-signal
+tests_unit_test_sdk_signal_SOURCES = tests/unit/test-sdk-signal.c tests/unit/cu_main.h sdk/sdk_signal.c
+tests_unit_test_sdk_signal_CPPFLAGS = -I$(srcdir)/sdk $(AM_CPPFLAGS)
+tests_unit_test_sdk_signal_CFLAGS = $(DK_UNIT_CC) $(SSL_CFLAGS)
+tests_unit_test_sdk_signal_LDADD = $(CUNIT_LIBS)

@@ -13,6 +13,9 @@
  * (reads, writes with a context) when it failed after sending. Error
  * statuses are answers, not failures: they are returned as they are.
  *
+ * Every answer's X-Ring and X-Coordinator go to sdk_signal.c, which says
+ * whether the next call fetches the ring first.
+ *
  * Every request carries the handle's session token (X-Session) and every
  * answer that has one replaces it: the token only grows along one
  * handle's calls, whichever node answered.
@@ -128,12 +131,13 @@ static int call_node(dkc *c, sdk_node *n, const char *method, const char *target
 /* The nodes to try, best first: the key's replicas that are up, then those
  * marked down; without routing (or a key), the seeds' entries (dkc_open
  * makes them the first nodes). */
-static size_t call_plan(dkc *c, const char *key, uint16_t *plan, size_t max)
+static size_t call_plan(dkc *c, const char *key, uint16_t *plan, size_t max, int *routed)
 {
     uint16_t reps[SDK_MAX_REP];
     size_t n = 0, k = 0;
     if (c->routed && !c->opt.no_routing && key)
         n = dk__sdk_route(c, key, strlen(key), reps, SDK_MAX_REP);
+    *routed = n > 0;
     if (n == 0) {                     /* the seeds' entries, the first nodes */
         for (size_t i = 0; i < c->n_seeds && i < c->n_nodes && n < SDK_MAX_REP; i++)
             reps[n++] = (uint16_t)i;
@@ -162,8 +166,10 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
     memset(&c->last, 0, sizeof(c->last));
     c->err[0] = '\0';
     int64_t now = dk__sdk_now_ms();
-    if ((c->need_refresh || (c->opt.refresh_ms > 0 && now - c->refreshed >= c->opt.refresh_ms)) &&
-        now - c->refresh_tried >= SDK_REFETCH_MS)
+    int due = dk__sdk_refresh_due(c, now);
+    if (due == SDK_DUE_SIGNAL)
+        c->signal_fetched = now;
+    if (due != SDK_DUE_NO)
         (void)dk__sdk_refresh(c);   /* a failed refresh keeps the old ring */
     dk_hc_header h[16];
     size_t nh = 0;
@@ -178,7 +184,8 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
     for (size_t i = 0; i < n_extra && nh < 16; i++)
         h[nh++] = (dk_hc_header){extra[i].name, extra[i].value};
     uint16_t plan[SDK_MAX_REP];
-    size_t n = call_plan(c, key, plan, SDK_MAX_REP);
+    int routed;
+    size_t n = call_plan(c, key, plan, SDK_MAX_REP, &routed);
     if (n == 0)
         return dk__sdk_fail(c, DKC_ECONNECT, "no node to send the request to");
     c->st.requests++;
@@ -197,6 +204,8 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
             }
             node->down_until = 0;
             snprintf(c->last_node, sizeof(c->last_node), "%s", node->id);
+            (void)dk__sdk_ring_signal(c, plan[i], dk__hc_header(r, "X-Ring"), dk__hc_header(r, "X-Coordinator"),
+                                      routed);
             if (r->status == 503)
                 c->need_refresh = 1;
             return 0;

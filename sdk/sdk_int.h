@@ -4,6 +4,7 @@
  *
  *   sdk_ring.c   fetching /cluster/ring?ranges and /cluster, keys' tokens
  *   sdk_call.c   the pool, one routed request with retries and failover
+ *   sdk_signal.c when to fetch the ring again (the answers' X-Ring)
  *   sdk_kv.c     the public operations (open/close, kv, update, CRDTs)
  *
  * The ring is a copy of the cluster's: every range (start, end] with its
@@ -25,9 +26,9 @@
  * Running the blocking calls on libuv's thread pool instead would hold a
  * worker (4 by default) per call in flight and serialise each handle's
  * calls: asynchronous in name only.
- * The nodes do not yet say "I am not a replica of this key" (they
- * coordinate any key), so the ring is refetched periodically, after
- * connection failures and after 503s instead.
+ * When the ring is fetched again: sdk_signal.c (an answer's X-Ring tag
+ * differs from the handle's, or X-Coordinator says not-replica; else
+ * periodically, after connection failures and after 503s).
  */
 #ifndef DK_SDK_SDK_INT_H
 #define DK_SDK_SDK_INT_H
@@ -43,6 +44,7 @@
 #define SDK_MAX_REP 8
 #define SDK_DOWN_MS 2000          /* how long an unreachable node is tried last */
 #define SDK_REFETCH_MS 500        /* no ring fetch sooner than this after one failed */
+#define SDK_SIGNAL_MS 1000        /* signalled ring fetches at most this often */
 
 typedef struct sdk_node {
     char id[128];
@@ -77,6 +79,11 @@ struct dkc {
     int64_t refreshed;            /* monotonic ms of the last successful fetch */
     int64_t refresh_tried;        /* monotonic ms of the last attempt */
     int need_refresh;
+    uint64_t ring_tag;            /* "ring_tag" fetched with the ring */
+    int has_tag;                  /* 0: none (no ring, or a node without tags) */
+    int signalled;                /* an answer said the ring is out of date */
+    int signal_node;              /* index of the node that said so (-1: none) */
+    int64_t signal_fetched;       /* monotonic ms of the last signalled fetch; 0: none */
     char err[512];
     char *session;                /* X-Session of the latest answer, or NULL */
     char *strict;                 /* "strict" when opt.strict, else NULL */
@@ -97,8 +104,20 @@ int dk__sdk_fail(dkc *c, int code, const char *fmt, ...) __attribute__((format(p
 /* Split "HOST:PORT" (an optional scheme already removed) into host/port. */
 int dk__sdk_split_addr(const char *spec, size_t len, char *host, size_t hcap, char *port, size_t pcap);
 
-/* Refetch the ring and members from any node that answers. */
+/* Refetch the ring and members from any node that answers (the one that
+ * signalled first, if any). */
 int dk__sdk_refresh(dkc *c);
+
+/* sdk_signal.c. 16 lower-case hex digits into *out: 0, or -1. */
+int dk__sdk_ring_tag_parse(const char *s, uint64_t *out);
+/* What an answer from node (index into c->nodes) with these X-Ring and
+ * X-Coordinator values (NULL: absent) says about the handle's ring, for a
+ * request that was routed by it or not; marks the handle when it signals. */
+enum { SDK_SIG_NONE, SDK_SIG_TAG, SDK_SIG_NOT_REPLICA };
+int dk__sdk_ring_signal(dkc *c, int node, const char *x_ring, const char *x_coord, int routed);
+/* Whether a call at now fetches the ring first, and why. */
+enum { SDK_DUE_NO, SDK_DUE_SIGNAL, SDK_DUE_FAILURE, SDK_DUE_TIMER };
+int dk__sdk_refresh_due(const dkc *c, int64_t now);
 /* The replicas of key (indexes into c->nodes), preference order. */
 size_t dk__sdk_route(const dkc *c, const void *key, size_t len, uint16_t *out, size_t max);
 /* The node entry for (id, host, port), added if new. -1 on ENOMEM. */

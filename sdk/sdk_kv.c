@@ -41,6 +41,7 @@ int dkc_open(const char *seeds, const dkc_options *opt, dkc **out)
     *out = c;
     if (!c)
         return DKC_ENOMEM;
+    c->signal_node = -1;
     if (opt)
         c->opt = *opt;
     else

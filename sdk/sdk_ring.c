@@ -5,7 +5,8 @@
  * keys placed on it with the nodes' own hash, XXH3-128 of the key bytes
  * read as (high64, low64) and compared in that order (framework/ring).
  *
- * A fetch tries the known nodes that are up, then the seeds, each on a
+ * A fetch tries the node that signalled a new ring (sdk_signal.c) first,
+ * then the known nodes that are up, then the seeds, each on a
  * fresh connection of its own, outside the pool (fetches are rare: at
  * open, periodically, after failures). A cluster without a ring (a single node without cluster
  * services answers 503 no_cluster) leaves routing off: requests then go to
@@ -199,6 +200,8 @@ static int ring_install(dkc *c, json_t *ring, json_t *cluster, const char *host)
     c->ranges = rs;
     c->n_ranges = n;
     c->routed = 1;
+    /* the tag the answers' X-Ring is compared with (sdk_signal.c) */
+    c->has_tag = dk__sdk_ring_tag_parse(json_string_value(json_object_get(ring, "ring_tag")), &c->ring_tag) == 0;
     return 0;
 }
 
@@ -231,8 +234,11 @@ int dk__sdk_refresh(dkc *c)
     int64_t now = dk__sdk_now_ms();
     c->refresh_tried = now;
     int rc = DKC_ECONNECT;
-    for (size_t i = 0; i < c->n_nodes + c->n_seeds; i++) {
+    /* the node whose answer said the ring changed first: it has the new one */
+    size_t first = c->signal_node >= 0 && (size_t)c->signal_node < c->n_nodes ? (size_t)c->signal_node : 0;
+    for (size_t k = 0; k < c->n_nodes + c->n_seeds; k++) {
         char host[256], port[16];
+        size_t i = k == 0 ? first : k <= first ? k - 1 : k;
         if (i < c->n_nodes) {
             if (c->nodes[i].down_until > now)
                 continue;
@@ -245,11 +251,14 @@ int dk__sdk_refresh(dkc *c)
         rc = ring_fetch_from(c, host, port);
         if (rc == 1) {              /* a lone node: no routing */
             c->routed = 0;
+            c->has_tag = 0;
             rc = 0;
         }
         if (rc == 0) {
             c->refreshed = now;
             c->need_refresh = 0;
+            c->signalled = 0;
+            c->signal_node = -1;
             c->err[0] = '\0';
             return 0;
         }

@@ -13,6 +13,7 @@
  *   api_ops.c       /livez, /readyz, /health, /cluster, /cluster/ring,
  *                   /cluster/endpoints/{key}, /info, /ui/
  *   api_metrics.c   /metrics
+ *   api_ring.c      the X-Ring / X-Coordinator headers of /kv, /crdt, scans
  *   auth.c          bearer tokens, checked before any route
  */
 #ifndef DK_API_INT_H
@@ -121,6 +122,14 @@ int  dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consiste
 int  dk__api_session_render(dk_api_req *q, dk_slice key, int rc, const dk_object *obj);
 void dk__api_session_header(dk_api_req *q);
 void dk__api_session_free(dk_api_req *q);
+
+/* api_ring.c. Any thread: the ring tag of r (X-Ring, and "ring_tag" of
+ * GET /cluster/ring). Loop thread, as a request arrives: add X-Ring and,
+ * when key is given and this node is not one of its replicas,
+ * X-Coordinator: not-replica to q's answer (nothing without a ring). */
+struct dk_ring;
+uint64_t dk__api_ring_tag(const dk_api *api, const struct dk_ring *r);
+void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len);
 
 /* Bytes the regular files under dir occupy on disk (allocated blocks), up
  * to depth folders down; 0 when dir does not exist. Worker thread. */

@@ -9,7 +9,9 @@
  *                                 ownership and its effective ownership (the
  *                                 share of the key space it holds as one of
  *                                 the n_replicas replicas); ?ranges adds every
- *                                 token range with its preference list
+ *                                 token range with its preference list;
+ *                                 "ring_tag" is the X-Ring of /kv answers
+ *                                 (api_ring.c), from the same snapshot
  *   GET /cluster/endpoints/{key}  the key's token, range and replicas (in
  *                                 preference order, with state and address)
  *   GET /info                     this node: version, uptime, process,
@@ -170,6 +172,7 @@ static void ops_ring_view(dk_api_req *q)
     }
     json_object_set_new(o, "node", json_string(q->api->cfg->node.id));
     json_object_set_new(o, "ring_version", json_integer((json_int_t)dk_ring_version(r)));
+    json_object_set_new(o, "ring_tag", json_sprintf("%016llx", (unsigned long long)dk__api_ring_tag(q->api, r)));
     json_object_set_new(o, "n_replicas", json_integer(q->api->cfg->cluster.n_replicas));
     json_object_set_new(o, "vnodes", json_integer((json_int_t)vn));
     json_object_set_new(o, "nodes", nodes);
@@ -221,6 +224,7 @@ static void ops_endpoints(dk_api_req *q)
     json_object_set_new(o, "token", json_string(th));
     json_object_set_new(o, "range", json_pack("{s:s, s:s}", "start", sh, "end", eh));
     json_object_set_new(o, "ring_version", json_integer((json_int_t)dk_ring_version(r)));
+    json_object_set_new(o, "ring_tag", json_sprintf("%016llx", (unsigned long long)dk__api_ring_tag(q->api, r)));
     json_object_set_new(o, "replicas", reps);
     ops_dump(q, o);
     free(members);

@@ -22,6 +22,8 @@
  * there are siblings); writes 200 {"key","version","timestamp","context"}
  * or {"deleted":true}; every answer that knows the object carries its
  * context token in X-Context. Errors as DESIGN.md section 7 lists them.
+ * Every /kv and /crdt answer carries X-Ring (and X-Coordinator when this
+ * node is not a replica of the key), set as the request arrives (api_ring.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -387,8 +389,10 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
     k->route = route;
     dk_vv_init(&k->context);
     dk_vv_init(&k->if_match);
-    if (dk__api_key_decode(&k->q, r->path + prefix[route], r->path_len - prefix[route], k->key, &k->key_len) ||
-        kv_request(k, r)) {
+    int bad = dk__api_key_decode(&k->q, r->path + prefix[route], r->path_len - prefix[route], k->key, &k->key_len);
+    if (route != DK_API_KV_LOCAL)
+        dk__api_ring_note(&k->q, bad ? NULL : k->key, k->key_len);     /* X-Ring, X-Coordinator */
+    if (bad || kv_request(k, r)) {
         dk__api_send(&k->q);
         return;
     }

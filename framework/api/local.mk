@@ -11,7 +11,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/api/api_json.c framework/api/api_json.h framework/api/api_metrics.c \
 	framework/api/health.c framework/api/health.h framework/api/api_ops.c \
 	framework/api/api_repair.c framework/api/admin.c framework/api/api_snapshot.c framework/api/api_loglevel.c \
-	framework/api/api_maint.c framework/api/api_session.c \
+	framework/api/api_maint.c framework/api/api_session.c framework/api/api_ring.c \
 	framework/api/auth.c framework/api/auth.h
 
 check_PROGRAMS += tests/unit/test-auth

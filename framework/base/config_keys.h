@@ -31,10 +31,12 @@ static const char *const cfg_log_formats[] = {"text", "json", NULL};
 #define CFG_DAY_MS (24 * CFG_HOUR_MS)
 
 #define CFG_FIELD(sec, key) offsetof(dk_config, sec.key), sizeof(((dk_config *)0)->sec.key)
+/* clang-format off */
 #define K_STR(sec, key, form, dflt) {#sec, #key, CT_STR, form, CFG_FIELD(sec, key), 0, 0, NULL, dflt}
 #define K_WORD(sec, key, words, dflt) {#sec, #key, CT_STR, CF_TEXT, CFG_FIELD(sec, key), 0, 0, words, dflt}
 #define K_NUM(sec, key, type, lo, hi, dflt) {#sec, #key, type, 0, CFG_FIELD(sec, key), lo, hi, NULL, dflt}
 #define K_ENUM(sec, key, words, dflt) {#sec, #key, CT_ENUM, 0, CFG_FIELD(sec, key), 0, 0, words, dflt}
+/* clang-format on */
 
 const cfg_key dk__cfg_keys[] = {
     K_STR(node, id, CF_ID, "n1"),

@@ -100,6 +100,6 @@ void dk__wop_forward(wop *op)
             break;
         }
     }
-    op->needed = dk__needed(op->consistency, op->plan.n);
+    op->needed = dk__coord_needed(op->consistency, op->plan.n);
     dk__wop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
 }

@@ -140,7 +140,7 @@ void dk__plan_free(dk__plan *p);
 
 /* Acks needed for a consistency level (DK_CL_*, DEFAULT already resolved)
  * with n replicas. */
-int dk__needed(int consistency, uint32_t n);
+int dk__coord_needed(int consistency, uint32_t n);
 
 /* Next alive node clockwise from the plan's token that is not in the plan,
  * not this node and not already in used[0..n_used). Returns 0 and fills

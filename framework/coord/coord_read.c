@@ -563,7 +563,7 @@ int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coor
     if (rc == 0) {
         if (consistency == DK_CL_DEFAULT)
             consistency = c->cfg->cluster.read_consistency;
-        op->needed = dk__needed(consistency, p.n);
+        op->needed = dk__coord_needed(consistency, p.n);
         op->cb = cb;
         op->arg = arg;
         op->repair = 1;
@@ -580,7 +580,7 @@ int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadl
     int rc = rop_new(c, p, key, deadline_ns, &op);
     if (rc)
         return rc;
-    op->needed = dk__needed(DK_CL_QUORUM, p->n);
+    op->needed = dk__coord_needed(DK_CL_QUORUM, p->n);
     op->icb = cb;
     op->arg = arg;
     return rop_start(op);

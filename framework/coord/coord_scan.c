@@ -579,7 +579,7 @@ int dk_coord_scan(dk_coord *c, const dk_coord_scan_req *req, dk_coord_scan_cb cb
     if (op->n > count)
         op->n = (uint32_t)count;
     int cl = req->consistency == DK_CL_DEFAULT ? c->cfg->cluster.read_consistency : req->consistency;
-    op->r = (uint32_t)dk__needed(cl, op->n);
+    op->r = (uint32_t)dk__coord_needed(cl, op->n);
     /* One reader per key lists only what it sees live; several send their
      * dead copies too, so the reconciliation can see a delete win. */
     op->flags = op->r > 1 ? DK_SCAN_WITH_DEAD : 0;

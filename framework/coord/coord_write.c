@@ -517,7 +517,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
         wop_free(op);
         return rc;
     }
-    op->needed = dk__needed(op->consistency, op->plan.n);
+    op->needed = dk__coord_needed(op->consistency, op->plan.n);
     op->refs = 1;               /* the caller's, dropped once started */
     *out = op;
     return 0;

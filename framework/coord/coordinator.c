@@ -251,7 +251,7 @@ int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type
 
 /* ---- plans ---------------------------------------------------------------*/
 
-int dk__needed(int consistency, uint32_t n)
+int dk__coord_needed(int consistency, uint32_t n)
 {
     switch (consistency) {
     case DK_CL_ONE:

@@ -20,7 +20,7 @@ framework_libdynkv_la_SOURCES += \
 check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
 TESTS += tests/unit/test-coordinator tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
 
-tests_unit_test_coordinator_SOURCES = tests/unit/test-coordinator.c tests/unit/tc_cluster.h tests/unit/cu_main.h
+tests_unit_test_coordinator_SOURCES = tests/unit/test-coordinator.c tests/unit/tc_cluster.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_coordinator_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_coordinator_LDADD = $(DK_UNIT_LINK)
 
@@ -32,7 +32,7 @@ tests_unit_test_merkle_SOURCES = tests/unit/test-merkle.c tests/unit/cu_main.h
 tests_unit_test_merkle_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS)
 tests_unit_test_merkle_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_antientropy_SOURCES = tests/unit/test-antientropy.c tests/unit/tc_cluster.h tests/unit/cu_main.h
+tests_unit_test_antientropy_SOURCES = tests/unit/test-antientropy.c tests/unit/tc_cluster.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_antientropy_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_antientropy_LDADD = $(DK_UNIT_LINK)
 

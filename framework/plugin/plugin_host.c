@@ -61,6 +61,7 @@ typedef struct ph_kind {
     uint16_t min_minor;          /* the ABI minor that introduced the kind */
 } ph_kind;
 
+/* clang-format off */
 #define PH_M(type, field) {#field, offsetof(type, field)}
 
 static const ph_method ph_engine_required[] = {
@@ -82,6 +83,7 @@ static const ph_method ph_codec_required[] = {
     PH_M(dk_codec_ops, bound),    PH_M(dk_codec_ops, compress),
     PH_M(dk_codec_ops, decompress),
 };
+/* clang-format on */
 
 #define PH_N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -31,6 +31,7 @@
 struct dk_ring {
     atomic_uint refs;
     uint64_t version;
+    uint64_t fingerprint;  /* of the routing inputs (dk_ring_fingerprint) */
     uint32_t n_nodes, n_vnodes;
     uint32_t n_dcs, n_racks;
     dk_ring_node *nodes;   /* sorted by id */
@@ -179,6 +180,30 @@ static int ring_place_vnodes(dk_ring *r, uint32_t per_weight)
     return 0;
 }
 
+/* XXH3-64 of everything placement reads: vnodes_per_weight and, in id
+ * order, each node's id, dc, rack and weight (the tokens follow from the
+ * ids and weights, the preference lists from the tokens and places). */
+static uint64_t ring_fingerprint(const dk_ring *r, uint32_t vnodes_per_weight)
+{
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return 0;
+    XXH3_64bits_reset(h);
+    uint32_t vpw = vnodes_per_weight;
+    XXH3_64bits_update(h, &vpw, sizeof(vpw));
+    for (uint32_t i = 0; i < r->n_nodes; i++) {
+        const dk_ring_node *d = &r->nodes[i];
+        uint32_t w = d->weight;
+        XXH3_64bits_update(h, d->id, strlen(d->id) + 1);
+        XXH3_64bits_update(h, d->dc, strlen(d->dc) + 1);
+        XXH3_64bits_update(h, d->rack, strlen(d->rack) + 1);
+        XXH3_64bits_update(h, &w, sizeof(w));
+    }
+    uint64_t f = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return f;
+}
+
 int dk_ring_build(const dk_ring_node *nodes, size_t n, uint32_t vnodes_per_weight,
                   uint64_t version, dk_ring **out)
 {
@@ -236,6 +261,7 @@ int dk_ring_build(const dk_ring_node *nodes, size_t n, uint32_t vnodes_per_weigh
         }
     }
     ring_intern_topology(r);
+    r->fingerprint = ring_fingerprint(r, vnodes_per_weight);
     rc = ring_place_vnodes(r, vnodes_per_weight);
     if (rc)
         goto err;
@@ -417,6 +443,11 @@ int dk_ring_find(const dk_ring *r, const char *node_id)
 uint64_t dk_ring_version(const dk_ring *r)
 {
     return r->version;
+}
+
+uint64_t dk_ring_fingerprint(const dk_ring *r)
+{
+    return r->fingerprint;
 }
 
 double dk_ring_ownership(const dk_ring *r, uint32_t idx)

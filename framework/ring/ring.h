@@ -107,6 +107,11 @@ size_t dk_ring_node_count(const dk_ring *r);
 /* Index of the node with this id, or DK_ENOTFOUND. O(log n). */
 int dk_ring_find(const dk_ring *r, const char *node_id);
 uint64_t dk_ring_version(const dk_ring *r);
+/* A hash of every input of placement (the nodes' ids, dcs, racks and
+ * weights, and vnodes per weight; not their states nor the version): two
+ * rings place every token alike exactly when their fingerprints are equal
+ * (up to 64-bit collisions), whichever node built them. */
+uint64_t dk_ring_fingerprint(const dk_ring *r);
 /* Number of vnodes of the ring (all nodes). */
 size_t dk_ring_vnode_count(const dk_ring *r);
 /* Fraction (0..1) of the token space whose primary is node idx; 0 for a

@@ -30,7 +30,7 @@ tests_unit_test_rpc_frame_range_SOURCES = tests/unit/test-rpc-frame-range.c test
 tests_unit_test_rpc_frame_range_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS)
 tests_unit_test_rpc_frame_range_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/cu_main.h
+tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_rpc_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
 tests_unit_test_rpc_LDADD = $(DK_UNIT_LINK)
 

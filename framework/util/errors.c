@@ -13,9 +13,11 @@ const char *dk_strerror(int err)
     switch (err) {
     case 0:
         return "success";
+/* clang-format off */
 #define DK__ERR_MSG(name, code, msg) case code: return msg;
         DK_ERRNO_MAP(DK__ERR_MSG)
 #undef DK__ERR_MSG
+/* clang-format on */
     default:
         break;
     }
@@ -29,14 +31,18 @@ const char *dk_err_name(int err)
     switch (err) {
     case 0:
         return "OK";
+/* clang-format off */
 #define DK__ERR_NAME(name, code, msg) case code: return "DK_E" #name;
         DK_ERRNO_MAP(DK__ERR_NAME)
 #undef DK__ERR_NAME
+/* clang-format on */
+/* clang-format off */
 #define DK__SYS(e) case -e: return #e;
         DK__SYS(EIO) DK__SYS(ENOMEM) DK__SYS(ENOENT) DK__SYS(EEXIST)
         DK__SYS(EINVAL) DK__SYS(ENOSPC) DK__SYS(EACCES) DK__SYS(EAGAIN)
         DK__SYS(ENOTDIR) DK__SYS(EBUSY) DK__SYS(ECONNREFUSED) DK__SYS(ETIMEDOUT)
 #undef DK__SYS
+/* clang-format on */
     default:
         return "UNKNOWN";
     }

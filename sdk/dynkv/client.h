@@ -3,7 +3,9 @@
  *
  * A dkc handle knows the cluster's ring (GET /cluster/ring?ranges and the
  * members' HTTP addresses from GET /cluster, fetched from any seed node and
- * refreshed periodically and after failures), computes each key's token as
+ * fetched again when an answer says the cluster's ring changed (X-Ring) or
+ * that its node is not the key's replica, periodically, and after
+ * failures), computes each key's token as
  * the nodes do (XXH3-128 of the key bytes) and sends each request straight
  * to one of the key's replicas over a pooled keep-alive HTTP/1.1 (or HTTPS)
  * connection. When a replica cannot be reached, a request that is safe to
@@ -190,6 +192,8 @@ typedef struct dkc_stats {
     uint64_t refreshes;    /* ring fetches */
     uint64_t connects;     /* connections opened (the rest were reused) */
     const char *last_node; /* id of the node that answered the last call */
+    uint64_t ring_signals; /* answers that said the ring changed (X-Ring) or
+                              that their node is not the key's replica */
 } dkc_stats;
 
 void dkc_get_stats(const dkc *c, dkc_stats *out);

@@ -239,3 +239,137 @@ def test_stale_pooled_connection(make_cluster, probe_of):
     assert s1["failovers"] == s0["failovers"], (s0, s1)
     assert s1["connects"] - s0["connects"] >= 1, (s0, s1)
     p.close()
+
+
+def ring_tag(node):
+    r = request(node, "GET", "/cluster/ring")
+    assert r.status == 200, r
+    return r.json()["ring_tag"]
+
+
+def ring_status(node):
+    """{member id: ring status (joining, normal, ...)} as node sees it."""
+    return {m["id"]: m.get("status") for m in dkcluster.view(node)["members"]}
+
+
+def primary_of(node, key):
+    r = request(node, "GET", "/cluster/endpoints/" + quote_key(key))
+    assert r.status == 200, r
+    return [x["id"] for x in r.json()["replicas"]]
+
+
+def test_ring_signal_headers(make_cluster):
+    """X-Ring on /kv, /crdt and scan answers (errors too) equals GET
+    /cluster/ring's ring_tag, the same on every node; X-Coordinator:
+    not-replica exactly when the coordinating node is not a replica."""
+    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    tags = {ring_tag(n) for n in c.nodes}
+    assert len(tags) == 1 and re.fullmatch(r"[0-9a-f]{16}", next(iter(tags))), tags
+    tag = tags.pop()
+    seen = {"replica": 0, "not": 0}
+    for i in range(20):
+        k = "sig-h-%d" % i
+        reps = primary_of(c.nodes[0], k)
+        for n in c.nodes:
+            r = dkcluster.put(n, k, "v")
+            assert r.status == 200, r
+            assert r.header("X-Ring") == tag, r
+            coord = r.header("X-Coordinator")
+            assert coord == (None if n.id in reps else "not-replica"), (k, n.id, reps, r)
+            seen["replica" if coord is None else "not"] += 1
+    assert seen["replica"] and seen["not"], seen
+    n1 = c.nodes[0]
+    for path in ("/crdt/sig-crdt", "/kv?prefix=sig-h-&limit=3", "/kv/" + "x" * 2000):
+        r = request(n1, "GET", path)
+        assert r.header("X-Ring") == tag, (path, r)
+
+
+def test_ring_signal_join(make_cluster, probe_of):
+    """A 4th node joins while an SDK handle (its ring timer at 10 min) is
+    open: the first answer after the join carries another X-Ring, the
+    handle fetches the ring before its next request, and from then on every
+    PUT goes to the key's primary under the new ring (n4 included),
+    counted on the nodes' own request metrics. A second handle reading all
+    through the join fetches at most about once a second, and ends on the
+    new ring too."""
+    c = make_cluster(4, sets=["cluster.n_replicas=2"], start=False)
+    c.start(["n1", "n2", "n3"], timeout=30, expect=["n1", "n2", "n3"])
+    n1, n2, n3, n4 = c.nodes
+    p = probe_of(n1.http, DKC_REFRESH_MS=600000)
+    keys = ["sdk-join-%d" % i for i in range(80)]
+    for k in keys:
+        assert p("put", k, "a")["rc"] == 0
+    old_tag = ring_tag(n1)
+    s0 = p("stats")
+    assert s0["ring_signals"] == 0, s0                     # a steady ring says nothing
+
+    # a second handle keeps reading while n4 joins and the new ring
+    # spreads (nodes disagree meanwhile): its fetches stay rate-limited
+    busy = probe_of(n1.http, DKC_REFRESH_MS=600000)
+    b0 = busy("stats")
+    t0 = time.monotonic()
+    c.start("n4", timeout=60, wait="health")
+
+    def joined():
+        try:
+            ok = all(ring_status(n).get("n4") == "normal" for n in c.nodes)
+            return ok and len({ring_tag(n) for n in c.nodes}) == 1
+        except (OSError, AssertionError):
+            return False
+    deadline = time.monotonic() + 120
+    j = 0
+    while not joined():
+        assert time.monotonic() < deadline, {n.id: ring_status(n) for n in c.nodes}
+        for _ in range(10):
+            busy("get", keys[j % len(keys)])
+            j += 1
+    took = time.monotonic() - t0
+    b1 = busy("stats")
+    assert b1["refreshes"] - b0["refreshes"] <= took / 1.0 + 2, (took, b0, b1)
+    assert ring_tag(n1) != old_tag
+    new = {k: primary_of(n2, k) for k in keys}
+    moved = [k for k in keys if new[k][0] == n4.id]
+    assert len(moved) >= 5, moved                           # the join moved keys to n4
+    # start with a key that moved: the handle still routes by the old ring
+    keys.remove(moved[0])
+    keys.insert(0, moved[0])
+
+    before = {n.id: put_count(n) for n in c.nodes}
+    sent = {n.id: 0 for n in c.nodes}
+    wrong = []
+    for i, k in enumerate(keys):
+        a = p("put", k, "b")
+        assert a["rc"] == 0, a
+        sent[a["node"]] += 1
+        if a["node"] != new[k][0]:
+            wrong.append((i, k, a["node"], new[k]))
+    after = {n.id: put_count(n) for n in c.nodes}
+    assert {i: after[i] - before[i] for i in after} == sent
+    s1 = p("stats")
+    print("\n  after the join: %d of %d PUTs off the new ring (%r), %d ring fetch(es), %d signal(s)" % (
+        len(wrong), len(keys), wrong, s1["refreshes"] - s0["refreshes"], s1["ring_signals"] - s0["ring_signals"]))
+    # the first request went by the old ring (no fetch happened on its
+    # own), its answer said so, and every later one went by the new ring
+    # (without the signal, all of the moved keys would have missed n4)
+    assert [w[0] for w in wrong] == [0], wrong
+    assert sent[n4.id] == len(moved) - 1, (sent, len(moved))
+    assert 1 <= s1["refreshes"] - s0["refreshes"] <= 2, (s0, s1)
+    assert s1["ring_signals"] - s0["ring_signals"] >= 1, (s0, s1)
+    for k in keys[:10]:
+        assert p("route", k)["replicas"] == new[k]
+    # the busy handle: past its last rate-limited fetch, at most its first
+    # request goes by a ring that is not the final one
+    time.sleep(1.1)
+    bwrong = []
+    for i, k in enumerate(keys):
+        a = busy("put", k, "c")
+        assert a["rc"] == 0, a
+        if a["node"] != new[k][0]:
+            bwrong.append(i)
+    b2 = busy("stats")
+    print("  the busy handle: %d reads during the %.1f s join, %d signal(s), %d fetch(es) then, "
+          "%d PUT(s) off the ring after" % (j, took, b1["ring_signals"] - b0["ring_signals"],
+                                            b1["refreshes"] - b0["refreshes"], len(bwrong)))
+    assert bwrong in ([], [0]), bwrong
+    p.close()
+    busy.close()

@@ -7,8 +7,8 @@
  * the ring built from all the nodes and the alive flags a test flips
  * ("down" means: the view says so; the node's RPC keeps running unless a
  * test makes it a black hole that holds every request until teardown).
- * SPIN runs the loop until a condition holds; tc_loop_close asserts
- * uv_loop_close() == 0.
+ * SPIN (tc_loop.h) runs the loop until a condition holds; tc_loop_close
+ * asserts uv_loop_close() == 0.
  *
  * Header-only, static state and static inline functions, like
  * test-lsm-util.h: each program is one file whose tests read the nodes
@@ -25,13 +25,7 @@
 #include "coord/coordinator.h"
 #include "base/log.h"
 #include "node/host.h"
-
-#define SPIN(cond, ms)                                                          \
-    do {                                                                        \
-        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
-        while (!(cond) && uv_hrtime() < end_)                                   \
-            uv_run(&loop, UV_RUN_ONCE);                                         \
-    } while (0)
+#include "tc_loop.h"
 
 #define TC_NODES_MAX 5
 #define TC_HELD_MAX 64

@@ -287,6 +287,50 @@ static void test_deterministic(void)
     dk_ring_unref(b);
 }
 
+/* The fingerprint: equal for rings that place alike (any input order,
+ * another version, other member states), different when an id, weight,
+ * dc, rack, the node set or vnodes per weight differs. */
+static uint64_t fp_of(const dk_ring_node *nodes, size_t n, uint32_t vpw, uint64_t version)
+{
+    dk_ring *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(dk_ring_build(nodes, n, vpw, version, &r), 0);
+    uint64_t f = dk_ring_fingerprint(r);
+    dk_ring_unref(r);
+    return f;
+}
+
+static void test_fingerprint(void)
+{
+    dk_ring_node a[4], b[4];
+    const char *ids[4] = {"n1", "n2", "n3", "n4"};
+    for (int i = 0; i < 4; i++) {
+        node_set(&a[i], ids[i], "dc1", i % 2 ? "r1" : "r2", 1);
+        b[3 - i] = a[i];
+        b[3 - i].state = 7;
+    }
+    uint64_t base = fp_of(a, 4, 0, 1);
+    CU_ASSERT_EQUAL(fp_of(b, 4, 0, 99), base);                  /* order, version, states */
+    CU_ASSERT_EQUAL(fp_of(a, 4, DK_RING_VNODES_DEFAULT, 1), base);
+    CU_ASSERT_NOT_EQUAL(fp_of(a, 3, 0, 1), base);               /* a node fewer */
+    CU_ASSERT_NOT_EQUAL(fp_of(a, 4, 64, 1), base);
+    b[0] = a[0];
+    b[0].weight = 2;
+    CU_ASSERT_NOT_EQUAL(fp_of(b, 1, 0, 1), fp_of(a, 1, 0, 1));
+    b[0] = a[0];
+    snprintf(b[0].rack, sizeof(b[0].rack), "r9");
+    CU_ASSERT_NOT_EQUAL(fp_of(b, 1, 0, 1), fp_of(a, 1, 0, 1));
+    b[0] = a[0];
+    snprintf(b[0].dc, sizeof(b[0].dc), "dc2");
+    CU_ASSERT_NOT_EQUAL(fp_of(b, 1, 0, 1), fp_of(a, 1, 0, 1));
+    b[0] = a[0];
+    snprintf(b[0].id, sizeof(b[0].id), "n5");
+    CU_ASSERT_NOT_EQUAL(fp_of(b, 1, 0, 1), fp_of(a, 1, 0, 1));
+    /* the fields are delimited: "ab"/"c" is not "a"/"bc" */
+    node_set(&b[0], "x", "ab", "c", 1);
+    node_set(&b[1], "x", "a", "bc", 1);
+    CU_ASSERT_NOT_EQUAL(fp_of(&b[0], 1, 0, 1), fp_of(&b[1], 1, 0, 1));
+}
+
 static void test_tiny_rings(void)
 {
     uint32_t out[3];
@@ -530,6 +574,7 @@ static CU_TestInfo ring_tests[] = {
     {"preference lists never repeat a node", test_preference_no_repeats},
     {"preference lists span racks and dcs", test_preference_racks},
     {"same ring from members in any order", test_deterministic},
+    {"fingerprint follows the inputs of placement", test_fingerprint},
     {"0-, 1- and 2-node rings", test_tiny_rings},
     {"build refuses bad members", test_build_errors},
     {"walk visits distinct nodes clockwise", test_walk},

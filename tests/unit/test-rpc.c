@@ -24,13 +24,7 @@
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "rpc/rpc.h"
-
-#define SPIN(cond, ms)                                                          \
-    do {                                                                        \
-        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
-        while (!(cond) && uv_hrtime() < end_)                                   \
-            uv_run(&loop, UV_RUN_ONCE);                                         \
-    } while (0)
+#include "tc_loop.h"
 
 #define HELD_MAX 512
 

@@ -69,6 +69,7 @@ typedef struct dk_slice {
  * messages and names (dk_host.strerror and dk_host.err_name) are generated
  * from the same list. Append only: codes are never renumbered.
  */
+/* clang-format off */
 #define DK_ERRNO_MAP(XX)                                                     \
     XX(NOTFOUND,   -30500, "key not found")                                  \
     XX(CORRUPT,    -30501, "checksum mismatch or malformed data")            \
@@ -88,6 +89,7 @@ typedef struct dk_slice {
     XX(TIMEOUT,    -30515, "deadline passed")                                \
     XX(READONLY,   -30516, "writes refused after an unrecoverable I/O error") \
     XX(WRONGTYPE,  -30517, "the key holds an object of another type")
+/* clang-format on */
 
 enum {
 #define DK__ERR_ENUM(name, code, msg) DK_E##name = (code),

@@ -1,0 +1,76 @@
+/*
+ * api_ring.c - the ring signal on /kv, /crdt and scan answers, so a
+ * ring-aware client (sdk/) learns at once that its copy of the ring is
+ * out of date instead of waiting for its periodic refresh:
+ *
+ *   X-Ring: 3f2a9c0e5d1b7a64       the tag of the ring this node routes
+ *                                   with, 16 hex digits
+ *   X-Coordinator: not-replica      only when this node is not one of the
+ *                                   key's replicas under that ring (it
+ *                                   coordinates anyway, through the
+ *                                   replicas; the client routed by a ring
+ *                                   that is not this node's)
+ *
+ * The tag is the ring's fingerprint (ring.h: a hash of every input of
+ * placement, the same on every node that built the ring from the same
+ * members) mixed with n_replicas, which decides how long the preference
+ * lists are. It changes exactly when a key's replicas may have changed:
+ * a join, a decommission or removal, a changed weight, dc or rack, or
+ * another n_replicas; not when a node goes down (a down node keeps its
+ * ranges) nor when a node rebuilds the same ring (its local ring_version
+ * moves, the tag does not). GET /cluster/ring reports the same tag as
+ * "ring_tag", from the same snapshot as its ranges, so a client compares
+ * the tag it fetched with the tags it sees on answers.
+ *
+ * The headers are chosen when the request arrives (dk__api_kv,
+ * dk__api_scan), so every answer carries them, errors included. A node
+ * without a ring (no cluster services, or before it joined) sends
+ * neither.
+ */
+#include <stdio.h>
+
+#include "api/api_int.h"
+#include "cluster/cluster.h"
+#include "ring/ring.h"
+
+uint64_t dk__api_ring_tag(const dk_api *api, const dk_ring *r)
+{
+    /* splitmix64 of the fingerprint plus n_replicas: a different n gives
+     * an unrelated tag */
+    uint64_t x = dk_ring_fingerprint(r) + (uint64_t)api->cfg->cluster.n_replicas * 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Whether this node is among the key's first min(n_replicas, nodes)
+ * nodes, the replicas GET /cluster/ring?ranges lists for its range. */
+static int ring_is_replica(const dk_api *api, const dk_ring *r, const uint8_t *key, size_t len)
+{
+    uint32_t pref[16];
+    size_t want = (size_t)api->cfg->cluster.n_replicas, nodes = dk_ring_node_count(r);
+    if (want > nodes)
+        want = nodes;
+    if (want > 16)
+        want = 16;
+    int self = dk_ring_find(r, api->cfg->node.id);
+    if (self < 0)
+        return 0;
+    size_t n = dk_ring_preference(r, key, len, want, pref);
+    for (size_t i = 0; i < n; i++)
+        if (pref[i] == (uint32_t)self)
+            return 1;
+    return 0;
+}
+
+void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len)
+{
+    dk_cluster *c = q->api->cluster;
+    dk_ring *r = c ? dk_ring_cell_get(&c->ring) : NULL;
+    if (!r)
+        return;
+    dk_buf_printf(&q->headers, "X-Ring: %016llx\r\n", (unsigned long long)dk__api_ring_tag(q->api, r));
+    if (key && dk_ring_node_count(r) > 0 && !ring_is_replica(q->api, r, key, len))
+        dk_buf_append_str(&q->headers, "X-Coordinator: not-replica\r\n");
+    dk_ring_unref(r);
+}
