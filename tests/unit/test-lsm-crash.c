@@ -341,11 +341,12 @@ static void cr_every_crash_point(int async)
     fprintf(stderr, "%s: crash points: %llu in a clean run, %d crashed and recovered (stride %llu)\n",
             async ? "write_async" : "write", (unsigned long long)points, tested, (unsigned long long)stride);
     /* The clean run's count varies by a few dozen with how flushes and
-     * compactions interleave (2198-2230 seen), so allow a 3% shortfall.
+     * compactions interleave (2198-2230 seen; 1964 of 2033 fired under load 7
+     * once the LSM gained a reaper thread), so allow a 10% shortfall.
      * With write_async the WAL thread's grouping depends on scheduling as
      * well: on a loaded 2-core machine one clean run counted 1146-1324
      * points and the crashed runs fired 89% of them, so allow 20%. */
-    CU_ASSERT_TRUE((uint64_t)tested * 100 >= points / stride * (async ? 80u : 97u));
+    CU_ASSERT_TRUE((uint64_t)tested * 100 >= points / stride * (async ? 80u : 90u));
     CU_ASSERT_EQUAL(failed_open, 0);
     CU_ASSERT_EQUAL(bad_state, 0);
     CU_ASSERT_EQUAL(bad_after, 0);
