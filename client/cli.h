@@ -22,15 +22,15 @@
 
 enum {
     EX_OK_ = 0,
-    EX_ERROR = 1,        /* the server refused or failed the request */
-    EX_USAGE_ = 2,       /* bad command line */
-    EX_SIBLINGS = 3,     /* get: concurrent values, all printed */
-    EX_NOTFOUND = 4,     /* get: no such key */
-    EX_PRECOND = 5,      /* put: If-Match / If-None-Match failed (412) */
-    EX_UNAVAILABLE = 6,  /* not enough replicas answered (503) or timeout (504) */
-    EX_CONNECT = 7,      /* could not talk to the node at all */
-    EX_DEGRADED = 8,     /* status: a member not normal or silent; info: not ready */
-    EX_AUTH = 9,         /* no valid token (401) or a role too low (403) */
+    EX_ERROR = 1,       /* the server refused or failed the request */
+    EX_USAGE_ = 2,      /* bad command line */
+    EX_SIBLINGS = 3,    /* get: concurrent values, all printed */
+    EX_NOTFOUND = 4,    /* get: no such key */
+    EX_PRECOND = 5,     /* put: If-Match / If-None-Match failed (412) */
+    EX_UNAVAILABLE = 6, /* not enough replicas answered (503) or timeout (504) */
+    EX_CONNECT = 7,     /* could not talk to the node at all */
+    EX_DEGRADED = 8,    /* status: a member not normal or silent; info: not ready */
+    EX_AUTH = 9,        /* no valid token (401) or a role too low (403) */
 };
 
 #define CLI_MAX_STDIN ((size_t)64 * 1024 * 1024)
@@ -40,13 +40,13 @@ typedef struct cli {
     char host[256], port[16];
     const char *consistency;
     int strict, json, timeout_ms;
-    dk_hc_header hdrs[CLI_MAX_HEADERS];         /* sent with every request to host */
+    dk_hc_header hdrs[CLI_MAX_HEADERS]; /* sent with every request to host */
     size_t n_hdrs;
-    const char *authorization;                  /* "Bearer TOKEN" or NULL; sent to every node */
+    const char *authorization; /* "Bearer TOKEN" or NULL; sent to every node */
     /* For the data verbs' SDK handle (cli_data.c): -n as given (with its
      * scheme), --cacert, the bare token. */
     const char *seed, *cacert, *token;
-    int no_routing;                             /* --no-routing: everything to the seed */
+    int no_routing; /* --no-routing: everything to the seed */
 } cli;
 
 /* dynkv.c: the usage text. */

@@ -58,8 +58,8 @@ char *cli_encode(const char *s)
     if (!out)
         return NULL;
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-        if ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') ||
-            *q == '-' || *q == '.' || *q == '_' || *q == '~') {
+        if ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+            *q == '.' || *q == '_' || *q == '~') {
             *p++ = (char)*q;
         } else {
             *p++ = '%';
@@ -73,8 +73,8 @@ char *cli_encode(const char *s)
 
 /* One request with the global headers plus `extra`; maps transport
  * failures to EX_CONNECT. Returns 0 or an exit code. */
-int cli_call(cli *c, const char *method, const char *target, const dk_hc_header *extra,
-             size_t n_extra, const void *body, size_t len, dk_hc_response *r)
+int cli_call(cli *c, const char *method, const char *target, const dk_hc_header *extra, size_t n_extra,
+             const void *body, size_t len, dk_hc_response *r)
 {
     dk_hc_header all[CLI_MAX_HEADERS * 2 + 1];
     size_t n = 0;
@@ -85,8 +85,8 @@ int cli_call(cli *c, const char *method, const char *target, const dk_hc_header 
     for (size_t i = 0; i < n_extra && n < sizeof(all) / sizeof(all[0]); i++)
         all[n++] = extra[i];
     char err[512];
-    if (dk__hc_request(c->host, c->port, method, target, all, n, body, len, c->timeout_ms, r,
-                       err, sizeof(err)) != 0)
+    if (dk__hc_request(c->host, c->port, method, target, all, n, body, len, c->timeout_ms, r, err,
+                       sizeof(err)) != 0)
         return cli_die(EX_CONNECT, "%s %s:%s: %s", method, c->host, c->port, err);
     return 0;
 }
@@ -99,8 +99,8 @@ int cli_call_member(const cli *c, const char *http, const char *target, dk_hc_re
         return -1;
     dk_hc_header auth = {"Authorization", c->authorization};
     char err[256];
-    return dk__hc_request(m.host, m.port, "GET", target, &auth, c->authorization ? 1 : 0, NULL, 0, m.timeout_ms,
-                          r, err, sizeof(err));
+    return dk__hc_request(m.host, m.port, "GET", target, &auth, c->authorization ? 1 : 0, NULL, 0,
+                          m.timeout_ms, r, err, sizeof(err));
 }
 
 /* Report a non-2xx answer from the server's JSON error and pick the exit
@@ -118,11 +118,13 @@ int cli_server_error(const char *what, const dk_hc_response *r)
                  (long long)json_integer_value(json_object_get(j, "needed")),
                  (long long)json_integer_value(json_object_get(j, "replicas")));
     if (r->status == 401 || r->status == 403)
-        snprintf(extra, sizeof(extra), "; %s", r->status == 401 ? "give a token with --token or $DYNKV_TOKEN"
-                                                                 : "this token's role does not allow it");
-    int ex = r->status == 401 || r->status == 403 ? EX_AUTH
-           : r->status == 412 ? EX_PRECOND
-           : (r->status == 503 || r->status == 504) ? EX_UNAVAILABLE : EX_ERROR;
+        snprintf(extra, sizeof(extra), "; %s",
+                 r->status == 401 ? "give a token with --token or $DYNKV_TOKEN"
+                                  : "this token's role does not allow it");
+    int ex = r->status == 401 || r->status == 403     ? EX_AUTH
+             : r->status == 412                       ? EX_PRECOND
+             : (r->status == 503 || r->status == 504) ? EX_UNAVAILABLE
+                                                      : EX_ERROR;
     if (msg)
         cli_die(ex, "%s: %s (HTTP %d %s%s)", what, msg, r->status, code ? code : "", extra);
     else

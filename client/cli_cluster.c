@@ -46,11 +46,12 @@ int cmd_cluster_status(cli *c)
     } else {
         printf("node %s, ring version %lld\n", cli_str(j, "node"),
                (long long)json_integer_value(json_object_get(j, "ring_version")));
-        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s %-9s\n", "ID", "STATE", "HTTP",
-               "RPC", "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP", "STATUS");
+        printf("%-10s %-8s %-21s %-21s %-21s %-6s %-6s %6s %11s %9s %-9s\n", "ID", "STATE", "HTTP", "RPC",
+               "GOSSIP", "DC", "RACK", "WEIGHT", "INCARNATION", "OWNERSHIP", "STATUS");
         size_t i;
         json_t *m;
-        json_array_foreach(json_object_get(j, "members"), i, m) {
+        json_array_foreach(json_object_get(j, "members"), i, m)
+        {
             char own[32] = "-";
             json_t *o = json_object_get(m, "ownership");
             if (json_is_number(o))
@@ -59,7 +60,8 @@ int cmd_cluster_status(cli *c)
                    cli_str(m, "state"), cli_str(m, "http"), cli_str(m, "rpc"), cli_str(m, "gossip"),
                    cli_str(m, "dc"), cli_str(m, "rack"),
                    (long long)json_integer_value(json_object_get(m, "weight")),
-                   (long long)json_integer_value(json_object_get(m, "incarnation")), own, cli_str(m, "status"));
+                   (long long)json_integer_value(json_object_get(m, "incarnation")), own,
+                   cli_str(m, "status"));
             cli_progress_line(json_object_get(m, "streaming"));
         }
     }
@@ -83,9 +85,9 @@ static void cli_print_streams(json_t *j)
                cli_str(s, "state"));
     printf("served: %lld keys, %lld bytes in %lld batches\n", cli_int(out, "keys"), cli_int(out, "bytes"),
            cli_int(out, "batches"));
-    json_object_foreach(json_object_get(j, "receivers"), id, v)
-        printf("receiver %-10s %-9s %6lld of %lld ranges, %lld keys, %lld bytes\n", id, cli_str(v, "state"),
-               cli_int(v, "ranges_done"), cli_int(v, "ranges_total"), cli_int(v, "keys"), cli_int(v, "bytes"));
+    json_object_foreach(json_object_get(j, "receivers"), id, v) printf(
+        "receiver %-10s %-9s %6lld of %lld ranges, %lld keys, %lld bytes\n", id, cli_str(v, "state"),
+        cli_int(v, "ranges_done"), cli_int(v, "ranges_total"), cli_int(v, "keys"), cli_int(v, "bytes"));
 }
 
 /* The admin verbs: one request each, the JSON with -j, else one line (or
@@ -146,7 +148,8 @@ static json_t *cli_repair_doc(cli *c, int *ex)
 static int cmd_repair_status(cli *c)
 {
     int ex;
-    json_t *j = cli_repair_doc(c, &ex), *trees = json_object_get(j, "trees"), *round = json_object_get(j, "round");
+    json_t *j = cli_repair_doc(c, &ex), *trees = json_object_get(j, "trees"),
+           *round = json_object_get(j, "round");
     if (!j || c->json) {
         if (j)
             cli_dump(j);
@@ -156,8 +159,9 @@ static int cmd_repair_status(cli *c)
     char t1[40], t2[40];
     printf("node %s, repaired before %s, interval %lld ms\n", cli_str(j, "node"),
            cli_time(json_object_get(j, "repaired_before_ms"), t1, sizeof(t1)), cli_int(j, "interval_ms"));
-    printf("trees %s: %lld group(s), %lld keys at the last build (%lld ms), %lld build(s)\n", cli_str(trees, "state"),
-           cli_int(trees, "groups"), cli_int(trees, "keys"), cli_int(trees, "build_ms"), cli_int(trees, "rebuilds"));
+    printf("trees %s: %lld group(s), %lld keys at the last build (%lld ms), %lld build(s)\n",
+           cli_str(trees, "state"), cli_int(trees, "groups"), cli_int(trees, "keys"),
+           cli_int(trees, "build_ms"), cli_int(trees, "rebuilds"));
     if (json_is_true(json_object_get(round, "running")))
         printf("round running: %lld of %lld exchanges done\n", cli_int(round, "exchanges_done"),
                cli_int(round, "exchanges"));
@@ -175,11 +179,12 @@ static int cmd_repair_status(cli *c)
                    cli_time(json_object_get(p, "last_start_ms"), t1, sizeof(t1)),
                    cli_time(json_object_get(p, "last_end_ms"), t2, sizeof(t2)), cli_int(p, "keys_received"),
                    cli_int(p, "keys_sent"), cli_str(p, "last_error"));
-    json_array_foreach(json_object_get(j, "requests"), i, p)
-        printf("repair %lld %s, prefix %s, started %s: %lld of %lld exchanges failed, %lld received, %lld sent; "
-               "errors: %s\n", cli_int(p, "id"), cli_str(p, "state"), cli_str(p, "prefix"),
-               cli_time(json_object_get(p, "started_ms"), t1, sizeof(t1)), cli_int(p, "failed"),
-               cli_int(p, "exchanges"), cli_int(p, "keys_received"), cli_int(p, "keys_sent"), cli_str(p, "errors"));
+    json_array_foreach(json_object_get(j, "requests"), i, p) printf(
+        "repair %lld %s, prefix %s, started %s: %lld of %lld exchanges failed, %lld received, %lld sent; "
+        "errors: %s\n",
+        cli_int(p, "id"), cli_str(p, "state"), cli_str(p, "prefix"),
+        cli_time(json_object_get(p, "started_ms"), t1, sizeof(t1)), cli_int(p, "failed"),
+        cli_int(p, "exchanges"), cli_int(p, "keys_received"), cli_int(p, "keys_sent"), cli_str(p, "errors"));
     json_decref(j);
     return 0;
 }
@@ -214,15 +219,14 @@ int cmd_repair(cli *c, int argc, char **argv)
     json_t *j = r.status == 202 ? cli_json(&r, "repair") : NULL;
     long long id = j ? cli_int(j, "id") : 0;
     ex = r.status != 202 ? cli_server_error("repair", &r)
-       : id <= 0 ? (j ? cli_die(EX_ERROR, "repair: the answer has no request id") : EX_ERROR) : 0;
+         : id <= 0       ? (j ? cli_die(EX_ERROR, "repair: the answer has no request id") : EX_ERROR)
+                         : 0;
     json_decref(j);
     dk__hc_response_free(&r);
     while (!ex) {
         json_t *doc = cli_repair_doc(c, &ex), *q = NULL, *x;
         size_t i;
-        json_array_foreach(json_object_get(doc, "requests"), i, x)
-            if (cli_int(x, "id") == id)
-                q = x;
+        json_array_foreach(json_object_get(doc, "requests"), i, x) if (cli_int(x, "id") == id) q = x;
         const char *st = q ? cli_str(q, "state") : "";
         if (doc && !q)
             ex = cli_die(EX_ERROR, "repair %lld: the node no longer lists it (restarted?)", id);
@@ -230,8 +234,8 @@ int cmd_repair(cli *c, int argc, char **argv)
             if (c->json)
                 cli_dump(q);
             else
-                printf("repair %lld %s: %lld exchange(s), %lld failed, %lld keys received, %lld sent\n", id, st,
-                       cli_int(q, "exchanges"), cli_int(q, "failed"), cli_int(q, "keys_received"),
+                printf("repair %lld %s: %lld exchange(s), %lld failed, %lld keys received, %lld sent\n", id,
+                       st, cli_int(q, "exchanges"), cli_int(q, "failed"), cli_int(q, "keys_received"),
                        cli_int(q, "keys_sent"));
             if (strcmp(st, "failed") == 0)
                 ex = cli_die(EX_ERROR, "repair %lld failed: %s", id, cli_str(q, "errors"));

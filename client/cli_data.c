@@ -47,8 +47,10 @@ static int cli_sdk_error(const dkc *h, const char *what, int rc)
     switch (rc) {
     case DKC_ECONNECT: return cli_die(EX_CONNECT, "%s: %s", what, msg);
     case DKC_EAUTH:
-        return cli_die(EX_AUTH, "%s: %s; %s", what, msg, strstr(msg, "401") ? "give a token with --token or "
-                       "$DYNKV_TOKEN" : "this token's role does not allow it");
+        return cli_die(EX_AUTH, "%s: %s; %s", what, msg,
+                       strstr(msg, "401") ? "give a token with --token or "
+                                            "$DYNKV_TOKEN"
+                                          : "this token's role does not allow it");
     case DKC_EUNAVAILABLE: return cli_die(EX_UNAVAILABLE, "%s: %s", what, msg);
     case DKC_ENOMEM: return cli_die(EX_ERROR, "out of memory");
     default: return cli_die(EX_ERROR, "%s: %s", what, msg);
@@ -69,7 +71,7 @@ static dkc *cli_open(cli *c, int *ex)
     o.strict = c->strict;
     o.timeout_ms = c->timeout_ms;
     o.connect_timeout_ms = c->timeout_ms;
-    o.refresh_ms = 0;                   /* one command: the ring of the start */
+    o.refresh_ms = 0; /* one command: the ring of the start */
     o.pool_size = 1;
     o.no_routing = c->no_routing;
     dkc *h = NULL;
@@ -79,8 +81,9 @@ static dkc *cli_open(cli *c, int *ex)
         return NULL;
     }
     if (rc == DKC_EINVAL || rc == DKC_ECONNECT || rc == DKC_EAUTH || rc == DKC_ENOMEM) {
-        *ex = rc == DKC_EINVAL ? cli_die(EX_USAGE_, "%s", dkc_errmsg(h))
-            : rc == DKC_ECONNECT ? cli_die(EX_CONNECT, "%s", dkc_errmsg(h)) : cli_sdk_error(h, c->seed, rc);
+        *ex = rc == DKC_EINVAL     ? cli_die(EX_USAGE_, "%s", dkc_errmsg(h))
+              : rc == DKC_ECONNECT ? cli_die(EX_CONNECT, "%s", dkc_errmsg(h))
+                                   : cli_sdk_error(h, c->seed, rc);
         dkc_close(h);
         return NULL;
     }
@@ -251,8 +254,10 @@ int cmd_put_delete(cli *c, int is_put, int argc, char **argv)
             printf("%s\n", ctx);
     }
     if (sib > 1)
-        fprintf(stderr, "dynkv: %s now has %u concurrent values: this put made a sibling next to the value "
-                "stored (to replace a value, put with -c CONTEXT from get or an earlier put)\n", key, sib);
+        fprintf(stderr,
+                "dynkv: %s now has %u concurrent values: this put made a sibling next to the value "
+                "stored (to replace a value, put with -c CONTEXT from get or an earlier put)\n",
+                key, sib);
     free(ctx);
     dkc_close(h);
     return ex;
@@ -277,7 +282,8 @@ static int cli_scan_page(json_t *pairs, long *left)
 {
     size_t i;
     json_t *p;
-    json_array_foreach(pairs, i, p) {
+    json_array_foreach(pairs, i, p)
+    {
         if (*left == 0)
             break;
         const char *key = json_string_value(json_object_get(p, "key"));
@@ -287,9 +293,9 @@ static int cli_scan_page(json_t *pairs, long *left)
         } else if (json_is_true(json_object_get(p, "conflict"))) {
             size_t k;
             json_t *s;
-            json_array_foreach(json_object_get(p, "values"), k, s)
-                if (cli_scan_line(key, json_string_value(json_object_get(s, "value"))) != 0)
-                    return EX_ERROR;
+            json_array_foreach(json_object_get(p, "values"), k,
+                               s) if (cli_scan_line(key, json_string_value(json_object_get(s, "value"))) !=
+                                      0) return EX_ERROR;
         } else if (cli_scan_line(key, json_string_value(json_object_get(p, "value"))) != 0) {
             return EX_ERROR;
         }
@@ -320,7 +326,7 @@ int cmd_scan(cli *c, int argc, char **argv)
     if (!h)
         return ex;
     char *cursor = NULL;
-    size_t gaps = 0;                    /* unreadable token ranges reported by 206 pages */
+    size_t gaps = 0; /* unreadable token ranges reported by 206 pages */
     while (!ex && left != 0) {
         unsigned page = left > 0 && left < 1000 ? (unsigned)left : 1000;
         char *text = NULL;
@@ -356,9 +362,10 @@ int cmd_scan(cli *c, int argc, char **argv)
     free(cursor);
     dkc_close(h);
     if (!ex && gaps)
-        ex = cli_die(EX_UNAVAILABLE, "scan: incomplete: %zu token range%s had no live replica (HTTP 206); "
-                     "the keys printed are not all of them, retry when the cluster is whole", gaps,
-                     gaps == 1 ? "" : "s");
+        ex = cli_die(EX_UNAVAILABLE,
+                     "scan: incomplete: %zu token range%s had no live replica (HTTP 206); "
+                     "the keys printed are not all of them, retry when the cluster is whole",
+                     gaps, gaps == 1 ? "" : "s");
     return ex;
 }
 

@@ -14,9 +14,7 @@ static json_t *cli_ring_node(json_t *ring, const char *id)
 {
     size_t i;
     json_t *n;
-    json_array_foreach(json_object_get(ring, "nodes"), i, n)
-        if (strcmp(cli_str(n, "id"), id) == 0)
-            return n;
+    json_array_foreach(json_object_get(ring, "nodes"), i, n) if (strcmp(cli_str(n, "id"), id) == 0) return n;
     return NULL;
 }
 
@@ -54,8 +52,7 @@ static void cli_member_snapshots(cli *c, const char *http, json_t *row)
     json_int_t bytes = 0;
     size_t i;
     json_t *s;
-    json_array_foreach(list, i, s)
-        bytes += json_integer_value(json_object_get(s, "bytes"));
+    json_array_foreach(list, i, s) bytes += json_integer_value(json_object_get(s, "bytes"));
     json_object_set_new(row, "snapshots", json_integer((json_int_t)json_array_size(list)));
     json_object_set_new(row, "snapshot_bytes", json_integer(bytes));
     json_decref(j);
@@ -74,18 +71,20 @@ static int cmd_status(cli *c)
     int degraded = 0;
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(view, "members"), i, m) {
+    json_array_foreach(json_object_get(view, "members"), i, m)
+    {
         const char *id = cli_str(m, "id"), *state = cli_str(m, "state");
         json_t *rn = cli_ring_node(ring, id);
         json_t *info = strcmp(state, "removed") ? cli_member_info(c, cli_str(m, "http")) : NULL;
-        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", id, "state", state,
-                                "http", cli_str(m, "http"), "dc", cli_str(m, "dc"), "rack", cli_str(m, "rack"),
-                                "reachable", info != NULL);
+        json_t *row =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", id, "state", state, "http", cli_str(m, "http"),
+                      "dc", cli_str(m, "dc"), "rack", cli_str(m, "rack"), "reachable", info != NULL);
         json_object_set(row, "load_bytes", info ? json_object_get(info, "data_bytes") : json_null());
         json_object_set(row, "version", info ? json_object_get(info, "version") : json_null());
         json_object_set(row, "ready", info ? json_object_get(info, "ready") : json_null());
         json_object_set(row, "ownership", rn ? json_object_get(rn, "ownership") : json_null());
-        json_object_set(row, "effective_ownership", rn ? json_object_get(rn, "effective_ownership") : json_null());
+        json_object_set(row, "effective_ownership",
+                        rn ? json_object_get(rn, "effective_ownership") : json_null());
         json_object_set(row, "vnodes", rn ? json_object_get(rn, "vnodes") : json_null());
         cli_member_snapshots(c, info ? cli_str(m, "http") : NULL, row);
         json_array_append_new(rows, row);
@@ -103,9 +102,10 @@ static int cmd_status(cli *c)
     } else {
         printf("cluster %s, ring version %lld, %lld replicas per key (asked %s)\n", cli_str(view, "cluster"),
                cli_int(ring, "ring_version"), cli_int(ring, "n_replicas"), cli_str(view, "node"));
-        printf("%-10s %-8s %-21s %10s %8s %10s %6s %-14s %-8s %-6s %-6s\n", "ID", "STATE", "HTTP", "LOAD", "OWNS",
-               "EFFECTIVE", "VNODES", "SNAPSHOTS", "VERSION", "DC", "RACK");
-        json_array_foreach(rows, i, m) {
+        printf("%-10s %-8s %-21s %10s %8s %10s %6s %-14s %-8s %-6s %-6s\n", "ID", "STATE", "HTTP", "LOAD",
+               "OWNS", "EFFECTIVE", "VNODES", "SNAPSHOTS", "VERSION", "DC", "RACK");
+        json_array_foreach(rows, i, m)
+        {
             char load[32], own[16], eff[16], sbytes[32], snaps[48] = "?";
             const char *ver = json_string_value(json_object_get(m, "version"));
             if (json_is_integer(json_object_get(m, "snapshots")))
@@ -115,8 +115,8 @@ static int cmd_status(cli *c)
                    cli_str(m, "state"), cli_str(m, "http"),
                    cli_bytes(json_object_get(m, "load_bytes"), load, sizeof(load)),
                    cli_pct(json_object_get(m, "ownership"), own, sizeof(own)),
-                   cli_pct(json_object_get(m, "effective_ownership"), eff, sizeof(eff)),
-                   cli_int(m, "vnodes"), snaps, ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
+                   cli_pct(json_object_get(m, "effective_ownership"), eff, sizeof(eff)), cli_int(m, "vnodes"),
+                   snaps, ver ? ver : "?", cli_str(m, "dc"), cli_str(m, "rack"));
         }
     }
     json_decref(out);
@@ -144,7 +144,8 @@ static int cmd_ring(cli *c, int argc, char **argv)
         cli_print_doc(ring);
     } else if (ranges) {
         printf("%-32s %-32s %s\n", "START (EXCLUSIVE)", "END (INCLUSIVE)", "REPLICAS");
-        json_array_foreach(json_object_get(ring, "ranges"), i, n) {
+        json_array_foreach(json_object_get(ring, "ranges"), i, n)
+        {
             printf("%-32s %-32s", cli_str(n, "start"), cli_str(n, "end"));
             size_t k;
             json_t *id;
@@ -157,7 +158,8 @@ static int cmd_ring(cli *c, int argc, char **argv)
                cli_int(ring, "vnodes"), cli_int(ring, "n_replicas"));
         printf("%-10s %-8s %-6s %-6s %6s %6s %8s %10s\n", "ID", "STATE", "DC", "RACK", "WEIGHT", "VNODES",
                "OWNS", "EFFECTIVE");
-        json_array_foreach(json_object_get(ring, "nodes"), i, n) {
+        json_array_foreach(json_object_get(ring, "nodes"), i, n)
+        {
             char own[16], eff[16];
             printf("%-10s %-8s %-6s %-6s %6lld %6lld %8s %10s\n", cli_str(n, "id"), cli_str(n, "state"),
                    cli_str(n, "dc"), cli_str(n, "rack"), cli_int(n, "weight"), cli_int(n, "vnodes"),
@@ -214,15 +216,19 @@ static int cmd_info(cli *c)
         printf("%-16s: %s\n", "Cluster", cli_str(j, "cluster"));
         printf("%-16s: %s / %s / %s\n", "Plugins", cli_str(j, "engine"), cli_str(j, "compaction"),
                cli_str(j, "resolver"));
-        printf("%-16s: %lldd %02lldh %02lldm %02llds\n", "Uptime", up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+        printf("%-16s: %lldd %02lldh %02lldm %02llds\n", "Uptime", up / 86400, up / 3600 % 24, up / 60 % 60,
+               up % 60);
         printf("%-16s: %s (%s)\n", "Data", cli_bytes(json_object_get(j, "data_bytes"), b1, sizeof(b1)),
                cli_str(j, "data_dir"));
         printf("%-16s: %s\n", "Memtable", cli_bytes(json_object_get(j, "memtable_bytes"), b2, sizeof(b2)));
-        printf("%-16s: %s\n", "Cache hit rate", cli_pct(json_object_get(j, "cache_hit_rate"), pct, sizeof(pct)));
-        printf("%-16s: %s\n", "Hints backlog", cli_bytes(json_object_get(j, "hints_backlog_bytes"), b3, sizeof(b3)));
+        printf("%-16s: %s\n", "Cache hit rate",
+               cli_pct(json_object_get(j, "cache_hit_rate"), pct, sizeof(pct)));
+        printf("%-16s: %s\n", "Hints backlog",
+               cli_bytes(json_object_get(j, "hints_backlog_bytes"), b3, sizeof(b3)));
         printf("%-16s: %s, %.2f s CPU, %lld of %lld fds\n", "Process",
                cli_bytes(json_object_get(p, "resident_memory_bytes"), b4, sizeof(b4)),
-               json_number_value(json_object_get(p, "cpu_seconds")), cli_int(p, "open_fds"), cli_int(p, "max_fds"));
+               json_number_value(json_object_get(p, "cpu_seconds")), cli_int(p, "open_fds"),
+               cli_int(p, "max_fds"));
         printf("%-16s: %s\n", "Ready", ready ? "yes" : "no");
         size_t i;
         json_t *f;

@@ -13,7 +13,8 @@
 static void cli_snapshot_row(json_t *s)
 {
     char when[64], size[32];
-    printf("%-24s %-24s %12s  %s\n", cli_str(s, "name"), cli_time(json_object_get(s, "created_ms"), when, sizeof(when)),
+    printf("%-24s %-24s %12s  %s\n", cli_str(s, "name"),
+           cli_time(json_object_get(s, "created_ms"), when, sizeof(when)),
            cli_bytes(json_object_get(s, "bytes"), size, sizeof(size)), cli_str(s, "path"));
 }
 
@@ -79,8 +80,7 @@ int cli_snapshot_dispatch(cli *c, int argc, char **argv, int *handled)
             printf("%-24s %-24s %12s  %s\n", "NAME", "CREATED", "SIZE", "PATH");
             size_t i;
             json_t *s;
-            json_array_foreach(json_object_get(j, "snapshots"), i, s)
-                cli_snapshot_row(s);
+            json_array_foreach(json_object_get(j, "snapshots"), i, s) cli_snapshot_row(s);
         }
         json_decref(j);
         return 0;

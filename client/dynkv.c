@@ -124,13 +124,15 @@ void cli_usage(FILE *to)
           "  8 status: a member is not normal or did not answer; info: the node is not\n"
           "    ready (the output says which)\n"
           "  9 the node wants a valid token (401) or the token's role is too low (403)\n"
-          "an unknown command is bad usage (2), and the message names it.\n", to);
+          "an unknown command is bad usage (2), and the message names it.\n",
+          to);
 }
 
 static const char *const cli_verbs[] = {
-    "get", "put", "delete", "scan", "crdt", "cluster", "decommission", "removenode", "cleanup", "streams",
-    "repair", "status", "ring", "getendpoints", "info", "loglevel", "snapshot", "listsnapshots", "clearsnapshot",
-    "compact", "flush", "drain", NULL,
+    "get",           "put",          "delete",  "scan",     "crdt",     "cluster",
+    "decommission",  "removenode",   "cleanup", "streams",  "repair",   "status",
+    "ring",          "getendpoints", "info",    "loglevel", "snapshot", "listsnapshots",
+    "clearsnapshot", "compact",      "flush",   "drain",    NULL,
 };
 
 /* Bad usage of cmd: name the verb that was not known, or say how the known
@@ -204,46 +206,30 @@ int main(int argc, char **argv)
         char *end;
         double secs;
         switch (opt) {
-        case 'n':
-            node = optarg;
-            break;
+        case 'n': node = optarg; break;
         case 'C':
             if (strcmp(optarg, "one") && strcmp(optarg, "quorum") && strcmp(optarg, "all"))
                 return cli_die(EX_USAGE_, "-C wants one, quorum or all, not '%s'", optarg);
             c.consistency = optarg;
             break;
-        case 's':
-            c.strict = 1;
-            break;
+        case 's': c.strict = 1; break;
         case 'T':
             secs = strtod(optarg, &end);
             if (end == optarg || *end || secs <= 0 || secs > 3600)
                 return cli_die(EX_USAGE_, "-T wants seconds (0 < T <= 3600), not '%s'", optarg);
             c.timeout_ms = (int)(secs * 1000);
             break;
-        case 'j':
-            c.json = 1;
-            break;
+        case 'j': c.json = 1; break;
         case 'o':
             if (strcmp(optarg, "json") && strcmp(optarg, "table"))
                 return cli_die(EX_USAGE_, "-o wants json or table, not '%s'", optarg);
             c.json = strcmp(optarg, "json") == 0;
             break;
-        case 'h':
-            cli_usage(stdout);
-            return 0;
-        case 'K':
-            token = optarg;
-            break;
-        case 'A':
-            cacert = optarg;
-            break;
-        case 'R':
-            c.no_routing = 1;
-            break;
-        default:
-            cli_usage(stderr);
-            return EX_USAGE_;
+        case 'h': cli_usage(stdout); return 0;
+        case 'K': token = optarg; break;
+        case 'A': cacert = optarg; break;
+        case 'R': c.no_routing = 1; break;
+        default: cli_usage(stderr); return EX_USAGE_;
         }
     }
     const char *spec = node && *node ? node : "127.0.0.1:8080";

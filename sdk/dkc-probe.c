@@ -138,7 +138,8 @@ int main(int argc, char **argv)
             rc = dkc_get(c, a1, &ob);
             json_t *vals = json_array();
             for (size_t i = 0; ob && i < ob->n_values; i++)
-                json_array_append_new(vals, json_stringn((const char *)ob->values[i].data, ob->values[i].len));
+                json_array_append_new(vals,
+                                      json_stringn((const char *)ob->values[i].data, ob->values[i].len));
             json_object_set_new(o, "values", vals);
             json_object_set_new(o, "context", json_string(ob ? ob->context : ""));
             dkc_object_free(ob);

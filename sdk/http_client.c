@@ -52,13 +52,13 @@ static SSL_CTX *hc_tls;
 
 typedef struct hc_reader {
     int fd;
-    SSL *ssl;                       /* NULL: plain */
+    SSL *ssl; /* NULL: plain */
     int timeout_ms;
     char buf[16384];
     size_t pos, len;
     int eof;
-    int reset;                      /* the peer reset the connection */
-    size_t total;                   /* bytes received so far */
+    int reset;    /* the peer reset the connection */
+    size_t total; /* bytes received so far */
 } hc_reader;
 
 static int hc_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -85,8 +85,7 @@ static int hc_wait(int fd, short events, int timeout_ms, char *err, size_t errle
     }
 }
 
-static int hc_connect(const char *host, const char *port, int timeout_ms,
-                      char *err, size_t errlen)
+static int hc_connect(const char *host, const char *port, int timeout_ms, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res, *ai;
@@ -114,8 +113,7 @@ static int hc_connect(const char *host, const char *port, int timeout_ms,
             if (hc_wait(fd, POLLOUT, timeout_ms, why, sizeof(why)) == 0 &&
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
                 break;
-            hc_fail(err, errlen, "cannot connect to %s:%s: %s", host, port,
-                    soerr ? strerror(soerr) : why);
+            hc_fail(err, errlen, "cannot connect to %s:%s: %s", host, port, soerr ? strerror(soerr) : why);
         } else {
             hc_fail(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno));
         }
@@ -138,14 +136,18 @@ static short hc_ssl_wants(SSL *ssl, int rc, const char *what, char *err, size_t 
     unsigned long code = ERR_get_error();
     long vr = SSL_get_verify_result(ssl);
     if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
-        hc_fail(err, errlen, "TLS %s: the server's certificate is not for the host asked (%s): ask it by a "
-                "name or address its certificate lists", what, X509_verify_cert_error_string(vr));
+        hc_fail(err, errlen,
+                "TLS %s: the server's certificate is not for the host asked (%s): ask it by a "
+                "name or address its certificate lists",
+                what, X509_verify_cert_error_string(vr));
     else if (vr != X509_V_OK)
-        hc_fail(err, errlen, "TLS %s: the server's certificate is not trusted: %s (use --cacert FILE with the "
-                "CA that signed it)", what, X509_verify_cert_error_string(vr));
+        hc_fail(err, errlen,
+                "TLS %s: the server's certificate is not trusted: %s (use --cacert FILE with the "
+                "CA that signed it)",
+                what, X509_verify_cert_error_string(vr));
     else if (code)
-        hc_fail(err, errlen, "TLS %s: %s", what, ERR_reason_error_string(code) ? ERR_reason_error_string(code)
-                                                                             : "error");
+        hc_fail(err, errlen, "TLS %s: %s", what,
+                ERR_reason_error_string(code) ? ERR_reason_error_string(code) : "error");
     else if (e == SSL_ERROR_SYSCALL && errno)
         hc_fail(err, errlen, "TLS %s: %s", what, strerror(errno));
     else
@@ -154,8 +156,7 @@ static short hc_ssl_wants(SSL *ssl, int rc, const char *what, char *err, size_t 
     return 0;
 }
 
-static int hc_send_all(int fd, SSL *ssl, const char *p, size_t len, int timeout_ms,
-                       char *err, size_t errlen)
+static int hc_send_all(int fd, SSL *ssl, const char *p, size_t len, int timeout_ms, char *err, size_t errlen)
 {
     while (ssl && len > 0) {
         int n = SSL_write(ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
@@ -226,8 +227,7 @@ static int hc_fill(hc_reader *r, char *err, size_t errlen)
 
 /* Append exactly `n` bytes (or, with n == SIZE_MAX, everything until the
  * server closes) to the growing body. */
-static int hc_read_body(hc_reader *r, size_t n, char **body, size_t *len,
-                        char *err, size_t errlen)
+static int hc_read_body(hc_reader *r, size_t n, char **body, size_t *len, char *err, size_t errlen)
 {
     int until_close = n == (size_t)-1;
     while (until_close || n > 0) {
@@ -327,10 +327,11 @@ static int hc_read_head(hc_reader *r, dk_hc_response *out, char *err, size_t err
             break;
         if (r->pos == r->len) {
             if (r->eof)
-                return hc_fail(err, errlen, used ? "connection closed inside the response head"
-                                                 : r->ssl ? "the server closed the connection without answering"
-                                                 : "the server closed the connection without answering "
-                                                   "(if it speaks HTTPS: -n https://HOST:PORT)");
+                return hc_fail(err, errlen,
+                               used     ? "connection closed inside the response head"
+                               : r->ssl ? "the server closed the connection without answering"
+                                        : "the server closed the connection without answering "
+                                          "(if it speaks HTTPS: -n https://HOST:PORT)");
             if (hc_fill(r, err, errlen) != 0)
                 return -1;
             continue;
@@ -344,8 +345,8 @@ static int hc_read_head(hc_reader *r, dk_hc_response *out, char *err, size_t err
     *next = '\0';
     int major, minor, status;
     char sp;
-    if (sscanf(line, "HTTP/%d.%d %3d%c", &major, &minor, &status, &sp) < 3 || major != 1 ||
-        status < 100 || status > 599)
+    if (sscanf(line, "HTTP/%d.%d %3d%c", &major, &minor, &status, &sp) < 3 || major != 1 || status < 100 ||
+        status > 599)
         return hc_fail(err, errlen, "not an HTTP/1.x response: '%.60s'", line);
     out->status = status;
     for (line = next + 2; *line; line = next + 2) {
@@ -397,8 +398,7 @@ static int hc_is_chunked(const char *te)
            (n == 7 || te[n - 8] == ',' || te[n - 8] == ' ');
 }
 
-static int hc_read_response(hc_reader *rd, const char *method, dk_hc_response *out,
-                            char *err, size_t errlen)
+static int hc_read_response(hc_reader *rd, const char *method, dk_hc_response *out, char *err, size_t errlen)
 {
     do { /* skip interim 1xx responses */
         free(out->head);
@@ -449,8 +449,8 @@ SSL_CTX *dk__hc_tls_ctx(const char *ca_file, char *err, size_t errlen)
     if (ok != 1) {
         unsigned long e = ERR_get_error();
         hc_fail(err, errlen, "cannot load the CA certificates%s%s: %s", ca_file && *ca_file ? " from " : "",
-                ca_file && *ca_file ? ca_file : "", e && ERR_reason_error_string(e) ? ERR_reason_error_string(e)
-                                                                               : "unreadable");
+                ca_file && *ca_file ? ca_file : "",
+                e && ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unreadable");
         ERR_clear_error();
         SSL_CTX_free(ctx);
         return NULL;
@@ -486,8 +486,8 @@ int dk__hc_tls_setup(const char **spec, const char *ca_file, char *err, size_t e
 
 /* The TLS handshake on connected fd, checking the certificate against
  * host (an IP address or a DNS name). */
-static int hc_tls_connect(SSL_CTX *ctx, int fd, const char *host, int timeout_ms, SSL **out,
-                          char *err, size_t errlen)
+static int hc_tls_connect(SSL_CTX *ctx, int fd, const char *host, int timeout_ms, SSL **out, char *err,
+                          size_t errlen)
 {
     unsigned char ip[16];
     int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
@@ -520,13 +520,13 @@ fail:
 
 struct dk_hc_conn {
     int fd;
-    SSL *ssl;                       /* NULL: plain */
+    SSL *ssl; /* NULL: plain */
     char host[256], port[16];
     const char *agent;
 };
 
-dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, int timeout_ms,
-                             char *err, size_t errlen)
+dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, int timeout_ms, char *err,
+                             size_t errlen)
 {
     if (strlen(host) >= sizeof(((dk_hc_conn *)0)->host) || strlen(port) >= sizeof(((dk_hc_conn *)0)->port)) {
         hc_fail(err, errlen, "host or port too long");
@@ -558,7 +558,7 @@ void dk__hc_conn_close(dk_hc_conn *c)
     if (!c)
         return;
     if (c->ssl) {
-        (void)SSL_shutdown(c->ssl);    /* close_notify, best effort */
+        (void)SSL_shutdown(c->ssl); /* close_notify, best effort */
         SSL_free(c->ssl);
         ERR_clear_error();
     }
@@ -580,27 +580,25 @@ static int hc_reusable(const dk_hc_response *r, const char *method)
     return (te && hc_is_chunked(te)) || dk__hc_header(r, "Content-Length") != NULL;
 }
 
-int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target,
-                        const dk_hc_header *hdrs, size_t n, const void *body, size_t body_len,
-                        int timeout_ms, int keep_alive, dk_hc_response *out, int *reusable,
-                        char *err, size_t errlen)
+int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target, const dk_hc_header *hdrs,
+                        size_t n, const void *body, size_t body_len, int timeout_ms, int keep_alive,
+                        dk_hc_response *out, int *reusable, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     *reusable = 0;
     int with_len = body != NULL || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0;
-    size_t cap = strlen(method) + strlen(target) + strlen(c->host) + strlen(c->port) +
-                 strlen(c->agent) + 160;
+    size_t cap = strlen(method) + strlen(target) + strlen(c->host) + strlen(c->port) + strlen(c->agent) + 160;
     for (size_t i = 0; i < n; i++)
         cap += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 4;
     char *req = malloc(cap);
     if (!req)
         return hc_fail(err, errlen, "out of memory");
     int host_v6 = strchr(c->host, ':') != NULL;
-    size_t used = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+    size_t used = (size_t)snprintf(req, cap,
+                                   "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
                                    "User-Agent: %s\r\nConnection: %s\r\n",
-                                   method, target, host_v6 ? "[" : "", c->host,
-                                   host_v6 ? "]" : "", c->port, c->agent,
-                                   keep_alive ? "keep-alive" : "close");
+                                   method, target, host_v6 ? "[" : "", c->host, host_v6 ? "]" : "", c->port,
+                                   c->agent, keep_alive ? "keep-alive" : "close");
     for (size_t i = 0; i < n; i++)
         used += (size_t)snprintf(req + used, cap - used, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
     if (with_len)
@@ -638,9 +636,8 @@ int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target,
     return 0;
 }
 
-int dk__hc_request(const char *host, const char *port, const char *method,
-                   const char *target, const dk_hc_header *hdrs, size_t n,
-                   const void *body, size_t body_len, int timeout_ms,
+int dk__hc_request(const char *host, const char *port, const char *method, const char *target,
+                   const dk_hc_header *hdrs, size_t n, const void *body, size_t body_len, int timeout_ms,
                    dk_hc_response *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
@@ -649,8 +646,8 @@ int dk__hc_request(const char *host, const char *port, const char *method,
         return -1;
     c->agent = "dynkv-cli";
     int reusable;
-    int rc = dk__hc_conn_request(c, method, target, hdrs, n, body, body_len, timeout_ms, 0, out,
-                                 &reusable, err, errlen);
+    int rc = dk__hc_conn_request(c, method, target, hdrs, n, body, body_len, timeout_ms, 0, out, &reusable,
+                                 err, errlen);
     dk__hc_conn_close(c);
     return rc == 0 ? 0 : -1;
 }

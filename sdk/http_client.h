@@ -28,10 +28,10 @@ typedef struct dk_hc_header {
 
 typedef struct dk_hc_response {
     int status;
-    char *head;            /* owned: the header block, NUL-separated in place */
+    char *head; /* owned: the header block, NUL-separated in place */
     dk_hc_header headers[DK_HC_MAX_HEADERS];
     size_t n_headers;
-    char *body;            /* owned, NUL-terminated (not counted in body_len) */
+    char *body; /* owned, NUL-terminated (not counted in body_len) */
     size_t body_len;
 } dk_hc_response;
 
@@ -44,9 +44,8 @@ typedef struct dk_hc_response {
  * on failure *out holds nothing to free. The caller frees a filled *out with
  * dk__hc_response_free(). Blocking; any thread.
  */
-int dk__hc_request(const char *host, const char *port, const char *method,
-                   const char *target, const dk_hc_header *hdrs, size_t n,
-                   const void *body, size_t body_len, int timeout_ms,
+int dk__hc_request(const char *host, const char *port, const char *method, const char *target,
+                   const dk_hc_header *hdrs, size_t n, const void *body, size_t body_len, int timeout_ms,
                    dk_hc_response *out, char *err, size_t errlen);
 
 /*
@@ -74,8 +73,8 @@ void dk__hc_tls_ctx_free(SSL_CTX *ctx);
  * certificate checked against host). NULL with err when it cannot connect
  * within timeout_ms. */
 typedef struct dk_hc_conn dk_hc_conn;
-dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, int timeout_ms,
-                             char *err, size_t errlen);
+dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, int timeout_ms, char *err,
+                             size_t errlen);
 
 /*
  * One request on c, as dk__hc_request, sending Connection: keep-alive when
@@ -85,10 +84,9 @@ dk_hc_conn *dk__hc_conn_open(const char *host, const char *port, SSL_CTX *tls, i
  * without sending a byte of answer (a pooled connection that went stale:
  * the caller may send again on a fresh one). On failure c is unusable.
  */
-int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target,
-                        const dk_hc_header *hdrs, size_t n, const void *body, size_t body_len,
-                        int timeout_ms, int keep_alive, dk_hc_response *out, int *reusable,
-                        char *err, size_t errlen);
+int dk__hc_conn_request(dk_hc_conn *c, const char *method, const char *target, const dk_hc_header *hdrs,
+                        size_t n, const void *body, size_t body_len, int timeout_ms, int keep_alive,
+                        dk_hc_response *out, int *reusable, char *err, size_t errlen);
 
 /* Close c (NULL: nothing). */
 void dk__hc_conn_close(dk_hc_conn *c);

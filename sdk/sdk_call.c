@@ -56,8 +56,8 @@ char *dk__sdk_encode(const char *s)
     if (!out)
         return NULL;
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-        if ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') ||
-            *q == '-' || *q == '.' || *q == '_' || *q == '~') {
+        if ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+            *q == '.' || *q == '_' || *q == '~') {
             *p++ = (char)*q;
         } else {
             *p++ = '%';
@@ -80,9 +80,11 @@ int dk__sdk_status_error(dkc *c, const dk_hc_response *r)
     json_decref(j);
     switch (r->status) {
     case 400: return DKC_EINVAL;
-    case 401: case 403: return DKC_EAUTH;
+    case 401:
+    case 403: return DKC_EAUTH;
     case 404: return DKC_ENOTFOUND;
-    case 409: case 412: return DKC_ECONFLICT;
+    case 409:
+    case 412: return DKC_ECONFLICT;
     case 503: return DKC_EUNAVAILABLE;
     case 504: return DKC_ECONNECT;
     default: return DKC_ESERVER;
@@ -93,9 +95,8 @@ enum { X_OK = 0, X_NOCONN = 1, X_SENT = 2 };
 
 /* One exchange with one node: X_OK (*r filled), X_NOCONN (nothing reached
  * it), X_SENT (the request may have reached it). */
-static int call_node(dkc *c, sdk_node *n, const char *method, const char *target,
-                     const dk_hc_header *h, size_t nh, const void *body, size_t len,
-                     dk_hc_response *r)
+static int call_node(dkc *c, sdk_node *n, const char *method, const char *target, const dk_hc_header *h,
+                     size_t nh, const void *body, size_t len, dk_hc_response *r)
 {
     char err[256];
     for (;;) {
@@ -120,7 +121,7 @@ static int call_node(dkc *c, sdk_node *n, const char *method, const char *target
         if (rc == 0)
             return X_OK;
         if (rc == -2 && pooled)
-            continue;               /* a stale keep-alive connection */
+            continue; /* a stale keep-alive connection */
         /* A fresh connection closed without an answer may have carried
          * the request to a server that died on it: as good as sent. */
         dk__sdk_fail(c, DKC_ECONNECT, "%s (%s:%s): %s", n->id, n->host, n->port, err);
@@ -138,7 +139,7 @@ static size_t call_plan(dkc *c, const char *key, uint16_t *plan, size_t max, int
     if (c->routed && !c->opt.no_routing && key)
         n = dk__sdk_route(c, key, strlen(key), reps, SDK_MAX_REP);
     *routed = n > 0;
-    if (n == 0) {                     /* the seeds' entries, the first nodes */
+    if (n == 0) { /* the seeds' entries, the first nodes */
         for (size_t i = 0; i < c->n_seeds && i < c->n_nodes && n < SDK_MAX_REP; i++)
             reps[n++] = (uint16_t)i;
     }
@@ -157,9 +158,8 @@ void dk__sdk_keep(dkc *c, dk_hc_response *r)
     memset(r, 0, sizeof(*r));
 }
 
-int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target,
-                 const sdk_hdr *extra, size_t n_extra, const void *body, size_t len, int safe,
-                 dk_hc_response *r)
+int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target, const sdk_hdr *extra,
+                 size_t n_extra, const void *body, size_t len, int safe, dk_hc_response *r)
 {
     memset(r, 0, sizeof(*r));
     dk__hc_response_free(&c->last);
@@ -170,7 +170,7 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
     if (due == SDK_DUE_SIGNAL)
         c->signal_fetched = now;
     if (due != SDK_DUE_NO)
-        (void)dk__sdk_refresh(c);   /* a failed refresh keeps the old ring */
+        (void)dk__sdk_refresh(c); /* a failed refresh keeps the old ring */
     dk_hc_header h[16];
     size_t nh = 0;
     if (c->auth)
@@ -204,8 +204,8 @@ int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target
             }
             node->down_until = 0;
             snprintf(c->last_node, sizeof(c->last_node), "%s", node->id);
-            (void)dk__sdk_ring_signal(c, plan[i], dk__hc_header(r, "X-Ring"), dk__hc_header(r, "X-Coordinator"),
-                                      routed);
+            (void)dk__sdk_ring_signal(c, plan[i], dk__hc_header(r, "X-Ring"),
+                                      dk__hc_header(r, "X-Coordinator"), routed);
             if (r->status == 503)
                 c->need_refresh = 1;
             return 0;

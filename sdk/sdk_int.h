@@ -42,22 +42,22 @@
 
 #define SDK_POOL_MAX 16
 #define SDK_MAX_REP 8
-#define SDK_DOWN_MS 2000          /* how long an unreachable node is tried last */
-#define SDK_REFETCH_MS 500        /* no ring fetch sooner than this after one failed */
-#define SDK_SIGNAL_MS 1000        /* signalled ring fetches at most this often */
+#define SDK_DOWN_MS 2000   /* how long an unreachable node is tried last */
+#define SDK_REFETCH_MS 500 /* no ring fetch sooner than this after one failed */
+#define SDK_SIGNAL_MS 1000 /* signalled ring fetches at most this often */
 
 typedef struct sdk_node {
     char id[128];
     char host[256], port[16];
     dk_hc_conn *idle[SDK_POOL_MAX];
     int n_idle;
-    int64_t down_until;           /* monotonic ms; 0: up */
+    int64_t down_until; /* monotonic ms; 0: up */
 } sdk_node;
 
 typedef struct sdk_range {
-    uint64_t hi, lo;              /* the range's end token */
+    uint64_t hi, lo; /* the range's end token */
     uint8_t n_rep;
-    uint16_t rep[SDK_MAX_REP];    /* indexes into dkc.nodes */
+    uint16_t rep[SDK_MAX_REP]; /* indexes into dkc.nodes */
 } sdk_range;
 
 typedef struct sdk_seed {
@@ -66,7 +66,7 @@ typedef struct sdk_seed {
 
 struct dkc {
     dkc_options opt;
-    char *auth;                   /* "Bearer TOKEN" or NULL */
+    char *auth; /* "Bearer TOKEN" or NULL */
     char *consistency;
     SSL_CTX *tls;
     sdk_seed *seeds;
@@ -75,19 +75,19 @@ struct dkc {
     size_t n_nodes, cap_nodes;
     sdk_range *ranges;
     size_t n_ranges;
-    int routed;                   /* 0: the cluster has no ring; use the seeds */
-    int64_t refreshed;            /* monotonic ms of the last successful fetch */
-    int64_t refresh_tried;        /* monotonic ms of the last attempt */
+    int routed;            /* 0: the cluster has no ring; use the seeds */
+    int64_t refreshed;     /* monotonic ms of the last successful fetch */
+    int64_t refresh_tried; /* monotonic ms of the last attempt */
     int need_refresh;
-    uint64_t ring_tag;            /* "ring_tag" fetched with the ring */
-    int has_tag;                  /* 0: none (no ring, or a node without tags) */
-    int signalled;                /* an answer said the ring is out of date */
-    int signal_node;              /* index of the node that said so (-1: none) */
-    int64_t signal_fetched;       /* monotonic ms of the last signalled fetch; 0: none */
+    uint64_t ring_tag;      /* "ring_tag" fetched with the ring */
+    int has_tag;            /* 0: none (no ring, or a node without tags) */
+    int signalled;          /* an answer said the ring is out of date */
+    int signal_node;        /* index of the node that said so (-1: none) */
+    int64_t signal_fetched; /* monotonic ms of the last signalled fetch; 0: none */
     char err[512];
-    char *session;                /* X-Session of the latest answer, or NULL */
-    char *strict;                 /* "strict" when opt.strict, else NULL */
-    dk_hc_response last;          /* the last answer (status 0: none) */
+    char *session;       /* X-Session of the latest answer, or NULL */
+    char *strict;        /* "strict" when opt.strict, else NULL */
+    dk_hc_response last; /* the last answer (status 0: none) */
     dkc_stats st;
     char last_node[128];
 };
@@ -130,9 +130,8 @@ void dk__sdk_nodes_free(dkc *c);
  * to another replica after it may have reached one. Fills *r on 0 (any
  * HTTP status); a negative DKC_E* code when no node answered.
  */
-int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target,
-                 const sdk_hdr *extra, size_t n_extra, const void *body, size_t len, int safe,
-                 dk_hc_response *r);
+int dk__sdk_call(dkc *c, const char *key, const char *method, const char *target, const sdk_hdr *extra,
+                 size_t n_extra, const void *body, size_t len, int safe, dk_hc_response *r);
 /* Keep *r as the handle's last answer (freeing the one before). */
 void dk__sdk_keep(dkc *c, dk_hc_response *r);
 /* Map an error status to a code, with the server's message in c->err. */

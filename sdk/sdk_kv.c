@@ -65,7 +65,7 @@ int dkc_open(const char *seeds, const dkc_options *opt, dkc **out)
         return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
     if (c->opt.strict && !(c->strict = strdup("strict")))
         return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
-    c->opt.token = c->opt.ca_file = c->opt.consistency = NULL;   /* not kept */
+    c->opt.token = c->opt.ca_file = c->opt.consistency = NULL; /* not kept */
     int tls = opt && (opt->tls || (opt->ca_file && *opt->ca_file));
     const char *p = seeds ? seeds : "";
     while (*p) {
@@ -239,8 +239,7 @@ int dkc_get(dkc *c, const char *key, dkc_object **out)
     return rc;
 }
 
-int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_write *w,
-            char **context_out)
+int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_write *w, char **context_out)
 {
     if (context_out)
         *context_out = NULL;

@@ -108,8 +108,8 @@ static json_t *ring_fetch(dkc *c, dk_hc_conn *conn, const char *target, int *sta
         h[nh++] = (dk_hc_header){"Authorization", c->auth};
     dk_hc_response r;
     int reusable;
-    int rc = dk__hc_conn_request(conn, "GET", target, h, nh, NULL, 0, c->opt.timeout_ms, 1, &r,
-                                 &reusable, err, sizeof(err));
+    int rc = dk__hc_conn_request(conn, "GET", target, h, nh, NULL, 0, c->opt.timeout_ms, 1, &r, &reusable,
+                                 err, sizeof(err));
     if (rc != 0) {
         dk__sdk_fail(c, DKC_ECONNECT, "%s: %s", target, err);
         return NULL;
@@ -154,7 +154,8 @@ static int ring_install(dkc *c, json_t *ring, json_t *cluster, const char *host)
     if (!rs)
         return dk__sdk_fail(c, DKC_ENOMEM, "out of memory");
     json_t *m;
-    json_array_foreach(members, i, m) {
+    json_array_foreach(members, i, m)
+    {
         const char *id = json_string_value(json_object_get(m, "id"));
         const char *http = json_string_value(json_object_get(m, "http"));
         char h[256], p[16];
@@ -174,7 +175,8 @@ static int ring_install(dkc *c, json_t *ring, json_t *cluster, const char *host)
         }
     }
     json_t *e;
-    json_array_foreach(ranges, i, e) {
+    json_array_foreach(ranges, i, e)
+    {
         const char *end = json_string_value(json_object_get(e, "end"));
         json_t *reps = json_object_get(e, "replicas"), *rid;
         size_t x;
@@ -183,7 +185,8 @@ static int ring_install(dkc *c, json_t *ring, json_t *cluster, const char *host)
             free(rs);
             return dk__sdk_fail(c, DKC_EPROTO, "a ring range is malformed");
         }
-        json_array_foreach(reps, x, rid) {
+        json_array_foreach(reps, x, rid)
+        {
             const char *id = json_string_value(rid);
             if (!id || rs[i].n_rep == SDK_MAX_REP)
                 continue;
@@ -201,7 +204,8 @@ static int ring_install(dkc *c, json_t *ring, json_t *cluster, const char *host)
     c->n_ranges = n;
     c->routed = 1;
     /* the tag the answers' X-Ring is compared with (sdk_signal.c) */
-    c->has_tag = dk__sdk_ring_tag_parse(json_string_value(json_object_get(ring, "ring_tag")), &c->ring_tag) == 0;
+    c->has_tag =
+        dk__sdk_ring_tag_parse(json_string_value(json_object_get(ring, "ring_tag")), &c->ring_tag) == 0;
     return 0;
 }
 
@@ -249,7 +253,7 @@ int dk__sdk_refresh(dkc *c)
             snprintf(port, sizeof(port), "%s", c->seeds[i - c->n_nodes].port);
         }
         rc = ring_fetch_from(c, host, port);
-        if (rc == 1) {              /* a lone node: no routing */
+        if (rc == 1) { /* a lone node: no routing */
             c->routed = 0;
             c->has_tag = 0;
             rc = 0;
@@ -274,7 +278,7 @@ size_t dk__sdk_route(const dkc *c, const void *key, size_t len, uint16_t *out, s
         return 0;
     XXH128_hash_t h = XXH3_128bits(key, len);
     size_t lo = 0, hi = c->n_ranges;
-    while (lo < hi) {                 /* the first range whose end >= token */
+    while (lo < hi) { /* the first range whose end >= token */
         size_t mid = lo + (hi - lo) / 2;
         const sdk_range *r = &c->ranges[mid];
         if (r->hi < h.high64 || (r->hi == h.high64 && r->lo < h.low64))

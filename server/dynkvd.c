@@ -103,9 +103,9 @@
 typedef struct loop_ctx {
     uv_loop_t loop;
     uv_async_t stop_async;
-    dk_mailbox mailbox;                 /* answers from the cluster loop */
+    dk_mailbox mailbox; /* answers from the cluster loop */
     dk_mail mail;
-    int phase;                          /* 0 serving, 1 HTTP stopping, 2 closing */
+    int phase; /* 0 serving, 1 HTTP stopping, 2 closing */
     uv_thread_t thread;
     dk_api api;
     int index;
@@ -114,21 +114,21 @@ typedef struct loop_ctx {
 
 static loop_ctx *loops;
 static int n_loops;
-static int n_http_stopped;              /* cluster loop only */
+static int n_http_stopped; /* cluster loop only */
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t drain_timer;
 static int stopping;
-static int signals_on;                  /* the handles above are initialised */
+static int signals_on; /* the handles above are initialised */
 static dk_cluster cluster;
-static dk_http_limits http_limits;      /* shared by every loop's server */
+static dk_http_limits http_limits; /* shared by every loop's server */
 static int cluster_started;
 static dk_config cfg;
 static int main_argc;
 static char **main_argv;
 
 static dk_node node;
-static dk_auth *auth;                   /* [security] tokens_file; NULL: none */
-static dk_tls_server *tls_server;       /* NULL: plain HTTP */
+static dk_auth *auth;             /* [security] tokens_file; NULL: none */
+static dk_tls_server *tls_server; /* NULL: plain HTTP */
 
 /* Readiness polling for systemd (loop 0 owns these). */
 static uv_timer_t ready_timer;
@@ -162,11 +162,11 @@ typedef struct reload_job {
     int auth_rc;
     size_t auth_clients;
     char auth_err[1024];
-    int tls_rc;                         /* 0 reloaded, 1 not asked, else failed */
-    struct dk_rpc_tls *rpc_tls;         /* the cluster's RPC TLS, or NULL (read on loop 0) */
-    int rpc_tls_rc;                     /* as tls_rc */
+    int tls_rc;                 /* 0 reloaded, 1 not asked, else failed */
+    struct dk_rpc_tls *rpc_tls; /* the cluster's RPC TLS, or NULL (read on loop 0) */
+    int rpc_tls_rc;             /* as tls_rc */
     char rpc_tls_err[1024];
-    char path[DK_CONFIG_PATH_MAX + 1];  /* the log file in use */
+    char path[DK_CONFIG_PATH_MAX + 1]; /* the log file in use */
     char err[1024];
     char tls_err[1024];
 } reload_job;
@@ -196,8 +196,10 @@ static void on_cluster_stopped(void *arg)
 /* Loop 0: the requests in flight did not finish within drain_timeout. */
 static void on_drain_timeout(uv_timer_t *t)
 {
-    dk_log(DK_LOG_ERROR, "drain: requests still in flight after %lld ms ([node] drain_timeout); "
-           "exiting without them (acknowledged writes are in the WAL)", (long long)cfg.node.drain_timeout);
+    dk_log(DK_LOG_ERROR,
+           "drain: requests still in flight after %lld ms ([node] drain_timeout); "
+           "exiting without them (acknowledged writes are in the WAL)",
+           (long long)cfg.node.drain_timeout);
     dk_log_close();
     _exit(1);
 }
@@ -211,7 +213,7 @@ static void on_http_stopped_main(void *arg)
     if (++n_http_stopped < started)
         return;
     if (ready_busy) {
-        cluster_stop_waits = 1;         /* a readiness check still reads the cluster */
+        cluster_stop_waits = 1; /* a readiness check still reads the cluster */
         return;
     }
     if (cluster_started)
@@ -305,8 +307,10 @@ static void on_signal(uv_signal_t *s, int signum)
         dk_log(DK_LOG_WARN, "second signal %d: exiting without waiting", signum);
         exit(1);
     }
-    dk_log(DK_LOG_INFO, "signal %d: draining (no new connections; finishing the requests in flight, "
-           "at most %lld ms)", signum, (long long)cfg.node.drain_timeout);
+    dk_log(DK_LOG_INFO,
+           "signal %d: draining (no new connections; finishing the requests in flight, "
+           "at most %lld ms)",
+           signum, (long long)cfg.node.drain_timeout);
     dk_health_set_draining(1);
     svc_notify("STOPPING=1\nSTATUS=draining after signal %d", signum);
     uv_timer_stop(&ready_timer);
@@ -334,7 +338,8 @@ static void reload_work(uv_work_t *w)
      * with (HTTPS cannot be switched on or off without a restart). */
     r->tls_rc = 1;
     if (tls_server) {
-        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0] ? &c : &cfg;
+        const dk_config *src =
+            r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0] ? &c : &cfg;
         r->tls_rc = dk_tls_server_reload(tls_server, src->security.tls_cert_file, src->security.tls_key_file,
                                          r->tls_err, sizeof(r->tls_err));
         if (r->tls_rc == 0)
@@ -343,13 +348,15 @@ static void reload_work(uv_work_t *w)
     /* RPC's mutual TLS likewise ([security] tls_ca_file as well). */
     r->rpc_tls_rc = 1;
     if (r->rpc_tls) {
-        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0]
-                               && c.security.tls_ca_file[0] ? &c : &cfg;
+        const dk_config *src = r->cfg_rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0] &&
+                                       c.security.tls_ca_file[0]
+                                   ? &c
+                                   : &cfg;
         r->rpc_tls_rc = dk_rpc_tls_reload(r->rpc_tls, src->security.tls_cert_file, src->security.tls_key_file,
                                           src->security.tls_ca_file, r->rpc_tls_err, sizeof(r->rpc_tls_err));
         if (r->rpc_tls_rc == 0)
-            snprintf(r->rpc_tls_err, sizeof(r->rpc_tls_err), "%.500s and CA %.500s", src->security.tls_cert_file,
-                     src->security.tls_ca_file);
+            snprintf(r->rpc_tls_err, sizeof(r->rpc_tls_err), "%.500s and CA %.500s",
+                     src->security.tls_cert_file, src->security.tls_ca_file);
     }
     dk_config_free(&c);
     r->log_rc = dk_log_open(r->path, r->level);
@@ -370,20 +377,22 @@ static void reload_done(uv_work_t *w, int status)
     if (r->cfg_rc)
         dk_log(DK_LOG_ERROR, "SIGHUP: the configuration does not load, keeping the log settings: %s", r->err);
     if (r->log_rc)
-        dk_log(DK_LOG_ERROR, "SIGHUP: cannot open log file %s: %s; still logging where before",
-               r->path, dk_strerror(r->log_rc));
+        dk_log(DK_LOG_ERROR, "SIGHUP: cannot open log file %s: %s; still logging where before", r->path,
+               dk_strerror(r->log_rc));
     else
         dk_log(DK_LOG_INFO, "SIGHUP: log reopened (%s, level %s); other configuration changes need a restart",
                r->path[0] ? r->path : "stderr", levels[r->level & 3]);
     if (auth && r->auth_rc)
-        dk_log(DK_LOG_ERROR, "SIGHUP: the tokens file does not load, keeping the clients of before: %s", r->auth_err);
+        dk_log(DK_LOG_ERROR, "SIGHUP: the tokens file does not load, keeping the clients of before: %s",
+               r->auth_err);
     else if (auth)
         dk_log(DK_LOG_INFO, "SIGHUP: tokens file %s reloaded: %zu client%s", cfg.security.tokens_file,
                r->auth_clients, r->auth_clients == 1 ? "" : "s");
     if (r->tls_rc == 0)
         dk_log(DK_LOG_INFO, "SIGHUP: TLS certificate reloaded from %s; new connections use it", r->tls_err);
     else if (r->tls_rc != 1)
-        dk_log(DK_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, still serving the previous one: %s", r->tls_err);
+        dk_log(DK_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, still serving the previous one: %s",
+               r->tls_err);
     if (r->rpc_tls_rc == 0)
         dk_log(DK_LOG_INFO, "SIGHUP: RPC TLS certificate reloaded from %s; new RPC connections use them",
                r->rpc_tls_err);
@@ -470,8 +479,8 @@ static int check_config(int argc, char **argv)
     if (rc == 0 && c.security.tls_ca_file[0] && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
         dk_rpc_tls *t = NULL;
         char terr[1024];
-        if (dk_rpc_tls_new(c.security.tls_cert_file, c.security.tls_key_file, c.security.tls_ca_file, &t, terr,
-                           sizeof(terr)) != 0)
+        if (dk_rpc_tls_new(c.security.tls_cert_file, c.security.tls_key_file, c.security.tls_ca_file, &t,
+                           terr, sizeof(terr)) != 0)
             check_report(&errors, terr);
         dk_rpc_tls_free(t);
     }
@@ -480,8 +489,8 @@ static int check_config(int argc, char **argv)
                 file ? file : "configuration", errors, errors == 1 ? "" : "s");
     else
         printf("%s: configuration OK (node %s, data_dir %s, engine %s, compaction %s, resolver %s)\n",
-               file ? file : "defaults", c.node.id, c.node.data_dir, c.storage.engine,
-               c.compaction.policy, c.conflict.resolver);
+               file ? file : "defaults", c.node.id, c.node.data_dir, c.storage.engine, c.compaction.policy,
+               c.conflict.resolver);
     dk_config_free(&c);
     free(args);
     return errors ? 2 : 0;
@@ -495,9 +504,14 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         return rc;
     }
-    ctx->api = (dk_api){.loop = &ctx->loop, .node = nd, .cfg = conf, .cluster = &cluster,
-                        .cluster_loop = &loops[0].loop, .cluster_mb = &loops[0].mailbox,
-                        .own_mb = &ctx->mailbox, .auth = auth};
+    ctx->api = (dk_api){.loop = &ctx->loop,
+                        .node = nd,
+                        .cfg = conf,
+                        .cluster = &cluster,
+                        .cluster_loop = &loops[0].loop,
+                        .cluster_mb = &loops[0].mailbox,
+                        .own_mb = &ctx->mailbox,
+                        .auth = auth};
     dk_http_conf hc = {
         .listen = listen,
         .max_body = DK_VALUE_MAX,
@@ -542,8 +556,10 @@ static void http_limits_setup(const dk_config *conf)
         uint64_t reserve = 256 + nofile / 4;
         max = nofile > reserve + 16 ? nofile - reserve : 16;
     } else if (max + 64 > nofile) {
-        dk_log(DK_LOG_WARN, "[node] max_connections = %llu leaves fewer than 64 of the %llu descriptors "
-               "for the engine, RPC and gossip", (unsigned long long)max, (unsigned long long)nofile);
+        dk_log(DK_LOG_WARN,
+               "[node] max_connections = %llu leaves fewer than 64 of the %llu descriptors "
+               "for the engine, RPC and gossip",
+               (unsigned long long)max, (unsigned long long)nofile);
     }
     http_limits.max_connections = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
     http_limits.max_conn_output = (size_t)conf->node.max_conn_output;
@@ -553,8 +569,10 @@ static void http_limits_setup(const dk_config *conf)
     dk_metrics_add("http_slow_readers_closed_total", 0);
     dk_metrics_set_gauge("http_connections_open", 0);
     dk_metrics_set_gauge("http_output_queued_bytes", 0);
-    dk_log(DK_LOG_INFO, "descriptor limit %llu: at most %u HTTP connections, %llu bytes of unwritten answers "
-           "per connection, %llu per node", (unsigned long long)nofile, http_limits.max_connections,
+    dk_log(DK_LOG_INFO,
+           "descriptor limit %llu: at most %u HTTP connections, %llu bytes of unwritten answers "
+           "per connection, %llu per node",
+           (unsigned long long)nofile, http_limits.max_connections,
            (unsigned long long)http_limits.max_conn_output, (unsigned long long)http_limits.max_output_total);
 }
 
@@ -566,7 +584,7 @@ static void loop_thread(void *arg)
 
 static void loop_close(loop_ctx *ctx)
 {
-    uv_run(&ctx->loop, UV_RUN_DEFAULT);     /* close callbacks still pending */
+    uv_run(&ctx->loop, UV_RUN_DEFAULT); /* close callbacks still pending */
     int rc = uv_loop_close(&ctx->loop);
     if (rc)
         dk_log(DK_LOG_WARN, "loop %d closed with handles still open: %s", ctx->index, uv_strerror(rc));
@@ -582,7 +600,8 @@ static int token_verb(int argc, char **argv)
     }
     const char *name = argv[2], *role = argv[3];
     if (!dk_auth_name_ok(name, strlen(name))) {
-        fprintf(stderr, "dynkvd: token: the client name must be 1 to %d of A-Z a-z 0-9 . _ - @\n", DK_AUTH_NAME_MAX);
+        fprintf(stderr, "dynkvd: token: the client name must be 1 to %d of A-Z a-z 0-9 . _ - @\n",
+                DK_AUTH_NAME_MAX);
         return 2;
     }
     if (dk_auth_role_parse(role, strlen(role)) == DK_ROLE_OPEN) {
@@ -598,8 +617,10 @@ static int token_verb(int argc, char **argv)
     OPENSSL_cleanse(raw, sizeof(raw));
     if (ok) {
         printf("%s\n%s %s %s\n", (const char *)tok.data, name, role, hex);
-        fprintf(stderr, "dynkvd: the first line is the token for client '%s' (shown once: the node keeps only "
-                "its hash); append the second line to the [security] tokens_file and send the node SIGHUP\n", name);
+        fprintf(stderr,
+                "dynkvd: the first line is the token for client '%s' (shown once: the node keeps only "
+                "its hash); append the second line to the [security] tokens_file and send the node SIGHUP\n",
+                name);
     } else {
         fprintf(stderr, "dynkvd: token: cannot make a random token (OpenSSL)\n");
     }
@@ -625,7 +646,8 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("wrote a new cluster key to %s: give every node of the cluster a copy "
-               "(mode 0600) and set [security] cluster_key_file to it\n", argv[2]);
+               "(mode 0600) and set [security] cluster_key_file to it\n",
+               argv[2]);
         return 0;
     }
     for (int i = 1; i < argc; i++)
@@ -646,7 +668,7 @@ int main(int argc, char **argv)
         return 2;
     }
     dk_log_set_json(cfg.log.format == 1);
-    (void)dk_log_apply_levels(cfg.log.levels, err, sizeof(err), 0);   /* checked with the configuration */
+    (void)dk_log_apply_levels(cfg.log.levels, err, sizeof(err), 0); /* checked with the configuration */
     if (cfg.security.tokens_file[0] && dk_auth_open(&auth, cfg.security.tokens_file, err, sizeof(err)) != 0) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
         fprintf(stderr, "dynkvd: %s\n", err);
@@ -655,7 +677,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cfg.security.tls_cert_file[0] &&
-        dk_tls_server_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, &tls_server, err, sizeof(err)) != 0) {
+        dk_tls_server_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, &tls_server, err,
+                          sizeof(err)) != 0) {
         dk_log(DK_LOG_ERROR, "cannot start: %s", err);
         fprintf(stderr, "dynkvd: %s\n", err);
         dk_auth_free(auth);
@@ -667,8 +690,8 @@ int main(int argc, char **argv)
         /* The RPC's own contexts are made by the cluster; a file that does
          * not load stops the node here, with the same status as HTTPS's. */
         dk_rpc_tls *t = NULL;
-        int trc = dk_rpc_tls_new(cfg.security.tls_cert_file, cfg.security.tls_key_file, cfg.security.tls_ca_file,
-                                 &t, err, sizeof(err));
+        int trc = dk_rpc_tls_new(cfg.security.tls_cert_file, cfg.security.tls_key_file,
+                                 cfg.security.tls_ca_file, &t, err, sizeof(err));
         dk_rpc_tls_free(t);
         if (trc) {
             dk_log(DK_LOG_ERROR, "cannot start: %s", err);
@@ -681,7 +704,8 @@ int main(int argc, char **argv)
         }
     }
     if (!auth && cfg.security.metrics_need_token)
-        dk_log(DK_LOG_WARN, "[security] metrics_need_token has no effect without tokens_file: /metrics is open");
+        dk_log(DK_LOG_WARN,
+               "[security] metrics_need_token has no effect without tokens_file: /metrics is open");
     if (auth)
         dk_log(DK_LOG_INFO, "clients need a bearer token: %zu client%s in %s%s", dk_auth_count(auth),
                dk_auth_count(auth) == 1 ? "" : "s", cfg.security.tokens_file,
@@ -703,7 +727,7 @@ int main(int argc, char **argv)
         dk_tls_server_free(tls_server);
         dk_log_close();
         dk_config_free(&cfg);
-        return rc == DK_ECONFIG ? 2 : 1;   /* a plugin option is a configuration error too */
+        return rc == DK_ECONFIG ? 2 : 1; /* a plugin option is a configuration error too */
     }
 
     n_loops = cfg.node.loop_threads;
@@ -749,9 +773,12 @@ int main(int argc, char **argv)
             uv_timer_init(&loops[0].loop, &ready_timer);
             uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
-            dk_log(DK_LOG_INFO, "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d workers)",
-                   cfg.node.id, tls_server ? "https" : "http", listen, cfg.storage.engine, cfg.compaction.policy,
-                   cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s", cfg.node.worker_threads);
+            dk_log(DK_LOG_INFO,
+                   "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d "
+                   "workers)",
+                   cfg.node.id, tls_server ? "https" : "http", listen, cfg.storage.engine,
+                   cfg.compaction.policy, cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s",
+                   cfg.node.worker_threads);
         } else {
             /* Start-up failed part way: stop what started, then drain. */
             stopping = 1;

@@ -10,11 +10,19 @@
 
 #define DK_BENCH_MAX_THREADS 256
 #define DK_BENCH_MAX_SETS 32
-#define DK_BENCH_MAX_LIST    64
+#define DK_BENCH_MAX_LIST 64
 
 enum dk_bench_kind {
-    DK_BK_FILLSEQ, DK_BK_FILLRANDOM, DK_BK_OVERWRITE, DK_BK_READRANDOM, DK_BK_READMISSING,
-    DK_BK_READWHILEWRITING, DK_BK_SEEKRANDOM, DK_BK_DELETERANDOM, DK_BK_MIXED, DK_BK_TIMESERIES,
+    DK_BK_FILLSEQ,
+    DK_BK_FILLRANDOM,
+    DK_BK_OVERWRITE,
+    DK_BK_READRANDOM,
+    DK_BK_READMISSING,
+    DK_BK_READWHILEWRITING,
+    DK_BK_SEEKRANDOM,
+    DK_BK_DELETERANDOM,
+    DK_BK_MIXED,
+    DK_BK_TIMESERIES,
     DK_BK__COUNT
 };
 
@@ -31,7 +39,7 @@ typedef struct dk_bench_opts {
     uint64_t num, reads, seeks, cache_size, memtable_size, write_rate, seed;
     uint64_t ttl_ms, timeline_ms;
     uint32_t value_size, key_size, threads, bloom_bits, seek_nexts;
-    uint32_t read_pct, scan_pct;   /* mixed and timeseries: shares of reads and scans */
+    uint32_t read_pct, scan_pct; /* mixed and timeseries: shares of reads and scans */
     enum dk_bench_dist dist;
     int sync, use_existing, final_compact, verbose;
     enum dk_bench_kind list[DK_BENCH_MAX_LIST];

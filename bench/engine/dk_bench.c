@@ -46,7 +46,7 @@
 /* One row of the codec comparison. */
 typedef struct codec_row {
     const char *name;
-    double ratio, c_mb_s, d_mb_s;  /* direct: stored/original, MB/s */
+    double ratio, c_mb_s, d_mb_s; /* direct: stored/original, MB/s */
     double ops_s[DK_BK__COUNT], du_mb, live_mb, table_mb;
     int ok;
 } codec_row;
@@ -58,8 +58,8 @@ static int bench_open(bench *b)
     dk_compaction_conf pc = {.struct_size = sizeof(pc)};
     int rc;
     if (b->policy_ops && (rc = dk_policy_open(b->policy_ops, &b->policy_host, &pc, &b->pol))) {
-        fprintf(stderr, "dk_bench: compaction policy '%s' failed to open: %s\n",
-                b->o.compaction, b->policy_ctx.err[0] ? b->policy_ctx.err : dk_strerror(rc));
+        fprintf(stderr, "dk_bench: compaction policy '%s' failed to open: %s\n", b->o.compaction,
+                b->policy_ctx.err[0] ? b->policy_ctx.err : dk_strerror(rc));
         return rc;
     }
     if (mkdir(b->engine_dir, 0755) != 0 && errno != EEXIST) {
@@ -78,8 +78,8 @@ static int bench_open(bench *b)
     };
     rc = dk_engine_open(b->engine_ops, &b->engine_host, &ec, &b->eng);
     if (rc)
-        fprintf(stderr, "dk_bench: engine '%s' failed to open %s: %s\n", b->o.engine,
-                b->engine_dir, b->engine_ctx.err[0] ? b->engine_ctx.err : dk_strerror(rc));
+        fprintf(stderr, "dk_bench: engine '%s' failed to open %s: %s\n", b->o.engine, b->engine_dir,
+                b->engine_ctx.err[0] ? b->engine_ctx.err : dk_strerror(rc));
     return rc;
 }
 
@@ -169,9 +169,11 @@ static int codec_direct(bench *b, codec_row *r)
         r->c_mb_s = (double)done_c / 1048576.0 / ((double)(t1 - t0) / 1e9);
         r->d_mb_s = (double)done_d / 1048576.0 / ((double)(t2 - t1) / 1e9);
         printf("codec %-8s: 4 KiB blocks of the value pool: stored %.3f of the bytes, compress %.0f MB/s,"
-               " decompress %.0f MB/s (one thread)\n", r->name, r->ratio, r->c_mb_s, r->d_mb_s);
+               " decompress %.0f MB/s (one thread)\n",
+               r->name, r->ratio, r->c_mb_s, r->d_mb_s);
         printf("RESULT engine=%s bench=codec_direct codec=%s block=4096 ratio=%.4f compress_mb_s=%.0f"
-               " decompress_mb_s=%.0f\n", b->o.engine, r->name, r->ratio, r->c_mb_s, r->d_mb_s);
+               " decompress_mb_s=%.0f\n",
+               b->o.engine, r->name, r->ratio, r->c_mb_s, r->d_mb_s);
     } else {
         fprintf(stderr, "dk_bench: codec '%s' failed: %s\n", r->name, dk_strerror(rc));
     }
@@ -210,8 +212,8 @@ static void codec_table(const bench *b, const codec_row *rows, int n)
         if (!r->ok)
             continue;
         printf("RESULT engine=%s bench=codec codec=%s ratio=%.4f compress_mb_s=%.0f decompress_mb_s=%.0f"
-               " table_mb=%.1f du_mb=%.1f live_mb=%.1f", b->o.engine, r->name, r->ratio, r->c_mb_s,
-               r->d_mb_s, r->table_mb, r->du_mb, r->live_mb);
+               " table_mb=%.1f du_mb=%.1f live_mb=%.1f",
+               b->o.engine, r->name, r->ratio, r->c_mb_s, r->d_mb_s, r->table_mb, r->du_mb, r->live_mb);
         for (int k = 0; k < b->o.n_list; k++)
             printf(" %s_ops_s=%.0f", dk__bench_names[b->o.list[k]], r->ops_s[b->o.list[k]]);
         printf("\n");
@@ -342,15 +344,17 @@ int main(int argc, char **argv)
     }
     if ((rc = db_prepare(&b)))
         return 2;
-    printf("dk_bench: engine %s %s (%s, sha256 %.16s), compaction %s, db %s\n", ep->name,
-           ep->version, ep->path, ep->sha256, cp ? cp->name : "none", b.engine_dir);
+    printf("dk_bench: engine %s %s (%s, sha256 %.16s), compaction %s, db %s\n", ep->name, ep->version,
+           ep->path, ep->sha256, cp ? cp->name : "none", b.engine_dir);
     printf("dk_bench: keys %u B, values %u B (~50%% compressible), num %" PRIu64 ", reads %" PRIu64
-           ", seeks %" PRIu64 " x %u nexts, threads %u, sync %d, cache %" PRIu64 " B, memtable %" PRIu64 " B (0 = engine default),"
-           " bloom %u bits/key, codec %s, seed %" PRIu64 ", keys %s, reads %u %%, scans %u %%, ttl %" PRIu64 " ms;"
+           ", seeks %" PRIu64 " x %u nexts, threads %u, sync %d, cache %" PRIu64 " B, memtable %" PRIu64
+           " B (0 = engine default),"
+           " bloom %u bits/key, codec %s, seed %" PRIu64 ", keys %s, reads %u %%, scans %u %%, ttl %" PRIu64
+           " ms;"
            " rss before open %.1f MB\n",
-           b.o.key_size, b.o.value_size, b.o.num, b.o.reads, b.o.seeks, b.o.seek_nexts, b.o.threads, b.o.sync, b.o.cache_size,
-           b.o.memtable_size, b.o.bloom_bits, b.o.codec, b.o.seed, dk__bench_dists[b.o.dist], b.o.read_pct,
-           b.o.scan_pct, b.o.ttl_ms, dk__peak_rss() / 1048576.0);
+           b.o.key_size, b.o.value_size, b.o.num, b.o.reads, b.o.seeks, b.o.seek_nexts, b.o.threads, b.o.sync,
+           b.o.cache_size, b.o.memtable_size, b.o.bloom_bits, b.o.codec, b.o.seed, dk__bench_dists[b.o.dist],
+           b.o.read_pct, b.o.scan_pct, b.o.ttl_ms, dk__peak_rss() / 1048576.0);
     if (b.o.use_existing && n_codecs > 1) {
         fprintf(stderr, "dk_bench: --use-existing takes one codec\n");
         return 2;
@@ -365,7 +369,7 @@ int main(int argc, char **argv)
             break;
         }
         if (n_codecs > 1 && codec_direct(&b, &rows[ci]) != 0)
-            continue;   /* a codec that fails on its own is not run in the engine */
+            continue; /* a codec that fails on its own is not run in the engine */
         if (n_codecs > 1)
             printf("== codec %s\n", b.codec);
         if (b.o.use_existing) {

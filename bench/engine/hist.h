@@ -18,15 +18,15 @@
 #include <stdint.h>
 
 #define DK_HIST_SUB_BITS 6
-#define DK_HIST_SUB      (1u << DK_HIST_SUB_BITS)
+#define DK_HIST_SUB (1u << DK_HIST_SUB_BITS)
 /* Bucket groups: values up to 2^(DK_HIST_GROUPS + 6) ns (~10 days). */
-#define DK_HIST_GROUPS   44u
-#define DK_HIST_BUCKETS  (DK_HIST_GROUPS * DK_HIST_SUB + 2 * DK_HIST_SUB)
+#define DK_HIST_GROUPS 44u
+#define DK_HIST_BUCKETS (DK_HIST_GROUPS * DK_HIST_SUB + 2 * DK_HIST_SUB)
 
 typedef struct dk_hist {
     uint64_t count;
     uint64_t min_ns, max_ns;
-    double   sum_ns;
+    double sum_ns;
     uint64_t bucket[DK_HIST_BUCKETS];
 } dk_hist;
 

@@ -36,13 +36,25 @@
 
 /* ---- engine counters ------------------------------------------------------ */
 
-enum { ST_GETS, ST_GET_TABLES, ST_GET_BLOCKS, ST_GET_BYTES, ST_SEEKS, ST_SEEK_BLOCKS,
-       ST_COMPACTIONS, ST_STALL_US, ST_WAL_BYTES, ST_FLUSH_BYTES, ST_COMPACT_BYTES, ST__COUNT };
+enum {
+    ST_GETS,
+    ST_GET_TABLES,
+    ST_GET_BLOCKS,
+    ST_GET_BYTES,
+    ST_SEEKS,
+    ST_SEEK_BLOCKS,
+    ST_COMPACTIONS,
+    ST_STALL_US,
+    ST_WAL_BYTES,
+    ST_FLUSH_BYTES,
+    ST_COMPACT_BYTES,
+    ST__COUNT
+};
 
 static const char *const st_suffix[ST__COUNT] = {
-    "_gets_total", "_get_tables_total", "_get_blocks_read_total", "_get_bytes_read_total",
-    "_iter_seeks_total", "_iter_blocks_read_total", "_compactions_total", "_write_stall_us_total",
-    "_wal_bytes_total", "_flush_bytes_total", "_compaction_write_bytes_total"};
+    "_gets_total",       "_get_tables_total",       "_get_blocks_read_total",       "_get_bytes_read_total",
+    "_iter_seeks_total", "_iter_blocks_read_total", "_compactions_total",           "_write_stall_us_total",
+    "_wal_bytes_total",  "_flush_bytes_total",      "_compaction_write_bytes_total"};
 
 typedef struct stat_snap {
     uint64_t v[ST__COUNT];
@@ -75,8 +87,7 @@ static void stat_read(bench *b, stat_snap *s)
 static void stat_ratio(char *buf, size_t n, const stat_snap *a, const stat_snap *z, int num, int den,
                        double scale)
 {
-    if (!a->have[num] || !z->have[num] || !a->have[den] || !z->have[den] ||
-        z->v[den] == a->v[den]) {
+    if (!a->have[num] || !z->have[num] || !a->have[den] || !z->have[den] || z->v[den] == a->v[den]) {
         snprintf(buf, n, "na");
         return;
     }
@@ -120,7 +131,7 @@ typedef struct sampler {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
-    double peak;                   /* bytes */
+    double peak; /* bytes */
 } sampler;
 
 static void *sampler_main(void *arg)
@@ -162,9 +173,8 @@ static void sampler_stop(sampler *s)
 
 static int kind_writes(enum dk_bench_kind k)
 {
-    return k == DK_BK_FILLSEQ || k == DK_BK_FILLRANDOM || k == DK_BK_OVERWRITE ||
-           k == DK_BK_DELETERANDOM || k == DK_BK_READWHILEWRITING || k == DK_BK_MIXED ||
-           k == DK_BK_TIMESERIES;
+    return k == DK_BK_FILLSEQ || k == DK_BK_FILLRANDOM || k == DK_BK_OVERWRITE || k == DK_BK_DELETERANDOM ||
+           k == DK_BK_READWHILEWRITING || k == DK_BK_MIXED || k == DK_BK_TIMESERIES;
 }
 
 static void print_timeline(const bench *b, enum dk_bench_kind kind, const worker *w)
@@ -196,8 +206,10 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     unsigned nt = b->o.threads;
     unsigned total = nt + (kind == DK_BK_READWHILEWRITING);
     uint64_t work = (kind == DK_BK_FILLSEQ || kind == DK_BK_FILLRANDOM || kind == DK_BK_OVERWRITE ||
-                     kind == DK_BK_DELETERANDOM || kind == DK_BK_TIMESERIES) ? b->o.num
-                  : kind == DK_BK_SEEKRANDOM ? b->o.seeks : b->o.reads;
+                     kind == DK_BK_DELETERANDOM || kind == DK_BK_TIMESERIES)
+                        ? b->o.num
+                    : kind == DK_BK_SEEKRANDOM ? b->o.seeks
+                                               : b->o.reads;
     worker *ws = calloc(total, sizeof(*ws));
     if (!ws)
         return -ENOMEM;
@@ -218,9 +230,12 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     }
     for (unsigned i = 0; i < total; i++) {
         worker *w = &ws[i];
-        *w = (worker){.b = b, .kind = kind, .barrier = &barrier,
+        *w = (worker){.b = b,
+                      .kind = kind,
+                      .barrier = &barrier,
                       .rng = b->o.seed * 1000003u + i * 7777u + (uint64_t)kind * 131u,
-                      .writer = (i == nt), .timeline = i == 0 && b->o.timeline_ms > 0};
+                      .writer = (i == nt),
+                      .timeline = i == 0 && b->o.timeline_ms > 0};
         dk__hist_init(&w->hist);
         if (!w->writer) {
             w->first = work * i / nt;
@@ -327,8 +342,8 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
 
     printf("%-16s : %10.3f us/op %10.0f ops/s %8.1f MB/s  p50 %.1f  p99 %.1f  p99.9 %.1f us"
            "  (%" PRIu64 " ops in %.2f s, %" PRIu64 " found)\n",
-           dk__bench_names[kind], ops ? h.sum_ns / (double)ops / 1e3 : 0, ops_s, mb_s, p50, p99,
-           p999, ops, secs, found);
+           dk__bench_names[kind], ops ? h.sum_ns / (double)ops / 1e3 : 0, ops_s, mb_s, p50, p99, p999, ops,
+           secs, found);
     if (kind == DK_BK_READWHILEWRITING)
         printf("%-16s   writer: %.0f ops/s  p99 %.1f us\n", "", wops / secs,
                dk__hist_quantile(&wh, 0.99) / 1e3);
@@ -337,23 +352,23 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
            "", wamp, wbytes / 1048576.0, (double)user / 1048576.0, samp, (double)used / 1048576.0,
            (double)live / 1048576.0, speak, rss_mb);
     printf("%-16s   per get: %s tables, %s blocks, %s bytes read; per seek %s blocks;"
-           " compactions %s, write stalls %s ms; wamp by the engine's counters %s\n", "", gtab, gblk,
-           gbyt, sblk, comp, stall, wamp_e);
+           " compactions %s, write stalls %s ms; wamp by the engine's counters %s\n",
+           "", gtab, gblk, gbyt, sblk, comp, stall, wamp_e);
     printf("%-16s   CPU per op: %.2f us (process), %.2f us (the benchmark's threads)\n", "", cpu_op,
            fg_cpu_op);
     b->ops_s[kind] = ops_s;
     printf("RESULT engine=%s bench=%s value=%u key=%u sync=%d threads=%u ops=%" PRIu64
            " secs=%.3f ops_s=%.0f mb_s=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.2f"
            " found=%" PRIu64 " wamp=%s samp=%s rss_mb=%.1f codec=%s",
-           b->o.engine, dk__bench_names[kind], b->o.value_size, b->o.key_size, b->o.sync,
-           b->o.threads, ops, secs, ops_s, mb_s, p50, p99, p999, found, wamp, samp, rss_mb, b->codec);
+           b->o.engine, dk__bench_names[kind], b->o.value_size, b->o.key_size, b->o.sync, b->o.threads, ops,
+           secs, ops_s, mb_s, p50, p99, p999, found, wamp, samp, rss_mb, b->codec);
     if (kind == DK_BK_READWHILEWRITING)
         printf(" writes_s=%.0f write_p99_us=%.2f", wops / secs, dk__hist_quantile(&wh, 0.99) / 1e3);
     printf(" compaction=%s dist=%s samp_peak=%s du_peak_mb=%.2f get_tables=%s get_blocks=%s"
            " get_bytes=%s seek_blocks=%s io_read_b_op=%.1f compactions=%s stall_ms=%s wamp_engine=%s"
            " cpu_us_op=%.2f fg_cpu_us_op=%.2f\n",
-           b->policy_ops ? b->o.compaction : "none", dk__bench_dists[b->o.dist], speak,
-           peak / 1048576.0, gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e, cpu_op, fg_cpu_op);
+           b->policy_ops ? b->o.compaction : "none", dk__bench_dists[b->o.dist], speak, peak / 1048576.0,
+           gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e, cpu_op, fg_cpu_op);
     print_timeline(b, kind, &ws[0]);
     fflush(stdout);
     for (unsigned i = 0; i < total; i++) {
@@ -414,13 +429,13 @@ int dk__bench_summary(bench *b)
            " fill, including the final flush%s)  samp %s (du %.1f MB / live %.1f MB, peak %s)"
            "  peak rss %.1f MB\n",
            "summary", wamp, wbytes / 1048576.0, (double)b->user_bytes_fresh / 1048576.0,
-           compacted ? " and full compaction" : "", samp, (double)used / 1048576.0,
-           (double)live / 1048576.0, speak, rss_mb);
+           compacted ? " and full compaction" : "", samp, (double)used / 1048576.0, (double)live / 1048576.0,
+           speak, rss_mb);
     printf("RESULT engine=%s bench=summary value=%u key=%u sync=%d threads=%u compacted=%d"
            " wamp=%s samp=%s du_mb=%.1f live_mb=%.1f rss_mb=%.1f codec=%s compaction=%s"
            " samp_peak=%s du_peak_mb=%.2f wamp_engine=%s\n",
-           b->o.engine, b->o.value_size, b->o.key_size, b->o.sync, b->o.threads, compacted,
-           wamp, samp, (double)used / 1048576.0, (double)live / 1048576.0, rss_mb, b->codec,
+           b->o.engine, b->o.value_size, b->o.key_size, b->o.sync, b->o.threads, compacted, wamp, samp,
+           (double)used / 1048576.0, (double)live / 1048576.0, rss_mb, b->codec,
            b->policy_ops ? b->o.compaction : "none", speak, peak / 1048576.0, wamp_e);
     b->du_mb = (double)used / 1048576.0;
     b->live_mb = (double)live / 1048576.0;

@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 typedef struct dk_io_counters {
-    uint64_t write_bytes;   /* bytes this process sent (or dirtied) for the storage layer */
-    uint64_t wchar;         /* bytes passed to write()-family system calls */
-    uint64_t read_bytes;    /* bytes this process caused to be fetched from storage */
+    uint64_t write_bytes; /* bytes this process sent (or dirtied) for the storage layer */
+    uint64_t wchar;       /* bytes passed to write()-family system calls */
+    uint64_t read_bytes;  /* bytes this process caused to be fetched from storage */
 } dk_io_counters;
 
 /* Read /proc/self/io (all threads of the process, so an engine's

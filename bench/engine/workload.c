@@ -113,7 +113,10 @@ void dk__bench_zipf_init(bench_zipf *z, uint64_t n, double theta)
     double zeta2 = 1.0 + pow(0.5, theta), zetan = 0;
     for (uint64_t i = 1; i <= n; i++)
         zetan += 1.0 / pow((double)i, theta);
-    *z = (bench_zipf){.n = n, .theta = theta, .zetan = zetan, .alpha = 1.0 / (1.0 - theta),
+    *z = (bench_zipf){.n = n,
+                      .theta = theta,
+                      .zetan = zetan,
+                      .alpha = 1.0 / (1.0 - theta),
                       .eta = (1.0 - pow(2.0 / (double)n, 1.0 - theta)) / (1.0 - zeta2 / zetan)};
 }
 
@@ -136,7 +139,7 @@ static uint64_t key_pick(const bench *b, uint64_t *rng)
     if (b->o.dist == DK_DIST_UNIFORM)
         return rng_next(rng) % b->o.num;
     uint64_t r = zipf_rank(&b->zipf, rng), h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < 8; i++)    /* FNV-1a of the rank: scatter hot keys */
+    for (int i = 0; i < 8; i++) /* FNV-1a of the rank: scatter hot keys */
         h = (h ^ ((r >> (8 * i)) & 0xff)) * 0x100000001b3ull;
     return h % b->o.num;
 }
@@ -187,7 +190,7 @@ static int op_write(worker *w, uint64_t idx, dk_slice value, int sync)
 
 static int op_put(worker *w, uint64_t idx, int sync)
 {
-    if (w->b->expiry)   /* a plain value never expires */
+    if (w->b->expiry) /* a plain value never expires */
         atomic_store_explicit(&w->b->expiry[idx], 0, memory_order_relaxed);
     return op_write(w, idx, value_pick(w->b, &w->rng), sync);
 }
@@ -199,10 +202,12 @@ static int op_put_ttl(worker *w, uint64_t idx)
 {
     bench *b = w->b;
     int64_t now = dk_now_ms(), exp = now + (int64_t)b->o.ttl_ms;
-    dk_vv_entry ve = {.actor = {.node = "dk_bench", .incarnation = 1}, .counter = idx + 1,
-                      .time_ms = now};
-    dk_sibling sib = {.actor = ve.actor, .counter = idx + 1, .write_time_ms = now,
-                      .expiry_ms = exp, .value = value_pick(b, &w->rng)};
+    dk_vv_entry ve = {.actor = {.node = "dk_bench", .incarnation = 1}, .counter = idx + 1, .time_ms = now};
+    dk_sibling sib = {.actor = ve.actor,
+                      .counter = idx + 1,
+                      .write_time_ms = now,
+                      .expiry_ms = exp,
+                      .value = value_pick(b, &w->rng)};
     dk_object o = {.vv = {&ve, 1, 1}, .sib = &sib, .n_sib = 1, .cap_sib = 1};
     dk_buf_reset(&w->obj);
     int rc = dk_object_encode(&o, &w->obj);
@@ -318,7 +323,7 @@ static void timeline_tick(worker *w, uint64_t now)
                 w->tl_p99 = p;
             uint64_t *o = p ? realloc(w->tl_ops, cap * sizeof(*o)) : NULL;
             if (!o)
-                return;   /* out of memory: the timeline stops here */
+                return; /* out of memory: the timeline stops here */
             w->tl_ops = o;
             w->tl_cap = cap;
         }
@@ -415,7 +420,7 @@ out:
     w->t_end = dk__bench_now_ns();
     w->cpu_ns = dk__thread_cpu_ns() - cpu0;
     if (w->tl_hist && w->tl_hist->count)
-        timeline_tick(w, w->tl_end);   /* the last, partial interval */
+        timeline_tick(w, w->tl_end); /* the last, partial interval */
     free(w->tl_hist);
     w->tl_hist = NULL;
     if (it)

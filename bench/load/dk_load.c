@@ -75,8 +75,14 @@
 
 #include "load.h"
 
-ld_options ld_opt = {.conns = 50, .duration = 10, .drain = 10, .timeout = 10,
-                     .vsize = 10240, .keyspace = 100000, .seed = 1, .prefix = "k"};
+ld_options ld_opt = {.conns = 50,
+                     .duration = 10,
+                     .drain = 10,
+                     .timeout = 10,
+                     .vsize = 10240,
+                     .keyspace = 100000,
+                     .seed = 1,
+                     .prefix = "k"};
 unsigned char *ld_pool;
 uint64_t ld_t0, ld_warm_end;
 
@@ -153,14 +159,13 @@ static void ld_usage(int code)
 static void ld_parse_args(int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"method", 1, 0, 'm'},   {"connections", 1, 0, 'c'}, {"rate", 1, 0, 'R'},
-        {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'w'},      {"requests", 1, 0, 'n'},
-        {"value-size", 1, 0, 's'}, {"keyspace", 1, 0, 'k'},  {"prefix", 1, 0, 'p'},
-        {"seq", 0, 0, 'S'},      {"perm", 0, 0, 'P'},        {"header", 1, 0, 'H'},
-        {"interval", 0, 0, 'i'},
-        {"drain", 1, 0, 'D'},    {"timeout", 1, 0, 'T'},     {"seed", 1, 0, 'E'},
-        {"redis", 0, 0, 'r'},    {"tls", 0, 0, 'L'},         {"cacert", 1, 0, 'A'},
-        {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+        {"method", 1, 0, 'm'},     {"connections", 1, 0, 'c'}, {"rate", 1, 0, 'R'},
+        {"duration", 1, 0, 'd'},   {"warmup", 1, 0, 'w'},      {"requests", 1, 0, 'n'},
+        {"value-size", 1, 0, 's'}, {"keyspace", 1, 0, 'k'},    {"prefix", 1, 0, 'p'},
+        {"seq", 0, 0, 'S'},        {"perm", 0, 0, 'P'},        {"header", 1, 0, 'H'},
+        {"interval", 0, 0, 'i'},   {"drain", 1, 0, 'D'},       {"timeout", 1, 0, 'T'},
+        {"seed", 1, 0, 'E'},       {"redis", 0, 0, 'r'},       {"tls", 0, 0, 'L'},
+        {"cacert", 1, 0, 'A'},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     int o;
     ld_opt.put = 1;
     while ((o = getopt_long(argc, argv, "m:c:R:d:w:n:s:k:p:H:ih", longs, NULL)) != -1) {
@@ -194,15 +199,17 @@ static void ld_parse_args(int argc, char **argv)
         case 'E': ld_opt.seed = strtoull(optarg, NULL, 10); break;
         case 'r': ld_opt.redis = 1; break;
         case 'L': ld_opt.tls = 1; break;
-        case 'A': ld_opt.tls = 1; ld_opt.cacert = optarg; break;
+        case 'A':
+            ld_opt.tls = 1;
+            ld_opt.cacert = optarg;
+            break;
         case 'h': ld_usage(0); break;
         default: ld_usage(2);
         }
     }
     if (optind != argc - 1 || ld_opt.conns < 1 || ld_opt.conns > 10000 || ld_opt.keyspace == 0 ||
-        ld_opt.keyspace >= 1000000007ull ||
-        ld_opt.vsize > 64u << 20 || ld_opt.duration <= 0 || ld_opt.rate < 0 ||
-        strlen(ld_opt.prefix) > 200)
+        ld_opt.keyspace >= 1000000007ull || ld_opt.vsize > 64u << 20 || ld_opt.duration <= 0 ||
+        ld_opt.rate < 0 || strlen(ld_opt.prefix) > 200)
         ld_usage(2);
     char *list = strdup(argv[optind]), *save = NULL;
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -219,8 +226,8 @@ static void ld_parse_args(int argc, char **argv)
 
 static void ld_arm(int tfd, uint64_t at)
 {
-    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at / 1000000000ull),
-                                          .tv_nsec = (long)(at % 1000000000ull)}};
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t)(at / 1000000000ull), .tv_nsec = (long)(at % 1000000000ull)}};
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
         its.it_value.tv_nsec = 1;
     timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);

@@ -44,9 +44,9 @@ typedef struct ld_conn {
     /* --redis: the RESP reply reader */
     char line[64];
     size_t line_len;
-    int64_t bulk_left;          /* > 0: bytes of a bulk string (+2 for CRLF) still due */
-    SSL *ssl;                   /* --tls */
-    char *tbuf;                 /* --tls: the request, head and body in one buffer */
+    int64_t bulk_left; /* > 0: bytes of a bulk string (+2 for CRLF) still due */
+    SSL *ssl;          /* --tls */
+    char *tbuf;        /* --tls: the request, head and body in one buffer */
     size_t tcap;
 } ld_conn;
 

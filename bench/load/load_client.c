@@ -66,8 +66,7 @@ void ld_connect(ld_conn *c, uint64_t now)
         ld_die("socket");
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(c->fd, (struct sockaddr *)&ld_opt.addr[t], ld_opt.addrlen[t]) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr *)&ld_opt.addr[t], ld_opt.addrlen[t]) < 0 && errno != EINPROGRESS) {
         ld_conn_errors++;
         close(c->fd);
         c->fd = -1;
@@ -279,7 +278,7 @@ static ssize_t ld_resp_feed(ld_conn *c, const char *buf, size_t n)
             c->body_len += take;
             i += take;
             if (c->bulk_left == 0) {
-                c->body_len -= 2;       /* the CRLF after the payload */
+                c->body_len -= 2; /* the CRLF after the payload */
                 c->done = 1;
             }
             continue;
@@ -295,8 +294,14 @@ static ssize_t ld_resp_feed(ld_conn *c, const char *buf, size_t n)
         c->line[c->line_len - 2] = 0;
         c->keepalive = 1;
         switch (c->line[0]) {
-        case '+': c->status = 200; c->done = 1; break;
-        case '-': c->status = 500; c->done = 1; break;
+        case '+':
+            c->status = 200;
+            c->done = 1;
+            break;
+        case '-':
+            c->status = 500;
+            c->done = 1;
+            break;
         case '$': {
             long long len = strtoll(c->line + 1, NULL, 10);
             if (len < 0) {
@@ -305,7 +310,7 @@ static ssize_t ld_resp_feed(ld_conn *c, const char *buf, size_t n)
             } else {
                 c->status = 200;
                 c->body_len = 0;
-                c->bulk_left = len + 2;     /* the payload and its CRLF */
+                c->bulk_left = len + 2; /* the payload and its CRLF */
             }
             break;
         }

@@ -109,9 +109,9 @@ void ld_record_fail(uint64_t intended)
 void ld_print_ivl(uint64_t now)
 {
     printf("INTERVAL t=%.1f ok=%llu err=%llu inflight=%llu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
-           (double)(now - ld_t0) / 1e9, (unsigned long long)ld_ivl_ok,
-           (unsigned long long)ld_ivl_err, (unsigned long long)ld_inflight,
-           ld_hist_q(&ld_ivl, 0.5), ld_hist_q(&ld_ivl, 0.99), (double)ld_ivl.max / 1e6);
+           (double)(now - ld_t0) / 1e9, (unsigned long long)ld_ivl_ok, (unsigned long long)ld_ivl_err,
+           (unsigned long long)ld_inflight, ld_hist_q(&ld_ivl, 0.5), ld_hist_q(&ld_ivl, 0.99),
+           (double)ld_ivl.max / 1e6);
     fflush(stdout);
     memset(&ld_ivl, 0, sizeof ld_ivl);
     ld_ivl_ok = ld_ivl_err = 0;
@@ -124,10 +124,11 @@ void ld_report(uint64_t unfinished)
     uint64_t span = ld_last_done > ld_warm_end ? ld_last_done - ld_warm_end : 1;
     uint64_t rec = ld_ok + ld_notfound + ld_errors;
     double ops_s = (double)(ld_ok + ld_notfound) / ((double)span / 1e9);
-    printf("%s %s, %d connections over %d target(s), %s, value %zu B\n",
-           ld_opt.put ? "PUT" : "GET", ld_opt.rate > 0 ? "open loop" : "closed loop", ld_opt.conns,
-           ld_opt.ntargets,
-           ld_opt.seq == 1 ? "sequential keys" : ld_opt.seq == 2 ? "permuted keys" : "random keys",
+    printf("%s %s, %d connections over %d target(s), %s, value %zu B\n", ld_opt.put ? "PUT" : "GET",
+           ld_opt.rate > 0 ? "open loop" : "closed loop", ld_opt.conns, ld_opt.ntargets,
+           ld_opt.seq == 1   ? "sequential keys"
+           : ld_opt.seq == 2 ? "permuted keys"
+                             : "random keys",
            ld_opt.vsize);
     if (ld_opt.rate > 0)
         printf("  target %.0f/s, achieved %.0f/s\n", ld_opt.rate, ops_s);
@@ -136,12 +137,11 @@ void ld_report(uint64_t unfinished)
     printf("  recorded %llu: ok %llu, notfound %llu, errors %llu (badlen %llu, timeouts %llu, "
            "conn errors %llu), unfinished %llu\n",
            (unsigned long long)rec, (unsigned long long)ld_ok, (unsigned long long)ld_notfound,
-           (unsigned long long)ld_errors, (unsigned long long)ld_badlen,
-           (unsigned long long)ld_timeouts, (unsigned long long)ld_conn_errors,
-           (unsigned long long)unfinished);
-    printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-           ld_hist_q(&ld_total, 0.5), ld_hist_q(&ld_total, 0.9), ld_hist_q(&ld_total, 0.99),
-           ld_hist_q(&ld_total, 0.999), (double)ld_total.max / 1e6);
+           (unsigned long long)ld_errors, (unsigned long long)ld_badlen, (unsigned long long)ld_timeouts,
+           (unsigned long long)ld_conn_errors, (unsigned long long)unfinished);
+    printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", ld_hist_q(&ld_total, 0.5),
+           ld_hist_q(&ld_total, 0.9), ld_hist_q(&ld_total, 0.99), ld_hist_q(&ld_total, 0.999),
+           (double)ld_total.max / 1e6);
     printf("  status:");
     for (int i = 0; i < 600; i++)
         if (ld_status[i])
@@ -150,10 +150,9 @@ void ld_report(uint64_t unfinished)
     printf("RESULT method=%s loop=%s rate=%.0f conns=%d targets=%d vsize=%zu ops=%llu "
            "secs=%.3f ops_s=%.0f ok=%llu notfound=%llu errors=%llu unfinished=%llu "
            "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f tls_handshakes=%llu\n",
-           ld_opt.put ? "put" : "get", ld_opt.rate > 0 ? "open" : "closed", ld_opt.rate,
-           ld_opt.conns, ld_opt.ntargets, ld_opt.vsize, (unsigned long long)rec,
-           (double)span / 1e9, ops_s, (unsigned long long)ld_ok,
-           (unsigned long long)ld_notfound, (unsigned long long)ld_errors,
+           ld_opt.put ? "put" : "get", ld_opt.rate > 0 ? "open" : "closed", ld_opt.rate, ld_opt.conns,
+           ld_opt.ntargets, ld_opt.vsize, (unsigned long long)rec, (double)span / 1e9, ops_s,
+           (unsigned long long)ld_ok, (unsigned long long)ld_notfound, (unsigned long long)ld_errors,
            (unsigned long long)unfinished, ld_hist_q(&ld_total, 0.5), ld_hist_q(&ld_total, 0.9),
            ld_hist_q(&ld_total, 0.99), ld_hist_q(&ld_total, 0.999), (double)ld_total.max / 1e6,
            (unsigned long long)ld_handshakes);

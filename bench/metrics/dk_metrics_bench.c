@@ -31,15 +31,20 @@ static uint64_t now_ns(void)
 }
 
 static const char *const names[40] = {
-    "coord_writes_total", "coord_reads_total", "coord_forwards_total", "coord_unavailable_total",
-    "read_repairs_total", "hints_stored_total", "hints_replayed_total", "hints_dropped_total",
-    "scans_total", "scan_rpcs_total", "scan_failovers_total", "scan_incomplete_total",
-    "scan_parts_served_total", "repair_exchanges_total", "repair_keys_total", "repair_bytes_total",
-    "stream_batches_total", "stream_bytes_total", "stream_keys_total", "bench_a_total",
-    "bench_b_total", "bench_c_total", "bench_d_total", "bench_e_total", "bench_f_total",
-    "bench_g_total", "bench_h_total", "bench_i_total", "bench_j_total", "bench_k_total",
-    "bench_l_total", "bench_m_total", "bench_n_total", "bench_o_total", "bench_p_total",
-    "bench_q_total", "bench_r_total", "bench_s_total", "bench_t_total", "bench_u_total",
+    "coord_writes_total",      "coord_reads_total",      "coord_forwards_total",
+    "coord_unavailable_total", "read_repairs_total",     "hints_stored_total",
+    "hints_replayed_total",    "hints_dropped_total",    "scans_total",
+    "scan_rpcs_total",         "scan_failovers_total",   "scan_incomplete_total",
+    "scan_parts_served_total", "repair_exchanges_total", "repair_keys_total",
+    "repair_bytes_total",      "stream_batches_total",   "stream_bytes_total",
+    "stream_keys_total",       "bench_a_total",          "bench_b_total",
+    "bench_c_total",           "bench_d_total",          "bench_e_total",
+    "bench_f_total",           "bench_g_total",          "bench_h_total",
+    "bench_i_total",           "bench_j_total",          "bench_k_total",
+    "bench_l_total",           "bench_m_total",          "bench_n_total",
+    "bench_o_total",           "bench_p_total",          "bench_q_total",
+    "bench_r_total",           "bench_s_total",          "bench_t_total",
+    "bench_u_total",
 };
 
 static uint64_t floor_cell;
@@ -131,7 +136,7 @@ static int cmp_double(const void *a, const void *b)
 static double median(bench_fn fn, int threads, int runs)
 {
     double v[32];
-    fn(ops / 10);                       /* warm up: creates the names */
+    fn(ops / 10); /* warm up: creates the names */
     for (int r = 0; r < runs; r++)
         v[r] = run_once(fn, threads);
     qsort(v, (size_t)runs, sizeof v[0], cmp_double);
@@ -162,20 +167,17 @@ int main(int argc, char **argv)
         bench_fn fn;
         int threads;
     } cases[] = {
-        {"atomic_add_floor", b_atomic, 1},
-        {"add_one_name", b_one_name, 1},
-        {"add_40_names", b_many_names, 1},
-        {"add_built_name", b_built_name, 1},
-        {"set_gauge", b_gauge, 1},
-        {"add_one_name_threads", b_one_name, threads},
+        {"atomic_add_floor", b_atomic, 1}, {"add_one_name", b_one_name, 1},
+        {"add_40_names", b_many_names, 1}, {"add_built_name", b_built_name, 1},
+        {"set_gauge", b_gauge, 1},         {"add_one_name_threads", b_one_name, threads},
     };
     double snp = median(b_snprintf_only, 1, runs);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double ns = median(cases[i].fn, cases[i].threads, runs);
         if (cases[i].fn == b_built_name)
             ns -= snp;
-        printf("RESULT bench=%s threads=%d ops=%ld ns_per_op=%.1f\n", cases[i].name,
-               cases[i].threads, ops, ns);
+        printf("RESULT bench=%s threads=%d ops=%ld ns_per_op=%.1f\n", cases[i].name, cases[i].threads, ops,
+               ns);
     }
     uint64_t total = dk_metrics_get("coord_writes_total");
     if (total == 0) {

@@ -118,8 +118,8 @@ int main(int argc, char **argv)
     worker *w = calloc((size_t)threads, sizeof(*w));
     double t0 = now_s();
     for (int i = 0; i < threads; i++) {
-        w[i] = (worker){.seeds = argv[optind], .fixed = fixed, .id = i, .secs = secs, .value = value,
-                        .keys = keys};
+        w[i] = (worker){
+            .seeds = argv[optind], .fixed = fixed, .id = i, .secs = secs, .value = value, .keys = keys};
         pthread_create(&w[i].th, NULL, run, &w[i]);
     }
     size_t total = 0;

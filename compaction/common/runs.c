@@ -62,8 +62,8 @@ int dk__runs_view_check(const dk_host *h, const char *policy, const dk_run_view 
     for (size_t i = 0; i < v->count; i++) {
         const dk_run *r = &v->runs[i];
         if (r->level >= v->num_levels) {
-            h->log(h, DK_LOG_ERROR, "%s: run %llu is at level %u of %u", policy,
-                   (unsigned long long)r->id, r->level, v->num_levels);
+            h->log(h, DK_LOG_ERROR, "%s: run %llu is at level %u of %u", policy, (unsigned long long)r->id,
+                   r->level, v->num_levels);
             return -EINVAL;
         }
         if (i && r->level < v->runs[i - 1].level) {
@@ -176,8 +176,7 @@ static int runs_similar(uint64_t size, double avg, const dk__tier_conf *c)
     return (double)size >= c->low * avg && (double)size <= c->high * avg;
 }
 
-int dk__runs_tier_pick(const dk__unit *u, size_t *idx, size_t n, const dk__tier_conf *c,
-                       size_t *count)
+int dk__runs_tier_pick(const dk__unit *u, size_t *idx, size_t n, const dk__tier_conf *c, size_t *count)
 {
     /* Insertion sort by size: stable, and a policy sees tens of units. */
     for (size_t i = 1; i < n; i++) {
@@ -211,8 +210,8 @@ int dk__runs_tier_pick(const dk__unit *u, size_t *idx, size_t n, const dk__tier_
     return found;
 }
 
-void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size_t *idx,
-                             size_t count, dk_compaction_job *job)
+void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size_t *idx, size_t count,
+                             dk_compaction_job *job)
 {
     job->kind = DK_JOB_MERGE;
     job->output_level = 0;
@@ -227,15 +226,14 @@ void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size
     }
 }
 
-int dk__runs_pick_drop(const dk_host *h, const char *policy, const dk_run_view *v,
-                       dk_compaction_job *job)
+int dk__runs_pick_drop(const dk_host *h, const char *policy, const dk_run_view *v, dk_compaction_job *job)
 {
     int rc = dk__runs_view_check(h, policy, v);
     return rc ? rc : dk__runs_pick_expired(v, job);
 }
 
-int dk__runs_tier_job(const dk_run_view *v, const dk__unit *u, size_t *idx, size_t n,
-                      const dk__tier_conf *c, dk_compaction_job *job)
+int dk__runs_tier_job(const dk_run_view *v, const dk__unit *u, size_t *idx, size_t n, const dk__tier_conf *c,
+                      dk_compaction_job *job)
 {
     size_t count;
     if (!dk__runs_tier_pick(u, idx, n, c, &count))

@@ -33,10 +33,10 @@
  * level >= 1. */
 typedef struct dk__unit {
     uint32_t level;
-    size_t first, n;             /* view->runs[first .. first + n) */
-    uint64_t size;               /* sum of the runs' sizes */
-    int64_t max_write_ms;        /* newest write among the runs */
-    int busy;                    /* some run of the unit is busy */
+    size_t first, n;      /* view->runs[first .. first + n) */
+    uint64_t size;        /* sum of the runs' sizes */
+    int64_t max_write_ms; /* newest write among the runs */
+    int busy;             /* some run of the unit is busy */
 } dk__unit;
 
 /* Size-tiering options, already defaulted and validated. */
@@ -55,15 +55,21 @@ int dk__runs_overlap(const dk_run *r, dk_slice lo, dk_slice hi);
  * host->options; embed it in the policy's option struct and list its keys
  * with DK__TIER_OPTIONS(struct type, member). */
 typedef struct dk__tier_opts {
-    int64_t min_threshold;       /* runs per bucket to merge, 2..64 (4) */
-    int64_t max_threshold;       /* most runs per job, 2..256 (32) */
+    int64_t min_threshold; /* runs per bucket to merge, 2..64 (4) */
+    int64_t max_threshold; /* most runs per job, 2..256 (32) */
 } dk__tier_opts;
 
-#define DK__TIER_OPTIONS(T, member)                                                          \
-    {.key = "min_threshold", .type = DK_OPT_INT,                                             \
-     .offset = offsetof(T, member.min_threshold), .min = 2, .max = 64, .dflt = "4"},         \
-    {.key = "max_threshold", .type = DK_OPT_INT,                                             \
-     .offset = offsetof(T, member.max_threshold), .min = 2, .max = 256, .dflt = "32"}
+#define DK__TIER_OPTIONS(T, member)                                                                          \
+    {.key = "min_threshold",                                                                                 \
+     .type = DK_OPT_INT,                                                                                     \
+     .offset = offsetof(T, member.min_threshold),                                                            \
+     .min = 2,                                                                                               \
+     .max = 64,                                                                                              \
+     .dflt = "4"},                                                                                           \
+    {                                                                                                        \
+        .key = "max_threshold", .type = DK_OPT_INT, .offset = offsetof(T, member.max_threshold), .min = 2,   \
+        .max = 256, .dflt = "32"                                                                             \
+    }
 
 /* Check the rule between the keys (min_threshold <= max_threshold,
  * reported through h->conf_error) and fill *out, with the fixed bucket
@@ -93,8 +99,7 @@ int dk__runs_pick_expired(const dk_run_view *v, dk_compaction_job *job);
  * dk__runs_view_check, naming policy, then dk__runs_pick_expired. Returns
  * 0 with job a DROP, DK_ENOTFOUND when the caller is to look for a merge,
  * -EINVAL for a bad view, or -ENOMEM. */
-int dk__runs_pick_drop(const dk_host *h, const char *policy, const dk_run_view *v,
-                       dk_compaction_job *job);
+int dk__runs_pick_drop(const dk_host *h, const char *policy, const dk_run_view *v, dk_compaction_job *job);
 
 /* Build the units of v, in view order, into a malloc'ed array the caller
  * frees. Returns 0 (with *n == 0 and *out == NULL for an empty view) or
@@ -111,19 +116,18 @@ int dk__runs_units(const dk_run_view *v, dk__unit **out, size_t *n);
  * idx so that the chosen units come first, sets *count and returns 1, or
  * returns 0 when no bucket is ready.
  */
-int dk__runs_tier_pick(const dk__unit *u, size_t *idx, size_t n, const dk__tier_conf *c,
-                       size_t *count);
+int dk__runs_tier_pick(const dk__unit *u, size_t *idx, size_t n, const dk__tier_conf *c, size_t *count);
 
 /* Fill job as a DK_JOB_MERGE of the units u[idx[0 .. count)]: every run of
  * them, output to the deepest level among them, never split (one output
  * run: target_file_size = UINT64_MAX). */
-void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size_t *idx,
-                             size_t count, dk_compaction_job *job);
+void dk__runs_job_from_units(const dk_run_view *v, const dk__unit *u, const size_t *idx, size_t count,
+                             dk_compaction_job *job);
 
 /* Size-tier the units u[idx[0 .. n)] (dk__runs_tier_pick, which reorders
  * idx) and fill job with the chosen bucket (dk__runs_job_from_units).
  * Returns 0 with job a MERGE, or DK_ENOTFOUND when no bucket is ready. */
-int dk__runs_tier_job(const dk_run_view *v, const dk__unit *u, size_t *idx, size_t n,
-                      const dk__tier_conf *c, dk_compaction_job *job);
+int dk__runs_tier_job(const dk_run_view *v, const dk__unit *u, size_t *idx, size_t n, const dk__tier_conf *c,
+                      dk_compaction_job *job);
 
 #endif

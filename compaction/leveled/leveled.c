@@ -64,7 +64,7 @@
 #define LV_NAME "leveled"
 
 typedef struct lv_policy {
-    dk_compaction_policy base;   /* first: the host sees a dk_compaction_policy */
+    dk_compaction_policy base; /* first: the host sees a dk_compaction_policy */
     uint32_t l0_trigger;
     uint32_t ratio;
     uint64_t base_size;
@@ -74,7 +74,7 @@ typedef struct lv_policy {
 /* A level's bytes and where its runs are in the view. */
 typedef struct lv_level {
     size_t first, n;
-    uint64_t bytes, free_bytes;  /* all runs / non-busy runs */
+    uint64_t bytes, free_bytes; /* all runs / non-busy runs */
     int any_busy;
 } lv_level;
 
@@ -87,14 +87,30 @@ typedef struct lv_opts {
 } lv_opts;
 
 static const dk_option lv_options[] = {
-    {.key = "l0_trigger", .type = DK_OPT_INT, .offset = offsetof(lv_opts, l0_trigger),
-     .min = 1, .max = 64, .dflt = "4"},
-    {.key = "level_ratio", .type = DK_OPT_INT, .offset = offsetof(lv_opts, level_ratio),
-     .min = 2, .max = 100, .dflt = "10"},
-    {.key = "base_level_size", .type = DK_OPT_SIZE, .offset = offsetof(lv_opts, base_level_size),
-     .min = 64ll << 10, .max = 1ll << 40, .dflt = "64MiB"},
-    {.key = "target_file_size", .type = DK_OPT_SIZE, .offset = offsetof(lv_opts, target_file_size),
-     .min = 64ll << 10, .max = 4ll << 30, .dflt = "64MiB"},
+    {.key = "l0_trigger",
+     .type = DK_OPT_INT,
+     .offset = offsetof(lv_opts, l0_trigger),
+     .min = 1,
+     .max = 64,
+     .dflt = "4"},
+    {.key = "level_ratio",
+     .type = DK_OPT_INT,
+     .offset = offsetof(lv_opts, level_ratio),
+     .min = 2,
+     .max = 100,
+     .dflt = "10"},
+    {.key = "base_level_size",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(lv_opts, base_level_size),
+     .min = 64ll << 10,
+     .max = 1ll << 40,
+     .dflt = "64MiB"},
+    {.key = "target_file_size",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(lv_opts, target_file_size),
+     .min = 64ll << 10,
+     .max = 4ll << 30,
+     .dflt = "64MiB"},
 };
 
 static int lv_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
@@ -187,8 +203,8 @@ static uint32_t lv_l0_output(const lv_level *lv, uint32_t base)
     return l;
 }
 
-static int lv_pick_l0(const lv_policy *p, const dk_run_view *v, const lv_level *lv,
-                      uint32_t out, dk_compaction_job *job)
+static int lv_pick_l0(const lv_policy *p, const dk_run_view *v, const lv_level *lv, uint32_t out,
+                      dk_compaction_job *job)
 {
     const lv_level *l0 = &lv[0];
     if (l0->any_busy || !l0->n)
@@ -213,8 +229,8 @@ static int lv_pick_l0(const lv_policy *p, const dk_run_view *v, const lv_level *
     return 0;
 }
 
-static int lv_pick_level(const lv_policy *p, const dk_run_view *v, const lv_level *lv,
-                         uint32_t level, dk_compaction_job *job)
+static int lv_pick_level(const lv_policy *p, const dk_run_view *v, const lv_level *lv, uint32_t level,
+                         dk_compaction_job *job)
 {
     const lv_level *src = &lv[level], *dst = &lv[level + 1];
     size_t best = SIZE_MAX;
@@ -264,8 +280,7 @@ static int lv_pick(dk_compaction_policy *base, const dk_run_view *v, dk_compacti
     if (rc)
         return rc;
     if (v->num_levels < 2) {
-        h->log(h, DK_LOG_ERROR, LV_NAME ": needs at least 2 levels, the engine has %u",
-               v->num_levels);
+        h->log(h, DK_LOG_ERROR, LV_NAME ": needs at least 2 levels, the engine has %u", v->num_levels);
         return -EINVAL;
     }
     rc = dk__runs_pick_expired(v, job);

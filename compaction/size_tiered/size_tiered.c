@@ -37,7 +37,7 @@
 #define ST_NAME "size_tiered"
 
 typedef struct st_policy {
-    dk_compaction_policy base;   /* first: the host sees a dk_compaction_policy */
+    dk_compaction_policy base; /* first: the host sees a dk_compaction_policy */
     dk__tier_conf tier;
 } st_policy;
 

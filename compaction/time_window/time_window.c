@@ -37,7 +37,7 @@
 #define TW_MIN_WINDOW_MS (60 * 1000)
 
 typedef struct tw_policy {
-    dk_compaction_policy base;   /* first: the host sees a dk_compaction_policy */
+    dk_compaction_policy base; /* first: the host sees a dk_compaction_policy */
     dk__tier_conf tier;
     int64_t window_ms;
 } tw_policy;
@@ -50,8 +50,12 @@ typedef struct tw_opts {
 
 static const dk_option tw_options[] = {
     DK__TIER_OPTIONS(tw_opts, tier),
-    {.key = "window", .type = DK_OPT_DURATION, .offset = offsetof(tw_opts, window_ms),
-     .min = TW_MIN_WINDOW_MS, .max = 3650ll * 86400 * 1000, .dflt = "1h"},
+    {.key = "window",
+     .type = DK_OPT_DURATION,
+     .offset = offsetof(tw_opts, window_ms),
+     .min = TW_MIN_WINDOW_MS,
+     .max = 3650ll * 86400 * 1000,
+     .dflt = "1h"},
 };
 
 static int tw_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
@@ -118,8 +122,7 @@ static int tw_pick_units(const tw_policy *p, const dk_run_view *v, const dk__uni
             if (dk__runs_tier_job(v, u, idx, m, &p->tier, job) == 0)
                 return 0;
         } else if (!busy && m >= 2) {
-            dk__runs_job_from_units(v, u, idx, m < p->tier.max_threshold ? m : p->tier.max_threshold,
-                                    job);
+            dk__runs_job_from_units(v, u, idx, m < p->tier.max_threshold ? m : p->tier.max_threshold, job);
             return 0;
         }
         i = j;

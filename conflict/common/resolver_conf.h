@@ -14,9 +14,9 @@
 
 /* A resolver's settings, defaulted. */
 typedef struct dk__resolver_conf {
-    uint32_t max_siblings;       /* DK_MAX_SIBLINGS_DEFAULT when unset */
-    uint32_t prune_entries;      /* DK_VV_PRUNE_DEFAULT when unset */
-    int64_t prune_age_ms;        /* 0 (never by age) when unset or <= 0 */
+    uint32_t max_siblings;  /* DK_MAX_SIBLINGS_DEFAULT when unset */
+    uint32_t prune_entries; /* DK_VV_PRUNE_DEFAULT when unset */
+    int64_t prune_age_ms;   /* 0 (never by age) when unset or <= 0 */
 } dk__resolver_conf;
 
 /* Fill *out from conf (may be NULL), reading only the fields inside the

@@ -64,15 +64,15 @@
 #include "util/crdt_codec.h"
 
 typedef struct crdt_resolver {
-    dk_resolver base;           /* first: the host sees a dk_resolver */
-    const dk_object_api *obj;   /* the host's helpers: they allocate the output */
+    dk_resolver base;         /* first: the host sees a dk_resolver */
+    const dk_object_api *obj; /* the host's helpers: they allocate the output */
 } crdt_resolver;
 
 static int crdt_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolver **out)
 {
     (void)conf;
     if (!DK_HAS(host, object))
-        return -EINVAL;         /* a host older than ABI 1.1 (the loader refuses it first) */
+        return -EINVAL; /* a host older than ABI 1.1 (the loader refuses it first) */
     crdt_resolver *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
@@ -116,14 +116,16 @@ static int crdt_emit(const dk_object_api *obj, dk_object *out, dk_buf *state, co
                      uint64_t counter, int64_t time_ms)
 {
     dk_sibling s = {
-        .actor = *actor, .counter = counter, .write_time_ms = time_ms,
+        .actor = *actor,
+        .counter = counter,
+        .write_time_ms = time_ms,
         .value = {state->data, state->len},
     };
     int rc = obj->object_add_sibling(out, &s);
     if (rc)
         dk_buf_free(state);
     else
-        dk_buf_init(state);     /* out owns it now: released by crdt_release */
+        dk_buf_init(state); /* out owns it now: released by crdt_release */
     return rc;
 }
 
@@ -219,7 +221,7 @@ static int crdt_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk
         (rc = crdt_read(a, &pool, &ca, &x)) || (rc = crdt_read(b, &pool, &cb, &y)))
         goto done;
     if (!x.type || !y.type) {
-        rc = DK_ECORRUPT;       /* a CRDT object always holds a state */
+        rc = DK_ECORRUPT; /* a CRDT object always holds a state */
         goto done;
     }
     /* Two types under one key (created concurrently through two
@@ -248,7 +250,8 @@ done:
     return rc;
 }
 
-static int crdt_value(dk_resolver *r, const dk_object *obj, void (*sink)(void *arg, dk_slice value), void *arg)
+static int crdt_value(dk_resolver *r, const dk_object *obj, void (*sink)(void *arg, dk_slice value),
+                      void *arg)
 {
     (void)r;
     crdt_pool pool = {0};
@@ -266,7 +269,7 @@ static int crdt_value(dk_resolver *r, const dk_object *obj, void (*sink)(void *a
     if (rc == 0)
         rc = crdt_body_value(&b, &v);
     if (rc == 0 && (rc = dk_crdt_value_encode(&v, &enc)) == -EINVAL)
-        rc = DK_ECORRUPT;       /* a value the state cannot have had */
+        rc = DK_ECORRUPT; /* a value the state cannot have had */
     if (rc == 0)
         sink(arg, dk_buf_slice(&enc));
     dk_buf_free(&enc);

@@ -63,7 +63,7 @@ int crdt_map_read(dk_rd *r, const crdt_codec_ctx *cc, crdt_map *m)
             return -1;
         }
         crdt_body_init(&f->body, type);
-        m->n = (uint32_t)i + 1;   /* freed whole on error */
+        m->n = (uint32_t)i + 1; /* freed whole on error */
         int rc = crdt_body_read(r, cc, &f->body);
         if (rc)
             return rc;
@@ -182,7 +182,7 @@ int crdt_map_apply(crdt_map *m, const dk_crdt_op *op, const crdt_apply_ctx *ac)
         while (i < m->n && dk_slice_cmp(m->f[i].name, name) == 0)
             i++;
         if (k < op->n_removes && dk_slice_cmp(op->removes[k], name) == 0) {
-            k++;                /* every type under the name goes */
+            k++; /* every type under the name goes */
             continue;
         }
         if (!(j < op->n_fields && dk_slice_cmp(op->fields[j].name, name) == 0)) {
@@ -236,7 +236,7 @@ int crdt_map_value(const crdt_map *m, dk_crdt_value *v)
         f->name = m->f[i].name;
         int rc = crdt_body_value(&m->f[i].body, &f->value);
         if (rc)
-            return rc;   /* the caller frees v */
+            return rc; /* the caller frees v */
     }
     return 0;
 }

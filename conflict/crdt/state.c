@@ -125,7 +125,7 @@ crdt_dot crdt_read_dot(dk_rd *r, const crdt_codec_ctx *cc)
     }
     d.actor = cc->to_pool[idx];
     if (!crdt_covered(cc->ctx, d))
-        r->bad = 1;   /* a dot the object's context has not seen: damaged */
+        r->bad = 1; /* a dot the object's context has not seen: damaged */
     return d;
 }
 
@@ -199,7 +199,8 @@ void crdt_body_write(dk_wr *w, const crdt_codec_ctx *cc, const crdt_body *b)
     }
 }
 
-int crdt_body_join(const crdt_body *a, const uint64_t *ca, const crdt_body *b, const uint64_t *cb, crdt_body *out)
+int crdt_body_join(const crdt_body *a, const uint64_t *ca, const crdt_body *b, const uint64_t *cb,
+                   crdt_body *out)
 {
     crdt_body_init(out, a->type);
     switch (a->type) {
@@ -222,20 +223,15 @@ int crdt_body_value(const crdt_body *b, dk_crdt_value *v)
 {
     v->type = b->type;
     switch (b->type) {
-    case DK_CRDT_COUNTER:
-        v->count = crdt_counter_value(&b->u.c);
-        return 0;
-    case DK_CRDT_SET:
-        return crdt_set_value(&b->u.s, v);
+    case DK_CRDT_COUNTER: v->count = crdt_counter_value(&b->u.c); return 0;
+    case DK_CRDT_SET: return crdt_set_value(&b->u.s, v);
     case DK_CRDT_REGISTER: {
         const crdt_reg_entry *e = crdt_register_winner(&b->u.r);
         v->text = e ? e->v : (dk_slice){NULL, 0};
         return 0;
     }
-    case DK_CRDT_MAP:
-        return crdt_map_value(&b->u.m, v);
-    default:
-        return -EINVAL;
+    case DK_CRDT_MAP: return crdt_map_value(&b->u.m, v);
+    default: return -EINVAL;
     }
 }
 

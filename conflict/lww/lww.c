@@ -27,9 +27,9 @@
 #include "../common/resolver_conf.h"
 
 typedef struct lww_resolver {
-    dk_resolver base;   /* first: the host sees a dk_resolver */
-    const dk_object_api *obj;   /* the host's helpers: they allocate the output */
-    dk__resolver_conf conf;  /* max_siblings unused: one sibling always */
+    dk_resolver base;         /* first: the host sees a dk_resolver */
+    const dk_object_api *obj; /* the host's helpers: they allocate the output */
+    dk__resolver_conf conf;   /* max_siblings unused: one sibling always */
 } lww_resolver;
 
 static int lww_open(const dk_host *host, const dk_conflict_conf *conf, dk_resolver **out)

@@ -19,7 +19,7 @@
 #include "../common/resolver_conf.h"
 
 typedef struct vclock_resolver {
-    dk_resolver base;   /* first: the host sees a dk_resolver */
+    dk_resolver base; /* first: the host sees a dk_resolver */
     const dk_object_api *obj;
     dk__resolver_conf conf;
 } vclock_resolver;

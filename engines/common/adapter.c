@@ -17,7 +17,7 @@
 int dk__adapter_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;   /* a seek target may be {NULL, 0} */
+    int c = n ? memcmp(a, b, n) : 0; /* a seek target may be {NULL, 0} */
     return c ? c : (alen < blen ? -1 : alen > blen);
 }
 
@@ -52,8 +52,7 @@ void dk__adapter_bounds_free(dk__adapter_bounds *b)
 
 dk_slice dk__adapter_bounds_seek(const dk__adapter_bounds *b, dk_slice target)
 {
-    if (b->start_len &&
-        dk__adapter_cmp((const char *)target.ptr, target.len, b->start, b->start_len) < 0)
+    if (b->start_len && dk__adapter_cmp((const char *)target.ptr, target.len, b->start, b->start_len) < 0)
         return (dk_slice){(const uint8_t *)b->start, b->start_len};
     return target;
 }
@@ -67,8 +66,7 @@ int dk__adapter_batch_check(const dk_host *h, const char *engine, const dk_batch
 {
     for (size_t i = 0; i < batch->count; i++)
         if (batch->ops[i].type != DK_BATCH_PUT && batch->ops[i].type != DK_BATCH_DELETE) {
-            h->log(h, DK_LOG_ERROR, "%s: batch op %zu has type %u", engine, i,
-                   batch->ops[i].type);
+            h->log(h, DK_LOG_ERROR, "%s: batch op %zu has type %u", engine, i, batch->ops[i].type);
             return -EINVAL;
         }
     return 0;

@@ -40,24 +40,24 @@
 #define LDB_DEFAULT_CACHE (32ull << 20)
 
 typedef struct ldb_engine {
-    dk_engine base;              /* first: the host sees a dk_engine */
+    dk_engine base; /* first: the host sees a dk_engine */
     leveldb_t *db;
     leveldb_options_t *opts;
     leveldb_cache_t *cache;
     leveldb_filterpolicy_t *bloom;
     leveldb_writeoptions_t *wo_sync, *wo_async;
-    leveldb_readoptions_t *ro;   /* for get(): no snapshot, shared */
-    char *path;                  /* for messages */
+    leveldb_readoptions_t *ro; /* for get(): no snapshot, shared */
+    char *path;                /* for messages */
 } ldb_engine;
 
 typedef struct ldb_iter {
-    dk_engine_iter base;         /* first */
+    dk_engine_iter base; /* first */
     leveldb_readoptions_t *ro;
     const leveldb_snapshot_t *snap;
     leveldb_iterator_t *it;
-    dk__adapter_bounds b;       /* copies of the bounds */
-    int advance;                 /* next() must step before reading */
-    int eof;                     /* sticky until the next seek */
+    dk__adapter_bounds b; /* copies of the bounds */
+    int advance;          /* next() must step before reading */
+    int eof;              /* sticky until the next seek */
 } ldb_iter;
 
 /* Log err (a LevelDB Status string, freed here) and return its code. */
@@ -91,17 +91,24 @@ static void ldb_free(ldb_engine *e)
 
 /* [engine.leveldb]: the keys this adapter takes (dk_option). */
 typedef struct ldb_opts {
-    int compression;             /* 0 snappy, 1 none */
+    int compression; /* 0 snappy, 1 none */
     int64_t bloom_bits_per_key;
 } ldb_opts;
 
 static const char *const ldb_compressions[] = {"snappy", "none", NULL};
 
 static const dk_option ldb_options[] = {
-    {.key = "codec", .type = DK_OPT_WORD, .offset = offsetof(ldb_opts, compression),
-     .words = ldb_compressions, .dflt = "snappy"},
-    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(ldb_opts, bloom_bits_per_key),
-     .min = 1, .max = 32, .dflt = "10"},
+    {.key = "codec",
+     .type = DK_OPT_WORD,
+     .offset = offsetof(ldb_opts, compression),
+     .words = ldb_compressions,
+     .dflt = "snappy"},
+    {.key = "bloom_bits_per_key",
+     .type = DK_OPT_INT,
+     .offset = offsetof(ldb_opts, bloom_bits_per_key),
+     .min = 1,
+     .max = 32,
+     .dflt = "10"},
 };
 
 static int ldb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **out)
@@ -124,11 +131,10 @@ static int ldb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
     e->base.host = host;
     e->opts = leveldb_options_create();
     leveldb_options_set_create_if_missing(e->opts, 1);
-    leveldb_options_set_write_buffer_size(
-        e->opts, conf->memtable_size ? conf->memtable_size : LDB_DEFAULT_MEMTABLE);
+    leveldb_options_set_write_buffer_size(e->opts,
+                                          conf->memtable_size ? conf->memtable_size : LDB_DEFAULT_MEMTABLE);
     leveldb_options_set_compression(e->opts, compression);
-    e->cache = leveldb_cache_create_lru(conf->block_cache_size ? conf->block_cache_size
-                                                               : LDB_DEFAULT_CACHE);
+    e->cache = leveldb_cache_create_lru(conf->block_cache_size ? conf->block_cache_size : LDB_DEFAULT_CACHE);
     leveldb_options_set_cache(e->opts, e->cache);
     e->bloom = leveldb_filterpolicy_create_bloom((int)o.bloom_bits_per_key);
     leveldb_options_set_filter_policy(e->opts, e->bloom);
@@ -177,8 +183,8 @@ static int ldb_write_batch(ldb_engine *e, const dk_batch *batch, int sync)
     for (size_t i = 0; i < batch->count; i++) {
         const dk_batch_op *op = &batch->ops[i];
         if (op->type == DK_BATCH_PUT)
-            leveldb_writebatch_put(wb, (const char *)op->key.ptr, op->key.len,
-                                   (const char *)op->value.ptr, op->value.len);
+            leveldb_writebatch_put(wb, (const char *)op->key.ptr, op->key.len, (const char *)op->value.ptr,
+                                   op->value.len);
         else
             leveldb_writebatch_delete(wb, (const char *)op->key.ptr, op->key.len);
     }
@@ -259,8 +265,7 @@ static int ldb_iter_next(dk_engine_iter *base, dk_slice *key, dk_slice *value)
         char *err = NULL;
         leveldb_iter_get_error(it->it, &err);
         if (err)
-            return ldb_fail(base->engine->host, "iterate in", ((ldb_engine *)base->engine)->path,
-                            err);
+            return ldb_fail(base->engine->host, "iterate in", ((ldb_engine *)base->engine)->path, err);
         it->eof = 1;
         return DK_EEOF;
     }
@@ -326,8 +331,7 @@ static int ldb_stats(dk_engine *base, dk_stat_sink sink, void *arg)
 
 static const dk_engine_ops ldb_ops = {
     .struct_size = sizeof(dk_engine_ops),
-    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
-            DK_ENGINE_CAP_DURABLE,
+    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE | DK_ENGINE_CAP_DURABLE,
     .open = ldb_open,
     .close = ldb_close,
     .get = ldb_get,

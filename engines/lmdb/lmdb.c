@@ -53,43 +53,37 @@
 #define LM_MAX_READERS 1024
 
 typedef struct lm_engine {
-    dk_engine base;              /* first: the host sees a dk_engine */
+    dk_engine base; /* first: the host sees a dk_engine */
     MDB_env *env;
     MDB_dbi dbi;
-    char *path;                  /* for messages */
+    char *path; /* for messages */
 } lm_engine;
 
 typedef struct lm_iter {
-    dk_engine_iter base;         /* first */
-    MDB_txn *txn;                /* read-only: the snapshot */
+    dk_engine_iter base; /* first */
+    MDB_txn *txn;        /* read-only: the snapshot */
     MDB_cursor *cur;
-    dk__adapter_bounds b;       /* copies of the bounds */
-    int seek_rc;                 /* result of the last positioning */
-    MDB_val k, v;                /* the entry it found */
-    int advance;                 /* next() must step before reading */
-    int eof;                     /* sticky until the next seek */
+    dk__adapter_bounds b; /* copies of the bounds */
+    int seek_rc;          /* result of the last positioning */
+    MDB_val k, v;         /* the entry it found */
+    int advance;          /* next() must step before reading */
+    int eof;              /* sticky until the next seek */
 } lm_iter;
 
 static int lm_code(int rc)
 {
     switch (rc) {
-    case MDB_NOTFOUND:
-        return DK_ENOTFOUND;
-    case MDB_MAP_FULL:
-        return -ENOSPC;
+    case MDB_NOTFOUND: return DK_ENOTFOUND;
+    case MDB_MAP_FULL: return -ENOSPC;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-        return DK_ECORRUPT;
-    case MDB_BAD_VALSIZE:
-        return -EINVAL;
+    case MDB_VERSION_MISMATCH: return DK_ECORRUPT;
+    case MDB_BAD_VALSIZE: return -EINVAL;
     case MDB_READERS_FULL:
     case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL:
-        return -EAGAIN;
-    default:
-        return rc > 0 ? -rc : -EIO;
+    case MDB_CURSOR_FULL: return -EAGAIN;
+    default: return rc > 0 ? -rc : -EIO;
     }
 }
 
@@ -172,7 +166,7 @@ static MDB_val lm_val(dk_slice s)
 static int lm_get(dk_engine *base, dk_slice key, dk_value_sink sink, void *arg)
 {
     lm_engine *e = (lm_engine *)base;
-    if (key.len == 0)   /* LMDB cannot hold an empty key, so it is absent */
+    if (key.len == 0) /* LMDB cannot hold an empty key, so it is absent */
         return DK_ENOTFOUND;
     MDB_txn *txn;
     int rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn);
@@ -352,7 +346,8 @@ static int lm_checkpoint(dk_engine *base, const char *dir)
         int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) != 0) {
             rc = -errno;
-            base->host->log(base->host, DK_LOG_ERROR, "lmdb: checkpoint: sync %s: %s", paths[i], strerror(errno));
+            base->host->log(base->host, DK_LOG_ERROR, "lmdb: checkpoint: sync %s: %s", paths[i],
+                            strerror(errno));
         }
         if (fd >= 0)
             close(fd);
@@ -364,8 +359,7 @@ static int lm_checkpoint(dk_engine *base, const char *dir)
 
 static const dk_engine_ops lm_ops = {
     .struct_size = sizeof(dk_engine_ops),
-    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
-            DK_ENGINE_CAP_DURABLE,
+    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE | DK_ENGINE_CAP_DURABLE,
     .open = lm_open,
     .close = lm_close,
     .get = lm_get,

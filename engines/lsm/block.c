@@ -115,7 +115,7 @@ static uint32_t bi_restart(blk_iter *b, uint32_t i)
 /* Decode the entry at off into key/value; 0 or DK_ECORRUPT. */
 static int bi_decode(blk_iter *b, size_t off)
 {
-    if (off >= b->limit)   /* also a bad restart offset: init does not scan them */
+    if (off >= b->limit) /* also a bad restart offset: init does not scan them */
         goto bad;
     const uint8_t *p = b->data + off, *end = b->data + b->limit;
     uint64_t shared, unshared, vlen;
@@ -244,10 +244,22 @@ static void bi_seek(lsm_iter *it, dk_slice target)
         bi_next(it);
 }
 
-static int bi_valid(lsm_iter *it) { return ((blk_iter *)it)->valid; }
-static dk_slice bi_key(lsm_iter *it) { return bi_keyslice((blk_iter *)it); }
-static dk_slice bi_value(lsm_iter *it) { return ((blk_iter *)it)->value; }
-static int bi_status(lsm_iter *it) { return ((blk_iter *)it)->status; }
+static int bi_valid(lsm_iter *it)
+{
+    return ((blk_iter *)it)->valid;
+}
+static dk_slice bi_key(lsm_iter *it)
+{
+    return bi_keyslice((blk_iter *)it);
+}
+static dk_slice bi_value(lsm_iter *it)
+{
+    return ((blk_iter *)it)->value;
+}
+static int bi_status(lsm_iter *it)
+{
+    return ((blk_iter *)it)->status;
+}
 static void bi_destroy(lsm_iter *it)
 {
     blk_iter *b = (blk_iter *)it;
@@ -258,8 +270,14 @@ static void bi_destroy(lsm_iter *it)
 }
 
 static const lsm_iter_ops bi_ops = {
-    .seek = bi_seek, .first = bi_first, .next = bi_next, .valid = bi_valid,
-    .key = bi_key, .value = bi_value, .status = bi_status, .destroy = bi_destroy,
+    .seek = bi_seek,
+    .first = bi_first,
+    .next = bi_next,
+    .valid = bi_valid,
+    .key = bi_key,
+    .value = bi_value,
+    .status = bi_status,
+    .destroy = bi_destroy,
 };
 
 void dk__lsm_block_iter_init(lsm_block_iter *b, const uint8_t *data, size_t size)

@@ -19,9 +19,9 @@
 #define LSM_RESTART_INTERVAL 16
 
 typedef struct lsm_block_builder {
-    dk_buf buf, last_key, restarts;  /* restarts: u32 offsets, LE */
+    dk_buf buf, last_key, restarts; /* restarts: u32 offsets, LE */
     int counter;
-    int interval;          /* entries per restart (LSM_RESTART_INTERVAL) */
+    int interval; /* entries per restart (LSM_RESTART_INTERVAL) */
     size_t entries;
 } lsm_block_builder;
 
@@ -51,11 +51,11 @@ lsm_iter *dk__lsm_block_iter(const uint8_t *data, size_t size, void (*release)(v
 typedef struct lsm_block_iter {
     lsm_iter base;
     const uint8_t *data;
-    size_t limit;          /* start of the restart array */
+    size_t limit; /* start of the restart array */
     uint32_t nres;
-    size_t cur, next;      /* offset of the current entry and of the one after */
+    size_t cur, next; /* offset of the current entry and of the one after */
     int valid, status;
-    uint8_t *key;          /* kin, or a heap buffer for long keys */
+    uint8_t *key; /* kin, or a heap buffer for long keys */
     size_t klen, kcap;
     dk_slice value;
     void (*release)(void *);

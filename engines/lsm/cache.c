@@ -18,7 +18,7 @@
 typedef struct ce {
     lsm_cblock pub;
     uint64_t file, off;
-    int refs;                 /* under mu */
+    int refs; /* under mu */
     int in_cache;
     struct ce *hnext, *prev, *next;
 } ce;
@@ -26,10 +26,10 @@ typedef struct ce {
 struct lsm_cache {
     pthread_mutex_t mu;
     size_t capacity, usage, count;
-    size_t pinned;            /* charged by dk__lsm_cache_pin, not in the LRU */
+    size_t pinned; /* charged by dk__lsm_cache_pin, not in the LRU */
     ce **buckets;
     size_t nbuckets;
-    ce lru;                   /* list head: lru.next is the most recent */
+    ce lru; /* list head: lru.next is the most recent */
     uint64_t hits, misses;
 };
 
@@ -136,7 +136,7 @@ static void c_grow(lsm_cache *c)
     size_t nb = c->nbuckets * 2;
     ce **b = calloc(nb, sizeof(*b));
     if (!b)
-        return;   /* longer chains, still correct */
+        return; /* longer chains, still correct */
     for (size_t i = 0; i < c->nbuckets; i++) {
         ce *e = c->buckets[i];
         while (e) {
@@ -163,7 +163,7 @@ lsm_cblock *dk__lsm_cache_insert(lsm_cache *c, uint64_t file, uint64_t off, uint
     e->pub.size = size;
     e->file = file;
     e->off = off;
-    e->refs = 2;   /* the cache's and the caller's */
+    e->refs = 2; /* the cache's and the caller's */
     e->in_cache = 1;
     pthread_mutex_lock(&c->mu);
     ce *old = c_find(c, file, off);

@@ -18,8 +18,8 @@
 
 struct lsm_codecs {
     const dk_host *host;
-    pthread_mutex_t mu;                      /* registration */
-    dk_codec_ref refs[256];                  /* by id; written once under mu */
+    pthread_mutex_t mu;     /* registration */
+    dk_codec_ref refs[256]; /* by id; written once under mu */
     _Atomic(const dk_codec_ref *) by_id[256];
 };
 
@@ -90,7 +90,8 @@ int dk__lsm_codecs_need(lsm_codecs *c, uint8_t id, const char *name, const char 
     if (!have) {
         int rc = dk__lsm_codecs_open(c, name, 0, &have);
         if (rc) {
-            h->log(h, DK_LOG_ERROR, "lsm: table %s was written with codec '%s' (id %u), which cannot be "
+            h->log(h, DK_LOG_ERROR,
+                   "lsm: table %s was written with codec '%s' (id %u), which cannot be "
                    "opened (%s): install the codec plugin codec-%s.so in the plugin folder",
                    path, name, (unsigned)id, h->strerror(h, rc), name);
             return rc;

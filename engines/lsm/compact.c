@@ -59,7 +59,7 @@
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
  */
-#define _GNU_SOURCE 1   /* pthread_setname_np */
+#define _GNU_SOURCE 1 /* pthread_setname_np */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +71,7 @@
 
 #define LSM_JOBS_PER_ROUND 64
 #define LSM_L0_DEBT (LSM_L0_SLOWDOWN / 2)
-#define LSM_DEBT_CHECK_US 10000u   /* re-read the level-0 count this often */
+#define LSM_DEBT_CHECK_US 10000u /* re-read the level-0 count this often */
 /* Pacing sleeps only once compaction is this far ahead of its budget, and
  * then for the whole lead: at 64 MiB/s a 10 KiB block is due every 150 us,
  * and sleeping per block cost the node 0.7 context switches per durable
@@ -80,8 +80,8 @@
 
 typedef struct cp_pace {
     uint64_t rate, bytes, start_us;
-    uint64_t checked_us;         /* last level-0 count check (0: never) */
-    int debt;                    /* level 0 had LSM_L0_DEBT runs at that check */
+    uint64_t checked_us; /* last level-0 count check (0: never) */
+    int debt;            /* level 0 had LSM_L0_DEBT runs at that check */
     lsm_db *db;
 } cp_pace;
 
@@ -160,7 +160,8 @@ static int cp_builtin_pick(const lsm_version *v, dk_compaction_job *job)
 
 static int cp_bad_job(lsm_db *db)
 {
-    db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction policy returned an invalid job; ignored", db->dir);
+    db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction policy returned an invalid job; ignored",
+                  db->dir);
     return DK_ENOTFOUND;
 }
 
@@ -176,14 +177,22 @@ static int cp_pick(lsm_db *db, const lsm_version *v, dk_compaction_job *job)
         lsm_file *f = v->files[i];
         const lsm_props *p = &f->table->props;
         runs[i] = (dk_run){
-            .id = f->number, .level = f->level, .busy = (uint32_t)(f->busy || f->damaged), .size = f->size,
-            .smallest = dk__lsm_file_smallest(f), .largest = dk__lsm_file_largest(f),
-            .entries = p->entries, .tombstones = p->tombstones,
-            .min_write_ms = p->min_write_ms, .max_write_ms = p->max_write_ms,
+            .id = f->number,
+            .level = f->level,
+            .busy = (uint32_t)(f->busy || f->damaged),
+            .size = f->size,
+            .smallest = dk__lsm_file_smallest(f),
+            .largest = dk__lsm_file_largest(f),
+            .entries = p->entries,
+            .tombstones = p->tombstones,
+            .min_write_ms = p->min_write_ms,
+            .max_write_ms = p->max_write_ms,
             .max_expiry_ms = p->max_expiry_ms,
         };
     }
-    dk_run_view view = {.runs = runs, .count = v->n, .num_levels = LSM_NUM_LEVELS,
+    dk_run_view view = {.runs = runs,
+                        .count = v->n,
+                        .num_levels = LSM_NUM_LEVELS,
                         .now_ms = db->host->now_ms ? db->host->now_ms(db->host) : 0};
     int rc = db->policy_ops->pick(db->policy, &view, job);
     free(runs);
@@ -245,7 +254,8 @@ static int cp_finish_output(lsm_db *db, lsm_table_builder *tb, uint64_t number, 
 }
 
 /* Merge the job's inputs (files in[]) into new tables at its level. */
-static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, lsm_file **in, cp_out *out)
+static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, lsm_file **in,
+                    cp_out *out)
 {
     lsm_iter **kids = malloc(job->n_inputs * sizeof(*kids));
     lsm_file **others = malloc((v->n + 1) * sizeof(*others));
@@ -285,8 +295,11 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     }
     uint64_t target = job->target_file_size ? job->target_file_size : LSM_DEFAULT_TARGET_FILE;
     cp_pace pace = {.rate = db->rate_limit, .start_us = cp_now_us(), .db = db};
-    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .codec = db->codec, .host = db->host,
-                     .on_write = cp_on_write, .arg = &pace,
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key,
+                     .codec = db->codec,
+                     .host = db->host,
+                     .on_write = cp_on_write,
+                     .arg = &pace,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb = NULL;
     uint64_t tb_number = 0;
@@ -345,17 +358,19 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
             pthread_mutex_lock(&db->mu);
             in[i]->damaged = 1;
             pthread_mutex_unlock(&db->mu);
-            db->host->log(db->host, DK_LOG_ERROR,
-                          "lsm %s: table %06llu has a damaged block; compaction leaves it as it is from now on "
-                          "(its readable keys stay served; the damaged ones read as absent until written again)",
-                          db->dir, (unsigned long long)in[i]->number);
+            db->host->log(
+                db->host, DK_LOG_ERROR,
+                "lsm %s: table %06llu has a damaged block; compaction leaves it as it is from now on "
+                "(its readable keys stay served; the damaged ones read as absent until written again)",
+                db->dir, (unsigned long long)in[i]->number);
             if (db->host->metric_add)
                 db->host->metric_add(db->host, "lsm_tables_damaged_total", 1);
             int mrc = dk__lsm_file_mark_damaged(in[i]);
             if (mrc)
-                db->host->log(db->host, DK_LOG_WARN, "lsm %s: cannot persist the damage mark of table %06llu (%s): "
-                              "a restart will try its compaction once more", db->dir,
-                              (unsigned long long)in[i]->number, db->host->strerror(db->host, mrc));
+                db->host->log(db->host, DK_LOG_WARN,
+                              "lsm %s: cannot persist the damage mark of table %06llu (%s): "
+                              "a restart will try its compaction once more",
+                              db->dir, (unsigned long long)in[i]->number, db->host->strerror(db->host, mrc));
         }
     }
     if (tb) {
@@ -410,7 +425,7 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
         lsm_file *f = NULL;
         int rc = dk__lsm_file_open(&db->fenv, in[0]->number, job->output_level, in[0]->size, &f);
         if (!rc && !(out.files = malloc(sizeof(*out.files)))) {
-            dk__lsm_file_unref(f);   /* not obsolete: closes the handle only */
+            dk__lsm_file_unref(f); /* not obsolete: closes the handle only */
             rc = -ENOMEM;
         }
         if (rc) {
@@ -440,7 +455,7 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
             atomic_fetch_add(&db->st_files_dropped, job->n_inputs);
     }
     for (size_t i = 0; i < out.n; i++) {
-        if (rc && !move)   /* a moved table is still the input's file */
+        if (rc && !move) /* a moved table is still the input's file */
             atomic_store(&out.files[i]->obsolete, 1);
         dk__lsm_file_unref(out.files[i]);
     }
@@ -486,7 +501,8 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 0;
         pthread_mutex_unlock(&db->mu);
         if (rc && rc != DK_ECLOSED)
-            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir, db->host->strerror(db->host, rc));
+            db->host->log(db->host, DK_LOG_ERROR, "lsm %s: compaction failed: %s", db->dir,
+                          db->host->strerror(db->host, rc));
     }
     free(job.inputs);
     dk__lsm_version_unref(v);

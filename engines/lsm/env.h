@@ -21,8 +21,8 @@
 #include <sys/uio.h>
 
 typedef struct lsm_env lsm_env;
-typedef struct lsm_wfile lsm_wfile;   /* append-only writable file */
-typedef struct lsm_rfile lsm_rfile;   /* positional-read file */
+typedef struct lsm_wfile lsm_wfile; /* append-only writable file */
+typedef struct lsm_rfile lsm_rfile; /* positional-read file */
 
 /* Called by list() once per entry name (no "." or ".."); a non-zero return stops. */
 typedef int (*lsm_list_cb)(void *arg, const char *name);
@@ -84,6 +84,5 @@ lsm_env *dk__lsm_env_posix(void);
  * caller frees *out. */
 int dk__lsm_env_read_all(lsm_env *env, const char *path, uint8_t **out, size_t *len);
 /* Write data to path.tmp, sync it, rename it over path, sync dir. */
-int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name,
-                             const void *data, size_t len);
+int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name, const void *data, size_t len);
 #endif

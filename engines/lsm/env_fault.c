@@ -41,13 +41,13 @@ typedef struct fe_env {
     fe_inode *all;
     uint64_t points, arm_at, rng;
     int flags, fired, dead;
-    int full_err;                /* dk__lsm_fault_full: creates and appends fail */
+    int full_err; /* dk__lsm_fault_full: creates and appends fail */
 } fe_env;
 
 struct lsm_wfile {
     fe_env *env;
     fe_inode *ino;
-    size_t pos;                  /* next write offset (< len after reuse) */
+    size_t pos; /* next write offset (< len after reuse) */
 };
 struct lsm_rfile {
     fe_env *env;
@@ -183,7 +183,7 @@ static int fe_append(lsm_wfile *f, const void *p, size_t n)
     pthread_mutex_lock(&fe->mu);
     int rc = fe_point(fe, 0);
     if (!rc && fe->full_err) {
-        fe_put(f, p, n / 2);     /* a full disk takes part of a write */
+        fe_put(f, p, n / 2); /* a full disk takes part of a write */
         rc = fe->full_err;
     }
     if (!rc)
@@ -453,12 +453,24 @@ static void fe_destroy(lsm_env *env)
 }
 
 static const lsm_env_ops fe_ops = {
-    .create = fe_create, .append = fe_append, .sync = fe_sync,
-    .close_w = fe_close_w, .open_r = fe_open_r, .pread = fe_pread,
-    .size = fe_size, .close_r = fe_close_r, .truncate = fe_truncate,
-    .rename = fe_rename, .unlink = fe_unlink, .list = fe_list,
-    .mkdir = fe_mkdir, .sync_dir = fe_sync_dir, .destroy = fe_destroy,
-    .reuse = fe_reuse, .appendv = fe_appendv, .writeback = fe_writeback,
+    .create = fe_create,
+    .append = fe_append,
+    .sync = fe_sync,
+    .close_w = fe_close_w,
+    .open_r = fe_open_r,
+    .pread = fe_pread,
+    .size = fe_size,
+    .close_r = fe_close_r,
+    .truncate = fe_truncate,
+    .rename = fe_rename,
+    .unlink = fe_unlink,
+    .list = fe_list,
+    .mkdir = fe_mkdir,
+    .sync_dir = fe_sync_dir,
+    .destroy = fe_destroy,
+    .reuse = fe_reuse,
+    .appendv = fe_appendv,
+    .writeback = fe_writeback,
 };
 
 lsm_env *dk__lsm_env_fault(uint64_t seed)

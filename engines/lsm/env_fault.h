@@ -14,8 +14,8 @@
 #include "env.h"
 
 enum {
-    LSM_FAULT_CRASH = 1,     /* after the failing point, every call fails */
-    LSM_FAULT_SYNC_ONLY = 2  /* count only sync and sync_dir points */
+    LSM_FAULT_CRASH = 1,    /* after the failing point, every call fails */
+    LSM_FAULT_SYNC_ONLY = 2 /* count only sync and sync_dir points */
 };
 
 /* A new empty in-memory env; seed drives torn-write lengths. Destroy with

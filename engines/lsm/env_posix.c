@@ -7,7 +7,7 @@
  * would only add a copy. Reads use pread(2) so many threads share
  * one descriptor per table.
  */
-#define _GNU_SOURCE 1   /* sync_file_range */
+#define _GNU_SOURCE 1 /* sync_file_range */
 #include "env.h"
 
 #include <dirent.h>
@@ -109,7 +109,7 @@ static int px_writeback(lsm_wfile *f, uint64_t len)
 #else
     (void)len;
 #endif
-    return 0;   /* no such call here: the final sync does all the work */
+    return 0; /* no such call here: the final sync does all the work */
 }
 
 static int px_close_w(lsm_wfile *f)
@@ -174,7 +174,11 @@ static int px_pread_nowait(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t
     *got = (size_t)r;
     return 0;
 #else
-    (void)f; (void)p; (void)n; (void)off; (void)got;
+    (void)f;
+    (void)p;
+    (void)n;
+    (void)off;
+    (void)got;
     return -EAGAIN;
 #endif
 }
@@ -277,12 +281,24 @@ static void px_destroy(lsm_env *env)
 }
 
 static const lsm_env_ops px_ops = {
-    .create = px_create, .append = px_append, .sync = px_sync,
-    .close_w = px_close_w, .open_r = px_open_r, .pread = px_pread,
-    .size = px_size, .close_r = px_close_r, .truncate = px_truncate,
-    .rename = px_rename, .unlink = px_unlink, .list = px_list,
-    .mkdir = px_mkdir, .sync_dir = px_sync_dir, .destroy = px_destroy,
-    .reuse = px_reuse, .appendv = px_appendv, .writeback = px_writeback,
+    .create = px_create,
+    .append = px_append,
+    .sync = px_sync,
+    .close_w = px_close_w,
+    .open_r = px_open_r,
+    .pread = px_pread,
+    .size = px_size,
+    .close_r = px_close_r,
+    .truncate = px_truncate,
+    .rename = px_rename,
+    .unlink = px_unlink,
+    .list = px_list,
+    .mkdir = px_mkdir,
+    .sync_dir = px_sync_dir,
+    .destroy = px_destroy,
+    .reuse = px_reuse,
+    .appendv = px_appendv,
+    .writeback = px_writeback,
     .pread_nowait = px_pread_nowait,
 };
 
@@ -320,8 +336,7 @@ int dk__lsm_env_read_all(lsm_env *env, const char *path, uint8_t **out, size_t *
     return 0;
 }
 
-int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name,
-                             const void *data, size_t len)
+int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name, const void *data, size_t len)
 {
     char tmp[4096], dst[4096];
     snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);

@@ -40,7 +40,7 @@
  * whose outcome cannot be known or repaired (a failed fsync of data
  * already acknowledged, a manifest write, EIO) stay fatal until restart.
  */
-#define _GNU_SOURCE 1   /* pthread_setname_np */
+#define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "lsm.h"
 
 #include <errno.h>
@@ -131,7 +131,9 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     char path[4096];
     *out = NULL;
     dk__lsm_file_path(db, path, sizeof(path), number, "sst");
-    lsm_tb_opts o = {.bits_per_key = db->bits_per_key, .codec = db->codec, .host = db->host,
+    lsm_tb_opts o = {.bits_per_key = db->bits_per_key,
+                     .codec = db->codec,
+                     .host = db->host,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb;
     int rc = dk__lsm_tb_open(db->env, path, &o, &tb);
@@ -199,7 +201,7 @@ static int fl_flush_imm(lsm_db *db, lsm_memtable *imm, uint64_t number, uint64_t
         pthread_mutex_unlock(&db->edit_mu);
     }
     if (rc && f)
-        atomic_store(&f->obsolete, 1);   /* not in any version: delete it */
+        atomic_store(&f->obsolete, 1); /* not in any version: delete it */
     dk__lsm_file_unref(f);
     dk__lsm_edit_free(&e);
     return rc;
@@ -337,4 +339,3 @@ void *dk__lsm_flush_thread(void *arg)
     pthread_mutex_unlock(&db->mu);
     return NULL;
 }
-

@@ -23,15 +23,24 @@ enum { LSM_TYPE_DELETE = 0, LSM_TYPE_VALUE = 1 };
 #define LSM_SEQ_MAX ((UINT64_C(1) << 56) - 1)
 #define LSM_TRAILER 8u
 
-static inline uint64_t lsm_trailer(uint64_t seq, int type) { return (seq << 8) | (uint64_t)type; }
+static inline uint64_t lsm_trailer(uint64_t seq, int type)
+{
+    return (seq << 8) | (uint64_t)type;
+}
 
 static inline dk_slice lsm_ikey_user(dk_slice ik)
 {
     dk_slice s = {ik.ptr, ik.len - LSM_TRAILER};
     return s;
 }
-static inline uint64_t lsm_ikey_seq(dk_slice ik) { return dk_get_u64(ik.ptr + ik.len - LSM_TRAILER) >> 8; }
-static inline int lsm_ikey_type(dk_slice ik) { return (int)(dk_get_u64(ik.ptr + ik.len - LSM_TRAILER) & 0xff); }
+static inline uint64_t lsm_ikey_seq(dk_slice ik)
+{
+    return dk_get_u64(ik.ptr + ik.len - LSM_TRAILER) >> 8;
+}
+static inline int lsm_ikey_type(dk_slice ik)
+{
+    return (int)(dk_get_u64(ik.ptr + ik.len - LSM_TRAILER) & 0xff);
+}
 
 /* Bytewise order, shorter first on a tie (engine.h). */
 static inline int lsm_ucmp(dk_slice a, dk_slice b)
@@ -70,13 +79,13 @@ static inline dk_slice lsm_ikey_lookup(uint8_t *buf, dk_slice ukey, uint64_t seq
 
 typedef struct lsm_iter lsm_iter;
 typedef struct lsm_iter_ops {
-    void (*seek)(lsm_iter *it, dk_slice ikey);   /* first entry >= ikey */
+    void (*seek)(lsm_iter *it, dk_slice ikey); /* first entry >= ikey */
     void (*first)(lsm_iter *it);
     void (*next)(lsm_iter *it);
     int (*valid)(lsm_iter *it);
     dk_slice (*key)(lsm_iter *it);
     dk_slice (*value)(lsm_iter *it);
-    int (*status)(lsm_iter *it);                 /* 0 or the first error */
+    int (*status)(lsm_iter *it); /* 0 or the first error */
     void (*destroy)(lsm_iter *it);
 } lsm_iter_ops;
 struct lsm_iter {

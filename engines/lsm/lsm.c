@@ -46,7 +46,7 @@
  * builds see the keys absent, as point reads do, and never an older
  * version of them.
  */
-#define _GNU_SOURCE 1   /* pthread_setname_np */
+#define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "lsm.h"
 
 #include <errno.h>
@@ -90,7 +90,8 @@ void dk__lsm_set_bg_error(lsm_db *db, int rc, const char *what)
     if (!db->bg_error || db->bg_transient) {
         db->bg_error = rc;
         db->bg_transient = 0;
-        lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what, db->host->strerror(db->host, rc));
+        lsm_log(db, DK_LOG_ERROR, "%s failed (%s); refusing further writes", what,
+                db->host->strerror(db->host, rc));
     }
     /* Queued writers need no wake-up: each leader answers its group
      * and hands over to the next, which sees bg_error in lsm_make_room. */
@@ -106,7 +107,7 @@ int dk__lsm_transient(int rc)
 void dk__lsm_set_bg_retry(lsm_db *db, int rc, const char *what, int need_switch)
 {
     if (db->bg_error && !db->bg_transient)
-        return;                         /* already fatal */
+        return; /* already fatal */
     if (!dk__lsm_transient(rc)) {
         dk__lsm_set_bg_error(db, rc, what);
         return;
@@ -154,8 +155,8 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
     }
     pthread_mutex_unlock(&db->mu);
     dk__lsm_version_retire(base, e);
-    dk__lsm_version_unref(base);   /* our reference */
-    dk__lsm_version_unref(base);   /* the one db->cur held */
+    dk__lsm_version_unref(base); /* our reference */
+    dk__lsm_version_unref(base); /* the one db->cur held */
     return 0;
 }
 
@@ -216,7 +217,8 @@ static int lsm_check_batch(const dk_batch *b)
  * drops it for the sleep. */
 static void lsm_maybe_slow(lsm_db *db)
 {
-    if ((db->compacting || db->compact_pending) && dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
+    if ((db->compacting || db->compact_pending) &&
+        dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
         pthread_mutex_unlock(&db->mu);
         uint64_t t0 = lsm_now_us();
         usleep(1000);
@@ -285,7 +287,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
         }
         lsm_memtable *mem = db->mem;
         pthread_mutex_unlock(&db->mu);
-        int step = 0;                   /* 1: WAL write failed, 2: settle */
+        int step = 0; /* 1: WAL write failed, 2: settle */
         if (!rc && (rc = dk__lsm_wal_writev(&db->wal, &db->wbuf)) != 0) {
             step = 1;
             /* Part of the group may be in the file: cut it back to the
@@ -336,7 +338,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     }
     db->wal_busy = 0;
     if (db->bg_error)
-        pthread_cond_broadcast(&db->bg_cv);     /* a retry may wait for the WAL */
+        pthread_cond_broadcast(&db->bg_cv); /* a retry may wait for the WAL */
     /* Detach the group and hand the queue to the next writer, then
      * complete them all outside the mutex. */
     lsm_writer *group = w->next, *next = last->next, *post;
@@ -350,7 +352,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     if (w->cb)
         lsm_complete(w, rc);
     for (lsm_writer *x = rest, *nx; x; x = nx) {
-        nx = x->next;   /* read before completing: x may vanish after it */
+        nx = x->next; /* read before completing: x may vanish after it */
         lsm_complete(x, rc);
     }
     if (post) {
@@ -376,7 +378,7 @@ static int lsm_enqueue(lsm_db *db, lsm_writer *w)
 static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
 {
     lsm_writer w = {.batch = b, .sync = sync};
-    (void)sem_init(&w.wake, 0, 0);   /* fails only for pshared or a huge value */
+    (void)sem_init(&w.wake, 0, 0); /* fails only for pshared or a huge value */
     pthread_mutex_lock(&db->mu);
     if (db->bg_error || db->closing) {
         int rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
@@ -400,7 +402,7 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
             sem_destroy(&w.wake);
             return w.rc;
         }
-        pthread_mutex_lock(&db->mu);   /* LSM_W_LEAD: now at the head */
+        pthread_mutex_lock(&db->mu); /* LSM_W_LEAD: now at the head */
     }
     int rc = lsm_lead(db, &w);
     sem_destroy(&w.wake);
@@ -429,7 +431,7 @@ static void *lsm_wal_thread(void *arg)
         while (!db->wal_turn && !db->wal_stop)
             pthread_cond_wait(&db->wal_cv, &db->mu);
         if (!db->wal_turn)
-            break;              /* stopping, and nothing waits for a leader */
+            break; /* stopping, and nothing waits for a leader */
         db->wal_turn = 0;
         lsm_maybe_slow(db);
         lsm_lead(db, db->wq_head);
@@ -605,8 +607,7 @@ static int lsm_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
 
 const dk_engine_ops dk__lsm_engine_ops = {
     .struct_size = sizeof(dk_engine_ops),
-    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
-            DK_ENGINE_CAP_DURABLE,
+    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE | DK_ENGINE_CAP_DURABLE,
     .open = lsm_open,
     .close = dk__lsm_close,
     .get = dk__lsm_get,

@@ -47,9 +47,9 @@
 #define LSM_DEFAULT_MEMTABLE (64u * 1024u * 1024u)
 #define LSM_DEFAULT_CACHE (32u * 1024u * 1024u)
 #define LSM_DEFAULT_TARGET_FILE (64u * 1024u * 1024u)
-#define LSM_L0_SLOWDOWN 12       /* L0 runs at which each write sleeps 1 ms */
+#define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
-#define LSM_WRITEBACK_BYTES (1u << 20)  /* table writeback interval (env writeback) */
+#define LSM_WRITEBACK_BYTES (1u << 20) /* table writeback interval (env writeback) */
 
 /* A queued write. The writer sleeps on `wake` without the mutex; whoever
  * posts it has set `state` first (sem_post/sem_wait order the stores). */
@@ -58,11 +58,11 @@
  * has no thread, and is completed by cb and freed by whoever leads its
  * group (the WAL thread, or a synchronous leader that took it along). */
 typedef struct lsm_writer {
-    const dk_batch *batch;       /* NULL: a request to switch the memtable */
+    const dk_batch *batch; /* NULL: a request to switch the memtable */
     int sync, rc;
-    int state;                   /* 0 waiting, LSM_W_LEAD, LSM_W_DONE */
-    sem_t wake;                  /* synchronous writers only */
-    dk_write_cb cb;              /* asynchronous writers: the completion */
+    int state;      /* 0 waiting, LSM_W_LEAD, LSM_W_DONE */
+    sem_t wake;     /* synchronous writers only */
+    dk_write_cb cb; /* asynchronous writers: the completion */
     void *cb_arg;
     struct lsm_writer *next;
 } lsm_writer;
@@ -80,23 +80,23 @@ typedef struct lsm_db {
 
     /* options */
     uint64_t memtable_size, rate_limit;
-    uint64_t writeback_bytes;    /* tables: start writeback this often (0: never) */
+    uint64_t writeback_bytes; /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
-    lsm_codecs *codecs;          /* every codec the engine reads or writes */
-    const dk_codec_ref *codec;   /* the one it writes with ([engine.lsm] codec) */
+    lsm_codecs *codecs;        /* every codec the engine reads or writes */
+    const dk_codec_ref *codec; /* the one it writes with ([engine.lsm] codec) */
     const dk_compaction_ops *policy_ops;
     dk_compaction_policy *policy;
 
     pthread_mutex_t mu, edit_mu, compact_mu;
-    pthread_cond_t bg_cv;        /* wakes the flush and compaction threads */
-    pthread_cond_t done_cv;      /* a flush or compaction finished */
+    pthread_cond_t bg_cv;   /* wakes the flush and compaction threads */
+    pthread_cond_t done_cv; /* a flush or compaction finished */
     lsm_memtable *mem, *imm;
     lsm_wal wal;
     lsm_version *cur;
     lsm_manifest man;
     uint64_t next_file, last_seq, log_number;
-    uint64_t man_log_number;     /* the manifest's log number: older WALs are obsolete (mu) */
-    uint64_t recycle_log;        /* obsolete WAL kept for reuse (0: none) */
+    uint64_t man_log_number; /* the manifest's log number: older WALs are obsolete (mu) */
+    uint64_t recycle_log;    /* obsolete WAL kept for reuse (0: none) */
     /* The WAL before the current one stays open, unsynced, after a
      * memtable switch, and the new one's directory entry unsynced, until
      * someone settles them (flush.c): the flush thread, a sync write's
@@ -105,8 +105,8 @@ typedef struct lsm_db {
     lsm_wal prev;
     pthread_mutex_t prev_mu;
     _Atomic int settle_pending;
-    uint64_t imm_last_seq;       /* last sequence in imm's WAL (mu) */
-    uint64_t flushed_seq;        /* last sequence of the WALs below log_number (mu) */
+    uint64_t imm_last_seq; /* last sequence in imm's WAL (mu) */
+    uint64_t flushed_seq;  /* last sequence of the WALs below log_number (mu) */
     lsm_writer *wq_head, *wq_tail;
     /* The WAL thread leads every group whose head is an asynchronous
      * writer (started by the first write_async). wal_turn (mu): the head
@@ -114,8 +114,8 @@ typedef struct lsm_db {
     pthread_t wal_thr;
     int wal_thr_started, wal_turn, wal_stop;
     pthread_cond_t wal_cv;
-    lsm_wal_vec wbuf;            /* the leader's WAL records (values > 256 B borrowed) */
-    int bg_error;                /* first fatal background error; writes refused */
+    lsm_wal_vec wbuf; /* the leader's WAL records (values > 256 B borrowed) */
+    int bg_error;     /* first fatal background error; writes refused */
     /* A transient bg_error (EMFILE, ENFILE, ENOSPC, EDQUOT: flush.c's
      * retry): the flush thread retries after bg_retry_ms (100 ms doubling
      * to 5 s) and clears bg_error once the failed step succeeds. All under
@@ -125,9 +125,9 @@ typedef struct lsm_db {
     int bg_transient, bg_need_switch, wal_busy;
     uint64_t bg_retry_ms;
     _Atomic uint64_t st_bg_retries;
-    _Atomic int closing;         /* set once by close(); read without mu by compaction */
+    _Atomic int closing; /* set once by close(); read without mu by compaction */
     int compact_pending;
-    int compacting;              /* a compaction round is running (under mu) */
+    int compacting; /* a compaction round is running (under mu) */
     pthread_t flush_thr, compact_thr;
     int threads_started;
 

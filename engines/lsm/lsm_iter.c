@@ -14,7 +14,7 @@ typedef struct lsm_db_iter {
     dk_engine_iter base;
     lsm_read r;
     lsm_iter *m;
-    lsm_damage_set dmg;          /* damaged blocks the tables' iterators skipped */
+    lsm_damage_set dmg; /* damaged blocks the tables' iterators skipped */
     dk_buf start, end, key, val;
     int positioned, eof;
 } lsm_db_iter;
@@ -102,8 +102,7 @@ static int lsm_iter_next_at(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
     int have_last = it->positioned == 2;
     while (!it->eof && m->ops->valid(m)) {
         dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k);
-        if (lsm_ikey_seq(k) > it->r.snap ||
-            (have_last && lsm_ucmp(uk, dk_buf_slice(&it->key)) == 0)) {
+        if (lsm_ikey_seq(k) > it->r.snap || (have_last && lsm_ucmp(uk, dk_buf_slice(&it->key)) == 0)) {
             m->ops->next(m);
             continue;
         }
@@ -112,7 +111,7 @@ static int lsm_iter_next_at(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
         dk_buf_reset(&it->key);
         if (dk_buf_append(&it->key, uk.ptr, uk.len))
             return -ENOMEM;
-        it->positioned = 2;   /* it->key now names the last key seen */
+        it->positioned = 2; /* it->key now names the last key seen */
         have_last = 1;
         /* A version a lost one of a damaged block may shadow reads as
          * absent, as the point read of the key answers (DK_ECORRUPT). */

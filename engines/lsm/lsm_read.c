@@ -35,7 +35,8 @@ void dk__lsm_read_end(lsm_read *r)
  * newest data first and stops once no remaining run can hold a newer
  * version than the one found, so it is right for any run shape. On 0,
  * *best holds the version (release best->h when set). */
-static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, int nowait, lsm_found *best)
+static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, int nowait,
+                          lsm_found *best)
 {
     lsm_file *small[32], **cand;
     size_t n;
@@ -161,4 +162,3 @@ int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
     dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
     return rc;
 }
-

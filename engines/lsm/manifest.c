@@ -98,7 +98,7 @@ int dk__lsm_manifest_recover(lsm_env *env, const char *dir, const dk_host *host,
         size_t left = len - off;
         const uint8_t *p = data + off;
         if (left < 8 || dk_get_u32(p + 4) > left - 8 || mf_all_zero(p, left))
-            break;   /* torn tail */
+            break; /* torn tail */
         uint32_t rl = dk_get_u32(p + 4);
         lsm_edit e;
         dk__lsm_edit_init(&e);
@@ -150,8 +150,8 @@ static int mf_append_record(lsm_manifest *m, const lsm_edit *e)
     return rc;
 }
 
-int dk__lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number,
-                            const lsm_edit *snapshot, lsm_manifest *m)
+int dk__lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number, const lsm_edit *snapshot,
+                            lsm_manifest *m)
 {
     char path[4096], cur[64];
     memset(m, 0, sizeof(*m));

@@ -51,8 +51,8 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
     return rc;
 }
 
-int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value,
-                     int *type, uint64_t *seq_out)
+int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value, int *type,
+                     uint64_t *seq_out)
 {
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];
     uint8_t *buf = ukey.len <= DK_KEY_MAX ? small : malloc(ukey.len + LSM_TRAILER);
@@ -83,13 +83,35 @@ typedef struct mem_iter {
     lsm_memtable *m;
 } mem_iter;
 
-static void mi_seek(lsm_iter *it, dk_slice k) { ((mem_iter *)it)->in->ops->seek(((mem_iter *)it)->in, k); }
-static void mi_first(lsm_iter *it) { ((mem_iter *)it)->in->ops->first(((mem_iter *)it)->in); }
-static void mi_next(lsm_iter *it) { ((mem_iter *)it)->in->ops->next(((mem_iter *)it)->in); }
-static int mi_valid(lsm_iter *it) { return ((mem_iter *)it)->in->ops->valid(((mem_iter *)it)->in); }
-static dk_slice mi_key(lsm_iter *it) { return ((mem_iter *)it)->in->ops->key(((mem_iter *)it)->in); }
-static dk_slice mi_value(lsm_iter *it) { return ((mem_iter *)it)->in->ops->value(((mem_iter *)it)->in); }
-static int mi_status(lsm_iter *it) { (void)it; return 0; }
+static void mi_seek(lsm_iter *it, dk_slice k)
+{
+    ((mem_iter *)it)->in->ops->seek(((mem_iter *)it)->in, k);
+}
+static void mi_first(lsm_iter *it)
+{
+    ((mem_iter *)it)->in->ops->first(((mem_iter *)it)->in);
+}
+static void mi_next(lsm_iter *it)
+{
+    ((mem_iter *)it)->in->ops->next(((mem_iter *)it)->in);
+}
+static int mi_valid(lsm_iter *it)
+{
+    return ((mem_iter *)it)->in->ops->valid(((mem_iter *)it)->in);
+}
+static dk_slice mi_key(lsm_iter *it)
+{
+    return ((mem_iter *)it)->in->ops->key(((mem_iter *)it)->in);
+}
+static dk_slice mi_value(lsm_iter *it)
+{
+    return ((mem_iter *)it)->in->ops->value(((mem_iter *)it)->in);
+}
+static int mi_status(lsm_iter *it)
+{
+    (void)it;
+    return 0;
+}
 static void mi_destroy(lsm_iter *it)
 {
     mem_iter *mi = (mem_iter *)it;
@@ -99,8 +121,14 @@ static void mi_destroy(lsm_iter *it)
 }
 
 static const lsm_iter_ops mi_ops = {
-    .seek = mi_seek, .first = mi_first, .next = mi_next, .valid = mi_valid,
-    .key = mi_key, .value = mi_value, .status = mi_status, .destroy = mi_destroy,
+    .seek = mi_seek,
+    .first = mi_first,
+    .next = mi_next,
+    .valid = mi_valid,
+    .key = mi_key,
+    .value = mi_value,
+    .status = mi_status,
+    .destroy = mi_destroy,
 };
 
 lsm_iter *dk__lsm_mem_iter(lsm_memtable *m)

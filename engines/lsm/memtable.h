@@ -15,7 +15,7 @@
 typedef struct lsm_memtable {
     _Atomic int refs;
     lsm_skiplist *sl;
-    uint64_t wal_number;     /* the WAL whose records are in this memtable */
+    uint64_t wal_number; /* the WAL whose records are in this memtable */
 } lsm_memtable;
 
 /* A memtable with one reference, or NULL on ENOMEM. */
@@ -29,8 +29,8 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
  * *seq_out (for LSM_TYPE_VALUE *value points into m, valid while the
  * caller holds a reference to m), or DK_ENOTFOUND. Allocates nothing for keys up
  * to DK_KEY_MAX. 0, DK_ENOTFOUND or -ENOMEM. */
-int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value,
-                     int *type, uint64_t *seq_out);
+int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value, int *type,
+                     uint64_t *seq_out);
 size_t dk__lsm_mem_usage(lsm_memtable *m);
 /* An iterator that holds a reference to m until destroyed. NULL on ENOMEM. */
 lsm_iter *dk__lsm_mem_iter(lsm_memtable *m);

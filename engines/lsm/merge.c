@@ -54,9 +54,20 @@ static void mg_next(lsm_iter *it)
     mg_pick(m);
 }
 
-static int mg_valid(lsm_iter *it) { return ((merge_iter *)it)->cur != NULL; }
-static dk_slice mg_key(lsm_iter *it) { lsm_iter *c = ((merge_iter *)it)->cur; return c->ops->key(c); }
-static dk_slice mg_value(lsm_iter *it) { lsm_iter *c = ((merge_iter *)it)->cur; return c->ops->value(c); }
+static int mg_valid(lsm_iter *it)
+{
+    return ((merge_iter *)it)->cur != NULL;
+}
+static dk_slice mg_key(lsm_iter *it)
+{
+    lsm_iter *c = ((merge_iter *)it)->cur;
+    return c->ops->key(c);
+}
+static dk_slice mg_value(lsm_iter *it)
+{
+    lsm_iter *c = ((merge_iter *)it)->cur;
+    return c->ops->value(c);
+}
 
 static int mg_status(lsm_iter *it)
 {
@@ -79,8 +90,14 @@ static void mg_destroy(lsm_iter *it)
 }
 
 static const lsm_iter_ops mg_ops = {
-    .seek = mg_seek, .first = mg_first, .next = mg_next, .valid = mg_valid,
-    .key = mg_key, .value = mg_value, .status = mg_status, .destroy = mg_destroy,
+    .seek = mg_seek,
+    .first = mg_first,
+    .next = mg_next,
+    .valid = mg_valid,
+    .key = mg_key,
+    .value = mg_value,
+    .status = mg_status,
+    .destroy = mg_destroy,
 };
 
 lsm_iter *dk__lsm_merge_iter(lsm_iter **kids, size_t n)

@@ -70,8 +70,8 @@ typedef struct rc_replay {
     lsm_db *db;
     lsm_memtable *mem;
     uint64_t max_seq;
-    uint64_t base;               /* the manifest's last sequence */
-    uint64_t next;               /* sequence the next record must start at (0: any <= base + 1) */
+    uint64_t base; /* the manifest's last sequence */
+    uint64_t next; /* sequence the next record must start at (0: any <= base + 1) */
 } rc_replay;
 
 /* rc_replay_cb's "stop here" (not an error): a record does not follow
@@ -140,9 +140,10 @@ static void rc_lose_table(lsm_db *db, uint64_t number, int why)
     dk__lsm_file_path(db, path, sizeof(path), number, "sst");
     snprintf(aside, sizeof(aside), "%s.damaged", path);
     int moved = why != -ENOENT && db->env->ops->rename(db->env, path, aside) == 0;
-    db->host->log(db->host, DK_LOG_ERROR, "lsm: table %s named by the manifest %s: %s; opening without it "
-                  "(its keys must come back from other replicas: run a repair)%s%s", path,
-                  why == -ENOENT ? "is missing" : "is damaged", db->host->strerror(db->host, why),
+    db->host->log(db->host, DK_LOG_ERROR,
+                  "lsm: table %s named by the manifest %s: %s; opening without it "
+                  "(its keys must come back from other replicas: run a repair)%s%s",
+                  path, why == -ENOENT ? "is missing" : "is damaged", db->host->strerror(db->host, why),
                   moved ? "; kept as " : "", moved ? aside : "");
     if (db->host->metric_add)
         db->host->metric_add(db->host, "lsm_tables_lost_total", 1);
@@ -191,12 +192,24 @@ typedef struct rc_opts {
 
 static const dk_option rc_options_spec[] = {
     {.key = "codec", .type = DK_OPT_STRING, .offset = offsetof(rc_opts, codec), .dflt = "zstd"},
-    {.key = "codec_level", .type = DK_OPT_INT, .offset = offsetof(rc_opts, codec_level),
-     .min = -1000000, .max = 1000000, .dflt = "0"},
-    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(rc_opts, bloom_bits_per_key),
-     .min = 1, .max = 32, .dflt = "10"},
-    {.key = "compaction_rate_limit", .type = DK_OPT_RATE,
-     .offset = offsetof(rc_opts, compaction_rate_limit), .min = 0, .max = 1ll << 40, .dflt = "64MiB"},
+    {.key = "codec_level",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, codec_level),
+     .min = -1000000,
+     .max = 1000000,
+     .dflt = "0"},
+    {.key = "bloom_bits_per_key",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, bloom_bits_per_key),
+     .min = 1,
+     .max = 32,
+     .dflt = "10"},
+    {.key = "compaction_rate_limit",
+     .type = DK_OPT_RATE,
+     .offset = offsetof(rc_opts, compaction_rate_limit),
+     .min = 0,
+     .max = 1ll << 40,
+     .dflt = "64MiB"},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -224,7 +237,8 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
         h->conf_error(h, "codec_level", "the codec '%s' refuses this level (the log says which it takes)",
                       o.codec);
     else if (rc == -ENOENT || rc == -EINVAL)
-        h->conf_error(h, "codec", "no codec plugin '%s' (codec-%s.so) in the plugin folder", o.codec, o.codec);
+        h->conf_error(h, "codec", "no codec plugin '%s' (codec-%s.so) in the plugin folder", o.codec,
+                      o.codec);
     else if (rc)
         h->conf_error(h, "codec", "the codec '%s' cannot be opened: %s", o.codec, h->strerror(h, rc));
     if (rc)
@@ -250,8 +264,10 @@ static int rc_recover(lsm_db *db)
     if ((rc = db->env->ops->list(db->env, db->dir, rc_scan_cb, &scan)))
         goto out;
     if (r.fresh && scan.has_data) {
-        db->host->log(db->host, DK_LOG_ERROR, "lsm: %s/CURRENT is missing but WAL or table files exist; "
-                      "refusing to open (restore CURRENT or move the files away)", db->dir);
+        db->host->log(db->host, DK_LOG_ERROR,
+                      "lsm: %s/CURRENT is missing but WAL or table files exist; "
+                      "refusing to open (restore CURRENT or move the files away)",
+                      db->dir);
         rc = DK_ECORRUPT;
         goto out;
     }
@@ -264,11 +280,14 @@ static int rc_recover(lsm_db *db)
         goto out;
     }
     for (size_t i = 0; i < r.n; i++) {
-        if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size, &files[nfiles]))) {
+        if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size,
+                                    &files[nfiles]))) {
             if (rc != DK_ECORRUPT && !(rc == -ENOENT && rc_table_gone(db, r.files[i].number))) {
                 /* EIO, EMFILE, a codec plugin that is not installed...: not the file's fault */
-                db->host->log(db->host, DK_LOG_ERROR, "lsm: table %06llu named by the manifest of %s cannot be used: %s",
-                              (unsigned long long)r.files[i].number, db->dir, db->host->strerror(db->host, rc));
+                db->host->log(db->host, DK_LOG_ERROR,
+                              "lsm: table %06llu named by the manifest of %s cannot be used: %s",
+                              (unsigned long long)r.files[i].number, db->dir,
+                              db->host->strerror(db->host, rc));
                 goto out;
             }
             rc_lose_table(db, r.files[i].number, rc);
@@ -300,18 +319,22 @@ static int rc_recover(lsm_db *db)
         if (rc == RC_GAP) {
             rc = 0;
             stopped = 1;
-            db->host->log(db->host, DK_LOG_WARN, "lsm: %s does not continue the sequence of the logs "
-                          "before it (their unsynced tail was lost); not replaying it or later logs", path);
+            db->host->log(db->host, DK_LOG_WARN,
+                          "lsm: %s does not continue the sequence of the logs "
+                          "before it (their unsynced tail was lost); not replaying it or later logs",
+                          path);
             continue;
         }
         if (rc) {
-            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path, db->host->strerror(db->host, rc));
+            db->host->log(db->host, DK_LOG_ERROR, "lsm: replay of %s failed: %s", path,
+                          db->host->strerror(db->host, rc));
             goto out;
         }
         if (dropped) {
             stopped = 1;
             atomic_fetch_add(&db->st_wal_dropped, dropped);
-            db->host->log(db->host, DK_LOG_WARN, "lsm: dropped %llu bytes of a torn or damaged WAL tail in %s at offset %llu",
+            db->host->log(db->host, DK_LOG_WARN,
+                          "lsm: dropped %llu bytes of a torn or damaged WAL tail in %s at offset %llu",
                           (unsigned long long)dropped, path, (unsigned long long)bad);
             if (db->host->metric_add)
                 db->host->metric_add(db->host, "lsm_wal_bytes_dropped_total", dropped);
@@ -351,7 +374,7 @@ static int rc_recover(lsm_db *db)
     }
 out:
     for (size_t i = 0; i < nfiles; i++)
-        dk__lsm_file_unref(files[i]);   /* the version holds its own */
+        dk__lsm_file_unref(files[i]); /* the version holds its own */
     free(files);
     free(scan.logs);
     dk__lsm_mem_unref(replayed);
@@ -372,7 +395,7 @@ static void rc_free(lsm_db *db)
     /* Readers are gone: delete what they retired before the cache goes. */
     dk__lsm_reaper_stop(db->fenv.reaper);
     db->fenv.reaper = NULL;
-    dk__lsm_codecs_free(db->codecs);   /* after the tables that decode with them */
+    dk__lsm_codecs_free(db->codecs); /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
     pthread_mutex_destroy(&db->mu);
@@ -410,8 +433,8 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_cond_init(&db->wal_cv, NULL);
     int rc = rc_options(db, conf);
     if (!rc) {
-        db->fenv = (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs,
-                                 .host = host};
+        db->fenv =
+            (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs, .host = host};
         rc = dk__lsm_reaper_start(&db->fenv.reaper);
     }
     if (!rc)
@@ -461,7 +484,8 @@ int dk__lsm_close(dk_engine *e)
     if (!rc && db->bg_error)
         rc = DK_EREADONLY;
     if (rc && !db->bg_error)
-        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir, db->host->strerror(db->host, rc));
+        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: WAL sync at close failed: %s", db->dir,
+                      db->host->strerror(db->host, rc));
     rc_free(db);
     return rc;
 }

@@ -65,9 +65,20 @@ static void *sl_alloc(lsm_skiplist *sl, size_t n)
     return p;
 }
 
-static uint8_t *sl_data(sl_node *n) { return (uint8_t *)&n->next[n->height]; }
-static dk_slice sl_key(sl_node *n) { dk_slice s = {sl_data(n), n->klen}; return s; }
-static dk_slice sl_val(sl_node *n) { dk_slice s = {sl_data(n) + n->klen, n->vlen}; return s; }
+static uint8_t *sl_data(sl_node *n)
+{
+    return (uint8_t *)&n->next[n->height];
+}
+static dk_slice sl_key(sl_node *n)
+{
+    dk_slice s = {sl_data(n), n->klen};
+    return s;
+}
+static dk_slice sl_val(sl_node *n)
+{
+    dk_slice s = {sl_data(n) + n->klen, n->vlen};
+    return s;
+}
 
 static sl_node *sl_node_new(lsm_skiplist *sl, int height, size_t klen, size_t vlen)
 {
@@ -157,8 +168,7 @@ int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value)
     if (h > cur)
         atomic_store_explicit(&sl->height, h, memory_order_relaxed);
     for (int i = 0; i < h; i++) {
-        atomic_store_explicit(&n->next[i],
-                              atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed),
+        atomic_store_explicit(&n->next[i], atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed),
                               memory_order_relaxed);
         atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
     }
@@ -176,9 +186,18 @@ int dk__lsm_sl_seek(lsm_skiplist *sl, dk_slice ikey, dk_slice *key, dk_slice *va
     return 1;
 }
 
-size_t dk__lsm_sl_memory(lsm_skiplist *sl) { return atomic_load(&sl->memory); }
-size_t dk__lsm_sl_used(lsm_skiplist *sl) { return atomic_load(&sl->used); }
-size_t dk__lsm_sl_count(lsm_skiplist *sl) { return atomic_load(&sl->count); }
+size_t dk__lsm_sl_memory(lsm_skiplist *sl)
+{
+    return atomic_load(&sl->memory);
+}
+size_t dk__lsm_sl_used(lsm_skiplist *sl)
+{
+    return atomic_load(&sl->used);
+}
+size_t dk__lsm_sl_count(lsm_skiplist *sl)
+{
+    return atomic_load(&sl->count);
+}
 
 typedef struct sl_iter {
     lsm_iter base;
@@ -201,15 +220,37 @@ static void sli_next(lsm_iter *it)
     sl_iter *s = (sl_iter *)it;
     s->cur = atomic_load_explicit(&s->cur->next[0], memory_order_acquire);
 }
-static int sli_valid(lsm_iter *it) { return ((sl_iter *)it)->cur != NULL; }
-static dk_slice sli_key(lsm_iter *it) { return sl_key(((sl_iter *)it)->cur); }
-static dk_slice sli_value(lsm_iter *it) { return sl_val(((sl_iter *)it)->cur); }
-static int sli_status(lsm_iter *it) { (void)it; return 0; }
-static void sli_destroy(lsm_iter *it) { free(it); }
+static int sli_valid(lsm_iter *it)
+{
+    return ((sl_iter *)it)->cur != NULL;
+}
+static dk_slice sli_key(lsm_iter *it)
+{
+    return sl_key(((sl_iter *)it)->cur);
+}
+static dk_slice sli_value(lsm_iter *it)
+{
+    return sl_val(((sl_iter *)it)->cur);
+}
+static int sli_status(lsm_iter *it)
+{
+    (void)it;
+    return 0;
+}
+static void sli_destroy(lsm_iter *it)
+{
+    free(it);
+}
 
 static const lsm_iter_ops sli_ops = {
-    .seek = sli_seek, .first = sli_first, .next = sli_next, .valid = sli_valid,
-    .key = sli_key, .value = sli_value, .status = sli_status, .destroy = sli_destroy,
+    .seek = sli_seek,
+    .first = sli_first,
+    .next = sli_next,
+    .valid = sli_valid,
+    .key = sli_key,
+    .value = sli_value,
+    .status = sli_status,
+    .destroy = sli_destroy,
 };
 
 lsm_iter *dk__lsm_sl_iter(lsm_skiplist *sl)

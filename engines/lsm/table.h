@@ -26,24 +26,24 @@
 #include "dynkv/types.h"
 #include "env.h"
 
-#define LSM_TABLE_MAGIC 0x31545353564b4464ull   /* "dDKVSST1" */
+#define LSM_TABLE_MAGIC 0x31545353564b4464ull /* "dDKVSST1" */
 #define LSM_TABLE_VERSION 1u
 #define LSM_FOOTER_SIZE 64u
 #define LSM_BLOCK_TRAILER 5u
 #define LSM_BLOCK_SIZE 4096u
 #define LSM_BLOCK_MAX (256u * 1024u * 1024u)
 
-enum { LSM_BLOCK_RAW = 0 };      /* trailer id of a block stored as it is */
-#define LSM_LEGACY_CODEC_ID 1u      /* what tables without a codec list used */
+enum { LSM_BLOCK_RAW = 0 };    /* trailer id of a block stored as it is */
+#define LSM_LEGACY_CODEC_ID 1u /* what tables without a codec list used */
 #define LSM_LEGACY_CODEC "zstd"
 
 typedef struct lsm_props {
     uint64_t entries, tombstones;
     uint64_t min_seq, max_seq;
     int64_t min_write_ms, max_write_ms;
-    int64_t max_expiry_ms;        /* 0 = some record never expires */
-    uint64_t data_size;           /* bytes of data blocks as stored */
-    dk_buf smallest, largest;     /* internal keys */
+    int64_t max_expiry_ms;    /* 0 = some record never expires */
+    uint64_t data_size;       /* bytes of data blocks as stored */
+    dk_buf smallest, largest; /* internal keys */
 } lsm_props;
 
 void dk__lsm_props_init(lsm_props *p);
@@ -52,9 +52,9 @@ int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src);
 
 typedef struct lsm_tb_opts {
     unsigned bits_per_key;
-    const dk_codec_ref *codec;    /* compress data blocks with it when that shrinks them
+    const dk_codec_ref *codec; /* compress data blocks with it when that shrinks them
                                    * by 1/8; NULL or id 0: store them raw */
-    const dk_host *host;          /* record_time; may be NULL */
+    const dk_host *host;       /* record_time; may be NULL */
     /* Called after each write of n bytes (rate limiting); may be NULL. */
     void (*on_write)(void *arg, size_t n);
     void *arg;
@@ -93,11 +93,11 @@ typedef struct lsm_table {
     char *path;
     const dk_host *host;
     lsm_cache *cache;
-    uint8_t *index, *filter;      /* pinned copies, or NULL: through the cache */
-    size_t index_size, filter_size;   /* decoded sizes */
-    uint64_t index_off, index_len, filter_off, filter_len;   /* stored handles */
-    size_t pinned;                /* bytes charged by dk__lsm_cache_pin */
-    lsm_codecs *codecs;           /* decoders of compressed blocks; may be NULL */
+    uint8_t *index, *filter;                               /* pinned copies, or NULL: through the cache */
+    size_t index_size, filter_size;                        /* decoded sizes */
+    uint64_t index_off, index_len, filter_off, filter_len; /* stored handles */
+    size_t pinned;                                         /* bytes charged by dk__lsm_cache_pin */
+    lsm_codecs *codecs;                                    /* decoders of compressed blocks; may be NULL */
     lsm_props props;
 } lsm_table;
 
@@ -115,8 +115,8 @@ typedef struct lsm_found {
  * Every codec the table's properties name is registered in codecs (opened
  * through the host if needed): a codec that cannot be opened fails the
  * open, naming the file. codecs NULL: only raw blocks can be read. */
-int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
-                       lsm_codecs *codecs, const dk_host *host, lsm_table **out);
+int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache, lsm_codecs *codecs,
+                       const dk_host *host, lsm_table **out);
 void dk__lsm_table_close(lsm_table *t);
 /* Newest version of ukey with seq <= snap: 0 with *type and *seq set (value
  * in out), DK_ENOTFOUND, or an error (DK_ECORRUPT: logged and counted). */
@@ -154,9 +154,9 @@ lsm_iter *dk__lsm_table_iter_compact(lsm_table *t);
  * a version that was lost with the block. */
 typedef struct lsm_damage {
     lsm_table *t;
-    dk_buf lo, hi;                /* user keys */
+    dk_buf lo, hi; /* user keys */
     int has_lo;
-    int lo_incl;                  /* [lo, hi]: the block was entered by a seek to lo */
+    int lo_incl; /* [lo, hi]: the block was entered by a seek to lo */
 } lsm_damage;
 
 typedef struct lsm_damage_set {

@@ -33,14 +33,14 @@ struct lsm_table_builder {
     lsm_env *env;
     lsm_wfile *f;
     lsm_tb_opts opts;
-    uint64_t offset, written_back;   /* bytes appended; offset at the last writeback */
+    uint64_t offset, written_back; /* bytes appended; offset at the last writeback */
     lsm_block_builder data, index;
     dk_buf last_key, scratch;
     uint64_t pending_off, pending_size;
     uint64_t *hashes;
     size_t nhash, caphash;
     lsm_props props;
-    int codec_used;              /* a block was stored with opts.codec */
+    int codec_used; /* a block was stored with opts.codec */
     /* Incompressible data (already compressed or encrypted values): after
      * TB_SKIP_AFTER data blocks in a row that did not shrink enough, the
      * codec is tried only on every TB_PROBE_EVERY-th block of this file,
@@ -139,8 +139,8 @@ static int tb_write(lsm_table_builder *tb, const void *p, size_t n)
 
 /* Write contents as a block (compressing when allowed and worth it);
  * store its handle in *off / *size. */
-static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress,
-                          uint64_t *off, uint64_t *size)
+static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress, uint64_t *off,
+                          uint64_t *size)
 {
     const uint8_t *p = contents.ptr;
     size_t n = contents.len;
@@ -159,8 +159,7 @@ static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress
             return rc;
         /* A codec that fails is not worth failing the table for: the block
          * is stored raw, which every reader can read. */
-        if (bound && dk_codec_compress(codec, p, n, tb->scratch.data, bound, &z) == 0 &&
-            z < n - n / 8) {
+        if (bound && dk_codec_compress(codec, p, n, tb->scratch.data, bound, &z) == 0 && z < n - n / 8) {
             p = tb->scratch.data;
             n = z;
             type = (uint8_t)codec->id;
@@ -213,8 +212,7 @@ static void tb_note_time(lsm_table_builder *tb, int type, dk_slice value)
 {
     int64_t wt = 0, exp = 0;
     const dk_host *h = tb->opts.host;
-    int ok = type == LSM_TYPE_VALUE && h && h->record_time &&
-             h->record_time(h, value, &wt, &exp) == 0;
+    int ok = type == LSM_TYPE_VALUE && h && h->record_time && h->record_time(h, value, &wt, &exp) == 0;
     if (ok) {
         if (wt < tb->props.min_write_ms)
             tb->props.min_write_ms = wt;
@@ -233,8 +231,7 @@ int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
 {
     int rc;
     dk_slice uk = lsm_ikey_user(ikey);
-    int new_user = tb->props.entries == 0 ||
-                   lsm_ucmp(uk, lsm_ikey_user(dk_buf_slice(&tb->last_key))) != 0;
+    int new_user = tb->props.entries == 0 || lsm_ucmp(uk, lsm_ikey_user(dk_buf_slice(&tb->last_key))) != 0;
     if (new_user) {
         if (tb->nhash == tb->caphash) {
             size_t cap = tb->caphash ? tb->caphash * 2 : 1024;

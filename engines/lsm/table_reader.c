@@ -68,7 +68,8 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
     if (!raw)
         return -ENOMEM;
     size_t got;
-    int rc = nowait ? t->env->ops->pread_nowait(t->f, raw, n, off, &got) : t->env->ops->pread(t->f, raw, n, off, &got);
+    int rc = nowait ? t->env->ops->pread_nowait(t->f, raw, n, off, &got)
+                    : t->env->ops->pread(t->f, raw, n, off, &got);
     if (rc == -EAGAIN && nowait) {
         free(raw);
         return rc;
@@ -80,8 +81,8 @@ static int tr_read_block(lsm_table *t, uint64_t off, uint64_t size, const char *
     if (rc) {
         free(raw);
         if (t->host && t->host->log)
-            t->host->log(t->host, DK_LOG_ERROR, "lsm: read of %s at offset %llu failed: %s",
-                         t->path, (unsigned long long)off, strerror(-rc));
+            t->host->log(t->host, DK_LOG_ERROR, "lsm: read of %s at offset %llu failed: %s", t->path,
+                         (unsigned long long)off, strerror(-rc));
         return rc;
     }
     uint8_t type = raw[size];
@@ -170,8 +171,8 @@ static int tr_parse_props(lsm_table *t, const uint8_t *p, size_t n, uint64_t off
     return 0;
 }
 
-int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache,
-                       lsm_codecs *codecs, const dk_host *host, lsm_table **out)
+int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cache *cache, lsm_codecs *codecs,
+                       const dk_host *host, lsm_table **out)
 {
     *out = NULL;
     lsm_table *t = calloc(1, sizeof(*t));
@@ -218,14 +219,16 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
     t->filter_len = dk_get_u64(ft + 8);
     t->index_off = dk_get_u64(ft + 32);
     t->index_len = dk_get_u64(ft + 40);
-    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", 0, &t->filter, &t->filter_size)) ||
+    if ((rc = tr_read_block(t, t->filter_off, t->filter_len, "filter block", 0, &t->filter,
+                            &t->filter_size)) ||
         (rc = tr_read_block(t, t->index_off, t->index_len, "index block", 0, &t->index, &t->index_size)))
         goto err;
     if (dk__lsm_block_check(t->index, t->index_size)) {
         rc = tr_corrupt(t, t->index_off, "index block");
         goto err;
     }
-    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", 0, &props, &plen)))
+    if ((rc = tr_read_block(t, dk_get_u64(ft + 16), dk_get_u64(ft + 24), "properties block", 0, &props,
+                            &plen)))
         goto err;
     rc = tr_parse_props(t, props, plen, dk_get_u64(ft + 16));
     free(props);
@@ -344,21 +347,21 @@ int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey)
 typedef struct tbl_iter {
     lsm_iter base;
     lsm_table *t;
-    lsm_iter *index, *data;   /* index is NULL when it could not be read */
+    lsm_iter *index, *data; /* index is NULL when it could not be read */
     int status;
-    lsm_damage_set *dmg;      /* skip mode: damaged blocks are noted here */
-    dk_buf lo, hi;            /* the loaded block holds user keys in (lo, hi] */
-    int has_lo, has_hi;       /* has_hi: hi names the block before (reset by seeks) */
-    int lo_incl, hi_incl;     /* lo (hi, for the next block) is the bound of a seek:
+    lsm_damage_set *dmg;  /* skip mode: damaged blocks are noted here */
+    dk_buf lo, hi;        /* the loaded block holds user keys in (lo, hi] */
+    int has_lo, has_hi;   /* has_hi: hi names the block before (reset by seeks) */
+    int lo_incl, hi_incl; /* lo (hi, for the next block) is the bound of a seek:
                                * inclusive, not a previous block's last key */
-    uint64_t block_off;       /* the loaded block's offset */
-    int no_cache;             /* data blocks bypass the block cache */
+    uint64_t block_off;   /* the loaded block's offset */
+    int no_cache;         /* data blocks bypass the block cache */
 } tbl_iter;
 
 typedef struct tbl_rel {
     lsm_cache *cache;
     lsm_cblock *h;
-    uint8_t *own;             /* an uncached block (no_cache): freed here */
+    uint8_t *own; /* an uncached block (no_cache): freed here */
 } tbl_rel;
 
 static void ti_release(void *arg)
@@ -574,9 +577,18 @@ static int ti_valid(lsm_iter *it)
     tbl_iter *ti = (tbl_iter *)it;
     return !ti->status && ti->data && ti->data->ops->valid(ti->data);
 }
-static dk_slice ti_key(lsm_iter *it) { return ((tbl_iter *)it)->data->ops->key(((tbl_iter *)it)->data); }
-static dk_slice ti_value(lsm_iter *it) { return ((tbl_iter *)it)->data->ops->value(((tbl_iter *)it)->data); }
-static int ti_status(lsm_iter *it) { return ((tbl_iter *)it)->status; }
+static dk_slice ti_key(lsm_iter *it)
+{
+    return ((tbl_iter *)it)->data->ops->key(((tbl_iter *)it)->data);
+}
+static dk_slice ti_value(lsm_iter *it)
+{
+    return ((tbl_iter *)it)->data->ops->value(((tbl_iter *)it)->data);
+}
+static int ti_status(lsm_iter *it)
+{
+    return ((tbl_iter *)it)->status;
+}
 static void ti_destroy(lsm_iter *it)
 {
     tbl_iter *ti = (tbl_iter *)it;
@@ -590,8 +602,14 @@ static void ti_destroy(lsm_iter *it)
 }
 
 static const lsm_iter_ops ti_ops = {
-    .seek = ti_seek, .first = ti_first, .next = ti_next, .valid = ti_valid,
-    .key = ti_key, .value = ti_value, .status = ti_status, .destroy = ti_destroy,
+    .seek = ti_seek,
+    .first = ti_first,
+    .next = ti_next,
+    .valid = ti_valid,
+    .key = ti_key,
+    .value = ti_value,
+    .status = ti_status,
+    .destroy = ti_destroy,
 };
 
 static lsm_iter *tr_iter_new(lsm_table *t, lsm_damage_set *dmg)

@@ -28,7 +28,7 @@
  * A crash before the reaper ran leaves a table the manifest no longer
  * lists, which recovery deletes.
  */
-#define _GNU_SOURCE 1   /* pthread_setname_np */
+#define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "version.h"
 
 #include <errno.h>
@@ -36,8 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size,
-                      lsm_file **out)
+int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size, lsm_file **out)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%06llu.sst", fe->dir, (unsigned long long)number);
@@ -47,8 +46,8 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
     int rc = dk__lsm_table_open(fe->env, path, number, fe->cache, fe->codecs, fe->host, &f->table);
     if (!rc && size && f->table->size != size) {
         if (fe->host && fe->host->log)
-            fe->host->log(fe->host, DK_LOG_ERROR, "lsm: table %s is %llu bytes, the manifest says %llu",
-                          path, (unsigned long long)f->table->size, (unsigned long long)size);
+            fe->host->log(fe->host, DK_LOG_ERROR, "lsm: table %s is %llu bytes, the manifest says %llu", path,
+                          (unsigned long long)f->table->size, (unsigned long long)size);
         if (fe->host && fe->host->metric_add)
             fe->host->metric_add(fe->host, "lsm_corrupt_blocks_total", 1);
         dk__lsm_table_close(f->table);
@@ -67,8 +66,10 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
         fe->env->ops->close_r(mark);
         f->damaged = 1;
         if (fe->host && fe->host->log)
-            fe->host->log(fe->host, DK_LOG_WARN, "lsm: table %s has a damaged block (marked by %s): compaction "
-                          "leaves it as it is", path, mpath);
+            fe->host->log(fe->host, DK_LOG_WARN,
+                          "lsm: table %s has a damaged block (marked by %s): compaction "
+                          "leaves it as it is",
+                          path, mpath);
     }
     f->number = number;
     f->size = f->table->size;
@@ -122,7 +123,7 @@ static void *vs_reaper_thread(void *arg)
         lsm_file *list = r->head;
         r->head = NULL;
         if (!list)
-            break;              /* stopping and drained */
+            break; /* stopping and drained */
         pthread_mutex_unlock(&r->mu);
         for (lsm_file *f = list, *nx; f; f = nx) {
             nx = f->reap_next;
@@ -282,7 +283,10 @@ int dk__lsm_edit_decode(lsm_edit *e, const uint8_t *p, size_t n)
             return DK_ECORRUPT;
         p += k;
         switch (tag) {
-        case 1: case 2: case 3: case 5: need = 1; break;
+        case 1:
+        case 2:
+        case 3:
+        case 5: need = 1; break;
         case 4: need = 3; break;
         default: return DK_ECORRUPT;
         }
@@ -293,9 +297,18 @@ int dk__lsm_edit_decode(lsm_edit *e, const uint8_t *p, size_t n)
         }
         int rc = 0;
         switch (tag) {
-        case 1: e->has_log = 1; e->log_number = v[0]; break;
-        case 2: e->has_next = 1; e->next_file = v[0]; break;
-        case 3: e->has_seq = 1; e->last_seq = v[0]; break;
+        case 1:
+            e->has_log = 1;
+            e->log_number = v[0];
+            break;
+        case 2:
+            e->has_next = 1;
+            e->next_file = v[0];
+            break;
+        case 3:
+            e->has_seq = 1;
+            e->last_seq = v[0];
+            break;
         case 4:
             if (v[0] >= LSM_NUM_LEVELS)
                 return DK_ECORRUPT;

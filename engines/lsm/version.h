@@ -25,28 +25,27 @@ typedef struct lsm_fileenv {
     lsm_env *env;
     const char *dir;
     lsm_cache *cache;
-    lsm_codecs *codecs;       /* the engine's block codecs; may be NULL */
+    lsm_codecs *codecs; /* the engine's block codecs; may be NULL */
     const dk_host *host;
-    lsm_reaper *reaper;       /* deletes what readers retire; NULL: inline */
+    lsm_reaper *reaper; /* deletes what readers retire; NULL: inline */
 } lsm_fileenv;
 
 typedef struct lsm_file {
     _Atomic int refs;
     uint64_t number, size;
     uint32_t level;
-    int busy;                 /* in a running compaction; under the engine lock */
-    int damaged;              /* a compaction met a damaged block in it: never
+    int busy;             /* in a running compaction; under the engine lock */
+    int damaged;          /* a compaction met a damaged block in it: never
                                * picked again (compact.c), also after a restart
                                * (NNNNNN.bad, version.c); under the engine lock */
-    _Atomic int obsolete;     /* unlink when the last reference goes */
+    _Atomic int obsolete; /* unlink when the last reference goes */
     lsm_table *table;
     const lsm_fileenv *fenv;
-    struct lsm_file *reap_next;  /* on the reaper's list */
+    struct lsm_file *reap_next; /* on the reaper's list */
 } lsm_file;
 
 /* Open table `number` at `level`; the file object has one reference. */
-int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size,
-                      lsm_file **out);
+int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size, lsm_file **out);
 void dk__lsm_file_ref(lsm_file *f);
 /* Persist f's damage mark as NNNNNN.bad beside the table (version.c), so
  * the next open marks it again. Returns 0 or the env's error. Blocking. */
@@ -66,7 +65,7 @@ dk_slice dk__lsm_file_largest(const lsm_file *f);
 
 typedef struct lsm_version {
     _Atomic int refs;
-    lsm_file **files;   /* sorted: level, then L0 newest first, else smallest key */
+    lsm_file **files; /* sorted: level, then L0 newest first, else smallest key */
     size_t n;
     /* Level l's files are files[level_start[l] .. level_start[l + 1]). */
     size_t level_start[LSM_NUM_LEVELS + 1];
@@ -84,7 +83,7 @@ typedef struct lsm_edit_file {
 /* A version edit: what a manifest record says. */
 typedef struct lsm_edit {
     int has_log, has_next, has_seq;
-    uint64_t log_number;      /* WALs numbered below are obsolete */
+    uint64_t log_number; /* WALs numbered below are obsolete */
     uint64_t next_file;
     uint64_t last_seq;
     lsm_edit_file *adds;
@@ -137,7 +136,7 @@ typedef struct lsm_recovered {
     uint64_t manifest_number, log_number, next_file, last_seq;
     lsm_edit_file *files;
     size_t n;
-    int fresh;                /* no CURRENT: a new database */
+    int fresh; /* no CURRENT: a new database */
 } lsm_recovered;
 
 /* Read CURRENT and replay its manifest. A torn last record (a crash
@@ -147,8 +146,8 @@ int dk__lsm_manifest_recover(lsm_env *env, const char *dir, const dk_host *host,
 void dk__lsm_recovered_free(lsm_recovered *r);
 /* Write MANIFEST-<number> holding snapshot, sync it, point CURRENT at it
  * (write-to-temp, sync, rename, sync dir). */
-int dk__lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number,
-                            const lsm_edit *snapshot, lsm_manifest *m);
+int dk__lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number, const lsm_edit *snapshot,
+                            lsm_manifest *m);
 /* Sync the directory (new tables' entries), append e and sync. */
 int dk__lsm_manifest_append(lsm_manifest *m, const lsm_edit *e);
 void dk__lsm_manifest_close(lsm_manifest *m);

@@ -95,7 +95,7 @@ int dk__lsm_wal_encodev(lsm_wal_vec *v, uint64_t number, uint64_t seq, const dk_
         if ((rc = wal_put(v, t, n, 0)))
             break;
         rc = op->value.len > LSM_WAL_COPY_MAX ? wal_ref(v, op->value.ptr, op->value.len)
-                                               : wal_put(v, op->value.ptr, op->value.len, 0);
+                                              : wal_put(v, op->value.ptr, op->value.len, 0);
     }
     size_t len = v->total - total0 - LSM_WAL_HEADER;
     if (!rc && len > LSM_WAL_MAX_RECORD)
@@ -266,8 +266,8 @@ static int wal_ops_ok(const uint8_t *p, const uint8_t *end, uint32_t count)
     return p == end;
 }
 
-int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg,
-                       uint64_t *dropped, uint64_t *bad_off)
+int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg, uint64_t *dropped,
+                       uint64_t *bad_off)
 {
     uint8_t *data;
     size_t len;

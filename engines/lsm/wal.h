@@ -29,9 +29,9 @@
 typedef struct lsm_wal {
     lsm_env *env;
     lsm_wfile *f;
-    uint64_t number;             /* from the file name; stamped in records */
-    uint64_t size;               /* bytes written (the log's logical end) */
-    int recycled;                /* stale bytes may follow `size` */
+    uint64_t number; /* from the file name; stamped in records */
+    uint64_t size;   /* bytes written (the log's logical end) */
+    int recycled;    /* stale bytes may follow `size` */
 } lsm_wal;
 
 /* Values longer than this are not copied into a record: the gather list
@@ -49,7 +49,7 @@ typedef struct lsm_wal_vec {
     dk_buf buf;
     lsm_wal_seg *seg;
     size_t nseg, cap;
-    size_t total;                /* bytes of all records */
+    size_t total; /* bytes of all records */
 } lsm_wal_vec;
 
 /* Append one framed record for batch b (first sequence number seq) of
@@ -92,6 +92,6 @@ typedef int (*lsm_wal_cb)(void *arg, uint64_t seq, uint32_t count, const uint8_t
  * is its offset and *dropped its size, 0 when it starts with a stale
  * record (a clean end, not damage). Returns 0, a cb
  * error, or an I/O error. */
-int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg,
-                       uint64_t *dropped, uint64_t *bad_off);
+int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg, uint64_t *dropped,
+                       uint64_t *bad_off);
 #endif

@@ -38,7 +38,7 @@
 typedef struct mem_rec {
     atomic_uint ref;
     size_t klen, vlen;
-    uint8_t data[];           /* key bytes, then value bytes */
+    uint8_t data[]; /* key bytes, then value bytes */
 } mem_rec;
 
 typedef struct mem_node {
@@ -48,16 +48,16 @@ typedef struct mem_node {
 } mem_node;
 
 typedef struct mem_engine {
-    dk_engine base;           /* first: the host sees a dk_engine */
+    dk_engine base; /* first: the host sees a dk_engine */
     pthread_rwlock_t lock;
-    mem_node *head;           /* sentinel with MEM_MAX_HEIGHT links */
-    uint64_t rng;             /* xorshift state, written under the write lock */
-    uint64_t keys, bytes;     /* live keys, sum of key + value lengths */
+    mem_node *head;       /* sentinel with MEM_MAX_HEIGHT links */
+    uint64_t rng;         /* xorshift state, written under the write lock */
+    uint64_t keys, bytes; /* live keys, sum of key + value lengths */
 } mem_engine;
 
 typedef struct mem_iter {
-    dk_engine_iter base;      /* first */
-    mem_rec **v;              /* the snapshot, in key order, one ref each */
+    dk_engine_iter base; /* first */
+    mem_rec **v;         /* the snapshot, in key order, one ref each */
     size_t n, pos;
 } mem_iter;
 
@@ -166,7 +166,7 @@ static int mem_close(dk_engine *e)
     mem_node *x = m->head;
     while (x) {
         mem_node *next = x->next[0];
-        mem_rec_unref(x->rec);   /* open iterators keep their own refs */
+        mem_rec_unref(x->rec); /* open iterators keep their own refs */
         free(x);
         x = next;
     }
@@ -236,8 +236,7 @@ static int mem_write(dk_engine *e, const dk_batch *batch, int sync)
         const dk_batch_op *op = &batch->ops[i];
         if (op->type != DK_BATCH_PUT && op->type != DK_BATCH_DELETE)
             return -EINVAL;
-        if ((op->key.len && !op->key.ptr) ||
-            (op->type == DK_BATCH_PUT && op->value.len && !op->value.ptr))
+        if ((op->key.len && !op->key.ptr) || (op->type == DK_BATCH_PUT && op->value.len && !op->value.ptr))
             return -EINVAL;
     }
     mem_rec **recs = calloc(n, sizeof(*recs));
@@ -265,7 +264,7 @@ static int mem_write(dk_engine *e, const dk_batch *batch, int sync)
     }
     for (size_t i = 0; i < n; i++) {
         mem_apply(m, &batch->ops[i], recs[i], &nodes[i]);
-        recs[i] = NULL;   /* owned by the list now */
+        recs[i] = NULL; /* owned by the list now */
     }
     pthread_rwlock_unlock(&m->lock);
 out:

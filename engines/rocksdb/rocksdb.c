@@ -49,25 +49,25 @@
 #define RDB_DEFAULT_CACHE (32ull << 20)
 
 typedef struct rdb_engine {
-    dk_engine base;              /* first: the host sees a dk_engine */
+    dk_engine base; /* first: the host sees a dk_engine */
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_cache_t *cache;
     rocksdb_writeoptions_t *wo_sync, *wo_async;
-    rocksdb_readoptions_t *ro;   /* for get(): no snapshot, shared */
+    rocksdb_readoptions_t *ro; /* for get(): no snapshot, shared */
     rocksdb_flushoptions_t *fo;
-    char *path;                  /* for messages */
+    char *path; /* for messages */
     _Atomic uint64_t st_gets, st_get_tables, st_get_blocks, st_get_bytes;
 } rdb_engine;
 
 typedef struct rdb_iter {
-    dk_engine_iter base;         /* first */
+    dk_engine_iter base; /* first */
     rocksdb_readoptions_t *ro;
     const rocksdb_snapshot_t *snap;
     rocksdb_iterator_t *it;
-    dk__adapter_bounds b;       /* copies of the bounds; end is also RocksDB's upper bound */
-    int advance;                 /* next() must step before reading */
-    int eof;                     /* sticky until the next seek */
+    dk__adapter_bounds b; /* copies of the bounds; end is also RocksDB's upper bound */
+    int advance;          /* next() must step before reading */
+    int eof;              /* sticky until the next seek */
 } rdb_iter;
 
 /* Log err (a RocksDB Status string, freed here) and return its code. */
@@ -101,17 +101,24 @@ static void rdb_free(rdb_engine *e)
 
 /* [engine.rocksdb]: the keys this adapter takes (dk_option). */
 typedef struct rdb_opts {
-    int compression;             /* index in rdb_compressions */
+    int compression; /* index in rdb_compressions */
     int64_t bloom_bits_per_key;
 } rdb_opts;
 
 static const char *const rdb_compressions[] = {"zstd", "lz4", "snappy", "none", NULL};
 
 static const dk_option rdb_options[] = {
-    {.key = "codec", .type = DK_OPT_WORD, .offset = offsetof(rdb_opts, compression),
-     .words = rdb_compressions, .dflt = "zstd"},
-    {.key = "bloom_bits_per_key", .type = DK_OPT_INT, .offset = offsetof(rdb_opts, bloom_bits_per_key),
-     .min = 1, .max = 32, .dflt = "10"},
+    {.key = "codec",
+     .type = DK_OPT_WORD,
+     .offset = offsetof(rdb_opts, compression),
+     .words = rdb_compressions,
+     .dflt = "zstd"},
+    {.key = "bloom_bits_per_key",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rdb_opts, bloom_bits_per_key),
+     .min = 1,
+     .max = 32,
+     .dflt = "10"},
 };
 
 static int rdb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **out)
@@ -135,12 +142,11 @@ static int rdb_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
     e->base.host = host;
     e->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(e->opts, 1);
-    rocksdb_options_set_write_buffer_size(
-        e->opts, conf->memtable_size ? conf->memtable_size : RDB_DEFAULT_MEMTABLE);
+    rocksdb_options_set_write_buffer_size(e->opts,
+                                          conf->memtable_size ? conf->memtable_size : RDB_DEFAULT_MEMTABLE);
     rocksdb_options_set_compression(e->opts, compression[o.compression]);
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-    e->cache = rocksdb_cache_create_lru(conf->block_cache_size ? conf->block_cache_size
-                                                               : RDB_DEFAULT_CACHE);
+    e->cache = rocksdb_cache_create_lru(conf->block_cache_size ? conf->block_cache_size : RDB_DEFAULT_CACHE);
     rocksdb_block_based_options_set_block_cache(t, e->cache);
     /* The table options take ownership of the filter policy. */
     rocksdb_block_based_options_set_filter_policy(
@@ -185,7 +191,7 @@ static void rdb_count_get(rdb_engine *e, rocksdb_perfcontext_t *pc)
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&e->st_get_tables,
                               rocksdb_perfcontext_metric(pc, rocksdb_bloom_sst_hit_count) +
-                              rocksdb_perfcontext_metric(pc, rocksdb_bloom_sst_miss_count),
+                                  rocksdb_perfcontext_metric(pc, rocksdb_bloom_sst_miss_count),
                               memory_order_relaxed);
     rocksdb_perfcontext_destroy(pc);
 }
@@ -210,8 +216,7 @@ static int rdb_get(dk_engine *base, dk_slice key, dk_value_sink sink, void *arg)
     rdb_engine *e = (rdb_engine *)base;
     char *err = NULL;
     rocksdb_perfcontext_t *pc = rdb_perf_begin();
-    rocksdb_pinnableslice_t *v =
-        rocksdb_get_pinned(e->db, e->ro, (const char *)key.ptr, key.len, &err);
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, e->ro, (const char *)key.ptr, key.len, &err);
     rdb_count_get(e, pc);
     if (err)
         return rdb_fail(base->host, "get in", e->path, err);
@@ -234,8 +239,8 @@ static int rdb_write(dk_engine *base, const dk_batch *batch, int sync)
     for (size_t i = 0; i < batch->count; i++) {
         const dk_batch_op *op = &batch->ops[i];
         if (op->type == DK_BATCH_PUT)
-            rocksdb_writebatch_put(wb, (const char *)op->key.ptr, op->key.len,
-                                   (const char *)op->value.ptr, op->value.len);
+            rocksdb_writebatch_put(wb, (const char *)op->key.ptr, op->key.len, (const char *)op->value.ptr,
+                                   op->value.len);
         else
             rocksdb_writebatch_delete(wb, (const char *)op->key.ptr, op->key.len);
     }
@@ -310,8 +315,7 @@ static int rdb_iter_next(dk_engine_iter *base, dk_slice *key, dk_slice *value)
         char *err = NULL;
         rocksdb_iter_get_error(it->it, &err);
         if (err)
-            return rdb_fail(base->engine->host, "iterate in", ((rdb_engine *)base->engine)->path,
-                            err);
+            return rdb_fail(base->engine->host, "iterate in", ((rdb_engine *)base->engine)->path, err);
         it->eof = 1;
         return DK_EEOF;
     }
@@ -347,7 +351,9 @@ static int rdb_compact_range(dk_engine *base, dk_slice start, dk_slice end)
 
 static int rdb_stats(dk_engine *base, dk_stat_sink sink, void *arg)
 {
-    static const struct { const char *prop, *name; } props[] = {
+    static const struct {
+        const char *prop, *name;
+    } props[] = {
         {"rocksdb.estimate-num-keys", "rocksdb_keys_estimate"},
         {"rocksdb.total-sst-files-size", "rocksdb_sst_bytes"},
         {"rocksdb.estimate-live-data-size", "rocksdb_live_data_bytes"},
@@ -384,8 +390,7 @@ static int rdb_checkpoint(dk_engine *base, const char *dir)
 
 static const dk_engine_ops rdb_ops = {
     .struct_size = sizeof(dk_engine_ops),
-    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
-            DK_ENGINE_CAP_DURABLE,
+    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE | DK_ENGINE_CAP_DURABLE,
     .open = rdb_open,
     .close = rdb_close,
     .get = rdb_get,

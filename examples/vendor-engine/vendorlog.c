@@ -64,32 +64,32 @@
 #endif
 
 #define VL_MAGIC "DKVLOG1\n"
-#define VL_HDR 8u                       /* magic, and a frame header, are 8 bytes */
-#define VL_OP_HDR 7u                    /* type, klen, vlen */
-#define VL_FRAME_MAX (1u << 30)         /* payload bytes of one batch */
+#define VL_HDR 8u               /* magic, and a frame header, are 8 bytes */
+#define VL_OP_HDR 7u            /* type, klen, vlen */
+#define VL_FRAME_MAX (1u << 30) /* payload bytes of one batch */
 
 typedef struct vl_file {
     int fd;
-    unsigned refs;                      /* engine + open iterators; under the mutex */
+    unsigned refs; /* engine + open iterators; under the mutex */
 } vl_file;
 
 typedef struct vl_ent {
     uint8_t *key;
     uint32_t klen, vlen;
-    uint64_t voff;                      /* value's offset in the current file */
+    uint64_t voff; /* value's offset in the current file */
 } vl_ent;
 
 typedef struct vl_engine {
-    dk_engine base;                     /* first: the host sees a dk_engine */
+    dk_engine base; /* first: the host sees a dk_engine */
     pthread_mutex_t mu;
-    char *path, *tmp;                   /* the log and its compaction scratch */
+    char *path, *tmp; /* the log and its compaction scratch */
     vl_file *file;
-    uint64_t end;                       /* next append offset = file size */
-    vl_ent *ents;                       /* sorted by key */
+    uint64_t end; /* next append offset = file size */
+    vl_ent *ents; /* sorted by key */
     size_t n, cap;
     uint64_t live_bytes, compactions;
-    int failed;                         /* an fdatasync failed: read-only */
-    uint64_t max_file_size;             /* [engine.vendorlog] max_file_size; 0 = none */
+    int failed;             /* an fdatasync failed: read-only */
+    uint64_t max_file_size; /* [engine.vendorlog] max_file_size; 0 = none */
 } vl_engine;
 
 /* [engine.vendorlog]: the options this engine takes (dk_option). */
@@ -98,14 +98,18 @@ typedef struct vl_opts {
 } vl_opts;
 
 static const dk_option vl_options[] = {
-    {.key = "max_file_size", .type = DK_OPT_SIZE, .offset = offsetof(vl_opts, max_file_size),
-     .min = 0, .max = 1ll << 40, .dflt = "0"},
+    {.key = "max_file_size",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(vl_opts, max_file_size),
+     .min = 0,
+     .max = 1ll << 40,
+     .dflt = "0"},
 };
 
 typedef struct vl_iter {
-    dk_engine_iter base;                /* first */
+    dk_engine_iter base; /* first */
     vl_file *file;
-    vl_ent *ents;                       /* the snapshot; keys in one block */
+    vl_ent *ents; /* the snapshot; keys in one block */
     uint8_t *keys, *val;
     size_t n, pos, vcap;
 } vl_iter;
@@ -118,7 +122,7 @@ static void vl_crc_init(void)
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));   /* Castagnoli, reflected */
+            c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u))); /* Castagnoli, reflected */
         vl_crc_table[i] = c;
     }
 }
@@ -169,7 +173,7 @@ static int vl_pread(int fd, void *buf, size_t n, uint64_t off)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            return r < 0 ? -errno : DK_ECORRUPT;   /* short file: the index lies */
+            return r < 0 ? -errno : DK_ECORRUPT; /* short file: the index lies */
         p += r, n -= (size_t)r, off += (uint64_t)r;
     }
     return 0;
@@ -291,8 +295,8 @@ static int vl_replay(vl_engine *e, uint64_t size)
             break;
         int bad = vl_crc(buf, len) != vl_get32(hdr + 4) || vl_frame_ops(e, buf, len, 0, 0) != 0;
         if (bad && off + VL_HDR + len < size) {
-            h->log(h, DK_LOG_ERROR, "vendorlog: %s: bad frame at offset %llu with data after it",
-                   e->path, (unsigned long long)off);
+            h->log(h, DK_LOG_ERROR, "vendorlog: %s: bad frame at offset %llu with data after it", e->path,
+                   (unsigned long long)off);
             rc = DK_ECORRUPT;
             break;
         }
@@ -371,7 +375,7 @@ static int vl_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **
         rc = -ENOMEM;
         goto err;
     }
-    unlink(e->tmp);   /* a compaction that crashed before its rename */
+    unlink(e->tmp); /* a compaction that crashed before its rename */
     e->file->fd = open(e->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (e->file->fd < 0 || fstat(e->file->fd, &st) != 0) {
         rc = -errno;
@@ -390,7 +394,8 @@ static int vl_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **
         char magic[VL_HDR];
         if (st.st_size < (off_t)VL_HDR || vl_pread(e->file->fd, magic, VL_HDR, 0) != 0 ||
             memcmp(magic, VL_MAGIC, VL_HDR) != 0) {
-            host->log(host, DK_LOG_ERROR, "vendorlog: %s: not a vendorlog file (bad magic at offset 0)", e->path);
+            host->log(host, DK_LOG_ERROR, "vendorlog: %s: not a vendorlog file (bad magic at offset 0)",
+                      e->path);
             rc = DK_ECORRUPT;
             goto err;
         }
@@ -400,7 +405,7 @@ static int vl_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **
     *out = &e->base;
     return 0;
 err:
-    e->failed = 1;   /* nothing to fdatasync in close() */
+    e->failed = 1; /* nothing to fdatasync in close() */
     vl_close(&e->base);
     return rc;
 }
@@ -420,9 +425,9 @@ static int vl_get(dk_engine *eng, dk_slice key, dk_value_sink sink, void *arg)
     if (n > sizeof(small) && !(v = malloc(n)))
         rc = -ENOMEM;
     if (rc == 0 && (rc = vl_pread(e->file->fd, v, n, e->ents[i].voff)) != 0)
-        e->base.host->log(e->base.host, DK_LOG_ERROR, "vendorlog: %s: cannot read %zu bytes at offset %llu: %s",
-                          e->path, n, (unsigned long long)e->ents[i].voff,
-                          e->base.host->strerror(e->base.host, rc));
+        e->base.host->log(e->base.host, DK_LOG_ERROR,
+                          "vendorlog: %s: cannot read %zu bytes at offset %llu: %s", e->path, n,
+                          (unsigned long long)e->ents[i].voff, e->base.host->strerror(e->base.host, rc));
     pthread_mutex_unlock(&e->mu);
     if (rc == 0)
         sink(arg, (dk_slice){v, n});
@@ -468,8 +473,8 @@ static int vl_write(dk_engine *eng, const dk_batch *batch, int sync)
     if (e->max_file_size && e->end + VL_HDR + len > e->max_file_size) {
         pthread_mutex_unlock(&e->mu);
         free(f);
-        h->log(h, DK_LOG_WARN, "vendorlog: %s: a %llu-byte batch would pass max_file_size (%llu)",
-               e->path, (unsigned long long)(VL_HDR + len), (unsigned long long)e->max_file_size);
+        h->log(h, DK_LOG_WARN, "vendorlog: %s: a %llu-byte batch would pass max_file_size (%llu)", e->path,
+               (unsigned long long)(VL_HDR + len), (unsigned long long)e->max_file_size);
         return -ENOSPC;
     }
     int rc = e->failed ? DK_EREADONLY : vl_pwrite(e->file->fd, f, VL_HDR + len, e->end);
@@ -627,7 +632,7 @@ static int vl_compact_range(dk_engine *eng, dk_slice start, dk_slice end)
     if (rc == 0 && (fdatasync(fd) != 0 || rename(e->tmp, e->path) != 0))
         rc = -errno;
     if (rc == 0) {
-        renamed = 1;   /* from here the new file is the log, whatever fsync says */
+        renamed = 1; /* from here the new file is the log, whatever fsync says */
         rc = vl_fsync_dir(e->path);
     }
     if (renamed) {

@@ -36,8 +36,8 @@ enum { ADM_DECOMMISSION, ADM_REMOVE, ADM_CLEANUP, ADM_STREAMS };
 
 typedef struct admin_req {
     dk_api_req q;
-    int verb;                           /* ADM_* */
-    char id[DK_NODE_ID_MAX + 1];        /* ADM_REMOVE */
+    int verb;                    /* ADM_* */
+    char id[DK_NODE_ID_MAX + 1]; /* ADM_REMOVE */
 } admin_req;
 
 static void admin_conflict(dk_api_req *q, int rc, const char *why)
@@ -54,13 +54,14 @@ static void admin_cleaned(void *arg, const dk_cleanup_result *r)
     dk_api_req *q = arg;
     if (r->status) {
         char msg[200];
-        snprintf(msg, sizeof(msg), "cleanup stopped after %llu dropped keys: %s", (unsigned long long)r->dropped,
-                 dk_strerror(r->status));
+        snprintf(msg, sizeof(msg), "cleanup stopped after %llu dropped keys: %s",
+                 (unsigned long long)r->dropped, dk_strerror(r->status));
         dk__api_error(q, 500, "internal", msg);
     } else {
-        dk__api_json(q, 200, json_pack("{s:s, s:I, s:I, s:I}", "node", q->api->cfg->node.id, "scanned",
-                                       (json_int_t)r->scanned, "dropped", (json_int_t)r->dropped, "kept",
-                                       (json_int_t)r->kept));
+        dk__api_json(q, 200,
+                     json_pack("{s:s, s:I, s:I, s:I}", "node", q->api->cfg->node.id, "scanned",
+                               (json_int_t)r->scanned, "dropped", (json_int_t)r->dropped, "kept",
+                               (json_int_t)r->kept));
     }
     dk__api_back(q, NULL);
 }
@@ -83,8 +84,9 @@ static void admin_run(dk_api_req *q)
         if (rc)
             admin_conflict(q, rc, why);
         else
-            dk__api_json(q, 200, json_pack("{s:s, s:s, s:s}", "node", c->cfg->node.id, "status", "leaving",
-                                           "message", why));
+            dk__api_json(
+                q, 200,
+                json_pack("{s:s, s:s, s:s}", "node", c->cfg->node.id, "status", "leaving", "message", why));
         break;
     case ADM_REMOVE:
         rc = dk_rebalance_remove(c, a->id, why, sizeof(why));
@@ -96,10 +98,11 @@ static void admin_run(dk_api_req *q)
     case ADM_CLEANUP:
         rc = dk_coord_cleanup(c->coord, admin_cleaned, q);
         if (rc == 0)
-            return;     /* answered by admin_cleaned */
+            return; /* answered by admin_cleaned */
         if (rc == -EBUSY)
-            admin_conflict(q, rc, "a ring move is under way or this node is getting its data back: "
-                                  "clean up once GET /cluster shows no move");
+            admin_conflict(q, rc,
+                           "a ring move is under way or this node is getting its data back: "
+                           "clean up once GET /cluster shows no move");
         else if (rc == -EALREADY)
             admin_conflict(q, rc, "a cleanup is already running on this node");
         else
@@ -118,7 +121,7 @@ static void admin_run(dk_api_req *q)
 /* The ring-move verbs; -1 when the path is none of them. */
 static int admin_ring(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
 {
-    const char *p = r->path + 7;                 /* after "/admin/" */
+    const char *p = r->path + 7; /* after "/admin/" */
     size_t n = r->path_len - 7;
     int verb, want_post = 1;
     if (n == 12 && !memcmp(p, "decommission", 12)) {
@@ -131,7 +134,7 @@ static int admin_ring(dk_api *api, dk_http_exchange *x, const dk_http_request *r
     } else if (n > 7 && !memcmp(p, "remove/", 7)) {
         verb = ADM_REMOVE;
     } else {
-        return -1;      /* not ours */
+        return -1; /* not ours */
     }
     admin_req *a = dk__api_req_new(api, x, sizeof(*a), DK_OP_OTHER);
     if (!a)
@@ -142,7 +145,8 @@ static int admin_ring(dk_api *api, dk_http_exchange *x, const dk_http_request *r
         ssize_t len = dk_url_decode(p + 7, n - 7, id, sizeof(id));
         int ok = len > 0 && len <= (ssize_t)DK_NODE_ID_MAX;
         for (ssize_t i = 0; ok && i < len; i++)
-            ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '-';
+            ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_' ||
+                 id[i] == '-';
         if (!ok) {
             dk__api_fail(&a->q, 400, "bad_node_id", "a node id matches [a-z0-9_-]{1,64}");
             return 0;

@@ -68,9 +68,9 @@ void dk__api_send(dk_api_req *q)
 {
     dk__api_session_header(q);
     if (q->headers.len)
-        dk_buf_append(&q->headers, "", 1);  /* NUL-terminate for the transport */
+        dk_buf_append(&q->headers, "", 1); /* NUL-terminate for the transport */
     const char *headers = q->headers.len ? (const char *)q->headers.data : NULL;
-    if (q->body_ref.len)    /* lent: the transport copies it only if it cannot write it at once */
+    if (q->body_ref.len) /* lent: the transport copies it only if it cannot write it at once */
         dk_http_respond(q->x, q->status, q->content_type, headers, q->body_ref.ptr, q->body_ref.len);
     else
         dk_http_respond_buf(q->x, q->status, q->content_type, headers, &q->body);
@@ -96,32 +96,36 @@ void dk__api_store_error(dk_api_req *q, int rc, const dk_api_acks *a)
     if (!a)
         a = &none;
     switch (rc) {
-    case DK_ENOTFOUND:
-        dk__api_error(q, 404, "not_found", "no value is stored under this key");
-        break;
+    case DK_ENOTFOUND: dk__api_error(q, 404, "not_found", "no value is stored under this key"); break;
     case DK_EPRECOND:
         dk__api_error(q, 412, "precondition_failed",
-                      "the stored version differs from If-Match (or the key exists, for If-None-Match: *); read the key again and retry with its context");
+                      "the stored version differs from If-Match (or the key exists, for If-None-Match: *); "
+                      "read the key again and retry with its context");
         break;
     case -EOVERFLOW:
         dk__api_error(q, 409, "version_exhausted",
-                      "a version counter of this key is at its maximum, so this node cannot version another write of it; "
+                      "a version counter of this key is at its maximum, so this node cannot version another "
+                      "write of it; "
                       "write it through another node");
         break;
     case DK_ETOOBIG:
-        snprintf(msg, sizeof(msg), "the write would make the stored object (all its siblings together) larger than "
+        snprintf(msg, sizeof(msg),
+                 "the write would make the stored object (all its siblings together) larger than "
                  "max_object_size (%llu bytes); resolve the siblings: GET the key and write with its context",
                  (unsigned long long)q->api->cfg->storage.max_object_size);
         dk__api_error(q, 413, "object_too_large", msg);
         break;
     case DK_ESIBLINGS:
-        snprintf(msg, sizeof(msg), "the write would keep more than %d concurrent values; read the key and write the resolved value with its context",
+        snprintf(msg, sizeof(msg),
+                 "the write would keep more than %d concurrent values; read the key and write the resolved "
+                 "value with its context",
                  q->api->cfg->cluster.max_siblings);
         dk__api_error(q, 409, "too_many_siblings", msg);
         break;
     case DK_EUNAVAILABLE: {
         json_t *o = json_object();
-        snprintf(msg, sizeof(msg), "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
+        snprintf(msg, sizeof(msg),
+                 "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
                  a->acks, a->replicas, a->needed);
         json_object_set_new(o, "error", json_string("unavailable"));
         json_object_set_new(o, "message", json_string(msg));
@@ -132,22 +136,26 @@ void dk__api_store_error(dk_api_req *q, int rc, const dk_api_acks *a)
         break;
     }
     case DK_ETIMEOUT:
-        snprintf(msg, sizeof(msg), "replicas did not answer in time (%d of %d needed answered); the write may still apply",
+        snprintf(msg, sizeof(msg),
+                 "replicas did not answer in time (%d of %d needed answered); the write may still apply",
                  a->acks, a->needed);
         dk__api_error(q, 504, "timeout", msg);
         break;
     case DK_EREADONLY:
-        dk__api_error(q, 503, "read_only", "the node does not accept writes now (a disk error, or a full "
+        dk__api_error(q, 503, "read_only",
+                      "the node does not accept writes now (a disk error, or a full "
                       "disk or descriptor table it retries on its own; GET /readyz says which); see its log");
         break;
     case -ENOSPC:
     case -EDQUOT:
-        dk__api_error(q, 507, "insufficient_storage", "the node's disk is full: the write was not stored; "
+        dk__api_error(q, 507, "insufficient_storage",
+                      "the node's disk is full: the write was not stored; "
                       "writes resume on their own once space is freed");
         break;
     case -EMFILE:
     case -ENFILE:
-        dk__api_error(q, 503, "out_of_descriptors", "the node ran out of file descriptors: the write was "
+        dk__api_error(q, 503, "out_of_descriptors",
+                      "the node ran out of file descriptors: the write was "
                       "not stored; retry later");
         break;
     case DK_ECORRUPT:
@@ -241,7 +249,8 @@ int dk__api_key_decode(dk_api_req *q, const char *raw, size_t raw_len, uint8_t *
         return -1;
     }
     if ((size_t)n > DK_KEY_MAX) {
-        snprintf(msg, sizeof(msg), "the key is %zd bytes; keys are at most 256 bytes after percent-decoding", n);
+        snprintf(msg, sizeof(msg), "the key is %zd bytes; keys are at most 256 bytes after percent-decoding",
+                 n);
         dk__api_error(q, 400, "key_too_long", msg);
         return -1;
     }
@@ -299,9 +308,12 @@ static void not_found(dk_api *api, dk_http_exchange *x)
 {
     dk_api_req *q = dk__api_req_new(api, x, sizeof(*q), DK_OP_OTHER);
     if (q)
-        dk__api_fail(q, 404, "not_found", "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
-                     "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, /admin/local/{key}, "
-                     "/admin/repair, /admin/streams, /admin/snapshots, /admin/loglevel, and POST /admin/compact, /admin/flush, /admin/drain, /admin/decommission, /admin/remove/{id}, "
+        dk__api_fail(q, 404, "not_found",
+                     "unknown path: the API is /kv/{key}, /kv?prefix=, /crdt/{key}, /livez, /readyz, "
+                     "/health, /metrics, /info, /ui/, /cluster, /cluster/ring, /cluster/endpoints/{key}, "
+                     "/admin/local/{key}, "
+                     "/admin/repair, /admin/streams, /admin/snapshots, /admin/loglevel, and POST "
+                     "/admin/compact, /admin/flush, /admin/drain, /admin/decommission, /admin/remove/{id}, "
                      "/admin/cleanup");
 }
 

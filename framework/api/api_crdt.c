@@ -59,7 +59,8 @@ static int crdt_fail(char *msg, size_t len, const char *fmt, ...)
 }
 
 /* A JSON array of strings into a new array of slices borrowed from it. */
-static int crdt_strings(json_t *a, const char *what, int names, dk_slice **out, uint32_t *n, char *msg, size_t len)
+static int crdt_strings(json_t *a, const char *what, int names, dk_slice **out, uint32_t *n, char *msg,
+                        size_t len)
 {
     *out = NULL;
     *n = 0;
@@ -113,8 +114,10 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
 {
     static const char *const types[] = {NULL, "counter", "set", "register", "map"};
     if (!json_is_object(o))
-        return crdt_fail(msg, len, nested ? "a map field's operation must be a JSON object"
-                                          : "the body must be one JSON object, e.g. {\"type\":\"counter\",\"increment\":1}");
+        return crdt_fail(
+            msg, len,
+            nested ? "a map field's operation must be a JSON object"
+                   : "the body must be one JSON object, e.g. {\"type\":\"counter\",\"increment\":1}");
     json_t *t = json_object_get(o, "type");
     if (!t)
         return crdt_fail(msg, len, "\"type\" is missing; expected counter, set, register or map");
@@ -127,10 +130,12 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
         return crdt_fail(msg, len, "unknown type \"%.64s\"; expected counter, set, register or map",
                          json_string_value(t));
     if (nested && op->type == DK_CRDT_MAP)
-        return crdt_fail(msg, len, "map fields hold counters, sets and registers: nested maps are not supported");
+        return crdt_fail(msg, len,
+                         "map fields hold counters, sets and registers: nested maps are not supported");
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         if (!crdt_member_ok(op->type, k))
             return crdt_fail(msg, len, "unknown field \"%.64s\" in a %s operation; expected %s", k,
                              types[op->type], crdt_members(op->type));
@@ -145,7 +150,8 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
     case DK_CRDT_SET: {
         json_t *add = json_object_get(o, "add"), *rm = json_object_get(o, "remove");
         if (!add == !rm)
-            return crdt_fail(msg, len, "a set operation has either \"add\" or \"remove\", an array of strings");
+            return crdt_fail(msg, len,
+                             "a set operation has either \"add\" or \"remove\", an array of strings");
         op->set_kind = add ? DK_CRDT_SET_ADD : DK_CRDT_SET_REMOVE;
         return crdt_strings(add ? add : rm, add ? "add" : "remove", 0, &op->elems, &op->n_elems, msg, len);
     }
@@ -155,13 +161,13 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
             return crdt_fail(msg, len, "\"assign\" must be a string");
         op->text = (dk_slice){(const uint8_t *)json_string_value(v), json_string_length(v)};
         return 0;
-    default:
-        break;
+    default: break;
     }
     json_t *up = json_object_get(o, "update"), *rm = json_object_get(o, "remove");
     if (!up && !rm)
-        return crdt_fail(msg, len, "a map operation has \"update\" (an object of field operations) and/or "
-                                   "\"remove\" (an array of field names)");
+        return crdt_fail(msg, len,
+                         "a map operation has \"update\" (an object of field operations) and/or "
+                         "\"remove\" (an array of field names)");
     if (rm && crdt_strings(rm, "remove", 1, &op->removes, &op->n_removes, msg, len))
         return -1;
     if (up) {
@@ -170,7 +176,8 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
         size_t n = json_object_size(up), klen;
         if (n && !(op->fields = calloc(n, sizeof(*op->fields))))
             return crdt_fail(msg, len, "out of memory");
-        json_object_keylen_foreach(up, k, klen, v) {
+        json_object_keylen_foreach(up, k, klen, v)
+        {
             dk_crdt_field_op *f = &op->fields[op->n_fields++];
             f->name = (dk_slice){(const uint8_t *)k, klen};
             if (klen == 0 || klen > DK_CRDT_NAME_MAX)
@@ -188,8 +195,10 @@ static int crdt_header_refused(dk_api_kv *k, const dk_http_request *r)
     char msg[160];
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
         if (dk_http_header_get(r, none[i], NULL)) {
-            snprintf(msg, sizeof(msg), "%s does not apply to /crdt/: CRDT writes merge, never expire and take no "
-                     "context", none[i]);
+            snprintf(msg, sizeof(msg),
+                     "%s does not apply to /crdt/: CRDT writes merge, never expire and take no "
+                     "context",
+                     none[i]);
             dk__api_error(&k->q, 400, "bad_header", msg);
             return -1;
         }
@@ -205,11 +214,13 @@ static int crdt_post(dk_api_kv *k, const dk_http_request *r)
     /* application/json, with parameters (charset) allowed */
     if (!ct || len < 16 || strncasecmp(ct, "application/json", 16) != 0 ||
         (len > 16 && ct[16] != ';' && ct[16] != ' ')) {
-        dk__api_error(&k->q, 415, "unsupported_media_type", "send the operation as Content-Type: application/json");
+        dk__api_error(&k->q, 415, "unsupported_media_type",
+                      "send the operation as Content-Type: application/json");
         return -1;
     }
     if (!dk_http_header_get(r, "content-length", NULL) && !dk_http_header_get(r, "transfer-encoding", NULL)) {
-        dk__api_error(&k->q, 411, "length_required", "send the operation with Content-Length or chunked transfer encoding");
+        dk__api_error(&k->q, 411, "length_required",
+                      "send the operation with Content-Length or chunked transfer encoding");
         return -1;
     }
     if (r->body.len > API_CRDT_BODY_MAX) {
@@ -221,8 +232,8 @@ static int crdt_post(dk_api_kv *k, const dk_http_request *r)
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                 jerr.column);
+        snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
         dk__api_error(&k->q, 400, "bad_json", msg);
         return -1;
     }
@@ -250,9 +261,7 @@ static int crdt_post(dk_api_kv *k, const dk_http_request *r)
 int dk__api_crdt_request(dk_api_kv *k, const dk_http_request *r)
 {
     switch (r->method) {
-    case HTTP_GET:
-        k->q.op = DK_OP_GET;
-        return 0;
+    case HTTP_GET: k->q.op = DK_OP_GET; return 0;
     case HTTP_POST:
         k->q.op = DK_OP_PUT;
         k->write = 1;
@@ -269,10 +278,8 @@ int dk__api_crdt_request(dk_api_kv *k, const dk_http_request *r)
 static json_t *crdt_json_value(const dk_crdt_value *v)
 {
     switch (v->type) {
-    case DK_CRDT_COUNTER:
-        return json_integer(v->count);
-    case DK_CRDT_REGISTER:
-        return json_stringn((const char *)v->text.ptr, v->text.len);
+    case DK_CRDT_COUNTER: return json_integer(v->count);
+    case DK_CRDT_REGISTER: return json_stringn((const char *)v->text.ptr, v->text.len);
     case DK_CRDT_SET: {
         json_t *a = json_array();
         for (uint32_t i = 0; a && i < v->n_elems; i++)
@@ -286,15 +293,15 @@ static json_t *crdt_json_value(const dk_crdt_value *v)
         json_t *o = json_object();
         for (uint32_t i = 0; o && i < v->n_fields; i++) {
             json_t *fv = crdt_json_value(&v->fields[i].value);
-            if (!fv || json_object_setn_new(o, (const char *)v->fields[i].name.ptr, v->fields[i].name.len, fv)) {
+            if (!fv ||
+                json_object_setn_new(o, (const char *)v->fields[i].name.ptr, v->fields[i].name.len, fv)) {
                 json_decref(o);
                 return NULL;
             }
         }
         return o;
     }
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 
@@ -339,9 +346,11 @@ static void crdt_error(dk_api_kv *k, int rc)
     switch (rc) {
     case DK_EWRONGTYPE:
         if (!k->write)
-            dk__api_error(&k->q, 409, "type_mismatch", "this key holds a plain value, not a CRDT: use GET /kv/{key}");
+            dk__api_error(&k->q, 409, "type_mismatch",
+                          "this key holds a plain value, not a CRDT: use GET /kv/{key}");
         else {
-            snprintf(msg, sizeof(msg), "this key holds something else than a %s (another CRDT type, or a plain "
+            snprintf(msg, sizeof(msg),
+                     "this key holds something else than a %s (another CRDT type, or a plain "
                      "value written with PUT /kv/); GET /crdt/{key} or GET /kv/{key} shows it",
                      want ? want : "CRDT");
             dk__api_error(&k->q, 409, "type_mismatch", msg);
@@ -352,18 +361,15 @@ static void crdt_error(dk_api_kv *k, int rc)
                  DK_CRDT_STATE_MAX / 1024);
         dk__api_error(&k->q, 413, "crdt_too_large", msg);
         break;
-    case -ERANGE:
-        dk__api_error(&k->q, 400, "bad_operation", "the counter would overflow");
-        break;
+    case -ERANGE: dk__api_error(&k->q, 400, "bad_operation", "the counter would overflow"); break;
     case -EINVAL:
         dk__api_error(&k->q, 400, "bad_operation", "the operation was refused by the CRDT resolver");
         break;
     case DK_ENOTFOUND:
-        dk__api_error(&k->q, 404, "not_found", "no CRDT is stored under this key; POST an operation to create one");
+        dk__api_error(&k->q, 404, "not_found",
+                      "no CRDT is stored under this key; POST an operation to create one");
         break;
-    default:
-        dk__api_store_error(&k->q, rc, &k->acks);
-        break;
+    default: dk__api_store_error(&k->q, rc, &k->acks); break;
     }
 }
 

@@ -34,19 +34,19 @@ typedef void (*dk_api_step)(dk_api_req *q);
 struct dk_api_req {
     dk_api *api;
     dk_http_exchange *x;
-    dk_op op;                           /* the metrics label */
+    dk_op op; /* the metrics label */
     uint64_t start_ns;
-    void (*release)(dk_api_req *q);     /* frees what the route's state owns; NULL: nothing */
-    dk_api_step step, then;             /* the hop's work and what follows it */
+    void (*release)(dk_api_req *q); /* frees what the route's state owns; NULL: nothing */
+    dk_api_step step, then;         /* the hop's work and what follows it */
     uv_work_t work;
     dk_mail mail;
     /* the answer */
     int status;
     const char *content_type;
-    dk_buf headers;                     /* "Name: value\r\n" lines */
+    dk_buf headers; /* "Name: value\r\n" lines */
     dk_buf body;
-    dk_slice body_ref;                  /* instead of body: bytes valid until the send */
-    struct dk_api_session *session;     /* X-Session of /kv, /crdt and scans (api_session.c) */
+    dk_slice body_ref;              /* instead of body: bytes valid until the send */
+    struct dk_api_session *session; /* X-Session of /kv, /crdt and scans (api_session.c) */
 };
 
 /* A zeroed route state of size bytes (at least a dk_api_req) for x, with
@@ -116,10 +116,10 @@ int dk__api_authorize(dk_api *api, dk_http_exchange *x, const dk_http_request *r
  * answer, note obj in the session; 1 when it set the answer itself (503
  * session_unavailable). Loop thread, when sending (dk__api_send): add the
  * X-Session header and free the session (nothing without one). */
-int  dk__api_session_parse(dk_api_req *q, const dk_http_request *r);
-int  dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
-                         dk_coord_cb cb, void *arg);
-int  dk__api_session_render(dk_api_req *q, dk_slice key, int rc, const dk_object *obj);
+int dk__api_session_parse(dk_api_req *q, const dk_http_request *r);
+int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
+                        dk_coord_cb cb, void *arg);
+int dk__api_session_render(dk_api_req *q, dk_slice key, int rc, const dk_object *obj);
 void dk__api_session_header(dk_api_req *q);
 void dk__api_session_free(dk_api_req *q);
 
@@ -140,23 +140,23 @@ uint64_t dk__api_disk_bytes(const char *dir, int depth);
 
 typedef struct dk_api_kv {
     dk_api_req q;
-    int route;                          /* DK_API_KV* */
-    int write, tombstone;               /* a PUT (or CRDT POST) / a DELETE */
+    int route;            /* DK_API_KV* */
+    int write, tombstone; /* a PUT (or CRDT POST) / a DELETE */
     uint8_t key[DK_KEY_MAX];
     size_t key_len;
-    dk_slice value;                     /* borrows the request body, or crdt_op */
-    int raw_read;                       /* Accept: application/octet-stream */
-    int consistency, strict;            /* X-Consistency, X-Quorum */
-    dk_vv context;                      /* X-Context */
+    dk_slice value;          /* borrows the request body, or crdt_op */
+    int raw_read;            /* Accept: application/octet-stream */
+    int consistency, strict; /* X-Consistency, X-Quorum */
+    dk_vv context;           /* X-Context */
     int has_context, context_is_map;
     dk_vv if_match;
-    int cond;                           /* DK_COND_* */
-    int64_t ttl_ms;                     /* X-TTL */
-    dk_buf crdt_op;                     /* POST /crdt: the encoded operation */
+    int cond;       /* DK_COND_* */
+    int64_t ttl_ms; /* X-TTL */
+    dk_buf crdt_op; /* POST /crdt: the encoded operation */
     uint8_t crdt_type;
     dk_api_acks acks;
-    int coord_status;                   /* an answer that crossed loops: */
-    dk_buf coord_raw;                   /* its object's encoding */
+    int coord_status; /* an answer that crossed loops: */
+    dk_buf coord_raw; /* its object's encoding */
 } dk_api_kv;
 
 /* The /crdt/{key} request after its key and consistency: sets k's method

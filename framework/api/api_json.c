@@ -106,7 +106,9 @@ static int json_emit_key(const char *k, dk_buf *out)
     for (size_t i = 0; plain && i < n; i++)
         plain = k[i] >= 0x20 && k[i] < 0x7f && k[i] != '"' && k[i] != '\\';
     if (plain)
-        return dk_buf_append(out, "\"", 1) || dk_buf_append(out, k, n) || dk_buf_append(out, "\"", 1) ? -ENOMEM : 0;
+        return dk_buf_append(out, "\"", 1) || dk_buf_append(out, k, n) || dk_buf_append(out, "\"", 1)
+                   ? -ENOMEM
+                   : 0;
     json_t *ks = json_string(k);
     int rc = !ks || json_dump_callback(ks, json_sink, out, JSON_COMPACT | JSON_ENCODE_ANY) ? -ENOMEM : 0;
     json_decref(ks);
@@ -123,7 +125,8 @@ static int json_emit(const json_t *o, dk_buf *out, int in_version)
         int first = 1;
         if (dk_buf_append(out, "{", 1))
             return -ENOMEM;
-        json_object_foreach((json_t *)o, k, v) {
+        json_object_foreach((json_t *)o, k, v)
+        {
             if ((!first && dk_buf_append(out, ",", 1)) || json_emit_key(k, out) || dk_buf_append(out, ":", 1))
                 return -ENOMEM;
             first = 0;
@@ -139,7 +142,8 @@ static int json_emit(const json_t *o, dk_buf *out, int in_version)
         json_t *v;
         if (dk_buf_append(out, "[", 1))
             return -ENOMEM;
-        json_array_foreach(o, i, v) {
+        json_array_foreach(o, i, v)
+        {
             if ((i && dk_buf_append(out, ",", 1)) || json_emit(v, out, 0))
                 return -ENOMEM;
         }

@@ -49,15 +49,17 @@ int dk__api_loglevel(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
         int lv = -1;
         if (lrc < 0 || (strcmp(level, "default") != 0 && dk_log_level_parse(level, &lv) != 0) ||
             (src == DK_ENOTFOUND && lv < 0)) {
-            ll_reply(j, 400, "bad_level", "level= one of error, warn, info, debug (default: only with subsystem=)");
+            ll_reply(j, 400, "bad_level",
+                     "level= one of error, warn, info, debug (default: only with subsystem=)");
             return 0;
         }
         if (src == DK_ENOTFOUND) {
             dk_log_set_level(lv);
             dk_log(DK_LOG_WARN, "api: log level set to %s through /admin/loglevel", ll_names[lv]);
         } else if (src < 0 || dk_log_set_subsystem_level(sub, lv) != 0) {
-            ll_reply(j, 400, "bad_subsystem", "subsystem= a name of a-z, 0-9 and '-' (at most 24; at most 32 "
-                                              "subsystems with their own level)");
+            ll_reply(j, 400, "bad_subsystem",
+                     "subsystem= a name of a-z, 0-9 and '-' (at most 24; at most 32 "
+                     "subsystems with their own level)");
             return 0;
         } else {
             dk_log(DK_LOG_WARN, "api: log level of %s set to %s through /admin/loglevel", sub,
@@ -70,8 +72,9 @@ int dk__api_loglevel(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
     }
     json_t *subs = json_object();
     dk_log_each_subsystem(ll_add, subs);
-    dk__api_json(j, 200, json_pack("{s:s, s:s, s:o}", "level", ll_names[dk_log_level() & 3], "format",
-                                       dk_log_json() ? "json" : "text", "subsystems", subs));
+    dk__api_json(j, 200,
+                 json_pack("{s:s, s:s, s:o}", "level", ll_names[dk_log_level() & 3], "format",
+                           dk_log_json() ? "json" : "text", "subsystems", subs));
     ll_reply(j, 200, NULL, NULL);
     return 0;
 }

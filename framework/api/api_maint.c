@@ -37,7 +37,7 @@ static int maint_is(const dk_http_request *r, const char *path)
 
 typedef struct maint_req {
     dk_api_req q;
-    int verb;                           /* MAINT_* */
+    int verb; /* MAINT_* */
 } maint_req;
 
 static void maint_run(dk_api_req *q);
@@ -59,8 +59,9 @@ int dk__api_maint(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
     if (drain) {
         const dk_config *cfg = api->node->cfg;
         dk_log(DK_LOG_INFO, "drain asked over HTTP: draining as for SIGTERM");
-        dk__api_json(q, 202, json_pack("{s:s, s:s, s:I}", "node", cfg->node.id, "status", "draining",
-                                           "drain_timeout_ms", (json_int_t)cfg->node.drain_timeout));
+        dk__api_json(q, 202,
+                     json_pack("{s:s, s:s, s:I}", "node", cfg->node.id, "status", "draining",
+                               "drain_timeout_ms", (json_int_t)cfg->node.drain_timeout));
         dk__api_send(q);
         kill(getpid(), SIGTERM);
         return 0;
@@ -87,7 +88,7 @@ static void maint_run(dk_api_req *q)
     }
     uint64_t t0 = dk_mono_ns();
     int rc = j->verb == MAINT_COMPACT ? ops->compact_range(n->engine, (dk_slice){0}, (dk_slice){0})
-                                          : ops->flush(n->engine);
+                                      : ops->flush(n->engine);
     uint64_t ms = (dk_mono_ns() - t0) / 1000000u;
     if (rc) {
         dk_log(DK_LOG_ERROR, "%s asked over HTTP failed: %s", verb, dk_strerror(rc));
@@ -95,6 +96,6 @@ static void maint_run(dk_api_req *q)
         return;
     }
     dk_log(DK_LOG_INFO, "%s asked over HTTP: done in %llu ms", verb, (unsigned long long)ms);
-    dk__api_json(q, 200, json_pack("{s:s, s:s, s:I}", "node", n->cfg->node.id, "done", verb,
-                                       "ms", (json_int_t)ms));
+    dk__api_json(q, 200,
+                 json_pack("{s:s, s:s, s:I}", "node", n->cfg->node.id, "done", verb, "ms", (json_int_t)ms));
 }

@@ -20,7 +20,7 @@ typedef struct metrics_cluster {
     int have_rpc, have_gossip;
     dk_rpc_stats rpc;
     dk_membership_stats gossip;
-    uint64_t members[DK_MEMBER_REMOVED + 1];    /* by state, self included */
+    uint64_t members[DK_MEMBER_REMOVED + 1]; /* by state, self included */
     uint64_t ring_version;
 } metrics_cluster;
 
@@ -87,8 +87,8 @@ static int render_members(const metrics_cluster *cs, dk_buf *out)
         rc = dk_metrics_family(out, "dynkv_gossip_rejected_total", "counter",
                                "Gossip messages dropped unused, by reason (removal: one update).");
     for (int r = 0; r < DK_GOSSIP_REJ_N && !rc; r++)
-        rc = dk_buf_printf(out, "dynkv_gossip_rejected_total{reason=\"%s\"} %llu\n", dk_membership_reject_name(r),
-                           (unsigned long long)cs->gossip.rejected[r]);
+        rc = dk_buf_printf(out, "dynkv_gossip_rejected_total{reason=\"%s\"} %llu\n",
+                           dk_membership_reject_name(r), (unsigned long long)cs->gossip.rejected[r]);
     return rc;
 }
 
@@ -147,9 +147,11 @@ void dk__api_metrics(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
         return;
     if (r->method == HTTP_OPTIONS) {
         /* The dashboard's preflight before it sends a token to another member. */
-        dk_buf_append_str(&m->q.headers, "Access-Control-Allow-Origin: *\r\n"
-                          "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n"
-                          "Access-Control-Max-Age: 600\r\n");
+        dk_buf_append_str(
+            &m->q.headers,
+            "Access-Control-Allow-Origin: *\r\n"
+            "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Authorization\r\n"
+            "Access-Control-Max-Age: 600\r\n");
         m->q.status = 204;
         dk__api_send(&m->q);
         return;
@@ -160,4 +162,3 @@ void dk__api_metrics(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
     }
     dk__api_on_cluster(&m->q, metrics_collect);
 }
-

@@ -47,8 +47,8 @@
 
 typedef struct ops_req {
     dk_api_req q;
-    int verbose;                        /* ?ranges, ?verbose */
-    uint8_t key[DK_KEY_MAX];            /* /cluster/endpoints/{key} */
+    int verbose;             /* ?ranges, ?verbose */
+    uint8_t key[DK_KEY_MAX]; /* /cluster/endpoints/{key} */
     size_t key_len;
 } ops_req;
 
@@ -156,23 +156,25 @@ static void ops_ring_view(dk_api_req *q)
             json_t *reps = json_array();
             for (size_t x = 0; x < k; x++)
                 json_array_append_new(reps, json_string(dk_ring_node_at(r, pref[x])->id));
-            json_array_append_new(ranges, json_pack("{s:s, s:s, s:o}", "start", s, "end", e, "replicas", reps));
+            json_array_append_new(ranges,
+                                  json_pack("{s:s, s:s, s:o}", "start", s, "end", e, "replicas", reps));
         }
     }
     json_t *nodes = json_array();
     for (uint32_t i = 0; i < n; i++) {
         const dk_ring_node *rn = dk_ring_node_at(r, i);
         const dk_member *m = member_of(members, n_members, rn->id);
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "id", rn->id,
-                              "state", m ? dk_member_state_name(m->state) : "unknown",
-                              "dc", rn->dc, "rack", rn->rack, "weight", (int)rn->weight, "vnodes", (int)vnodes[i]);
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "id", rn->id, "state",
+                              m ? dk_member_state_name(m->state) : "unknown", "dc", rn->dc, "rack", rn->rack,
+                              "weight", (int)rn->weight, "vnodes", (int)vnodes[i]);
         json_object_set_new(e, "ownership", json_share(dk_ring_ownership(r, i)));
         json_object_set_new(e, "effective_ownership", json_share(eff[i] > 1.0 ? 1.0 : eff[i]));
         json_array_append_new(nodes, e);
     }
     json_object_set_new(o, "node", json_string(q->api->cfg->node.id));
     json_object_set_new(o, "ring_version", json_integer((json_int_t)dk_ring_version(r)));
-    json_object_set_new(o, "ring_tag", json_sprintf("%016llx", (unsigned long long)dk__api_ring_tag(q->api, r)));
+    json_object_set_new(o, "ring_tag",
+                        json_sprintf("%016llx", (unsigned long long)dk__api_ring_tag(q->api, r)));
     json_object_set_new(o, "n_replicas", json_integer(q->api->cfg->cluster.n_replicas));
     json_object_set_new(o, "vnodes", json_integer((json_int_t)vn));
     json_object_set_new(o, "nodes", nodes);
@@ -215,16 +217,17 @@ static void ops_endpoints(dk_api_req *q)
     for (size_t x = 0; x < k; x++) {
         const dk_ring_node *rn = dk_ring_node_at(r, pref[x]);
         const dk_member *m = member_of(members, n_members, rn->id);
-        json_array_append_new(reps, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", rn->id,
-                                              "state", m ? dk_member_state_name(m->state) : "unknown",
-                                              "http", m ? m->http_addr : "", "dc", rn->dc, "rack", rn->rack));
+        json_array_append_new(reps, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", rn->id, "state",
+                                              m ? dk_member_state_name(m->state) : "unknown", "http",
+                                              m ? m->http_addr : "", "dc", rn->dc, "rack", rn->rack));
     }
     json_t *o = json_object();
     dk_json_set_key(o, "key", (dk_slice){j->key, j->key_len});
     json_object_set_new(o, "token", json_string(th));
     json_object_set_new(o, "range", json_pack("{s:s, s:s}", "start", sh, "end", eh));
     json_object_set_new(o, "ring_version", json_integer((json_int_t)dk_ring_version(r)));
-    json_object_set_new(o, "ring_tag", json_sprintf("%016llx", (unsigned long long)dk__api_ring_tag(q->api, r)));
+    json_object_set_new(o, "ring_tag",
+                        json_sprintf("%016llx", (unsigned long long)dk__api_ring_tag(q->api, r)));
     json_object_set_new(o, "replicas", reps);
     ops_dump(q, o);
     free(members);
@@ -297,7 +300,8 @@ static void ops_info(dk_api_req *q)
     json_object_set_new(o, "data_dir", json_string(c->node.data_dir));
     if (have_proc && p.start_time > 0) {
         json_object_set_new(o, "start_time", json_integer((json_int_t)p.start_time));
-        json_object_set_new(o, "uptime_seconds", json_integer((json_int_t)((double)dk_now_ms() / 1000.0 - p.start_time)));
+        json_object_set_new(o, "uptime_seconds",
+                            json_integer((json_int_t)((double)dk_now_ms() / 1000.0 - p.start_time)));
     }
     snprintf(path, sizeof(path), "%s/engine", c->node.data_dir);
     json_object_set_new(o, "data_bytes", json_integer((json_int_t)dk__api_disk_bytes(path, 2)));
@@ -309,18 +313,17 @@ static void ops_info(dk_api_req *q)
     snprintf(path, sizeof(path), "%s/hints", c->node.data_dir);
     json_object_set_new(o, "hints_backlog_bytes", json_integer((json_int_t)dk__api_disk_bytes(path, 1)));
     if (have_proc)
-        json_object_set_new(o, "process", json_pack("{s:f, s:I, s:I, s:I}", "cpu_seconds",
-                                                     round(p.cpu_seconds * 100) / 100,
-                                                     "resident_memory_bytes", (json_int_t)p.resident_bytes,
-                                                     "open_fds", (json_int_t)p.open_fds,
-                                                     "max_fds", (json_int_t)p.max_fds));
+        json_object_set_new(o, "process",
+                            json_pack("{s:f, s:I, s:I, s:I}", "cpu_seconds", round(p.cpu_seconds * 100) / 100,
+                                      "resident_memory_bytes", (json_int_t)p.resident_bytes, "open_fds",
+                                      (json_int_t)p.open_fds, "max_fds", (json_int_t)p.max_fds));
     dk_readiness rd;
     dk_health_evaluate(n, q->api->cluster, &rd);
     json_t *failing = json_array();
     for (size_t i = 0; i < rd.n; i++)
         if (!rd.checks[i].ok)
-            json_array_append_new(failing, json_pack("{s:s, s:s}", "name", rd.checks[i].name,
-                                                     "message", rd.checks[i].message));
+            json_array_append_new(
+                failing, json_pack("{s:s, s:s}", "name", rd.checks[i].name, "message", rd.checks[i].message));
     json_object_set_new(o, "ready", json_boolean(rd.ok));
     json_object_set_new(o, "not_ready", failing);
     json_object_set_new(o, "engine_stats", st.all);
@@ -377,9 +380,9 @@ static void ops_ui(ops_req *o, const dk_http_request *r)
     }
     /* Scripts and styles are inline; data may come from any member. */
     dk_buf_append_str(&q->headers, "Cache-Control: no-cache\r\n"
-                      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
-                      "style-src 'unsafe-inline'; img-src 'self' data:; connect-src *\r\n"
-                      "X-Content-Type-Options: nosniff\r\n");
+                                   "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+                                   "style-src 'unsafe-inline'; img-src 'self' data:; connect-src *\r\n"
+                                   "X-Content-Type-Options: nosniff\r\n");
     q->status = 200;
     q->content_type = "text/html; charset=utf-8";
     if (dk_buf_append(&q->body, dk_ui_index, dk_ui_index_len) != 0)

@@ -23,7 +23,7 @@
 
 typedef struct repair_req {
     dk_api_req q;
-    int post;                           /* POST: start one */
+    int post; /* POST: start one */
     uint8_t prefix[DK_KEY_MAX];
     size_t prefix_len;
 } repair_req;
@@ -48,7 +48,8 @@ static void repair_run(dk_api_req *q)
         uint64_t id = 0;
         int rc = dk_ae_repair(co, (dk_slice){rq->prefix, rq->prefix_len}, &id);
         if (rc == -EBUSY) {
-            dk__api_error(q, 503, "busy", "too many repairs are waiting; retry once some have finished "
+            dk__api_error(q, 503, "busy",
+                          "too many repairs are waiting; retry once some have finished "
                           "(GET /admin/repair)");
         } else if (rc) {
             char msg[160];
@@ -73,7 +74,8 @@ void dk__api_repair(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
         return;
     if (r->method != HTTP_GET && r->method != HTTP_POST) {
         dk_buf_append_str(&rq->q.headers, "Allow: GET, POST\r\n");
-        dk__api_fail(&rq->q, 405, "method_not_allowed", "GET /admin/repair shows progress; POST /admin/repair[?prefix=P] starts one");
+        dk__api_fail(&rq->q, 405, "method_not_allowed",
+                     "GET /admin/repair shows progress; POST /admin/repair[?prefix=P] starts one");
         return;
     }
     char buf[1024];

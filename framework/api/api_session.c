@@ -24,8 +24,8 @@
 
 struct dk_api_session {
     dk_session s;
-    int unmet;                  /* the read could not be made new enough */
-    const char *sent;           /* the request's token (valid until the answer) */
+    int unmet;        /* the read could not be made new enough */
+    const char *sent; /* the request's token (valid until the answer) */
     size_t sent_len;
 };
 
@@ -42,9 +42,11 @@ int dk__api_session_parse(dk_api_req *q, const dk_http_request *r)
     q->session->sent = v;
     q->session->sent_len = v ? len : 0;
     if (v && dk_session_decode(&q->session->s, v, len, err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "X-Session is not a session token of this cluster: %s; "
-                 "start a new session (send none)", err);
-        q->session->sent = NULL;        /* the answer carries a new, empty session */
+        snprintf(msg, sizeof(msg),
+                 "X-Session is not a session token of this cluster: %s; "
+                 "start a new session (send none)",
+                 err);
+        q->session->sent = NULL; /* the answer carries a new, empty session */
         q->session->sent_len = 0;
         dk__api_error(q, 400, "bad_session", msg);
         return -1;
@@ -77,9 +79,15 @@ int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consisten
     int64_t wait = q->api->cfg->cluster.request_timeout / 2;
     int level = consistency == DK_CL_DEFAULT ? q->api->cfg->cluster.read_consistency : consistency;
     dk_coord_session_read sr = {
-        .loop = q->api->cluster_loop, .coord = session_coord, .coord_arg = q->api,
-        .key = key, .consistency = level, .strict = strict,
-        .need = need, .spilled = spilled, .wait_ms = wait > 0 ? (uint64_t)wait : 1000,
+        .loop = q->api->cluster_loop,
+        .coord = session_coord,
+        .coord_arg = q->api,
+        .key = key,
+        .consistency = level,
+        .strict = strict,
+        .need = need,
+        .spilled = spilled,
+        .wait_ms = wait > 0 ? (uint64_t)wait : 1000,
         .prune_age_ms = q->api->cfg->cluster.vv_prune_age,
     };
     return dk_coord_session_get(&sr, &q->session->unmet, cb, arg);
@@ -105,7 +113,7 @@ void dk__api_session_header(dk_api_req *q)
 {
     if (!q->session)
         return;
-    if (!q->session->s.changed && q->session->sent_len) {     /* nothing new: the same token */
+    if (!q->session->s.changed && q->session->sent_len) { /* nothing new: the same token */
         dk_buf_printf(&q->headers, "X-Session: %.*s\r\n", (int)q->session->sent_len, q->session->sent);
         return;
     }

@@ -29,7 +29,7 @@ enum { SNAP_LIST, SNAP_CREATE, SNAP_REMOVE };
 
 typedef struct snap_req {
     dk_api_req q;
-    int verb;                           /* SNAP_* */
+    int verb; /* SNAP_* */
     char name[DK_SNAPSHOT_NAME_MAX + 1];
 } snap_req;
 
@@ -46,7 +46,7 @@ int dk__api_snapshot(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
     if (singular)
         blen--;
     else if (r->path_len < blen || memcmp(r->path, base, blen) != 0 ||
-        (r->path_len > blen && r->path[blen] != '/'))
+             (r->path_len > blen && r->path[blen] != '/'))
         return -1;
     const char *name = r->path + blen + 1;
     size_t name_len = r->path_len > blen ? r->path_len - blen - 1 : 0;
@@ -67,8 +67,9 @@ int dk__api_snapshot(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
                 gmtime_r(&now, &tm);
                 strftime(j->name, sizeof(j->name), "%Y%m%dT%H%M%SZ", &tm);
             } else if (rc < 0 || !dk_snapshot_name_ok(v, strlen(v))) {
-                dk__api_fail(q, 400, "bad_name", "a snapshot name matches [A-Za-z0-9_.-]{1,64} and does not "
-                                                   "start with '.'");
+                dk__api_fail(q, 400, "bad_name",
+                             "a snapshot name matches [A-Za-z0-9_.-]{1,64} and does not "
+                             "start with '.'");
                 return 0;
             } else {
                 memcpy(j->name, v, strlen(v) + 1);
@@ -141,8 +142,11 @@ static void snap_run(dk_api_req *q)
         if (rc == 0)
             dk__api_json(q, 200, json_pack("{s:s, s:b}", "name", name, "deleted", 1));
         else
-            dk__api_error(q, rc == DK_ENOTFOUND ? 404 : rc == -EINVAL ? 400 : 500,
-                              rc == DK_ENOTFOUND ? "not_found" : "error", err);
+            dk__api_error(q,
+                          rc == DK_ENOTFOUND ? 404
+                          : rc == -EINVAL    ? 400
+                                             : 500,
+                          rc == DK_ENOTFOUND ? "not_found" : "error", err);
         break;
     default: {
         json_t *list = json_array();

@@ -45,7 +45,7 @@
 #include "api/auth.h"
 #include "base/metrics.h"
 
-#define AUTH_FILE_MAX (1024 * 1024)     /* bytes of a tokens file */
+#define AUTH_FILE_MAX (1024 * 1024) /* bytes of a tokens file */
 #define AUTH_LINE_MAX 1024
 
 typedef struct auth_entry {
@@ -61,12 +61,12 @@ typedef struct auth_table {
 
 struct dk_auth {
     uv_rwlock_t lock;
-    auth_table *cur;                    /* guarded by lock */
-    char *path;                         /* NULL: parsed from text */
-    EVP_MD *md;                         /* SHA-256 fetched once (OpenSSL 3), or NULL */
+    auth_table *cur; /* guarded by lock */
+    char *path;      /* NULL: parsed from text */
+    EVP_MD *md;      /* SHA-256 fetched once (OpenSSL 3), or NULL */
 };
 
-static uint64_t auth_failures[4];       /* by dk_auth_result; relaxed atomics */
+static uint64_t auth_failures[4]; /* by dk_auth_result; relaxed atomics */
 
 dk_auth_role dk_auth_role_parse(const char *s, size_t len)
 {
@@ -177,7 +177,9 @@ static int auth_line(auth_table *t, size_t *cap, const char *line, size_t len, c
     int n = auth_fields(line, len, f, fl);
     if (n != 3) {
         snprintf(err, errlen, "%s:%zu: expected NAME ROLE SHA256-HEX (3 fields), found %s", fname, lineno,
-                 n > 3 ? "more" : n == 2 ? "2" : "1");
+                 n > 3    ? "more"
+                 : n == 2 ? "2"
+                          : "1");
         return DK_ECONFIG;
     }
     auth_entry e = {.role = dk_auth_role_parse(f[1], fl[1])};
@@ -193,8 +195,10 @@ static int auth_line(auth_table *t, size_t *cap, const char *line, size_t len, c
         return DK_ECONFIG;
     }
     if (auth_unhex(f[2], fl[2], e.digest) != 0) {
-        snprintf(err, errlen, "%s:%zu: the third field must be 64 lowercase hex digits, the SHA-256 of "
-                 "the token (dynkvd token NAME ROLE prints a line)", fname, lineno);
+        snprintf(err, errlen,
+                 "%s:%zu: the third field must be 64 lowercase hex digits, the SHA-256 of "
+                 "the token (dynkvd token NAME ROLE prints a line)",
+                 fname, lineno);
         return DK_ECONFIG;
     }
     for (size_t i = 0; i < t->n; i++) {
@@ -428,7 +432,7 @@ static int auth_path_is(const char *p, size_t len, const char *want)
 
 static int auth_path_under(const char *p, size_t len, const char *dir)
 {
-    size_t n = strlen(dir);     /* dir ends with '/' */
+    size_t n = strlen(dir); /* dir ends with '/' */
     return (len >= n && memcmp(p, dir, n) == 0) || (len == n - 1 && memcmp(p, dir, len) == 0);
 }
 
@@ -436,8 +440,8 @@ dk_auth_role dk_auth_route_role(int method, const char *path, size_t len, int me
 {
     int reads = method == HTTP_GET || method == HTTP_HEAD;
     if (auth_path_is(path, len, "/livez") || auth_path_is(path, len, "/readyz") ||
-        auth_path_is(path, len, "/health") || auth_path_is(path, len, "/ui") || auth_path_is(path, len, "/ui/") ||
-        auth_path_is(path, len, "/ui/index.html"))
+        auth_path_is(path, len, "/health") || auth_path_is(path, len, "/ui") ||
+        auth_path_is(path, len, "/ui/") || auth_path_is(path, len, "/ui/index.html"))
         return DK_ROLE_OPEN;
     if (auth_path_is(path, len, "/metrics")) {
         if (method == HTTP_OPTIONS || (reads && !metrics_need_token))
@@ -454,9 +458,10 @@ dk_auth_role dk_auth_route_role(int method, const char *path, size_t len, int me
 int dk_auth_metrics_render(dk_buf *out)
 {
     static const char *const reasons[] = {NULL, "missing", "invalid", "forbidden"};
-    int rc = dk_metrics_family(out, "dynkv_http_auth_failures_total", "counter",
-                               "HTTP requests refused by client authentication: missing (no bearer token, 401), "
-                               "invalid (an unknown token, 401), forbidden (a role too low, 403).");
+    int rc =
+        dk_metrics_family(out, "dynkv_http_auth_failures_total", "counter",
+                          "HTTP requests refused by client authentication: missing (no bearer token, 401), "
+                          "invalid (an unknown token, 401), forbidden (a role too low, 403).");
     for (int r = DK_AUTH_MISSING; r <= DK_AUTH_FORBIDDEN && !rc; r++)
         rc = dk_buf_printf(out, "dynkv_http_auth_failures_total{reason=\"%s\"} %llu\n", reasons[r],
                            (unsigned long long)__atomic_load_n(&auth_failures[r], __ATOMIC_RELAXED));
@@ -470,7 +475,8 @@ int dk_auth_metrics_render(dk_buf *out)
 static void auth_decide(dk_api *api, const dk_http_request *r, dk_http_early *out)
 {
     memset(out, 0, sizeof(*out));
-    dk_auth_role need = dk_auth_route_role(r->method, r->path, r->path_len, api->cfg->security.metrics_need_token);
+    dk_auth_role need =
+        dk_auth_route_role(r->method, r->path, r->path_len, api->cfg->security.metrics_need_token);
     if (need == DK_ROLE_OPEN)
         return;
     size_t len;
@@ -482,18 +488,20 @@ static void auth_decide(dk_api *api, const dk_http_request *r, dk_http_early *ou
     if (res == DK_AUTH_FORBIDDEN) {
         out->status = 403;
         out->code = "forbidden";
-        snprintf(out->message, sizeof(out->message), "client '%s' may not do this: %s on this route needs the %s role",
-                 name, r->method_name, dk_auth_role_name(need));
+        snprintf(out->message, sizeof(out->message),
+                 "client '%s' may not do this: %s on this route needs the %s role", name, r->method_name,
+                 dk_auth_role_name(need));
         return;
     }
     int missing = res == DK_AUTH_MISSING;
     out->status = 401;
     out->code = missing ? "unauthorized" : "invalid_token";
-    snprintf(out->message, sizeof(out->message), "%s", missing
-             ? "this node needs a client token: send Authorization: Bearer TOKEN"
-             : "the bearer token is not one this node knows");
-    snprintf(out->headers, sizeof(out->headers), "%s", missing ? "WWW-Authenticate: Bearer realm=\"dynkv\"\r\n"
-             : "WWW-Authenticate: Bearer realm=\"dynkv\", error=\"invalid_token\"\r\n");
+    snprintf(out->message, sizeof(out->message), "%s",
+             missing ? "this node needs a client token: send Authorization: Bearer TOKEN"
+                     : "the bearer token is not one this node knows");
+    snprintf(out->headers, sizeof(out->headers), "%s",
+             missing ? "WWW-Authenticate: Bearer realm=\"dynkv\"\r\n"
+                     : "WWW-Authenticate: Bearer realm=\"dynkv\", error=\"invalid_token\"\r\n");
 }
 
 void dk_api_head_check(void *arg, const dk_http_request *head, dk_http_early *out)

@@ -28,11 +28,11 @@
 #include <stdint.h>
 #include "util/buf.h"
 
-#define DK_AUTH_NAME_MAX 64             /* characters of a client name */
-#define DK_AUTH_TOKEN_MAX 512           /* longer bearer tokens are invalid */
+#define DK_AUTH_NAME_MAX 64   /* characters of a client name */
+#define DK_AUTH_TOKEN_MAX 512 /* longer bearer tokens are invalid */
 
 typedef enum dk_auth_role {
-    DK_ROLE_OPEN = 0,                   /* a route that needs no token */
+    DK_ROLE_OPEN = 0, /* a route that needs no token */
     DK_ROLE_READ = 1,
     DK_ROLE_WRITE = 2,
     DK_ROLE_ADMIN = 3,
@@ -41,9 +41,9 @@ typedef enum dk_auth_role {
 /* Outcome of dk_auth_check. */
 typedef enum dk_auth_result {
     DK_AUTH_OK = 0,
-    DK_AUTH_MISSING = 1,                /* no Authorization header, or not Bearer */
-    DK_AUTH_INVALID = 2,                /* a token no entry matches */
-    DK_AUTH_FORBIDDEN = 3,              /* a known client whose role is too low */
+    DK_AUTH_MISSING = 1,   /* no Authorization header, or not Bearer */
+    DK_AUTH_INVALID = 2,   /* a token no entry matches */
+    DK_AUTH_FORBIDDEN = 3, /* a known client whose role is too low */
 } dk_auth_result;
 
 typedef struct dk_auth dk_auth;
@@ -86,8 +86,8 @@ void dk_auth_free(dk_auth *a);
  * may be NULL). Counts every failure for dk_auth_metrics_render. Any
  * thread.
  */
-dk_auth_result dk_auth_check(dk_auth *a, const char *hdr, size_t hdr_len, dk_auth_role need,
-                             char *name, size_t name_len);
+dk_auth_result dk_auth_check(dk_auth *a, const char *hdr, size_t hdr_len, dk_auth_role need, char *name,
+                             size_t name_len);
 
 /*
  * The role a request needs: method is http_parser's enum http_method, path

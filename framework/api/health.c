@@ -44,8 +44,8 @@ static dk_ready_check *health_add(dk_readiness *r, const char *name, int ok, con
 }
 
 typedef struct ro_scan {
-    char name[64];                      /* the first stat that says read-only */
-    int retrying;                       /* a *_readonly_retrying stat is set */
+    char name[64]; /* the first stat that says read-only */
+    int retrying;  /* a *_readonly_retrying stat is set */
 } ro_scan;
 
 /* Worker thread (inside the engine's stats call). */
@@ -69,12 +69,15 @@ static void health_engine(dk_node *node, dk_readiness *r)
     if (DK_OPS_HAS(node->engine_ops, stats))
         node->engine_ops->stats(node->engine, health_stat, &s);
     if (s.name[0] && s.retrying)
-        health_add(r, "engine", 0, "engine '%s' refuses writes for now (%s = 1): it ran out of disk space "
+        health_add(r, "engine", 0,
+                   "engine '%s' refuses writes for now (%s = 1): it ran out of disk space "
                    "or file descriptors and retries on its own (see the log); free space or descriptors",
                    node->engine_plugin->name, s.name);
     else if (s.name[0])
-        health_add(r, "engine", 0, "engine '%s' refuses writes after an I/O error (%s = 1); see the log, "
-                   "fix the disk and restart the node", node->engine_plugin->name, s.name);
+        health_add(r, "engine", 0,
+                   "engine '%s' refuses writes after an I/O error (%s = 1); see the log, "
+                   "fix the disk and restart the node",
+                   node->engine_plugin->name, s.name);
     else
         health_add(r, "engine", 1, "engine '%s' accepts writes", node->engine_plugin->name);
 }
@@ -90,11 +93,10 @@ static void health_cluster(dk_cluster *c, dk_readiness *r)
     dk_member self;
     dk_membership_self(m, &self);
     switch (self.state) {
-    case DK_MEMBER_NORMAL:
-        health_add(r, "membership", 1, "normal");
-        break;
+    case DK_MEMBER_NORMAL: health_add(r, "membership", 1, "normal"); break;
     case DK_MEMBER_JOINING:
-        health_add(r, "membership", 0, "joining: no seed or known member has answered a state exchange "
+        health_add(r, "membership", 0,
+                   "joining: no seed or known member has answered a state exchange "
                    "yet; check [cluster] seeds and that a seed runs");
         break;
     default:
@@ -103,13 +105,13 @@ static void health_cluster(dk_cluster *c, dk_readiness *r)
         break;
     }
     switch (self.status) {
-    case DK_STATUS_NORMAL:
-        health_add(r, "ring_status", 1, "normal");
-        break;
+    case DK_STATUS_NORMAL: health_add(r, "ring_status", 1, "normal"); break;
     case DK_STATUS_JOINING:
     case DK_STATUS_REPLACING:
-        health_add(r, "ring_status", 0, "%s: streaming its ranges in; not read from until they arrived "
-                   "(dynkv streams shows the progress)", dk_member_status_name(self.status));
+        health_add(r, "ring_status", 0,
+                   "%s: streaming its ranges in; not read from until they arrived "
+                   "(dynkv streams shows the progress)",
+                   dk_member_status_name(self.status));
         break;
     default:
         health_add(r, "ring_status", 0, "%s: this node is handing its ranges over or is out of the ring",
@@ -150,13 +152,14 @@ int dk_health_render(const dk_readiness *r, const char *node_id, int verbose, dk
     for (size_t i = 0; i < r->n; i++) {
         const dk_ready_check *c = &r->checks[i];
         if (!c->ok && used < sizeof(msg)) {
-            int n = snprintf(msg + used, sizeof(msg) - used, "%s%s: %s", used ? "; " : "", c->name, c->message);
+            int n =
+                snprintf(msg + used, sizeof(msg) - used, "%s%s: %s", used ? "; " : "", c->name, c->message);
             used += n > 0 ? (size_t)n : 0;
         }
         if (c->ok && !verbose)
             continue;
-        json_array_append_new(arr, json_pack("{s:s, s:b, s:s}", "name", c->name, "ok", c->ok,
-                                             "message", c->message));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:b, s:s}", "name", c->name, "ok", c->ok, "message", c->message));
     }
     json_object_set_new(o, "status", json_string(r->ok ? "ok" : "unavailable"));
     json_object_set_new(o, "node", json_string(node_id));

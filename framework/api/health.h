@@ -35,13 +35,13 @@ struct dk_cluster;
 #define DK_READY_CHECKS_MAX 8
 
 typedef struct dk_ready_check {
-    const char *name;                   /* static: "engine", "ring", ... */
+    const char *name; /* static: "engine", "ring", ... */
     int ok;
     char message[192];
 } dk_ready_check;
 
 typedef struct dk_readiness {
-    int ok;                             /* every check passed */
+    int ok; /* every check passed */
     size_t n;
     dk_ready_check checks[DK_READY_CHECKS_MAX];
 } dk_readiness;

@@ -70,7 +70,8 @@ static int kv_write_headers(dk_api_kv *k, const dk_http_request *r)
     if ((v = dk_http_header_get(r, "x-ttl", &len))) {
         uint64_t ttl = 0;
         if (dk_parse_decimal(v, len, TTL_MAX_S, &ttl) != 0 || ttl == 0) {
-            dk__api_error(&k->q, 400, "bad_ttl", "X-TTL must be a whole number of seconds from 1 to 3153600000, "
+            dk__api_error(&k->q, 400, "bad_ttl",
+                          "X-TTL must be a whole number of seconds from 1 to 3153600000, "
                           "in plain decimal digits");
             return -1;
         }
@@ -86,7 +87,8 @@ static int kv_write_headers(dk_api_kv *k, const dk_http_request *r)
     }
     if ((v = dk_http_header_get(r, "if-match", &len))) {
         k->cond = DK_COND_IF_MATCH;
-        if (!(len == 1 && v[0] == '*') && dk_context_decode(ckey, v, len, &k->if_match, NULL, err, sizeof(err)) != 0) {
+        if (!(len == 1 && v[0] == '*') &&
+            dk_context_decode(ckey, v, len, &k->if_match, NULL, err, sizeof(err)) != 0) {
             snprintf(msg, sizeof(msg), "If-Match must be a context token, a version map or *: %s", err);
             dk__api_error(&k->q, 400, "bad_context", msg);
             return -1;
@@ -133,8 +135,10 @@ static int kv_request(dk_api_kv *k, const dk_http_request *r)
     case HTTP_PUT:
         k->q.op = DK_OP_PUT;
         k->write = 1;
-        if (!dk_http_header_get(r, "content-length", NULL) && !dk_http_header_get(r, "transfer-encoding", NULL)) {
-            dk__api_error(&k->q, 411, "length_required", "send the value with Content-Length or chunked transfer encoding");
+        if (!dk_http_header_get(r, "content-length", NULL) &&
+            !dk_http_header_get(r, "transfer-encoding", NULL)) {
+            dk__api_error(&k->q, 411, "length_required",
+                          "send the value with Content-Length or chunked transfer encoding");
             return -1;
         }
         if (r->body.len > DK_VALUE_MAX) {
@@ -169,10 +173,11 @@ static int kv_request(dk_api_kv *k, const dk_http_request *r)
 static void kv_error(dk_api_kv *k, int rc)
 {
     if (rc == DK_EPRECOND && k->context_is_map && k->cond != DK_COND_IF_NONE_MATCH)
-        dk__api_error(&k->q, 412, "precondition_failed",
-                      "the version map names versions the stored object does not have (a JSON context is checked "
-                      "against the stored version, or must equal it for If-Match); read the key again and retry "
-                      "with its context token");
+        dk__api_error(
+            &k->q, 412, "precondition_failed",
+            "the version map names versions the stored object does not have (a JSON context is checked "
+            "against the stored version, or must equal it for If-Match); read the key again and retry "
+            "with its context token");
     else
         dk__api_store_error(&k->q, rc, &k->acks);
 }
@@ -343,7 +348,7 @@ static void kv_coordinate(dk_api_req *q)
     if (!co) {
         rc = DK_ECLOSED;
     } else if (!k->write) {
-        rc = dk__api_session_get(q, co, key, k->consistency, k->strict, kv_done, k);  /* X-Session honoured */
+        rc = dk__api_session_get(q, co, key, k->consistency, k->strict, kv_done, k); /* X-Session honoured */
     } else {
         dk_coord_write w = {
             .key = key,
@@ -389,9 +394,10 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
     k->route = route;
     dk_vv_init(&k->context);
     dk_vv_init(&k->if_match);
-    int bad = dk__api_key_decode(&k->q, r->path + prefix[route], r->path_len - prefix[route], k->key, &k->key_len);
+    int bad =
+        dk__api_key_decode(&k->q, r->path + prefix[route], r->path_len - prefix[route], k->key, &k->key_len);
     if (route != DK_API_KV_LOCAL)
-        dk__api_ring_note(&k->q, bad ? NULL : k->key, k->key_len);     /* X-Ring, X-Coordinator */
+        dk__api_ring_note(&k->q, bad ? NULL : k->key, k->key_len); /* X-Ring, X-Coordinator */
     if (bad || kv_request(k, r)) {
         dk__api_send(&k->q);
         return;

@@ -41,13 +41,13 @@ typedef struct scan_req {
     dk_api_req q;
     uint8_t prefix[DK_KEY_MAX];
     size_t prefix_len;
-    uint8_t cursor[DK_KEY_MAX];         /* continue after this key */
+    uint8_t cursor[DK_KEY_MAX]; /* continue after this key */
     size_t cursor_len;
     int has_cursor;
     uint32_t limit;
     int consistency;
     int coord_status;
-    dk_coord_scan_page *page;           /* owned */
+    dk_coord_scan_page *page; /* owned */
 } scan_req;
 
 static void scan_release(dk_api_req *q)
@@ -59,8 +59,9 @@ static void scan_release(dk_api_req *q)
 static json_t *scan_cursor(const uint8_t *key, size_t len)
 {
     dk_buf tok = DK_BUF_INIT;
-    json_t *s = dk_base64_encode(key, len, DK_B64_URL, &tok) == 0 ? json_stringn((const char *)tok.data, tok.len)
-                                                                     : NULL;
+    json_t *s = dk_base64_encode(key, len, DK_B64_URL, &tok) == 0
+                    ? json_stringn((const char *)tok.data, tok.len)
+                    : NULL;
     dk_buf_free(&tok);
     return s;
 }
@@ -108,7 +109,8 @@ static void scan_render(dk_api_req *q)
     dk_coord_scan_page *pg = s->page;
     int rc = s->coord_status ? s->coord_status : pg ? pg->status : -ENOMEM;
     if (rc == DK_EUNAVAILABLE) {
-        dk__api_error(q, 503, "unavailable", "this node has no ring yet (it has not joined its cluster); retry shortly");
+        dk__api_error(q, 503, "unavailable",
+                      "this node has no ring yet (it has not joined its cluster); retry shortly");
         return;
     }
     if (rc) {
@@ -133,7 +135,7 @@ static void scan_render(dk_api_req *q)
             dk_log(DK_LOG_ERROR, "api: a scan page holds an unreadable object: %s", err);
             json_decref(p);
         } else if (scan_describe(q->api, p, sp->object, &obj, pg->now_ms) == 0) {
-            json_decref(p);         /* the coordinator listed it live at the same time */
+            json_decref(p); /* the coordinator listed it live at the same time */
         } else {
             json_array_append_new(pairs, p);
         }
@@ -171,8 +173,10 @@ static void scan_coordinate(dk_api_req *q)
     int rc = DK_ECLOSED;
     if (co) {
         dk_coord_scan_req sr = {
-            .prefix = {s->prefix, s->prefix_len}, .after = {s->cursor, s->has_cursor ? s->cursor_len : 0},
-            .limit = s->limit, .consistency = s->consistency,
+            .prefix = {s->prefix, s->prefix_len},
+            .after = {s->cursor, s->has_cursor ? s->cursor_len : 0},
+            .limit = s->limit,
+            .consistency = s->consistency,
         };
         rc = dk_coord_scan(co, &sr, scan_done, s);
     }
@@ -201,7 +205,8 @@ static int scan_request(scan_req *s, const dk_http_request *r)
     if (n != DK_ENOTFOUND) {
         uint64_t v = 0;
         if (n < 0 || dk_parse_decimal(buf, (size_t)n, SCAN_LIMIT_MAX, &v) != 0 || v < 1) {
-            dk__api_error(&s->q, 400, "bad_limit", "limit must be a whole number from 1 to 1000, in plain decimal digits");
+            dk__api_error(&s->q, 400, "bad_limit",
+                          "limit must be a whole number from 1 to 1000, in plain decimal digits");
             return -1;
         }
         s->limit = (uint32_t)v;
@@ -224,7 +229,7 @@ static int scan_request(scan_req *s, const dk_http_request *r)
     }
     if (dk__api_consistency(&s->q, r, &s->consistency, NULL))
         return -1;
-    return dk__api_session_parse(&s->q, r);    /* carried through unchanged */
+    return dk__api_session_parse(&s->q, r); /* carried through unchanged */
 }
 
 void dk__api_scan(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
@@ -233,7 +238,7 @@ void dk__api_scan(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
     if (!s)
         return;
     s->q.release = scan_release;
-    dk__api_ring_note(&s->q, NULL, 0);                  /* X-Ring */
+    dk__api_ring_note(&s->q, NULL, 0); /* X-Ring */
     if (r->method != HTTP_GET) {
         dk_buf_append_str(&s->q.headers, "Allow: GET\r\n");
         dk__api_fail(&s->q, 405, "method_not_allowed", "scan with GET /kv?prefix=P&limit=N&cursor=C");

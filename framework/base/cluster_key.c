@@ -28,17 +28,15 @@ static void unkeyed(dk_cluster_key *k, const char *cluster_name)
     static const char label[] = "dynkv unkeyed cluster:";
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int len = 0;
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(md, label, sizeof label - 1) ||
-        !EVP_DigestUpdate(md, cluster_name, strlen(cluster_name)) ||
-        !EVP_DigestFinal_ex(md, k->bytes, &len))
-        memset(k->bytes, 0, sizeof k->bytes);   /* only on allocation failure: still deterministic */
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) || !EVP_DigestUpdate(md, label, sizeof label - 1) ||
+        !EVP_DigestUpdate(md, cluster_name, strlen(cluster_name)) || !EVP_DigestFinal_ex(md, k->bytes, &len))
+        memset(k->bytes, 0, sizeof k->bytes); /* only on allocation failure: still deterministic */
     EVP_MD_CTX_free(md);
     k->keyed = 0;
 }
 
-int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster_name,
-                        char *err, size_t errlen)
+int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster_name, char *err,
+                        size_t errlen)
 {
     memset(k, 0, sizeof(*k));
     if (!path || !path[0]) {
@@ -63,8 +61,10 @@ int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster
         return DK_ECONFIG;
     }
     if (st.st_mode & 077) {
-        snprintf(err, errlen, "%s: mode %04o lets other users read or change the cluster key; "
-                 "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+        snprintf(err, errlen,
+                 "%s: mode %04o lets other users read or change the cluster key; "
+                 "chmod 600 it",
+                 path, (unsigned)(st.st_mode & 07777));
         return DK_ECONFIG;
     }
     size_t len = (size_t)n;
@@ -80,8 +80,10 @@ int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster
     OPENSSL_cleanse(text, sizeof text);
     if (!ok) {
         dk_cluster_key_clear(k);
-        snprintf(err, errlen, "%s: expected %d hex digits and a newline (a key written by "
-                 "`dynkvd keygen PATH`)", path, HEX_LEN);
+        snprintf(err, errlen,
+                 "%s: expected %d hex digits and a newline (a key written by "
+                 "`dynkvd keygen PATH`)",
+                 path, HEX_LEN);
         return DK_ECONFIG;
     }
     k->keyed = 1;
@@ -136,16 +138,16 @@ int dk_cluster_key_generate(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-void dk_cluster_key_derive(const dk_cluster_key *k, const char *purpose,
-                           uint8_t out[DK_CLUSTER_KEY_LEN])
+void dk_cluster_key_derive(const dk_cluster_key *k, const char *purpose, uint8_t out[DK_CLUSTER_KEY_LEN])
 {
     char label[96];
     int n = snprintf(label, sizeof label, "dynkv/%s", purpose);
     unsigned int len = 0;
     if (n < 0 || (size_t)n >= sizeof label ||
-        !HMAC(EVP_sha256(), k->bytes, DK_CLUSTER_KEY_LEN, (const unsigned char *)label, (size_t)n, out, &len) ||
+        !HMAC(EVP_sha256(), k->bytes, DK_CLUSTER_KEY_LEN, (const unsigned char *)label, (size_t)n, out,
+              &len) ||
         len != DK_CLUSTER_KEY_LEN)
-        memset(out, 0, DK_CLUSTER_KEY_LEN);    /* HMAC-SHA256 only fails on allocation */
+        memset(out, 0, DK_CLUSTER_KEY_LEN); /* HMAC-SHA256 only fails on allocation */
 }
 
 void dk_cluster_key_clear(dk_cluster_key *k)

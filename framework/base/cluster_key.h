@@ -25,7 +25,7 @@
 #define DK_CLUSTER_KEY_LEN 32
 
 typedef struct dk_cluster_key {
-    int keyed;                          /* 1: from a key file; 0: from the cluster name */
+    int keyed; /* 1: from a key file; 0: from the cluster name */
     uint8_t bytes[DK_CLUSTER_KEY_LEN];
 } dk_cluster_key;
 
@@ -33,8 +33,8 @@ typedef struct dk_cluster_key {
  * cluster named cluster_name. A file that is not 64 hex digits (plus an
  * optional newline), or that group or others may read or write, is
  * refused: returns DK_ECONFIG with "PATH: ..." in err. */
-int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster_name,
-                        char *err, size_t errlen);
+int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster_name, char *err,
+                        size_t errlen);
 
 /* Write a new random key to path (created with mode 0600, never over an
  * existing file; the file and its folder are fsynced). Returns 0, or a
@@ -42,8 +42,7 @@ int dk_cluster_key_load(dk_cluster_key *k, const char *path, const char *cluster
 int dk_cluster_key_generate(const char *path, char *err, size_t errlen);
 
 /* The key for one purpose: HMAC-SHA256(key, "dynkv/" purpose). */
-void dk_cluster_key_derive(const dk_cluster_key *k, const char *purpose,
-                           uint8_t out[DK_CLUSTER_KEY_LEN]);
+void dk_cluster_key_derive(const dk_cluster_key *k, const char *purpose, uint8_t out[DK_CLUSTER_KEY_LEN]);
 
 /* Wipe *k (memory that held a key). */
 void dk_cluster_key_clear(dk_cluster_key *k);

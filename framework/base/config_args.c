@@ -46,16 +46,16 @@ void dk_config_usage(const char *prog, FILE *f)
     for (size_t i = 0; i < dk__cfg_nkeys; i++)
         fprintf(f, "  %s.%s = %s\n", dk__cfg_keys[i].section, dk__cfg_keys[i].name, dk__cfg_keys[i].dflt);
     fprintf(f, "\nSizes take K/M/G suffixes (powers of 1024), durations ms/s/m/h/d.\n"
-            "Plugins take their own options from their own section, e.g. [engine.lsm] codec\n"
-            "(--set engine.lsm.codec=lz4) or [compaction.leveled] l0_trigger; the annotated\n"
-            "example configuration lists the built-in plugins' options.\n");
+               "Plugins take their own options from their own section, e.g. [engine.lsm] codec\n"
+               "(--set engine.lsm.codec=lz4) or [compaction.leveled] l0_trigger; the annotated\n"
+               "example configuration lists the built-in plugins' options.\n");
 }
 
 /* The value of an option given as "--opt value" or "--opt=value": *val
  * gets it (advancing *i past a separate argument), or the function
  * returns 0 when arg is not this option. */
-static int cfg_opt(char **argv, int argc, int *i, const char *lng, const char *shrt,
-                   const char **val, char *err, size_t errlen)
+static int cfg_opt(char **argv, int argc, int *i, const char *lng, const char *shrt, const char **val,
+                   char *err, size_t errlen)
 {
     const char *arg = argv[*i];
     size_t n = strlen(lng);
@@ -129,8 +129,10 @@ int dk_config_from_args(dk_config *c, int argc, char **argv, int *exit_now, char
             if (r < 0)
                 goto fail;
             if (file) {
-                snprintf(err, errlen, "--config given twice ('%s' and '%s'); expected one "
-                         "configuration file", file, val);
+                snprintf(err, errlen,
+                         "--config given twice ('%s' and '%s'); expected one "
+                         "configuration file",
+                         file, val);
                 goto fail;
             }
             file = val;
@@ -139,8 +141,10 @@ int dk_config_from_args(dk_config *c, int argc, char **argv, int *exit_now, char
                 goto fail;
             sets[n_sets++] = val;
         } else if (arg[0] == '-') {
-            snprintf(err, errlen, "unknown option '%s'; expected --config FILE, --set section.key=value, "
-                     "--help or --version", arg);
+            snprintf(err, errlen,
+                     "unknown option '%s'; expected --config FILE, --set section.key=value, "
+                     "--help or --version",
+                     arg);
             goto fail;
         } else {
             snprintf(err, errlen, "unexpected argument '%s'; expected options only (see --help)", arg);
@@ -175,8 +179,8 @@ int dk_config_from_args(dk_config *c, int argc, char **argv, int *exit_now, char
         const cfg_key *k = dk__cfg_lookup(section, key, why, sizeof why);
         if (!k || dk__cfg_apply(c, k, value, 0, why, sizeof why) != 0) {
             int secret = k && k->type == CT_STR && k->form == CF_SECRET;
-            snprintf(err, errlen, "--set %s.%s=%s: %s%s", section, key, secret ? "(hidden)" : value,
-                     why, k && !secret ? dk__cfg_hint(value) : "");
+            snprintf(err, errlen, "--set %s.%s=%s: %s%s", section, key, secret ? "(hidden)" : value, why,
+                     k && !secret ? dk__cfg_hint(value) : "");
             goto fail;
         }
     }
@@ -221,8 +225,10 @@ int dk_config_check_args(dk_config *c, int argc, char **argv, dk_config_report_f
                 report(arg, err);
                 n++;
             } else if (file) {
-                snprintf(err, sizeof err, "--config given twice ('%s' and '%s'); expected one "
-                         "configuration file", file, val);
+                snprintf(err, sizeof err,
+                         "--config given twice ('%s' and '%s'); expected one "
+                         "configuration file",
+                         file, val);
                 report(arg, err);
                 n++;
             } else {
@@ -236,8 +242,10 @@ int dk_config_check_args(dk_config *c, int argc, char **argv, dk_config_report_f
                 sets[n_sets++] = val;
             }
         } else {
-            snprintf(err, sizeof err, "unexpected argument '%s'; expected --config FILE and "
-                     "--set section.key=value", argv[i]);
+            snprintf(err, sizeof err,
+                     "unexpected argument '%s'; expected --config FILE and "
+                     "--set section.key=value",
+                     argv[i]);
             report(arg, err);
             n++;
         }
@@ -246,7 +254,7 @@ int dk_config_check_args(dk_config *c, int argc, char **argv, dk_config_report_f
         cfg_counter k = {report, arg, 0};
         err[0] = '\0';
         if (dk__cfg_load_file(c, file, err, sizeof err, cfg_count, &k) != 0 && k.n == 0) {
-            report(arg, err);           /* the file itself: missing, unreadable, too large */
+            report(arg, err); /* the file itself: missing, unreadable, too large */
             k.n++;
         }
         n += k.n;

@@ -63,14 +63,19 @@ static int cfg_addr_wildcard(const char *a)
 
 /* Every rule between keys; each failure goes to report, or ends the check
  * with err when report is NULL. Returns the number of failures. */
-int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
-                        void *arg)
+int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report, void *arg)
 {
     const char *where = c->path[0] ? c->path : "configuration";
-    static const struct { const char *a, *b; size_t oa, ob; } pairs[] = {
-        {"http_listen", "rpc_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.rpc_listen)},
-        {"rpc_listen", "gossip_listen", offsetof(dk_config, node.rpc_listen), offsetof(dk_config, node.gossip_listen)},
-        {"http_listen", "gossip_listen", offsetof(dk_config, node.http_listen), offsetof(dk_config, node.gossip_listen)},
+    static const struct {
+        const char *a, *b;
+        size_t oa, ob;
+    } pairs[] = {
+        {"http_listen", "rpc_listen", offsetof(dk_config, node.http_listen),
+         offsetof(dk_config, node.rpc_listen)},
+        {"rpc_listen", "gossip_listen", offsetof(dk_config, node.rpc_listen),
+         offsetof(dk_config, node.gossip_listen)},
+        {"http_listen", "gossip_listen", offsetof(dk_config, node.http_listen),
+         offsetof(dk_config, node.gossip_listen)},
     };
     int n = 0;
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
@@ -93,11 +98,13 @@ int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_
         const char *v = i == 0 ? c->node.rpc_listen : c->node.gossip_listen;
         if (cfg_addr_loopback(v))
             continue;
-        snprintf(err, errlen, "%.300s: [node] %s = %.270s is not a loopback address, but there is no "
+        snprintf(err, errlen,
+                 "%.300s: [node] %s = %.270s is not a loopback address, but there is no "
                  "[security] cluster_key_file: without a key anyone who reaches the port could join the "
                  "cluster and read or write every key. Write a key with `dynkvd keygen PATH`, copy it to "
                  "every node and set [security] cluster_key_file = PATH (or, on a network you trust "
-                 "completely, [security] insecure = true)", where, listens[i], v);
+                 "completely, [security] insecure = true)",
+                 where, listens[i], v);
         if (!report)
             return n + 1;
         report(arg, err);
@@ -110,9 +117,11 @@ int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_
         const char *v = i == 0 ? c->node.http_listen : i == 1 ? c->node.rpc_listen : c->node.gossip_listen;
         if (!cfg_addr_wildcard(v))
             continue;
-        snprintf(err, errlen, "%.300s: [node] %s = %.270s listens on every interface, but other members "
+        snprintf(err, errlen,
+                 "%.300s: [node] %s = %.270s listens on every interface, but other members "
                  "cannot reach a wildcard address: set [node] advertise_address to the host name or IP "
-                 "address they should use for this node", where, all_listens[i], v);
+                 "address they should use for this node",
+                 where, all_listens[i], v);
         if (!report)
             return n + 1;
         report(arg, err);
@@ -139,8 +148,10 @@ int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_
     }
     if (sec->tls_ca_file[0] && !sec->tls_cert_file[0]) {
         /* Mutual TLS between nodes needs this node's own certificate. */
-        snprintf(err, errlen, "%.300s: [security] tls_ca_file (mutual TLS between nodes) needs tls_cert_file "
-                 "and tls_key_file: the node's certificate, signed by that CA, naming its node id", where);
+        snprintf(err, errlen,
+                 "%.300s: [security] tls_ca_file (mutual TLS between nodes) needs tls_cert_file "
+                 "and tls_key_file: the node's certificate, signed by that CA, naming its node id",
+                 where);
         if (!report)
             return n + 1;
         report(arg, err);
@@ -156,9 +167,11 @@ int dk_config_check(const dk_config *c, char *err, size_t errlen)
      * resolver of plain values it would take a PUT's bytes for an
      * operation and refuse them all. */
     if (strcmp(c->conflict.resolver, DK_CRDT_RESOLVER) == 0) {
-        snprintf(err, errlen, "%s: [conflict] resolver = %s: every node already uses the crdt resolver for "
+        snprintf(err, errlen,
+                 "%s: [conflict] resolver = %s: every node already uses the crdt resolver for "
                  "CRDT keys (/crdt/{key}), and it cannot resolve plain /kv values; expected a resolver of "
-                 "values such as vclock or lww", where, c->conflict.resolver);
+                 "values such as vclock or lww",
+                 where, c->conflict.resolver);
         return DK_ECONFIG;
     }
     return dk__cfg_check_rules(c, err, errlen, NULL, NULL) ? DK_ECONFIG : 0;

@@ -52,7 +52,7 @@ static int cfg_popt_value(const dk_option *o, const char *v, void *out, char *wh
 {
     char *field = (char *)out + o->offset;
     cfg_key k = {.section = "", .name = o->key, .min = o->min, .max = o->max, .choices = o->words};
-    if (o->min == 0 && o->max == 0) {   /* no range given: any value of the type */
+    if (o->min == 0 && o->max == 0) { /* no range given: any value of the type */
         k.min = o->type == DK_OPT_SIZE || o->type == DK_OPT_RATE ? 0 : INT64_MIN + 1;
         k.max = INT64_MAX;
     }
@@ -70,9 +70,7 @@ static int cfg_popt_value(const dk_option *o, const char *v, void *out, char *wh
         }
         memcpy(field, &v, sizeof v);
         return 0;
-    default:
-        snprintf(why, whylen, "unknown option type %u", (unsigned)o->type);
-        return DK_EBADPLUGIN;
+    default: snprintf(why, whylen, "unknown option type %u", (unsigned)o->type); return DK_EBADPLUGIN;
     }
     if ((k.type == CT_SIZE || k.type == CT_RATE) && (o->min < 0 || o->max < o->min)) {
         snprintf(why, whylen, "bad range %lld..%lld", (long long)o->min, (long long)o->max);
@@ -85,8 +83,8 @@ static int cfg_popt_value(const dk_option *o, const char *v, void *out, char *wh
     return dk__cfg_apply_to(NULL, field, &k, v, 0, why, whylen);
 }
 
-int dk_config_plugin_options(const dk_config *c, const char *section, const dk_option *spec,
-                             size_t n, void *out, char *err, size_t errlen)
+int dk_config_plugin_options(const dk_config *c, const char *section, const dk_option *spec, size_t n,
+                             void *out, char *err, size_t errlen)
 {
     char why[640], names[512];
     size_t used = 0;
@@ -94,8 +92,10 @@ int dk_config_plugin_options(const dk_config *c, const char *section, const dk_o
     for (size_t i = 0; i < n; i++) {
         const dk_option *o = &spec[i];
         if (!o->key || !dk__cfg_popt_key_ok(o->key) || !o->dflt) {
-            snprintf(err, errlen, "[%s]: the plugin's option table is wrong at entry %zu ('%s'): "
-                     "expected a key of [a-z0-9_] and a default", section, i, o->key ? o->key : "(null)");
+            snprintf(err, errlen,
+                     "[%s]: the plugin's option table is wrong at entry %zu ('%s'): "
+                     "expected a key of [a-z0-9_] and a default",
+                     section, i, o->key ? o->key : "(null)");
             return DK_EBADPLUGIN;
         }
         int m = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", o->key);
@@ -118,8 +118,9 @@ int dk_config_plugin_options(const dk_config *c, const char *section, const dk_o
             if (strcmp(spec[i].key, p->key) == 0)
                 o = &spec[i];
         if (!o) {
-            snprintf(why, sizeof why, n ? "unknown key '%s' in [%s]; expected one of: %s"
-                                        : "unknown key '%s': the plugin of [%s] takes no options%s",
+            snprintf(why, sizeof why,
+                     n ? "unknown key '%s' in [%s]; expected one of: %s"
+                       : "unknown key '%s': the plugin of [%s] takes no options%s",
                      p->key, section, names);
             dk_config_popt_describe(c, p, why, err, errlen);
             return DK_ECONFIG;
@@ -138,8 +139,8 @@ typedef struct cfg_load {
     const char *path;
     const char *buf;
     size_t len, pos;
-    int line;                   /* physical line last handed to inih */
-    int indented;               /* that line starts with whitespace */
+    int line;     /* physical line last handed to inih */
+    int indented; /* that line starts with whitespace */
     int failed, err_line;
     char *err;
     size_t errlen;
@@ -147,10 +148,10 @@ typedef struct cfg_load {
     int prev_popt;              /* the previous call set a plugin key */
     dk_config_report_fn report; /* collecting mode: every error goes here */
     void *report_arg;
-    int n_errors;               /* errors reported in collecting mode */
-    int skip_section;           /* collecting: inside an unknown section */
-    int prev_key_line;          /* collecting: a key = value line came last */
-    int first_line[];           /* per core key: line where it was set, 0 = not yet */
+    int n_errors;      /* errors reported in collecting mode */
+    int skip_section;  /* collecting: inside an unknown section */
+    int prev_key_line; /* collecting: a key = value line came last */
+    int first_line[];  /* per core key: line where it was set, 0 = not yet */
 } cfg_load;
 
 static void cfg_fail(cfg_load *L, const char *fmt, ...) DK_PRINTF(2, 3);
@@ -177,7 +178,7 @@ static void cfg_fail(cfg_load *L, const char *fmt, ...)
 static int cfg_collect_line(cfg_load *L, const char *raw, size_t n, char *str)
 {
     if (n > CFG_LINE_MAX || memchr(raw, '\0', n)) {
-        str[0] = '\0';                 /* reported by the pre-scan */
+        str[0] = '\0'; /* reported by the pre-scan */
         L->prev_key_line = 0;
         return 1;
     }
@@ -195,7 +196,7 @@ static int cfg_collect_line(cfg_load *L, const char *raw, size_t n, char *str)
         return 0;
     }
     if (p > str && L->prev_key_line)
-        return 0;                       /* an inih continuation line */
+        return 0; /* an inih continuation line */
     if (!strchr(p, '=') && !strchr(p, ':')) {
         cfg_fail(L, "expected '[section]', 'key = value' or a comment");
         str[0] = '\0';
@@ -252,7 +253,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     if (L->failed)
         return 0;
     if (L->skip_section)
-        return 1;                       /* collecting: the section was reported */
+        return 1; /* collecting: the section was reported */
     if (!*section) {
         cfg_fail(L, "key '%s' is outside any section; expected it under a [section] header", name);
         return 0;
@@ -260,14 +261,15 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     if (dk_config_is_plugin_section(section)) {
         const dk_config_popt *o = dk_config_popt_find(L->c, section, name);
         if (L->indented && L->prev_popt && o) {
-            cfg_fail(L, "this indented line continues [%s] %s, which takes one value; only list keys "
+            cfg_fail(L,
+                     "this indented line continues [%s] %s, which takes one value; only list keys "
                      "such as [cluster] seeds continue on indented lines: remove the indentation",
                      section, name);
             return 0;
         }
         if (o && o->line > 0) {
-            cfg_fail(L, "[%s] %s is set twice (first on line %d); expected each key once",
-                     section, name, o->line);
+            cfg_fail(L, "[%s] %s is set twice (first on line %d); expected each key once", section, name,
+                     o->line);
             return 0;
         }
         if (dk__cfg_popt_set(L->c, section, name, value, L->line, why, sizeof why) != 0) {
@@ -288,15 +290,16 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     int append = 0;
     if (L->indented && L->prev == k) {
         if (k->type != CT_SEEDS) {
-            cfg_fail(L, "this indented line continues [%s] %s, which takes one value; only list keys "
+            cfg_fail(L,
+                     "this indented line continues [%s] %s, which takes one value; only list keys "
                      "such as [cluster] seeds continue on indented lines: remove the indentation",
                      k->section, k->name);
             return 0;
         }
         append = 1;
     } else if (L->first_line[idx]) {
-        cfg_fail(L, "[%s] %s is set twice (first on line %d); expected each key once",
-                 k->section, k->name, L->first_line[idx]);
+        cfg_fail(L, "[%s] %s is set twice (first on line %d); expected each key once", k->section, k->name,
+                 L->first_line[idx]);
         return 0;
     }
     if (dk__cfg_apply(L->c, k, value, append, why, sizeof why) != 0) {
@@ -334,8 +337,8 @@ static int cfg_read_file(const char *path, char **out, size_t *outlen, char *err
         return DK_ECONFIG;
     }
     if (n > CFG_FILE_MAX) {
-        snprintf(err, errlen, "%s: file is larger than %d bytes; expected a small INI file",
-                 path, CFG_FILE_MAX);
+        snprintf(err, errlen, "%s: file is larger than %d bytes; expected a small INI file", path,
+                 CFG_FILE_MAX);
         free(buf);
         return DK_ECONFIG;
     }
@@ -344,8 +347,8 @@ static int cfg_read_file(const char *path, char **out, size_t *outlen, char *err
     return 0;
 }
 
-int dk__cfg_load_file(dk_config *c, const char *path, char *err, size_t errlen,
-                      dk_config_report_fn report, void *report_arg)
+int dk__cfg_load_file(dk_config *c, const char *path, char *err, size_t errlen, dk_config_report_fn report,
+                      void *report_arg)
 {
     char *buf;
     size_t len;
@@ -384,8 +387,7 @@ int dk__cfg_load_file(dk_config *c, const char *path, char *err, size_t errlen,
             if (!report)
                 break;
         } else if (n > CFG_LINE_MAX) {
-            cfg_fail(L, "line longer than %d characters; use indented continuation lines",
-                     CFG_LINE_MAX);
+            cfg_fail(L, "line longer than %d characters; use indented continuation lines", CFG_LINE_MAX);
             if (!report)
                 break;
         }

@@ -16,17 +16,26 @@
 #include <stdint.h>
 #include "base/config.h"
 
-enum cfg_type { CT_STR, CT_INT, CT_BOOL, CT_SIZE, CT_RATE, CT_DUR, CT_ENUM, CT_SEEDS,
-               CT_INT64 /* plugin options only: an int64_t field */ };
+enum cfg_type {
+    CT_STR,
+    CT_INT,
+    CT_BOOL,
+    CT_SIZE,
+    CT_RATE,
+    CT_DUR,
+    CT_ENUM,
+    CT_SEEDS,
+    CT_INT64 /* plugin options only: an int64_t field */
+};
 /* What a CT_STR value must look like. */
 enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET, CF_HOST };
 
 typedef struct cfg_key {
     const char *section, *name;
     unsigned char type, form;
-    size_t off, size;              /* field in dk_config */
-    int64_t min, max;              /* CT_INT, CT_SIZE, CT_RATE, CT_DUR */
-    const char *const *choices;    /* CT_ENUM (index = value), CT_STR allowed words */
+    size_t off, size;           /* field in dk_config */
+    int64_t min, max;           /* CT_INT, CT_SIZE, CT_RATE, CT_DUR */
+    const char *const *choices; /* CT_ENUM (index = value), CT_STR allowed words */
     const char *dflt;
 } cfg_key;
 
@@ -46,8 +55,8 @@ int dk__cfg_popt_key_ok(const char *k);
 /* Set a plugin section's key (replacing an earlier value, as --set does);
  * line is the file's line, 0 for --set. 0, DK_ECONFIG or -ENOMEM; on
  * failure why says what was expected. */
-int dk__cfg_popt_set(dk_config *c, const char *section, const char *key, const char *value,
-                     int line, char *why, size_t whylen);
+int dk__cfg_popt_set(dk_config *c, const char *section, const char *key, const char *value, int line,
+                     char *why, size_t whylen);
 
 /* The core key section/key, or NULL with why saying what exists (or where
  * a key that moved to a plugin section went). */
@@ -57,8 +66,8 @@ const cfg_key *dk__cfg_lookup(const char *section, const char *key, char *why, s
  * seed list, and may be NULL otherwise). append adds to a list instead of
  * replacing it (inih continuation lines). 0 or DK_ECONFIG (-ENOMEM for the
  * seed list); on failure why says what was expected. */
-int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v, int append,
-                     char *why, size_t whylen);
+int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v, int append, char *why,
+                     size_t whylen);
 
 /* dk__cfg_apply_to on key k's own field of c. */
 int dk__cfg_apply(dk_config *c, const cfg_key *k, const char *v, int append, char *why, size_t whylen);
@@ -75,13 +84,12 @@ void dk__cfg_describe(char *out, size_t len, const cfg_key *k, const char *v, co
  * first error goes to err and ends the load; otherwise every error goes to
  * report and err only gets the file's own failure (missing, unreadable,
  * too large). 0, DK_ECONFIG or -ENOMEM. */
-int dk__cfg_load_file(dk_config *c, const char *path, char *err, size_t errlen,
-                      dk_config_report_fn report, void *report_arg);
+int dk__cfg_load_file(dk_config *c, const char *path, char *err, size_t errlen, dk_config_report_fn report,
+                      void *report_arg);
 
 /* Every rule between keys (config_check.c); each failure goes to report,
  * or ends the check with err when report is NULL. Returns the number of
  * failures. */
-int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report,
-                        void *arg);
+int dk__cfg_check_rules(const dk_config *c, char *err, size_t errlen, dk_config_report_fn report, void *arg);
 
 #endif /* DK_CONFIG_INT_H */

@@ -14,8 +14,8 @@
 #include "base/config_int.h"
 #include "dynkv/types.h"
 
-static const char *const cfg_sections[] = {"node", "cluster", "storage", "compaction", "conflict", "security",
-                                           "log"};
+static const char *const cfg_sections[] = {"node",     "cluster",  "storage", "compaction",
+                                           "conflict", "security", "log"};
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_consistency[] = {"one", "quorum", "all", NULL};
 static const char *const cfg_log_formats[] = {"text", "json", NULL};

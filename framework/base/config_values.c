@@ -33,7 +33,8 @@
 
 static int cfg_name_ok(const char *s, int label);
 
-const char dk__cfg_sections_expect[] = "expected one of [node], [cluster], [storage], [compaction], "
+const char dk__cfg_sections_expect[] =
+    "expected one of [node], [cluster], [storage], [compaction], "
     "[conflict], [security], [log], or a plugin's own section such as [engine.lsm], [compaction.leveled], "
     "[conflict.lww] or [codec.zstd]";
 
@@ -76,12 +77,14 @@ const dk_config_popt *dk_config_popt_find(const dk_config *c, const char *sectio
 
 /* Set a plugin section's key (replacing an earlier value, as --set does).
  * On failure why says what was expected. */
-int dk__cfg_popt_set(dk_config *c, const char *section, const char *key, const char *value,
-                     int line, char *why, size_t whylen)
+int dk__cfg_popt_set(dk_config *c, const char *section, const char *key, const char *value, int line,
+                     char *why, size_t whylen)
 {
     if (!dk__cfg_popt_key_ok(key)) {
-        snprintf(why, whylen, "'%s' is not a plugin option name; expected 1..%d characters from "
-                 "a-z, 0-9 and '_'", key, DK_CONFIG_KEY_MAX);
+        snprintf(why, whylen,
+                 "'%s' is not a plugin option name; expected 1..%d characters from "
+                 "a-z, 0-9 and '_'",
+                 key, DK_CONFIG_KEY_MAX);
         return DK_ECONFIG;
     }
     if (strlen(value) > DK_CONFIG_VALUE_MAX) {
@@ -225,7 +228,8 @@ static int cfg_host_ok(const char *s, size_t len)
 }
 
 static const char cfg_addr_expect[] = "expected host:port with a port in 1..65535 (IPv6 as [addr]:port)";
-static const char cfg_listen_expect[] = "expected host:port with a port in 0..65535, 0 = any free port (IPv6 as [addr]:port)";
+static const char cfg_listen_expect[] =
+    "expected host:port with a port in 0..65535, 0 = any free port (IPv6 as [addr]:port)";
 
 /* Append the host:port entries of v (separated by commas and/or
  * whitespace) to the seed list, which may grow up to limit entries. */
@@ -239,8 +243,10 @@ static int cfg_seeds_add(dk_config_cluster *cl, const char *v, size_t limit, cha
             return 0;
         size_t n = strcspn(p, ", \t\r\n\v\f");
         if (!cfg_addr_ok(p, n, 1)) {
-            snprintf(why, whylen, "'%.*s' is not a seed address: %s; separate seeds with commas "
-                     "or spaces", (int)n, p, cfg_addr_expect);
+            snprintf(why, whylen,
+                     "'%.*s' is not a seed address: %s; separate seeds with commas "
+                     "or spaces",
+                     (int)n, p, cfg_addr_expect);
             return DK_ECONFIG;
         }
         if (cl->n_seeds >= limit) {
@@ -315,8 +321,8 @@ static int cfg_parse_rate(const char *s, uint64_t *out)
 /* Set the value of key k at field from text v (c is needed only for the
  * seed list). append adds to a list instead of replacing it (inih
  * continuation lines). On failure, why says what was expected. */
-int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v, int append,
-                     char *why, size_t whylen)
+int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v, int append, char *why,
+                     size_t whylen)
 {
     char lo[32], hi[32], words[512];
     int64_t n;
@@ -363,7 +369,8 @@ int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v,
             break;
         case CF_HOST:
             if (len && !cfg_host_ok(v, len)) {
-                snprintf(why, whylen, "expected a host name or an IP address without a port, such as "
+                snprintf(why, whylen,
+                         "expected a host name or an IP address without a port, such as "
                          "10.0.0.5 or node1.example");
                 return DK_ECONFIG;
             }
@@ -374,8 +381,7 @@ int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v,
                 return DK_ECONFIG;
             }
             break;
-        default:
-            break;
+        default: break;
         }
         memcpy(field, v, len + 1);
         return 0;
@@ -407,9 +413,11 @@ int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v,
             u < (uint64_t)k->min || u > (uint64_t)k->max) {
             dk_size_format((uint64_t)k->min, lo, sizeof lo);
             dk_size_format((uint64_t)k->max, hi, sizeof hi);
-            snprintf(why, whylen, "expected a %s in %s..%s%s (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB "
-                     "suffix; all powers of 1024)", k->type == CT_SIZE ? "size" : "rate per second",
-                     lo, hi, k->type == CT_RATE ? ", 0 = unlimited" : "");
+            snprintf(why, whylen,
+                     "expected a %s in %s..%s%s (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB "
+                     "suffix; all powers of 1024)",
+                     k->type == CT_SIZE ? "size" : "rate per second", lo, hi,
+                     k->type == CT_RATE ? ", 0 = unlimited" : "");
             return DK_ECONFIG;
         }
         *(uint64_t *)field = u;
@@ -418,8 +426,10 @@ int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v,
         if (dk_duration_parse(v, &n) != 0 || n < k->min || n > k->max) {
             dk_duration_format(k->min, lo, sizeof lo);
             dk_duration_format(k->max, hi, sizeof hi);
-            snprintf(why, whylen, "expected a duration in %s..%s (a whole number with a ms, s, m, h or d "
-                     "suffix; no suffix means seconds)", lo, hi);
+            snprintf(why, whylen,
+                     "expected a duration in %s..%s (a whole number with a ms, s, m, h or d "
+                     "suffix; no suffix means seconds)",
+                     lo, hi);
             return DK_ECONFIG;
         }
         *(int64_t *)field = n;
@@ -448,9 +458,7 @@ int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v,
         }
         return rc;
     }
-    default:
-        assert(!"unknown config key type");
-        return DK_ECONFIG;
+    default: assert(!"unknown config key type"); return DK_ECONFIG;
     }
 }
 
@@ -470,15 +478,14 @@ const char *dk__cfg_hint(const char *v)
     return "";
 }
 
-void dk_config_popt_describe(const dk_config *c, const dk_config_popt *o, const char *why,
-                             char *out, size_t len)
+void dk_config_popt_describe(const dk_config *c, const dk_config_popt *o, const char *why, char *out,
+                             size_t len)
 {
     if (o->line > 0)
-        snprintf(out, len, "%s:%d: [%s] %s = %s: %s%s", c->path[0] ? c->path : "configuration",
-                 o->line, o->section, o->key, o->value, why, dk__cfg_hint(o->value));
+        snprintf(out, len, "%s:%d: [%s] %s = %s: %s%s", c->path[0] ? c->path : "configuration", o->line,
+                 o->section, o->key, o->value, why, dk__cfg_hint(o->value));
     else
-        snprintf(out, len, "--set %s.%s=%s: %s%s", o->section, o->key, o->value, why,
-                 dk__cfg_hint(o->value));
+        snprintf(out, len, "--set %s.%s=%s: %s%s", o->section, o->key, o->value, why, dk__cfg_hint(o->value));
 }
 
 /* Format "[section] key = value: why<hint>"; secrets are not echoed. */
@@ -523,8 +530,8 @@ const cfg_key *dk__cfg_lookup(const char *section, const char *key, char *why, s
     if (!k) {
         for (size_t i = 0; i < CFG_NMOVED; i++) {
             if (strcmp(cfg_moved_keys[i].section, section) == 0 && strcmp(cfg_moved_keys[i].name, key) == 0) {
-                snprintf(why, whylen, "[%s] %s moved to the plugin's own section: write it under %s",
-                         section, key, cfg_moved_keys[i].to);
+                snprintf(why, whylen, "[%s] %s moved to the plugin's own section: write it under %s", section,
+                         key, cfg_moved_keys[i].to);
                 return NULL;
             }
         }
@@ -534,8 +541,8 @@ const cfg_key *dk__cfg_lookup(const char *section, const char *key, char *why, s
     return k;
 }
 
-int dk_config_set(dk_config *c, const char *section, const char *key, const char *value,
-                  char *err, size_t errlen)
+int dk_config_set(dk_config *c, const char *section, const char *key, const char *value, char *err,
+                  size_t errlen)
 {
     char why[640];
     if (dk_config_is_plugin_section(section)) {

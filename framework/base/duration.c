@@ -24,18 +24,16 @@ static const dur_unit dur_units[] = {
 };
 
 static const dur_unit size_units[] = {
-    {"b", 1},
-    {"k", 1ull << 10}, {"kb", 1ull << 10}, {"kib", 1ull << 10},
-    {"m", 1ull << 20}, {"mb", 1ull << 20}, {"mib", 1ull << 20},
-    {"g", 1ull << 30}, {"gb", 1ull << 30}, {"gib", 1ull << 30},
-    {"t", 1ull << 40}, {"tb", 1ull << 40}, {"tib", 1ull << 40},
+    {"b", 1},           {"k", 1ull << 10},   {"kb", 1ull << 10},  {"kib", 1ull << 10}, {"m", 1ull << 20},
+    {"mb", 1ull << 20}, {"mib", 1ull << 20}, {"g", 1ull << 30},   {"gb", 1ull << 30},  {"gib", 1ull << 30},
+    {"t", 1ull << 40},  {"tb", 1ull << 40},  {"tib", 1ull << 40},
 };
 
 /* Parse "<digits>[spaces]<unit>" where unit is looked up in units (with
  * strcmp, or strcasecmp when nocase) and an empty unit means dflt. The
  * product must not exceed max. */
-static int dur_parse_unit(const char *s, const dur_unit *units, size_t n_units, int nocase,
-                          uint64_t dflt, uint64_t max, uint64_t *out)
+static int dur_parse_unit(const char *s, const dur_unit *units, size_t n_units, int nocase, uint64_t dflt,
+                          uint64_t max, uint64_t *out)
 {
     if (!s)
         return DK_ECONFIG;
@@ -63,8 +61,7 @@ static int dur_parse_unit(const char *s, const dur_unit *units, size_t n_units, 
         for (size_t i = 0; i < n_units; i++) {
             if (strlen(units[i].name) != ulen)
                 continue;
-            if (nocase ? strncasecmp(s, units[i].name, ulen) == 0
-                       : strncmp(s, units[i].name, ulen) == 0) {
+            if (nocase ? strncasecmp(s, units[i].name, ulen) == 0 : strncmp(s, units[i].name, ulen) == 0) {
                 mult = units[i].mult;
                 break;
             }
@@ -90,8 +87,7 @@ int dk_duration_parse(const char *s, int64_t *out_ms)
 
 int dk_size_parse(const char *s, uint64_t *out)
 {
-    return dur_parse_unit(s, size_units, sizeof size_units / sizeof size_units[0], 1, 1,
-                          UINT64_MAX, out);
+    return dur_parse_unit(s, size_units, sizeof size_units / sizeof size_units[0], 1, 1, UINT64_MAX, out);
 }
 
 int dk_duration_format(int64_t ms, char *buf, size_t len)
@@ -100,8 +96,8 @@ int dk_duration_format(int64_t ms, char *buf, size_t len)
         return snprintf(buf, len, "%lld%s", (long long)ms, ms == 0 ? "" : "ms");
     for (size_t i = sizeof dur_units / sizeof dur_units[0]; i-- > 0;) {
         if ((uint64_t)ms % dur_units[i].mult == 0)
-            return snprintf(buf, len, "%llu%s",
-                            (unsigned long long)((uint64_t)ms / dur_units[i].mult), dur_units[i].name);
+            return snprintf(buf, len, "%llu%s", (unsigned long long)((uint64_t)ms / dur_units[i].mult),
+                            dur_units[i].name);
     }
     return snprintf(buf, len, "%lldms", (long long)ms);
 }

@@ -38,16 +38,16 @@
 #define LOG_LINE_MAX 4096
 
 static atomic_int log_level = DK_LOG_INFO;
-static atomic_int log_max = DK_LOG_INFO;        /* max(log_level, every override) */
+static atomic_int log_max = DK_LOG_INFO; /* max(log_level, every override) */
 static atomic_int log_json;
 
 #define LOG_SUBS_MAX 32
 typedef struct log_sub {
     char name[DK_LOG_SUBSYSTEM_MAX + 1];
-    atomic_int level;                           /* -1: follows log_level */
+    atomic_int level; /* -1: follows log_level */
 } log_sub;
 static log_sub log_subs[LOG_SUBS_MAX];
-static atomic_int log_n_subs;                   /* entries published (names never change) */
+static atomic_int log_n_subs; /* entries published (names never change) */
 static pthread_mutex_t log_subs_mu = PTHREAD_MUTEX_INITIALIZER;
 /* The descriptor in use and its lock: writers take it shared, open/close
  * exclusively, so a descriptor is never closed under a concurrent write. */
@@ -183,9 +183,12 @@ int dk_log_apply_levels(const char *spec, char *err, size_t errlen, int dry_run)
     for (char *item = strtok_r(buf, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
         char *eq = strchr(item, '=');
         int level;
-        if (!eq || !dk_log_subsystem_ok(item, (size_t)(eq - item)) || dk_log_level_parse(eq + 1, &level) != 0) {
-            snprintf(err, errlen, "'%s': expected SUBSYSTEM=LEVEL (a subsystem of a-z, 0-9 and '-', "
-                     "a level of error, warn, info or debug), comma-separated", item);
+        if (!eq || !dk_log_subsystem_ok(item, (size_t)(eq - item)) ||
+            dk_log_level_parse(eq + 1, &level) != 0) {
+            snprintf(err, errlen,
+                     "'%s': expected SUBSYSTEM=LEVEL (a subsystem of a-z, 0-9 and '-', "
+                     "a level of error, warn, info or debug), comma-separated",
+                     item);
             return DK_ECONFIG;
         }
         *eq = '\0';
@@ -312,8 +315,10 @@ void dk_logv(int level, const char *fmt, va_list ap)
     size_t len;
     if (atomic_load(&log_json)) {
         static const char *const lower[] = {"error", "warn", "info", "debug"};
-        int head = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"subsystem\":\"%.*s\","
-                            "\"message\":\"", when, lower[level], (int)sub, msg);
+        int head = snprintf(line, sizeof line,
+                            "{\"time\":\"%s\",\"level\":\"%s\",\"subsystem\":\"%.*s\","
+                            "\"message\":\"",
+                            when, lower[level], (int)sub, msg);
         if (head < 0)
             return;
         size_t skip = sub ? sub + 2 : 0;
@@ -324,7 +329,7 @@ void dk_logv(int level, const char *fmt, va_list ap)
         int head = snprintf(line, sizeof line, "%s %s ", when, log_names[level]);
         if (head < 0)
             return;
-        if ((size_t)head + mlen + 1 > sizeof line) {      /* the whole line stays within LOG_LINE_MAX */
+        if ((size_t)head + mlen + 1 > sizeof line) { /* the whole line stays within LOG_LINE_MAX */
             mlen = sizeof line - (size_t)head - 1;
             memcpy(msg + mlen - 3, "...", 3);
         }

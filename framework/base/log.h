@@ -10,7 +10,7 @@
 #define DK_LOG_H
 #include <stdarg.h>
 #include "dynkv/types.h"
-#include "util/errors.h"   /* dk_strerror for every caller of the logger */
+#include "util/errors.h" /* dk_strerror for every caller of the logger */
 
 /* Send log lines to path (created if needed, opened for append), or to
  * stderr when path is NULL or "", and keep lines at or above level (a

@@ -12,7 +12,7 @@ static void mailbox_drain(uv_async_t *a)
     mb->head = mb->tail = NULL;
     pthread_mutex_unlock(&mb->mu);
     while (m) {
-        dk_mail *next = m->next;   /* fn may free m */
+        dk_mail *next = m->next; /* fn may free m */
         m->fn(m->arg);
         m = next;
     }

@@ -17,8 +17,8 @@
 #define DK_MEMBER_H
 #include <stdint.h>
 
-#define DK_MEMBER_NAME_MAX 64u      /* id, dc, rack */
-#define DK_MEMBER_ADDR_MAX 64u      /* buffer size of an address: 63 chars + NUL */
+#define DK_MEMBER_NAME_MAX 64u /* id, dc, rack */
+#define DK_MEMBER_ADDR_MAX 64u /* buffer size of an address: 63 chars + NUL */
 /* The highest incarnation a record may carry (2^53 - 1: exact in JSON
  * numbers). A member raises its own by one per change, so no real life
  * comes near it; gossip refuses records above it, and a node never raises
@@ -53,19 +53,19 @@ typedef enum dk_member_status {
 #define DK_STATUS_MAX DK_STATUS_REPLACING
 
 typedef struct dk_member {
-    char id[DK_MEMBER_NAME_MAX + 1];            /* [a-z0-9_-]{1,64} */
-    char gossip_addr[DK_MEMBER_ADDR_MAX];       /* ip:port or [ip6]:port */
-    char rpc_addr[DK_MEMBER_ADDR_MAX];          /* carried for peers; may be "" */
+    char id[DK_MEMBER_NAME_MAX + 1];      /* [a-z0-9_-]{1,64} */
+    char gossip_addr[DK_MEMBER_ADDR_MAX]; /* ip:port or [ip6]:port */
+    char rpc_addr[DK_MEMBER_ADDR_MAX];    /* carried for peers; may be "" */
     char http_addr[DK_MEMBER_ADDR_MAX];
     char dc[DK_MEMBER_NAME_MAX + 1];
     char rack[DK_MEMBER_NAME_MAX + 1];
-    uint32_t weight;                            /* 1..100 */
+    uint32_t weight; /* 1..100 */
     uint64_t incarnation;
     dk_member_state state;
-    int64_t updated_ms;                         /* local wall-clock ms of the last change */
-    dk_member_status status;                    /* ring status */
-    uint32_t actor_inc;                         /* version-vector actor incarnation; 0 = unknown */
-    uint64_t epoch;                             /* wall-clock ms when the current status began
+    int64_t updated_ms;      /* local wall-clock ms of the last change */
+    dk_member_status status; /* ring status */
+    uint32_t actor_inc;      /* version-vector actor incarnation; 0 = unknown */
+    uint64_t epoch;          /* wall-clock ms when the current status began
                                                  * (names one ring move; 0 = unknown) */
 } dk_member;
 

@@ -37,22 +37,17 @@
 
 /* ---- the HTTP request families ------------------------------------------ */
 
-static const char *const op_names[DK_OP__COUNT] = {
-    "get", "put", "delete", "scan", "health", "metrics", "other"
-};
+static const char *const op_names[DK_OP__COUNT] = {"get",    "put",     "delete", "scan",
+                                                   "health", "metrics", "other"};
 
 /* Status codes that get their own label value; anything else is "other". */
-static const int status_slots[] = {
-    200, 206, 300, 304, 400, 404, 405, 409, 411, 412, 413, 415, 429, 431,
-    500, 501, 503, 504, 507
-};
+static const int status_slots[] = {200, 206, 300, 304, 400, 404, 405, 409, 411, 412,
+                                   413, 415, 429, 431, 500, 501, 503, 504, 507};
 #define N_STATUS (sizeof(status_slots) / sizeof(status_slots[0]) + 1)
 
 /* Histogram upper bounds in seconds; the last bucket is +Inf. */
-static const double bucket_le[] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5
-};
+static const double bucket_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                   0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
 #define N_BUCKETS (sizeof(bucket_le) / sizeof(bucket_le[0]) + 1)
 
 static uint64_t req_count[DK_OP__COUNT][N_STATUS];
@@ -117,17 +112,20 @@ static int render_rpc(dk_buf *out)
         for (size_t b = 0; b < N_BUCKETS && !rc; b++) {
             cum += __atomic_load_n(&rpc_bucket[t][b], __ATOMIC_RELAXED);
             if (b < N_BUCKETS - 1)
-                rc = dk_buf_printf(out, "dynkv_rpc_request_duration_seconds_bucket{type=\"%s\",le=\"%g\"} %llu\n",
+                rc = dk_buf_printf(out,
+                                   "dynkv_rpc_request_duration_seconds_bucket{type=\"%s\",le=\"%g\"} %llu\n",
                                    name, bucket_le[b], (unsigned long long)cum);
             else
-                rc = dk_buf_printf(out, "dynkv_rpc_request_duration_seconds_bucket{type=\"%s\",le=\"+Inf\"} %llu\n",
-                                   name, (unsigned long long)cum);
+                rc = dk_buf_printf(
+                    out, "dynkv_rpc_request_duration_seconds_bucket{type=\"%s\",le=\"+Inf\"} %llu\n", name,
+                    (unsigned long long)cum);
         }
         if (!rc)
-            rc = dk_buf_printf(out, "dynkv_rpc_request_duration_seconds_sum{type=\"%s\"} %.9f\n"
+            rc = dk_buf_printf(out,
+                               "dynkv_rpc_request_duration_seconds_sum{type=\"%s\"} %.9f\n"
                                "dynkv_rpc_request_duration_seconds_count{type=\"%s\"} %llu\n",
-                               name, (double)__atomic_load_n(&rpc_sum_ns[t], __ATOMIC_RELAXED) / 1e9,
-                               name, (unsigned long long)cum);
+                               name, (double)__atomic_load_n(&rpc_sum_ns[t], __ATOMIC_RELAXED) / 1e9, name,
+                               (unsigned long long)cum);
     }
     if (!rc)
         rc = dk_metrics_family(out, "dynkv_rpc_request_errors_total", "counter",
@@ -145,7 +143,7 @@ static int render_rpc(dk_buf *out)
 /* ---- known names ---------------------------------------------------------- */
 
 typedef struct known_metric {
-    const char *name;                   /* as passed to dk_metrics_add / _set_* */
+    const char *name; /* as passed to dk_metrics_add / _set_* */
     const char *help;
 } known_metric;
 
@@ -166,9 +164,11 @@ static const known_metric known[] = {
     {"engine_lsm_block_cache_bytes", "Bytes held by the LSM engine's block cache."},
     {"engine_lsm_block_cache_hits_total", "LSM block cache lookups that found the block."},
     {"engine_lsm_block_cache_misses_total", "LSM block cache lookups that read the block from disk."},
-    {"engine_lsm_compaction_moves_total", "LSM compactions that moved a table to another level without rewriting it."},
+    {"engine_lsm_compaction_moves_total",
+     "LSM compactions that moved a table to another level without rewriting it."},
     {"engine_lsm_compaction_read_bytes_total", "Bytes LSM compactions read."},
-    {"engine_lsm_compaction_records_dropped_total", "Records LSM compactions dropped (overwritten, expired, purged)."},
+    {"engine_lsm_compaction_records_dropped_total",
+     "Records LSM compactions dropped (overwritten, expired, purged)."},
     {"engine_lsm_compaction_write_bytes_total", "Bytes LSM compactions wrote."},
     {"engine_lsm_compactions_total", "LSM compactions completed."},
     {"engine_lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},
@@ -186,14 +186,17 @@ static const known_metric known[] = {
     {"engine_lsm_last_sequence", "The LSM engine's last sequence number."},
     {"engine_lsm_memtable_bytes", "Bytes in the LSM memtables (active and immutable)."},
     {"engine_lsm_pinned_index_filter_bytes", "Bytes of index and filter blocks pinned in memory."},
-    {"engine_lsm_readonly", "1 when the LSM engine refuses writes after an I/O error, or until a retry succeeds after running out of disk space or descriptors."},
-    {"engine_lsm_readonly_retrying", "1 while the LSM engine refuses writes for a transient cause (disk space, descriptors) it retries on its own."},
+    {"engine_lsm_readonly", "1 when the LSM engine refuses writes after an I/O error, or until a retry "
+                            "succeeds after running out of disk space or descriptors."},
+    {"engine_lsm_readonly_retrying", "1 while the LSM engine refuses writes for a transient cause (disk "
+                                     "space, descriptors) it retries on its own."},
     {"engine_lsm_table_bytes", "Bytes of LSM tables on disk."},
     {"engine_lsm_wal_bytes_dropped_total", "Bytes of torn WAL tails dropped at recovery."},
     {"engine_lsm_wal_bytes_total", "Bytes written to the LSM write-ahead log."},
     {"engine_lsm_wal_syncs_total", "fdatasync calls on the LSM write-ahead log."},
     {"engine_lsm_write_groups_total", "LSM write groups (batches sharing one WAL write)."},
-    {"engine_lsm_write_retries_total", "Retries of a failed LSM write, switch or flush (out of disk space or descriptors)."},
+    {"engine_lsm_write_retries_total",
+     "Retries of a failed LSM write, switch or flush (out of disk space or descriptors)."},
     {"engine_lsm_write_slowdowns_total", "1 ms slowdowns of writers while compaction is behind."},
     {"engine_lsm_write_stall_us_total", "Time writers waited for memtable room, switches and slowdowns."},
     {"gossip_bad_messages_total", "Gossip messages dropped as malformed, with a bad checksum or a bad MAC."},
@@ -210,11 +213,14 @@ static const known_metric known[] = {
     {"hints_dropped_total", "Hints dropped because they were older than hint_window."},
     {"hints_replayed_total", "Hints delivered to their target and deleted."},
     {"hints_stored_total", "Hints stored for replicas that could not take a write."},
-    {"http_accept_errors_total", "HTTP accept() failures (EMFILE, ENFILE, ...); pending connections were dropped."},
+    {"http_accept_errors_total",
+     "HTTP accept() failures (EMFILE, ENFILE, ...); pending connections were dropped."},
     {"http_connections_open", "HTTP connections open now (refused ones until they close)."},
-    {"http_connections_refused_total", "HTTP connections answered 503 (or closed) over [node] max_connections."},
+    {"http_connections_refused_total",
+     "HTTP connections answered 503 (or closed) over [node] max_connections."},
     {"http_output_queued_bytes", "Response bytes answered and not yet written to slow readers."},
-    {"http_slow_readers_closed_total", "HTTP connections closed at [node] max_output_total for not reading their answers."},
+    {"http_slow_readers_closed_total",
+     "HTTP connections closed at [node] max_output_total for not reading their answers."},
     {"http_tls_handshake_failures_total", "HTTPS connections closed because their TLS handshake failed "
                                           "(plain HTTP, old TLS version, untrusted client, bad record)."},
     {"lsm_corrupt_blocks_total", "LSM blocks that failed their checksum."},
@@ -235,14 +241,17 @@ static const known_metric known[] = {
     {"ring_moves_completed_total", "Range moves this node completed."},
     {"ring_pending_ranges", "Token ranges with pending replicas while a ring move is under way."},
     {"ring_version", "Version of the ring this node routes with."},
-    {"rpc_auth_failures_total", "RPC handshake proofs or frame MACs that failed: a peer without the cluster key, or a forged or replayed frame."},
+    {"rpc_auth_failures_total", "RPC handshake proofs or frame MACs that failed: a peer without the cluster "
+                                "key, or a forged or replayed frame."},
     {"rpc_bad_frames_total", "RPC connections closed for a malformed frame."},
     {"rpc_connect_failures_total", "Outbound RPC connects that failed or timed out."},
     {"rpc_connections_accepted_total", "Inbound RPC connections accepted."},
     {"rpc_connections_established_total", "Outbound RPC connections that completed the handshake."},
     {"rpc_connections_open", "RPC connections open now, both directions."},
-    {"rpc_connections_rejected_total", "Inbound RPC connections closed at once: over max_rpc_connections, or not from loopback in protected mode."},
-    {"rpc_frame_timeouts_total", "RPC connections closed because a frame was not completed within request_timeout."},
+    {"rpc_connections_rejected_total", "Inbound RPC connections closed at once: over max_rpc_connections, or "
+                                       "not from loopback in protected mode."},
+    {"rpc_frame_timeouts_total",
+     "RPC connections closed because a frame was not completed within request_timeout."},
     {"rpc_handshake_failures_total", "RPC handshakes refused or failed, either side."},
     {"rpc_late_replies_total", "RPC answers that arrived after their request gave up."},
     {"rpc_requests_received_total", "RPC requests (frames) handed to this node's handlers."},
@@ -274,7 +283,7 @@ static const char *known_help(const char *name)
 
 /* ---- named series ----------------------------------------------------------- */
 
-#define SLOTS 1024u                     /* power of two; a node has ~100 names */
+#define SLOTS 1024u /* power of two; a node has ~100 names */
 #define EXPO_MAX (DK_METRIC_NAME_MAX + 32)
 
 enum { SLOT_EMPTY = 0, SLOT_CLAIMING = 1, SLOT_READY = 2 };
@@ -285,9 +294,9 @@ typedef struct slot {
     _Atomic uint32_t state;
     uint32_t hash;
     uint8_t kind;
-    uint8_t shift;                      /* value / 10^(3*shift) seconds: 1 ms, 2 us, 3 ns */
+    uint8_t shift; /* value / 10^(3*shift) seconds: 1 ms, 2 us, 3 ns */
     char name[DK_METRIC_NAME_MAX + 1];
-    char expo[EXPO_MAX];                /* exposition name */
+    char expo[EXPO_MAX]; /* exposition name */
     const char *help;
 } slot;
 
@@ -324,8 +333,13 @@ static size_t name_hash(const char *name, uint32_t *hash)
 }
 
 /* Unit parts promtool wants in base units, and their power of 1000. */
-static const struct { const char *part; uint8_t shift; } unit_parts[] = {
-    {"_ms", 1}, {"_us", 2}, {"_ns", 3},
+static const struct {
+    const char *part;
+    uint8_t shift;
+} unit_parts[] = {
+    {"_ms", 1},
+    {"_us", 2},
+    {"_ns", 3},
 };
 
 /* Work out s->expo and s->shift from s->name and s->kind. Cold path. */
@@ -404,8 +418,8 @@ static slot *slot_get(const char *name, int kind)
         }
     }
     if (!atomic_exchange(&slots_full_logged, 1))
-        dk_log(DK_LOG_WARN, "metrics: %u named series in use, ignoring '%.100s' and later new names",
-               SLOTS, name);
+        dk_log(DK_LOG_WARN, "metrics: %u named series in use, ignoring '%.100s' and later new names", SLOTS,
+               name);
     return NULL;
 }
 
@@ -499,14 +513,17 @@ static int render_requests(dk_buf *out)
         for (size_t b = 0; b < N_BUCKETS && !rc; b++) {
             cum += __atomic_load_n(&req_bucket[op][b], __ATOMIC_RELAXED);
             if (b < N_BUCKETS - 1)
-                rc = dk_buf_printf(out, "dynkv_http_request_duration_seconds_bucket{op=\"%s\",le=\"%g\"} %llu\n",
+                rc = dk_buf_printf(out,
+                                   "dynkv_http_request_duration_seconds_bucket{op=\"%s\",le=\"%g\"} %llu\n",
                                    op_names[op], bucket_le[b], (unsigned long long)cum);
             else
-                rc = dk_buf_printf(out, "dynkv_http_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n",
+                rc = dk_buf_printf(out,
+                                   "dynkv_http_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n",
                                    op_names[op], (unsigned long long)cum);
         }
         if (!rc)
-            rc = dk_buf_printf(out, "dynkv_http_request_duration_seconds_sum{op=\"%s\"} %.9f\n"
+            rc = dk_buf_printf(out,
+                               "dynkv_http_request_duration_seconds_sum{op=\"%s\"} %.9f\n"
                                "dynkv_http_request_duration_seconds_count{op=\"%s\"} %llu\n",
                                op_names[op], (double)__atomic_load_n(&req_sum_ns[op], __ATOMIC_RELAXED) / 1e9,
                                op_names[op], (unsigned long long)cum);
@@ -538,15 +555,19 @@ static int render_named(dk_buf *out)
         if (s->help)
             snprintf(help, sizeof(help), "%s", s->help);
         else
-            snprintf(help, sizeof(help), "%s '%s' (registered at run time; no description in the "
-                     "metrics table).", s->kind == KIND_COUNTER ? "Counter" : "Gauge", s->name);
+            snprintf(help, sizeof(help),
+                     "%s '%s' (registered at run time; no description in the "
+                     "metrics table).",
+                     s->kind == KIND_COUNTER ? "Counter" : "Gauge", s->name);
         rc = dk_metrics_family(out, s->expo, s->kind == KIND_COUNTER ? "counter" : "gauge", help);
         uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
         if (rc)
             break;
         if (s->shift)
             rc = dk_buf_printf(out, "%s %.*f\n", s->expo, 3 * s->shift,
-                               (double)v / (s->shift == 1 ? 1e3 : s->shift == 2 ? 1e6 : 1e9));
+                               (double)v / (s->shift == 1   ? 1e3
+                                            : s->shift == 2 ? 1e6
+                                                            : 1e9));
         else
             rc = dk_buf_printf(out, "%s %llu\n", s->expo, (unsigned long long)v);
     }
@@ -570,16 +591,17 @@ static int proc_stat(double *cpu_s, double *start_ticks, double *vsize, double *
     if (!p)
         return -1;
     unsigned long long v[24] = {0};
-    int field = 3;                      /* the state is field 3 */
+    int field = 3; /* the state is field 3 */
     char *save = NULL;
-    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= 24; tok = strtok_r(NULL, " ", &save), field++)
+    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= 24;
+         tok = strtok_r(NULL, " ", &save), field++)
         if (field >= 4)
             v[field - 1] = strtoull(tok, NULL, 10);
     if (field <= 24)
         return -1;
     double hz = (double)sysconf(_SC_CLK_TCK);
-    *cpu_s = (double)(v[13] + v[14]) / hz;      /* fields 14 and 15 */
-    *start_ticks = (double)v[21] / hz;          /* field 22, in seconds after boot */
+    *cpu_s = (double)(v[13] + v[14]) / hz; /* fields 14 and 15 */
+    *start_ticks = (double)v[21] / hz;     /* field 22, in seconds after boot */
     *vsize = (double)v[22];
     *rss_pages = (double)v[23];
     return 0;
@@ -610,7 +632,7 @@ static long open_fds(void)
         if (de->d_name[0] != '.')
             n++;
     closedir(d);
-    return n - 1;                       /* the one opendir holds */
+    return n - 1; /* the one opendir holds */
 }
 
 int dk_metrics_process_info(dk_process_info *out)
@@ -644,13 +666,17 @@ static int render_process(dk_buf *out)
         if (!rc)
             rc = dk_buf_printf(out, "process_cpu_seconds_total %.2f\n", p.cpu_seconds);
         if (!rc)
-            rc = dk_metrics_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+            rc = dk_metrics_family(out, "process_resident_memory_bytes", "gauge",
+                                   "Resident memory size in bytes.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_resident_memory_bytes %llu\n", (unsigned long long)p.resident_bytes);
+            rc = dk_buf_printf(out, "process_resident_memory_bytes %llu\n",
+                               (unsigned long long)p.resident_bytes);
         if (!rc)
-            rc = dk_metrics_family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+            rc = dk_metrics_family(out, "process_virtual_memory_bytes", "gauge",
+                                   "Virtual memory size in bytes.");
         if (!rc)
-            rc = dk_buf_printf(out, "process_virtual_memory_bytes %llu\n", (unsigned long long)p.virtual_bytes);
+            rc = dk_buf_printf(out, "process_virtual_memory_bytes %llu\n",
+                               (unsigned long long)p.virtual_bytes);
         if (!rc && p.start_time > 0) {
             rc = dk_metrics_family(out, "process_start_time_seconds", "gauge",
                                    "Start time of the process since unix epoch in seconds.");

@@ -31,11 +31,17 @@
 #include "util/buf.h"
 
 typedef enum dk_op {
-    DK_OP_GET = 0, DK_OP_PUT, DK_OP_DELETE, DK_OP_SCAN,
-    DK_OP_HEALTH, DK_OP_METRICS, DK_OP_OTHER, DK_OP__COUNT
+    DK_OP_GET = 0,
+    DK_OP_PUT,
+    DK_OP_DELETE,
+    DK_OP_SCAN,
+    DK_OP_HEALTH,
+    DK_OP_METRICS,
+    DK_OP_OTHER,
+    DK_OP__COUNT
 } dk_op;
 
-#define DK_METRIC_NAME_MAX 95           /* characters of a named series */
+#define DK_METRIC_NAME_MAX 95 /* characters of a named series */
 
 /* Count one finished HTTP request. Any thread. */
 void dk_metrics_request(dk_op op, int status, uint64_t duration_ns);
@@ -69,10 +75,10 @@ int dk_metrics_render(dk_buf *out);
 
 /* The process figures /metrics exposes, for other renderings (GET /info). */
 typedef struct dk_process_info {
-    double cpu_seconds;                 /* user + system */
-    double start_time;                  /* Unix seconds; 0 when unknown */
+    double cpu_seconds; /* user + system */
+    double start_time;  /* Unix seconds; 0 when unknown */
     uint64_t resident_bytes, virtual_bytes;
-    long open_fds, max_fds;             /* -1 when unknown */
+    long open_fds, max_fds; /* -1 when unknown */
 } dk_process_info;
 
 /* Read /proc for the figures above. Returns 0, or -1 when /proc is not

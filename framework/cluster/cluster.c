@@ -76,8 +76,8 @@ static void cluster_update_ring(dk_cluster *c, const dk_member *m, size_t n)
     c->ring_version++;
     snprintf(c->ring_sig, sizeof(c->ring_sig), "%s", sig);
     dk_ring_cell_set(&c->ring, r);
-    dk_log(DK_LOG_INFO, "cluster: ring version %llu with %zu node%s", (unsigned long long)c->ring_version,
-           k, k == 1 ? "" : "s");
+    dk_log(DK_LOG_INFO, "cluster: ring version %llu with %zu node%s", (unsigned long long)c->ring_version, k,
+           k == 1 ? "" : "s");
 }
 
 /* Worker thread: raise the actor incarnation when asked, write the member
@@ -125,11 +125,11 @@ static void save_done(uv_work_t *w, int status)
         c->raise_to = 0;
         c->raising = 0;
     } else if (c->raise_to && !c->stopping) {
-        save_start(c);          /* the raise failed: try again */
+        save_start(c); /* the raise failed: try again */
         return;
     }
     if (c->stopping)
-        stop_step(c);           /* the save was the last thing stop waited for */
+        stop_step(c); /* the save was the last thing stop waited for */
     else if (c->to_save)
         save_start(c);
 }
@@ -219,7 +219,8 @@ static int view_up(void *arg, const char *node_id, char *rpc_addr, size_t len, i
         const dk_member *m = &c->table[i];
         if (strcmp(m->id, node_id) == 0) {
             snprintf(rpc_addr, len, "%s", m->rpc_addr);
-            *up = m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING || m->state == DK_MEMBER_LEAVING;
+            *up = m->state == DK_MEMBER_NORMAL || m->state == DK_MEMBER_JOINING ||
+                  m->state == DK_MEMBER_LEAVING;
             return 0;
         }
     }
@@ -251,7 +252,8 @@ static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice 
         return;
     }
     dk_buf b = DK_BUF_INIT;
-    const char *msg = fenced ? "node has just joined: reads wait until every member counts it" : "node is starting";
+    const char *msg =
+        fenced ? "node has just joined: reads wait until every member counts it" : "node is starting";
     dk_msg_error e = {.code = DK_EUNAVAILABLE, .message = {(const uint8_t *)msg, strlen(msg)}};
     dk_msg_error_encode(&b, &e);
     dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
@@ -284,7 +286,8 @@ static int advertise_ip(uv_loop_t *loop, const char *adv, char *ip, size_t iplen
     uv_getaddrinfo_t req;
     int rc = uv_getaddrinfo(loop, &req, NULL, host, NULL, &hints);
     if (rc) {
-        snprintf(err, errlen, "cluster: cannot resolve [node] advertise_address = %s: %s", adv, uv_strerror(rc));
+        snprintf(err, errlen, "cluster: cannot resolve [node] advertise_address = %s: %s", adv,
+                 uv_strerror(rc));
         return rc;
     }
     const struct addrinfo *pick = req.addrinfo;
@@ -329,8 +332,8 @@ static void on_duplicate_id(void *arg, const char *why)
     _exit(1);
 }
 
-int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
-                     char *err, size_t errlen)
+int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr, char *err,
+                     size_t errlen)
 {
     const dk_config *cfg = node->cfg;
     memset(c, 0, sizeof(*c));
@@ -340,9 +343,11 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     dk_ring_cell_init(&c->ring, NULL);
 
     if (!node->cluster_key.keyed && cfg->security.insecure)
-        dk_log(DK_LOG_WARN, "[security] insecure = true and no cluster_key_file: RPC and gossip take cluster "
+        dk_log(DK_LOG_WARN,
+               "[security] insecure = true and no cluster_key_file: RPC and gossip take cluster "
                "traffic from any address, and anyone who knows the cluster name '%s' can join it and read "
-               "or write every key; set [security] cluster_key_file (`dynkvd keygen PATH`)", cfg->cluster.name);
+               "or write every key; set [security] cluster_key_file (`dynkvd keygen PATH`)",
+               cfg->cluster.name);
     dk_rpc_tls *rpc_tls = NULL;
     if (cfg->security.tls_ca_file[0]) {
         int trc = dk_rpc_tls_new(cfg->security.tls_cert_file, cfg->security.tls_key_file,
@@ -374,8 +379,13 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .loop = loop,
         .node = node,
         .rpc = c->rpc,
-        .view = {.arg = c, .ring = view_ring, .peer = view_peer, .readable = view_readable,
-                 .pending = view_pending, .up = view_up, .transition = view_transition,
+        .view = {.arg = c,
+                 .ring = view_ring,
+                 .peer = view_peer,
+                 .readable = view_readable,
+                 .pending = view_pending,
+                 .up = view_up,
+                 .transition = view_transition,
                  .receiving = view_receiving},
         .hint_engine = node->hint_engine,
         .hint_ops = node->engine_ops,
@@ -387,7 +397,8 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     dk_member *initial = NULL;
     size_t n_initial = 0;
     if (dk_catalog_members_load(node->catalog, &initial, &n_initial) != 0)
-        dk_log(DK_LOG_WARN, "cluster: ignoring the persisted member table: %s", dk_catalog_errmsg(node->catalog));
+        dk_log(DK_LOG_WARN, "cluster: ignoring the persisted member table: %s",
+               dk_catalog_errmsg(node->catalog));
     const char **seeds = calloc(cfg->cluster.n_seeds + 1, sizeof(*seeds));
     for (size_t i = 0; seeds && i < cfg->cluster.n_seeds; i++)
         seeds[i] = cfg->cluster.seeds[i];
@@ -479,7 +490,7 @@ static void stop_step(void *arg)
         return;
     }
     if (c->saving)
-        return;             /* save_done calls back here */
+        return; /* save_done calls back here */
     dk_rebalance_free(c);
     free(c->table);
     c->table = NULL;
@@ -514,15 +525,14 @@ int dk_cluster_render(dk_cluster *c, dk_buf *out)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         int idx = r ? dk_ring_find(r, m[i].id) : -1;
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f}",
-                              "id", m[i].id, "state", dk_member_state_name(m[i].state),
-                              "status", dk_member_status_name(m[i].status == DK_STATUS_REPLACING
-                                                              ? DK_STATUS_JOINING : m[i].status),
-                              "gossip", m[i].gossip_addr, "rpc", m[i].rpc_addr, "http", m[i].http_addr,
-                              "dc", m[i].dc, "rack", m[i].rack, "weight", (int)m[i].weight,
-                              "incarnation", (json_int_t)m[i].incarnation,
-                              "actor_incarnation", (json_int_t)m[i].actor_inc,
-                              "ownership", idx >= 0 ? dk_ring_ownership(r, (uint32_t)idx) : 0.0);
+        json_t *e = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f}", "id", m[i].id, "state",
+            dk_member_state_name(m[i].state), "status",
+            dk_member_status_name(m[i].status == DK_STATUS_REPLACING ? DK_STATUS_JOINING : m[i].status),
+            "gossip", m[i].gossip_addr, "rpc", m[i].rpc_addr, "http", m[i].http_addr, "dc", m[i].dc, "rack",
+            m[i].rack, "weight", (int)m[i].weight, "incarnation", (json_int_t)m[i].incarnation,
+            "actor_incarnation", (json_int_t)m[i].actor_inc, "ownership",
+            idx >= 0 ? dk_ring_ownership(r, (uint32_t)idx) : 0.0);
         if (m[i].status == DK_STATUS_REPLACING)
             json_object_set_new(e, "replacing", json_true());
         json_t *prog = dk_rebalance_member_progress(c, m[i].id);

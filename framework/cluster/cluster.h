@@ -32,8 +32,8 @@ typedef struct dk_cluster {
     dk_coord *coord;
     dk_ring_cell ring;
     uint64_t ring_version;
-    char ring_sig[64];                  /* hash of the ring's member set */
-    dk_member *table;                   /* latest member table (loop thread) */
+    char ring_sig[64]; /* hash of the ring's member set */
+    dk_member *table;  /* latest member table (loop thread) */
     size_t n_table;
     /* persistence of the member table, one save in flight at a time */
     uv_work_t save_work;
@@ -45,7 +45,7 @@ typedef struct dk_cluster {
     void (*stop_done)(void *);
     void *stop_arg;
     int stopping;
-    struct dk__rebalance *rb;           /* ring moves (rebalance.c) */
+    struct dk__rebalance *rb; /* ring moves (rebalance.c) */
     int rb_stopping, rb_stopped;
     /* raising the version-vector actor incarnation (a node that lost its
      * data and learned a higher one from the cluster): done by the save job */
@@ -59,8 +59,8 @@ typedef struct dk_cluster {
  * clients and tools can find every node. On failure err says what; call
  * dk_cluster_stop anyway to release what started.
  */
-int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
-                     char *err, size_t errlen);
+int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr, char *err,
+                     size_t errlen);
 
 /* Stop everything (loop thread); done runs once all of it has closed. */
 void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);

@@ -20,18 +20,18 @@
 
 typedef struct hw_peer {
     char id[DK_NODE_ID_MAX + 1];
-    uint64_t first;             /* epoch of the first answer */
+    uint64_t first; /* epoch of the first answer */
     int answered, done, asking;
 } hw_peer;
 
 struct dk__handoff_wait {
-    unsigned gen;               /* bumped by reset: late answers of an older wait are ignored */
-    uint64_t since;             /* uv_now() of the first call after a reset (0: none yet) */
+    unsigned gen;   /* bumped by reset: late answers of an older wait are ignored */
+    uint64_t since; /* uv_now() of the first call after a reset (0: none yet) */
     int finished;
-    int after;                  /* the check after the move ended (dk__handoff_wait_after) */
-    void (*kick)(void *arg);    /* after: called on every answer that counts */
+    int after;               /* the check after the move ended (dk__handoff_wait_after) */
+    void (*kick)(void *arg); /* after: called on every answer that counts */
     void *kick_arg;
-    int saw_hints;              /* some member held hints for the receivers meanwhile */
+    int saw_hints; /* some member held hints for the receivers meanwhile */
     hw_peer peers[HW_PEERS_MAX];
     size_t n;
 };
@@ -82,7 +82,8 @@ void dk__handoff_wait_after(dk__handoff_wait *w, void (*kick)(void *arg), void *
 /* An answer (epoch, settled, hinted, receiving) from p. After a move, an
  * answer from a member that still sends the receivers uncounted copies
  * does not count: its first answer must come after it stopped. */
-static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settled, uint32_t hinted, int receiving)
+static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settled, uint32_t hinted,
+                      int receiving)
 {
     if (w->after && receiving) {
         p->answered = 0;
@@ -112,7 +113,7 @@ static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slic
                 hw_answer(w, p, st.epoch, (st.flags & DK_HANDOFF_SETTLED) != 0, st.hinted,
                           (st.flags & DK_HANDOFF_COUNTED) == 0);
             else if (status == 0 && h->type == DK_MSG_ERROR)
-                p->done = 1;    /* a member without the check (older version): not waited for */
+                p->done = 1; /* a member without the check (older version): not waited for */
             /* The fence costs reads while it is up: when the answer moved
              * the member on (its first answer counted, or it is done),
              * step and ask again at once rather than at the next tick. */
@@ -128,8 +129,8 @@ static void hw_answered(void *arg, int status, const dk_frame_header *h, dk_slic
     free(q);
 }
 
-static void hw_ask(dk__handoff_wait *w, dk_cluster *c, hw_peer *p, const dk_member *m, const char *const *targets,
-                   size_t n)
+static void hw_ask(dk__handoff_wait *w, dk_cluster *c, hw_peer *p, const dk_member *m,
+                   const char *const *targets, size_t n)
 {
     dk_msg_handoff_query qm;
     memset(&qm, 0, sizeof(qm));
@@ -167,7 +168,7 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
         if (m->status == DK_STATUS_LEFT || m->status == DK_STATUS_REMOVED)
             continue;
         if (i > 0 && (m->state != DK_MEMBER_NORMAL || !m->rpc_addr[0]))
-            continue;       /* down: its hints wait for the receivers anyway */
+            continue; /* down: its hints wait for the receivers anyway */
         hw_peer *p = hw_peer_get(w, m->id);
         if (p && !p->done && i == 0) {
             /* this node itself (c->table[0]): asked directly */
@@ -191,26 +192,32 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
         dk_metrics_add(w->after ? "handoff_read_fences_total" : "handoff_waits_total", 1);
         dk_metrics_add(w->after ? "handoff_read_fence_ms_total" : "handoff_wait_ms_total", now - w->since);
         if (w->saw_hints)
-            dk_metrics_add(w->after ? "handoff_read_fences_for_hints_total" : "handoff_waits_for_hints_total", 1);
+            dk_metrics_add(w->after ? "handoff_read_fences_for_hints_total" : "handoff_waits_for_hints_total",
+                           1);
         if (w->after)
-            dk_log(DK_LOG_INFO, "rebalance: move %s is over on every member and each has handed off its writes "
-                   "for %s: reads served from it again (after %llu ms)", sig, targets[0],
-                   (unsigned long long)(now - w->since));
+            dk_log(DK_LOG_INFO,
+                   "rebalance: move %s is over on every member and each has handed off its writes "
+                   "for %s: reads served from it again (after %llu ms)",
+                   sig, targets[0], (unsigned long long)(now - w->since));
         else if (now - w->since >= 1000 || w->saw_hints)
-            dk_log(DK_LOG_INFO, "rebalance: move %s: every member has handed off its writes for the receivers "
-                   "(waited %llu ms)", sig, (unsigned long long)(now - w->since));
+            dk_log(DK_LOG_INFO,
+                   "rebalance: move %s: every member has handed off its writes for the receivers "
+                   "(waited %llu ms)",
+                   sig, (unsigned long long)(now - w->since));
         return 1;
     }
     if (now - w->since >= HANDOFF_WAIT_MS) {
         w->finished = 1;
         if (w->after)
-            dk_log(DK_LOG_WARN, "rebalance: move %s: writes for %s may still be on their way from %s (copies in "
-                   "flight or hints not replayed after %u s); serving reads from it anyway", sig, targets[0], late,
-                   HANDOFF_WAIT_MS / 1000);
+            dk_log(DK_LOG_WARN,
+                   "rebalance: move %s: writes for %s may still be on their way from %s (copies in "
+                   "flight or hints not replayed after %u s); serving reads from it anyway",
+                   sig, targets[0], late, HANDOFF_WAIT_MS / 1000);
         else
-            dk_log(DK_LOG_WARN, "rebalance: move %s: writes for its receivers may still be on their way from %s "
-                   "(copies in flight or hints not replayed after %u s); ending the move anyway", sig, late,
-                   HANDOFF_WAIT_MS / 1000);
+            dk_log(DK_LOG_WARN,
+                   "rebalance: move %s: writes for its receivers may still be on their way from %s "
+                   "(copies in flight or hints not replayed after %u s); ending the move anyway",
+                   sig, late, HANDOFF_WAIT_MS / 1000);
         dk_metrics_add(w->after ? "handoff_read_fences_timed_out_total" : "handoff_waits_timed_out_total", 1);
         return 1;
     }

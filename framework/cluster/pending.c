@@ -24,14 +24,14 @@ typedef struct tr_member {
 
 struct dk_transition {
     char sig[DK_XFER_SIG_MAX];
-    tr_member *mem;             /* sorted by id */
+    tr_member *mem; /* sorted by id */
     size_t n_mem;
-    dk_ring *all;               /* NULL without a move */
+    dk_ring *all; /* NULL without a move */
     size_t n_ranges;
     uint8_t *n_recv, *n_src, *nothing;
     uint16_t (*recv)[DK_XFER_N_MAX];
     uint16_t (*src)[DK_XFER_N_MAX];
-    uint8_t *is_recv;           /* per member */
+    uint8_t *is_recv; /* per member */
 };
 
 static int tr_member_cmp(const void *a, const void *b)
@@ -91,7 +91,7 @@ static int tr_ring(dk_transition *t, int which, dk_ring **out, uint16_t **map)
         snprintf(rn[k].dc, sizeof(rn[k].dc), "%s", x->m.dc);
         snprintf(rn[k].rack, sizeof(rn[k].rack), "%s", x->m.rack);
         rn[k].weight = x->m.weight ? x->m.weight : 1;
-        mp[k] = (uint16_t)i;    /* both sorted by id: ring index k is member i */
+        mp[k] = (uint16_t)i; /* both sorted by id: ring index k is member i */
         k++;
     }
     int rc = dk_ring_build(rn, k, DK_RING_VNODES_DEFAULT, 0, out);
@@ -213,7 +213,7 @@ int dk_transition_build(const dk_member *m, size_t n, uint32_t n_replicas, dk_tr
     for (size_t i = 0; i < n; i++) {
         tr_member *x = &t->mem[t->n_mem];
         if (m[i].state == DK_MEMBER_REMOVED && !dk_member_status_current(m[i].status))
-            continue;   /* a gossip leave: gone from every ring */
+            continue; /* a gossip leave: gone from every ring */
         x->m = m[i];
         x->in_cur = m[i].state != DK_MEMBER_REMOVED && dk_member_status_current(m[i].status);
         x->in_fut = m[i].state != DK_MEMBER_REMOVED && dk_member_status_future(m[i].status);

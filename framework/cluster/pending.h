@@ -38,8 +38,8 @@
 #include "base/member.h"
 #include "ring/ring.h"
 
-#define DK_XFER_N_MAX 9u            /* cluster.n_replicas is at most 9 */
-#define DK_XFER_SIG_MAX 24u         /* signature text, NUL included */
+#define DK_XFER_N_MAX 9u    /* cluster.n_replicas is at most 9 */
+#define DK_XFER_SIG_MAX 24u /* signature text, NUL included */
 
 typedef struct dk_transition dk_transition;
 
@@ -47,7 +47,7 @@ typedef struct dk_transition dk_transition;
 typedef struct dk_xfer_node {
     const char *id;
     const char *rpc_addr;
-    int alive;                  /* liveness: normal or joining state */
+    int alive; /* liveness: normal or joining state */
     dk_member_status status;
 } dk_xfer_node;
 

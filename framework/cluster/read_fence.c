@@ -152,8 +152,10 @@ static void rf_load(dk__read_fence *f)
     json_t *o = json_load_file(f->path, 0, &err);
     if (!o) {
         if (access(f->path, F_OK) == 0) {
-            dk_log(DK_LOG_WARN, "read fence: %s does not parse (%s): fencing every read until the handoff "
-                   "check passes", f->path, err.text);
+            dk_log(DK_LOG_WARN,
+                   "read fence: %s does not parse (%s): fencing every read until the handoff "
+                   "check passes",
+                   f->path, err.text);
             f->whole = 1;
         }
         return;
@@ -163,19 +165,22 @@ static void rf_load(dk__read_fence *f)
     f->whole = json_is_true(json_object_get(o, "whole"));
     json_t *ranges = json_object_get(o, "ranges"), *r;
     size_t i;
-    json_array_foreach(ranges, i, r) {
+    json_array_foreach(ranges, i, r)
+    {
         dk_token s, e;
         if (rf_unhex(json_string_value(json_array_get(r, 0)), &s) ||
             rf_unhex(json_string_value(json_array_get(r, 1)), &e) || rf_add(f, s, e)) {
-            f->whole = 1;       /* unreadable: wider, never narrower */
+            f->whole = 1; /* unreadable: wider, never narrower */
             break;
         }
     }
     if (!json_is_array(ranges) && !f->whole)
         f->whole = 1;
     json_decref(o);
-    dk_log(DK_LOG_INFO, "read fence: restored from %s (move %s, %s): no reads of %s until the handoff check "
-           "passes", f->path, f->move[0] ? f->move : "?", f->whole ? "the whole store" : "token ranges",
+    dk_log(DK_LOG_INFO,
+           "read fence: restored from %s (move %s, %s): no reads of %s until the handoff check "
+           "passes",
+           f->path, f->move[0] ? f->move : "?", f->whole ? "the whole store" : "token ranges",
            f->whole ? "this node" : "those ranges");
 }
 
@@ -227,8 +232,8 @@ int dk__read_fence_raise_whole(dk__read_fence *f, const char *sig)
     return rf_save(f);
 }
 
-int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_token *start, const dk_token *end,
-                                size_t n)
+int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_token *start,
+                                const dk_token *end, size_t n)
 {
     size_t before = f->n;
     int wider = 0;
@@ -236,9 +241,9 @@ int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_tok
         if (rf_add(f, start[i], end[i]) != 0)
             wider = 1;
     if (wider)
-        f->whole = 1;           /* out of memory for the list: fence everything */
+        f->whole = 1; /* out of memory for the list: fence everything */
     if (f->n == before && !wider && !strcmp(f->move, sig))
-        return 0;               /* nothing new */
+        return 0; /* nothing new */
     int added = f->n > before || wider;
     snprintf(f->move, sizeof(f->move), "%s", sig);
     rf_apply(f);
@@ -253,6 +258,8 @@ void dk__read_fence_lift(dk__read_fence *f)
     f->move[0] = 0;
     rf_apply(f);
     if (unlink(f->path) != 0 && errno != ENOENT)
-        dk_log(DK_LOG_WARN, "read fence: cannot remove %s: %s (a restart would fence reads again, for one "
-               "handoff check)", f->path, strerror(errno));
+        dk_log(DK_LOG_WARN,
+               "read fence: cannot remove %s: %s (a restart would fence reads again, for one "
+               "handoff check)",
+               f->path, strerror(errno));
 }

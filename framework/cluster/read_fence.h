@@ -57,8 +57,8 @@ const char *dk__read_fence_move(const dk__read_fence *f);
  * were new), or the error of the file (logged; the fence is up in memory
  * anyway). */
 int dk__read_fence_raise_whole(dk__read_fence *f, const char *sig);
-int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_token *start, const dk_token *end,
-                                size_t n);
+int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_token *start,
+                                const dk_token *end, size_t n);
 /* Lift every fence and remove the file. */
 void dk__read_fence_lift(dk__read_fence *f);
 #endif

@@ -33,7 +33,7 @@
 
 typedef struct rb_peer {
     char id[DK_NODE_ID_MAX + 1];
-    char sig[DK_XFER_SIG_MAX];  /* the move the answer was about */
+    char sig[DK_XFER_SIG_MAX]; /* the move the answer was about */
     int asking, answered;
     dk_msg_stream_ack ack;
 } rb_peer;
@@ -46,14 +46,14 @@ typedef struct dk__rebalance {
     void *stop_arg;
     dk_transition *tr;
     char sig[DK_XFER_SIG_MAX];
-    uint64_t sig_since;         /* uv_now() when sig was first seen */
-    int plan_sent;              /* stream plan installed for sig */
-    int decided;                /* a node without data: bootstrap decided */
+    uint64_t sig_since; /* uv_now() when sig was first seen */
+    int plan_sent;      /* stream plan installed for sig */
+    int decided;        /* a node without data: bootstrap decided */
     uint64_t contact_at;
-    int actor_ready;            /* the actor incarnation is final */
-    int actor_checked;          /* the previous life's actor was looked at */
-    int announced;              /* the end of this node's own move was announced */
-    int stepping, again;        /* rb_step is running; run it once more */
+    int actor_ready;     /* the actor incarnation is final */
+    int actor_checked;   /* the previous life's actor was looked at */
+    int announced;       /* the end of this node's own move was announced */
+    int stepping, again; /* rb_step is running; run it once more */
     rb_peer peers[RB_PEERS_MAX];
     size_t n_peers;
     unsigned polls;             /* STREAM_DONE calls in flight */
@@ -104,7 +104,8 @@ dk_member_status dk_rebalance_initial_status(const dk_node *node, const char *se
 
 /* ---- progress shown to other threads -------------------------------------- */
 
-static json_t *rb_progress_json(const char *state, uint64_t done, uint64_t total, uint64_t keys, uint64_t bytes)
+static json_t *rb_progress_json(const char *state, uint64_t done, uint64_t total, uint64_t keys,
+                                uint64_t bytes)
 {
     return json_pack("{s:s, s:I, s:I, s:I, s:I}", "state", state, "ranges_done", (json_int_t)done,
                      "ranges_total", (json_int_t)total, "keys", (json_int_t)keys, "bytes", (json_int_t)bytes);
@@ -126,8 +127,9 @@ static void rb_show(dk__rebalance *rb)
         if (!p->answered || strcmp(p->sig, rb->sig))
             continue;
         const char *st = p->ack.status == 0 ? "done" : p->ack.status == -EAGAIN ? "streaming" : "waiting";
-        json_object_set_new(o, p->id, rb_progress_json(st, p->ack.ranges_done, p->ack.ranges_total, p->ack.keys,
-                                                       p->ack.bytes));
+        json_object_set_new(
+            o, p->id,
+            rb_progress_json(st, p->ack.ranges_done, p->ack.ranges_total, p->ack.keys, p->ack.bytes));
     }
     pthread_mutex_lock(&rb->mu);
     json_decref(rb->shown);
@@ -163,27 +165,29 @@ json_t *dk_rebalance_progress(dk_cluster *c)
         pthread_mutex_unlock(&rb->mu);
     }
     json_object_set_new(o, "receivers", recv ? recv : json_object());
-    json_t *in = json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "ranges_done", (json_int_t)s.ranges_done,
-                           "ranges_total", (json_int_t)s.ranges_total,
-                           "ranges_left", (json_int_t)(s.ranges_total - s.ranges_done),
-                           "keys", (json_int_t)s.keys, "bytes", (json_int_t)s.bytes, "done", s.done);
+    json_t *in =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "ranges_done", (json_int_t)s.ranges_done, "ranges_total",
+                  (json_int_t)s.ranges_total, "ranges_left", (json_int_t)(s.ranges_total - s.ranges_done),
+                  "keys", (json_int_t)s.keys, "bytes", (json_int_t)s.bytes, "done", s.done);
     json_t *arr = json_array();
     if (c->coord) {
         dk_stream_info info[64];
         size_t n = dk_stream_streams_get(c->coord, info, 64);
         for (size_t i = 0; i < n && i < 64; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "source", info[i].source,
-                                                 "ranges", (json_int_t)info[i].ranges, "keys",
-                                                 (json_int_t)info[i].keys, "bytes", (json_int_t)info[i].bytes,
-                                                 "batches", (json_int_t)info[i].batches, "state", info[i].state));
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "source", info[i].source,
+                                            "ranges", (json_int_t)info[i].ranges, "keys",
+                                            (json_int_t)info[i].keys, "bytes", (json_int_t)info[i].bytes,
+                                            "batches", (json_int_t)info[i].batches, "state", info[i].state));
     }
     json_object_set_new(in, "streams", arr);
     json_object_set_new(o, "incoming", in);
     uint64_t k = 0, b = 0, n = 0;
     if (c->coord)
         dk_stream_served_get(c->coord, &k, &b, &n);
-    json_object_set_new(o, "served", json_pack("{s:I, s:I, s:I}", "keys", (json_int_t)k, "bytes", (json_int_t)b,
-                                               "batches", (json_int_t)n));
+    json_object_set_new(o, "served",
+                        json_pack("{s:I, s:I, s:I}", "keys", (json_int_t)k, "bytes", (json_int_t)b, "batches",
+                                  (json_int_t)n));
     return o;
 }
 
@@ -232,7 +236,7 @@ static void rb_fence_step(dk__rebalance *rb)
     if (!dk__read_fence_up(rb->rf))
         return;
     if (rb->sig[0] && rb->tr && dk_transition_is_receiver(rb->tr, self[0])) {
-        rb->fence_checking = 0;     /* (still, or again) a receiver: the check starts when it is over */
+        rb->fence_checking = 0; /* (still, or again) a receiver: the check starts when it is over */
         return;
     }
     if (rb->fence_restored) {
@@ -264,7 +268,7 @@ static void rb_fence_ranges(dk__rebalance *rb, const dk_stream_want *want, size_
 {
     const dk_member *self = rb_self(rb->c);
     if (!n || !self || self->status != DK_STATUS_NORMAL)
-        return;     /* joining or replacing: the whole store is fenced when it turns normal */
+        return; /* joining or replacing: the whole store is fenced when it turns normal */
     dk_token *s = calloc(n, sizeof(*s)), *e = calloc(n, sizeof(*e));
     int added = 1;
     if (s && e) {
@@ -279,8 +283,10 @@ static void rb_fence_ranges(dk__rebalance *rb, const dk_stream_want *want, size_
     free(s);
     free(e);
     if (added)
-        dk_log(DK_LOG_INFO, "rebalance: %s receives %zu ranges in move %s: no reads of them here until every "
-               "member counts it as their owner", rb->c->cfg->node.id, n, rb->sig);
+        dk_log(DK_LOG_INFO,
+               "rebalance: %s receives %zu ranges in move %s: no reads of them here until every "
+               "member counts it as their owner",
+               rb->c->cfg->node.id, n, rb->sig);
     rb->fence_checking = 0;
     dk_metrics_set_gauge("handoff_read_fenced", 1);
 }
@@ -355,7 +361,8 @@ out:
     free(want);
     free(nodes);
     if (rc)
-        dk_log(DK_LOG_WARN, "rebalance: cannot install the stream plan of move %s: %s", rb->sig, dk_strerror(rc));
+        dk_log(DK_LOG_WARN, "rebalance: cannot install the stream plan of move %s: %s", rb->sig,
+               dk_strerror(rc));
     return rc;
 }
 
@@ -472,7 +479,7 @@ static void rb_decide(dk__rebalance *rb)
     if (!rb->contact_at)
         rb->contact_at = now;
     if (contact > 0 && now - rb->contact_at < rb_listen_ms(c))
-        return;         /* let the table converge before concluding anything */
+        return; /* let the table converge before concluding anything */
     /* A forgotten life: never reuse its version-vector counters. Checked
      * once (our own record echoes back with the raised value): a new
      * catalog that peers told anything about this id starts above the
@@ -487,18 +494,21 @@ static void rb_decide(dk__rebalance *rb)
             dk__cluster_raise_actor(c, max_actor + 1);
     }
     if (c->raising)
-        return;     /* decided once the raise is durable */
+        return; /* decided once the raise is durable */
     rb->actor_ready = 1;
     rb->decided = 1;
     if (self->status != DK_STATUS_JOINING)
         return;
     for (size_t i = 1; i < c->n_table; i++)
         if (dk_member_status_current(c->table[i].status)) {
-            dk_log(DK_LOG_INFO, "rebalance: %s joins a cluster that has data: bootstrapping (streaming its "
-                   "ranges before it serves reads)", c->cfg->node.id);
+            dk_log(DK_LOG_INFO,
+                   "rebalance: %s joins a cluster that has data: bootstrapping (streaming its "
+                   "ranges before it serves reads)",
+                   c->cfg->node.id);
             return;
         }
-    dk_log(DK_LOG_INFO, "rebalance: %s is among the first nodes of its cluster: normal at once", c->cfg->node.id);
+    dk_log(DK_LOG_INFO, "rebalance: %s is among the first nodes of its cluster: normal at once",
+           c->cfg->node.id);
     dk_membership_set_status(c->members, DK_STATUS_NORMAL);
 }
 
@@ -516,7 +526,7 @@ static void rb_step_once(dk__rebalance *rb)
         return;
     if (!rb->decided) {
         rb_decide(rb);
-        return;         /* it may have announced; the next step goes on */
+        return; /* it may have announced; the next step goes on */
     }
     if (!rb->actor_ready && !c->raising)
         rb->actor_ready = 1;
@@ -525,7 +535,8 @@ static void rb_step_once(dk__rebalance *rb)
         !rb->announced && rb_count(c, dk_member_status_readable, NULL) == 0) {
         /* no member holds any data (a lone node, or a whole cluster that
          * lost it): nothing to fetch, nobody to wait for */
-        dk_log(DK_LOG_INFO, "rebalance: no member has data to stream from: %s is normal at once", c->cfg->node.id);
+        dk_log(DK_LOG_INFO, "rebalance: no member has data to stream from: %s is normal at once",
+               c->cfg->node.id);
         rb->announced = 1;
         dk_membership_set_status(c->members, DK_STATUS_NORMAL);
         return;
@@ -581,7 +592,8 @@ static void rb_step_once(dk__rebalance *rb)
             const dk_member *m = &c->table[i];
             if (m->status != DK_STATUS_LEAVING || m->state != DK_MEMBER_DOWN)
                 continue;
-            dk_log(DK_LOG_INFO, "rebalance: %s's ranges are on their new owners: %s is removed", m->id, m->id);
+            dk_log(DK_LOG_INFO, "rebalance: %s's ranges are on their new owners: %s is removed", m->id,
+                   m->id);
             dk_metrics_add("ring_moves_completed_total", 1);
             dk_membership_set_peer_status(c->members, m->id, DK_STATUS_REMOVED);
         }
@@ -638,7 +650,7 @@ void dk_rebalance_on_members(dk_cluster *c, const dk_member *m, size_t n)
             pending += dk_transition_receivers(t, i, rv) > 0;
         dk_metrics_set_gauge("ring_pending_ranges", pending);
     } else if (rb->plan_sent && sig[0]) {
-        rb_install_plan(rb);    /* same move, sources may have changed */
+        rb_install_plan(rb); /* same move, sources may have changed */
     }
     rb_step(rb);
 }
@@ -676,14 +688,16 @@ int dk_rebalance_decommission(dk_cluster *c, char *why, size_t whylen)
     }
     size_t left = rb_count(c, rb_stays, self->id);
     if (left < (size_t)c->cfg->cluster.n_replicas) {
-        snprintf(why, whylen, "decommissioning %s would leave %zu node%s for n_replicas = %d: add a node first",
-                 self->id, left, left == 1 ? "" : "s", c->cfg->cluster.n_replicas);
+        snprintf(why, whylen,
+                 "decommissioning %s would leave %zu node%s for n_replicas = %d: add a node first", self->id,
+                 left, left == 1 ? "" : "s", c->cfg->cluster.n_replicas);
         return -EPERM;
     }
-    const char *id = c->cfg->node.id;     /* self points into the table, which the change replaces */
+    const char *id = c->cfg->node.id; /* self points into the table, which the change replaces */
     dk_log(DK_LOG_INFO, "rebalance: decommissioning %s: streaming its ranges to their next owners", id);
     dk_membership_set_status(c->members, DK_STATUS_LEAVING);
-    snprintf(why, whylen, "%s is leaving: its ranges stream to their next owners, then it leaves the ring", id);
+    snprintf(why, whylen, "%s is leaving: its ranges stream to their next owners, then it leaves the ring",
+             id);
     return 0;
 }
 
@@ -706,8 +720,9 @@ int dk_rebalance_remove(dk_cluster *c, const char *id, char *why, size_t whylen)
         return 0;
     }
     if (m->state != DK_MEMBER_DOWN) {
-        snprintf(why, whylen, "%s is %s, not down: decommission it on that node instead (removal is for dead nodes)",
-                 id, dk_member_state_name(m->state));
+        snprintf(why, whylen,
+                 "%s is %s, not down: decommission it on that node instead (removal is for dead nodes)", id,
+                 dk_member_state_name(m->state));
         return -EBUSY;
     }
     if (m->status == DK_STATUS_LEAVING) {
@@ -716,8 +731,8 @@ int dk_rebalance_remove(dk_cluster *c, const char *id, char *why, size_t whylen)
     }
     size_t left = rb_count(c, rb_stays, id);
     if (dk_member_status_current(m->status) && left < (size_t)c->cfg->cluster.n_replicas) {
-        snprintf(why, whylen, "removing %s would leave %zu node%s for n_replicas = %d: add a node first", id, left,
-                 left == 1 ? "" : "s", c->cfg->cluster.n_replicas);
+        snprintf(why, whylen, "removing %s would leave %zu node%s for n_replicas = %d: add a node first", id,
+                 left, left == 1 ? "" : "s", c->cfg->cluster.n_replicas);
         return -EPERM;
     }
     /* a member that never got on the ring has nothing to hand over */
@@ -728,8 +743,8 @@ int dk_rebalance_remove(dk_cluster *c, const char *id, char *why, size_t whylen)
         return rc;
     }
     dk_log(DK_LOG_INFO, "rebalance: removing %s: its ranges get new replicas from the remaining ones", id);
-    snprintf(why, whylen, "%s is being removed: each of its ranges streams from a remaining replica to its new owner",
-             id);
+    snprintf(why, whylen,
+             "%s is being removed: each of its ranges streams from a remaining replica to its new owner", id);
     return 0;
 }
 

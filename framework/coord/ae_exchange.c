@@ -35,13 +35,13 @@
 #include "node/host.h"
 #include "node/store.h"
 
-#define AE_RATE_BYTES (32u << 20)       /* bytes per second an exchange moves at most */
-#define AE_RPC_MS 5000u                 /* least deadline of an exchange's requests */
+#define AE_RATE_BYTES (32u << 20) /* bytes per second an exchange moves at most */
+#define AE_RPC_MS 5000u           /* least deadline of an exchange's requests */
 
 struct dk__ae_x {
-    dk__job job;                        /* one worker step at a time */
+    dk__job job; /* one worker step at a time */
     dk_ae *ae;
-    dk__ae_layout *l;                   /* held */
+    dk__ae_layout *l; /* held */
     int g;
     char peer[DK_NODE_ID_MAX + 1], addr[DK_CONFIG_ADDR_MAX + 1];
     uint8_t prefix[DK_KEY_MAX];
@@ -58,13 +58,13 @@ struct dk__ae_x {
     size_t from_len;
     dk_buf remote, upto;
     int more;
-    dk_buf push, pull;                  /* DK_KEYS_KEY entries: what differs */
+    dk_buf push, pull; /* DK_KEYS_KEY entries: what differs */
     dk_slice push_left, pull_left;
     /* the current batch */
     dk_buf batch, answer;
     uint32_t n_batch, batch_pulls, n_answer;
     int rc;
-    const char *phase;                  /* for the status page */
+    const char *phase; /* for the status page */
     uint64_t pages;
     void (*paced)(dk__ae_x *x);
 };
@@ -201,8 +201,9 @@ static void x_tree_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
     }
     if (t.status) {
         x_fail(x, t.status, "%s cannot compare: %s", x->peer,
-               t.status == DK_EMISMATCH ? "its ring differs (membership not settled)"
-               : t.status == DK_EUNAVAILABLE ? "its trees are being built" : dk_strerror(t.status));
+               t.status == DK_EMISMATCH      ? "its ring differs (membership not settled)"
+               : t.status == DK_EUNAVAILABLE ? "its trees are being built"
+                                             : dk_strerror(t.status));
         return;
     }
     uint8_t differ[DK_MERKLE_BITMAP_MAX] = {0};
@@ -212,7 +213,7 @@ static void x_tree_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
         x_fail(x, DK_ECORRUPT, "%s answered %zu hashes for another request", x->peer, t.hashes.len / 8);
         return;
     }
-    if (n == 0) {               /* the trees agree below every node asked */
+    if (n == 0) { /* the trees agree below every node asked */
         x_end(x);
         return;
     }
@@ -233,7 +234,9 @@ static void x_tree_send(dk__ae_x *x)
     x->phase = "trees";
     dk_buf b = DK_BUF_INIT;
     dk_msg_tree_req m = {
-        .group = {(const uint8_t *)g->name, strlen(g->name)}, .sig = g->sig, .level = x->level,
+        .group = {(const uint8_t *)g->name, strlen(g->name)},
+        .sig = g->sig,
+        .level = x->level,
         .nodes = {x->want, dk_merkle_bitmap_len(x->level)},
     };
     int rc = dk_msg_tree_req_encode(&b, &m);
@@ -271,8 +274,12 @@ static void x_compare_run(dk__job *j)
     dk__ae_x *x = (dk__ae_x *)j;
     int full = x->res.full;
     dk__ae_scan s = {
-        .l = x->l, .g = x->g, .leaves = full ? x->leaves : NULL, .prefix = {x->prefix, x->plen},
-        .from = {x->from, x->from_len}, .upto = x->more ? dk_buf_slice(&x->upto) : (dk_slice){NULL, 0},
+        .l = x->l,
+        .g = x->g,
+        .leaves = full ? x->leaves : NULL,
+        .prefix = {x->prefix, x->plen},
+        .from = {x->from, x->from_len},
+        .upto = x->more ? dk_buf_slice(&x->upto) : (dk_slice){NULL, 0},
     };
     dk__ae_scan_run(j->c->node, &s);
     x->rc = s.rc;
@@ -346,9 +353,13 @@ static void x_list_send(dk__ae_x *x)
     x->pages++;
     dk_buf b = DK_BUF_INIT;
     dk_msg_keys_req m = {
-        .op = DK_KEYS_LIST, .group = {(const uint8_t *)g->name, strlen(g->name)}, .sig = g->sig,
+        .op = DK_KEYS_LIST,
+        .group = {(const uint8_t *)g->name, strlen(g->name)},
+        .sig = g->sig,
         .leaves = x->res.full ? (dk_slice){x->leaves, sizeof(x->leaves)} : (dk_slice){NULL, 0},
-        .prefix = {x->prefix, x->plen}, .from = {x->from, x->from_len}, .max_bytes = DK__AE_LIST_BYTES,
+        .prefix = {x->prefix, x->plen},
+        .from = {x->from, x->from_len},
+        .max_bytes = DK__AE_LIST_BYTES,
     };
     int rc = dk_msg_keys_req_encode(&b, &m);
     if (rc)
@@ -377,23 +388,25 @@ static void x_batch_run(dk__job *j)
             break;
         int rc = dk__ae_get_raw(j->c->node, e.key, &raw);
         if (rc == DK_ENOTFOUND || (rc == 0 && raw.len == 0))
-            continue;           /* gone since the listing (purged): nothing to send */
+            continue; /* gone since the listing (purged): nothing to send */
         if (rc) {
             x->rc = rc;
             x->push_left = before;
             break;
         }
         if (raw.len > DK__AE_OBJECT_MAX) {
-            dk_log(DK_LOG_WARN, "anti-entropy: a %zu-byte object is too large to send; repair its key "
-                   "by reading it", raw.len);
+            dk_log(DK_LOG_WARN,
+                   "anti-entropy: a %zu-byte object is too large to send; repair its key "
+                   "by reading it",
+                   raw.len);
             continue;
         }
         if (bytes && bytes + raw.len > DK__AE_SYNC_BYTES) {
-            x->push_left = before;      /* next batch */
+            x->push_left = before; /* next batch */
             break;
         }
-        x->rc = dk_keys_entry_encode(&x->batch, &(dk_keys_entry){.key = e.key, .kind = DK_KEYS_OBJECT,
-                                                                  .object = dk_buf_slice(&raw)});
+        x->rc = dk_keys_entry_encode(
+            &x->batch, &(dk_keys_entry){.key = e.key, .kind = DK_KEYS_OBJECT, .object = dk_buf_slice(&raw)});
         bytes += raw.len;
         x->n_batch++;
     }
@@ -418,13 +431,13 @@ static void x_merge_run(dk__job *j)
     x->rc = 0;
     while (x->rc == 0 && dk_keys_entry_next(&it, &e)) {
         if (e.kind != DK_KEYS_OBJECT)
-            continue;           /* the peer no longer holds it */
+            continue; /* the peer no longer holds it */
         int changed = 0;
         int rc = dk_store_merge(j->c->node->store, e.key, e.object, &changed);
         if (rc == 0)
             x->res.keys_in += changed != 0;
         else if (rc != DK_ECORRUPT && rc != DK_ETOOBIG)
-            x->rc = rc;         /* an unreadable or oversized copy skips its key */
+            x->rc = rc; /* an unreadable or oversized copy skips its key */
     }
 }
 
@@ -488,15 +501,18 @@ static void x_batch_done(dk__job *j, int status)
                status ? uv_strerror(status) : dk_strerror(x->rc));
         return;
     }
-    if (x->n_batch == 0) {      /* every key to send vanished, nothing to fetch */
+    if (x->n_batch == 0) { /* every key to send vanished, nothing to fetch */
         x_sync_next(x);
         return;
     }
     const dk__ae_group *g = &x->l->g[x->g];
     dk_buf b = DK_BUF_INIT;
     dk_msg_keys_req m = {
-        .op = DK_KEYS_SYNC, .group = {(const uint8_t *)g->name, strlen(g->name)}, .sig = g->sig,
-        .n_entries = x->n_batch, .entries = dk_buf_slice(&x->batch),
+        .op = DK_KEYS_SYNC,
+        .group = {(const uint8_t *)g->name, strlen(g->name)},
+        .sig = g->sig,
+        .n_entries = x->n_batch,
+        .entries = dk_buf_slice(&x->batch),
     };
     int rc = dk_msg_keys_req_encode(&b, &m);
     if (rc)
@@ -567,7 +583,7 @@ void dk__ae_exchange_clamp(dk_ae *ae, int group, int64_t ms)
 void dk__ae_exchange_abort(dk_ae *ae)
 {
     dk__ae_x *x = ae->x;
-    if (x && x->paced) {        /* idle between steps: nothing else will end it */
+    if (x && x->paced) { /* idle between steps: nothing else will end it */
         x->paced = NULL;
         x_fail(x, DK_ECLOSED, "the node is stopping");
     }
@@ -579,8 +595,13 @@ int dk__ae_exchange_progress(const dk_ae *ae, dk__ae_xprogress *p)
     if (!x)
         return DK_ENOTFOUND;
     *p = (dk__ae_xprogress){
-        .phase = x->phase ? x->phase : "starting", .level = x->level, .leaves = x->res.leaves,
-        .pages = x->pages, .keys_in = x->res.keys_in, .keys_out = x->res.keys_out, .start_ms = x->res.start_ms,
+        .phase = x->phase ? x->phase : "starting",
+        .level = x->level,
+        .leaves = x->res.leaves,
+        .pages = x->pages,
+        .keys_in = x->res.keys_in,
+        .keys_out = x->res.keys_out,
+        .start_ms = x->res.start_ms,
     };
     return 0;
 }

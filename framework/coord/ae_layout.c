@@ -62,7 +62,7 @@ int dk__ae_layout_new(dk_ring *ring, const char *self, uint32_t n_replicas, dk__
     int self_idx = dk_ring_find(ring, self);
     uint32_t n = n_replicas < COORD_N_MAX ? n_replicas : COORD_N_MAX;
     dk__ae_layout *l = calloc(1, sizeof(*l));
-    uint32_t (*sets)[COORD_N_MAX + 1] = calloc(nr ? nr : 1, sizeof(*sets));    /* [0] = count */
+    uint32_t(*sets)[COORD_N_MAX + 1] = calloc(nr ? nr : 1, sizeof(*sets)); /* [0] = count */
     XXH3_state_t **sig = NULL;
     size_t ng = 0;
     int rc = -ENOMEM;
@@ -146,7 +146,8 @@ int dk__ae_layout_group_of(const dk__ae_layout *l, dk_token t)
 int dk__ae_layout_find(const dk__ae_layout *l, dk_slice name, uint64_t sig)
 {
     for (size_t i = 0; l && i < l->n_groups; i++)
-        if (l->g[i].sig == sig && strlen(l->g[i].name) == name.len && memcmp(l->g[i].name, name.ptr, name.len) == 0)
+        if (l->g[i].sig == sig && strlen(l->g[i].name) == name.len &&
+            memcmp(l->g[i].name, name.ptr, name.len) == 0)
             return (int)i;
     return -1;
 }
@@ -211,15 +212,15 @@ static void ae_install_locked(void *arg)
     in->rc = node->engine_ops->iter_open(node->engine, &opts, &in->it);
 }
 
-int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file *saved, int *loaded, char *why,
-                        size_t whylen)
+int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file *saved, int *loaded,
+                        char *why, size_t whylen)
 {
     dk_node *node = ae->c->node;
     uint64_t t0 = dk_mono_ns();
     ae_install in = {.ae = ae, .l = l, .saved = saved, .why = why, .whylen = whylen};
     *loaded = 0;
     if (saved && !dk__ae_saved_files_fit(node, saved, why, whylen))
-        in.saved = NULL;        /* listing the files needs no lock */
+        in.saved = NULL; /* listing the files needs no lock */
     dk_store_exclusive(node->store, ae_install_locked, &in);
     dk__ae_layout_unref(in.old);
     if (in.rc)
@@ -232,7 +233,7 @@ int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file
     }
     if (!(node->engine_ops->caps & DK_ENGINE_CAP_SNAPSHOT))
         dk_log(DK_LOG_WARN, "anti-entropy: engine iterators are not snapshots; trees may drift "
-               "until the next rebuild");
+                            "until the next rebuild");
     int rc;
     uint64_t keys = 0;
     dk_slice k, v;

@@ -24,7 +24,7 @@
 #include "base/metrics.h"
 #include "node/host.h"
 
-#define AE_DRIFT_EXCHANGES 3u           /* differing leaves with nothing to move, in a row */
+#define AE_DRIFT_EXCHANGES 3u /* differing leaves with nothing to move, in a row */
 
 static const char *const ae_req_state[] = {"queued", "running", "done", "failed"};
 
@@ -51,8 +51,10 @@ static void ae_round_end(dk_ae *ae)
     if (q) {
         q->state = q->failed ? DK__AE_FAILED : DK__AE_DONE;
         q->finished_ms = dk_now_ms();
-        dk_log(DK_LOG_INFO, "anti-entropy: repair %llu %s: %u of %u exchanges failed, %llu keys received, "
-               "%llu sent", (unsigned long long)q->id, ae_req_state[q->state], q->failed, q->pairs,
+        dk_log(DK_LOG_INFO,
+               "anti-entropy: repair %llu %s: %u of %u exchanges failed, %llu keys received, "
+               "%llu sent",
+               (unsigned long long)q->id, ae_req_state[q->state], q->failed, q->pairs,
                (unsigned long long)q->keys_in, (unsigned long long)q->keys_out);
     } else {
         s->last_round_ms = dk_now_ms();
@@ -134,15 +136,18 @@ static void ae_exchange_done(dk_ae *ae, const dk__ae_xres *x)
         g->drift = x->leaves && !x->keys_in && !x->keys_out ? g->drift + 1 : 0;
         uint64_t now = uv_now(ae->c->loop), gap = 10 * (uint64_t)ae->c->cfg->cluster.anti_entropy_interval;
         if (g->drift >= AE_DRIFT_EXCHANGES && now - s->last_drift_rebuild >= (gap ? gap : 600000u)) {
-            dk_log(DK_LOG_INFO, "anti-entropy: group %s keeps differing with nothing to repair; "
-                   "rebuilding the trees", g->name);
+            dk_log(DK_LOG_INFO,
+                   "anti-entropy: group %s keeps differing with nothing to repair; "
+                   "rebuilding the trees",
+                   g->name);
             s->want_rebuild = 1;
             s->last_drift_rebuild = now;
             g->drift = 0;
         }
         if (x->keys_in || x->keys_out)
             dk_log(DK_LOG_INFO, "anti-entropy: %s with %s: %u leaves differed, %llu keys received, %llu sent",
-                   g->name, p->peer, x->leaves, (unsigned long long)x->keys_in, (unsigned long long)x->keys_out);
+                   g->name, p->peer, x->leaves, (unsigned long long)x->keys_in,
+                   (unsigned long long)x->keys_out);
     }
     dk__ae_publish(ae);
     dk__ae_kick(ae);
@@ -173,7 +178,8 @@ static void ae_round_next(dk_ae *ae)
         const dk__ae_pair *p = &s->pairs[s->next_pair++];
         char addr[DK_CONFIG_ADDR_MAX + 1] = "";
         int alive = 0;
-        if (ae->c->view.peer(ae->c->view.arg, p->peer, addr, sizeof(addr), &alive) != 0 || !alive || !addr[0]) {
+        if (ae->c->view.peer(ae->c->view.arg, p->peer, addr, sizeof(addr), &alive) != 0 || !alive ||
+            !addr[0]) {
             ae_pair_failed(ae, p, 0, "the peer is down");
             continue;
         }
@@ -234,7 +240,7 @@ void dk__ae_maybe_round(dk_ae *ae)
     uint64_t now = uv_now(ae->c->loop);
     uint64_t iv = (uint64_t)ae->c->cfg->cluster.anti_entropy_interval;
     if (iv && s->next_round == 0)
-        s->next_round = now + dk__ae_jitter(ae, 10, 100);   /* stagger the first round */
+        s->next_round = now + dk__ae_jitter(ae, 10, 100); /* stagger the first round */
     if (!q && !(iv && now >= s->next_round))
         return;
     if (ae_round_start(ae, q) == 0)
@@ -310,7 +316,10 @@ int dk_ae_status(dk_coord *c, dk_buf *out)
     json_object_set_new(o, "interval_ms", json_integer(c->cfg->cluster.anti_entropy_interval));
     json_object_set_new(o, "repaired_before_ms", json_integer(atomic_load(&c->node->repaired_before_ms)));
     json_t *trees = json_object();
-    json_object_set_new(trees, "state", json_string(!l && !s->building ? "none" : s->building ? "building" : "ready"));
+    json_object_set_new(trees, "state",
+                        json_string(!l && !s->building ? "none"
+                                    : s->building      ? "building"
+                                                       : "ready"));
     json_object_set_new(trees, "groups", json_integer(l ? (json_int_t)l->n_groups : 0));
     json_object_set_new(trees, "keys", json_integer(l ? (json_int_t)l->keys : 0));
     json_object_set_new(trees, "build_ms", json_integer(l ? (json_int_t)l->build_ms : 0));
@@ -321,18 +330,21 @@ int dk_ae_status(dk_coord *c, dk_buf *out)
     json_t *round = json_object();
     json_object_set_new(round, "running", json_boolean(s->round_active));
     if (s->round_active) {
-        json_object_set_new(round, "request", s->round_req ? json_integer((json_int_t)s->round_req->id) : json_null());
+        json_object_set_new(round, "request",
+                            s->round_req ? json_integer((json_int_t)s->round_req->id) : json_null());
         json_object_set_new(round, "started_ms", json_integer(s->round_started_ms));
-        json_object_set_new(round, "exchanges_done", json_integer((json_int_t)(s->next_pair - (ae->x != NULL))));
+        json_object_set_new(round, "exchanges_done",
+                            json_integer((json_int_t)(s->next_pair - (ae->x != NULL))));
         json_object_set_new(round, "exchanges", json_integer((json_int_t)s->n_pairs));
         dk__ae_xprogress xp;
         if (ae->x && s->next_pair && l && ae->gen == s->round_gen && dk__ae_exchange_progress(ae, &xp) == 0)
-            json_object_set_new(round, "current", json_pack(
-                "{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I}", "replicas", l->g[s->pairs[s->next_pair - 1].g].name,
-                "peer", s->pairs[s->next_pair - 1].peer, "phase", xp.phase, "tree_level", (int)xp.level,
-                "leaves_differing", (int)xp.leaves, "key_pages", (json_int_t)xp.pages,
-                "keys_received", (json_int_t)xp.keys_in, "keys_sent", (json_int_t)xp.keys_out,
-                "started_ms", (json_int_t)xp.start_ms));
+            json_object_set_new(
+                round, "current",
+                json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I}", "replicas",
+                          l->g[s->pairs[s->next_pair - 1].g].name, "peer", s->pairs[s->next_pair - 1].peer,
+                          "phase", xp.phase, "tree_level", (int)xp.level, "leaves_differing", (int)xp.leaves,
+                          "key_pages", (json_int_t)xp.pages, "keys_received", (json_int_t)xp.keys_in,
+                          "keys_sent", (json_int_t)xp.keys_out, "started_ms", (json_int_t)xp.start_ms));
     }
     uint64_t now = uv_now(c->loop);
     json_object_set_new(round, "last_scheduled_ms", ae_json_ms(s->last_round_ms));
@@ -361,7 +373,8 @@ int dk_ae_status(dk_coord *c, dk_buf *out)
             json_object_set_new(po, "keys_received", json_integer(r ? (json_int_t)r->row.keys_in : 0));
             json_object_set_new(po, "keys_sent", json_integer(r ? (json_int_t)r->row.keys_out : 0));
             json_object_set_new(po, "last_attempt_ms", ae_json_ms(r ? r->last_attempt_ms : 0));
-            json_object_set_new(po, "last_error", r && r->last_error[0] ? json_string(r->last_error) : json_null());
+            json_object_set_new(po, "last_error",
+                                r && r->last_error[0] ? json_string(r->last_error) : json_null());
             json_array_append_new(peers, po);
             int64_t t = r ? r->row.last_start_ms : 0;
             if (t < at)

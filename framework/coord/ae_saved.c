@@ -61,8 +61,8 @@ int dk__ae_engine_seq(dk_node *node, uint64_t *seq)
 {
     const dk_engine_ops *ops = node->engine_ops;
     ae_seq_sink s = {0, 0};
-    if (!(ops->caps & DK_ENGINE_CAP_DURABLE) || !ops->stats || ops->stats(node->engine, ae_seq_stat, &s) != 0 ||
-        !s.found)
+    if (!(ops->caps & DK_ENGINE_CAP_DURABLE) || !ops->stats ||
+        ops->stats(node->engine, ae_seq_stat, &s) != 0 || !s.found)
         return -ENOTSUP;
     *seq = s.seq;
     return 0;
@@ -134,7 +134,8 @@ dk_merkle_file *dk__ae_saved_take(dk_node *node)
         return NULL;
     int rc = dk_merkle_file_read(dir, f, err, sizeof(err));
     if (rc == DK_ECORRUPT)
-        dk_log(DK_LOG_WARN, "anti-entropy: the saved trees are damaged: %s; rebuilding them from the store", err);
+        dk_log(DK_LOG_WARN, "anti-entropy: the saved trees are damaged: %s; rebuilding them from the store",
+               err);
     else if (rc && rc != -ENOENT)
         dk_log(DK_LOG_WARN, "anti-entropy: %s; rebuilding the trees from the store", err);
     int rrc = dk_merkle_file_remove(dir);
@@ -162,7 +163,8 @@ int dk__ae_saved_files_fit(dk_node *node, const dk_merkle_file *f, char *why, si
     return 1;
 }
 
-int dk__ae_saved_fits(dk_node *node, const dk_merkle_file *f, const dk__ae_layout *l, char *why, size_t whylen)
+int dk__ae_saved_fits(dk_node *node, const dk_merkle_file *f, const dk__ae_layout *l, char *why,
+                      size_t whylen)
 {
     uint64_t seq;
     if (strcmp(f->node, node->cfg->node.id) != 0) {
@@ -251,8 +253,8 @@ void dk__ae_saved_store(dk_ae *ae)
         if (rc)
             dk_log(DK_LOG_WARN, "anti-entropy: not saving the trees: %s", err);
         else
-            dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s saved to %s/%s (sequence %llu)", f->n,
-                   f->n == 1 ? "" : "s", dir, DK_MERKLE_FILE, (unsigned long long)f->seq);
+            dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s saved to %s/%s (sequence %llu)",
+                   f->n, f->n == 1 ? "" : "s", dir, DK_MERKLE_FILE, (unsigned long long)f->seq);
     }
     if (f)
         dk_merkle_file_free(f);

@@ -66,7 +66,7 @@ static void serve_tree(dk_ae *ae, dk_rpc_req *q, dk_slice body)
     }
     int rc = serve_group(ae, m.group, m.sig, &g);
     if (rc == 0 && (m.level > DK_MERKLE_DEPTH || m.nodes.len != dk_merkle_bitmap_len(m.level)))
-        rc = DK_EMISMATCH;      /* a tree of another shape */
+        rc = DK_EMISMATCH; /* a tree of another shape */
     if (rc) {
         serve_reply_tree(q, rc, (dk_slice){NULL, 0});
         return;
@@ -84,10 +84,10 @@ typedef struct serve_job {
     dk__job job;
     dk_rpc_req *q;
     dk__ae_layout *l;
-    dk_buf body;                /* a copy of the request */
-    dk_msg_keys_req m;          /* decoded from body (its slices point there) */
-    dk__ae_scan scan;           /* LIST */
-    dk_buf out;                 /* SYNC: the answer's entries */
+    dk_buf body;       /* a copy of the request */
+    dk_msg_keys_req m; /* decoded from body (its slices point there) */
+    dk__ae_scan scan;  /* LIST */
+    dk_buf out;        /* SYNC: the answer's entries */
     uint32_t n_out, merged;
     int rc;
 } serve_job;
@@ -106,7 +106,7 @@ static void serve_sync(serve_job *s, dk_node *node)
             if (rc == 0)
                 s->merged += changed != 0;
             else if (rc != DK_ECORRUPT && rc != DK_ETOOBIG)
-                s->rc = rc;     /* a refused copy is logged by the store; others end the batch */
+                s->rc = rc; /* a refused copy is logged by the store; others end the batch */
             continue;
         }
         if (e.kind != DK_KEYS_KEY || full)
@@ -114,8 +114,10 @@ static void serve_sync(serve_job *s, dk_node *node)
         int rc = dk__ae_get_raw(node, e.key, &raw);
         dk_keys_entry a = {.key = e.key, .kind = DK_KEYS_KEY};
         if (rc == 0 && raw.len > DK__AE_OBJECT_MAX)
-            dk_log(DK_LOG_WARN, "anti-entropy: a %zu-byte object is too large to send; repair its key "
-                   "by reading it", raw.len);
+            dk_log(DK_LOG_WARN,
+                   "anti-entropy: a %zu-byte object is too large to send; repair its key "
+                   "by reading it",
+                   raw.len);
         else if (rc == 0 && raw.len > 0)
             a = (dk_keys_entry){.key = e.key, .kind = DK_KEYS_OBJECT, .object = dk_buf_slice(&raw)};
         else if (rc != DK_ENOTFOUND && rc != 0)
@@ -125,7 +127,7 @@ static void serve_sync(serve_job *s, dk_node *node)
             answered_bytes += a.object.len + 1;
             s->n_out++;
         } else {
-            full = 1;           /* the peer asks for the rest again */
+            full = 1; /* the peer asks for the rest again */
         }
     }
     dk_buf_free(&raw);
@@ -201,8 +203,11 @@ static void serve_keys(dk_ae *ae, dk_rpc_req *q, dk_slice body)
             rc = DK_ECORRUPT;
         } else if (s->m.op == DK_KEYS_LIST) {
             s->scan = (dk__ae_scan){
-                .l = s->l, .g = g, .leaves = s->m.leaves.len ? s->m.leaves.ptr : NULL,
-                .prefix = s->m.prefix, .from = s->m.from,
+                .l = s->l,
+                .g = g,
+                .leaves = s->m.leaves.len ? s->m.leaves.ptr : NULL,
+                .prefix = s->m.prefix,
+                .from = s->m.from,
                 .max_bytes = s->m.max_bytes < DK__AE_LIST_BYTES * 4 ? s->m.max_bytes : DK__AE_LIST_BYTES * 4,
                 .budget_ns = DK__AE_LIST_NS,
             };

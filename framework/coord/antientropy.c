@@ -32,7 +32,6 @@
 #define AE_TICK_MS 250u
 
 
-
 /* ---- small helpers ------------------------------------------------------- */
 
 static uint64_t ae_random(dk__ae_sched *s)
@@ -115,7 +114,7 @@ static void ae_publish_layout(dk_ae *ae, dk__ae_layout *l, int publish)
         if (!ae->layout)
             before = 0;
         else if (before == INT64_MAX)
-            before = dk_now_ms();       /* no group has a peer: nothing to wait for */
+            before = dk_now_ms(); /* no group has a peer: nothing to wait for */
         /* While trees are rebuilt the groups may be changing: never raise. */
         if (!ae->live && before > atomic_load(rb))
             before = atomic_load(rb);
@@ -137,9 +136,9 @@ typedef struct ae_job {
     dk_ae *ae;
     dk__ae_layout *l;
     dk_ring *ring;
-    dk_merkle_file *saved;      /* start: taken from the data dir; build: offered to it */
-    int loaded;                 /* build: the saved trees were taken */
-    char why[160];              /* build: why the saved trees were not */
+    dk_merkle_file *saved; /* start: taken from the data dir; build: offered to it */
+    int loaded;            /* build: the saved trees were taken */
+    char why[160];         /* build: why the saved trees were not */
     dk_repair_row *rows;
     size_t n_rows;
     void (*done)(void *);
@@ -186,13 +185,13 @@ static void ae_start_run(dk__job *jb)
     dk_store_set_hook(node->store, dk__ae_hook, j->ae);
     j->rc = dk_catalog_open(node->cfg->node.data_dir, &s->cat, j->err, sizeof(j->err));
     if (j->rc == 0 && (j->rc = dk_catalog_repair_load(s->cat, &j->rows, &j->n_rows)) == 0) {
-        int was_clean = dk_catalog_meta_get(s->cat, AE_CLEAN_KEY, clean, sizeof(clean)) == 0 &&
-                        strcmp(clean, "1") == 0;
+        int was_clean =
+            dk_catalog_meta_get(s->cat, AE_CLEAN_KEY, clean, sizeof(clean)) == 0 && strcmp(clean, "1") == 0;
         for (size_t i = 0; !was_clean && i < j->n_rows; i++)
             j->rows[i].last_start_ms = 0;
         if (!was_clean && j->n_rows)
             dk_log(DK_LOG_INFO, "anti-entropy: the last stop was not clean: earlier exchanges no longer "
-                   "count for purging tombstones");
+                                "count for purging tombstones");
         j->rc = dk_catalog_meta_set(s->cat, AE_CLEAN_KEY, "0");
     }
     if (j->rc && s->cat)
@@ -257,16 +256,17 @@ static void ae_build_done(dk__job *jb, int status)
     if (j->loaded) {
         s->loads++;
         dk_metrics_add("merkle_loads_total", 1);
-        dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s loaded from the copy saved at the last "
-               "stop (sequence %llu), no scan of the store", ae->layout->n_groups,
-               ae->layout->n_groups == 1 ? "" : "s", (unsigned long long)j->saved->seq);
+        dk_log(DK_LOG_INFO,
+               "anti-entropy: trees of %zu replica group%s loaded from the copy saved at the last "
+               "stop (sequence %llu), no scan of the store",
+               ae->layout->n_groups, ae->layout->n_groups == 1 ? "" : "s", (unsigned long long)j->saved->seq);
     } else {
         s->rebuilds++;
         dk_metrics_add("merkle_rebuilds_total", 1);
         dk_log(DK_LOG_INFO, "anti-entropy: trees of %zu replica group%s built from %llu keys in %llu ms%s%s",
-               ae->layout->n_groups, ae->layout->n_groups == 1 ? "" : "s", (unsigned long long)ae->layout->keys,
-               (unsigned long long)ae->layout->build_ms, j->saved ? "; the saved trees were stale: " : "",
-               j->saved ? j->why : "");
+               ae->layout->n_groups, ae->layout->n_groups == 1 ? "" : "s",
+               (unsigned long long)ae->layout->keys, (unsigned long long)ae->layout->build_ms,
+               j->saved ? "; the saved trees were stale: " : "", j->saved ? j->why : "");
     }
     ae_job_free(j);
     dk__ae_publish(ae);
@@ -288,7 +288,8 @@ static void ae_save_done(dk__job *jb, int status)
     dk__ae_sched *s = j->ae->s;
     s->saving = 0;
     if (status || j->rc) {
-        dk_log(DK_LOG_WARN, "anti-entropy: cannot save repair progress: %s", status ? uv_strerror(status) : j->err);
+        dk_log(DK_LOG_WARN, "anti-entropy: cannot save repair progress: %s",
+               status ? uv_strerror(status) : j->err);
         for (size_t i = 0; i < j->n_rows; i++) {
             dk__ae_rec *r = dk__ae_rec_find(s, j->rows[i].group, j->rows[i].peer, 0);
             if (r)
@@ -344,7 +345,7 @@ static void ae_maybe_build(dk_ae *ae)
         return;
     }
     j->ring = ring;
-    j->saved = ae->saved;       /* only the first build is offered them */
+    j->saved = ae->saved; /* only the first build is offered them */
     ae->saved = NULL;
     /* From here the hook may move to the new trees at any time: the current
      * ones stop being trustworthy for exchanges. */
@@ -459,7 +460,7 @@ static void ae_finish_run(dk__job *jb)
     if (s->cat && ((j->n_rows && dk_catalog_repair_save(s->cat, j->rows, j->n_rows) != 0) ||
                    dk_catalog_meta_set(s->cat, AE_CLEAN_KEY, "1") != 0))
         dk_log(DK_LOG_WARN, "anti-entropy: cannot save repair progress: %s", dk_catalog_errmsg(s->cat));
-    dk__ae_saved_store(j->ae);      /* removes the hook */
+    dk__ae_saved_store(j->ae); /* removes the hook */
     dk_catalog_close(s->cat);
     s->cat = NULL;
 }
@@ -505,4 +506,3 @@ int dk__ae_finish(dk_ae *ae, void (*done)(void *), void *arg)
     done(arg);
     return rc;
 }
-

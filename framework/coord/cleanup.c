@@ -25,11 +25,11 @@ typedef struct cleanup_job {
     void *arg;
     dk_cleanup_result res;
     /* one slice */
-    dk_buf last, keys;          /* keys: the slice's foreign keys, each u16 length + bytes */
+    dk_buf last, keys; /* keys: the slice's foreign keys, each u16 length + bytes */
     size_t n_keys, seen;
 } cleanup_job;
 
-static int cleanup_running;    /* one at a time per process: the loop's own */
+static int cleanup_running; /* one at a time per process: the loop's own */
 
 /* Worker: one stored key of the scan. */
 static int cleanup_visit(void *arg, dk_slice key, dk_slice raw, const dk_object *obj)
@@ -110,9 +110,9 @@ static void cleanup_done(dk__job *j, int status)
         cj->res.status = status;
     cleanup_running = 0;
     dk_metrics_add("cleanup_keys_dropped_total", cj->res.dropped);
-    dk_log(cj->res.status ? DK_LOG_ERROR : DK_LOG_INFO, "cleanup: %llu keys scanned, %llu dropped, %llu kept%s%s",
-           (unsigned long long)cj->res.scanned, (unsigned long long)cj->res.dropped,
-           (unsigned long long)cj->res.kept, cj->res.status ? ": " : "",
+    dk_log(cj->res.status ? DK_LOG_ERROR : DK_LOG_INFO,
+           "cleanup: %llu keys scanned, %llu dropped, %llu kept%s%s", (unsigned long long)cj->res.scanned,
+           (unsigned long long)cj->res.dropped, (unsigned long long)cj->res.kept, cj->res.status ? ": " : "",
            cj->res.status ? dk_strerror(cj->res.status) : "");
     cj->cb(cj->arg, &cj->res);
     dk_ring_unref(cj->ring);

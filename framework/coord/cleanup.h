@@ -12,7 +12,7 @@
 #include "coord/coordinator.h"
 
 typedef struct dk_cleanup_result {
-    int status;                 /* 0, or an engine error */
+    int status; /* 0, or an engine error */
     uint64_t scanned, kept, dropped;
 } dk_cleanup_result;
 

@@ -31,7 +31,7 @@ void dk__cas_release(wop *op)
         next->lock_next = NULL;
         next->lock = l;
         cas_begin(next);
-        dk__wop_unref(next);        /* the reference the wait held */
+        dk__wop_unref(next); /* the reference the wait held */
         return;
     }
     for (coord_lock **pp = &op->c->locks; *pp; pp = &(*pp)->next) {
@@ -88,7 +88,7 @@ void dk__cas_lock(wop *op)
             else
                 l->head = op;
             l->tail = op;
-            op->refs++;         /* dropped by lock_release when it hands over */
+            op->refs++; /* dropped by lock_release when it hands over */
             return;
         }
     }

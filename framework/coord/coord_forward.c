@@ -52,10 +52,14 @@ static int wop_forward_to(wop *op, const dk__replica *to)
      * answer arrives before the forward's own deadline. */
     uint64_t inner = left > 20 ? left - left / 10 : left;
     dk_msg_forward_write m = {
-        .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value),
+        .key = dk_buf_slice(&op->key),
+        .value = dk_buf_slice(&op->value),
         .flags = (op->tombstone ? DK_FWD_TOMBSTONE : 0) | (op->strict ? DK_FWD_STRICT : 0) |
                  (op->type == DK_OBJECT_CRDT ? DK_FWD_CRDT : 0) | (op->ctx_is_map ? DK_FWD_CONTEXT_MAP : 0),
-        .ttl_ms = op->ttl_ms, .cond = op->cond, .consistency = op->consistency, .timeout_ms = inner,
+        .ttl_ms = op->ttl_ms,
+        .cond = op->cond,
+        .consistency = op->consistency,
+        .timeout_ms = inner,
     };
     int rc = 0;
     if (op->has_ctx && (rc = dk_vv_encode(&op->ctx, &ctx)) == 0) {

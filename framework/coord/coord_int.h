@@ -23,7 +23,7 @@
 #include "node/catalog.h"
 #include "util/vv.h"
 
-#define COORD_N_MAX 9           /* cluster.n_replicas is at most 9 */
+#define COORD_N_MAX 9 /* cluster.n_replicas is at most 9 */
 
 struct dk_coord {
     uv_loop_t *loop;
@@ -31,7 +31,7 @@ struct dk_coord {
     const dk_config *cfg;
     dk_rpc *rpc;
     dk_coord_view view;
-    dk_hints *hints;            /* NULL when hints are off */
+    dk_hints *hints; /* NULL when hints are off */
     char self[DK_NODE_ID_MAX + 1];
     unsigned inflight;
     int stopping, hints_closed;
@@ -39,23 +39,23 @@ struct dk_coord {
      * (dk__coord_post): closed once nothing is in flight, so nothing queued
      * is ever dropped; their close callbacks make stop's done
      * asynchronous. */
-    uv_idle_t ready_idle;       /* active while the list is not empty: no blocking poll */
-    uv_check_t ready_check;     /* runs the list after each poll */
+    uv_idle_t ready_idle;   /* active while the list is not empty: no blocking poll */
+    uv_check_t ready_check; /* runs the list after each poll */
     struct dk__ready *ready_head, *ready_tail;
-    uv_async_t post_async;      /* engine threads -> loop */
+    uv_async_t post_async; /* engine threads -> loop */
     pthread_mutex_t post_mu;
     struct dk__ready *post_head, *post_tail;
-    unsigned posts_expected;    /* loop only: the async handle is ref'd while > 0 */
+    unsigned posts_expected; /* loop only: the async handle is ref'd while > 0 */
     int handles_open, handles_closing;
     void (*stop_done)(void *);
     void *stop_arg;
-    struct coord_lock *locks;   /* CAS key locks held now (coord_write.c) */
-    struct dk__stream *stream;  /* ranges this node fetches (stream.c) */
-    uint64_t serve_next_ns;     /* pacing of the batches it serves (stream_source.c) */
-    uint64_t served_keys, served_bytes, served_batches;     /* atomic */
-    struct scan_table *scan_table;  /* ranges' preference lists of the last
+    struct coord_lock *locks;  /* CAS key locks held now (coord_write.c) */
+    struct dk__stream *stream; /* ranges this node fetches (stream.c) */
+    uint64_t serve_next_ns;    /* pacing of the batches it serves (stream_source.c) */
+    uint64_t served_keys, served_bytes, served_batches; /* atomic */
+    struct scan_table *scan_table;                      /* ranges' preference lists of the last
                                      * ring scanned (coord_scan.c) */
-    struct dk_ae *ae;           /* anti-entropy; torn down last (antientropy.c) */
+    struct dk_ae *ae;                                   /* anti-entropy; torn down last (antientropy.c) */
     int ae_finishing;
     /* Copies for pending replicas not settled yet, by epoch parity
      * (handoff.c). */
@@ -121,16 +121,16 @@ void dk__coord_release(dk_coord *c);
 typedef struct dk__replica {
     char id[DK_NODE_ID_MAX + 1];
     char addr[DK_CONFIG_ADDR_MAX + 1];
-    int alive;                  /* view says alive (self: always) */
+    int alive; /* view says alive (self: always) */
     int self;
 } dk__replica;
 
 typedef struct dk__plan {
-    dk_ring *ring;              /* held; dk__plan_free drops it */
+    dk_ring *ring; /* held; dk__plan_free drops it */
     dk_token token;
-    uint32_t n;                 /* effective N */
+    uint32_t n; /* effective N */
     dk__replica r[COORD_N_MAX];
-    int self_pos;               /* index of this node in r, or -1 */
+    int self_pos; /* index of this node in r, or -1 */
 } dk__plan;
 
 /* Build the plan of key from the view's current ring. Returns 0,
@@ -197,8 +197,8 @@ void dk__stream_free(dk_coord *c);
 
 /* Requests of the streaming protocol (replica.c dispatches them); each
  * answers q exactly once. */
-void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);        /* STREAM_REQ */
-void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body);   /* STREAM_DONE */
+void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);      /* STREAM_REQ */
+void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body); /* STREAM_DONE */
 
 /* handoff.c: a copy for a pending replica starts (its epoch is returned)
  * and has settled (acknowledged, kept as a durable hint, or given up);
@@ -222,19 +222,19 @@ typedef struct dk__st_range {
     dk_token start, end;
     int done, nothing;
     uint32_t n_src, n_got;
-    uint16_t src[DK_STREAM_SRC_MAX];    /* node indexes of its current sources */
-    uint16_t got[DK_STREAM_SRC_MAX];    /* ...and of those that delivered it whole */
+    uint16_t src[DK_STREAM_SRC_MAX]; /* node indexes of its current sources */
+    uint16_t got[DK_STREAM_SRC_MAX]; /* ...and of those that delivered it whole */
 } dk__st_range;
 
 typedef struct dk__st_sess {
     dk__st_plan *pl;
     struct dk__st_sess *next;
-    uint16_t node;              /* the source */
-    size_t *ranges;             /* indexes into pl->r */
+    uint16_t node;  /* the source */
+    size_t *ranges; /* indexes into pl->r */
     size_t n;
-    char hash[24];              /* names the range set (saved cursors apply to it only) */
+    char hash[24]; /* names the range set (saved cursors apply to it only) */
     dk_buf cursor;
-    int state, dead;            /* DK__SS_*; dead: retired, dropped once idle */
+    int state, dead; /* DK__SS_*; dead: retired, dropped once idle */
     uint64_t retry_at, backoff_ms;
     uint64_t keys, bytes, batches;
 } dk__st_sess;
@@ -242,11 +242,11 @@ typedef struct dk__st_sess {
 struct dk__st_plan {
     struct dk__stream *st;
     char sig[DK_STREAM_SIG_MAX + 1];
-    unsigned refs;              /* the stream struct's own + steps in flight */
+    unsigned refs; /* the stream struct's own + steps in flight */
     int loaded, retired, done_saved;
     dk_stream_node *nodes;
     size_t n_nodes, cap_nodes;
-    dk__st_range *r;            /* sorted by end token */
+    dk__st_range *r; /* sorted by end token */
     size_t n;
     dk__st_sess *sess;
     dk_catalog_cursor *cursors; /* saved cursors (loaded, then kept current) */
@@ -258,8 +258,8 @@ typedef struct dk__stream {
     dk_coord *c;
     dk__st_plan *plan;
     uv_timer_t tick;
-    pthread_mutex_t cat_mu;     /* node->stream_catalog: one job at a time */
-    pthread_mutex_t pub_mu;     /* pub and info: read by any thread */
+    pthread_mutex_t cat_mu; /* node->stream_catalog: one job at a time */
+    pthread_mutex_t pub_mu; /* pub and info: read by any thread */
     dk_stream_status pub;
     dk_stream_info info[DK__ST_INFO_MAX];
     size_t n_info;
@@ -269,8 +269,8 @@ typedef struct dk__stream {
 void dk__st_plan_unref(dk__st_plan *pl);
 dk__st_range *dk__st_range_find(dk__st_plan *pl, dk_token end);
 int dk__st_range_has(const uint16_t *l, uint32_t n, uint16_t v);
-void dk__st_span_of(const dk__st_range *r, uint8_t *out);          /* 32 bytes, big-endian */
-dk_token dk__st_token_of(const uint8_t *p);                        /* 16 bytes, big-endian */
+void dk__st_span_of(const dk__st_range *r, uint8_t *out); /* 32 bytes, big-endian */
+dk_token dk__st_token_of(const uint8_t *p);               /* 16 bytes, big-endian */
 /* Worker: save progress under cat_mu; 0 or the catalog's error (logged). */
 int dk__st_save(dk__stream *st, const char *plan, const dk_catalog_cursor *cur, const dk_catalog_range *done,
                 size_t n_done);
@@ -298,15 +298,15 @@ void dk__scan_table_drop(dk_coord *c);
  * set of nodes, this node among them, and the Merkle tree of this node's
  * keys in those ranges. */
 typedef struct dk__ae_group {
-    char name[DK_AE_GROUP_MAX + 1];                 /* "n1,n2,n3": sorted member ids */
-    char key[DK_CATALOG_REPAIR_GROUP_MAX + 1];      /* name "/" sig in hex: the catalog's group */
-    uint64_t sig;                                   /* hash of the group's ranges */
+    char name[DK_AE_GROUP_MAX + 1];            /* "n1,n2,n3": sorted member ids */
+    char key[DK_CATALOG_REPAIR_GROUP_MAX + 1]; /* name "/" sig in hex: the catalog's group */
+    uint64_t sig;                              /* hash of the group's ranges */
     uint32_t n_ranges, n_peers;
-    char peers[COORD_N_MAX][DK_NODE_ID_MAX + 1];    /* the members other than this node */
+    char peers[COORD_N_MAX][DK_NODE_ID_MAX + 1]; /* the members other than this node */
     dk_merkle tree;
-    _Atomic int64_t clamp;      /* oldest write time of a dead record that arrived late, not yet
+    _Atomic int64_t clamp; /* oldest write time of a dead record that arrived late, not yet
                                  * folded into the exchange records (INT64_MAX: none) */
-    uint32_t drift;             /* exchanges in a row that found differing leaves and moved nothing */
+    uint32_t drift;        /* exchanges in a row that found differing leaves and moved nothing */
 } dk__ae_group;
 
 /* The groups of one ring. Shared by reference count between the loop, jobs
@@ -314,23 +314,23 @@ typedef struct dk__ae_group {
  * clamps and ready. */
 typedef struct dk__ae_layout {
     atomic_uint refs;
-    dk_ring *ring;                              /* held */
-    int32_t *range_group;                       /* per ring range: group index, or -1 */
+    dk_ring *ring;        /* held */
+    int32_t *range_group; /* per ring range: group index, or -1 */
     dk__ae_group *g;
     size_t n_groups;
-    atomic_int ready;                           /* the build scan has finished */
-    uint64_t keys;                              /* keys the build scan counted */
-    uint64_t build_ms;                          /* how long the build took */
+    atomic_int ready;  /* the build scan has finished */
+    uint64_t keys;     /* keys the build scan counted */
+    uint64_t build_ms; /* how long the build took */
 } dk__ae_layout;
 
 typedef struct dk_ae dk_ae;
 
 /* Bounds of one exchange step. Every frame stays under DK_FRAME_MAX. */
-#define DK__AE_OBJECT_MAX (DK_FRAME_BODY_MAX - 65536u)  /* larger objects are not moved (logged) */
-#define DK__AE_SYNC_BYTES (2u << 20)        /* soft size of a batch of objects, either way */
-#define DK__AE_SYNC_KEYS  1024u             /* keys asked for in one batch */
-#define DK__AE_LIST_BYTES (1u << 20)        /* soft size of a page of (key, hash) entries */
-#define DK__AE_LIST_NS    (500u * 1000000u) /* time one page's scan may take */
+#define DK__AE_OBJECT_MAX (DK_FRAME_BODY_MAX - 65536u) /* larger objects are not moved (logged) */
+#define DK__AE_SYNC_BYTES (2u << 20)                   /* soft size of a batch of objects, either way */
+#define DK__AE_SYNC_KEYS 1024u                         /* keys asked for in one batch */
+#define DK__AE_LIST_BYTES (1u << 20)                   /* soft size of a page of (key, hash) entries */
+#define DK__AE_LIST_NS (500u * 1000000u)               /* time one page's scan may take */
 
 /* ae_layout.c: groups and trees. */
 int dk__ae_layout_new(dk_ring *ring, const char *self, uint32_t n_replicas, dk__ae_layout **out);
@@ -345,8 +345,8 @@ void dk__ae_hook(void *arg, dk_slice key, dk_slice before, dk_slice after);
  * from a snapshot of the store (why, when saved was given, says why it
  * was not used). l->ready is set at the end. */
 struct dk_merkle_file;
-int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file *saved, int *loaded, char *why,
-                        size_t whylen);
+int dk__ae_layout_build(dk_ae *ae, dk__ae_layout *l, const struct dk_merkle_file *saved, int *loaded,
+                        char *why, size_t whylen);
 
 /* ae_saved.c: the saved trees (antientropy.h). Workers. */
 /* The engine's last sequence number: 0, or -ENOTSUP (not durable, or it
@@ -400,21 +400,21 @@ struct dk_ae {
      * stripe lock and by the build job that installed it. */
     dk__ae_layout *installed;
     /* Loop only. */
-    dk__ae_layout *layout;      /* the installed layout once ready (a reference), or NULL */
-    int live;                   /* layout is the one the hook maintains */
-    uint64_t gen;               /* bumped whenever layout stops being live */
-    dk_merkle_view scratch;     /* for serving TREE_REQ */
-    struct dk__ae_x *x;         /* the exchange this node runs now, or NULL (one at a time) */
+    dk__ae_layout *layout;  /* the installed layout once ready (a reference), or NULL */
+    int live;               /* layout is the one the hook maintains */
+    uint64_t gen;           /* bumped whenever layout stops being live */
+    dk_merkle_view scratch; /* for serving TREE_REQ */
+    struct dk__ae_x *x;     /* the exchange this node runs now, or NULL (one at a time) */
     /* The repair rule: clamp_mu orders late arrivals of dead records (hook)
      * against the publication of repaired_before (loop). */
     pthread_mutex_t clamp_mu;
-    _Atomic int64_t watermark;  /* latest exchange start (ms) the records may hold */
-    struct dk__ae_sched *s;     /* the scheduler's own state (antientropy.c, ae_round.c) */
-    struct dk_merkle_file *saved;   /* the saved trees until the first build takes them (loop) */
+    _Atomic int64_t watermark;    /* latest exchange start (ms) the records may hold */
+    struct dk__ae_sched *s;       /* the scheduler's own state (antientropy.c, ae_round.c) */
+    struct dk_merkle_file *saved; /* the saved trees until the first build takes them (loop) */
 };
 
 /* antientropy.c and ae_round.c: the scheduler's state. */
-#define DK__AE_REQS_MAX 16u             /* requests remembered (waiting or finished) */
+#define DK__AE_REQS_MAX 16u /* requests remembered (waiting or finished) */
 enum { DK__AE_QUEUED, DK__AE_RUNNING, DK__AE_DONE, DK__AE_FAILED };
 
 /* The last outcome per (group, peer). row is what the catalog keeps. */
@@ -445,20 +445,20 @@ typedef struct dk__ae_sched {
     dk__ae_rec *recs;
     size_t n_recs, cap_recs;
     int loaded, saving;
-    dk_catalog *cat;            /* this module's connection; jobs only */
+    dk_catalog *cat; /* this module's connection; jobs only */
     /* builds */
     int building, want_rebuild;
     uint64_t rebuilds, last_drift_rebuild;
-    uint64_t loads;             /* builds that took the saved trees */
+    uint64_t loads; /* builds that took the saved trees */
     /* rounds: at most one, its pairs run one after the other */
     dk__ae_pair *pairs;
     size_t n_pairs, next_pair;
     int round_active;
     uint64_t round_gen;
-    dk__ae_req *round_req;          /* NULL: a scheduled round */
+    dk__ae_req *round_req; /* NULL: a scheduled round */
     int64_t round_started_ms;
-    uint64_t next_round;        /* uv_now() of the next scheduled round; 0 = not yet set */
-    int64_t last_round_ms;      /* wall clock when the last scheduled round ended */
+    uint64_t next_round;   /* uv_now() of the next scheduled round; 0 = not yet set */
+    int64_t last_round_ms; /* wall clock when the last scheduled round ended */
     uint32_t last_round_failed;
     /* requests, oldest first */
     dk__ae_req reqs[DK__AE_REQS_MAX];
@@ -508,9 +508,9 @@ void dk__ae_exchange_clamp(dk_ae *ae, int group, int64_t ms);
 void dk__ae_exchange_abort(dk_ae *ae);
 /* Where the running exchange is (status page): 0, or DK_ENOTFOUND. */
 typedef struct dk__ae_xprogress {
-    const char *phase;          /* "trees", "keys", "objects" (static) */
-    unsigned level;             /* tree level reached */
-    uint32_t leaves;            /* differing leaves */
+    const char *phase; /* "trees", "keys", "objects" (static) */
+    unsigned level;    /* tree level reached */
+    uint32_t leaves;   /* differing leaves */
     uint64_t pages, keys_in, keys_out;
     int64_t start_ms;
 } dk__ae_xprogress;

@@ -53,10 +53,10 @@ typedef struct rreply {
 } rreply;
 
 struct rop {
-    dk__job job;                /* the local read */
+    dk__job job; /* the local read */
     dk_coord *c;
-    dk_coord_cb cb;             /* client read */
-    dk__read_cb icb;            /* CAS quorum read */
+    dk_coord_cb cb;  /* client read */
+    dk__read_cb icb; /* CAS quorum read */
     void *arg;
     uint64_t deadline_ns;
     dk__replica r[COORD_N_MAX];
@@ -65,13 +65,13 @@ struct rop {
     uint8_t order[COORD_N_MAX]; /* the order replicas are asked in */
     dk_buf key;
     int needed, answered, timed_out, repair;
-    int ask_all;                /* every replica is (being) asked */
+    int ask_all; /* every replica is (being) asked */
     int launching, cb_due;
-    int local_rc;               /* the local read's outcome, set on the worker */
+    int local_rc; /* the local read's outcome, set on the worker */
     unsigned refs;
     rreply rr[COORD_N_MAX];
     dk_coord_result res;
-    dk__ready launched;         /* the start's end, on the ready list */
+    dk__ready launched; /* the start's end, on the ready list */
 };
 
 static void rop_free(rop *op)
@@ -99,7 +99,7 @@ static int rop_reconcile(rop *op, dk_buf *out)
 {
     const dk_resolvers *rs = &op->c->node->resolvers;
     dk_buf acc = DK_BUF_INIT, next = DK_BUF_INIT;
-    dk_object merged;           /* decoded from acc once there is a merge */
+    dk_object merged; /* decoded from acc once there is a merge */
     dk_object_init(&merged);
     const rreply *first = NULL;
     int rc = 0;
@@ -115,7 +115,8 @@ static int rop_reconcile(rop *op, dk_buf *out)
         if (acc.len)
             rc = dk_resolve_merge(rs, dk_buf_slice(&acc), &merged, dk_buf_slice(&r->raw), &r->obj, &next);
         else
-            rc = dk_resolve_merge(rs, dk_buf_slice(&first->raw), &first->obj, dk_buf_slice(&r->raw), &r->obj, &next);
+            rc = dk_resolve_merge(rs, dk_buf_slice(&first->raw), &first->obj, dk_buf_slice(&r->raw), &r->obj,
+                                  &next);
         if (rc == 0) {
             dk_buf tmp = acc;
             acc = next;
@@ -124,7 +125,8 @@ static int rop_reconcile(rop *op, dk_buf *out)
         }
     }
     if (rc == 0 && first)
-        rc = acc.len ? dk_buf_append(out, acc.data, acc.len) : dk_buf_append(out, first->raw.data, first->raw.len);
+        rc = acc.len ? dk_buf_append(out, acc.data, acc.len)
+                     : dk_buf_append(out, first->raw.data, first->raw.len);
     dk_object_free(&merged);
     dk_buf_free(&acc);
     dk_buf_free(&next);
@@ -194,7 +196,7 @@ static void rop_answer(rop *op, int status)
         op->res.obj = r->obj;
         dk_buf_init(&r->raw);
         dk_object_init(&r->obj);
-        r->state = RR_MISSING;  /* nothing left to reconcile or repair from */
+        r->state = RR_MISSING; /* nothing left to reconcile or repair from */
         if (op->cb && !dk_store_is_live(&op->res.obj, dk_now_ms()))
             status = DK_ENOTFOUND;
     } else if (status == 0) {
@@ -232,14 +234,15 @@ static void rop_widen(rop *op)
 static void rop_check(rop *op)
 {
     while (!op->answered) {
-        int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING), pending = rop_count(op, RR_PENDING);
+        int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING),
+            pending = rop_count(op, RR_PENDING);
         if (answers >= op->needed) {
             if (op->repair && !rop_agree(op))
                 rop_widen(op);
             rop_answer(op, 0);
         } else if (answers + pending < op->needed && rop_ask_next(op)) {
-            continue;           /* one more asked in place of a failure */
-        } else if (pending == 0) {  /* final counts, as for writes */
+            continue;              /* one more asked in place of a failure */
+        } else if (pending == 0) { /* final counts, as for writes */
             rop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
         }
         return;
@@ -291,7 +294,8 @@ static void rop_repair(rop *op)
     for (uint32_t i = 0; i < op->n; i++) {
         rreply *r = &op->rr[i];
         if (r->state == RR_FAILED || r->state == RR_PENDING || r->state == RR_IDLE ||
-            (r->state == RR_FOUND && r->raw.len == final.len && memcmp(r->raw.data, final.data, final.len) == 0))
+            (r->state == RR_FOUND && r->raw.len == final.len &&
+             memcmp(r->raw.data, final.data, final.len) == 0))
             continue;
         int rc;
         if (r->rep.self) {
@@ -339,14 +343,17 @@ static void rreply_set(rreply *r, int status)
     else if (status == DK_ENOTFOUND)
         r->state = RR_MISSING;
     else if (status == DK_ECORRUPT) {
-        dk_log(DK_LOG_WARN, "coordinator: replica %s%s holds a damaged copy of a key; reading the others and "
-               "repairing it", r->rep.id, r->rep.self ? " (this node)" : "");
+        dk_log(DK_LOG_WARN,
+               "coordinator: replica %s%s holds a damaged copy of a key; reading the others and "
+               "repairing it",
+               r->rep.id, r->rep.self ? " (this node)" : "");
         dk_metrics_add("coord_damaged_copies_total", 1);
         r->state = RR_DAMAGED;
     } else {
         if (status == DK_ETIMEOUT)
             r->op->timed_out = 1;
-        dk_log(DK_LOG_DEBUG, "coordinator: replica %s did not answer a read: %s", r->rep.id, dk_strerror(status));
+        dk_log(DK_LOG_DEBUG, "coordinator: replica %s did not answer a read: %s", r->rep.id,
+               dk_strerror(status));
         r->state = RR_FAILED;
     }
     if (r->state != RR_FOUND)
@@ -510,8 +517,8 @@ static int rop_start(rop *op)
     for (uint32_t i = 0; i < op->n; i++)
         if ((int)i != op->self_pos)
             op->order[k++] = (uint8_t)i;
-    op->ask_all = (uint32_t)op->needed >= op->n ||
-                  (op->repair && rop_sampled(op->c->cfg->cluster.read_repair_percent));
+    op->ask_all =
+        (uint32_t)op->needed >= op->n || (op->repair && rop_sampled(op->c->cfg->cluster.read_repair_percent));
     if (op->ask_all)
         while (rop_ask_next(op))
             ;
@@ -549,7 +556,7 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
 
 int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coord_cb cb, void *arg)
 {
-    (void)strict;               /* reads use the preference list only, either way */
+    (void)strict; /* reads use the preference list only, either way */
     if (consistency < DK_CL_DEFAULT || consistency > DK_CL_ALL || key.len == 0 || key.len > DK_KEY_MAX)
         return -EINVAL;
     if (c->stopping)
@@ -574,7 +581,8 @@ int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coor
     return rc;
 }
 
-int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb, void *arg)
+int dk__quorum_read(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, dk__read_cb cb,
+                    void *arg)
 {
     rop *op;
     int rc = rop_new(c, p, key, deadline_ns, &op);

@@ -34,9 +34,9 @@
 #include "base/log.h"
 #include "base/metrics.h"
 
-#define SCAN_PAGE_BYTES (16u * 1024u * 1024u)   /* all answers of a page, roughly */
-#define SCAN_PART_MIN   (256u * 1024u)
-#define SCAN_PART_MAX   (4u * 1024u * 1024u)
+#define SCAN_PAGE_BYTES (16u * 1024u * 1024u) /* all answers of a page, roughly */
+#define SCAN_PART_MIN (256u * 1024u)
+#define SCAN_PART_MAX (4u * 1024u * 1024u)
 
 enum { PART_PENDING = 0, PART_OK, PART_FAILED };
 
@@ -45,10 +45,10 @@ enum { PART_PENDING = 0, PART_OK, PART_FAILED };
  * merge job reads it on a worker while the page holds its reference). */
 typedef struct scan_table {
     unsigned refs;
-    dk_ring *ring;              /* held */
+    dk_ring *ring; /* held */
     uint32_t n;
     size_t nv;
-    uint32_t pref[];            /* nv * n node indexes */
+    uint32_t pref[]; /* nv * n node indexes */
 } scan_table;
 
 typedef struct sop sop;
@@ -57,22 +57,22 @@ typedef struct scan_node {
     char id[DK_NODE_ID_MAX + 1];
     char addr[DK_CONFIG_ADDR_MAX + 1];
     int alive, self, failed;
-    uint32_t *waiting;          /* ranges to send in the next wave */
+    uint32_t *waiting; /* ranges to send in the next wave */
     size_t n_waiting, cap_waiting;
 } scan_node;
 
 typedef struct scan_part {
-    dk__job job;                /* the local part */
+    dk__job job; /* the local part */
     sop *op;
     struct scan_part *next;
     uint32_t node;
-    uint32_t *ranges;           /* the ranges this part reads */
+    uint32_t *ranges; /* the ranges this part reads */
     size_t n_ranges;
     dk_buf spans;
     uint32_t n_spans;
     int state, local_rc;
-    int merge_here;             /* the page's only part, local: merge on its worker */
-    dk_buf answer;              /* SCAN_RESULT body */
+    int merge_here; /* the page's only part, local: merge on its worker */
+    dk_buf answer;  /* SCAN_RESULT body */
 } scan_part;
 
 struct sop {
@@ -81,11 +81,11 @@ struct sop {
     dk_coord_scan_cb cb;
     void *arg;
     dk_ring *ring;
-    uint32_t n, r;              /* effective N, readers per range */
-    size_t nv;                  /* ranges */
-    scan_table *table;          /* held */
-    const uint32_t *pref;       /* table->pref */
-    uint8_t *next, *got;        /* per range: next list position, readers now */
+    uint32_t n, r;        /* effective N, readers per range */
+    size_t nv;            /* ranges */
+    scan_table *table;    /* held */
+    const uint32_t *pref; /* table->pref */
+    uint8_t *next, *got;  /* per range: next list position, readers now */
     scan_node *nodes;
     size_t n_nodes;
     scan_part *parts;
@@ -247,7 +247,7 @@ static void sop_span(sop *op, scan_part *p, uint32_t first, uint32_t last)
     dk_msg_scan_span span = {s.hi, s.lo, e.hi, e.lo};
     uint8_t raw[DK_SCAN_SPAN_LEN];
     dk_msg_scan_span_put(raw, &span);
-    dk_buf_append(&p->spans, raw, sizeof(raw));     /* room reserved by the caller */
+    dk_buf_append(&p->spans, raw, sizeof(raw)); /* room reserved by the caller */
     p->n_spans++;
 }
 
@@ -297,8 +297,13 @@ static int sop_cut(sop *op, uint32_t node, scan_node *x)
 static void sop_request(const sop *op, const scan_part *p, dk_msg_scan_range *m)
 {
     *m = (dk_msg_scan_range){
-        .prefix = {op->prefix, op->prefix_len}, .after = {op->after, op->after_len}, .limit = op->limit,
-        .flags = op->flags, .max_bytes = op->part_bytes, .n_spans = p->n_spans, .spans = dk_buf_slice(&p->spans),
+        .prefix = {op->prefix, op->prefix_len},
+        .after = {op->after, op->after_len},
+        .limit = op->limit,
+        .flags = op->flags,
+        .max_bytes = op->part_bytes,
+        .n_spans = p->n_spans,
+        .spans = dk_buf_slice(&p->spans),
     };
 }
 
@@ -312,8 +317,8 @@ static void sop_failed(sop *op, scan_part *p, int status)
     scan_node *x = &op->nodes[p->node];
     p->state = PART_FAILED;
     if (!x->failed)
-        dk_log(DK_LOG_INFO, "scan: %s could not serve its part (%s: %s); its ranges go to other replicas", x->id,
-               dk_err_name(status), dk_strerror(status));
+        dk_log(DK_LOG_INFO, "scan: %s could not serve its part (%s: %s); its ranges go to other replicas",
+               x->id, dk_err_name(status), dk_strerror(status));
     x->failed = 1;
     for (size_t i = 0; i < p->n_ranges; i++) {
         uint32_t r = p->ranges[i];
@@ -340,7 +345,8 @@ static void sop_remote_done(void *arg, int status, const dk_frame_header *h, dk_
     } else {
         dk_msg_error e;
         if (status == 0)
-            status = h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0 && e.code ? e.code : DK_ECORRUPT;
+            status = h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0 && e.code ? e.code
+                                                                                             : DK_ECORRUPT;
         sop_failed(op, p, status);
     }
     op->inflight--;
@@ -424,7 +430,7 @@ static void sop_launch(sop *op)
         if (waiting == 0)
             break;
         if (op->c->stopping) {
-            op->page->status = DK_ECLOSED;     /* no new wave while stopping */
+            op->page->status = DK_ECLOSED; /* no new wave while stopping */
             break;
         }
         scan_part *old = op->parts;
@@ -462,7 +468,7 @@ static int sop_gaps(sop *op)
         dk_scan_gap *last = pg->n_gaps ? &pg->gaps[pg->n_gaps - 1] : NULL;
         if (last && i > 0 && op->got[i - 1] < op->r &&
             memcmp(pref, pref - op->n, op->n * sizeof(*pref)) == 0) {
-            last->end = e;      /* the same replicas, next range: one gap */
+            last->end = e; /* the same replicas, next range: one gap */
             continue;
         }
         if (pg->n_gaps % 64 == 0) {
@@ -599,7 +605,9 @@ int dk_coord_scan(dk_coord *c, const dk_coord_scan_req *req, dk_coord_scan_cb cb
     for (size_t i = 0; i < op->n_nodes; i++)
         parts += op->nodes[i].n_waiting ? 1 : 0;
     size_t budget = parts ? SCAN_PAGE_BYTES / parts : SCAN_PART_MAX;
-    op->part_bytes = (uint32_t)(budget < SCAN_PART_MIN ? SCAN_PART_MIN : budget > SCAN_PART_MAX ? SCAN_PART_MAX : budget);
+    op->part_bytes = (uint32_t)(budget < SCAN_PART_MIN   ? SCAN_PART_MIN
+                                : budget > SCAN_PART_MAX ? SCAN_PART_MAX
+                                                         : budget);
     dk_metrics_add("scans_total", 1);
     /* Hold the op across the first wave so that nothing finishes before
      * every part is out, and the answer is never given from here. */

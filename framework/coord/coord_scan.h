@@ -62,13 +62,13 @@
 #include "rpc/rpc_scan.h"
 #include "util/buf.h"
 
-#define DK_SCAN_GAP_IDS 9       /* preference list ids kept per gap (n_replicas is at most 9) */
+#define DK_SCAN_GAP_IDS 9 /* preference list ids kept per gap (n_replicas is at most 9) */
 
 typedef struct dk_coord_scan_req {
-    dk_slice prefix;            /* 0..DK_KEY_MAX bytes */
-    dk_slice after;             /* the cursor: only keys > after; empty: from the first */
-    uint32_t limit;             /* 1..DK_SCAN_LIMIT_MAX */
-    int consistency;            /* DK_CL_*; DEFAULT = cluster.read_consistency */
+    dk_slice prefix; /* 0..DK_KEY_MAX bytes */
+    dk_slice after;  /* the cursor: only keys > after; empty: from the first */
+    uint32_t limit;  /* 1..DK_SCAN_LIMIT_MAX */
+    int consistency; /* DK_CL_*; DEFAULT = cluster.read_consistency */
 } dk_coord_scan_req;
 
 /* One pair of a page. object is the reconciled encoding (node/object.h),
@@ -88,17 +88,17 @@ typedef struct dk_scan_gap {
 } dk_scan_gap;
 
 typedef struct dk_coord_scan_page {
-    int status;                 /* 0, or why there is no page */
-    int64_t now_ms;             /* the time liveness was judged at */
-    dk_scan_pair *pairs;        /* in key order; borrow data */
+    int status;          /* 0, or why there is no page */
+    int64_t now_ms;      /* the time liveness was judged at */
+    dk_scan_pair *pairs; /* in key order; borrow data */
     size_t n_pairs;
-    int more;                   /* 1: continue after cursor; 0: the scan is over */
+    int more; /* 1: continue after cursor; 0: the scan is over */
     uint8_t cursor[DK_KEY_MAX];
     size_t cursor_len;
-    dk_scan_gap *gaps;          /* ranges not read at the consistency asked */
+    dk_scan_gap *gaps; /* ranges not read at the consistency asked */
     size_t n_gaps;
-    uint32_t parts, failovers;  /* node answers used; ranges moved after failures */
-    dk_buf data;                /* the pairs' bytes */
+    uint32_t parts, failovers; /* node answers used; ranges moved after failures */
+    dk_buf data;               /* the pairs' bytes */
 } dk_coord_scan_page;
 
 /* Completion, on the coordinator's loop. The callee owns page (never NULL)

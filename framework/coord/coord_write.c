@@ -48,7 +48,7 @@ void dk__wop_answer(wop *op, int status)
     if (status == DK_EUNAVAILABLE || status == DK_ETIMEOUT)
         dk_metrics_add("coord_unavailable_total", 1);
     if (op->launching)
-        op->cb_due = 1;         /* delivered by wop_launched */
+        op->cb_due = 1; /* delivered by wop_launched */
     else
         op->cb(op->arg, &op->res);
 }
@@ -141,7 +141,8 @@ static void wsend_done(void *arg, int status)
         /* The replica answered: its merged copy would pass max_object_size
          * (it held siblings this node lacks). No fallback or hint would
          * take it either; the client is told to resolve the siblings. */
-        dk_log(DK_LOG_WARN, "coordinator: %s refused a write: the object would pass max_object_size", ws->to.id);
+        dk_log(DK_LOG_WARN, "coordinator: %s refused a write: the object would pass max_object_size",
+               ws->to.id);
         op->too_big = 1;
         sl->state = SLOT_FAILED;
         wop_check(op);
@@ -185,7 +186,8 @@ static void local_hint_done(void *arg, int status)
 {
     wop *op = arg;
     if (status)
-        dk_log(DK_LOG_ERROR, "coordinator: a write is on fewer replicas than planned: keeping its hint failed: %s",
+        dk_log(DK_LOG_ERROR,
+               "coordinator: a write is on fewer replicas than planned: keeping its hint failed: %s",
                dk_strerror(status));
     dk_coord *c = op->c;
     dk__wop_unref(op);
@@ -227,7 +229,7 @@ static void slot_failed(wslot *sl)
 typedef struct psend {
     wop *op;
     char id[DK_NODE_ID_MAX + 1];
-    uint64_t epoch;             /* counted until it settles (handoff.c) */
+    uint64_t epoch; /* counted until it settles (handoff.c) */
 } psend;
 
 /* The copy for p's pending replica has settled: acknowledged, kept as a
@@ -258,7 +260,8 @@ static void pending_hint(psend *p)
     wop *op = p->op;
     dk_coord *c = op->c;
     if (c->hints && !c->stopping &&
-        dk_hints_store(c->hints, p->id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), pending_hint_done, p) == 0) {
+        dk_hints_store(c->hints, p->id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), pending_hint_done,
+                       p) == 0) {
         dk__coord_hold(c);
         op->refs++;
         return;
@@ -289,7 +292,7 @@ static void wop_pending(wop *op)
     size_t n = c->view.pending(c->view.arg, op->plan.token, pend);
     for (size_t i = 0; i < n && i < COORD_N_MAX; i++) {
         if (strcmp(pend[i].id, c->self) == 0)
-            continue;       /* this node took the write locally */
+            continue; /* this node took the write locally */
         psend *p = calloc(1, sizeof(*p));
         if (!p)
             continue;
@@ -303,8 +306,8 @@ static void wop_pending(wop *op)
         snprintf(rep.addr, sizeof(rep.addr), "%s", pend[i].addr);
         uint64_t left = dk__left_ms(op->deadline_ns);
         if (pend[i].alive && rep.addr[0] && left &&
-            dk__send_replica(c, &rep, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), "", left, pending_sent,
-                             p) == 0) {
+            dk__send_replica(c, &rep, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), "", left,
+                             pending_sent, p) == 0) {
             op->refs++;
             continue;
         }
@@ -315,7 +318,7 @@ static void wop_pending(wop *op)
 /* The local write is done: replicate to every other replica. */
 static void wop_replicate(wop *op)
 {
-    op->refs++;                 /* held while the sends start */
+    op->refs++; /* held while the sends start */
     for (uint32_t i = 0; i < op->plan.n; i++) {
         if (op->plan.r[i].self)
             continue;
@@ -345,10 +348,15 @@ static void local_write_run(dk__job *j)
         rc = dk_store_merge(st, dk_buf_slice(&op->key), dk_buf_slice(&op->cas_raw), &changed);
     if (rc == 0) {
         dk_store_write sw = {
-            .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
-            .context = op->has_ctx ? &op->ctx : NULL, .context_is_map = op->ctx_is_map, .ttl_ms = op->ttl_ms,
+            .key = dk_buf_slice(&op->key),
+            .value = dk_buf_slice(&op->value),
+            .tombstone = op->tombstone,
+            .context = op->has_ctx ? &op->ctx : NULL,
+            .context_is_map = op->ctx_is_map,
+            .ttl_ms = op->ttl_ms,
             .cond = op->cond,
-            .if_match = op->has_im ? &op->im : NULL, .type = op->type,
+            .if_match = op->has_im ? &op->im : NULL,
+            .type = op->type,
         };
         rc = dk_store_write_local(st, &sw, dk_now_ms(), &op->res.raw, &op->res.obj);
     }
@@ -422,12 +430,17 @@ static void local_write_ready(void *arg)
 static int wop_local_async(wop *op)
 {
     if (op->cas_raw.len)
-        return -EAGAIN;         /* a CAS merges its quorum read first: on a worker */
+        return -EAGAIN; /* a CAS merges its quorum read first: on a worker */
     dk_store_write sw = {
-        .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->value), .tombstone = op->tombstone,
-        .context = op->has_ctx ? &op->ctx : NULL, .context_is_map = op->ctx_is_map, .ttl_ms = op->ttl_ms,
+        .key = dk_buf_slice(&op->key),
+        .value = dk_buf_slice(&op->value),
+        .tombstone = op->tombstone,
+        .context = op->has_ctx ? &op->ctx : NULL,
+        .context_is_map = op->ctx_is_map,
+        .ttl_ms = op->ttl_ms,
         .cond = op->cond,
-        .if_match = op->has_im ? &op->im : NULL, .type = op->type,
+        .if_match = op->has_im ? &op->im : NULL,
+        .type = op->type,
     };
     int rc = dk_store_write_start(op->c->node->store, &sw, dk_now_ms(), local_write_ready, op, &op->swop);
     if (rc == -EAGAIN)
@@ -474,7 +487,8 @@ void dk__wop_local(wop *op)
 
 /* ---- entry points ----------------------------------------------------------- */
 
-static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coord_cb cb, void *arg, wop **out)
+static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coord_cb cb, void *arg,
+                   wop **out)
 {
     if (w->key.len == 0 || w->key.len > DK_KEY_MAX || w->value.len > DK_VALUE_MAX || w->ttl_ms < 0 ||
         w->cond < DK_COND_NONE || w->cond > DK_COND_IF_NONE_MATCH || w->consistency < DK_CL_DEFAULT ||
@@ -518,7 +532,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
         return rc;
     }
     op->needed = dk__coord_needed(op->consistency, op->plan.n);
-    op->refs = 1;               /* the caller's, dropped once started */
+    op->refs = 1; /* the caller's, dropped once started */
     *out = op;
     return 0;
 }

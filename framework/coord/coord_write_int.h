@@ -17,7 +17,7 @@ typedef struct wop wop;
 
 typedef struct wslot {
     wop *op;
-    dk__replica owner;          /* the preference-list replica */
+    dk__replica owner; /* the preference-list replica */
     int state;
 } wslot;
 
@@ -31,11 +31,11 @@ typedef struct wsend {
 typedef struct coord_lock {
     struct coord_lock *next;
     dk_buf key;
-    wop *head, *tail;           /* waiters, FIFO */
+    wop *head, *tail; /* waiters, FIFO */
 } coord_lock;
 
 struct wop {
-    dk__job job;                /* the local write */
+    dk__job job; /* the local write */
     dk_coord *c;
     dk_coord_cb cb;
     void *arg;
@@ -44,25 +44,25 @@ struct wop {
     dk_buf key, value;
     dk_vv ctx, im;
     int has_ctx, ctx_is_map, has_im, tombstone, cond, strict, consistency, here;
-    int type;                   /* DK_OBJECT_* */
+    int type; /* DK_OBJECT_* */
     int64_t ttl_ms;
     int needed, acks, answered, timed_out, sloppy;
-    int too_big;                /* a replica refused the object's size (DK_ETOOBIG) */
-    int local_pending;          /* replicating while the local write is in flight */
-    int launching, cb_due;      /* an answer reached while starting waits */
-    unsigned refs;              /* steps in flight that point at the op */
+    int too_big;           /* a replica refused the object's size (DK_ETOOBIG) */
+    int local_pending;     /* replicating while the local write is in flight */
+    int launching, cb_due; /* an answer reached while starting waits */
+    unsigned refs;         /* steps in flight that point at the op */
     dk_coord_result res;
     wslot slot[COORD_N_MAX];
     uint32_t n_slots;
-    char used[2 * COORD_N_MAX][DK_NODE_ID_MAX + 1];   /* fallbacks already asked */
+    char used[2 * COORD_N_MAX][DK_NODE_ID_MAX + 1]; /* fallbacks already asked */
     size_t n_used;
-    uint32_t fwd_next;          /* next plan index to forward to */
-    coord_lock *lock;           /* held (CAS) */
-    wop *lock_next;             /* in a lock's waiter list */
-    dk_buf cas_raw;             /* what the quorum read found (CAS) */
-    dk__ready launched;         /* the start's end, on the ready list */
-    dk__ready wrote;            /* the non-blocking local write's end, posted */
-    dk_store_wop *swop;         /* that write while in flight */
+    uint32_t fwd_next;  /* next plan index to forward to */
+    coord_lock *lock;   /* held (CAS) */
+    wop *lock_next;     /* in a lock's waiter list */
+    dk_buf cas_raw;     /* what the quorum read found (CAS) */
+    dk__ready launched; /* the start's end, on the ready list */
+    dk__ready wrote;    /* the non-blocking local write's end, posted */
+    dk_store_wop *swop; /* that write while in flight */
 };
 
 /* coord_write.c */

@@ -52,7 +52,7 @@ static void coord_maybe_stopped(dk_coord *c)
             return;
         c->ae_finishing = 1;
         if (dk__ae_finish(c->ae, coord_ae_finished, c) == 0)
-            return;             /* the job's end comes back here */
+            return; /* the job's end comes back here */
     }
     void (*done)(void *) = c->stop_done;
     void *arg = c->stop_arg;
@@ -88,7 +88,7 @@ static void coord_ready_run(dk_coord *c)
         c->ready_head = NULL;
         c->ready_tail = NULL;
         while (r) {
-            dk__ready *next = r->next;  /* fn may free r */
+            dk__ready *next = r->next; /* fn may free r */
             r->fn(r);
             dk__coord_release(c);
             r = next;
@@ -254,12 +254,9 @@ int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type
 int dk__coord_needed(int consistency, uint32_t n)
 {
     switch (consistency) {
-    case DK_CL_ONE:
-        return 1;
-    case DK_CL_ALL:
-        return (int)n;
-    default:
-        return (int)(n / 2 + 1);
+    case DK_CL_ONE: return 1;
+    case DK_CL_ALL: return (int)n;
+    default: return (int)(n / 2 + 1);
     }
 }
 
@@ -474,8 +471,8 @@ static void coord_hint_sent(void *arg, int status)
     free(s);
 }
 
-static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_slice object, dk_hints_done done,
-                              void *done_arg)
+static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_slice object,
+                              dk_hints_done done, void *done_arg)
 {
     dk_coord *c = arg;
     dk__replica rep = {0};
@@ -497,7 +494,8 @@ static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_sl
 
 int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t errlen)
 {
-    if (!conf->loop || !conf->node || !conf->node->store || !conf->rpc || !conf->view.ring || !conf->view.peer) {
+    if (!conf->loop || !conf->node || !conf->node->store || !conf->rpc || !conf->view.ring ||
+        !conf->view.peer) {
         snprintf(err, errlen, "coordinator: incomplete configuration");
         return -EINVAL;
     }
@@ -515,9 +513,14 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     c->hints_closed = 1;
     if (conf->hint_engine && conf->hint_ops && c->cfg->cluster.hint_window > 0) {
         dk_hints_conf hc = {
-            .loop = conf->loop, .engine = conf->hint_engine, .ops = conf->hint_ops,
-            .window_ms = c->cfg->cluster.hint_window, .interval_ms = conf->hint_replay_interval_ms,
-            .arg = c, .alive = coord_hint_alive, .deliver = coord_hint_deliver,
+            .loop = conf->loop,
+            .engine = conf->hint_engine,
+            .ops = conf->hint_ops,
+            .window_ms = c->cfg->cluster.hint_window,
+            .interval_ms = conf->hint_replay_interval_ms,
+            .arg = c,
+            .alive = coord_hint_alive,
+            .deliver = coord_hint_deliver,
         };
         int rc = dk_hints_open(&hc, &c->hints);
         if (rc) {

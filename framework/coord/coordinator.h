@@ -146,16 +146,16 @@ typedef struct dk_coord_view {
 } dk_coord_view;
 
 typedef struct dk_coord_conf {
-    uv_loop_t *loop;                    /* the rpc's loop */
-    dk_node *node;                      /* open; outlives the coordinator */
-    dk_rpc *rpc;                        /* started; stopped after the coordinator */
+    uv_loop_t *loop; /* the rpc's loop */
+    dk_node *node;   /* open; outlives the coordinator */
+    dk_rpc *rpc;     /* started; stopped after the coordinator */
     dk_coord_view view;
     /* The hints' own engine instance (opened by the caller, e.g. at
      * data_dir/hints with the configured engine; closed by the caller after
      * dk_coord_stop's done). NULL: hints are not kept (like hint_window 0). */
     dk_engine *hint_engine;
     const dk_engine_ops *hint_ops;
-    uint64_t hint_replay_interval_ms;   /* 0 = 1000 */
+    uint64_t hint_replay_interval_ms; /* 0 = 1000 */
 } dk_coord_conf;
 
 /*
@@ -188,14 +188,14 @@ enum { DK_CL_DEFAULT = -1, DK_CL_ONE = 0, DK_CL_QUORUM = 1, DK_CL_ALL = 2 };
 typedef struct dk_coord_write {
     dk_slice key, value;
     int tombstone;
-    const dk_vv *context;               /* NULL: a blind write */
-    int context_is_map;                 /* a client's JSON map: checked by the store (store.h) */
-    int64_t ttl_ms;                     /* 0 = no expiry */
-    int cond;                           /* DK_COND_* (store.h) */
-    const dk_vv *if_match;              /* DK_COND_IF_MATCH: NULL = "*" */
-    int consistency;                    /* DK_CL_*; DEFAULT = cluster.write_consistency */
-    int strict;                         /* 1: strict quorum for this request */
-    int type;                           /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
+    const dk_vv *context;  /* NULL: a blind write */
+    int context_is_map;    /* a client's JSON map: checked by the store (store.h) */
+    int64_t ttl_ms;        /* 0 = no expiry */
+    int cond;              /* DK_COND_* (store.h) */
+    const dk_vv *if_match; /* DK_COND_IF_MATCH: NULL = "*" */
+    int consistency;       /* DK_CL_*; DEFAULT = cluster.write_consistency */
+    int strict;            /* 1: strict quorum for this request */
+    int type;              /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
                                          * an operation, no tombstone, context, ttl or cond */
 } dk_coord_write;
 
@@ -203,7 +203,7 @@ typedef struct dk_coord_result {
     /* 0, DK_ENOTFOUND (reads), DK_EPRECOND, DK_ESIBLINGS, DK_EUNAVAILABLE,
      * DK_ETIMEOUT, DK_ECLOSED, or another error. */
     int status;
-    int acks, needed, replicas;         /* acks (writes) or answers (reads), W or R, N */
+    int acks, needed, replicas; /* acks (writes) or answers (reads), W or R, N */
     /* The resulting (write) or reconciled (read) object when there is one
      * (raw.len > 0): raw is its encoding and obj is decoded from it (obj's
      * values borrow raw). A read that found only tombstones answers

@@ -46,7 +46,7 @@ void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, u
                             uint32_t *hinted)
 {
     if (c->handoff_inflight[(c->handoff_epoch + 1) & 1] == 0)
-        c->handoff_epoch++;     /* the bucket of the epoch before is free: close this one */
+        c->handoff_epoch++; /* the bucket of the epoch before is free: close this one */
     *epoch = c->handoff_epoch;
     *settled = c->handoff_inflight[(c->handoff_epoch + 1) & 1] == 0;
     *hinted = 0;

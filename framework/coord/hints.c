@@ -23,11 +23,11 @@
 #include "util/buf.h"
 
 #define HINTS_BATCH 32
-#define HINT_HDR 16             /* big-endian time and sequence after the 0x00 */
+#define HINT_HDR 16 /* big-endian time and sequence after the 0x00 */
 
 typedef struct hint_target {
     char id[DK_NODE_ID_MAX + 1];
-    uint64_t gen;               /* bumped by every store for this target */
+    uint64_t gen; /* bumped by every store for this target */
     int busy;
 } hint_target;
 
@@ -37,7 +37,7 @@ struct dk_hints {
     hint_target *t;
     size_t n, cap;
     uint64_t seq;
-    unsigned inflight;          /* worker jobs and deliveries */
+    unsigned inflight; /* worker jobs and deliveries */
     int closing, timer_closed;
     void (*close_done)(void *);
     void *close_arg;
@@ -138,7 +138,7 @@ static void hints_job_end(dk_hints *h)
 
 typedef struct scan_job {
     hint_job base;
-    dk_buf ids;                 /* NUL-separated target ids */
+    dk_buf ids; /* NUL-separated target ids */
 } scan_job;
 
 static void scan_work(uv_work_t *req)
@@ -158,7 +158,7 @@ static void scan_work(uv_work_t *req)
         size_t len = (size_t)(z - k.ptr);
         uint8_t next[DK_NODE_ID_MAX + 1];
         memcpy(next, k.ptr, len);
-        next[len] = 1;           /* just past every key of this target */
+        next[len] = 1; /* just past every key of this target */
         if ((rc = dk_buf_append(&j->ids, k.ptr, len)) || (rc = dk_buf_append(&j->ids, "", 1)))
             break;
         rc = h->conf.ops->iter_seek(it, (dk_slice){next, len + 1});
@@ -182,7 +182,8 @@ static void scan_after(uv_work_t *req, int status)
         if (h->n)
             dk_log(DK_LOG_INFO, "hints: %zu target node(s) have hints waiting", h->n);
     } else {
-        dk_log(DK_LOG_ERROR, "hints: cannot scan the hint store: %s", dk_strerror(status ? status : j->base.rc));
+        dk_log(DK_LOG_ERROR, "hints: cannot scan the hint store: %s",
+               dk_strerror(status ? status : j->base.rc));
     }
     dk_buf_free(&j->ids);
     free(j);
@@ -265,12 +266,12 @@ err:
 typedef struct batch_job {
     hint_job base;
     char target[DK_NODE_ID_MAX + 1];
-    int collect;                /* target alive: collect hints to deliver */
-    uint64_t gen;               /* target's gen when the job started */
+    int collect;  /* target alive: collect hints to deliver */
+    uint64_t gen; /* target's gen when the job started */
     int64_t now_ms;
-    dk_buf keys, values;        /* collected hints, length-prefixed (size_t) */
+    dk_buf keys, values; /* collected hints, length-prefixed (size_t) */
     size_t n, dropped;
-    int left;                   /* some unexpired hint remains */
+    int left; /* some unexpired hint remains */
     /* delivery state (loop) */
     size_t pending, failed;
 } batch_job;
@@ -416,7 +417,7 @@ static void del_after(uv_work_t *req, int status)
 
 typedef struct delivery {
     batch_job *batch;
-    dk_buf key;                 /* the hint's own key, deleted after the ACK */
+    dk_buf key; /* the hint's own key, deleted after the ACK */
 } delivery;
 
 static void delivered(void *arg, int status)
@@ -465,7 +466,8 @@ static void batch_after(uv_work_t *req, int status)
     int rc = status ? status : j->base.rc;
     if (j->dropped) {
         dk_metrics_add("hints_dropped_total", j->dropped);
-        dk_log(DK_LOG_WARN, "hints: dropped %zu hint(s) for %s older than the hint window", j->dropped, j->target);
+        dk_log(DK_LOG_WARN, "hints: dropped %zu hint(s) for %s older than the hint window", j->dropped,
+               j->target);
     }
     hint_target *t = hints_find(h, j->target);
     if (rc)
@@ -481,7 +483,7 @@ static void batch_after(uv_work_t *req, int status)
         return;
     }
     size_t koff = 0, voff = 0;
-    j->pending = 1;             /* held while the deliveries are started */
+    j->pending = 1; /* held while the deliveries are started */
     for (size_t i = 0; i < j->n; i++) {
         dk_slice hk = batch_at(&j->keys, &koff), obj = batch_at(&j->values, &voff);
         size_t tlen = strlen(j->target);

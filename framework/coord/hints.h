@@ -39,11 +39,11 @@ typedef void (*dk_hints_done)(void *arg, int status);
 
 typedef struct dk_hints_conf {
     uv_loop_t *loop;
-    dk_engine *engine;                  /* opened by the caller; not closed here */
+    dk_engine *engine; /* opened by the caller; not closed here */
     const dk_engine_ops *ops;
-    int64_t window_ms;                  /* hints older than this are dropped */
-    uint64_t interval_ms;               /* replay tick; 0 = 1000 */
-    void *arg;                          /* for the two callbacks */
+    int64_t window_ms;    /* hints older than this are dropped */
+    uint64_t interval_ms; /* replay tick; 0 = 1000 */
+    void *arg;            /* for the two callbacks */
     /* 1 when target is alive now. Loop thread. */
     int (*alive)(void *arg, const char *target);
     /* Send object for key to target; return 0 and call done(done_arg,

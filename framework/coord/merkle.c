@@ -19,10 +19,11 @@
 
 _Static_assert(DK_MERKLE_LEAVES == DK_MERKLE_FANOUT * DK_MERKLE_FANOUT * DK_MERKLE_FANOUT,
                "DK_MERKLE_LEAVES must be FANOUT^DEPTH");
-_Static_assert(DK_MERKLE_NODES == 1 + DK_MERKLE_FANOUT + DK_MERKLE_FANOUT * DK_MERKLE_FANOUT + DK_MERKLE_LEAVES,
+_Static_assert(DK_MERKLE_NODES ==
+                   1 + DK_MERKLE_FANOUT + DK_MERKLE_FANOUT * DK_MERKLE_FANOUT + DK_MERKLE_LEAVES,
                "DK_MERKLE_NODES must count every level");
 
-#define MERKLE_LEAF_SHIFT 52u        /* 64 - log2(DK_MERKLE_LEAVES) */
+#define MERKLE_LEAF_SHIFT 52u /* 64 - log2(DK_MERKLE_LEAVES) */
 
 static const uint32_t merkle_offset[DK_MERKLE_DEPTH + 1] = {0, 1, 17, 273};
 
@@ -112,7 +113,8 @@ int dk_merkle_select(const dk_merkle_view *v, unsigned level, dk_slice bitmap, d
     return n;
 }
 
-int dk_merkle_compare(const dk_merkle_view *v, unsigned level, dk_slice bitmap, dk_slice hashes, uint8_t *differ)
+int dk_merkle_compare(const dk_merkle_view *v, unsigned level, dk_slice bitmap, dk_slice hashes,
+                      uint8_t *differ)
 {
     if (level > DK_MERKLE_DEPTH || bitmap.len != dk_merkle_bitmap_len(level))
         return -EINVAL;

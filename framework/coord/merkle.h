@@ -39,9 +39,9 @@
 #include "util/buf.h"
 
 #define DK_MERKLE_FANOUT 16u
-#define DK_MERKLE_DEPTH  3u                  /* levels under the root */
-#define DK_MERKLE_LEAVES 4096u               /* FANOUT ^ DEPTH */
-#define DK_MERKLE_NODES  4369u               /* every level, root included */
+#define DK_MERKLE_DEPTH 3u     /* levels under the root */
+#define DK_MERKLE_LEAVES 4096u /* FANOUT ^ DEPTH */
+#define DK_MERKLE_NODES 4369u  /* every level, root included */
 #define DK_MERKLE_BITMAP_MAX (DK_MERKLE_LEAVES / 8u)
 
 typedef struct dk_merkle {
@@ -94,7 +94,8 @@ int dk_merkle_select(const dk_merkle_view *v, unsigned level, dk_slice bitmap, d
  * differ (dk_merkle_bitmap_len(level) bytes, zeroed by the caller) the
  * nodes whose hashes differ. Returns how many, or -EINVAL when hashes is
  * not one word per requested node. */
-int dk_merkle_compare(const dk_merkle_view *v, unsigned level, dk_slice bitmap, dk_slice hashes, uint8_t *differ);
+int dk_merkle_compare(const dk_merkle_view *v, unsigned level, dk_slice bitmap, dk_slice hashes,
+                      uint8_t *differ);
 
 /* The bitmap at level + 1 (< DK_MERKLE_DEPTH + 1) of the children of the
  * nodes set in parents; children is overwritten. */

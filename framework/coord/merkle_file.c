@@ -22,7 +22,7 @@
 #include "util/coding.h"
 
 #define MF_MAGIC "DKMT"
-#define MF_HEADER 36u                        /* magic, version, seq, saved_ms, files, node id length */
+#define MF_HEADER 36u /* magic, version, seq, saved_ms, files, node id length */
 #define MF_GROUP_LEAVES (8u * DK_MERKLE_LEAVES)
 #define MF_SIZE_MAX (256u << 20)
 

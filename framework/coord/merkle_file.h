@@ -49,8 +49,8 @@ typedef struct dk_merkle_file {
     uint64_t seq;
     int64_t saved_ms;
     uint64_t files;
-    size_t n;                       /* groups */
-    dk_merkle_file_group *g;        /* malloc'd; dk_merkle_file_free */
+    size_t n;                /* groups */
+    dk_merkle_file_group *g; /* malloc'd; dk_merkle_file_free */
 } dk_merkle_file;
 
 /* Write f as dir/DK_MERKLE_FILE (temp, fsync, rename, fsync dir). Returns 0

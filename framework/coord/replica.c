@@ -77,7 +77,7 @@ typedef struct replica_job {
     dk__job job;
     dk_rpc_req *q;
     int put, rc;
-    dk_buf key, obj;            /* put: the object; get: the local copy */
+    dk_buf key, obj; /* put: the object; get: the local copy */
 } replica_job;
 
 static void replica_run(dk__job *j)
@@ -217,7 +217,7 @@ static void hint_stored(void *arg, int status)
 static void replica_hint(dk_coord *c, dk_rpc_req *q, const dk_msg_put_replica *m)
 {
     if (!c->hints) {
-        replica_ack(q, DK_EUNSUPPORTED);    /* the coordinator tries elsewhere */
+        replica_ack(q, DK_EUNSUPPORTED); /* the coordinator tries elsewhere */
         return;
     }
     hint_req *h = malloc(sizeof(*h));
@@ -241,8 +241,12 @@ static void forwarded_done(void *arg, dk_coord_result *r)
     dk_rpc_req *q = arg;
     dk_buf b = DK_BUF_INIT;
     dk_msg_forward_result m = {
-        .status = r->status, .acks = (uint32_t)r->acks, .needed = (uint32_t)r->needed,
-        .replicas = (uint32_t)r->replicas, .has_object = r->raw.len > 0, .object = dk_buf_slice(&r->raw),
+        .status = r->status,
+        .acks = (uint32_t)r->acks,
+        .needed = (uint32_t)r->needed,
+        .replicas = (uint32_t)r->replicas,
+        .has_object = r->raw.len > 0,
+        .object = dk_buf_slice(&r->raw),
     };
     if (dk_msg_forward_result_encode(&b, &m) == 0)
         dk_rpc_reply(q, DK_MSG_FORWARD_RESULT, b.data, b.len);
@@ -269,10 +273,15 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
         replica_error(q, DK_ECORRUPT, "malformed FORWARD_WRITE");
     } else {
         dk_coord_write w = {
-            .key = m.key, .value = m.value, .tombstone = (m.flags & DK_FWD_TOMBSTONE) != 0,
+            .key = m.key,
+            .value = m.value,
+            .tombstone = (m.flags & DK_FWD_TOMBSTONE) != 0,
             .context = (m.flags & DK_FWD_HAS_CONTEXT) ? &ctx : NULL,
-            .context_is_map = (m.flags & DK_FWD_CONTEXT_MAP) != 0, .ttl_ms = m.ttl_ms, .cond = m.cond,
-            .if_match = (m.flags & DK_FWD_HAS_IF_MATCH) ? &im : NULL, .consistency = m.consistency,
+            .context_is_map = (m.flags & DK_FWD_CONTEXT_MAP) != 0,
+            .ttl_ms = m.ttl_ms,
+            .cond = m.cond,
+            .if_match = (m.flags & DK_FWD_HAS_IF_MATCH) ? &im : NULL,
+            .consistency = m.consistency,
             .strict = (m.flags & DK_FWD_STRICT) != 0,
             .type = (m.flags & DK_FWD_CRDT) ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
         };
@@ -313,21 +322,11 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         }
         return;
     }
-    case DK_MSG_FORWARD_WRITE:
-        replica_forwarded(c, q, body);
-        return;
-    case DK_MSG_STREAM_REQ:
-        dk__stream_serve(c, q, body);
-        return;
-    case DK_MSG_STREAM_DONE:
-        dk__stream_done_query(c, q, body);
-        return;
-    case DK_MSG_HANDOFF_QUERY:
-        dk__handoff_serve(c, q, body);
-        return;
-    case DK_MSG_SCAN_RANGE:
-        dk__scan_serve(c, q, body);
-        return;
+    case DK_MSG_FORWARD_WRITE: replica_forwarded(c, q, body); return;
+    case DK_MSG_STREAM_REQ: dk__stream_serve(c, q, body); return;
+    case DK_MSG_STREAM_DONE: dk__stream_done_query(c, q, body); return;
+    case DK_MSG_HANDOFF_QUERY: dk__handoff_serve(c, q, body); return;
+    case DK_MSG_SCAN_RANGE: dk__scan_serve(c, q, body); return;
     case DK_MSG_TREE_REQ:
     case DK_MSG_KEYS_REQ:
         if (c->ae)
@@ -335,8 +334,6 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         else
             replica_error(q, DK_EUNSUPPORTED, "anti-entropy is off on this node");
         return;
-    default:
-        replica_error(q, DK_EUNSUPPORTED, "this node does not serve that request type");
-        return;
+    default: replica_error(q, DK_EUNSUPPORTED, "this node does not serve that request type"); return;
     }
 }

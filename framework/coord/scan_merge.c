@@ -48,7 +48,8 @@ static int merge_ref_cmp(const void *a, const void *b)
  * decodes). *live tells whether the result has a live sibling at now. A
  * copy that does not decode is skipped with a log line, as the store's own
  * scan skips one: the other copies still count. */
-static int merge_fold(const merge_ref *refs, size_t n, int64_t now, const dk_resolvers *rs, dk_buf *out, int *live)
+static int merge_fold(const merge_ref *refs, size_t n, int64_t now, const dk_resolvers *rs, dk_buf *out,
+                      int *live)
 {
     dk_object acc, obj;
     dk_object_init(&acc);

@@ -26,8 +26,8 @@ typedef struct sread {
     dk_coord_cb cb;
     void *arg;
     uint64_t deadline_ns;
-    int step;                   /* 0: the request's level, 1: quorum, 2: all */
-    int stale;                  /* an answer came that was too old */
+    int step;  /* 0: the request's level, 1: quorum, 2: all */
+    int stale; /* an answer came that was too old */
     int timer_on;
     uv_timer_t timer;
 } sread;
@@ -72,7 +72,7 @@ static int sread_new_enough(const sread *s, const dk_coord_result *r)
     for (uint32_t i = 0; i < s->q.need->n; i++) {
         const dk_vv_entry *e = &s->q.need->e[i];
         if (e->time_ms > 0 && e->time_ms < old)
-            continue;                   /* may have been pruned from the object */
+            continue; /* may have been pruned from the object */
         if (r->raw.len == 0 || dk_vv_get(&r->obj.vv, &e->actor) < e->counter)
             return 0;
     }
@@ -116,7 +116,7 @@ static void sread_done(void *arg, dk_coord_result *r)
     if (r->status == 0 || r->status == DK_ENOTFOUND) {
         s->stale = 1;
     } else if (s->step == 0) {
-        s->cb(s->arg, r);               /* the read failed as it would without a session */
+        s->cb(s->arg, r); /* the read failed as it would without a session */
         sread_free(s);
         return;
     }
@@ -124,7 +124,7 @@ static void sread_done(void *arg, dk_coord_result *r)
         int was = sread_level(s);
         s->step++;
         if (s->step == 1 && sread_level(s) == was)
-            s->step = 2;                /* the request was at quorum already */
+            s->step = 2; /* the request was at quorum already */
         sread_start(s);
         return;
     }
@@ -151,7 +151,7 @@ static void sread_done(void *arg, dk_coord_result *r)
         *s->unmet = 1;
         s->cb(s->arg, &res);
     } else {
-        s->cb(s->arg, r);               /* the replicas' own failure */
+        s->cb(s->arg, r); /* the replicas' own failure */
     }
     sread_free(s);
 }

@@ -29,15 +29,15 @@
 #define SESSION_READ_RETRY_MS 20
 
 typedef struct dk_coord_session_read {
-    uv_loop_t *loop;                    /* the cluster loop (the retry timer) */
-    dk_coord *(*coord)(void *arg);      /* the running coordinator, or NULL */
+    uv_loop_t *loop;               /* the cluster loop (the retry timer) */
+    dk_coord *(*coord)(void *arg); /* the running coordinator, or NULL */
     void *coord_arg;
-    dk_slice key;                       /* copied */
-    int consistency, strict;            /* the request's (DK_CL_ONE..ALL, not DEFAULT) */
-    const dk_vv *need;                  /* borrowed until cb; NULL: no version to reach */
-    int spilled;                        /* 1: read at least at quorum (best effort) */
-    uint64_t wait_ms;                   /* how long replicas may take to catch up */
-    int64_t prune_age_ms;               /* cluster.vv_prune_age (0: none): older
+    dk_slice key;            /* copied */
+    int consistency, strict; /* the request's (DK_CL_ONE..ALL, not DEFAULT) */
+    const dk_vv *need;       /* borrowed until cb; NULL: no version to reach */
+    int spilled;             /* 1: read at least at quorum (best effort) */
+    uint64_t wait_ms;        /* how long replicas may take to catch up */
+    int64_t prune_age_ms;    /* cluster.vv_prune_age (0: none): older
                                          * entries of need may be gone, not required */
 } dk_coord_session_read;
 

@@ -141,14 +141,10 @@ dk_token dk__st_token_of(const uint8_t *p)
 static const char *sess_state(const dk__st_sess *s, uint64_t now)
 {
     switch (s->state) {
-    case DK__SS_REQ:
-        return "request";
-    case DK__SS_MERGE:
-        return "merge";
-    case DK__SS_DONE:
-        return "complete";
-    default:
-        return s->retry_at > now ? "retry" : "idle";
+    case DK__SS_REQ: return "request";
+    case DK__SS_MERGE: return "merge";
+    case DK__SS_DONE: return "complete";
+    default: return s->retry_at > now ? "retry" : "idle";
     }
 }
 
@@ -221,7 +217,7 @@ size_t dk_stream_streams_get(dk_coord *c, dk_stream_info *out, size_t cap)
 
 /* Worker: save under the catalog mutex. */
 int dk__st_save(dk__stream *st, const char *plan, const dk_catalog_cursor *cur, const dk_catalog_range *done,
-                   size_t n_done)
+                size_t n_done)
 {
     dk_catalog *cat = st->c->node->stream_catalog;
     if (!cat)
@@ -292,8 +288,8 @@ void dk__st_plan_check_done(dk__stream *st, dk__st_plan *pl)
         left += !pl->r[i].done;
     if (left == 0 && !pl->done_saved) {
         pl->done_saved = 1;
-        dk_log(DK_LOG_INFO, "stream: move %s: all %zu ranges received (%llu keys, %llu bytes)", pl->sig, pl->n,
-               (unsigned long long)pl->keys, (unsigned long long)pl->bytes);
+        dk_log(DK_LOG_INFO, "stream: move %s: all %zu ranges received (%llu keys, %llu bytes)", pl->sig,
+               pl->n, (unsigned long long)pl->keys, (unsigned long long)pl->bytes);
     }
     dk__st_plan_streams(st, pl);
     st_publish(st);
@@ -348,7 +344,8 @@ static void load_done(dk__job *j, int status)
         l->cursors = NULL;
         pl->loaded = 1;
         if (had)
-            dk_log(DK_LOG_INFO, "stream: move %s: %zu of %zu ranges were already received", pl->sig, had, pl->n);
+            dk_log(DK_LOG_INFO, "stream: move %s: %zu of %zu ranges were already received", pl->sig, had,
+                   pl->n);
         dk__st_plan_check_done(l->st, pl);
     }
     free(l->ranges);
@@ -433,7 +430,7 @@ int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p)
     st->plan = pl;
     load_job *l = calloc(1, sizeof(*l));
     if (!l) {
-        pl->loaded = 1;     /* no saved progress: start over */
+        pl->loaded = 1; /* no saved progress: start over */
         dk__st_plan_check_done(st, pl);
         return 0;
     }
@@ -509,7 +506,7 @@ void dk__stream_start(dk_coord *c)
     uv_timer_init(c->loop, &st->tick);
     st->tick.data = st;
     uv_timer_start(&st->tick, st_tick, ST_TICK_MS, ST_TICK_MS);
-    dk__coord_hold(c);      /* released once the timer is closed */
+    dk__coord_hold(c); /* released once the timer is closed */
     c->stream = st;
 }
 

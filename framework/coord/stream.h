@@ -51,7 +51,7 @@ typedef struct dk_stream_want {
 } dk_stream_want;
 
 typedef struct dk_stream_plan {
-    char sig[DK_STREAM_SIG_MAX + 1];    /* "" : no move, nothing to fetch */
+    char sig[DK_STREAM_SIG_MAX + 1]; /* "" : no move, nothing to fetch */
     const dk_stream_node *nodes;
     size_t n_nodes;
     const dk_stream_want *want;
@@ -67,12 +67,12 @@ typedef struct dk_stream_plan {
 int dk_stream_set_plan(dk_coord *c, const dk_stream_plan *p);
 
 typedef struct dk_stream_status {
-    char plan[DK_STREAM_SIG_MAX + 1];   /* "" when there is none */
-    int loaded;                         /* saved progress applied */
-    int done;                           /* every range complete */
+    char plan[DK_STREAM_SIG_MAX + 1]; /* "" when there is none */
+    int loaded;                       /* saved progress applied */
+    int done;                         /* every range complete */
     uint64_t ranges_total, ranges_done;
-    uint64_t keys, bytes;               /* streamed in for this plan */
-    uint32_t streams;                   /* sources still streaming */
+    uint64_t keys, bytes; /* streamed in for this plan */
+    uint32_t streams;     /* sources still streaming */
 } dk_stream_status;
 
 /* A copy of this node's receiving status. Any thread. */
@@ -80,10 +80,10 @@ void dk_stream_status_get(dk_coord *c, dk_stream_status *out);
 
 typedef struct dk_stream_info {
     char source[DK_NODE_ID_MAX + 1];
-    uint64_t ranges;                    /* ranges this stream carries */
+    uint64_t ranges; /* ranges this stream carries */
     uint64_t keys, bytes, batches;
     int complete;
-    char state[12];                     /* "request", "merge", "retry", "idle", "complete" */
+    char state[12]; /* "request", "merge", "retry", "idle", "complete" */
 } dk_stream_info;
 
 /* The streams of the current plan into out[0..cap); returns how many there

@@ -53,10 +53,10 @@ typedef struct merge_job {
     dk__stream *st;
     dk__st_sess *s;
     char plan[DK_STREAM_SIG_MAX + 1];
-    dk_buf body;                /* the batch frame body (items borrow it) */
+    dk_buf body; /* the batch frame body (items borrow it) */
     dk_msg_stream_batch m;
     dk_catalog_cursor cur;
-    dk_catalog_range *done;     /* ranges completed by this batch (last) */
+    dk_catalog_range *done; /* ranges completed by this batch (last) */
     size_t n_done;
     int rc;
     uint64_t bytes;
@@ -96,7 +96,7 @@ static void merge_done(dk__job *j, int status)
     dk__st_plan *pl = s->pl;
     int rc = status ? status : mj->rc;
     if (s->dead || pl->retired)
-        s->state = DK__SS_IDLE;     /* dropped by dk__st_plan_streams or with the plan */
+        s->state = DK__SS_IDLE; /* dropped by dk__st_plan_streams or with the plan */
     else {
         if (rc) {
             dk_log(DK_LOG_WARN, "stream: merging a batch from %s failed: %s", pl->nodes[s->node].id,
@@ -231,14 +231,17 @@ void dk__st_sess_kick(dk__stream *st, dk__st_sess *s)
         dk_stream_span sp = {r->start.hi, r->start.lo, r->end.hi, r->end.lo};
         dk_stream_span_put(spans + i * DK_STREAM_RANGE_LEN, &sp);
     }
-    dk_msg_stream_req m = {.cursor = dk_buf_slice(&s->cursor), .max_bytes = ST_BATCH_BYTES,
-                           .n_ranges = (uint32_t)s->n, .ranges = {spans, s->n * DK_STREAM_RANGE_LEN}};
+    dk_msg_stream_req m = {.cursor = dk_buf_slice(&s->cursor),
+                           .max_bytes = ST_BATCH_BYTES,
+                           .n_ranges = (uint32_t)s->n,
+                           .ranges = {spans, s->n * DK_STREAM_RANGE_LEN}};
     snprintf(m.plan, sizeof(m.plan), "%s", pl->sig);
     dk_buf body = DK_BUF_INIT;
     const dk_stream_node *src = &pl->nodes[s->node];
     int rc = dk_msg_stream_req_encode(&body, &m);
     if (rc == 0)
-        rc = dk__coord_call(st->c, src->id, src->addr, DK_MSG_STREAM_REQ, &body, ST_REQ_TIMEOUT_MS, sess_batch, s);
+        rc = dk__coord_call(st->c, src->id, src->addr, DK_MSG_STREAM_REQ, &body, ST_REQ_TIMEOUT_MS,
+                            sess_batch, s);
     free(spans);
     dk_buf_free(&body);
     if (rc) {
@@ -288,7 +291,7 @@ void dk__st_plan_streams(dk__stream *st, dk__st_plan *pl)
             if (n && !strcmp(s->hash, hash) && !keep)
                 keep = s;
             else
-                s->dead = 1;    /* its step in flight is dropped when it returns */
+                s->dead = 1; /* its step in flight is dropped when it returns */
         }
         if (keep || n == 0)
             continue;
@@ -301,7 +304,8 @@ void dk__st_plan_streams(dk__stream *st, dk__st_plan *pl)
         s->node = (uint16_t)node;
         s->n = sess_ranges(pl, (uint16_t)node, s->ranges, s->hash, sizeof(s->hash));
         for (size_t i = 0; i < pl->n_cursors; i++)
-            if (!strcmp(pl->cursors[i].source, pl->nodes[node].id) && !strcmp(pl->cursors[i].ranges_hash, s->hash)) {
+            if (!strcmp(pl->cursors[i].source, pl->nodes[node].id) &&
+                !strcmp(pl->cursors[i].ranges_hash, s->hash)) {
                 dk_buf_append(&s->cursor, pl->cursors[i].cursor, pl->cursors[i].cursor_len);
                 s->keys = pl->cursors[i].keys;
                 s->bytes = pl->cursors[i].bytes;
@@ -310,7 +314,8 @@ void dk__st_plan_streams(dk__stream *st, dk__st_plan *pl)
             }
         s->next = pl->sess;
         pl->sess = s;
-        dk_log(DK_LOG_INFO, "stream: fetching %zu ranges of move %s from %s", s->n, pl->sig, pl->nodes[node].id);
+        dk_log(DK_LOG_INFO, "stream: fetching %zu ranges of move %s from %s", s->n, pl->sig,
+               pl->nodes[node].id);
         dk__st_sess_kick(st, s);
     }
     /* drop retired streams with nothing in flight */
@@ -324,4 +329,3 @@ void dk__st_plan_streams(dk__stream *st, dk__st_plan *pl)
         }
     }
 }
-

@@ -40,15 +40,15 @@ typedef struct serve_job {
     dk_rpc_req *q;
     src_span *spans;
     size_t n_spans;
-    int wrap;                   /* index of the wrapping span, or -1 */
+    int wrap; /* index of the wrapping span, or -1 */
     uint32_t budget;
-    dk_buf skip;                /* the cursor: keys up to it are done */
+    dk_buf skip; /* the cursor: keys up to it are done */
     /* result */
     int rc, last;
     dk_buf items, cursor;
     uint32_t n_items;
     uint64_t scanned, bytes;
-    uv_timer_t pace;            /* the answer's delay when ahead of the rate */
+    uv_timer_t pace; /* the answer's delay when ahead of the rate */
 } serve_job;
 
 static int span_cmp(const void *a, const void *b)
@@ -211,7 +211,7 @@ void dk__stream_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
     }
     const char *sig = c->view.transition ? c->view.transition(c->view.arg) : NULL;
     if (!sig || strcmp(sig, m.plan) != 0) {
-        serve_error(q, -EAGAIN);    /* not the move this node sees (yet) */
+        serve_error(q, -EAGAIN); /* not the move this node sees (yet) */
         return;
     }
     serve_job *s = calloc(1, sizeof(*s));

@@ -66,12 +66,12 @@ int dk__gossip_guard_check(dk_gossip_guard *g, const char *from, uint64_t sent_m
     if (skew > g->window_ms)
         return DK_GOSSIP_REJ_STALE;
     if (msg_seq == 0)
-        return DK_GOSSIP_REJ_REPLAY;    /* no sender counts from 0 */
+        return DK_GOSSIP_REJ_REPLAY; /* no sender counts from 0 */
     dk_gossip_peer *p = guard_peer(g, from, now_mono_ms);
     if (!p)
-        return DK_GOSSIP_REJ_REPLAY;    /* cannot remember it: refuse rather than risk a replay */
+        return DK_GOSSIP_REJ_REPLAY; /* cannot remember it: refuse rather than risk a replay */
     if (p->top && now_mono_ms - p->seen_ms > 2 * g->window_ms) {
-        p->top = 0;     /* silent for two windows: anything fresh by the clock goes */
+        p->top = 0; /* silent for two windows: anything fresh by the clock goes */
         p->bits = 0;
     }
     if (p->top == 0 || msg_seq > p->top) {
@@ -82,7 +82,7 @@ int dk__gossip_guard_check(dk_gossip_guard *g, const char *from, uint64_t sent_m
             p->bits = UINT64_C(1) << 63;
         p->top = msg_seq;
     } else {
-        uint64_t back = p->top - msg_seq;   /* 0 = top itself */
+        uint64_t back = p->top - msg_seq; /* 0 = top itself */
         if (back == 0 || back > DK_GOSSIP_REPLAY_BITS)
             return DK_GOSSIP_REJ_REPLAY;
         uint64_t bit = UINT64_C(1) << (back - 1);

@@ -35,14 +35,14 @@
 #include "gossip/membership.h"
 
 #define DK_GOSSIP_WINDOW_MIN_MS 30000u
-#define DK_GOSSIP_REPLAY_BITS   64u
-#define DK_GOSSIP_GUARD_MAX     4096u       /* senders remembered */
+#define DK_GOSSIP_REPLAY_BITS 64u
+#define DK_GOSSIP_GUARD_MAX 4096u /* senders remembered */
 
 typedef struct dk_gossip_peer {
     char id[DK_MEMBER_NAME_MAX + 1];
-    uint64_t top;           /* highest msg_seq accepted */
-    uint64_t bits;          /* bit i: top - 1 - i accepted */
-    uint64_t seen_ms;       /* receiver's monotonic ms of the last accept */
+    uint64_t top;     /* highest msg_seq accepted */
+    uint64_t bits;    /* bit i: top - 1 - i accepted */
+    uint64_t seen_ms; /* receiver's monotonic ms of the last accept */
 } dk_gossip_peer;
 
 typedef struct dk_gossip_guard {

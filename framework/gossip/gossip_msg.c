@@ -16,7 +16,7 @@
 #include "util/coding.h"
 
 #define GM_HEADER_FIXED DK_GOSSIP_HEADER_LEN
-#define GM_TRAILER_MAX  DK_GOSSIP_MAC_LEN
+#define GM_TRAILER_MAX DK_GOSSIP_MAC_LEN
 
 /* Field kinds, each with its own length bound and character set. */
 enum { GM_ID, GM_NAME, GM_ADDR };
@@ -25,7 +25,7 @@ static int gm_char_ok(int kind, unsigned char c)
 {
     if (kind == GM_ID)
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    return c > 0x20 && c < 0x7f;    /* printable, no space */
+    return c > 0x20 && c < 0x7f; /* printable, no space */
 }
 
 static size_t gm_max(int kind)
@@ -58,8 +58,7 @@ static int gm_put_str(dk_gossip_enc *e, int kind, const char *s, size_t reserve)
 }
 
 int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, uint32_t seq,
-                         const char *cluster, const char *from, const char *target,
-                         const char *target_addr)
+                         const char *cluster, const char *from, const char *target, const char *target_addr)
 {
     if (type < DK_GOSSIP_PING || type > DK_GOSSIP_PULL)
         return -EINVAL;
@@ -75,7 +74,7 @@ int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, u
     buf[6] = 0;
     buf[7] = 0;
     dk_put_u32(buf + 8, seq);
-    memset(buf + 12, 0, 16);    /* sent_ms, msg_seq: written by enc_finish */
+    memset(buf + 12, 0, 16); /* sent_ms, msg_seq: written by enc_finish */
     e->len = GM_HEADER_FIXED;
     int rc;
     size_t rsv = 2 + GM_TRAILER_MAX;
@@ -91,7 +90,8 @@ int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, u
 int dk__gossip_enc_add(dk_gossip_enc *e, const dk_member *m)
 {
     if ((unsigned)m->state > DK_MEMBER_REMOVED || (unsigned)m->status > DK_STATUS_MAX ||
-        m->incarnation > DK_MEMBER_INC_MAX || m->weight < 1 || m->weight > 100 || !m->id[0] || !m->gossip_addr[0])
+        m->incarnation > DK_MEMBER_INC_MAX || m->weight < 1 || m->weight > 100 || !m->id[0] ||
+        !m->gossip_addr[0])
         return -EINVAL;
     if (e->n >= 0xffffu)
         return DK_ETOOBIG;
@@ -125,8 +125,7 @@ int dk__gossip_enc_add(dk_gossip_enc *e, const dk_member *m)
 static int gm_mac(const uint8_t key[DK_GOSSIP_KEY_LEN], const uint8_t *p, size_t n, uint8_t *mac)
 {
     unsigned int out_len = 0;
-    if (!HMAC(EVP_sha256(), key, (int)DK_GOSSIP_KEY_LEN, p, n, mac, &out_len) ||
-        out_len != DK_GOSSIP_MAC_LEN)
+    if (!HMAC(EVP_sha256(), key, (int)DK_GOSSIP_KEY_LEN, p, n, mac, &out_len) || out_len != DK_GOSSIP_MAC_LEN)
         return DK_ECORRUPT;
     return 0;
 }
@@ -203,8 +202,7 @@ static int gm_get_update(gm_cur *c, dk_member *m)
     return 0;
 }
 
-int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_KEY_LEN],
-                      dk_gossip_msg *out)
+int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_KEY_LEN], dk_gossip_msg *out)
 {
     memset(out, 0, sizeof *out);
     /* header, four string lengths, the count, the MAC */

@@ -48,34 +48,34 @@
 #include <stdint.h>
 #include "gossip/membership.h"
 
-#define DK_GOSSIP_MAGIC        0x31474b44u  /* "DKG1" little-endian */
-#define DK_GOSSIP_VERSION      2u
-#define DK_GOSSIP_KEY_LEN      DK_MEMBERSHIP_KEY_LEN
-#define DK_GOSSIP_MAC_LEN      32u
-#define DK_GOSSIP_HEADER_LEN   28u           /* magic .. msg_seq */
-#define DK_GOSSIP_UDP_MAX      1400u         /* bytes per datagram we send */
-#define DK_GOSSIP_FRAME_MAX    (4u << 20)    /* bytes per TCP push-pull message */
-#define DK_GOSSIP_UPDATE_MAX   419u          /* encoded size bound of one update */
+#define DK_GOSSIP_MAGIC 0x31474b44u /* "DKG1" little-endian */
+#define DK_GOSSIP_VERSION 2u
+#define DK_GOSSIP_KEY_LEN DK_MEMBERSHIP_KEY_LEN
+#define DK_GOSSIP_MAC_LEN 32u
+#define DK_GOSSIP_HEADER_LEN 28u       /* magic .. msg_seq */
+#define DK_GOSSIP_UDP_MAX 1400u        /* bytes per datagram we send */
+#define DK_GOSSIP_FRAME_MAX (4u << 20) /* bytes per TCP push-pull message */
+#define DK_GOSSIP_UPDATE_MAX 419u      /* encoded size bound of one update */
 
 enum {
-    DK_GOSSIP_PING = 1,         /* target = recipient's id */
-    DK_GOSSIP_ACK = 2,          /* target = id of the node that was probed */
-    DK_GOSSIP_PING_REQ = 3,     /* probe target at target_addr for me */
-    DK_GOSSIP_PUSH = 4,         /* TCP: my full table, answer with yours */
-    DK_GOSSIP_PULL = 5,         /* TCP: the answer */
+    DK_GOSSIP_PING = 1,     /* target = recipient's id */
+    DK_GOSSIP_ACK = 2,      /* target = id of the node that was probed */
+    DK_GOSSIP_PING_REQ = 3, /* probe target at target_addr for me */
+    DK_GOSSIP_PUSH = 4,     /* TCP: my full table, answer with yours */
+    DK_GOSSIP_PULL = 5,     /* TCP: the answer */
 };
 
 typedef struct dk_gossip_msg {
     uint8_t type;
     uint32_t seq;
-    uint64_t sent_ms;           /* sender's wall clock */
-    uint64_t msg_seq;           /* sender's message counter */
+    uint64_t sent_ms; /* sender's wall clock */
+    uint64_t msg_seq; /* sender's message counter */
     char cluster[DK_MEMBER_NAME_MAX + 1];
     char from[DK_MEMBER_NAME_MAX + 1];
     char target[DK_MEMBER_NAME_MAX + 1];
     char target_addr[DK_MEMBER_ADDR_MAX];
     uint32_t n_updates;
-    const uint8_t *updates;     /* borrowed from the decoded buffer */
+    const uint8_t *updates; /* borrowed from the decoded buffer */
     const uint8_t *updates_end;
 } dk_gossip_msg;
 
@@ -93,8 +93,7 @@ typedef struct dk_gossip_enc {
  * DK_ETOOBIG when cap cannot hold the header and trailer.
  */
 int dk__gossip_enc_begin(dk_gossip_enc *e, uint8_t *buf, size_t cap, int type, uint32_t seq,
-                         const char *cluster, const char *from, const char *target,
-                         const char *target_addr);
+                         const char *cluster, const char *from, const char *target, const char *target_addr);
 
 /* Append one member update. DK_ETOOBIG when it does not fit with the
  * trailer (the message is unchanged and still valid to finish), -EINVAL
@@ -113,8 +112,7 @@ int dk__gossip_enc_finish(dk_gossip_enc *e, const uint8_t key[DK_GOSSIP_KEY_LEN]
  * version, a bad field) or -EACCES (wrong MAC). out borrows buf for its
  * update bytes. Freshness is the caller's (gossip_guard.h).
  */
-int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_KEY_LEN],
-                      dk_gossip_msg *out);
+int dk__gossip_decode(const uint8_t *buf, size_t n, const uint8_t key[DK_GOSSIP_KEY_LEN], dk_gossip_msg *out);
 
 /* The cluster name an unauthenticated message claims, for a log line
  * only (it proves nothing): 0 and out, or DK_ECORRUPT. */

@@ -43,7 +43,7 @@ static int ms_probeable(const ms_rec *r)
 
 uint64_t dk__ms_rand(dk_membership *m)
 {
-    uint64_t x = m->rng;    /* xorshift64 */
+    uint64_t x = m->rng; /* xorshift64 */
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -125,8 +125,8 @@ void dk__ms_refute(dk_membership *m, uint64_t heard)
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
     MS_STAT(m, refutations);
-    dk_log(DK_LOG_INFO, "membership: %s refutes a stale record of itself, incarnation now %llu",
-           self->m.id, (unsigned long long)self->m.incarnation);
+    dk_log(DK_LOG_INFO, "membership: %s refutes a stale record of itself, incarnation now %llu", self->m.id,
+           (unsigned long long)self->m.incarnation);
 }
 
 void dk__ms_apply(dk_membership *m, const dk_member *u)
@@ -143,8 +143,8 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
             return;
         if (u->state == DK_MEMBER_SUSPECT)
             ms_arm_suspicion(m);
-        dk_log(DK_LOG_INFO, "membership: learned %s at %s (%s, incarnation %llu)", u->id,
-               u->gossip_addr, dk_member_state_name(u->state), (unsigned long long)u->incarnation);
+        dk_log(DK_LOG_INFO, "membership: learned %s at %s (%s, incarnation %llu)", u->id, u->gossip_addr,
+               dk_member_state_name(u->state), (unsigned long long)u->incarnation);
         return;
     }
     ms_rec *r = &m->recs[i];
@@ -196,8 +196,8 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     self->m.updated_ms = dk__ms_wall_ms();
     self->tx_left = ms_retransmits(m);
     m->dirty = 1;
-    dk_log(DK_LOG_INFO, "membership: %s is %s (incarnation %llu)", self->m.id,
-           dk_member_state_name(s), (unsigned long long)self->m.incarnation);
+    dk_log(DK_LOG_INFO, "membership: %s is %s (incarnation %llu)", self->m.id, dk_member_state_name(s),
+           (unsigned long long)self->m.incarnation);
 }
 
 void dk__ms_publish_force(dk_membership *m)
@@ -215,7 +215,7 @@ void dk__ms_publish(dk_membership *m)
         dk_member *v = realloc(m->view, m->n_recs * sizeof *v);
         if (!v) {
             pthread_mutex_unlock(&m->mu);
-            return;     /* stays dirty: the next event retries */
+            return; /* stays dirty: the next event retries */
         }
         m->view = v;
     }
@@ -237,12 +237,15 @@ void dk__ms_wrong_cluster(dk_membership *m, const char *peer, const char *name)
             return;
     if (m->n_logged < MS_LOGGED_MAX)
         snprintf(m->logged[m->n_logged++], DK_MEMBER_ADDR_MAX, "%s", peer);
-    dk_log(DK_LOG_WARN, "membership: dropping messages from %s: cluster '%s', ours is '%s'",
-           peer, name, m->cluster);
+    dk_log(DK_LOG_WARN, "membership: dropping messages from %s: cluster '%s', ours is '%s'", peer, name,
+           m->cluster);
 }
 
 /* Piggy-back order: most retransmissions left first (the freshest). */
-typedef struct { uint32_t tx; uint32_t idx; } ms_cand;
+typedef struct {
+    uint32_t tx;
+    uint32_t idx;
+} ms_cand;
 static int ms_cand_cmp(const void *a, const void *b)
 {
     const ms_cand *x = a, *y = b;
@@ -255,8 +258,8 @@ static void ms_send(dk_membership *m, const struct sockaddr_storage *sa, int typ
                     const char *target, const char *target_addr, int first)
 {
     dk_gossip_enc e;
-    if (dk__gossip_enc_begin(&e, m->txbuf, sizeof m->txbuf, type, seq, m->cluster,
-                             m->recs[0].m.id, target, target_addr))
+    if (dk__gossip_enc_begin(&e, m->txbuf, sizeof m->txbuf, type, seq, m->cluster, m->recs[0].m.id, target,
+                             target_addr))
         return;
     if (first >= 0)
         dk__gossip_enc_add(&e, &m->recs[first].m);
@@ -309,7 +312,7 @@ static int ms_next_probe(dk_membership *m)
     }
     for (size_t tries = 0; tries < m->n_order; tries++) {
         if (m->pos_order >= m->n_order) {
-            for (size_t i = m->n_order; i > 1; i--) {   /* Fisher-Yates */
+            for (size_t i = m->n_order; i > 1; i--) { /* Fisher-Yates */
                 size_t j = (size_t)(dk__ms_rand(m) % i);
                 uint32_t t = m->order[i - 1];
                 m->order[i - 1] = m->order[j];
@@ -382,8 +385,8 @@ static void ms_on_probe_timeout(uv_timer_t *t)
             continue;
         /* choose each remaining candidate with probability need/left */
         if (dk__ms_rand(m) % cand < m->indirect_k - sent) {
-            ms_send(m, &m->recs[i].sa, DK_GOSSIP_PING_REQ, m->probe.seq, target->m.id,
-                    target->m.gossip_addr, -1);
+            ms_send(m, &m->recs[i].sa, DK_GOSSIP_PING_REQ, m->probe.seq, target->m.id, target->m.gossip_addr,
+                    -1);
             sent++;
             MS_STAT(m, indirect_probes);
         }
@@ -459,8 +462,8 @@ static void ms_on_ping_req(dk_membership *m, const dk_gossip_msg *msg, const str
 }
 
 /* UDP receive (loop thread). */
-static void ms_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                       const struct sockaddr *addr, unsigned flags)
+static void ms_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                       unsigned flags)
 {
     (void)buf;
     dk_membership *m = h->data;
@@ -484,7 +487,7 @@ static void ms_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         return;
     }
     if (!strcmp(msg.from, m->recs[0].m.id))
-        return;     /* our own id from elsewhere: nothing we can trust */
+        return; /* our own id from elsewhere: nothing we can trust */
     const uint8_t *p = msg.updates;
     dk_member u;
     while (dk__gossip_update_next(&msg, &p, &u) == 0)
@@ -492,15 +495,11 @@ static void ms_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     switch (msg.type) {
     case DK_GOSSIP_PING:
         if (!m->mute && (!msg.target[0] || !strcmp(msg.target, m->recs[0].m.id)))
-            ms_send(m, (const struct sockaddr_storage *)addr, DK_GOSSIP_ACK, msg.seq,
-                    m->recs[0].m.id, NULL, ms_about_peer(m, msg.from));
+            ms_send(m, (const struct sockaddr_storage *)addr, DK_GOSSIP_ACK, msg.seq, m->recs[0].m.id, NULL,
+                    ms_about_peer(m, msg.from));
         break;
-    case DK_GOSSIP_ACK:
-        ms_on_ack(m, &msg);
-        break;
-    case DK_GOSSIP_PING_REQ:
-        ms_on_ping_req(m, &msg, addr);
-        break;
+    case DK_GOSSIP_ACK: ms_on_ack(m, &msg); break;
+    case DK_GOSSIP_PING_REQ: ms_on_ping_req(m, &msg, addr); break;
     }
     dk__ms_publish(m);
 }
@@ -550,10 +549,17 @@ void dk_membership_self(dk_membership *m, dk_member *out)
 void dk_membership_stats_get(dk_membership *m, dk_membership_stats *out)
 {
 #define MS_LOAD(f) out->f = __atomic_load_n(&m->stats.f, __ATOMIC_RELAXED)
-    MS_LOAD(probes_sent); MS_LOAD(acks_received); MS_LOAD(indirect_probes);
-    MS_LOAD(suspect_transitions); MS_LOAD(down_transitions); MS_LOAD(refutations);
-    MS_LOAD(bad_datagrams); MS_LOAD(wrong_cluster); MS_LOAD(pushpull_ok);
-    MS_LOAD(pushpull_failed); MS_LOAD(refutations_refused);
+    MS_LOAD(probes_sent);
+    MS_LOAD(acks_received);
+    MS_LOAD(indirect_probes);
+    MS_LOAD(suspect_transitions);
+    MS_LOAD(down_transitions);
+    MS_LOAD(refutations);
+    MS_LOAD(bad_datagrams);
+    MS_LOAD(wrong_cluster);
+    MS_LOAD(pushpull_ok);
+    MS_LOAD(pushpull_failed);
+    MS_LOAD(refutations_refused);
     for (int i = 0; i < DK_GOSSIP_REJ_N; i++)
         MS_LOAD(rejected[i]);
 #undef MS_LOAD
@@ -607,8 +613,9 @@ static int ms_member_ok(const dk_member *mem)
 {
     uint8_t scratch[DK_GOSSIP_UPDATE_MAX + 128];
     dk_gossip_enc e;
-    return dk__gossip_enc_begin(&e, scratch, sizeof scratch, DK_GOSSIP_PING, 0, NULL, NULL, NULL,
-                                NULL) == 0 && dk__gossip_enc_add(&e, mem) == 0;
+    return dk__gossip_enc_begin(&e, scratch, sizeof scratch, DK_GOSSIP_PING, 0, NULL, NULL, NULL, NULL) ==
+               0 &&
+           dk__gossip_enc_add(&e, mem) == 0;
 }
 
 static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, size_t errlen)
@@ -620,8 +627,7 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     snprintf(m->cluster, sizeof m->cluster, "%s", c->cluster_name);
     uint8_t scratch[256];
     dk_gossip_enc e;
-    if (dk__gossip_enc_begin(&e, scratch, sizeof scratch, DK_GOSSIP_PING, 0, m->cluster, NULL,
-                             NULL, NULL)) {
+    if (dk__gossip_enc_begin(&e, scratch, sizeof scratch, DK_GOSSIP_PING, 0, m->cluster, NULL, NULL, NULL)) {
         snprintf(err, errlen, "membership: bad cluster name '%s'", m->cluster);
         return -EINVAL;
     }
@@ -630,16 +636,16 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     if (!self.weight)
         self.weight = 1;
     if (!ms_member_ok(&self) || dk__ms_parse_addr(self.gossip_addr, &m->self_sa)) {
-        snprintf(err, errlen, "membership: bad self record (id '%s', gossip address '%s')",
-                 self.id, self.gossip_addr);
+        snprintf(err, errlen, "membership: bad self record (id '%s', gossip address '%s')", self.id,
+                 self.gossip_addr);
         return -EINVAL;
     }
     memcpy(m->key, c->key, sizeof m->key);
     m->loopback_only = c->loopback_only;
     m->msg_seq = dk__gossip_seq_start();
     m->interval = c->interval_ms ? c->interval_ms : 1000;
-    dk__gossip_guard_init(&m->guard, 10 * m->interval > DK_GOSSIP_WINDOW_MIN_MS
-                                         ? 10 * m->interval : DK_GOSSIP_WINDOW_MIN_MS);
+    dk__gossip_guard_init(&m->guard, 10 * m->interval > DK_GOSSIP_WINDOW_MIN_MS ? 10 * m->interval
+                                                                                : DK_GOSSIP_WINDOW_MIN_MS);
     m->probe_timeout = m->interval / 2 ? m->interval / 2 : 1;
     m->indirect_k = c->indirect_k ? c->indirect_k : 3;
     m->suspicion_mult = c->suspicion_mult ? c->suspicion_mult : 2;
@@ -648,8 +654,10 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
         if (strcmp(c->initial[i].id, self.id))
             continue;
         if (c->initial[i].incarnation >= DK_MEMBER_INC_MAX) {
-            dk_log(DK_LOG_WARN, "membership: ignoring our persisted record: incarnation %llu is "
-                   "past the maximum", (unsigned long long)c->initial[i].incarnation);
+            dk_log(DK_LOG_WARN,
+                   "membership: ignoring our persisted record: incarnation %llu is "
+                   "past the maximum",
+                   (unsigned long long)c->initial[i].incarnation);
             continue;
         }
         m->self_floor = c->initial[i].incarnation;
@@ -672,8 +680,10 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
         if (!strcmp(im->id, self.id) || dk__ms_find(m, im->id) >= 0)
             continue;
         if (im->incarnation > DK_MEMBER_INC_MAX) {
-            dk_log(DK_LOG_WARN, "membership: ignoring the persisted record of '%s': incarnation "
-                   "%llu is past the maximum", im->id, (unsigned long long)im->incarnation);
+            dk_log(DK_LOG_WARN,
+                   "membership: ignoring the persisted record of '%s': incarnation "
+                   "%llu is past the maximum",
+                   im->id, (unsigned long long)im->incarnation);
             continue;
         }
         if (!ms_member_ok(im)) {
@@ -685,7 +695,7 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
     }
     if (c->advertise && c->advertise[0])
         snprintf(m->advertise, sizeof m->advertise, "%s", c->advertise);
-    char adv[DK_MEMBER_ADDR_MAX + 8];   /* our address as the seeds list spells it */
+    char adv[DK_MEMBER_ADDR_MAX + 8]; /* our address as the seeds list spells it */
     const char *lport = strrchr(self.gossip_addr, ':');
     if (m->advertise[0])
         snprintf(adv, sizeof adv, "%s%s%s%s", strchr(m->advertise, ':') ? "[" : "", m->advertise,
@@ -706,7 +716,7 @@ static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, siz
             m->self_is_seed = 1;
             continue;
         }
-        char (*s)[DK_MEMBER_ADDR_MAX] = realloc(m->seeds, (m->n_seeds + 1) * sizeof *s);
+        char(*s)[DK_MEMBER_ADDR_MAX] = realloc(m->seeds, (m->n_seeds + 1) * sizeof *s);
         if (!s)
             return -ENOMEM;
         m->seeds = s;
@@ -747,8 +757,8 @@ static int ms_bind(dk_membership *m, char *err, size_t errlen)
     return rc;
 }
 
-int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
-                        dk_membership **out, char *err, size_t errlen)
+int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf, dk_membership **out, char *err,
+                        size_t errlen)
 {
     dk_membership *m = calloc(1, sizeof *m);
     if (!m)
@@ -775,7 +785,7 @@ int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
     m->udp.data = m->tcp.data = m->tick.data = m->probe_timer.data = m;
     m->join_timer.data = m->leave_timer.data = m->susp_timer.data = m;
     if ((rc = ms_bind(m, err, errlen))) {
-        dk_membership_stop(m, NULL, NULL);     /* frees m once the handles are closed */
+        dk_membership_stop(m, NULL, NULL); /* frees m once the handles are closed */
         return rc;
     }
     m->stopping = 0;
@@ -783,12 +793,12 @@ int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
            m->recs[0].m.id, m->recs[0].m.gossip_addr, m->cluster, m->n_seeds, m->n_recs - 1);
     m->dirty = 1;
     dk__ms_publish(m);
-    ms_arm_suspicion(m);    /* suspects of the initial table */
+    ms_arm_suspicion(m); /* suspects of the initial table */
     uv_timer_start(&m->tick, ms_on_tick, m->interval, m->interval);
     if (m->n_seeds == 0 && m->n_recs == 1)
-        m->contact = -1;    /* nobody to ask: the first node of a cluster */
+        m->contact = -1; /* nobody to ask: the first node of a cluster */
     if (m->self_is_seed || (m->n_seeds == 0 && m->n_recs == 1)) {
-        m->joined = 1;      /* a seed, or a lone first node, needs nobody to start */
+        m->joined = 1; /* a seed, or a lone first node, needs nobody to start */
         dk__ms_self_set(m, DK_MEMBER_NORMAL);
         dk__ms_publish(m);
     }

@@ -76,12 +76,12 @@ typedef struct dk_membership dk_membership;
 /* Why a message (or, for "removal", one update in it) was dropped; the
  * metric dynkv_gossip_rejected_total{reason} counts each. */
 typedef enum dk_membership_reject {
-    DK_GOSSIP_REJ_MALFORMED = 0,    /* not a message of ours (length, magic, version, field) */
-    DK_GOSSIP_REJ_MAC,              /* the MAC does not verify: not from a key holder */
-    DK_GOSSIP_REJ_STALE,            /* sender's clock outside the freshness window */
-    DK_GOSSIP_REJ_REPLAY,           /* a message counter already seen from that sender */
-    DK_GOSSIP_REJ_NOT_LOOPBACK,     /* protected mode: source address off loopback */
-    DK_GOSSIP_REJ_REMOVAL,          /* a removal of a member this node does not see down */
+    DK_GOSSIP_REJ_MALFORMED = 0, /* not a message of ours (length, magic, version, field) */
+    DK_GOSSIP_REJ_MAC,           /* the MAC does not verify: not from a key holder */
+    DK_GOSSIP_REJ_STALE,         /* sender's clock outside the freshness window */
+    DK_GOSSIP_REJ_REPLAY,        /* a message counter already seen from that sender */
+    DK_GOSSIP_REJ_NOT_LOOPBACK,  /* protected mode: source address off loopback */
+    DK_GOSSIP_REJ_REMOVAL,       /* a removal of a member this node does not see down */
     DK_GOSSIP_REJ_N
 } dk_membership_reject;
 
@@ -95,25 +95,25 @@ const char *dk_membership_reject_name(int reason);
 typedef void (*dk_membership_change_fn)(void *arg, const dk_member *m, size_t n);
 
 typedef struct dk_membership_conf {
-    const char *cluster_name;       /* required, 1..64 chars */
+    const char *cluster_name;           /* required, 1..64 chars */
     uint8_t key[DK_MEMBERSHIP_KEY_LEN]; /* the gossip key (every message carries its MAC) */
-    int loopback_only;              /* protected mode: drop messages and connections
+    int loopback_only;                  /* protected mode: drop messages and connections
                                      * whose source is not a loopback address */
-    dk_member self;                 /* id, addresses, dc, rack, weight, status, actor_inc;
+    dk_member self;                     /* id, addresses, dc, rack, weight, status, actor_inc;
                                      * incarnation = a floor (0 is fine); state and
                                      * updated_ms ignored */
-    const char *const *seeds;       /* gossip addresses "host:port", numeric or host names
+    const char *const *seeds;           /* gossip addresses "host:port", numeric or host names
                                      * (resolved on each join attempt); own address skipped */
     size_t n_seeds;
-    const char *advertise;          /* numeric IP others use for this node (port from the
+    const char *advertise;    /* numeric IP others use for this node (port from the
                                      * listen address), NULL or "" = the listen IP */
-    uint64_t interval_ms;           /* probe interval; 0 = 1000 */
-    uint32_t indirect_k;            /* 0 = 3 */
-    uint32_t suspicion_mult;        /* 0 = 2 */
-    uint32_t pushpull_every;        /* intervals between push-pulls; 0 = 10 */
-    const dk_member *initial;       /* persisted table (may include self), may be NULL */
+    uint64_t interval_ms;     /* probe interval; 0 = 1000 */
+    uint32_t indirect_k;      /* 0 = 3 */
+    uint32_t suspicion_mult;  /* 0 = 2 */
+    uint32_t pushpull_every;  /* intervals between push-pulls; 0 = 10 */
+    const dk_member *initial; /* persisted table (may include self), may be NULL */
     size_t n_initial;
-    dk_membership_change_fn on_change;  /* may be NULL */
+    dk_membership_change_fn on_change; /* may be NULL */
     void *arg;
     /* Another live process claims this node's id (a copied data directory,
      * a duplicate [node] id) and was there first: this node must not run. Called once on the loop thread with the
@@ -122,18 +122,18 @@ typedef struct dk_membership_conf {
 } dk_membership_conf;
 
 typedef struct dk_membership_stats {
-    uint64_t probes_sent;           /* direct PINGs of the probe cycle */
-    uint64_t acks_received;         /* probe cycles answered (directly or not) */
-    uint64_t indirect_probes;       /* PING-REQs sent */
-    uint64_t suspect_transitions;   /* records that became suspect here */
-    uint64_t down_transitions;      /* records that became down here */
-    uint64_t refutations;           /* times this node raised its incarnation to refute */
-    uint64_t bad_datagrams;         /* malformed or bad MAC (UDP and TCP) */
+    uint64_t probes_sent;               /* direct PINGs of the probe cycle */
+    uint64_t acks_received;             /* probe cycles answered (directly or not) */
+    uint64_t indirect_probes;           /* PING-REQs sent */
+    uint64_t suspect_transitions;       /* records that became suspect here */
+    uint64_t down_transitions;          /* records that became down here */
+    uint64_t refutations;               /* times this node raised its incarnation to refute */
+    uint64_t bad_datagrams;             /* malformed or bad MAC (UDP and TCP) */
     uint64_t rejected[DK_GOSSIP_REJ_N]; /* messages (updates for REMOVAL) dropped, by reason */
-    uint64_t refutations_refused;   /* refutations that would pass DK_MEMBER_INC_MAX */
-    uint64_t wrong_cluster;         /* well-formed, other cluster name */
-    uint64_t pushpull_ok;           /* exchanges completed (either side) */
-    uint64_t pushpull_failed;       /* exchanges this node started that failed */
+    uint64_t refutations_refused;       /* refutations that would pass DK_MEMBER_INC_MAX */
+    uint64_t wrong_cluster;             /* well-formed, other cluster name */
+    uint64_t pushpull_ok;               /* exchanges completed (either side) */
+    uint64_t pushpull_failed;           /* exchanges this node started that failed */
 } dk_membership_stats;
 
 /*
@@ -145,8 +145,8 @@ typedef struct dk_membership_stats {
  * (bad field; message in err), -errno from libuv (bind), -ENOMEM. Loop
  * thread (the thread running loop, or before it runs).
  */
-int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf,
-                        dk_membership **out, char *err, size_t errlen);
+int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf, dk_membership **out, char *err,
+                        size_t errlen);
 
 /* Close every handle without gossiping anything (an abrupt stop, as a
  * crash looks to peers) and free m once they are closed; then done(arg)

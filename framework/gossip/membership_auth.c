@@ -47,12 +47,13 @@ void dk__ms_reject(dk_membership *m, int reason, const struct sockaddr *sa, cons
                  (unsigned long long)m->rej_log[reason].quiet);
     m->rej_log[reason].at = now ? now : 1;
     m->rej_log[reason].quiet = 0;
-    dk_log(reason == DK_GOSSIP_REJ_REMOVAL ? DK_LOG_ERROR : DK_LOG_WARN, "membership: %s rejected gossip from %s (%s): %s%s", m->recs[0].m.id, addr,
+    dk_log(reason == DK_GOSSIP_REJ_REMOVAL ? DK_LOG_ERROR : DK_LOG_WARN,
+           "membership: %s rejected gossip from %s (%s): %s%s", m->recs[0].m.id, addr,
            dk_membership_reject_name(reason), detail, more);
 }
 
-int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct sockaddr *sa,
-                  const char *peer, dk_gossip_msg *msg)
+int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct sockaddr *sa, const char *peer,
+                  dk_gossip_msg *msg)
 {
     if (m->loopback_only && sa && !dk__gossip_addr_loopback(sa)) {
         dk__ms_reject(m, DK_GOSSIP_REJ_NOT_LOOPBACK, sa, peer,
@@ -64,10 +65,13 @@ int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct s
     if (rc == -EACCES) {
         char claimed[DK_MEMBER_NAME_MAX + 1], why[256];
         if (dk__gossip_peek_cluster(buf, n, claimed) == 0 && strcmp(claimed, m->cluster))
-            snprintf(why, sizeof why, "its MAC does not verify; it claims cluster '%s', ours is '%s' "
-                     "(another cluster, or another cluster key)", claimed, m->cluster);
+            snprintf(why, sizeof why,
+                     "its MAC does not verify; it claims cluster '%s', ours is '%s' "
+                     "(another cluster, or another cluster key)",
+                     claimed, m->cluster);
         else
-            snprintf(why, sizeof why, "its MAC does not verify: the sender does not hold our cluster "
+            snprintf(why, sizeof why,
+                     "its MAC does not verify: the sender does not hold our cluster "
                      "key ([security] cluster_key_file)");
         dk__ms_reject(m, DK_GOSSIP_REJ_MAC, sa, peer, why);
         return DK_GOSSIP_REJ_MAC;
@@ -76,8 +80,8 @@ int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct s
         dk__ms_reject(m, DK_GOSSIP_REJ_MALFORMED, sa, peer, dk_strerror(rc));
         return DK_GOSSIP_REJ_MALFORMED;
     }
-    rc = dk__gossip_guard_check(&m->guard, msg->from, msg->sent_ms, msg->msg_seq,
-                                (uint64_t)dk__ms_wall_ms(), uv_now(m->loop));
+    rc = dk__gossip_guard_check(&m->guard, msg->from, msg->sent_ms, msg->msg_seq, (uint64_t)dk__ms_wall_ms(),
+                                uv_now(m->loop));
     if (rc) {
         char why[256];
         if (rc == DK_GOSSIP_REJ_STALE)
@@ -104,7 +108,8 @@ int dk__ms_raise_inc(dk_membership *m, uint64_t to, const char *why)
     ms_rec *self = &m->recs[0];
     if (to > DK_MEMBER_INC_MAX) {
         MS_STAT(m, refutations_refused);
-        dk_log(DK_LOG_ERROR, "membership: %s cannot raise its incarnation past %llu to %s: refused "
+        dk_log(DK_LOG_ERROR,
+               "membership: %s cannot raise its incarnation past %llu to %s: refused "
                "(an incarnation never wraps); a member gossiped an absurd incarnation about it",
                self->m.id, (unsigned long long)DK_MEMBER_INC_MAX, why);
         return -ERANGE;

@@ -15,14 +15,14 @@
 #include "gossip/gossip_msg.h"
 #include "gossip/membership.h"
 
-#define MS_RELAYS      64u      /* PING-REQs relayed at once */
-#define MS_LOGGED_MAX  32u      /* peers already logged for a wrong cluster name */
+#define MS_RELAYS 64u           /* PING-REQs relayed at once */
+#define MS_LOGGED_MAX 32u       /* peers already logged for a wrong cluster name */
 #define MS_REJECT_LOG_MS 10000u /* one log line per rejection reason per this long */
 
 typedef struct ms_rec {
     dk_member m;
-    uint32_t tx_left;           /* piggy-back retransmissions left */
-    uint64_t suspect_since;     /* uv_now() when it became suspect here */
+    uint32_t tx_left;       /* piggy-back retransmissions left */
+    uint64_t suspect_since; /* uv_now() when it became suspect here */
     struct sockaddr_storage sa;
     int sa_ok;
 } ms_rec;
@@ -33,34 +33,34 @@ struct dk_membership {
     uv_loop_t *loop;
     char cluster[DK_MEMBER_NAME_MAX + 1];
     uint8_t key[DK_GOSSIP_KEY_LEN];
-    int loopback_only;          /* protected mode */
-    uint64_t msg_seq;           /* the counter of the last message sent */
-    dk_gossip_guard guard;      /* freshness of what we receive */
+    int loopback_only;     /* protected mode */
+    uint64_t msg_seq;      /* the counter of the last message sent */
+    dk_gossip_guard guard; /* freshness of what we receive */
     struct {
-        uint64_t at;            /* uv_now() of the last log line, 0 = never */
-        uint64_t quiet;         /* rejections not logged since */
+        uint64_t at;    /* uv_now() of the last log line, 0 = never */
+        uint64_t quiet; /* rejections not logged since */
     } rej_log[DK_GOSSIP_REJ_N];
     uint64_t interval, probe_timeout;
     uint32_t indirect_k, suspicion_mult, pushpull_every;
     char (*seeds)[DK_MEMBER_ADDR_MAX];
     size_t n_seeds;
     int self_is_seed;
-    unsigned char *seed_flags;  /* MS_SEED_* of the configured seeds (membership_seed.c) */
+    unsigned char *seed_flags; /* MS_SEED_* of the configured seeds (membership_seed.c) */
     size_t n_seed_flags;
     char advertise[DK_MEMBER_ADDR_MAX]; /* numeric IP others reach us at, "" = the listen IP */
     struct sockaddr_storage adv_sa;     /* our gossip address as others see it */
 
-    ms_rec *recs;               /* recs[0] is self; never shrinks, indexes stay valid */
+    ms_rec *recs; /* recs[0] is self; never shrinks, indexes stay valid */
     size_t n_recs, cap_recs;
     struct sockaddr_storage self_sa;
 
     uv_udp_t udp;
     uv_tcp_t tcp;
     uv_timer_t tick, probe_timer, join_timer, leave_timer, susp_timer;
-    int handles_open;           /* closes still pending after stop */
+    int handles_open; /* closes still pending after stop */
     uint64_t ticks;
 
-    uint32_t *order;            /* shuffled probe order (record indexes) */
+    uint32_t *order; /* shuffled probe order (record indexes) */
     size_t n_order, pos_order;
     int order_stale;
     struct {
@@ -77,18 +77,18 @@ struct dk_membership {
     } relays[MS_RELAYS];
     size_t relay_pos;
 
-    ms_conn *conns;             /* open push-pull connections */
-    int pp_outgoing;            /* 1 while this node runs an exchange */
+    ms_conn *conns;  /* open push-pull connections */
+    int pp_outgoing; /* 1 while this node runs an exchange */
     int joined;
     size_t join_pos, join_failures;
-    size_t pending_seed;        /* 1 + index of a seed to exchange with next, 0 = none */
+    size_t pending_seed; /* 1 + index of a seed to exchange with next, 0 = none */
     uint64_t join_backoff;
 
-    int contact;                /* 1 an exchange succeeded, -1 every target failed once, 0 not yet */
-    uint64_t self_floor;        /* incarnation of our own record in the initial table */
-    int heard_self;             /* a peer told us about ourselves: heard is its freshest record */
+    int contact;         /* 1 an exchange succeeded, -1 every target failed once, 0 not yet */
+    uint64_t self_floor; /* incarnation of our own record in the initial table */
+    int heard_self;      /* a peer told us about ourselves: heard is its freshest record */
     dk_member heard;
-    uint32_t heard_actor_max;   /* the highest actor incarnation any of those records had */
+    uint32_t heard_actor_max; /* the highest actor incarnation any of those records had */
 
     int leaving, leave_step;
     void (*leave_done)(void *);
@@ -110,7 +110,7 @@ struct dk_membership {
     pthread_mutex_t mu;
     dk_member *view;
     size_t n_view;
-    dk_membership_stats stats;  /* atomic increments (MS_STAT) */
+    dk_membership_stats stats; /* atomic increments (MS_STAT) */
 
     uint64_t rng;
     char logged[MS_LOGGED_MAX][DK_MEMBER_ADDR_MAX];
@@ -119,9 +119,9 @@ struct dk_membership {
     uint8_t txbuf[DK_GOSSIP_UDP_MAX];
 };
 
-#define MS_SEED_NAME 1u            /* a host name, resolved on each attempt */
-#define MS_SEED_BUSY 2u            /* a resolution is running */
-#define MS_SEED_SELF 4u            /* resolved to this node: skipped */
+#define MS_SEED_NAME 1u /* a host name, resolved on each attempt */
+#define MS_SEED_BUSY 2u /* a resolution is running */
+#define MS_SEED_SELF 4u /* resolved to this node: skipped */
 
 #define MS_STAT(m, field) __atomic_fetch_add(&(m)->stats.field, 1, __ATOMIC_RELAXED)
 
@@ -166,8 +166,8 @@ void dk__ms_reject(dk_membership *m, int reason, const struct sockaddr *sa, cons
 /* Everything a received message must pass before it is used: the source
  * address (protected mode), the MAC, the clock and replay windows. 0 and
  * *msg, or the reason (already counted and logged). */
-int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct sockaddr *sa,
-                  const char *peer, dk_gossip_msg *msg);
+int dk__ms_accept(dk_membership *m, const uint8_t *buf, size_t n, const struct sockaddr *sa, const char *peer,
+                  dk_gossip_msg *msg);
 /* Finish an encoded message: clock, next counter value, MAC. */
 int dk__ms_seal(dk_membership *m, dk_gossip_enc *e, size_t *len);
 /* Raise our own incarnation to to (> the current one); 0, or -ERANGE when

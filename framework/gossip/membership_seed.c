@@ -60,7 +60,7 @@ static void ms_seed_is_self(dk_membership *m, size_t k)
     for (size_t i = 0; i < m->n_seeds; i++)
         others += i >= m->n_seed_flags || !(m->seed_flags[i] & MS_SEED_SELF);
     if (others == 0 && m->contact == 0) {
-        m->contact = -1;    /* nobody else to ask: the first node of a cluster */
+        m->contact = -1; /* nobody else to ask: the first node of a cluster */
         dk__ms_publish_force(m);
     }
 }
@@ -117,7 +117,7 @@ int dk__ms_seed_try(dk_membership *m, size_t k)
     if (!(f & MS_SEED_NAME))
         return dk__ms_parse_addr(m->seeds[k], &sa) ? -EAGAIN : dk__ms_pp_start(m, &sa, m->seeds[k]);
     if ((f & MS_SEED_BUSY) || m->pp_outgoing)
-        return 1;           /* resolve when the exchange could start at once */
+        return 1; /* resolve when the exchange could start at once */
     if (m->stopping)
         return DK_ECLOSED;
     char host[DK_MEMBER_ADDR_MAX];
@@ -159,7 +159,8 @@ int dk__ms_advertise(dk_membership *m, char *err, size_t errlen)
     snprintf(addr, sizeof addr, "%s%s%s%s", strchr(m->advertise, ':') ? "[" : "", m->advertise,
              strchr(m->advertise, ':') ? "]" : "", colon ? colon : ":0");
     if (strlen(addr) >= DK_MEMBER_ADDR_MAX || dk__ms_parse_addr(addr, &m->adv_sa)) {
-        snprintf(err, errlen, "membership: advertised address '%s' is not a numeric IP address", m->advertise);
+        snprintf(err, errlen, "membership: advertised address '%s' is not a numeric IP address",
+                 m->advertise);
         return -EINVAL;
     }
     snprintf(m->recs[0].m.gossip_addr, DK_MEMBER_ADDR_MAX, "%s", addr);

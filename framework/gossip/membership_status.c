@@ -66,7 +66,7 @@ int dk__ms_gone(dk_member_status s)
 void dk__ms_guard_removal(dk_membership *m, const dk_member *r, dk_member *u)
 {
     if (u->incarnation != r->incarnation || r->state == DK_MEMBER_DOWN)
-        return;     /* the member's own word (or an older record), or a down member */
+        return; /* the member's own word (or an older record), or a down member */
     const char *what = NULL;
     if (u->state == DK_MEMBER_REMOVED && r->state != DK_MEMBER_REMOVED) {
         u->state = r->state;
@@ -80,9 +80,10 @@ void dk__ms_guard_removal(dk_membership *m, const dk_member *r, dk_member *u)
     if (!what)
         return;
     char why[384];
-    snprintf(why, sizeof why, "a record making %s %s at its own incarnation %llu while this node sees it %s:"
-             " dropped (a removal is only for a member that is down)", r->id, what,
-             (unsigned long long)r->incarnation, dk_member_state_name(r->state));
+    snprintf(why, sizeof why,
+             "a record making %s %s at its own incarnation %llu while this node sees it %s:"
+             " dropped (a removal is only for a member that is down)",
+             r->id, what, (unsigned long long)r->incarnation, dk_member_state_name(r->state));
     dk__ms_reject(m, DK_GOSSIP_REJ_REMOVAL, NULL, "a member", why);
 }
 
@@ -127,8 +128,10 @@ static int ms_duplicate(dk_membership *m, const dk_member *u)
         dk__ms_rank(u->state) != 0 || dk__ms_gone(u->status))
         return 0;
     if (u->incarnation >= self->m.incarnation) {
-        dk_log(DK_LOG_ERROR, "membership: another process at %s claims node id %s (a copied data directory "
-               "or a duplicate [node] id?); refuting", u->gossip_addr, self->m.id);
+        dk_log(DK_LOG_ERROR,
+               "membership: another process at %s claims node id %s (a copied data directory "
+               "or a duplicate [node] id?); refuting",
+               u->gossip_addr, self->m.id);
         dk__ms_refute(m, u->incarnation);
     }
     return 1;
@@ -150,7 +153,8 @@ void dk__ms_apply_self(dk_membership *m, const dk_member *u)
     if (dk__ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status &&
         m->contact == 1 && (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING)) {
         char why[384];
-        snprintf(why, sizeof why, "a record saying that %s itself is %s, while it is up and in touch with "
+        snprintf(why, sizeof why,
+                 "a record saying that %s itself is %s, while it is up and in touch with "
                  "its cluster: refused and refuted (a removal is only for a node that is down)",
                  self->m.id, dk_member_status_name(u->status));
         dk__ms_reject(m, DK_GOSSIP_REJ_REMOVAL, NULL, "a member", why);
@@ -159,7 +163,8 @@ void dk__ms_apply_self(dk_membership *m, const dk_member *u)
     }
     if (dk__ms_gone(u->status) && u->incarnation >= m->self_floor && self->m.status != u->status) {
         if (self->m.status == DK_STATUS_NORMAL || self->m.status == DK_STATUS_LEAVING) {
-            ms_self_status(m, u->status, "the cluster moved its ranges away (wipe the data "
+            ms_self_status(m, u->status,
+                           "the cluster moved its ranges away (wipe the data "
                            "directory to join again)");
             dk__ms_refute(m, top);
             return;
@@ -177,7 +182,7 @@ void dk__ms_apply_self(dk_membership *m, const dk_member *u)
         return;
     }
     if (dk__ms_rank(u->state) > 0 ? u->incarnation >= self->m.incarnation
-                              : u->incarnation > self->m.incarnation)
+                                  : u->incarnation > self->m.incarnation)
         dk__ms_refute(m, u->incarnation);
 }
 
@@ -191,7 +196,7 @@ void dk_membership_set_status(dk_membership *m, dk_member_status s)
     self->m.status = s;
     self->m.epoch = (uint64_t)dk__ms_wall_ms();
     dk__ms_self_set(m, self->m.state);
-    dk__ms_announce(m);     /* every member at once: rings move on this */
+    dk__ms_announce(m); /* every member at once: rings move on this */
     dk__ms_publish(m);
 }
 
@@ -215,7 +220,7 @@ int dk_membership_set_peer_status(dk_membership *m, const char *id, dk_member_st
     dk_member u = m->recs[i].m;
     u.status = s;
     if (s == DK_STATUS_LEAVING)
-        u.epoch = (uint64_t)dk__ms_wall_ms();     /* names this removal */
+        u.epoch = (uint64_t)dk__ms_wall_ms(); /* names this removal */
     dk__ms_apply(m, &u);
     dk__ms_spread(m, (size_t)i, 0);
     dk__ms_publish(m);

@@ -83,16 +83,16 @@ struct ms_conn {
     dk_membership *m;
     ms_conn *next;
     int outgoing, closing;
-    int refused;                /* our answer to a push that failed its MAC: no exchange */
-    int dup_check;              /* the newcomer asking another claimant of its id */
-    int open_handles;           /* tcp and timer; the last close frees */
+    int refused;      /* our answer to a push that failed its MAC: no exchange */
+    int dup_check;    /* the newcomer asking another claimant of its id */
+    int open_handles; /* tcp and timer; the last close frees */
     uint8_t hdr[4];
     size_t hdr_got;
     uint8_t *body;
     size_t body_len, body_got;
     uint8_t *out;
     char peer[DK_MEMBER_ADDR_MAX];
-    struct sockaddr_storage sa;     /* the peer's address (for the protected-mode rule) */
+    struct sockaddr_storage sa; /* the peer's address (for the protected-mode rule) */
     int sa_ok;
 };
 
@@ -132,8 +132,8 @@ static void pp_fail(ms_conn *c, const char *why)
     dk_membership *m = c->m;
     if (c->outgoing) {
         MS_STAT(m, pushpull_failed);
-        dk_log(m->joined ? DK_LOG_DEBUG : DK_LOG_INFO, "membership: exchange with %s failed: %s",
-               c->peer, why);
+        dk_log(m->joined ? DK_LOG_DEBUG : DK_LOG_INFO, "membership: exchange with %s failed: %s", c->peer,
+               why);
     } else {
         dk_log(DK_LOG_DEBUG, "membership: exchange from %s dropped: %s", c->peer, why);
     }
@@ -145,9 +145,9 @@ static void pp_fail(ms_conn *c, const char *why)
     m->join_failures++;
     uint64_t delay = m->interval / 4 + 1;
     if ((cycle == 0 || m->join_failures % cycle == 0) && m->contact == 0) {
-        m->contact = -1;    /* every target failed once: nobody else is up */
-        dk_log(DK_LOG_INFO, "membership: %s reached none of %zu seeds and known members",
-               m->recs[0].m.id, cycle);
+        m->contact = -1; /* every target failed once: nobody else is up */
+        dk_log(DK_LOG_INFO, "membership: %s reached none of %zu seeds and known members", m->recs[0].m.id,
+               cycle);
         dk__ms_publish_force(m);
         if (m->joined) {
             dk__ms_join_schedule(m, m->interval);
@@ -159,8 +159,10 @@ static void pp_fail(ms_conn *c, const char *why)
         if (m->join_backoff > MS_BACKOFF_MAX)
             m->join_backoff = MS_BACKOFF_MAX;
         delay = m->join_backoff;
-        dk_log(DK_LOG_WARN, "membership: %s cannot reach any seed or known member (%zu tried),"
-               " retrying in %llu ms", m->recs[0].m.id, cycle, (unsigned long long)delay);
+        dk_log(DK_LOG_WARN,
+               "membership: %s cannot reach any seed or known member (%zu tried),"
+               " retrying in %llu ms",
+               m->recs[0].m.id, cycle, (unsigned long long)delay);
     }
     dk__ms_join_schedule(m, delay);
 }
@@ -201,8 +203,7 @@ static int pp_encode(ms_conn *c, int type, int empty, size_t *len)
     if (!(c->out = malloc(cap)))
         return -ENOMEM;
     dk_gossip_enc e;
-    int rc = dk__gossip_enc_begin(&e, c->out + 4, cap - 4, type, 0, m->cluster, m->recs[0].m.id,
-                                  NULL, NULL);
+    int rc = dk__gossip_enc_begin(&e, c->out + 4, cap - 4, type, 0, m->cluster, m->recs[0].m.id, NULL, NULL);
     for (size_t i = 0; rc == 0 && !empty && i < m->n_recs; i++)
         rc = dk__gossip_enc_add(&e, &m->recs[i].m);
     size_t n = 0;
@@ -227,7 +228,7 @@ static void pp_on_write(uv_write_t *w, int status)
     if (!c->outgoing) {
         if (!c->refused)
             MS_STAT(c->m, pushpull_ok);
-        pp_close(c);    /* the listener is done once its answer is out */
+        pp_close(c); /* the listener is done once its answer is out */
     }
 }
 
@@ -270,8 +271,10 @@ static void pp_finish(ms_conn *c)
     if (strcmp(msg.cluster, m->cluster)) {
         dk__ms_wrong_cluster(m, c->peer, msg.cluster);
         if (c->outgoing) {
-            dk_log(DK_LOG_ERROR, "membership: %s refused us: it belongs to cluster '%s' and we to '%s'; "
-                   "check cluster.name and cluster.seeds", c->peer, msg.cluster, m->cluster);
+            dk_log(DK_LOG_ERROR,
+                   "membership: %s refused us: it belongs to cluster '%s' and we to '%s'; "
+                   "check cluster.name and cluster.seeds",
+                   c->peer, msg.cluster, m->cluster);
             pp_fail(c, "another cluster");
         } else if ((rc = pp_send(c, DK_GOSSIP_PULL, 0)) != 0) {
             /* Answer anyway (the peer ignores our members, its cluster
@@ -283,8 +286,10 @@ static void pp_finish(ms_conn *c)
     if (!strcmp(msg.from, m->recs[0].m.id) && c->outgoing && c->dup_check) {
         /* The newcomer's check: a live process answers as this id. */
         char why[400];
-        snprintf(why, sizeof why, "another live process at %s answers as node id %s: a copied data "
-                 "directory or a duplicate [node] id", c->peer, msg.from);
+        snprintf(why, sizeof why,
+                 "another live process at %s answers as node id %s: a copied data "
+                 "directory or a duplicate [node] id",
+                 c->peer, msg.from);
         dk_log(DK_LOG_ERROR, "membership: %s; this node came last and refuses to run", why);
         pp_close(c);
         if (m->on_duplicate)
@@ -292,8 +297,10 @@ static void pp_finish(ms_conn *c)
         return;
     }
     if (!strcmp(msg.from, m->recs[0].m.id) && !c->outgoing)
-        dk_log(DK_LOG_ERROR, "membership: %s exchanged state as node id %s, which is this node's: a copied "
-               "data directory or a duplicate [node] id (it should stop)", c->peer, msg.from);
+        dk_log(DK_LOG_ERROR,
+               "membership: %s exchanged state as node id %s, which is this node's: a copied "
+               "data directory or a duplicate [node] id (it should stop)",
+               c->peer, msg.from);
     const uint8_t *p = msg.updates;
     dk_member u;
     if (strcmp(msg.from, m->recs[0].m.id))
@@ -301,7 +308,7 @@ static void pp_finish(ms_conn *c)
             dk__ms_apply(m, &u);
     if (m->contact != 1) {
         m->contact = 1;
-        m->dirty = 1;       /* the cluster view waits for this moment */
+        m->dirty = 1; /* the cluster view waits for this moment */
     }
     if (!c->outgoing) {
         if ((rc = pp_send(c, DK_GOSSIP_PULL, 0)))
@@ -478,7 +485,7 @@ static void ms_on_join_timer(uv_timer_t *t)
     dk_membership *m = t->data;
     if (m->stopping)
         return;
-    if (m->pending_seed) {     /* dk_membership_join asked for this one */
+    if (m->pending_seed) { /* dk_membership_join asked for this one */
         size_t k = m->pending_seed - 1;
         if (k < m->n_seeds && dk__ms_seed_try(m, k) == 1) {
             dk__ms_join_schedule(m, m->interval / 4 + 1);
@@ -504,20 +511,22 @@ static void ms_on_join_timer(uv_timer_t *t)
                 continue;
             rc = dk__ms_pp_start(m, &r->sa, r->m.gossip_addr);
         }
-        if (rc == 1)    /* an exchange is running; look again soon */
+        if (rc == 1) /* an exchange is running; look again soon */
             dk__ms_join_schedule(m, m->interval / 4 + 1);
         return;
     }
-    dk__ms_join_schedule(m, m->interval);   /* nothing to try yet */
+    dk__ms_join_schedule(m, m->interval); /* nothing to try yet */
 }
 
 void dk__ms_duplicate_check(dk_membership *m)
 {
-    dk_log(DK_LOG_INFO, "membership: %s lived at %s before: asking that address whether a process there "
-           "still claims the id", m->recs[0].m.id, m->dup_addr);
+    dk_log(DK_LOG_INFO,
+           "membership: %s lived at %s before: asking that address whether a process there "
+           "still claims the id",
+           m->recs[0].m.id, m->dup_addr);
     ms_conn *before = m->conns;
     if (dk__ms_pp_start(m, &m->dup_sa, m->dup_addr) == 0 && m->conns && m->conns != before)
-        m->conns->dup_check = 1;        /* a failure joins as usual (pp_fail) */
+        m->conns->dup_check = 1; /* a failure joins as usual (pp_fail) */
     else
         dk__ms_join_schedule(m, 0);
 }
@@ -533,13 +542,13 @@ int dk_membership_join(dk_membership *m, const char *addr)
     struct sockaddr_storage sa;
     if (strlen(addr) >= DK_MEMBER_ADDR_MAX || dk__ms_parse_addr(addr, &sa))
         return -EINVAL;
-    char (*s)[DK_MEMBER_ADDR_MAX] = realloc(m->seeds, (m->n_seeds + 1) * sizeof *s);
+    char(*s)[DK_MEMBER_ADDR_MAX] = realloc(m->seeds, (m->n_seeds + 1) * sizeof *s);
     if (!s)
         return -ENOMEM;
     m->seeds = s;
     snprintf(m->seeds[m->n_seeds++], DK_MEMBER_ADDR_MAX, "%s", addr);
     if (dk__ms_pp_start(m, &sa, addr) == 1) {
-        m->pending_seed = m->n_seeds;   /* one is running: this one right after it */
+        m->pending_seed = m->n_seeds; /* one is running: this one right after it */
         dk__ms_join_schedule(m, m->interval / 4 + 1);
     }
     return 0;

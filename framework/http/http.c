@@ -91,7 +91,7 @@ static int http_on_header_field(http_parser *hp, const char *at, size_t len)
 {
     dk__http_parse *p = hp->data;
     dk__http_req *r = p->cur;
-    if (p->in_body)          /* chunked trailers: not kept */
+    if (p->in_body) /* chunked trailers: not kept */
         return 0;
     if (p->last_value || r->n_off == 0) {
         if (r->n_off == r->cap_off) {
@@ -163,7 +163,8 @@ static int http_finish_head(dk__http_parse *p)
         }
         for (size_t k = 0; k < o->name_len; k++) {
             if (!http_tchar((unsigned char)name[k])) {
-                http_fail(p, -EPROTO, 400, "bad_request", "malformed HTTP request: invalid character in a header name");
+                http_fail(p, -EPROTO, 400, "bad_request",
+                          "malformed HTTP request: invalid character in a header name");
                 return -1;
             }
             if (name[k] >= 'A' && name[k] <= 'Z')
@@ -189,7 +190,8 @@ static int http_finish_head(dk__http_parse *p)
     int is_connect = p->hp.method == HTTP_CONNECT;
     if (r->url_len == 0 || r->url_len > UINT16_MAX ||
         http_parser_parse_url(base, r->url_len, is_connect, &u)) {
-        http_fail(p, -EPROTO, 400, "bad_request", "malformed request target; send an origin-form path such as /kv/key");
+        http_fail(p, -EPROTO, 400, "bad_request",
+                  "malformed request target; send an origin-form path such as /kv/key");
         return -1;
     }
     if (u.field_set & (1u << UF_PATH)) {
@@ -235,7 +237,8 @@ static int http_on_headers_complete(http_parser *hp)
         memset(&p->early, 0, sizeof(p->early));
         p->head_check(p->head_arg, &r->pub, &p->early);
         if (p->early.status) {
-            http_fail(p, -EACCES, p->early.status, p->early.code ? p->early.code : "refused", p->early.message);
+            http_fail(p, -EACCES, p->early.status, p->early.code ? p->early.code : "refused",
+                      p->early.message);
             return -1;
         }
     }
@@ -245,8 +248,8 @@ static int http_on_headers_complete(http_parser *hp)
     }
     size_t elen;
     const char *e = dk_http_header_get(&r->pub, "expect", &elen);
-    r->expect_continue = e && elen == 12 && strncasecmp(e, "100-continue", 12) == 0 &&
-                         hp->http_minor >= 1 && (chunked || has_length);
+    r->expect_continue = e && elen == 12 && strncasecmp(e, "100-continue", 12) == 0 && hp->http_minor >= 1 &&
+                         (chunked || has_length);
     p->in_body = 1;
     p->event = r->expect_continue ? DK__HTTP_HEAD : HTTP_EV_MARK;
     http_parser_pause(hp, 1);
@@ -339,14 +342,15 @@ int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t 
         enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
         off += n;
         *used = off;
-        if (head)           /* a head ends paused before its final LF: count it */
+        if (head) /* a head ends paused before its final LF: count it */
             p->head_bytes += n + (p->in_body ? 1 : 0);
         else if (p->in_body && (p->hp.flags & F_CHUNKED))
             p->body_wire += n;
         if (p->err)
             return p->err;
         if (head && p->head_bytes > p->max_header) {
-            snprintf(p->msg, sizeof(p->msg), "request line and headers exceed %zu bytes; send fewer or shorter headers",
+            snprintf(p->msg, sizeof(p->msg),
+                     "request line and headers exceed %zu bytes; send fewer or shorter headers",
                      p->max_header);
             http_fail(p, -EMSGSIZE, 431, "header_too_large", p->msg);
             return p->err;
@@ -362,7 +366,8 @@ int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t 
             continue;
         }
         if (e == HPE_HEADER_OVERFLOW) {
-            http_fail(p, -EMSGSIZE, 431, "header_too_large", "request headers are too large; send fewer or shorter headers");
+            http_fail(p, -EMSGSIZE, 431, "header_too_large",
+                      "request headers are too large; send fewer or shorter headers");
             return p->err;
         }
         if (e != HPE_OK || n == 0) {
@@ -416,8 +421,8 @@ static int http_append_u64(dk_buf *out, uint64_t v)
     return dk_buf_append(out, d + i, sizeof(d) - i);
 }
 
-int dk__http_head_start(dk_buf *out, int status, const char *content_type,
-                        const char *extra_headers, size_t body_len)
+int dk__http_head_start(dk_buf *out, int status, const char *content_type, const char *extra_headers,
+                        size_t body_len)
 {
     /* One allocation for a typical head (status, type, length, a context). */
     int rc = dk_buf_reserve(out, 256);
@@ -448,8 +453,9 @@ int dk__http_head_start(dk_buf *out, int status, const char *content_type,
 
 int dk__http_head_finish(dk_buf *out, int close, int http10_keepalive)
 {
-    const char *line = close ? "Connection: close\r\n\r\n"
-                     : http10_keepalive ? "Connection: keep-alive\r\n\r\n" : "\r\n";
+    const char *line = close              ? "Connection: close\r\n\r\n"
+                       : http10_keepalive ? "Connection: keep-alive\r\n\r\n"
+                                          : "\r\n";
     return dk_buf_append_str(out, line);
 }
 

@@ -32,7 +32,7 @@
 #include "http/url.h"
 
 typedef struct dk_http_server dk_http_server;
-typedef struct dk_http_exchange dk_http_exchange;   /* one request/response */
+typedef struct dk_http_exchange dk_http_exchange; /* one request/response */
 
 /* A request header; names are lowercased, values as received (without the
  * surrounding whitespace). */
@@ -46,17 +46,17 @@ typedef struct dk_http_header {
 /* A complete request. All memory belongs to the exchange and stays valid
  * until dk_http_respond() is called for it. Strings are not NUL-terminated. */
 typedef struct dk_http_request {
-    int method;                 /* http_parser's enum http_method */
-    const char *method_name;    /* "GET", ... (static) */
-    const char *path;           /* raw, still percent-encoded, no query */
+    int method;              /* http_parser's enum http_method */
+    const char *method_name; /* "GET", ... (static) */
+    const char *path;        /* raw, still percent-encoded, no query */
     size_t path_len;
-    const char *query;          /* without '?', may be empty (len 0) */
+    const char *query; /* without '?', may be empty (len 0) */
     size_t query_len;
     const dk_http_header *headers;
     size_t n_headers;
-    dk_slice body;              /* decoded (chunks reassembled) */
-    int http_minor;             /* 0 or 1 (HTTP/1.x only) */
-    int keep_alive;             /* the connection stays open after this one */
+    dk_slice body;  /* decoded (chunks reassembled) */
+    int http_minor; /* 0 or 1 (HTTP/1.x only) */
+    int keep_alive; /* the connection stays open after this one */
 } dk_http_request;
 
 /*
@@ -85,17 +85,17 @@ typedef struct dk_http_request {
  * starve clients that read.
  */
 typedef struct dk_http_limits {
-    uint32_t max_connections;   /* [0 = no cap] per node */
-    size_t max_conn_output;     /* [4 MiB] per connection */
-    size_t max_output_total;    /* [256 MiB] per node */
-    _Atomic uint64_t open;      /* connections open (refused ones until closed) */
-    _Atomic uint64_t output;    /* response bytes answered and not yet written */
-    _Atomic uint64_t refused;   /* connections answered 503 (or closed) over the cap */
+    uint32_t max_connections;       /* [0 = no cap] per node */
+    size_t max_conn_output;         /* [4 MiB] per connection */
+    size_t max_output_total;        /* [256 MiB] per node */
+    _Atomic uint64_t open;          /* connections open (refused ones until closed) */
+    _Atomic uint64_t output;        /* response bytes answered and not yet written */
+    _Atomic uint64_t refused;       /* connections answered 503 (or closed) over the cap */
     _Atomic uint64_t accept_errors; /* accept() failures (EMFILE, ENFILE, ...) */
-    _Atomic uint64_t evicted;   /* slow readers closed at the ceiling */
-    _Atomic uint64_t inflight;  /* requests the handlers hold (live connections) */
-    _Atomic uint64_t avg_answer; /* moving average of answer sizes (bytes) */
-    _Atomic uint64_t waiting;   /* connections owing nothing that wait for room */
+    _Atomic uint64_t evicted;       /* slow readers closed at the ceiling */
+    _Atomic uint64_t inflight;      /* requests the handlers hold (live connections) */
+    _Atomic uint64_t avg_answer;    /* moving average of answer sizes (bytes) */
+    _Atomic uint64_t waiting;       /* connections owing nothing that wait for room */
 } dk_http_limits;
 
 /*
@@ -105,8 +105,8 @@ typedef struct dk_http_limits {
  * the connection, discarding whatever of the body still arrives.
  */
 typedef struct dk_http_early {
-    int status;                 /* 0, or the 4xx to answer now */
-    const char *code;           /* static */
+    int status;       /* 0, or the 4xx to answer now */
+    const char *code; /* static */
     char message[200];
     char headers[128];
 } dk_http_early;
@@ -123,30 +123,30 @@ typedef void (*dk_http_head_check)(void *arg, const dk_http_request *head, dk_ht
 
 /* Server configuration. Zero fields take the defaults in brackets. */
 typedef struct dk_http_conf {
-    const char *listen;         /* "127.0.0.1:8080", "[::1]:0"; port 0 = any */
-    size_t max_body;            /* [1 MiB] larger bodies get 413 */
-    size_t max_header;          /* [16 KiB] larger request heads get 431 */
-    uint32_t max_pipeline;      /* [32] outstanding requests per connection */
-    uint64_t idle_timeout_ms;   /* [60000] idle keep-alive connections close */
-    uint64_t request_timeout_ms;/* [30000] a request still arriving after this: 408 */
+    const char *listen;                 /* "127.0.0.1:8080", "[::1]:0"; port 0 = any */
+    size_t max_body;                    /* [1 MiB] larger bodies get 413 */
+    size_t max_header;                  /* [16 KiB] larger request heads get 431 */
+    uint32_t max_pipeline;              /* [32] outstanding requests per connection */
+    uint64_t idle_timeout_ms;           /* [60000] idle keep-alive connections close */
+    uint64_t request_timeout_ms;        /* [30000] a request still arriving after this: 408 */
     const struct dk_http_server *share; /* [NULL] accept on this server's socket
                                          * (another loop's) instead of binding */
-    dk_http_limits *limits;     /* [NULL: the server's own, no connection cap,
+    dk_http_limits *limits;             /* [NULL: the server's own, no connection cap,
                                  * default output bounds] */
-    struct dk_tls_server *tls;  /* [NULL] plain HTTP; else HTTPS only (http/tls.h;
+    struct dk_tls_server *tls;          /* [NULL] plain HTTP; else HTTPS only (http/tls.h;
                                  * the caller keeps it until the server stopped) */
-    dk_http_head_check head_check; /* [NULL] every head goes on to its body */
+    dk_http_head_check head_check;      /* [NULL] every head goes on to its body */
 } dk_http_conf;
 
 /* Counters of one server; read with dk_http_server_stats() from any thread. */
 typedef struct dk_http_stats {
-    uint64_t accepted;          /* connections accepted since start */
-    uint64_t open;              /* connections open now */
-    uint64_t requests;          /* complete requests handed to the handler */
-    uint64_t parse_errors;      /* requests answered 400/413/431/505 by this layer */
-    uint64_t early;             /* requests answered by the head check, body unread */
-    uint64_t timeouts;          /* connections closed by the idle/request timers */
-    uint64_t refused;           /* connections this server refused over the cap */
+    uint64_t accepted;     /* connections accepted since start */
+    uint64_t open;         /* connections open now */
+    uint64_t requests;     /* complete requests handed to the handler */
+    uint64_t parse_errors; /* requests answered 400/413/431/505 by this layer */
+    uint64_t early;        /* requests answered by the head check, body unread */
+    uint64_t timeouts;     /* connections closed by the idle/request timers */
+    uint64_t refused;      /* connections this server refused over the cap */
 } dk_http_stats;
 
 /*
@@ -165,8 +165,8 @@ typedef void (*dk_http_handler)(void *arg, dk_http_exchange *x, const dk_http_re
  * server has started). Returns 0 and *out, or a negative code with a
  * message in err (bad address, bind failure). conf is copied. Loop thread.
  */
-int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h,
-                         void *arg, dk_http_server **out, char *err, size_t errlen);
+int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h, void *arg,
+                         dk_http_server **out, char *err, size_t errlen);
 
 /* The bound port (the real one when conf asked for port 0). Any thread. */
 int dk_http_server_port(const dk_http_server *s);
@@ -196,14 +196,14 @@ const char *dk_http_header_get(const dk_http_request *r, const char *lowercase_n
  * sent; HEAD requests get no body bytes; 204 and 304 get neither. After
  * this call x and its request are gone. Loop thread.
  */
-void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
-                     const char *extra_headers, const void *body, size_t body_len);
+void dk_http_respond(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
+                     const void *body, size_t body_len);
 
 /* As dk_http_respond, but the body is taken rather than copied: the
  * layer frees body->data after the write (headers and body leave in one
  * writev) and leaves *body empty. Loop thread. */
-void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type,
-                         const char *extra_headers, dk_buf *body);
+void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
+                         dk_buf *body);
 /* Respond with the project's JSON error body
  * {"error":"<code>","message":"<message>"} (message is JSON-escaped). */
 void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, const char *message);
@@ -221,41 +221,41 @@ typedef struct dk__http_hoff {
 /* One parsed request and the storage its dk_http_request points into. */
 typedef struct dk__http_req {
     dk_http_request pub;
-    dk_buf head;                /* URL, then header names and values */
+    dk_buf head; /* URL, then header names and values */
     dk_buf body;
-    dk__http_hoff *off;         /* headers as offsets while head grows */
+    dk__http_hoff *off; /* headers as offsets while head grows */
     size_t n_off, cap_off;
-    dk_http_header *hdrs;       /* pointers into head once it is complete */
+    dk_http_header *hdrs; /* pointers into head once it is complete */
     size_t url_len;
-    int expect_continue;        /* "Expect: 100-continue" and a body follows */
+    int expect_continue; /* "Expect: 100-continue" and a body follows */
 } dk__http_req;
 
 /* dk__http_parse_feed outcomes (>= 0) */
 enum {
-    DK__HTTP_MORE = 0,          /* all bytes used; feed more */
-    DK__HTTP_HEAD = 1,          /* head done, body follows, client expects 100 Continue */
-    DK__HTTP_REQUEST = 2        /* a request is complete: dk__http_parse_take() */
+    DK__HTTP_MORE = 0,   /* all bytes used; feed more */
+    DK__HTTP_HEAD = 1,   /* head done, body follows, client expects 100 Continue */
+    DK__HTTP_REQUEST = 2 /* a request is complete: dk__http_parse_take() */
 };
 
 typedef struct dk__http_parse {
     http_parser hp;
     size_t max_body, max_header;
-    size_t head_bytes;          /* bytes of the current head (or trailers) so far */
-    int in_body;                /* head complete, body or trailers in progress */
-    int in_message;             /* a request has begun and is not complete */
-    int last_value;             /* last header callback was a value */
-    int event;                  /* outcome a callback paused the parser for */
-    int err;                    /* sticky: once set, feed returns it */
-    int err_status;             /* 400, 413, 431, 505 */
-    const char *err_code;       /* "bad_request", ... */
+    size_t head_bytes;    /* bytes of the current head (or trailers) so far */
+    int in_body;          /* head complete, body or trailers in progress */
+    int in_message;       /* a request has begun and is not complete */
+    int last_value;       /* last header callback was a value */
+    int event;            /* outcome a callback paused the parser for */
+    int err;              /* sticky: once set, feed returns it */
+    int err_status;       /* 400, 413, 431, 505 */
+    const char *err_code; /* "bad_request", ... */
     const char *err_msg;
-    size_t body_wire;           /* chunked: encoded body bytes so far */
+    size_t body_wire;              /* chunked: encoded body bytes so far */
     dk_http_head_check head_check; /* [NULL] see dk_http_conf */
     void *head_arg;
-    dk_http_early early;        /* what head_check answered; err_msg points in */
-    char msg[160];              /* storage for err_msg when composed */
-    dk__http_req *cur;          /* being assembled; owned */
-    dk__http_req *done;         /* complete, waiting for take; owned */
+    dk_http_early early; /* what head_check answered; err_msg points in */
+    char msg[160];       /* storage for err_msg when composed */
+    dk__http_req *cur;   /* being assembled; owned */
+    dk__http_req *done;  /* complete, waiting for take; owned */
 } dk__http_parse;
 
 /* Prepare p for a new connection (head_check NULL; set it and head_arg
@@ -277,10 +277,16 @@ int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t 
 dk__http_req *dk__http_parse_take(dk__http_parse *p);
 
 /* The request whose head just completed (DK__HTTP_HEAD); borrowed. */
-static inline const dk__http_req *dk__http_parse_current(const dk__http_parse *p) { return p->cur; }
+static inline const dk__http_req *dk__http_parse_current(const dk__http_parse *p)
+{
+    return p->cur;
+}
 
 /* 1 while a request has begun arriving and is not complete. */
-static inline int dk__http_parse_busy(const dk__http_parse *p) { return p->in_message; }
+static inline int dk__http_parse_busy(const dk__http_parse *p)
+{
+    return p->in_message;
+}
 
 /* Free what p holds (a partial or untaken request). */
 void dk__http_parse_free(dk__http_parse *p);
@@ -292,8 +298,8 @@ void dk__http_req_free(dk__http_req *r);
  * line and the blank line (dk__http_head_finish adds them). Returns 0 or
  * -ENOMEM.
  */
-int dk__http_head_start(dk_buf *out, int status, const char *content_type,
-                        const char *extra_headers, size_t body_len);
+int dk__http_head_start(dk_buf *out, int status, const char *content_type, const char *extra_headers,
+                        size_t body_len);
 int dk__http_head_finish(dk_buf *out, int close, int http10_keepalive);
 
 /* Append {"error":code,"message":message} with JSON escaping. */

@@ -57,7 +57,8 @@ void dk__http_output_add(http_conn *c, int64_t delta)
     dk__http_count(&l->output, delta);
     uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
     dk_metrics_set_gauge("http_output_queued_bytes", total);
-    if (delta > 0 && total >= http_hold_level(l) && !c->s->stopping && !uv_is_active((uv_handle_t *)&c->s->wake))
+    if (delta > 0 && total >= http_hold_level(l) && !c->s->stopping &&
+        !uv_is_active((uv_handle_t *)&c->s->wake))
         uv_timer_start(&c->s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
 }
 
@@ -147,7 +148,8 @@ static void http_evict(dk_http_server *s, uint64_t need)
         malloc_trim(0);
     }
     if (s->evicted_unlogged && (!s->evict_logged_ms || now - s->evict_logged_ms >= 10000)) {
-        dk_log(DK_LOG_WARN, "http: closed %llu connection%s that did not read their answers while the node "
+        dk_log(DK_LOG_WARN,
+               "http: closed %llu connection%s that did not read their answers while the node "
                "held [node] max_output_total = %llu bytes of unwritten answers",
                (unsigned long long)s->evicted_unlogged, s->evicted_unlogged == 1 ? "" : "s",
                (unsigned long long)l->max_output_total);
@@ -191,7 +193,9 @@ void dk__http_accept_failed(dk_http_server *s, int status)
     if (s->accept_err_logged_ms && now - s->accept_err_logged_ms < 10000)
         return;
     s->accept_err_logged_ms = now ? now : 1;
-    dk_log(DK_LOG_WARN, "http: cannot accept a connection: %s (%llu open); pending connections are dropped "
+    dk_log(DK_LOG_WARN,
+           "http: cannot accept a connection: %s (%llu open); pending connections are dropped "
            "until descriptors free up: lower [node] max_connections or raise the descriptor limit",
-           uv_strerror(status), (unsigned long long)atomic_load_explicit(&s->lim->open, memory_order_relaxed));
+           uv_strerror(status),
+           (unsigned long long)atomic_load_explicit(&s->lim->open, memory_order_relaxed));
 }

@@ -269,7 +269,7 @@ void dk__http_conn_resume(http_conn *c)
     if (c->closing)
         return;
     if (c->pend.len && c->n_handler == 0 && !dk__http_output_ok(c))
-        dk__http_hold(c);       /* requests wait for the node's budget */
+        dk__http_hold(c); /* requests wait for the node's budget */
     if (c->peer_eof && !c->no_more && (c->pend.len == 0 || !conn_blocked(c))) {
         /* The client is done sending and every complete request is parsed. */
         c->no_more = 1;
@@ -349,7 +349,7 @@ static int conn_write_now(http_conn *c, dk_http_exchange *x, int close, uv_buf_t
         return 0;
     int w = uv_try_write((uv_stream_t *)&c->tcp, b, *n);
     if (w <= 0)
-        return 0;                   /* EAGAIN, or an error uv_write will report */
+        return 0; /* EAGAIN, or an error uv_write will report */
     size_t left = (size_t)w;
     unsigned m = 0;
     for (unsigned i = 0; i < *n; i++) {
@@ -474,9 +474,9 @@ static void conn_dispatch(http_conn *c)
     x->no_body = r->pub.method == HTTP_HEAD;
     c->n_handler++;
     dk__http_count(&s->lim->inflight, 1);
-    dk__http_unhold(c);             /* it takes a request: it waits no more */
+    dk__http_unhold(c); /* it takes a request: it waits no more */
     c->want_continue = 0;
-    c->timer_mode = T_NONE;        /* the next request gets its own deadline */
+    c->timer_mode = T_NONE; /* the next request gets its own deadline */
     if (!x->keep_alive || s->stopping)
         c->no_more = 1;
     dk__http_count(&s->requests, 1);
@@ -511,7 +511,7 @@ static size_t conn_process(http_conn *c, const char *data, size_t len)
             conn_flush(c);
         } else if (rc == DK__HTTP_REQUEST) {
             if (c->peer_eof && off == len)
-                c->no_more = 1;     /* the client's last request: answer with close */
+                c->no_more = 1; /* the client's last request: answer with close */
             conn_dispatch(c);
         } else if (rc < 0) {
             /* An early answer (the head check refused the request) closes
@@ -537,7 +537,7 @@ static void conn_process_pend(http_conn *c)
     memmove(c->pend.data, c->pend.data + used, c->pend.len - used);
     c->pend.len -= used;
     if (!c->pend.len)
-        dk_buf_free(&c->pend);      /* an idle connection holds no buffer */
+        dk_buf_free(&c->pend); /* an idle connection holds no buffer */
 }
 
 static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -553,7 +553,7 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->peer_eof = 1;
         dk__http_conn_stop_reading(c);
         if (c->pend.len && conn_blocked(c))
-            return;     /* requests still wait unparsed: conn_resume goes on */
+            return; /* requests still wait unparsed: conn_resume goes on */
         c->no_more = 1;
         c->want_continue = 0;
         if (c->n_x == 0) {
@@ -565,9 +565,9 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->lingering || c->no_more)
-        return;                     /* discarded */
+        return; /* discarded */
     if (c->tls && (nread = dk__http_tls_in(c, &buf, (size_t)nread)) <= 0)
-        return;                     /* buf now holds the plaintext */
+        return; /* buf now holds the plaintext */
     if (c->pend.len) {
         if (dk_buf_append(&c->pend, buf->base, (size_t)nread)) {
             dk__http_conn_close(c);
@@ -671,8 +671,10 @@ void dk__http_on_connection(uv_stream_t *server, int status)
             return;
         }
         char msg[160];
-        snprintf(msg, sizeof(msg), "too many connections (the node serves at most %llu); retry later "
-                 "or reuse a keep-alive connection", (unsigned long long)max);
+        snprintf(msg, sizeof(msg),
+                 "too many connections (the node serves at most %llu); retry later "
+                 "or reuse a keep-alive connection",
+                 (unsigned long long)max);
         conn_error(c, 503, "too_many_connections", msg, NULL);
         return;
     }
@@ -724,7 +726,7 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
     x->out = x->head.len + x->body_len;
     dk_http_limits *l = c->s->lim;
     uint64_t avg = atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
-    avg = avg - avg / 8 + x->out / 8;    /* racy across loops: an estimate */
+    avg = avg - avg / 8 + x->out / 8; /* racy across loops: an estimate */
     atomic_store_explicit(&l->avg_answer, avg, memory_order_relaxed);
     dk__http_output_add(c, (int64_t)x->out);
     conn_flush(c);
@@ -735,14 +737,14 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
     dk__http_conn_arm(c);
 }
 
-void dk_http_respond(dk_http_exchange *x, int status, const char *content_type,
-                     const char *extra_headers, const void *body, size_t body_len)
+void dk_http_respond(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
+                     const void *body, size_t body_len)
 {
     x_respond(x, status, content_type, extra_headers, body, body_len, NULL);
 }
 
-void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type,
-                         const char *extra_headers, dk_buf *body)
+void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
+                         dk_buf *body)
 {
     uint8_t *data = body->data;
     size_t len = body->len;

@@ -12,32 +12,32 @@
 #include <stdatomic.h>
 #include "http/http.h"
 
-#define HTTP_READ_BUF   (64 * 1024)
-#define HTTP_LINGER_MS  2000
-#define HTTP_BACKLOG    511
-#define HTTP_PEND_MAX   (256 * 1024)  /* unparsed bytes held before reading pauses */
-#define HTTP_WAKE_MS    20            /* re-check connections held back by the node's output budget */
-#define HTTP_REFUSE_SLACK 64          /* refused connections answered 503; beyond, closed unanswered */
-#define HTTP_STUCK_MS   500           /* at the ceiling, a reader this far behind may be closed */
-#define HTTP_EVICT_MAX  16            /* slow readers closed per wake tick at most */
+#define HTTP_READ_BUF (64 * 1024)
+#define HTTP_LINGER_MS 2000
+#define HTTP_BACKLOG 511
+#define HTTP_PEND_MAX (256 * 1024) /* unparsed bytes held before reading pauses */
+#define HTTP_WAKE_MS 20            /* re-check connections held back by the node's output budget */
+#define HTTP_REFUSE_SLACK 64       /* refused connections answered 503; beyond, closed unanswered */
+#define HTTP_STUCK_MS 500          /* at the ceiling, a reader this far behind may be closed */
+#define HTTP_EVICT_MAX 16          /* slow readers closed per wake tick at most */
 
-enum { X_PENDING, X_READY, X_WRITING };          /* exchange states */
-enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER };    /* what the conn timer means */
+enum { X_PENDING, X_READY, X_WRITING };       /* exchange states */
+enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER }; /* what the conn timer means */
 
 typedef struct http_conn http_conn;
 
 struct dk_http_exchange {
-    http_conn *c;                   /* NULL once the connection is gone */
+    http_conn *c; /* NULL once the connection is gone */
     dk_http_exchange *prev, *next;
-    dk__http_req *req;              /* until the handler responds */
+    dk__http_req *req; /* until the handler responds */
     int state;
     int keep_alive, http10, no_body, close;
     dk_buf head;
     void *body;
     size_t body_len;
-    int body_borrowed;              /* body is the caller's (dk_http_respond) until kept */
-    size_t out;                     /* bytes counted in c->out and the budget */
-    uint64_t t_write;               /* loop time (ms) it was handed to uv_write */
+    int body_borrowed; /* body is the caller's (dk_http_respond) until kept */
+    size_t out;        /* bytes counted in c->out and the budget */
+    uint64_t t_write;  /* loop time (ms) it was handed to uv_write */
     uv_write_t wr;
 };
 
@@ -48,26 +48,27 @@ struct http_conn {
     dk_http_server *s;
     http_conn *prev, *next;
     dk__http_parse p;
-    struct dk_tls_conn *tls;        /* NULL: plain HTTP */
-    dk_buf pend;                    /* read but not yet parsed (reading paused) */
+    struct dk_tls_conn *tls; /* NULL: plain HTTP */
+    dk_buf pend;             /* read but not yet parsed (reading paused) */
     dk_http_exchange *xfirst, *xlast;
-    dk_http_exchange *borrow;       /* answered with a borrowed body, during dk_http_respond */
-    uint32_t n_x;                   /* exchanges not yet fully written */
-    uint32_t n_handler;             /* exchanges the handler still holds */
-    size_t out;                     /* response bytes answered and not yet written */
+    dk_http_exchange *borrow; /* answered with a borrowed body, during dk_http_respond */
+    uint32_t n_x;             /* exchanges not yet fully written */
+    uint32_t n_handler;       /* exchanges the handler still holds */
+    size_t out;               /* response bytes answered and not yet written */
     int handles;
     int timer_mode;
-    unsigned tls_dead : 1, reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1, want_continue : 1;
-    unsigned held : 1;              /* waits for the node's output budget (s->n_held) */
-    unsigned held_fresh : 1;        /* ... owing nothing (counted in lim->waiting) */
+    unsigned tls_dead : 1, reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1,
+        want_continue : 1;
+    unsigned held : 1;       /* waits for the node's output budget (s->n_held) */
+    unsigned held_fresh : 1; /* ... owing nothing (counted in lim->waiting) */
 };
 
 struct dk_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    uv_timer_t wake;                /* runs while connections are held */
+    uv_timer_t wake; /* runs while connections are held */
     dk_http_conf conf;
-    dk_http_limits *lim;            /* conf.limits, or own_lim */
+    dk_http_limits *lim; /* conf.limits, or own_lim */
     dk_http_limits own_lim;
     dk_http_handler handler;
     void *arg;
@@ -80,22 +81,22 @@ struct dk_http_server {
     uint64_t accept_err_logged_ms, evict_logged_ms, evicted_unlogged, trimmed_ms;
     int evicted_untrimmed;
     _Atomic uint64_t accepted, open, requests, parse_errors, early, timeouts, refused;
-    dk_buf tls_plain;               /* plaintext of the read being handled */
+    dk_buf tls_plain; /* plaintext of the read being handled */
     uv_buf_t tls_view;
     char rbuf[HTTP_READ_BUF];
 };
 
 /* http_conn.c: connection steps the other files use (loop thread). */
 void dk__http_conn_close(http_conn *c);
-void dk__http_conn_resume(http_conn *c);     /* after what held c went away */
+void dk__http_conn_resume(http_conn *c); /* after what held c went away */
 void dk__http_conn_stop_reading(http_conn *c);
-void dk__http_conn_arm(http_conn *c);        /* the timer for c's state */
+void dk__http_conn_arm(http_conn *c); /* the timer for c's state */
 
 /* http_budget.c: output and connection accounting (see there). */
 void dk__http_output_add(http_conn *c, int64_t delta);
 void dk__http_open_add(dk_http_server *s, int delta);
-int dk__http_output_ok(const http_conn *c);  /* may c take its next request */
-void dk__http_hold(http_conn *c);            /* c waits for the node's budget */
+int dk__http_output_ok(const http_conn *c); /* may c take its next request */
+void dk__http_hold(http_conn *c);           /* c waits for the node's budget */
 void dk__http_unhold(http_conn *c);
 void dk__http_accept_failed(dk_http_server *s, int status);
 

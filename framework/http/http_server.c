@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include "http/http_int.h"
 
-#define HTTP_CONN_OUTPUT_DEFAULT  (4u << 20)
+#define HTTP_CONN_OUTPUT_DEFAULT (4u << 20)
 #define HTTP_OUTPUT_TOTAL_DEFAULT (256u << 20)
 
 /* "host:port" or "[v6]:port" (numeric host; empty host = any IPv4). */
@@ -57,7 +57,8 @@ static int http_parse_listen(const char *listen, struct sockaddr_storage *ss, ch
         uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
         return 0;
 bad:
-    snprintf(err, errlen, "bad listen address '%s': expected a numeric host and port like 127.0.0.1:8080 or [::1]:8080",
+    snprintf(err, errlen,
+             "bad listen address '%s': expected a numeric host and port like 127.0.0.1:8080 or [::1]:8080",
              listen ? listen : "");
     return DK_ECONFIG;
 }
@@ -67,8 +68,8 @@ static void http_start_fail_cb(uv_handle_t *h)
     free(h->data);
 }
 
-int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h,
-                         void *arg, dk_http_server **out, char *err, size_t errlen)
+int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_handler h, void *arg,
+                         dk_http_server **out, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     int rc = conf->share ? 0 : http_parse_listen(conf->listen, &ss, err, errlen);
@@ -88,7 +89,7 @@ int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_hand
     s->handler = h;
     s->arg = arg;
     s->conf = *conf;
-    s->conf.listen = NULL;       /* not kept: the caller's string may go */
+    s->conf.listen = NULL; /* not kept: the caller's string may go */
     s->conf.share = NULL;
     s->conf.limits = NULL;
     if (!s->conf.max_body)

@@ -16,7 +16,7 @@
 typedef struct tls_write {
     uv_write_t wr;
     http_conn *c;
-    uv_write_t *orig;               /* the caller's request, or NULL */
+    uv_write_t *orig; /* the caller's request, or NULL */
     uv_write_cb cb;
     dk_buf cipher;
 } tls_write;
@@ -32,7 +32,7 @@ static void tls_write_cb(uv_write_t *wr, int status)
     if (cb) {
         cb(orig, status);
     } else if (!c->closing && (status < 0 || c->tls_dead)) {
-        dk__http_conn_close(c);              /* an alert went out (or could not) */
+        dk__http_conn_close(c); /* an alert went out (or could not) */
     }
 }
 

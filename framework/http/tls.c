@@ -33,12 +33,12 @@
 
 struct dk_tls_server {
     uv_mutex_t mu;
-    SSL_CTX *ctx;                   /* current; under mu */
+    SSL_CTX *ctx; /* current; under mu */
 };
 
 struct dk_tls_conn {
     SSL *ssl;
-    BIO *in, *out;                  /* owned by ssl */
+    BIO *in, *out; /* owned by ssl */
     int failed;
 };
 
@@ -68,7 +68,8 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx,
+                        SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
@@ -102,8 +103,8 @@ fail:
     return NULL;
 }
 
-int dk_tls_server_new(const char *cert_file, const char *key_file, dk_tls_server **out,
-                      char *err, size_t errlen)
+int dk_tls_server_new(const char *cert_file, const char *key_file, dk_tls_server **out, char *err,
+                      size_t errlen)
 {
     SSL_CTX *ctx = tls_ctx_load(cert_file, key_file, err, errlen);
     if (!ctx)
@@ -120,8 +121,8 @@ int dk_tls_server_new(const char *cert_file, const char *key_file, dk_tls_server
     return 0;
 }
 
-int dk_tls_server_reload(dk_tls_server *t, const char *cert_file, const char *key_file,
-                         char *err, size_t errlen)
+int dk_tls_server_reload(dk_tls_server *t, const char *cert_file, const char *key_file, char *err,
+                         size_t errlen)
 {
     SSL_CTX *ctx = tls_ctx_load(cert_file, key_file, err, errlen);
     if (!ctx)
@@ -162,7 +163,7 @@ void dk_tls_conn_free(dk_tls_conn *c)
 {
     if (!c)
         return;
-    SSL_free(c->ssl);               /* frees both BIOs */
+    SSL_free(c->ssl); /* frees both BIOs */
     free(c);
 }
 
@@ -172,8 +173,8 @@ static int tls_drain(dk_tls_conn *c, dk_buf *out)
     return dk_tls_mem_drain(c->out, out);
 }
 
-int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out,
-                     char *err, size_t errlen)
+int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out, char *err,
+                     size_t errlen)
 {
     if (c->failed) {
         snprintf(err, errlen, "connection already failed");
@@ -202,9 +203,10 @@ int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain
             ERR_clear_error();
             break;
         }
-        dk_tls_err_text(err, errlen, e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error");
+        dk_tls_err_text(err, errlen,
+                        e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error");
         c->failed = 1;
-        (void)tls_drain(c, out);    /* an alert, if OpenSSL made one */
+        (void)tls_drain(c, out); /* an alert, if OpenSSL made one */
         return -1;
     }
     if (tls_drain(c, out)) {
@@ -306,9 +308,10 @@ void dk_tls_note_failure(const uv_tcp_t *peer, const char *why)
     }
     uint64_t more = atomic_exchange(&suppressed, 0);
     if (more)
-        dk_log(DK_LOG_WARN, "TLS handshake with %s failed: %s (and %llu more failures in the %llu s before, "
-               "not logged one by one; metric dynkv_http_tls_handshake_failures_total counts all)", addr, why,
-               (unsigned long long)more, (unsigned long long)((now - prev) / 1000));
+        dk_log(DK_LOG_WARN,
+               "TLS handshake with %s failed: %s (and %llu more failures in the %llu s before, "
+               "not logged one by one; metric dynkv_http_tls_handshake_failures_total counts all)",
+               addr, why, (unsigned long long)more, (unsigned long long)((now - prev) / 1000));
     else
         dk_log(DK_LOG_WARN, "TLS handshake with %s failed: %s", addr, why);
 }

@@ -34,13 +34,13 @@ typedef struct dk_tls_conn dk_tls_conn;
  * a message in err (a file missing or unreadable, not PEM, or a key that
  * does not match the certificate).
  */
-int dk_tls_server_new(const char *cert_file, const char *key_file, dk_tls_server **out,
-                      char *err, size_t errlen);
+int dk_tls_server_new(const char *cert_file, const char *key_file, dk_tls_server **out, char *err,
+                      size_t errlen);
 
 /* Build a new context from the files and use it for new connections; on
  * failure keep the current one and return DK_ECONFIG with err. Any thread. */
-int dk_tls_server_reload(dk_tls_server *t, const char *cert_file, const char *key_file,
-                         char *err, size_t errlen);
+int dk_tls_server_reload(dk_tls_server *t, const char *cert_file, const char *key_file, char *err,
+                         size_t errlen);
 
 /* Free t; connections still open keep their own reference to its
  * context. */
@@ -57,8 +57,8 @@ void dk_tls_conn_free(dk_tls_conn *c);
  * a bad record, not TLS at all) with the reason in err; out may then
  * hold an alert worth sending before closing.
  */
-int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out,
-                     char *err, size_t errlen);
+int dk_tls_conn_feed(dk_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out, char *err,
+                     size_t errlen);
 
 /* Encrypt the n buffers of b into out (appended). Returns 0, or -1 when
  * the handshake is not finished or the connection failed. */

@@ -83,22 +83,16 @@ static int cat_code(int src)
 {
     switch (src & 0xff) {
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return DK_ECORRUPT;
-    case SQLITE_FULL:
-        return -ENOSPC;
-    case SQLITE_NOMEM:
-        return -ENOMEM;
+    case SQLITE_NOTADB: return DK_ECORRUPT;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_NOMEM: return -ENOMEM;
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return DK_ETIMEOUT;
+    case SQLITE_LOCKED: return DK_ETIMEOUT;
     case SQLITE_READONLY:
     case SQLITE_PERM:
     case SQLITE_CANTOPEN:
-    case SQLITE_AUTH:
-        return -EACCES;
-    default:
-        return -EIO;
+    case SQLITE_AUTH: return -EACCES;
+    default: return -EIO;
     }
 }
 
@@ -208,7 +202,7 @@ static int cat_read_version(dk_catalog *c, char *err, size_t errlen)
 static int cat_migrate(dk_catalog *c, char *err, size_t errlen)
 {
     int rc = dk__cat_exec(c, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
-                      "creating the schema_version table", err, errlen);
+                          "creating the schema_version table", err, errlen);
     for (;;) {
         if (rc || (rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "starting a migration", err, errlen)))
             return rc;
@@ -219,9 +213,9 @@ static int cat_migrate(dk_catalog *c, char *err, size_t errlen)
         }
         if (v > CAT_NMIGRATIONS) {
             rc = dk__cat_fail(c, DK_EUNSUPPORTED, err, errlen,
-                          "catalog schema version %d is newer than this dynkv understands (%d); "
-                          "run a dynkv release at least as new as the one that wrote it", v,
-                          CAT_NMIGRATIONS);
+                              "catalog schema version %d is newer than this dynkv understands (%d); "
+                              "run a dynkv release at least as new as the one that wrote it",
+                              v, CAT_NMIGRATIONS);
             break;
         }
         if (v == CAT_NMIGRATIONS)
@@ -275,7 +269,7 @@ int dk_catalog_open(const char *data_dir, dk_catalog **out, char *err, size_t er
         rc = dk__cat_sqlfail(c, src, err, errlen, "cannot switch to WAL mode");
     } else if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
         rc = dk__cat_fail(c, -EIO, err, errlen, "cannot switch to WAL mode (journal mode stays %s)",
-                      (const char *)sqlite3_column_text(st, 0));
+                          (const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
     if (rc || (rc = dk__cat_exec(c, "PRAGMA synchronous=FULL", "setting synchronous=FULL", err, errlen)) ||
@@ -307,8 +301,8 @@ int dk_catalog_schema_version(dk_catalog *c)
 
 /* Read the single identity row: 1 with *incarnation set and node_id
  * copied, 0 when there is none, or a negative code. */
-static int cat_read_identity(dk_catalog *c, char *node_id, size_t idlen, uint32_t *incarnation,
-                             char *err, size_t errlen)
+static int cat_read_identity(dk_catalog *c, char *node_id, size_t idlen, uint32_t *incarnation, char *err,
+                             size_t errlen)
 {
     sqlite3_stmt *st;
     int rc = dk__cat_prepare(c, &st, "SELECT node_id, incarnation FROM node_identity", err, errlen, NULL);
@@ -327,8 +321,10 @@ static int cat_read_identity(dk_catalog *c, char *node_id, size_t idlen, uint32_
             snprintf(node_id, idlen, "%s", id);
         /* Stepping again invalidates id: copied above. */
         if (!ok || sqlite3_step(st) != SQLITE_DONE) {
-            rc = dk__cat_fail(c, DK_ECORRUPT, err, errlen, "the node_identity table is malformed "
-                          "(expected one row with an incarnation in 1..%u)", UINT32_MAX);
+            rc = dk__cat_fail(c, DK_ECORRUPT, err, errlen,
+                              "the node_identity table is malformed "
+                              "(expected one row with an incarnation in 1..%u)",
+                              UINT32_MAX);
         } else {
             *incarnation = (uint32_t)inc;
             rc = 1;
@@ -352,8 +348,8 @@ int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost, uint
     uint32_t inc = 0;
     size_t idlen = strlen(node_id);
     if (idlen == 0 || idlen > DK_NODE_ID_MAX)
-        return dk__cat_fail(c, DK_ECONFIG, err, errlen, "node id '%s' must have 1..%u characters",
-                        node_id, DK_NODE_ID_MAX);
+        return dk__cat_fail(c, DK_ECONFIG, err, errlen, "node id '%s' must have 1..%u characters", node_id,
+                            DK_NODE_ID_MAX);
     int rc = dk__cat_exec(c, "BEGIN IMMEDIATE", "starting a transaction", err, errlen);
     if (rc)
         return rc;
@@ -376,8 +372,10 @@ int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost, uint
         }
         inc = 1;
     } else if (strcmp(stored, node_id) != 0) {
-        rc = dk__cat_fail(c, DK_EMISMATCH, err, errlen, "data directory %s belongs to node '%s'; the "
-                      "configuration says node.id = '%s'", c->data_dir, stored, node_id);
+        rc = dk__cat_fail(c, DK_EMISMATCH, err, errlen,
+                          "data directory %s belongs to node '%s'; the "
+                          "configuration says node.id = '%s'",
+                          c->data_dir, stored, node_id);
         goto fail;
     } else if (state_lost) {
         if (inc == UINT32_MAX) {
@@ -397,8 +395,7 @@ fail:
     return rc;
 }
 
-int dk_catalog_raise_incarnation(dk_catalog *c, uint32_t min, uint32_t *incarnation, char *err,
-                                 size_t errlen)
+int dk_catalog_raise_incarnation(dk_catalog *c, uint32_t min, uint32_t *incarnation, char *err, size_t errlen)
 {
     char stored[DK_NODE_ID_MAX + 2];
     uint32_t inc = 0;
@@ -407,8 +404,7 @@ int dk_catalog_raise_incarnation(dk_catalog *c, uint32_t min, uint32_t *incarnat
         return rc;
     int found = cat_read_identity(c, stored, sizeof stored, &inc, err, errlen);
     if (found <= 0) {
-        rc = found < 0 ? found
-                       : dk__cat_fail(c, DK_ENOTFOUND, err, errlen, "no node identity stored yet");
+        rc = found < 0 ? found : dk__cat_fail(c, DK_ENOTFOUND, err, errlen, "no node identity stored yet");
         goto fail;
     }
     if (inc < min && (rc = cat_store_incarnation(c, min, err, errlen)) != 0)
@@ -434,8 +430,10 @@ int dk_catalog_bind_engine(dk_catalog *c, const char *engine, char *err, size_t 
     if (src == SQLITE_ROW) {
         const char *bound = (const char *)sqlite3_column_text(st, 0);
         if (!bound || strcmp(bound, engine) != 0) {
-            rc = dk__cat_fail(c, DK_EMISMATCH, err, errlen, "data directory %s was written by engine '%s'; "
-                          "the configuration asks for '%s'", c->data_dir, bound ? bound : "", engine);
+            rc = dk__cat_fail(c, DK_EMISMATCH, err, errlen,
+                              "data directory %s was written by engine '%s'; "
+                              "the configuration asks for '%s'",
+                              c->data_dir, bound ? bound : "", engine);
             goto fail;
         }
     } else if (src != SQLITE_DONE) {
@@ -443,7 +441,8 @@ int dk_catalog_bind_engine(dk_catalog *c, const char *engine, char *err, size_t 
         goto fail;
     } else {
         sqlite3_finalize(st);
-        if ((rc = dk__cat_prepare(c, &st, "INSERT INTO engine_binding VALUES(?1)", err, errlen, engine, NULL)))
+        if ((rc =
+                 dk__cat_prepare(c, &st, "INSERT INTO engine_binding VALUES(?1)", err, errlen, engine, NULL)))
             goto fail;
         if ((src = sqlite3_step(st)) != SQLITE_DONE) {
             rc = dk__cat_sqlfail(c, src, err, errlen, "storing the engine binding");
@@ -475,7 +474,7 @@ int dk_catalog_record_plugin(dk_catalog *c, const char *kind, const char *name, 
     snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO plugins VALUES(?1, ?2, ?3, ?4, ?5, %lld)",
              (long long)cat_now_ms());
     int rc = dk__cat_prepare(c, &st, sql, NULL, 0, kind, name, version ? version : "", path ? path : "",
-                         sha256_hex ? sha256_hex : "", NULL);
+                             sha256_hex ? sha256_hex : "", NULL);
     return rc ? rc : dk__cat_run(c, st, "recording a plugin");
 }
 
@@ -493,7 +492,7 @@ int dk_catalog_plugin(dk_catalog *c, const char *kind, char *name, size_t namele
 {
     sqlite3_stmt *st;
     int rc = dk__cat_prepare(c, &st, "SELECT name, version, sha256 FROM plugins WHERE kind = ?1", NULL, 0,
-                         kind, NULL);
+                             kind, NULL);
     if (rc)
         return rc;
     int src = sqlite3_step(st);
@@ -550,11 +549,12 @@ int dk_catalog_members_save(dk_catalog *c, const dk_member *m, size_t n)
         return rc;
     rc = dk__cat_exec(c, "DELETE FROM members", "saving members", NULL, 0);
     sqlite3_stmt *st = NULL;
-    if (!rc && sqlite3_prepare_v2(c->db,
-            "INSERT INTO members(node_id, address, dc, rack, weight, state, incarnation, updated_ms,"
-            " rpc_address, http_address, status, actor_incarnation, epoch)"
-            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            -1, &st, NULL) != SQLITE_OK)
+    if (!rc && sqlite3_prepare_v2(
+                   c->db,
+                   "INSERT INTO members(node_id, address, dc, rack, weight, state, incarnation, updated_ms,"
+                   " rpc_address, http_address, status, actor_incarnation, epoch)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                   -1, &st, NULL) != SQLITE_OK)
         rc = dk__cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving members");
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_reset(st);
@@ -599,7 +599,8 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db,
+    if (sqlite3_prepare_v2(
+            c->db,
             "SELECT node_id, address, rpc_address, http_address, dc, rack, weight, state,"
             " incarnation, updated_ms, status, actor_incarnation, epoch FROM members ORDER BY node_id",
             -1, &st, NULL) != SQLITE_OK)
@@ -621,10 +622,13 @@ int dk_catalog_members_load(dk_catalog *c, dk_member **out, size_t *n)
         memset(x, 0, sizeof(*x));
         sqlite3_int64 w = sqlite3_column_int64(st, 6), inc = sqlite3_column_int64(st, 8);
         sqlite3_int64 actor = sqlite3_column_int64(st, 11);
-        if (dk__cat_col_text(st, 0, x->id, sizeof x->id) || dk__cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
-            dk__cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) || dk__cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
-            dk__cat_col_text(st, 4, x->dc, sizeof x->dc) || dk__cat_col_text(st, 5, x->rack, sizeof x->rack) ||
-            w < 1 || w > 100 || inc < 0 || actor < 0 || actor > UINT32_MAX || sqlite3_column_int64(st, 12) < 0 ||
+        if (dk__cat_col_text(st, 0, x->id, sizeof x->id) ||
+            dk__cat_col_text(st, 1, x->gossip_addr, sizeof x->gossip_addr) ||
+            dk__cat_col_text(st, 2, x->rpc_addr, sizeof x->rpc_addr) ||
+            dk__cat_col_text(st, 3, x->http_addr, sizeof x->http_addr) ||
+            dk__cat_col_text(st, 4, x->dc, sizeof x->dc) ||
+            dk__cat_col_text(st, 5, x->rack, sizeof x->rack) || w < 1 || w > 100 || inc < 0 || actor < 0 ||
+            actor > UINT32_MAX || sqlite3_column_int64(st, 12) < 0 ||
             dk_member_state_parse((const char *)sqlite3_column_text(st, 7), &x->state) != 0 ||
             dk_member_status_parse((const char *)sqlite3_column_text(st, 10), &x->status) != 0) {
             rc = dk__cat_fail(c, DK_ECORRUPT, NULL, 0, "members row %zu is malformed", cnt + 1);

@@ -52,15 +52,15 @@ int dk_catalog_schema_version(dk_catalog *c);
  * learns its last incarnation from peers and calls
  * dk_catalog_raise_incarnation.
  */
-int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost,
-                        uint32_t *incarnation, int *created, char *err, size_t errlen);
+int dk_catalog_identity(dk_catalog *c, const char *node_id, int state_lost, uint32_t *incarnation,
+                        int *created, char *err, size_t errlen);
 
 /* Raise the stored incarnation to at least min (e.g. when peers remember a
  * higher one for this node after its disk was replaced) and store the
  * result in *incarnation. Requires dk_catalog_identity to have run.
  * Committed durably before returning. */
-int dk_catalog_raise_incarnation(dk_catalog *c, uint32_t min, uint32_t *incarnation,
-                                 char *err, size_t errlen);
+int dk_catalog_raise_incarnation(dk_catalog *c, uint32_t min, uint32_t *incarnation, char *err,
+                                 size_t errlen);
 
 /* Bind the data directory to an engine: the first call records engine,
  * later calls with the same name succeed, with another name fail with
@@ -71,13 +71,13 @@ int dk_catalog_bind_engine(dk_catalog *c, const char *engine, char *err, size_t 
 /* Record the plugin currently loaded for kind ("engine", "compaction",
  * "conflict", "codec"), replacing the previous record of that kind, with
  * the load time. version, path and sha256_hex may be NULL (stored empty). */
-int dk_catalog_record_plugin(dk_catalog *c, const char *kind, const char *name,
-                             const char *version, const char *path, const char *sha256_hex);
+int dk_catalog_record_plugin(dk_catalog *c, const char *kind, const char *name, const char *version,
+                             const char *path, const char *sha256_hex);
 
 /* Read the plugin recorded for kind into the given buffers (each may be
  * NULL; strings are truncated to their length). DK_ENOTFOUND when none. */
-int dk_catalog_plugin(dk_catalog *c, const char *kind, char *name, size_t namelen,
-                      char *version, size_t versionlen, char *sha256_hex, size_t shalen);
+int dk_catalog_plugin(dk_catalog *c, const char *kind, char *name, size_t namelen, char *version,
+                      size_t versionlen, char *sha256_hex, size_t shalen);
 
 /* Generic metadata. get copies the value with its NUL into val: returns 0,
  * DK_ENOTFOUND, or DK_ETOOBIG when vallen is too small. */
@@ -111,7 +111,7 @@ typedef struct dk_catalog_range {
 
 typedef struct dk_catalog_cursor {
     char source[DK_NODE_ID_MAX + 1];
-    char ranges_hash[24];               /* names the set of ranges the cursor is for */
+    char ranges_hash[24]; /* names the set of ranges the cursor is for */
     uint8_t cursor[DK_CATALOG_CURSOR_MAX];
     size_t cursor_len;
     uint64_t keys, bytes;

@@ -20,7 +20,7 @@
 struct dk_catalog {
     sqlite3 *db;
     char *data_dir;
-    char *path;                /* data_dir/catalog.db */
+    char *path; /* data_dir/catalog.db */
     char errmsg[512];
 };
 

@@ -26,14 +26,17 @@ int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **r
     *cursors = NULL;
     *n_ranges = *n_cursors = 0;
     sqlite3_stmt *st;
-    int rc = dk__cat_prepare(c, &st, "SELECT range_start, range_end, keys, bytes FROM stream_ranges"
-                         " WHERE plan = ?1 ORDER BY range_end", NULL, 0, plan, NULL);
+    int rc = dk__cat_prepare(c, &st,
+                             "SELECT range_start, range_end, keys, bytes FROM stream_ranges"
+                             " WHERE plan = ?1 ORDER BY range_end",
+                             NULL, 0, plan, NULL);
     if (rc)
         return rc;
     size_t cap = 0;
     int src = SQLITE_DONE;
     while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != DK_CATALOG_SPAN / 2 || sqlite3_column_bytes(st, 1) != DK_CATALOG_SPAN / 2) {
+        if (sqlite3_column_bytes(st, 0) != DK_CATALOG_SPAN / 2 ||
+            sqlite3_column_bytes(st, 1) != DK_CATALOG_SPAN / 2) {
             rc = dk__cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_ranges row %zu is malformed", *n_ranges + 1);
             break;
         }
@@ -57,8 +60,10 @@ int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **r
     sqlite3_finalize(st);
     st = NULL;
     if (!rc)
-        rc = dk__cat_prepare(c, &st, "SELECT source, ranges_hash, cursor, keys, bytes FROM stream_cursors"
-                         " WHERE plan = ?1 ORDER BY source", NULL, 0, plan, NULL);
+        rc = dk__cat_prepare(c, &st,
+                             "SELECT source, ranges_hash, cursor, keys, bytes FROM stream_cursors"
+                             " WHERE plan = ?1 ORDER BY source",
+                             NULL, 0, plan, NULL);
     cap = 0;
     src = SQLITE_DONE;
     while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -74,7 +79,8 @@ int dk_catalog_stream_load(dk_catalog *c, const char *plan, dk_catalog_range **r
         }
         dk_catalog_cursor *x = &(*cursors)[*n_cursors];
         memset(x, 0, sizeof(*x));
-        if (clen < 0 || clen > (int)DK_CATALOG_CURSOR_MAX || dk__cat_col_text(st, 0, x->source, sizeof x->source) ||
+        if (clen < 0 || clen > (int)DK_CATALOG_CURSOR_MAX ||
+            dk__cat_col_text(st, 0, x->source, sizeof x->source) ||
             dk__cat_col_text(st, 1, x->ranges_hash, sizeof x->ranges_hash)) {
             rc = dk__cat_fail(c, DK_ECORRUPT, NULL, 0, "stream_cursors row %zu is malformed", *n_cursors + 1);
             break;
@@ -108,7 +114,7 @@ int dk_catalog_stream_save(dk_catalog *c, const char *plan, const dk_catalog_cur
     sqlite3_stmt *st = NULL;
     if (cur) {
         rc = dk__cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_cursors VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                         NULL, 0, plan, cur->source, cur->ranges_hash, NULL);
+                             NULL, 0, plan, cur->source, cur->ranges_hash, NULL);
         if (!rc) {
             sqlite3_bind_blob(st, 4, cur->cursor, (int)cur->cursor_len, SQLITE_TRANSIENT);
             sqlite3_bind_int64(st, 5, (sqlite3_int64)cur->keys);
@@ -117,8 +123,8 @@ int dk_catalog_stream_save(dk_catalog *c, const char *plan, const dk_catalog_cur
         }
     }
     if (!rc && n_done)
-        rc = dk__cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_ranges VALUES(?1, ?2, ?3, ?4, ?5)",
-                         NULL, 0, plan, NULL);
+        rc = dk__cat_prepare(c, &st, "INSERT OR REPLACE INTO stream_ranges VALUES(?1, ?2, ?3, ?4, ?5)", NULL,
+                             0, plan, NULL);
     for (size_t i = 0; !rc && i < n_done; i++) {
         sqlite3_reset(st);
         sqlite3_bind_blob(st, 2, done[i].span, DK_CATALOG_SPAN / 2, SQLITE_STATIC);
@@ -144,8 +150,8 @@ int dk_catalog_repair_save(dk_catalog *c, const dk_repair_row *rows, size_t n)
     if (rc)
         return rc;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO repair_state VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO repair_state VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1,
+                           &st, NULL) != SQLITE_OK)
         rc = dk__cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "saving repair progress");
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_reset(st);
@@ -185,8 +191,10 @@ int dk_catalog_repair_load(dk_catalog *c, dk_repair_row **out, size_t *n)
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db, "SELECT grp, peer, last_start_ms, last_end_ms, keys_in, keys_out"
-                           " FROM repair_state ORDER BY grp, peer", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT grp, peer, last_start_ms, last_end_ms, keys_in, keys_out"
+                           " FROM repair_state ORDER BY grp, peer",
+                           -1, &st, NULL) != SQLITE_OK)
         return dk__cat_sqlfail(c, sqlite3_errcode(c->db), NULL, 0, "loading repair progress");
     dk_repair_row *r = NULL;
     size_t cnt = 0, cap = 0;
@@ -206,8 +214,9 @@ int dk_catalog_repair_load(dk_catalog *c, dk_repair_row **out, size_t *n)
         x->last_start_ms = sqlite3_column_int64(st, 2);
         x->last_end_ms = sqlite3_column_int64(st, 3);
         sqlite3_int64 in = sqlite3_column_int64(st, 4), outk = sqlite3_column_int64(st, 5);
-        if (dk__cat_col_text(st, 0, x->group, sizeof x->group) || dk__cat_col_text(st, 1, x->peer, sizeof x->peer) ||
-            !x->group[0] || !x->peer[0] || x->last_start_ms < 0 || x->last_end_ms < 0 || in < 0 || outk < 0) {
+        if (dk__cat_col_text(st, 0, x->group, sizeof x->group) ||
+            dk__cat_col_text(st, 1, x->peer, sizeof x->peer) || !x->group[0] || !x->peer[0] ||
+            x->last_start_ms < 0 || x->last_end_ms < 0 || in < 0 || outk < 0) {
             rc = dk__cat_fail(c, DK_ECORRUPT, NULL, 0, "repair_state row %zu is malformed", cnt + 1);
             break;
         }

@@ -46,7 +46,7 @@ typedef struct ctx_mac_cache {
     uint8_t key[DK_CONTEXT_KEY_LEN];
     EVP_MAC *mac;
     EVP_MAC_CTX *ctx;
-    struct ctx_mac_cache *prev, *next;  /* every thread's, so a live one is always reachable */
+    struct ctx_mac_cache *prev, *next; /* every thread's, so a live one is always reachable */
 } ctx_mac_cache;
 
 static pthread_key_t ctx_mac_tls;
@@ -107,7 +107,7 @@ static EVP_MAC_CTX *ctx_mac_keyed(const uint8_t key[DK_CONTEXT_KEY_LEN])
     };
     memcpy(m->key, key, DK_CONTEXT_KEY_LEN);
     if (!EVP_MAC_init(m->ctx, key, DK_CONTEXT_KEY_LEN, params)) {
-        memset(m->key, 0, sizeof(m->key));   /* never matches a real key again by chance */
+        memset(m->key, 0, sizeof(m->key)); /* never matches a real key again by chance */
         return NULL;
     }
     return m->ctx;
@@ -119,7 +119,8 @@ static int ctx_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *p, size
     uint8_t full[EVP_MAX_MD_SIZE];
     EVP_MAC_CTX *c = ctx_mac_keyed(key);
     size_t got = 0;
-    if (c && EVP_MAC_update(c, p, len) && EVP_MAC_final(c, full, &got, sizeof(full)) && got >= DK_CONTEXT_MAC_LEN) {
+    if (c && EVP_MAC_update(c, p, len) && EVP_MAC_final(c, full, &got, sizeof(full)) &&
+        got >= DK_CONTEXT_MAC_LEN) {
         memcpy(mac, full, DK_CONTEXT_MAC_LEN);
         return 0;
     }
@@ -152,8 +153,8 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
     json_error_t jerr;
     json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return ctx_fail(-EINVAL, err, errlen, "context: invalid JSON at position %d: %s",
-                        jerr.position, jerr.text);
+        return ctx_fail(-EINVAL, err, errlen, "context: invalid JSON at position %d: %s", jerr.position,
+                        jerr.text);
     int rc = 0;
     if (!json_is_object(root)) {
         rc = ctx_fail(-EINVAL, err, errlen, "context: expected a JSON object of node -> counter");
@@ -161,19 +162,23 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
     }
     const char *key;
     json_t *val;
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         dk_actor a;
         if (dk_actor_parse(key, strlen(key), &a)) {
             rc = ctx_fail(-EINVAL, err, errlen,
-                          "context: \"%.80s\" is not a node id ([a-z0-9_-]{1,64}, optionally #incarnation)", key);
+                          "context: \"%.80s\" is not a node id ([a-z0-9_-]{1,64}, optionally #incarnation)",
+                          key);
             goto out;
         }
         if (!json_is_integer(val) || json_integer_value(val) < 0) {
-            rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer", key);
+            rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer",
+                          key);
             goto out;
         }
         if ((uint64_t)json_integer_value(val) > DK_CONTEXT_COUNTER_MAX) {
-            rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" is larger than any this store issues", key);
+            rc = ctx_fail(-EINVAL, err, errlen,
+                          "context: counter of \"%s\" is larger than any this store issues", key);
             goto out;
         }
         if (dk_vv_get(out, &a)) {
@@ -213,8 +218,8 @@ static int ctx_decode_raw(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *
     return rc;
 }
 
-int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size_t len, dk_vv *out, int *is_map,
-                      char *err, size_t errlen)
+int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size_t len, dk_vv *out,
+                      int *is_map, char *err, size_t errlen)
 {
     out->n = 0;
     if (is_map)
@@ -240,7 +245,8 @@ int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size
         size_t bad = 0;
         long n = dk_base64_decode(s + i, len - i, DK_B64_URL, raw, &bad);
         if (n < 0)
-            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)", bad + i);
+            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)",
+                          bad + i);
         else
             rc = ctx_decode_raw(key, raw, (size_t)n, out, err, errlen);
     }
@@ -257,8 +263,7 @@ int dk_vv_to_json(const dk_vv *v, dk_buf *out)
         char name[DK_ACTOR_TEXT_MAX];
         rc = dk_actor_format(&v->e[i].actor, name, sizeof(name));
         if (!rc)
-            rc = dk_buf_printf(out, "%s\"%s\":%llu", i ? "," : "", name,
-                               (unsigned long long)v->e[i].counter);
+            rc = dk_buf_printf(out, "%s\"%s\":%llu", i ? "," : "", name, (unsigned long long)v->e[i].counter);
     }
     if (!rc)
         rc = dk_buf_printf(out, "}");

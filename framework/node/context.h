@@ -60,8 +60,8 @@ int dk_context_encode(const uint8_t key[DK_CONTEXT_KEY_LEN], const dk_vv *v, dk_
  * DK_CONTEXT_MAX), with a message for the client in err (may be NULL).
  * out is empty on error. Thread-safe.
  */
-int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size_t len, dk_vv *out, int *is_map,
-                      char *err, size_t errlen);
+int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size_t len, dk_vv *out,
+                      int *is_map, char *err, size_t errlen);
 
 /* Append {"n1":3,...} (entries in actor order, counters only, unsigned)
  * to out, followed by an uncounted NUL. Returns 0 or -ENOMEM.

@@ -56,11 +56,26 @@ static void host_log(const dk_host *h, int level, const char *fmt, ...)
     dk_log(level, "%s: %s", ctx && ctx->log_prefix ? ctx->log_prefix : "plugin", line);
 }
 
-static void *host_alloc(const dk_host *h, size_t n) { return malloc(n); }
-static void *host_realloc(const dk_host *h, void *p, size_t n) { return realloc(p, n); }
-static void host_free(const dk_host *h, void *p) { free(p); }
-static int64_t host_now_ms(const dk_host *h) { return dk_now_ms(); }
-static uint64_t host_mono_ns(const dk_host *h) { return dk_mono_ns(); }
+static void *host_alloc(const dk_host *h, size_t n)
+{
+    return malloc(n);
+}
+static void *host_realloc(const dk_host *h, void *p, size_t n)
+{
+    return realloc(p, n);
+}
+static void host_free(const dk_host *h, void *p)
+{
+    free(p);
+}
+static int64_t host_now_ms(const dk_host *h)
+{
+    return dk_now_ms();
+}
+static uint64_t host_mono_ns(const dk_host *h)
+{
+    return dk_mono_ns();
+}
 
 /* Compaction thread. gc_grace first (O(1) on the header), then the repair
  * rule on the same header's newest write time. */
@@ -91,8 +106,14 @@ static void host_metric_add(const dk_host *h, const char *name, uint64_t delta)
     dk_metrics_add(name, delta);
 }
 
-static const char *host_strerror(const dk_host *h, int err) { return dk_strerror(err); }
-static const char *host_err_name(const dk_host *h, int err) { return dk_err_name(err); }
+static const char *host_strerror(const dk_host *h, int err)
+{
+    return dk_strerror(err);
+}
+static const char *host_err_name(const dk_host *h, int err)
+{
+    return dk_err_name(err);
+}
 
 static int host_options(const dk_host *h, const dk_option *spec, size_t n, void *out)
 {
@@ -100,8 +121,8 @@ static int host_options(const dk_host *h, const dk_option *spec, size_t n, void 
     static const dk_config none;
     ctx->options_read = 1;
     char err[sizeof ctx->err];
-    int rc = dk_config_plugin_options(ctx->cfg ? ctx->cfg : &none, ctx->section, spec, n, out,
-                                      err, sizeof err);
+    int rc =
+        dk_config_plugin_options(ctx->cfg ? ctx->cfg : &none, ctx->section, spec, n, out, err, sizeof err);
     if (rc && !ctx->err[0])
         snprintf(ctx->err, sizeof ctx->err, "%s", err);
     if (rc == DK_EBADPLUGIN)
@@ -135,7 +156,7 @@ static void host_conf_error(const dk_host *h, const char *key, const char *fmt, 
 typedef struct host_codec {
     dk_host host;
     dk_host_ctx ctx;
-    char prefix[DK_CONFIG_NAME_MAX + 8];    /* "codec zstd" for its log lines */
+    char prefix[DK_CONFIG_NAME_MAX + 8]; /* "codec zstd" for its log lines */
 } host_codec;
 
 static int host_codec_open(const dk_host *h, const char *name, int level, dk_codec_ref *out)
@@ -157,8 +178,8 @@ static int host_codec_open(const dk_host *h, const char *name, int level, dk_cod
         ctx->on_codec(ctx->hook_arg, p);
     const dk_codec_ops *ops = p->ops;
     if (level != 0 && (level < ops->level_min || level > ops->level_max)) {
-        host_log(h, DK_LOG_ERROR, "codec '%s' takes levels %d..%d (0 = its default, %d), not %d",
-                 p->name, (int)ops->level_min, (int)ops->level_max, (int)ops->level_default, level);
+        host_log(h, DK_LOG_ERROR, "codec '%s' takes levels %d..%d (0 = its default, %d), not %d", p->name,
+                 (int)ops->level_min, (int)ops->level_max, (int)ops->level_default, level);
         return DK_ECONFIG;
     }
     host_codec *hc = calloc(1, sizeof *hc);
@@ -244,7 +265,8 @@ int dk_host_ctx_check(const dk_host_ctx *ctx, const char *plugin_desc, char *err
         snprintf(err, errlen, "%s", ctx->err);
         return DK_ECONFIG;
     }
-    const dk_config_popt *o = ctx->cfg && !ctx->options_read ? dk_config_popt_first(ctx->cfg, ctx->section) : NULL;
+    const dk_config_popt *o =
+        ctx->cfg && !ctx->options_read ? dk_config_popt_first(ctx->cfg, ctx->section) : NULL;
     if (o) {
         char why[256];
         snprintf(why, sizeof why, "the %s takes no options (it does not read [%s])", plugin_desc,

@@ -25,8 +25,8 @@
 typedef void (*dk_host_codec_hook)(void *arg, const dk_loaded_plugin *p);
 
 typedef struct dk_host_ctx {
-    int64_t gc_grace_ms;        /* tombstones older than this may be purged */
-    const char *log_prefix;     /* e.g. "engine lsm" */
+    int64_t gc_grace_ms;    /* tombstones older than this may be purged */
+    const char *log_prefix; /* e.g. "engine lsm" */
     /* The plugin's options are the keys of cfg's section ("engine.lsm");
      * cfg NULL or section "" means none. */
     const dk_config *cfg;
@@ -36,8 +36,8 @@ typedef struct dk_host_ctx {
     dk_host_codec_hook on_codec;
     void *hook_arg;
     /* Written by the plugin's calls: */
-    int options_read;           /* it called options() */
-    char err[1024];             /* the first configuration error it caused, "" = none */
+    int options_read; /* it called options() */
+    char err[1024];   /* the first configuration error it caused, "" = none */
     /* The repair rule (DESIGN.md 11): anti-entropy's node-wide "repaired
      * before" time in ms. A dead record (all tombstones, or expired)
      * whose newest write is not older than it is kept whatever its age: a

@@ -43,12 +43,13 @@
 /* Record a loaded plugin in the catalog (after the catalog is open). */
 static int node_record(dk_node *n, uint32_t kind, const dk_loaded_plugin *p, char *err, size_t errlen)
 {
-    int rc = dk_catalog_record_plugin(n->catalog, dk_plugin_kind_name(kind), p->name, p->version, p->path, p->sha256);
+    int rc = dk_catalog_record_plugin(n->catalog, dk_plugin_kind_name(kind), p->name, p->version, p->path,
+                                      p->sha256);
     if (rc)
         snprintf(err, errlen, "catalog: cannot record plugin %.900s: %s", p->path, dk_strerror(rc));
     else
-        dk_log(DK_LOG_INFO, "loaded %s plugin '%s' %s from %s (sha256 %.16s...)",
-               dk_plugin_kind_name(kind), p->name, p->version, p->path, p->sha256);
+        dk_log(DK_LOG_INFO, "loaded %s plugin '%s' %s from %s (sha256 %.16s...)", dk_plugin_kind_name(kind),
+               p->name, p->version, p->path, p->sha256);
     return rc;
 }
 
@@ -72,8 +73,8 @@ static void node_codec_loaded(void *arg, const dk_loaded_plugin *p)
     char kind[DK_CONFIG_SECTION_MAX + 1];
     snprintf(kind, sizeof kind, "codec.%s", p->name);
     char old[65] = "";
-    dk_log(DK_LOG_INFO, "loaded codec plugin '%s' %s from %s (sha256 %.16s...)",
-           p->name, p->version, p->path, p->sha256);
+    dk_log(DK_LOG_INFO, "loaded codec plugin '%s' %s from %s (sha256 %.16s...)", p->name, p->version, p->path,
+           p->sha256);
     /* The hint store opens the same codecs: record each once. */
     if (dk_catalog_plugin(n->catalog, kind, NULL, 0, NULL, 0, old, sizeof old) == 0 &&
         strcmp(old, p->sha256) == 0)
@@ -96,23 +97,28 @@ static int node_check_sections(dk_node *n, int codecs, char *err, size_t errlen)
         char why[512];
         why[0] = '\0';
         if (!codecs && kl == 6 && !strncmp(o->section, "engine", kl) && strcmp(name, c->storage.engine))
-            snprintf(why, sizeof why, "[%s] configures the engine '%s', but [storage] engine = %s; "
-                     "remove the section or correct its name", o->section, name, c->storage.engine);
+            snprintf(why, sizeof why,
+                     "[%s] configures the engine '%s', but [storage] engine = %s; "
+                     "remove the section or correct its name",
+                     o->section, name, c->storage.engine);
         else if (!codecs && kl == 10 && !strncmp(o->section, "compaction", kl) &&
                  strcmp(name, c->compaction.policy))
-            snprintf(why, sizeof why, "[%s] configures the compaction policy '%s', but [compaction] "
-                     "policy = %s; remove the section or correct its name", o->section, name,
-                     c->compaction.policy);
+            snprintf(why, sizeof why,
+                     "[%s] configures the compaction policy '%s', but [compaction] "
+                     "policy = %s; remove the section or correct its name",
+                     o->section, name, c->compaction.policy);
         else if (!codecs && kl == 8 && !strncmp(o->section, "conflict", kl) &&
                  strcmp(name, c->conflict.resolver))
-            snprintf(why, sizeof why, "[%s] configures the conflict resolver '%s', but [conflict] "
-                     "resolver = %s; remove the section or correct its name", o->section, name,
-                     c->conflict.resolver);
+            snprintf(why, sizeof why,
+                     "[%s] configures the conflict resolver '%s', but [conflict] "
+                     "resolver = %s; remove the section or correct its name",
+                     o->section, name, c->conflict.resolver);
         else if (codecs && kl == 5 && !strncmp(o->section, "codec", kl) &&
                  !dk_plugin_find(n->plugins, DK_PLUGIN_CODEC, name))
-            snprintf(why, sizeof why, "[%s] configures the codec '%s', which the engine '%s' does not "
-                     "use (choose it with codec = %s in [engine.%s])", o->section, name,
-                     c->storage.engine, name, c->storage.engine);
+            snprintf(why, sizeof why,
+                     "[%s] configures the codec '%s', which the engine '%s' does not "
+                     "use (choose it with codec = %s in [engine.%s])",
+                     o->section, name, c->storage.engine, name, c->storage.engine);
         if (why[0]) {
             dk_config_popt_describe(c, o, why, err, errlen);
             return DK_ECONFIG;
@@ -129,9 +135,12 @@ static int node_plugins(dk_node *n, char *err, size_t errlen)
     int rc = node_plugin_dir(c, n->plugin_dir, sizeof(n->plugin_dir), err, errlen);
     if (rc || (rc = dk_plugin_host_new(n->plugin_dir, &n->plugins, err, errlen)))
         return rc;
-    if ((rc = dk_plugin_load(n->plugins, DK_PLUGIN_ENGINE, c->storage.engine, &n->engine_plugin, err, errlen)) ||
-        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_COMPACTION, c->compaction.policy, &n->policy_plugin, err, errlen)) ||
-        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err, errlen)) ||
+    if ((rc = dk_plugin_load(n->plugins, DK_PLUGIN_ENGINE, c->storage.engine, &n->engine_plugin, err,
+                             errlen)) ||
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_COMPACTION, c->compaction.policy, &n->policy_plugin, err,
+                             errlen)) ||
+        (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, c->conflict.resolver, &n->resolver_plugin, err,
+                             errlen)) ||
         (rc = dk_plugin_load(n->plugins, DK_PLUGIN_CONFLICT, DK_CRDT_RESOLVER, &n->crdt_plugin, err, errlen)))
         return rc;
     n->engine_ops = n->engine_plugin->ops;
@@ -157,7 +166,11 @@ int dk_node_check_plugins(const dk_config *cfg, dk_config_report_fn report, void
         report(arg, msg);
         return n + 1;
     }
-    static const struct { uint32_t kind; const char *key; size_t off; } want[] = {
+    static const struct {
+        uint32_t kind;
+        const char *key;
+        size_t off;
+    } want[] = {
         {DK_PLUGIN_ENGINE, "[storage] engine", offsetof(dk_config, storage.engine)},
         {DK_PLUGIN_COMPACTION, "[compaction] policy", offsetof(dk_config, compaction.policy)},
         {DK_PLUGIN_CONFLICT, "[conflict] resolver", offsetof(dk_config, conflict.resolver)},
@@ -177,16 +190,15 @@ int dk_node_check_plugins(const dk_config *cfg, dk_config_report_fn report, void
 
 /* After a plugin's open(): its configuration error, if it reported one,
  * else a generic message; then its unread options. */
-static int node_opened(const dk_host_ctx *ctx, int rc, const char *what, const char *name,
-                       const char *extra, char *err, size_t errlen)
+static int node_opened(const dk_host_ctx *ctx, int rc, const char *what, const char *name, const char *extra,
+                       char *err, size_t errlen)
 {
     char desc[128];
     snprintf(desc, sizeof desc, "%s plugin '%s'", what, name);
     if (rc) {
         if (dk_host_ctx_check(ctx, desc, err, errlen) == DK_ECONFIG)
             return DK_ECONFIG;
-        snprintf(err, errlen, "%s failed to open%s: %s (see the log above)", desc, extra,
-                 dk_strerror(rc));
+        snprintf(err, errlen, "%s failed to open%s: %s (see the log above)", desc, extra, dk_strerror(rc));
         return rc;
     }
     return dk_host_ctx_check(ctx, desc, err, errlen);
@@ -196,16 +208,17 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
 {
     const dk_config *c = n->cfg;
     const _Atomic int64_t *rb = &n->repaired_before_ms;
-    n->engine_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "engine", .repaired_before_ms = rb};
-    n->policy_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "compaction",
-                                  .repaired_before_ms = rb};
-    n->resolver_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict",
-                                    .repaired_before_ms = rb};
+    n->engine_ctx =
+        (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "engine", .repaired_before_ms = rb};
+    n->policy_ctx = (dk_host_ctx){
+        .gc_grace_ms = c->cluster.gc_grace, .log_prefix = "compaction", .repaired_before_ms = rb};
+    n->resolver_ctx =
+        (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict", .repaired_before_ms = rb};
     dk_host_ctx_set(&n->engine_ctx, c, "engine", c->storage.engine, n->plugins);
     dk_host_ctx_set(&n->policy_ctx, c, "compaction", c->compaction.policy, n->plugins);
     dk_host_ctx_set(&n->resolver_ctx, c, "conflict", c->conflict.resolver, n->plugins);
-    n->crdt_ctx = (dk_host_ctx){.gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict crdt",
-                                .repaired_before_ms = rb};
+    n->crdt_ctx = (dk_host_ctx){
+        .gc_grace_ms = c->cluster.gc_grace, .log_prefix = "conflict crdt", .repaired_before_ms = rb};
     dk_host_ctx_set(&n->crdt_ctx, c, "conflict", DK_CRDT_RESOLVER, n->plugins);
     n->engine_ctx.on_codec = node_codec_loaded;
     n->engine_ctx.hook_arg = n;
@@ -266,7 +279,7 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     ec.path = hint_dir;
     ec.memtable_size = 4u << 20;
     ec.block_cache_size = 4u << 20;
-    ec.compaction = NULL;           /* a policy object serves one engine */
+    ec.compaction = NULL; /* a policy object serves one engine */
     ec.compaction_policy = NULL;
     snprintf(extra, sizeof extra, " the hint store %s", hint_dir);
     rc = dk_engine_open(n->engine_ops, &n->engine_host, &ec, &engine);
@@ -309,14 +322,13 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     int rc = node_check_sections(n, 0, err, errlen);
     if (rc)
         goto fail;
-    rc = dk_cluster_key_load(&n->cluster_key, cfg->security.cluster_key_file, cfg->cluster.name,
-                             err, errlen);
+    rc = dk_cluster_key_load(&n->cluster_key, cfg->security.cluster_key_file, cfg->cluster.name, err, errlen);
     if (rc)
         goto fail;
     dk_cluster_key_derive(&n->cluster_key, "context", n->context_key);
     if (!n->cluster_key.keyed)
         dk_log(DK_LOG_INFO, "no [security] cluster_key_file: protected mode, cluster traffic "
-               "on loopback addresses only");
+                            "on loopback addresses only");
     rc = node_plugins(n, err, errlen);
     if (rc)
         goto fail;
@@ -369,9 +381,10 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     if (from_snapshot) {
-        dk_log(DK_LOG_WARN, "node %s starts from snapshot %s taken at %lld ms: incarnation %u, getting "
-               "what it missed from its peers before it serves reads", cfg->node.id, restored.name,
-               (long long)restored.created_ms, incarnation);
+        dk_log(DK_LOG_WARN,
+               "node %s starts from snapshot %s taken at %lld ms: incarnation %u, getting "
+               "what it missed from its peers before it serves reads",
+               cfg->node.id, restored.name, (long long)restored.created_ms, incarnation);
         if ((rc = dk_snapshot_restore_done(cfg->node.data_dir)) != 0) {
             snprintf(err, errlen, "%s/" DK_SNAPSHOT_MARKER ": cannot remove: %s", cfg->node.data_dir,
                      strerror(-rc));
@@ -388,8 +401,12 @@ int dk_node_open(dk_node *n, const dk_config *cfg, char *err, size_t errlen)
     if (rc)
         goto fail;
     dk_store_conf sc = {
-        .engine = n->engine, .engine_ops = n->engine_ops, .resolvers = &n->resolvers,
-        .actor = n->actor, .sync = cfg->storage.sync, .max_object_size = cfg->storage.max_object_size,
+        .engine = n->engine,
+        .engine_ops = n->engine_ops,
+        .resolvers = &n->resolvers,
+        .actor = n->actor,
+        .sync = cfg->storage.sync,
+        .max_object_size = cfg->storage.max_object_size,
     };
     rc = dk_store_open(&sc, &n->store);
     if (rc) {

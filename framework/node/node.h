@@ -21,7 +21,7 @@
 #include "dynkv/compaction.h"
 
 typedef struct dk_node {
-    const dk_config *cfg;               /* borrowed; outlives the node */
+    const dk_config *cfg; /* borrowed; outlives the node */
     dk_catalog *catalog;
     /* A second connection to the same catalog, for the streaming progress
      * jobs (coord/stream.c): one worker at a time, beside the member-table
@@ -35,24 +35,24 @@ typedef struct dk_node {
     dk_host_ctx engine_ctx, policy_ctx, resolver_ctx;
     dk_host engine_host, policy_host, resolver_host;
     dk_engine *engine;
-    dk_engine *hint_engine;             /* hinted handoff's own instance (data_dir/hints) */
+    dk_engine *hint_engine; /* hinted handoff's own instance (data_dir/hints) */
     dk_compaction_policy *policy;
     dk_resolver *resolver;
     const dk_conflict_ops *crdt_ops;
     dk_host_ctx crdt_ctx;
     dk_host crdt_host;
-    dk_resolver *crdt;                  /* the crdt resolver (CRDT objects) */
-    dk_resolvers resolvers;             /* by object type: resolver, crdt */
+    dk_resolver *crdt;      /* the crdt resolver (CRDT objects) */
+    dk_resolvers resolvers; /* by object type: resolver, crdt */
     dk_actor actor;
-    dk_cluster_key cluster_key;         /* [security] cluster_key_file, or the unkeyed one */
-    uint8_t context_key[DK_CLUSTER_KEY_LEN];    /* derived "context": MACs of context tokens */
+    dk_cluster_key cluster_key;              /* [security] cluster_key_file, or the unkeyed one */
+    uint8_t context_key[DK_CLUSTER_KEY_LEN]; /* derived "context": MACs of context tokens */
     /* This start found no data of a previous life: a new data directory
      * (new_catalog), or an engine that is not durable or lost its folder.
      * The node must then get its ranges back before it serves reads. */
     int data_lost, new_catalog;
     dk_store *store;
     char plugin_dir[DK_CONFIG_PATH_MAX + 1];
-    int lock_fd;                        /* flock on data_dir/LOCK, -1 when none */
+    int lock_fd; /* flock on data_dir/LOCK, -1 when none */
     /* Dead records written at or after this time (ms) are kept by
      * compaction (host.h, the repair rule). 0 at open: nothing is purged
      * until anti-entropy (coord/antientropy.h) has worked out the time. */

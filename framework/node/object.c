@@ -24,7 +24,7 @@ enum {
     OBJ_OFF_VERSION = 2,
     OBJ_OFF_FLAGS = 3,
     OBJ_OFF_NSIB = 4,
-    OBJ_OFF_TYPE = 6,           /* version 2; reserved (zero) in version 1 */
+    OBJ_OFF_TYPE = 6, /* version 2; reserved (zero) in version 1 */
     OBJ_OFF_RESERVED = 7,
     OBJ_OFF_NEWEST = 8,
     OBJ_OFF_EXPIRY = 16,
@@ -59,8 +59,8 @@ static void obj_summarise(const dk_object *o, obj_summary *s)
     }
     if (never)
         s->max_expiry = 0;
-    s->flags = (uint8_t)((all_tomb ? DK_OBJECT_F_ALL_TOMBSTONES : 0) |
-                         (any_tomb ? DK_OBJECT_F_HAS_TOMBSTONE : 0));
+    s->flags =
+        (uint8_t)((all_tomb ? DK_OBJECT_F_ALL_TOMBSTONES : 0) | (any_tomb ? DK_OBJECT_F_HAS_TOMBSTONE : 0));
 }
 
 static uint32_t obj_crc(const uint8_t *p, size_t total)
@@ -227,7 +227,7 @@ static int obj_varint(const uint8_t *base, size_t len, size_t *pos, uint64_t *v)
 {
     size_t k = dk_get_varint(base + *pos, base + len, v);
     if (!k || k != dk_varint_len(*v))
-        return -1;   /* truncated, or not the shortest form encode writes */
+        return -1; /* truncated, or not the shortest form encode writes */
     *pos += k;
     return 0;
 }
@@ -292,8 +292,7 @@ int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen)
             goto err;
         }
         if (flags & ~(uint64_t)DK_SIB_TOMBSTONE) {
-            rc = obj_fail(err, errlen, at, "sibling %u: unknown flags 0x%llx", i,
-                          (unsigned long long)flags);
+            rc = obj_fail(err, errlen, at, "sibling %u: unknown flags 0x%llx", i, (unsigned long long)flags);
             goto err;
         }
         if (vlen > DK_VALUE_MAX || vlen > len - pos) {

@@ -48,13 +48,13 @@
 #include "util/buf.h"
 
 #define DK_OBJECT_HEADER_SIZE 32u
-#define DK_OBJECT_VERSION 1u         /* plain objects */
-#define DK_OBJECT_VERSION_TYPED 2u   /* objects with a type byte */
-#define DK_OBJECT_MAGIC0 0x44u   /* 'D' */
-#define DK_OBJECT_MAGIC1 0x4fu   /* 'O' */
+#define DK_OBJECT_VERSION 1u       /* plain objects */
+#define DK_OBJECT_VERSION_TYPED 2u /* objects with a type byte */
+#define DK_OBJECT_MAGIC0 0x44u     /* 'D' */
+#define DK_OBJECT_MAGIC1 0x4fu     /* 'O' */
 
-#define DK_OBJECT_F_ALL_TOMBSTONES 0x01u   /* no sibling holds a value (vacuously true when none) */
-#define DK_OBJECT_F_HAS_TOMBSTONE  0x02u   /* at least one sibling is a tombstone */
+#define DK_OBJECT_F_ALL_TOMBSTONES 0x01u /* no sibling holds a value (vacuously true when none) */
+#define DK_OBJECT_F_HAS_TOMBSTONE 0x02u  /* at least one sibling is a tombstone */
 
 /* Object types: which resolver owns the object. Append only (stored). */
 enum { DK_OBJECT_PLAIN = 0, DK_OBJECT_CRDT = 1, DK_OBJECT_TYPES = 2 };
@@ -63,10 +63,10 @@ enum { DK_OBJECT_PLAIN = 0, DK_OBJECT_CRDT = 1, DK_OBJECT_TYPES = 2 };
 #define DK_OBJECT_MAX_SIBLINGS 65535u
 
 typedef struct dk_object_header {
-    uint8_t  version, flags;
-    uint8_t  type;                       /* DK_OBJECT_*: PLAIN for version 1 */
+    uint8_t version, flags;
+    uint8_t type; /* DK_OBJECT_*: PLAIN for version 1 */
     uint16_t n_siblings;
-    int64_t  newest_write_ms, max_expiry_ms;
+    int64_t newest_write_ms, max_expiry_ms;
     uint32_t total_len;
 } dk_object_header;
 

@@ -64,7 +64,7 @@
 #include "util/coding.h"
 #include "util/vv.h"
 
-#define SESSION_HEAD 10u        /* version, n, spill */
+#define SESSION_HEAD 10u /* version, n, spill */
 static const char session_label[] = "dynkv session token v1";
 
 static int session_fail(int rc, char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(4, 5);
@@ -81,7 +81,8 @@ static int session_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* HMAC-SHA256(key, p[0..len)) truncated to n bytes. */
-static int session_hmac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out, size_t n)
+static int session_hmac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out,
+                        size_t n)
 {
     uint8_t full[EVP_MAX_MD_SIZE];
     unsigned int got = 0;
@@ -161,8 +162,9 @@ static int session_parse(dk_session *s, const uint8_t *raw, size_t len, char *er
         off += 8;
         rc = dk_vv_decode(raw + off, body - off, &s->e[i].vv, &used);
         if (rc)
-            return rc == DK_ECORRUPT ? session_fail(rc, err, errlen, "malformed version vector in session token")
-                                     : rc;
+            return rc == DK_ECORRUPT
+                       ? session_fail(rc, err, errlen, "malformed version vector in session token")
+                       : rc;
         off += used;
         s->n = i + 1;
     }
@@ -236,10 +238,10 @@ int dk_session_note(dk_session *s, dk_slice key, const dk_vv *vv)
     while (i < s->n && s->e[i].tag != tag)
         i++;
     if (i != 0 || i == s->n)
-        s->changed = 1;                      /* a new entry, or a new order */
+        s->changed = 1; /* a new entry, or a new order */
     if (i == s->n) {
         if (s->n == DK_SESSION_KEYS) {
-            i = s->n - 1;                    /* the least recent goes */
+            i = s->n - 1; /* the least recent goes */
             s->spill |= UINT64_C(1) << (s->e[i].tag % 64);
             s->e[i].vv.n = 0;
         } else {

@@ -32,31 +32,31 @@
 #define DK_SESSION_MAX 8192u
 
 typedef struct dk_session_entry {
-    uint64_t tag;               /* the key's tag */
-    dk_vv vv;                   /* what the client has seen of it */
+    uint64_t tag; /* the key's tag */
+    dk_vv vv;     /* what the client has seen of it */
 } dk_session_entry;
 
 typedef struct dk_session {
-    uint8_t key[DK_CONTEXT_KEY_LEN];     /* the MAC key (derived) */
+    uint8_t key[DK_CONTEXT_KEY_LEN]; /* the MAC key (derived) */
     uint32_t n;
     dk_session_entry e[DK_SESSION_KEYS]; /* most recently used first */
-    uint64_t spill;             /* bit (tag % 64): a key of that bucket was evicted */
-    int changed;                /* noted something since init/decode: encode anew */
+    uint64_t spill;                      /* bit (tag % 64): a key of that bucket was evicted */
+    int changed;                         /* noted something since init/decode: encode anew */
 } dk_session;
 
 /* An empty session whose tokens are MACed under a key derived from
  * context_key. Returns 0 or -ENOMEM. Thread-safe. */
-int  dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN]);
+int dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN]);
 void dk_session_free(dk_session *s);
 
 /* Replace s's entries with the token s[0..len) (an empty string is the
  * empty session). Returns 0, -ENOMEM, or DK_ECORRUPT / -EINVAL with a
  * message for the client in err (s is then empty). */
-int  dk_session_decode(dk_session *s, const char *tok, size_t len, char *err, size_t errlen);
+int dk_session_decode(dk_session *s, const char *tok, size_t len, char *err, size_t errlen);
 
 /* Append the token text of s to out, followed by an uncounted NUL.
  * Returns 0 or -ENOMEM. */
-int  dk_session_encode(const dk_session *s, dk_buf *out);
+int dk_session_encode(const dk_session *s, dk_buf *out);
 
 /* What a read of key must see: the vv the client has seen of it (borrowed
  * from s, NULL when the token does not name the key), and *spilled = 1
@@ -66,6 +66,6 @@ const dk_vv *dk_session_need(const dk_session *s, dk_slice key, int *spilled);
 /* The client has now seen vv of key (an answer's object): merge it into
  * the key's entry and make it the most recent, evicting the least recent
  * entry into the spill bits when the token is full. Returns 0 or -ENOMEM. */
-int  dk_session_note(dk_session *s, dk_slice key, const dk_vv *vv);
+int dk_session_note(dk_session *s, dk_slice key, const dk_vv *vv);
 
 #endif /* DK_NODE_SESSION_H */

@@ -163,17 +163,21 @@ static int snap_write(dk_node *n, const char *tmp, dk_snapshot_info *info, char 
         snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         return rc;
     }
-    const struct { const char *what, *sub; void *obj; } parts[] = {
-        {"the engine", "engine", n->engine}, {"the hint store", "hints", n->hint_engine},
+    const struct {
+        const char *what, *sub;
+        void *obj;
+    } parts[] = {
+        {"the engine", "engine", n->engine},
+        {"the hint store", "hints", n->hint_engine},
     };
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         dk_engine_ref ref = {n->engine_ops, parts[i].obj};
         snprintf(path, sizeof(path), "%s/%s", tmp, parts[i].sub);
         if ((rc = dk_engine_checkpoint(&ref, path)) != 0) {
-            snprintf(err, errlen, rc == DK_EUNSUPPORTED
-                     ? "engine %s cannot take snapshots (no checkpoint method)"
-                     : "checkpoint of %s failed: %s", rc == DK_EUNSUPPORTED ? n->engine_plugin->name : parts[i].what,
-                     dk_strerror(rc));
+            snprintf(err, errlen,
+                     rc == DK_EUNSUPPORTED ? "engine %s cannot take snapshots (no checkpoint method)"
+                                           : "checkpoint of %s failed: %s",
+                     rc == DK_EUNSUPPORTED ? n->engine_plugin->name : parts[i].what, dk_strerror(rc));
             return rc;
         }
     }
@@ -252,7 +256,7 @@ int dk_snapshot_list(dk_node *n, void (*fn)(void *arg, const dk_snapshot_info *s
     int rc = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         if (!dk_snapshot_name_ok(e->d_name, strlen(e->d_name)))
-            continue;           /* ".", "..", a .NAME.tmp being written */
+            continue; /* ".", "..", a .NAME.tmp being written */
         if (count == cap) {
             cap = cap ? 2 * cap : 16;
             char **grown = realloc(names, cap * sizeof(*names));
@@ -288,7 +292,8 @@ int dk_snapshot_list(dk_node *n, void (*fn)(void *arg, const dk_snapshot_info *s
 int dk_snapshot_remove(dk_node *n, const char *name, char *err, size_t errlen)
 {
     if (!dk_snapshot_name_ok(name, strlen(name))) {
-        snprintf(err, errlen, "no such snapshot name: names match [A-Za-z0-9_.-]{1,%d}", DK_SNAPSHOT_NAME_MAX);
+        snprintf(err, errlen, "no such snapshot name: names match [A-Za-z0-9_.-]{1,%d}",
+                 DK_SNAPSHOT_NAME_MAX);
         return -EINVAL;
     }
     char dir[DK_CONFIG_PATH_MAX + 96];

@@ -31,7 +31,7 @@ typedef struct dk_snapshot_info {
     char name[DK_SNAPSHOT_NAME_MAX + 1];
     char node[DK_CONFIG_NAME_MAX + 1];
     int64_t created_ms;
-    uint64_t bytes;                     /* apparent size of its files (links counted in full) */
+    uint64_t bytes; /* apparent size of its files (links counted in full) */
 } dk_snapshot_info;
 
 /* 1 when name is a valid snapshot name. */

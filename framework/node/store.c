@@ -32,14 +32,14 @@
 
 struct dk_store {
     dk_store_conf conf;
-    pthread_mutex_t actor_mu;   /* conf.actor may change (dk_store_set_actor) */
-    dk_engine_ref engine;               /* conf's engine and ops, as a ref */
+    pthread_mutex_t actor_mu; /* conf.actor may change (dk_store_set_actor) */
+    dk_engine_ref engine;     /* conf's engine and ops, as a ref */
     pthread_mutex_t stripe[STRIPES];
-    dk_store_hook hook;         /* changed only with every stripe held */
+    dk_store_hook hook; /* changed only with every stripe held */
     void *hook_arg;
-    _Atomic int read_fence;     /* dk_store_set_read_fence */
-    _Atomic int span_fence;     /* n_spans > 0 (dk_store_set_span_fence) */
-    pthread_mutex_t span_mu;    /* guards the fields below */
+    _Atomic int read_fence;  /* dk_store_set_read_fence */
+    _Atomic int span_fence;  /* n_spans > 0 (dk_store_set_span_fence) */
+    pthread_mutex_t span_mu; /* guards the fields below */
     dk_store_token_fn token_of;
     dk_store_span *spans;
     size_t n_spans;
@@ -72,7 +72,10 @@ void dk_store_close(dk_store *s)
     free(s);
 }
 
-const dk_actor *dk_store_actor(const dk_store *s) { return &s->conf.actor; }
+const dk_actor *dk_store_actor(const dk_store *s)
+{
+    return &s->conf.actor;
+}
 
 void dk_store_set_actor(dk_store *s, const dk_actor *a)
 {
@@ -91,7 +94,7 @@ static void store_copy_sink(void *arg, dk_slice value)
     dk_buf *b = arg;
     dk_buf_reset(b);
     if (dk_buf_append(b, value.ptr, value.len) != 0)
-        b->len = (size_t)-1;    /* flags ENOMEM to the caller */
+        b->len = (size_t)-1; /* flags ENOMEM to the caller */
 }
 
 /* The engine's answer in raw, decoded into obj (rc is the engine's). */
@@ -172,7 +175,8 @@ int dk_store_span_fenced(dk_store *s, const dk_store_span *sp)
     pthread_mutex_lock(&s->span_mu);
     /* Two arcs (a, b] meet when either holds the other's end. */
     for (size_t i = 0; i < s->n_spans && !hit; i++)
-        hit = span_has(&s->spans[i], sp->end_hi, sp->end_lo) || span_has(sp, s->spans[i].end_hi, s->spans[i].end_lo);
+        hit = span_has(&s->spans[i], sp->end_hi, sp->end_lo) ||
+              span_has(sp, s->spans[i].end_hi, s->spans[i].end_lo);
     pthread_mutex_unlock(&s->span_mu);
     return hit;
 }
@@ -300,16 +304,14 @@ static int store_check_cond(const dk_store_write *w, int found, const dk_object 
 {
     int live = found && dk_store_is_live(cur, now_ms);
     switch (w->cond) {
-    case DK_COND_IF_NONE_MATCH:
-        return live ? DK_EPRECOND : 0;
+    case DK_COND_IF_NONE_MATCH: return live ? DK_EPRECOND : 0;
     case DK_COND_IF_MATCH:
         if (!live)
             return DK_EPRECOND;
-        if (!w->if_match)       /* If-Match: * asks only that the key exists */
+        if (!w->if_match) /* If-Match: * asks only that the key exists */
             return 0;
         return dk_vv_compare(&cur->vv, w->if_match) == DK_VV_EQUAL ? 0 : DK_EPRECOND;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -321,7 +323,8 @@ static int store_clamp_context(const dk_vv *ctx, const dk_vv *stored, dk_vv *out
     int made = 0;
     for (uint32_t i = 0; i < ctx->n; i++) {
         uint64_t have = dk_vv_get(stored, &ctx->e[i].actor);
-        uint64_t lim = have > UINT64_MAX - DK_STORE_CONTEXT_AHEAD ? UINT64_MAX : have + DK_STORE_CONTEXT_AHEAD;
+        uint64_t lim =
+            have > UINT64_MAX - DK_STORE_CONTEXT_AHEAD ? UINT64_MAX : have + DK_STORE_CONTEXT_AHEAD;
         if (ctx->e[i].counter <= lim)
             continue;
         if (!made && dk_vv_copy(out, ctx) != 0)
@@ -416,8 +419,8 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
 
 struct dk_store_wop {
     dk_store *s;
-    pthread_mutex_t *lock;      /* the key's stripe, held by the starting thread */
-    dk_buf key, before, enc;    /* the batch points into key and enc */
+    pthread_mutex_t *lock;   /* the key's stripe, held by the starting thread */
+    dk_buf key, before, enc; /* the batch points into key and enc */
     int found, status;
     dk_batch_op bop;
     dk_batch batch;
@@ -443,8 +446,8 @@ static void store_wop_written(void *arg, int status)
     op->ready(op->arg);
 }
 
-int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
-                         dk_store_wop **out)
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg),
+                         void *arg, dk_store_wop **out)
 {
     *out = NULL;
     if (!dk_engine_can_write_async(&s->engine))
@@ -479,7 +482,8 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
         op->lock = lock;
         op->ready = ready;
         op->arg = arg;
-        op->bop = (dk_batch_op){.type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->bop = (dk_batch_op){
+            .type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
         op->batch = (dk_batch){.ops = &op->bop, .count = 1};
         rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
     }
@@ -514,7 +518,8 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? store_damaged_as_absent(store_try_read(s, key, &op->before, &cur), key, &op->before, &cur) : -ENOMEM;
+    rc = op ? store_damaged_as_absent(store_try_read(s, key, &op->before, &cur), key, &op->before, &cur)
+            : -ENOMEM;
     if (op)
         op->found = rc == 0;
     if (rc == DK_ENOTFOUND) {
@@ -525,8 +530,9 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
             rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
     } else if (rc == 0) {
         rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
-        if (rc == 0 && op->enc.len == op->before.len && memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
-            rc = 1;             /* nothing changes: nothing to write */
+        if (rc == 0 && op->enc.len == op->before.len &&
+            memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
+            rc = 1; /* nothing changes: nothing to write */
         if (rc == 0)
             rc = store_check_size(s, op->enc.len, op->before.len);
     }
@@ -539,7 +545,8 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         op->lock = lock;
         op->ready = ready;
         op->arg = arg;
-        op->bop = (dk_batch_op){.type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->bop = (dk_batch_op){
+            .type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
         op->batch = (dk_batch){.ops = &op->bop, .count = 1};
         rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
     }
@@ -563,8 +570,8 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
     dk_store *s = op->s;
     int rc = op->status;
     if (rc == 0 && s->hook)
-        s->hook(s->hook_arg, dk_buf_slice(&op->key), op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0},
-                dk_buf_slice(&op->enc));
+        s->hook(s->hook_arg, dk_buf_slice(&op->key),
+                op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0}, dk_buf_slice(&op->enc));
     pthread_mutex_unlock(op->lock);
     if (rc == 0) {
         dk_buf t = *raw;
@@ -666,8 +673,8 @@ done:
     return rc;
 }
 
-int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
-                         size_t *skipped)
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n,
+                         size_t *changed, size_t *skipped)
 {
     *changed = *skipped = 0;
     if (n == 0)
@@ -697,15 +704,18 @@ int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *enco
         int mrc = store_merge_one(s, keys[k], encoded[k], &out[k], &before[k]);
         if (mrc == DK_ECORRUPT || mrc == DK_ETOOBIG) {
             if (mrc == DK_ETOOBIG)
-                dk_log(DK_LOG_WARN, "store: a streamed copy of a %zu-byte key would pass max_object_size; "
-                       "skipped (the key's siblings need resolving)", keys[k].len);
+                dk_log(DK_LOG_WARN,
+                       "store: a streamed copy of a %zu-byte key would pass max_object_size; "
+                       "skipped (the key's siblings need resolving)",
+                       keys[k].len);
             dk_buf_reset(&out[k]);
             (*skipped)++;
             continue;
         }
         rc = mrc;
         if (rc == 0 && out[k].len)
-            ops[n_ops++] = (dk_batch_op){.type = DK_BATCH_PUT, .key = keys[k], .value = dk_buf_slice(&out[k])};
+            ops[n_ops++] =
+                (dk_batch_op){.type = DK_BATCH_PUT, .key = keys[k], .value = dk_buf_slice(&out[k])};
     }
     if (rc == 0 && n_ops) {
         dk_batch b = {.ops = ops, .count = n_ops};

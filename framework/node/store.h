@@ -26,11 +26,11 @@
 typedef struct dk_store dk_store;
 
 typedef struct dk_store_conf {
-    dk_engine *engine;                  /* opened; the store does not close it */
+    dk_engine *engine; /* opened; the store does not close it */
     const dk_engine_ops *engine_ops;
-    const dk_resolvers *resolvers;      /* one per object type; outlives the store */
-    dk_actor actor;                     /* this node's (id, incarnation) */
-    int sync;                           /* write(sync) for acknowledged writes */
+    const dk_resolvers *resolvers; /* one per object type; outlives the store */
+    dk_actor actor;                /* this node's (id, incarnation) */
+    int sync;                      /* write(sync) for acknowledged writes */
     /* [storage] max_object_size (0: none). A client write or a merge whose
      * result would be larger than this and larger than the stored object
      * is refused with DK_ETOOBIG before anything is written, so an object
@@ -39,7 +39,7 @@ typedef struct dk_store_conf {
     uint64_t max_object_size;
 } dk_store_conf;
 
-int  dk_store_open(const dk_store_conf *conf, dk_store **out);
+int dk_store_open(const dk_store_conf *conf, dk_store **out);
 void dk_store_close(dk_store *s);
 const dk_actor *dk_store_actor(const dk_store *s);
 /* Replace the actor new writes are stamped with (a node that lost its data
@@ -68,17 +68,17 @@ typedef struct dk_store_write {
     dk_slice key;
     dk_slice value;
     int tombstone;
-    const dk_vv *context;               /* may be NULL: a blind write */
+    const dk_vv *context; /* may be NULL: a blind write */
     /* The context is a client's JSON version map, not a MACed token: it
      * must be dominated by the stored object's version (else DK_EPRECOND),
      * so it never sets a counter the object has not reached. A token's
      * counters are taken up to DK_STORE_CONTEXT_AHEAD past the stored
      * ones. */
     int context_is_map;
-    int64_t ttl_ms;                     /* 0 = no expiry */
-    int cond;                           /* DK_COND_* */
-    const dk_vv *if_match;              /* for DK_COND_IF_MATCH; NULL = "*" (exists) */
-    int type;                           /* DK_OBJECT_* (object.h); a CRDT write's value is an operation */
+    int64_t ttl_ms;        /* 0 = no expiry */
+    int cond;              /* DK_COND_* */
+    const dk_vv *if_match; /* for DK_COND_IF_MATCH; NULL = "*" (exists) */
+    int type;              /* DK_OBJECT_* (object.h); a CRDT write's value is an operation */
 } dk_store_write;
 
 /*
@@ -152,8 +152,8 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
  * block on it (a trylock-only loop thread never does).
  */
 typedef struct dk_store_wop dk_store_wop;
-int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg), void *arg,
-                         dk_store_wop **out);
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg),
+                         void *arg, dk_store_wop **out);
 
 /*
  * dk_store_merge without blocking, for a loop thread (replication, read
@@ -198,8 +198,8 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed);
  * stored bytes changed. Returns 0 or the engine's error (nothing of the
  * batch is written then). Worker thread.
  */
-int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n, size_t *changed,
-                         size_t *skipped);
+int dk_store_merge_batch(dk_store *s, const dk_slice *keys, const dk_slice *encoded, size_t n,
+                         size_t *changed, size_t *skipped);
 
 /* Delete the n keys (distinct) with one engine write under their stripe
  * locks: copies of ranges this node no longer replicates (cleanup). The

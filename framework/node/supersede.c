@@ -29,7 +29,8 @@ static int supersede_dot_cmp(const dk_sibling *a, const dk_sibling *b)
 static int supersede_same_content(const dk_sibling *a, const dk_sibling *b)
 {
     return a->write_time_ms == b->write_time_ms && a->expiry_ms == b->expiry_ms && a->flags == b->flags &&
-           a->value.len == b->value.len && (a->value.len == 0 || memcmp(a->value.ptr, b->value.ptr, a->value.len) == 0);
+           a->value.len == b->value.len &&
+           (a->value.len == 0 || memcmp(a->value.ptr, b->value.ptr, a->value.len) == 0);
 }
 
 /* Every entry of lo is in hi with a counter and a time at least as large

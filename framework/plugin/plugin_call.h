@@ -40,8 +40,8 @@ typedef struct dk_resolver_ref {
 /* ---- engines ------------------------------------------------------------ */
 
 /* Open an engine with ops into r (r->obj NULL on failure). */
-static inline int dk_engine_open(const dk_engine_ops *ops, const dk_host *h,
-                                 const dk_engine_conf *conf, dk_engine_ref *r)
+static inline int dk_engine_open(const dk_engine_ops *ops, const dk_host *h, const dk_engine_conf *conf,
+                                 dk_engine_ref *r)
 {
     r->ops = ops;
     r->obj = NULL;
@@ -76,8 +76,7 @@ static inline int dk_engine_write(const dk_engine_ref *r, const dk_batch *batch,
     return r->ops->write(r->obj, batch, sync);
 }
 
-static inline int dk_engine_iter_open(const dk_engine_ref *r, const dk_iter_opts *opts,
-                                      dk_engine_iter **out)
+static inline int dk_engine_iter_open(const dk_engine_ref *r, const dk_iter_opts *opts, dk_engine_iter **out)
 {
     return r->ops->iter_open(r->obj, opts, out);
 }
@@ -137,8 +136,8 @@ static inline int dk_engine_can_write_async(const dk_engine_ref *r)
 
 /* The asynchronous write (ABI 1.2): 0 and cb later on an engine thread,
  * or an error and no cb; DK_EUNSUPPORTED when the engine has none. */
-static inline int dk_engine_write_async(const dk_engine_ref *r, const dk_batch *batch, int sync, dk_write_cb cb,
-                                        void *arg)
+static inline int dk_engine_write_async(const dk_engine_ref *r, const dk_batch *batch, int sync,
+                                        dk_write_cb cb, void *arg)
 {
     return DK_HAS(r->ops, write_async) ? r->ops->write_async(r->obj, batch, sync, cb, arg) : DK_EUNSUPPORTED;
 }
@@ -170,8 +169,8 @@ static inline int dk_policy_pick(const dk_policy_ref *r, const dk_run_view *view
 
 /* ---- conflict resolvers ------------------------------------------------- */
 
-static inline int dk_resolver_open(const dk_conflict_ops *ops, const dk_host *h,
-                                   const dk_conflict_conf *conf, dk_resolver_ref *r)
+static inline int dk_resolver_open(const dk_conflict_ops *ops, const dk_host *h, const dk_conflict_conf *conf,
+                                   dk_resolver_ref *r)
 {
     r->ops = ops;
     r->obj = NULL;
@@ -191,8 +190,8 @@ static inline void dk_resolver_close(dk_resolver_ref *r)
 /* out: initialised by the caller with dk_object_init, freed by the caller
  * with dk_object_free (the host's allocator, which the resolver used
  * through dk_host.object). */
-static inline int dk_resolver_update(const dk_resolver_ref *r, const dk_object *stored,
-                                     const dk_write *w, dk_object *out)
+static inline int dk_resolver_update(const dk_resolver_ref *r, const dk_object *stored, const dk_write *w,
+                                     dk_object *out)
 {
     return r->ops->update(r->obj, stored, w, out);
 }

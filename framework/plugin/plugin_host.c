@@ -45,7 +45,7 @@
 #endif
 
 #define PH_NAME_MAX 64
-#define PH_STR_MAX 256   /* longest descriptor string we copy */
+#define PH_STR_MAX 256 /* longest descriptor string we copy */
 
 typedef struct ph_method {
     const char *name;
@@ -55,10 +55,10 @@ typedef struct ph_method {
 typedef struct ph_kind {
     uint32_t kind;
     const char *name;
-    size_t host_size;            /* sizeof the kind's ops table in this build */
+    size_t host_size; /* sizeof the kind's ops table in this build */
     const ph_method *required;
     size_t n_required;
-    uint16_t min_minor;          /* the ABI minor that introduced the kind */
+    uint16_t min_minor; /* the ABI minor that introduced the kind */
 } ph_kind;
 
 /* clang-format off */
@@ -88,14 +88,12 @@ static const ph_method ph_codec_required[] = {
 #define PH_N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const ph_kind ph_kinds[] = {
-    {DK_PLUGIN_ENGINE, "engine", sizeof(dk_engine_ops),
-     ph_engine_required, PH_N(ph_engine_required), 0},
-    {DK_PLUGIN_COMPACTION, "compaction", sizeof(dk_compaction_ops),
-     ph_compaction_required, PH_N(ph_compaction_required), 0},
-    {DK_PLUGIN_CONFLICT, "conflict", sizeof(dk_conflict_ops),
-     ph_conflict_required, PH_N(ph_conflict_required), 0},
-    {DK_PLUGIN_CODEC, "codec", sizeof(dk_codec_ops),
-     ph_codec_required, PH_N(ph_codec_required), 1},
+    {DK_PLUGIN_ENGINE, "engine", sizeof(dk_engine_ops), ph_engine_required, PH_N(ph_engine_required), 0},
+    {DK_PLUGIN_COMPACTION, "compaction", sizeof(dk_compaction_ops), ph_compaction_required,
+     PH_N(ph_compaction_required), 0},
+    {DK_PLUGIN_CONFLICT, "conflict", sizeof(dk_conflict_ops), ph_conflict_required,
+     PH_N(ph_conflict_required), 0},
+    {DK_PLUGIN_CODEC, "codec", sizeof(dk_codec_ops), ph_codec_required, PH_N(ph_codec_required), 1},
 };
 
 typedef struct ph_entry {
@@ -259,41 +257,39 @@ static char *ph_strdup(const char *s)
  * e->version and e->ops. On failure writes err (naming path) and returns
  * the code; the caller dlcloses afterwards.
  */
-static int ph_check(const ph_kind *k, const char *want, const char *path,
-                    const dk_plugin *d, ph_entry *e, char *err, size_t errlen)
+static int ph_check(const ph_kind *k, const char *want, const char *path, const dk_plugin *d, ph_entry *e,
+                    char *err, size_t errlen)
 {
     if (d->magic != DK_PLUGIN_MAGIC) {
-        ph_err(err, errlen, "%s: bad magic 0x%08x in plugin descriptor (expected 0x%08x)",
-               path, (unsigned)d->magic, (unsigned)DK_PLUGIN_MAGIC);
+        ph_err(err, errlen, "%s: bad magic 0x%08x in plugin descriptor (expected 0x%08x)", path,
+               (unsigned)d->magic, (unsigned)DK_PLUGIN_MAGIC);
         return DK_EBADPLUGIN;
     }
     if (d->abi_major != DK_ABI_MAJOR || d->abi_minor > DK_ABI_MINOR) {
-        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, host supports up to %u.%u",
-               path, (unsigned)d->abi_major, (unsigned)d->abi_minor,
-               (unsigned)DK_ABI_MAJOR, (unsigned)DK_ABI_MINOR);
+        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, host supports up to %u.%u", path,
+               (unsigned)d->abi_major, (unsigned)d->abi_minor, (unsigned)DK_ABI_MAJOR,
+               (unsigned)DK_ABI_MINOR);
         return DK_EABI;
     }
     if (d->kind != k->kind) {
         if (ph_kind_find(d->kind))
             ph_err(err, errlen, "%s: file is a%s %s plugin, expected %s", path,
-                   d->kind == DK_PLUGIN_ENGINE ? "n" : "",
-                   dk_plugin_kind_name(d->kind), k->name);
+                   d->kind == DK_PLUGIN_ENGINE ? "n" : "", dk_plugin_kind_name(d->kind), k->name);
         else
-            ph_err(err, errlen, "%s: file is a plugin of unknown kind %u, expected %s",
-                   path, (unsigned)d->kind, k->name);
+            ph_err(err, errlen, "%s: file is a plugin of unknown kind %u, expected %s", path,
+                   (unsigned)d->kind, k->name);
         return DK_EBADPLUGIN;
     }
     if (d->abi_minor < k->min_minor) {
-        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, but %s plugins exist since ABI %u.%u",
-               path, (unsigned)d->abi_major, (unsigned)d->abi_minor, k->name,
-               (unsigned)DK_ABI_MAJOR, (unsigned)k->min_minor);
+        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, but %s plugins exist since ABI %u.%u", path,
+               (unsigned)d->abi_major, (unsigned)d->abi_minor, k->name, (unsigned)DK_ABI_MAJOR,
+               (unsigned)k->min_minor);
         return DK_EABI;
     }
     if (!(e->name = ph_strdup(d->name)) || !(e->version = ph_strdup(d->version)))
         goto nomem;
     if (!d->name || strcmp(d->name, want) != 0) {
-        ph_err(err, errlen, "%s: descriptor names the plugin '%s', expected '%s'",
-               path, e->name, want);
+        ph_err(err, errlen, "%s: descriptor names the plugin '%s', expected '%s'", path, e->name, want);
         return DK_EBADPLUGIN;
     }
     if (!d->ops) {
@@ -306,8 +302,8 @@ static int ph_check(const ph_kind *k, const char *want, const char *path,
             min = k->required[i].off + sizeof(void (*)(void));
     uint32_t size = ((const dk_ops_header *)d->ops)->struct_size;
     if (size < min) {
-        ph_err(err, errlen, "%s: %s ops struct_size %u is smaller than the minimum %zu",
-               path, k->name, (unsigned)size, min);
+        ph_err(err, errlen, "%s: %s ops struct_size %u is smaller than the minimum %zu", path, k->name,
+               (unsigned)size, min);
         return DK_EBADPLUGIN;
     }
     if (!(e->ops = calloc(1, k->host_size)))
@@ -321,8 +317,8 @@ static int ph_check(const ph_kind *k, const char *want, const char *path,
         void (*fn)(void);
         memcpy(&fn, (const char *)e->ops + k->required[i].off, sizeof(fn));
         if (!fn) {
-            ph_err(err, errlen, "%s: %s ops missing required method '%s'",
-                   path, k->name, k->required[i].name);
+            ph_err(err, errlen, "%s: %s ops missing required method '%s'", path, k->name,
+                   k->required[i].name);
             return DK_EBADPLUGIN;
         }
     }
@@ -333,8 +329,8 @@ nomem:
 }
 
 /* Open, check and hash one file into a new entry. Called under h->lock. */
-static int ph_load_file(const ph_kind *k, const char *name, const char *path,
-                        ph_entry **out, char *err, size_t errlen)
+static int ph_load_file(const ph_kind *k, const char *name, const char *path, ph_entry **out, char *err,
+                        size_t errlen)
 {
     int rc;
     struct stat st;
@@ -365,13 +361,12 @@ static int ph_load_file(const ph_kind *k, const char *name, const char *path,
     dlerror();
     void *sym = dlsym(e->dl, DK_PLUGIN_ENTRY_SYMBOL);
     if (!sym) {
-        ph_err(err, errlen, "%s: missing symbol %s (not a dynkv plugin?)",
-               path, DK_PLUGIN_ENTRY_SYMBOL);
+        ph_err(err, errlen, "%s: missing symbol %s (not a dynkv plugin?)", path, DK_PLUGIN_ENTRY_SYMBOL);
         rc = DK_EBADPLUGIN;
         goto err;
     }
     dk_plugin_entry_fn entry;
-    memcpy(&entry, &sym, sizeof(entry));   /* POSIX: object to function pointer */
+    memcpy(&entry, &sym, sizeof(entry)); /* POSIX: object to function pointer */
     const dk_plugin *d = entry();
     if (!d) {
         ph_err(err, errlen, "%s: %s() returned NULL", path, DK_PLUGIN_ENTRY_SYMBOL);
@@ -392,12 +387,12 @@ static int ph_load_file(const ph_kind *k, const char *name, const char *path,
     *out = e;
     return 0;
 err:
-    ph_entry_free(e);   /* dlclose only after err was written */
+    ph_entry_free(e); /* dlclose only after err was written */
     return rc;
 }
 
-int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name,
-                   const dk_loaded_plugin **out, char *err, size_t errlen)
+int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name, const dk_loaded_plugin **out,
+                   char *err, size_t errlen)
 {
     int rc;
     char path[PATH_MAX];
@@ -408,8 +403,8 @@ int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name,
         return -EINVAL;
     }
     if (!ph_name_ok(name)) {
-        ph_err(err, errlen, "invalid %s plugin name '%s': names match [a-z0-9_-]{1,64}",
-               k->name, name ? name : "(null)");
+        ph_err(err, errlen, "invalid %s plugin name '%s': names match [a-z0-9_-]{1,64}", k->name,
+               name ? name : "(null)");
         return -EINVAL;
     }
     int n = snprintf(path, sizeof(path), "%s/%s-%s.so", h->dir, k->name, name);

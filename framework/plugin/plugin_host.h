@@ -23,10 +23,10 @@ typedef struct dk_plugin_host dk_plugin_host;
 /* One loaded plugin. Every pointer is owned by the host and stays valid
  * until dk_plugin_host_free(). */
 typedef struct dk_loaded_plugin {
-    uint32_t kind;                      /* DK_PLUGIN_* */
-    const char *name, *version, *path;  /* host-owned copies */
-    char sha256[65];                    /* hex SHA-256 of the .so file */
-    const void *ops;                    /* host-owned copy of the ops table,
+    uint32_t kind;                     /* DK_PLUGIN_* */
+    const char *name, *version, *path; /* host-owned copies */
+    char sha256[65];                   /* hex SHA-256 of the .so file */
+    const void *ops;                   /* host-owned copy of the ops table,
                                          * sized to the host's struct and
                                          * zero-filled past the plugin's
                                          * struct_size */
@@ -54,8 +54,8 @@ void dk_plugin_host_free(dk_plugin_host *h);
  * Loading the same kind and name again returns the plugin already loaded.
  * Thread-safe.
  */
-int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name,
-                   const dk_loaded_plugin **out, char *err, size_t errlen);
+int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name, const dk_loaded_plugin **out,
+                   char *err, size_t errlen);
 
 /* The plugin of this kind and name if it was loaded already, else NULL
  * (nothing is loaded). Thread-safe. */

@@ -31,16 +31,16 @@
 struct dk_ring {
     atomic_uint refs;
     uint64_t version;
-    uint64_t fingerprint;  /* of the routing inputs (dk_ring_fingerprint) */
+    uint64_t fingerprint; /* of the routing inputs (dk_ring_fingerprint) */
     uint32_t n_nodes, n_vnodes;
     uint32_t n_dcs, n_racks;
-    dk_ring_node *nodes;   /* sorted by id */
-    uint32_t *dc_id;       /* per node: dense dc number */
-    uint32_t *rack_id;     /* per node: dense (dc, rack) number */
-    double *own;           /* per node: primary ownership fraction */
-    dk_token *tok;         /* per vnode, ascending */
-    uint32_t *owner;       /* per vnode: node index */
-    uint32_t *prev_same;   /* per vnode: previous vnode of the same node */
+    dk_ring_node *nodes; /* sorted by id */
+    uint32_t *dc_id;     /* per node: dense dc number */
+    uint32_t *rack_id;   /* per node: dense (dc, rack) number */
+    double *own;         /* per node: primary ownership fraction */
+    dk_token *tok;       /* per vnode, ascending */
+    uint32_t *owner;     /* per vnode: node index */
+    uint32_t *prev_same; /* per vnode: previous vnode of the same node */
 };
 
 typedef struct {
@@ -204,8 +204,8 @@ static uint64_t ring_fingerprint(const dk_ring *r, uint32_t vnodes_per_weight)
     return f;
 }
 
-int dk_ring_build(const dk_ring_node *nodes, size_t n, uint32_t vnodes_per_weight,
-                  uint64_t version, dk_ring **out)
+int dk_ring_build(const dk_ring_node *nodes, size_t n, uint32_t vnodes_per_weight, uint64_t version,
+                  dk_ring **out)
 {
     *out = NULL;
     if (vnodes_per_weight == 0)

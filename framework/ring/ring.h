@@ -25,9 +25,9 @@
 #include "dynkv/types.h"
 
 #define DK_RING_VNODES_DEFAULT 256u
-#define DK_RING_VNODES_MAX     4096u       /* per unit of weight */
-#define DK_RING_WEIGHT_MAX     100u
-#define DK_RING_NODES_MAX      4096u
+#define DK_RING_VNODES_MAX 4096u /* per unit of weight */
+#define DK_RING_WEIGHT_MAX 100u
+#define DK_RING_NODES_MAX 4096u
 
 /* A member as the ring sees it. id matches [a-z0-9_-]{1,64}; dc and rack
  * are free-form NUL-terminated names (may be empty: the default dc/rack).
@@ -38,12 +38,14 @@ typedef struct dk_ring_node {
     char id[DK_NODE_ID_MAX + 1];
     char dc[65];
     char rack[65];
-    uint32_t weight;    /* 1..DK_RING_WEIGHT_MAX */
+    uint32_t weight; /* 1..DK_RING_WEIGHT_MAX */
     uint32_t state;
 } dk_ring_node;
 
 /* A position on the ring, compared as the unsigned 128-bit hi:lo. */
-typedef struct { uint64_t hi, lo; } dk_token;
+typedef struct {
+    uint64_t hi, lo;
+} dk_token;
 
 typedef struct dk_ring dk_ring;
 
@@ -55,8 +57,8 @@ typedef struct dk_ring dk_ring;
  * the caller. Errors: -EINVAL (bad id, weight, unterminated dc/rack, too
  * many nodes or vnodes), DK_EEXISTS (duplicate id), -ENOMEM. Any thread.
  */
-int dk_ring_build(const dk_ring_node *nodes, size_t n, uint32_t vnodes_per_weight,
-                  uint64_t version, dk_ring **out);
+int dk_ring_build(const dk_ring_node *nodes, size_t n, uint32_t vnodes_per_weight, uint64_t version,
+                  dk_ring **out);
 
 /* Take / drop a reference (atomic, any thread). The last unref frees the
  * ring; every pointer obtained from it becomes invalid. unref(NULL) is a
@@ -152,7 +154,7 @@ int dk_token_cmp(dk_token a, dk_token b);
  */
 typedef struct dk_ring_cell {
     pthread_mutex_t mu;
-    dk_ring *ring;      /* the cell's own reference; NULL when empty */
+    dk_ring *ring; /* the cell's own reference; NULL when empty */
 } dk_ring_cell;
 
 /* Initialise with initial (may be NULL); the cell takes over the caller's

@@ -35,8 +35,8 @@
 #include "base/log.h"
 #include "rpc/rpc_int.h"
 
-#define RPC_READ_CHUNK   65536u
-#define RPC_KEEPALIVE_S  30u
+#define RPC_READ_CHUNK 65536u
+#define RPC_KEEPALIVE_S 30u
 
 /* ---- addresses -------------------------------------------------------- */
 
@@ -159,8 +159,10 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
 {
     struct sockaddr_storage ss;
     if (dk__rpc_parse_addr(conf->listen, &ss)) {
-        snprintf(err, errlen, "rpc: bad listen address '%s': expected a numeric ip:port like "
-                 "127.0.0.1:7070 or [::1]:7070", conf->listen ? conf->listen : "");
+        snprintf(err, errlen,
+                 "rpc: bad listen address '%s': expected a numeric ip:port like "
+                 "127.0.0.1:7070 or [::1]:7070",
+                 conf->listen ? conf->listen : "");
         return DK_ECONFIG;
     }
     size_t cl = conf->cluster_name ? strlen(conf->cluster_name) : 0;
@@ -169,8 +171,8 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
         return DK_ECONFIG;
     }
     if (!dk__rpc_id_ok(conf->node_id) || conf->incarnation == 0) {
-        snprintf(err, errlen, "rpc: bad node id '%s' or incarnation %u",
-                 conf->node_id ? conf->node_id : "", conf->incarnation);
+        snprintf(err, errlen, "rpc: bad node id '%s' or incarnation %u", conf->node_id ? conf->node_id : "",
+                 conf->incarnation);
         return DK_ECONFIG;
     }
     dk_rpc *r = calloc(1, sizeof(*r));
@@ -307,15 +309,16 @@ static void conn_timer_cb(uv_timer_t *t)
             return;
         }
         c->r->st.frame_timeouts++;
-        dk__rpc_refusal(c->r, "rpc: connection %s %s: a frame began %llu ms ago and is still incomplete; "
-                        "closing that connection", c->inbound ? "from" : "to", c->addr,
-                        (unsigned long long)c->r->frame_timeout_ms);
+        dk__rpc_refusal(c->r,
+                        "rpc: connection %s %s: a frame began %llu ms ago and is still incomplete; "
+                        "closing that connection",
+                        c->inbound ? "from" : "to", c->addr, (unsigned long long)c->r->frame_timeout_ms);
         dk__rpc_conn_close(c, c->inbound ? DK_ETIMEOUT : -ECONNRESET);
         return;
     }
     if (c->inbound)
-        dk_log(DK_LOG_WARN, "rpc: connection from %s: no completed handshake within %llu ms; closing it", c->addr,
-               (unsigned long long)c->r->connect_timeout_ms);
+        dk_log(DK_LOG_WARN, "rpc: connection from %s: no completed handshake within %llu ms; closing it",
+               c->addr, (unsigned long long)c->r->connect_timeout_ms);
     else
         dk_log(c->peer->failures ? DK_LOG_DEBUG : DK_LOG_WARN,
                "rpc: connection to node %s at %s: no completed handshake within %llu ms; closing it",
@@ -393,7 +396,8 @@ static void conn_tls_fail(rpc_conn *c, const char *why, dk_buf *out)
                         c->inbound ? "from" : "to", c->inbound ? "" : "node ", c->inbound ? "" : c->peer->id,
                         c->addr, why);
     } else {
-        dk_log(DK_LOG_INFO, "rpc: connection %s %s: TLS: %s; closing it", c->inbound ? "from" : "to", c->addr, why);
+        dk_log(DK_LOG_INFO, "rpc: connection %s %s: TLS: %s; closing it", c->inbound ? "from" : "to", c->addr,
+               why);
     }
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -439,8 +443,10 @@ static int conn_tls_in(rpc_conn *c, const void *data, size_t len)
            c->addr, dk_rpc_tls_version(c->tls));
     if (!c->inbound) {
         if (!dk_rpc_tls_peer_is(c->tls, c->peer->id)) {
-            snprintf(err, sizeof(err), "its certificate (signed by our CA) names neither in its CN nor in a DNS "
-                     "subjectAltName the node id %s", c->peer->id);
+            snprintf(err, sizeof(err),
+                     "its certificate (signed by our CA) names neither in its CN nor in a DNS "
+                     "subjectAltName the node id %s",
+                     c->peer->id);
             conn_tls_fail(c, err, &out);
             return -1;
         }
@@ -517,7 +523,8 @@ void dk__rpc_conn_process(rpc_conn *c)
         }
         if (n == 0) {
             c->need = have >= DK_FRAME_HEADER_LEN
-                      ? DK_FRAME_HEADER_LEN + (size_t)h.body_len + DK_FRAME_TRAILER_LEN + tag : 0;
+                          ? DK_FRAME_HEADER_LEN + (size_t)h.body_len + DK_FRAME_TRAILER_LEN + tag
+                          : 0;
             break;
         }
         if (tag && have < (size_t)n + tag) {
@@ -526,7 +533,8 @@ void dk__rpc_conn_process(rpc_conn *c)
         }
         if (tag && dk_rpc_mac_open(&c->mac_in, p, (size_t)n, p + n) != 0) {
             r->st.auth_failures++;
-            dk__rpc_refusal(r, "rpc: frame %llu (%s) on connection %s %s has a wrong MAC: forged, replayed, "
+            dk__rpc_refusal(r,
+                            "rpc: frame %llu (%s) on connection %s %s has a wrong MAC: forged, replayed, "
                             "reordered or after a dropped frame; closing that connection",
                             (unsigned long long)c->mac_in.seq, dk_msg_type_name(h.type),
                             c->inbound ? "from" : "to", c->addr);

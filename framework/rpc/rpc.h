@@ -55,7 +55,7 @@
 #include "rpc/rpc_frame.h"
 
 typedef struct dk_rpc dk_rpc;
-typedef struct dk_rpc_req dk_rpc_req;   /* one request received by the server */
+typedef struct dk_rpc_req dk_rpc_req; /* one request received by the server */
 
 /*
  * Request handler, called on the loop thread for every request frame (any
@@ -77,41 +77,41 @@ typedef void (*dk_rpc_cb)(void *arg, int status, const dk_frame_header *h, dk_sl
 /* Configuration; zero numeric fields take the defaults in brackets. The
  * strings are copied by dk_rpc_start. */
 typedef struct dk_rpc_conf {
-    const char *listen;             /* "127.0.0.1:7070" or "[::1]:7070"; port 0 = any */
-    const char *cluster_name;       /* 1..64 bytes */
-    const char *node_id;            /* [a-z0-9_-]{1,64} */
-    uint32_t incarnation;           /* >= 1 */
-    const uint8_t *key;             /* DK_RPC_KEY_LEN bytes: the cluster's RPC key (required) */
-    int loopback_only;              /* protected mode: refuse peers not on loopback */
-    uint32_t max_inbound;           /* [1024] accepted connections open at once */
-    uint64_t frame_timeout_ms;      /* [2000] a half-received frame is dropped after this */
-    uint32_t max_conns_per_peer;    /* [2] */
-    uint32_t max_outstanding;       /* [256] requests in flight per connection */
-    uint64_t connect_timeout_ms;    /* [2000] connect + handshake */
-    uint64_t backoff_max_ms;        /* [2000] cap of the reconnect backoff */
-    uint64_t probe_timeout_ms;      /* [1000] liveness PING after a request timed out */
-    dk_rpc_handler on_request;      /* NULL: requests are answered with ERROR */
+    const char *listen;          /* "127.0.0.1:7070" or "[::1]:7070"; port 0 = any */
+    const char *cluster_name;    /* 1..64 bytes */
+    const char *node_id;         /* [a-z0-9_-]{1,64} */
+    uint32_t incarnation;        /* >= 1 */
+    const uint8_t *key;          /* DK_RPC_KEY_LEN bytes: the cluster's RPC key (required) */
+    int loopback_only;           /* protected mode: refuse peers not on loopback */
+    uint32_t max_inbound;        /* [1024] accepted connections open at once */
+    uint64_t frame_timeout_ms;   /* [2000] a half-received frame is dropped after this */
+    uint32_t max_conns_per_peer; /* [2] */
+    uint32_t max_outstanding;    /* [256] requests in flight per connection */
+    uint64_t connect_timeout_ms; /* [2000] connect + handshake */
+    uint64_t backoff_max_ms;     /* [2000] cap of the reconnect backoff */
+    uint64_t probe_timeout_ms;   /* [1000] liveness PING after a request timed out */
+    dk_rpc_handler on_request;   /* NULL: requests are answered with ERROR */
     void *arg;
-    struct dk_rpc_tls *tls;         /* mutual TLS under the frames (rpc_tls.h), or NULL; the
+    struct dk_rpc_tls *tls; /* mutual TLS under the frames (rpc_tls.h), or NULL; the
                                      * instance takes it, also when dk_rpc_start fails */
 } dk_rpc_conf;
 
 /* Counters since start. Read with dk_rpc_stats on the loop thread. */
 typedef struct dk_rpc_stats {
-    uint64_t conns_open;            /* connections open now, both directions */
-    uint64_t conns_accepted;        /* inbound connections accepted */
-    uint64_t conns_connected;       /* outbound connections that completed the handshake */
-    uint64_t connect_failures;      /* outbound connects that failed or timed out */
-    uint64_t handshake_failures;    /* handshakes refused or failed, either side */
-    uint64_t wrong_cluster;         /* ...of which: the other side is another cluster */
-    uint64_t bad_frames;            /* connections closed for a malformed frame */
-    uint64_t timeouts;              /* client requests that passed their deadline */
-    uint64_t late_replies;          /* answers that arrived for no pending request */
-    uint64_t requests_in;           /* requests handed to the handler (PINGs included) */
-    uint64_t requests_out;          /* client requests written to a connection */
-    uint64_t auth_failures;         /* bad handshake proofs or frame MACs, either side */
-    uint64_t conns_rejected;        /* inbound connections closed at once: over the cap or not loopback */
-    uint64_t frame_timeouts;        /* connections closed for a frame not completed in time */
+    uint64_t conns_open;         /* connections open now, both directions */
+    uint64_t conns_accepted;     /* inbound connections accepted */
+    uint64_t conns_connected;    /* outbound connections that completed the handshake */
+    uint64_t connect_failures;   /* outbound connects that failed or timed out */
+    uint64_t handshake_failures; /* handshakes refused or failed, either side */
+    uint64_t wrong_cluster;      /* ...of which: the other side is another cluster */
+    uint64_t bad_frames;         /* connections closed for a malformed frame */
+    uint64_t timeouts;           /* client requests that passed their deadline */
+    uint64_t late_replies;       /* answers that arrived for no pending request */
+    uint64_t requests_in;        /* requests handed to the handler (PINGs included) */
+    uint64_t requests_out;       /* client requests written to a connection */
+    uint64_t auth_failures;      /* bad handshake proofs or frame MACs, either side */
+    uint64_t conns_rejected;     /* inbound connections closed at once: over the cap or not loopback */
+    uint64_t frame_timeouts;     /* connections closed for a frame not completed in time */
 } dk_rpc_stats;
 
 /*

@@ -100,7 +100,8 @@ static int keys_entries_ok(dk_slice s, uint64_t n)
 int dk_keys_entry_encode(dk_buf *out, const dk_keys_entry *e)
 {
     if (e->key.len == 0 || e->key.len > DK_KEY_MAX || e->kind > DK_KEYS_OBJECT ||
-        (e->kind == DK_KEYS_OBJECT ? e->object.len == 0 || e->object.len > DK_FRAME_BODY_MAX : e->object.len != 0))
+        (e->kind == DK_KEYS_OBJECT ? e->object.len == 0 || e->object.len > DK_FRAME_BODY_MAX
+                                   : e->object.len != 0))
         return -EINVAL;
     wr w;
     wr_init(&w, out);
@@ -154,9 +155,10 @@ static void rd_entries(rd *r, uint32_t *n, dk_slice *entries)
 int dk_msg_keys_req_encode(dk_buf *out, const dk_msg_keys_req *m)
 {
     int list = m->op == DK_KEYS_LIST;
-    if ((m->op != DK_KEYS_LIST && m->op != DK_KEYS_SYNC) || m->group.len == 0 || m->group.len > DK_AE_GROUP_MAX ||
-        (list ? m->leaves.len > DK_AE_BITMAP_MAX || m->prefix.len > DK_KEY_MAX || m->from.len > DK_KEY_MAX + 1 ||
-                    m->max_bytes == 0 || m->n_entries || m->entries.len
+    if ((m->op != DK_KEYS_LIST && m->op != DK_KEYS_SYNC) || m->group.len == 0 ||
+        m->group.len > DK_AE_GROUP_MAX ||
+        (list ? m->leaves.len > DK_AE_BITMAP_MAX || m->prefix.len > DK_KEY_MAX ||
+                    m->from.len > DK_KEY_MAX + 1 || m->max_bytes == 0 || m->n_entries || m->entries.len
               : m->leaves.len || m->prefix.len || m->from.len))
         return -EINVAL;
     wr w;

@@ -26,17 +26,17 @@
 #include "rpc/rpc_frame.h"
 #include "util/buf.h"
 
-#define DK_AE_GROUP_MAX  640u       /* 9 ids of 64 bytes and their commas */
-#define DK_AE_BITMAP_MAX 8192u      /* bytes: 65536 nodes or leaves */
-#define DK_AE_LEVEL_MAX  15u
+#define DK_AE_GROUP_MAX 640u   /* 9 ids of 64 bytes and their commas */
+#define DK_AE_BITMAP_MAX 8192u /* bytes: 65536 nodes or leaves */
+#define DK_AE_LEVEL_MAX 15u
 
 /* TREE_REQ: the hashes of the nodes set in `nodes` at one level of the
  * group's tree (level 0 is the root). */
 typedef struct dk_msg_tree_req {
-    dk_slice group;                           /* 1..DK_AE_GROUP_MAX bytes */
+    dk_slice group; /* 1..DK_AE_GROUP_MAX bytes */
     uint64_t sig;
-    uint32_t level;                           /* 0..DK_AE_LEVEL_MAX */
-    dk_slice nodes;                           /* bitmap, 1..DK_AE_BITMAP_MAX bytes */
+    uint32_t level; /* 0..DK_AE_LEVEL_MAX */
+    dk_slice nodes; /* bitmap, 1..DK_AE_BITMAP_MAX bytes */
 } dk_msg_tree_req;
 int dk_msg_tree_req_encode(dk_buf *out, const dk_msg_tree_req *m);
 int dk_msg_tree_req_decode(dk_slice body, dk_msg_tree_req *m);
@@ -46,7 +46,7 @@ int dk_msg_tree_req_decode(dk_slice body, dk_msg_tree_req *m);
  * DK_EUNAVAILABLE (the tree is being built) and no hashes. */
 typedef struct dk_msg_tree {
     int32_t status;
-    dk_slice hashes;                          /* a multiple of 8 bytes, at most 8 * 65536 */
+    dk_slice hashes; /* a multiple of 8 bytes, at most 8 * 65536 */
 } dk_msg_tree;
 int dk_msg_tree_encode(dk_buf *out, const dk_msg_tree *m);
 int dk_msg_tree_decode(dk_slice body, dk_msg_tree *m);
@@ -56,10 +56,10 @@ int dk_msg_tree_decode(dk_slice body, dk_msg_tree *m);
  * the sender's stored object, or the encoded object itself. */
 enum { DK_KEYS_KEY = 0, DK_KEYS_HASH = 1, DK_KEYS_OBJECT = 2 };
 typedef struct dk_keys_entry {
-    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
-    uint8_t kind;                             /* DK_KEYS_* */
-    uint64_t hash;                            /* DK_KEYS_HASH */
-    dk_slice object;                          /* DK_KEYS_OBJECT: 1..DK_FRAME_BODY_MAX bytes */
+    dk_slice key;    /* 1..DK_KEY_MAX bytes */
+    uint8_t kind;    /* DK_KEYS_* */
+    uint64_t hash;   /* DK_KEYS_HASH */
+    dk_slice object; /* DK_KEYS_OBJECT: 1..DK_FRAME_BODY_MAX bytes */
 } dk_keys_entry;
 /* Append one entry's encoding to out (a message's entries are encodings
  * back to back). -EINVAL for a bad key, kind or object length. */
@@ -76,14 +76,14 @@ int dk_keys_entry_next(dk_slice *entries, dk_keys_entry *e);
  * objects to return (DK_KEYS_KEY), no hashes. */
 enum { DK_KEYS_LIST = 1, DK_KEYS_SYNC = 2 };
 typedef struct dk_msg_keys_req {
-    uint32_t op;                              /* DK_KEYS_LIST or DK_KEYS_SYNC */
-    dk_slice group;                           /* 1..DK_AE_GROUP_MAX bytes */
+    uint32_t op;    /* DK_KEYS_LIST or DK_KEYS_SYNC */
+    dk_slice group; /* 1..DK_AE_GROUP_MAX bytes */
     uint64_t sig;
     /* LIST */
-    dk_slice leaves;                          /* bitmap, 0..DK_AE_BITMAP_MAX bytes */
-    dk_slice prefix;                          /* 0..DK_KEY_MAX bytes */
-    dk_slice from;                            /* 0..DK_KEY_MAX + 1 bytes */
-    uint32_t max_bytes;                       /* >= 1 */
+    dk_slice leaves;    /* bitmap, 0..DK_AE_BITMAP_MAX bytes */
+    dk_slice prefix;    /* 0..DK_KEY_MAX bytes */
+    dk_slice from;      /* 0..DK_KEY_MAX + 1 bytes */
+    uint32_t max_bytes; /* >= 1 */
     /* SYNC */
     uint32_t n_entries;
     dk_slice entries;
@@ -99,8 +99,8 @@ int dk_msg_keys_req_decode(dk_slice body, dk_msg_keys_req *m);
  * (not held); the answer may stop before the last requested key. */
 typedef struct dk_msg_keys {
     int32_t status;
-    uint8_t more;                             /* 0 or 1 */
-    dk_slice upto;                            /* 1..DK_KEY_MAX bytes with more, else empty */
+    uint8_t more;  /* 0 or 1 */
+    dk_slice upto; /* 1..DK_KEY_MAX bytes with more, else empty */
     uint32_t merged;
     uint32_t n_entries;
     dk_slice entries;

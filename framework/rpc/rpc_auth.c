@@ -130,9 +130,9 @@ static int mac_tag(dk_rpc_mac *m, const uint8_t *frame, size_t len, uint8_t tag[
         return DK_ECORRUPT;
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(m->seq >> (8 * i));
-    if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) || !EVP_EncryptUpdate(ctx, NULL, &out, frame, (int)len) ||
-        !EVP_EncryptFinal_ex(ctx, none, &out) || out != 0 ||
-        !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, (int)DK_RPC_TAG_LEN, tag))
+    if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) ||
+        !EVP_EncryptUpdate(ctx, NULL, &out, frame, (int)len) || !EVP_EncryptFinal_ex(ctx, none, &out) ||
+        out != 0 || !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, (int)DK_RPC_TAG_LEN, tag))
         return DK_ECORRUPT;
     return 0;
 }

@@ -59,10 +59,10 @@
 #include <stdint.h>
 #include "rpc/rpc_frame.h"
 
-#define DK_RPC_KEY_LEN   32u            /* the cluster's RPC key K */
-#define DK_RPC_SKEY_LEN  16u            /* a session key (AES-128) */
+#define DK_RPC_KEY_LEN 32u  /* the cluster's RPC key K */
+#define DK_RPC_SKEY_LEN 16u /* a session key (AES-128) */
 #define DK_RPC_NONCE_LEN 12u
-#define DK_RPC_TAG_LEN   16u
+#define DK_RPC_TAG_LEN 16u
 
 /* The proof of role ("initiator" or "acceptor") over the transcript of
  * the initiator's HELLO ini and the acceptor's HELLO_ACK acc (their MAC
@@ -82,7 +82,7 @@ int dk_rpc_auth_session(const uint8_t key[DK_RPC_KEY_LEN], const dk_msg_hello *i
 
 /* One direction's frame MAC: a keyed AES-128-GCM context and the next seq. */
 typedef struct dk_rpc_mac {
-    void *ctx;                          /* EVP_CIPHER_CTX, NULL = not set up */
+    void *ctx; /* EVP_CIPHER_CTX, NULL = not set up */
     uint64_t seq;
 } dk_rpc_mac;
 

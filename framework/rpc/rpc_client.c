@@ -42,7 +42,7 @@
 #include "rpc/rpc_int.h"
 
 #define RPC_BACKOFF_MIN_MS 50u
-#define RPC_GROW_INFLIGHT  16u   /* open another connection beyond this many in flight */
+#define RPC_GROW_INFLIGHT 16u /* open another connection beyond this many in flight */
 
 static void rpc_pump(rpc_peer *p, dk_rpc *r);
 
@@ -112,19 +112,14 @@ static void out_complete(rpc_out *o, int status, const dk_frame_header *h, dk_sl
 {
     dk_rpc *r = o->r;
     switch (o->where) {
-    case OUT_WAITING:
-        TAILQ_REMOVE(&o->peer->waiting, o, link);
-        break;
+    case OUT_WAITING: TAILQ_REMOVE(&o->peer->waiting, o, link); break;
     case OUT_INFLIGHT:
         TAILQ_REMOVE(&o->conn->inflight, o, link);
         o->conn->n_inflight--;
         htab_del(r, o);
         break;
-    case OUT_DEFERRED:
-        TAILQ_REMOVE(&r->deferred, o, link);
-        break;
-    default:
-        return;
+    case OUT_DEFERRED: TAILQ_REMOVE(&r->deferred, o, link); break;
+    default: return;
     }
     o->where = OUT_DONE;
     o->conn = NULL;
@@ -298,7 +293,8 @@ static void conn_connected(uv_connect_t *req, int status)
         rc = dk__rpc_conn_write_raw(c, &out);
     dk_buf_free(&out);
     if (rc) {
-        dk_log(DK_LOG_WARN, "rpc: cannot start TLS with %s: %s", c->addr, rc == -EPROTO ? err : dk_strerror(rc));
+        dk_log(DK_LOG_WARN, "rpc: cannot start TLS with %s: %s", c->addr,
+               rc == -EPROTO ? err : dk_strerror(rc));
         dk__rpc_conn_close(c, DK_EUNAVAILABLE);
     }
 }
@@ -358,7 +354,8 @@ static void rpc_pump(rpc_peer *p, dk_rpc *r)
     for (;;) {
         best = NULL;
         connecting = 0;
-        TAILQ_FOREACH(c, &p->conns, link) {
+        TAILQ_FOREACH(c, &p->conns, link)
+        {
             if (c->state != CONN_READY || c->close_after_flush) {
                 connecting |= c->state != CONN_READY;
                 continue;
@@ -381,8 +378,8 @@ static int peer_has_ready(const rpc_peer *p)
 {
     const rpc_conn *c;
     TAILQ_FOREACH(c, &p->conns, link)
-        if (c->state == CONN_READY && !c->close_after_flush)
-            return 1;
+    if (c->state == CONN_READY && !c->close_after_flush)
+        return 1;
     return 0;
 }
 
@@ -432,8 +429,10 @@ static int client_ack(rpc_conn *c, dk_slice body, char *msg, size_t msglen)
     if (!acc->has_mac || dk_rpc_auth_check(r->key, "acceptor", &c->hs[0], acc, acc->mac) != 0) {
         r->st.handshake_failures++;
         r->st.auth_failures++;
-        snprintf(msg, msglen, "node %s failed to prove it holds the cluster key (wrong or no [security] "
-                 "cluster_key_file, or an impostor at that address)", acc->node_id);
+        snprintf(msg, msglen,
+                 "node %s failed to prove it holds the cluster key (wrong or no [security] "
+                 "cluster_key_file, or an impostor at that address)",
+                 acc->node_id);
         return -EACCES;
     }
     dk_msg_auth a;
@@ -530,8 +529,8 @@ static rpc_peer *peer_get(dk_rpc *r, const char *id, const struct sockaddr_stora
 {
     rpc_peer *p;
     TAILQ_FOREACH(p, &r->peers, link)
-        if (strcmp(p->id, id) == 0)
-            break;
+    if (strcmp(p->id, id) == 0)
+        break;
     if (!p) {
         p = calloc(1, sizeof(*p));
         if (!p)
@@ -607,7 +606,8 @@ void dk__rpc_client_stop(dk_rpc *r)
     rpc_out *o;
     while ((o = TAILQ_FIRST(&r->deferred)) != NULL)
         out_complete(o, DK_ECLOSED, NULL, (dk_slice){NULL, 0});
-    TAILQ_FOREACH(p, &r->peers, link) {
+    TAILQ_FOREACH(p, &r->peers, link)
+    {
         while ((o = TAILQ_FIRST(&p->waiting)) != NULL)
             out_complete(o, DK_ECLOSED, NULL, (dk_slice){NULL, 0});
         rpc_conn *c;

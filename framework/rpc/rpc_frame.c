@@ -92,8 +92,7 @@ int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uin
     dk_put_u64(h + 8, request_id);
     dk_put_u32(h + 16, (uint32_t)body_len);
     dk_put_u32(h + 20, dk_crc32c_mask(dk_crc32c(h, 20)));
-    dk_put_u32(out->data + out->len,
-               dk_crc32c_mask(dk_crc32c(h + DK_FRAME_HEADER_LEN, body_len)));
+    dk_put_u32(out->data + out->len, dk_crc32c_mask(dk_crc32c(h + DK_FRAME_HEADER_LEN, body_len)));
     out->len += DK_FRAME_TRAILER_LEN;
     return 0;
 err:
@@ -101,8 +100,8 @@ err:
     return rc;
 }
 
-int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id,
-                    const void *body, size_t body_len)
+int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id, const void *body,
+                    size_t body_len)
 {
     if (!frame_type_ok(type))
         return -EINVAL;
@@ -134,8 +133,8 @@ static ssize_t frame_fail(int code, char *err, size_t errlen, const char *fmt, .
     return code;
 }
 
-ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_slice *body,
-                        char *err, size_t errlen)
+ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_slice *body, char *err,
+                        size_t errlen)
 {
     if (len >= 2 && dk_get_u16(in) != DK_FRAME_MAGIC)
         return frame_fail(DK_ECORRUPT, err, errlen, "bad frame magic 0x%02x%02x", in[0], in[1]);
@@ -146,8 +145,8 @@ ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_
         return frame_fail(DK_ECORRUPT, err, errlen,
                           "frame header checksum mismatch (stored 0x%08x, computed 0x%08x)", got, want);
     if (in[2] != DK_FRAME_VERSION)
-        return frame_fail(DK_EUNSUPPORTED, err, errlen, "frame version %u, this node speaks %u",
-                          in[2], DK_FRAME_VERSION);
+        return frame_fail(DK_EUNSUPPORTED, err, errlen, "frame version %u, this node speaks %u", in[2],
+                          DK_FRAME_VERSION);
     if (dk_get_u16(in + 6) != 0)
         return frame_fail(DK_ECORRUPT, err, errlen, "frame reserved field is not zero");
     if (!frame_type_ok(in[3]))

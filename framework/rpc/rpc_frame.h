@@ -35,12 +35,12 @@
 #include "dynkv/types.h"
 #include "util/buf.h"
 
-#define DK_FRAME_MAGIC       0x4B44u
-#define DK_FRAME_VERSION     1u
-#define DK_FRAME_HEADER_LEN  24u
+#define DK_FRAME_MAGIC 0x4B44u
+#define DK_FRAME_VERSION 1u
+#define DK_FRAME_HEADER_LEN 24u
 #define DK_FRAME_TRAILER_LEN 4u
-#define DK_FRAME_MAX         (8u * 1024u * 1024u)
-#define DK_FRAME_BODY_MAX    (DK_FRAME_MAX - DK_FRAME_HEADER_LEN - DK_FRAME_TRAILER_LEN)
+#define DK_FRAME_MAX (8u * 1024u * 1024u)
+#define DK_FRAME_BODY_MAX (DK_FRAME_MAX - DK_FRAME_HEADER_LEN - DK_FRAME_TRAILER_LEN)
 
 /* The protocol (message set) version announced in HELLO. 2: the
  * challenge-response handshake and per-frame MACs (HMAC-SHA256) of
@@ -48,38 +48,38 @@
  * another version is refused with an ERROR naming both versions. */
 #define DK_RPC_PROTO_VERSION 3u
 
-#define DK_CLUSTER_NAME_MAX  64u
-#define DK_HELLO_NONCE_LEN   16u
-#define DK_HELLO_MAC_LEN     32u
-#define DK_ERROR_MSG_MAX     1024u
+#define DK_CLUSTER_NAME_MAX 64u
+#define DK_HELLO_NONCE_LEN 16u
+#define DK_HELLO_MAC_LEN 32u
+#define DK_ERROR_MSG_MAX 1024u
 
 /* Message types. Append only; never renumber. */
 enum {
-    DK_MSG_HELLO = 1,          /* dk_msg_hello: initiator's identity */
-    DK_MSG_HELLO_ACK = 2,      /* dk_msg_hello: acceptor's identity */
-    DK_MSG_ERROR = 3,          /* dk_msg_error */
-    DK_MSG_PUT_REPLICA = 4,    /* dk_msg_put_replica */
-    DK_MSG_GET_REPLICA = 5,    /* dk_msg_get_replica */
-    DK_MSG_REPLICA_VALUE = 6,  /* dk_msg_replica_value: answer to GET_REPLICA */
-    DK_MSG_ACK = 7,            /* dk_msg_ack: answer to PUT_REPLICA */
-    DK_MSG_PING = 8,           /* dk_msg_ping */
-    DK_MSG_PONG = 9,           /* dk_msg_ping, echoing the PING's time */
-    DK_MSG_FORWARD_WRITE = 10, /* dk_msg_forward_write: a client write for a replica to coordinate */
-    DK_MSG_FORWARD_RESULT = 11,/* dk_msg_forward_result: answer to FORWARD_WRITE */
-    DK_MSG_SCAN_RANGE = 12,    /* dk_msg_scan_range (rpc_scan.h): a node's part of a prefix scan */
-    DK_MSG_SCAN_RESULT = 13,   /* dk_msg_scan_result (rpc_scan.h): answer to SCAN_RANGE */
-    DK_MSG_STREAM_REQ = 14,    /* rpc_stream.h: the next batch of a set of token ranges */
-    DK_MSG_STREAM_BATCH = 15,  /* rpc_stream.h: answer to STREAM_REQ */
-    DK_MSG_STREAM_DONE = 16,   /* rpc_stream.h: has the receiver completed a plan? */
-    DK_MSG_STREAM_ACK = 17,    /* rpc_stream.h: answer to STREAM_DONE */
-    DK_MSG_TREE_REQ = 18,      /* dk_msg_tree_req (rpc_ae.h): some nodes of a replica group's Merkle tree */
-    DK_MSG_TREE = 19,          /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
-    DK_MSG_KEYS_REQ = 20,      /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
-    DK_MSG_KEYS = 21,          /* dk_msg_keys (rpc_ae.h): answer to KEYS_REQ */
-    DK_MSG_HANDOFF_QUERY = 22, /* rpc_handoff.h: are writes for these nodes still on their way? */
-    DK_MSG_HANDOFF_STATE = 23, /* rpc_handoff.h: answer to HANDOFF_QUERY */
-    DK_MSG_AUTH = 24,          /* dk_msg_auth: the initiator's proof, ends the handshake */
-    DK_MSG__MAX = 24           /* numbers without a name in between are not valid types */
+    DK_MSG_HELLO = 1,           /* dk_msg_hello: initiator's identity */
+    DK_MSG_HELLO_ACK = 2,       /* dk_msg_hello: acceptor's identity */
+    DK_MSG_ERROR = 3,           /* dk_msg_error */
+    DK_MSG_PUT_REPLICA = 4,     /* dk_msg_put_replica */
+    DK_MSG_GET_REPLICA = 5,     /* dk_msg_get_replica */
+    DK_MSG_REPLICA_VALUE = 6,   /* dk_msg_replica_value: answer to GET_REPLICA */
+    DK_MSG_ACK = 7,             /* dk_msg_ack: answer to PUT_REPLICA */
+    DK_MSG_PING = 8,            /* dk_msg_ping */
+    DK_MSG_PONG = 9,            /* dk_msg_ping, echoing the PING's time */
+    DK_MSG_FORWARD_WRITE = 10,  /* dk_msg_forward_write: a client write for a replica to coordinate */
+    DK_MSG_FORWARD_RESULT = 11, /* dk_msg_forward_result: answer to FORWARD_WRITE */
+    DK_MSG_SCAN_RANGE = 12,     /* dk_msg_scan_range (rpc_scan.h): a node's part of a prefix scan */
+    DK_MSG_SCAN_RESULT = 13,    /* dk_msg_scan_result (rpc_scan.h): answer to SCAN_RANGE */
+    DK_MSG_STREAM_REQ = 14,     /* rpc_stream.h: the next batch of a set of token ranges */
+    DK_MSG_STREAM_BATCH = 15,   /* rpc_stream.h: answer to STREAM_REQ */
+    DK_MSG_STREAM_DONE = 16,    /* rpc_stream.h: has the receiver completed a plan? */
+    DK_MSG_STREAM_ACK = 17,     /* rpc_stream.h: answer to STREAM_DONE */
+    DK_MSG_TREE_REQ = 18,       /* dk_msg_tree_req (rpc_ae.h): some nodes of a replica group's Merkle tree */
+    DK_MSG_TREE = 19,           /* dk_msg_tree (rpc_ae.h): answer to TREE_REQ */
+    DK_MSG_KEYS_REQ = 20,       /* dk_msg_keys_req (rpc_ae.h): list a group's keys, or swap objects */
+    DK_MSG_KEYS = 21,           /* dk_msg_keys (rpc_ae.h): answer to KEYS_REQ */
+    DK_MSG_HANDOFF_QUERY = 22,  /* rpc_handoff.h: are writes for these nodes still on their way? */
+    DK_MSG_HANDOFF_STATE = 23,  /* rpc_handoff.h: answer to HANDOFF_QUERY */
+    DK_MSG_AUTH = 24,           /* dk_msg_auth: the initiator's proof, ends the handshake */
+    DK_MSG__MAX = 24            /* numbers without a name in between are not valid types */
 };
 
 typedef struct dk_frame_header {
@@ -97,8 +97,8 @@ const char *dk_msg_type_name(uint8_t type);
  * DK_ETOOBIG (body over DK_FRAME_BODY_MAX), -ENOMEM; out is unchanged on
  * error. Any thread.
  */
-int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id,
-                    const void *body, size_t body_len);
+int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id, const void *body,
+                    size_t body_len);
 
 /*
  * Encode a frame in place, without copying the body: dk_frame_begin
@@ -125,8 +125,8 @@ int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uin
  * On an error the connection must be closed; err (if errlen > 0) gets a
  * NUL-terminated message naming the problem. Pure, any thread.
  */
-ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_slice *body,
-                        char *err, size_t errlen);
+ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_slice *body, char *err,
+                        size_t errlen);
 
 /* ---- message bodies ------------------------------------------------------
  * Each encoder appends the body to out (out is unchanged on error) and
@@ -138,12 +138,12 @@ ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_
 /* HELLO and HELLO_ACK. The initiator's HELLO carries no MAC; the
  * acceptor's HELLO_ACK carries its proof over both HELLOs (rpc_auth.h). */
 typedef struct dk_msg_hello {
-    uint32_t proto_version;                  /* DK_RPC_PROTO_VERSION */
-    char cluster[DK_CLUSTER_NAME_MAX + 1];   /* 1..64 bytes, no NUL */
-    char node_id[DK_NODE_ID_MAX + 1];        /* [a-z0-9_-]{1,64} */
-    uint32_t incarnation;                    /* >= 1 */
-    uint8_t nonce[DK_HELLO_NONCE_LEN];       /* random, fresh per connection */
-    uint8_t has_mac;                         /* 0 or 1 */
+    uint32_t proto_version;                /* DK_RPC_PROTO_VERSION */
+    char cluster[DK_CLUSTER_NAME_MAX + 1]; /* 1..64 bytes, no NUL */
+    char node_id[DK_NODE_ID_MAX + 1];      /* [a-z0-9_-]{1,64} */
+    uint32_t incarnation;                  /* >= 1 */
+    uint8_t nonce[DK_HELLO_NONCE_LEN];     /* random, fresh per connection */
+    uint8_t has_mac;                       /* 0 or 1 */
     uint8_t mac[DK_HELLO_MAC_LEN];
 } dk_msg_hello;
 int dk_msg_hello_encode(dk_buf *out, const dk_msg_hello *m);
@@ -169,16 +169,16 @@ int dk_msg_error_decode(dk_slice body, dk_msg_error *m);
  * hint_target is the intended owner's node id when the receiver is a
  * sloppy-quorum stand-in that must keep a hint, or "" for a normal write. */
 typedef struct dk_msg_put_replica {
-    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
-    dk_slice object;                          /* 1.. bytes, bounded by the frame */
-    char hint_target[DK_NODE_ID_MAX + 1];     /* "" or a node id */
+    dk_slice key;                         /* 1..DK_KEY_MAX bytes */
+    dk_slice object;                      /* 1.. bytes, bounded by the frame */
+    char hint_target[DK_NODE_ID_MAX + 1]; /* "" or a node id */
 } dk_msg_put_replica;
 int dk_msg_put_replica_encode(dk_buf *out, const dk_msg_put_replica *m);
 int dk_msg_put_replica_decode(dk_slice body, dk_msg_put_replica *m);
 
 /* GET_REPLICA: read the local replica of key. */
 typedef struct dk_msg_get_replica {
-    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
+    dk_slice key; /* 1..DK_KEY_MAX bytes */
 } dk_msg_get_replica;
 int dk_msg_get_replica_encode(dk_buf *out, const dk_msg_get_replica *m);
 int dk_msg_get_replica_decode(dk_slice body, dk_msg_get_replica *m);
@@ -218,23 +218,23 @@ int dk_msg_ping_decode(dk_slice body, dk_msg_ping *m);
  * DK_FWD_CRDT marks a CRDT write (its value is an operation, dynkv/crdt.h),
  * never a tombstone. DK_FWD_CONTEXT_MAP says the context came as a
  * client's JSON version map (the store checks it, node/store.h). */
-#define DK_FWD_TOMBSTONE    0x1u
-#define DK_FWD_STRICT       0x2u
-#define DK_FWD_HAS_CONTEXT  0x4u
+#define DK_FWD_TOMBSTONE 0x1u
+#define DK_FWD_STRICT 0x2u
+#define DK_FWD_HAS_CONTEXT 0x4u
 #define DK_FWD_HAS_IF_MATCH 0x8u
-#define DK_FWD_CRDT         0x10u
-#define DK_FWD_CONTEXT_MAP  0x20u
-#define DK_FWD_FLAGS_ALL    0x3fu
+#define DK_FWD_CRDT 0x10u
+#define DK_FWD_CONTEXT_MAP 0x20u
+#define DK_FWD_FLAGS_ALL 0x3fu
 typedef struct dk_msg_forward_write {
-    dk_slice key;                             /* 1..DK_KEY_MAX bytes */
-    dk_slice value;                           /* 0..DK_VALUE_MAX bytes; empty with TOMBSTONE */
-    uint32_t flags;                           /* DK_FWD_* */
-    dk_slice context;                         /* 1..65536 bytes with HAS_CONTEXT, else empty */
-    dk_slice if_match;                        /* same, with HAS_IF_MATCH */
-    int64_t ttl_ms;                           /* >= 0 */
-    int32_t cond;                             /* 0..2 */
-    int32_t consistency;                      /* -1..2 */
-    uint64_t timeout_ms;                      /* >= 1 */
+    dk_slice key;        /* 1..DK_KEY_MAX bytes */
+    dk_slice value;      /* 0..DK_VALUE_MAX bytes; empty with TOMBSTONE */
+    uint32_t flags;      /* DK_FWD_* */
+    dk_slice context;    /* 1..65536 bytes with HAS_CONTEXT, else empty */
+    dk_slice if_match;   /* same, with HAS_IF_MATCH */
+    int64_t ttl_ms;      /* >= 0 */
+    int32_t cond;        /* 0..2 */
+    int32_t consistency; /* -1..2 */
+    uint64_t timeout_ms; /* >= 1 */
 } dk_msg_forward_write;
 int dk_msg_forward_write_encode(dk_buf *out, const dk_msg_forward_write *m);
 int dk_msg_forward_write_decode(dk_slice body, dk_msg_forward_write *m);
@@ -244,9 +244,9 @@ int dk_msg_forward_write_decode(dk_slice body, dk_msg_forward_write *m);
  * object (object.h). */
 typedef struct dk_msg_forward_result {
     int32_t status;
-    uint32_t acks, needed, replicas;          /* each 0..64 */
-    uint8_t has_object;                       /* 0 or 1 */
-    dk_slice object;                          /* 1.. bytes with has_object */
+    uint32_t acks, needed, replicas; /* each 0..64 */
+    uint8_t has_object;              /* 0 or 1 */
+    dk_slice object;                 /* 1.. bytes with has_object */
 } dk_msg_forward_result;
 int dk_msg_forward_result_encode(dk_buf *out, const dk_msg_forward_result *m);
 int dk_msg_forward_result_decode(dk_slice body, dk_msg_forward_result *m);

@@ -24,8 +24,9 @@
 #include "util/buf.h"
 
 #define DK_HANDOFF_TARGETS_MAX 16u
-#define DK_HANDOFF_SETTLED     0x1u   /* every pending copy of an earlier epoch settled */
-#define DK_HANDOFF_COUNTED     0x2u   /* no target is a pending replica here any more: writes
+#define DK_HANDOFF_SETTLED 0x1u /* every pending copy of an earlier epoch settled */
+#define DK_HANDOFF_COUNTED                                                                                   \
+    0x2u /* no target is a pending replica here any more: writes
                                        * for them count toward W (the move is over for this
                                        * member). Never set while a move's targets receive, so
                                        * a driver that predates the flag is never sent it. */

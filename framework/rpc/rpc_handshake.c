@@ -21,15 +21,17 @@
 #include "rpc/rpc_int.h"
 
 #define RPC_LOG_WINDOW_MS 10000u
-#define RPC_LOG_BURST     20u
+#define RPC_LOG_BURST 20u
 
 void dk__rpc_refusal(dk_rpc *r, const char *fmt, ...)
 {
     uint64_t now = uv_now(r->loop);
     if (now - r->log_window >= RPC_LOG_WINDOW_MS || r->log_window == 0) {
         if (r->log_dropped)
-            dk_log(DK_LOG_WARN, "rpc: %u more refusals in the last %u s were not logged (see the "
-                   "dynkv_rpc_* metrics)", r->log_dropped, RPC_LOG_WINDOW_MS / 1000);
+            dk_log(DK_LOG_WARN,
+                   "rpc: %u more refusals in the last %u s were not logged (see the "
+                   "dynkv_rpc_* metrics)",
+                   r->log_dropped, RPC_LOG_WINDOW_MS / 1000);
         r->log_window = now ? now : 1;
         r->log_count = 0;
         r->log_dropped = 0;
@@ -73,9 +75,10 @@ int dk__rpc_hello_check(dk_rpc *r, dk_slice body, const char *expect_id, dk_msg_
         snprintf(msg, msglen, "malformed HELLO");
     } else if (m->proto_version != DK_RPC_PROTO_VERSION) {
         rc = DK_EUNSUPPORTED;
-        snprintf(msg, msglen, "node %s speaks RPC protocol version %u, node %s speaks %u (every node of "
-                 "a cluster must run a release with the same protocol%s)", m->node_id, m->proto_version,
-                 r->node_id, DK_RPC_PROTO_VERSION,
+        snprintf(msg, msglen,
+                 "node %s speaks RPC protocol version %u, node %s speaks %u (every node of "
+                 "a cluster must run a release with the same protocol%s)",
+                 m->node_id, m->proto_version, r->node_id, DK_RPC_PROTO_VERSION,
                  m->proto_version == 2 ? "; version 3 tags frames with AES-128-GMAC, not HMAC" : "");
     } else if (strcmp(m->cluster, r->cluster) != 0) {
         rc = DK_ECONFIG;

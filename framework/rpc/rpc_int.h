@@ -32,11 +32,11 @@ typedef struct rpc_peer {
     char id[DK_NODE_ID_MAX + 1];
     struct sockaddr_storage addr;
     char addr_text[RPC_ADDR_TEXT];
-    TAILQ_HEAD(, rpc_conn) conns;       /* connecting or ready */
+    TAILQ_HEAD(, rpc_conn) conns; /* connecting or ready */
     uint32_t n_conns;
-    TAILQ_HEAD(, rpc_out) waiting;      /* accepted, not yet written */
-    uint32_t failures;                  /* consecutive failed attempts */
-    uint64_t retry_at;                  /* uv_now() before which no connect is tried */
+    TAILQ_HEAD(, rpc_out) waiting; /* accepted, not yet written */
+    uint32_t failures;             /* consecutive failed attempts */
+    uint64_t retry_at;             /* uv_now() before which no connect is tried */
     int last_error;
 } rpc_peer;
 
@@ -44,39 +44,39 @@ typedef struct rpc_peer {
 typedef struct rpc_conn {
     dk_rpc *r;
     uv_tcp_t tcp;
-    uv_timer_t timer;                   /* handshake deadline, then a half-received frame's */
+    uv_timer_t timer; /* handshake deadline, then a half-received frame's */
     uv_connect_t connect_req;
     int inbound, state, handles, reading, in_parse, close_after_flush, close_status;
-    size_t need;                        /* bytes the frame being received needs, 0 = unknown */
-    uint32_t writes;                    /* uv_write requests not yet completed */
-    dk_buf *wq;                         /* sealed frames queued for the end of the turn (rpc_write.c) */
+    size_t need;     /* bytes the frame being received needs, 0 = unknown */
+    uint32_t writes; /* uv_write requests not yet completed */
+    dk_buf *wq;      /* sealed frames queued for the end of the turn (rpc_write.c) */
     uint32_t wq_n, wq_cap;
-    int wq_linked;                      /* in r->flushq */
+    int wq_linked; /* in r->flushq */
     TAILQ_ENTRY(rpc_conn) wq_link;
-    dk_buf rbuf;                        /* received bytes; [roff, len) unparsed */
+    dk_buf rbuf; /* received bytes; [roff, len) unparsed */
     size_t roff;
-    char addr[RPC_ADDR_TEXT];           /* the other end, for logs */
-    char peer_id[DK_NODE_ID_MAX + 1];   /* authenticated once READY */
-    dk_msg_hello *hs;                   /* during the handshake: [0] initiator's HELLO, [1] acceptor's */
-    int authed;                         /* frames carry MACs from now on */
-    int frame_timer;                    /* the timer runs for a half-received frame */
-    int frame_grace;                    /* ...and has expired once: one more poll, then close */
+    char addr[RPC_ADDR_TEXT];         /* the other end, for logs */
+    char peer_id[DK_NODE_ID_MAX + 1]; /* authenticated once READY */
+    dk_msg_hello *hs;                 /* during the handshake: [0] initiator's HELLO, [1] acceptor's */
+    int authed;                       /* frames carry MACs from now on */
+    int frame_timer;                  /* the timer runs for a half-received frame */
+    int frame_grace;                  /* ...and has expired once: one more poll, then close */
     dk_rpc_mac mac_out, mac_in;
-    dk_rpc_tls_conn *tls;               /* NULL: plain TCP */
-    TAILQ_ENTRY(rpc_conn) link;         /* r->inbound or peer->conns */
+    dk_rpc_tls_conn *tls;       /* NULL: plain TCP */
+    TAILQ_ENTRY(rpc_conn) link; /* r->inbound or peer->conns */
     /* inbound */
-    TAILQ_HEAD(, dk_rpc_req) reqs;      /* handed to the handler, unanswered */
+    TAILQ_HEAD(, dk_rpc_req) reqs; /* handed to the handler, unanswered */
     uint32_t outstanding;
     /* outbound */
     rpc_peer *peer;
     TAILQ_HEAD(, rpc_out) inflight;
     uint32_t n_inflight;
-    int probing;                        /* a liveness PING is in flight */
-    int established;                    /* the handshake completed */
+    int probing;     /* a liveness PING is in flight */
+    int established; /* the handshake completed */
 } rpc_conn;
 
 struct dk_rpc_req {
-    rpc_conn *conn;                     /* NULL once the connection is gone */
+    rpc_conn *conn; /* NULL once the connection is gone */
     uint64_t id;
     char peer[DK_NODE_ID_MAX + 1];
     TAILQ_ENTRY(dk_rpc_req) link;
@@ -86,25 +86,25 @@ struct dk_rpc_req {
 typedef struct rpc_out {
     dk_rpc *r;
     rpc_peer *peer;
-    rpc_conn *conn;                     /* set while OUT_INFLIGHT */
+    rpc_conn *conn; /* set while OUT_INFLIGHT */
     uint64_t id;
-    dk_buf frame;                       /* the encoded frame, until written */
+    dk_buf frame; /* the encoded frame, until written */
     dk_rpc_cb cb;
     void *arg;
     uv_timer_t timer;
     int where, status;
-    uint8_t type;                       /* message type, for the latency metric */
-    uint64_t start_ns;                  /* uv_hrtime() when the call was made */
-    struct rpc_out *hnext;              /* r->htab chain */
-    TAILQ_ENTRY(rpc_out) link;          /* peer->waiting, conn->inflight or r->deferred */
+    uint8_t type;              /* message type, for the latency metric */
+    uint64_t start_ns;         /* uv_hrtime() when the call was made */
+    struct rpc_out *hnext;     /* r->htab chain */
+    TAILQ_ENTRY(rpc_out) link; /* peer->waiting, conn->inflight or r->deferred */
 } rpc_out;
 
 struct dk_rpc {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    uv_idle_t defer;                    /* runs completions decided inside dk_rpc_call */
-    uv_prepare_t flush;                 /* the end of the loop turn: queued frames go out */
-    TAILQ_HEAD(, rpc_conn) flushq;      /* connections with frames queued */
+    uv_idle_t defer;               /* runs completions decided inside dk_rpc_call */
+    uv_prepare_t flush;            /* the end of the loop turn: queued frames go out */
+    TAILQ_HEAD(, rpc_conn) flushq; /* connections with frames queued */
     char cluster[DK_CLUSTER_NAME_MAX + 1];
     char node_id[DK_NODE_ID_MAX + 1];
     uint32_t incarnation;
@@ -112,26 +112,26 @@ struct dk_rpc {
     int loopback_only;
     uint32_t max_inbound, n_inbound;
     uint64_t frame_timeout_ms;
-    uint64_t log_window;                /* rate limit of refusal logs: window start (uv_now) */
+    uint64_t log_window; /* rate limit of refusal logs: window start (uv_now) */
     uint32_t log_count, log_dropped;
     uint32_t max_conns, max_outstanding;
     uint64_t connect_timeout_ms, backoff_max_ms, probe_timeout_ms;
     dk_rpc_handler on_request;
     void *arg;
-    struct sockaddr_storage bind_addr;  /* own IP, port 0 */
-    int bind_any;                       /* listen address is a wildcard: do not bind */
+    struct sockaddr_storage bind_addr; /* own IP, port 0 */
+    int bind_any;                      /* listen address is a wildcard: do not bind */
     TAILQ_HEAD(, rpc_conn) inbound;
     TAILQ_HEAD(, rpc_peer) peers;
     TAILQ_HEAD(, rpc_out) deferred;
-    rpc_out **htab;                     /* pending requests by id */
+    rpc_out **htab; /* pending requests by id */
     size_t hcap, hcount;
     uint64_t next_id;
-    size_t n_pending;                   /* rpc_out not yet completed; htab has room for all */
+    size_t n_pending; /* rpc_out not yet completed; htab has room for all */
     dk_rpc_stats st;
-    dk_rpc_tls *tls;                    /* NULL: plain RPC */
-    dk_buf tls_cipher;                  /* read buffer of TLS connections (one read at a time) */
+    dk_rpc_tls *tls;   /* NULL: plain RPC */
+    dk_buf tls_cipher; /* read buffer of TLS connections (one read at a time) */
     int stopping;
-    uint32_t handles;                   /* open libuv handles */
+    uint32_t handles; /* open libuv handles */
     void (*done)(void *);
     void *done_arg;
 };

@@ -49,14 +49,14 @@
 #include "rpc/rpc_frame.h"
 #include "util/buf.h"
 
-#define DK_SCAN_LIMIT_MAX   10000u
+#define DK_SCAN_LIMIT_MAX 10000u
 #define DK_SCAN_ENTRIES_MAX (4u * DK_SCAN_LIMIT_MAX)
-#define DK_SCAN_SPANS_MAX   65536u
-#define DK_SCAN_SPAN_LEN    32u
+#define DK_SCAN_SPANS_MAX 65536u
+#define DK_SCAN_SPAN_LEN 32u
 
-#define DK_SCAN_WITH_DEAD   0x1u    /* SCAN_RANGE: also tombstoned and expired objects */
+#define DK_SCAN_WITH_DEAD 0x1u /* SCAN_RANGE: also tombstoned and expired objects */
 #define DK_SCAN_RANGE_FLAGS 0x1u
-#define DK_SCAN_MORE        0x1u    /* SCAN_RESULT: more keys after the last entry */
+#define DK_SCAN_MORE 0x1u /* SCAN_RESULT: more keys after the last entry */
 #define DK_SCAN_RESULT_FLAGS 0x1u
 
 /* A token span (start, end] (ring.h's dk_token halves). */
@@ -75,7 +75,7 @@ typedef struct dk_msg_scan_range {
     uint32_t flags;
     uint32_t max_bytes;
     uint32_t n_spans;
-    dk_slice spans;             /* n_spans * DK_SCAN_SPAN_LEN bytes (dk_msg_scan_span_put) */
+    dk_slice spans; /* n_spans * DK_SCAN_SPAN_LEN bytes (dk_msg_scan_span_put) */
 } dk_msg_scan_range;
 
 /* Encode: 0, -EINVAL (a field out of its limits, spans out of order or
@@ -86,9 +86,9 @@ int dk_msg_scan_range_decode(dk_slice body, dk_msg_scan_range *m);
 
 typedef struct dk_msg_scan_result {
     uint32_t flags;
-    uint32_t n;                 /* entries */
-    dk_slice entries;           /* the entry bytes, read with dk_msg_scan_iter */
-    dk_slice last_key;          /* the last entry's key; empty when n == 0 */
+    uint32_t n;        /* entries */
+    dk_slice entries;  /* the entry bytes, read with dk_msg_scan_iter */
+    dk_slice last_key; /* the last entry's key; empty when n == 0 */
 } dk_msg_scan_result;
 
 /*

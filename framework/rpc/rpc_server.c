@@ -64,14 +64,17 @@ void dk__rpc_server_accept(uv_stream_t *listener, int status)
             dk__rpc_addr_text((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
         if (r->n_inbound > r->max_inbound) {
             r->st.conns_rejected++;
-            dk__rpc_refusal(r, "rpc: refused connection from %s: %u connections open, the limit "
-                            "([cluster] max_rpc_connections)", c->addr, r->max_inbound);
+            dk__rpc_refusal(r,
+                            "rpc: refused connection from %s: %u connections open, the limit "
+                            "([cluster] max_rpc_connections)",
+                            c->addr, r->max_inbound);
             dk__rpc_conn_close(c, -EMFILE);
             return;
         }
         if (r->loopback_only && !addr_is_loopback(&ss)) {
             r->st.conns_rejected++;
-            dk__rpc_refusal(r, "rpc: refused connection from %s: protected mode (no [security] "
+            dk__rpc_refusal(r,
+                            "rpc: refused connection from %s: protected mode (no [security] "
                             "cluster_key_file) accepts cluster traffic from loopback addresses only",
                             c->addr);
             dk__rpc_conn_close(c, -EACCES);
@@ -123,8 +126,10 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     if (c->tls && !dk_rpc_tls_peer_is(c->tls, c->hs[0].node_id)) {
         r->st.handshake_failures++;
         r->st.auth_failures++;
-        snprintf(msg, sizeof(msg), "its TLS certificate (signed by our CA) names neither in its CN nor in "
-                 "a DNS subjectAltName the node id %.64s it claims", c->hs[0].node_id);
+        snprintf(msg, sizeof(msg),
+                 "its TLS certificate (signed by our CA) names neither in its CN nor in "
+                 "a DNS subjectAltName the node id %.64s it claims",
+                 c->hs[0].node_id);
         server_refuse(c, -EACCES, msg);
         return;
     }
@@ -165,8 +170,10 @@ static void server_auth(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     if (rc) {
         r->st.handshake_failures++;
         r->st.auth_failures++;
-        snprintf(msg, sizeof(msg), "node %s failed to prove it holds the cluster key (wrong or no "
-                 "[security] cluster_key_file, or not a node of this cluster)", c->peer_id);
+        snprintf(msg, sizeof(msg),
+                 "node %s failed to prove it holds the cluster key (wrong or no "
+                 "[security] cluster_key_file, or not a node of this cluster)",
+                 c->peer_id);
         server_refuse(c, -EACCES, msg);
         return;
     }
@@ -253,7 +260,7 @@ int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
         rc = dk_buf_append(&f, body, len);
     if (rc) {
         dk_buf_free(&f);
-        f.len = 0;              /* an empty frame: q is still answered with nothing, and freed */
+        f.len = 0; /* an empty frame: q is still answered with nothing, and freed */
     }
     int frc = dk_rpc_reply_framed(q, type, &f);
     return rc ? rc : frc;
@@ -265,8 +272,8 @@ int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *framed)
     dk_buf f = *framed;
     dk_buf_init(framed);
     int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
-             : f.len < DK_FRAME_HEADER_LEN                                         ? -ENOMEM
-                                                     : dk_frame_finish(&f, 0, type, 0, q->id);
+             : f.len < DK_FRAME_HEADER_LEN                                           ? -ENOMEM
+                                           : dk_frame_finish(&f, 0, type, 0, q->id);
     if (c) {
         TAILQ_REMOVE(&c->reqs, q, link);
         int was_full = c->outstanding-- >= c->r->max_outstanding;

@@ -40,23 +40,23 @@
 #include "dynkv/types.h"
 #include "util/buf.h"
 
-#define DK_STREAM_PLAN_MAX      32u
-#define DK_STREAM_RANGES_MAX    65536u
-#define DK_STREAM_RANGE_LEN     32u
-#define DK_STREAM_BATCH_MAX     (4u << 20)      /* object bytes per batch, well under a frame */
-#define DK_STREAM_ITEMS_MAX     1000000u
-#define DK_STREAM_LAST          0x1u
+#define DK_STREAM_PLAN_MAX 32u
+#define DK_STREAM_RANGES_MAX 65536u
+#define DK_STREAM_RANGE_LEN 32u
+#define DK_STREAM_BATCH_MAX (4u << 20) /* object bytes per batch, well under a frame */
+#define DK_STREAM_ITEMS_MAX 1000000u
+#define DK_STREAM_LAST 0x1u
 
 typedef struct dk_stream_span {
-    uint64_t start_hi, start_lo, end_hi, end_lo;    /* (start, end] on the token circle */
+    uint64_t start_hi, start_lo, end_hi, end_lo; /* (start, end] on the token circle */
 } dk_stream_span;
 
 typedef struct dk_msg_stream_req {
     char plan[DK_STREAM_PLAN_MAX + 1];
-    dk_slice cursor;                /* continue after this key; empty: from the start */
+    dk_slice cursor; /* continue after this key; empty: from the start */
     uint32_t max_bytes;
     uint32_t n_ranges;
-    dk_slice ranges;                /* n_ranges x DK_STREAM_RANGE_LEN */
+    dk_slice ranges; /* n_ranges x DK_STREAM_RANGE_LEN */
 } dk_msg_stream_req;
 int dk_msg_stream_req_encode(dk_buf *out, const dk_msg_stream_req *m);
 int dk_msg_stream_req_decode(dk_slice body, dk_msg_stream_req *m);
@@ -67,11 +67,11 @@ void dk_stream_span_get(const uint8_t *p, dk_stream_span *s);
 
 typedef struct dk_msg_stream_batch {
     int32_t status;
-    uint32_t flags;                 /* DK_STREAM_LAST */
-    dk_slice cursor;                /* last key examined (0..256 bytes) */
-    uint64_t scanned;               /* keys examined for this batch */
+    uint32_t flags;   /* DK_STREAM_LAST */
+    dk_slice cursor;  /* last key examined (0..256 bytes) */
+    uint64_t scanned; /* keys examined for this batch */
     uint32_t n_items;
-    dk_slice items;                 /* the items, as appended by dk_stream_item_put */
+    dk_slice items; /* the items, as appended by dk_stream_item_put */
 } dk_msg_stream_batch;
 int dk_msg_stream_batch_encode(dk_buf *out, const dk_msg_stream_batch *m);
 int dk_msg_stream_batch_decode(dk_slice body, dk_msg_stream_batch *m);

@@ -30,12 +30,12 @@
 
 struct dk_rpc_tls {
     uv_mutex_t mu;
-    SSL_CTX *ctx;                   /* current; under mu */
+    SSL_CTX *ctx; /* current; under mu */
 };
 
 struct dk_rpc_tls_conn {
     SSL *ssl;
-    BIO *in, *out;                  /* owned by ssl */
+    BIO *in, *out; /* owned by ssl */
     int failed, up;
     char version[96];
 };
@@ -61,10 +61,12 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, const 
                  cert_file, why);
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
         dk_tls_err_text(why, sizeof(why), "unreadable");
-        snprintf(err, errlen, "[security] tls_key_file %s: not a PEM private key of the certificate in %s: %s",
-                 key_file, cert_file, why);
+        snprintf(err, errlen,
+                 "[security] tls_key_file %s: not a PEM private key of the certificate in %s: %s", key_file,
+                 cert_file, why);
         goto fail;
     }
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
@@ -197,8 +199,8 @@ int dk_rpc_tls_start(dk_rpc_tls_conn *c, dk_buf *out, char *err, size_t errlen)
     return tls_step(c, out, err, errlen);
 }
 
-int dk_rpc_tls_feed(dk_rpc_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out,
-                    char *err, size_t errlen)
+int dk_rpc_tls_feed(dk_rpc_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out, char *err,
+                    size_t errlen)
 {
     if (c->failed) {
         snprintf(err, errlen, "connection already failed");

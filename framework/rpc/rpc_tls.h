@@ -46,8 +46,8 @@ int dk_rpc_tls_start(dk_rpc_tls_conn *c, dk_buf *out, char *err, size_t errlen);
  * connection must end, with the reason in err (a verification failure
  * names what failed) and possibly an alert in out.
  */
-int dk_rpc_tls_feed(dk_rpc_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out,
-                    char *err, size_t errlen);
+int dk_rpc_tls_feed(dk_rpc_tls_conn *c, const void *data, size_t len, dk_buf *plain, dk_buf *out, char *err,
+                    size_t errlen);
 
 /* The handshake completed (the peer's certificate verified). */
 int dk_rpc_tls_up(const dk_rpc_tls_conn *c);

@@ -70,7 +70,7 @@ long dk_base64_decode(const char *s, size_t len, int alphabet, uint8_t *out, siz
     if (alphabet != DK_B64_URL) {
         while (body > 0 && len - body < 2 && s[body - 1] == '=')
             body--;
-        if (body < len && len % 4 != 0) {   /* padding, but not to a whole group */
+        if (body < len && len % 4 != 0) { /* padding, but not to a whole group */
             *bad = body;
             return -1;
         }
@@ -96,7 +96,7 @@ long dk_base64_decode(const char *s, size_t len, int alphabet, uint8_t *out, siz
             acc &= (1u << bits) - 1;
         }
     }
-    if (alphabet == DK_B64_URL && acc != 0) {   /* leftover bits must be zero */
+    if (alphabet == DK_B64_URL && acc != 0) { /* leftover bits must be zero */
         *bad = body - 1;
         return -1;
     }

@@ -16,8 +16,8 @@
 #include "util/buf.h"
 
 enum {
-    DK_B64_STD = 0,     /* A-Z a-z 0-9 + /, '=' padded; decode accepts missing padding */
-    DK_B64_URL = 1,     /* A-Z a-z 0-9 - _, never padded; decode is canonical only */
+    DK_B64_STD = 0, /* A-Z a-z 0-9 + /, '=' padded; decode accepts missing padding */
+    DK_B64_URL = 1, /* A-Z a-z 0-9 - _, never padded; decode is canonical only */
 };
 
 /* Characters the encoding of n bytes takes (no NUL). Pure. */

@@ -20,12 +20,30 @@ typedef struct dk_buf {
     size_t len, cap;
 } dk_buf;
 
-#define DK_BUF_INIT {NULL, 0, 0}
+#define DK_BUF_INIT                                                                                          \
+    {                                                                                                        \
+        NULL, 0, 0                                                                                           \
+    }
 
-static inline void dk_buf_init(dk_buf *b) { b->data = NULL; b->len = b->cap = 0; }
-static inline void dk_buf_free(dk_buf *b) { free(b->data); dk_buf_init(b); }
-static inline void dk_buf_reset(dk_buf *b) { b->len = 0; }
-static inline dk_slice dk_buf_slice(const dk_buf *b) { dk_slice s = {b->data, b->len}; return s; }
+static inline void dk_buf_init(dk_buf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+static inline void dk_buf_free(dk_buf *b)
+{
+    free(b->data);
+    dk_buf_init(b);
+}
+static inline void dk_buf_reset(dk_buf *b)
+{
+    b->len = 0;
+}
+static inline dk_slice dk_buf_slice(const dk_buf *b)
+{
+    dk_slice s = {b->data, b->len};
+    return s;
+}
 
 /* Make room for n more bytes. */
 static inline int dk_buf_reserve(dk_buf *b, size_t n)
@@ -57,7 +75,10 @@ static inline int dk_buf_append(dk_buf *b, const void *p, size_t n)
     return 0;
 }
 
-static inline int dk_buf_append_str(dk_buf *b, const char *s) { return dk_buf_append(b, s, strlen(s)); }
+static inline int dk_buf_append_str(dk_buf *b, const char *s)
+{
+    return dk_buf_append(b, s, strlen(s));
+}
 
 /* Append printf-formatted text (no NUL is counted in len; one is kept
  * after the data so data can be used as a C string). */

@@ -26,7 +26,7 @@ static uint32_t crc_mulmod(uint32_t a, uint32_t b)
     for (uint32_t bit = 1u << 31; bit; bit >>= 1) {
         if (a & bit)
             prod ^= b;
-        b = (b & 1) ? (b >> 1) ^ 0x82f63b78u : b >> 1;   /* b *= x */
+        b = (b & 1) ? (b >> 1) ^ 0x82f63b78u : b >> 1; /* b *= x */
     }
     return prod;
 }
@@ -71,8 +71,7 @@ static void crc_init(void)
  * with CRC linearity: the raw state after A||B is
  * crc(A) * x^(8|B|) mod P  xor  crc(B) started from 0. */
 
-__attribute__((target("sse4.2")))
-static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
     uint64_t c = crc;
     while (n >= 3 * CRC_BLOCK) {

@@ -9,10 +9,20 @@
 
 /* Extend crc (0 to start) with n bytes of p. Thread-safe. */
 uint32_t dk_crc32c_extend(uint32_t crc, const void *p, size_t n);
-static inline uint32_t dk_crc32c(const void *p, size_t n) { return dk_crc32c_extend(0, p, n); }
+static inline uint32_t dk_crc32c(const void *p, size_t n)
+{
+    return dk_crc32c_extend(0, p, n);
+}
 
 /* Masked form for CRCs stored next to the data they cover (LevelDB's
  * trick): a CRC of a string that itself contains CRCs stays well mixed. */
-static inline uint32_t dk_crc32c_mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
-static inline uint32_t dk_crc32c_unmask(uint32_t m) { uint32_t r = m - 0xa282ead8u; return (r >> 17) | (r << 15); }
+static inline uint32_t dk_crc32c_mask(uint32_t crc)
+{
+    return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+}
+static inline uint32_t dk_crc32c_unmask(uint32_t m)
+{
+    uint32_t r = m - 0xa282ead8u;
+    return (r >> 17) | (r << 15);
+}
 #endif

@@ -140,10 +140,8 @@ int dk_crdt_op_canon(dk_crdt_op *op)
 static int codec_op_ok(const dk_crdt_op *op, int nested)
 {
     switch (op->type) {
-    case DK_CRDT_COUNTER:
-        return 1;
-    case DK_CRDT_REGISTER:
-        return op->text.len <= DK_VALUE_MAX;
+    case DK_CRDT_COUNTER: return 1;
+    case DK_CRDT_REGISTER: return op->text.len <= DK_VALUE_MAX;
     case DK_CRDT_SET:
         return (op->set_kind == DK_CRDT_SET_ADD || op->set_kind == DK_CRDT_SET_REMOVE) &&
                codec_increasing(op->elems, op->n_elems);
@@ -168,24 +166,19 @@ static int codec_op_ok(const dk_crdt_op *op, int nested)
                 j++;
         }
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
 static void codec_write_op_body(dk_wr *w, const dk_crdt_op *op)
 {
     switch (op->type) {
-    case DK_CRDT_COUNTER:
-        dk_wr_svar(w, op->delta);
-        break;
+    case DK_CRDT_COUNTER: dk_wr_svar(w, op->delta); break;
     case DK_CRDT_SET:
         dk_wr_u8(w, op->set_kind);
         codec_write_list(w, op->elems, op->n_elems);
         break;
-    case DK_CRDT_REGISTER:
-        dk_wr_str(w, op->text);
-        break;
+    case DK_CRDT_REGISTER: dk_wr_str(w, op->text); break;
     case DK_CRDT_MAP:
         dk_wr_uvar(w, op->n_fields);
         for (uint32_t i = 0; i < op->n_fields; i++) {
@@ -227,17 +220,13 @@ void dk_crdt_op_free(dk_crdt_op *op)
 static int codec_read_op_body(dk_rd *r, dk_crdt_op *op, int nested)
 {
     switch (op->type) {
-    case DK_CRDT_COUNTER:
-        op->delta = dk_rd_svar(r);
-        return r->bad ? -1 : 0;
+    case DK_CRDT_COUNTER: op->delta = dk_rd_svar(r); return r->bad ? -1 : 0;
     case DK_CRDT_SET:
         op->set_kind = dk_rd_u8(r);
         if (op->set_kind != DK_CRDT_SET_ADD && op->set_kind != DK_CRDT_SET_REMOVE)
             r->bad = 1;
         return r->bad ? -1 : codec_read_list(r, DK_VALUE_MAX, 0, &op->elems, &op->n_elems);
-    case DK_CRDT_REGISTER:
-        op->text = dk_rd_str(r, DK_VALUE_MAX);
-        return r->bad ? -1 : 0;
+    case DK_CRDT_REGISTER: op->text = dk_rd_str(r, DK_VALUE_MAX); return r->bad ? -1 : 0;
     case DK_CRDT_MAP: {
         if (nested)
             break;
@@ -249,10 +238,11 @@ static int codec_read_op_body(dk_rd *r, dk_crdt_op *op, int nested)
             return -ENOMEM;
         for (uint64_t i = 0; i < n; i++) {
             dk_crdt_field_op *f = &op->fields[i];
-            op->n_fields = (uint32_t)i + 1;   /* freed whole on error */
+            op->n_fields = (uint32_t)i + 1; /* freed whole on error */
             f->name = dk_rd_str(r, DK_CRDT_NAME_MAX);
             f->op.type = dk_rd_u8(r);
-            if (r->bad || !codec_name_ok(f->name) || (i && dk_slice_cmp(op->fields[i - 1].name, f->name) >= 0)) {
+            if (r->bad || !codec_name_ok(f->name) ||
+                (i && dk_slice_cmp(op->fields[i - 1].name, f->name) >= 0)) {
                 r->bad = 1;
                 return -1;
             }
@@ -263,12 +253,11 @@ static int codec_read_op_body(dk_rd *r, dk_crdt_op *op, int nested)
         int rc = codec_read_list(r, DK_CRDT_NAME_MAX, 1, &op->removes, &op->n_removes);
         if (rc)
             return rc;
-        if (!codec_op_ok(op, 0))   /* a name both updated and removed */
+        if (!codec_op_ok(op, 0)) /* a name both updated and removed */
             break;
         return 0;
     }
-    default:
-        break;
+    default: break;
     }
     r->bad = 1;
     return -1;
@@ -294,12 +283,9 @@ int dk_crdt_op_decode(dk_slice in, dk_crdt_op *op)
 static int codec_value_ok(const dk_crdt_value *v, int nested)
 {
     switch (v->type) {
-    case DK_CRDT_COUNTER:
-        return 1;
-    case DK_CRDT_REGISTER:
-        return v->text.len <= DK_VALUE_MAX;
-    case DK_CRDT_SET:
-        return codec_increasing(v->elems, v->n_elems);
+    case DK_CRDT_COUNTER: return 1;
+    case DK_CRDT_REGISTER: return v->text.len <= DK_VALUE_MAX;
+    case DK_CRDT_SET: return codec_increasing(v->elems, v->n_elems);
     case DK_CRDT_MAP:
         if (nested)
             return 0;
@@ -308,23 +294,16 @@ static int codec_value_ok(const dk_crdt_value *v, int nested)
                 (i && dk_slice_cmp(v->fields[i - 1].name, v->fields[i].name) >= 0))
                 return 0;
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
 static void codec_write_value_body(dk_wr *w, const dk_crdt_value *v)
 {
     switch (v->type) {
-    case DK_CRDT_COUNTER:
-        dk_wr_svar(w, v->count);
-        break;
-    case DK_CRDT_SET:
-        codec_write_list(w, v->elems, v->n_elems);
-        break;
-    case DK_CRDT_REGISTER:
-        dk_wr_str(w, v->text);
-        break;
+    case DK_CRDT_COUNTER: dk_wr_svar(w, v->count); break;
+    case DK_CRDT_SET: codec_write_list(w, v->elems, v->n_elems); break;
+    case DK_CRDT_REGISTER: dk_wr_str(w, v->text); break;
     case DK_CRDT_MAP:
         dk_wr_uvar(w, v->n_fields);
         for (uint32_t i = 0; i < v->n_fields; i++) {
@@ -363,14 +342,9 @@ void dk_crdt_value_free(dk_crdt_value *v)
 static int codec_read_value_body(dk_rd *r, dk_crdt_value *v, int nested)
 {
     switch (v->type) {
-    case DK_CRDT_COUNTER:
-        v->count = dk_rd_svar(r);
-        return r->bad ? -1 : 0;
-    case DK_CRDT_SET:
-        return codec_read_list(r, DK_VALUE_MAX, 0, &v->elems, &v->n_elems);
-    case DK_CRDT_REGISTER:
-        v->text = dk_rd_str(r, DK_VALUE_MAX);
-        return r->bad ? -1 : 0;
+    case DK_CRDT_COUNTER: v->count = dk_rd_svar(r); return r->bad ? -1 : 0;
+    case DK_CRDT_SET: return codec_read_list(r, DK_VALUE_MAX, 0, &v->elems, &v->n_elems);
+    case DK_CRDT_REGISTER: v->text = dk_rd_str(r, DK_VALUE_MAX); return r->bad ? -1 : 0;
     case DK_CRDT_MAP: {
         if (nested)
             break;
@@ -384,7 +358,8 @@ static int codec_read_value_body(dk_rd *r, dk_crdt_value *v, int nested)
             v->n_fields = (uint32_t)i + 1;
             f->name = dk_rd_str(r, DK_CRDT_NAME_MAX);
             f->value.type = dk_rd_u8(r);
-            if (r->bad || !codec_name_ok(f->name) || (i && dk_slice_cmp(v->fields[i - 1].name, f->name) >= 0)) {
+            if (r->bad || !codec_name_ok(f->name) ||
+                (i && dk_slice_cmp(v->fields[i - 1].name, f->name) >= 0)) {
                 r->bad = 1;
                 return -1;
             }
@@ -394,8 +369,7 @@ static int codec_read_value_body(dk_rd *r, dk_crdt_value *v, int nested)
         }
         return 0;
     }
-    default:
-        break;
+    default: break;
     }
     r->bad = 1;
     return -1;

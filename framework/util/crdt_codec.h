@@ -25,15 +25,15 @@ struct dk_crdt_field;
 
 /* One operation. Only the members of its type are meaningful. */
 typedef struct dk_crdt_op {
-    uint8_t type;                       /* DK_CRDT_* */
-    int64_t delta;                      /* COUNTER: the increment */
-    uint8_t set_kind;                   /* SET: DK_CRDT_SET_ADD or _REMOVE */
-    dk_slice *elems;                    /* SET: elements, sorted, unique */
+    uint8_t type;     /* DK_CRDT_* */
+    int64_t delta;    /* COUNTER: the increment */
+    uint8_t set_kind; /* SET: DK_CRDT_SET_ADD or _REMOVE */
+    dk_slice *elems;  /* SET: elements, sorted, unique */
     uint32_t n_elems;
-    dk_slice text;                      /* REGISTER: the assigned text */
-    struct dk_crdt_field_op *fields;    /* MAP: field updates, sorted by name */
+    dk_slice text;                   /* REGISTER: the assigned text */
+    struct dk_crdt_field_op *fields; /* MAP: field updates, sorted by name */
     uint32_t n_fields;
-    dk_slice *removes;                  /* MAP: fields to remove, sorted, unique */
+    dk_slice *removes; /* MAP: fields to remove, sorted, unique */
     uint32_t n_removes;
 } dk_crdt_op;
 
@@ -45,12 +45,12 @@ typedef struct dk_crdt_field_op {
 
 /* One value. Only the members of its type are meaningful. */
 typedef struct dk_crdt_value {
-    uint8_t type;                       /* DK_CRDT_* */
-    int64_t count;                      /* COUNTER */
-    dk_slice *elems;                    /* SET: sorted, unique */
+    uint8_t type;    /* DK_CRDT_* */
+    int64_t count;   /* COUNTER */
+    dk_slice *elems; /* SET: sorted, unique */
     uint32_t n_elems;
-    dk_slice text;                      /* REGISTER */
-    struct dk_crdt_field *fields;       /* MAP: sorted by name, unique */
+    dk_slice text;                /* REGISTER */
+    struct dk_crdt_field *fields; /* MAP: sorted by name, unique */
     uint32_t n_fields;
 } dk_crdt_value;
 
@@ -89,8 +89,8 @@ void dk_crdt_op_free(dk_crdt_op *op);
 
 /* As for operations: encode a canonical value (-EINVAL otherwise), decode
  * strictly (DK_ECORRUPT), free the arrays. */
-int  dk_crdt_value_encode(const dk_crdt_value *v, dk_buf *out);
-int  dk_crdt_value_decode(dk_slice in, dk_crdt_value *v);
+int dk_crdt_value_encode(const dk_crdt_value *v, dk_buf *out);
+int dk_crdt_value_decode(dk_slice in, dk_crdt_value *v);
 void dk_crdt_value_free(dk_crdt_value *v);
 
 /* "counter", "set", "register", "map", or NULL for another byte. */

@@ -21,7 +21,7 @@
 
 typedef struct dk_rd {
     const uint8_t *p, *end;
-    int bad;                    /* sticky: a read ran out of bytes or met a bad varint */
+    int bad; /* sticky: a read ran out of bytes or met a bad varint */
 } dk_rd;
 
 static inline void dk_rd_init(dk_rd *r, dk_slice in)
@@ -31,7 +31,10 @@ static inline void dk_rd_init(dk_rd *r, dk_slice in)
     r->bad = in.ptr == NULL && in.len != 0;
 }
 
-static inline size_t dk_rd_left(const dk_rd *r) { return r->bad ? 0 : (size_t)(r->end - r->p); }
+static inline size_t dk_rd_left(const dk_rd *r)
+{
+    return r->bad ? 0 : (size_t)(r->end - r->p);
+}
 
 static inline uint8_t dk_rd_u8(dk_rd *r)
 {
@@ -76,11 +79,14 @@ static inline dk_slice dk_rd_str(dk_rd *r, size_t max)
 }
 
 /* 0 when every read succeeded and the input is used up, else -1. */
-static inline int dk_rd_done(const dk_rd *r) { return r->bad || r->p != r->end ? -1 : 0; }
+static inline int dk_rd_done(const dk_rd *r)
+{
+    return r->bad || r->p != r->end ? -1 : 0;
+}
 
 typedef struct dk_wr {
     dk_buf *out;
-    int err;                    /* sticky: 0 or -ENOMEM */
+    int err; /* sticky: 0 or -ENOMEM */
 } dk_wr;
 
 static inline void dk_wr_init(dk_wr *w, dk_buf *out)
@@ -95,7 +101,10 @@ static inline void dk_wr_bytes(dk_wr *w, const void *p, size_t n)
         w->err = dk_buf_append(w->out, p, n);
 }
 
-static inline void dk_wr_u8(dk_wr *w, uint8_t v) { dk_wr_bytes(w, &v, 1); }
+static inline void dk_wr_u8(dk_wr *w, uint8_t v)
+{
+    dk_wr_bytes(w, &v, 1);
+}
 
 static inline void dk_wr_uvar(dk_wr *w, uint64_t v)
 {

@@ -17,9 +17,8 @@ const char *dk_strerror(int err)
 #define DK__ERR_MSG(name, code, msg) case code: return msg;
         DK_ERRNO_MAP(DK__ERR_MSG)
 #undef DK__ERR_MSG
-/* clang-format on */
-    default:
-        break;
+        /* clang-format on */
+    default: break;
     }
     if (err < 0 && err > -4096)
         return strerror(-err);
@@ -42,8 +41,7 @@ const char *dk_err_name(int err)
         DK__SYS(EINVAL) DK__SYS(ENOSPC) DK__SYS(EACCES) DK__SYS(EAGAIN)
         DK__SYS(ENOTDIR) DK__SYS(EBUSY) DK__SYS(ECONNREFUSED) DK__SYS(ETIMEDOUT)
 #undef DK__SYS
-/* clang-format on */
-    default:
-        return "UNKNOWN";
+            /* clang-format on */
+            default : return "UNKNOWN";
     }
 }

@@ -289,14 +289,15 @@ static int vv_is_dot_actor(const dk_object *o, const dk_actor *a)
     return 0;
 }
 
-void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries,
-                 int64_t max_age_ms, int64_t now_ms)
+void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries, int64_t max_age_ms,
+                 int64_t now_ms)
 {
     if (max_age_ms > 0) {
         uint32_t w = 0;
         for (uint32_t i = 0; i < v->n; i++) {
             /* now - time > max_age, written so it cannot overflow */
-            int old = v->e[i].time_ms < now_ms && (uint64_t)now_ms - (uint64_t)v->e[i].time_ms > (uint64_t)max_age_ms;
+            int old = v->e[i].time_ms < now_ms &&
+                      (uint64_t)now_ms - (uint64_t)v->e[i].time_ms > (uint64_t)max_age_ms;
             if (!old || vv_is_dot_actor(keep_dots, &v->e[i].actor))
                 v->e[w++] = v->e[i];
         }
@@ -314,7 +315,7 @@ void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries,
                 victim = i;
         }
         if (victim == UINT32_MAX)
-            return;   /* only protected entries remain */
+            return; /* only protected entries remain */
         memmove(&v->e[victim], &v->e[victim + 1], (size_t)(v->n - victim - 1) * sizeof(*v->e));
         v->n--;
     }
@@ -396,7 +397,7 @@ int dk_vv_decode(const uint8_t *p, size_t len, dk_vv *out, size_t *consumed)
         e.counter = counter;
         e.time_ms = (int64_t)t;
         if (tmp.n && dk_actor_cmp(&tmp.e[tmp.n - 1].actor, &e.actor) >= 0)
-            goto corrupt;   /* unsorted or duplicate: not what we write */
+            goto corrupt; /* unsorted or duplicate: not what we write */
         tmp.e[tmp.n++] = e;
     }
     dk_vv_free(out);
@@ -546,7 +547,7 @@ int dk_dvv_update(const dk_object *stored, const dk_write *w, dk_object *out)
     for (uint32_t i = 0; i < stored->n_sib; i++) {
         const dk_sibling *s = &stored->sib[i];
         if (dk_vv_covers(ctx, &s->actor, s->counter))
-            continue;   /* the client has seen it: this write supersedes it */
+            continue; /* the client has seen it: this write supersedes it */
         if (s->expiry_ms != 0 && s->expiry_ms <= w->now_ms)
             continue;
         if ((rc = dk_object_add_sibling(out, s)))
@@ -588,7 +589,7 @@ static int dvv_keep(const dk_object *x, const dk_object *y, dk_object *out)
     for (uint32_t i = 0; i < x->n_sib; i++) {
         const dk_sibling *s = &x->sib[i];
         if (!dvv_find_dot(y, s) && dk_vv_covers(&y->vv, &s->actor, s->counter))
-            continue;   /* y has seen this write and superseded it */
+            continue; /* y has seen this write and superseded it */
         int rc = dk_object_add_sibling(out, s);
         if (rc)
             return rc;

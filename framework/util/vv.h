@@ -60,28 +60,28 @@ void dk_vv_init(dk_vv *v);
 void dk_vv_free(dk_vv *v);
 /* Replace dst's entries with a copy of src's (dst must be initialised).
  * Returns 0 or -ENOMEM (dst unchanged). */
-int  dk_vv_copy(dk_vv *dst, const dk_vv *src);
+int dk_vv_copy(dk_vv *dst, const dk_vv *src);
 
 /* The counter recorded for actor a, 0 when absent. */
 uint64_t dk_vv_get(const dk_vv *v, const dk_actor *a);
 
 /* Set a's entry to exactly (counter, time_ms); counter 0 removes the entry
  * (absent and 0 mean the same). Returns 0 or -ENOMEM. */
-int  dk_vv_set(dk_vv *v, const dk_actor *a, uint64_t counter, int64_t time_ms);
+int dk_vv_set(dk_vv *v, const dk_actor *a, uint64_t counter, int64_t time_ms);
 
 /* Causal order of a and b (missing entries count as 0). O(|a| + |b|). */
-int  dk_vv_compare(const dk_vv *a, const dk_vv *b);
+int dk_vv_compare(const dk_vv *a, const dk_vv *b);
 
 /* 1 when a >= b pointwise (a has seen everything b has), else 0. */
-int  dk_vv_descends(const dk_vv *a, const dk_vv *b);
+int dk_vv_descends(const dk_vv *a, const dk_vv *b);
 
 /* dst = pointwise max(dst, src); an entry's time becomes the later of the
  * two times whatever the counters, which keeps merge commutative,
  * associative and idempotent. Returns 0 or -ENOMEM (dst unchanged). */
-int  dk_vv_merge(dk_vv *dst, const dk_vv *src);
+int dk_vv_merge(dk_vv *dst, const dk_vv *src);
 
 /* 1 when the dot (a, counter) is covered by v (counter <= v[a]), else 0. */
-int  dk_vv_covers(const dk_vv *v, const dk_actor *a, uint64_t counter);
+int dk_vv_covers(const dk_vv *v, const dk_actor *a, uint64_t counter);
 
 /*
  * Dynamo-style pruning. Entries older than max_age_ms (now_ms - time_ms >
@@ -104,8 +104,8 @@ int  dk_vv_covers(const dk_vv *v, const dk_actor *a, uint64_t counter);
  * configured).
  * Never fails (it only shrinks the array).
  */
-void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries,
-                 int64_t max_age_ms, int64_t now_ms);
+void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries, int64_t max_age_ms,
+                 int64_t now_ms);
 
 /*
  * Binary encoding, used inside objects and context tokens: varint entry
@@ -119,8 +119,8 @@ void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries,
  * shortest form gives DK_ECORRUPT (so whatever decodes re-encodes to the
  * same bytes).
  */
-int  dk_vv_encode(const dk_vv *v, dk_buf *out);
-int  dk_vv_decode(const uint8_t *p, size_t len, dk_vv *out, size_t *consumed);
+int dk_vv_encode(const dk_vv *v, dk_buf *out);
+int dk_vv_decode(const uint8_t *p, size_t len, dk_vv *out, size_t *consumed);
 
 /* ---- objects ----------------------------------------------------------- */
 
@@ -129,13 +129,13 @@ void dk_object_init(dk_object *o);
  * object is left initialised (empty). */
 void dk_object_free(dk_object *o);
 /* Append a copy of *s (value still borrowed). Returns 0 or -ENOMEM. */
-int  dk_object_add_sibling(dk_object *o, const dk_sibling *s);
+int dk_object_add_sibling(dk_object *o, const dk_sibling *s);
 /* Replace dst (initialised) with a copy of src; values stay borrowed from
  * src's owner. Returns 0 or -ENOMEM (dst then empty). */
-int  dk_object_copy(dk_object *dst, const dk_object *src);
+int dk_object_copy(dk_object *dst, const dk_object *src);
 /* Number of siblings that are neither tombstones nor expired at now_ms
  * (expiry_ms != 0 && expiry_ms <= now_ms). */
-int  dk_object_live_count(const dk_object *o, int64_t now_ms);
+int dk_object_live_count(const dk_object *o, int64_t now_ms);
 
 /* ---- DVV operations ---------------------------------------------------- */
 
@@ -151,7 +151,7 @@ int  dk_object_live_count(const dk_object *o, int64_t now_ms);
  * Returns 0, -ENOMEM, or -EOVERFLOW when the context's counter for a is
  * UINT64_MAX. out is freed and left empty on error.
  */
-int  dk_dvv_update(const dk_object *stored, const dk_write *w, dk_object *out);
+int dk_dvv_update(const dk_object *stored, const dk_write *w, dk_object *out);
 
 /*
  * Merge two replicas' copies into *out (initialised; content replaced): a
@@ -164,7 +164,7 @@ int  dk_dvv_update(const dk_object *stored, const dk_write *w, dk_object *out);
  * flags, value bytes) is kept, so even then both orders agree.
  * Returns 0 or -ENOMEM (out freed and empty).
  */
-int  dk_dvv_sync(const dk_object *a, const dk_object *b, dk_object *out);
+int dk_dvv_sync(const dk_object *a, const dk_object *b, dk_object *out);
 
 /* The functions above as the table dk_host.object hands to plugins
  * (dynkv/conflict.h); static storage. */

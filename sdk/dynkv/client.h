@@ -50,8 +50,8 @@ enum {
     DKC_EAUTH = -6,        /* 401 / 403: the token is missing or refused */
     DKC_EPROTO = -7,       /* an answer the SDK does not understand */
     DKC_ENOMEM = -8,
-    DKC_ESERVER = -9,      /* any other error status (see dkc_errmsg) */
-    DKC_ESIBLINGS = -10    /* dkc_update met siblings and had no resolver */
+    DKC_ESERVER = -9,   /* any other error status (see dkc_errmsg) */
+    DKC_ESIBLINGS = -10 /* dkc_update met siblings and had no resolver */
 };
 
 typedef struct dkc_options {
@@ -107,10 +107,10 @@ void dkc_object_free(dkc_object *o);
 int dkc_get(dkc *c, const char *key, dkc_object **out);
 
 typedef struct dkc_write {
-    const char *context;   /* from dkc_get / dkc_put: supersede those versions */
-    uint32_t ttl_s;        /* 0: never expires */
-    const char *if_match;  /* compare-and-set: only over this context ("*": any value) */
-    int if_none_match;     /* 1: create only (the key must not exist) */
+    const char *context;  /* from dkc_get / dkc_put: supersede those versions */
+    uint32_t ttl_s;       /* 0: never expires */
+    const char *if_match; /* compare-and-set: only over this context ("*": any value) */
+    int if_none_match;    /* 1: create only (the key must not exist) */
 } dkc_write;
 
 /* Write value (len bytes) to key; w may be NULL. *context_out (when not
@@ -118,8 +118,7 @@ typedef struct dkc_write {
  * is DKC_ECONFLICT (dkc_last_status 412). After a write without a
  * context, dkc_siblings() says whether it made the key's values
  * concurrent. */
-int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_write *w,
-            char **context_out);
+int dkc_put(dkc *c, const char *key, const void *value, size_t len, const dkc_write *w, char **context_out);
 
 /* Delete key (a tombstone superseding context, or every version seen by
  * the coordinator when NULL). */
@@ -127,13 +126,11 @@ int dkc_delete(dkc *c, const char *key, const char *context);
 
 /* Merge n >= 2 siblings into one value (*out malloc()ed, *out_len bytes).
  * Return 0, or nonzero to give up (dkc_update then fails with that code). */
-typedef int (*dkc_resolve_fn)(void *arg, const dkc_value *siblings, size_t n, void **out,
-                              size_t *out_len);
+typedef int (*dkc_resolve_fn)(void *arg, const dkc_value *siblings, size_t n, void **out, size_t *out_len);
 
 /* The new value from the current one (cur NULL when the key does not
  * exist): *out malloc()ed. Return 0, or nonzero to give up. */
-typedef int (*dkc_modify_fn)(void *arg, const void *cur, size_t cur_len, void **out,
-                             size_t *out_len);
+typedef int (*dkc_modify_fn)(void *arg, const void *cur, size_t cur_len, void **out, size_t *out_len);
 
 /* Get, resolve siblings (resolve NULL: fail with DKC_ESIBLINGS when there
  * are some), modify, then put with the context read, so the write

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dk_config c;
     char err[512];
     dk_config_defaults(&c);
-    memset(err, 'x', sizeof(err));   /* no stale NUL to hide a missing message */
+    memset(err, 'x', sizeof(err)); /* no stale NUL to hide a missing message */
     int rc = dk_config_load_file(&c, fz_path, err, sizeof(err));
     fz_error_ok(rc, err, sizeof(err));
     if (rc == 0) {

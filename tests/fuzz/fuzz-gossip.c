@@ -39,8 +39,8 @@ static void fg_check(const uint8_t *p, size_t n, const uint8_t *key, int own_clo
     dk_member u;
     uint32_t k = 0;
     while (dk__gossip_update_next(&msg, &cur, &u) == 0) {
-        if (u.state > DK_MEMBER_REMOVED || u.status > DK_STATUS_MAX || u.weight < 1 || u.weight > 100 || !u.id[0] ||
-            strlen(u.id) > DK_MEMBER_NAME_MAX || strlen(u.gossip_addr) >= DK_MEMBER_ADDR_MAX ||
+        if (u.state > DK_MEMBER_REMOVED || u.status > DK_STATUS_MAX || u.weight < 1 || u.weight > 100 ||
+            !u.id[0] || strlen(u.id) > DK_MEMBER_NAME_MAX || strlen(u.gossip_addr) >= DK_MEMBER_ADDR_MAX ||
             u.incarnation > DK_MEMBER_INC_MAX)
             abort();
         k++;
@@ -57,7 +57,7 @@ static void fg_check(const uint8_t *p, size_t n, const uint8_t *key, int own_clo
         abort();
     /* what was just accepted is a replay now */
     if (rc == 0 && dk__gossip_guard_check(&fg_guard, msg.from, msg.sent_ms, msg.msg_seq, now, msg.seq) !=
-        DK_GOSSIP_REJ_REPLAY)
+                       DK_GOSSIP_REJ_REPLAY)
         abort();
 }
 
@@ -85,7 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(buf, data, size);
     unsigned int len = 0;
-    HMAC(EVP_sha256(), key, DK_GOSSIP_KEY_LEN, buf, size - DK_GOSSIP_MAC_LEN, buf + size - DK_GOSSIP_MAC_LEN, &len);
+    HMAC(EVP_sha256(), key, DK_GOSSIP_KEY_LEN, buf, size - DK_GOSSIP_MAC_LEN, buf + size - DK_GOSSIP_MAC_LEN,
+         &len);
     fg_check(buf, size, key, own_clock);
     free(buf);
     return 0;

@@ -210,7 +210,8 @@ static void fz_bodies(dk_slice body, int only_type)
             if (m.flags & DK_SCAN_MORE)
                 dk_msg_scan_result_more(&b, at);
             fz_check(n == m.n && (n == 0 || dk_msg_scan_key_cmp(prev, m.last_key) == 0));
-            fz_check(dk_msg_scan_result_decode(dk_buf_slice(&b), &m2) == 0 && m2.n == m.n && m2.flags == m.flags);
+            fz_check(dk_msg_scan_result_decode(dk_buf_slice(&b), &m2) == 0 && m2.n == m.n &&
+                     m2.flags == m.flags);
             fz_check(dk_msg_scan_key_cmp(m2.last_key, m.last_key) == 0);
             dk_buf_reset(&b);
         }

@@ -18,10 +18,13 @@
 #include "util/errors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-const dk_plugin *dynkv_plugin_entry(void);   /* the zstd codec, compiled in */
+const dk_plugin *dynkv_plugin_entry(void); /* the zstd codec, compiled in */
 
 static void fz_log(const dk_host *h, int level, const char *fmt, ...) {}
-static const char *fz_strerror(const dk_host *h, int err) { return dk_strerror(err); }
+static const char *fz_strerror(const dk_host *h, int err)
+{
+    return dk_strerror(err);
+}
 
 static int fz_codec_open(const dk_host *h, const char *name, int level, dk_codec_ref *out)
 {

@@ -23,7 +23,7 @@ static int fz_cb(void *arg, uint64_t seq, uint32_t count, const uint8_t *ops, si
         int type;
         dk_slice k, v;
         if (dk__lsm_wal_op_next(&p, end, &type, &k, &v))
-            abort();   /* replay promised these ops parse */
+            abort(); /* replay promised these ops parse */
         *total += k.len + v.len;
     }
     if (p != end)

@@ -16,7 +16,7 @@
 
 static dk_fake_host *fh_of(const dk_host *h)
 {
-    return (dk_fake_host *)h;   /* host is the first member */
+    return (dk_fake_host *)h; /* host is the first member */
 }
 
 static void fh_log(const dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
@@ -33,14 +33,22 @@ static void fh_log(const dk_host *h, int level, const char *fmt, ...)
     memcpy(fh->last, msg, sizeof(msg));
     fh->last_level = level;
     fh->n_logs++;
-    fprintf(stderr, "[plugin %s] %s\n",
-            level >= 0 && level <= DK_LOG_DEBUG ? names[level] : "?", msg);
+    fprintf(stderr, "[plugin %s] %s\n", level >= 0 && level <= DK_LOG_DEBUG ? names[level] : "?", msg);
     pthread_mutex_unlock(&fh->lock);
 }
 
-static void *fh_alloc(const dk_host *h, size_t n) { return malloc(n); }
-static void *fh_realloc(const dk_host *h, void *p, size_t n) { return realloc(p, n); }
-static void fh_free(const dk_host *h, void *p) { free(p); }
+static void *fh_alloc(const dk_host *h, size_t n)
+{
+    return malloc(n);
+}
+static void *fh_realloc(const dk_host *h, void *p, size_t n)
+{
+    return realloc(p, n);
+}
+static void fh_free(const dk_host *h, void *p)
+{
+    free(p);
+}
 
 static int64_t fh_now_ms(const dk_host *h)
 {
@@ -61,8 +69,7 @@ static int fh_record_filter(const dk_host *h, dk_slice key, dk_slice value, int6
     return DK_RECORD_KEEP;
 }
 
-static int fh_record_time(const dk_host *h, dk_slice value, int64_t *write_time_ms,
-                          int64_t *max_expiry_ms)
+static int fh_record_time(const dk_host *h, dk_slice value, int64_t *write_time_ms, int64_t *max_expiry_ms)
 {
     *write_time_ms = 0;
     *max_expiry_ms = 0;

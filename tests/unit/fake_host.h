@@ -35,17 +35,17 @@ typedef struct dk_fake_metric {
 } dk_fake_metric;
 
 typedef struct dk_fake_host {
-    dk_host host;                /* first: plugins get &fh->host */
-    dk_host_ctx ctx;             /* the node host's view: options, errors, codecs */
-    dk_config cfg;               /* holds the options of [engine.fake] */
-    dk_plugin_host *plugins;     /* codec plugins; NULL when none could be found */
+    dk_host host;            /* first: plugins get &fh->host */
+    dk_host_ctx ctx;         /* the node host's view: options, errors, codecs */
+    dk_config cfg;           /* holds the options of [engine.fake] */
+    dk_plugin_host *plugins; /* codec plugins; NULL when none could be found */
     pthread_mutex_t lock;
     char last[DK_FAKE_HOST_MSG]; /* last logged message, NUL-terminated */
     int last_level;
     uint64_t n_logs;
     dk_fake_metric metrics[DK_FAKE_HOST_METRICS];
     size_t n_metrics;
-    uint64_t metrics_dropped;    /* adds that found the table full */
+    uint64_t metrics_dropped; /* adds that found the table full */
 } dk_fake_host;
 
 /* Fill fh with the fake API. Thread: any; before first use. */

@@ -83,7 +83,7 @@ static inline void tc_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h,
 {
     tnode *n = arg;
     if (n->blackhole && n->n_held < TC_HELD_MAX) {
-        n->held[n->n_held++] = q;       /* never answered until teardown */
+        n->held[n->n_held++] = q; /* never answered until teardown */
         return;
     }
     if (!n->coord) {
@@ -138,9 +138,16 @@ static inline int tc_node_start(tnode *n)
         return -1;
     }
     dk_rpc_conf rc = {
-        .listen = "127.0.0.1:0", .cluster_name = "test", .node_id = n->id, .incarnation = 1,
-        .connect_timeout_ms = 3000, .backoff_max_ms = 300, .probe_timeout_ms = 300,
-        .on_request = tc_on_rpc, .arg = n, .key = (const uint8_t *)"test-cluster-rpc-key-32-bytes!!",
+        .listen = "127.0.0.1:0",
+        .cluster_name = "test",
+        .node_id = n->id,
+        .incarnation = 1,
+        .connect_timeout_ms = 3000,
+        .backoff_max_ms = 300,
+        .probe_timeout_ms = 300,
+        .on_request = tc_on_rpc,
+        .arg = n,
+        .key = (const uint8_t *)"test-cluster-rpc-key-32-bytes!!",
     };
     if (dk_rpc_start(&loop, &rc, &n->rpc, err, sizeof(err)) != 0) {
         fprintf(stderr, "rpc %s: %s\n", n->id, err);
@@ -188,7 +195,7 @@ static inline void tc_node_close(tnode *n)
     SPIN(n->stopped, 5000);
     CU_ASSERT(n->stopped);
     for (int k = 0; k < n->n_held; k++)
-        dk_rpc_reply(n->held[k], DK_MSG_ACK, NULL, 0);      /* dropped: the rpc stopped */
+        dk_rpc_reply(n->held[k], DK_MSG_ACK, NULL, 0); /* dropped: the rpc stopped */
     dk_node_close(&n->node);
     dk_config_free(&n->cfg);
     char cmd[128];

@@ -23,10 +23,10 @@ typedef struct tsrv {
     uv_async_t stop_async;
     pthread_t th;
     dk_http_conf conf;
-    dk_http_handler handler;    /* called with the tsrv as its arg */
+    dk_http_handler handler; /* called with the tsrv as its arg */
     dk_http_server *srv;
     int port, start_rc, stop_done, loop_close_rc;
-    atomic_int handled;         /* requests the handler counted */
+    atomic_int handled; /* requests the handler counted */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int ready;

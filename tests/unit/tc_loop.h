@@ -12,11 +12,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define SPIN(cond, ms)                                                          \
-    do {                                                                        \
-        uint64_t end_ = uv_hrtime() + (uint64_t)(ms) * 1000000u;                \
-        while (!(cond) && uv_hrtime() < end_)                                   \
-            uv_run(&loop, UV_RUN_ONCE);                                         \
+#define SPIN(cond, ms)                                                                                       \
+    do {                                                                                                     \
+        uint64_t end_ = uv_hrtime() + (uint64_t)(ms)*1000000u;                                               \
+        while (!(cond) && uv_hrtime() < end_)                                                                \
+            uv_run(&loop, UV_RUN_ONCE);                                                                      \
     } while (0)
 
 #endif

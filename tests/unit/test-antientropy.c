@@ -51,13 +51,15 @@
 
 #define NODES 3
 
-static const char *engine = "memory";      /* of the next cluster_start */
+static const char *engine = "memory"; /* of the next cluster_start */
 
 static int coord_start(tnode *n)
 {
     char err[256];
     dk_coord_conf cc = {
-        .loop = &loop, .node = &n->node, .rpc = n->rpc,
+        .loop = &loop,
+        .node = &n->node,
+        .rpc = n->rpc,
         .view = {.arg = NULL, .ring = tc_view_ring, .peer = tc_view_peer},
     };
     int rc = dk_coord_start(&cc, &n->coord, err, sizeof(err));
@@ -199,9 +201,9 @@ static json_t *request_of(int i, uint64_t id)
     CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
     size_t k;
     json_t *q, *found = NULL;
-    json_array_foreach(json_object_get(doc, "requests"), k, q)
-        if ((uint64_t)json_integer_value(json_object_get(q, "id")) == id)
-            found = json_incref(q);
+    json_array_foreach(json_object_get(doc, "requests"), k,
+                       q) if ((uint64_t)json_integer_value(json_object_get(q, "id")) == id) found =
+        json_incref(q);
     json_decref(doc);
     return found;
 }
@@ -222,8 +224,8 @@ static int current_phase(int i, char *out, size_t len)
     CU_ASSERT_EQUAL_FATAL(dk_ae_status(nodes[i].coord, &b), 0);
     json_t *doc = json_loadb((const char *)b.data, b.len, 0, NULL);
     dk_buf_free(&b);
-    const char *ph = json_string_value(json_object_get(json_object_get(json_object_get(doc, "round"), "current"),
-                                                       "phase"));
+    const char *ph = json_string_value(
+        json_object_get(json_object_get(json_object_get(doc, "round"), "current"), "phase"));
     if (ph)
         snprintf(out, len, "%s", ph);
     json_decref(doc);
@@ -262,7 +264,7 @@ static void test_repair_both_ways(void)
         snprintf(k, sizeof(k), "only1-%03d", i);
         write_on(1, k, v, 0, now);
     }
-    for (int i = 0; i < 20; i++) {          /* concurrent versions: siblings */
+    for (int i = 0; i < 20; i++) { /* concurrent versions: siblings */
         snprintf(k, sizeof(k), "both-%02d", i);
         write_on(0, k, "from-n0", 0, now);
         write_on(1, k, "from-n1", 0, now + 1);
@@ -436,7 +438,7 @@ static void test_hook_equals_scan(void)
         snprintf(v, sizeof(v), "v%d", i);
         int src = (int)(x >> 60) % NODES;
         write_on(src, k, v, (x >> 20) % 4 == 0, now + i);
-        if (src != 0 && raw_of(src, k, &raw) == 0) {     /* replication into n0 */
+        if (src != 0 && raw_of(src, k, &raw) == 0) { /* replication into n0 */
             int changed;
             CU_ASSERT_EQUAL(dk_store_merge(nodes[0].node.store, S(k), dk_buf_slice(&raw), &changed), 0);
         }
@@ -502,9 +504,9 @@ static void test_saved_trees(void)
     }
     restart0(&loads, &rebuilds);
     CU_ASSERT(loads == 1 && rebuilds == 0);
-    CU_ASSERT(access(path, F_OK) != 0);             /* consumed */
+    CU_ASSERT(access(path, F_OK) != 0); /* consumed */
     CU_ASSERT(trees_equal_scan());
-    write_on(0, "after-load", "x", 0, dk_now_ms());     /* the hook keeps them up to date */
+    write_on(0, "after-load", "x", 0, dk_now_ms()); /* the hook keeps them up to date */
     CU_ASSERT(trees_equal_scan());
     /* A write after the save (no hook: the coordinator is stopped) makes
      * the copy stale. */
@@ -545,7 +547,7 @@ static void test_measure(void)
         snprintf(v, sizeof(v), "value of %d, about forty bytes long.....", i);
         write_on(1, k, v, 0, now);
         if (i >= REPAIR_KEYS) {
-            write_on(0, k, v, 0, now);      /* not the same version: a sibling pair to repair */
+            write_on(0, k, v, 0, now); /* not the same version: a sibling pair to repair */
         }
     }
     /* The build at start: restart n1's coordinator over its 100k keys. */
@@ -570,7 +572,8 @@ static void test_measure(void)
     json_t *q = request_of(0, id);
     CU_ASSERT_STRING_EQUAL(req_state(q), "done");
     printf("  measured: repair of %d missing + %d differing keys with 2 peers: %llu ms, "
-           "%lld received, %lld sent\n", REPAIR_KEYS, BUILD_KEYS - REPAIR_KEYS, (unsigned long long)ms,
+           "%lld received, %lld sent\n",
+           REPAIR_KEYS, BUILD_KEYS - REPAIR_KEYS, (unsigned long long)ms,
            (long long)json_integer_value(json_object_get(q, "keys_received")),
            (long long)json_integer_value(json_object_get(q, "keys_sent")));
     json_decref(q);
@@ -580,7 +583,8 @@ static void test_measure(void)
     /* Trees equal: the roots agree and nothing else is asked. */
     t0 = uv_hrtime();
     q = repair(0, "", 10000);
-    printf("  measured: repair of 100000 equal keys with 2 peers: %.1f ms\n", (double)(uv_hrtime() - t0) / 1e6);
+    printf("  measured: repair of 100000 equal keys with 2 peers: %.1f ms\n",
+           (double)(uv_hrtime() - t0) / 1e6);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(q, "keys_received")), 0);
     json_decref(q);
     /* 1000 keys changed on n2 only: their leaves' keys are listed (a scan
@@ -592,7 +596,8 @@ static void test_measure(void)
     t0 = uv_hrtime();
     q = repair(0, "", 60000);
     printf("  measured: repair of 1000 changed keys among 100000 with 2 peers: %.1f ms, %lld received, "
-           "%lld sent\n", (double)(uv_hrtime() - t0) / 1e6,
+           "%lld sent\n",
+           (double)(uv_hrtime() - t0) / 1e6,
            (long long)json_integer_value(json_object_get(q, "keys_received")),
            (long long)json_integer_value(json_object_get(q, "keys_sent")));
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(q, "keys_received")), 1000);
@@ -624,8 +629,8 @@ static void answer_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
 static void ask_n1(uint8_t type, const dk_buf *body, answer *a)
 {
     memset(a, 0, sizeof(*a));
-    CU_ASSERT_EQUAL_FATAL(dk_rpc_call(nodes[0].rpc, "n1", nodes[1].addr, type, body->data, body->len, 3000,
-                                      answer_cb, a), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        dk_rpc_call(nodes[0].rpc, "n1", nodes[1].addr, type, body->data, body->len, 3000, answer_cb, a), 0);
     SPIN(a->done, 5000);
     CU_ASSERT_FATAL(a->done && a->status == 0);
 }
@@ -669,8 +674,8 @@ static void test_serve_refusals(void)
     dk_buf_free(&a.body);
     /* A listing with a leaf bitmap of another size. */
     dk_buf_reset(&b);
-    dk_msg_keys_req lq = {.op = DK_KEYS_LIST, .group = S(g->name), .sig = g->sig, .leaves = {bm, 100},
-                          .max_bytes = 1000};
+    dk_msg_keys_req lq = {
+        .op = DK_KEYS_LIST, .group = S(g->name), .sig = g->sig, .leaves = {bm, 100}, .max_bytes = 1000};
     CU_ASSERT_EQUAL_FATAL(dk_msg_keys_req_encode(&b, &lq), 0);
     ask_n1(DK_MSG_KEYS_REQ, &b, &a);
     CU_ASSERT(dk_msg_keys_decode(dk_buf_slice(&a.body), &k) == 0 && k.status == DK_EMISMATCH);

@@ -50,14 +50,15 @@ static void test_hash(void)
 static void test_good_file(void)
 {
     char l1[128], l2[128], l3[128], text[1024];
-    snprintf(text, sizeof text, "# clients\n\n  # indented comment\n%s%s\r\n%s", entry(l1, sizeof l1, "app", "read", "t-read"),
-             "", entry(l2, sizeof l2, "svc.w-1@x", "write", "t-write"));
+    snprintf(text, sizeof text, "# clients\n\n  # indented comment\n%s%s\r\n%s",
+             entry(l1, sizeof l1, "app", "read", "t-read"), "",
+             entry(l2, sizeof l2, "svc.w-1@x", "write", "t-write"));
     /* the write line ends with \n: make it CRLF by hand */
     size_t n = strlen(text);
     text[n - 1] = '\r';
     strcat(text, "\n");
     strcat(text, entry(l3, sizeof l3, "ops", "admin", "t-admin"));
-    text[strlen(text) - 1] = '\0';       /* last line without a newline */
+    text[strlen(text) - 1] = '\0'; /* last line without a newline */
     dk_auth *a = parse(text);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(dk_auth_count(a), 3);
@@ -171,11 +172,15 @@ static void test_check(void)
     CU_ASSERT_EQUAL(check(a, "Bearer tok-", DK_ROLE_READ, NULL), DK_AUTH_INVALID);
     CU_ASSERT_EQUAL(check(a, "Bearer TOK-R", DK_ROLE_READ, NULL), DK_AUTH_INVALID);
     /* the role order */
-    static const struct { const char *tok; dk_auth_role need; dk_auth_result want; } m[] = {
-        {"tok-r", DK_ROLE_READ, DK_AUTH_OK}, {"tok-r", DK_ROLE_WRITE, DK_AUTH_FORBIDDEN},
+    static const struct {
+        const char *tok;
+        dk_auth_role need;
+        dk_auth_result want;
+    } m[] = {
+        {"tok-r", DK_ROLE_READ, DK_AUTH_OK},         {"tok-r", DK_ROLE_WRITE, DK_AUTH_FORBIDDEN},
         {"tok-r", DK_ROLE_ADMIN, DK_AUTH_FORBIDDEN}, {"tok-w", DK_ROLE_READ, DK_AUTH_OK},
-        {"tok-w", DK_ROLE_WRITE, DK_AUTH_OK}, {"tok-w", DK_ROLE_ADMIN, DK_AUTH_FORBIDDEN},
-        {"tok-a", DK_ROLE_READ, DK_AUTH_OK}, {"tok-a", DK_ROLE_WRITE, DK_AUTH_OK},
+        {"tok-w", DK_ROLE_WRITE, DK_AUTH_OK},        {"tok-w", DK_ROLE_ADMIN, DK_AUTH_FORBIDDEN},
+        {"tok-a", DK_ROLE_READ, DK_AUTH_OK},         {"tok-a", DK_ROLE_WRITE, DK_AUTH_OK},
         {"tok-a", DK_ROLE_ADMIN, DK_AUTH_OK},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
@@ -183,7 +188,7 @@ static void test_check(void)
         snprintf(hdr, sizeof hdr, "Bearer %s", m[i].tok);
         name[0] = '\0';
         CU_ASSERT_EQUAL(check(a, hdr, m[i].need, name), m[i].want);
-        CU_ASSERT_EQUAL(name[0], m[i].tok[4]);  /* the client is named even when forbidden */
+        CU_ASSERT_EQUAL(name[0], m[i].tok[4]); /* the client is named even when forbidden */
     }
     /* a very long token is invalid, not a crash */
     char *big = malloc(DK_AUTH_TOKEN_MAX + 100);
@@ -201,24 +206,46 @@ static void test_check(void)
 
 static void test_routes(void)
 {
-    static const struct { int method; const char *path; int mnt; dk_auth_role want; } r[] = {
-        {HTTP_GET, "/livez", 0, DK_ROLE_OPEN}, {HTTP_GET, "/readyz", 1, DK_ROLE_OPEN},
-        {HTTP_HEAD, "/health", 0, DK_ROLE_OPEN}, {HTTP_POST, "/health", 0, DK_ROLE_OPEN},
-        {HTTP_GET, "/ui/", 0, DK_ROLE_OPEN}, {HTTP_GET, "/ui", 0, DK_ROLE_OPEN},
-        {HTTP_GET, "/ui/index.html", 0, DK_ROLE_OPEN}, {HTTP_GET, "/ui/x", 0, DK_ROLE_READ},
-        {HTTP_GET, "/metrics", 0, DK_ROLE_OPEN}, {HTTP_GET, "/metrics", 1, DK_ROLE_READ},
-        {HTTP_OPTIONS, "/metrics", 1, DK_ROLE_OPEN}, {HTTP_POST, "/metrics", 0, DK_ROLE_ADMIN},
-        {HTTP_GET, "/kv/a", 0, DK_ROLE_READ}, {HTTP_HEAD, "/kv/a", 0, DK_ROLE_READ},
-        {HTTP_PUT, "/kv/a", 0, DK_ROLE_WRITE}, {HTTP_DELETE, "/kv/a", 0, DK_ROLE_WRITE},
-        {HTTP_POST, "/kv/a", 0, DK_ROLE_WRITE}, {HTTP_GET, "/kv", 0, DK_ROLE_READ},
-        {HTTP_GET, "/crdt/c", 0, DK_ROLE_READ}, {HTTP_POST, "/crdt/c", 0, DK_ROLE_WRITE},
-        {HTTP_GET, "/cluster", 0, DK_ROLE_READ}, {HTTP_GET, "/cluster/ring", 0, DK_ROLE_READ},
-        {HTTP_GET, "/cluster/endpoints/k", 0, DK_ROLE_READ}, {HTTP_PUT, "/cluster", 0, DK_ROLE_ADMIN},
-        {HTTP_GET, "/info", 0, DK_ROLE_READ}, {HTTP_GET, "/admin/repair", 0, DK_ROLE_ADMIN},
-        {HTTP_GET, "/admin/local/k", 0, DK_ROLE_ADMIN}, {HTTP_POST, "/admin/cleanup", 0, DK_ROLE_ADMIN},
-        {HTTP_GET, "/admin", 0, DK_ROLE_ADMIN}, {HTTP_GET, "/nope", 0, DK_ROLE_READ},
-        {HTTP_DELETE, "/nope", 0, DK_ROLE_ADMIN}, {HTTP_GET, "/livez/x", 0, DK_ROLE_READ},
-        {HTTP_GET, "/kvx", 0, DK_ROLE_READ}, {HTTP_PUT, "/kvx", 0, DK_ROLE_ADMIN},
+    static const struct {
+        int method;
+        const char *path;
+        int mnt;
+        dk_auth_role want;
+    } r[] = {
+        {HTTP_GET, "/livez", 0, DK_ROLE_OPEN},
+        {HTTP_GET, "/readyz", 1, DK_ROLE_OPEN},
+        {HTTP_HEAD, "/health", 0, DK_ROLE_OPEN},
+        {HTTP_POST, "/health", 0, DK_ROLE_OPEN},
+        {HTTP_GET, "/ui/", 0, DK_ROLE_OPEN},
+        {HTTP_GET, "/ui", 0, DK_ROLE_OPEN},
+        {HTTP_GET, "/ui/index.html", 0, DK_ROLE_OPEN},
+        {HTTP_GET, "/ui/x", 0, DK_ROLE_READ},
+        {HTTP_GET, "/metrics", 0, DK_ROLE_OPEN},
+        {HTTP_GET, "/metrics", 1, DK_ROLE_READ},
+        {HTTP_OPTIONS, "/metrics", 1, DK_ROLE_OPEN},
+        {HTTP_POST, "/metrics", 0, DK_ROLE_ADMIN},
+        {HTTP_GET, "/kv/a", 0, DK_ROLE_READ},
+        {HTTP_HEAD, "/kv/a", 0, DK_ROLE_READ},
+        {HTTP_PUT, "/kv/a", 0, DK_ROLE_WRITE},
+        {HTTP_DELETE, "/kv/a", 0, DK_ROLE_WRITE},
+        {HTTP_POST, "/kv/a", 0, DK_ROLE_WRITE},
+        {HTTP_GET, "/kv", 0, DK_ROLE_READ},
+        {HTTP_GET, "/crdt/c", 0, DK_ROLE_READ},
+        {HTTP_POST, "/crdt/c", 0, DK_ROLE_WRITE},
+        {HTTP_GET, "/cluster", 0, DK_ROLE_READ},
+        {HTTP_GET, "/cluster/ring", 0, DK_ROLE_READ},
+        {HTTP_GET, "/cluster/endpoints/k", 0, DK_ROLE_READ},
+        {HTTP_PUT, "/cluster", 0, DK_ROLE_ADMIN},
+        {HTTP_GET, "/info", 0, DK_ROLE_READ},
+        {HTTP_GET, "/admin/repair", 0, DK_ROLE_ADMIN},
+        {HTTP_GET, "/admin/local/k", 0, DK_ROLE_ADMIN},
+        {HTTP_POST, "/admin/cleanup", 0, DK_ROLE_ADMIN},
+        {HTTP_GET, "/admin", 0, DK_ROLE_ADMIN},
+        {HTTP_GET, "/nope", 0, DK_ROLE_READ},
+        {HTTP_DELETE, "/nope", 0, DK_ROLE_ADMIN},
+        {HTTP_GET, "/livez/x", 0, DK_ROLE_READ},
+        {HTTP_GET, "/kvx", 0, DK_ROLE_READ},
+        {HTTP_PUT, "/kvx", 0, DK_ROLE_ADMIN},
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
         dk_auth_role got = dk_auth_route_role(r[i].method, r[i].path, strlen(r[i].path), r[i].mnt);

@@ -73,16 +73,16 @@ static void test_refused(void)
     size_t bad = 0;
     CU_ASSERT_EQUAL(dk_base64_decode("Zm9v!", 5, DK_B64_STD, out, &bad), -1);
     CU_ASSERT_EQUAL(bad, 4);
-    CU_ASSERT_EQUAL(dk_base64_decode("Zm=v", 4, DK_B64_STD, out, &bad), -1);   /* padding inside */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zm=v", 4, DK_B64_STD, out, &bad), -1); /* padding inside */
     CU_ASSERT_EQUAL(bad, 2);
-    CU_ASSERT_EQUAL(dk_base64_decode("Zg=", 3, DK_B64_STD, out, &bad), -1);    /* half padding */
-    CU_ASSERT_EQUAL(dk_base64_decode("Zg===", 5, DK_B64_STD, out, &bad), -1);  /* too much */
-    CU_ASSERT_EQUAL(dk_base64_decode("Zm9vY", 5, DK_B64_STD, out, &bad), -1);  /* no such length */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zg=", 3, DK_B64_STD, out, &bad), -1);   /* half padding */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zg===", 5, DK_B64_STD, out, &bad), -1); /* too much */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zm9vY", 5, DK_B64_STD, out, &bad), -1); /* no such length */
     CU_ASSERT_EQUAL(bad, 4);
-    CU_ASSERT_EQUAL(dk_base64_decode("Zg==", 4, DK_B64_URL, out, &bad), -1);   /* no padding in tokens */
-    CU_ASSERT_EQUAL(dk_base64_decode("Zm+v", 4, DK_B64_URL, out, &bad), -1);   /* other alphabet */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zg==", 4, DK_B64_URL, out, &bad), -1); /* no padding in tokens */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zm+v", 4, DK_B64_URL, out, &bad), -1); /* other alphabet */
     CU_ASSERT_EQUAL(bad, 2);
-    CU_ASSERT_EQUAL(dk_base64_decode("Zh", 2, DK_B64_URL, out, &bad), -1);     /* stray low bits */
+    CU_ASSERT_EQUAL(dk_base64_decode("Zh", 2, DK_B64_URL, out, &bad), -1); /* stray low bits */
     CU_ASSERT_EQUAL(bad, 1);
     CU_ASSERT_EQUAL(dk_base64_decode("Zg", 2, DK_B64_URL, out, &bad), 1);
 }

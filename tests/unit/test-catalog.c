@@ -76,7 +76,8 @@ static void test_fresh_open(void)
     CU_ASSERT_STRING_EQUAL(tk_query(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                          "name IN ('node_identity', 'plugins', 'engine_binding', "
                                          "'meta', 'members', 'schema_version', 'repair_state', "
-                                         "'stream_ranges', 'stream_cursors')"), "9");
+                                         "'stream_ranges', 'stream_cursors')"),
+                           "9");
     dk_catalog_close(c);
 
     /* Reopen: same version, the migration is not run twice. */
@@ -127,8 +128,10 @@ static void test_identity(void)
     /* Another node id on this directory is refused, naming both. */
     CU_ASSERT_EQUAL(dk_catalog_identity(c, "n2", 0, &inc, &created, tk_err, sizeof tk_err), DK_EMISMATCH);
     char want[1600];
-    snprintf(want, sizeof want, "%s/catalog.db: data directory %s belongs to node 'n1'; the "
-             "configuration says node.id = 'n2'", d, d);
+    snprintf(want, sizeof want,
+             "%s/catalog.db: data directory %s belongs to node 'n1'; the "
+             "configuration says node.id = 'n2'",
+             d, d);
     CU_ASSERT_STRING_EQUAL(tk_err, want);
     CU_ASSERT_STRING_EQUAL(dk_catalog_errmsg(c), want);
     /* The refusal changed nothing. */
@@ -149,8 +152,10 @@ static void test_engine_binding(void)
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(d, &c, tk_err, sizeof tk_err), 0);
     CU_ASSERT_EQUAL(dk_catalog_bind_engine(c, "lsm", tk_err, sizeof tk_err), DK_EMISMATCH);
     char want[1600];
-    snprintf(want, sizeof want, "%s/catalog.db: data directory %s was written by engine 'memory'; "
-             "the configuration asks for 'lsm'", d, d);
+    snprintf(want, sizeof want,
+             "%s/catalog.db: data directory %s was written by engine 'memory'; "
+             "the configuration asks for 'lsm'",
+             d, d);
     CU_ASSERT_STRING_EQUAL(tk_err, want);
     CU_ASSERT_EQUAL(dk_catalog_bind_engine(c, "memory", tk_err, sizeof tk_err), 0);
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT count(*) FROM engine_binding"), "1");
@@ -164,14 +169,12 @@ static void test_plugins(void)
     dk_catalog *c;
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(d, &c, tk_err, sizeof tk_err), 0);
     CU_ASSERT_EQUAL(dk_catalog_plugin(c, "engine", name, sizeof name, NULL, 0, NULL, 0), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(dk_catalog_record_plugin(c, "engine", "lsm", "1.0.0", "/p/engine-lsm.so",
-                                             "ab12"), 0);
+    CU_ASSERT_EQUAL(dk_catalog_record_plugin(c, "engine", "lsm", "1.0.0", "/p/engine-lsm.so", "ab12"), 0);
     CU_ASSERT_EQUAL(dk_catalog_record_plugin(c, "conflict", "vclock", "0.1", NULL, NULL), 0);
     /* A new record for a kind replaces the old one. */
-    CU_ASSERT_EQUAL(dk_catalog_record_plugin(c, "engine", "memory", "2.0", "/p/engine-memory.so",
-                                             "cd34"), 0);
-    CU_ASSERT_EQUAL(dk_catalog_plugin(c, "engine", name, sizeof name, version, sizeof version, sha,
-                                      sizeof sha), 0);
+    CU_ASSERT_EQUAL(dk_catalog_record_plugin(c, "engine", "memory", "2.0", "/p/engine-memory.so", "cd34"), 0);
+    CU_ASSERT_EQUAL(
+        dk_catalog_plugin(c, "engine", name, sizeof name, version, sizeof version, sha, sizeof sha), 0);
     CU_ASSERT_STRING_EQUAL(name, "memory");
     CU_ASSERT_STRING_EQUAL(version, "2.0");
     CU_ASSERT_STRING_EQUAL(sha, "cd34");
@@ -179,8 +182,8 @@ static void test_plugins(void)
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT count(*) FROM plugins"), "2");
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT path FROM plugins WHERE kind = 'engine'"),
                            "/p/engine-memory.so");
-    CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT loaded_ms > 1600000000000 FROM plugins WHERE kind = 'conflict'"),
-                           "1");
+    CU_ASSERT_STRING_EQUAL(
+        tk_query(d, "SELECT loaded_ms > 1600000000000 FROM plugins WHERE kind = 'conflict'"), "1");
 }
 
 static void test_meta(void)
@@ -217,9 +220,10 @@ static void test_newer_schema_refused(void)
     CU_ASSERT_EQUAL(dk_catalog_open(d, &c, tk_err, sizeof tk_err), DK_EUNSUPPORTED);
     CU_ASSERT_PTR_NULL(c);
     char want[1600];
-    snprintf(want, sizeof want, "%s/catalog.db: catalog schema version 99 is newer than this dynkv "
-             "understands (%d); run a dynkv release at least as new as the one that wrote it", d,
-             DK_CATALOG_SCHEMA_VERSION);
+    snprintf(want, sizeof want,
+             "%s/catalog.db: catalog schema version 99 is newer than this dynkv "
+             "understands (%d); run a dynkv release at least as new as the one that wrote it",
+             d, DK_CATALOG_SCHEMA_VERSION);
     CU_ASSERT_STRING_EQUAL(tk_err, want);
     /* The refusal left the catalog as it was. */
     CU_ASSERT_STRING_EQUAL(tk_query(d, "SELECT version FROM schema_version"), "99");
@@ -261,14 +265,26 @@ static void test_members(void)
     CU_ASSERT_PTR_NULL(m);
     dk_member in[2];
     memset(in, 0, sizeof in);
-    strcpy(in[0].id, "n1"); strcpy(in[0].gossip_addr, "127.0.0.1:7946");
-    strcpy(in[0].rpc_addr, "127.0.0.1:7070"); strcpy(in[0].http_addr, "127.0.0.1:8080");
-    strcpy(in[0].dc, "dc1"); strcpy(in[0].rack, "r1");
-    in[0].weight = 2; in[0].incarnation = 7; in[0].state = DK_MEMBER_NORMAL; in[0].updated_ms = 1234;
-    in[0].status = DK_STATUS_LEAVING; in[0].actor_inc = 3; in[0].epoch = 1ull << 41;
+    strcpy(in[0].id, "n1");
+    strcpy(in[0].gossip_addr, "127.0.0.1:7946");
+    strcpy(in[0].rpc_addr, "127.0.0.1:7070");
+    strcpy(in[0].http_addr, "127.0.0.1:8080");
+    strcpy(in[0].dc, "dc1");
+    strcpy(in[0].rack, "r1");
+    in[0].weight = 2;
+    in[0].incarnation = 7;
+    in[0].state = DK_MEMBER_NORMAL;
+    in[0].updated_ms = 1234;
+    in[0].status = DK_STATUS_LEAVING;
+    in[0].actor_inc = 3;
+    in[0].epoch = 1ull << 41;
     in[1] = in[0];
-    strcpy(in[1].id, "n2"); in[1].state = DK_MEMBER_DOWN; in[1].incarnation = 1ull << 40;
-    in[1].status = DK_STATUS_JOINING; in[1].actor_inc = 0; in[1].epoch = 0;
+    strcpy(in[1].id, "n2");
+    in[1].state = DK_MEMBER_DOWN;
+    in[1].incarnation = 1ull << 40;
+    in[1].status = DK_STATUS_JOINING;
+    in[1].actor_inc = 0;
+    in[1].epoch = 0;
     CU_ASSERT_EQUAL(dk_catalog_members_save(c, in, 2), 0);
     /* Saving replaces the whole table. */
     CU_ASSERT_EQUAL(dk_catalog_members_save(c, in, 2), 0);
@@ -311,20 +327,24 @@ static void test_migrate_v2(void)
     snprintf(path, sizeof path, "%s/catalog.db", d);
     sqlite3 *db;
     CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
-    CU_ASSERT_EQUAL(sqlite3_exec(db,
-        "CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(2);"
-        "CREATE TABLE node_identity(node_id TEXT NOT NULL, incarnation INTEGER NOT NULL,"
-        " created_ms INTEGER NOT NULL);"
-        "CREATE TABLE plugins(kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,"
-        " path TEXT NOT NULL, sha256 TEXT NOT NULL, loaded_ms INTEGER NOT NULL, PRIMARY KEY(kind));"
-        "CREATE TABLE engine_binding(engine TEXT NOT NULL);"
-        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "CREATE TABLE members(node_id TEXT PRIMARY KEY, address TEXT NOT NULL, dc TEXT NOT NULL,"
-        " rack TEXT NOT NULL, weight INTEGER NOT NULL, state TEXT NOT NULL,"
-        " incarnation INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
-        " rpc_address TEXT NOT NULL DEFAULT '', http_address TEXT NOT NULL DEFAULT '');"
-        "INSERT INTO members VALUES('n7', '127.0.0.7:7946', 'dc1', 'r1', 1, 'down', 4, 5,"
-        " '127.0.0.7:7070', '127.0.0.7:8080');", NULL, NULL, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(2);"
+            "CREATE TABLE node_identity(node_id TEXT NOT NULL, incarnation INTEGER NOT NULL,"
+            " created_ms INTEGER NOT NULL);"
+            "CREATE TABLE plugins(kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,"
+            " path TEXT NOT NULL, sha256 TEXT NOT NULL, loaded_ms INTEGER NOT NULL, PRIMARY KEY(kind));"
+            "CREATE TABLE engine_binding(engine TEXT NOT NULL);"
+            "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE members(node_id TEXT PRIMARY KEY, address TEXT NOT NULL, dc TEXT NOT NULL,"
+            " rack TEXT NOT NULL, weight INTEGER NOT NULL, state TEXT NOT NULL,"
+            " incarnation INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+            " rpc_address TEXT NOT NULL DEFAULT '', http_address TEXT NOT NULL DEFAULT '');"
+            "INSERT INTO members VALUES('n7', '127.0.0.7:7946', 'dc1', 'r1', 1, 'down', 4, 5,"
+            " '127.0.0.7:7070', '127.0.0.7:8080');",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     dk_catalog *c;
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(d, &c, tk_err, sizeof tk_err), 0);
@@ -348,8 +368,8 @@ static void test_stream_progress(void)
     const char *dir = tk_datadir("stream");
     dk_catalog *c = NULL;
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
-    dk_catalog_cursor cur = {.source = "n2", .ranges_hash = "h1", .cursor = "user:9", .cursor_len = 6,
-                             .keys = 10, .bytes = 1000};
+    dk_catalog_cursor cur = {
+        .source = "n2", .ranges_hash = "h1", .cursor = "user:9", .cursor_len = 6, .keys = 10, .bytes = 1000};
     dk_catalog_range done[2];
     memset(done, 0, sizeof done);
     done[0].span[0] = 1;
@@ -370,7 +390,7 @@ static void test_stream_progress(void)
     CU_ASSERT_EQUAL(nr, 2);
     CU_ASSERT_EQUAL(nk, 1);
     if (nr == 2 && nk == 1) {
-        CU_ASSERT_EQUAL(memcmp(r[1].span, done[1].span, DK_CATALOG_SPAN), 0);    /* by end token */
+        CU_ASSERT_EQUAL(memcmp(r[1].span, done[1].span, DK_CATALOG_SPAN), 0); /* by end token */
         CU_ASSERT_EQUAL(r[1].bytes, 99);
         CU_ASSERT_EQUAL(r[0].keys, 3);
         CU_ASSERT_STRING_EQUAL(k[0].source, "n2");
@@ -409,7 +429,7 @@ static void test_repair_rows(void)
     in[1] = in[0];
     strcpy(in[1].peer, "n3");
     CU_ASSERT_EQUAL(dk_catalog_repair_save(c, in, 2), 0);
-    in[0].last_start_ms = 2000;                 /* a later exchange replaces the row */
+    in[0].last_start_ms = 2000; /* a later exchange replaces the row */
     CU_ASSERT_EQUAL(dk_catalog_repair_save(c, in, 1), 0);
     dk_catalog_close(c);
     CU_ASSERT_EQUAL_FATAL(dk_catalog_open(dir, &c, tk_err, sizeof tk_err), 0);
@@ -423,7 +443,7 @@ static void test_repair_rows(void)
     /* A version 2 catalog gains the table on open, rows are refused when
      * malformed. */
     tk_query(dir, "DROP TABLE repair_state");
-    tk_query(dir, "DROP TABLE stream_ranges");      /* and what migration 4 adds */
+    tk_query(dir, "DROP TABLE stream_ranges"); /* and what migration 4 adds */
     tk_query(dir, "DROP TABLE stream_cursors");
     tk_query(dir, "ALTER TABLE members DROP COLUMN status");
     tk_query(dir, "ALTER TABLE members DROP COLUMN actor_incarnation");

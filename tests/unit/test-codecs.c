@@ -59,8 +59,8 @@ static int tcd_roundtrip(const dk_codec_ref *r, const uint8_t *src, size_t n)
     uint8_t *c = malloc(cap ? cap : 1), *d = malloc(n ? n : 1);
     int bad = dk_codec_compress(r, src, n, c, cap, &z) != 0 || z > cap;
     bad += !bad && (dk_codec_decompress(r, c, z, NULL, 0, &q) != 0 || q != n);
-    bad += !bad && (dk_codec_decompress(r, c, z, d, n, &out) != 0 || out != n ||
-                    (n && memcmp(d, src, n) != 0));
+    bad +=
+        !bad && (dk_codec_decompress(r, c, z, d, n, &out) != 0 || out != n || (n && memcmp(d, src, n) != 0));
     free(c);
     free(d);
     return bad;
@@ -132,7 +132,7 @@ static void test_levels(void)
     CU_ASSERT_EQUAL_FATAL(tcd_host.codec_open(&tcd_host, "zstd", -3, &r), 0);
     CU_ASSERT_EQUAL(tcd_roundtrip(&r, src, 100000), 0);
     tcd_host.codec_close(&tcd_host, &r);
-    CU_ASSERT_EQUAL_FATAL(tcd_host.codec_open(&tcd_host, "lz4", 9, &r), 0);   /* LZ4HC */
+    CU_ASSERT_EQUAL_FATAL(tcd_host.codec_open(&tcd_host, "lz4", 9, &r), 0); /* LZ4HC */
     CU_ASSERT_EQUAL(tcd_roundtrip(&r, src, 100000), 0);
     tcd_host.codec_close(&tcd_host, &r);
     CU_ASSERT_EQUAL(tcd_host.codec_open(&tcd_host, "zstd", 23, &r), DK_ECONFIG);
@@ -198,11 +198,8 @@ static void test_loader(void)
 }
 
 static CU_TestInfo tcd_tests[] = {
-    {"roundtrip", test_roundtrip},
-    {"levels", test_levels},
-    {"threads", test_threads},
-    {"loader", test_loader},
-    CU_TEST_INFO_NULL,
+    {"roundtrip", test_roundtrip}, {"levels", test_levels}, {"threads", test_threads},
+    {"loader", test_loader},       CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo dk_suites[] = {

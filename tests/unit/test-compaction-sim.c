@@ -26,10 +26,10 @@ typedef struct sim_ent {
 typedef struct sim_run {
     uint64_t id;
     uint32_t level;
-    sim_ent *e;                  /* sorted by key, one entry per key */
+    sim_ent *e; /* sorted by key, one entry per key */
     size_t n;
     uint32_t min_seq, max_seq;
-    uint8_t lo[4], hi[4];        /* big-endian keys: bytewise order = numeric */
+    uint8_t lo[4], hi[4]; /* big-endian keys: bytewise order = numeric */
 } sim_run;
 
 typedef struct sim {
@@ -39,11 +39,11 @@ typedef struct sim {
     size_t n;
     uint64_t next_id;
     uint32_t seq, nkeys;
-    uint32_t *latest;            /* per key: seq of its last write, 0 = never */
+    uint32_t *latest; /* per key: seq of its last write, 0 = never */
     uint64_t rng, rec_size;
     int64_t ms_per_write, ttl_ms; /* write time = seq * ms_per_write */
     uint64_t user_bytes, disk_bytes;
-    uint64_t flush_bytes, job_bytes;  /* written by flushes / by jobs */
+    uint64_t flush_bytes, job_bytes; /* written by flushes / by jobs */
     size_t jobs, drops, max_runs, small_merges, errors;
 } sim;
 
@@ -57,7 +57,7 @@ static int sim_ent_cmp(const void *a, const void *b)
     const sim_ent *x = a, *y = b;
     if (x->key != y->key)
         return x->key < y->key ? -1 : 1;
-    return x->seq > y->seq ? -1 : x->seq < y->seq;   /* newest first */
+    return x->seq > y->seq ? -1 : x->seq < y->seq; /* newest first */
 }
 
 /* The view order of engines/lsm: by level, L0 newest file first, levels
@@ -123,7 +123,7 @@ static void sim_apply(sim *s, const dk_compaction_job *job)
         while (i < s->n && s->runs[i]->id != job->inputs[k])
             i++;
         if (i == s->n) {
-            s->errors++;   /* unknown or repeated id */
+            s->errors++; /* unknown or repeated id */
             continue;
         }
         sim_run *r = s->runs[i];
@@ -142,8 +142,9 @@ static void sim_apply(sim *s, const dk_compaction_job *job)
     }
     s->small_merges += job->n_inputs < 2;
     n_all = sim_dedup(all, n_all);
-    size_t per = job->target_file_size == UINT64_MAX ? n_all
-                 : job->target_file_size / s->rec_size ? job->target_file_size / s->rec_size : 1;
+    size_t per = job->target_file_size == UINT64_MAX   ? n_all
+                 : job->target_file_size / s->rec_size ? job->target_file_size / s->rec_size
+                                                       : 1;
     for (size_t i = 0; i < n_all; i += per) {
         size_t m = n_all - i < per ? n_all - i : per;
         sim_ent *e = malloc(m * sizeof(*e));
@@ -165,10 +166,15 @@ static void sim_settle(sim *s)
         for (size_t i = 0; i < s->n; i++) {
             const sim_run *r = s->runs[i];
             int64_t max_w = (int64_t)r->max_seq * s->ms_per_write;
-            v[i] = (dk_run){.id = r->id, .level = r->level, .size = r->n * s->rec_size,
-                            .smallest = {r->lo, 4}, .largest = {r->hi, 4}, .entries = r->n,
+            v[i] = (dk_run){.id = r->id,
+                            .level = r->level,
+                            .size = r->n * s->rec_size,
+                            .smallest = {r->lo, 4},
+                            .largest = {r->hi, 4},
+                            .entries = r->n,
                             .min_write_ms = (int64_t)r->min_seq * s->ms_per_write,
-                            .max_write_ms = max_w, .max_expiry_ms = s->ttl_ms ? max_w + s->ttl_ms : 0};
+                            .max_write_ms = max_w,
+                            .max_expiry_ms = s->ttl_ms ? max_w + s->ttl_ms : 0};
         }
         dk_run_view view = {.runs = v, .count = s->n, .num_levels = 7, .now_ms = now};
         dk_compaction_job job = {.inputs = ids};
@@ -183,11 +189,10 @@ static void sim_settle(sim *s)
         }
         s->jobs++;
     }
-    s->errors++;   /* the policy never ran out of jobs */
+    s->errors++; /* the policy never ran out of jobs */
 }
 
-static int sim_init(sim *s, const char *policy, const char *const *conf, uint32_t nkeys,
-                    uint64_t rec_size)
+static int sim_init(sim *s, const char *policy, const char *const *conf, uint32_t nkeys, uint64_t rec_size)
 {
     memset(s, 0, sizeof(*s));
     s->p = tc_plugin_open(policy, conf, &s->pl);
@@ -278,7 +283,7 @@ static void test_sim_leveled(void)
         sim_flush(&s, 1000);
         sim_settle(&s);
         s.max_runs = s.n > s.max_runs ? s.n : s.max_runs;
-        if (f >= 300) {   /* steady state: every key written ~5 times */
+        if (f >= 300) { /* steady state: every key written ~5 times */
             double sa = sim_space_amp(&s);
             sa_sum += sa, samples++;
             sa_max = sa > sa_max ? sa : sa_max;
@@ -337,12 +342,12 @@ static void test_sim_leveled_bench_shape(void)
         sa_sum += sim_space_amp(&s), samples++;
     }
     double wa = sim_write_amp(&s, job0, flush0);
-    fprintf(stderr, "leveled, bench shape: space amp mean %.3f, write amp %.2f, %zu jobs\n",
-            sa_sum / samples, wa, s.jobs - jobs0);
+    fprintf(stderr, "leveled, bench shape: space amp mean %.3f, write amp %.2f, %zu jobs\n", sa_sum / samples,
+            wa, s.jobs - jobs0);
     CU_ASSERT_EQUAL(s.errors, 0);
     CU_ASSERT_EQUAL(sim_faults(&s), 0);
     CU_ASSERT(wa <= 2.05);
-    CU_ASSERT(s.jobs - jobs0 <= 31 / 4 + 1);   /* only L0 jobs: one per 4 of the 31 flushes */
+    CU_ASSERT(s.jobs - jobs0 <= 31 / 4 + 1); /* only L0 jobs: one per 4 of the 31 flushes */
     CU_ASSERT(sa_sum / samples <= 1.25);
     sim_free(&s);
 }
@@ -363,9 +368,9 @@ static void test_sim_size_tiered(void)
             sim_space_amp(&s), wa, s.jobs, s.max_runs);
     CU_ASSERT_EQUAL(s.errors, 0);
     CU_ASSERT_EQUAL(s.small_merges, 0);
-    CU_ASSERT(s.jobs >= 100);              /* 400 flushes, merged 4 at a time */
-    CU_ASSERT(s.max_runs <= 20);           /* a few runs per tier, ~5 tiers */
-    CU_ASSERT(wa < 8);                     /* about once per tier */
+    CU_ASSERT(s.jobs >= 100);    /* 400 flushes, merged 4 at a time */
+    CU_ASSERT(s.max_runs <= 20); /* a few runs per tier, ~5 tiers */
+    CU_ASSERT(wa < 8);           /* about once per tier */
     CU_ASSERT_EQUAL(sim_faults(&s), 0);
     sim_free(&s);
 }
@@ -396,13 +401,13 @@ static void test_sim_time_window(void)
             int64_t wj = (int64_t)s.runs[j]->max_seq * s.ms_per_write / HOUR_MS;
             multi += wi == wj && wi != cur;
         }
-    fprintf(stderr, "time_window: %zu drops, %zu jobs, %zu runs max, %zu entries max\n", s.drops,
-            s.jobs, s.max_runs, max_entries);
+    fprintf(stderr, "time_window: %zu drops, %zu jobs, %zu runs max, %zu entries max\n", s.drops, s.jobs,
+            s.max_runs, max_entries);
     CU_ASSERT_EQUAL(s.errors, 0);
     CU_ASSERT_EQUAL(multi, 0);
-    CU_ASSERT(s.drops >= 20);              /* 30 windows written, 4 h TTL */
-    CU_ASSERT(s.max_runs <= 16);           /* ~5 live windows + the current's tiers */
-    CU_ASSERT(max_entries <= 6 * 10000);   /* never much more than TTL's worth */
+    CU_ASSERT(s.drops >= 20);            /* 30 windows written, 4 h TTL */
+    CU_ASSERT(s.max_runs <= 16);         /* ~5 live windows + the current's tiers */
+    CU_ASSERT(max_entries <= 6 * 10000); /* never much more than TTL's worth */
     CU_ASSERT_EQUAL(sim_faults(&s), 0);
     sim_free(&s);
 }
@@ -416,8 +421,10 @@ static CU_TestInfo tc_sim_tests[] = {
 };
 
 static CU_SuiteInfo dk_suites[] = {
-    {.pName = "compaction simulation", .pInitFunc = tc_plugin_setup,
-     .pCleanupFunc = tc_plugin_teardown, .pTests = tc_sim_tests},
+    {.pName = "compaction simulation",
+     .pInitFunc = tc_plugin_setup,
+     .pCleanupFunc = tc_plugin_teardown,
+     .pTests = tc_sim_tests},
     CU_SUITE_INFO_NULL,
 };
 

@@ -46,12 +46,16 @@ static void tc_init(tc_view *t, uint32_t num_levels, int64_t now_ms)
 
 /* Append a run (callers append in view order: by level, L0 newest first,
  * then by smallest key). Write times default to [1000, 2000]. */
-static dk_run *tc_add(tc_view *t, uint64_t id, uint32_t level, uint64_t size, const char *lo,
-                      const char *hi)
+static dk_run *tc_add(tc_view *t, uint64_t id, uint32_t level, uint64_t size, const char *lo, const char *hi)
 {
     dk_run *r = &t->runs[t->v.count++];
-    *r = (dk_run){.id = id, .level = level, .size = size, .smallest = tc_s(lo),
-                  .largest = tc_s(hi), .entries = size / 100, .min_write_ms = 1000,
+    *r = (dk_run){.id = id,
+                  .level = level,
+                  .size = size,
+                  .smallest = tc_s(lo),
+                  .largest = tc_s(hi),
+                  .entries = size / 100,
+                  .min_write_ms = 1000,
                   .max_write_ms = 2000};
     return r;
 }
@@ -78,13 +82,13 @@ static int tc_inputs_are(const tc_view *t, size_t n, const uint64_t *ids)
     return 1;
 }
 
-#define INPUTS_ARE(t, ...)                                                              \
+#define INPUTS_ARE(t, ...)                                                                                   \
     tc_inputs_are((t), sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t), (uint64_t[]){__VA_ARGS__})
 
 /* ---- leveled ------------------------------------------------------------ */
 
-static const char *const tc_lv_conf[] = {"l0_trigger", "4", "level_ratio", "10",
-                                         "base_level_size", "10MiB", "target_file_size", "2MiB", NULL};
+static const char *const tc_lv_conf[] = {
+    "l0_trigger", "4", "level_ratio", "10", "base_level_size", "10MiB", "target_file_size", "2MiB", NULL};
 
 static void test_leveled_l0_trigger(void)
 {
@@ -93,7 +97,7 @@ static void test_leveled_l0_trigger(void)
     CU_ASSERT_FATAL(p != NULL);
     tc_view t;
     tc_init(&t, 7, 5000);
-    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);   /* empty */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND); /* empty */
     tc_add(&t, 13, 0, MiB, "d", "f");
     tc_add(&t, 12, 0, MiB, "c", "e");
     tc_add(&t, 11, 0, MiB, "e", "m");
@@ -101,7 +105,7 @@ static void test_leveled_l0_trigger(void)
     tc_add(&t, 2, 1, MiB, "c", "f");
     tc_add(&t, 3, 1, MiB, "g", "k");
     tc_add(&t, 4, 1, MiB, "n", "z");
-    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);   /* 3 < l0_trigger */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND); /* 3 < l0_trigger */
     /* A fourth L0 run: all of L0 plus the overlapping L1 runs into L1. */
     memmove(&t.runs[1], &t.runs[0], t.v.count * sizeof(dk_run));
     t.v.count++;
@@ -169,7 +173,7 @@ static void test_leveled_level_targets(void)
     t.runs[1].size = 50 * MiB;
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 3);
-    CU_ASSERT(INPUTS_ARE(&t, 10));   /* no L3 overlap either way: the first */
+    CU_ASSERT(INPUTS_ARE(&t, 10)); /* no L3 overlap either way: the first */
     t.v.num_levels = 3;
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);
     tc_plugin_close(&pl, p);
@@ -182,16 +186,16 @@ static void test_leveled_score_order(void)
     CU_ASSERT_FATAL(p != NULL);
     tc_view t;
     tc_init(&t, 4, 5000);
-    for (uint64_t i = 0; i < 5; i++)   /* L0 score 5/4 */
+    for (uint64_t i = 0; i < 5; i++) /* L0 score 5/4 */
         tc_add(&t, 100 - i, 0, MiB, "a", "z");
-    tc_add(&t, 1, 1, 30 * MiB, "a", "m");   /* L1 score 40/10 */
+    tc_add(&t, 1, 1, 30 * MiB, "a", "m"); /* L1 score 40/10 */
     tc_add(&t, 2, 1, 10 * MiB, "n", "z");
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 2);
     CU_ASSERT(INPUTS_ARE(&t, 1));
     /* Both L1 runs busy: the next score, L0. */
     t.runs[5].busy = t.runs[6].busy = 1;
-    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);   /* L1 overlap busy */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND); /* L1 overlap busy */
     t.runs[5].busy = t.runs[6].busy = 0;
     t.runs[5].size = t.runs[6].size = 2 * MiB;
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
@@ -243,11 +247,11 @@ static void test_leveled_base_level(void)
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 2);
     CU_ASSERT(t.job.n_inputs == 2 && t.job.inputs[1] == 10);
-    t.runs[4].busy = t.runs[6].busy = 1;   /* runs 1 and 3 leaving */
+    t.runs[4].busy = t.runs[6].busy = 1; /* runs 1 and 3 leaving */
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 2);
     CU_ASSERT(INPUTS_ARE(&t, 2, 10));
-    t.runs[7].busy = 1;                    /* L2 busy too: L1 cannot drain */
+    t.runs[7].busy = 1; /* L2 busy too: L1 cannot drain */
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
     CU_ASSERT_EQUAL(t.job.output_level, 1);
     CU_ASSERT(INPUTS_ARE(&t, 100, 99, 98, 97, 2));
@@ -264,11 +268,11 @@ static void test_drop_expired(void)
         tc_view t;
         int64_t now = 100 * HOUR_MS;
         tc_init(&t, 7, now);
-        dk_run *a = tc_add(&t, 5, 0, MiB, "a", "c");   /* expired */
+        dk_run *a = tc_add(&t, 5, 0, MiB, "a", "c"); /* expired */
         a->min_write_ms = 50 * HOUR_MS, a->max_write_ms = 51 * HOUR_MS, a->max_expiry_ms = now - 1;
-        dk_run *b = tc_add(&t, 4, 0, MiB, "m", "p");   /* never expires */
+        dk_run *b = tc_add(&t, 4, 0, MiB, "m", "p"); /* never expires */
         b->min_write_ms = 40 * HOUR_MS, b->max_write_ms = 99 * HOUR_MS;
-        dk_run *c = tc_add(&t, 3, 1, MiB, "k", "q");   /* expired under b */
+        dk_run *c = tc_add(&t, 3, 1, MiB, "k", "q"); /* expired under b */
         c->min_write_ms = 30 * HOUR_MS, c->max_write_ms = 31 * HOUR_MS, c->max_expiry_ms = now - 5;
         CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);
         CU_ASSERT_EQUAL(t.job.kind, DK_JOB_DROP);
@@ -294,7 +298,7 @@ static void test_drop_expired(void)
         c->max_expiry_ms = 0;
         d->max_expiry_ms = now + 1;
         a->max_expiry_ms = now;
-        int rc = tc_pick(&pl, p, &t);   /* the tiered policies may merge */
+        int rc = tc_pick(&pl, p, &t); /* the tiered policies may merge */
         CU_ASSERT(rc == DK_ENOTFOUND || (rc == 0 && t.job.kind == DK_JOB_MERGE));
         tc_plugin_close(&pl, p);
     }
@@ -304,12 +308,17 @@ static void test_drop_expired(void)
  * values with the node's messages, the policy the rules between keys. */
 static void test_conf_validation(void)
 {
-    struct { const char *policy, *key, *value, *key2, *value2, *want; } bad[] = {
+    struct {
+        const char *policy, *key, *value, *key2, *value2, *want;
+    } bad[] = {
         {"leveled", "level_ratio", "1", NULL, NULL, "level_ratio=1: expected an integer in 2..100"},
-        {"leveled", "base_level_size", "100", NULL, NULL, "base_level_size=100: expected a size in 64KiB..1TiB"},
-        {"leveled", "target_file_size", "10", NULL, NULL, "target_file_size=10: expected a size in 64KiB..4GiB"},
+        {"leveled", "base_level_size", "100", NULL, NULL,
+         "base_level_size=100: expected a size in 64KiB..1TiB"},
+        {"leveled", "target_file_size", "10", NULL, NULL,
+         "target_file_size=10: expected a size in 64KiB..4GiB"},
         {"leveled", "l0_trigger", "5000", NULL, NULL, "l0_trigger=5000: expected an integer in 1..64"},
-        {"leveled", "min_threshold", "4", NULL, NULL, "unknown key 'min_threshold' in [engine.fake]; "
+        {"leveled", "min_threshold", "4", NULL, NULL,
+         "unknown key 'min_threshold' in [engine.fake]; "
          "expected one of: l0_trigger, level_ratio, base_level_size, target_file_size"},
         {"size_tiered", "min_threshold", "1", NULL, NULL, "min_threshold=1: expected an integer in 2..64"},
         {"size_tiered", "min_threshold", "8", "max_threshold", "4",
@@ -346,7 +355,7 @@ static void test_conf_validation(void)
     tc_init(&t, 7, 0);
     tc_add(&t, 2, 0, MiB, "a", "b");
     tc_add(&t, 1, 0, MiB, "a", "b");
-    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0);   /* l0_trigger 2 was read */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), 0); /* l0_trigger 2 was read */
     /* A view the policy cannot trust is refused, not followed. */
     t.runs[0].level = 9;
     CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), -EINVAL);
@@ -366,7 +375,7 @@ static void test_size_tiered_buckets(void)
     uint64_t sizes[] = {4, 6, 5, 200, 260, 170, 1024};
     for (size_t i = 0; i < 7; i++)
         tc_add(&t, 100 - i, 0, sizes[i] * MiB, "a", "z");
-    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND);   /* no bucket has 4 */
+    CU_ASSERT_EQUAL(tc_pick(&pl, p, &t), DK_ENOTFOUND); /* no bucket has 4 */
     /* A fourth ~200 MiB run next to the others: that bucket goes. */
     dk_run big = t.runs[6];
     t.runs[6] = (dk_run){.id = 50, .size = 190 * MiB, .smallest = tc_s("a"), .largest = tc_s("z")};
@@ -520,8 +529,10 @@ static CU_TestInfo tc_policy_tests[] = {
 };
 
 static CU_SuiteInfo dk_suites[] = {
-    {.pName = "compaction policies", .pInitFunc = tc_plugin_setup,
-     .pCleanupFunc = tc_plugin_teardown, .pTests = tc_policy_tests},
+    {.pName = "compaction policies",
+     .pInitFunc = tc_plugin_setup,
+     .pCleanupFunc = tc_plugin_teardown,
+     .pTests = tc_policy_tests},
     CU_SUITE_INFO_NULL,
 };
 

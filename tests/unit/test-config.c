@@ -203,8 +203,11 @@ static void test_every_type(void)
 static void test_bom_crlf(void)
 {
     dk_config c;
-    CU_ASSERT_EQUAL(tc_load("crlf.ini", "\xEF\xBB\xBF[node]\r\nid = n9\r\n[cluster]\r\n"
-                            "seeds = a:1,\r\n  b:2\r\n", &c), 0);
+    CU_ASSERT_EQUAL(tc_load("crlf.ini",
+                            "\xEF\xBB\xBF[node]\r\nid = n9\r\n[cluster]\r\n"
+                            "seeds = a:1,\r\n  b:2\r\n",
+                            &c),
+                    0);
     CU_ASSERT_STRING_EQUAL(c.node.id, "n9");
     CU_ASSERT_EQUAL_FATAL(c.cluster.n_seeds, 2);
     CU_ASSERT_STRING_EQUAL(c.cluster.seeds[1], "b:2");
@@ -249,7 +252,7 @@ static void test_sizes_durations(void)
     CU_ASSERT(dk_size_parse("3 MB", &u) == 0 && u == 3u << 20);
     CU_ASSERT(dk_size_parse("5GiB", &u) == 0 && u == 5ull << 30);
     CU_ASSERT(dk_size_parse("7g", &u) == 0 && u == 7ull << 30);
-    CU_ASSERT(dk_size_parse("16777216T", &u) == DK_ECONFIG);   /* 2^64: overflow */
+    CU_ASSERT(dk_size_parse("16777216T", &u) == DK_ECONFIG); /* 2^64: overflow */
     CU_ASSERT(dk_size_parse("99999999999999999999", &u) == DK_ECONFIG);
     CU_ASSERT(dk_size_parse("1.5G", &u) == DK_ECONFIG);
     CU_ASSERT(dk_size_parse("-1", &u) == DK_ECONFIG);
@@ -285,32 +288,38 @@ static void test_ranges(void)
     CU_ASSERT_STRING_EQUAL(tc_err, "[node] weight = 0: expected an integer in 1..100");
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "101", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "3x", tc_err, sizeof tc_err), DK_ECONFIG);
-    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "99999999999999999999", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "weight", "99999999999999999999", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_EQUAL(c.node.weight, 1);
-    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "512KiB", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "512KiB", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a size in 1MiB..4GiB"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "4GiB", tc_err, sizeof tc_err), 0);
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "gossip_interval", "2h", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a duration in 10ms..1h"));
-    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "read_consistency", "two", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "read_consistency", "two", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "[cluster] read_consistency = two: expected one of: one, quorum, all");
     /* Keys that moved to a plugin's section say where they went. */
     CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "codec", "lz4", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "[storage] codec moved to the plugin's own section: write it under "
-                           "[engine.lsm] (the engine's own section; codec_level sets the level)");
-    CU_ASSERT_EQUAL(dk_config_set(&c, "compaction", "target_file_size", "32KiB", tc_err, sizeof tc_err), DK_ECONFIG);
+                                   "[engine.lsm] (the engine's own section; codec_level sets the level)");
+    CU_ASSERT_EQUAL(dk_config_set(&c, "compaction", "target_file_size", "32KiB", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "write it under [compaction.leveled]"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "log_level", "verbose", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "id", "N1", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "a-z, 0-9, '_' and '-'"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "engine", "../evil", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "id",
-                                  "a1234567890123456789012345678901234567890123456789012345678901234",
-                                  tc_err, sizeof tc_err), DK_ECONFIG);
+                                  "a1234567890123456789012345678901234567890123456789012345678901234", tc_err,
+                                  sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "name", "has space", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "localhost", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "1.2.3.4:0", tc_err, sizeof tc_err), 0);
-    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "1.2.3.4:65536", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "1.2.3.4:65536", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "http_listen", "::1:80", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "node", "data_dir", "", tc_err, sizeof tc_err), DK_ECONFIG);
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "a:1 b", tc_err, sizeof tc_err), DK_ECONFIG);
@@ -327,7 +336,8 @@ static void test_ranges(void)
     CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "seeds", "", tc_err, sizeof tc_err), 0);
     CU_ASSERT_EQUAL(c.cluster.n_seeds, 0);
     /* The shared secret became a key file: the old key says where it went. */
-    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "shared_secret", "s3cret", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "cluster", "shared_secret", "s3cret", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "[security] cluster_key_file"));
     CU_ASSERT_PTR_NULL(strstr(tc_err, "s3cret"));
     CU_ASSERT_EQUAL(dk_config_set(&c, "nodes", "weight", "2", tc_err, sizeof tc_err), DK_ECONFIG);
@@ -345,11 +355,13 @@ static void test_file_refusals(void)
                "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     /* An empty unknown section is refused too, though inih never reports it. */
     tc_refused("[node]\n[Node]\n", "2: unknown section [Node]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict], [security], [log], or a plugin's own section such as [engine.lsm], "
-               "[compaction.leveled], [conflict.lww] or [codec.zstd]");
+                                   "[storage], [compaction], [conflict], [security], [log], or a plugin's "
+                                   "own section such as [engine.lsm], "
+                                   "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     tc_refused("[engine.LSM]\n", "1: unknown section [engine.LSM]; expected one of [node], [cluster], "
-               "[storage], [compaction], [conflict], [security], [log], or a plugin's own section such as [engine.lsm], "
-               "[compaction.leveled], [conflict.lww] or [codec.zstd]");
+                                 "[storage], [compaction], [conflict], [security], [log], or a plugin's own "
+                                 "section such as [engine.lsm], "
+                                 "[compaction.leveled], [conflict.lww] or [codec.zstd]");
     tc_refused("[storage]\nbloom_bits_per_key = 12\n",
                "2: [storage] bloom_bits_per_key moved to the plugin's own section: write it under "
                "[engine.lsm] (the engine's own section)");
@@ -435,13 +447,13 @@ static void test_args_overrides(void)
     dk_config c;
     int exit_now = 7;
     char path[600];
-    snprintf(path, sizeof path, "%s", tc_write("args.ini", "[node]\nid = n7\nweight = 5\n"
-                                                             "[cluster]\nseeds = a:1, b:2\n"));
+    snprintf(path, sizeof path, "%s",
+             tc_write("args.ini", "[node]\nid = n7\nweight = 5\n"
+                                  "[cluster]\nseeds = a:1, b:2\n"));
     /* --set given before --config still applies after the file; later
      * --set of the same key wins. */
-    int rc = tc_args(&c, &exit_now, "--set", "node.weight=9", "--config", path,
-                     "--set=node.weight=10", "-s", "cluster.seeds=c:3", "--set", "node.dc=eu-west.1",
-                     NULL);
+    int rc = tc_args(&c, &exit_now, "--set", "node.weight=9", "--config", path, "--set=node.weight=10", "-s",
+                     "cluster.seeds=c:3", "--set", "node.dc=eu-west.1", NULL);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(exit_now, 0);
     CU_ASSERT_STRING_EQUAL(c.node.id, "n7");
@@ -461,14 +473,17 @@ static void test_args_overrides(void)
 
 static void test_protected_mode(void)
 {
-    static const struct { const char *rpc, *gossip; int ok; } cases[] = {
-        {"127.0.0.1:7070", "127.0.0.1:7946", 1}, {"127.9.8.7:1", "[::1]:2", 1},
+    static const struct {
+        const char *rpc, *gossip;
+        int ok;
+    } cases[] = {
+        {"127.0.0.1:7070", "127.0.0.1:7946", 1},    {"127.9.8.7:1", "[::1]:2", 1},
         {"[::ffff:127.0.0.2]:1", "localhost:2", 1}, {"0.0.0.0:7070", "127.0.0.1:7946", 0},
-        {"127.0.0.1:7070", "[::]:7946", 0}, {"10.1.2.3:7070", "127.0.0.1:7946", 0},
+        {"127.0.0.1:7070", "[::]:7946", 0},         {"10.1.2.3:7070", "127.0.0.1:7946", 0},
         {"127.0.0.1:7070", "128.0.0.1:7946", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        for (int mode = 0; mode < 3; mode++) {   /* no key; insecure; a key file */
+        for (int mode = 0; mode < 3; mode++) { /* no key; insecure; a key file */
             dk_config c;
             int exit_now = 0;
             char rpc[80], gossip[80];
@@ -502,13 +517,15 @@ static void test_advertise(void)
     dk_config c;
     int exit_now = 0;
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "security.insecure=true", "--set",
-                            "node.http_listen=0.0.0.0:8080", NULL), DK_ECONFIG);
+                            "node.http_listen=0.0.0.0:8080", NULL),
+                    DK_ECONFIG);
     CU_ASSERT(strstr(tc_err, "[node] http_listen = 0.0.0.0:8080 listens on every interface") != NULL);
     CU_ASSERT(strstr(tc_err, "advertise_address") != NULL);
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "security.insecure=true", "--set",
                             "node.gossip_listen=[::]:7946", "--set", "node.advertise_address=node1.example",
-                            NULL), 0);
+                            NULL),
+                    0);
     CU_ASSERT_STRING_EQUAL(c.node.advertise_address, "node1.example");
     dk_config_free(&c);
     static const char *const ok[] = {"10.0.0.5", "[fd00::1]", "fd00::1", "dynkv-0.dynkv.default.svc"};
@@ -541,7 +558,8 @@ static void test_args_errors(void)
         dk_config_free(&c);
     }
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.wieght=2", NULL), DK_ECONFIG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "--set node.wieght=2: unknown key 'wieght' in [node]; expected one of: id, "));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(tc_err, "--set node.wieght=2: unknown key 'wieght' in [node]; expected one of: id, "));
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", NULL), DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "--set: expected a value after it (see --help)");
@@ -553,20 +571,22 @@ static void test_args_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "unexpected argument 'node.ini'"));
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "-c", "a.ini", "--config=b.ini", NULL), DK_ECONFIG);
-    CU_ASSERT_STRING_EQUAL(tc_err, "--config given twice ('a.ini' and 'b.ini'); expected one configuration file");
+    CU_ASSERT_STRING_EQUAL(tc_err,
+                           "--config given twice ('a.ini' and 'b.ini'); expected one configuration file");
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "compaction.min_threshold=40", NULL), DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "--set compaction.min_threshold=40: [compaction] min_threshold moved "
-                           "to the plugin's own section: write it under [compaction.size_tiered] or "
-                           "[compaction.time_window]");
+                                   "to the plugin's own section: write it under [compaction.size_tiered] or "
+                                   "[compaction.time_window]");
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "node.rpc_listen=127.0.0.1:8080", NULL), DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "http_listen and rpc_listen are both 127.0.0.1:8080"));
     dk_config_free(&c);
     /* crdt is not a resolver of plain values (it serves /crdt/ keys) */
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "conflict.resolver=crdt", NULL), DK_ECONFIG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "configuration: [conflict] resolver = crdt: every node already uses "
-                                          "the crdt resolver for CRDT keys"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err,
+                                  "configuration: [conflict] resolver = crdt: every node already uses "
+                                  "the crdt resolver for CRDT keys"));
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a resolver of values such as vclock or lww"));
     dk_config_free(&c);
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--set", "conflict.resolver=lww", NULL), 0);
@@ -579,8 +599,9 @@ static void test_daemon_message(void)
     dk_config c;
     int exit_now = 0;
     char path[600], want[900];
-    snprintf(path, sizeof path, "%s", tc_write("node.ini", "[node]\nid = n1\n\n[cluster]\n"
-                                                             "name = dynkv\n; comment\nn_replicas = 12\n"));
+    snprintf(path, sizeof path, "%s",
+             tc_write("node.ini", "[node]\nid = n1\n\n[cluster]\n"
+                                  "name = dynkv\n; comment\nn_replicas = 12\n"));
     CU_ASSERT_EQUAL(tc_args(&c, &exit_now, "--config", path, "--set", "node.weight=2", NULL), DK_ECONFIG);
     CU_ASSERT_EQUAL(exit_now, 0);
     snprintf(want, sizeof want, "%s:7: [cluster] n_replicas = 12: expected an integer in 1..9", path);
@@ -667,29 +688,34 @@ static void tc_collect(void *arg, const char *msg)
 static void test_collect_every_error(void)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s", tc_write("many.ini",
-                                "[node]\n"
-                                "weight = 0\n"                   /* 2: bad value */
-                                "no equals sign here\n"          /* 3: not ini */
-                                "id = ok-id\n"                   /* 4: fine, and applied */
-                                "[bogus]\n"                      /* 5: unknown section */
-                                "a = 1\n"                        /* 6: skipped, not reported again */
-                                "[storage]\n"
-                                "nonsense = 1\n"                 /* 8: unknown key */
-                                "engine = memory\n"
-                                "engine = lsm\n"                 /* 10: set twice */
-                                "[cluster\n"));                  /* 11: header without ] */
-    char *argv[] = {"dynkvd", "--config", path, "--set", "node.loop_threads=0",
-                    "--set", "node.rpc_listen=127.0.0.1:7946", NULL};
+    snprintf(path, sizeof path, "%s",
+             tc_write("many.ini", "[node]\n"
+                                  "weight = 0\n"          /* 2: bad value */
+                                  "no equals sign here\n" /* 3: not ini */
+                                  "id = ok-id\n"          /* 4: fine, and applied */
+                                  "[bogus]\n"             /* 5: unknown section */
+                                  "a = 1\n"               /* 6: skipped, not reported again */
+                                  "[storage]\n"
+                                  "nonsense = 1\n" /* 8: unknown key */
+                                  "engine = memory\n"
+                                  "engine = lsm\n" /* 10: set twice */
+                                  "[cluster\n"));  /* 11: header without ] */
+    char *argv[] = {
+        "dynkvd", "--config", path, "--set", "node.loop_threads=0", "--set", "node.rpc_listen=127.0.0.1:7946",
+        NULL};
     dk_config c;
     tc_report r = {0};
     int n = dk_config_check_args(&c, 7, argv, tc_collect, &r);
     CU_ASSERT_EQUAL(n, r.n);
     CU_ASSERT_EQUAL(r.n, 8);
-    static const char *const want[] = {":2: [node] weight = 0", ":3: expected '[section]'",
-                                       ":5: unknown section [bogus]", ":8: unknown key 'nonsense'",
-                                       ":10: [storage] engine is set twice", ":11: a section header without ']'",
-                                       "--set node.loop_threads=0", "rpc_listen and gossip_listen are both"};
+    static const char *const want[] = {":2: [node] weight = 0",
+                                       ":3: expected '[section]'",
+                                       ":5: unknown section [bogus]",
+                                       ":8: unknown key 'nonsense'",
+                                       ":10: [storage] engine is set twice",
+                                       ":11: a section header without ']'",
+                                       "--set node.loop_threads=0",
+                                       "rpc_listen and gossip_listen are both"};
     for (int i = 0; i < 8 && i < r.n; i++) {
         CU_ASSERT_PTR_NOT_NULL(strstr(r.msgs[i], want[i]));
         if (!strstr(r.msgs[i], want[i]))
@@ -731,14 +757,29 @@ typedef struct tc_popts {
 static const char *const tc_words[] = {"zstd", "lz4", "none", NULL};
 static const dk_option tc_spec[] = {
     {.key = "n", .type = DK_OPT_INT, .offset = offsetof(tc_popts, n), .min = -5, .max = 5, .dflt = "1"},
-    {.key = "size", .type = DK_OPT_SIZE, .offset = offsetof(tc_popts, size), .min = 1024,
-     .max = 1ll << 30, .dflt = "64KiB"},
-    {.key = "rate", .type = DK_OPT_RATE, .offset = offsetof(tc_popts, rate), .min = 0,
-     .max = 1ll << 30, .dflt = "0"},
-    {.key = "dur", .type = DK_OPT_DURATION, .offset = offsetof(tc_popts, dur), .min = 1000,
-     .max = 86400000, .dflt = "1h"},
+    {.key = "size",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(tc_popts, size),
+     .min = 1024,
+     .max = 1ll << 30,
+     .dflt = "64KiB"},
+    {.key = "rate",
+     .type = DK_OPT_RATE,
+     .offset = offsetof(tc_popts, rate),
+     .min = 0,
+     .max = 1ll << 30,
+     .dflt = "0"},
+    {.key = "dur",
+     .type = DK_OPT_DURATION,
+     .offset = offsetof(tc_popts, dur),
+     .min = 1000,
+     .max = 86400000,
+     .dflt = "1h"},
     {.key = "flag", .type = DK_OPT_BOOL, .offset = offsetof(tc_popts, flag), .dflt = "no"},
-    {.key = "word", .type = DK_OPT_WORD, .offset = offsetof(tc_popts, word), .words = tc_words,
+    {.key = "word",
+     .type = DK_OPT_WORD,
+     .offset = offsetof(tc_popts, word),
+     .words = tc_words,
      .dflt = "lz4"},
     {.key = "name", .type = DK_OPT_STRING, .offset = offsetof(tc_popts, name), .dflt = "x"},
 };
@@ -764,8 +805,8 @@ static void test_plugin_sections(void)
                      "level = 3\n",
                      &c);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err,
-                                             sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err, sizeof tc_err),
+                    0);
     CU_ASSERT_EQUAL(o.n, -3);
     CU_ASSERT_EQUAL(o.size, 2u << 20);
     CU_ASSERT_EQUAL(o.rate, 8u << 20);
@@ -774,47 +815,53 @@ static void test_plugin_sections(void)
     CU_ASSERT_EQUAL(o.word, 2);
     CU_ASSERT_STRING_EQUAL(o.name, "hello world");
     /* A section nobody set: every default. */
-    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.other", tc_spec, TC_NSPEC, &o, tc_err,
-                                             sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(
+        dk_config_plugin_options(&c, "engine.other", tc_spec, TC_NSPEC, &o, tc_err, sizeof tc_err), 0);
     CU_ASSERT_EQUAL(o.n, 1);
     CU_ASSERT_EQUAL(o.size, 64u << 10);
     CU_ASSERT_EQUAL(o.dur, 3600000);
     CU_ASSERT_EQUAL(o.word, 1);
     CU_ASSERT_STRING_EQUAL(o.name, "x");
     /* A key the plugin does not take, named with its file and line. */
-    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "codec.zstd", tc_spec, TC_NSPEC, &o, tc_err,
-                                             sizeof tc_err), DK_ECONFIG);
-    snprintf(want, sizeof want, "%s/plugin.ini:12: [codec.zstd] level = 3: unknown key 'level' in "
-             "[codec.zstd]; expected one of: n, size, rate, dur, flag, word, name", tc_dir);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "codec.zstd", tc_spec, TC_NSPEC, &o, tc_err, sizeof tc_err),
+                    DK_ECONFIG);
+    snprintf(want, sizeof want,
+             "%s/plugin.ini:12: [codec.zstd] level = 3: unknown key 'level' in "
+             "[codec.zstd]; expected one of: n, size, rate, dur, flag, word, name",
+             tc_dir);
     CU_ASSERT_STRING_EQUAL(tc_err, want);
     CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "codec.zstd", NULL, 0, &o, tc_err, sizeof tc_err),
                     DK_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "plugin.ini:12: [codec.zstd] level = 3: unknown key 'level': "
-                                  "the plugin of [codec.zstd] takes no options"));
+                                          "the plugin of [codec.zstd] takes no options"));
     /* Bad values: the node's own messages. */
     CU_ASSERT_EQUAL(dk_config_set(&c, "engine.lsm", "n", "6", tc_err, sizeof tc_err), 0);
-    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err,
-                                             sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "--set engine.lsm.n=6: expected an integer in -5..5");
     CU_ASSERT_EQUAL(dk_config_set(&c, "engine.lsm", "n", "0", tc_err, sizeof tc_err), 0);
     CU_ASSERT_EQUAL(dk_config_set(&c, "engine.lsm", "word", "\"zstd\"", tc_err, sizeof tc_err), 0);
-    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err,
-                                             sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", tc_spec, TC_NSPEC, &o, tc_err, sizeof tc_err),
+                    DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(tc_err, "--set engine.lsm.word=\"zstd\": expected one of: zstd, lz4, none; "
-                           "note that quotes are not removed: write the value bare");
+                                   "note that quotes are not removed: write the value bare");
     dk_config_free(&c);
 
     /* A value out of range in the file names the file and line. */
     CU_ASSERT_EQUAL_FATAL(tc_load("plugin2.ini", "[compaction.leveled]\n\nsize = 1\n", &c), 0);
-    CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "compaction.leveled", tc_spec, TC_NSPEC, &o, tc_err,
-                                             sizeof tc_err), DK_ECONFIG);
-    snprintf(want, sizeof want, "%s/plugin2.ini:3: [compaction.leveled] size = 1: expected a size in "
-             "1KiB..1GiB (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB suffix; all powers of 1024)", tc_dir);
+    CU_ASSERT_EQUAL(
+        dk_config_plugin_options(&c, "compaction.leveled", tc_spec, TC_NSPEC, &o, tc_err, sizeof tc_err),
+        DK_ECONFIG);
+    snprintf(want, sizeof want,
+             "%s/plugin2.ini:3: [compaction.leveled] size = 1: expected a size in "
+             "1KiB..1GiB (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB suffix; all powers of 1024)",
+             tc_dir);
     CU_ASSERT_STRING_EQUAL(tc_err, want);
     dk_config_free(&c);
 
     /* No range given: any value of the type. */
-    dk_option any = {.key = "n", .type = DK_OPT_INT, .offset = offsetof(tc_popts, n), .dflt = "-123456789012"};
+    dk_option any = {
+        .key = "n", .type = DK_OPT_INT, .offset = offsetof(tc_popts, n), .dflt = "-123456789012"};
     dk_config_defaults(&c);
     CU_ASSERT_EQUAL(dk_config_plugin_options(&c, "engine.lsm", &any, 1, &o, tc_err, sizeof tc_err), 0);
     CU_ASSERT_EQUAL(o.n, -123456789012LL);
@@ -847,8 +894,14 @@ static void test_plugin_sections(void)
     /* --set reaches plugin sections, after the file. */
     int exit_now = 0;
     const char *path = tc_write("p3.ini", "[engine.lsm]\ncodec = zstd\n");
-    char *argv[] = {"dynkvd", "--config", (char *)path, "--set", "engine.lsm.codec=lz4",
-                    "--set", "compaction.size_tiered.min_threshold=8", NULL};
+    char *argv[] = {"dynkvd",
+                    "--config",
+                    (char *)path,
+                    "--set",
+                    "engine.lsm.codec=lz4",
+                    "--set",
+                    "compaction.size_tiered.min_threshold=8",
+                    NULL};
     CU_ASSERT_EQUAL_FATAL(dk_config_from_args(&c, 7, argv, &exit_now, tc_err, sizeof tc_err), 0);
     o.word = -1;
     const dk_config_popt *p = dk_config_popt_find(&c, "engine.lsm", "codec");

@@ -33,9 +33,9 @@
 
 #include "tc_cluster.h"
 
-static int64_t hint_window_ms;      /* 0: the default */
-static uint64_t stream_rate;        /* 0: unlimited */
-static char test_move[32];          /* what the view answers as the move under way */
+static int64_t hint_window_ms; /* 0: the default */
+static uint64_t stream_rate;   /* 0: unlimited */
+static char test_move[32];     /* what the view answers as the move under way */
 
 /* ---- the test view ----------------------------------------------------------- */
 
@@ -45,7 +45,7 @@ static const char *view_transition(void *arg)
     return test_move;
 }
 
-static int pending_node = -1;       /* the view's pending replica of every token (-1: none) */
+static int pending_node = -1; /* the view's pending replica of every token (-1: none) */
 
 static size_t view_pending(void *arg, dk_token t, dk_coord_pending *out)
 {
@@ -66,10 +66,16 @@ static int coord_start(tnode *n)
 {
     char err[256];
     dk_coord_conf cc = {
-        .loop = &loop, .node = &n->node, .rpc = n->rpc,
-        .view = {.arg = NULL, .ring = tc_view_ring, .peer = tc_view_peer, .transition = view_transition,
+        .loop = &loop,
+        .node = &n->node,
+        .rpc = n->rpc,
+        .view = {.arg = NULL,
+                 .ring = tc_view_ring,
+                 .peer = tc_view_peer,
+                 .transition = view_transition,
                  .pending = view_pending},
-        .hint_engine = n->node.hint_engine, .hint_ops = n->node.engine_ops,
+        .hint_engine = n->node.hint_engine,
+        .hint_ops = n->node.engine_ops,
         .hint_replay_interval_ms = 50,
     };
     int rc = dk_coord_start(&cc, &n->coord, err, sizeof(err));
@@ -154,12 +160,12 @@ static dk_slice S(const char *s)
     return (dk_slice){(const uint8_t *)s, strlen(s)};
 }
 
-static int start_put(int via, const char *key, const char *val, int cl, int strict, const dk_vv *ctx, int cond,
-                     got *g)
+static int start_put(int via, const char *key, const char *val, int cl, int strict, const dk_vv *ctx,
+                     int cond, got *g)
 {
     got_init(g);
-    dk_coord_write w = {.key = S(key), .value = S(val), .context = ctx, .cond = cond, .consistency = cl,
-                        .strict = strict};
+    dk_coord_write w = {
+        .key = S(key), .value = S(val), .context = ctx, .cond = cond, .consistency = cl, .strict = strict};
     return dk_coord_put(nodes[via].coord, &w, got_cb, g);
 }
 
@@ -248,7 +254,7 @@ static void key_without(int not, char *key, size_t len, int l[3])
     for (int i = 0; i < 10000; i++) {
         snprintf(key, len, "key-%d", i);
         pref(key, l);
-        if (!in_list(l, not))
+        if (!in_list(l, not ))
             return;
     }
     CU_FAIL_FATAL("no key found");
@@ -409,13 +415,13 @@ static void test_sloppy_hints(void)
     SPIN(hint_count(3) == 1, 2000);
     CU_ASSERT_EQUAL(hint_count(3), 1);
     CU_ASSERT(dk_metrics_get("hints_stored_total") >= stored + 1);
-    CU_ASSERT(local_is(3, key, ""));            /* a hint, not a replica copy */
+    CU_ASSERT(local_is(3, key, "")); /* a hint, not a replica copy */
     CU_ASSERT(local_is(down, key, ""));
     /* Strict, with the first write's context: no stand-in, so 2 of 3;
      * the coordinator keeps a hint of its own (it does not count). */
     got s;
     get(l[1], key, DK_CL_ALL, &g);
-    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE);     /* reads never use stand-ins */
+    CU_ASSERT_EQUAL(g.status, DK_EUNAVAILABLE); /* reads never use stand-ins */
     got_free(&g);
     get(l[1], key, DK_CL_QUORUM, &g);
     CU_ASSERT_EQUAL_FATAL(g.status, 0);
@@ -500,7 +506,7 @@ static void test_hints_restart_and_expiry(void)
     CU_ASSERT_EQUAL(hint_count(0), 0);
     nodes[1].alive = 1;
     SPIN(0, 200);
-    CU_ASSERT(local_is(1, "expire", ""));           /* never delivered */
+    CU_ASSERT(local_is(1, "expire", "")); /* never delivered */
     cluster_stop();
 }
 
@@ -561,7 +567,7 @@ static uint64_t reads_for(int via, const char *key, int cl, const char *want)
     CU_ASSERT_EQUAL(g.status, 0);
     CU_ASSERT(has_value(&g, want));
     got_free(&g);
-    SPIN(0, 50);                /* let any widened ask land */
+    SPIN(0, 50); /* let any widened ask land */
     return dk_metrics_get("replica_reads_total") - before;
 }
 
@@ -598,7 +604,8 @@ static void test_read_r_first(void)
     got_free(&cur);
     dk_object_free(&o);
     dk_buf_free(&raw);
-    uint64_t repairs = dk_metrics_get("read_repairs_total"), widened = dk_metrics_get("coord_reads_widened_total");
+    uint64_t repairs = dk_metrics_get("read_repairs_total"),
+             widened = dk_metrics_get("coord_reads_widened_total");
     CU_ASSERT_EQUAL(reads_for(0, "rf", DK_CL_QUORUM, "new"), 3);
     CU_ASSERT_EQUAL(dk_metrics_get("coord_reads_widened_total"), widened + 1);
     CU_ASSERT(wait_local(1, "rf", "new", 2000));
@@ -763,7 +770,10 @@ static void test_cas(void)
     got_free(&g);
     got_init(&a);
     got_init(&b);
-    dk_coord_write w1 = {.key = S("cas"), .value = S("third"), .cond = DK_COND_IF_MATCH, .if_match = &ctx,
+    dk_coord_write w1 = {.key = S("cas"),
+                         .value = S("third"),
+                         .cond = DK_COND_IF_MATCH,
+                         .if_match = &ctx,
                          .consistency = DK_CL_QUORUM};
     dk_coord_write w2 = w1;
     w2.value = S("fourth");
@@ -783,7 +793,7 @@ static void test_cas(void)
 static void test_black_hole(void)
 {
     CU_ASSERT_FATAL(cluster_start(3, 300, 0) == 0);
-    nodes[2].blackhole = 1;         /* up in the view, never answers */
+    nodes[2].blackhole = 1; /* up in the view, never answers */
     got g;
     uint64_t t0 = uv_hrtime();
     put(0, "bh", "v", DK_CL_ALL, 0, &g);
@@ -833,7 +843,7 @@ static void test_streaming(void)
     dk_stream_node src;
     snprintf(src.id, sizeof(src.id), "n0");
     snprintf(src.addr, sizeof(src.addr), "%s", nodes[0].addr);
-    dk_stream_want w = {.n_src = 1, .src = {0}};        /* start == end: the whole circle */
+    dk_stream_want w = {.n_src = 1, .src = {0}}; /* start == end: the whole circle */
     dk_stream_plan p = {.sig = "move-1", .nodes = &src, .n_nodes = 1, .want = &w, .n_want = 1};
     test_move[0] = 0;
     CU_ASSERT_EQUAL_FATAL(dk_stream_set_plan(nodes[1].coord, &p), 0);
@@ -861,7 +871,7 @@ static void test_streaming(void)
     printf("\n  300 keys of 1 KiB streamed in %llu ms at stream_rate 256 KiB/s\n", (unsigned long long)ms);
     for (int i = 0; i < 300; i += 37) {
         snprintf(key, sizeof(key), "st-%03d", i);
-        CU_ASSERT(!local_is(1, key, ""));     /* present (values are 1 KiB, longer than local_value shows) */
+        CU_ASSERT(!local_is(1, key, "")); /* present (values are 1 KiB, longer than local_value shows) */
     }
     uint64_t k = 0, b = 0, n = 0;
     dk_stream_served_get(nodes[0].coord, &k, &b, &n);
@@ -921,7 +931,7 @@ static int scan_all(int via, const char *prefix, uint32_t limit, int cl, char *o
  * X-Consistency all cannot be had anywhere and every page says so. */
 static void test_scan_black_hole(void)
 {
-    CU_ASSERT_FATAL(cluster_start(4, 300, 1) == 0);     /* N = 3 of 4 */
+    CU_ASSERT_FATAL(cluster_start(4, 300, 1) == 0); /* N = 3 of 4 */
     char key[32], want[1024] = "", got_keys[1024];
     got g;
     for (int i = 0; i < 30; i++) {
@@ -936,7 +946,7 @@ static void test_scan_black_hole(void)
     CU_ASSERT(scan_all(1, "bs/", 7, DK_CL_ONE, got_keys, sizeof(got_keys), &failovers, &gaps) == 5);
     CU_ASSERT_STRING_EQUAL(got_keys, want);
     CU_ASSERT(failovers == 0 && gaps == 0);
-    nodes[2].blackhole = 1;         /* up in the view, never answers */
+    nodes[2].blackhole = 1; /* up in the view, never answers */
     uint64_t scans = dk_metrics_get("scans_total"), t0 = uv_hrtime();
     CU_ASSERT(scan_all(0, "bs/", 7, DK_CL_ONE, got_keys, sizeof(got_keys), &failovers, &gaps) == 5);
     CU_ASSERT_STRING_EQUAL(got_keys, want);
@@ -946,7 +956,7 @@ static void test_scan_black_hole(void)
     nodes[3].alive = 0;
     failovers = 0;
     CU_ASSERT(scan_all(1, "bs/", 50, DK_CL_ALL, got_keys, sizeof(got_keys), &failovers, &gaps) == 1);
-    CU_ASSERT_STRING_EQUAL(got_keys, want);     /* every range still has n0 or n1 */
+    CU_ASSERT_STRING_EQUAL(got_keys, want); /* every range still has n0 or n1 */
     CU_ASSERT(gaps > 0);
     cluster_stop();
 }
@@ -965,7 +975,7 @@ static void test_handoff_state(void)
     dk_coord_handoff_state(nodes[0].coord, t, 1, &e0, &settled, &hinted);
     CU_ASSERT(settled && hinted == 0);
     dk_coord_handoff_state(nodes[0].coord, t, 1, &e1, &settled, &hinted);
-    CU_ASSERT(e1 > e0 && settled && hinted == 0);      /* nothing in flight: epochs move on */
+    CU_ASSERT(e1 > e0 && settled && hinted == 0); /* nothing in flight: epochs move on */
 
     char key[32];
     int l[3];
@@ -973,7 +983,7 @@ static void test_handoff_state(void)
     pending_node = 3;
     nodes[3].blackhole = 1;
     got g;
-    put(l[0], key, "pend", DK_CL_QUORUM, 0, &g);        /* answered by the replicas, n3 not counted */
+    put(l[0], key, "pend", DK_CL_QUORUM, 0, &g); /* answered by the replicas, n3 not counted */
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
     dk_coord *c = nodes[l[0]].coord;
@@ -981,7 +991,7 @@ static void test_handoff_state(void)
     CU_ASSERT_FALSE(settled);
     dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
     CU_ASSERT_FALSE(settled);
-    CU_ASSERT_EQUAL(e1, e0);                            /* no new epoch while the old one has a copy */
+    CU_ASSERT_EQUAL(e1, e0); /* no new epoch while the old one has a copy */
     /* request_timeout: the copy fails and is kept as a hint for n3. */
     for (int i = 0; i < 100 && !settled; i++) {
         SPIN(0, 20);
@@ -991,7 +1001,7 @@ static void test_handoff_state(void)
     CU_ASSERT_EQUAL(hint_count(l[0]), 1);
     const char *other[] = {nodes[l[1]].id};
     dk_coord_handoff_state(c, other, 1, &e1, &settled, &hinted);
-    CU_ASSERT_EQUAL(hinted, 0);                         /* hints are per target */
+    CU_ASSERT_EQUAL(hinted, 0); /* hints are per target */
     /* n3 answers again: the hint is replayed, and nothing is on its way. */
     pending_node = -1;
     nodes[3].blackhole = 0;
@@ -1018,7 +1028,8 @@ static CU_TestInfo coord_tests[] = {
     {"reads ask R replicas first, all only when they differ or sampled", test_read_r_first},
     {"concurrent blind writes give siblings", test_concurrent_siblings},
     {"concurrent CAS writers: exactly one wins", test_cas},
-    {"LSM engine: loop reads, queued local writes replicated in parallel, one key in order", test_lsm_loop_paths},
+    {"LSM engine: loop reads, queued local writes replicated in parallel, one key in order",
+     test_lsm_loop_paths},
     {"a replica that never answers: answered within request_timeout", test_black_hole},
     {"scans: a replica that never answers is replaced, gaps reported", test_scan_black_hole},
     CU_TEST_INFO_NULL,

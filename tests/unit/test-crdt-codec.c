@@ -65,21 +65,22 @@ static void test_op_set_and_canon(void)
     dk_buf enc = DK_BUF_INIT;
     dk_slice elems[] = {S("b"), S("a"), S("ab"), S("b"), S("")};
     dk_crdt_op op = {.type = DK_CRDT_SET, .set_kind = DK_CRDT_SET_ADD, .elems = elems, .n_elems = 5};
-    CU_ASSERT_EQUAL(dk_crdt_op_encode(&op, &enc), -EINVAL);   /* not canonical */
+    CU_ASSERT_EQUAL(dk_crdt_op_encode(&op, &enc), -EINVAL); /* not canonical */
     CU_ASSERT_EQUAL(enc.len, 0);
     CU_ASSERT_EQUAL(dk_crdt_op_canon(&op), 0);
-    CU_ASSERT_EQUAL(op.n_elems, 4);                            /* "", a, ab, b */
+    CU_ASSERT_EQUAL(op.n_elems, 4); /* "", a, ab, b */
     CU_ASSERT_EQUAL(elems[0].len, 0);
     CU_ASSERT_EQUAL(dk_slice_cmp(elems[3], S("b")), 0);
     op_roundtrip(&op, &enc);
-    static const uint8_t want[] = {DK_CRDT_FORMAT, DK_CRDT_SET, DK_CRDT_SET_ADD, 4, 0, 1, 'a', 2, 'a', 'b', 1, 'b'};
+    static const uint8_t want[] = {
+        DK_CRDT_FORMAT, DK_CRDT_SET, DK_CRDT_SET_ADD, 4, 0, 1, 'a', 2, 'a', 'b', 1, 'b'};
     CU_ASSERT_TRUE(same_bytes(&enc, want, sizeof(want)));
     op.set_kind = DK_CRDT_SET_REMOVE;
     op_roundtrip(&op, &enc);
     op.set_kind = 3;
     CU_ASSERT_EQUAL(dk_crdt_op_encode(&op, &enc), -EINVAL);
     op.set_kind = DK_CRDT_SET_ADD;
-    op.n_elems = 0;                                            /* an empty add is valid */
+    op.n_elems = 0; /* an empty add is valid */
     op_roundtrip(&op, &enc);
     dk_buf_free(&enc);
 }
@@ -96,7 +97,8 @@ static void test_op_register_and_map(void)
     dk_slice rm[] = {S("old"), S("gone")};
     dk_crdt_field_op fields[] = {
         {.name = S("visits"), .op = {.type = DK_CRDT_COUNTER, .delta = 3}},
-        {.name = S("tags"), .op = {.type = DK_CRDT_SET, .set_kind = DK_CRDT_SET_ADD, .elems = tags, .n_elems = 2}},
+        {.name = S("tags"),
+         .op = {.type = DK_CRDT_SET, .set_kind = DK_CRDT_SET_ADD, .elems = tags, .n_elems = 2}},
         {.name = S("name"), .op = {.type = DK_CRDT_REGISTER, .text = S("ann")}},
     };
     dk_crdt_op map = {.type = DK_CRDT_MAP, .fields = fields, .n_fields = 3, .removes = rm, .n_removes = 2};
@@ -106,7 +108,7 @@ static void test_op_register_and_map(void)
     dk_crdt_op d;
     CU_ASSERT_EQUAL_FATAL(dk_crdt_op_decode(dk_buf_slice(&enc), &d), 0);
     CU_ASSERT_EQUAL(d.n_fields, 3);
-    CU_ASSERT_EQUAL(d.fields[0].name.len, 4);                  /* name, tags, visits */
+    CU_ASSERT_EQUAL(d.fields[0].name.len, 4); /* name, tags, visits */
     CU_ASSERT_EQUAL(d.fields[1].op.n_elems, 2);
     CU_ASSERT_EQUAL(d.fields[2].op.delta, 3);
     CU_ASSERT_EQUAL(d.n_removes, 2);
@@ -142,7 +144,11 @@ static void test_op_register_and_map(void)
 /* Hand-made encodings that are not canonical or not valid. */
 static void test_op_decode_refuses(void)
 {
-    static const struct { const char *what; uint8_t b[16]; size_t n; } cases[] = {
+    static const struct {
+        const char *what;
+        uint8_t b[16];
+        size_t n;
+    } cases[] = {
         {"empty", {0}, 0},
         {"wrong format", {9, 1, 2}, 3},
         {"unknown type", {1, 7, 0}, 3},
@@ -230,7 +236,8 @@ static void test_damage(void)
     dk_slice rm[] = {S("zz")};
     dk_crdt_field_op fields[] = {
         {.name = S("a"), .op = {.type = DK_CRDT_COUNTER, .delta = -300}},
-        {.name = S("b"), .op = {.type = DK_CRDT_SET, .set_kind = DK_CRDT_SET_REMOVE, .elems = tags, .n_elems = 2}},
+        {.name = S("b"),
+         .op = {.type = DK_CRDT_SET, .set_kind = DK_CRDT_SET_REMOVE, .elems = tags, .n_elems = 2}},
         {.name = S("c"), .op = {.type = DK_CRDT_REGISTER, .text = S("some text")}},
     };
     dk_crdt_op map = {.type = DK_CRDT_MAP, .fields = fields, .n_fields = 3, .removes = rm, .n_removes = 1};

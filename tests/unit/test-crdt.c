@@ -163,9 +163,7 @@ static void render_value(const dk_crdt_value *v, char *out, size_t len)
 {
     size_t at = strlen(out);
     switch (v->type) {
-    case DK_CRDT_COUNTER:
-        snprintf(out + at, len - at, "%lld", (long long)v->count);
-        break;
+    case DK_CRDT_COUNTER: snprintf(out + at, len - at, "%lld", (long long)v->count); break;
     case DK_CRDT_REGISTER:
         snprintf(out + at, len - at, "'%.*s'", (int)v->text.len, (const char *)v->text.ptr);
         break;
@@ -173,7 +171,8 @@ static void render_value(const dk_crdt_value *v, char *out, size_t len)
         strncat(out, "{", len - strlen(out) - 1);
         for (uint32_t i = 0; i < v->n_elems; i++) {
             at = strlen(out);
-            snprintf(out + at, len - at, "%s%.*s", i ? "," : "", (int)v->elems[i].len, (const char *)v->elems[i].ptr);
+            snprintf(out + at, len - at, "%s%.*s", i ? "," : "", (int)v->elems[i].len,
+                     (const char *)v->elems[i].ptr);
         }
         strncat(out, "}", len - strlen(out) - 1);
         break;
@@ -256,10 +255,14 @@ static int assign(dk_buf *raw, const char *node, int64_t now, const char *text)
 static int map_op(dk_buf *raw, const char *node, int64_t now, const char *field, dk_crdt_op fop,
                   const char *remove)
 {
-    dk_crdt_field_op f = {.name = {(const uint8_t *)(field ? field : ""), field ? strlen(field) : 0}, .op = fop};
+    dk_crdt_field_op f = {.name = {(const uint8_t *)(field ? field : ""), field ? strlen(field) : 0},
+                          .op = fop};
     dk_slice rm = {(const uint8_t *)(remove ? remove : ""), remove ? strlen(remove) : 0};
-    dk_crdt_op op = {.type = DK_CRDT_MAP, .fields = field ? &f : NULL, .n_fields = field ? 1 : 0,
-                     .removes = remove ? &rm : NULL, .n_removes = remove ? 1 : 0};
+    dk_crdt_op op = {.type = DK_CRDT_MAP,
+                     .fields = field ? &f : NULL,
+                     .n_fields = field ? 1 : 0,
+                     .removes = remove ? &rm : NULL,
+                     .n_removes = remove ? 1 : 0};
     return apply(raw, node, now, &op);
 }
 
@@ -301,8 +304,8 @@ static void test_counter(void)
     CU_ASSERT_EQUAL(inc(&big, "n1", INT64_MAX), 0);
     CU_ASSERT_EQUAL(inc(&big, "n2", INT64_MAX), 0);
     CU_ASSERT_STRING_EQUAL(show(&big), "9223372036854775807");
-    CU_ASSERT_EQUAL(inc(&big, "n1", INT64_MAX), 0);          /* n1's sum: 2^64 - 2 */
-    CU_ASSERT_EQUAL(inc(&big, "n1", INT64_MAX), -ERANGE);   /* one actor's sum would wrap */
+    CU_ASSERT_EQUAL(inc(&big, "n1", INT64_MAX), 0);       /* n1's sum: 2^64 - 2 */
+    CU_ASSERT_EQUAL(inc(&big, "n1", INT64_MAX), -ERANGE); /* one actor's sum would wrap */
     CU_ASSERT_STRING_EQUAL(show(&big), "9223372036854775807");
     dk_buf neg = DK_BUF_INIT;
     CU_ASSERT_EQUAL(inc(&neg, "n1", INT64_MIN), 0);
@@ -423,8 +426,8 @@ static void test_register_skew(void)
     CU_ASSERT_EQUAL(assign(&a, "n9", NOW + HOUR, "x"), 0);
     dk_buf b = DK_BUF_INIT;
     copy(&b, &a);
-    CU_ASSERT_EQUAL(assign(&b, "n1", NOW, "y"), 0);   /* saw x: replaces it */
-    CU_ASSERT_EQUAL(assign(&a, "n2", NOW, "z"), 0);   /* saw x too, concurrent with y */
+    CU_ASSERT_EQUAL(assign(&b, "n1", NOW, "y"), 0); /* saw x: replaces it */
+    CU_ASSERT_EQUAL(assign(&a, "n2", NOW, "z"), 0); /* saw x too, concurrent with y */
     merge(&m, &a, &b);
     merge(&m2, &b, &a);
     CU_ASSERT_TRUE(same(&m, &m2));
@@ -642,8 +645,7 @@ static int random_op(dk_buf *raw, const char *node, int64_t now, uint8_t t)
     dk_slice pick[2] = {universe[rnd(4)], universe[rnd(4)]};
     uint8_t kind = rnd(3) ? DK_CRDT_SET_ADD : DK_CRDT_SET_REMOVE;
     switch (t) {
-    case DK_CRDT_COUNTER:
-        return inc(raw, node, (int64_t)rnd(21) - 10);
+    case DK_CRDT_COUNTER: return inc(raw, node, (int64_t)rnd(21) - 10);
     case DK_CRDT_SET: {
         dk_crdt_op op = op_set(kind, pick, 1 + rnd(2));
         return apply(raw, node, now, &op);
@@ -660,8 +662,9 @@ static int random_op(dk_buf *raw, const char *node, int64_t now, uint8_t t)
         uint8_t ft = (uint8_t)(1 + rnd(3));
         char text[16];
         snprintf(text, sizeof(text), "w%u", rnd(1000));
-        dk_crdt_op fop = ft == DK_CRDT_COUNTER ? op_inc((int64_t)rnd(5)) :
-                         ft == DK_CRDT_SET ? op_set(kind, pick, 1 + rnd(2)) : op_reg(text);
+        dk_crdt_op fop = ft == DK_CRDT_COUNTER ? op_inc((int64_t)rnd(5))
+                         : ft == DK_CRDT_SET   ? op_set(kind, pick, 1 + rnd(2))
+                                               : op_reg(text);
         int rc = map_op(raw, node, now, field, fop, NULL);
         return rc == DK_EWRONGTYPE ? 0 : rc;
     }
@@ -696,7 +699,7 @@ static void check_laws(uint8_t type, int mixed_types)
         merge(&aa, &r[2], &r[2]);
         CU_ASSERT_TRUE(same(&aa, &r[2]));
         merge(&aa, &ab, &r[0]);
-        CU_ASSERT_TRUE(same(&aa, &ab));          /* a stale copy changes nothing */
+        CU_ASSERT_TRUE(same(&aa, &ab)); /* a stale copy changes nothing */
         merge(&x, &ab, &r[2]);
         merge(&y, &r[1], &r[2]);
         merge(&y, &r[0], &y);
@@ -719,11 +722,26 @@ static void check_laws(uint8_t type, int mixed_types)
     dk_buf_free(&aa);
 }
 
-static void test_laws_counter(void) { check_laws(DK_CRDT_COUNTER, 0); }
-static void test_laws_set(void) { check_laws(DK_CRDT_SET, 0); }
-static void test_laws_register(void) { check_laws(DK_CRDT_REGISTER, 0); }
-static void test_laws_map(void) { check_laws(DK_CRDT_MAP, 0); }
-static void test_laws_mixed(void) { check_laws(0, 1); }
+static void test_laws_counter(void)
+{
+    check_laws(DK_CRDT_COUNTER, 0);
+}
+static void test_laws_set(void)
+{
+    check_laws(DK_CRDT_SET, 0);
+}
+static void test_laws_register(void)
+{
+    check_laws(DK_CRDT_REGISTER, 0);
+}
+static void test_laws_map(void)
+{
+    check_laws(DK_CRDT_MAP, 0);
+}
+static void test_laws_mixed(void)
+{
+    check_laws(0, 1);
+}
 
 /* Concurrent increments through three coordinators, merged in random
  * orders with duplicates: every replica ends at the exact sum. */

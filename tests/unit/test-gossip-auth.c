@@ -61,7 +61,7 @@ static void test_guard_windows(void)
     CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 300, now, mono), 0);
     CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 290, now, mono), 0);
     CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 290, now, mono), DK_GOSSIP_REJ_REPLAY);
-    CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 236, now, mono), 0);     /* 64 below */
+    CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 236, now, mono), 0); /* 64 below */
     CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 235, now, mono), DK_GOSSIP_REJ_REPLAY);
     CU_ASSERT_EQUAL(dk__gossip_guard_check(&g, "a", now, 300, now, mono), DK_GOSSIP_REJ_REPLAY);
     /* a jump of exactly 64 keeps the old top in the window */
@@ -162,14 +162,15 @@ static void test_codec_inc_bound(void)
     dk_member m = ga_member("n2", DK_MEMBER_REMOVED, DK_STATUS_REMOVED, DK_MEMBER_INC_MAX, "127.0.0.1:1");
     size_t len = ga_datagram(buf, sizeof buf, DK_GOSSIP_PING, NULL, &m, ga_wall_ms());
     CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, ga_key, &msg), 0);
-    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "probe", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "probe", NULL, NULL),
+                    0);
     m.incarnation = DK_MEMBER_INC_MAX + 1;
     CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), -EINVAL);
     /* 2^64 - 1 written by hand and sealed with the key: refused */
     m.incarnation = 5;
     len = ga_datagram(buf, sizeof buf, DK_GOSSIP_PING, NULL, &m, ga_wall_ms());
     CU_ASSERT_EQUAL_FATAL(dk__gossip_decode(buf, len, ga_key, &msg), 0);
-    const uint8_t *inc = msg.updates + 1;   /* after the state byte */
+    const uint8_t *inc = msg.updates + 1; /* after the state byte */
     CU_ASSERT_EQUAL(*inc, 5);
     /* 5 takes one varint byte, 2^64 - 1 ten: rebuild the tail */
     uint8_t big[DK_GOSSIP_UDP_MAX];
@@ -391,7 +392,7 @@ static void test_live_no_wrap(void)
     size_t len = ga_datagram(buf, sizeof buf, DK_GOSSIP_PING, NULL, &u, ga_wall_ms());
     ga_send(1, buf, len, 0);
     dk_membership_self(ga_m[1], &self);
-    CU_ASSERT_EQUAL(self.incarnation, DK_MEMBER_INC_MAX);   /* refuted once, up to the bound */
+    CU_ASSERT_EQUAL(self.incarnation, DK_MEMBER_INC_MAX); /* refuted once, up to the bound */
     u.incarnation = DK_MEMBER_INC_MAX;
     len = ga_datagram(buf, sizeof buf, DK_GOSSIP_PING, NULL, &u, ga_wall_ms());
     ga_send(1, buf, len, 0);

@@ -73,7 +73,8 @@ static void test_parser_errors(void)
         {"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
         {"GET /\x01 HTTP/1.1\r\n\r\n", 400},
         {"PUT / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413},
-        {"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 431},
+        {"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         431},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         dk__http_parse p;
@@ -83,7 +84,7 @@ static void test_parser_errors(void)
         CU_ASSERT(rc < 0);
         CU_ASSERT_EQUAL(p.err_status, cases[i].status);
         CU_ASSERT_PTR_NOT_NULL(p.err_code);
-        CU_ASSERT_EQUAL(dk__http_parse_feed(&p, "GET", 3, &used), rc);   /* sticky */
+        CU_ASSERT_EQUAL(dk__http_parse_feed(&p, "GET", 3, &used), rc); /* sticky */
         dk__http_parse_free(&p);
     }
 }
@@ -193,7 +194,8 @@ static void test_status_text_and_error_json(void)
     dk_buf b = DK_BUF_INIT;
     CU_ASSERT(dk__http_error_json(&b, "bad_request", "say \"hi\"\\\n") == 0);
     CU_ASSERT(b.len == strlen("{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}"));
-    CU_ASSERT(memcmp(b.data, "{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}", b.len) == 0);
+    CU_ASSERT(
+        memcmp(b.data, "{\"error\":\"bad_request\",\"message\":\"say \\\"hi\\\"\\\\\\u000a\"}", b.len) == 0);
     dk_buf_free(&b);
 }
 

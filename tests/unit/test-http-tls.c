@@ -282,9 +282,9 @@ static void test_timeouts(void)
     int slow_hs = tcp_open(t->port);
     uint64_t t0 = now_ms();
     CU_ASSERT(send(slow_hs, "\x16\x03\x01", 3, 0) == 3);
-    CU_ASSERT_EQUAL(raw_drain(slow_hs, buf, sizeof(buf)), 0);   /* closed, no answer */
+    CU_ASSERT_EQUAL(raw_drain(slow_hs, buf, sizeof(buf)), 0); /* closed, no answer */
     uint64_t took = now_ms() - t0;
-    CU_ASSERT(took >= 150 && took < 800);       /* the request deadline, not the idle one */
+    CU_ASSERT(took >= 150 && took < 800); /* the request deadline, not the idle one */
     close(slow_hs);
 
     /* slowloris inside TLS: the request deadline, answered 408 encrypted */
@@ -307,7 +307,7 @@ static void test_timeouts(void)
     tls_close(idle);
 
     dk_http_stats st;
-    for (int i = 0; i < 200; i++) {     /* closes on the loop thread: wait for the last */
+    for (int i = 0; i < 200; i++) { /* closes on the loop thread: wait for the last */
         dk_http_server_stats(t->srv, &st);
         if (st.open == 0)
             break;
@@ -327,7 +327,7 @@ static void test_plain_http_refused(void)
     char buf[4096];
     size_t n = raw_drain(fd, buf, sizeof(buf) - 1);
     buf[n] = '\0';
-    CU_ASSERT(n < 16 && strstr(buf, "HTTP/") == NULL);  /* closed, at most an alert */
+    CU_ASSERT(n < 16 && strstr(buf, "HTTP/") == NULL); /* closed, at most an alert */
     close(fd);
     CU_ASSERT_EQUAL(atomic_load(&t->handled), 0);
     /* a TLS client is still served */

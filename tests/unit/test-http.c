@@ -10,7 +10,7 @@
  * after N ms from a uv timer, to hold a response back; /big/N answers N
  * bytes. The parser alone is tested in test-http-parse.c.
  */
-#define _GNU_SOURCE     /* memmem */
+#define _GNU_SOURCE /* memmem */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -276,8 +276,9 @@ static void test_pipeline_bound(void)
     for (int i = 0; i < 7; i++) {
         char p[64], want[256];
         snprintf(p, sizeof(p), "GET /delay/%d?i=%d\n", 30 - 4 * i, i);
-        snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
-                 strlen(p), p);
+        snprintf(want, sizeof(want),
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s", strlen(p),
+                 p);
         cli_expect(c, want);
     }
     cli_close(c);
@@ -403,7 +404,8 @@ static void test_body_limit(void)
     size_t n;
     char *r = cli_response(c, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-    const char *want_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1048586\r\n\r\nPUT /echo\n";
+    const char *want_head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1048586\r\n\r\nPUT /echo\n";
     CU_ASSERT_EQUAL(n, strlen(want_head) + lim);
     CU_ASSERT(strncmp(r, want_head, strlen(want_head)) == 0);
     CU_ASSERT(memcmp(r + strlen(want_head), body, lim) == 0);
@@ -412,9 +414,11 @@ static void test_body_limit(void)
     /* one byte more is refused from the header alone, before any body */
     snprintf(head, sizeof(head), "PUT /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", lim + 1);
     cli_sends(c, head);
-    cli_expect(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 104\r\n"
-                  "Connection: close\r\n\r\n"
-                  "{\"error\":\"value_too_large\",\"message\":\"request body of 1048577 bytes exceeds the limit of 1048576 bytes\"}");
+    cli_expect(c,
+               "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 104\r\n"
+               "Connection: close\r\n\r\n"
+               "{\"error\":\"value_too_large\",\"message\":\"request body of 1048577 bytes exceeds the limit "
+               "of 1048576 bytes\"}");
     CU_ASSERT(cli_at_eof(c));
     cli_close(c);
 
@@ -424,9 +428,10 @@ static void test_body_limit(void)
     cli_sends(c, head);
     cli_send(c, body, lim);
     cli_sends(c, "vv\r\n0\r\n\r\n");
-    cli_expect(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 87\r\n"
-                  "Connection: close\r\n\r\n"
-                  "{\"error\":\"value_too_large\",\"message\":\"request body exceeds the limit of 1048576 bytes\"}");
+    cli_expect(
+        c, "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 87\r\n"
+           "Connection: close\r\n\r\n"
+           "{\"error\":\"value_too_large\",\"message\":\"request body exceeds the limit of 1048576 bytes\"}");
     CU_ASSERT(cli_at_eof(c));
     cli_close(c);
     free(body);
@@ -458,10 +463,11 @@ static void test_header_limit(void)
     free(h);
     h = big_head(16 * 1024 + 1);
     cli_sends(c, h);
-    cli_expect(c, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
-                  "Content-Length: 115\r\nConnection: close\r\n\r\n"
-                  "{\"error\":\"header_too_large\",\"message\":\"request line and headers exceed 16384 bytes; "
-                  "send fewer or shorter headers\"}");
+    cli_expect(c,
+               "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+               "Content-Length: 115\r\nConnection: close\r\n\r\n"
+               "{\"error\":\"header_too_large\",\"message\":\"request line and headers exceed 16384 bytes; "
+               "send fewer or shorter headers\"}");
     CU_ASSERT(cli_at_eof(c));
     free(h);
     cli_close(c);
@@ -609,9 +615,11 @@ static void test_timeouts(void)
     /* the request timer is not pushed back by more bytes of the same request */
     sleep_ms(120);
     cli_sends(slow, "st: t\r\n");
-    cli_expect(slow, "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: 93\r\n"
-                     "Connection: close\r\n\r\n"
-                     "{\"error\":\"request_timeout\",\"message\":\"the request did not arrive in time; send it in one go\"}");
+    cli_expect(slow,
+               "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: 93\r\n"
+               "Connection: close\r\n\r\n"
+               "{\"error\":\"request_timeout\",\"message\":\"the request did not arrive in time; send it in "
+               "one go\"}");
     CU_ASSERT(cli_at_eof(slow));
     CU_ASSERT(cli_at_eof(idle));
     dk_http_stats st;
@@ -693,7 +701,7 @@ static void test_exclusive_listen_and_share(void)
     CU_ASSERT_PTR_NULL(bad);
     conf.listen = "[::1]:0";
     if (dk_http_server_start(&loop, &conf, handler, NULL, &bad, err, sizeof(err)) == 0) {
-        CU_ASSERT(dk_http_server_port(bad) > 0);   /* hosts without IPv6 skip this */
+        CU_ASSERT(dk_http_server_port(bad) > 0); /* hosts without IPv6 skip this */
         dk_http_server_stop(bad, (void (*)(void *))free, malloc(1));
     }
     dk_http_server_stop(a, NULL, NULL);

@@ -94,7 +94,8 @@ static void test_format_and_levels(void)
                                   "[0-9T:.Z-]{24} ERROR two lines joined\n"
                                   "[0-9T:.Z-]{24} DEBUG visible debug line\n"
                                   "[0-9T:.Z-]{24} WARN a warning\n$",
-                                  REG_EXTENDED), 0);
+                                  REG_EXTENDED),
+                          0);
     CU_ASSERT_EQUAL(regexec(&re, text, 0, NULL, 0), 0);
     regfree(&re);
     free(text);
@@ -132,7 +133,7 @@ static void test_reopen_appends(void)
     char bad[700];
     snprintf(bad, sizeof bad, "%s/no/such/dir/x.log", tl_dir);
     CU_ASSERT(dk_log_open(bad, DK_LOG_INFO) < 0);
-    dk_log(DK_LOG_INFO, "third");      /* still goes to the previous file */
+    dk_log(DK_LOG_INFO, "third"); /* still goes to the previous file */
     dk_log_close();
     char *text = tl_slurp(tl_path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
@@ -239,12 +240,14 @@ static void test_json_lines(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_EQUAL(tl_count_lines(text), 2);
     regex_t re;
-    CU_ASSERT_EQUAL_FATAL(regcomp(&re,
-                                  "^\\{\"time\":\"[0-9T:.Z-]{24}\",\"level\":\"warn\",\"subsystem\":\"rpc\","
-                                  "\"message\":\"peer \\\\\"x\\\\\" at C:\\\\\\\\y sent \\\\u00c3\\\\u00a9\"\\}\n"
-                                  "\\{\"time\":\"[0-9T:.Z-]{24}\",\"level\":\"info\",\"subsystem\":\"\","
-                                  "\"message\":\"no subsystem here\"\\}\n$",
-                                  REG_EXTENDED), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        regcomp(&re,
+                "^\\{\"time\":\"[0-9T:.Z-]{24}\",\"level\":\"warn\",\"subsystem\":\"rpc\","
+                "\"message\":\"peer \\\\\"x\\\\\" at C:\\\\\\\\y sent \\\\u00c3\\\\u00a9\"\\}\n"
+                "\\{\"time\":\"[0-9T:.Z-]{24}\",\"level\":\"info\",\"subsystem\":\"\","
+                "\"message\":\"no subsystem here\"\\}\n$",
+                REG_EXTENDED),
+        0);
     CU_ASSERT_EQUAL(regexec(&re, text, 0, NULL, 0), 0);
     if (regexec(&re, text, 0, NULL, 0) != 0)
         fprintf(stderr, "got: %s", text);

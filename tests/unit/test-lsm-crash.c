@@ -38,7 +38,9 @@ static dk_fake_host ch;
 static void cr_quiet(const dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
 static void cr_quiet(const dk_host *h, int level, const char *fmt, ...)
 {
-    (void)h; (void)level; (void)fmt;
+    (void)h;
+    (void)level;
+    (void)fmt;
 }
 
 static int cr_init(void)
@@ -47,7 +49,11 @@ static int cr_init(void)
     ch.host.log = cr_quiet;
     return 0;
 }
-static int cr_clean(void) { dk_fake_host_destroy(&ch); return 0; }
+static int cr_clean(void)
+{
+    dk_fake_host_destroy(&ch);
+    return 0;
+}
 
 typedef struct cr_model {
     int present[CR_KEYS];
@@ -140,7 +146,7 @@ static void cr_async_cb(void *arg, int status)
     pthread_mutex_lock(&a->mu);
     a->calls++;
     if (a->done[sl->i]++)
-        a->bad_calls++;         /* a second callback for one batch */
+        a->bad_calls++; /* a second callback for one batch */
     a->rc[sl->i] = status;
     a->pending--;
     pthread_cond_signal(&a->cv);
@@ -294,7 +300,8 @@ static void cr_every_crash_point(int async)
     uint64_t points = dk__lsm_fault_points(env);
     env->ops->destroy(env);
     /* The workload must really flush and compact, or the test proves little. */
-    fprintf(stderr, "%s: %llu points in a clean run\n", async ? "write_async" : "write", (unsigned long long)points);
+    fprintf(stderr, "%s: %llu points in a clean run\n", async ? "write_async" : "write",
+            (unsigned long long)points);
     CU_ASSERT_TRUE_FATAL(points > (async ? 300u : 1500u));
 
     const char *s = getenv("DK_LSM_CRASH_STRIDE");
@@ -322,15 +329,18 @@ static void cr_every_crash_point(int async)
         db = cr_open(env, &rc);
         if (!db) {
             if (failed_open++ < 3)
-                fprintf(stderr, "crash point %llu: reopen failed: %s\n", (unsigned long long)p, dk_strerror(rc));
+                fprintf(stderr, "crash point %llu: reopen failed: %s\n", (unsigned long long)p,
+                        dk_strerror(rc));
             env->ops->destroy(env);
             continue;
         }
         cr_model got;
         if (cr_read(db, &got) || !cr_check(&got, synced, issued)) {
             if (bad_state++ < 3)
-                fprintf(stderr, "crash point %llu: recovered state is not a prefix covering the "
-                        "%d synced batches (%d issued)\n", (unsigned long long)p, synced, issued);
+                fprintf(stderr,
+                        "crash point %llu: recovered state is not a prefix covering the "
+                        "%d synced batches (%d issued)\n",
+                        (unsigned long long)p, synced, issued);
         }
         /* The recovered engine takes and keeps a new synced write. */
         if (tl_put(db, "after", "crash", 1) || !tl_has(db, "after", "crash"))
@@ -353,8 +363,14 @@ static void cr_every_crash_point(int async)
     CU_ASSERT_EQUAL(bad_cb, 0);
 }
 
-static void test_every_crash_point(void) { cr_every_crash_point(0); }
-static void test_every_crash_point_async(void) { cr_every_crash_point(1); }
+static void test_every_crash_point(void)
+{
+    cr_every_crash_point(0);
+}
+static void test_every_crash_point_async(void)
+{
+    cr_every_crash_point(1);
+}
 
 static CU_TestInfo cr_tests[] = {
     {"every_crash_point", test_every_crash_point},

@@ -67,7 +67,7 @@ static void td_flip(const char *path, uint64_t off)
 }
 
 typedef struct td_scan {
-    int seen[TD_KEYS];    /* generation + 1 of the value seen, 0 absent */
+    int seen[TD_KEYS]; /* generation + 1 of the value seen, 0 absent */
     int n, bad, rc;
 } td_scan;
 
@@ -121,7 +121,7 @@ static void test_scan_skips_damaged_block(void)
     td_newest_table(env, dir, path, sizeof(path));
     struct stat st;
     CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
-    uint64_t flip = (uint64_t)st.st_size / 3;   /* the data blocks come first */
+    uint64_t flip = (uint64_t)st.st_size / 3; /* the data blocks come first */
     td_flip(path, flip);
     tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
@@ -129,7 +129,7 @@ static void test_scan_skips_damaged_block(void)
 
     td_scan s;
     td_scan_all(db, &s);
-    CU_ASSERT_EQUAL(s.rc, 0);       /* the scan went on past the block */
+    CU_ASSERT_EQUAL(s.rc, 0); /* the scan went on past the block */
     CU_ASSERT_EQUAL(s.bad, 0);
     /* One block's keys (4 KiB of ~130-byte entries) are missing, in one run,
      * and only those. */

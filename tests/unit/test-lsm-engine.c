@@ -240,8 +240,8 @@ static void test_rate_limit(void)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     uint64_t written = te_stat_get(db, "lsm_compaction_write_bytes_total");
-    fprintf(stderr, "compaction wrote %llu bytes in %.3f s at a 1 MiB/s limit\n",
-            (unsigned long long)written, secs);
+    fprintf(stderr, "compaction wrote %llu bytes in %.3f s at a 1 MiB/s limit\n", (unsigned long long)written,
+            secs);
     CU_ASSERT_TRUE(written > 300 * 1024);
     CU_ASSERT_TRUE(secs >= (double)written / (1024 * 1024) * 0.8);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -398,20 +398,20 @@ static void test_reads_during_churn(void)
 
 /* ---- a scripted policy and a filtering host ------------------------------ */
 
-static int tp_mode;           /* 0 none, 1 newest run alone to L1, 2 drop run tp_drop,
+static int tp_mode; /* 0 none, 1 newest run alone to L1, 2 drop run tp_drop,
                                  3 every level-0 run alone to L1 (stays on) */
 static uint64_t tp_drop;
 static int tp_pick(dk_compaction_policy *p, const dk_run_view *view, dk_compaction_job *job)
 {
     (void)p;
-    if (tp_mode == 1 && view->count >= 2) {   /* once both tables exist */
+    if (tp_mode == 1 && view->count >= 2) { /* once both tables exist */
         for (size_t i = 0; i < view->count; i++)
             if (view->runs[i].level == 0 && !view->runs[i].busy) {
                 tp_mode = 0;
                 job->kind = DK_JOB_MERGE;
                 job->output_level = 1;
                 job->target_file_size = 0;
-                job->inputs[0] = view->runs[i].id;   /* L0 is newest first */
+                job->inputs[0] = view->runs[i].id; /* L0 is newest first */
                 job->n_inputs = 1;
                 return 0;
             }
@@ -441,7 +441,9 @@ static const dk_compaction_ops tp_ops = {.struct_size = sizeof(dk_compaction_ops
 /* Values starting with 'X' are dead (expired). */
 static int tf_filter(const dk_host *h, dk_slice key, dk_slice value, int64_t now_ms)
 {
-    (void)h; (void)key; (void)now_ms;
+    (void)h;
+    (void)key;
+    (void)now_ms;
     return value.len && value.ptr[0] == 'X' ? DK_RECORD_DROP : DK_RECORD_KEEP;
 }
 
@@ -460,8 +462,8 @@ static void test_record_filter(void)
     dk_fake_host_init(&fh);
     fh.host.record_filter = tf_filter;
     dk_compaction_policy pol = {.host = &fh.host};
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops,
-                           .compaction_policy = &pol};
+    dk_engine_conf conf = {
+        .struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops, .compaction_policy = &pol};
     dk_engine *e;
     tp_mode = 0;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&fh.host, &conf, env, &e), 0);
@@ -472,7 +474,7 @@ static void test_record_filter(void)
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     CU_ASSERT_EQUAL(tl_put(db, "a", "Xdead", 0), 0);
     CU_ASSERT_EQUAL(tl_put(db, "m", "Xdead", 0), 0);
-    tp_mode = 1;   /* compact only the newest table: "a" has an older version outside */
+    tp_mode = 1; /* compact only the newest table: "a" has an older version outside */
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     te_wait_compactions(db, 1);
     CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compactions_total"), 1);
@@ -507,7 +509,7 @@ static void test_record_filter(void)
 /* ---- point reads across run shapes -------------------------------------- */
 
 #define RS_KEYS 200
-static char rs_model[RS_KEYS][32];   /* "" = absent */
+static char rs_model[RS_KEYS][32]; /* "" = absent */
 
 static int rs_check(lsm_db *db)
 {
@@ -522,8 +524,8 @@ static int rs_check(lsm_db *db)
         else
             bad += rc != DK_ENOTFOUND;
     }
-    bad += tl_get(db, "a", &b) != DK_ENOTFOUND;   /* below every run */
-    bad += tl_get(db, "key-0000005x", &b) != DK_ENOTFOUND;   /* between keys */
+    bad += tl_get(db, "a", &b) != DK_ENOTFOUND;            /* below every run */
+    bad += tl_get(db, "key-0000005x", &b) != DK_ENOTFOUND; /* between keys */
     dk_buf_free(&b);
     return bad;
 }
@@ -563,8 +565,8 @@ static void test_point_read_run_shapes(void)
         dk_compaction_policy pol = {.host = &th.host};
         dk_fake_host_set_option(&th, "codec", "none");
         dk_fake_host_set_option(&th, "compaction_rate_limit", "0");
-        dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops,
-                               .compaction_policy = &pol};
+        dk_engine_conf conf = {
+            .struct_size = sizeof(conf), .path = dir, .compaction = &tp_ops, .compaction_policy = &pol};
         dk_engine *e;
         memset(rs_model, 0, sizeof(rs_model));
         tp_mode = 3;
@@ -644,7 +646,7 @@ static void test_full_disk_recovers(void)
     CU_ASSERT_EQUAL(tl_put(db, "c", "3", 0), DK_EREADONLY);
     CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
     CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly_retrying"), 1);
-    usleep(400000);             /* retries at 100 and 300 ms fail: still full */
+    usleep(400000); /* retries at 100 and 300 ms fail: still full */
     CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
     CU_ASSERT_TRUE(te_stat_get(db, "lsm_write_retries_total") >= 1);
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));
@@ -750,7 +752,7 @@ static void test_corrupt_data_block(void)
     lsm_db *db = te_make_table(env, dir);
     tl_close(db);
     te_path(env, dir, ".sst", path, sizeof(path));
-    te_flip(path, 100);    /* inside the first data block */
+    te_flip(path, 100); /* inside the first data block */
     dk_fake_host_reset(&th);
     int rc;
     db = tl_open(&th, env, dir, 0, "none", &rc);
@@ -870,7 +872,7 @@ static void test_corrupt_wal_tail(void)
     CU_ASSERT_EQUAL(tl_close(db), 0);
     te_path(env, dir, ".log", path, sizeof(path));
     uint64_t size = te_size(path);
-    te_flip(path, size - 2);   /* inside the last record */
+    te_flip(path, size - 2); /* inside the last record */
     dk_fake_host_reset(&th);
     db = tl_open(&th, env, dir, 0, NULL, &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);

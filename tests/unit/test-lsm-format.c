@@ -136,7 +136,7 @@ static void test_block_roundtrip(void)
     CU_ASSERT_EQUAL(dk__lsm_block_check(bad_blk, sizeof(bad_blk)), DK_ECORRUPT);
     uint8_t *copy = malloc(blk.len);
     memcpy(copy, blk.ptr, blk.len);
-    copy[0] = 0x7f;   /* shared length > 0 at a restart point */
+    copy[0] = 0x7f; /* shared length > 0 at a restart point */
     it = dk__lsm_block_iter(copy, blk.len, free, copy);
     it->ops->first(it);
     CU_ASSERT_FALSE(it->ops->valid(it));
@@ -153,9 +153,9 @@ static void test_block_stack_iter_long_keys(void)
     dk__lsm_bb_init(&bb);
     static uint8_t keys[40][700];
     for (int i = 0; i < 40; i++) {
-        size_t len = i % 2 ? 600 : 20;   /* long and short keys alternate */
+        size_t len = i % 2 ? 600 : 20; /* long and short keys alternate */
         char num[8];
-        snprintf(num, sizeof(num), "%06d", i);   /* the order of the keys */
+        snprintf(num, sizeof(num), "%06d", i); /* the order of the keys */
         memset(keys[i], 'k', len);
         memcpy(keys[i], num, 6);
         dk_put_u64(keys[i] + len, lsm_trailer(7, LSM_TYPE_VALUE));
@@ -171,7 +171,7 @@ static void test_block_stack_iter_long_keys(void)
         bi.base.ops->seek(&bi.base, target);
         bad += !bi.base.ops->valid(&bi.base) || lsm_icmp(bi.base.ops->key(&bi.base), target) != 0;
         if (i % 2)
-            bad += bi.key == bi.kin;   /* the long key lives on the heap */
+            bad += bi.key == bi.kin; /* the long key lives on the heap */
         dk__lsm_block_iter_done(&bi);
     }
     CU_ASSERT_EQUAL(bad, 0);
@@ -193,7 +193,7 @@ static void test_bloom_fp_rate(void)
     int missed = 0;
     for (size_t i = 0; i < n; i++)
         missed += !dk__lsm_bloom_may_match(f.data, f.len, h[i]);
-    CU_ASSERT_EQUAL(missed, 0);   /* no false negatives, ever */
+    CU_ASSERT_EQUAL(missed, 0); /* no false negatives, ever */
     size_t fp = 0, probes = 100000;
     for (size_t i = 0; i < probes; i++) {
         snprintf(k, sizeof(k), "absent:%zu", i);
@@ -248,7 +248,7 @@ static void test_cache_pin_budget(void)
     CU_ASSERT_EQUAL(dk__lsm_cache_pinned(c), 4500);
     dk__lsm_cache_stats(c, &usage, &hits, &misses);
     CU_ASSERT_TRUE(usage <= 10000);
-    CU_ASSERT_TRUE(usage < before + 4500);   /* something was evicted */
+    CU_ASSERT_TRUE(usage < before + 4500); /* something was evicted */
     /* The oldest block went first. */
     lsm_cblock *h = dk__lsm_cache_lookup(c, 1, 0);
     CU_ASSERT_PTR_NULL(h);
@@ -390,9 +390,18 @@ static void fm_table_case(const char *codec, size_t cache_size)
     env->ops->destroy(env);
 }
 
-static void test_table_raw(void) { fm_table_case(NULL, 1 << 20); }
-static void test_table_none(void) { fm_table_case("none", 1 << 20); }
-static void test_table_zstd(void) { fm_table_case("zstd", 1 << 20); }
+static void test_table_raw(void)
+{
+    fm_table_case(NULL, 1 << 20);
+}
+static void test_table_none(void)
+{
+    fm_table_case("none", 1 << 20);
+}
+static void test_table_zstd(void)
+{
+    fm_table_case("zstd", 1 << 20);
+}
 
 /* Incompressible values (one block each) stop being offered to the codec
  * after a run of blocks that did not shrink; a probe every so often finds
@@ -447,8 +456,14 @@ static void test_table_skip_incompressible(void)
     dk__lsm_cache_free(cache);
     env->ops->destroy(env);
 }
-static void test_table_lz4(void) { fm_table_case("lz4", 1 << 20); }
-static void test_table_unpinned(void) { fm_table_case(NULL, 4096); }
+static void test_table_lz4(void)
+{
+    fm_table_case("lz4", 1 << 20);
+}
+static void test_table_unpinned(void)
+{
+    fm_table_case(NULL, 4096);
+}
 
 /* Count the entries of the table at path read through codecs; -1 when it
  * does not open. */
@@ -496,7 +511,8 @@ static void test_table_other_codec(void)
     /* A plugin folder without codec-lz4.so. */
     char dir[64], src[4200], dst[128], cmd[4500], msg[DK_FAKE_HOST_MSG];
     tl_mkdtemp(dir);
-    snprintf(src, sizeof src, "%s/codec-zstd.so", getenv("DYNKV_PLUGIN_PATH") ? getenv("DYNKV_PLUGIN_PATH") : ".libs");
+    snprintf(src, sizeof src, "%s/codec-zstd.so",
+             getenv("DYNKV_PLUGIN_PATH") ? getenv("DYNKV_PLUGIN_PATH") : ".libs");
     snprintf(dst, sizeof dst, "%s/codec-zstd.so", dir);
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
     CU_ASSERT_EQUAL_FATAL(system(cmd), 0);

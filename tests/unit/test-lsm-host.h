@@ -16,7 +16,7 @@
 #include "test-lsm-util.h"
 
 static dk_fake_host th;
-static char tl_logs[65536];     /* every message since the last reset */
+static char tl_logs[65536]; /* every message since the last reset */
 static void (*tl_fake_log)(const dk_host *h, int level, const char *fmt, ...);
 
 /* Any thread the engine logs from: append to tl_logs, then log as the fake
@@ -58,8 +58,14 @@ static inline void tl_host_reset(void)
 }
 
 /* Key i (32 bytes) and its value of generation gen (160 bytes). */
-static inline void tl_key(char *k, int i) { snprintf(k, 32, "key-%06d", i); }
-static inline void tl_val(char *v, int i, int gen) { snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i); }
+static inline void tl_key(char *k, int i)
+{
+    snprintf(k, 32, "key-%06d", i);
+}
+static inline void tl_val(char *v, int i, int gen)
+{
+    snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i);
+}
 
 /* A fresh directory in dir (64 bytes), a posix env in *env and the engine
  * opened there (memtable bytes, codec); a failed open ends the test. */

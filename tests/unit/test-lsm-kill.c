@@ -23,8 +23,16 @@
 #define KL_KEYS 50
 
 static dk_fake_host kh;
-static int kl_init(void) { dk_fake_host_init(&kh); return 0; }
-static int kl_clean(void) { dk_fake_host_destroy(&kh); return 0; }
+static int kl_init(void)
+{
+    dk_fake_host_init(&kh);
+    return 0;
+}
+static int kl_clean(void)
+{
+    dk_fake_host_destroy(&kh);
+    return 0;
+}
 
 typedef struct kl_model {
     int present[KL_KEYS];
@@ -144,11 +152,10 @@ static void test_sigkill(void)
             char key[16];
             snprintf(key, sizeof(key), "k%02d", k);
             int rc2 = tl_get(db, key, &b);
-            if (m.present[k] ? rc2 != 0 || strcmp((const char *)b.data, m.val[k])
-                             : rc2 != DK_ENOTFOUND) {
+            if (m.present[k] ? rc2 != 0 || strcmp((const char *)b.data, m.val[k]) : rc2 != DK_ENOTFOUND) {
                 if (bad++ < 3)
-                    fprintf(stderr, "round %d: key %s differs from the state after %d batches\n",
-                            round, key, next);
+                    fprintf(stderr, "round %d: key %s differs from the state after %d batches\n", round, key,
+                            next);
             }
         }
         dk_buf_free(&b);
@@ -162,8 +169,8 @@ static void test_sigkill(void)
     CU_ASSERT_EQUAL(open_fail, 0);
     CU_ASSERT_EQUAL(lost, 0);
     CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_TRUE(next > kills);        /* the children made progress */
-    CU_ASSERT_TRUE(flushes_seen > 0);   /* and wrote tables, not only WALs */
+    CU_ASSERT_TRUE(next > kills);     /* the children made progress */
+    CU_ASSERT_TRUE(flushes_seen > 0); /* and wrote tables, not only WALs */
     tl_rmtree(dir);
 }
 

@@ -20,8 +20,8 @@
 #define PL_KEYS 2000
 #define PL_WRITES 12000
 
-static dk_fake_host ph;           /* the engine's host */
-static dk_fake_host pph;          /* the policy's: its options are its own */
+static dk_fake_host ph;  /* the engine's host */
+static dk_fake_host pph; /* the policy's: its options are its own */
 static int pl_init(void)
 {
     dk_fake_host_init(&ph);
@@ -80,20 +80,29 @@ typedef struct pl_stats {
 static void pl_stat_cb(void *arg, const char *name, uint64_t v)
 {
     pl_stats *s = arg;
-    if (!strcmp(name, "lsm_l0_files")) s->l0 = v;
-    if (!strcmp(name, "lsm_files")) s->files = v;
-    if (!strcmp(name, "lsm_table_bytes")) s->table_bytes = v;
-    if (!strcmp(name, "lsm_flush_bytes_total")) s->flush_bytes = v;
-    if (!strcmp(name, "lsm_compaction_write_bytes_total")) s->compact_write = v;
-    if (!strcmp(name, "lsm_compactions_total")) s->compactions = v;
+    if (!strcmp(name, "lsm_l0_files"))
+        s->l0 = v;
+    if (!strcmp(name, "lsm_files"))
+        s->files = v;
+    if (!strcmp(name, "lsm_table_bytes"))
+        s->table_bytes = v;
+    if (!strcmp(name, "lsm_flush_bytes_total"))
+        s->flush_bytes = v;
+    if (!strcmp(name, "lsm_compaction_write_bytes_total"))
+        s->compact_write = v;
+    if (!strcmp(name, "lsm_compactions_total"))
+        s->compactions = v;
 }
 
 static lsm_db *pl_open(const char *dir, lsm_env *env, pl_policy *pl)
 {
     dk_fake_host_set_option(&ph, "codec", "none");
     dk_fake_host_set_option(&ph, "compaction_rate_limit", "0");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024,
-                           .compaction = pl->ops, .compaction_policy = pl->p};
+    dk_engine_conf conf = {.struct_size = sizeof(conf),
+                           .path = dir,
+                           .memtable_size = 64 * 1024,
+                           .compaction = pl->ops,
+                           .compaction_policy = pl->p};
     dk_engine *e = NULL;
     CU_ASSERT_EQUAL(dk__lsm_open_env(&ph.host, &conf, env, &e), 0);
     return (lsm_db *)e;
@@ -124,7 +133,7 @@ static int pl_verify(lsm_db *db, int gen_max)
             bad += tl_get(db, k, &b) != DK_ENOTFOUND;
             continue;
         }
-        int last = (PL_WRITES - 1 - i) / PL_KEYS * PL_KEYS + i;   /* last write of key i */
+        int last = (PL_WRITES - 1 - i) / PL_KEYS * PL_KEYS + i; /* last write of key i */
         snprintf(v, sizeof(v), "gen%d-%d-%0120d", gen_max, last, i);
         bad += !tl_has(db, k, v);
     }
@@ -161,8 +170,9 @@ static void pl_case(const char *name, const char *next)
     CU_ASSERT_EQUAL(pl_verify(db, 1), 0);
     uint64_t user = (uint64_t)PL_WRITES * (9 + 140);
     uint64_t live = (uint64_t)PL_KEYS * (9 + 140 + 8);
-    fprintf(stderr, "policy %-11s: %llu compactions, %llu files (%llu in L0), write amp %.2f, space amp %.2f\n",
-            name, (unsigned long long)s.compactions, (unsigned long long)s.files, (unsigned long long)s.l0,
+    fprintf(stderr,
+            "policy %-11s: %llu compactions, %llu files (%llu in L0), write amp %.2f, space amp %.2f\n", name,
+            (unsigned long long)s.compactions, (unsigned long long)s.files, (unsigned long long)s.l0,
             (double)(s.flush_bytes + s.compact_write) / (double)user, (double)s.table_bytes / (double)live);
     CU_ASSERT_TRUE(s.compactions > 0);
     CU_ASSERT_TRUE(s.l0 <= 12);
@@ -182,15 +192,24 @@ static void pl_case(const char *name, const char *next)
     tl_rmtree(dir);
 }
 
-static void test_leveled(void) { pl_case("leveled", "size_tiered"); }
-static void test_size_tiered(void) { pl_case("size_tiered", "time_window"); }
-static void test_time_window(void) { pl_case("time_window", "leveled"); }
+static void test_leveled(void)
+{
+    pl_case("leveled", "size_tiered");
+}
+static void test_size_tiered(void)
+{
+    pl_case("size_tiered", "time_window");
+}
+static void test_time_window(void)
+{
+    pl_case("time_window", "leveled");
+}
 
 /* ---- moves, with a scripted policy ----------------------------------------- */
 
 static uint64_t pm_input;
 static uint32_t pm_level;
-static _Atomic int pm_armed;   /* the next pick() returns the scripted job */
+static _Atomic int pm_armed; /* the next pick() returns the scripted job */
 static dk_compaction_policy pm_policy;
 
 static int pm_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
@@ -200,7 +219,10 @@ static int pm_open(const dk_host *host, const dk_compaction_conf *conf, dk_compa
     *out = &pm_policy;
     return 0;
 }
-static void pm_close(dk_compaction_policy *p) { (void)p; }
+static void pm_close(dk_compaction_policy *p)
+{
+    (void)p;
+}
 static int pm_pick(dk_compaction_policy *p, const dk_run_view *v, dk_compaction_job *job)
 {
     (void)p;
@@ -217,8 +239,8 @@ static int pm_pick(dk_compaction_policy *p, const dk_run_view *v, dk_compaction_
         }
     return DK_ENOTFOUND;
 }
-static const dk_compaction_ops pm_ops = {.struct_size = sizeof(pm_ops), .open = pm_open,
-                                         .close = pm_close, .pick = pm_pick};
+static const dk_compaction_ops pm_ops = {
+    .struct_size = sizeof(pm_ops), .open = pm_open, .close = pm_close, .pick = pm_pick};
 
 /* Level of table `number` in the current version, or -1. */
 static int pm_level_of(lsm_db *db, uint64_t number)

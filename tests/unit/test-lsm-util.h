@@ -17,7 +17,9 @@
 
 static inline int tl_rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st; (void)flag; (void)ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
@@ -49,8 +51,7 @@ static inline lsm_db *tl_open(dk_fake_host *fh, lsm_env *env, const char *path, 
     if (codec)
         dk_fake_host_set_option(fh, "codec", codec);
     dk_fake_host_set_option(fh, "compaction_rate_limit", "0");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = path, .sync = 1,
-                           .memtable_size = memtable};
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = path, .sync = 1, .memtable_size = memtable};
     dk_engine *e = NULL;
     int rc = dk__lsm_open_env(&fh->host, &conf, env, &e);
     if (rc_out)

@@ -10,8 +10,16 @@
 #include "env_fault.h"
 
 static dk_fake_host wh;
-static int wl_init(void) { dk_fake_host_init(&wh); return 0; }
-static int wl_clean(void) { dk_fake_host_destroy(&wh); return 0; }
+static int wl_init(void)
+{
+    dk_fake_host_init(&wh);
+    return 0;
+}
+static int wl_clean(void)
+{
+    dk_fake_host_destroy(&wh);
+    return 0;
+}
 
 typedef struct wl_seen {
     int records;
@@ -46,7 +54,8 @@ static void wl_encode(dk_buf *b, uint64_t number, int nrec, size_t *ends)
         for (int j = 0; j <= i; j++) {
             snprintf(keys[j], sizeof(keys[j]), "r%d-%d", i, j);
             ops[j] = (dk_batch_op){.type = j % 2 ? DK_BATCH_DELETE : DK_BATCH_PUT,
-                                   .key = tl_str(keys[j]), .value = tl_str("some value")};
+                                   .key = tl_str(keys[j]),
+                                   .value = tl_str("some value")};
         }
         dk_batch batch = {ops, (size_t)i + 1};
         CU_ASSERT_EQUAL(dk__lsm_wal_encode(b, number, 100 * (uint64_t)i, &batch), 0);
@@ -181,8 +190,7 @@ static void test_wal_gather(void)
         for (size_t j = 0; j < sizes[i]; j++)
             vals[i][j] = (uint8_t)(sizes[i] + j);
         snprintf(keys[i], sizeof(keys[i]), "k%d", i);
-        ops[i] = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str(keys[i]),
-                               .value = {vals[i], sizes[i]}};
+        ops[i] = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str(keys[i]), .value = {vals[i], sizes[i]}};
     }
     lsm_wal_vec v = {0};
     dk_buf flat = DK_BUF_INIT;
@@ -192,7 +200,7 @@ static void test_wal_gather(void)
         CU_ASSERT_EQUAL(dk__lsm_wal_encode(&flat, 7, 10 * (uint64_t)r, &batch), 0);
     }
     CU_ASSERT_EQUAL(v.total, flat.len);
-    CU_ASSERT(v.buf.len < flat.len - 10240);   /* the big values were borrowed */
+    CU_ASSERT(v.buf.len < flat.len - 10240); /* the big values were borrowed */
     lsm_wal w;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, "/000007.log", &w), 0);
     CU_ASSERT_EQUAL(dk__lsm_wal_writev(&w, &v), 0);
@@ -254,7 +262,7 @@ static void test_wal_recycled(void)
     uint8_t *data;
     size_t dl;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, "/000009.log", &data, &dl), 0);
-    CU_ASSERT_EQUAL(dl, ends[2]);   /* the stale tail is cut */
+    CU_ASSERT_EQUAL(dl, ends[2]); /* the stale tail is cut */
     free(data);
 
     /* A fresh life as 12: one record over the old bytes, not ending on an
@@ -389,7 +397,8 @@ static void test_group_commit_async(void)
     }
     for (int i = 0; i < N; i++) {
         snprintf(vals[i], sizeof(vals[i]), "v%04d", i);
-        ops[i] = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str(i % 2 ? "odd" : "even"), .value = tl_str(vals[i])};
+        ops[i] = (dk_batch_op){
+            .type = DK_BATCH_PUT, .key = tl_str(i % 2 ? "odd" : "even"), .value = tl_str(vals[i])};
         b[i] = (dk_batch){&ops[i], 1};
         rc = dk__lsm_engine_ops.write_async(&db->base, &b[i], 1, wl_async_cb, &a);
         CU_ASSERT_EQUAL(rc, 0);
@@ -411,8 +420,8 @@ static void test_group_commit_async(void)
     CU_ASSERT_TRUE(tl_has(db, "odd", "v0399"));
     wl_stat_name = "lsm_wal_syncs_total";
     dk__lsm_engine_ops.stats(&db->base, wl_stat_cb, NULL);
-    fprintf(stderr, "group commit, write_async: %d queued + 400 synchronous synced writes, %llu fdatasyncs\n", N,
-            (unsigned long long)wl_stat);
+    fprintf(stderr, "group commit, write_async: %d queued + 400 synchronous synced writes, %llu fdatasyncs\n",
+            N, (unsigned long long)wl_stat);
     CU_ASSERT_TRUE(wl_stat > 0 && wl_stat < N + 400);
     /* Durable: they are there after a reopen. */
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -633,10 +642,10 @@ static void test_replay_stops_at_seq_gap(void)
     int rc;
     lsm_db *db = tl_open(&wh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);        /* seq 1, live log */
+    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0); /* seq 1, live log */
     uint64_t n = wl_next_number(db);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    wl_put_log(env, n, 3, "c", "3");                      /* seq 2 is missing */
+    wl_put_log(env, n, 3, "c", "3"); /* seq 2 is missing */
     db = tl_open(&wh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));

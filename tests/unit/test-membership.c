@@ -38,7 +38,10 @@ typedef struct tnode {
     char addr[DK_MEMBER_ADDR_MAX];
     int running;
     unsigned changes;
-    struct { char id[16]; unsigned seen; } watch[TM_MAX * 2];   /* states seen per member */
+    struct {
+        char id[16];
+        unsigned seen;
+    } watch[TM_MAX * 2]; /* states seen per member */
 } tnode;
 
 static uv_loop_t tm_loop;
@@ -77,11 +80,11 @@ typedef struct tm_opts {
     const char *cluster, *secret, *addr;
     const char *const *seeds;
     size_t n_seeds;
-    uint64_t interval;          /* 0: TM_IV */
-    int default_interval;       /* pass 0: the library's default */
+    uint64_t interval;    /* 0: TM_IV */
+    int default_interval; /* pass 0: the library's default */
     const dk_member *initial;
     size_t n_initial;
-    dk_member_status status;    /* self's ring status (0: joining) */
+    dk_member_status status; /* self's ring status (0: joining) */
     uint32_t actor_inc;
 } tm_opts;
 
@@ -104,7 +107,9 @@ static int tm_start(int i, const char *id, const tm_opts *o)
         .cluster_name = o->cluster ? o->cluster : "test",
         .seeds = o->seeds,
         .n_seeds = o->n_seeds,
-        .interval_ms = o->default_interval ? 0 : o->interval ? o->interval : TM_IV,
+        .interval_ms = o->default_interval ? 0
+                       : o->interval       ? o->interval
+                                           : TM_IV,
         .initial = o->initial,
         .n_initial = o->n_initial,
         .on_change = tm_on_change,
@@ -192,7 +197,10 @@ static int tm_rec(int obs, const char *id, dk_member *out)
 }
 
 /* Every running node in [0, n) sees every running node of [0, n) in state. */
-typedef struct { int n; dk_member_state state; } tm_all_arg;
+typedef struct {
+    int n;
+    dk_member_state state;
+} tm_all_arg;
 static int tm_all_in(void *arg)
 {
     const tm_all_arg *a = arg;
@@ -209,7 +217,12 @@ static int tm_all_in(void *arg)
 }
 
 /* Every running node in [0, n) other than id sees id in state. */
-typedef struct { int n; const char *id; dk_member_state state; uint64_t min_inc; } tm_one_arg;
+typedef struct {
+    int n;
+    const char *id;
+    dk_member_state state;
+    uint64_t min_inc;
+} tm_one_arg;
 static int tm_one_in(void *arg)
 {
     const tm_one_arg *a = arg;
@@ -263,8 +276,8 @@ static size_t tm_encode(uint8_t *buf, size_t cap, const char *secret, int nupd)
 {
     dk_gossip_enc e;
     size_t len = 0;
-    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, cap, DK_GOSSIP_PING_REQ, 77, "test", "n1", "n2",
-                                         "127.0.0.2:9"), 0);
+    CU_ASSERT_EQUAL(
+        dk__gossip_enc_begin(&e, buf, cap, DK_GOSSIP_PING_REQ, 77, "test", "n1", "n2", "127.0.0.2:9"), 0);
     for (int i = 0; i < nupd; i++) {
         char id[16];
         snprintf(id, sizeof id, "m%d", i);
@@ -319,7 +332,8 @@ static void test_codec_roundtrip(void)
 static void tm_reseal(uint8_t *buf, size_t len, const uint8_t *key)
 {
     unsigned int n = 0;
-    HMAC(EVP_sha256(), key, DK_GOSSIP_KEY_LEN, buf, len - DK_GOSSIP_MAC_LEN, buf + len - DK_GOSSIP_MAC_LEN, &n);
+    HMAC(EVP_sha256(), key, DK_GOSSIP_KEY_LEN, buf, len - DK_GOSSIP_MAC_LEN, buf + len - DK_GOSSIP_MAC_LEN,
+         &n);
 }
 
 static void test_codec_rejects(void)
@@ -340,15 +354,17 @@ static void test_codec_rejects(void)
     /* a count larger than the updates present, sealed with the key (a
      * member's bug): authentic, and still refused */
     memcpy(bad, buf, len);
-    size_t count_pos = DK_GOSSIP_HEADER_LEN + 5 + 3 + 3 + 12;     /* after the four strings */
+    size_t count_pos = DK_GOSSIP_HEADER_LEN + 5 + 3 + 3 + 12; /* after the four strings */
     CU_ASSERT_EQUAL(dk_get_u16(bad + count_pos), 3);
     dk_put_u16(bad + count_pos, 4);
     tm_reseal(bad, len, key);
     CU_ASSERT_EQUAL(dk__gossip_decode(bad, len, key, &msg), DK_ECORRUPT);
     /* fields out of bounds are refused by the encoder */
     dk_gossip_enc e;
-    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "Bad Id", NULL, NULL), -EINVAL);
-    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "n1", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(
+        dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "Bad Id", NULL, NULL), -EINVAL);
+    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 1, "test", "n1", NULL, NULL),
+                    0);
     dk_member m = tm_member("ok", DK_MEMBER_NORMAL, 1);
     m.weight = 0;
     CU_ASSERT_EQUAL(dk__gossip_enc_add(&e, &m), -EINVAL);
@@ -374,7 +390,8 @@ static void test_codec_status(void)
     tm_key(NULL, key);
     dk_gossip_enc e;
     size_t len = 0;
-    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 5, "test", "n1", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(dk__gossip_enc_begin(&e, buf, sizeof buf, DK_GOSSIP_PING, 5, "test", "n1", NULL, NULL),
+                    0);
     dk_member m = tm_member("down-leaver", DK_MEMBER_DOWN, 9);
     m.status = DK_STATUS_LEAVING;
     m.actor_inc = 70000;
@@ -402,7 +419,7 @@ static void test_codec_status(void)
     CU_ASSERT_EQUAL(dk__gossip_update_next(&msg, &p, &u), DK_EEOF);
     /* an out-of-range status with a valid MAC is refused */
     memcpy(old, buf, len);
-    old[len - DK_GOSSIP_MAC_LEN - 3] = DK_STATUS_MAX + 1;    /* the last update: status, actor 2, epoch 0 */
+    old[len - DK_GOSSIP_MAC_LEN - 3] = DK_STATUS_MAX + 1; /* the last update: status, actor 2, epoch 0 */
     tm_reseal(old, len, key);
     CU_ASSERT_EQUAL(dk__gossip_decode(old, len, key, &msg), DK_ECORRUPT);
     /* an unknown flag bit is refused */
@@ -421,7 +438,8 @@ static void test_codec_status(void)
         CU_ASSERT_EQUAL(st, (dk_member_status)i);
     }
     CU_ASSERT_EQUAL(dk_member_status_parse("zombie", &st), -EINVAL);
-    CU_ASSERT(dk_member_status_current(DK_STATUS_REPLACING) && !dk_member_status_readable(DK_STATUS_REPLACING));
+    CU_ASSERT(dk_member_status_current(DK_STATUS_REPLACING) &&
+              !dk_member_status_readable(DK_STATUS_REPLACING));
     CU_ASSERT(!dk_member_status_current(DK_STATUS_JOINING) && dk_member_status_future(DK_STATUS_JOINING));
     CU_ASSERT(dk_member_status_current(DK_STATUS_LEAVING) && !dk_member_status_future(DK_STATUS_LEAVING));
 }
@@ -498,7 +516,7 @@ static void test_kill_restart5(void)
     CU_ASSERT_FATAL(tm_rec(0, "b3", &before));
     char addr[DK_MEMBER_ADDR_MAX];
     snprintf(addr, sizeof addr, "%s", tm[3].addr);
-    tm_stop(3);     /* abrupt: no leave */
+    tm_stop(3); /* abrupt: no leave */
     uint64_t t0 = tm_now_ms();
     tm_one_arg s = {5, "b3", DK_MEMBER_DOWN, 0};
     CU_ASSERT(tm_run_until(tm_one_in, &s, 3000));
@@ -574,16 +592,22 @@ static void test_foreign_cluster(void)
     dk_member known;
     CU_ASSERT_FATAL(tm_rec(0, "e0", &known));
     const char *seeds[1] = {tm[0].addr};
-    CU_ASSERT_FATAL(tm_start(2, "x0", &(tm_opts){.cluster = "other", .seeds = seeds, .n_seeds = 1,
-                                                 .initial = &known, .n_initial = 1}) == 0);
+    CU_ASSERT_FATAL(
+        tm_start(2, "x0",
+                 &(tm_opts){
+                     .cluster = "other", .seeds = seeds, .n_seeds = 1, .initial = &known, .n_initial = 1}) ==
+        0);
     /* and a node of the right cluster with the wrong secret */
-    CU_ASSERT_FATAL(tm_start(3, "x1", &(tm_opts){.secret = "wrong", .seeds = seeds, .n_seeds = 1,
-                                                 .initial = &known, .n_initial = 1}) == 0);
+    CU_ASSERT_FATAL(
+        tm_start(
+            3, "x1",
+            &(tm_opts){.secret = "wrong", .seeds = seeds, .n_seeds = 1, .initial = &known, .n_initial = 1}) ==
+        0);
     tm_run_until(NULL, NULL, 700);
     dk_membership_stats st;
     dk_membership_stats_get(tm[0].m, &st);
-    CU_ASSERT(st.wrong_cluster >= 2);   /* its push-pull and its probes */
-    CU_ASSERT(st.bad_datagrams >= 2);   /* the unauthenticated ones */
+    CU_ASSERT(st.wrong_cluster >= 2); /* its push-pull and its probes */
+    CU_ASSERT(st.bad_datagrams >= 2); /* the unauthenticated ones */
     CU_ASSERT(st.rejected[DK_GOSSIP_REJ_MAC] >= 2);
     dk_member r;
     for (int o = 0; o < 2; o++) {
@@ -635,7 +659,7 @@ static void tm_tcp_send(const char *to, const void *p, size_t n)
     CU_ASSERT(fd >= 0);
     CU_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
     CU_ASSERT(write(fd, p, n) == (ssize_t)n);
-    tm_run_until(NULL, NULL, 50);     /* let the node read it before we close */
+    tm_run_until(NULL, NULL, 50); /* let the node read it before we close */
     close(fd);
 }
 
@@ -651,13 +675,13 @@ static void test_garbage(void)
         junk[i] = (uint8_t)rand();
     uint8_t valid[DK_GOSSIP_UDP_MAX];
     size_t vlen = tm_encode(valid, sizeof valid, NULL, 2);
-    tm_udp_send(tm[0].addr, junk, sizeof junk);                 /* random bytes */
-    tm_udp_send(tm[0].addr, valid, vlen - 1);                   /* truncated */
+    tm_udp_send(tm[0].addr, junk, sizeof junk); /* random bytes */
+    tm_udp_send(tm[0].addr, valid, vlen - 1);   /* truncated */
     valid[40] ^= 1;
-    tm_udp_send(tm[0].addr, valid, vlen);                       /* bad MAC */
+    tm_udp_send(tm[0].addr, valid, vlen); /* bad MAC */
     uint8_t hdr[4];
     dk_put_u32(hdr, 0xfffffff0u);
-    tm_tcp_send(tm[0].addr, hdr, sizeof hdr);                   /* absurd frame length */
+    tm_tcp_send(tm[0].addr, hdr, sizeof hdr); /* absurd frame length */
     tm_run_until(NULL, NULL, 300);
     dk_membership_stats st;
     dk_membership_stats_get(tm[0].m, &st);
@@ -668,7 +692,7 @@ static void test_garbage(void)
         CU_ASSERT_EQUAL(r.state, DK_MEMBER_NORMAL);
         CU_ASSERT_EQUAL(r.incarnation, before[i].incarnation);
     }
-    CU_ASSERT_FALSE(tm_rec(0, "m0", &before[0]));   /* nothing from the bad MAC message */
+    CU_ASSERT_FALSE(tm_rec(0, "m0", &before[0])); /* nothing from the bad MAC message */
     tm_stop_all();
 }
 
@@ -683,7 +707,7 @@ static void test_merge(void)
     CU_ASSERT(tm_run_until(tm_all_in, &two, 2000));
     dk_member r;
     tm_run_until(NULL, NULL, 300);
-    CU_ASSERT_FALSE(tm_rec(0, "q0", &r));   /* two separate groups */
+    CU_ASSERT_FALSE(tm_rec(0, "q0", &r)); /* two separate groups */
     CU_ASSERT_FALSE(tm_rec(3, "p1", &r));
     CU_ASSERT_EQUAL(dk_membership_join(tm[1].m, "bogus"), -EINVAL);
     CU_ASSERT_EQUAL(dk_membership_join(tm[1].m, tm[2].addr), 0);
@@ -698,7 +722,7 @@ static void test_initial_table(void)
 {
     dk_member init[2];
     init[0] = tm_member("old", DK_MEMBER_NORMAL, 5);
-    init[1] = tm_member("i0", DK_MEMBER_NORMAL, 7);     /* our own persisted record */
+    init[1] = tm_member("i0", DK_MEMBER_NORMAL, 7); /* our own persisted record */
     CU_ASSERT_FATAL(tm_start(0, "i0", &(tm_opts){.initial = init, .n_initial = 2}) == 0);
     /* routable at once, before any gossip */
     dk_member r, self;
@@ -708,7 +732,7 @@ static void test_initial_table(void)
     CU_ASSERT_STRING_EQUAL(r.dc, "dc-2");
     dk_membership_self(tm[0].m, &self);
     CU_ASSERT(self.incarnation > 7);
-    CU_ASSERT_EQUAL(self.state, DK_MEMBER_JOINING);   /* nobody answered yet */
+    CU_ASSERT_EQUAL(self.state, DK_MEMBER_JOINING); /* nobody answered yet */
     CU_ASSERT(tm[0].changes >= 1);
     /* "old" (127.0.0.9) does not answer: suspect, then down */
     tm_one_arg d = {1, "old", DK_MEMBER_DOWN, 5};
@@ -717,7 +741,11 @@ static void test_initial_table(void)
 }
 
 /* Every running node in [0, n) other than id sees id with ring status. */
-typedef struct { int n; const char *id; dk_member_status status; } tm_status_arg;
+typedef struct {
+    int n;
+    const char *id;
+    dk_member_status status;
+} tm_status_arg;
 static int tm_status_in(void *arg)
 {
     const tm_status_arg *a = arg;
@@ -760,7 +788,7 @@ static void test_ring_status(void)
     tm_one_arg d = {3, "r2", DK_MEMBER_DOWN, 0};
     CU_ASSERT(tm_run_until(tm_one_in, &d, 3000));
     dk_member r;
-    CU_ASSERT(tm_rec(0, "r2", &r) && r.status == DK_STATUS_NORMAL);     /* down, still normal */
+    CU_ASSERT(tm_rec(0, "r2", &r) && r.status == DK_STATUS_NORMAL); /* down, still normal */
     CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "nobody", DK_STATUS_LEAVING), DK_ENOTFOUND);
     CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "r0", DK_STATUS_LEAVING), -EINVAL);
     CU_ASSERT_EQUAL(dk_membership_set_peer_status(tm[0].m, "r2", DK_STATUS_LEAVING), 0);
@@ -776,9 +804,13 @@ static void test_ring_status(void)
      * was removed and stays out, alive */
     const char *seeds[1] = {tm[0].addr};
     before.state = DK_MEMBER_NORMAL;
-    CU_ASSERT_FATAL(tm_start(2, "r2", &(tm_opts){.seeds = seeds, .n_seeds = 1, .initial = &before,
-                                                 .n_initial = 1, .status = DK_STATUS_NORMAL,
-                                                 .actor_inc = 4}) == 0);
+    CU_ASSERT_FATAL(tm_start(2, "r2",
+                             &(tm_opts){.seeds = seeds,
+                                        .n_seeds = 1,
+                                        .initial = &before,
+                                        .n_initial = 1,
+                                        .status = DK_STATUS_NORMAL,
+                                        .actor_inc = 4}) == 0);
     dk_member self;
     tm_one_arg alive = {3, "r2", DK_MEMBER_NORMAL, before.incarnation + 1};
     CU_ASSERT(tm_run_until(tm_one_in, &alive, 3000));

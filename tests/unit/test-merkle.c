@@ -24,7 +24,7 @@
 typedef struct tkey {
     char key[24];
     dk_token tok;
-    dk_buf obj;                 /* current encoding, empty = absent */
+    dk_buf obj; /* current encoding, empty = absent */
 } tkey;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -42,7 +42,8 @@ static void make_obj(dk_buf *out, uint64_t counter, int tombstone, const char *v
 {
     dk_object o;
     dk_object_init(&o);
-    dk_sibling s = {.counter = counter, .write_time_ms = 1000 + (int64_t)counter,
+    dk_sibling s = {.counter = counter,
+                    .write_time_ms = 1000 + (int64_t)counter,
                     .flags = tombstone ? DK_SIB_TOMBSTONE : 0,
                     .value = {(const uint8_t *)value, tombstone ? 0 : strlen(value)}};
     CU_ASSERT_FATAL(dk_actor_set(&s.actor, "n1", 1) == 0);
@@ -162,7 +163,7 @@ static void test_tombstone_is_absent(void)
     write_key(&m, &k[7], 1, 0);
     dk_merkle_view_of(&m, &v);
     CU_ASSERT(memcmp(&v, &empty, sizeof(v)) != 0);
-    write_key(&m, &k[7], 2, 1);                 /* deleted: as if never written */
+    write_key(&m, &k[7], 2, 1); /* deleted: as if never written */
     dk_merkle_view_of(&m, &v);
     CU_ASSERT(memcmp(&v, &empty, sizeof(v)) == 0);
     CU_ASSERT_EQUAL(dk_merkle_item(k[7].tok, dk_buf_slice(&k[7].obj)), 0);
@@ -208,7 +209,7 @@ static void test_diff_finds_exactly(void)
         int got = dk_merkle_diff(&va, &vb, leaves);
         CU_ASSERT_EQUAL(got, expect);
         CU_ASSERT(memcmp(leaves, want, sizeof(want)) == 0);
-        CU_ASSERT_EQUAL(dk_merkle_diff(&vb, &va, leaves), expect);      /* symmetric */
+        CU_ASSERT_EQUAL(dk_merkle_diff(&vb, &va, leaves), expect); /* symmetric */
     }
     /* Bring a up to b's data: equal again. */
     for (int i = 0; i < NKEYS; i++) {
@@ -237,8 +238,8 @@ static void test_wire_helpers(void)
     CU_ASSERT_EQUAL(dk_merkle_bitmap_len(3), DK_MERKLE_BITMAP_MAX);
 
     uint8_t bm[DK_MERKLE_BITMAP_MAX] = {0}, differ[DK_MERKLE_BITMAP_MAX] = {0};
-    bm[0] = 0x20;                               /* leaf 5 */
-    bm[511] = 0x80;                             /* leaf 4095 */
+    bm[0] = 0x20;   /* leaf 5 */
+    bm[511] = 0x80; /* leaf 4095 */
     dk_buf out = DK_BUF_INIT;
     CU_ASSERT_EQUAL(dk_merkle_select(&v, 3, (dk_slice){bm, sizeof(bm)}, &out), 2);
     CU_ASSERT_EQUAL(out.len, 16);
@@ -250,12 +251,13 @@ static void test_wire_helpers(void)
     CU_ASSERT_EQUAL(differ[511], 0x80);
     CU_ASSERT_EQUAL(differ[0], 0);
     /* Wrong lengths: a short answer, a bitmap of another level, a bad level. */
-    CU_ASSERT_EQUAL(dk_merkle_compare(&v, 3, (dk_slice){bm, sizeof(bm)}, (dk_slice){out.data, 8}, differ), -EINVAL);
+    CU_ASSERT_EQUAL(dk_merkle_compare(&v, 3, (dk_slice){bm, sizeof(bm)}, (dk_slice){out.data, 8}, differ),
+                    -EINVAL);
     CU_ASSERT_EQUAL(dk_merkle_select(&v, 2, (dk_slice){bm, sizeof(bm)}, &out), -EINVAL);
     CU_ASSERT_EQUAL(dk_merkle_select(&v, 4, (dk_slice){bm, 1}, &out), -EINVAL);
 
     uint8_t parents[2] = {0x01, 0x80}, children[32];
-    dk_merkle_children(1, parents, children);  /* level-1 nodes 0 and 15 */
+    dk_merkle_children(1, parents, children); /* level-1 nodes 0 and 15 */
     CU_ASSERT(children[0] == 0xff && children[1] == 0xff && children[30] == 0xff && children[31] == 0xff);
     CU_ASSERT(children[2] == 0 && children[29] == 0);
     dk_buf_free(&out);

@@ -71,9 +71,11 @@ static void test_concurrent(void)
     dk_buf b = DK_BUF_INIT;
     char *s = render(&b);
     char want[128];
-    snprintf(want, sizeof want, "dynkv_http_requests_total{op=\"get\",code=\"200\"} %d\n", TM_THREADS * TM_ADDS);
+    snprintf(want, sizeof want, "dynkv_http_requests_total{op=\"get\",code=\"200\"} %d\n",
+             TM_THREADS * TM_ADDS);
     CU_ASSERT_PTR_NOT_NULL(strstr(s, want));
-    snprintf(want, sizeof want, "dynkv_http_request_duration_seconds_count{op=\"get\"} %d\n", TM_THREADS * TM_ADDS);
+    snprintf(want, sizeof want, "dynkv_http_request_duration_seconds_count{op=\"get\"} %d\n",
+             TM_THREADS * TM_ADDS);
     CU_ASSERT_PTR_NOT_NULL(strstr(s, want));
     dk_buf_free(&b);
 }
@@ -81,35 +83,39 @@ static void test_concurrent(void)
 static void test_requests(void)
 {
     dk_metrics_reset();
-    dk_metrics_request(DK_OP_PUT, 200, 500000);          /* 0.5 ms */
-    dk_metrics_request(DK_OP_PUT, 200, 2000000000ull);   /* 2 s */
-    dk_metrics_request(DK_OP_PUT, 599, 1000);            /* a code without its own slot */
-    dk_metrics_request((dk_op)77, 200, 1000);            /* out of range: counted as other */
+    dk_metrics_request(DK_OP_PUT, 200, 500000);        /* 0.5 ms */
+    dk_metrics_request(DK_OP_PUT, 200, 2000000000ull); /* 2 s */
+    dk_metrics_request(DK_OP_PUT, 599, 1000);          /* a code without its own slot */
+    dk_metrics_request((dk_op)77, 200, 1000);          /* out of range: counted as other */
     dk_buf b = DK_BUF_INIT;
     char *s = render(&b);
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_http_requests_total counter\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_http_requests_total{op=\"put\",code=\"200\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_http_requests_total{op=\"put\",code=\"other\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_http_requests_total{op=\"other\",code=\"200\"} 1\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_http_request_duration_seconds_bucket{op=\"put\",le=\"+Inf\"} 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(s, "dynkv_http_request_duration_seconds_bucket{op=\"put\",le=\"+Inf\"} 3\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_http_request_duration_seconds_count{op=\"put\"} 3\n"));
     /* Buckets are cumulative: the 2 s request is above every finite bound below 2. */
     const char *p = strstr(s, "dynkv_http_request_duration_seconds_bucket{op=\"put\",le=\"0.001\"} ");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(strtoull(p + strlen("dynkv_http_request_duration_seconds_bucket{op=\"put\",le=\"0.001\"} "), NULL, 10), 2);
+    CU_ASSERT_EQUAL(
+        strtoull(p + strlen("dynkv_http_request_duration_seconds_bucket{op=\"put\",le=\"0.001\"} "), NULL,
+                 10),
+        2);
     dk_buf_free(&b);
 }
 
 static void test_conventions(void)
 {
     dk_metrics_reset();
-    dk_metrics_add("tm_widgets", 2);                    /* a counter without _total */
-    dk_metrics_set_counter("tm_copied_total", 41);      /* a counter kept elsewhere */
+    dk_metrics_add("tm_widgets", 2);               /* a counter without _total */
+    dk_metrics_set_counter("tm_copied_total", 41); /* a counter kept elsewhere */
     dk_metrics_set_counter("tm_copied_total", 42);
-    dk_metrics_set_gauge("tm_snapshot_total", 7);       /* "_total": a counter after all */
-    dk_metrics_set_gauge("tm_wait_us_total", 1500000);  /* microseconds -> seconds */
-    dk_metrics_set_gauge("tm_since_ms", 2500);          /* milliseconds -> seconds */
-    dk_metrics_add("coord_writes_total", 1);            /* a known name */
+    dk_metrics_set_gauge("tm_snapshot_total", 7);      /* "_total": a counter after all */
+    dk_metrics_set_gauge("tm_wait_us_total", 1500000); /* microseconds -> seconds */
+    dk_metrics_set_gauge("tm_since_ms", 2500);         /* milliseconds -> seconds */
+    dk_metrics_add("coord_writes_total", 1);           /* a known name */
     CU_ASSERT_EQUAL(dk_metrics_get("tm_copied_total"), 42);
     CU_ASSERT_EQUAL(dk_metrics_get("tm_wait_us_total"), 1500000);
     dk_buf b = DK_BUF_INIT;
@@ -117,14 +123,17 @@ static void test_conventions(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_widgets_total counter\ndynkv_tm_widgets_total 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_copied_total counter\ndynkv_tm_copied_total 42\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_snapshot_total counter\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_wait_seconds_total counter\ndynkv_tm_wait_seconds_total 1.500000\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(s, "# TYPE dynkv_tm_wait_seconds_total counter\ndynkv_tm_wait_seconds_total 1.500000\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_since_seconds gauge\ndynkv_tm_since_seconds 2.500\n"));
     CU_ASSERT_PTR_NULL(strstr(s, "dynkv_tm_wait_us"));
     CU_ASSERT_PTR_NULL(strstr(s, "dynkv_tm_since_ms"));
     /* Every family has HELP then TYPE; unknown names a generic text. */
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "# HELP dynkv_coord_writes_total Writes (PUT, DELETE) this node coordinated.\n"
-                                     "# TYPE dynkv_coord_writes_total counter\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "# HELP dynkv_tm_widgets_total Counter 'tm_widgets' (registered at run time"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(s, "# HELP dynkv_coord_writes_total Writes (PUT, DELETE) this node coordinated.\n"
+                  "# TYPE dynkv_coord_writes_total counter\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(s, "# HELP dynkv_tm_widgets_total Counter 'tm_widgets' (registered at run time"));
     int helps = 0, types = 0;
     for (char *p = s; (p = strstr(p, "\n# HELP ")); p++)
         helps++;
@@ -134,12 +143,13 @@ static void test_conventions(void)
     /* RPC families: by message type, failures counted apart. */
     dk_metrics_rpc(4, "PUT_REPLICA", 0, 300000);
     dk_metrics_rpc(4, "PUT_REPLICA", -110, 2000000000ull);
-    dk_metrics_rpc(99, "BEYOND", 0, 1);                 /* out of range: ignored */
+    dk_metrics_rpc(99, "BEYOND", 0, 1); /* out of range: ignored */
     dk_buf_free(&b);
     b = (dk_buf)DK_BUF_INIT;
     s = render(&b);
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_rpc_request_duration_seconds histogram\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_rpc_request_duration_seconds_bucket{type=\"PUT_REPLICA\",le=\"0.0005\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(s, "dynkv_rpc_request_duration_seconds_bucket{type=\"PUT_REPLICA\",le=\"0.0005\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_rpc_request_duration_seconds_count{type=\"PUT_REPLICA\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "dynkv_rpc_request_errors_total{type=\"PUT_REPLICA\"} 1\n"));
     CU_ASSERT_PTR_NULL(strstr(s, "BEYOND"));

@@ -27,11 +27,14 @@ static dk_actor act(const char *node, uint32_t inc)
     return a;
 }
 
-static void add(dk_object *o, const char *node, uint64_t counter, int64_t wt, int64_t exp,
-                uint32_t flags, const char *value)
+static void add(dk_object *o, const char *node, uint64_t counter, int64_t wt, int64_t exp, uint32_t flags,
+                const char *value)
 {
-    dk_sibling s = {.actor = act(node, 1), .counter = counter, .write_time_ms = wt,
-                    .expiry_ms = exp, .flags = flags,
+    dk_sibling s = {.actor = act(node, 1),
+                    .counter = counter,
+                    .write_time_ms = wt,
+                    .expiry_ms = exp,
+                    .flags = flags,
                     .value = {(const uint8_t *)value, value ? strlen(value) : 0}};
     CU_ASSERT_FATAL(dk_object_add_sibling(o, &s) == 0);
     dk_actor a = s.actor;
@@ -42,8 +45,8 @@ static void add(dk_object *o, const char *node, uint64_t counter, int64_t wt, in
 static int sib_same(const dk_sibling *a, const dk_sibling *b)
 {
     return dk_actor_cmp(&a->actor, &b->actor) == 0 && a->counter == b->counter &&
-           a->write_time_ms == b->write_time_ms && a->expiry_ms == b->expiry_ms &&
-           a->flags == b->flags && a->value.len == b->value.len &&
+           a->write_time_ms == b->write_time_ms && a->expiry_ms == b->expiry_ms && a->flags == b->flags &&
+           a->value.len == b->value.len &&
            (a->value.len == 0 || memcmp(a->value.ptr, b->value.ptr, a->value.len) == 0);
 }
 
@@ -89,7 +92,7 @@ static void test_roundtrip(void)
     dk_object_header h;
     dk_object_init(&o);
 
-    roundtrip(&o, &enc);   /* no siblings */
+    roundtrip(&o, &enc); /* no siblings */
     CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&enc), &h), 0);
     CU_ASSERT_EQUAL(h.n_siblings, 0);
     CU_ASSERT_EQUAL(h.flags, DK_OBJECT_F_ALL_TOMBSTONES);
@@ -105,7 +108,7 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(h.total_len, enc.len);
 
     add(&o, "n2", 7, 3000, 0, DK_SIB_TOMBSTONE, NULL);
-    add(&o, "n3", 2, 2000, 9000, 0, "");   /* empty value, with expiry */
+    add(&o, "n3", 2, 2000, 9000, 0, ""); /* empty value, with expiry */
     for (int i = 0; i < 40; i++) {
         char node[16];
         snprintf(node, sizeof(node), "m%d", i);
@@ -116,7 +119,7 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(h.n_siblings, 43);
     CU_ASSERT_EQUAL(h.flags, DK_OBJECT_F_HAS_TOMBSTONE);
     CU_ASSERT_EQUAL(h.newest_write_ms, 3000);
-    CU_ASSERT_EQUAL(h.max_expiry_ms, 0);   /* some siblings never expire */
+    CU_ASSERT_EQUAL(h.max_expiry_ms, 0); /* some siblings never expire */
 
     dk_object_free(&o);
     add(&o, "n1", 1, 100, 5000, 0, "a");
@@ -129,7 +132,7 @@ static void test_roundtrip(void)
     dk_object_free(&o);
     add(&o, "n1", 3, 100, 0, DK_SIB_TOMBSTONE, NULL);
     dk_actor n1b = act("n1", 2);
-    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &n1b, 1, 50), 0);   /* vv entries beyond the dots */
+    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &n1b, 1, 50), 0); /* vv entries beyond the dots */
     roundtrip(&o, &enc);
     CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&enc), &h), 0);
     CU_ASSERT_EQUAL(h.flags, DK_OBJECT_F_ALL_TOMBSTONES | DK_OBJECT_F_HAS_TOMBSTONE);
@@ -146,9 +149,9 @@ static void test_encode_refuses(void)
     add(&o, "n1", 1, -1, 0, 0, "x");
     CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), -EINVAL);
     o.sib[0].write_time_ms = 1;
-    CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), -EINVAL);   /* the vv's time is still negative */
+    CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), -EINVAL); /* the vv's time is still negative */
     o.vv.e[0].time_ms = 1;
-    o.sib[0].flags = DK_SIB_TOMBSTONE;   /* a tombstone with a value */
+    o.sib[0].flags = DK_SIB_TOMBSTONE; /* a tombstone with a value */
     CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), -EINVAL);
     o.sib[0].flags = 0x4;
     CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), -EINVAL);
@@ -157,8 +160,8 @@ static void test_encode_refuses(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
     o.sib[0].value = (dk_slice){big, DK_VALUE_MAX + 1};
     CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), DK_ETOOBIG);
-    CU_ASSERT_EQUAL(enc.len, 0);   /* nothing appended on error */
-    o.sib[0].value.len = DK_VALUE_MAX;   /* the limit itself is fine */
+    CU_ASSERT_EQUAL(enc.len, 0);       /* nothing appended on error */
+    o.sib[0].value.len = DK_VALUE_MAX; /* the limit itself is fine */
     CU_ASSERT_EQUAL(dk_object_encode(&o, &enc), 0);
     free(big);
     dk_object_free(&o);
@@ -222,21 +225,21 @@ static void test_typed(void)
     CU_ASSERT_EQUAL(again.len, 0);
 
     /* A second encoding of the same object is refused, with a valid CRC. */
-    set_header_byte(&plain, 6, DK_OBJECT_CRDT);           /* version 1 with a type */
+    set_header_byte(&plain, 6, DK_OBJECT_CRDT); /* version 1 with a type */
     CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&plain), &h), DK_ECORRUPT);
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&plain), &d, err, sizeof(err)), DK_ECORRUPT);
     CU_ASSERT_STRING_EQUAL(err, "at offset 6: reserved bytes not zero");
-    set_header_byte(&typed, 6, DK_OBJECT_PLAIN);          /* version 2 without one */
+    set_header_byte(&typed, 6, DK_OBJECT_PLAIN); /* version 2 without one */
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), DK_ECORRUPT);
     CU_ASSERT_STRING_EQUAL(err, "at offset 6: unknown object type");
-    set_header_byte(&typed, 6, DK_OBJECT_TYPES);          /* a type this build does not know */
+    set_header_byte(&typed, 6, DK_OBJECT_TYPES); /* a type this build does not know */
     CU_ASSERT_EQUAL(dk_object_peek(dk_buf_slice(&typed), &h), DK_ECORRUPT);
     set_header_byte(&typed, 6, DK_OBJECT_CRDT);
-    set_header_byte(&typed, 7, 1);                        /* reserved byte */
+    set_header_byte(&typed, 7, 1); /* reserved byte */
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), DK_ECORRUPT);
     CU_ASSERT_STRING_EQUAL(err, "at offset 7: reserved bytes not zero");
     set_header_byte(&typed, 7, 0);
-    set_header_byte(&typed, 2, 3);                        /* a later version */
+    set_header_byte(&typed, 2, 3); /* a later version */
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&typed), &d, err, sizeof(err)), DK_ECORRUPT);
     CU_ASSERT_STRING_EQUAL(err, "at offset 2: unsupported format version");
     set_header_byte(&typed, 2, DK_OBJECT_VERSION_TYPED);
@@ -307,7 +310,7 @@ static void test_every_byte_flip(void)
         }
     }
     CU_ASSERT_EQUAL(refused, tried);
-    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&enc), &d, NULL, 0), 0);   /* restored */
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&enc), &d, NULL, 0), 0); /* restored */
     dk_object_free(&d);
     dk_object_free(&o);
     dk_buf_free(&enc);
@@ -331,7 +334,7 @@ static void test_every_truncation(void)
         free(cut);
     }
     CU_ASSERT_EQUAL(refused, enc.len);
-    CU_ASSERT_EQUAL(dk_buf_append(&enc, "", 1), 0);   /* one trailing byte */
+    CU_ASSERT_EQUAL(dk_buf_append(&enc, "", 1), 0); /* one trailing byte */
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&enc), &d, NULL, 0), DK_ECORRUPT);
     dk_object_free(&o);
     dk_buf_free(&enc);
@@ -354,28 +357,28 @@ static void test_record_filter(void)
     const int64_t grace = 1000;
 
     add(&o, "n1", 1, 100, 0, 0, "live");
-    CU_ASSERT_EQUAL(filter(&o, INT64_MAX, grace), DK_RECORD_KEEP);   /* never expires */
+    CU_ASSERT_EQUAL(filter(&o, INT64_MAX, grace), DK_RECORD_KEEP); /* never expires */
 
     dk_object_free(&o);
     add(&o, "n1", 1, 100, 0, DK_SIB_TOMBSTONE, NULL);
     add(&o, "n2", 1, 300, 0, DK_SIB_TOMBSTONE, NULL);
-    CU_ASSERT_EQUAL(filter(&o, 1300, grace), DK_RECORD_KEEP);   /* newest + grace == now */
+    CU_ASSERT_EQUAL(filter(&o, 1300, grace), DK_RECORD_KEEP); /* newest + grace == now */
     CU_ASSERT_EQUAL(filter(&o, 1301, grace), DK_RECORD_DROP);
-    CU_ASSERT_EQUAL(filter(&o, INT64_MAX, INT64_MAX), DK_RECORD_KEEP);   /* no overflow */
+    CU_ASSERT_EQUAL(filter(&o, INT64_MAX, INT64_MAX), DK_RECORD_KEEP); /* no overflow */
 
     dk_object_free(&o);
     add(&o, "n1", 1, 100, 2000, 0, "ttl");
     add(&o, "n2", 1, 100, 4000, 0, "ttl");
-    CU_ASSERT_EQUAL(filter(&o, 3000, 0), DK_RECORD_KEEP);   /* one still alive */
-    CU_ASSERT_EQUAL(filter(&o, 4001, 0), DK_RECORD_DROP);   /* all expired, no grace */
-    CU_ASSERT_EQUAL(filter(&o, 4001, grace), DK_RECORD_KEEP);   /* expired values wait gc_grace */
+    CU_ASSERT_EQUAL(filter(&o, 3000, 0), DK_RECORD_KEEP);     /* one still alive */
+    CU_ASSERT_EQUAL(filter(&o, 4001, 0), DK_RECORD_DROP);     /* all expired, no grace */
+    CU_ASSERT_EQUAL(filter(&o, 4001, grace), DK_RECORD_KEEP); /* expired values wait gc_grace */
     CU_ASSERT_EQUAL(filter(&o, 5001, grace), DK_RECORD_DROP);
 
     add(&o, "n3", 1, 200, 0, 0, "forever");
     CU_ASSERT_EQUAL(filter(&o, INT64_MAX / 2, 0), DK_RECORD_KEEP);
 
     dk_object_free(&o);
-    CU_ASSERT_EQUAL(filter(&o, 5000, grace), DK_RECORD_DROP);   /* no siblings: nothing to keep */
+    CU_ASSERT_EQUAL(filter(&o, 5000, grace), DK_RECORD_DROP); /* no siblings: nothing to keep */
 
     static const uint8_t junk[] = "definitely not an object, but long enough for a header";
     CU_ASSERT_EQUAL(dk_object_record_filter((dk_slice){junk, sizeof(junk)}, INT64_MAX, 0), DK_RECORD_KEEP);
@@ -402,18 +405,19 @@ static void test_repair_rule(void)
     dk_metrics_reset();
     dk_object o;
     dk_object_init(&o);
-    add(&o, "n1", 1, 5000, 0, DK_SIB_TOMBSTONE, NULL);      /* a delete written at 5000 */
+    add(&o, "n1", 1, 5000, 0, DK_SIB_TOMBSTONE, NULL); /* a delete written at 5000 */
 
     /* Past gc_grace, but no exchange since the delete: kept, and counted. */
     CU_ASSERT_EQUAL(host_filter(&h, &o, 100000), DK_RECORD_KEEP);
-    atomic_store(&before, 5000);                             /* an exchange that started with it */
+    atomic_store(&before, 5000); /* an exchange that started with it */
     CU_ASSERT_EQUAL(host_filter(&h, &o, 100000), DK_RECORD_KEEP);
     CU_ASSERT_EQUAL(dk_metrics_get("tombstones_kept_unrepaired_total"), 2);
-    atomic_store(&before, 5001);                             /* every replica exchanged after it */
-    CU_ASSERT_EQUAL(host_filter(&h, &o, 6000), DK_RECORD_KEEP);   /* still inside gc_grace */
+    atomic_store(&before, 5001);                                /* every replica exchanged after it */
+    CU_ASSERT_EQUAL(host_filter(&h, &o, 6000), DK_RECORD_KEEP); /* still inside gc_grace */
     CU_ASSERT_EQUAL(host_filter(&h, &o, 6001), DK_RECORD_DROP);
     CU_ASSERT_EQUAL(dk_metrics_get("tombstones_purged_total"), 1);
-    CU_ASSERT_EQUAL(dk_metrics_get("tombstones_kept_unrepaired_total"), 2);   /* the grace keep is not counted */
+    CU_ASSERT_EQUAL(dk_metrics_get("tombstones_kept_unrepaired_total"),
+                    2); /* the grace keep is not counted */
 
     /* Expired values follow the same rule; live values are never touched. */
     dk_object_free(&o);
@@ -446,7 +450,7 @@ static void test_record_time(void)
     CU_ASSERT_EQUAL(dk_object_record_time(dk_buf_slice(&enc), &w, &e), 0);
     CU_ASSERT_EQUAL(w, 1234);
     CU_ASSERT_EQUAL(e, 9000);
-    add(&o, "n3", 1, 5, 0, DK_SIB_TOMBSTONE, NULL);   /* a tombstone never expires */
+    add(&o, "n3", 1, 5, 0, DK_SIB_TOMBSTONE, NULL); /* a tombstone never expires */
     dk_buf_reset(&enc);
     CU_ASSERT_EQUAL_FATAL(dk_object_encode(&o, &enc), 0);
     CU_ASSERT_EQUAL(dk_object_record_time(dk_buf_slice(&enc), &w, &e), 0);
@@ -473,10 +477,12 @@ static void test_token_roundtrip(void)
     for (int k = 0; k < 3; k++) {
         dk_buf_reset(&tok);
         CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
-        CU_ASSERT_EQUAL(strlen((const char *)tok.data), tok.len);   /* NUL-terminated */
+        CU_ASSERT_EQUAL(strlen((const char *)tok.data), tok.len); /* NUL-terminated */
         CU_ASSERT_EQUAL(strspn((const char *)tok.data,
-                               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), tok.len);
-        CU_ASSERT_EQUAL_FATAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)), 0);
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                        tok.len);
+        CU_ASSERT_EQUAL_FATAL(
+            dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)), 0);
         CU_ASSERT_EQUAL_FATAL(d.n, v.n);
         for (uint32_t i = 0; i < v.n; i++) {
             CU_ASSERT_EQUAL(dk_actor_cmp(&d.e[i].actor, &v.e[i].actor), 0);
@@ -513,15 +519,28 @@ static void test_token_garbage(void)
     for (size_t i = 0; i < tok.len; i++) {
         char save = (char)tok.data[i];
         tok.data[i] = save == 'A' ? 'B' : 'A';
-        refused += dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)) == DK_ECORRUPT;
+        refused += dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, NULL, err, sizeof(err)) ==
+                   DK_ECORRUPT;
         tok.data[i] = (uint8_t)save;
     }
     CU_ASSERT_EQUAL(refused, tok.len);
-    CU_ASSERT_EQUAL(d.n, 0);   /* left empty on error */
+    CU_ASSERT_EQUAL(d.n, 0); /* left empty on error */
 
-    const char *bad[] = {"!!!!", "AAAA", "AAAAAAAAAAAA", "A", "abc=", "{", "[1,2]", "{\"N1\":1}",
-                         "{\"n1\":-1}", "{\"n1\":\"3\"}", "{\"n1\":1.5}", "{\"n1\":1,\"n1\":2}",
-                         "{\"n1\":1,\"n1#1\":2}", "{\"n1#0\":1}", "{\"n1\":1} x"};
+    const char *bad[] = {"!!!!",
+                         "AAAA",
+                         "AAAAAAAAAAAA",
+                         "A",
+                         "abc=",
+                         "{",
+                         "[1,2]",
+                         "{\"N1\":1}",
+                         "{\"n1\":-1}",
+                         "{\"n1\":\"3\"}",
+                         "{\"n1\":1.5}",
+                         "{\"n1\":1,\"n1\":2}",
+                         "{\"n1\":1,\"n1#1\":2}",
+                         "{\"n1#0\":1}",
+                         "{\"n1\":1} x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         int rc = dk_context_decode(tkey, bad[i], strlen(bad[i]), &d, NULL, err, sizeof(err));
@@ -546,7 +565,7 @@ static void test_json_forms(void)
     dk_vv_init(&d);
     const char *in = " {\"n2#2\": 1, \"n1\": 3, \"n9\": 0} ";
     CU_ASSERT_EQUAL_FATAL(dk_context_decode(tkey, in, strlen(in), &d, NULL, err, sizeof(err)), 0);
-    CU_ASSERT_EQUAL_FATAL(d.n, 2);   /* a zero counter is no entry */
+    CU_ASSERT_EQUAL_FATAL(d.n, 2); /* a zero counter is no entry */
     CU_ASSERT_STRING_EQUAL(d.e[0].actor.node, "n1");
     CU_ASSERT_EQUAL(d.e[0].counter, 3);
     CU_ASSERT_EQUAL(d.e[0].time_ms, 0);
@@ -579,7 +598,8 @@ static void test_token_mac(void)
     dk_actor a = act("n1", 1);
     CU_ASSERT_EQUAL(dk_vv_set(&v, &a, 7, 123456), 0);
     CU_ASSERT_EQUAL_FATAL(dk_context_encode(tkey, &v, &tok), 0);
-    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, &is_map, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(dk_context_decode(tkey, (const char *)tok.data, tok.len, &d, &is_map, err, sizeof(err)),
+                    0);
     CU_ASSERT_EQUAL(is_map, 0);
     CU_ASSERT_EQUAL(dk_vv_get(&d, &a), 7);
     /* another key: the MAC does not verify */
@@ -627,8 +647,10 @@ static void test_json_unsigned(void)
     dk_actor a = act("n1", 1), b = act("n2", 3);
     CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &a, UINT64_MAX - 1, 5), 0);
     CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &b, (UINT64_C(1) << 63), 5), 0);
-    dk_sibling s1 = {.actor = a, .counter = UINT64_MAX - 1, .write_time_ms = 7, .value = {(const uint8_t *)"x", 1}};
-    dk_sibling s2 = {.actor = b, .counter = UINT64_C(1) << 63, .write_time_ms = 8, .value = {(const uint8_t *)"y", 1}};
+    dk_sibling s1 = {
+        .actor = a, .counter = UINT64_MAX - 1, .write_time_ms = 7, .value = {(const uint8_t *)"x", 1}};
+    dk_sibling s2 = {
+        .actor = b, .counter = UINT64_C(1) << 63, .write_time_ms = 8, .value = {(const uint8_t *)"y", 1}};
     CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s1), 0);
     CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s2), 0);
     json_t *j = json_object();
@@ -638,7 +660,8 @@ static void test_json_unsigned(void)
     CU_ASSERT_EQUAL_FATAL(dk_json_dump(j, &out), 0);
     CU_ASSERT_EQUAL_FATAL(dk_buf_append(&out, "", 1), 0);
     const char *txt = (const char *)out.data;
-    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n1\":18446744073709551614,\"n2#3\":9223372036854775808}"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(txt, "\"version\":{\"n1\":18446744073709551614,\"n2#3\":9223372036854775808}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n1\":18446744073709551614},\"timestamp\":7"));
     CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"version\":{\"n2#3\":9223372036854775808},\"timestamp\":8"));
     CU_ASSERT_PTR_NOT_NULL(strstr(txt, "\"n\":-3"));

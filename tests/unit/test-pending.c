@@ -236,7 +236,7 @@ static void test_replacing(void)
     dk_transition *t = NULL;
     CU_ASSERT_EQUAL_FATAL(dk_transition_build(m, 5, 3, &t), 0);
     size_t moved = tp_check(m, 5, 3, t);
-    CU_ASSERT(moved > TP_KEYS * 5 / 10 && moved < TP_KEYS * 7 / 10);   /* n3 owns ~3/5 */
+    CU_ASSERT(moved > TP_KEYS * 5 / 10 && moved < TP_KEYS * 7 / 10); /* n3 owns ~3/5 */
     dk_xfer_node r[8];
     CU_ASSERT_EQUAL(dk_transition_all_receivers(t, r, 8), 1);
     CU_ASSERT_STRING_EQUAL(r[0].id, "n3");

@@ -98,8 +98,9 @@ static void test_invalid_names(void)
     char err[512];
     CU_ASSERT_EQUAL_FATAL(dk_plugin_host_new(dir, &h, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(rmdir(dir), 0);
-    const char *bad[] = {"../x", "a/b", "UPPER", "", "..", "a.b", "x y",
-                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */};
+    const char *bad[] = {
+        "../x", "a/b", "UPPER", "",
+        "..",   "a.b", "x y",   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const dk_loaded_plugin *p = NULL;
         err[0] = '\0';
@@ -111,8 +112,9 @@ static void test_invalid_names(void)
     CU_ASSERT_EQUAL(dk_plugin_load(h, DK_PLUGIN_ENGINE, NULL, &p, err, sizeof(err)), -EINVAL);
     /* A 64-character name is valid: now the missing folder shows. */
     CU_ASSERT_EQUAL(dk_plugin_load(h, DK_PLUGIN_ENGINE,
-                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                                   &p, err, sizeof(err)), -ENOENT);
+                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &p,
+                                   err, sizeof(err)),
+                    -ENOENT);
     CU_ASSERT_EQUAL(dk_plugin_load(h, 77, "memory", &p, err, sizeof(err)), -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown plugin kind 77"));
     dk_plugin_host_free(h);
@@ -162,8 +164,7 @@ static void test_bad_descriptors(void)
     ph_refused(DK_PLUGIN_ENGINE, "nosym", DK_EBADPLUGIN, "engine-nosym.so",
                "missing symbol dynkv_plugin_entry");
     ph_refused(DK_PLUGIN_ENGINE, "nulldesc", DK_EBADPLUGIN, "engine-nulldesc.so", "returned NULL");
-    ph_refused(DK_PLUGIN_ENGINE, "badmagic", DK_EBADPLUGIN, "engine-badmagic.so",
-               "bad magic 0x12345678");
+    ph_refused(DK_PLUGIN_ENGINE, "badmagic", DK_EBADPLUGIN, "engine-badmagic.so", "bad magic 0x12345678");
     ph_refused(DK_PLUGIN_ENGINE, "badmajor", DK_EABI, "engine-badmajor.so",
                "plugin built for ABI 2.3, host supports up to 1.3");
     ph_refused(DK_PLUGIN_ENGINE, "badminor", DK_EABI, "engine-badminor.so",
@@ -255,9 +256,21 @@ static void test_abi_1_0_policy(void)
     dk_compaction_conf conf = {.struct_size = sizeof(conf)};
     uint64_t inputs[4];
     dk_run runs[3] = {
-        {.id = 7, .level = 0, .size = 100, .smallest = {(const uint8_t *)"a", 1}, .largest = {(const uint8_t *)"b", 1}},
-        {.id = 6, .level = 0, .size = 100, .smallest = {(const uint8_t *)"a", 1}, .largest = {(const uint8_t *)"b", 1}},
-        {.id = 5, .level = 1, .size = 100, .smallest = {(const uint8_t *)"a", 1}, .largest = {(const uint8_t *)"c", 1}},
+        {.id = 7,
+         .level = 0,
+         .size = 100,
+         .smallest = {(const uint8_t *)"a", 1},
+         .largest = {(const uint8_t *)"b", 1}},
+        {.id = 6,
+         .level = 0,
+         .size = 100,
+         .smallest = {(const uint8_t *)"a", 1},
+         .largest = {(const uint8_t *)"b", 1}},
+        {.id = 5,
+         .level = 1,
+         .size = 100,
+         .smallest = {(const uint8_t *)"a", 1},
+         .largest = {(const uint8_t *)"c", 1}},
     };
     dk_run_view view = {.runs = runs, .count = 3, .num_levels = 7};
 
@@ -286,7 +299,7 @@ static void test_abi_1_0_policy(void)
     CU_ASSERT_EQUAL_FATAL(dk_policy_open(legacy->ops, &host, &conf, &p), 0);
     CU_ASSERT_EQUAL(dk_host_ctx_check(&ctx, "compaction plugin 'legacy'", err, sizeof err), DK_ECONFIG);
     CU_ASSERT_STRING_EQUAL(err, "--set compaction.legacy.l0_trigger=2: the compaction plugin 'legacy' "
-                           "takes no options (it does not read [compaction.legacy])");
+                                "takes no options (it does not read [compaction.legacy])");
     dk_policy_close(&p);
     dk_config_free(&cfg);
     dk_plugin_host_free(h);
@@ -327,7 +340,7 @@ static void test_host_api(void)
     CU_ASSERT_EQUAL(o->dvv_update(&a, &w, &out), 0);
     CU_ASSERT_EQUAL(out.n_sib, 1);
     CU_ASSERT_EQUAL(o->vv_get(&out.vv, &w.actor), 1);
-    dk_object_free(&out);   /* util/vv.h: the same code the host handed out */
+    dk_object_free(&out); /* util/vv.h: the same code the host handed out */
     o->object_free(&a);
     /* No plugin folder: codec_open says so instead of crashing. */
     dk_codec_ref ref;

@@ -57,8 +57,10 @@ static int write(dk_buf *raw, int type, int64_t now, dk_slice value, int tombsto
     dk_object_init(&cur);
     if (raw->len)
         CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(raw), &cur, NULL, 0), 0);
-    dk_write w = {.context = tombstone ? &cur.vv : NULL, .now_ms = now,
-                  .flags = tombstone ? DK_SIB_TOMBSTONE : 0, .value = value};
+    dk_write w = {.context = tombstone ? &cur.vv : NULL,
+                  .now_ms = now,
+                  .flags = tombstone ? DK_SIB_TOMBSTONE : 0,
+                  .value = value};
     CU_ASSERT_FATAL(dk_actor_set(&w.actor, "n1", 1) == 0);
     dk_buf out = DK_BUF_INIT;
     int rc = dk_resolve_update(&rs, type, dk_buf_slice(raw), &cur, &w, &out);
@@ -133,11 +135,11 @@ static void test_one_key_two_types(void)
     dk_buf plain = DK_BUF_INIT, crdt = DK_BUF_INIT, m = DK_BUF_INIT;
     CU_ASSERT_EQUAL(put(&plain, "v1"), 0);
     CU_ASSERT_EQUAL(type_of(&plain), DK_OBJECT_PLAIN);
-    CU_ASSERT_EQUAL(plain.data[2], DK_OBJECT_VERSION);       /* plain stays version 1 */
-    CU_ASSERT_EQUAL(incr(&plain, 1), DK_EWRONGTYPE);          /* a live plain key */
+    CU_ASSERT_EQUAL(plain.data[2], DK_OBJECT_VERSION); /* plain stays version 1 */
+    CU_ASSERT_EQUAL(incr(&plain, 1), DK_EWRONGTYPE);   /* a live plain key */
     CU_ASSERT_EQUAL(incr(&crdt, 2), 0);
     CU_ASSERT_EQUAL(type_of(&crdt), DK_OBJECT_CRDT);
-    CU_ASSERT_EQUAL(put(&crdt, "v"), DK_EWRONGTYPE);          /* a CRDT key */
+    CU_ASSERT_EQUAL(put(&crdt, "v"), DK_EWRONGTYPE); /* a CRDT key */
     CU_ASSERT_EQUAL(write(&crdt, DK_OBJECT_PLAIN, NOW, (dk_slice){NULL, 0}, 1), DK_EWRONGTYPE);
     CU_ASSERT_EQUAL(counter_of(&crdt), 2);
     /* a plain object has no CRDT value */
@@ -180,8 +182,9 @@ static void test_one_key_two_types(void)
     /* a header that does not peek */
     dk_object x;
     dk_object_init(&x);
-    CU_ASSERT_EQUAL(dk_resolve_merge(&rs, (dk_slice){(const uint8_t *)"junk", 4}, &x, dk_buf_slice(&crdt), &x, &m),
-                    DK_ECORRUPT);
+    CU_ASSERT_EQUAL(
+        dk_resolve_merge(&rs, (dk_slice){(const uint8_t *)"junk", 4}, &x, dk_buf_slice(&crdt), &x, &m),
+        DK_ECORRUPT);
     dk_buf_free(&plain);
     dk_buf_free(&crdt);
     dk_buf_free(&m);
@@ -196,7 +199,8 @@ static void test_refusals(void)
     dk_buf raw = DK_BUF_INIT;
     CU_ASSERT_EQUAL(write(&raw, DK_OBJECT_CRDT, NOW, (dk_slice){(const uint8_t *)"x", 1}, 0), -EINVAL);
     CU_ASSERT_EQUAL(raw.len, 0);
-    CU_ASSERT_EQUAL(write(&raw, DK_OBJECT_TYPES, NOW, (dk_slice){(const uint8_t *)"x", 1}, 0), DK_EUNSUPPORTED);
+    CU_ASSERT_EQUAL(write(&raw, DK_OBJECT_TYPES, NOW, (dk_slice){(const uint8_t *)"x", 1}, 0),
+                    DK_EUNSUPPORTED);
     dk_buf_free(&raw);
 }
 

@@ -61,8 +61,8 @@ static int plug_open(plug *p, const char *name, const dk_conflict_conf *conf)
         d->kind != DK_PLUGIN_CONFLICT || strcmp(d->name, name) != 0)
         return -1;
     p->ops = d->ops;
-    if (p->ops->struct_size < sizeof(dk_conflict_ops) || !p->ops->open || !p->ops->close ||
-        !p->ops->update || !p->ops->merge)
+    if (p->ops->struct_size < sizeof(dk_conflict_ops) || !p->ops->open || !p->ops->close || !p->ops->update ||
+        !p->ops->merge)
         return -1;
     return p->ops->open(&fake_host, conf, &p->r);
 }
@@ -84,7 +84,8 @@ static void ctx_of(const dk_object *o, dk_vv *ctx)
     dk_buf tok = DK_BUF_INIT;
     char err[128];
     CU_ASSERT_EQUAL_FATAL(dk_context_encode(rkey, &o->vv, &tok), 0);
-    CU_ASSERT_EQUAL_FATAL(dk_context_decode(rkey, (const char *)tok.data, tok.len, ctx, NULL, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        dk_context_decode(rkey, (const char *)tok.data, tok.len, ctx, NULL, err, sizeof(err)), 0);
     dk_buf_free(&tok);
 }
 
@@ -92,7 +93,8 @@ static void ctx_of(const dk_object *o, dk_vv *ctx)
  * context ctx (NULL = blind). On success *obj becomes the result. */
 static int put(plug *p, dk_object *obj, const dk_vv *ctx, const char *node, int64_t now, const char *value)
 {
-    dk_write w = {.context = ctx, .now_ms = now,
+    dk_write w = {.context = ctx,
+                  .now_ms = now,
                   .flags = value ? 0 : DK_SIB_TOMBSTONE,
                   .value = {(const uint8_t *)value, value ? strlen(value) : 0}};
     CU_ASSERT_FATAL(dk_actor_set(&w.actor, node, 1) == 0);
@@ -129,7 +131,7 @@ static const char *read_values(const dk_object *o, int64_t now)
         const dk_sibling *s = &o->sib[i];
         if ((s->flags & DK_SIB_TOMBSTONE) || (s->expiry_ms && s->expiry_ms <= now))
             continue;
-        v[n++] = (const char *)s->value.ptr;   /* test values are C strings */
+        v[n++] = (const char *)s->value.ptr; /* test values are C strings */
     }
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
@@ -159,8 +161,8 @@ static int same(const dk_object *a, const dk_object *b)
     for (uint32_t i = 0; i < a->n_sib; i++) {
         const dk_sibling *x = &a->sib[i], *y = &b->sib[i];
         if (dk_actor_cmp(&x->actor, &y->actor) || x->counter != y->counter ||
-            x->write_time_ms != y->write_time_ms || x->flags != y->flags ||
-            x->value.len != y->value.len || (x->value.len && memcmp(x->value.ptr, y->value.ptr, x->value.len)))
+            x->write_time_ms != y->write_time_ms || x->flags != y->flags || x->value.len != y->value.len ||
+            (x->value.len && memcmp(x->value.ptr, y->value.ptr, x->value.len)))
             return 0;
     }
     return 1;
@@ -173,7 +175,7 @@ static void test_descriptors(void)
     plug p;
     CU_ASSERT_EQUAL(plug_open(&p, "vclock", NULL), 0);
     plug_close(&p);
-    dk_conflict_conf old = {.struct_size = 4};   /* an older, shorter conf: defaults */
+    dk_conflict_conf old = {.struct_size = 4}; /* an older, shorter conf: defaults */
     CU_ASSERT_EQUAL(plug_open(&p, "lww", &old), 0);
     plug_close(&p);
 }
@@ -188,11 +190,11 @@ static void scenario_replace(const char *resolver)
     dk_object_init(&obj);
     dk_vv_init(&ctx);
     CU_ASSERT_EQUAL_FATAL(plug_open(&p, resolver, NULL), 0);
-    CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW, "v1"), 0);                  /* A: put v1 */
+    CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW, "v1"), 0); /* A: put v1 */
     CU_ASSERT_EQUAL(obj.n_sib, 1);
     CU_ASSERT_STRING_EQUAL(read_values(&obj, NOW), "v1");
-    ctx_of(&obj, &ctx);                                                       /* B: get -> ctx */
-    CU_ASSERT_EQUAL(put(&p, &obj, &ctx, "n1", NOW + 1, "v2"), 0);             /* B: put v2, ctx */
+    ctx_of(&obj, &ctx);                                           /* B: get -> ctx */
+    CU_ASSERT_EQUAL(put(&p, &obj, &ctx, "n1", NOW + 1, "v2"), 0); /* B: put v2, ctx */
     CU_ASSERT_EQUAL(obj.n_sib, 1);
     CU_ASSERT_STRING_EQUAL(read_values(&obj, NOW + 1), "v2");
     CU_ASSERT_TRUE(dk_vv_descends(&obj.vv, &ctx) && dk_vv_compare(&obj.vv, &ctx) == DK_VV_AFTER);
@@ -201,8 +203,14 @@ static void scenario_replace(const char *resolver)
     plug_close(&p);
 }
 
-static void test_replace_vclock(void) { scenario_replace("vclock"); }
-static void test_replace_lww(void) { scenario_replace("lww"); }
+static void test_replace_vclock(void)
+{
+    scenario_replace("vclock");
+}
+static void test_replace_lww(void)
+{
+    scenario_replace("lww");
+}
 
 /* (2) A and B read the same version and both write through n1: vclock keeps
  * both, lww the later; a write with the context read afterwards resolves. */
@@ -216,12 +224,12 @@ static void scenario_same_context(const char *resolver, const char *expect)
     dk_vv_init(&ctx2);
     CU_ASSERT_EQUAL_FATAL(plug_open(&p, resolver, NULL), 0);
     CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW, "v1"), 0);
-    ctx_of(&obj, &ctx1);                                                      /* A and B: get */
-    CU_ASSERT_EQUAL(put(&p, &obj, &ctx1, "n1", NOW + 10, "a"), 0);            /* A: put a, ctx1 */
-    CU_ASSERT_EQUAL(put(&p, &obj, &ctx1, "n1", NOW + 20, "b"), 0);            /* B: put b, ctx1 */
+    ctx_of(&obj, &ctx1);                                           /* A and B: get */
+    CU_ASSERT_EQUAL(put(&p, &obj, &ctx1, "n1", NOW + 10, "a"), 0); /* A: put a, ctx1 */
+    CU_ASSERT_EQUAL(put(&p, &obj, &ctx1, "n1", NOW + 20, "b"), 0); /* B: put b, ctx1 */
     CU_ASSERT_STRING_EQUAL(read_values(&obj, NOW + 20), expect);
-    ctx_of(&obj, &ctx2);                                                      /* C: get -> ctx2 */
-    CU_ASSERT_EQUAL(put(&p, &obj, &ctx2, "n1", NOW + 30, "c"), 0);            /* C: put c, ctx2 */
+    ctx_of(&obj, &ctx2);                                           /* C: get -> ctx2 */
+    CU_ASSERT_EQUAL(put(&p, &obj, &ctx2, "n1", NOW + 30, "c"), 0); /* C: put c, ctx2 */
     CU_ASSERT_EQUAL(obj.n_sib, 1);
     CU_ASSERT_STRING_EQUAL(read_values(&obj, NOW + 30), "c");
     dk_vv_free(&ctx1);
@@ -230,8 +238,14 @@ static void scenario_same_context(const char *resolver, const char *expect)
     plug_close(&p);
 }
 
-static void test_same_context_vclock(void) { scenario_same_context("vclock", "a,b"); }
-static void test_same_context_lww(void) { scenario_same_context("lww", "b"); }
+static void test_same_context_vclock(void)
+{
+    scenario_same_context("vclock", "a,b");
+}
+static void test_same_context_lww(void)
+{
+    scenario_same_context("lww", "b");
+}
 
 /* (3) Replicas r1 (node n1) and r2 (n2) share v1, diverge during a
  * partition, r3 (n3) takes a third write; merges agree in every order. */
@@ -246,7 +260,7 @@ static void scenario_partition(const char *resolver, const char *expect2, const 
     dk_vv_init(&ctx);
     CU_ASSERT_EQUAL_FATAL(plug_open(&p, resolver, NULL), 0);
     CU_ASSERT_EQUAL(put(&p, &r1, NULL, "n1", NOW, "v1"), 0);
-    CU_ASSERT_EQUAL(dk_object_copy(&r2, &r1), 0);                             /* replicated */
+    CU_ASSERT_EQUAL(dk_object_copy(&r2, &r1), 0); /* replicated */
     CU_ASSERT_EQUAL(dk_object_copy(&r3, &r1), 0);
     ctx_of(&r1, &ctx);
     /* partition: n1 | n2 | n3 */
@@ -276,7 +290,7 @@ static void scenario_partition(const char *resolver, const char *expect2, const 
     ctx_of(&t, &ctx);
     CU_ASSERT_EQUAL(put(&p, &t, &ctx, "n2", NOW + 20, "resolved"), 0);
     CU_ASSERT_EQUAL(t.n_sib, 1);
-    merge(&p, &t, &r3, &u);   /* the old r3 copy does not bring z back */
+    merge(&p, &t, &r3, &u); /* the old r3 copy does not bring z back */
     CU_ASSERT_STRING_EQUAL(read_values(&u, NOW + 20), "resolved");
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         dk_object_free(all[i]);
@@ -284,8 +298,14 @@ static void scenario_partition(const char *resolver, const char *expect2, const 
     plug_close(&p);
 }
 
-static void test_partition_vclock(void) { scenario_partition("vclock", "x,y", "x,y,z"); }
-static void test_partition_lww(void) { scenario_partition("lww", "y", "y"); }
+static void test_partition_vclock(void)
+{
+    scenario_partition("vclock", "x,y", "x,y,z");
+}
+static void test_partition_lww(void)
+{
+    scenario_partition("lww", "y", "y");
+}
 
 /* (4) Blind writes pile up siblings until max_siblings; the next is refused
  * and the stored object is unchanged; a resolving write still works. */
@@ -300,7 +320,7 @@ static void test_max_siblings(void)
     CU_ASSERT_EQUAL_FATAL(plug_open(&p, "vclock", &conf), 0);
     CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW, "s1"), 0);
     CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW + 1, "s2"), 0);
-    CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n2", NOW + 2, NULL), 0);   /* a tombstone does not count */
+    CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n2", NOW + 2, NULL), 0); /* a tombstone does not count */
     CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW + 3, "s3"), 0);
     CU_ASSERT_EQUAL(obj.n_sib, 4);
     CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW + 4, "s4"), DK_ESIBLINGS);
@@ -335,10 +355,10 @@ static void test_delete(void)
     CU_ASSERT_EQUAL_FATAL(plug_open(&p, "vclock", NULL), 0);
     CU_ASSERT_EQUAL(put(&p, &obj, NULL, "n1", NOW, "v1"), 0);
     ctx_of(&obj, &ctx);
-    CU_ASSERT_EQUAL(put(&p, &obj, &ctx, "n1", NOW + 1, NULL), 0);             /* delete, ctx */
+    CU_ASSERT_EQUAL(put(&p, &obj, &ctx, "n1", NOW + 1, NULL), 0); /* delete, ctx */
     CU_ASSERT_EQUAL(obj.n_sib, 1);
     CU_ASSERT_TRUE(obj.sib[0].flags & DK_SIB_TOMBSTONE);
-    CU_ASSERT_EQUAL(dk_object_live_count(&obj, NOW + 1), 0);                  /* not found */
+    CU_ASSERT_EQUAL(dk_object_live_count(&obj, NOW + 1), 0); /* not found */
     CU_ASSERT_STRING_EQUAL(read_values(&obj, NOW + 1), "");
 
     /* same node: A deletes with ctx1, B puts with ctx1 */
@@ -369,7 +389,7 @@ static void test_delete(void)
     CU_ASSERT_EQUAL_FATAL(plug_open(&p, "lww", NULL), 0);
     merge(&p, &r1, &r2, &m);
     CU_ASSERT_EQUAL(m.n_sib, 1);
-    CU_ASSERT_STRING_EQUAL(read_values(&m, NOW + 2), "p");   /* equal times: n2 > n1 */
+    CU_ASSERT_STRING_EQUAL(read_values(&m, NOW + 2), "p"); /* equal times: n2 > n1 */
     plug_close(&p);
     dk_object_free(&obj);
     dk_object_free(&r1);
@@ -399,7 +419,7 @@ static void test_lww_ties_and_skew(void)
     merge(&p, &r2, &r1, &m2);
     CU_ASSERT_STRING_EQUAL(read_values(&m, NOW), "from-b");
     CU_ASSERT_TRUE(same(&m, &m2));
-    CU_ASSERT_EQUAL(m.vv.n, 2);   /* both writes are in the causal history */
+    CU_ASSERT_EQUAL(m.vv.n, 2); /* both writes are in the causal history */
 
     /* skew: a client read from-b (written at NOW on node-b) and writes
      * through node-a whose clock is 5 s behind */
@@ -433,7 +453,7 @@ static void test_vclock_prunes(void)
         CU_ASSERT_EQUAL(put(&p, &obj, &ctx, nodes[i], NOW + i, nodes[i]), 0);
     }
     CU_ASSERT_EQUAL(obj.vv.n, 2);
-    CU_ASSERT_EQUAL(dk_vv_get(&obj.vv, &obj.sib[0].actor), 1);   /* n4's dot kept */
+    CU_ASSERT_EQUAL(dk_vv_get(&obj.vv, &obj.sib[0].actor), 1); /* n4's dot kept */
     CU_ASSERT_STRING_EQUAL(obj.sib[0].actor.node, "n4");
     /* five concurrent blind writes: every dot actor stays */
     for (int i = 0; i < 4; i++)

@@ -309,9 +309,9 @@ static void test_fingerprint(void)
         b[3 - i].state = 7;
     }
     uint64_t base = fp_of(a, 4, 0, 1);
-    CU_ASSERT_EQUAL(fp_of(b, 4, 0, 99), base);                  /* order, version, states */
+    CU_ASSERT_EQUAL(fp_of(b, 4, 0, 99), base); /* order, version, states */
     CU_ASSERT_EQUAL(fp_of(a, 4, DK_RING_VNODES_DEFAULT, 1), base);
-    CU_ASSERT_NOT_EQUAL(fp_of(a, 3, 0, 1), base);               /* a node fewer */
+    CU_ASSERT_NOT_EQUAL(fp_of(a, 3, 0, 1), base); /* a node fewer */
     CU_ASSERT_NOT_EQUAL(fp_of(a, 4, 64, 1), base);
     b[0] = a[0];
     b[0].weight = 2;

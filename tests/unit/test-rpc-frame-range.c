@@ -33,10 +33,22 @@ static void stream_truncations(dk_slice body, int (*decode)(dk_slice, void *), v
     free(more);
 }
 
-static int dec_req(dk_slice b, void *m) { return dk_msg_stream_req_decode(b, m); }
-static int dec_batch(dk_slice b, void *m) { return dk_msg_stream_batch_decode(b, m); }
-static int dec_done(dk_slice b, void *m) { return dk_msg_stream_done_decode(b, m); }
-static int dec_ack(dk_slice b, void *m) { return dk_msg_stream_ack_decode(b, m); }
+static int dec_req(dk_slice b, void *m)
+{
+    return dk_msg_stream_req_decode(b, m);
+}
+static int dec_batch(dk_slice b, void *m)
+{
+    return dk_msg_stream_batch_decode(b, m);
+}
+static int dec_done(dk_slice b, void *m)
+{
+    return dk_msg_stream_done_decode(b, m);
+}
+static int dec_ack(dk_slice b, void *m)
+{
+    return dk_msg_stream_ack_decode(b, m);
+}
 
 static void test_stream_messages(void)
 {
@@ -47,8 +59,12 @@ static void test_stream_messages(void)
         dk_stream_span sp = {UINT64_MAX - (uint64_t)i, (uint64_t)i, 7, (uint64_t)i << 40};
         dk_stream_span_put(spans + i * DK_STREAM_RANGE_LEN, &sp);
     }
-    dk_msg_stream_req q = {.plan = "0123456789abcdef", .cursor = {(const uint8_t *)"user:17", 7},
-                           .max_bytes = 1u << 20, .n_ranges = 3, .ranges = {spans, sizeof(spans)}}, q2;
+    dk_msg_stream_req q = {.plan = "0123456789abcdef",
+                           .cursor = {(const uint8_t *)"user:17", 7},
+                           .max_bytes = 1u << 20,
+                           .n_ranges = 3,
+                           .ranges = {spans, sizeof(spans)}},
+                      q2;
     CU_ASSERT_EQUAL_FATAL(dk_msg_stream_req_encode(&b, &q), 0);
     CU_ASSERT_EQUAL_FATAL(dk_msg_stream_req_decode(dk_buf_slice(&b), &q2), 0);
     CU_ASSERT_STRING_EQUAL(q2.plan, q.plan);
@@ -81,18 +97,26 @@ static void test_stream_messages(void)
     CU_ASSERT_EQUAL(b.len, 0);
     /* a count larger than the spans present is refused on decode */
     CU_ASSERT_EQUAL(dk_msg_stream_req_encode(&b, &q), 0);
-    b.data[b.len - sizeof(spans) - 1] = 4;      /* n_ranges 3 -> 4 */
+    b.data[b.len - sizeof(spans) - 1] = 4; /* n_ranges 3 -> 4 */
     CU_ASSERT_EQUAL(dk_msg_stream_req_decode(dk_buf_slice(&b), &q2), DK_ECORRUPT);
 
     /* STREAM_BATCH with items */
     static uint8_t obj[70000];
     memset(obj, 'o', sizeof(obj));
     CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"a", 1}, (dk_slice){obj, 5}), 0);
-    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"bb", 2}, (dk_slice){obj, sizeof(obj)}), 0);
-    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"", 0}, (dk_slice){obj, 1}), -EINVAL);
-    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"c", 1}, (dk_slice){obj, 0}), -EINVAL);
-    dk_msg_stream_batch m = {.status = 0, .flags = DK_STREAM_LAST, .cursor = {(const uint8_t *)"bb", 2},
-                             .scanned = 12345, .n_items = 2, .items = dk_buf_slice(&items)}, m2;
+    CU_ASSERT_EQUAL(
+        dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"bb", 2}, (dk_slice){obj, sizeof(obj)}), 0);
+    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"", 0}, (dk_slice){obj, 1}),
+                    -EINVAL);
+    CU_ASSERT_EQUAL(dk_stream_item_put(&items, (dk_slice){(const uint8_t *)"c", 1}, (dk_slice){obj, 0}),
+                    -EINVAL);
+    dk_msg_stream_batch m = {.status = 0,
+                             .flags = DK_STREAM_LAST,
+                             .cursor = {(const uint8_t *)"bb", 2},
+                             .scanned = 12345,
+                             .n_items = 2,
+                             .items = dk_buf_slice(&items)},
+                        m2;
     dk_buf_reset(&b);
     CU_ASSERT_EQUAL_FATAL(dk_msg_stream_batch_encode(&b, &m), 0);
     CU_ASSERT_EQUAL_FATAL(dk_msg_stream_batch_decode(dk_buf_slice(&b), &m2), 0);
@@ -119,7 +143,7 @@ static void test_stream_messages(void)
     m.flags = 2;
     CU_ASSERT_EQUAL(dk_msg_stream_batch_encode(&b, &m), -EINVAL);
     m.flags = 0;
-    m.n_items = 3;      /* more than the blob holds */
+    m.n_items = 3; /* more than the blob holds */
     dk_buf_reset(&b);
     CU_ASSERT_EQUAL(dk_msg_stream_batch_encode(&b, &m), 0);
     CU_ASSERT_EQUAL(dk_msg_stream_batch_decode(dk_buf_slice(&b), &m2), DK_ECORRUPT);
@@ -133,13 +157,17 @@ static void test_stream_messages(void)
     stream_truncations(dk_buf_slice(&b), dec_done, &d2);
     d.plan[0] = 0;
     CU_ASSERT_EQUAL(dk_msg_stream_done_encode(&b, &d), -EINVAL);
-    dk_msg_stream_ack a = {.status = -EAGAIN, .ranges_done = 3, .ranges_total = 512, .keys = 1u << 30,
-                           .bytes = 1ull << 40}, a2;
+    dk_msg_stream_ack a = {.status = -EAGAIN,
+                           .ranges_done = 3,
+                           .ranges_total = 512,
+                           .keys = 1u << 30,
+                           .bytes = 1ull << 40},
+                      a2;
     dk_buf_reset(&b);
     CU_ASSERT_EQUAL_FATAL(dk_msg_stream_ack_encode(&b, &a), 0);
     CU_ASSERT_EQUAL_FATAL(dk_msg_stream_ack_decode(dk_buf_slice(&b), &a2), 0);
-    CU_ASSERT(a2.status == -EAGAIN && a2.ranges_done == 3 && a2.ranges_total == 512 &&
-              a2.keys == 1u << 30 && a2.bytes == 1ull << 40);
+    CU_ASSERT(a2.status == -EAGAIN && a2.ranges_done == 3 && a2.ranges_total == 512 && a2.keys == 1u << 30 &&
+              a2.bytes == 1ull << 40);
     stream_truncations(dk_buf_slice(&b), dec_ack, &a2);
     a.ranges_done = 513;
     CU_ASSERT_EQUAL(dk_msg_stream_ack_encode(&b, &a), -EINVAL);
@@ -212,13 +240,22 @@ static void test_roundtrip_scan_range(void)
     dk_slice s;
     /* The first span wraps through zero; the others are ascending. */
     dk_msg_scan_span sp[3] = {
-        {UINT64_MAX, 7, 0, 100}, {0, 100, 0, 200}, {3, 0, 4, 0},
+        {UINT64_MAX, 7, 0, 100},
+        {0, 100, 0, 200},
+        {3, 0, 4, 0},
     };
     put_spans(&spans, sp, 3);
-    dk_msg_scan_range m = {
-        .prefix = {(const uint8_t *)"user:", 5}, .after = {(const uint8_t *)"user:42", 7}, .limit = 7,
-        .flags = DK_SCAN_WITH_DEAD, .max_bytes = 65536, .n_spans = 3, .spans = dk_buf_slice(&spans),
-    }, d;
+    dk_msg_scan_range m =
+                          {
+                              .prefix = {(const uint8_t *)"user:", 5},
+                              .after = {(const uint8_t *)"user:42", 7},
+                              .limit = 7,
+                              .flags = DK_SCAN_WITH_DEAD,
+                              .max_bytes = 65536,
+                              .n_spans = 3,
+                              .spans = dk_buf_slice(&spans),
+                          },
+                      d;
     CU_ASSERT_EQUAL_FATAL(dk_msg_scan_range_encode(&body, &m), 0);
     frame_roundtrip(DK_MSG_SCAN_RANGE, &body, &s, &frame);
     CU_ASSERT_EQUAL_FATAL(dk_msg_scan_range_decode(s, &d), 0);
@@ -263,7 +300,7 @@ static void test_roundtrip_scan_range(void)
     CU_ASSERT_EQUAL(scan_range_try(&bad, sp, 3), -EINVAL);
     bad = m;
     CU_ASSERT_EQUAL(scan_range_try(&bad, sp, 0), -EINVAL);
-    bad.spans = (dk_slice){spans.data, DK_SCAN_SPAN_LEN + 1};      /* length not n * 32 */
+    bad.spans = (dk_slice){spans.data, DK_SCAN_SPAN_LEN + 1}; /* length not n * 32 */
     bad.n_spans = 1;
     CU_ASSERT_EQUAL(dk_msg_scan_range_encode(&body, &bad), -EINVAL);
 
@@ -282,7 +319,7 @@ static void test_roundtrip_scan_range(void)
     dk_msg_scan_span whole_and_more[2] = {{0, 7, 0, 7}, {0, 10, 0, 300}};
     CU_ASSERT_EQUAL(scan_range_try(&bad, whole_and_more, 2), -EINVAL);
     dk_msg_scan_span empty_span[1] = {{0, 10, 0, 10}};
-    CU_ASSERT_EQUAL(scan_range_try(&bad, empty_span, 1), 0);     /* start == end: the whole circle */
+    CU_ASSERT_EQUAL(scan_range_try(&bad, empty_span, 1), 0); /* start == end: the whole circle */
 
     CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_SCAN_RANGE), "SCAN_RANGE");
     dk_buf_free(&spans);
@@ -306,7 +343,8 @@ static void test_roundtrip_scan_result(void)
         size_t kl = i == 1 ? 2 : strlen(keys[i]);
         size_t before = body.len;
         CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_add(&body, at, (dk_slice){(const uint8_t *)keys[i], kl},
-                                                     (dk_slice){object, objlen[i]}), 0);
+                                                     (dk_slice){object, objlen[i]}),
+                              0);
         CU_ASSERT_EQUAL(body.len - before, dk_msg_scan_entry_len(kl, objlen[i]));
     }
     dk_msg_scan_result_more(&body, at);
@@ -329,8 +367,10 @@ static void test_roundtrip_scan_result(void)
     /* Strictness on a small answer (the 70 kB one would take quadratic time). */
     dk_buf small = DK_BUF_INIT;
     CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_start(&small, &at), 0);
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&small, at, (dk_slice){(const uint8_t *)"k1", 2}, (dk_slice){object, 9}), 0);
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&small, at, (dk_slice){(const uint8_t *)"k2", 2}, (dk_slice){object, 0}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_result_add(&small, at, (dk_slice){(const uint8_t *)"k1", 2}, (dk_slice){object, 9}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_result_add(&small, at, (dk_slice){(const uint8_t *)"k2", 2}, (dk_slice){object, 0}), 0);
     CHECK_STRICT(dk_msg_scan_result_decode, dk_msg_scan_result, small);
 
     /* An empty answer; MORE without entries; an unknown flag; keys out of
@@ -346,13 +386,17 @@ static void test_roundtrip_scan_result(void)
     b.data[0] = 0x2;
     CU_ASSERT_EQUAL(dk_msg_scan_result_decode(dk_buf_slice(&b), &d), DK_ECORRUPT);
     b.data[0] = 0;
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"b", 1}, (dk_slice){object, 1}), 0);
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"b", 1}, (dk_slice){object, 1}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"b", 1}, (dk_slice){object, 1}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"b", 1}, (dk_slice){object, 1}), 0);
     CU_ASSERT_EQUAL(dk_msg_scan_result_decode(dk_buf_slice(&b), &d), DK_ECORRUPT);
     dk_buf_reset(&b);
     CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_start(&b, &at), 0);
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"ba", 2}, (dk_slice){object, 1}), 0);
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"b", 1}, (dk_slice){object, 1}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"ba", 2}, (dk_slice){object, 1}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_result_add(&b, at, (dk_slice){(const uint8_t *)"b", 1}, (dk_slice){object, 1}), 0);
     CU_ASSERT_EQUAL(dk_msg_scan_result_decode(dk_buf_slice(&b), &d), DK_ECORRUPT);
     dk_buf_reset(&b);
     CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_start(&b, &at), 0);
@@ -361,15 +405,20 @@ static void test_roundtrip_scan_result(void)
     size_t len = b.len;
     static uint8_t bigkey[DK_KEY_MAX + 1];
     CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){bigkey, 0}, (dk_slice){object, 1}), -EINVAL);
-    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){bigkey, sizeof(bigkey)}, (dk_slice){object, 1}), -EINVAL);
+    CU_ASSERT_EQUAL(dk_msg_scan_result_add(&b, at, (dk_slice){bigkey, sizeof(bigkey)}, (dk_slice){object, 1}),
+                    -EINVAL);
     CU_ASSERT_EQUAL(b.len, len);
 
     /* Key order: bytewise, a proper prefix first. */
-    CU_ASSERT_EQUAL(dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"a", 1}, (dk_slice){(const uint8_t *)"ab", 2}), -1);
-    CU_ASSERT_EQUAL(dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"b", 1}, (dk_slice){(const uint8_t *)"ab", 2}), 1);
-    CU_ASSERT_EQUAL(dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"\xff", 1}, (dk_slice){(const uint8_t *)"a", 1}), 1);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"a", 1}, (dk_slice){(const uint8_t *)"ab", 2}), -1);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"b", 1}, (dk_slice){(const uint8_t *)"ab", 2}), 1);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"\xff", 1}, (dk_slice){(const uint8_t *)"a", 1}), 1);
     CU_ASSERT_EQUAL(dk_msg_scan_key_cmp((dk_slice){NULL, 0}, (dk_slice){(const uint8_t *)"a", 1}), -1);
-    CU_ASSERT_EQUAL(dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"ab", 2}, (dk_slice){(const uint8_t *)"ab", 2}), 0);
+    CU_ASSERT_EQUAL(
+        dk_msg_scan_key_cmp((dk_slice){(const uint8_t *)"ab", 2}, (dk_slice){(const uint8_t *)"ab", 2}), 0);
     CU_ASSERT_STRING_EQUAL(dk_msg_type_name(DK_MSG_SCAN_RESULT), "SCAN_RESULT");
     dk_buf_free(&b);
     dk_buf_free(&small);
@@ -400,7 +449,8 @@ static void ae_check_entries(dk_slice entries)
     CU_ASSERT_EQUAL_FATAL(dk_keys_entry_next(&entries, &e), 1);
     CU_ASSERT(e.kind == DK_KEYS_HASH && e.hash == 0x0123456789abcdefULL);
     CU_ASSERT_EQUAL_FATAL(dk_keys_entry_next(&entries, &e), 1);
-    CU_ASSERT(e.kind == DK_KEYS_OBJECT && e.object.len == 18 && memcmp(e.object.ptr, "an encoded object", 18) == 0);
+    CU_ASSERT(e.kind == DK_KEYS_OBJECT && e.object.len == 18 &&
+              memcmp(e.object.ptr, "an encoded object", 18) == 0);
     CU_ASSERT_EQUAL(dk_keys_entry_next(&entries, &e), 0);
 }
 
@@ -411,8 +461,11 @@ static void test_roundtrip_ae(void)
     static const uint8_t bitmap[512] = {0x81, [511] = 0x40};
     const char *group = "n1,n2,n3";
 
-    dk_msg_tree_req tq = {.group = {(const uint8_t *)group, 8}, .sig = UINT64_MAX - 1, .level = 3,
-                          .nodes = {bitmap, sizeof(bitmap)}}, tq2;
+    dk_msg_tree_req tq = {.group = {(const uint8_t *)group, 8},
+                          .sig = UINT64_MAX - 1,
+                          .level = 3,
+                          .nodes = {bitmap, sizeof(bitmap)}},
+                    tq2;
     CU_ASSERT_EQUAL_FATAL(dk_msg_tree_req_encode(&body, &tq), 0);
     frame_roundtrip(DK_MSG_TREE_REQ, &body, &s, &frame);
     CU_ASSERT_EQUAL_FATAL(dk_msg_tree_req_decode(s, &tq2), 0);
@@ -437,9 +490,14 @@ static void test_roundtrip_ae(void)
         CHECK_STRICT(dk_msg_tree_decode, dk_msg_tree, body);
     }
 
-    dk_msg_keys_req list = {.op = DK_KEYS_LIST, .group = {(const uint8_t *)group, 8}, .sig = 42,
-                            .leaves = {bitmap, sizeof(bitmap)}, .prefix = {(const uint8_t *)"user:", 5},
-                            .from = {(const uint8_t *)"user:7\0", 7}, .max_bytes = 1 << 20}, l2;
+    dk_msg_keys_req list = {.op = DK_KEYS_LIST,
+                            .group = {(const uint8_t *)group, 8},
+                            .sig = 42,
+                            .leaves = {bitmap, sizeof(bitmap)},
+                            .prefix = {(const uint8_t *)"user:", 5},
+                            .from = {(const uint8_t *)"user:7\0", 7},
+                            .max_bytes = 1 << 20},
+                    l2;
     dk_buf_reset(&body);
     CU_ASSERT_EQUAL_FATAL(dk_msg_keys_req_encode(&body, &list), 0);
     frame_roundtrip(DK_MSG_KEYS_REQ, &body, &s, &frame);
@@ -451,8 +509,12 @@ static void test_roundtrip_ae(void)
 
     uint32_t n;
     ae_entries(&ent, &n);
-    dk_msg_keys_req sync = {.op = DK_KEYS_SYNC, .group = {(const uint8_t *)group, 8}, .sig = 42,
-                            .n_entries = n, .entries = dk_buf_slice(&ent)}, y2;
+    dk_msg_keys_req sync = {.op = DK_KEYS_SYNC,
+                            .group = {(const uint8_t *)group, 8},
+                            .sig = 42,
+                            .n_entries = n,
+                            .entries = dk_buf_slice(&ent)},
+                    y2;
     dk_buf_reset(&body);
     CU_ASSERT_EQUAL_FATAL(dk_msg_keys_req_encode(&body, &sync), 0);
     frame_roundtrip(DK_MSG_KEYS_REQ, &body, &s, &frame);
@@ -462,7 +524,11 @@ static void test_roundtrip_ae(void)
     CHECK_STRICT(dk_msg_keys_req_decode, dk_msg_keys_req, body);
 
     dk_msg_keys ks[2] = {
-        {.status = 0, .more = 1, .upto = {(const uint8_t *)"k3", 2}, .merged = 7, .n_entries = n,
+        {.status = 0,
+         .more = 1,
+         .upto = {(const uint8_t *)"k3", 2},
+         .merged = 7,
+         .n_entries = n,
          .entries = dk_buf_slice(&ent)},
         {.status = DK_EUNAVAILABLE},
     };
@@ -503,16 +569,16 @@ static void test_ae_limits(void)
     tq.group.ptr = big;
     CU_ASSERT_EQUAL(dk_msg_tree_req_encode(&b, &tq), -EINVAL);
     dk_msg_tree t = {0, {big, 12}};
-    CU_ASSERT_EQUAL(dk_msg_tree_encode(&b, &t), -EINVAL);           /* not whole hashes */
+    CU_ASSERT_EQUAL(dk_msg_tree_encode(&b, &t), -EINVAL); /* not whole hashes */
     t = (dk_msg_tree){DK_EMISMATCH, {big, 8}};
-    CU_ASSERT_EQUAL(dk_msg_tree_encode(&b, &t), -EINVAL);           /* hashes with an error */
+    CU_ASSERT_EQUAL(dk_msg_tree_encode(&b, &t), -EINVAL); /* hashes with an error */
 
     dk_keys_entry e = {.key = {big, DK_KEY_MAX + 1}, .kind = DK_KEYS_KEY};
     CU_ASSERT_EQUAL(dk_keys_entry_encode(&ent, &e), -EINVAL);
     e = (dk_keys_entry){.key = {big, 1}, .kind = 3};
     CU_ASSERT_EQUAL(dk_keys_entry_encode(&ent, &e), -EINVAL);
     e = (dk_keys_entry){.key = {big, 1}, .kind = DK_KEYS_OBJECT};
-    CU_ASSERT_EQUAL(dk_keys_entry_encode(&ent, &e), -EINVAL);      /* an object of 0 bytes */
+    CU_ASSERT_EQUAL(dk_keys_entry_encode(&ent, &e), -EINVAL); /* an object of 0 bytes */
     e = (dk_keys_entry){.key = {big, 1}, .kind = DK_KEYS_HASH, .object = {big, 1}};
     CU_ASSERT_EQUAL(dk_keys_entry_encode(&ent, &e), -EINVAL);
     CU_ASSERT_EQUAL(ent.len, 0);
@@ -526,16 +592,16 @@ static void test_ae_limits(void)
     q.from = (dk_slice){big, DK_KEY_MAX + 2};
     CU_ASSERT_EQUAL(dk_msg_keys_req_encode(&b, &q), -EINVAL);
     q = (dk_msg_keys_req){.op = DK_KEYS_SYNC, .group = group, .prefix = {big, 1}};
-    CU_ASSERT_EQUAL(dk_msg_keys_req_encode(&b, &q), -EINVAL);      /* LIST fields in SYNC */
+    CU_ASSERT_EQUAL(dk_msg_keys_req_encode(&b, &q), -EINVAL); /* LIST fields in SYNC */
     /* A count that does not match the entries. */
     e = (dk_keys_entry){.key = {(const uint8_t *)"k", 1}, .kind = DK_KEYS_KEY};
     CU_ASSERT_EQUAL_FATAL(dk_keys_entry_encode(&ent, &e), 0);
     q = (dk_msg_keys_req){.op = DK_KEYS_SYNC, .group = group, .n_entries = 2, .entries = dk_buf_slice(&ent)};
     CU_ASSERT_EQUAL(dk_msg_keys_req_encode(&b, &q), -EINVAL);
     dk_msg_keys k = {.status = DK_ETIMEOUT, .n_entries = 1, .entries = dk_buf_slice(&ent)};
-    CU_ASSERT_EQUAL(dk_msg_keys_encode(&b, &k), -EINVAL);           /* entries with an error */
+    CU_ASSERT_EQUAL(dk_msg_keys_encode(&b, &k), -EINVAL); /* entries with an error */
     k = (dk_msg_keys){.more = 1};
-    CU_ASSERT_EQUAL(dk_msg_keys_encode(&b, &k), -EINVAL);           /* more without upto */
+    CU_ASSERT_EQUAL(dk_msg_keys_encode(&b, &k), -EINVAL); /* more without upto */
     CU_ASSERT_EQUAL(b.len, 0);
 
     /* Decoders: an unknown entry kind, a count larger than the entries. */

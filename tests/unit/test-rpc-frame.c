@@ -82,7 +82,8 @@ static void test_roundtrip_others(void)
     for (size_t i = 0; i < sizeof(object); i++)
         object[i] = (uint8_t)(i * 7);
     for (int hinted = 0; hinted < 2; hinted++) {
-        dk_msg_put_replica p = {.key = {(const uint8_t *)"user:42", 7}, .object = {object, sizeof(object)}}, p2;
+        dk_msg_put_replica p = {.key = {(const uint8_t *)"user:42", 7}, .object = {object, sizeof(object)}},
+                           p2;
         strcpy(p.hint_target, hinted ? "node-3" : "");
         dk_buf_reset(&body);
         CU_ASSERT_EQUAL_FATAL(dk_msg_put_replica_encode(&body, &p), 0);
@@ -208,7 +209,8 @@ static void test_incremental(void)
 static void test_every_byte_corruption(void)
 {
     dk_buf frame = DK_BUF_INIT, body = DK_BUF_INIT;
-    dk_msg_put_replica p = {.key = {(const uint8_t *)"key", 3}, .object = {(const uint8_t *)"object-bytes", 12}};
+    dk_msg_put_replica p = {.key = {(const uint8_t *)"key", 3},
+                            .object = {(const uint8_t *)"object-bytes", 12}};
     strcpy(p.hint_target, "node-2");
     CU_ASSERT_EQUAL_FATAL(dk_msg_put_replica_encode(&body, &p), 0);
     CU_ASSERT_EQUAL_FATAL(dk_frame_encode(&frame, DK_MSG_PUT_REPLICA, 0, 77, body.data, body.len), 0);
@@ -233,7 +235,8 @@ static void test_every_byte_corruption(void)
 }
 
 /* A header with chosen fields and a valid CRC. */
-static void raw_header(uint8_t *h, uint16_t magic, uint8_t version, uint8_t type, uint16_t reserved, uint32_t body_len)
+static void raw_header(uint8_t *h, uint16_t magic, uint8_t version, uint8_t type, uint16_t reserved,
+                       uint32_t body_len)
 {
     dk_put_u16(h, magic);
     h[2] = version;
@@ -264,7 +267,8 @@ static void test_bad_headers(void)
     CU_ASSERT_EQUAL(hdr.body_len, DK_FRAME_BODY_MAX);
     /* Encoders refuse too, before reading the body. */
     dk_buf out = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(dk_frame_encode(&out, DK_MSG_PUT_REPLICA, 0, 1, h, (size_t)DK_FRAME_BODY_MAX + 1), DK_ETOOBIG);
+    CU_ASSERT_EQUAL(dk_frame_encode(&out, DK_MSG_PUT_REPLICA, 0, 1, h, (size_t)DK_FRAME_BODY_MAX + 1),
+                    DK_ETOOBIG);
     CU_ASSERT_EQUAL(dk_frame_encode(&out, 0, 0, 1, NULL, 0), -EINVAL);
     CU_ASSERT_EQUAL(dk_frame_encode(&out, DK_MSG__MAX + 1, 0, 1, NULL, 0), -EINVAL);
     CU_ASSERT_EQUAL(out.len, 0);
@@ -358,14 +362,14 @@ static void test_field_limits(void)
  *   tag = AESGCM(i2a).encrypt(pack("<Q", 5) + bytes(4), b"", b"frame-bytes") */
 static void test_auth_kat(void)
 {
-    static const uint8_t acceptor[32] = {
-        0x90, 0xe9, 0xf5, 0x0a, 0x30, 0x1e, 0x28, 0x40, 0xe0, 0x89, 0x31, 0x40, 0x11, 0x88, 0xe2, 0xa5,
-        0x43, 0x3b, 0x61, 0xe4, 0x79, 0x53, 0x57, 0x04, 0x74, 0xce, 0xbd, 0x0b, 0x82, 0x86, 0xb9, 0x89};
-    static const uint8_t initiator[32] = {
-        0xa6, 0xe5, 0x99, 0xe8, 0x66, 0x9c, 0x86, 0x4b, 0xf8, 0xc5, 0xeb, 0x91, 0x53, 0x0b, 0xc2, 0x3c,
-        0xff, 0x75, 0x19, 0xe9, 0x9a, 0x31, 0xe1, 0xc0, 0x4b, 0xfe, 0x3f, 0x1c, 0x05, 0x62, 0xcf, 0x2c};
-    static const uint8_t i2a_want[DK_RPC_SKEY_LEN] = {
-        0x0f, 0x8b, 0xda, 0x72, 0xdf, 0xc1, 0xe1, 0x62, 0xb9, 0xf8, 0x50, 0xea, 0x64, 0xa8, 0xa1, 0x1c};
+    static const uint8_t acceptor[32] = {0x90, 0xe9, 0xf5, 0x0a, 0x30, 0x1e, 0x28, 0x40, 0xe0, 0x89, 0x31,
+                                         0x40, 0x11, 0x88, 0xe2, 0xa5, 0x43, 0x3b, 0x61, 0xe4, 0x79, 0x53,
+                                         0x57, 0x04, 0x74, 0xce, 0xbd, 0x0b, 0x82, 0x86, 0xb9, 0x89};
+    static const uint8_t initiator[32] = {0xa6, 0xe5, 0x99, 0xe8, 0x66, 0x9c, 0x86, 0x4b, 0xf8, 0xc5, 0xeb,
+                                          0x91, 0x53, 0x0b, 0xc2, 0x3c, 0xff, 0x75, 0x19, 0xe9, 0x9a, 0x31,
+                                          0xe1, 0xc0, 0x4b, 0xfe, 0x3f, 0x1c, 0x05, 0x62, 0xcf, 0x2c};
+    static const uint8_t i2a_want[DK_RPC_SKEY_LEN] = {0x0f, 0x8b, 0xda, 0x72, 0xdf, 0xc1, 0xe1, 0x62,
+                                                      0xb9, 0xf8, 0x50, 0xea, 0x64, 0xa8, 0xa1, 0x1c};
     static const uint8_t tag5[16] = {0x6b, 0x37, 0x78, 0x83, 0xd6, 0x03, 0xf1, 0xc0,
                                      0xa5, 0x74, 0xd0, 0x5d, 0xdb, 0x3c, 0xfb, 0x53};
     uint8_t key[DK_RPC_KEY_LEN], mac[32], i2a[DK_RPC_SKEY_LEN], a2i[DK_RPC_SKEY_LEN], tag[16];
@@ -448,17 +452,32 @@ static void test_roundtrip_forward(void)
     dk_buf body = DK_BUF_INIT, frame = DK_BUF_INIT;
     dk_slice s;
     const uint8_t ctx[] = {1, 2, 'n', '1', 1, 5, 0}, im[] = {0};
-    static const uint8_t op[] = {1, 1, 2};   /* a CRDT increment (dynkv/crdt.h) */
+    static const uint8_t op[] = {1, 1, 2}; /* a CRDT increment (dynkv/crdt.h) */
     dk_msg_forward_write variants[4] = {
-        {.key = {(const uint8_t *)"user:42", 7}, .value = {(const uint8_t *)"hello", 5},
-         .flags = DK_FWD_HAS_CONTEXT | DK_FWD_STRICT, .context = {ctx, sizeof(ctx)},
-         .ttl_ms = 60000, .cond = 0, .consistency = 2, .timeout_ms = 2000},
-        {.key = {(const uint8_t *)"k", 1}, .flags = DK_FWD_TOMBSTONE | DK_FWD_HAS_IF_MATCH,
-         .if_match = {im, sizeof(im)}, .cond = 1, .consistency = -1, .timeout_ms = 1},
-        {.key = {(const uint8_t *)"k", 1}, .value = {(const uint8_t *)"v", 1}, .cond = 2,
-         .consistency = 1, .timeout_ms = UINT64_MAX},
-        {.key = {(const uint8_t *)"c", 1}, .value = {op, sizeof(op)}, .flags = DK_FWD_CRDT,
-         .consistency = 1, .timeout_ms = 500},
+        {.key = {(const uint8_t *)"user:42", 7},
+         .value = {(const uint8_t *)"hello", 5},
+         .flags = DK_FWD_HAS_CONTEXT | DK_FWD_STRICT,
+         .context = {ctx, sizeof(ctx)},
+         .ttl_ms = 60000,
+         .cond = 0,
+         .consistency = 2,
+         .timeout_ms = 2000},
+        {.key = {(const uint8_t *)"k", 1},
+         .flags = DK_FWD_TOMBSTONE | DK_FWD_HAS_IF_MATCH,
+         .if_match = {im, sizeof(im)},
+         .cond = 1,
+         .consistency = -1,
+         .timeout_ms = 1},
+        {.key = {(const uint8_t *)"k", 1},
+         .value = {(const uint8_t *)"v", 1},
+         .cond = 2,
+         .consistency = 1,
+         .timeout_ms = UINT64_MAX},
+        {.key = {(const uint8_t *)"c", 1},
+         .value = {op, sizeof(op)},
+         .flags = DK_FWD_CRDT,
+         .consistency = 1,
+         .timeout_ms = 500},
     };
     for (int i = 0; i < 4; i++) {
         dk_msg_forward_write f2;
@@ -466,7 +485,8 @@ static void test_roundtrip_forward(void)
         CU_ASSERT_EQUAL_FATAL(dk_msg_forward_write_encode(&body, &variants[i]), 0);
         frame_roundtrip(DK_MSG_FORWARD_WRITE, &body, &s, &frame);
         CU_ASSERT_EQUAL_FATAL(dk_msg_forward_write_decode(s, &f2), 0);
-        CU_ASSERT(f2.key.len == variants[i].key.len && memcmp(f2.key.ptr, variants[i].key.ptr, f2.key.len) == 0);
+        CU_ASSERT(f2.key.len == variants[i].key.len &&
+                  memcmp(f2.key.ptr, variants[i].key.ptr, f2.key.len) == 0);
         CU_ASSERT(f2.value.len == variants[i].value.len &&
                   (f2.value.len == 0 || memcmp(f2.value.ptr, variants[i].value.ptr, f2.value.len) == 0));
         CU_ASSERT_EQUAL(f2.flags, variants[i].flags);
@@ -484,23 +504,28 @@ static void test_roundtrip_forward(void)
     bad.timeout_ms = 0;
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
     bad = variants[0];
-    bad.flags |= DK_FWD_TOMBSTONE;          /* a tombstone carries no value */
+    bad.flags |= DK_FWD_TOMBSTONE; /* a tombstone carries no value */
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
     bad = variants[0];
-    bad.flags &= ~DK_FWD_HAS_CONTEXT;       /* a context without its flag */
+    bad.flags &= ~DK_FWD_HAS_CONTEXT; /* a context without its flag */
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
     bad = variants[0];
     bad.cond = 3;
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
     bad = variants[1];
-    bad.flags |= DK_FWD_CRDT;               /* a CRDT write is never a delete */
+    bad.flags |= DK_FWD_CRDT; /* a CRDT write is never a delete */
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
-    bad.flags = 0x20;                       /* an unknown flag */
+    bad.flags = 0x20; /* an unknown flag */
     CU_ASSERT_EQUAL(dk_msg_forward_write_encode(&body, &bad), -EINVAL);
 
     static const uint8_t object[] = "not really an object";
     dk_msg_forward_result results[2] = {
-        {.status = 0, .acks = 2, .needed = 2, .replicas = 3, .has_object = 1, .object = {object, sizeof(object)}},
+        {.status = 0,
+         .acks = 2,
+         .needed = 2,
+         .replicas = 3,
+         .has_object = 1,
+         .object = {object, sizeof(object)}},
         {.status = DK_EUNAVAILABLE, .acks = 1, .needed = 3, .replicas = 3},
     };
     for (int i = 0; i < 2; i++) {

@@ -46,7 +46,9 @@ static void test_query(void)
 
 static void test_state(void)
 {
-    dk_msg_handoff_state s = {.epoch = 1ull << 40, .flags = DK_HANDOFF_SETTLED | DK_HANDOFF_COUNTED, .hinted = 3},
+    dk_msg_handoff_state s = {.epoch = 1ull << 40,
+                              .flags = DK_HANDOFF_SETTLED | DK_HANDOFF_COUNTED,
+                              .hinted = 3},
                          s2;
     dk_buf b = DK_BUF_INIT;
     CU_ASSERT_EQUAL_FATAL(dk_msg_handoff_state_encode(&b, &s), 0);

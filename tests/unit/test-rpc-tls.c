@@ -73,8 +73,10 @@ static int suite_init(void)
     snprintf(key_a, sizeof(key_a), "%s/a.key", tmpdir);
     snprintf(cert_b, sizeof(cert_b), "%s/b.pem", tmpdir);
     snprintf(key_b, sizeof(key_b), "%s/b.key", tmpdir);
-    return write_cert(cert_a, key_a, "n1", "DNS:node-one,IP:127.0.0.1")
-           || write_cert(cert_b, key_b, "n2", NULL) ? -1 : 0;
+    return write_cert(cert_a, key_a, "n1", "DNS:node-one,IP:127.0.0.1") ||
+                   write_cert(cert_b, key_b, "n2", NULL)
+               ? -1
+               : 0;
 }
 
 static int suite_clean(void)
@@ -157,7 +159,7 @@ static void test_mutual_handshake_and_data(void)
     dk_rpc_tls_conn *ini = dk_rpc_tls_conn_new(t, 0), *acc = dk_rpc_tls_conn_new(t, 1);
     CU_ASSERT_FATAL(ini && acc);
     dk_buf early = DK_BUF_INIT;
-    CU_ASSERT(dk_rpc_tls_encrypt(ini, "x", 1, &early) == -1);   /* not up yet */
+    CU_ASSERT(dk_rpc_tls_encrypt(ini, "x", 1, &early) == -1); /* not up yet */
     dk_buf_free(&early);
     int rc = pump(ini, acc, err, sizeof(err));
     CU_ASSERT(rc == 0);
@@ -168,7 +170,8 @@ static void test_mutual_handshake_and_data(void)
     /* The node-id check: CN n1 and DNS node-one name it; nothing else. */
     CU_ASSERT(dk_rpc_tls_peer_is(ini, "n1") && dk_rpc_tls_peer_is(acc, "n1"));
     CU_ASSERT(dk_rpc_tls_peer_is(acc, "node-one"));
-    CU_ASSERT(!dk_rpc_tls_peer_is(acc, "n2") && !dk_rpc_tls_peer_is(acc, "n") && !dk_rpc_tls_peer_is(acc, "n10"));
+    CU_ASSERT(!dk_rpc_tls_peer_is(acc, "n2") && !dk_rpc_tls_peer_is(acc, "n") &&
+              !dk_rpc_tls_peer_is(acc, "n10"));
     CU_ASSERT(!dk_rpc_tls_peer_is(acc, "127.0.0.1"));
     carry(ini, acc, 200000);
     carry(acc, ini, 100);
@@ -211,7 +214,7 @@ static void test_plain_bytes_are_refused(void)
     dk_buf plain = DK_BUF_INIT, out = DK_BUF_INIT;
     CU_ASSERT(dk_rpc_tls_feed(acc, frame, sizeof(frame) - 1, &plain, &out, err, sizeof(err)) == -1);
     CU_ASSERT(plain.len == 0 && err[0] != '\0');
-    CU_ASSERT(dk_rpc_tls_feed(acc, "", 0, &plain, &out, err, sizeof(err)) == -1);     /* stays failed */
+    CU_ASSERT(dk_rpc_tls_feed(acc, "", 0, &plain, &out, err, sizeof(err)) == -1); /* stays failed */
     dk_buf_free(&plain);
     dk_buf_free(&out);
     dk_rpc_tls_conn_free(acc);

@@ -43,7 +43,7 @@ typedef struct res {
     char body[64];
     size_t len;
     uint64_t at_ns;
-    dk_rpc *call_again;       /* call dk_rpc_call on this from inside the callback */
+    dk_rpc *call_again; /* call dk_rpc_call on this from inside the callback */
 } res;
 
 static uv_loop_t loop;
@@ -90,7 +90,8 @@ static void node_answer_all(node *n, int reverse)
     n->n_held = 0;
     for (int i = 0; i < k; i++) {
         int j = reverse ? k - 1 - i : i;
-        CU_ASSERT(dk_rpc_reply(n->held[j], DK_MSG_REPLICA_VALUE, n->held_body[j], strlen(n->held_body[j])) == 0);
+        CU_ASSERT(dk_rpc_reply(n->held[j], DK_MSG_REPLICA_VALUE, n->held_body[j], strlen(n->held_body[j])) ==
+                  0);
     }
 }
 
@@ -102,7 +103,7 @@ static void test_key(const char *secret, uint8_t key[DK_RPC_KEY_LEN])
     snprintf((char *)key, DK_RPC_KEY_LEN, "%s", secret ? secret : "default");
 }
 
-static uint32_t g_max_inbound;          /* conf of the next node_start_at */
+static uint32_t g_max_inbound; /* conf of the next node_start_at */
 static uint64_t g_frame_timeout_ms;
 
 static int node_start_at(node *n, const char *id, const char *cluster, const char *secret, const char *ip,
@@ -113,9 +114,18 @@ static int node_start_at(node *n, const char *id, const char *cluster, const cha
     test_key(secret, key);
     snprintf(listen, sizeof(listen), "%s:%d", ip, port);
     dk_rpc_conf conf = {
-        .listen = listen, .cluster_name = cluster, .node_id = id, .incarnation = 1, .key = key,
-        .max_outstanding = max_outstanding, .connect_timeout_ms = 300, .backoff_max_ms = 400,
-        .probe_timeout_ms = 300, .on_request = on_req, .arg = n, .max_inbound = g_max_inbound,
+        .listen = listen,
+        .cluster_name = cluster,
+        .node_id = id,
+        .incarnation = 1,
+        .key = key,
+        .max_outstanding = max_outstanding,
+        .connect_timeout_ms = 300,
+        .backoff_max_ms = 400,
+        .probe_timeout_ms = 300,
+        .on_request = on_req,
+        .arg = n,
+        .max_inbound = g_max_inbound,
         .frame_timeout_ms = g_frame_timeout_ms,
     };
     snprintf(n->id, sizeof(n->id), "%s", id);
@@ -145,7 +155,7 @@ static void node_stop(node *n)
     dk_rpc_stop(n->r, node_stopped, n);
     SPIN(n->stopped, 2000);
     CU_ASSERT(n->stopped == 1);
-    node_answer_all(n, 0);   /* detached requests: answers are dropped */
+    node_answer_all(n, 0); /* detached requests: answers are dropped */
 }
 
 static dk_rpc_stats stats(const node *n)
@@ -172,12 +182,14 @@ static void on_res(void *arg, int status, const dk_frame_header *h, dk_slice bod
         CU_ASSERT(body.len == 0);
     }
     if (x->call_again)
-        x->again_rc = dk_rpc_call(x->call_again, "b", "127.0.0.1:1", DK_MSG_GET_REPLICA, "x", 1, 100, on_res, x);
+        x->again_rc =
+            dk_rpc_call(x->call_again, "b", "127.0.0.1:1", DK_MSG_GET_REPLICA, "x", 1, 100, on_res, x);
 }
 
 static int call(node *from, const node *to, const char *body, uint64_t deadline_ms, res *x)
 {
-    return dk_rpc_call(from->r, to->id, to->addr, DK_MSG_GET_REPLICA, body, strlen(body), deadline_ms, on_res, x);
+    return dk_rpc_call(from->r, to->id, to->addr, DK_MSG_GET_REPLICA, body, strlen(body), deadline_ms, on_res,
+                       x);
 }
 
 /* One request from -> to, run to completion; returns its status. */
@@ -217,7 +229,7 @@ static void test_ping_and_request(void)
     CU_ASSERT_FATAL(dk_msg_ping_encode(&pb, &ping) == 0);
     res x = {0};
     CU_ASSERT_FATAL(dk_rpc_call(a.r, "b", b.addr, DK_MSG_PING, pb.data, pb.len, 1000, on_res, &x) == 0);
-    CU_ASSERT(x.calls == 0);   /* never from inside dk_rpc_call */
+    CU_ASSERT(x.calls == 0); /* never from inside dk_rpc_call */
     SPIN(x.calls, 2000);
     CU_ASSERT(x.calls == 1 && x.status == 0 && x.type == DK_MSG_PONG);
     dk_msg_ping pong;
@@ -248,8 +260,8 @@ static void test_ping_and_request(void)
     CU_ASSERT(dk_rpc_call(a.r, "B!", b.addr, DK_MSG_PING, NULL, 0, 100, on_res, &z) == -EINVAL);
     CU_ASSERT(dk_rpc_call(a.r, "b", b.addr, DK_MSG_HELLO, NULL, 0, 100, on_res, &z) == -EINVAL);
     void *big = calloc(1, DK_FRAME_BODY_MAX + 1);
-    CU_ASSERT(dk_rpc_call(a.r, "b", b.addr, DK_MSG_PUT_REPLICA, big, DK_FRAME_BODY_MAX + 1, 100, on_res, &z) ==
-              DK_ETOOBIG);
+    CU_ASSERT(dk_rpc_call(a.r, "b", b.addr, DK_MSG_PUT_REPLICA, big, DK_FRAME_BODY_MAX + 1, 100, on_res,
+                          &z) == DK_ETOOBIG);
     free(big);
     SPIN(0, 50);
     CU_ASSERT(z.calls == 0);
@@ -283,7 +295,7 @@ static void test_out_of_order(void)
         CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
         CU_ASSERT_STRING_EQUAL(x[i].body, body);
     }
-    CU_ASSERT(stats(&a).conns_connected <= 2);   /* the pool's cap */
+    CU_ASSERT(stats(&a).conns_connected <= 2); /* the pool's cap */
     CU_ASSERT(stats(&a).late_replies == 0);
     node_stop(&a);
     node_stop(&b);
@@ -303,7 +315,7 @@ static void test_batched_writes(void)
     loop_setup();
     CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
     CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0);      /* connected */
+    CU_ASSERT(call_sync(&a, &b, "warm") == 0); /* connected */
     memset(x, 0, sizeof(x));
     uint64_t frames = dk_metrics_get("rpc_frames_written_total"), writes = dk_metrics_get("rpc_writes_total");
     for (int i = 0; i < N; i++) {
@@ -312,7 +324,8 @@ static void test_batched_writes(void)
             dk_buf f = DK_BUF_INIT;
             CU_ASSERT_FATAL(dk_rpc_frame_start(&f, strlen(body)) == 0);
             CU_ASSERT_FATAL(dk_buf_append(&f, body, strlen(body)) == 0);
-            CU_ASSERT_FATAL(dk_rpc_call_framed(a.r, "b", b.addr, DK_MSG_GET_REPLICA, &f, 5000, on_res, &x[i]) == 0);
+            CU_ASSERT_FATAL(
+                dk_rpc_call_framed(a.r, "b", b.addr, DK_MSG_GET_REPLICA, &f, 5000, on_res, &x[i]) == 0);
             CU_ASSERT(f.len == 0 && f.data == NULL);
         } else {
             CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
@@ -392,7 +405,7 @@ static void test_deadline(void)
     CU_ASSERT(stats(&a).late_replies == 1);
     CU_ASSERT(x.calls == 1);
     b.hold = 0;
-    SPIN(0, 400);   /* past the probe timeout */
+    SPIN(0, 400); /* past the probe timeout */
     CU_ASSERT(call_sync(&a, &b, "again") == 0);
     /* No connection was lost to the probe. */
     CU_ASSERT(stats(&a).conns_connected == stats(&a).conns_open);
@@ -417,7 +430,7 @@ static void test_peer_down_and_back(void)
     CU_ASSERT_FATAL(call(&a, &b, "down", 5000, &x) == 0);
     SPIN(x.calls, 2000);
     CU_ASSERT(x.calls == 1 && (x.status == DK_EUNAVAILABLE || x.status == -ECONNRESET));
-    CU_ASSERT((x.at_ns - t0) / 1000000u < 1000);   /* fast, not at the deadline */
+    CU_ASSERT((x.at_ns - t0) / 1000000u < 1000); /* fast, not at the deadline */
     res y = {0};
     t0 = uv_hrtime();
     CU_ASSERT_FATAL(call(&a, &b, "backoff", 5000, &y) == 0);
@@ -602,8 +615,8 @@ static int raw_handshake(int fd, const char *secret, const char *id, raw_session
     strcpy(hs[0].node_id, id);
     hs[0].incarnation = 1;
     hs[0].nonce[0] = (uint8_t)fd;
-    int ok = dk_msg_hello_encode(&b, &hs[0]) == 0 && dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, b.data, b.len) == 0 &&
-             raw_send(fd, f.data, f.len);
+    int ok = dk_msg_hello_encode(&b, &hs[0]) == 0 &&
+             dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, b.data, b.len) == 0 && raw_send(fd, f.data, f.len);
     dk_frame_header h;
     dk_slice body;
     ok = ok && raw_recv_frame(fd, in, sizeof(in), 0, &h, &body) > 0 && h.type == DK_MSG_HELLO_ACK &&
@@ -612,11 +625,12 @@ static int raw_handshake(int fd, const char *secret, const char *id, raw_session
     dk_msg_auth a;
     dk_buf_reset(&b);
     dk_buf_reset(&f);
-    ok = ok && dk_rpc_auth_proof(key, "initiator", &hs[0], &hs[1], a.mac) == 0 && dk_msg_auth_encode(&b, &a) == 0 &&
-         dk_frame_encode(&f, DK_MSG_AUTH, 0, 0, b.data, b.len) == 0 && raw_send(fd, f.data, f.len);
+    ok = ok && dk_rpc_auth_proof(key, "initiator", &hs[0], &hs[1], a.mac) == 0 &&
+         dk_msg_auth_encode(&b, &a) == 0 && dk_frame_encode(&f, DK_MSG_AUTH, 0, 0, b.data, b.len) == 0 &&
+         raw_send(fd, f.data, f.len);
     uint8_t i2a[DK_RPC_SKEY_LEN], a2i[DK_RPC_SKEY_LEN];
-    ok = ok && dk_rpc_auth_session(key, &hs[0], &hs[1], i2a, a2i) == 0 && dk_rpc_mac_init(&s->out, i2a) == 0 &&
-         dk_rpc_mac_init(&s->in, a2i) == 0;
+    ok = ok && dk_rpc_auth_session(key, &hs[0], &hs[1], i2a, a2i) == 0 &&
+         dk_rpc_mac_init(&s->out, i2a) == 0 && dk_rpc_mac_init(&s->in, a2i) == 0;
     dk_buf_free(&b);
     dk_buf_free(&f);
     return ok ? 0 : -1;
@@ -639,7 +653,8 @@ static int raw_request(int fd, raw_session *s, uint64_t id, const char *body)
     uint8_t in[4096];
     dk_frame_header h;
     dk_slice b;
-    int ok = dk_frame_encode(&f, DK_MSG_GET_REPLICA, 0, id, body, strlen(body)) == 0 && raw_send_sealed(fd, s, &f);
+    int ok =
+        dk_frame_encode(&f, DK_MSG_GET_REPLICA, 0, id, body, strlen(body)) == 0 && raw_send_sealed(fd, s, &f);
     ssize_t n = ok ? raw_recv_frame(fd, in, sizeof(in), DK_RPC_TAG_LEN, &h, &b) : -1;
     ok = n > 0 && h.request_id == id && b.len == strlen(body) && memcmp(b.ptr, body, b.len) == 0 &&
          dk_rpc_mac_open(&s->in, in, (size_t)n, in + n) == 0;
@@ -715,7 +730,7 @@ static void test_bad_frames(void)
     CU_ASSERT(raw_closed(fds[4]));
     CU_ASSERT(stats(&b).handshake_failures == 1);
     CU_ASSERT(call_sync(&a, &b, "after") == 0);
-    CU_ASSERT(stats(&b).conns_open == stats(&b).conns_accepted - 5);   /* only a's are left */
+    CU_ASSERT(stats(&b).conns_open == stats(&b).conns_accepted - 5); /* only a's are left */
     for (int i = 0; i < 5; i++)
         close(fds[i]);
     dk_buf_free(&hb);
@@ -738,8 +753,8 @@ static int raw_hello_only(int fd, uint32_t proto)
     strcpy(m.node_id, "raw");
     m.incarnation = 1;
     dk_buf b = DK_BUF_INIT, f = DK_BUF_INIT;
-    int ok = dk_msg_hello_encode(&b, &m) == 0 && dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, b.data, b.len) == 0 &&
-             raw_send(fd, f.data, f.len);
+    int ok = dk_msg_hello_encode(&b, &m) == 0 &&
+             dk_frame_encode(&f, DK_MSG_HELLO, 0, 0, b.data, b.len) == 0 && raw_send(fd, f.data, f.len);
     dk_buf_free(&b);
     dk_buf_free(&f);
     dk_frame_header h;
@@ -797,7 +812,8 @@ static void test_auth(void)
     dk_buf ab = DK_BUF_INIT, af = DK_BUF_INIT;
     dk_msg_auth a;
     memset(&a, 0x42, sizeof(a));
-    CU_ASSERT_FATAL(dk_msg_auth_encode(&ab, &a) == 0 && dk_frame_encode(&af, DK_MSG_AUTH, 0, 0, ab.data, ab.len) == 0);
+    CU_ASSERT_FATAL(dk_msg_auth_encode(&ab, &a) == 0 &&
+                    dk_frame_encode(&af, DK_MSG_AUTH, 0, 0, ab.data, ab.len) == 0);
     CU_ASSERT(raw_send(fd, af.data, af.len) && raw_send(fd, f.data, f.len) && raw_send(fd, tag, sizeof(tag)));
     SPIN(raw_closed(fd), 2000);
     CU_ASSERT(raw_closed(fd));
@@ -936,7 +952,7 @@ static void test_silent_peer(void)
     CU_ASSERT_FATAL(call(&a, &ghost, "three", 5000, &z) == 0);
     SPIN(z.calls, 2000);
     CU_ASSERT(z.calls == 1 && z.status == -ECONNRESET);
-    CU_ASSERT(stats(&a).timeouts == 2);   /* the request and the probe */
+    CU_ASSERT(stats(&a).timeouts == 2); /* the request and the probe */
     CU_ASSERT(stats(&a).conns_open == 0);
     SPIN(raw_closed(fd2), 1000);
     CU_ASSERT(raw_closed(fd2));

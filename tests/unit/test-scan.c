@@ -36,7 +36,7 @@ typedef struct tnode {
 
 static tnode nodes[2];
 static int64_t now;
-static dk_buf spans_buf;        /* the spans part() sends (set_spans) */
+static dk_buf spans_buf; /* the spans part() sends (set_spans) */
 
 static int node_open(tnode *n, const char *id)
 {
@@ -85,12 +85,15 @@ static int suite_clean(void)
 
 /* Write into a node's store; the new encoding goes to raw (may be NULL),
  * the new context to ctx (may be NULL). */
-static void wr(int node, const char *key, const char *value, const dk_vv *context, int tombstone, int64_t ttl_ms,
-               dk_buf *raw, dk_vv *ctx)
+static void wr(int node, const char *key, const char *value, const dk_vv *context, int tombstone,
+               int64_t ttl_ms, dk_buf *raw, dk_vv *ctx)
 {
     dk_store_write w = {
-        .key = {(const uint8_t *)key, strlen(key)}, .value = {(const uint8_t *)value, value ? strlen(value) : 0},
-        .tombstone = tombstone, .context = context, .ttl_ms = ttl_ms,
+        .key = {(const uint8_t *)key, strlen(key)},
+        .value = {(const uint8_t *)value, value ? strlen(value) : 0},
+        .tombstone = tombstone,
+        .context = context,
+        .ttl_ms = ttl_ms,
     };
     dk_buf r = DK_BUF_INIT;
     dk_object o;
@@ -143,8 +146,11 @@ static void part(int node, const char *prefix, const char *after, uint32_t limit
     dk_msg_scan_range q = {
         .prefix = {(const uint8_t *)prefix, strlen(prefix)},
         .after = {(const uint8_t *)after, after ? strlen(after) : 0},
-        .limit = limit, .flags = flags, .max_bytes = max_bytes,
-        .n_spans = (uint32_t)(spans_buf.len / DK_SCAN_SPAN_LEN), .spans = dk_buf_slice(&spans_buf),
+        .limit = limit,
+        .flags = flags,
+        .max_bytes = max_bytes,
+        .n_spans = (uint32_t)(spans_buf.len / DK_SCAN_SPAN_LEN),
+        .spans = dk_buf_slice(&spans_buf),
     };
     dk_buf_reset(out);
     CU_ASSERT_EQUAL_FATAL(dk__scan_local(nodes[node].node.store, &q, frame_cap, at, out), 0);
@@ -181,9 +187,9 @@ static void fill_local(void)
         snprintf(key, sizeof(key), "p/%02d", i);
         snprintf(val, sizeof(val), "v%02d", i);
         dk_vv_init(&ctx);
-        wr(0, key, val, NULL, 0, i % 10 == 7 ? 1000 : 0, NULL, &ctx);    /* 7, 17, ... expire in 1 s */
+        wr(0, key, val, NULL, 0, i % 10 == 7 ? 1000 : 0, NULL, &ctx); /* 7, 17, ... expire in 1 s */
         if (i % 10 == 3)
-            wr(0, key, NULL, &ctx, 1, 0, NULL, NULL);                     /* 3, 13, ... deleted */
+            wr(0, key, NULL, &ctx, 1, 0, NULL, NULL); /* 3, 13, ... deleted */
         dk_vv_free(&ctx);
     }
     wr(0, "p", "shorter", NULL, 0, 0, NULL, NULL);
@@ -198,12 +204,12 @@ static void test_local_part(void)
     dk_buf out = DK_BUF_INIT;
     dk_msg_scan_result m;
     char got[2048];
-    int64_t later = now + 5000;         /* the TTL keys have expired by then */
+    int64_t later = now + 5000; /* the TTL keys have expired by then */
 
     set_spans(&WHOLE, 1);
     part(0, "p/", NULL, 100, 0, 1 << 20, 0, now, &out, &m);
     CU_ASSERT_EQUAL(m.flags, 0);
-    CU_ASSERT_EQUAL(m.n, KEYS - 4);     /* 3, 13, 23, 33 deleted */
+    CU_ASSERT_EQUAL(m.n, KEYS - 4); /* 3, 13, 23, 33 deleted */
     part(0, "p/", NULL, 100, 0, 1 << 20, 0, later, &out, &m);
     CU_ASSERT_EQUAL(m.n, KEYS - 8);
     part(0, "p/", NULL, 5, 0, 1 << 20, 0, later, &out, &m);
@@ -216,11 +222,11 @@ static void test_local_part(void)
     CU_ASSERT_EQUAL(m.flags, 0);
     part(0, "p/", "p/39", 4, 0, 1 << 20, 0, later, &out, &m);
     CU_ASSERT(m.n == 0 && m.flags == 0);
-    part(0, "p/", "a", 2, 0, 1 << 20, 0, later, &out, &m);          /* a cursor before the prefix */
+    part(0, "p/", "a", 2, 0, 1 << 20, 0, later, &out, &m); /* a cursor before the prefix */
     CU_ASSERT_STRING_EQUAL(keys_of(&m, got, sizeof(got)), "p/00 p/01");
-    part(0, "p/", "z", 2, 0, 1 << 20, 0, later, &out, &m);          /* and after it */
+    part(0, "p/", "z", 2, 0, 1 << 20, 0, later, &out, &m); /* and after it */
     CU_ASSERT(m.n == 0 && m.flags == 0);
-    part(0, "", NULL, 100, 0, 1 << 20, 0, later, &out, &m);         /* no prefix: every key */
+    part(0, "", NULL, 100, 0, 1 << 20, 0, later, &out, &m); /* no prefix: every key */
     CU_ASSERT_EQUAL(m.n, KEYS - 8 + 4);
 
     /* Dead objects listed too, counted only when live. */
@@ -262,8 +268,8 @@ static void test_local_part(void)
     set_spans(&HIGH, 1);
     part(0, "p/", NULL, 100, 0, 1 << 20, 0, later, &out, &m);
     CU_ASSERT_STRING_EQUAL(keys_of(&m, got, sizeof(got)), want_high);
-    dk_msg_scan_span both[2] = {HIGH, LOW};     /* the wrapping span first */
-    both[0].end_hi = 1;                         /* HIGH up to (1, 0]; LOW from (1, 0] */
+    dk_msg_scan_span both[2] = {HIGH, LOW}; /* the wrapping span first */
+    both[0].end_hi = 1;                     /* HIGH up to (1, 0]; LOW from (1, 0] */
     both[1].start_hi = 1;
     set_spans(both, 2);
     part(0, "p/", NULL, 100, 0, 1 << 20, 0, later, &out, &m);
@@ -281,7 +287,8 @@ static dk_coord_scan_page *page_new(void)
 }
 
 /* Merge answers to parts asked with flags. */
-static int merge_f(dk_buf *parts, size_t n, uint32_t limit, uint32_t flags, int64_t at, dk_coord_scan_page *pg)
+static int merge_f(dk_buf *parts, size_t n, uint32_t limit, uint32_t flags, int64_t at,
+                   dk_coord_scan_page *pg)
 {
     dk_slice s[4];
     for (size_t i = 0; i < n; i++)
@@ -314,7 +321,8 @@ static void answer(dk_buf *b, const char *keys, dk_slice obj, int more)
     CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_start(b, &at), 0);
     snprintf(tmp, sizeof(tmp), "%s", keys);
     for (char *save = NULL, *t = strtok_r(tmp, " ", &save); t; t = strtok_r(NULL, " ", &save))
-        CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_add(b, at, (dk_slice){(const uint8_t *)t, strlen(t)}, obj), 0);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_scan_result_add(b, at, (dk_slice){(const uint8_t *)t, strlen(t)}, obj),
+                              0);
     if (more)
         dk_msg_scan_result_more(b, at);
 }
@@ -401,12 +409,12 @@ static void test_merge_reconciles(void)
     dk_vv_init(&c2);
     wr(0, "r/newer", "old", NULL, 0, 0, NULL, &c1);
     replicate(0, 1, "r/newer");
-    wr(1, "r/newer", "new", &c1, 0, 0, NULL, NULL);      /* n1 only has the new one */
+    wr(1, "r/newer", "new", &c1, 0, 0, NULL, NULL); /* n1 only has the new one */
     wr(0, "r/deleted", "old", NULL, 0, 0, NULL, &c2);
     replicate(0, 1, "r/deleted");
-    wr(0, "r/deleted", NULL, &c2, 1, 0, NULL, NULL);     /* n0 only saw the delete */
+    wr(0, "r/deleted", NULL, &c2, 1, 0, NULL, NULL); /* n0 only saw the delete */
     wr(0, "r/sib", "a", NULL, 0, 0, NULL, NULL);
-    wr(1, "r/sib", "b", NULL, 0, 0, NULL, NULL);         /* concurrent: siblings */
+    wr(1, "r/sib", "b", NULL, 0, 0, NULL, NULL); /* concurrent: siblings */
     wr(1, "r/only1", "x", NULL, 0, 0, NULL, NULL);
     dk_vv_free(&c1);
     dk_vv_free(&c2);
@@ -427,7 +435,8 @@ static void test_merge_reconciles(void)
         CU_ASSERT_EQUAL_FATAL(dk_object_decode(pg->pairs[i].object, &o, NULL, 0), 0);
         int live = dk_object_live_count(&o, now);
         if (i == 0)
-            CU_ASSERT(live == 1 && o.n_sib == 1 && o.sib[0].value.len == 3 && !memcmp(o.sib[0].value.ptr, "new", 3));
+            CU_ASSERT(live == 1 && o.n_sib == 1 && o.sib[0].value.len == 3 &&
+                      !memcmp(o.sib[0].value.ptr, "new", 3));
         if (i == 2)
             CU_ASSERT_EQUAL(live, 2);
         dk_object_free(&o);

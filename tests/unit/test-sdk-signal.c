@@ -14,7 +14,7 @@
 
 #include "sdk_int.h"
 
-#define T0 1000000              /* "now" in monotonic ms, well past 0 */
+#define T0 1000000 /* "now" in monotonic ms, well past 0 */
 
 static dkc *bare(uint64_t tag)
 {
@@ -38,9 +38,9 @@ static void test_tag_parse(void)
     CU_ASSERT_EQUAL(v, 0xdeadbeefcafef00dULL);
     CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse(NULL, &v), -1);
     CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("", &v), -1);
-    CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("00000000000000f", &v), -1);     /* 15 digits */
-    CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("00000000000000fff", &v), -1);   /* 17 */
-    CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("00000000000000FF", &v), -1);    /* upper case */
+    CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("00000000000000f", &v), -1);   /* 15 digits */
+    CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("00000000000000fff", &v), -1); /* 17 */
+    CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("00000000000000FF", &v), -1);  /* upper case */
     CU_ASSERT_EQUAL(dk__sdk_ring_tag_parse("000000000000000g", &v), -1);
 }
 
@@ -48,7 +48,7 @@ static void test_signal_tag(void)
 {
     dkc *c = bare(0x1234);
     CU_ASSERT_EQUAL(dk__sdk_ring_signal(c, 2, "0000000000001234", NULL, 1), SDK_SIG_NONE);
-    CU_ASSERT_EQUAL(dk__sdk_ring_signal(c, 2, NULL, NULL, 1), SDK_SIG_NONE);       /* an old node */
+    CU_ASSERT_EQUAL(dk__sdk_ring_signal(c, 2, NULL, NULL, 1), SDK_SIG_NONE); /* an old node */
     CU_ASSERT_EQUAL(dk__sdk_ring_signal(c, 2, "garbage", NULL, 1), SDK_SIG_NONE);
     CU_ASSERT_EQUAL(c->signalled, 0);
     CU_ASSERT_EQUAL(c->st.ring_signals, 0);
@@ -120,12 +120,12 @@ static void test_rate_limit(void)
     for (int i = 0; i < 1000; i++) {
         int64_t now = T0 + 5 * i;
         fetches += call_at(c, now, i % 3 ? 0xa : 0xb);
-        signals += dk__sdk_ring_signal(c, i % 2, i % 2 ? "000000000000000a" : "000000000000000b", NULL, 1)
-                   != SDK_SIG_NONE;
+        signals += dk__sdk_ring_signal(c, i % 2, i % 2 ? "000000000000000a" : "000000000000000b", NULL, 1) !=
+                   SDK_SIG_NONE;
     }
     CU_ASSERT(signals >= 400);
-    CU_ASSERT(fetches >= 4);            /* it does keep trying... */
-    CU_ASSERT(fetches <= 6);            /* ...once a second, not per answer */
+    CU_ASSERT(fetches >= 4); /* it does keep trying... */
+    CU_ASSERT(fetches <= 6); /* ...once a second, not per answer */
     free(c);
 
     /* a signal right after a signalled fetch waits SDK_SIGNAL_MS, then
@@ -146,9 +146,9 @@ static void test_timer_and_failures(void)
     dkc *c = bare(0x5);
     CU_ASSERT_EQUAL(dk__sdk_refresh_due(c, T0 + 29999), SDK_DUE_NO);
     CU_ASSERT_EQUAL(dk__sdk_refresh_due(c, T0 + 30000), SDK_DUE_TIMER);
-    c->opt.refresh_ms = 0;                                   /* timer off */
+    c->opt.refresh_ms = 0; /* timer off */
     CU_ASSERT_EQUAL(dk__sdk_refresh_due(c, T0 + 900000), SDK_DUE_NO);
-    c->need_refresh = 1;                                     /* a failure */
+    c->need_refresh = 1; /* a failure */
     CU_ASSERT_EQUAL(dk__sdk_refresh_due(c, T0 + SDK_REFETCH_MS - 1), SDK_DUE_NO);
     CU_ASSERT_EQUAL(dk__sdk_refresh_due(c, T0 + SDK_REFETCH_MS), SDK_DUE_FAILURE);
     free(c);

@@ -58,17 +58,17 @@ static void test_round_trip_and_merge(void)
     CU_ASSERT_EQUAL(need->n, 2);
     CU_ASSERT_EQUAL(counter_of(need, "n1"), 3);
     CU_ASSERT_EQUAL(counter_of(need, "n2"), 5);
-    CU_ASSERT_EQUAL(need->e[0].time_ms, 1234);          /* kept: pruned entries age out */
+    CU_ASSERT_EQUAL(need->e[0].time_ms, 1234); /* kept: pruned entries age out */
     CU_ASSERT_PTR_NULL(dk_session_need(&t, sl("unknown"), &spilled));
     /* A lower counter does not move the entry back. */
     dk_vv_free(&v1);
     vv1(&v1, "n1", 1);
     CU_ASSERT_EQUAL(dk_session_note(&t, sl("k"), &v1), 0);
     CU_ASSERT_EQUAL(counter_of(dk_session_need(&t, sl("k"), &spilled), "n1"), 3);
-    CU_ASSERT_EQUAL(t.changed, 1);                      /* "k" moved to the front */
+    CU_ASSERT_EQUAL(t.changed, 1); /* "k" moved to the front */
     t.changed = 0;
     CU_ASSERT_EQUAL(dk_session_note(&t, sl("k"), &v1), 0);
-    CU_ASSERT_EQUAL(t.changed, 0);                      /* nothing new: the same token will do */
+    CU_ASSERT_EQUAL(t.changed, 0); /* nothing new: the same token will do */
     CU_ASSERT_EQUAL(dk_session_note(&t, sl("k"), &v2), 0);
     CU_ASSERT_EQUAL(t.changed, 0);
     /* The empty token is the empty session. */
@@ -102,7 +102,7 @@ static void test_bounded_lru_and_spill(void)
     CU_ASSERT_PTR_NOT_NULL(dk_session_need(&s, sl("key0"), &spilled));
     CU_ASSERT_PTR_NOT_NULL(dk_session_need(&s, sl("newcomer"), &spilled));
     CU_ASSERT_PTR_NULL(dk_session_need(&s, sl("key1"), &spilled));
-    CU_ASSERT_EQUAL(spilled, 1);                        /* its bucket is marked */
+    CU_ASSERT_EQUAL(spilled, 1); /* its bucket is marked */
     CU_ASSERT_NOT_EQUAL(s.spill, 0);
     /* Many more keys: the token stays bounded. */
     for (unsigned i = 0; i < 1000; i++) {
@@ -129,7 +129,8 @@ static void test_refused(void)
     CU_ASSERT_EQUAL(dk_session_note(&s, sl("k"), &v), 0);
     CU_ASSERT_EQUAL_FATAL(dk_session_encode(&s, &tok), 0);
     /* another cluster's key */
-    CU_ASSERT_EQUAL(dk_session_decode(&other, (const char *)tok.data, tok.len, err, sizeof(err)), DK_ECORRUPT);
+    CU_ASSERT_EQUAL(dk_session_decode(&other, (const char *)tok.data, tok.len, err, sizeof(err)),
+                    DK_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not issued by this cluster"));
     CU_ASSERT_PTR_NULL(dk_session_need(&other, sl("k"), &spilled));
     /* one character changed, truncated, not base64url */

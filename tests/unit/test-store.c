@@ -72,13 +72,16 @@ static int suite_clean(void)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static dk_slice sl(const char *s) { return (dk_slice){(const uint8_t *)s, strlen(s)}; }
+static dk_slice sl(const char *s)
+{
+    return (dk_slice){(const uint8_t *)s, strlen(s)};
+}
 
 /* A client write; the new object's vv goes to vv_out (may be NULL). */
 static int wr(const char *key, dk_slice value, const dk_vv *ctx, int is_map, int tombstone, dk_vv *vv_out)
 {
-    dk_store_write w = {.key = sl(key), .value = value, .context = ctx, .context_is_map = is_map,
-                        .tombstone = tombstone};
+    dk_store_write w = {
+        .key = sl(key), .value = value, .context = ctx, .context_is_map = is_map, .tombstone = tombstone};
     dk_buf raw = DK_BUF_INIT;
     dk_object o;
     dk_object_init(&o);
@@ -216,7 +219,7 @@ static void test_map_context(void)
 static void test_size_limit(void)
 {
     const dk_actor me = *dk_store_actor(node.store);
-    size_t third = MAX_OBJ / 2 - 2048;      /* two fit, three do not */
+    size_t third = MAX_OBJ / 2 - 2048; /* two fit, three do not */
     char *big = malloc(third);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
     memset(big, 'x', third);
@@ -225,10 +228,10 @@ static void test_size_limit(void)
     dk_vv vv;
     dk_vv_init(&vv);
     CU_ASSERT_EQUAL(wr("big", v, NULL, 0, 0, NULL), 0);
-    CU_ASSERT_EQUAL(wr("big", v, NULL, 0, 0, &vv), 0);             /* two siblings */
+    CU_ASSERT_EQUAL(wr("big", v, NULL, 0, 0, &vv), 0); /* two siblings */
     stored("big", &before);
     CU_ASSERT_TRUE(before.len <= MAX_OBJ);
-    CU_ASSERT_EQUAL(wr("big", v, NULL, 0, 0, NULL), DK_ETOOBIG);    /* a third: refused */
+    CU_ASSERT_EQUAL(wr("big", v, NULL, 0, 0, NULL), DK_ETOOBIG); /* a third: refused */
     stored("big", &after);
     CU_ASSERT_TRUE(same(&before, &after));
     /* a replica's copy with a sibling this node lacks: the merge is refused
@@ -331,21 +334,21 @@ static void test_span_fence(void)
     const char *keys[] = {"a-key", "b-key", "c-key", "d-key", "y-key"};
     for (size_t i = 0; i < 5; i++)
         CU_ASSERT_EQUAL(wr(keys[i], sl("v"), NULL, 0, 0, NULL), 0);
-    dk_store_span f[2] = {span('a', 'c'), span('x', 'a')};     /* (a, c] and the wrapping (x, a] */
+    dk_store_span f[2] = {span('a', 'c'), span('x', 'a')}; /* (a, c] and the wrapping (x, a] */
     CU_ASSERT_EQUAL(dk_store_set_span_fence(node.store, first_byte_token, f, 2), 0);
-    CU_ASSERT_FALSE(dk_store_read_fenced(node.store));   /* not the whole store */
-    CU_ASSERT_TRUE(fenced_key("a-key"));        /* (x, a] holds a */
+    CU_ASSERT_FALSE(dk_store_read_fenced(node.store)); /* not the whole store */
+    CU_ASSERT_TRUE(fenced_key("a-key"));               /* (x, a] holds a */
     CU_ASSERT_TRUE(fenced_key("b-key"));
     CU_ASSERT_TRUE(fenced_key("c-key"));
     CU_ASSERT_FALSE(fenced_key("d-key"));
     CU_ASSERT_TRUE(fenced_key("y-key"));
     dk_store_span s1 = span('c', 'd'), s2 = span('b', 'e'), s3 = span('d', 'w'), s4 = span('w', 'y');
     dk_store_span all = span('q', 'q');
-    CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &s1));     /* (c, d] shares no token with (a, c] */
+    CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &s1)); /* (c, d] shares no token with (a, c] */
     CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &s2));
     CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &s3));
-    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &s4));      /* meets (x, a] */
-    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &all));     /* the whole circle */
+    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &s4));  /* meets (x, a] */
+    CU_ASSERT_TRUE(dk_store_span_fenced(node.store, &all)); /* the whole circle */
     CU_ASSERT_EQUAL(dk_store_set_span_fence(node.store, first_byte_token, NULL, 0), 0);
     for (size_t i = 0; i < 5; i++)
         CU_ASSERT_FALSE(fenced_key(keys[i]));

@@ -34,7 +34,7 @@
 static dk_plugin_host *ph;
 static dk_host_ctx hctx = {.log_prefix = "test"};
 static dk_host host;
-static dk_resolvers rs_vclock, rs_lww;  /* plain by vclock or lww; crdt in both */
+static dk_resolvers rs_vclock, rs_lww; /* plain by vclock or lww; crdt in both */
 
 static int suite_init(void)
 {
@@ -79,7 +79,8 @@ static int write(const dk_resolvers *rs, dk_buf *raw, int type, int node, int64_
     snprintf(val, sizeof(val), "v%d", n);
     snprintf(id, sizeof(id), "n%d", node);
     dk_buf op = DK_BUF_INIT;
-    dk_write w = {.context = ctx || tombstone ? &cur.vv : NULL, .now_ms = now,
+    dk_write w = {.context = ctx || tombstone ? &cur.vv : NULL,
+                  .now_ms = now,
                   .flags = tombstone ? DK_SIB_TOMBSTONE : 0,
                   .value = tombstone ? (dk_slice){NULL, 0} : (dk_slice){(const uint8_t *)val, strlen(val)}};
     if (type == DK_OBJECT_CRDT) {
@@ -163,7 +164,8 @@ static void random_histories(const dk_resolvers *rs, int type)
             int a = rand() % 3, b = (a + 1 + rand() % 2) % 3;
             if (rand() % 5 < 2) {
                 int tomb = type == DK_OBJECT_PLAIN && rand() % 8 == 0;
-                int rc = write(rs, &copy[a], type, a + 1, NOW + step * 10 + skew[a], rand() % 3 != 0, tomb, step);
+                int rc =
+                    write(rs, &copy[a], type, a + 1, NOW + step * 10 + skew[a], rand() % 3 != 0, tomb, step);
                 CU_ASSERT(rc == 0 || rc == DK_ESIBLINGS);
             } else if (copy[a].len) {
                 int v = meet(rs, &copy[b], &copy[a]);
@@ -178,9 +180,18 @@ static void random_histories(const dk_resolvers *rs, int type)
     CU_ASSERT(no > 20);
 }
 
-static void test_random_vclock(void) { random_histories(&rs_vclock, DK_OBJECT_PLAIN); }
-static void test_random_lww(void) { random_histories(&rs_lww, DK_OBJECT_PLAIN); }
-static void test_random_crdt(void) { random_histories(&rs_vclock, DK_OBJECT_CRDT); }
+static void test_random_vclock(void)
+{
+    random_histories(&rs_vclock, DK_OBJECT_PLAIN);
+}
+static void test_random_lww(void)
+{
+    random_histories(&rs_lww, DK_OBJECT_PLAIN);
+}
+static void test_random_crdt(void)
+{
+    random_histories(&rs_vclock, DK_OBJECT_CRDT);
+}
 
 /* The decisions one by one (vclock). */
 static void test_decisions(void)

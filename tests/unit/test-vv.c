@@ -46,13 +46,13 @@ static void test_compare(void)
     dk_vv a, b;
     dk_vv_init(&a);
     dk_vv_init(&b);
-    CU_ASSERT_EQUAL(dk_vv_compare(&a, &b), DK_VV_EQUAL);           /* empty vs empty */
+    CU_ASSERT_EQUAL(dk_vv_compare(&a, &b), DK_VV_EQUAL); /* empty vs empty */
     put(&a, "n1", 1, 10);
-    CU_ASSERT_EQUAL(dk_vv_compare(&a, &b), DK_VV_AFTER);           /* non-empty vs empty */
+    CU_ASSERT_EQUAL(dk_vv_compare(&a, &b), DK_VV_AFTER); /* non-empty vs empty */
     CU_ASSERT_EQUAL(dk_vv_compare(&b, &a), DK_VV_BEFORE);
     CU_ASSERT_TRUE(dk_vv_descends(&a, &b));
     CU_ASSERT_FALSE(dk_vv_descends(&b, &a));
-    put(&b, "n1", 1, 99);                                        /* time does not matter */
+    put(&b, "n1", 1, 99); /* time does not matter */
     CU_ASSERT_EQUAL(dk_vv_compare(&a, &b), DK_VV_EQUAL);
     CU_ASSERT_TRUE(dk_vv_descends(&a, &b) && dk_vv_descends(&b, &a));
     put(&b, "n2", 3, 0);
@@ -85,10 +85,10 @@ static void test_set_sorted_and_remove(void)
     CU_ASSERT_STRING_EQUAL(v.e[0].actor.node, "n1");
     CU_ASSERT_STRING_EQUAL(v.e[1].actor.node, "n2");
     CU_ASSERT_STRING_EQUAL(v.e[2].actor.node, "n3");
-    put(&v, "n2", 0, 0);   /* counter 0 removes */
+    put(&v, "n2", 0, 0); /* counter 0 removes */
     CU_ASSERT_EQUAL(v.n, 2);
     CU_ASSERT_EQUAL(get(&v, "n2"), 0);
-    put(&v, "n9", 0, 0);   /* removing an absent actor is a no-op */
+    put(&v, "n9", 0, 0); /* removing an absent actor is a no-op */
     CU_ASSERT_EQUAL(v.n, 2);
     dk_vv_free(&v);
 }
@@ -109,7 +109,7 @@ static void test_merge_and_increment(void)
     CU_ASSERT_EQUAL(get(&c, "n1"), 3);
     CU_ASSERT_EQUAL(get(&c, "n2"), 4);
     CU_ASSERT_EQUAL(get(&c, "n3"), 2);
-    CU_ASSERT_EQUAL(c.e[1].time_ms, 50);   /* the later time wins, whatever the counters */
+    CU_ASSERT_EQUAL(c.e[1].time_ms, 50); /* the later time wins, whatever the counters */
     CU_ASSERT_TRUE(dk_vv_descends(&c, &a) && dk_vv_descends(&c, &b));
     /* commutative and idempotent */
     dk_vv d;
@@ -159,9 +159,9 @@ static void test_prune_count(void)
     char name[16];
     for (int i = 0; i < 12; i++) {
         snprintf(name, sizeof(name), "n%02d", i);
-        put(&v, name, 1, 1000 + i);   /* n00 oldest */
+        put(&v, name, 1, 1000 + i); /* n00 oldest */
     }
-    one_dot(&keep, "n00");   /* the oldest is a sibling's dot: protected */
+    one_dot(&keep, "n00"); /* the oldest is a sibling's dot: protected */
     dk_vv_prune(&v, &keep, 10, 0, 5000);
     CU_ASSERT_EQUAL(v.n, 10);
     CU_ASSERT_EQUAL(get(&v, "n00"), 1);
@@ -169,7 +169,7 @@ static void test_prune_count(void)
     CU_ASSERT_EQUAL(get(&v, "n02"), 0);
     CU_ASSERT_EQUAL(get(&v, "n03"), 1);
     /* when only protected entries are left, pruning stops short */
-    dk_vv_prune(&v, &keep, 0, 0, 5000);   /* 0 = no count limit */
+    dk_vv_prune(&v, &keep, 0, 0, 5000); /* 0 = no count limit */
     CU_ASSERT_EQUAL(v.n, 10);
     dk_vv_prune(&v, &keep, 1, 0, 5000);
     CU_ASSERT_EQUAL(v.n, 1);
@@ -189,7 +189,7 @@ static void test_prune_age(void)
     put(&v, "old1", 1, 100);
     put(&v, "old2", 1, 200);
     put(&v, "new", 1, 9000);
-    put(&v, "edge", 1, 5000);   /* exactly max_age old: kept */
+    put(&v, "edge", 1, 5000); /* exactly max_age old: kept */
     one_dot(&keep, "old2");
     dk_vv_prune(&v, &keep, 100, 5000, 10000);
     CU_ASSERT_EQUAL(v.n, 3);
@@ -197,7 +197,7 @@ static void test_prune_age(void)
     CU_ASSERT_EQUAL(get(&v, "old2"), 1);
     CU_ASSERT_EQUAL(get(&v, "new"), 1);
     CU_ASSERT_EQUAL(get(&v, "edge"), 1);
-    dk_vv_prune(&v, NULL, 0, 0, INT64_MAX);   /* no age limit: nothing goes */
+    dk_vv_prune(&v, NULL, 0, 0, INT64_MAX); /* no age limit: nothing goes */
     CU_ASSERT_EQUAL(v.n, 3);
     dk_vv_free(&v);
     dk_object_free(&keep);
@@ -210,7 +210,7 @@ static void test_encode_roundtrip(void)
     dk_vv_init(&v);
     dk_vv_init(&w);
     size_t used = 99;
-    CU_ASSERT_EQUAL(dk_vv_encode(&v, &b), 0);   /* empty */
+    CU_ASSERT_EQUAL(dk_vv_encode(&v, &b), 0); /* empty */
     CU_ASSERT_EQUAL(b.len, 1);
     CU_ASSERT_EQUAL(dk_vv_decode(b.data, b.len, &w, &used), 0);
     CU_ASSERT_EQUAL(used, 1);
@@ -221,7 +221,7 @@ static void test_encode_roundtrip(void)
     dk_actor n1b = act("n1", UINT32_MAX);
     CU_ASSERT_EQUAL(dk_vv_set(&v, &n1b, 300, 1234567890123), 0);
     CU_ASSERT_EQUAL(dk_vv_encode(&v, &b), 0);
-    CU_ASSERT_EQUAL(dk_buf_append(&b, "xyz", 3), 0);   /* trailing bytes are not consumed */
+    CU_ASSERT_EQUAL(dk_buf_append(&b, "xyz", 3), 0); /* trailing bytes are not consumed */
     CU_ASSERT_EQUAL_FATAL(dk_vv_decode(b.data, b.len, &w, &used), 0);
     CU_ASSERT_EQUAL(used, b.len - 3);
     CU_ASSERT_TRUE(vv_same(&w, &v));
@@ -248,16 +248,18 @@ static void test_decode_corrupt(void)
     static const uint8_t zero_inc[] = {1, 2, 'n', '1', 0, 1, 0};
     static const uint8_t zero_ctr[] = {1, 2, 'n', '1', 1, 0, 0};
     static const uint8_t huge_count[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 2, 'n', '1', 1, 1, 0};
-    static const uint8_t neg_time[] = {1, 2, 'n', '1', 1, 1, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                       0x80, 0x80, 0x80, 0x80, 0x01};
-    static const uint8_t long_varint[] = {1, 2, 'n', '1', 1, 0x81, 0x80, 0x80, 0x80, 0x80,
-                                          0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0};
-    static const uint8_t long_form[] = {1, 2, 'n', '1', 0x81, 0x00, 1, 0};   /* 1 in two bytes */
-    const struct { const uint8_t *p; size_t n; } bad[] = {
-        {long_form, sizeof(long_form)},
-        {unsorted, sizeof(unsorted)}, {dup, sizeof(dup)}, {badnode, sizeof(badnode)},
-        {emptynode, sizeof(emptynode)}, {zero_inc, sizeof(zero_inc)}, {zero_ctr, sizeof(zero_ctr)},
-        {huge_count, sizeof(huge_count)}, {neg_time, sizeof(neg_time)},
+    static const uint8_t neg_time[] = {1,    2,    'n',  '1',  1,    1,    0x80, 0x80,
+                                       0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+    static const uint8_t long_varint[] = {1,    2,    'n',  '1',  1,    0x81, 0x80, 0x80, 0x80,
+                                          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0};
+    static const uint8_t long_form[] = {1, 2, 'n', '1', 0x81, 0x00, 1, 0}; /* 1 in two bytes */
+    const struct {
+        const uint8_t *p;
+        size_t n;
+    } bad[] = {
+        {long_form, sizeof(long_form)},     {unsorted, sizeof(unsorted)},     {dup, sizeof(dup)},
+        {badnode, sizeof(badnode)},         {emptynode, sizeof(emptynode)},   {zero_inc, sizeof(zero_inc)},
+        {zero_ctr, sizeof(zero_ctr)},       {huge_count, sizeof(huge_count)}, {neg_time, sizeof(neg_time)},
         {long_varint, sizeof(long_varint)},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -278,13 +280,22 @@ static void test_actor_text(void)
     CU_ASSERT_EQUAL(dk_actor_parse(buf, strlen(buf), &b), 0);
     CU_ASSERT_EQUAL(dk_actor_cmp(&a, &b), 0);
     CU_ASSERT_EQUAL(dk_actor_format(&a, buf, 5), -ENOSPC);
-    CU_ASSERT_EQUAL(dk_actor_parse("n1#2xyz", 4, &b), 0);   /* length-bounded */
+    CU_ASSERT_EQUAL(dk_actor_parse("n1#2xyz", 4, &b), 0); /* length-bounded */
     CU_ASSERT_STRING_EQUAL(b.node, "n1");
     CU_ASSERT_EQUAL(b.incarnation, 2);
     CU_ASSERT_EQUAL(dk_actor_parse("n1#1", 4, &b), 0);
     CU_ASSERT_EQUAL(b.incarnation, 1);
-    const char *bad[] = {"", "N1", "n 1", "n1#", "n1#0", "n1#01", "n1#4294967296", "n1#2#3",
-                         "#2", "n1#-1", "n1#x",
+    const char *bad[] = {"",
+                         "N1",
+                         "n 1",
+                         "n1#",
+                         "n1#0",
+                         "n1#01",
+                         "n1#4294967296",
+                         "n1#2#3",
+                         "#2",
+                         "n1#-1",
+                         "n1#x",
                          "a1234567890123456789012345678901234567890123456789012345678901234"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CU_ASSERT_EQUAL(dk_actor_parse(bad[i], strlen(bad[i]), &b), -EINVAL);
@@ -314,7 +325,7 @@ static void test_object_helpers(void)
     CU_ASSERT_EQUAL(dk_object_copy(&c, &o), 0);
     CU_ASSERT_EQUAL(c.n_sib, 3);
     CU_ASSERT_EQUAL(c.vv.n, 1);
-    CU_ASSERT_PTR_EQUAL(c.sib[0].value.ptr, live.value.ptr);   /* shallow on values */
+    CU_ASSERT_PTR_EQUAL(c.sib[0].value.ptr, live.value.ptr); /* shallow on values */
     dk_object_free(&o);
     CU_ASSERT_EQUAL(o.n_sib, 0);
     CU_ASSERT_PTR_NULL(o.sib);
@@ -330,8 +341,8 @@ static void test_sync_reused_dot(void)
     dk_object_init(&stale);
     dk_object_init(&m1);
     dk_object_init(&m2);
-    dk_sibling old = {.actor = act("n1", 1), .counter = 1, .write_time_ms = 100,
-                      .value = {(const uint8_t *)"old", 3}};
+    dk_sibling old = {
+        .actor = act("n1", 1), .counter = 1, .write_time_ms = 100, .value = {(const uint8_t *)"old", 3}};
     dk_sibling new = old;
     new.write_time_ms = 900;
     new.value = (dk_slice){(const uint8_t *)"new", 3};

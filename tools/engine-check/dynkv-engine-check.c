@@ -41,36 +41,36 @@
 
 static void te_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: dynkv-engine-check [--plugin-dir DIR] [--set KEY=VALUE]... [--keep] PLUGIN\n"
-            "Run the dynkv engine conformance checks against an engine plugin.\n"
-            "\n"
-            "  PLUGIN              the plugin file (DIR/engine-NAME.so), or NAME to load\n"
-            "                      engine-NAME.so from the plugin folder\n"
-            "  --plugin-dir DIR    the plugin folder for NAME and for the codec plugins the\n"
-            "                      engine asks for (default: the installed plugin folder,\n"
-            "                      or $DYNKV_PLUGIN_PATH)\n"
-            "  --set KEY=VALUE     an option of the engine's own section, as\n"
-            "                      [engine.NAME] KEY = VALUE would give it (repeatable)\n"
-            "  --keep              keep the engines' folders (printed) for inspection\n"
-            "  -h, --help          this text;  -V, --version  the version\n"
-            "\n"
-            "Exit status: 0 every check passed, 1 a check failed, 2 bad usage or a\n"
-            "plugin that does not load.\n");
+    fprintf(f, "Usage: dynkv-engine-check [--plugin-dir DIR] [--set KEY=VALUE]... [--keep] PLUGIN\n"
+               "Run the dynkv engine conformance checks against an engine plugin.\n"
+               "\n"
+               "  PLUGIN              the plugin file (DIR/engine-NAME.so), or NAME to load\n"
+               "                      engine-NAME.so from the plugin folder\n"
+               "  --plugin-dir DIR    the plugin folder for NAME and for the codec plugins the\n"
+               "                      engine asks for (default: the installed plugin folder,\n"
+               "                      or $DYNKV_PLUGIN_PATH)\n"
+               "  --set KEY=VALUE     an option of the engine's own section, as\n"
+               "                      [engine.NAME] KEY = VALUE would give it (repeatable)\n"
+               "  --keep              keep the engines' folders (printed) for inspection\n"
+               "  -h, --help          this text;  -V, --version  the version\n"
+               "\n"
+               "Exit status: 0 every check passed, 1 a check failed, 2 bad usage or a\n"
+               "plugin that does not load.\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *plugin = NULL, *dir_opt = NULL, *sets[64];
     int n_sets = 0;
-    volatile int keep = 0;   /* read after the groups' setjmp */
+    volatile int keep = 0; /* read after the groups' setjmp */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             te_usage(stdout);
             return 0;
         } else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-            printf("dynkv-engine-check (dynkv) %s, plugin ABI %d.%d\n", DK_VERSION, DK_ABI_MAJOR, DK_ABI_MINOR);
+            printf("dynkv-engine-check (dynkv) %s, plugin ABI %d.%d\n", DK_VERSION, DK_ABI_MAJOR,
+                   DK_ABI_MINOR);
             return 0;
         } else if (!strcmp(a, "--plugin-dir") && i + 1 < argc) {
             dir_opt = argv[++i];
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (dk_plugin_host_new(codec_dir, &te_codecs, err, sizeof err) != 0)
-        te_codecs = NULL;   /* an engine that asks for a codec is then told none is installed */
+        te_codecs = NULL; /* an engine that asks for a codec is then told none is installed */
     te_ops = p->ops;
     te_name = p->name;
 
@@ -149,13 +149,14 @@ int main(int argc, char **argv)
     dk_host_ctx_set(&te_ctx, &te_cfg, "engine", name, te_codecs);
     dk_host_init(&te_host, &te_ctx);
 
-    snprintf(te_root, sizeof te_root, "%s/dynkv-engine-check.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(te_root, sizeof te_root, "%s/dynkv-engine-check.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(te_root)) {
         fprintf(stderr, "dynkv-engine-check: mkdtemp %s: %s\n", te_root, strerror(errno));
         return 2;
     }
-    printf("# engine %s %s (%s, sha256 %.16s), caps 0x%x, data under %s\n", p->name, p->version,
-           p->path, p->sha256, (unsigned)te_ops->caps, te_root);
+    printf("# engine %s %s (%s, sha256 %.16s), caps 0x%x, data under %s\n", p->name, p->version, p->path,
+           p->sha256, (unsigned)te_ops->caps, te_root);
     fflush(stdout);
 
     ec_main = pthread_self();

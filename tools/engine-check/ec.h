@@ -22,13 +22,13 @@
 /* ---- assertions (ec_harness.c) ---- */
 extern pthread_t ec_main;
 extern jmp_buf ec_jmp;
-extern int ec_failed;             /* assertions failed in the current group */
+extern int ec_failed; /* assertions failed in the current group */
 void ec_fail(const char *file, int line, const char *what, int fatal);
 void ec_skip(const char *fmt, ...) DK_PRINTF(1, 2);
-#define EC_CHECK(cond, what, fatal)                                                 \
-    do {                                                                            \
-        if (!(cond))                                                                \
-            ec_fail(__FILE__, __LINE__, what, fatal);                               \
+#define EC_CHECK(cond, what, fatal)                                                                          \
+    do {                                                                                                     \
+        if (!(cond))                                                                                         \
+            ec_fail(__FILE__, __LINE__, what, fatal);                                                        \
     } while (0)
 #define EC_TRUE(e) EC_CHECK(e, #e, 0)
 #define EC_FATAL(e) EC_CHECK(e, #e, 1)
@@ -39,7 +39,7 @@ void ec_skip(const char *fmt, ...) DK_PRINTF(1, 2);
 #define EC_NOT_NULL_FATAL(p) EC_CHECK((p) != NULL, #p " != NULL", 1)
 
 /* ---- the engine under test (ec_harness.c; set up by main) ---- */
-extern dk_config te_cfg;          /* --set options: the engine's section */
+extern dk_config te_cfg; /* --set options: the engine's section */
 extern dk_host_ctx te_ctx;
 extern dk_host te_host;
 extern dk_plugin_host *te_ph, *te_codecs;

@@ -100,7 +100,7 @@ static void test_batch(void)
         {.type = DK_BATCH_PUT, .key = te_str("y"), .value = te_str("2")},
         {.type = DK_BATCH_PUT, .key = te_str("x"), .value = te_str("1b")}, /* later wins */
         {.type = DK_BATCH_PUT, .key = te_str("z"), .value = te_str("3")},
-        {.type = DK_BATCH_DELETE, .key = te_str("z")},                       /* and for deletes */
+        {.type = DK_BATCH_DELETE, .key = te_str("z")}, /* and for deletes */
     };
     dk_batch batch = {ops, sizeof(ops) / sizeof(ops[0])};
     EC_EQ(te_ops->write(e, &batch, 1), 0);
@@ -150,8 +150,8 @@ static void te_scan(dk_engine *e, dk_slice start, dk_slice end, const char *seek
         EC_TRUE(v.len == k.len + 1 && v.ptr[0] == 'v' && memcmp(v.ptr + 1, k.ptr, k.len) == 0);
         dk_buf_reset(&prev);
         dk_buf_append(&prev, k.ptr, k.len);
-        used += (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%.*s",
-                                 first ? "" : "|", (int)k.len, (const char *)k.ptr);
+        used += (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%.*s", first ? "" : "|",
+                                 (int)k.len, (const char *)k.ptr);
         first = 0;
     }
     EC_EQ(rc, DK_EEOF);
@@ -214,19 +214,19 @@ static void test_seek(void)
     dk_engine *e = te_open_abc();
     char out[256];
     dk_slice none = {NULL, 0};
-    te_scan(e, none, none, "c", out, sizeof(out));          /* existing */
+    te_scan(e, none, none, "c", out, sizeof(out)); /* existing */
     EC_STR_EQ(out, "c|ca|d|e");
-    te_scan(e, none, none, "bc", out, sizeof(out));         /* between */
+    te_scan(e, none, none, "bc", out, sizeof(out)); /* between */
     EC_STR_EQ(out, "c|ca|d|e");
-    te_scan(e, none, none, "f", out, sizeof(out));          /* past end */
+    te_scan(e, none, none, "f", out, sizeof(out)); /* past end */
     EC_STR_EQ(out, "");
-    te_scan(e, none, none, "", out, sizeof(out));           /* to the start */
+    te_scan(e, none, none, "", out, sizeof(out)); /* to the start */
     EC_STR_EQ(out, "a|ab|b|bb|c|ca|d|e");
     te_scan(e, te_str("b"), te_str("d"), "a", out, sizeof(out)); /* before start: clamped */
     EC_STR_EQ(out, "b|bb|c|ca");
     te_scan(e, te_str("b"), te_str("d"), "ca", out, sizeof(out));
     EC_STR_EQ(out, "ca");
-    te_scan(e, te_str("b"), te_str("d"), "d", out, sizeof(out));  /* at end bound */
+    te_scan(e, te_str("b"), te_str("d"), "d", out, sizeof(out)); /* at end bound */
     EC_STR_EQ(out, "");
 
     /* Seek backwards after reading. */
@@ -268,7 +268,7 @@ static void test_snapshot(void)
         EC_FATAL(n < 8);
         EC_EQ(te_cmp(k, te_str(want[n])), 0);
         EC_TRUE(v.len == k.len + 1 && v.ptr[0] == 'v');
-        if (n == 3)   /* writes during the iteration are invisible too */
+        if (n == 3) /* writes during the iteration are invisible too */
             EC_EQ(te_put(e, te_str("bc"), te_str("vbc")), 0);
         n++;
     }
@@ -302,7 +302,8 @@ static void test_reopen(void)
         dk_buf_free(&buf);
     } else {
         ec_skip("reopen data check: engine %s is not DURABLE "
-                "(reopening on the same path must still work)", te_name);
+                "(reopening on the same path must still work)",
+                te_name);
     }
     EC_EQ(te_put(e, te_str("k3"), te_str("v3")), 0);
     EC_TRUE(te_has(e, te_str("k3"), te_str("v3")));
@@ -359,7 +360,7 @@ static void *te_worker(void *arg)
         if (j % 250 == 249 && (te_ops->caps & DK_ENGINE_CAP_ORDERED)) {
             char lo[16], hi[16];
             snprintf(lo, sizeof(lo), "t%d-", t->id);
-            snprintf(hi, sizeof(hi), "t%d-9", t->id);   /* digits only below */
+            snprintf(hi, sizeof(hi), "t%d-9", t->id); /* digits only below */
             dk_iter_opts o = {te_str(lo), te_str(hi)};
             dk_engine_iter *it = NULL;
             int n = 0;
@@ -371,7 +372,7 @@ static void *te_worker(void *arg)
             while (te_ops->iter_next(it, &ik, &iv) == 0)
                 n++;
             te_ops->iter_close(it);
-            if (n != j + 1)   /* our own writes, all of them, nothing else */
+            if (n != j + 1) /* our own writes, all of them, nothing else */
                 t->errors++;
         }
     }
@@ -483,7 +484,7 @@ static void test_checkpoint(void)
     EC_EQ(te_put(e, te_str("after-flush"), te_str("in the log")), 0);
     snprintf(copy, sizeof copy, "%s-copy", path);
     EC_EQ_FATAL(te_ops->checkpoint(e, copy), 0);
-    EC_NE(te_ops->checkpoint(e, copy), 0);          /* the folder exists now */
+    EC_NE(te_ops->checkpoint(e, copy), 0); /* the folder exists now */
     EC_EQ(te_put(e, te_str("later"), te_str("original only")), 0);
 
     dk_engine *c = te_open_at(copy);

@@ -133,4 +133,3 @@ int te_cmp(dk_slice a, dk_slice b)
     int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
     return c ? c : (a.len < b.len ? -1 : a.len > b.len);
 }
-

@@ -19,34 +19,34 @@ extern "C" {
 
 /* One sorted run as the engine sees it. Slices are valid during pick(). */
 typedef struct dk_run {
-    uint64_t id;                 /* engine's file number, unique */
-    uint32_t level;              /* 0 = freshly flushed, overlapping runs */
-    uint32_t busy;               /* 1 while a running job uses it: never pick */
-    uint64_t size;               /* bytes on disk */
-    dk_slice smallest, largest;  /* key range, inclusive */
+    uint64_t id;                /* engine's file number, unique */
+    uint32_t level;             /* 0 = freshly flushed, overlapping runs */
+    uint32_t busy;              /* 1 while a running job uses it: never pick */
+    uint64_t size;              /* bytes on disk */
+    dk_slice smallest, largest; /* key range, inclusive */
     uint64_t entries, tombstones;
-    int64_t  min_write_ms, max_write_ms;
-    int64_t  max_expiry_ms;      /* 0 = some record never expires */
+    int64_t min_write_ms, max_write_ms;
+    int64_t max_expiry_ms; /* 0 = some record never expires */
 } dk_run;
 
 typedef struct dk_run_view {
-    const dk_run *runs;          /* sorted by level, then smallest key; L0 newest first */
+    const dk_run *runs; /* sorted by level, then smallest key; L0 newest first */
     size_t count;
-    uint32_t num_levels;         /* levels the engine supports (e.g. 7) */
+    uint32_t num_levels; /* levels the engine supports (e.g. 7) */
     int64_t now_ms;
 } dk_run_view;
 
 enum {
-    DK_JOB_MERGE = 1,            /* merge inputs into output_level */
-    DK_JOB_DROP  = 2             /* delete inputs: every record is expired */
+    DK_JOB_MERGE = 1, /* merge inputs into output_level */
+    DK_JOB_DROP = 2   /* delete inputs: every record is expired */
 };
 
 /* A job. The engine provides inputs[] with room for view->count ids. */
 typedef struct dk_compaction_job {
-    uint32_t kind;               /* DK_JOB_* */
+    uint32_t kind; /* DK_JOB_* */
     uint32_t output_level;
-    uint64_t target_file_size;   /* split outputs at this size; 0 = engine default */
-    uint64_t *inputs;            /* ids of runs, provided by the engine */
+    uint64_t target_file_size; /* split outputs at this size; 0 = engine default */
+    uint64_t *inputs;          /* ids of runs, provided by the engine */
     size_t n_inputs;
 } dk_compaction_job;
 
@@ -61,8 +61,8 @@ typedef struct dk_compaction_job {
  */
 typedef struct dk_compaction_conf {
     uint32_t struct_size;
-    uint32_t reserved0;          /* ABI 1.0: l0_trigger; always 0 */
-    uint64_t reserved1[7];       /* ABI 1.0: level_ratio .. window_ms; always 0 */
+    uint32_t reserved0;    /* ABI 1.0: l0_trigger; always 0 */
+    uint64_t reserved1[7]; /* ABI 1.0: level_ratio .. window_ms; always 0 */
 } dk_compaction_conf;
 
 typedef struct dk_compaction_policy {
@@ -79,12 +79,12 @@ typedef struct dk_compaction_ops {
     /* Required. Read options through host->options, check them, and set
      * *out. On failure returns a negative code (DK_ECONFIG after
      * host->options or host->conf_error said why) and sets *out to NULL. */
-    int  (*open)(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out);
+    int (*open)(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out);
     /* Required. */
     void (*close)(dk_compaction_policy *p);
     /* Required. Fill *job and return 0, or return DK_ENOTFOUND when there
      * is nothing to do. Must never name a busy run. */
-    int  (*pick)(dk_compaction_policy *p, const dk_run_view *view, dk_compaction_job *job);
+    int (*pick)(dk_compaction_policy *p, const dk_run_view *view, dk_compaction_job *job);
 } dk_compaction_ops;
 
 #ifdef __cplusplus

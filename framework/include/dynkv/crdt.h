@@ -48,12 +48,7 @@
 
 /* CRDT types (also the order in which a map shows one of several types
  * concurrently created under one name: the higher wins). Append only. */
-enum {
-    DK_CRDT_COUNTER = 1,
-    DK_CRDT_SET = 2,
-    DK_CRDT_REGISTER = 3,
-    DK_CRDT_MAP = 4
-};
+enum { DK_CRDT_COUNTER = 1, DK_CRDT_SET = 2, DK_CRDT_REGISTER = 3, DK_CRDT_MAP = 4 };
 
 /* A set operation's kind. */
 enum { DK_CRDT_SET_ADD = 1, DK_CRDT_SET_REMOVE = 2 };

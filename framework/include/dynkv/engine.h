@@ -45,10 +45,10 @@ typedef struct dk_engine_iter {
  * DK_HAS(). */
 typedef struct dk_engine_conf {
     uint32_t struct_size;
-    const char *path;            /* directory the engine owns; created by the host */
-    int      sync;               /* default durability of write() when asked */
-    uint64_t memtable_size;      /* bytes; 0 = engine default */
-    uint64_t block_cache_size;   /* bytes; 0 = engine default */
+    const char *path;          /* directory the engine owns; created by the host */
+    int sync;                  /* default durability of write() when asked */
+    uint64_t memtable_size;    /* bytes; 0 = engine default */
+    uint64_t block_cache_size; /* bytes; 0 = engine default */
     /* ABI 1.0 passed bloom_bits_per_key, codec and compaction_rate_limit
      * here; they moved to the engine's own section. This host sets the
      * slots to 0 / NULL, which 1.0 defined as "engine default". */
@@ -58,15 +58,15 @@ typedef struct dk_engine_conf {
     /* The compaction policy chosen in the config, already loaded and opened
      * by the host; NULL when the engine uses its own (adapters). */
     const struct dk_compaction_ops *compaction;
-    void *compaction_policy;     /* the policy object for compaction's ops */
+    void *compaction_policy; /* the policy object for compaction's ops */
 } dk_engine_conf;
 
 enum { DK_BATCH_PUT = 1, DK_BATCH_DELETE = 2 };
 
 typedef struct dk_batch_op {
-    uint32_t type;               /* DK_BATCH_PUT or DK_BATCH_DELETE */
+    uint32_t type; /* DK_BATCH_PUT or DK_BATCH_DELETE */
     dk_slice key;
-    dk_slice value;              /* ignored for DK_BATCH_DELETE */
+    dk_slice value; /* ignored for DK_BATCH_DELETE */
 } dk_batch_op;
 
 /* A batch applies atomically: after a crash either all of it or none. */
@@ -92,10 +92,10 @@ typedef struct dk_iter_opts {
     dk_slice end;
 } dk_iter_opts;
 
-#define DK_ENGINE_CAP_ORDERED    0x1u  /* iterators return keys in order */
-#define DK_ENGINE_CAP_SNAPSHOT   0x2u  /* iterators do not see later writes */
-#define DK_ENGINE_CAP_THREADSAFE 0x4u  /* all methods callable concurrently */
-#define DK_ENGINE_CAP_DURABLE    0x8u  /* write(sync=1) survives a crash */
+#define DK_ENGINE_CAP_ORDERED 0x1u    /* iterators return keys in order */
+#define DK_ENGINE_CAP_SNAPSHOT 0x2u   /* iterators do not see later writes */
+#define DK_ENGINE_CAP_THREADSAFE 0x4u /* all methods callable concurrently */
+#define DK_ENGINE_CAP_DURABLE 0x8u    /* write(sync=1) survives a crash */
 
 /*
  * Checklist for whoever extends this table: append only, never reorder or
@@ -105,43 +105,43 @@ typedef struct dk_iter_opts {
  * optional method with DK_HAS().
  */
 typedef struct dk_engine_ops {
-    uint32_t struct_size;        /* sizeof(dk_engine_ops) at the plugin's build */
-    uint32_t caps;               /* DK_ENGINE_CAP_* */
+    uint32_t struct_size; /* sizeof(dk_engine_ops) at the plugin's build */
+    uint32_t caps;        /* DK_ENGINE_CAP_* */
 
     /* Required. Open or create the engine under conf->path, reading the
      * engine's own options through host->options. On failure returns a
      * negative code, logs why (or, for an option, reports it through
      * host->options / host->conf_error and returns DK_ECONFIG), and sets
      * *out to NULL. */
-    int  (*open)(const dk_host *host, const dk_engine_conf *conf, dk_engine **out);
+    int (*open)(const dk_host *host, const dk_engine_conf *conf, dk_engine **out);
     /* Required. Flush what must be flushed, free everything. */
-    int  (*close)(dk_engine *e);
+    int (*close)(dk_engine *e);
 
     /* Required. Look key up; on success call sink once and return 0, or
      * return DK_ENOTFOUND. */
-    int  (*get)(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+    int (*get)(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
     /* Required. Apply the batch atomically. With sync != 0 return only
      * after the batch is durable (caps has DK_ENGINE_CAP_DURABLE) . */
-    int  (*write)(dk_engine *e, const dk_batch *batch, int sync);
+    int (*write)(dk_engine *e, const dk_batch *batch, int sync);
 
     /* Required. A snapshot iterator over [opts->start, opts->end). */
-    int  (*iter_open)(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out);
+    int (*iter_open)(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out);
     /* Required. Position at the first key >= target (within bounds). */
-    int  (*iter_seek)(dk_engine_iter *it, dk_slice target);
+    int (*iter_seek)(dk_engine_iter *it, dk_slice target);
     /* Required. Return the next pair, or DK_EOF. key and value stay valid
      * until the next call on this iterator. */
-    int  (*iter_next)(dk_engine_iter *it, dk_slice *key, dk_slice *value);
+    int (*iter_next)(dk_engine_iter *it, dk_slice *key, dk_slice *value);
     /* Required. */
     void (*iter_close)(dk_engine_iter *it);
 
     /* Optional. Make everything written so far durable and, for an LSM,
      * flush memtables to tables. */
-    int  (*flush)(dk_engine *e);
+    int (*flush)(dk_engine *e);
     /* Optional. Compact the key range [start, end) (empty = unbounded)
      * and return when done. */
-    int  (*compact_range)(dk_engine *e, dk_slice start, dk_slice end);
+    int (*compact_range)(dk_engine *e, dk_slice start, dk_slice end);
     /* Optional. Report counters and gauges (bytes written, files, ...). */
-    int  (*stats)(dk_engine *e, dk_stat_sink sink, void *arg);
+    int (*stats)(dk_engine *e, dk_stat_sink sink, void *arg);
 
     /* ---- ABI 1.2 ---- */
 
@@ -150,7 +150,7 @@ typedef struct dk_engine_ops {
      * takes no lock that is held across I/O. Same outcomes as get(), plus
      * -EAGAIN when the answer needs I/O (the caller then calls get() where
      * blocking is allowed). The host calls it on its event-loop threads. */
-    int  (*try_get)(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+    int (*try_get)(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
     /* Optional. Queue the batch and return without waiting for I/O: 0, and
      * cb(arg, status) runs once the batch is applied (and durable with
      * sync != 0, exactly as write() would return), on an engine thread; or
@@ -159,7 +159,7 @@ typedef struct dk_engine_ops {
      * apply in the order queued, and a get() issued after cb sees the
      * batch. An engine without it is written through write() from worker
      * threads. */
-    int  (*write_async)(dk_engine *e, const dk_batch *batch, int sync, dk_write_cb cb, void *arg);
+    int (*write_async)(dk_engine *e, const dk_batch *batch, int sync, dk_write_cb cb, void *arg);
 
     /* ---- ABI 1.3 ---- */
 
@@ -170,7 +170,7 @@ typedef struct dk_engine_ops {
      * would leave it (hard links where the files allow). Durable (files
      * and directory synced) when it returns 0. For node snapshots; an
      * engine without it makes the node refuse snapshots with a message. */
-    int  (*checkpoint)(dk_engine *e, const char *dir);
+    int (*checkpoint)(dk_engine *e, const char *dir);
 } dk_engine_ops;
 
 #ifdef __cplusplus

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define DK_PLUGIN_MAGIC 0x444b504cu   /* "DKPL" */
+#define DK_PLUGIN_MAGIC 0x444b504cu /* "DKPL" */
 /*
  * ABI history (plugins/README.md has the rules):
  *   1.0  engine, compaction and conflict plugins.
@@ -43,30 +43,30 @@ extern "C" {
  *        snapshots). Older plugins load and run; their nodes refuse
  *        snapshots with a message.
  */
-#define DK_ABI_MAJOR 1  /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 3  /* appended anything: bump */
+#define DK_ABI_MAJOR 1 /* changed or removed anything: bump, plugins rebuild */
+#define DK_ABI_MINOR 3 /* appended anything: bump */
 
 enum {
-    DK_PLUGIN_ENGINE     = 1,   /* ops: dk_engine_ops     (engine.h) */
-    DK_PLUGIN_COMPACTION = 2,   /* ops: dk_compaction_ops (compaction.h) */
-    DK_PLUGIN_CONFLICT   = 3,   /* ops: dk_conflict_ops   (conflict.h) */
-    DK_PLUGIN_CODEC      = 4    /* ops: dk_codec_ops      (codec.h), ABI 1.1 */
+    DK_PLUGIN_ENGINE = 1,     /* ops: dk_engine_ops     (engine.h) */
+    DK_PLUGIN_COMPACTION = 2, /* ops: dk_compaction_ops (compaction.h) */
+    DK_PLUGIN_CONFLICT = 3,   /* ops: dk_conflict_ops   (conflict.h) */
+    DK_PLUGIN_CODEC = 4       /* ops: dk_codec_ops      (codec.h), ABI 1.1 */
 };
 
 typedef struct dk_plugin {
-    uint32_t    magic;          /* DK_PLUGIN_MAGIC, first field */
-    uint16_t    abi_major;      /* DK_ABI_MAJOR at the plugin's build */
-    uint16_t    abi_minor;      /* DK_ABI_MINOR at the plugin's build */
-    uint32_t    kind;           /* DK_PLUGIN_* */
-    const char *name;           /* [a-z0-9_-]+, equal to the file's name */
-    const char *version;        /* free-form, e.g. "1.0.0" */
-    const void *ops;            /* the kind's ops table; starts with struct_size */
+    uint32_t magic;      /* DK_PLUGIN_MAGIC, first field */
+    uint16_t abi_major;  /* DK_ABI_MAJOR at the plugin's build */
+    uint16_t abi_minor;  /* DK_ABI_MINOR at the plugin's build */
+    uint32_t kind;       /* DK_PLUGIN_* */
+    const char *name;    /* [a-z0-9_-]+, equal to the file's name */
+    const char *version; /* free-form, e.g. "1.0.0" */
+    const void *ops;     /* the kind's ops table; starts with struct_size */
 } dk_plugin;
 
 /* Every ops table starts with these fields, so the host can read the size
  * before it knows anything else. */
 typedef struct dk_ops_header {
-    uint32_t struct_size;       /* sizeof(the ops struct) at the plugin's build */
+    uint32_t struct_size; /* sizeof(the ops struct) at the plugin's build */
 } dk_ops_header;
 
 /* The ABI 1.0 spelling of DK_HAS (types.h) for ops tables; kept so code
@@ -78,9 +78,12 @@ typedef const dk_plugin *(*dk_plugin_entry_fn)(void);
 #define DK_PLUGIN_ENTRY_SYMBOL "dynkv_plugin_entry"
 
 /* Declare the entry point in a plugin:  DK_PLUGIN_EXPORT(&my_descriptor) */
-#define DK_PLUGIN_EXPORT(desc)                                                 \
-    DK_EXTERN const dk_plugin *dynkv_plugin_entry(void);                       \
-    DK_EXTERN const dk_plugin *dynkv_plugin_entry(void) { return (desc); }
+#define DK_PLUGIN_EXPORT(desc)                                                                               \
+    DK_EXTERN const dk_plugin *dynkv_plugin_entry(void);                                                     \
+    DK_EXTERN const dk_plugin *dynkv_plugin_entry(void)                                                      \
+    {                                                                                                        \
+        return (desc);                                                                                       \
+    }
 
 #ifdef __cplusplus
 }

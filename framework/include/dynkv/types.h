@@ -44,9 +44,8 @@ extern "C" {
  * dk_host up to M without it: the loader refuses the plugin in an older
  * host.
  */
-#define DK_HAS(p, field)                                                       \
-    ((p) != NULL &&                                                            \
-     offsetof(__typeof__(*(p)), field) + sizeof((p)->field) <= (p)->struct_size && \
+#define DK_HAS(p, field)                                                                                     \
+    ((p) != NULL && offsetof(__typeof__(*(p)), field) + sizeof((p)->field) <= (p)->struct_size &&            \
      ((p)->field) != 0)
 
 /* A borrowed run of bytes. Who owns the memory and for how long is stated
@@ -57,11 +56,11 @@ typedef struct dk_slice {
 } dk_slice;
 
 /* Limits of the data model (DESIGN.md section 4). */
-#define DK_KEY_MAX        256u
-#define DK_VALUE_MAX      (1024u * 1024u)
-#define DK_NODE_ID_MAX    64u      /* node ids match [a-z0-9_-]{1,64} */
+#define DK_KEY_MAX 256u
+#define DK_VALUE_MAX (1024u * 1024u)
+#define DK_NODE_ID_MAX 64u /* node ids match [a-z0-9_-]{1,64} */
 #define DK_MAX_SIBLINGS_DEFAULT 100u
-#define DK_VV_PRUNE_DEFAULT     10u
+#define DK_VV_PRUNE_DEFAULT 10u
 
 /*
  * Error codes. Functions return 0 on success and a negative int on failure:
@@ -95,7 +94,7 @@ enum {
 #define DK__ERR_ENUM(name, code, msg) DK_E##name = (code),
     DK_ERRNO_MAP(DK__ERR_ENUM)
 #undef DK__ERR_ENUM
-    DK_E__LAST = -30518
+        DK_E__LAST = -30518
 };
 
 /* End of an iteration: an outcome, spelled without the doubled E. */
@@ -143,13 +142,13 @@ enum {
 };
 
 typedef struct dk_option {
-    const char *key;             /* [a-z0-9_]{1,64} */
-    uint32_t type;               /* DK_OPT_* */
-    uint32_t offset;             /* offsetof(the plugin's struct, field) */
-    int64_t min, max;            /* INT, SIZE, RATE, DURATION: inclusive range;
+    const char *key;          /* [a-z0-9_]{1,64} */
+    uint32_t type;            /* DK_OPT_* */
+    uint32_t offset;          /* offsetof(the plugin's struct, field) */
+    int64_t min, max;         /* INT, SIZE, RATE, DURATION: inclusive range;
                                   * both 0: any value of the type */
-    const char *const *words;    /* WORD: the choices, NULL-terminated */
-    const char *dflt;            /* the default, as an operator would write it */
+    const char *const *words; /* WORD: the choices, NULL-terminated */
+    const char *dflt;         /* the default, as an operator would write it */
 } dk_option;
 
 struct dk_object_api;
@@ -167,8 +166,8 @@ struct dk_codec_ref;
  * field below without a check (an older host refuses to load it).
  */
 typedef struct dk_host {
-    uint32_t struct_size;   /* sizeof(dk_host) at the host's build */
-    void *ctx;              /* host private */
+    uint32_t struct_size; /* sizeof(dk_host) at the host's build */
+    void *ctx;            /* host private */
 
     /* Logging: never to stdout. */
     void (*log)(const struct dk_host *h, int level, const char *fmt, ...) DK_PRINTF(3, 4);
@@ -177,10 +176,10 @@ typedef struct dk_host {
      * count or fail allocations in tests. */
     void *(*alloc)(const struct dk_host *h, size_t n);
     void *(*realloc)(const struct dk_host *h, void *p, size_t n);
-    void  (*free)(const struct dk_host *h, void *p);
+    void (*free)(const struct dk_host *h, void *p);
 
     /* Clocks: wall time in ms since the epoch; monotonic in ns. */
-    int64_t  (*now_ms)(const struct dk_host *h);
+    int64_t (*now_ms)(const struct dk_host *h);
     uint64_t (*mono_ns)(const struct dk_host *h);
 
     /*
@@ -192,7 +191,8 @@ typedef struct dk_host {
      * (0 = none) and returns 0, or DK_ECORRUPT for a value it cannot parse.
      */
     int (*record_filter)(const struct dk_host *h, dk_slice key, dk_slice value, int64_t now_ms);
-    int (*record_time)(const struct dk_host *h, dk_slice value, int64_t *write_time_ms, int64_t *max_expiry_ms);
+    int (*record_time)(const struct dk_host *h, dk_slice value, int64_t *write_time_ms,
+                       int64_t *max_expiry_ms);
 
     /* Add delta to a counter metric named [a-z0-9_]+ (e.g.
      * "lsm_corrupt_blocks_total"); the host exports it. */
@@ -242,7 +242,7 @@ typedef struct dk_host {
      * logged and *out is zeroed. Release with codec_close. Thread: any,
      * but engines normally open their codecs in open().
      */
-    int  (*codec_open)(const struct dk_host *h, const char *name, int level, struct dk_codec_ref *out);
+    int (*codec_open)(const struct dk_host *h, const char *name, int level, struct dk_codec_ref *out);
     void (*codec_close)(const struct dk_host *h, struct dk_codec_ref *ref);
 } dk_host;
 
@@ -251,8 +251,8 @@ typedef struct dk_host {
 /* A version-vector actor: a node id and that node's incarnation, bumped
  * whenever the node starts with lost local state (Riak KV-679). */
 typedef struct dk_actor {
-    char node[DK_NODE_ID_MAX + 1];   /* NUL-terminated */
-    uint32_t incarnation;            /* >= 1 */
+    char node[DK_NODE_ID_MAX + 1]; /* NUL-terminated */
+    uint32_t incarnation;          /* >= 1 */
 } dk_actor;
 
 /* One version-vector entry: the highest counter seen from an actor, and the
@@ -260,7 +260,7 @@ typedef struct dk_actor {
 typedef struct dk_vv_entry {
     dk_actor actor;
     uint64_t counter;
-    int64_t  time_ms;
+    int64_t time_ms;
 } dk_vv_entry;
 
 /* A version vector: entries sorted by (node, incarnation), actors unique.
@@ -279,8 +279,8 @@ typedef struct dk_vv {
 typedef struct dk_sibling {
     dk_actor actor;
     uint64_t counter;
-    int64_t  write_time_ms;
-    int64_t  expiry_ms;
+    int64_t write_time_ms;
+    int64_t expiry_ms;
     uint32_t flags;
     dk_slice value;
 } dk_sibling;

@@ -23,7 +23,7 @@
 #define L4_HDR 4u
 
 typedef struct l4_codec {
-    dk_codec base;               /* first: the host sees a dk_codec */
+    dk_codec base; /* first: the host sees a dk_codec */
     int level;
 } l4_codec;
 

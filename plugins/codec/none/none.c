@@ -32,8 +32,7 @@ static size_t none_bound(dk_codec *c, size_t n)
     return n;
 }
 
-static int none_compress(dk_codec *c, const uint8_t *src, size_t n, uint8_t *dst, size_t cap,
-                         size_t *out_len)
+static int none_compress(dk_codec *c, const uint8_t *src, size_t n, uint8_t *dst, size_t cap, size_t *out_len)
 {
     if (n > cap)
         return DK_ETOOBIG;

@@ -27,14 +27,14 @@
 
 typedef struct zs_ctx {
     struct zs_ctx *next;
-    void *z;                     /* ZSTD_CCtx or ZSTD_DCtx */
+    void *z; /* ZSTD_CCtx or ZSTD_DCtx */
 } zs_ctx;
 
 typedef struct zs_codec {
-    dk_codec base;               /* first: the host sees a dk_codec */
+    dk_codec base; /* first: the host sees a dk_codec */
     int level;
     pthread_mutex_t mu;
-    zs_ctx *cfree, *dfree;       /* idle contexts */
+    zs_ctx *cfree, *dfree; /* idle contexts */
 } zs_codec;
 
 static int zs_open(const dk_host *host, const dk_codec_conf *conf, dk_codec **out)

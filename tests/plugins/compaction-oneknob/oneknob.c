@@ -18,16 +18,15 @@
 #include "dynkv/plugin.h"
 
 typedef struct ok_opts {
-    int64_t runs;                /* level-0 runs that start a job */
+    int64_t runs; /* level-0 runs that start a job */
 } ok_opts;
 
 static const dk_option ok_options[] = {
-    {.key = "runs", .type = DK_OPT_INT, .offset = offsetof(ok_opts, runs), .min = 2, .max = 100,
-     .dflt = "4"},
+    {.key = "runs", .type = DK_OPT_INT, .offset = offsetof(ok_opts, runs), .min = 2, .max = 100, .dflt = "4"},
 };
 
 typedef struct ok_policy {
-    dk_compaction_policy base;   /* first: the host sees a dk_compaction_policy */
+    dk_compaction_policy base; /* first: the host sees a dk_compaction_policy */
     uint32_t runs;
 } ok_policy;
 

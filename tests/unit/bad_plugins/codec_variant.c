@@ -26,7 +26,10 @@ static int v_open(const dk_host *h, const dk_codec_conf *c, dk_codec **out)
     return DK_EUNSUPPORTED;
 }
 static void v_close(dk_codec *c) {}
-static size_t v_bound(dk_codec *c, size_t n) { return n; }
+static size_t v_bound(dk_codec *c, size_t n)
+{
+    return n;
+}
 static int v_compress(dk_codec *c, const uint8_t *s, size_t n, uint8_t *d, size_t cap, size_t *o)
 {
     return DK_EUNSUPPORTED;
@@ -38,14 +41,23 @@ static __attribute__((unused)) int v_decompress(dk_codec *c, const uint8_t *s, s
 }
 
 static const dk_codec_ops v_ops = {
-    .struct_size = sizeof(dk_codec_ops), .id = 200,
-    .open = v_open, .close = v_close, .bound = v_bound, .compress = v_compress,
+    .struct_size = sizeof(dk_codec_ops),
+    .id = 200,
+    .open = v_open,
+    .close = v_close,
+    .bound = v_bound,
+    .compress = v_compress,
     .decompress = V_DECOMPRESS,
 };
 
 static const dk_plugin v_plugin = {
-    .magic = DK_PLUGIN_MAGIC, .abi_major = DK_ABI_MAJOR, .abi_minor = V_MINOR,
-    .kind = DK_PLUGIN_CODEC, .name = V_NAME, .version = "0.0.1-test", .ops = &v_ops,
+    .magic = DK_PLUGIN_MAGIC,
+    .abi_major = DK_ABI_MAJOR,
+    .abi_minor = V_MINOR,
+    .kind = DK_PLUGIN_CODEC,
+    .name = V_NAME,
+    .version = "0.0.1-test",
+    .ops = &v_ops,
 };
 
 DK_PLUGIN_EXPORT(&v_plugin)

@@ -18,12 +18,18 @@ static int cm_pick(dk_compaction_policy *p, const dk_run_view *v, dk_compaction_
 
 static const dk_compaction_ops cm_ops = {
     .struct_size = sizeof(dk_compaction_ops),
-    .open = cm_open, .close = cm_close, .pick = cm_pick,
+    .open = cm_open,
+    .close = cm_close,
+    .pick = cm_pick,
 };
 
 static const dk_plugin cm_plugin = {
-    .magic = DK_PLUGIN_MAGIC, .abi_major = DK_ABI_MAJOR, .abi_minor = DK_ABI_MINOR,
-    .kind = DK_PLUGIN_COMPACTION, .name = "minimal", .version = "0.0.1-test",
+    .magic = DK_PLUGIN_MAGIC,
+    .abi_major = DK_ABI_MAJOR,
+    .abi_minor = DK_ABI_MINOR,
+    .kind = DK_PLUGIN_COMPACTION,
+    .name = "minimal",
+    .version = "0.0.1-test",
     .ops = &cm_ops,
 };
 

@@ -22,12 +22,19 @@ static int rm_merge(dk_resolver *r, const dk_object *a, const dk_object *b, dk_o
 
 static const dk_conflict_ops rm_ops = {
     .struct_size = sizeof(dk_conflict_ops),
-    .open = rm_open, .close = rm_close, .update = rm_update, .merge = rm_merge,
+    .open = rm_open,
+    .close = rm_close,
+    .update = rm_update,
+    .merge = rm_merge,
 };
 
 static const dk_plugin rm_plugin = {
-    .magic = DK_PLUGIN_MAGIC, .abi_major = DK_ABI_MAJOR, .abi_minor = DK_ABI_MINOR,
-    .kind = DK_PLUGIN_CONFLICT, .name = "minimal", .version = "0.0.1-test",
+    .magic = DK_PLUGIN_MAGIC,
+    .abi_major = DK_ABI_MAJOR,
+    .abi_minor = DK_ABI_MINOR,
+    .kind = DK_PLUGIN_CONFLICT,
+    .name = "minimal",
+    .version = "0.0.1-test",
     .ops = &rm_ops,
 };
 

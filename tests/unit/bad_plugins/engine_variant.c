@@ -48,7 +48,7 @@
 #elif defined(DK_VARIANT_SHORTOPS)
 #define V_NAME "shortops"
 #undef V_SIZE
-#define V_SIZE offsetof(dk_engine_ops, iter_next)   /* ends before a required method */
+#define V_SIZE offsetof(dk_engine_ops, iter_next) /* ends before a required method */
 #elif defined(DK_VARIANT_NULLMETHOD)
 #define V_NAME "nullmethod"
 #undef V_ITER_NEXT
@@ -56,7 +56,7 @@
 #elif defined(DK_VARIANT_MINIMAL)
 #define V_NAME "minimal"
 #undef V_SIZE
-#define V_SIZE offsetof(dk_engine_ops, flush)        /* ends after iter_close */
+#define V_SIZE offsetof(dk_engine_ops, flush) /* ends after iter_close */
 #else
 #error "build with one -DDK_VARIANT_<X>"
 #endif
@@ -66,33 +66,68 @@ static int v_open(const dk_host *host, const dk_engine_conf *conf, dk_engine **o
     *out = NULL;
     return DK_EUNSUPPORTED;
 }
-static int v_close(dk_engine *e) { return DK_EUNSUPPORTED; }
-static int v_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg) { return DK_EUNSUPPORTED; }
-static int v_write(dk_engine *e, const dk_batch *b, int sync) { return DK_EUNSUPPORTED; }
-static int v_iter_open(dk_engine *e, const dk_iter_opts *o, dk_engine_iter **out) { return DK_EUNSUPPORTED; }
-static int v_iter_seek(dk_engine_iter *it, dk_slice t) { return DK_EUNSUPPORTED; }
+static int v_close(dk_engine *e)
+{
+    return DK_EUNSUPPORTED;
+}
+static int v_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
+{
+    return DK_EUNSUPPORTED;
+}
+static int v_write(dk_engine *e, const dk_batch *b, int sync)
+{
+    return DK_EUNSUPPORTED;
+}
+static int v_iter_open(dk_engine *e, const dk_iter_opts *o, dk_engine_iter **out)
+{
+    return DK_EUNSUPPORTED;
+}
+static int v_iter_seek(dk_engine_iter *it, dk_slice t)
+{
+    return DK_EUNSUPPORTED;
+}
 /* Variants that replace a table, descriptor or method leave these unused. */
 #define V_MAYBE_UNUSED __attribute__((unused))
 
-static V_MAYBE_UNUSED int v_iter_next(dk_engine_iter *it, dk_slice *k, dk_slice *v) { return DK_EUNSUPPORTED; }
+static V_MAYBE_UNUSED int v_iter_next(dk_engine_iter *it, dk_slice *k, dk_slice *v)
+{
+    return DK_EUNSUPPORTED;
+}
 static void v_iter_close(dk_engine_iter *it) {}
-static int v_flush(dk_engine *e) { return DK_EUNSUPPORTED; }
-static int v_stats(dk_engine *e, dk_stat_sink sink, void *arg) { return DK_EUNSUPPORTED; }
+static int v_flush(dk_engine *e)
+{
+    return DK_EUNSUPPORTED;
+}
+static int v_stats(dk_engine *e, dk_stat_sink sink, void *arg)
+{
+    return DK_EUNSUPPORTED;
+}
 
 /* flush and stats are set in every variant: for "minimal" they lie past
  * struct_size, and the host's copy must read them as NULL. */
 static V_MAYBE_UNUSED const dk_engine_ops v_ops = {
     .struct_size = (uint32_t)(V_SIZE),
     .caps = DK_ENGINE_CAP_ORDERED,
-    .open = v_open, .close = v_close, .get = v_get, .write = v_write,
-    .iter_open = v_iter_open, .iter_seek = v_iter_seek,
-    .iter_next = V_ITER_NEXT, .iter_close = v_iter_close,
-    .flush = v_flush, .stats = v_stats,
+    .open = v_open,
+    .close = v_close,
+    .get = v_get,
+    .write = v_write,
+    .iter_open = v_iter_open,
+    .iter_seek = v_iter_seek,
+    .iter_next = V_ITER_NEXT,
+    .iter_close = v_iter_close,
+    .flush = v_flush,
+    .stats = v_stats,
 };
 
 static V_MAYBE_UNUSED const dk_plugin v_plugin = {
-    .magic = V_MAGIC, .abi_major = V_MAJOR, .abi_minor = V_MINOR,
-    .kind = V_KIND, .name = V_NAME, .version = "0.0.1-test", .ops = V_OPS,
+    .magic = V_MAGIC,
+    .abi_major = V_MAJOR,
+    .abi_minor = V_MINOR,
+    .kind = V_KIND,
+    .name = V_NAME,
+    .version = "0.0.1-test",
+    .ops = V_OPS,
 };
 
 DK_PLUGIN_EXPORT(V_DESC)
