@@ -144,7 +144,7 @@ static inline void got_cb(void *arg, dk_coord_result *r)
 }
 
 static inline int start_put(int via, const char *key, const char *val, int cl, int strict, const dk_vv *ctx,
-                     int cond, got *g)
+                            int cond, got *g)
 {
     got_init(g);
     dk_coord_write w = {
