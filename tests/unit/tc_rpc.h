@@ -101,8 +101,8 @@ static inline void test_key(const char *secret, uint8_t key[DK_RPC_KEY_LEN])
 static uint32_t g_max_inbound; /* conf of the next node_start_at */
 static uint64_t g_frame_timeout_ms;
 
-static inline int node_start_at(node *n, const char *id, const char *cluster, const char *secret, const char *ip,
-                         int port, uint32_t max_outstanding)
+static inline int node_start_at(node *n, const char *id, const char *cluster, const char *secret,
+                                const char *ip, int port, uint32_t max_outstanding)
 {
     char listen[32], err[256];
     uint8_t key[DK_RPC_KEY_LEN];
