@@ -245,5 +245,3 @@ void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, co
     dk_http_respond(x, status, "application/json", NULL, b.data, b.len);
     dk_buf_free(&b);
 }
-
-
