@@ -70,8 +70,8 @@ static inline void tr_host_close(void)
  * encoding *raw (replaced on success): over the copy's context when ctx
  * or tombstone, else blind; value is the value, or a CRDT's encoded
  * operation. Returns dk_resolve_update's code. */
-static inline int tr_write(const dk_resolvers *rs, dk_buf *raw, int type, const char *actor, int64_t now, int ctx,
-                           int tombstone, dk_slice value)
+static inline int tr_write(const dk_resolvers *rs, dk_buf *raw, int type, const char *actor, int64_t now,
+                           int ctx, int tombstone, dk_slice value)
 {
     dk_object cur;
     dk_object_init(&cur);
