@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <jansson.h>
@@ -19,20 +18,8 @@
 #include <openssl/params.h>
 #include "node/context.h"
 #include "util/base64.h"
+#include "util/errors.h"
 #include "util/vv.h"
-
-static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(4, 5);
-
-static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /*
  * The token's MAC over p[0..len): HMAC-SHA256 truncated. Every GET and
@@ -153,11 +140,11 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
     json_error_t jerr;
     json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return ctx_fail(-EINVAL, err, errlen, "context: invalid JSON at position %d: %s", jerr.position,
-                        jerr.text);
+        return dk_errf(-EINVAL, err, errlen, "context: invalid JSON at position %d: %s", jerr.position,
+                       jerr.text);
     int rc = 0;
     if (!json_is_object(root)) {
-        rc = ctx_fail(-EINVAL, err, errlen, "context: expected a JSON object of node -> counter");
+        rc = dk_errf(-EINVAL, err, errlen, "context: expected a JSON object of node -> counter");
         goto out;
     }
     const char *key;
@@ -166,23 +153,23 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
     {
         dk_actor a;
         if (dk_actor_parse(key, strlen(key), &a)) {
-            rc = ctx_fail(-EINVAL, err, errlen,
-                          "context: \"%.80s\" is not a node id ([a-z0-9_-]{1,64}, optionally #incarnation)",
-                          key);
+            rc = dk_errf(-EINVAL, err, errlen,
+                         "context: \"%.80s\" is not a node id ([a-z0-9_-]{1,64}, optionally #incarnation)",
+                         key);
             goto out;
         }
         if (!json_is_integer(val) || json_integer_value(val) < 0) {
-            rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer",
-                          key);
+            rc = dk_errf(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer",
+                         key);
             goto out;
         }
         if ((uint64_t)json_integer_value(val) > DK_CONTEXT_COUNTER_MAX) {
-            rc = ctx_fail(-EINVAL, err, errlen,
-                          "context: counter of \"%s\" is larger than any this store issues", key);
+            rc = dk_errf(-EINVAL, err, errlen,
+                         "context: counter of \"%s\" is larger than any this store issues", key);
             goto out;
         }
         if (dk_vv_get(out, &a)) {
-            rc = ctx_fail(-EINVAL, err, errlen, "context: node \"%s\" appears twice", key);
+            rc = dk_errf(-EINVAL, err, errlen, "context: node \"%s\" appears twice", key);
             goto out;
         }
         if ((rc = dk_vv_set(out, &a, (uint64_t)json_integer_value(val), 0)))
@@ -198,23 +185,23 @@ static int ctx_decode_raw(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *
                           char *err, size_t errlen)
 {
     if (n >= 1 && raw[0] == 1)
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context from an older version; read the key again");
+        return dk_errf(DK_ECORRUPT, err, errlen, "context from an older version; read the key again");
     if (n < 1 + 1 + DK_CONTEXT_MAC_LEN)
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context: token too short");
+        return dk_errf(DK_ECORRUPT, err, errlen, "context: token too short");
     if (raw[0] != DK_CONTEXT_VERSION)
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context: unsupported token version %u", raw[0]);
+        return dk_errf(DK_ECORRUPT, err, errlen, "context: unsupported token version %u", raw[0]);
     uint8_t mac[DK_CONTEXT_MAC_LEN];
     size_t body = n - DK_CONTEXT_MAC_LEN;
     int rc = ctx_mac(key, raw, body, mac);
     if (rc)
         return rc;
     if (CRYPTO_memcmp(mac, raw + body, DK_CONTEXT_MAC_LEN) != 0)
-        return ctx_fail(DK_ECORRUPT, err, errlen,
-                        "context: token not issued by this cluster, or altered; read the key again");
+        return dk_errf(DK_ECORRUPT, err, errlen,
+                       "context: token not issued by this cluster, or altered; read the key again");
     size_t used;
     rc = dk_vv_decode(raw + 1, body - 1, out, &used);
     if (rc == DK_ECORRUPT || (!rc && used != body - 1))
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
+        return dk_errf(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
     return rc;
 }
 
@@ -227,7 +214,7 @@ int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size
     if (err && errlen)
         err[0] = '\0';
     if (len > DK_CONTEXT_MAX)
-        return ctx_fail(-EINVAL, err, errlen, "context: token longer than %u bytes", DK_CONTEXT_MAX);
+        return dk_errf(-EINVAL, err, errlen, "context: token longer than %u bytes", DK_CONTEXT_MAX);
     size_t i = 0;
     while (i < len && (s[i] == ' ' || s[i] == '\t'))
         i++;
@@ -245,8 +232,8 @@ int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size
         size_t bad = 0;
         long n = dk_base64_decode(s + i, len - i, DK_B64_URL, raw, &bad);
         if (n < 0)
-            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)",
-                          bad + i);
+            rc = dk_errf(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)",
+                         bad + i);
         else
             rc = ctx_decode_raw(key, raw, (size_t)n, out, err, errlen);
     }

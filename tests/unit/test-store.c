@@ -124,7 +124,7 @@ static void one_sibling(const dk_actor *a, uint64_t n, dk_slice v, dk_buf *out)
 
 static void test_counter_max(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor; /* what the store stamps writes with (node.h) */
     dk_buf enc = DK_BUF_INIT, before = DK_BUF_INIT, after = DK_BUF_INIT;
     int changed = 0;
     one_sibling(&me, UINT64_MAX - 1, sl("old"), &enc);
@@ -157,7 +157,7 @@ static void test_counter_max(void)
  * DK_STORE_CONTEXT_AHEAD, so the key never nears the maximum. */
 static void test_context_clamped(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;
     dk_actor other;
     CU_ASSERT_EQUAL(dk_actor_set(&other, "zz", 1), 0);
     dk_vv vv, ctx;
@@ -182,7 +182,7 @@ static void test_context_clamped(void)
 
 static void test_map_context(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;
     dk_vv vv, map;
     dk_vv_init(&vv);
     dk_vv_init(&map);
@@ -218,7 +218,7 @@ static void test_map_context(void)
 
 static void test_size_limit(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;    /* the actor the store stamps writes with */
     size_t third = MAX_OBJ / 2 - 2048; /* two fit, three do not */
     char *big = malloc(third);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
