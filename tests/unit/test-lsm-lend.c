@@ -43,16 +43,6 @@ static lsm_db *tln_open(lsm_env *env, const char *dir, uint64_t memtable)
     return (lsm_db *)e;
 }
 
-static void tln_write_all(lsm_db *db, int n, int gen)
-{
-    char k[32], v[160];
-    for (int i = 0; i < n; i++) {
-        tl_key(k, i);
-        tl_val(v, i, gen);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
-}
-
 /* Read every key through get(): the small cache turns over many times. */
 static void tln_churn(lsm_db *db, int n)
 {
@@ -75,7 +65,7 @@ static void test_lent_outlives_compaction(void)
     lsm_db *db = tln_open(env, dir, 0);
     CU_ASSERT_TRUE_FATAL(DK_HAS(&dk__lsm_engine_ops, release) &&
                          (dk__lsm_engine_ops.caps & DK_ENGINE_CAP_VERIFIED));
-    tln_write_all(db, 2000, 0);
+    tl_fill(db, 2000, 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
     tl_key(k, 17);
@@ -86,7 +76,7 @@ static void test_lent_outlives_compaction(void)
     CU_ASSERT_EQUAL_FATAL(tln_lend(db, k, 0, &lent, &pin), 0);
     CU_ASSERT_TRUE(tln_is(lent, v0));
     /* Overwrite everything, flush, compact: the first table is gone. */
-    tln_write_all(db, 2000, 1);
+    tl_fill(db, 2000, 1);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     tln_churn(db, 2000);
     CU_ASSERT_TRUE(tl_has(db, k, v1));
@@ -116,7 +106,7 @@ static void test_lent_outlives_flush(void)
     void *pin = NULL;
     CU_ASSERT_EQUAL_FATAL(tln_lend(db, k, DK_GET_NOWAIT, &lent, &pin), 0); /* from memory */
     CU_ASSERT_TRUE(tln_is(lent, v0));
-    tln_write_all(db, 2000, 1); /* many 32 KiB memtables, flushed */
+    tl_fill(db, 2000, 1); /* many 32 KiB memtables, flushed */
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
     CU_ASSERT_TRUE(tln_is(lent, v0));
@@ -151,7 +141,7 @@ static void test_lent_nowait_and_damage(void)
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
     lsm_db *db = tln_open(env, dir, 0);
-    tln_write_all(db, 2000, 0);
+    tl_fill(db, 2000, 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     db = tln_open(env, dir, 0);
