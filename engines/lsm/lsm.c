@@ -481,11 +481,14 @@ static int lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_c
         free(w);
         return rc;
     }
-    if (lsm_enqueue(db, w)) {
+    /* Signal after unlocking: woken under mu, the WAL thread would run
+     * only to block on mu again (two more switches per group). */
+    int wake = lsm_enqueue(db, w);
+    if (wake)
         db->wal_turn = 1;
-        pthread_cond_signal(&db->wal_cv);
-    }
     pthread_mutex_unlock(&db->mu);
+    if (wake)
+        pthread_cond_signal(&db->wal_cv);
     return 0;
 }
 

@@ -17,6 +17,8 @@
  *
  * - two memtables: a writer stalls when the mutable one is full while the
  *   immutable one still flushes (each may overshoot by its last batch);
+ *   a flushed memtable's arena chunks are kept for the next one (at most
+ *   memtable_size of them), so an idle engine may hold that much too;
  * - block_cache_size covers data, index and filter blocks together. Index
  *   and filter blocks are pinned in their table while the pinned total
  *   stays under half the cache (charged to it: the LRU shrinks to match);
@@ -91,6 +93,7 @@ typedef struct lsm_db {
     pthread_cond_t bg_cv;   /* wakes the flush and compaction threads */
     pthread_cond_t done_cv; /* a flush or compaction finished */
     lsm_memtable *mem, *imm;
+    lsm_sl_pool *slpool; /* arena chunks of flushed memtables, for the next */
     lsm_wal wal;
     lsm_version *cur;
     lsm_manifest man;
@@ -202,6 +205,7 @@ int dk__lsm_checkpoint_op(dk_engine *e, const char *dir);
  * (references) and the snapshot sequence. */
 typedef struct lsm_read {
     lsm_memtable *mem, *imm;
+    lsm_sl_pool *slpool; /* arena chunks of flushed memtables, for the next */
     lsm_version *v;
     uint64_t snap;
 } lsm_read;
