@@ -19,12 +19,7 @@
 /* Put keys 0..TD_KEYS-1 with generation gen, then flush them to a table. */
 static void td_fill(lsm_db *db, int gen)
 {
-    char k[32], v[160];
-    for (int i = 0; i < TD_KEYS; i++) {
-        tl_key(k, i);
-        tl_val(v, i, gen);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
+    tl_fill(db, TD_KEYS, gen);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
 }
 

@@ -1,9 +1,10 @@
 /*
- * test-lsm-host.h - the set-up test-lsm-engine.c and test-lsm-damage.c
- * share on top of test-lsm-util.h: one fake host per program (th) whose
- * log messages are also kept in tl_logs for tests that look for a file
- * name or an offset there, the suite's init/cleanup, the keys and values
- * both write, and an engine opened in a fresh directory on a posix env.
+ * test-lsm-host.h - the set-up test-lsm-engine.c, test-lsm-recovery.c and
+ * test-lsm-damage.c share on top of test-lsm-util.h: one fake host per
+ * program (th) whose log messages are also kept in tl_logs for tests that
+ * look for a file name or an offset there, the suite's init/cleanup, the
+ * keys and values they write (tl_fill writes a range of them), and an
+ * engine opened in a fresh directory on a posix env.
  *
  * Header-only with static state, like tc_cluster.h: each program is one
  * file. Apart from test-lsm-util.h because the other LSM tests have their
@@ -65,6 +66,17 @@ static inline void tl_key(char *k, int i)
 static inline void tl_val(char *v, int i, int gen)
 {
     snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i);
+}
+
+/* Put keys 0..n-1 with their generation-gen values, one assertion per put. */
+static inline void tl_fill(lsm_db *db, int n, int gen)
+{
+    char k[32], v[160];
+    for (int i = 0; i < n; i++) {
+        tl_key(k, i);
+        tl_val(v, i, gen);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
 }
 
 /* A fresh directory in dir (64 bytes), a posix env in *env and the engine
