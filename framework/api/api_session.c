@@ -87,6 +87,12 @@ static dk_coord *session_coord(void *arg)
     return api->cluster ? api->cluster->coord : NULL;
 }
 
+int dk__api_session_plain(const dk_api_req *q, dk_slice key)
+{
+    int spilled = 0;
+    return !q->session || (!dk_session_need(&q->session->s, key, &spilled) && !spilled);
+}
+
 int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
                         dk_coord_cb cb, void *arg)
 {
