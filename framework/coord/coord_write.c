@@ -215,9 +215,9 @@ static void slot_failed(wslot *sl)
                 return;
         }
     }
-    if (c->hints && !c->stopping) {
-        if (dk_hints_store(c->hints, sl->owner.id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
-                           local_hint_done, op) == 0) {
+    if (c->hints_on && !c->stopping) {
+        if (dk__coord_hint_store(c, sl->owner.id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
+                                 local_hint_done, op) == 0) {
             dk__coord_hold(c);
             op->refs++;
         }
