@@ -163,7 +163,7 @@ int dk_store_try_get_lent(dk_store *s, dk_slice key, dk_slice *raw, dk_object *o
     *raw = (dk_slice){NULL, 0};
     if (!dk_engine_can_lend(&s->engine))
         return DK_EUNSUPPORTED;
-    if (store_key_fenced(s, key))
+    if (dk__store_fence_key(&s->fence, key))
         return DK_EUNAVAILABLE;
     dk_slice v;
     void *p = NULL;
