@@ -504,6 +504,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
                         .cfg = conf,
                         .cluster = &cluster,
                         .cluster_loop = &loops[0].loop,
+                        .loop_index = (unsigned)ctx->index,
                         .cluster_mb = &loops[0].mailbox,
                         .own_mb = &ctx->mailbox,
                         .auth = auth};
@@ -694,7 +695,20 @@ int main(int argc, char **argv)
         char *colon = strrchr(listen, ':');
         snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
                  dk_http_server_port(loops[0].api.http));
-        if (dk_cluster_start(&cluster, &loops[0].loop, &node, listen, err, sizeof(err)) != 0) {
+        /* Every loop coordinates what arrives on it (cluster.h): the
+         * loops' own coordinators start now, before their threads run. */
+        uv_loop_t **lp = calloc((size_t)n_loops, sizeof(*lp));
+        dk_mailbox **mb = calloc((size_t)n_loops, sizeof(*mb));
+        for (int i = 0; lp && mb && i < n_loops; i++) {
+            lp[i] = &loops[i].loop;
+            mb[i] = &loops[i].mailbox;
+        }
+        dk_cluster_loops cl = {.n = lp && mb ? (size_t)n_loops : 1, .loop = lp, .mb = mb};
+        int crc = dk_cluster_start(&cluster, &loops[0].loop, &node, listen, lp && mb ? &cl : NULL, err,
+                                   sizeof(err));
+        free(lp);
+        free(mb);
+        if (crc != 0) {
             dk_log(DK_LOG_ERROR, "cannot join the cluster: %s", err);
             fprintf(stderr, "dynkvd: cannot start the cluster services: %s\n", err);
             status = 1;

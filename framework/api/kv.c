@@ -5,12 +5,14 @@
  * copy read from its store without coordination (debugging, tests).
  *
  * A request is checked on its loop thread (kv_request is the one place
- * the route reads request headers), handed to the coordinator on the
- * cluster loop, and answered where the coordinator's callback runs: when
- * that is the request's own loop (one loop thread, the default), from the
- * object the coordinator decoded, with no copy of its encoding and no
+ * the route reads request headers) and handed to a coordinator: the
+ * loop's own (cluster.h, dk_cluster_coord_here) for a plain read or
+ * write, else the one on the cluster loop. It is answered where the
+ * coordinator's callback runs: when that is the request's own loop, from
+ * the object the coordinator decoded, with no copy of its encoding and no
  * second decode; otherwise the encoding crosses back as bytes and is
- * decoded once there. Rendering is bounded (a ~150-byte JSON, or the
+ * decoded once there. The counter coord_loop<i>_requests_total says how
+ * many requests loop i coordinated. Rendering is bounded (a ~150-byte JSON, or the
  * value itself for Accept: application/octet-stream), so it stays on the
  * loop: a pool trip would cost more than the rendering. A raw value is
  * not copied: it is lent to the transport, which writes it at once (one
@@ -327,7 +329,7 @@ static void kv_done(void *arg, dk_coord_result *r)
 {
     dk_api_kv *k = arg;
     k->acks = (dk_api_acks){r->acks, r->needed, r->replicas};
-    if (k->q.api->loop == k->q.api->cluster_loop) {
+    if (k->here || k->q.api->loop == k->q.api->cluster_loop) {
         kv_render(k, r->status, dk_buf_slice(&r->raw), r->raw.len ? &r->obj : NULL);
         dk__api_send(&k->q);
         return;
@@ -338,11 +340,26 @@ static void kv_done(void *arg, dk_coord_result *r)
     dk__api_back(&k->q, kv_render_raw);
 }
 
-/* Cluster loop: hand the request to the coordinator. */
+/* Count a request coordinated on loop index, as the counter
+ * coord_loop<index>_requests_total (the name is kept per thread). */
+static void kv_count_loop(unsigned index)
+{
+    static _Thread_local char name[48];
+    static _Thread_local unsigned named = ~0u;
+    if (named != index) {
+        snprintf(name, sizeof(name), "coord_loop%u_requests_total", index);
+        named = index;
+    }
+    dk_metrics_add(name, 1);
+}
+
+/* The coordinating loop (this loop's own coordinator, or the cluster
+ * loop's): hand the request to the coordinator. */
 static void kv_coordinate(dk_api_req *q)
 {
     dk_api_kv *k = (dk_api_kv *)q;
-    dk_coord *co = q->api->cluster->coord;
+    dk_coord *co = k->here ? k->here : q->api->cluster->coord;
+    kv_count_loop(k->here ? q->api->loop_index : 0);
     dk_slice key = {k->key, k->key_len};
     int rc;
     if (!co) {
@@ -402,8 +419,18 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
         dk__api_send(&k->q);
         return;
     }
-    if (route == DK_API_KV_LOCAL)
+    if (route == DK_API_KV_LOCAL) {
         dk__api_on_worker(&k->q, kv_local);
-    else
-        dk__api_on_cluster(&k->q, kv_coordinate);
+        return;
+    }
+    /* A plain read or write is coordinated on this loop when it has a
+     * coordinator of its own; conditional writes (the CAS lock lives on
+     * the cluster loop) and session reads go there. */
+    if (api->loop != api->cluster_loop && !k->cond &&
+        (k->write || dk__api_session_plain(&k->q, (dk_slice){k->key, k->key_len})) &&
+        (k->here = dk_cluster_coord_here(api->cluster, api->loop_index)) != NULL) {
+        kv_coordinate(&k->q);
+        return;
+    }
+    dk__api_on_cluster(&k->q, kv_coordinate);
 }

@@ -54,10 +54,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <xxhash.h>
 
+#include "node/context.h"
 #include "node/session.h"
 #include "util/base64.h"
 #include "util/coding.h"
@@ -67,16 +66,12 @@
 #define SESSION_HEAD 10u /* version, n, spill */
 static const char session_label[] = "dynkv session token v1";
 
-/* HMAC-SHA256(key, p[0..len)) truncated to n bytes. */
+/* HMAC-SHA256(key, p[0..len)) truncated to n bytes, with the thread's
+ * keyed state (node/context.h). */
 static int session_hmac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out,
                         size_t n)
 {
-    uint8_t full[EVP_MAX_MD_SIZE];
-    unsigned int got = 0;
-    if (!HMAC(EVP_sha256(), key, DK_CONTEXT_KEY_LEN, p, len, full, &got) || got < n)
-        return -ENOMEM;
-    memcpy(out, full, n);
-    return 0;
+    return dk_context_mac(key, p, len, out, n);
 }
 
 static uint64_t session_tag(const dk_session *s, dk_slice key)
