@@ -9,6 +9,6 @@ conflict_crdt_la_LIBADD = framework/util/libdkutil.la
 
 check_PROGRAMS += tests/unit/test-crdt
 TESTS += tests/unit/test-crdt
-tests_unit_test_crdt_SOURCES = tests/unit/test-crdt.c tests/unit/cu_main.h
+tests_unit_test_crdt_SOURCES = tests/unit/test-crdt.c tests/unit/tc_plugin.h tests/unit/cu_main.h
 tests_unit_test_crdt_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_crdt_LDADD = $(DK_UNIT_LINK)

@@ -1,6 +1,6 @@
 /*
  * test-crdt.c - the crdt conflict resolver (conflict/crdt), loaded with
- * dlopen from $DYNKV_PLUGIN_PATH as a node loads it and driven the way the
+ * dlopen from $DYNKV_PLUGIN_PATH as a node loads it (tc_plugin.h) and driven the way the
  * framework drives it: objects live as encodings (typed CRDT, object.h),
  * every update or merge output is encoded and then released.
  *
@@ -28,6 +28,8 @@
 #include "util/cursor.h"
 #include "util/vv.h"
 
+#include "tc_plugin.h"
+
 #define S(text) ((dk_slice){(const uint8_t *)(text), sizeof(text) - 1})
 #define NOW 1700000000000LL
 
@@ -44,25 +46,9 @@ static struct {
 
 static int suite_init(void)
 {
-    const char *dir = getenv("DYNKV_PLUGIN_PATH");
-    char path[4096];
-    if (!dir)
-        return -1;
     dk_host_init(&fake_host, &fake_ctx);
-    snprintf(path, sizeof(path), "%s/conflict-crdt.so", dir);
-    P.dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!P.dl) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
-        return -1;
-    }
-    dk_plugin_entry_fn entry;
-    *(void **)&entry = dlsym(P.dl, DK_PLUGIN_ENTRY_SYMBOL);
-    const dk_plugin *d = entry ? entry() : NULL;
-    if (!d || d->magic != DK_PLUGIN_MAGIC || d->kind != DK_PLUGIN_CONFLICT || strcmp(d->name, "crdt") != 0 ||
-        d->abi_major != DK_ABI_MAJOR || d->abi_minor > DK_ABI_MINOR)
-        return -1;
-    P.ops = d->ops;
-    if (!DK_OPS_HAS(P.ops, value) || !DK_OPS_HAS(P.ops, release))
+    P.ops = tc_plugin_find(DK_PLUGIN_CONFLICT, "crdt", &P.dl);
+    if (!P.ops || !DK_OPS_HAS(P.ops, value) || !DK_OPS_HAS(P.ops, release))
         return -1;
     return P.ops->open(&fake_host, NULL, &P.r);
 }
