@@ -756,15 +756,16 @@ int main(int argc, char **argv)
             loop_close(&loops[i]);
     free(loops);
     /* Flush the memtables so that the next start has no WAL to replay. */
-    if (status == 0 && DK_OPS_HAS(node.engine_ops, flush)) {
-        int frc = node.engine_ops->flush(node.engine);
-        if (!frc && node.hint_engine)
-            frc = node.engine_ops->flush(node.hint_engine);
-        if (frc)
+    if (status == 0) {
+        dk_engine_ref data = dk_node_engine(&node), hints = dk_node_hints(&node);
+        int frc = dk_engine_flush(&data);
+        if (!frc && hints.obj)
+            frc = dk_engine_flush(&hints);
+        if (frc == 0)
+            dk_log(DK_LOG_INFO, "engine flushed");
+        else if (frc != DK_EUNSUPPORTED) /* an engine without flush has nothing to flush */
             dk_log(DK_LOG_WARN, "flush at stop failed: %s (the WAL still holds every acknowledged write)",
                    dk_strerror(frc));
-        else
-            dk_log(DK_LOG_INFO, "engine flushed");
     }
     dk_node_close(&node);
     dk_auth_free(auth);

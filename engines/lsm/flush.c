@@ -99,7 +99,7 @@ int dk__lsm_switch_memtable(lsm_db *db)
     }
     if (!rc && fresh)
         rc = dk__lsm_wal_open(db->env, path, &nw);
-    lsm_memtable *nm = rc ? NULL : dk__lsm_mem_new(num);
+    lsm_memtable *nm = rc ? NULL : dk__lsm_mem_new(num, db->slpool);
     if (!rc && !nm) {
         dk__lsm_wal_close(&nw);
         rc = -ENOMEM;

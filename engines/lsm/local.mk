@@ -42,6 +42,13 @@ tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/tes
 tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-lend
+TESTS += tests/unit/test-lsm-lend
+tests_unit_test_lsm_lend_SOURCES = tests/unit/test-lsm-lend.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_lend_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_lend_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-recovery
 TESTS += tests/unit/test-lsm-recovery
 tests_unit_test_lsm_recovery_SOURCES = tests/unit/test-lsm-recovery.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \

@@ -17,6 +17,8 @@
  *
  * - two memtables: a writer stalls when the mutable one is full while the
  *   immutable one still flushes (each may overshoot by its last batch);
+ *   a flushed memtable's arena chunks are kept for the next one (at most
+ *   memtable_size of them), so an idle engine may hold that much too;
  * - block_cache_size covers data, index and filter blocks together. Index
  *   and filter blocks are pinned in their table while the pinned total
  *   stays under half the cache (charged to it: the LRU shrinks to match);
@@ -91,6 +93,7 @@ typedef struct lsm_db {
     pthread_cond_t bg_cv;   /* wakes the flush and compaction threads */
     pthread_cond_t done_cv; /* a flush or compaction finished */
     lsm_memtable *mem, *imm;
+    lsm_sl_pool *slpool; /* arena chunks of flushed memtables, for the next */
     lsm_wal wal;
     lsm_version *cur;
     lsm_manifest man;
@@ -202,6 +205,7 @@ int dk__lsm_checkpoint_op(dk_engine *e, const char *dir);
  * (references) and the snapshot sequence. */
 typedef struct lsm_read {
     lsm_memtable *mem, *imm;
+    lsm_sl_pool *slpool; /* arena chunks of flushed memtables, for the next */
     lsm_version *v;
     uint64_t snap;
 } lsm_read;
@@ -214,6 +218,8 @@ void dk__lsm_reads_end(const uint64_t r0[2], _Atomic uint64_t *blocks, _Atomic u
 /* lsm_read.c: the ops' get() and try_get(). */
 int dk__lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
 int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+int dk__lsm_get_lent(dk_engine *e, dk_slice key, uint32_t flags, dk_slice *value, void **pin);
+void dk__lsm_release(dk_engine *e, void *pin);
 /* lsm_iter.c: the ops' iterator methods. */
 int dk__lsm_iter_open(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out);
 int dk__lsm_iter_seek(dk_engine_iter *ei, dk_slice target);

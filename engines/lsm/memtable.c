@@ -9,12 +9,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
-lsm_memtable *dk__lsm_mem_new(uint64_t wal_number)
+lsm_memtable *dk__lsm_mem_new(uint64_t wal_number, lsm_sl_pool *pool)
 {
     lsm_memtable *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    if (!(m->sl = dk__lsm_sl_new(wal_number * 0x9e3779b97f4a7c15ull + 1))) {
+    if (!(m->sl = dk__lsm_sl_new(wal_number * 0x9e3779b97f4a7c15ull + 1, pool))) {
         free(m);
         return NULL;
     }

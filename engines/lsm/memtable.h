@@ -18,8 +18,9 @@ typedef struct lsm_memtable {
     uint64_t wal_number; /* the WAL whose records are in this memtable */
 } lsm_memtable;
 
-/* A memtable with one reference, or NULL on ENOMEM. */
-lsm_memtable *dk__lsm_mem_new(uint64_t wal_number);
+/* A memtable with one reference, its arena drawn from pool (may be
+ * NULL), or NULL on ENOMEM. */
+lsm_memtable *dk__lsm_mem_new(uint64_t wal_number, lsm_sl_pool *pool);
 void dk__lsm_mem_ref(lsm_memtable *m);
 /* Drop a reference; frees on the last. Any thread. */
 void dk__lsm_mem_unref(lsm_memtable *m);

@@ -300,7 +300,7 @@ static int rc_recover(lsm_db *db)
     if (scan.nlogs)
         qsort(scan.logs, scan.nlogs, sizeof(*scan.logs), rc_u64cmp);
     rc_replay rp = {.db = db, .max_seq = db->last_seq, .base = db->last_seq};
-    if (!(replayed = rp.mem = dk__lsm_mem_new(0))) {
+    if (!(replayed = rp.mem = dk__lsm_mem_new(0, db->slpool))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -366,7 +366,7 @@ static int rc_recover(lsm_db *db)
         rc = dk__lsm_wal_open(db->env, path, &db->wal);
     if (!rc)
         rc = db->env->ops->sync_dir(db->env, db->dir);
-    if (!rc && !(db->mem = dk__lsm_mem_new(wal_no)))
+    if (!rc && !(db->mem = dk__lsm_mem_new(wal_no, db->slpool)))
         rc = -ENOMEM;
     if (!rc) {
         rc_gc g = {.db = db, .v = db->cur, .manifest = man_no};
@@ -391,6 +391,7 @@ static void rc_free(lsm_db *db)
     dk__lsm_manifest_close(&db->man);
     dk__lsm_mem_unref(db->mem);
     dk__lsm_mem_unref(db->imm);
+    dk__lsm_sl_pool_unref(db->slpool); /* lists still alive keep it */
     dk__lsm_version_unref(db->cur);
     /* Readers are gone: delete what they retired before the cache goes. */
     dk__lsm_reaper_stop(db->fenv.reaper);
@@ -432,6 +433,10 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_cond_init(&db->done_cv, NULL);
     pthread_cond_init(&db->wal_cv, NULL);
     int rc = rc_options(db, conf);
+    /* One memtable's worth of chunks: with the mutable and the flushing
+     * one, the ceiling stays at two memtables (lsm.h). */
+    if (!rc && !(db->slpool = dk__lsm_sl_pool_new(db->memtable_size)))
+        rc = -ENOMEM;
     if (!rc) {
         db->fenv =
             (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs, .host = host};

@@ -13,8 +13,19 @@
 
 typedef struct lsm_skiplist lsm_skiplist;
 
-/* A new empty list, or NULL when out of memory. */
-lsm_skiplist *dk__lsm_sl_new(uint64_t seed);
+/* Arena chunks of freed lists, kept (up to cap_bytes) for new lists so
+ * that their pages stay mapped; reference-counted: every list holds a
+ * reference, so a list may outlive the pool's owner. Thread-safe. */
+typedef struct lsm_sl_pool lsm_sl_pool;
+lsm_sl_pool *dk__lsm_sl_pool_new(size_t cap_bytes);
+void dk__lsm_sl_pool_unref(lsm_sl_pool *p);
+/* Chunks the pool keeps now (for tests and stats). */
+size_t dk__lsm_sl_pool_kept(lsm_sl_pool *p);
+
+/* A new empty list drawing chunks from pool (NULL: from malloc only), or
+ * NULL when out of memory. */
+lsm_skiplist *dk__lsm_sl_new(uint64_t seed, lsm_sl_pool *pool);
+/* Free the list; its chunks go back to its pool while it has room. */
 void dk__lsm_sl_free(lsm_skiplist *sl);
 /* Copy ikey and value in. Single writer. 0 or -ENOMEM. */
 int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value);

@@ -47,6 +47,7 @@ struct dk_api_req {
     dk_buf body;
     dk_slice body_ref;              /* instead of body: bytes valid until the send */
     struct dk_api_session *session; /* X-Session of /kv, /crdt and scans (api_session.c) */
+    int session_on;                 /* the route answers with X-Session (api_session.c) */
 };
 
 /* A zeroed route state of size bytes (at least a dk_api_req) for x, with

@@ -231,6 +231,8 @@ static const known_metric known[] = {
     {"read_repairs_total", "Stale replicas repaired after a read."},
     {"replica_reads_total", "Copies of keys this node read as a replica for a coordinator (its own reads "
                             "included)."},
+    {"replica_writes_worker_total", "Replica writes merged on a worker thread because the loop could not "
+                                    "start them without blocking (key busy, copy not in memory)."},
     {"repair_exchanges_completed_total", "Anti-entropy exchanges completed."},
     {"repair_exchanges_failed_total", "Anti-entropy exchanges that failed."},
     {"repair_exchanges_started_total", "Anti-entropy exchanges started."},

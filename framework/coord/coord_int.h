@@ -67,6 +67,7 @@ struct dk_coord {
      * (handoff.c). */
     uint64_t handoff_epoch;
     unsigned handoff_inflight[2];
+    uint64_t test_write_delay_ms; /* DK_TEST_WRITE_DELAY_MS (coord_write.c); 0 = off */
 };
 
 /* ---- worker jobs ---------------------------------------------------------

@@ -587,6 +587,17 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     c->rpc = conf->rpc;
     c->view = conf->view;
     snprintf(c->self, sizeof(c->self), "%s", c->cfg->node.id);
+    /* A test hook, never set outside the tests of ring moves
+     * (tests/cluster/test_read_fence.py): every client write this node
+     * coordinates starts this long after it was planned. */
+    const char *delay = getenv("DK_TEST_WRITE_DELAY_MS");
+    if (delay && *delay) {
+        c->test_write_delay_ms = strtoull(delay, NULL, 10);
+        dk_log(DK_LOG_WARN,
+               "coordinator: test hook DK_TEST_WRITE_DELAY_MS: client writes start %llu ms after "
+               "their plan",
+               (unsigned long long)c->test_write_delay_ms);
+    }
     c->hints_closed = 1;
     if (conf->primary && (!conf->primary_mb || !conf->own_mb)) {
         snprintf(err, errlen, "coordinator: a loop's own coordinator needs both mailboxes");

@@ -105,7 +105,9 @@
  * coord_local_writes_async_total (local writes that went through the
  * engine's write_async from the loop rather than a worker),
  * coord_local_reads_worker_total (local reads the engine could not answer
- * from memory, sent to a worker).
+ * from memory, sent to a worker), replica_writes_worker_total (PUT_REPLICA
+ * merges that could not start on the loop: the key's stripe busy, its
+ * copy not in memory, or an engine without write_async).
  */
 #ifndef DK_COORDINATOR_H
 #define DK_COORDINATOR_H

@@ -176,6 +176,8 @@ static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_
 {
     if (replica_try(c, q, put, key, obj) == 0)
         return;
+    if (put)
+        dk_metrics_add("replica_writes_worker_total", 1);
     replica_job *r = calloc(1, sizeof(*r));
     int rc = r ? 0 : -ENOMEM;
     if (rc == 0) {

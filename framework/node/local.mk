@@ -33,7 +33,7 @@ tests_unit_test_object_SOURCES = tests/unit/test-object.c tests/unit/cu_main.h
 tests_unit_test_object_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_object_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c tests/unit/cu_main.h
+tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c tests/unit/tc_resolve.h tests/unit/cu_main.h
 tests_unit_test_resolve_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_resolve_LDADD = $(DK_UNIT_LINK)
 
@@ -41,7 +41,7 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c tests/unit/cu_main.h
 tests_unit_test_store_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_store_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_supersede_SOURCES = tests/unit/test-supersede.c tests/unit/cu_main.h
+tests_unit_test_supersede_SOURCES = tests/unit/test-supersede.c tests/unit/tc_resolve.h tests/unit/cu_main.h
 tests_unit_test_supersede_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_supersede_LDADD = $(DK_UNIT_LINK)
 

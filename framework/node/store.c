@@ -97,8 +97,21 @@ static void store_copy_sink(void *arg, dk_slice value)
         b->len = (size_t)-1; /* flags ENOMEM to the caller */
 }
 
+/* The engine's value raw decoded into obj; the object's CRC is not
+ * computed again when the engine checked its own over the same bytes
+ * (DK_ENGINE_CAP_VERIFIED). */
+static int store_decode(dk_store *s, dk_slice key, dk_slice raw, dk_object *obj)
+{
+    char err[160];
+    int rc = dk_engine_verifies(&s->engine) ? dk_object_decode_verified(raw, obj, err, sizeof(err))
+                                            : dk_object_decode(raw, obj, err, sizeof(err));
+    if (rc)
+        dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
+    return rc;
+}
+
 /* The engine's answer in raw, decoded into obj (rc is the engine's). */
-static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
+static int store_got(dk_store *s, int rc, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     if (rc)
         return rc;
@@ -106,11 +119,7 @@ static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
         raw->len = 0;
         return -ENOMEM;
     }
-    char err[160];
-    rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-    if (rc)
-        dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
-    return rc;
+    return store_decode(s, key, dk_buf_slice(raw), obj);
 }
 
 void dk_store_set_read_fence(dk_store *s, int on)
@@ -122,13 +131,13 @@ void dk_store_set_read_fence(dk_store *s, int on)
 static int store_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    return store_got(dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+    return store_got(s, dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
 static int store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+    return store_got(s, dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
 /* a <= b on the circle's 128-bit tokens */
@@ -221,6 +230,34 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
         return DK_EUNAVAILABLE;
     }
     return store_try_read(s, key, raw, obj);
+}
+
+int dk_store_try_get_lent(dk_store *s, dk_slice key, dk_slice *raw, dk_object *obj, void **pin)
+{
+    *pin = NULL;
+    *raw = (dk_slice){NULL, 0};
+    if (!dk_engine_can_lend(&s->engine))
+        return DK_EUNSUPPORTED;
+    if (store_key_fenced(s, key))
+        return DK_EUNAVAILABLE;
+    dk_slice v;
+    void *p = NULL;
+    int rc = dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT, &v, &p);
+    if (rc)
+        return rc;
+    if ((rc = store_decode(s, key, v, obj))) {
+        dk_engine_release(&s->engine, p);
+        return rc;
+    }
+    *raw = v;
+    *pin = p;
+    return 0;
+}
+
+void dk_store_release(dk_store *s, void *pin)
+{
+    if (pin)
+        dk_engine_release(&s->engine, pin);
 }
 
 /* A replica copy about to be merged into a local one that is damaged (the

@@ -153,6 +153,23 @@ static inline void node_stop(node *n)
     node_answer_all(n, 0); /* detached requests: answers are dropped */
 }
 
+/* The loop and two nodes "a" and "b" of cluster dk-test, default secret;
+ * a failed start ends the test. */
+static inline void pair_start(node *a, node *b)
+{
+    loop_setup();
+    CU_ASSERT_FATAL(node_start(a, "a", "dk-test", NULL) == 0);
+    CU_ASSERT_FATAL(node_start(b, "b", "dk-test", NULL) == 0);
+}
+
+/* Stop both nodes and close the loop (asserted). */
+static inline void pair_stop(node *a, node *b)
+{
+    node_stop(a);
+    node_stop(b);
+    loop_teardown();
+}
+
 static inline dk_rpc_stats stats(const node *n)
 {
     dk_rpc_stats st;

@@ -58,7 +58,7 @@ static dk_slice fm_ikey(int slot, int i, uint64_t seq, int type)
 
 static void test_skiplist(void)
 {
-    lsm_skiplist *sl = dk__lsm_sl_new(7);
+    lsm_skiplist *sl = dk__lsm_sl_new(7, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(sl);
     /* Insert 2000 keys in a scrambled order, two versions of some. */
     for (int i = 0; i < 2000; i++) {
@@ -95,6 +95,39 @@ static void test_skiplist(void)
     it->ops->destroy(it);
     dk_buf_free(&prev);
     dk__lsm_sl_free(sl);
+}
+
+/* A freed list's chunks go back to its pool (up to the pool's cap) and
+ * the next list fills them; a list outlives the pool's owner. */
+static void test_skiplist_pool(void)
+{
+    static uint8_t val[10240];
+    lsm_sl_pool *pool = dk__lsm_sl_pool_new(4 * 300 * 1024); /* 4 chunks */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    lsm_skiplist *a = dk__lsm_sl_new(1, pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    memset(val, 'a', sizeof(val));
+    for (int i = 0; i < 200; i++) /* ~2 MiB: 8 chunks */
+        CU_ASSERT_EQUAL(dk__lsm_sl_insert(a, fm_ikey(0, i, 1, LSM_TYPE_VALUE), (dk_slice){val, sizeof(val)}),
+                        0);
+    CU_ASSERT_EQUAL(dk__lsm_sl_pool_kept(pool), 0);
+    dk__lsm_sl_free(a);
+    CU_ASSERT_EQUAL(dk__lsm_sl_pool_kept(pool), 4); /* capped; the rest freed */
+    lsm_skiplist *b = dk__lsm_sl_new(2, pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    memset(val, 'b', sizeof(val));
+    for (int i = 0; i < 40; i++) /* ~400 KiB: 2 chunks, from the pool */
+        CU_ASSERT_EQUAL(dk__lsm_sl_insert(b, fm_ikey(0, i, 2, LSM_TYPE_VALUE), (dk_slice){val, sizeof(val)}),
+                        0);
+    CU_ASSERT_EQUAL(dk__lsm_sl_pool_kept(pool), 2);
+    dk__lsm_sl_pool_unref(pool); /* the owner goes first: b keeps it alive */
+    dk_slice k, v;
+    for (int i = 0; i < 40; i++) {
+        CU_ASSERT_EQUAL_FATAL(dk__lsm_sl_seek(b, fm_ikey(1, i, LSM_SEQ_MAX, 0xff), &k, &v), 1);
+        CU_ASSERT_EQUAL(lsm_ikey_seq(k), 2);
+        CU_ASSERT_TRUE(v.len == sizeof(val) && memcmp(v.ptr, val, v.len) == 0);
+    }
+    dk__lsm_sl_free(b);
 }
 
 static void test_block_roundtrip(void)
@@ -604,7 +637,7 @@ static void test_table_corrupt(void)
 
 static void test_merge_iter(void)
 {
-    lsm_skiplist *a = dk__lsm_sl_new(1), *b = dk__lsm_sl_new(2), *c = dk__lsm_sl_new(3);
+    lsm_skiplist *a = dk__lsm_sl_new(1, NULL), *b = dk__lsm_sl_new(2, NULL), *c = dk__lsm_sl_new(3, NULL);
     uint64_t seq = 1;
     for (int i = 0; i < 300; i++) {
         lsm_skiplist *t = i % 3 == 0 ? a : i % 3 == 1 ? b : c;
@@ -684,6 +717,7 @@ static void test_crc32c(void)
 static CU_TestInfo fm_tests[] = {
     {"crc32c", test_crc32c},
     {"skiplist", test_skiplist},
+    {"skiplist_pool", test_skiplist_pool},
     {"block_roundtrip", test_block_roundtrip},
     {"bloom_fp_rate", test_bloom_fp_rate},
     {"cache_lru", test_cache_lru},

@@ -134,17 +134,6 @@ static void te_path(lsm_env *env, const char *dir, const char *suffix, char *out
     snprintf(out, len, "%s/%s", dir, f.name);
 }
 
-static void te_flip(const char *path, uint64_t off)
-{
-    int fd = open(path, O_RDWR);
-    CU_ASSERT_FATAL(fd >= 0);
-    uint8_t c;
-    CU_ASSERT_EQUAL(pread(fd, &c, 1, (off_t)off), 1);
-    c ^= 0x5a;
-    CU_ASSERT_EQUAL(pwrite(fd, &c, 1, (off_t)off), 1);
-    close(fd);
-}
-
 static uint64_t te_size(const char *path)
 {
     struct stat st;
@@ -152,10 +141,15 @@ static uint64_t te_size(const char *path)
     return (uint64_t)st.st_size;
 }
 
-/* A database of 2000 keys in one table (uncompressed, ~60 data blocks). */
-static lsm_db *te_make_table(lsm_env *env, const char *dir)
+/* A fresh directory in dir (64 bytes) holding a database of 2000 keys in
+ * one table (uncompressed, ~60 data blocks), closed after one more clean
+ * open; path gets the file of dir that matches suffix (te_path). Returns
+ * the posix env it was made with. */
+static lsm_env *te_make_table(char *dir, const char *suffix, char *path, size_t len)
 {
     int rc;
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
     lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     tl_fill(db, 2000, 0);
@@ -163,21 +157,19 @@ static lsm_db *te_make_table(lsm_env *env, const char *dir)
     CU_ASSERT_EQUAL(tl_close(db), 0);
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return db;
+    tl_close(db);
+    te_path(env, dir, suffix, path, len);
+    return env;
 }
 
 static void test_corrupt_data_block(void)
 {
     char dir[64], path[512], k[32], v[160], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, ".sst", path, sizeof(path));
-    te_flip(path, 100); /* inside the first data block */
+    lsm_env *env = te_make_table(dir, ".sst", path, sizeof(path));
+    tl_flip(path, 100); /* inside the first data block */
     dk_fake_host_reset(&th);
     int rc;
-    db = tl_open(&th, env, dir, 0, "none", &rc);
+    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     dk_buf b = DK_BUF_INIT;
     CU_ASSERT_EQUAL(tl_get(db, "key-000000", &b), DK_ECORRUPT);
@@ -204,23 +196,19 @@ static void test_corrupt_data_block(void)
 
 static void test_corrupt_index_block(void)
 {
-    char dir[64], path[512], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, ".sst", path, sizeof(path));
+    char dir[64], path[512];
+    lsm_env *env = te_make_table(dir, ".sst", path, sizeof(path));
     /* The footer's index handle: offset at footer + 32. */
     int fd = open(path, O_RDONLY);
     uint8_t ft[LSM_FOOTER_SIZE];
     CU_ASSERT_EQUAL(pread(fd, ft, sizeof(ft), (off_t)(te_size(path) - LSM_FOOTER_SIZE)), (ssize_t)sizeof(ft));
     close(fd);
     uint64_t ioff = dk_get_u64(ft + 32);
-    te_flip(path, ioff + 3);
+    tl_flip(path, ioff + 3);
     dk_fake_host_reset(&th);
     tl_logs[0] = '\0';
     int rc;
-    db = tl_open(&th, env, dir, 0, "none", &rc);
+    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
     /* Documented: a table whose index is damaged cannot be used; the engine
      * opens without it (a bad file stops that file, not the node), says which
      * file and offset, keeps the file aside as .sst.damaged, and its keys are
@@ -249,7 +237,6 @@ static void test_corrupt_index_block(void)
     CU_ASSERT_EQUAL(tl_get(db, "after", &b), 0);
     dk_buf_free(&b);
     tl_close(db);
-    (void)msg;
     tl_done(env, dir);
 }
 
@@ -258,16 +245,12 @@ static void test_corrupt_index_block(void)
 static void test_missing_table(void)
 {
     char dir[64], path[512], k[32];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, ".sst", path, sizeof(path));
+    lsm_env *env = te_make_table(dir, ".sst", path, sizeof(path));
     CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
     dk_fake_host_reset(&th);
     tl_logs[0] = '\0';
     int rc;
-    db = tl_open(&th, env, dir, 0, "none", &rc);
+    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
@@ -284,7 +267,7 @@ static void test_missing_table(void)
 
 static void test_corrupt_wal_tail(void)
 {
-    char dir[64], path[512], msg[1024];
+    char dir[64], path[512];
     lsm_env *env;
     int rc;
     lsm_db *db = tl_start(dir, &env, 0, NULL);
@@ -294,7 +277,7 @@ static void test_corrupt_wal_tail(void)
     CU_ASSERT_EQUAL(tl_close(db), 0);
     te_path(env, dir, ".log", path, sizeof(path));
     uint64_t size = te_size(path);
-    te_flip(path, size - 2); /* inside the last record */
+    tl_flip(path, size - 2); /* inside the last record */
     dk_fake_host_reset(&th);
     db = tl_open(&th, env, dir, 0, NULL, &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -306,26 +289,20 @@ static void test_corrupt_wal_tail(void)
     uint64_t dropped = dk_fake_host_metric(&th, "lsm_wal_bytes_dropped_total");
     CU_ASSERT_TRUE(dropped > 0 && dropped < 64);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_bytes_dropped_total"), dropped);
-    (void)msg;
     tl_close(db);
     tl_done(env, dir);
 }
 
 static void test_corrupt_manifest(void)
 {
-    char dir[64], path[512], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, "MANIFEST", path, sizeof(path));
-    te_flip(path, 10);
+    char dir[64], path[512];
+    lsm_env *env = te_make_table(dir, "MANIFEST", path, sizeof(path));
+    tl_flip(path, 10);
     dk_fake_host_reset(&th);
     int rc;
-    db = tl_open(&th, env, dir, 0, NULL, &rc);
+    lsm_db *db = tl_open(&th, env, dir, 0, NULL, &rc);
     CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
     CU_ASSERT_PTR_NULL(db);
-    (void)msg;
     tl_done(env, dir);
 }
 

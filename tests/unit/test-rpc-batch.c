@@ -26,6 +26,19 @@ static int count_calls(const res *x, int n)
     return k;
 }
 
+/* Spin until the n calls in x are answered, then check that call i had
+ * one answer, the echo of its body "req-<i>". */
+static void expect_echoes(const res *x, int n)
+{
+    char body[32];
+    SPIN(count_calls(x, n) == n, 3000);
+    for (int i = 0; i < n; i++) {
+        snprintf(body, sizeof(body), "req-%d", i);
+        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
+        CU_ASSERT_STRING_EQUAL(x[i].body, body);
+    }
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_out_of_order(void)
@@ -34,9 +47,7 @@ static void test_out_of_order(void)
     node a = {0}, b = {0};
     static res x[N];
     char body[32];
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     memset(x, 0, sizeof(x));
     b.hold = 1;
     for (int i = 0; i < N; i++) {
@@ -46,17 +57,10 @@ static void test_out_of_order(void)
     SPIN(b.n_held == N, 3000);
     CU_ASSERT_FATAL(b.n_held == N);
     node_answer_all(&b, 1);
-    SPIN(count_calls(x, N) == N, 3000);
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "req-%d", i);
-        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
-        CU_ASSERT_STRING_EQUAL(x[i].body, body);
-    }
+    expect_echoes(x, N);
     CU_ASSERT(stats(&a).conns_connected <= 2); /* the pool's cap */
     CU_ASSERT(stats(&a).late_replies == 0);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 /* Frames queued for one peer in one loop turn leave in one write: 100
@@ -69,9 +73,7 @@ static void test_batched_writes(void)
     node a = {0}, b = {0};
     static res x[N];
     char body[32];
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "warm") == 0); /* connected */
     memset(x, 0, sizeof(x));
     uint64_t frames = dk_metrics_get("rpc_frames_written_total"), writes = dk_metrics_get("rpc_writes_total");
@@ -88,20 +90,13 @@ static void test_batched_writes(void)
             CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
         }
     }
-    SPIN(count_calls(x, N) == N, 3000);
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "req-%d", i);
-        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
-        CU_ASSERT_STRING_EQUAL(x[i].body, body);
-    }
+    expect_echoes(x, N);
     frames = dk_metrics_get("rpc_frames_written_total") - frames;
     writes = dk_metrics_get("rpc_writes_total") - writes;
     /* 2N, and a second pooled connection's handshake when the pool opened one */
     CU_ASSERT(frames >= 2 * N && frames <= 2 * N + 8);
     CU_ASSERT(writes >= 2 && writes * 5 <= frames);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static void test_backpressure(void)
@@ -132,9 +127,7 @@ static void test_backpressure(void)
     CU_ASSERT(b.peak_held <= 2 * MAX);
     for (int i = 0; i < N; i++)
         CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static CU_TestInfo batch_tests[] = {

@@ -36,9 +36,7 @@
 static void test_ping_and_request(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(b.port > 0 && b.port != a.port);
 
     dk_msg_ping ping = {123456789u};
@@ -83,17 +81,13 @@ static void test_ping_and_request(void)
     SPIN(0, 50);
     CU_ASSERT(z.calls == 0);
 
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static void test_deadline(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "warm") == 0);
     b.hold = 1;
     res x = {0};
@@ -118,17 +112,13 @@ static void test_deadline(void)
     /* No connection was lost to the probe. */
     CU_ASSERT(stats(&a).conns_connected == stats(&a).conns_open);
     CU_ASSERT(stats(&a).timeouts == 1);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static void test_peer_down_and_back(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "up") == 0);
     int port = b.port;
     node_stop(&b);
@@ -158,9 +148,7 @@ static void test_peer_down_and_back(void)
             SPIN(0, 50);
     }
     CU_ASSERT(ok);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static int file_has(const char *path, const char *needle)
@@ -373,9 +361,7 @@ static int raw_request(int fd, raw_session *s, uint64_t id, const char *body)
 static void test_bad_frames(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "before") == 0);
     int fds[5];
 
@@ -444,9 +430,7 @@ static void test_bad_frames(void)
     dk_buf_free(&hb);
     dk_buf_free(&f);
     dk_buf_free(&p);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 /* Send a HELLO of protocol version proto as "raw" on fd; returns the type
