@@ -20,7 +20,9 @@
 # dynkv_coord_loop<i>_requests_total say how requests spread over loops.
 # The load generator runs on the same machine: on a 2-core machine it
 # takes most of one core, so the node has about one core whatever L is.
-# Extra dynkvd settings: DYNKV_SET="--set node.worker_threads=4 ...".
+# An entry COUNT@BUILDDIR of LOOPS runs that build's dynkvd with COUNT
+# loops (LOOPS="1 2 2@/tmp/b-before"). Extra dynkvd settings:
+# DYNKV_SET="--set node.worker_threads=4 ...".
 set -eu
 
 . "$(dirname "$0")/common.sh"
@@ -57,19 +59,25 @@ phase() {
 round=0
 while [ $round -lt "$ROUNDS" ]; do
     round=$((round + 1))
-    for L in $LOOPS; do
+    for E in $LOOPS; do
+        # E is a loop count, or COUNT@BUILDDIR: that build's dynkvd (e.g. the
+        # commit before a change, for a comparison in the same run)
+        case $E in
+        *@*) L=${E%%@*} BIN=${E#*@}/server/dynkvd PLUG=${E#*@}/.libs ;;
+        *) L=$E BIN=$DYNKVD PLUG=$DYNKV_PLUGIN_PATH ;;
+        esac
         PORT=$(free_port 127.0.0.1) || die "no free port"
-        D=$TMP/n-$round-$L
+        D=$TMP/n-$round-$(echo "$E" | tr -c 'a-zA-Z0-9\n' _)
         mkdir -p "$D"
         # shellcheck disable=SC2086  # DYNKV_SET is a list of words
-        "$DYNKVD" --set node.data_dir="$D/data" --set node.http_listen=127.0.0.1:"$PORT" \
+        DYNKV_PLUGIN_PATH=$PLUG "$BIN" --set node.data_dir="$D/data" --set node.http_listen=127.0.0.1:"$PORT" \
             --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
             --set storage.engine=lsm --set storage.sync=true --set node.loop_threads="$L" $DYNKV_SET \
             >"$D/node.log" 2>&1 &
         NODE_PID=$!
         URL=http://127.0.0.1:$PORT
         wait_health "$URL" "$NODE_PID" "$D/node.log"
-        say "round $round, loop_threads = $L"
+        say "round $round, loop_threads = $E"
         put=$(phase "put-$round-$L" "$NODE_PID" "127.0.0.1:$PORT" -m put -c "$CONNS" -s "$VSIZE" --perm \
             -k 10000000 -p p- -d "$PEAK_SECS")
         "$DK_LOAD" -m put -c "$CONNS" -s "$VSIZE" --perm -n "$FILL_KEYS" -k "$FILL_KEYS" -p g- \
@@ -85,8 +93,8 @@ while [ $round -lt "$ROUNDS" ]; do
             spread="$spread${spread:+ / }${v:-0}"
             i=$((i + 1))
         done
-        echo "$L $put $get $spread" >>"$TMP/rows"
-        echo "loops=$L round=$round put=[$put] get=[$get] per-loop=[$spread]" >>"$RAW"
+        echo "$E $put $get $spread" >>"$TMP/rows"
+        echo "loops=$E round=$round put=[$put] get=[$get] per-loop=[$spread]" >>"$RAW"
         kill "$NODE_PID"
         wait "$NODE_PID" 2>/dev/null || true
         NODE_PID=
