@@ -30,7 +30,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(c.node.rpc_listen, "127.0.0.1:7070");
     CU_ASSERT_STRING_EQUAL(c.node.gossip_listen, "127.0.0.1:7946");
     CU_ASSERT_EQUAL(c.node.weight, 1);
-    CU_ASSERT_EQUAL(c.node.loop_threads, 1);
+    CU_ASSERT_EQUAL(c.node.loop_threads, 0);
     CU_ASSERT_EQUAL(c.node.worker_threads, 4);
     CU_ASSERT_EQUAL(c.node.log_level, DK_LOG_INFO);
     CU_ASSERT_STRING_EQUAL(c.node.log_file, "");
@@ -149,7 +149,7 @@ static void test_every_type(void)
     CU_ASSERT_STRING_EQUAL(c.popts[2].section, "compaction.leveled");
     CU_ASSERT_PTR_NULL(dk_config_popt_find(&c, "engine.lsm", "bloom_bits_per_key"));
     /* Keys the file did not mention keep their defaults. */
-    CU_ASSERT_EQUAL(c.node.loop_threads, 1);
+    CU_ASSERT_EQUAL(c.node.loop_threads, 0);
     CU_ASSERT_STRING_EQUAL(c.storage.engine, "lsm");
     dk_config_free(&c);
 }
@@ -432,9 +432,14 @@ static void test_collect_every_error(void)
                                   "engine = memory\n"
                                   "engine = lsm\n" /* 10: set twice */
                                   "[cluster\n"));  /* 11: header without ] */
-    char *argv[] = {
-        "dynkvd", "--config", path, "--set", "node.loop_threads=0", "--set", "node.rpc_listen=127.0.0.1:7946",
-        NULL};
+    char *argv[] = {"dynkvd",
+                    "--config",
+                    path,
+                    "--set",
+                    "node.loop_threads=65",
+                    "--set",
+                    "node.rpc_listen=127.0.0.1:7946",
+                    NULL};
     dk_config c;
     tc_report r = {0};
     int n = dk_config_check_args(&c, 7, argv, tc_collect, &r);
@@ -446,7 +451,7 @@ static void test_collect_every_error(void)
                                        ":8: unknown key 'nonsense'",
                                        ":10: [storage] engine is set twice",
                                        ":11: a section header without ']'",
-                                       "--set node.loop_threads=0",
+                                       "--set node.loop_threads=65",
                                        "rpc_listen and gossip_listen are both"};
     for (int i = 0; i < 8 && i < r.n; i++) {
         CU_ASSERT_PTR_NOT_NULL(strstr(r.msgs[i], want[i]));
