@@ -27,6 +27,16 @@ restart (cluster/read_fence.h).
                     while it runs), and no read at one misses, right after
                     the move or once every fence is lifted.  Without the
                     plan-time copies 4 to 6 reads missed for good.
+  the leaver is asked after it left
+                    only n2 delays its writes (the same hook), and every
+                    write goes through n2: when it announces that it left,
+                    writes it planned with the move's ring are still to
+                    replicate, each with a copy for a new owner.  The new
+                    owners' checks ask n2 although it is left, so their
+                    fences wait for those copies (about 700 ms here; 1 ms
+                    when the left node was not asked: a copy of those that
+                    failed would have waited as a hint on n2 while the new
+                    owner served reads).  No read at one misses.
   killed after the move, before its check
                     the same hook keeps n3's check open after the move
                     ended on it; n3 is killed (-9) then: it comes back
