@@ -225,3 +225,47 @@ def test_killed_after_the_move_before_its_check(make_cluster, monkeypatch):
     wait_status([n1, n3, n4], "n2", "left", 30)
     bad = check_reads([n1, n3, n4], acked, "one")
     assert not bad, "%d of %d reads at one failed after n3's restart, e.g. %r" % (len(bad), len(acked) * 3, bad[:5])
+
+
+def test_leaver_is_asked_after_it_left(make_cluster, monkeypatch):
+    """Only the leaver n2 delays its writes (DK_TEST_WRITE_DELAY_MS, 800 ms):
+    when it announces that it left, writes it planned with the move's ring
+    are still to replicate, each with a copy for a new owner. The new
+    owners' handoff checks ask n2 although it is left (it still runs), so
+    their fences wait for those copies (at least a few hundred ms), and no
+    read at one misses. Without asking the leaver, a copy of those that
+    failed would wait as a hint on n2 while the new owner already served
+    reads."""
+    c = make_cluster(4, sets=["cluster.n_replicas=2", "cluster.request_timeout=2s", "cluster.read_repair_percent=0"],
+                     start=False)
+    c.start(["n1", "n3", "n4"], timeout=30, expect=["n1", "n3", "n4"])
+    n1, n2, n3, n4 = c.nodes
+    monkeypatch.setenv("DK_TEST_WRITE_DELAY_MS", "800")
+    c.start("n2", timeout=60, wait="health")
+    monkeypatch.delenv("DK_TEST_WRITE_DELAY_MS")
+    wait_status(c.nodes, "n2", "normal", 60)
+    wait_unfenced(c.nodes)
+    before = {n.id: metric(n, "handoff_read_fence_seconds_total") for n in (n1, n3, n4)}
+    acked = write_keys(c.nodes, "lpre", 32)
+    ws = start_writers([n2], "llive", 12)
+    try:
+        time.sleep(1.0)
+        r = post(n2, "/admin/decommission")
+        assert r.status == 200, r
+        wait_status([n1, n3, n4], "n2", "left", 120, poll=0.01)
+    finally:
+        for w in ws:
+            w.finish()
+    for w in ws:
+        acked.update(w.acked)
+    bad = check_reads([n1, n3, n4], acked, "one")
+    wait_unfenced([n1, n3, n4])
+    fence_ms = {n.id: 1000 * (metric(n, "handoff_read_fence_seconds_total") - before[n.id]) for n in (n1, n3, n4)}
+    bad_after = check_reads([n1, n3, n4], acked, "one")
+    print("\n  %d keys; new owners fenced their ranges for %r ms after the move; reads at one missed: %d right "
+          "after, %d once unfenced" % (len(acked), fence_ms, len(bad), len(bad_after)))
+    assert not bad, "%d of %d reads at one missed right after n2 left, e.g. %r" % (len(bad), len(acked) * 3, bad[:5])
+    assert not bad_after, "%d of %d reads at one missed once every fence was lifted, e.g. %r" % (
+        len(bad_after), len(acked) * 3, bad_after[:5])
+    # only n2 had writes in flight: the fences waited for the leaver
+    assert min(fence_ms.values()) >= 200, fence_ms
