@@ -67,7 +67,8 @@ while [ $round -lt "$ROUNDS" ]; do
         *) L=$E BIN=$DYNKVD PLUG=$DYNKV_PLUGIN_PATH ;;
         esac
         PORT=$(free_port 127.0.0.1) || die "no free port"
-        D=$TMP/n-$round-$(echo "$E" | tr -c 'a-zA-Z0-9\n' _)
+        TAG=$round-$(echo "$E" | tr -c 'a-zA-Z0-9\n' _)
+        D=$TMP/n-$TAG
         mkdir -p "$D"
         # shellcheck disable=SC2086  # DYNKV_SET is a list of words
         DYNKV_PLUGIN_PATH=$PLUG "$BIN" --set node.data_dir="$D/data" --set node.http_listen=127.0.0.1:"$PORT" \
@@ -78,13 +79,13 @@ while [ $round -lt "$ROUNDS" ]; do
         URL=http://127.0.0.1:$PORT
         wait_health "$URL" "$NODE_PID" "$D/node.log"
         say "round $round, loop_threads = $E"
-        put=$(phase "put-$round-$L" "$NODE_PID" "127.0.0.1:$PORT" -m put -c "$CONNS" -s "$VSIZE" --perm \
+        put=$(phase "put-$TAG" "$NODE_PID" "127.0.0.1:$PORT" -m put -c "$CONNS" -s "$VSIZE" --perm \
             -k 10000000 -p p- -d "$PEAK_SECS")
         "$DK_LOAD" -m put -c "$CONNS" -s "$VSIZE" --perm -n "$FILL_KEYS" -k "$FILL_KEYS" -p g- \
             "127.0.0.1:$PORT" >/dev/null 2>&1 || true
         "$DK_LOAD" -m get -c "$CONNS" -s "$VSIZE" -k "$FILL_KEYS" -p g- -d "$WARM" "127.0.0.1:$PORT" \
             >/dev/null 2>&1 || true
-        get=$(phase "get-$round-$L" "$NODE_PID" "127.0.0.1:$PORT" -m get -c "$CONNS" -s "$VSIZE" \
+        get=$(phase "get-$TAG" "$NODE_PID" "127.0.0.1:$PORT" -m get -c "$CONNS" -s "$VSIZE" \
             -k "$FILL_KEYS" -p g- -d "$PEAK_SECS")
         spread=""
         i=0
