@@ -674,7 +674,12 @@ int main(int argc, char **argv)
         return rc == DK_ECONFIG ? 2 : 1; /* a plugin option is a configuration error too */
     }
 
+    /* [node] loop_threads = 0: one loop per online core, at most 64. */
     n_loops = cfg.node.loop_threads;
+    if (n_loops == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n_loops = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+    }
     loops = calloc((size_t)n_loops, sizeof(*loops));
     int status = 0;
     /* Loop 0 binds; the others accept on its socket. */

@@ -198,8 +198,10 @@ void dk__api_session_header(dk_api_req *q)
         session_header_line(q, q->session->sent, q->session->sent_len);
         return;
     }
-    dk_buf tok = DK_BUF_INIT;
-    if (dk_session_encode(&q->session->s, &tok) == 0)
-        session_header_line(q, tok.data, tok.len);
-    dk_buf_free(&tok);
+    /* Straight into the headers: no buffer of its own. */
+    dk_buf *h = &q->headers;
+    size_t mark = h->len;
+    if (dk_buf_append(h, "X-Session: ", 11) || dk_session_encode(&q->session->s, h) ||
+        dk_buf_append(h, "\r\n", 2))
+        h->len = mark;
 }

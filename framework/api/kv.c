@@ -184,29 +184,43 @@ static void kv_error(dk_api_kv *k, int rc)
         dk__api_store_error(&k->q, rc, &k->acks);
 }
 
-/* The context token of vv into tok, and X-Context: tok. */
-static int kv_context(dk_api_kv *k, const dk_vv *vv, dk_buf *tok)
+/* Where the context token is in the answer's headers. */
+typedef struct kv_tok {
+    size_t at, len; /* len 0: none */
+} kv_tok;
+
+/* X-Context: the token of vv, encoded straight into the answer's headers
+ * (no buffer of its own); *tok locates it there for the JSON. */
+static int kv_context(dk_api_kv *k, const dk_vv *vv, kv_tok *tok)
 {
     dk_buf *h = &k->q.headers;
-    int rc = dk_context_encode(k->q.api->node->context_key, vv, tok);
+    size_t mark = h->len;
+    int rc = dk_buf_append(h, "X-Context: ", 11);
+    size_t at = h->len;
     if (!rc)
-        rc = dk_buf_append_str(h, "X-Context: ");
-    if (!rc)
-        rc = dk_buf_append(h, tok->data, tok->len);
+        rc = dk_context_encode(k->q.api->node->context_key, vv, h);
+    size_t end = h->len;
     if (!rc)
         rc = dk_buf_append(h, "\r\n", 2);
-    return rc;
+    if (rc) {
+        h->len = mark;
+        *tok = (kv_tok){0, 0};
+        return rc;
+    }
+    *tok = (kv_tok){at, end - at};
+    return 0;
 }
 
-static void kv_context_json(json_t *o, const dk_buf *tok)
+static void kv_context_json(dk_api_kv *k, json_t *o, kv_tok tok)
 {
-    json_object_set_new(o, "context", json_stringn((const char *)tok->data, tok->len));
+    if (tok.len)
+        json_object_set_new(o, "context", json_stringn((const char *)k->q.headers.data + tok.at, tok.len));
 }
 
 static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *obj)
 {
     int64_t now = dk_now_ms();
-    dk_buf tok = DK_BUF_INIT;
+    kv_tok tok = {0, 0};
     if (dk__api_session_render(&k->q, (dk_slice){k->key, k->key_len}, rc, obj))
         return;
     /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
@@ -223,14 +237,12 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
         rc = DK_ENOTFOUND;
     }
     if (rc) {
-        dk_buf_free(&tok);
         kv_error(k, rc);
         return;
     }
     int trc = kv_context(k, &obj->vv, &tok);
     int live = dk_object_live_count(obj, now);
     if (k->raw_read && live == 1) {
-        dk_buf_free(&tok);
         for (uint32_t i = 0; i < obj->n_sib; i++) {
             const dk_sibling *s = &obj->sib[i];
             if (!(s->flags & DK_SIB_TOMBSTONE) && (s->expiry_ms == 0 || s->expiry_ms > now)) {
@@ -247,8 +259,7 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
     dk_json_set_key(o, "key", (dk_slice){k->key, k->key_len});
     dk_json_describe(o, obj, now);
     if (!trc)
-        kv_context_json(o, &tok);
-    dk_buf_free(&tok);
+        kv_context_json(k, o, tok);
     /* Siblings to a raw reader: 300 Multiple Choices with the JSON, as Riak. */
     dk__api_json(&k->q, k->raw_read && live > 1 ? 300 : 200, o);
 }
@@ -279,10 +290,9 @@ static void kv_render_write(dk_api_kv *k, int rc, dk_slice raw, const dk_object 
         /* More than one: the write made (or kept) concurrent values. */
         dk_buf_printf(&k->q.headers, "X-Siblings: %d\r\n", dk_object_live_count(obj, now));
     }
-    dk_buf tok = DK_BUF_INIT;
+    kv_tok tok;
     if (kv_context(k, &obj->vv, &tok) == 0)
-        kv_context_json(o, &tok);
-    dk_buf_free(&tok);
+        kv_context_json(k, o, tok);
     dk__api_json(&k->q, 200, o);
 }
 

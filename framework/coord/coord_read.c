@@ -64,7 +64,6 @@ struct rop {
     dk__read_cb icb; /* CAS quorum read */
     void *arg;
     uint64_t deadline_ns;
-    dk__replica r[COORD_N_MAX];
     uint32_t n;
     int self_pos;
     uint8_t order[COORD_N_MAX]; /* the order replicas are asked in */
@@ -74,10 +73,10 @@ struct rop {
     int launching, cb_due;
     int local_rc; /* the local read's outcome, set on the worker */
     unsigned refs;
-    rreply rr[COORD_N_MAX];
     dk_coord_result res;
     void *res_pin;      /* res.raw is a lent copy (not owned) until released */
     dk__ready launched; /* the start's end, on the ready list */
+    rreply rr[];        /* n of them: a read of one replica allocates one */
 };
 
 /* The reply's encoding, owned or lent. */
@@ -574,7 +573,7 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
         return -EINVAL;
     if (c->stopping)
         return DK_ECLOSED;
-    rop *op = calloc(1, sizeof(*op));
+    rop *op = calloc(1, sizeof(*op) + p->n * sizeof(rreply));
     if (!op)
         return -ENOMEM;
     op->c = c;

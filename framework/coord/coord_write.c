@@ -419,12 +419,7 @@ static void local_write_posted(dk__ready *r)
     int rc;
     if (op->local_pending) {
         /* res already holds the object the replicas were sent. */
-        dk_buf raw = DK_BUF_INIT;
-        dk_object obj;
-        dk_object_init(&obj);
-        rc = dk_store_write_finish(op->swop, &raw, &obj);
-        dk_object_free(&obj);
-        dk_buf_free(&raw);
+        rc = dk_store_write_finish(op->swop, NULL, NULL);
     } else {
         rc = dk_store_write_finish(op->swop, &op->res.raw, &op->res.obj);
         if (rc)

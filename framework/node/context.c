@@ -147,20 +147,39 @@ static int ctx_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *p, size
     return dk_context_mac(key, p, len, mac, DK_CONTEXT_MAC_LEN);
 }
 
+int dk_context_text_tail(dk_buf *out, size_t start)
+{
+    size_t n = out->len - start, t = dk_base64_len(n, DK_B64_URL);
+    /* Room for the text after the bytes first, so that they do not move
+     * while it is written. */
+    int rc = dk_buf_reserve(out, t + 1);
+    if (!rc)
+        rc = dk_base64_encode(out->data + start, n, DK_B64_URL, out);
+    if (rc) {
+        out->len = start;
+        return rc;
+    }
+    memmove(out->data + start, out->data + start + n, t + 1);
+    out->len = start + t;
+    return 0;
+}
+
+/* The binary token is assembled at out's end and replaced by its text
+ * there: no buffer of its own (an answer encodes one per request). */
 int dk_context_encode(const uint8_t key[DK_CONTEXT_KEY_LEN], const dk_vv *v, dk_buf *out)
 {
-    dk_buf raw = DK_BUF_INIT;
+    size_t start = out->len;
     uint8_t ver = DK_CONTEXT_VERSION, mac[DK_CONTEXT_MAC_LEN];
-    int rc = dk_buf_append(&raw, &ver, 1);
+    int rc = dk_buf_append(out, &ver, 1);
     if (!rc)
-        rc = dk_vv_encode(v, &raw);
+        rc = dk_vv_encode(v, out);
     if (!rc)
-        rc = ctx_mac(key, raw.data, raw.len, mac);
+        rc = ctx_mac(key, out->data + start, out->len - start, mac);
     if (!rc)
-        rc = dk_buf_append(&raw, mac, sizeof(mac));
+        rc = dk_buf_append(out, mac, sizeof(mac));
     if (!rc)
-        rc = dk_base64_encode(raw.data, raw.len, DK_B64_URL, out);
-    dk_buf_free(&raw);
+        return dk_context_text_tail(out, start);
+    out->len = start;
     return rc;
 }
 

@@ -176,26 +176,26 @@ int dk_session_decode(dk_session *s, const char *tok, size_t len, char *err, siz
 
 int dk_session_encode(const dk_session *s, dk_buf *out)
 {
-    dk_buf raw = DK_BUF_INIT;
+    size_t start = out->len; /* assembled at out's end, then made text there */
     uint8_t head[SESSION_HEAD], mac[DK_CONTEXT_MAC_LEN];
     head[0] = DK_SESSION_VERSION;
     head[1] = (uint8_t)s->n;
     dk_put_u64(head + 2, s->spill);
-    int rc = dk_buf_append(&raw, head, sizeof(head));
+    int rc = dk_buf_append(out, head, sizeof(head));
     for (uint32_t i = 0; i < s->n && !rc; i++) {
         uint8_t t[8];
         dk_put_u64(t, s->e[i].tag);
-        rc = dk_buf_append(&raw, t, sizeof(t));
+        rc = dk_buf_append(out, t, sizeof(t));
         if (!rc)
-            rc = dk_vv_encode(&s->e[i].vv, &raw);
+            rc = dk_vv_encode(&s->e[i].vv, out);
     }
     if (!rc)
-        rc = session_hmac(s->key, raw.data, raw.len, mac, sizeof(mac));
+        rc = session_hmac(s->key, out->data + start, out->len - start, mac, sizeof(mac));
     if (!rc)
-        rc = dk_buf_append(&raw, mac, sizeof(mac));
+        rc = dk_buf_append(out, mac, sizeof(mac));
     if (!rc)
-        rc = dk_base64_encode(raw.data, raw.len, DK_B64_URL, out);
-    dk_buf_free(&raw);
+        return dk_context_text_tail(out, start);
+    out->len = start;
     return rc;
 }
 

@@ -535,12 +535,13 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
         s->hook(s->hook_arg, dk_buf_slice(&op->key),
                 op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0}, dk_buf_slice(&op->enc));
     pthread_mutex_unlock(op->lock);
-    if (rc == 0) {
+    if (rc == 0 && raw) {
         dk_buf t = *raw;
         *raw = op->enc;
         op->enc = t;
         char err[160];
-        rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+        if (obj)
+            rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
     }
     store_wop_free(op);
     return rc;

@@ -185,7 +185,9 @@ dk_slice dk_store_wop_encoded(const dk_store_wop *op);
  * The thread that called dk_store_write_start, after ready: runs the write
  * hook (on this thread, under the key's stripe), releases the key, frees
  * op and returns the write's outcome; on 0, raw/obj hold the new stored
- * object as from dk_store_write_local.
+ * object as from dk_store_write_local. raw NULL: the caller needs neither
+ * (a replica's ACK, a coordinator that kept the object it sent), so
+ * nothing is decoded; obj NULL: raw only.
  */
 int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj);
 

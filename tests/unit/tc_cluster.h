@@ -12,7 +12,7 @@
  * the loop until a condition holds; tc_loop_close asserts
  * uv_loop_close() == 0. tc_store_write puts a version into one node's
  * store behind the coordinators' backs (a replica that missed a write, or
- * alone got one).
+ * alone got one); tc_hint_count counts the hints a node holds.
  *
  * Header-only, static state and static inline functions, like
  * test-lsm-util.h: each program is one file whose tests read the nodes
@@ -73,6 +73,22 @@ static inline void tc_store_write(int i, const char *key, const char *value, int
     CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[i].node.store, &w, now, &raw, &o), 0);
     dk_object_free(&o);
     dk_buf_free(&raw);
+}
+
+/* Number of hints stored in node i's hint engine (-1: it cannot be read). */
+static inline int tc_hint_count(int i)
+{
+    dk_engine_ref h = dk_node_hints(&nodes[i].node);
+    dk_engine_iter *it = NULL;
+    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
+    if (dk_engine_iter_open(&h, &o, &it) != 0)
+        return -1;
+    int k = 0;
+    dk_slice key, val;
+    while (dk_engine_iter_next(&h, it, &key, &val) == 0)
+        k++;
+    dk_engine_iter_close(&h, it);
+    return k;
 }
 
 /* Loop thread: the ticker only keeps the loop waking up while SPIN polls. */

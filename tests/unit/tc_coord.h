@@ -243,22 +243,6 @@ static inline void key_without(int not, char *key, size_t len, int l[3])
     CU_FAIL_FATAL("no key found");
 }
 
-/* Number of hints stored in node i's hint engine. */
-static inline int hint_count(int i)
-{
-    dk_node *n = &nodes[i].node;
-    dk_engine_iter *it = NULL;
-    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
-    if (n->engine_ops->iter_open(n->hint_engine, &o, &it) != 0)
-        return -1;
-    int k = 0;
-    dk_slice key, val;
-    while (n->engine_ops->iter_next(it, &key, &val) == 0)
-        k++;
-    n->engine_ops->iter_close(it);
-    return k;
-}
-
 /* Write val into node i's store only, on top of its own copy (a version
  * that supersedes what the others hold: they become stale replicas). */
 static inline void write_newer(int i, const char *key, const char *val)

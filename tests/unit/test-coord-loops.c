@@ -219,21 +219,6 @@ static void stop_all(void)
     tc_loop_close();
 }
 
-static int hint_count(int i)
-{
-    dk_node *n = &nodes[i].node;
-    dk_engine_iter *it = NULL;
-    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
-    if (n->engine_ops->iter_open(n->hint_engine, &o, &it) != 0)
-        return -1;
-    int k = 0;
-    dk_slice key, val;
-    while (n->engine_ops->iter_next(it, &key, &val) == 0)
-        k++;
-    n->engine_ops->iter_close(it);
-    return k;
-}
-
 /* Node i's own copy of key is want (read from its store). */
 static int local_is(int i, const char *key, const char *want)
 {
@@ -285,14 +270,14 @@ static void test_loop_coordinates(void)
     on_loop2(&h);
     CU_ASSERT_EQUAL(h.status, 0);
     CU_ASSERT_EQUAL(h.acks, 2);
-    SPIN(hint_count(0) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 1);
+    SPIN(tc_hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 1);
     CU_ASSERT(!local_is(2, "beta", "two"));
     nodes[2].alive = 1;
     SPIN(local_is(2, "beta", "two"), 3000);
     CU_ASSERT(local_is(2, "beta", "two"));
-    SPIN(hint_count(0) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    SPIN(tc_hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     stop_all();
 }
 

@@ -166,8 +166,8 @@ static void test_sloppy_hints(void)
     CU_ASSERT_EQUAL(g.status, 0);
     CU_ASSERT_EQUAL(g.acks, 3);
     got_free(&g);
-    SPIN(hint_count(3) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(3), 1);
+    SPIN(tc_hint_count(3) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(3), 1);
     CU_ASSERT(dk_metrics_get("hints_stored_total") >= stored + 1);
     CU_ASSERT(local_is(3, key, "")); /* a hint, not a replica copy */
     CU_ASSERT(local_is(down, key, ""));
@@ -185,14 +185,14 @@ static void test_sloppy_hints(void)
     CU_ASSERT_EQUAL(s.acks, 2);
     got_free(&s);
     got_free(&g);
-    SPIN(hint_count(l[0]) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(l[0]), 1);
+    SPIN(tc_hint_count(l[0]) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(l[0]), 1);
     /* The owner comes back: both hints are replayed, then deleted. */
     nodes[down].alive = 1;
     CU_ASSERT(wait_local(down, key, "strict", 3000));
-    SPIN(hint_count(3) == 0 && hint_count(l[0]) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(3), 0);
-    CU_ASSERT_EQUAL(hint_count(l[0]), 0);
+    SPIN(tc_hint_count(3) == 0 && tc_hint_count(l[0]) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(3), 0);
+    CU_ASSERT_EQUAL(tc_hint_count(l[0]), 0);
     CU_ASSERT(dk_metrics_get("hints_replayed_total") >= replayed + 1);
     cluster_stop();
 }
@@ -211,13 +211,13 @@ static void test_coordinator_keeps_hint(void)
     put(0, "kept2", "v2", DK_CL_QUORUM, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
-    SPIN(hint_count(0) == 2, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 2);
+    SPIN(tc_hint_count(0) == 2, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 2);
     nodes[2].alive = 1;
     CU_ASSERT(wait_local(2, "kept", "v1", 3000));
     CU_ASSERT(wait_local(2, "kept2", "v2", 3000));
-    SPIN(hint_count(0) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    SPIN(tc_hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     cluster_stop();
 }
 
@@ -229,8 +229,8 @@ static void test_hints_restart_and_expiry(void)
     put(0, "restart", "kept", DK_CL_QUORUM, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
-    SPIN(hint_count(0) == 1, 2000);
-    CU_ASSERT_EQUAL_FATAL(hint_count(0), 1);
+    SPIN(tc_hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL_FATAL(tc_hint_count(0), 1);
     /* A new coordinator on the same hint store finds the hint by its
      * start-up scan (a node restart with a durable engine). */
     nodes[0].stopped = 0;
@@ -240,8 +240,8 @@ static void test_hints_restart_and_expiry(void)
     CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
     nodes[2].alive = 1;
     CU_ASSERT(wait_local(2, "restart", "kept", 3000));
-    SPIN(hint_count(0) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    SPIN(tc_hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     cluster_stop();
 
     /* With a 300 ms window, hints for a node that stays down are dropped. */
@@ -253,11 +253,11 @@ static void test_hints_restart_and_expiry(void)
     put(0, "expire", "v", DK_CL_ONE, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
-    SPIN(hint_count(0) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 1);
+    SPIN(tc_hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 1);
     SPIN(dk_metrics_get("hints_dropped_total") == dropped + 1, 3000);
     CU_ASSERT_EQUAL(dk_metrics_get("hints_dropped_total"), dropped + 1);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     nodes[1].alive = 1;
     SPIN(0, 200);
     CU_ASSERT(local_is(1, "expire", "")); /* never delivered */
@@ -625,7 +625,7 @@ static void test_handoff_state(void)
         dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
     }
     CU_ASSERT(settled && e1 > e0 && hinted == 1);
-    CU_ASSERT_EQUAL(hint_count(l[0]), 1);
+    CU_ASSERT_EQUAL(tc_hint_count(l[0]), 1);
     const char *other[] = {nodes[l[1]].id};
     dk_coord_handoff_state(c, other, 1, &e1, &settled, &hinted);
     CU_ASSERT_EQUAL(hinted, 0); /* hints are per target */

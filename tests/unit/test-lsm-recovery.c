@@ -21,15 +21,24 @@
 
 #include "env_fault.h"
 
+/* An engine on a fresh in-memory fault env (*env, nothing armed yet)
+ * holding a = 1, synced. */
+static lsm_db *te_fault_db(lsm_env **env)
+{
+    int rc;
+    *env = dk__lsm_env_fault(1);
+    lsm_db *db = tl_open(&th, *env, "/db", 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
+    return db;
+}
+
 /* A failed fdatasync: that write fails, later writes get DK_EREADONLY,
  * reads keep working. */
 static void test_fsync_gate(void)
 {
-    lsm_env *env = dk__lsm_env_fault(1);
-    int rc;
-    lsm_db *db = tl_open(&th, env, "/db", 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
+    lsm_env *env;
+    lsm_db *db = te_fault_db(&env);
     dk__lsm_fault_arm(env, 1, LSM_FAULT_SYNC_ONLY);
     CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), -EIO);
     CU_ASSERT_EQUAL(tl_put(db, "c", "3", 0), DK_EREADONLY);
@@ -57,11 +66,9 @@ static int te_wait_stat(lsm_db *db, const char *name, uint64_t want)
  * the refused write never appears, also after a reopen. */
 static void test_full_disk_recovers(void)
 {
-    lsm_env *env = dk__lsm_env_fault(1);
+    lsm_env *env;
     int rc;
-    lsm_db *db = tl_open(&th, env, "/db", 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
+    lsm_db *db = te_fault_db(&env);
     CU_ASSERT_EQUAL(tl_put(db, "u", "unsynced", 0), 0);
     dk__lsm_fault_full(env, -ENOSPC);
     CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), -ENOSPC);

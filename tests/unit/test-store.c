@@ -361,7 +361,7 @@ static void test_span_fence(void)
  * so the lending read says so and the copying one serves. */
 static void test_damage_found_without_engine_checksums(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;
     CU_ASSERT_FALSE(node.engine_ops->caps & DK_ENGINE_CAP_VERIFIED);
     dk_buf enc = DK_BUF_INIT, raw = DK_BUF_INIT;
     dk_object o;
