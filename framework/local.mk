@@ -17,8 +17,14 @@ dynkvinclude_HEADERS += \
 	framework/include/dynkv/conflict.h framework/include/dynkv/codec.h \
 	framework/include/dynkv/crdt.h
 
-# Unit tests link the core and CUnit.
+# Unit tests link the core and CUnit. Without CUnit (configure says so)
+# every unit test's compile stops on no_cunit.h's #error, which names the
+# package, before its own #include <CUnit/CUnit.h> can fail obscurely.
 DK_UNIT_CC = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)
+if !HAVE_CUNIT
+DK_UNIT_CC += -include $(top_srcdir)/tests/unit/no_cunit.h
+endif
 DK_UNIT_LINK = framework/libdynkv.la $(CUNIT_LIBS)
+EXTRA_DIST += tests/unit/no_cunit.h
 
 EXTRA_DIST += framework/LAYERS

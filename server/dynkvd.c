@@ -35,12 +35,11 @@
  * malformed line exits 2 with "file:line: ..."), every loop's API checks
  * against the same table, and SIGHUP re-reads the file (the path itself
  * needs a restart); a file that no longer loads keeps the old table and
- * says so in the log. `dynkvd token NAME ROLE` prints a new random token
- * (32 bytes, base64url) on its first line and its line for the file on the
- * second, and exits.
+ * says so in the log.
  *
- * `dynkvd keygen PATH` writes a new cluster key file ([security]
- * cluster_key_file; mode 0600, never over an existing file) and exits.
+ * `dynkvd token NAME ROLE` and `dynkvd keygen PATH` make a client token
+ * and a cluster key file and exit without starting anything
+ * (dynkvd_tools.c).
  *
  * `dynkvd --check-config FILE [--set ...]` reports every configuration
  * error and every plugin that does not load, touches no data directory,
@@ -84,21 +83,17 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
-#include "base/cluster_key.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/tls.h"
 #include "rpc/rpc_tls.h"
+#include "dynkvd_tools.h"
 #include "node/node.h"
-#include "util/base64.h"
 
 typedef struct loop_ctx {
     uv_loop_t loop;
@@ -509,6 +504,7 @@ static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const c
                         .cfg = conf,
                         .cluster = &cluster,
                         .cluster_loop = &loops[0].loop,
+                        .loop_index = (unsigned)ctx->index,
                         .cluster_mb = &loops[0].mailbox,
                         .own_mb = &ctx->mailbox,
                         .auth = auth};
@@ -590,66 +586,14 @@ static void loop_close(loop_ctx *ctx)
         dk_log(DK_LOG_WARN, "loop %d closed with handles still open: %s", ctx->index, uv_strerror(rc));
 }
 
-/* dynkvd token NAME ROLE: a new token (32 random bytes, base64url) on
- * the first line of stdout, "NAME ROLE SHA256-HEX" on the second. */
-static int token_verb(int argc, char **argv)
-{
-    if (argc != 4) {
-        fprintf(stderr, "usage: dynkvd token NAME ROLE   (ROLE: read, write or admin)\n");
-        return 2;
-    }
-    const char *name = argv[2], *role = argv[3];
-    if (!dk_auth_name_ok(name, strlen(name))) {
-        fprintf(stderr, "dynkvd: token: the client name must be 1 to %d of A-Z a-z 0-9 . _ - @\n",
-                DK_AUTH_NAME_MAX);
-        return 2;
-    }
-    if (dk_auth_role_parse(role, strlen(role)) == DK_ROLE_OPEN) {
-        fprintf(stderr, "dynkvd: token: role '%s' is not read, write or admin\n", role);
-        return 2;
-    }
-    unsigned char raw[32];
-    char hex[65];
-    dk_buf tok;
-    dk_buf_init(&tok);
-    int ok = RAND_bytes(raw, sizeof(raw)) == 1 && dk_base64_encode(raw, sizeof(raw), DK_B64_URL, &tok) == 0 &&
-             dk_auth_hash_hex(tok.data, tok.len, hex) == 0;
-    OPENSSL_cleanse(raw, sizeof(raw));
-    if (ok) {
-        printf("%s\n%s %s %s\n", (const char *)tok.data, name, role, hex);
-        fprintf(stderr,
-                "dynkvd: the first line is the token for client '%s' (shown once: the node keeps only "
-                "its hash); append the second line to the [security] tokens_file and send the node SIGHUP\n",
-                name);
-    } else {
-        fprintf(stderr, "dynkvd: token: cannot make a random token (OpenSSL)\n");
-    }
-    if (tok.data)
-        OPENSSL_cleanse(tok.data, tok.len);
-    dk_buf_free(&tok);
-    return ok ? 0 : 1;
-}
-
 int main(int argc, char **argv)
 {
     char err[1024] = "";
     int exit_now = 0;
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
-        return token_verb(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "keygen") == 0) {
-        if (argc != 3) {
-            fprintf(stderr, "usage: dynkvd keygen PATH\n");
-            return 2;
-        }
-        if (dk_cluster_key_generate(argv[2], err, sizeof(err)) != 0) {
-            fprintf(stderr, "dynkvd: %s\n", err);
-            return 1;
-        }
-        printf("wrote a new cluster key to %s: give every node of the cluster a copy "
-               "(mode 0600) and set [security] cluster_key_file to it\n",
-               argv[2]);
-        return 0;
-    }
+        return dynkvd_token(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+        return dynkvd_keygen(argc, argv);
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--check-config=", 15) == 0)
             return check_config(argc, argv);
@@ -730,7 +674,12 @@ int main(int argc, char **argv)
         return rc == DK_ECONFIG ? 2 : 1; /* a plugin option is a configuration error too */
     }
 
+    /* [node] loop_threads = 0: one loop per online core, at most 64. */
     n_loops = cfg.node.loop_threads;
+    if (n_loops == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n_loops = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+    }
     loops = calloc((size_t)n_loops, sizeof(*loops));
     int status = 0;
     /* Loop 0 binds; the others accept on its socket. */
@@ -751,7 +700,20 @@ int main(int argc, char **argv)
         char *colon = strrchr(listen, ':');
         snprintf(colon + 1, sizeof(listen) - (size_t)(colon + 1 - listen), "%d",
                  dk_http_server_port(loops[0].api.http));
-        if (dk_cluster_start(&cluster, &loops[0].loop, &node, listen, err, sizeof(err)) != 0) {
+        /* Every loop coordinates what arrives on it (cluster.h): the
+         * loops' own coordinators start now, before their threads run. */
+        uv_loop_t **lp = calloc((size_t)n_loops, sizeof(*lp));
+        dk_mailbox **mb = calloc((size_t)n_loops, sizeof(*mb));
+        for (int i = 0; lp && mb && i < n_loops; i++) {
+            lp[i] = &loops[i].loop;
+            mb[i] = &loops[i].mailbox;
+        }
+        dk_cluster_loops cl = {.n = lp && mb ? (size_t)n_loops : 1, .loop = lp, .mb = mb};
+        int crc = dk_cluster_start(&cluster, &loops[0].loop, &node, listen, lp && mb ? &cl : NULL, err,
+                                   sizeof(err));
+        free(lp);
+        free(mb);
+        if (crc != 0) {
             dk_log(DK_LOG_ERROR, "cannot join the cluster: %s", err);
             fprintf(stderr, "dynkvd: cannot start the cluster services: %s\n", err);
             status = 1;
@@ -794,15 +756,16 @@ int main(int argc, char **argv)
             loop_close(&loops[i]);
     free(loops);
     /* Flush the memtables so that the next start has no WAL to replay. */
-    if (status == 0 && DK_OPS_HAS(node.engine_ops, flush)) {
-        int frc = node.engine_ops->flush(node.engine);
-        if (!frc && node.hint_engine)
-            frc = node.engine_ops->flush(node.hint_engine);
-        if (frc)
+    if (status == 0) {
+        dk_engine_ref data = dk_node_engine(&node), hints = dk_node_hints(&node);
+        int frc = dk_engine_flush(&data);
+        if (!frc && hints.obj)
+            frc = dk_engine_flush(&hints);
+        if (frc == 0)
+            dk_log(DK_LOG_INFO, "engine flushed");
+        else if (frc != DK_EUNSUPPORTED) /* an engine without flush has nothing to flush */
             dk_log(DK_LOG_WARN, "flush at stop failed: %s (the WAL still holds every acknowledged write)",
                    dk_strerror(frc));
-        else
-            dk_log(DK_LOG_INFO, "engine flushed");
     }
     dk_node_close(&node);
     dk_auth_free(auth);

@@ -38,9 +38,23 @@ EXTRA_DIST += tests/unit/engine-lsm.test
 check_PROGRAMS += tests/unit/test-lsm-engine
 TESTS += tests/unit/test-lsm-engine
 tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
-	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+	tests/unit/fake_host.c tests/unit/fake_host.h
 tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-lend
+TESTS += tests/unit/test-lsm-lend
+tests_unit_test_lsm_lend_SOURCES = tests/unit/test-lsm-lend.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_lend_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_lend_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-recovery
+TESTS += tests/unit/test-lsm-recovery
+tests_unit_test_lsm_recovery_SOURCES = tests/unit/test-lsm-recovery.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_recovery_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_recovery_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-damage
 TESTS += tests/unit/test-lsm-damage

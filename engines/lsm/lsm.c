@@ -610,7 +610,8 @@ static int lsm_open(const dk_host *host, const dk_engine_conf *conf, dk_engine *
 
 const dk_engine_ops dk__lsm_engine_ops = {
     .struct_size = sizeof(dk_engine_ops),
-    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE | DK_ENGINE_CAP_DURABLE,
+    .caps = DK_ENGINE_CAP_ORDERED | DK_ENGINE_CAP_SNAPSHOT | DK_ENGINE_CAP_THREADSAFE |
+            DK_ENGINE_CAP_DURABLE | DK_ENGINE_CAP_VERIFIED,
     .open = lsm_open,
     .close = dk__lsm_close,
     .get = dk__lsm_get,
@@ -625,4 +626,6 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .try_get = dk__lsm_try_get,
     .write_async = lsm_write_async,
     .checkpoint = dk__lsm_checkpoint_op,
+    .get_lent = dk__lsm_get_lent,
+    .release = dk__lsm_release,
 };

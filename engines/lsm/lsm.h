@@ -218,6 +218,8 @@ void dk__lsm_reads_end(const uint64_t r0[2], _Atomic uint64_t *blocks, _Atomic u
 /* lsm_read.c: the ops' get() and try_get(). */
 int dk__lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
 int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg);
+int dk__lsm_get_lent(dk_engine *e, dk_slice key, uint32_t flags, dk_slice *value, void **pin);
+void dk__lsm_release(dk_engine *e, void *pin);
 /* lsm_iter.c: the ops' iterator methods. */
 int dk__lsm_iter_open(dk_engine *e, const dk_iter_opts *opts, dk_engine_iter **out);
 int dk__lsm_iter_seek(dk_engine_iter *ei, dk_slice target);

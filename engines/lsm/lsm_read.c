@@ -1,5 +1,5 @@
 /*
- * lsm_read.c - the LSM engine's point reads (get, try_get): the read
+ * lsm_read.c - the LSM engine's point reads (get, try_get, get_lent): the read
  * state a reader pins (memtables, version, snapshot sequence), the search
  * of the tables that cover a key, and the read-amplification counters.
  * Design of the read path and of damaged blocks in lsm.c's opening
@@ -8,6 +8,7 @@
 #include "lsm.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 void dk__lsm_read_begin(lsm_db *db, lsm_read *r)
@@ -93,30 +94,70 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
 }
 
 /* A point read allocates nothing when the blocks it needs are cached:
- * the memtables and data blocks are searched in place and the sink gets
- * a slice of the memtable or of the cached block. With nowait (try_get)
+ * the memtables and data blocks are searched in place and the value is a
+ * slice of the memtable or of the cached block. With nowait (try_get)
  * it never waits for the device: a block that is not in the block cache is
  * read only from the page cache (preadv2 RWF_NOWAIT), and -EAGAIN as soon
  * as a table needs one that is in neither. The only lock is mu, which nobody holds across I/O
- * (the write leader drops it for the WAL, a switch for the file work). */
-static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_value_sink sink, void *arg)
+ * (the write leader drops it for the WAL, a switch for the file work).
+ * On 0, *value lives in *mem (referenced) or in the cached block f->h
+ * (referenced), whichever is set: the caller releases it (lsm_lent_free). */
+static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value, lsm_memtable **mem,
+                          lsm_cblock **h)
 {
     lsm_read r;
     dk__lsm_read_begin(db, &r);
     lsm_found f = {.type = LSM_TYPE_DELETE};
+    lsm_memtable *in = r.mem;
     int rc = dk__lsm_mem_find(r.mem, key, r.snap, &f.value, &f.type, &f.seq);
-    if (rc == DK_ENOTFOUND && r.imm)
+    if (rc == DK_ENOTFOUND && r.imm) {
+        in = r.imm;
         rc = dk__lsm_mem_find(r.imm, key, r.snap, &f.value, &f.type, &f.seq);
-    if (rc == DK_ENOTFOUND)
+    }
+    if (rc == DK_ENOTFOUND) {
+        in = NULL;
         rc = lsm_tables_get(db, r.v, key, r.snap, nowait, &f);
+    }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
     /* Errors were logged where they happened, with file and offset. */
-    if (rc == 0)
-        sink(arg, f.value);
+    *mem = NULL;
+    *h = NULL;
+    if (rc == 0) {
+        *value = f.value;
+        if (f.h) {
+            *h = f.h;
+            f.h = NULL;
+        } else {
+            *mem = in;
+            dk__lsm_mem_ref(in);
+        }
+    }
     if (f.h)
         dk__lsm_cache_release(db->cache, f.h);
     dk__lsm_read_end(&r);
+    return rc;
+}
+
+static void lsm_lent_free(lsm_db *db, lsm_memtable *mem, lsm_cblock *h)
+{
+    if (h)
+        dk__lsm_cache_release(db->cache, h);
+    dk__lsm_mem_unref(mem);
+}
+
+/* A point read through a sink (get, try_get): the sink sees the value in
+ * place. */
+static int lsm_read_sink(lsm_db *db, dk_slice key, int nowait, dk_value_sink sink, void *arg)
+{
+    dk_slice v;
+    lsm_memtable *mem;
+    lsm_cblock *h;
+    int rc = lsm_read_point(db, key, nowait, &v, &mem, &h);
+    if (rc == 0) {
+        sink(arg, v);
+        lsm_lent_free(db, mem, h);
+    }
     return rc;
 }
 
@@ -142,7 +183,7 @@ int dk__lsm_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
     lsm_db *db = (lsm_db *)e;
     uint64_t r0[2];
     dk__lsm_reads_begin(r0);
-    int rc = lsm_read_point(db, key, 0, sink, arg);
+    int rc = lsm_read_sink(db, key, 0, sink, arg);
     atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
     dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
     return rc;
@@ -154,11 +195,44 @@ int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
     lsm_db *db = (lsm_db *)e;
     uint64_t r0[2];
     dk__lsm_reads_begin(r0);
-    int rc = lsm_read_point(db, key, 1, sink, arg);
+    int rc = lsm_read_sink(db, key, 1, sink, arg);
     /* -EAGAIN: get() does the lookup again and counts it (the tables this
      * attempt probed stay counted) */
     if (rc != -EAGAIN)
         atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
     dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
     return rc;
+}
+
+/* get_lent (ABI 1.4): the value stays where lsm_read_point found it; the
+ * pin is the cached block's handle, or the memtable's pointer with its low
+ * bit set (both are malloc'd, so that bit is free). A cached block lives
+ * on when the cache evicts it or a compaction deletes its table, until the
+ * last handle is released (cache.c); a memtable lives until its last
+ * reference goes, after its flush. */
+int dk__lsm_get_lent(dk_engine *e, dk_slice key, uint32_t flags, dk_slice *value, void **pin)
+{
+    lsm_db *db = (lsm_db *)e;
+    int nowait = (flags & DK_GET_NOWAIT) != 0;
+    uint64_t r0[2];
+    lsm_memtable *mem;
+    lsm_cblock *h;
+    dk__lsm_reads_begin(r0);
+    int rc = lsm_read_point(db, key, nowait, value, &mem, &h);
+    if (rc != -EAGAIN) /* as try_get */
+        atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+    dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
+    if (rc == 0)
+        *pin = h ? (void *)h : (void *)((uintptr_t)mem | 1u);
+    return rc;
+}
+
+void dk__lsm_release(dk_engine *e, void *pin)
+{
+    lsm_db *db = (lsm_db *)e;
+    uintptr_t p = (uintptr_t)pin;
+    if (p & 1u)
+        lsm_lent_free(db, (lsm_memtable *)(p & ~(uintptr_t)1u), NULL);
+    else
+        lsm_lent_free(db, NULL, (lsm_cblock *)pin);
 }

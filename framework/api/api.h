@@ -3,11 +3,11 @@
  * transport (http.h) and the local store (store.h): routing, header
  * validation, and JSON responses.
  *
- * One dk_api per loop thread. Routes run on that loop thread: key
- * requests go to the coordinator on the cluster loop and are answered
- * from its result on the loop; what blocks on I/O or walks the store
- * (/admin/local, scans' rendering, metrics, readiness, snapshots) runs on
- * a worker. api_int.h lists the routes.
+ * One dk_api per loop thread. Routes run on that loop thread: plain key
+ * requests go to that loop's own coordinator (the others to the one on
+ * the cluster loop) and are answered from its result on the loop; what
+ * blocks on I/O or walks the store (/admin/local, scans' rendering,
+ * metrics, readiness, snapshots) runs on a worker. api_int.h lists the routes.
  */
 #ifndef DK_API_H
 #define DK_API_H
@@ -31,6 +31,10 @@ typedef struct dk_api {
      * NULL. */
     struct dk_cluster *cluster;
     uv_loop_t *cluster_loop;
+    /* This loop thread's index (0: the cluster loop): plain reads and
+     * writes are coordinated here by the loop's own coordinator when the
+     * cluster has one for it (dk_cluster_coord_here). */
+    unsigned loop_index;
     dk_mailbox *cluster_mb;
     dk_mailbox *own_mb;
     /* [security] tokens_file loaded (auth.h); NULL: no client tokens. */

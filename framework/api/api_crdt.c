@@ -31,7 +31,6 @@
  * (node/resolve.h) turned into JSON.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -42,21 +41,11 @@
 #include "node/object.h"
 #include "node/resolve.h"
 #include "util/crdt_codec.h"
+#include "util/errors.h"
 
 #define API_CRDT_BODY_MAX (256u * 1024u)
 
 /* ---- loop side: the request ------------------------------------------------- */
-
-static int crdt_fail(char *msg, size_t len, const char *fmt, ...) DK_PRINTF(3, 4);
-
-static int crdt_fail(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* A JSON array of strings into a new array of slices borrowed from it. */
 static int crdt_strings(json_t *a, const char *what, int names, dk_slice **out, uint32_t *n, char *msg,
@@ -65,19 +54,19 @@ static int crdt_strings(json_t *a, const char *what, int names, dk_slice **out, 
     *out = NULL;
     *n = 0;
     if (!json_is_array(a))
-        return crdt_fail(msg, len, "\"%s\" must be an array of strings", what);
+        return dk_errf(-1, msg, len, "\"%s\" must be an array of strings", what);
     size_t count = json_array_size(a);
     if (count == 0)
         return 0;
     if (!(*out = calloc(count, sizeof(**out))))
-        return crdt_fail(msg, len, "out of memory");
+        return dk_errf(-1, msg, len, "out of memory");
     for (size_t i = 0; i < count; i++) {
         json_t *s = json_array_get(a, i);
         if (!json_is_string(s))
-            return crdt_fail(msg, len, "\"%s\" must be an array of strings", what);
+            return dk_errf(-1, msg, len, "\"%s\" must be an array of strings", what);
         dk_slice v = {(const uint8_t *)json_string_value(s), json_string_length(s)};
         if (names && (v.len == 0 || v.len > DK_CRDT_NAME_MAX))
-            return crdt_fail(msg, len, "map field names are 1 to %u bytes", DK_CRDT_NAME_MAX);
+            return dk_errf(-1, msg, len, "map field names are 1 to %u bytes", DK_CRDT_NAME_MAX);
         (*out)[(*n)++] = v;
     }
     return 0;
@@ -114,74 +103,74 @@ static int crdt_parse_op(json_t *o, int nested, dk_crdt_op *op, char *msg, size_
 {
     static const char *const types[] = {NULL, "counter", "set", "register", "map"};
     if (!json_is_object(o))
-        return crdt_fail(
-            msg, len,
-            nested ? "a map field's operation must be a JSON object"
-                   : "the body must be one JSON object, e.g. {\"type\":\"counter\",\"increment\":1}");
+        return dk_errf(-1, msg, len,
+                       nested
+                           ? "a map field's operation must be a JSON object"
+                           : "the body must be one JSON object, e.g. {\"type\":\"counter\",\"increment\":1}");
     json_t *t = json_object_get(o, "type");
     if (!t)
-        return crdt_fail(msg, len, "\"type\" is missing; expected counter, set, register or map");
+        return dk_errf(-1, msg, len, "\"type\" is missing; expected counter, set, register or map");
     if (!json_is_string(t))
-        return crdt_fail(msg, len, "\"type\" must be a string: counter, set, register or map");
+        return dk_errf(-1, msg, len, "\"type\" must be a string: counter, set, register or map");
     for (uint8_t i = DK_CRDT_COUNTER; i <= DK_CRDT_MAP; i++)
         if (strcmp(json_string_value(t), types[i]) == 0)
             op->type = i;
     if (!op->type)
-        return crdt_fail(msg, len, "unknown type \"%.64s\"; expected counter, set, register or map",
-                         json_string_value(t));
+        return dk_errf(-1, msg, len, "unknown type \"%.64s\"; expected counter, set, register or map",
+                       json_string_value(t));
     if (nested && op->type == DK_CRDT_MAP)
-        return crdt_fail(msg, len,
-                         "map fields hold counters, sets and registers: nested maps are not supported");
+        return dk_errf(-1, msg, len,
+                       "map fields hold counters, sets and registers: nested maps are not supported");
     const char *k;
     json_t *v;
     json_object_foreach(o, k, v)
     {
         if (!crdt_member_ok(op->type, k))
-            return crdt_fail(msg, len, "unknown field \"%.64s\" in a %s operation; expected %s", k,
-                             types[op->type], crdt_members(op->type));
+            return dk_errf(-1, msg, len, "unknown field \"%.64s\" in a %s operation; expected %s", k,
+                           types[op->type], crdt_members(op->type));
     }
     switch (op->type) {
     case DK_CRDT_COUNTER:
         v = json_object_get(o, "increment");
         if (!json_is_integer(v))
-            return crdt_fail(msg, len, "\"increment\" must be a whole number (negative to decrement)");
+            return dk_errf(-1, msg, len, "\"increment\" must be a whole number (negative to decrement)");
         op->delta = json_integer_value(v);
         return 0;
     case DK_CRDT_SET: {
         json_t *add = json_object_get(o, "add"), *rm = json_object_get(o, "remove");
         if (!add == !rm)
-            return crdt_fail(msg, len,
-                             "a set operation has either \"add\" or \"remove\", an array of strings");
+            return dk_errf(-1, msg, len,
+                           "a set operation has either \"add\" or \"remove\", an array of strings");
         op->set_kind = add ? DK_CRDT_SET_ADD : DK_CRDT_SET_REMOVE;
         return crdt_strings(add ? add : rm, add ? "add" : "remove", 0, &op->elems, &op->n_elems, msg, len);
     }
     case DK_CRDT_REGISTER:
         v = json_object_get(o, "assign");
         if (!json_is_string(v))
-            return crdt_fail(msg, len, "\"assign\" must be a string");
+            return dk_errf(-1, msg, len, "\"assign\" must be a string");
         op->text = (dk_slice){(const uint8_t *)json_string_value(v), json_string_length(v)};
         return 0;
     default: break;
     }
     json_t *up = json_object_get(o, "update"), *rm = json_object_get(o, "remove");
     if (!up && !rm)
-        return crdt_fail(msg, len,
-                         "a map operation has \"update\" (an object of field operations) and/or "
-                         "\"remove\" (an array of field names)");
+        return dk_errf(-1, msg, len,
+                       "a map operation has \"update\" (an object of field operations) and/or "
+                       "\"remove\" (an array of field names)");
     if (rm && crdt_strings(rm, "remove", 1, &op->removes, &op->n_removes, msg, len))
         return -1;
     if (up) {
         if (!json_is_object(up))
-            return crdt_fail(msg, len, "\"update\" must be an object of field operations");
+            return dk_errf(-1, msg, len, "\"update\" must be an object of field operations");
         size_t n = json_object_size(up), klen;
         if (n && !(op->fields = calloc(n, sizeof(*op->fields))))
-            return crdt_fail(msg, len, "out of memory");
+            return dk_errf(-1, msg, len, "out of memory");
         json_object_keylen_foreach(up, k, klen, v)
         {
             dk_crdt_field_op *f = &op->fields[op->n_fields++];
             f->name = (dk_slice){(const uint8_t *)k, klen};
             if (klen == 0 || klen > DK_CRDT_NAME_MAX)
-                return crdt_fail(msg, len, "map field names are 1 to %u bytes", DK_CRDT_NAME_MAX);
+                return dk_errf(-1, msg, len, "map field names are 1 to %u bytes", DK_CRDT_NAME_MAX);
             if (crdt_parse_op(v, 1, &f->op, msg, len))
                 return -1;
         }
@@ -242,7 +231,7 @@ static int crdt_post(dk_api_kv *k, const dk_http_request *r)
     int rc = crdt_parse_op(doc, 0, &op, msg, sizeof(msg));
     /* Sorted, duplicates dropped: the encoding is canonical. */
     if (rc == 0 && dk_crdt_op_canon(&op) != 0)
-        rc = crdt_fail(msg, sizeof(msg), "a field is both updated and removed in one operation");
+        rc = dk_errf(-1, msg, sizeof(msg), "a field is both updated and removed in one operation");
     if (rc == 0 && dk_crdt_op_encode(&op, &k->crdt_op) != 0) {
         snprintf(msg, sizeof(msg), "the operation cannot be encoded");
         rc = -1;

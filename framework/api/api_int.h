@@ -47,6 +47,7 @@ struct dk_api_req {
     dk_buf body;
     dk_slice body_ref;              /* instead of body: bytes valid until the send */
     struct dk_api_session *session; /* X-Session of /kv, /crdt and scans (api_session.c) */
+    int session_on;                 /* the route answers with X-Session (api_session.c) */
 };
 
 /* A zeroed route state of size bytes (at least a dk_api_req) for x, with
@@ -119,6 +120,11 @@ int dk__api_authorize(dk_api *api, dk_http_exchange *x, const dk_http_request *r
 int dk__api_session_parse(dk_api_req *q, const dk_http_request *r);
 int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
                         dk_coord_cb cb, void *arg);
+/* Loop thread: 1 when a read of key asks nothing of q's session (no
+ * session, or the token names no version of key): any coordinator may
+ * serve it; 0 when only the cluster loop's may (the session read waits
+ * there). */
+int dk__api_session_plain(const dk_api_req *q, dk_slice key);
 int dk__api_session_render(dk_api_req *q, dk_slice key, int rc, const dk_object *obj);
 void dk__api_session_header(dk_api_req *q);
 void dk__api_session_free(dk_api_req *q);
@@ -155,8 +161,9 @@ typedef struct dk_api_kv {
     dk_buf crdt_op; /* POST /crdt: the encoded operation */
     uint8_t crdt_type;
     dk_api_acks acks;
-    int coord_status; /* an answer that crossed loops: */
-    dk_buf coord_raw; /* its object's encoding */
+    struct dk_coord *here; /* coordinated by this loop's own coordinator (kv.c) */
+    int coord_status;      /* an answer that crossed loops: */
+    dk_buf coord_raw;      /* its object's encoding */
 } dk_api_kv;
 
 /* The /crdt/{key} request after its key and consistency: sets k's method

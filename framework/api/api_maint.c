@@ -76,19 +76,18 @@ static void maint_run(dk_api_req *q)
 {
     maint_req *j = (maint_req *)q;
     dk_node *n = q->api->node;
-    const dk_engine_ops *ops = n->engine_ops;
+    dk_engine_ref e = dk_node_engine(n);
     const char *verb = j->verb == MAINT_COMPACT ? "compact" : "flush";
-    int has = j->verb == MAINT_COMPACT ? DK_OPS_HAS(ops, compact_range) : DK_OPS_HAS(ops, flush);
-    if (!has) {
+    uint64_t t0 = dk_mono_ns();
+    int rc = j->verb == MAINT_COMPACT ? dk_engine_compact_range(&e, (dk_slice){0}, (dk_slice){0})
+                                      : dk_engine_flush(&e);
+    if (rc == DK_EUNSUPPORTED) {
         char msg[200];
         snprintf(msg, sizeof(msg), "the engine '%s' has no %s operation", n->cfg->storage.engine,
                  j->verb == MAINT_COMPACT ? "compact_range" : "flush");
         dk__api_error(q, 501, "not_supported", msg);
         return;
     }
-    uint64_t t0 = dk_mono_ns();
-    int rc = j->verb == MAINT_COMPACT ? ops->compact_range(n->engine, (dk_slice){0}, (dk_slice){0})
-                                      : ops->flush(n->engine);
     uint64_t ms = (dk_mono_ns() - t0) / 1000000u;
     if (rc) {
         dk_log(DK_LOG_ERROR, "%s asked over HTTP failed: %s", verb, dk_strerror(rc));

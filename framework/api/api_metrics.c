@@ -98,8 +98,8 @@ static void metrics_render(dk_api_req *q)
     metrics_req *m = (metrics_req *)q;
     dk_node *n = q->api->node;
     char hints[DK_CONFIG_PATH_MAX + 16];
-    if (DK_OPS_HAS(n->engine_ops, stats))
-        n->engine_ops->stats(n->engine, stat_sink, "engine");
+    dk_engine_ref e = dk_node_engine(n);
+    (void)dk_engine_stats(&e, stat_sink, "engine"); /* none: no engine lines */
     snprintf(hints, sizeof(hints), "%s/hints", n->cfg->node.data_dir);
     dk_metrics_set_gauge("hints_disk_bytes", dk__api_disk_bytes(hints, 1));
     cluster_counters(&m->cs);

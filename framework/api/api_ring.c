@@ -56,6 +56,10 @@ static int ring_is_replica(const dk_api *api, const dk_ring *r, const uint8_t *k
     int self = dk_ring_find(r, api->cfg->node.id);
     if (self < 0)
         return 0;
+    /* Every node is in a list as long as the ring (distinct nodes): no
+     * walk needed, as on one node or n_replicas >= nodes. */
+    if (want == nodes)
+        return 1;
     size_t n = dk_ring_preference(r, key, len, want, pref);
     for (size_t i = 0; i < n; i++)
         if (pref[i] == (uint32_t)self)
@@ -69,7 +73,11 @@ void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len)
     dk_ring *r = c ? dk_ring_cell_get(&c->ring) : NULL;
     if (!r)
         return;
-    dk_buf_printf(&q->headers, "X-Ring: %016llx\r\n", (unsigned long long)dk__api_ring_tag(q->api, r));
+    char line[] = "X-Ring: 0123456789abcdef\r\n";
+    uint64_t tag = dk__api_ring_tag(q->api, r);
+    for (int i = 15; i >= 0; i--, tag >>= 4)
+        line[8 + i] = "0123456789abcdef"[tag & 15];
+    dk_buf_append(&q->headers, line, sizeof(line) - 1);
     if (key && dk_ring_node_count(r) > 0 && !ring_is_replica(q->api, r, key, len))
         dk_buf_append_str(&q->headers, "X-Coordinator: not-replica\r\n");
     dk_ring_unref(r);

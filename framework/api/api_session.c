@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/api_int.h"
 #include "cluster/cluster.h"
@@ -29,19 +30,36 @@ struct dk_api_session {
     size_t sent_len;
 };
 
-int dk__api_session_parse(dk_api_req *q, const dk_http_request *r)
+/* q->session, new and empty: 0, or -1 (out of memory). */
+static int session_new(dk_api_req *q)
 {
     q->session = calloc(1, sizeof(*q->session));
     if (!q->session || dk_session_init(&q->session->s, q->api->node->context_key) != 0) {
+        free(q->session);
+        q->session = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* The state is made only when there is something in it: a token came with
+ * the request, or the answer notes a key (dk__api_session_render). An
+ * answer with neither carries the empty session's token. */
+int dk__api_session_parse(dk_api_req *q, const dk_http_request *r)
+{
+    q->session_on = 1;
+    size_t len;
+    const char *v = dk_http_header_get(r, "x-session", &len);
+    if (!v || len == 0)
+        return 0;
+    if (session_new(q)) {
         dk__api_error(q, 503, "overloaded", "out of memory");
         return -1;
     }
-    size_t len;
-    const char *v = dk_http_header_get(r, "x-session", &len);
     char err[160], msg[256];
     q->session->sent = v;
-    q->session->sent_len = v ? len : 0;
-    if (v && dk_session_decode(&q->session->s, v, len, err, sizeof(err)) != 0) {
+    q->session->sent_len = len;
+    if (dk_session_decode(&q->session->s, v, len, err, sizeof(err)) != 0) {
         snprintf(msg, sizeof(msg),
                  "X-Session is not a session token of this cluster: %s; "
                  "start a new session (send none)",
@@ -67,6 +85,12 @@ static dk_coord *session_coord(void *arg)
 {
     dk_api *api = arg;
     return api->cluster ? api->cluster->coord : NULL;
+}
+
+int dk__api_session_plain(const dk_api_req *q, dk_slice key)
+{
+    int spilled = 0;
+    return !q->session || (!dk_session_need(&q->session->s, key, &spilled) && !spilled);
 }
 
 int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
@@ -95,30 +119,89 @@ int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consisten
 
 int dk__api_session_render(dk_api_req *q, dk_slice key, int rc, const dk_object *obj)
 {
-    if (!q->session)
+    int note = obj && obj->vv.n && (rc == 0 || rc == DK_ENOTFOUND);
+    if (!q->session_on || (!q->session && !note))
         return 0;
+    if (!q->session && session_new(q)) {
+        dk__api_error(q, 503, "overloaded", "out of memory");
+        return 1;
+    }
     int answered = 0;
     if (q->session->unmet) {
         dk__api_error(q, 503, "session_unavailable",
                       "no replica has caught up yet with what this session wrote or read; retry "
                       "(the session token stays valid)");
         answered = 1;
-    } else if (obj && obj->vv.n && (rc == 0 || rc == DK_ENOTFOUND)) {
+    } else if (note) {
         (void)dk_session_note(&q->session->s, key, &obj->vv);
     }
     return answered;
 }
 
+/* The empty session's token under the node's key: the same for every
+ * answer that has no session state, so it is made once per thread. */
+static _Thread_local struct {
+    int set;
+    uint8_t key[DK_CONTEXT_KEY_LEN];
+    size_t len;
+    char tok[64]; /* 26 bytes in base64url */
+} session_empty;
+
+/* Point *tok at it: 0, or -1 (out of memory). */
+static int session_empty_token(const uint8_t key[DK_CONTEXT_KEY_LEN], const char **tok, size_t *len)
+{
+    if (!session_empty.set || memcmp(session_empty.key, key, DK_CONTEXT_KEY_LEN) != 0) {
+        dk_session s;
+        dk_buf b = DK_BUF_INIT;
+        session_empty.set = 0;
+        int rc = dk_session_init(&s, key);
+        if (rc == 0)
+            rc = dk_session_encode(&s, &b);
+        dk_session_free(&s);
+        if (rc == 0 && b.len <= sizeof(session_empty.tok)) {
+            memcpy(session_empty.tok, b.data, b.len);
+            session_empty.len = b.len;
+            memcpy(session_empty.key, key, DK_CONTEXT_KEY_LEN);
+            session_empty.set = 1;
+        }
+        dk_buf_free(&b);
+        if (!session_empty.set)
+            return -1;
+    }
+    *tok = session_empty.tok;
+    *len = session_empty.len;
+    return 0;
+}
+
+static void session_header_line(dk_api_req *q, const void *tok, size_t len)
+{
+    dk_buf *h = &q->headers;
+    if (dk_buf_reserve(h, len + 13) == 0) {
+        dk_buf_append(h, "X-Session: ", 11);
+        dk_buf_append(h, tok, len);
+        dk_buf_append(h, "\r\n", 2);
+    }
+}
+
 void dk__api_session_header(dk_api_req *q)
 {
-    if (!q->session)
+    if (!q->session_on)
         return;
-    if (!q->session->s.changed && q->session->sent_len) { /* nothing new: the same token */
-        dk_buf_printf(&q->headers, "X-Session: %.*s\r\n", (int)q->session->sent_len, q->session->sent);
+    if (!q->session) {
+        const char *tok;
+        size_t len;
+        if (session_empty_token(q->api->node->context_key, &tok, &len) == 0)
+            session_header_line(q, tok, len);
         return;
     }
-    dk_buf tok = DK_BUF_INIT;
-    if (dk_session_encode(&q->session->s, &tok) == 0)
-        dk_buf_printf(&q->headers, "X-Session: %.*s\r\n", (int)tok.len, (const char *)tok.data);
-    dk_buf_free(&tok);
+    if (!q->session->s.changed && q->session->sent_len) { /* nothing new: the same token */
+        session_header_line(q, q->session->sent, q->session->sent_len);
+        return;
+    }
+    /* Straight into the headers: no buffer of its own. */
+    dk_buf *h = &q->headers;
+    size_t mark = h->len;
+    if (dk_buf_append(h, "X-Session: ", 11) || dk_session_encode(&q->session->s, h) ||
+        dk_buf_append(h, "\r\n", 2))
+        h->len = mark;
 }

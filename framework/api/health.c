@@ -66,8 +66,8 @@ static void health_engine(dk_node *node, dk_readiness *r)
         return;
     }
     ro_scan s = {{0}, 0};
-    if (DK_OPS_HAS(node->engine_ops, stats))
-        node->engine_ops->stats(node->engine, health_stat, &s);
+    dk_engine_ref e = dk_node_engine(node);
+    (void)dk_engine_stats(&e, health_stat, &s); /* none: s stays as initialised */
     if (s.name[0] && s.retrying)
         health_add(r, "engine", 0,
                    "engine '%s' refuses writes for now (%s = 1): it ran out of disk space "

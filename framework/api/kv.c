@@ -5,12 +5,14 @@
  * copy read from its store without coordination (debugging, tests).
  *
  * A request is checked on its loop thread (kv_request is the one place
- * the route reads request headers), handed to the coordinator on the
- * cluster loop, and answered where the coordinator's callback runs: when
- * that is the request's own loop (one loop thread, the default), from the
- * object the coordinator decoded, with no copy of its encoding and no
+ * the route reads request headers) and handed to a coordinator: the
+ * loop's own (cluster.h, dk_cluster_coord_here) for a plain read or
+ * write, else the one on the cluster loop. It is answered where the
+ * coordinator's callback runs: when that is the request's own loop, from
+ * the object the coordinator decoded, with no copy of its encoding and no
  * second decode; otherwise the encoding crosses back as bytes and is
- * decoded once there. Rendering is bounded (a ~150-byte JSON, or the
+ * decoded once there. The counter coord_loop<i>_requests_total says how
+ * many requests loop i coordinated. Rendering is bounded (a ~150-byte JSON, or the
  * value itself for Accept: application/octet-stream), so it stays on the
  * loop: a pool trip would cost more than the rendering. A raw value is
  * not copied: it is lent to the transport, which writes it at once (one
@@ -182,29 +184,43 @@ static void kv_error(dk_api_kv *k, int rc)
         dk__api_store_error(&k->q, rc, &k->acks);
 }
 
-/* The context token of vv into tok, and X-Context: tok. */
-static int kv_context(dk_api_kv *k, const dk_vv *vv, dk_buf *tok)
+/* Where the context token is in the answer's headers. */
+typedef struct kv_tok {
+    size_t at, len; /* len 0: none */
+} kv_tok;
+
+/* X-Context: the token of vv, encoded straight into the answer's headers
+ * (no buffer of its own); *tok locates it there for the JSON. */
+static int kv_context(dk_api_kv *k, const dk_vv *vv, kv_tok *tok)
 {
     dk_buf *h = &k->q.headers;
-    int rc = dk_context_encode(k->q.api->node->context_key, vv, tok);
+    size_t mark = h->len;
+    int rc = dk_buf_append(h, "X-Context: ", 11);
+    size_t at = h->len;
     if (!rc)
-        rc = dk_buf_append_str(h, "X-Context: ");
-    if (!rc)
-        rc = dk_buf_append(h, tok->data, tok->len);
+        rc = dk_context_encode(k->q.api->node->context_key, vv, h);
+    size_t end = h->len;
     if (!rc)
         rc = dk_buf_append(h, "\r\n", 2);
-    return rc;
+    if (rc) {
+        h->len = mark;
+        *tok = (kv_tok){0, 0};
+        return rc;
+    }
+    *tok = (kv_tok){at, end - at};
+    return 0;
 }
 
-static void kv_context_json(json_t *o, const dk_buf *tok)
+static void kv_context_json(dk_api_kv *k, json_t *o, kv_tok tok)
 {
-    json_object_set_new(o, "context", json_stringn((const char *)tok->data, tok->len));
+    if (tok.len)
+        json_object_set_new(o, "context", json_stringn((const char *)k->q.headers.data + tok.at, tok.len));
 }
 
 static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *obj)
 {
     int64_t now = dk_now_ms();
-    dk_buf tok = DK_BUF_INIT;
+    kv_tok tok = {0, 0};
     if (dk__api_session_render(&k->q, (dk_slice){k->key, k->key_len}, rc, obj))
         return;
     /* /crdt/ reads, and a node's own copy of a CRDT key, show its value;
@@ -221,14 +237,12 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
         rc = DK_ENOTFOUND;
     }
     if (rc) {
-        dk_buf_free(&tok);
         kv_error(k, rc);
         return;
     }
     int trc = kv_context(k, &obj->vv, &tok);
     int live = dk_object_live_count(obj, now);
     if (k->raw_read && live == 1) {
-        dk_buf_free(&tok);
         for (uint32_t i = 0; i < obj->n_sib; i++) {
             const dk_sibling *s = &obj->sib[i];
             if (!(s->flags & DK_SIB_TOMBSTONE) && (s->expiry_ms == 0 || s->expiry_ms > now)) {
@@ -245,8 +259,7 @@ static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *o
     dk_json_set_key(o, "key", (dk_slice){k->key, k->key_len});
     dk_json_describe(o, obj, now);
     if (!trc)
-        kv_context_json(o, &tok);
-    dk_buf_free(&tok);
+        kv_context_json(k, o, tok);
     /* Siblings to a raw reader: 300 Multiple Choices with the JSON, as Riak. */
     dk__api_json(&k->q, k->raw_read && live > 1 ? 300 : 200, o);
 }
@@ -277,10 +290,9 @@ static void kv_render_write(dk_api_kv *k, int rc, dk_slice raw, const dk_object 
         /* More than one: the write made (or kept) concurrent values. */
         dk_buf_printf(&k->q.headers, "X-Siblings: %d\r\n", dk_object_live_count(obj, now));
     }
-    dk_buf tok = DK_BUF_INIT;
+    kv_tok tok;
     if (kv_context(k, &obj->vv, &tok) == 0)
-        kv_context_json(o, &tok);
-    dk_buf_free(&tok);
+        kv_context_json(k, o, tok);
     dk__api_json(&k->q, 200, o);
 }
 
@@ -327,7 +339,7 @@ static void kv_done(void *arg, dk_coord_result *r)
 {
     dk_api_kv *k = arg;
     k->acks = (dk_api_acks){r->acks, r->needed, r->replicas};
-    if (k->q.api->loop == k->q.api->cluster_loop) {
+    if (k->here || k->q.api->loop == k->q.api->cluster_loop) {
         kv_render(k, r->status, dk_buf_slice(&r->raw), r->raw.len ? &r->obj : NULL);
         dk__api_send(&k->q);
         return;
@@ -338,11 +350,26 @@ static void kv_done(void *arg, dk_coord_result *r)
     dk__api_back(&k->q, kv_render_raw);
 }
 
-/* Cluster loop: hand the request to the coordinator. */
+/* Count a request coordinated on loop index, as the counter
+ * coord_loop<index>_requests_total (the name is kept per thread). */
+static void kv_count_loop(unsigned index)
+{
+    static _Thread_local char name[48];
+    static _Thread_local unsigned named = ~0u;
+    if (named != index) {
+        snprintf(name, sizeof(name), "coord_loop%u_requests_total", index);
+        named = index;
+    }
+    dk_metrics_add(name, 1);
+}
+
+/* The coordinating loop (this loop's own coordinator, or the cluster
+ * loop's): hand the request to the coordinator. */
 static void kv_coordinate(dk_api_req *q)
 {
     dk_api_kv *k = (dk_api_kv *)q;
-    dk_coord *co = q->api->cluster->coord;
+    dk_coord *co = k->here ? k->here : q->api->cluster->coord;
+    kv_count_loop(k->here ? q->api->loop_index : 0);
     dk_slice key = {k->key, k->key_len};
     int rc;
     if (!co) {
@@ -402,8 +429,18 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
         dk__api_send(&k->q);
         return;
     }
-    if (route == DK_API_KV_LOCAL)
+    if (route == DK_API_KV_LOCAL) {
         dk__api_on_worker(&k->q, kv_local);
-    else
-        dk__api_on_cluster(&k->q, kv_coordinate);
+        return;
+    }
+    /* A plain read or write is coordinated on this loop when it has a
+     * coordinator of its own; conditional writes (the CAS lock lives on
+     * the cluster loop) and session reads go there. */
+    if (api->loop != api->cluster_loop && !k->cond &&
+        (k->write || dk__api_session_plain(&k->q, (dk_slice){k->key, k->key_len})) &&
+        (k->here = dk_cluster_coord_here(api->cluster, api->loop_index)) != NULL) {
+        kv_coordinate(&k->q);
+        return;
+    }
+    dk__api_on_cluster(&k->q, kv_coordinate);
 }

@@ -49,7 +49,7 @@ typedef struct dk_config_node {
     char dc[DK_CONFIG_NAME_MAX + 1];   /* [A-Za-z0-9_.-]{1,64}, "dc1" */
     char rack[DK_CONFIG_NAME_MAX + 1]; /* same pattern, "r1" */
     int weight;                        /* 1..100, 1 */
-    int loop_threads;                  /* 1..64, 1 */
+    int loop_threads;                  /* 0..64, 0: one per online core (at most 64) */
     int worker_threads; /* 1..128, 4: block-cache misses, compaction-side jobs and engines without write_async (their synced writes wait in fdatasync on these: raise it for them) */
     int log_level;      /* DK_LOG_*, info */
     char log_file[DK_CONFIG_PATH_MAX + 1]; /* "" = stderr */

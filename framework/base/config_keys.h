@@ -48,7 +48,7 @@ const cfg_key dk__cfg_keys[] = {
     K_STR(node, dc, CF_LABEL, "dc1"),
     K_STR(node, rack, CF_LABEL, "r1"),
     K_NUM(node, weight, CT_INT, 1, 100, "1"),
-    K_NUM(node, loop_threads, CT_INT, 1, 64, "1"),
+    K_NUM(node, loop_threads, CT_INT, 0, 64, "0"),
     K_NUM(node, worker_threads, CT_INT, 1, 128, "4"),
     K_ENUM(node, log_level, cfg_levels, "info"),
     K_STR(node, log_file, CF_TEXT, ""),

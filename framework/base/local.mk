@@ -11,14 +11,18 @@ framework_libdynkv_la_SOURCES += \
 	framework/base/cluster_key.c framework/base/cluster_key.h \
 	framework/base/tls_mem.c framework/base/tls_mem.h
 
-check_PROGRAMS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
+check_PROGRAMS += tests/unit/test-config tests/unit/test-config-args tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
 	tests/unit/test-cluster-key
-TESTS += tests/unit/test-config tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
+TESTS += tests/unit/test-config tests/unit/test-config-args tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
 	tests/unit/test-cluster-key
 
-tests_unit_test_config_SOURCES = tests/unit/test-config.c tests/unit/cu_main.h
+tests_unit_test_config_SOURCES = tests/unit/test-config.c tests/unit/tc_config.h tests/unit/cu_main.h
 tests_unit_test_config_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_config_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_config_args_SOURCES = tests/unit/test-config-args.c tests/unit/tc_config.h tests/unit/cu_main.h
+tests_unit_test_config_args_CFLAGS = $(DK_UNIT_CC) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_config_args_LDADD = $(DK_UNIT_LINK)
 
 tests_unit_test_log_SOURCES = tests/unit/test-log.c tests/unit/cu_main.h
 tests_unit_test_log_CFLAGS = $(DK_UNIT_CC)

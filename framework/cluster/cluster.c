@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "cluster/cluster.h"
+#include "cluster/loops.h"
 #include "cluster/rebalance.h"
 #include "rpc/rpc_tls.h"
 #include "base/log.h"
@@ -171,6 +172,7 @@ static void on_members(void *arg, const dk_member *m, size_t n)
     c->n_table = n;
     cluster_update_ring(c, m, n);
     dk_rebalance_on_members(c, m, n);
+    dk__loops_members(c, m, n);
     /* Persist the latest table; intermediate ones may be skipped. */
     dk_member *save = malloc((n ? n : 1) * sizeof(*m));
     if (!save || c->stopping) {
@@ -332,8 +334,8 @@ static void on_duplicate_id(void *arg, const char *why)
     _exit(1);
 }
 
-int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr, char *err,
-                     size_t errlen)
+int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
+                     const dk_cluster_loops *loops, char *err, size_t errlen)
 {
     const dk_config *cfg = node->cfg;
     memset(c, 0, sizeof(*c));
@@ -371,9 +373,10 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .tls = rpc_tls,
     };
     int rc = dk_rpc_start(loop, &rc_conf, &c->rpc, err, errlen);
-    OPENSSL_cleanse(rpc_key, sizeof(rpc_key));
-    if (rc)
+    if (rc) {
+        OPENSSL_cleanse(rpc_key, sizeof(rpc_key));
         return rc;
+    }
 
     dk_coord_conf cc = {
         .loop = loop,
@@ -391,6 +394,9 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .hint_ops = node->engine_ops,
     };
     rc = dk_coord_start(&cc, &c->coord, err, errlen);
+    if (rc == 0)
+        rc = dk__loops_start(c, loops, &rc_conf, err, errlen);
+    OPENSSL_cleanse(rpc_key, sizeof(rpc_key));
     if (rc)
         return rc;
 
@@ -453,6 +459,14 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     return rc;
 }
 
+/* Loop thread: every loop's own coordinator is closed. */
+static void loops_stopped(void *arg)
+{
+    dk_cluster *c = arg;
+    c->lp_stopped = 1;
+    stop_step(c);
+}
+
 /* Loop thread: the rebalance timer is closed. */
 static void rb_stopped(void *arg)
 {
@@ -470,6 +484,13 @@ static void stop_step(void *arg)
         return;
     }
     if (c->rb && !c->rb_stopped)
+        return;
+    if (c->lp && !c->lp_stopping) {
+        c->lp_stopping = 1; /* the loops' coordinators stop before the primary */
+        dk__loops_stop(c, loops_stopped, c);
+        return;
+    }
+    if (c->lp && !c->lp_stopped)
         return;
     if (c->coord) {
         dk_coord *co = c->coord;
@@ -492,6 +513,7 @@ static void stop_step(void *arg)
     if (c->saving)
         return; /* save_done calls back here */
     dk_rebalance_free(c);
+    dk__loops_free(c);
     free(c->table);
     c->table = NULL;
     free(c->to_save);

@@ -51,16 +51,34 @@ typedef struct dk_cluster {
      * data and learned a higher one from the cluster): done by the save job */
     int raising;
     uint32_t raise_to, raised;
+    struct dk__loops *lp; /* the other loops' coordinators (loops.h); NULL: none */
+    int lp_stopping, lp_stopped;
 } dk_cluster;
+
+/* The node's loop threads, for a coordinator per loop (loops.h). */
+typedef struct dk_cluster_loops {
+    size_t n;               /* loop threads, the cluster loop included */
+    uv_loop_t **loop;       /* [n]: loop[0] is the cluster loop */
+    struct dk_mailbox **mb; /* [n]: a mailbox on each loop, open until the cluster stopped */
+} dk_cluster_loops;
 
 /*
  * Start membership, RPC and the coordinator on loop (loop thread, before or
  * while it runs). http_addr is the node's actual HTTP address, gossiped so
- * clients and tools can find every node. On failure err says what; call
- * dk_cluster_stop anyway to release what started.
+ * clients and tools can find every node. loops (NULL or n <= 1: loop only)
+ * lists every loop thread: each other loop gets a coordinator of its own
+ * (loops.h); then call this before the other loops run. On failure err
+ * says what; call dk_cluster_stop anyway to release what started.
  */
-int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr, char *err,
-                     size_t errlen);
+int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *http_addr,
+                     const dk_cluster_loops *loops, char *err, size_t errlen);
+
+/* The coordinator for a plain read or write (no condition, no session)
+ * that arrived on loop thread index (0: the cluster loop): that loop's
+ * own, or NULL when the request must go to the cluster loop's
+ * (dk_cluster.coord: a ring move is under way, this node is not readable
+ * or fenced, no coordinator of its own). Loop thread index. */
+dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index);
 
 /* Stop everything (loop thread); done runs once all of it has closed. */
 void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);

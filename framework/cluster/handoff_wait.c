@@ -165,9 +165,14 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
     char late[256] = "";
     for (size_t i = 0; i < c->n_table; i++) {
         const dk_member *m = &c->table[i];
-        if (m->status == DK_STATUS_LEFT || m->status == DK_STATUS_REMOVED)
+        if (m->status == DK_STATUS_REMOVED)
             continue;
-        if (i > 0 && (m->state != DK_MEMBER_NORMAL || !m->rpc_addr[0]))
+        /* A member that left is asked while it runs: a leaver keeps
+         * coordinating writes, with copies for the receivers, after its
+         * own answer and until it hears it is left; such a copy that
+         * fails is a hint on it. A suspect member may just be slow: it
+         * is asked too (HANDOFF_WAIT_MS bounds the wait). */
+        if (i > 0 && ((m->state != DK_MEMBER_NORMAL && m->state != DK_MEMBER_SUSPECT) || !m->rpc_addr[0]))
             continue; /* down: its hints wait for the receivers anyway */
         hw_peer *p = hw_peer_get(w, m->id);
         if (p && !p->done && i == 0) {

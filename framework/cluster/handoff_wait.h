@@ -51,6 +51,20 @@
  * here; and the fence is kept in the data directory, so a node that
  * restarts while fenced comes back fenced (cluster/read_fence.h).
  *
+ * Who is asked: every member that runs, including a suspect one (it may
+ * just be slow) and one that has left: a decommissioned node coordinates
+ * writes, with uncounted copies for the receivers, after its own answer
+ * to its check and until it hears it is left, and a copy of those that
+ * fails is a hint it holds (it is asked as long as it runs; once stopped
+ * it is down). And what "settled" covers: a coordinator takes a write's
+ * pending replicas with its plan and counts the write from then on
+ * (coord_write.c), so a write planned with the move's ring that
+ * replicates after this node heard the move end still sends the new
+ * owner its copy, and every answer "settled" after the plan covers it.
+ * Before that, such a write (planned, then its local write on a worker
+ * while the end arrived) reached the old owners only, and the new owner
+ * never had it (issue 8: a 404 at one right after a decommission).
+ *
  * Not taken: coordinators reading the old owners for a grace period after
  * the end: the old owners stop getting the writes once the move is over,
  * so they miss the newest ones, and no fixed period bounds a hint's

@@ -1,5 +1,6 @@
 /*
- * read_fence.c - the read fence's extent and its file (see read_fence.h).
+ * read_fence.c - the read fence's extent, its file, and the steps that
+ * raise and lift it (see read_fence.h).
  *
  * The ranges live here as tokens and in the store as spans (copied on
  * every change: the store's readers are worker threads). Ranges added
@@ -14,8 +15,10 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "cluster/handoff_wait.h"
 #include "cluster/read_fence.h"
 #include "base/log.h"
+#include "base/metrics.h"
 
 struct dk__read_fence {
     dk_store *store;
@@ -25,6 +28,10 @@ struct dk__read_fence {
     int whole;
     dk_token *start, *end;
     size_t n, cap;
+    dk__handoff_wait *hw; /* the check after the end (handoff_wait.h) */
+    int checking;         /* hw runs (the move is over here) */
+    int restored;         /* came from the file: the table must converge first */
+    uint64_t contact_at;  /* uv_now() when a restored fence saw contact */
 };
 
 static void rf_token_of(dk_slice key, uint64_t *hi, uint64_t *lo)
@@ -189,14 +196,18 @@ static void rf_load(dk__read_fence *f)
 dk__read_fence *dk__read_fence_open(const char *data_dir, dk_store *store)
 {
     dk__read_fence *f = calloc(1, sizeof(*f));
-    if (!f)
+    if (!f || !(f->hw = dk__handoff_wait_new())) {
+        free(f);
         return NULL;
+    }
     f->store = store;
     snprintf(f->dir, sizeof(f->dir), "%s", data_dir && data_dir[0] ? data_dir : ".");
     snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, DK_READ_FENCE_FILE);
     rf_load(f);
-    if (dk__read_fence_up(f))
+    f->restored = dk__read_fence_up(f);
+    if (f->restored)
         rf_apply(f);
+    dk_metrics_set_gauge("handoff_read_fenced", f->restored);
     return f;
 }
 
@@ -204,6 +215,7 @@ void dk__read_fence_free(dk__read_fence *f)
 {
     if (!f)
         return;
+    dk__handoff_wait_free(f->hw);
     free(f->start);
     free(f->end);
     free(f);
@@ -227,8 +239,10 @@ const char *dk__read_fence_move(const dk__read_fence *f)
 int dk__read_fence_raise_whole(dk__read_fence *f, const char *sig)
 {
     f->whole = 1;
+    f->checking = 0;
     snprintf(f->move, sizeof(f->move), "%s", sig);
     rf_apply(f);
+    dk_metrics_set_gauge("handoff_read_fenced", 1);
     return rf_save(f);
 }
 
@@ -245,8 +259,10 @@ int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_tok
     if (f->n == before && !wider && !strcmp(f->move, sig))
         return 0; /* nothing new */
     int added = f->n > before || wider;
+    f->checking = 0;
     snprintf(f->move, sizeof(f->move), "%s", sig);
     rf_apply(f);
+    dk_metrics_set_gauge("handoff_read_fenced", 1);
     int rc = rf_save(f);
     return rc ? rc : added;
 }
@@ -256,10 +272,70 @@ void dk__read_fence_lift(dk__read_fence *f)
     f->whole = 0;
     f->n = 0;
     f->move[0] = 0;
+    f->checking = 0;
+    f->restored = 0;
     rf_apply(f);
+    dk_metrics_set_gauge("handoff_read_fenced", 0);
     if (unlink(f->path) != 0 && errno != ENOENT)
         dk_log(DK_LOG_WARN,
                "read fence: cannot remove %s: %s (a restart would fence reads again, for one "
                "handoff check)",
                f->path, strerror(errno));
+}
+
+/* ---- the steps ------------------------------------------------------------------ */
+
+void dk__read_fence_raise_move(dk__read_fence *f, const char *self, const char *sig,
+                               const dk_stream_want *want, size_t n)
+{
+    if (!n)
+        return;
+    dk_token *s = calloc(n, sizeof(*s)), *e = calloc(n, sizeof(*e));
+    int added = 1;
+    if (s && e) {
+        for (size_t i = 0; i < n; i++) {
+            s[i] = want[i].start;
+            e[i] = want[i].end;
+        }
+        added = dk__read_fence_raise_ranges(f, sig, s, e, n) != 0;
+    } else {
+        dk__read_fence_raise_whole(f, sig);
+    }
+    free(s);
+    free(e);
+    if (added)
+        dk_log(DK_LOG_INFO,
+               "rebalance: %s receives %zu ranges in move %s: no reads of them here until every "
+               "member counts it as their owner",
+               self, n, sig);
+}
+
+void dk__read_fence_step(dk__read_fence *f, dk_cluster *c, int receiving, uint64_t listen_ms,
+                         void (*kick)(void *arg), void *arg)
+{
+    const char *self[1] = {c->cfg->node.id};
+    if (!dk__read_fence_up(f))
+        return;
+    if (receiving) {
+        f->checking = 0; /* (still, or again) a receiver: the check starts when it is over */
+        return;
+    }
+    if (f->restored) {
+        int contact = dk_membership_contact(c->members);
+        if (contact == 0)
+            return;
+        uint64_t now = uv_now(c->loop);
+        if (!f->contact_at)
+            f->contact_at = now;
+        if (contact > 0 && now - f->contact_at < listen_ms)
+            return;
+        f->restored = 0;
+    }
+    if (!f->checking) {
+        f->checking = 1;
+        dk__handoff_wait_reset(f->hw);
+        dk__handoff_wait_after(f->hw, kick, arg);
+    }
+    if (dk__handoff_wait_done(f->hw, c, dk__read_fence_move(f), self, 1))
+        dk__read_fence_lift(f);
 }

@@ -15,9 +15,10 @@
  *     ranges that move. The ranges are fenced when its stream plan for the
  *     move is installed, which is before it can tell the move's driver it
  *     has them, so before any member can treat it as their owner.
- * The fence is lifted by the handoff check (rebalance.c) once the move is
- * over here: every live member counts this node and has settled every
- * copy it sent it, without hints for it.
+ * The fence is lifted by the handoff check (dk__read_fence_step, run by
+ * every step of rebalance.c) once the move is over here: every live
+ * member counts this node and has settled every copy it sent it, without
+ * hints for it. The gauge handoff_read_fenced says whether a fence is up.
  *
  * The file, read_fence.json in data_dir, written atomically (a temporary
  * file fsynced, renamed, the folder fsynced) on every change and removed
@@ -33,6 +34,8 @@
 #ifndef DK_READ_FENCE_H
 #define DK_READ_FENCE_H
 
+#include "cluster/cluster.h"
+#include "coord/stream.h"
 #include "node/store.h"
 #include "ring/ring.h"
 
@@ -61,4 +64,18 @@ int dk__read_fence_raise_ranges(dk__read_fence *f, const char *sig, const dk_tok
                                 const dk_token *end, size_t n);
 /* Lift every fence and remove the file. */
 void dk__read_fence_lift(dk__read_fence *f);
+
+/* A normal node's stream plan for move sig is installed: fence the ranges
+ * it receives (want[0..n), n may be 0), logged as self's. */
+void dk__read_fence_raise_move(dk__read_fence *f, const char *self, const char *sig,
+                               const dk_stream_want *want, size_t n);
+/* The fence's step, from every rebalance step: nothing while this node
+ * still receives ranges (receiving); once the move is over here, the
+ * check after the end (handoff_wait.h) with targets this node, which
+ * lifts the fence when it passes; each of its answers that counts calls
+ * kick(arg) (step again at once). A fence restored from the file first
+ * waits for contact with the cluster and listen_ms more (members not
+ * heard of yet look down and would not be asked). */
+void dk__read_fence_step(dk__read_fence *f, dk_cluster *c, int receiving, uint64_t listen_ms,
+                         void (*kick)(void *arg), void *arg);
 #endif

@@ -56,14 +56,11 @@ typedef struct dk__rebalance {
     int stepping, again; /* rb_step is running; run it once more */
     rb_peer peers[RB_PEERS_MAX];
     size_t n_peers;
-    unsigned polls;             /* STREAM_DONE calls in flight */
-    dk__handoff_wait *hw;       /* the last step: writes still on their way (handoff_wait.h) */
-    dk__read_fence *rf;         /* the read fence: no reads of new ranges until fence_hw is done */
-    int fence_checking;         /* fence_hw runs (the move is over here) */
-    int fence_restored;         /* the fence came from the file: the table must converge first */
-    dk__handoff_wait *fence_hw; /* the check after the end (handoff_wait.h, "the window after the end") */
-    pthread_mutex_t mu;         /* guards shown */
-    json_t *shown;              /* {id: progress} for the render threads */
+    unsigned polls;       /* STREAM_DONE calls in flight */
+    dk__handoff_wait *hw; /* the last step: writes still on their way (handoff_wait.h) */
+    dk__read_fence *rf;   /* the read fence and its check (read_fence.h) */
+    pthread_mutex_t mu;   /* guards shown */
+    json_t *shown;        /* {id: progress} for the render threads */
 } dk__rebalance;
 
 /* How long a move must have been known here before this node streams
@@ -225,72 +222,6 @@ static void rb_fence_kick(void *arg)
         rb_step(rb);
 }
 
-/* The read fence's step: once its move is over here, drop it when every
- * member counts this node and has handed off what it sent it uncounted.
- * A restored fence first lets the table converge (members not heard of
- * yet look down and are not asked). */
-static void rb_fence_step(dk__rebalance *rb)
-{
-    dk_cluster *c = rb->c;
-    const char *self[1] = {c->cfg->node.id};
-    if (!dk__read_fence_up(rb->rf))
-        return;
-    if (rb->sig[0] && rb->tr && dk_transition_is_receiver(rb->tr, self[0])) {
-        rb->fence_checking = 0; /* (still, or again) a receiver: the check starts when it is over */
-        return;
-    }
-    if (rb->fence_restored) {
-        int contact = dk_membership_contact(c->members);
-        if (contact == 0)
-            return;
-        uint64_t now = uv_now(c->loop);
-        if (!rb->contact_at)
-            rb->contact_at = now;
-        if (contact > 0 && now - rb->contact_at < rb_listen_ms(c))
-            return;
-        rb->fence_restored = 0;
-    }
-    if (!rb->fence_checking) {
-        rb->fence_checking = 1;
-        dk__handoff_wait_reset(rb->fence_hw);
-        dk__handoff_wait_after(rb->fence_hw, rb_fence_kick, rb);
-    }
-    if (!dk__handoff_wait_done(rb->fence_hw, c, dk__read_fence_move(rb->rf), self, 1))
-        return;
-    rb->fence_checking = 0;
-    dk__read_fence_lift(rb->rf);
-    dk_metrics_set_gauge("handoff_read_fenced", 0);
-}
-
-/* A normal node that receives ranges in the move (a decommission's or a
- * removal's new owner) fences them before it streams (read_fence.h). */
-static void rb_fence_ranges(dk__rebalance *rb, const dk_stream_want *want, size_t n)
-{
-    const dk_member *self = rb_self(rb->c);
-    if (!n || !self || self->status != DK_STATUS_NORMAL)
-        return; /* joining or replacing: the whole store is fenced when it turns normal */
-    dk_token *s = calloc(n, sizeof(*s)), *e = calloc(n, sizeof(*e));
-    int added = 1;
-    if (s && e) {
-        for (size_t i = 0; i < n; i++) {
-            s[i] = want[i].start;
-            e[i] = want[i].end;
-        }
-        added = dk__read_fence_raise_ranges(rb->rf, rb->sig, s, e, n) != 0;
-    } else {
-        dk__read_fence_raise_whole(rb->rf, rb->sig);
-    }
-    free(s);
-    free(e);
-    if (added)
-        dk_log(DK_LOG_INFO,
-               "rebalance: %s receives %zu ranges in move %s: no reads of them here until every "
-               "member counts it as their owner",
-               rb->c->cfg->node.id, n, rb->sig);
-    rb->fence_checking = 0;
-    dk_metrics_set_gauge("handoff_read_fenced", 1);
-}
-
 size_t dk_rebalance_pending(dk_cluster *c, dk_token t, dk_coord_pending *out)
 {
     dk__rebalance *rb = c->rb;
@@ -353,7 +284,9 @@ static int rb_install_plan(dk__rebalance *rb)
             }
         }
     }
-    rb_fence_ranges(rb, want, n_want);
+    const dk_member *me = rb_self(c);
+    if (me && me->status == DK_STATUS_NORMAL) /* a joiner's whole store is fenced when it turns normal */
+        dk__read_fence_raise_move(rb->rf, c->cfg->node.id, rb->sig, want, n_want);
     dk_stream_plan p = {.nodes = nodes, .n_nodes = n_nodes, .want = want, .n_want = n_want};
     snprintf(p.sig, sizeof(p.sig), "%s", rb->sig);
     rc = dk_stream_set_plan(c->coord, &p);
@@ -530,7 +463,8 @@ static void rb_step_once(dk__rebalance *rb)
     }
     if (!rb->actor_ready && !c->raising)
         rb->actor_ready = 1;
-    rb_fence_step(rb);
+    dk__read_fence_step(rb->rf, c, rb->sig[0] && rb->tr && dk_transition_is_receiver(rb->tr, c->cfg->node.id),
+                        rb_listen_ms(c), rb_fence_kick, rb);
     if ((self->status == DK_STATUS_REPLACING || self->status == DK_STATUS_JOINING) && rb->actor_ready &&
         !rb->announced && rb_count(c, dk_member_status_readable, NULL) == 0) {
         /* no member holds any data (a lone node, or a whole cluster that
@@ -581,8 +515,6 @@ static void rb_step_once(dk__rebalance *rb)
              * never reads it unfenced while others may still send it
              * uncounted copies (handoff_wait.h). */
             dk__read_fence_raise_whole(rb->rf, rb->sig);
-            rb->fence_checking = 0;
-            dk_metrics_set_gauge("handoff_read_fenced", 1);
         }
         dk_metrics_add("ring_moves_completed_total", 1);
         dk_membership_set_status(c->members, next);
@@ -756,15 +688,12 @@ int dk_rebalance_start(dk_cluster *c)
     if (!rb)
         return -ENOMEM;
     rb->c = c;
-    if (!(rb->hw = dk__handoff_wait_new()) || !(rb->fence_hw = dk__handoff_wait_new()) ||
+    if (!(rb->hw = dk__handoff_wait_new()) ||
         !(rb->rf = dk__read_fence_open(c->cfg->node.data_dir, c->node->store))) {
         dk__handoff_wait_free(rb->hw);
-        dk__handoff_wait_free(rb->fence_hw);
         free(rb);
         return -ENOMEM;
     }
-    rb->fence_restored = dk__read_fence_up(rb->rf);
-    dk_metrics_set_gauge("handoff_read_fenced", rb->fence_restored);
     pthread_mutex_init(&rb->mu, NULL);
     const dk_member *self = rb_self(c);
     rb->decided = !(self && self->status == DK_STATUS_JOINING && c->node->data_lost);
@@ -807,7 +736,6 @@ void dk_rebalance_free(dk_cluster *c)
     /* the RPC is stopped: every poll callback has run */
     dk_transition_free(rb->tr);
     dk__handoff_wait_free(rb->hw);
-    dk__handoff_wait_free(rb->fence_hw);
     dk__read_fence_free(rb->rf);
     json_decref(rb->shown);
     pthread_mutex_destroy(&rb->mu);

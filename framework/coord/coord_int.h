@@ -31,7 +31,13 @@ struct dk_coord {
     const dk_config *cfg;
     dk_rpc *rpc;
     dk_coord_view view;
-    dk_hints *hints; /* NULL when hints are off */
+    dk_hints *hints; /* NULL when hints are off (always on a loop's own coordinator) */
+    /* A loop's own coordinator (coordinator.h, "Loops"): the primary and
+     * the two mailboxes; NULL for the primary. hints_on: hints are kept
+     * (here or, for a loop's own, by the primary). */
+    dk_coord *primary;
+    struct dk_mailbox *primary_mb, *own_mb;
+    int hints_on;
     char self[DK_NODE_ID_MAX + 1];
     unsigned inflight;
     int stopping, hints_closed;
@@ -61,6 +67,7 @@ struct dk_coord {
      * (handoff.c). */
     uint64_t handoff_epoch;
     unsigned handoff_inflight[2];
+    uint64_t test_write_delay_ms; /* DK_TEST_WRITE_DELAY_MS (coord_write.c); 0 = off */
 };
 
 /* ---- worker jobs ---------------------------------------------------------
@@ -158,6 +165,14 @@ uint64_t dk__left_ms(uint64_t deadline_ns);
 int dk__result_set(dk_coord_result *r, dk_slice encoded);
 void dk__result_init(dk_coord_result *r);
 void dk__result_free(dk_coord_result *r);
+
+/* Keep a hint of object for target (the write's intended owner): in this
+ * coordinator's hint store, or, on a loop's own coordinator, in the
+ * primary's (through the mailboxes; key and object are copied). Returns 0
+ * and done(arg, status) runs later on this loop, or an error (hints off,
+ * stopping, no memory) and done never runs. */
+int dk__coord_hint_store(dk_coord *c, const char *target, dk_slice key, dk_slice object, dk_hints_done done,
+                         void *arg);
 
 /* Whether a sloppy quorum applies to a request. */
 int dk__sloppy(const dk_coord *c, int strict);

@@ -44,11 +44,16 @@ enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED, RR_IDLE /* n
 
 typedef struct rop rop;
 
+/* A reply's encoding is raw, or, for this node's own copy read from
+ * memory, lent by the store (pin set): lent points into the engine's
+ * memory until dk_store_release, and raw stays empty. */
 typedef struct rreply {
     rop *op;
     dk__replica rep;
     int state;
     dk_buf raw;
+    dk_slice lent;
+    void *pin;
     dk_object obj;
 } rreply;
 
@@ -59,7 +64,6 @@ struct rop {
     dk__read_cb icb; /* CAS quorum read */
     void *arg;
     uint64_t deadline_ns;
-    dk__replica r[COORD_N_MAX];
     uint32_t n;
     int self_pos;
     uint8_t order[COORD_N_MAX]; /* the order replicas are asked in */
@@ -69,18 +73,41 @@ struct rop {
     int launching, cb_due;
     int local_rc; /* the local read's outcome, set on the worker */
     unsigned refs;
-    rreply rr[COORD_N_MAX];
     dk_coord_result res;
+    void *res_pin;      /* res.raw is a lent copy (not owned) until released */
     dk__ready launched; /* the start's end, on the ready list */
+    rreply rr[];        /* n of them: a read of one replica allocates one */
 };
+
+/* The reply's encoding, owned or lent. */
+static dk_slice rr_raw(const rreply *r)
+{
+    return r->pin ? r->lent : dk_buf_slice(&r->raw);
+}
+
+/* Drop the reply's encoding (its decoded object must go first). */
+static void rr_raw_free(rreply *r)
+{
+    if (r->pin) {
+        dk_store_release(r->op->c->node->store, r->pin);
+        r->pin = NULL;
+        r->lent = (dk_slice){NULL, 0};
+    }
+    dk_buf_free(&r->raw);
+}
 
 static void rop_free(rop *op)
 {
     for (uint32_t i = 0; i < op->n; i++) {
         dk_object_free(&op->rr[i].obj);
-        dk_buf_free(&op->rr[i].raw);
+        rr_raw_free(&op->rr[i]);
     }
     dk_buf_free(&op->key);
+    if (op->res_pin) {
+        dk_object_free(&op->res.obj);
+        dk_buf_init(&op->res.raw); /* not ours: lent */
+        dk_store_release(op->c->node->store, op->res_pin);
+    }
     dk__result_free(&op->res);
     free(op);
 }
@@ -113,10 +140,9 @@ static int rop_reconcile(rop *op, dk_buf *out)
             continue;
         }
         if (acc.len)
-            rc = dk_resolve_merge(rs, dk_buf_slice(&acc), &merged, dk_buf_slice(&r->raw), &r->obj, &next);
+            rc = dk_resolve_merge(rs, dk_buf_slice(&acc), &merged, rr_raw(r), &r->obj, &next);
         else
-            rc = dk_resolve_merge(rs, dk_buf_slice(&first->raw), &first->obj, dk_buf_slice(&r->raw), &r->obj,
-                                  &next);
+            rc = dk_resolve_merge(rs, rr_raw(first), &first->obj, rr_raw(r), &r->obj, &next);
         if (rc == 0) {
             dk_buf tmp = acc;
             acc = next;
@@ -126,7 +152,7 @@ static int rop_reconcile(rop *op, dk_buf *out)
     }
     if (rc == 0 && first)
         rc = acc.len ? dk_buf_append(out, acc.data, acc.len)
-                     : dk_buf_append(out, first->raw.data, first->raw.len);
+                     : dk_buf_append(out, rr_raw(first).ptr, rr_raw(first).len);
     dk_object_free(&merged);
     dk_buf_free(&acc);
     dk_buf_free(&next);
@@ -143,7 +169,8 @@ static void rop_deliver(rop *op)
 
 static int rreply_same(const rreply *a, const rreply *b)
 {
-    return a->raw.len == b->raw.len && memcmp(a->raw.data, b->raw.data, a->raw.len) == 0;
+    dk_slice x = rr_raw(a), y = rr_raw(b);
+    return x.len == y.len && memcmp(x.ptr, y.ptr, x.len) == 0;
 }
 
 /* The index of a reply that found the key when every reply that found it
@@ -192,9 +219,16 @@ static void rop_answer(rop *op, int status)
         rreply *r = &op->rr[only];
         dk_buf_free(&op->res.raw);
         dk_object_free(&op->res.obj);
-        op->res.raw = r->raw;
+        if (r->pin) { /* lent: shown through res.raw, released with op */
+            op->res.raw = (dk_buf){(uint8_t *)r->lent.ptr, r->lent.len, 0};
+            op->res_pin = r->pin;
+            r->pin = NULL;
+            r->lent = (dk_slice){NULL, 0};
+        } else {
+            op->res.raw = r->raw;
+            dk_buf_init(&r->raw);
+        }
         op->res.obj = r->obj;
-        dk_buf_init(&r->raw);
         dk_object_init(&r->obj);
         r->state = RR_MISSING; /* nothing left to reconcile or repair from */
         if (op->cb && !dk_store_is_live(&op->res.obj, dk_now_ms()))
@@ -293,9 +327,9 @@ static void rop_repair(rop *op)
     }
     for (uint32_t i = 0; i < op->n; i++) {
         rreply *r = &op->rr[i];
+        dk_slice have = rr_raw(r);
         if (r->state == RR_FAILED || r->state == RR_PENDING || r->state == RR_IDLE ||
-            (r->state == RR_FOUND && r->raw.len == final.len &&
-             memcmp(r->raw.data, final.data, final.len) == 0))
+            (r->state == RR_FOUND && have.len == final.len && memcmp(have.ptr, final.data, final.len) == 0))
             continue;
         int rc;
         if (r->rep.self) {
@@ -357,7 +391,7 @@ static void rreply_set(rreply *r, int status)
         r->state = RR_FAILED;
     }
     if (r->state != RR_FOUND)
-        dk_buf_free(&r->raw);
+        rr_raw_free(r);
 }
 
 static void remote_read_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
@@ -424,7 +458,14 @@ static int rop_ask(rop *op, uint32_t i)
         /* From memory on the loop when the engine can; a worker only when
          * the read needs the disk. */
         dk_metrics_add("replica_reads_total", 1);
-        int rc = dk_store_try_get(c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);
+        /* A client read borrows the engine's copy (no 10 KiB copy out of
+         * a cached block); a CAS read takes the encoding away, so it
+         * gets its own. */
+        int rc =
+            op->cb ? dk_store_try_get_lent(c->node->store, dk_buf_slice(&op->key), &r->lent, &r->obj, &r->pin)
+                   : DK_EUNSUPPORTED;
+        if (rc == DK_EUNSUPPORTED)
+            rc = dk_store_try_get(c->node->store, dk_buf_slice(&op->key), &r->raw, &r->obj);
         if (rc != -EAGAIN) {
             rop_local_settle(op, rc);
             return ROP_ANSWERED;
@@ -532,7 +573,7 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
         return -EINVAL;
     if (c->stopping)
         return DK_ECLOSED;
-    rop *op = calloc(1, sizeof(*op));
+    rop *op = calloc(1, sizeof(*op) + p->n * sizeof(rreply));
     if (!op)
         return -ENOMEM;
     op->c = c;

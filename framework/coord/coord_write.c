@@ -26,6 +26,8 @@
 
 static void wop_free(wop *op)
 {
+    if (op->pend_held)
+        dk__handoff_end(op->c, op->pend_epoch);
     dk__plan_free(&op->plan);
     dk_buf_free(&op->key);
     dk_buf_free(&op->value);
@@ -213,9 +215,9 @@ static void slot_failed(wslot *sl)
                 return;
         }
     }
-    if (c->hints && !c->stopping) {
-        if (dk_hints_store(c->hints, sl->owner.id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
-                           local_hint_done, op) == 0) {
+    if (c->hints_on && !c->stopping) {
+        if (dk__coord_hint_store(c, sl->owner.id, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
+                                 local_hint_done, op) == 0) {
             dk__coord_hold(c);
             op->refs++;
         }
@@ -281,31 +283,48 @@ static void pending_sent(void *arg, int status)
     dk__wop_unref(op);
 }
 
-/* Send the new object to the key's pending replicas (a ring move under
- * way): not counted toward W, never a reason to answer later. */
+/* The key's pending replicas (a ring move under way) are taken with the
+ * plan, not when the write replicates: a write planned with the ring of a
+ * move (the new owner only pending) that replicates after this node heard
+ * the move end would otherwise send the new owner nothing, and it would
+ * never get the write. The copies are counted for the handoff check from
+ * the plan on (one count for the op until it ends, which outlives every
+ * copy and hint it starts): a member's answer "settled" then also covers
+ * writes planned before the question that have not replicated yet
+ * (cluster/handoff_wait.h). */
+static void wop_plan_pending(wop *op)
+{
+    dk_coord *c = op->c;
+    size_t n = c->view.pending ? c->view.pending(c->view.arg, op->plan.token, op->pend) : 0;
+    op->n_pend = (uint32_t)(n < COORD_N_MAX ? n : COORD_N_MAX);
+    if (op->n_pend) {
+        op->pend_epoch = dk__handoff_begin(c);
+        op->pend_held = 1;
+    }
+}
+
+/* Send the new object to the key's pending replicas: not counted toward
+ * W, never a reason to answer later. */
 static void wop_pending(wop *op)
 {
     dk_coord *c = op->c;
-    if (!c->view.pending)
-        return;
-    dk_coord_pending pend[COORD_N_MAX];
-    size_t n = c->view.pending(c->view.arg, op->plan.token, pend);
-    for (size_t i = 0; i < n && i < COORD_N_MAX; i++) {
-        if (strcmp(pend[i].id, c->self) == 0)
+    for (uint32_t i = 0; i < op->n_pend; i++) {
+        const dk_coord_pending *pd = &op->pend[i];
+        if (strcmp(pd->id, c->self) == 0)
             continue; /* this node took the write locally */
         psend *p = calloc(1, sizeof(*p));
         if (!p)
             continue;
         p->op = op;
         p->epoch = dk__handoff_begin(c);
-        snprintf(p->id, sizeof(p->id), "%.64s", pend[i].id);
+        snprintf(p->id, sizeof(p->id), "%.64s", pd->id);
         dk_metrics_add("coord_pending_writes_total", 1);
         dk__replica rep;
         memset(&rep, 0, sizeof(rep));
-        snprintf(rep.id, sizeof(rep.id), "%.64s", pend[i].id);
-        snprintf(rep.addr, sizeof(rep.addr), "%s", pend[i].addr);
+        snprintf(rep.id, sizeof(rep.id), "%.64s", pd->id);
+        snprintf(rep.addr, sizeof(rep.addr), "%s", pd->addr);
         uint64_t left = dk__left_ms(op->deadline_ns);
-        if (pend[i].alive && rep.addr[0] && left &&
+        if (pd->alive && rep.addr[0] && left &&
             dk__send_replica(c, &rep, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), "", left,
                              pending_sent, p) == 0) {
             op->refs++;
@@ -526,6 +545,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
         wop_free(op);
         return rc;
     }
+    wop_plan_pending(op);
     op->needed = dk__coord_needed(op->consistency, op->plan.n);
     op->refs = 1; /* the caller's, dropped once started */
     *out = op;
@@ -558,6 +578,30 @@ static void wop_launched(dk__ready *r)
     dk__wop_unref(op);
 }
 
+/* The test hook DK_TEST_WRITE_DELAY_MS (coordinator.c): the op starts
+ * that long after it was planned, which widens the window between a
+ * write's plan and its replication for the tests of ring moves. */
+typedef struct wop_delay {
+    uv_timer_t t;
+    wop *op;
+} wop_delay;
+
+static void wop_delay_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void wop_delayed(uv_timer_t *t)
+{
+    wop_delay *d = t->data;
+    wop *op = d->op;
+    dk_coord *c = op->c;
+    uv_close((uv_handle_t *)&d->t, wop_delay_closed);
+    wop_start(op);
+    dk__wop_unref(op);
+    dk__coord_release(c);
+}
+
 static void wop_launch(wop *op)
 {
     /* The caller's reference goes to the ready list, so that an op that
@@ -565,6 +609,16 @@ static void wop_launch(wop *op)
      * callback never called; 0 = callback called later, never inline). */
     op->launching = 1;
     dk__coord_defer(op->c, &op->launched, wop_launched);
+    wop_delay *d = op->c->test_write_delay_ms ? calloc(1, sizeof(*d)) : NULL;
+    if (d && uv_timer_init(op->c->loop, &d->t) == 0) {
+        d->op = op;
+        d->t.data = d;
+        op->refs++;
+        dk__coord_hold(op->c);
+        uv_timer_start(&d->t, wop_delayed, op->c->test_write_delay_ms, 0);
+        return;
+    }
+    free(d);
     wop_start(op);
 }
 

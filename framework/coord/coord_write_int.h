@@ -63,6 +63,12 @@ struct wop {
     dk__ready launched; /* the start's end, on the ready list */
     dk__ready wrote;    /* the non-blocking local write's end, posted */
     dk_store_wop *swop; /* that write while in flight */
+    /* The key's pending replicas, taken with the plan, and the handoff
+     * count held for them from then until the op ends (handoff.c). */
+    dk_coord_pending pend[COORD_N_MAX];
+    uint32_t n_pend;
+    int pend_held;
+    uint64_t pend_epoch;
 };
 
 /* coord_write.c */

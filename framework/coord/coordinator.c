@@ -20,6 +20,7 @@
 
 #include "coord/coord_int.h"
 #include "base/log.h"
+#include "base/mailbox.h"
 #include "node/object.h"
 
 /* ---- lifetime ----------------------------------------------------------- */
@@ -262,7 +263,7 @@ int dk__coord_needed(int consistency, uint32_t n)
 
 int dk__sloppy(const dk_coord *c, int strict)
 {
-    return !strict && c->cfg->cluster.sloppy_quorum && c->hints != NULL;
+    return !strict && c->cfg->cluster.sloppy_quorum && c->hints_on;
 }
 
 uint64_t dk__deadline(const dk_coord *c, uint64_t cap_ms)
@@ -490,6 +491,82 @@ static int coord_hint_deliver(void *arg, const char *target, dk_slice key, dk_sl
     return rc;
 }
 
+/* ---- hints kept for a loop's own coordinator ---------------------------------
+ * A hop to the primary's loop (store the hint there) and back (the outcome
+ * to the caller). The caller holds its coordinator until done ran, and
+ * the primary stops after every loop's own, so both ends outlive it. */
+
+typedef struct hint_hop {
+    dk_mail mail;
+    dk_coord *c; /* the loop's own coordinator */
+    char target[DK_NODE_ID_MAX + 1];
+    dk_buf key, object;
+    dk_hints_done done;
+    void *arg;
+    int status;
+} hint_hop;
+
+/* The caller's loop: the outcome came back. */
+static void hint_hop_back(void *arg)
+{
+    hint_hop *h = arg;
+    h->done(h->arg, h->status);
+    dk_buf_free(&h->key);
+    dk_buf_free(&h->object);
+    free(h);
+}
+
+/* The primary's loop: the hint is stored (or failed). */
+static void hint_hop_stored(void *arg, int status)
+{
+    hint_hop *h = arg;
+    h->status = status;
+    if (dk_mailbox_post(h->c->own_mb, &h->mail, hint_hop_back, h) != 0) {
+        /* Cannot happen while the caller holds its coordinator (its loop's
+         * mailbox closes after the cluster stopped); never lose the count. */
+        dk_log(DK_LOG_ERROR, "coordinator: a loop's mailbox closed under a hint in flight");
+    }
+}
+
+/* The primary's loop. */
+static void hint_hop_store(void *arg)
+{
+    hint_hop *h = arg;
+    dk_coord *p = h->c->primary;
+    int rc = p->hints && !p->stopping ? dk_hints_store(p->hints, h->target, dk_buf_slice(&h->key),
+                                                       dk_buf_slice(&h->object), hint_hop_stored, h)
+                                      : DK_ECLOSED;
+    if (rc)
+        hint_hop_stored(h, rc);
+}
+
+int dk__coord_hint_store(dk_coord *c, const char *target, dk_slice key, dk_slice object, dk_hints_done done,
+                         void *arg)
+{
+    if (!c->primary)
+        return c->hints ? dk_hints_store(c->hints, target, key, object, done, arg) : DK_ECLOSED;
+    if (!c->hints_on)
+        return DK_ECLOSED;
+    hint_hop *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->c = c;
+    h->done = done;
+    h->arg = arg;
+    snprintf(h->target, sizeof(h->target), "%s", target);
+    int rc = dk_buf_append(&h->key, key.ptr, key.len);
+    if (!rc)
+        rc = dk_buf_append(&h->object, object.ptr, object.len);
+    if (!rc)
+        rc = dk_mailbox_post(c->primary_mb, &h->mail, hint_hop_store, h);
+    if (rc) {
+        dk_buf_free(&h->key);
+        dk_buf_free(&h->object);
+        free(h);
+    }
+    return rc;
+}
+
 /* ---- start / stop ------------------------------------------------------- */
 
 int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t errlen)
@@ -510,8 +587,29 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     c->rpc = conf->rpc;
     c->view = conf->view;
     snprintf(c->self, sizeof(c->self), "%s", c->cfg->node.id);
+    /* A test hook, never set outside the tests of ring moves
+     * (tests/cluster/test_read_fence.py): every client write this node
+     * coordinates starts this long after it was planned. */
+    const char *delay = getenv("DK_TEST_WRITE_DELAY_MS");
+    if (delay && *delay) {
+        c->test_write_delay_ms = strtoull(delay, NULL, 10);
+        dk_log(DK_LOG_WARN,
+               "coordinator: test hook DK_TEST_WRITE_DELAY_MS: client writes start %llu ms after "
+               "their plan",
+               (unsigned long long)c->test_write_delay_ms);
+    }
     c->hints_closed = 1;
-    if (conf->hint_engine && conf->hint_ops && c->cfg->cluster.hint_window > 0) {
+    if (conf->primary && (!conf->primary_mb || !conf->own_mb)) {
+        snprintf(err, errlen, "coordinator: a loop's own coordinator needs both mailboxes");
+        free(c);
+        return -EINVAL;
+    }
+    c->primary = conf->primary;
+    c->primary_mb = conf->primary_mb;
+    c->own_mb = conf->own_mb;
+    if (c->primary)
+        c->hints_on = c->primary->hints != NULL;
+    else if (conf->hint_engine && conf->hint_ops && c->cfg->cluster.hint_window > 0) {
         dk_hints_conf hc = {
             .loop = conf->loop,
             .engine = conf->hint_engine,
@@ -529,6 +627,7 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
             return rc;
         }
         c->hints_closed = 0;
+        c->hints_on = 1;
     }
     int rc = uv_async_init(c->loop, &c->post_async, coord_post_async);
     if (rc) {
@@ -546,6 +645,10 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     uv_unref((uv_handle_t *)&c->ready_check);
     uv_unref((uv_handle_t *)&c->post_async);
     c->handles_open = 3;
+    if (c->primary) {
+        *out = c; /* no streaming, anti-entropy or hints of its own */
+        return 0;
+    }
     dk__stream_start(c);
     rc = dk__ae_start(c, &c->ae);
     if (rc) {

@@ -5,9 +5,10 @@
  * lock. The replica side of the same protocol (requests from peers) enters
  * through dk_coord_on_rpc.
  *
- * Threads: everything here runs on ONE libuv loop, the loop of the dk_rpc
- * instance (the "cluster loop"); every function below is called on it and
- * every callback runs on it. Engine work (the local store, the hint engine)
+ * Threads: everything of one instance runs on ONE libuv loop, the loop of
+ * its dk_rpc instance (the "cluster loop" for the primary, see "Loops"
+ * below); every function below is called on it and every callback runs on
+ * it. Engine work (the local store, the hint engine)
  * goes to the loop's worker pool with uv_queue_work; replica answers are
  * reconciled with the conflict resolver's merge on the loop (pure, bounded).
  *
@@ -82,6 +83,22 @@
  * answered) or DK_ETIMEOUT (some did not answer in time), or the local
  * error (DK_EPRECOND, DK_ESIBLINGS, an engine error).
  *
+ * Loops. The cluster loop's coordinator (the primary) owns everything
+ * above: the RPC server side (replica requests, forwarded writes), hints,
+ * streaming, anti-entropy, CAS locks and handoff epochs. Every other loop
+ * thread may run a coordinator of its own (conf.primary set), started by
+ * the cluster for its loop: it coordinates plain client reads and writes
+ * that arrived on that loop with its own RPC client connections to the
+ * peers (frames carry per-connection MAC sequence numbers, so connections
+ * are never shared across loops), and its own ready list, completions and
+ * timers. It keeps no hints itself: a hint it must keep goes to the
+ * primary through the primary loop's mailbox and the outcome comes back
+ * through its own (sloppy quorum works the same). It serves no RPC,
+ * streams nothing, never takes a CAS lock: callers send conditional
+ * writes, session reads, scans and everything while a ring move is under
+ * way to the primary (cluster.h, dk_cluster_coord_here). Its view must be
+ * callable on its own loop thread.
+ *
  * Metrics (dk_metrics_add): coord_writes_total, coord_reads_total,
  * coord_forwards_total, coord_unavailable_total, read_repairs_total,
  * hints_stored_total, hints_replayed_total, hints_dropped_total,
@@ -102,6 +119,8 @@
 #include "ring/ring.h"
 #include "rpc/rpc.h"
 #include "util/buf.h"
+
+struct dk_mailbox;
 
 typedef struct dk_coord dk_coord;
 
@@ -158,6 +177,13 @@ typedef struct dk_coord_conf {
     dk_engine *hint_engine;
     const dk_engine_ops *hint_ops;
     uint64_t hint_replay_interval_ms; /* 0 = 1000 */
+    /* A loop's own coordinator (see "Loops" above): the cluster loop's
+     * coordinator, started, stopped after this one; NULL for that one.
+     * With primary set, rpc is a client-only instance on this loop, the
+     * hint fields are ignored, and primary_mb / own_mb are the mailboxes
+     * of the primary's loop and of this one. */
+    dk_coord *primary;
+    struct dk_mailbox *primary_mb, *own_mb;
 } dk_coord_conf;
 
 /*

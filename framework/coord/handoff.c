@@ -17,7 +17,9 @@
  * for a later epoch answered as settled: every copy started before its
  * first question is then acknowledged or a hint, and the hints it asks
  * about are the ones still to replay (asking replays them at once rather
- * than at the next tick). Two counters, no list of copies. The answer also
+ * than at the next tick). Two counters, no list of copies. A write with
+ * pending replicas also counts from its plan until it ends (coord_write.c),
+ * so the copies it has not started yet are covered too. The answer also
  * says whether a target is still a pending replica here (view.receiving),
  * which the check after a move ends needs (cluster/handoff_wait.h).
  *

@@ -3,7 +3,8 @@
  * table and its precedence rules, the probe cycle, piggy-backed updates,
  * refutation, and publication of the table to other threads (the protocol
  * is described in membership.h; push-pull over TCP and joining are in
- * membership_tcp.c, graceful leave and ring status in membership_status.c).
+ * membership_tcp.c, graceful leave and ring status in membership_status.c,
+ * the checks of a new instance's configuration in membership_conf.c).
  *
  * The table is an array that only grows (records are never deleted, a
  * departed node stays "removed"), so record indexes are stable and serve
@@ -67,7 +68,7 @@ static size_t ms_live_count(const dk_membership *m)
 }
 
 /* Retransmissions of a fresh update: 3 * ceil(log2(n + 1)). */
-static uint32_t ms_retransmits(const dk_membership *m)
+uint32_t dk__ms_retransmits(const dk_membership *m)
 {
     return 3u * (uint32_t)ceil(log2((double)m->n_recs + 1.0));
 }
@@ -92,7 +93,7 @@ static void ms_arm_suspicion(dk_membership *m)
         uv_timer_start(&m->susp_timer, ms_on_suspicion_timer, due > now ? due - now : 0, 0);
 }
 
-static int ms_add(dk_membership *m, const dk_member *u, uint32_t tx)
+int dk__ms_add(dk_membership *m, const dk_member *u, uint32_t tx)
 {
     if (m->n_recs == m->cap_recs) {
         size_t cap = m->cap_recs ? m->cap_recs * 2 : 16;
@@ -122,7 +123,7 @@ void dk__ms_refute(dk_membership *m, uint64_t heard)
     }
     dk__ms_raise_inc(m, heard + 1, "refute");
     self->m.updated_ms = dk__ms_wall_ms();
-    self->tx_left = ms_retransmits(m);
+    self->tx_left = dk__ms_retransmits(m);
     m->dirty = 1;
     MS_STAT(m, refutations);
     dk_log(DK_LOG_INFO, "membership: %s refutes a stale record of itself, incarnation now %llu", self->m.id,
@@ -139,7 +140,7 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
     if (i < 0) {
         dk_member nu = *u;
         nu.updated_ms = dk__ms_wall_ms();
-        if (ms_add(m, &nu, ms_retransmits(m)) != 0)
+        if (dk__ms_add(m, &nu, dk__ms_retransmits(m)) != 0)
             return;
         if (u->state == DK_MEMBER_SUSPECT)
             ms_arm_suspicion(m);
@@ -165,7 +166,7 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
     if (dk__ms_gone(prev_status) && u->status != DK_STATUS_JOINING)
         r->m.status = prev_status;
     r->m.updated_ms = prev == u->state && prev_status == u->status ? was : dk__ms_wall_ms();
-    r->tx_left = ms_retransmits(m);
+    r->tx_left = dk__ms_retransmits(m);
     m->dirty = 1;
     if (u->state == DK_MEMBER_SUSPECT) {
         r->suspect_since = uv_now(m->loop);
@@ -194,7 +195,7 @@ void dk__ms_self_set(dk_membership *m, dk_member_state s)
     else
         dk__ms_raise_inc(m, self->m.incarnation + 1, "announce");
     self->m.updated_ms = dk__ms_wall_ms();
-    self->tx_left = ms_retransmits(m);
+    self->tx_left = dk__ms_retransmits(m);
     m->dirty = 1;
     dk_log(DK_LOG_INFO, "membership: %s is %s (incarnation %llu)", self->m.id, dk_member_state_name(s),
            (unsigned long long)self->m.incarnation);
@@ -608,129 +609,6 @@ void dk_membership_stop(dk_membership *m, void (*done)(void *arg), void *arg)
     uv_close((uv_handle_t *)&m->susp_timer, ms_on_close);
 }
 
-/* Validate a member by encoding it (the encoder checks every field). */
-static int ms_member_ok(const dk_member *mem)
-{
-    uint8_t scratch[DK_GOSSIP_UPDATE_MAX + 128];
-    dk_gossip_enc e;
-    return dk__gossip_enc_begin(&e, scratch, sizeof scratch, DK_GOSSIP_PING, 0, NULL, NULL, NULL, NULL) ==
-               0 &&
-           dk__gossip_enc_add(&e, mem) == 0;
-}
-
-static int ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, size_t errlen)
-{
-    if (!c->cluster_name || !c->cluster_name[0] || strlen(c->cluster_name) > DK_MEMBER_NAME_MAX) {
-        snprintf(err, errlen, "membership: cluster name must have 1..%u characters", DK_MEMBER_NAME_MAX);
-        return -EINVAL;
-    }
-    snprintf(m->cluster, sizeof m->cluster, "%s", c->cluster_name);
-    uint8_t scratch[256];
-    dk_gossip_enc e;
-    if (dk__gossip_enc_begin(&e, scratch, sizeof scratch, DK_GOSSIP_PING, 0, m->cluster, NULL, NULL, NULL)) {
-        snprintf(err, errlen, "membership: bad cluster name '%s'", m->cluster);
-        return -EINVAL;
-    }
-    dk_member self = c->self;
-    self.state = DK_MEMBER_JOINING;
-    if (!self.weight)
-        self.weight = 1;
-    if (!ms_member_ok(&self) || dk__ms_parse_addr(self.gossip_addr, &m->self_sa)) {
-        snprintf(err, errlen, "membership: bad self record (id '%s', gossip address '%s')", self.id,
-                 self.gossip_addr);
-        return -EINVAL;
-    }
-    memcpy(m->key, c->key, sizeof m->key);
-    m->loopback_only = c->loopback_only;
-    m->msg_seq = dk__gossip_seq_start();
-    m->interval = c->interval_ms ? c->interval_ms : 1000;
-    dk__gossip_guard_init(&m->guard, 10 * m->interval > DK_GOSSIP_WINDOW_MIN_MS ? 10 * m->interval
-                                                                                : DK_GOSSIP_WINDOW_MIN_MS);
-    m->probe_timeout = m->interval / 2 ? m->interval / 2 : 1;
-    m->indirect_k = c->indirect_k ? c->indirect_k : 3;
-    m->suspicion_mult = c->suspicion_mult ? c->suspicion_mult : 2;
-    m->pushpull_every = c->pushpull_every ? c->pushpull_every : 10;
-    for (size_t i = 0; i < c->n_initial; i++) {
-        if (strcmp(c->initial[i].id, self.id))
-            continue;
-        if (c->initial[i].incarnation >= DK_MEMBER_INC_MAX) {
-            dk_log(DK_LOG_WARN,
-                   "membership: ignoring our persisted record: incarnation %llu is "
-                   "past the maximum",
-                   (unsigned long long)c->initial[i].incarnation);
-            continue;
-        }
-        m->self_floor = c->initial[i].incarnation;
-        if (c->initial[i].gossip_addr[0] && strcmp(c->initial[i].gossip_addr, self.gossip_addr) != 0 &&
-            dk__ms_parse_addr(c->initial[i].gossip_addr, &m->dup_sa) == 0)
-            snprintf(m->dup_addr, sizeof m->dup_addr, "%s", c->initial[i].gossip_addr);
-        if (c->initial[i].incarnation >= self.incarnation)
-            self.incarnation = c->initial[i].incarnation + 1;
-    }
-    if (self.incarnation >= DK_MEMBER_INC_MAX)
-        self.incarnation = DK_MEMBER_INC_MAX - 1;
-    self.incarnation++;
-    self.updated_ms = dk__ms_wall_ms();
-    int rc = ms_add(m, &self, 0);
-    if (rc)
-        return rc;
-    m->recs[0].tx_left = ms_retransmits(m);
-    for (size_t i = 0; i < c->n_initial; i++) {
-        const dk_member *im = &c->initial[i];
-        if (!strcmp(im->id, self.id) || dk__ms_find(m, im->id) >= 0)
-            continue;
-        if (im->incarnation > DK_MEMBER_INC_MAX) {
-            dk_log(DK_LOG_WARN,
-                   "membership: ignoring the persisted record of '%s': incarnation "
-                   "%llu is past the maximum",
-                   im->id, (unsigned long long)im->incarnation);
-            continue;
-        }
-        if (!ms_member_ok(im)) {
-            snprintf(err, errlen, "membership: bad initial member '%s'", im->id);
-            return -EINVAL;
-        }
-        if ((rc = ms_add(m, im, 0)))
-            return rc;
-    }
-    if (c->advertise && c->advertise[0])
-        snprintf(m->advertise, sizeof m->advertise, "%s", c->advertise);
-    char adv[DK_MEMBER_ADDR_MAX + 8]; /* our address as the seeds list spells it */
-    const char *lport = strrchr(self.gossip_addr, ':');
-    if (m->advertise[0])
-        snprintf(adv, sizeof adv, "%s%s%s%s", strchr(m->advertise, ':') ? "[" : "", m->advertise,
-                 strchr(m->advertise, ':') ? "]" : "", lport ? lport : "");
-    else
-        snprintf(adv, sizeof adv, "%s", self.gossip_addr);
-    m->seed_flags = calloc(c->n_seeds + 1, 1);
-    if (!m->seed_flags)
-        return -ENOMEM;
-    for (size_t i = 0; i < c->n_seeds; i++) {
-        const char *colon = strrchr(c->seeds[i], ':');
-        if (strlen(c->seeds[i]) >= DK_MEMBER_ADDR_MAX || !colon || colon == c->seeds[i] ||
-            strtol(colon + 1, NULL, 10) <= 0) {
-            snprintf(err, errlen, "membership: seed '%s' is not host:port", c->seeds[i]);
-            return -EINVAL;
-        }
-        if (!strcmp(c->seeds[i], adv)) {
-            m->self_is_seed = 1;
-            continue;
-        }
-        char(*s)[DK_MEMBER_ADDR_MAX] = realloc(m->seeds, (m->n_seeds + 1) * sizeof *s);
-        if (!s)
-            return -ENOMEM;
-        m->seeds = s;
-        if (dk__ms_seed_is_name(c->seeds[i]))
-            m->seed_flags[m->n_seeds] = MS_SEED_NAME;
-        snprintf(m->seeds[m->n_seeds++], DK_MEMBER_ADDR_MAX, "%s", c->seeds[i]);
-    }
-    m->n_seed_flags = m->n_seeds;
-    m->on_change = c->on_change;
-    m->on_duplicate = c->on_duplicate;
-    m->arg = c->arg;
-    return 0;
-}
-
 /* Listen on TCP at the gossip address (port 0: the kernel's choice,
  * written back into self's record), then bind UDP on the same ip:port.
  * TCP goes first because its port space is the crowded one: every outgoing
@@ -770,7 +648,7 @@ int dk_membership_start(uv_loop_t *loop, const dk_membership_conf *conf, dk_memb
         free(m);
         return -rc;
     }
-    if ((rc = ms_conf(m, conf, err, errlen))) {
+    if ((rc = dk__ms_conf(m, conf, err, errlen))) {
         ms_free(m);
         return rc;
     }

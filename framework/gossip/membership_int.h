@@ -136,6 +136,16 @@ void dk__ms_refute(dk_membership *m, uint64_t heard);
 void dk__ms_spread(dk_membership *m, size_t idx, int to_subject);
 /* Send our own record to every live member now. */
 void dk__ms_announce(dk_membership *m);
+/* Append a record for u with tx retransmissions left (0 or -ENOMEM). */
+int dk__ms_add(dk_membership *m, const dk_member *u, uint32_t tx);
+/* Retransmissions of a fresh update: 3 * ceil(log2(n + 1)). */
+uint32_t dk__ms_retransmits(const dk_membership *m);
+
+/* membership_conf.c: check conf and take it into m (self record first,
+ * then the persisted table and the seeds); err names a bad value. 0 or a
+ * negative code; m is then freed by the caller. Main or loop thread,
+ * before m's handles exist. */
+int dk__ms_conf(dk_membership *m, const dk_membership_conf *c, char *err, size_t errlen);
 
 /* membership_status.c (loop thread) */
 /* Whether update u supersedes record r (precedence above). */

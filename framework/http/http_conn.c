@@ -1,13 +1,15 @@
 /*
  * http_conn.c - the socket half of the HTTP transport: listener,
- * connections, the ordered response queue, timers and graceful stop.
+ * connections, reading and dispatching requests, timers and graceful
+ * stop. The write half (answers, their order, 100 Continue) is
+ * http_write.c.
  *
  * Each connection keeps its exchanges (request/response pairs) in request
  * order. A response leaves only when every earlier one has been handed to
- * uv_write (libuv keeps writes on one stream in order), so a slow handler
- * holds back later answers instead of letting them overtake it. Too many
- * outstanding exchanges stop reading (TCP flow control then throttles the
- * client); the bytes already read wait in a per-connection buffer.
+ * uv_write, so a slow handler holds back later answers instead of letting
+ * them overtake it. Too many outstanding exchanges stop reading (TCP flow
+ * control then throttles the client); the bytes already read wait in a
+ * per-connection buffer.
  *
  * Requests of one connection reach the handler one at a time: the next one
  * is parsed only after the previous response has been written. A pipelined
@@ -53,7 +55,7 @@
  * HTTPS (conf.tls) hooks in at two points and leaves the rest unaware of
  * it: conn_read_cb turns what it read into plaintext first, and every
  * write goes through dk__http_conn_write, which encrypts (http_tls_io.c;
- * plain TCP answers are first tried with uv_try_write, conn_write_now);
+ * plain TCP answers are first tried with uv_try_write, http_write.c);
  * handshake bytes and alerts go out from the read side. The accounting of
  * the limits lives in http_budget.c. An unfinished handshake or record
  * counts as a request still arriving (the request deadline, not the idle
@@ -69,7 +71,6 @@
 #include "http/http_int.h"
 #include "http/tls.h"
 
-static void conn_flush(http_conn *c);
 static void conn_process_pend(http_conn *c);
 
 void dk__http_count(_Atomic uint64_t *ctr, int64_t delta)
@@ -92,7 +93,7 @@ void dk__http_maybe_stopped(dk_http_server *s)
         done(arg);
 }
 
-static void x_unlink(http_conn *c, dk_http_exchange *x)
+void dk__http_x_unlink(http_conn *c, dk_http_exchange *x)
 {
     if (x->prev)
         x->prev->next = x->next;
@@ -105,7 +106,7 @@ static void x_unlink(http_conn *c, dk_http_exchange *x)
     x->prev = x->next = NULL;
 }
 
-static void x_free(dk_http_exchange *x)
+void dk__http_x_free(dk_http_exchange *x)
 {
     if (x->c && x->c->borrow == x)
         x->c->borrow = NULL;
@@ -114,25 +115,6 @@ static void x_free(dk_http_exchange *x)
     if (!x->body_borrowed)
         free(x->body);
     free(x);
-}
-
-/* x's body was borrowed from the caller of dk_http_respond and x will be
- * written later: copy it, and point the n buffers of b that lay in the
- * borrowed body at the copy. 0 or -ENOMEM. */
-static int x_keep_body(dk_http_exchange *x, uv_buf_t *b, unsigned n)
-{
-    char *old = x->body, *copy = malloc(x->body_len);
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, old, x->body_len);
-    for (unsigned i = 0; i < n; i++)
-        if (b[i].base >= old && b[i].base < old + x->body_len)
-            b[i].base = copy + (b[i].base - old);
-    x->body = copy;
-    x->body_borrowed = 0;
-    if (x->c && x->c->borrow == x)
-        x->c->borrow = NULL;
-    return 0;
 }
 
 /* Loop thread: both handles of c are closed; free it. */
@@ -158,7 +140,7 @@ static void conn_close_cb(uv_handle_t *h)
 
 /* Close now. Exchanges the handler holds are orphaned (responding to them
  * only frees them); writes in flight are cancelled by libuv and free their
- * exchange in conn_write_cb, before conn_close_cb runs. */
+ * exchange in http_write.c's write callback, before conn_close_cb runs. */
 void dk__http_conn_close(http_conn *c)
 {
     if (c->closing)
@@ -181,13 +163,13 @@ void dk__http_conn_close(http_conn *c)
         next = x->next;
         if (x->state == X_WRITING)
             continue;
-        x_unlink(c, x);
+        dk__http_x_unlink(c, x);
         if (x->state == X_PENDING) {
             x->c = NULL;
             dk__http_count(&c->s->lim->inflight, -1);
         } else {
             dk__http_output_add(c, -(int64_t)x->out);
-            x_free(x);
+            dk__http_x_free(x);
         }
     }
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
@@ -294,129 +276,6 @@ void dk__http_conn_resume(http_conn *c)
     dk__http_conn_arm(c);
 }
 
-static void conn_write_cb(uv_write_t *req, int status)
-{
-    dk_http_exchange *x = req->data;
-    http_conn *c = x->c;
-    x_unlink(c, x);
-    dk__http_output_add(c, -(int64_t)x->out);
-    x_free(x);
-    c->n_x--;
-    if (c->closing)
-        return;
-    if (status < 0) {
-        dk__http_conn_close(c);
-        return;
-    }
-    dk__http_conn_resume(c);
-}
-
-static void conn_continue_cb(uv_write_t *req, int status)
-{
-    http_conn *c = req->data;
-    free(req);
-    if (status < 0)
-        dk__http_conn_close(c);
-}
-
-static void conn_send_continue(http_conn *c)
-{
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    uv_write_t *w = malloc(sizeof(*w));
-    uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
-    if (!w) {
-        dk__http_conn_close(c);
-        return;
-    }
-    w->data = c;
-    if (dk__http_conn_write(c, w, &b, 1, conn_continue_cb)) {
-        free(w);
-        dk__http_conn_close(c);
-    }
-}
-
-/* Write x now, when c is plain TCP in its simple state (reading, nothing
- * unparsed, no close to follow): uv_try_write (one writev), and when it
- * took everything x is done and freed here. libuv's write request would
- * cost more than the write: its completion runs a loop turn later and
- * re-registers the socket with epoll (an epoll_ctl per answer). Returns
- * 1 when x is gone; 0 to go on with uv_write, b[0..*n) advanced past what
- * was written. libuv refuses (EAGAIN) while earlier writes are queued, so
- * answers keep their order. */
-static int conn_write_now(http_conn *c, dk_http_exchange *x, int close, uv_buf_t *b, unsigned *n)
-{
-    if (c->tls || close || c->pend.len || !c->reading || c->peer_eof || c->held)
-        return 0;
-    int w = uv_try_write((uv_stream_t *)&c->tcp, b, *n);
-    if (w <= 0)
-        return 0; /* EAGAIN, or an error uv_write will report */
-    size_t left = (size_t)w;
-    unsigned m = 0;
-    for (unsigned i = 0; i < *n; i++) {
-        if (left >= b[i].len) {
-            left -= b[i].len;
-            continue;
-        }
-        b[m++] = uv_buf_init(b[i].base + left, (unsigned)(b[i].len - left));
-        left = 0;
-    }
-    *n = m;
-    if (m)
-        return 0;
-    x_unlink(c, x);
-    dk__http_output_add(c, -(int64_t)x->out);
-    x_free(x);
-    c->n_x--;
-    return 1;
-}
-
-/* Hand every answer that is next in line to uv_write; then, if the request
- * being received asked for it and nothing is ahead of it, 100 Continue. */
-static void conn_flush(http_conn *c)
-{
-    if (c->closing)
-        return;
-    dk_http_exchange *next;
-    for (dk_http_exchange *x = c->xfirst; x; x = next) {
-        next = x->next;
-        if (x->state == X_WRITING)
-            continue;
-        if (x->state == X_PENDING)
-            return;
-        int close = x->close || !x->keep_alive || (c->no_more && !x->next);
-        if (dk__http_head_finish(&x->head, close, x->http10 && x->keep_alive)) {
-            dk__http_conn_close(c);
-            return;
-        }
-        uv_buf_t b[2] = {uv_buf_init((char *)x->head.data, (unsigned)x->head.len),
-                         uv_buf_init(x->body, (unsigned)x->body_len)};
-        unsigned nb = x->body_len ? 2 : 1;
-        if (conn_write_now(c, x, close, b, &nb))
-            continue;
-        if (x->body_borrowed && x_keep_body(x, b, nb)) {
-            dk__http_conn_close(c);
-            return;
-        }
-        x->wr.data = x;
-        x->t_write = uv_now(c->s->loop);
-        if (dk__http_conn_write(c, &x->wr, b, nb, conn_write_cb)) {
-            dk__http_conn_close(c);
-            return;
-        }
-        x->state = X_WRITING;
-        if (close) {
-            c->no_more = 1;
-            c->want_continue = 0;
-            dk__http_conn_stop_reading(c);
-            return;
-        }
-    }
-    if (c->want_continue && !c->no_more) {
-        c->want_continue = 0;
-        conn_send_continue(c);
-    }
-}
-
 static dk_http_exchange *conn_new_x(http_conn *c)
 {
     dk_http_exchange *x = calloc(1, sizeof(*x));
@@ -454,7 +313,7 @@ static void conn_error(http_conn *c, int status, const char *code, const char *m
     x->body_len = body.len;
     x->out = x->head.len + x->body_len;
     dk__http_output_add(c, (int64_t)x->out);
-    conn_flush(c);
+    dk__http_conn_flush(c);
 }
 
 static void conn_dispatch(http_conn *c)
@@ -508,7 +367,7 @@ static size_t conn_process(http_conn *c, const char *data, size_t len)
         off += used;
         if (rc == DK__HTTP_HEAD) {
             c->want_continue = 1;
-            conn_flush(c);
+            dk__http_conn_flush(c);
         } else if (rc == DK__HTTP_REQUEST) {
             if (c->peer_eof && off == len)
                 c->no_more = 1; /* the client's last request: answer with close */
@@ -559,7 +418,7 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (c->n_x == 0) {
             dk__http_conn_close(c);
         } else {
-            conn_flush(c);
+            dk__http_conn_flush(c);
             dk__http_conn_arm(c);
         }
         return;
@@ -685,82 +544,6 @@ void dk__http_on_connection(uv_stream_t *server, int status)
     c->reading = 1;
     dk__http_conn_arm(c);
 }
-
-/* Answer x with the body in owned (malloc'd, taken: freed here or after
- * the write) or, when owned is NULL, copied from body. */
-static void x_respond(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
-                      const void *body, size_t body_len, void *owned)
-{
-    dk__http_req_free(x->req);
-    x->req = NULL;
-    http_conn *c = x->c;
-    if (!c) {
-        free(owned);
-        x_free(x);
-        return;
-    }
-    c->n_handler--;
-    dk__http_count(&c->s->lim->inflight, -1);
-    x->state = X_READY;
-    if (status == 204 || status == 304)
-        body_len = 0;
-    if (dk__http_head_start(&x->head, status, content_type, extra_headers, body_len)) {
-        free(owned);
-        dk__http_conn_close(c);
-        return;
-    }
-    if (body_len && !x->no_body) {
-        if (owned) {
-            x->body = owned;
-            owned = NULL;
-        } else {
-            /* Borrowed: an answer written at once (conn_write_now) is
-             * never copied; one that waits is, before this returns. */
-            x->body = (void *)body;
-            x->body_borrowed = 1;
-            c->borrow = x;
-        }
-        x->body_len = body_len;
-    }
-    free(owned);
-    x->out = x->head.len + x->body_len;
-    dk_http_limits *l = c->s->lim;
-    uint64_t avg = atomic_load_explicit(&l->avg_answer, memory_order_relaxed);
-    avg = avg - avg / 8 + x->out / 8; /* racy across loops: an estimate */
-    atomic_store_explicit(&l->avg_answer, avg, memory_order_relaxed);
-    dk__http_output_add(c, (int64_t)x->out);
-    conn_flush(c);
-    if (c->borrow == x && x_keep_body(x, NULL, 0)) {
-        dk__http_conn_close(c);
-        return;
-    }
-    dk__http_conn_arm(c);
-}
-
-void dk_http_respond(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
-                     const void *body, size_t body_len)
-{
-    x_respond(x, status, content_type, extra_headers, body, body_len, NULL);
-}
-
-void dk_http_respond_buf(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
-                         dk_buf *body)
-{
-    uint8_t *data = body->data;
-    size_t len = body->len;
-    dk_buf_init(body);
-    x_respond(x, status, content_type, extra_headers, data, len, data);
-}
-
-void dk_http_respond_error(dk_http_exchange *x, int status, const char *code, const char *message)
-{
-    dk_buf b = DK_BUF_INIT;
-    if (dk__http_error_json(&b, code, message))
-        dk_buf_reset(&b);
-    dk_http_respond(x, status, "application/json", NULL, b.data, b.len);
-    dk_buf_free(&b);
-}
-
 
 static void http_listener_closed(uv_handle_t *h)
 {

@@ -91,6 +91,12 @@ void dk__http_conn_close(http_conn *c);
 void dk__http_conn_resume(http_conn *c); /* after what held c went away */
 void dk__http_conn_stop_reading(http_conn *c);
 void dk__http_conn_arm(http_conn *c); /* the timer for c's state */
+/* Take x off c's queue; free x with its request, head and owned body. */
+void dk__http_x_unlink(http_conn *c, dk_http_exchange *x);
+void dk__http_x_free(dk_http_exchange *x);
+
+/* http_write.c: hand c's answers that are next in line to the socket. */
+void dk__http_conn_flush(http_conn *c);
 
 /* http_budget.c: output and connection accounting (see there). */
 void dk__http_output_add(http_conn *c, int64_t delta);

@@ -7,8 +7,12 @@
  * descriptor in its own uv_tcp_t, and whichever loop is idle accepts): no
  * cross-thread hop per connection, as with a dispatcher thread, and no
  * SO_REUSEPORT, which would let a second process on the same address take
- * half of the connections instead of failing to start. The loops of one
- * node share one dk_http_limits, so the connection cap and the output
+ * half of the connections instead of failing to start. A shared socket
+ * accepts one connection per wake-up (uv_tcp_simultaneous_accepts off,
+ * on every loop's copy): otherwise the first loop to wake drains the whole
+ * backlog and a burst of new connections all lands on one loop, which then
+ * coordinates all of their requests. The loops of one node share one
+ * dk_http_limits, so the connection cap and the output
  * budget hold for the node, not per loop.
  */
 #include <errno.h>
@@ -135,6 +139,12 @@ int dk_http_server_start(uv_loop_t *loop, const dk_http_conf *conf, dk_http_hand
     s->listener.data = s;
     if ((rc = uv_tcp_open(&s->listener, fd)) != 0)
         close(fd);
+    if (rc == 0 && conf->share) {
+        /* Loop threads do not run yet while servers start: setting the
+         * first loop's flag from here is safe. */
+        uv_tcp_simultaneous_accepts(&s->listener, 0);
+        uv_tcp_simultaneous_accepts((uv_tcp_t *)&conf->share->listener, 0);
+    }
     if (rc || (rc = uv_listen((uv_stream_t *)&s->listener, HTTP_BACKLOG, dk__http_on_connection)) != 0) {
         snprintf(err, errlen, "cannot listen on port %d: %s", s->port, uv_strerror(rc));
         uv_close((uv_handle_t *)&s->listener, http_start_fail_cb);

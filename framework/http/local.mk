@@ -2,7 +2,7 @@
 # URL decoding, and their unit tests. The core library already links
 # $(HTTP_PARSER_LIBS).
 framework_libdynkv_la_SOURCES += \
-	framework/http/http.c framework/http/http_conn.c framework/http/http.h \
+	framework/http/http.c framework/http/http_conn.c framework/http/http_write.c framework/http/http.h \
 	framework/http/http_int.h framework/http/http_server.c \
 	framework/http/http_budget.c framework/http/http_tls_io.c \
 	framework/http/url.c framework/http/url.h \

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <jansson.h>
@@ -19,34 +18,33 @@
 #include <openssl/params.h>
 #include "node/context.h"
 #include "util/base64.h"
+#include "util/errors.h"
 #include "util/vv.h"
 
-static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(4, 5);
-
-static int ctx_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /*
- * The token's MAC over p[0..len): HMAC-SHA256 truncated. Every GET and
- * write answer carries a token, so the keyed HMAC state is kept per
- * thread (and per key): a call re-initialises it with the key already
+ * HMAC-SHA256 truncated, for context tokens and for session tokens
+ * (node/session.c, under its own derived key). Every GET and write answer
+ * carries one of each, so the keyed HMAC state is kept per thread for the
+ * last CTX_MAC_SLOTS keys: a call re-initialises it with the key already
  * absorbed (EVP_MAC_init with no key), instead of fetching the algorithm
  * and hashing the key each time, which one-shot HMAC() does (a fifth of
- * a GET's user CPU in a profile). The cache is freed when its thread ends.
+ * a GET's user CPU in a profile). Two slots, so the context key and the
+ * session key do not evict each other on every answer. The cache is freed
+ * when its thread ends.
  */
-typedef struct ctx_mac_cache {
+#define CTX_MAC_SLOTS 2
+
+typedef struct ctx_mac_slot {
     uint8_t key[DK_CONTEXT_KEY_LEN];
-    EVP_MAC *mac;
+    int keyed;
     EVP_MAC_CTX *ctx;
-    struct ctx_mac_cache *prev, *next; /* every thread's, so a live one is always reachable */
+} ctx_mac_slot;
+
+typedef struct ctx_mac_cache {
+    EVP_MAC *mac;
+    ctx_mac_slot slot[CTX_MAC_SLOTS];
+    unsigned next;                           /* the slot a new key takes */
+    struct ctx_mac_cache *prev, *next_cache; /* every thread's, so a live one is always reachable */
 } ctx_mac_cache;
 
 static pthread_key_t ctx_mac_tls;
@@ -60,15 +58,17 @@ static void ctx_mac_cache_free(void *arg)
     ctx_mac_cache *m = arg;
     pthread_mutex_lock(&ctx_mac_mu);
     if (m->prev)
-        m->prev->next = m->next;
+        m->prev->next_cache = m->next_cache;
     else if (ctx_mac_all == m)
-        ctx_mac_all = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
+        ctx_mac_all = m->next_cache;
+    if (m->next_cache)
+        m->next_cache->prev = m->prev;
     pthread_mutex_unlock(&ctx_mac_mu);
-    EVP_MAC_CTX_free(m->ctx);
+    for (unsigned i = 0; i < CTX_MAC_SLOTS; i++) {
+        EVP_MAC_CTX_free(m->slot[i].ctx);
+        OPENSSL_cleanse(m->slot[i].key, sizeof(m->slot[i].key));
+    }
     EVP_MAC_free(m->mac);
-    OPENSSL_cleanse(m->key, sizeof(m->key));
     free(m);
 }
 
@@ -77,74 +77,109 @@ static void ctx_mac_setup(void)
     ctx_mac_tls_ok = pthread_key_create(&ctx_mac_tls, ctx_mac_cache_free) == 0;
 }
 
-/* This thread's HMAC state keyed with key, or NULL (then the one-shot
- * path runs). */
-static EVP_MAC_CTX *ctx_mac_keyed(const uint8_t key[DK_CONTEXT_KEY_LEN])
+static ctx_mac_cache *ctx_mac_thread(void)
 {
     pthread_once(&ctx_mac_once, ctx_mac_setup);
     if (!ctx_mac_tls_ok)
         return NULL;
     ctx_mac_cache *m = pthread_getspecific(ctx_mac_tls);
-    if (m && CRYPTO_memcmp(m->key, key, DK_CONTEXT_KEY_LEN) == 0)
-        return EVP_MAC_init(m->ctx, NULL, 0, NULL) ? m->ctx : NULL;
-    if (!m) {
-        if (!(m = calloc(1, sizeof(*m))) || !(m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) ||
-            !(m->ctx = EVP_MAC_CTX_new(m->mac)) || pthread_setspecific(ctx_mac_tls, m) != 0) {
-            if (m)
-                ctx_mac_cache_free(m);
-            return NULL;
-        }
-        pthread_mutex_lock(&ctx_mac_mu);
-        m->next = ctx_mac_all;
-        if (ctx_mac_all)
-            ctx_mac_all->prev = m;
-        ctx_mac_all = m;
-        pthread_mutex_unlock(&ctx_mac_mu);
+    if (m)
+        return m;
+    int ok = (m = calloc(1, sizeof(*m))) && (m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL));
+    for (unsigned i = 0; ok && i < CTX_MAC_SLOTS; i++)
+        ok = (m->slot[i].ctx = EVP_MAC_CTX_new(m->mac)) != NULL;
+    if (!ok || pthread_setspecific(ctx_mac_tls, m) != 0) {
+        if (m)
+            ctx_mac_cache_free(m);
+        return NULL;
     }
+    pthread_mutex_lock(&ctx_mac_mu);
+    m->next_cache = ctx_mac_all;
+    if (ctx_mac_all)
+        ctx_mac_all->prev = m;
+    ctx_mac_all = m;
+    pthread_mutex_unlock(&ctx_mac_mu);
+    return m;
+}
+
+/* This thread's HMAC state keyed with key, or NULL (then the one-shot
+ * path runs). */
+static EVP_MAC_CTX *ctx_mac_keyed(const uint8_t key[DK_CONTEXT_KEY_LEN])
+{
+    ctx_mac_cache *m = ctx_mac_thread();
+    if (!m)
+        return NULL;
+    for (unsigned i = 0; i < CTX_MAC_SLOTS; i++) {
+        ctx_mac_slot *sl = &m->slot[i];
+        if (sl->keyed && CRYPTO_memcmp(sl->key, key, DK_CONTEXT_KEY_LEN) == 0)
+            return EVP_MAC_init(sl->ctx, NULL, 0, NULL) ? sl->ctx : NULL;
+    }
+    ctx_mac_slot *sl = &m->slot[m->next];
+    m->next = (m->next + 1) % CTX_MAC_SLOTS;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    memcpy(m->key, key, DK_CONTEXT_KEY_LEN);
-    if (!EVP_MAC_init(m->ctx, key, DK_CONTEXT_KEY_LEN, params)) {
-        memset(m->key, 0, sizeof(m->key)); /* never matches a real key again by chance */
-        return NULL;
+    memcpy(sl->key, key, DK_CONTEXT_KEY_LEN);
+    sl->keyed = EVP_MAC_init(sl->ctx, key, DK_CONTEXT_KEY_LEN, params) != 0;
+    return sl->keyed ? sl->ctx : NULL;
+}
+
+int dk_context_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out, size_t n)
+{
+    uint8_t full[EVP_MAX_MD_SIZE];
+    EVP_MAC_CTX *c = ctx_mac_keyed(key);
+    size_t got = 0;
+    if (c && EVP_MAC_update(c, p, len) && EVP_MAC_final(c, full, &got, sizeof(full)) && got >= n) {
+        memcpy(out, full, n);
+        return 0;
     }
-    return m->ctx;
+    unsigned int k = 0;
+    if (!HMAC(EVP_sha256(), key, DK_CONTEXT_KEY_LEN, p, len, full, &k) || k < n)
+        return -ENOMEM;
+    memcpy(out, full, n);
+    return 0;
 }
 
 static int ctx_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *p, size_t len,
                    uint8_t mac[DK_CONTEXT_MAC_LEN])
 {
-    uint8_t full[EVP_MAX_MD_SIZE];
-    EVP_MAC_CTX *c = ctx_mac_keyed(key);
-    size_t got = 0;
-    if (c && EVP_MAC_update(c, p, len) && EVP_MAC_final(c, full, &got, sizeof(full)) &&
-        got >= DK_CONTEXT_MAC_LEN) {
-        memcpy(mac, full, DK_CONTEXT_MAC_LEN);
-        return 0;
+    return dk_context_mac(key, p, len, mac, DK_CONTEXT_MAC_LEN);
+}
+
+int dk_context_text_tail(dk_buf *out, size_t start)
+{
+    size_t n = out->len - start, t = dk_base64_len(n, DK_B64_URL);
+    /* Room for the text after the bytes first, so that they do not move
+     * while it is written. */
+    int rc = dk_buf_reserve(out, t + 1);
+    if (!rc)
+        rc = dk_base64_encode(out->data + start, n, DK_B64_URL, out);
+    if (rc) {
+        out->len = start;
+        return rc;
     }
-    unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), key, DK_CONTEXT_KEY_LEN, p, len, full, &n) || n < DK_CONTEXT_MAC_LEN)
-        return -ENOMEM;
-    memcpy(mac, full, DK_CONTEXT_MAC_LEN);
+    memmove(out->data + start, out->data + start + n, t + 1);
+    out->len = start + t;
     return 0;
 }
 
+/* The binary token is assembled at out's end and replaced by its text
+ * there: no buffer of its own (an answer encodes one per request). */
 int dk_context_encode(const uint8_t key[DK_CONTEXT_KEY_LEN], const dk_vv *v, dk_buf *out)
 {
-    dk_buf raw = DK_BUF_INIT;
+    size_t start = out->len;
     uint8_t ver = DK_CONTEXT_VERSION, mac[DK_CONTEXT_MAC_LEN];
-    int rc = dk_buf_append(&raw, &ver, 1);
+    int rc = dk_buf_append(out, &ver, 1);
     if (!rc)
-        rc = dk_vv_encode(v, &raw);
+        rc = dk_vv_encode(v, out);
     if (!rc)
-        rc = ctx_mac(key, raw.data, raw.len, mac);
+        rc = ctx_mac(key, out->data + start, out->len - start, mac);
     if (!rc)
-        rc = dk_buf_append(&raw, mac, sizeof(mac));
+        rc = dk_buf_append(out, mac, sizeof(mac));
     if (!rc)
-        rc = dk_base64_encode(raw.data, raw.len, DK_B64_URL, out);
-    dk_buf_free(&raw);
+        return dk_context_text_tail(out, start);
+    out->len = start;
     return rc;
 }
 
@@ -153,11 +188,11 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
     json_error_t jerr;
     json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return ctx_fail(-EINVAL, err, errlen, "context: invalid JSON at position %d: %s", jerr.position,
-                        jerr.text);
+        return dk_errf(-EINVAL, err, errlen, "context: invalid JSON at position %d: %s", jerr.position,
+                       jerr.text);
     int rc = 0;
     if (!json_is_object(root)) {
-        rc = ctx_fail(-EINVAL, err, errlen, "context: expected a JSON object of node -> counter");
+        rc = dk_errf(-EINVAL, err, errlen, "context: expected a JSON object of node -> counter");
         goto out;
     }
     const char *key;
@@ -166,23 +201,23 @@ static int ctx_decode_json(const char *s, size_t len, dk_vv *out, char *err, siz
     {
         dk_actor a;
         if (dk_actor_parse(key, strlen(key), &a)) {
-            rc = ctx_fail(-EINVAL, err, errlen,
-                          "context: \"%.80s\" is not a node id ([a-z0-9_-]{1,64}, optionally #incarnation)",
-                          key);
+            rc = dk_errf(-EINVAL, err, errlen,
+                         "context: \"%.80s\" is not a node id ([a-z0-9_-]{1,64}, optionally #incarnation)",
+                         key);
             goto out;
         }
         if (!json_is_integer(val) || json_integer_value(val) < 0) {
-            rc = ctx_fail(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer",
-                          key);
+            rc = dk_errf(-EINVAL, err, errlen, "context: counter of \"%s\" must be a non-negative integer",
+                         key);
             goto out;
         }
         if ((uint64_t)json_integer_value(val) > DK_CONTEXT_COUNTER_MAX) {
-            rc = ctx_fail(-EINVAL, err, errlen,
-                          "context: counter of \"%s\" is larger than any this store issues", key);
+            rc = dk_errf(-EINVAL, err, errlen,
+                         "context: counter of \"%s\" is larger than any this store issues", key);
             goto out;
         }
         if (dk_vv_get(out, &a)) {
-            rc = ctx_fail(-EINVAL, err, errlen, "context: node \"%s\" appears twice", key);
+            rc = dk_errf(-EINVAL, err, errlen, "context: node \"%s\" appears twice", key);
             goto out;
         }
         if ((rc = dk_vv_set(out, &a, (uint64_t)json_integer_value(val), 0)))
@@ -198,23 +233,23 @@ static int ctx_decode_raw(const uint8_t key[DK_CONTEXT_KEY_LEN], const uint8_t *
                           char *err, size_t errlen)
 {
     if (n >= 1 && raw[0] == 1)
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context from an older version; read the key again");
+        return dk_errf(DK_ECORRUPT, err, errlen, "context from an older version; read the key again");
     if (n < 1 + 1 + DK_CONTEXT_MAC_LEN)
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context: token too short");
+        return dk_errf(DK_ECORRUPT, err, errlen, "context: token too short");
     if (raw[0] != DK_CONTEXT_VERSION)
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context: unsupported token version %u", raw[0]);
+        return dk_errf(DK_ECORRUPT, err, errlen, "context: unsupported token version %u", raw[0]);
     uint8_t mac[DK_CONTEXT_MAC_LEN];
     size_t body = n - DK_CONTEXT_MAC_LEN;
     int rc = ctx_mac(key, raw, body, mac);
     if (rc)
         return rc;
     if (CRYPTO_memcmp(mac, raw + body, DK_CONTEXT_MAC_LEN) != 0)
-        return ctx_fail(DK_ECORRUPT, err, errlen,
-                        "context: token not issued by this cluster, or altered; read the key again");
+        return dk_errf(DK_ECORRUPT, err, errlen,
+                       "context: token not issued by this cluster, or altered; read the key again");
     size_t used;
     rc = dk_vv_decode(raw + 1, body - 1, out, &used);
     if (rc == DK_ECORRUPT || (!rc && used != body - 1))
-        return ctx_fail(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
+        return dk_errf(DK_ECORRUPT, err, errlen, "context: malformed version vector in token");
     return rc;
 }
 
@@ -227,7 +262,7 @@ int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size
     if (err && errlen)
         err[0] = '\0';
     if (len > DK_CONTEXT_MAX)
-        return ctx_fail(-EINVAL, err, errlen, "context: token longer than %u bytes", DK_CONTEXT_MAX);
+        return dk_errf(-EINVAL, err, errlen, "context: token longer than %u bytes", DK_CONTEXT_MAX);
     size_t i = 0;
     while (i < len && (s[i] == ' ' || s[i] == '\t'))
         i++;
@@ -245,8 +280,8 @@ int dk_context_decode(const uint8_t key[DK_CONTEXT_KEY_LEN], const char *s, size
         size_t bad = 0;
         long n = dk_base64_decode(s + i, len - i, DK_B64_URL, raw, &bad);
         if (n < 0)
-            rc = ctx_fail(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)",
-                          bad + i);
+            rc = dk_errf(DK_ECORRUPT, err, errlen, "context: not a token (bad base64url at character %zu)",
+                         bad + i);
         else
             rc = ctx_decode_raw(key, raw, (size_t)n, out, err, errlen);
     }

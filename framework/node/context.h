@@ -45,6 +45,17 @@
  * one node would take centuries. */
 #define DK_CONTEXT_COUNTER_MAX ((UINT64_C(1) << 53) - 1)
 
+/* HMAC-SHA256 under key of p[0..len), truncated to n (<= 32) bytes, into
+ * out: context tokens and session tokens (node/session.c). Keeps this
+ * thread's keyed state for the last two keys, so a call costs the hash
+ * alone. Returns 0 or -ENOMEM. Thread-safe. */
+int dk_context_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out, size_t n);
+
+/* Replace out's bytes from start on by their base64url text, in place,
+ * NUL-terminated (not counted). 0, or -ENOMEM with out cut at start.
+ * For tokens assembled in the buffer they are written to. */
+int dk_context_text_tail(dk_buf *out, size_t start);
+
 /* Append the token text for v under key to out, followed by a NUL that is
  * not counted in out->len. Returns 0, -ENOMEM or -EINVAL (a negative
  * time). Thread-safe. */

@@ -12,6 +12,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/node/resolve.c framework/node/resolve.h \
 	framework/node/supersede.c framework/node/supersede.h \
 	framework/node/store.c framework/node/store.h \
+	framework/node/store_fence.c framework/node/store_fence.h \
 	framework/node/node.c framework/node/node.h \
 	framework/node/snapshot.c framework/node/snapshot.h \
 	framework/node/session.c framework/node/session.h
@@ -33,7 +34,7 @@ tests_unit_test_object_SOURCES = tests/unit/test-object.c tests/unit/cu_main.h
 tests_unit_test_object_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_object_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c tests/unit/cu_main.h
+tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c tests/unit/tc_resolve.h tests/unit/cu_main.h
 tests_unit_test_resolve_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_resolve_LDADD = $(DK_UNIT_LINK)
 
@@ -41,7 +42,7 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c tests/unit/cu_main.h
 tests_unit_test_store_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_store_LDADD = $(DK_UNIT_LINK)
 
-tests_unit_test_supersede_SOURCES = tests/unit/test-supersede.c tests/unit/cu_main.h
+tests_unit_test_supersede_SOURCES = tests/unit/test-supersede.c tests/unit/tc_resolve.h tests/unit/cu_main.h
 tests_unit_test_supersede_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_supersede_LDADD = $(DK_UNIT_LINK)
 

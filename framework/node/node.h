@@ -15,6 +15,7 @@
 #include "base/config.h"
 #include "node/catalog.h"
 #include "node/host.h"
+#include "plugin/plugin_call.h"
 #include "plugin/plugin_host.h"
 #include "node/resolve.h"
 #include "node/store.h"
@@ -74,4 +75,16 @@ int dk_node_check_plugins(const dk_config *cfg, dk_config_report_fn report, void
 
 /* Close the store, the plugin objects, the plugins and the catalog. */
 void dk_node_close(dk_node *n);
+
+/* The node's data engine (or, with dk_node_hints, its hint engine) as a
+ * ref for the dk_engine_* wrappers of plugin/plugin_call.h. A value: valid
+ * while the node is open. Any thread. */
+static inline dk_engine_ref dk_node_engine(const dk_node *n)
+{
+    return (dk_engine_ref){n->engine_ops, n->engine};
+}
+static inline dk_engine_ref dk_node_hints(const dk_node *n)
+{
+    return (dk_engine_ref){n->engine_ops, n->hint_engine};
+}
 #endif

@@ -232,7 +232,7 @@ static int obj_varint(const uint8_t *base, size_t len, size_t *pos, uint64_t *v)
     return 0;
 }
 
-int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen)
+static int obj_decode(dk_slice in, int check_crc, dk_object *out, char *err, size_t errlen)
 {
     dk_object_header h;
     size_t off;
@@ -247,7 +247,7 @@ int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen)
     const uint8_t *p = in.ptr;
     size_t len = in.len;
     uint32_t want = dk_get_u32(p + OBJ_OFF_CRC);
-    if (obj_crc(p, len) != want) {
+    if (check_crc && obj_crc(p, len) != want) {
         rc = obj_fail(err, errlen, OBJ_OFF_CRC, "checksum mismatch");
         goto err;
     }
@@ -331,6 +331,16 @@ truncated:
 err:
     dk_object_free(out);
     return rc;
+}
+
+int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen)
+{
+    return obj_decode(in, 1, out, err, errlen);
+}
+
+int dk_object_decode_verified(dk_slice in, dk_object *out, char *err, size_t errlen)
+{
+    return obj_decode(in, 0, out, err, errlen);
 }
 
 int dk_object_record_filter(dk_slice value, int64_t now_ms, int64_t gc_grace_ms)

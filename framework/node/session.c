@@ -51,45 +51,27 @@
  * the token it came with, so a read of an unchanged key costs one MAC.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <xxhash.h>
 
+#include "node/context.h"
 #include "node/session.h"
 #include "util/base64.h"
 #include "util/coding.h"
+#include "util/errors.h"
 #include "util/vv.h"
 
 #define SESSION_HEAD 10u /* version, n, spill */
 static const char session_label[] = "dynkv session token v1";
 
-static int session_fail(int rc, char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(4, 5);
-
-static int session_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-/* HMAC-SHA256(key, p[0..len)) truncated to n bytes. */
+/* HMAC-SHA256(key, p[0..len)) truncated to n bytes, with the thread's
+ * keyed state (node/context.h). */
 static int session_hmac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out,
                         size_t n)
 {
-    uint8_t full[EVP_MAX_MD_SIZE];
-    unsigned int got = 0;
-    if (!HMAC(EVP_sha256(), key, DK_CONTEXT_KEY_LEN, p, len, full, &got) || got < n)
-        return -ENOMEM;
-    memcpy(out, full, n);
-    return 0;
+    return dk_context_mac(key, p, len, out, n);
 }
 
 static uint64_t session_tag(const dk_session *s, dk_slice key)
@@ -139,37 +121,36 @@ static void session_clear(dk_session *s)
 static int session_parse(dk_session *s, const uint8_t *raw, size_t len, char *err, size_t errlen)
 {
     if (len < SESSION_HEAD + DK_CONTEXT_MAC_LEN)
-        return session_fail(DK_ECORRUPT, err, errlen, "session token too short");
+        return dk_errf(DK_ECORRUPT, err, errlen, "session token too short");
     if (raw[0] != DK_SESSION_VERSION)
-        return session_fail(DK_ECORRUPT, err, errlen, "unsupported session token version %u", raw[0]);
+        return dk_errf(DK_ECORRUPT, err, errlen, "unsupported session token version %u", raw[0]);
     size_t body = len - DK_CONTEXT_MAC_LEN;
     uint8_t mac[DK_CONTEXT_MAC_LEN];
     int rc = session_hmac(s->key, raw, body, mac, sizeof(mac));
     if (rc)
         return rc;
     if (CRYPTO_memcmp(mac, raw + body, sizeof(mac)) != 0)
-        return session_fail(DK_ECORRUPT, err, errlen, "session token not issued by this cluster, or altered");
+        return dk_errf(DK_ECORRUPT, err, errlen, "session token not issued by this cluster, or altered");
     uint32_t n = raw[1];
     if (n > DK_SESSION_KEYS)
-        return session_fail(DK_ECORRUPT, err, errlen, "session token names too many keys");
+        return dk_errf(DK_ECORRUPT, err, errlen, "session token names too many keys");
     s->spill = dk_get_u64(raw + 2);
     size_t off = SESSION_HEAD;
     for (uint32_t i = 0; i < n; i++) {
         size_t used = 0;
         if (body - off < 8)
-            return session_fail(DK_ECORRUPT, err, errlen, "session token truncated");
+            return dk_errf(DK_ECORRUPT, err, errlen, "session token truncated");
         s->e[i].tag = dk_get_u64(raw + off);
         off += 8;
         rc = dk_vv_decode(raw + off, body - off, &s->e[i].vv, &used);
         if (rc)
-            return rc == DK_ECORRUPT
-                       ? session_fail(rc, err, errlen, "malformed version vector in session token")
-                       : rc;
+            return rc == DK_ECORRUPT ? dk_errf(rc, err, errlen, "malformed version vector in session token")
+                                     : rc;
         off += used;
         s->n = i + 1;
     }
     if (off != body)
-        return session_fail(DK_ECORRUPT, err, errlen, "trailing bytes in session token");
+        return dk_errf(DK_ECORRUPT, err, errlen, "trailing bytes in session token");
     return 0;
 }
 
@@ -181,12 +162,12 @@ int dk_session_decode(dk_session *s, const char *tok, size_t len, char *err, siz
     if (len == 0)
         return 0;
     if (len > DK_SESSION_MAX)
-        return session_fail(-EINVAL, err, errlen, "session token longer than %u bytes", DK_SESSION_MAX);
+        return dk_errf(-EINVAL, err, errlen, "session token longer than %u bytes", DK_SESSION_MAX);
     uint8_t raw[DK_SESSION_MAX / 4 * 3 + 3];
     size_t bad = 0;
     long n = dk_base64_decode(tok, len, DK_B64_URL, raw, &bad);
     if (n < 0)
-        return session_fail(DK_ECORRUPT, err, errlen, "session token is not base64url (at byte %zu)", bad);
+        return dk_errf(DK_ECORRUPT, err, errlen, "session token is not base64url (at byte %zu)", bad);
     int rc = session_parse(s, raw, (size_t)n, err, errlen);
     if (rc)
         session_clear(s);
@@ -195,26 +176,26 @@ int dk_session_decode(dk_session *s, const char *tok, size_t len, char *err, siz
 
 int dk_session_encode(const dk_session *s, dk_buf *out)
 {
-    dk_buf raw = DK_BUF_INIT;
+    size_t start = out->len; /* assembled at out's end, then made text there */
     uint8_t head[SESSION_HEAD], mac[DK_CONTEXT_MAC_LEN];
     head[0] = DK_SESSION_VERSION;
     head[1] = (uint8_t)s->n;
     dk_put_u64(head + 2, s->spill);
-    int rc = dk_buf_append(&raw, head, sizeof(head));
+    int rc = dk_buf_append(out, head, sizeof(head));
     for (uint32_t i = 0; i < s->n && !rc; i++) {
         uint8_t t[8];
         dk_put_u64(t, s->e[i].tag);
-        rc = dk_buf_append(&raw, t, sizeof(t));
+        rc = dk_buf_append(out, t, sizeof(t));
         if (!rc)
-            rc = dk_vv_encode(&s->e[i].vv, &raw);
+            rc = dk_vv_encode(&s->e[i].vv, out);
     }
     if (!rc)
-        rc = session_hmac(s->key, raw.data, raw.len, mac, sizeof(mac));
+        rc = session_hmac(s->key, out->data + start, out->len - start, mac, sizeof(mac));
     if (!rc)
-        rc = dk_buf_append(&raw, mac, sizeof(mac));
+        rc = dk_buf_append(out, mac, sizeof(mac));
     if (!rc)
-        rc = dk_base64_encode(raw.data, raw.len, DK_B64_URL, out);
-    dk_buf_free(&raw);
+        return dk_context_text_tail(out, start);
+    out->len = start;
     return rc;
 }
 

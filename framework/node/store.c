@@ -16,12 +16,12 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "node/store.h"
+#include "node/store_fence.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
@@ -37,12 +37,7 @@ struct dk_store {
     pthread_mutex_t stripe[STRIPES];
     dk_store_hook hook; /* changed only with every stripe held */
     void *hook_arg;
-    _Atomic int read_fence;  /* dk_store_set_read_fence */
-    _Atomic int span_fence;  /* n_spans > 0 (dk_store_set_span_fence) */
-    pthread_mutex_t span_mu; /* guards the fields below */
-    dk_store_token_fn token_of;
-    dk_store_span *spans;
-    size_t n_spans;
+    dk__store_fence fence; /* the read fence (store_fence.c) */
 };
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out)
@@ -52,7 +47,7 @@ int dk_store_open(const dk_store_conf *conf, dk_store **out)
         return -ENOMEM;
     s->conf = *conf;
     pthread_mutex_init(&s->actor_mu, NULL);
-    pthread_mutex_init(&s->span_mu, NULL);
+    dk__store_fence_init(&s->fence);
     s->engine = (dk_engine_ref){conf->engine_ops, conf->engine};
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
@@ -67,8 +62,7 @@ void dk_store_close(dk_store *s)
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&s->stripe[i]);
     pthread_mutex_destroy(&s->actor_mu);
-    pthread_mutex_destroy(&s->span_mu);
-    free(s->spans);
+    dk__store_fence_destroy(&s->fence);
     free(s);
 }
 
@@ -97,8 +91,21 @@ static void store_copy_sink(void *arg, dk_slice value)
         b->len = (size_t)-1; /* flags ENOMEM to the caller */
 }
 
+/* The engine's value raw decoded into obj; the object's CRC is not
+ * computed again when the engine checked its own over the same bytes
+ * (DK_ENGINE_CAP_VERIFIED). */
+static int store_decode(dk_store *s, dk_slice key, dk_slice raw, dk_object *obj)
+{
+    char err[160];
+    int rc = dk_engine_verifies(&s->engine) ? dk_object_decode_verified(raw, obj, err, sizeof(err))
+                                            : dk_object_decode(raw, obj, err, sizeof(err));
+    if (rc)
+        dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
+    return rc;
+}
+
 /* The engine's answer in raw, decoded into obj (rc is the engine's). */
-static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
+static int store_got(dk_store *s, int rc, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     if (rc)
         return rc;
@@ -106,108 +113,35 @@ static int store_got(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
         raw->len = 0;
         return -ENOMEM;
     }
-    char err[160];
-    rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-    if (rc)
-        dk_log(DK_LOG_ERROR, "store: stored object for a %zu-byte key is unreadable: %s", key.len, err);
-    return rc;
+    return store_decode(s, key, dk_buf_slice(raw), obj);
 }
 
-void dk_store_set_read_fence(dk_store *s, int on)
+dk__store_fence *dk__store_fence_of(dk_store *s)
 {
-    atomic_store(&s->read_fence, on != 0);
+    return &s->fence;
+}
+
+const dk__store_fence *dk__store_fence_of_const(const dk_store *s)
+{
+    return &s->fence;
 }
 
 /* The stored object, whatever the read fence: what writes and merges read. */
 static int store_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    return store_got(dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
+    return store_got(s, dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
 static int store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
-    return store_got(dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
-}
-
-/* a <= b on the circle's 128-bit tokens */
-static int span_le(uint64_t ahi, uint64_t alo, uint64_t bhi, uint64_t blo)
-{
-    return ahi < bhi || (ahi == bhi && alo <= blo);
-}
-
-/* Whether token t is in (start, end] (start >= end wraps; start == end
- * is the whole circle, as ring.h). */
-static int span_has(const dk_store_span *sp, uint64_t hi, uint64_t lo)
-{
-    int after_start = !span_le(hi, lo, sp->start_hi, sp->start_lo);
-    int to_end = span_le(hi, lo, sp->end_hi, sp->end_lo);
-    if (span_le(sp->end_hi, sp->end_lo, sp->start_hi, sp->start_lo))
-        return after_start || to_end;
-    return after_start && to_end;
-}
-
-int dk_store_set_span_fence(dk_store *s, dk_store_token_fn token_of, const dk_store_span *spans, size_t n)
-{
-    dk_store_span *copy = NULL;
-    if (n && !(copy = malloc(n * sizeof(*copy))))
-        return -ENOMEM;
-    if (n)
-        memcpy(copy, spans, n * sizeof(*copy));
-    pthread_mutex_lock(&s->span_mu);
-    free(s->spans);
-    s->spans = copy;
-    s->n_spans = n;
-    s->token_of = token_of;
-    atomic_store(&s->span_fence, n > 0);
-    pthread_mutex_unlock(&s->span_mu);
-    return 0;
-}
-
-int dk_store_span_fenced(dk_store *s, const dk_store_span *sp)
-{
-    if (atomic_load_explicit(&s->read_fence, memory_order_relaxed))
-        return 1;
-    if (!atomic_load_explicit(&s->span_fence, memory_order_acquire))
-        return 0;
-    int hit = 0;
-    pthread_mutex_lock(&s->span_mu);
-    /* Two arcs (a, b] meet when either holds the other's end. */
-    for (size_t i = 0; i < s->n_spans && !hit; i++)
-        hit = span_has(&s->spans[i], sp->end_hi, sp->end_lo) ||
-              span_has(sp, s->spans[i].end_hi, s->spans[i].end_lo);
-    pthread_mutex_unlock(&s->span_mu);
-    return hit;
-}
-
-int dk_store_read_fenced(const dk_store *s)
-{
-    return atomic_load_explicit(&s->read_fence, memory_order_relaxed);
-}
-
-/* Whether a read of key is fenced (the whole store, or its token's span). */
-static int store_key_fenced(dk_store *s, dk_slice key)
-{
-    if (atomic_load_explicit(&s->read_fence, memory_order_relaxed))
-        return 1;
-    if (!atomic_load_explicit(&s->span_fence, memory_order_acquire))
-        return 0;
-    int hit = 0;
-    pthread_mutex_lock(&s->span_mu);
-    if (s->token_of && s->n_spans) {
-        uint64_t hi, lo;
-        s->token_of(key, &hi, &lo);
-        for (size_t i = 0; i < s->n_spans && !hit; i++)
-            hit = span_has(&s->spans[i], hi, lo);
-    }
-    pthread_mutex_unlock(&s->span_mu);
-    return hit;
+    return store_got(s, dk_engine_try_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
 int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
-    if (store_key_fenced(s, key)) {
+    if (dk__store_fence_key(&s->fence, key)) {
         dk_buf_reset(raw);
         return DK_EUNAVAILABLE;
     }
@@ -216,11 +150,39 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 
 int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
-    if (store_key_fenced(s, key)) {
+    if (dk__store_fence_key(&s->fence, key)) {
         dk_buf_reset(raw);
         return DK_EUNAVAILABLE;
     }
     return store_try_read(s, key, raw, obj);
+}
+
+int dk_store_try_get_lent(dk_store *s, dk_slice key, dk_slice *raw, dk_object *obj, void **pin)
+{
+    *pin = NULL;
+    *raw = (dk_slice){NULL, 0};
+    if (!dk_engine_can_lend(&s->engine))
+        return DK_EUNSUPPORTED;
+    if (dk__store_fence_key(&s->fence, key))
+        return DK_EUNAVAILABLE;
+    dk_slice v;
+    void *p = NULL;
+    int rc = dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT, &v, &p);
+    if (rc)
+        return rc;
+    if ((rc = store_decode(s, key, v, obj))) {
+        dk_engine_release(&s->engine, p);
+        return rc;
+    }
+    *raw = v;
+    *pin = p;
+    return 0;
+}
+
+void dk_store_release(dk_store *s, void *pin)
+{
+    if (pin)
+        dk_engine_release(&s->engine, pin);
 }
 
 /* A replica copy about to be merged into a local one that is damaged (the

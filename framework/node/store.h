@@ -96,6 +96,15 @@ int dk_store_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
  * The one store read a loop thread may call. */
 int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 
+/* As dk_store_try_get, but the encoding is lent by the engine, not copied:
+ * on 0, raw points into the engine's memory and obj borrows from it, both
+ * valid until dk_store_release(s, *pin), which the caller must call (any
+ * thread) before the store closes. DK_EUNSUPPORTED when the engine does
+ * not lend (engine.h get_lent): use dk_store_try_get. Loop thread allowed;
+ * on any error there is nothing to release. */
+int dk_store_try_get_lent(dk_store *s, dk_slice key, dk_slice *raw, dk_object *obj, void **pin);
+void dk_store_release(dk_store *s, void *pin);
+
 /* With on, dk_store_get and dk_store_try_get answer DK_EUNAVAILABLE (the
  * read fence of a node that has just joined, cluster/handoff_wait.h):
  * the copies may still lack writes on their way, so no client read may

@@ -121,6 +121,32 @@ static inline int dk_engine_try_get(const dk_engine_ref *r, dk_slice key, dk_val
     return DK_HAS(r->ops, try_get) ? r->ops->try_get(r->obj, key, sink, arg) : -EAGAIN;
 }
 
+/* Whether the engine lends values (ABI 1.4: get_lent and release, both). */
+static inline int dk_engine_can_lend(const dk_engine_ref *r)
+{
+    return DK_HAS(r->ops, get_lent) && DK_HAS(r->ops, release);
+}
+
+/* The lending read (ABI 1.4); only when dk_engine_can_lend. flags
+ * DK_GET_NOWAIT: loop thread allowed, -EAGAIN when the answer needs I/O. */
+static inline int dk_engine_get_lent(const dk_engine_ref *r, dk_slice key, uint32_t flags, dk_slice *value,
+                                     void **pin)
+{
+    return r->ops->get_lent(r->obj, key, flags, value, pin);
+}
+
+static inline void dk_engine_release(const dk_engine_ref *r, void *pin)
+{
+    r->ops->release(r->obj, pin);
+}
+
+/* Whether the engine checks what it reads against its own checksums
+ * (DK_ENGINE_CAP_VERIFIED, ABI 1.4). */
+static inline int dk_engine_verifies(const dk_engine_ref *r)
+{
+    return (r->ops->caps & DK_ENGINE_CAP_VERIFIED) != 0;
+}
+
 /* A copy of the engine's data in dir, which must not exist (ABI 1.3);
  * DK_EUNSUPPORTED when the engine cannot. Blocking: a worker thread. */
 static inline int dk_engine_checkpoint(const dk_engine_ref *r, const char *dir)

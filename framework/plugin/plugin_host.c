@@ -26,7 +26,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +38,7 @@
 #include "dynkv/conflict.h"
 #include "dynkv/engine.h"
 #include "plugin/plugin_host.h"
+#include "util/errors.h"
 
 #ifndef PLUGINDIR
 #error "PLUGINDIR must be defined by the build (-DPLUGINDIR=...)"
@@ -124,17 +124,6 @@ const char *dk_plugin_kind_name(uint32_t kind)
     return k ? k->name : "unknown";
 }
 
-static void ph_err(char *err, size_t errlen, const char *fmt, ...) DK_PRINTF(3, 4);
-static void ph_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* [a-z0-9_-]{1,64}: no '/', no '.', so never a path. */
 static int ph_name_ok(const char *name)
 {
@@ -155,24 +144,18 @@ int dk_plugin_host_new(const char *dir, dk_plugin_host **out, char *err, size_t 
 {
     struct stat st;
     *out = NULL;
-    if (!dir || !*dir) {
-        ph_err(err, errlen, "plugin directory is empty");
-        return -EINVAL;
-    }
+    if (!dir || !*dir)
+        return dk_errf(-EINVAL, err, errlen, "plugin directory is empty");
     if (stat(dir, &st) != 0) {
         int e = errno;
-        ph_err(err, errlen, "plugin directory %s: %s", dir, strerror(e));
-        return -e;
+        return dk_errf(-e, err, errlen, "plugin directory %s: %s", dir, strerror(e));
     }
-    if (!S_ISDIR(st.st_mode)) {
-        ph_err(err, errlen, "plugin directory %s: not a directory", dir);
-        return -ENOTDIR;
-    }
+    if (!S_ISDIR(st.st_mode))
+        return dk_errf(-ENOTDIR, err, errlen, "plugin directory %s: not a directory", dir);
     dk_plugin_host *h = calloc(1, sizeof(*h));
     if (!h || !(h->dir = strdup(dir))) {
         free(h);
-        ph_err(err, errlen, "plugin host: out of memory");
-        return -ENOMEM;
+        return dk_errf(-ENOMEM, err, errlen, "plugin host: out of memory");
     }
     pthread_mutex_init(&h->lock, NULL);
     *out = h;
@@ -260,52 +243,43 @@ static char *ph_strdup(const char *s)
 static int ph_check(const ph_kind *k, const char *want, const char *path, const dk_plugin *d, ph_entry *e,
                     char *err, size_t errlen)
 {
-    if (d->magic != DK_PLUGIN_MAGIC) {
-        ph_err(err, errlen, "%s: bad magic 0x%08x in plugin descriptor (expected 0x%08x)", path,
-               (unsigned)d->magic, (unsigned)DK_PLUGIN_MAGIC);
-        return DK_EBADPLUGIN;
-    }
-    if (d->abi_major != DK_ABI_MAJOR || d->abi_minor > DK_ABI_MINOR) {
-        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, host supports up to %u.%u", path,
-               (unsigned)d->abi_major, (unsigned)d->abi_minor, (unsigned)DK_ABI_MAJOR,
-               (unsigned)DK_ABI_MINOR);
-        return DK_EABI;
-    }
+    if (d->magic != DK_PLUGIN_MAGIC)
+        return dk_errf(DK_EBADPLUGIN, err, errlen,
+                       "%s: bad magic 0x%08x in plugin descriptor (expected 0x%08x)", path,
+                       (unsigned)d->magic, (unsigned)DK_PLUGIN_MAGIC);
+    if (d->abi_major != DK_ABI_MAJOR || d->abi_minor > DK_ABI_MINOR)
+        return dk_errf(DK_EABI, err, errlen, "%s: plugin built for ABI %u.%u, host supports up to %u.%u",
+                       path, (unsigned)d->abi_major, (unsigned)d->abi_minor, (unsigned)DK_ABI_MAJOR,
+                       (unsigned)DK_ABI_MINOR);
     if (d->kind != k->kind) {
         if (ph_kind_find(d->kind))
-            ph_err(err, errlen, "%s: file is a%s %s plugin, expected %s", path,
-                   d->kind == DK_PLUGIN_ENGINE ? "n" : "", dk_plugin_kind_name(d->kind), k->name);
-        else
-            ph_err(err, errlen, "%s: file is a plugin of unknown kind %u, expected %s", path,
-                   (unsigned)d->kind, k->name);
-        return DK_EBADPLUGIN;
+            return dk_errf(DK_EBADPLUGIN, err, errlen, "%s: file is a%s %s plugin, expected %s", path,
+                           d->kind == DK_PLUGIN_ENGINE ? "n" : "", dk_plugin_kind_name(d->kind), k->name);
+        return dk_errf(DK_EBADPLUGIN, err, errlen, "%s: file is a plugin of unknown kind %u, expected %s",
+                       path, (unsigned)d->kind, k->name);
     }
-    if (d->abi_minor < k->min_minor) {
-        ph_err(err, errlen, "%s: plugin built for ABI %u.%u, but %s plugins exist since ABI %u.%u", path,
-               (unsigned)d->abi_major, (unsigned)d->abi_minor, k->name, (unsigned)DK_ABI_MAJOR,
-               (unsigned)k->min_minor);
-        return DK_EABI;
-    }
+    if (d->abi_minor < k->min_minor)
+        return dk_errf(DK_EABI, err, errlen,
+                       "%s: plugin built for ABI %u.%u, but %s plugins exist since ABI %u.%u", path,
+                       (unsigned)d->abi_major, (unsigned)d->abi_minor, k->name, (unsigned)DK_ABI_MAJOR,
+                       (unsigned)k->min_minor);
     if (!(e->name = ph_strdup(d->name)) || !(e->version = ph_strdup(d->version)))
         goto nomem;
-    if (!d->name || strcmp(d->name, want) != 0) {
-        ph_err(err, errlen, "%s: descriptor names the plugin '%s', expected '%s'", path, e->name, want);
-        return DK_EBADPLUGIN;
-    }
-    if (!d->ops) {
-        ph_err(err, errlen, "%s: %s plugin '%s' has no ops table", path, k->name, want);
-        return DK_EBADPLUGIN;
-    }
+    if (!d->name || strcmp(d->name, want) != 0)
+        return dk_errf(DK_EBADPLUGIN, err, errlen, "%s: descriptor names the plugin '%s', expected '%s'",
+                       path, e->name, want);
+    if (!d->ops)
+        return dk_errf(DK_EBADPLUGIN, err, errlen, "%s: %s plugin '%s' has no ops table", path, k->name,
+                       want);
     size_t min = 0;
     for (size_t i = 0; i < k->n_required; i++)
         if (k->required[i].off + sizeof(void (*)(void)) > min)
             min = k->required[i].off + sizeof(void (*)(void));
     uint32_t size = ((const dk_ops_header *)d->ops)->struct_size;
-    if (size < min) {
-        ph_err(err, errlen, "%s: %s ops struct_size %u is smaller than the minimum %zu", path, k->name,
-               (unsigned)size, min);
-        return DK_EBADPLUGIN;
-    }
+    if (size < min)
+        return dk_errf(DK_EBADPLUGIN, err, errlen,
+                       "%s: %s ops struct_size %u is smaller than the minimum %zu", path, k->name,
+                       (unsigned)size, min);
     if (!(e->ops = calloc(1, k->host_size)))
         goto nomem;
     memcpy(e->ops, d->ops, size < k->host_size ? size : k->host_size);
@@ -316,16 +290,13 @@ static int ph_check(const ph_kind *k, const char *want, const char *path, const 
     for (size_t i = 0; i < k->n_required; i++) {
         void (*fn)(void);
         memcpy(&fn, (const char *)e->ops + k->required[i].off, sizeof(fn));
-        if (!fn) {
-            ph_err(err, errlen, "%s: %s ops missing required method '%s'", path, k->name,
-                   k->required[i].name);
-            return DK_EBADPLUGIN;
-        }
+        if (!fn)
+            return dk_errf(DK_EBADPLUGIN, err, errlen, "%s: %s ops missing required method '%s'", path,
+                           k->name, k->required[i].name);
     }
     return 0;
 nomem:
-    ph_err(err, errlen, "%s: out of memory", path);
-    return -ENOMEM;
+    return dk_errf(-ENOMEM, err, errlen, "%s: out of memory", path);
 }
 
 /* Open, check and hash one file into a new entry. Called under h->lock. */
@@ -336,47 +307,43 @@ static int ph_load_file(const ph_kind *k, const char *name, const char *path, ph
     struct stat st;
     ph_entry *e = calloc(1, sizeof(*e));
     if (!e || !(e->path = strdup(path))) {
-        ph_err(err, errlen, "%s: out of memory", path);
-        rc = -ENOMEM;
+        rc = dk_errf(-ENOMEM, err, errlen, "%s: out of memory", path);
         goto err;
     }
     if (stat(path, &st) != 0) {
         rc = -errno;
-        ph_err(err, errlen, "%s: cannot load %s plugin '%s': %s", path, k->name, name,
-               rc == -ENOENT ? "file missing" : strerror(-rc));
+        dk_errf(rc, err, errlen, "%s: cannot load %s plugin '%s': %s", path, k->name, name,
+                rc == -ENOENT ? "file missing" : strerror(-rc));
         goto err;
     }
     if (!S_ISREG(st.st_mode)) {
-        ph_err(err, errlen, "%s: not a regular file", path);
-        rc = DK_EBADPLUGIN;
+        rc = dk_errf(DK_EBADPLUGIN, err, errlen, "%s: not a regular file", path);
         goto err;
     }
     dlerror();
     if (!(e->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
         const char *why = dlerror();
-        ph_err(err, errlen, "%s: dlopen failed: %s", path, why ? why : "unknown error");
-        rc = DK_EBADPLUGIN;
+        rc = dk_errf(DK_EBADPLUGIN, err, errlen, "%s: dlopen failed: %s", path, why ? why : "unknown error");
         goto err;
     }
     dlerror();
     void *sym = dlsym(e->dl, DK_PLUGIN_ENTRY_SYMBOL);
     if (!sym) {
-        ph_err(err, errlen, "%s: missing symbol %s (not a dynkv plugin?)", path, DK_PLUGIN_ENTRY_SYMBOL);
-        rc = DK_EBADPLUGIN;
+        rc = dk_errf(DK_EBADPLUGIN, err, errlen, "%s: missing symbol %s (not a dynkv plugin?)", path,
+                     DK_PLUGIN_ENTRY_SYMBOL);
         goto err;
     }
     dk_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof(entry)); /* POSIX: object to function pointer */
     const dk_plugin *d = entry();
     if (!d) {
-        ph_err(err, errlen, "%s: %s() returned NULL", path, DK_PLUGIN_ENTRY_SYMBOL);
-        rc = DK_EBADPLUGIN;
+        rc = dk_errf(DK_EBADPLUGIN, err, errlen, "%s: %s() returned NULL", path, DK_PLUGIN_ENTRY_SYMBOL);
         goto err;
     }
     if ((rc = ph_check(k, name, path, d, e, err, errlen)) != 0)
         goto err;
     if ((rc = ph_sha256(path, e->pub.sha256)) != 0) {
-        ph_err(err, errlen, "%s: cannot checksum: %s", path, strerror(-rc));
+        dk_errf(rc, err, errlen, "%s: cannot checksum: %s", path, strerror(-rc));
         goto err;
     }
     e->pub.kind = k->kind;
@@ -398,20 +365,14 @@ int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name, const dk_
     char path[PATH_MAX];
     const ph_kind *k = ph_kind_find(kind);
     *out = NULL;
-    if (!k) {
-        ph_err(err, errlen, "unknown plugin kind %u", (unsigned)kind);
-        return -EINVAL;
-    }
-    if (!ph_name_ok(name)) {
-        ph_err(err, errlen, "invalid %s plugin name '%s': names match [a-z0-9_-]{1,64}", k->name,
-               name ? name : "(null)");
-        return -EINVAL;
-    }
+    if (!k)
+        return dk_errf(-EINVAL, err, errlen, "unknown plugin kind %u", (unsigned)kind);
+    if (!ph_name_ok(name))
+        return dk_errf(-EINVAL, err, errlen, "invalid %s plugin name '%s': names match [a-z0-9_-]{1,64}",
+                       k->name, name ? name : "(null)");
     int n = snprintf(path, sizeof(path), "%s/%s-%s.so", h->dir, k->name, name);
-    if (n < 0 || (size_t)n >= sizeof(path)) {
-        ph_err(err, errlen, "%s/%s-%s.so: path too long", h->dir, k->name, name);
-        return -ENAMETOOLONG;
-    }
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return dk_errf(-ENAMETOOLONG, err, errlen, "%s/%s-%s.so: path too long", h->dir, k->name, name);
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < h->n; i++) {
         if (h->v[i]->pub.kind == kind && strcmp(h->v[i]->name, name) == 0) {
@@ -424,8 +385,7 @@ int dk_plugin_load(dk_plugin_host *h, uint32_t kind, const char *name, const dk_
         size_t cap = h->cap ? 2 * h->cap : 8;
         ph_entry **v = realloc(h->v, cap * sizeof(*v));
         if (!v) {
-            ph_err(err, errlen, "%s: out of memory", path);
-            rc = -ENOMEM;
+            rc = dk_errf(-ENOMEM, err, errlen, "%s: out of memory", path);
             goto done;
         }
         h->v = v;

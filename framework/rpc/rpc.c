@@ -221,6 +221,12 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
     TAILQ_INIT(&r->flushq);
     r->listener.data = r->defer.data = r->flush.data = r;
     r->handles = 3;
+    r->client_only = conf->client_only;
+    if (r->client_only) {
+        r->tls = conf->tls;
+        *out = r;
+        return 0;
+    }
     rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&ss, 0);
     if (rc)
         return rpc_start_fail(r, rc, err, errlen, "bind the rpc listen address");
@@ -237,6 +243,8 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
 
 int dk_rpc_port(const dk_rpc *r)
 {
+    if (r->client_only)
+        return DK_ENOTFOUND;
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     int rc = uv_tcp_getsockname(&r->listener, (struct sockaddr *)&ss, &len);

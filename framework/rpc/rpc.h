@@ -94,6 +94,8 @@ typedef struct dk_rpc_conf {
     void *arg;
     struct dk_rpc_tls *tls; /* mutual TLS under the frames (rpc_tls.h), or NULL; the
                                      * instance takes it, also when dk_rpc_start fails */
+    int client_only;        /* 1: no listener (a loop's own client connections to its
+                                     * peers); listen still names the IP outgoing sockets bind to */
 } dk_rpc_conf;
 
 /* Counters since start. Read with dk_rpc_stats on the loop thread. */
@@ -123,7 +125,8 @@ typedef struct dk_rpc_stats {
  */
 int dk_rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, char *err, size_t errlen);
 
-/* The port actually listened on (useful with port 0), or a negative code. */
+/* The port actually listened on (useful with port 0), or a negative code
+ * (DK_ENOTFOUND for a client-only instance). */
 int dk_rpc_port(const dk_rpc *r);
 
 /*

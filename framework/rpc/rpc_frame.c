@@ -15,13 +15,13 @@
  * fuzz exhaustively.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "rpc/rpc_frame.h"
 #include "rpc/rpc_wire.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
+#include "util/errors.h"
 
 /* ---- frames -------------------------------------------------------------- */
 
@@ -121,40 +121,28 @@ int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_
     return rc;
 }
 
-DK_PRINTF(4, 5)
-static ssize_t frame_fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_slice *body, char *err,
                         size_t errlen)
 {
     if (len >= 2 && dk_get_u16(in) != DK_FRAME_MAGIC)
-        return frame_fail(DK_ECORRUPT, err, errlen, "bad frame magic 0x%02x%02x", in[0], in[1]);
+        return dk_errf(DK_ECORRUPT, err, errlen, "bad frame magic 0x%02x%02x", in[0], in[1]);
     if (len < DK_FRAME_HEADER_LEN)
         return 0;
     uint32_t want = dk_crc32c_mask(dk_crc32c(in, 20)), got = dk_get_u32(in + 20);
     if (want != got)
-        return frame_fail(DK_ECORRUPT, err, errlen,
-                          "frame header checksum mismatch (stored 0x%08x, computed 0x%08x)", got, want);
+        return dk_errf(DK_ECORRUPT, err, errlen,
+                       "frame header checksum mismatch (stored 0x%08x, computed 0x%08x)", got, want);
     if (in[2] != DK_FRAME_VERSION)
-        return frame_fail(DK_EUNSUPPORTED, err, errlen, "frame version %u, this node speaks %u", in[2],
-                          DK_FRAME_VERSION);
+        return dk_errf(DK_EUNSUPPORTED, err, errlen, "frame version %u, this node speaks %u", in[2],
+                       DK_FRAME_VERSION);
     if (dk_get_u16(in + 6) != 0)
-        return frame_fail(DK_ECORRUPT, err, errlen, "frame reserved field is not zero");
+        return dk_errf(DK_ECORRUPT, err, errlen, "frame reserved field is not zero");
     if (!frame_type_ok(in[3]))
-        return frame_fail(DK_ECORRUPT, err, errlen, "unknown frame type %u", in[3]);
+        return dk_errf(DK_ECORRUPT, err, errlen, "unknown frame type %u", in[3]);
     uint32_t body_len = dk_get_u32(in + 16);
     if (body_len > DK_FRAME_BODY_MAX)
-        return frame_fail(DK_ETOOBIG, err, errlen, "frame body of %u bytes exceeds the %u-byte limit",
-                          body_len, DK_FRAME_BODY_MAX);
+        return dk_errf(DK_ETOOBIG, err, errlen, "frame body of %u bytes exceeds the %u-byte limit", body_len,
+                       DK_FRAME_BODY_MAX);
     hdr->version = in[2];
     hdr->type = in[3];
     hdr->flags = dk_get_u16(in + 4);
@@ -168,9 +156,9 @@ ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_
     want = dk_crc32c_mask(dk_crc32c(b, body_len));
     got = dk_get_u32(b + body_len);
     if (want != got)
-        return frame_fail(DK_ECORRUPT, err, errlen,
-                          "%s frame body checksum mismatch (stored 0x%08x, computed 0x%08x)",
-                          dk_msg_type_name(hdr->type), got, want);
+        return dk_errf(DK_ECORRUPT, err, errlen,
+                       "%s frame body checksum mismatch (stored 0x%08x, computed 0x%08x)",
+                       dk_msg_type_name(hdr->type), got, want);
     body->ptr = b;
     body->len = body_len;
     return (ssize_t)total;

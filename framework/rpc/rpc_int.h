@@ -110,6 +110,7 @@ struct dk_rpc {
     uint32_t incarnation;
     uint8_t key[DK_RPC_KEY_LEN];
     int loopback_only;
+    int client_only; /* no listener (dk_rpc_conf) */
     uint32_t max_inbound, n_inbound;
     uint64_t frame_timeout_ms;
     uint64_t log_window; /* rate limit of refusal logs: window start (uv_now) */

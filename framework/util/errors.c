@@ -1,10 +1,12 @@
 /*
  * errors.c - messages and names for dynkv error codes, generated from the
  * single DK_ERRNO_MAP list in dynkv/types.h; -errno values fall through to
- * the C library.
+ * the C library. dk_errf formats a caller's error message.
  */
-#include <string.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 #include "dynkv/types.h"
 #include "util/errors.h"
 
@@ -44,4 +46,15 @@ const char *dk_err_name(int err)
             /* clang-format on */
             default : return "UNKNOWN";
     }
+}
+
+int dk_errf(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

@@ -250,3 +250,26 @@ def test_garbage_token_rejected(node, header):
     assert r.json()["error"]
     assert node.get("kv-badtoken").status == 404
     node.assert_still_serving()
+
+
+def test_every_answer_carries_a_session(node):
+    # Without X-Session the node keeps no session state until an answer
+    # notes a key; every answer still carries a token the node takes back.
+    r = node.get("kv-sess-missing")
+    assert r.status == 404, r
+    empty = r.header("X-Session")
+    assert empty, r
+    assert node.get("kv-sess-missing-2").header("X-Session") == empty   # nothing noted: the same token
+    r = node.request("POST", "/kv/kv-sess-1", body=b"x")                 # an error answer too
+    assert r.status == 405 and r.header("X-Session") == empty, r
+    node.put_ok("kv-sess-1", b"v1")
+    r = node.get("kv-sess-1")
+    assert r.status == 200, r
+    noted = r.header("X-Session")
+    assert noted and noted != empty, r                                   # it names the key now
+    r = node.get("kv-sess-1", headers={"X-Session": noted})
+    assert r.status == 200 and r.header("X-Session") == noted, r         # nothing new: sent back as is
+    r = node.get("kv-sess-missing", headers={"X-Session": empty})
+    assert r.status == 404 and r.header("X-Session") == empty, r
+    r = node.get("kv-sess-1", headers={"X-Session": empty[:-2] + ("A" if empty[-2] != "A" else "B") + empty[-1]})
+    assert r.status == 400 and r.json()["error"] == "bad_session", r

@@ -144,7 +144,7 @@ def test_check_config_reports_every_error(tmp_path):
                    "bogus = 1\n"                             # 11
                    "[cluster]\n"
                    "n_replicas = 0\n" % (data, dkbb.PLUGIN_PATH))   # 13
-    rc, out = run_dynkvd(["--check-config", str(ini), "--set", "node.loop_threads=0"])
+    rc, out = run_dynkvd(["--check-config", str(ini), "--set", "node.loop_threads=65"])
     assert rc == 2, out
     for want in ("node.ini:2:", "node.ini:4:", "node.ini:5:", "node.ini:6:", "node.ini:11:",
                  "node.ini:13:", "loop_threads", "engine-nosuch", "8 errors"):

@@ -16,6 +16,7 @@ firewall rules do not touch.  Only the Python standard library is used.
 """
 
 import atexit
+import concurrent.futures
 import http.client
 import importlib.machinery
 import importlib.util
@@ -25,6 +26,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("DYNKV_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
@@ -160,6 +162,118 @@ def states(node):
         return {m["id"]: m["state"] for m in view(node)["members"]}
     except (OSError, http.client.HTTPException, AssertionError):
         return {}
+
+
+def statuses(node):
+    """{member id: ring status} as `node` sees it ({} when it does not answer)."""
+    try:
+        return {m["id"]: m.get("status") for m in view(node)["members"]}
+    except (OSError, http.client.HTTPException, AssertionError, ValueError):
+        return {}
+
+
+def wait_status(nodes, member, status, timeout, poll=0.2):
+    """Wait until every node of `nodes` sees `member` with ring status
+    `status` (e.g. "left" once a decommission is over), asserting it
+    happens within `timeout` seconds; `poll` is the interval between looks
+    (small when the moment right after matters)."""
+    def ok():
+        return all(statuses(n).get(member) == status for n in nodes)
+    assert dkbb.wait_until(ok, timeout, poll), "%s is not %s everywhere after %.0f s: %r" % (
+        member, status, timeout, {n.id: statuses(n).get(member) for n in nodes})
+
+
+def metric(node, name):
+    """The value of dynkv_NAME in the node's GET /metrics (0.0 when absent).
+    Durations counted in ms internally (NAME_ms_total) are exported in
+    seconds (NAME_seconds_total)."""
+    for line in request(node, "GET", "/metrics").body.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "dynkv_" + name:
+            return float(parts[1])
+    return 0.0
+
+
+def wait_unfenced(nodes, timeout=35.0):
+    """Wait until no node of `nodes` has its read fence up: right after a
+    move, the nodes that gained ranges serve no read of them until every
+    member counts them (cluster/read_fence.h), so a read at all of those
+    ranges answers 503 for that moment."""
+    def ok():
+        return all(metric(n, "handoff_read_fenced") == 0 for n in nodes)
+    assert dkbb.wait_until(ok, timeout, 0.05), {n.id: metric(n, "handoff_read_fenced") for n in nodes}
+
+
+def post(node, path):
+    return request(node, "POST", path, b"", {"Content-Length": "0"})
+
+
+def write_keys(nodes, prefix, count, cl="quorum", pad=0):
+    """Write count keys (values padded with pad bytes) through the nodes in
+    turn, 8 at a time; returns {key: value}, asserting all were
+    acknowledged."""
+    def one(i):
+        k = "%s-%05d" % (prefix, i)
+        v = "v-%s-%s" % (k, "x" * pad)
+        r = put(nodes[i % len(nodes)], k, v, cl=cl)
+        return k, v, r.status
+    acked = {}
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        for k, v, st in ex.map(one, range(count)):
+            assert st == 200, (k, st)
+            acked[k] = v
+    return acked
+
+
+def check_reads(nodes, acked, cl):
+    """Every acknowledged key reads back with its value through every node
+    at consistency cl (nodes in turn, keys in order); returns the list of
+    failures (node id, key, status)."""
+    jobs = [(n, k, v) for n in nodes for k, v in sorted(acked.items())]
+
+    def one(job):
+        n, k, v = job
+        r = get(n, k, cl=cl)
+        if r.status != 200 or v.encode() not in values(r):
+            return (n.id, k, r.status)
+        return None
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        return [b for b in ex.map(one, jobs) if b]
+
+
+class Writer(threading.Thread):
+    """Writes fresh keys at quorum through `coords` in turn until stopped;
+    remembers the acknowledged ones (in the order acknowledged)."""
+
+    def __init__(self, coords, prefix):
+        super().__init__(daemon=True)
+        self.coords, self.prefix = coords, prefix
+        self.stop_flag = threading.Event()
+        self.acked, self.failed, self.error = {}, [], None
+
+    def run(self):
+        i = 0
+        try:
+            while not self.stop_flag.is_set():
+                k = "%s-%05d" % (self.prefix, i)
+                v = "v-%s" % k
+                try:
+                    r = put(self.coords[i % len(self.coords)], k, v, cl="quorum", timeout=10)
+                    if r.status == 200:
+                        self.acked[k] = v
+                    else:
+                        self.failed.append((k, r.status))
+                except OSError as e:
+                    self.failed.append((k, str(e)))
+                i += 1
+        except BaseException as e:  # reported by the test
+            self.error = e
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join(30)
+        assert not self.is_alive(), "writer hung"
+        assert self.error is None, self.error
 
 
 def cleanup(c):

@@ -1,14 +1,18 @@
 /*
- * tc_cluster.h - the in-process cluster harness that test-coordinator.c and
- * test-antientropy.c share: up to TC_NODES_MAX nodes on one uv loop, each
- * with its own dk_node (mkdtemp data dir, memory engine by default), its
- * own dk_rpc on 127.0.0.1 port 0 and a coordinator the test starts itself
- * (the two programs configure theirs differently). The test view answers
- * the ring built from all the nodes and the alive flags a test flips
- * ("down" means: the view says so; the node's RPC keeps running unless a
- * test makes it a black hole that holds every request until teardown).
- * SPIN (tc_loop.h) runs the loop until a condition holds; tc_loop_close
- * asserts uv_loop_close() == 0.
+ * tc_cluster.h - the in-process cluster harness that test-coordinator.c,
+ * test-coord-read.c and test-antientropy.c share: up to TC_NODES_MAX
+ * nodes on one uv loop, each with its own dk_node (mkdtemp data dir,
+ * memory engine by default), its own dk_rpc on 127.0.0.1 port 0 and a
+ * coordinator the test starts itself (the programs configure theirs
+ * differently; tc_coord.h is the coordinator tests' configuration and
+ * their synchronous get/put). The test view answers the ring built from
+ * all the nodes and the alive flags a test flips ("down" means: the view
+ * says so; the node's RPC keeps running unless a test makes it a black
+ * hole that holds every request until teardown). SPIN (tc_loop.h) runs
+ * the loop until a condition holds; tc_loop_close asserts
+ * uv_loop_close() == 0. tc_store_write puts a version into one node's
+ * store behind the coordinators' backs (a replica that missed a write, or
+ * alone got one); tc_hint_count counts the hints a node holds.
  *
  * Header-only, static state and static inline functions, like
  * test-lsm-util.h: each program is one file whose tests read the nodes
@@ -25,6 +29,8 @@
 #include "coord/coordinator.h"
 #include "base/log.h"
 #include "node/host.h"
+#include "node/object.h"
+#include "node/store.h"
 #include "tc_loop.h"
 
 #define TC_NODES_MAX 5
@@ -46,6 +52,44 @@ static uv_timer_t ticker;
 static tnode nodes[TC_NODES_MAX];
 static int n_nodes;
 static dk_ring *ring;
+
+/* A C string as a slice (borrowed: valid while s is). */
+static inline dk_slice S(const char *s)
+{
+    return (dk_slice){(const uint8_t *)s, strlen(s)};
+}
+
+/* A client write applied to node i's store only, as if the other replicas
+ * had missed it: value (NULL: "") or a tombstone, on top of ctx (NULL: a
+ * blind write), stamped now. Fatal when the store refuses it. */
+static inline void tc_store_write(int i, const char *key, const char *value, int tombstone, const dk_vv *ctx,
+                                  int64_t now)
+{
+    dk_buf raw = DK_BUF_INIT;
+    dk_object o;
+    dk_object_init(&o);
+    dk_store_write w = {
+        .key = S(key), .value = S(value ? value : ""), .tombstone = tombstone, .context = ctx};
+    CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[i].node.store, &w, now, &raw, &o), 0);
+    dk_object_free(&o);
+    dk_buf_free(&raw);
+}
+
+/* Number of hints stored in node i's hint engine (-1: it cannot be read). */
+static inline int tc_hint_count(int i)
+{
+    dk_engine_ref h = dk_node_hints(&nodes[i].node);
+    dk_engine_iter *it = NULL;
+    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
+    if (dk_engine_iter_open(&h, &o, &it) != 0)
+        return -1;
+    int k = 0;
+    dk_slice key, val;
+    while (dk_engine_iter_next(&h, it, &key, &val) == 0)
+        k++;
+    dk_engine_iter_close(&h, it);
+    return k;
+}
 
 /* Loop thread: the ticker only keeps the loop waking up while SPIN polls. */
 static inline void tc_tick_cb(uv_timer_t *t)

@@ -1,37 +1,20 @@
 /*
- * tc_plugin.c - the compaction tests' plugin loader (tc_plugin.h). A
- * small copy of the host's checks rather than the framework's loader, so
- * that the policy tests link no framework library, as the plugins do not.
+ * tc_plugin.c - the compaction tests' policies opened against a shared
+ * fake host (tc_plugin.h). Loaded with tc_plugin_find, a small copy of
+ * the host's checks rather than the framework's loader, so that the
+ * policy tests link no framework library, as the plugins do not.
  */
 #include <dlfcn.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "dynkv/plugin.h"
 #include "tc_plugin.h"
 
 dk_fake_host tc_plugin_host;
 
 int tc_plugin_load(const char *name, tc_plugin *pl)
 {
-    const char *dir = getenv("DYNKV_PLUGIN_PATH");
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/compaction-%s.so", dir ? dir : ".libs", name);
-    pl->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!pl->dl) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
-        return -1;
-    }
-    dk_plugin_entry_fn entry = (dk_plugin_entry_fn)dlsym(pl->dl, DK_PLUGIN_ENTRY_SYMBOL);
-    const dk_plugin *d = entry ? entry() : NULL;
-    if (!d || d->magic != DK_PLUGIN_MAGIC || d->abi_major != DK_ABI_MAJOR ||
-        d->kind != DK_PLUGIN_COMPACTION || strcmp(d->name, name) != 0) {
-        dlclose(pl->dl);
-        return -1;
-    }
-    pl->ops = d->ops;
-    return 0;
+    pl->ops = tc_plugin_find(DK_PLUGIN_COMPACTION, name, &pl->dl);
+    return pl->ops ? 0 : -1;
 }
 
 dk_compaction_policy *tc_plugin_open(const char *name, const char *const *opts, tc_plugin *pl)

@@ -1,14 +1,60 @@
 /*
- * tc_plugin.h - loading the compaction policy plugins for their unit tests
- * (test-compaction.c, test-compaction-sim.c): each policy is dlopen'ed
- * from $DYNKV_PLUGIN_PATH exactly as the host loads it and opened against
- * one fake host (fake_host.h) shared by the program's suites.
+ * tc_plugin.h - the unit tests' plugin loader. tc_plugin_find dlopens
+ * <kind>-<name>.so from $DYNKV_PLUGIN_PATH and checks its descriptor as
+ * the host does (magic, ABI, kind, name): the tests that drive a plugin
+ * through its ops table without the framework's loader use it
+ * (test-crdt.c, test-resolvers.c, and the compaction tests below). It is
+ * header-only so that a test needs no fake host to link it.
+ *
+ * The compaction policy tests (test-compaction.c, test-compaction-sim.c)
+ * also open each policy against one fake host (fake_host.h) shared by the
+ * program's suites (tc_plugin.c).
  */
 #ifndef DK_TEST_TC_PLUGIN_H
 #define DK_TEST_TC_PLUGIN_H
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dynkv/compaction.h"
+#include "dynkv/plugin.h"
 #include "fake_host.h"
+
+/* dlopen <kind>-<name>.so (kind as dk_plugin_kind names it) from
+ * $DYNKV_PLUGIN_PATH (unset: .libs) and check its descriptor. Returns the
+ * plugin's ops table with the handle in *dl; NULL after saying why on
+ * stderr, with nothing left open. */
+static inline const void *tc_plugin_find(uint32_t kind, const char *name, void **dl)
+{
+    static const char *const kinds[] = {[DK_PLUGIN_ENGINE] = "engine",
+                                        [DK_PLUGIN_COMPACTION] = "compaction",
+                                        [DK_PLUGIN_CONFLICT] = "conflict",
+                                        [DK_PLUGIN_CODEC] = "codec"};
+    const char *dir = getenv("DYNKV_PLUGIN_PATH");
+    char path[4096];
+    *dl = NULL;
+    if (kind >= sizeof kinds / sizeof kinds[0] || !kinds[kind])
+        return NULL;
+    snprintf(path, sizeof(path), "%s/%s-%s.so", dir ? dir : ".libs", kinds[kind], name);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+        return NULL;
+    }
+    dk_plugin_entry_fn entry;
+    *(void **)&entry = dlsym(h, DK_PLUGIN_ENTRY_SYMBOL);
+    const dk_plugin *d = entry ? entry() : NULL;
+    if (!d || d->magic != DK_PLUGIN_MAGIC || d->abi_major != DK_ABI_MAJOR || d->abi_minor > DK_ABI_MINOR ||
+        d->kind != kind || !d->name || strcmp(d->name, name) != 0 || !d->ops) {
+        fprintf(stderr, "%s: not a %s plugin named '%s' for ABI %d.%d\n", path, kinds[kind], name,
+                DK_ABI_MAJOR, DK_ABI_MINOR);
+        dlclose(h);
+        return NULL;
+    }
+    *dl = h;
+    return d->ops;
+}
 
 #define MiB (1ull << 20)
 #define HOUR_MS (3600ll * 1000)

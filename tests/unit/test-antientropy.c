@@ -7,7 +7,7 @@
  * test-coordinator.c). Scheduled rounds are off (interval 0); each test
  * asks for a repair with dk_ae_repair and spins the loop until it is done.
  *
- * Data is written straight into one node's store (dk_store_write_local,
+ * Data is written straight into one node's store (tc_store_write,
  * dk_store_merge), as if the other replicas had missed those writes, and
  * the checks read every node's store directly. Step by step:
  *   - keys only on n0, only on n1, and concurrent versions on both: after
@@ -109,23 +109,6 @@ static void cluster_stop(void)
 }
 
 /* ---- data helpers ------------------------------------------------------------ */
-
-static dk_slice S(const char *s)
-{
-    return (dk_slice){(const uint8_t *)s, strlen(s)};
-}
-
-/* A client write applied to node i's store only. */
-static void write_on(int i, const char *key, const char *value, int tombstone, int64_t now)
-{
-    dk_buf raw = DK_BUF_INIT;
-    dk_object o;
-    dk_object_init(&o);
-    dk_store_write w = {.key = S(key), .value = S(value ? value : ""), .tombstone = tombstone};
-    CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[i].node.store, &w, now, &raw, &o), 0);
-    dk_object_free(&o);
-    dk_buf_free(&raw);
-}
 
 /* Node i's stored bytes of key into out ("" when absent). */
 static int raw_of(int i, const char *key, dk_buf *out)
@@ -260,17 +243,18 @@ static void test_repair_both_ways(void)
     for (int i = 0; i < 300; i++) {
         snprintf(k, sizeof(k), "only0-%03d", i);
         snprintf(v, sizeof(v), "a%d", i);
-        write_on(0, k, v, 0, now);
+        tc_store_write(0, k, v, 0, NULL, now);
         snprintf(k, sizeof(k), "only1-%03d", i);
-        write_on(1, k, v, 0, now);
+        tc_store_write(1, k, v, 0, NULL, now);
     }
     for (int i = 0; i < 20; i++) { /* concurrent versions: siblings */
         snprintf(k, sizeof(k), "both-%02d", i);
-        write_on(0, k, "from-n0", 0, now);
-        write_on(1, k, "from-n1", 0, now + 1);
+        tc_store_write(0, k, "from-n0", 0, NULL, now);
+        tc_store_write(1, k, "from-n1", 0, NULL, now + 1);
     }
     CU_ASSERT(!stores_equal(0, 1, NULL));
-    dk_metrics_reset();
+    uint64_t done0 = dk_metrics_get("repair_exchanges_completed_total"),
+             received0 = dk_metrics_get("repair_keys_received_total");
     json_t *q = repair(0, "", 10000);
     CU_ASSERT_STRING_EQUAL(req_state(q), "done");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(q, "exchanges")), 2);
@@ -283,8 +267,8 @@ static void test_repair_both_ways(void)
     CU_ASSERT(stores_equal(0, 2, NULL));
     CU_ASSERT_EQUAL(keys, 620);
     CU_ASSERT_EQUAL(n_siblings(2, "both-07"), 2);
-    CU_ASSERT_EQUAL(dk_metrics_get("repair_exchanges_completed_total"), 2);
-    CU_ASSERT_EQUAL(dk_metrics_get("repair_keys_received_total"), 320);
+    CU_ASSERT_EQUAL(dk_metrics_get("repair_exchanges_completed_total"), done0 + 2);
+    CU_ASSERT_EQUAL(dk_metrics_get("repair_keys_received_total"), received0 + 320);
 
     /* The trees agree now, so a second repair moves nothing. */
     dk_merkle_view a, b;
@@ -306,14 +290,14 @@ static void test_tombstones_and_rule(void)
     dk_node *n0 = &nodes[0].node;
     CU_ASSERT_EQUAL(atomic_load(&n0->repaired_before_ms), 0);
     for (int i = 0; i < NODES; i++)
-        write_on(i, "gone", "old", 0, t0);
+        tc_store_write(i, "gone", "old", 0, NULL, t0);
     /* n1 and n2 missed the delete. Make the copies identical first so the
      * delete is causally newer everywhere. */
     json_t *q = repair(0, "", 10000);
     json_decref(q);
     dk_buf before = DK_BUF_INIT, after = DK_BUF_INIT;
     CU_ASSERT_EQUAL(raw_of(0, "gone", &before), 0);
-    write_on(0, "gone", NULL, 1, t0 + 1000);
+    tc_store_write(0, "gone", NULL, 1, NULL, t0 + 1000);
     int64_t start = dk_now_ms();
     q = repair(0, "", 10000);
     CU_ASSERT_STRING_EQUAL(req_state(q), "done");
@@ -334,7 +318,7 @@ static void test_tombstones_and_rule(void)
      * the exchanges already counted did not carry it, so the rule falls
      * back to its write time at once. */
     dk_buf raw = DK_BUF_INIT;
-    write_on(2, "late", NULL, 1, t0 + 5000);
+    tc_store_write(2, "late", NULL, 1, NULL, t0 + 5000);
     CU_ASSERT_EQUAL(raw_of(2, "late", &raw), 0);
     int changed = 0;
     CU_ASSERT_EQUAL(dk_store_merge(n0->store, S("late"), dk_buf_slice(&raw), &changed), 0);
@@ -392,9 +376,9 @@ static void test_prefix_repair(void)
 {
     cluster_start();
     int64_t now = dk_now_ms();
-    write_on(1, "user:1", "u1", 0, now);
-    write_on(1, "user:2", "u2", 0, now);
-    write_on(1, "order:1", "o1", 0, now);
+    tc_store_write(1, "user:1", "u1", 0, NULL, now);
+    tc_store_write(1, "user:2", "u2", 0, NULL, now);
+    tc_store_write(1, "order:1", "o1", 0, NULL, now);
     json_t *q = repair(0, "user:", 10000);
     CU_ASSERT_STRING_EQUAL(req_state(q), "done");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(q, "keys_received")), 2);
@@ -437,7 +421,7 @@ static void test_hook_equals_scan(void)
         snprintf(k, sizeof(k), "k%llu", (unsigned long long)(x % 700));
         snprintf(v, sizeof(v), "v%d", i);
         int src = (int)(x >> 60) % NODES;
-        write_on(src, k, v, (x >> 20) % 4 == 0, now + i);
+        tc_store_write(src, k, v, (x >> 20) % 4 == 0, NULL, now + i);
         if (src != 0 && raw_of(src, k, &raw) == 0) { /* replication into n0 */
             int changed;
             CU_ASSERT_EQUAL(dk_store_merge(nodes[0].node.store, S(k), dk_buf_slice(&raw), &changed), 0);
@@ -500,19 +484,19 @@ static void test_saved_trees(void)
     snprintf(path, sizeof(path), "%s/merkle.trees", nodes[0].dir);
     for (int i = 0; i < 2000; i++) {
         snprintf(k, sizeof(k), "s%d", i % 1500);
-        write_on(0, k, k, i % 7 == 0, dk_now_ms());
+        tc_store_write(0, k, k, i % 7 == 0, NULL, dk_now_ms());
     }
     restart0(&loads, &rebuilds);
     CU_ASSERT(loads == 1 && rebuilds == 0);
     CU_ASSERT(access(path, F_OK) != 0); /* consumed */
     CU_ASSERT(trees_equal_scan());
-    write_on(0, "after-load", "x", 0, dk_now_ms()); /* the hook keeps them up to date */
+    tc_store_write(0, "after-load", "x", 0, NULL, dk_now_ms()); /* the hook keeps them up to date */
     CU_ASSERT(trees_equal_scan());
     /* A write after the save (no hook: the coordinator is stopped) makes
      * the copy stale. */
     coord_stop(&nodes[0]);
     CU_ASSERT_EQUAL(access(path, F_OK), 0);
-    write_on(0, "behind-its-back", "y", 0, dk_now_ms());
+    tc_store_write(0, "behind-its-back", "y", 0, NULL, dk_now_ms());
     CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
     SPIN(all_live(), 5000);
     CU_ASSERT_EQUAL(nodes[0].coord->ae->s->loads, 0);
@@ -545,9 +529,9 @@ static void test_measure(void)
     for (int i = 0; i < BUILD_KEYS; i++) {
         snprintf(k, sizeof(k), "user:%08d", i);
         snprintf(v, sizeof(v), "value of %d, about forty bytes long.....", i);
-        write_on(1, k, v, 0, now);
+        tc_store_write(1, k, v, 0, NULL, now);
         if (i >= REPAIR_KEYS) {
-            write_on(0, k, v, 0, now); /* not the same version: a sibling pair to repair */
+            tc_store_write(0, k, v, 0, NULL, now); /* not the same version: a sibling pair to repair */
         }
     }
     /* The build at start: restart n1's coordinator over its 100k keys. */
@@ -591,7 +575,7 @@ static void test_measure(void)
      * of each store) and 1000 objects move. */
     for (int i = 0; i < 1000; i++) {
         snprintf(k, sizeof(k), "user:%08d", i * 97);
-        write_on(2, k, "changed", 0, now + 1);
+        tc_store_write(2, k, "changed", 0, NULL, now + 1);
     }
     t0 = uv_hrtime();
     q = repair(0, "", 60000);

@@ -1,282 +1,36 @@
 /*
- * test-coordinator.c - the quorum coordinator (framework/coordinator.h)
- * with real RPC over 127.0.0.1 and real local stores (memory engine).
+ * test-coordinator.c - the quorum coordinator (framework/coord/
+ * coordinator.h) with real RPC over 127.0.0.1 and real local stores
+ * (memory engine; one test runs the LSM engine): quorum writes and
+ * deletes, forwarding from a non-replica, strict and sloppy quorums,
+ * hinted handoff and its replay, expiry and restart, siblings, CAS,
+ * replicas that never answer, range streaming and the handoff check.
+ * How reads pick their replicas and repair stale ones is in
+ * test-coord-read.c.
  *
  * Every test builds a small cluster in this one process: 3 to 5 nodes on
- * one uv loop, each with its own dk_node (mkdtemp data dir, memory engine),
- * its own dk_rpc on port 0 and its own coordinator. A test view serves a
- * ring built from all the nodes and alive flags the test flips ("down"
- * means: the view says so; the node's RPC keeps running unless a test
- * makes it a black hole that never answers); tc_cluster.h holds that
- * harness, shared with test-antientropy.c. SPIN runs the loop until a
- * condition holds; every test ends by stopping everything and asserting
- * uv_loop_close() == 0. Prefix scans (coord_scan.h) are tested here for
- * what needs the network (a node that never answers); their halves are in
- * test-scan.c.
+ * one uv loop, each with its own dk_node (mkdtemp data dir), its own
+ * dk_rpc on port 0 and its own coordinator. A test view serves a ring
+ * built from all the nodes and alive flags the test flips ("down" means:
+ * the view says so; the node's RPC keeps running unless a test makes it a
+ * black hole that never answers); tc_cluster.h and tc_coord.h hold that
+ * harness. SPIN runs the loop until a condition holds; every test ends by
+ * stopping everything and asserting uv_loop_close() == 0. Prefix scans
+ * (coord_scan.h) are tested here for what needs the network (a node that
+ * never answers); their halves are in test-scan.c.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "coord/coordinator.h"
-#include "coord/stream.h"
-#include "node/host.h"
 #include "coord/coord_scan.h"
-#include "base/log.h"
+#include "coord/stream.h"
 #include "base/metrics.h"
-#include "node/object.h"
-#include "node/store.h"
 #include "util/vv.h"
 
-#include "tc_cluster.h"
+#include "tc_coord.h"
 
-static int64_t hint_window_ms; /* 0: the default */
-static uint64_t stream_rate;   /* 0: unlimited */
-static char test_move[32];     /* what the view answers as the move under way */
-
-/* ---- the test view ----------------------------------------------------------- */
-
-static const char *view_transition(void *arg)
-{
-    (void)arg;
-    return test_move;
-}
-
-static int pending_node = -1; /* the view's pending replica of every token (-1: none) */
-
-static size_t view_pending(void *arg, dk_token t, dk_coord_pending *out)
-{
-    (void)arg;
-    (void)t;
-    if (pending_node < 0)
-        return 0;
-    tnode *n = &nodes[pending_node];
-    snprintf(out[0].id, sizeof(out[0].id), "%s", n->id);
-    snprintf(out[0].addr, sizeof(out[0].addr), "%s", n->addr);
-    out[0].alive = n->alive;
-    return 1;
-}
-
-/* ---- cluster set-up ---------------------------------------------------------- */
-
-static int coord_start(tnode *n)
-{
-    char err[256];
-    dk_coord_conf cc = {
-        .loop = &loop,
-        .node = &n->node,
-        .rpc = n->rpc,
-        .view = {.arg = NULL,
-                 .ring = tc_view_ring,
-                 .peer = tc_view_peer,
-                 .transition = view_transition,
-                 .pending = view_pending},
-        .hint_engine = n->node.hint_engine,
-        .hint_ops = n->node.engine_ops,
-        .hint_replay_interval_ms = 50,
-    };
-    int rc = dk_coord_start(&cc, &n->coord, err, sizeof(err));
-    if (rc)
-        fprintf(stderr, "coord %s: %s\n", n->id, err);
-    return rc;
-}
-
-/* The nodes' engine and sync setting (one test runs the LSM engine). */
-static const char *node_engine = "memory";
-static int node_sync;
-
-static int cluster_start(int count, int64_t timeout_ms, int sloppy)
-{
-    tc_loop_init(count);
-    for (int i = 0; i < count; i++) {
-        tnode *n = &nodes[i];
-        if (tc_node_init(n, i, "/tmp/dk-coord-XXXXXX") != 0)
-            return -1;
-        snprintf(n->cfg.storage.engine, sizeof(n->cfg.storage.engine), "%s", node_engine);
-        n->cfg.storage.sync = node_sync;
-        n->cfg.cluster.request_timeout = timeout_ms;
-        n->cfg.cluster.sloppy_quorum = sloppy;
-        if (hint_window_ms)
-            n->cfg.cluster.hint_window = hint_window_ms;
-        n->cfg.cluster.stream_rate = stream_rate;
-        if (tc_node_start(n) != 0)
-            return -1;
-    }
-    if (tc_ring_build() != 0)
-        return -1;
-    for (int i = 0; i < count; i++)
-        if (coord_start(&nodes[i]) != 0)
-            return -1;
-    return 0;
-}
-
-static void cluster_stop(void)
-{
-    for (int i = 0; i < n_nodes; i++)
-        if (nodes[i].coord)
-            tc_coord_stop(&nodes[i], 5000);
-    for (int i = 0; i < n_nodes; i++)
-        tc_node_close(&nodes[i]);
-    tc_loop_close();
-}
-
-/* ---- synchronous wrappers ------------------------------------------------------ */
-
-typedef struct got {
-    int done, status, acks, needed, replicas;
-    dk_buf raw;
-    dk_object obj;
-} got;
-
-static void got_init(got *g)
-{
-    memset(g, 0, sizeof(*g));
-    dk_object_init(&g->obj);
-}
-
-static void got_free(got *g)
-{
-    dk_object_free(&g->obj);
-    dk_buf_free(&g->raw);
-}
-
-static void got_cb(void *arg, dk_coord_result *r)
-{
-    got *g = arg;
-    g->done = 1;
-    g->status = r->status;
-    g->acks = r->acks;
-    g->needed = r->needed;
-    g->replicas = r->replicas;
-    if (r->raw.len && dk_buf_append(&g->raw, r->raw.data, r->raw.len) == 0)
-        dk_object_decode(dk_buf_slice(&g->raw), &g->obj, NULL, 0);
-}
-
-static dk_slice S(const char *s)
-{
-    return (dk_slice){(const uint8_t *)s, strlen(s)};
-}
-
-static int start_put(int via, const char *key, const char *val, int cl, int strict, const dk_vv *ctx,
-                     int cond, got *g)
-{
-    got_init(g);
-    dk_coord_write w = {
-        .key = S(key), .value = S(val), .context = ctx, .cond = cond, .consistency = cl, .strict = strict};
-    return dk_coord_put(nodes[via].coord, &w, got_cb, g);
-}
-
-static void put(int via, const char *key, const char *val, int cl, int strict, got *g)
-{
-    CU_ASSERT_EQUAL_FATAL(start_put(via, key, val, cl, strict, NULL, DK_COND_NONE, g), 0);
-    SPIN(g->done, 5000);
-    CU_ASSERT_FATAL(g->done);
-}
-
-static void get(int via, const char *key, int cl, got *g)
-{
-    got_init(g);
-    CU_ASSERT_EQUAL_FATAL(dk_coord_get(nodes[via].coord, S(key), cl, 0, got_cb, g), 0);
-    SPIN(g->done, 5000);
-    CU_ASSERT_FATAL(g->done);
-}
-
-/* The value of node i's own copy of key ("" when absent, "<2 siblings>"
- * when there are several). */
-static void local_value(int i, const char *key, char *out, size_t len)
-{
-    got g;
-    got_init(&g);
-    CU_ASSERT_EQUAL_FATAL(dk_coord_get_local(nodes[i].coord, S(key), got_cb, &g), 0);
-    SPIN(g.done, 5000);
-    out[0] = 0;
-    if (g.status == 0 && g.obj.n_sib == 1)
-        snprintf(out, len, "%.*s", (int)g.obj.sib[0].value.len, (const char *)g.obj.sib[0].value.ptr);
-    else if (g.status == 0)
-        snprintf(out, len, "<%u siblings>", g.obj.n_sib);
-    got_free(&g);
-}
-
-static int local_is(int i, const char *key, const char *want)
-{
-    char v[64];
-    local_value(i, key, v, sizeof(v));
-    return strcmp(v, want) == 0;
-}
-
-/* Spin until node i's copy of key is want. */
-static int wait_local(int i, const char *key, const char *want, int ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
-    while (uv_hrtime() < end) {
-        if (local_is(i, key, want))
-            return 1;
-        SPIN(0, 20);
-    }
-    return local_is(i, key, want);
-}
-
-/* The node number whose dot holds value v, or -1 when no sibling does. */
-static int actor_of(const got *g, const char *v)
-{
-    for (uint32_t i = 0; i < g->obj.n_sib; i++)
-        if (g->obj.sib[i].value.len == strlen(v) && memcmp(g->obj.sib[i].value.ptr, v, strlen(v)) == 0)
-            return g->obj.sib[i].actor.node[1] - '0';
-    return -1;
-}
-
-static int has_value(const got *g, const char *v)
-{
-    return actor_of(g, v) >= 0;
-}
-
-/* Preference list (node numbers) of key with N = 3. */
-static int pref(const char *key, int out[3])
-{
-    uint32_t idx[3];
-    size_t k = dk_ring_preference(ring, key, strlen(key), 3, idx);
-    for (size_t i = 0; i < k; i++)
-        out[i] = dk_ring_node_at(ring, idx[i])->id[1] - '0';
-    return (int)k;
-}
-
-static int in_list(const int l[3], int n)
-{
-    return l[0] == n || l[1] == n || l[2] == n;
-}
-
-/* A key whose preference list does not hold node `not`; *l gets the list. */
-static void key_without(int not, char *key, size_t len, int l[3])
-{
-    for (int i = 0; i < 10000; i++) {
-        snprintf(key, len, "key-%d", i);
-        pref(key, l);
-        if (!in_list(l, not ))
-            return;
-    }
-    CU_FAIL_FATAL("no key found");
-}
-
-/* Number of hints stored in node i's hint engine. */
-static int hint_count(int i)
-{
-    dk_node *n = &nodes[i].node;
-    dk_engine_iter *it = NULL;
-    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
-    if (n->engine_ops->iter_open(n->hint_engine, &o, &it) != 0)
-        return -1;
-    int k = 0;
-    dk_slice key, val;
-    while (n->engine_ops->iter_next(it, &key, &val) == 0)
-        k++;
-    n->engine_ops->iter_close(it);
-    return k;
-}
-
-/* ---- tests --------------------------------------------------------------------- */
 
 static void test_quorum_write_read(void)
 {
@@ -412,8 +166,8 @@ static void test_sloppy_hints(void)
     CU_ASSERT_EQUAL(g.status, 0);
     CU_ASSERT_EQUAL(g.acks, 3);
     got_free(&g);
-    SPIN(hint_count(3) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(3), 1);
+    SPIN(tc_hint_count(3) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(3), 1);
     CU_ASSERT(dk_metrics_get("hints_stored_total") >= stored + 1);
     CU_ASSERT(local_is(3, key, "")); /* a hint, not a replica copy */
     CU_ASSERT(local_is(down, key, ""));
@@ -431,14 +185,14 @@ static void test_sloppy_hints(void)
     CU_ASSERT_EQUAL(s.acks, 2);
     got_free(&s);
     got_free(&g);
-    SPIN(hint_count(l[0]) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(l[0]), 1);
+    SPIN(tc_hint_count(l[0]) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(l[0]), 1);
     /* The owner comes back: both hints are replayed, then deleted. */
     nodes[down].alive = 1;
     CU_ASSERT(wait_local(down, key, "strict", 3000));
-    SPIN(hint_count(3) == 0 && hint_count(l[0]) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(3), 0);
-    CU_ASSERT_EQUAL(hint_count(l[0]), 0);
+    SPIN(tc_hint_count(3) == 0 && tc_hint_count(l[0]) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(3), 0);
+    CU_ASSERT_EQUAL(tc_hint_count(l[0]), 0);
     CU_ASSERT(dk_metrics_get("hints_replayed_total") >= replayed + 1);
     cluster_stop();
 }
@@ -457,13 +211,13 @@ static void test_coordinator_keeps_hint(void)
     put(0, "kept2", "v2", DK_CL_QUORUM, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
-    SPIN(hint_count(0) == 2, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 2);
+    SPIN(tc_hint_count(0) == 2, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 2);
     nodes[2].alive = 1;
     CU_ASSERT(wait_local(2, "kept", "v1", 3000));
     CU_ASSERT(wait_local(2, "kept2", "v2", 3000));
-    SPIN(hint_count(0) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    SPIN(tc_hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     cluster_stop();
 }
 
@@ -475,8 +229,8 @@ static void test_hints_restart_and_expiry(void)
     put(0, "restart", "kept", DK_CL_QUORUM, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
-    SPIN(hint_count(0) == 1, 2000);
-    CU_ASSERT_EQUAL_FATAL(hint_count(0), 1);
+    SPIN(tc_hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL_FATAL(tc_hint_count(0), 1);
     /* A new coordinator on the same hint store finds the hint by its
      * start-up scan (a node restart with a durable engine). */
     nodes[0].stopped = 0;
@@ -486,8 +240,8 @@ static void test_hints_restart_and_expiry(void)
     CU_ASSERT_EQUAL_FATAL(coord_start(&nodes[0]), 0);
     nodes[2].alive = 1;
     CU_ASSERT(wait_local(2, "restart", "kept", 3000));
-    SPIN(hint_count(0) == 0, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    SPIN(tc_hint_count(0) == 0, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     cluster_stop();
 
     /* With a 300 ms window, hints for a node that stays down are dropped. */
@@ -499,135 +253,14 @@ static void test_hints_restart_and_expiry(void)
     put(0, "expire", "v", DK_CL_ONE, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
-    SPIN(hint_count(0) == 1, 2000);
-    CU_ASSERT_EQUAL(hint_count(0), 1);
+    SPIN(tc_hint_count(0) == 1, 2000);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 1);
     SPIN(dk_metrics_get("hints_dropped_total") == dropped + 1, 3000);
     CU_ASSERT_EQUAL(dk_metrics_get("hints_dropped_total"), dropped + 1);
-    CU_ASSERT_EQUAL(hint_count(0), 0);
+    CU_ASSERT_EQUAL(tc_hint_count(0), 0);
     nodes[1].alive = 1;
     SPIN(0, 200);
     CU_ASSERT(local_is(1, "expire", "")); /* never delivered */
-    cluster_stop();
-}
-
-static void test_read_repair(void)
-{
-    CU_ASSERT_FATAL(cluster_start(3, 3000, 1) == 0);
-    got g;
-    put(0, "rr", "old", DK_CL_ALL, 0, &g);
-    CU_ASSERT_EQUAL(g.status, 0);
-    got_free(&g);
-    /* n0 alone gets a newer version, written straight into its store. */
-    dk_store_write w = {.key = S("rr"), .value = S("new"), .context = NULL};
-    dk_buf raw = DK_BUF_INIT;
-    dk_object o;
-    dk_object_init(&o);
-    got cur;
-    got_init(&cur);
-    CU_ASSERT_EQUAL_FATAL(dk_coord_get_local(nodes[0].coord, S("rr"), got_cb, &cur), 0);
-    SPIN(cur.done, 2000);
-    w.context = &cur.obj.vv;
-    CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[0].node.store, &w, dk_now_ms(), &raw, &o), 0);
-    got_free(&cur);
-    dk_object_free(&o);
-    dk_buf_free(&raw);
-    /* A key that only n1 is missing (its copy written to n0 and n2). */
-    CU_ASSERT(local_is(1, "rr", "old") && local_is(2, "rr", "old"));
-    uint64_t repairs = dk_metrics_get("read_repairs_total");
-    get(1, "rr", DK_CL_ALL, &g);
-    CU_ASSERT_EQUAL(g.status, 0);
-    CU_ASSERT_EQUAL(g.obj.n_sib, 1);
-    CU_ASSERT(has_value(&g, "new"));
-    got_free(&g);
-    CU_ASSERT(wait_local(1, "rr", "new", 2000));
-    CU_ASSERT(wait_local(2, "rr", "new", 2000));
-    CU_ASSERT_EQUAL(dk_metrics_get("read_repairs_total"), repairs + 2);
-    /* A second read finds nothing to repair. */
-    get(2, "rr", DK_CL_ALL, &g);
-    CU_ASSERT_EQUAL(g.status, 0);
-    got_free(&g);
-    SPIN(0, 100);
-    CU_ASSERT_EQUAL(dk_metrics_get("read_repairs_total"), repairs + 2);
-    cluster_stop();
-}
-
-static void repair_percent(int p)
-{
-    for (int i = 0; i < n_nodes; i++)
-        nodes[i].cfg.cluster.read_repair_percent = p;
-}
-
-/* Replica reads one read makes (every node counts its own, in one
- * process's metrics). */
-static uint64_t reads_for(int via, const char *key, int cl, const char *want)
-{
-    got g;
-    uint64_t before = dk_metrics_get("replica_reads_total");
-    get(via, key, cl, &g);
-    CU_ASSERT_EQUAL(g.status, 0);
-    CU_ASSERT(has_value(&g, want));
-    got_free(&g);
-    SPIN(0, 50); /* let any widened ask land */
-    return dk_metrics_get("replica_reads_total") - before;
-}
-
-/* R first: agreeing replicas make R replica reads, not N; X-Consistency:
- * all still reads N; answers that differ widen the read to every replica
- * and repair the stale ones; read_repair_percent = 100 samples every read;
- * a quorum read stays correct with a replica that never answers. */
-static void test_read_r_first(void)
-{
-    CU_ASSERT_FATAL(cluster_start(3, 400, 1) == 0);
-    repair_percent(0);
-    got g;
-    put(0, "rf", "old", DK_CL_ALL, 0, &g);
-    CU_ASSERT_EQUAL(g.status, 0);
-    got_free(&g);
-    for (int via = 0; via < 3; via++) {
-        CU_ASSERT_EQUAL(reads_for(via, "rf", DK_CL_QUORUM, "old"), 2);
-        CU_ASSERT_EQUAL(reads_for(via, "rf", DK_CL_ONE, "old"), 1);
-        CU_ASSERT_EQUAL(reads_for(via, "rf", DK_CL_ALL, "old"), 3);
-    }
-    /* n0 alone gets a newer version; a quorum read through n0 reads its
-     * own copy first, finds the next one differs, asks the third and
-     * repairs both. */
-    dk_store_write w = {.key = S("rf"), .value = S("new")};
-    dk_buf raw = DK_BUF_INIT;
-    dk_object o;
-    dk_object_init(&o);
-    got cur;
-    got_init(&cur);
-    CU_ASSERT_EQUAL_FATAL(dk_coord_get_local(nodes[0].coord, S("rf"), got_cb, &cur), 0);
-    SPIN(cur.done, 2000);
-    w.context = &cur.obj.vv;
-    CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[0].node.store, &w, dk_now_ms(), &raw, &o), 0);
-    got_free(&cur);
-    dk_object_free(&o);
-    dk_buf_free(&raw);
-    uint64_t repairs = dk_metrics_get("read_repairs_total"),
-             widened = dk_metrics_get("coord_reads_widened_total");
-    CU_ASSERT_EQUAL(reads_for(0, "rf", DK_CL_QUORUM, "new"), 3);
-    CU_ASSERT_EQUAL(dk_metrics_get("coord_reads_widened_total"), widened + 1);
-    CU_ASSERT(wait_local(1, "rf", "new", 2000));
-    CU_ASSERT(wait_local(2, "rf", "new", 2000));
-    CU_ASSERT_EQUAL(dk_metrics_get("read_repairs_total"), repairs + 2);
-    /* Agreeing again: back to R. */
-    CU_ASSERT_EQUAL(reads_for(1, "rf", DK_CL_QUORUM, "new"), 2);
-    /* Sampled: every replica, every time. */
-    repair_percent(100);
-    CU_ASSERT_EQUAL(reads_for(1, "rf", DK_CL_QUORUM, "new"), 3);
-    CU_ASSERT_EQUAL(reads_for(2, "rf", DK_CL_ONE, "new"), 3);
-    repair_percent(0);
-    /* n2 never answers: quorum reads through n0 and n1 replace it by the
-     * third replica (after half the deadline when it was among the R). */
-    nodes[2].blackhole = 1;
-    for (int via = 0; via < 2; via++) {
-        get(via, "rf", DK_CL_QUORUM, &g);
-        CU_ASSERT_EQUAL(g.status, 0);
-        CU_ASSERT(has_value(&g, "new"));
-        got_free(&g);
-    }
-    nodes[2].blackhole = 0;
     cluster_stop();
 }
 
@@ -831,13 +464,7 @@ static void test_streaming(void)
     val[1024] = 0;
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), "st-%03d", i);
-        dk_store_write sw = {.key = S(key), .value = S(val)};
-        dk_buf raw = DK_BUF_INIT;
-        dk_object obj;
-        dk_object_init(&obj);
-        CU_ASSERT_EQUAL_FATAL(dk_store_write_local(nodes[0].node.store, &sw, dk_now_ms(), &raw, &obj), 0);
-        dk_object_free(&obj);
-        dk_buf_free(&raw);
+        tc_store_write(0, key, val, 0, NULL, dk_now_ms());
     }
     CU_ASSERT(local_is(1, "st-000", ""));
     dk_stream_node src;
@@ -998,7 +625,7 @@ static void test_handoff_state(void)
         dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
     }
     CU_ASSERT(settled && e1 > e0 && hinted == 1);
-    CU_ASSERT_EQUAL(hint_count(l[0]), 1);
+    CU_ASSERT_EQUAL(tc_hint_count(l[0]), 1);
     const char *other[] = {nodes[l[1]].id};
     dk_coord_handoff_state(c, other, 1, &e1, &settled, &hinted);
     CU_ASSERT_EQUAL(hinted, 0); /* hints are per target */
@@ -1024,8 +651,6 @@ static CU_TestInfo coord_tests[] = {
     {"sloppy quorum: fallback hint, replay and delete", test_sloppy_hints},
     {"no fallback: the coordinator keeps the hint", test_coordinator_keeps_hint},
     {"hints survive a coordinator restart; expired ones are dropped", test_hints_restart_and_expiry},
-    {"read repair fixes stale replicas", test_read_repair},
-    {"reads ask R replicas first, all only when they differ or sampled", test_read_r_first},
     {"concurrent blind writes give siblings", test_concurrent_siblings},
     {"concurrent CAS writers: exactly one wins", test_cas},
     {"LSM engine: loop reads, queued local writes replicated in parallel, one key in order",

@@ -21,8 +21,8 @@
  *
  * DK_LSM_CRASH_STRIDE=n tests every n-th point (default 1: all of them).
  */
-#include "util/errors.h"
 #include "test-lsm-util.h"
+#include "util/errors.h"
 
 #include "env_fault.h"
 

@@ -19,12 +19,7 @@
 /* Put keys 0..TD_KEYS-1 with generation gen, then flush them to a table. */
 static void td_fill(lsm_db *db, int gen)
 {
-    char k[32], v[160];
-    for (int i = 0; i < TD_KEYS; i++) {
-        tl_key(k, i);
-        tl_val(v, i, gen);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
+    tl_fill(db, TD_KEYS, gen);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
 }
 
@@ -53,17 +48,6 @@ static int td_newest_table(lsm_env *env, const char *dir, char *out, size_t len)
     CU_ASSERT_FATAL(t.n > 0);
     snprintf(out, len, "%s/%06llu.sst", dir, t.best);
     return t.n;
-}
-
-static void td_flip(const char *path, uint64_t off)
-{
-    int fd = open(path, O_RDWR);
-    CU_ASSERT_FATAL(fd >= 0);
-    uint8_t c;
-    CU_ASSERT_EQUAL(pread(fd, &c, 1, (off_t)off), 1);
-    c ^= 0x5a;
-    CU_ASSERT_EQUAL(pwrite(fd, &c, 1, (off_t)off), 1);
-    close(fd);
 }
 
 typedef struct td_scan {
@@ -122,7 +106,7 @@ static void test_scan_skips_damaged_block(void)
     struct stat st;
     CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
     uint64_t flip = (uint64_t)st.st_size / 3; /* the data blocks come first */
-    td_flip(path, flip);
+    tl_flip(path, flip);
     tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -225,7 +209,7 @@ static void test_damage_hides_older_versions(void)
     CU_ASSERT_EQUAL(td_newest_table(env, dir, path, sizeof(path)), 2);
     struct stat st;
     CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
-    td_flip(path, (uint64_t)st.st_size / 2);
+    tl_flip(path, (uint64_t)st.st_size / 2);
     tl_host_reset();
     db = tl_open(&th, env, dir, 0, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);

@@ -1,10 +1,11 @@
 /*
- * test-lsm-engine.c - the LSM engine end to end through its ops table:
- * flushes and reopen, the built-in compaction, snapshot iterators across
- * flush and compaction, record_filter drops (and when they must not
+ * test-lsm-engine.c - the LSM engine's reads and writes end to end
+ * through its ops table: flushes and reopen, the built-in compaction and
+ * its rate limit, snapshot iterators across flush and compaction, memory
+ * bounds, reads during churn, record_filter drops (and when they must not
  * happen), whole-file drops, point reads over overlapping and disjoint
- * runs, the non-blocking read, the fsync-error gate, and corruption of a
- * data block, an index block, a WAL tail and the manifest.
+ * runs, and the non-blocking read. How the engine survives failed syncs,
+ * a full disk and damaged files is in test-lsm-recovery.c.
  */
 #include "test-lsm-host.h"
 
@@ -13,36 +14,6 @@
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "env_fault.h"
-
-typedef struct te_stat {
-    const char *name;
-    uint64_t v;
-} te_stat;
-static void te_stat_cb(void *arg, const char *name, uint64_t v)
-{
-    te_stat *s = arg;
-    if (!strcmp(name, s->name))
-        s->v = v;
-}
-static uint64_t te_stat_get(lsm_db *db, const char *name)
-{
-    te_stat s = {name, 0};
-    dk__lsm_engine_ops.stats(&db->base, te_stat_cb, &s);
-    return s.v;
-}
-
-/* Put keys 0..n-1 with their generation-0 values, one assertion per put. */
-static void te_fill(lsm_db *db, int n)
-{
-    char k[32], v[160];
-    for (int i = 0; i < n; i++) {
-        tl_key(k, i);
-        tl_val(v, i, 0);
-        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    }
-}
 
 /* Many writes through a 64 KiB memtable: flushes, compactions, reopen. */
 static void test_flush_reopen(void)
@@ -67,8 +38,8 @@ static void test_flush_reopen(void)
         CU_ASSERT_EQUAL(tl_del(db, k, i % 10 == 0), 0);
     }
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 5);
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_files") >= 1);
+    CU_ASSERT_TRUE(tl_stat(db, "lsm_flushes_total") >= 5);
+    CU_ASSERT_TRUE(tl_stat(db, "lsm_files") >= 1);
     for (int pass = 0; pass < 2; pass++) {
         int bad = 0;
         dk_buf b = DK_BUF_INIT;
@@ -86,11 +57,11 @@ static void test_flush_reopen(void)
             /* Read amplification, just after a reopen (empty cache): every
              * lookup counted once, and the tables they probed and the
              * blocks they read from files counted too. */
-            uint64_t blocks = te_stat_get(db, "lsm_get_blocks_read_total");
-            CU_ASSERT_EQUAL(te_stat_get(db, "lsm_gets_total"), (uint64_t)N);
-            CU_ASSERT_TRUE(te_stat_get(db, "lsm_get_tables_total") >= (uint64_t)N / 2);
+            uint64_t blocks = tl_stat(db, "lsm_get_blocks_read_total");
+            CU_ASSERT_EQUAL(tl_stat(db, "lsm_gets_total"), (uint64_t)N);
+            CU_ASSERT_TRUE(tl_stat(db, "lsm_get_tables_total") >= (uint64_t)N / 2);
             CU_ASSERT_TRUE(blocks >= 1);
-            CU_ASSERT_TRUE(te_stat_get(db, "lsm_get_bytes_read_total") > blocks);
+            CU_ASSERT_TRUE(tl_stat(db, "lsm_get_bytes_read_total") > blocks);
         }
         CU_ASSERT_EQUAL(tl_close(db), 0);
         db = tl_open(&th, env, dir, 64 * 1024, "none", &rc);
@@ -98,16 +69,9 @@ static void test_flush_reopen(void)
     }
     /* Only the live WAL remains; built-in compaction kept level 0 small. */
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".log"), 1);
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_l0_files") < 8);
+    CU_ASSERT_TRUE(tl_stat(db, "lsm_l0_files") < 8);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
-}
-
-static void te_copy_sink(void *arg, dk_slice v)
-{
-    dk_buf *b = arg;
-    dk_buf_reset(b);
-    dk_buf_append(b, v.ptr, v.len);
 }
 
 /* The non-blocking read answers from the memtables, and from tables once
@@ -119,15 +83,15 @@ static void test_try_get(void)
     lsm_env *env;
     int rc;
     lsm_db *db = tl_start(dir, &env, 0, "none");
-    te_fill(db, 200);
+    tl_fill(db, 200, 0);
     dk_buf b = DK_BUF_INIT;
     tl_key(k, 17);
     tl_val(v, 17, 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), tl_sink, &b), 0);
     CU_ASSERT_TRUE(b.len == strlen(v) && memcmp(b.data, v, b.len) == 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), te_copy_sink, &b), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), tl_sink, &b), DK_ENOTFOUND);
     CU_ASSERT_EQUAL(tl_del(db, k, 0), 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), tl_sink, &b), DK_ENOTFOUND);
     /* From tables, with a cold cache after a reopen. */
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -135,16 +99,16 @@ static void test_try_get(void)
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     tl_key(k, 42);
     tl_val(v, 42, 0);
-    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b);
+    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), tl_sink, &b);
     CU_ASSERT_TRUE(rc == -EAGAIN || rc == 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str(k), te_copy_sink, &b), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str(k), tl_sink, &b), 0);
     dk_buf_reset(&b);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.try_get(&db->base, tl_str(k), tl_sink, &b), 0);
     CU_ASSERT_TRUE(b.len == strlen(v) && memcmp(b.data, v, b.len) == 0);
-    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), te_copy_sink, &b);
+    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str("absent"), tl_sink, &b);
     CU_ASSERT_TRUE(rc == DK_ENOTFOUND || rc == -EAGAIN);
     tl_key(k, 17);
-    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), te_copy_sink, &b);
+    rc = dk__lsm_engine_ops.try_get(&db->base, tl_str(k), tl_sink, &b);
     CU_ASSERT_TRUE(rc == DK_ENOTFOUND || rc == -EAGAIN);
     dk_buf_free(&b);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -158,7 +122,7 @@ static void test_snapshot_across_compaction(void)
     char dir[64], k[32], v[160];
     lsm_env *env;
     lsm_db *db = tl_start(dir, &env, 32 * 1024, NULL);
-    te_fill(db, 1000);
+    tl_fill(db, 1000, 0);
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
     dk_engine_iter *it;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
@@ -207,15 +171,15 @@ static void test_memory_bound(void)
         tl_val(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         if (i % 100 == 0) {
-            uint64_t m = te_stat_get(db, "lsm_memtable_bytes");
+            uint64_t m = tl_stat(db, "lsm_memtable_bytes");
             if (m > peak)
                 peak = m;
         }
     }
     fprintf(stderr, "memtable peak %llu bytes, stalled %llu us\n", (unsigned long long)peak,
-            (unsigned long long)te_stat_get(db, "lsm_write_stall_us_total"));
+            (unsigned long long)tl_stat(db, "lsm_write_stall_us_total"));
     CU_ASSERT_TRUE(peak <= 2 * (64 * 1024 + 256 * 1024 + 1024));
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 20);
+    CU_ASSERT_TRUE(tl_stat(db, "lsm_flushes_total") >= 20);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }
@@ -232,14 +196,14 @@ static void test_rate_limit(void)
     dk_engine *e;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
     lsm_db *db = (lsm_db *)e;
-    te_fill(db, 3000);
+    tl_fill(db, 3000, 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(e, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    uint64_t written = te_stat_get(db, "lsm_compaction_write_bytes_total");
+    uint64_t written = tl_stat(db, "lsm_compaction_write_bytes_total");
     fprintf(stderr, "compaction wrote %llu bytes in %.3f s at a 1 MiB/s limit\n", (unsigned long long)written,
             secs);
     CU_ASSERT_TRUE(written > 300 * 1024);
@@ -286,7 +250,7 @@ static void test_rate_limit_debt(void)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    uint64_t written = te_stat_get(db, "lsm_compaction_write_bytes_total");
+    uint64_t written = tl_stat(db, "lsm_compaction_write_bytes_total");
     fprintf(stderr, "level-0 debt: compaction wrote %llu bytes in %.3f s at a 64 KiB/s limit\n",
             (unsigned long long)written, secs);
     CU_ASSERT_EQUAL(l0, 0);
@@ -390,8 +354,8 @@ static void test_reads_during_churn(void)
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     CU_ASSERT_EQUAL(atomic_load(&c.errors), 0);
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_flushes_total") >= 10);
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_compactions_total") >= 1);
+    CU_ASSERT_TRUE(tl_stat(db, "lsm_flushes_total") >= 10);
+    CU_ASSERT_TRUE(tl_stat(db, "lsm_compactions_total") >= 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }
@@ -449,7 +413,7 @@ static int tf_filter(const dk_host *h, dk_slice key, dk_slice value, int64_t now
 
 static void te_wait_compactions(lsm_db *db, uint64_t n)
 {
-    for (int i = 0; i < 500 && te_stat_get(db, "lsm_compactions_total") < n; i++)
+    for (int i = 0; i < 500 && tl_stat(db, "lsm_compactions_total") < n; i++)
         usleep(10000);
 }
 
@@ -477,17 +441,17 @@ static void test_record_filter(void)
     tp_mode = 1; /* compact only the newest table: "a" has an older version outside */
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     te_wait_compactions(db, 1);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compactions_total"), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_compactions_total"), 1);
     /* "m" had no older version: dropped. "a" must not fall back to "old". */
     CU_ASSERT_EQUAL(tl_get(db, "m", &b), DK_ENOTFOUND);
     CU_ASSERT_TRUE(tl_has(db, "a", "Xdead"));
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compaction_records_dropped_total"), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_compaction_records_dropped_total"), 1);
     /* A full compaction sees both versions and drops the key for good. */
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(e, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     CU_ASSERT_EQUAL(tl_get(db, "a", &b), DK_ENOTFOUND);
     CU_ASSERT_TRUE(tl_has(db, "keep", "k"));
     /* A whole-file drop job removes the run named. */
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_files"), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_files"), 1);
     pthread_mutex_lock(&db->mu);
     tp_drop = db->cur->files[0]->number;
     pthread_mutex_unlock(&db->mu);
@@ -495,7 +459,7 @@ static void test_record_filter(void)
     CU_ASSERT_EQUAL(tl_put(db, "z", "z", 0), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     te_wait_compactions(db, 3);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_files_dropped_total"), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_files_dropped_total"), 1);
     CU_ASSERT_EQUAL(tl_get(db, "keep", &b), DK_ENOTFOUND);
     CU_ASSERT_TRUE(tl_has(db, "z", "z"));
     dk_buf_free(&b);
@@ -548,7 +512,7 @@ static void rs_round(lsm_db *db, int lo, int hi, int gen, int del, uint64_t *com
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     if (tp_mode == 3) {
         te_wait_compactions(db, ++*compactions);
-        CU_ASSERT_EQUAL(te_stat_get(db, "lsm_compactions_total"), *compactions);
+        CU_ASSERT_EQUAL(tl_stat(db, "lsm_compactions_total"), *compactions);
     }
 }
 
@@ -587,7 +551,7 @@ static void test_point_read_run_shapes(void)
         tp_mode = 0;
         rs_round(db, 5, 15, 9, 3, &comp);
         rs_round(db, 40, 50, 10, 4, &comp);
-        CU_ASSERT_EQUAL(te_stat_get(db, "lsm_l0_files"), 2);
+        CU_ASSERT_EQUAL(tl_stat(db, "lsm_l0_files"), 2);
         CU_ASSERT_EQUAL(rs_check(db), 0);
         /* And again from a reopen (versions rebuilt from the manifest). */
         CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -597,314 +561,6 @@ static void test_point_read_run_shapes(void)
         CU_ASSERT_EQUAL(tl_close(db), 0);
         tl_done(env, dir);
     }
-}
-
-/* A failed fdatasync: that write fails, later writes get DK_EREADONLY,
- * reads keep working. */
-static void test_fsync_gate(void)
-{
-    lsm_env *env = dk__lsm_env_fault(1);
-    int rc;
-    lsm_db *db = tl_open(&th, env, "/db", 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
-    dk__lsm_fault_arm(env, 1, LSM_FAULT_SYNC_ONLY);
-    CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), -EIO);
-    CU_ASSERT_EQUAL(tl_put(db, "c", "3", 0), DK_EREADONLY);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
-    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
-    CU_ASSERT_EQUAL(tl_close(db), DK_EREADONLY);
-    env->ops->destroy(env);
-}
-
-/* Wait up to 10 s for stat name to read want. */
-static int te_wait_stat(lsm_db *db, const char *name, uint64_t want)
-{
-    for (int i = 0; i < 1000; i++) {
-        if (te_stat_get(db, name) == want)
-            return 1;
-        usleep(10000);
-    }
-    return 0;
-}
-
-/* A full disk is transient: the write that hits it fails with -ENOSPC
- * (half of it reached the WAL), later writes get DK_EREADONLY while the
- * disk stays full (the retries fail too), and once there is room the
- * engine takes writes again on its own. Nothing acknowledged is lost and
- * the refused write never appears, also after a reopen. */
-static void test_full_disk_recovers(void)
-{
-    lsm_env *env = dk__lsm_env_fault(1);
-    int rc;
-    lsm_db *db = tl_open(&th, env, "/db", 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
-    CU_ASSERT_EQUAL(tl_put(db, "u", "unsynced", 0), 0);
-    dk__lsm_fault_full(env, -ENOSPC);
-    CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), -ENOSPC);
-    CU_ASSERT_EQUAL(tl_put(db, "c", "3", 0), DK_EREADONLY);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly_retrying"), 1);
-    usleep(400000); /* retries at 100 and 300 ms fail: still full */
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
-    CU_ASSERT_TRUE(te_stat_get(db, "lsm_write_retries_total") >= 1);
-    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
-    dk__lsm_fault_full(env, 0);
-    CU_ASSERT_TRUE(te_wait_stat(db, "lsm_readonly", 0));
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly_retrying"), 0);
-    CU_ASSERT_EQUAL(tl_put(db, "d", "4", 1), 0);
-    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
-    CU_ASSERT_TRUE(tl_has(db, "u", "unsynced"));
-    CU_ASSERT_TRUE(tl_has(db, "d", "4"));
-    dk_buf v = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(tl_get(db, "b", &v), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    db = tl_open(&th, env, "/db", 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_TRUE(tl_has(db, "a", "1"));
-    CU_ASSERT_TRUE(tl_has(db, "u", "unsynced"));
-    CU_ASSERT_TRUE(tl_has(db, "d", "4"));
-    CU_ASSERT_EQUAL(tl_get(db, "b", &v), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(tl_get(db, "c", &v), DK_ENOTFOUND);
-    /* A memtable switch or flush that cannot create its file (out of
-     * descriptors) is retried too; the memtables stay readable. */
-    CU_ASSERT_EQUAL(tl_put(db, "x", "in the memtable", 0), 0);
-    dk__lsm_fault_full(env, -EMFILE);
-    rc = dk__lsm_engine_ops.flush(&db->base);
-    CU_ASSERT_TRUE(rc == -EMFILE || rc == DK_EREADONLY);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_readonly"), 1);
-    CU_ASSERT_EQUAL(tl_put(db, "y", "refused", 0), DK_EREADONLY);
-    CU_ASSERT_TRUE(tl_has(db, "d", "4") && tl_has(db, "x", "in the memtable"));
-    dk__lsm_fault_full(env, 0);
-    CU_ASSERT_TRUE(te_wait_stat(db, "lsm_readonly", 0));
-    CU_ASSERT_EQUAL(tl_put(db, "e", "5", 1), 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    CU_ASSERT_TRUE(tl_has(db, "d", "4") && tl_has(db, "e", "5") && tl_has(db, "a", "1"));
-    CU_ASSERT_TRUE(tl_has(db, "x", "in the memtable"));
-    CU_ASSERT_EQUAL(tl_get(db, "y", &v), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    dk_buf_free(&v);
-    env->ops->destroy(env);
-}
-
-/* ---- corruption ---------------------------------------------------------- */
-
-typedef struct te_find {
-    const char *suffix;
-    char name[256];
-} te_find;
-static int te_find_cb(void *arg, const char *name)
-{
-    te_find *f = arg;
-    size_t a = strlen(name), b = strlen(f->suffix);
-    if (a >= b && !strncmp(name + (f->suffix[0] == 'M' ? 0 : a - b), f->suffix, b))
-        snprintf(f->name, sizeof(f->name), "%s", name);
-    return 0;
-}
-
-/* Path of the (last listed) file of dir matching suffix ("MANIFEST" matches a prefix). */
-static void te_path(lsm_env *env, const char *dir, const char *suffix, char *out, size_t len)
-{
-    te_find f = {suffix, ""};
-    env->ops->list(env, dir, te_find_cb, &f);
-    CU_ASSERT_FATAL(f.name[0] != '\0');
-    snprintf(out, len, "%s/%s", dir, f.name);
-}
-
-static void te_flip(const char *path, uint64_t off)
-{
-    int fd = open(path, O_RDWR);
-    CU_ASSERT_FATAL(fd >= 0);
-    uint8_t c;
-    CU_ASSERT_EQUAL(pread(fd, &c, 1, (off_t)off), 1);
-    c ^= 0x5a;
-    CU_ASSERT_EQUAL(pwrite(fd, &c, 1, (off_t)off), 1);
-    close(fd);
-}
-
-static uint64_t te_size(const char *path)
-{
-    struct stat st;
-    CU_ASSERT_EQUAL(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
-/* A database of 2000 keys in one table (uncompressed, ~60 data blocks). */
-static lsm_db *te_make_table(lsm_env *env, const char *dir)
-{
-    int rc;
-    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    te_fill(db, 2000);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return db;
-}
-
-static void test_corrupt_data_block(void)
-{
-    char dir[64], path[512], k[32], v[160], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, ".sst", path, sizeof(path));
-    te_flip(path, 100); /* inside the first data block */
-    dk_fake_host_reset(&th);
-    int rc;
-    db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    dk_buf b = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(tl_get(db, "key-000000", &b), DK_ECORRUPT);
-    CU_ASSERT_TRUE(dk_fake_host_metric(&th, "lsm_corrupt_blocks_total") >= 1);
-    dk_fake_host_last_log(&th, msg, sizeof(msg));
-    CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".sst"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "offset 0"));
-    /* Keys in other blocks still read. */
-    tl_key(k, 1500);
-    tl_val(v, 1500, 0);
-    CU_ASSERT_TRUE(tl_has(db, k, v));
-    /* A scan skips the block (test-lsm-damage.c has the details). */
-    dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
-    dk_engine_iter *it;
-    dk_slice ik, iv;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.iter_next(it, &ik, &iv), 0);
-    CU_ASSERT_FALSE(ik.len == 10 && !memcmp(ik.ptr, "key-000000", 10));
-    dk__lsm_engine_ops.iter_close(it);
-    dk_buf_free(&b);
-    tl_close(db);
-    tl_done(env, dir);
-}
-
-static void test_corrupt_index_block(void)
-{
-    char dir[64], path[512], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, ".sst", path, sizeof(path));
-    /* The footer's index handle: offset at footer + 32. */
-    int fd = open(path, O_RDONLY);
-    uint8_t ft[LSM_FOOTER_SIZE];
-    CU_ASSERT_EQUAL(pread(fd, ft, sizeof(ft), (off_t)(te_size(path) - LSM_FOOTER_SIZE)), (ssize_t)sizeof(ft));
-    close(fd);
-    uint64_t ioff = dk_get_u64(ft + 32);
-    te_flip(path, ioff + 3);
-    dk_fake_host_reset(&th);
-    tl_logs[0] = '\0';
-    int rc;
-    db = tl_open(&th, env, dir, 0, "none", &rc);
-    /* Documented: a table whose index is damaged cannot be used; the engine
-     * opens without it (a bad file stops that file, not the node), says which
-     * file and offset, keeps the file aside as .sst.damaged, and its keys are
-     * gone from this replica until anti-entropy brings them back. */
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-    CU_ASSERT_TRUE(dk_fake_host_metric(&th, "lsm_corrupt_blocks_total") >= 1);
-    CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
-    char want[1024];
-    snprintf(want, sizeof(want), "corrupt index block in %s at offset %llu", path, (unsigned long long)ioff);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, want));
-    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "is damaged"));
-    char aside[600];
-    snprintf(aside, sizeof(aside), "%s.damaged", path);
-    CU_ASSERT_EQUAL(access(aside, F_OK), 0);
-    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
-    char k[32];
-    dk_buf b = DK_BUF_INIT;
-    tl_key(k, 7);
-    CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ENOTFOUND);
-    /* The node keeps working: new writes land and survive a reopen. */
-    CU_ASSERT_EQUAL(tl_put(db, "after", "1", 1), 0);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(tl_get(db, "after", &b), 0);
-    dk_buf_free(&b);
-    tl_close(db);
-    (void)msg;
-    tl_done(env, dir);
-}
-
-/* A table the manifest names is gone (deleted by hand, lost with a disk):
- * the engine opens without it, names the file, and keeps serving. */
-static void test_missing_table(void)
-{
-    char dir[64], path[512], k[32];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, ".sst", path, sizeof(path));
-    CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
-    dk_fake_host_reset(&th);
-    tl_logs[0] = '\0';
-    int rc;
-    db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(dk_fake_host_metric(&th, "lsm_tables_lost_total"), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
-    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "is missing"));
-    dk_buf b = DK_BUF_INIT;
-    tl_key(k, 3);
-    CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(tl_put(db, k, "again", 1), 0);
-    CU_ASSERT_EQUAL(tl_get(db, k, &b), 0);
-    dk_buf_free(&b);
-    tl_close(db);
-    tl_done(env, dir);
-}
-
-static void test_corrupt_wal_tail(void)
-{
-    char dir[64], path[512], msg[1024];
-    lsm_env *env;
-    int rc;
-    lsm_db *db = tl_start(dir, &env, 0, NULL);
-    CU_ASSERT_EQUAL(tl_put(db, "first", "1", 1), 0);
-    CU_ASSERT_EQUAL(tl_put(db, "second", "2", 1), 0);
-    CU_ASSERT_EQUAL(tl_put(db, "third", "3", 1), 0);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    te_path(env, dir, ".log", path, sizeof(path));
-    uint64_t size = te_size(path);
-    te_flip(path, size - 2); /* inside the last record */
-    dk_fake_host_reset(&th);
-    db = tl_open(&th, env, dir, 0, NULL, &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_TRUE(tl_has(db, "first", "1"));
-    CU_ASSERT_TRUE(tl_has(db, "second", "2"));
-    dk_buf b = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(tl_get(db, "third", &b), DK_ENOTFOUND);
-    dk_buf_free(&b);
-    uint64_t dropped = dk_fake_host_metric(&th, "lsm_wal_bytes_dropped_total");
-    CU_ASSERT_TRUE(dropped > 0 && dropped < 64);
-    CU_ASSERT_EQUAL(te_stat_get(db, "lsm_wal_bytes_dropped_total"), dropped);
-    (void)msg;
-    tl_close(db);
-    tl_done(env, dir);
-}
-
-static void test_corrupt_manifest(void)
-{
-    char dir[64], path[512], msg[1024];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    lsm_db *db = te_make_table(env, dir);
-    tl_close(db);
-    te_path(env, dir, "MANIFEST", path, sizeof(path));
-    te_flip(path, 10);
-    dk_fake_host_reset(&th);
-    int rc;
-    db = tl_open(&th, env, dir, 0, NULL, &rc);
-    CU_ASSERT_EQUAL(rc, DK_ECORRUPT);
-    CU_ASSERT_PTR_NULL(db);
-    (void)msg;
-    tl_done(env, dir);
 }
 
 static CU_TestInfo te_tests[] = {
@@ -917,13 +573,6 @@ static CU_TestInfo te_tests[] = {
     {"rate_limit_debt", test_rate_limit_debt},
     {"record_filter", test_record_filter},
     {"point_read_run_shapes", test_point_read_run_shapes},
-    {"fsync_gate", test_fsync_gate},
-    {"full_disk_recovers", test_full_disk_recovers},
-    {"corrupt_data_block", test_corrupt_data_block},
-    {"corrupt_index_block", test_corrupt_index_block},
-    {"missing_table", test_missing_table},
-    {"corrupt_wal_tail", test_corrupt_wal_tail},
-    {"corrupt_manifest", test_corrupt_manifest},
     CU_TEST_INFO_NULL,
 };
 

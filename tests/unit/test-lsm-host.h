@@ -1,9 +1,10 @@
 /*
- * test-lsm-host.h - the set-up test-lsm-engine.c and test-lsm-damage.c
- * share on top of test-lsm-util.h: one fake host per program (th) whose
- * log messages are also kept in tl_logs for tests that look for a file
- * name or an offset there, the suite's init/cleanup, the keys and values
- * both write, and an engine opened in a fresh directory on a posix env.
+ * test-lsm-host.h - the set-up test-lsm-engine.c, test-lsm-recovery.c and
+ * test-lsm-damage.c share on top of test-lsm-util.h: one fake host per
+ * program (th) whose log messages are also kept in tl_logs for tests that
+ * look for a file name or an offset there, the suite's init/cleanup, the
+ * keys and values they write (tl_fill writes a range of them), tl_flip to
+ * damage a file, and an engine opened in a fresh directory on a posix env.
  *
  * Header-only with static state, like tc_cluster.h: each program is one
  * file. Apart from test-lsm-util.h because the other LSM tests have their
@@ -11,9 +12,11 @@
  */
 #ifndef DK_TEST_LSM_HOST_H
 #define DK_TEST_LSM_HOST_H
-#include <stdarg.h>
+#include "test-lsm-util.h" /* first: it sets _GNU_SOURCE */
 
-#include "test-lsm-util.h"
+#include <fcntl.h>
+#include <stdarg.h>
+#include <unistd.h>
 
 static dk_fake_host th;
 static char tl_logs[65536]; /* every message since the last reset */
@@ -65,6 +68,29 @@ static inline void tl_key(char *k, int i)
 static inline void tl_val(char *v, int i, int gen)
 {
     snprintf(v, 160, "value-%d-%d-%0100d", i, gen, i);
+}
+
+/* Put keys 0..n-1 with their generation-gen values, one assertion per put. */
+static inline void tl_fill(lsm_db *db, int n, int gen)
+{
+    char k[32], v[160];
+    for (int i = 0; i < n; i++) {
+        tl_key(k, i);
+        tl_val(v, i, gen);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+}
+
+/* Damage the file at path: flip bits of the byte at off. */
+static inline void tl_flip(const char *path, uint64_t off)
+{
+    int fd = open(path, O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0);
+    uint8_t c;
+    CU_ASSERT_EQUAL(pread(fd, &c, 1, (off_t)off), 1);
+    c ^= 0x5a;
+    CU_ASSERT_EQUAL(pwrite(fd, &c, 1, (off_t)off), 1);
+    close(fd);
 }
 
 /* A fresh directory in dir (64 bytes), a posix env in *env and the engine

@@ -12,8 +12,8 @@
  * Batch i writes two keys in one atomic batch: "k%02d" (i mod 50) with a
  * value naming i, and "last" = i; every 7th batch also deletes another key.
  */
-#include "util/errors.h"
 #include "test-lsm-util.h"
+#include "util/errors.h"
 
 #include <signal.h>
 #include <sys/wait.h>

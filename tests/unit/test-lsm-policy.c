@@ -290,17 +290,6 @@ static void pm_run(lsm_db *db, uint64_t number, uint32_t level)
     CU_FAIL("scripted compaction did not run");
 }
 
-static void pm_stat_cb(void *arg, const char *name, uint64_t v)
-{
-    if (!strcmp(name, "lsm_compaction_moves_total"))
-        *(uint64_t *)arg = v;
-}
-static uint64_t pm_moves(lsm_db *db)
-{
-    uint64_t n = UINT64_MAX;
-    dk__lsm_engine_ops.stats(&db->base, pm_stat_cb, &n);
-    return n;
-}
 
 /* Keys [from, to) hold "<tag>-<i>". */
 static int pm_bad(lsm_db *db, int from, int to, char tag)
@@ -341,7 +330,7 @@ static void test_move(void)
     CU_ASSERT_FATAL(f1 != 0);
     /* L1 -> L3 with L2 and L3 empty: a move of the same file. */
     pm_run(db, f1, 3);
-    CU_ASSERT_EQUAL(pm_moves(db), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_compaction_moves_total"), 1);
     CU_ASSERT_EQUAL(pm_level_of(db, f1), 3);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
     CU_ASSERT_EQUAL(pm_bad(db, 0, 1000, 'a'), 0);
@@ -350,13 +339,13 @@ static void test_move(void)
     uint64_t f2 = pm_only(db, 0);
     CU_ASSERT_FATAL(f2 != 0);
     pm_run(db, f2, 2);
-    CU_ASSERT_EQUAL(pm_moves(db), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_compaction_moves_total"), 1);
     CU_ASSERT_EQUAL(pm_level_of(db, f2), -1);
     uint64_t f3 = pm_only(db, 2);
     CU_ASSERT_FATAL(f3 != 0);
     /* L2 -> L4 across f1 in L3, which overlaps it: merged, not moved. */
     pm_run(db, f3, 4);
-    CU_ASSERT_EQUAL(pm_moves(db), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_compaction_moves_total"), 1);
     CU_ASSERT_EQUAL(pm_level_of(db, f3), -1);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 2);
     CU_ASSERT_EQUAL(pm_bad(db, 0, 500, 'a') + pm_bad(db, 500, 1500, 'b'), 0);

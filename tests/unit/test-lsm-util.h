@@ -1,7 +1,8 @@
 /*
  * test-lsm-util.h - helpers shared by the LSM engine's unit tests
  * (test-lsm-*.c): a scratch directory, an engine opened on an env with
- * chosen options, and one-line put/get/delete wrappers.
+ * chosen options, one-line put/get/delete wrappers, a count of files by
+ * suffix and one engine stat by name.
  */
 #ifndef DK_TEST_LSM_UTIL_H
 #define DK_TEST_LSM_UTIL_H
@@ -121,5 +122,23 @@ static inline int tl_count_files(lsm_env *env, const char *dir, const char *suff
     tl_count c = {suffix, 0};
     env->ops->list(env, dir, tl_count_cb, &c);
     return c.n;
+}
+
+/* The engine's stat name as it reports it now (0 when it reports none). */
+typedef struct tl_stat_want {
+    const char *name;
+    uint64_t v;
+} tl_stat_want;
+static inline void tl_stat_cb(void *arg, const char *name, uint64_t v)
+{
+    tl_stat_want *s = arg;
+    if (!strcmp(name, s->name))
+        s->v = v;
+}
+static inline uint64_t tl_stat(lsm_db *db, const char *name)
+{
+    tl_stat_want s = {name, 0};
+    dk__lsm_engine_ops.stats(&db->base, tl_stat_cb, &s);
+    return s.v;
 }
 #endif

@@ -22,6 +22,8 @@
 #include "node/host.h"
 #include "util/vv.h"
 
+#include "tc_plugin.h"
+
 /* The node's own host: resolvers build their output with its object
  * helpers (dk_host.object), and the tests free it with util/vv.h, the
  * same code. */
@@ -37,30 +39,11 @@ typedef struct plug {
 /* Load conflict-<name>.so and open a resolver with conf (NULL = defaults). */
 static int plug_open(plug *p, const char *name, const dk_conflict_conf *conf)
 {
-    const char *dir = getenv("DYNKV_PLUGIN_PATH");
-    char path[4096];
     memset(p, 0, sizeof(*p));
     if (!fake_host.struct_size)
         dk_host_init(&fake_host, &fake_ctx);
-    if (!dir) {
-        fprintf(stderr, "DYNKV_PLUGIN_PATH is not set\n");
+    if (!(p->ops = tc_plugin_find(DK_PLUGIN_CONFLICT, name, &p->dl)))
         return -1;
-    }
-    snprintf(path, sizeof(path), "%s/conflict-%s.so", dir, name);
-    p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!p->dl) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
-        return -1;
-    }
-    dk_plugin_entry_fn entry;
-    *(void **)&entry = dlsym(p->dl, DK_PLUGIN_ENTRY_SYMBOL);
-    if (!entry)
-        return -1;
-    const dk_plugin *d = entry();
-    if (d->magic != DK_PLUGIN_MAGIC || d->abi_major != DK_ABI_MAJOR || d->abi_minor > DK_ABI_MINOR ||
-        d->kind != DK_PLUGIN_CONFLICT || strcmp(d->name, name) != 0)
-        return -1;
-    p->ops = d->ops;
     if (p->ops->struct_size < sizeof(dk_conflict_ops) || !p->ops->open || !p->ops->close || !p->ops->update ||
         !p->ops->merge)
         return -1;

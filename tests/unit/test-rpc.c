@@ -1,9 +1,14 @@
 /*
- * test-rpc.c - the RPC transport (framework/rpc.h) over real sockets.
+ * test-rpc.c - the RPC transport (framework/rpc/rpc.h) over real
+ * sockets: handshake and requests, deadlines and probes, a peer that goes
+ * down and comes back, stop, and the peers it must refuse (other cluster,
+ * other secret, bad MACs, malformed frames, silent peers). Many calls in
+ * flight at once (order, write batching, backpressure) are in
+ * test-rpc-batch.c.
  *
  * Every test runs several dk_rpc instances on 127.0.0.1 (port 0) in one
- * uv loop on the test thread; SPIN runs the loop until a condition holds
- * (a 5 ms ticker keeps uv_run from blocking). Raw blocking sockets play
+ * uv loop on the test thread (tc_rpc.h); SPIN runs the loop until a
+ * condition holds (a 5 ms ticker keeps uv_run from blocking). Raw blocking sockets play
  * hostile clients: the kernel completes their connect from the listen
  * backlog, so they never need the loop while they send. Each test stops
  * its instances and asserts uv_loop_close() == 0.
@@ -24,204 +29,14 @@
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "rpc/rpc.h"
-#include "tc_loop.h"
-
-#define HELD_MAX 512
-
-typedef struct node {
-    dk_rpc *r;
-    int port, stopped, hold;
-    char id[16], addr[32];
-    dk_rpc_req *held[HELD_MAX];
-    char held_body[HELD_MAX][32];
-    int n_held, peak_held;
-} node;
-
-typedef struct res {
-    int calls, status, again_rc;
-    uint8_t type;
-    char body[64];
-    size_t len;
-    uint64_t at_ns;
-    dk_rpc *call_again; /* call dk_rpc_call on this from inside the callback */
-} res;
-
-static uv_loop_t loop;
-static uv_timer_t ticker;
-
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static void loop_setup(void)
-{
-    CU_ASSERT_FATAL(uv_loop_init(&loop) == 0);
-    uv_timer_init(&loop, &ticker);
-    uv_timer_start(&ticker, tick_cb, 5, 5);
-}
-
-static void loop_teardown(void)
-{
-    uv_close((uv_handle_t *)&ticker, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CU_ASSERT(uv_loop_close(&loop) == 0);
-}
-
-/* Handler: answer at once with REPLICA_VALUE echoing the body, or hold the
- * request for the test to answer later. */
-static void on_req(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
-{
-    node *n = arg;
-    (void)h;
-    if (!n->hold || n->n_held == HELD_MAX) {
-        CU_ASSERT(dk_rpc_reply(q, DK_MSG_REPLICA_VALUE, body.ptr, body.len) == 0);
-        return;
-    }
-    n->held[n->n_held] = q;
-    snprintf(n->held_body[n->n_held], sizeof(n->held_body[0]), "%.*s", (int)body.len, (const char *)body.ptr);
-    if (++n->n_held > n->peak_held)
-        n->peak_held = n->n_held;
-}
-
-static void node_answer_all(node *n, int reverse)
-{
-    int k = n->n_held;
-    n->n_held = 0;
-    for (int i = 0; i < k; i++) {
-        int j = reverse ? k - 1 - i : i;
-        CU_ASSERT(dk_rpc_reply(n->held[j], DK_MSG_REPLICA_VALUE, n->held_body[j], strlen(n->held_body[j])) ==
-                  0);
-    }
-}
-
-/* The RPC key of a test cluster: the secret's bytes, zero-padded (NULL:
- * "default"). */
-static void test_key(const char *secret, uint8_t key[DK_RPC_KEY_LEN])
-{
-    memset(key, 0, DK_RPC_KEY_LEN);
-    snprintf((char *)key, DK_RPC_KEY_LEN, "%s", secret ? secret : "default");
-}
-
-static uint32_t g_max_inbound; /* conf of the next node_start_at */
-static uint64_t g_frame_timeout_ms;
-
-static int node_start_at(node *n, const char *id, const char *cluster, const char *secret, const char *ip,
-                         int port, uint32_t max_outstanding)
-{
-    char listen[32], err[256];
-    uint8_t key[DK_RPC_KEY_LEN];
-    test_key(secret, key);
-    snprintf(listen, sizeof(listen), "%s:%d", ip, port);
-    dk_rpc_conf conf = {
-        .listen = listen,
-        .cluster_name = cluster,
-        .node_id = id,
-        .incarnation = 1,
-        .key = key,
-        .max_outstanding = max_outstanding,
-        .connect_timeout_ms = 300,
-        .backoff_max_ms = 400,
-        .probe_timeout_ms = 300,
-        .on_request = on_req,
-        .arg = n,
-        .max_inbound = g_max_inbound,
-        .frame_timeout_ms = g_frame_timeout_ms,
-    };
-    snprintf(n->id, sizeof(n->id), "%s", id);
-    n->stopped = 0;
-    int rc = dk_rpc_start(&loop, &conf, &n->r, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "start %s: %s\n", id, err);
-        return rc;
-    }
-    n->port = dk_rpc_port(n->r);
-    snprintf(n->addr, sizeof(n->addr), "%s:%d", ip, n->port);
-    return 0;
-}
-
-static int node_start(node *n, const char *id, const char *cluster, const char *secret)
-{
-    return node_start_at(n, id, cluster, secret, "127.0.0.1", 0, 0);
-}
-
-static void node_stopped(void *arg)
-{
-    ((node *)arg)->stopped = 1;
-}
-
-static void node_stop(node *n)
-{
-    dk_rpc_stop(n->r, node_stopped, n);
-    SPIN(n->stopped, 2000);
-    CU_ASSERT(n->stopped == 1);
-    node_answer_all(n, 0); /* detached requests: answers are dropped */
-}
-
-static dk_rpc_stats stats(const node *n)
-{
-    dk_rpc_stats st;
-    dk_rpc_stats_get(n->r, &st);
-    return st;
-}
-
-static void on_res(void *arg, int status, const dk_frame_header *h, dk_slice body)
-{
-    res *x = arg;
-    x->calls++;
-    x->status = status;
-    x->at_ns = uv_hrtime();
-    if (status == 0) {
-        CU_ASSERT_PTR_NOT_NULL(h);
-        x->type = h->type;
-        x->len = body.len < sizeof(x->body) - 1 ? body.len : sizeof(x->body) - 1;
-        memcpy(x->body, body.ptr, x->len);
-        x->body[x->len] = 0;
-    } else {
-        CU_ASSERT_PTR_NULL(h);
-        CU_ASSERT(body.len == 0);
-    }
-    if (x->call_again)
-        x->again_rc =
-            dk_rpc_call(x->call_again, "b", "127.0.0.1:1", DK_MSG_GET_REPLICA, "x", 1, 100, on_res, x);
-}
-
-static int call(node *from, const node *to, const char *body, uint64_t deadline_ms, res *x)
-{
-    return dk_rpc_call(from->r, to->id, to->addr, DK_MSG_GET_REPLICA, body, strlen(body), deadline_ms, on_res,
-                       x);
-}
-
-/* One request from -> to, run to completion; returns its status. */
-static int call_sync(node *from, const node *to, const char *body)
-{
-    res x = {0};
-    CU_ASSERT_FATAL(call(from, to, body, 1000, &x) == 0);
-    SPIN(x.calls, 2000);
-    CU_ASSERT(x.calls == 1);
-    if (x.status == 0) {
-        CU_ASSERT(x.type == DK_MSG_REPLICA_VALUE);
-        CU_ASSERT_STRING_EQUAL(x.body, body);
-    }
-    return x.calls == 1 ? x.status : DK_ETIMEOUT;
-}
-
-static int count_calls(const res *x, int n)
-{
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        k += x[i].calls;
-    return k;
-}
+#include "tc_rpc.h"
 
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_ping_and_request(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(b.port > 0 && b.port != a.port);
 
     dk_msg_ping ping = {123456789u};
@@ -266,126 +81,13 @@ static void test_ping_and_request(void)
     SPIN(0, 50);
     CU_ASSERT(z.calls == 0);
 
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
-}
-
-static void test_out_of_order(void)
-{
-    enum { N = 200 };
-    node a = {0}, b = {0};
-    static res x[N];
-    char body[32];
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
-    memset(x, 0, sizeof(x));
-    b.hold = 1;
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "req-%d", i);
-        CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
-    }
-    SPIN(b.n_held == N, 3000);
-    CU_ASSERT_FATAL(b.n_held == N);
-    node_answer_all(&b, 1);
-    SPIN(count_calls(x, N) == N, 3000);
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "req-%d", i);
-        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
-        CU_ASSERT_STRING_EQUAL(x[i].body, body);
-    }
-    CU_ASSERT(stats(&a).conns_connected <= 2); /* the pool's cap */
-    CU_ASSERT(stats(&a).late_replies == 0);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
-}
-
-/* Frames queued for one peer in one loop turn leave in one write: 100
- * calls made at once (one through dk_rpc_call_framed, its body encoded
- * into the frame) and their 100 answers take far fewer writes than
- * frames, and every answer is right. */
-static void test_batched_writes(void)
-{
-    enum { N = 100 };
-    node a = {0}, b = {0};
-    static res x[N];
-    char body[32];
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0); /* connected */
-    memset(x, 0, sizeof(x));
-    uint64_t frames = dk_metrics_get("rpc_frames_written_total"), writes = dk_metrics_get("rpc_writes_total");
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "req-%d", i);
-        if (i == 0) {
-            dk_buf f = DK_BUF_INIT;
-            CU_ASSERT_FATAL(dk_rpc_frame_start(&f, strlen(body)) == 0);
-            CU_ASSERT_FATAL(dk_buf_append(&f, body, strlen(body)) == 0);
-            CU_ASSERT_FATAL(
-                dk_rpc_call_framed(a.r, "b", b.addr, DK_MSG_GET_REPLICA, &f, 5000, on_res, &x[i]) == 0);
-            CU_ASSERT(f.len == 0 && f.data == NULL);
-        } else {
-            CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
-        }
-    }
-    SPIN(count_calls(x, N) == N, 3000);
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "req-%d", i);
-        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
-        CU_ASSERT_STRING_EQUAL(x[i].body, body);
-    }
-    frames = dk_metrics_get("rpc_frames_written_total") - frames;
-    writes = dk_metrics_get("rpc_writes_total") - writes;
-    /* 2N, and a second pooled connection's handshake when the pool opened one */
-    CU_ASSERT(frames >= 2 * N && frames <= 2 * N + 8);
-    CU_ASSERT(writes >= 2 && writes * 5 <= frames);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
-}
-
-static void test_backpressure(void)
-{
-    enum { N = 50, MAX = 8 };
-    node a = {0}, b = {0};
-    static res x[N];
-    char body[32];
-    loop_setup();
-    memset(x, 0, sizeof(x));
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start_at(&b, "b", "dk-test", NULL, "127.0.0.1", 0, MAX) == 0);
-    b.hold = 1;
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof(body), "p%d", i);
-        CU_ASSERT_FATAL(call(&a, &b, body, 5000, &x[i]) == 0);
-    }
-    SPIN(0, 200);
-    /* At most MAX per connection reach the handler; a pool has 2. */
-    CU_ASSERT(b.n_held >= MAX && b.n_held <= 2 * MAX);
-    int done = 0;
-    for (int round = 0; round < 100 && done < N; round++) {
-        node_answer_all(&b, 0);
-        SPIN(0, 10);
-        done = count_calls(x, N);
-    }
-    CU_ASSERT(done == N);
-    CU_ASSERT(b.peak_held <= 2 * MAX);
-    for (int i = 0; i < N; i++)
-        CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static void test_deadline(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "warm") == 0);
     b.hold = 1;
     res x = {0};
@@ -410,17 +112,13 @@ static void test_deadline(void)
     /* No connection was lost to the probe. */
     CU_ASSERT(stats(&a).conns_connected == stats(&a).conns_open);
     CU_ASSERT(stats(&a).timeouts == 1);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static void test_peer_down_and_back(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "up") == 0);
     int port = b.port;
     node_stop(&b);
@@ -450,9 +148,7 @@ static void test_peer_down_and_back(void)
             SPIN(0, 50);
     }
     CU_ASSERT(ok);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 static int file_has(const char *path, const char *needle)
@@ -665,9 +361,7 @@ static int raw_request(int fd, raw_session *s, uint64_t id, const char *body)
 static void test_bad_frames(void)
 {
     node a = {0}, b = {0};
-    loop_setup();
-    CU_ASSERT_FATAL(node_start(&a, "a", "dk-test", NULL) == 0);
-    CU_ASSERT_FATAL(node_start(&b, "b", "dk-test", NULL) == 0);
+    pair_start(&a, &b);
     CU_ASSERT(call_sync(&a, &b, "before") == 0);
     int fds[5];
 
@@ -736,9 +430,7 @@ static void test_bad_frames(void)
     dk_buf_free(&hb);
     dk_buf_free(&f);
     dk_buf_free(&p);
-    node_stop(&a);
-    node_stop(&b);
-    loop_teardown();
+    pair_stop(&a, &b);
 }
 
 /* Send a HELLO of protocol version proto as "raw" on fd; returns the type
@@ -1009,9 +701,6 @@ static void test_stop_fails_pending(void)
 
 static CU_TestInfo rpc_tests[] = {
     {"handshake, PING/PONG and a request", test_ping_and_request},
-    {"many requests answered out of order", test_out_of_order},
-    {"frames of one turn leave in one write", test_batched_writes},
-    {"per-connection backpressure", test_backpressure},
     {"deadline, probe and late answer", test_deadline},
     {"peer down fails fast, then reconnects", test_peer_down_and_back},
     {"other cluster and other node refused", test_wrong_cluster},

@@ -124,7 +124,7 @@ static void one_sibling(const dk_actor *a, uint64_t n, dk_slice v, dk_buf *out)
 
 static void test_counter_max(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor; /* what the store stamps writes with (node.h) */
     dk_buf enc = DK_BUF_INIT, before = DK_BUF_INIT, after = DK_BUF_INIT;
     int changed = 0;
     one_sibling(&me, UINT64_MAX - 1, sl("old"), &enc);
@@ -157,7 +157,7 @@ static void test_counter_max(void)
  * DK_STORE_CONTEXT_AHEAD, so the key never nears the maximum. */
 static void test_context_clamped(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;
     dk_actor other;
     CU_ASSERT_EQUAL(dk_actor_set(&other, "zz", 1), 0);
     dk_vv vv, ctx;
@@ -182,7 +182,7 @@ static void test_context_clamped(void)
 
 static void test_map_context(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;
     dk_vv vv, map;
     dk_vv_init(&vv);
     dk_vv_init(&map);
@@ -218,7 +218,7 @@ static void test_map_context(void)
 
 static void test_size_limit(void)
 {
-    const dk_actor me = *dk_store_actor(node.store);
+    const dk_actor me = node.actor;    /* the actor the store stamps writes with */
     size_t third = MAX_OBJ / 2 - 2048; /* two fit, three do not */
     char *big = malloc(third);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
@@ -355,7 +355,41 @@ static void test_span_fence(void)
     CU_ASSERT_FALSE(dk_store_span_fenced(node.store, &all));
 }
 
+/* An engine that does not check its own checksums (the memory engine has
+ * no DK_ENGINE_CAP_VERIFIED): the object's CRC is checked on every read,
+ * so a damaged value is found once, by the store; and it lends nothing,
+ * so the lending read says so and the copying one serves. */
+static void test_damage_found_without_engine_checksums(void)
+{
+    const dk_actor me = node.actor;
+    CU_ASSERT_FALSE(node.engine_ops->caps & DK_ENGINE_CAP_VERIFIED);
+    dk_buf enc = DK_BUF_INIT, raw = DK_BUF_INIT;
+    dk_object o;
+    dk_object_init(&o);
+    one_sibling(&me, 3, sl("a value of some length"), &enc);
+    enc.data[enc.len - 2] ^= 0x20; /* in the value */
+    dk_batch_op op = {.type = DK_BATCH_PUT, .key = sl("damaged"), .value = dk_buf_slice(&enc)};
+    dk_batch b = {&op, 1};
+    CU_ASSERT_EQUAL_FATAL(node.engine_ops->write(node.engine, &b, 0), 0);
+    CU_ASSERT_EQUAL(dk_store_get(node.store, sl("damaged"), &raw, &o), DK_ECORRUPT);
+    int rc = dk_store_try_get(node.store, sl("damaged"), &raw, &o);
+    CU_ASSERT_TRUE(rc == DK_ECORRUPT || rc == -EAGAIN);
+    dk_slice lent;
+    void *pin = (void *)1;
+    CU_ASSERT_EQUAL(dk_store_try_get_lent(node.store, sl("damaged"), &lent, &o, &pin), DK_EUNSUPPORTED);
+    CU_ASSERT_PTR_NULL(pin);
+    /* The same bytes undamaged read back. */
+    enc.data[enc.len - 2] ^= 0x20;
+    CU_ASSERT_EQUAL_FATAL(node.engine_ops->write(node.engine, &b, 0), 0);
+    CU_ASSERT_EQUAL(dk_store_get(node.store, sl("damaged"), &raw, &o), 0);
+    CU_ASSERT_EQUAL(o.n_sib, 1);
+    dk_object_free(&o);
+    dk_buf_free(&raw);
+    dk_buf_free(&enc);
+}
+
 static CU_TestInfo store_tests[] = {
+    {"no engine checksums: the object CRC finds damage", test_damage_found_without_engine_checksums},
     {"the read fence: no reads, writes and merges go on", test_read_fence},
     {"the fence of token spans: only their keys and scans", test_span_fence},
     {"a counter at its maximum: refused, nothing written, another node writes", test_counter_max},

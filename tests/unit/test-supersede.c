@@ -21,85 +21,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/metrics.h"
-#include "node/host.h"
-#include "node/object.h"
-#include "node/resolve.h"
 #include "node/supersede.h"
-#include "plugin/plugin_host.h"
-#include "util/crdt_codec.h"
-#include "util/vv.h"
 
-#define NOW 1700000000000LL
+#include "tc_resolve.h"
 
-static dk_plugin_host *ph;
-static dk_host_ctx hctx = {.log_prefix = "test"};
-static dk_host host;
 static dk_resolvers rs_vclock, rs_lww; /* plain by vclock or lww; crdt in both */
 
 static int suite_init(void)
 {
-    char err[512];
-    const char *dir = getenv("DYNKV_PLUGIN_PATH");
-    const dk_loaded_plugin *vclock, *lww, *crdt;
-    if (!dir || dk_plugin_host_new(dir, &ph, err, sizeof(err)) ||
-        dk_plugin_load(ph, DK_PLUGIN_CONFLICT, "vclock", &vclock, err, sizeof(err)) ||
-        dk_plugin_load(ph, DK_PLUGIN_CONFLICT, "lww", &lww, err, sizeof(err)) ||
-        dk_plugin_load(ph, DK_PLUGIN_CONFLICT, "crdt", &crdt, err, sizeof(err)))
-        return -1;
-    dk_host_init(&host, &hctx);
-    if (dk_resolver_open(vclock->ops, &host, NULL, &rs_vclock.by_type[DK_OBJECT_PLAIN]) ||
-        dk_resolver_open(crdt->ops, &host, NULL, &rs_vclock.by_type[DK_OBJECT_CRDT]) ||
-        dk_resolver_open(lww->ops, &host, NULL, &rs_lww.by_type[DK_OBJECT_PLAIN]) ||
-        dk_resolver_open(crdt->ops, &host, NULL, &rs_lww.by_type[DK_OBJECT_CRDT]))
-        return -1;
-    return 0;
+    return tr_host_open() || tr_resolvers_open(&rs_vclock, "vclock") || tr_resolvers_open(&rs_lww, "lww") ? -1
+                                                                                                          : 0;
 }
 
 static int suite_clean(void)
 {
-    for (int t = 0; t < DK_OBJECT_TYPES; t++) {
-        dk_resolver_close(&rs_vclock.by_type[t]);
-        dk_resolver_close(&rs_lww.by_type[t]);
-    }
-    dk_plugin_host_free(ph);
+    tr_resolvers_close(&rs_vclock);
+    tr_resolvers_close(&rs_lww);
+    tr_host_close();
     return 0;
 }
 
 /* A write through actor node (n1, n2, ...) at time now over *raw
  * (replaced): with the copy's context when ctx, else blind; a counter
- * increment for a CRDT, a value (or a tombstone) otherwise. */
+ * increment by n for a CRDT, the value "v<n>" (or a tombstone)
+ * otherwise. */
 static int write(const dk_resolvers *rs, dk_buf *raw, int type, int node, int64_t now, int ctx, int tombstone,
                  int n)
 {
-    dk_object cur;
-    dk_object_init(&cur);
-    if (raw->len)
-        CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(raw), &cur, NULL, 0), 0);
     char val[32], id[8];
     snprintf(val, sizeof(val), "v%d", n);
     snprintf(id, sizeof(id), "n%d", node);
     dk_buf op = DK_BUF_INIT;
-    dk_write w = {.context = ctx || tombstone ? &cur.vv : NULL,
-                  .now_ms = now,
-                  .flags = tombstone ? DK_SIB_TOMBSTONE : 0,
-                  .value = tombstone ? (dk_slice){NULL, 0} : (dk_slice){(const uint8_t *)val, strlen(val)}};
+    int over = ctx || tombstone;
+    dk_slice value = tombstone ? (dk_slice){NULL, 0} : (dk_slice){(const uint8_t *)val, strlen(val)};
     if (type == DK_OBJECT_CRDT) {
         dk_crdt_op o = {.type = DK_CRDT_COUNTER, .delta = n};
         CU_ASSERT_EQUAL_FATAL(dk_crdt_op_encode(&o, &op), 0);
-        w.value = dk_buf_slice(&op);
-        w.flags = 0;
+        value = dk_buf_slice(&op);
+        tombstone = 0;
     }
-    CU_ASSERT_FATAL(dk_actor_set(&w.actor, id, 1) == 0);
-    dk_buf out = DK_BUF_INIT;
-    int rc = dk_resolve_update(rs, type, dk_buf_slice(raw), &cur, &w, &out);
-    if (rc == 0) {
-        dk_buf_free(raw);
-        *raw = out;
-    } else {
-        dk_buf_free(&out);
-    }
+    int rc = tr_write(rs, raw, type, id, now, over, tombstone, value);
     dk_buf_free(&op);
-    dk_object_free(&cur);
     return rc;
 }
 
@@ -241,28 +203,6 @@ static void test_decisions(void)
     dk_buf_free(&x);
 }
 
-static void sink(void *arg, dk_slice v)
-{
-    dk_crdt_value *out = arg;
-    static uint8_t copy[256];
-    CU_ASSERT_FATAL(v.len <= sizeof(copy));
-    memcpy(copy, v.ptr, v.len);
-    CU_ASSERT_EQUAL(dk_crdt_value_decode((dk_slice){copy, v.len}, out), 0);
-}
-
-static int64_t counter_of(const dk_buf *raw)
-{
-    dk_object o;
-    dk_crdt_value v;
-    memset(&v, 0, sizeof(v));
-    dk_object_init(&o);
-    CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(raw), &o, NULL, 0), 0);
-    CU_ASSERT_EQUAL_FATAL(dk_resolve_value(&rs_vclock, dk_buf_slice(raw), &o, sink, &v), 0);
-    dk_object_free(&o);
-    CU_ASSERT_EQUAL(v.type, DK_CRDT_COUNTER);
-    return v.count;
-}
-
 /* CRDT: an increment that saw the stored state supersedes it; two
  * increments made apart are joined (both count), never overwritten. */
 static void test_crdt_join(void)
@@ -278,12 +218,12 @@ static void test_crdt_join(void)
     CU_ASSERT_EQUAL(sup(&b, &c), 0);
     CU_ASSERT_EQUAL(meet(rs, &b, &c), 0);
     /* The join counts all three increments. */
-    CU_ASSERT_EQUAL(counter_of(&b), 111);
+    CU_ASSERT_EQUAL(tr_counter_of(&rs_vclock, &b), 111);
     /* The join has seen c's write but carries its dot and time: not
      * newer, so it is merged into c (to the same state), not applied. */
     CU_ASSERT_EQUAL(sup(&c, &b), 0);
     CU_ASSERT_EQUAL(meet(rs, &c, &b), 0);
-    CU_ASSERT_EQUAL(counter_of(&c), 111);
+    CU_ASSERT_EQUAL(tr_counter_of(&rs_vclock, &c), 111);
     dk_buf_free(&a);
     dk_buf_free(&b);
     dk_buf_free(&c);

@@ -96,6 +96,15 @@ typedef struct dk_iter_opts {
 #define DK_ENGINE_CAP_SNAPSHOT 0x2u   /* iterators do not see later writes */
 #define DK_ENGINE_CAP_THREADSAFE 0x4u /* all methods callable concurrently */
 #define DK_ENGINE_CAP_DURABLE 0x8u    /* write(sync=1) survives a crash */
+/* (ABI 1.4) get(), try_get() and get_lent() return a value read from a
+ * file only after checking it against a checksum stored with it (a value
+ * still in memory since this process wrote it needs none), and fail with
+ * DK_ECORRUPT otherwise; the host then skips its own check of the same
+ * bytes. */
+#define DK_ENGINE_CAP_VERIFIED 0x10u
+
+/* get_lent() flags (ABI 1.4). */
+#define DK_GET_NOWAIT 0x1u /* answer as try_get() does: from memory, or -EAGAIN */
 
 /*
  * Checklist for whoever extends this table: append only, never reorder or
@@ -171,6 +180,22 @@ typedef struct dk_engine_ops {
      * and directory synced) when it returns 0. For node snapshots; an
      * engine without it makes the node refuse snapshots with a message. */
     int (*checkpoint)(dk_engine *e, const char *dir);
+
+    /* ---- ABI 1.4 ---- */
+
+    /* Optional, with release(). get() (or try_get() with DK_GET_NOWAIT)
+     * that lends the value instead of copying it through a sink: on 0,
+     * *value points into the engine's own memory (a memtable, a cached
+     * block) and stays valid and unchanged, whatever the engine does
+     * meanwhile (writes, flushes, compactions that drop the file it came
+     * from), until release(e, *pin); the host releases every pin before
+     * close(). On any other outcome (the same as get()'s or try_get()'s)
+     * there is nothing to release. An engine without it is read through
+     * get() / try_get() with a copying sink. */
+    int (*get_lent)(dk_engine *e, dk_slice key, uint32_t flags, dk_slice *value, void **pin);
+    /* Optional, with get_lent(). Give back what get_lent() lent. Any
+     * thread; never blocks. */
+    void (*release)(dk_engine *e, void *pin);
 } dk_engine_ops;
 
 #ifdef __cplusplus

@@ -44,7 +44,7 @@ extern "C" {
  *        snapshots with a message.
  */
 #define DK_ABI_MAJOR 1 /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 3 /* appended anything: bump */
+#define DK_ABI_MINOR 4 /* appended anything: bump */
 
 enum {
     DK_PLUGIN_ENGINE = 1,     /* ops: dk_engine_ops     (engine.h) */

@@ -1,0 +1,367 @@
+/*
+ * loops.c - a coordinator per loop thread: see loops.h.
+ *
+ * Loop 0 owns the published state (the member snapshot, the flag); each
+ * other loop owns its coordinator, its RPC instance and its cached
+ * snapshot. Starting happens on the main thread before the loop threads
+ * run (handles may be initialised on a loop that does not run yet);
+ * stopping travels by mailbox: loop 0 asks each loop to stop its
+ * coordinator, then its RPC instance, and each loop answers back when
+ * both are closed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/loops.h"
+#include "cluster/rebalance.h"
+#include "base/log.h"
+#include "base/mailbox.h"
+
+/* One published member table: immutable, shared by reference. */
+typedef struct msnap_entry {
+    char id[DK_NODE_ID_MAX + 1];
+    char rpc_addr[DK_MEMBER_ADDR_MAX];
+    int up, alive;
+} msnap_entry;
+
+typedef struct msnap {
+    atomic_uint refs;
+    size_t n;
+    msnap_entry e[];
+} msnap;
+
+/* A loop's own coordinator and what its view reads. */
+typedef struct dk__loop {
+    struct dk__loops *all;
+    unsigned index;
+    uv_loop_t *loop;
+    dk_mailbox *mb;
+    dk_rpc *rpc;
+    dk_coord *coord;
+    msnap *snap; /* this loop's reference */
+    uint64_t snap_ver;
+    dk_mail mail;
+} dk__loop;
+
+typedef struct dk__loops {
+    dk_cluster *c;
+    dk_mailbox *mb0;
+    size_t n; /* loop threads, loop 0 included; l[0] is unused */
+    dk__loop *l;
+    atomic_int ok; /* the loops may coordinate now */
+    pthread_mutex_t snap_mu;
+    msnap *snap; /* the latest (loop 0's reference) */
+    _Atomic uint64_t snap_ver;
+    uv_check_t check; /* loop 0: re-evaluate ok after each turn */
+    int check_open;
+    unsigned stopping; /* loops not stopped yet */
+    void (*stop_done)(void *);
+    void *stop_arg;
+} dk__loops;
+
+static void msnap_unref(msnap *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+        free(s);
+}
+
+/* A loop: its current snapshot (re-read only when loop 0 published). */
+static const msnap *loop_snap(dk__loop *l)
+{
+    dk__loops *a = l->all;
+    uint64_t v = atomic_load_explicit(&a->snap_ver, memory_order_acquire);
+    if (v != l->snap_ver || !l->snap) {
+        pthread_mutex_lock(&a->snap_mu);
+        msnap *s = a->snap;
+        if (s)
+            atomic_fetch_add(&s->refs, 1);
+        v = atomic_load_explicit(&a->snap_ver, memory_order_relaxed);
+        pthread_mutex_unlock(&a->snap_mu);
+        msnap_unref(l->snap);
+        l->snap = s;
+        l->snap_ver = v;
+    }
+    return l->snap;
+}
+
+/* ---- the loops' view (coordinator.h), on each loop's own thread ---------- */
+
+static dk_ring *lview_ring(void *arg)
+{
+    dk__loop *l = arg;
+    return dk_ring_cell_get(&l->all->c->ring);
+}
+
+static const msnap_entry *lview_find(dk__loop *l, const char *id)
+{
+    const msnap *s = loop_snap(l);
+    for (size_t i = 0; s && i < s->n; i++)
+        if (strcmp(s->e[i].id, id) == 0)
+            return &s->e[i];
+    return NULL;
+}
+
+static int lview_peer(void *arg, const char *node_id, char *rpc_addr, size_t len, int *alive)
+{
+    const msnap_entry *e = lview_find(arg, node_id);
+    if (!e)
+        return DK_ENOTFOUND;
+    snprintf(rpc_addr, len, "%s", e->rpc_addr);
+    *alive = e->alive;
+    return 0;
+}
+
+static int lview_up(void *arg, const char *node_id, char *rpc_addr, size_t len, int *up)
+{
+    const msnap_entry *e = lview_find(arg, node_id);
+    if (!e)
+        return DK_ENOTFOUND;
+    snprintf(rpc_addr, len, "%s", e->rpc_addr);
+    *up = e->up;
+    return 0;
+}
+
+/* Only used while ok: this node is readable then. */
+static int lview_readable(void *arg)
+{
+    dk__loop *l = arg;
+    return atomic_load_explicit(&l->all->ok, memory_order_relaxed);
+}
+
+/* ---- publication (loop 0) --------------------------------------------------- */
+
+void dk__loops_evaluate(dk_cluster *c)
+{
+    dk__loops *a = c->lp;
+    if (!a)
+        return;
+    const char *sig = dk_rebalance_sig(c);
+    int ok = !c->stopping && !c->raising && a->snap && dk_rebalance_readable(c) && !dk_rebalance_fenced(c) &&
+             !(sig && sig[0]);
+    if (atomic_load_explicit(&a->ok, memory_order_relaxed) != ok) {
+        atomic_store_explicit(&a->ok, ok, memory_order_release);
+        dk_log(DK_LOG_DEBUG,
+               "cluster: the loops %s coordinate (stopping %d, raising %d, readable %d, fenced %d, move %s)",
+               ok ? "now" : "no longer", c->stopping, c->raising, dk_rebalance_readable(c),
+               dk_rebalance_fenced(c), sig && sig[0] ? sig : "none");
+    }
+}
+
+static void loops_check(uv_check_t *h)
+{
+    dk__loops *a = h->data;
+    dk__loops_evaluate(a->c);
+}
+
+void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n)
+{
+    dk__loops *a = c->lp;
+    if (!a)
+        return;
+    msnap *s = malloc(sizeof(*s) + (n ? n : 1) * sizeof(s->e[0]));
+    if (s) {
+        atomic_init(&s->refs, 1);
+        s->n = n;
+        for (size_t i = 0; i < n; i++) {
+            msnap_entry *e = &s->e[i];
+            snprintf(e->id, sizeof(e->id), "%s", m[i].id);
+            snprintf(e->rpc_addr, sizeof(e->rpc_addr), "%s", m[i].rpc_addr);
+            /* as cluster.c's view_up and view_peer */
+            e->up = m[i].state == DK_MEMBER_NORMAL || m[i].state == DK_MEMBER_JOINING ||
+                    m[i].state == DK_MEMBER_LEAVING;
+            e->alive = e->up && dk_member_status_readable(m[i].status);
+        }
+        pthread_mutex_lock(&a->snap_mu);
+        msnap *old = a->snap;
+        a->snap = s;
+        atomic_fetch_add_explicit(&a->snap_ver, 1, memory_order_release);
+        pthread_mutex_unlock(&a->snap_mu);
+        msnap_unref(old);
+    } else {
+        /* No memory for the new table: keep the loops off it. */
+        atomic_store(&a->ok, 0);
+    }
+    dk__loops_evaluate(c);
+}
+
+dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index)
+{
+    if (index == 0)
+        return c->coord;
+    dk__loops *a = c->lp;
+    if (!a || index >= a->n || !atomic_load_explicit(&a->ok, memory_order_acquire))
+        return NULL;
+    return a->l[index].coord;
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+static int loop_start(dk__loop *l, const dk_rpc_conf *rpc, char *err, size_t errlen)
+{
+    dk_cluster *c = l->all->c;
+    dk_rpc_conf rc_conf = *rpc;
+    rc_conf.client_only = 1;
+    rc_conf.on_request = NULL;
+    rc_conf.arg = NULL;
+    rc_conf.tls = NULL;
+    int rc = dk_rpc_start(l->loop, &rc_conf, &l->rpc, err, errlen);
+    if (rc)
+        return rc;
+    dk_coord_conf cc = {
+        .loop = l->loop,
+        .node = c->node,
+        .rpc = l->rpc,
+        .view =
+            {.arg = l, .ring = lview_ring, .peer = lview_peer, .readable = lview_readable, .up = lview_up},
+        .primary = c->coord,
+        .primary_mb = l->all->mb0,
+        .own_mb = l->mb,
+    };
+    return dk_coord_start(&cc, &l->coord, err, errlen);
+}
+
+int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf *rpc, char *err,
+                    size_t errlen)
+{
+    if (!in || in->n <= 1 || !c->coord)
+        return 0;
+    if (c->cfg->security.tls_ca_file[0]) {
+        dk_log(DK_LOG_INFO, "cluster: with RPC TLS, loop 0 coordinates every request (%zu loop threads)",
+               in->n);
+        return 0;
+    }
+    dk__loops *a = calloc(1, sizeof(*a));
+    dk__loop *l = a ? calloc(in->n, sizeof(*l)) : NULL;
+    if (!l) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->c = c;
+    a->mb0 = in->mb[0];
+    a->n = in->n;
+    a->l = l;
+    pthread_mutex_init(&a->snap_mu, NULL);
+    uv_check_init(c->loop, &a->check);
+    a->check.data = a;
+    uv_check_start(&a->check, loops_check);
+    uv_unref((uv_handle_t *)&a->check);
+    a->check_open = 1;
+    c->lp = a;
+    for (size_t i = 1; i < in->n; i++) {
+        l[i].all = a;
+        l[i].index = (unsigned)i;
+        l[i].loop = in->loop[i];
+        l[i].mb = in->mb[i];
+        int rc = loop_start(&l[i], rpc, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- stop -------------------------------------------------------------------- */
+
+static void loops_maybe_stopped(dk__loops *a)
+{
+    if (a->stopping || a->check_open)
+        return;
+    void (*done)(void *) = a->stop_done;
+    a->stop_done = NULL;
+    if (done)
+        done(a->stop_arg);
+}
+
+/* Loop 0: one loop is done. */
+static void loop_stopped_main(void *arg)
+{
+    dk__loop *l = arg;
+    dk__loops *a = l->all;
+    a->stopping--;
+    loops_maybe_stopped(a);
+}
+
+static void loop_answer(dk__loop *l)
+{
+    if (dk_mailbox_post(l->all->mb0, &l->mail, loop_stopped_main, l) != 0)
+        dk_log(DK_LOG_ERROR, "cluster: loop %u stopped after loop 0's mailbox closed", l->index);
+}
+
+/* Loop l: its RPC instance is closed. */
+static void loop_rpc_stopped(void *arg)
+{
+    dk__loop *l = arg;
+    l->rpc = NULL;
+    msnap_unref(l->snap);
+    l->snap = NULL;
+    loop_answer(l);
+}
+
+/* Loop l: its coordinator is done. */
+static void loop_coord_stopped(void *arg)
+{
+    dk__loop *l = arg;
+    l->coord = NULL;
+    if (l->rpc)
+        dk_rpc_stop(l->rpc, loop_rpc_stopped, l);
+    else
+        loop_rpc_stopped(l);
+}
+
+/* Loop l. */
+static void loop_stop(void *arg)
+{
+    dk__loop *l = arg;
+    if (l->coord)
+        dk_coord_stop(l->coord, loop_coord_stopped, l);
+    else
+        loop_coord_stopped(l);
+}
+
+static void check_closed(uv_handle_t *h)
+{
+    dk__loops *a = h->data;
+    a->check_open = 0;
+    loops_maybe_stopped(a);
+}
+
+void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg)
+{
+    dk__loops *a = c->lp;
+    if (!a) {
+        done(arg);
+        return;
+    }
+    atomic_store(&a->ok, 0);
+    a->stop_done = done;
+    a->stop_arg = arg;
+    for (size_t i = 1; i < a->n; i++) {
+        dk__loop *l = &a->l[i];
+        if (!l->coord && !l->rpc)
+            continue;
+        a->stopping++;
+        if (dk_mailbox_post(l->mb, &l->mail, loop_stop, l) != 0) {
+            dk_log(DK_LOG_ERROR, "cluster: cannot reach loop %u to stop its coordinator", l->index);
+            a->stopping--;
+        }
+    }
+    if (a->check_open)
+        uv_close((uv_handle_t *)&a->check, check_closed);
+    else
+        loops_maybe_stopped(a);
+}
+
+void dk__loops_free(dk_cluster *c)
+{
+    dk__loops *a = c->lp;
+    if (!a)
+        return;
+    msnap_unref(a->snap);
+    pthread_mutex_destroy(&a->snap_mu);
+    free(a->l);
+    free(a);
+    c->lp = NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * loops.h - a coordinator per loop thread (coordinator.h, "Loops"): the
+ * cluster starts, besides its own coordinator on the cluster loop (loop
+ * 0), one on every other loop thread, each with its own client-only RPC
+ * instance (its own connections to every peer), so that a plain read or
+ * write is coordinated on the loop where it arrived, with no mailbox hop.
+ *
+ * What such a coordinator sees of the cluster is shareable without
+ * locking the cluster loop: the ring (the cell's immutable, reference-
+ * counted snapshots) and a snapshot of the member table (id, RPC address,
+ * up, alive), published by loop 0 at every gossip change and re-read by a
+ * loop only when its version moved (one atomic load per request
+ * otherwise). What it does not see (pending replicas, this node's
+ * readability, fences, actor raises) is why it is used only while none of
+ * that applies: loop 0 evaluates that condition after each of its loop
+ * turns and at every member change and publishes it as one atomic flag;
+ * while the flag is off, every request goes to loop 0 as before. A ring
+ * move's stream starts a settle time (at least 300 ms) after the move
+ * becomes known here, so a write a loop planned just before the flag went
+ * off has reached its replicas long before a stream can pass its key, as
+ * on loop 0.
+ *
+ * Not with RPC TLS (the loops would need their own TLS contexts, and
+ * SIGHUP reloads only loop 0's): then every request goes to loop 0.
+ */
+#ifndef DK_CLUSTER_LOOPS_H
+#define DK_CLUSTER_LOOPS_H
+
+#include "cluster/cluster.h"
+
+/* cluster.c: start the coordinators of the loops in[1..n) after the
+ * primary (main thread, before any loop thread runs). rpc is the primary's
+ * RPC configuration (its key is used during the call only). 0 (also when
+ * there is nothing to start), or an error in err (then dk__loops_stop
+ * still releases what started). */
+int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf *rpc, char *err,
+                    size_t errlen);
+
+/* Loop 0: publish the member table m[0..n) for the loops' views, and
+ * re-evaluate whether they may coordinate. */
+void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n);
+
+/* Loop 0: re-evaluate whether the loops may coordinate (after anything
+ * that may change a ring move, readability or the fence). */
+void dk__loops_evaluate(dk_cluster *c);
+
+/* Loop 0: stop every loop's coordinator and RPC instance (on its own
+ * loop), then call done(arg) on loop 0 (never from inside this call when
+ * something was started). */
+void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg);
+
+/* Loop 0, once stopped: free what is left. */
+void dk__loops_free(dk_cluster *c);
+#endif

@@ -1,0 +1,134 @@
+"""Every loop thread coordinates the requests that arrive on it (issue 9,
+"Loops that scale"): 3 nodes (N=3, lsm engine, so a restarted node keeps
+its data) with [node] loop_threads = 2 behave as with one loop, and loop 1
+coordinates requests itself.  Requests use one fresh connection each, so
+connections spread over both loops.
+
+test_two_loops_quorum_cas_hints (no scheduled anti-entropy, so that only
+hints move data):
+  1. 60 keys written at quorum, each through a node in turn; every key
+     reads back at quorum through every node.  The nodes'
+     dynkv_coord_loop0_requests_total and ..._loop1_... both grew: both
+     loops coordinated requests.
+  2. A CAS write (If-None-Match: *) on one key, then again through every
+     node: each repeat is refused (412) whichever loop it arrives on
+     (conditional writes go to the cluster loop, whose per-key lock
+     orders them).
+  3. n3 is killed.  40 keys "down-*" written at quorum through n1 and n2
+     all succeed (n3's copies are kept as hints: hints_stored_total grows
+     by at least 40 on n1 and n2, and loop 1 coordinated some of these
+     writes); they read back at quorum.
+  4. n3 restarts on its data.  Every "down-*" key reaches n3's own replica
+     through hinted handoff within 20 s: the hints of writes that loop 1
+     coordinated went to loop 0's hint store and were replayed from there.
+
+test_two_loops_read_repair (read_repair_percent = 0, no hints, no
+anti-entropy, as test_read_path.py): 30 keys "old" at W=all; n3 killed;
+"new" over the context at quorum (n3 misses it); n3 restarts holding
+"old".  Quorum reads of every key through n3 answer "new", and read repair
+gives n3 "new" for every key within 10 s; n3's loop 1 coordinated some of
+those reads.
+"""
+
+import pytest
+
+import dkcluster
+from dkcluster import get, holders, put, request, values, wait_until
+
+IP_PREFIX = "127.0.67"
+SETS = ["node.loop_threads=2", "cluster.anti_entropy_interval=0"]
+
+
+def counter(node, name):
+    r = request(node, "GET", "/metrics")
+    assert r.status == 200, r
+    for line in r.body.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "dynkv_" + name:
+            return float(parts[1])
+    return 0.0
+
+
+def loop_counts(nodes):
+    return (sum(counter(n, "coord_loop0_requests_total") for n in nodes),
+            sum(counter(n, "coord_loop1_requests_total") for n in nodes))
+
+
+LSM = pytest.mark.skipif(not dkcluster.have_engine("lsm"),
+                         reason="engine-lsm.so not built in %s" % dkcluster.PLUGIN_PATH)
+
+
+@LSM
+def test_two_loops_quorum_cas_hints(make_cluster):
+    c = make_cluster(3, engine="lsm", sets=SETS)
+    n1, n2, n3 = c.nodes
+
+    # 1. quorum writes and reads, coordinated on both loops
+    keys = ["k-%02d" % i for i in range(60)]
+    for i, k in enumerate(keys):
+        r = put(c.nodes[i % 3], k, "v-" + k, cl="quorum")
+        assert r.status == 200, r
+    for n in c.nodes:
+        for k in keys:
+            r = get(n, k, cl="quorum")
+            assert values(r) == [("v-" + k).encode()], (n.id, k, r)
+    l0, l1 = loop_counts(c.nodes)
+    assert l0 + l1 >= len(keys) * 4
+    assert l1 > 0, "loop 1 coordinated nothing (loop 0: %d)" % l0
+    assert l0 > 0, "loop 0 coordinated nothing (loop 1: %d)" % l1
+
+    # 2. conditional writes stay ordered
+    r = put(n1, "cas", "first", cl="quorum", headers={"If-None-Match": "*"})
+    assert r.status == 200, r
+    for n in c.nodes:
+        for _ in range(4):
+            r = put(n, "cas", "again", cl="quorum", headers={"If-None-Match": "*"})
+            assert r.status == 412, (n.id, r)
+    assert values(get(n2, "cas", cl="all")) == [b"first"]
+
+    # 3. a node fails: writes still succeed at quorum, n3's copies hinted
+    c.kill("n3")
+    hints0 = counter(n1, "hints_stored_total") + counter(n2, "hints_stored_total")
+    _, l1_before = loop_counts([n1, n2])
+    down = ["down-%02d" % i for i in range(40)]
+    for i, k in enumerate(down):
+        r = put((n1, n2)[i % 2], k, "v-" + k, cl="quorum")
+        assert r.status == 200, (k, r)
+    for i, k in enumerate(down):
+        assert values(get((n2, n1)[i % 2], k, cl="quorum")) == [("v-" + k).encode()]
+    hints = counter(n1, "hints_stored_total") + counter(n2, "hints_stored_total") - hints0
+    assert hints >= len(down), hints
+    _, l1_after = loop_counts([n1, n2])
+    assert l1_after > l1_before, "loop 1 coordinated none of the requests while n3 was down"
+
+    # 4. n3 comes back: hinted handoff brings what it missed
+    c.start(["n3"], timeout=30)
+    ok = wait_until(lambda: all("n3" in holders(c, k, ("v-" + k).encode()) for k in down), 20.0, 0.5)
+    missing = [k for k in down if "n3" not in holders(c, k)]
+    assert ok, "hints not delivered to n3 for %s" % missing
+
+
+@LSM
+def test_two_loops_read_repair(make_cluster):
+    c = make_cluster(3, engine="lsm", sets=SETS + ["cluster.read_repair_percent=0", "cluster.hint_window=0"])
+    n1, _, n3 = c.nodes
+    keys = ["rr-%02d" % i for i in range(30)]
+    ctx = {}
+    for k in keys:
+        r = put(n1, k, "old", cl="all")
+        assert r.status == 200, r
+        ctx[k] = r.json()["context"]
+    c.kill("n3")
+    for k in keys:
+        r = put(n1, k, "new", cl="quorum", headers={"X-Context": ctx[k]})
+        assert r.status == 200, r
+    c.start(["n3"], timeout=30)
+    assert all(holders(c, k, b"old") == ["n3"] for k in keys)
+    _, l1_before = loop_counts([n3])
+    for k in keys:
+        assert values(get(n3, k, cl="quorum")) == [b"new"], k
+    ok = wait_until(lambda: all(len(holders(c, k, b"new")) == 3 for k in keys), 10.0, 0.3)
+    stale = [k for k in keys if len(holders(c, k, b"new")) != 3]
+    assert ok, "read repair left %s stale on n3" % stale
+    _, l1_after = loop_counts([n3])
+    assert l1_after > l1_before, "loop 1 of n3 coordinated none of the repairing reads"
