@@ -87,6 +87,7 @@
 #include "api/auth.h"
 #include "api/health.h"
 #include "cluster/cluster.h"
+#include "cluster/leaver.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -295,13 +296,9 @@ static void on_stop_async(uv_async_t *a)
     }
 }
 
-/* Main loop thread. */
-static void on_signal(uv_signal_t *s, int signum)
+/* Loop 0: drain as for any signal (stop_phase(1)). */
+static void drain_now(int signum)
 {
-    if (stopping++) {
-        dk_log(DK_LOG_WARN, "second signal %d: exiting without waiting", signum);
-        exit(1);
-    }
     dk_log(DK_LOG_INFO,
            "signal %d: draining (no new connections; finishing the requests in flight, "
            "at most %lld ms)",
@@ -309,11 +306,60 @@ static void on_signal(uv_signal_t *s, int signum)
     dk_health_set_draining(1);
     svc_notify("STOPPING=1\nSTATUS=draining after signal %d", signum);
     uv_timer_stop(&ready_timer);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
     if (cfg.node.drain_timeout > 0)
         uv_timer_start(&drain_timer, on_drain_timeout, (uint64_t)cfg.node.drain_timeout, 0);
     stop_phase(1);
+}
+
+/* A node that is left and not handed off yet (cluster/leaver.h): the
+ * signal waits for the hand-off, every 100 ms, at most
+ * DK_LEAVER_STOP_WAIT_MS; then the hints still held are logged by count. */
+static uv_timer_t handoff_timer;
+static uint64_t handoff_since;
+static int handoff_signum;
+
+/* Loop 0. */
+static void on_handoff_tick(uv_timer_t *t)
+{
+    uint64_t waited = uv_now(t->loop) - handoff_since;
+    if (!dk_cluster_handed_off(&cluster) && waited < DK_LEAVER_STOP_WAIT_MS)
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    if (dk_cluster_handed_off(&cluster)) {
+        dk_log(DK_LOG_INFO, "decommission: handed off after %llu ms: stopping", (unsigned long long)waited);
+    } else {
+        char desc[512];
+        uint64_t n = dk_cluster_hints_describe(&cluster, desc, sizeof(desc));
+        dk_log(DK_LOG_WARN,
+               "decommission: not handed off after %u ms: stopping with %llu undelivered hint(s)%s%s%s "
+               "(kept in the hint store: start this node again to deliver them)",
+               DK_LEAVER_STOP_WAIT_MS, (unsigned long long)n, desc[0] ? " (" : "", desc, desc[0] ? ")" : "");
+    }
+    drain_now(handoff_signum);
+}
+
+/* Main loop thread. */
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (stopping++) {
+        dk_log(DK_LOG_WARN, "second signal %d: exiting without waiting", signum);
+        exit(1);
+    }
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    if (cluster_started && dk_cluster_left(&cluster) && !dk_cluster_handed_off(&cluster)) {
+        dk_log(DK_LOG_INFO,
+               "signal %d: this node is left but has not handed off yet (%llu hint(s) to deliver): "
+               "waiting for it, at most %u ms, before draining",
+               signum, (unsigned long long)dk_cluster_hints_left(&cluster), DK_LEAVER_STOP_WAIT_MS);
+        handoff_signum = signum;
+        handoff_since = uv_now(s->loop);
+        uv_timer_init(s->loop, &handoff_timer);
+        uv_timer_start(&handoff_timer, on_handoff_tick, 100, 100);
+        return;
+    }
+    drain_now(signum);
 }
 
 /* Worker: re-read the configuration and reopen the log. */

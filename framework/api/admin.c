@@ -2,7 +2,8 @@
  * admin.c - the /admin/ routes of the HTTP API (DESIGN.md section 7):
  * this file picks the verb, and holds the ring-move verbs itself:
  * POST /admin/decommission, POST /admin/remove/{id}, POST /admin/cleanup
- * and GET /admin/streams. The others live one concept a file:
+ * and GET /admin/streams, and GET /admin/decommission (this node's
+ * status, "handed_off" once it is left and drained: cluster/leaver.h). The others live one concept a file:
  * /admin/local/{key} in kv.c, /admin/snapshots in api_snapshot.c,
  * /admin/loglevel in api_loglevel.c, /admin/compact|flush|drain in
  * api_maint.c, /admin/repair in api_repair.c.
@@ -27,12 +28,13 @@
 
 #include "api/api_int.h"
 #include "cluster/cluster.h"
+#include "cluster/leaver.h"
 #include "cluster/rebalance.h"
 #include "coord/cleanup.h"
 #include "http/url.h"
 #include "util/errors.h"
 
-enum { ADM_DECOMMISSION, ADM_REMOVE, ADM_CLEANUP, ADM_STREAMS };
+enum { ADM_DECOMMISSION, ADM_REMOVE, ADM_CLEANUP, ADM_STREAMS, ADM_DECOMMISSION_STATUS };
 
 typedef struct admin_req {
     dk_api_req q;
@@ -79,6 +81,20 @@ static void admin_run(dk_api_req *q)
         return;
     }
     switch (a->verb) {
+    case ADM_DECOMMISSION_STATUS: {
+        json_t *o = dk_cluster_decommission_json(c);
+        json_object_set_new(o, "node", json_string(c->cfg->node.id));
+        if (!dk_cluster_left(c)) {
+            const dk_member *self = NULL;
+            for (size_t i = 0; i < c->n_table; i++)
+                if (!strcmp(c->table[i].id, c->cfg->node.id))
+                    self = &c->table[i];
+            json_object_set_new(o, "status",
+                                json_string(self ? dk_member_status_name(self->status) : "unknown"));
+        }
+        dk__api_json(q, 200, o);
+        break;
+    }
     case ADM_DECOMMISSION:
         rc = dk_rebalance_decommission(c, why, sizeof(why));
         if (rc)
@@ -125,7 +141,8 @@ static int admin_ring(dk_api *api, dk_http_exchange *x, const dk_http_request *r
     size_t n = r->path_len - 7;
     int verb, want_post = 1;
     if (n == 12 && !memcmp(p, "decommission", 12)) {
-        verb = ADM_DECOMMISSION;
+        verb = r->method == HTTP_GET || r->method == HTTP_HEAD ? ADM_DECOMMISSION_STATUS : ADM_DECOMMISSION;
+        want_post = verb == ADM_DECOMMISSION;
     } else if (n == 7 && !memcmp(p, "cleanup", 7)) {
         verb = ADM_CLEANUP;
     } else if (n == 7 && !memcmp(p, "streams", 7)) {
@@ -155,7 +172,10 @@ static int admin_ring(dk_api *api, dk_http_exchange *x, const dk_http_request *r
     }
     if (want_post ? r->method != HTTP_POST : (r->method != HTTP_GET && r->method != HTTP_HEAD)) {
         dk_buf_append_str(&a->q.headers, want_post ? "Allow: POST\r\n" : "Allow: GET\r\n");
-        dk__api_fail(&a->q, 405, "method_not_allowed", want_post ? "use POST" : "use GET");
+        dk__api_fail(&a->q, 405, "method_not_allowed",
+                     verb == ADM_DECOMMISSION ? "use POST (or GET for its status)"
+                     : want_post              ? "use POST"
+                                              : "use GET");
         return 0;
     }
     dk__api_on_cluster(&a->q, admin_run);

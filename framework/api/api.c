@@ -18,6 +18,7 @@
 
 #include "api/api_int.h"
 #include "api/api_json.h"
+#include "cluster/leaver.h"
 #include "coord/coordinator.h"
 #include "http/url.h"
 #include "base/log.h"
@@ -319,11 +320,30 @@ static void not_found(dk_api *api, dk_http_exchange *x)
                      "/admin/cleanup");
 }
 
+/* A node that is left serves no data (cluster/leaver.h). */
+static void left_refuse(dk_api *api, dk_http_exchange *x)
+{
+    dk_api_req *q = dk__api_req_new(api, x, sizeof(*q), DK_OP_OTHER);
+    if (!q)
+        return;
+    char msg[300];
+    snprintf(msg, sizeof(msg),
+             "node %s is left (decommissioned): it serves no data; send the request to another member "
+             "(GET /cluster lists them)",
+             api->cfg->node.id);
+    dk__api_fail(q, 503, "left", msg);
+}
+
 void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *r)
 {
     dk_api *api = arg;
     if (api->auth && dk__api_authorize(api, x, r) != 0)
         return;
+    if ((path_under(r, "/kv/", 4) || path_under(r, "/crdt/", 6) || path_is(r, "/kv")) &&
+        dk_cluster_left(api->cluster)) {
+        left_refuse(api, x);
+        return;
+    }
     if (path_under(r, "/kv/", 4))
         dk__api_kv(api, x, r, DK_API_KV);
     else if (path_under(r, "/crdt/", 6))

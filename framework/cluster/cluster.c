@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "cluster/cluster.h"
+#include "cluster/leaver.h"
 #include "cluster/loops.h"
 #include "cluster/rebalance.h"
 #include "rpc/rpc_tls.h"
@@ -545,6 +546,8 @@ int dk_cluster_render(dk_cluster *c, dk_buf *out)
     json_object_set_new(o, "ring_version", json_integer(r ? (json_int_t)dk_ring_version(r) : 0));
     json_object_set_new(o, "n_replicas", json_integer(c->cfg->cluster.n_replicas));
     json_object_set_new(o, "streaming", dk_rebalance_progress(c));
+    json_object_set_new(o, "decommission", dk_cluster_decommission_json(c));
+    json_object_set_new(o, "handed_off", json_boolean(dk_cluster_handed_off(c)));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         int idx = r ? dk_ring_find(r, m[i].id) : -1;

@@ -54,6 +54,9 @@ typedef struct dk_cluster {
     uint32_t raise_to, raised;
     struct dk__loops *lp; /* the other loops' coordinators (loops.h); NULL: none */
     int lp_stopping, lp_stopped;
+    /* the drain of a node that is left (leaver.h): atomics but lv_since */
+    int lv_left, lv_handed_off;
+    uint64_t lv_hints, lv_since;
 } dk_cluster;
 
 /* The node's loop threads, for a coordinator per loop (loops.h). */

@@ -9,7 +9,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/cluster/pending.c framework/cluster/pending.h \
 	framework/cluster/rebalance.c framework/cluster/rebalance.h \
 	framework/cluster/handoff_wait.c framework/cluster/handoff_wait.h \
-	framework/cluster/read_fence.c framework/cluster/read_fence.h
+	framework/cluster/read_fence.c framework/cluster/read_fence.h \
+	framework/cluster/leaver.c framework/cluster/leaver.h
 
 check_PROGRAMS += tests/unit/test-pending
 TESTS += tests/unit/test-pending

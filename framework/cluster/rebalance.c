@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cluster/handoff_wait.h"
+#include "cluster/leaver.h"
 #include "cluster/pending.h"
 #include "cluster/read_fence.h"
 #include "cluster/rebalance.h"
@@ -457,6 +458,7 @@ static void rb_step_once(dk__rebalance *rb)
     const dk_member *self = rb_self(c);
     if (!self || !c->members || !c->coord || rb->closing || c->stopping)
         return;
+    dk__leaver_step(c, self->status); /* a node that is left drains (leaver.h) */
     if (!rb->decided) {
         rb_decide(rb);
         return; /* it may have announced; the next step goes on */

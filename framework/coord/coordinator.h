@@ -283,4 +283,10 @@ void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, u
  * counts their answers (cluster/handoff_wait.h). Loop thread. */
 int dk_coord_handoff_receiving(dk_coord *c, const char *const *targets, size_t n);
 
+/* A leaver's drain (cluster/leaver.h): how many hints this coordinator
+ * holds undelivered (0 without hints), and, with replay set, replay them
+ * now rather than at the next tick. desc (may be NULL) gets them per
+ * target ("12 for n2"). Loop thread of the primary. */
+uint64_t dk_coord_hints_pending(dk_coord *c, int replay, char *desc, size_t len);
+
 #endif /* DK_COORDINATOR_H */

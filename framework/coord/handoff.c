@@ -23,6 +23,9 @@
  * says whether a target is still a pending replica here (view.receiving),
  * which the check after a move ends needs (cluster/handoff_wait.h).
  *
+ * dk_coord_hints_pending serves a leaver's drain the same way: what it
+ * still holds, replayed at once.
+ *
  * Everything here runs on the loop thread.
  */
 #include <string.h>
@@ -57,6 +60,20 @@ void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, u
     /* Someone waits for these hints: replay them now, not at the next tick. */
     if (*hinted)
         dk_hints_replay_soon(c->hints);
+}
+
+uint64_t dk_coord_hints_pending(dk_coord *c, int replay, char *desc, size_t len)
+{
+    if (desc && len)
+        desc[0] = 0;
+    if (!c->hints)
+        return 0;
+    uint64_t n = dk_hints_pending(c->hints);
+    if (desc)
+        dk_hints_describe(c->hints, desc, len);
+    if (n && replay)
+        dk_hints_replay_soon(c->hints);
+    return n;
 }
 
 int dk_coord_handoff_receiving(dk_coord *c, const char *const *targets, size_t n)

@@ -27,7 +27,8 @@
 
 typedef struct hint_target {
     char id[DK_NODE_ID_MAX + 1];
-    uint64_t gen; /* bumped by every store for this target */
+    uint64_t gen;   /* bumped by every store for this target */
+    uint64_t count; /* hints stored for it and not yet delivered or dropped */
     int busy;
 } hint_target;
 
@@ -37,6 +38,8 @@ struct dk_hints {
     hint_target *t;
     size_t n, cap;
     uint64_t seq;
+    uint64_t count;    /* every target's count: the hints_pending gauge */
+    unsigned storing;  /* store jobs in flight */
     unsigned inflight; /* worker jobs and deliveries */
     int closing, timer_closed;
     void (*close_done)(void *);
@@ -78,6 +81,33 @@ int dk_hints_holds(const dk_hints *h, const char *target)
         if (strcmp(h->t[i].id, target) == 0)
             return 1;
     return 0;
+}
+
+/* n hints for t are gone (delivered or dropped): keep the gauge. */
+static void hints_count_less(dk_hints *h, hint_target *t, uint64_t n)
+{
+    if (t)
+        t->count -= n < t->count ? n : t->count;
+    h->count -= n < h->count ? n : h->count;
+    dk_metrics_set_gauge("hints_pending", h->count);
+}
+
+uint64_t dk_hints_pending(const dk_hints *h)
+{
+    return h->count + h->storing;
+}
+
+size_t dk_hints_describe(const dk_hints *h, char *out, size_t len)
+{
+    size_t used = 0;
+    if (len)
+        out[0] = 0;
+    for (size_t i = 0; i < h->n && used < len; i++) {
+        int w = snprintf(out + used, len - used, "%s%llu for %s", used ? ", " : "",
+                         (unsigned long long)h->t[i].count, h->t[i].id);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return h->n;
 }
 
 static hint_target *hints_add_target(dk_hints *h, const char *id, size_t len)
@@ -138,7 +168,7 @@ static void hints_job_end(dk_hints *h)
 
 typedef struct scan_job {
     hint_job base;
-    dk_buf ids; /* NUL-separated target ids */
+    dk_buf ids; /* per target: its id, NUL, then its count (uint64_t) */
 } scan_job;
 
 static void scan_work(uv_work_t *req)
@@ -149,6 +179,10 @@ static void scan_work(uv_work_t *req)
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
     int rc = h->conf.ops->iter_open(h->conf.engine, &o, &it);
     dk_slice k, v;
+    char cur[DK_NODE_ID_MAX + 1] = "";
+    uint64_t count = 0;
+    /* Every key is read (not one seek per target) so that each target's
+     * count is known: a leaver says when it holds none (cluster/leaver.h). */
     while (rc == 0 && (rc = h->conf.ops->iter_next(it, &k, &v)) == 0) {
         const uint8_t *z = memchr(k.ptr, 0, k.len);
         if (!z || z == k.ptr || (size_t)(z - k.ptr) > DK_NODE_ID_MAX) {
@@ -156,12 +190,23 @@ static void scan_work(uv_work_t *req)
             continue;
         }
         size_t len = (size_t)(z - k.ptr);
-        uint8_t next[DK_NODE_ID_MAX + 1];
-        memcpy(next, k.ptr, len);
-        next[len] = 1; /* just past every key of this target */
-        if ((rc = dk_buf_append(&j->ids, k.ptr, len)) || (rc = dk_buf_append(&j->ids, "", 1)))
+        if (strlen(cur) == len && memcmp(cur, k.ptr, len) == 0) {
+            count++;
+            continue;
+        }
+        if (cur[0] && ((rc = dk_buf_append(&j->ids, cur, strlen(cur) + 1)) ||
+                       (rc = dk_buf_append(&j->ids, &count, sizeof(count)))))
             break;
-        rc = h->conf.ops->iter_seek(it, (dk_slice){next, len + 1});
+        memcpy(cur, k.ptr, len);
+        cur[len] = 0;
+        count = 1;
+    }
+    if ((rc == 0 || rc == DK_EOF) && cur[0]) {
+        int arc = dk_buf_append(&j->ids, cur, strlen(cur) + 1);
+        if (arc == 0)
+            arc = dk_buf_append(&j->ids, &count, sizeof(count));
+        if (arc)
+            rc = arc;
     }
     if (it)
         h->conf.ops->iter_close(it);
@@ -176,11 +221,19 @@ static void scan_after(uv_work_t *req, int status)
         for (size_t off = 0; off < j->ids.len;) {
             const char *id = (const char *)j->ids.data + off;
             size_t len = strlen(id);
-            hints_add_target(h, id, len);
-            off += len + 1;
+            uint64_t count;
+            memcpy(&count, j->ids.data + off + len + 1, sizeof(count));
+            hint_target *t = hints_add_target(h, id, len);
+            if (t) {
+                t->count += count;
+                h->count += count;
+            }
+            off += len + 1 + sizeof(count);
         }
+        dk_metrics_set_gauge("hints_pending", h->count);
         if (h->n)
-            dk_log(DK_LOG_INFO, "hints: %zu target node(s) have hints waiting", h->n);
+            dk_log(DK_LOG_INFO, "hints: %zu target node(s) have %llu hint(s) waiting", h->n,
+                   (unsigned long long)h->count);
     } else {
         dk_log(DK_LOG_ERROR, "hints: cannot scan the hint store: %s",
                dk_strerror(status ? status : j->base.rc));
@@ -198,6 +251,7 @@ typedef struct store_job {
     dk_buf value;
     dk_hints_done done;
     void *arg;
+    char target[DK_NODE_ID_MAX + 1];
 } store_job;
 
 static void store_work(uv_work_t *req)
@@ -214,9 +268,19 @@ static void store_after(uv_work_t *req, int status)
     store_job *j = (store_job *)req;
     dk_hints *h = j->base.h;
     int rc = status ? status : j->base.rc;
-    if (rc == 0)
+    h->storing--;
+    if (rc == 0) {
         dk_metrics_add("hints_stored_total", 1);
-    else
+        /* the target was added when the store began; a replay may have
+         * forgotten it meanwhile (it found none): it has one again */
+        hint_target *t = hints_find(h, j->target);
+        if (!t)
+            t = hints_add_target(h, j->target, strlen(j->target));
+        if (t)
+            t->count++;
+        h->count++;
+        dk_metrics_set_gauge("hints_pending", h->count);
+    } else
         dk_log(DK_LOG_ERROR, "hints: cannot store a hint: %s", dk_strerror(rc));
     if (j->done)
         j->done(j->arg, rc);
@@ -251,9 +315,12 @@ int dk_hints_store(dk_hints *h, const char *target, dk_slice key, dk_slice objec
         goto err;
     j->done = done;
     j->arg = arg;
+    memcpy(j->target, target, tlen + 1);
     t->gen++;
-    if ((rc = hints_queue(h, &j->base, store_work, store_after)) == 0)
+    if ((rc = hints_queue(h, &j->base, store_work, store_after)) == 0) {
+        h->storing++;
         return 0;
+    }
 err:
     dk_buf_free(&j->key);
     dk_buf_free(&j->value);
@@ -407,6 +474,8 @@ static void del_after(uv_work_t *req, int status)
     if (rc) {
         dk_log(DK_LOG_WARN, "hints: cannot delete a replayed hint for %s: %s", j->target, dk_strerror(rc));
         j->failed++;
+    } else {
+        hints_count_less(h, hints_find(h, j->target), 1);
     }
     dk_buf_free(&d->key);
     free(d);
@@ -470,10 +539,13 @@ static void batch_after(uv_work_t *req, int status)
                j->target);
     }
     hint_target *t = hints_find(h, j->target);
+    if (j->dropped)
+        hints_count_less(h, t, j->dropped);
     if (rc)
         dk_log(DK_LOG_ERROR, "hints: cannot read the hints for %s: %s", j->target, dk_strerror(rc));
     if (rc == 0 && !j->left && t && t->gen == j->gen) {
         /* Nothing left for this target: forget it. */
+        hints_count_less(h, t, t->count);
         *t = h->t[--h->n];
         t = NULL;
     }

@@ -70,6 +70,14 @@ int dk_hints_store(dk_hints *h, const char *target, dk_slice key, dk_slice objec
  * delivered or dropped yet; 0 once a replay found none left. Loop thread. */
 int dk_hints_holds(const dk_hints *h, const char *target);
 
+/* How many hints wait to be delivered (stored and not delivered or
+ * dropped, plus those being stored): the hints_pending gauge. Loop thread. */
+uint64_t dk_hints_pending(const dk_hints *h);
+
+/* Describe the targets that have hints ("12 for n2, 3 for n4") into out;
+ * returns how many targets there are. Loop thread. */
+size_t dk_hints_describe(const dk_hints *h, char *out, size_t len);
+
 /* Run the replay tick at once (then every interval again), for a caller
  * that waits for hints to be delivered. Loop thread. */
 void dk_hints_replay_soon(dk_hints *h);

@@ -22,6 +22,6 @@ EXTRA_DIST += tests/cluster/conftest.py tests/cluster/dkcluster.py \
 	tests/cluster/netns.py tests/cluster/test_netns.py \
 	tests/cluster/test_read_path.py tests/cluster/test_session.py \
 	tests/cluster/test_read_fence.py tests/cluster/test_replica_durable.py \
-	tests/cluster/test_loops.py
+	tests/cluster/test_loops.py tests/cluster/test_decommission_handoff.py
 # test_ui.py leaves its Chromium screenshots in the build folder to be looked at.
 CLEANFILES += tests/cluster/ui-dashboard*.png
