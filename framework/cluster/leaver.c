@@ -38,7 +38,7 @@ json_t *dk_cluster_decommission_json(const dk_cluster *c)
     int left = dk_cluster_left(c), done = dk_cluster_handed_off(c);
     return json_pack("{s:s, s:b, s:I, s:s}", "status", left ? "left" : "not left", "handed_off", done,
                      "hints_pending", (json_int_t)dk_cluster_hints_left(c), "message",
-                     done ? "handed off: the process can be stopped"
+                     done   ? "handed off: the process can be stopped"
                      : left ? "left: draining (hints to deliver, writes in flight)"
                             : "not decommissioned");
 }
@@ -64,6 +64,7 @@ void dk__leaver_step(dk_cluster *c, dk_member_status self)
         return;
     __atomic_store_n(&c->lv_handed_off, 1, __ATOMIC_RELEASE);
     dk_metrics_set_gauge("decommission_handed_off", 1);
-    dk_log(DK_LOG_INFO, "decommission complete: %s handed off (no hint left, no write in flight), safe to stop",
+    dk_log(DK_LOG_INFO,
+           "decommission complete: %s handed off (no hint left, no write in flight), safe to stop",
            c->cfg->node.id);
 }
