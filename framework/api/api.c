@@ -71,11 +71,13 @@ void dk__api_send(dk_api_req *q)
     if (q->headers.len)
         dk_buf_append(&q->headers, "", 1); /* NUL-terminate for the transport */
     const char *headers = q->headers.len ? (const char *)q->headers.data : NULL;
+    /* Counted before it is written: a client that has the answer finds it
+     * in /metrics, which another loop thread may serve at once. */
+    dk_metrics_request(q->op, q->status, dk_mono_ns() - q->start_ns);
     if (q->body_ref.len) /* lent: the transport copies it only if it cannot write it at once */
         dk_http_respond(q->x, q->status, q->content_type, headers, q->body_ref.ptr, q->body_ref.len);
     else
         dk_http_respond_buf(q->x, q->status, q->content_type, headers, &q->body);
-    dk_metrics_request(q->op, q->status, dk_mono_ns() - q->start_ns);
     if (q->release)
         q->release(q);
     dk__api_session_free(q);

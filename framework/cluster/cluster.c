@@ -78,6 +78,7 @@ static void cluster_update_ring(dk_cluster *c, const dk_member *m, size_t n)
     c->ring_version++;
     snprintf(c->ring_sig, sizeof(c->ring_sig), "%s", sig);
     dk_ring_cell_set(&c->ring, r);
+    dk__loops_ring_changed(c);
     dk_log(DK_LOG_INFO, "cluster: ring version %llu with %zu node%s", (unsigned long long)c->ring_version, k,
            k == 1 ? "" : "s");
 }

@@ -1,7 +1,8 @@
 /*
  * cluster.h - a node's cluster half, living on the cluster loop (loop 0):
  * gossip membership, the ring derived from it, the node-to-node RPC
- * transport, and the quorum coordinator that uses all three.
+ * transport, and the quorum coordinator that uses all three; and, on every
+ * other loop thread, a coordinator of that loop's own (loops.h).
  *
  * The ring holds the members whose ring status (member.h) is normal,
  * leaving or replacing, whatever their liveness: a down node keeps its

@@ -1,6 +1,7 @@
 # framework/cluster: a node's cluster half on loop 0: gossip membership, the
 # ring view built from it, the member table persisted in the catalog, RPC
-# and the coordinator started and stopped together; the ring transition
+# and the coordinator started and stopped together (and a coordinator per
+# other loop thread, loops.c); the ring transition
 # (pending ranges) and its unit test.
 framework_libdynkv_la_SOURCES += \
 	framework/cluster/cluster.c framework/cluster/cluster.h \

@@ -44,6 +44,8 @@ typedef struct dk__loop {
     dk_coord *coord;
     msnap *snap; /* this loop's reference */
     uint64_t snap_ver;
+    dk_ring *ring; /* this loop's reference to the ring it saw last */
+    uint64_t ring_ver;
     dk_mail mail;
 } dk__loop;
 
@@ -56,7 +58,8 @@ typedef struct dk__loops {
     pthread_mutex_t snap_mu;
     msnap *snap; /* the latest (loop 0's reference) */
     _Atomic uint64_t snap_ver;
-    uv_check_t check; /* loop 0: re-evaluate ok after each turn */
+    _Atomic uint64_t ring_ver; /* bumped after each new ring is in the cell */
+    uv_check_t check;          /* loop 0: re-evaluate ok after each turn */
     int check_open;
     unsigned stopping; /* loops not stopped yet */
     void (*stop_done)(void *);
@@ -90,10 +93,21 @@ static const msnap *loop_snap(dk__loop *l)
 
 /* ---- the loops' view (coordinator.h), on each loop's own thread ---------- */
 
+/* The ring, from the loop's own reference: the cell (its mutex, shared
+ * by every loop) is read only when loop 0 published a new ring. */
 static dk_ring *lview_ring(void *arg)
 {
     dk__loop *l = arg;
-    return dk_ring_cell_get(&l->all->c->ring);
+    uint64_t v = atomic_load_explicit(&l->all->ring_ver, memory_order_acquire);
+    if (v != l->ring_ver || !l->ring) {
+        dk_ring *r = dk_ring_cell_get(&l->all->c->ring);
+        dk_ring_unref(l->ring);
+        l->ring = r;
+        l->ring_ver = v;
+    }
+    if (l->ring)
+        dk_ring_ref(l->ring);
+    return l->ring;
 }
 
 static const msnap_entry *lview_find(dk__loop *l, const char *id)
@@ -186,6 +200,12 @@ void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n)
         atomic_store(&a->ok, 0);
     }
     dk__loops_evaluate(c);
+}
+
+void dk__loops_ring_changed(dk_cluster *c)
+{
+    if (c->lp)
+        atomic_fetch_add_explicit(&c->lp->ring_ver, 1, memory_order_release);
 }
 
 dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index)
@@ -297,6 +317,8 @@ static void loop_rpc_stopped(void *arg)
     l->rpc = NULL;
     msnap_unref(l->snap);
     l->snap = NULL;
+    dk_ring_unref(l->ring);
+    l->ring = NULL;
     loop_answer(l);
 }
 

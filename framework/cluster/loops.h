@@ -8,9 +8,9 @@
  * What such a coordinator sees of the cluster is shareable without
  * locking the cluster loop: the ring (the cell's immutable, reference-
  * counted snapshots) and a snapshot of the member table (id, RPC address,
- * up, alive), published by loop 0 at every gossip change and re-read by a
- * loop only when its version moved (one atomic load per request
- * otherwise). What it does not see (pending replicas, this node's
+ * up, alive), published by loop 0 at every gossip change; a loop keeps a
+ * reference to each and re-reads them only when their version moved (one
+ * atomic load per request otherwise, no lock). What it does not see (pending replicas, this node's
  * readability, fences, actor raises) is why it is used only while none of
  * that applies: loop 0 evaluates that condition after each of its loop
  * turns and at every member change and publishes it as one atomic flag;
@@ -39,6 +39,10 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
 /* Loop 0: publish the member table m[0..n) for the loops' views, and
  * re-evaluate whether they may coordinate. */
 void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n);
+
+/* Loop 0: a new ring is in the cell (the loops keep a reference to the
+ * last one they saw and re-read the cell only after this). */
+void dk__loops_ring_changed(dk_cluster *c);
 
 /* Loop 0: re-evaluate whether the loops may coordinate (after anything
  * that may change a ring move, readability or the fence). */

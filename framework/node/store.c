@@ -66,11 +66,6 @@ void dk_store_close(dk_store *s)
     free(s);
 }
 
-const dk_actor *dk_store_actor(const dk_store *s)
-{
-    return &s->conf.actor;
-}
-
 void dk_store_set_actor(dk_store *s, const dk_actor *a)
 {
     pthread_mutex_lock(&s->actor_mu);

@@ -41,7 +41,6 @@ typedef struct dk_store_conf {
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out);
 void dk_store_close(dk_store *s);
-const dk_actor *dk_store_actor(const dk_store *s);
 /* Replace the actor new writes are stamped with (a node that lost its data
  * learned a higher incarnation from its peers). Any thread; writes already
  * running keep the actor they started with. */
