@@ -172,9 +172,12 @@ static void on_members(void *arg, const dk_member *m, size_t n)
     free(c->table);
     c->table = copy;
     c->n_table = n;
+    /* The loops: off and their member table first, then the ring that
+     * matches it, then whether they may coordinate again (loops.h). */
+    dk__loops_members(c, m, n);
     cluster_update_ring(c, m, n);
     dk_rebalance_on_members(c, m, n);
-    dk__loops_members(c, m, n);
+    dk__loops_evaluate(c);
     /* Persist the latest table; intermediate ones may be skipped. */
     dk_member *save = malloc((n ? n : 1) * sizeof(*m));
     if (!save || c->stopping) {

@@ -54,7 +54,9 @@ typedef struct dk__loops {
     dk_mailbox *mb0;
     size_t n; /* loop threads, loop 0 included; l[0] is unused */
     dk__loop *l;
-    atomic_int ok; /* the loops may coordinate now */
+    atomic_int ok;   /* the loops may coordinate now */
+    int ok_logged;   /* loop 0: the value last logged */
+    int snap_failed; /* loop 0: the last member table could not be published */
     pthread_mutex_t snap_mu;
     msnap *snap; /* the latest (loop 0's reference) */
     _Atomic uint64_t snap_ver;
@@ -154,10 +156,12 @@ void dk__loops_evaluate(dk_cluster *c)
     if (!a)
         return;
     const char *sig = dk_rebalance_sig(c);
-    int ok = !c->stopping && !c->raising && a->snap && dk_rebalance_readable(c) && !dk_rebalance_fenced(c) &&
-             !(sig && sig[0]);
-    if (atomic_load_explicit(&a->ok, memory_order_relaxed) != ok) {
+    int ok = !c->stopping && !c->raising && a->snap && !a->snap_failed && dk_rebalance_readable(c) &&
+             !dk_rebalance_fenced(c) && !(sig && sig[0]);
+    if (atomic_load_explicit(&a->ok, memory_order_relaxed) != ok)
         atomic_store_explicit(&a->ok, ok, memory_order_release);
+    if (a->ok_logged != ok) {
+        a->ok_logged = ok;
         dk_log(DK_LOG_DEBUG,
                "cluster: the loops %s coordinate (stopping %d, raising %d, readable %d, fenced %d, move %s)",
                ok ? "now" : "no longer", c->stopping, c->raising, dk_rebalance_readable(c),
@@ -176,6 +180,9 @@ void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n)
     dk__loops *a = c->lp;
     if (!a)
         return;
+    /* Off until the caller re-evaluates, once the ring matches the table:
+     * no loop sees a table and a ring of different member sets. */
+    atomic_store_explicit(&a->ok, 0, memory_order_release);
     msnap *s = malloc(sizeof(*s) + (n ? n : 1) * sizeof(s->e[0]));
     if (s) {
         atomic_init(&s->refs, 1);
@@ -195,11 +202,14 @@ void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n)
         atomic_fetch_add_explicit(&a->snap_ver, 1, memory_order_release);
         pthread_mutex_unlock(&a->snap_mu);
         msnap_unref(old);
+        a->snap_failed = 0;
     } else {
-        /* No memory for the new table: keep the loops off it. */
-        atomic_store(&a->ok, 0);
+        /* No memory for the new table: the loops stay off (the old table
+         * is stale) until a later one is published. */
+        a->snap_failed = 1;
+        dk_log(DK_LOG_WARN,
+               "cluster: no memory for the loops' member table: loop 0 coordinates every request");
     }
-    dk__loops_evaluate(c);
 }
 
 void dk__loops_ring_changed(dk_cluster *c)

@@ -36,8 +36,10 @@
 int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf *rpc, char *err,
                     size_t errlen);
 
-/* Loop 0: publish the member table m[0..n) for the loops' views, and
- * re-evaluate whether they may coordinate. */
+/* Loop 0: publish the member table m[0..n) for the loops' views. The
+ * loops stop coordinating at once; the caller publishes the matching ring
+ * next, then calls dk__loops_evaluate. If the table cannot be copied (no
+ * memory) they stay off until a later table is published. */
 void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n);
 
 /* Loop 0: a new ring is in the cell (the loops keep a reference to the

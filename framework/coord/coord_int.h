@@ -15,6 +15,7 @@
 #define DK_COORD_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include "coord/coordinator.h"
 #include "coord/hints.h"
 #include "coord/stream.h"
@@ -67,6 +68,12 @@ struct dk_coord {
      * (handoff.c). */
     uint64_t handoff_epoch;
     unsigned handoff_inflight[2];
+    /* The loops' own coordinators' plain writes, counted in the primary's
+     * from plan to end by the epoch published here (handoff.c,
+     * dk__handoff_loop_begin): they have no pending view, so every one is
+     * counted. */
+    _Atomic uint64_t loop_epoch;
+    atomic_uint loop_inflight[2];
     uint64_t test_write_delay_ms; /* DK_TEST_WRITE_DELAY_MS (coord_write.c); 0 = off */
 };
 
@@ -220,6 +227,10 @@ void dk__stream_done_query(dk_coord *c, dk_rpc_req *q, dk_slice body); /* STREAM
  * HANDOFF_QUERY served. Loop thread. */
 uint64_t dk__handoff_begin(dk_coord *c);
 void dk__handoff_end(dk_coord *c, uint64_t epoch);
+/* A loop's own coordinator's write is planned / has ended: counted in
+ * its primary p (any thread; the epoch returned goes to _end). */
+uint64_t dk__handoff_loop_begin(dk_coord *p);
+void dk__handoff_loop_end(dk_coord *p, uint64_t epoch);
 void dk__handoff_serve(dk_coord *c, dk_rpc_req *q, dk_slice body);
 
 /* ---- streaming internals (stream.c, stream_fetch.c) -------------------------

@@ -28,6 +28,8 @@ static void wop_free(wop *op)
 {
     if (op->pend_held)
         dk__handoff_end(op->c, op->pend_epoch);
+    if (op->loop_held)
+        dk__handoff_loop_end(op->c->primary, op->loop_epoch);
     dk__plan_free(&op->plan);
     dk_buf_free(&op->key);
     dk_buf_free(&op->value);
@@ -539,6 +541,14 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
         rc = dk_vv_copy(&op->ctx, w->context);
     if (rc == 0 && op->has_im)
         rc = dk_vv_copy(&op->im, w->if_match);
+    /* A loop's own coordinator knows of no pending replica: the write is
+     * counted in the primary's handoff state before its ring is read, so
+     * a move's check that asks after this node learned of the move waits
+     * for a write planned with the ring before it (handoff.c). */
+    if (rc == 0 && c->primary) {
+        op->loop_epoch = dk__handoff_loop_begin(c->primary);
+        op->loop_held = 1;
+    }
     if (rc == 0)
         rc = dk__plan_make(c, w->key, &op->plan);
     if (rc) {

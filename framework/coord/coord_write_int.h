@@ -69,6 +69,8 @@ struct wop {
     uint32_t n_pend;
     int pend_held;
     uint64_t pend_epoch;
+    int loop_held; /* counted in the primary's handoff state (a loop's own coordinator) */
+    uint64_t loop_epoch;
 };
 
 /* coord_write.c */

@@ -23,11 +23,21 @@
  * says whether a target is still a pending replica here (view.receiving),
  * which the check after a move ends needs (cluster/handoff_wait.h).
  *
+ * The loops' own coordinators (coordinator.h, "Loops") see no pending
+ * replica, so each of their writes is counted from before its plan until
+ * it ends, in the primary's second pair of buckets (atomics: the loops
+ * run on other threads). A loop reads the epoch, counts itself in that
+ * bucket, and re-reads the epoch: if it moved, it uncounts and retries.
+ * The primary reads the bucket before it publishes a new epoch, so (all
+ * sequentially consistent) either it sees the count or the loop sees the
+ * new epoch: a count is never left in a bucket that already closed.
+ *
  * dk_coord_hints_pending serves a leaver's drain the same way: what it
  * still holds, replayed at once.
  *
  * Everything here runs on the loop thread.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "coord/coord_int.h"
@@ -47,13 +57,38 @@ void dk__handoff_end(dk_coord *c, uint64_t epoch)
         (*n)--;
 }
 
+uint64_t dk__handoff_loop_begin(dk_coord *p)
+{
+    for (;;) {
+        uint64_t e = atomic_load(&p->loop_epoch);
+        atomic_fetch_add(&p->loop_inflight[e & 1], 1);
+        if (atomic_load(&p->loop_epoch) == e)
+            return e;
+        atomic_fetch_sub(&p->loop_inflight[e & 1], 1); /* the epoch moved meanwhile */
+    }
+}
+
+void dk__handoff_loop_end(dk_coord *p, uint64_t epoch)
+{
+    atomic_fetch_sub(&p->loop_inflight[epoch & 1], 1);
+}
+
+/* Nothing counted in the bucket of the epoch before the current one. */
+static int before_empty(dk_coord *c)
+{
+    unsigned b = (unsigned)((c->handoff_epoch + 1) & 1);
+    return c->handoff_inflight[b] == 0 && atomic_load(&c->loop_inflight[b]) == 0;
+}
+
 void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
                             uint32_t *hinted)
 {
-    if (c->handoff_inflight[(c->handoff_epoch + 1) & 1] == 0)
+    if (before_empty(c)) {
         c->handoff_epoch++; /* the bucket of the epoch before is free: close this one */
+        atomic_store(&c->loop_epoch, c->handoff_epoch);
+    }
     *epoch = c->handoff_epoch;
-    *settled = c->handoff_inflight[(c->handoff_epoch + 1) & 1] == 0;
+    *settled = before_empty(c);
     *hinted = 0;
     for (size_t i = 0; i < n; i++)
         *hinted += c->hints && dk_hints_holds(c->hints, targets[i]);

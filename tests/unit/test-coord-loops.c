@@ -10,7 +10,9 @@
  * its own connections: node 0's RPC instance makes none), a write whose
  * third replica is down (the hint it keeps is stored by the primary, on
  * the first loop, and replayed from there once the replica is back), and
- * a clean stop of both.
+ * a clean stop of both. Loop 2's writes start 300 ms late (the test
+ * hook DK_TEST_WRITE_DELAY_MS), so one is seen in flight: meanwhile the
+ * primary's handoff state (a move's read-fence check) is not settled.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
@@ -42,7 +44,7 @@ static atomic_int loop2_done;
 typedef struct req2 {
     dk_mail mail;
     const char *key, *value; /* value NULL: a read */
-    atomic_int done;
+    atomic_int done, started;
     int status, acks, on_thread2, sync_call_rc;
     char got[64];
 } req2;
@@ -80,6 +82,7 @@ static void req2_run(void *arg)
         dk_coord_write w = {
             .key = key, .value = {(const uint8_t *)q->value, strlen(q->value)}, .consistency = DK_CL_QUORUM};
         rc = dk_coord_put(coord2, &w, req2_cb, q);
+        atomic_store(&q->started, 1);
     } else {
         rc = dk_coord_get(coord2, key, DK_CL_QUORUM, 0, req2_cb, q);
     }
@@ -190,7 +193,10 @@ static int start_all(void)
         .primary_mb = &mb0,
         .own_mb = &mb2,
     };
-    if (dk_coord_start(&c2, &coord2, err, sizeof(err)) != 0) {
+    setenv("DK_TEST_WRITE_DELAY_MS", "300", 1);
+    int c2rc = dk_coord_start(&c2, &coord2, err, sizeof(err));
+    unsetenv("DK_TEST_WRITE_DELAY_MS");
+    if (c2rc != 0) {
         fprintf(stderr, "coord2: %s\n", err);
         return -1;
     }
@@ -278,6 +284,31 @@ static void test_loop_coordinates(void)
     CU_ASSERT(local_is(2, "beta", "two"));
     SPIN(tc_hint_count(0) == 0, 2000);
     CU_ASSERT_EQUAL(tc_hint_count(0), 0);
+
+    /* A write in flight on loop 2 (no pending view there) holds node 0's
+     * handoff state unsettled, however often it is asked, until it ends;
+     * then a later epoch is answered settled. */
+    const char *tg[] = {nodes[1].id};
+    uint64_t e0, e;
+    int settled;
+    uint32_t hinted;
+    req2 f = {.key = "gamma", .value = "three"};
+    atomic_init(&f.done, 0);
+    atomic_init(&f.started, 0);
+    CU_ASSERT_EQUAL_FATAL(dk_mailbox_post(&mb2, &f.mail, req2_run, &f), 0);
+    for (int i = 0; i < 2000 && !atomic_load(&f.started); i++)
+        usleep(1000);
+    CU_ASSERT_FATAL(atomic_load(&f.started));
+    dk_coord_handoff_state(nodes[0].coord, tg, 1, &e0, &settled, &hinted);
+    CU_ASSERT(!settled);
+    for (int i = 0; i < 3; i++) {
+        dk_coord_handoff_state(nodes[0].coord, tg, 1, &e, &settled, &hinted);
+        CU_ASSERT(!settled || atomic_load(&f.done));
+    }
+    SPIN(atomic_load(&f.done), 5000);
+    CU_ASSERT_EQUAL(f.status, 0);
+    SPIN((dk_coord_handoff_state(nodes[0].coord, tg, 1, &e, &settled, &hinted), settled && e > e0), 2000);
+    CU_ASSERT(settled && e > e0);
     stop_all();
 }
 
