@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord/coord_write_int.h"
+#include "coord/coord_int.h"
 
 static void cas_begin(wop *op);
 

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "coord/coord_write_int.h"
+#include "coord/coord_int.h"
 #include "base/metrics.h"
 
 static void forward_done(void *arg, int status, const dk_frame_header *h, dk_slice body)

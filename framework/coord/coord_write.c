@@ -3,7 +3,7 @@
  * and replication with sloppy-quorum fallbacks and hints (semantics in
  * coordinator.h). Forwarding to a replica is in coord_forward.c,
  * compare-and-set's lock and quorum read in coord_cas.c; the op they share
- * is in coord_write_int.h.
+ * is in coord_int.h.
  *
  * A write op tracks one "slot" per replica of the preference list other
  * than this node. A slot is pending until its replica (or a fallback
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord/coord_write_int.h"
+#include "coord/coord_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
