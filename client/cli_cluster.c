@@ -1,13 +1,15 @@
 /*
  * cli_cluster.c - the cluster and admin verbs of the dynkv CLI: cluster
  * status (the members table of GET /cluster, a progress bar under a member
- * that streams), decommission, removenode, cleanup, streams, and repair
+ * that streams), decommission (waits until the node handed off),
+ * removenode, cleanup, streams, and repair
  * (start one and poll until it is done, or show the status).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -90,8 +92,55 @@ static void cli_print_streams(json_t *j)
         cli_int(v, "ranges_done"), cli_int(v, "ranges_total"), cli_int(v, "keys"), cli_int(v, "bytes"));
 }
 
+/* After POST /admin/decommission answered 200: poll GET /admin/decommission
+ * until the node says it handed off (it is left, its hints delivered, its
+ * writes in flight settled), at most CLI_DECOMMISSION_WAIT_S; progress on
+ * stderr every few seconds. Prints the last status (JSON with -j). */
+#define CLI_DECOMMISSION_WAIT_S 600
+static int cli_decommission_wait(cli *c)
+{
+    time_t t0 = time(NULL), said = t0;
+    for (;;) {
+        dk_hc_response r;
+        int ex = cli_call(c, "GET", "/admin/decommission", NULL, 0, NULL, 0, &r);
+        if (ex)
+            return ex;
+        json_t *j = r.status == 200 ? cli_json(&r, "decommission") : NULL;
+        if (r.status != 200 || !j) {
+            ex = r.status != 200 ? cli_server_error("decommission", &r) : EX_ERROR;
+            dk__hc_response_free(&r);
+            return ex;
+        }
+        int done = json_is_true(json_object_get(j, "handed_off"));
+        time_t now = time(NULL);
+        if (done) {
+            if (c->json)
+                cli_print_json(&r);
+            else
+                printf("%s is left and handed off: safe to stop\n", cli_str(j, "node"));
+        } else if (now - t0 >= CLI_DECOMMISSION_WAIT_S) {
+            ex = cli_die(
+                EX_ERROR,
+                "decommission: %s has not handed off after %d s (status %s, %lld hint(s) to deliver): "
+                "it still runs; do not stop it yet (GET /admin/decommission shows when it can be)",
+                cli_str(j, "node"), CLI_DECOMMISSION_WAIT_S, cli_str(j, "status"),
+                cli_int(j, "hints_pending"));
+        } else if (now - said >= 5) {
+            fprintf(stderr, "decommission: %s is %s, waiting for it to hand off (%lld hint(s) to deliver)\n",
+                    cli_str(j, "node"), cli_str(j, "status"), cli_int(j, "hints_pending"));
+            said = now;
+        }
+        json_decref(j);
+        dk__hc_response_free(&r);
+        if (done || ex)
+            return ex;
+        usleep(200 * 1000);
+    }
+}
+
 /* The admin verbs: one request each, the JSON with -j, else one line (or
- * the streams table); any non-200 answer exits non-zero with its message. */
+ * the streams table); any non-200 answer exits non-zero with its message.
+ * decommission then waits until the node handed off (its last status). */
 int cmd_admin(cli *c, const char *verb, const char *id)
 {
     char target[128];
@@ -114,7 +163,13 @@ int cmd_admin(cli *c, const char *verb, const char *id)
         ex = cli_server_error(verb, &r);
     else if (!j)
         ex = EX_ERROR;
-    else if (c->json)
+    else if (!strcmp(verb, "decommission")) {
+        if (!c->json)
+            printf("%s\n", cli_str(j, "message"));
+        json_decref(j);
+        dk__hc_response_free(&r);
+        return cli_decommission_wait(c);
+    } else if (c->json)
         cli_print_json(&r);
     else if (!strcmp(verb, "streams"))
         cli_print_streams(j);

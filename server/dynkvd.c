@@ -313,16 +313,18 @@ static void drain_now(int signum)
 
 /* A node that is left and not handed off yet (cluster/leaver.h): the
  * signal waits for the hand-off, every 100 ms, at most
- * DK_LEAVER_STOP_WAIT_MS; then the hints still held are logged by count. */
+ * DK_LEAVER_STOP_WAIT_MS (the test hook DK_TEST_LEAVER_STOP_WAIT_MS
+ * shortens it); then the hints still held are logged by count. */
 static uv_timer_t handoff_timer;
 static uint64_t handoff_since;
 static int handoff_signum;
+static unsigned handoff_wait_ms = DK_LEAVER_STOP_WAIT_MS;
 
 /* Loop 0. */
 static void on_handoff_tick(uv_timer_t *t)
 {
     uint64_t waited = uv_now(t->loop) - handoff_since;
-    if (!dk_cluster_handed_off(&cluster) && waited < DK_LEAVER_STOP_WAIT_MS)
+    if (!dk_cluster_handed_off(&cluster) && waited < handoff_wait_ms)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
@@ -334,7 +336,7 @@ static void on_handoff_tick(uv_timer_t *t)
         dk_log(DK_LOG_WARN,
                "decommission: not handed off after %u ms: stopping with %llu undelivered hint(s)%s%s%s "
                "(kept in the hint store: start this node again to deliver them)",
-               DK_LEAVER_STOP_WAIT_MS, (unsigned long long)n, desc[0] ? " (" : "", desc, desc[0] ? ")" : "");
+               handoff_wait_ms, (unsigned long long)n, desc[0] ? " (" : "", desc, desc[0] ? ")" : "");
     }
     drain_now(handoff_signum);
 }
@@ -349,10 +351,13 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     if (cluster_started && dk_cluster_left(&cluster) && !dk_cluster_handed_off(&cluster)) {
+        const char *t = getenv("DK_TEST_LEAVER_STOP_WAIT_MS");
+        if (t && atoi(t) > 0)
+            handoff_wait_ms = (unsigned)atoi(t);
         dk_log(DK_LOG_INFO,
                "signal %d: this node is left but has not handed off yet (%llu hint(s) to deliver): "
                "waiting for it, at most %u ms, before draining",
-               signum, (unsigned long long)dk_cluster_hints_left(&cluster), DK_LEAVER_STOP_WAIT_MS);
+               signum, (unsigned long long)dk_cluster_hints_left(&cluster), handoff_wait_ms);
         handoff_signum = signum;
         handoff_since = uv_now(s->loop);
         uv_timer_init(s->loop, &handoff_timer);

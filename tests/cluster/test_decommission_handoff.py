@@ -13,6 +13,13 @@ stopped, and says when it has (framework/cluster/leaver.h).
                     reports handed_off with hints_pending 0 and exits 0;
                     every acknowledged key then reads at one through n1 and
                     n2.
+  undelivered       the same with n1 kept frozen: SIGTERM waits only up to
+                    its bound (shortened by DK_TEST_LEAVER_STOP_WAIT_MS),
+                    then n3 stops and logs its hints by count and target.
+
+Each takes ~40 s: with writes in flight on the leaver all the time, the
+move's own handoff check (cluster/handoff_wait.h) ends it only at its 30 s
+bound, which is what leaves the leaver writes in flight when it is left.
 """
 
 import os
@@ -35,16 +42,27 @@ def decommission_state(node):
     return r.json()
 
 
-def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch):
+def leaver_cluster(make_cluster, monkeypatch, env=()):
+    """3 nodes, n_replicas = 2; n3 (started last, with the write delay and
+    env) is normal everywhere."""
     c = make_cluster(3, sets=["cluster.n_replicas=2", "cluster.request_timeout=2s", "cluster.read_repair_percent=0"],
                      start=False)
     c.start(["n1", "n2"], timeout=30, expect=["n1", "n2"])
-    n1, n2, n3 = c.nodes
     monkeypatch.setenv("DK_TEST_WRITE_DELAY_MS", "1200")
+    for k, v in env:
+        monkeypatch.setenv(k, v)
     c.start("n3", timeout=60, wait="health")
     monkeypatch.delenv("DK_TEST_WRITE_DELAY_MS")
+    for k, v in env:
+        monkeypatch.delenv(k)
     dkcluster.wait_status(c.nodes, "n3", "normal", 60)
     wait_unfenced(c.nodes)
+    return c
+
+
+def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch):
+    c = leaver_cluster(make_cluster, monkeypatch)
+    n1, n2, n3 = c.nodes
     d = decommission_state(n3)
     assert d["handed_off"] is False and d["status"] == "normal", d
     acked = write_keys(c.nodes, "hpre", 32)
@@ -63,7 +81,7 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
         assert wait_until(lambda: statuses(n3).get("n3") == "left", 60, 0.01), statuses(n3)
         os.kill(pid1, signal.SIGSTOP)
         frozen = True
-        t_end = time.monotonic() + 4.0
+        t_end = time.monotonic() + 3.0
         while time.monotonic() < t_end:
             d = decommission_state(n3)
             samples.append((d["handed_off"], d["hints_pending"], metric(n3, "hints_pending")))
@@ -78,7 +96,7 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
         # SIGTERM now: n3 waits for the hand-off (and still answers HTTP)
         pid3 = c.pid("n3")
         os.kill(pid3, signal.SIGTERM)
-        time.sleep(1.0)
+        time.sleep(0.5)
         assert c.alive("n3"), "n3 exited on SIGTERM with %d hint(s) undelivered" % held
         assert "waiting for it" in n3.read_log(), n3.read_log()[-2000:]
     finally:
@@ -108,3 +126,45 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
     print("\n  %d keys; n3 held up to %d hint(s) for the frozen n1 after it left; reads at one missed: %d" % (
         len(acked), held, len(bad)))
     assert not bad, "%d of %d reads at one missed after n3 handed off, e.g. %r" % (len(bad), len(acked) * 2, bad[:5])
+
+
+def test_decommission_sigterm_reports_undelivered_hints(make_cluster, monkeypatch):
+    """The same, but n1 stays frozen: a SIGTERM to n3 waits for the hand-off
+    only up to its bound (30 s; 1.5 s through the test hook
+    DK_TEST_LEAVER_STOP_WAIT_MS), then n3 stops and logs the hints it could
+    not deliver by count and target, never silently."""
+    t_start = time.monotonic()
+    c = leaver_cluster(make_cluster, monkeypatch, env=[("DK_TEST_LEAVER_STOP_WAIT_MS", "1500")])
+    n1, n2, n3 = c.nodes
+    t_ready = time.monotonic()
+    ws = [Writer([n3], "ulive%02d" % i) for i in range(12)]
+    for w in ws:
+        w.start()
+    pid1 = c.pid("n1")
+    frozen = False
+    try:
+        time.sleep(1.0)
+        assert post(n3, "/admin/decommission").status == 200
+        assert wait_until(lambda: statuses(n3).get("n3") == "left", 60, 0.01), statuses(n3)
+        os.kill(pid1, signal.SIGSTOP)
+        frozen = True
+        assert wait_until(lambda: metric(n3, "hints_pending") > 0, 10, 0.1), "n3 kept no hint for the frozen n1"
+        assert wait_until(lambda: decommission_state(n3)["hints_pending"] > 0, 5, 0.05), decommission_state(n3)
+        d = decommission_state(n3)
+        assert d["status"] == "left" and d["handed_off"] is False, d
+        t0 = time.monotonic()
+        os.kill(c.pid("n3"), signal.SIGTERM)
+        assert wait_until(lambda: not c.alive("n3"), 15, 0.05), "n3 still runs 15 s after SIGTERM"
+        waited = time.monotonic() - t0
+    finally:
+        if frozen:
+            os.kill(pid1, signal.SIGCONT)
+        for w in ws:
+            w.finish()
+    log = n3.read_log()
+    print("\n  cluster ready in %.1f s, the rest took %.1f s; n3 waited %.1f s after SIGTERM" % (
+        t_ready - t_start, time.monotonic() - t_ready, waited))
+    assert waited >= 1.4, "n3 did not wait for the hand-off (%.2f s)" % waited
+    assert "not handed off after 1500 ms" in log and "undelivered hint(s) (" in log and " for n1" in log, \
+        log[-3000:]
+    assert "safe to stop" not in log, log[-3000:]

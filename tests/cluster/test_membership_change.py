@@ -202,8 +202,11 @@ def test_decommission(make_cluster):
     assert members["n2"]["ownership"] == 0, members["n2"]
 
     # 3 normal nodes left with n_replicas = 2: one more is fine, the next not
+    # the CLI waits until n3 is left and handed off (its last status)
     rc, out, err = cli(n3, "-j", "decommission")
-    assert rc == 0 and json.loads(out)["status"] == "leaving", (rc, out, err)
+    assert rc == 0, (rc, out, err)
+    d = json.loads(out)
+    assert d["status"] == "left" and d["handed_off"] is True and d["hints_pending"] == 0, d
     rc, out, err = cli(n3, "-j", "streams")
     assert rc == 0 and "incoming" in json.loads(out), (rc, out, err)
     wait_status([n1, n3, n4], "n3", "left", 60)
