@@ -54,9 +54,10 @@ typedef struct dk__loops {
     dk_mailbox *mb0;
     size_t n; /* loop threads, loop 0 included; l[0] is unused */
     dk__loop *l;
-    atomic_int ok;   /* the loops may coordinate now */
-    int ok_logged;   /* loop 0: the value last logged */
-    int snap_failed; /* loop 0: the last member table could not be published */
+    atomic_int ok;        /* the loops may coordinate now */
+    int ok_logged;        /* loop 0: the value last logged */
+    int snap_failed;      /* loop 0: the last member table could not be published */
+    size_t budget_warned; /* loop 0: members when max_rpc_connections was last found short */
     pthread_mutex_t snap_mu;
     msnap *snap; /* the latest (loop 0's reference) */
     _Atomic uint64_t snap_ver;
@@ -175,6 +176,24 @@ static void loops_check(uv_check_t *h)
     dk__loops_evaluate(a->c);
 }
 
+/* What every peer may open to this node (loops with as many threads as
+ * here): 2 connections from its loop 0, 1 from each other loop. Warned
+ * about once per cluster size found short of max_rpc_connections. */
+static void loops_check_budget(dk_cluster *c, size_t members)
+{
+    dk__loops *a = c->lp;
+    size_t per_peer = 2 + (a->n - 1);
+    size_t need = members > 1 ? (members - 1) * per_peer : 0;
+    size_t max = (size_t)c->cfg->cluster.max_rpc_connections;
+    if (need <= max || members <= a->budget_warned)
+        return;
+    a->budget_warned = members;
+    dk_log(DK_LOG_WARN,
+           "cluster: %zu members with %zu loop threads may open %zu RPC connections to this node "
+           "(%zu per peer), above [cluster] max_rpc_connections = %zu: raise it or lower [node] loop_threads",
+           members, a->n, need, per_peer, max);
+}
+
 void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n)
 {
     dk__loops *a = c->lp;
@@ -203,6 +222,7 @@ void dk__loops_members(dk_cluster *c, const dk_member *m, size_t n)
         pthread_mutex_unlock(&a->snap_mu);
         msnap_unref(old);
         a->snap_failed = 0;
+        loops_check_budget(c, n);
     } else {
         /* No memory for the new table: the loops stay off (the old table
          * is stale) until a later one is published. */
@@ -238,6 +258,7 @@ static int loop_start(dk__loop *l, const dk_rpc_conf *rpc, char *err, size_t err
     rc_conf.on_request = NULL;
     rc_conf.arg = NULL;
     rc_conf.tls = NULL;
+    rc_conf.max_conns_per_peer = 1; /* a peer accepts one per loop (README, loop_threads) */
     int rc = dk_rpc_start(l->loop, &rc_conf, &l->rpc, err, errlen);
     if (rc)
         return rc;
@@ -290,6 +311,7 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
         if (rc)
             return rc;
     }
+    loops_check_budget(c, 2); /* even one peer would be refused some */
     return 0;
 }
 

@@ -2,7 +2,8 @@
  * loops.h - a coordinator per loop thread (coordinator.h, "Loops"): the
  * cluster starts, besides its own coordinator on the cluster loop (loop
  * 0), one on every other loop thread, each with its own client-only RPC
- * instance (its own connections to every peer), so that a plain read or
+ * instance (its own connection to every peer: one, where loop 0 may open
+ * two), so that a plain read or
  * write is coordinated on the loop where it arrived, with no mailbox hop.
  *
  * What such a coordinator sees of the cluster is shareable without

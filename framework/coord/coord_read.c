@@ -159,12 +159,22 @@ static int rop_reconcile(rop *op, dk_buf *out)
     return rc;
 }
 
+/* The result is valid only during the callback (coordinator.h), and
+ * nothing reads op->res after it (a read repair works from the replies):
+ * a lent copy's pin on the engine's memory is given back at once rather
+ * than when the last replica asked has answered or timed out. */
 static void rop_deliver(rop *op)
 {
     if (op->cb)
         op->cb(op->arg, &op->res);
     else
         op->icb(op->arg, op->res.status, op->res.acks, op->res.needed, op->res.replicas, &op->res.raw);
+    if (op->res_pin) {
+        dk_object_free(&op->res.obj);
+        dk_buf_init(&op->res.raw); /* not ours: lent */
+        dk_store_release(op->c->node->store, op->res_pin);
+        op->res_pin = NULL;
+    }
 }
 
 static int rreply_same(const rreply *a, const rreply *b)
@@ -219,7 +229,7 @@ static void rop_answer(rop *op, int status)
         rreply *r = &op->rr[only];
         dk_buf_free(&op->res.raw);
         dk_object_free(&op->res.obj);
-        if (r->pin) { /* lent: shown through res.raw, released with op */
+        if (r->pin) { /* lent: shown through res.raw, released once delivered */
             op->res.raw = (dk_buf){(uint8_t *)r->lent.ptr, r->lent.len, 0};
             op->res_pin = r->pin;
             r->pin = NULL;

@@ -132,3 +132,14 @@ def test_two_loops_read_repair(make_cluster):
     assert ok, "read repair left %s stale on n3" % stale
     _, l1_after = loop_counts([n3])
     assert l1_after > l1_before, "loop 1 of n3 coordinated none of the repairing reads"
+
+
+def test_rpc_connection_budget_warned(make_cluster):
+    """3 nodes with loop_threads = 2 may each open 2 (loop 0) + 1 (loop 1)
+    RPC connections to a node: 6 inbound.  With max_rpc_connections = 5
+    every node warns once it sees the cluster of 3 (the warning names the
+    numbers and the key)."""
+    c = make_cluster(3, sets=SETS + ["cluster.max_rpc_connections=5"])
+    for n in c.nodes:
+        wait_until(lambda: "max_rpc_connections = 5" in n.read_log(), 10)
+        assert "3 members with 2 loop threads may open 6 RPC connections" in n.read_log(), n.id
