@@ -187,7 +187,9 @@ def metric(node, name):
     """The value of dynkv_NAME in the node's GET /metrics (0.0 when absent).
     Durations counted in ms internally (NAME_ms_total) are exported in
     seconds (NAME_seconds_total)."""
-    for line in request(node, "GET", "/metrics").body.decode().splitlines():
+    r = request(node, "GET", "/metrics")
+    assert r.status == 200, r
+    for line in r.body.decode().splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0] == "dynkv_" + name:
             return float(parts[1])

@@ -33,25 +33,15 @@ those reads.
 import pytest
 
 import dkcluster
-from dkcluster import get, holders, put, request, values, wait_until
+from dkcluster import get, holders, metric, put, request, values, wait_until
 
 IP_PREFIX = "127.0.67"
 SETS = ["node.loop_threads=2", "cluster.anti_entropy_interval=0"]
 
 
-def counter(node, name):
-    r = request(node, "GET", "/metrics")
-    assert r.status == 200, r
-    for line in r.body.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "dynkv_" + name:
-            return float(parts[1])
-    return 0.0
-
-
 def loop_counts(nodes):
-    return (sum(counter(n, "coord_loop0_requests_total") for n in nodes),
-            sum(counter(n, "coord_loop1_requests_total") for n in nodes))
+    return (sum(metric(n, "coord_loop0_requests_total") for n in nodes),
+            sum(metric(n, "coord_loop1_requests_total") for n in nodes))
 
 
 LSM = pytest.mark.skipif(not dkcluster.have_engine("lsm"),
@@ -88,7 +78,7 @@ def test_two_loops_quorum_cas_hints(make_cluster):
 
     # 3. a node fails: writes still succeed at quorum, n3's copies hinted
     c.kill("n3")
-    hints0 = counter(n1, "hints_stored_total") + counter(n2, "hints_stored_total")
+    hints0 = metric(n1, "hints_stored_total") + metric(n2, "hints_stored_total")
     _, l1_before = loop_counts([n1, n2])
     down = ["down-%02d" % i for i in range(40)]
     for i, k in enumerate(down):
@@ -96,7 +86,7 @@ def test_two_loops_quorum_cas_hints(make_cluster):
         assert r.status == 200, (k, r)
     for i, k in enumerate(down):
         assert values(get((n2, n1)[i % 2], k, cl="quorum")) == [("v-" + k).encode()]
-    hints = counter(n1, "hints_stored_total") + counter(n2, "hints_stored_total") - hints0
+    hints = metric(n1, "hints_stored_total") + metric(n2, "hints_stored_total") - hints0
     assert hints >= len(down), hints
     _, l1_after = loop_counts([n1, n2])
     assert l1_after > l1_before, "loop 1 coordinated none of the requests while n3 was down"

@@ -22,24 +22,14 @@ import time
 import pytest
 
 import dkcluster
-from dkcluster import get, holders, put, request, values, wait_until
+from dkcluster import get, holders, metric, put, values, wait_until
 
 IP_PREFIX = "127.0.44"
 SETS = ["cluster.read_repair_percent=0", "cluster.hint_window=0", "cluster.anti_entropy_interval=0"]
 
 
-def counter(node, name):
-    r = request(node, "GET", "/metrics")
-    assert r.status == 200, r
-    for line in r.body.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "dynkv_" + name:
-            return float(parts[1])
-    return 0.0
-
-
 def replica_reads(c):
-    return sum(counter(n, "replica_reads_total") for n in c.nodes)
+    return sum(metric(n, "replica_reads_total") for n in c.nodes)
 
 
 def reads_of(c, node, key, cl, want):
@@ -64,7 +54,7 @@ def test_quorum_get_reads_r_replicas(make_cluster):
     # two replicas store the coordinator's copy as it came (blind apply),
     # the resolver is never asked to merge.
     def merges(name):
-        return sum(counter(n, name) for n in c.nodes)
+        return sum(metric(n, name) for n in c.nodes)
     sup0, res0 = merges("merges_superseded_total"), merges("merges_resolved_total")
     r = put(c.nodes[0], "rk", "v2", cl="all", headers={"X-Context": r.json()["context"]})
     assert r.status == 200, r
@@ -88,9 +78,9 @@ def test_stale_replica_is_repaired(make_cluster):
     assert holders(c, "sk", b"new") == ["n1", "n2"]
     assert holders(c, "sk", b"old") == ["n3"]    # stale
 
-    widened = counter(n3, "coord_reads_widened_total")
+    widened = metric(n3, "coord_reads_widened_total")
     assert reads_of(c, n3, "sk", "quorum", b"new") == 3
-    assert counter(n3, "coord_reads_widened_total") == widened + 1
+    assert metric(n3, "coord_reads_widened_total") == widened + 1
     ok = wait_until(lambda: len(holders(c, "sk", b"new")) == 3, 10.0, 0.2)
     assert ok, "read repair left 'new' only on %s" % holders(c, "sk", b"new")
     # repaired: the replicas agree again, so R reads suffice

@@ -25,7 +25,7 @@ import time
 import pytest
 
 import dkcluster
-from dkcluster import local, put, values
+from dkcluster import local, metric, put, values
 
 IP_PREFIX = "127.0.61"
 
@@ -60,15 +60,6 @@ class Writer(threading.Thread):
                     self.acked[key] = val
         except BaseException as e:  # reported by the test
             self.error = e
-
-
-def metric(node, name):
-    r = dkcluster.request(node, "GET", "/metrics")
-    assert r.status == 200, r
-    for line in r.body.decode().splitlines():
-        if line.startswith("dynkv_" + name + " ") or line.startswith("dynkv_" + name + "{"):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def test_acknowledged_replica_writes_survive_sigkill_of_every_node(make_cluster):
