@@ -155,6 +155,42 @@ def start_writers(nodes, prefix, count):
     return ws
 
 
+def decommission_n2_under_writes(c, writers_through, prefix, count):
+    """Write 32 keys, start `count` writers through `writers_through`,
+    decommission n2 under that load and wait until the others see it left;
+    the keys every write acknowledged."""
+    n1, n2, n3, n4 = c.nodes
+    acked = write_keys(c.nodes, prefix + "pre", 32)
+    ws = start_writers(writers_through, prefix + "live", count)
+    try:
+        time.sleep(1.0)
+        r = post(n2, "/admin/decommission")
+        assert r.status == 200, r
+        wait_status([n1, n3, n4], "n2", "left", 120, poll=0.01)
+    finally:
+        for w in ws:
+            w.finish()
+    for w in ws:
+        acked.update(w.acked)
+    return acked
+
+
+def reads_after_move(nodes, acked, before):
+    """Reads at one of every acknowledged key through `nodes` right after
+    the move and once every fence is lifted, and how long each node's
+    fence lasted (ms since `before`); asserts no read missed."""
+    bad = check_reads(nodes, acked, "one")
+    wait_unfenced(nodes)
+    fence_ms = {n.id: 1000 * (metric(n, "handoff_read_fence_seconds_total") - before.get(n.id, 0.0)) for n in nodes}
+    bad_after = check_reads(nodes, acked, "one")
+    print("\n  %d keys; new owners fenced their ranges for %r ms after the move; reads at one missed: %d right "
+          "after, %d once unfenced" % (len(acked), fence_ms, len(bad), len(bad_after)))
+    assert not bad, "%d of %d reads at one missed right after n2 left, e.g. %r" % (len(bad), len(acked) * 3, bad[:5])
+    assert not bad_after, "%d of %d reads at one missed once every fence was lifted, e.g. %r" % (
+        len(bad_after), len(acked) * 3, bad_after[:5])
+    return fence_ms
+
+
 def test_decommission_writes_planned_before_the_end(make_cluster, monkeypatch):
     """Writes planned with the ring of the move and replicated after their
     coordinator heard it end. The test hook DK_TEST_WRITE_DELAY_MS starts
@@ -169,29 +205,9 @@ def test_decommission_writes_planned_before_the_end(make_cluster, monkeypatch):
     monkeypatch.setenv("DK_TEST_WRITE_DELAY_MS", "600")
     c = make_cluster(4, sets=["cluster.n_replicas=2", "cluster.request_timeout=2s", "cluster.read_repair_percent=0"])
     n1, n2, n3, n4 = c.nodes
-    acked = write_keys(c.nodes, "wpre", 32)
-    ws = start_writers(c.nodes, "wlive", 16)
-    try:
-        time.sleep(1.0)
-        r = post(n2, "/admin/decommission")
-        assert r.status == 200, r
-        wait_status([n1, n3, n4], "n2", "left", 120, poll=0.01)
-    finally:
-        for w in ws:
-            w.finish()
-    for w in ws:
-        acked.update(w.acked)
+    acked = decommission_n2_under_writes(c, c.nodes, "w", 16)
     assert len(acked) >= 100, len(acked)
-    bad = check_reads([n1, n3, n4], acked, "one")
-    wait_unfenced([n1, n3, n4])
-    fence_ms = {n.id: 1000 * metric(n, "handoff_read_fence_seconds_total") for n in (n1, n3, n4)}
-    bad_after = check_reads([n1, n3, n4], acked, "one")
-    print("\n  %d keys; new owners fenced their ranges for %r ms after the move; reads at one missed: %d right "
-          "after, %d once unfenced" % (len(acked), fence_ms, len(bad), len(bad_after)))
-    assert not bad, "%d of %d reads at one missed right after n2 left, e.g. %r" % (
-        len(bad), len(acked) * 3, bad[:5])
-    assert not bad_after, "%d of %d reads at one missed once every fence was lifted, e.g. %r" % (
-        len(bad_after), len(acked) * 3, bad_after[:5])
+    fence_ms = reads_after_move([n1, n3, n4], acked, {})
     # the fences waited for the writes in flight (each at least 600 ms)
     assert max(fence_ms.values()) >= 300, fence_ms
     assert all(metric(n, "handoff_read_fences_timed_out_total") == 0 for n in (n1, n3, n4))
@@ -256,27 +272,8 @@ def test_leaver_is_asked_after_it_left(make_cluster, monkeypatch):
     wait_status(c.nodes, "n2", "normal", 60)
     wait_unfenced(c.nodes)
     before = {n.id: metric(n, "handoff_read_fence_seconds_total") for n in (n1, n3, n4)}
-    acked = write_keys(c.nodes, "lpre", 32)
-    ws = start_writers([n2], "llive", 12)
-    try:
-        time.sleep(1.0)
-        r = post(n2, "/admin/decommission")
-        assert r.status == 200, r
-        wait_status([n1, n3, n4], "n2", "left", 120, poll=0.01)
-    finally:
-        for w in ws:
-            w.finish()
-    for w in ws:
-        acked.update(w.acked)
-    bad = check_reads([n1, n3, n4], acked, "one")
-    wait_unfenced([n1, n3, n4])
-    fence_ms = {n.id: 1000 * (metric(n, "handoff_read_fence_seconds_total") - before[n.id]) for n in (n1, n3, n4)}
-    bad_after = check_reads([n1, n3, n4], acked, "one")
-    print("\n  %d keys; new owners fenced their ranges for %r ms after the move; reads at one missed: %d right "
-          "after, %d once unfenced" % (len(acked), fence_ms, len(bad), len(bad_after)))
-    assert not bad, "%d of %d reads at one missed right after n2 left, e.g. %r" % (len(bad), len(acked) * 3, bad[:5])
-    assert not bad_after, "%d of %d reads at one missed once every fence was lifted, e.g. %r" % (
-        len(bad_after), len(acked) * 3, bad_after[:5])
+    acked = decommission_n2_under_writes(c, [n2], "l", 12)
+    fence_ms = reads_after_move([n1, n3, n4], acked, before)
     # only n2 had writes in flight: the fences waited for the leaver (how
     # long depends on when each new owner heard the end: 1 ms everywhere
     # when the left node was not asked)
