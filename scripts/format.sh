@@ -24,6 +24,18 @@ if [ -f .clang-format-ignore ]; then
         ignore+=("$line")
     done < .clang-format-ignore
 fi
+# The tracked C files; outside a git checkout (a release tarball, also one
+# unpacked inside a checkout by make distcheck) every C file but builds'.
+list_c_files() {
+    local top
+    top=$(git rev-parse --show-toplevel 2>/dev/null)
+    if [ -n "$top" ] && [ "$top" -ef . ]; then
+        git ls-files '*.c' '*.h'
+    else
+        find . -name '*.[ch]' -not -path './_build*' -not -path './dynkv-*' | sed 's|^\./||'
+    fi
+}
+
 files=()
 while IFS= read -r f; do
     for g in "${ignore[@]+"${ignore[@]}"}"; do
@@ -31,7 +43,7 @@ while IFS= read -r f; do
         case "$f" in $g) continue 2 ;; esac
     done
     files+=("$f")
-done < <(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './_build/*' | sed 's|^\./||')
+done < <(list_c_files)
 [ ${#files[@]} -gt 0 ] || { echo "format: no C files"; exit 0; }
 
 if [ "$mode" = --apply ]; then
