@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("DYNKV_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
@@ -194,6 +195,19 @@ def metric(node, name):
         if len(parts) == 2 and parts[0] == "dynkv_" + name:
             return float(parts[1])
     return 0.0
+
+
+def freeze_collecting(c, node_id, writer, seconds=3.0):
+    """SIGSTOP node_id for `seconds` (always SIGCONT after) while `writer`
+    keeps writing; the {key: value} it had acknowledged during the freeze."""
+    pid = c.pid(node_id)
+    before = len(writer.acked)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return dict(list(writer.acked.items())[before:])
 
 
 def wait_unfenced(nodes, timeout=35.0):

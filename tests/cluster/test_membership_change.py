@@ -34,7 +34,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 
@@ -139,14 +138,7 @@ def test_join_waits_for_hints(make_cluster):
     try:
         c.start("n4", timeout=60, wait="health")
         assert wait_until(lambda: statuses(n1).get("n4") == "joining", 10.0, 0.05), statuses(n1)
-        pid = c.pid("n4")
-        before = len(w.acked)
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            time.sleep(3.0)
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        frozen = dict(list(w.acked.items())[before:])
+        frozen = dkcluster.freeze_collecting(c, "n4", w)
         # As soon as n4 says it is normal, it answers reads itself: the keys
         # written while it was frozen must be there already.
         assert wait_until(lambda: statuses(n4).get("n4") == "normal", 120, 0.02), statuses(n4)

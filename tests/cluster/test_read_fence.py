@@ -79,14 +79,7 @@ def test_decommission_waits_for_hints_of_new_owner(make_cluster):
         # plan is installed (after the move settled)
         assert wait_until(lambda: fenced(n3), 15.0, 0.02), "n3 never fenced the ranges it gains"
         assert statuses(n1).get("n2") == "leaving", statuses(n1)
-        pid = c.pid("n3")
-        before = len(w.acked)
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            time.sleep(3.0)
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        frozen = dict(list(w.acked.items())[before:])
+        frozen = dkcluster.freeze_collecting(c, "n3", w)
         wait_status([n1, n3, n4], "n2", "left", 120, poll=0.01)
         done = time.monotonic()
         acked.update(w.acked)
