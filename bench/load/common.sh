@@ -44,12 +44,12 @@ load_opts() {
     VSIZE=${VSIZE:-10240}
 }
 
-# build_all BUILDDIR: the node, the plugins and dk_load with make (targeted, -j2).
+# build_all BUILDDIR: the node, every plugin (the node loads the crdt resolver
+# and the codecs beside the configured ones) and dk_load with make -j2.
 build_all() {
     b=$1
     [ -f "$b/Makefile" ] || die "$b has no Makefile: mkdir -p $b && cd $b && $TOP_SRC/configure -q"
-    make -C "$b" -j2 server/dynkvd bench/load/dk_load engine-lsm.la engine-memory.la \
-        compaction-leveled.la conflict-vclock.la >"$b/bench-load-make.log" 2>&1 ||
+    make -C "$b" -j2 all bench/load/dk_load >"$b/bench-load-make.log" 2>&1 ||
         { tail -20 "$b/bench-load-make.log" >&2; die "make failed (log: $b/bench-load-make.log)"; }
     DK_LOAD=$b/bench/load/dk_load
     DYNKVD=$b/server/dynkvd

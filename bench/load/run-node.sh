@@ -7,7 +7,7 @@
 #
 # -B  a configured build tree (default $DYNKV_BUILDDIR, else /tmp/b-load);
 #     the script builds the node, the plugins and dk_load there with a
-#     targeted make (see bench/load/README.md).
+#     make -j2 all bench/load/dk_load (see bench/load/README.md).
 # -o  report file (default bench/results/node-YYYY-MM-DD.md in the source tree)
 # -q  quick: tiny sizes, to check that the script works (about 40 s)
 #
