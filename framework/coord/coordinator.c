@@ -296,7 +296,18 @@ static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
         out->alive = 0;
 }
 
-int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
+void dk_coord_prefs_make(const dk_ring *r, int n_replicas, dk_slice key, dk_coord_prefs *p)
+{
+    uint32_t want = n_replicas < 0 ? 0 : (uint32_t)n_replicas;
+    if (want > COORD_N_MAX)
+        want = COORD_N_MAX;
+    p->fingerprint = dk_ring_fingerprint(r);
+    p->token = dk_ring_key_token(key.ptr, key.len);
+    p->want = want;
+    p->n = (uint32_t)dk_ring_preference_token(r, p->token, want, p->idx);
+}
+
+int dk__plan_make(dk_coord *c, dk_slice key, const dk_coord_prefs *prefs, dk__plan *p)
 {
     memset(p, 0, sizeof(*p));
     p->self_pos = -1;
@@ -310,7 +321,14 @@ int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
     if (want > COORD_N_MAX)
         want = COORD_N_MAX;
     p->token = dk_ring_key_token(key.ptr, key.len);
-    p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    if (prefs && prefs->n && prefs->want == want && prefs->fingerprint == dk_ring_fingerprint(p->ring) &&
+        dk_token_cmp(prefs->token, p->token) == 0) {
+        /* The caller's walk of the same placement: not again. */
+        p->n = prefs->n;
+        memcpy(idx, prefs->idx, p->n * sizeof(idx[0]));
+    } else {
+        p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    }
     for (uint32_t i = 0; i < p->n; i++) {
         coord_fill(c, dk_ring_node_at(p->ring, idx[i]), &p->r[i]);
         if (p->r[i].self)
