@@ -91,6 +91,10 @@ dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index);
  * Loop thread index, while the cluster runs. */
 dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index);
 
+/* The RPC counters of the node: the cluster loop's instance plus every
+ * other loop's own (client-only) instance (loops.h). Cluster loop. */
+void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *out);
+
 /* Stop everything (loop thread); done runs once all of it has closed. */
 void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);
 

@@ -66,6 +66,7 @@ typedef struct dk__loops {
     uv_check_t check;          /* loop 0: re-evaluate ok after each turn */
     int check_open;
     unsigned stopping; /* loops not stopped yet */
+    int stop_begun;    /* loop 0 asked the loops to stop */
     void (*stop_done)(void *);
     void *stop_arg;
 } dk__loops;
@@ -255,6 +256,38 @@ void dk__loops_ring_changed(dk_cluster *c)
         atomic_fetch_add_explicit(&c->lp->ring_ver, 1, memory_order_release);
 }
 
+void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c->rpc)
+        dk_rpc_stats_get(c->rpc, out);
+    dk__loops *a = c->lp;
+    /* A loop's instance lives until its loop stops it, which only loop 0
+     * starts (dk__loops_stop): from then on, loop 0's counters only. */
+    if (!a || a->stop_begun)
+        return;
+    for (size_t i = 1; i < a->n; i++) {
+        if (!a->l[i].rpc)
+            continue;
+        dk_rpc_stats s;
+        dk_rpc_stats_get(a->l[i].rpc, &s);
+        out->conns_open += s.conns_open;
+        out->conns_accepted += s.conns_accepted;
+        out->conns_connected += s.conns_connected;
+        out->connect_failures += s.connect_failures;
+        out->handshake_failures += s.handshake_failures;
+        out->wrong_cluster += s.wrong_cluster;
+        out->bad_frames += s.bad_frames;
+        out->timeouts += s.timeouts;
+        out->late_replies += s.late_replies;
+        out->requests_in += s.requests_in;
+        out->requests_out += s.requests_out;
+        out->auth_failures += s.auth_failures;
+        out->conns_rejected += s.conns_rejected;
+        out->frame_timeouts += s.frame_timeouts;
+    }
+}
+
 dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index)
 {
     if (index == 0)
@@ -409,6 +442,7 @@ void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg)
         return;
     }
     atomic_store(&a->ok, 0);
+    a->stop_begun = 1;
     a->stop_done = done;
     a->stop_arg = arg;
     for (size_t i = 1; i < a->n; i++) {
