@@ -421,6 +421,9 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
         return;
     k->q.release = kv_release;
     k->route = route;
+    /* Room for the usual answer headers (X-Ring, X-Context, X-Session)
+     * at once rather than three growths. */
+    (void)dk_buf_reserve(&k->q.headers, 256);
     dk_vv_init(&k->context);
     dk_vv_init(&k->if_match);
     int bad =

@@ -286,7 +286,9 @@ uint64_t dk__left_ms(uint64_t deadline_ns)
 static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
 {
     memset(out, 0, sizeof(*out));
-    snprintf(out->id, sizeof(out->id), "%s", rn->id);
+    /* A plain bounded copy: this runs for every replica of every request. */
+    size_t n = strnlen(rn->id, sizeof(out->id) - 1);
+    memcpy(out->id, rn->id, n);
     if (strcmp(rn->id, c->self) == 0) {
         out->self = 1;
         out->alive = !c->view.readable || c->view.readable(c->view.arg);
