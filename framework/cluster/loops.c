@@ -54,6 +54,7 @@ typedef struct dk__loops {
     dk_mailbox *mb0;
     size_t n; /* loop threads, loop 0 included; l[0] is unused */
     dk__loop *l;
+    int coordinate;       /* the loops have coordinators (not under RPC TLS) */
     atomic_int ok;        /* the loops may coordinate now */
     int ok_logged;        /* loop 0: the value last logged */
     int snap_failed;      /* loop 0: the last member table could not be published */
@@ -65,6 +66,7 @@ typedef struct dk__loops {
     uv_check_t check;          /* loop 0: re-evaluate ok after each turn */
     int check_open;
     unsigned stopping; /* loops not stopped yet */
+    int stop_begun;    /* loop 0 asked the loops to stop */
     void (*stop_done)(void *);
     void *stop_arg;
 } dk__loops;
@@ -97,10 +99,10 @@ static const msnap *loop_snap(dk__loop *l)
 /* ---- the loops' view (coordinator.h), on each loop's own thread ---------- */
 
 /* The ring, from the loop's own reference: the cell (its mutex, shared
- * by every loop) is read only when loop 0 published a new ring. */
-static dk_ring *lview_ring(void *arg)
+ * by every loop) is read only when loop 0 published a new ring. Borrowed
+ * until the loop runs again. */
+static dk_ring *loop_ring(dk__loop *l)
 {
-    dk__loop *l = arg;
     uint64_t v = atomic_load_explicit(&l->all->ring_ver, memory_order_acquire);
     if (v != l->ring_ver || !l->ring) {
         dk_ring *r = dk_ring_cell_get(&l->all->c->ring);
@@ -108,9 +110,23 @@ static dk_ring *lview_ring(void *arg)
         l->ring = r;
         l->ring_ver = v;
     }
-    if (l->ring)
-        dk_ring_ref(l->ring);
     return l->ring;
+}
+
+static dk_ring *lview_ring(void *arg)
+{
+    dk_ring *r = loop_ring(arg);
+    if (r)
+        dk_ring_ref(r);
+    return r;
+}
+
+dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index)
+{
+    if (index == 0)
+        return dk_ring_cell_peek(&c->ring); /* loop 0 is the one that sets it */
+    dk__loops *a = c->lp;
+    return a && index < a->n ? loop_ring(&a->l[index]) : NULL;
 }
 
 static const msnap_entry *lview_find(dk__loop *l, const char *id)
@@ -157,8 +173,8 @@ void dk__loops_evaluate(dk_cluster *c)
     if (!a)
         return;
     const char *sig = dk_rebalance_sig(c);
-    int ok = !c->stopping && !c->raising && a->snap && !a->snap_failed && dk_rebalance_readable(c) &&
-             !dk_rebalance_fenced(c) && !(sig && sig[0]);
+    int ok = a->coordinate && !c->stopping && !c->raising && a->snap && !a->snap_failed &&
+             dk_rebalance_readable(c) && !dk_rebalance_fenced(c) && !(sig && sig[0]);
     if (atomic_load_explicit(&a->ok, memory_order_relaxed) != ok)
         atomic_store_explicit(&a->ok, ok, memory_order_release);
     if (a->ok_logged != ok) {
@@ -182,6 +198,8 @@ static void loops_check(uv_check_t *h)
 static void loops_check_budget(dk_cluster *c, size_t members)
 {
     dk__loops *a = c->lp;
+    if (!a->coordinate)
+        return; /* the other loops open no RPC connection */
     size_t per_peer = 2 + (a->n - 1);
     size_t need = members > 1 ? (members - 1) * per_peer : 0;
     size_t max = (size_t)c->cfg->cluster.max_rpc_connections;
@@ -238,6 +256,38 @@ void dk__loops_ring_changed(dk_cluster *c)
         atomic_fetch_add_explicit(&c->lp->ring_ver, 1, memory_order_release);
 }
 
+void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c->rpc)
+        dk_rpc_stats_get(c->rpc, out);
+    dk__loops *a = c->lp;
+    /* A loop's instance lives until its loop stops it, which only loop 0
+     * starts (dk__loops_stop): from then on, loop 0's counters only. */
+    if (!a || a->stop_begun)
+        return;
+    for (size_t i = 1; i < a->n; i++) {
+        if (!a->l[i].rpc)
+            continue;
+        dk_rpc_stats s;
+        dk_rpc_stats_get(a->l[i].rpc, &s);
+        out->conns_open += s.conns_open;
+        out->conns_accepted += s.conns_accepted;
+        out->conns_connected += s.conns_connected;
+        out->connect_failures += s.connect_failures;
+        out->handshake_failures += s.handshake_failures;
+        out->wrong_cluster += s.wrong_cluster;
+        out->bad_frames += s.bad_frames;
+        out->timeouts += s.timeouts;
+        out->late_replies += s.late_replies;
+        out->requests_in += s.requests_in;
+        out->requests_out += s.requests_out;
+        out->auth_failures += s.auth_failures;
+        out->conns_rejected += s.conns_rejected;
+        out->frame_timeouts += s.frame_timeouts;
+    }
+}
+
 dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index)
 {
     if (index == 0)
@@ -280,11 +330,12 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
 {
     if (!in || in->n <= 1 || !c->coord)
         return 0;
-    if (c->cfg->security.tls_ca_file[0]) {
+    /* Under RPC TLS the loops coordinate nothing, but still keep their
+     * own ring snapshot (dk_cluster_ring_here). */
+    int coordinate = !c->cfg->security.tls_ca_file[0];
+    if (!coordinate)
         dk_log(DK_LOG_INFO, "cluster: with RPC TLS, loop 0 coordinates every request (%zu loop threads)",
                in->n);
-        return 0;
-    }
     dk__loops *a = calloc(1, sizeof(*a));
     dk__loop *l = a ? calloc(in->n, sizeof(*l)) : NULL;
     if (!l) {
@@ -295,6 +346,7 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
     a->mb0 = in->mb[0];
     a->n = in->n;
     a->l = l;
+    a->coordinate = coordinate;
     pthread_mutex_init(&a->snap_mu, NULL);
     uv_check_init(c->loop, &a->check);
     a->check.data = a;
@@ -307,7 +359,7 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
         l[i].index = (unsigned)i;
         l[i].loop = in->loop[i];
         l[i].mb = in->mb[i];
-        int rc = loop_start(&l[i], rpc, err, errlen);
+        int rc = coordinate ? loop_start(&l[i], rpc, err, errlen) : 0;
         if (rc)
             return rc;
     }
@@ -390,6 +442,7 @@ void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg)
         return;
     }
     atomic_store(&a->ok, 0);
+    a->stop_begun = 1;
     a->stop_done = done;
     a->stop_arg = arg;
     for (size_t i = 1; i < a->n; i++) {
@@ -414,6 +467,12 @@ void dk__loops_free(dk_cluster *c)
     if (!a)
         return;
     msnap_unref(a->snap);
+    /* What loops without a coordinator kept (the others let go on their
+     * own thread as they stopped); their HTTP servers have stopped. */
+    for (size_t i = 1; i < a->n; i++) {
+        msnap_unref(a->l[i].snap);
+        dk_ring_unref(a->l[i].ring);
+    }
     pthread_mutex_destroy(&a->snap_mu);
     free(a->l);
     free(a);

@@ -23,6 +23,11 @@
  *
  * Not with RPC TLS (the loops would need their own TLS contexts, and
  * SIGHUP reloads only loop 0's): then every request goes to loop 0.
+ *
+ * Every loop, with a coordinator or not (RPC TLS), keeps its reference to
+ * the ring for its HTTP answers too (X-Ring, X-Coordinator:
+ * dk_cluster_ring_here), so no request takes the cell's mutex or touches
+ * the shared reference count.
  */
 #ifndef DK_CLUSTER_LOOPS_H
 #define DK_CLUSTER_LOOPS_H

@@ -25,7 +25,7 @@
 #include "node/catalog.h"
 #include "util/vv.h"
 
-#define COORD_N_MAX 9 /* cluster.n_replicas is at most 9 */
+#define COORD_N_MAX DK_COORD_N_MAX
 
 struct dk_coord {
     uv_loop_t *loop;
@@ -148,9 +148,10 @@ typedef struct dk__plan {
     int self_pos; /* index of this node in r, or -1 */
 } dk__plan;
 
-/* Build the plan of key from the view's current ring. Returns 0,
- * DK_EUNAVAILABLE (no ring or an empty one), or -ENOMEM. */
-int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p);
+/* Build the plan of key from the view's current ring, with the
+ * preference list in prefs when it fits that ring (NULL: computed).
+ * Returns 0, DK_EUNAVAILABLE (no ring or an empty one), or -ENOMEM. */
+int dk__plan_make(dk_coord *c, dk_slice key, const dk_coord_prefs *prefs, dk__plan *p);
 void dk__plan_free(dk__plan *p);
 
 /* Acks needed for a consistency level (DK_CL_*, DEFAULT already resolved)

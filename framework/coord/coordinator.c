@@ -286,7 +286,9 @@ uint64_t dk__left_ms(uint64_t deadline_ns)
 static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
 {
     memset(out, 0, sizeof(*out));
-    snprintf(out->id, sizeof(out->id), "%s", rn->id);
+    /* A plain bounded copy: this runs for every replica of every request. */
+    size_t n = strnlen(rn->id, sizeof(out->id) - 1);
+    memcpy(out->id, rn->id, n);
     if (strcmp(rn->id, c->self) == 0) {
         out->self = 1;
         out->alive = !c->view.readable || c->view.readable(c->view.arg);
@@ -296,7 +298,18 @@ static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
         out->alive = 0;
 }
 
-int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
+void dk_coord_prefs_make(const dk_ring *r, int n_replicas, dk_slice key, dk_coord_prefs *p)
+{
+    uint32_t want = n_replicas < 0 ? 0 : (uint32_t)n_replicas;
+    if (want > COORD_N_MAX)
+        want = COORD_N_MAX;
+    p->fingerprint = dk_ring_fingerprint(r);
+    p->token = dk_ring_key_token(key.ptr, key.len);
+    p->want = want;
+    p->n = (uint32_t)dk_ring_preference_token(r, p->token, want, p->idx);
+}
+
+int dk__plan_make(dk_coord *c, dk_slice key, const dk_coord_prefs *prefs, dk__plan *p)
 {
     memset(p, 0, sizeof(*p));
     p->self_pos = -1;
@@ -310,7 +323,14 @@ int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
     if (want > COORD_N_MAX)
         want = COORD_N_MAX;
     p->token = dk_ring_key_token(key.ptr, key.len);
-    p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    if (prefs && prefs->n && prefs->want == want && prefs->fingerprint == dk_ring_fingerprint(p->ring) &&
+        dk_token_cmp(prefs->token, p->token) == 0) {
+        /* The caller's walk of the same placement: not again. */
+        p->n = prefs->n;
+        memcpy(idx, prefs->idx, p->n * sizeof(idx[0]));
+    } else {
+        p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    }
     for (uint32_t i = 0; i < p->n; i++) {
         coord_fill(c, dk_ring_node_at(p->ring, idx[i]), &p->r[i]);
         if (p->r[i].self)

@@ -257,7 +257,23 @@ int dk_rpc_port(const dk_rpc *r)
 
 void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st)
 {
-    *st = r->st;
+    rpc_counters *c = (rpc_counters *)&r->st;
+#define RPC_READ(f) st->f = atomic_load_explicit(&c->f, memory_order_relaxed)
+    RPC_READ(conns_open);
+    RPC_READ(conns_accepted);
+    RPC_READ(conns_connected);
+    RPC_READ(connect_failures);
+    RPC_READ(handshake_failures);
+    RPC_READ(wrong_cluster);
+    RPC_READ(bad_frames);
+    RPC_READ(timeouts);
+    RPC_READ(late_replies);
+    RPC_READ(requests_in);
+    RPC_READ(requests_out);
+    RPC_READ(auth_failures);
+    RPC_READ(conns_rejected);
+    RPC_READ(frame_timeouts);
+#undef RPC_READ
 }
 
 dk_rpc_tls *dk_rpc_tls_of(const dk_rpc *r)

@@ -98,7 +98,7 @@ typedef struct dk_rpc_conf {
                                      * peers); listen still names the IP outgoing sockets bind to */
 } dk_rpc_conf;
 
-/* Counters since start. Read with dk_rpc_stats on the loop thread. */
+/* Counters since start (dk_rpc_stats_get). */
 typedef struct dk_rpc_stats {
     uint64_t conns_open;         /* connections open now, both directions */
     uint64_t conns_accepted;     /* inbound connections accepted */
@@ -168,7 +168,8 @@ int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *f);
  * answered. */
 const char *dk_rpc_req_peer(const dk_rpc_req *q);
 
-/* Copy the counters into *st. Loop thread. */
+/* Copy the counters into *st (relaxed atomic reads: each one is exact,
+ * the set is not one instant). Any thread while r lives. */
 void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st);
 
 /* The instance's TLS contexts (for dk_rpc_tls_reload from any thread), or

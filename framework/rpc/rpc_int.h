@@ -12,6 +12,7 @@
  */
 #ifndef DK_RPC_INT_H
 #define DK_RPC_INT_H
+#include <stdatomic.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include "rpc/rpc.h"
@@ -99,6 +100,15 @@ typedef struct rpc_out {
     TAILQ_ENTRY(rpc_out) link; /* peer->waiting, conn->inflight or r->deferred */
 } rpc_out;
 
+/* dk_rpc_stats's counters: counted on the instance's loop, read from any
+ * thread (dk_rpc_stats_get; a loop's own instance is read by loop 0 for
+ * /metrics), hence atomics. */
+typedef struct rpc_counters {
+    _Atomic uint64_t conns_open, conns_accepted, conns_connected, connect_failures, handshake_failures,
+        wrong_cluster, bad_frames, timeouts, late_replies, requests_in, requests_out, auth_failures,
+        conns_rejected, frame_timeouts;
+} rpc_counters;
+
 struct dk_rpc {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -128,7 +138,7 @@ struct dk_rpc {
     size_t hcap, hcount;
     uint64_t next_id;
     size_t n_pending; /* rpc_out not yet completed; htab has room for all */
-    dk_rpc_stats st;
+    rpc_counters st;
     dk_rpc_tls *tls;   /* NULL: plain RPC */
     dk_buf tls_cipher; /* read buffer of TLS connections (one read at a time) */
     int stopping;
