@@ -52,7 +52,7 @@
 /* [engine.lsm] group_commit_window_us and group_commit_siblings (strings:
  * dk_option defaults); chosen by measurement, see lsm.c. */
 #define LSM_DEFAULT_GC_WINDOW "1000"
-#define LSM_DEFAULT_GC_SIBLINGS "2"
+#define LSM_DEFAULT_GC_SIBLINGS "1"
 #define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
 #define LSM_WRITEBACK_BYTES (1u << 20) /* table writeback interval (env writeback) */

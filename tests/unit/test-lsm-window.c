@@ -159,7 +159,8 @@ static void test_options(void)
     struct {
         const char *key, *value, *want;
     } bad[] = {
-        {"group_commit_window_us", "100001", "group_commit_window_us=100001: expected an integer in 0..100000"},
+        {"group_commit_window_us", "100001",
+         "group_commit_window_us=100001: expected an integer in 0..100000"},
         {"group_commit_window_us", "-1", "group_commit_window_us=-1: expected an integer in 0..100000"},
         {"group_commit_window_us", "1ms", "group_commit_window_us=1ms: expected an integer in 0..100000"},
         {"group_commit_siblings", "1001", "group_commit_siblings=1001: expected an integer in 0..1000"},
