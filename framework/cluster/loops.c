@@ -16,58 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/loops.h"
+#include "cluster/loops_int.h"
 #include "cluster/rebalance.h"
 #include "base/log.h"
 #include "base/mailbox.h"
-
-/* One published member table: immutable, shared by reference. */
-typedef struct msnap_entry {
-    char id[DK_NODE_ID_MAX + 1];
-    char rpc_addr[DK_MEMBER_ADDR_MAX];
-    int up, alive;
-} msnap_entry;
-
-typedef struct msnap {
-    atomic_uint refs;
-    size_t n;
-    msnap_entry e[];
-} msnap;
-
-/* A loop's own coordinator and what its view reads. */
-typedef struct dk__loop {
-    struct dk__loops *all;
-    unsigned index;
-    uv_loop_t *loop;
-    dk_mailbox *mb;
-    dk_rpc *rpc;
-    dk_coord *coord;
-    msnap *snap; /* this loop's reference */
-    uint64_t snap_ver;
-    dk_ring *ring; /* this loop's reference to the ring it saw last */
-    uint64_t ring_ver;
-    dk_mail mail;
-} dk__loop;
-
-typedef struct dk__loops {
-    dk_cluster *c;
-    dk_mailbox *mb0;
-    size_t n; /* loop threads, loop 0 included; l[0] is unused */
-    dk__loop *l;
-    atomic_int ok;        /* the loops may coordinate now */
-    int ok_logged;        /* loop 0: the value last logged */
-    int snap_failed;      /* loop 0: the last member table could not be published */
-    size_t budget_warned; /* loop 0: members when max_rpc_connections was last found short */
-    pthread_mutex_t snap_mu;
-    msnap *snap; /* the latest (loop 0's reference) */
-    _Atomic uint64_t snap_ver;
-    _Atomic uint64_t ring_ver; /* bumped after each new ring is in the cell */
-    uv_check_t check;          /* loop 0: re-evaluate ok after each turn */
-    int check_open;
-    unsigned stopping; /* loops not stopped yet */
-    void (*stop_done)(void *);
-    void *stop_arg;
-} dk__loops;
 
 static void msnap_unref(msnap *s)
 {
@@ -254,9 +206,10 @@ static int loop_start(dk__loop *l, const dk_rpc_conf *rpc, char *err, size_t err
 {
     dk_cluster *c = l->all->c;
     dk_rpc_conf rc_conf = *rpc;
-    rc_conf.client_only = 1;
-    rc_conf.on_request = NULL;
-    rc_conf.arg = NULL;
+    rc_conf.client_only = 0;
+    rc_conf.share = c->rpc; /* its cap and TLS contexts */
+    rc_conf.on_request = dk__loops_on_rpc;
+    rc_conf.arg = l;
     rc_conf.tls = NULL;
     rc_conf.max_conns_per_peer = 1; /* a peer accepts one per loop (README, loop_threads) */
     int rc = dk_rpc_start(l->loop, &rc_conf, &l->rpc, err, errlen);
@@ -280,11 +233,6 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
 {
     if (!in || in->n <= 1 || !c->coord)
         return 0;
-    if (c->cfg->security.tls_ca_file[0]) {
-        dk_log(DK_LOG_INFO, "cluster: with RPC TLS, loop 0 coordinates every request (%zu loop threads)",
-               in->n);
-        return 0;
-    }
     dk__loops *a = calloc(1, sizeof(*a));
     dk__loop *l = a ? calloc(in->n, sizeof(*l)) : NULL;
     if (!l) {
@@ -312,6 +260,7 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
             return rc;
     }
     loops_check_budget(c, 2); /* even one peer would be refused some */
+    dk__loops_spread(c, 1);
     return 0;
 }
 
@@ -390,6 +339,7 @@ void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg)
         return;
     }
     atomic_store(&a->ok, 0);
+    dk__loops_spread(c, 0); /* new connections stay on loop 0 */
     a->stop_done = done;
     a->stop_arg = arg;
     for (size_t i = 1; i < a->n; i++) {
