@@ -1,10 +1,11 @@
 /*
  * api_metrics.c - GET /metrics (and its CORS preflight): the Prometheus
  * text of the metrics registry, the engine's stats, and the cluster's RPC
- * and gossip counters, which are copied on the cluster loop (the RPC ones
- * summed over the cluster loop's instance and every other loop's own,
- * dk_cluster_rpc_stats) before a worker of the request's loop renders
- * everything (the engine's stats may take its locks).
+ * (summed over every loop's instance) and gossip counters, which are
+ * copied on the cluster loop (gossip's may only be read there, and the
+ * loops' RPC instances only while loop 0 has not begun stopping them)
+ * before a worker of the request's loop renders everything (the engine's
+ * stats may take its locks).
  */
 #include <stdio.h>
 #include <string.h>
@@ -119,8 +120,7 @@ static void metrics_back(dk_api_req *q)
     dk__api_on_worker(q, metrics_render);
 }
 
-/* Cluster loop: copy the cluster's counters (gossip's may only be read
- * there, and the loops' RPC instances are summed from there). */
+/* Cluster loop: copy the cluster's counters. */
 static void metrics_collect(dk_api_req *q)
 {
     metrics_req *m = (metrics_req *)q;

@@ -264,6 +264,8 @@ static const known_metric known[] = {
      "RPC connections closed because a frame was not completed within request_timeout."},
     {"rpc_handshake_failures_total", "RPC handshakes refused or failed, either side."},
     {"rpc_late_replies_total", "RPC answers that arrived after their request gave up."},
+    {"rpc_relayed_total", "RPC requests that arrived on another loop's connection and were served by the "
+                          "cluster loop (loop 0)."},
     {"rpc_requests_received_total", "RPC requests (frames) handed to this node's handlers."},
     {"rpc_requests_sent_total", "RPC requests (frames) sent to other nodes."},
     {"rpc_timeouts_total", "RPC requests that passed their deadline."},

@@ -91,9 +91,9 @@ dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index);
  * Loop thread index, while the cluster runs. */
 dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index);
 
-/* The RPC counters of the node: the cluster loop's instance plus every
- * other loop's own (client-only) instance (loops.h). Cluster loop. */
-void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *out);
+/* The RPC counters of every loop's instance, summed (zero when RPC is not
+ * running). Cluster loop. */
+void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *st);
 
 /* Stop everything (loop thread); done runs once all of it has closed. */
 void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);
@@ -105,4 +105,9 @@ int dk_cluster_render(dk_cluster *c, dk_buf *out);
  * on a worker), then stamp new writes and gossip with it; c->raising is
  * set meanwhile. Loop thread (rebalance.c). */
 void dk__cluster_raise_actor(dk_cluster *c, uint32_t min);
+
+/* The RPC handler of the cluster loop's instance (arg: the cluster); the
+ * other loops relay to it what only loop 0 serves (loops_rpc.c). Cluster
+ * loop. */
+void dk__cluster_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
 #endif

@@ -16,60 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/loops.h"
+#include "cluster/loops_int.h"
 #include "cluster/rebalance.h"
 #include "base/log.h"
 #include "base/mailbox.h"
-
-/* One published member table: immutable, shared by reference. */
-typedef struct msnap_entry {
-    char id[DK_NODE_ID_MAX + 1];
-    char rpc_addr[DK_MEMBER_ADDR_MAX];
-    int up, alive;
-} msnap_entry;
-
-typedef struct msnap {
-    atomic_uint refs;
-    size_t n;
-    msnap_entry e[];
-} msnap;
-
-/* A loop's own coordinator and what its view reads. */
-typedef struct dk__loop {
-    struct dk__loops *all;
-    unsigned index;
-    uv_loop_t *loop;
-    dk_mailbox *mb;
-    dk_rpc *rpc;
-    dk_coord *coord;
-    msnap *snap; /* this loop's reference */
-    uint64_t snap_ver;
-    dk_ring *ring; /* this loop's reference to the ring it saw last */
-    uint64_t ring_ver;
-    dk_mail mail;
-} dk__loop;
-
-typedef struct dk__loops {
-    dk_cluster *c;
-    dk_mailbox *mb0;
-    size_t n; /* loop threads, loop 0 included; l[0] is unused */
-    dk__loop *l;
-    int coordinate;       /* the loops have coordinators (not under RPC TLS) */
-    atomic_int ok;        /* the loops may coordinate now */
-    int ok_logged;        /* loop 0: the value last logged */
-    int snap_failed;      /* loop 0: the last member table could not be published */
-    size_t budget_warned; /* loop 0: members when max_rpc_connections was last found short */
-    pthread_mutex_t snap_mu;
-    msnap *snap; /* the latest (loop 0's reference) */
-    _Atomic uint64_t snap_ver;
-    _Atomic uint64_t ring_ver; /* bumped after each new ring is in the cell */
-    uv_check_t check;          /* loop 0: re-evaluate ok after each turn */
-    int check_open;
-    unsigned stopping; /* loops not stopped yet */
-    int stop_begun;    /* loop 0 asked the loops to stop */
-    void (*stop_done)(void *);
-    void *stop_arg;
-} dk__loops;
 
 static void msnap_unref(msnap *s)
 {
@@ -173,8 +123,8 @@ void dk__loops_evaluate(dk_cluster *c)
     if (!a)
         return;
     const char *sig = dk_rebalance_sig(c);
-    int ok = a->coordinate && !c->stopping && !c->raising && a->snap && !a->snap_failed &&
-             dk_rebalance_readable(c) && !dk_rebalance_fenced(c) && !(sig && sig[0]);
+    int ok = !c->stopping && !c->raising && a->snap && !a->snap_failed && dk_rebalance_readable(c) &&
+             !dk_rebalance_fenced(c) && !(sig && sig[0]);
     if (atomic_load_explicit(&a->ok, memory_order_relaxed) != ok)
         atomic_store_explicit(&a->ok, ok, memory_order_release);
     if (a->ok_logged != ok) {
@@ -198,8 +148,6 @@ static void loops_check(uv_check_t *h)
 static void loops_check_budget(dk_cluster *c, size_t members)
 {
     dk__loops *a = c->lp;
-    if (!a->coordinate)
-        return; /* the other loops open no RPC connection */
     size_t per_peer = 2 + (a->n - 1);
     size_t need = members > 1 ? (members - 1) * per_peer : 0;
     size_t max = (size_t)c->cfg->cluster.max_rpc_connections;
@@ -256,38 +204,6 @@ void dk__loops_ring_changed(dk_cluster *c)
         atomic_fetch_add_explicit(&c->lp->ring_ver, 1, memory_order_release);
 }
 
-void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (c->rpc)
-        dk_rpc_stats_get(c->rpc, out);
-    dk__loops *a = c->lp;
-    /* A loop's instance lives until its loop stops it, which only loop 0
-     * starts (dk__loops_stop): from then on, loop 0's counters only. */
-    if (!a || a->stop_begun)
-        return;
-    for (size_t i = 1; i < a->n; i++) {
-        if (!a->l[i].rpc)
-            continue;
-        dk_rpc_stats s;
-        dk_rpc_stats_get(a->l[i].rpc, &s);
-        out->conns_open += s.conns_open;
-        out->conns_accepted += s.conns_accepted;
-        out->conns_connected += s.conns_connected;
-        out->connect_failures += s.connect_failures;
-        out->handshake_failures += s.handshake_failures;
-        out->wrong_cluster += s.wrong_cluster;
-        out->bad_frames += s.bad_frames;
-        out->timeouts += s.timeouts;
-        out->late_replies += s.late_replies;
-        out->requests_in += s.requests_in;
-        out->requests_out += s.requests_out;
-        out->auth_failures += s.auth_failures;
-        out->conns_rejected += s.conns_rejected;
-        out->frame_timeouts += s.frame_timeouts;
-    }
-}
-
 dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index)
 {
     if (index == 0)
@@ -304,9 +220,10 @@ static int loop_start(dk__loop *l, const dk_rpc_conf *rpc, char *err, size_t err
 {
     dk_cluster *c = l->all->c;
     dk_rpc_conf rc_conf = *rpc;
-    rc_conf.client_only = 1;
-    rc_conf.on_request = NULL;
-    rc_conf.arg = NULL;
+    rc_conf.client_only = 0;
+    rc_conf.share = c->rpc; /* its cap and TLS contexts */
+    rc_conf.on_request = dk__loops_on_rpc;
+    rc_conf.arg = l;
     rc_conf.tls = NULL;
     rc_conf.max_conns_per_peer = 1; /* a peer accepts one per loop (README, loop_threads) */
     int rc = dk_rpc_start(l->loop, &rc_conf, &l->rpc, err, errlen);
@@ -330,12 +247,6 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
 {
     if (!in || in->n <= 1 || !c->coord)
         return 0;
-    /* Under RPC TLS the loops coordinate nothing, but still keep their
-     * own ring snapshot (dk_cluster_ring_here). */
-    int coordinate = !c->cfg->security.tls_ca_file[0];
-    if (!coordinate)
-        dk_log(DK_LOG_INFO, "cluster: with RPC TLS, loop 0 coordinates every request (%zu loop threads)",
-               in->n);
     dk__loops *a = calloc(1, sizeof(*a));
     dk__loop *l = a ? calloc(in->n, sizeof(*l)) : NULL;
     if (!l) {
@@ -346,7 +257,6 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
     a->mb0 = in->mb[0];
     a->n = in->n;
     a->l = l;
-    a->coordinate = coordinate;
     pthread_mutex_init(&a->snap_mu, NULL);
     uv_check_init(c->loop, &a->check);
     a->check.data = a;
@@ -359,11 +269,12 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
         l[i].index = (unsigned)i;
         l[i].loop = in->loop[i];
         l[i].mb = in->mb[i];
-        int rc = coordinate ? loop_start(&l[i], rpc, err, errlen) : 0;
+        int rc = loop_start(&l[i], rpc, err, errlen);
         if (rc)
             return rc;
     }
     loops_check_budget(c, 2); /* even one peer would be refused some */
+    dk__loops_spread(c, 1);
     return 0;
 }
 
@@ -442,7 +353,7 @@ void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg)
         return;
     }
     atomic_store(&a->ok, 0);
-    a->stop_begun = 1;
+    dk__loops_spread(c, 0); /* new connections stay on loop 0 */
     a->stop_done = done;
     a->stop_arg = arg;
     for (size_t i = 1; i < a->n; i++) {
@@ -467,12 +378,10 @@ void dk__loops_free(dk_cluster *c)
     if (!a)
         return;
     msnap_unref(a->snap);
-    /* What loops without a coordinator kept (the others let go on their
-     * own thread as they stopped); their HTTP servers have stopped. */
-    for (size_t i = 1; i < a->n; i++) {
-        msnap_unref(a->l[i].snap);
+    /* A ring a loop's HTTP answer took again after the loop let go of
+     * its own (dk_cluster_ring_here; their HTTP servers have stopped). */
+    for (size_t i = 1; i < a->n; i++)
         dk_ring_unref(a->l[i].ring);
-    }
     pthread_mutex_destroy(&a->snap_mu);
     free(a->l);
     free(a);

@@ -93,8 +93,10 @@
  * are never shared across loops), and its own ready list, completions and
  * timers. It keeps no hints itself: a hint it must keep goes to the
  * primary through the primary loop's mailbox and the outcome comes back
- * through its own (sloppy quorum works the same). It serves no RPC,
- * streams nothing, never takes a CAS lock: callers send conditional
+ * through its own (sloppy quorum works the same). Of the replica side it
+ * serves only the reads and writes of this node's own copies that arrive
+ * on its loop's connections (dk_coord_serves; the cluster relays the rest
+ * to the primary); it streams nothing, never takes a CAS lock: callers send conditional
  * writes, session reads, scans and everything while a ring move is under
  * way to the primary (cluster.h, dk_cluster_coord_here). Its view must be
  * callable on its own loop thread.
@@ -209,6 +211,12 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg);
  * unknown type). Loop thread.
  */
 void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
+
+/* Whether c serves request h (body) itself: the primary serves every
+ * request; a loop's own coordinator only PUT_REPLICA and GET_REPLICA of
+ * this node's own copies (no hint for another node), the rest goes to the
+ * primary (cluster/loops.h). Loop thread. */
+int dk_coord_serves(const dk_coord *c, const dk_frame_header *h, dk_slice body);
 
 /* Consistency levels; the values match config.h's DK_CONSISTENCY_*. */
 enum { DK_CL_DEFAULT = -1, DK_CL_ONE = 0, DK_CL_QUORUM = 1, DK_CL_ALL = 2 };

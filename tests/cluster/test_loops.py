@@ -9,7 +9,14 @@ hints move data):
   1. 60 keys written at quorum, each through a node in turn; every key
      reads back at quorum through every node.  The nodes'
      dynkv_coord_loop0_requests_total and ..._loop1_... both grew: both
-     loops coordinated requests.
+     loops coordinated requests.  dynkv_rpc_loop1_served_total grew too:
+     replica reads and writes that peers sent arrived on connections
+     loop 0's listener handed to loop 1, and loop 1 served them.  A prefix
+     scan through every node sees the 60 keys (its SCAN_RANGE requests,
+     where they arrive on loop 1, are relayed to loop 0 and answered back
+     on loop 1's connection); the RPC counters in /metrics are summed over
+     both loops' instances (requests received cover what both loops
+     served).
   2. A CAS write (If-None-Match: *) on one key, then again through every
      node: each repeat is refused (412) whichever loop it arrives on
      (conditional writes go to the cluster loop, whose per-key lock
@@ -43,6 +50,11 @@ IP_PREFIX = "127.0.67"
 SETS = ["node.loop_threads=2", "cluster.anti_entropy_interval=0"]
 
 
+def served_counts(nodes):
+    return (sum(metric(n, "rpc_loop0_served_total") for n in nodes),
+            sum(metric(n, "rpc_loop1_served_total") for n in nodes))
+
+
 def loop_counts(nodes):
     return (sum(metric(n, "coord_loop0_requests_total") for n in nodes),
             sum(metric(n, "coord_loop1_requests_total") for n in nodes))
@@ -70,6 +82,15 @@ def test_two_loops_quorum_cas_hints(make_cluster):
     assert l0 + l1 >= len(keys) * 4
     assert l1 > 0, "loop 1 coordinated nothing (loop 0: %d)" % l0
     assert l0 > 0, "loop 0 coordinated nothing (loop 1: %d)" % l1
+    s0, s1 = served_counts(c.nodes)
+    assert s1 > 0, "loop 1 served no replica request (loop 0: %d)" % s0
+    for n in c.nodes:
+        r = request(n, "GET", "/kv?prefix=k-&limit=100")
+        assert r.status == 200, (n.id, r)
+        assert sorted(p["key"] for p in r.json()["pairs"]) == keys, n.id
+    for n in c.nodes:
+        got = metric(n, "rpc_loop0_served_total") + metric(n, "rpc_loop1_served_total")
+        assert metric(n, "rpc_requests_received_total") >= got > 0, n.id
 
     # 2. conditional writes stay ordered
     r = put(n1, "cas", "first", cl="quorum", headers={"If-None-Match": "*"})
