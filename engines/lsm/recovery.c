@@ -188,6 +188,7 @@ typedef struct rc_opts {
     int64_t codec_level;
     int64_t bloom_bits_per_key;
     uint64_t compaction_rate_limit;
+    int64_t compaction_nice, flush_nice;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -210,6 +211,18 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 1ll << 40,
      .dflt = "64MiB"},
+    {.key = "compaction_nice",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, compaction_nice),
+     .min = 0,
+     .max = 19,
+     .dflt = "10"},
+    {.key = "flush_nice",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, flush_nice),
+     .min = 0,
+     .max = 19,
+     .dflt = "0"},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -225,6 +238,8 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     uint64_t cache = DK_HAS(conf, block_cache_size) ? conf->block_cache_size : LSM_DEFAULT_CACHE;
     db->bits_per_key = (unsigned)o.bloom_bits_per_key;
     db->rate_limit = o.compaction_rate_limit;
+    db->compaction_nice = (int)o.compaction_nice;
+    db->flush_nice = (int)o.flush_nice;
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
