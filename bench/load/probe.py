@@ -29,7 +29,8 @@ import urllib.request
 
 METRICS = ("compaction_write_bytes_total", "compaction_read_bytes_total", "compactions_total",
            "flushes_total", "flush_bytes_total", "wal_syncs_total", "write_groups_total",
-           "wal_bytes_total", "l0_files", "write_stall_seconds_total", "write_slowdowns_total")
+           "wal_bytes_total", "l0_files", "write_stall_seconds_total", "write_slowdowns_total",
+           "compaction_paced_seconds_total")
 
 
 def threads(pid):
@@ -164,7 +165,7 @@ def report(a):
             g[k][1] += wait
         return g
 
-    hdr = ("t p50 p99 | syncs/s sync_avg sync_max ms | flush compMB/s diskMB/s w_await dirtyMB wbMB "
+    hdr = ("t p50 p99 | syncs/s sync_avg sync_max ms | stall_ms paced_ms l0 | flush compMB/s diskMB/s w_await dirtyMB wbMB "
            "| cpu% idle iowait run | ms run (wait) per s: " + " ".join(names) + " dk_load")
     print(hdr)
     rows = []
@@ -195,7 +196,9 @@ def report(a):
         sync = (f"{len(ss)} {sum(ss) / len(ss):.2f} {max(ss):.1f}" if ss else
                 f"{dm('wal_syncs_total') / dt:.0f} - -")
         rows.append((p99, g0, g1, r1["t"] - r0["t"]))
-        print(f"{t:.0f} {p50:.2f} {p99:.1f} | {sync} | {dm('flushes_total'):.0f} "
+        print(f"{t:.0f} {p50:.2f} {p99:.1f} | {sync} | {dm('write_stall_seconds_total') * 1e3:.1f} "
+              f"{dm('compaction_paced_seconds_total') * 1e3:.0f} {m1.get('l0_files', 0):.0f} | "
+              f"{dm('flushes_total'):.0f} "
               f"{dm('compaction_write_bytes_total') / 1e6 / dt:.0f} {wmb:.0f} {wawait:.1f} "
               f"{r1['mem'].get('Dirty', 0) / 1024:.0f} {r1['mem'].get('Writeback', 0) / 1024:.0f} | "
               f"{100 - idle:.0f} {idle:.0f} {iow:.0f} {r1['run']} | {thr} "

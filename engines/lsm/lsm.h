@@ -31,9 +31,7 @@
  *   eviction until released (one data block, plus the index block of an
  *   unpinned table, per open iterator and table);
  * - the write leader's WAL record buffer (at most a 1 MiB group, or one
- *   oversized batch; values over 256 bytes are not copied into it);
- * - a 1 MiB write buffer per table being written (the flush's and the
- *   compaction's, table_builder.c).
+ *   oversized batch; values over 256 bytes are not copied into it).
  * Per-table metadata kept outside the cache (properties, file handle,
  * ~200 bytes plus the smallest and largest keys) is not counted.
  */

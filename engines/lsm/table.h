@@ -55,13 +55,11 @@ typedef struct lsm_tb_opts {
     const dk_codec_ref *codec; /* compress data blocks with it when that shrinks them
                                    * by 1/8; NULL or id 0: store them raw */
     const dk_host *host;       /* record_time; may be NULL */
-    /* Called after each write of n bytes to the file (rate limiting); may
-     * be NULL. */
+    /* Called after each write of n bytes (rate limiting); may be NULL. */
     void (*on_write)(void *arg, size_t n);
     void *arg;
-    /* Write the file in chunks of this many bytes (at most 1 MiB) and
-     * start the writeback of each (env writeback); 0: 1 MiB chunks and
-     * only the final sync writes the file back. */
+    /* Start writeback every this many bytes (env writeback; 0: only the
+     * final sync writes the file back). */
     uint64_t writeback_bytes;
 } lsm_tb_opts;
 

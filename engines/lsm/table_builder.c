@@ -13,28 +13,18 @@
  * the bloom filter are collected as keys arrive and the filter is built at
  * the end, when the key count is known.
  *
- * Blocks are gathered in a write buffer and reach the file in chunks of
- * one writeback interval (opts.writeback_bytes, LSM_TB_CHUNK when that is
- * 0): every write but the last starts at a multiple of the chunk and
- * fills whole pages. Written block by block (10 KiB values make 10 KiB
- * blocks), each write(2) paid the page cache's per-call work and zeroed
- * the unwritten part of every partly written page first; in a profile of
- * a node under 10 KiB PUTs the compaction thread spent half its time in
- * writev, 7 % in that zeroing alone, and a 256 MiB table cost 230-330 ms
- * of system time against 66-83 ms in 1 MiB chunks (bench/results/
- * pacing-2026-12-05-s6.md). The copy into the buffer costs little next to
- * it. With opts.writeback_bytes set, after each chunk the builder asks
+ * With opts.writeback_bytes set, every that many bytes the builder asks
  * the env to start writing the file back (and to wait for the previous
- * chunk), so a 64 MiB flush or compaction output trickles to the device
- * instead of landing as one burst at the final fsync, where it would
- * queue every WAL fdatasync on the same device behind it. opts.on_write
- * (compaction's rate limit) is told of each chunk as it is written.
+ * interval), so a 64 MiB flush or compaction output trickles to the
+ * device instead of landing as one burst at the final fsync, where it
+ * would queue every WAL fdatasync on the same device behind it.
  */
 #include "table.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "bloom.h"
 #include "util/crc32c.h"
@@ -43,9 +33,7 @@ struct lsm_table_builder {
     lsm_env *env;
     lsm_wfile *f;
     lsm_tb_opts opts;
-    uint64_t offset; /* bytes appended (written plus buffered): block handles */
-    uint8_t *wbuf;   /* the write buffer: chunk bytes, filled up to wfill */
-    size_t chunk, wfill;
+    uint64_t offset, written_back; /* bytes appended; offset at the last writeback */
     lsm_block_builder data, index;
     dk_buf last_key, scratch;
     uint64_t pending_off, pending_size;
@@ -64,9 +52,6 @@ struct lsm_table_builder {
 
 #define TB_SKIP_AFTER 8u
 #define TB_PROBE_EVERY 32u
-/* The write chunk when no writeback interval is set; a larger interval
- * is capped here too (the buffer is per open builder). */
-#define LSM_TB_CHUNK (1u << 20)
 
 void dk__lsm_props_init(lsm_props *p)
 {
@@ -105,12 +90,6 @@ int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm
         return -ENOMEM;
     tb->env = env;
     tb->opts = *opts;
-    tb->chunk = opts->writeback_bytes && opts->writeback_bytes < LSM_TB_CHUNK ? (size_t)opts->writeback_bytes
-                                                                              : LSM_TB_CHUNK;
-    if (!(tb->wbuf = malloc(tb->chunk))) {
-        free(tb);
-        return -ENOMEM;
-    }
     dk__lsm_bb_init(&tb->data);
     dk__lsm_bb_init(&tb->index);
     /* Every index entry a restart: a point read's binary search lands on
@@ -122,7 +101,6 @@ int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm
         tb->opts.codec = NULL;
     int rc = env->ops->create(env, path, &tb->f);
     if (rc) {
-        free(tb->wbuf);
         free(tb);
         return rc;
     }
@@ -130,43 +108,26 @@ int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm
     return 0;
 }
 
-/* Write the buffered bytes to the file: a whole chunk, whose writeback
- * starts when an interval is set, or the tail at finish, which the
- * final sync writes back. */
-static int tb_drain(lsm_table_builder *tb)
-{
-    if (!tb->wfill)
-        return 0;
-    int rc = tb->env->ops->append(tb->f, tb->wbuf, tb->wfill);
-    if (rc)
-        return rc;
-    if (tb->opts.on_write)
-        tb->opts.on_write(tb->opts.arg, tb->wfill);
-    int whole = tb->wfill == tb->chunk;
-    tb->wfill = 0;
-    if (whole && tb->opts.writeback_bytes && tb->env->ops->writeback)
-        return tb->env->ops->writeback(tb->f, tb->offset);
-    return 0;
-}
-
-/* Append n1 bytes at p, then n2 at p2 (n2 may be 0), through the write
- * buffer: whenever it holds a whole chunk, the chunk is written. */
+/* Append n bytes: p, then p2 (n2 bytes; may be 0) in one gather write. */
 static int tb_write2(lsm_table_builder *tb, const void *p, size_t n1, const void *p2, size_t n2)
 {
-    const uint8_t *src[2] = {p, p2};
-    size_t len[2] = {n1, n2};
-    for (int i = 0; i < 2; i++) {
-        while (len[i]) {
-            size_t k = tb->chunk - tb->wfill < len[i] ? tb->chunk - tb->wfill : len[i];
-            memcpy(tb->wbuf + tb->wfill, src[i], k);
-            tb->wfill += k;
-            tb->offset += k;
-            src[i] += k;
-            len[i] -= k;
-            int rc = tb->wfill == tb->chunk ? tb_drain(tb) : 0;
-            if (rc)
-                return rc;
-        }
+    int rc;
+    if (n2) {
+        struct iovec iov[2] = {{(void *)p, n1}, {(void *)p2, n2}};
+        rc = tb->env->ops->appendv(tb->f, iov, 2);
+    } else {
+        rc = tb->env->ops->append(tb->f, p, n1);
+    }
+    if (rc)
+        return rc;
+    size_t n = n1 + n2;
+    tb->offset += n;
+    if (tb->opts.on_write)
+        tb->opts.on_write(tb->opts.arg, n);
+    if (tb->opts.writeback_bytes && tb->env->ops->writeback &&
+        tb->offset - tb->written_back >= tb->opts.writeback_bytes) {
+        tb->written_back = tb->offset;
+        return tb->env->ops->writeback(tb->f, tb->offset);
     }
     return 0;
 }
@@ -214,6 +175,7 @@ static int tb_write_block(lsm_table_builder *tb, dk_slice contents, int compress
     dk_put_u32(trailer + 1, dk_crc32c_mask(crc));
     *off = tb->offset;
     *size = n;
+    /* Block and trailer in one system call (half the writes of a flush). */
     return tb_write2(tb, p, n, trailer, sizeof(trailer));
 }
 
@@ -385,8 +347,6 @@ int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size)
         rc = tb_write(tb, ft, sizeof(ft));
     }
     if (!rc)
-        rc = tb_drain(tb);
-    if (!rc)
         rc = tb->env->ops->sync(tb->f, 0);
     dk_buf_free(&blk);
     if (!rc && props)
@@ -408,6 +368,5 @@ void dk__lsm_tb_abandon(lsm_table_builder *tb)
     dk_buf_free(&tb->scratch);
     dk__lsm_props_free(&tb->props);
     free(tb->hashes);
-    free(tb->wbuf);
     free(tb);
 }
