@@ -70,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -689,6 +690,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_compactions_total", atomic_load(&db->st_compactions));
     sink(arg, "lsm_compaction_read_bytes_total", atomic_load(&db->st_compact_read));
     sink(arg, "lsm_compaction_write_bytes_total", atomic_load(&db->st_compact_write));
+    sink(arg, "lsm_compaction_paced_us_total", atomic_load(&db->st_compact_paced_us));
     sink(arg, "lsm_compaction_records_dropped_total", atomic_load(&db->st_records_dropped));
     sink(arg, "lsm_compaction_moves_total", atomic_load(&db->st_moves));
     sink(arg, "lsm_files_dropped_total", atomic_load(&db->st_files_dropped));
@@ -704,6 +706,29 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
 }
 
 /* Start the background threads (recovery.c calls this once open). */
+void dk__lsm_thread_nice(const lsm_db *db, int nice, const char *who)
+{
+    if (nice <= 0)
+        return;
+#ifdef __linux__
+    /* Linux keeps a nice value per thread: PRIO_PROCESS with a thread id
+     * changes that thread only (setpriority(2), NOTES). Raising it never
+     * needs a privilege; lowering it again would, so it is set once. */
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno)
+        cur = 0;
+    int want = cur + nice > 19 ? 19 : cur + nice;
+    if (want > cur && setpriority(PRIO_PROCESS, tid, want) != 0)
+        lsm_log(db, DK_LOG_WARN, "cannot lower the %s thread's priority to nice %d: %s", who, want,
+                strerror(errno));
+#else
+    (void)db;
+    (void)who;
+#endif
+}
+
 int dk__lsm_start_threads(lsm_db *db)
 {
     if (pthread_create(&db->flush_thr, NULL, dk__lsm_flush_thread, db))

@@ -86,7 +86,8 @@ typedef struct lsm_db {
 
     /* options */
     uint64_t memtable_size, rate_limit;
-    uint64_t writeback_bytes; /* tables: start writeback this often (0: never) */
+    int flush_nice, compaction_nice; /* added to the node's nice value (lsm.c) */
+    uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
     lsm_codecs *codecs;        /* every codec the engine reads or writes */
     const dk_codec_ref *codec; /* the one it writes with ([engine.lsm] codec) */
@@ -153,6 +154,7 @@ typedef struct lsm_db {
     /* windows waited, for how long, and how many ended early */
     _Atomic uint64_t st_gc_waits, st_gc_wait_us, st_gc_early;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
+    _Atomic uint64_t st_compact_paced_us; /* compaction slept for its rate limit */
     _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped, st_moves;
     /* read amplification: point lookups, tables they consulted (bloom
      * checked), blocks and bytes they read from files; the same for
@@ -202,6 +204,11 @@ void *dk__lsm_flush_thread(void *arg);
 int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out);
 /* lsm.c: start the flush and compaction threads. */
 int dk__lsm_start_threads(lsm_db *db);
+/* lsm.c: lower the calling thread's CPU priority by `nice` (added to its
+ * nice value, at most 19; 0: unchanged); `who` names the thread in the
+ * warning logged when the system refuses. The flush and compaction
+ * threads call it first thing. */
+void dk__lsm_thread_nice(const lsm_db *db, int nice, const char *who);
 /* Stop and join the WAL thread after it led every group waiting for it
  * (no-op when it never started). close() calls it first. */
 void dk__lsm_wal_thread_stop(lsm_db *db);

@@ -190,6 +190,7 @@ typedef struct rc_opts {
     int64_t bloom_bits_per_key;
     uint64_t compaction_rate_limit;
     int64_t group_commit_window_us, group_commit_siblings;
+    int64_t compaction_nice, flush_nice;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -225,6 +226,18 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 1000,
      .dflt = LSM_DEFAULT_GC_SIBLINGS},
+    {.key = "compaction_nice",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, compaction_nice),
+     .min = 0,
+     .max = 19,
+     .dflt = "10"},
+    {.key = "flush_nice",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, flush_nice),
+     .min = 0,
+     .max = 19,
+     .dflt = "0"},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -242,6 +255,8 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->rate_limit = o.compaction_rate_limit;
     db->gc_window_us = (uint64_t)o.group_commit_window_us;
     db->gc_siblings = (uint64_t)o.group_commit_siblings;
+    db->compaction_nice = (int)o.compaction_nice;
+    db->flush_nice = (int)o.flush_nice;
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;

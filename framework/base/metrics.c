@@ -168,6 +168,8 @@ static const known_metric known[] = {
     {"engine_lsm_block_cache_misses_total", "LSM block cache lookups that read the block from disk."},
     {"engine_lsm_compaction_moves_total",
      "LSM compactions that moved a table to another level without rewriting it."},
+    {"engine_lsm_compaction_paced_us_total",
+     "Time LSM compaction slept to keep to [engine.lsm] compaction_rate_limit."},
     {"engine_lsm_compaction_read_bytes_total", "Bytes LSM compactions read."},
     {"engine_lsm_compaction_records_dropped_total",
      "Records LSM compactions dropped (overwritten, expired, purged)."},
