@@ -536,7 +536,7 @@ void dk__ae_exchange_clamp(dk_ae *ae, int group, int64_t ms);
 void dk__ae_exchange_abort(dk_ae *ae);
 /* Where the running exchange is (status page): 0, or DK_ENOTFOUND. */
 typedef struct dk__ae_xprogress {
-    const char *phase; /* "trees", "keys", "objects" (static) */
+    const char *phase; /* "trees", "settling", "keys", "objects" (static) */
     unsigned level;    /* tree level reached */
     uint32_t leaves;   /* differing leaves */
     uint64_t pages, keys_in, keys_out;
