@@ -6,8 +6,9 @@
  *      differs, down to the leaves (DK_MERKLE_DEPTH + 1 round trips at
  *      most, one when the trees agree); then, when leaves differ, the
  *      settle: after request_timeout (at most AE_SETTLE_MAX_MS) those
- *      leaves are compared once more, on a fresh copy of both trees, and
- *      only the ones that still differ go on to step 2;
+ *      leaves are compared again, on a fresh copy of both trees, and again
+ *      after another wait if some still differ (AE_SETTLE_LOOKS times at
+ *      most); only the ones that differ at every look go on to step 2;
  *   2. keys, page by page in key order: the peer lists (key, hash) of the
  *      differing leaves from its store, up to a page's bytes or time; this
  *      node lists its own keys of the same leaves over the same key
@@ -31,7 +32,10 @@
  * (and is then a hint, which leaves the peer's leaf different, so that
  * leaf is still listed). A leaf that agrees at the second look held the
  * same data on both sides then, which covers every write made before the
- * exchange started: exactly what a scan would have established.
+ * exchange started: exactly what a scan would have established. A second
+ * wait catches the leaves that were in flight again by chance at the
+ * second look, which a stalled node makes likely (hundreds of writes in
+ * flight at once spread over 4096 leaves).
  *
  * Every store access runs as a worker job; the loop only compares hashes
  * and sends. Between network steps the exchange paces itself to
@@ -54,6 +58,7 @@
 #define AE_RATE_BYTES (32u << 20) /* bytes per second an exchange moves at most */
 #define AE_RPC_MS 5000u           /* least deadline of an exchange's requests */
 #define AE_SETTLE_MAX_MS 5000u    /* longest wait before differing leaves are compared again */
+#define AE_SETTLE_LOOKS 2u        /* comparisons again, at most, before their keys are listed */
 
 struct dk__ae_x {
     dk__job job; /* one worker step at a time */
@@ -70,7 +75,7 @@ struct dk__ae_x {
     dk_merkle_view view;
     unsigned level;
     uint8_t want[DK_MERKLE_BITMAP_MAX], leaves[DK_MERKLE_BITMAP_MAX];
-    int settled; /* the differing leaves were compared a second time */
+    unsigned looks; /* comparisons of the differing leaves after the first */
     /* the current page */
     uint8_t from[DK_KEY_MAX + 1];
     size_t from_len;
@@ -257,21 +262,21 @@ static void x_tree_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
         return;
     }
     if (n == 0) { /* the trees agree below every node asked */
-        if (x->settled)
+        if (x->looks)
             dk_metrics_add("repair_leaves_settled_total", x->res.leaves);
         x_end(x);
         return;
     }
-    if (x->level == DK_MERKLE_DEPTH && !x->settled && x_settle_ms(x)) {
-        x->settled = 1;
-        x->res.leaves = (uint32_t)n;
+    if (x->level == DK_MERKLE_DEPTH && x->looks < AE_SETTLE_LOOKS && x_settle_ms(x)) {
+        if (x->looks++ == 0)
+            x->res.leaves = (uint32_t)n;
         memcpy(x->want, differ, sizeof(x->want));
         x->phase = "settling";
         x_after(x, x_settle_ms(x), x_recheck);
         return;
     }
     if (x->level == DK_MERKLE_DEPTH) {
-        if (x->settled)
+        if (x->looks)
             dk_metrics_add("repair_leaves_settled_total", x->res.leaves - (uint32_t)n);
         memcpy(x->leaves, differ, sizeof(x->leaves));
         x->res.leaves = (uint32_t)n;
