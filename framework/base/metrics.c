@@ -248,6 +248,8 @@ static const known_metric known[] = {
     {"repair_exchanges_started_total", "Anti-entropy exchanges started."},
     {"repair_keys_received_total", "Keys received by anti-entropy repair."},
     {"repair_keys_sent_total", "Keys sent by anti-entropy repair."},
+    {"repair_leaves_settled_total", "Tree leaves that differed between replicas at an exchange's first look "
+                                    "and agreed after the settle, so no scan listed their keys."},
     {"repair_repaired_before_ms", "Time (Unix) before which every write has been repaired everywhere."},
     {"ring_move_in_progress", "1 while this node moves ranges (join, leave, decommission)."},
     {"ring_moves_completed_total", "Range moves this node completed."},

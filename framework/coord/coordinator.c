@@ -33,6 +33,7 @@ static void coord_ae_finished(void *arg)
 }
 
 static void coord_handle_closed(uv_handle_t *h);
+static void coord_wake_closed(dk_wake *w);
 
 static void coord_maybe_stopped(dk_coord *c)
 {
@@ -44,7 +45,7 @@ static void coord_maybe_stopped(dk_coord *c)
             c->handles_closing = 1;
             uv_close((uv_handle_t *)&c->ready_idle, coord_handle_closed);
             uv_close((uv_handle_t *)&c->ready_check, coord_handle_closed);
-            uv_close((uv_handle_t *)&c->post_async, coord_handle_closed);
+            dk_wake_close(&c->post_wake, coord_wake_closed);
         }
         return;
     }
@@ -140,16 +141,17 @@ void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r))
         c->post_head = r;
     c->post_tail = r;
     pthread_mutex_unlock(&c->post_mu);
-    /* uv_async_send coalesces; the drain takes the whole list, so one send
-     * per empty-to-non-empty transition is enough. */
+    /* The drain takes the whole list, so one wake-up per
+     * empty-to-non-empty transition is enough (a dk_wake, not a uv_async:
+     * base/wake.h says why). */
     if (was_empty)
-        uv_async_send(&c->post_async);
+        dk_wake_send(&c->post_wake);
 }
 
 /* Loop thread: engine completions arrived. */
-static void coord_post_async(uv_async_t *a)
+static void coord_post_drain(dk_wake *w)
 {
-    dk_coord *c = a->data;
+    dk_coord *c = w->data;
     pthread_mutex_lock(&c->post_mu);
     dk__ready *r = c->post_head;
     c->post_head = c->post_tail = NULL;
@@ -158,7 +160,7 @@ static void coord_post_async(uv_async_t *a)
         dk__ready *next = r->next;
         r->fn(r);
         if (--c->posts_expected == 0)
-            uv_unref((uv_handle_t *)&c->post_async);
+            dk_wake_unref(&c->post_wake);
         dk__coord_release(c);
         r = next;
     }
@@ -167,13 +169,20 @@ static void coord_post_async(uv_async_t *a)
 void dk__coord_expect_post(dk_coord *c)
 {
     if (c->posts_expected++ == 0)
-        uv_ref((uv_handle_t *)&c->post_async);
+        dk_wake_ref(&c->post_wake);
     dk__coord_hold(c);
 }
 
 static void coord_handle_closed(uv_handle_t *h)
 {
     dk_coord *c = h->data;
+    c->handles_open--;
+    coord_maybe_stopped(c);
+}
+
+static void coord_wake_closed(dk_wake *w)
+{
+    dk_coord *c = w->data;
     c->handles_open--;
     coord_maybe_stopped(c);
 }
@@ -649,7 +658,7 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
         c->hints_closed = 0;
         c->hints_on = 1;
     }
-    int rc = uv_async_init(c->loop, &c->post_async, coord_post_async);
+    int rc = dk_wake_init(&c->post_wake, c->loop, coord_post_drain);
     if (rc) {
         snprintf(err, errlen, "coordinator: %s", uv_strerror(rc));
         if (c->hints)
@@ -660,10 +669,10 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     pthread_mutex_init(&c->post_mu, NULL);
     uv_idle_init(c->loop, &c->ready_idle);
     uv_check_init(c->loop, &c->ready_check);
-    c->ready_idle.data = c->ready_check.data = c->post_async.data = c;
+    c->ready_idle.data = c->ready_check.data = c->post_wake.data = c;
     uv_check_start(&c->ready_check, coord_ready_check);
     uv_unref((uv_handle_t *)&c->ready_check);
-    uv_unref((uv_handle_t *)&c->post_async);
+    dk_wake_unref(&c->post_wake);
     c->handles_open = 3;
     if (c->primary) {
         *out = c; /* no streaming, anti-entropy or hints of its own */
