@@ -196,7 +196,11 @@ static void on_members(void *arg, const dk_member *m, size_t n)
 static dk_ring *view_ring(void *arg)
 {
     dk_cluster *c = arg;
-    return dk_ring_cell_get(&c->ring);
+    /* The cell is set on this loop only: no lock to read it here. */
+    dk_ring *r = dk_ring_cell_peek(&c->ring);
+    if (r)
+        dk_ring_ref(r);
+    return r;
 }
 
 /* The coordinator's view callbacks below run on the loop thread. */

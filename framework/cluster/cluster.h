@@ -84,6 +84,13 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
  * or fenced, no coordinator of its own). Loop thread index. */
 dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index);
 
+/* The ring loop thread index routes with, borrowed: no reference and no
+ * lock are taken (loop 0 owns the cell; every other loop keeps its own
+ * reference to the snapshot it saw last, loops.h), and it stays valid
+ * until that thread returns to its loop. NULL before there is a ring.
+ * Loop thread index, while the cluster runs. */
+dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index);
+
 /* The RPC counters of every loop's instance, summed (zero when RPC is not
  * running). Cluster loop. */
 void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *st);

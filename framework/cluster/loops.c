@@ -49,10 +49,10 @@ static const msnap *loop_snap(dk__loop *l)
 /* ---- the loops' view (coordinator.h), on each loop's own thread ---------- */
 
 /* The ring, from the loop's own reference: the cell (its mutex, shared
- * by every loop) is read only when loop 0 published a new ring. */
-static dk_ring *lview_ring(void *arg)
+ * by every loop) is read only when loop 0 published a new ring. Borrowed
+ * until the loop runs again. */
+static dk_ring *loop_ring(dk__loop *l)
 {
-    dk__loop *l = arg;
     uint64_t v = atomic_load_explicit(&l->all->ring_ver, memory_order_acquire);
     if (v != l->ring_ver || !l->ring) {
         dk_ring *r = dk_ring_cell_get(&l->all->c->ring);
@@ -60,9 +60,23 @@ static dk_ring *lview_ring(void *arg)
         l->ring = r;
         l->ring_ver = v;
     }
-    if (l->ring)
-        dk_ring_ref(l->ring);
     return l->ring;
+}
+
+static dk_ring *lview_ring(void *arg)
+{
+    dk_ring *r = loop_ring(arg);
+    if (r)
+        dk_ring_ref(r);
+    return r;
+}
+
+dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index)
+{
+    if (index == 0)
+        return dk_ring_cell_peek(&c->ring); /* loop 0 is the one that sets it */
+    dk__loops *a = c->lp;
+    return a && index < a->n ? loop_ring(&a->l[index]) : NULL;
 }
 
 static const msnap_entry *lview_find(dk__loop *l, const char *id)
@@ -364,6 +378,10 @@ void dk__loops_free(dk_cluster *c)
     if (!a)
         return;
     msnap_unref(a->snap);
+    /* A ring a loop's HTTP answer took again after the loop let go of
+     * its own (dk_cluster_ring_here; their HTTP servers have stopped). */
+    for (size_t i = 1; i < a->n; i++)
+        dk_ring_unref(a->l[i].ring);
     pthread_mutex_destroy(&a->snap_mu);
     free(a->l);
     free(a);

@@ -223,18 +223,42 @@ int dk_coord_serves(const dk_coord *c, const dk_frame_header *h, dk_slice body);
 /* Consistency levels; the values match config.h's DK_CONSISTENCY_*. */
 enum { DK_CL_DEFAULT = -1, DK_CL_ONE = 0, DK_CL_QUORUM = 1, DK_CL_ALL = 2 };
 
+#define DK_COORD_N_MAX 9 /* cluster.n_replicas is at most 9 */
+
+/*
+ * A key's preference list under one ring, computed once where a request
+ * arrives (the API needs it for X-Coordinator) and handed to the
+ * coordinator (dk_coord_write.prefs, dk_coord_get_prefs), which takes it
+ * instead of walking the ring again when it plans with a ring of the same
+ * placement (fingerprint), for the same key and length; otherwise it
+ * computes its own. Node indexes are the ring's (ring.h: the same in every
+ * ring of one placement).
+ */
+typedef struct dk_coord_prefs {
+    uint64_t fingerprint; /* dk_ring_fingerprint of the ring it came from */
+    dk_token token;       /* the key's */
+    uint32_t want;        /* the n_replicas asked for */
+    uint32_t n;           /* nodes in idx; 0: none computed */
+    uint32_t idx[DK_COORD_N_MAX];
+} dk_coord_prefs;
+
+/* Fill *p with key's first min(n_replicas, DK_COORD_N_MAX) distinct nodes
+ * on r (fewer on a smaller ring). Any thread holding r. */
+void dk_coord_prefs_make(const dk_ring *r, int n_replicas, dk_slice key, dk_coord_prefs *p);
+
 typedef struct dk_coord_write {
     dk_slice key, value;
     int tombstone;
-    const dk_vv *context;  /* NULL: a blind write */
-    int context_is_map;    /* a client's JSON map: checked by the store (store.h) */
-    int64_t ttl_ms;        /* 0 = no expiry */
-    int cond;              /* DK_COND_* (store.h) */
-    const dk_vv *if_match; /* DK_COND_IF_MATCH: NULL = "*" */
-    int consistency;       /* DK_CL_*; DEFAULT = cluster.write_consistency */
-    int strict;            /* 1: strict quorum for this request */
-    int type;              /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
+    const dk_vv *context;        /* NULL: a blind write */
+    int context_is_map;          /* a client's JSON map: checked by the store (store.h) */
+    int64_t ttl_ms;              /* 0 = no expiry */
+    int cond;                    /* DK_COND_* (store.h) */
+    const dk_vv *if_match;       /* DK_COND_IF_MATCH: NULL = "*" */
+    int consistency;             /* DK_CL_*; DEFAULT = cluster.write_consistency */
+    int strict;                  /* 1: strict quorum for this request */
+    int type;                    /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
                                          * an operation, no tombstone, context, ttl or cond */
+    const dk_coord_prefs *prefs; /* NULL: the coordinator computes the key's preference list */
 } dk_coord_write;
 
 typedef struct dk_coord_result {
@@ -266,6 +290,10 @@ int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg
 /* Coordinate a client read (consistency DK_CL_*; strict as for writes).
  * Same return contract as dk_coord_put. Loop thread. */
 int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coord_cb cb, void *arg);
+/* As dk_coord_get, with the key's preference list if already computed
+ * (prefs may be NULL). */
+int dk_coord_get_prefs(dk_coord *c, dk_slice key, int consistency, int strict, const dk_coord_prefs *prefs,
+                       dk_coord_cb cb, void *arg);
 
 /*
  * Read this node's own replica, bypassing coordination (admin/debug and

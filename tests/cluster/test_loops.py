@@ -35,6 +35,10 @@ anti-entropy, as test_read_path.py): 30 keys "old" at W=all; n3 killed;
 "old".  Quorum reads of every key through n3 answer "new", and read repair
 gives n3 "new" for every key within 10 s; n3's loop 1 coordinated some of
 those reads.
+
+test_loop_rpc_counters_in_metrics: the RPC counters of loop 1's own RPC
+instance are part of the node's /metrics (requests sent = received over
+the cluster).
 """
 
 import pytest
@@ -143,6 +147,32 @@ def test_two_loops_read_repair(make_cluster):
     assert ok, "read repair left %s stale on n3" % stale
     _, l1_after = loop_counts([n3])
     assert l1_after > l1_before, "loop 1 of n3 coordinated none of the repairing reads"
+
+
+def test_loop_rpc_counters_in_metrics(make_cluster):
+    """The RPC requests a loop's own (client-only) RPC instance sends are
+    in /metrics: 40 writes at W=all over fresh connections (loop 1
+    coordinates some, each sending PUT_REPLICA to two peers), then summed
+    over the nodes dynkv_rpc_requests_sent_total equals
+    dynkv_rpc_requests_received_total (only loop 0 serves RPC, so every
+    request sent by any loop is received there); without loop 1's counters
+    the sent total falls short by what loop 1 sent."""
+    c = make_cluster(3, sets=SETS)
+    _, l1_before = loop_counts(c.nodes)
+    for i in range(40):
+        r = put(c.nodes[i % 3], "rc-%02d" % i, "v", cl="all")
+        assert r.status == 200, r
+    _, l1_after = loop_counts(c.nodes)
+    assert l1_after - l1_before >= 5, "loop 1 coordinated too few writes: %d" % (l1_after - l1_before)
+
+    def totals():
+        return (sum(metric(n, "rpc_requests_sent_total") for n in c.nodes),
+                sum(metric(n, "rpc_requests_received_total") for n in c.nodes))
+    ok = wait_until(lambda: totals()[0] == totals()[1], 10.0, 0.3)
+    sent, received = totals()
+    assert ok, "sent %d, received %d (loop 1 wrote %d)" % (sent, received, l1_after - l1_before)
+    assert sent >= 2 * 40, sent
+    assert sum(metric(n, "rpc_connections_established_total") for n in c.nodes) >= 6
 
 
 def test_rpc_connection_budget_warned(make_cluster):

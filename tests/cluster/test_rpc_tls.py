@@ -169,10 +169,16 @@ def test_mutual_tls_cluster_replicates_and_reads_at_all(make_cluster, pki):
     for i in range(10):
         r = put(c.nodes[i % 3], ca, "k%d" % i, "v%d" % i, "all")
         assert r.status in (200, 201, 204), r
+    tags = set()
     for i in range(10):
         for n in c.nodes:
             r = get(n, ca, "k%d" % i, "all")
             assert r.status == 200 and dkcluster.values(r) == [b"v%d" % i], (n.id, r)
+            tags.add(r.header("X-Ring"))
+    # Every answer names the one ring, whichever loop thread took its
+    # connection (each loop answers X-Ring from its own ring snapshot).
+    ring_tag = json.loads(https(c.nodes[0], ca, "GET", "/cluster/ring").body)["ring_tag"]
+    assert tags == {ring_tag}, (tags, ring_tag)
     # Every node holds every key (N=3): the replicas went over TLS.
     for n in c.nodes:
         assert local(n, ca, "k0").status == 200, n.id
