@@ -609,7 +609,8 @@ int dk__ae_exchange(dk_ae *ae, int group, const char *peer, const char *addr, dk
     x->g = group;
     snprintf(x->peer, sizeof(x->peer), "%s", peer);
     snprintf(x->addr, sizeof(x->addr), "%s", addr);
-    memcpy(x->prefix, prefix.ptr, prefix.len);
+    if (prefix.len) /* an empty prefix may come with no pointer */
+        memcpy(x->prefix, prefix.ptr, prefix.len);
     x->plen = prefix.len;
     x->gen = ae->gen;
     x->done = done;

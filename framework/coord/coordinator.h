@@ -84,7 +84,8 @@
  * error (DK_EPRECOND, DK_ESIBLINGS, an engine error).
  *
  * Loops. The cluster loop's coordinator (the primary) owns everything
- * above: the RPC server side (replica requests, forwarded writes), hints,
+ * above: the RPC server side but for the plain replica reads and writes a
+ * loop serves itself (forwarded writes, hints kept for other nodes), hints,
  * streaming, anti-entropy, CAS locks and handoff epochs. Every other loop
  * thread may run a coordinator of its own (conf.primary set), started by
  * the cluster for its loop: it coordinates plain client reads and writes
@@ -96,10 +97,11 @@
  * through its own (sloppy quorum works the same). Of the replica side it
  * serves only the reads and writes of this node's own copies that arrive
  * on its loop's connections (dk_coord_serves; the cluster relays the rest
- * to the primary); it streams nothing, never takes a CAS lock: callers send conditional
- * writes, session reads, scans and everything while a ring move is under
- * way to the primary (cluster.h, dk_cluster_coord_here). Its view must be
- * callable on its own loop thread.
+ * to the primary); it streams nothing, never takes a CAS lock: callers
+ * send conditional writes, session reads, scans and everything while a
+ * ring move is under way to the primary (cluster.h,
+ * dk_cluster_coord_here). Its view must be callable on its own loop
+ * thread.
  *
  * Metrics (dk_metrics_add): coord_writes_total, coord_reads_total,
  * coord_forwards_total, coord_unavailable_total, read_repairs_total,

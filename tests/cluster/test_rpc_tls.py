@@ -176,8 +176,7 @@ def test_mutual_tls_cluster_replicates_and_reads_at_all(make_cluster, pki):
             assert r.status == 200 and dkcluster.values(r) == [b"v%d" % i], (n.id, r)
             tags.add(r.header("X-Ring"))
     # Every answer names the one ring, whichever loop thread took its
-    # connection (under RPC TLS the loops coordinate nothing, but their
-    # answers carry X-Ring from their own ring snapshot all the same).
+    # connection (each loop answers X-Ring from its own ring snapshot).
     ring_tag = json.loads(https(c.nodes[0], ca, "GET", "/cluster/ring").body)["ring_tag"]
     assert tags == {ring_tag}, (tags, ring_tag)
     # Every node holds every key (N=3): the replicas went over TLS.
