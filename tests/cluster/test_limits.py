@@ -34,8 +34,8 @@ def same_everywhere(c, key):
     return seen[0] if all(s == seen[0] for s in seen) else None
 
 
-def test_nine_blind_mib_puts(make_cluster):
-    c = make_cluster(3)
+def test_nine_blind_mib_puts(shared_cluster):
+    c = shared_cluster(3)
     n1 = c.nodes[0]
     vals = [bytes([65 + i]) * MIB for i in range(9)]
     statuses = []
@@ -89,8 +89,8 @@ def test_replica_size_refusal_is_413(make_cluster):
         assert get(n, "lim-rep", cl="all", timeout=30).status == 200
 
 
-def test_tokens_cross_coordinators(make_cluster):
-    c = make_cluster(3)
+def test_tokens_cross_coordinators(shared_cluster):
+    c = shared_cluster(3)
     n1, n2, n3 = c.nodes
     assert put(n1, "lim-tok", "v1", cl="all").status == 200
     ctx = get(n1, "lim-tok", cl="all").json()["context"]
