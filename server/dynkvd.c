@@ -352,8 +352,11 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&sig_int, NULL);
     if (cluster_started && dk_cluster_left(&cluster) && !dk_cluster_handed_off(&cluster)) {
         const char *t = getenv("DK_TEST_LEAVER_STOP_WAIT_MS");
-        if (t && atoi(t) > 0)
+        if (t && atoi(t) > 0) {
             handoff_wait_ms = (unsigned)atoi(t);
+            dk_log(DK_LOG_WARN, "test hook DK_TEST_LEAVER_STOP_WAIT_MS: waiting at most %u ms",
+                   handoff_wait_ms);
+        }
         dk_log(DK_LOG_INFO,
                "signal %d: this node is left but has not handed off yet (%llu hint(s) to deliver): "
                "waiting for it, at most %u ms, before draining",

@@ -85,6 +85,12 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r Dynomite GET at $GET_RATE/s: $1 us CPU, $2 switches per request (3 Dynomite + 3 Redis summed); $(summary dyno-get-$r)"
     fi
 done
+# Which loop coordinated the requests and served the peers' replica requests
+# (summed over the nodes; a build without the counters prints fewer).
+LOOPS=$(for t in $(echo "$TARGETS" | tr , ' '); do curl -s --max-time 5 "http://$t/metrics"; done |
+    awk '/^dynkv_(coord_loop[0-9]+_requests|rpc_loop[0-9]+_served|rpc_relayed)_total / { s[$1] += $2 }
+         END { for (k in s) printf "%s=%d ", substr(k, 7), s[k] }' | tr ' ' '\n' | sort | tr '\n' ' ')
+echo "loops (3 nodes summed, whole run): $LOOPS"
 LOAD="'$(cut -d' ' -f1-3 /proc/loadavg)'"
 echo "RESULT cluster put_cpu_us=$(median $PC) put_ctx=$(median $PX) get_cpu_us=$(median $GC) get_ctx=$(median $GX) rounds=$ROUNDS secs=$CPU_SECS put_rate=$PUT_RATE get_rate=$GET_RATE dynkv=$(git -C "$TOP_SRC" rev-parse --short HEAD 2>/dev/null) load=$LOAD"
 if [ "$PEER" = 1 ]; then

@@ -33,12 +33,12 @@
  * A DK_JOB_DROP job deletes whole runs the policy found fully expired; the
  * policy answers for that (time-window drops windows whose max expiry has
  * passed). A new version with the outputs replaces the inputs in one
- * manifest edit. Writes are rate limited with a simple pacing clock,
- * except while level 0 holds LSM_L0_DEBT runs or more: compaction is then
- * behind and writers are about to be slowed (lsm.c), so pacing it would
- * only trade compaction bandwidth for write slowdowns (RocksDB raises its
- * limit under such pressure too). The pacing clock restarts when the debt
- * is gone, so no burst of catch-up sleeping follows.
+ * manifest edit. Writes are rate limited (pace.c): at the configured
+ * rate while level 0 is short, faster for each level-0 run past the
+ * policies' trigger, not at all well before writers would be slowed
+ * (lsm.c), since pacing then would only trade compaction bandwidth for
+ * write slowdowns. The thread runs at [engine.lsm] compaction_nice
+ * (lsm.c), so it takes the CPU the request path leaves.
  *
  * A damaged data block in an input (bad CRC, malformed, unreadable) fails
  * the job: the outputs are deleted, the inputs stay, nothing is dropped
@@ -68,20 +68,16 @@
 #include <unistd.h>
 
 #include "lsm.h"
+#include "pace.h"
 
 #define LSM_JOBS_PER_ROUND 64
-#define LSM_L0_DEBT (LSM_L0_SLOWDOWN / 2)
-#define LSM_DEBT_CHECK_US 10000u /* re-read the level-0 count this often */
-/* Pacing sleeps only once compaction is this far ahead of its budget, and
- * then for the whole lead: at 64 MiB/s a 10 KiB block is due every 150 us,
- * and sleeping per block cost the node 0.7 context switches per durable
- * PUT; one sleep per 5 ms of budget keeps the same average rate. */
-#define LSM_PACE_SLICE_US 5000u
+#define LSM_L0_CHECK_US 10000u       /* re-read the level-0 count this often */
+#define LSM_PACE_SLEEP_MAX_US 50000u /* sleep in steps, so close stays quick */
 
 typedef struct cp_pace {
-    uint64_t rate, bytes, start_us;
+    lsm_pace pace;
     uint64_t checked_us; /* last level-0 count check (0: never) */
-    int debt;            /* level 0 had LSM_L0_DEBT runs at that check */
+    size_t l0;           /* level-0 runs at that check */
     lsm_db *db;
 } cp_pace;
 
@@ -92,32 +88,38 @@ static uint64_t cp_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Table-builder write hook: count and, with a rate, sleep until the bytes
- * written fit the budget once they exceed it by LSM_PACE_SLICE_US (at most
- * 100 ms per call, so close stays quick), unless level 0 is in debt (file
- * comment). */
-static void cp_on_write(void *arg, size_t n)
+/* The level-0 run count, read under mu at most every LSM_L0_CHECK_US. */
+static size_t cp_l0(cp_pace *p, uint64_t now)
 {
-    cp_pace *p = arg;
-    p->bytes += n;
-    atomic_fetch_add(&p->db->st_compact_write, n);
-    if (!p->rate)
-        return;
-    uint64_t now = cp_now_us();
-    if (!p->checked_us || now - p->checked_us >= LSM_DEBT_CHECK_US) {
+    if (!p->checked_us || now - p->checked_us >= LSM_L0_CHECK_US) {
         pthread_mutex_lock(&p->db->mu);
-        p->debt = dk__lsm_version_level_count(p->db->cur, 0) >= LSM_L0_DEBT;
+        p->l0 = dk__lsm_version_level_count(p->db->cur, 0);
         pthread_mutex_unlock(&p->db->mu);
         p->checked_us = now;
     }
-    if (p->debt) {
-        p->bytes = 0;
-        p->start_us = now;
+    return p->l0;
+}
+
+/* Table-builder write hook (compaction thread): count the bytes and, with
+ * a rate, sleep as long as the limiter says (pace.c), in steps after each
+ * of which it asks again: level 0 may have grown and lifted the limit, or
+ * the engine may be closing. */
+static void cp_on_write(void *arg, size_t n)
+{
+    cp_pace *p = arg;
+    lsm_db *db = p->db;
+    atomic_fetch_add(&db->st_compact_write, n);
+    if (!p->pace.rate)
         return;
+    uint64_t now = cp_now_us();
+    uint64_t us = dk__lsm_pace_account(&p->pace, now, n, cp_l0(p, now));
+    while (us && !atomic_load(&db->closing)) {
+        usleep((useconds_t)(us < LSM_PACE_SLEEP_MAX_US ? us : LSM_PACE_SLEEP_MAX_US));
+        uint64_t t = cp_now_us();
+        atomic_fetch_add(&db->st_compact_paced_us, t - now);
+        now = t;
+        us = dk__lsm_pace_account(&p->pace, now, 0, cp_l0(p, now));
     }
-    uint64_t due = p->bytes * 1000000u / p->rate, el = now - p->start_us;
-    if (due > el + LSM_PACE_SLICE_US)
-        usleep((useconds_t)(due - el > 100000 ? 100000 : due - el));
 }
 
 static lsm_file *cp_find(const lsm_version *v, uint64_t number)
@@ -294,7 +296,8 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
         return rc;
     }
     uint64_t target = job->target_file_size ? job->target_file_size : LSM_DEFAULT_TARGET_FILE;
-    cp_pace pace = {.rate = db->rate_limit, .start_us = cp_now_us(), .db = db};
+    cp_pace pace = {.db = db};
+    dk__lsm_pace_init(&pace.pace, db->rate_limit);
     lsm_tb_opts o = {.bits_per_key = db->bits_per_key,
                      .codec = db->codec,
                      .host = db->host,
@@ -513,6 +516,7 @@ void *dk__lsm_compact_thread(void *arg)
 {
     lsm_db *db = arg;
     pthread_setname_np(pthread_self(), "lsm-compact");
+    dk__lsm_thread_nice(db, db->compaction_nice, "compaction");
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->closing && (!db->compact_pending || db->bg_error))

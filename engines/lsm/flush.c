@@ -285,6 +285,7 @@ void *dk__lsm_flush_thread(void *arg)
 {
     lsm_db *db = arg;
     pthread_setname_np(pthread_self(), "lsm-flush");
+    dk__lsm_thread_nice(db, db->flush_nice, "flush");
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->closing && (!db->imm || db->bg_error) && !(db->bg_error && db->bg_transient))

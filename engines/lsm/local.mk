@@ -17,7 +17,7 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
-	engines/lsm/compact.c engines/lsm/checkpoint.c
+	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/checkpoint.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) -fPIC
 engines_lsm_liblsm_la_LIBADD = -lpthread
 
@@ -41,6 +41,13 @@ tests_unit_test_lsm_engine_SOURCES = tests/unit/test-lsm-engine.c tests/unit/tes
 	tests/unit/fake_host.c tests/unit/fake_host.h
 tests_unit_test_lsm_engine_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_engine_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-pace
+TESTS += tests/unit/test-lsm-pace
+tests_unit_test_lsm_pace_SOURCES = tests/unit/test-lsm-pace.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_pace_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_pace_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-lend
 TESTS += tests/unit/test-lsm-lend
@@ -76,6 +83,13 @@ tests_unit_test_lsm_store_SOURCES = tests/unit/test-lsm-store.c tests/unit/test-
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_store_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_store_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-window
+TESTS += tests/unit/test-lsm-window
+tests_unit_test_lsm_window_SOURCES = tests/unit/test-lsm-window.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_window_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_window_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-format
 TESTS += tests/unit/test-lsm-format

@@ -11,9 +11,25 @@
  * fdatasync if any of them asked for sync, inserts them into the
  * memtable, publishes the last sequence number and wakes the group (each
  * writer sleeps on its own semaphore, posted after the mutex is released,
- * so waking costs one switch and no lock hand-off). The batch window is
+ * so waking costs one switch and no lock hand-off). The batch is
  * whatever queued while the previous leader was syncing, so it grows
- * with load and is empty when idle: no timer, no fixed sleep. Obsolete
+ * with load and is empty when idle.
+ *
+ * The group-commit window (Cassandra's commitlog_sync_group_window,
+ * PostgreSQL's commit_delay/commit_siblings, MySQL's
+ * binlog_group_commit_sync_delay): at a moderate rate each fdatasync
+ * covers one or two writes and costs the WAL thread three sleeps (a
+ * wake-up for work, then writeback and the device flush inside the
+ * fdatasync), so switches per write stay above two. The WAL thread, once
+ * it has appended an asynchronous group that needs a sync, may wait up
+ * to group_commit_window_us more for writers to join (appending theirs)
+ * before the one fdatasync, but only when at least group_commit_siblings
+ * writers arrived while the previous group was led: a lone writer (one
+ * client in a closed loop) never waits, so its latency does not grow;
+ * right after a burst the first lone write may wait once. Nobody is
+ * acknowledged before the fdatasync, so the window changes latency,
+ * never durability. A timer per group instead (Cassandra's fixed
+ * period) would make every write wait, alone or not. Obsolete
  * WAL files are recycled (wal.h): the next log overwrites an old file's
  * blocks, so an fdatasync flushes data without the file-size journal
  * commit an appending write needs (about half the cost of a small sync
@@ -54,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -260,42 +277,129 @@ static void lsm_complete(lsm_writer *x, int rc)
     sem_post(&x->wake);
 }
 
+/* A group being led: the writers from the leader to `last`, their first
+ * sequence number and op count, the WAL bytes encoded for them. */
+typedef struct lsm_group {
+    lsm_writer *last;
+    uint64_t seq, nops, bytes;
+    int need_sync;
+} lsm_group;
+
+/* Encode the batches queued from x on into db->wbuf (emptied first), up
+ * to the group cap, extending g. The group's first batch always goes in
+ * and its encoding error is the group's; a later batch that fails to
+ * encode (out of memory) is left to lead the next group. mu held. */
+static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
+{
+    int rc = 0;
+    dk__lsm_wal_vec_reset(&db->wbuf);
+    for (; x && x->batch; x = x->next) {
+        if (g->last && g->bytes + db->wbuf.total >= LSM_GROUP_MAX)
+            break;
+        if ((rc = dk__lsm_wal_encodev(&db->wbuf, db->wal.number, g->seq + g->nops, x->batch))) {
+            rc = g->last ? 0 : rc;
+            break;
+        }
+        g->nops += x->batch->count;
+        g->need_sync |= x->sync;
+        g->last = x;
+    }
+    g->bytes += db->wbuf.total;
+    return rc;
+}
+
+/* The group-commit window (mu held): the deadline in µs of the monotonic
+ * clock until which the WAL thread may wait for more writers before the
+ * fdatasync of the group led for w, or 0 for none. Only the WAL thread
+ * waits (w asynchronous): a synchronous leader is a thread its caller
+ * waits on. Only a synced group, and only when at least gc_siblings
+ * writers arrived while the previous group was led (PostgreSQL's
+ * commit_siblings rule): a writer alone, one client in a closed loop,
+ * never waits, nor does anyone with sync off. */
+static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_group *g)
+{
+    if (!w->cb || !g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings ||
+        g->bytes >= LSM_GROUP_MAX)
+        return 0;
+    return lsm_now_us() + db->gc_window_us;
+}
+
+/* Wait (mu held, released while asleep) until the deadline, close, or
+ * the early end: when every writer that was in flight last time has
+ * joined. A group whose fdatasync saw nobody arrive (gc_after 0) held
+ * every writer there was, as a closed loop of C clients does; once C
+ * are queued again, waiting longer only adds latency, so the writer
+ * that makes the queue that long wakes the WAL thread (lsm_enqueue).
+ * Under an open-loop stream writers keep arriving during the fdatasync
+ * and the window runs its course. Nobody else signals the writers that
+ * arrive meanwhile: they queue behind the group's head, which is not
+ * theirs to wake, so the window costs the WAL thread one sleep. */
+static void lsm_window_wait(lsm_db *db, uint64_t deadline)
+{
+    uint64_t t0 = lsm_now_us(), now = t0;
+    db->gc_target = db->gc_after == 0 ? db->gc_size : 0;
+    while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
+        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
+                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
+        pthread_cond_timedwait(&db->wal_cv, &db->mu, &ts);
+        now = lsm_now_us();
+    }
+    if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
+        atomic_fetch_add(&db->st_gc_early, 1);
+    db->gc_target = 0;
+    atomic_fetch_add(&db->st_gc_waits, 1);
+    atomic_fetch_add(&db->st_gc_wait_us, now - t0);
+}
+
 /* Lead the group starting at w, the queue's head (mu held; returns with
  * mu released): make room, encode every batch queued behind w (up to 1
- * MiB) as one gather write, one fdatasync if any asked for sync, insert
- * into the memtable, publish the sequence, hand the queue over, then
- * complete the members in queue order: w itself too when it is
- * asynchronous (w is gone then); a synchronous w gets the outcome as the
- * return value. */
+ * MiB) as one gather write and append it; when the window applies, wait
+ * for more writers and append theirs too; then one fdatasync if any
+ * asked for sync, insert into the memtable, publish the sequence, hand
+ * the queue over, and complete the members in queue order: w itself too
+ * when it is asynchronous (w is gone then); a synchronous w gets the
+ * outcome as the return value. The records appended before the window
+ * are in the file but not durable while it lasts: nobody in the group is
+ * completed before the fdatasync, so a crash then loses only writes that
+ * were never acknowledged. */
 static int lsm_lead(lsm_db *db, lsm_writer *w)
 {
     db->wal_busy = 1;
     int rc = lsm_make_room(db, w->batch == NULL);
     lsm_writer *last = w;
     if (!rc && w->batch) {
-        uint64_t seq = db->last_seq + 1, nops = 0;
-        int need_sync = 0;
-        dk__lsm_wal_vec_reset(&db->wbuf);
-        for (lsm_writer *x = w; x && x->batch; x = x->next) {
-            if (x != w && db->wbuf.total >= LSM_GROUP_MAX)
-                break;
-            if ((rc = dk__lsm_wal_encodev(&db->wbuf, db->wal.number, seq + nops, x->batch)))
-                break;
-            nops += x->batch->count;
-            need_sync |= x->sync;
-            last = x;
-        }
+        uint64_t arrived0 = db->wq_arrivals, arrived1 = arrived0, wal_start = db->wal.size;
+        lsm_group g = {.seq = db->last_seq + 1};
         lsm_memtable *mem = db->mem;
-        pthread_mutex_unlock(&db->mu);
         int step = 0; /* 1: WAL write failed, 2: settle */
-        if (!rc && (rc = dk__lsm_wal_writev(&db->wal, &db->wbuf)) != 0) {
-            step = 1;
-            /* Part of the group may be in the file: cut it back to the
-             * last whole record when the log is settled (a retry
-             * replaces it first), so no replay ever sees the group. */
-            db->wal.recycled = 1;
+        rc = lsm_take(db, w, &g);
+        uint64_t deadline = rc ? 0 : lsm_window(db, w, &g);
+        while (!rc) {
+            pthread_mutex_unlock(&db->mu);
+            if ((rc = dk__lsm_wal_writev(&db->wal, &db->wbuf)) != 0) {
+                step = 1;
+                /* Part of the group may be in the file (a torn write, or
+                 * the part appended before the window): cut it back to
+                 * where the group began when the log is settled (a retry
+                 * replaces it first), so no replay ever sees the group. */
+                db->wal.size = wal_start;
+                db->wal.recycled = 1;
+            } else {
+                atomic_fetch_add(&db->st_wal_bytes, db->wbuf.total);
+            }
+            pthread_mutex_lock(&db->mu);
+            if (rc || !deadline)
+                break;
+            lsm_window_wait(db, deadline);
+            deadline = 0;
+            arrived1 = db->wq_arrivals;
+            if (!g.last->next || !g.last->next->batch || g.bytes >= LSM_GROUP_MAX)
+                break;
+            rc = lsm_take(db, g.last->next, &g);
         }
-        if (!rc && need_sync && atomic_load(&db->settle_pending)) {
+        last = g.last;
+        pthread_mutex_unlock(&db->mu);
+        if (!rc && g.need_sync && atomic_load(&db->settle_pending)) {
             /* The first sync after a switch also makes the previous log
              * durable and clean (flush.c); the queue waits: a stall. */
             uint64_t t0 = lsm_now_us();
@@ -303,12 +407,12 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
             step = rc ? 2 : 0;
             atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
         }
-        if (!rc && need_sync) {
+        if (!rc && g.need_sync) {
             rc = dk__lsm_wal_sync(&db->wal);
             atomic_fetch_add(&db->st_wal_syncs, 1);
         }
         int fatal = rc != 0;
-        uint64_t s = seq;
+        uint64_t s = g.seq;
         for (lsm_writer *x = w; !rc; x = x->next) {
             for (size_t i = 0; !rc && i < x->batch->count; i++) {
                 const dk_batch_op *op = &x->batch->ops[i];
@@ -319,6 +423,10 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
                 break;
         }
         pthread_mutex_lock(&db->mu);
+        /* Who came while this group was led, and after its window: the
+         * next group's evidence for its window (lsm_window, _wait). */
+        db->gc_seen = db->wq_arrivals - arrived0;
+        db->gc_after = db->wq_arrivals - arrived1;
         if (rc && step == 1) {
             /* Out of space or descriptors: the group is refused and
              * not in the memtable; writes wait for the retry to replace
@@ -331,8 +439,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
              * answering later reads would be a lie either way. */
             dk__lsm_set_bg_error(db, rc, fatal ? "WAL write or sync" : "memtable insert");
         } else {
-            db->last_seq = seq + nops - 1;
-            atomic_fetch_add(&db->st_wal_bytes, db->wbuf.total);
+            db->last_seq = g.seq + g.nops - 1;
             atomic_fetch_add(&db->st_writes, 1);
         }
     }
@@ -342,6 +449,12 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     /* Detach the group and hand the queue to the next writer, then
      * complete them all outside the mutex. */
     lsm_writer *group = w->next, *next = last->next, *post;
+    uint64_t n = 1;
+    for (lsm_writer *x = w; x != last; x = x->next)
+        n++;
+    db->wq_len -= n;
+    if (w->batch)
+        db->gc_size = n;
     last->next = NULL;
     db->wq_head = next;
     if (!next)
@@ -362,7 +475,11 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     return rc;
 }
 
-/* Append w to the queue (mu held). Returns 1 when w is now the head. */
+#define LSM_Q_HEAD 1 /* w is the head now */
+#define LSM_Q_FULL 2 /* w ends the WAL thread's window: signal wal_cv */
+
+/* Append w to the queue (mu held). Returns LSM_Q_* bits: the caller
+ * leads or signals the WAL thread (after dropping mu) accordingly. */
 static int lsm_enqueue(lsm_db *db, lsm_writer *w)
 {
     if (db->wq_tail)
@@ -370,7 +487,9 @@ static int lsm_enqueue(lsm_db *db, lsm_writer *w)
     else
         db->wq_head = w;
     db->wq_tail = w;
-    return db->wq_head == w;
+    db->wq_arrivals++;
+    db->wq_len++;
+    return (db->wq_head == w ? LSM_Q_HEAD : 0) | (db->wq_len == db->gc_target ? LSM_Q_FULL : 0);
 }
 
 /* Queue a synchronous writer, wait to lead or to be done; run the group
@@ -394,7 +513,10 @@ static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
      * so a finished writer returns without touching the mutex again
      * (POSIX allows destroying a semaphore as soon as sem_wait returned,
      * which glibc honours since 2.21, so w may go out of scope at once). */
-    if (!lsm_enqueue(db, &w)) {
+    int q = lsm_enqueue(db, &w);
+    if (q & LSM_Q_FULL)
+        pthread_cond_signal(&db->wal_cv); /* rare: under mu is fine */
+    if (!(q & LSM_Q_HEAD)) {
         pthread_mutex_unlock(&db->mu);
         while (sem_wait(&w.wake) && errno == EINTR)
             ;
@@ -482,12 +604,14 @@ static int lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_c
         return rc;
     }
     /* Signal after unlocking: woken under mu, the WAL thread would run
-     * only to block on mu again (two more switches per group). */
-    int wake = lsm_enqueue(db, w);
-    if (wake)
+     * only to block on mu again (two more switches per group). Only the
+     * head wakes it for work (wal_turn); a writer that joins a group in
+     * its window wakes it only to end the window early. */
+    int q = lsm_enqueue(db, w);
+    if (q & LSM_Q_HEAD)
         db->wal_turn = 1;
     pthread_mutex_unlock(&db->mu);
-    if (wake)
+    if (q)
         pthread_cond_signal(&db->wal_cv);
     return 0;
 }
@@ -558,11 +682,15 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_write_groups_total", atomic_load(&db->st_writes));
     sink(arg, "lsm_write_stall_us_total", atomic_load(&db->st_stall_us));
     sink(arg, "lsm_write_slowdowns_total", atomic_load(&db->st_slowdowns));
+    sink(arg, "lsm_group_commit_waits_total", atomic_load(&db->st_gc_waits));
+    sink(arg, "lsm_group_commit_wait_us_total", atomic_load(&db->st_gc_wait_us));
+    sink(arg, "lsm_group_commit_early_ends_total", atomic_load(&db->st_gc_early));
     sink(arg, "lsm_flushes_total", atomic_load(&db->st_flushes));
     sink(arg, "lsm_flush_bytes_total", atomic_load(&db->st_flush_bytes));
     sink(arg, "lsm_compactions_total", atomic_load(&db->st_compactions));
     sink(arg, "lsm_compaction_read_bytes_total", atomic_load(&db->st_compact_read));
     sink(arg, "lsm_compaction_write_bytes_total", atomic_load(&db->st_compact_write));
+    sink(arg, "lsm_compaction_paced_us_total", atomic_load(&db->st_compact_paced_us));
     sink(arg, "lsm_compaction_records_dropped_total", atomic_load(&db->st_records_dropped));
     sink(arg, "lsm_compaction_moves_total", atomic_load(&db->st_moves));
     sink(arg, "lsm_files_dropped_total", atomic_load(&db->st_files_dropped));
@@ -578,6 +706,29 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
 }
 
 /* Start the background threads (recovery.c calls this once open). */
+void dk__lsm_thread_nice(const lsm_db *db, int nice, const char *who)
+{
+    if (nice <= 0)
+        return;
+#ifdef __linux__
+    /* Linux keeps a nice value per thread: PRIO_PROCESS with a thread id
+     * changes that thread only (setpriority(2), NOTES). Raising it never
+     * needs a privilege; lowering it again would, so it is set once. */
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno)
+        cur = 0;
+    int want = cur + nice > 19 ? 19 : cur + nice;
+    if (want > cur && setpriority(PRIO_PROCESS, tid, want) != 0)
+        lsm_log(db, DK_LOG_WARN, "cannot lower the %s thread's priority to nice %d: %s", who, want,
+                strerror(errno));
+#else
+    (void)db;
+    (void)who;
+#endif
+}
+
 int dk__lsm_start_threads(lsm_db *db)
 {
     if (pthread_create(&db->flush_thr, NULL, dk__lsm_flush_thread, db))

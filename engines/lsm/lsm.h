@@ -49,6 +49,10 @@
 #define LSM_DEFAULT_MEMTABLE (64u * 1024u * 1024u)
 #define LSM_DEFAULT_CACHE (32u * 1024u * 1024u)
 #define LSM_DEFAULT_TARGET_FILE (64u * 1024u * 1024u)
+/* [engine.lsm] group_commit_window_us and group_commit_siblings (strings:
+ * dk_option defaults); chosen by measurement, see lsm.c. */
+#define LSM_DEFAULT_GC_WINDOW "1000"
+#define LSM_DEFAULT_GC_SIBLINGS "1"
 #define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
 #define LSM_WRITEBACK_BYTES (1u << 20) /* table writeback interval (env writeback) */
@@ -82,7 +86,8 @@ typedef struct lsm_db {
 
     /* options */
     uint64_t memtable_size, rate_limit;
-    uint64_t writeback_bytes; /* tables: start writeback this often (0: never) */
+    int flush_nice, compaction_nice; /* added to the node's nice value (lsm.c) */
+    uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
     lsm_codecs *codecs;        /* every codec the engine reads or writes */
     const dk_codec_ref *codec; /* the one it writes with ([engine.lsm] codec) */
@@ -116,7 +121,16 @@ typedef struct lsm_db {
      * is asynchronous and waits for it; wal_stop (mu): close. */
     pthread_t wal_thr;
     int wal_thr_started, wal_turn, wal_stop;
-    pthread_cond_t wal_cv;
+    pthread_cond_t wal_cv; /* CLOCK_MONOTONIC: the window waits on it too */
+    /* The group-commit window ([engine.lsm] group_commit_window_us and
+     * group_commit_siblings; lsm.c), all under mu. wq_arrivals counts
+     * enqueued writers, wq_len those in the queue. Of the last group:
+     * gc_seen writers arrived while it was led, gc_after after its
+     * window (during its last append and fdatasync), gc_size it held.
+     * gc_target: while the WAL thread waits in a window, the queue
+     * length that ends the wait early (0: none). */
+    uint64_t gc_window_us, gc_siblings;
+    uint64_t wq_arrivals, wq_len, gc_seen, gc_after, gc_size, gc_target;
     lsm_wal_vec wbuf; /* the leader's WAL records (values > 256 B borrowed) */
     int bg_error;     /* first fatal background error; writes refused */
     /* A transient bg_error (EMFILE, ENFILE, ENOSPC, EDQUOT: flush.c's
@@ -137,7 +151,10 @@ typedef struct lsm_db {
     /* counters (under mu unless atomic); st_stall_us: microseconds the
      * write queue waited (memtable full, switch, settle, slowdown) */
     _Atomic uint64_t st_wal_bytes, st_wal_syncs, st_writes, st_stall_us, st_slowdowns;
+    /* windows waited, for how long, and how many ended early */
+    _Atomic uint64_t st_gc_waits, st_gc_wait_us, st_gc_early;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
+    _Atomic uint64_t st_compact_paced_us; /* compaction slept for its rate limit */
     _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped, st_moves;
     /* read amplification: point lookups, tables they consulted (bloom
      * checked), blocks and bytes they read from files; the same for
@@ -187,6 +204,11 @@ void *dk__lsm_flush_thread(void *arg);
 int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out);
 /* lsm.c: start the flush and compaction threads. */
 int dk__lsm_start_threads(lsm_db *db);
+/* lsm.c: lower the calling thread's CPU priority by `nice` (added to its
+ * nice value, at most 19; 0: unchanged); `who` names the thread in the
+ * warning logged when the system refuses. The flush and compaction
+ * threads call it first thing. */
+void dk__lsm_thread_nice(const lsm_db *db, int nice, const char *who);
 /* Stop and join the WAL thread after it led every group waiting for it
  * (no-op when it never started). close() calls it first. */
 void dk__lsm_wal_thread_stop(lsm_db *db);

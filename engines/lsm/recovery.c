@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lsm.h"
 
@@ -188,6 +189,8 @@ typedef struct rc_opts {
     int64_t codec_level;
     int64_t bloom_bits_per_key;
     uint64_t compaction_rate_limit;
+    int64_t group_commit_window_us, group_commit_siblings;
+    int64_t compaction_nice, flush_nice;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -210,6 +213,31 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 1ll << 40,
      .dflt = "64MiB"},
+    /* PostgreSQL's commit_delay and commit_siblings, with their ranges. */
+    {.key = "group_commit_window_us",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, group_commit_window_us),
+     .min = 0,
+     .max = 100000,
+     .dflt = LSM_DEFAULT_GC_WINDOW},
+    {.key = "group_commit_siblings",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, group_commit_siblings),
+     .min = 0,
+     .max = 1000,
+     .dflt = LSM_DEFAULT_GC_SIBLINGS},
+    {.key = "compaction_nice",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, compaction_nice),
+     .min = 0,
+     .max = 19,
+     .dflt = "10"},
+    {.key = "flush_nice",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, flush_nice),
+     .min = 0,
+     .max = 19,
+     .dflt = "0"},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -225,6 +253,10 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     uint64_t cache = DK_HAS(conf, block_cache_size) ? conf->block_cache_size : LSM_DEFAULT_CACHE;
     db->bits_per_key = (unsigned)o.bloom_bits_per_key;
     db->rate_limit = o.compaction_rate_limit;
+    db->gc_window_us = (uint64_t)o.group_commit_window_us;
+    db->gc_siblings = (uint64_t)o.group_commit_siblings;
+    db->compaction_nice = (int)o.compaction_nice;
+    db->flush_nice = (int)o.flush_nice;
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
@@ -431,7 +463,11 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_mutex_init(&db->prev_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
-    pthread_cond_init(&db->wal_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&db->wal_cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = rc_options(db, conf);
     /* One memtable's worth of chunks: with the mutable and the flushing
      * one, the ceiling stays at two memtables (lsm.h). */

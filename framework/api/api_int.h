@@ -119,7 +119,7 @@ int dk__api_authorize(dk_api *api, dk_http_exchange *x, const dk_http_request *r
  * X-Session header and free the session (nothing without one). */
 int dk__api_session_parse(dk_api_req *q, const dk_http_request *r);
 int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
-                        dk_coord_cb cb, void *arg);
+                        const dk_coord_prefs *prefs, dk_coord_cb cb, void *arg);
 /* Loop thread: 1 when a read of key asks nothing of q's session (no
  * session, or the token names no version of key): any coordinator may
  * serve it; 0 when only the cluster loop's may (the session read waits
@@ -132,10 +132,12 @@ void dk__api_session_free(dk_api_req *q);
 /* api_ring.c. Any thread: the ring tag of r (X-Ring, and "ring_tag" of
  * GET /cluster/ring). Loop thread, as a request arrives: add X-Ring and,
  * when key is given and this node is not one of its replicas,
- * X-Coordinator: not-replica to q's answer (nothing without a ring). */
+ * X-Coordinator: not-replica to q's answer (nothing without a ring); with
+ * key and prefs, *prefs gets the key's preference list for the
+ * coordinator (n 0: none). */
 struct dk_ring;
 uint64_t dk__api_ring_tag(const dk_api *api, const struct dk_ring *r);
-void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len);
+void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len, dk_coord_prefs *prefs);
 
 /* Bytes the regular files under dir occupy on disk (allocated blocks), up
  * to depth folders down; 0 when dir does not exist. Worker thread. */
@@ -162,6 +164,7 @@ typedef struct dk_api_kv {
     uint8_t crdt_type;
     dk_api_acks acks;
     struct dk_coord *here; /* coordinated by this loop's own coordinator (kv.c) */
+    dk_coord_prefs prefs;  /* the key's preference list (api_ring.c) */
     int coord_status;      /* an answer that crossed loops: */
     dk_buf coord_raw;      /* its object's encoding */
 } dk_api_kv;

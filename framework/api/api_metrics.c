@@ -1,9 +1,11 @@
 /*
  * api_metrics.c - GET /metrics (and its CORS preflight): the Prometheus
  * text of the metrics registry, the engine's stats, and the cluster's RPC
- * and gossip counters, which are copied on the cluster loop (RPC counters
- * may only be read there) before a worker of the request's loop renders
- * everything (the engine's stats may take its locks).
+ * (summed over every loop's instance) and gossip counters, which are
+ * copied on the cluster loop (gossip's may only be read there, and the
+ * loops' RPC instances only while loop 0 has not begun stopping them)
+ * before a worker of the request's loop renders everything (the engine's
+ * stats may take its locks).
  */
 #include <stdio.h>
 #include <string.h>
@@ -118,15 +120,14 @@ static void metrics_back(dk_api_req *q)
     dk__api_on_worker(q, metrics_render);
 }
 
-/* Cluster loop: copy the cluster's counters (RPC counters may only be
- * read there). */
+/* Cluster loop: copy the cluster's counters. */
 static void metrics_collect(dk_api_req *q)
 {
     metrics_req *m = (metrics_req *)q;
     dk_cluster *c = q->api->cluster;
     metrics_cluster *cs = &m->cs;
     if (c->rpc) {
-        dk_rpc_stats_get(c->rpc, &cs->rpc);
+        dk_cluster_rpc_stats(c, &cs->rpc); /* every loop's instance */
         cs->have_rpc = 1;
     }
     if (c->members) {

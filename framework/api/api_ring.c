@@ -25,7 +25,11 @@
  * The headers are chosen when the request arrives (dk__api_kv,
  * dk__api_scan), so every answer carries them, errors included. A node
  * without a ring (no cluster services, or before it joined) sends
- * neither.
+ * neither. The ring is the one the request's loop routes with, borrowed
+ * from the loop's own snapshot (cluster.h, dk_cluster_ring_here): no
+ * shared lock or reference count per request. The key's preference list
+ * computed for X-Coordinator goes on to the coordinator (kv.c), which
+ * does not walk the ring a second time.
  */
 #include <stdio.h>
 
@@ -43,34 +47,13 @@ uint64_t dk__api_ring_tag(const dk_api *api, const dk_ring *r)
     return x ^ (x >> 31);
 }
 
-/* Whether this node is among the key's first min(n_replicas, nodes)
- * nodes, the replicas GET /cluster/ring?ranges lists for its range. */
-static int ring_is_replica(const dk_api *api, const dk_ring *r, const uint8_t *key, size_t len)
-{
-    uint32_t pref[16];
-    size_t want = (size_t)api->cfg->cluster.n_replicas, nodes = dk_ring_node_count(r);
-    if (want > nodes)
-        want = nodes;
-    if (want > 16)
-        want = 16;
-    int self = dk_ring_find(r, api->cfg->node.id);
-    if (self < 0)
-        return 0;
-    /* Every node is in a list as long as the ring (distinct nodes): no
-     * walk needed, as on one node or n_replicas >= nodes. */
-    if (want == nodes)
-        return 1;
-    size_t n = dk_ring_preference(r, key, len, want, pref);
-    for (size_t i = 0; i < n; i++)
-        if (pref[i] == (uint32_t)self)
-            return 1;
-    return 0;
-}
-
-void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len)
+void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len, dk_coord_prefs *prefs)
 {
     dk_cluster *c = q->api->cluster;
-    dk_ring *r = c ? dk_ring_cell_get(&c->ring) : NULL;
+    /* The ring this loop routes with, borrowed: no lock, no reference. */
+    const dk_ring *r = c ? dk_cluster_ring_here(c, q->api->loop_index) : NULL;
+    if (prefs)
+        prefs->n = 0;
     if (!r)
         return;
     char line[] = "X-Ring: 0123456789abcdef\r\n";
@@ -78,7 +61,15 @@ void dk__api_ring_note(dk_api_req *q, const uint8_t *key, size_t len)
     for (int i = 15; i >= 0; i--, tag >>= 4)
         line[8 + i] = "0123456789abcdef"[tag & 15];
     dk_buf_append(&q->headers, line, sizeof(line) - 1);
-    if (key && dk_ring_node_count(r) > 0 && !ring_is_replica(q->api, r, key, len))
-        dk_buf_append_str(&q->headers, "X-Coordinator: not-replica\r\n");
-    dk_ring_unref(r);
+    if (!key || !prefs || dk_ring_node_count(r) == 0)
+        return;
+    /* The key's replicas, the first min(n_replicas, nodes) nodes GET
+     * /cluster/ring?ranges lists for its range; the coordinator takes the
+     * same list rather than walk the ring again. */
+    dk_coord_prefs_make(r, q->api->cfg->cluster.n_replicas, (dk_slice){key, len}, prefs);
+    int self = dk_ring_find(r, q->api->cfg->node.id);
+    for (uint32_t i = 0; self >= 0 && i < prefs->n; i++)
+        if (prefs->idx[i] == (uint32_t)self)
+            return;
+    dk_buf_append_str(&q->headers, "X-Coordinator: not-replica\r\n");
 }

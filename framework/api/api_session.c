@@ -94,12 +94,12 @@ int dk__api_session_plain(const dk_api_req *q, dk_slice key)
 }
 
 int dk__api_session_get(dk_api_req *q, dk_coord *co, dk_slice key, int consistency, int strict,
-                        dk_coord_cb cb, void *arg)
+                        const dk_coord_prefs *prefs, dk_coord_cb cb, void *arg)
 {
     int spilled = 0;
     const dk_vv *need = q->session ? dk_session_need(&q->session->s, key, &spilled) : NULL;
     if (!need && !spilled)
-        return dk_coord_get(co, key, consistency, strict, cb, arg);
+        return dk_coord_get_prefs(co, key, consistency, strict, prefs, cb, arg);
     int64_t wait = q->api->cfg->cluster.request_timeout / 2;
     int level = consistency == DK_CL_DEFAULT ? q->api->cfg->cluster.read_consistency : consistency;
     dk_coord_session_read sr = {

@@ -375,7 +375,8 @@ static void kv_coordinate(dk_api_req *q)
     if (!co) {
         rc = DK_ECLOSED;
     } else if (!k->write) {
-        rc = dk__api_session_get(q, co, key, k->consistency, k->strict, kv_done, k); /* X-Session honoured */
+        rc = dk__api_session_get(q, co, key, k->consistency, k->strict, &k->prefs, kv_done,
+                                 k); /* X-Session honoured */
     } else {
         dk_coord_write w = {
             .key = key,
@@ -389,6 +390,7 @@ static void kv_coordinate(dk_api_req *q)
             .consistency = k->consistency,
             .strict = k->strict,
             .type = k->route == DK_API_KV_CRDT ? DK_OBJECT_CRDT : DK_OBJECT_PLAIN,
+            .prefs = &k->prefs,
         };
         rc = dk_coord_put(co, &w, kv_done, k);
     }
@@ -419,12 +421,15 @@ void dk__api_kv(dk_api *api, dk_http_exchange *x, const dk_http_request *r, int 
         return;
     k->q.release = kv_release;
     k->route = route;
+    /* Room for the usual answer headers (X-Ring, X-Context, X-Session)
+     * at once rather than three growths. */
+    (void)dk_buf_reserve(&k->q.headers, 256);
     dk_vv_init(&k->context);
     dk_vv_init(&k->if_match);
     int bad =
         dk__api_key_decode(&k->q, r->path + prefix[route], r->path_len - prefix[route], k->key, &k->key_len);
     if (route != DK_API_KV_LOCAL)
-        dk__api_ring_note(&k->q, bad ? NULL : k->key, k->key_len); /* X-Ring, X-Coordinator */
+        dk__api_ring_note(&k->q, bad ? NULL : k->key, k->key_len, &k->prefs); /* X-Ring, X-Coordinator */
     if (bad || kv_request(k, r)) {
         dk__api_send(&k->q);
         return;

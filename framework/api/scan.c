@@ -238,7 +238,7 @@ void dk__api_scan(dk_api *api, dk_http_exchange *x, const dk_http_request *r)
     if (!s)
         return;
     s->q.release = scan_release;
-    dk__api_ring_note(&s->q, NULL, 0); /* X-Ring */
+    dk__api_ring_note(&s->q, NULL, 0, NULL); /* X-Ring */
     if (r->method != HTTP_GET) {
         dk_buf_append_str(&s->q.headers, "Allow: GET\r\n");
         dk__api_fail(&s->q, 405, "method_not_allowed", "scan with GET /kv?prefix=P&limit=N&cursor=C");

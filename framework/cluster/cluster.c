@@ -19,6 +19,7 @@
 #include "cluster/rebalance.h"
 #include "rpc/rpc_tls.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "util/vv.h"
 
 static int member_in_ring(const dk_member *m)
@@ -195,7 +196,11 @@ static void on_members(void *arg, const dk_member *m, size_t n)
 static dk_ring *view_ring(void *arg)
 {
     dk_cluster *c = arg;
-    return dk_ring_cell_get(&c->ring);
+    /* The cell is set on this loop only: no lock to read it here. */
+    dk_ring *r = dk_ring_cell_peek(&c->ring);
+    if (r)
+        dk_ring_ref(r);
+    return r;
 }
 
 /* The coordinator's view callbacks below run on the loop thread. */
@@ -247,10 +252,12 @@ static int view_peer(void *arg, const char *node_id, char *rpc_addr, size_t len,
     return DK_ENOTFOUND;
 }
 
-/* Loop thread: requests from peers go to the coordinator once it exists. */
-static void on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
+/* Loop 0: requests from peers go to the coordinator once it exists
+ * (those of loop 0's connections, and those the other loops relay). */
+void dk__cluster_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     dk_cluster *c = arg;
+    dk_metrics_add("rpc_loop0_served_total", 1);
     /* Just normal and fenced (rebalance.h): no reads of its data yet; the
      * coordinator counts this as a replica that did not answer. */
     int fenced = dk_rebalance_fenced(c) && (h->type == DK_MSG_GET_REPLICA || h->type == DK_MSG_SCAN_RANGE);
@@ -373,7 +380,7 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
         .loopback_only = !node->cluster_key.keyed && !cfg->security.insecure,
         .max_inbound = (uint32_t)cfg->cluster.max_rpc_connections,
         .frame_timeout_ms = (uint64_t)cfg->cluster.request_timeout,
-        .on_request = on_rpc,
+        .on_request = dk__cluster_on_rpc,
         .arg = c,
         .tls = rpc_tls,
     };
@@ -462,6 +469,14 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
     if (rc)
         snprintf(err, errlen, "cluster: cannot start rebalancing: %s", dk_strerror(rc));
     return rc;
+}
+
+void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (c->rpc)
+        dk_rpc_stats_get(c->rpc, st);
+    dk__loops_rpc_stats(c, st);
 }
 
 /* Loop thread: every loop's own coordinator is closed. */

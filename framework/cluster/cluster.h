@@ -84,6 +84,17 @@ int dk_cluster_start(dk_cluster *c, uv_loop_t *loop, dk_node *node, const char *
  * or fenced, no coordinator of its own). Loop thread index. */
 dk_coord *dk_cluster_coord_here(dk_cluster *c, unsigned index);
 
+/* The ring loop thread index routes with, borrowed: no reference and no
+ * lock are taken (loop 0 owns the cell; every other loop keeps its own
+ * reference to the snapshot it saw last, loops.h), and it stays valid
+ * until that thread returns to its loop. NULL before there is a ring.
+ * Loop thread index, while the cluster runs. */
+dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index);
+
+/* The RPC counters of every loop's instance, summed (zero when RPC is not
+ * running). Cluster loop. */
+void dk_cluster_rpc_stats(dk_cluster *c, dk_rpc_stats *st);
+
 /* Stop everything (loop thread); done runs once all of it has closed. */
 void dk_cluster_stop(dk_cluster *c, void (*done)(void *), void *arg);
 
@@ -94,4 +105,9 @@ int dk_cluster_render(dk_cluster *c, dk_buf *out);
  * on a worker), then stamp new writes and gossip with it; c->raising is
  * set meanwhile. Loop thread (rebalance.c). */
 void dk__cluster_raise_actor(dk_cluster *c, uint32_t min);
+
+/* The RPC handler of the cluster loop's instance (arg: the cluster); the
+ * other loops relay to it what only loop 0 serves (loops_rpc.c). Cluster
+ * loop. */
+void dk__cluster_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
 #endif

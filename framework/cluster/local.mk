@@ -5,7 +5,8 @@
 # (pending ranges) and its unit test.
 framework_libdynkv_la_SOURCES += \
 	framework/cluster/cluster.c framework/cluster/cluster.h \
-	framework/cluster/loops.c framework/cluster/loops.h \
+	framework/cluster/loops.c framework/cluster/loops.h framework/cluster/loops_int.h \
+	framework/cluster/loops_rpc.c \
 	framework/cluster/pending.c framework/cluster/pending.h \
 	framework/cluster/rebalance.c framework/cluster/rebalance.h \
 	framework/cluster/handoff_wait.c framework/cluster/handoff_wait.h \

@@ -16,58 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/loops.h"
+#include "cluster/loops_int.h"
 #include "cluster/rebalance.h"
 #include "base/log.h"
 #include "base/mailbox.h"
-
-/* One published member table: immutable, shared by reference. */
-typedef struct msnap_entry {
-    char id[DK_NODE_ID_MAX + 1];
-    char rpc_addr[DK_MEMBER_ADDR_MAX];
-    int up, alive;
-} msnap_entry;
-
-typedef struct msnap {
-    atomic_uint refs;
-    size_t n;
-    msnap_entry e[];
-} msnap;
-
-/* A loop's own coordinator and what its view reads. */
-typedef struct dk__loop {
-    struct dk__loops *all;
-    unsigned index;
-    uv_loop_t *loop;
-    dk_mailbox *mb;
-    dk_rpc *rpc;
-    dk_coord *coord;
-    msnap *snap; /* this loop's reference */
-    uint64_t snap_ver;
-    dk_ring *ring; /* this loop's reference to the ring it saw last */
-    uint64_t ring_ver;
-    dk_mail mail;
-} dk__loop;
-
-typedef struct dk__loops {
-    dk_cluster *c;
-    dk_mailbox *mb0;
-    size_t n; /* loop threads, loop 0 included; l[0] is unused */
-    dk__loop *l;
-    atomic_int ok;        /* the loops may coordinate now */
-    int ok_logged;        /* loop 0: the value last logged */
-    int snap_failed;      /* loop 0: the last member table could not be published */
-    size_t budget_warned; /* loop 0: members when max_rpc_connections was last found short */
-    pthread_mutex_t snap_mu;
-    msnap *snap; /* the latest (loop 0's reference) */
-    _Atomic uint64_t snap_ver;
-    _Atomic uint64_t ring_ver; /* bumped after each new ring is in the cell */
-    uv_check_t check;          /* loop 0: re-evaluate ok after each turn */
-    int check_open;
-    unsigned stopping; /* loops not stopped yet */
-    void (*stop_done)(void *);
-    void *stop_arg;
-} dk__loops;
 
 static void msnap_unref(msnap *s)
 {
@@ -97,10 +49,10 @@ static const msnap *loop_snap(dk__loop *l)
 /* ---- the loops' view (coordinator.h), on each loop's own thread ---------- */
 
 /* The ring, from the loop's own reference: the cell (its mutex, shared
- * by every loop) is read only when loop 0 published a new ring. */
-static dk_ring *lview_ring(void *arg)
+ * by every loop) is read only when loop 0 published a new ring. Borrowed
+ * until the loop runs again. */
+static dk_ring *loop_ring(dk__loop *l)
 {
-    dk__loop *l = arg;
     uint64_t v = atomic_load_explicit(&l->all->ring_ver, memory_order_acquire);
     if (v != l->ring_ver || !l->ring) {
         dk_ring *r = dk_ring_cell_get(&l->all->c->ring);
@@ -108,9 +60,23 @@ static dk_ring *lview_ring(void *arg)
         l->ring = r;
         l->ring_ver = v;
     }
-    if (l->ring)
-        dk_ring_ref(l->ring);
     return l->ring;
+}
+
+static dk_ring *lview_ring(void *arg)
+{
+    dk_ring *r = loop_ring(arg);
+    if (r)
+        dk_ring_ref(r);
+    return r;
+}
+
+dk_ring *dk_cluster_ring_here(dk_cluster *c, unsigned index)
+{
+    if (index == 0)
+        return dk_ring_cell_peek(&c->ring); /* loop 0 is the one that sets it */
+    dk__loops *a = c->lp;
+    return a && index < a->n ? loop_ring(&a->l[index]) : NULL;
 }
 
 static const msnap_entry *lview_find(dk__loop *l, const char *id)
@@ -254,9 +220,10 @@ static int loop_start(dk__loop *l, const dk_rpc_conf *rpc, char *err, size_t err
 {
     dk_cluster *c = l->all->c;
     dk_rpc_conf rc_conf = *rpc;
-    rc_conf.client_only = 1;
-    rc_conf.on_request = NULL;
-    rc_conf.arg = NULL;
+    rc_conf.client_only = 0;
+    rc_conf.share = c->rpc; /* its cap and TLS contexts */
+    rc_conf.on_request = dk__loops_on_rpc;
+    rc_conf.arg = l;
     rc_conf.tls = NULL;
     rc_conf.max_conns_per_peer = 1; /* a peer accepts one per loop (README, loop_threads) */
     int rc = dk_rpc_start(l->loop, &rc_conf, &l->rpc, err, errlen);
@@ -280,11 +247,6 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
 {
     if (!in || in->n <= 1 || !c->coord)
         return 0;
-    if (c->cfg->security.tls_ca_file[0]) {
-        dk_log(DK_LOG_INFO, "cluster: with RPC TLS, loop 0 coordinates every request (%zu loop threads)",
-               in->n);
-        return 0;
-    }
     dk__loops *a = calloc(1, sizeof(*a));
     dk__loop *l = a ? calloc(in->n, sizeof(*l)) : NULL;
     if (!l) {
@@ -312,6 +274,7 @@ int dk__loops_start(dk_cluster *c, const dk_cluster_loops *in, const dk_rpc_conf
             return rc;
     }
     loops_check_budget(c, 2); /* even one peer would be refused some */
+    dk__loops_spread(c, 1);
     return 0;
 }
 
@@ -390,6 +353,7 @@ void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg)
         return;
     }
     atomic_store(&a->ok, 0);
+    dk__loops_spread(c, 0); /* new connections stay on loop 0 */
     a->stop_done = done;
     a->stop_arg = arg;
     for (size_t i = 1; i < a->n; i++) {
@@ -414,6 +378,10 @@ void dk__loops_free(dk_cluster *c)
     if (!a)
         return;
     msnap_unref(a->snap);
+    /* A ring a loop's HTTP answer took again after the loop let go of
+     * its own (dk_cluster_ring_here; their HTTP servers have stopped). */
+    for (size_t i = 1; i < a->n; i++)
+        dk_ring_unref(a->l[i].ring);
     pthread_mutex_destroy(&a->snap_mu);
     free(a->l);
     free(a);

@@ -1,10 +1,20 @@
 /*
  * loops.h - a coordinator per loop thread (coordinator.h, "Loops"): the
  * cluster starts, besides its own coordinator on the cluster loop (loop
- * 0), one on every other loop thread, each with its own client-only RPC
- * instance (its own connection to every peer: one, where loop 0 may open
- * two), so that a plain read or
- * write is coordinated on the loop where it arrived, with no mailbox hop.
+ * 0), one on every other loop thread, each with its own RPC instance (its
+ * own connection to every peer: one, where loop 0 may open two), so that
+ * a plain read or write is coordinated on the loop where it arrived, with
+ * no mailbox hop.
+ *
+ * The RPC server side runs on every loop too (loops_rpc.c): loop 0's
+ * listener hands the connections it accepts round the loops, and a loop
+ * serves the replica reads and writes of this node's own copies that
+ * arrive on its connections itself, while the loops may coordinate;
+ * everything else (hints for other nodes, forwarded writes, streams,
+ * scans, anti-entropy, handoff checks, and every request while they may
+ * not) goes to loop 0 by mailbox and its answer comes back to be written
+ * on the connection's own loop. Counters: rpc_loop<i>_served_total
+ * (requests served by loop i's handler), rpc_relayed_total.
  *
  * What such a coordinator sees of the cluster is shareable without
  * locking the cluster loop: the ring (the cell's immutable, reference-
@@ -21,8 +31,9 @@
  * off has reached its replicas long before a stream can pass its key, as
  * on loop 0.
  *
- * Not with RPC TLS (the loops would need their own TLS contexts, and
- * SIGHUP reloads only loop 0's): then every request goes to loop 0.
+ * With RPC TLS every loop's instance uses loop 0's contexts (one
+ * reference-counted dk_rpc_tls, rpc_tls.h), so SIGHUP's reload reaches
+ * them all.
  */
 #ifndef DK_CLUSTER_LOOPS_H
 #define DK_CLUSTER_LOOPS_H
@@ -58,4 +69,7 @@ void dk__loops_stop(dk_cluster *c, void (*done)(void *), void *arg);
 
 /* Loop 0, once stopped: free what is left. */
 void dk__loops_free(dk_cluster *c);
+
+/* Loop 0: add the loops' RPC counters to *sum (nothing once stopping). */
+void dk__loops_rpc_stats(dk_cluster *c, dk_rpc_stats *sum);
 #endif

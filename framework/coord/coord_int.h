@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include "base/wake.h"
 #include "node/store.h"
 #include "coord/coordinator.h"
 #include "coord/hints.h"
@@ -25,7 +26,7 @@
 #include "node/catalog.h"
 #include "util/vv.h"
 
-#define COORD_N_MAX 9 /* cluster.n_replicas is at most 9 */
+#define COORD_N_MAX DK_COORD_N_MAX
 
 struct dk_coord {
     uv_loop_t *loop;
@@ -50,10 +51,10 @@ struct dk_coord {
     uv_idle_t ready_idle;   /* active while the list is not empty: no blocking poll */
     uv_check_t ready_check; /* runs the list after each poll */
     struct dk__ready *ready_head, *ready_tail;
-    uv_async_t post_async; /* engine threads -> loop */
+    dk_wake post_wake; /* engine threads -> loop */
     pthread_mutex_t post_mu;
     struct dk__ready *post_head, *post_tail;
-    unsigned posts_expected; /* loop only: the async handle is ref'd while > 0 */
+    unsigned posts_expected; /* loop only: the wake handle is ref'd while > 0 */
     int handles_open, handles_closing;
     void (*stop_done)(void *);
     void *stop_arg;
@@ -110,7 +111,7 @@ void dk__coord_defer(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r));
 
 /* Any thread (the engine's completion callbacks): run fn(r) on the
  * coordinator's loop, soon (a mutex-protected list drained whole by one
- * uv_async). The loop side calls dk__coord_expect_post before starting
+ * dk_wake). The loop side calls dk__coord_expect_post before starting
  * what will post exactly once; the count it takes is released after fn
  * returns. */
 void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r));
@@ -148,9 +149,10 @@ typedef struct dk__plan {
     int self_pos; /* index of this node in r, or -1 */
 } dk__plan;
 
-/* Build the plan of key from the view's current ring. Returns 0,
- * DK_EUNAVAILABLE (no ring or an empty one), or -ENOMEM. */
-int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p);
+/* Build the plan of key from the view's current ring, with the
+ * preference list in prefs when it fits that ring (NULL: computed).
+ * Returns 0, DK_EUNAVAILABLE (no ring or an empty one), or -ENOMEM. */
+int dk__plan_make(dk_coord *c, dk_slice key, const dk_coord_prefs *prefs, dk__plan *p);
 void dk__plan_free(dk__plan *p);
 
 /* Acks needed for a consistency level (DK_CL_*, DEFAULT already resolved)
@@ -535,7 +537,7 @@ void dk__ae_exchange_clamp(dk_ae *ae, int group, int64_t ms);
 void dk__ae_exchange_abort(dk_ae *ae);
 /* Where the running exchange is (status page): 0, or DK_ENOTFOUND. */
 typedef struct dk__ae_xprogress {
-    const char *phase; /* "trees", "keys", "objects" (static) */
+    const char *phase; /* "trees", "settling", "keys", "objects" (static) */
     unsigned level;    /* tree level reached */
     uint32_t leaves;   /* differing leaves */
     uint64_t pages, keys_in, keys_out;

@@ -607,13 +607,19 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
 
 int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coord_cb cb, void *arg)
 {
+    return dk_coord_get_prefs(c, key, consistency, strict, NULL, cb, arg);
+}
+
+int dk_coord_get_prefs(dk_coord *c, dk_slice key, int consistency, int strict, const dk_coord_prefs *prefs,
+                       dk_coord_cb cb, void *arg)
+{
     (void)strict; /* reads use the preference list only, either way */
     if (consistency < DK_CL_DEFAULT || consistency > DK_CL_ALL || key.len == 0 || key.len > DK_KEY_MAX)
         return -EINVAL;
     if (c->stopping)
         return DK_ECLOSED;
     dk__plan p;
-    int rc = dk__plan_make(c, key, &p);
+    int rc = dk__plan_make(c, key, prefs, &p);
     if (rc)
         return rc;
     rop *op;

@@ -550,7 +550,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
         op->loop_held = 1;
     }
     if (rc == 0)
-        rc = dk__plan_make(c, w->key, &op->plan);
+        rc = dk__plan_make(c, w->key, w->prefs, &op->plan);
     if (rc) {
         wop_free(op);
         return rc;

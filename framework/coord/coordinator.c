@@ -33,6 +33,7 @@ static void coord_ae_finished(void *arg)
 }
 
 static void coord_handle_closed(uv_handle_t *h);
+static void coord_wake_closed(dk_wake *w);
 
 static void coord_maybe_stopped(dk_coord *c)
 {
@@ -44,7 +45,7 @@ static void coord_maybe_stopped(dk_coord *c)
             c->handles_closing = 1;
             uv_close((uv_handle_t *)&c->ready_idle, coord_handle_closed);
             uv_close((uv_handle_t *)&c->ready_check, coord_handle_closed);
-            uv_close((uv_handle_t *)&c->post_async, coord_handle_closed);
+            dk_wake_close(&c->post_wake, coord_wake_closed);
         }
         return;
     }
@@ -140,16 +141,17 @@ void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r))
         c->post_head = r;
     c->post_tail = r;
     pthread_mutex_unlock(&c->post_mu);
-    /* uv_async_send coalesces; the drain takes the whole list, so one send
-     * per empty-to-non-empty transition is enough. */
+    /* The drain takes the whole list, so one wake-up per
+     * empty-to-non-empty transition is enough (a dk_wake, not a uv_async:
+     * base/wake.h says why). */
     if (was_empty)
-        uv_async_send(&c->post_async);
+        dk_wake_send(&c->post_wake);
 }
 
 /* Loop thread: engine completions arrived. */
-static void coord_post_async(uv_async_t *a)
+static void coord_post_drain(dk_wake *w)
 {
-    dk_coord *c = a->data;
+    dk_coord *c = w->data;
     pthread_mutex_lock(&c->post_mu);
     dk__ready *r = c->post_head;
     c->post_head = c->post_tail = NULL;
@@ -158,7 +160,7 @@ static void coord_post_async(uv_async_t *a)
         dk__ready *next = r->next;
         r->fn(r);
         if (--c->posts_expected == 0)
-            uv_unref((uv_handle_t *)&c->post_async);
+            dk_wake_unref(&c->post_wake);
         dk__coord_release(c);
         r = next;
     }
@@ -167,13 +169,20 @@ static void coord_post_async(uv_async_t *a)
 void dk__coord_expect_post(dk_coord *c)
 {
     if (c->posts_expected++ == 0)
-        uv_ref((uv_handle_t *)&c->post_async);
+        dk_wake_ref(&c->post_wake);
     dk__coord_hold(c);
 }
 
 static void coord_handle_closed(uv_handle_t *h)
 {
     dk_coord *c = h->data;
+    c->handles_open--;
+    coord_maybe_stopped(c);
+}
+
+static void coord_wake_closed(dk_wake *w)
+{
+    dk_coord *c = w->data;
     c->handles_open--;
     coord_maybe_stopped(c);
 }
@@ -286,7 +295,9 @@ uint64_t dk__left_ms(uint64_t deadline_ns)
 static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
 {
     memset(out, 0, sizeof(*out));
-    snprintf(out->id, sizeof(out->id), "%s", rn->id);
+    /* A plain bounded copy: this runs for every replica of every request. */
+    size_t n = strnlen(rn->id, sizeof(out->id) - 1);
+    memcpy(out->id, rn->id, n);
     if (strcmp(rn->id, c->self) == 0) {
         out->self = 1;
         out->alive = !c->view.readable || c->view.readable(c->view.arg);
@@ -296,7 +307,18 @@ static void coord_fill(dk_coord *c, const dk_ring_node *rn, dk__replica *out)
         out->alive = 0;
 }
 
-int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
+void dk_coord_prefs_make(const dk_ring *r, int n_replicas, dk_slice key, dk_coord_prefs *p)
+{
+    uint32_t want = n_replicas < 0 ? 0 : (uint32_t)n_replicas;
+    if (want > COORD_N_MAX)
+        want = COORD_N_MAX;
+    p->fingerprint = dk_ring_fingerprint(r);
+    p->token = dk_ring_key_token(key.ptr, key.len);
+    p->want = want;
+    p->n = (uint32_t)dk_ring_preference_token(r, p->token, want, p->idx);
+}
+
+int dk__plan_make(dk_coord *c, dk_slice key, const dk_coord_prefs *prefs, dk__plan *p)
 {
     memset(p, 0, sizeof(*p));
     p->self_pos = -1;
@@ -310,7 +332,14 @@ int dk__plan_make(dk_coord *c, dk_slice key, dk__plan *p)
     if (want > COORD_N_MAX)
         want = COORD_N_MAX;
     p->token = dk_ring_key_token(key.ptr, key.len);
-    p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    if (prefs && prefs->n && prefs->want == want && prefs->fingerprint == dk_ring_fingerprint(p->ring) &&
+        dk_token_cmp(prefs->token, p->token) == 0) {
+        /* The caller's walk of the same placement: not again. */
+        p->n = prefs->n;
+        memcpy(idx, prefs->idx, p->n * sizeof(idx[0]));
+    } else {
+        p->n = (uint32_t)dk_ring_preference_token(p->ring, p->token, want, idx);
+    }
     for (uint32_t i = 0; i < p->n; i++) {
         coord_fill(c, dk_ring_node_at(p->ring, idx[i]), &p->r[i]);
         if (p->r[i].self)
@@ -629,7 +658,7 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
         c->hints_closed = 0;
         c->hints_on = 1;
     }
-    int rc = uv_async_init(c->loop, &c->post_async, coord_post_async);
+    int rc = dk_wake_init(&c->post_wake, c->loop, coord_post_drain);
     if (rc) {
         snprintf(err, errlen, "coordinator: %s", uv_strerror(rc));
         if (c->hints)
@@ -640,10 +669,10 @@ int dk_coord_start(const dk_coord_conf *conf, dk_coord **out, char *err, size_t 
     pthread_mutex_init(&c->post_mu, NULL);
     uv_idle_init(c->loop, &c->ready_idle);
     uv_check_init(c->loop, &c->ready_check);
-    c->ready_idle.data = c->ready_check.data = c->post_async.data = c;
+    c->ready_idle.data = c->ready_check.data = c->post_wake.data = c;
     uv_check_start(&c->ready_check, coord_ready_check);
     uv_unref((uv_handle_t *)&c->ready_check);
-    uv_unref((uv_handle_t *)&c->post_async);
+    dk_wake_unref(&c->post_wake);
     c->handles_open = 3;
     if (c->primary) {
         *out = c; /* no streaming, anti-entropy or hints of its own */

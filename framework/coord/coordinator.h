@@ -84,7 +84,8 @@
  * error (DK_EPRECOND, DK_ESIBLINGS, an engine error).
  *
  * Loops. The cluster loop's coordinator (the primary) owns everything
- * above: the RPC server side (replica requests, forwarded writes), hints,
+ * above: the RPC server side but for the plain replica reads and writes a
+ * loop serves itself (forwarded writes, hints kept for other nodes), hints,
  * streaming, anti-entropy, CAS locks and handoff epochs. Every other loop
  * thread may run a coordinator of its own (conf.primary set), started by
  * the cluster for its loop: it coordinates plain client reads and writes
@@ -93,11 +94,14 @@
  * are never shared across loops), and its own ready list, completions and
  * timers. It keeps no hints itself: a hint it must keep goes to the
  * primary through the primary loop's mailbox and the outcome comes back
- * through its own (sloppy quorum works the same). It serves no RPC,
- * streams nothing, never takes a CAS lock: callers send conditional
- * writes, session reads, scans and everything while a ring move is under
- * way to the primary (cluster.h, dk_cluster_coord_here). Its view must be
- * callable on its own loop thread.
+ * through its own (sloppy quorum works the same). Of the replica side it
+ * serves only the reads and writes of this node's own copies that arrive
+ * on its loop's connections (dk_coord_serves; the cluster relays the rest
+ * to the primary); it streams nothing, never takes a CAS lock: callers
+ * send conditional writes, session reads, scans and everything while a
+ * ring move is under way to the primary (cluster.h,
+ * dk_cluster_coord_here). Its view must be callable on its own loop
+ * thread.
  *
  * Metrics (dk_metrics_add): coord_writes_total, coord_reads_total,
  * coord_forwards_total, coord_unavailable_total, read_repairs_total,
@@ -210,21 +214,51 @@ void dk_coord_stop(dk_coord *c, void (*done)(void *), void *arg);
  */
 void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body);
 
+/* Whether c serves request h (body) itself: the primary serves every
+ * request; a loop's own coordinator only PUT_REPLICA and GET_REPLICA of
+ * this node's own copies (no hint for another node), the rest goes to the
+ * primary (cluster/loops.h). Loop thread. */
+int dk_coord_serves(const dk_coord *c, const dk_frame_header *h, dk_slice body);
+
 /* Consistency levels; the values match config.h's DK_CONSISTENCY_*. */
 enum { DK_CL_DEFAULT = -1, DK_CL_ONE = 0, DK_CL_QUORUM = 1, DK_CL_ALL = 2 };
+
+#define DK_COORD_N_MAX 9 /* cluster.n_replicas is at most 9 */
+
+/*
+ * A key's preference list under one ring, computed once where a request
+ * arrives (the API needs it for X-Coordinator) and handed to the
+ * coordinator (dk_coord_write.prefs, dk_coord_get_prefs), which takes it
+ * instead of walking the ring again when it plans with a ring of the same
+ * placement (fingerprint), for the same key and length; otherwise it
+ * computes its own. Node indexes are the ring's (ring.h: the same in every
+ * ring of one placement).
+ */
+typedef struct dk_coord_prefs {
+    uint64_t fingerprint; /* dk_ring_fingerprint of the ring it came from */
+    dk_token token;       /* the key's */
+    uint32_t want;        /* the n_replicas asked for */
+    uint32_t n;           /* nodes in idx; 0: none computed */
+    uint32_t idx[DK_COORD_N_MAX];
+} dk_coord_prefs;
+
+/* Fill *p with key's first min(n_replicas, DK_COORD_N_MAX) distinct nodes
+ * on r (fewer on a smaller ring). Any thread holding r. */
+void dk_coord_prefs_make(const dk_ring *r, int n_replicas, dk_slice key, dk_coord_prefs *p);
 
 typedef struct dk_coord_write {
     dk_slice key, value;
     int tombstone;
-    const dk_vv *context;  /* NULL: a blind write */
-    int context_is_map;    /* a client's JSON map: checked by the store (store.h) */
-    int64_t ttl_ms;        /* 0 = no expiry */
-    int cond;              /* DK_COND_* (store.h) */
-    const dk_vv *if_match; /* DK_COND_IF_MATCH: NULL = "*" */
-    int consistency;       /* DK_CL_*; DEFAULT = cluster.write_consistency */
-    int strict;            /* 1: strict quorum for this request */
-    int type;              /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
+    const dk_vv *context;        /* NULL: a blind write */
+    int context_is_map;          /* a client's JSON map: checked by the store (store.h) */
+    int64_t ttl_ms;              /* 0 = no expiry */
+    int cond;                    /* DK_COND_* (store.h) */
+    const dk_vv *if_match;       /* DK_COND_IF_MATCH: NULL = "*" */
+    int consistency;             /* DK_CL_*; DEFAULT = cluster.write_consistency */
+    int strict;                  /* 1: strict quorum for this request */
+    int type;                    /* DK_OBJECT_* (object.h); DK_OBJECT_CRDT: value is
                                          * an operation, no tombstone, context, ttl or cond */
+    const dk_coord_prefs *prefs; /* NULL: the coordinator computes the key's preference list */
 } dk_coord_write;
 
 typedef struct dk_coord_result {
@@ -256,6 +290,10 @@ int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg
 /* Coordinate a client read (consistency DK_CL_*; strict as for writes).
  * Same return contract as dk_coord_put. Loop thread. */
 int dk_coord_get(dk_coord *c, dk_slice key, int consistency, int strict, dk_coord_cb cb, void *arg);
+/* As dk_coord_get, with the key's preference list if already computed
+ * (prefs may be NULL). */
+int dk_coord_get_prefs(dk_coord *c, dk_slice key, int consistency, int strict, const dk_coord_prefs *prefs,
+                       dk_coord_cb cb, void *arg);
 
 /*
  * Read this node's own replica, bypassing coordination (admin/debug and

@@ -290,12 +290,27 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
     dk_vv_free(&im);
 }
 
+int dk_coord_serves(const dk_coord *c, const dk_frame_header *h, dk_slice body)
+{
+    if (!c->primary)
+        return 1;
+    if (h->type == DK_MSG_GET_REPLICA)
+        return 1;
+    dk_msg_put_replica m;
+    return h->type == DK_MSG_PUT_REPLICA && dk_msg_put_replica_decode(body, &m) == 0 &&
+           (!m.hint_target[0] || strcmp(m.hint_target, c->self) == 0);
+}
+
 void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     dk_coord *c = arg;
     if (c->stopping) {
         replica_error(q, DK_ECLOSED, "node is stopping");
         return;
+    }
+    if (c->primary && h->type != DK_MSG_PUT_REPLICA && h->type != DK_MSG_GET_REPLICA) {
+        replica_error(q, DK_EUNSUPPORTED, "only the cluster loop serves that request type");
+        return; /* the caller relays it (dk_coord_serves); a PUT_REPLICA hint finds no hints here */
     }
     switch (h->type) {
     case DK_MSG_PUT_REPLICA: {

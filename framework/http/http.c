@@ -20,6 +20,10 @@
  * runs for a request that announces a body: before the body buffer is
  * reserved or a byte of the body is read, so a refused upload costs the
  * node its headers only.
+ *
+ * Requests come from, and go back to, the parser's pool when it has one
+ * (the server's, per loop): a request and its buffers are reused, so a
+ * GET allocates nothing here once the pool is warm.
  */
 #include <errno.h>
 #include <limits.h>
@@ -54,11 +58,66 @@ void dk__http_req_free(dk__http_req *r)
     free(r);
 }
 
+/* What a kept request may hold: a typical head, a small body, the
+ * header arrays of up to 32 headers. */
+#define POOL_HEAD_MAX 4096
+#define POOL_BODY_MAX 16384
+#define POOL_HDRS_MAX 32
+
+void dk__http_req_release(dk__http_pool *pool, dk__http_req *r)
+{
+    if (!r)
+        return;
+    if (!pool || pool->n >= DK__HTTP_POOL_MAX || r->head.cap > POOL_HEAD_MAX || r->body.cap > POOL_BODY_MAX ||
+        r->cap_off > POOL_HDRS_MAX || r->cap_hdrs > POOL_HDRS_MAX) {
+        dk__http_req_free(r);
+        return;
+    }
+    r->next = pool->free;
+    pool->free = r;
+    pool->n++;
+}
+
+void dk__http_pool_free(dk__http_pool *pool)
+{
+    dk__http_req *r;
+    while ((r = pool->free) != NULL) {
+        pool->free = r->next;
+        dk__http_req_free(r);
+    }
+    pool->n = 0;
+}
+
+/* An empty request: a kept one (its buffers emptied, not freed) or a
+ * new one. */
+static dk__http_req *http_req_get(dk__http_pool *pool)
+{
+    dk__http_req *r = pool ? pool->free : NULL;
+    if (!r)
+        return calloc(1, sizeof(*r));
+    pool->free = r->next;
+    pool->n--;
+    dk_buf head = r->head, body = r->body;
+    dk__http_hoff *off = r->off;
+    dk_http_header *hdrs = r->hdrs;
+    size_t cap_off = r->cap_off, cap_hdrs = r->cap_hdrs;
+    memset(r, 0, sizeof(*r));
+    r->head = head;
+    r->head.len = 0;
+    r->body = body;
+    r->body.len = 0;
+    r->off = off;
+    r->cap_off = cap_off;
+    r->hdrs = hdrs;
+    r->cap_hdrs = cap_hdrs;
+    return r;
+}
+
 static int http_on_message_begin(http_parser *hp)
 {
     dk__http_parse *p = hp->data;
-    dk__http_req_free(p->cur);
-    p->cur = calloc(1, sizeof(*p->cur));
+    dk__http_req_release(p->pool, p->cur);
+    p->cur = http_req_get(p->pool);
     if (!p->cur) {
         http_fail(p, -ENOMEM, 503, "overloaded", "server out of memory; retry later");
         return -1;
@@ -145,12 +204,14 @@ static int http_finish_head(dk__http_parse *p)
 {
     dk__http_req *r = p->cur;
     char *base = (char *)r->head.data;
-    if (r->n_off) {
-        r->hdrs = calloc(r->n_off, sizeof(*r->hdrs));
-        if (!r->hdrs) {
+    if (r->n_off > r->cap_hdrs) {
+        dk_http_header *h = realloc(r->hdrs, r->n_off * sizeof(*h));
+        if (!h) {
             http_fail(p, -ENOMEM, 503, "overloaded", "server out of memory; retry later");
             return -1;
         }
+        r->hdrs = h;
+        r->cap_hdrs = r->n_off;
     }
     for (size_t i = 0; i < r->n_off; i++) {
         dk__http_hoff *o = &r->off[i];
@@ -274,7 +335,7 @@ static int http_on_message_complete(http_parser *hp)
     dk__http_req *r = p->cur;
     r->pub.body.ptr = r->body.data;
     r->pub.body.len = r->body.len;
-    dk__http_req_free(p->done);
+    dk__http_req_release(p->pool, p->done);
     p->done = r;
     p->cur = NULL;
     p->in_message = 0;
@@ -306,8 +367,8 @@ void dk__http_parse_init(dk__http_parse *p, size_t max_body, size_t max_header)
 
 void dk__http_parse_free(dk__http_parse *p)
 {
-    dk__http_req_free(p->cur);
-    dk__http_req_free(p->done);
+    dk__http_req_release(p->pool, p->cur);
+    dk__http_req_release(p->pool, p->done);
     p->cur = p->done = NULL;
 }
 

@@ -226,9 +226,30 @@ typedef struct dk__http_req {
     dk__http_hoff *off; /* headers as offsets while head grows */
     size_t n_off, cap_off;
     dk_http_header *hdrs; /* pointers into head once it is complete */
+    size_t cap_hdrs;
     size_t url_len;
-    int expect_continue; /* "Expect: 100-continue" and a body follows */
+    int expect_continue;       /* "Expect: 100-continue" and a body follows */
+    struct dk__http_req *next; /* in a pool's free list */
 } dk__http_req;
+
+/*
+ * Requests kept for reuse, with their buffers (one pool per server, so
+ * per loop thread; every connection of the server parses into it): once a
+ * few are in circulation a request allocates nothing. At most
+ * DK__HTTP_POOL_MAX are kept, and only with modest buffers (a large head
+ * or body goes back to the allocator), so an idle server holds little.
+ */
+#define DK__HTTP_POOL_MAX 64
+typedef struct dk__http_pool {
+    dk__http_req *free;
+    unsigned n;
+} dk__http_pool;
+
+/* Give r back: kept in pool (may be NULL) when there is room and its
+ * buffers are small, freed otherwise. NULL r: nothing. */
+void dk__http_req_release(dk__http_pool *pool, dk__http_req *r);
+/* Free every request pool keeps. */
+void dk__http_pool_free(dk__http_pool *pool);
 
 /* dk__http_parse_feed outcomes (>= 0) */
 enum {
@@ -256,10 +277,12 @@ typedef struct dk__http_parse {
     char msg[160];       /* storage for err_msg when composed */
     dk__http_req *cur;   /* being assembled; owned */
     dk__http_req *done;  /* complete, waiting for take; owned */
+    dk__http_pool *pool; /* [NULL] where requests come from and go back to */
 } dk__http_parse;
 
 /* Prepare p for a new connection (head_check NULL; set it and head_arg
- * after this call to check heads). An answer of head_check is an error
+ * after this call to check heads; pool NULL: each request is allocated
+ * and freed, else set pool too). An answer of head_check is an error
  * outcome (-EACCES) with early.status set; early.headers go with it. */
 void dk__http_parse_init(dk__http_parse *p, size_t max_body, size_t max_header);
 
@@ -273,7 +296,8 @@ void dk__http_parse_init(dk__http_parse *p, size_t max_body, size_t max_header);
 int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t *used);
 
 /* The request completed by the last DK__HTTP_REQUEST outcome; the caller
- * owns it (dk__http_req_free). NULL if none. */
+ * owns it (dk__http_req_free, or dk__http_req_release to p's pool). NULL
+ * if none. */
 dk__http_req *dk__http_parse_take(dk__http_parse *p);
 
 /* The request whose head just completed (DK__HTTP_HEAD); borrowed. */

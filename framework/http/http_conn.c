@@ -72,6 +72,7 @@
 #include "http/tls.h"
 
 static void conn_process_pend(http_conn *c);
+static void x_pool_free(dk_http_server *s);
 
 void dk__http_count(_Atomic uint64_t *ctr, int64_t delta)
 {
@@ -88,6 +89,7 @@ void dk__http_maybe_stopped(dk_http_server *s)
     void (*done)(void *) = s->stop_done;
     void *arg = s->stop_arg;
     dk_buf_free(&s->tls_plain);
+    x_pool_free(s);
     free(s);
     if (done)
         done(arg);
@@ -115,6 +117,55 @@ void dk__http_x_free(dk_http_exchange *x)
     if (!x->body_borrowed)
         free(x->body);
     free(x);
+}
+
+#define X_POOL_MAX 64    /* exchanges a server keeps */
+#define X_HEAD_KEEP 2048 /* ... with a head buffer up to this size */
+
+void dk__http_x_release(dk_http_server *s, dk_http_exchange *x)
+{
+    if (s->n_x_free >= X_POOL_MAX || x->head.cap > X_HEAD_KEEP) {
+        dk__http_x_free(x);
+        return;
+    }
+    if (x->c && x->c->borrow == x)
+        x->c->borrow = NULL;
+    dk__http_req_release(&s->req_pool, x->req);
+    x->req = NULL;
+    if (!x->body_borrowed)
+        free(x->body);
+    x->body = NULL;
+    x->next = s->x_free;
+    s->x_free = x;
+    s->n_x_free++;
+}
+
+/* A zeroed exchange: a kept one (its head buffer emptied, not freed) or
+ * a new one. */
+static dk_http_exchange *x_get(dk_http_server *s)
+{
+    dk_http_exchange *x = s->x_free;
+    if (!x)
+        return calloc(1, sizeof(*x));
+    s->x_free = x->next;
+    s->n_x_free--;
+    dk_buf head = x->head;
+    memset(x, 0, sizeof(*x));
+    x->head = head;
+    x->head.len = 0;
+    return x;
+}
+
+static void x_pool_free(dk_http_server *s)
+{
+    dk_http_exchange *x;
+    while ((x = s->x_free) != NULL) {
+        s->x_free = x->next;
+        dk_buf_free(&x->head);
+        free(x);
+    }
+    s->n_x_free = 0;
+    dk__http_pool_free(&s->req_pool);
 }
 
 /* Loop thread: both handles of c are closed; free it. */
@@ -278,7 +329,7 @@ void dk__http_conn_resume(http_conn *c)
 
 static dk_http_exchange *conn_new_x(http_conn *c)
 {
-    dk_http_exchange *x = calloc(1, sizeof(*x));
+    dk_http_exchange *x = x_get(c->s);
     if (!x)
         return NULL;
     x->c = c;
@@ -322,7 +373,7 @@ static void conn_dispatch(http_conn *c)
     dk__http_req *r = dk__http_parse_take(&c->p);
     dk_http_exchange *x = conn_new_x(c);
     if (!x) {
-        dk__http_req_free(r);
+        dk__http_req_release(&s->req_pool, r);
         dk__http_conn_close(c);
         return;
     }
@@ -500,6 +551,7 @@ void dk__http_on_connection(uv_stream_t *server, int status)
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     dk__http_parse_init(&c->p, s->conf.max_body, s->conf.max_header);
+    c->p.pool = &s->req_pool;
     c->p.head_check = s->conf.head_check;
     c->p.head_arg = s->arg;
     c->next = s->conns;

@@ -5,7 +5,9 @@
  * timers); http_server.c binds or shares the listening socket, accepts
  * (with the connection cap) and reports the counters. Private to
  * framework/http/. http_budget.c keeps the limits' accounting and
- * http_tls_io.c the TLS side of reads and writes.
+ * http_tls_io.c the TLS side of reads and writes. Each server keeps a
+ * few requests and exchanges for reuse (a GET allocates nothing in this
+ * layer once they circulate).
  */
 #ifndef DK_HTTP_INT_H
 #define DK_HTTP_INT_H
@@ -83,6 +85,11 @@ struct dk_http_server {
     _Atomic uint64_t accepted, open, requests, parse_errors, early, timeouts, refused;
     dk_buf tls_plain; /* plaintext of the read being handled */
     uv_buf_t tls_view;
+    /* Requests and exchanges kept for reuse by this server's connections
+     * (http.h, dk__http_pool; the exchanges with their head buffer). */
+    dk__http_pool req_pool;
+    dk_http_exchange *x_free;
+    unsigned n_x_free;
     char rbuf[HTTP_READ_BUF];
 };
 
@@ -94,6 +101,9 @@ void dk__http_conn_arm(http_conn *c); /* the timer for c's state */
 /* Take x off c's queue; free x with its request, head and owned body. */
 void dk__http_x_unlink(http_conn *c, dk_http_exchange *x);
 void dk__http_x_free(dk_http_exchange *x);
+/* As dk__http_x_free, but x (unlinked) and its head buffer may be kept
+ * in s's pool for the next exchange. */
+void dk__http_x_release(dk_http_server *s, dk_http_exchange *x);
 
 /* http_write.c: hand c's answers that are next in line to the socket. */
 void dk__http_conn_flush(http_conn *c);

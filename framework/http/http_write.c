@@ -48,7 +48,7 @@ static void x_written(http_conn *c, dk_http_exchange *x)
 {
     dk__http_x_unlink(c, x);
     dk__http_output_add(c, -(int64_t)x->out);
-    dk__http_x_free(x);
+    dk__http_x_release(c->s, x);
     c->n_x--;
 }
 
@@ -176,9 +176,9 @@ void dk__http_conn_flush(http_conn *c)
 static void x_respond(dk_http_exchange *x, int status, const char *content_type, const char *extra_headers,
                       const void *body, size_t body_len, void *owned)
 {
-    dk__http_req_free(x->req);
-    x->req = NULL;
     http_conn *c = x->c;
+    dk__http_req_release(c ? &c->s->req_pool : NULL, x->req);
+    x->req = NULL;
     if (!c) {
         free(owned);
         dk__http_x_free(x);

@@ -169,4 +169,11 @@ dk_ring *dk_ring_cell_get(dk_ring_cell *c);
 /* Install r (may be NULL), taking over the caller's reference, and drop
  * the cell's reference to the previous ring. Any thread. */
 void dk_ring_cell_set(dk_ring_cell *c, dk_ring *r);
+/* The current ring, borrowed (no reference, no lock), or NULL: only on
+ * the one thread that ever sets the cell, where it stays valid until that
+ * thread sets the cell again. */
+static inline dk_ring *dk_ring_cell_peek(const dk_ring_cell *c)
+{
+    return c->ring;
+}
 #endif

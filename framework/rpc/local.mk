@@ -11,8 +11,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c \
 	framework/rpc/rpc_tls.c framework/rpc/rpc_tls.h
 
-check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
-TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls
+check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls tests/unit/test-rpc-spread
+TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls tests/unit/test-rpc-spread
 
 tests_unit_test_rpc_tls_SOURCES = tests/unit/test-rpc-tls.c tests/unit/cu_main.h
 tests_unit_test_rpc_tls_CFLAGS = $(DK_UNIT_CC) $(SSL_CFLAGS)
@@ -33,6 +33,10 @@ tests_unit_test_rpc_frame_range_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/tc_rpc.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_rpc_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
 tests_unit_test_rpc_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_rpc_spread_SOURCES = tests/unit/test-rpc-spread.c tests/unit/tc_rpc.h tests/unit/tc_loop.h tests/unit/cu_main.h
+tests_unit_test_rpc_spread_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_rpc_spread_LDADD = $(DK_UNIT_LINK)
 
 tests_unit_test_rpc_batch_SOURCES = tests/unit/test-rpc-batch.c tests/unit/tc_rpc.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_rpc_batch_CFLAGS = $(DK_UNIT_CC)

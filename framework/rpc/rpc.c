@@ -222,6 +222,17 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
     r->listener.data = r->defer.data = r->flush.data = r;
     r->handles = 3;
     r->client_only = conf->client_only;
+    r->n_inbound = &r->n_inbound_all;
+    if (conf->share && !r->client_only) {
+        /* A loop's instance: the listener's cap and TLS contexts. */
+        r->share = conf->share;
+        r->n_inbound = &conf->share->n_inbound_all;
+        r->max_inbound = conf->share->max_inbound;
+        r->loopback_only = conf->share->loopback_only;
+        r->tls = conf->tls ? conf->tls : conf->share->tls ? dk_rpc_tls_ref(conf->share->tls) : NULL;
+        *out = r;
+        return 0;
+    }
     if (r->client_only) {
         r->tls = conf->tls;
         *out = r;
@@ -243,7 +254,7 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
 
 int dk_rpc_port(const dk_rpc *r)
 {
-    if (r->client_only)
+    if (r->client_only || r->share)
         return DK_ENOTFOUND;
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -257,7 +268,22 @@ int dk_rpc_port(const dk_rpc *r)
 
 void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st)
 {
-    *st = r->st;
+#define RPC_GET(f) st->f = atomic_load_explicit(&r->st.f, memory_order_relaxed)
+    RPC_GET(conns_open);
+    RPC_GET(conns_accepted);
+    RPC_GET(conns_connected);
+    RPC_GET(connect_failures);
+    RPC_GET(handshake_failures);
+    RPC_GET(wrong_cluster);
+    RPC_GET(bad_frames);
+    RPC_GET(timeouts);
+    RPC_GET(late_replies);
+    RPC_GET(requests_in);
+    RPC_GET(requests_out);
+    RPC_GET(auth_failures);
+    RPC_GET(conns_rejected);
+    RPC_GET(frame_timeouts);
+#undef RPC_GET
 }
 
 dk_rpc_tls *dk_rpc_tls_of(const dk_rpc *r)
@@ -316,7 +342,7 @@ static void conn_timer_cb(uv_timer_t *t)
             uv_timer_start(&c->timer, conn_timer_cb, 1, 0);
             return;
         }
-        c->r->st.frame_timeouts++;
+        RPC_COUNT(c->r, frame_timeouts);
         dk__rpc_refusal(c->r,
                         "rpc: connection %s %s: a frame began %llu ms ago and is still incomplete; "
                         "closing that connection",
@@ -332,9 +358,9 @@ static void conn_timer_cb(uv_timer_t *t)
                "rpc: connection to node %s at %s: no completed handshake within %llu ms; closing it",
                c->peer->id, c->addr, (unsigned long long)c->r->connect_timeout_ms);
     if (c->state == CONN_CONNECTING)
-        c->r->st.connect_failures++;
+        RPC_COUNT(c->r, connect_failures);
     else
-        c->r->st.handshake_failures++;
+        RPC_COUNT(c->r, handshake_failures);
     dk__rpc_conn_close(c, c->inbound ? DK_ETIMEOUT : DK_EUNAVAILABLE);
 }
 
@@ -358,7 +384,7 @@ rpc_conn *dk__rpc_conn_new(dk_rpc *r, int inbound)
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     r->handles += 2;
-    r->st.conns_open++;
+    RPC_COUNT(r, conns_open);
     uv_timer_start(&c->timer, conn_timer_cb, r->connect_timeout_ms, 0);
     return c;
 }
@@ -399,7 +425,7 @@ static void conn_tls_fail(rpc_conn *c, const char *why, dk_buf *out)
 {
     dk_rpc *r = c->r;
     if (c->state != CONN_READY) {
-        r->st.handshake_failures++;
+        RPC_COUNT(r, handshake_failures);
         dk__rpc_refusal(r, "rpc: TLS handshake on connection %s %s%s%s failed: %s; closing that connection",
                         c->inbound ? "from" : "to", c->inbound ? "" : "node ", c->inbound ? "" : c->peer->id,
                         c->addr, why);
@@ -523,7 +549,7 @@ void dk__rpc_conn_process(rpc_conn *c)
         size_t have = c->rbuf.len - c->roff;
         ssize_t n = dk_frame_decode(p, have, &h, &body, err, sizeof(err));
         if (n < 0) {
-            r->st.bad_frames++;
+            RPC_COUNT(r, bad_frames);
             dk_log(DK_LOG_WARN, "rpc: malformed frame on connection %s %s: %s; closing that connection",
                    c->inbound ? "from" : "to", c->addr, err);
             dk__rpc_conn_close(c, (int)n);
@@ -540,7 +566,7 @@ void dk__rpc_conn_process(rpc_conn *c)
             break;
         }
         if (tag && dk_rpc_mac_open(&c->mac_in, p, (size_t)n, p + n) != 0) {
-            r->st.auth_failures++;
+            RPC_COUNT(r, auth_failures);
             dk__rpc_refusal(r,
                             "rpc: frame %llu (%s) on connection %s %s has a wrong MAC: forged, replayed, "
                             "reordered or after a dropped frame; closing that connection",
@@ -591,7 +617,7 @@ void dk__rpc_conn_close(rpc_conn *c, int status)
      * socket takes it now (the close cancels the rest). */
     dk__rpc_conn_flush(c);
     c->state = CONN_CLOSING;
-    c->r->st.conns_open--;
+    RPC_ADD(c->r, conns_open, (uint64_t)-1);
     uv_timer_stop(&c->timer);
     if (c->inbound)
         dk__rpc_server_closed(c);

@@ -42,8 +42,18 @@
  *                   at that address) or spoke garbage;
  *   DK_ECLOSED      never answered: dk_rpc_stop was called.
  *
+ * Several loops (cluster/loops.c): the node's listening instance may
+ * spread the connections it accepts over instances on other loops that
+ * share it (dk_rpc_conf.share, dk_rpc_spread, dk_rpc_adopt): a connection
+ * then lives, and its frames are read, MACed and answered, on that loop
+ * only, under the listener's connection cap and TLS contexts. A request
+ * that only another loop's handler can serve is relayed there
+ * (dk_rpc_req_relay) and its answer comes back to be written on the
+ * connection's own loop.
+ *
  * Threads: everything here runs on the loop thread of the dk_rpc, and every
- * callback is called there. Nothing is cross-thread.
+ * callback is called there, except where said (the counters, a relayed
+ * request's answer).
  */
 #ifndef DK_RPC_H
 #define DK_RPC_H
@@ -74,6 +84,17 @@ typedef void (*dk_rpc_handler)(void *arg, dk_rpc_req *q, const dk_frame_header *
  */
 typedef void (*dk_rpc_cb)(void *arg, int status, const dk_frame_header *h, dk_slice body);
 
+/* Spreading (dk_rpc_spread): fd is a connection the listening instance
+ * accepted, owned by the callee from now on. Return 0 when it took fd (it
+ * hands fd to dk_rpc_adopt of an instance sharing the listener, on that
+ * instance's loop, or closes it), or nonzero to have it served here. */
+typedef int (*dk_rpc_spread_fn)(void *arg, int fd);
+
+/* A relayed request's answer (dk_rpc_req_relay): the type and the frame
+ * begun by dk_rpc_frame_start with the answer's body in it (f.len 0 when
+ * it could not be encoded), taken by the callee. */
+typedef void (*dk_rpc_relay_fn)(void *arg, uint8_t type, dk_buf *frame);
+
 /* Configuration; zero numeric fields take the defaults in brackets. The
  * strings are copied by dk_rpc_start. */
 typedef struct dk_rpc_conf {
@@ -96,9 +117,14 @@ typedef struct dk_rpc_conf {
                                      * instance takes it, also when dk_rpc_start fails */
     int client_only;        /* 1: no listener (a loop's own client connections to its
                                      * peers); listen still names the IP outgoing sockets bind to */
+    /* NULL, or the node's listening instance (another loop's, started
+     * first, stopped after this one): this one binds nothing and serves
+     * the connections handed to it (dk_rpc_adopt) under share's
+     * connection cap, with share's TLS contexts (tls must be NULL). */
+    struct dk_rpc *share;
 } dk_rpc_conf;
 
-/* Counters since start. Read with dk_rpc_stats on the loop thread. */
+/* Counters since start (dk_rpc_stats_get). */
 typedef struct dk_rpc_stats {
     uint64_t conns_open;         /* connections open now, both directions */
     uint64_t conns_accepted;     /* inbound connections accepted */
@@ -168,8 +194,29 @@ int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *f);
  * answered. */
 const char *dk_rpc_req_peer(const dk_rpc_req *q);
 
-/* Copy the counters into *st. Loop thread. */
+/* Copy the counters into *st. Any thread, while r runs (each counter is
+ * read atomically; the set is not one snapshot). */
 void dk_rpc_stats_get(const dk_rpc *r, dk_rpc_stats *st);
+
+/* The listening instance r: from now on call fn(arg, fd) for every
+ * connection accepted (before its admission, which the instance that
+ * serves it makes); fn NULL: serve every one here again. Loop thread. */
+void dk_rpc_spread(dk_rpc *r, dk_rpc_spread_fn fn, void *arg);
+
+/* Serve fd, a connection accepted by r's listener or by its share's, as
+ * an inbound connection of r: admission (the shared cap, loopback only in
+ * protected mode), then TLS and the handshake. 0, or an error (DK_ECLOSED
+ * when r is stopping or client-only, -ENOMEM); fd is taken (closed on
+ * error). r's loop thread. */
+int dk_rpc_adopt(dk_rpc *r, int fd);
+
+/* A request that q's handler hands to another loop's handler: a new
+ * request with q's id and peer, tied to no connection. Answering it
+ * (dk_rpc_reply*, exactly once, on whichever thread holds it) calls
+ * fn(arg, type, frame) there; the caller then answers q with that frame
+ * on q's loop (dk_rpc_reply_framed). NULL when out of memory. q's loop
+ * thread. */
+dk_rpc_req *dk_rpc_req_relay(const dk_rpc_req *q, dk_rpc_relay_fn fn, void *arg);
 
 /* The instance's TLS contexts (for dk_rpc_tls_reload from any thread), or
  * NULL when its RPC is plain. */

@@ -193,7 +193,7 @@ static void out_timeout(uv_timer_t *t)
 {
     rpc_out *o = t->data;
     rpc_conn *c = o->where == OUT_INFLIGHT ? o->conn : NULL;
-    o->r->st.timeouts++;
+    RPC_COUNT(o->r, timeouts);
     out_complete(o, DK_ETIMEOUT, NULL, (dk_slice){NULL, 0});
     /* The connection stays valid until its close callback, whatever the
      * callback above did. */
@@ -247,7 +247,7 @@ static void out_send_on(rpc_conn *c, rpc_out *o)
     TAILQ_INSERT_TAIL(&c->inflight, o, link);
     c->n_inflight++;
     htab_put(r, o);
-    r->st.requests_out++;
+    RPC_COUNT(r, requests_out);
     int rc = dk__rpc_conn_send_buf(c, &o->frame);
     if (rc) {
         dk_log(DK_LOG_WARN, "rpc: cannot write to node %s at %s: %s", c->peer_id, c->addr, dk_strerror(rc));
@@ -264,7 +264,7 @@ static void conn_connected(uv_connect_t *req, int status)
     if (c->state == CONN_CLOSING)
         return;
     if (status < 0) {
-        r->st.connect_failures++;
+        RPC_COUNT(r, connect_failures);
         dk_log(c->peer->failures ? DK_LOG_DEBUG : DK_LOG_WARN, "rpc: cannot connect to node %s at %s: %s",
                c->peer->id, c->addr, uv_strerror(status));
         dk__rpc_conn_close(c, DK_EUNAVAILABLE);
@@ -336,7 +336,7 @@ static void peer_connect(dk_rpc *r, rpc_peer *p)
     if (!rc)
         rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&p->addr, conn_connected);
     if (rc) {
-        r->st.connect_failures++;
+        RPC_COUNT(r, connect_failures);
         dk_log(DK_LOG_WARN, "rpc: cannot connect to node %s at %s: %s", p->id, p->addr_text, uv_strerror(rc));
         dk__rpc_conn_close_soon(c, DK_EUNAVAILABLE);
     }
@@ -427,8 +427,8 @@ static int client_ack(rpc_conn *c, dk_slice body, char *msg, size_t msglen)
     if (rc)
         return rc;
     if (!acc->has_mac || dk_rpc_auth_check(r->key, "acceptor", &c->hs[0], acc, acc->mac) != 0) {
-        r->st.handshake_failures++;
-        r->st.auth_failures++;
+        RPC_COUNT(r, handshake_failures);
+        RPC_COUNT(r, auth_failures);
         snprintf(msg, msglen,
                  "node %s failed to prove it holds the cluster key (wrong or no [security] "
                  "cluster_key_file, or an impostor at that address)",
@@ -462,7 +462,7 @@ static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         rc = client_ack(c, body, msg, sizeof(msg));
     } else if (h->type == DK_MSG_ERROR) {
         dk_msg_error e;
-        r->st.handshake_failures++;
+        RPC_COUNT(r, handshake_failures);
         if (dk_msg_error_decode(body, &e) != 0) {
             rc = DK_ECORRUPT;
             snprintf(msg, sizeof(msg), "malformed ERROR");
@@ -473,11 +473,11 @@ static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         /* Pass on only the codes a refusal may carry; the acceptor uses
          * DK_ECONFIG for exactly one reason, another cluster name. */
         if (rc == DK_ECONFIG)
-            r->st.wrong_cluster++;
+            RPC_COUNT(r, wrong_cluster);
         else if (rc != -EACCES && rc != DK_EUNSUPPORTED && rc != DK_ECORRUPT)
             rc = DK_EUNAVAILABLE;
     } else {
-        r->st.handshake_failures++;
+        RPC_COUNT(r, handshake_failures);
         rc = DK_ECORRUPT;
         snprintf(msg, sizeof(msg), "expected HELLO_ACK, got %s", dk_msg_type_name(h->type));
     }
@@ -491,7 +491,7 @@ static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     uv_timer_stop(&c->timer);
     p->failures = 0;
     p->retry_at = 0;
-    r->st.conns_connected++;
+    RPC_COUNT(r, conns_connected);
     dk_log(p->last_error ? DK_LOG_INFO : DK_LOG_DEBUG, "rpc: connected to node %s at %s", p->id, c->addr);
     p->last_error = 0;
     rpc_pump(p, r);
@@ -506,7 +506,7 @@ void dk__rpc_client_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         return;
     }
     if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK || h->type == DK_MSG_AUTH) {
-        r->st.bad_frames++;
+        RPC_COUNT(r, bad_frames);
         dk_log(DK_LOG_WARN, "rpc: %s from node %s at %s after the handshake; closing that connection",
                dk_msg_type_name(h->type), c->peer_id, c->addr);
         dk__rpc_conn_close(c, DK_ECORRUPT);
@@ -514,7 +514,7 @@ void dk__rpc_client_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     }
     rpc_out *o = htab_find(r, h->request_id);
     if (!o || o->conn != c) {
-        r->st.late_replies++;
+        RPC_COUNT(r, late_replies);
         dk_log(DK_LOG_DEBUG, "rpc: dropped %s for request %llu from node %s: no such request pending",
                dk_msg_type_name(h->type), (unsigned long long)h->request_id, c->peer_id);
         return;

@@ -82,7 +82,7 @@ int dk__rpc_hello_check(dk_rpc *r, dk_slice body, const char *expect_id, dk_msg_
                  m->proto_version == 2 ? "; version 3 tags frames with AES-128-GMAC, not HMAC" : "");
     } else if (strcmp(m->cluster, r->cluster) != 0) {
         rc = DK_ECONFIG;
-        r->st.wrong_cluster++;
+        RPC_COUNT(r, wrong_cluster);
         snprintf(msg, msglen, "node %s belongs to cluster '%s', node %s to cluster '%s'", m->node_id,
                  m->cluster, r->node_id, r->cluster);
     } else if (expect_id && strcmp(expect_id, m->node_id) != 0) {
@@ -90,7 +90,7 @@ int dk__rpc_hello_check(dk_rpc *r, dk_slice body, const char *expect_id, dk_msg_
         snprintf(msg, msglen, "node %s answered where node %s was expected", m->node_id, expect_id);
     }
     if (rc)
-        r->st.handshake_failures++;
+        RPC_COUNT(r, handshake_failures);
     return rc;
 }
 

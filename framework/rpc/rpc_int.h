@@ -2,7 +2,9 @@
  * rpc_int.h - what rpc.c (instance, connections, handshake messages),
  * rpc_server.c (accept, dispatch, answers) and rpc_client.c (peers, pools,
  * requests, deadlines) share. Not a public interface: everything here runs
- * on the dk_rpc's loop thread.
+ * on the dk_rpc's loop thread, except the counters (written there, read
+ * from any thread: RPC_COUNT), the shared connection count and a relayed
+ * request's answer (rpc.h, dk_rpc_req_relay).
  *
  * Lifetime: a connection is freed only in the close callback of its last
  * libuv handle, and the dk_rpc only once every handle it opened is closed
@@ -12,6 +14,7 @@
  */
 #ifndef DK_RPC_INT_H
 #define DK_RPC_INT_H
+#include <stdatomic.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include "rpc/rpc.h"
@@ -76,11 +79,27 @@ typedef struct rpc_conn {
 } rpc_conn;
 
 struct dk_rpc_req {
-    rpc_conn *conn; /* NULL once the connection is gone */
+    rpc_conn *conn; /* NULL once the connection is gone (or relayed) */
     uint64_t id;
     char peer[DK_NODE_ID_MAX + 1];
     TAILQ_ENTRY(dk_rpc_req) link;
+    dk_rpc_relay_fn relay; /* a relayed request: its answer goes here */
+    void *relay_arg;
 };
+
+/* dk_rpc_stats, each written by the instance's loop thread only and read
+ * from any thread (dk_rpc_stats_get): single-writer relaxed atomics, so
+ * counting is a plain load and store, no locked instruction. */
+typedef struct rpc_counters {
+    _Atomic uint64_t conns_open, conns_accepted, conns_connected, connect_failures, handshake_failures,
+        wrong_cluster, bad_frames, timeouts, late_replies, requests_in, requests_out, auth_failures,
+        conns_rejected, frame_timeouts;
+} rpc_counters;
+
+#define RPC_ADD(r, field, d)                                                                                 \
+    atomic_store_explicit(&(r)->st.field, atomic_load_explicit(&(r)->st.field, memory_order_relaxed) + (d),  \
+                          memory_order_relaxed)
+#define RPC_COUNT(r, field) RPC_ADD(r, field, 1)
 
 /* One client request. Freed in its timer's close callback. */
 typedef struct rpc_out {
@@ -111,7 +130,14 @@ struct dk_rpc {
     uint8_t key[DK_RPC_KEY_LEN];
     int loopback_only;
     int client_only; /* no listener (dk_rpc_conf) */
-    uint32_t max_inbound, n_inbound;
+    uint32_t max_inbound;
+    /* Inbound connections open on this instance and on those that share
+     * it (dk_rpc_conf.share): points to the listening instance's
+     * n_inbound_all, which outlives every sharer. */
+    _Atomic uint32_t n_inbound_all, *n_inbound;
+    dk_rpc *share;           /* the listening instance this one serves for, or NULL */
+    dk_rpc_spread_fn spread; /* NULL: every accepted connection is served here */
+    void *spread_arg;
     uint64_t frame_timeout_ms;
     uint64_t log_window; /* rate limit of refusal logs: window start (uv_now) */
     uint32_t log_count, log_dropped;
@@ -128,7 +154,7 @@ struct dk_rpc {
     size_t hcap, hcount;
     uint64_t next_id;
     size_t n_pending; /* rpc_out not yet completed; htab has room for all */
-    dk_rpc_stats st;
+    rpc_counters st;
     dk_rpc_tls *tls;   /* NULL: plain RPC */
     dk_buf tls_cipher; /* read buffer of TLS connections (one read at a time) */
     int stopping;

@@ -15,12 +15,30 @@
  * the handler; beyond that the connection stops reading (rpc.c) until
  * answers drain, so a fast sender fills its own socket buffers instead of
  * this node's memory.
+ *
+ * Spreading (rpc.h, "Several loops"): with a spread function set, the
+ * listener accepts each connection into a handle of its own only to take
+ * a duplicate of its descriptor, and the function hands that to another
+ * loop's instance (dk_rpc_adopt there), or back here. Admission is the
+ * adopting instance's, against the count every instance sharing the
+ * listener updates (an atomic in the listening instance), so the cap
+ * holds for the node. Not taken: listening on a duplicate descriptor in
+ * every loop (as the HTTP servers do): which loop wakes first decides
+ * there, and connections between nodes are few and live long, so a
+ * chance skew would stay for the connection's life; handing them round
+ * costs one hop per connection, never per frame.
+ *
+ * A relayed request (dk_rpc_req_relay) is tied to no connection: its
+ * answer's frame goes to its relay function unfinished, to be finished
+ * and MACed on the connection's own loop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/log.h"
 #include "rpc/rpc_int.h"
 
@@ -38,9 +56,130 @@ static int addr_is_loopback(const struct sockaddr_storage *ss)
     return 0;
 }
 
+/* Admit c (accepted, its peer address known): over the node's cap, or
+ * from a non-loopback peer in protected mode, close it at once; else
+ * start TLS and wait for its HELLO. */
+static void server_admit(rpc_conn *c, const struct sockaddr_storage *ss)
+{
+    dk_rpc *r = c->r;
+    if (atomic_load_explicit(r->n_inbound, memory_order_relaxed) > r->max_inbound) {
+        RPC_COUNT(r, conns_rejected);
+        dk__rpc_refusal(r,
+                        "rpc: refused connection from %s: %u connections open, the limit "
+                        "([cluster] max_rpc_connections)",
+                        c->addr, r->max_inbound);
+        dk__rpc_conn_close(c, -EMFILE);
+        return;
+    }
+    if (r->loopback_only && !addr_is_loopback(ss)) {
+        RPC_COUNT(r, conns_rejected);
+        dk__rpc_refusal(r,
+                        "rpc: refused connection from %s: protected mode (no [security] "
+                        "cluster_key_file) accepts cluster traffic from loopback addresses only",
+                        c->addr);
+        dk__rpc_conn_close(c, -EACCES);
+        return;
+    }
+    RPC_COUNT(r, conns_accepted);
+    int rc = 0;
+    if (r->tls && !(c->tls = dk_rpc_tls_conn_new(r->tls, 1)))
+        rc = UV_ENOMEM;
+    if (!rc)
+        rc = dk__rpc_conn_start(c);
+    if (rc) {
+        dk_log(DK_LOG_WARN, "rpc: cannot accept a connection: %s", uv_strerror(rc));
+        dk__rpc_conn_close(c, rc);
+    }
+}
+
+/* A new inbound connection of r, counted against the node's cap (the
+ * count is given back in dk__rpc_server_closed). NULL when out of memory. */
+static rpc_conn *server_conn_new(dk_rpc *r)
+{
+    rpc_conn *c = dk__rpc_conn_new(r, 1);
+    if (!c) {
+        dk_log(DK_LOG_ERROR, "rpc: out of memory accepting a connection");
+        return NULL;
+    }
+    TAILQ_INSERT_TAIL(&r->inbound, c, link);
+    atomic_fetch_add_explicit(r->n_inbound, 1, memory_order_relaxed);
+    return c;
+}
+
+/* c's socket is open: its peer's address, then admission. */
+static void server_opened(rpc_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        dk__rpc_addr_text((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+    server_admit(c, &ss);
+}
+
+int dk_rpc_adopt(dk_rpc *r, int fd)
+{
+    if (r->stopping || r->client_only || !r->on_request) {
+        close(fd);
+        return DK_ECLOSED;
+    }
+    rpc_conn *c = server_conn_new(r);
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc) {
+        close(fd);
+        dk_log(DK_LOG_WARN, "rpc: cannot take an accepted connection: %s", uv_strerror(rc));
+        dk__rpc_conn_close(c, rc);
+        return rc;
+    }
+    server_opened(c);
+    return 0;
+}
+
+void dk_rpc_spread(dk_rpc *r, dk_rpc_spread_fn fn, void *arg)
+{
+    r->spread = fn;
+    r->spread_arg = arg;
+}
+
+static void spread_tmp_closed(uv_handle_t *h)
+{
+    dk_rpc *r = h->data;
+    free(h);
+    dk__rpc_release(r);
+}
+
+/* Listener callback with spreading on: accept into a handle of its own,
+ * keep a duplicate of the descriptor, close the handle, hand the
+ * duplicate on. 0, or a libuv code (nothing taken). */
+static int server_spread(dk_rpc *r, uv_stream_t *listener)
+{
+    uv_tcp_t *tmp = malloc(sizeof(*tmp));
+    if (!tmp)
+        return UV_ENOMEM;
+    uv_tcp_init(r->loop, tmp);
+    tmp->data = r;
+    r->handles++;
+    uv_os_fd_t fd = -1;
+    int rc = uv_accept(listener, (uv_stream_t *)tmp);
+    if (!rc)
+        rc = uv_fileno((uv_handle_t *)tmp, &fd);
+    int dup = rc ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (!rc && dup < 0)
+        rc = uv_translate_sys_error(errno);
+    uv_close((uv_handle_t *)tmp, spread_tmp_closed);
+    if (rc)
+        return rc;
+    if (r->spread(r->spread_arg, dup) != 0)
+        dk_rpc_adopt(r, dup);
+    return 0;
+}
+
 /* Listener callback (loop thread): accept one connection and wait for its
- * HELLO; over the cap, or from a non-loopback peer in protected mode,
- * close it at once. */
+ * HELLO, here or on the loop the spread function hands it to. */
 void dk__rpc_server_accept(uv_stream_t *listener, int status)
 {
     dk_rpc *r = listener->data;
@@ -48,48 +187,22 @@ void dk__rpc_server_accept(uv_stream_t *listener, int status)
         dk_log(DK_LOG_WARN, "rpc: accept failed: %s", uv_strerror(status));
         return;
     }
-    rpc_conn *c = dk__rpc_conn_new(r, 1);
-    if (!c) {
-        dk_log(DK_LOG_ERROR, "rpc: out of memory accepting a connection");
+    if (r->spread) {
+        int rc = server_spread(r, listener);
+        if (rc)
+            dk_log(DK_LOG_WARN, "rpc: cannot accept a connection: %s", uv_strerror(rc));
         return;
     }
-    TAILQ_INSERT_TAIL(&r->inbound, c, link);
-    r->n_inbound++;
+    rpc_conn *c = server_conn_new(r);
+    if (!c)
+        return;
     int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
-    if (!rc) {
-        struct sockaddr_storage ss;
-        int len = sizeof(ss);
-        memset(&ss, 0, sizeof(ss));
-        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-            dk__rpc_addr_text((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
-        if (r->n_inbound > r->max_inbound) {
-            r->st.conns_rejected++;
-            dk__rpc_refusal(r,
-                            "rpc: refused connection from %s: %u connections open, the limit "
-                            "([cluster] max_rpc_connections)",
-                            c->addr, r->max_inbound);
-            dk__rpc_conn_close(c, -EMFILE);
-            return;
-        }
-        if (r->loopback_only && !addr_is_loopback(&ss)) {
-            r->st.conns_rejected++;
-            dk__rpc_refusal(r,
-                            "rpc: refused connection from %s: protected mode (no [security] "
-                            "cluster_key_file) accepts cluster traffic from loopback addresses only",
-                            c->addr);
-            dk__rpc_conn_close(c, -EACCES);
-            return;
-        }
-        r->st.conns_accepted++;
-        if (r->tls && !(c->tls = dk_rpc_tls_conn_new(r->tls, 1)))
-            rc = UV_ENOMEM;
-        if (!rc)
-            rc = dk__rpc_conn_start(c);
-    }
     if (rc) {
         dk_log(DK_LOG_WARN, "rpc: cannot accept a connection: %s", uv_strerror(rc));
         dk__rpc_conn_close(c, rc);
+        return;
     }
+    server_opened(c);
 }
 
 /* Refuse the handshake on c: log it with the address, answer an ERROR,
@@ -108,7 +221,7 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     char msg[256];
     int rc;
     if (h->type != DK_MSG_HELLO) {
-        r->st.handshake_failures++;
+        RPC_COUNT(r, handshake_failures);
         snprintf(msg, sizeof(msg), "expected HELLO, got %s", dk_msg_type_name(h->type));
         server_refuse(c, DK_ECORRUPT, msg);
         return;
@@ -124,8 +237,8 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         return;
     }
     if (c->tls && !dk_rpc_tls_peer_is(c->tls, c->hs[0].node_id)) {
-        r->st.handshake_failures++;
-        r->st.auth_failures++;
+        RPC_COUNT(r, handshake_failures);
+        RPC_COUNT(r, auth_failures);
         snprintf(msg, sizeof(msg),
                  "its TLS certificate (signed by our CA) names neither in its CN nor in "
                  "a DNS subjectAltName the node id %.64s it claims",
@@ -160,7 +273,7 @@ static void server_auth(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     char msg[256];
     dk_msg_auth a;
     if (h->type != DK_MSG_AUTH || dk_msg_auth_decode(body, &a) != 0) {
-        r->st.handshake_failures++;
+        RPC_COUNT(r, handshake_failures);
         snprintf(msg, sizeof(msg), "expected AUTH after HELLO_ACK, got %s%s", dk_msg_type_name(h->type),
                  h->type == DK_MSG_AUTH ? " (malformed)" : "");
         server_refuse(c, DK_ECORRUPT, msg);
@@ -168,8 +281,8 @@ static void server_auth(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     }
     int rc = dk_rpc_auth_check(r->key, "initiator", &c->hs[0], &c->hs[1], a.mac);
     if (rc) {
-        r->st.handshake_failures++;
-        r->st.auth_failures++;
+        RPC_COUNT(r, handshake_failures);
+        RPC_COUNT(r, auth_failures);
         snprintf(msg, sizeof(msg),
                  "node %s failed to prove it holds the cluster key (wrong or no "
                  "[security] cluster_key_file, or not a node of this cluster)",
@@ -201,13 +314,13 @@ void dk__rpc_server_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         return;
     }
     if (h->type == DK_MSG_HELLO || h->type == DK_MSG_HELLO_ACK || h->type == DK_MSG_AUTH) {
-        r->st.bad_frames++;
+        RPC_COUNT(r, bad_frames);
         dk_log(DK_LOG_WARN, "rpc: %s from %s after the handshake; closing that connection",
                dk_msg_type_name(h->type), c->addr);
         dk__rpc_conn_close(c, DK_ECORRUPT);
         return;
     }
-    r->st.requests_in++;
+    RPC_COUNT(r, requests_in);
     int rc = 0;
     if (h->type == DK_MSG_PING) {
         dk_msg_ping p;
@@ -224,6 +337,8 @@ void dk__rpc_server_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
             rc = -ENOMEM;
         } else {
             q->conn = c;
+            q->relay = NULL;
+            q->relay_arg = NULL;
             q->id = h->request_id;
             strcpy(q->peer, c->peer_id);
             TAILQ_INSERT_TAIL(&c->reqs, q, link);
@@ -248,7 +363,7 @@ void dk__rpc_server_closed(rpc_conn *c)
         q->conn = NULL;
     }
     c->outstanding = 0;
-    c->r->n_inbound--;
+    atomic_fetch_sub_explicit(c->r->n_inbound, 1, memory_order_relaxed);
     TAILQ_REMOVE(&c->r->inbound, c, link);
 }
 
@@ -266,11 +381,39 @@ int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
     return rc ? rc : frc;
 }
 
+/* A relayed request's answer: its frame, unfinished, to the relay. */
+static int server_relay_answer(dk_rpc_req *q, uint8_t type, dk_buf *f)
+{
+    int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
+             : f->len < DK_FRAME_HEADER_LEN                                          ? -ENOMEM
+                                                                                     : 0;
+    if (rc)
+        dk_buf_free(f);
+    q->relay(q->relay_arg, type, f);
+    dk_buf_free(f);
+    free(q);
+    return rc;
+}
+
+dk_rpc_req *dk_rpc_req_relay(const dk_rpc_req *q, dk_rpc_relay_fn fn, void *arg)
+{
+    dk_rpc_req *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->id = q->id;
+    memcpy(p->peer, q->peer, sizeof(p->peer));
+    p->relay = fn;
+    p->relay_arg = arg;
+    return p;
+}
+
 int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *framed)
 {
     rpc_conn *c = q->conn;
     dk_buf f = *framed;
     dk_buf_init(framed);
+    if (q->relay)
+        return server_relay_answer(q, type, &f);
     int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
              : f.len < DK_FRAME_HEADER_LEN                                           ? -ENOMEM
                                            : dk_frame_finish(&f, 0, type, 0, q->id);

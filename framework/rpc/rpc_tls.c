@@ -16,6 +16,7 @@
  * is server-only with ALPN and a metric of its own; both are short).
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 struct dk_rpc_tls {
     uv_mutex_t mu;
     SSL_CTX *ctx; /* current; under mu */
+    atomic_uint refs;
 };
 
 struct dk_rpc_tls_conn {
@@ -99,6 +101,7 @@ int dk_rpc_tls_new(const char *cert_file, const char *key_file, const char *ca_f
         return DK_ECONFIG;
     }
     t->ctx = ctx;
+    atomic_init(&t->refs, 1);
     *out = t;
     return 0;
 }
@@ -117,9 +120,15 @@ int dk_rpc_tls_reload(dk_rpc_tls *t, const char *cert_file, const char *key_file
     return 0;
 }
 
+dk_rpc_tls *dk_rpc_tls_ref(dk_rpc_tls *t)
+{
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
 void dk_rpc_tls_free(dk_rpc_tls *t)
 {
-    if (!t)
+    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(t->ctx);
     uv_mutex_destroy(&t->mu);

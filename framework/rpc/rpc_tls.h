@@ -14,7 +14,9 @@
  * node. The cluster-key handshake and frame MACs still run on top.
  *
  * dk_rpc_tls_reload() swaps the context under a mutex (any thread): new
- * connections use the new certificate and CA, open ones keep theirs.
+ * connections use the new certificate and CA, open ones keep theirs (each
+ * SSL holds its context). The node's RPC instances on every loop share
+ * one dk_rpc_tls (reference-counted), so one reload serves them all.
  */
 #ifndef DK_RPC_TLS_H
 #define DK_RPC_TLS_H
@@ -30,6 +32,9 @@ int dk_rpc_tls_new(const char *cert_file, const char *key_file, const char *ca_f
                    char *err, size_t errlen);
 int dk_rpc_tls_reload(dk_rpc_tls *t, const char *cert_file, const char *key_file, const char *ca_file,
                       char *err, size_t errlen);
+/* Another reference to t (any thread); dk_rpc_tls_free drops one, the
+ * last frees t. */
+dk_rpc_tls *dk_rpc_tls_ref(dk_rpc_tls *t);
 void dk_rpc_tls_free(dk_rpc_tls *t);
 
 /* One connection's state; accept != 0 for the acceptor. NULL when out of

@@ -9,7 +9,14 @@ hints move data):
   1. 60 keys written at quorum, each through a node in turn; every key
      reads back at quorum through every node.  The nodes'
      dynkv_coord_loop0_requests_total and ..._loop1_... both grew: both
-     loops coordinated requests.
+     loops coordinated requests.  dynkv_rpc_loop1_served_total grew too:
+     replica reads and writes that peers sent arrived on connections
+     loop 0's listener handed to loop 1, and loop 1 served them.  A prefix
+     scan through every node sees the 60 keys (its SCAN_RANGE requests,
+     where they arrive on loop 1, are relayed to loop 0 and answered back
+     on loop 1's connection); the RPC counters in /metrics are summed over
+     both loops' instances (requests received cover what both loops
+     served).
   2. A CAS write (If-None-Match: *) on one key, then again through every
      node: each repeat is refused (412) whichever loop it arrives on
      (conditional writes go to the cluster loop, whose per-key lock
@@ -28,6 +35,10 @@ anti-entropy, as test_read_path.py): 30 keys "old" at W=all; n3 killed;
 "old".  Quorum reads of every key through n3 answer "new", and read repair
 gives n3 "new" for every key within 10 s; n3's loop 1 coordinated some of
 those reads.
+
+test_loop_rpc_counters_in_metrics: the RPC counters of loop 1's own RPC
+instance are part of the node's /metrics (requests sent = received over
+the cluster).
 """
 
 import pytest
@@ -37,6 +48,11 @@ from dkcluster import get, holders, metric, put, request, values, wait_until
 
 IP_PREFIX = "127.0.67"
 SETS = ["node.loop_threads=2", "cluster.anti_entropy_interval=0"]
+
+
+def served_counts(nodes):
+    return (sum(metric(n, "rpc_loop0_served_total") for n in nodes),
+            sum(metric(n, "rpc_loop1_served_total") for n in nodes))
 
 
 def loop_counts(nodes):
@@ -66,6 +82,15 @@ def test_two_loops_quorum_cas_hints(make_cluster):
     assert l0 + l1 >= len(keys) * 4
     assert l1 > 0, "loop 1 coordinated nothing (loop 0: %d)" % l0
     assert l0 > 0, "loop 0 coordinated nothing (loop 1: %d)" % l1
+    s0, s1 = served_counts(c.nodes)
+    assert s1 > 0, "loop 1 served no replica request (loop 0: %d)" % s0
+    for n in c.nodes:
+        r = request(n, "GET", "/kv?prefix=k-&limit=100")
+        assert r.status == 200, (n.id, r)
+        assert sorted(p["key"] for p in r.json()["pairs"]) == keys, n.id
+    for n in c.nodes:
+        got = metric(n, "rpc_loop0_served_total") + metric(n, "rpc_loop1_served_total")
+        assert metric(n, "rpc_requests_received_total") >= got > 0, n.id
 
     # 2. conditional writes stay ordered
     r = put(n1, "cas", "first", cl="quorum", headers={"If-None-Match": "*"})
@@ -122,6 +147,32 @@ def test_two_loops_read_repair(make_cluster):
     assert ok, "read repair left %s stale on n3" % stale
     _, l1_after = loop_counts([n3])
     assert l1_after > l1_before, "loop 1 of n3 coordinated none of the repairing reads"
+
+
+def test_loop_rpc_counters_in_metrics(make_cluster):
+    """The RPC requests a loop's own (client-only) RPC instance sends are
+    in /metrics: 40 writes at W=all over fresh connections (loop 1
+    coordinates some, each sending PUT_REPLICA to two peers), then summed
+    over the nodes dynkv_rpc_requests_sent_total equals
+    dynkv_rpc_requests_received_total (only loop 0 serves RPC, so every
+    request sent by any loop is received there); without loop 1's counters
+    the sent total falls short by what loop 1 sent."""
+    c = make_cluster(3, sets=SETS)
+    _, l1_before = loop_counts(c.nodes)
+    for i in range(40):
+        r = put(c.nodes[i % 3], "rc-%02d" % i, "v", cl="all")
+        assert r.status == 200, r
+    _, l1_after = loop_counts(c.nodes)
+    assert l1_after - l1_before >= 5, "loop 1 coordinated too few writes: %d" % (l1_after - l1_before)
+
+    def totals():
+        return (sum(metric(n, "rpc_requests_sent_total") for n in c.nodes),
+                sum(metric(n, "rpc_requests_received_total") for n in c.nodes))
+    ok = wait_until(lambda: totals()[0] == totals()[1], 10.0, 0.3)
+    sent, received = totals()
+    assert ok, "sent %d, received %d (loop 1 wrote %d)" % (sent, received, l1_after - l1_before)
+    assert sent >= 2 * 40, sent
+    assert sum(metric(n, "rpc_connections_established_total") for n in c.nodes) >= 6
 
 
 def test_rpc_connection_budget_warned(make_cluster):

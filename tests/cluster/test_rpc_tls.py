@@ -77,14 +77,23 @@ def pki():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def tls_sets(pki, n, kind="certs", ca=None):
+def tls_sets(pki, n, kind="certs", ca=None, extra=()):
     """node_sets for nodes 1..n: each its own certificate (pki[kind])."""
     out = {}
     for i in range(1, n + 1):
         cert, key = pki[kind][i] if isinstance(kind, str) else pki[kind[i]][i]
         out[i] = ["security.tls_cert_file=" + cert, "security.tls_key_file=" + key,
-                  "security.tls_ca_file=" + (ca or pki["ca"])]
+                  "security.tls_ca_file=" + (ca or pki["ca"])] + list(extra)
     return out
+
+
+LOOPS2 = ["node.loop_threads=2"]
+
+
+def loop1_counts(nodes, ca):
+    """(coord_loop1_requests_total, rpc_loop1_served_total) summed."""
+    return (sum(metric(n, ca, "coord_loop1_requests_total") for n in nodes),
+            sum(metric(n, ca, "rpc_loop1_served_total") for n in nodes))
 
 
 def https(node, ca, method, path, body=None, headers=None, timeout=15.0):
@@ -160,16 +169,45 @@ def test_mutual_tls_cluster_replicates_and_reads_at_all(make_cluster, pki):
     for i in range(10):
         r = put(c.nodes[i % 3], ca, "k%d" % i, "v%d" % i, "all")
         assert r.status in (200, 201, 204), r
+    tags = set()
     for i in range(10):
         for n in c.nodes:
             r = get(n, ca, "k%d" % i, "all")
             assert r.status == 200 and dkcluster.values(r) == [b"v%d" % i], (n.id, r)
+            tags.add(r.header("X-Ring"))
+    # Every answer names the one ring, whichever loop thread took its
+    # connection (each loop answers X-Ring from its own ring snapshot).
+    ring_tag = json.loads(https(c.nodes[0], ca, "GET", "/cluster/ring").body)["ring_tag"]
+    assert tags == {ring_tag}, (tags, ring_tag)
     # Every node holds every key (N=3): the replicas went over TLS.
     for n in c.nodes:
         assert local(n, ca, "k0").status == 200, n.id
     for n in c.nodes:
         assert "with mutual TLS" in n.read_log(), n.id
         assert metric(n, ca, "rpc_handshake_failures_total") == 0, n.id
+
+
+def test_mutual_tls_with_two_loops_coordinates_and_serves_on_loop_1(make_cluster, pki):
+    """With RPC TLS, loop 1 of each node has its own TLS connections to
+    the peers (loop 0's contexts, shared) and takes its share of the
+    inbound ones: requests arriving on loop 1 are coordinated there and
+    replica requests arriving on its connections are served there."""
+    c = make_cluster(3, node_sets=tls_sets(pki, 3, extra=LOOPS2), start=False)
+    ca = pki["ca"]
+    start_tls(c, c.nodes, ca, ["n1", "n2", "n3"])
+    before = loop1_counts(c.nodes, ca)
+    for i in range(30):
+        r = put(c.nodes[i % 3], ca, "l%d" % i, "v%d" % i, "quorum")
+        assert r.status in (200, 201, 204), r
+    for i in range(30):
+        r = get(c.nodes[(i + 1) % 3], ca, "l%d" % i, "all")
+        assert r.status == 200 and dkcluster.values(r) == [b"v%d" % i], r
+    coord1, served1 = loop1_counts(c.nodes, ca)
+    assert coord1 > before[0], "loop 1 coordinated nothing with RPC TLS"
+    assert served1 > before[1], "loop 1 served no replica request with RPC TLS"
+    for n in c.nodes:
+        assert metric(n, ca, "rpc_handshake_failures_total") == 0, n.id
+        assert "loop 0 coordinates every request" not in n.read_log(), n.id
 
 
 def test_node_with_certificate_of_another_ca_is_refused(make_cluster, pki):
@@ -243,15 +281,18 @@ def test_plain_rpc_client_to_a_tls_node_is_refused(make_cluster, pki):
 
 def test_sighup_reloads_rpc_certificate_and_ca(make_cluster, pki):
     """n3 starts with the other CA's certificate and trust; once its files
-    hold the right ones, SIGHUP makes its new RPC connections work."""
+    hold the right ones, SIGHUP makes its new RPC connections work.  Every
+    node runs two loops: the reload reaches loop 1's connections too (n3's
+    loop 1 coordinates writes at W=all after it, and the loops of n1 and
+    n2 serve n3's replica requests)."""
     d = tempfile.mkdtemp(prefix="dynkv-rpctls-n3-", dir=pki["dir"])
     files = {k: os.path.join(d, k + ".pem") for k in ("cert", "key", "ca")}
     shutil.copy(pki["other"][3][0], files["cert"])
     shutil.copy(pki["other"][3][1], files["key"])
     shutil.copy(pki["other_ca"], files["ca"])
-    sets = tls_sets(pki, 2)
+    sets = tls_sets(pki, 2, extra=LOOPS2)
     sets[3] = ["security.tls_cert_file=" + files["cert"], "security.tls_key_file=" + files["key"],
-               "security.tls_ca_file=" + files["ca"]]
+               "security.tls_ca_file=" + files["ca"]] + LOOPS2
     c = make_cluster(3, node_sets=sets, start=False)
     ca = pki["ca"]
     n1, n3 = c.nodes[0], c.nodes[2]
@@ -270,3 +311,10 @@ def test_sighup_reloads_rpc_certificate_and_ca(make_cluster, pki):
     r = put(n1, ca, "after-reload", "v", "all")
     assert r.status in (200, 201, 204), r
     assert local(n3, ca, "after-reload").status == 200
+    before = loop1_counts([n3], ca)[0]
+    for i in range(20):
+        r = put(n3, ca, "via-n3-%d" % i, "v", "all")
+        assert r.status in (200, 201, 204), r
+    assert loop1_counts([n3], ca)[0] > before, "n3's loop 1 coordinated none of its writes"
+    for n in c.nodes:
+        assert local(n, ca, "via-n3-19").status == 200, n.id

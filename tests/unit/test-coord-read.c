@@ -9,7 +9,8 @@
  * stale replica is made by writing a newer version straight into one
  * node's store; the number of replica reads a read made is read from
  * replica_reads_total (every node counts its own into this one process's
- * metrics).
+ * metrics). A preference list handed in by the caller (the API's) is
+ * planned with only when it fits the ring and the key.
  */
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
@@ -117,9 +118,94 @@ static void test_read_r_first(void)
     cluster_stop();
 }
 
+/* A key's preference list computed by the caller (the API, for
+ * X-Coordinator) is what the coordinator plans with when it was made from
+ * the same placement for the same key: shown with lists that are not the
+ * ring's, so only a plan taken from them reaches the nodes they name. A
+ * list of another placement (fingerprint) or another key is not used. */
+static void test_prefs_reused(void)
+{
+    CU_ASSERT_FATAL(cluster_start(5, 2000, 1) == 0);
+    repair_percent(0);
+    char key[32];
+    int l[3];
+    key_without(4, key, sizeof(key), l); /* n4 is not one of key's replicas */
+    int other = -1;                      /* the fifth node, not in the list either */
+    for (int i = 0; i < 4; i++)
+        if (!in_list(l, i))
+            other = i;
+    CU_ASSERT_FATAL(other >= 0);
+    dk_coord_prefs real, odd;
+    dk_coord_prefs_make(ring, 3, S(key), &real);
+    CU_ASSERT_EQUAL_FATAL(real.n, 3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(dk_ring_node_at(ring, real.idx[i])->id[1] - '0', l[i]);
+    odd = real;
+    odd.idx[0] = 4;
+    odd.idx[1] = (uint32_t)other;
+    /* A value only n4 holds: found through the odd list at one (n4 is
+     * its first replica; at all, the read repair that follows would race
+     * the next read to l[2]), not through the ring's list. */
+    tc_store_write(4, key, "stray", 0, NULL, dk_now_ms());
+    got g;
+    got_init(&g);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get_prefs(nodes[l[0]].coord, S(key), DK_CL_ONE, 0, &odd, got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT(has_value(&g, "stray"));
+    got_free(&g);
+    got_init(&g);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get_prefs(nodes[l[0]].coord, S(key), DK_CL_ALL, 0, &real, got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+    got_free(&g);
+    /* The same odd list said to come from another placement, or made for
+     * another key: the coordinator walks its own ring. */
+    dk_coord_prefs stale = odd;
+    stale.fingerprint ^= 1;
+    got_init(&g);
+    CU_ASSERT_EQUAL_FATAL(dk_coord_get_prefs(nodes[l[0]].coord, S(key), DK_CL_ALL, 0, &stale, got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+    got_free(&g);
+    got_init(&g);
+    CU_ASSERT_EQUAL_FATAL(
+        dk_coord_get_prefs(nodes[l[0]].coord, S("another key"), DK_CL_ALL, 0, &odd, got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+    got_free(&g);
+    /* A write planned with such a list (for a key nobody holds yet)
+     * lands on the nodes it names: n4 and the other outsider, and the
+     * list's last replica; not on the ring's first two. */
+    char key2[32];
+    int l2[3];
+    for (int i = 0;; i++) {
+        snprintf(key2, sizeof(key2), "w-%d", i);
+        pref(key2, l2);
+        if (!in_list(l2, 4) && in_list(l2, other) == 0)
+            break;
+        CU_ASSERT_FATAL(i < 10000);
+    }
+    dk_coord_prefs_make(ring, 3, S(key2), &odd);
+    odd.idx[0] = 4;
+    odd.idx[1] = (uint32_t)other;
+    got_init(&g);
+    dk_coord_write w = {.key = S(key2), .value = S("placed"), .consistency = DK_CL_ALL, .prefs = &odd};
+    CU_ASSERT_EQUAL_FATAL(dk_coord_put(nodes[4].coord, &w, got_cb, &g), 0);
+    SPIN(g.done, 5000);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    CU_ASSERT(wait_local(4, key2, "placed", 2000));
+    CU_ASSERT(wait_local(other, key2, "placed", 2000));
+    CU_ASSERT(wait_local(l2[2], key2, "placed", 2000));
+    CU_ASSERT(local_is(l2[0], key2, "") && local_is(l2[1], key2, ""));
+    cluster_stop();
+}
+
 static CU_TestInfo read_tests[] = {
     {"read repair fixes stale replicas", test_read_repair},
     {"reads ask R replicas first, all only when they differ or sampled", test_read_r_first},
+    {"a preference list computed by the caller is reused for its placement and key", test_prefs_reused},
     CU_TEST_INFO_NULL,
 };
 

@@ -2,8 +2,8 @@
  * test-http-parse.c - the HTTP transport's pieces that need no socket: the
  * incremental request parser (fragmented and pipelined input, sticky
  * errors with their status, the head check that refuses a request before
- * its body), percent decoding and query lookup, status
- * texts and the JSON error body. The server over real sockets is tested
+ * its body), requests reused from a pool, percent decoding and query
+ * lookup, status texts and the JSON error body. The server over real sockets is tested
  * in test-http.c.
  */
 #include <CUnit/CUnit.h>
@@ -199,12 +199,76 @@ static void test_status_text_and_error_json(void)
     dk_buf_free(&b);
 }
 
+/* Feed in whole; the one request it holds (taken), or NULL. */
+static dk__http_req *parse_one(dk__http_parse *p, const char *in)
+{
+    size_t len = strlen(in), off = 0;
+    while (off < len) {
+        size_t used;
+        int rc = dk__http_parse_feed(p, in + off, len - off, &used);
+        CU_ASSERT_FATAL(rc >= 0);
+        off += used;
+        if (rc == DK__HTTP_REQUEST)
+            return dk__http_parse_take(p);
+    }
+    return NULL;
+}
+
+/* A parser with a pool reuses a request given back (the same memory, its
+ * buffers kept) and nothing of the previous request shows through: fewer
+ * headers, no body, another path. A request with a head too large to keep
+ * goes back to the allocator; a full pool keeps no more. */
+static void test_parser_pool(void)
+{
+    dk__http_pool pool = {0};
+    dk__http_parse p;
+    dk__http_parse_init(&p, 1000, 16000);
+    p.pool = &pool;
+    dk__http_req *a = parse_one(&p, "PUT /kv/first HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n"
+                                    "Content-Length: 5\r\n\r\nhello");
+    CU_ASSERT_FATAL(a != NULL);
+    CU_ASSERT(a->pub.n_headers == 5 && a->pub.body.len == 5);
+    dk__http_req_release(&pool, a);
+    CU_ASSERT_EQUAL(pool.n, 1);
+    dk__http_req *b = parse_one(&p, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    CU_ASSERT_PTR_EQUAL(b, a); /* reused */
+    CU_ASSERT_EQUAL(pool.n, 0);
+    CU_ASSERT(b->pub.method == HTTP_GET && b->pub.path_len == 2 && memcmp(b->pub.path, "/x", 2) == 0);
+    CU_ASSERT_EQUAL(b->pub.n_headers, 1);
+    CU_ASSERT_EQUAL(b->pub.body.len, 0);
+    CU_ASSERT_PTR_NULL(dk_http_header_get(&b->pub, "a", NULL));
+    size_t vl;
+    const char *v = dk_http_header_get(&b->pub, "host", &vl);
+    CU_ASSERT(v && vl == 1 && v[0] == 'h');
+    dk__http_req_release(&pool, b);
+    /* a head over what the pool keeps (4 KiB) is freed, not kept */
+    char big[6000];
+    snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nX-Big: %05000d\r\n\r\n", 0);
+    dk__http_req *c = parse_one(&p, big);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT_EQUAL(pool.n, 0);
+    dk__http_req_release(&pool, c);
+    CU_ASSERT_EQUAL(pool.n, 0);
+    /* at most DK__HTTP_POOL_MAX */
+    dk__http_req *many[DK__HTTP_POOL_MAX + 1];
+    for (int i = 0; i <= DK__HTTP_POOL_MAX; i++)
+        CU_ASSERT_FATAL((many[i] = parse_one(&p, "GET / HTTP/1.1\r\n\r\n")) != NULL);
+    for (int i = 0; i <= DK__HTTP_POOL_MAX; i++)
+        dk__http_req_release(&pool, many[i]);
+    CU_ASSERT_EQUAL(pool.n, DK__HTTP_POOL_MAX);
+    dk__http_parse_free(&p);
+    dk__http_pool_free(&pool);
+    CU_ASSERT_EQUAL(pool.n, 0);
+    CU_ASSERT_PTR_NULL(pool.free);
+}
+
 static CU_TestInfo http_parse_tests[] = {
     {"fragmented pipelined input", test_parser_fragments},
     {"parser errors", test_parser_errors},
     {"head check before the body", test_parser_head_check},
     {"percent decoding and query", test_url},
     {"status text and JSON errors", test_status_text_and_error_json},
+    {"requests reused from a pool", test_parser_pool},
     CU_TEST_INFO_NULL,
 };
 

@@ -17,7 +17,10 @@
  * The same runs again with the batches queued through write_async, up to
  * CR_WINDOW at a time (so the WAL thread commits them in groups): a
  * batch counts as acknowledged when its callback reported 0, every
- * callback must run exactly once, failures included.
+ * callback must run exactly once, failures included. A third pass forces
+ * the group-commit window on for every group (siblings 0, 500 µs), so
+ * crash points fall inside windows too: after a group's first records
+ * were appended and while more join, before the one fdatasync.
  *
  * DK_LSM_CRASH_STRIDE=n tests every n-th point (default 1: all of them).
  */
@@ -269,11 +272,17 @@ static int cr_check(const cr_model *got, int synced, int issued)
  * interval is never reached by this workload's small tables). Set before
  * the first write: the background threads read it only after taking the
  * mutex the write path releases. */
-static lsm_db *cr_open(lsm_env *env, int *rc)
+enum { CR_SYNC, CR_ASYNC, CR_WINDOWED };
+
+static lsm_db *cr_open(lsm_env *env, int mode, int *rc)
 {
     lsm_db *db = tl_open(&ch, env, "/db", 4096, "zstd", rc);
     if (db)
         db->writeback_bytes = 256;
+    if (db && mode == CR_WINDOWED) {
+        db->gc_window_us = 500;
+        db->gc_siblings = 0;
+    }
     return db;
 }
 
@@ -284,24 +293,29 @@ static int cr_run(lsm_db *db, int async, int *synced_upto, int *bad)
     return async ? cr_workload_async(db, synced_upto, bad) : cr_workload(db, synced_upto);
 }
 
-static void cr_every_crash_point(int async)
+static void cr_every_crash_point(int mode)
 {
+    int async = mode != CR_SYNC;
     /* Count the points of a clean run. */
     lsm_env *env = dk__lsm_env_fault(42);
     CU_ASSERT_PTR_NOT_NULL_FATAL(env);
     dk__lsm_fault_arm(env, 0, LSM_FAULT_CRASH);
     int rc, synced, bad_cb = 0, bad;
-    lsm_db *db = cr_open(env, &rc);
+    lsm_db *db = cr_open(env, mode, &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(cr_run(db, async, &synced, &bad), CR_BATCHES);
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(synced, CR_BATCHES - 1);
+    /* The windowed pass must really wait inside groups. */
+    uint64_t waits = tl_stat(db, "lsm_group_commit_waits_total");
+    CU_ASSERT_TRUE(mode == CR_WINDOWED ? waits > 0 : 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     uint64_t points = dk__lsm_fault_points(env);
     env->ops->destroy(env);
     /* The workload must really flush and compact, or the test proves little. */
-    fprintf(stderr, "%s: %llu points in a clean run\n", async ? "write_async" : "write",
-            (unsigned long long)points);
+    static const char *const names[] = {"write", "write_async", "write_async, window"};
+    fprintf(stderr, "%s: %llu points in a clean run (%llu windows)\n", names[mode],
+            (unsigned long long)points, (unsigned long long)waits);
     CU_ASSERT_TRUE_FATAL(points > (async ? 300u : 1500u));
 
     const char *s = getenv("DK_LSM_CRASH_STRIDE");
@@ -314,7 +328,7 @@ static void cr_every_crash_point(int async)
         dk__lsm_fault_arm(env, p, LSM_FAULT_CRASH);
         int issued = 0;
         synced = 0;
-        db = cr_open(env, &rc);
+        db = cr_open(env, mode, &rc);
         if (db) {
             issued = cr_run(db, async, &synced, &bad);
             bad_cb += bad;
@@ -326,7 +340,7 @@ static void cr_every_crash_point(int async)
         }
         tested++;
         dk__lsm_fault_crash(env, (int)(p & 1));
-        db = cr_open(env, &rc);
+        db = cr_open(env, mode, &rc);
         if (!db) {
             if (failed_open++ < 3)
                 fprintf(stderr, "crash point %llu: reopen failed: %s\n", (unsigned long long)p,
@@ -349,7 +363,7 @@ static void cr_every_crash_point(int async)
         env->ops->destroy(env);
     }
     fprintf(stderr, "%s: crash points: %llu in a clean run, %d crashed and recovered (stride %llu)\n",
-            async ? "write_async" : "write", (unsigned long long)points, tested, (unsigned long long)stride);
+            names[mode], (unsigned long long)points, tested, (unsigned long long)stride);
     /* The clean run's count varies by a few dozen with how flushes and
      * compactions interleave (2198-2230 seen; 1964 of 2033 fired under load 7
      * once the LSM gained a reaper thread), so allow a 10% shortfall.
@@ -365,16 +379,21 @@ static void cr_every_crash_point(int async)
 
 static void test_every_crash_point(void)
 {
-    cr_every_crash_point(0);
+    cr_every_crash_point(CR_SYNC);
 }
 static void test_every_crash_point_async(void)
 {
-    cr_every_crash_point(1);
+    cr_every_crash_point(CR_ASYNC);
+}
+static void test_every_crash_point_window(void)
+{
+    cr_every_crash_point(CR_WINDOWED);
 }
 
 static CU_TestInfo cr_tests[] = {
     {"every_crash_point", test_every_crash_point},
     {"every_crash_point_async", test_every_crash_point_async},
+    {"every_crash_point_window", test_every_crash_point_window},
     CU_TEST_INFO_NULL,
 };
 

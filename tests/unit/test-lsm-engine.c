@@ -1,11 +1,12 @@
 /*
  * test-lsm-engine.c - the LSM engine's reads and writes end to end
- * through its ops table: flushes and reopen, the built-in compaction and
- * its rate limit, snapshot iterators across flush and compaction, memory
+ * through its ops table: flushes and reopen, the built-in compaction,
+ * snapshot iterators across flush and compaction, memory
  * bounds, reads during churn, record_filter drops (and when they must not
  * happen), whole-file drops, point reads over overlapping and disjoint
  * runs, and the non-blocking read. How the engine survives failed syncs,
- * a full disk and damaged files is in test-lsm-recovery.c.
+ * a full disk and damaged files is in test-lsm-recovery.c; compaction's
+ * rate limit and the background threads' priority in test-lsm-pace.c.
  */
 #include "test-lsm-host.h"
 
@@ -180,82 +181,6 @@ static void test_memory_bound(void)
             (unsigned long long)tl_stat(db, "lsm_write_stall_us_total"));
     CU_ASSERT_TRUE(peak <= 2 * (64 * 1024 + 256 * 1024 + 1024));
     CU_ASSERT_TRUE(tl_stat(db, "lsm_flushes_total") >= 20);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    tl_done(env, dir);
-}
-
-/* compaction_rate_limit paces compaction writes. */
-static void test_rate_limit(void)
-{
-    char dir[64];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    dk_fake_host_set_option(&th, "codec", "none");
-    dk_fake_host_set_option(&th, "compaction_rate_limit", "1MiB");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir};
-    dk_engine *e;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
-    lsm_db *db = (lsm_db *)e;
-    tl_fill(db, 3000, 0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(e, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    uint64_t written = tl_stat(db, "lsm_compaction_write_bytes_total");
-    fprintf(stderr, "compaction wrote %llu bytes in %.3f s at a 1 MiB/s limit\n", (unsigned long long)written,
-            secs);
-    CU_ASSERT_TRUE(written > 300 * 1024);
-    CU_ASSERT_TRUE(secs >= (double)written / (1024 * 1024) * 0.8);
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    tl_done(env, dir);
-}
-
-/* With level 0 in debt (LSM_L0_DEBT runs) compaction is not paced: eight
- * level-0 runs made while the test holds compact_mu merge at once rather
- * than at the 64 KiB/s limit (which would take seconds). */
-static void test_rate_limit_debt(void)
-{
-    char dir[64], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    dk_fake_host_set_option(&th, "codec", "none");
-    dk_fake_host_set_option(&th, "compaction_rate_limit", "64KiB");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir};
-    dk_engine *e;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
-    lsm_db *db = (lsm_db *)e;
-    pthread_mutex_lock(&db->compact_mu);
-    for (int r = 0; r < 8; r++) {
-        for (int i = 0; i < 400; i++) {
-            tl_key(k, r * 400 + i);
-            tl_val(v, r * 400 + i, 0);
-            CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-        }
-        CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
-    }
-    pthread_mutex_lock(&db->mu);
-    size_t l0 = dk__lsm_version_level_count(db->cur, 0);
-    pthread_mutex_unlock(&db->mu);
-    CU_ASSERT_EQUAL(l0, 8);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    pthread_mutex_unlock(&db->compact_mu);
-    for (int i = 0; i < 3000 && l0; i++) {
-        usleep(1000);
-        pthread_mutex_lock(&db->mu);
-        l0 = dk__lsm_version_level_count(db->cur, 0);
-        pthread_mutex_unlock(&db->mu);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    uint64_t written = tl_stat(db, "lsm_compaction_write_bytes_total");
-    fprintf(stderr, "level-0 debt: compaction wrote %llu bytes in %.3f s at a 64 KiB/s limit\n",
-            (unsigned long long)written, secs);
-    CU_ASSERT_EQUAL(l0, 0);
-    CU_ASSERT_TRUE(written > 300 * 1024);
-    CU_ASSERT_TRUE(secs < (double)written / (64 * 1024) / 4);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }
@@ -569,8 +494,6 @@ static CU_TestInfo te_tests[] = {
     {"snapshot_across_compaction", test_snapshot_across_compaction},
     {"memory_bound", test_memory_bound},
     {"reads_during_churn", test_reads_during_churn},
-    {"rate_limit", test_rate_limit},
-    {"rate_limit_debt", test_rate_limit_debt},
     {"record_filter", test_record_filter},
     {"point_read_run_shapes", test_point_read_run_shapes},
     CU_TEST_INFO_NULL,

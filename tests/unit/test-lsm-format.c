@@ -267,6 +267,43 @@ static void test_cache_lru(void)
     dk__lsm_cache_free(c);
 }
 
+/* Erasing a file drops that file's blocks and nothing else, whatever
+ * their order in the LRU list, also for files sharing hash slots. */
+static void test_cache_erase_file(void)
+{
+    lsm_cache *c = dk__lsm_cache_new(1 << 20);
+    for (uint64_t i = 0; i < 600; i++) /* 300 files, two blocks each */
+        dk__lsm_cache_release(c, dk__lsm_cache_insert(c, i % 300, i, calloc(1, 100), 100));
+    uint64_t usage0, usage, hits, misses;
+    dk__lsm_cache_stats(c, &usage0, &hits, &misses);
+    lsm_cblock *held = dk__lsm_cache_lookup(c, 7, 307);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(held);
+    for (uint64_t f = 0; f < 300; f += 7)
+        dk__lsm_cache_erase_file(c, f);
+    dk__lsm_cache_erase_file(c, 12345); /* no such file: nothing happens */
+    int wrong = 0;
+    for (uint64_t i = 0; i < 600; i++) {
+        lsm_cblock *h = dk__lsm_cache_lookup(c, i % 300, i);
+        wrong += (h != NULL) != ((i % 300) % 7 != 0);
+        if (h)
+            dk__lsm_cache_release(c, h);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    /* The held block outlives its erased file until released. */
+    CU_ASSERT_EQUAL(held->size, 100);
+    dk__lsm_cache_release(c, held);
+    dk__lsm_cache_stats(c, &usage, &hits, &misses);
+    CU_ASSERT_EQUAL(usage, usage0 / 600 * (600 - 2 * 43));
+    /* Blocks of an erased file can come back (a new reader). */
+    dk__lsm_cache_release(c, dk__lsm_cache_insert(c, 7, 7, calloc(1, 100), 100));
+    held = dk__lsm_cache_lookup(c, 7, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(held);
+    dk__lsm_cache_erase_file(c, 7);
+    CU_ASSERT_PTR_NULL(dk__lsm_cache_lookup(c, 7, 7));
+    dk__lsm_cache_release(c, held);
+    dk__lsm_cache_free(c);
+}
+
 /* Pinned bytes count against the capacity, evict LRU blocks, and are
  * refused past half the capacity. */
 static void test_cache_pin_budget(void)
@@ -721,6 +758,7 @@ static CU_TestInfo fm_tests[] = {
     {"block_roundtrip", test_block_roundtrip},
     {"bloom_fp_rate", test_bloom_fp_rate},
     {"cache_lru", test_cache_lru},
+    {"cache_erase_file", test_cache_erase_file},
     {"cache_pin_budget", test_cache_pin_budget},
     {"block_stack_iter_long_keys", test_block_stack_iter_long_keys},
     {"table_unpinned", test_table_unpinned},
