@@ -372,7 +372,7 @@ int dk_rpc_reply_error(dk_rpc_req *q, int code, const char *msg)
     dk_buf b = DK_BUF_INIT;
     dk_msg_error e = {.code = code, .message = {(const uint8_t *)msg, strlen(msg)}};
     int rc = dk_msg_error_encode(&b, &e) == 0 ? dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len)
-                                               : dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
+                                              : dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
     dk_buf_free(&b);
     return rc;
 }
