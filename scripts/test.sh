@@ -7,13 +7,13 @@
 # DK_NO_SANITIZERS=1 skips the second pass (a quicker local run).
 #
 # Schedule. The cluster suite takes longest by far and waits on sockets and
-# timers much more than it computes (a fifth of a core), so it starts
-# first, in a `make check` of its own, and the rest runs beside it: the
-# other suites (make -jN), then the sanitizer suites, while the sanitizer
-# build compiles at a lower priority (nice: it takes what the suites leave
-# and does not slow their timing). The whole run takes about the build
-# plus the cluster suite. The longest suites of each list start first, so
-# that the short ones fill the gaps at the end.
+# timers much more than it computes (a fifth of a core), so its two halves
+# (tests/cluster/local.mk) start first, side by side in a `make check` of
+# their own, and the rest runs beside them: the other suites (make -jN),
+# then the sanitizer suites, while the sanitizer build compiles at a lower
+# priority (nice: it takes what the suites leave and does not slow their
+# timing). The longest suites of each list start first, so that the short
+# ones fill the gaps at the end.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh" || exit 1
@@ -56,12 +56,12 @@ find . -name '*.trs' -delete
 # Everything the suites need is built once here: two `make check` share this
 # tree below, and must find nothing left to build.
 make -j"$jobs" -k check TESTS= >/dev/null 2>&1
-cluster=tests/cluster/run-cluster.sh
-rest=$(make -s print-tests | tr ' ' '\n' | grep -v -x "$cluster" | tr '\n' ' ')
+cluster=$(make -s print-tests | tr ' ' '\n' | grep '^tests/cluster/' | tr '\n' ' ')
+rest=$(make -s print-tests | tr ' ' '\n' | grep -v '^tests/cluster/' | tr '\n' ' ')
 rest=$(first_of "tests/fuzz/run-fuzz.sh tests/vendor/run-vendor.sh tests/unit/test-crdt-laws
     bench/sweep/check-sweep.sh tests/vendor/run-examples.sh tests/blackbox/run-blackbox.sh" "$rest")
 set -m
-make -k check TESTS="$cluster" TEST_SUITE_LOG=cluster-suite.log >/dev/null 2>&1 &
+make -j"$jobs" -k check TESTS="$cluster" TEST_SUITE_LOG=cluster-suite.log >/dev/null 2>&1 &
 cluster_pid=$!
 set +m
 groups+=("$cluster_pid")
