@@ -40,7 +40,8 @@ typedef struct lsm_env_ops {
     int (*pread)(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got);
     int (*size)(lsm_rfile *f, uint64_t *out);
     void (*close_r)(lsm_rfile *f);
-    /* Shrink path to len bytes and make that durable. */
+    /* Shrink path to len bytes and make the file durable: its size and
+     * every byte before len (an fsync; the WAL's settle relies on it). */
     int (*truncate)(lsm_env *env, const char *path, uint64_t len);
     int (*rename)(lsm_env *env, const char *from, const char *to);
     int (*unlink)(lsm_env *env, const char *path);

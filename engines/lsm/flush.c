@@ -3,7 +3,7 @@
  * write leader's memtable/WAL switch, settling the WAL a switch left
  * behind, the flush thread, and writing a memtable out as a table.
  *
- * A switch (lsm.c's lsm_make_room, run by the write leader while every
+ * A switch (lsm_write.c's lsm_make_room, run by the write leader while every
  * other writer waits) only opens the next WAL (a fresh file, or an
  * obsolete one recycled) and swaps the memtables. It does not sync the
  * old WAL, trim a recycled one to its records, or sync the directory:
@@ -60,7 +60,14 @@ int dk__lsm_wal_settle(lsm_db *db)
         if (db->prev.f) {
             char old[4096];
             dk__lsm_file_path(db, old, sizeof(old), db->prev.number, "log");
-            rc = dk__lsm_wal_sync(&db->prev);
+            /* A recycled log's trim syncs the whole file (truncate: its
+             * ftruncate + fsync), data included; a fresh log needs its
+             * own fdatasync only for bytes written after the last one.
+             * With sync writes that is none: every group was synced, and
+             * the write queue waits for the settle (one device flush
+             * less per memtable switch). */
+            if (!db->prev.recycled && db->prev.synced != db->prev.size)
+                rc = dk__lsm_wal_sync(&db->prev);
             if (!rc)
                 rc = dk__lsm_wal_trim(&db->prev, old);
             if (!rc)

@@ -242,7 +242,10 @@ int dk__lsm_wal_writev(lsm_wal *w, const lsm_wal_vec *v)
 
 int dk__lsm_wal_sync(lsm_wal *w)
 {
-    return w->env->ops->sync(w->f, 1);
+    int rc = w->env->ops->sync(w->f, 1);
+    if (!rc)
+        w->synced = w->size;
+    return rc;
 }
 
 int dk__lsm_wal_close(lsm_wal *w)

@@ -31,6 +31,7 @@ typedef struct lsm_wal {
     lsm_wfile *f;
     uint64_t number; /* from the file name; stamped in records */
     uint64_t size;   /* bytes written (the log's logical end) */
+    uint64_t synced; /* size at the last successful sync */
     int recycled;    /* stale bytes may follow `size` */
 } lsm_wal;
 
@@ -78,6 +79,7 @@ int dk__lsm_wal_trim(lsm_wal *w, const char *path);
 int dk__lsm_wal_write(lsm_wal *w, const void *p, size_t n);
 /* Append v's records with one gather write. */
 int dk__lsm_wal_writev(lsm_wal *w, const lsm_wal_vec *v);
+/* fdatasync the log; on success everything written is durable (synced). */
 int dk__lsm_wal_sync(lsm_wal *w);
 int dk__lsm_wal_close(lsm_wal *w);
 
