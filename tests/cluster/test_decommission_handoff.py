@@ -67,6 +67,17 @@ def leaver_cluster(make_cluster, monkeypatch, env=()):
     return c
 
 
+def start_staggered(ws):
+    """Start the writers spread over one write delay: each write takes about
+    that long, so started together they would plan in lockstep, and when
+    n3 turns left the last writes it planned could already be replicating
+    (a window of anything from 0 to 2 s); spread, one was planned at most
+    ~0.2 s before, and its copies are still to send for ~1.8 s."""
+    for w in ws:
+        w.start()
+        time.sleep(2.0 / len(ws))
+
+
 def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch):
     c = leaver_cluster(make_cluster, monkeypatch)
     n1, n2, n3 = c.nodes
@@ -74,8 +85,7 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
     assert d["handed_off"] is False and d["status"] == "normal", d
     acked = write_keys(c.nodes, "hpre", 32)
     ws = [Writer([n3], "hlive%02d" % i) for i in range(12)]
-    for w in ws:
-        w.start()
+    start_staggered(ws)
     pid1 = c.pid("n1")
     samples = []
     frozen = False
@@ -145,8 +155,7 @@ def test_decommission_sigterm_reports_undelivered_hints(make_cluster, monkeypatc
     n1, n2, n3 = c.nodes
     t_ready = time.monotonic()
     ws = [Writer([n3], "ulive%02d" % i) for i in range(12)]
-    for w in ws:
-        w.start()
+    start_staggered(ws)
     pid1 = c.pid("n1")
     frozen = False
     try:
