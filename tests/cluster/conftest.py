@@ -41,7 +41,7 @@ from dkbb import pytest_terminal_summary  # noqa: E402,F401  (pytest hook)
 
 
 SHARD_2 = {"test_read_fence.py", "test_membership_change.py", "test_decommission_handoff.py",
-           "test_antientropy.py", "test_form.py", "test_gossip_auth.py", "test_failover.py"}
+           "test_antientropy.py", "test_gossip_auth.py", "test_failover.py"}
 
 
 def pytest_collection_modifyitems(config, items):
