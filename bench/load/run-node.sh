@@ -21,6 +21,7 @@
 #     redis-benchmark -t get, then GET open loop at half the dynkv peak.
 # redis-benchmark only has a closed loop, so Redis has no "p99 at half of
 # peak" row: its figures are labelled closed-loop.
+# Extra dynkvd settings: DYNKV_SET="--set engine.lsm.group_commit_window_us=0 ...".
 set -eu
 
 . "$(dirname "$0")/common.sh"
@@ -31,6 +32,7 @@ else
     REDIS_SET_N=${REDIS_SET_N:-40000} REDIS_GET_N=${REDIS_GET_N:-150000}
 fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+DYNKV_SET=${DYNKV_SET:-}
 
 load_tmp load-node NODE_PID REDIS_PID
 
@@ -42,10 +44,11 @@ need_redis redis-server redis-benchmark
 PORT=$(free_port 127.0.0.1) || die "no free port"
 URL=http://127.0.0.1:$PORT
 mkdir -p "$TMP/node"
-NODE_CMD="dynkvd --set node.data_dir=DATA --set node.http_listen=127.0.0.1:$PORT --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) --set storage.engine=lsm --set storage.sync=true"
+NODE_CMD="dynkvd --set node.data_dir=DATA --set node.http_listen=127.0.0.1:$PORT --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) --set storage.engine=lsm --set storage.sync=true $DYNKV_SET"
+# shellcheck disable=SC2086  # DYNKV_SET is a list of words
 "$DYNKVD" --set node.data_dir="$TMP/node/data" --set node.http_listen=127.0.0.1:"$PORT" \
     --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
-    --set storage.engine=lsm --set storage.sync=true >"$TMP/node.log" 2>&1 &
+    --set storage.engine=lsm --set storage.sync=true $DYNKV_SET >"$TMP/node.log" 2>&1 &
 NODE_PID=$!
 wait_health "$URL" "$NODE_PID" "$TMP/node.log"
 

@@ -3,7 +3,7 @@
  * write leader's memtable/WAL switch, settling the WAL a switch left
  * behind, the flush thread, and writing a memtable out as a table.
  *
- * A switch (lsm.c's lsm_make_room, run by the write leader while every
+ * A switch (lsm_write.c's lsm_make_room, run by the write leader while every
  * other writer waits) only opens the next WAL (a fresh file, or an
  * obsolete one recycled) and swaps the memtables. It does not sync the
  * old WAL, trim a recycled one to its records, or sync the directory:

@@ -1,46 +1,9 @@
 /*
- * lsm.c - the LSM engine's dk_engine_ops: the group-commit write path,
- * flush, compaction and stats, and the ops table. Point reads are in
- * lsm_read.c, snapshot iterators in lsm_iter.c, open and close in
- * recovery.c; the design of both paths is described here.
- *
- * Write path (LevelDB's writer queue): a writer enqueues its batch and
- * waits; the writer at the head becomes the leader, takes every batch
- * queued behind it (up to 1 MiB), assigns sequence numbers, writes them
- * as one gather write (large values are not copied), issues one
- * fdatasync if any of them asked for sync, inserts them into the
- * memtable, publishes the last sequence number and wakes the group (each
- * writer sleeps on its own semaphore, posted after the mutex is released,
- * so waking costs one switch and no lock hand-off). The batch is
- * whatever queued while the previous leader was syncing, so it grows
- * with load and is empty when idle.
- *
- * The group-commit window (Cassandra's commitlog_sync_group_window,
- * PostgreSQL's commit_delay/commit_siblings, MySQL's
- * binlog_group_commit_sync_delay): at a moderate rate each fdatasync
- * covers one or two writes and costs the WAL thread three sleeps (a
- * wake-up for work, then writeback and the device flush inside the
- * fdatasync), so switches per write stay above two. The WAL thread, once
- * it has appended an asynchronous group that needs a sync, may wait up
- * to group_commit_window_us more for writers to join (appending theirs)
- * before the one fdatasync, but only when at least group_commit_siblings
- * writers arrived while the previous group was led: a lone writer (one
- * client in a closed loop) never waits, so its latency does not grow;
- * right after a burst the first lone write may wait once. Nobody is
- * acknowledged before the fdatasync, so the window changes latency,
- * never durability. A timer per group instead (Cassandra's fixed
- * period) would make every write wait, alone or not. Obsolete
- * WAL files are recycled (wal.h): the next log overwrites an old file's
- * blocks, so an fdatasync flushes data without the file-size journal
- * commit an appending write needs (about half the cost of a small sync
- * on ext4). A WAL write or sync error is fatal: the engine answers every
- * later write with DK_EREADONLY instead of acknowledging data whose
- * durability it cannot know (after a failed fsync the kernel
- * may have dropped the dirty pages). A full memtable is switched by the
- * leader without syncing the old WAL (flush.c); the first sync group
- * after a switch settles it. write_stall_us_total counts the time the
- * queue waits: full-memtable stalls, switches, settles a sync group does,
- * and the 1 ms slowdowns (also counted by write_slowdowns_total).
+ * lsm.c - the LSM engine's dk_engine_ops: background errors, version
+ * installs, flush, compaction and stats, and the ops table. The write
+ * path (group commit) is in lsm_write.c, point reads in lsm_read.c,
+ * snapshot iterators in lsm_iter.c, open and close in recovery.c; the
+ * design of the read path is described here.
  *
  * Reads take references to the memtables and the current version under
  * the lock and search without it. Every table carries its sequence range,
@@ -62,7 +25,7 @@
  * builds see the keys absent, as point reads do, and never an older
  * version of them.
  */
-#define _GNU_SOURCE 1 /* pthread_setname_np */
+#define _GNU_SOURCE 1 /* gettid */
 #include "lsm.h"
 
 #include <errno.h>
@@ -75,8 +38,6 @@
 #include <unistd.h>
 
 
-#define LSM_GROUP_MAX (1u << 20)
-
 static void lsm_log(const lsm_db *db, int level, const char *fmt, ...) DK_PRINTF(3, 4);
 static void lsm_log(const lsm_db *db, int level, const char *fmt, ...)
 {
@@ -88,13 +49,6 @@ static void lsm_log(const lsm_db *db, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     db->host->log(db->host, level, "lsm %s: %s", db->dir, msg);
-}
-
-static uint64_t lsm_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 void dk__lsm_file_path(const lsm_db *db, char *buf, size_t len, uint64_t number, const char *suffix)
@@ -177,451 +131,12 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
     return 0;
 }
 
-/* ---- write path -------------------------------------------------------- */
-
-/* Make room in the memtable (or switch it when force). Leader, holds mu. */
-static int lsm_make_room(lsm_db *db, int force)
-{
-    for (;;) {
-        if (db->bg_error)
-            return DK_EREADONLY;
-        /* An empty memtable is never full: a value larger than the
-         * memtable goes into an empty one rather than looping. */
-        if (dk__lsm_sl_count(db->mem->sl) == 0)
-            return 0;
-        if (!force && dk__lsm_sl_used(db->mem->sl) < db->memtable_size)
-            return 0;
-        if (db->imm) {
-            /* The flush is behind: stall. Memory stays bounded at two
-             * memtables; the wait ends when the flush lands or fails. */
-            uint64_t t0 = lsm_now_us();
-            pthread_cond_wait(&db->done_cv, &db->mu);
-            atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
-            continue;
-        }
-        /* The write queue waits for the switch: count it as a stall. */
-        uint64_t t0 = lsm_now_us();
-        int rc = dk__lsm_switch_memtable(db);
-        atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
-        if (rc) {
-            dk__lsm_set_bg_retry(db, rc, "WAL switch", 1);
-            return rc;
-        }
-        force = 0;
-    }
-}
-
-static int lsm_check_batch(const dk_batch *b)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < b->count; i++) {
-        const dk_batch_op *op = &b->ops[i];
-        if (op->type != DK_BATCH_PUT && op->type != DK_BATCH_DELETE)
-            return -EINVAL;
-        if (op->key.len > 65536 || (op->key.len && !op->key.ptr))
-            return DK_ETOOBIG;
-        if (op->type == DK_BATCH_PUT && op->value.len && !op->value.ptr)
-            return -EINVAL;
-        total += op->key.len + (op->type == DK_BATCH_PUT ? op->value.len : 0) + 32;
-    }
-    return total > LSM_WAL_MAX_RECORD / 2 ? DK_ETOOBIG : 0;
-}
-
-/* Compaction is running and behind: the writer (or, for asynchronous
- * writers, the WAL thread before it leads a group) waits 1 ms so that
- * compaction catches up gradually. When the policy has nothing to do (a
- * size-tiered shape may keep many level-0 runs) nobody waits. Holds mu;
- * drops it for the sleep. */
-static void lsm_maybe_slow(lsm_db *db)
-{
-    if ((db->compacting || db->compact_pending) &&
-        dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
-        pthread_mutex_unlock(&db->mu);
-        uint64_t t0 = lsm_now_us();
-        usleep(1000);
-        atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
-        atomic_fetch_add(&db->st_slowdowns, 1);
-        pthread_mutex_lock(&db->mu);
-    }
-}
-
-/* The queue's head changed to next (mu held): give it the lead. A
- * synchronous writer is woken on its semaphore after mu is dropped (the
- * caller posts it: *post); an asynchronous one has no thread, so the WAL
- * thread leads for it. */
-static void lsm_hand_over(lsm_db *db, lsm_writer *next, lsm_writer **post)
-{
-    *post = NULL;
-    if (!next)
-        return;
-    if (next->cb) {
-        db->wal_turn = 1;
-        pthread_cond_signal(&db->wal_cv);
-    } else {
-        *post = next;
-    }
-}
-
-/* Complete one member x of a finished group with rc: an asynchronous
- * writer's callback runs here, on the leader's thread, and the writer is
- * freed; a synchronous one is woken (it returns rc). mu not held. */
-static void lsm_complete(lsm_writer *x, int rc)
-{
-    if (x->cb) {
-        x->cb(x->cb_arg, rc);
-        free(x);
-        return;
-    }
-    x->rc = rc;
-    x->state = LSM_W_DONE;
-    sem_post(&x->wake);
-}
-
-/* A group being led: the writers from the leader to `last`, their first
- * sequence number and op count, the WAL bytes encoded for them. */
-typedef struct lsm_group {
-    lsm_writer *last;
-    uint64_t seq, nops, bytes;
-    int need_sync;
-} lsm_group;
-
-/* Encode the batches queued from x on into db->wbuf (emptied first), up
- * to the group cap, extending g. The group's first batch always goes in
- * and its encoding error is the group's; a later batch that fails to
- * encode (out of memory) is left to lead the next group. mu held. */
-static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
-{
-    int rc = 0;
-    dk__lsm_wal_vec_reset(&db->wbuf);
-    for (; x && x->batch; x = x->next) {
-        if (g->last && g->bytes + db->wbuf.total >= LSM_GROUP_MAX)
-            break;
-        if ((rc = dk__lsm_wal_encodev(&db->wbuf, db->wal.number, g->seq + g->nops, x->batch))) {
-            rc = g->last ? 0 : rc;
-            break;
-        }
-        g->nops += x->batch->count;
-        g->need_sync |= x->sync;
-        g->last = x;
-    }
-    g->bytes += db->wbuf.total;
-    return rc;
-}
-
-/* The group-commit window (mu held): the deadline in µs of the monotonic
- * clock until which the WAL thread may wait for more writers before the
- * fdatasync of the group led for w, or 0 for none. Only the WAL thread
- * waits (w asynchronous): a synchronous leader is a thread its caller
- * waits on. Only a synced group, and only when at least gc_siblings
- * writers arrived while the previous group was led (PostgreSQL's
- * commit_siblings rule): a writer alone, one client in a closed loop,
- * never waits, nor does anyone with sync off. */
-static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_group *g)
-{
-    if (!w->cb || !g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings ||
-        g->bytes >= LSM_GROUP_MAX)
-        return 0;
-    return lsm_now_us() + db->gc_window_us;
-}
-
-/* Wait (mu held, released while asleep) until the deadline, close, or
- * the early end: when every writer that was in flight last time has
- * joined. A group whose fdatasync saw nobody arrive (gc_after 0) held
- * every writer there was, as a closed loop of C clients does; once C
- * are queued again, waiting longer only adds latency, so the writer
- * that makes the queue that long wakes the WAL thread (lsm_enqueue).
- * Under an open-loop stream writers keep arriving during the fdatasync
- * and the window runs its course. Nobody else signals the writers that
- * arrive meanwhile: they queue behind the group's head, which is not
- * theirs to wake, so the window costs the WAL thread one sleep. */
-static void lsm_window_wait(lsm_db *db, uint64_t deadline)
-{
-    uint64_t t0 = lsm_now_us(), now = t0;
-    db->gc_target = db->gc_after == 0 ? db->gc_size : 0;
-    while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
-        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
-                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
-        pthread_cond_timedwait(&db->wal_cv, &db->mu, &ts);
-        now = lsm_now_us();
-    }
-    if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
-        atomic_fetch_add(&db->st_gc_early, 1);
-    db->gc_target = 0;
-    atomic_fetch_add(&db->st_gc_waits, 1);
-    atomic_fetch_add(&db->st_gc_wait_us, now - t0);
-}
-
-/* Lead the group starting at w, the queue's head (mu held; returns with
- * mu released): make room, encode every batch queued behind w (up to 1
- * MiB) as one gather write and append it; when the window applies, wait
- * for more writers and append theirs too; then one fdatasync if any
- * asked for sync, insert into the memtable, publish the sequence, hand
- * the queue over, and complete the members in queue order: w itself too
- * when it is asynchronous (w is gone then); a synchronous w gets the
- * outcome as the return value. The records appended before the window
- * are in the file but not durable while it lasts: nobody in the group is
- * completed before the fdatasync, so a crash then loses only writes that
- * were never acknowledged. */
-static int lsm_lead(lsm_db *db, lsm_writer *w)
-{
-    db->wal_busy = 1;
-    int rc = lsm_make_room(db, w->batch == NULL);
-    lsm_writer *last = w;
-    if (!rc && w->batch) {
-        uint64_t arrived0 = db->wq_arrivals, arrived1 = arrived0, wal_start = db->wal.size;
-        lsm_group g = {.seq = db->last_seq + 1};
-        lsm_memtable *mem = db->mem;
-        int step = 0; /* 1: WAL write failed, 2: settle */
-        rc = lsm_take(db, w, &g);
-        uint64_t deadline = rc ? 0 : lsm_window(db, w, &g);
-        while (!rc) {
-            pthread_mutex_unlock(&db->mu);
-            if ((rc = dk__lsm_wal_writev(&db->wal, &db->wbuf)) != 0) {
-                step = 1;
-                /* Part of the group may be in the file (a torn write, or
-                 * the part appended before the window): cut it back to
-                 * where the group began when the log is settled (a retry
-                 * replaces it first), so no replay ever sees the group. */
-                db->wal.size = wal_start;
-                db->wal.recycled = 1;
-            } else {
-                atomic_fetch_add(&db->st_wal_bytes, db->wbuf.total);
-            }
-            pthread_mutex_lock(&db->mu);
-            if (rc || !deadline)
-                break;
-            lsm_window_wait(db, deadline);
-            deadline = 0;
-            arrived1 = db->wq_arrivals;
-            if (!g.last->next || !g.last->next->batch || g.bytes >= LSM_GROUP_MAX)
-                break;
-            rc = lsm_take(db, g.last->next, &g);
-        }
-        last = g.last;
-        pthread_mutex_unlock(&db->mu);
-        if (!rc && g.need_sync && atomic_load(&db->settle_pending)) {
-            /* The first sync after a switch also makes the previous log
-             * durable and clean (flush.c); the queue waits: a stall. */
-            uint64_t t0 = lsm_now_us();
-            rc = dk__lsm_wal_settle(db);
-            step = rc ? 2 : 0;
-            atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
-        }
-        if (!rc && g.need_sync) {
-            rc = dk__lsm_wal_sync(&db->wal);
-            atomic_fetch_add(&db->st_wal_syncs, 1);
-        }
-        int fatal = rc != 0;
-        uint64_t s = g.seq;
-        for (lsm_writer *x = w; !rc; x = x->next) {
-            for (size_t i = 0; !rc && i < x->batch->count; i++) {
-                const dk_batch_op *op = &x->batch->ops[i];
-                rc = dk__lsm_mem_add(mem, s++, op->type == DK_BATCH_DELETE ? LSM_TYPE_DELETE : LSM_TYPE_VALUE,
-                                     op->key, op->value);
-            }
-            if (x == last)
-                break;
-        }
-        pthread_mutex_lock(&db->mu);
-        /* Who came while this group was led, and after its window: the
-         * next group's evidence for its window (lsm_window, _wait). */
-        db->gc_seen = db->wq_arrivals - arrived0;
-        db->gc_after = db->wq_arrivals - arrived1;
-        if (rc && step == 1) {
-            /* Out of space or descriptors: the group is refused and
-             * not in the memtable; writes wait for the retry to replace
-             * the WAL (flush.c). */
-            dk__lsm_set_bg_retry(db, rc, "WAL write", 1);
-        } else if (rc && step == 2) {
-            dk__lsm_set_bg_retry(db, rc, "WAL settle", 0);
-        } else if (rc) {
-            /* The WAL may hold the group while the memtable does not:
-             * answering later reads would be a lie either way. */
-            dk__lsm_set_bg_error(db, rc, fatal ? "WAL write or sync" : "memtable insert");
-        } else {
-            db->last_seq = g.seq + g.nops - 1;
-            atomic_fetch_add(&db->st_writes, 1);
-        }
-    }
-    db->wal_busy = 0;
-    if (db->bg_error)
-        pthread_cond_broadcast(&db->bg_cv); /* a retry may wait for the WAL */
-    /* Detach the group and hand the queue to the next writer, then
-     * complete them all outside the mutex. */
-    lsm_writer *group = w->next, *next = last->next, *post;
-    uint64_t n = 1;
-    for (lsm_writer *x = w; x != last; x = x->next)
-        n++;
-    db->wq_len -= n;
-    if (w->batch)
-        db->gc_size = n;
-    last->next = NULL;
-    db->wq_head = next;
-    if (!next)
-        db->wq_tail = NULL;
-    lsm_hand_over(db, next, &post);
-    pthread_mutex_unlock(&db->mu);
-    lsm_writer *rest = last == w ? NULL : group;
-    if (w->cb)
-        lsm_complete(w, rc);
-    for (lsm_writer *x = rest, *nx; x; x = nx) {
-        nx = x->next; /* read before completing: x may vanish after it */
-        lsm_complete(x, rc);
-    }
-    if (post) {
-        post->state = LSM_W_LEAD;
-        sem_post(&post->wake);
-    }
-    return rc;
-}
-
-#define LSM_Q_HEAD 1 /* w is the head now */
-#define LSM_Q_FULL 2 /* w ends the WAL thread's window: signal wal_cv */
-
-/* Append w to the queue (mu held). Returns LSM_Q_* bits: the caller
- * leads or signals the WAL thread (after dropping mu) accordingly. */
-static int lsm_enqueue(lsm_db *db, lsm_writer *w)
-{
-    if (db->wq_tail)
-        db->wq_tail->next = w;
-    else
-        db->wq_head = w;
-    db->wq_tail = w;
-    db->wq_arrivals++;
-    db->wq_len++;
-    return (db->wq_head == w ? LSM_Q_HEAD : 0) | (db->wq_len == db->gc_target ? LSM_Q_FULL : 0);
-}
-
-/* Queue a synchronous writer, wait to lead or to be done; run the group
- * when leading. Any thread but the WAL thread. */
-static int lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
-{
-    lsm_writer w = {.batch = b, .sync = sync};
-    (void)sem_init(&w.wake, 0, 0); /* fails only for pshared or a huge value */
-    pthread_mutex_lock(&db->mu);
-    if (db->bg_error || db->closing) {
-        int rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
-        pthread_mutex_unlock(&db->mu);
-        sem_destroy(&w.wake);
-        return rc;
-    }
-    if (b)
-        lsm_maybe_slow(db);
-    /* Wait to be led or to lead. A writer never leaves the queue on its
-     * own: a leader may already have taken its batch into a group. The
-     * wait is on a semaphore posted after the leader dropped the mutex,
-     * so a finished writer returns without touching the mutex again
-     * (POSIX allows destroying a semaphore as soon as sem_wait returned,
-     * which glibc honours since 2.21, so w may go out of scope at once). */
-    int q = lsm_enqueue(db, &w);
-    if (q & LSM_Q_FULL)
-        pthread_cond_signal(&db->wal_cv); /* rare: under mu is fine */
-    if (!(q & LSM_Q_HEAD)) {
-        pthread_mutex_unlock(&db->mu);
-        while (sem_wait(&w.wake) && errno == EINTR)
-            ;
-        if (w.state == LSM_W_DONE) {
-            sem_destroy(&w.wake);
-            return w.rc;
-        }
-        pthread_mutex_lock(&db->mu); /* LSM_W_LEAD: now at the head */
-    }
-    int rc = lsm_lead(db, &w);
-    sem_destroy(&w.wake);
-    return rc;
-}
-
-static int lsm_write(dk_engine *e, const dk_batch *b, int sync)
-{
-    lsm_db *db = (lsm_db *)e;
-    if (!b || b->count == 0)
-        return 0;
-    int rc = lsm_check_batch(b);
-    return rc ? rc : lsm_write_queued(db, b, sync);
-}
-
-/* The WAL thread: whenever the queue's head is an asynchronous writer it
- * leads that head's group (which also takes along any synchronous
- * writers queued behind it), so a thousand queued writes cost one thread,
- * one writev and one fdatasync per batch, not a parked thread each. */
-static void *lsm_wal_thread(void *arg)
-{
-    lsm_db *db = arg;
-    pthread_setname_np(pthread_self(), "lsm-wal");
-    pthread_mutex_lock(&db->mu);
-    for (;;) {
-        while (!db->wal_turn && !db->wal_stop)
-            pthread_cond_wait(&db->wal_cv, &db->mu);
-        if (!db->wal_turn)
-            break; /* stopping, and nothing waits for a leader */
-        db->wal_turn = 0;
-        lsm_maybe_slow(db);
-        lsm_lead(db, db->wq_head);
-        pthread_mutex_lock(&db->mu);
-    }
-    pthread_mutex_unlock(&db->mu);
-    return NULL;
-}
-
-void dk__lsm_wal_thread_stop(lsm_db *db)
-{
-    pthread_mutex_lock(&db->mu);
-    int started = db->wal_thr_started;
-    db->wal_stop = 1;
-    pthread_cond_signal(&db->wal_cv);
-    pthread_mutex_unlock(&db->mu);
-    if (started)
-        pthread_join(db->wal_thr, NULL);
-}
-
-/* write_async: queue the batch and return. Any thread (the node calls it
- * on its loop): it takes mu, which nobody holds across I/O, and never
- * waits. cb runs on the WAL thread or on a synchronous leader's thread. */
-static int lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb cb, void *arg)
-{
-    lsm_db *db = (lsm_db *)e;
-    if (!b || b->count == 0 || !cb)
-        return -EINVAL;
-    int rc = lsm_check_batch(b);
-    if (rc)
-        return rc;
-    lsm_writer *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -ENOMEM;
-    *w = (lsm_writer){.batch = b, .sync = sync, .cb = cb, .cb_arg = arg};
-    pthread_mutex_lock(&db->mu);
-    if (db->bg_error || db->closing || db->wal_stop) {
-        rc = db->bg_error ? DK_EREADONLY : DK_ECLOSED;
-    } else if (!db->wal_thr_started) {
-        if (pthread_create(&db->wal_thr, NULL, lsm_wal_thread, db) != 0)
-            rc = -EAGAIN;
-        else
-            db->wal_thr_started = 1;
-    }
-    if (rc) {
-        pthread_mutex_unlock(&db->mu);
-        free(w);
-        return rc;
-    }
-    /* Signal after unlocking: woken under mu, the WAL thread would run
-     * only to block on mu again (two more switches per group). Only the
-     * head wakes it for work (wal_turn); a writer that joins a group in
-     * its window wakes it only to end the window early. */
-    int q = lsm_enqueue(db, w);
-    if (q & LSM_Q_HEAD)
-        db->wal_turn = 1;
-    pthread_mutex_unlock(&db->mu);
-    if (q)
-        pthread_cond_signal(&db->wal_cv);
-    return 0;
-}
-
 /* ---- flush, compaction, stats ------------------------------------------ */
 
 static int lsm_flush(dk_engine *e)
 {
     lsm_db *db = (lsm_db *)e;
-    int rc = lsm_write_queued(db, NULL, 1);
+    int rc = dk__lsm_write_queued(db, NULL, 1);
     if (rc)
         return rc;
     pthread_mutex_lock(&db->mu);
@@ -766,7 +281,7 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .open = lsm_open,
     .close = dk__lsm_close,
     .get = dk__lsm_get,
-    .write = lsm_write,
+    .write = dk__lsm_write,
     .iter_open = dk__lsm_iter_open,
     .iter_seek = dk__lsm_iter_seek,
     .iter_next = dk__lsm_iter_next,
@@ -775,7 +290,7 @@ const dk_engine_ops dk__lsm_engine_ops = {
     .compact_range = lsm_compact_range,
     .stats = lsm_stats,
     .try_get = dk__lsm_try_get,
-    .write_async = lsm_write_async,
+    .write_async = dk__lsm_write_async,
     .checkpoint = dk__lsm_checkpoint_op,
     .get_lent = dk__lsm_get_lent,
     .release = dk__lsm_release,

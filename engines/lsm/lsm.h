@@ -209,8 +209,17 @@ int dk__lsm_start_threads(lsm_db *db);
  * warning logged when the system refuses. The flush and compaction
  * threads call it first thing. */
 void dk__lsm_thread_nice(const lsm_db *db, int nice, const char *who);
-/* Stop and join the WAL thread after it led every group waiting for it
- * (no-op when it never started). close() calls it first. */
+/* lsm_write.c: the ops' write (the caller's thread is queued, and leads
+ * a group or is completed by a leader) and write_async (queued for the
+ * WAL thread; never waits for I/O). */
+int dk__lsm_write(dk_engine *e, const dk_batch *b, int sync);
+int dk__lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb cb, void *arg);
+/* lsm_write.c: queue batch b (NULL: a request to switch the memtable, as
+ * flush() makes) as a synchronous writer and return its outcome. Any
+ * thread but the WAL thread. */
+int dk__lsm_write_queued(lsm_db *db, const dk_batch *b, int sync);
+/* lsm_write.c: stop and join the WAL thread after it led every group
+ * waiting for it (no-op when it never started). close() calls it first. */
 void dk__lsm_wal_thread_stop(lsm_db *db);
 /* lsm.c: the ops table (plugin.c exports it; tests call the engine
  * through it with an engine from dk__lsm_open_env). */

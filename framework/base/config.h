@@ -80,6 +80,7 @@ typedef struct dk_config_cluster {
     uint64_t stream_rate;          /* bytes/s a node streams ranges out at, 64MiB; 0 = unlimited */
     int max_rpc_connections;       /* 1..1000000, 1024 accepted RPC connections at once */
     int read_repair_percent;       /* 0..100, 10: reads that ask every replica, for repair */
+    int64_t handoff_wait;          /* ms, 30s: a move's (and a read fence's) wait for writes on their way */
 } dk_config_cluster;
 
 typedef struct dk_config_storage {

@@ -74,6 +74,7 @@ const cfg_key dk__cfg_keys[] = {
     K_NUM(cluster, stream_rate, CT_RATE, 0, 1024 * CFG_GIB, "64MiB"),
     K_NUM(cluster, max_rpc_connections, CT_INT, 1, 1000000, "1024"),
     K_NUM(cluster, read_repair_percent, CT_INT, 0, 100, "10"),
+    K_NUM(cluster, handoff_wait, CT_DUR, 10, CFG_HOUR_MS, "30s"),
 
     K_STR(storage, engine, CF_ID, "lsm"),
     K_STR(storage, plugin_dir, CF_TEXT, ""),

@@ -4,7 +4,8 @@
  * side is coord/handoff.c).
  *
  * One record per member asked: the epoch of its first answer and whether
- * a later, settled answer without hints came. Questions go out at most
+ * a later answer without hints proved every copy of that epoch settled
+ * (hw_answer). Questions go out at most
  * one per member at a time, from the rebalance step (every 250 ms); an
  * answer wakes nothing, the next step reads it.
  */
@@ -81,7 +82,16 @@ void dk__handoff_wait_after(dk__handoff_wait *w, void (*kick)(void *arg), void *
 
 /* An answer (epoch, settled, hinted, receiving) from p. After a move, an
  * answer from a member that still sends the receivers uncounted copies
- * does not count: its first answer must come after it stopped. */
+ * does not count: its first answer must come after it stopped.
+ *
+ * Every copy started before the first question has an epoch of at most
+ * p->first. A member's epoch moves from e to e + 1 only once every copy
+ * of e - 1 has settled (coord/handoff.c), so an answer with an epoch of
+ * p->first + 2 or later proves them settled whatever its own flag says
+ * (that flag is about the epoch just closed, which under constant load
+ * always has copies in flight); an answer with p->first + 1 proves it
+ * when it says settled. Waiting for the flag alone made a move under
+ * constant load wait for its bound ([cluster] handoff_wait). */
 static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settled, uint32_t hinted,
                       int receiving)
 {
@@ -95,7 +105,7 @@ static void hw_answer(dk__handoff_wait *w, hw_peer *p, uint64_t epoch, int settl
         p->first = epoch;
         return;
     }
-    if (epoch > p->first && settled && hinted == 0)
+    if (hinted == 0 && (epoch >= p->first + 2 || (epoch > p->first && settled)))
         p->done = 1;
 }
 
@@ -171,7 +181,7 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
          * coordinating writes, with copies for the receivers, after its
          * own answer and until it hears it is left; such a copy that
          * fails is a hint on it. A suspect member may just be slow: it
-         * is asked too (HANDOFF_WAIT_MS bounds the wait). */
+         * is asked too ([cluster] handoff_wait bounds the wait). */
         if (i > 0 && ((m->state != DK_MEMBER_NORMAL && m->state != DK_MEMBER_SUSPECT) || !m->rpc_addr[0]))
             continue; /* down: its hints wait for the receivers anyway */
         hw_peer *p = hw_peer_get(w, m->id);
@@ -211,18 +221,21 @@ int dk__handoff_wait_done(dk__handoff_wait *w, dk_cluster *c, const char *sig, c
                    sig, (unsigned long long)(now - w->since));
         return 1;
     }
-    if (now - w->since >= HANDOFF_WAIT_MS) {
+    uint64_t bound = (uint64_t)c->cfg->cluster.handoff_wait;
+    if (now - w->since >= bound) {
         w->finished = 1;
         if (w->after)
             dk_log(DK_LOG_WARN,
                    "rebalance: move %s: writes for %s may still be on their way from %s (copies in "
-                   "flight or hints not replayed after %u s); serving reads from it anyway",
-                   sig, targets[0], late, HANDOFF_WAIT_MS / 1000);
+                   "flight or hints not replayed after %llu ms, [cluster] handoff_wait); serving reads "
+                   "from it anyway",
+                   sig, targets[0], late, (unsigned long long)bound);
         else
             dk_log(DK_LOG_WARN,
                    "rebalance: move %s: writes for its receivers may still be on their way from %s "
-                   "(copies in flight or hints not replayed after %u s); ending the move anyway",
-                   sig, late, HANDOFF_WAIT_MS / 1000);
+                   "(copies in flight or hints not replayed after %llu ms, [cluster] handoff_wait); "
+                   "ending the move anyway",
+                   sig, late, (unsigned long long)bound);
         dk_metrics_add(w->after ? "handoff_read_fences_timed_out_total" : "handoff_waits_timed_out_total", 1);
         return 1;
     }

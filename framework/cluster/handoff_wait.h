@@ -14,8 +14,11 @@
  * settled and that it holds no undelivered hint for a receiver (the hints
  * are replayed every hint replay interval, as usual). A member that is
  * down is not waited for: its hints wait for the receiver anyway. After
- * HANDOFF_WAIT_MS the move ends regardless, with a warning naming the
- * members still holding writes (handoff_waits_timed_out_total). Metrics:
+ * [cluster] handoff_wait (30 s) the move ends regardless, with a warning
+ * naming the members still holding writes (handoff_waits_timed_out_total).
+ * A replacement under constant writes meets that bound: the replacing
+ * node owns its ranges but is not readable, so a write for them goes to a
+ * fallback with a hint for it, and some member always holds one. Metrics:
  * handoff_waits_total, handoff_wait_ms_total, handoff_waits_for_hints_total
  * (waits in which some member held hints for a receiver).
  *
@@ -31,20 +34,22 @@
  * are refused with "unavailable", so they read the other replicas). The
  * same check then runs again in "after"
  * mode: each member's answers count only once it no longer treats the
- * node as a pending replica (DK_HANDOFF_COUNTED set), so an answer
- * with a later epoch, settled and without hints proves that every
+ * node as a pending replica (DK_HANDOFF_COUNTED set), so a later
+ * answer without hints that proves the first one's epoch settled
+ * (handoff_wait.c, hw_answer) proves that every
  * uncounted copy it ever sent there is delivered, and every later write
  * counts the node toward W. Then the fence drops. The cost: while the
  * fence is up (a few round trips when nothing is in flight: each answer
- * asks again at once; until the hints are replayed, which asking
- * triggers at once, otherwise; HANDOFF_WAIT_MS at most), reads that need
+ * asks again at once; until the copies in flight when it was raised
+ * have settled and the hints are replayed, which asking
+ * triggers at once, otherwise; handoff_wait at most), reads that need
  * the node's answer (consistency all; quorum when N = 2; compare-and-set)
  * fail with 503 for its ranges, as if it were down, where they could
  * have returned a stale answer.
  * Members that are down are not waited for, here as above: a hint they
  * hold for the node is replayed when they come back, and anti-entropy
  * finds it otherwise. A member older than the flag never sets it: the
- * fence then lasts HANDOFF_WAIT_MS (a rolling upgrade).
+ * fence then lasts handoff_wait (a rolling upgrade).
  * The same window exists on every node that gains ranges by a move (a
  * decommission's or a removal's new owners): each fences the ranges it
  * receives and lifts them after the same check once the move is over
@@ -83,8 +88,6 @@
 #define DK_HANDOFF_WAIT_H
 
 #include "cluster/cluster.h"
-
-#define HANDOFF_WAIT_MS 30000u
 
 typedef struct dk__handoff_wait dk__handoff_wait;
 

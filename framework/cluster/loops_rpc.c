@@ -149,18 +149,6 @@ static void loops_relay_run(void *arg)
     dk__cluster_on_rpc(c, m->proxy, &m->h, (dk_slice){m->body, m->len});
 }
 
-/* Loop l: refuse q (it could not be relayed). */
-static void loops_refuse(dk_rpc_req *q, int code, const char *msg)
-{
-    dk_buf b = DK_BUF_INIT;
-    dk_msg_error e = {.code = code, .message = {(const uint8_t *)msg, strlen(msg)}};
-    if (dk_msg_error_encode(&b, &e) == 0)
-        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
-    else
-        dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
-    dk_buf_free(&b);
-}
-
 /* Loop l: hand q to loop 0. */
 static void loops_relay_start(dk__loop *l, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
@@ -178,12 +166,12 @@ static void loops_relay_start(dk__loop *l, dk_rpc_req *q, const dk_frame_header 
     }
     if (!m || !m->proxy) {
         free(m);
-        loops_refuse(q, -ENOMEM, "out of memory handing the request to the cluster loop");
+        dk_rpc_reply_error(q, -ENOMEM, "out of memory handing the request to the cluster loop");
         return;
     }
     dk_metrics_add("rpc_relayed_total", 1);
     if (dk_mailbox_post(l->all->mb0, &m->mail, loops_relay_run, m) != 0)
-        loops_refuse(m->proxy, DK_ECLOSED, "node is stopping"); /* not while the loops run: the
+        dk_rpc_reply_error(m->proxy, DK_ECLOSED, "node is stopping"); /* not while the loops run: the
                                                                   * answer comes back as any other */
 }
 

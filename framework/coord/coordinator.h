@@ -309,8 +309,9 @@ int dk_coord_get_local(dk_coord *c, dk_slice key, dk_coord_cb cb, void *arg);
  * new one); *settled says every copy started in an earlier epoch was
  * acknowledged or kept as a durable hint; *hinted counts the targets this
  * node holds undelivered hints for. A move's driver that saw epoch e first
- * knows every copy sent before that has settled once an answer with a
- * later epoch is settled. Loop thread.
+ * knows every copy sent before that has settled once an answer with
+ * epoch e + 1 is settled, or one with e + 2 or later comes (the epoch
+ * moves on only once the bucket of the one before it is empty). Loop thread.
  */
 void dk_coord_handoff_state(dk_coord *c, const char *const *targets, size_t n, uint64_t *epoch, int *settled,
                             uint32_t *hinted);

@@ -14,8 +14,10 @@
  * before is empty, which is the only time that bucket is reused; the
  * answer says whether every copy of an epoch below the current one has
  * settled. The driver remembers the epoch of its first answer and waits
- * for a later epoch answered as settled: every copy started before its
- * first question is then acknowledged or a hint, and the hints it asks
+ * for the next epoch answered as settled, or any epoch after that (the
+ * epoch moved on twice, so the first one's bucket emptied in between):
+ * every copy started before its first question is then acknowledged or a
+ * hint, and the hints it asks
  * about are the ones still to replay (asking replays them at once rather
  * than at the next tick). Two counters, no list of copies. A write with
  * pending replicas also counts from its plan until it ends (coord_write.c),

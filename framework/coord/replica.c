@@ -33,17 +33,6 @@
 _Static_assert(DK_OBJECT_SIZE_LIMIT + 2 * DK_KEY_MAX + 4096 <= DK_FRAME_BODY_MAX,
                "max_object_size must fit one RPC frame");
 
-static void replica_error(dk_rpc_req *q, int code, const char *msg)
-{
-    dk_buf b = DK_BUF_INIT;
-    dk_msg_error e = {.code = code, .message = {(const uint8_t *)msg, strlen(msg)}};
-    if (dk_msg_error_encode(&b, &e) == 0)
-        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
-    else
-        dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
-    dk_buf_free(&b);
-}
-
 static void replica_ack(dk_rpc_req *q, int status)
 {
     dk_buf b = DK_BUF_INIT;
@@ -51,7 +40,7 @@ static void replica_ack(dk_rpc_req *q, int status)
     if (dk_msg_ack_encode(&b, &a) == 0)
         dk_rpc_reply(q, DK_MSG_ACK, b.data, b.len);
     else
-        replica_error(q, -ENOMEM, "out of memory");
+        dk_rpc_reply_error(q, -ENOMEM, "out of memory");
     dk_buf_free(&b);
 }
 
@@ -67,7 +56,7 @@ static void replica_value(dk_rpc_req *q, int rc, const dk_buf *raw)
     if (dk_rpc_frame_start(&f, raw->len + 16) == 0 && dk_msg_replica_value_encode(&f, &v) == 0)
         dk_rpc_reply_framed(q, DK_MSG_REPLICA_VALUE, &f);
     else
-        replica_error(q, -EINVAL, "cannot encode the local copy");
+        dk_rpc_reply_error(q, -EINVAL, "cannot encode the local copy");
     dk_buf_free(&f);
 }
 
@@ -192,7 +181,7 @@ static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_
         dk_buf_free(&r->obj);
         free(r);
     }
-    replica_error(q, rc, "cannot queue the request");
+    dk_rpc_reply_error(q, rc, "cannot queue the request");
 }
 
 /* ---- hints kept for another node ------------------------------------------- */
@@ -248,7 +237,7 @@ static void forwarded_done(void *arg, dk_coord_result *r)
     if (dk_msg_forward_result_encode(&b, &m) == 0)
         dk_rpc_reply(q, DK_MSG_FORWARD_RESULT, b.data, b.len);
     else
-        replica_error(q, -EINVAL, "cannot encode the write's result");
+        dk_rpc_reply_error(q, -EINVAL, "cannot encode the write's result");
     dk_buf_free(&b);
 }
 
@@ -267,7 +256,7 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
         (dk_vv_decode(m.if_match.ptr, m.if_match.len, &im, &used) != 0 || used != m.if_match.len))
         rc = DK_ECORRUPT;
     if (rc) {
-        replica_error(q, DK_ECORRUPT, "malformed FORWARD_WRITE");
+        dk_rpc_reply_error(q, DK_ECORRUPT, "malformed FORWARD_WRITE");
     } else {
         dk_coord_write w = {
             .key = m.key,
@@ -284,7 +273,7 @@ static void replica_forwarded(dk_coord *c, dk_rpc_req *q, dk_slice body)
         };
         rc = dk__coord_put_here(c, &w, m.timeout_ms, forwarded_done, q);
         if (rc)
-            replica_error(q, rc, "cannot coordinate the write");
+            dk_rpc_reply_error(q, rc, "cannot coordinate the write");
     }
     dk_vv_free(&ctx);
     dk_vv_free(&im);
@@ -305,18 +294,18 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
 {
     dk_coord *c = arg;
     if (c->stopping) {
-        replica_error(q, DK_ECLOSED, "node is stopping");
+        dk_rpc_reply_error(q, DK_ECLOSED, "node is stopping");
         return;
     }
     if (c->primary && h->type != DK_MSG_PUT_REPLICA && h->type != DK_MSG_GET_REPLICA) {
-        replica_error(q, DK_EUNSUPPORTED, "only the cluster loop serves that request type");
+        dk_rpc_reply_error(q, DK_EUNSUPPORTED, "only the cluster loop serves that request type");
         return; /* the caller relays it (dk_coord_serves); a PUT_REPLICA hint finds no hints here */
     }
     switch (h->type) {
     case DK_MSG_PUT_REPLICA: {
         dk_msg_put_replica m;
         if (dk_msg_put_replica_decode(body, &m) != 0) {
-            replica_error(q, DK_ECORRUPT, "malformed PUT_REPLICA");
+            dk_rpc_reply_error(q, DK_ECORRUPT, "malformed PUT_REPLICA");
         } else if (m.hint_target[0] && strcmp(m.hint_target, c->self) != 0) {
             replica_hint(c, q, &m);
         } else {
@@ -327,7 +316,7 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
     case DK_MSG_GET_REPLICA: {
         dk_msg_get_replica m;
         if (dk_msg_get_replica_decode(body, &m) != 0) {
-            replica_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
+            dk_rpc_reply_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
         } else {
             dk_metrics_add("replica_reads_total", 1);
             replica_queue(c, q, 0, m.key, (dk_slice){NULL, 0});
@@ -344,8 +333,8 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         if (c->ae)
             dk__ae_serve(c->ae, q, h, body);
         else
-            replica_error(q, DK_EUNSUPPORTED, "anti-entropy is off on this node");
+            dk_rpc_reply_error(q, DK_EUNSUPPORTED, "anti-entropy is off on this node");
         return;
-    default: replica_error(q, DK_EUNSUPPORTED, "this node does not serve that request type"); return;
+    default: dk_rpc_reply_error(q, DK_EUNSUPPORTED, "this node does not serve that request type"); return;
     }
 }

@@ -161,17 +161,6 @@ typedef struct serve_job {
     int rc;
 } serve_job;
 
-static void serve_error(dk_rpc_req *q, int code, const char *msg)
-{
-    dk_buf b = DK_BUF_INIT;
-    dk_msg_error e = {.code = code, .message = {(const uint8_t *)msg, strlen(msg)}};
-    if (dk_msg_error_encode(&b, &e) == 0)
-        dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
-    else
-        dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
-    dk_buf_free(&b);
-}
-
 /* Worker thread. */
 static void serve_run(dk__job *j)
 {
@@ -194,7 +183,7 @@ static void serve_done(dk__job *j, int status)
         else
             dk_metrics_add("scan_parts_served_total", 1);
     } else {
-        serve_error(s->q, rc, "cannot scan the local store");
+        dk_rpc_reply_error(s->q, rc, "cannot scan the local store");
     }
     dk_buf_free(&s->req);
     dk_buf_free(&s->answer);
@@ -205,7 +194,7 @@ void dk__scan_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
 {
     dk_msg_scan_range m;
     if (dk_msg_scan_range_decode(body, &m) != 0) {
-        serve_error(q, DK_ECORRUPT, "malformed SCAN_RANGE");
+        dk_rpc_reply_error(q, DK_ECORRUPT, "malformed SCAN_RANGE");
         return;
     }
     serve_job *s = calloc(1, sizeof(*s));
@@ -221,5 +210,5 @@ void dk__scan_serve(dk_coord *c, dk_rpc_req *q, dk_slice body)
     if (s)
         dk_buf_free(&s->req);
     free(s);
-    serve_error(q, rc, "cannot queue the scan");
+    dk_rpc_reply_error(q, rc, "cannot queue the scan");
 }

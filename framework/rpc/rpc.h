@@ -190,6 +190,10 @@ int dk_rpc_call_framed(dk_rpc *r, const char *peer_id, const char *peer_addr, ui
 int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len);
 int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *f);
 
+/* Answer q with an error frame (DK_MSG_ERROR: code and message; an empty
+ * one when it cannot be encoded), as dk_rpc_reply. Loop thread. */
+int dk_rpc_reply_error(dk_rpc_req *q, int code, const char *msg);
+
 /* The authenticated node id of the peer that sent q; valid until q is
  * answered. */
 const char *dk_rpc_req_peer(const dk_rpc_req *q);

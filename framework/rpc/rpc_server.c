@@ -367,6 +367,16 @@ void dk__rpc_server_closed(rpc_conn *c)
     TAILQ_REMOVE(&c->r->inbound, c, link);
 }
 
+int dk_rpc_reply_error(dk_rpc_req *q, int code, const char *msg)
+{
+    dk_buf b = DK_BUF_INIT;
+    dk_msg_error e = {.code = code, .message = {(const uint8_t *)msg, strlen(msg)}};
+    int rc = dk_msg_error_encode(&b, &e) == 0 ? dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len)
+                                              : dk_rpc_reply(q, DK_MSG_ERROR, NULL, 0);
+    dk_buf_free(&b);
+    return rc;
+}
+
 int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
 {
     dk_buf f = DK_BUF_INIT;

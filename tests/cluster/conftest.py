@@ -8,6 +8,14 @@ every node gets SIGTERM (SIGKILL after 10 s; a node that needed it fails the
 test) and the folder is removed, also when the test failed.  A failing
 test's report carries the log tails of every node it started.
 
+`shared_cluster(nodes, engine="memory", sets=())` gives the tests of one
+module one started cluster per set of arguments (module scope: made on
+first use, stopped like the above after the module's last test), for tests
+that only read and write keys of their own and leave every node as they
+found it (a test that stops, freezes or moves nodes makes its own with
+make_cluster). Each use asserts that every node still runs. A cluster
+start costs ~3 s, most of a short test.
+
 The tests/run-pytest.sh wrapper passes DK_PYTEST_COUNTS: the counts of passed,
 failed (including errors) and skipped tests are written there at the end
 (the hook dkbb.pytest_terminal_summary, imported here).
@@ -43,13 +51,43 @@ def make_cluster(request):
     assert not killed, "still running 10 s after SIGTERM (killed): " + ", ".join(killed)
 
 
+@pytest.fixture(scope="module")
+def _shared_clusters(request):
+    prefix = getattr(request.module, "IP_PREFIX", None)
+    assert prefix, "test module %s must set IP_PREFIX" % request.module.__name__
+    made = {}
+    request.module._dk_shared_clusters = made
+    yield prefix, made
+    killed = []
+    for c in made.values():
+        killed += ["%s (%s)" % (nid, c.root) for nid in dkcluster.cleanup(c)]
+    assert not killed, "still running 10 s after SIGTERM (killed): " + ", ".join(killed)
+
+
+@pytest.fixture
+def shared_cluster(_shared_clusters):
+    prefix, made = _shared_clusters
+
+    def get(nodes, engine="memory", sets=()):
+        key = (nodes, engine, tuple(sets))
+        c = made.get(key)
+        if c is None:
+            c = made[key] = dkcluster.make(dkcluster.tmp_root(), nodes, prefix, engine, sets)
+            c.start(timeout=30)
+        down = [n.id for n in c.nodes if not c.alive(n.id)]
+        assert not down, "a test stopped %s of the shared cluster %s" % (down, c.root)
+        return c
+    return get
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if not rep.failed:
         return
-    for c in getattr(item, "_dk_clusters", []):
+    shared = list(getattr(item.module, "_dk_shared_clusters", {}).values())
+    for c in getattr(item, "_dk_clusters", []) + shared:
         for n in c.nodes:
             if getattr(c, "logs", None) is None and not os.path.exists(n.log):
                 continue

@@ -27,10 +27,12 @@ def run(node, *args, stdin=None):
 
 
 @pytest.fixture
-def cluster(make_cluster):
+def cluster(shared_cluster):
+    """One 3-node cluster for the tests that leave it as it was (each its
+    own keys)."""
     if not os.access(DYNKV, os.X_OK):
         pytest.fail("%s is not built (make client/dynkv)" % DYNKV)
-    return make_cluster(3)
+    return shared_cluster(3)
 
 
 def test_put_get_delete(cluster):
@@ -115,7 +117,8 @@ def test_scan(cluster):
     assert rc == 0 and out.decode().splitlines() == ["scan/0\tv\\t0", "scan/1\tv\\t1"], out
 
 
-def test_cluster_status_and_failures(cluster):
+def test_cluster_status_and_failures(make_cluster):
+    cluster = make_cluster(3)     # its own: two nodes are killed below
     n1, n2, n3 = cluster.nodes
     rc, out, err = run(n2, "cluster", "status")
     assert rc == 0, err

@@ -22,8 +22,8 @@ from dkcluster import get, local, put, values, wait_until
 IP_PREFIX = "127.0.3"
 
 
-def test_vclock_siblings_across_coordinators(make_cluster):
-    c = make_cluster(3)
+def test_vclock_siblings_across_coordinators(shared_cluster):
+    c = shared_cluster(3)
     n1, n2, n3 = c.nodes
     assert put(n1, "cc-k", "from-a", cl="all").status == 200
     assert put(n2, "cc-k", "from-b", cl="all").status == 200
@@ -44,8 +44,8 @@ def test_vclock_siblings_across_coordinators(make_cluster):
         assert values(local(n, "cc-k")) == [b"merged"], "replica %s" % n.id
 
 
-def test_vclock_simultaneous_writes(make_cluster):
-    c = make_cluster(3)
+def test_vclock_simultaneous_writes(shared_cluster):
+    c = shared_cluster(3)
     n1, n2, _ = c.nodes
     go = threading.Barrier(2)
     res = {}

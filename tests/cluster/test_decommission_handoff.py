@@ -17,9 +17,11 @@ stopped, and says when it has (framework/cluster/leaver.h).
                     its bound (shortened by DK_TEST_LEAVER_STOP_WAIT_MS),
                     then n3 stops and logs its hints by count and target.
 
-Each takes ~40 s: with writes in flight on the leaver all the time, the
-move's own handoff check (cluster/handoff_wait.h) ends it only at its 30 s
-bound, which is what leaves the leaver writes in flight when it is left.
+The writers keep 12 delayed writes in flight on the leaver all the time,
+so whenever the move's own handoff check (cluster/handoff_wait.h) passes
+and n3 turns left, it still has writes in flight (a check that met its
+30 s bound under that load made each test take ~40 s; it now passes once
+every write started before it asked has settled, a few seconds).
 """
 
 import os

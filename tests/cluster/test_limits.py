@@ -20,6 +20,10 @@ from dkcluster import get, local, put, request, values, wait_until
 
 IP_PREFIX = "127.0.41"
 MIB = 1024 * 1024
+# Objects of a few MiB go to three replicas: more time than the suite's
+# 1 s request_timeout on a loaded machine (a read at all once answered 503
+# "2 of 3"); no test here is about a timeout.
+SETS = ["cluster.request_timeout=5s"]
 
 
 def same_everywhere(c, key):
@@ -34,8 +38,8 @@ def same_everywhere(c, key):
     return seen[0] if all(s == seen[0] for s in seen) else None
 
 
-def test_nine_blind_mib_puts(make_cluster):
-    c = make_cluster(3)
+def test_nine_blind_mib_puts(shared_cluster):
+    c = shared_cluster(3, sets=SETS)
     n1 = c.nodes[0]
     vals = [bytes([65 + i]) * MIB for i in range(9)]
     statuses = []
@@ -74,7 +78,7 @@ def test_nine_blind_mib_puts(make_cluster):
 
 
 def test_replica_size_refusal_is_413(make_cluster):
-    c = make_cluster(3, node_sets={2: ["storage.max_object_size=1536KiB"]})
+    c = make_cluster(3, sets=SETS, node_sets={2: ["storage.max_object_size=1536KiB"]})
     n1, n2, _ = c.nodes
     half = b"h" * (MIB // 2 + 1024)
     assert put(n1, "lim-rep", half, cl="all").status == 200
@@ -89,8 +93,8 @@ def test_replica_size_refusal_is_413(make_cluster):
         assert get(n, "lim-rep", cl="all", timeout=30).status == 200
 
 
-def test_tokens_cross_coordinators(make_cluster):
-    c = make_cluster(3)
+def test_tokens_cross_coordinators(shared_cluster):
+    c = shared_cluster(3, sets=SETS)
     n1, n2, n3 = c.nodes
     assert put(n1, "lim-tok", "v1", cl="all").status == 200
     ctx = get(n1, "lim-tok", cl="all").json()["context"]

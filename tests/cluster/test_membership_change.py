@@ -27,7 +27,11 @@ then reads every acknowledged key back.
   replace           3 nodes with the lsm engine; n3's data folder is wiped
                     and n3 restarted under the same id: it must come back
                     joining (replacing) with a higher actor incarnation and
-                    serve every key at R=one once normal.
+                    serve every key at R=one once normal.  Writes go on
+                    meanwhile, so some member always holds a fallback hint
+                    for the replacing n3 and its move ends at
+                    [cluster] handoff_wait (set to 5 s here, 30 s by
+                    default): its read fence still keeps every key readable.
 """
 
 import concurrent.futures
@@ -246,7 +250,7 @@ def test_remove_dead_node(make_cluster):
 
 @pytest.mark.skipif(not dkcluster.have_engine("lsm"), reason="engine-lsm.so not built")
 def test_replace_wiped_node(make_cluster):
-    c = make_cluster(3, engine="lsm", sets=["cluster.n_replicas=2"])
+    c = make_cluster(3, engine="lsm", sets=["cluster.n_replicas=2", "cluster.handoff_wait=5s"])
     n1, n2, n3 = c.nodes
     acked = write_keys(c.nodes, "rep", N_KEYS // 2)
     before = {m["id"]: m for m in view(n1)["members"]}["n3"]

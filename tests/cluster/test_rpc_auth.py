@@ -53,8 +53,10 @@ def nobody_has(c, key):
 
 
 @pytest.fixture
-def keyed3(make_cluster):
-    return make_cluster(3)
+def keyed3(shared_cluster):
+    """One keyed 3-node cluster for the module: no test stops a node of it,
+    and each writes keys of its own."""
+    return shared_cluster(3)
 
 
 def test_hello_without_the_key_is_refused_and_nothing_is_served(keyed3):

@@ -82,8 +82,8 @@ def put_count(node):
                                                    r.body.decode(), re.M))
 
 
-def test_routing(make_cluster, probe_of):
-    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+def test_routing(shared_cluster, probe_of):
+    c = shared_cluster(3, sets=["cluster.n_replicas=2"])
     n1, n2, _ = c.nodes
     p = probe_of(n1.http)
     keys = ["sdk-route-%d" % i for i in range(60)]
@@ -147,8 +147,8 @@ def test_failover(make_cluster, probe_of):
     q.close()
 
 
-def test_contexts_and_update(make_cluster, probe_of):
-    c = make_cluster(3)
+def test_contexts_and_update(shared_cluster, probe_of):
+    c = shared_cluster(3)
     p = probe_of(c.nodes[0].http, DKC_CONSISTENCY="all")
     a = p("put", "sdk-ctx", "x")
     assert a["rc"] == 0 and a["context"], a
@@ -173,8 +173,8 @@ def test_contexts_and_update(make_cluster, probe_of):
     p.close()
 
 
-def test_crdt_counter(make_cluster, probe_of):
-    c = make_cluster(3)
+def test_crdt_counter(shared_cluster, probe_of):
+    c = shared_cluster(3)
     p = probe_of(c.nodes[1].http, DKC_CONSISTENCY="all")
     total = 0
     for d in (5, 7, -2):
@@ -258,11 +258,11 @@ def primary_of(node, key):
     return [x["id"] for x in r.json()["replicas"]]
 
 
-def test_ring_signal_headers(make_cluster):
+def test_ring_signal_headers(shared_cluster):
     """X-Ring on /kv, /crdt and scan answers (errors too) equals GET
     /cluster/ring's ring_tag, the same on every node; X-Coordinator:
     not-replica exactly when the coordinating node is not a replica."""
-    c = make_cluster(3, sets=["cluster.n_replicas=2"])
+    c = shared_cluster(3, sets=["cluster.n_replicas=2"])
     tags = {ring_tag(n) for n in c.nodes}
     assert len(tags) == 1 and re.fullmatch(r"[0-9a-f]{16}", next(iter(tags))), tags
     tag = tags.pop()

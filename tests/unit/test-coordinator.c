@@ -642,8 +642,57 @@ static void test_handoff_state(void)
     cluster_stop();
 }
 
+/* The handoff check under constant load (handoff.c, cluster/handoff_wait.c):
+ * a copy for the pending replica is kept in flight (a new one each time
+ * the epoch moves), so answers are not "settled", yet the epoch moves on
+ * each time the bucket before it empties: an epoch two past a driver's
+ * first one proves every copy started before that first question settled
+ * (here: kept as a hint, n3 never answers). */
+static void test_handoff_epochs_under_load(void)
+{
+    CU_ASSERT_FATAL(cluster_start(4, 300, 0) == 0);
+    const char *t[] = {"n3"};
+    char key[32];
+    int l[3];
+    key_without(3, key, sizeof(key), l);
+    pending_node = 3;
+    nodes[3].blackhole = 1; /* every copy for n3 fails after request_timeout */
+    dk_coord *c = nodes[l[0]].coord;
+    got g;
+    put(l[0], key, "a", DK_CL_QUORUM, 0, &g); /* copy A in flight */
+    got_free(&g);
+    uint64_t first, e;
+    int settled;
+    uint32_t hinted;
+    dk_coord_handoff_state(c, t, 1, &first, &settled, &hinted); /* a driver's first question */
+    CU_ASSERT_FALSE(settled);
+    SPIN(0, 100);
+    put(l[0], key, "b", DK_CL_QUORUM, 0, &g); /* copy B, after the question */
+    got_free(&g);
+    int unsettled = 1;
+    e = first;
+    for (int i = 0; i < 200 && e < first + 2; i++) {
+        SPIN(0, 10);
+        uint64_t was = e;
+        dk_coord_handoff_state(c, t, 1, &e, &settled, &hinted);
+        unsettled &= !settled;
+        if (e > was) {
+            put(l[0], key, "c", DK_CL_QUORUM, 0, &g); /* keep a copy in flight */
+            got_free(&g);
+        }
+    }
+    CU_ASSERT(e >= first + 2);
+    CU_ASSERT(tc_hint_count(l[0]) >= 1); /* A (started before the first question) is a hint */
+    printf("\n  epoch %llu -> %llu under constant load, %s\n", (unsigned long long)first,
+           (unsigned long long)e, unsettled ? "no answer settled" : "some answer settled (a stall)");
+    pending_node = -1;
+    nodes[3].blackhole = 0;
+    cluster_stop();
+}
+
 static CU_TestInfo coord_tests[] = {
     {"handoff check: pending copies in flight, hints until replayed", test_handoff_state},
+    {"handoff check: epochs move on under constant load", test_handoff_epochs_under_load},
     {"range streaming: refused until the move is known, paced, resumable", test_streaming},
     {"quorum write, read from every coordinator, delete", test_quorum_write_read},
     {"a non-replica forwards the write (5 nodes, N=3)", test_forwarding},
