@@ -4,6 +4,7 @@ time, to line up with dk_load's per-second INTERVAL lines.
 
     probe.py sample --pid PID --url URL [--load-pid PID] [--ms 250] -o FILE
     probe.py report PROBE_FILE DKLOAD_OUT START_UNIX [--trace PERF_TRACE]
+    probe.py runq PERF_SCRIPT_TXT TID,TID,...
 
 `sample` writes one JSON line per tick (until killed) with cumulative
 counters: per node thread (grouped by name) CPU time and run-queue wait
@@ -14,7 +15,10 @@ the node's dynkv_engine_lsm_* metrics. `report` turns deltas into one row
 per second of the open loop, joined with dk_load's INTERVAL lines (t is
 seconds after START_UNIX, the moment dk_load was started) and, with
 --trace, the fdatasync times of `perf trace -T -e fdatasync` (the slowest
-and the sum per second).
+and the sum per second). `runq` attributes the run-queue waits of the
+node's request threads to whatever ran before them (`perf record -e
+sched:sched_switch -e sched:sched_wakeup -a`, then `perf script -F
+comm,tid,cpu,time,event,trace`).
 
 A probe outside the node rather than log lines inside it: the same
 figures for any build (main and a branch), nothing on the request path.
@@ -198,7 +202,7 @@ def report(a):
         rows.append((p99, g0, g1, r1["t"] - r0["t"]))
         print(f"{t:.0f} {p50:.2f} {p99:.1f} | {sync} | {dm('write_stall_seconds_total') * 1e3:.1f} "
               f"{dm('compaction_paced_seconds_total') * 1e3:.0f} {m1.get('l0_files', 0):.0f} | "
-              f"{dm('flushes_total'):.0f} "
+              f"{dm('flushes_total'):.0f}/{dm('compactions_total'):.0f} "
               f"{dm('compaction_write_bytes_total') / 1e6 / dt:.0f} {wmb:.0f} {wawait:.1f} "
               f"{r1['mem'].get('Dirty', 0) / 1024:.0f} {r1['mem'].get('Writeback', 0) / 1024:.0f} | "
               f"{100 - idle:.0f} {idle:.0f} {iow:.0f} {r1['run']} | {thr} "
@@ -228,6 +232,46 @@ def summary(ivals, recs, start, syncs, group, names):
           f"us_per_op(wait): {per}")
 
 
+def runq(a):
+    """Run-queue waits of the given threads (a node's request threads) in
+    `perf script -F comm,tid,cpu,time,event,trace` output of sched_switch
+    and sched_wakeup, each attributed to the task that ran on the CPU just
+    before the thread got it back."""
+    tids = set(a.tids.split(","))
+    sw = re.compile(r"\s*(\S+)\s+(\d+)\s+\[(\d+)\]\s+([0-9.]+):\s+sched:sched_switch:\s+prev_comm=(.*?) "
+                    r"prev_pid=(\d+) prev_prio=\d+ prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)")
+    wk = re.compile(r"\s*(\S+)\s+(\d+)\s+\[(\d+)\]\s+([0-9.]+):\s+sched:sched_wakeup:\s+comm=(.*?) pid=(\d+)")
+    ready, tot, cnt, big, waits = {}, {}, {}, {}, []
+    for line in open(a.script):
+        m = wk.match(line)
+        if m:
+            if m.group(6) in tids:
+                ready[m.group(6)] = float(m.group(4))
+            continue
+        m = sw.match(line)
+        if not m:
+            continue
+        t = float(m.group(4))
+        prevc, prevp, st, nextp = m.group(5), m.group(6), m.group(7), m.group(9)
+        if prevp in tids and st.startswith("R"):
+            ready[prevp] = t  # preempted: runnable from now on
+        if nextp in tids and nextp in ready:
+            d = (t - ready.pop(nextp)) * 1e3
+            waits.append(d)
+            key = "(the node's request threads)" if prevp in tids else prevc
+            tot[key] = tot.get(key, 0.0) + d
+            cnt[key] = cnt.get(key, 0) + 1
+            big[key] = big.get(key, 0) + (d > 1.0)
+    if not waits:
+        return
+    waits.sort()
+    n = len(waits)
+    print(f"waits {n}: p50 {waits[n // 2]:.3f} ms, p99 {waits[int(n * .99)]:.3f}, max {waits[-1]:.1f}, "
+          f"total {sum(waits):.0f} ms, over 1 ms {sum(1 for w in waits if w > 1)}")
+    for k in sorted(tot, key=tot.get, reverse=True)[:15]:
+        print(f"  behind {k:30s} {tot[k]:8.0f} ms  {cnt[k]:7d} waits, {big[k]} over 1 ms")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -243,8 +287,11 @@ def main():
     r.add_argument("start", type=float)
     r.add_argument("--trace")
     r.add_argument("--mono-offset", type=float, default=0.0)
+    q = sub.add_parser("runq")
+    q.add_argument("script")
+    q.add_argument("tids")
     a = p.parse_args()
-    sample(a) if a.cmd == "sample" else report(a)
+    {"sample": sample, "report": report, "runq": runq}[a.cmd](a)
 
 
 if __name__ == "__main__":

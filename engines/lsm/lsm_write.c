@@ -204,19 +204,21 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
 }
 
 /* Wait (mu held, released while asleep) until the deadline, close, or
- * the early end: when every writer that was in flight last time has
- * joined. A group whose fdatasync saw nobody arrive (gc_after 0) held
- * every writer there was, as a closed loop of C clients does; once C
- * are queued again, waiting longer only adds latency, so the writer
- * that makes the queue that long wakes the WAL thread (lsm_enqueue).
- * Under an open-loop stream writers keep arriving during the fdatasync
- * and the window runs its course. Nobody else signals the writers that
- * arrive meanwhile: they queue behind the group's head, which is not
- * theirs to wake, so the window costs the WAL thread one sleep. */
+ * the early end: when as many writers are queued as were in flight
+ * during the last group (those it held and those that arrived during its
+ * last append and fdatasync). A closed loop of C clients keeps exactly C
+ * writes in flight: once all C are back, waiting longer only adds
+ * latency and idles the disk, so the writer that makes the queue that
+ * long wakes the WAL thread (lsm_enqueue). Under an open-loop stream the
+ * queue does not reach that count (another cycle's worth of writers)
+ * within the window, which runs its course. Nobody else signals the
+ * writers that arrive meanwhile: they queue behind the group's head,
+ * which is not theirs to wake, so the window costs the WAL thread one
+ * sleep. */
 static void lsm_window_wait(lsm_db *db, uint64_t deadline)
 {
     uint64_t t0 = lsm_now_us(), now = t0;
-    db->gc_target = db->gc_after == 0 ? db->gc_size : 0;
+    db->gc_target = db->gc_size + db->gc_after;
     while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
         struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
                               .tv_nsec = (long)(deadline % 1000000u) * 1000};

@@ -2,11 +2,14 @@
 # dynkvd processes on 127.0.x.y through tools/dynkv-cluster; the CLI tests
 # use client/dynkv; test_netns.py runs nodes in network namespaces on
 # 10.77.0.x through netns.py and skips where namespaces cannot be made).
-# The wrapper prints the "# dk-summary" line that tests/summary.sh adds up;
-# run it alone with
+# The wrapper prints the "# dk-summary" line that tests/summary.sh adds up.
+# make check runs the suite as two halves side by side (run-cluster-1.sh,
+# run-cluster-2.sh; conftest.py says which modules each runs); the whole
+# suite alone with
 #   make check TESTS=tests/cluster/run-cluster.sh
-TESTS += tests/cluster/run-cluster.sh
-dist_noinst_SCRIPTS += tests/cluster/run-cluster.sh
+TESTS += tests/cluster/run-cluster-1.sh tests/cluster/run-cluster-2.sh
+dist_noinst_SCRIPTS += tests/cluster/run-cluster.sh tests/cluster/run-cluster-1.sh \
+	tests/cluster/run-cluster-2.sh
 EXTRA_DIST += tests/cluster/conftest.py tests/cluster/dkcluster.py \
 	tests/cluster/partition_driver.py tests/cluster/test_form.py \
 	tests/cluster/test_failover.py tests/cluster/test_conflict.py \

@@ -2,7 +2,7 @@
 stopped, and says when it has (framework/cluster/leaver.h).
 
   hints after left  3 nodes, n_replicas = 2; only the leaver n3 delays its
-                    writes (DK_TEST_WRITE_DELAY_MS, 1200 ms) and writers go
+                    writes (DK_TEST_WRITE_DELAY_MS, 2000 ms) and writers go
                     through it, so when it turns left it still has writes in
                     flight. n1 is frozen (SIGSTOP) that moment: the copies
                     for it fail and stay as hints on n3. n3 must not say
@@ -47,10 +47,15 @@ def decommission_state(node):
 def leaver_cluster(make_cluster, monkeypatch, env=()):
     """3 nodes, n_replicas = 2; n3 (started last, with the write delay and
     env) is normal everywhere."""
-    c = make_cluster(3, sets=["cluster.n_replicas=2", "cluster.request_timeout=2s", "cluster.read_repair_percent=0"],
+    # A write starts 2 s after its plan and has request_timeout (3 s) from
+    # the plan: when n3 turns left, the writes it planned in the last 2 s
+    # still have their copies to send, which is the time the test has to
+    # see it left and freeze n1 (1.2 s was once too short on a loaded
+    # machine: no copy was left to fail).
+    c = make_cluster(3, sets=["cluster.n_replicas=2", "cluster.request_timeout=3s", "cluster.read_repair_percent=0"],
                      start=False)
     c.start(["n1", "n2"], timeout=30, expect=["n1", "n2"])
-    monkeypatch.setenv("DK_TEST_WRITE_DELAY_MS", "1200")
+    monkeypatch.setenv("DK_TEST_WRITE_DELAY_MS", "2000")
     for k, v in env:
         monkeypatch.setenv(k, v)
     c.start("n3", timeout=60, wait="health")
@@ -62,6 +67,17 @@ def leaver_cluster(make_cluster, monkeypatch, env=()):
     return c
 
 
+def start_staggered(ws):
+    """Start the writers spread over one write delay: each write takes about
+    that long, so started together they would plan in lockstep, and when
+    n3 turns left the last writes it planned could already be replicating
+    (a window of anything from 0 to 2 s); spread, one was planned at most
+    ~0.2 s before, and its copies are still to send for ~1.8 s."""
+    for w in ws:
+        w.start()
+        time.sleep(2.0 / len(ws))
+
+
 def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch):
     c = leaver_cluster(make_cluster, monkeypatch)
     n1, n2, n3 = c.nodes
@@ -69,8 +85,7 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
     assert d["handed_off"] is False and d["status"] == "normal", d
     acked = write_keys(c.nodes, "hpre", 32)
     ws = [Writer([n3], "hlive%02d" % i) for i in range(12)]
-    for w in ws:
-        w.start()
+    start_staggered(ws)
     pid1 = c.pid("n1")
     samples = []
     frozen = False
@@ -79,7 +94,7 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
         r = post(n3, "/admin/decommission")
         assert r.status == 200, r
         # the moment n3 says it is left, freeze n1: n3's writes still in
-        # flight (each starts 1200 ms after its plan) cannot reach it
+        # flight (each starts 2000 ms after its plan) cannot reach it
         assert wait_until(lambda: statuses(n3).get("n3") == "left", 60, 0.01), statuses(n3)
         os.kill(pid1, signal.SIGSTOP)
         frozen = True
@@ -140,8 +155,7 @@ def test_decommission_sigterm_reports_undelivered_hints(make_cluster, monkeypatc
     n1, n2, n3 = c.nodes
     t_ready = time.monotonic()
     ws = [Writer([n3], "ulive%02d" % i) for i in range(12)]
-    for w in ws:
-        w.start()
+    start_staggered(ws)
     pid1 = c.pid("n1")
     frozen = False
     try:

@@ -139,22 +139,26 @@ def test_fenced_node_restarts_fenced(make_cluster):
     assert members["n2"]["status"] == "left", members["n2"]
 
 
-def start_writers(nodes, prefix, count):
+def start_writers(nodes, prefix, count, spread):
     """count Writers at quorum, each through `nodes` in turn from a
-    different one; started."""
+    different one; started one after the other over `spread` seconds (the
+    write delay: writes that each take about that long, started together,
+    would plan in lockstep, and the writes in flight when the move ends
+    could then be anything from just planned to already replicated)."""
     ws = [Writer(nodes[i % len(nodes):] + nodes[:i % len(nodes)], "%s%02d" % (prefix, i)) for i in range(count)]
     for w in ws:
         w.start()
+        time.sleep(spread / count)
     return ws
 
 
-def decommission_n2_under_writes(c, writers_through, prefix, count):
+def decommission_n2_under_writes(c, writers_through, prefix, count, spread):
     """Write 32 keys, start `count` writers through `writers_through`,
     decommission n2 under that load and wait until the others see it left;
     the keys every write acknowledged."""
     n1, n2, n3, n4 = c.nodes
     acked = write_keys(c.nodes, prefix + "pre", 32)
-    ws = start_writers(writers_through, prefix + "live", count)
+    ws = start_writers(writers_through, prefix + "live", count, spread)
     try:
         time.sleep(1.0)
         r = post(n2, "/admin/decommission")
@@ -198,7 +202,7 @@ def test_decommission_writes_planned_before_the_end(make_cluster, monkeypatch):
     monkeypatch.setenv("DK_TEST_WRITE_DELAY_MS", "600")
     c = make_cluster(4, sets=["cluster.n_replicas=2", "cluster.request_timeout=2s", "cluster.read_repair_percent=0"])
     n1, n2, n3, n4 = c.nodes
-    acked = decommission_n2_under_writes(c, c.nodes, "w", 16)
+    acked = decommission_n2_under_writes(c, c.nodes, "w", 16, 0.6)
     assert len(acked) >= 100, len(acked)
     fence_ms = reads_after_move([n1, n3, n4], acked, {})
     # the fences waited for the writes in flight (each at least 600 ms)
@@ -217,7 +221,7 @@ def test_killed_after_the_move_before_its_check(make_cluster, monkeypatch):
     c = make_cluster(4, engine="lsm", sets=["cluster.n_replicas=2", "cluster.request_timeout=4s"])
     n1, n2, n3, n4 = c.nodes
     acked = write_keys(c.nodes, "kpre", 8)
-    ws = start_writers([n1, n2, n4], "klive", 9)
+    ws = start_writers([n1, n2, n4], "klive", 9, 1.5)
     try:
         time.sleep(1.0)
         r = post(n2, "/admin/decommission")
@@ -265,7 +269,7 @@ def test_leaver_is_asked_after_it_left(make_cluster, monkeypatch):
     wait_status(c.nodes, "n2", "normal", 60)
     wait_unfenced(c.nodes)
     before = {n.id: metric(n, "handoff_read_fence_seconds_total") for n in (n1, n3, n4)}
-    acked = decommission_n2_under_writes(c, [n2], "l", 12)
+    acked = decommission_n2_under_writes(c, [n2], "l", 12, 1.2)
     fence_ms = reads_after_move([n1, n3, n4], acked, before)
     # only n2 had writes in flight: the fences waited for the leaver (how
     # long depends on when each new owner heard the end: 1 ms everywhere

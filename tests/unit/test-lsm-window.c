@@ -8,9 +8,9 @@
  * - a writer alone (each write waits for its callback before the next)
  *   never waits, whatever the window;
  * - writers that arrive while the WAL thread waits join its group: one
- *   fdatasync for all, none completed before it, and the early end (the
- *   previous group held every writer in flight) closes the window the
- *   moment the last of them is queued;
+ *   fdatasync for all, none completed before it, and the early end (as
+ *   many queued as were in flight during the previous group) closes the
+ *   window the moment the last of them is queued;
  * - a crash inside the window (the first writer's record appended, two
  *   more queued, nothing synced) loses only writes never acknowledged:
  *   every earlier acknowledged write is there after the reboot, the
@@ -140,15 +140,16 @@ static lsm_db *wn_open(lsm_env *env)
 }
 
 /* Hold every window open for 60 s (the test ends it), for any group.
- * gc_size and gc_after: the previous group's evidence for the early end
- * (size 0: none). Under mu, before the writes that need it. */
-static void wn_window(lsm_db *db, uint64_t size)
+ * size and after: the previous group's writers and those that arrived
+ * during its fdatasync, the early end's count (both 0: none). Under mu,
+ * before the writes that need it. */
+static void wn_window(lsm_db *db, uint64_t size, uint64_t after)
 {
     pthread_mutex_lock(&db->mu);
     db->gc_window_us = 60u * 1000000u;
     db->gc_siblings = 0;
     db->gc_size = size;
-    db->gc_after = 0;
+    db->gc_after = after;
     pthread_mutex_unlock(&db->mu);
 }
 
@@ -235,7 +236,8 @@ static void test_alone_never_waits(void)
 
 /* Writers that arrive during the window join the group: none is answered
  * before the one fdatasync that covers all three; the third ends the
- * window because the previous group held three (the early end). A reboot
+ * window because three were in flight last time, two in the previous
+ * group and one arriving during its fdatasync (the early end). A reboot
  * right after keeps every one of them. */
 static void test_window_group(void)
 {
@@ -243,13 +245,14 @@ static void test_window_group(void)
     lsm_db *db = wn_open(env);
     CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
     wn_reset();
-    wn_window(db, 3);
+    wn_window(db, 2, 1);
     uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total"), groups0 = tl_stat(db, "lsm_write_groups_total");
     uint64_t p0 = dk__lsm_fault_points(env);
     CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
     wn_wait_points(env, p0); /* appended, waiting */
     CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
-    /* Two of the three queued: the window holds, nothing is answered. */
+    /* Two of the three queued (the previous group's size alone): the
+     * window holds, nothing is answered. */
     CU_ASSERT_EQUAL(wn_calls(), 0);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0);
     CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
@@ -284,7 +287,7 @@ static void wn_crash_inside(int tear)
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
     CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), 0);
     wn_reset();
-    wn_window(db, 0); /* no early end: the window lasts until the close */
+    wn_window(db, 0, 0); /* no early end: the window lasts until the close */
     uint64_t p0 = dk__lsm_fault_points(env);
     CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
     wn_wait_points(env, p0);
@@ -339,7 +342,7 @@ static void test_full_inside_window(void)
     lsm_db *db = wn_open(env);
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
     wn_reset();
-    wn_window(db, 0);
+    wn_window(db, 0, 0);
     uint64_t p0 = dk__lsm_fault_points(env);
     CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
     wn_wait_points(env, p0);
