@@ -113,10 +113,12 @@ snap() { # snap TAG: every node's counters now, in $TMP/TAG.<node>
 }
 cval() { awk -v k="$1" 'index($0, k) == 1 { v = $NF } END { print v + 0 }' "$2"; }
 # csum TAG KEY: KEY summed over the nodes (prefix match, labels included)
+# csum SNAPSHOT COUNTER [SCALE]: the counter summed over the nodes, times
+# SCALE (1000 turns a *_seconds_total into milliseconds), rounded.
 csum() {
     t=0
     for n in $NODES; do
-        t=$(awk -v k="$2" -v t="$t" 'index($0, k) == 1 { t += $NF } END { printf "%.0f", t }' "$TMP/$1.$n")
+        t=$(awk -v k="$2" -v t="$t" -v s="${3:-1}" 'index($0, k) == 1 { t += $NF * s } END { printf "%.0f", t }' "$TMP/$1.$n")
     done
     echo "$t"
 }
@@ -253,10 +255,12 @@ mkdir -p "$(dirname "$OUT")"
     echo "|---|--:|--:|"
     for k in 'dynkv_http_requests_total{op="put",code="200"' 'dynkv_http_requests_total{op="get",code="200"' \
         dynkv_coord_writes_total dynkv_coord_reads_total dynkv_engine_lsm_write_groups_total \
-        dynkv_engine_lsm_wal_syncs_total dynkv_engine_lsm_write_stall_us_total \
+        dynkv_engine_lsm_wal_syncs_total dynkv_engine_lsm_write_stall_seconds_total \
         dynkv_engine_lsm_flushes_total dynkv_engine_lsm_compactions_total; do
-        a=$(csum m0 "$k") b=$(csum m1 "$k") c=$(csum m2 "$k")
-        echo "| \`$k\` | $((b - a)) | $((c - b)) |"
+        s=1 unit=
+        case $k in *_seconds_total) s=1000 unit=' (ms)' ;; esac
+        a=$(csum m0 "$k" $s) b=$(csum m1 "$k" $s) c=$(csum m2 "$k" $s)
+        echo "| \`$k\`$unit | $((b - a)) | $((c - b)) |"
     done
     echo
     echo "Non-200 HTTP answers and other counters that moved (end of run, per node):"
