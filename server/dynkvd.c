@@ -43,7 +43,7 @@
  *
  * `dynkvd --check-config FILE [--set ...]` reports every configuration
  * error and every plugin that does not load, touches no data directory,
- * and exits 0 (valid) or 2.
+ * and exits 0 (valid) or 2 (dynkvd_tools.c).
  *
  * Under systemd (Type=notify, built with libsystemd) the node says READY=1
  * once readiness holds (the checks of GET /readyz, polled on a worker every
@@ -474,77 +474,6 @@ static void on_hup(uv_signal_t *s, int signum)
     }
 }
 
-/* --check-config: every error on stderr, each on its own line. */
-static void check_report(void *arg, const char *msg)
-{
-    int *n = arg;
-    (*n)++;
-    fprintf(stderr, "dynkvd: %s\n", msg);
-}
-
-/* dynkvd --check-config FILE [--set ...]: argv with --check-config turned
- * into --config, checked by the collecting loader, then the plugins. */
-static int check_config(int argc, char **argv)
-{
-    char **args = calloc((size_t)argc + 2, sizeof(*args));
-    int n = 0, errors = 0;
-    const char *file = NULL;
-    if (!args)
-        return 2;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--check-config") == 0) {
-            args[n++] = "--config";
-            if (i + 1 < argc)
-                file = argv[i + 1];
-        } else if (strncmp(argv[i], "--check-config=", 15) == 0) {
-            args[n++] = "--config";
-            args[n++] = argv[i] + 15;
-            file = argv[i] + 15;
-        } else {
-            args[n++] = argv[i];
-        }
-    }
-    dk_config c;
-    int rc = dk_config_check_args(&c, n, args, check_report, &errors);
-    if (rc == -ENOMEM) {
-        fprintf(stderr, "dynkvd: out of memory\n");
-        errors++;
-    }
-    dk_node_check_plugins(&c, check_report, &errors);
-    if (rc == 0 && c.security.tokens_file[0]) {
-        dk_auth *a = NULL;
-        char aerr[1024];
-        if (dk_auth_open(&a, c.security.tokens_file, aerr, sizeof(aerr)) != 0)
-            check_report(&errors, aerr);
-        dk_auth_free(a);
-    }
-    if (rc == 0 && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
-        dk_tls_server *t = NULL;
-        char terr[1024];
-        if (dk_tls_server_new(c.security.tls_cert_file, c.security.tls_key_file, &t, terr, sizeof(terr)) != 0)
-            check_report(&errors, terr);
-        dk_tls_server_free(t);
-    }
-    if (rc == 0 && c.security.tls_ca_file[0] && c.security.tls_cert_file[0] && c.security.tls_key_file[0]) {
-        dk_rpc_tls *t = NULL;
-        char terr[1024];
-        if (dk_rpc_tls_new(c.security.tls_cert_file, c.security.tls_key_file, c.security.tls_ca_file, &t,
-                           terr, sizeof(terr)) != 0)
-            check_report(&errors, terr);
-        dk_rpc_tls_free(t);
-    }
-    if (errors)
-        fprintf(stderr, "dynkvd: %s: %d error%s; nothing was started and no data directory was touched\n",
-                file ? file : "configuration", errors, errors == 1 ? "" : "s");
-    else
-        printf("%s: configuration OK (node %s, data_dir %s, engine %s, compaction %s, resolver %s)\n",
-               file ? file : "defaults", c.node.id, c.node.data_dir, c.storage.engine, c.compaction.policy,
-               c.conflict.resolver);
-    dk_config_free(&c);
-    free(args);
-    return errors ? 2 : 0;
-}
-
 static int loop_start(loop_ctx *ctx, dk_node *nd, const dk_config *conf, const char *listen,
                       const dk_http_server *share, char *err, size_t errlen)
 {
@@ -650,7 +579,7 @@ int main(int argc, char **argv)
         return dynkvd_keygen(argc, argv);
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--check-config=", 15) == 0)
-            return check_config(argc, argv);
+            return dynkvd_check_config(argc, argv);
     main_argc = argc;
     main_argv = argv;
     int rc = dk_config_from_args(&cfg, argc, argv, &exit_now, err, sizeof(err));
