@@ -35,6 +35,10 @@
 #define DK_CONFIG_VALUE_MAX 255
 #define DK_CONFIG_POPTS_MAX 1024 /* keys in all plugin sections together */
 
+/* A size key set to "auto" ([storage] block_cache_size): sized at start
+ * (base/memsize.h). */
+#define DK_CONFIG_AUTO UINT64_MAX
+
 /* read_consistency / write_consistency */
 enum { DK_CONSISTENCY_ONE = 0, DK_CONSISTENCY_QUORUM = 1, DK_CONSISTENCY_ALL = 2 };
 
@@ -88,7 +92,7 @@ typedef struct dk_config_storage {
     char plugin_dir[DK_CONFIG_PATH_MAX + 1]; /* "" = built-in plugins */
     int sync;                                /* bool, 1 */
     uint64_t memtable_size;                  /* bytes, 64MiB (1MiB..4GiB) */
-    uint64_t block_cache_size;               /* bytes, 128MiB (0..64GiB) */
+    uint64_t block_cache_size;               /* bytes (0..64GiB), DK_CONFIG_AUTO: dk_config_block_cache */
     uint64_t max_object_size;                /* bytes, 4MiB (64KiB..DK_OBJECT_SIZE_LIMIT) */
 } dk_config_storage;
 

@@ -27,8 +27,9 @@ enum cfg_type {
     CT_SEEDS,
     CT_INT64 /* plugin options only: an int64_t field */
 };
-/* What a CT_STR value must look like. */
-enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET, CF_HOST };
+/* What a CT_STR value must look like; for CT_SIZE, CF_AUTO also takes the
+ * word "auto" (stored as DK_CONFIG_AUTO, sized at start). */
+enum cfg_form { CF_TEXT, CF_ID, CF_LABEL, CF_ADDR, CF_PATH, CF_SECRET, CF_HOST, CF_AUTO };
 
 typedef struct cfg_key {
     const char *section, *name;

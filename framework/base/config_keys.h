@@ -35,6 +35,7 @@ static const char *const cfg_log_formats[] = {"text", "json", NULL};
 #define K_STR(sec, key, form, dflt) {#sec, #key, CT_STR, form, CFG_FIELD(sec, key), 0, 0, NULL, dflt}
 #define K_WORD(sec, key, words, dflt) {#sec, #key, CT_STR, CF_TEXT, CFG_FIELD(sec, key), 0, 0, words, dflt}
 #define K_NUM(sec, key, type, lo, hi, dflt) {#sec, #key, type, 0, CFG_FIELD(sec, key), lo, hi, NULL, dflt}
+#define K_SIZE_AUTO(sec, key, lo, hi) {#sec, #key, CT_SIZE, CF_AUTO, CFG_FIELD(sec, key), lo, hi, NULL, "auto"}
 #define K_ENUM(sec, key, words, dflt) {#sec, #key, CT_ENUM, 0, CFG_FIELD(sec, key), 0, 0, words, dflt}
 /* clang-format on */
 
@@ -80,7 +81,7 @@ const cfg_key dk__cfg_keys[] = {
     K_STR(storage, plugin_dir, CF_TEXT, ""),
     K_NUM(storage, sync, CT_BOOL, 0, 1, "true"),
     K_NUM(storage, memtable_size, CT_SIZE, CFG_MIB, 4 * CFG_GIB, "64MiB"),
-    K_NUM(storage, block_cache_size, CT_SIZE, 0, 64 * CFG_GIB, "128MiB"),
+    K_SIZE_AUTO(storage, block_cache_size, 0, 64 * CFG_GIB),
     K_NUM(storage, max_object_size, CT_SIZE, 64 * CFG_KIB, DK_OBJECT_SIZE_LIMIT, "4MiB"),
 
     K_STR(compaction, policy, CF_ID, "leveled"),

@@ -409,13 +409,18 @@ int dk__cfg_apply_to(dk_config *c, char *field, const cfg_key *k, const char *v,
         return 0;
     case CT_SIZE:
     case CT_RATE:
+        if (k->form == CF_AUTO && strcasecmp(v, "auto") == 0) {
+            *(uint64_t *)field = DK_CONFIG_AUTO;
+            return 0;
+        }
         if ((k->type == CT_SIZE ? dk_size_parse(v, &u) : cfg_parse_rate(v, &u)) != 0 ||
             u < (uint64_t)k->min || u > (uint64_t)k->max) {
             dk_size_format((uint64_t)k->min, lo, sizeof lo);
             dk_size_format((uint64_t)k->max, hi, sizeof hi);
             snprintf(why, whylen,
-                     "expected a %s in %s..%s%s (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB "
+                     "expected %s%s in %s..%s%s (bytes, or a K/KB/KiB, M/MB/MiB or G/GB/GiB "
                      "suffix; all powers of 1024)",
+                     k->form == CF_AUTO ? "auto or a " : "a ",
                      k->type == CT_SIZE ? "size" : "rate per second", lo, hi,
                      k->type == CT_RATE ? ", 0 = unlimited" : "");
             return DK_ECONFIG;

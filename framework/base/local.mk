@@ -10,7 +10,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/base/wake.c framework/base/wake.h \
 	framework/base/member.c framework/base/member.h \
 	framework/base/cluster_key.c framework/base/cluster_key.h \
-	framework/base/tls_mem.c framework/base/tls_mem.h
+	framework/base/tls_mem.c framework/base/tls_mem.h \
+	framework/base/memsize.c framework/base/memsize.h
 
 check_PROGRAMS += tests/unit/test-config tests/unit/test-config-args tests/unit/test-log tests/unit/test-metrics tests/unit/test-mailbox \
 	tests/unit/test-wake tests/unit/test-cluster-key

@@ -163,6 +163,8 @@ static const known_metric known[] = {
      "1 once this node is left and has handed everything off: it can be stopped (cluster/leaver.h)."},
     {"engine_keys", "Keys the memory engine holds."},
     {"engine_bytes", "Bytes of keys and values the memory engine holds."},
+    {"storage_block_cache_size_bytes", "The block cache size the engine was opened with ([storage] "
+                                       "block_cache_size; auto sizes it from memory)."},
     {"engine_lsm_block_cache_bytes", "Bytes held by the LSM engine's block cache."},
     {"engine_lsm_block_cache_hits_total", "LSM block cache lookups that found the block."},
     {"engine_lsm_block_cache_misses_total", "LSM block cache lookups that read the block from disk."},

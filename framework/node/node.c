@@ -37,6 +37,8 @@
 #include "node/snapshot.h"
 #include "dynkv/crdt.h"
 #include "base/log.h"
+#include "base/memsize.h"
+#include "base/metrics.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
 
@@ -251,12 +253,20 @@ static int node_open_plugins(dk_node *n, const char *engine_dir, char *err, size
     if ((rc = node_opened(&n->crdt_ctx, rc, "conflict", n->crdt_plugin->name, "", err, errlen)))
         return rc;
     n->resolvers = (dk_resolvers){.by_type = {[DK_OBJECT_PLAIN] = resolver, [DK_OBJECT_CRDT] = crdt}};
+    uint64_t mem = dk_mem_usable(), cache = dk_block_cache_size(c->storage.block_cache_size, mem);
+    if (c->storage.block_cache_size == DK_CONFIG_AUTO)
+        dk_log(DK_LOG_INFO,
+               "[storage] block_cache_size = auto: %llu bytes (%llu MiB), 1/%d of %llu bytes of usable "
+               "memory (RAM, or a lower cgroup limit; 0 = unknown) within 64MiB..16GiB",
+               (unsigned long long)cache, (unsigned long long)(cache >> 20), DK_BLOCK_CACHE_AUTO_DIV,
+               (unsigned long long)mem);
+    dk_metrics_set_gauge("storage_block_cache_size_bytes", cache);
     dk_engine_conf ec = {
         .struct_size = sizeof(ec),
         .path = engine_dir,
         .sync = c->storage.sync,
         .memtable_size = c->storage.memtable_size,
-        .block_cache_size = c->storage.block_cache_size,
+        .block_cache_size = cache,
         .compaction = n->policy_ops,
         .compaction_policy = n->policy,
     };

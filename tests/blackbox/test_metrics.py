@@ -116,3 +116,27 @@ def test_engine_stats_follow_conventions(make_node):
     samples, _ = parse_metrics(text)
     syncs = [v for n_, l, v in samples if n_ == "dynkv_engine_lsm_wal_syncs_total"]
     assert syncs and syncs[0] >= 1, syncs
+
+
+def test_block_cache_follows_memory(make_node):
+    """[storage] block_cache_size = auto (the default) is 1/8 of the usable
+    memory within 64MiB..16GiB, logged at start and exported; an explicit
+    size wins."""
+    if not dkbb.have_engine("lsm"):
+        pytest.skip("engine-lsm.so not built in %s" % dkbb.PLUGIN_PATH)
+    n = make_node("lsm")
+    m = re.search(r"block_cache_size = auto: (\d+) bytes .* 1/8 of (\d+) bytes of usable memory",
+                  n.read_log())
+    assert m, n.read_log()
+    cache, mem = int(m.group(1)), int(m.group(2))
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 0 < mem <= ram, (mem, ram)
+    assert cache == min(max(mem // 8, 64 << 20), 16 << 30), (cache, mem)
+    samples, _ = parse_metrics(n.metrics().body.decode())
+    got = [v for name, l, v in samples if name == "dynkv_storage_block_cache_size_bytes"]
+    assert got == [cache], got
+    fixed = make_node("lsm", sets=["storage.block_cache_size=32MiB"])
+    assert "block_cache_size = auto" not in fixed.read_log()
+    samples, _ = parse_metrics(fixed.metrics().body.decode())
+    got = [v for name, l, v in samples if name == "dynkv_storage_block_cache_size_bytes"]
+    assert got == [32 << 20], got

@@ -17,6 +17,7 @@
 
 #include "base/config.h"
 #include "base/duration.h"
+#include "base/memsize.h"
 
 #include "tc_config.h"
 
@@ -55,7 +56,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(c.storage.plugin_dir, "");
     CU_ASSERT_EQUAL(c.storage.sync, 1);
     CU_ASSERT_EQUAL(c.storage.memtable_size, 64ull << 20);
-    CU_ASSERT_EQUAL(c.storage.block_cache_size, 128ull << 20);
+    CU_ASSERT_EQUAL(c.storage.block_cache_size, DK_CONFIG_AUTO);
     CU_ASSERT_STRING_EQUAL(c.compaction.policy, "leveled");
     CU_ASSERT_STRING_EQUAL(c.conflict.resolver, "vclock");
     CU_ASSERT_EQUAL(c.n_popts, 0);
@@ -381,6 +382,37 @@ static void test_missing_file(void)
     dk_config_free(&c);
 }
 
+/* [storage] block_cache_size: auto (the default) follows memory, an
+ * explicit size (0 too) wins; "auto" is a word of that key only. */
+static void test_block_cache_auto(void)
+{
+    dk_config c;
+    dk_config_defaults(&c);
+    CU_ASSERT_EQUAL(c.storage.block_cache_size, DK_CONFIG_AUTO);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "block_cache_size", "1GiB", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(c.storage.block_cache_size, 1ull << 30);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "block_cache_size", "AUTO", tc_err, sizeof tc_err), 0);
+    CU_ASSERT_EQUAL(c.storage.block_cache_size, DK_CONFIG_AUTO);
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "block_cache_size", "65GiB", tc_err, sizeof tc_err),
+                    DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected auto or a size in 0..64GiB"));
+    CU_ASSERT_EQUAL(dk_config_set(&c, "storage", "memtable_size", "auto", tc_err, sizeof tc_err), DK_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tc_err, "expected a size in 1MiB..4GiB"));
+    dk_config_free(&c);
+
+    const uint64_t mib = 1ull << 20, gib = 1ull << 30;
+    CU_ASSERT_EQUAL(dk_block_cache_size(DK_CONFIG_AUTO, 24 * gib), 3 * gib);
+    CU_ASSERT_EQUAL(dk_block_cache_size(DK_CONFIG_AUTO, 4 * gib), 512 * mib);
+    CU_ASSERT_EQUAL(dk_block_cache_size(DK_CONFIG_AUTO, 256 * mib), 64 * mib); /* the floor */
+    CU_ASSERT_EQUAL(dk_block_cache_size(DK_CONFIG_AUTO, 512 * gib), 16 * gib); /* the cap */
+    CU_ASSERT_EQUAL(dk_block_cache_size(DK_CONFIG_AUTO, 0), 128 * mib);        /* unknown memory */
+    CU_ASSERT_EQUAL(dk_block_cache_size(32 * mib, 24 * gib), 32 * mib);
+    CU_ASSERT_EQUAL(dk_block_cache_size(0, 24 * gib), 0);
+    uint64_t mem = dk_mem_usable();
+    CU_ASSERT(mem >= 64 * mib);
+    CU_ASSERT(mem <= (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGE_SIZE));
+}
+
 static void test_example_file(void)
 {
     const char *src = getenv("DYNKV_SRCDIR");
@@ -665,6 +697,7 @@ static CU_TestInfo tc_tests[] = {
     {"file refusals name file:line", test_file_refusals},
     {"missing file", test_missing_file},
     {"example file holds the defaults", test_example_file},
+    {"block_cache_size = auto follows memory", test_block_cache_auto},
     {"plugin sections and their options", test_plugin_sections},
     CU_TEST_INFO_NULL,
 };
