@@ -1,16 +1,21 @@
 /*
  * mailbox.h - run a function on another libuv loop's thread.
  *
- * The only cross-thread libuv call is uv_async_send, which coalesces; a
- * mailbox pairs it with a mutex-protected FIFO so every posted message runs
- * exactly once, in posting order, on the owning loop. Used to hand HTTP
- * requests from extra loop threads to the cluster loop and the answers back.
+ * A mutex-protected FIFO, so every posted message runs exactly once, in
+ * posting order, on the owning loop, and a dk_wake (base/wake.h) to wake
+ * that loop: sent only when a post makes the FIFO non-empty, so a burst of
+ * posts costs one write(2) and one wake-up. Not uv_async: libuv 1.44's
+ * loop spins in uv_async's callback path while a sender that was
+ * preempted between its two steps is off the CPU (wake.h). Used to hand
+ * HTTP requests from extra loop threads to the cluster loop and the
+ * answers back, hints between coordinators, and RPC relays between loops.
  */
 #ifndef DK_MAILBOX_H
 #define DK_MAILBOX_H
 
 #include <pthread.h>
 #include <uv.h>
+#include "base/wake.h"
 
 typedef struct dk_mail {
     struct dk_mail *next;
@@ -19,7 +24,7 @@ typedef struct dk_mail {
 } dk_mail;
 
 typedef struct dk_mailbox {
-    uv_async_t async;
+    dk_wake wake;
     pthread_mutex_t mu;
     dk_mail *head, *tail;
     int closed;

@@ -44,8 +44,8 @@ static void mem_cgroup_path(const char *prefix, char *out, size_t len)
         return;
     char line[1024];
     while (fgets(line, sizeof line, f)) {
-        char *at = strcmp(prefix, "0::") == 0 ? (strncmp(line, prefix, 3) == 0 ? line : NULL)
-                                              : strstr(line, prefix);
+        char *at =
+            strcmp(prefix, "0::") == 0 ? (strncmp(line, prefix, 3) == 0 ? line : NULL) : strstr(line, prefix);
         if (at) {
             line[strcspn(line, "\n")] = '\0';
             snprintf(out, len, "%s", at + strlen(prefix));

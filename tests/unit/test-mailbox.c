@@ -6,7 +6,9 @@
  */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 #include "base/mailbox.h"
 #include "dynkv/types.h"
@@ -101,9 +103,52 @@ static void test_close_drains_then_refuses(void)
     CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
 }
 
+/* A burst of posts wakes the loop once (one write to its eventfd), and a
+ * message posted while the loop runs others (here: by one of them) wakes
+ * it again: never lost. NOWAIT turns only, so a lost wake-up fails the
+ * count instead of hanging. */
+static dk_mailbox chain_mb;
+static int chain_ran;
+static dk_mail chain_mail[100];
+
+static void mb_chain(void *arg)
+{
+    (void)arg;
+    chain_ran++;
+    if (chain_ran < 100)
+        CU_ASSERT_EQUAL(dk_mailbox_post(&chain_mb, &chain_mail[chain_ran], mb_chain, NULL), 0);
+}
+
+static void test_one_wake_per_burst(void)
+{
+    uv_loop_t loop;
+    CU_ASSERT_EQUAL_FATAL(uv_loop_init(&loop), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_mailbox_init(&chain_mb, &loop), 0);
+    dk_mail m[5];
+    queued_ran = 0;
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(dk_mailbox_post(&chain_mb, &m[i], mb_count, NULL), 0);
+    if (chain_mb.wake.rfd == chain_mb.wake.wfd) { /* an eventfd: its counter is the number of sends */
+        uint64_t sends = 0;
+        CU_ASSERT_EQUAL(read(chain_mb.wake.rfd, &sends, sizeof sends), (ssize_t)sizeof sends);
+        CU_ASSERT_EQUAL(sends, 1);
+        dk_wake_send(&chain_mb.wake);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CU_ASSERT_EQUAL(queued_ran, 5);
+    CU_ASSERT_EQUAL(dk_mailbox_post(&chain_mb, &chain_mail[0], mb_chain, NULL), 0);
+    for (int turn = 0; turn < 1000 && chain_ran < 100; turn++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    CU_ASSERT_EQUAL(chain_ran, 100);
+    dk_mailbox_close(&chain_mb);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
+}
+
 static CU_TestInfo mailbox_tests[] = {
     {"posts from many threads run once, in order, on the loop", test_many_posters},
     {"close drains the queue, then refuses", test_close_drains_then_refuses},
+    {"one wake-up per burst, none lost", test_one_wake_per_burst},
     CU_TEST_INFO_NULL,
 };
 
