@@ -565,6 +565,7 @@ static void loop_close(loop_ctx *ctx)
 {
     uv_run(&ctx->loop, UV_RUN_DEFAULT); /* close callbacks still pending */
     int rc = uv_loop_close(&ctx->loop);
+    dk_api_pool_free(&ctx->api);
     if (rc)
         dk_log(DK_LOG_WARN, "loop %d closed with handles still open: %s", ctx->index, uv_strerror(rc));
 }

@@ -27,18 +27,92 @@ static const char *const json_ctype = "application/json";
 
 /* ---- the answer ---------------------------------------------------------- */
 
+/*
+ * The route-state pool: every GET and PUT allocates a dk_api_kv (824
+ * bytes), its answer-header buffer and, for the X-Session it answers
+ * with, a session state of 16 version vectors. A finished /kv request's
+ * state goes back to its loop's pool with those (buffers up to
+ * API_POOL_BUF_MAX, the session's vectors as they are), and the next
+ * request takes it zeroed but for them. Only the loop's own thread
+ * touches its pool: a send that runs elsewhere (a stopping node's
+ * fallback) frees instead.
+ */
+#define DK_API_POOL_MAX 64
+#define API_POOL_BUF_MAX 4096
+
+static int api_pool_here(dk_api *api)
+{
+    return api->pool_thread_set && pthread_equal(api->pool_thread, pthread_self());
+}
+
+/* Keep a buffer's memory for the next request, or free it when large. */
+static void api_buf_keep(dk_buf *b)
+{
+    if (b->cap > API_POOL_BUF_MAX)
+        dk_buf_free(b);
+    else
+        b->len = 0;
+}
+
 void *dk__api_req_new(dk_api *api, dk_http_exchange *x, size_t size, dk_op op)
 {
-    dk_api_req *q = calloc(1, size);
-    if (!q) {
+    dk_api_req *q;
+    if (!api->pool_thread_set) {
+        api->pool_thread = pthread_self();
+        api->pool_thread_set = 1;
+    }
+    if (size == sizeof(dk_api_kv) && api->pool && api_pool_here(api)) {
+        q = api->pool;
+        api->pool = q->pool_next;
+        api->pooled--;
+        dk_buf headers = q->headers, body = q->body;
+        struct dk_api_session *spare = q->spare;
+        memset(q, 0, size);
+        q->headers = headers;
+        q->body = body;
+        q->spare = spare;
+    } else if (!(q = calloc(1, size))) {
         dk_http_respond_error(x, 503, "overloaded", "out of memory");
         return NULL;
     }
     q->api = api;
+    q->size = size;
     q->x = x;
     q->op = op;
     q->start_ns = dk_mono_ns();
     return q;
+}
+
+/* q's memory after its answer: into the pool, or freed. */
+static void api_req_end(dk_api_req *q)
+{
+    dk_api *api = q->api;
+    dk__api_session_free(q);
+    if (q->size == sizeof(dk_api_kv) && api->pooled < DK_API_POOL_MAX && api_pool_here(api)) {
+        api_buf_keep(&q->headers);
+        api_buf_keep(&q->body);
+        q->pool_next = api->pool;
+        api->pool = q;
+        api->pooled++;
+        return;
+    }
+    dk__api_session_drop_spare(q);
+    dk_buf_free(&q->headers);
+    dk_buf_free(&q->body);
+    free(q);
+}
+
+void dk_api_pool_free(dk_api *api)
+{
+    while (api->pool) {
+        dk_api_req *q = api->pool;
+        api->pool = q->pool_next;
+        dk__api_session_drop_spare(q);
+        dk_buf_free(&q->headers);
+        dk_buf_free(&q->body);
+        free(q);
+    }
+    api->pooled = 0;
 }
 
 void dk__api_error(dk_api_req *q, int status, const char *code, const char *msg)
@@ -80,10 +154,7 @@ void dk__api_send(dk_api_req *q)
         dk_http_respond_buf(q->x, q->status, q->content_type, headers, &q->body);
     if (q->release)
         q->release(q);
-    dk__api_session_free(q);
-    dk_buf_free(&q->headers);
-    dk_buf_free(&q->body);
-    free(q);
+    api_req_end(q);
 }
 
 void dk__api_fail(dk_api_req *q, int status, const char *code, const char *msg)

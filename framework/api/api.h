@@ -12,6 +12,7 @@
 #ifndef DK_API_H
 #define DK_API_H
 
+#include <pthread.h>
 #include <uv.h>
 #include "http/http.h"
 #include "base/mailbox.h"
@@ -39,7 +40,18 @@ typedef struct dk_api {
     dk_mailbox *own_mb;
     /* [security] tokens_file loaded (auth.h); NULL: no client tokens. */
     struct dk_auth *auth;
+    /* Route states of finished /kv requests kept for the next (api.c), up
+     * to DK_API_POOL_MAX, with their answer buffers and session state;
+     * touched on the loop's own thread only (pool_thread). Zero at
+     * start; dk_api_pool_free empties it. */
+    struct dk_api_req *pool;
+    unsigned pooled;
+    pthread_t pool_thread;
+    int pool_thread_set;
 } dk_api;
+
+/* Free the pooled route states. Loop thread, once no request is left. */
+void dk_api_pool_free(dk_api *api);
 
 /* The dk_http_handler for a server whose arg is a dk_api. Loop thread. */
 void dk_api_handle(void *arg, dk_http_exchange *x, const dk_http_request *req);

@@ -47,6 +47,9 @@ struct dk_api_req {
     dk_buf body;
     dk_slice body_ref;              /* instead of body: bytes valid until the send */
     struct dk_api_session *session; /* X-Session of /kv, /crdt and scans (api_session.c) */
+    struct dk_api_session *spare;   /* a session state kept for reuse (pooled states) */
+    dk_api_req *pool_next;          /* in api->pool */
+    size_t size;                    /* of the route's state (a /kv one is pooled) */
     int session_on;                 /* the route answers with X-Session (api_session.c) */
 };
 
@@ -59,7 +62,12 @@ void *dk__api_req_new(dk_api *api, dk_http_exchange *x, size_t size, dk_op op);
 void dk__api_error(dk_api_req *q, int status, const char *code, const char *msg);
 void dk__api_json(dk_api_req *q, int status, json_t *o);
 
-/* Loop thread: send q's answer, count it, free q (and what it owns). */
+/* Loop thread: the pooled route states' session state (api_session.c),
+ * freed. */
+void dk__api_session_drop_spare(dk_api_req *q);
+
+/* Loop thread: send q's answer, count it, free q (and what it owns): a
+ * /kv route state goes back to the loop's pool with its buffers. */
 void dk__api_send(dk_api_req *q);
 /* dk__api_error, then dk__api_send. */
 void dk__api_fail(dk_api_req *q, int status, const char *code, const char *msg);

@@ -30,11 +30,26 @@ struct dk_api_session {
     size_t sent_len;
 };
 
-/* q->session, new and empty: 0, or -1 (out of memory). */
+/* q->session, new and empty (the state a pooled route state kept, when
+ * it has one): 0, or -1 (out of memory). */
 static int session_new(dk_api_req *q)
 {
+    const uint8_t *ckey = q->api->node->context_key;
+    if (q->spare) {
+        q->session = q->spare;
+        q->spare = NULL;
+        q->session->unmet = 0;
+        q->session->sent = NULL;
+        q->session->sent_len = 0;
+        if (dk_session_reuse(&q->session->s, ckey) == 0)
+            return 0;
+        dk_session_free(&q->session->s);
+        free(q->session);
+        q->session = NULL;
+        return -1;
+    }
     q->session = calloc(1, sizeof(*q->session));
-    if (!q->session || dk_session_init(&q->session->s, q->api->node->context_key) != 0) {
+    if (!q->session || dk_session_init(&q->session->s, ckey) != 0) {
         free(q->session);
         q->session = NULL;
         return -1;
@@ -72,12 +87,26 @@ int dk__api_session_parse(dk_api_req *q, const dk_http_request *r)
     return 0;
 }
 
+/* The state stays with q (q->spare) for the request that reuses q. */
 void dk__api_session_free(dk_api_req *q)
 {
+    if (q->session && !q->spare) {
+        q->spare = q->session;
+        q->session = NULL;
+    }
     if (q->session) {
         dk_session_free(&q->session->s);
         free(q->session);
         q->session = NULL;
+    }
+}
+
+void dk__api_session_drop_spare(dk_api_req *q)
+{
+    if (q->spare) {
+        dk_session_free(&q->spare->s);
+        free(q->spare);
+        q->spare = NULL;
     }
 }
 

@@ -85,11 +85,9 @@ static _Thread_local struct {
     uint8_t from[DK_CONTEXT_KEY_LEN], key[DK_CONTEXT_KEY_LEN];
 } session_cache;
 
-int dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN])
+/* s->key from context_key (derived once per thread per context key). */
+static int session_set_key(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN])
 {
-    memset(s, 0, sizeof(*s));
-    for (uint32_t i = 0; i < DK_SESSION_KEYS; i++)
-        dk_vv_init(&s->e[i].vv);
     if (!session_cache.set || CRYPTO_memcmp(session_cache.from, context_key, DK_CONTEXT_KEY_LEN) != 0) {
         int rc = session_hmac(context_key, session_label, sizeof(session_label) - 1, session_cache.key,
                               sizeof(session_cache.key));
@@ -100,6 +98,28 @@ int dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN]
     }
     memcpy(s->key, session_cache.key, sizeof(s->key));
     return 0;
+}
+
+int dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN])
+{
+    memset(s, 0, sizeof(*s));
+    for (uint32_t i = 0; i < DK_SESSION_KEYS; i++)
+        dk_vv_init(&s->e[i].vv);
+    return session_set_key(s, context_key);
+}
+
+/* Every entry, not only the first n: a token that failed to decode part
+ * way may have left a version vector past n. */
+int dk_session_reuse(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN])
+{
+    for (uint32_t i = 0; i < DK_SESSION_KEYS; i++) {
+        s->e[i].tag = 0;
+        s->e[i].vv.n = 0;
+    }
+    s->n = 0;
+    s->spill = 0;
+    s->changed = 0;
+    return session_set_key(s, context_key);
 }
 
 void dk_session_free(dk_session *s)

@@ -49,6 +49,11 @@ typedef struct dk_session {
 int dk_session_init(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN]);
 void dk_session_free(dk_session *s);
 
+/* Make an initialised s empty again under context_key, as
+ * dk_session_init would, keeping the memory its entries' version vectors
+ * hold (a session state reused request after request). 0 or -ENOMEM. */
+int dk_session_reuse(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN]);
+
 /* Replace s's entries with the token s[0..len) (an empty string is the
  * empty session). Returns 0, -ENOMEM, or DK_ECORRUPT / -EINVAL with a
  * message for the client in err (s is then empty). */

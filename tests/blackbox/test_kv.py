@@ -252,6 +252,31 @@ def test_garbage_token_rejected(node, header):
     node.assert_still_serving()
 
 
+def test_reused_request_state_shows_nothing_of_the_last(make_node):
+    """A loop reuses a finished request's state (its session, its answer
+    buffers) for the next: with one loop every request below takes the
+    state of the one before, and none shows anything of it."""
+    n = make_node("memory", sets=["node.loop_threads=1"])
+    a = n.put("kv-pool-a", b"1")
+    b = n.put("kv-pool-b", b"2")
+    assert a.status == 200 and b.status == 200, (a, b)
+    assert a.header("X-Siblings") == "1", a
+    both = n.get("kv-pool-b", headers={"X-Session": a.header("X-Session")})
+    assert both.status == 200, both                         # a session naming a and b
+    assert len(both.header("X-Session")) > len(b.header("X-Session")), both
+    for _ in range(3):
+        r = n.get("kv-pool-b")                              # no X-Session: names b alone
+        assert r.status == 200 and r.header("X-Session") == b.header("X-Session"), r
+        assert r.header("X-Siblings") is None, r            # a PUT's header, not a GET's
+        assert r.header("X-Context") == b.header("X-Context"), r
+        r = n.get("kv-pool-a", headers={"X-Session": "not*a*token"})
+        assert r.status == 400 and r.json()["error"] == "bad_session", r
+    r = n.get("kv-pool-missing")
+    assert r.status == 404, r
+    empty = r.header("X-Session")
+    assert len(empty) < len(b.header("X-Session")), r     # the empty session again
+
+
 def test_every_answer_carries_a_session(node):
     # Without X-Session the node keeps no session state until an answer
     # notes a key; every answer still carries a token the node takes back.

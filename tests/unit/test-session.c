@@ -7,6 +7,7 @@
  * is altered, truncated, or MACed under another cluster's key is refused.
  */
 #include <CUnit/CUnit.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "node/session.h"
@@ -81,6 +82,54 @@ static void test_round_trip_and_merge(void)
     dk_session_free(&t);
 }
 
+/* A reused session is the fresh session under its new key: no entry,
+ * spill bit or vector of before, also one a failed decode left past n. */
+static void test_reuse(void)
+{
+    dk_session s, fresh;
+    dk_vv v1;
+    dk_buf a = DK_BUF_INIT, b = DK_BUF_INIT;
+    int spilled = 0;
+    CU_ASSERT_EQUAL_FATAL(dk_session_init(&s, key_a), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_session_init(&fresh, key_b), 0);
+    vv1(&v1, "n1", 7);
+    for (int i = 0; i < 20; i++) { /* more keys than it holds: spill bits set */
+        char k[16];
+        snprintf(k, sizeof k, "key%d", i);
+        CU_ASSERT_EQUAL(dk_session_note(&s, sl(k), &v1), 0);
+    }
+    CU_ASSERT_NOT_EQUAL(s.spill, 0);
+    CU_ASSERT_EQUAL(dk_session_reuse(&s, key_b), 0);
+    CU_ASSERT_EQUAL(s.n, 0);
+    CU_ASSERT_EQUAL(s.spill, 0);
+    CU_ASSERT_EQUAL(s.changed, 0);
+    CU_ASSERT_PTR_NULL(dk_session_need(&s, sl("key19"), &spilled));
+    CU_ASSERT_EQUAL(spilled, 0);
+    for (uint32_t i = 0; i < DK_SESSION_KEYS; i++)
+        CU_ASSERT_EQUAL(s.e[i].vv.n, 0);
+    CU_ASSERT_EQUAL(dk_session_encode(&s, &a), 0);
+    CU_ASSERT_EQUAL(dk_session_encode(&fresh, &b), 0);
+    CU_ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0); /* MACed under key_b now */
+    a.len = b.len = 0;
+    CU_ASSERT_EQUAL(dk_session_note(&s, sl("one"), &v1), 0);
+    CU_ASSERT_EQUAL(dk_session_note(&fresh, sl("one"), &v1), 0);
+    CU_ASSERT_EQUAL(dk_session_encode(&s, &a), 0);
+    CU_ASSERT_EQUAL(dk_session_encode(&fresh, &b), 0);
+    CU_ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    /* A vector left past n (as a decode that failed part way leaves one)
+     * does not show through either. */
+    dk_actor x;
+    CU_ASSERT_EQUAL(dk_actor_set(&x, "n9", 1), 0);
+    CU_ASSERT_EQUAL(dk_vv_set(&s.e[5].vv, &x, 99, 0), 0);
+    CU_ASSERT_EQUAL(dk_session_reuse(&s, key_b), 0);
+    CU_ASSERT_EQUAL(s.e[5].vv.n, 0);
+    dk_buf_free(&a);
+    dk_buf_free(&b);
+    dk_vv_free(&v1);
+    dk_session_free(&s);
+    dk_session_free(&fresh);
+}
+
 static void test_bounded_lru_and_spill(void)
 {
     dk_session s;
@@ -149,6 +198,7 @@ static void test_refused(void)
 static CU_TestInfo session_tests[] = {
     {"round trip; entries merge, keep times", test_round_trip_and_merge},
     {"bounded: LRU eviction into spill bits", test_bounded_lru_and_spill},
+    {"reuse: the fresh session, memory kept", test_reuse},
     {"altered, truncated and foreign tokens refused", test_refused},
     CU_TEST_INFO_NULL,
 };
