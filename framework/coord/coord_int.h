@@ -77,6 +77,8 @@ struct dk_coord {
     _Atomic uint64_t loop_epoch;
     atomic_uint loop_inflight[2];
     uint64_t test_write_delay_ms; /* DK_TEST_WRITE_DELAY_MS (coord_write.c); 0 = off */
+    struct rop *rop_pool;         /* finished reads kept for the next (coord_read.c) */
+    unsigned rop_pooled;
 };
 
 /* ---- worker jobs ---------------------------------------------------------
@@ -205,6 +207,10 @@ int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice
  * merged encoding in raw (empty when no replica had the key), or an error
  * with acks/needed/replicas filled in. */
 typedef void (*dk__read_cb)(void *arg, int status, int acks, int needed, int replicas, dk_buf *raw);
+
+/* Free the coordinator's pool of finished reads (coord_read.c). Loop
+ * thread, when the coordinator goes. */
+void dk__rop_pool_free(dk_coord *c);
 
 /* Read key at quorum from the plan's replicas (local one included) for a
  * CAS write; no read repair. Returns 0 (cb will run) or an error. */

@@ -76,8 +76,18 @@ struct rop {
     dk_coord_result res;
     void *res_pin;      /* res.raw is a lent copy (not owned) until released */
     dk__ready launched; /* the start's end, on the ready list */
+    uint32_t cap;       /* replies there is room for (ROP_POOL_CAP when pooled) */
+    rop *pool_next;     /* in c->rop_pool */
     rreply rr[];        /* n of them: a read of one replica allocates one */
 };
+
+/* Finished reads of up to ROP_POOL_CAP replicas go back to their
+ * coordinator's pool (at most ROP_POOL_MAX, with their key buffer) and
+ * the next read takes one: the op and its key are two allocations a GET
+ * no longer makes. A coordinator lives on one loop, so its pool needs no
+ * lock; dk__rop_pool_free empties it when the coordinator goes. */
+#define ROP_POOL_CAP 3u
+#define ROP_POOL_MAX 64u
 
 /* The reply's encoding, owned or lent. */
 static dk_slice rr_raw(const rreply *r)
@@ -102,14 +112,32 @@ static void rop_free(rop *op)
         dk_object_free(&op->rr[i].obj);
         rr_raw_free(&op->rr[i]);
     }
-    dk_buf_free(&op->key);
     if (op->res_pin) {
         dk_object_free(&op->res.obj);
         dk_buf_init(&op->res.raw); /* not ours: lent */
         dk_store_release(op->c->node->store, op->res_pin);
     }
     dk__result_free(&op->res);
+    dk_coord *c = op->c;
+    if (op->cap == ROP_POOL_CAP && c->rop_pooled < ROP_POOL_MAX) {
+        op->pool_next = c->rop_pool;
+        c->rop_pool = op;
+        c->rop_pooled++;
+        return;
+    }
+    dk_buf_free(&op->key);
     free(op);
+}
+
+void dk__rop_pool_free(dk_coord *c)
+{
+    while (c->rop_pool) {
+        rop *op = c->rop_pool;
+        c->rop_pool = op->pool_next;
+        dk_buf_free(&op->key);
+        free(op);
+    }
+    c->rop_pooled = 0;
 }
 
 static int rop_count(const rop *op, int state)
@@ -583,9 +611,20 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
         return -EINVAL;
     if (c->stopping)
         return DK_ECLOSED;
-    rop *op = calloc(1, sizeof(*op) + p->n * sizeof(rreply));
-    if (!op)
+    rop *op;
+    uint32_t cap = p->n <= ROP_POOL_CAP ? ROP_POOL_CAP : p->n;
+    if (cap == ROP_POOL_CAP && c->rop_pool) {
+        op = c->rop_pool;
+        c->rop_pool = op->pool_next;
+        c->rop_pooled--;
+        dk_buf key_buf = op->key;
+        memset(op, 0, sizeof(*op) + ROP_POOL_CAP * sizeof(rreply));
+        key_buf.len = 0;
+        op->key = key_buf;
+    } else if (!(op = calloc(1, sizeof(*op) + cap * sizeof(rreply)))) {
         return -ENOMEM;
+    }
+    op->cap = cap;
     op->c = c;
     op->deadline_ns = deadline_ns;
     op->n = p->n;

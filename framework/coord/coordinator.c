@@ -60,6 +60,7 @@ static void coord_maybe_stopped(dk_coord *c)
     void *arg = c->stop_arg;
     dk__stream_free(c);
     dk__scan_table_drop(c);
+    dk__rop_pool_free(c);
     pthread_mutex_destroy(&c->post_mu);
     free(c);
     if (done)

@@ -202,10 +202,42 @@ static void test_prefs_reused(void)
     cluster_stop();
 }
 
+/* Finished reads are reused (coord_read.c's pool): reads of a present,
+ * an absent and another present key in turn through one coordinator,
+ * each answering its own key only, also after a widened read. */
+static void test_reused_reads(void)
+{
+    CU_ASSERT_FATAL(cluster_start(3, 1000, 1) == 0);
+    repair_percent(0);
+    got g;
+    put(0, "pa", "va", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    put(0, "pb", "vb", DK_CL_ALL, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    got_free(&g);
+    for (int round = 0; round < 3; round++) {
+        get(1, "pa", round == 1 ? DK_CL_ALL : DK_CL_QUORUM, &g);
+        CU_ASSERT_EQUAL(g.status, 0);
+        CU_ASSERT(has_value(&g, "va") && !has_value(&g, "vb"));
+        got_free(&g);
+        get(1, "p-missing", DK_CL_QUORUM, &g);
+        CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
+        CU_ASSERT_EQUAL(g.obj.n_sib, 0);
+        got_free(&g);
+        get(1, "pb", DK_CL_ONE, &g);
+        CU_ASSERT_EQUAL(g.status, 0);
+        CU_ASSERT(has_value(&g, "vb") && !has_value(&g, "va"));
+        got_free(&g);
+    }
+    cluster_stop();
+}
+
 static CU_TestInfo read_tests[] = {
     {"read repair fixes stale replicas", test_read_repair},
     {"reads ask R replicas first, all only when they differ or sampled", test_read_r_first},
     {"a preference list computed by the caller is reused for its placement and key", test_prefs_reused},
+    {"reused read ops answer their own key only", test_reused_reads},
     CU_TEST_INFO_NULL,
 };
 
