@@ -88,7 +88,8 @@ static _Thread_local struct {
 /* s->key from context_key (derived once per thread per context key). */
 static int session_set_key(dk_session *s, const uint8_t context_key[DK_CONTEXT_KEY_LEN])
 {
-    if (!session_cache.set || CRYPTO_memcmp(session_cache.from, context_key, DK_CONTEXT_KEY_LEN) != 0) {
+    /* memcmp: the node's own keys on both sides (context.c, ctx_mac_keyed). */
+    if (!session_cache.set || memcmp(session_cache.from, context_key, DK_CONTEXT_KEY_LEN) != 0) {
         int rc = session_hmac(context_key, session_label, sizeof(session_label) - 1, session_cache.key,
                               sizeof(session_cache.key));
         if (rc)
