@@ -286,6 +286,11 @@ typedef struct dk__http_parse {
  * outcome (-EACCES) with early.status set; early.headers go with it. */
 void dk__http_parse_init(dk__http_parse *p, size_t max_body, size_t max_header);
 
+/* Split the request target t[0..len) into out's path and query when it is
+ * a plain origin-form target (the parser's fast path); 1 when it did, 0
+ * (out unchanged) for anything that needs http_parser_parse_url. */
+int dk__http_target_simple(const char *t, size_t len, dk_http_request *out);
+
 /*
  * Parse up to len bytes, stopping after at most one outcome; *used says how
  * many bytes were consumed (the rest must be fed again). Returns an outcome

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <http_parser.h>
 #include "http/http.h"
 
 static void test_parser_fragments(void)
@@ -262,6 +263,47 @@ static void test_parser_pool(void)
     CU_ASSERT_PTR_NULL(pool.free);
 }
 
+/* The fast split of plain origin-form targets gives what
+ * http_parser_parse_url gives, and leaves everything else to it. */
+static void test_target_fast_path(void)
+{
+    static const char *const simple[] = {
+        "/",
+        "/kv/g-123",
+        "/kv/x%2Fy?prefix=a&limit=3",
+        "/kv/a?",
+        "/scan?prefix=&cursor=a:b@c",
+        "/kv/~a.b_c-d!$&'()*+,;=:@",
+        "//kv",
+        "/kv/a?b=/c",
+    };
+    static const char *const other[] = {
+        "",     "*",       "http://h/kv/a", "/kv/a#f", "/kv/a?b?c", "/kv/a b", "/kv/\x7f", "/kv/\xc3\xa9",
+        "kv/a", "/kv/a\"", "/kv/<a>",       "/kv/a|b",
+    };
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
+        const char *t = simple[i];
+        dk_http_request r;
+        memset(&r, 0, sizeof r);
+        CU_ASSERT_EQUAL_FATAL(dk__http_target_simple(t, strlen(t), &r), 1);
+        struct http_parser_url u;
+        http_parser_url_init(&u);
+        CU_ASSERT_EQUAL_FATAL(http_parser_parse_url(t, strlen(t), 0, &u), 0);
+        size_t plen = (u.field_set & (1u << UF_PATH)) ? u.field_data[UF_PATH].len : 0;
+        size_t qlen = (u.field_set & (1u << UF_QUERY)) ? u.field_data[UF_QUERY].len : 0;
+        CU_ASSERT(r.path == t && r.path_len == plen);
+        CU_ASSERT_EQUAL(r.query_len, qlen);
+        if (qlen)
+            CU_ASSERT(r.query == t + u.field_data[UF_QUERY].off);
+    }
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        dk_http_request r;
+        memset(&r, 0, sizeof r);
+        CU_ASSERT_EQUAL(dk__http_target_simple(other[i], strlen(other[i]), &r), 0);
+        CU_ASSERT_PTR_NULL(r.path);
+    }
+}
+
 static CU_TestInfo http_parse_tests[] = {
     {"fragmented pipelined input", test_parser_fragments},
     {"parser errors", test_parser_errors},
@@ -269,6 +311,7 @@ static CU_TestInfo http_parse_tests[] = {
     {"percent decoding and query", test_url},
     {"status text and JSON errors", test_status_text_and_error_json},
     {"requests reused from a pool", test_parser_pool},
+    {"plain targets split without the URL parser", test_target_fast_path},
     CU_TEST_INFO_NULL,
 };
 
