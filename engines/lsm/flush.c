@@ -14,7 +14,9 @@
  * a recycled one to its records, or sync the directory: with sync=0
  * writes the old log may hold up to a memtable of unsynced data, and
  * syncing that in the leader stalled every writer for tens of
- * milliseconds per switch. That "settling" is done outside mu, under
+ * milliseconds per switch. That "settling" (sync what is unsynced, cut a
+ * refused group, close, sync the directory for a name not prepared; a
+ * recycled log's stale tail is left as it is) is done outside mu, under
  * prev_mu, by:
  *   - the flush thread, before it writes the immutable memtable out;
  *   - a write group that asked for sync, before it acknowledges, only
@@ -73,14 +75,18 @@ int dk__lsm_wal_settle(lsm_db *db)
         if (db->prev.f) {
             char old[4096];
             dk__lsm_file_path(db, old, sizeof(old), db->prev.number, "log");
-            /* A recycled log's trim syncs the whole file (truncate: its
-             * ftruncate + fsync), data included; a fresh log needs its
-             * own fdatasync only for bytes written after the last one.
-             * With sync writes that is none: every group was synced. */
-            if (!db->prev.recycled && db->prev.synced != db->prev.size)
-                rc = dk__lsm_wal_sync(&db->prev);
-            if (!rc)
+            /* A refused group is cut (truncate: ftruncate + fsync, which
+             * syncs the records before it too). A recycled log's stale
+             * tail is not: recovery replays past it (recovery.c), the log
+             * is obsolete once its memtable is flushed, and a file kept
+             * at its largest size lets the next life of it overwrite
+             * instead of extend (no size change for its fdatasyncs). The
+             * log needs its own fdatasync only for bytes written after
+             * the last one; with sync writes that is none. */
+            if (db->prev.cut_back)
                 rc = dk__lsm_wal_trim(&db->prev, old);
+            else if (db->prev.synced != db->prev.size)
+                rc = dk__lsm_wal_sync(&db->prev);
             if (!rc)
                 rc = dk__lsm_wal_close(&db->prev);
         }

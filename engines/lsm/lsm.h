@@ -107,7 +107,7 @@ typedef struct lsm_db {
     uint64_t recycle_log;    /* obsolete WAL kept for reuse (0: none) */
     /* The WAL before the current one stays open after a memtable switch
      * until someone settles it (flush.c): syncs what it has unsynced,
-     * cuts a recycled log's stale tail, closes it, and syncs the
+     * cuts a refused group from it, closes it, and syncs the
      * directory when the new log's name is not durable yet (settle_dir).
      * The flush thread does it before the flush; a sync write's leader
      * only when its acknowledgement depends on it (settle_urgent: unsynced

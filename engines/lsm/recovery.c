@@ -7,7 +7,7 @@
  * its first bad record, whose tail is truncated; the replay stops at the
  * first gap in the sequence numbers, see rc_replay_cb; a bad tail followed
  * by a log that continues the sequence lost nothing: a recycled log's
- * stale bytes, which a switch no longer waits to cut, flush.c; any other
+ * stale bytes, which nothing cuts any more, flush.c; any other
  * bad tail is logged and counted as dropped, rc_tail), write that
  * memtable out as a level-0 table, then write a fresh manifest naming the
  * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
@@ -396,7 +396,7 @@ static int rc_recover(lsm_db *db)
         if (bad.dropped && rp.next != next0) {
             /* This log continues the sequence where the bad tail's log
              * ended: nothing was lost there; it was a recycled log's
-             * stale bytes, left for the flush thread to cut (flush.c). */
+             * stale bytes, which are not cut (flush.c). */
             db->host->log(db->host, DK_LOG_INFO, "lsm: cut %llu stale bytes after the records of %s",
                           (unsigned long long)bad.dropped, bad.path);
             bad.dropped = 0;

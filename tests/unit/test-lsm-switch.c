@@ -238,7 +238,7 @@ static void test_prepared_log_unused_at_crash(void)
 
 /* A sync write after a switch into a prepared log is acknowledged without
  * the old log's settle: the test holds prev_mu, so the flush thread's
- * settle (trim the recycled log's stale tail, close it) cannot run, and
+ * settle (close the old log) cannot run, and
  * the writes go on (before this change the first synced group after a
  * switch settled, and would wait here for ever). Then a crash with the
  * old log still untrimmed: its stale tail does not end on a record
