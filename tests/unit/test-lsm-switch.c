@@ -2,8 +2,8 @@
  * test-lsm-switch.c - the memtable switch off the write path (flush.c):
  * the flush thread prepares the next WAL, a switch only swaps into it, a
  * sync write after a switch does not wait for the old log's settle, and
- * recovery replays past the stale tail a recycled log keeps until that
- * settle (recovery.c). Crashes are modelled with the fault env: at the
+ * recovery replays past the stale tail a recycled log keeps (nothing cuts
+ * it any more: recovery.c). Crashes are modelled with the fault env: at the
  * chosen moment every later I/O fails, and the reboot keeps only what was
  * made durable.
  */
