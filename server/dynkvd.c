@@ -756,5 +756,10 @@ int main(int argc, char **argv)
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();
     dk_config_free(&cfg);
+    /* End libuv's pool threads now rather than in its destructor, after
+     * exit's handlers: their thread-local state (OpenSSL's error queue of
+     * a SIGHUP reload, a dlclosed plugin's _Thread_local data) is then
+     * gone before AddressSanitizer's leak check walks the live threads. */
+    uv_library_shutdown();
     return status;
 }
