@@ -50,11 +50,6 @@ void dk__lsm_props_init(lsm_props *p);
 void dk__lsm_props_free(lsm_props *p);
 int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src);
 
-/* The builder writes a table out in chunks of this many bytes (the last
- * one shorter), or of writeback_bytes when that is shorter
- * (table_builder.c). */
-#define LSM_TB_WRITE_CHUNK (256u * 1024u)
-
 typedef struct lsm_tb_opts {
     unsigned bits_per_key;
     const dk_codec_ref *codec; /* compress data blocks with it when that shrinks them

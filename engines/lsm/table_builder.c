@@ -18,16 +18,6 @@
  * interval), so a 64 MiB flush or compaction output trickles to the
  * device instead of landing as one burst at the final fsync, where it
  * would queue every WAL fdatasync on the same device behind it.
- *
- * Blocks and trailers are gathered in a buffer of LSM_TB_WRITE_CHUNK bytes and
- * written out in whole, aligned chunks of it (the last one at finish).
- * One write(2) per block cost a system call per 4-10 KiB, and each of
- * them ended in a new, partly covered page that ext4 zeroes before the
- * next write fills it: in a 3-node cluster at 1000 quorum PUT/s of 10
- * KiB values, flush and compaction spent ~200 us of kernel time per PUT
- * (copy_folio_from_iter, __pi_memset in ext4_block_write_begin). On this
- * VM writing 128 MiB takes 0.09-0.12 s of system time in 4-10 KiB writes
- * and 0.03 s in 256 KiB ones; the extra copy into the buffer is ~0.01 s.
  */
 #include "table.h"
 
@@ -44,8 +34,6 @@ struct lsm_table_builder {
     lsm_wfile *f;
     lsm_tb_opts opts;
     uint64_t offset, written_back; /* bytes appended; offset at the last writeback */
-    uint64_t out;                  /* bytes handed to the env (offset - wbuf.len) */
-    dk_buf wbuf;                   /* appended, not yet written out (< LSM_TB_WRITE_CHUNK) */
     lsm_block_builder data, index;
     dk_buf last_key, scratch;
     uint64_t pending_off, pending_size;
@@ -120,64 +108,27 @@ int dk__lsm_tb_open(lsm_env *env, const char *path, const lsm_tb_opts *opts, lsm
     return 0;
 }
 
-/* Write the buffered bytes out; then, every writeback_bytes, start the
- * file's writeback up to what was written. */
-static int tb_write_out(lsm_table_builder *tb)
-{
-    if (tb->wbuf.len) {
-        int rc = tb->env->ops->append(tb->f, tb->wbuf.data, tb->wbuf.len);
-        if (rc)
-            return rc;
-        tb->out += tb->wbuf.len;
-        dk_buf_reset(&tb->wbuf);
-    }
-    if (tb->opts.writeback_bytes && tb->env->ops->writeback &&
-        tb->out - tb->written_back >= tb->opts.writeback_bytes) {
-        tb->written_back = tb->out;
-        return tb->env->ops->writeback(tb->f, tb->out);
-    }
-    return 0;
-}
-
-/* Buffer n bytes at p; write each chunk out as it fills: LSM_TB_WRITE_CHUNK bytes,
- * or the writeback interval when that is shorter. */
-static int tb_buffer(lsm_table_builder *tb, const uint8_t *p, size_t n)
-{
-    size_t chunk = LSM_TB_WRITE_CHUNK;
-    if (tb->opts.writeback_bytes && tb->opts.writeback_bytes < chunk)
-        chunk = (size_t)tb->opts.writeback_bytes;
-    while (n) {
-        if (!tb->wbuf.cap) {
-            int rc = dk_buf_reserve(&tb->wbuf, chunk);
-            if (rc)
-                return rc;
-        }
-        size_t take = chunk - tb->wbuf.len;
-        if (take > n)
-            take = n;
-        int rc = dk_buf_append(&tb->wbuf, p, take);
-        if (rc)
-            return rc;
-        p += take;
-        n -= take;
-        if (tb->wbuf.len == chunk && (rc = tb_write_out(tb)))
-            return rc;
-    }
-    return 0;
-}
-
-/* Append n1 bytes at p, then n2 at p2 (may be 0). */
+/* Append n bytes: p, then p2 (n2 bytes; may be 0) in one gather write. */
 static int tb_write2(lsm_table_builder *tb, const void *p, size_t n1, const void *p2, size_t n2)
 {
-    int rc = tb_buffer(tb, p, n1);
-    if (!rc)
-        rc = tb_buffer(tb, p2, n2);
+    int rc;
+    if (n2) {
+        struct iovec iov[2] = {{(void *)p, n1}, {(void *)p2, n2}};
+        rc = tb->env->ops->appendv(tb->f, iov, 2);
+    } else {
+        rc = tb->env->ops->append(tb->f, p, n1);
+    }
     if (rc)
         return rc;
     size_t n = n1 + n2;
     tb->offset += n;
     if (tb->opts.on_write)
         tb->opts.on_write(tb->opts.arg, n);
+    if (tb->opts.writeback_bytes && tb->env->ops->writeback &&
+        tb->offset - tb->written_back >= tb->opts.writeback_bytes) {
+        tb->written_back = tb->offset;
+        return tb->env->ops->writeback(tb->f, tb->offset);
+    }
     return 0;
 }
 
@@ -396,8 +347,6 @@ int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size)
         rc = tb_write(tb, ft, sizeof(ft));
     }
     if (!rc)
-        rc = tb_write_out(tb);
-    if (!rc)
         rc = tb->env->ops->sync(tb->f, 0);
     dk_buf_free(&blk);
     if (!rc && props)
@@ -417,7 +366,6 @@ void dk__lsm_tb_abandon(lsm_table_builder *tb)
     dk__lsm_bb_free(&tb->index);
     dk_buf_free(&tb->last_key);
     dk_buf_free(&tb->scratch);
-    dk_buf_free(&tb->wbuf);
     dk__lsm_props_free(&tb->props);
     free(tb->hashes);
     free(tb);

@@ -7,8 +7,7 @@
  * flush_nice options (validation, and the nice value the threads really
  * run at, read from /proc), and a table written back every interval as
  * it is written (the writeback covers what was written, the table reads
- * back byte for byte) and written out in whole chunks, not a write(2)
- * per block. No assertion depends on how fast the machine is.
+ * back byte for byte). No assertion depends on how fast the machine is.
  */
 #include "test-lsm-host.h"
 
@@ -290,20 +289,15 @@ static void test_nice_options(void)
 static lsm_env_ops tp_ops;
 static const lsm_env_ops *tp_real;
 static uint64_t tp_off, tp_writebacks, tp_bad_writeback, tp_last_wb;
-static uint64_t tp_writes, tp_chunk, tp_odd_writes; /* writes, expected size, writes of another size */
 
 static int tp_append(lsm_wfile *f, const void *p, size_t n)
 {
-    tp_writes++;
-    tp_odd_writes += n != tp_chunk;
     tp_off += n;
     return tp_real->append(f, p, n);
 }
 
 static int tp_appendv(lsm_wfile *f, const struct iovec *iov, int n)
 {
-    tp_writes++;
-    tp_odd_writes++;
     for (int i = 0; i < n; i++)
         tp_off += iov[i].iov_len;
     return tp_real->appendv(f, iov, n);
@@ -334,8 +328,6 @@ static void test_table_writeback(void)
     tp_ops.writeback = tp_writeback;
     env->ops = &tp_ops;
     tp_off = tp_writebacks = tp_bad_writeback = tp_last_wb = 0;
-    tp_writes = tp_odd_writes = 0;
-    tp_chunk = 4096;
 
     lsm_tb_opts o = {.bits_per_key = 10, .writeback_bytes = 4096};
     lsm_table_builder *tb;
@@ -359,9 +351,6 @@ static void test_table_writeback(void)
     /* About one per interval (a block larger than it counts once). */
     CU_ASSERT_TRUE(tp_writebacks > size / 4096 / 4);
     CU_ASSERT_TRUE(tp_writebacks <= size / 4096);
-    /* Written in chunks of the interval, the last one shorter. */
-    CU_ASSERT_EQUAL(tp_writes, (size + 4095) / 4096);
-    CU_ASSERT_TRUE(tp_odd_writes <= 1);
 
     lsm_codecs *codecs = NULL;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_codecs_new(&th.host, &codecs), 0);
@@ -390,59 +379,6 @@ static void test_table_writeback(void)
     env->ops->destroy(env);
 }
 
-/* Without a writeback interval a table of 1-2000 byte entries (a block
- * each, or a few per 4 KiB block) still goes out in LSM_TB_WRITE_CHUNK
- * writes, the last one shorter: one system call per block cost ~3x the
- * kernel time of the whole flush (table_builder.c). */
-static void test_table_write_chunks(void)
-{
-    lsm_env *env = dk__lsm_env_fault(7);
-    tp_real = env->ops;
-    tp_ops = *env->ops;
-    tp_ops.append = tp_append;
-    tp_ops.appendv = tp_appendv;
-    tp_ops.writeback = NULL;
-    env->ops = &tp_ops;
-    tp_off = tp_writes = tp_odd_writes = 0;
-    tp_chunk = LSM_TB_WRITE_CHUNK;
-    lsm_tb_opts o = {.bits_per_key = 10};
-    lsm_table_builder *tb;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, "/w.sst", &o, &tb), 0);
-    static uint8_t val[2000];
-    memset(val, 'x', sizeof val);
-    uint8_t kb[64];
-    for (int i = 0; i < 3000; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "key%06d", i);
-        dk_slice v = {val, 1 + (size_t)(i * 7919) % sizeof val};
-        CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_add(tb, lsm_ikey_make(kb, tl_str(k), 10, LSM_TYPE_VALUE), v), 0);
-    }
-    uint64_t size = 0;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_finish(tb, NULL, &size), 0);
-    CU_ASSERT_EQUAL(size, tp_off);
-    CU_ASSERT_TRUE(size > 2 * LSM_TB_WRITE_CHUNK);
-    CU_ASSERT_EQUAL(tp_writes, (size + LSM_TB_WRITE_CHUNK - 1) / LSM_TB_WRITE_CHUNK);
-    CU_ASSERT_TRUE(tp_odd_writes <= 1);
-    /* The table reads back whole. */
-    lsm_codecs *codecs = NULL;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_codecs_new(&th.host, &codecs), 0);
-    lsm_cache *cache = dk__lsm_cache_new(1 << 20);
-    lsm_table *t;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/w.sst", 1, cache, codecs, &th.host, &t), 0);
-    lsm_iter *it = dk__lsm_table_iter(t);
-    int i = 0;
-    for (it->ops->first(it); it->ops->valid(it); it->ops->next(it), i++)
-        ;
-    CU_ASSERT_EQUAL(it->ops->status(it), 0);
-    it->ops->destroy(it);
-    CU_ASSERT_EQUAL(i, 3000);
-    dk__lsm_table_close(t);
-    dk__lsm_cache_free(cache);
-    dk__lsm_codecs_free(codecs);
-    env->ops = tp_real;
-    env->ops->destroy(env);
-}
-
 static CU_TestInfo tp_tests[] = {
     {"pace_rate", test_pace_rate},
     {"pace_account", test_pace_account},
@@ -453,7 +389,6 @@ static CU_TestInfo tp_tests[] = {
     {"rate_limit_lifted", test_rate_limit_lifted},
     {"nice_options", test_nice_options},
     {"table_writeback", test_table_writeback},
-    {"table_write_chunks", test_table_write_chunks},
     CU_TEST_INFO_NULL,
 };
 
