@@ -71,6 +71,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,6 +583,17 @@ int main(int argc, char **argv)
             return dynkvd_check_config(argc, argv);
     main_argc = argc;
     main_argv = argv;
+    /* SIGTERM, SIGINT and SIGHUP wait until their handlers are installed:
+     * the HTTP port accepts connections before the loops run, and a stop
+     * sent in between would otherwise kill the node without a drain.
+     * Every thread started from here on inherits the mask; the main
+     * thread takes the signals once loop 0 handles them. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     int rc = dk_config_from_args(&cfg, argc, argv, &exit_now, err, sizeof(err));
     if (rc || exit_now) {
         if (rc)
@@ -718,6 +730,7 @@ int main(int argc, char **argv)
             uv_timer_init(&loops[0].loop, &ready_timer);
             uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
+            pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
             dk_log(DK_LOG_INFO,
                    "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d "
                    "workers)",
@@ -725,8 +738,10 @@ int main(int argc, char **argv)
                    cfg.compaction.policy, cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s",
                    cfg.node.worker_threads);
         } else {
-            /* Start-up failed part way: stop what started, then drain. */
+            /* Start-up failed part way: stop what started, then drain
+             * (a stop signal now ends the node at once). */
             stopping = 1;
+            pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
             stop_phase(1);
         }
         uv_run(&loops[0].loop, UV_RUN_DEFAULT);
@@ -756,5 +771,10 @@ int main(int argc, char **argv)
     dk_log(DK_LOG_INFO, "stopped");
     dk_log_close();
     dk_config_free(&cfg);
+    /* End libuv's pool threads now rather than in its destructor, after
+     * exit's handlers: their thread-local state (OpenSSL's error queue of
+     * a SIGHUP reload, a dlclosed plugin's _Thread_local data) is then
+     * gone before AddressSanitizer's leak check walks the live threads. */
+    uv_library_shutdown();
     return status;
 }

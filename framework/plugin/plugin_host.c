@@ -299,18 +299,6 @@ nomem:
     return dk_errf(-ENOMEM, err, errlen, "%s: out of memory", path);
 }
 
-/* Under AddressSanitizer a plugin stays mapped after dlclose: at exit the
- * leak checker scans the thread-local blocks of every thread still alive
- * (libuv's pool threads are never joined), and the block of an unmapped
- * plugin with _Thread_local data (the LSM's read counters) crashes its
- * tracer ("Tracer caught signal 11", gcc 12). Kept mapped, leak reports
- * through plugin code also stay symbolized. */
-#if defined(__SANITIZE_ADDRESS__)
-#define PH_DLOPEN_EXTRA RTLD_NODELETE
-#else
-#define PH_DLOPEN_EXTRA 0
-#endif
-
 /* Open, check and hash one file into a new entry. Called under h->lock. */
 static int ph_load_file(const ph_kind *k, const char *name, const char *path, ph_entry **out, char *err,
                         size_t errlen)
@@ -333,7 +321,7 @@ static int ph_load_file(const ph_kind *k, const char *name, const char *path, ph
         goto err;
     }
     dlerror();
-    if (!(e->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | PH_DLOPEN_EXTRA))) {
+    if (!(e->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
         const char *why = dlerror();
         rc = dk_errf(DK_EBADPLUGIN, err, errlen, "%s: dlopen failed: %s", path, why ? why : "unknown error");
         goto err;

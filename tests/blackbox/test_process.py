@@ -1,6 +1,7 @@
 """Safe process behaviour: SIGHUP reopens the log (logrotate) and reloads
 the log level, SIGTERM drains (no new connections, the request in flight
-is answered, exit 0) within drain_timeout, a node refuses an HTTP, RPC or
+is answered, exit 0) within drain_timeout, also when sent the moment the
+node first answers, a node refuses an HTTP, RPC or
 gossip address that is in use, `dynkvd --check-config` reports every
 error at once without touching a data directory, and a bad plugin name
 leaves no data directory behind."""
@@ -89,6 +90,31 @@ def test_sigterm_drains_the_request_in_flight(make_node, engine):
     n.start()
     if engine == "lsm":
         assert n.get_value("drain-key") == b"helloworld"
+
+
+def test_stop_signal_right_after_start_still_drains(make_node):
+    """The HTTP port accepts connections (and loop 1 answers) before loop
+    0 has installed the signal handlers; a SIGTERM sent the moment the
+    port accepts waits for them (it used to kill the node, exit -15,
+    without a drain)."""
+    for i in range(5):
+        n = make_node("memory", ["node.loop_threads=2"], start=False)
+        n.spawn(dkbb.free_port())
+
+        def accepts():
+            try:
+                socket.create_connection(("127.0.0.1", n.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        assert wait_until(accepts, dkbb.START_TIMEOUT, 0.001), n.read_log()
+        n.proc.send_signal(signal.SIGTERM)
+        rc = n.proc.wait(dkbb.STOP_TIMEOUT)
+        log = n.read_log()
+        n.proc = None
+        assert rc == 0, "start %d: exit %r\n%s" % (i, rc, log[-2000:])
+        assert "draining" in log and "stopped" in log, log[-2000:]
 
 
 def test_drain_timeout_bounds_the_wait(make_node):
