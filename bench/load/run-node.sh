@@ -64,7 +64,7 @@ load() {
     grep -q '^RESULT' "$TMP/$name.out" || { cat "$TMP/$name.out" >&2; die "dk_load $name failed"; }
 }
 snap() { # snap FILE: the engine and HTTP counters now
-    curl -s --max-time 5 "$URL/metrics" | grep -E '^dynkv_(engine_lsm_(wal_syncs|write_groups|write_slowdowns|flushes|compactions)_total|engine_lsm_(write_stall|compaction_paced)_seconds_total|engine_lsm_l0_files|http_requests_total)' >"$1" || true
+    curl -s --max-time 5 "$URL/metrics" | grep -E '^dynkv_(engine_lsm_(wal_syncs|write_groups|write_slowdowns|flushes|compactions|wal_switches|wal_switches_prepared)_total|engine_lsm_(write_stall|compaction_paced|wal_switch)_seconds_total|engine_lsm_l0_files|http_requests_total)' >"$1" || true
 }
 cval() { awk -v k="$1" 'index($0, k) == 1 { v = $NF } END { print v + 0 }' "$2"; }
 
@@ -176,7 +176,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "- successful PUTs: $puts_ok; engine write groups: $groups; WAL syncs: $syncs;" \
         "writes per group: $(ratio "$puts_ok" "$groups")"
     # The node exports the engine's *_us_total stats as *_seconds_total.
-    for k in write_stall_seconds_total write_slowdowns_total flushes_total compactions_total compaction_paced_seconds_total; do
+    for k in write_stall_seconds_total write_slowdowns_total flushes_total compactions_total compaction_paced_seconds_total \
+        wal_switches_total wal_switches_prepared_total wal_switch_seconds_total; do
         echo "- engine $k: $(cval dynkv_engine_lsm_$k "$TMP/m0") -> $(cval dynkv_engine_lsm_$k "$TMP/m1") (after GETs: $(cval dynkv_engine_lsm_$k "$TMP/m2"))"
     done
     echo "- L0 files at the end of the PUT phases: $(cval dynkv_engine_lsm_l0_files "$TMP/m1")"

@@ -136,7 +136,17 @@ int dk__lsm_checkpoint(lsm_db *db, const char *dir)
     scan.from = log_number;
     if (!rc)
         rc = env->ops->list(env, db->dir, cp_scan_cb, &scan);
+    /* The next WAL the flush thread prepared holds no record yet: skip
+     * it. Read after the listing: its number is set before the file
+     * appears under it, and no other can be prepared meanwhile (that
+     * follows an install, which waits for edit_mu). A switch may start
+     * using it now, but only for writes after this call began. */
+    pthread_mutex_lock(&db->mu);
+    uint64_t prepared = db->next_number;
+    pthread_mutex_unlock(&db->mu);
     for (size_t i = 0; i < scan.n && !rc; i++) {
+        if (scan.logs[i] == prepared)
+            continue;
         dk__lsm_file_path(db, src, sizeof(src), scan.logs[i], "log");
         snprintf(dst, sizeof(dst), "%s/%06llu.log", dir, (unsigned long long)scan.logs[i]);
         rc = cp_copy(env, src, dst);

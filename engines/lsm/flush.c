@@ -4,18 +4,30 @@
  * behind, the flush thread, and writing a memtable out as a table.
  *
  * A switch (lsm_write.c's lsm_make_room, run by the write leader while every
- * other writer waits) only opens the next WAL (a fresh file, or an
- * obsolete one recycled) and swaps the memtables. It does not sync the
- * old WAL, trim a recycled one to its records, or sync the directory:
- * with sync=0 writes the old log may hold up to a memtable of unsynced
- * data, and syncing that in the leader stalled every writer for tens of
- * milliseconds per switch. That "settling" is done by whoever needs it
- * first, outside mu, under prev_mu:
+ * other writer waits) only swaps the WALs and the memtables: the next WAL
+ * was prepared by the flush thread when the previous flush made a log
+ * obsolete (that file renamed to the next number to be recycled, its
+ * name made durable with a directory sync), so the switch does no I/O.
+ * Only the first switch after open, or one after preparing failed, opens
+ * the next log itself (a fresh file, or the obsolete one recycled) and
+ * leaves its name to the settle. A switch does not sync the old WAL, trim
+ * a recycled one to its records, or sync the directory: with sync=0
+ * writes the old log may hold up to a memtable of unsynced data, and
+ * syncing that in the leader stalled every writer for tens of
+ * milliseconds per switch. That "settling" (sync what is unsynced, cut a
+ * refused group, close, sync the directory for a name not prepared; a
+ * recycled log's stale tail is left as it is) is done outside mu, under
+ * prev_mu, by:
  *   - the flush thread, before it writes the immutable memtable out;
- *   - a write group that asked for sync, before it acknowledges: its
+ *   - a write group that asked for sync, before it acknowledges, only
+ *     when that acknowledgement depends on it (settle_urgent): its
  *     fdatasync covers only the new log, and an acknowledged sync write
- *     makes every earlier write durable, so the older log must be synced,
- *     and its stale recycled tail cut, first;
+ *     makes every earlier write durable, so unsynced records of the old
+ *     log must be synced first, a refused group cut from it (lsm_write.c),
+ *     and a new log's name not prepared made durable. A recycled log's
+ *     stale tail need not be cut first: recovery replays past a bad tail
+ *     when the next log continues the sequence (recovery.c), so with sync
+ *     writes into a prepared log the write path never waits for a settle;
  *   - close.
  * Until then a crash may lose the old log's unsynced tail while writes
  * that followed it in the new log survive. Recovery stays a prefix: the
@@ -44,7 +56,10 @@
  * flushes, each smaller, at the default 25).
  *
  * A WAL is recycled or deleted only after the table holding its memtable
- * is durable in the manifest (the flush thread, after dk__lsm_install).
+ * is durable in the manifest (the flush thread, after dk__lsm_install). A
+ * prepared log that a crash leaves unused holds only another log's stale
+ * records (or nothing): recovery replays it as an empty log and deletes
+ * it; close deletes it.
  *
  * Transient failures (out of descriptors: EMFILE, ENFILE; out of space:
  * ENOSPC, EDQUOT) of a switch, a WAL write, a settle or a flush make the
@@ -110,31 +125,72 @@ int dk__lsm_wal_settle(lsm_db *db)
         if (db->prev.f) {
             char old[4096];
             dk__lsm_file_path(db, old, sizeof(old), db->prev.number, "log");
-            /* A recycled log's trim syncs the whole file (truncate: its
-             * ftruncate + fsync), data included; a fresh log needs its
-             * own fdatasync only for bytes written after the last one.
-             * With sync writes that is none: every group was synced, and
-             * the write queue waits for the settle (one device flush
-             * less per memtable switch). */
-            if (!db->prev.recycled && db->prev.synced != db->prev.size)
-                rc = dk__lsm_wal_sync(&db->prev);
-            if (!rc)
+            /* A refused group is cut (truncate: ftruncate + fsync, which
+             * syncs the records before it too). A recycled log's stale
+             * tail is not: recovery replays past it (recovery.c), the log
+             * is obsolete once its memtable is flushed, and a file kept
+             * at its largest size lets the next life of it overwrite
+             * instead of extend (no size change for its fdatasyncs). The
+             * log needs its own fdatasync only for bytes written after
+             * the last one; with sync writes that is none. */
+            if (db->prev.cut_back)
                 rc = dk__lsm_wal_trim(&db->prev, old);
+            else if (db->prev.synced != db->prev.size)
+                rc = dk__lsm_wal_sync(&db->prev);
             if (!rc)
                 rc = dk__lsm_wal_close(&db->prev);
         }
-        /* The new log's name (created, or renamed when recycled). */
-        if (!rc)
+        /* The new log's name (created, or renamed when recycled), unless
+         * it was prepared with its name durable. */
+        if (!rc && db->settle_dir)
             rc = db->env->ops->sync_dir(db->env, db->dir);
-        if (!rc)
+        if (!rc) {
+            db->settle_dir = 0;
+            atomic_store(&db->settle_urgent, 0);
             atomic_store(&db->settle_pending, 0);
+        }
     }
     pthread_mutex_unlock(&db->prev_mu);
     return rc;
 }
 
+/* Switch into the prepared WAL (mu held throughout; no I/O). The old
+ * log's settle is left to the flush thread, except what a synced write
+ * in the new log must not be acknowledged without: the old log's unsynced
+ * records, or a refused group still to cut from it (settle_urgent). Its
+ * stale recycled tail is not among them: recovery replays past a bad tail
+ * when the next log continues the sequence (recovery.c). */
+static int fl_switch_prepared(lsm_db *db)
+{
+    lsm_memtable *nm = dk__lsm_mem_new(db->next_wal.number, db->slpool);
+    if (!nm)
+        return -ENOMEM;
+    int urgent = db->wal.cut_back || db->wal.synced != db->wal.size;
+    /* settle_pending is 0: nobody reads prev (lsm.h). */
+    db->prev = db->wal;
+    db->wal = db->next_wal;
+    db->next_wal = (lsm_wal){0};
+    db->next_ready = 0;
+    db->next_number = 0;
+    db->settle_dir = 0;
+    atomic_store(&db->settle_urgent, urgent);
+    atomic_store(&db->settle_pending, 1);
+    atomic_fetch_add(&db->st_switches_prepared, 1);
+    db->imm_last_seq = db->last_seq;
+    db->imm = db->mem;
+    db->mem = nm;
+    fl_draw_limit(db);
+    pthread_cond_broadcast(&db->bg_cv);
+    return 0;
+}
+
 int dk__lsm_switch_memtable(lsm_db *db)
 {
+    atomic_fetch_add(&db->st_switches, 1);
+    if (db->next_ready && !atomic_load(&db->settle_pending))
+        return fl_switch_prepared(db);
+    /* No prepared log (the first switch after open, or preparing failed):
+     * open the next one here, leaving its name to the settle. */
     uint64_t num = db->next_file++, reuse = db->recycle_log, last_seq = db->last_seq;
     db->recycle_log = 0;
     char path[4096], old[4096];
@@ -165,6 +221,8 @@ int dk__lsm_switch_memtable(lsm_db *db)
         pthread_mutex_lock(&db->prev_mu);
         db->prev = db->wal;
         db->wal = nw;
+        db->settle_dir = 1;
+        atomic_store(&db->settle_urgent, 1);
         atomic_store(&db->settle_pending, 1);
         pthread_mutex_unlock(&db->prev_mu);
     }
@@ -177,6 +235,62 @@ int dk__lsm_switch_memtable(lsm_db *db)
     fl_draw_limit(db);
     pthread_cond_broadcast(&db->bg_cv);
     return 0;
+}
+
+/* Prepare the next WAL in the flush thread, off the writers' path (mu not
+ * held): recycle `old`, the log the flush just made obsolete, under the
+ * next file number (or create a fresh file when the env cannot), and make
+ * its name durable. Returns 1 when *nw is ready for the next switch; 0
+ * when not (nothing to clean up then, apart from `old`). *old_gone: old
+ * no longer exists under its name. Until the switch uses it, the file
+ * holds only stale records (another log's number) or nothing, which
+ * recovery reads as an empty log and deletes. */
+static int fl_prepare(lsm_db *db, uint64_t old_number, lsm_wal *nw, int *old_gone)
+{
+    *old_gone = 0;
+    pthread_mutex_lock(&db->mu);
+    if (db->next_ready || db->closing || db->bg_error) {
+        pthread_mutex_unlock(&db->mu);
+        return 0;
+    }
+    uint64_t num = db->next_file++;
+    db->next_number = num;
+    pthread_mutex_unlock(&db->mu);
+    char path[4096], old[4096];
+    dk__lsm_file_path(db, path, sizeof(path), num, "log");
+    dk__lsm_file_path(db, old, sizeof(old), old_number, "log");
+    int rc = db->env->ops->reuse ? dk__lsm_wal_reuse(db->env, old, path, nw) : -ENOTSUP;
+    *old_gone = !rc;
+    if (rc) {
+        *nw = (lsm_wal){0};
+        rc = dk__lsm_wal_open(db->env, path, nw);
+    }
+    if (!rc)
+        rc = db->env->ops->sync_dir(db->env, db->dir);
+    if (!rc)
+        return 1;
+    /* Not prepared: the next switch opens its log itself. */
+    dk__lsm_wal_close(nw);
+    db->env->ops->unlink(db->env, path);
+    if (db->host && db->host->log)
+        db->host->log(db->host, DK_LOG_DEBUG, "lsm %s: cannot prepare the next WAL %s: %s", db->dir, path,
+                      db->host->strerror(db->host, rc));
+    pthread_mutex_lock(&db->mu);
+    db->next_number = 0;
+    pthread_mutex_unlock(&db->mu);
+    return 0;
+}
+
+void dk__lsm_wal_unprepare(lsm_db *db)
+{
+    if (!db->next_ready)
+        return;
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), db->next_wal.number, "log");
+    dk__lsm_wal_close(&db->next_wal);
+    db->env->ops->unlink(db->env, path); /* left behind, it is an empty log */
+    db->next_ready = 0;
+    db->next_number = 0;
 }
 
 /* ---- flushing ---------------------------------------------------------- */
@@ -362,6 +476,12 @@ void *dk__lsm_flush_thread(void *arg)
         int settle_rc = dk__lsm_wal_settle(db), rc = settle_rc;
         if (!rc)
             rc = fl_flush_imm(db, imm, number, log_number, last_seq);
+        /* imm's WAL is obsolete now: make it the next switch's log, before
+         * imm is let go (a switch waits for that), so the switch finds it. */
+        lsm_wal nw = {0};
+        int prepared = 0, old_gone = 0;
+        if (!rc)
+            prepared = fl_prepare(db, imm->wal_number, &nw, &old_gone);
         pthread_mutex_lock(&db->mu);
         if (rc && db->bg_transient) {
             fl_retry_failed(db, rc, settle_rc ? "WAL sync after a switch" : "memtable flush");
@@ -370,6 +490,10 @@ void *dk__lsm_flush_thread(void *arg)
         } else {
             if (db->bg_transient && !db->bg_need_switch)
                 fl_retry_done(db);
+            if (prepared) {
+                db->next_wal = nw;
+                db->next_ready = 1;
+            }
             db->imm = NULL;
             dk__lsm_mem_unref(imm);
             atomic_fetch_add(&db->st_flushes, 1);
@@ -380,7 +504,9 @@ void *dk__lsm_flush_thread(void *arg)
              * manifest: keep it for the next memtable switch to recycle
              * (its number is below the manifest's log number, so a
              * recovery never replays it and deletes it), or delete it. */
-            if (db->env->ops->reuse && !db->recycle_log) {
+            if (old_gone) {
+                /* recycled as the prepared log */
+            } else if (db->env->ops->reuse && !db->recycle_log) {
                 db->recycle_log = imm->wal_number;
             } else {
                 char path[4096];

@@ -98,6 +98,13 @@ tests_unit_test_lsm_window_SOURCES = tests/unit/test-lsm-window.c tests/unit/tes
 tests_unit_test_lsm_window_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_window_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-switch
+TESTS += tests/unit/test-lsm-switch
+tests_unit_test_lsm_switch_SOURCES = tests/unit/test-lsm-switch.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_switch_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_switch_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-format
 TESTS += tests/unit/test-lsm-format
 tests_unit_test_lsm_format_SOURCES = tests/unit/test-lsm-format.c tests/unit/test-lsm-util.h \

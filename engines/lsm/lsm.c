@@ -198,6 +198,9 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_write_groups_total", atomic_load(&db->st_writes));
     sink(arg, "lsm_write_stall_us_total", atomic_load(&db->st_stall_us));
     sink(arg, "lsm_write_slowdowns_total", atomic_load(&db->st_slowdowns));
+    sink(arg, "lsm_wal_switches_total", atomic_load(&db->st_switches));
+    sink(arg, "lsm_wal_switches_prepared_total", atomic_load(&db->st_switches_prepared));
+    sink(arg, "lsm_wal_switch_us_total", atomic_load(&db->st_switch_us));
     sink(arg, "lsm_group_commit_waits_total", atomic_load(&db->st_gc_waits));
     sink(arg, "lsm_group_commit_wait_us_total", atomic_load(&db->st_gc_wait_us));
     sink(arg, "lsm_group_commit_early_ends_total", atomic_load(&db->st_gc_early));

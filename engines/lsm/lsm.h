@@ -111,14 +111,28 @@ typedef struct lsm_db {
     uint64_t next_file, last_seq, log_number;
     uint64_t man_log_number; /* the manifest's log number: older WALs are obsolete (mu) */
     uint64_t recycle_log;    /* obsolete WAL kept for reuse (0: none) */
-    /* The WAL before the current one stays open, unsynced, after a
-     * memtable switch, and the new one's directory entry unsynced, until
-     * someone settles them (flush.c): the flush thread, a sync write's
-     * leader or close. prev and the settling are guarded by prev_mu,
-     * which is taken without mu; settle_pending says there is work. */
+    /* The WAL before the current one stays open after a memtable switch
+     * until someone settles it (flush.c): syncs what it has unsynced,
+     * cuts a refused group from it, closes it, and syncs the
+     * directory when the new log's name is not durable yet (settle_dir).
+     * The flush thread does it before the flush; a sync write's leader
+     * only when its acknowledgement depends on it (settle_urgent: unsynced
+     * data in the old log, a refused group to cut from it, or the new
+     * name not durable); close. The settling is guarded by prev_mu,
+     * taken without mu; prev is written only by a switch while
+     * settle_pending is 0 (so nobody settles), which then sets it. */
     lsm_wal prev;
     pthread_mutex_t prev_mu;
-    _Atomic int settle_pending;
+    _Atomic int settle_pending, settle_urgent;
+    int settle_dir; /* prev_mu, or the switch while settle_pending is 0 */
+    /* The next WAL, prepared by the flush thread after a flush made a
+     * log obsolete (that log recycled under the next number, or a fresh
+     * file) with its directory entry already durable, so that a switch
+     * only swaps descriptors (flush.c). next_wal and next_ready under mu;
+     * next_number is its number (0: none) for checkpoints to skip. */
+    lsm_wal next_wal;
+    int next_ready;
+    uint64_t next_number;
     uint64_t imm_last_seq; /* last sequence in imm's WAL (mu) */
     uint64_t flushed_seq;  /* last sequence of the WALs below log_number (mu) */
     lsm_writer *wq_head, *wq_tail;
@@ -157,6 +171,9 @@ typedef struct lsm_db {
     /* counters (under mu unless atomic); st_stall_us: microseconds the
      * write queue waited (memtable full, switch, settle, slowdown) */
     _Atomic uint64_t st_wal_bytes, st_wal_syncs, st_writes, st_stall_us, st_slowdowns;
+    /* memtable switches, those into a prepared WAL, and the time the
+     * write queue waited for switches and for settles on its path */
+    _Atomic uint64_t st_switches, st_switches_prepared, st_switch_us;
     /* windows waited, for how long, and how many ended early */
     _Atomic uint64_t st_gc_waits, st_gc_wait_us, st_gc_early;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
@@ -197,13 +214,17 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added);
  * for the file I/O). The old WAL is not synced here. On failure nothing
  * changed and the caller records the error. */
 int dk__lsm_switch_memtable(lsm_db *db);
-/* flush.c: sync and trim the WAL a switch left behind and sync the
- * directory (no-op when nothing is pending). Any thread; mu not held. On
- * error the caller records it as fatal (dk__lsm_set_bg_error). */
+/* flush.c: sync and trim the WAL a switch left behind and, when the new
+ * log's name is not durable yet, sync the directory (no-op when nothing
+ * is pending). Any thread; mu not held. On error the caller records it
+ * (dk__lsm_set_bg_retry). */
 int dk__lsm_wal_settle(lsm_db *db);
 /* flush.c: seed mem_rng from the kernel's random source (each engine,
  * so each node, draws its own sequence) and draw the first mem_limit. */
 void dk__lsm_mem_limit_seed(lsm_db *db);
+/* flush.c: close and delete the prepared next WAL, if any (close, after
+ * the threads stopped). */
+void dk__lsm_wal_unprepare(lsm_db *db);
 /* flush.c: the flush thread's body. */
 void *dk__lsm_flush_thread(void *arg);
 

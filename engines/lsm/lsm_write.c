@@ -36,10 +36,14 @@
  * later write with DK_EREADONLY instead of acknowledging data whose
  * durability it cannot know (after a failed fsync the kernel
  * may have dropped the dirty pages). A full memtable is switched by the
- * leader without syncing the old WAL (flush.c); the first sync group
- * after a switch settles it. write_stall_us_total counts the time the
- * queue waits: full-memtable stalls, switches, settles a sync group does,
- * and the 1 ms slowdowns (also counted by write_slowdowns_total).
+ * leader without syncing the old WAL (flush.c), into a log the flush
+ * thread prepared (no I/O); the first sync group after a switch settles
+ * the old log only when its acknowledgement depends on it (unsynced
+ * records in the old log, a refused group to cut from it, or a log opened
+ * by the switch itself), else the flush thread does. write_stall_us_total
+ * counts the time the queue waits: full-memtable stalls, switches, settles
+ * a sync group does, and the 1 ms slowdowns (also counted by
+ * write_slowdowns_total); wal_switch_us_total only switches and settles.
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "lsm.h"
@@ -81,7 +85,9 @@ static int lsm_make_room(lsm_db *db, int force)
         /* The write queue waits for the switch: count it as a stall. */
         uint64_t t0 = lsm_now_us();
         int rc = dk__lsm_switch_memtable(db);
-        atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+        uint64_t dt = lsm_now_us() - t0;
+        atomic_fetch_add(&db->st_stall_us, dt);
+        atomic_fetch_add(&db->st_switch_us, dt);
         if (rc) {
             dk__lsm_set_bg_retry(db, rc, "WAL switch", 1);
             return rc;
@@ -265,6 +271,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
                  * replaces it first), so no replay ever sees the group. */
                 db->wal.size = wal_start;
                 db->wal.recycled = 1;
+                db->wal.cut_back = 1;
             } else {
                 atomic_fetch_add(&db->st_wal_bytes, db->wbuf.total);
             }
@@ -280,13 +287,17 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
         }
         last = g.last;
         pthread_mutex_unlock(&db->mu);
-        if (!rc && g.need_sync && atomic_load(&db->settle_pending)) {
-            /* The first sync after a switch also makes the previous log
-             * durable and clean (flush.c); the queue waits: a stall. */
+        if (!rc && g.need_sync && atomic_load(&db->settle_urgent)) {
+            /* The group's acknowledgement depends on the previous log's
+             * settle (unsynced records in it, a refused group to cut, or
+             * the new log's name not durable: flush.c): do it first; the
+             * queue waits, a stall. Otherwise the flush thread settles. */
             uint64_t t0 = lsm_now_us();
             rc = dk__lsm_wal_settle(db);
             step = rc ? 2 : 0;
-            atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+            uint64_t dt = lsm_now_us() - t0;
+            atomic_fetch_add(&db->st_stall_us, dt);
+            atomic_fetch_add(&db->st_switch_us, dt);
         }
         if (!rc && g.need_sync) {
             rc = dk__lsm_wal_sync(&db->wal);

@@ -3,9 +3,12 @@
  *
  * Open: read CURRENT and the manifest (the live tables, the oldest live
  * WAL, the next file number, the last sequence), open every live table,
- * replay the live WALs in order into a memtable (stopping at the first bad
- * record, whose tail is truncated, logged and counted, or at the first
- * gap in the sequence numbers, see rc_replay_cb), write that
+ * replay the live WALs in order into a memtable (a log's replay ends at
+ * its first bad record, whose tail is truncated; the replay stops at the
+ * first gap in the sequence numbers, see rc_replay_cb; a bad tail followed
+ * by a log that continues the sequence lost nothing: a recycled log's
+ * stale bytes, which nothing cuts any more, flush.c; any other
+ * bad tail is logged and counted as dropped, rc_tail), write that
  * memtable out as a level-0 table, then write a fresh manifest naming the
  * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
  * only then delete what is no longer referenced (old WALs, old manifests,
@@ -104,6 +107,27 @@ static int rc_replay_cb(void *arg, uint64_t seq, uint32_t count, const uint8_t *
     if (count && seq + count - 1 > r->max_seq)
         r->max_seq = seq + count - 1;
     return 0;
+}
+
+/* A log's tail that did not replay (torn, damaged, or a recycled log's
+ * stale bytes that do not start on a record boundary). Which one is known
+ * only from the logs after it: when the next record replayed continues
+ * the sequence, nothing was lost; when a gap follows, or nothing does, it
+ * is reported as a dropped tail. */
+typedef struct rc_tail {
+    uint64_t dropped, off;
+    char path[4096];
+} rc_tail;
+
+static void rc_tail_damaged(lsm_db *db, rc_tail *t)
+{
+    atomic_fetch_add(&db->st_wal_dropped, t->dropped);
+    db->host->log(db->host, DK_LOG_WARN,
+                  "lsm: dropped %llu bytes of a torn or damaged WAL tail in %s at offset %llu",
+                  (unsigned long long)t->dropped, t->path, (unsigned long long)t->off);
+    if (db->host->metric_add)
+        db->host->metric_add(db->host, "lsm_wal_bytes_dropped_total", t->dropped);
+    t->dropped = 0;
 }
 
 typedef struct rc_gc {
@@ -346,6 +370,7 @@ static int rc_recover(lsm_db *db)
         goto out;
     }
     int stopped = 0;
+    rc_tail bad = {0};
     for (size_t i = 0; i < scan.nlogs; i++) {
         if (scan.logs[i] < r.log_number)
             continue;
@@ -355,15 +380,21 @@ static int rc_recover(lsm_db *db)
             db->host->log(db->host, DK_LOG_ERROR, "lsm: not replaying %s: it follows a damaged record", path);
             continue;
         }
-        uint64_t dropped = 0, bad = 0;
-        rc = dk__lsm_wal_replay(db->env, path, rc_replay_cb, &rp, &dropped, &bad);
+        uint64_t dropped = 0, bad_off = 0, next0 = rp.next;
+        rc = dk__lsm_wal_replay(db->env, path, rc_replay_cb, &rp, &dropped, &bad_off);
         if (rc == RC_GAP) {
             rc = 0;
             stopped = 1;
-            db->host->log(db->host, DK_LOG_WARN,
-                          "lsm: %s does not continue the sequence of the logs "
-                          "before it (their unsynced tail was lost); not replaying it or later logs",
-                          path);
+            if (bad.dropped) {
+                rc_tail_damaged(db, &bad);
+                db->host->log(db->host, DK_LOG_ERROR, "lsm: not replaying %s: it follows a damaged record",
+                              path);
+            } else {
+                db->host->log(db->host, DK_LOG_WARN,
+                              "lsm: %s does not continue the sequence of the logs "
+                              "before it (their unsynced tail was lost); not replaying it or later logs",
+                              path);
+            }
             continue;
         }
         if (rc) {
@@ -371,16 +402,23 @@ static int rc_recover(lsm_db *db)
                           db->host->strerror(db->host, rc));
             goto out;
         }
+        if (bad.dropped && rp.next != next0) {
+            /* This log continues the sequence where the bad tail's log
+             * ended: nothing was lost there; it was a recycled log's
+             * stale bytes, which are not cut (flush.c). */
+            db->host->log(db->host, DK_LOG_INFO, "lsm: cut %llu stale bytes after the records of %s",
+                          (unsigned long long)bad.dropped, bad.path);
+            bad.dropped = 0;
+        }
         if (dropped) {
-            stopped = 1;
-            atomic_fetch_add(&db->st_wal_dropped, dropped);
-            db->host->log(db->host, DK_LOG_WARN,
-                          "lsm: dropped %llu bytes of a torn or damaged WAL tail in %s at offset %llu",
-                          (unsigned long long)dropped, path, (unsigned long long)bad);
-            if (db->host->metric_add)
-                db->host->metric_add(db->host, "lsm_wal_bytes_dropped_total", dropped);
+            if (bad.dropped)
+                rc_tail_damaged(db, &bad);
+            bad = (rc_tail){.dropped = dropped, .off = bad_off};
+            snprintf(bad.path, sizeof(bad.path), "%s", path);
         }
     }
+    if (bad.dropped)
+        rc_tail_damaged(db, &bad);
     db->last_seq = rp.max_seq;
     if (dk__lsm_sl_count(replayed->sl) > 0) {
         if ((rc = dk__lsm_write_table(db, replayed, db->next_file++, &files[nfiles])))
@@ -429,6 +467,7 @@ static void rc_free(lsm_db *db)
 {
     dk__lsm_wal_close(&db->wal);
     dk__lsm_wal_close(&db->prev);
+    dk__lsm_wal_close(&db->next_wal);
     dk__lsm_manifest_close(&db->man);
     dk__lsm_mem_unref(db->mem);
     dk__lsm_mem_unref(db->imm);
@@ -523,6 +562,7 @@ int dk__lsm_close(dk_engine *e)
      * retry (flush.c) still settles, syncs and trims its logs (a torn
      * WAL write is cut back to its last whole record). The log before the
      * current one (and the current one's name) may still be unsettled. */
+    dk__lsm_wal_unprepare(db);
     int rc = db->bg_error && !db->bg_transient ? DK_EREADONLY : dk__lsm_wal_settle(db);
     if (!rc)
         rc = dk__lsm_wal_sync(&db->wal);

@@ -186,8 +186,8 @@ uint64_t dk__lsm_wal_number(const char *path)
 int dk__lsm_wal_open(lsm_env *env, const char *path, lsm_wal *w)
 {
     w->env = env;
-    w->size = 0;
-    w->recycled = 0;
+    w->size = w->synced = 0;
+    w->recycled = w->cut_back = 0;
     w->number = dk__lsm_wal_number(path);
     return env->ops->create(env, path, &w->f);
 }
@@ -197,8 +197,9 @@ int dk__lsm_wal_reuse(lsm_env *env, const char *from, const char *to, lsm_wal *w
     if (!env->ops->reuse)
         return -ENOTSUP;
     w->env = env;
-    w->size = 0;
+    w->size = w->synced = 0;
     w->recycled = 1;
+    w->cut_back = 0;
     w->number = dk__lsm_wal_number(to);
     return env->ops->reuse(env, from, to, &w->f);
 }
@@ -209,7 +210,7 @@ int dk__lsm_wal_trim(lsm_wal *w, const char *path)
         return 0;
     int rc = w->env->ops->truncate(w->env, path, w->size);
     if (!rc)
-        w->recycled = 0;
+        w->recycled = w->cut_back = 0;
     return rc;
 }
 

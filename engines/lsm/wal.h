@@ -33,6 +33,10 @@ typedef struct lsm_wal {
     uint64_t size;   /* bytes written (the log's logical end) */
     uint64_t synced; /* size at the last successful sync */
     int recycled;    /* stale bytes may follow `size` */
+    /* A failed write may have left whole records of a refused group
+     * after `size`: they must be cut (dk__lsm_wal_trim) before any write
+     * of the next log is acknowledged, or a replay would apply them. */
+    int cut_back;
 } lsm_wal;
 
 /* Values longer than this are not copied into a record: the gather list

@@ -72,6 +72,12 @@ static void test_jitter_default(void)
          * one before it (at most a record and its node less) had not. */
         CU_ASSERT_TRUE(sa[i] >= la[i] && sa[i] < la[i] + 2048);
         CU_ASSERT_TRUE(sb[i] >= lb[i] && sb[i] < lb[i] + 2048);
+        /* A new limit for every memtable, whichever way it was switched
+         * (a prepared WAL or one opened by the switch). */
+        if (i > 0) {
+            CU_ASSERT_NOT_EQUAL(la[i], la[i - 1]);
+            CU_ASSERT_NOT_EQUAL(lb[i], lb[i - 1]);
+        }
         a_varies |= la[i] != la[0];
         differ |= sa[i] / 2048 != sb[i] / 2048;
     }
