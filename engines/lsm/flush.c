@@ -37,6 +37,24 @@
  * lost whole log is a gap too. Only unsynced writes, which are promised
  * nothing until a later sync, a flush or close, can be lost that way.
  *
+ * Where a memtable is switched is jittered ([engine.lsm] memtable_jitter,
+ * percent): each memtable gets its own limit, drawn uniformly from
+ * (100 - memtable_jitter) % of memtable_size to memtable_size by a
+ * generator each engine seeds from the kernel's random source. With
+ * N = RF every replica receives the same writes at the same rate, so
+ * without it the nodes filled, switched, flushed and (level 0 reaching
+ * its trigger together) compacted within the same few hundred
+ * milliseconds: every node's WAL syncs slowed at once (one flush
+ * writing 3 x memtable_size to a shared disk, or three nodes' CPU taken
+ * together) and no quorum could route around it. With independent draws
+ * per memtable the nodes' switch points drift apart after the first one
+ * (by up to memtable_jitter % of a memtable per switch, a random walk),
+ * and so do the compactions level 0 triggers. A seed from the node id
+ * would do too, but the engine is not told it (dk_engine_conf), and a
+ * hash of the data path would be the same on every host of a real
+ * cluster. The average memtable shrinks by half the jitter (12.5 % more
+ * flushes, each smaller, at the default 25).
+ *
  * A WAL is recycled or deleted only after the table holding its memtable
  * is durable in the manifest (the flush thread, after dk__lsm_install). A
  * prepared log that a crash leaves unused holds only another log's stale
@@ -61,9 +79,41 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 /* ---- switching ---------------------------------------------------------- */
+
+/* splitmix64: one step of the engine's switch-point generator. */
+static uint64_t fl_next_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The next memtable's switch point (mu held, or open). */
+static void fl_draw_limit(lsm_db *db)
+{
+    uint64_t span = db->memtable_size / 100u * db->mem_jitter;
+    uint64_t cut = span ? (uint64_t)(((unsigned __int128)fl_next_rand(&db->mem_rng) * (span + 1)) >> 64) : 0;
+    db->mem_limit = db->memtable_size - cut;
+}
+
+void dk__lsm_mem_limit_seed(lsm_db *db)
+{
+    uint64_t seed = 0;
+    /* Without the kernel's pool (never on Linux after early boot), the
+     * clock and the engine's address still differ between processes. */
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)db;
+    }
+    db->mem_rng = seed;
+    fl_draw_limit(db);
+}
 
 int dk__lsm_wal_settle(lsm_db *db)
 {
@@ -129,6 +179,7 @@ static int fl_switch_prepared(lsm_db *db)
     db->imm_last_seq = db->last_seq;
     db->imm = db->mem;
     db->mem = nm;
+    fl_draw_limit(db);
     pthread_cond_broadcast(&db->bg_cv);
     return 0;
 }
@@ -181,6 +232,7 @@ int dk__lsm_switch_memtable(lsm_db *db)
     db->imm_last_seq = last_seq;
     db->imm = db->mem;
     db->mem = nm;
+    fl_draw_limit(db);
     pthread_cond_broadcast(&db->bg_cv);
     return 0;
 }

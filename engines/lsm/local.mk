@@ -49,6 +49,13 @@ tests_unit_test_lsm_pace_SOURCES = tests/unit/test-lsm-pace.c tests/unit/test-ls
 tests_unit_test_lsm_pace_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_pace_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-jitter
+TESTS += tests/unit/test-lsm-jitter
+tests_unit_test_lsm_jitter_SOURCES = tests/unit/test-lsm-jitter.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_jitter_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_jitter_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-lend
 TESTS += tests/unit/test-lsm-lend
 tests_unit_test_lsm_lend_SOURCES = tests/unit/test-lsm-lend.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \

@@ -160,7 +160,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     uint64_t level_files[LSM_NUM_LEVELS] = {0}, level_bytes[LSM_NUM_LEVELS] = {0};
     pthread_mutex_lock(&db->mu);
     uint64_t mem = dk__lsm_mem_usage(db->mem) + (db->imm ? dk__lsm_mem_usage(db->imm) : 0);
-    uint64_t seq = db->last_seq;
+    uint64_t seq = db->last_seq, mem_limit = db->mem_limit;
     for (size_t i = 0; i < db->cur->n; i++) {
         lsm_file *f = db->cur->files[i];
         level_files[f->level]++;
@@ -184,6 +184,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_files", files);
     sink(arg, "lsm_table_bytes", bytes);
     sink(arg, "lsm_memtable_bytes", mem);
+    sink(arg, "lsm_memtable_switch_bytes", mem_limit);
     sink(arg, "lsm_pinned_index_filter_bytes", pinned);
     sink(arg, "lsm_last_sequence", seq);
     sink(arg, "lsm_readonly", (uint64_t)ro);

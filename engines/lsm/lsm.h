@@ -53,7 +53,8 @@
  * dk_option defaults); chosen by measurement, see lsm.c. */
 #define LSM_DEFAULT_GC_WINDOW "1000"
 #define LSM_DEFAULT_GC_SIBLINGS "1"
-#define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
+#define LSM_DEFAULT_MEM_JITTER "25" /* percent of memtable_size (flush.c) */
+#define LSM_L0_SLOWDOWN 12          /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
 #define LSM_WRITEBACK_BYTES (1u << 20) /* table writeback interval (env writeback) */
 
@@ -86,6 +87,11 @@ typedef struct lsm_db {
 
     /* options */
     uint64_t memtable_size, rate_limit;
+    /* The current memtable is switched at mem_limit bytes, drawn for each
+     * memtable in (1 - mem_jitter %) x memtable_size .. memtable_size from
+     * mem_rng (flush.c; under mu). */
+    unsigned mem_jitter;
+    uint64_t mem_limit, mem_rng;
     int flush_nice, compaction_nice; /* added to the node's nice value (lsm.c) */
     uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
@@ -213,6 +219,9 @@ int dk__lsm_switch_memtable(lsm_db *db);
  * is pending). Any thread; mu not held. On error the caller records it
  * (dk__lsm_set_bg_retry). */
 int dk__lsm_wal_settle(lsm_db *db);
+/* flush.c: seed mem_rng from the kernel's random source (each engine,
+ * so each node, draws its own sequence) and draw the first mem_limit. */
+void dk__lsm_mem_limit_seed(lsm_db *db);
 /* flush.c: close and delete the prepared next WAL, if any (close, after
  * the threads stopped). */
 void dk__lsm_wal_unprepare(lsm_db *db);

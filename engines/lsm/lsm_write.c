@@ -72,7 +72,7 @@ static int lsm_make_room(lsm_db *db, int force)
          * memtable goes into an empty one rather than looping. */
         if (dk__lsm_sl_count(db->mem->sl) == 0)
             return 0;
-        if (!force && dk__lsm_sl_used(db->mem->sl) < db->memtable_size)
+        if (!force && dk__lsm_sl_used(db->mem->sl) < db->mem_limit)
             return 0;
         if (db->imm) {
             /* The flush is behind: stall. Memory stays bounded at two

@@ -215,6 +215,7 @@ typedef struct rc_opts {
     uint64_t compaction_rate_limit;
     int64_t group_commit_window_us, group_commit_siblings;
     int64_t compaction_nice, flush_nice;
+    int64_t memtable_jitter;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -262,6 +263,12 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 19,
      .dflt = "0"},
+    {.key = "memtable_jitter",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, memtable_jitter),
+     .min = 0,
+     .max = 50,
+     .dflt = LSM_DEFAULT_MEM_JITTER},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -281,6 +288,8 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->gc_siblings = (uint64_t)o.group_commit_siblings;
     db->compaction_nice = (int)o.compaction_nice;
     db->flush_nice = (int)o.flush_nice;
+    db->mem_jitter = (unsigned)o.memtable_jitter;
+    dk__lsm_mem_limit_seed(db);
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;

@@ -27,37 +27,6 @@ static int sw_clean(void)
     return 0;
 }
 
-/* Append to WAL `number` under /db one synced record k=v at seq, then,
- * when torn, the first 15 bytes of a record of log 3 (an older life's
- * bytes not on a record boundary); make its name durable. */
-static void sw_put_log(lsm_env *env, uint64_t number, uint64_t seq, const char *k, const char *v, int torn)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/db/%06llu.log", (unsigned long long)number);
-    lsm_wal w;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, path, &w), 0);
-    dk_batch_op op = {.type = DK_BATCH_PUT, .key = tl_str(k), .value = tl_str(v)};
-    dk_batch b = {&op, 1};
-    dk_buf buf = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(dk__lsm_wal_encode(&buf, number, seq, &b), 0);
-    size_t len = buf.len + (torn ? 15 : 0);
-    if (torn)
-        CU_ASSERT_EQUAL(dk__lsm_wal_encode(&buf, 3, 1, &b), 0);
-    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, buf.data, len), 0);
-    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
-    dk__lsm_wal_close(&w);
-    dk_buf_free(&buf);
-    CU_ASSERT_EQUAL(env->ops->sync_dir(env, "/db"), 0);
-}
-
-static uint64_t sw_next_number(lsm_db *db)
-{
-    pthread_mutex_lock(&db->mu);
-    uint64_t n = db->next_file + 10;
-    pthread_mutex_unlock(&db->mu);
-    return n;
-}
-
 /* A log whose tail does not replay, followed by a log that continues the
  * sequence: nothing was lost there (a recycled log's stale bytes that a
  * switch no longer waits to cut), so the next log is replayed and nothing
@@ -71,10 +40,10 @@ static void test_replay_past_stale_tail(void)
     lsm_db *db = tl_open(&sh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0); /* seq 1 */
-    uint64_t n = sw_next_number(db);
+    uint64_t n = tl_next_number(db);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    sw_put_log(env, n, 2, "b", "2", 1);
-    sw_put_log(env, n + 1, 3, "c", "3", 0);
+    tl_put_log(env, n, 2, "b", "2", 1);
+    tl_put_log(env, n + 1, 3, "c", "3", 0);
     dk_fake_host_reset(&sh);
     db = tl_open(&sh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
@@ -83,11 +52,11 @@ static void test_replay_past_stale_tail(void)
     CU_ASSERT_TRUE(tl_has(db, "c", "3"));
     CU_ASSERT_EQUAL(dk_fake_host_metric(&sh, "lsm_wal_bytes_dropped_total"), 0);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_bytes_dropped_total"), 0);
-    n = sw_next_number(db);
+    n = tl_next_number(db);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     /* Seq 5 is missing after the bad tail: 6 is not replayed. */
-    sw_put_log(env, n, 4, "d", "4", 1);
-    sw_put_log(env, n + 1, 6, "f", "6", 0);
+    tl_put_log(env, n, 4, "d", "4", 1);
+    tl_put_log(env, n + 1, 6, "f", "6", 0);
     dk_fake_host_reset(&sh);
     db = tl_open(&sh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);

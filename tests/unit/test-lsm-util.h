@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,5 +141,38 @@ static inline uint64_t tl_stat(lsm_db *db, const char *name)
     tl_stat_want s = {name, 0};
     dk__lsm_engine_ops.stats(&db->base, tl_stat_cb, &s);
     return s.v;
+}
+
+/* Append to WAL `number` under /db one synced record k=v at seq, then,
+ * when torn, the first 15 bytes of a record of log 3 (an older life's
+ * bytes not on a record boundary); make its name durable. */
+static inline void tl_put_log(lsm_env *env, uint64_t number, uint64_t seq, const char *k, const char *v,
+                              int torn)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/db/%06llu.log", (unsigned long long)number);
+    lsm_wal w;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, path, &w), 0);
+    dk_batch_op op = {.type = DK_BATCH_PUT, .key = tl_str(k), .value = tl_str(v)};
+    dk_batch b = {&op, 1};
+    dk_buf buf = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(dk__lsm_wal_encode(&buf, number, seq, &b), 0);
+    size_t len = buf.len + (torn ? 15 : 0);
+    if (torn)
+        CU_ASSERT_EQUAL(dk__lsm_wal_encode(&buf, 3, 1, &b), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, buf.data, len), 0);
+    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
+    dk__lsm_wal_close(&w);
+    dk_buf_free(&buf);
+    CU_ASSERT_EQUAL(env->ops->sync_dir(env, "/db"), 0);
+}
+
+/* The engine's next free file number plus a margin. */
+static inline uint64_t tl_next_number(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t n = db->next_file + 10;
+    pthread_mutex_unlock(&db->mu);
+    return n;
 }
 #endif

@@ -603,34 +603,6 @@ static void test_fault_env_model(void)
     env->ops->destroy(env);
 }
 
-/* Write WAL `number` under /db holding one synced record k=v at seq, and
- * make its name durable. */
-static void wl_put_log(lsm_env *env, uint64_t number, uint64_t seq, const char *k, const char *v)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/db/%06llu.log", (unsigned long long)number);
-    lsm_wal w;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_wal_open(env, path, &w), 0);
-    dk_batch_op op = {.type = DK_BATCH_PUT, .key = tl_str(k), .value = tl_str(v)};
-    dk_batch b = {&op, 1};
-    dk_buf buf = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(dk__lsm_wal_encode(&buf, number, seq, &b), 0);
-    CU_ASSERT_EQUAL(dk__lsm_wal_write(&w, buf.data, buf.len), 0);
-    CU_ASSERT_EQUAL(dk__lsm_wal_sync(&w), 0);
-    dk__lsm_wal_close(&w);
-    dk_buf_free(&buf);
-    CU_ASSERT_EQUAL(env->ops->sync_dir(env, "/db"), 0);
-}
-
-/* The engine's next free file number plus a margin. */
-static uint64_t wl_next_number(lsm_db *db)
-{
-    pthread_mutex_lock(&db->mu);
-    uint64_t n = db->next_file + 10;
-    pthread_mutex_unlock(&db->mu);
-    return n;
-}
-
 /* A switch does not sync the old log, so a crash may lose its tail and
  * keep records of the next log: the replay must stop at the gap in the
  * sequence numbers (between logs, and between the manifest's last
@@ -643,26 +615,26 @@ static void test_replay_stops_at_seq_gap(void)
     lsm_db *db = tl_open(&wh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0); /* seq 1, live log */
-    uint64_t n = wl_next_number(db);
+    uint64_t n = tl_next_number(db);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    wl_put_log(env, n, 3, "c", "3"); /* seq 2 is missing */
+    tl_put_log(env, n, 3, "c", "3", 0); /* seq 2 is missing */
     db = tl_open(&wh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));
     dk_buf b = DK_BUF_INIT;
     CU_ASSERT_EQUAL(tl_get(db, "c", &b), DK_ENOTFOUND);
-    n = wl_next_number(db);
+    n = tl_next_number(db);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     /* The manifest's last sequence is now 1: a log starting at 2 follows on. */
-    wl_put_log(env, n, 2, "b", "2");
+    tl_put_log(env, n, 2, "b", "2", 0);
     db = tl_open(&wh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));
     CU_ASSERT_TRUE(tl_has(db, "b", "2"));
-    n = wl_next_number(db);
+    n = tl_next_number(db);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     /* ...and one starting past 3 does not (a whole log in between lost). */
-    wl_put_log(env, n, 4, "d", "4");
+    tl_put_log(env, n, 4, "d", "4", 0);
     db = tl_open(&wh, env, "/db", 0, "none", &rc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_TRUE(tl_has(db, "b", "2"));
