@@ -83,6 +83,15 @@ void *dk__api_req_new(dk_api *api, dk_http_exchange *x, size_t size, dk_op op)
     return q;
 }
 
+/* Free q and what it holds (a pooled or an unpoolable request). */
+static void api_req_destroy(dk_api_req *q)
+{
+    dk__api_session_drop_spare(q);
+    dk_buf_free(&q->headers);
+    dk_buf_free(&q->body);
+    free(q);
+}
+
 /* q's memory after its answer: into the pool, or freed. */
 static void api_req_end(dk_api_req *q)
 {
@@ -96,10 +105,7 @@ static void api_req_end(dk_api_req *q)
         api->pooled++;
         return;
     }
-    dk__api_session_drop_spare(q);
-    dk_buf_free(&q->headers);
-    dk_buf_free(&q->body);
-    free(q);
+    api_req_destroy(q);
 }
 
 void dk_api_pool_free(dk_api *api)
@@ -107,10 +113,7 @@ void dk_api_pool_free(dk_api *api)
     while (api->pool) {
         dk_api_req *q = api->pool;
         api->pool = q->pool_next;
-        dk__api_session_drop_spare(q);
-        dk_buf_free(&q->headers);
-        dk_buf_free(&q->body);
-        free(q);
+        api_req_destroy(q);
     }
     api->pooled = 0;
 }

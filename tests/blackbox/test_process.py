@@ -26,6 +26,15 @@ def read(path):
         return ""
 
 
+def accepts(port):
+    """True when a TCP connection to 127.0.0.1:port is accepted."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def test_sighup_reopens_log_and_reloads_level(make_node):
     n = make_node("memory", start=False)
     os.makedirs(n.root, exist_ok=True)
@@ -68,14 +77,7 @@ def test_sigterm_drains_the_request_in_flight(make_node, engine):
         time.sleep(0.2)
         n.proc.send_signal(signal.SIGTERM)
 
-        def refused():
-            try:
-                socket.create_connection(("127.0.0.1", n.port), timeout=1).close()
-                return False
-            except OSError:
-                return True
-
-        assert wait_until(refused, 5), "still accepting connections after SIGTERM"
+        assert wait_until(lambda: not accepts(n.port), 5), "still accepting connections after SIGTERM"
         c.send(b"world")
         r = c.read_response()
         assert r.status == 200, r
@@ -100,15 +102,7 @@ def test_stop_signal_right_after_start_still_drains(make_node):
     for i in range(5):
         n = make_node("memory", ["node.loop_threads=2"], start=False)
         n.spawn(dkbb.free_port())
-
-        def accepts():
-            try:
-                socket.create_connection(("127.0.0.1", n.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-
-        assert wait_until(accepts, dkbb.START_TIMEOUT, 0.001), n.read_log()
+        assert wait_until(lambda: accepts(n.port), dkbb.START_TIMEOUT, 0.001), n.read_log()
         n.proc.send_signal(signal.SIGTERM)
         rc = n.proc.wait(dkbb.STOP_TIMEOUT)
         log = n.read_log()
