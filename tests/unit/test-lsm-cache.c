@@ -258,7 +258,8 @@ static void tc_concurrent(size_t capacity, size_t bsize, uint64_t keys)
     pthread_t th[TC_READERS + 1];
     for (unsigned i = 0; i <= TC_READERS; i++) {
         args[i] = (tc_arg){.c = c, .bsize = bsize, .keys = keys, .seed = 7 + i * 1000};
-        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, i < TC_READERS ? tc_reader : tc_churn, &args[i]), 0);
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, i < TC_READERS ? tc_reader : tc_churn, &args[i]),
+                              0);
     }
     uint64_t hits = 0, misses = 0, bad = 0, failed = 0;
     for (unsigned i = 0; i <= TC_READERS; i++) {
@@ -299,12 +300,9 @@ static void test_concurrent_shards(void)
 }
 
 static CU_TestInfo tc_tests[] = {
-    {"second_chance", test_second_chance},
-    {"evict_while_held", test_evict_while_held},
-    {"shards_capacity", test_shards_capacity},
-    {"concurrent_one_shard", test_concurrent_one_shard},
-    {"concurrent_shards", test_concurrent_shards},
-    CU_TEST_INFO_NULL,
+    {"second_chance", test_second_chance},         {"evict_while_held", test_evict_while_held},
+    {"shards_capacity", test_shards_capacity},     {"concurrent_one_shard", test_concurrent_one_shard},
+    {"concurrent_shards", test_concurrent_shards}, CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo dk_suites[] = {
