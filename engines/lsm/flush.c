@@ -305,7 +305,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     *out = NULL;
     dk__lsm_file_path(db, path, sizeof(path), number, "sst");
     lsm_flush_pace pace;
-    dk__lsm_flush_pace_init(&pace, db);
+    dk__lsm_flush_pace_init(&pace, db, dk__lsm_sl_used(m->sl));
     lsm_tb_opts o = {.bits_per_key = db->bits_per_key,
                      .codec = db->codec,
                      .host = db->host,

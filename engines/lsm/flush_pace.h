@@ -11,11 +11,13 @@
 typedef struct lsm_flush_pace {
     lsm_pace pace;
     lsm_db *db;
+    uint64_t total, written; /* the memtable's bytes; table bytes so far */
 } lsm_flush_pace;
 
-/* Start pacing one table write of the immutable memtable at the rate its
- * switch chose (db->flush_rate; none when hurried or unknown). */
-void dk__lsm_flush_pace_init(lsm_flush_pace *p, lsm_db *db);
+/* Start pacing one table write of an immutable memtable of `total`
+ * bytes at the rate its switch chose (db->flush_rate; none when hurried
+ * or unknown). */
+void dk__lsm_flush_pace_init(lsm_flush_pace *p, lsm_db *db, uint64_t total);
 /* lsm_tb_opts.on_write: count n bytes written, sleep when ahead. */
 void dk__lsm_flush_pace_write(void *arg, size_t n);
 #endif

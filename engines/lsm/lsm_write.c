@@ -77,6 +77,7 @@ static int lsm_make_room(lsm_db *db, int force)
         /* The memtable being flushed is paced (flush_pace.c) unless this
          * one fills too fast to wait for it: half full, or a forced
          * switch, lifts the pace before anyone stalls on it. */
+        atomic_store(&db->mem_fill_pm, db->mem_limit ? used * 1000u / db->mem_limit : 1000u);
         if (db->imm && (force || used >= db->mem_limit / 2))
             atomic_store(&db->flush_hurry, 1);
         if (!force && used < db->mem_limit)
@@ -94,13 +95,16 @@ static int lsm_make_room(lsm_db *db, int force)
          * it filled at, unless forced (someone waits for it) or its age
          * is unknown (the first since open). */
         uint64_t t0 = lsm_now_us();
-        atomic_store(&db->flush_rate,
-                     force || !db->mem_born_us ? 0 : dk__lsm_flush_rate(used, t0 - db->mem_born_us));
+        atomic_store(&db->flush_rate, force || !db->flush_pace || !db->mem_born_us
+                                          ? 0
+                                          : dk__lsm_flush_rate(used, t0 - db->mem_born_us));
         atomic_store(&db->flush_hurry, force);
         int rc = dk__lsm_switch_memtable(db);
         uint64_t dt = lsm_now_us() - t0;
-        if (!rc)
+        if (!rc) {
             db->mem_born_us = t0 + dt;
+            atomic_store(&db->mem_fill_pm, 0); /* the new memtable is empty */
+        }
         atomic_fetch_add(&db->st_stall_us, dt);
         atomic_fetch_add(&db->st_switch_us, dt);
         if (rc) {

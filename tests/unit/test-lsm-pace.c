@@ -200,29 +200,43 @@ static void test_flush_rate(void)
 }
 
 /* The table builder's hook: at 1 MiB/s, 256 KiB is due a quarter of a
- * second after it was written, so the hook sleeps (the stat moves);
- * once hurried, or closing, or for a pace started hurried, 100 MiB more
- * cost no sleep at all. */
+ * second after it was written, so the hook sleeps (the stat moves). Then
+ * no more sleeps: once the next memtable is further along its fill than
+ * half the flush's progress (the writes sped up); once hurried; closing;
+ * or for a pace started hurried. */
 static void test_flush_pace_hook(void)
 {
     lsm_db *db = calloc(1, sizeof(*db));
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     atomic_store(&db->flush_rate, 1u << 20);
     lsm_flush_pace p;
-    dk__lsm_flush_pace_init(&p, db);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
     dk__lsm_flush_pace_write(&p, 256u << 10);
     uint64_t slept = atomic_load(&db->st_flush_paced_us);
     CU_ASSERT_TRUE(slept > 0);
-    atomic_store(&db->flush_hurry, 1);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 0);
+    /* The next memtable 10 % full, the flush at 0.4 %: behind. */
+    atomic_store(&db->mem_fill_pm, 100);
     for (int i = 0; i < 100; i++)
         dk__lsm_flush_pace_write(&p, 1u << 20);
     CU_ASSERT_EQUAL(atomic_load(&db->st_flush_paced_us), slept);
     CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 1);
-    dk__lsm_flush_pace_init(&p, db);
+    /* A fresh table, the next memtable empty: paced again. */
+    atomic_store(&db->mem_fill_pm, 0);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
+    dk__lsm_flush_pace_write(&p, 256u << 10);
+    CU_ASSERT_TRUE(atomic_load(&db->st_flush_paced_us) > slept);
+    slept = atomic_load(&db->st_flush_paced_us);
+    atomic_store(&db->flush_hurry, 1);
+    for (int i = 0; i < 100; i++)
+        dk__lsm_flush_pace_write(&p, 1u << 20);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_paced_us), slept);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 2);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
     CU_ASSERT_EQUAL(p.pace.rate, 0);
     atomic_store(&db->flush_hurry, 0);
     atomic_store(&db->closing, 1);
-    dk__lsm_flush_pace_init(&p, db);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
     CU_ASSERT_EQUAL(p.pace.rate, 0);
     dk__lsm_flush_pace_write(&p, 100u << 20);
     CU_ASSERT_EQUAL(atomic_load(&db->st_flush_paced_us), slept);
@@ -253,6 +267,7 @@ static void test_flush_pace_engine(void)
         CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
         n++;
     }
+    CU_ASSERT_EQUAL(db->flush_pace, 1);               /* the default */
     CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0); /* first switch: fill time unknown */
     pthread_mutex_lock(&db->mu);
     CU_ASSERT_TRUE(db->mem_born_us > 0);
@@ -280,6 +295,34 @@ static void test_flush_pace_engine(void)
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
+}
+
+/* flush_pace = false: memtables switched by writes leave no pace. */
+static void test_flush_pace_off(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    tl_host_reset();
+    dk_fake_host_set_option(&th, "codec", "none");
+    dk_fake_host_set_option(&th, "flush_pace", "false");
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024};
+    dk_engine *e;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+    lsm_db *db = (lsm_db *)e;
+    CU_ASSERT_EQUAL(db->flush_pace, 0);
+    int n = 0;
+    while (tl_stat(db, "lsm_wal_switches_total") < 3 && n < 300000) {
+        tl_key(k, n);
+        tl_val(v, n, 0);
+        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
+        n++;
+    }
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_switches_total"), 3);
+    CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+    tl_host_reset();
 }
 
 /* ---- compaction_nice, flush_nice ------------------------------------------ */
@@ -493,6 +536,7 @@ static CU_TestInfo tp_tests[] = {
     {"flush_rate", test_flush_rate},
     {"flush_pace_hook", test_flush_pace_hook},
     {"flush_pace_engine", test_flush_pace_engine},
+    {"flush_pace_off", test_flush_pace_off},
     {"nice_options", test_nice_options},
     {"table_writeback", test_table_writeback},
     CU_TEST_INFO_NULL,
