@@ -593,7 +593,12 @@ struct wop {
     void *arg;
     uint64_t deadline_ns, cap_ms;
     dk__plan plan;
+    /* The value: borrowed from the caller (value_in) while the op starts,
+     * copied into value (value_kept) only when the op goes on past that:
+     * a CAS, a forward, a worker, a delayed start (coord_write.c). */
     dk_buf key, value;
+    dk_slice value_in;
+    int value_kept;
     dk_vv ctx, im;
     int has_ctx, ctx_is_map, has_im, tombstone, cond, strict, consistency, here;
     int type; /* DK_OBJECT_* */
@@ -615,6 +620,11 @@ struct wop {
     dk__ready launched; /* the start's end, on the ready list */
     dk__ready wrote;    /* the non-blocking local write's end, posted */
     dk_store_wop *swop; /* that write while in flight */
+    /* res.raw lent to the replica frames (dk_rpc_call_lent): while any
+     * frame holds it, the op holds one reference (coord_write.c). */
+    dk_rpc_lent lent;
+    dk__ready lent_done; /* its last release, when that ends the op */
+    int took;            /* res.raw is the store's encoding, taken (dk_store_wop_take_encoded) */
     /* The key's pending replicas, taken with the plan, and the handoff
      * count held for them from then until the op ends (handoff.c). */
     dk_coord_pending pend[COORD_N_MAX];

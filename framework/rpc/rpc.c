@@ -545,8 +545,12 @@ void dk__rpc_conn_process(rpc_conn *c)
         size_t tag = c->authed ? DK_RPC_TAG_LEN : 0;
         dk_frame_header h;
         dk_slice body;
-        const uint8_t *p = c->rbuf.data + c->roff;
         size_t have = c->rbuf.len - c->roff;
+        if (have == 0) { /* also after a handler took the buffer (dk_rpc_req_take_frame) */
+            c->need = 0;
+            break;
+        }
+        const uint8_t *p = c->rbuf.data + c->roff;
         ssize_t n = dk_frame_decode(p, have, &h, &body, err, sizeof(err));
         if (n < 0) {
             RPC_COUNT(r, bad_frames);
