@@ -567,18 +567,30 @@ enum { SLOT_PENDING = 0, SLOT_ACKED, SLOT_FAILED };
 
 typedef struct wop wop;
 
+/* A replica send of a write op's object (coord_write.c), first in the
+ * struct of its caller: cb(arg, status) runs once with the answer. */
+typedef struct wop_send_ctx {
+    dk_coord *c;
+    void (*cb)(void *arg, int status);
+    void *arg;
+} wop_send_ctx;
+
+/* One replica send: the owner itself or a fallback holding a hint. A
+ * slot has at most one in flight (a fallback is tried from the failed
+ * send's callback), so it lives in the slot. */
+typedef struct wsend {
+    wop_send_ctx ctx;
+    struct wslot *slot;
+    dk__replica to;
+    int hinted;
+} wsend;
+
 typedef struct wslot {
     wop *op;
     dk__replica owner; /* the preference-list replica */
     int state;
+    wsend send; /* the send in flight */
 } wslot;
-
-/* One replica send: the owner itself or a fallback holding a hint. */
-typedef struct wsend {
-    wslot *slot;
-    dk__replica to;
-    int hinted;
-} wsend;
 
 typedef struct coord_lock {
     struct coord_lock *next;

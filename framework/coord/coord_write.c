@@ -13,6 +13,13 @@
  * counts in a failure are final);
  * the op itself lives on until every slot is settled and every step it
  * started has ended (op->refs), so background replication finishes.
+ *
+ * Copies of the value: the client's value is borrowed while the op starts
+ * (the store encodes it from there), and copied only when the op goes on
+ * past its start (CAS, forward, worker). The store's encoding of the new
+ * object is taken, not copied, as res.raw, and every replica frame lends
+ * res.raw (dk_rpc_call_lent: written from where it lies), so a quorum PUT
+ * makes one copy of the value on the coordinator, the encoding.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -172,14 +179,6 @@ static void wop_lend(wop *op)
     }
 }
 
-/* A replica send of the op's object: embedded first in the caller's
- * struct, cb(arg, status) runs once with the replica's answer. */
-typedef struct wop_send_ctx {
-    dk_coord *c;
-    void (*cb)(void *arg, int status);
-    void *arg;
-} wop_send_ctx;
-
 static void wop_sent(void *arg, int status, const dk_frame_header *h, dk_slice body)
 {
     wop_send_ctx *s = arg;
@@ -217,16 +216,9 @@ static int wop_send(wop *op, const dk__replica *rep, const char *hint_target, ui
     return rc;
 }
 
-/* A slot's send: the send's ctx first, then the send (coord_int.h). */
-typedef struct wsend_box {
-    wop_send_ctx ctx;
-    wsend ws;
-} wsend_box;
-
 static void wsend_done(void *arg, int status)
 {
-    wsend_box *box = arg;
-    wsend *ws = &box->ws;
+    wsend *ws = arg; /* the slot's: a fallback's send may reuse it from slot_failed */
     wslot *sl = ws->slot;
     wop *op = sl->op;
     if (status == 0 && sl->state == SLOT_PENDING) {
@@ -249,7 +241,6 @@ static void wsend_done(void *arg, int status)
                ws->hinted ? " (fallback)" : "", dk_strerror(status));
         slot_failed(sl);
     }
-    free(box);
     dk__wop_unref(op);
 }
 
@@ -262,15 +253,13 @@ static int slot_send(wslot *sl, const dk__replica *to, int hinted)
         op->timed_out = 1;
         return DK_ETIMEOUT;
     }
-    wsend_box *box = malloc(sizeof(*box));
-    if (!box)
-        return -ENOMEM;
-    box->ws = (wsend){.slot = sl, .to = *to, .hinted = hinted};
-    int rc = wop_send(op, to, hinted ? sl->owner.id : "", left, &box->ctx, wsend_done, box);
-    if (rc) {
-        free(box);
+    wsend *ws = &sl->send;
+    ws->slot = sl;
+    ws->to = *to;
+    ws->hinted = hinted;
+    int rc = wop_send(op, to, hinted ? sl->owner.id : "", left, &ws->ctx, wsend_done, ws);
+    if (rc)
         return rc;
-    }
     op->refs++;
     return 0;
 }

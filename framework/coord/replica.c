@@ -35,13 +35,13 @@ _Static_assert(DK_OBJECT_SIZE_LIMIT + 2 * DK_KEY_MAX + 4096 <= DK_FRAME_BODY_MAX
 
 static void replica_ack(dk_rpc_req *q, int status)
 {
-    dk_buf b = DK_BUF_INIT;
+    dk_buf f = DK_BUF_INIT; /* the ACK encoded straight into its frame */
     dk_msg_ack a = {.status = status};
-    if (dk_msg_ack_encode(&b, &a) == 0)
-        dk_rpc_reply(q, DK_MSG_ACK, b.data, b.len);
+    if (dk_rpc_frame_start(&f, 8) == 0 && dk_msg_ack_encode(&f, &a) == 0)
+        dk_rpc_reply_framed(q, DK_MSG_ACK, &f);
     else
         dk_rpc_reply_error(q, -ENOMEM, "out of memory");
-    dk_buf_free(&b);
+    dk_buf_free(&f);
 }
 
 /* Answer a GET_REPLICA with the local copy raw (rc 0) or the read's error;
@@ -164,9 +164,8 @@ static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_
      * transport hands it over (the store takes it for an absent key),
      * which key and obj still point into. */
     dk_buf hold = DK_BUF_INIT;
-    if (put)
-        (void)dk_rpc_req_take_frame(q, &hold);
-    int rc = replica_try(c, q, put, key, obj, &hold);
+    int took = put && dk_rpc_req_take_frame(q, &hold) == 0;
+    int rc = replica_try(c, q, put, key, obj, took ? &hold : NULL);
     if (rc == 0) {
         dk_buf_free(&hold);
         return;

@@ -492,7 +492,7 @@ int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_bu
          * when the caller hands over the memory it is in. */
         dk_buf_reset(&op->before);
         rc = store_check_size(s, encoded.len, 0);
-        if (rc == 0 && hold) {
+        if (rc == 0 && hold && hold->data) {
             op->enc = *hold;
             dk_buf_init(hold);
             op->held = encoded;

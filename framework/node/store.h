@@ -177,7 +177,8 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
 /* The same, where encoded lies in hold's memory (a received frame,
  * rpc.h dk_rpc_req_take_frame): when the key is absent, the copy is stored
  * from there, and hold's memory is taken (hold left empty); otherwise
- * hold is left to the caller. */
+ * hold is left to the caller. hold NULL or empty: as dk_store_merge_start
+ * (encoded is copied). */
 int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *hold,
                               void (*ready)(void *arg), void *arg, dk_store_wop **out);
 

@@ -107,6 +107,10 @@ void dk__rpc_release(dk_rpc *r)
     void (*done)(void *) = r->done;
     void *arg = r->done_arg;
     dk__rpc_client_free_peers(r);
+    for (rpc_out *o; (o = r->out_pool) != NULL;) {
+        r->out_pool = o->hnext;
+        free(o);
+    }
     free(r->htab);
     dk_rpc_tls_free(r->tls);
     dk_buf_free(&r->tls_cipher);

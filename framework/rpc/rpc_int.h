@@ -172,7 +172,9 @@ struct dk_rpc {
     rpc_out **htab; /* pending requests by id */
     size_t hcap, hcount;
     uint64_t next_id;
-    size_t n_pending; /* rpc_out not yet completed; htab has room for all */
+    size_t n_pending;  /* rpc_out not yet completed; htab has room for all */
+    rpc_out *out_pool; /* freed requests kept for the next ones (linked by hnext) */
+    uint32_t n_out_pool;
     rpc_counters st;
     dk_rpc_tls *tls;   /* NULL: plain RPC */
     dk_buf tls_cipher; /* read buffer of TLS connections (one read at a time) */
