@@ -567,18 +567,30 @@ enum { SLOT_PENDING = 0, SLOT_ACKED, SLOT_FAILED };
 
 typedef struct wop wop;
 
+/* A replica send of a write op's object (coord_write.c), first in the
+ * struct of its caller: cb(arg, status) runs once with the answer. */
+typedef struct wop_send_ctx {
+    dk_coord *c;
+    void (*cb)(void *arg, int status);
+    void *arg;
+} wop_send_ctx;
+
+/* One replica send: the owner itself or a fallback holding a hint. A
+ * slot has at most one in flight (a fallback is tried from the failed
+ * send's callback), so it lives in the slot. */
+typedef struct wsend {
+    wop_send_ctx ctx;
+    struct wslot *slot;
+    dk__replica to;
+    int hinted;
+} wsend;
+
 typedef struct wslot {
     wop *op;
     dk__replica owner; /* the preference-list replica */
     int state;
+    wsend send; /* the send in flight */
 } wslot;
-
-/* One replica send: the owner itself or a fallback holding a hint. */
-typedef struct wsend {
-    wslot *slot;
-    dk__replica to;
-    int hinted;
-} wsend;
 
 typedef struct coord_lock {
     struct coord_lock *next;
@@ -593,7 +605,12 @@ struct wop {
     void *arg;
     uint64_t deadline_ns, cap_ms;
     dk__plan plan;
+    /* The value: borrowed from the caller (value_in) while the op starts,
+     * copied into value (value_kept) only when the op goes on past that:
+     * a CAS, a forward, a worker, a delayed start (coord_write.c). */
     dk_buf key, value;
+    dk_slice value_in;
+    int value_kept;
     dk_vv ctx, im;
     int has_ctx, ctx_is_map, has_im, tombstone, cond, strict, consistency, here;
     int type; /* DK_OBJECT_* */
@@ -615,6 +632,11 @@ struct wop {
     dk__ready launched; /* the start's end, on the ready list */
     dk__ready wrote;    /* the non-blocking local write's end, posted */
     dk_store_wop *swop; /* that write while in flight */
+    /* res.raw lent to the replica frames (dk_rpc_call_lent): while any
+     * frame holds it, the op holds one reference (coord_write.c). */
+    dk_rpc_lent lent;
+    dk__ready lent_done; /* its last release, when that ends the op */
+    int took;            /* res.raw is the store's encoding, taken (dk_store_wop_take_encoded) */
     /* The key's pending replicas, taken with the plan, and the handoff
      * count held for them from then until the op ends (handoff.c). */
     dk_coord_pending pend[COORD_N_MAX];

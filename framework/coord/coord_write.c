@@ -13,6 +13,13 @@
  * counts in a failure are final);
  * the op itself lives on until every slot is settled and every step it
  * started has ended (op->refs), so background replication finishes.
+ *
+ * Copies of the value: the client's value is borrowed while the op starts
+ * (the store encodes it from there), and copied only when the op goes on
+ * past its start (CAS, forward, worker). The store's encoding of the new
+ * object is taken, not copied, as res.raw, and every replica frame lends
+ * res.raw (dk_rpc_call_lent: written from where it lies), so a quorum PUT
+ * makes one copy of the value on the coordinator, the encoding.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -91,19 +98,25 @@ typedef struct send_ctx {
     void *arg;
 } send_ctx;
 
-static void send_replica_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
+/* The replica's outcome from its answer to a PUT_REPLICA. */
+static void send_replica_done_status(int *status, const dk_frame_header *h, dk_slice body)
 {
-    send_ctx *s = arg;
-    if (status == 0) {
+    if (*status == 0) {
         dk_msg_ack a;
         dk_msg_error e;
         if (h->type == DK_MSG_ACK && dk_msg_ack_decode(body, &a) == 0)
-            status = a.status;
+            *status = a.status;
         else if (h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0)
-            status = e.code ? e.code : DK_EUNAVAILABLE;
+            *status = e.code ? e.code : DK_EUNAVAILABLE;
         else
-            status = DK_ECORRUPT;
+            *status = DK_ECORRUPT;
     }
+}
+
+static void send_replica_done(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    send_ctx *s = arg;
+    send_replica_done_status(&status, h, body);
     s->cb(s->arg, status);
     free(s);
 }
@@ -132,9 +145,80 @@ int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice
 
 static void slot_failed(wslot *sl);
 
+/* ---- the object lent to the replica frames ---------------------------------- */
+
+static void wop_lent_last(dk__ready *r)
+{
+    wop *op = (wop *)((char *)r - offsetof(wop, lent_done));
+    dk__wop_unref(op);
+}
+
+/* The last frame that carried res.raw is gone (the transport frees its
+ * frames wherever they end). When that was the op's last reference, the
+ * op ends from the ready list, outside the transport's own loops; nothing
+ * can take the lent object again then (nothing else holds the op). */
+static void wop_lent_release(dk_rpc_lent *l)
+{
+    wop *op = (wop *)((char *)l - offsetof(wop, lent));
+    if (op->refs > 1)
+        op->refs--;
+    else
+        dk__coord_defer(op->c, &op->lent_done, wop_lent_last);
+}
+
+/* Hold the lent object around sends: the first hold takes a reference to
+ * the op for all the frames, the last frame's release drops it. res.raw is
+ * final once replication starts, so the frames can point into it. */
+static void wop_lend(wop *op)
+{
+    if (op->lent.refs++ == 0) {
+        op->lent.ptr = op->res.raw.data;
+        op->lent.len = op->res.raw.len;
+        op->lent.release = wop_lent_release;
+        op->refs++;
+    }
+}
+
+static void wop_sent(void *arg, int status, const dk_frame_header *h, dk_slice body)
+{
+    wop_send_ctx *s = arg;
+    dk_coord *c = s->c;
+    send_replica_done_status(&status, h, body);
+    s->cb(s->arg, status);
+    dk__coord_release(c);
+}
+
+/* Send op's object (res.raw) to rep with hint_target; the frame carries
+ * res.raw without copying it (dk_rpc_call_lent). 0 when the send started:
+ * s's cb runs once later. */
+static int wop_send(wop *op, const dk__replica *rep, const char *hint_target, uint64_t left, wop_send_ctx *s,
+                    void (*cb)(void *arg, int status), void *arg)
+{
+    dk_coord *c = op->c;
+    dk_msg_put_replica m = {.key = dk_buf_slice(&op->key), .object = dk_buf_slice(&op->res.raw)};
+    snprintf(m.hint_target, sizeof(m.hint_target), "%s", hint_target);
+    dk_buf f = DK_BUF_INIT;
+    size_t split = 0;
+    int rc = dk_rpc_frame_start(&f, op->key.len + sizeof(m.hint_target) + 16);
+    if (rc == 0)
+        rc = dk_msg_put_replica_encode_lent(&f, &m, &split);
+    if (rc) {
+        dk_buf_free(&f);
+        return rc;
+    }
+    *s = (wop_send_ctx){c, cb, arg};
+    wop_lend(op);
+    rc = dk_rpc_call_lent(c->rpc, rep->id, rep->addr, DK_MSG_PUT_REPLICA, &f, split, &op->lent, left,
+                          wop_sent, s);
+    if (rc == 0)
+        dk__coord_hold(c);
+    dk_rpc_lent_unref(&op->lent); /* the caller holds op: this never frees it */
+    return rc;
+}
+
 static void wsend_done(void *arg, int status)
 {
-    wsend *ws = arg;
+    wsend *ws = arg; /* the slot's: a fallback's send may reuse it from slot_failed */
     wslot *sl = ws->slot;
     wop *op = sl->op;
     if (status == 0 && sl->state == SLOT_PENDING) {
@@ -157,7 +241,6 @@ static void wsend_done(void *arg, int status)
                ws->hinted ? " (fallback)" : "", dk_strerror(status));
         slot_failed(sl);
     }
-    free(ws);
     dk__wop_unref(op);
 }
 
@@ -170,18 +253,13 @@ static int slot_send(wslot *sl, const dk__replica *to, int hinted)
         op->timed_out = 1;
         return DK_ETIMEOUT;
     }
-    wsend *ws = calloc(1, sizeof(*ws));
-    if (!ws)
-        return -ENOMEM;
+    wsend *ws = &sl->send;
     ws->slot = sl;
     ws->to = *to;
     ws->hinted = hinted;
-    int rc = dk__send_replica(op->c, to, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw),
-                              hinted ? sl->owner.id : "", left, wsend_done, ws);
-    if (rc) {
-        free(ws);
+    int rc = wop_send(op, to, hinted ? sl->owner.id : "", left, &ws->ctx, wsend_done, ws);
+    if (rc)
         return rc;
-    }
     op->refs++;
     return 0;
 }
@@ -231,6 +309,7 @@ static void slot_failed(wslot *sl)
 /* ---- pending replicas ------------------------------------------------------ */
 
 typedef struct psend {
+    wop_send_ctx ctx; /* first: the send's */
     wop *op;
     char id[DK_NODE_ID_MAX + 1];
     uint64_t epoch; /* counted until it settles (handoff.c) */
@@ -326,9 +405,7 @@ static void wop_pending(wop *op)
         snprintf(rep.id, sizeof(rep.id), "%.64s", pd->id);
         snprintf(rep.addr, sizeof(rep.addr), "%s", pd->addr);
         uint64_t left = dk__left_ms(op->deadline_ns);
-        if (pd->alive && rep.addr[0] && left &&
-            dk__send_replica(c, &rep, dk_buf_slice(&op->key), dk_buf_slice(&op->res.raw), "", left,
-                             pending_sent, p) == 0) {
+        if (pd->alive && rep.addr[0] && left && wop_send(op, &rep, "", left, &p->ctx, pending_sent, p) == 0) {
             op->refs++;
             continue;
         }
@@ -360,6 +437,25 @@ static void wop_replicate(wop *op)
 
 /* ---- the local write -------------------------------------------------------- */
 
+/* The value of the write: the caller's while the op starts, its copy after. */
+static dk_slice wop_value(const wop *op)
+{
+    return op->value_kept ? dk_buf_slice(&op->value) : op->value_in;
+}
+
+/* Copy the borrowed value before the op goes on past its start. 0 or
+ * -ENOMEM. */
+static int wop_keep_value(wop *op)
+{
+    if (op->value_kept)
+        return 0;
+    int rc = dk_buf_append(&op->value, op->value_in.ptr, op->value_in.len);
+    if (rc == 0)
+        op->value_kept = 1;
+    return rc;
+}
+
+
 static void local_write_run(dk__job *j)
 {
     wop *op = (wop *)j;
@@ -370,7 +466,7 @@ static void local_write_run(dk__job *j)
     if (rc == 0) {
         dk_store_write sw = {
             .key = dk_buf_slice(&op->key),
-            .value = dk_buf_slice(&op->value),
+            .value = wop_value(op),
             .tombstone = op->tombstone,
             .context = op->has_ctx ? &op->ctx : NULL,
             .context_is_map = op->ctx_is_map,
@@ -422,6 +518,13 @@ static void local_write_posted(dk__ready *r)
     if (op->local_pending) {
         /* res already holds the object the replicas were sent. */
         rc = dk_store_write_finish(op->swop, NULL, NULL);
+    } else if (op->took) {
+        /* res.raw holds the object (taken), which did not decode. */
+        rc = dk_store_write_finish(op->swop, NULL, NULL);
+        if (rc == 0)
+            rc = dk_object_decode(dk_buf_slice(&op->res.raw), &op->res.obj, NULL, 0);
+        if (rc)
+            dk_buf_reset(&op->res.raw);
     } else {
         rc = dk_store_write_finish(op->swop, &op->res.raw, &op->res.obj);
         if (rc)
@@ -449,7 +552,7 @@ static int wop_local_async(wop *op)
         return -EAGAIN; /* a CAS merges its quorum read first: on a worker */
     dk_store_write sw = {
         .key = dk_buf_slice(&op->key),
-        .value = dk_buf_slice(&op->value),
+        .value = wop_value(op),
         .tombstone = op->tombstone,
         .context = op->has_ctx ? &op->ctx : NULL,
         .context_is_map = op->ctx_is_map,
@@ -469,15 +572,18 @@ static int wop_local_async(wop *op)
          * the other replicas now, in parallel with the local fdatasync
          * (the local ack counts when it lands), rather than two syncs and
          * a round trip in series. */
-        dk_slice enc = dk_store_wop_encoded(op->swop);
-        if (op->plan.n > 1 && dk_buf_append(&op->res.raw, enc.ptr, enc.len) == 0) {
+        if (op->plan.n > 1) {
+            /* The object the store encoded is taken, not copied: res.raw is
+             * the engine's batch, the answer's object and every replica
+             * frame's payload at once (the engine reads it until the post). */
+            dk_store_wop_take_encoded(op->swop, &op->res.raw);
+            op->took = 1;
             if (dk_object_decode(dk_buf_slice(&op->res.raw), &op->res.obj, NULL, 0) == 0) {
                 op->local_pending = 1;
                 wop_replicate(op);
             } else {
                 dk_object_free(&op->res.obj);
                 dk_object_init(&op->res.obj);
-                dk_buf_reset(&op->res.raw);
             }
         }
         return 0;
@@ -492,7 +598,9 @@ void dk__wop_local(wop *op)
         return;
     op->job.run = local_write_run;
     op->job.done = local_write_done;
-    int rc = dk__coord_job(op->c, &op->job);
+    int rc = wop_keep_value(op);
+    if (rc == 0)
+        rc = dk__coord_job(op->c, &op->job);
     if (rc) {
         dk__cas_release(op);
         dk__wop_answer(op, rc);
@@ -535,8 +643,8 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
     op->ctx_is_map = op->has_ctx && w->context_is_map;
     op->has_im = w->cond == DK_COND_IF_MATCH && w->if_match != NULL;
     int rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
-    if (rc == 0 && !op->tombstone)
-        rc = dk_buf_append(&op->value, w->value.ptr, w->value.len);
+    if (!op->tombstone)
+        op->value_in = w->value; /* borrowed until the start returns */
     if (rc == 0 && op->has_ctx)
         rc = dk_vv_copy(&op->ctx, w->context);
     if (rc == 0 && op->has_im)
@@ -569,10 +677,16 @@ static void wop_start(wop *op)
 {
     int here = op->here ||
                (op->cond == DK_COND_NONE && op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive);
-    if (here && op->cond != DK_COND_NONE)
-        dk__cas_lock(op);
-    else if (here)
+    if (here && op->cond == DK_COND_NONE) {
         dk__wop_local(op);
+        return;
+    }
+    if (wop_keep_value(op)) {
+        dk__wop_answer(op, -ENOMEM);
+        return;
+    }
+    if (here)
+        dk__cas_lock(op);
     else
         dk__wop_forward(op);
 }
@@ -620,7 +734,7 @@ static void wop_launch(wop *op)
     op->launching = 1;
     dk__coord_defer(op->c, &op->launched, wop_launched);
     wop_delay *d = op->c->test_write_delay_ms ? calloc(1, sizeof(*d)) : NULL;
-    if (d && uv_timer_init(op->c->loop, &d->t) == 0) {
+    if (d && wop_keep_value(op) == 0 && uv_timer_init(op->c->loop, &d->t) == 0) {
         d->op = op;
         d->t.data = d;
         op->refs++;
@@ -630,6 +744,7 @@ static void wop_launch(wop *op)
     }
     free(d);
     wop_start(op);
+    op->value_in = (dk_slice){NULL, 0}; /* the caller's again */
 }
 
 int dk_coord_put(dk_coord *c, const dk_coord_write *w, dk_coord_cb cb, void *arg)

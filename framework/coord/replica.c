@@ -35,13 +35,13 @@ _Static_assert(DK_OBJECT_SIZE_LIMIT + 2 * DK_KEY_MAX + 4096 <= DK_FRAME_BODY_MAX
 
 static void replica_ack(dk_rpc_req *q, int status)
 {
-    dk_buf b = DK_BUF_INIT;
+    dk_buf f = DK_BUF_INIT; /* the ACK encoded straight into its frame */
     dk_msg_ack a = {.status = status};
-    if (dk_msg_ack_encode(&b, &a) == 0)
-        dk_rpc_reply(q, DK_MSG_ACK, b.data, b.len);
+    if (dk_rpc_frame_start(&f, 8) == 0 && dk_msg_ack_encode(&f, &a) == 0)
+        dk_rpc_reply_framed(q, DK_MSG_ACK, &f);
     else
         dk_rpc_reply_error(q, -ENOMEM, "out of memory");
-    dk_buf_free(&b);
+    dk_buf_free(&f);
 }
 
 /* Answer a GET_REPLICA with the local copy raw (rc 0) or the read's error;
@@ -122,10 +122,12 @@ static void replica_async_ready(void *arg)
     dk__coord_post(a->c, &a->posted, replica_async_done);
 }
 
+static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj);
+
 /* Answer q on the loop when the store can without blocking: a GET from
  * memory, a PUT queued to the engine. Returns 0 when answered or under
  * way, -EAGAIN for the worker. */
-static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
+static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj, dk_buf *hold)
 {
     dk_store *st = c->node->store;
     if (!put) {
@@ -144,7 +146,7 @@ static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_sli
         return -EAGAIN;
     a->c = c;
     a->q = q;
-    int rc = dk_store_merge_start(st, key, obj, replica_async_ready, a, &a->op);
+    int rc = dk_store_merge_start_held(st, key, obj, hold, replica_async_ready, a, &a->op);
     if (rc == 0) {
         dk__coord_expect_post(c);
         return 0;
@@ -158,8 +160,23 @@ static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_sli
 
 static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
 {
-    if (replica_try(c, q, put, key, obj) == 0)
+    /* A put keeps the object: from the frame's own memory when the
+     * transport hands it over (the store takes it for an absent key),
+     * which key and obj still point into. */
+    dk_buf hold = DK_BUF_INIT;
+    int took = put && dk_rpc_req_take_frame(q, &hold) == 0;
+    int rc = replica_try(c, q, put, key, obj, took ? &hold : NULL);
+    if (rc == 0) {
+        dk_buf_free(&hold);
         return;
+    }
+    replica_job_queue(c, q, put, key, obj);
+    dk_buf_free(&hold);
+}
+
+/* The request on a worker: key and obj copied into the job. */
+static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
+{
     if (put)
         dk_metrics_add("replica_writes_worker_total", 1);
     replica_job *r = calloc(1, sizeof(*r));

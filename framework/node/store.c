@@ -377,8 +377,10 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
 struct dk_store_wop {
     dk_store *s;
     pthread_mutex_t *lock;   /* the key's stripe, held by the starting thread */
-    dk_buf key, before, enc; /* the batch points into key and enc */
+    dk_buf key, before, enc; /* the batch points into key and enc (or the taker's buffer) */
     int found, status;
+    int taken;     /* enc went to the caller (dk_store_wop_take_encoded) */
+    dk_slice held; /* the encoding, when enc is the caller's buffer it lies in */
     dk_batch_op bop;
     dk_batch batch;
     void (*ready)(void *arg);
@@ -456,6 +458,12 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
 int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
                          dk_store_wop **out)
 {
+    return dk_store_merge_start_held(s, key, encoded, NULL, ready, arg, out);
+}
+
+int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *hold,
+                              void (*ready)(void *arg), void *arg, dk_store_wop **out)
+{
     *out = NULL;
     if (!dk_engine_can_write_async(&s->engine))
         return -EAGAIN;
@@ -480,11 +488,17 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
     if (op)
         op->found = rc == 0;
     if (rc == DK_ENOTFOUND) {
-        /* Absent here: the copy is stored as it came. */
+        /* Absent here: the copy is stored as it came, from where it lies
+         * when the caller hands over the memory it is in. */
         dk_buf_reset(&op->before);
         rc = store_check_size(s, encoded.len, 0);
-        if (rc == 0)
+        if (rc == 0 && hold && hold->data) {
+            op->enc = *hold;
+            dk_buf_init(hold);
+            op->held = encoded;
+        } else if (rc == 0) {
             rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
+        }
     } else if (rc == 0) {
         rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
         if (rc == 0 && op->enc.len == op->before.len &&
@@ -502,13 +516,18 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
         op->lock = lock;
         op->ready = ready;
         op->arg = arg;
-        op->bop = (dk_batch_op){
-            .type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->bop = (dk_batch_op){.type = DK_BATCH_PUT,
+                                .key = dk_buf_slice(&op->key),
+                                .value = op->held.ptr ? op->held : dk_buf_slice(&op->enc)};
         op->batch = (dk_batch){.ops = &op->bop, .count = 1};
         rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
     }
     if (rc) {
         pthread_mutex_unlock(lock);
+        if (op && op->held.ptr) { /* the caller's memory goes back */
+            *hold = op->enc;
+            dk_buf_init(&op->enc);
+        }
         if (op)
             store_wop_free(op);
         return rc;
@@ -519,7 +538,15 @@ int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*rea
 
 dk_slice dk_store_wop_encoded(const dk_store_wop *op)
 {
-    return dk_buf_slice(&op->enc);
+    return op->bop.value;
+}
+
+void dk_store_wop_take_encoded(dk_store_wop *op, dk_buf *out)
+{
+    dk_buf_free(out);
+    *out = op->enc;
+    dk_buf_init(&op->enc);
+    op->taken = 1;
 }
 
 int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
@@ -528,9 +555,16 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
     int rc = op->status;
     if (rc == 0 && s->hook)
         s->hook(s->hook_arg, dk_buf_slice(&op->key),
-                op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0}, dk_buf_slice(&op->enc));
+                op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0}, op->bop.value);
     pthread_mutex_unlock(op->lock);
-    if (rc == 0 && raw) {
+    if (rc == 0 && raw && op->held.ptr) {
+        dk_buf_reset(raw);
+        rc = dk_buf_append(raw, op->held.ptr, op->held.len);
+        if (rc == 0 && obj) {
+            char err[160];
+            rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+        }
+    } else if (rc == 0 && raw && !op->taken) {
         dk_buf t = *raw;
         *raw = op->enc;
         op->enc = t;

@@ -174,11 +174,24 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
  */
 int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
                          dk_store_wop **out);
+/* The same, where encoded lies in hold's memory (a received frame,
+ * rpc.h dk_rpc_req_take_frame): when the key is absent, the copy is stored
+ * from there, and hold's memory is taken (hold left empty); otherwise
+ * hold is left to the caller. hold NULL or empty: as dk_store_merge_start
+ * (encoded is copied). */
+int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *hold,
+                              void (*ready)(void *arg), void *arg, dk_store_wop **out);
 
 /* The new stored object's encoding, known before it is durable (to send it
  * to other replicas meanwhile). Valid until dk_store_write_finish; the
  * starting thread. */
 dk_slice dk_store_wop_encoded(const dk_store_wop *op);
+
+/* Take that encoding's memory instead of copying it: *out (freed first)
+ * becomes it, and must stay unchanged until dk_store_write_finish, since
+ * the engine and the write hook read it; finish then leaves raw alone.
+ * The starting thread. */
+void dk_store_wop_take_encoded(dk_store_wop *op, dk_buf *out);
 
 /*
  * The thread that called dk_store_write_start, after ready: runs the write
@@ -186,7 +199,8 @@ dk_slice dk_store_wop_encoded(const dk_store_wop *op);
  * op and returns the write's outcome; on 0, raw/obj hold the new stored
  * object as from dk_store_write_local. raw NULL: the caller needs neither
  * (a replica's ACK, a coordinator that kept the object it sent), so
- * nothing is decoded; obj NULL: raw only.
+ * nothing is decoded; obj NULL: raw only. After dk_store_wop_take_encoded
+ * raw and obj are left as they are (the caller holds the object).
  */
 int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj);
 

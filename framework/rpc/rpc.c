@@ -107,6 +107,10 @@ void dk__rpc_release(dk_rpc *r)
     void (*done)(void *) = r->done;
     void *arg = r->done_arg;
     dk__rpc_client_free_peers(r);
+    for (rpc_out *o; (o = r->out_pool) != NULL;) {
+        r->out_pool = o->hnext;
+        free(o);
+    }
     free(r->htab);
     dk_rpc_tls_free(r->tls);
     dk_buf_free(&r->tls_cipher);
@@ -545,8 +549,12 @@ void dk__rpc_conn_process(rpc_conn *c)
         size_t tag = c->authed ? DK_RPC_TAG_LEN : 0;
         dk_frame_header h;
         dk_slice body;
-        const uint8_t *p = c->rbuf.data + c->roff;
         size_t have = c->rbuf.len - c->roff;
+        if (have == 0) { /* also after a handler took the buffer (dk_rpc_req_take_frame) */
+            c->need = 0;
+            break;
+        }
+        const uint8_t *p = c->rbuf.data + c->roff;
         ssize_t n = dk_frame_decode(p, have, &h, &body, err, sizeof(err));
         if (n < 0) {
             RPC_COUNT(r, bad_frames);

@@ -181,6 +181,46 @@ int dk_rpc_call_framed(dk_rpc *r, const char *peer_id, const char *peer_addr, ui
                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
 
 /*
+ * A value that frames carry without copying it (written with writev from
+ * where it lies): the owner fills ptr and len, sets refs to 1 (its own
+ * reference) and release, and drops its reference with dk_rpc_lent_unref
+ * when done with it. Every frame that carries the value holds a reference
+ * until the frame is written or dropped, so the bytes must not change or
+ * go until release(l) runs, on the last unref. One loop thread.
+ */
+typedef struct dk_rpc_lent {
+    const uint8_t *ptr;
+    size_t len;
+    uint32_t refs;
+    void (*release)(struct dk_rpc_lent *l);
+} dk_rpc_lent;
+void dk_rpc_lent_ref(dk_rpc_lent *l);
+void dk_rpc_lent_unref(dk_rpc_lent *l);
+
+/*
+ * dk_rpc_call_framed for a body with a lent value in it: f, begun by
+ * dk_rpc_frame_start, holds the body without the value, which goes in at
+ * offset split of f (e.g. dk_msg_put_replica_encode_lent). The frame on
+ * the wire is the one the whole body would make; the value is not copied
+ * on a plain connection (TLS encrypts a copy). Takes f's memory; the call
+ * and each frame in flight hold a reference to lent. Loop thread.
+ */
+int dk_rpc_call_lent(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
+                     size_t split, dk_rpc_lent *lent, uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+
+/*
+ * From inside q's handler: take the memory the frame of q was read into,
+ * so that a handler that keeps the body (a replica write queued to the
+ * engine) keeps it without copying. Possible when the frame is the last
+ * bytes read on its connection (a large frame usually is): *out (freed
+ * first) then owns them, and the body the handler got stays valid in it;
+ * the connection reads on into a new buffer. -EAGAIN otherwise (bytes of
+ * a later frame follow, or q was relayed): copy what you keep. Loop
+ * thread.
+ */
+int dk_rpc_req_take_frame(dk_rpc_req *q, dk_buf *out);
+
+/*
  * Answer request q with a frame of the given type and body (copied), and
  * free q. If the connection died meanwhile, or the instance stopped, the
  * answer is dropped and 0 is returned. Returns -EINVAL/DK_ETOOBIG for a

@@ -118,23 +118,44 @@ int dk_rpc_mac_init(dk_rpc_mac *m, const uint8_t key[DK_RPC_SKEY_LEN])
     return 0;
 }
 
-/* GMAC(key, nonce(seq), AAD = frame): AES-128-GCM over no plaintext. */
-static int mac_tag(dk_rpc_mac *m, const uint8_t *frame, size_t len, uint8_t tag[DK_RPC_TAG_LEN])
+/* GMAC(key, nonce(seq), AAD = frame): AES-128-GCM over no plaintext. The
+ * frame may come in parts: GCM takes its AAD in any number of updates, and
+ * the tag is the same as over the parts laid end to end. */
+static int mac_tag_v(dk_rpc_mac *m, const dk_slice *parts, size_t n, uint8_t tag[DK_RPC_TAG_LEN])
 {
     EVP_CIPHER_CTX *ctx = m->ctx;
     uint8_t nonce[DK_RPC_NONCE_LEN] = {0}, none[16];
     int out = 0;
     /* 2^64 - 1 frames would wrap the nonce; no connection gets there, but
      * a reused nonce must be impossible, not improbable. */
-    if (!ctx || m->seq == UINT64_MAX || len > INT_MAX)
+    if (!ctx || m->seq == UINT64_MAX)
         return DK_ECORRUPT;
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(m->seq >> (8 * i));
-    if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) ||
-        !EVP_EncryptUpdate(ctx, NULL, &out, frame, (int)len) || !EVP_EncryptFinal_ex(ctx, none, &out) ||
-        out != 0 || !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, (int)DK_RPC_TAG_LEN, tag))
+    if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce))
+        return DK_ECORRUPT;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len > INT_MAX ||
+            (parts[i].len && !EVP_EncryptUpdate(ctx, NULL, &out, parts[i].ptr, (int)parts[i].len)))
+            return DK_ECORRUPT;
+    if (!EVP_EncryptFinal_ex(ctx, none, &out) || out != 0 ||
+        !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, (int)DK_RPC_TAG_LEN, tag))
         return DK_ECORRUPT;
     return 0;
+}
+
+static int mac_tag(dk_rpc_mac *m, const uint8_t *frame, size_t len, uint8_t tag[DK_RPC_TAG_LEN])
+{
+    dk_slice one = {frame, len};
+    return mac_tag_v(m, &one, 1, tag);
+}
+
+int dk_rpc_mac_seal_v(dk_rpc_mac *m, const dk_slice *parts, size_t n, uint8_t tag[DK_RPC_TAG_LEN])
+{
+    int rc = mac_tag_v(m, parts, n, tag);
+    if (!rc)
+        m->seq++;
+    return rc;
 }
 
 int dk_rpc_mac_seal(dk_rpc_mac *m, const uint8_t *frame, size_t len, uint8_t tag[DK_RPC_TAG_LEN])

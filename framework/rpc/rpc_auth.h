@@ -92,6 +92,9 @@ int dk_rpc_mac_init(dk_rpc_mac *m, const uint8_t key[DK_RPC_SKEY_LEN]);
 /* The tag of the next frame [frame, frame + len); advances seq. Returns 0
  * or DK_ECORRUPT (OpenSSL failed, len > INT_MAX, or seq would wrap). */
 int dk_rpc_mac_seal(dk_rpc_mac *m, const uint8_t *frame, size_t len, uint8_t tag[DK_RPC_TAG_LEN]);
+/* The same over a frame given in n parts (laid end to end: the tag is the
+ * one dk_rpc_mac_seal gives for the whole). */
+int dk_rpc_mac_seal_v(dk_rpc_mac *m, const dk_slice *parts, size_t n, uint8_t tag[DK_RPC_TAG_LEN]);
 
 /* Check tag for the next frame: 0 and seq advances, or -EACCES (constant
  * time) / DK_ECORRUPT. */

@@ -100,6 +100,40 @@ err:
     return rc;
 }
 
+int dk_frame_finish_lent(dk_buf *out, size_t start, size_t split, dk_slice mid, uint8_t type, uint16_t flags,
+                         uint64_t request_id)
+{
+    size_t head = split - start - DK_FRAME_HEADER_LEN, tail = out->len - split;
+    size_t body_len = head + mid.len + tail;
+    int rc = -EINVAL;
+    if (!frame_type_ok(type) || split < start + DK_FRAME_HEADER_LEN || split > out->len)
+        goto err;
+    rc = DK_ETOOBIG;
+    if (mid.len > DK_FRAME_BODY_MAX || body_len > DK_FRAME_BODY_MAX)
+        goto err;
+    rc = dk_buf_reserve(out, DK_FRAME_TRAILER_LEN);
+    if (rc)
+        goto err;
+    uint8_t *h = out->data + start;
+    dk_put_u16(h, DK_FRAME_MAGIC);
+    h[2] = DK_FRAME_VERSION;
+    h[3] = type;
+    dk_put_u16(h + 4, flags);
+    dk_put_u16(h + 6, 0);
+    dk_put_u64(h + 8, request_id);
+    dk_put_u32(h + 16, (uint32_t)body_len);
+    dk_put_u32(h + 20, dk_crc32c_mask(dk_crc32c(h, 20)));
+    uint32_t crc = dk_crc32c(h + DK_FRAME_HEADER_LEN, head);
+    crc = dk_crc32c_extend(crc, mid.ptr, mid.len);
+    crc = dk_crc32c_extend(crc, out->data + split, tail);
+    dk_put_u32(out->data + out->len, dk_crc32c_mask(crc));
+    out->len += DK_FRAME_TRAILER_LEN;
+    return 0;
+err:
+    out->len = start;
+    return rc;
+}
+
 int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id, const void *body,
                     size_t body_len)
 {
@@ -289,6 +323,20 @@ int dk_msg_put_replica_encode(dk_buf *out, const dk_msg_put_replica *m)
     wr_init(&w, out);
     wr_lp(&w, m->key.ptr, m->key.len);
     wr_lp(&w, m->object.ptr, m->object.len);
+    wr_lp(&w, m->hint_target, strlen(m->hint_target));
+    return wr_done(&w);
+}
+
+int dk_msg_put_replica_encode_lent(dk_buf *out, const dk_msg_put_replica *m, size_t *split)
+{
+    if (m->key.len == 0 || m->key.len > DK_KEY_MAX || m->object.len == 0 ||
+        m->object.len > DK_FRAME_BODY_MAX || !str_ok(m->hint_target, sizeof(m->hint_target), 0, 1))
+        return -EINVAL;
+    wr w;
+    wr_init(&w, out);
+    wr_lp(&w, m->key.ptr, m->key.len);
+    wr_varint(&w, m->object.len);
+    *split = out->len;
     wr_lp(&w, m->hint_target, strlen(m->hint_target));
     return wr_done(&w);
 }

@@ -111,6 +111,18 @@ int dk_frame_begin(dk_buf *out, size_t *start);
 int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uint64_t request_id);
 
 /*
+ * Finish a frame whose body lies in three parts, the middle one elsewhere
+ * (a value the frame lends rather than copies): out holds the header room
+ * at start and the body's first part up to split, then the body's last
+ * part up to out->len; the body is [start + header, split) + mid + [split,
+ * out->len). Fills the header (body length and CRC over all three parts)
+ * and appends the body CRC to out, which is then the frame with mid
+ * missing at split. Errors as dk_frame_finish (out truncated to start).
+ */
+int dk_frame_finish_lent(dk_buf *out, size_t start, size_t split, dk_slice mid, uint8_t type, uint16_t flags,
+                         uint64_t request_id);
+
+/*
  * Decode the frame at the start of a stream buffer [in, in + len).
  * Returns:
  *   > 0  bytes consumed: *hdr and *body are set; body borrows from in and
@@ -175,6 +187,9 @@ typedef struct dk_msg_put_replica {
 } dk_msg_put_replica;
 int dk_msg_put_replica_encode(dk_buf *out, const dk_msg_put_replica *m);
 int dk_msg_put_replica_decode(dk_slice body, dk_msg_put_replica *m);
+/* The same body without the object's bytes, which belong at offset *split
+ * of out (the frame lends them: rpc.h, dk_rpc_call_lent). */
+int dk_msg_put_replica_encode_lent(dk_buf *out, const dk_msg_put_replica *m, size_t *split);
 
 /* GET_REPLICA: read the local replica of key. */
 typedef struct dk_msg_get_replica {

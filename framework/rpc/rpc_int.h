@@ -29,6 +29,19 @@ enum { OUT_WAITING, OUT_INFLIGHT, OUT_DEFERRED, OUT_DONE };
 struct rpc_conn;
 struct rpc_out;
 
+/* One piece of a queued frame (rpc_write.c): bytes [ptr, ptr + len) that
+ * are in own (freed with the piece), or in a lent value (lent: the piece
+ * holds a reference), or in the own buffer of the frame's first piece
+ * (neither: a frame's pieces are always written in one batch, so that
+ * buffer outlives them). more: the frame goes on in the next piece. */
+typedef struct rpc_wbuf {
+    dk_buf own;
+    dk_rpc_lent *lent;
+    const uint8_t *ptr;
+    size_t len;
+    int more;
+} rpc_wbuf;
+
 /* A peer node the client talks to. */
 typedef struct rpc_peer {
     TAILQ_ENTRY(rpc_peer) link;
@@ -52,7 +65,7 @@ typedef struct rpc_conn {
     int inbound, state, handles, reading, in_parse, close_after_flush, close_status;
     size_t need;     /* bytes the frame being received needs, 0 = unknown */
     uint32_t writes; /* uv_write requests not yet completed */
-    dk_buf *wq;      /* sealed frames queued for the end of the turn (rpc_write.c) */
+    rpc_wbuf *wq;    /* sealed frames queued for the end of the turn (rpc_write.c) */
     uint32_t wq_n, wq_cap;
     int wq_linked; /* in r->flushq */
     TAILQ_ENTRY(rpc_conn) wq_link;
@@ -69,6 +82,7 @@ typedef struct rpc_conn {
     TAILQ_ENTRY(rpc_conn) link; /* r->inbound or peer->conns */
     /* inbound */
     TAILQ_HEAD(, dk_rpc_req) reqs; /* handed to the handler, unanswered */
+    dk_rpc_req *dispatching;       /* whose handler runs now (dk_rpc_req_take_frame) */
     uint32_t outstanding;
     /* outbound */
     rpc_peer *peer;
@@ -108,6 +122,11 @@ typedef struct rpc_out {
     rpc_conn *conn; /* set while OUT_INFLIGHT */
     uint64_t id;
     dk_buf frame; /* the encoded frame, until written */
+    /* A frame that lends a value (dk_rpc_call_lent): frame is the frame
+     * without it, which goes in at split; the reference is held until o
+     * is freed. */
+    dk_rpc_lent *lent;
+    size_t split;
     dk_rpc_cb cb;
     void *arg;
     uv_timer_t timer;
@@ -153,7 +172,9 @@ struct dk_rpc {
     rpc_out **htab; /* pending requests by id */
     size_t hcap, hcount;
     uint64_t next_id;
-    size_t n_pending; /* rpc_out not yet completed; htab has room for all */
+    size_t n_pending;  /* rpc_out not yet completed; htab has room for all */
+    rpc_out *out_pool; /* freed requests kept for the next ones (linked by hnext) */
+    uint32_t n_out_pool;
     rpc_counters st;
     dk_rpc_tls *tls;   /* NULL: plain RPC */
     dk_buf tls_cipher; /* read buffer of TLS connections (one read at a time) */
@@ -171,6 +192,9 @@ int dk__rpc_conn_start(rpc_conn *c);
 /* rpc_write.c */
 int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len);
 int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame);
+/* Queue a frame whose bytes are frame[0, split), lent's, frame[split, len)
+ * (dk_frame_finish_lent), taking frame's memory and a reference to lent. */
+int dk__rpc_conn_send_lent(rpc_conn *c, dk_buf *frame, size_t split, dk_rpc_lent *lent);
 int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes);
 /* Write c's queued frames now (one uv_write). */
 void dk__rpc_conn_flush(rpc_conn *c);

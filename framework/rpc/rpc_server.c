@@ -343,7 +343,9 @@ void dk__rpc_server_frame(rpc_conn *c, const dk_frame_header *h, dk_slice body)
             strcpy(q->peer, c->peer_id);
             TAILQ_INSERT_TAIL(&c->reqs, q, link);
             c->outstanding++;
+            c->dispatching = q;
             r->on_request(r->arg, q, h, body);
+            c->dispatching = NULL;
         }
     }
     if (rc) {
@@ -448,4 +450,18 @@ int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *framed)
 const char *dk_rpc_req_peer(const dk_rpc_req *q)
 {
     return q->peer;
+}
+
+int dk_rpc_req_take_frame(dk_rpc_req *q, dk_buf *out)
+{
+    rpc_conn *c = q->conn;
+    /* The parse loop has moved past this frame already (roff); with
+     * nothing read after it, the buffer holds no other frame's bytes. */
+    if (!c || c->dispatching != q || c->state == CONN_CLOSING || c->roff != c->rbuf.len)
+        return -EAGAIN;
+    dk_buf_free(out);
+    *out = c->rbuf;
+    dk_buf_init(&c->rbuf);
+    c->roff = 0;
+    return 0;
 }

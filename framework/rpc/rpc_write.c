@@ -25,6 +25,15 @@
  * immediate writes did before queueing: a refusal or a last answer still
  * reaches the socket.
  *
+ * A frame that lends a value (dk_rpc_call_lent: a replica write's object,
+ * shared by the frames to every replica and the local write) is queued as
+ * three pieces: its own buffer up to the value, the value where it lies
+ * (holding a reference), and the rest of its own buffer (the body's end,
+ * CRC, MAC tag); the writev takes them as they are, so the value is not
+ * copied into any frame. A batch never splits a frame's pieces, so the
+ * third piece can borrow the first's buffer. A TLS connection encrypts
+ * into a new buffer anyway: there the pieces are laid end to end first.
+ *
  * Not taken: sealing a whole batch as one TLS record. Frames are sealed as
  * they are queued so that MACs and TLS stay in queue order without a
  * second pass; a batch of TLS frames is still one writev.
@@ -43,15 +52,33 @@
 typedef struct rpc_wreq {
     uv_write_t req;
     uint32_t n;
-    dk_buf buf[];
+    rpc_wbuf buf[];
 } rpc_wreq;
+
+void dk_rpc_lent_ref(dk_rpc_lent *l)
+{
+    l->refs++;
+}
+
+void dk_rpc_lent_unref(dk_rpc_lent *l)
+{
+    if (l && --l->refs == 0)
+        l->release(l);
+}
+
+static void piece_free(rpc_wbuf *p)
+{
+    dk_buf_free(&p->own);
+    dk_rpc_lent_unref(p->lent);
+    p->lent = NULL;
+}
 
 static void write_done(uv_write_t *req, int status)
 {
     rpc_wreq *w = (rpc_wreq *)req;
     rpc_conn *c = req->handle->data;
     for (uint32_t i = 0; i < w->n; i++)
-        dk_buf_free(&w->buf[i]);
+        piece_free(&w->buf[i]);
     free(w);
     c->writes--;
     if (c->state == CONN_CLOSING)
@@ -67,7 +94,7 @@ static void write_done(uv_write_t *req, int status)
 static void batch_free(rpc_conn *c, uint32_t from, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
-        dk_buf_free(&c->wq[from + i]);
+        piece_free(&c->wq[from + i]);
 }
 
 /* Write frames [from, from + n) of c's queue: first straight to the
@@ -79,7 +106,7 @@ static int write_batch(rpc_conn *c, uint32_t from, uint32_t n)
     uv_buf_t b[RPC_WRITE_BUFS];
     size_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
-        b[i] = uv_buf_init((char *)c->wq[from + i].data, (unsigned)c->wq[from + i].len);
+        b[i] = uv_buf_init((char *)c->wq[from + i].ptr, (unsigned)c->wq[from + i].len);
         total += b[i].len;
     }
     dk_metrics_add("rpc_writes_total", 1);
@@ -108,7 +135,7 @@ static int write_batch(rpc_conn *c, uint32_t from, uint32_t n)
         }
         dk_metrics_add("rpc_writes_queued_total", 1);
     }
-    rpc_wreq *w = malloc(sizeof(*w) + n * sizeof(dk_buf));
+    rpc_wreq *w = malloc(sizeof(*w) + n * sizeof(rpc_wbuf));
     if (!w) {
         batch_free(c, from, n);
         return -ENOMEM;
@@ -119,7 +146,7 @@ static int write_batch(rpc_conn *c, uint32_t from, uint32_t n)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b + skip, n - skip, write_done);
     if (rc) {
         for (uint32_t i = 0; i < n; i++)
-            dk_buf_free(&w->buf[i]);
+            piece_free(&w->buf[i]);
         free(w);
         return rc;
     }
@@ -134,13 +161,16 @@ void dk__rpc_conn_flush(rpc_conn *c)
         c->wq_linked = 0;
     }
     int rc = 0;
-    for (uint32_t i = 0; i < c->wq_n; i += RPC_WRITE_BUFS) {
-        uint32_t n = c->wq_n - i < RPC_WRITE_BUFS ? c->wq_n - i : RPC_WRITE_BUFS;
+    for (uint32_t i = 0, n; i < c->wq_n; i += n) {
+        n = c->wq_n - i < RPC_WRITE_BUFS ? c->wq_n - i : RPC_WRITE_BUFS;
+        /* End the batch at a frame's end: the pieces of a frame go
+         * together (a third piece borrows the first's buffer). */
+        while (n > 1 && i + n < c->wq_n && c->wq[i + n - 1].more)
+            n--;
         if (rc == 0)
             rc = write_batch(c, i, n);
         else
-            for (uint32_t k = 0; k < n; k++)
-                dk_buf_free(&c->wq[i + k]);
+            batch_free(c, i, n);
     }
     c->wq_n = 0;
     if (rc && c->state != CONN_CLOSING) {
@@ -155,8 +185,7 @@ void dk__rpc_conn_drop_queue(rpc_conn *c)
         TAILQ_REMOVE(&c->r->flushq, c, wq_link);
         c->wq_linked = 0;
     }
-    for (uint32_t i = 0; i < c->wq_n; i++)
-        dk_buf_free(&c->wq[i]);
+    batch_free(c, 0, c->wq_n);
     c->wq_n = 0;
     free(c->wq);
     c->wq = NULL;
@@ -173,31 +202,44 @@ static void write_turn_end(uv_prepare_t *p)
     uv_prepare_stop(p);
 }
 
-/* Queue bytes (ciphertext, or a plain connection's frame) as they are,
- * taking their memory. Returns 0 or a negative code. */
-int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes)
+/* Room for n more pieces in c's queue. */
+static int queue_room(rpc_conn *c, uint32_t n)
 {
-    if (c->state == CONN_CLOSING) {
-        dk_buf_free(bytes);
-        return -ECONNRESET;
-    }
-    if (c->wq_n == c->wq_cap) {
-        uint32_t cap = c->wq_cap ? c->wq_cap * 2 : 8;
-        dk_buf *q = realloc(c->wq, cap * sizeof(*q));
-        if (!q) {
-            dk_buf_free(bytes);
-            return -ENOMEM;
-        }
-        c->wq = q;
-        c->wq_cap = cap;
-    }
-    c->wq[c->wq_n++] = *bytes;
-    dk_buf_init(bytes);
+    if (c->wq_n + n <= c->wq_cap)
+        return 0;
+    uint32_t cap = c->wq_cap ? c->wq_cap * 2 : 8;
+    while (cap < c->wq_n + n)
+        cap *= 2;
+    rpc_wbuf *q = realloc(c->wq, cap * sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    c->wq = q;
+    c->wq_cap = cap;
+    return 0;
+}
+
+/* Link c for the end of the turn. */
+static void queue_linked(rpc_conn *c)
+{
     if (!c->wq_linked) {
         TAILQ_INSERT_TAIL(&c->r->flushq, c, wq_link);
         c->wq_linked = 1;
         uv_prepare_start(&c->r->flush, write_turn_end);
     }
+}
+
+/* Queue bytes (ciphertext, or a plain connection's frame) as they are,
+ * taking their memory. Returns 0 or a negative code. */
+int dk__rpc_conn_write_raw(rpc_conn *c, dk_buf *bytes)
+{
+    if (c->state == CONN_CLOSING || queue_room(c, 1)) {
+        int rc = c->state == CONN_CLOSING ? -ECONNRESET : -ENOMEM;
+        dk_buf_free(bytes);
+        return rc;
+    }
+    c->wq[c->wq_n++] = (rpc_wbuf){.own = *bytes, .ptr = bytes->data, .len = bytes->len};
+    dk_buf_init(bytes);
+    queue_linked(c);
     return 0;
 }
 
@@ -229,6 +271,46 @@ int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame)
         *frame = cipher;
     }
     return dk__rpc_conn_write_raw(c, frame);
+}
+
+int dk__rpc_conn_send_lent(rpc_conn *c, dk_buf *frame, size_t split, dk_rpc_lent *lent)
+{
+    if (c->tls) {
+        /* TLS encrypts a copy anyway: lay the pieces end to end. */
+        dk_buf flat = DK_BUF_INIT;
+        int rc = dk_buf_reserve(&flat, frame->len + lent->len + DK_RPC_TAG_LEN);
+        if (!rc) {
+            dk_buf_append(&flat, frame->data, split);
+            dk_buf_append(&flat, lent->ptr, lent->len);
+            dk_buf_append(&flat, frame->data + split, frame->len - split);
+        }
+        dk_buf_free(frame);
+        return rc ? rc : dk__rpc_conn_send_buf(c, &flat);
+    }
+    int rc = c->state == CONN_CLOSING ? -ECONNRESET : 0;
+    if (!rc && c->authed) {
+        uint8_t tag[DK_RPC_TAG_LEN];
+        dk_slice parts[3] = {
+            {frame->data, split}, {lent->ptr, lent->len}, {frame->data + split, frame->len - split}};
+        rc = dk_rpc_mac_seal_v(&c->mac_out, parts, 3, tag);
+        if (!rc)
+            rc = dk_buf_append(frame, tag, sizeof(tag));
+    }
+    if (!rc)
+        rc = queue_room(c, 3);
+    if (rc) {
+        dk_buf_free(frame);
+        return rc;
+    }
+    dk_rpc_lent_ref(lent);
+    rpc_wbuf *q = c->wq + c->wq_n;
+    q[0] = (rpc_wbuf){.own = *frame, .ptr = frame->data, .len = split, .more = 1};
+    q[1] = (rpc_wbuf){.lent = lent, .ptr = lent->ptr, .len = lent->len, .more = 1};
+    q[2] = (rpc_wbuf){.ptr = frame->data + split, .len = frame->len - split};
+    c->wq_n += 3;
+    dk_buf_init(frame);
+    queue_linked(c);
+    return 0;
 }
 
 /* Encode one frame and queue it. Returns 0 or a negative code. */

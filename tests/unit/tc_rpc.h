@@ -30,6 +30,12 @@ typedef struct node {
     dk_rpc_req *held[HELD_MAX];
     char held_body[HELD_MAX][32];
     int n_held, peak_held;
+    /* take: held requests keep their whole body, in the frame's memory
+     * when dk_rpc_req_take_frame gives it (took), else in a copy */
+    int take;
+    dk_buf kept[HELD_MAX];
+    dk_slice kept_body[HELD_MAX];
+    int took[HELD_MAX];
 } node;
 
 typedef struct res {
@@ -75,6 +81,17 @@ static inline void on_req(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk
     }
     n->held[n->n_held] = q;
     snprintf(n->held_body[n->n_held], sizeof(n->held_body[0]), "%.*s", (int)body.len, (const char *)body.ptr);
+    if (n->take) {
+        dk_buf *k = &n->kept[n->n_held];
+        dk_buf_init(k);
+        n->took[n->n_held] = dk_rpc_req_take_frame(q, k) == 0;
+        if (n->took[n->n_held]) {
+            n->kept_body[n->n_held] = body; /* still valid: k owns it now */
+        } else {
+            CU_ASSERT_FATAL(dk_buf_append(k, body.ptr, body.len) == 0);
+            n->kept_body[n->n_held] = dk_buf_slice(k);
+        }
+    }
     if (++n->n_held > n->peak_held)
         n->peak_held = n->n_held;
 }

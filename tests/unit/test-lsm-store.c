@@ -10,7 +10,11 @@
  * whatever was not synced. With [storage] sync on, the copy must be there
  * after a reopen, byte for byte. The control runs the same with sync off:
  * the copy is gone, which shows the crash does drop a write that was
- * completed without its fdatasync, so the first case can fail.
+ * completed without its fdatasync, so the first case can fail. The same
+ * with the copy handed over in the memory it lies in, between other
+ * bytes, as a received frame (dk_store_merge_start_held): the store takes
+ * that memory for the absent key and stores exactly the copy; handed no
+ * memory (an empty hold), it copies, so the caller may reuse the bytes.
  */
 #include "test-lsm-util.h"
 #include "util/errors.h"
@@ -69,7 +73,7 @@ static void ls_ready(void *arg)
 /* Merge key=copy through the non-blocking path with the store's sync set
  * to `sync`, crash right after ready, reboot; 1 when the copy survived
  * byte for byte, 0 when the key is gone. */
-static int ls_merge_then_crash(int sync)
+static int ls_merge_then_crash(int sync, int held)
 {
     lsm_env *env = dk__lsm_env_fault(5);
     CU_ASSERT_PTR_NOT_NULL_FATAL(env);
@@ -88,8 +92,31 @@ static int ls_merge_then_crash(int sync)
     sem_t done;
     sem_init(&done, 0, 0);
     dk_store_wop *op = NULL;
-    rc = dk_store_merge_start(st, tl_str("k"), dk_buf_slice(&copy), ls_ready, &done, &op);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    if (held == 1) {
+        /* the copy between other bytes, as in a frame */
+        dk_buf frame = DK_BUF_INIT;
+        CU_ASSERT_EQUAL_FATAL(dk_buf_append(&frame, "header+key", 10), 0);
+        CU_ASSERT_EQUAL_FATAL(dk_buf_append(&frame, copy.data, copy.len), 0);
+        CU_ASSERT_EQUAL_FATAL(dk_buf_append(&frame, "trailer", 7), 0);
+        dk_slice in = {frame.data + 10, copy.len};
+        rc = dk_store_merge_start_held(st, tl_str("k"), in, &frame, ls_ready, &done, &op);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        CU_ASSERT(frame.data == NULL && frame.len == 0); /* taken: the key was absent */
+        dk_buf_free(&frame);
+    } else if (held == 2) {
+        /* no memory handed over (an empty hold): the store copies, so the
+         * caller may reuse the bytes at once */
+        dk_buf src = DK_BUF_INIT, none = DK_BUF_INIT;
+        CU_ASSERT_EQUAL_FATAL(dk_buf_append(&src, copy.data, copy.len), 0);
+        rc = dk_store_merge_start_held(st, tl_str("k"), dk_buf_slice(&src), &none, ls_ready, &done, &op);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        CU_ASSERT(dk_store_wop_encoded(op).ptr != src.data); /* its own copy */
+        memset(src.data, 'x', src.len);
+        dk_buf_free(&src);
+    } else {
+        rc = dk_store_merge_start(st, tl_str("k"), dk_buf_slice(&copy), ls_ready, &done, &op);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+    }
     while (sem_wait(&done) != 0)
         ;
     /* The ACK would leave now: the machine dies with it. */
@@ -118,17 +145,35 @@ static int ls_merge_then_crash(int sync)
 
 static void test_replica_merge_durable_before_ready(void)
 {
-    CU_ASSERT_EQUAL(ls_merge_then_crash(1), 1);
+    CU_ASSERT_EQUAL(ls_merge_then_crash(1, 0), 1);
 }
 
 static void test_replica_merge_unsynced_is_lost(void)
 {
-    CU_ASSERT_EQUAL(ls_merge_then_crash(0), 0);
+    CU_ASSERT_EQUAL(ls_merge_then_crash(0, 0), 0);
+}
+
+static void test_replica_merge_held_durable(void)
+{
+    CU_ASSERT_EQUAL(ls_merge_then_crash(1, 1), 1);
+}
+
+static void test_replica_merge_empty_hold_copies(void)
+{
+    CU_ASSERT_EQUAL(ls_merge_then_crash(1, 2), 1);
+}
+
+static void test_replica_merge_held_unsynced_is_lost(void)
+{
+    CU_ASSERT_EQUAL(ls_merge_then_crash(0, 1), 0);
 }
 
 static CU_TestInfo ls_tests[] = {
     {"replica_merge_durable_before_ready", test_replica_merge_durable_before_ready},
     {"replica_merge_unsynced_is_lost", test_replica_merge_unsynced_is_lost},
+    {"replica_merge_held_durable", test_replica_merge_held_durable},
+    {"replica_merge_held_unsynced_is_lost", test_replica_merge_held_unsynced_is_lost},
+    {"replica_merge_empty_hold_copies", test_replica_merge_empty_hold_copies},
     CU_TEST_INFO_NULL,
 };
 
