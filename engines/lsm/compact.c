@@ -55,6 +55,22 @@
  * job again; if it cannot be written, a restart finds the block again at
  * the next job that reads it, and marks it then.
  *
+ * Blob references (blob.h) are copied as they are: a merge rewrites the
+ * small references, never the values they name. Two exceptions read a
+ * value. A reference record_filter said may ever be dropped
+ * (LSM_BLOB_MORTAL) has its value read to ask the filter with the real
+ * clock; every other one is kept unread. And garbage collection (RocksDB
+ * BlobDB's age cutoff): a reference into one of the oldest
+ * blob_gc_age_cutoff percent of the blob files the version names is
+ * relocated: its value is read and written to a new blob file of the
+ * job's output (one per job, synced before the install), so old blob
+ * files lose their last references as their tables are compacted, and
+ * are deleted once no live table names them (version.c). An inline value
+ * of at least blob_min_size (written before separation was on) moves to
+ * that blob file too. A blob record that cannot be read (bad CRC, I/O
+ * error) is not relocated: its reference stays as it is, and the read of
+ * the key reports the damage (logged with file and offset).
+ *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
@@ -235,6 +251,113 @@ typedef struct cp_out {
     size_t n, cap;
 } cp_out;
 
+/* A job's garbage collection (file comment). */
+typedef struct cp_gc {
+    uint64_t cutoff; /* references into blob files numbered below are relocated */
+    lsm_blob_writer *w;
+    lsm_blob_wopts o;
+    dk_buf key;
+    uint8_t ref[LSM_BLOB_REF_MAX];
+} cp_gc;
+
+static int cp_u64cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The first blob file number not in the oldest cutoff percent of those v
+ * names (0: none is relocated). */
+static uint64_t cp_gc_cutoff(const lsm_version *v, unsigned pct)
+{
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < v->n; i++)
+        cap += v->files[i]->nblobs;
+    if (!cap || !pct)
+        return 0;
+    uint64_t *nums = malloc(cap * sizeof(*nums));
+    if (!nums)
+        return 0; /* no relocation this time */
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = 0; j < v->files[i]->nblobs; j++)
+            nums[n++] = v->files[i]->blobs[j]->number;
+    qsort(nums, n, sizeof(*nums), cp_u64cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!u || nums[u - 1] != nums[i])
+            nums[u++] = nums[i];
+    size_t k = u * pct / 100;
+    uint64_t cut = k >= u ? UINT64_MAX : k ? nums[k] : 0;
+    free(nums);
+    return cut;
+}
+
+/* Write value to the job's blob file and make *k / *val the output entry
+ * naming it (r: the reference's flags and times). */
+static int cp_gc_put(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, dk_slice value, lsm_blob_ref *r)
+{
+    int rc;
+    if (!g->w) {
+        char path[4096];
+        pthread_mutex_lock(&db->mu);
+        uint64_t num = db->next_file++;
+        pthread_mutex_unlock(&db->mu);
+        dk__lsm_file_path(db, path, sizeof(path), num, "blob");
+        if ((rc = dk__lsm_blob_writer_open(db->env, path, num, &g->o, &g->w)))
+            return rc;
+    }
+    dk_slice uk = lsm_ikey_user(*k);
+    if ((rc = dk__lsm_blob_writer_add(g->w, uk, value, r)))
+        return rc;
+    dk_buf_reset(&g->key);
+    if ((rc = dk_buf_reserve(&g->key, k->len)))
+        return rc;
+    *k = lsm_ikey_make(g->key.data, uk, lsm_ikey_seq(*k), LSM_TYPE_BLOB);
+    *val = (dk_slice){g->ref, dk__lsm_blob_ref_encode(g->ref, r)};
+    lsm_blob_stats *st = dk__lsm_blobs_stats(db->blobs);
+    atomic_fetch_add(&st->gc_bytes, LSM_BLOB_REC_HDR + uk.len + value.len);
+    atomic_fetch_add(&st->gc_records, 1);
+    return 0;
+}
+
+/* One input entry (*k, *val) on its way to the output: a blob reference
+ * record_filter may drop has its value asked about (*dead), one due for
+ * relocation (or a large inline value) is moved to the job's blob file.
+ * Values that cannot be read stay where they are. */
+static int cp_blob_entry(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, int64_t now, int *dead)
+{
+    int type = lsm_ikey_type(*k);
+    dk_slice uk = lsm_ikey_user(*k);
+    if (type == LSM_TYPE_VALUE) {
+        if (!db->blob_min_size || val->len < db->blob_min_size)
+            return 0;
+        lsm_blob_ref r;
+        dk__lsm_blob_ref_times(db->host, uk, *val, &r);
+        return cp_gc_put(db, g, k, val, *val, &r);
+    }
+    if (type != LSM_TYPE_BLOB)
+        return 0;
+    lsm_blob_ref r;
+    if (dk__lsm_blob_ref_decode(*val, &r))
+        return 0; /* copied as it is; its reads report it */
+    const dk_host *h = db->host;
+    int ask = (r.flags & LSM_BLOB_MORTAL) && h->record_filter;
+    if (!ask && r.file >= g->cutoff)
+        return 0;
+    lsm_blob_val bv;
+    int rc = dk__lsm_blob_fetch(db->blobs, uk, *val, LSM_BLOB_NOCACHE, &bv);
+    if (rc == -ENOMEM || rc == DK_ECLOSED)
+        return rc;
+    if (rc)
+        return 0; /* logged with its file and offset */
+    if (ask && h->record_filter(h, uk, bv.value, now) == DK_RECORD_DROP)
+        *dead = 1;
+    else if (r.file < g->cutoff)
+        rc = cp_gc_put(db, g, k, val, bv.value, &r);
+    dk__lsm_blob_val_free(db->blobs, &bv);
+    return rc;
+}
+
 static int cp_finish_output(lsm_db *db, lsm_table_builder *tb, uint64_t number, uint32_t level, cp_out *out)
 {
     uint64_t size;
@@ -310,6 +433,9 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     int have_last = 0;
     int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
     const dk_host *h = db->host;
+    cp_gc gc = {.cutoff = cp_gc_cutoff(v, db->blob_gc_cutoff),
+                .o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
+                .key = DK_BUF_INIT};
     for (m->ops->first(m); !rc && m->ops->valid(m); m->ops->next(m)) {
         dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k), val = m->ops->value(m);
         if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0) {
@@ -319,10 +445,14 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
         dk_buf_reset(&last);
         if ((rc = dk_buf_append(&last, uk.ptr, uk.len)))
             break;
+        uk = dk_buf_slice(&last);
         have_last = 1;
         int type = lsm_ikey_type(k), dead = type == LSM_TYPE_DELETE;
-        if (!dead && h->record_filter && h->record_filter(h, uk, val, now) == DK_RECORD_DROP)
+        if (!dead && type == LSM_TYPE_VALUE && h->record_filter &&
+            h->record_filter(h, uk, val, now) == DK_RECORD_DROP)
             dead = 1;
+        if (!dead && (rc = cp_blob_entry(db, &gc, &k, &val, now, &dead)))
+            break;
         if (dead && !cp_older_exists(others, nothers, uk, lsm_ikey_seq(k))) {
             atomic_fetch_add(&db->st_records_dropped, 1);
             continue;
@@ -376,6 +506,21 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
                               db->dir, (unsigned long long)in[i]->number, db->host->strerror(db->host, mrc));
         }
     }
+    /* The job's blob file is complete before its last table opens. */
+    if (gc.w) {
+        char path[4096];
+        uint64_t bnum = dk__lsm_blob_writer_number(gc.w), bsize = 0;
+        dk__lsm_file_path(db, path, sizeof(path), bnum, "blob");
+        if (!rc)
+            rc = dk__lsm_blob_writer_finish(gc.w, &bsize);
+        else
+            dk__lsm_blob_writer_abandon(gc.w);
+        if (!rc)
+            dk__lsm_blobs_note_size(db->blobs, bnum, bsize);
+        else /* tables opened already hold it open; they are deleted too */
+            db->env->ops->unlink(db->env, path);
+    }
+    dk_buf_free(&gc.key);
     if (tb) {
         if (!rc)
             rc = cp_finish_output(db, tb, tb_number, job->output_level, out);

@@ -15,6 +15,7 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/cache.h engines/lsm/cache.c \
 	engines/lsm/codecs.h engines/lsm/codecs.c \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
+	engines/lsm/blob.h engines/lsm/blob_file.c engines/lsm/blob_set.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_write.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
 	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/checkpoint.c

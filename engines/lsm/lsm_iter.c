@@ -3,7 +3,7 @@
  * memtables and of every table meeting the bounds, at the sequence number
  * of the moment it opened, newest version of each key only, tombstones
  * and versions a damaged block may shadow hidden (lsm.c's opening
- * comment).
+ * comment); blob references resolved to their values (blob.h).
  */
 #include "lsm.h"
 
@@ -121,8 +121,26 @@ static int lsm_iter_next_at(dk_engine_iter *ei, dk_slice *key, dk_slice *value)
             continue;
         }
         dk_slice v = m->ops->value(m);
+        lsm_blob_val bv = {0};
+        if (lsm_ikey_type(k) == LSM_TYPE_BLOB) {
+            /* Scans do not fill the block cache with values (a hit is
+             * used). A record that cannot be read (logged with its file
+             * and offset) makes the key read as absent, as a damaged
+             * block does; its older versions stay hidden. */
+            lsm_blobs *bs = ((lsm_db *)ei->engine)->blobs;
+            int brc = dk__lsm_blob_fetch(bs, uk, v, LSM_BLOB_NOCACHE, &bv);
+            if (brc == DK_ECORRUPT || brc == -EIO) {
+                m->ops->next(m);
+                continue;
+            }
+            if (brc)
+                return brc;
+            v = bv.value;
+        }
         dk_buf_reset(&it->val);
-        if (dk_buf_append(&it->val, v.ptr, v.len))
+        int arc = dk_buf_append(&it->val, v.ptr, v.len);
+        dk__lsm_blob_val_free(((lsm_db *)ei->engine)->blobs, &bv);
+        if (arc)
             return -ENOMEM;
         m->ops->next(m);
         *key = dk_buf_slice(&it->key);

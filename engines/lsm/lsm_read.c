@@ -3,7 +3,8 @@
  * state a reader pins (memtables, version, snapshot sequence), the search
  * of the tables that cover a key, and the read-amplification counters.
  * Design of the read path and of damaged blocks in lsm.c's opening
- * comment.
+ * comment. A value a table holds as a blob reference (blob.h) is read
+ * from its blob file through the block cache.
  */
 #include "lsm.h"
 
@@ -120,6 +121,17 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
     }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
+    if (rc == 0 && f.type == LSM_TYPE_BLOB) {
+        /* A blob reference: the value through the block cache (a hot
+         * key costs no system call), from the page cache only with
+         * nowait. */
+        lsm_blob_val bv;
+        rc = dk__lsm_blob_fetch(db->blobs, key, f.value, nowait ? LSM_BLOB_NOWAIT : 0, &bv);
+        dk__lsm_cache_release(db->cache, f.h);
+        f.h = bv.h;
+        f.value = bv.value;
+        f.type = LSM_TYPE_VALUE;
+    }
     /* Errors were logged where they happened, with file and offset. */
     *mem = NULL;
     *h = NULL;

@@ -44,7 +44,7 @@ static int rc_scan_cb(void *arg, const char *name)
     if (sscanf(name, "%llu.%15s", &n, tail) == 2) {
         if (n > s->max_number)
             s->max_number = n;
-        if (!strcmp(tail, "sst"))
+        if (!strcmp(tail, "sst") || !strcmp(tail, "blob"))
             s->has_data = 1;
         if (!strcmp(tail, "log")) {
             s->has_data = 1;
@@ -192,6 +192,10 @@ static int rc_gc_cb(void *arg, const char *name)
             for (size_t i = 0; i < g->v->n; i++)
                 if (g->v->files[i]->number == n)
                     drop = 0;
+        } else if (!strcmp(tail, "blob")) {
+            /* No table names it: written by a flush or compaction whose
+             * manifest edit a crash prevented (blob.h). */
+            drop = !dk__lsm_version_has_blob(g->v, n);
         }
     } else if (sscanf(name, "MANIFEST-%llu", &n) == 1) {
         drop = n != g->manifest;
@@ -216,6 +220,8 @@ typedef struct rc_opts {
     int64_t group_commit_window_us, group_commit_siblings;
     int64_t compaction_nice, flush_nice;
     int64_t memtable_jitter;
+    uint64_t blob_min_size;
+    int64_t blob_gc_age_cutoff;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -269,6 +275,18 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 50,
      .dflt = LSM_DEFAULT_MEM_JITTER},
+    {.key = "blob_min_size",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(rc_opts, blob_min_size),
+     .min = 0,
+     .max = 1ll << 30,
+     .dflt = LSM_DEFAULT_BLOB_MIN},
+    {.key = "blob_gc_age_cutoff",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, blob_gc_age_cutoff),
+     .min = 0,
+     .max = 100,
+     .dflt = LSM_DEFAULT_BLOB_GC_CUTOFF},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -289,6 +307,8 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->compaction_nice = (int)o.compaction_nice;
     db->flush_nice = (int)o.flush_nice;
     db->mem_jitter = (unsigned)o.memtable_jitter;
+    db->blob_min_size = o.blob_min_size;
+    db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
     dk__lsm_mem_limit_seed(db);
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
@@ -476,6 +496,7 @@ static void rc_free(lsm_db *db)
     /* Readers are gone: delete what they retired before the cache goes. */
     dk__lsm_reaper_stop(db->fenv.reaper);
     db->fenv.reaper = NULL;
+    dk__lsm_blobs_free(db->blobs);   /* after the tables that reference them */
     dk__lsm_codecs_free(db->codecs); /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
@@ -521,9 +542,15 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
      * one, the ceiling stays at two memtables (lsm.h). */
     if (!rc && !(db->slpool = dk__lsm_sl_pool_new(db->memtable_size)))
         rc = -ENOMEM;
+    if (!rc)
+        rc = dk__lsm_blobs_new(env, db->dir, db->cache, host, &db->blobs);
     if (!rc) {
-        db->fenv =
-            (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs, .host = host};
+        db->fenv = (lsm_fileenv){.env = env,
+                                 .dir = db->dir,
+                                 .cache = db->cache,
+                                 .codecs = db->codecs,
+                                 .host = host,
+                                 .blobs = db->blobs};
         rc = dk__lsm_reaper_start(&db->fenv.reaper);
     }
     if (!rc)

@@ -27,6 +27,11 @@
  * of a reader's CPU in readrandom right after a fill, and its p99.9).
  * A crash before the reaper ran leaves a table the manifest no longer
  * lists, which recovery deletes.
+ *
+ * A table naming blob files (blob.h) holds a reference on each from open
+ * to close; a blob file is marked obsolete by the install that deletes
+ * the last live table naming it (dk__lsm_version_retire_blobs) and goes
+ * with its last reference, like a table.
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "version.h"
@@ -52,6 +57,30 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
             fe->host->metric_add(fe->host, "lsm_corrupt_blocks_total", 1);
         dk__lsm_table_close(f->table);
         rc = DK_ECORRUPT;
+    }
+    size_t nb = rc ? 0 : lsm_props_nblobs(&f->table->props);
+    if (!rc && nb && !fe->blobs) {
+        dk__lsm_table_close(f->table);
+        rc = DK_ECORRUPT; /* a table with blob references where none can be */
+    }
+    if (!rc && nb && !(f->blobs = calloc(nb, sizeof(*f->blobs)))) {
+        dk__lsm_table_close(f->table);
+        rc = -ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < nb; i++) {
+        uint64_t num = lsm_props_blob(&f->table->props, i, NULL);
+        if ((rc = dk__lsm_blob_get(fe->blobs, num, &f->blobs[i])) == 0) {
+            f->nblobs++;
+            continue;
+        }
+        if (fe->host && fe->host->log)
+            fe->host->log(fe->host, DK_LOG_ERROR,
+                          "lsm: table %s references blob file %06llu, which cannot be read", path,
+                          (unsigned long long)num);
+        for (size_t j = 0; j < f->nblobs; j++)
+            dk__lsm_blob_unref(f->blobs[j]);
+        free(f->blobs);
+        dk__lsm_table_close(f->table);
     }
     if (rc) {
         free(f);
@@ -89,6 +118,9 @@ static void vs_file_destroy(lsm_file *f)
 {
     const lsm_fileenv *fe = f->fenv;
     dk__lsm_table_close(f->table);
+    for (size_t i = 0; i < f->nblobs; i++)
+        dk__lsm_blob_unref(f->blobs[i]);
+    free(f->blobs);
     if (atomic_load(&f->obsolete)) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%06llu.sst", fe->dir, (unsigned long long)f->number);
@@ -420,6 +452,27 @@ void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e)
             readded |= e->adds[j].number == number;
         if (!readded && vs_deleted(e, number))
             atomic_store(&base->files[i]->obsolete, 1);
+    }
+}
+
+int dk__lsm_version_has_blob(const lsm_version *v, uint64_t number)
+{
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = 0; j < v->files[i]->nblobs; j++)
+            if (v->files[i]->blobs[j]->number == number)
+                return 1;
+    return 0;
+}
+
+void dk__lsm_version_retire_blobs(const lsm_version *base, const lsm_version *nv, const lsm_edit *e)
+{
+    for (size_t i = 0; i < base->n; i++) {
+        const lsm_file *f = base->files[i];
+        if (!f->nblobs || !vs_deleted(e, f->number))
+            continue;
+        for (size_t j = 0; j < f->nblobs; j++)
+            if (!atomic_load(&f->blobs[j]->obsolete) && !dk__lsm_version_has_blob(nv, f->blobs[j]->number))
+                atomic_store(&f->blobs[j]->obsolete, 1);
     }
 }
 
