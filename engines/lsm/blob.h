@@ -49,7 +49,7 @@
 #include "ikey.h"
 
 #define LSM_BLOB_MAGIC "dDKVBLB1"
-#define LSM_BLOB_HEADER 8u  /* the magic */
+#define LSM_BLOB_HEADER 8u   /* the magic */
 #define LSM_BLOB_REC_HDR 12u /* crc, key length, value length */
 #define LSM_BLOB_REF_MAX (1 + 5 * DK_VARINT_MAX)
 #define LSM_BLOB_TIMED 1u
@@ -73,7 +73,7 @@ void dk__lsm_blob_ref_times(const dk_host *h, dk_slice key, dk_slice value, lsm_
 
 typedef struct lsm_blob_writer lsm_blob_writer;
 typedef struct lsm_blob_wopts {
-    uint64_t writeback_bytes; /* env writeback every this many bytes (0: never) */
+    uint64_t writeback_bytes;              /* env writeback every this many bytes (0: never) */
     void (*on_write)(void *arg, size_t n); /* rate limiting; may be NULL */
     void *arg;
 } lsm_blob_wopts;

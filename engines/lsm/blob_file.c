@@ -124,7 +124,8 @@ int dk__lsm_blob_writer_add(lsm_blob_writer *w, dk_slice key, dk_slice value, ls
     w->offset += n;
     if (w->o.on_write)
         w->o.on_write(w->o.arg, n);
-    if (w->o.writeback_bytes && w->env->ops->writeback && w->offset - w->written_back >= w->o.writeback_bytes) {
+    if (w->o.writeback_bytes && w->env->ops->writeback &&
+        w->offset - w->written_back >= w->o.writeback_bytes) {
         w->written_back = w->offset;
         return w->env->ops->writeback(w->f, w->offset);
     }

@@ -139,3 +139,10 @@ tests_unit_test_lsm_policy_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_policy_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)
 EXTRA_tests_unit_test_lsm_policy_DEPENDENCIES = compaction-leveled.la \
 	compaction-size_tiered.la compaction-time_window.la
+
+check_PROGRAMS += tests/unit/test-lsm-blob
+TESTS += tests/unit/test-lsm-blob
+tests_unit_test_lsm_blob_SOURCES = tests/unit/test-lsm-blob.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_blob_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_blob_LDADD = $(DK_LSM_TEST_LIBS)
