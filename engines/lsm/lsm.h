@@ -57,7 +57,7 @@
 /* [engine.lsm] blob_min_size (bytes; 0: values stay in the tables) and
  * blob_gc_age_cutoff (percent of the blob files, oldest first, whose
  * values a compaction relocates): blob.h, compact.c. */
-#define LSM_DEFAULT_BLOB_MIN "0"
+#define LSM_DEFAULT_BLOB_MIN "4096"
 #define LSM_DEFAULT_BLOB_GC_CUTOFF "25"
 #define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4

@@ -227,7 +227,8 @@ static void test_compaction_moves_references(void)
         CU_ASSERT_EQUAL(tb_flush(db), 0);
     }
     tb_settle(db);
-    uint64_t blob = tl_stat(db, "lsm_blob_flush_bytes_total"), before = tl_stat(db, "lsm_compaction_write_bytes_total");
+    uint64_t blob = tl_stat(db, "lsm_blob_flush_bytes_total"),
+             before = tl_stat(db, "lsm_compaction_write_bytes_total");
     uint64_t disk = tb_blob_bytes(env, dir);
     CU_ASSERT_TRUE(blob >= 300u * TB_BIG);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 3);
