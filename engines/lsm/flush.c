@@ -398,7 +398,8 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
         if (bw)
             db->env->ops->unlink(db->env, bpath);
     } else {
-        atomic_fetch_add(&db->st_flush_bytes, size);
+        /* Everything the flush wrote; the blob files' part apart too. */
+        atomic_fetch_add(&db->st_flush_bytes, size + bsize);
         atomic_fetch_add(&dk__lsm_blobs_stats(db->blobs)->flush_bytes, bsize);
     }
     return rc;

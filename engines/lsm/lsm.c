@@ -239,6 +239,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_blob_files", blob_files);
     sink(arg, "lsm_blob_bytes", blob_bytes);
     sink(arg, "lsm_blob_live_bytes", blob_live);
+    /* Parts of lsm_flush_bytes_total and lsm_compaction_write_bytes_total. */
     sink(arg, "lsm_blob_flush_bytes_total", atomic_load(&bst->flush_bytes));
     sink(arg, "lsm_blob_gc_bytes_total", atomic_load(&bst->gc_bytes));
     sink(arg, "lsm_blob_gc_records_total", atomic_load(&bst->gc_records));
