@@ -63,7 +63,10 @@
  * BlobDB's age cutoff): a reference into one of the oldest
  * blob_gc_age_cutoff percent of the blob files the version names is
  * relocated: its value is read and written to a new blob file of the
- * job's output (one per job, synced before the install), so old blob
+ * job's output (one per job, synced before the install); a manual
+ * compaction (compact_range) relocates also from every blob file more
+ * than 1/8 garbage, with a second pass when its merge made them so, and
+ * gives the space back as it did when the values were in the tables. Old blob
  * files lose their last references as their tables are compacted, and
  * are deleted once no live table names them (version.c). An inline value
  * of at least blob_min_size (written before separation was on) moves to
@@ -253,7 +256,8 @@ typedef struct cp_out {
 
 /* A job's garbage collection (file comment). */
 typedef struct cp_gc {
-    uint64_t cutoff; /* references into blob files numbered below are relocated */
+    uint64_t *reloc; /* blob files whose references are relocated, sorted */
+    size_t nreloc;
     lsm_blob_writer *w;
     lsm_blob_wopts o;
     dk_buf key;
@@ -266,18 +270,31 @@ static int cp_u64cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The first blob file number not in the oldest cutoff percent of those v
- * names (0: none is relocated). */
-static uint64_t cp_gc_cutoff(const lsm_version *v, unsigned pct)
+static int cp_gc_due(const cp_gc *g, uint64_t file)
+{
+    return g->nreloc && bsearch(&file, g->reloc, g->nreloc, sizeof(file), cp_u64cmp) != NULL;
+}
+
+/* The blob files whose references a job over v relocates: the oldest pct
+ * percent of those v names; for a manual compaction (compact_range: the
+ * operator asks for space back) also every one whose bytes are more than
+ * 1/8 garbage (not referenced by a table of v), which overwrites and
+ * deletes leave. Nothing when out of memory: no relocation this time. */
+static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
 {
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < v->n; i++)
         cap += v->files[i]->nblobs;
-    if (!cap || !pct)
-        return 0;
-    uint64_t *nums = malloc(cap * sizeof(*nums));
-    if (!nums)
-        return 0; /* no relocation this time */
+    if (!cap || (!pct && !manual))
+        return;
+    uint64_t *nums = malloc(cap * sizeof(*nums)), *live = calloc(cap, sizeof(*live));
+    lsm_blob **obj = malloc(cap * sizeof(*obj));
+    if (!nums || !live || !obj) {
+        free(nums);
+        free(live);
+        free(obj);
+        return;
+    }
     for (size_t i = 0; i < v->n; i++)
         for (size_t j = 0; j < v->files[i]->nblobs; j++)
             nums[n++] = v->files[i]->blobs[j]->number;
@@ -286,10 +303,35 @@ static uint64_t cp_gc_cutoff(const lsm_version *v, unsigned pct)
     for (size_t i = 0; i < n; i++)
         if (!u || nums[u - 1] != nums[i])
             nums[u++] = nums[i];
-    size_t k = u * pct / 100;
-    uint64_t cut = k >= u ? UINT64_MAX : k ? nums[k] : 0;
-    free(nums);
-    return cut;
+    size_t oldest = u * pct / 100; /* the oldest: the lowest numbers */
+    if (!manual) {
+        g->nreloc = oldest;
+    } else {
+        /* Value bytes each blob file holds for v's tables. */
+        for (size_t i = 0; i < v->n; i++) {
+            const lsm_file *f = v->files[i];
+            for (size_t j = 0; j < f->nblobs; j++) {
+                uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
+                uint64_t bytes = 0;
+                lsm_props_blob(&f->table->props, j, &bytes);
+                live[k - nums] += bytes;
+                obj[k - nums] = f->blobs[j];
+            }
+        }
+        size_t keep = 0;
+        for (size_t i = 0; i < u; i++) {
+            uint64_t size = atomic_load(&obj[i]->size);
+            if (i < oldest || (size > live[i] && size - live[i] > size / 8))
+                nums[keep++] = nums[i];
+        }
+        g->nreloc = keep;
+    }
+    free(live);
+    free(obj);
+    if (g->nreloc)
+        g->reloc = nums;
+    else
+        free(nums);
 }
 
 /* Write value to the job's blob file and make *k / *val the output entry
@@ -342,7 +384,8 @@ static int cp_blob_entry(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, int64
         return 0; /* copied as it is; its reads report it */
     const dk_host *h = db->host;
     int ask = (r.flags & LSM_BLOB_MORTAL) && h->record_filter;
-    if (!ask && r.file >= g->cutoff)
+    int due = cp_gc_due(g, r.file);
+    if (!ask && !due)
         return 0;
     lsm_blob_val bv;
     int rc = dk__lsm_blob_fetch(db->blobs, uk, *val, LSM_BLOB_NOCACHE, &bv);
@@ -352,7 +395,7 @@ static int cp_blob_entry(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, int64
         return 0; /* logged with its file and offset */
     if (ask && h->record_filter(h, uk, bv.value, now) == DK_RECORD_DROP)
         *dead = 1;
-    else if (r.file < g->cutoff)
+    else if (due)
         rc = cp_gc_put(db, g, k, val, bv.value, &r);
     dk__lsm_blob_val_free(db->blobs, &bv);
     return rc;
@@ -379,7 +422,7 @@ static int cp_finish_output(lsm_db *db, lsm_table_builder *tb, uint64_t number, 
 }
 
 /* Merge the job's inputs (files in[]) into new tables at its level. */
-static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, lsm_file **in,
+static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, int manual, lsm_file **in,
                     cp_out *out)
 {
     lsm_iter **kids = malloc(job->n_inputs * sizeof(*kids));
@@ -433,9 +476,9 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     int have_last = 0;
     int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
     const dk_host *h = db->host;
-    cp_gc gc = {.cutoff = cp_gc_cutoff(v, db->blob_gc_cutoff),
-                .o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
+    cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
                 .key = DK_BUF_INIT};
+    cp_gc_pick(v, db->blob_gc_cutoff, manual, &gc);
     for (m->ops->first(m); !rc && m->ops->valid(m); m->ops->next(m)) {
         dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k), val = m->ops->value(m);
         if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0) {
@@ -521,6 +564,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
             db->env->ops->unlink(db->env, path);
     }
     dk_buf_free(&gc.key);
+    free(gc.reloc);
     if (tb) {
         if (!rc)
             rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
@@ -557,8 +601,9 @@ static int cp_is_move(const lsm_version *v, const dk_compaction_job *job, lsm_fi
     return 1;
 }
 
-/* Run one job over a pinned version v; inputs are marked busy. */
-static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
+/* Run one job over a pinned version v; inputs are marked busy; manual:
+ * compact_range's job. */
+static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, int manual)
 {
     lsm_file **in = malloc(job->n_inputs * sizeof(*in));
     if (!in)
@@ -583,7 +628,7 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
         out.files[0] = f;
         out.n = out.cap = 1;
     }
-    int rc = job->kind == DK_JOB_MERGE && !move ? cp_merge(db, v, job, in, &out) : 0;
+    int rc = job->kind == DK_JOB_MERGE && !move ? cp_merge(db, v, job, manual, in, &out) : 0;
     lsm_edit e;
     dk__lsm_edit_init(&e);
     for (size_t i = 0; !rc && i < job->n_inputs; i++)
@@ -643,7 +688,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 1;
     pthread_mutex_unlock(&db->mu);
     if (!rc) {
-        rc = cp_execute(db, v, &job);
+        rc = cp_execute(db, v, &job, manual);
         pthread_mutex_lock(&db->mu);
         for (size_t i = 0; i < job.n_inputs; i++)
             cp_find(v, job.inputs[i])->busy = 0;
@@ -692,6 +737,22 @@ int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end)
 {
     pthread_mutex_lock(&db->compact_mu);
     int rc = cp_run_one(db, 1, start, end);
+    /* The references the merge dropped show only now as garbage in the
+     * blob files (the inputs still named them): when a blob file is
+     * mostly garbage, a second pass, over references only, relocates
+     * what is left in it. */
+    if (rc == 0) {
+        pthread_mutex_lock(&db->mu);
+        lsm_version *v = db->cur;
+        dk__lsm_version_ref(v);
+        pthread_mutex_unlock(&db->mu);
+        cp_gc g = {0};
+        cp_gc_pick(v, 0, 1, &g);
+        dk__lsm_version_unref(v);
+        free(g.reloc);
+        if (g.nreloc)
+            rc = cp_run_one(db, 1, start, end);
+    }
     pthread_mutex_unlock(&db->compact_mu);
     return rc == DK_ENOTFOUND ? 0 : rc;
 }

@@ -311,6 +311,47 @@ static void test_gc_relocates(void)
     tl_done(env, dir);
 }
 
+/* compact_range gives the space back: with the age cutoff at 0 it still
+ * relocates what is left in a blob file that is mostly garbage (half its
+ * keys overwritten) and deletes it, and leaves a file without garbage. */
+static void test_manual_compaction_reclaims(void)
+{
+    tl_host_reset();
+    char dir[64], k[32], v[TB_BIG + 1], path[4096];
+    lsm_env *env = NULL;
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "0");
+    for (int i = 0; i < 40; i++) {
+        tl_key(k, i);
+        tb_big(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    unsigned long long first = tb_lowest_blob(env, dir);
+    for (int i = 0; i < 20; i++) {
+        tl_key(k, i);
+        tb_big(v, i, 1);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    tb_settle(db);
+    CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_gc_records_total"), 20); /* the 20 live ones of the first */
+    snprintf(path, sizeof(path), "%s/%06llu.blob", dir, first);
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2); /* the second, and the relocation's */
+    CU_ASSERT_TRUE(tb_blob_bytes(env, dir) < 41u * (LSM_BLOB_REC_HDR + 10 + TB_BIG) + 2 * LSM_BLOB_HEADER);
+    int bad = 0;
+    for (int i = 0; i < 40; i++) {
+        tl_key(k, i);
+        tb_big(v, i, i < 20);
+        bad += !tl_has(db, k, v);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+}
+
 /* The same keys overwritten many times (and some never): the blob bytes
  * on disk stay within a small multiple of the live bytes, while the
  * bytes written grow without bound; the file that held the keys written
@@ -554,6 +595,7 @@ static CU_TestInfo tb_tests[] = {
     {"off", test_off},
     {"compaction_moves_references", test_compaction_moves_references},
     {"gc_relocates", test_gc_relocates},
+    {"manual_compaction_reclaims", test_manual_compaction_reclaims},
     {"overwrite_bounded", test_overwrite_bounded},
     {"corrupt_record", test_corrupt_record},
     {"try_get_nowait", test_try_get_nowait},
