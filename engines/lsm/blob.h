@@ -141,7 +141,8 @@ typedef struct lsm_blob_val {
 
 /* The value the reference ref (a table's LSM_TYPE_BLOB value) names for
  * user key ukey: from the block cache (keyed by blob file number and
- * record offset), else read from the file and checked. A bad record
+ * record offset), else read from the file and checked, and cached when
+ * it was read recently before (blob_set.c's admission), else in out->own. A bad record
  * (lengths, key, CRC) is DK_ECORRUPT, logged with the file and offset and
  * counted in lsm_corrupt_blocks_total. */
 int dk__lsm_blob_fetch(lsm_blobs *s, dk_slice ukey, dk_slice ref, unsigned flags, lsm_blob_val *out);
