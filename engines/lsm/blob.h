@@ -22,11 +22,14 @@
  * 12 + key + value bytes reads the record, whose lengths, key and CRC are
  * checked before the value is used. The times are what the host's
  * record_time said at flush (table properties need them; the policy's
- * time windows read them). LSM_BLOB_MORTAL: record_filter said the value
- * can ever be dropped (asked with the end of time for now), so compaction
- * reads the value to ask again only for those; every other reference is
- * kept without reading its value (record_filter's answer for a value is
- * monotone in time: once droppable, always droppable).
+ * time windows read them). LSM_BLOB_MORTAL: the value has an expiry, so
+ * compaction reads it to ask record_filter once it has passed; every
+ * other reference is kept without reading its value. The flush never asks
+ * record_filter: the node's answer is not monotone in time (its repair
+ * rule keeps an expired value until repair covered its write) and each
+ * question counts in its tombstone metrics. A value that is all
+ * tombstones has no expiry the host tells (record_time): in a blob file
+ * it stays until overwritten (tombstones are small, rarely that large).
  *
  * Liveness is derived, not listed: each table's properties name the blob
  * files it references and the value bytes it references in each
@@ -65,8 +68,8 @@ typedef struct lsm_blob_ref {
 size_t dk__lsm_blob_ref_encode(uint8_t *buf, const lsm_blob_ref *r);
 /* 0 or DK_ECORRUPT. */
 int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r);
-/* The flags and times of a reference for value (the host's record_time
- * and record_filter; h may be NULL). */
+/* The flags and times of a reference for value (the host's record_time;
+ * h may be NULL). */
 void dk__lsm_blob_ref_times(const dk_host *h, dk_slice key, dk_slice value, lsm_blob_ref *r);
 
 /* ---- writing (blob_file.c) --------------------------------------------- */
@@ -98,6 +101,7 @@ typedef struct lsm_blob {
     uint64_t number;
     _Atomic uint64_t size;
     int refs;             /* under the set's mutex */
+    int lost;             /* could not be opened at start: reads fail (f NULL) */
     _Atomic int obsolete; /* unlink when the last reference goes */
     lsm_rfile *f;
     lsm_blobs *set;
@@ -119,6 +123,10 @@ lsm_blob_stats *dk__lsm_blobs_stats(lsm_blobs *s);
 /* Blob file `number` with one more reference: the open object, or the
  * file opened now (an error, logged with the path, when it cannot be). */
 int dk__lsm_blob_get(lsm_blobs *s, uint64_t number, lsm_blob **out);
+/* Blob file `number`, which could not be opened when the engine opened
+ * (missing, damaged header): an object whose reads fail with DK_ECORRUPT
+ * naming the file, so the tables naming it stay open (version.c). */
+int dk__lsm_blob_get_lost(lsm_blobs *s, uint64_t number, lsm_blob **out);
 void dk__lsm_blob_ref(lsm_blob *b);
 /* Drop a reference; the last one closes the file, and unlinks it (and
  * erases its cached values) when obsolete. */

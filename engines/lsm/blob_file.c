@@ -50,7 +50,9 @@ int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r)
             return DK_ECORRUPT;
         p += k;
     }
-    if (p != end || r->off < LSM_BLOB_HEADER)
+    /* Values are at most 4 GiB (the record's u32); a longer length would
+     * wrap the record size a reader computes. */
+    if (p != end || r->off < LSM_BLOB_HEADER || r->len > UINT32_MAX)
         return DK_ECORRUPT;
     r->write_ms = (int64_t)t[0];
     r->expiry_ms = (int64_t)t[1];
@@ -66,8 +68,13 @@ void dk__lsm_blob_ref_times(const dk_host *h, dk_slice key, dk_slice value, lsm_
         r->write_ms = wt;
         r->expiry_ms = exp;
     }
-    if (h && h->record_filter && h->record_filter(h, key, value, INT64_MAX) == DK_RECORD_DROP)
+    /* Not record_filter: its answer at flush is no promise for later (the
+     * node's repair rule keeps what repair has not covered yet), and each
+     * question counts in the host's tombstone metrics. A value with an
+     * expiry can die; compaction asks the filter then. */
+    if ((r->flags & LSM_BLOB_TIMED) && exp != 0)
         r->flags |= LSM_BLOB_MORTAL;
+    (void)key;
 }
 
 struct lsm_blob_writer {

@@ -170,6 +170,34 @@ int dk__lsm_blob_get(lsm_blobs *s, uint64_t number, lsm_blob **out)
     return 0;
 }
 
+int dk__lsm_blob_get_lost(lsm_blobs *s, uint64_t number, lsm_blob **out)
+{
+    lsm_blob *nb = calloc(1, sizeof(*nb));
+    if (!nb)
+        return -ENOMEM;
+    nb->number = number;
+    nb->refs = 1;
+    nb->lost = 1;
+    nb->set = s;
+    atomic_init(&nb->size, 0);
+    atomic_init(&nb->obsolete, 0);
+    size_t h = (size_t)(number % BS_BUCKETS);
+    pthread_mutex_lock(&s->mu);
+    for (lsm_blob *b = s->buckets[h]; b; b = b->next)
+        if (b->number == number) {
+            b->refs++;
+            pthread_mutex_unlock(&s->mu);
+            free(nb);
+            *out = b;
+            return 0;
+        }
+    nb->next = s->buckets[h];
+    s->buckets[h] = nb;
+    pthread_mutex_unlock(&s->mu);
+    *out = nb;
+    return 0;
+}
+
 void dk__lsm_blob_ref(lsm_blob *b)
 {
     pthread_mutex_lock(&b->set->mu);
@@ -193,7 +221,8 @@ void dk__lsm_blob_unref(lsm_blob *b)
             break;
         }
     pthread_mutex_unlock(&s->mu);
-    s->env->ops->close_r(b->f);
+    if (b->f)
+        s->env->ops->close_r(b->f);
     if (atomic_load(&b->obsolete)) {
         char path[4096];
         bs_path(s, path, sizeof(path), b->number);
@@ -230,7 +259,7 @@ void dk__lsm_blobs_usage(lsm_blobs *s, uint64_t *files, uint64_t *bytes)
 /* Check the record rec[0..n) read for (ukey, r): 0 or DK_ECORRUPT. */
 static int bs_check(lsm_blobs *s, const uint8_t *rec, size_t n, dk_slice ukey, const lsm_blob_ref *r)
 {
-    if (n != LSM_BLOB_REC_HDR + ukey.len + r->len)
+    if (n < LSM_BLOB_REC_HDR || n != LSM_BLOB_REC_HDR + ukey.len + r->len)
         return bs_corrupt(s, r->file, r->off, "blob record (short read)");
     if (dk_get_u32(rec + 4) != ukey.len || dk_get_u32(rec + 8) != r->len)
         return bs_corrupt(s, r->file, r->off, "blob record (lengths)");
@@ -268,6 +297,10 @@ int dk__lsm_blob_fetch(lsm_blobs *s, dk_slice ukey, dk_slice ref, unsigned flags
     int rc = dk__lsm_blob_get(s, r.file, &b);
     if (rc)
         return rc;
+    if (b->lost) {
+        dk__lsm_blob_unref(b);
+        return bs_corrupt(s, r.file, r.off, "blob file (it could not be opened: missing or damaged)");
+    }
     uint64_t size = atomic_load(&b->size);
     if (r.off > size || n > size - r.off) {
         /* Opened while a compaction still wrote it: ask again. */

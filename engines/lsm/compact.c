@@ -68,7 +68,10 @@
  * than 1/8 garbage, with a second pass when its merge made them so, and
  * gives the space back as it did when the values were in the tables. Old blob
  * files lose their last references as their tables are compacted, and
- * are deleted once no live table names them (version.c). An inline value
+ * are deleted once no live table names them (version.c). When the policy
+ * has no job, a table naming an old blob file that is mostly garbage is
+ * rewritten into its level, and such a table is merged, not moved
+ * (blob_gc.c). A job that fails deletes its blob file. An inline value
  * of at least blob_min_size (written before separation was on) moves to
  * that blob file too. A blob record that cannot be read (bad CRC, I/O
  * error) is not relocated: its reference stays as it is, and the read of
@@ -86,12 +89,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blob_gc.h"
 #include "lsm.h"
 #include "pace.h"
 
 #define LSM_JOBS_PER_ROUND 64
 #define LSM_L0_CHECK_US 10000u       /* re-read the level-0 count this often */
 #define LSM_PACE_SLEEP_MAX_US 50000u /* sleep in steps, so close stays quick */
+#define LSM_GC_FORCED_PER_ROUND 8    /* forced blob GC rewrites (blob_gc.c) */
+
+/* cp_run_one's jobs: the policy's, compact_range's, a forced blob GC
+ * rewrite (blob_gc.c). */
+enum { CP_POLICY, CP_MANUAL, CP_FORCE };
 
 typedef struct cp_pace {
     lsm_pace pace;
@@ -252,6 +261,7 @@ static int cp_older_exists(lsm_file *const *others, size_t n, dk_slice ukey, uin
 typedef struct cp_out {
     lsm_file **files;
     size_t n, cap;
+    uint64_t blob; /* the job's finished blob file (0: none) */
 } cp_out;
 
 /* A job's garbage collection (file comment). */
@@ -383,7 +393,7 @@ static int cp_blob_entry(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, int64
     if (dk__lsm_blob_ref_decode(*val, &r))
         return 0; /* copied as it is; its reads report it */
     const dk_host *h = db->host;
-    int ask = (r.flags & LSM_BLOB_MORTAL) && h->record_filter;
+    int ask = (r.flags & LSM_BLOB_MORTAL) && h->record_filter && r.expiry_ms <= now;
     int due = cp_gc_due(g, r.file);
     if (!ask && !due)
         return 0;
@@ -558,9 +568,10 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
             rc = dk__lsm_blob_writer_finish(gc.w, &bsize);
         else
             dk__lsm_blob_writer_abandon(gc.w);
-        if (!rc)
+        if (!rc) {
             dk__lsm_blobs_note_size(db->blobs, bnum, bsize);
-        else /* tables opened already hold it open; they are deleted too */
+            out->blob = bnum; /* cp_execute deletes it if the job fails now */
+        } else                /* tables opened already hold it open; they are deleted too */
             db->env->ops->unlink(db->env, path);
     }
     dk_buf_free(&gc.key);
@@ -601,6 +612,34 @@ static int cp_is_move(const lsm_version *v, const dk_compaction_job *job, lsm_fi
     return 1;
 }
 
+/* A move must not carry a table naming a blob file forced for collection
+ * (blob_gc.c) past the merge that would relocate its references. */
+static int cp_move_holds_garbage(lsm_db *db, const lsm_version *v, const lsm_file *f)
+{
+    if (!f->nblobs)
+        return 0;
+    size_t n;
+    uint64_t *forced = dk__lsm_gc_forced(v, db->blob_gc_cutoff, &n);
+    int r = forced && dk__lsm_gc_names(f, forced, n);
+    free(forced);
+    return r;
+}
+
+/* The job failed after its blob file was finished: delete it, at once
+ * when no output table holds it open, else with their last reference. */
+static void cp_drop_blob(lsm_db *db, const cp_out *out)
+{
+    for (size_t i = 0; i < out->n; i++)
+        for (size_t j = 0; j < out->files[i]->nblobs; j++)
+            if (out->files[i]->blobs[j]->number == out->blob) {
+                atomic_store(&out->files[i]->blobs[j]->obsolete, 1);
+                return;
+            }
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), out->blob, "blob");
+    db->env->ops->unlink(db->env, path);
+}
+
 /* Run one job over a pinned version v; inputs are marked busy; manual:
  * compact_range's job. */
 static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, int manual)
@@ -611,7 +650,7 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, 
     for (size_t i = 0; i < job->n_inputs; i++)
         in[i] = cp_find(v, job->inputs[i]);
     cp_out out = {0};
-    int move = cp_is_move(v, job, in);
+    int move = cp_is_move(v, job, in) && !cp_move_holds_garbage(db, v, in[0]);
     if (move) {
         /* A second file object for the same table at the output level;
          * version.c's retire leaves a re-added number alone. */
@@ -647,6 +686,8 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, 
         if (job->kind == DK_JOB_DROP)
             atomic_fetch_add(&db->st_files_dropped, job->n_inputs);
     }
+    if (rc && out.blob)
+        cp_drop_blob(db, &out);
     for (size_t i = 0; i < out.n; i++) {
         if (rc && !move) /* a moved table is still the input's file */
             atomic_store(&out.files[i]->obsolete, 1);
@@ -658,8 +699,9 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, 
     return rc;
 }
 
-/* Pick (or take the given manual job) and run it. DK_ENOTFOUND when idle. */
-static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
+/* Pick (the policy's job, compact_range's, or a forced blob GC rewrite:
+ * mode) and run it. DK_ENOTFOUND when idle. */
+static int cp_run_one(lsm_db *db, int mode, dk_slice start, dk_slice end)
 {
     pthread_mutex_lock(&db->mu);
     lsm_version *v = db->cur;
@@ -667,7 +709,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
     dk_compaction_job job = {0};
     job.inputs = malloc((v->n + 1) * sizeof(*job.inputs));
     int rc = job.inputs ? 0 : -ENOMEM;
-    if (!rc && manual) {
+    if (!rc && mode == CP_MANUAL) {
         job.kind = DK_JOB_MERGE;
         job.output_level = 1;
         for (size_t i = 0; i < v->n; i++) {
@@ -680,6 +722,8 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
                 job.output_level = f->level;
         }
         rc = job.n_inputs ? 0 : DK_ENOTFOUND;
+    } else if (!rc && mode == CP_FORCE) {
+        rc = dk__lsm_gc_force_pick(v, db->blob_gc_cutoff, &job);
     } else if (!rc) {
         rc = cp_pick(db, v, &job);
     }
@@ -688,7 +732,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 1;
     pthread_mutex_unlock(&db->mu);
     if (!rc) {
-        rc = cp_execute(db, v, &job, manual);
+        rc = cp_execute(db, v, &job, mode == CP_MANUAL);
         pthread_mutex_lock(&db->mu);
         for (size_t i = 0; i < job.n_inputs; i++)
             cp_find(v, job.inputs[i])->busy = 0;
@@ -720,10 +764,13 @@ void *dk__lsm_compact_thread(void *arg)
         /* Run jobs until the policy has none; a failing job, closing, or
          * LSM_JOBS_PER_ROUND jobs end the round (the next flush starts
          * another), so a policy that keeps answering cannot spin us. */
-        int rc = 0, jobs = 0;
+        int rc = 0, jobs = 0, forced = 0;
         dk_slice none = {NULL, 0};
-        while (rc == 0 && jobs++ < LSM_JOBS_PER_ROUND && !atomic_load(&db->closing))
-            rc = cp_run_one(db, 0, none, none);
+        while (rc == 0 && jobs++ < LSM_JOBS_PER_ROUND && !atomic_load(&db->closing)) {
+            rc = cp_run_one(db, CP_POLICY, none, none);
+            if (rc == DK_ENOTFOUND && forced++ < LSM_GC_FORCED_PER_ROUND)
+                rc = cp_run_one(db, CP_FORCE, none, none);
+        }
         pthread_mutex_unlock(&db->compact_mu);
         pthread_mutex_lock(&db->mu);
         db->compacting = 0;
@@ -736,7 +783,7 @@ void *dk__lsm_compact_thread(void *arg)
 int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end)
 {
     pthread_mutex_lock(&db->compact_mu);
-    int rc = cp_run_one(db, 1, start, end);
+    int rc = cp_run_one(db, CP_MANUAL, start, end);
     /* The references the merge dropped show only now as garbage in the
      * blob files (the inputs still named them): when a blob file is
      * mostly garbage, a second pass, over references only, relocates
@@ -751,7 +798,7 @@ int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end)
         dk__lsm_version_unref(v);
         free(g.reloc);
         if (g.nreloc)
-            rc = cp_run_one(db, 1, start, end);
+            rc = cp_run_one(db, CP_MANUAL, start, end);
     }
     pthread_mutex_unlock(&db->compact_mu);
     return rc == DK_ENOTFOUND ? 0 : rc;

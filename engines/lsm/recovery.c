@@ -134,6 +134,7 @@ typedef struct rc_gc {
     lsm_db *db;
     const lsm_version *v;
     uint64_t manifest;
+    int lost; /* tables were lost: the blob files only they named are unknown */
 } rc_gc;
 
 /* Delete a file no live state refers to. */
@@ -194,8 +195,21 @@ static int rc_gc_cb(void *arg, const char *name)
                     drop = 0;
         } else if (!strcmp(tail, "blob")) {
             /* No table names it: written by a flush or compaction whose
-             * manifest edit a crash prevented (blob.h). */
+             * manifest edit a crash prevented (blob.h), or named by a
+             * table lost at this open, whose values it holds: set aside
+             * then, with the table (rc_lose_table). */
             drop = !dk__lsm_version_has_blob(g->v, n);
+            if (drop && g->lost) {
+                char path[4096], aside[4200];
+                dk__lsm_file_path(db, path, sizeof(path), n, "blob");
+                snprintf(aside, sizeof(aside), "%s.damaged", path);
+                if (db->env->ops->rename(db->env, path, aside) == 0) {
+                    db->host->log(db->host, DK_LOG_WARN,
+                                  "lsm: %s is named by no table opened (a table was lost); kept as %s", path,
+                                  aside);
+                    drop = 0;
+                }
+            }
         }
     } else if (sscanf(name, "MANIFEST-%llu", &n) == 1) {
         drop = n != g->manifest;
@@ -338,6 +352,7 @@ static int rc_recover(lsm_db *db)
     rc_scan scan = {0};
     lsm_file **files = NULL;
     size_t nfiles = 0;
+    int lost = 0; /* a table was lost (rc_gc_cb) */
     lsm_memtable *replayed = NULL;
     lsm_edit snap;
     dk__lsm_edit_init(&snap);
@@ -364,6 +379,7 @@ static int rc_recover(lsm_db *db)
         rc = -ENOMEM;
         goto out;
     }
+    db->fenv.lost_blobs_ok = 1;
     for (size_t i = 0; i < r.n; i++) {
         if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size,
                                     &files[nfiles]))) {
@@ -376,11 +392,13 @@ static int rc_recover(lsm_db *db)
                 goto out;
             }
             rc_lose_table(db, r.files[i].number, rc);
+            lost = 1;
             rc = 0;
             continue;
         }
         nfiles++;
     }
+    db->fenv.lost_blobs_ok = 0;
     /* Replay the live WALs, oldest first. */
     if (scan.nlogs)
         qsort(scan.logs, scan.nlogs, sizeof(*scan.logs), rc_u64cmp);
@@ -468,10 +486,11 @@ static int rc_recover(lsm_db *db)
     if (!rc && !(db->mem = dk__lsm_mem_new(wal_no, db->slpool)))
         rc = -ENOMEM;
     if (!rc) {
-        rc_gc g = {.db = db, .v = db->cur, .manifest = man_no};
+        rc_gc g = {.db = db, .v = db->cur, .manifest = man_no, .lost = lost};
         db->env->ops->list(db->env, db->dir, rc_gc_cb, &g);
     }
 out:
+    db->fenv.lost_blobs_ok = 0;
     for (size_t i = 0; i < nfiles; i++)
         dk__lsm_file_unref(files[i]); /* the version holds its own */
     free(files);

@@ -31,7 +31,10 @@
  * A table naming blob files (blob.h) holds a reference on each from open
  * to close; a blob file is marked obsolete by the install that deletes
  * the last live table naming it (dk__lsm_version_retire_blobs) and goes
- * with its last reference, like a table.
+ * with its last reference, like a table. At open (recovery), a blob file
+ * that is missing or whose header is damaged does not fail the tables
+ * naming it: they open with an object for it whose reads fail with
+ * DK_ECORRUPT naming the file and offset (blob_set.c).
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "version.h"
@@ -70,6 +73,18 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
     for (size_t i = 0; !rc && i < nb; i++) {
         uint64_t num = lsm_props_blob(&f->table->props, i, NULL);
         if ((rc = dk__lsm_blob_get(fe->blobs, num, &f->blobs[i])) == 0) {
+            f->nblobs++;
+            continue;
+        }
+        /* At open, a bad blob file stops that file, not the table (its
+         * inline keys and other blob files) nor the node. */
+        if (fe->lost_blobs_ok && (rc == DK_ECORRUPT || rc == -ENOENT) &&
+            (rc = dk__lsm_blob_get_lost(fe->blobs, num, &f->blobs[i])) == 0) {
+            if (fe->host && fe->host->log)
+                fe->host->log(fe->host, DK_LOG_ERROR,
+                              "lsm: table %s references blob file %06llu, which is missing or damaged: "
+                              "reads of its values fail until their keys are written again (run a repair)",
+                              path, (unsigned long long)num);
             f->nblobs++;
             continue;
         }

@@ -30,6 +30,8 @@ typedef struct lsm_fileenv {
     const dk_host *host;
     lsm_reaper *reaper; /* deletes what readers retire; NULL: inline */
     lsm_blobs *blobs;   /* the engine's blob files (blob.h); NULL: tables name none */
+    int lost_blobs_ok;  /* recovery: a blob file that cannot be opened fails its
+                         * reads, not the tables naming it (version.c) */
 } lsm_fileenv;
 
 typedef struct lsm_file {
