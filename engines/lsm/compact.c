@@ -59,16 +59,22 @@
  * small references, never the values they name. Two exceptions read a
  * value. A reference record_filter said may ever be dropped
  * (LSM_BLOB_MORTAL) has its value read to ask the filter with the real
- * clock; every other one is kept unread. And garbage collection (RocksDB
- * BlobDB's age cutoff): a reference into one of the oldest
- * blob_gc_age_cutoff percent of the blob files the version names is
- * relocated: its value is read and written to a new blob file of the
- * job's output (one per job, synced before the install); a manual
- * compaction (compact_range) relocates also from every blob file more
- * than 1/8 garbage, with a second pass when its merge made them so, and
- * gives the space back as it did when the values were in the tables. Old blob
- * files lose their last references as their tables are compacted, and
- * are deleted once no live table names them (version.c). An inline value
+ * clock; every other one is kept unread. And garbage collection: a
+ * reference into a blob file due for collection is relocated: its value
+ * is read and written to a new blob file of the job's output (one per
+ * job, synced before the install). Due are, of the blob files more than
+ * 1/8 garbage (bytes no table of the pinned version references; the
+ * tables list what they reference, table.h), the oldest
+ * blob_gc_age_cutoff percent (at least one): RocksDB BlobDB's age cutoff,
+ * which spares young files whose values are likely to be overwritten
+ * anyway, restricted to files with garbage, since relocating a file
+ * without any (an insert-only load) only rewrites it, which measured as
+ * CPU the separation was meant to save. A manual compaction
+ * (compact_range) collects every file more than 1/8 garbage, with a
+ * second pass when its own merge made them so, and gives the space back
+ * as it did when the values were in the tables. A blob file loses its
+ * last references as its tables are compacted or its values relocated,
+ * and is deleted once no live table names it (version.c). An inline value
  * of at least blob_min_size (written before separation was on) moves to
  * that blob file too. A blob record that cannot be read (bad CRC, I/O
  * error) is not relocated: its reference stays as it is, and the read of
@@ -275,11 +281,11 @@ static int cp_gc_due(const cp_gc *g, uint64_t file)
     return g->nreloc && bsearch(&file, g->reloc, g->nreloc, sizeof(file), cp_u64cmp) != NULL;
 }
 
-/* The blob files whose references a job over v relocates: the oldest pct
- * percent of those v names; for a manual compaction (compact_range: the
- * operator asks for space back) also every one whose bytes are more than
- * 1/8 garbage (not referenced by a table of v), which overwrites and
- * deletes leave. Nothing when out of memory: no relocation this time. */
+/* The blob files whose references a job over v relocates (file comment):
+ * of the blob files more than 1/8 garbage (bytes no table of v
+ * references), the oldest pct percent (at least one when pct > 0), or
+ * every one for a manual compaction. Nothing when out of memory: no
+ * relocation this time. */
 static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
 {
     size_t n = 0, cap = 0;
@@ -303,31 +309,27 @@ static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
     for (size_t i = 0; i < n; i++)
         if (!u || nums[u - 1] != nums[i])
             nums[u++] = nums[i];
-    size_t oldest = u * pct / 100; /* the oldest: the lowest numbers */
-    if (!manual) {
-        g->nreloc = oldest;
-    } else {
-        /* Value bytes each blob file holds for v's tables. */
-        for (size_t i = 0; i < v->n; i++) {
-            const lsm_file *f = v->files[i];
-            for (size_t j = 0; j < f->nblobs; j++) {
-                uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
-                uint64_t bytes = 0;
-                lsm_props_blob(&f->table->props, j, &bytes);
-                live[k - nums] += bytes;
-                obj[k - nums] = f->blobs[j];
-            }
+    /* Record bytes each blob file holds for v's tables. */
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_file *f = v->files[i];
+        for (size_t j = 0; j < f->nblobs; j++) {
+            uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
+            uint64_t bytes = 0;
+            lsm_props_blob(&f->table->props, j, &bytes);
+            live[k - nums] += bytes;
+            obj[k - nums] = f->blobs[j];
         }
-        size_t keep = 0;
-        for (size_t i = 0; i < u; i++) {
-            uint64_t size = atomic_load(&obj[i]->size);
-            if (i < oldest || (size > live[i] && size - live[i] > size / 8))
-                nums[keep++] = nums[i];
-        }
-        g->nreloc = keep;
     }
+    size_t cand = 0; /* oldest first: numbers ascending */
+    for (size_t i = 0; i < u; i++) {
+        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
+        if (size > used && size - used > size / 8)
+            nums[cand++] = nums[i];
+    }
+    size_t take = manual ? cand : (cand * pct + 99) / 100;
     free(live);
     free(obj);
+    g->nreloc = take < cand ? take : cand;
     if (g->nreloc)
         g->reloc = nums;
     else
