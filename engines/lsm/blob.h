@@ -32,7 +32,9 @@
  * it stays until overwritten (tombstones are small, rarely that large).
  *
  * Liveness is derived, not listed: each table's properties name the blob
- * files it references and the value bytes it references in each
+ * files it references and the record bytes it references in each (so
+ * a blob file's garbage is its size less the header and what the
+ * version's tables reference)
  * (table_builder.c), so the manifest's table list says which blob files
  * are live. A table file object holds a reference on each blob file
  * object it names (blob_set.c); an install that deletes the last live

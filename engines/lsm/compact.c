@@ -59,16 +59,22 @@
  * small references, never the values they name. Two exceptions read a
  * value. A reference record_filter said may ever be dropped
  * (LSM_BLOB_MORTAL) has its value read to ask the filter with the real
- * clock; every other one is kept unread. And garbage collection (RocksDB
- * BlobDB's age cutoff): a reference into one of the oldest
- * blob_gc_age_cutoff percent of the blob files the version names is
- * relocated: its value is read and written to a new blob file of the
- * job's output (one per job, synced before the install); a manual
- * compaction (compact_range) relocates also from every blob file more
- * than 1/8 garbage, with a second pass when its merge made them so, and
- * gives the space back as it did when the values were in the tables. Old blob
- * files lose their last references as their tables are compacted, and
- * are deleted once no live table names them (version.c). When the policy
+ * clock; every other one is kept unread. And garbage collection: a
+ * reference into a blob file due for collection is relocated: its value
+ * is read and written to a new blob file of the job's output (one per
+ * job, synced before the install). Due are, of the blob files more than
+ * 1/8 garbage (bytes no table of the pinned version references; the
+ * tables list what they reference, table.h), the oldest
+ * blob_gc_age_cutoff percent (at least one): RocksDB BlobDB's age cutoff,
+ * which spares young files whose values are likely to be overwritten
+ * anyway, restricted to files with garbage, since relocating a file
+ * without any (an insert-only load) only rewrites it, which measured as
+ * CPU the separation was meant to save. A manual compaction
+ * (compact_range) collects every file more than 1/8 garbage, with a
+ * second pass when its own merge made them so, and gives the space back
+ * as it did when the values were in the tables. A blob file loses its
+ * last references as its tables are compacted or its values relocated,
+ * and is deleted once no live table names it (version.c). When the policy
  * has no job, a table naming an old blob file that is mostly garbage is
  * rewritten into its level, and such a table is merged, not moved
  * (blob_gc.c). A job that fails deletes its blob file. An inline value
@@ -94,9 +100,10 @@
 #include "pace.h"
 
 #define LSM_JOBS_PER_ROUND 64
-#define LSM_L0_CHECK_US 10000u       /* re-read the level-0 count this often */
-#define LSM_PACE_SLEEP_MAX_US 50000u /* sleep in steps, so close stays quick */
-#define LSM_GC_FORCED_PER_ROUND 8    /* forced blob GC rewrites (blob_gc.c) */
+#define LSM_L0_CHECK_US 10000u                     /* re-read the level-0 count this often */
+#define LSM_PACE_SLEEP_MAX_US 50000u               /* sleep in steps, so close stays quick */
+#define LSM_GC_FORCED_PER_ROUND 8                  /* forced blob GC rewrites (blob_gc.c) */
+#define LSM_GC_SMALL(db) ((db)->memtable_size / 4) /* a small blob file (blob_gc.c) */
 
 /* cp_run_one's jobs: the policy's, compact_range's, a forced blob GC
  * rewrite (blob_gc.c). */
@@ -285,11 +292,11 @@ static int cp_gc_due(const cp_gc *g, uint64_t file)
     return g->nreloc && bsearch(&file, g->reloc, g->nreloc, sizeof(file), cp_u64cmp) != NULL;
 }
 
-/* The blob files whose references a job over v relocates: the oldest pct
- * percent of those v names; for a manual compaction (compact_range: the
- * operator asks for space back) also every one whose bytes are more than
- * 1/8 garbage (not referenced by a table of v), which overwrites and
- * deletes leave. Nothing when out of memory: no relocation this time. */
+/* The blob files whose references a job over v relocates (file comment):
+ * of the blob files more than 1/8 garbage (bytes no table of v
+ * references), the oldest pct percent (at least one when pct > 0), or
+ * every one for a manual compaction. Nothing when out of memory: no
+ * relocation this time. */
 static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
 {
     size_t n = 0, cap = 0;
@@ -313,31 +320,27 @@ static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
     for (size_t i = 0; i < n; i++)
         if (!u || nums[u - 1] != nums[i])
             nums[u++] = nums[i];
-    size_t oldest = u * pct / 100; /* the oldest: the lowest numbers */
-    if (!manual) {
-        g->nreloc = oldest;
-    } else {
-        /* Value bytes each blob file holds for v's tables. */
-        for (size_t i = 0; i < v->n; i++) {
-            const lsm_file *f = v->files[i];
-            for (size_t j = 0; j < f->nblobs; j++) {
-                uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
-                uint64_t bytes = 0;
-                lsm_props_blob(&f->table->props, j, &bytes);
-                live[k - nums] += bytes;
-                obj[k - nums] = f->blobs[j];
-            }
+    /* Record bytes each blob file holds for v's tables. */
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_file *f = v->files[i];
+        for (size_t j = 0; j < f->nblobs; j++) {
+            uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
+            uint64_t bytes = 0;
+            lsm_props_blob(&f->table->props, j, &bytes);
+            live[k - nums] += bytes;
+            obj[k - nums] = f->blobs[j];
         }
-        size_t keep = 0;
-        for (size_t i = 0; i < u; i++) {
-            uint64_t size = atomic_load(&obj[i]->size);
-            if (i < oldest || (size > live[i] && size - live[i] > size / 8))
-                nums[keep++] = nums[i];
-        }
-        g->nreloc = keep;
     }
+    size_t cand = 0; /* oldest first: numbers ascending */
+    for (size_t i = 0; i < u; i++) {
+        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
+        if (size > used && size - used > size / 8)
+            nums[cand++] = nums[i];
+    }
+    size_t take = manual ? cand : (cand * pct + 99) / 100;
     free(live);
     free(obj);
+    g->nreloc = take < cand ? take : cand;
     if (g->nreloc)
         g->reloc = nums;
     else
@@ -489,6 +492,8 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
                 .key = DK_BUF_INIT};
     cp_gc_pick(v, db->blob_gc_cutoff, manual, &gc);
+    gc.reloc = dk__lsm_gc_with_forced(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), in, job->n_inputs, gc.reloc,
+                                      &gc.nreloc);
     for (m->ops->first(m); !rc && m->ops->valid(m); m->ops->next(m)) {
         dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k), val = m->ops->value(m);
         if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0) {
@@ -612,19 +617,6 @@ static int cp_is_move(const lsm_version *v, const dk_compaction_job *job, lsm_fi
     return 1;
 }
 
-/* A move must not carry a table naming a blob file forced for collection
- * (blob_gc.c) past the merge that would relocate its references. */
-static int cp_move_holds_garbage(lsm_db *db, const lsm_version *v, const lsm_file *f)
-{
-    if (!f->nblobs)
-        return 0;
-    size_t n;
-    uint64_t *forced = dk__lsm_gc_forced(v, db->blob_gc_cutoff, &n);
-    int r = forced && dk__lsm_gc_names(f, forced, n);
-    free(forced);
-    return r;
-}
-
 /* The job failed after its blob file was finished: delete it, at once
  * when no output table holds it open, else with their last reference. */
 static void cp_drop_blob(lsm_db *db, const cp_out *out)
@@ -650,7 +642,8 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, 
     for (size_t i = 0; i < job->n_inputs; i++)
         in[i] = cp_find(v, job->inputs[i]);
     cp_out out = {0};
-    int move = cp_is_move(v, job, in) && !cp_move_holds_garbage(db, v, in[0]);
+    int move =
+        cp_is_move(v, job, in) && !dk__lsm_gc_holds_forced(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), in[0]);
     if (move) {
         /* A second file object for the same table at the output level;
          * version.c's retire leaves a re-added number alone. */
@@ -723,7 +716,7 @@ static int cp_run_one(lsm_db *db, int mode, dk_slice start, dk_slice end)
         }
         rc = job.n_inputs ? 0 : DK_ENOTFOUND;
     } else if (!rc && mode == CP_FORCE) {
-        rc = dk__lsm_gc_force_pick(v, db->blob_gc_cutoff, &job);
+        rc = dk__lsm_gc_force_pick(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), &job);
     } else if (!rc) {
         rc = cp_pick(db, v, &job);
     }

@@ -16,7 +16,7 @@
  * range; its compressed blocks have id 1 and it is read as using "zstd".
  * After the codecs, a table with blob references (blob.h) lists the blob
  * files they name: varint count, then per file varint number, varint
- * value bytes referenced.
+ * bytes of the records referenced (header, key and value: blob.h).
  * Footer (64 bytes): filter, properties and index handles (offset u64,
  * size u64 each), format version (u32: 1, or 2 for a table with blob
  * references, which older readers must refuse), masked crc32c of the
@@ -50,7 +50,7 @@ typedef struct lsm_props {
     uint64_t data_size;       /* bytes of data blocks as stored */
     dk_buf smallest, largest; /* internal keys */
     /* The blob files the table references: pairs of u64 (host order)
-     * file number, value bytes referenced; empty for most tables. */
+     * file number, record bytes referenced; empty for most tables. */
     dk_buf blobs;
 } lsm_props;
 

@@ -215,26 +215,27 @@ static int tb_flush_data(lsm_table_builder *tb)
     return tb_add_index(tb);
 }
 
-/* A blob reference's file and bytes into props.blobs; its times (what
+/* A blob reference's file and record bytes into props.blobs; its times (what
  * record_time said of the value at flush) into *wt and *exp. 1 when the
  * reference carries times, 0 when not, or DK_ECORRUPT. */
-static int tb_note_blob(lsm_table_builder *tb, dk_slice value, int64_t *wt, int64_t *exp)
+static int tb_note_blob(lsm_table_builder *tb, dk_slice ukey, dk_slice value, int64_t *wt, int64_t *exp)
 {
     lsm_blob_ref r;
     if (dk__lsm_blob_ref_decode(value, &r))
         return DK_ECORRUPT;
     lsm_props *p = &tb->props;
+    uint64_t rec = LSM_BLOB_REC_HDR + ukey.len + r.len; /* the record's bytes */
     size_t n = lsm_props_nblobs(p);
     for (size_t i = n; i-- > 0;) {
         uint64_t bytes, num = lsm_props_blob(p, i, &bytes);
         if (num == r.file) {
-            bytes += r.len;
+            bytes += rec;
             memcpy(p->blobs.data + 16 * i + 8, &bytes, 8);
             n = SIZE_MAX;
             break;
         }
     }
-    uint64_t pair[2] = {r.file, r.len};
+    uint64_t pair[2] = {r.file, rec};
     if (n != SIZE_MAX && dk_buf_append(&p->blobs, pair, sizeof(pair)))
         return -ENOMEM;
     *wt = r.write_ms;
@@ -242,13 +243,13 @@ static int tb_note_blob(lsm_table_builder *tb, dk_slice value, int64_t *wt, int6
     return (r.flags & LSM_BLOB_TIMED) != 0;
 }
 
-static int tb_note_time(lsm_table_builder *tb, int type, dk_slice value)
+static int tb_note_time(lsm_table_builder *tb, int type, dk_slice ukey, dk_slice value)
 {
     int64_t wt = 0, exp = 0;
     const dk_host *h = tb->opts.host;
     int ok;
     if (type == LSM_TYPE_BLOB) {
-        if ((ok = tb_note_blob(tb, value, &wt, &exp)) < 0)
+        if ((ok = tb_note_blob(tb, ukey, value, &wt, &exp)) < 0)
             return ok;
     } else {
         ok = type == LSM_TYPE_VALUE && h && h->record_time && h->record_time(h, value, &wt, &exp) == 0;
@@ -286,7 +287,7 @@ int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
     }
     int type = lsm_ikey_type(ikey);
     uint64_t seq = lsm_ikey_seq(ikey);
-    if ((rc = tb_note_time(tb, type, value)))
+    if ((rc = tb_note_time(tb, type, uk, value)))
         return rc;
     if (tb->props.entries == 0 && (rc = dk_buf_append(&tb->props.smallest, ikey.ptr, ikey.len)))
         return rc;

@@ -133,10 +133,12 @@ static void bg_settle(lsm_db *db)
 }
 
 /* The reviewer's load: per flush 20 cold values appended (new keys, so
- * their tables are moved down, never merged again) and 200 overwrites of
+ * their tables are moved down rather than merged) and 200 overwrites of
  * 50 hot keys; every flush's blob file holds both. Without forced GC the
- * cold references keep every old blob file alive (space amp 2.4 at 600
- * flushes, one file per flush). */
+ * cold references kept every old blob file alive (space amp 2.4 at 600
+ * flushes, one file per flush), and once garbage was collected, the few
+ * values each merge relocated stayed in files of their own (418 files of
+ * 6-16 KiB). */
 static void test_leveled_append_bounded(void)
 {
     tl_host_reset();
@@ -176,6 +178,7 @@ static void test_leveled_append_bounded(void)
             bg_settle(db);
             int n = (int)tl_stat(db, "lsm_blob_files");
             max_files = n > max_files ? n : max_files;
+            fprintf(stderr, "%s%d", r == 99 ? "\n  blob files every 100 flushes: " : " ", n);
         }
     }
     bg_settle(db);
@@ -189,9 +192,12 @@ static void test_leveled_append_bounded(void)
             ROUNDS, sum.n, max_files, (unsigned long long)sum.bytes, (unsigned long long)live,
             (double)sum.bytes / (double)live, (unsigned long long)tl_stat(db, "lsm_blob_gc_records_total"),
             (unsigned long long)tl_stat(db, "lsm_compactions_total"));
+    /* Garbage is collected, and what is live is not scattered over tiny
+     * files: at least a quarter memtable (16 KiB, blob_gc.c's small) of
+     * live values per file on average. */
     CU_ASSERT_TRUE(sum.bytes < live * 3 / 2);
-    CU_ASSERT_TRUE(sum.n <= ROUNDS / 4);
-    CU_ASSERT_TRUE(max_files <= ROUNDS / 4);
+    CU_ASSERT_TRUE((uint64_t)sum.n <= live / (16 << 10));
+    CU_ASSERT_TRUE((uint64_t)max_files <= live / (16 << 10));
     /* every value still reads back */
     dk_buf b = DK_BUF_INIT;
     for (int i = 0; i < cold; i += 97) {

@@ -24,7 +24,7 @@
  *
  * A fourth pass (synchronous writes) sends every value of at least 100
  * bytes to blob files (blob_min_size, blob.h) with the GC cutoff at 100 %
- * (every compaction relocates every value it keeps),
+ * (every compaction relocates the values of every blob file with garbage),
  * so crash points fall while blob files are written and synced at flush
  * and relocated by compaction; after each recovery no blob file may be
  * left that no table names (the engine's count equals the directory's).
