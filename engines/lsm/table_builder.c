@@ -249,8 +249,11 @@ static int tb_note_time(lsm_table_builder *tb, int type, dk_slice ukey, dk_slice
     const dk_host *h = tb->opts.host;
     int ok;
     if (type == LSM_TYPE_BLOB) {
-        if ((ok = tb_note_blob(tb, ukey, value, &wt, &exp)) < 0)
+        /* A malformed reference (a compaction copies it as it is: its
+         * reads report it) names no blob file and no times. */
+        if ((ok = tb_note_blob(tb, ukey, value, &wt, &exp)) < 0 && ok != DK_ECORRUPT)
             return ok;
+        ok = ok > 0;
     } else {
         ok = type == LSM_TYPE_VALUE && h && h->record_time && h->record_time(h, value, &wt, &exp) == 0;
     }

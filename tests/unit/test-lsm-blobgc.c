@@ -480,6 +480,56 @@ static void test_ref_length_bounded(void)
     tl_done(env, dir);
 }
 
+/* ---- 6. a malformed reference fails its reads, not every compaction ---- */
+
+static void test_malformed_ref_compacts(void)
+{
+    tl_host_reset();
+    char dir[64], path[4096];
+    lsm_env *env = NULL;
+    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    for (int i = 0; i < 3; i++) /* sequence numbers 1..3 become visible */
+        CU_ASSERT_EQUAL(tl_put(db, i == 0 ? "z1" : i == 1 ? "z2" : "z3", "v", 0), 0);
+    /* A table at level 1: a = "x", b = a reference whose file number is
+     * cut short (its varint never ends), c = "y". */
+    pthread_mutex_lock(&db->mu);
+    uint64_t num = db->next_file++;
+    pthread_mutex_unlock(&db->mu);
+    dk__lsm_file_path(db, path, sizeof(path), num, "sst");
+    lsm_tb_opts o = {.bits_per_key = 10, .host = &th.host};
+    lsm_table_builder *tb;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, path, &o, &tb), 0);
+    uint8_t kb[3][8], bad[4] = {0, 0x80, 0x80, 0x80};
+    CU_ASSERT_EQUAL(dk__lsm_tb_add(tb, lsm_ikey_make(kb[0], tl_str("a"), 1, LSM_TYPE_VALUE), tl_str("x")), 0);
+    CU_ASSERT_EQUAL(
+        dk__lsm_tb_add(tb, lsm_ikey_make(kb[1], tl_str("b"), 2, LSM_TYPE_BLOB), (dk_slice){bad, 4}), 0);
+    CU_ASSERT_EQUAL(dk__lsm_tb_add(tb, lsm_ikey_make(kb[2], tl_str("c"), 3, LSM_TYPE_VALUE), tl_str("y")), 0);
+    uint64_t size;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_finish(tb, NULL, &size), 0);
+    lsm_file *f;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_file_open(&db->fenv, num, 1, size, &f), 0);
+    lsm_edit e;
+    dk__lsm_edit_init(&e);
+    CU_ASSERT_EQUAL(dk__lsm_edit_add(&e, 1, num, size), 0);
+    pthread_mutex_lock(&db->edit_mu);
+    CU_ASSERT_EQUAL(dk__lsm_install(db, &e, &f), 0);
+    pthread_mutex_unlock(&db->edit_mu);
+    dk__lsm_file_unref(f);
+    dk__lsm_edit_free(&e);
+    /* Compaction copies the reference; every other key stays served. */
+    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(bg_compact_all(db), 0);
+    CU_ASSERT_EQUAL(bg_compact_all(db), 0);
+    CU_ASSERT_TRUE(tl_has(db, "a", "x"));
+    CU_ASSERT_TRUE(tl_has(db, "c", "y"));
+    CU_ASSERT_TRUE(tl_has(db, "z2", "v"));
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, "b", &b), DK_ECORRUPT);
+    dk_buf_free(&b);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+}
+
 /* ---- 6. an iterator retried after a failed value read ------------------ */
 
 static lsm_env_ops bg_ops;
@@ -556,6 +606,7 @@ static CU_TestInfo bg_tests[] = {
     {"bad_blob_header", test_bad_blob_header},
     {"missing_blob", test_missing_blob},
     {"failed_gc_no_leak", test_failed_gc_no_leak},
+    {"malformed_ref_compacts", test_malformed_ref_compacts},
     {"iter_retry_after_failed_read", test_iter_retry_after_failed_read},
     {"leveled_append_bounded", test_leveled_append_bounded},
     CU_TEST_INFO_NULL,
