@@ -168,18 +168,21 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
         level_bytes[f->level] += f->size;
     }
     int ro = db->bg_error != 0, retrying = ro && db->bg_transient;
-    /* Value bytes the current tables reference in blob files (a moved
-     * table is listed once per version). */
+    lsm_version *v = db->cur;
+    dk__lsm_version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    /* Bytes the current tables reference in blob files (a moved table is
+     * listed once per version), outside mu: every table's list. */
     uint64_t blob_live = 0;
-    for (size_t i = 0; i < db->cur->n; i++) {
-        const lsm_props *p = &db->cur->files[i]->table->props;
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_props *p = &v->files[i]->table->props;
         for (size_t j = 0; j < lsm_props_nblobs(p); j++) {
             uint64_t b;
             lsm_props_blob(p, j, &b);
             blob_live += b;
         }
     }
-    pthread_mutex_unlock(&db->mu);
+    dk__lsm_version_unref_reader(v);
     uint64_t blob_files, blob_bytes;
     dk__lsm_blobs_usage(db->blobs, &blob_files, &blob_bytes);
     lsm_blob_stats *bst = dk__lsm_blobs_stats(db->blobs);

@@ -134,7 +134,9 @@ typedef struct rc_gc {
     lsm_db *db;
     const lsm_version *v;
     uint64_t manifest;
-    int lost; /* tables were lost: the blob files only they named are unknown */
+    int lost;        /* tables were lost: the blob files only they named are unknown */
+    uint64_t *blobs; /* the blob files v names, sorted (NULL: none, or no memory) */
+    size_t nblobs;
 } rc_gc;
 
 /* Delete a file no live state refers to. */
@@ -198,7 +200,8 @@ static int rc_gc_cb(void *arg, const char *name)
              * manifest edit a crash prevented (blob.h), or named by a
              * table lost at this open, whose values it holds: set aside
              * then, with the table (rc_lose_table). */
-            drop = !dk__lsm_version_has_blob(g->v, n);
+            drop = g->blobs ? !dk__lsm_blob_numbers_has(g->blobs, g->nblobs, n)
+                            : !dk__lsm_version_has_blob(g->v, n);
             if (drop && g->lost) {
                 char path[4096], aside[4200];
                 dk__lsm_file_path(db, path, sizeof(path), n, "blob");
@@ -487,7 +490,9 @@ static int rc_recover(lsm_db *db)
         rc = -ENOMEM;
     if (!rc) {
         rc_gc g = {.db = db, .v = db->cur, .manifest = man_no, .lost = lost};
+        g.blobs = dk__lsm_version_blob_numbers(db->cur, &g.nblobs);
         db->env->ops->list(db->env, db->dir, rc_gc_cb, &g);
+        free(g.blobs);
     }
 out:
     db->fenv.lost_blobs_ok = 0;

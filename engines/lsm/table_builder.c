@@ -49,6 +49,10 @@ struct lsm_table_builder {
      * only to throw the result away; one block that shrinks resumes it. */
     unsigned no_gain_run, skip_left;
     uint64_t blocks_skipped;
+    /* props.blobs' index (+1) of each blob file number, open addressing
+     * (tb_note_blob): a table naming many blob files is not scanned per
+     * reference. */
+    size_t *bslot, bcap;
 };
 
 #define TB_SKIP_AFTER 8u
@@ -215,6 +219,34 @@ static int tb_flush_data(lsm_table_builder *tb)
     return tb_add_index(tb);
 }
 
+/* The slot of blob file num in tb->bslot (bcap a power of two). */
+static size_t tb_bslot(const lsm_table_builder *tb, uint64_t num)
+{
+    size_t i = (size_t)((num * 0x9e3779b97f4a7c15ull) >> 20) & (tb->bcap - 1);
+    while (tb->bslot[i] && lsm_props_blob(&tb->props, tb->bslot[i] - 1, NULL) != num)
+        i = (i + 1) & (tb->bcap - 1);
+    return i;
+}
+
+/* Room for n blob files in the index at most half full; 0 or -ENOMEM. */
+static int tb_bslot_grow(lsm_table_builder *tb, size_t n)
+{
+    if (2 * n <= tb->bcap)
+        return 0;
+    size_t cap = tb->bcap ? 2 * tb->bcap : 16;
+    size_t *old = tb->bslot, ocap = tb->bcap;
+    if (!(tb->bslot = calloc(cap, sizeof(*tb->bslot)))) {
+        tb->bslot = old;
+        return -ENOMEM;
+    }
+    tb->bcap = cap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i])
+            tb->bslot[tb_bslot(tb, lsm_props_blob(&tb->props, old[i] - 1, NULL))] = old[i];
+    free(old);
+    return 0;
+}
+
 /* A blob reference's file and record bytes into props.blobs; its times (what
  * record_time said of the value at flush) into *wt and *exp. 1 when the
  * reference carries times, 0 when not, or DK_ECORRUPT. */
@@ -225,19 +257,20 @@ static int tb_note_blob(lsm_table_builder *tb, dk_slice ukey, dk_slice value, in
         return DK_ECORRUPT;
     lsm_props *p = &tb->props;
     uint64_t rec = LSM_BLOB_REC_HDR + ukey.len + r.len; /* the record's bytes */
-    size_t n = lsm_props_nblobs(p);
-    for (size_t i = n; i-- > 0;) {
-        uint64_t bytes, num = lsm_props_blob(p, i, &bytes);
-        if (num == r.file) {
-            bytes += rec;
-            memcpy(p->blobs.data + 16 * i + 8, &bytes, 8);
-            n = SIZE_MAX;
-            break;
-        }
-    }
-    uint64_t pair[2] = {r.file, rec};
-    if (n != SIZE_MAX && dk_buf_append(&p->blobs, pair, sizeof(pair)))
+    size_t n = lsm_props_nblobs(p), slot;
+    if (tb_bslot_grow(tb, n + 1))
         return -ENOMEM;
+    if (tb->bslot[slot = tb_bslot(tb, r.file)]) {
+        uint64_t bytes;
+        lsm_props_blob(p, tb->bslot[slot] - 1, &bytes);
+        bytes += rec;
+        memcpy(p->blobs.data + 16 * (tb->bslot[slot] - 1) + 8, &bytes, 8);
+    } else {
+        uint64_t pair[2] = {r.file, rec};
+        if (dk_buf_append(&p->blobs, pair, sizeof(pair)))
+            return -ENOMEM;
+        tb->bslot[slot] = n + 1;
+    }
     *wt = r.write_ms;
     *exp = r.expiry_ms;
     return (r.flags & LSM_BLOB_TIMED) != 0;
@@ -427,5 +460,6 @@ void dk__lsm_tb_abandon(lsm_table_builder *tb)
     dk_buf_free(&tb->scratch);
     dk__lsm_props_free(&tb->props);
     free(tb->hashes);
+    free(tb->bslot);
     free(tb);
 }

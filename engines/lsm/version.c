@@ -479,16 +479,63 @@ int dk__lsm_version_has_blob(const lsm_version *v, uint64_t number)
     return 0;
 }
 
+static int vs_u64cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t *dk__lsm_version_blob_numbers(const lsm_version *v, size_t *count)
+{
+    size_t cap = 0, n = 0, u = 0;
+    *count = 0;
+    for (size_t i = 0; i < v->n; i++)
+        cap += v->files[i]->nblobs;
+    uint64_t *nums = cap ? malloc(cap * sizeof(*nums)) : NULL;
+    if (!nums)
+        return NULL;
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = 0; j < v->files[i]->nblobs; j++)
+            nums[n++] = v->files[i]->blobs[j]->number;
+    qsort(nums, n, sizeof(*nums), vs_u64cmp);
+    for (size_t i = 0; i < n; i++)
+        if (!u || nums[u - 1] != nums[i])
+            nums[u++] = nums[i];
+    *count = u;
+    return nums;
+}
+
+int dk__lsm_blob_numbers_has(const uint64_t *nums, size_t n, uint64_t number)
+{
+    return n && bsearch(&number, nums, n, sizeof(*nums), vs_u64cmp) != NULL;
+}
+
+/* One sorted list of nv's blob files, not a scan of nv per blob file of
+ * each deleted table (under edit_mu: quadratic in the blob files). */
 void dk__lsm_version_retire_blobs(const lsm_version *base, const lsm_version *nv, const lsm_edit *e)
 {
+    uint64_t *live = NULL;
+    size_t nlive = 0;
+    int listed = 0;
     for (size_t i = 0; i < base->n; i++) {
         const lsm_file *f = base->files[i];
         if (!f->nblobs || !vs_deleted(e, f->number))
             continue;
-        for (size_t j = 0; j < f->nblobs; j++)
-            if (!atomic_load(&f->blobs[j]->obsolete) && !dk__lsm_version_has_blob(nv, f->blobs[j]->number))
+        if (!listed) {
+            live = dk__lsm_version_blob_numbers(nv, &nlive);
+            listed = 1;
+        }
+        for (size_t j = 0; j < f->nblobs; j++) {
+            uint64_t num = f->blobs[j]->number;
+            if (atomic_load(&f->blobs[j]->obsolete))
+                continue;
+            /* out of memory (live NULL with blob files in nv): the scan */
+            int named = live ? dk__lsm_blob_numbers_has(live, nlive, num) : dk__lsm_version_has_blob(nv, num);
+            if (!named)
                 atomic_store(&f->blobs[j]->obsolete, 1);
+        }
     }
+    free(live);
 }
 
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level)

@@ -122,6 +122,11 @@ void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e);
 /* After an install of e over base as nv: mark obsolete every blob file a
  * table e deleted named and no table of nv names (blob.h). */
 void dk__lsm_version_retire_blobs(const lsm_version *base, const lsm_version *nv, const lsm_edit *e);
+/* The blob files v's tables name, sorted, *count of them, for the caller
+ * to free (NULL: none, or out of memory); dk__lsm_blob_numbers_has
+ * searches such a list. */
+uint64_t *dk__lsm_version_blob_numbers(const lsm_version *v, size_t *count);
+int dk__lsm_blob_numbers_has(const uint64_t *nums, size_t n, uint64_t number);
 /* True when a table of v names blob file number. */
 int dk__lsm_version_has_blob(const lsm_version *v, uint64_t number);
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level);
