@@ -42,7 +42,13 @@
  * when the last reference goes, so iterators and snapshots pinning old
  * versions keep reading it. A blob file no table in the manifest names
  * (a crash between writing it and the manifest edit) is deleted at open,
- * as orphan tables are (recovery.c).
+ * as orphan tables are (recovery.c), unless a table was lost at that open
+ * (it may be that table's): then it is set aside as NNNNNN.blob.damaged.
+ * A blob file a table names that cannot be opened then (missing, damaged
+ * header) costs only its values: the table opens, and their reads fail
+ * with DK_ECORRUPT naming the file and offset (version.c, blob_set.c).
+ * Old blob files that are mostly garbage, or small, are collected even
+ * where no compaction would reach them (blob_gc.c).
  */
 #ifndef DK_LSM_BLOB_H
 #define DK_LSM_BLOB_H

@@ -380,6 +380,48 @@ static void test_missing_blob(void)
     tl_done(env, dir);
 }
 
+/* A table lost at open (damaged footer): the blob file only it named is
+ * set aside with it, not deleted as an orphan. */
+static void test_lost_table_keeps_blob(void)
+{
+    tl_host_reset();
+    char dir[64], k[32], v[BG_BIG + 1], path[4096];
+    lsm_env *env = NULL;
+    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    for (int i = 0; i < 2; i++) {
+        tl_key(k, i);
+        bg_big(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+        CU_ASSERT_EQUAL(bg_flush(db), 0);
+    }
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    unsigned long long sst = 0, blob = 0, blob2 = 0;
+    for (unsigned long long n = 1; n < 1000; n++) {
+        if (!sst && bg_exists(dir, n, "sst"))
+            sst = n;
+        if (bg_exists(dir, n, "blob")) {
+            if (!blob)
+                blob = n;
+            else if (!blob2)
+                blob2 = n;
+        }
+    }
+    CU_ASSERT_TRUE_FATAL(sst && blob && blob2); /* the lowest: key 0's */
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%06llu.sst", dir, sst);
+    CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
+    tl_flip(path, (uint64_t)st.st_size - 1); /* the footer */
+    db = bg_open(dir, &env, "1024", "0");
+    tl_key(k, 1);
+    bg_big(v, 1, 0);
+    CU_ASSERT_TRUE(tl_has(db, k, v));
+    CU_ASSERT_FALSE(bg_exists(dir, blob, "blob"));
+    CU_ASSERT_TRUE(bg_exists(dir, blob, "blob.damaged"));
+    CU_ASSERT_TRUE(bg_exists(dir, sst, "sst.damaged"));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+}
+
 /* ---- 4. a failed compaction leaves no blob file ------------------------- */
 
 /* Blob files on disk that no table of the current version names. */
@@ -605,6 +647,7 @@ static CU_TestInfo bg_tests[] = {
     {"ttl_blob_dropped", test_ttl_blob_dropped},
     {"bad_blob_header", test_bad_blob_header},
     {"missing_blob", test_missing_blob},
+    {"lost_table_keeps_blob", test_lost_table_keeps_blob},
     {"failed_gc_no_leak", test_failed_gc_no_leak},
     {"malformed_ref_compacts", test_malformed_ref_compacts},
     {"iter_retry_after_failed_read", test_iter_retry_after_failed_read},
