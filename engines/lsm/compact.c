@@ -75,9 +75,10 @@
  * as it did when the values were in the tables. A blob file loses its
  * last references as its tables are compacted or its values relocated,
  * and is deleted once no live table names it (version.c). When the policy
- * has no job, a table naming an old blob file that is mostly garbage is
- * rewritten into its level, and such a table is merged, not moved
- * (blob_gc.c). A job that fails deletes its blob file. An inline value
+ * has no job, a table naming an old blob file that is mostly garbage, or
+ * many small ones, is rewritten into its level, and such a table is
+ * merged, not moved (blob_gc.c). A job that fails deletes its blob file.
+ * An inline value
  * of at least blob_min_size (written before separation was on) moves to
  * that blob file too. A blob record that cannot be read (bad CRC, I/O
  * error) is not relocated: its reference stays as it is, and the read of
