@@ -35,6 +35,8 @@ enum {
 
 #define CLI_MAX_STDIN ((size_t)64 * 1024 * 1024)
 #define CLI_MAX_HEADERS 8
+/* How long decommission waits for the hand-off unless --wait says otherwise. */
+#define CLI_DECOMMISSION_WAIT_S 600
 
 typedef struct cli {
     char host[256], port[16];
@@ -47,6 +49,7 @@ typedef struct cli {
      * scheme), --cacert, the bare token. */
     const char *seed, *cacert, *token;
     int no_routing; /* --no-routing: everything to the seed */
+    int wait_s;     /* --wait: how long decommission waits for the hand-off (0: not at all) */
 } cli;
 
 /* dynkv.c: the usage text. */

@@ -94,9 +94,9 @@ static void cli_print_streams(json_t *j)
 
 /* After POST /admin/decommission answered 200: poll GET /admin/decommission
  * until the node says it handed off (it is left, its hints delivered, its
- * writes in flight settled), at most CLI_DECOMMISSION_WAIT_S; progress on
- * stderr every few seconds. Prints the last status (JSON with -j). */
-#define CLI_DECOMMISSION_WAIT_S 600
+ * writes in flight settled), at most --wait seconds (c->wait_s, default
+ * CLI_DECOMMISSION_WAIT_S); progress on stderr every few seconds. Prints the
+ * last status (JSON with -j). */
 static int cli_decommission_wait(cli *c)
 {
     time_t t0 = time(NULL), said = t0;
@@ -118,13 +118,12 @@ static int cli_decommission_wait(cli *c)
                 cli_print_json(&r);
             else
                 printf("%s is left and handed off: safe to stop\n", cli_str(j, "node"));
-        } else if (now - t0 >= CLI_DECOMMISSION_WAIT_S) {
+        } else if (now - t0 >= c->wait_s) {
             ex = cli_die(
                 EX_ERROR,
                 "decommission: %s has not handed off after %d s (status %s, %lld hint(s) to deliver): "
                 "it still runs; do not stop it yet (GET /admin/decommission shows when it can be)",
-                cli_str(j, "node"), CLI_DECOMMISSION_WAIT_S, cli_str(j, "status"),
-                cli_int(j, "hints_pending"));
+                cli_str(j, "node"), c->wait_s, cli_str(j, "status"), cli_int(j, "hints_pending"));
         } else if (now - said >= 5) {
             fprintf(stderr, "decommission: %s is %s, waiting for it to hand off (%lld hint(s) to deliver)\n",
                     cli_str(j, "node"), cli_str(j, "status"), cli_int(j, "hints_pending"));
@@ -164,6 +163,15 @@ int cmd_admin(cli *c, const char *verb, const char *id)
     else if (!j)
         ex = EX_ERROR;
     else if (!strcmp(verb, "decommission")) {
+        if (!c->wait_s) { /* --wait 0: the node is leaving; do not wait for it */
+            if (c->json)
+                cli_print_json(&r);
+            else
+                printf("%s\n", cli_str(j, "message"));
+            json_decref(j);
+            dk__hc_response_free(&r);
+            return 0;
+        }
         if (!c->json)
             printf("%s\n", cli_str(j, "message"));
         json_decref(j);

@@ -58,7 +58,7 @@ void cli_usage(FILE *to)
           "                              a member that streams\n"
           "  decommission                the node (-n) streams its ranges to their next owners\n"
           "                              and leaves the ring (POST /admin/decommission), then\n"
-          "                              waits until it handed off: safe to stop\n"
+          "                              waits until it handed off: safe to stop (--wait)\n"
           "  removenode ID               remove the dead member ID: its ranges get new replicas\n"
           "                              from the remaining ones (POST /admin/remove/ID)\n"
           "  cleanup                     drop the node's copies of keys it no longer\n"
@@ -108,6 +108,8 @@ void cli_usage(FILE *to)
           "                              (which coordinates or forwards it) instead of\n"
           "                              straight to the key's replicas\n"
           "  -T, --timeout SECONDS       per-wait network timeout (default 10)\n"
+          "      --wait SECONDS          decommission: wait at most this long for the hand-off\n"
+          "                              (default 600; 0: return once the node is leaving)\n"
           "  -j, --json                  print the server's JSON answer instead\n"
           "  -h, --help                  this text\n"
           "\n"
@@ -187,19 +189,14 @@ static int cli_dispatch(cli *c, int argc, char **argv)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"node", required_argument, NULL, 'n'},
-        {"consistency", required_argument, NULL, 'C'},
-        {"strict", no_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {"token", required_argument, NULL, 'K'},
-        {"cacert", required_argument, NULL, 'A'},
-        {"no-routing", no_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0},
+        {"node", required_argument, NULL, 'n'},   {"consistency", required_argument, NULL, 'C'},
+        {"strict", no_argument, NULL, 's'},       {"timeout", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},         {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {"token", required_argument, NULL, 'K'},
+        {"cacert", required_argument, NULL, 'A'}, {"no-routing", no_argument, NULL, 'R'},
+        {"wait", required_argument, NULL, 'W'},   {NULL, 0, NULL, 0},
     };
-    cli c = {.timeout_ms = 10000};
+    cli c = {.timeout_ms = 10000, .wait_s = CLI_DECOMMISSION_WAIT_S};
     const char *node = getenv("DYNKV_NODE");
     const char *token = getenv("DYNKV_TOKEN"), *cacert = getenv("DYNKV_CACERT");
     int opt;
@@ -230,6 +227,12 @@ int main(int argc, char **argv)
         case 'K': token = optarg; break;
         case 'A': cacert = optarg; break;
         case 'R': c.no_routing = 1; break;
+        case 'W':
+            secs = strtod(optarg, &end);
+            if (end == optarg || *end || secs < 0 || secs > 86400)
+                return cli_die(EX_USAGE_, "--wait wants seconds (0 <= W <= 86400), not '%s'", optarg);
+            c.wait_s = (int)secs;
+            break;
         default: cli_usage(stderr); return EX_USAGE_;
         }
     }

@@ -132,40 +132,45 @@ static int ld_parse_target(const char *s, int i)
 
 static void ld_usage(int code)
 {
-    fprintf(code ? stderr : stdout,
-            "Usage: dk_load [options] HOST:PORT[,HOST:PORT...]\n"
-            "  -m, --method put|get      request kind (default put)\n"
-            "  -c, --connections N       keep-alive connections, spread over the targets (50)\n"
-            "  -R, --rate R              open loop at R requests/s; 0 or absent: closed loop\n"
-            "  -d, --duration S          seconds of load after the start (10)\n"
-            "  -w, --warmup S            first seconds not recorded (0)\n"
-            "  -n, --requests N          closed loop: stop after N requests (0: no limit)\n"
-            "  -s, --value-size B        PUT body / expected GET body size (10240)\n"
-            "  -k, --keyspace N          keys are PREFIX + 10 digits in [0, N) (100000)\n"
-            "  -p, --prefix P            key prefix (k)\n"
-            "      --seq                 keys in order 0,1,2,... instead of uniform random\n"
-            "      --perm                every key once, in a scrambled order (then again)\n"
-            "  -H, --header 'Name: v'    extra request header, repeatable\n"
-            "  -i, --interval            print an INTERVAL line every second\n"
-            "      --drain S             wait for the backlog this long after --duration (10)\n"
-            "      --timeout S           a request taking longer fails its connection (10)\n"
-            "      --seed N              random seed (1)\n"
-            "      --redis               speak RESP to a Redis server (SET/GET) instead of HTTP\n"
-            "      --tls                 HTTPS (TLS 1.2+), the server's certificate not checked\n"
-            "      --cacert FILE         HTTPS, the certificate checked against the CA in FILE\n");
+    fprintf(
+        code ? stderr : stdout,
+        "Usage: dk_load [options] HOST:PORT[,HOST:PORT...]\n"
+        "  -m, --method put|get      request kind (default put)\n"
+        "  -c, --connections N       keep-alive connections, spread over the targets (50)\n"
+        "  -R, --rate R              open loop at R requests/s; 0 or absent: closed loop\n"
+        "  -d, --duration S          seconds of load after the start (10)\n"
+        "  -w, --warmup S            first seconds not recorded (0)\n"
+        "  -n, --requests N          closed loop: stop after N requests (0: no limit)\n"
+        "  -s, --value-size B        PUT body / expected GET body size (10240)\n"
+        "  -k, --keyspace N          keys are PREFIX + 10 digits in [0, N) (100000)\n"
+        "  -p, --prefix P            key prefix (k)\n"
+        "      --seq                 keys in order 0,1,2,... instead of uniform random\n"
+        "      --perm                every key once, in a scrambled order (then again)\n"
+        "  -H, --header 'Name: v'    extra request header, repeatable\n"
+        "  -i, --interval            print an INTERVAL line every second\n"
+        "      --slow MS             print a SLOW line (CLOCK_MONOTONIC times) per request slower than MS\n"
+        "      --drain S             wait for the backlog this long after --duration (10)\n"
+        "      --timeout S           a request taking longer fails its connection (10)\n"
+        "      --seed N              random seed (1)\n"
+        "      --redis               speak RESP to a Redis server (SET/GET) instead of HTTP\n"
+        "      --tls                 HTTPS (TLS 1.2+), the server's certificate not checked\n"
+        "      --cacert FILE         HTTPS, the certificate checked against the CA in FILE\n");
     exit(code);
 }
 
 static void ld_parse_args(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"method", 1, 0, 'm'},     {"connections", 1, 0, 'c'}, {"rate", 1, 0, 'R'},
-        {"duration", 1, 0, 'd'},   {"warmup", 1, 0, 'w'},      {"requests", 1, 0, 'n'},
-        {"value-size", 1, 0, 's'}, {"keyspace", 1, 0, 'k'},    {"prefix", 1, 0, 'p'},
-        {"seq", 0, 0, 'S'},        {"perm", 0, 0, 'P'},        {"header", 1, 0, 'H'},
-        {"interval", 0, 0, 'i'},   {"drain", 1, 0, 'D'},       {"timeout", 1, 0, 'T'},
-        {"seed", 1, 0, 'E'},       {"redis", 0, 0, 'r'},       {"tls", 0, 0, 'L'},
-        {"cacert", 1, 0, 'A'},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"method", 1, 0, 'm'},     {"connections", 1, 0, 'c'},
+                                          {"rate", 1, 0, 'R'},       {"duration", 1, 0, 'd'},
+                                          {"warmup", 1, 0, 'w'},     {"requests", 1, 0, 'n'},
+                                          {"value-size", 1, 0, 's'}, {"keyspace", 1, 0, 'k'},
+                                          {"prefix", 1, 0, 'p'},     {"seq", 0, 0, 'S'},
+                                          {"perm", 0, 0, 'P'},       {"header", 1, 0, 'H'},
+                                          {"interval", 0, 0, 'i'},   {"drain", 1, 0, 'D'},
+                                          {"timeout", 1, 0, 'T'},    {"seed", 1, 0, 'E'},
+                                          {"redis", 0, 0, 'r'},      {"tls", 0, 0, 'L'},
+                                          {"cacert", 1, 0, 'A'},     {"slow", 1, 0, 'W'},
+                                          {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     int o;
     ld_opt.put = 1;
     while ((o = getopt_long(argc, argv, "m:c:R:d:w:n:s:k:p:H:ih", longs, NULL)) != -1) {
@@ -194,6 +199,7 @@ static void ld_parse_args(int argc, char **argv)
             ld_opt.headers[ld_opt.nheaders++] = optarg;
             break;
         case 'i': ld_opt.interval = 1; break;
+        case 'W': ld_opt.slow_ms = atof(optarg); break;
         case 'D': ld_opt.drain = atof(optarg); break;
         case 'T': ld_opt.timeout = atof(optarg); break;
         case 'E': ld_opt.seed = strtoull(optarg, NULL, 10); break;

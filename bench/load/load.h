@@ -60,6 +60,7 @@ typedef struct ld_options {
     int nheaders;
     int conns;
     double rate, duration, warmup, drain, timeout, interval;
+    double slow_ms; /* > 0: print a SLOW line per request slower than this */
     size_t vsize;
     uint64_t keyspace, limit, seed;
     int seq;
@@ -108,7 +109,7 @@ void ld_event(ld_conn *c, uint32_t ev, uint64_t now);
 /* Count a completed request: status (a RESP reply mapped to 200, 404 or
  * 500) and, for a GET's 200, whether body_len is --value-size. Only
  * requests due after warm-up reach the totals; INTERVAL lines count all. */
-void ld_record(uint64_t intended, int status, size_t body_len, uint64_t now);
+void ld_record(uint64_t intended, uint64_t sent, int status, size_t body_len, uint64_t now);
 /* Count a request that failed with its connection. */
 void ld_record_fail(uint64_t intended);
 /* Print one INTERVAL line for the second ending at now and start the next. */

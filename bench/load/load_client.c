@@ -256,7 +256,7 @@ static int ld_on_complete(http_parser *p)
 static void ld_complete(ld_conn *c, uint64_t now)
 {
     ld_inflight--;
-    ld_record(c->intended, c->status, c->body_len, now);
+    ld_record(c->intended, c->sent, c->status, c->body_len, now);
     if (!c->keepalive) {
         ld_close(c, now);
         c->retry_at = now; /* a polite close: reconnect at once */

@@ -68,9 +68,14 @@ static double ld_hist_q(const ld_hist *h, double q)
     return (double)h->max / 1e6;
 }
 
-/* The outcome of a request due at intended that completed at now with
- * HTTP status (RESP mapped to one) and a body of body_len bytes. */
-void ld_record(uint64_t intended, int status, size_t body_len, uint64_t now)
+/* The outcome of a request due at intended, sent at sent, that completed
+ * at now with HTTP status (RESP mapped to one) and a body of body_len
+ * bytes. With --slow, a request slower than that is printed with its
+ * CLOCK_MONOTONIC times, to be laid on one time axis with a trace of the
+ * server (perf record -k mono): late_ms is how late dk_load itself sent
+ * it (the load generator descheduled or behind), lat_ms the latency from
+ * the intended send time. */
+void ld_record(uint64_t intended, uint64_t sent, int status, size_t body_len, uint64_t now)
 {
     int st = status;
     if (st >= 0 && st < 600)
@@ -78,6 +83,9 @@ void ld_record(uint64_t intended, int status, size_t body_len, uint64_t now)
     int good = st >= 200 && st < 300;
     int badlen = good && !ld_opt.put && st == 200 && body_len != ld_opt.vsize;
     uint64_t lat = now - intended;
+    if (ld_opt.slow_ms > 0 && (double)lat >= ld_opt.slow_ms * 1e6)
+        printf("SLOW mono_s=%.6f lat_ms=%.3f late_ms=%.3f status=%d\n", (double)intended / 1e9,
+               (double)lat / 1e6, (double)(sent > intended ? sent - intended : 0) / 1e6, st);
     /* INTERVAL lines cover the warm-up too; the totals do not. */
     ld_hist_add(&ld_ivl, lat);
     if ((good && !badlen) || st == 404)
@@ -108,10 +116,10 @@ void ld_record_fail(uint64_t intended)
 
 void ld_print_ivl(uint64_t now)
 {
-    printf("INTERVAL t=%.1f ok=%llu err=%llu inflight=%llu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+    printf("INTERVAL t=%.1f ok=%llu err=%llu inflight=%llu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f mono_s=%.3f\n",
            (double)(now - ld_t0) / 1e9, (unsigned long long)ld_ivl_ok, (unsigned long long)ld_ivl_err,
            (unsigned long long)ld_inflight, ld_hist_q(&ld_ivl, 0.5), ld_hist_q(&ld_ivl, 0.99),
-           (double)ld_ivl.max / 1e6);
+           (double)ld_ivl.max / 1e6, (double)now / 1e9);
     fflush(stdout);
     memset(&ld_ivl, 0, sizeof ld_ivl);
     ld_ivl_ok = ld_ivl_err = 0;

@@ -75,6 +75,7 @@
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "lsm.h"
+#include "flush_pace.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -335,9 +336,13 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     char path[4096];
     *out = NULL;
     dk__lsm_file_path(db, path, sizeof(path), number, "sst");
+    lsm_flush_pace pace;
+    dk__lsm_flush_pace_init(&pace, db, dk__lsm_sl_used(m->sl));
     lsm_tb_opts o = {.bits_per_key = db->bits_per_key,
                      .codec = db->codec,
                      .host = db->host,
+                     .on_write = dk__lsm_flush_pace_write,
+                     .arg = &pace,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb;
     int rc = dk__lsm_tb_open(db->env, path, &o, &tb);

@@ -18,7 +18,8 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/blob.h engines/lsm/blob_file.c engines/lsm/blob_set.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_write.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
-	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/checkpoint.c
+	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
+	engines/lsm/checkpoint.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) -fPIC
 engines_lsm_liblsm_la_LIBADD = -lpthread
 

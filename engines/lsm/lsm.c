@@ -210,6 +210,14 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_block_cache_misses_total", misses);
     sink(arg, "lsm_wal_bytes_total", atomic_load(&db->st_wal_bytes));
     sink(arg, "lsm_wal_syncs_total", atomic_load(&db->st_wal_syncs));
+    sink(arg, "lsm_wal_sync_us_total", atomic_load(&db->st_wal_sync_us));
+    sink(arg, "lsm_wal_sync_max_us", atomic_load(&db->st_wal_sync_max_us));
+    static const char *const le_names[4] = {"lsm_wal_syncs_le_1ms_total", "lsm_wal_syncs_le_4ms_total",
+                                            "lsm_wal_syncs_le_16ms_total", "lsm_wal_syncs_le_64ms_total"};
+    for (int i = 0; i < 4; i++)
+        sink(arg, le_names[i], atomic_load(&db->st_wal_sync_le[i]));
+    sink(arg, "lsm_flush_paced_us_total", atomic_load(&db->st_flush_paced_us));
+    sink(arg, "lsm_flush_pace_lifts_total", atomic_load(&db->st_flush_pace_lifts));
     sink(arg, "lsm_write_groups_total", atomic_load(&db->st_writes));
     sink(arg, "lsm_write_stall_us_total", atomic_load(&db->st_stall_us));
     sink(arg, "lsm_write_slowdowns_total", atomic_load(&db->st_slowdowns));

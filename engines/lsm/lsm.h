@@ -99,6 +99,7 @@ typedef struct lsm_db {
     unsigned mem_jitter;
     uint64_t mem_limit, mem_rng;
     int flush_nice, compaction_nice; /* added to the node's nice value (lsm.c) */
+    int flush_pace;                  /* pace flushes after the fill rate (flush_pace.c) */
     uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
     uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */
@@ -186,6 +187,19 @@ typedef struct lsm_db {
     _Atomic uint64_t st_gc_waits, st_gc_wait_us, st_gc_early;
     _Atomic uint64_t st_flushes, st_flush_bytes, st_compactions, st_compact_read, st_compact_write;
     _Atomic uint64_t st_compact_paced_us; /* compaction slept for its rate limit */
+    /* The flush's pace (flush_pace.c): the rate the last switch chose
+     * for imm (0: none), the lift, when the current memtable began (µs of
+     * the monotonic clock, under mu; 0: unknown), how full the current
+     * one is (set by each leader), the time it slept and how many paced
+     * tables were hurried. */
+    _Atomic uint64_t flush_rate;
+    _Atomic int flush_hurry;
+    _Atomic uint64_t mem_fill_pm; /* the current memtable's fill, per mille of mem_limit */
+    uint64_t mem_born_us;
+    _Atomic uint64_t st_flush_paced_us, st_flush_pace_lifts;
+    /* WAL fdatasync durations: total, largest, and how many took at most
+     * 1, 4, 16, 64 ms (lsm_write.c; the histogram an operator reads). */
+    _Atomic uint64_t st_wal_sync_us, st_wal_sync_max_us, st_wal_sync_le[4];
     _Atomic uint64_t st_records_dropped, st_files_dropped, st_wal_dropped, st_moves;
     /* read amplification: point lookups, tables they consulted (bloom
      * checked), blocks and bytes they read from files; the same for

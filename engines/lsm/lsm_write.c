@@ -47,6 +47,7 @@
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "lsm.h"
+#include "pace.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,7 +73,14 @@ static int lsm_make_room(lsm_db *db, int force)
          * memtable goes into an empty one rather than looping. */
         if (dk__lsm_sl_count(db->mem->sl) == 0)
             return 0;
-        if (!force && dk__lsm_sl_used(db->mem->sl) < db->mem_limit)
+        size_t used = dk__lsm_sl_used(db->mem->sl);
+        /* The memtable being flushed is paced (flush_pace.c) unless this
+         * one fills too fast to wait for it: half full, or a forced
+         * switch, lifts the pace before anyone stalls on it. */
+        atomic_store(&db->mem_fill_pm, db->mem_limit ? used * 1000u / db->mem_limit : 1000u);
+        if (db->imm && (force || used >= db->mem_limit / 2))
+            atomic_store(&db->flush_hurry, 1);
+        if (!force && used < db->mem_limit)
             return 0;
         if (db->imm) {
             /* The flush is behind: stall. Memory stays bounded at two
@@ -82,10 +90,21 @@ static int lsm_make_room(lsm_db *db, int force)
             atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
             continue;
         }
-        /* The write queue waits for the switch: count it as a stall. */
+        /* The write queue waits for the switch: count it as a stall.
+         * The flush of the memtable switched out is paced after the rate
+         * it filled at, unless forced (someone waits for it) or its age
+         * is unknown (the first since open). */
         uint64_t t0 = lsm_now_us();
+        atomic_store(&db->flush_rate, force || !db->flush_pace || !db->mem_born_us
+                                          ? 0
+                                          : dk__lsm_flush_rate(used, t0 - db->mem_born_us));
+        atomic_store(&db->flush_hurry, force);
         int rc = dk__lsm_switch_memtable(db);
         uint64_t dt = lsm_now_us() - t0;
+        if (!rc) {
+            db->mem_born_us = t0 + dt;
+            atomic_store(&db->mem_fill_pm, 0); /* the new memtable is empty */
+        }
         atomic_fetch_add(&db->st_stall_us, dt);
         atomic_fetch_add(&db->st_switch_us, dt);
         if (rc) {
@@ -160,6 +179,19 @@ static void lsm_complete(lsm_writer *x, int rc)
     x->rc = rc;
     x->state = LSM_W_DONE;
     sem_post(&x->wake);
+}
+
+/* Count one WAL fdatasync of us microseconds (the leader, mu not held). */
+static void lsm_count_sync(lsm_db *db, uint64_t us)
+{
+    atomic_fetch_add(&db->st_wal_syncs, 1);
+    atomic_fetch_add(&db->st_wal_sync_us, us);
+    uint64_t max = atomic_load(&db->st_wal_sync_max_us);
+    while (us > max && !atomic_compare_exchange_weak(&db->st_wal_sync_max_us, &max, us))
+        ;
+    for (unsigned i = 0, le = 1000; i < 4; i++, le *= 4)
+        if (us <= le)
+            atomic_fetch_add(&db->st_wal_sync_le[i], 1);
 }
 
 /* A group being led: the writers from the leader to `last`, their first
@@ -300,8 +332,9 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
             atomic_fetch_add(&db->st_switch_us, dt);
         }
         if (!rc && g.need_sync) {
+            uint64_t t0 = lsm_now_us();
             rc = dk__lsm_wal_sync(&db->wal);
-            atomic_fetch_add(&db->st_wal_syncs, 1);
+            lsm_count_sync(db, lsm_now_us() - t0);
         }
         int fatal = rc != 0;
         uint64_t s = g.seq;

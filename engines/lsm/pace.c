@@ -22,8 +22,27 @@
  * limiter adapts to the same pressure from the limiter's own drain rate;
  * the level-0 count is the figure that decides write stalls here, so the
  * limit follows it directly.
+ *
+ * The flush has a pace of its own (dk__lsm_flush_rate, flush_pace.c):
+ * unpaced, a 64 MiB memtable left in one ~100 ms burst at the disk's full
+ * speed, and the WAL's fdatasyncs queued behind its writeback (bench/
+ * results/stall-2026-12-05-s8.md).
  */
 #include "pace.h"
+
+uint64_t dk__lsm_flush_rate(uint64_t bytes, uint64_t fill_us)
+{
+    if (!fill_us || !bytes)
+        return 0;
+    /* bytes x 1e6 overflows only past 16 TiB: a memtable is far smaller. */
+    uint64_t fill = fill_us / LSM_FLUSH_PACE_SPEEDUP;
+    if (fill > LSM_FLUSH_PACE_MAX_US)
+        fill = LSM_FLUSH_PACE_MAX_US;
+    if (!fill)
+        return 0;
+    uint64_t rate = bytes * 1000000u / fill;
+    return rate ? rate : 1;
+}
 
 void dk__lsm_pace_init(lsm_pace *p, uint64_t rate)
 {

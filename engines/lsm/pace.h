@@ -27,6 +27,18 @@ typedef struct lsm_pace {
     int started;
 } lsm_pace;
 
+/* The flush's pace (flush_pace.c): a memtable that filled in fill_us is
+ * written out at LSM_FLUSH_PACE_SPEEDUP times the rate it filled at, so
+ * its table takes a fraction of the next memtable's fill time instead of
+ * one burst at the disk's full speed, but never longer than
+ * LSM_FLUSH_PACE_MAX_US. */
+#define LSM_FLUSH_PACE_SPEEDUP 4u
+#define LSM_FLUSH_PACE_MAX_US 1000000u
+
+/* The rate (bytes/s) to flush `bytes` that filled in fill_us at; 0 (no
+ * limit) when fill_us is 0 (unknown). */
+uint64_t dk__lsm_flush_rate(uint64_t bytes, uint64_t fill_us);
+
 /* A limiter of rate bytes/s (0: unlimited). */
 void dk__lsm_pace_init(lsm_pace *p, uint64_t rate);
 /* The limit for l0 level-0 runs: rate up to LSM_PACE_L0_BASE runs,

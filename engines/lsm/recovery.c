@@ -219,6 +219,7 @@ typedef struct rc_opts {
     uint64_t compaction_rate_limit;
     int64_t group_commit_window_us, group_commit_siblings;
     int64_t compaction_nice, flush_nice;
+    int flush_pace;
     int64_t memtable_jitter;
     uint64_t blob_min_size;
     int64_t blob_gc_age_cutoff;
@@ -269,6 +270,7 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 19,
      .dflt = "0"},
+    {.key = "flush_pace", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, flush_pace), .dflt = "true"},
     {.key = "memtable_jitter",
      .type = DK_OPT_INT,
      .offset = offsetof(rc_opts, memtable_jitter),
@@ -306,6 +308,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->gc_siblings = (uint64_t)o.group_commit_siblings;
     db->compaction_nice = (int)o.compaction_nice;
     db->flush_nice = (int)o.flush_nice;
+    db->flush_pace = o.flush_pace;
     db->mem_jitter = (unsigned)o.memtable_jitter;
     db->blob_min_size = o.blob_min_size;
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;

@@ -116,6 +116,14 @@ def test_engine_stats_follow_conventions(make_node):
     samples, _ = parse_metrics(text)
     syncs = [v for n_, l, v in samples if n_ == "dynkv_engine_lsm_wal_syncs_total"]
     assert syncs and syncs[0] >= 1, syncs
+    # The WAL's fdatasync durations: total and largest in seconds, and
+    # cumulative counts by bound (the +Inf one is wal_syncs_total).
+    assert types.get("dynkv_engine_lsm_wal_sync_seconds_total") == "counter", types
+    assert types.get("dynkv_engine_lsm_wal_sync_max_seconds") == "gauge", types
+    val = {n_: v for n_, l, v in samples}
+    assert 0 < val["dynkv_engine_lsm_wal_sync_max_seconds"] <= val["dynkv_engine_lsm_wal_sync_seconds_total"], val
+    le = [val["dynkv_engine_lsm_wal_syncs_le_%dms_total" % b] for b in (1, 4, 16, 64)]
+    assert le == sorted(le) and le[-1] <= syncs[0], le
 
 
 def test_block_cache_follows_memory(make_node):

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +43,14 @@ BUILDDIR = dkbb.BUILDDIR
 PLUGIN_PATH = dkbb.PLUGIN_PATH
 DYNKVD = dkbb.DYNKVD
 os.environ.setdefault("DYNKVD", DYNKVD)
+DYNKV = os.path.join(BUILDDIR, "client", "dynkv")
+
+
+def cli(node, *args):
+    """(exit status, stdout text, stderr text) of `dynkv -n NODE args...`."""
+    p = subprocess.run([DYNKV, "-n", node.http] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
 def _load_tool():

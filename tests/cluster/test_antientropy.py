@@ -33,18 +33,16 @@ import json
 import os
 import re
 import struct
-import subprocess
 import time
 
 import pytest
 
 import dkcluster
-from dkcluster import delete, local, put, request, wait_until
+from dkcluster import DYNKV, cli, delete, local, put, request, wait_until
 
 IP_PREFIX = "127.0.8"
 INTERVAL = 2.0
 AE = ["cluster.anti_entropy_interval=2s", "cluster.hint_window=0"]
-DYNKV = os.path.join(dkcluster.BUILDDIR, "client", "dynkv")
 
 lsm_only = pytest.mark.skipif(not dkcluster.have_engine("lsm"),
                               reason="engine-lsm.so not built in %s" % dkcluster.PLUGIN_PATH)
@@ -84,11 +82,6 @@ def repair_status(node):
     assert r.status == 200, r
     return r.json()
 
-
-def cli(node, *args):
-    p = subprocess.run([DYNKV, "-n", node.http] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
 @lsm_only

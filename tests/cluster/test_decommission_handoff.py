@@ -24,12 +24,13 @@ and n3 turns left, it still has writes in flight (a check that met its
 every write started before it asked has settled, a few seconds).
 """
 
+import json
 import os
 import signal
 import time
 
 import dkcluster
-from dkcluster import Writer, check_reads, metric, post, request, statuses, wait_unfenced, wait_until, write_keys
+from dkcluster import Writer, check_reads, cli, metric, post, request, statuses, wait_unfenced, wait_until, write_keys
 
 IP_PREFIX = "127.0.79"
 
@@ -160,7 +161,11 @@ def test_decommission_sigterm_reports_undelivered_hints(make_cluster, monkeypatc
     frozen = False
     try:
         time.sleep(1.0)
-        assert post(n3, "/admin/decommission").status == 200
+        # the CLI with --wait 0 returns once n3 is leaving, not handed off
+        rc, out, err = cli(n3, "--wait", "0", "-j", "decommission")
+        assert rc == 0, (rc, out, err)
+        assert decommission_state(n3)["handed_off"] is False, (out, decommission_state(n3))
+        assert "leav" in json.loads(out)["message"], out
         assert wait_until(lambda: statuses(n3).get("n3") == "left", 60, 0.01), statuses(n3)
         os.kill(pid1, signal.SIGSTOP)
         frozen = True

@@ -38,25 +38,17 @@ import concurrent.futures
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
 
 import dkcluster
-from dkcluster import (Writer, check_reads, get, local, metric, post, put, request, statuses,  # noqa: F401
+from dkcluster import (Writer, check_reads, cli, get, local, metric, post, put, request, statuses,  # noqa: F401
                        values, view, wait_status, wait_unfenced, wait_until, write_keys)
 
 IP_PREFIX = "127.0.9"
 N_KEYS = 2000
-DYNKV = os.path.join(dkcluster.BUILDDIR, "client", "dynkv")
 
-
-def cli(node, *args):
-    """(exit status, stdout text, stderr text) of `dynkv -n NODE args...`."""
-    p = subprocess.run([DYNKV, "-n", node.http] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60)
-    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
 def held_by(node, keys):

@@ -7,7 +7,10 @@
  * flush_nice options (validation, and the nice value the threads really
  * run at, read from /proc), and a table written back every interval as
  * it is written (the writeback covers what was written, the table reads
- * back byte for byte). No assertion depends on how fast the machine is.
+ * back byte for byte), and the flush's pace (flush_pace.c: the rate a
+ * switch derives from the fill time, the hook that sleeps, and the lifts
+ * that make it never hold up a writer or a flush() that waits). No
+ * assertion depends on how fast the machine is.
  */
 #include "test-lsm-host.h"
 
@@ -16,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "env_fault.h"
+#include "flush_pace.h"
 #include "pace.h"
 #include "table.h"
 
@@ -177,6 +181,148 @@ static void test_rate_limit_lifted(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_compaction_paced_us_total"), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
+}
+
+/* ---- the flush's pace ------------------------------------------------------ */
+
+/* LSM_FLUSH_PACE_SPEEDUP times the fill rate, but done within LSM_FLUSH_PACE_MAX_US; no limit
+ * for an unknown fill time. */
+static void test_flush_rate(void)
+{
+    const uint64_t m = 64u << 20;
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 1000000), LSM_FLUSH_PACE_SPEEDUP * m);
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 500000), 2 * LSM_FLUSH_PACE_SPEEDUP * m);
+    /* A slow fill (60 s) still flushes within the maximum. */
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 60000000), m * 1000000u / LSM_FLUSH_PACE_MAX_US);
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 3), 0); /* below the clock's grain: no limit */
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 0), 0);
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(0, 1000), 0);
+}
+
+/* The table builder's hook: at 1 MiB/s, 256 KiB is due a quarter of a
+ * second after it was written, so the hook sleeps (the stat moves). Then
+ * no more sleeps: once the next memtable is further along its fill than
+ * half the flush's progress (the writes sped up); once hurried; closing;
+ * or for a pace started hurried. */
+static void test_flush_pace_hook(void)
+{
+    lsm_db *db = calloc(1, sizeof(*db));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    atomic_store(&db->flush_rate, 1u << 20);
+    lsm_flush_pace p;
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
+    dk__lsm_flush_pace_write(&p, 256u << 10);
+    uint64_t slept = atomic_load(&db->st_flush_paced_us);
+    CU_ASSERT_TRUE(slept > 0);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 0);
+    /* The next memtable 10 % full, the flush at 0.4 %: behind. */
+    atomic_store(&db->mem_fill_pm, 100);
+    for (int i = 0; i < 100; i++)
+        dk__lsm_flush_pace_write(&p, 1u << 20);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_paced_us), slept);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 1);
+    /* A fresh table, the next memtable empty: paced again. */
+    atomic_store(&db->mem_fill_pm, 0);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
+    dk__lsm_flush_pace_write(&p, 256u << 10);
+    CU_ASSERT_TRUE(atomic_load(&db->st_flush_paced_us) > slept);
+    slept = atomic_load(&db->st_flush_paced_us);
+    atomic_store(&db->flush_hurry, 1);
+    for (int i = 0; i < 100; i++)
+        dk__lsm_flush_pace_write(&p, 1u << 20);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_paced_us), slept);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 2);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
+    CU_ASSERT_EQUAL(p.pace.rate, 0);
+    atomic_store(&db->flush_hurry, 0);
+    atomic_store(&db->closing, 1);
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
+    CU_ASSERT_EQUAL(p.pace.rate, 0);
+    dk__lsm_flush_pace_write(&p, 100u << 20);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_paced_us), slept);
+    free(db);
+}
+
+/* In an engine: the first switch since open has no fill time (no pace);
+ * a switch made by writes sets a pace from how fast its memtable filled;
+ * a flush() (a forced switch) lifts it, returns once the table is out,
+ * and nothing is lost. */
+static void test_flush_pace_engine(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    tl_host_reset();
+    dk_fake_host_set_option(&th, "codec", "none");
+    dk_fake_host_set_option(&th, "memtable_jitter", "0");
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024};
+    dk_engine *e;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+    lsm_db *db = (lsm_db *)e;
+    int n = 0;
+    uint64_t sw0 = tl_stat(db, "lsm_wal_switches_total");
+    while (tl_stat(db, "lsm_wal_switches_total") == sw0 && n < 100000) {
+        tl_key(k, n);
+        tl_val(v, n, 0);
+        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
+        n++;
+    }
+    CU_ASSERT_EQUAL(db->flush_pace, 1);               /* the default */
+    CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0); /* first switch: fill time unknown */
+    pthread_mutex_lock(&db->mu);
+    CU_ASSERT_TRUE(db->mem_born_us > 0);
+    pthread_mutex_unlock(&db->mu);
+    uint64_t sw1 = tl_stat(db, "lsm_wal_switches_total");
+    while (tl_stat(db, "lsm_wal_switches_total") == sw1 && n < 200000) {
+        tl_key(k, n);
+        tl_val(v, n, 0);
+        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
+        n++;
+    }
+    CU_ASSERT_TRUE(atomic_load(&db->flush_rate) > 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
+    CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0);
+    CU_ASSERT_EQUAL(atomic_load(&db->flush_hurry), 1);
+    pthread_mutex_lock(&db->mu);
+    CU_ASSERT_PTR_NULL(db->imm);
+    pthread_mutex_unlock(&db->mu);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        tl_key(k, i);
+        tl_val(v, i, 0);
+        bad += !tl_has(db, k, v);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+}
+
+/* flush_pace = false: memtables switched by writes leave no pace. */
+static void test_flush_pace_off(void)
+{
+    char dir[64], k[32], v[160];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    tl_host_reset();
+    dk_fake_host_set_option(&th, "codec", "none");
+    dk_fake_host_set_option(&th, "flush_pace", "false");
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024};
+    dk_engine *e;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+    lsm_db *db = (lsm_db *)e;
+    CU_ASSERT_EQUAL(db->flush_pace, 0);
+    int n = 0;
+    while (tl_stat(db, "lsm_wal_switches_total") < 3 && n < 300000) {
+        tl_key(k, n);
+        tl_val(v, n, 0);
+        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
+        n++;
+    }
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_switches_total"), 3);
+    CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+    tl_host_reset();
 }
 
 /* ---- compaction_nice, flush_nice ------------------------------------------ */
@@ -387,6 +533,10 @@ static CU_TestInfo tp_tests[] = {
     {"pace_unlimited", test_pace_unlimited},
     {"rate_limit", test_rate_limit},
     {"rate_limit_lifted", test_rate_limit_lifted},
+    {"flush_rate", test_flush_rate},
+    {"flush_pace_hook", test_flush_pace_hook},
+    {"flush_pace_engine", test_flush_pace_engine},
+    {"flush_pace_off", test_flush_pace_off},
     {"nice_options", test_nice_options},
     {"table_writeback", test_table_writeback},
     CU_TEST_INFO_NULL,

@@ -1,0 +1,58 @@
+#!/bin/bash
+# bench/load/stall-trace.sh BUILD OUT RATE [dynkvd --set args...] - one dynkvd
+# (lsm, sync=true) from BUILD, 5 s of closed-loop PUTs to fill level 0/1, then
+# an open-loop PUT run at RATE/s for 15 s (dk_load -i --slow 10) while
+# `perf record -a -k mono` records the scheduler, the sync-type syscalls of
+# every thread and jbd2 commits on the same CLOCK_MONOTONIC axis as dk_load's
+# SLOW lines. Leaves OUT/{open.out,perf.data,threads.txt,m0.txt,m1.txt,
+# load0.txt,load1.txt}; bench/load/stall-timeline.py OUT reads them.
+# DK_LOAD=path overrides the load generator (e.g. a newer one for an old
+# build); PERF=0 runs without perf. Needs root (perf -a).
+set -u
+B=$1 OUT=$2 RATE=$3
+shift 3
+DK_LOAD=${DK_LOAD:-$B/bench/load/dk_load}
+mkdir -p "$OUT"
+rm -rf "$OUT/data"
+PORT=$(python3 -c '
+import socket, random
+while True:
+    p = random.randrange(20000, 60000, 3); ok = True
+    for q in (p, p + 1, p + 2):
+        s = socket.socket()
+        try: s.bind(("127.0.0.1", q))
+        except OSError: ok = False
+        s.close()
+    if ok: print(p); break')
+"$B/server/dynkvd" --set node.data_dir="$OUT/data" --set node.http_listen=127.0.0.1:"$PORT" \
+    --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
+    --set storage.engine=lsm --set storage.sync=true "$@" >"$OUT/node.log" 2>&1 &
+NP=$!
+trap 'kill $NP 2>/dev/null; wait $NP 2>/dev/null; rm -rf "$OUT/data"' EXIT
+for _ in $(seq 50); do
+    kill -0 $NP 2>/dev/null || { tail -3 "$OUT/node.log"; exit 1; }
+    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
+    sleep 0.2
+done
+"$DK_LOAD" -m put -c 50 -d 5 --perm -k 100000000 -p w- -s 10240 127.0.0.1:"$PORT" >"$OUT/warm.out" 2>&1
+curl -s "http://127.0.0.1:$PORT/metrics" | grep '^dynkv_engine_lsm' >"$OUT/m0.txt"
+for t in "/proc/$NP/task/"*; do echo "$(basename "$t") $(cat "$t/comm")"; done >"$OUT/threads.txt"
+PP=
+if [ "${PERF:-1}" = 1 ]; then
+    ev=
+    for s in fdatasync fsync sync_file_range openat renameat2 rename ftruncate unlink; do
+        ev="$ev -e syscalls:sys_enter_$s -e syscalls:sys_exit_$s"
+    done
+    # shellcheck disable=SC2086  # ev is a list of words
+    perf record -q -a -k mono -o "$OUT/perf.data" -e sched:sched_switch -e sched:sched_wakeup $ev \
+        -e jbd2:jbd2_start_commit -e jbd2:jbd2_end_commit -- sleep 16 2>"$OUT/perf.err" &
+    PP=$!
+    sleep 0.5
+fi
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/load0.txt"
+"$DK_LOAD" -m put -c 50 -R "$RATE" -d 15 -w 2 --perm -k 100000000 -p o- -s 10240 -i --slow 10 \
+    127.0.0.1:"$PORT" >"$OUT/open.out" 2>&1
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/load1.txt"
+[ -n "$PP" ] && wait "$PP"
+curl -s "http://127.0.0.1:$PORT/metrics" | grep '^dynkv_engine_lsm' >"$OUT/m1.txt"
+grep -E '^INTERVAL|latency ms' "$OUT/open.out"

@@ -1,0 +1,86 @@
+/*
+ * flush_pace.c - the flush thread's pace (flush_pace.h).
+ *
+ * Unpaced, the flush wrote a 64 MiB memtable in one burst at the disk's
+ * full speed (~600 MB/s here, ~100 ms): the WAL's fdatasyncs queued
+ * behind its writeback (1.7-2.4 ms median while it ran, 0.3 ms without;
+ * bench/results/stall-2026-12-05-s8.md) and its CPU burst ran beside the
+ * loops. The leader that switches a memtable measures how long it took
+ * to fill and sets the rate (lsm_write.c): LSM_FLUSH_PACE_SPEEDUP times
+ * the fill rate (pace.h), so at a steady write rate the table is done in
+ * a quarter of the next memtable's fill time (which the memtable jitter
+ * may cut to 75 %), as a trickle next to the WAL rather than a burst.
+ *
+ * The pace is lifted (flush_hurry) when anyone waits or may soon wait
+ * for the flush: a forced switch (flush(), checkpoints, close), a writer
+ * that finds the new memtable half full while the old one is still being
+ * written, a writer stalled on it, close; and for the rest of a table as
+ * soon as the flush is less than twice as far along as the next memtable
+ * is full (fp_behind: the write rate went up). So
+ * pacing never adds a write stall that the unpaced flush would not have
+ * had; it only moves the flush's I/O out of the WAL's way.
+ */
+#include "flush_pace.h"
+
+#include <time.h>
+#include <unistd.h>
+
+/* Sleep in steps, so that a hurry or close is seen within one. */
+#define LSM_FLUSH_SLEEP_MAX_US 10000u
+
+static uint64_t fp_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int fp_lifted(const lsm_db *db)
+{
+    return atomic_load(&db->flush_hurry) || atomic_load(&db->closing);
+}
+
+/* The flush must stay twice as far along its table as the next memtable
+ * is along its fill, so that it is done by the time that one is half
+ * full: at a steady write rate the pace keeps it four times as far (pace.h),
+ * but when the writes speed up the pace is lifted at once, not only when
+ * the next memtable is half full (lsm_write.c). The table's bytes stand
+ * for the memtable's (a memtable holds a little more: node overhead), so
+ * the flush's progress is if anything underestimated: an early lift. */
+static int fp_behind(const lsm_flush_pace *p)
+{
+    uint64_t fill = atomic_load(&p->db->mem_fill_pm);
+    return !p->total || p->written * 1000u < 2 * fill * p->total;
+}
+
+void dk__lsm_flush_pace_init(lsm_flush_pace *p, lsm_db *db, uint64_t total)
+{
+    p->db = db;
+    p->total = total;
+    p->written = 0;
+    dk__lsm_pace_init(&p->pace, fp_lifted(db) ? 0 : atomic_load(&db->flush_rate));
+}
+
+void dk__lsm_flush_pace_write(void *arg, size_t n)
+{
+    lsm_flush_pace *p = arg;
+    lsm_db *db = p->db;
+    p->written += n;
+    if (!p->pace.rate)
+        return;
+    if (fp_lifted(db) || fp_behind(p)) {
+        p->pace.rate = 0; /* for the rest of this table */
+        atomic_fetch_add(&db->st_flush_pace_lifts, 1);
+        return;
+    }
+    uint64_t now = fp_now_us();
+    /* Level 0 plays no part here: 0 runs keeps the configured rate. */
+    uint64_t us = dk__lsm_pace_account(&p->pace, now, n, 0);
+    while (us && !fp_lifted(db) && !fp_behind(p)) {
+        usleep((useconds_t)(us < LSM_FLUSH_SLEEP_MAX_US ? us : LSM_FLUSH_SLEEP_MAX_US));
+        uint64_t t = fp_now_us();
+        atomic_fetch_add(&db->st_flush_paced_us, t - now);
+        now = t;
+        us = dk__lsm_pace_account(&p->pace, now, 0, 0);
+    }
+}
