@@ -1,18 +1,21 @@
 /*
  * cache.h - the block cache (cache.c): decoded (checked, decompressed)
  * data, index and filter blocks keyed by (file number, offset), evicted
- * least recently used first once their bytes plus the pinned bytes exceed
- * the capacity.
+ * by CLOCK (second chance: a block hit since the hand last passed is
+ * spared once, otherwise oldest first) once their bytes plus the pinned
+ * bytes exceed the capacity. Large caches are split into up to 16 shards
+ * by key, each holding an equal part of the capacity.
  *
- * Pinned bytes are index and filter blocks a table keeps outside the LRU
- * list (table_reader.c); they are charged to the same capacity, so the
+ * Pinned bytes are index and filter blocks a table keeps outside the cache's
+ * entries (table_reader.c); they are charged to the same capacity, so the
  * cache's memory stays under one number whatever the mix. At most half the
  * capacity can be pinned; beyond that tables read their index and filter
- * through the LRU like data blocks.
+ * through the cache like data blocks.
  *
  * A handle returned by lookup/insert holds a reference: its bytes stay
  * valid until dk__lsm_cache_release, even if the block is evicted
- * meanwhile. All functions are thread-safe.
+ * meanwhile. All functions are thread-safe; lookups on different threads
+ * do not exclude one another, and release takes no lock.
  */
 #ifndef DK_LSM_CACHE_H
 #define DK_LSM_CACHE_H
@@ -40,11 +43,11 @@ void dk__lsm_cache_release(lsm_cache *c, lsm_cblock *h);
 void dk__lsm_cache_erase_file(lsm_cache *c, uint64_t file);
 /* Charge n pinned bytes: 1 when they fit in the pinning budget (half the
  * capacity; blocks are evicted to make room), 0 when refused (nothing
- * charged: the caller keeps those blocks in the LRU instead). */
+ * charged: the caller keeps those blocks in the cache instead). */
 int dk__lsm_cache_pin(lsm_cache *c, size_t n);
 /* Give back n bytes charged by a successful dk__lsm_cache_pin. */
 void dk__lsm_cache_unpin(lsm_cache *c, size_t n);
-/* Bytes currently charged (LRU entries plus pinned); counts of hits and
+/* Bytes currently charged (cached entries plus pinned); counts of hits and
  * misses. */
 void dk__lsm_cache_stats(lsm_cache *c, uint64_t *usage, uint64_t *hits, uint64_t *misses);
 /* Pinned bytes currently charged (included in stats' usage). */

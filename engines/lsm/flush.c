@@ -300,8 +300,8 @@ void dk__lsm_wal_unprepare(lsm_db *db)
  * under the next file number, and make *ref the table's entry for it:
  * the internal key retyped LSM_TYPE_BLOB (in kbuf) and the reference (in
  * rbuf). */
-static int fl_blob_add(lsm_db *db, lsm_blob_writer **bw, dk_slice k, dk_slice value, dk_buf *kbuf,
-                       uint8_t *rbuf, dk_slice *nk, dk_slice *ref)
+static int fl_blob_add(lsm_db *db, const lsm_blob_wopts *o, lsm_blob_writer **bw, dk_slice k, dk_slice value,
+                       dk_buf *kbuf, uint8_t *rbuf, dk_slice *nk, dk_slice *ref)
 {
     int rc;
     if (!*bw) {
@@ -310,8 +310,7 @@ static int fl_blob_add(lsm_db *db, lsm_blob_writer **bw, dk_slice k, dk_slice va
         uint64_t num = db->next_file++;
         pthread_mutex_unlock(&db->mu);
         dk__lsm_file_path(db, path, sizeof(path), num, "blob");
-        lsm_blob_wopts o = {.writeback_bytes = db->writeback_bytes};
-        if ((rc = dk__lsm_blob_writer_open(db->env, path, num, &o, bw)))
+        if ((rc = dk__lsm_blob_writer_open(db->env, path, num, o, bw)))
             return rc;
     }
     dk_slice uk = lsm_ikey_user(k);
@@ -357,6 +356,10 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     dk_buf last = DK_BUF_INIT, kbuf = DK_BUF_INIT;
     uint8_t rbuf[LSM_BLOB_REF_MAX];
     lsm_blob_writer *bw = NULL;
+    /* The blob file's writes count toward the flush's pace like the
+     * table's: together they are the memtable's bytes. */
+    lsm_blob_wopts bo = {
+        .writeback_bytes = db->writeback_bytes, .on_write = dk__lsm_flush_pace_write, .arg = &pace};
     int have_last = 0;
     for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
         dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k), v = it->ops->value(it);
@@ -368,7 +371,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
         if ((rc = dk_buf_append(&last, uk.ptr, uk.len)))
             break;
         if (db->blob_min_size && v.len >= db->blob_min_size && lsm_ikey_type(k) == LSM_TYPE_VALUE)
-            rc = fl_blob_add(db, &bw, k, v, &kbuf, rbuf, &k, &v);
+            rc = fl_blob_add(db, &bo, &bw, k, v, &kbuf, rbuf, &k, &v);
         if (!rc)
             rc = dk__lsm_tb_add(tb, k, v);
         have_last = 1;

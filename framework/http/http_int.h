@@ -59,6 +59,7 @@ struct http_conn {
     size_t out;               /* response bytes answered and not yet written */
     int handles;
     int timer_mode;
+    uint64_t idle_since; /* loop time (ms) it last became idle (T_IDLE) */
     unsigned tls_dead : 1, reading : 1, no_more : 1, closing : 1, lingering : 1, peer_eof : 1,
         want_continue : 1;
     unsigned held : 1;       /* waits for the node's output budget (s->n_held) */

@@ -41,6 +41,16 @@ static ssize_t url_decode(const char *in, size_t len, char *out, size_t outlen, 
 {
     size_t i = 0, n = 0;
     while (i < len) {
+        char c = in[i];
+        if (c != '%' && (c != '+' || !plus_space)) {
+            /* The common byte, copied without url_next's call (a key is
+             * decoded on every request). */
+            if (n >= outlen)
+                return -ENOBUFS;
+            out[n++] = c;
+            i++;
+            continue;
+        }
         int ch = url_next(in, len, &i, plus_space);
         if (ch < 0)
             return ch;

@@ -630,6 +630,44 @@ static void test_timeouts(void)
     srv_stop(t);
 }
 
+/* The idle timer is armed once per idle spell, not per request: it stays
+ * armed while a handler runs and re-arms itself when it fires early. A
+ * handler slower than the idle timeout still answers and the connection
+ * stays open; a connection used more often than the timeout outlives it;
+ * an idle one is closed (one timeout each). */
+static void test_idle_timer_lazy(void)
+{
+    dk_http_conf conf = {.idle_timeout_ms = 100, .request_timeout_ms = 1000};
+    tsrv *t = srv_start(&conf);
+    cli *c = cli_open(t->port);
+    cli_sends(c, get_req("/delay/250"));
+    cli_expect(c, OK_HEAD(15) "\r\nGET /delay/250\n");
+    cli_sends(c, get_req("/echo"));
+    cli_expect(c, OK_HEAD(10) "\r\nGET /echo\n");
+    CU_ASSERT(cli_at_eof(c));
+    dk_http_stats st;
+    dk_http_server_stats(t->srv, &st);
+    CU_ASSERT_EQUAL(st.timeouts, 1);
+    cli_close(c);
+
+    conf.idle_timeout_ms = 400;
+    srv_stop(t);
+    t = srv_start(&conf);
+    c = cli_open(t->port);
+    /* Five requests 150 ms apart: 600 ms of use, no gap near 400 ms. */
+    for (int i = 0; i < 5; i++) {
+        if (i)
+            sleep_ms(150);
+        cli_sends(c, get_req("/echo"));
+        cli_expect(c, OK_HEAD(10) "\r\nGET /echo\n");
+    }
+    CU_ASSERT(cli_at_eof(c));
+    dk_http_server_stats(t->srv, &st);
+    CU_ASSERT_EQUAL(st.timeouts, 1);
+    cli_close(c);
+    srv_stop(t);
+}
+
 static void test_graceful_stop(void)
 {
     tsrv *t = srv_default();
@@ -726,6 +764,7 @@ static CU_TestInfo http_server_tests[] = {
     {"HTTP/1.0 and HEAD", test_http10},
     {"client half-close", test_half_close},
     {"idle and request timeouts", test_timeouts},
+    {"idle timer armed once per idle spell", test_idle_timer_lazy},
     {"graceful stop", test_graceful_stop},
     {"exclusive listen, shared socket, bad listen", test_exclusive_listen_and_share},
     CU_TEST_INFO_NULL,
