@@ -13,7 +13,8 @@
 # after FILL_KEYS (20000) keys, quorum GET at GET_RATE (3000/s), CPU_SECS
 # (10) s each, CONNS (50) connections; each round runs dynkv then the peer.
 # CPU is utime+stime (/proc/PID/stat), context switches are summed over each
-# process's threads. The peer (bench/load/peer-dynomite.sh) is not in
+# process's threads; put_bg_cpu_us is the LSM flush and compaction threads'
+# CPU from the first PUT round to the end, per PUT. The peer (bench/load/peer-dynomite.sh) is not in
 # Debian: without $DYNOMITE it is skipped; compare with Redis `appendfsync
 # always` from run-cpu.sh then, and say so. Peer SETs go to PEER_KEYS
 # (50000) random keys (Redis keeps every value in memory).
@@ -54,6 +55,17 @@ phase() { # phase NAME "PIDS" DK_LOAD-ARGS...: "cpu_us_per_req ctx_per_req"
     [ "$n" -gt 0 ] || { cat "$TMP/$name.out" >&2; die "$name: no request answered"; }
     awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.1f %.2f\n", t * 1e6 / hz / n, c / n }'
 }
+# bg_ticks PID...: utime + stime of the LSM engines' flush and compaction
+# threads (named lsm-flush, lsm-compact), in clock ticks.
+bg_ticks() {
+    for p in "$@"; do
+        for t in /proc/"$p"/task/*; do
+            case $(cat "$t/comm" 2>/dev/null) in
+            lsm-flush | lsm-compact) cat "$t/stat" 2>/dev/null ;;
+            esac
+        done
+    done | awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }'
+}
 summary() { grep '^RESULT' "$TMP/$1.out" | tr ' ' '\n' | grep -E '^(ops_s|errors|notfound|p50_ms|p99_ms)=' | tr '\n' ' '; }
 Q="X-Consistency: quorum"
 "$DK_LOAD" -m put -c "$CONNS" -s "$VSIZE" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p g- \
@@ -63,10 +75,13 @@ if [ "$PEER" = 1 ]; then
         "$DYNO_TARGETS" >"$TMP/dyno-fill.out" 2>&1 || { cat "$TMP/dyno-fill.out" >&2; die "peer fill failed"; }
 fi
 PC='' PX='' GC='' GX='' DPC='' DPX='' DGC='' DGX=''
+# shellcheck disable=SC2086
+BG0=$(bg_ticks $PIDS) PUTS=0
 for r in $(seq 1 "$ROUNDS"); do
     # shellcheck disable=SC2046
     set -- $(phase put-$r "$PIDS" -m put -R "$PUT_RATE" -c "$CONNS" -s "$VSIZE" -d "$CPU_SECS" --perm -k 100000000 -p "p$r-" -H "$Q" "$TARGETS")
     PC="$PC $1" PX="$PX $2"
+    PUTS=$((PUTS + $(field ok "$TMP/put-$r.out")))
     echo "round $r quorum PUT at $PUT_RATE/s: $1 us CPU, $2 switches per request (3 nodes summed); $(summary put-$r)"
     if [ "$PEER" = 1 ]; then
         # shellcheck disable=SC2046
@@ -85,6 +100,13 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r Dynomite GET at $GET_RATE/s: $1 us CPU, $2 switches per request (3 Dynomite + 3 Redis summed); $(summary dyno-get-$r)"
     fi
 done
+# The flush and compaction threads' CPU from the first PUT round to the
+# end (the GET rounds let compaction catch up on what the PUTs left), per
+# PUT: it need not fall inside the PUT windows, which it can lag.
+# shellcheck disable=SC2086
+BG1=$(bg_ticks $PIDS)
+BG=$(awk -v t=$((BG1 - BG0)) -v n="$PUTS" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+echo "flush + compaction threads (3 nodes summed), first PUT round to the end: $BG us CPU per PUT"
 # Which loop coordinated the requests and served the peers' replica requests
 # (summed over the nodes; a build without the counters prints fewer).
 LOOPS=$(for t in $(echo "$TARGETS" | tr , ' '); do curl -s --max-time 5 "http://$t/metrics"; done |
@@ -92,7 +114,7 @@ LOOPS=$(for t in $(echo "$TARGETS" | tr , ' '); do curl -s --max-time 5 "http://
          END { for (k in s) printf "%s=%d ", substr(k, 7), s[k] }' | tr ' ' '\n' | sort | tr '\n' ' ')
 echo "loops (3 nodes summed, whole run): $LOOPS"
 LOAD="'$(cut -d' ' -f1-3 /proc/loadavg)'"
-echo "RESULT cluster put_cpu_us=$(median $PC) put_ctx=$(median $PX) get_cpu_us=$(median $GC) get_ctx=$(median $GX) rounds=$ROUNDS secs=$CPU_SECS put_rate=$PUT_RATE get_rate=$GET_RATE dynkv=$(git -C "$TOP_SRC" rev-parse --short HEAD 2>/dev/null) load=$LOAD"
+echo "RESULT cluster put_cpu_us=$(median $PC) put_bg_cpu_us=$BG put_ctx=$(median $PX) get_cpu_us=$(median $GC) get_ctx=$(median $GX) rounds=$ROUNDS secs=$CPU_SECS put_rate=$PUT_RATE get_rate=$GET_RATE dynkv=$(git -C "$TOP_SRC" rev-parse --short HEAD 2>/dev/null) load=$LOAD"
 if [ "$PEER" = 1 ]; then
     echo "RESULT dynomite put_cpu_us=$(median $DPC) put_ctx=$(median $DPX) get_cpu_us=$(median $DGC) get_ctx=$(median $DGX) rounds=$ROUNDS secs=$CPU_SECS put_rate=$PUT_RATE get_rate=$GET_RATE dynomite='$DYNO_VERSION' load=$LOAD"
     echo "RESULT ratio dynkv/dynomite put_cpu=$(ratio "$(median $PC)" "$(median $DPC)") put_ctx=$(ratio "$(median $PX)" "$(median $DPX)") get_cpu=$(ratio "$(median $GC)" "$(median $DGC)") get_ctx=$(ratio "$(median $GX)" "$(median $DGX)")"

@@ -4,8 +4,9 @@
  * while it keeps serving, for node snapshots (framework/node/snapshot.c).
  *
  * The copy is what a crash at one moment during the call would have left:
- * the tables of the current version (hard links: tables never change once
- * written, so a link is a copy that costs nothing), the WALs that version
+ * the tables of the current version and the blob files they name (hard
+ * links: tables and blob files never change once written, so a link is a
+ * copy that costs nothing), the WALs that version
  * still needs (copied byte for byte: the live one keeps growing, and a
  * torn last record is what recovery already treats as the crash it is),
  * and a fresh MANIFEST naming exactly those tables with the live
@@ -132,6 +133,15 @@ int dk__lsm_checkpoint(lsm_db *db, const char *dir)
         snprintf(dst, sizeof(dst), "%s/%06llu.sst", dir, (unsigned long long)f->number);
         if (!(rc = cp_link(env, src, dst)))
             rc = dk__lsm_edit_add(&snap, f->level, f->number, f->size);
+        /* The blob files its references name (written once, like
+         * tables), each once: a link that exists already is one an
+         * earlier table named. */
+        for (size_t j = 0; j < f->nblobs && !rc; j++) {
+            dk__lsm_file_path(db, src, sizeof(src), f->blobs[j]->number, "blob");
+            snprintf(dst, sizeof(dst), "%s/%06llu.blob", dir, (unsigned long long)f->blobs[j]->number);
+            if (access(dst, F_OK) != 0)
+                rc = cp_link(env, src, dst);
+        }
     }
     scan.from = log_number;
     if (!rc)

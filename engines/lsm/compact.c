@@ -55,6 +55,35 @@
  * job again; if it cannot be written, a restart finds the block again at
  * the next job that reads it, and marks it then.
  *
+ * Blob references (blob.h) are copied as they are: a merge rewrites the
+ * small references, never the values they name. Two exceptions read a
+ * value. A reference record_filter said may ever be dropped
+ * (LSM_BLOB_MORTAL) has its value read to ask the filter with the real
+ * clock; every other one is kept unread. And garbage collection: a
+ * reference into a blob file due for collection is relocated: its value
+ * is read and written to a new blob file of the job's output (one per
+ * job, synced before the install). Due are, of the blob files more than
+ * 1/8 garbage (bytes no table of the pinned version references; the
+ * tables list what they reference, table.h), the oldest
+ * blob_gc_age_cutoff percent (at least one): RocksDB BlobDB's age cutoff,
+ * which spares young files whose values are likely to be overwritten
+ * anyway, restricted to files with garbage, since relocating a file
+ * without any (an insert-only load) only rewrites it, which measured as
+ * CPU the separation was meant to save. A manual compaction
+ * (compact_range) collects every file more than 1/8 garbage, with a
+ * second pass when its own merge made them so, and gives the space back
+ * as it did when the values were in the tables. A blob file loses its
+ * last references as its tables are compacted or its values relocated,
+ * and is deleted once no live table names it (version.c). When the policy
+ * has no job, a table naming an old blob file that is mostly garbage, or
+ * many small ones, is rewritten into its level, and such a table is
+ * merged, not moved (blob_gc.c). A job that fails deletes its blob file.
+ * An inline value
+ * of at least blob_min_size (written before separation was on) moves to
+ * that blob file too. A blob record that cannot be read (bad CRC, I/O
+ * error) is not relocated: its reference stays as it is, and the read of
+ * the key reports the damage (logged with file and offset).
+ *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
@@ -67,12 +96,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blob_gc.h"
 #include "lsm.h"
 #include "pace.h"
 
 #define LSM_JOBS_PER_ROUND 64
-#define LSM_L0_CHECK_US 10000u       /* re-read the level-0 count this often */
-#define LSM_PACE_SLEEP_MAX_US 50000u /* sleep in steps, so close stays quick */
+#define LSM_L0_CHECK_US 10000u                     /* re-read the level-0 count this often */
+#define LSM_PACE_SLEEP_MAX_US 50000u               /* sleep in steps, so close stays quick */
+#define LSM_GC_FORCED_PER_ROUND 8                  /* forced blob GC rewrites (blob_gc.c) */
+#define LSM_GC_SMALL(db) ((db)->memtable_size / 4) /* a small blob file (blob_gc.c) */
+
+/* cp_run_one's jobs: the policy's, compact_range's, a forced blob GC
+ * rewrite (blob_gc.c). */
+enum { CP_POLICY, CP_MANUAL, CP_FORCE };
 
 typedef struct cp_pace {
     lsm_pace pace;
@@ -233,7 +269,151 @@ static int cp_older_exists(lsm_file *const *others, size_t n, dk_slice ukey, uin
 typedef struct cp_out {
     lsm_file **files;
     size_t n, cap;
+    uint64_t blob; /* the job's finished blob file (0: none) */
 } cp_out;
+
+/* A job's garbage collection (file comment). */
+typedef struct cp_gc {
+    uint64_t *reloc; /* blob files whose references are relocated, sorted */
+    size_t nreloc;
+    lsm_blob_writer *w;
+    lsm_blob_wopts o;
+    dk_buf key;
+    uint8_t ref[LSM_BLOB_REF_MAX];
+} cp_gc;
+
+static int cp_u64cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cp_gc_due(const cp_gc *g, uint64_t file)
+{
+    return g->nreloc && bsearch(&file, g->reloc, g->nreloc, sizeof(file), cp_u64cmp) != NULL;
+}
+
+/* The blob files whose references a job over v relocates (file comment):
+ * of the blob files more than 1/8 garbage (bytes no table of v
+ * references), the oldest pct percent (at least one when pct > 0), or
+ * every one for a manual compaction. Nothing when out of memory: no
+ * relocation this time. */
+static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
+{
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < v->n; i++)
+        cap += v->files[i]->nblobs;
+    if (!cap || (!pct && !manual))
+        return;
+    uint64_t *nums = malloc(cap * sizeof(*nums)), *live = calloc(cap, sizeof(*live));
+    lsm_blob **obj = malloc(cap * sizeof(*obj));
+    if (!nums || !live || !obj) {
+        free(nums);
+        free(live);
+        free(obj);
+        return;
+    }
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = 0; j < v->files[i]->nblobs; j++)
+            nums[n++] = v->files[i]->blobs[j]->number;
+    qsort(nums, n, sizeof(*nums), cp_u64cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!u || nums[u - 1] != nums[i])
+            nums[u++] = nums[i];
+    /* Record bytes each blob file holds for v's tables. */
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_file *f = v->files[i];
+        for (size_t j = 0; j < f->nblobs; j++) {
+            uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
+            uint64_t bytes = 0;
+            lsm_props_blob(&f->table->props, j, &bytes);
+            live[k - nums] += bytes;
+            obj[k - nums] = f->blobs[j];
+        }
+    }
+    size_t cand = 0; /* oldest first: numbers ascending */
+    for (size_t i = 0; i < u; i++) {
+        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
+        if (size > used && size - used > size / 8)
+            nums[cand++] = nums[i];
+    }
+    size_t take = manual ? cand : (cand * pct + 99) / 100;
+    free(live);
+    free(obj);
+    g->nreloc = take < cand ? take : cand;
+    if (g->nreloc)
+        g->reloc = nums;
+    else
+        free(nums);
+}
+
+/* Write value to the job's blob file and make *k / *val the output entry
+ * naming it (r: the reference's flags and times). */
+static int cp_gc_put(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, dk_slice value, lsm_blob_ref *r)
+{
+    int rc;
+    if (!g->w) {
+        char path[4096];
+        pthread_mutex_lock(&db->mu);
+        uint64_t num = db->next_file++;
+        pthread_mutex_unlock(&db->mu);
+        dk__lsm_file_path(db, path, sizeof(path), num, "blob");
+        if ((rc = dk__lsm_blob_writer_open(db->env, path, num, &g->o, &g->w)))
+            return rc;
+    }
+    dk_slice uk = lsm_ikey_user(*k);
+    if ((rc = dk__lsm_blob_writer_add(g->w, uk, value, r)))
+        return rc;
+    dk_buf_reset(&g->key);
+    if ((rc = dk_buf_reserve(&g->key, k->len)))
+        return rc;
+    *k = lsm_ikey_make(g->key.data, uk, lsm_ikey_seq(*k), LSM_TYPE_BLOB);
+    *val = (dk_slice){g->ref, dk__lsm_blob_ref_encode(g->ref, r)};
+    lsm_blob_stats *st = dk__lsm_blobs_stats(db->blobs);
+    atomic_fetch_add(&st->gc_bytes, LSM_BLOB_REC_HDR + uk.len + value.len);
+    atomic_fetch_add(&st->gc_records, 1);
+    return 0;
+}
+
+/* One input entry (*k, *val) on its way to the output: a blob reference
+ * record_filter may drop has its value asked about (*dead), one due for
+ * relocation (or a large inline value) is moved to the job's blob file.
+ * Values that cannot be read stay where they are. */
+static int cp_blob_entry(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, int64_t now, int *dead)
+{
+    int type = lsm_ikey_type(*k);
+    dk_slice uk = lsm_ikey_user(*k);
+    if (type == LSM_TYPE_VALUE) {
+        if (!db->blob_min_size || val->len < db->blob_min_size)
+            return 0;
+        lsm_blob_ref r;
+        dk__lsm_blob_ref_times(db->host, uk, *val, &r);
+        return cp_gc_put(db, g, k, val, *val, &r);
+    }
+    if (type != LSM_TYPE_BLOB)
+        return 0;
+    lsm_blob_ref r;
+    if (dk__lsm_blob_ref_decode(*val, &r))
+        return 0; /* copied as it is; its reads report it */
+    const dk_host *h = db->host;
+    int ask = (r.flags & LSM_BLOB_MORTAL) && h->record_filter && r.expiry_ms <= now;
+    int due = cp_gc_due(g, r.file);
+    if (!ask && !due)
+        return 0;
+    lsm_blob_val bv;
+    int rc = dk__lsm_blob_fetch(db->blobs, uk, *val, LSM_BLOB_NOCACHE, &bv);
+    if (rc == -ENOMEM || rc == DK_ECLOSED)
+        return rc;
+    if (rc)
+        return 0; /* logged with its file and offset */
+    if (ask && h->record_filter(h, uk, bv.value, now) == DK_RECORD_DROP)
+        *dead = 1;
+    else if (due)
+        rc = cp_gc_put(db, g, k, val, bv.value, &r);
+    dk__lsm_blob_val_free(db->blobs, &bv);
+    return rc;
+}
 
 static int cp_finish_output(lsm_db *db, lsm_table_builder *tb, uint64_t number, uint32_t level, cp_out *out)
 {
@@ -256,7 +436,7 @@ static int cp_finish_output(lsm_db *db, lsm_table_builder *tb, uint64_t number, 
 }
 
 /* Merge the job's inputs (files in[]) into new tables at its level. */
-static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, lsm_file **in,
+static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *job, int manual, lsm_file **in,
                     cp_out *out)
 {
     lsm_iter **kids = malloc(job->n_inputs * sizeof(*kids));
@@ -310,6 +490,11 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     int have_last = 0;
     int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
     const dk_host *h = db->host;
+    cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
+                .key = DK_BUF_INIT};
+    cp_gc_pick(v, db->blob_gc_cutoff, manual, &gc);
+    gc.reloc = dk__lsm_gc_with_forced(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), in, job->n_inputs, gc.reloc,
+                                      &gc.nreloc);
     for (m->ops->first(m); !rc && m->ops->valid(m); m->ops->next(m)) {
         dk_slice k = m->ops->key(m), uk = lsm_ikey_user(k), val = m->ops->value(m);
         if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0) {
@@ -319,10 +504,14 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
         dk_buf_reset(&last);
         if ((rc = dk_buf_append(&last, uk.ptr, uk.len)))
             break;
+        uk = dk_buf_slice(&last);
         have_last = 1;
         int type = lsm_ikey_type(k), dead = type == LSM_TYPE_DELETE;
-        if (!dead && h->record_filter && h->record_filter(h, uk, val, now) == DK_RECORD_DROP)
+        if (!dead && type == LSM_TYPE_VALUE && h->record_filter &&
+            h->record_filter(h, uk, val, now) == DK_RECORD_DROP)
             dead = 1;
+        if (!dead && (rc = cp_blob_entry(db, &gc, &k, &val, now, &dead)))
+            break;
         if (dead && !cp_older_exists(others, nothers, uk, lsm_ikey_seq(k))) {
             atomic_fetch_add(&db->st_records_dropped, 1);
             continue;
@@ -376,6 +565,23 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
                               db->dir, (unsigned long long)in[i]->number, db->host->strerror(db->host, mrc));
         }
     }
+    /* The job's blob file is complete before its last table opens. */
+    if (gc.w) {
+        char path[4096];
+        uint64_t bnum = dk__lsm_blob_writer_number(gc.w), bsize = 0;
+        dk__lsm_file_path(db, path, sizeof(path), bnum, "blob");
+        if (!rc)
+            rc = dk__lsm_blob_writer_finish(gc.w, &bsize);
+        else
+            dk__lsm_blob_writer_abandon(gc.w);
+        if (!rc) {
+            dk__lsm_blobs_note_size(db->blobs, bnum, bsize);
+            out->blob = bnum; /* cp_execute deletes it if the job fails now */
+        } else                /* tables opened already hold it open; they are deleted too */
+            db->env->ops->unlink(db->env, path);
+    }
+    dk_buf_free(&gc.key);
+    free(gc.reloc);
     if (tb) {
         if (!rc)
             rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
@@ -412,8 +618,24 @@ static int cp_is_move(const lsm_version *v, const dk_compaction_job *job, lsm_fi
     return 1;
 }
 
-/* Run one job over a pinned version v; inputs are marked busy. */
-static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
+/* The job failed after its blob file was finished: delete it, at once
+ * when no output table holds it open, else with their last reference. */
+static void cp_drop_blob(lsm_db *db, const cp_out *out)
+{
+    for (size_t i = 0; i < out->n; i++)
+        for (size_t j = 0; j < out->files[i]->nblobs; j++)
+            if (out->files[i]->blobs[j]->number == out->blob) {
+                atomic_store(&out->files[i]->blobs[j]->obsolete, 1);
+                return;
+            }
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), out->blob, "blob");
+    db->env->ops->unlink(db->env, path);
+}
+
+/* Run one job over a pinned version v; inputs are marked busy; manual:
+ * compact_range's job. */
+static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job, int manual)
 {
     lsm_file **in = malloc(job->n_inputs * sizeof(*in));
     if (!in)
@@ -421,7 +643,8 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
     for (size_t i = 0; i < job->n_inputs; i++)
         in[i] = cp_find(v, job->inputs[i]);
     cp_out out = {0};
-    int move = cp_is_move(v, job, in);
+    int move =
+        cp_is_move(v, job, in) && !dk__lsm_gc_holds_forced(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), in[0]);
     if (move) {
         /* A second file object for the same table at the output level;
          * version.c's retire leaves a re-added number alone. */
@@ -438,7 +661,7 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
         out.files[0] = f;
         out.n = out.cap = 1;
     }
-    int rc = job->kind == DK_JOB_MERGE && !move ? cp_merge(db, v, job, in, &out) : 0;
+    int rc = job->kind == DK_JOB_MERGE && !move ? cp_merge(db, v, job, manual, in, &out) : 0;
     lsm_edit e;
     dk__lsm_edit_init(&e);
     for (size_t i = 0; !rc && i < job->n_inputs; i++)
@@ -457,6 +680,8 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
         if (job->kind == DK_JOB_DROP)
             atomic_fetch_add(&db->st_files_dropped, job->n_inputs);
     }
+    if (rc && out.blob)
+        cp_drop_blob(db, &out);
     for (size_t i = 0; i < out.n; i++) {
         if (rc && !move) /* a moved table is still the input's file */
             atomic_store(&out.files[i]->obsolete, 1);
@@ -468,8 +693,9 @@ static int cp_execute(lsm_db *db, lsm_version *v, const dk_compaction_job *job)
     return rc;
 }
 
-/* Pick (or take the given manual job) and run it. DK_ENOTFOUND when idle. */
-static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
+/* Pick (the policy's job, compact_range's, or a forced blob GC rewrite:
+ * mode) and run it. DK_ENOTFOUND when idle. */
+static int cp_run_one(lsm_db *db, int mode, dk_slice start, dk_slice end)
 {
     pthread_mutex_lock(&db->mu);
     lsm_version *v = db->cur;
@@ -477,7 +703,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
     dk_compaction_job job = {0};
     job.inputs = malloc((v->n + 1) * sizeof(*job.inputs));
     int rc = job.inputs ? 0 : -ENOMEM;
-    if (!rc && manual) {
+    if (!rc && mode == CP_MANUAL) {
         job.kind = DK_JOB_MERGE;
         job.output_level = 1;
         for (size_t i = 0; i < v->n; i++) {
@@ -490,6 +716,8 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
                 job.output_level = f->level;
         }
         rc = job.n_inputs ? 0 : DK_ENOTFOUND;
+    } else if (!rc && mode == CP_FORCE) {
+        rc = dk__lsm_gc_force_pick(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), &job);
     } else if (!rc) {
         rc = cp_pick(db, v, &job);
     }
@@ -498,7 +726,7 @@ static int cp_run_one(lsm_db *db, int manual, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 1;
     pthread_mutex_unlock(&db->mu);
     if (!rc) {
-        rc = cp_execute(db, v, &job);
+        rc = cp_execute(db, v, &job, mode == CP_MANUAL);
         pthread_mutex_lock(&db->mu);
         for (size_t i = 0; i < job.n_inputs; i++)
             cp_find(v, job.inputs[i])->busy = 0;
@@ -530,10 +758,13 @@ void *dk__lsm_compact_thread(void *arg)
         /* Run jobs until the policy has none; a failing job, closing, or
          * LSM_JOBS_PER_ROUND jobs end the round (the next flush starts
          * another), so a policy that keeps answering cannot spin us. */
-        int rc = 0, jobs = 0;
+        int rc = 0, jobs = 0, forced = 0;
         dk_slice none = {NULL, 0};
-        while (rc == 0 && jobs++ < LSM_JOBS_PER_ROUND && !atomic_load(&db->closing))
-            rc = cp_run_one(db, 0, none, none);
+        while (rc == 0 && jobs++ < LSM_JOBS_PER_ROUND && !atomic_load(&db->closing)) {
+            rc = cp_run_one(db, CP_POLICY, none, none);
+            if (rc == DK_ENOTFOUND && forced++ < LSM_GC_FORCED_PER_ROUND)
+                rc = cp_run_one(db, CP_FORCE, none, none);
+        }
         pthread_mutex_unlock(&db->compact_mu);
         pthread_mutex_lock(&db->mu);
         db->compacting = 0;
@@ -546,7 +777,23 @@ void *dk__lsm_compact_thread(void *arg)
 int dk__lsm_compact_range(lsm_db *db, dk_slice start, dk_slice end)
 {
     pthread_mutex_lock(&db->compact_mu);
-    int rc = cp_run_one(db, 1, start, end);
+    int rc = cp_run_one(db, CP_MANUAL, start, end);
+    /* The references the merge dropped show only now as garbage in the
+     * blob files (the inputs still named them): when a blob file is
+     * mostly garbage, a second pass, over references only, relocates
+     * what is left in it. */
+    if (rc == 0) {
+        pthread_mutex_lock(&db->mu);
+        lsm_version *v = db->cur;
+        dk__lsm_version_ref(v);
+        pthread_mutex_unlock(&db->mu);
+        cp_gc g = {0};
+        cp_gc_pick(v, 0, 1, &g);
+        dk__lsm_version_unref(v);
+        free(g.reloc);
+        if (g.nreloc)
+            rc = cp_run_one(db, CP_MANUAL, start, end);
+    }
     pthread_mutex_unlock(&db->compact_mu);
     return rc == DK_ENOTFOUND ? 0 : rc;
 }

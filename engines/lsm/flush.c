@@ -296,9 +296,40 @@ void dk__lsm_wal_unprepare(lsm_db *db)
 
 /* ---- flushing ---------------------------------------------------------- */
 
-/* Write the newest version of every key of m into table `number`. On
- * success *out is the opened file (one reference), or NULL when m held
- * nothing (no file is left behind then). */
+/* Put value (of ikey k) into the flush's blob file, opened on first use
+ * under the next file number, and make *ref the table's entry for it:
+ * the internal key retyped LSM_TYPE_BLOB (in kbuf) and the reference (in
+ * rbuf). */
+static int fl_blob_add(lsm_db *db, const lsm_blob_wopts *o, lsm_blob_writer **bw, dk_slice k, dk_slice value,
+                       dk_buf *kbuf, uint8_t *rbuf, dk_slice *nk, dk_slice *ref)
+{
+    int rc;
+    if (!*bw) {
+        char path[4096];
+        pthread_mutex_lock(&db->mu);
+        uint64_t num = db->next_file++;
+        pthread_mutex_unlock(&db->mu);
+        dk__lsm_file_path(db, path, sizeof(path), num, "blob");
+        if ((rc = dk__lsm_blob_writer_open(db->env, path, num, o, bw)))
+            return rc;
+    }
+    dk_slice uk = lsm_ikey_user(k);
+    lsm_blob_ref r;
+    dk__lsm_blob_ref_times(db->host, uk, value, &r);
+    if ((rc = dk__lsm_blob_writer_add(*bw, uk, value, &r)))
+        return rc;
+    dk_buf_reset(kbuf);
+    if ((rc = dk_buf_reserve(kbuf, k.len)))
+        return rc;
+    *nk = lsm_ikey_make(kbuf->data, uk, lsm_ikey_seq(k), LSM_TYPE_BLOB);
+    *ref = (dk_slice){rbuf, dk__lsm_blob_ref_encode(rbuf, &r)};
+    return 0;
+}
+
+/* Write the newest version of every key of m into table `number`, values
+ * of at least blob_min_size bytes into a blob file beside it (blob.h),
+ * synced before the table. On success *out is the opened file (one
+ * reference), or NULL when m held nothing (no file is left behind then). */
 int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file **out)
 {
     char path[4096];
@@ -322,33 +353,63 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
         db->env->ops->unlink(db->env, path);
         return -ENOMEM;
     }
-    dk_buf last = DK_BUF_INIT;
+    dk_buf last = DK_BUF_INIT, kbuf = DK_BUF_INIT;
+    uint8_t rbuf[LSM_BLOB_REF_MAX];
+    lsm_blob_writer *bw = NULL;
+    /* The blob file's writes count toward the flush's pace like the
+     * table's: together they are the memtable's bytes. */
+    lsm_blob_wopts bo = {
+        .writeback_bytes = db->writeback_bytes, .on_write = dk__lsm_flush_pace_write, .arg = &pace};
     int have_last = 0;
     for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
-        dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k);
+        dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k), v = it->ops->value(it);
         /* Older versions in the same memtable are shadowed for every
          * reader of the table: snapshot iterators read the memtable itself. */
         if (have_last && lsm_ucmp(uk, dk_buf_slice(&last)) == 0)
             continue;
         dk_buf_reset(&last);
-        if (!(rc = dk_buf_append(&last, uk.ptr, uk.len)))
-            rc = dk__lsm_tb_add(tb, k, it->ops->value(it));
+        if ((rc = dk_buf_append(&last, uk.ptr, uk.len)))
+            break;
+        if (db->blob_min_size && v.len >= db->blob_min_size && lsm_ikey_type(k) == LSM_TYPE_VALUE)
+            rc = fl_blob_add(db, &bo, &bw, k, v, &kbuf, rbuf, &k, &v);
+        if (!rc)
+            rc = dk__lsm_tb_add(tb, k, v);
         have_last = 1;
     }
     it->ops->destroy(it);
     dk_buf_free(&last);
+    dk_buf_free(&kbuf);
+    char bpath[4096];
+    uint64_t bsize = 0, bnum = bw ? dk__lsm_blob_writer_number(bw) : 0;
+    dk__lsm_file_path(db, bpath, sizeof(bpath), bnum, "blob");
     if (rc || !have_last) {
         dk__lsm_tb_abandon(tb);
         db->env->ops->unlink(db->env, path);
+        if (bw) {
+            dk__lsm_blob_writer_abandon(bw);
+            db->env->ops->unlink(db->env, bpath);
+        }
+        return rc;
+    }
+    /* The blob file first: the table's open finds it complete. */
+    if (bw && (rc = dk__lsm_blob_writer_finish(bw, &bsize))) {
+        dk__lsm_tb_abandon(tb);
+        db->env->ops->unlink(db->env, path);
+        db->env->ops->unlink(db->env, bpath);
         return rc;
     }
     uint64_t size;
     if ((rc = dk__lsm_tb_finish(tb, NULL, &size)) == 0)
         rc = dk__lsm_file_open(&db->fenv, number, 0, size, out);
-    if (rc)
+    if (rc) {
         db->env->ops->unlink(db->env, path);
-    else
-        atomic_fetch_add(&db->st_flush_bytes, size);
+        if (bw)
+            db->env->ops->unlink(db->env, bpath);
+    } else {
+        /* Everything the flush wrote; the blob files' part apart too. */
+        atomic_fetch_add(&db->st_flush_bytes, size + bsize);
+        atomic_fetch_add(&dk__lsm_blobs_stats(db->blobs)->flush_bytes, bsize);
+    }
     return rc;
 }
 
@@ -377,8 +438,11 @@ static int fl_flush_imm(lsm_db *db, lsm_memtable *imm, uint64_t number, uint64_t
         rc = dk__lsm_install(db, &e, &f);
         pthread_mutex_unlock(&db->edit_mu);
     }
-    if (rc && f)
-        atomic_store(&f->obsolete, 1); /* not in any version: delete it */
+    if (rc && f) {
+        atomic_store(&f->obsolete, 1);         /* not in any version: delete it */
+        for (size_t i = 0; i < f->nblobs; i++) /* all written by this flush */
+            atomic_store(&f->blobs[i]->obsolete, 1);
+    }
     dk__lsm_file_unref(f);
     dk__lsm_edit_free(&e);
     return rc;

@@ -19,7 +19,9 @@
 #include "dynkv/types.h"
 #include "util/coding.h"
 
-enum { LSM_TYPE_DELETE = 0, LSM_TYPE_VALUE = 1 };
+/* LSM_TYPE_BLOB: the value is a reference to a blob file (blob.h); only
+ * in tables, never in the WAL or a memtable. */
+enum { LSM_TYPE_DELETE = 0, LSM_TYPE_VALUE = 1, LSM_TYPE_BLOB = 2 };
 #define LSM_SEQ_MAX ((UINT64_C(1) << 56) - 1)
 #define LSM_TRAILER 8u
 

@@ -15,6 +15,8 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/cache.h engines/lsm/cache.c \
 	engines/lsm/codecs.h engines/lsm/codecs.c \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
+	engines/lsm/blob.h engines/lsm/blob_file.c engines/lsm/blob_set.c \
+	engines/lsm/blob_gc.h engines/lsm/blob_gc.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_write.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
 	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
@@ -145,3 +147,18 @@ tests_unit_test_lsm_policy_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_policy_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)
 EXTRA_tests_unit_test_lsm_policy_DEPENDENCIES = compaction-leveled.la \
 	compaction-size_tiered.la compaction-time_window.la
+
+check_PROGRAMS += tests/unit/test-lsm-blob
+TESTS += tests/unit/test-lsm-blob
+tests_unit_test_lsm_blob_SOURCES = tests/unit/test-lsm-blob.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_blob_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_blob_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-blobgc
+TESTS += tests/unit/test-lsm-blobgc
+tests_unit_test_lsm_blobgc_SOURCES = tests/unit/test-lsm-blobgc.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_blobgc_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_blobgc_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)
+EXTRA_tests_unit_test_lsm_blobgc_DEPENDENCIES = compaction-leveled.la

@@ -126,6 +126,7 @@ int dk__lsm_install(lsm_db *db, lsm_edit *e, lsm_file *const *added)
     }
     pthread_mutex_unlock(&db->mu);
     dk__lsm_version_retire(base, e);
+    dk__lsm_version_retire_blobs(base, nv, e);
     dk__lsm_version_unref(base); /* our reference */
     dk__lsm_version_unref(base); /* the one db->cur held */
     return 0;
@@ -167,7 +168,24 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
         level_bytes[f->level] += f->size;
     }
     int ro = db->bg_error != 0, retrying = ro && db->bg_transient;
+    lsm_version *v = db->cur;
+    dk__lsm_version_ref(v);
     pthread_mutex_unlock(&db->mu);
+    /* Bytes the current tables reference in blob files (a moved table is
+     * listed once per version), outside mu: every table's list. */
+    uint64_t blob_live = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_props *p = &v->files[i]->table->props;
+        for (size_t j = 0; j < lsm_props_nblobs(p); j++) {
+            uint64_t b;
+            lsm_props_blob(p, j, &b);
+            blob_live += b;
+        }
+    }
+    dk__lsm_version_unref_reader(v);
+    uint64_t blob_files, blob_bytes;
+    dk__lsm_blobs_usage(db->blobs, &blob_files, &blob_bytes);
+    lsm_blob_stats *bst = dk__lsm_blobs_stats(db->blobs);
     uint64_t usage, hits, misses;
     dk__lsm_cache_stats(db->cache, &usage, &hits, &misses);
     uint64_t pinned = dk__lsm_cache_pinned(db->cache);
@@ -229,6 +247,17 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_iter_seeks_total", atomic_load(&db->st_iter_ops));
     sink(arg, "lsm_iter_blocks_read_total", atomic_load(&db->st_iter_blocks));
     sink(arg, "lsm_iter_bytes_read_total", atomic_load(&db->st_iter_bytes));
+    sink(arg, "lsm_blob_files", blob_files);
+    sink(arg, "lsm_blob_bytes", blob_bytes);
+    sink(arg, "lsm_blob_live_bytes", blob_live);
+    /* Parts of lsm_flush_bytes_total and lsm_compaction_write_bytes_total. */
+    sink(arg, "lsm_blob_flush_bytes_total", atomic_load(&bst->flush_bytes));
+    sink(arg, "lsm_blob_gc_bytes_total", atomic_load(&bst->gc_bytes));
+    sink(arg, "lsm_blob_gc_records_total", atomic_load(&bst->gc_records));
+    sink(arg, "lsm_blob_reads_total", atomic_load(&bst->reads));
+    sink(arg, "lsm_blob_read_bytes_total", atomic_load(&bst->read_bytes));
+    sink(arg, "lsm_blob_cache_hits_total", atomic_load(&bst->cache_hits));
+    sink(arg, "lsm_blob_corrupt_total", atomic_load(&bst->corrupt));
     return 0;
 }
 

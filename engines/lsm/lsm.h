@@ -54,7 +54,12 @@
 #define LSM_DEFAULT_GC_WINDOW "1000"
 #define LSM_DEFAULT_GC_SIBLINGS "1"
 #define LSM_DEFAULT_MEM_JITTER "25" /* percent of memtable_size (flush.c) */
-#define LSM_L0_SLOWDOWN 12          /* L0 runs at which each write sleeps 1 ms */
+/* [engine.lsm] blob_min_size (bytes; 0: values stay in the tables) and
+ * blob_gc_age_cutoff (percent of the blob files, oldest first, whose
+ * values a compaction relocates): blob.h, compact.c. */
+#define LSM_DEFAULT_BLOB_MIN "4096"
+#define LSM_DEFAULT_BLOB_GC_CUTOFF "25"
+#define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
 #define LSM_WRITEBACK_BYTES (1u << 20) /* table writeback interval (env writeback) */
 
@@ -84,6 +89,7 @@ typedef struct lsm_db {
     char *dir;
     lsm_fileenv fenv;
     lsm_cache *cache;
+    lsm_blobs *blobs; /* the blob files (blob.h) */
 
     /* options */
     uint64_t memtable_size, rate_limit;
@@ -96,6 +102,8 @@ typedef struct lsm_db {
     int flush_pace;                  /* pace flushes after the fill rate (flush_pace.c) */
     uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
     unsigned bits_per_key;
+    uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */
+    unsigned blob_gc_cutoff;   /* percent (compact.c) */
     lsm_codecs *codecs;        /* every codec the engine reads or writes */
     const dk_codec_ref *codec; /* the one it writes with ([engine.lsm] codec) */
     const dk_compaction_ops *policy_ops;

@@ -3,7 +3,8 @@
  * state a reader pins (memtables, version, snapshot sequence), the search
  * of the tables that cover a key, and the read-amplification counters.
  * Design of the read path and of damaged blocks in lsm.c's opening
- * comment.
+ * comment. A value a table holds as a blob reference (blob.h) is read
+ * from its blob file through the block cache.
  */
 #include "lsm.h"
 
@@ -100,11 +101,14 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
  * read only from the page cache (preadv2 RWF_NOWAIT), and -EAGAIN as soon
  * as a table needs one that is in neither. The only lock is mu, which nobody holds across I/O
  * (the write leader drops it for the WAL, a switch for the file work).
- * On 0, *value lives in *mem (referenced) or in the cached block f->h
- * (referenced), whichever is set: the caller releases it (lsm_lent_free). */
+ * On 0, *value lives in *mem (referenced), in the cached block *h
+ * (referenced) or in the blob record *own (malloc'd: a blob value the
+ * cache did not admit, blob_set.c), whichever is set: the caller releases
+ * it (lsm_lent_free). */
 static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value, lsm_memtable **mem,
-                          lsm_cblock **h)
+                          lsm_cblock **h, uint8_t **own)
 {
+    *own = NULL;
     lsm_read r;
     dk__lsm_read_begin(db, &r);
     lsm_found f = {.type = LSM_TYPE_DELETE};
@@ -120,6 +124,18 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
     }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
+    if (rc == 0 && f.type == LSM_TYPE_BLOB) {
+        /* A blob reference: the value through the block cache (a hot
+         * key costs no system call), from the page cache only with
+         * nowait. */
+        lsm_blob_val bv;
+        rc = dk__lsm_blob_fetch(db->blobs, key, f.value, nowait ? LSM_BLOB_NOWAIT : 0, &bv);
+        dk__lsm_cache_release(db->cache, f.h);
+        f.h = bv.h;
+        *own = bv.own;
+        f.value = bv.value;
+        f.type = LSM_TYPE_VALUE;
+    }
     /* Errors were logged where they happened, with file and offset. */
     *mem = NULL;
     *h = NULL;
@@ -128,6 +144,8 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
         if (f.h) {
             *h = f.h;
             f.h = NULL;
+        } else if (*own) {
+            /* the blob record holds it */
         } else {
             *mem = in;
             dk__lsm_mem_ref(in);
@@ -139,11 +157,12 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
     return rc;
 }
 
-static void lsm_lent_free(lsm_db *db, lsm_memtable *mem, lsm_cblock *h)
+static void lsm_lent_free(lsm_db *db, lsm_memtable *mem, lsm_cblock *h, uint8_t *own)
 {
     if (h)
         dk__lsm_cache_release(db->cache, h);
     dk__lsm_mem_unref(mem);
+    free(own);
 }
 
 /* A point read through a sink (get, try_get): the sink sees the value in
@@ -153,10 +172,11 @@ static int lsm_read_sink(lsm_db *db, dk_slice key, int nowait, dk_value_sink sin
     dk_slice v;
     lsm_memtable *mem;
     lsm_cblock *h;
-    int rc = lsm_read_point(db, key, nowait, &v, &mem, &h);
+    uint8_t *own;
+    int rc = lsm_read_point(db, key, nowait, &v, &mem, &h, &own);
     if (rc == 0) {
         sink(arg, v);
-        lsm_lent_free(db, mem, h);
+        lsm_lent_free(db, mem, h, own);
     }
     return rc;
 }
@@ -205,8 +225,9 @@ int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 }
 
 /* get_lent (ABI 1.4): the value stays where lsm_read_point found it; the
- * pin is the cached block's handle, or the memtable's pointer with its low
- * bit set (both are malloc'd, so that bit is free). A cached block lives
+ * pin is the cached block's handle, the memtable's pointer with its low
+ * bit set, or a blob record's buffer with bit 1 set (all are malloc'd, so
+ * those bits are free). A cached block lives
  * on when the cache evicts it or a compaction deletes its table, until the
  * last handle is released (cache.c); a memtable lives until its last
  * reference goes, after its flush. */
@@ -217,13 +238,14 @@ int dk__lsm_get_lent(dk_engine *e, dk_slice key, uint32_t flags, dk_slice *value
     uint64_t r0[2];
     lsm_memtable *mem;
     lsm_cblock *h;
+    uint8_t *own;
     dk__lsm_reads_begin(r0);
-    int rc = lsm_read_point(db, key, nowait, value, &mem, &h);
+    int rc = lsm_read_point(db, key, nowait, value, &mem, &h, &own);
     if (rc != -EAGAIN) /* as try_get */
         atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
     dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);
     if (rc == 0)
-        *pin = h ? (void *)h : (void *)((uintptr_t)mem | 1u);
+        *pin = h ? (void *)h : own ? (void *)((uintptr_t)own | 2u) : (void *)((uintptr_t)mem | 1u);
     return rc;
 }
 
@@ -232,7 +254,9 @@ void dk__lsm_release(dk_engine *e, void *pin)
     lsm_db *db = (lsm_db *)e;
     uintptr_t p = (uintptr_t)pin;
     if (p & 1u)
-        lsm_lent_free(db, (lsm_memtable *)(p & ~(uintptr_t)1u), NULL);
+        lsm_lent_free(db, (lsm_memtable *)(p & ~(uintptr_t)1u), NULL, NULL);
+    else if (p & 2u)
+        lsm_lent_free(db, NULL, NULL, (uint8_t *)(p & ~(uintptr_t)2u));
     else
-        lsm_lent_free(db, NULL, (lsm_cblock *)pin);
+        lsm_lent_free(db, NULL, (lsm_cblock *)pin, NULL);
 }

@@ -44,7 +44,7 @@ static int rc_scan_cb(void *arg, const char *name)
     if (sscanf(name, "%llu.%15s", &n, tail) == 2) {
         if (n > s->max_number)
             s->max_number = n;
-        if (!strcmp(tail, "sst"))
+        if (!strcmp(tail, "sst") || !strcmp(tail, "blob"))
             s->has_data = 1;
         if (!strcmp(tail, "log")) {
             s->has_data = 1;
@@ -134,6 +134,9 @@ typedef struct rc_gc {
     lsm_db *db;
     const lsm_version *v;
     uint64_t manifest;
+    int lost;        /* tables were lost: the blob files only they named are unknown */
+    uint64_t *blobs; /* the blob files v names, sorted (NULL: none, or no memory) */
+    size_t nblobs;
 } rc_gc;
 
 /* Delete a file no live state refers to. */
@@ -192,6 +195,24 @@ static int rc_gc_cb(void *arg, const char *name)
             for (size_t i = 0; i < g->v->n; i++)
                 if (g->v->files[i]->number == n)
                     drop = 0;
+        } else if (!strcmp(tail, "blob")) {
+            /* No table names it: written by a flush or compaction whose
+             * manifest edit a crash prevented (blob.h), or named by a
+             * table lost at this open, whose values it holds: set aside
+             * then, with the table (rc_lose_table). */
+            drop = g->blobs ? !dk__lsm_blob_numbers_has(g->blobs, g->nblobs, n)
+                            : !dk__lsm_version_has_blob(g->v, n);
+            if (drop && g->lost) {
+                char path[4096], aside[4200];
+                dk__lsm_file_path(db, path, sizeof(path), n, "blob");
+                snprintf(aside, sizeof(aside), "%s.damaged", path);
+                if (db->env->ops->rename(db->env, path, aside) == 0) {
+                    db->host->log(db->host, DK_LOG_WARN,
+                                  "lsm: %s is named by no table opened (a table was lost); kept as %s", path,
+                                  aside);
+                    drop = 0;
+                }
+            }
         }
     } else if (sscanf(name, "MANIFEST-%llu", &n) == 1) {
         drop = n != g->manifest;
@@ -217,6 +238,8 @@ typedef struct rc_opts {
     int64_t compaction_nice, flush_nice;
     int flush_pace;
     int64_t memtable_jitter;
+    uint64_t blob_min_size;
+    int64_t blob_gc_age_cutoff;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -271,6 +294,18 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 50,
      .dflt = LSM_DEFAULT_MEM_JITTER},
+    {.key = "blob_min_size",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(rc_opts, blob_min_size),
+     .min = 0,
+     .max = 1ll << 30,
+     .dflt = LSM_DEFAULT_BLOB_MIN},
+    {.key = "blob_gc_age_cutoff",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, blob_gc_age_cutoff),
+     .min = 0,
+     .max = 100,
+     .dflt = LSM_DEFAULT_BLOB_GC_CUTOFF},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -292,6 +327,8 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->flush_nice = (int)o.flush_nice;
     db->flush_pace = o.flush_pace;
     db->mem_jitter = (unsigned)o.memtable_jitter;
+    db->blob_min_size = o.blob_min_size;
+    db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
     dk__lsm_mem_limit_seed(db);
     db->writeback_bytes = LSM_WRITEBACK_BYTES;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
@@ -321,6 +358,7 @@ static int rc_recover(lsm_db *db)
     rc_scan scan = {0};
     lsm_file **files = NULL;
     size_t nfiles = 0;
+    int lost = 0; /* a table was lost (rc_gc_cb) */
     lsm_memtable *replayed = NULL;
     lsm_edit snap;
     dk__lsm_edit_init(&snap);
@@ -347,6 +385,7 @@ static int rc_recover(lsm_db *db)
         rc = -ENOMEM;
         goto out;
     }
+    db->fenv.lost_blobs_ok = 1;
     for (size_t i = 0; i < r.n; i++) {
         if ((rc = dk__lsm_file_open(&db->fenv, r.files[i].number, r.files[i].level, r.files[i].size,
                                     &files[nfiles]))) {
@@ -359,11 +398,13 @@ static int rc_recover(lsm_db *db)
                 goto out;
             }
             rc_lose_table(db, r.files[i].number, rc);
+            lost = 1;
             rc = 0;
             continue;
         }
         nfiles++;
     }
+    db->fenv.lost_blobs_ok = 0;
     /* Replay the live WALs, oldest first. */
     if (scan.nlogs)
         qsort(scan.logs, scan.nlogs, sizeof(*scan.logs), rc_u64cmp);
@@ -451,10 +492,13 @@ static int rc_recover(lsm_db *db)
     if (!rc && !(db->mem = dk__lsm_mem_new(wal_no, db->slpool)))
         rc = -ENOMEM;
     if (!rc) {
-        rc_gc g = {.db = db, .v = db->cur, .manifest = man_no};
+        rc_gc g = {.db = db, .v = db->cur, .manifest = man_no, .lost = lost};
+        g.blobs = dk__lsm_version_blob_numbers(db->cur, &g.nblobs);
         db->env->ops->list(db->env, db->dir, rc_gc_cb, &g);
+        free(g.blobs);
     }
 out:
+    db->fenv.lost_blobs_ok = 0;
     for (size_t i = 0; i < nfiles; i++)
         dk__lsm_file_unref(files[i]); /* the version holds its own */
     free(files);
@@ -479,6 +523,7 @@ static void rc_free(lsm_db *db)
     /* Readers are gone: delete what they retired before the cache goes. */
     dk__lsm_reaper_stop(db->fenv.reaper);
     db->fenv.reaper = NULL;
+    dk__lsm_blobs_free(db->blobs);   /* after the tables that reference them */
     dk__lsm_codecs_free(db->codecs); /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
@@ -524,9 +569,15 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
      * one, the ceiling stays at two memtables (lsm.h). */
     if (!rc && !(db->slpool = dk__lsm_sl_pool_new(db->memtable_size)))
         rc = -ENOMEM;
+    if (!rc)
+        rc = dk__lsm_blobs_new(env, db->dir, db->cache, host, &db->blobs);
     if (!rc) {
-        db->fenv =
-            (lsm_fileenv){.env = env, .dir = db->dir, .cache = db->cache, .codecs = db->codecs, .host = host};
+        db->fenv = (lsm_fileenv){.env = env,
+                                 .dir = db->dir,
+                                 .cache = db->cache,
+                                 .codecs = db->codecs,
+                                 .host = host,
+                                 .blobs = db->blobs};
         rc = dk__lsm_reaper_start(&db->fenv.reaper);
     }
     if (!rc)

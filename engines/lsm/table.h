@@ -14,9 +14,13 @@
  * blocks use: varint count, then per codec u8 id, varint name length,
  * name. A table written before codecs were plugins ends after the key
  * range; its compressed blocks have id 1 and it is read as using "zstd".
+ * After the codecs, a table with blob references (blob.h) lists the blob
+ * files they name: varint count, then per file varint number, varint
+ * bytes of the records referenced (header, key and value: blob.h).
  * Footer (64 bytes): filter, properties and index handles (offset u64,
- * size u64 each), format version (u32), masked crc32c of the preceding 52
- * bytes (u32), magic (u64).
+ * size u64 each), format version (u32: 1, or 2 for a table with blob
+ * references, which older readers must refuse), masked crc32c of the
+ * preceding 52 bytes (u32), magic (u64).
  */
 #ifndef DK_LSM_TABLE_H
 #define DK_LSM_TABLE_H
@@ -28,6 +32,7 @@
 
 #define LSM_TABLE_MAGIC 0x31545353564b4464ull /* "dDKVSST1" */
 #define LSM_TABLE_VERSION 1u
+#define LSM_TABLE_VERSION_BLOB 2u
 #define LSM_FOOTER_SIZE 64u
 #define LSM_BLOCK_TRAILER 5u
 #define LSM_BLOCK_SIZE 4096u
@@ -44,7 +49,24 @@ typedef struct lsm_props {
     int64_t max_expiry_ms;    /* 0 = some record never expires */
     uint64_t data_size;       /* bytes of data blocks as stored */
     dk_buf smallest, largest; /* internal keys */
+    /* The blob files the table references: pairs of u64 (host order)
+     * file number, record bytes referenced; empty for most tables. */
+    dk_buf blobs;
 } lsm_props;
+
+/* Pairs in props->blobs. */
+static inline size_t lsm_props_nblobs(const lsm_props *p)
+{
+    return p->blobs.len / 16;
+}
+static inline uint64_t lsm_props_blob(const lsm_props *p, size_t i, uint64_t *bytes)
+{
+    uint64_t v[2];
+    memcpy(v, p->blobs.data + 16 * i, 16);
+    if (bytes)
+        *bytes = v[1];
+    return v[0];
+}
 
 void dk__lsm_props_init(lsm_props *p);
 void dk__lsm_props_free(lsm_props *p);
@@ -101,8 +123,8 @@ typedef struct lsm_table {
     lsm_props props;
 } lsm_table;
 
-/* A version found by dk__lsm_table_find. For LSM_TYPE_VALUE, value
- * points into the cached data block h (release it with
+/* A version found by dk__lsm_table_find. For LSM_TYPE_VALUE and
+ * LSM_TYPE_BLOB (a blob reference), value points into the cached data block h (release it with
  * dk__lsm_cache_release once done with value); h is NULL otherwise. */
 typedef struct lsm_found {
     int type;

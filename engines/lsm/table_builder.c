@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "blob.h"
 #include "bloom.h"
 #include "util/crc32c.h"
 
@@ -48,6 +49,10 @@ struct lsm_table_builder {
      * only to throw the result away; one block that shrinks resumes it. */
     unsigned no_gain_run, skip_left;
     uint64_t blocks_skipped;
+    /* props.blobs' index (+1) of each blob file number, open addressing
+     * (tb_note_blob): a table naming many blob files is not scanned per
+     * reference. */
+    size_t *bslot, bcap;
 };
 
 #define TB_SKIP_AFTER 8u
@@ -61,25 +66,31 @@ void dk__lsm_props_init(lsm_props *p)
     p->max_write_ms = INT64_MIN;
     dk_buf_init(&p->smallest);
     dk_buf_init(&p->largest);
+    dk_buf_init(&p->blobs);
 }
 
 void dk__lsm_props_free(lsm_props *p)
 {
     dk_buf_free(&p->smallest);
     dk_buf_free(&p->largest);
+    dk_buf_free(&p->blobs);
 }
 
 int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src)
 {
-    dk_buf s = dst->smallest, l = dst->largest;
+    dk_buf s = dst->smallest, l = dst->largest, bl = dst->blobs;
     *dst = *src;
     dst->smallest = s;
     dst->largest = l;
+    dst->blobs = bl;
     dk_buf_reset(&dst->smallest);
     dk_buf_reset(&dst->largest);
+    dk_buf_reset(&dst->blobs);
     int rc = dk_buf_append(&dst->smallest, src->smallest.data, src->smallest.len);
     if (!rc)
         rc = dk_buf_append(&dst->largest, src->largest.data, src->largest.len);
+    if (!rc && src->blobs.len)
+        rc = dk_buf_append(&dst->blobs, src->blobs.data, src->blobs.len);
     return rc;
 }
 
@@ -208,11 +219,77 @@ static int tb_flush_data(lsm_table_builder *tb)
     return tb_add_index(tb);
 }
 
-static void tb_note_time(lsm_table_builder *tb, int type, dk_slice value)
+/* The slot of blob file num in tb->bslot (bcap a power of two). */
+static size_t tb_bslot(const lsm_table_builder *tb, uint64_t num)
+{
+    size_t i = (size_t)((num * 0x9e3779b97f4a7c15ull) >> 20) & (tb->bcap - 1);
+    while (tb->bslot[i] && lsm_props_blob(&tb->props, tb->bslot[i] - 1, NULL) != num)
+        i = (i + 1) & (tb->bcap - 1);
+    return i;
+}
+
+/* Room for n blob files in the index at most half full; 0 or -ENOMEM. */
+static int tb_bslot_grow(lsm_table_builder *tb, size_t n)
+{
+    if (2 * n <= tb->bcap)
+        return 0;
+    size_t cap = tb->bcap ? 2 * tb->bcap : 16;
+    size_t *old = tb->bslot, ocap = tb->bcap;
+    if (!(tb->bslot = calloc(cap, sizeof(*tb->bslot)))) {
+        tb->bslot = old;
+        return -ENOMEM;
+    }
+    tb->bcap = cap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i])
+            tb->bslot[tb_bslot(tb, lsm_props_blob(&tb->props, old[i] - 1, NULL))] = old[i];
+    free(old);
+    return 0;
+}
+
+/* A blob reference's file and record bytes into props.blobs; its times (what
+ * record_time said of the value at flush) into *wt and *exp. 1 when the
+ * reference carries times, 0 when not, or DK_ECORRUPT. */
+static int tb_note_blob(lsm_table_builder *tb, dk_slice ukey, dk_slice value, int64_t *wt, int64_t *exp)
+{
+    lsm_blob_ref r;
+    if (dk__lsm_blob_ref_decode(value, &r))
+        return DK_ECORRUPT;
+    lsm_props *p = &tb->props;
+    uint64_t rec = LSM_BLOB_REC_HDR + ukey.len + r.len; /* the record's bytes */
+    size_t n = lsm_props_nblobs(p), slot;
+    if (tb_bslot_grow(tb, n + 1))
+        return -ENOMEM;
+    if (tb->bslot[slot = tb_bslot(tb, r.file)]) {
+        uint64_t bytes;
+        lsm_props_blob(p, tb->bslot[slot] - 1, &bytes);
+        bytes += rec;
+        memcpy(p->blobs.data + 16 * (tb->bslot[slot] - 1) + 8, &bytes, 8);
+    } else {
+        uint64_t pair[2] = {r.file, rec};
+        if (dk_buf_append(&p->blobs, pair, sizeof(pair)))
+            return -ENOMEM;
+        tb->bslot[slot] = n + 1;
+    }
+    *wt = r.write_ms;
+    *exp = r.expiry_ms;
+    return (r.flags & LSM_BLOB_TIMED) != 0;
+}
+
+static int tb_note_time(lsm_table_builder *tb, int type, dk_slice ukey, dk_slice value)
 {
     int64_t wt = 0, exp = 0;
     const dk_host *h = tb->opts.host;
-    int ok = type == LSM_TYPE_VALUE && h && h->record_time && h->record_time(h, value, &wt, &exp) == 0;
+    int ok;
+    if (type == LSM_TYPE_BLOB) {
+        /* A malformed reference (a compaction copies it as it is: its
+         * reads report it) names no blob file and no times. */
+        if ((ok = tb_note_blob(tb, ukey, value, &wt, &exp)) < 0 && ok != DK_ECORRUPT)
+            return ok;
+        ok = ok > 0;
+    } else {
+        ok = type == LSM_TYPE_VALUE && h && h->record_time && h->record_time(h, value, &wt, &exp) == 0;
+    }
     if (ok) {
         if (wt < tb->props.min_write_ms)
             tb->props.min_write_ms = wt;
@@ -225,6 +302,7 @@ static void tb_note_time(lsm_table_builder *tb, int type, dk_slice value)
         tb->props.max_expiry_ms = 0;
     else if (tb->props.entries == 0 || (tb->props.max_expiry_ms != 0 && exp > tb->props.max_expiry_ms))
         tb->props.max_expiry_ms = exp;
+    return 0;
 }
 
 int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
@@ -245,7 +323,8 @@ int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
     }
     int type = lsm_ikey_type(ikey);
     uint64_t seq = lsm_ikey_seq(ikey);
-    tb_note_time(tb, type, value);
+    if ((rc = tb_note_time(tb, type, uk, value)))
+        return rc;
     if (tb->props.entries == 0 && (rc = dk_buf_append(&tb->props.smallest, ikey.ptr, ikey.len)))
         return rc;
     tb->props.entries++;
@@ -303,6 +382,19 @@ static int tb_props_block(lsm_table_builder *tb, dk_buf *out)
         if (!(rc = dk_buf_append(out, &id, 1)) && !(rc = dk_buf_append(out, v, n)))
             rc = dk_buf_append(out, codec->name, len);
     }
+    size_t nb = lsm_props_nblobs(p);
+    if (!rc && nb) {
+        n = dk_put_varint(v, nb);
+        rc = dk_buf_append(out, v, n);
+        for (size_t i = 0; !rc && i < nb; i++) {
+            uint64_t bytes, num = lsm_props_blob(p, i, &bytes);
+            n = dk_put_varint(v, num);
+            if (!(rc = dk_buf_append(out, v, n))) {
+                n = dk_put_varint(v, bytes);
+                rc = dk_buf_append(out, v, n);
+            }
+        }
+    }
     return rc;
 }
 
@@ -341,7 +433,7 @@ int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size)
         dk_put_u64(ft + 24, psize);
         dk_put_u64(ft + 32, ioff);
         dk_put_u64(ft + 40, isize);
-        dk_put_u32(ft + 48, LSM_TABLE_VERSION);
+        dk_put_u32(ft + 48, lsm_props_nblobs(&tb->props) ? LSM_TABLE_VERSION_BLOB : LSM_TABLE_VERSION);
         dk_put_u32(ft + 52, dk_crc32c_mask(dk_crc32c(ft, 52)));
         dk_put_u64(ft + 56, LSM_TABLE_MAGIC);
         rc = tb_write(tb, ft, sizeof(ft));
@@ -368,5 +460,6 @@ void dk__lsm_tb_abandon(lsm_table_builder *tb)
     dk_buf_free(&tb->scratch);
     dk__lsm_props_free(&tb->props);
     free(tb->hashes);
+    free(tb->bslot);
     free(tb);
 }

@@ -168,6 +168,22 @@ static int tr_parse_props(lsm_table *t, const uint8_t *p, size_t n, uint64_t off
         if (rc)
             return rc;
     }
+    if (q == end)
+        return 0;
+    /* The blob files the table references (table.h). */
+    if (!(k = dk_get_varint(q, end, &count)) || count > (uint64_t)(end - q))
+        return tr_corrupt(t, off, "properties block (blob files)");
+    q += k;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t pair[2];
+        for (int j = 0; j < 2; j++) {
+            if (!(k = dk_get_varint(q, end, &pair[j])))
+                return tr_corrupt(t, off, "properties block (blob files)");
+            q += k;
+        }
+        if (dk_buf_append(&pr->blobs, pair, sizeof(pair)))
+            return -ENOMEM;
+    }
     return 0;
 }
 
@@ -209,7 +225,7 @@ int dk__lsm_table_open(lsm_env *env, const char *path, uint64_t number, lsm_cach
         rc = tr_corrupt(t, foot, "footer");
         goto err;
     }
-    if (dk_get_u32(ft + 48) != LSM_TABLE_VERSION) {
+    if (dk_get_u32(ft + 48) != LSM_TABLE_VERSION && dk_get_u32(ft + 48) != LSM_TABLE_VERSION_BLOB) {
         rc = tr_corrupt(t, foot, "footer (unknown format version)");
         goto err;
     }
@@ -739,7 +755,7 @@ int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, l
             out->type = lsm_ikey_type(k);
             out->seq = lsm_ikey_seq(k);
             rc = 0;
-            if (out->type == LSM_TYPE_VALUE) {
+            if (out->type != LSM_TYPE_DELETE) {
                 out->value = bi.base.ops->value(&bi.base);
                 out->h = dh;
                 dh = NULL;
@@ -765,7 +781,7 @@ int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, i
         return rc;
     *type = f.type;
     *seq = f.seq;
-    if (f.type == LSM_TYPE_VALUE) {
+    if (f.type != LSM_TYPE_DELETE) {
         dk_buf_reset(out);
         rc = dk_buf_append(out, f.value.ptr, f.value.len);
         dk__lsm_cache_release(t->cache, f.h);

@@ -27,6 +27,14 @@
  * of a reader's CPU in readrandom right after a fill, and its p99.9).
  * A crash before the reaper ran leaves a table the manifest no longer
  * lists, which recovery deletes.
+ *
+ * A table naming blob files (blob.h) holds a reference on each from open
+ * to close; a blob file is marked obsolete by the install that deletes
+ * the last live table naming it (dk__lsm_version_retire_blobs) and goes
+ * with its last reference, like a table. At open (recovery), a blob file
+ * that is missing or whose header is damaged does not fail the tables
+ * naming it: they open with an object for it whose reads fail with
+ * DK_ECORRUPT naming the file and offset (blob_set.c).
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "version.h"
@@ -52,6 +60,42 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
             fe->host->metric_add(fe->host, "lsm_corrupt_blocks_total", 1);
         dk__lsm_table_close(f->table);
         rc = DK_ECORRUPT;
+    }
+    size_t nb = rc ? 0 : lsm_props_nblobs(&f->table->props);
+    if (!rc && nb && !fe->blobs) {
+        dk__lsm_table_close(f->table);
+        rc = DK_ECORRUPT; /* a table with blob references where none can be */
+    }
+    if (!rc && nb && !(f->blobs = calloc(nb, sizeof(*f->blobs)))) {
+        dk__lsm_table_close(f->table);
+        rc = -ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < nb; i++) {
+        uint64_t num = lsm_props_blob(&f->table->props, i, NULL);
+        if ((rc = dk__lsm_blob_get(fe->blobs, num, &f->blobs[i])) == 0) {
+            f->nblobs++;
+            continue;
+        }
+        /* At open, a bad blob file stops that file, not the table (its
+         * inline keys and other blob files) nor the node. */
+        if (fe->lost_blobs_ok && (rc == DK_ECORRUPT || rc == -ENOENT) &&
+            (rc = dk__lsm_blob_get_lost(fe->blobs, num, &f->blobs[i])) == 0) {
+            if (fe->host && fe->host->log)
+                fe->host->log(fe->host, DK_LOG_ERROR,
+                              "lsm: table %s references blob file %06llu, which is missing or damaged: "
+                              "reads of its values fail until their keys are written again (run a repair)",
+                              path, (unsigned long long)num);
+            f->nblobs++;
+            continue;
+        }
+        if (fe->host && fe->host->log)
+            fe->host->log(fe->host, DK_LOG_ERROR,
+                          "lsm: table %s references blob file %06llu, which cannot be read", path,
+                          (unsigned long long)num);
+        for (size_t j = 0; j < f->nblobs; j++)
+            dk__lsm_blob_unref(f->blobs[j]);
+        free(f->blobs);
+        dk__lsm_table_close(f->table);
     }
     if (rc) {
         free(f);
@@ -89,6 +133,9 @@ static void vs_file_destroy(lsm_file *f)
 {
     const lsm_fileenv *fe = f->fenv;
     dk__lsm_table_close(f->table);
+    for (size_t i = 0; i < f->nblobs; i++)
+        dk__lsm_blob_unref(f->blobs[i]);
+    free(f->blobs);
     if (atomic_load(&f->obsolete)) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%06llu.sst", fe->dir, (unsigned long long)f->number);
@@ -421,6 +468,74 @@ void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e)
         if (!readded && vs_deleted(e, number))
             atomic_store(&base->files[i]->obsolete, 1);
     }
+}
+
+int dk__lsm_version_has_blob(const lsm_version *v, uint64_t number)
+{
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = 0; j < v->files[i]->nblobs; j++)
+            if (v->files[i]->blobs[j]->number == number)
+                return 1;
+    return 0;
+}
+
+static int vs_u64cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t *dk__lsm_version_blob_numbers(const lsm_version *v, size_t *count)
+{
+    size_t cap = 0, n = 0, u = 0;
+    *count = 0;
+    for (size_t i = 0; i < v->n; i++)
+        cap += v->files[i]->nblobs;
+    uint64_t *nums = cap ? malloc(cap * sizeof(*nums)) : NULL;
+    if (!nums)
+        return NULL;
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = 0; j < v->files[i]->nblobs; j++)
+            nums[n++] = v->files[i]->blobs[j]->number;
+    qsort(nums, n, sizeof(*nums), vs_u64cmp);
+    for (size_t i = 0; i < n; i++)
+        if (!u || nums[u - 1] != nums[i])
+            nums[u++] = nums[i];
+    *count = u;
+    return nums;
+}
+
+int dk__lsm_blob_numbers_has(const uint64_t *nums, size_t n, uint64_t number)
+{
+    return n && bsearch(&number, nums, n, sizeof(*nums), vs_u64cmp) != NULL;
+}
+
+/* One sorted list of nv's blob files, not a scan of nv per blob file of
+ * each deleted table (under edit_mu: quadratic in the blob files). */
+void dk__lsm_version_retire_blobs(const lsm_version *base, const lsm_version *nv, const lsm_edit *e)
+{
+    uint64_t *live = NULL;
+    size_t nlive = 0;
+    int listed = 0;
+    for (size_t i = 0; i < base->n; i++) {
+        const lsm_file *f = base->files[i];
+        if (!f->nblobs || !vs_deleted(e, f->number))
+            continue;
+        if (!listed) {
+            live = dk__lsm_version_blob_numbers(nv, &nlive);
+            listed = 1;
+        }
+        for (size_t j = 0; j < f->nblobs; j++) {
+            uint64_t num = f->blobs[j]->number;
+            if (atomic_load(&f->blobs[j]->obsolete))
+                continue;
+            /* out of memory (live NULL with blob files in nv): the scan */
+            int named = live ? dk__lsm_blob_numbers_has(live, nlive, num) : dk__lsm_version_has_blob(nv, num);
+            if (!named)
+                atomic_store(&f->blobs[j]->obsolete, 1);
+        }
+    }
+    free(live);
 }
 
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level)

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "blob.h"
 #include "table.h"
 
 #define LSM_NUM_LEVELS 7
@@ -28,6 +29,9 @@ typedef struct lsm_fileenv {
     lsm_codecs *codecs; /* the engine's block codecs; may be NULL */
     const dk_host *host;
     lsm_reaper *reaper; /* deletes what readers retire; NULL: inline */
+    lsm_blobs *blobs;   /* the engine's blob files (blob.h); NULL: tables name none */
+    int lost_blobs_ok;  /* recovery: a blob file that cannot be opened fails its
+                         * reads, not the tables naming it (version.c) */
 } lsm_fileenv;
 
 typedef struct lsm_file {
@@ -40,6 +44,8 @@ typedef struct lsm_file {
                                * (NNNNNN.bad, version.c); under the engine lock */
     _Atomic int obsolete; /* unlink when the last reference goes */
     lsm_table *table;
+    lsm_blob **blobs; /* a reference on each blob file the table names */
+    size_t nblobs;
     const lsm_fileenv *fenv;
     struct lsm_file *reap_next; /* on the reaper's list */
 } lsm_file;
@@ -113,6 +119,16 @@ lsm_version *dk__lsm_version_apply(const lsm_version *base, const lsm_edit *e, l
  * except those e adds back (a compaction move re-lists a file at a deeper
  * level under the same number). */
 void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e);
+/* After an install of e over base as nv: mark obsolete every blob file a
+ * table e deleted named and no table of nv names (blob.h). */
+void dk__lsm_version_retire_blobs(const lsm_version *base, const lsm_version *nv, const lsm_edit *e);
+/* The blob files v's tables name, sorted, *count of them, for the caller
+ * to free (NULL: none, or out of memory); dk__lsm_blob_numbers_has
+ * searches such a list. */
+uint64_t *dk__lsm_version_blob_numbers(const lsm_version *v, size_t *count);
+int dk__lsm_blob_numbers_has(const uint64_t *nums, size_t n, uint64_t number);
+/* True when a table of v names blob file number. */
+int dk__lsm_version_has_blob(const lsm_version *v, uint64_t number);
 size_t dk__lsm_version_level_count(const lsm_version *v, uint32_t level);
 /* The runs of v whose user-key range covers key, highest max sequence
  * first: binary search in disjoint levels, a scan of overlapping ones.

@@ -16,8 +16,9 @@
  * be the layout's, in order. And the store must not have changed under
  * the engine while the node was down: a lost table, or a bit flipped in
  * one, changes what a scan finds without any write (anti-entropy must
- * then see the difference to repair it). Tables never change once
- * written, so a fingerprint of the engine folder's *.sst files (name,
+ * then see the difference to repair it). Tables and blob files never
+ * change once written, so a fingerprint of the engine folder's *.sst and
+ * *.blob files (name,
  * inode, size, modification time) taken after the flush at the stop must
  * be the same at the first build; a compaction in between also changes
  * it, which only costs a rebuild. An engine that reports no sequence number
@@ -78,7 +79,8 @@ static int ae_table_cmp(const void *a, const void *b)
     return strcmp(((const ae_table *)a)->name, ((const ae_table *)b)->name);
 }
 
-/* The fingerprint of data_dir/engine's *.sst files: 0 and *fp, or -errno. */
+/* The fingerprint of data_dir/engine's *.sst and *.blob files: 0 and *fp,
+ * or -errno. */
 static int ae_tables_fp(dk_node *node, uint64_t *fp)
 {
     char dir[4200], path[4500];
@@ -93,7 +95,10 @@ static int ae_tables_fp(dk_node *node, uint64_t *fp)
     while (!rc && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         struct stat st;
-        if (len < 5 || len >= sizeof(t->name) || strcmp(e->d_name + len - 4, ".sst") != 0)
+        /* Tables, and the blob files holding their large values. */
+        if (len < 5 || len >= sizeof(t->name) ||
+            (strcmp(e->d_name + len - 4, ".sst") != 0 &&
+             (len < 6 || strcmp(e->d_name + len - 5, ".blob") != 0)))
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         if (stat(path, &st) != 0) {

@@ -22,6 +22,13 @@
  * crash points fall inside windows too: after a group's first records
  * were appended and while more join, before the one fdatasync.
  *
+ * A fourth pass (synchronous writes) sends every value of at least 100
+ * bytes to blob files (blob_min_size, blob.h) with the GC cutoff at 100 %
+ * (every compaction relocates the values of every blob file with garbage),
+ * so crash points fall while blob files are written and synced at flush
+ * and relocated by compaction; after each recovery no blob file may be
+ * left that no table names (the engine's count equals the directory's).
+ *
  * DK_LSM_CRASH_STRIDE=n tests every n-th point (default 1: all of them).
  */
 #include "test-lsm-util.h"
@@ -272,10 +279,12 @@ static int cr_check(const cr_model *got, int synced, int issued)
  * interval is never reached by this workload's small tables). Set before
  * the first write: the background threads read it only after taking the
  * mutex the write path releases. */
-enum { CR_SYNC, CR_ASYNC, CR_WINDOWED };
+enum { CR_SYNC, CR_ASYNC, CR_WINDOWED, CR_BLOB };
 
 static lsm_db *cr_open(lsm_env *env, int mode, int *rc)
 {
+    dk_fake_host_set_option(&ch, "blob_min_size", mode == CR_BLOB ? "100" : "0");
+    dk_fake_host_set_option(&ch, "blob_gc_age_cutoff", "100");
     lsm_db *db = tl_open(&ch, env, "/db", 4096, "zstd", rc);
     if (db)
         db->writeback_bytes = 256;
@@ -295,7 +304,7 @@ static int cr_run(lsm_db *db, int async, int *synced_upto, int *bad)
 
 static void cr_every_crash_point(int mode)
 {
-    int async = mode != CR_SYNC;
+    int async = mode != CR_SYNC && mode != CR_BLOB;
     /* Count the points of a clean run. */
     lsm_env *env = dk__lsm_env_fault(42);
     CU_ASSERT_PTR_NOT_NULL_FATAL(env);
@@ -309,18 +318,21 @@ static void cr_every_crash_point(int mode)
     /* The windowed pass must really wait inside groups. */
     uint64_t waits = tl_stat(db, "lsm_group_commit_waits_total");
     CU_ASSERT_TRUE(mode == CR_WINDOWED ? waits > 0 : 1);
+    /* The blob pass must really write blob files and collect them. */
+    CU_ASSERT_TRUE(mode == CR_BLOB ? tl_stat(db, "lsm_blob_flush_bytes_total") > 0 : 1);
+    CU_ASSERT_TRUE(mode == CR_BLOB ? tl_stat(db, "lsm_blob_gc_records_total") > 0 : 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     uint64_t points = dk__lsm_fault_points(env);
     env->ops->destroy(env);
     /* The workload must really flush and compact, or the test proves little. */
-    static const char *const names[] = {"write", "write_async", "write_async, window"};
+    static const char *const names[] = {"write", "write_async", "write_async, window", "write, blob files"};
     fprintf(stderr, "%s: %llu points in a clean run (%llu windows)\n", names[mode],
             (unsigned long long)points, (unsigned long long)waits);
     CU_ASSERT_TRUE_FATAL(points > (async ? 300u : 1500u));
 
     const char *s = getenv("DK_LSM_CRASH_STRIDE");
     uint64_t stride = s && atoi(s) > 0 ? (uint64_t)atoi(s) : 1;
-    int tested = 0, failed_open = 0, bad_state = 0, bad_after = 0;
+    int tested = 0, failed_open = 0, bad_state = 0, bad_after = 0, orphans = 0;
     /* Points past the clean run's count can still fire: background work
      * interleaves differently each run. */
     for (uint64_t p = 1; p <= points + 20; p += stride) {
@@ -356,6 +368,9 @@ static void cr_every_crash_point(int mode)
                         "%d synced batches (%d issued)\n",
                         (unsigned long long)p, synced, issued);
         }
+        if ((uint64_t)tl_count_files(env, "/db", ".blob") != tl_stat(db, "lsm_blob_files") && orphans++ < 3)
+            fprintf(stderr, "crash point %llu: %d blob files, the engine knows %llu\n", (unsigned long long)p,
+                    tl_count_files(env, "/db", ".blob"), (unsigned long long)tl_stat(db, "lsm_blob_files"));
         /* The recovered engine takes and keeps a new synced write. */
         if (tl_put(db, "after", "crash", 1) || !tl_has(db, "after", "crash"))
             bad_after++;
@@ -375,6 +390,7 @@ static void cr_every_crash_point(int mode)
     CU_ASSERT_EQUAL(bad_state, 0);
     CU_ASSERT_EQUAL(bad_after, 0);
     CU_ASSERT_EQUAL(bad_cb, 0);
+    CU_ASSERT_EQUAL(orphans, 0);
 }
 
 static void test_every_crash_point(void)
@@ -390,10 +406,16 @@ static void test_every_crash_point_window(void)
     cr_every_crash_point(CR_WINDOWED);
 }
 
+static void test_every_crash_point_blob(void)
+{
+    cr_every_crash_point(CR_BLOB);
+}
+
 static CU_TestInfo cr_tests[] = {
     {"every_crash_point", test_every_crash_point},
     {"every_crash_point_async", test_every_crash_point_async},
     {"every_crash_point_window", test_every_crash_point_window},
+    {"every_crash_point_blob", test_every_crash_point_blob},
     CU_TEST_INFO_NULL,
 };
 
