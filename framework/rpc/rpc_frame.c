@@ -71,6 +71,20 @@ int dk_frame_begin(dk_buf *out, size_t *start)
     return dk_buf_append(out, zero, sizeof(zero));
 }
 
+/* The 24-byte header of a frame whose body is body_len bytes, its own CRC
+ * last. */
+static void frame_put_header(uint8_t *h, uint8_t type, uint16_t flags, uint64_t request_id, size_t body_len)
+{
+    dk_put_u16(h, DK_FRAME_MAGIC);
+    h[2] = DK_FRAME_VERSION;
+    h[3] = type;
+    dk_put_u16(h + 4, flags);
+    dk_put_u16(h + 6, 0);
+    dk_put_u64(h + 8, request_id);
+    dk_put_u32(h + 16, (uint32_t)body_len);
+    dk_put_u32(h + 20, dk_crc32c_mask(dk_crc32c(h, 20)));
+}
+
 int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uint64_t request_id)
 {
     size_t body_len = out->len - start - DK_FRAME_HEADER_LEN;
@@ -84,14 +98,7 @@ int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uin
     if (rc)
         goto err;
     uint8_t *h = out->data + start;
-    dk_put_u16(h, DK_FRAME_MAGIC);
-    h[2] = DK_FRAME_VERSION;
-    h[3] = type;
-    dk_put_u16(h + 4, flags);
-    dk_put_u16(h + 6, 0);
-    dk_put_u64(h + 8, request_id);
-    dk_put_u32(h + 16, (uint32_t)body_len);
-    dk_put_u32(h + 20, dk_crc32c_mask(dk_crc32c(h, 20)));
+    frame_put_header(h, type, flags, request_id, body_len);
     dk_put_u32(out->data + out->len, dk_crc32c_mask(dk_crc32c(h + DK_FRAME_HEADER_LEN, body_len)));
     out->len += DK_FRAME_TRAILER_LEN;
     return 0;
@@ -115,14 +122,7 @@ int dk_frame_finish_lent(dk_buf *out, size_t start, size_t split, dk_slice mid, 
     if (rc)
         goto err;
     uint8_t *h = out->data + start;
-    dk_put_u16(h, DK_FRAME_MAGIC);
-    h[2] = DK_FRAME_VERSION;
-    h[3] = type;
-    dk_put_u16(h + 4, flags);
-    dk_put_u16(h + 6, 0);
-    dk_put_u64(h + 8, request_id);
-    dk_put_u32(h + 16, (uint32_t)body_len);
-    dk_put_u32(h + 20, dk_crc32c_mask(dk_crc32c(h, 20)));
+    frame_put_header(h, type, flags, request_id, body_len);
     uint32_t crc = dk_crc32c(h + DK_FRAME_HEADER_LEN, head);
     crc = dk_crc32c_extend(crc, mid.ptr, mid.len);
     crc = dk_crc32c_extend(crc, out->data + split, tail);

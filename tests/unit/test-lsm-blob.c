@@ -49,33 +49,6 @@ static int tb_flush(lsm_db *db)
     return dk__lsm_engine_ops.flush(&db->base);
 }
 
-/* Sum of the sizes of dir's *.blob files. */
-typedef struct tb_sum {
-    const char *dir;
-    uint64_t bytes;
-    int n;
-} tb_sum;
-static int tb_sum_cb(void *arg, const char *name)
-{
-    tb_sum *s = arg;
-    size_t l = strlen(name);
-    if (l > 5 && !strcmp(name + l - 5, ".blob")) {
-        char p[4096];
-        struct stat st;
-        snprintf(p, sizeof(p), "%s/%s", s->dir, name);
-        if (stat(p, &st) == 0)
-            s->bytes += (uint64_t)st.st_size;
-        s->n++;
-    }
-    return 0;
-}
-static uint64_t tb_blob_bytes(lsm_env *env, const char *dir)
-{
-    tb_sum s = {dir, 0, 0};
-    env->ops->list(env, dir, tb_sum_cb, &s);
-    return s.bytes;
-}
-
 /* The lowest numbered blob file in dir (0: none). */
 typedef struct tb_low {
     unsigned long long n;
@@ -134,7 +107,7 @@ static void test_round_trip(void)
      * 12-byte header, the 10-byte key and the value. */
     uint64_t want = LSM_BLOB_HEADER + 10 * (LSM_BLOB_REC_HDR + 10 + TB_BIG);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_flush_bytes_total"), want);
-    CU_ASSERT_EQUAL(tb_blob_bytes(env, dir), want);
+    CU_ASSERT_EQUAL(tl_files_bytes(env, dir, ".blob", NULL), want);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_live_bytes"), want - LSM_BLOB_HEADER); /* all referenced */
     /* The table holds references, not values. */
     CU_ASSERT_TRUE(tl_stat(db, "lsm_table_bytes") < 10 * TB_BIG / 4);
@@ -241,7 +214,7 @@ static void test_compaction_moves_references(void)
     tb_settle(db);
     uint64_t blob = tl_stat(db, "lsm_blob_flush_bytes_total"),
              before = tl_stat(db, "lsm_compaction_write_bytes_total");
-    uint64_t disk = tb_blob_bytes(env, dir);
+    uint64_t disk = tl_files_bytes(env, dir, ".blob", NULL);
     CU_ASSERT_TRUE(blob >= 300u * TB_BIG);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 3);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
@@ -249,7 +222,7 @@ static void test_compaction_moves_references(void)
     CU_ASSERT_TRUE(wrote > 0);
     CU_ASSERT_TRUE(wrote < blob / 20); /* references: tens of bytes per key */
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_gc_bytes_total"), 0);
-    CU_ASSERT_EQUAL(tb_blob_bytes(env, dir), disk);
+    CU_ASSERT_EQUAL(tl_files_bytes(env, dir, ".blob", NULL), disk);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
     int bad = 0;
     for (int i = 0; i < 300; i++) {
@@ -361,7 +334,8 @@ static void test_manual_compaction_reclaims(void)
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, first);
     CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2); /* the second, and the relocation's */
-    CU_ASSERT_TRUE(tb_blob_bytes(env, dir) < 41u * (LSM_BLOB_REC_HDR + 10 + TB_BIG) + 2 * LSM_BLOB_HEADER);
+    CU_ASSERT_TRUE(tl_files_bytes(env, dir, ".blob", NULL) <
+                   41u * (LSM_BLOB_REC_HDR + 10 + TB_BIG) + 2 * LSM_BLOB_HEADER);
     int bad = 0;
     for (int i = 0; i < 40; i++) {
         tl_key(k, i);
@@ -403,7 +377,7 @@ static void test_overwrite_bounded(void)
         }
         if (r % 10 == 9) {
             tb_settle(db);
-            uint64_t b = tb_blob_bytes(env, dir);
+            uint64_t b = tl_files_bytes(env, dir, ".blob", NULL);
             if (b > peak)
                 peak = b;
         }
@@ -413,10 +387,10 @@ static void test_overwrite_bounded(void)
     uint64_t written = tl_stat(db, "lsm_blob_flush_bytes_total") + tl_stat(db, "lsm_blob_gc_bytes_total");
     fprintf(stderr, "overwrite: written %llu, peak on disk %llu, live %llu, now %llu in %d files\n",
             (unsigned long long)written, (unsigned long long)peak, (unsigned long long)live,
-            (unsigned long long)tb_blob_bytes(env, dir), tl_count_files(env, dir, ".blob"));
+            (unsigned long long)tl_files_bytes(env, dir, ".blob", NULL), tl_count_files(env, dir, ".blob"));
     CU_ASSERT_TRUE(written > 20 * live);
     CU_ASSERT_TRUE(peak < 6 * live);
-    CU_ASSERT_TRUE(tb_blob_bytes(env, dir) < 6 * live);
+    CU_ASSERT_TRUE(tl_files_bytes(env, dir, ".blob", NULL) < 6 * live);
     char path[4096];
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, first);
     CU_ASSERT_TRUE(first > 0);

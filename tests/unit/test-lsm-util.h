@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fake_host.h"
 #include "lsm.h"
@@ -106,23 +107,40 @@ static inline int tl_close(lsm_db *db)
     return dk__lsm_engine_ops.close(&db->base);
 }
 
-/* Count files in dir whose name ends with suffix. */
+/* Count files in dir whose name ends with suffix, and their bytes. */
 typedef struct tl_count {
-    const char *suffix;
+    const char *dir, *suffix;
     int n;
+    uint64_t bytes;
 } tl_count;
 static inline int tl_count_cb(void *arg, const char *name)
 {
     tl_count *c = arg;
     size_t a = strlen(name), b = strlen(c->suffix);
-    c->n += a >= b && !strcmp(name + a - b, c->suffix);
+    if (a < b || strcmp(name + a - b, c->suffix))
+        return 0;
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", c->dir, name);
+    if (stat(p, &st) == 0)
+        c->bytes += (uint64_t)st.st_size;
+    c->n++;
     return 0;
 }
 static inline int tl_count_files(lsm_env *env, const char *dir, const char *suffix)
 {
-    tl_count c = {suffix, 0};
+    tl_count c = {dir, suffix, 0, 0};
     env->ops->list(env, dir, tl_count_cb, &c);
     return c.n;
+}
+/* The bytes of dir's files ending with suffix (*n: how many, may be NULL). */
+static inline uint64_t tl_files_bytes(lsm_env *env, const char *dir, const char *suffix, int *n)
+{
+    tl_count c = {dir, suffix, 0, 0};
+    env->ops->list(env, dir, tl_count_cb, &c);
+    if (n)
+        *n = c.n;
+    return c.bytes;
 }
 
 /* The engine's stat name as it reports it now (0 when it reports none). */
