@@ -520,7 +520,7 @@ static void test_malformed_ref_compacts(void)
     lsm_tb_opts o = {.bits_per_key = 10, .host = &th.host};
     lsm_table_builder *tb;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_open(env, path, &o, &tb), 0);
-    uint8_t kb[3][8], bad[4] = {0, 0x80, 0x80, 0x80};
+    uint8_t kb[3][1 + LSM_TRAILER], bad[4] = {0, 0x80, 0x80, 0x80};
     CU_ASSERT_EQUAL(dk__lsm_tb_add(tb, lsm_ikey_make(kb[0], tl_str("a"), 1, LSM_TYPE_VALUE), tl_str("x")), 0);
     CU_ASSERT_EQUAL(
         dk__lsm_tb_add(tb, lsm_ikey_make(kb[1], tl_str("b"), 2, LSM_TYPE_BLOB), (dk_slice){bad, 4}), 0);
