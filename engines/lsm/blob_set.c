@@ -50,6 +50,31 @@ struct lsm_blobs {
     _Atomic uint64_t door_asked;
 };
 
+/* Enter nb (its number set) into the set with one reference, or, when a
+ * racing opener entered the same file first, drop nb (closing its file)
+ * and take a reference on that one. Returns the object to use. */
+static lsm_blob *bs_publish(lsm_blobs *s, lsm_blob *nb)
+{
+    size_t h = (size_t)(nb->number % BS_BUCKETS);
+    nb->refs = 1;
+    nb->set = s;
+    atomic_init(&nb->obsolete, 0);
+    pthread_mutex_lock(&s->mu);
+    for (lsm_blob *b = s->buckets[h]; b; b = b->next)
+        if (b->number == nb->number) {
+            b->refs++;
+            pthread_mutex_unlock(&s->mu);
+            if (nb->f)
+                s->env->ops->close_r(nb->f);
+            free(nb);
+            return b;
+        }
+    nb->next = s->buckets[h];
+    s->buckets[h] = nb;
+    pthread_mutex_unlock(&s->mu);
+    return nb;
+}
+
 /* 1 when (file, off) was asked about since the last clearing (admit it
  * to the cache), else 0 and noted. */
 static int bs_door_admit(lsm_blobs *s, uint64_t file, uint64_t off)
@@ -150,23 +175,7 @@ int dk__lsm_blob_get(lsm_blobs *s, uint64_t number, lsm_blob **out)
         return rc;
     }
     nb->number = number;
-    nb->refs = 1;
-    nb->set = s;
-    atomic_init(&nb->obsolete, 0);
-    pthread_mutex_lock(&s->mu);
-    for (lsm_blob *b = s->buckets[h]; b; b = b->next)
-        if (b->number == number) {
-            b->refs++;
-            pthread_mutex_unlock(&s->mu);
-            s->env->ops->close_r(nb->f);
-            free(nb);
-            *out = b;
-            return 0;
-        }
-    nb->next = s->buckets[h];
-    s->buckets[h] = nb;
-    pthread_mutex_unlock(&s->mu);
-    *out = nb;
+    *out = bs_publish(s, nb);
     return 0;
 }
 
@@ -176,25 +185,9 @@ int dk__lsm_blob_get_lost(lsm_blobs *s, uint64_t number, lsm_blob **out)
     if (!nb)
         return -ENOMEM;
     nb->number = number;
-    nb->refs = 1;
     nb->lost = 1;
-    nb->set = s;
     atomic_init(&nb->size, 0);
-    atomic_init(&nb->obsolete, 0);
-    size_t h = (size_t)(number % BS_BUCKETS);
-    pthread_mutex_lock(&s->mu);
-    for (lsm_blob *b = s->buckets[h]; b; b = b->next)
-        if (b->number == number) {
-            b->refs++;
-            pthread_mutex_unlock(&s->mu);
-            free(nb);
-            *out = b;
-            return 0;
-        }
-    nb->next = s->buckets[h];
-    s->buckets[h] = nb;
-    pthread_mutex_unlock(&s->mu);
-    *out = nb;
+    *out = bs_publish(s, nb);
     return 0;
 }
 

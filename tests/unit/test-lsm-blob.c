@@ -69,20 +69,6 @@ static unsigned long long tb_lowest_blob(lsm_env *env, const char *dir)
     return l.n;
 }
 
-/* Wait until no flush or compaction is running or pending (no time
- * limit is asserted: the suite's timeout ends a hang). */
-static void tb_settle(lsm_db *db)
-{
-    for (;;) {
-        pthread_mutex_lock(&db->mu);
-        int busy = db->imm || db->compacting || db->compact_pending;
-        pthread_mutex_unlock(&db->mu);
-        if (!busy)
-            return;
-        usleep(2000);
-    }
-}
-
 /* Big and small values through get, get_lent and an iterator. */
 static void test_round_trip(void)
 {
@@ -211,7 +197,7 @@ static void test_compaction_moves_references(void)
         }
         CU_ASSERT_EQUAL(tb_flush(db), 0);
     }
-    tb_settle(db);
+    tl_settle(db);
     uint64_t blob = tl_stat(db, "lsm_blob_flush_bytes_total"),
              before = tl_stat(db, "lsm_compaction_write_bytes_total");
     uint64_t disk = tl_files_bytes(env, dir, ".blob", NULL);
@@ -258,7 +244,7 @@ static void test_gc_relocates(void)
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(tb_flush(db), 0);
-    tb_settle(db);
+    tl_settle(db);
     char path[4096];
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, first);
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
@@ -327,7 +313,7 @@ static void test_manual_compaction_reclaims(void)
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(tb_flush(db), 0);
-    tb_settle(db);
+    tl_settle(db);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_gc_records_total"), 20); /* the 20 live ones of the first */
@@ -376,13 +362,13 @@ static void test_overwrite_bounded(void)
             first = tb_lowest_blob(env, dir);
         }
         if (r % 10 == 9) {
-            tb_settle(db);
+            tl_settle(db);
             uint64_t b = tl_files_bytes(env, dir, ".blob", NULL);
             if (b > peak)
                 peak = b;
         }
     }
-    tb_settle(db);
+    tl_settle(db);
     uint64_t live = (uint64_t)(KEYS + ONCE) * TB_BIG;
     uint64_t written = tl_stat(db, "lsm_blob_flush_bytes_total") + tl_stat(db, "lsm_blob_gc_bytes_total");
     fprintf(stderr, "overwrite: written %llu, peak on disk %llu, live %llu, now %llu in %d files\n",

@@ -97,20 +97,6 @@ static int bg_load_leveled(bg_policy *out)
     return out->ops->open(&pph.host, &conf, &out->p);
 }
 
-/* Wait until no flush or compaction runs or is pending (no time limit is
- * asserted: the suite's timeout ends a hang). */
-static void bg_settle(lsm_db *db)
-{
-    for (;;) {
-        pthread_mutex_lock(&db->mu);
-        int busy = db->imm || db->compacting || db->compact_pending;
-        pthread_mutex_unlock(&db->mu);
-        if (!busy)
-            return;
-        usleep(2000);
-    }
-}
-
 /* The reviewer's load: per flush 20 cold values appended (new keys, so
  * their tables are moved down rather than merged) and 200 overwrites of
  * 50 hot keys; every flush's blob file holds both. Without forced GC the
@@ -157,13 +143,13 @@ static void test_leveled_append_bounded(void)
         }
         CU_ASSERT_EQUAL(bg_flush(db), 0);
         if (r % 100 == 99) {
-            bg_settle(db);
+            tl_settle(db);
             int n = (int)tl_stat(db, "lsm_blob_files");
             max_files = n > max_files ? n : max_files;
             fprintf(stderr, "%s%d", r == 99 ? "\n  blob files every 100 flushes: " : " ", n);
         }
     }
-    bg_settle(db);
+    tl_settle(db);
     int n_blob = 0;
     uint64_t blob_bytes = tl_files_bytes(env, dir, ".blob", &n_blob);
     uint64_t rec = 12 + 8 + 310; /* about one record */

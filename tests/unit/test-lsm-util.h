@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fake_host.h"
 #include "lsm.h"
@@ -105,6 +106,20 @@ static inline int tl_has(lsm_db *db, const char *k, const char *v)
 static inline int tl_close(lsm_db *db)
 {
     return dk__lsm_engine_ops.close(&db->base);
+}
+
+/* Wait until no flush or compaction runs or is pending (no time limit is
+ * asserted: the suite's timeout ends a hang). */
+static inline void tl_settle(lsm_db *db)
+{
+    for (;;) {
+        pthread_mutex_lock(&db->mu);
+        int busy = db->imm || db->compacting || db->compact_pending;
+        pthread_mutex_unlock(&db->mu);
+        if (!busy)
+            return;
+        usleep(2000);
+    }
 }
 
 /* Count files in dir whose name ends with suffix, and their bytes. */
