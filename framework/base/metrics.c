@@ -159,6 +159,9 @@ static const known_metric known[] = {
                                   "by read_repair_percent)."},
     {"coord_unavailable_total", "Requests answered 503 because too few replicas answered."},
     {"coord_writes_total", "Writes (PUT, DELETE) this node coordinated."},
+    {"coord_writes_worker_total",
+     "Local writes of coordinated writes run on a worker thread because the loop "
+     "could not start them without blocking (CAS, key busy, copy not in memory)."},
     {"decommission_handed_off",
      "1 once this node is left and has handed everything off: it can be stopped (cluster/leaver.h)."},
     {"engine_keys", "Keys the memory engine holds."},
@@ -317,6 +320,12 @@ static const known_metric known[] = {
     {"stream_ranges_pending", "Ranges waiting to be streamed to this node."},
     {"streams_in_flight", "Range streams running now."},
     {"tombstones_kept_unrepaired_total", "Tombstones past gc_grace kept because no repair covered them yet."},
+    {"store_async_stripe_busy_total",
+     "Non-blocking writes that found their key's stripe lock held (by a write "
+     "in flight on the same stripe) and went to a worker."},
+    {"store_try_read_blocked_total",
+     "Non-blocking reads before a write that needed the disk (the write went to "
+     "a worker)."},
     {"tombstones_purged_total", "Tombstones purged by compaction."},
 };
 

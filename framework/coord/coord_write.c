@@ -598,6 +598,7 @@ void dk__wop_local(wop *op)
         return;
     op->job.run = local_write_run;
     op->job.done = local_write_done;
+    dk_metrics_add("coord_writes_worker_total", 1);
     int rc = wop_keep_value(op);
     if (rc == 0)
         rc = dk__coord_job(op->c, &op->job);

@@ -1,0 +1,90 @@
+#!/bin/sh
+# bench/load/peak-prof.sh - where the CPU of a 3-node quorum PUT goes at its
+# peak: the run-cluster.sh cluster (lsm, n_replicas 3, sync = true, plus
+# $DYNKV_CREATE) under a closed-loop PUT (CONNS 50, new 10 KiB keys, quorum)
+# for PROF_SECS (10) s after a 15 s fill, ROUNDS (1) times; for each round
+# prints the PUT rate, then per thread role (loop 0 = each node's main
+# thread, loop N = the other `dynkvd` threads, lsm-wal, lsm-flush,
+# lsm-compact, the rest) the CPU (user / sys) and the context switches
+# (voluntary + involuntary) per PUT, summed over the 3 nodes, from
+# /proc/PID/task/*/{stat,status} read before and after. PERF=1 also records
+# `perf record -a -g -F 499` over the window into $PERF_OUT (default
+# /tmp/peak-prof.perf.data) and prints its top symbols.
+#
+#   [DYNKV_CREATE="--set ..."] bench/load/peak-prof.sh [-B BUILDDIR]
+set -eu
+
+. "$(dirname "$0")/common.sh"
+load_opts peak-prof 15 "$@"
+PROF_SECS=${PROF_SECS:-10}
+ROUNDS=${PROF_ROUNDS:-1}
+PERF=${PERF:-0}
+PERF_OUT=${PERF_OUT:-/tmp/peak-prof.perf.data}
+load_tmp peak-prof
+build_all "$BUILD"
+# shellcheck disable=SC2086  # DYNKV_CREATE is a list of words
+cluster_up --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true ${DYNKV_CREATE:-}
+PIDS=$(cat "$CL"/n*/pid)
+
+# snap OUT: every node's counters (GET /metrics, no histograms), "name value" lines
+snap() {
+    for t in $(echo "$TARGETS" | tr ',' ' '); do
+        curl -s --max-time 5 "http://$t/metrics" | grep -v '^#' | grep -v '_bucket\|_sum\|_count\|_seconds\|_bytes ' || true
+    done | awk 'NF >= 2 { print $1, $NF }' >"$1"
+}
+
+# threads OUT: one line per thread of the PIDS: "pid tid role utime stime switches"
+threads() {
+    for p in $PIDS; do
+        for t in /proc/"$p"/task/*; do
+            tid=${t##*/}
+            name=$(cat "$t/comm" 2>/dev/null) || continue
+            st=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
+            sw=$(awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }' "$t/status" 2>/dev/null) || continue
+            echo "$p $tid $name $(echo "$st" | cut -d' ' -f12,13) $sw"
+        done
+    done >"$1"
+}
+
+"$DK_LOAD" -m put -c "$CONNS" -d 15 --perm -k 100000000 -p "f-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/fill.out" 2>&1 || true
+echo "fill: $(field ops_s "$TMP/fill.out")/s; DYNKV_CREATE=${DYNKV_CREATE:-}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$ROUNDS"); do
+    threads "$TMP/t0"
+    snap "$TMP/m0"
+    if [ "$PERF" = 1 ]; then
+        perf record -a -g -F 499 -o "$PERF_OUT" -- sleep "$PROF_SECS" >"$TMP/perf.log" 2>&1 &
+        PERF_PID=$!
+    fi
+    "$DK_LOAD" -m put -c "$CONNS" -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
+    threads "$TMP/t1"
+    snap "$TMP/m1"
+    [ "$PERF" = 1 ] && wait "$PERF_PID"
+    n=$(field ok "$TMP/run.out")
+    echo "round $r: $(field ops_s "$TMP/run.out") PUT/s (ok $n, p99 $(field p99_ms "$TMP/run.out") ms), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
+        function role(pid, tid, name) {
+            if (name == "dynkvd") return (pid == tid) ? "loop0" : "loopN"
+            if (name ~ /^lsm-/) return name
+            return "other"
+        }
+        FNR == NR { u[$2] = $4; s[$2] = $5; c[$2] = $6; next }
+        {
+            k = role($1, $2, $3)
+            du = $4 - u[$2]; ds = $5 - s[$2]; dc = $6 - c[$2]
+            U[k] += du; S[k] += ds; C[k] += dc
+            TU += du; TS += ds; TC += dc
+            if (du + ds > 0 && k == "loopN") { NT[k]++; if (du + ds > MX[k]) MX[k] = du + ds }
+        }
+        END {
+            f = 1e6 / hz / n
+            printf "  %-12s %8s %8s %8s %9s\n", "role", "cpu_us", "user", "sys", "switches"
+            for (k in U) printf "  %-12s %8.1f %8.1f %8.1f %9.2f\n", k, (U[k] + S[k]) * f, U[k] * f, S[k] * f, C[k] / n
+            printf "  %-12s %8.1f %8.1f %8.1f %9.2f\n", "total", (TU + TS) * f, TU * f, TS * f, TC / n
+            printf "  (loopN: %d busy threads, the busiest %.1f us per PUT)\n", NT["loopN"], MX["loopN"] * f
+        }' "$TMP/t0" "$TMP/t1" | sort
+    echo "  counters per PUT (3 nodes summed, those >= 0.01):"
+    awk -v n="$n" 'FNR == NR { a[$1] += $2; next } { b[$1] += $2 } END { for (k in b) if ((b[k] - a[k]) / n >= 0.01) printf "    %-60s %8.3f\n", k, (b[k] - a[k]) / n }' "$TMP/m0" "$TMP/m1" | sort
+done
+if [ "$PERF" = 1 ]; then
+    perf report -i "$PERF_OUT" --no-children --sort comm,dso,sym --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -60
+fi
