@@ -9,7 +9,8 @@
 # (voluntary + involuntary) per PUT, summed over the 3 nodes, from
 # /proc/PID/task/*/{stat,status} read before and after. PERF=1 also records
 # `perf record -a -g -F 499` over the window into $PERF_OUT (default
-# /tmp/peak-prof.perf.data) and prints its top symbols.
+# /tmp/peak-prof.perf.data) and prints its top symbols; SYSCALLS=1 counts
+# the system calls per PUT by role (perf stat -e raw_syscalls:sys_enter).
 #
 #   [DYNKV_CREATE="--set ..."] bench/load/peak-prof.sh [-B BUILDDIR]
 set -eu
@@ -19,6 +20,7 @@ load_opts peak-prof 15 "$@"
 PROF_SECS=${PROF_SECS:-10}
 ROUNDS=${PROF_ROUNDS:-1}
 PERF=${PERF:-0}
+SYSCALLS=${SYSCALLS:-0}
 PERF_OUT=${PERF_OUT:-/tmp/peak-prof.perf.data}
 load_tmp peak-prof
 build_all "$BUILD"
@@ -55,10 +57,15 @@ for r in $(seq 1 "$ROUNDS"); do
         perf record -a -g -F 499 -o "$PERF_OUT" -- sleep "$PROF_SECS" >"$TMP/perf.log" 2>&1 &
         PERF_PID=$!
     fi
+    if [ "$SYSCALLS" = 1 ]; then
+        perf stat -e raw_syscalls:sys_enter --per-thread -x, -o "$TMP/sys.csv" -p "$(echo $PIDS | tr ' ' ,)" -- sleep "$PROF_SECS" >/dev/null 2>&1 &
+        SYS_PID=$!
+    fi
     "$DK_LOAD" -m put -c "$CONNS" -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
     threads "$TMP/t1"
     snap "$TMP/m1"
     [ "$PERF" = 1 ] && wait "$PERF_PID"
+    [ "$SYSCALLS" = 1 ] && wait "$SYS_PID"
     n=$(field ok "$TMP/run.out")
     echo "round $r: $(field ops_s "$TMP/run.out") PUT/s (ok $n, p99 $(field p99_ms "$TMP/run.out") ms), load $(cut -d' ' -f1-3 /proc/loadavg)"
     awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
@@ -82,6 +89,14 @@ for r in $(seq 1 "$ROUNDS"); do
             printf "  %-12s %8.1f %8.1f %8.1f %9.2f\n", "total", (TU + TS) * f, TU * f, TS * f, TC / n
             printf "  (loopN: %d busy threads, the busiest %.1f us per PUT)\n", NT["loopN"], MX["loopN"] * f
         }' "$TMP/t0" "$TMP/t1" | sort
+    if [ "$SYSCALLS" = 1 ]; then
+        echo "  syscalls per PUT by role (perf stat raw_syscalls:sys_enter, 3 nodes summed):"
+        # lines "comm-tid,count,...": the role from the thread list
+        awk -v n="$n" -F, '
+            FNR == NR { split($0, f, " "); r = f[3]; if (r == "dynkvd") r = (f[1] == f[2]) ? "loop0" : "loopN"; role[f[2]] = r; next }
+            $1 ~ /-[0-9]+$/ && $2 ~ /^[0-9]+$/ { t = $1; sub(/^.*-/, "", t); k = (t in role) ? role[t] : "other"; S[k] += $2; T += $2 }
+            END { for (k in S) printf "    %-12s %6.2f\n", k, S[k] / n; printf "    %-12s %6.2f\n", "total", T / n }' "$TMP/t1" "$TMP/sys.csv" | sort
+    fi
     echo "  counters per PUT (3 nodes summed, those >= 0.01):"
     awk -v n="$n" 'FNR == NR { a[$1] += $2; next } { b[$1] += $2 } END { for (k in b) if ((b[k] - a[k]) / n >= 0.01) printf "    %-60s %8.3f\n", k, (b[k] - a[k]) / n }' "$TMP/m0" "$TMP/m1" | sort
 done
