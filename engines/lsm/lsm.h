@@ -147,10 +147,13 @@ typedef struct lsm_db {
     lsm_writer *wq_head, *wq_tail;
     /* The WAL thread leads every group whose head is an asynchronous
      * writer (started by the first write_async). wal_turn (mu): the head
-     * is asynchronous and waits for it; wal_stop (mu): close. */
+     * is asynchronous and waits for it; wal_stop (mu): close. The WAL
+     * thread sleeps on wal_sem, not on a condition variable over mu
+     * (lsm_write.c: lsm_wal_sleep); wal_sleeping (mu): it sleeps or is
+     * about to, and the first to clear it posts wal_sem once. */
     pthread_t wal_thr;
-    int wal_thr_started, wal_turn, wal_stop;
-    pthread_cond_t wal_cv; /* CLOCK_MONOTONIC: the window waits on it too */
+    int wal_thr_started, wal_turn, wal_stop, wal_sleeping;
+    sem_t wal_sem;
     /* The group-commit window ([engine.lsm] group_commit_window_us and
      * group_commit_siblings; lsm.c), all under mu. wq_arrivals counts
      * enqueued writers, wq_len those in the queue. Of the last group:

@@ -149,18 +149,62 @@ static void lsm_maybe_slow(lsm_db *db)
     }
 }
 
+/* The WAL thread sleeps on its own semaphore, not on a condition
+ * variable over mu: glibc re-takes the mutex after pthread_cond_wait
+ * marked as contended (it cannot know whether other waiters remain), so
+ * the thread's next unlock of mu always made a FUTEX_WAKE that woke
+ * nobody, one wasted syscall per wake-up, i.e. per group. A semaphore
+ * post with nobody asleep is no syscall either. The protocol: the thread
+ * sets wal_sleeping under mu, drops mu and waits; whoever clears
+ * wal_sleeping under mu (lsm_wal_kick) posts once, after dropping mu
+ * where it can (woken under mu, the thread would run only to block on
+ * mu). A timed wait that ends while a post is on its way leaves one
+ * token behind: the next sleep returns at once and the caller's loop
+ * re-checks its condition, a spurious wake-up, never a lost one.
+ *
+ * Sleep until posted, or until the monotonic deadline (µs; 0: none).
+ * mu held; released while asleep. */
+static void lsm_wal_sleep(lsm_db *db, uint64_t deadline)
+{
+    db->wal_sleeping = 1;
+    pthread_mutex_unlock(&db->mu);
+    if (deadline) {
+        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
+                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
+        while (sem_clockwait(&db->wal_sem, CLOCK_MONOTONIC, &ts) && errno == EINTR)
+            ;
+    } else {
+        while (sem_wait(&db->wal_sem) && errno == EINTR)
+            ;
+    }
+    pthread_mutex_lock(&db->mu);
+    db->wal_sleeping = 0;
+}
+
+/* The WAL thread has something to do (mu held): 1 when it sleeps and
+ * the caller must sem_post(&db->wal_sem) (after dropping mu). */
+static int lsm_wal_kick(lsm_db *db)
+{
+    if (!db->wal_sleeping)
+        return 0;
+    db->wal_sleeping = 0;
+    return 1;
+}
+
 /* The queue's head changed to next (mu held): give it the lead. A
  * synchronous writer is woken on its semaphore after mu is dropped (the
  * caller posts it: *post); an asynchronous one has no thread, so the WAL
- * thread leads for it. */
-static void lsm_hand_over(lsm_db *db, lsm_writer *next, lsm_writer **post)
+ * thread leads for it (*kick: the caller posts wal_sem). When the WAL
+ * thread is the caller it is awake: no post. */
+static void lsm_hand_over(lsm_db *db, lsm_writer *next, lsm_writer **post, int *kick)
 {
     *post = NULL;
+    *kick = 0;
     if (!next)
         return;
     if (next->cb) {
         db->wal_turn = 1;
-        pthread_cond_signal(&db->wal_cv);
+        *kick = lsm_wal_kick(db);
     } else {
         *post = next;
     }
@@ -258,9 +302,7 @@ static void lsm_window_wait(lsm_db *db, uint64_t deadline)
     uint64_t t0 = lsm_now_us(), now = t0;
     db->gc_target = db->gc_size + db->gc_after;
     while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
-        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
-                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
-        pthread_cond_timedwait(&db->wal_cv, &db->mu, &ts);
+        lsm_wal_sleep(db, deadline);
         now = lsm_now_us();
     }
     if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
@@ -374,6 +416,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     /* Detach the group and hand the queue to the next writer, then
      * complete them all outside the mutex. */
     lsm_writer *group = w->next, *next = last->next, *post;
+    int kick;
     uint64_t n = 1;
     for (lsm_writer *x = w; x != last; x = x->next)
         n++;
@@ -384,8 +427,10 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     db->wq_head = next;
     if (!next)
         db->wq_tail = NULL;
-    lsm_hand_over(db, next, &post);
+    lsm_hand_over(db, next, &post, &kick);
     pthread_mutex_unlock(&db->mu);
+    if (kick)
+        sem_post(&db->wal_sem);
     lsm_writer *rest = last == w ? NULL : group;
     if (w->cb)
         lsm_complete(w, rc);
@@ -401,7 +446,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
 }
 
 #define LSM_Q_HEAD 1 /* w is the head now */
-#define LSM_Q_FULL 2 /* w ends the WAL thread's window: signal wal_cv */
+#define LSM_Q_FULL 2 /* w ends the WAL thread's window: wake it */
 
 /* Append w to the queue (mu held). Returns LSM_Q_* bits: the caller
  * leads or signals the WAL thread (after dropping mu) accordingly. */
@@ -439,8 +484,8 @@ int dk__lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
      * (POSIX allows destroying a semaphore as soon as sem_wait returned,
      * which glibc honours since 2.21, so w may go out of scope at once). */
     int q = lsm_enqueue(db, &w);
-    if (q & LSM_Q_FULL)
-        pthread_cond_signal(&db->wal_cv); /* rare: under mu is fine */
+    if ((q & LSM_Q_FULL) && lsm_wal_kick(db))
+        sem_post(&db->wal_sem); /* rare: under mu is fine */
     if (!(q & LSM_Q_HEAD)) {
         pthread_mutex_unlock(&db->mu);
         while (sem_wait(&w.wake) && errno == EINTR)
@@ -476,7 +521,7 @@ static void *lsm_wal_thread(void *arg)
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->wal_turn && !db->wal_stop)
-            pthread_cond_wait(&db->wal_cv, &db->mu);
+            lsm_wal_sleep(db, 0);
         if (!db->wal_turn)
             break; /* stopping, and nothing waits for a leader */
         db->wal_turn = 0;
@@ -493,8 +538,10 @@ void dk__lsm_wal_thread_stop(lsm_db *db)
     pthread_mutex_lock(&db->mu);
     int started = db->wal_thr_started;
     db->wal_stop = 1;
-    pthread_cond_signal(&db->wal_cv);
+    int kick = lsm_wal_kick(db);
     pthread_mutex_unlock(&db->mu);
+    if (kick)
+        sem_post(&db->wal_sem);
     if (started)
         pthread_join(db->wal_thr, NULL);
 }
@@ -528,15 +575,16 @@ int dk__lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb c
         free(w);
         return rc;
     }
-    /* Signal after unlocking: woken under mu, the WAL thread would run
+    /* Post after unlocking: woken under mu, the WAL thread would run
      * only to block on mu again (two more switches per group). Only the
      * head wakes it for work (wal_turn); a writer that joins a group in
      * its window wakes it only to end the window early. */
     int q = lsm_enqueue(db, w);
     if (q & LSM_Q_HEAD)
         db->wal_turn = 1;
+    int kick = q && lsm_wal_kick(db);
     pthread_mutex_unlock(&db->mu);
-    if (q)
-        pthread_cond_signal(&db->wal_cv);
+    if (kick)
+        sem_post(&db->wal_sem);
     return 0;
 }
