@@ -19,9 +19,11 @@
  * binlog_group_commit_sync_delay): at a moderate rate each fdatasync
  * covers one or two writes and costs the WAL thread three sleeps (a
  * wake-up for work, then writeback and the device flush inside the
- * fdatasync), so switches per write stay above two. The WAL thread, once
- * it has appended an asynchronous group that needs a sync, may wait up
- * to group_commit_window_us more for writers to join (appending theirs)
+ * fdatasync), so switches per write stay above two. The leader (the WAL
+ * thread, or a synchronous writer: T threads writing in closed loops
+ * would otherwise alternate between two groups of ~T/2, twice the
+ * fdatasyncs), once it has appended a group that needs a sync, may wait
+ * up to group_commit_window_us more for writers to join (appending theirs)
  * before the one fdatasync, but only when at least group_commit_siblings
  * writers arrived while the previous group was led: a lone writer (one
  * client in a closed loop) never waits, so its latency does not grow;
@@ -270,17 +272,21 @@ static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
 }
 
 /* The group-commit window (mu held): the deadline in µs of the monotonic
- * clock until which the WAL thread may wait for more writers before the
- * fdatasync of the group led for w, or 0 for none. Only the WAL thread
- * waits (w asynchronous): a synchronous leader is a thread its caller
- * waits on. Only a synced group, and only when at least gc_siblings
- * writers arrived while the previous group was led (PostgreSQL's
- * commit_siblings rule): a writer alone, one client in a closed loop,
- * never waits, nor does anyone with sync off. */
+ * clock until which the leader (the WAL thread, or a synchronous writer
+ * leading) may wait for more writers before the fdatasync of the group
+ * led for w, or 0 for none. Only a synced group, and only when at least
+ * gc_siblings writers arrived while the previous group was led
+ * (PostgreSQL's commit_siblings rule): a writer alone, one client in a
+ * closed loop, never waits, nor does anyone with sync off. A synchronous
+ * leader waits too: with T threads writing in closed loops the queue
+ * otherwise splits into two alternating groups (those queued during a
+ * sync lead the next one at once, before the group just completed is
+ * back), each about T/2 long, twice the fdatasyncs of one group of T;
+ * the early end (all of them back) costs one wake-up per group. */
 static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_group *g)
 {
-    if (!w->cb || !g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings ||
-        g->bytes >= LSM_GROUP_MAX)
+    (void)w;
+    if (!g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings || g->bytes >= LSM_GROUP_MAX)
         return 0;
     return lsm_now_us() + db->gc_window_us;
 }
@@ -297,12 +303,28 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
  * writers that arrive meanwhile: they queue behind the group's head,
  * which is not theirs to wake, so the window costs the WAL thread one
  * sleep. */
-static void lsm_window_wait(lsm_db *db, uint64_t deadline)
+static void lsm_window_wait(lsm_db *db, lsm_writer *w, uint64_t deadline)
 {
     uint64_t t0 = lsm_now_us(), now = t0;
     db->gc_target = db->gc_size + db->gc_after;
     while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
-        lsm_wal_sleep(db, deadline);
+        if (w->cb) {
+            lsm_wal_sleep(db, deadline);
+        } else {
+            /* A synchronous leader sleeps on its own semaphore; the
+             * writer that ends the window posts it under mu (w lives on
+             * its thread's stack, gone once lsm_lead returns), clearing
+             * gc_sleeper. A token left behind by a post racing the
+             * deadline is never waited for: w leads, and then returns. */
+            struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
+                                  .tv_nsec = (long)(deadline % 1000000u) * 1000};
+            db->gc_sleeper = &w->wake;
+            pthread_mutex_unlock(&db->mu);
+            while (sem_clockwait(&w->wake, CLOCK_MONOTONIC, &ts) && errno == EINTR)
+                ;
+            pthread_mutex_lock(&db->mu);
+            db->gc_sleeper = NULL;
+        }
         now = lsm_now_us();
     }
     if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
@@ -352,7 +374,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
             pthread_mutex_lock(&db->mu);
             if (rc || !deadline)
                 break;
-            lsm_window_wait(db, deadline);
+            lsm_window_wait(db, w, deadline);
             deadline = 0;
             arrived1 = db->wq_arrivals;
             if (!g.last->next || !g.last->next->batch || g.bytes >= LSM_GROUP_MAX)
@@ -445,6 +467,19 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     return rc;
 }
 
+/* w completes the window's group (LSM_Q_FULL, mu held): wake the
+ * leader waiting in it, a synchronous one (gc_sleeper, posted under mu:
+ * lsm_window_wait) or the WAL thread. */
+static void lsm_window_end(lsm_db *db)
+{
+    if (db->gc_sleeper) {
+        sem_post(db->gc_sleeper);
+        db->gc_sleeper = NULL;
+    } else if (lsm_wal_kick(db)) {
+        sem_post(&db->wal_sem);
+    }
+}
+
 #define LSM_Q_HEAD 1 /* w is the head now */
 #define LSM_Q_FULL 2 /* w ends the WAL thread's window: wake it */
 
@@ -484,8 +519,8 @@ int dk__lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
      * (POSIX allows destroying a semaphore as soon as sem_wait returned,
      * which glibc honours since 2.21, so w may go out of scope at once). */
     int q = lsm_enqueue(db, &w);
-    if ((q & LSM_Q_FULL) && lsm_wal_kick(db))
-        sem_post(&db->wal_sem); /* rare: under mu is fine */
+    if (q & LSM_Q_FULL)
+        lsm_window_end(db); /* once per group: under mu is fine */
     if (!(q & LSM_Q_HEAD)) {
         pthread_mutex_unlock(&db->mu);
         while (sem_wait(&w.wake) && errno == EINTR)
@@ -538,6 +573,10 @@ void dk__lsm_wal_thread_stop(lsm_db *db)
     pthread_mutex_lock(&db->mu);
     int started = db->wal_thr_started;
     db->wal_stop = 1;
+    if (db->gc_sleeper) { /* a synchronous leader's window ends too */
+        sem_post(db->gc_sleeper);
+        db->gc_sleeper = NULL;
+    }
     int kick = lsm_wal_kick(db);
     pthread_mutex_unlock(&db->mu);
     if (kick)
@@ -582,6 +621,10 @@ int dk__lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb c
     int q = lsm_enqueue(db, w);
     if (q & LSM_Q_HEAD)
         db->wal_turn = 1;
+    if ((q & LSM_Q_FULL) && db->gc_sleeper) {
+        lsm_window_end(db);
+        q &= ~LSM_Q_FULL;
+    }
     int kick = q && lsm_wal_kick(db);
     pthread_mutex_unlock(&db->mu);
     if (kick)
