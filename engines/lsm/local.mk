@@ -162,3 +162,10 @@ tests_unit_test_lsm_blobgc_SOURCES = tests/unit/test-lsm-blobgc.c tests/unit/tes
 tests_unit_test_lsm_blobgc_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_blobgc_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)
 EXTRA_tests_unit_test_lsm_blobgc_DEPENDENCIES = compaction-leveled.la
+
+check_PROGRAMS += tests/unit/test-lsm-walend
+TESTS += tests/unit/test-lsm-walend
+tests_unit_test_lsm_walend_SOURCES = tests/unit/test-lsm-walend.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_walend_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_walend_LDADD = $(DK_LSM_TEST_LIBS)

@@ -7,10 +7,13 @@
  * its first bad record, whose tail is truncated; the replay stops at the
  * first gap in the sequence numbers, see rc_replay_cb; a bad tail followed
  * by a log that continues the sequence lost nothing: a recycled log's
- * stale bytes, which nothing cuts any more, flush.c; any other
+ * stale bytes, which nothing cuts any more, flush.c; wal.c recognises
+ * most of them by themselves, also when no log follows, as after a crash
+ * right after a switch; any other
  * bad tail is logged and counted as dropped, rc_tail), write that
  * memtable out as a level-0 table, then write a fresh manifest naming the
- * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
+ * tables and a new empty WAL, switch CURRENT to it, create the WAL (and
+ * the next one, for the first memtable switch: rc_prepare_next), and
  * only then delete what is no longer referenced (old WALs, old manifests,
  * orphan tables from an interrupted flush or compaction and their damage
  * marks, temp files).
@@ -351,6 +354,29 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     return (db->cache = dk__lsm_cache_new(cache)) ? 0 : -ENOMEM;
 }
 
+/* Create the log the first memtable switch goes into, next to the live
+ * one: its name is made durable by the same directory sync, so that
+ * switch does no I/O either (flush.c: the flush thread prepares every
+ * later one). Not fatal: without it the switch opens its log itself. An
+ * empty log a crash leaves is read as empty and deleted (it is above the
+ * manifest's log number); close deletes it (dk__lsm_wal_unprepare). */
+static void rc_prepare_next(lsm_db *db, uint64_t number)
+{
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), number, "log");
+    int rc = dk__lsm_wal_open(db->env, path, &db->next_wal);
+    if (!rc) {
+        db->next_ready = 1;
+        db->next_number = number;
+        return;
+    }
+    dk__lsm_wal_close(&db->next_wal);
+    db->next_wal = (lsm_wal){0};
+    db->env->ops->unlink(db->env, path);
+    db->host->log(db->host, DK_LOG_DEBUG, "lsm %s: cannot prepare the next WAL %s: %s", db->dir, path,
+                  db->host->strerror(db->host, rc));
+}
+
 /* Everything after options: recover, write the new manifest, start. */
 static int rc_recover(lsm_db *db)
 {
@@ -470,7 +496,7 @@ static int rc_recover(lsm_db *db)
         if (files[nfiles])
             nfiles++;
     }
-    uint64_t man_no = db->next_file++, wal_no = db->next_file++;
+    uint64_t man_no = db->next_file++, wal_no = db->next_file++, next_no = db->next_file++;
     db->log_number = db->man_log_number = wal_no;
     db->flushed_seq = db->last_seq;
     snap.has_log = snap.has_next = snap.has_seq = 1;
@@ -487,6 +513,8 @@ static int rc_recover(lsm_db *db)
     dk__lsm_file_path(db, path, sizeof(path), wal_no, "log");
     if (!rc)
         rc = dk__lsm_wal_open(db->env, path, &db->wal);
+    if (!rc)
+        rc_prepare_next(db, next_no);
     if (!rc)
         rc = db->env->ops->sync_dir(db->env, db->dir);
     if (!rc && !(db->mem = dk__lsm_mem_new(wal_no, db->slpool)))
