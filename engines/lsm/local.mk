@@ -169,3 +169,10 @@ tests_unit_test_lsm_walend_SOURCES = tests/unit/test-lsm-walend.c tests/unit/tes
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_walend_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_walend_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-ckpt
+TESTS += tests/unit/test-lsm-ckpt
+tests_unit_test_lsm_ckpt_SOURCES = tests/unit/test-lsm-ckpt.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_ckpt_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_ckpt_LDADD = $(DK_LSM_TEST_LIBS)
