@@ -37,7 +37,9 @@
  * rate while level 0 is short, faster for each level-0 run past the
  * policies' trigger, not at all well before writers would be slowed
  * (lsm.c), since pacing then would only trade compaction bandwidth for
- * write slowdowns. The thread runs at [engine.lsm] compaction_nice
+ * write slowdowns. Each writeback step and final fsync first waits (bounded)
+ * for a WAL fdatasync in flight to end, until level 0 reaches the same
+ * LSM_PACE_L0_FREE (io_yield.c). The thread runs at [engine.lsm] compaction_nice
  * (lsm.c), so it takes the CPU the request path leaves.
  *
  * A damaged data block in an input (bad CRC, malformed, unreadable) fails
@@ -98,6 +100,7 @@
 
 #include "blob_gc.h"
 #include "lsm.h"
+#include "io_yield.h"
 #include "pace.h"
 
 #define LSM_JOBS_PER_ROUND 64
@@ -134,6 +137,21 @@ static size_t cp_l0(cp_pace *p, uint64_t now)
         p->checked_us = now;
     }
     return p->l0;
+}
+
+/* Compaction must not wait for the WAL once level 0 is long enough that
+ * the pace is lifted (writers would be slowed next), nor on close. */
+static int cp_urgent(void *arg)
+{
+    cp_pace *p = arg;
+    return atomic_load(&p->db->closing) || cp_l0(p, cp_now_us()) >= LSM_PACE_L0_FREE;
+}
+
+/* Table-builder and blob-writer sync hook: yield to the WAL (io_yield.c). */
+static void cp_on_sync(void *arg)
+{
+    cp_pace *p = arg;
+    dk__lsm_bg_yield(p->db, cp_urgent, p);
 }
 
 /* Table-builder write hook (compaction thread): count the bytes and, with
@@ -482,6 +500,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
                      .codec = db->codec,
                      .host = db->host,
                      .on_write = cp_on_write,
+                     .on_sync = cp_on_sync,
                      .arg = &pace,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb = NULL;
@@ -490,7 +509,10 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     int have_last = 0;
     int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
     const dk_host *h = db->host;
-    cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
+    cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes,
+                      .on_write = cp_on_write,
+                      .on_sync = cp_on_sync,
+                      .arg = &pace},
                 .key = DK_BUF_INIT};
     cp_gc_pick(v, db->blob_gc_cutoff, manual, &gc);
     gc.reloc = dk__lsm_gc_with_forced(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), in, job->n_inputs, gc.reloc,

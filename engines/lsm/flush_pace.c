@@ -19,8 +19,14 @@
  * is full (fp_behind: the write rate went up). So
  * pacing never adds a write stall that the unpaced flush would not have
  * had; it only moves the flush's I/O out of the WAL's way.
+ *
+ * The same test decides whether the table's writeback steps and final
+ * fsync wait for a WAL fdatasync in flight to end (io_yield.c): only
+ * while nobody waits for the flush and it is ahead of the next memtable.
  */
 #include "flush_pace.h"
+
+#include "io_yield.h"
 
 #include <time.h>
 #include <unistd.h>
@@ -83,4 +89,16 @@ void dk__lsm_flush_pace_write(void *arg, size_t n)
         now = t;
         us = dk__lsm_pace_account(&p->pace, now, 0, 0);
     }
+}
+
+static int fp_urgent(void *arg)
+{
+    const lsm_flush_pace *p = arg;
+    return fp_lifted(p->db) || fp_behind(p);
+}
+
+void dk__lsm_flush_pace_sync(void *arg)
+{
+    lsm_flush_pace *p = arg;
+    dk__lsm_bg_yield(p->db, fp_urgent, p);
 }
