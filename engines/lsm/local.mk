@@ -19,7 +19,7 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/blob_gc.h engines/lsm/blob_gc.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_write.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
-	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
+	engines/lsm/compact.c engines/lsm/compact_pace.h engines/lsm/compact_pace.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
 	engines/lsm/io_yield.h engines/lsm/io_yield.c \
 	engines/lsm/checkpoint.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) -fPIC
