@@ -173,9 +173,9 @@ static void test_table_steps_wait(void)
     for (int i = 0; i < 100; i++) {
         char k[32];
         snprintf(k, sizeof(k), "key%06d", i);
-        CU_ASSERT_EQUAL_FATAL(
-            dk__lsm_tb_add(tb, lsm_ikey_make(kb, tl_str(k), 10, LSM_TYPE_VALUE), (dk_slice){val, sizeof(val)}),
-            0);
+        CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_add(tb, lsm_ikey_make(kb, tl_str(k), 10, LSM_TYPE_VALUE),
+                                             (dk_slice){val, sizeof(val)}),
+                              0);
     }
     uint64_t size = 0;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_tb_finish(tb, NULL, &size), 0);
