@@ -12,7 +12,7 @@
  * per step: a WAL sync stuck longer than that on the device is not ended
  * any sooner by holding table data back. */
 #define LSM_YIELD_POLL_US 100u
-#define LSM_YIELD_MAX_US 20000u
+#define LSM_YIELD_MAX_US 10000u
 
 /* The WAL's side (lsm_write.c): the start of the fdatasync in flight
  * (never 0 while one is), 0 when none is. */
