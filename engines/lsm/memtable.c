@@ -40,18 +40,18 @@ static size_t mem_filter_size(size_t mem_bytes)
     return b;
 }
 
-/* The block (index of its first word) and the probe mask of each of its
- * 8 words for key hash h. */
-static size_t mem_filter_bits(const lsm_memtable *m, uint64_t h, uint64_t bits[8])
+/* Probe i's bit (0..511) in the block of key hash h: 9 bits each from
+ * a second mix of h, the top ones first. */
+static unsigned mem_filter_probe(uint64_t g, int i)
 {
-    size_t block = (size_t)((h >> 32) & m->filter_mask) * 8;
-    uint64_t g = h * 0x9e3779b97f4a7c15ull;
-    memset(bits, 0, 8 * sizeof(bits[0]));
-    for (int i = 0; i < FILTER_PROBES; i++) {
-        unsigned bit = (unsigned)(g >> (64 - 9 * (i + 1))) & 511u; /* 9 bits each, the top ones first */
-        bits[bit >> 6] |= 1ull << (bit & 63);
-    }
-    return block;
+    return (unsigned)(g >> (64 - 9 * (i + 1))) & 511u;
+}
+
+/* The index of the first word of key hash h's block, and the second mix. */
+static size_t mem_filter_block(const lsm_memtable *m, uint64_t h, uint64_t *g)
+{
+    *g = h * 0x9e3779b97f4a7c15ull;
+    return (size_t)((h >> 32) & m->filter_mask) * 8;
 }
 
 lsm_memtable *dk__lsm_mem_new(uint64_t wal_number, lsm_sl_pool *pool)
@@ -90,27 +90,37 @@ void dk__lsm_mem_unref(lsm_memtable *m)
     }
 }
 
-static void mem_filter_add(lsm_memtable *m, dk_slice ukey)
+static void mem_filter_add(lsm_memtable *m, uint64_t h)
 {
     if (!m->filter)
         return;
-    uint64_t bits[8];
-    size_t at = mem_filter_bits(m, dk__lsm_hash64(ukey.ptr, ukey.len), bits);
-    for (int w = 0; w < 8; w++)
-        if (bits[w] && (atomic_load_explicit(&m->filter[at + w], memory_order_relaxed) & bits[w]) != bits[w])
-            atomic_fetch_or_explicit(&m->filter[at + w], bits[w], memory_order_relaxed);
+    uint64_t g;
+    _Atomic uint64_t *b = m->filter + mem_filter_block(m, h, &g);
+    for (int i = 0; i < FILTER_PROBES; i++) {
+        unsigned bit = mem_filter_probe(g, i);
+        uint64_t mask = 1ull << (bit & 63);
+        if (!(atomic_load_explicit(&b[bit >> 6], memory_order_relaxed) & mask))
+            atomic_fetch_or_explicit(&b[bit >> 6], mask, memory_order_relaxed);
+    }
+}
+
+int dk__lsm_mem_may_hold_h(lsm_memtable *m, uint64_t h)
+{
+    if (!m->filter)
+        return 1;
+    uint64_t g;
+    const _Atomic uint64_t *b = m->filter + mem_filter_block(m, h, &g);
+    for (int i = 0; i < FILTER_PROBES; i++) {
+        unsigned bit = mem_filter_probe(g, i);
+        if (!(atomic_load_explicit(&b[bit >> 6], memory_order_relaxed) & (1ull << (bit & 63))))
+            return 0;
+    }
+    return 1;
 }
 
 int dk__lsm_mem_may_hold(lsm_memtable *m, dk_slice ukey)
 {
-    if (!m->filter)
-        return 1;
-    uint64_t bits[8];
-    size_t at = mem_filter_bits(m, dk__lsm_hash64(ukey.ptr, ukey.len), bits);
-    for (int w = 0; w < 8; w++)
-        if (bits[w] & ~atomic_load_explicit(&m->filter[at + w], memory_order_relaxed))
-            return 0;
-    return 1;
+    return dk__lsm_mem_may_hold_h(m, dk__lsm_hash64(ukey.ptr, ukey.len));
 }
 
 size_t dk__lsm_mem_filter_bytes(const lsm_memtable *m)
@@ -127,7 +137,7 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
     dk_slice ik = lsm_ikey_make(buf, ukey, seq, type);
     if (type == LSM_TYPE_DELETE)
         value.len = 0;
-    mem_filter_add(m, ukey);
+    mem_filter_add(m, dk__lsm_hash64(ukey.ptr, ukey.len));
     int rc = dk__lsm_sl_insert(m->sl, ik, value);
     if (buf != small)
         free(buf);
@@ -137,7 +147,13 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
 int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value, int *type,
                      uint64_t *seq_out)
 {
-    if (!dk__lsm_mem_may_hold(m, ukey))
+    return dk__lsm_mem_find_h(m, ukey, dk__lsm_hash64(ukey.ptr, ukey.len), snap, value, type, seq_out);
+}
+
+int dk__lsm_mem_find_h(lsm_memtable *m, dk_slice ukey, uint64_t hash, uint64_t snap, dk_slice *value,
+                       int *type, uint64_t *seq_out)
+{
+    if (!dk__lsm_mem_may_hold_h(m, hash))
         return DK_ENOTFOUND;
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];
     uint8_t *buf = ukey.len <= DK_KEY_MAX ? small : malloc(ukey.len + LSM_TRAILER);

@@ -46,10 +46,15 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
  * to DK_KEY_MAX. 0, DK_ENOTFOUND or -ENOMEM. */
 int dk__lsm_mem_find(lsm_memtable *m, dk_slice ukey, uint64_t snap, dk_slice *value, int *type,
                      uint64_t *seq_out);
+/* As find, with hash = dk__lsm_hash64(ukey) (bloom.h) already computed
+ * (a point read hashes its key once for the memtables and tables). */
+int dk__lsm_mem_find_h(lsm_memtable *m, dk_slice ukey, uint64_t hash, uint64_t snap, dk_slice *value,
+                       int *type, uint64_t *seq_out);
 size_t dk__lsm_mem_usage(lsm_memtable *m);
 /* 0 when the filter says ukey was never added (then find answers
  * DK_ENOTFOUND without searching); 1 when it may have been. */
 int dk__lsm_mem_may_hold(lsm_memtable *m, dk_slice ukey);
+int dk__lsm_mem_may_hold_h(lsm_memtable *m, uint64_t hash);
 /* The filter's size in bytes (0: none); for tests. */
 size_t dk__lsm_mem_filter_bytes(const lsm_memtable *m);
 /* An iterator that holds a reference to m until destroyed. NULL on ENOMEM. */

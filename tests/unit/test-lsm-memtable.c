@@ -54,7 +54,8 @@ static void test_filter_finds_added(void)
         const unsigned n = 40000;
         for (unsigned i = 0; i < n; i++) {
             dk_slice v = {(const uint8_t *)"value", 5};
-            CU_ASSERT_FATAL(dk__lsm_mem_add(m, seq++, LSM_TYPE_VALUE, tm_key(kb, sizeof(kb), "k", i), v) == 0);
+            CU_ASSERT_FATAL(dk__lsm_mem_add(m, seq++, LSM_TYPE_VALUE, tm_key(kb, sizeof(kb), "k", i), v) ==
+                            0);
         }
         for (unsigned i = 0; i < n; i += 3)
             CU_ASSERT_FATAL(dk__lsm_mem_add(m, seq++, LSM_TYPE_DELETE, tm_key(kb, sizeof(kb), "k", i),
@@ -147,8 +148,8 @@ static void *tm_read(void *arg)
             int type;
             uint64_t s;
             r->looked[rd->id]++;
-            if (dk__lsm_mem_find(r->m, tm_key(kb, sizeof(kb), "r", i), seen, &v, &type, &s) != 0 || s != i + 1 ||
-                type != (i % 5 == 4 ? LSM_TYPE_DELETE : LSM_TYPE_VALUE))
+            if (dk__lsm_mem_find(r->m, tm_key(kb, sizeof(kb), "r", i), seen, &v, &type, &s) != 0 ||
+                s != i + 1 || type != (i % 5 == 4 ? LSM_TYPE_DELETE : LSM_TYPE_VALUE))
                 r->missed[rd->id]++;
         }
     }
