@@ -19,7 +19,8 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/blob_gc.h engines/lsm/blob_gc.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_write.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
-	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
+	engines/lsm/compact.c engines/lsm/compact_pace.h engines/lsm/compact_pace.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
+	engines/lsm/io_yield.h engines/lsm/io_yield.c \
 	engines/lsm/checkpoint.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) -fPIC
 engines_lsm_liblsm_la_LIBADD = -lpthread
@@ -51,6 +52,13 @@ tests_unit_test_lsm_pace_SOURCES = tests/unit/test-lsm-pace.c tests/unit/test-ls
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_pace_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_pace_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-yield
+TESTS += tests/unit/test-lsm-yield
+tests_unit_test_lsm_yield_SOURCES = tests/unit/test-lsm-yield.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_yield_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_yield_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-jitter
 TESTS += tests/unit/test-lsm-jitter

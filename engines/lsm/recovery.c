@@ -236,7 +236,8 @@ typedef struct rc_opts {
     uint64_t compaction_rate_limit;
     int64_t group_commit_window_us, group_commit_siblings;
     int64_t compaction_nice, flush_nice;
-    int flush_pace;
+    int flush_pace, wal_yield;
+    uint64_t table_writeback;
     int64_t memtable_jitter;
     uint64_t blob_min_size;
     int64_t blob_gc_age_cutoff;
@@ -288,6 +289,13 @@ static const dk_option rc_options_spec[] = {
      .max = 19,
      .dflt = "0"},
     {.key = "flush_pace", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, flush_pace), .dflt = "true"},
+    {.key = "wal_yield", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, wal_yield), .dflt = "true"},
+    {.key = "table_writeback",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(rc_opts, table_writeback),
+     .min = 0,
+     .max = 1ll << 30,
+     .dflt = LSM_DEFAULT_WRITEBACK},
     {.key = "memtable_jitter",
      .type = DK_OPT_INT,
      .offset = offsetof(rc_opts, memtable_jitter),
@@ -326,11 +334,12 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->compaction_nice = (int)o.compaction_nice;
     db->flush_nice = (int)o.flush_nice;
     db->flush_pace = o.flush_pace;
+    db->wal_yield = o.wal_yield;
     db->mem_jitter = (unsigned)o.memtable_jitter;
     db->blob_min_size = o.blob_min_size;
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
     dk__lsm_mem_limit_seed(db);
-    db->writeback_bytes = LSM_WRITEBACK_BYTES;
+    db->writeback_bytes = o.table_writeback;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
         db->policy = conf->compaction_policy;

@@ -79,6 +79,9 @@ typedef struct lsm_tb_opts {
     const dk_host *host;       /* record_time; may be NULL */
     /* Called after each write of n bytes (rate limiting); may be NULL. */
     void (*on_write)(void *arg, size_t n);
+    /* Called (with arg) before each writeback step and before the final
+     * sync: the writer may wait there (io_yield.c); may be NULL. */
+    void (*on_sync)(void *arg);
     void *arg;
     /* Start writeback every this many bytes (env writeback; 0: only the
      * final sync writes the file back). */
