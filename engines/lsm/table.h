@@ -153,6 +153,9 @@ int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, i
  * read only if the page cache holds it (env pread_nowait), else -EAGAIN
  * (the non-blocking try_get). */
 int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out);
+/* As find, with hash = dk__lsm_hash64(ukey) already computed. */
+int dk__lsm_table_find_h(lsm_table *t, dk_slice ukey, uint64_t hash, uint64_t snap, int nowait,
+                         lsm_found *out);
 
 /* Blocks and bytes the calling thread has read from table files so far
  * (every block read that missed the block cache, whatever the caller):
