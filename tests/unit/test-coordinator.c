@@ -423,9 +423,13 @@ static void test_cas(void)
     cluster_stop();
 }
 
+/* request_timeout 1 s: a quorum write that does not wait for it stays far
+ * below it also under the sanitizers on a loaded machine (with 300 ms, the
+ * 250 ms bound below had little room), and the timeouts are met well
+ * within 3 s. */
 static void test_black_hole(void)
 {
-    CU_ASSERT_FATAL(cluster_start(3, 300, 0) == 0);
+    CU_ASSERT_FATAL(cluster_start(3, 1000, 0) == 0);
     nodes[2].blackhole = 1; /* up in the view, never answers */
     got g;
     uint64_t t0 = uv_hrtime();
@@ -433,19 +437,19 @@ static void test_black_hole(void)
     uint64_t ms = (uv_hrtime() - t0) / 1000000u;
     CU_ASSERT_EQUAL(g.status, DK_ETIMEOUT);
     CU_ASSERT_EQUAL(g.acks, 2);
-    CU_ASSERT(ms >= 250 && ms < 1000);
+    CU_ASSERT(ms >= 950 && ms < 3000);
     got_free(&g);
     /* Quorum does not wait for it. */
     t0 = uv_hrtime();
     put(1, "bh", "w", DK_CL_QUORUM, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
-    CU_ASSERT((uv_hrtime() - t0) / 1000000u < 250);
+    CU_ASSERT((uv_hrtime() - t0) / 1000000u < 900);
     got_free(&g);
     t0 = uv_hrtime();
     get(0, "bh", DK_CL_ALL, &g);
     ms = (uv_hrtime() - t0) / 1000000u;
     CU_ASSERT_EQUAL(g.status, DK_ETIMEOUT);
-    CU_ASSERT(ms < 1000);
+    CU_ASSERT(ms < 3000);
     got_free(&g);
     cluster_stop();
 }
