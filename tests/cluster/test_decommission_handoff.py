@@ -114,6 +114,10 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
         # SIGTERM now: n3 waits for the hand-off (and still answers HTTP)
         pid3 = c.pid("n3")
         os.kill(pid3, signal.SIGTERM)
+        # once it says it waits (a loaded machine may handle the signal
+        # later than a fixed pause), it is still there
+        assert wait_until(lambda: "waiting for it" in n3.read_log() or not c.alive("n3"), 15, 0.05), \
+            n3.read_log()[-2000:]
         time.sleep(0.5)
         assert c.alive("n3"), "n3 exited on SIGTERM with %d hint(s) undelivered" % held
         assert "waiting for it" in n3.read_log(), n3.read_log()[-2000:]
