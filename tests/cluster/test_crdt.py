@@ -100,7 +100,7 @@ def test_counter_increments_add_up_through_a_crash(make_cluster):
         c.start("n3", timeout=30)
         time.sleep(1.0)
         # and until n1's and n2's writers have more than 20 acknowledged
-        # each (fsynced quorum writes: a loaded machine once did fewer in
+        # each (fsynced quorum writes: a loaded machine may do fewer in
         # the 4.5 s above)
         wait_until(lambda: ws[0].acked > 20 and ws[1].acked > 20, 30.0, 0.1)
     finally:
