@@ -147,21 +147,25 @@ typedef struct lsm_db {
     lsm_writer *wq_head, *wq_tail;
     /* The WAL thread leads every group whose head is an asynchronous
      * writer (started by the first write_async). wal_turn (mu): the head
-     * is asynchronous and waits for it; wal_stop (mu): close. */
+     * is asynchronous and waits for it; wal_stop (mu): close. The WAL
+     * thread sleeps on wal_sem, not on a condition variable over mu
+     * (lsm_write.c: lsm_wal_sleep); wal_sleeping (mu): it sleeps or is
+     * about to, and the first to clear it posts wal_sem once. */
     pthread_t wal_thr;
-    int wal_thr_started, wal_turn, wal_stop;
-    pthread_cond_t wal_cv; /* CLOCK_MONOTONIC: the window waits on it too */
+    int wal_thr_started, wal_turn, wal_stop, wal_sleeping;
+    sem_t wal_sem;
     /* The group-commit window ([engine.lsm] group_commit_window_us and
      * group_commit_siblings; lsm.c), all under mu. wq_arrivals counts
      * enqueued writers, wq_len those in the queue. Of the last group:
      * gc_seen writers arrived while it was led, gc_after after its
      * window (during its last append and fdatasync), gc_size it held.
-     * gc_target: while the WAL thread waits in a window, the queue
+     * gc_target: while a leader waits in a window, the queue
      * length that ends the wait early (0: none). */
     uint64_t gc_window_us, gc_siblings;
     uint64_t wq_arrivals, wq_len, gc_seen, gc_after, gc_size, gc_target;
-    lsm_wal_vec wbuf; /* the leader's WAL records (values > 256 B borrowed) */
-    int bg_error;     /* first fatal background error; writes refused */
+    sem_t *gc_sleeper; /* a synchronous leader waiting in a window (mu) */
+    lsm_wal_vec wbuf;  /* the leader's WAL records (values > 256 B borrowed) */
+    int bg_error;      /* first fatal background error; writes refused */
     /* A transient bg_error (EMFILE, ENFILE, ENOSPC, EDQUOT: flush.c's
      * retry): the flush thread retries after bg_retry_ms (100 ms doubling
      * to 5 s) and clears bg_error once the failed step succeeds. All under

@@ -19,9 +19,11 @@
  * binlog_group_commit_sync_delay): at a moderate rate each fdatasync
  * covers one or two writes and costs the WAL thread three sleeps (a
  * wake-up for work, then writeback and the device flush inside the
- * fdatasync), so switches per write stay above two. The WAL thread, once
- * it has appended an asynchronous group that needs a sync, may wait up
- * to group_commit_window_us more for writers to join (appending theirs)
+ * fdatasync), so switches per write stay above two. The leader (the WAL
+ * thread, or a synchronous writer: T threads writing in closed loops
+ * would otherwise alternate between two groups of ~T/2, twice the
+ * fdatasyncs), once it has appended a group that needs a sync, may wait
+ * up to group_commit_window_us more for writers to join (appending theirs)
  * before the one fdatasync, but only when at least group_commit_siblings
  * writers arrived while the previous group was led: a lone writer (one
  * client in a closed loop) never waits, so its latency does not grow;
@@ -149,18 +151,62 @@ static void lsm_maybe_slow(lsm_db *db)
     }
 }
 
+/* The WAL thread sleeps on its own semaphore, not on a condition
+ * variable over mu: glibc re-takes the mutex after pthread_cond_wait
+ * marked as contended (it cannot know whether other waiters remain), so
+ * the thread's next unlock of mu always made a FUTEX_WAKE that woke
+ * nobody, one wasted syscall per wake-up, i.e. per group. A semaphore
+ * post with nobody asleep is no syscall either. The protocol: the thread
+ * sets wal_sleeping under mu, drops mu and waits; whoever clears
+ * wal_sleeping under mu (lsm_wal_kick) posts once, after dropping mu
+ * where it can (woken under mu, the thread would run only to block on
+ * mu). A timed wait that ends while a post is on its way leaves one
+ * token behind: the next sleep returns at once and the caller's loop
+ * re-checks its condition, a spurious wake-up, never a lost one.
+ *
+ * Sleep until posted, or until the monotonic deadline (µs; 0: none).
+ * mu held; released while asleep. */
+static void lsm_wal_sleep(lsm_db *db, uint64_t deadline)
+{
+    db->wal_sleeping = 1;
+    pthread_mutex_unlock(&db->mu);
+    if (deadline) {
+        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
+                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
+        while (sem_clockwait(&db->wal_sem, CLOCK_MONOTONIC, &ts) && errno == EINTR)
+            ;
+    } else {
+        while (sem_wait(&db->wal_sem) && errno == EINTR)
+            ;
+    }
+    pthread_mutex_lock(&db->mu);
+    db->wal_sleeping = 0;
+}
+
+/* The WAL thread has something to do (mu held): 1 when it sleeps and
+ * the caller must sem_post(&db->wal_sem) (after dropping mu). */
+static int lsm_wal_kick(lsm_db *db)
+{
+    if (!db->wal_sleeping)
+        return 0;
+    db->wal_sleeping = 0;
+    return 1;
+}
+
 /* The queue's head changed to next (mu held): give it the lead. A
  * synchronous writer is woken on its semaphore after mu is dropped (the
  * caller posts it: *post); an asynchronous one has no thread, so the WAL
- * thread leads for it. */
-static void lsm_hand_over(lsm_db *db, lsm_writer *next, lsm_writer **post)
+ * thread leads for it (*kick: the caller posts wal_sem). When the WAL
+ * thread is the caller it is awake: no post. */
+static void lsm_hand_over(lsm_db *db, lsm_writer *next, lsm_writer **post, int *kick)
 {
     *post = NULL;
+    *kick = 0;
     if (!next)
         return;
     if (next->cb) {
         db->wal_turn = 1;
-        pthread_cond_signal(&db->wal_cv);
+        *kick = lsm_wal_kick(db);
     } else {
         *post = next;
     }
@@ -226,17 +272,21 @@ static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
 }
 
 /* The group-commit window (mu held): the deadline in µs of the monotonic
- * clock until which the WAL thread may wait for more writers before the
- * fdatasync of the group led for w, or 0 for none. Only the WAL thread
- * waits (w asynchronous): a synchronous leader is a thread its caller
- * waits on. Only a synced group, and only when at least gc_siblings
- * writers arrived while the previous group was led (PostgreSQL's
- * commit_siblings rule): a writer alone, one client in a closed loop,
- * never waits, nor does anyone with sync off. */
+ * clock until which the leader (the WAL thread, or a synchronous writer
+ * leading) may wait for more writers before the fdatasync of the group
+ * led for w, or 0 for none. Only a synced group, and only when at least
+ * gc_siblings writers arrived while the previous group was led
+ * (PostgreSQL's commit_siblings rule): a writer alone, one client in a
+ * closed loop, never waits, nor does anyone with sync off. A synchronous
+ * leader waits too: with T threads writing in closed loops the queue
+ * otherwise splits into two alternating groups (those queued during a
+ * sync lead the next one at once, before the group just completed is
+ * back), each about T/2 long, twice the fdatasyncs of one group of T;
+ * the early end (all of them back) costs one wake-up per group. */
 static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_group *g)
 {
-    if (!w->cb || !g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings ||
-        g->bytes >= LSM_GROUP_MAX)
+    (void)w;
+    if (!g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings || g->bytes >= LSM_GROUP_MAX)
         return 0;
     return lsm_now_us() + db->gc_window_us;
 }
@@ -253,14 +303,28 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
  * writers that arrive meanwhile: they queue behind the group's head,
  * which is not theirs to wake, so the window costs the WAL thread one
  * sleep. */
-static void lsm_window_wait(lsm_db *db, uint64_t deadline)
+static void lsm_window_wait(lsm_db *db, lsm_writer *w, uint64_t deadline)
 {
     uint64_t t0 = lsm_now_us(), now = t0;
     db->gc_target = db->gc_size + db->gc_after;
     while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
-        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
-                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
-        pthread_cond_timedwait(&db->wal_cv, &db->mu, &ts);
+        if (w->cb) {
+            lsm_wal_sleep(db, deadline);
+        } else {
+            /* A synchronous leader sleeps on its own semaphore; the
+             * writer that ends the window posts it under mu (w lives on
+             * its thread's stack, gone once lsm_lead returns), clearing
+             * gc_sleeper. A token left behind by a post racing the
+             * deadline is never waited for: w leads, and then returns. */
+            struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
+                                  .tv_nsec = (long)(deadline % 1000000u) * 1000};
+            db->gc_sleeper = &w->wake;
+            pthread_mutex_unlock(&db->mu);
+            while (sem_clockwait(&w->wake, CLOCK_MONOTONIC, &ts) && errno == EINTR)
+                ;
+            pthread_mutex_lock(&db->mu);
+            db->gc_sleeper = NULL;
+        }
         now = lsm_now_us();
     }
     if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
@@ -310,7 +374,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
             pthread_mutex_lock(&db->mu);
             if (rc || !deadline)
                 break;
-            lsm_window_wait(db, deadline);
+            lsm_window_wait(db, w, deadline);
             deadline = 0;
             arrived1 = db->wq_arrivals;
             if (!g.last->next || !g.last->next->batch || g.bytes >= LSM_GROUP_MAX)
@@ -374,6 +438,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     /* Detach the group and hand the queue to the next writer, then
      * complete them all outside the mutex. */
     lsm_writer *group = w->next, *next = last->next, *post;
+    int kick;
     uint64_t n = 1;
     for (lsm_writer *x = w; x != last; x = x->next)
         n++;
@@ -384,8 +449,10 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     db->wq_head = next;
     if (!next)
         db->wq_tail = NULL;
-    lsm_hand_over(db, next, &post);
+    lsm_hand_over(db, next, &post, &kick);
     pthread_mutex_unlock(&db->mu);
+    if (kick)
+        sem_post(&db->wal_sem);
     lsm_writer *rest = last == w ? NULL : group;
     if (w->cb)
         lsm_complete(w, rc);
@@ -400,8 +467,21 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
     return rc;
 }
 
+/* w completes the window's group (LSM_Q_FULL, mu held): wake the
+ * leader waiting in it, a synchronous one (gc_sleeper, posted under mu:
+ * lsm_window_wait) or the WAL thread. */
+static void lsm_window_end(lsm_db *db)
+{
+    if (db->gc_sleeper) {
+        sem_post(db->gc_sleeper);
+        db->gc_sleeper = NULL;
+    } else if (lsm_wal_kick(db)) {
+        sem_post(&db->wal_sem);
+    }
+}
+
 #define LSM_Q_HEAD 1 /* w is the head now */
-#define LSM_Q_FULL 2 /* w ends the WAL thread's window: signal wal_cv */
+#define LSM_Q_FULL 2 /* w ends the WAL thread's window: wake it */
 
 /* Append w to the queue (mu held). Returns LSM_Q_* bits: the caller
  * leads or signals the WAL thread (after dropping mu) accordingly. */
@@ -440,7 +520,7 @@ int dk__lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
      * which glibc honours since 2.21, so w may go out of scope at once). */
     int q = lsm_enqueue(db, &w);
     if (q & LSM_Q_FULL)
-        pthread_cond_signal(&db->wal_cv); /* rare: under mu is fine */
+        lsm_window_end(db); /* once per group: under mu is fine */
     if (!(q & LSM_Q_HEAD)) {
         pthread_mutex_unlock(&db->mu);
         while (sem_wait(&w.wake) && errno == EINTR)
@@ -476,7 +556,7 @@ static void *lsm_wal_thread(void *arg)
     pthread_mutex_lock(&db->mu);
     for (;;) {
         while (!db->wal_turn && !db->wal_stop)
-            pthread_cond_wait(&db->wal_cv, &db->mu);
+            lsm_wal_sleep(db, 0);
         if (!db->wal_turn)
             break; /* stopping, and nothing waits for a leader */
         db->wal_turn = 0;
@@ -493,8 +573,14 @@ void dk__lsm_wal_thread_stop(lsm_db *db)
     pthread_mutex_lock(&db->mu);
     int started = db->wal_thr_started;
     db->wal_stop = 1;
-    pthread_cond_signal(&db->wal_cv);
+    if (db->gc_sleeper) { /* a synchronous leader's window ends too */
+        sem_post(db->gc_sleeper);
+        db->gc_sleeper = NULL;
+    }
+    int kick = lsm_wal_kick(db);
     pthread_mutex_unlock(&db->mu);
+    if (kick)
+        sem_post(&db->wal_sem);
     if (started)
         pthread_join(db->wal_thr, NULL);
 }
@@ -528,15 +614,20 @@ int dk__lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb c
         free(w);
         return rc;
     }
-    /* Signal after unlocking: woken under mu, the WAL thread would run
+    /* Post after unlocking: woken under mu, the WAL thread would run
      * only to block on mu again (two more switches per group). Only the
      * head wakes it for work (wal_turn); a writer that joins a group in
      * its window wakes it only to end the window early. */
     int q = lsm_enqueue(db, w);
     if (q & LSM_Q_HEAD)
         db->wal_turn = 1;
+    if ((q & LSM_Q_FULL) && db->gc_sleeper) {
+        lsm_window_end(db);
+        q &= ~LSM_Q_FULL;
+    }
+    int kick = q && lsm_wal_kick(db);
     pthread_mutex_unlock(&db->mu);
-    if (q)
-        pthread_cond_signal(&db->wal_cv);
+    if (kick)
+        sem_post(&db->wal_sem);
     return 0;
 }

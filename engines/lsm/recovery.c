@@ -533,7 +533,7 @@ static void rc_free(lsm_db *db)
     pthread_mutex_destroy(&db->prev_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
-    pthread_cond_destroy(&db->wal_cv);
+    sem_destroy(&db->wal_sem);
     if (db->own_env)
         db->env->ops->destroy(db->env);
     free(db->dir);
@@ -559,11 +559,7 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     pthread_mutex_init(&db->prev_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&db->wal_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)sem_init(&db->wal_sem, 0, 0); /* fails only for pshared or a huge value */
     int rc = rc_options(db, conf);
     /* One memtable's worth of chunks: with the mutable and the flushing
      * one, the ceiling stays at two memtables (lsm.h). */

@@ -436,6 +436,97 @@ static void test_group_commit_async(void)
     tl_rmtree(dir);
 }
 
+/* The WAL thread's sleep and wake-up (a semaphore and wal_sleeping, not
+ * a condition variable): four threads each keep one write_async in
+ * flight (the next queued from the previous one's callback's wake-up),
+ * so the WAL thread goes to sleep and is woken again thousands of times,
+ * racing each writer's enqueue; with a short window (200 µs, siblings 1)
+ * its timed sleeps also end while a post is on its way, leaving a token
+ * behind. A lost wake-up hangs the test; every write completes once,
+ * successfully and in its thread's order, and is there after a reopen. */
+enum { WW_THREADS = 4, WW_WRITES = 150 };
+typedef struct ww_thr {
+    lsm_db *db;
+    int id, done, errors, misordered;
+    sem_t wake;
+    dk_batch_op op;
+    dk_batch b;
+    char key[16], val[16];
+} ww_thr;
+
+static void ww_cb(void *arg, int status)
+{
+    ww_thr *t = arg;
+    t->errors += status != 0;
+    t->done++;
+    sem_post(&t->wake);
+}
+
+static void *ww_writer(void *arg)
+{
+    ww_thr *t = arg;
+    snprintf(t->key, sizeof(t->key), "w%d", t->id);
+    for (int i = 0; i < WW_WRITES; i++) {
+        snprintf(t->val, sizeof(t->val), "v%04d", i);
+        t->op = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str(t->key), .value = tl_str(t->val)};
+        t->b = (dk_batch){&t->op, 1};
+        int rc = dk__lsm_engine_ops.write_async(&t->db->base, &t->b, 1, ww_cb, t);
+        if (rc) {
+            t->errors++;
+            break;
+        }
+        while (sem_wait(&t->wake))
+            ;
+        t->misordered += t->done != i + 1; /* a second callback, or none */
+    }
+    return NULL;
+}
+
+static void test_wal_thread_wakeups(void)
+{
+    char dir[64];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    int rc;
+    lsm_db *db = tl_open(&wh, env, dir, 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    pthread_mutex_lock(&db->mu);
+    db->gc_window_us = 200;
+    db->gc_siblings = 1;
+    pthread_mutex_unlock(&db->mu);
+    static ww_thr t[WW_THREADS];
+    pthread_t th[WW_THREADS];
+    for (int i = 0; i < WW_THREADS; i++) {
+        t[i] = (ww_thr){.db = db, .id = i};
+        sem_init(&t[i].wake, 0, 0);
+        pthread_create(&th[i], NULL, ww_writer, &t[i]);
+    }
+    for (int i = 0; i < WW_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(t[i].done, WW_WRITES);
+        CU_ASSERT_EQUAL(t[i].errors, 0);
+        CU_ASSERT_EQUAL(t[i].misordered, 0);
+        sem_destroy(&t[i].wake);
+    }
+    wl_stat_name = "lsm_wal_syncs_total";
+    dk__lsm_engine_ops.stats(&db->base, wl_stat_cb, NULL);
+    fprintf(stderr, "WAL thread wake-ups: %d closed-loop async writers x %d, %llu fdatasyncs\n", WW_THREADS,
+            WW_WRITES, (unsigned long long)wl_stat);
+    CU_ASSERT_TRUE(wl_stat > 0 && wl_stat <= WW_THREADS * WW_WRITES);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = tl_open(&wh, env, dir, 0, NULL, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    for (int i = 0; i < WW_THREADS; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof(k), "w%d", i);
+        snprintf(v, sizeof(v), "v%04d", WW_WRITES - 1);
+        CU_ASSERT_TRUE(tl_has(db, k, v));
+    }
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
 /* ---- manifest ------------------------------------------------------------- */
 
 static void test_edit_roundtrip(void)
@@ -684,6 +775,7 @@ static CU_TestInfo wl_tests[] = {
     {"wal_gather", test_wal_gather},
     {"group_commit", test_group_commit},
     {"group_commit_async", test_group_commit_async},
+    {"wal_thread_wakeups", test_wal_thread_wakeups},
     {"edit_roundtrip", test_edit_roundtrip},
     {"manifest_recover", test_manifest_recover},
     {"fault_env_model", test_fault_env_model},
