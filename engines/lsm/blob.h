@@ -86,6 +86,7 @@ typedef struct lsm_blob_writer lsm_blob_writer;
 typedef struct lsm_blob_wopts {
     uint64_t writeback_bytes;              /* env writeback every this many bytes (0: never) */
     void (*on_write)(void *arg, size_t n); /* rate limiting; may be NULL */
+    void (*on_sync)(void *arg);            /* before each writeback and the fsync; may be NULL */
     void *arg;
 } lsm_blob_wopts;
 

@@ -6,7 +6,8 @@
  * gather write, so the value is copied once, into the page cache, and
  * never into a staging buffer. Like the table builder it asks the env to
  * start writeback every writeback_bytes, so the final fsync does not
- * land as one burst on the device that the WAL's fdatasyncs share.
+ * land as one burst on the device that the WAL's fdatasyncs share; and
+ * like it, calls o.on_sync before each step and the fsync (io_yield.c).
  */
 #include "blob.h"
 
@@ -134,6 +135,8 @@ int dk__lsm_blob_writer_add(lsm_blob_writer *w, dk_slice key, dk_slice value, ls
     if (w->o.writeback_bytes && w->env->ops->writeback &&
         w->offset - w->written_back >= w->o.writeback_bytes) {
         w->written_back = w->offset;
+        if (w->o.on_sync)
+            w->o.on_sync(w->o.arg);
         return w->env->ops->writeback(w->f, w->offset);
     }
     return 0;
@@ -146,6 +149,8 @@ uint64_t dk__lsm_blob_writer_number(const lsm_blob_writer *w)
 
 int dk__lsm_blob_writer_finish(lsm_blob_writer *w, uint64_t *size)
 {
+    if (w->o.on_sync)
+        w->o.on_sync(w->o.arg);
     int rc = w->env->ops->sync(w->f, 0);
     int crc = w->env->ops->close_w(w->f);
     if (!rc)

@@ -23,6 +23,23 @@
  *
  * Hard links are not in lsm_env (nothing else links), so this file calls
  * link(2) itself and falls back to a copy across file systems.
+ *
+ * A blob file the tables name that is not in the directory (cp_blob). One
+ * deleted while the engine has it open (an operator's rm) is copied
+ * through the engine's descriptor: the checkpoint is whole, and a
+ * warning says the data directory lacks the file (the node loses its
+ * values at its next restart; the checkpoint does not). One the engine
+ * could not open when it opened (missing, or a damaged header: its
+ * values already read as DK_ECORRUPT, blob.h) is linked if a file is
+ * there under its name now, else left out. Either way the checkpoint
+ * succeeds: it is what the node holds, and failing would make every
+ * snapshot of the node fail until each such value is overwritten. But
+ * not silently: each is logged (warning, naming the file), counted in
+ * lsm_checkpoint_blobs_missing_total, and listed in the checkpoint's
+ * BLOBS-MISSING file (one "NNNNNN.blob: why" line each), which the
+ * engine ignores when it opens the copy, where those values read as
+ * DK_ECORRUPT naming the file, as in the source. Any other failure (an
+ * I/O error, no space) fails the checkpoint, logged with the file.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -91,6 +108,31 @@ static int cp_copy(lsm_env *env, const char *src, const char *dst)
     return rc;
 }
 
+/* Copy what the open file in holds to dst (created), and sync it. */
+static int cp_copy_open(lsm_env *env, lsm_rfile *in, const char *dst)
+{
+    lsm_wfile *out = NULL;
+    uint8_t *buf = malloc(1 << 20);
+    int rc = buf ? env->ops->create(env, dst, &out) : -ENOMEM;
+    for (uint64_t off = 0; !rc;) {
+        size_t got = 0;
+        rc = env->ops->pread(in, buf, 1 << 20, off, &got);
+        if (rc || got == 0)
+            break;
+        rc = env->ops->append(out, buf, got);
+        off += got;
+    }
+    if (out) {
+        if (!rc)
+            rc = env->ops->sync(out, 0);
+        int crc = env->ops->close_w(out);
+        if (!rc)
+            rc = crc;
+    }
+    free(buf);
+    return rc;
+}
+
 static int cp_link(lsm_env *env, const char *src, const char *dst)
 {
     if (link(src, dst) == 0)
@@ -100,13 +142,101 @@ static int cp_link(lsm_env *env, const char *src, const char *dst)
     return cp_copy(env, src, dst);
 }
 
+/* The blob files a checkpoint lacks (or holds damaged): each once. */
+typedef struct cp_missing {
+    dk_buf note; /* BLOBS-MISSING's text */
+    uint64_t *nums;
+    size_t n, cap;
+} cp_missing;
+
+static int cp_note(lsm_db *db, const char *dir, cp_missing *m, uint64_t number, const char *why)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 4;
+        uint64_t *l = realloc(m->nums, cap * sizeof(*l));
+        if (!l)
+            return -ENOMEM;
+        m->nums = l;
+        m->cap = cap;
+    }
+    m->nums[m->n++] = number;
+    char line[256];
+    int len = snprintf(line, sizeof(line), "%06llu.blob: %s\n", (unsigned long long)number, why);
+    int rc = dk_buf_append(&m->note, line, (size_t)len);
+    if (db->host && db->host->log)
+        db->host->log(db->host, DK_LOG_WARN,
+                      "lsm %s: checkpoint into %s: blob file %06llu.blob %s (listed in %s/BLOBS-MISSING)",
+                      db->dir, dir, (unsigned long long)number, why, dir);
+    if (db->host && db->host->metric_add)
+        db->host->metric_add(db->host, "lsm_checkpoint_blobs_missing_total", 1);
+    return rc;
+}
+
+/* Blob file b into the checkpoint in dir (see the top of the file). */
+static int cp_blob(lsm_db *db, const char *dir, lsm_blob *b, cp_missing *m, char *src, size_t srclen)
+{
+    char dst[4096];
+    dk__lsm_file_path(db, src, srclen, b->number, "blob");
+    snprintf(dst, sizeof(dst), "%s/%06llu.blob", dir, (unsigned long long)b->number);
+    /* A link that exists already is one an earlier table named. */
+    if (access(dst, F_OK) == 0)
+        return 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->nums[i] == b->number)
+            return 0;
+    int rc = cp_link(db->env, src, dst);
+    if (b->lost) {
+        if (rc == -ENOENT)
+            return cp_note(
+                db, dir, m, b->number,
+                "is missing (it was when the engine opened): its values are not in the checkpoint");
+        return rc ? rc
+                  : cp_note(
+                        db, dir, m, b->number,
+                        "could not be opened when the engine opened (missing or damaged): linked as it is "
+                        "now, its values may not read");
+    }
+    if (rc != -ENOENT || !b->f)
+        return rc;
+    if ((rc = cp_copy_open(db->env, b->f, dst)))
+        return rc;
+    if (db->host && db->host->log)
+        db->host->log(db->host, DK_LOG_WARN,
+                      "lsm %s: blob file %s was deleted while the engine has it open: the checkpoint into %s "
+                      "has it (copied), but its values are lost here at the next restart",
+                      db->dir, src, dir);
+    return 0;
+}
+
+/* BLOBS-MISSING in dir, when blob files were left out. */
+static int cp_write_note(lsm_env *env, const char *dir, const cp_missing *m)
+{
+    if (!m->n)
+        return 0;
+    char path[4096];
+    lsm_wfile *f = NULL;
+    snprintf(path, sizeof(path), "%s/BLOBS-MISSING", dir);
+    int rc = env->ops->create(env, path, &f);
+    if (!rc)
+        rc = env->ops->append(f, m->note.data, m->note.len);
+    if (!rc)
+        rc = env->ops->sync(f, 0);
+    if (f) {
+        int crc = env->ops->close_w(f);
+        if (!rc)
+            rc = crc;
+    }
+    return rc;
+}
+
 int dk__lsm_checkpoint(lsm_db *db, const char *dir)
 {
     lsm_env *env = db->env;
     cp_scan scan = {0};
     lsm_edit snap;
     lsm_manifest man;
-    char src[4096], dst[4096];
+    cp_missing miss = {.note = DK_BUF_INIT};
+    char src[4096] = "", dst[4096];
     int made = 0, rc;
 
     dk__lsm_edit_init(&snap);
@@ -134,18 +264,15 @@ int dk__lsm_checkpoint(lsm_db *db, const char *dir)
         if (!(rc = cp_link(env, src, dst)))
             rc = dk__lsm_edit_add(&snap, f->level, f->number, f->size);
         /* The blob files its references name (written once, like
-         * tables), each once: a link that exists already is one an
-         * earlier table named. */
-        for (size_t j = 0; j < f->nblobs && !rc; j++) {
-            dk__lsm_file_path(db, src, sizeof(src), f->blobs[j]->number, "blob");
-            snprintf(dst, sizeof(dst), "%s/%06llu.blob", dir, (unsigned long long)f->blobs[j]->number);
-            if (access(dst, F_OK) != 0)
-                rc = cp_link(env, src, dst);
-        }
+         * tables), each once. */
+        for (size_t j = 0; j < f->nblobs && !rc; j++)
+            rc = cp_blob(db, dir, f->blobs[j], &miss, src, sizeof(src));
     }
     scan.from = log_number;
-    if (!rc)
+    if (!rc) {
+        snprintf(src, sizeof(src), "%s", db->dir);
         rc = env->ops->list(env, db->dir, cp_scan_cb, &scan);
+    }
     /* The next WAL the flush thread prepared holds no record yet: skip
      * it. Read after the listing: its number is set before the file
      * appears under it, and no other can be prepared meanwhile (that
@@ -162,7 +289,12 @@ int dk__lsm_checkpoint(lsm_db *db, const char *dir)
         rc = cp_copy(env, src, dst);
     }
     if (!rc) {
+        snprintf(src, sizeof(src), "%s/BLOBS-MISSING", dir);
+        rc = cp_write_note(env, dir, &miss);
+    }
+    if (!rc) {
         uint64_t man_no = (scan.max_number > next ? scan.max_number : next) + 1;
+        snprintf(src, sizeof(src), "%s/MANIFEST-%06llu", dir, (unsigned long long)man_no);
         snap.has_log = snap.has_next = snap.has_seq = 1;
         snap.log_number = log_number;
         snap.next_file = man_no + 1;
@@ -171,16 +303,20 @@ int dk__lsm_checkpoint(lsm_db *db, const char *dir)
         if (!rc)
             dk__lsm_manifest_close(&man);
     }
-    if (!rc)
+    if (!rc) {
+        snprintf(src, sizeof(src), "%s", dir);
         rc = env->ops->sync_dir(env, dir);
+    }
 out:
     pthread_mutex_unlock(&db->edit_mu);
     dk__lsm_version_unref(v);
     free(scan.logs);
+    free(miss.nums);
+    dk_buf_free(&miss.note);
     dk__lsm_edit_free(&snap);
     if (rc && made && db->host && db->host->log)
-        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: checkpoint into %s failed: %s", db->dir, dir,
-                      db->host->strerror(db->host, rc));
+        db->host->log(db->host, DK_LOG_ERROR, "lsm %s: checkpoint into %s failed (at %s): %s", db->dir, dir,
+                      src[0] ? src : dir, db->host->strerror(db->host, rc));
     return rc;
 }
 

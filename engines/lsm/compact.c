@@ -37,7 +37,9 @@
  * rate while level 0 is short, faster for each level-0 run past the
  * policies' trigger, not at all well before writers would be slowed
  * (lsm.c), since pacing then would only trade compaction bandwidth for
- * write slowdowns. The thread runs at [engine.lsm] compaction_nice
+ * write slowdowns. Each writeback step and final fsync first waits (bounded)
+ * for a WAL fdatasync in flight to end, until level 0 reaches the same
+ * LSM_PACE_L0_FREE (io_yield.c); both hooks are in compact_pace.c. The thread runs at [engine.lsm] compaction_nice
  * (lsm.c), so it takes the CPU the request path leaves.
  *
  * A damaged data block in an input (bad CRC, malformed, unreadable) fails
@@ -98,65 +100,15 @@
 
 #include "blob_gc.h"
 #include "lsm.h"
-#include "pace.h"
+#include "compact_pace.h"
 
 #define LSM_JOBS_PER_ROUND 64
-#define LSM_L0_CHECK_US 10000u                     /* re-read the level-0 count this often */
-#define LSM_PACE_SLEEP_MAX_US 50000u               /* sleep in steps, so close stays quick */
 #define LSM_GC_FORCED_PER_ROUND 8                  /* forced blob GC rewrites (blob_gc.c) */
 #define LSM_GC_SMALL(db) ((db)->memtable_size / 4) /* a small blob file (blob_gc.c) */
 
 /* cp_run_one's jobs: the policy's, compact_range's, a forced blob GC
  * rewrite (blob_gc.c). */
 enum { CP_POLICY, CP_MANUAL, CP_FORCE };
-
-typedef struct cp_pace {
-    lsm_pace pace;
-    uint64_t checked_us; /* last level-0 count check (0: never) */
-    size_t l0;           /* level-0 runs at that check */
-    lsm_db *db;
-} cp_pace;
-
-static uint64_t cp_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* The level-0 run count, read under mu at most every LSM_L0_CHECK_US. */
-static size_t cp_l0(cp_pace *p, uint64_t now)
-{
-    if (!p->checked_us || now - p->checked_us >= LSM_L0_CHECK_US) {
-        pthread_mutex_lock(&p->db->mu);
-        p->l0 = dk__lsm_version_level_count(p->db->cur, 0);
-        pthread_mutex_unlock(&p->db->mu);
-        p->checked_us = now;
-    }
-    return p->l0;
-}
-
-/* Table-builder write hook (compaction thread): count the bytes and, with
- * a rate, sleep as long as the limiter says (pace.c), in steps after each
- * of which it asks again: level 0 may have grown and lifted the limit, or
- * the engine may be closing. */
-static void cp_on_write(void *arg, size_t n)
-{
-    cp_pace *p = arg;
-    lsm_db *db = p->db;
-    atomic_fetch_add(&db->st_compact_write, n);
-    if (!p->pace.rate)
-        return;
-    uint64_t now = cp_now_us();
-    uint64_t us = dk__lsm_pace_account(&p->pace, now, n, cp_l0(p, now));
-    while (us && !atomic_load(&db->closing)) {
-        usleep((useconds_t)(us < LSM_PACE_SLEEP_MAX_US ? us : LSM_PACE_SLEEP_MAX_US));
-        uint64_t t = cp_now_us();
-        atomic_fetch_add(&db->st_compact_paced_us, t - now);
-        now = t;
-        us = dk__lsm_pace_account(&p->pace, now, 0, cp_l0(p, now));
-    }
-}
 
 static lsm_file *cp_find(const lsm_version *v, uint64_t number)
 {
@@ -476,12 +428,13 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
         return rc;
     }
     uint64_t target = job->target_file_size ? job->target_file_size : LSM_DEFAULT_TARGET_FILE;
-    cp_pace pace = {.db = db};
-    dk__lsm_pace_init(&pace.pace, db->rate_limit);
+    lsm_compact_pace pace;
+    dk__lsm_compact_pace_init(&pace, db);
     lsm_tb_opts o = {.bits_per_key = db->bits_per_key,
                      .codec = db->codec,
                      .host = db->host,
-                     .on_write = cp_on_write,
+                     .on_write = dk__lsm_compact_pace_write,
+                     .on_sync = dk__lsm_compact_pace_sync,
                      .arg = &pace,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb = NULL;
@@ -490,7 +443,10 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     int have_last = 0;
     int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
     const dk_host *h = db->host;
-    cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes, .on_write = cp_on_write, .arg = &pace},
+    cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes,
+                      .on_write = dk__lsm_compact_pace_write,
+                      .on_sync = dk__lsm_compact_pace_sync,
+                      .arg = &pace},
                 .key = DK_BUF_INIT};
     cp_gc_pick(v, db->blob_gc_cutoff, manual, &gc);
     gc.reloc = dk__lsm_gc_with_forced(v, db->blob_gc_cutoff, LSM_GC_SMALL(db), in, job->n_inputs, gc.reloc,

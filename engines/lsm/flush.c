@@ -7,9 +7,9 @@
  * other writer waits) only swaps the WALs and the memtables: the next WAL
  * was prepared by the flush thread when the previous flush made a log
  * obsolete (that file renamed to the next number to be recycled, its
- * name made durable with a directory sync), so the switch does no I/O.
- * Only the first switch after open, or one after preparing failed, opens
- * the next log itself (a fresh file, or the obsolete one recycled) and
+ * name made durable with a directory sync), or at open for the first
+ * switch (recovery.c: rc_prepare_next), so the switch does no I/O.
+ * Only a switch after preparing failed opens the next log itself (a fresh file, or the obsolete one recycled) and
  * leaves its name to the settle. A switch does not sync the old WAL, trim
  * a recycled one to its records, or sync the directory: with sync=0
  * writes the old log may hold up to a memtable of unsynced data, and
@@ -190,7 +190,7 @@ int dk__lsm_switch_memtable(lsm_db *db)
     atomic_fetch_add(&db->st_switches, 1);
     if (db->next_ready && !atomic_load(&db->settle_pending))
         return fl_switch_prepared(db);
-    /* No prepared log (the first switch after open, or preparing failed):
+    /* No prepared log (preparing failed, or a settle is pending):
      * open the next one here, leaving its name to the settle. */
     uint64_t num = db->next_file++, reuse = db->recycle_log, last_seq = db->last_seq;
     db->recycle_log = 0;
@@ -341,6 +341,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
                      .codec = db->codec,
                      .host = db->host,
                      .on_write = dk__lsm_flush_pace_write,
+                     .on_sync = dk__lsm_flush_pace_sync,
                      .arg = &pace,
                      .writeback_bytes = db->writeback_bytes};
     lsm_table_builder *tb;
@@ -358,8 +359,10 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     lsm_blob_writer *bw = NULL;
     /* The blob file's writes count toward the flush's pace like the
      * table's: together they are the memtable's bytes. */
-    lsm_blob_wopts bo = {
-        .writeback_bytes = db->writeback_bytes, .on_write = dk__lsm_flush_pace_write, .arg = &pace};
+    lsm_blob_wopts bo = {.writeback_bytes = db->writeback_bytes,
+                         .on_write = dk__lsm_flush_pace_write,
+                         .on_sync = dk__lsm_flush_pace_sync,
+                         .arg = &pace};
     int have_last = 0;
     for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
         dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k), v = it->ops->value(it);

@@ -19,8 +19,15 @@
  * is full (fp_behind: the write rate went up). So
  * pacing never adds a write stall that the unpaced flush would not have
  * had; it only moves the flush's I/O out of the WAL's way.
+ *
+ * A stricter form of the same test decides whether the table's writeback
+ * steps and final fsync wait for a WAL fdatasync in flight to end
+ * (io_yield.c): only while nobody waits for the flush and it is three
+ * times as far along as the next memtable (fp_urgent).
  */
 #include "flush_pace.h"
+
+#include "io_yield.h"
 
 #include <time.h>
 #include <unistd.h>
@@ -83,4 +90,24 @@ void dk__lsm_flush_pace_write(void *arg, size_t n)
         now = t;
         us = dk__lsm_pace_account(&p->pace, now, 0, 0);
     }
+}
+
+/* Yield only with a margin over fp_behind's line: while the flush is at
+ * least LSM_FLUSH_YIELD_AHEAD times as far along its table as the next
+ * memtable is along its fill (the pace keeps it at
+ * LSM_FLUSH_PACE_SPEEDUP), so that waiting for the WAL never brings it to
+ * the point where the pace is lifted and the rest goes out as a burst. */
+#define LSM_FLUSH_YIELD_AHEAD 3u
+
+static int fp_urgent(void *arg)
+{
+    const lsm_flush_pace *p = arg;
+    uint64_t fill = atomic_load(&p->db->mem_fill_pm);
+    return fp_lifted(p->db) || !p->total || p->written * 1000u < LSM_FLUSH_YIELD_AHEAD * fill * p->total;
+}
+
+void dk__lsm_flush_pace_sync(void *arg)
+{
+    lsm_flush_pace *p = arg;
+    dk__lsm_bg_yield(p->db, fp_urgent, p);
 }

@@ -20,4 +20,7 @@ typedef struct lsm_flush_pace {
 void dk__lsm_flush_pace_init(lsm_flush_pace *p, lsm_db *db, uint64_t total);
 /* lsm_tb_opts.on_write: count n bytes written, sleep when ahead. */
 void dk__lsm_flush_pace_write(void *arg, size_t n);
+/* lsm_tb_opts.on_sync: yield to a WAL fdatasync in flight unless the
+ * flush is hurried or behind (io_yield.c). */
+void dk__lsm_flush_pace_sync(void *arg);
 #endif

@@ -19,7 +19,8 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/blob_gc.h engines/lsm/blob_gc.c \
 	engines/lsm/version.h engines/lsm/version.c engines/lsm/manifest.c \
 	engines/lsm/lsm.h engines/lsm/lsm.c engines/lsm/lsm_write.c engines/lsm/lsm_read.c engines/lsm/lsm_iter.c engines/lsm/flush.c engines/lsm/recovery.c \
-	engines/lsm/compact.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
+	engines/lsm/compact.c engines/lsm/compact_pace.h engines/lsm/compact_pace.c engines/lsm/pace.h engines/lsm/pace.c engines/lsm/flush_pace.h engines/lsm/flush_pace.c \
+	engines/lsm/io_yield.h engines/lsm/io_yield.c \
 	engines/lsm/checkpoint.c
 engines_lsm_liblsm_la_CFLAGS = $(AM_CFLAGS) -fPIC
 engines_lsm_liblsm_la_LIBADD = -lpthread
@@ -51,6 +52,13 @@ tests_unit_test_lsm_pace_SOURCES = tests/unit/test-lsm-pace.c tests/unit/test-ls
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_pace_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_pace_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-yield
+TESTS += tests/unit/test-lsm-yield
+tests_unit_test_lsm_yield_SOURCES = tests/unit/test-lsm-yield.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_yield_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_yield_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-jitter
 TESTS += tests/unit/test-lsm-jitter
@@ -114,6 +122,12 @@ tests_unit_test_lsm_cache_SOURCES = tests/unit/test-lsm-cache.c
 tests_unit_test_lsm_cache_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_cache_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-memtable
+TESTS += tests/unit/test-lsm-memtable
+tests_unit_test_lsm_memtable_SOURCES = tests/unit/test-lsm-memtable.c
+tests_unit_test_lsm_memtable_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_memtable_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-format
 TESTS += tests/unit/test-lsm-format
 tests_unit_test_lsm_format_SOURCES = tests/unit/test-lsm-format.c tests/unit/test-lsm-util.h \
@@ -162,3 +176,17 @@ tests_unit_test_lsm_blobgc_SOURCES = tests/unit/test-lsm-blobgc.c tests/unit/tes
 tests_unit_test_lsm_blobgc_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_blobgc_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)
 EXTRA_tests_unit_test_lsm_blobgc_DEPENDENCIES = compaction-leveled.la
+
+check_PROGRAMS += tests/unit/test-lsm-walend
+TESTS += tests/unit/test-lsm-walend
+tests_unit_test_lsm_walend_SOURCES = tests/unit/test-lsm-walend.c tests/unit/test-lsm-util.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_walend_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_walend_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-ckpt
+TESTS += tests/unit/test-lsm-ckpt
+tests_unit_test_lsm_ckpt_SOURCES = tests/unit/test-lsm-ckpt.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_ckpt_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_ckpt_LDADD = $(DK_LSM_TEST_LIBS)

@@ -221,6 +221,9 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
         sink(arg, le_names[i], atomic_load(&db->st_wal_sync_le[i]));
     sink(arg, "lsm_flush_paced_us_total", atomic_load(&db->st_flush_paced_us));
     sink(arg, "lsm_flush_pace_lifts_total", atomic_load(&db->st_flush_pace_lifts));
+    sink(arg, "lsm_wal_yields_total", atomic_load(&db->st_yields));
+    sink(arg, "lsm_wal_yield_us_total", atomic_load(&db->st_yield_us));
+    sink(arg, "lsm_wal_yield_timeouts_total", atomic_load(&db->st_yield_timeouts));
     sink(arg, "lsm_write_groups_total", atomic_load(&db->st_writes));
     sink(arg, "lsm_write_stall_us_total", atomic_load(&db->st_stall_us));
     sink(arg, "lsm_write_slowdowns_total", atomic_load(&db->st_slowdowns));

@@ -61,7 +61,9 @@
 #define LSM_DEFAULT_BLOB_GC_CUTOFF "25"
 #define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
-#define LSM_WRITEBACK_BYTES (1u << 20) /* table writeback interval (env writeback) */
+/* [engine.lsm] table_writeback: the flush's and compaction's writeback
+ * interval (env writeback; 0: only the final fsync). */
+#define LSM_DEFAULT_WRITEBACK "1MiB"
 
 /* A queued write. The writer sleeps on `wake` without the mutex; whoever
  * posts it has set `state` first (sem_post/sem_wait order the stores). */
@@ -101,6 +103,7 @@ typedef struct lsm_db {
     int flush_nice, compaction_nice; /* added to the node's nice value (lsm.c) */
     int flush_pace;                  /* pace flushes after the fill rate (flush_pace.c) */
     uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
+    int wal_yield;                   /* flush/compaction writeback yields to the WAL (io_yield.c) */
     unsigned bits_per_key;
     uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */
     unsigned blob_gc_cutoff;   /* percent (compact.c) */
@@ -201,6 +204,10 @@ typedef struct lsm_db {
     _Atomic uint64_t mem_fill_pm; /* the current memtable's fill, per mille of mem_limit */
     uint64_t mem_born_us;
     _Atomic uint64_t st_flush_paced_us, st_flush_pace_lifts;
+    /* The start of the WAL fdatasync in flight, 0 when none (io_yield.h;
+     * set in lsm_write.c), and the background writers' waits for it. */
+    _Atomic uint64_t wal_sync_since_us;
+    _Atomic uint64_t st_yields, st_yield_us, st_yield_timeouts;
     /* WAL fdatasync durations: total, largest, and how many took at most
      * 1, 4, 16, 64 ms (lsm_write.c; the histogram an operator reads). */
     _Atomic uint64_t st_wal_sync_us, st_wal_sync_max_us, st_wal_sync_le[4];

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "bloom.h"
+
 void dk__lsm_read_begin(lsm_db *db, lsm_read *r)
 {
     pthread_mutex_lock(&db->mu);
@@ -37,7 +39,7 @@ void dk__lsm_read_end(lsm_read *r)
  * newest data first and stops once no remaining run can hold a newer
  * version than the one found, so it is right for any run shape. On 0,
  * *best holds the version (release best->h when set). */
-static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t snap, int nowait,
+static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t hash, uint64_t snap, int nowait,
                           lsm_found *best)
 {
     lsm_file *small[32], **cand;
@@ -61,7 +63,7 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t sna
             break;
         lsm_found f;
         atomic_fetch_add_explicit(&db->st_get_tables, 1, memory_order_relaxed);
-        int r = dk__lsm_table_find(cand[i]->table, key, snap, nowait, &f);
+        int r = dk__lsm_table_find_h(cand[i]->table, key, hash, snap, nowait, &f);
         if (r == DK_ENOTFOUND)
             continue;
         if (r == DK_ECORRUPT || r == -EIO) {
@@ -113,14 +115,16 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
     dk__lsm_read_begin(db, &r);
     lsm_found f = {.type = LSM_TYPE_DELETE};
     lsm_memtable *in = r.mem;
-    int rc = dk__lsm_mem_find(r.mem, key, r.snap, &f.value, &f.type, &f.seq);
+    /* one hash for the memtables' filters and the tables' */
+    uint64_t hash = dk__lsm_hash64(key.ptr, key.len);
+    int rc = dk__lsm_mem_find_h(r.mem, key, hash, r.snap, &f.value, &f.type, &f.seq);
     if (rc == DK_ENOTFOUND && r.imm) {
         in = r.imm;
-        rc = dk__lsm_mem_find(r.imm, key, r.snap, &f.value, &f.type, &f.seq);
+        rc = dk__lsm_mem_find_h(r.imm, key, hash, r.snap, &f.value, &f.type, &f.seq);
     }
     if (rc == DK_ENOTFOUND) {
         in = NULL;
-        rc = lsm_tables_get(db, r.v, key, r.snap, nowait, &f);
+        rc = lsm_tables_get(db, r.v, key, hash, r.snap, nowait, &f);
     }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;

@@ -48,6 +48,7 @@
  * write_slowdowns_total); wal_switch_us_total only switches and settles.
  */
 #define _GNU_SOURCE 1 /* pthread_setname_np */
+#include "io_yield.h"
 #include "lsm.h"
 #include "pace.h"
 
@@ -397,7 +398,9 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
         }
         if (!rc && g.need_sync) {
             uint64_t t0 = lsm_now_us();
+            dk__lsm_wal_gauge_begin(&db->wal_sync_since_us, t0); /* io_yield.c */
             rc = dk__lsm_wal_sync(&db->wal);
+            dk__lsm_wal_gauge_end(&db->wal_sync_since_us);
             lsm_count_sync(db, lsm_now_us() - t0);
         }
         int fatal = rc != 0;

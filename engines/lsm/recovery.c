@@ -7,10 +7,13 @@
  * its first bad record, whose tail is truncated; the replay stops at the
  * first gap in the sequence numbers, see rc_replay_cb; a bad tail followed
  * by a log that continues the sequence lost nothing: a recycled log's
- * stale bytes, which nothing cuts any more, flush.c; any other
+ * stale bytes, which nothing cuts any more, flush.c; wal.c recognises
+ * most of them by themselves, also when no log follows, as after a crash
+ * right after a switch; any other
  * bad tail is logged and counted as dropped, rc_tail), write that
  * memtable out as a level-0 table, then write a fresh manifest naming the
- * tables and a new empty WAL, switch CURRENT to it, create the WAL, and
+ * tables and a new empty WAL, switch CURRENT to it, create the WAL (and
+ * the next one, for the first memtable switch: rc_prepare_next), and
  * only then delete what is no longer referenced (old WALs, old manifests,
  * orphan tables from an interrupted flush or compaction and their damage
  * marks, temp files).
@@ -236,7 +239,8 @@ typedef struct rc_opts {
     uint64_t compaction_rate_limit;
     int64_t group_commit_window_us, group_commit_siblings;
     int64_t compaction_nice, flush_nice;
-    int flush_pace;
+    int flush_pace, wal_yield;
+    uint64_t table_writeback;
     int64_t memtable_jitter;
     uint64_t blob_min_size;
     int64_t blob_gc_age_cutoff;
@@ -288,6 +292,13 @@ static const dk_option rc_options_spec[] = {
      .max = 19,
      .dflt = "0"},
     {.key = "flush_pace", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, flush_pace), .dflt = "true"},
+    {.key = "wal_yield", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, wal_yield), .dflt = "true"},
+    {.key = "table_writeback",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(rc_opts, table_writeback),
+     .min = 0,
+     .max = 1ll << 30,
+     .dflt = LSM_DEFAULT_WRITEBACK},
     {.key = "memtable_jitter",
      .type = DK_OPT_INT,
      .offset = offsetof(rc_opts, memtable_jitter),
@@ -326,11 +337,12 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->compaction_nice = (int)o.compaction_nice;
     db->flush_nice = (int)o.flush_nice;
     db->flush_pace = o.flush_pace;
+    db->wal_yield = o.wal_yield;
     db->mem_jitter = (unsigned)o.memtable_jitter;
     db->blob_min_size = o.blob_min_size;
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
     dk__lsm_mem_limit_seed(db);
-    db->writeback_bytes = LSM_WRITEBACK_BYTES;
+    db->writeback_bytes = o.table_writeback;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
         db->policy_ops = conf->compaction;
         db->policy = conf->compaction_policy;
@@ -349,6 +361,29 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     if (rc)
         return rc == -ENOENT || rc == -EINVAL ? DK_ECONFIG : rc;
     return (db->cache = dk__lsm_cache_new(cache)) ? 0 : -ENOMEM;
+}
+
+/* Create the log the first memtable switch goes into, next to the live
+ * one: its name is made durable by the same directory sync, so that
+ * switch does no I/O either (flush.c: the flush thread prepares every
+ * later one). Not fatal: without it the switch opens its log itself. An
+ * empty log a crash leaves is read as empty and deleted (it is above the
+ * manifest's log number); close deletes it (dk__lsm_wal_unprepare). */
+static void rc_prepare_next(lsm_db *db, uint64_t number)
+{
+    char path[4096];
+    dk__lsm_file_path(db, path, sizeof(path), number, "log");
+    int rc = dk__lsm_wal_open(db->env, path, &db->next_wal);
+    if (!rc) {
+        db->next_ready = 1;
+        db->next_number = number;
+        return;
+    }
+    dk__lsm_wal_close(&db->next_wal);
+    db->next_wal = (lsm_wal){0};
+    db->env->ops->unlink(db->env, path);
+    db->host->log(db->host, DK_LOG_DEBUG, "lsm %s: cannot prepare the next WAL %s: %s", db->dir, path,
+                  db->host->strerror(db->host, rc));
 }
 
 /* Everything after options: recover, write the new manifest, start. */
@@ -470,7 +505,7 @@ static int rc_recover(lsm_db *db)
         if (files[nfiles])
             nfiles++;
     }
-    uint64_t man_no = db->next_file++, wal_no = db->next_file++;
+    uint64_t man_no = db->next_file++, wal_no = db->next_file++, next_no = db->next_file++;
     db->log_number = db->man_log_number = wal_no;
     db->flushed_seq = db->last_seq;
     snap.has_log = snap.has_next = snap.has_seq = 1;
@@ -487,6 +522,8 @@ static int rc_recover(lsm_db *db)
     dk__lsm_file_path(db, path, sizeof(path), wal_no, "log");
     if (!rc)
         rc = dk__lsm_wal_open(db->env, path, &db->wal);
+    if (!rc)
+        rc_prepare_next(db, next_no);
     if (!rc)
         rc = db->env->ops->sync_dir(db->env, db->dir);
     if (!rc && !(db->mem = dk__lsm_mem_new(wal_no, db->slpool)))

@@ -47,6 +47,7 @@ struct lsm_sl_pool {
     _Atomic int refs; /* the owner's and one per list */
     sl_block *free;   /* SL_CHUNK chunks, linked by prev */
     size_t n, cap;    /* chunks kept, at most cap */
+    size_t cap_bytes; /* as given: the memtable size (memtable.c sizes its filter by it) */
 };
 
 lsm_sl_pool *dk__lsm_sl_pool_new(size_t cap_bytes)
@@ -57,7 +58,13 @@ lsm_sl_pool *dk__lsm_sl_pool_new(size_t cap_bytes)
     pthread_mutex_init(&p->mu, NULL);
     atomic_init(&p->refs, 1);
     p->cap = cap_bytes / (sizeof(sl_block) + SL_CHUNK);
+    p->cap_bytes = cap_bytes;
     return p;
+}
+
+size_t dk__lsm_sl_pool_bytes(const lsm_sl_pool *p)
+{
+    return p ? p->cap_bytes : 0;
 }
 
 void dk__lsm_sl_pool_unref(lsm_sl_pool *p)

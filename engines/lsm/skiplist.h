@@ -19,6 +19,8 @@ typedef struct lsm_skiplist lsm_skiplist;
 typedef struct lsm_sl_pool lsm_sl_pool;
 lsm_sl_pool *dk__lsm_sl_pool_new(size_t cap_bytes);
 void dk__lsm_sl_pool_unref(lsm_sl_pool *p);
+/* The cap_bytes the pool was made with (0 for NULL). */
+size_t dk__lsm_sl_pool_bytes(const lsm_sl_pool *p);
 /* Chunks the pool keeps now (for tests and stats). */
 size_t dk__lsm_sl_pool_kept(lsm_sl_pool *p);
 

@@ -79,6 +79,9 @@ typedef struct lsm_tb_opts {
     const dk_host *host;       /* record_time; may be NULL */
     /* Called after each write of n bytes (rate limiting); may be NULL. */
     void (*on_write)(void *arg, size_t n);
+    /* Called (with arg) before each writeback step and before the final
+     * sync: the writer may wait there (io_yield.c); may be NULL. */
+    void (*on_sync)(void *arg);
     void *arg;
     /* Start writeback every this many bytes (env writeback; 0: only the
      * final sync writes the file back). */
@@ -150,6 +153,9 @@ int dk__lsm_table_get(lsm_table *t, dk_slice ukey, uint64_t snap, dk_buf *out, i
  * read only if the page cache holds it (env pread_nowait), else -EAGAIN
  * (the non-blocking try_get). */
 int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out);
+/* As find, with hash = dk__lsm_hash64(ukey) already computed. */
+int dk__lsm_table_find_h(lsm_table *t, dk_slice ukey, uint64_t hash, uint64_t snap, int nowait,
+                         lsm_found *out);
 
 /* Blocks and bytes the calling thread has read from table files so far
  * (every block read that missed the block cache, whatever the caller):

@@ -17,7 +17,10 @@
  * the env to start writing the file back (and to wait for the previous
  * interval), so a 64 MiB flush or compaction output trickles to the
  * device instead of landing as one burst at the final fsync, where it
- * would queue every WAL fdatasync on the same device behind it.
+ * would queue every WAL fdatasync on the same device behind it. Before
+ * each such step and before the final fsync it calls opts.on_sync, where
+ * the flush and compaction wait for a WAL fdatasync in flight to end
+ * (io_yield.c).
  */
 #include "table.h"
 
@@ -138,6 +141,8 @@ static int tb_write2(lsm_table_builder *tb, const void *p, size_t n1, const void
     if (tb->opts.writeback_bytes && tb->env->ops->writeback &&
         tb->offset - tb->written_back >= tb->opts.writeback_bytes) {
         tb->written_back = tb->offset;
+        if (tb->opts.on_sync)
+            tb->opts.on_sync(tb->opts.arg);
         return tb->env->ops->writeback(tb->f, tb->offset);
     }
     return 0;
@@ -438,6 +443,8 @@ int dk__lsm_tb_finish(lsm_table_builder *tb, lsm_props *props, uint64_t *size)
         dk_put_u64(ft + 56, LSM_TABLE_MAGIC);
         rc = tb_write(tb, ft, sizeof(ft));
     }
+    if (!rc && tb->opts.on_sync)
+        tb->opts.on_sync(tb->opts.arg);
     if (!rc)
         rc = tb->env->ops->sync(tb->f, 0);
     dk_buf_free(&blk);

@@ -337,9 +337,9 @@ static int tr_meta(lsm_table *t, int which, int nowait, const uint8_t **data, si
     return 0;
 }
 
-/* Bloom check of ukey: 1 maybe, 0 surely absent, or a read error
+/* Bloom check of a key by its hash: 1 maybe, 0 surely absent, or a read error
  * (-EAGAIN with nowait when the filter is not in memory). */
-static int tr_bloom(lsm_table *t, dk_slice ukey, int nowait)
+static int tr_bloom(lsm_table *t, uint64_t hash, int nowait)
 {
     const uint8_t *f;
     size_t n;
@@ -347,7 +347,7 @@ static int tr_bloom(lsm_table *t, dk_slice ukey, int nowait)
     int rc = tr_meta(t, 1, nowait, &f, &n, &h);
     if (rc)
         return rc;
-    int may = dk__lsm_bloom_may_match(f, n, dk__lsm_hash64(ukey.ptr, ukey.len));
+    int may = dk__lsm_bloom_may_match(f, n, hash);
     if (h)
         dk__lsm_cache_release(t->cache, h);
     return may;
@@ -355,7 +355,7 @@ static int tr_bloom(lsm_table *t, dk_slice ukey, int nowait)
 
 int dk__lsm_table_may_contain(lsm_table *t, dk_slice ukey)
 {
-    return tr_bloom(t, ukey, 0) != 0;
+    return tr_bloom(t, dk__lsm_hash64(ukey.ptr, ukey.len), 0) != 0;
 }
 
 /* ---- two-level iterator: index block -> data blocks ------------------- */
@@ -716,9 +716,15 @@ static int tr_handle(lsm_table *t, dk_slice v, uint64_t *off, uint64_t *size)
 
 int dk__lsm_table_find(lsm_table *t, dk_slice ukey, uint64_t snap, int nowait, lsm_found *out)
 {
+    return dk__lsm_table_find_h(t, ukey, dk__lsm_hash64(ukey.ptr, ukey.len), snap, nowait, out);
+}
+
+int dk__lsm_table_find_h(lsm_table *t, dk_slice ukey, uint64_t hash, uint64_t snap, int nowait,
+                         lsm_found *out)
+{
     out->h = NULL;
     out->value = (dk_slice){NULL, 0};
-    int rc = tr_bloom(t, ukey, nowait);
+    int rc = tr_bloom(t, hash, nowait);
     if (rc <= 0)
         return rc ? rc : DK_ENOTFOUND;
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];

@@ -13,10 +13,12 @@
  * to the next log number and overwritten from offset 0. The stale
  * records behind the new ones carry the old log number, so the replay
  * recognises the first of them as the end of the log. Stale bytes that do
- * not start a whole record look like a torn tail; they exist only after
- * a crash (a recycled log is trimmed to its written size when it is
- * closed, or settled after a memtable switch: lsm's flush.c), where a
- * torn tail is expected anyway.
+ * not start a whole record (the new records ended inside an old one) are
+ * recognised too (wal_stale_tail: they start no record of this log and
+ * none follows): a recycled log is trimmed to its written size only at
+ * close, so after a crash right after a memtable switch the old log
+ * keeps them, and they are no torn tail. A record of this log that does
+ * not replay is one.
  */
 #include "wal.h"
 
@@ -270,6 +272,39 @@ static int wal_ops_ok(const uint8_t *p, const uint8_t *end, uint32_t count)
     return p == end;
 }
 
+/* Whether data[off, len), where the replay of log `number` stopped at a
+ * bad record, is a recycled file's old life rather than a torn or damaged
+ * tail. A recycled log (after a crash right after a switch nothing
+ * trimmed it) keeps its old life's bytes after its own records, and
+ * where those records did not end on an old record's boundary, the rest
+ * of the old record they cut into follows: bytes that start no record of
+ * this log, then the old life's records (if that one was not its last).
+ * What a crash or damage leaves differs: a torn record of this log starts
+ * with its header, whose log number is this one (a write keeps a prefix;
+ * fewer than 16 bytes cannot tell, and count as torn); a damaged record
+ * before the end is followed by whole records of this log; a file
+ * extended whose data never reached the disk reads as zeros. So the tail
+ * is stale when it is at least 16 bytes, its first record slot does not
+ * carry this log's number, no whole record of this log follows, and it
+ * is not all zeros. (Damage to the log number of the very last record
+ * reads as stale: the record is cut, unreported.) */
+static int wal_stale_tail(const uint8_t *data, size_t len, size_t off, uint64_t number)
+{
+    if (len - off < 16 || dk_get_u64(data + off + 8) == number)
+        return 0;
+    int zeros = 1;
+    for (size_t at = off; at < len; at++) {
+        zeros = zeros && !data[at];
+        if (len - at < LSM_WAL_HEADER + LSM_WAL_MIN_PAYLOAD || dk_get_u64(data + at + 8) != number)
+            continue;
+        uint32_t n = dk_get_u32(data + at + 4);
+        if (n >= LSM_WAL_MIN_PAYLOAD && n <= len - at - LSM_WAL_HEADER &&
+            dk_crc32c_unmask(dk_get_u32(data + at)) == dk_crc32c(data + at + 4, (size_t)n + 4))
+            return 0;
+    }
+    return !zeros;
+}
+
 int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg, uint64_t *dropped,
                        uint64_t *bad_off)
 {
@@ -303,6 +338,8 @@ int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg,
         }
         off += LSM_WAL_HEADER + n;
     }
+    if (!stale && off < len && number)
+        stale = wal_stale_tail(data, len, off, number);
     free(data);
     *dropped = stale ? 0 : len - off;
     *bad_off = off;

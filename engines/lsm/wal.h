@@ -95,9 +95,10 @@ typedef int (*lsm_wal_cb)(void *arg, uint64_t seq, uint32_t count, const uint8_t
  * length past the end, CRC mismatch, malformed ops) or the first stale
  * one (whole, but stamped with another log number: a recycled file's
  * old content). The tail from there is truncated away (durably); *bad_off
- * is its offset and *dropped its size, 0 when it starts with a stale
- * record (a clean end, not damage). Returns 0, a cb
- * error, or an I/O error. */
+ * is its offset and *dropped its size, 0 when it is stale (a clean end,
+ * not damage): it starts with a stale record, or with the rest of an old
+ * record the new ones ended inside (wal.c's wal_stale_tail). Returns 0,
+ * a cb error, or an I/O error. */
 int dk__lsm_wal_replay(lsm_env *env, const char *path, lsm_wal_cb cb, void *arg, uint64_t *dropped,
                        uint64_t *bad_off);
 #endif

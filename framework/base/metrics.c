@@ -237,6 +237,11 @@ static const known_metric known[] = {
     {"engine_lsm_wal_syncs_le_4ms_total", "WAL fdatasyncs of write groups that took at most 4 ms."},
     {"engine_lsm_wal_syncs_le_16ms_total", "WAL fdatasyncs of write groups that took at most 16 ms."},
     {"engine_lsm_wal_syncs_le_64ms_total", "WAL fdatasyncs of write groups that took at most 64 ms."},
+    {"engine_lsm_wal_yield_timeouts_total", "LSM flush/compaction writeback steps that gave up waiting for a "
+                                            "WAL fdatasync after 10 ms (io_yield.c)."},
+    {"engine_lsm_wal_yield_us_total",
+     "Time LSM flush/compaction writeback steps waited for a WAL fdatasync."},
+    {"engine_lsm_wal_yields_total", "LSM flush/compaction writeback steps that waited for a WAL fdatasync."},
     {"engine_lsm_write_groups_total", "LSM write groups (batches sharing one WAL write)."},
     {"engine_lsm_write_retries_total",
      "Retries of a failed LSM write, switch or flush (out of disk space or descriptors)."},

@@ -618,7 +618,8 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
         c->rop_pool = op->pool_next;
         c->rop_pooled--;
         dk_buf key_buf = op->key;
-        memset(op, 0, sizeof(*op) + ROP_POOL_CAP * sizeof(rreply));
+        /* the replies past p->n are never read (every loop stops at n) */
+        memset(op, 0, sizeof(*op) + p->n * sizeof(rreply));
         key_buf.len = 0;
         op->key = key_buf;
     } else if (!(op = calloc(1, sizeof(*op) + cap * sizeof(rreply)))) {

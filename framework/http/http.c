@@ -372,6 +372,12 @@ static int http_on_headers_complete(http_parser *hp)
     const char *e = dk_http_header_get(&r->pub, "expect", &elen);
     r->expect_continue = e && elen == 12 && strncasecmp(e, "100-continue", 12) == 0 && hp->http_minor >= 1 &&
                          (chunked || has_length);
+    if (!has_length && !chunked) {
+        /* No body: http-parser completes the message on the head's final
+         * LF, in this same call (on_message_complete pauses there), so no
+         * pause here; parse_feed counts the head when the message ends. */
+        return 0;
+    }
     p->in_body = 1;
     p->event = r->expect_continue ? DK__HTTP_HEAD : HTTP_EV_MARK;
     http_parser_pause(hp, 1);
@@ -460,11 +466,14 @@ int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t 
         if (head && chunk > p->max_header - p->head_bytes + 1)
             chunk = p->max_header - p->head_bytes + 1;
         p->event = 0;
+        size_t h0 = p->head_bytes;
         size_t n = http_parser_execute(&p->hp, &http_settings, data + off, chunk);
         enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
         off += n;
         *used = off;
-        if (head) /* a head ends paused before its final LF: count it */
+        if (head && p->event == DK__HTTP_REQUEST) /* a message without body ended in its head */
+            p->head_bytes = h0 + n;
+        else if (head) /* a head ends paused before its final LF: count it */
             p->head_bytes += n + (p->in_body ? 1 : 0);
         else if (p->in_body && (p->hp.flags & F_CHUNKED))
             p->body_wire += n;
@@ -483,6 +492,8 @@ int dk__http_parse_feed(dk__http_parse *p, const char *data, size_t len, size_t 
         }
         if (e == HPE_PAUSED) {
             http_parser_pause(&p->hp, 0);
+            if (p->event == DK__HTTP_REQUEST && head)
+                p->head_bytes = 0; /* checked above; the next head starts */
             if (p->event > 0)
                 return p->event;
             continue;

@@ -6,7 +6,7 @@
 `make_node` starts dedicated nodes inside a test, for state that must not be
 shared (restarts, resolver or sibling-limit settings).  Every node is
 stopped with SIGTERM at teardown, which must make it exit 0; a node still
-alive after 10 s is killed.  A failing test's report carries the tail of
+alive after 30 s (dkbb.STOP_TIMEOUT) is killed.  A failing test's report carries the tail of
 the logs of the nodes it touched.
 
 The tests/run-pytest.sh wrapper passes DK_PYTEST_COUNTS: the counts of passed,
@@ -35,7 +35,7 @@ def engine(request):
 
 
 def _stop_problem(node, rc):
-    what = "was still running 10 s after SIGTERM (killed)" if rc is None else \
+    what = "was still running %.0f s after SIGTERM (killed)" % dkbb.STOP_TIMEOUT if rc is None else \
         "exited with %r on SIGTERM, expected 0" % rc
     return "dynkvd (engine %s) %s\n%s" % (node.engine, what, node.log_text[-8000:])
 

@@ -13,3 +13,6 @@ EXTRA_DIST += tests/blackbox/conftest.py tests/blackbox/dkbb.py \
 	tests/blackbox/test_auth.py tests/blackbox/test_tls.py tests/blackbox/test_resources.py \
 	tests/blackbox/test_sdk_tls.py
 dist_noinst_SCRIPTS += tests/run-pytest.sh scripts/get-promtool.sh
+
+# lsm checkpoints without a blob file (engines/lsm/checkpoint.c)
+EXTRA_DIST += tests/blackbox/test_snapshot_blob.py

@@ -114,6 +114,10 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
         # SIGTERM now: n3 waits for the hand-off (and still answers HTTP)
         pid3 = c.pid("n3")
         os.kill(pid3, signal.SIGTERM)
+        # once it says it waits (a loaded machine may handle the signal
+        # later than a fixed pause), it is still there
+        assert wait_until(lambda: "waiting for it" in n3.read_log() or not c.alive("n3"), 15, 0.05), \
+            n3.read_log()[-2000:]
         time.sleep(0.5)
         assert c.alive("n3"), "n3 exited on SIGTERM with %d hint(s) undelivered" % held
         assert "waiting for it" in n3.read_log(), n3.read_log()[-2000:]
@@ -124,7 +128,7 @@ def test_decommission_hands_off_hints_before_it_stops(make_cluster, monkeypatch)
             w.finish()
     # n1 is back: n3 replays, says handed_off with no hint left, and exits
     t0 = time.monotonic()
-    while c.alive("n3") and time.monotonic() - t0 < 25:
+    while c.alive("n3") and time.monotonic() - t0 < 60:
         d = decommission_state(n3)
         if d is not None:
             samples.append((d["handed_off"], d["hints_pending"], d["hints_pending"]))
@@ -169,13 +173,13 @@ def test_decommission_sigterm_reports_undelivered_hints(make_cluster, monkeypatc
         assert wait_until(lambda: statuses(n3).get("n3") == "left", 60, 0.01), statuses(n3)
         os.kill(pid1, signal.SIGSTOP)
         frozen = True
-        assert wait_until(lambda: metric(n3, "hints_pending") > 0, 10, 0.1), "n3 kept no hint for the frozen n1"
-        assert wait_until(lambda: decommission_state(n3)["hints_pending"] > 0, 5, 0.05), decommission_state(n3)
+        assert wait_until(lambda: metric(n3, "hints_pending") > 0, 30, 0.1), "n3 kept no hint for the frozen n1"
+        assert wait_until(lambda: decommission_state(n3)["hints_pending"] > 0, 15, 0.05), decommission_state(n3)
         d = decommission_state(n3)
         assert d["status"] == "left" and d["handed_off"] is False, d
         t0 = time.monotonic()
         os.kill(c.pid("n3"), signal.SIGTERM)
-        assert wait_until(lambda: not c.alive("n3"), 15, 0.05), "n3 still runs 15 s after SIGTERM"
+        assert wait_until(lambda: not c.alive("n3"), 30, 0.05), "n3 still runs 30 s after SIGTERM"
         waited = time.monotonic() - t0
     finally:
         if frozen:

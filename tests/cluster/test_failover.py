@@ -11,10 +11,10 @@ Script:
   3. n3 is started again on the same data folder.
 Expected:
   - every acknowledged write reads back with R=quorum through every node;
-  - "down-*" keys reach n3 through hinted handoff: within 15 s each is in
+  - "down-*" keys reach n3 through hinted handoff: within 30 s each is in
     n3's own replica (GET /admin/local), as on n1 and n2;
   - with the lsm engine (restart keeps data) every acknowledged key of any
-    phase is on all three replicas within 15 s: what n3 had acknowledged
+    phase is on all three replicas within 30 s: what n3 had acknowledged
     survived on disk (sync = true), what it missed was hinted;
   - with the memory engine n3 restarts empty, so for "pre-*" and "mid-*"
     keys only the quorum reads are asserted (read repair may or may not
@@ -88,6 +88,10 @@ def test_quorum_writes_survive_sigkill(make_cluster, cluster_engine):
         c.kill("n3")          # returns once the process is gone
         phase["prefix"] = "down"
         time.sleep(2.5)       # > failure detection at 200 ms gossip
+        # ... and at least 10 "down" writes acknowledged: 2.5 s of fsynced
+        # quorum writes may be fewer on a loaded machine
+        wait_until(lambda: sum(1 for k in list(w.acked) if k.startswith("down-")) >= 10 or
+                   not w.is_alive(), 30.0, 0.1)
         phase["prefix"] = "tail"
     finally:
         w.stop_flag.set()
@@ -118,6 +122,8 @@ def test_quorum_writes_survive_sigkill(make_cluster, cluster_engine):
         return {k: holders(c, k, v.encode()) for k, v in must_be_everywhere.items()
                 if len(holders(c, k, v.encode())) != 3}
 
-    left = wait_until(lambda: not missing(), 15.0, 0.5) or missing()
-    assert left is True, "after 15 s (%s engine) %d keys are not on all 3 replicas, " \
+    # hints replay every second once n3 is seen up; 30 s bounds a hang on
+    # a loaded machine (the R=quorum reads above took part of the time)
+    left = wait_until(lambda: not missing(), 30.0, 0.5) or missing()
+    assert left is True, "after 30 s (%s engine) %d keys are not on all 3 replicas, " \
         "e.g. %r" % (cluster_engine, len(left), sorted(left.items())[:5])

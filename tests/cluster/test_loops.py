@@ -26,14 +26,14 @@ hints move data):
      by at least 40 on n1 and n2, and loop 1 coordinated some of these
      writes); they read back at quorum.
   4. n3 restarts on its data.  Every "down-*" key reaches n3's own replica
-     through hinted handoff within 20 s: the hints of writes that loop 1
+     through hinted handoff (within 40 s): the hints of writes that loop 1
      coordinated went to loop 0's hint store and were replayed from there.
 
 test_two_loops_read_repair (read_repair_percent = 0, no hints, no
 anti-entropy, as test_read_path.py): 30 keys "old" at W=all; n3 killed;
 "new" over the context at quorum (n3 misses it); n3 restarts holding
 "old".  Quorum reads of every key through n3 answer "new", and read repair
-gives n3 "new" for every key within 10 s; n3's loop 1 coordinated some of
+gives n3 "new" for every key (within 30 s); n3's loop 1 coordinated some of
 those reads.
 
 test_loop_rpc_counters_in_metrics: the RPC counters of loop 1's own RPC
@@ -111,14 +111,18 @@ def test_two_loops_quorum_cas_hints(make_cluster):
         assert r.status == 200, (k, r)
     for i, k in enumerate(down):
         assert values(get((n2, n1)[i % 2], k, cl="quorum")) == [("v-" + k).encode()]
-    hints = metric(n1, "hints_stored_total") + metric(n2, "hints_stored_total") - hints0
-    assert hints >= len(down), hints
+
+    # a write is answered at W = 2 before its coordinator has stored n3's
+    # hint (a worker job that follows the failed send): wait for them
+    def hints():
+        return metric(n1, "hints_stored_total") + metric(n2, "hints_stored_total") - hints0
+    assert wait_until(lambda: hints() >= len(down), 10.0, 0.1), hints()
     _, l1_after = loop_counts([n1, n2])
     assert l1_after > l1_before, "loop 1 coordinated none of the requests while n3 was down"
 
     # 4. n3 comes back: hinted handoff brings what it missed
     c.start(["n3"], timeout=30)
-    ok = wait_until(lambda: all("n3" in holders(c, k, ("v-" + k).encode()) for k in down), 20.0, 0.5)
+    ok = wait_until(lambda: all("n3" in holders(c, k, ("v-" + k).encode()) for k in down), 40.0, 0.5)
     missing = [k for k in down if "n3" not in holders(c, k)]
     assert ok, "hints not delivered to n3 for %s" % missing
 
@@ -142,7 +146,7 @@ def test_two_loops_read_repair(make_cluster):
     _, l1_before = loop_counts([n3])
     for k in keys:
         assert values(get(n3, k, cl="quorum")) == [b"new"], k
-    ok = wait_until(lambda: all(len(holders(c, k, b"new")) == 3 for k in keys), 10.0, 0.3)
+    ok = wait_until(lambda: all(len(holders(c, k, b"new")) == 3 for k in keys), 30.0, 0.3)
     stale = [k for k in keys if len(holders(c, k, b"new")) != 3]
     assert ok, "read repair left %s stale on n3" % stale
     _, l1_after = loop_counts([n3])
@@ -168,7 +172,7 @@ def test_loop_rpc_counters_in_metrics(make_cluster):
     def totals():
         return (sum(metric(n, "rpc_requests_sent_total") for n in c.nodes),
                 sum(metric(n, "rpc_requests_received_total") for n in c.nodes))
-    ok = wait_until(lambda: totals()[0] == totals()[1], 10.0, 0.3)
+    ok = wait_until(lambda: totals()[0] == totals()[1], 30.0, 0.3)
     sent, received = totals()
     assert ok, "sent %d, received %d (loop 1 wrote %d)" % (sent, received, l1_after - l1_before)
     assert sent >= 2 * 40, sent
@@ -182,5 +186,5 @@ def test_rpc_connection_budget_warned(make_cluster):
     numbers and the key)."""
     c = make_cluster(3, sets=SETS + ["cluster.max_rpc_connections=5"])
     for n in c.nodes:
-        wait_until(lambda: "max_rpc_connections = 5" in n.read_log(), 10)
+        wait_until(lambda: "max_rpc_connections = 5" in n.read_log(), 30)
         assert "3 members with 2 loop threads may open 6 RPC connections" in n.read_log(), n.id

@@ -71,7 +71,7 @@ def test_join_under_load(make_cluster):
         t0 = time.monotonic()
         c.start("n4", timeout=60, wait="health")
         # it bootstraps: joining somewhere before it is normal
-        seen_joining = wait_until(lambda: statuses(n1).get("n4") == "joining", 10.0, 0.05)
+        seen_joining = wait_until(lambda: statuses(n1).get("n4") == "joining", 30.0, 0.05)
         wait_status(c.nodes, "n4", "normal", 120)
         took = time.monotonic() - t0
         time.sleep(0.3)
@@ -133,7 +133,7 @@ def test_join_waits_for_hints(make_cluster):
     w.start()
     try:
         c.start("n4", timeout=60, wait="health")
-        assert wait_until(lambda: statuses(n1).get("n4") == "joining", 10.0, 0.05), statuses(n1)
+        assert wait_until(lambda: statuses(n1).get("n4") == "joining", 30.0, 0.05), statuses(n1)
         frozen = dkcluster.freeze_collecting(c, "n4", w)
         # As soon as n4 says it is normal, it answers reads itself: the keys
         # written while it was frozen must be there already.
@@ -214,7 +214,8 @@ def test_remove_dead_node(make_cluster):
     n1, n2, n3, n4 = c.nodes
     acked = write_keys(c.nodes, "rm", N_KEYS // 2)
     c.kill("n3")
-    assert wait_until(lambda: all(dkcluster.states(n).get("n3") == "down" for n in (n1, n2, n4)), 15.0, 0.2)
+    assert wait_until(lambda: all(dkcluster.states(n).get("n3") == "down" for n in (n1, n2, n4)), 30.0, 0.2), \
+        {n.id: dkcluster.states(n).get("n3") for n in (n1, n2, n4)}
     r = post(n1, "/admin/remove/n2")
     assert r.status == 409, r                    # n2 is up
     assert "not down" in r.json()["message"], r.json()
@@ -253,7 +254,7 @@ def test_replace_wiped_node(make_cluster):
     w.start()
     try:
         c.start("n3", timeout=30, wait="health")
-        seen = wait_until(lambda: statuses(n1).get("n3") == "joining", 10.0, 0.05)
+        seen = wait_until(lambda: statuses(n1).get("n3") == "joining", 30.0, 0.05)
         wait_status(c.nodes, "n3", "normal", 60)
     finally:
         w.finish()

@@ -118,7 +118,7 @@ def test_operator_verbs(cluster):
 
     # a member down: status says so, and exits 8
     cluster.kill("n3")
-    assert wait_until(lambda: dkcluster.states(n1).get("n3") == "down", 15), dkcluster.states(n1)
+    assert wait_until(lambda: dkcluster.states(n1).get("n3") == "down", 30), dkcluster.states(n1)
     st = run_json(n1, "status", want_rc=8)
     n3m = [m for m in st["members"] if m["id"] == "n3"][0]
     assert n3m["state"] == "down" and n3m["reachable"] is False and n3m["load_bytes"] is None, n3m

@@ -77,7 +77,7 @@ def test_decommission_waits_for_hints_of_new_owner(make_cluster):
         assert r.status == 200, r
         # n3 gains some of n2's ranges: it fences them as soon as its stream
         # plan is installed (after the move settled)
-        assert wait_until(lambda: fenced(n3), 15.0, 0.02), "n3 never fenced the ranges it gains"
+        assert wait_until(lambda: fenced(n3), 30.0, 0.02), "n3 never fenced the ranges it gains"
         assert statuses(n1).get("n2") == "leaving", statuses(n1)
         frozen = dkcluster.freeze_collecting(c, "n3", w)
         wait_status([n1, n3, n4], "n2", "left", 120, poll=0.01)
@@ -114,7 +114,7 @@ def test_fenced_node_restarts_fenced(make_cluster):
     acked = write_keys(c.nodes, "fpre", 400, pad=1000)
     r = post(n2, "/admin/decommission")
     assert r.status == 200, r
-    assert wait_until(lambda: fenced(n3), 15.0, 0.02), "n3 never fenced the ranges it gains"
+    assert wait_until(lambda: fenced(n3), 30.0, 0.02), "n3 never fenced the ranges it gains"
     # frozen, the move cannot end (n3 has not said it has its ranges)
     os.kill(c.pid("n3"), signal.SIGSTOP)
     path = os.path.join(n3.data_dir, "read_fence.json")

@@ -151,7 +151,7 @@ def test_scan_exact_across_nodes_and_after_a_crash(make_cluster):
     for node in up:                 # n3 still looks alive to them
         for prefix in PREFIXES:
             check_exact(node, prefix, live[prefix])
-    assert wait_until(lambda: all(states(n).get("n3") not in (None, "normal") for n in up), 15.0, 0.2), \
+    assert wait_until(lambda: all(states(n).get("n3") not in (None, "normal") for n in up), 30.0, 0.2), \
         "gossip did not mark n3 down: %r" % {n.id: states(n).get("n3") for n in up}
     for node in up:
         for prefix in PREFIXES:

@@ -53,7 +53,7 @@ def test_crashes_during_a_join(make_cluster):
     assert statuses(n1).get("n4") == "joining", statuses(n1)
     log = n4.read_log().split("\n=== ")[-1]
     assert wait_until(lambda: "resuming" in n4.read_log().split("\n=== ")[-1] or
-                      "were already received" in n4.read_log().split("\n=== ")[-1], 10.0, 0.1), \
+                      "were already received" in n4.read_log().split("\n=== ")[-1], 30.0, 0.1), \
         "n4 restarted (after %d bytes of %d ranges) without resuming:\n%s" % (got["bytes"], got["ranges_total"], log[-3000:])
 
     # the operator's view while it streams: a progress bar under n4

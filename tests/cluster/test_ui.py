@@ -143,12 +143,12 @@ def test_dashboard_in_chromium(make_cluster, browser):
 
     browser.go("http://%s/ui/" % n1.http)
     updates = "return Number(document.body.dataset.updates || 0);"
-    assert wait_until(lambda: browser.js(updates) >= 2, 15), browser.js("return document.body.innerHTML;")
+    assert wait_until(lambda: browser.js(updates) >= 2, 30), browser.js("return document.body.innerHTML;")
     # more traffic, so the next refresh has a rate to show
     for i in range(20):
         dkcluster.get(c.nodes[i % 3], "ui-%d" % i)
     done = browser.js(updates)
-    assert wait_until(lambda: browser.js(updates) > done, 10)
+    assert wait_until(lambda: browser.js(updates) > done, 20)
 
     view = dkcluster.view(n1)
     rows = browser.js(ROWS)
@@ -203,11 +203,11 @@ def test_dashboard_with_tokens(make_cluster, browser, tmp_path):
     assert wait_until(lambda: browser.js(login) and "refused" in browser.js(why), 10), browser.js(why)
     browser.js(submit % toks["read"][0])
     updates = "return Number(document.body.dataset.updates || 0);"
-    assert wait_until(lambda: browser.js(updates) >= 2, 15), browser.js("return document.body.innerHTML;")
+    assert wait_until(lambda: browser.js(updates) >= 2, 30), browser.js("return document.body.innerHTML;")
     for i in range(10):
         dkcluster.get(c.nodes[i % 2], "uit-%d" % i, headers=auth)
     done = browser.js(updates)
-    assert wait_until(lambda: browser.js(updates) > done, 10)
+    assert wait_until(lambda: browser.js(updates) > done, 20)
     rows = browser.js(ROWS)
     assert sorted(r[0] for r in rows) == ["n1", "n2"], rows
     assert all(r[2] != "-" for r in rows), "no request rate shown (metrics with the token): %r" % rows

@@ -125,7 +125,11 @@ static void test_read_r_first(void)
  * list of another placement (fingerprint) or another key is not used. */
 static void test_prefs_reused(void)
 {
-    CU_ASSERT_FATAL(cluster_start(5, 2000, 1) == 0);
+    /* request_timeout 10 s: the first reads make the nodes' first RPC
+     * connections, which a loaded machine under the sanitizers took longer
+     * than 2 s to finish (3 failures in 6 runs at load 20, helper getcpu5);
+     * nothing here waits for a timeout. */
+    CU_ASSERT_FATAL(cluster_start(5, 10000, 1) == 0);
     repair_percent(0);
     char key[32];
     int l[3];
@@ -150,13 +154,13 @@ static void test_prefs_reused(void)
     got g;
     got_init(&g);
     CU_ASSERT_EQUAL_FATAL(dk_coord_get_prefs(nodes[l[0]].coord, S(key), DK_CL_ONE, 0, &odd, got_cb, &g), 0);
-    SPIN(g.done, 5000);
+    SPIN(g.done, 15000);
     CU_ASSERT_EQUAL(g.status, 0);
     CU_ASSERT(has_value(&g, "stray"));
     got_free(&g);
     got_init(&g);
     CU_ASSERT_EQUAL_FATAL(dk_coord_get_prefs(nodes[l[0]].coord, S(key), DK_CL_ALL, 0, &real, got_cb, &g), 0);
-    SPIN(g.done, 5000);
+    SPIN(g.done, 15000);
     CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
     got_free(&g);
     /* The same odd list said to come from another placement, or made for
@@ -165,13 +169,13 @@ static void test_prefs_reused(void)
     stale.fingerprint ^= 1;
     got_init(&g);
     CU_ASSERT_EQUAL_FATAL(dk_coord_get_prefs(nodes[l[0]].coord, S(key), DK_CL_ALL, 0, &stale, got_cb, &g), 0);
-    SPIN(g.done, 5000);
+    SPIN(g.done, 15000);
     CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
     got_free(&g);
     got_init(&g);
     CU_ASSERT_EQUAL_FATAL(
         dk_coord_get_prefs(nodes[l[0]].coord, S("another key"), DK_CL_ALL, 0, &odd, got_cb, &g), 0);
-    SPIN(g.done, 5000);
+    SPIN(g.done, 15000);
     CU_ASSERT_EQUAL(g.status, DK_ENOTFOUND);
     got_free(&g);
     /* A write planned with such a list (for a key nobody holds yet)
@@ -192,7 +196,7 @@ static void test_prefs_reused(void)
     got_init(&g);
     dk_coord_write w = {.key = S(key2), .value = S("placed"), .consistency = DK_CL_ALL, .prefs = &odd};
     CU_ASSERT_EQUAL_FATAL(dk_coord_put(nodes[4].coord, &w, got_cb, &g), 0);
-    SPIN(g.done, 5000);
+    SPIN(g.done, 15000);
     CU_ASSERT_EQUAL(g.status, 0);
     got_free(&g);
     CU_ASSERT(wait_local(4, key2, "placed", 2000));

@@ -423,29 +423,41 @@ static void test_cas(void)
     cluster_stop();
 }
 
+/* request_timeout 1 s: a quorum write that does not wait for it stays far
+ * below it also under the sanitizers on a loaded machine (with 300 ms, the
+ * 250 ms bound below had little room), and the timeouts are met well
+ * within 3 s. The loop's clock is brought up to date before each t0: the
+ * request's timer starts from the loop's cached time, which after
+ * cluster_start (or a descheduled test thread) can lag the real clock, so
+ * the answer came "early" against t0 (ms >= 950 failed under the
+ * sanitizers on a loaded machine). */
 static void test_black_hole(void)
 {
-    CU_ASSERT_FATAL(cluster_start(3, 300, 0) == 0);
+    CU_ASSERT_FATAL(cluster_start(3, 1000, 0) == 0);
     nodes[2].blackhole = 1; /* up in the view, never answers */
     got g;
+    uv_update_time(&loop);
     uint64_t t0 = uv_hrtime();
     put(0, "bh", "v", DK_CL_ALL, 0, &g);
     uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    printf("\n  W=all with a replica that never answers: ETIMEOUT after %llu ms\n", (unsigned long long)ms);
     CU_ASSERT_EQUAL(g.status, DK_ETIMEOUT);
     CU_ASSERT_EQUAL(g.acks, 2);
-    CU_ASSERT(ms >= 250 && ms < 1000);
+    CU_ASSERT(ms >= 950 && ms < 3000);
     got_free(&g);
     /* Quorum does not wait for it. */
+    uv_update_time(&loop);
     t0 = uv_hrtime();
     put(1, "bh", "w", DK_CL_QUORUM, 0, &g);
     CU_ASSERT_EQUAL(g.status, 0);
-    CU_ASSERT((uv_hrtime() - t0) / 1000000u < 250);
+    CU_ASSERT((uv_hrtime() - t0) / 1000000u < 900);
     got_free(&g);
+    uv_update_time(&loop);
     t0 = uv_hrtime();
     get(0, "bh", DK_CL_ALL, &g);
     ms = (uv_hrtime() - t0) / 1000000u;
     CU_ASSERT_EQUAL(g.status, DK_ETIMEOUT);
-    CU_ASSERT(ms < 1000);
+    CU_ASSERT(ms < 3000);
     got_free(&g);
     cluster_stop();
 }
@@ -591,10 +603,12 @@ static void test_scan_black_hole(void)
 /* The handoff check (coordinator.h, dk_coord_handoff_state): a copy for a
  * pending replica that never answers keeps the epoch unsettled until it
  * failed and became a hint, the hint shows until it is replayed, and then
- * everything reads settled. */
+ * everything reads settled. request_timeout 1 s: the first test of the
+ * suite makes the nodes' first RPC connections, whose handshakes made its
+ * quorum write miss 300 ms under the sanitizers on a loaded machine. */
 static void test_handoff_state(void)
 {
-    CU_ASSERT_FATAL(cluster_start(4, 300, 0) == 0);
+    CU_ASSERT_FATAL(cluster_start(4, 1000, 0) == 0);
     const char *t[] = {"n3"};
     uint64_t e0, e1;
     int settled;
@@ -620,7 +634,7 @@ static void test_handoff_state(void)
     CU_ASSERT_FALSE(settled);
     CU_ASSERT_EQUAL(e1, e0); /* no new epoch while the old one has a copy */
     /* request_timeout: the copy fails and is kept as a hint for n3. */
-    for (int i = 0; i < 100 && !settled; i++) {
+    for (int i = 0; i < 500 && !settled; i++) {
         SPIN(0, 20);
         dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
     }
@@ -633,7 +647,7 @@ static void test_handoff_state(void)
     pending_node = -1;
     nodes[3].blackhole = 0;
     hinted = 1;
-    for (int i = 0; i < 200 && hinted; i++) {
+    for (int i = 0; i < 500 && hinted; i++) {
         SPIN(0, 20);
         dk_coord_handoff_state(c, t, 1, &e1, &settled, &hinted);
     }

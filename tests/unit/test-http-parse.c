@@ -263,6 +263,73 @@ static void test_parser_pool(void)
     CU_ASSERT_PTR_NULL(pool.free);
 }
 
+/* A head of n bytes: "GET /" padded with 'a' to n bytes with " HTTP/1.1\r\n\r\n". */
+static void head_of(char *out, size_t n)
+{
+    const char *tail = " HTTP/1.1\r\n\r\n";
+    size_t t = strlen(tail);
+    memcpy(out, "GET /", 5);
+    memset(out + 5, 'a', n - 5 - t);
+    memcpy(out + n - t, tail, t + 1);
+}
+
+/* The head limit of requests without a body, which complete in the call
+ * that parses their head: a head of exactly max_header bytes passes, one
+ * more byte is refused, fed whole or a byte at a time; pipelined heads are
+ * each counted alone (the count restarts after each request). */
+static void test_parser_head_limit_bodyless(void)
+{
+    char a[80], b[80], two[160];
+    head_of(a, 64);
+    head_of(b, 65);
+    for (int bytewise = 0; bytewise <= 1; bytewise++) {
+        for (int over = 0; over <= 1; over++) {
+            const char *in = over ? b : a;
+            dk__http_parse p;
+            dk__http_parse_init(&p, 100, 64);
+            size_t off = 0, len = strlen(in), used;
+            int rc = DK__HTTP_MORE;
+            while (off < len && rc == DK__HTTP_MORE) {
+                rc = dk__http_parse_feed(&p, in + off, bytewise ? 1 : len - off, &used);
+                off += used;
+            }
+            if (over) {
+                CU_ASSERT(rc < 0);
+                CU_ASSERT_EQUAL(p.err_status, 431);
+            } else {
+                CU_ASSERT_EQUAL(rc, DK__HTTP_REQUEST);
+                CU_ASSERT_EQUAL(off, len);
+                dk__http_req *r = dk__http_parse_take(&p);
+                CU_ASSERT_FATAL(r != NULL);
+                CU_ASSERT_EQUAL(r->pub.path_len, 64 - 4 - 13); /* "GET " and " HTTP/1.1\r\n\r\n" */
+                dk__http_req_free(r);
+            }
+            dk__http_parse_free(&p);
+        }
+    }
+    /* Three heads of 64 bytes back to back (192 > 64) all complete. */
+    snprintf(two, sizeof(two), "%s%s", a, a);
+    dk__http_parse p;
+    dk__http_parse_init(&p, 100, 64);
+    int got = 0;
+    for (int round = 0; round < 2; round++) {
+        size_t off = 0, len = strlen(round ? a : two), used;
+        const char *in = round ? a : two;
+        while (off < len) {
+            int rc = dk__http_parse_feed(&p, in + off, len - off, &used);
+            off += used;
+            CU_ASSERT_FATAL(rc >= 0);
+            if (rc == DK__HTTP_REQUEST) {
+                dk__http_req_free(dk__http_parse_take(&p));
+                got++;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(got, 3);
+    CU_ASSERT_FALSE(dk__http_parse_busy(&p));
+    dk__http_parse_free(&p);
+}
+
 /* The fast split of plain origin-form targets gives what
  * http_parser_parse_url gives, and leaves everything else to it. */
 static void test_target_fast_path(void)
@@ -312,6 +379,7 @@ static CU_TestInfo http_parse_tests[] = {
     {"status text and JSON errors", test_status_text_and_error_json},
     {"requests reused from a pool", test_parser_pool},
     {"plain targets split without the URL parser", test_target_fast_path},
+    {"head limit of requests without a body", test_parser_head_limit_bodyless},
     CU_TEST_INFO_NULL,
 };
 
