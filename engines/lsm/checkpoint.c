@@ -78,36 +78,6 @@ static int cp_scan_cb(void *arg, const char *name)
     return 0;
 }
 
-/* Copy src to dst (created; must not exist) as it is now, and sync it. */
-static int cp_copy(lsm_env *env, const char *src, const char *dst)
-{
-    lsm_rfile *in = NULL;
-    lsm_wfile *out = NULL;
-    uint8_t *buf = malloc(1 << 20);
-    int rc = buf ? env->ops->open_r(env, src, &in) : -ENOMEM;
-    if (!rc)
-        rc = env->ops->create(env, dst, &out);
-    for (uint64_t off = 0; !rc;) {
-        size_t got = 0;
-        rc = env->ops->pread(in, buf, 1 << 20, off, &got);
-        if (rc || got == 0)
-            break;
-        rc = env->ops->append(out, buf, got);
-        off += got;
-    }
-    if (out) {
-        if (!rc)
-            rc = env->ops->sync(out, 0);
-        int crc = env->ops->close_w(out);
-        if (!rc)
-            rc = crc;
-    }
-    if (in)
-        env->ops->close_r(in);
-    free(buf);
-    return rc;
-}
-
 /* Copy what the open file in holds to dst (created), and sync it. */
 static int cp_copy_open(lsm_env *env, lsm_rfile *in, const char *dst)
 {
@@ -130,6 +100,18 @@ static int cp_copy_open(lsm_env *env, lsm_rfile *in, const char *dst)
             rc = crc;
     }
     free(buf);
+    return rc;
+}
+
+/* Copy src to dst (created; must not exist) as it is now, and sync it. */
+static int cp_copy(lsm_env *env, const char *src, const char *dst)
+{
+    lsm_rfile *in = NULL;
+    int rc = env->ops->open_r(env, src, &in);
+    if (!rc) {
+        rc = cp_copy_open(env, in, dst);
+        env->ops->close_r(in);
+    }
     return rc;
 }
 
