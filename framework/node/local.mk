@@ -11,7 +11,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/node/context.c framework/node/context.h \
 	framework/node/resolve.c framework/node/resolve.h \
 	framework/node/supersede.c framework/node/supersede.h \
-	framework/node/store.c framework/node/store.h \
+	framework/node/store.c framework/node/store.h framework/node/store_int.h \
+	framework/node/store_async.c \
 	framework/node/store_fence.c framework/node/store_fence.h \
 	framework/node/node.c framework/node/node.h \
 	framework/node/snapshot.c framework/node/snapshot.h \

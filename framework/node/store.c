@@ -2,14 +2,15 @@
  * store.c - see store.h. Objects are stored encoded (object.h) as single
  * engine values; the resolver plugin works on decoded dk_objects.
  *
- * Locking: 1024 striped mutexes chosen by a hash of the key serialise
- * read-modify-write per key without a lock table that grows with the key
- * space. Plain reads take no lock: the engine's get is atomic per key.
- * The non-blocking write (dk_store_write_start) takes the stripe with a
- * trylock on the loop thread and keeps it until dk_store_write_finish on
- * that same thread, after the engine's asynchronous write completed: a
- * later write of the key (any thread) waits for it or, on the loop, goes
- * to a worker that waits, so per-key order is the same as with workers.
+ * Locking: striped mutexes (STRIPES, store_int.h) chosen by a hash of
+ * the key serialise read-modify-write per key without a lock table that
+ * grows with the key space. Plain reads take no lock: the engine's get is
+ * atomic per key. The non-blocking write (store_async.c:
+ * dk_store_write_start) takes the stripe with a trylock on the loop
+ * thread and keeps it until dk_store_write_finish on that same thread,
+ * after the engine's asynchronous write completed: a later write of the
+ * key (any thread) waits for it or, on the loop, goes to a worker that
+ * waits, so per-key order is the same as with workers.
  * The write hook is called under the stripe lock, so what it observes per
  * key is in the order the writes reached the engine; taking every stripe
  * (dk_store_exclusive) is the one way to see the store between writes.
@@ -18,34 +19,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
-#include "node/store.h"
-#include "node/store_fence.h"
+#include "node/store_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
-
-/* Key stripes. A non-blocking write holds its key's stripe until the
- * engine made it durable (a WAL sync, ~1-10 ms), and a write that finds
- * its stripe busy goes to a worker (a copy, two thread hand-offs, and the
- * worker blocks on the lock meanwhile). At a node's PUT peak some 50
- * writes of unrelated keys are in flight: with 1024 stripes ~4 % of them
- * found their stripe busy (dynkv_store_async_stripe_busy_total, 0.12 per
- * quorum PUT over 3 nodes); with 16384, ~0.3 %, for 640 KiB of mutexes. */
-#define STRIPES 16384
-
-struct dk_store {
-    dk_store_conf conf;
-    pthread_mutex_t actor_mu; /* conf.actor may change (dk_store_set_actor) */
-    dk_engine_ref engine;     /* conf's engine and ops, as a ref */
-    pthread_mutex_t stripe[STRIPES];
-    dk_store_hook hook; /* changed only with every stripe held */
-    void *hook_arg;
-    dk__store_fence fence; /* the read fence (store_fence.c) */
-};
 
 int dk_store_open(const dk_store_conf *conf, dk_store **out)
 {
@@ -78,11 +58,6 @@ void dk_store_set_actor(dk_store *s, const dk_actor *a)
     pthread_mutex_lock(&s->actor_mu);
     s->conf.actor = *a;
     pthread_mutex_unlock(&s->actor_mu);
-}
-
-static pthread_mutex_t *store_lock_for(dk_store *s, dk_slice key)
-{
-    return &s->stripe[XXH3_64bits(key.ptr, key.len) % STRIPES];
 }
 
 static void store_copy_sink(void *arg, dk_slice value)
@@ -135,7 +110,7 @@ static int store_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
     return store_got(s, dk_engine_get(&s->engine, key, store_copy_sink, raw), key, raw, obj);
 }
 
-static int store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
+int dk__store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     dk_buf_reset(raw);
     int rc = dk_engine_try_get(&s->engine, key, store_copy_sink, raw);
@@ -159,7 +134,7 @@ int dk_store_try_get(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj)
         dk_buf_reset(raw);
         return DK_EUNAVAILABLE;
     }
-    return store_try_read(s, key, raw, obj);
+    return dk__store_try_read(s, key, raw, obj);
 }
 
 int dk_store_try_get_lent(dk_store *s, dk_slice key, dk_slice *raw, dk_object *obj, void **pin)
@@ -197,7 +172,7 @@ void dk_store_release(dk_store *s, void *pin)
  * anti-entropy heal a damaged key; keeping the error would leave it
  * unreadable for good. Client writes do not do this: a write built on
  * an empty history would carry a version vector the lost one dominates. */
-static int store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
+int dk__store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     if (rc != DK_ECORRUPT)
         return rc;
@@ -256,7 +231,7 @@ void dk_store_set_hook(dk_store *s, dk_store_hook fn, void *arg)
 
 /* DK_ETOOBIG when an object of new_len bytes replacing one of old_len
  * (0: absent) would grow past max_object_size. */
-static int store_check_size(const dk_store *s, size_t new_len, size_t old_len)
+int dk__store_check_size(const dk_store *s, size_t new_len, size_t old_len)
 {
     uint64_t max = s->conf.max_object_size;
     if (max && new_len > max && new_len > old_len) {
@@ -306,8 +281,8 @@ static int store_clamp_context(const dk_vv *ctx, const dk_vv *stored, dk_vv *out
 /* The new stored object for client write w over the current one (cur,
  * found or not), encoded into raw: the condition checked, the context
  * chosen, the resolver asked. Pure; the caller holds the key's stripe. */
-static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
-                      const dk_object *cur, dk_buf *raw)
+int dk__store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
+                   const dk_object *cur, dk_buf *raw)
 {
     int rc = store_check_cond(w, found, cur, now_ms);
     if (rc)
@@ -348,7 +323,7 @@ static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int 
     rc = dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
     dk_vv_free(&clamped);
     if (rc == 0)
-        rc = store_check_size(s, raw->len, found ? cur_raw.len : 0);
+        rc = dk__store_check_size(s, raw->len, found ? cur_raw.len : 0);
     return rc;
 }
 
@@ -357,7 +332,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     dk_buf cur_raw = DK_BUF_INIT;
     dk_object cur;
     dk_object_init(&cur);
-    pthread_mutex_t *lock = store_lock_for(s, w->key);
+    pthread_mutex_t *lock = dk__store_lock_for(s, w->key);
     pthread_mutex_lock(lock);
 
     int rc = store_read(s, w->key, &cur_raw, &cur);
@@ -369,7 +344,7 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
         rc = 0;
     }
     if (rc == 0)
-        rc = store_next(s, w, now_ms, found, dk_buf_slice(&cur_raw), &cur, raw);
+        rc = dk__store_next(s, w, now_ms, found, dk_buf_slice(&cur_raw), &cur, raw);
     if (rc == 0)
         rc = store_put_encoded(s, w->key, found ? dk_buf_slice(&cur_raw) : (dk_slice){NULL, 0}, raw);
     pthread_mutex_unlock(lock);
@@ -380,213 +355,6 @@ int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, d
     /* Decode from raw so obj's values borrow memory the caller owns. */
     char err[160];
     return dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-}
-
-/* ---- the non-blocking write ------------------------------------------------ */
-
-struct dk_store_wop {
-    dk_store *s;
-    pthread_mutex_t *lock;   /* the key's stripe, held by the starting thread */
-    dk_buf key, before, enc; /* the batch points into key and enc (or the taker's buffer) */
-    int found, status;
-    int taken;     /* enc went to the caller (dk_store_wop_take_encoded) */
-    dk_slice held; /* the encoding, when enc is the caller's buffer it lies in */
-    dk_batch_op bop;
-    dk_batch batch;
-    void (*ready)(void *arg);
-    void *arg;
-};
-
-static void store_wop_free(dk_store_wop *op)
-{
-    dk_buf_free(&op->key);
-    dk_buf_free(&op->before);
-    dk_buf_free(&op->enc);
-    free(op);
-}
-
-/* Engine thread (the WAL thread or a synchronous leader): the batch is
- * applied (durable with sync) or failed. status is read by the starting
- * thread after ready's hand-off, which orders the two. */
-static void store_wop_written(void *arg, int status)
-{
-    dk_store_wop *op = arg;
-    op->status = status;
-    op->ready(op->arg);
-}
-
-int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg),
-                         void *arg, dk_store_wop **out)
-{
-    *out = NULL;
-    if (!dk_engine_can_write_async(&s->engine))
-        return -EAGAIN;
-    pthread_mutex_t *lock = store_lock_for(s, w->key);
-    /* Busy: a worker or another write in flight holds the key's stripe;
-     * waiting would block the loop. */
-    if (pthread_mutex_trylock(lock) != 0) {
-        dk_metrics_add("store_async_stripe_busy_total", 1);
-        return -EAGAIN;
-    }
-    dk_store_wop *op = calloc(1, sizeof(*op));
-    if (!op) {
-        pthread_mutex_unlock(lock);
-        return -ENOMEM;
-    }
-    dk_object cur;
-    dk_object_init(&cur);
-    int rc = store_try_read(s, w->key, &op->before, &cur);
-    op->found = rc == 0;
-    if (rc == DK_ENOTFOUND) {
-        dk_object_free(&cur);
-        dk_object_init(&cur);
-        dk_buf_reset(&op->before);
-        rc = 0;
-    }
-    if (rc == 0)
-        rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
-    if (rc == 0)
-        rc = store_next(s, w, now_ms, op->found, dk_buf_slice(&op->before), &cur, &op->enc);
-    dk_object_free(&cur);
-    if (rc == 0) {
-        op->s = s;
-        op->lock = lock;
-        op->ready = ready;
-        op->arg = arg;
-        op->bop = (dk_batch_op){
-            .type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
-        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
-        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
-    }
-    if (rc) {
-        pthread_mutex_unlock(lock);
-        store_wop_free(op);
-        return rc;
-    }
-    *out = op;
-    return 0;
-}
-
-int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
-                         dk_store_wop **out)
-{
-    return dk_store_merge_start_held(s, key, encoded, NULL, ready, arg, out);
-}
-
-int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *hold,
-                              void (*ready)(void *arg), void *arg, dk_store_wop **out)
-{
-    *out = NULL;
-    if (!dk_engine_can_write_async(&s->engine))
-        return -EAGAIN;
-    char err[160];
-    dk_object in, cur;
-    dk_object_init(&in);
-    dk_object_init(&cur);
-    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
-    if (rc) {
-        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
-        dk_object_free(&in);
-        return rc;
-    }
-    pthread_mutex_t *lock = store_lock_for(s, key);
-    if (pthread_mutex_trylock(lock) != 0) {
-        dk_metrics_add("store_async_stripe_busy_total", 1);
-        dk_object_free(&in);
-        return -EAGAIN;
-    }
-    dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? store_damaged_as_absent(store_try_read(s, key, &op->before, &cur), key, &op->before, &cur)
-            : -ENOMEM;
-    if (op)
-        op->found = rc == 0;
-    if (rc == DK_ENOTFOUND) {
-        /* Absent here: the copy is stored as it came, from where it lies
-         * when the caller hands over the memory it is in. */
-        dk_buf_reset(&op->before);
-        rc = store_check_size(s, encoded.len, 0);
-        if (rc == 0 && hold && hold->data) {
-            op->enc = *hold;
-            dk_buf_init(hold);
-            op->held = encoded;
-        } else if (rc == 0) {
-            rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
-        }
-    } else if (rc == 0) {
-        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
-        if (rc == 0 && op->enc.len == op->before.len &&
-            memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
-            rc = 1; /* nothing changes: nothing to write */
-        if (rc == 0)
-            rc = store_check_size(s, op->enc.len, op->before.len);
-    }
-    dk_object_free(&in);
-    dk_object_free(&cur);
-    if (rc == 0)
-        rc = dk_buf_append(&op->key, key.ptr, key.len);
-    if (rc == 0) {
-        op->s = s;
-        op->lock = lock;
-        op->ready = ready;
-        op->arg = arg;
-        op->bop = (dk_batch_op){.type = DK_BATCH_PUT,
-                                .key = dk_buf_slice(&op->key),
-                                .value = op->held.ptr ? op->held : dk_buf_slice(&op->enc)};
-        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
-        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
-    }
-    if (rc) {
-        pthread_mutex_unlock(lock);
-        if (op && op->held.ptr) { /* the caller's memory goes back */
-            *hold = op->enc;
-            dk_buf_init(&op->enc);
-        }
-        if (op)
-            store_wop_free(op);
-        return rc;
-    }
-    *out = op;
-    return 0;
-}
-
-dk_slice dk_store_wop_encoded(const dk_store_wop *op)
-{
-    return op->bop.value;
-}
-
-void dk_store_wop_take_encoded(dk_store_wop *op, dk_buf *out)
-{
-    dk_buf_free(out);
-    *out = op->enc;
-    dk_buf_init(&op->enc);
-    op->taken = 1;
-}
-
-int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
-{
-    dk_store *s = op->s;
-    int rc = op->status;
-    if (rc == 0 && s->hook)
-        s->hook(s->hook_arg, dk_buf_slice(&op->key),
-                op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0}, op->bop.value);
-    pthread_mutex_unlock(op->lock);
-    if (rc == 0 && raw && op->held.ptr) {
-        dk_buf_reset(raw);
-        rc = dk_buf_append(raw, op->held.ptr, op->held.len);
-        if (rc == 0 && obj) {
-            char err[160];
-            rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-        }
-    } else if (rc == 0 && raw && !op->taken) {
-        dk_buf t = *raw;
-        *raw = op->enc;
-        op->enc = t;
-        char err[160];
-        if (obj)
-            rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
-    }
-    store_wop_free(op);
-    return rc;
 }
 
 int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
@@ -603,11 +371,11 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
         dk_object_free(&in);
         return rc;
     }
-    pthread_mutex_t *lock = store_lock_for(s, key);
+    pthread_mutex_t *lock = dk__store_lock_for(s, key);
     pthread_mutex_lock(lock);
-    rc = store_damaged_as_absent(store_read(s, key, &cur_raw, &cur), key, &cur_raw, &cur);
+    rc = dk__store_damaged_as_absent(store_read(s, key, &cur_raw, &cur), key, &cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
-        rc = store_check_size(s, encoded.len, 0);
+        rc = dk__store_check_size(s, encoded.len, 0);
         if (rc == 0)
             rc = store_put_encoded(s, key, (dk_slice){NULL, 0},
                                    &(dk_buf){(uint8_t *)encoded.ptr, encoded.len, encoded.len});
@@ -620,7 +388,7 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     if (rc)
         goto done;
     if (out.len != cur_raw.len || memcmp(out.data, cur_raw.data, out.len) != 0) {
-        rc = store_check_size(s, out.len, cur_raw.len);
+        rc = dk__store_check_size(s, out.len, cur_raw.len);
         if (rc == 0)
             rc = store_put_encoded(s, key, dk_buf_slice(&cur_raw), &out);
         *changed = rc == 0;
@@ -658,10 +426,10 @@ static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *
         dk_log(DK_LOG_WARN, "store: refusing a streamed copy: %s", err);
         goto done;
     }
-    rc = store_damaged_as_absent(store_read(s, key, cur_raw, &cur), key, cur_raw, &cur);
+    rc = dk__store_damaged_as_absent(store_read(s, key, cur_raw, &cur), key, cur_raw, &cur);
     if (rc == DK_ENOTFOUND) {
         dk_buf_reset(cur_raw);
-        rc = store_check_size(s, encoded.len, 0);
+        rc = dk__store_check_size(s, encoded.len, 0);
         if (rc == 0)
             rc = dk_buf_append(out, encoded.ptr, encoded.len);
         goto done;
@@ -669,7 +437,7 @@ static int store_merge_one(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *
     if (rc == 0)
         rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(cur_raw), &cur, encoded, &in, out);
     if (rc == 0)
-        rc = store_check_size(s, out->len, cur_raw->len);
+        rc = dk__store_check_size(s, out->len, cur_raw->len);
     if (rc == 0 && out->len == cur_raw->len && memcmp(out->data, cur_raw->data, out->len) == 0)
         dk_buf_reset(out);
 done:

@@ -1,0 +1,228 @@
+/*
+ * store_async.c - the store's non-blocking write (store.h:
+ * dk_store_write_start, dk_store_merge_start[_held], dk_store_write_finish).
+ * On the loop thread: the key's stripe taken with a trylock, the stored
+ * object read without blocking, the new one encoded and handed to the
+ * engine's asynchronous write; the stripe is kept until
+ * dk_store_write_finish on that same thread, after the engine made the
+ * write durable. Anything that would block (a busy stripe, a read the
+ * engine cannot answer from memory, an engine without write_async)
+ * returns -EAGAIN and the caller uses a worker and the blocking path
+ * (store.c) instead, so per-key order is the same either way.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/store_int.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "node/object.h"
+#include "plugin/plugin_call.h"
+#include "util/vv.h"
+
+struct dk_store_wop {
+    dk_store *s;
+    pthread_mutex_t *lock;   /* the key's stripe, held by the starting thread */
+    dk_buf key, before, enc; /* the batch points into key and enc (or the taker's buffer) */
+    int found, status;
+    int taken;     /* enc went to the caller (dk_store_wop_take_encoded) */
+    dk_slice held; /* the encoding, when enc is the caller's buffer it lies in */
+    dk_batch_op bop;
+    dk_batch batch;
+    void (*ready)(void *arg);
+    void *arg;
+};
+
+static void store_wop_free(dk_store_wop *op)
+{
+    dk_buf_free(&op->key);
+    dk_buf_free(&op->before);
+    dk_buf_free(&op->enc);
+    free(op);
+}
+
+/* Engine thread (the WAL thread or a synchronous leader): the batch is
+ * applied (durable with sync) or failed. status is read by the starting
+ * thread after ready's hand-off, which orders the two. */
+static void store_wop_written(void *arg, int status)
+{
+    dk_store_wop *op = arg;
+    op->status = status;
+    op->ready(op->arg);
+}
+
+int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg),
+                         void *arg, dk_store_wop **out)
+{
+    *out = NULL;
+    if (!dk_engine_can_write_async(&s->engine))
+        return -EAGAIN;
+    pthread_mutex_t *lock = dk__store_lock_for(s, w->key);
+    /* Busy: a worker or another write in flight holds the key's stripe;
+     * waiting would block the loop. */
+    if (pthread_mutex_trylock(lock) != 0) {
+        dk_metrics_add("store_async_stripe_busy_total", 1);
+        return -EAGAIN;
+    }
+    dk_store_wop *op = calloc(1, sizeof(*op));
+    if (!op) {
+        pthread_mutex_unlock(lock);
+        return -ENOMEM;
+    }
+    dk_object cur;
+    dk_object_init(&cur);
+    int rc = dk__store_try_read(s, w->key, &op->before, &cur);
+    op->found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        dk_object_free(&cur);
+        dk_object_init(&cur);
+        dk_buf_reset(&op->before);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
+    if (rc == 0)
+        rc = dk__store_next(s, w, now_ms, op->found, dk_buf_slice(&op->before), &cur, &op->enc);
+    dk_object_free(&cur);
+    if (rc == 0) {
+        op->s = s;
+        op->lock = lock;
+        op->ready = ready;
+        op->arg = arg;
+        op->bop = (dk_batch_op){
+            .type = DK_BATCH_PUT, .key = dk_buf_slice(&op->key), .value = dk_buf_slice(&op->enc)};
+        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
+        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
+    }
+    if (rc) {
+        pthread_mutex_unlock(lock);
+        store_wop_free(op);
+        return rc;
+    }
+    *out = op;
+    return 0;
+}
+
+int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
+                         dk_store_wop **out)
+{
+    return dk_store_merge_start_held(s, key, encoded, NULL, ready, arg, out);
+}
+
+int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_buf *hold,
+                              void (*ready)(void *arg), void *arg, dk_store_wop **out)
+{
+    *out = NULL;
+    if (!dk_engine_can_write_async(&s->engine))
+        return -EAGAIN;
+    char err[160];
+    dk_object in, cur;
+    dk_object_init(&in);
+    dk_object_init(&cur);
+    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
+        dk_object_free(&in);
+        return rc;
+    }
+    pthread_mutex_t *lock = dk__store_lock_for(s, key);
+    if (pthread_mutex_trylock(lock) != 0) {
+        dk_metrics_add("store_async_stripe_busy_total", 1);
+        dk_object_free(&in);
+        return -EAGAIN;
+    }
+    dk_store_wop *op = calloc(1, sizeof(*op));
+    rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before, &cur)
+            : -ENOMEM;
+    if (op)
+        op->found = rc == 0;
+    if (rc == DK_ENOTFOUND) {
+        /* Absent here: the copy is stored as it came, from where it lies
+         * when the caller hands over the memory it is in. */
+        dk_buf_reset(&op->before);
+        rc = dk__store_check_size(s, encoded.len, 0);
+        if (rc == 0 && hold && hold->data) {
+            op->enc = *hold;
+            dk_buf_init(hold);
+            op->held = encoded;
+        } else if (rc == 0) {
+            rc = dk_buf_append(&op->enc, encoded.ptr, encoded.len);
+        }
+    } else if (rc == 0) {
+        rc = dk_resolve_merge(s->conf.resolvers, dk_buf_slice(&op->before), &cur, encoded, &in, &op->enc);
+        if (rc == 0 && op->enc.len == op->before.len &&
+            memcmp(op->enc.data, op->before.data, op->enc.len) == 0)
+            rc = 1; /* nothing changes: nothing to write */
+        if (rc == 0)
+            rc = dk__store_check_size(s, op->enc.len, op->before.len);
+    }
+    dk_object_free(&in);
+    dk_object_free(&cur);
+    if (rc == 0)
+        rc = dk_buf_append(&op->key, key.ptr, key.len);
+    if (rc == 0) {
+        op->s = s;
+        op->lock = lock;
+        op->ready = ready;
+        op->arg = arg;
+        op->bop = (dk_batch_op){.type = DK_BATCH_PUT,
+                                .key = dk_buf_slice(&op->key),
+                                .value = op->held.ptr ? op->held : dk_buf_slice(&op->enc)};
+        op->batch = (dk_batch){.ops = &op->bop, .count = 1};
+        rc = dk_engine_write_async(&s->engine, &op->batch, s->conf.sync, store_wop_written, op);
+    }
+    if (rc) {
+        pthread_mutex_unlock(lock);
+        if (op && op->held.ptr) { /* the caller's memory goes back */
+            *hold = op->enc;
+            dk_buf_init(&op->enc);
+        }
+        if (op)
+            store_wop_free(op);
+        return rc;
+    }
+    *out = op;
+    return 0;
+}
+
+dk_slice dk_store_wop_encoded(const dk_store_wop *op)
+{
+    return op->bop.value;
+}
+
+void dk_store_wop_take_encoded(dk_store_wop *op, dk_buf *out)
+{
+    dk_buf_free(out);
+    *out = op->enc;
+    dk_buf_init(&op->enc);
+    op->taken = 1;
+}
+
+int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
+{
+    dk_store *s = op->s;
+    int rc = op->status;
+    if (rc == 0 && s->hook)
+        s->hook(s->hook_arg, dk_buf_slice(&op->key),
+                op->found ? dk_buf_slice(&op->before) : (dk_slice){NULL, 0}, op->bop.value);
+    pthread_mutex_unlock(op->lock);
+    if (rc == 0 && raw && op->held.ptr) {
+        dk_buf_reset(raw);
+        rc = dk_buf_append(raw, op->held.ptr, op->held.len);
+        if (rc == 0 && obj) {
+            char err[160];
+            rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+        }
+    } else if (rc == 0 && raw && !op->taken) {
+        dk_buf t = *raw;
+        *raw = op->enc;
+        op->enc = t;
+        char err[160];
+        if (obj)
+            rc = dk_object_decode(dk_buf_slice(raw), obj, err, sizeof(err));
+    }
+    store_wop_free(op);
+    return rc;
+}
+
