@@ -133,7 +133,8 @@ int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_bu
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before, &cur)
+    rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before,
+                                          &cur)
             : -ENOMEM;
     if (op)
         op->found = rc == 0;
@@ -225,4 +226,3 @@ int dk_store_write_finish(dk_store_wop *op, dk_buf *raw, dk_object *obj)
     store_wop_free(op);
     return rc;
 }
-
