@@ -12,6 +12,7 @@
  * wake-up is pending, so a write that fails with EAGAIN loses nothing.
  */
 #include "base/wake.h"
+#include "base/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,8 +126,11 @@ int dk_wake_init(dk_wake *w, uv_loop_t *loop, void (*cb)(dk_wake *w))
 void dk_wake_send(dk_wake *w)
 {
     atomic_store(&w->pending, 1);
-    if (!atomic_load(&w->polling))
+    if (!atomic_load(&w->polling)) {
+        dk_metrics_add("wake_writes_skipped_total", 1);
         return; /* awake: its next prepare or check runs cb */
+    }
+    dk_metrics_add("wake_writes_total", 1);
     uint64_t one = 1;
     ssize_t n;
     do

@@ -59,8 +59,9 @@ struct dk_wake {
 int dk_wake_init(dk_wake *w, uv_loop_t *loop, void (*cb)(dk_wake *w));
 
 /* Any thread: make cb run on the loop soon (once for any number of sends
- * before it runs). Async-signal-safe: two atomic operations and, when
- * the loop may be asleep, one write(2). */
+ * before it runs): two atomic operations, a counter
+ * (wake_writes_total or wake_writes_skipped_total) and, when the loop may
+ * be asleep, one write(2). Not async-signal-safe (the counter). */
 void dk_wake_send(dk_wake *w);
 
 /* Loop thread. */
