@@ -332,10 +332,6 @@ static const known_metric known[] = {
      "Non-blocking reads before a write that needed the disk (the write went to "
      "a worker)."},
     {"tombstones_purged_total", "Tombstones purged by compaction."},
-    {"wake_writes_total", "Cross-thread wake-ups (engine completions, mailbox posts) that wrote the "
-                          "target loop's eventfd because it may have been asleep."},
-    {"wake_writes_skipped_total", "Cross-thread wake-ups that wrote nothing because the target loop was "
-                                  "awake (it runs them before its next poll)."},
 };
 
 static const char *known_help(const char *name)

@@ -5,14 +5,11 @@
  * whole life (one epoll_ctl at start, none per wake-up), and read empty
  * before cb runs: a send that lands after that read leaves it readable,
  * so the loop comes back (a spurious callback at worst, never a lost
- * one). The callback runs cb only when it takes "pending" (wake.h): a
- * prepare or check that took it first already ran cb for that send, so
- * the read only empties the counter. Without eventfd (not Linux) a non-blocking pipe does the same:
+ * one). Without eventfd (not Linux) a non-blocking pipe does the same:
  * every byte written is read before cb, and a full pipe already means a
  * wake-up is pending, so a write that fails with EAGAIN loses nothing.
  */
 #include "base/wake.h"
-#include "base/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,27 +32,7 @@ static void wake_readable(uv_poll_t *p, int status, int events)
     }
     /* An error status (the descriptor is gone) still runs cb: whatever
      * was queued is not left waiting. */
-    if (atomic_exchange(&w->pending, 0) || status != 0)
-        w->cb(w);
-}
-
-/* Loop thread, last before the poll: from here sends must write. */
-static void wake_prepare(uv_prepare_t *h)
-{
-    dk_wake *w = h->data;
-    atomic_store(&w->polling, 1);
-    if (atomic_exchange(&w->pending, 0))
-        w->cb(w);
-}
-
-/* Loop thread, first after the poll's callbacks: awake until the next
- * prepare, so sends need not write. */
-static void wake_check(uv_check_t *h)
-{
-    dk_wake *w = h->data;
-    atomic_store_explicit(&w->polling, 0, memory_order_relaxed);
-    if (atomic_exchange(&w->pending, 0))
-        w->cb(w);
+    w->cb(w);
 }
 
 static int wake_open(dk_wake *w)
@@ -106,31 +83,15 @@ int dk_wake_init(dk_wake *w, uv_loop_t *loop, void (*cb)(dk_wake *w))
         wake_fds_close(w);
         return rc;
     }
-    w->poll.data = w->prepare.data = w->check.data = w;
-    /* Until the first prepare the loop's state is unknown: sends write. */
-    atomic_init(&w->pending, 0);
-    atomic_init(&w->polling, 1);
-    /* None of these can fail: uv_poll_init checked the descriptor (the
-     * start's only error, UV_EEXIST), and prepare and check handles only
-     * queue themselves. They do not keep uv_run going; the poll does. */
+    w->poll.data = w;
+    /* Cannot fail once uv_poll_init took the descriptor (its only error,
+     * UV_EEXIST, is checked there). */
     (void)uv_poll_start(&w->poll, UV_READABLE, wake_readable);
-    uv_prepare_init(loop, &w->prepare);
-    uv_prepare_start(&w->prepare, wake_prepare);
-    uv_unref((uv_handle_t *)&w->prepare);
-    uv_check_init(loop, &w->check);
-    uv_check_start(&w->check, wake_check);
-    uv_unref((uv_handle_t *)&w->check);
     return 0;
 }
 
 void dk_wake_send(dk_wake *w)
 {
-    atomic_store(&w->pending, 1);
-    if (!atomic_load(&w->polling)) {
-        dk_metrics_add("wake_writes_skipped_total", 1);
-        return; /* awake: its next prepare or check runs cb */
-    }
-    dk_metrics_add("wake_writes_total", 1);
     uint64_t one = 1;
     ssize_t n;
     do
@@ -153,8 +114,6 @@ void dk_wake_unref(dk_wake *w)
 static void wake_handle_closed(uv_handle_t *h)
 {
     dk_wake *w = h->data;
-    if (--w->handles)
-        return;
     wake_fds_close(w);
     if (w->closed)
         w->closed(w);
@@ -163,8 +122,5 @@ static void wake_handle_closed(uv_handle_t *h)
 void dk_wake_close(dk_wake *w, void (*closed)(dk_wake *w))
 {
     w->closed = closed;
-    w->handles = 3;
     uv_close((uv_handle_t *)&w->poll, wake_handle_closed);
-    uv_close((uv_handle_t *)&w->prepare, wake_handle_closed);
-    uv_close((uv_handle_t *)&w->check, wake_handle_closed);
 }

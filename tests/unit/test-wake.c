@@ -4,18 +4,15 @@
  * on the loop's thread (no wake-up lost between a drain and the next
  * send); sends before the loop runs make one callback; a send after a
  * callback makes another; an unreferenced wake does not keep uv_run
- * going, a referenced one does; closing frees both descriptors. A send
- * to a loop that is awake (between its check and its next prepare)
- * writes nothing and still runs cb at the next turn; posts that race the
- * loop's way into its poll, one item at a time from several threads each
- * waiting for its own to run (so the loop keeps going to sleep and
- * waking), never lose one (a lost wake-up hangs the test; built with
- * -fsanitize=thread too, see the file's end).
+ * going, a referenced one does; closing frees both descriptors. Posts
+ * that race the loop's way into its poll, one item at a time from
+ * several threads each waiting for its own to run (so the loop keeps
+ * going to sleep and waking), never lose one (a lost wake-up hangs the
+ * test; also clean built with -fsanitize=thread).
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -160,69 +157,6 @@ static void test_ref_keeps_the_loop(void)
     CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
 }
 
-/* The wake's descriptor holds a write nobody read yet. */
-static int wk_readable(const dk_wake *w)
-{
-    struct pollfd p = {.fd = w->rfd, .events = POLLIN};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-static int wk_timer_saw_write;
-
-static void wk_send_from_timer(uv_timer_t *t)
-{
-    dk_wake_send(t->data);
-    wk_timer_saw_write = wk_readable(t->data);
-}
-
-static void wk_count_unref(dk_wake *w)
-{
-    wk_callbacks++;
-    dk_wake_unref(w);
-}
-
-static void test_send_while_awake_writes_nothing(void)
-{
-    uv_loop_t loop;
-    wk_reset();
-    CU_ASSERT_EQUAL_FATAL(uv_loop_init(&loop), 0);
-    CU_ASSERT_EQUAL_FATAL(dk_wake_init(&wk, &loop, wk_count), 0);
-    /* Before the loop ever ran its state is unknown: a send writes. */
-    dk_wake_send(&wk);
-    CU_ASSERT(wk_readable(&wk));
-    uv_run(&loop, UV_RUN_NOWAIT);
-    CU_ASSERT_EQUAL(wk_callbacks, 1);
-    CU_ASSERT(!wk_readable(&wk)); /* read empty */
-    /* Past its check and before its next prepare, the loop is awake: the
-     * send only marks the wake pending... */
-    dk_wake_send(&wk);
-    dk_wake_send(&wk);
-    CU_ASSERT(!wk_readable(&wk));
-    CU_ASSERT_EQUAL(wk_callbacks, 1);
-    /* ...and the next turn runs cb once. */
-    uv_run(&loop, UV_RUN_NOWAIT);
-    CU_ASSERT_EQUAL(wk_callbacks, 2);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    CU_ASSERT_EQUAL(wk_callbacks, 2);
-    /* A send from the loop's own timer (after its check, before its
-     * prepare) writes nothing either; the prepare must run cb before the
-     * poll, which would otherwise sleep for ever (the wake is referenced;
-     * cb unreferences it so that uv_run returns). */
-    uv_timer_t tm;
-    uv_timer_init(&loop, &tm);
-    tm.data = &wk;
-    uv_timer_start(&tm, wk_send_from_timer, 0, 0);
-    wk.cb = wk_count_unref;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CU_ASSERT_EQUAL(wk_callbacks, 3);
-    CU_ASSERT_EQUAL(wk_timer_saw_write, 0);
-    uv_close((uv_handle_t *)&tm, NULL);
-    dk_wake_close(&wk, wk_on_closed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CU_ASSERT_EQUAL(wk_closed, 1);
-    CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
-}
-
 /* Ping-pong: each sender posts one item and waits until the loop ran it,
  * so between items the loop has nothing to do and goes to sleep; with
  * several senders some posts land while it is awake, some while it is on
@@ -320,8 +254,6 @@ static CU_TestInfo wake_tests[] = {
     {"sends coalesce; a send after a drain is not lost; close frees the descriptors",
      test_sends_coalesce_and_close},
     {"a reference keeps the loop alive, no reference does not", test_ref_keeps_the_loop},
-    {"a send to an awake loop writes nothing and runs at its next turn",
-     test_send_while_awake_writes_nothing},
     {"one-at-a-time posts from many threads racing the loop's sleep: none lost", test_posts_racing_sleep},
     CU_TEST_INFO_NULL,
 };
