@@ -6,8 +6,10 @@
  * damaged when the engine opened (the engine serves the other values; the
  * checkpoint succeeds, says which file in the log, a metric and its
  * BLOBS-MISSING file, and opens by itself with those values reading as
- * corrupt, as in the source). A checkpoint that cannot be made fails
- * with the file named in the log.
+ * corrupt, as in the source). A live table deleted under the open engine
+ * is copied through the table reader's descriptor: the checkpoint holds
+ * every key. A checkpoint that cannot be made fails with the file named
+ * in the log.
  */
 #include "test-lsm-host.h"
 
@@ -80,10 +82,25 @@ static int ck_low_cb(void *arg, const char *name)
         l->n = n;
     return 0;
 }
+static int ck_low_sst_cb(void *arg, const char *name)
+{
+    ck_low *l = arg;
+    unsigned long long n;
+    char tail[16];
+    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, "sst") && (!l->n || n < l->n))
+        l->n = n;
+    return 0;
+}
 static unsigned long long ck_lowest_blob(lsm_env *env, const char *dir)
 {
     ck_low l = {0};
     env->ops->list(env, dir, ck_low_cb, &l);
+    return l.n;
+}
+static unsigned long long ck_lowest_table(lsm_env *env, const char *dir)
+{
+    ck_low l = {0};
+    env->ops->list(env, dir, ck_low_sst_cb, &l);
     return l.n;
 }
 
@@ -127,6 +144,40 @@ static void test_deleted_while_open(void)
     db = ck_open(cp, env);
     int corrupt;
     CU_ASSERT_EQUAL(ck_good(db, 0, 10, &corrupt), 10);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, cp);
+}
+
+/* A live table deleted under the open engine: the checkpoint copies it
+ * through the table reader's descriptor, says so, and opens by itself
+ * with every key (the source gone). */
+static void test_table_deleted_while_open(void)
+{
+    tl_host_reset();
+    char dir[64], cp[128], path[4096];
+    lsm_env *env = dk__lsm_env_posix();
+    tl_mkdtemp(dir);
+    lsm_db *db = ck_open(dir, env);
+    ck_fill(db, 0, 10);
+    ck_fill(db, 10, 20);
+    CU_ASSERT_EQUAL(tl_put(db, "small", "in a table", 0), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    CU_ASSERT_EQUAL_FATAL(tl_count_files(env, dir, ".sst"), 3);
+    unsigned long long table = ck_lowest_table(env, dir);
+    snprintf(path, sizeof(path), "%s/%06llu.sst", dir, table);
+    CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
+    snprintf(cp, sizeof(cp), "%s-cp", dir);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.checkpoint(&db->base, cp), 0);
+    CU_ASSERT_EQUAL(tl_count_files(env, cp, ".sst"), 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "deleted while the engine has it open"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_rmtree(dir);
+    db = ck_open(cp, env);
+    int corrupt;
+    CU_ASSERT_EQUAL(ck_good(db, 0, 20, &corrupt), 20);
+    CU_ASSERT_EQUAL(corrupt, 0);
+    CU_ASSERT_TRUE(tl_has(db, "small", "in a table"));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, cp);
 }
@@ -240,6 +291,7 @@ static void test_failure_names_file(void)
 
 static CU_TestInfo ck_tests[] = {
     {"deleted_while_open", test_deleted_while_open},
+    {"table_deleted_while_open", test_table_deleted_while_open},
     {"missing_at_open", test_missing_at_open},
     {"set_aside", test_set_aside},
     {"damaged_header", test_damaged_header},
