@@ -5,12 +5,14 @@
  * suffix and one engine stat by name; on the fault env: the engine at
  * /db, a crash and reboot, and a run of synced puts through memtable
  * switches that remembers what was acknowledged (test-lsm-switch,
- * test-lsm-walend).
+ * test-lsm-walend); a compaction policy plugin loaded from the build
+ * (test-lsm-policy, test-lsm-blobgc).
  */
 #ifndef DK_TEST_LSM_UTIL_H
 #define DK_TEST_LSM_UTIL_H
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
+#include <dlfcn.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dynkv/plugin.h"
 #include "env_fault.h"
 #include "fake_host.h"
 #include "lsm.h"
@@ -236,6 +239,16 @@ static inline void tl_crash_reboot(lsm_env *env, lsm_db *db, int tear)
     dk__lsm_fault_crash(env, tear);
 }
 
+/* Route env's calls through ops, a copy of its own ops the caller then
+ * changes; returns env's own (to call on to, and to put back). */
+static inline const lsm_env_ops *tl_wrap_ops(lsm_env *env, lsm_env_ops *ops)
+{
+    const lsm_env_ops *real = env->ops;
+    *ops = *real;
+    env->ops = ops;
+    return real;
+}
+
 /* Copy /db/NNNNNN.log (number) to /copy/NNNNNN.log, its path into copy
  * (64 bytes); returns its length. */
 static inline size_t tl_copy_log(lsm_env *env, uint64_t number, char *copy)
@@ -337,5 +350,48 @@ static inline void tl_run_reopen(tl_run *r)
     }
     free(v);
     CU_ASSERT_EQUAL(lost, 0);
+}
+
+/* ---- a compaction policy plugin ------------------------------------------- */
+
+typedef struct tl_policy {
+    void *so;
+    const dk_compaction_ops *ops;
+    dk_compaction_policy *p;
+} tl_policy;
+
+/* Load compaction-<name>.so from DYNKV_PLUGIN_PATH (or .libs) and open
+ * it on host ph (reset first): leveled with small levels (256 KiB, 64 KiB
+ * tables), the tiered policies with their defaults (4..32 runs per job,
+ * 1 h windows). Returns 0 or -1 (or the policy's open error). */
+static inline int tl_policy_load(dk_fake_host *ph, const char *name, tl_policy *out)
+{
+    const char *dir = getenv("DYNKV_PLUGIN_PATH");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/compaction-%s.so", dir && *dir ? dir : ".libs", name);
+    memset(out, 0, sizeof(*out));
+    if (!(out->so = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+        fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
+        return -1;
+    }
+    dk_plugin_entry_fn entry = (dk_plugin_entry_fn)dlsym(out->so, DK_PLUGIN_ENTRY_SYMBOL);
+    const dk_plugin *d = entry ? entry() : NULL;
+    if (!d || d->magic != DK_PLUGIN_MAGIC || d->kind != DK_PLUGIN_COMPACTION)
+        return -1;
+    out->ops = d->ops;
+    dk_fake_host_reset(ph);
+    if (!strcmp(name, "leveled") && (dk_fake_host_set_option(ph, "base_level_size", "256KiB") ||
+                                     dk_fake_host_set_option(ph, "target_file_size", "64KiB")))
+        return -1;
+    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
+    return out->ops->open(&ph->host, &conf, &out->p);
+}
+
+static inline void tl_policy_unload(tl_policy *pl)
+{
+    if (pl->p)
+        pl->ops->close(pl->p);
+    if (pl->so)
+        dlclose(pl->so);
 }
 #endif

@@ -227,11 +227,9 @@ static int ty_sync(lsm_wfile *f, int data_only)
 static void test_table_steps_wait(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
-    ty_real = env->ops;
-    ty_ops = *env->ops;
+    ty_real = tl_wrap_ops(env, &ty_ops);
     ty_ops.writeback = ty_writeback;
     ty_ops.sync = ty_sync;
-    env->ops = &ty_ops;
     ty_hooks = ty_writebacks = ty_final = ty_in_flight_io = 0;
     lsm_tb_opts o = {.bits_per_key = 10, .writeback_bytes = 4096, .on_sync = ty_on_sync};
     lsm_table_builder *tb;
@@ -277,10 +275,8 @@ static void test_wal_sets_gauge(void)
     char dir[64], k[32], v[160];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
-    ty_real = env->ops;
-    ty_ops = *env->ops;
+    ty_real = tl_wrap_ops(env, &ty_ops);
     ty_ops.sync = ty_sync_seen;
-    env->ops = &ty_ops;
     ty_wal_syncs = ty_wal_syncs_unseen = 0;
     tl_host_reset();
     int rc;
@@ -304,14 +300,10 @@ static void test_wal_sets_gauge(void)
  * WAL sync is in flight and never ends. */
 static lsm_db *ty_compact_stuck(char *dir, lsm_env **env, const char *yield)
 {
-    tl_mkdtemp(dir);
-    *env = dk__lsm_env_posix();
     tl_host_reset();
     dk_fake_host_set_option(&th, "table_writeback", "16KiB");
     dk_fake_host_set_option(&th, "wal_yield", yield);
-    int rc;
-    lsm_db *db = tl_open(&th, *env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_db *db = tl_start(dir, env, 0, "none");
     for (int g = 0; g < 3; g++) {
         tl_fill(db, 2000, g);
         CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
@@ -322,14 +314,7 @@ static lsm_db *ty_compact_stuck(char *dir, lsm_env **env, const char *yield)
     atomic_store(&db->wal_sync.since, 4242424243u);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
     atomic_store(&db->wal_sync.since, 0);
-    int bad = 0;
-    char k[32], v[160];
-    for (int i = 0; i < 2000; i++) {
-        tl_key(k, i);
-        tl_val(v, i, 2);
-        bad += !tl_has(db, k, v);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(tl_missing(db, 2000, 2), 0);
     CU_ASSERT_TRUE(tl_stat(db, "lsm_compaction_write_bytes_total") > 200 * 1024);
     return db;
 }
@@ -364,30 +349,17 @@ static void test_compaction_yield_off(void)
  * their merge does not wait for the stuck WAL sync at all. */
 static void test_compaction_l0_no_wait(void)
 {
-    char dir[64], k[32], v[160];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
+    char dir[64];
     tl_host_reset();
     dk_fake_host_set_option(&th, "table_writeback", "16KiB");
-    int rc;
-    lsm_db *db = tl_open(&th, env, dir, 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    lsm_env *env;
+    lsm_db *db = tl_start(dir, &env, 0, "none");
     pthread_mutex_lock(&db->compact_mu);
-    for (int r = 0; r < LSM_PACE_L0_FREE; r++) {
-        for (int i = 0; i < 400; i++) {
-            tl_key(k, r * 400 + i);
-            tl_val(v, r * 400 + i, 0);
-            CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-        }
-        CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    }
+    tl_l0_runs(db, LSM_PACE_L0_FREE, 400);
     atomic_store(&db->wal_sync.since, 4242424243u);
     pthread_mutex_unlock(&db->compact_mu);
     tl_settle(db);
-    pthread_mutex_lock(&db->mu);
-    size_t l0 = dk__lsm_version_level_count(db->cur, 0);
-    pthread_mutex_unlock(&db->mu);
-    CU_ASSERT_TRUE(l0 < LSM_PACE_L0_FREE);
+    CU_ASSERT_TRUE(tl_level0(db) < LSM_PACE_L0_FREE);
     CU_ASSERT_TRUE(tl_stat(db, "lsm_compaction_write_bytes_total") > 200 * 1024);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_yields_total"), 0);
     atomic_store(&db->wal_sync.since, 0);
