@@ -35,6 +35,16 @@ static lsm_db *ck_open(const char *dir, lsm_env *env)
     return db;
 }
 
+/* The host reset, a fresh directory in dir (64 bytes), a posix env in
+ * *env and the engine opened there (ck_open). */
+static lsm_db *ck_start(char *dir, lsm_env **env)
+{
+    tl_host_reset();
+    *env = dk__lsm_env_posix();
+    tl_mkdtemp(dir);
+    return ck_open(dir, *env);
+}
+
 /* Keys from..to-1 with large values, then a flush: one blob file. */
 static void ck_fill(lsm_db *db, int from, int to)
 {
@@ -70,7 +80,9 @@ static int ck_good(lsm_db *db, int from, int to, int *corrupt)
     return good;
 }
 
+/* The lowest file number in dir with the extension ext ("blob", "sst"). */
 typedef struct ck_low {
+    const char *ext;
     unsigned long long n;
 } ck_low;
 static int ck_low_cb(void *arg, const char *name)
@@ -78,29 +90,14 @@ static int ck_low_cb(void *arg, const char *name)
     ck_low *l = arg;
     unsigned long long n;
     char tail[16];
-    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, "blob") && (!l->n || n < l->n))
+    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, l->ext) && (!l->n || n < l->n))
         l->n = n;
     return 0;
 }
-static int ck_low_sst_cb(void *arg, const char *name)
+static unsigned long long ck_lowest(lsm_env *env, const char *dir, const char *ext)
 {
-    ck_low *l = arg;
-    unsigned long long n;
-    char tail[16];
-    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, "sst") && (!l->n || n < l->n))
-        l->n = n;
-    return 0;
-}
-static unsigned long long ck_lowest_blob(lsm_env *env, const char *dir)
-{
-    ck_low l = {0};
+    ck_low l = {ext, 0};
     env->ops->list(env, dir, ck_low_cb, &l);
-    return l.n;
-}
-static unsigned long long ck_lowest_table(lsm_env *env, const char *dir)
-{
-    ck_low l = {0};
-    env->ops->list(env, dir, ck_low_sst_cb, &l);
     return l.n;
 }
 
@@ -118,30 +115,40 @@ static void ck_note(const char *dir, char *buf, size_t len)
     fclose(f);
 }
 
-/* Deleted while open: the checkpoint copies it through the engine's
- * descriptor, and is whole (it opens with every value, the source gone). */
-static void test_deleted_while_open(void)
+/* Delete the lowest-numbered .ext file of the open engine in dir, then
+ * take a checkpoint into cp (128 bytes: dir-cp): it succeeds, and the log
+ * says that file was deleted while open. Then close the engine, remove
+ * dir, and return the engine opened on the checkpoint. */
+static lsm_db *ck_deleted_then_checkpoint(lsm_db *db, lsm_env *env, const char *dir, const char *ext,
+                                          char *cp)
 {
-    tl_host_reset();
-    char dir[64], cp[128], path[4096], note[512];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
-    ck_fill(db, 0, 10);
-    unsigned long long blob = ck_lowest_blob(env, dir);
-    CU_ASSERT_NOT_EQUAL_FATAL(blob, 0);
-    snprintf(path, sizeof(path), "%s/%06llu.blob", dir, blob);
+    char path[4096];
+    unsigned long long number = ck_lowest(env, dir, ext);
+    CU_ASSERT_NOT_EQUAL_FATAL(number, 0);
+    snprintf(path, sizeof(path), "%s/%06llu.%s", dir, number, ext);
     CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
-    snprintf(cp, sizeof(cp), "%s-cp", dir);
+    snprintf(cp, 128, "%s-cp", dir);
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.checkpoint(&db->base, cp), 0);
-    CU_ASSERT_EQUAL(tl_count_files(env, cp, ".blob"), 1);
-    ck_note(cp, note, sizeof(note));
-    CU_ASSERT_STRING_EQUAL(note, "");
     CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "deleted while the engine has it open"));
     CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_rmtree(dir);
-    db = ck_open(cp, env);
+    return ck_open(cp, env);
+}
+
+/* A blob file deleted while open: the checkpoint copies it through the
+ * engine's descriptor, and is whole (it opens with every value, the
+ * source gone). */
+static void test_deleted_while_open(void)
+{
+    char dir[64], cp[128], note[512];
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
+    ck_fill(db, 0, 10);
+    db = ck_deleted_then_checkpoint(db, env, dir, "blob", cp);
+    CU_ASSERT_EQUAL(tl_count_files(env, cp, ".blob"), 1);
+    ck_note(cp, note, sizeof(note));
+    CU_ASSERT_STRING_EQUAL(note, "");
     int corrupt;
     CU_ASSERT_EQUAL(ck_good(db, 0, 10, &corrupt), 10);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -153,27 +160,16 @@ static void test_deleted_while_open(void)
  * with every key (the source gone). */
 static void test_table_deleted_while_open(void)
 {
-    tl_host_reset();
-    char dir[64], cp[128], path[4096];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
+    char dir[64], cp[128];
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
     ck_fill(db, 0, 10);
     ck_fill(db, 10, 20);
     CU_ASSERT_EQUAL(tl_put(db, "small", "in a table", 0), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
     CU_ASSERT_EQUAL_FATAL(tl_count_files(env, dir, ".sst"), 3);
-    unsigned long long table = ck_lowest_table(env, dir);
-    snprintf(path, sizeof(path), "%s/%06llu.sst", dir, table);
-    CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
-    snprintf(cp, sizeof(cp), "%s-cp", dir);
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.checkpoint(&db->base, cp), 0);
+    db = ck_deleted_then_checkpoint(db, env, dir, "sst", cp);
     CU_ASSERT_EQUAL(tl_count_files(env, cp, ".sst"), 3);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "deleted while the engine has it open"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    tl_rmtree(dir);
-    db = ck_open(cp, env);
     int corrupt;
     CU_ASSERT_EQUAL(ck_good(db, 0, 20, &corrupt), 20);
     CU_ASSERT_EQUAL(corrupt, 0);
@@ -189,13 +185,11 @@ enum { CK_UNLINK, CK_SET_ASIDE, CK_DAMAGED };
  * file's values and the WAL's; the checkpoint succeeds and says so. */
 static void ck_lost_case(int how)
 {
-    tl_host_reset();
     char dir[64], cp[128], path[4096], aside[4200], name[32], note[512];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
     ck_fill(db, 0, 10);
-    unsigned long long blob = ck_lowest_blob(env, dir);
+    unsigned long long blob = ck_lowest(env, dir, "blob");
     ck_fill(db, 10, 20);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -266,13 +260,11 @@ static void test_damaged_header(void)
  * linked nor copied) fails, and the log names the file. */
 static void test_failure_names_file(void)
 {
-    tl_host_reset();
     char dir[64], cp[128], path[4096];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
     ck_fill(db, 0, 10);
-    unsigned long long blob = ck_lowest_blob(env, dir);
+    unsigned long long blob = ck_lowest(env, dir, "blob");
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, blob);
     /* A directory where the blob file was: link(2) fails with EPERM or
      * EISDIR, and so does the copy (open of a directory for reading
