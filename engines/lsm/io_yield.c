@@ -61,18 +61,22 @@ uint64_t dk__lsm_yield_now_us(void *arg)
     return dk__lsm_now_us();
 }
 
-void dk__lsm_yield_wait_us(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
+int dk__lsm_yield_wait_us(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
 {
     (void)arg;
+    int rc = 0;
     atomic_fetch_add(&g->waiters, 1);
     uint32_t ends = atomic_load(&g->ends);
     if (atomic_load(&g->since) == seen) {
         struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
         /* Returns at the wake-up, the timeout, a signal, or at once when
          * ends moved on already: the caller looks at the gauge again. */
-        syscall(SYS_futex, (uint32_t *)&g->ends, FUTEX_WAIT_PRIVATE, ends, &ts, NULL, 0);
+        if (syscall(SYS_futex, (uint32_t *)&g->ends, FUTEX_WAIT_PRIVATE, ends, &ts, NULL, 0) < 0 &&
+            errno == ETIMEDOUT)
+            rc = -ETIMEDOUT;
     }
     atomic_fetch_sub(&g->waiters, 1);
+    return rc;
 }
 
 lsm_yield_result dk__lsm_yield_wait(lsm_wal_gauge *g, uint64_t max_us, const lsm_yield_env *e)

@@ -38,8 +38,9 @@ void dk__lsm_wal_gauge_end(lsm_wal_gauge *g);
 typedef struct lsm_yield_env {
     uint64_t (*now_us)(void *arg);
     /* Sleep until the sync `seen` shown in g has ended (g->since is no
-     * longer seen) or us passed; may return early. */
-    void (*wait_us)(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us);
+     * longer seen) or us passed; may return early. -ETIMEDOUT when us
+     * passed, else 0. */
+    int (*wait_us)(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us);
     int (*urgent)(void *arg); /* may be NULL */
     void *arg;
 } lsm_yield_env;
@@ -64,5 +65,5 @@ void dk__lsm_bg_yield(struct lsm_db *db, int (*urgent)(void *arg), void *arg);
 /* The real clock (dk__lsm_now_us) and wait (a futex on g->ends), for
  * e.now_us / e.wait_us. */
 uint64_t dk__lsm_yield_now_us(void *arg);
-void dk__lsm_yield_wait_us(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us);
+int dk__lsm_yield_wait_us(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us);
 #endif

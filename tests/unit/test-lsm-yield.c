@@ -21,6 +21,8 @@
 #include "pace.h"
 #include "table.h"
 
+#include <errno.h>
+
 /* ---- the wait, on a fake clock ------------------------------------------ */
 
 /* A fake clock whose wait advances it by all the time asked for and,
@@ -38,7 +40,7 @@ static uint64_t ty_now(void *arg)
     return ((ty_clock *)arg)->now;
 }
 
-static void ty_sleep(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
+static int ty_sleep(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
 {
     ty_clock *c = arg;
     CU_ASSERT_PTR_EQUAL(g, c->gauge);
@@ -46,8 +48,10 @@ static void ty_sleep(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
     CU_ASSERT_TRUE(us > 0);
     c->asked = us;
     c->now += us;
-    if (++c->sleeps == c->end_after)
-        atomic_store(&c->gauge->since, c->next);
+    if (++c->sleeps != c->end_after)
+        return -ETIMEDOUT;
+    atomic_store(&c->gauge->since, c->next);
+    return 0;
 }
 
 static int ty_urgent(void *arg)
@@ -141,19 +145,23 @@ static void test_wait_one_sleep(void)
 
 /* The real wait (a futex) wakes when the WAL ends the sync: a writer
  * that waits with a bound of a minute and no urgent() (so one sleep for
- * all of it) returns without timing out once the WAL side ends the sync,
- * and the sleeper count is back to 0. No time is asserted: without the
- * wake-up the wait would end at its bound, timed out. */
+ * all of it) is woken once the WAL side ends the sync (its sleep did not
+ * run out), and the sleeper count is back to 0. No time is asserted:
+ * without the wake-up the sleep would end at its bound, timed out. */
 typedef struct ty_waiter {
     lsm_wal_gauge *g;
     lsm_yield_result r;
-    _Atomic int waits;
+    _Atomic int waits, timeouts;
 } ty_waiter;
 
-static void ty_real_wait(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
+static int ty_real_wait(void *arg, lsm_wal_gauge *g, uint64_t seen, uint64_t us)
 {
-    atomic_fetch_add(&((ty_waiter *)arg)->waits, 1);
-    dk__lsm_yield_wait_us(NULL, g, seen, us);
+    ty_waiter *w = arg;
+    atomic_fetch_add(&w->waits, 1);
+    int rc = dk__lsm_yield_wait_us(NULL, g, seen, us);
+    if (rc == -ETIMEDOUT)
+        atomic_fetch_add(&w->timeouts, 1);
+    return rc;
 }
 
 static void *ty_waiter_main(void *arg)
@@ -168,6 +176,9 @@ static void test_wait_wakes_on_end(void)
 {
     static lsm_wal_gauge g;
     dk__lsm_wal_gauge_begin(&g, 4242);
+    /* Nobody ends it: a sleep of 1 ms runs out. */
+    CU_ASSERT_EQUAL(dk__lsm_yield_wait_us(NULL, &g, 4243, 1000), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(atomic_load(&g.waiters), 0);
     ty_waiter w = {.g = &g};
     pthread_t t;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, ty_waiter_main, &w), 0);
@@ -178,11 +189,12 @@ static void test_wait_wakes_on_end(void)
     CU_ASSERT_EQUAL(w.r.waited, 1);
     CU_ASSERT_EQUAL(w.r.timed_out, 0);
     CU_ASSERT_TRUE(atomic_load(&w.waits) >= 1);
+    CU_ASSERT_EQUAL(atomic_load(&w.timeouts), 0);
     CU_ASSERT_EQUAL(atomic_load(&g.waiters), 0);
     CU_ASSERT_EQUAL(atomic_load(&g.ends), 1);
     CU_ASSERT_EQUAL(atomic_load(&g.since), 0);
     /* A sync that ended before the sleep: no sleep at all. */
-    dk__lsm_yield_wait_us(NULL, &g, 4243, 60u * 1000000u);
+    CU_ASSERT_EQUAL(dk__lsm_yield_wait_us(NULL, &g, 4243, 60u * 1000000u), 0);
     CU_ASSERT_EQUAL(atomic_load(&g.waiters), 0);
 }
 
