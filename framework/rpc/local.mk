@@ -11,8 +11,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/rpc/rpc_auth.c framework/rpc/rpc_auth.h framework/rpc/rpc_handshake.c \
 	framework/rpc/rpc_tls.c framework/rpc/rpc_tls.h
 
-check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls tests/unit/test-rpc-spread
-TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls tests/unit/test-rpc-spread
+check_PROGRAMS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls tests/unit/test-rpc-spread tests/unit/test-rpc-turn
+TESTS += tests/unit/test-rpc-frame tests/unit/test-rpc-frame-range tests/unit/test-rpc tests/unit/test-rpc-batch tests/unit/test-rpc-handoff tests/unit/test-rpc-tls tests/unit/test-rpc-spread tests/unit/test-rpc-turn
 
 tests_unit_test_rpc_tls_SOURCES = tests/unit/test-rpc-tls.c tests/unit/cu_main.h
 tests_unit_test_rpc_tls_CFLAGS = $(DK_UNIT_CC) $(SSL_CFLAGS)
@@ -41,6 +41,10 @@ tests_unit_test_rpc_spread_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_rpc_batch_SOURCES = tests/unit/test-rpc-batch.c tests/unit/tc_rpc.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_rpc_batch_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_rpc_batch_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_rpc_turn_SOURCES = tests/unit/test-rpc-turn.c tests/unit/tc_rpc.h tests/unit/tc_loop.h tests/unit/cu_main.h
+tests_unit_test_rpc_turn_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_rpc_turn_LDADD = $(DK_UNIT_LINK)
 
 # The libFuzzer target is built by tests/fuzz/run-fuzz.sh from its line in
 # tests/fuzz/targets.txt; ship its source for distcheck.

@@ -145,6 +145,7 @@ static int rpc_start_fail(dk_rpc *r, int rc, char *err, size_t errlen, const cha
     uv_close((uv_handle_t *)&r->listener, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->flush, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->flush_guard, rpc_handle_closed);
     return rc;
 }
 
@@ -222,9 +223,10 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
     uv_tcp_init(loop, &r->listener);
     uv_idle_init(loop, &r->defer);
     uv_prepare_init(loop, &r->flush);
+    uv_idle_init(loop, &r->flush_guard);
     TAILQ_INIT(&r->flushq);
-    r->listener.data = r->defer.data = r->flush.data = r;
-    r->handles = 3;
+    r->listener.data = r->defer.data = r->flush.data = r->flush_guard.data = r;
+    r->handles = 4;
     r->client_only = conf->client_only;
     r->n_inbound = &r->n_inbound_all;
     if (conf->share && !r->client_only) {
@@ -309,6 +311,7 @@ void dk_rpc_stop(dk_rpc *r, void (*done)(void *arg), void *arg)
         dk__rpc_conn_close(c, DK_ECLOSED);
     uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->flush, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->flush_guard, rpc_handle_closed);
 }
 
 /* ---- connections ------------------------------------------------------------ */

@@ -142,6 +142,7 @@ struct dk_rpc {
     uv_tcp_t listener;
     uv_idle_t defer;               /* runs completions decided inside dk_rpc_call */
     uv_prepare_t flush;            /* the end of the loop turn: queued frames go out */
+    uv_idle_t flush_guard;         /* frames wait for a flush this turn will not run (rpc_write.c) */
     TAILQ_HEAD(, rpc_conn) flushq; /* connections with frames queued */
     char cluster[DK_CLUSTER_NAME_MAX + 1];
     char node_id[DK_NODE_ID_MAX + 1];

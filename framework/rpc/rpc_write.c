@@ -13,6 +13,18 @@
  * there, before the loop can block, so batching adds no wait. The prepare
  * handle is active only while some connection has frames queued.
  *
+ * Frames queued by another prepare callback are the exception: libuv runs
+ * in a turn only the prepares that were active when the phase began, so
+ * this one may have run already, or have been started only now, and the
+ * loop would block in its poll with those frames unsent until some other
+ * event or timer woke it (found with mailbox callbacks run from a
+ * uv_prepare: a relayed SCAN_RANGE answer sat on a quiet loop until the
+ * caller's deadline, and the scan lost that replica). So queueing also
+ * starts an idle handle (flush_guard) that the flush stops: while active
+ * it keeps the poll from blocking, and the next turn's prepare flushes.
+ * In every other phase the guard is stopped at the prepare that flushes,
+ * costing no extra turn.
+ *
  * A batch goes to the socket with uv_try_write first: on loopback and on
  * any connection that is keeping up, the kernel takes it whole, and no
  * write request, completion callback or epoll re-arm follows (libuv 1.44
@@ -200,6 +212,14 @@ static void write_turn_end(uv_prepare_t *p)
     while ((c = TAILQ_FIRST(&r->flushq)) != NULL)
         dk__rpc_conn_flush(c);
     uv_prepare_stop(p);
+    uv_idle_stop(&r->flush_guard);
+}
+
+/* The guard's only work is being active: the loop then polls without
+ * blocking, and the next turn's prepare flushes. */
+static void write_guard(uv_idle_t *h)
+{
+    uv_idle_stop(h);
 }
 
 /* Room for n more pieces in c's queue. */
@@ -218,13 +238,15 @@ static int queue_room(rpc_conn *c, uint32_t n)
     return 0;
 }
 
-/* Link c for the end of the turn. */
+/* Link c for the end of the turn, and make sure that end comes before
+ * the loop blocks (the guard: see the top of the file). */
 static void queue_linked(rpc_conn *c)
 {
     if (!c->wq_linked) {
         TAILQ_INSERT_TAIL(&c->r->flushq, c, wq_link);
         c->wq_linked = 1;
         uv_prepare_start(&c->r->flush, write_turn_end);
+        uv_idle_start(&c->r->flush_guard, write_guard);
     }
 }
 
