@@ -60,6 +60,12 @@ tests_unit_test_lsm_yield_SOURCES = tests/unit/test-lsm-yield.c tests/unit/test-
 tests_unit_test_lsm_yield_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_yield_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-trace
+TESTS += tests/unit/test-lsm-trace
+tests_unit_test_lsm_trace_SOURCES = tests/unit/test-lsm-trace.c
+tests_unit_test_lsm_trace_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_trace_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-jitter
 TESTS += tests/unit/test-lsm-jitter
 tests_unit_test_lsm_jitter_SOURCES = tests/unit/test-lsm-jitter.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
