@@ -4,8 +4,8 @@
 from 300 ms before its first slow request to its last, one row per 10 ms of
 the slowest request due in the bin, WAL fdatasyncs started (count, max ms),
 CPU time per group from perf's sched_switch (node WAL/loops+workers/flush/
-compaction, dk_load, kernel threads, other processes; ms of the 20 ms two
-CPUs give per bin... per 10 ms: 20), the node's summed run-queue wait
+compaction, dk_load, kernel threads, perf and the sampler (meas), other
+processes; ms of the 20 the two CPUs give per bin), the node's summed run-queue wait
 (schedstat deltas, stall-sample.py), steal, PSI cpu/io deltas, dirty and
 writeback pages, reclaim and compaction activity, and the engine's and the
 kernel's events (DK_LSM_TRACE lines, discards, writeback starts, DAMON
@@ -15,6 +15,13 @@ import sys, re, subprocess, collections
 d = sys.argv[1]; quiet = '-q' in sys.argv
 BIN = 0.01
 names = {}
+sampler = set()
+try:
+    for l in open(d + '/sample.txt'):
+        if l.startswith('P '): sampler.add(int(l.split()[1]))
+        elif l.startswith('S '): break
+except FileNotFoundError:
+    pass
 for l in open(d + '/threads.txt'):
     t, n = l.split(None, 1); names[int(t)] = n.strip()
 def grp(comm, tid):
@@ -29,7 +36,7 @@ def grp(comm, tid):
     if comm.startswith(('kswapd', 'kcompactd', 'khugepaged')): return 'reclaim'
     if comm.startswith('kworker') or comm.startswith(('ksoftirqd', 'rcu_', 'migration', 'jbd2')): return 'kwork'
     if comm == 'swapper/0' or comm == 'swapper/1' or comm.startswith('swapper'): return 'idle'
-    if comm.startswith('perf') or comm.startswith('python3'): return 'meas'
+    if comm.startswith('perf') or tid in sampler: return 'meas'
     return 'other'
 GROUPS = ['wal', 'node', 'flush', 'comp', 'load', 'kwork', 'damon', 'reclaim', 'meas', 'other', 'idle']
 slow = []

@@ -8,7 +8,8 @@ compaction, THP, faults), /proc/pressure/{cpu,io,memory} `some` totals, and
 each thread's /proc/PID/task/TID/schedstat (time on CPU, time runnable but
 waiting for one) plus the same for the kernel threads that can steal a CPU
 (kdamond, kswapd, kcompactd, khugepaged). One line per sample: `S mono k=v
-...`; thread names first as `T tid comm`. Files stay open (pread), so a
+...`; first the sampler's own pid as `P pid` and the thread names as `T tid
+comm`. Files stay open (pread), so a
 sample costs a few dozen reads; stall-timeline.py OUT reads OUT/sample.txt."""
 import os, sys, time
 out, secs, pids = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
@@ -43,7 +44,7 @@ for pid in os.listdir('/proc'):
         threads[pid] = (opn('/proc/%s/schedstat' % pid), comm)
 fstat, fvm = opn('/proc/stat'), opn('/proc/vmstat')
 fps = [(n, opn('/proc/pressure/' + n)) for n in ('cpu', 'io', 'memory')]
-lines = ['T %s %s' % (t, c) for t, (fd, c) in threads.items()]
+lines = ['P %d' % os.getpid()] + ['T %s %s' % (t, c) for t, (fd, c) in threads.items()]
 t_end = time.clock_gettime(time.CLOCK_MONOTONIC) + secs
 nxt = time.clock_gettime(time.CLOCK_MONOTONIC)
 while True:
