@@ -6,7 +6,8 @@
 # every thread and jbd2 commits on the same CLOCK_MONOTONIC axis as dk_load's
 # SLOW lines. Leaves OUT/{open.out,perf.data,threads.txt,m0.txt,m1.txt,
 # load0.txt,load1.txt}; bench/load/stall-timeline.py OUT reads them.
-# CONNS=N: the open loop's connections (50). DK_LOAD=path overrides the load generator (e.g. a newer one for an old
+# CONNS=N: the open loop's connections (50). NODE_WRAP='cmd args': run
+# dynkvd under a wrapper (e.g. one that sets a scheduling attribute). DK_LOAD=path overrides the load generator (e.g. a newer one for an old
 # build); PERF=0 runs without perf. Needs root (perf -a). Also leaves
 # OUT/lsm-trace.txt (the engine's file operations and flush/compaction/switch
 # events, DK_LSM_TRACE, env_posix.c) and OUT/sample.txt (stall-sample.py: per
@@ -14,7 +15,7 @@
 # skips it). perf also records block requests (discards), writeback, reclaim,
 # compaction and DAMON scheme applications.
 set -u
-B=$1 OUT=$2 RATE=$3 CONNS=${CONNS:-50}
+B=$1 OUT=$2 RATE=$3 CONNS=${CONNS:-50} NODE_WRAP=${NODE_WRAP:-}
 shift 3
 DK_LOAD=${DK_LOAD:-$B/bench/load/dk_load}
 mkdir -p "$OUT"
@@ -30,7 +31,8 @@ while True:
         s.close()
     if ok: print(p); break')
 rm -f "$OUT/lsm-trace.txt"
-DK_LSM_TRACE="$OUT/lsm-trace.txt" "$B/server/dynkvd" --set node.data_dir="$OUT/data" --set node.http_listen=127.0.0.1:"$PORT" \
+# shellcheck disable=SC2086  # NODE_WRAP is a command and its arguments
+DK_LSM_TRACE="$OUT/lsm-trace.txt" $NODE_WRAP "$B/server/dynkvd" --set node.data_dir="$OUT/data" --set node.http_listen=127.0.0.1:"$PORT" \
     --set node.rpc_listen=127.0.0.1:$((PORT + 1)) --set node.gossip_listen=127.0.0.1:$((PORT + 2)) \
     --set storage.engine=lsm --set storage.sync=true "$@" >"$OUT/node.log" 2>&1 &
 NP=$!
