@@ -449,3 +449,10 @@ int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name, co
         rc = env->ops->sync_dir(env, dir);
     return rc;
 }
+
+uint64_t dk__lsm_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
