@@ -178,8 +178,11 @@ def cands(a, b):
     if any(x.startswith('flush_start') for x in evs): k.add('flush_start')
     if c['comp'] >= 0.1 * tot or any(x.startswith('compact_start') for x in evs): k.add('compaction')
     if any(x.startswith('discard') for x in evs): k.add('discard')
+    if any(x.startswith('flush_lift') for x in evs): k.add('flush_pace_lift')
     if any(('(' in x) for x in ops): k.add('unlink/truncate>=1ms')
     if any(x.startswith('wb_start') for x in evs): k.add('kernel_writeback')
+    if max([r['nr_writeback'] for r in samp if a <= r['t'] < b] or [0]) * 4096 >= 20 << 20:
+        k.add('pages_under_writeback>=20MB')
     if any(x in ('damos',) for x in evs) or c['damon'] >= 2: k.add('kdamond')
     if c['reclaim'] >= 1 or sd.get('scan', 0) > 0 or any('vmscan' in x or 'kswapd' in x or 'reclaim' in x for x in evs): k.add('reclaim')
     if sd.get('cstall', 0) > 0 or any('compaction_begin' in x for x in evs): k.add('mm_compaction')

@@ -70,6 +70,9 @@ void dk__lsm_flush_pace_write(void *arg, size_t n)
     if (fp_lifted(db) || fp_behind(p)) {
         p->pace.rate = 0; /* for the rest of this table */
         atomic_fetch_add(&db->st_flush_pace_lifts, 1);
+        dk__lsm_trace("flush_lift hurry=%d written_pm=%llu fill_pm=%llu", fp_lifted(db) ? 1 : 0,
+                      (unsigned long long)(p->total ? p->written * 1000u / p->total : 0),
+                      (unsigned long long)atomic_load(&db->mem_fill_pm));
         return;
     }
     uint64_t now = dk__lsm_now_us();
