@@ -30,7 +30,7 @@ dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/me
 	bench/load/peak-prof.sh
 EXTRA_DIST += bench/load/common.sh bench/load/peer-dynomite.sh bench/load/README.md \
 	bench/load/stall-trace.sh bench/load/stall-timeline.py bench/load/stall-sample.py \
-	bench/load/stall-episode.py bench/load/stall-redis.sh
+	bench/load/stall-episode.py bench/load/stall-redis.sh bench/load/stall-disk-probe.py
 
 # The metrics registry's cost per update (bench/metrics/README.md); built by
 # `make`, not installed, run by hand.
