@@ -24,6 +24,11 @@
  * Hard links are not in lsm_env (nothing else links), so this file calls
  * link(2) itself and falls back to a copy across file systems.
  *
+ * A table of the version that is not in the directory (an operator's rm,
+ * or whatever unlinked it behind the engine's back) is copied through the
+ * table reader's open descriptor (cp_table), with a warning: the
+ * checkpoint is whole; the data directory is not.
+ *
  * A blob file the tables name that is not in the directory (cp_blob). One
  * deleted while the engine has it open (an operator's rm) is copied
  * through the engine's descriptor: the checkpoint is whole, and a
@@ -122,6 +127,24 @@ static int cp_link(lsm_env *env, const char *src, const char *dst)
     if (errno != EXDEV && errno != EPERM && errno != EMLINK)
         return -errno;
     return cp_copy(env, src, dst);
+}
+
+/* Table f (at src) into the checkpoint as dst: linked, or, when it was
+ * deleted while the engine has it open, copied through the table
+ * reader's descriptor (it never changes once written). */
+static int cp_table(lsm_db *db, const lsm_file *f, const char *src, const char *dst)
+{
+    int rc = cp_link(db->env, src, dst);
+    if (rc != -ENOENT || !f->table || !f->table->f)
+        return rc;
+    if ((rc = cp_copy_open(db->env, f->table->f, dst)))
+        return rc;
+    if (db->host && db->host->log)
+        db->host->log(db->host, DK_LOG_WARN,
+                      "lsm %s: table %s was deleted while the engine has it open: the checkpoint has it "
+                      "(copied), but the engine cannot open here at its next restart",
+                      db->dir, src);
+    return 0;
 }
 
 /* The blob files a checkpoint lacks (or holds damaged): each once. */
@@ -243,7 +266,7 @@ int dk__lsm_checkpoint(lsm_db *db, const char *dir)
         const lsm_file *f = v->files[i];
         dk__lsm_file_path(db, src, sizeof(src), f->number, "sst");
         snprintf(dst, sizeof(dst), "%s/%06llu.sst", dir, (unsigned long long)f->number);
-        if (!(rc = cp_link(env, src, dst)))
+        if (!(rc = cp_table(db, f, src, dst)))
             rc = dk__lsm_edit_add(&snap, f->level, f->number, f->size);
         /* The blob files its references name (written once, like
          * tables), each once. */

@@ -13,7 +13,6 @@
  */
 #include "compact_pace.h"
 
-#include <time.h>
 #include <unistd.h>
 
 #include "io_yield.h"
@@ -27,13 +26,6 @@ void dk__lsm_compact_pace_init(lsm_compact_pace *p, lsm_db *db)
     dk__lsm_pace_init(&p->pace, db->rate_limit);
 }
 
-
-static uint64_t cpp_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* The level-0 run count, read under mu at most every LSM_L0_CHECK_US. */
 static size_t cpp_l0(lsm_compact_pace *p, uint64_t now)
@@ -52,7 +44,7 @@ static size_t cpp_l0(lsm_compact_pace *p, uint64_t now)
 static int cpp_urgent(void *arg)
 {
     lsm_compact_pace *p = arg;
-    return atomic_load(&p->db->closing) || cpp_l0(p, cpp_now_us()) >= LSM_PACE_L0_FREE;
+    return atomic_load(&p->db->closing) || cpp_l0(p, dk__lsm_now_us()) >= LSM_PACE_L0_FREE;
 }
 
 /* Table-builder and blob-writer sync hook: yield to the WAL (io_yield.c). */
@@ -73,11 +65,11 @@ void dk__lsm_compact_pace_write(void *arg, size_t n)
     atomic_fetch_add(&db->st_compact_write, n);
     if (!p->pace.rate)
         return;
-    uint64_t now = cpp_now_us();
+    uint64_t now = dk__lsm_now_us();
     uint64_t us = dk__lsm_pace_account(&p->pace, now, n, cpp_l0(p, now));
     while (us && !atomic_load(&db->closing)) {
         usleep((useconds_t)(us < LSM_PACE_SLEEP_MAX_US ? us : LSM_PACE_SLEEP_MAX_US));
-        uint64_t t = cpp_now_us();
+        uint64_t t = dk__lsm_now_us();
         atomic_fetch_add(&db->st_compact_paced_us, t - now);
         now = t;
         us = dk__lsm_pace_account(&p->pace, now, 0, cpp_l0(p, now));

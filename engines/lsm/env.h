@@ -86,4 +86,11 @@ lsm_env *dk__lsm_env_posix(void);
 int dk__lsm_env_read_all(lsm_env *env, const char *path, uint8_t **out, size_t *len);
 /* Write data to path.tmp, sync it, rename it over path, sync dir. */
 int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name, const void *data, size_t len);
+
+/* The engine's clock: monotonic microseconds (CLOCK_MONOTONIC), the one
+ * every engine file reads (stall and sync timings, pacing, the yield to
+ * the WAL). Not an env method: no test fakes time through the env; the
+ * one wait a test drives on a fake clock takes its clock as an argument
+ * (io_yield.h's lsm_yield_env). */
+uint64_t dk__lsm_now_us(void);
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 struct lsm_wfile {
@@ -356,4 +357,11 @@ int dk__lsm_env_write_atomic(lsm_env *env, const char *dir, const char *name, co
     if (!rc)
         rc = env->ops->sync_dir(env, dir);
     return rc;
+}
+
+uint64_t dk__lsm_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }

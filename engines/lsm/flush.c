@@ -108,9 +108,8 @@ void dk__lsm_mem_limit_seed(lsm_db *db)
     /* Without the kernel's pool (never on Linux after early boot), the
      * clock and the engine's address still differ between processes. */
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)db;
+        uint64_t us = dk__lsm_now_us();
+        seed = us ^ (us << 32) ^ (uint64_t)(uintptr_t)db;
     }
     db->mem_rng = seed;
     fl_draw_limit(db);

@@ -29,18 +29,10 @@
 
 #include "io_yield.h"
 
-#include <time.h>
 #include <unistd.h>
 
 /* Sleep in steps, so that a hurry or close is seen within one. */
 #define LSM_FLUSH_SLEEP_MAX_US 10000u
-
-static uint64_t fp_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int fp_lifted(const lsm_db *db)
 {
@@ -80,12 +72,12 @@ void dk__lsm_flush_pace_write(void *arg, size_t n)
         atomic_fetch_add(&db->st_flush_pace_lifts, 1);
         return;
     }
-    uint64_t now = fp_now_us();
+    uint64_t now = dk__lsm_now_us();
     /* Level 0 plays no part here: 0 runs keeps the configured rate. */
     uint64_t us = dk__lsm_pace_account(&p->pace, now, n, 0);
     while (us && !fp_lifted(db) && !fp_behind(p)) {
         usleep((useconds_t)(us < LSM_FLUSH_SLEEP_MAX_US ? us : LSM_FLUSH_SLEEP_MAX_US));
-        uint64_t t = fp_now_us();
+        uint64_t t = dk__lsm_now_us();
         atomic_fetch_add(&db->st_flush_paced_us, t - now);
         now = t;
         us = dk__lsm_pace_account(&p->pace, now, 0, 0);

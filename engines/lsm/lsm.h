@@ -42,6 +42,7 @@
 
 #include "dynkv/compaction.h"
 #include "dynkv/engine.h"
+#include "io_yield.h"
 #include "memtable.h"
 #include "version.h"
 #include "wal.h"
@@ -204,9 +205,9 @@ typedef struct lsm_db {
     _Atomic uint64_t mem_fill_pm; /* the current memtable's fill, per mille of mem_limit */
     uint64_t mem_born_us;
     _Atomic uint64_t st_flush_paced_us, st_flush_pace_lifts;
-    /* The start of the WAL fdatasync in flight, 0 when none (io_yield.h;
-     * set in lsm_write.c), and the background writers' waits for it. */
-    _Atomic uint64_t wal_sync_since_us;
+    /* The WAL fdatasync in flight (io_yield.h; set in lsm_write.c), and
+     * the background writers' waits for it. */
+    lsm_wal_gauge wal_sync;
     _Atomic uint64_t st_yields, st_yield_us, st_yield_timeouts;
     /* WAL fdatasync durations: total, largest, and how many took at most
      * 1, 4, 16, 64 ms (lsm_write.c; the histogram an operator reads). */

@@ -59,13 +59,6 @@
 
 #define LSM_GROUP_MAX (1u << 20)
 
-static uint64_t lsm_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Make room in the memtable (or switch it when force). Leader, holds mu. */
 static int lsm_make_room(lsm_db *db, int force)
 {
@@ -88,22 +81,22 @@ static int lsm_make_room(lsm_db *db, int force)
         if (db->imm) {
             /* The flush is behind: stall. Memory stays bounded at two
              * memtables; the wait ends when the flush lands or fails. */
-            uint64_t t0 = lsm_now_us();
+            uint64_t t0 = dk__lsm_now_us();
             pthread_cond_wait(&db->done_cv, &db->mu);
-            atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+            atomic_fetch_add(&db->st_stall_us, dk__lsm_now_us() - t0);
             continue;
         }
         /* The write queue waits for the switch: count it as a stall.
          * The flush of the memtable switched out is paced after the rate
          * it filled at, unless forced (someone waits for it) or its age
          * is unknown (the first since open). */
-        uint64_t t0 = lsm_now_us();
+        uint64_t t0 = dk__lsm_now_us();
         atomic_store(&db->flush_rate, force || !db->flush_pace || !db->mem_born_us
                                           ? 0
                                           : dk__lsm_flush_rate(used, t0 - db->mem_born_us));
         atomic_store(&db->flush_hurry, force);
         int rc = dk__lsm_switch_memtable(db);
-        uint64_t dt = lsm_now_us() - t0;
+        uint64_t dt = dk__lsm_now_us() - t0;
         if (!rc) {
             db->mem_born_us = t0 + dt;
             atomic_store(&db->mem_fill_pm, 0); /* the new memtable is empty */
@@ -144,9 +137,9 @@ static void lsm_maybe_slow(lsm_db *db)
     if ((db->compacting || db->compact_pending) &&
         dk__lsm_version_level_count(db->cur, 0) >= LSM_L0_SLOWDOWN) {
         pthread_mutex_unlock(&db->mu);
-        uint64_t t0 = lsm_now_us();
+        uint64_t t0 = dk__lsm_now_us();
         usleep(1000);
-        atomic_fetch_add(&db->st_stall_us, lsm_now_us() - t0);
+        atomic_fetch_add(&db->st_stall_us, dk__lsm_now_us() - t0);
         atomic_fetch_add(&db->st_slowdowns, 1);
         pthread_mutex_lock(&db->mu);
     }
@@ -289,7 +282,7 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
     (void)w;
     if (!g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings || g->bytes >= LSM_GROUP_MAX)
         return 0;
-    return lsm_now_us() + db->gc_window_us;
+    return dk__lsm_now_us() + db->gc_window_us;
 }
 
 /* Wait (mu held, released while asleep) until the deadline, close, or
@@ -306,7 +299,7 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
  * sleep. */
 static void lsm_window_wait(lsm_db *db, lsm_writer *w, uint64_t deadline)
 {
-    uint64_t t0 = lsm_now_us(), now = t0;
+    uint64_t t0 = dk__lsm_now_us(), now = t0;
     db->gc_target = db->gc_size + db->gc_after;
     while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
         if (w->cb) {
@@ -326,7 +319,7 @@ static void lsm_window_wait(lsm_db *db, lsm_writer *w, uint64_t deadline)
             pthread_mutex_lock(&db->mu);
             db->gc_sleeper = NULL;
         }
-        now = lsm_now_us();
+        now = dk__lsm_now_us();
     }
     if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
         atomic_fetch_add(&db->st_gc_early, 1);
@@ -389,19 +382,19 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
              * settle (unsynced records in it, a refused group to cut, or
              * the new log's name not durable: flush.c): do it first; the
              * queue waits, a stall. Otherwise the flush thread settles. */
-            uint64_t t0 = lsm_now_us();
+            uint64_t t0 = dk__lsm_now_us();
             rc = dk__lsm_wal_settle(db);
             step = rc ? 2 : 0;
-            uint64_t dt = lsm_now_us() - t0;
+            uint64_t dt = dk__lsm_now_us() - t0;
             atomic_fetch_add(&db->st_stall_us, dt);
             atomic_fetch_add(&db->st_switch_us, dt);
         }
         if (!rc && g.need_sync) {
-            uint64_t t0 = lsm_now_us();
-            dk__lsm_wal_gauge_begin(&db->wal_sync_since_us, t0); /* io_yield.c */
+            uint64_t t0 = dk__lsm_now_us();
+            dk__lsm_wal_gauge_begin(&db->wal_sync, t0); /* io_yield.c */
             rc = dk__lsm_wal_sync(&db->wal);
-            dk__lsm_wal_gauge_end(&db->wal_sync_since_us);
-            lsm_count_sync(db, lsm_now_us() - t0);
+            dk__lsm_wal_gauge_end(&db->wal_sync);
+            lsm_count_sync(db, dk__lsm_now_us() - t0);
         }
         int fatal = rc != 0;
         uint64_t s = g.seq;

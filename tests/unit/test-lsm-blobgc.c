@@ -11,11 +11,9 @@
  */
 #include "test-lsm-host.h"
 
-#include <dlfcn.h>
 #include <sys/stat.h>
 
 #include "base/metrics.h"
-#include "dynkv/plugin.h"
 #include "env_fault.h"
 #include "node/host.h"
 #include "version.h"
@@ -67,36 +65,6 @@ static int bg_exists(const char *dir, unsigned long long n, const char *ext)
 
 static dk_fake_host pph; /* the policy's host */
 
-typedef struct bg_policy {
-    void *so;
-    const dk_compaction_ops *ops;
-    dk_compaction_policy *p;
-} bg_policy;
-
-/* The leveled plugin with 256 KiB levels and 64 KiB tables. */
-static int bg_load_leveled(bg_policy *out)
-{
-    const char *dir = getenv("DYNKV_PLUGIN_PATH");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/compaction-leveled.so", dir && *dir ? dir : ".libs");
-    memset(out, 0, sizeof(*out));
-    if (!(out->so = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
-        fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
-        return -1;
-    }
-    dk_plugin_entry_fn entry = (dk_plugin_entry_fn)dlsym(out->so, DK_PLUGIN_ENTRY_SYMBOL);
-    const dk_plugin *d = entry ? entry() : NULL;
-    if (!d || d->magic != DK_PLUGIN_MAGIC || d->kind != DK_PLUGIN_COMPACTION)
-        return -1;
-    out->ops = d->ops;
-    dk_fake_host_reset(&pph);
-    if (dk_fake_host_set_option(&pph, "base_level_size", "256KiB") ||
-        dk_fake_host_set_option(&pph, "target_file_size", "64KiB"))
-        return -1;
-    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
-    return out->ops->open(&pph.host, &conf, &out->p);
-}
-
 /* The reviewer's load: per flush 20 cold values appended (new keys, so
  * their tables are moved down rather than merged) and 200 overwrites of
  * 50 hot keys; every flush's blob file holds both. Without forced GC the
@@ -107,8 +75,8 @@ static int bg_load_leveled(bg_policy *out)
 static void test_leveled_append_bounded(void)
 {
     tl_host_reset();
-    bg_policy pl;
-    CU_ASSERT_EQUAL_FATAL(bg_load_leveled(&pl), 0);
+    tl_policy pl;
+    CU_ASSERT_EQUAL_FATAL(tl_policy_load(&pph, "leveled", &pl), 0);
     char dir[64], k[32], v[400];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
@@ -179,8 +147,7 @@ static void test_leveled_append_bounded(void)
     }
     dk_buf_free(&b);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    pl.ops->close(pl.p);
-    dlclose(pl.so);
+    tl_policy_unload(&pl);
     env->ops->destroy(env);
     tl_rmtree(dir);
 }

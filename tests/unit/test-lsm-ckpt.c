@@ -6,8 +6,10 @@
  * damaged when the engine opened (the engine serves the other values; the
  * checkpoint succeeds, says which file in the log, a metric and its
  * BLOBS-MISSING file, and opens by itself with those values reading as
- * corrupt, as in the source). A checkpoint that cannot be made fails
- * with the file named in the log.
+ * corrupt, as in the source). A live table deleted under the open engine
+ * is copied through the table reader's descriptor: the checkpoint holds
+ * every key. A checkpoint that cannot be made fails with the file named
+ * in the log.
  */
 #include "test-lsm-host.h"
 
@@ -31,6 +33,16 @@ static lsm_db *ck_open(const char *dir, lsm_env *env)
     lsm_db *db = tl_open(&th, env, dir, 1 << 20, "none", &rc);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     return db;
+}
+
+/* The host reset, a fresh directory in dir (64 bytes), a posix env in
+ * *env and the engine opened there (ck_open). */
+static lsm_db *ck_start(char *dir, lsm_env **env)
+{
+    tl_host_reset();
+    *env = dk__lsm_env_posix();
+    tl_mkdtemp(dir);
+    return ck_open(dir, *env);
 }
 
 /* Keys from..to-1 with large values, then a flush: one blob file. */
@@ -68,7 +80,9 @@ static int ck_good(lsm_db *db, int from, int to, int *corrupt)
     return good;
 }
 
+/* The lowest file number in dir with the extension ext ("blob", "sst"). */
 typedef struct ck_low {
+    const char *ext;
     unsigned long long n;
 } ck_low;
 static int ck_low_cb(void *arg, const char *name)
@@ -76,13 +90,13 @@ static int ck_low_cb(void *arg, const char *name)
     ck_low *l = arg;
     unsigned long long n;
     char tail[16];
-    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, "blob") && (!l->n || n < l->n))
+    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, l->ext) && (!l->n || n < l->n))
         l->n = n;
     return 0;
 }
-static unsigned long long ck_lowest_blob(lsm_env *env, const char *dir)
+static unsigned long long ck_lowest(lsm_env *env, const char *dir, const char *ext)
 {
-    ck_low l = {0};
+    ck_low l = {ext, 0};
     env->ops->list(env, dir, ck_low_cb, &l);
     return l.n;
 }
@@ -101,32 +115,65 @@ static void ck_note(const char *dir, char *buf, size_t len)
     fclose(f);
 }
 
-/* Deleted while open: the checkpoint copies it through the engine's
- * descriptor, and is whole (it opens with every value, the source gone). */
-static void test_deleted_while_open(void)
+/* Delete the lowest-numbered .ext file of the open engine in dir, then
+ * take a checkpoint into cp (128 bytes: dir-cp): it succeeds, and the log
+ * says that file was deleted while open. Then close the engine, remove
+ * dir, and return the engine opened on the checkpoint. */
+static lsm_db *ck_deleted_then_checkpoint(lsm_db *db, lsm_env *env, const char *dir, const char *ext,
+                                          char *cp)
 {
-    tl_host_reset();
-    char dir[64], cp[128], path[4096], note[512];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
-    ck_fill(db, 0, 10);
-    unsigned long long blob = ck_lowest_blob(env, dir);
-    CU_ASSERT_NOT_EQUAL_FATAL(blob, 0);
-    snprintf(path, sizeof(path), "%s/%06llu.blob", dir, blob);
+    char path[4096];
+    unsigned long long number = ck_lowest(env, dir, ext);
+    CU_ASSERT_NOT_EQUAL_FATAL(number, 0);
+    snprintf(path, sizeof(path), "%s/%06llu.%s", dir, number, ext);
     CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
-    snprintf(cp, sizeof(cp), "%s-cp", dir);
+    snprintf(cp, 128, "%s-cp", dir);
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.checkpoint(&db->base, cp), 0);
-    CU_ASSERT_EQUAL(tl_count_files(env, cp, ".blob"), 1);
-    ck_note(cp, note, sizeof(note));
-    CU_ASSERT_STRING_EQUAL(note, "");
     CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, "deleted while the engine has it open"));
     CU_ASSERT_PTR_NOT_NULL(strstr(tl_logs, path));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_rmtree(dir);
-    db = ck_open(cp, env);
+    return ck_open(cp, env);
+}
+
+/* A blob file deleted while open: the checkpoint copies it through the
+ * engine's descriptor, and is whole (it opens with every value, the
+ * source gone). */
+static void test_deleted_while_open(void)
+{
+    char dir[64], cp[128], note[512];
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
+    ck_fill(db, 0, 10);
+    db = ck_deleted_then_checkpoint(db, env, dir, "blob", cp);
+    CU_ASSERT_EQUAL(tl_count_files(env, cp, ".blob"), 1);
+    ck_note(cp, note, sizeof(note));
+    CU_ASSERT_STRING_EQUAL(note, "");
     int corrupt;
     CU_ASSERT_EQUAL(ck_good(db, 0, 10, &corrupt), 10);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, cp);
+}
+
+/* A live table deleted under the open engine: the checkpoint copies it
+ * through the table reader's descriptor, says so, and opens by itself
+ * with every key (the source gone). */
+static void test_table_deleted_while_open(void)
+{
+    char dir[64], cp[128];
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
+    ck_fill(db, 0, 10);
+    ck_fill(db, 10, 20);
+    CU_ASSERT_EQUAL(tl_put(db, "small", "in a table", 0), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    CU_ASSERT_EQUAL_FATAL(tl_count_files(env, dir, ".sst"), 3);
+    db = ck_deleted_then_checkpoint(db, env, dir, "sst", cp);
+    CU_ASSERT_EQUAL(tl_count_files(env, cp, ".sst"), 3);
+    int corrupt;
+    CU_ASSERT_EQUAL(ck_good(db, 0, 20, &corrupt), 20);
+    CU_ASSERT_EQUAL(corrupt, 0);
+    CU_ASSERT_TRUE(tl_has(db, "small", "in a table"));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, cp);
 }
@@ -138,13 +185,11 @@ enum { CK_UNLINK, CK_SET_ASIDE, CK_DAMAGED };
  * file's values and the WAL's; the checkpoint succeeds and says so. */
 static void ck_lost_case(int how)
 {
-    tl_host_reset();
     char dir[64], cp[128], path[4096], aside[4200], name[32], note[512];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
     ck_fill(db, 0, 10);
-    unsigned long long blob = ck_lowest_blob(env, dir);
+    unsigned long long blob = ck_lowest(env, dir, "blob");
     ck_fill(db, 10, 20);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -215,13 +260,11 @@ static void test_damaged_header(void)
  * linked nor copied) fails, and the log names the file. */
 static void test_failure_names_file(void)
 {
-    tl_host_reset();
     char dir[64], cp[128], path[4096];
-    lsm_env *env = dk__lsm_env_posix();
-    tl_mkdtemp(dir);
-    lsm_db *db = ck_open(dir, env);
+    lsm_env *env;
+    lsm_db *db = ck_start(dir, &env);
     ck_fill(db, 0, 10);
-    unsigned long long blob = ck_lowest_blob(env, dir);
+    unsigned long long blob = ck_lowest(env, dir, "blob");
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, blob);
     /* A directory where the blob file was: link(2) fails with EPERM or
      * EISDIR, and so does the copy (open of a directory for reading
@@ -240,6 +283,7 @@ static void test_failure_names_file(void)
 
 static CU_TestInfo ck_tests[] = {
     {"deleted_while_open", test_deleted_while_open},
+    {"table_deleted_while_open", test_table_deleted_while_open},
     {"missing_at_open", test_missing_at_open},
     {"set_aside", test_set_aside},
     {"damaged_header", test_damaged_header},

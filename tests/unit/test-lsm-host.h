@@ -3,8 +3,11 @@
  * test-lsm-damage.c share on top of test-lsm-util.h: one fake host per
  * program (th) whose log messages are also kept in tl_logs for tests that
  * look for a file name or an offset there, the suite's init/cleanup, the
- * keys and values they write (tl_fill writes a range of them), tl_flip to
- * damage a file, and an engine opened in a fresh directory on a posix env.
+ * keys and values they write (tl_fill writes a range of them, tl_missing
+ * reads them back, tl_put_until writes until memtable switches,
+ * tl_l0_runs makes level-0 runs), tl_flip to damage a file, and an engine
+ * opened in a fresh directory on a posix env (tl_start) or with the
+ * host's options as set (tl_open_conf).
  *
  * Header-only with static state, like tc_cluster.h: each program is one
  * file. Apart from test-lsm-util.h because the other LSM tests have their
@@ -79,6 +82,69 @@ static inline void tl_fill(lsm_db *db, int n, int gen)
         tl_val(v, i, gen);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
+}
+
+/* How many of keys 0..n-1 do not hold their generation-gen value. */
+static inline int tl_missing(lsm_db *db, int n, int gen)
+{
+    char k[32], v[160];
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        tl_key(k, i);
+        tl_val(v, i, gen);
+        bad += !tl_has(db, k, v);
+    }
+    return bad;
+}
+
+/* Put keys *n, *n + 1, ... (generation 0; a failed put ends the test)
+ * until the engine has made `switches` memtable switches or *n reaches
+ * max. */
+static inline void tl_put_until(lsm_db *db, int *n, uint64_t switches, int max)
+{
+    char k[32], v[160];
+    while (tl_stat(db, "lsm_wal_switches_total") < switches && *n < max) {
+        tl_key(k, *n);
+        tl_val(v, *n, 0);
+        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
+        (*n)++;
+    }
+}
+
+/* runs level-0 runs of per keys each (generation 0, a flush after each);
+ * the caller holds compact_mu, so that no compaction takes them
+ * meanwhile. */
+static inline void tl_l0_runs(lsm_db *db, int runs, int per)
+{
+    char k[32], v[160];
+    for (int r = 0; r < runs; r++) {
+        for (int i = 0; i < per; i++) {
+            tl_key(k, r * per + i);
+            tl_val(v, r * per + i, 0);
+            CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+        }
+        CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    }
+}
+
+/* The engine's level-0 run count now. */
+static inline size_t tl_level0(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    size_t n = dk__lsm_version_level_count(db->cur, 0);
+    pthread_mutex_unlock(&db->mu);
+    return n;
+}
+
+/* The engine at dir on env with the host's options as set (none of
+ * tl_open's), memtable bytes (0: the default); a failed open ends the
+ * test. */
+static inline lsm_db *tl_open_conf(lsm_env *env, const char *dir, uint64_t memtable)
+{
+    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = memtable};
+    dk_engine *e;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
+    return (lsm_db *)e;
 }
 
 /* Damage the file at path: flip bits of the byte at off. */

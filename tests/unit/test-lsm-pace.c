@@ -117,10 +117,8 @@ static void test_rate_limit(void)
     lsm_env *env = dk__lsm_env_posix();
     dk_fake_host_set_option(&th, "codec", "none");
     dk_fake_host_set_option(&th, "compaction_rate_limit", "1MiB");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir};
-    dk_engine *e;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
-    lsm_db *db = (lsm_db *)e;
+    lsm_db *db = tl_open_conf(env, dir, 0);
+    dk_engine *e = &db->base;
     tl_fill(db, 3000, 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(e, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
@@ -128,14 +126,7 @@ static void test_rate_limit(void)
     CU_ASSERT_TRUE(written > 300 * 1024);
     /* The output was due a third of a second after it was written. */
     CU_ASSERT_TRUE(tl_stat(db, "lsm_compaction_paced_us_total") > 0);
-    char k[32], v[160];
-    int bad = 0;
-    for (int i = 0; i < 3000; i++) {
-        tl_key(k, i);
-        tl_val(v, i, 0);
-        bad += !tl_has(db, k, v);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(tl_missing(db, 3000, 0), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }
@@ -145,36 +136,22 @@ static void test_rate_limit(void)
  * limit (64 KiB/s) would make it take seconds. */
 static void test_rate_limit_lifted(void)
 {
-    char dir[64], k[32], v[160];
+    char dir[64];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
     dk_fake_host_set_option(&th, "codec", "none");
     dk_fake_host_set_option(&th, "compaction_rate_limit", "64KiB");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir};
-    dk_engine *e;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
-    lsm_db *db = (lsm_db *)e;
+    lsm_db *db = tl_open_conf(env, dir, 0);
     pthread_mutex_lock(&db->compact_mu);
-    for (int r = 0; r < LSM_PACE_L0_FREE; r++) {
-        for (int i = 0; i < 400; i++) {
-            tl_key(k, r * 400 + i);
-            tl_val(v, r * 400 + i, 0);
-            CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-        }
-        CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
-    }
-    pthread_mutex_lock(&db->mu);
-    size_t l0 = dk__lsm_version_level_count(db->cur, 0);
-    pthread_mutex_unlock(&db->mu);
+    tl_l0_runs(db, LSM_PACE_L0_FREE, 400);
+    size_t l0 = tl_level0(db);
     CU_ASSERT_EQUAL(l0, LSM_PACE_L0_FREE);
     pthread_mutex_unlock(&db->compact_mu);
     /* Wait for the background job (a minute at most: at the limit it
      * would take about ten seconds). */
     for (int i = 0; i < 60000 && l0; i++) {
         usleep(1000);
-        pthread_mutex_lock(&db->mu);
-        l0 = dk__lsm_version_level_count(db->cur, 0);
-        pthread_mutex_unlock(&db->mu);
+        l0 = tl_level0(db);
     }
     CU_ASSERT_EQUAL(l0, 0);
     CU_ASSERT_TRUE(tl_stat(db, "lsm_compaction_write_bytes_total") > 300 * 1024);
@@ -249,36 +226,22 @@ static void test_flush_pace_hook(void)
  * and nothing is lost. */
 static void test_flush_pace_engine(void)
 {
-    char dir[64], k[32], v[160];
+    char dir[64];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
     tl_host_reset();
     dk_fake_host_set_option(&th, "codec", "none");
     dk_fake_host_set_option(&th, "memtable_jitter", "0");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024};
-    dk_engine *e;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
-    lsm_db *db = (lsm_db *)e;
+    lsm_db *db = tl_open_conf(env, dir, 64 * 1024);
+    dk_engine *e = &db->base;
     int n = 0;
-    uint64_t sw0 = tl_stat(db, "lsm_wal_switches_total");
-    while (tl_stat(db, "lsm_wal_switches_total") == sw0 && n < 100000) {
-        tl_key(k, n);
-        tl_val(v, n, 0);
-        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
-        n++;
-    }
+    tl_put_until(db, &n, tl_stat(db, "lsm_wal_switches_total") + 1, 100000);
     CU_ASSERT_EQUAL(db->flush_pace, 1);               /* the default */
     CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0); /* first switch: fill time unknown */
     pthread_mutex_lock(&db->mu);
     CU_ASSERT_TRUE(db->mem_born_us > 0);
     pthread_mutex_unlock(&db->mu);
-    uint64_t sw1 = tl_stat(db, "lsm_wal_switches_total");
-    while (tl_stat(db, "lsm_wal_switches_total") == sw1 && n < 200000) {
-        tl_key(k, n);
-        tl_val(v, n, 0);
-        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
-        n++;
-    }
+    tl_put_until(db, &n, tl_stat(db, "lsm_wal_switches_total") + 1, 200000);
     CU_ASSERT_TRUE(atomic_load(&db->flush_rate) > 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(e), 0);
     CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0);
@@ -286,13 +249,7 @@ static void test_flush_pace_engine(void)
     pthread_mutex_lock(&db->mu);
     CU_ASSERT_PTR_NULL(db->imm);
     pthread_mutex_unlock(&db->mu);
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        tl_key(k, i);
-        tl_val(v, i, 0);
-        bad += !tl_has(db, k, v);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(tl_missing(db, n, 0), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }
@@ -300,24 +257,16 @@ static void test_flush_pace_engine(void)
 /* flush_pace = false: memtables switched by writes leave no pace. */
 static void test_flush_pace_off(void)
 {
-    char dir[64], k[32], v[160];
+    char dir[64];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
     tl_host_reset();
     dk_fake_host_set_option(&th, "codec", "none");
     dk_fake_host_set_option(&th, "flush_pace", "false");
-    dk_engine_conf conf = {.struct_size = sizeof(conf), .path = dir, .memtable_size = 64 * 1024};
-    dk_engine *e;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_open_env(&th.host, &conf, env, &e), 0);
-    lsm_db *db = (lsm_db *)e;
+    lsm_db *db = tl_open_conf(env, dir, 64 * 1024);
     CU_ASSERT_EQUAL(db->flush_pace, 0);
     int n = 0;
-    while (tl_stat(db, "lsm_wal_switches_total") < 3 && n < 300000) {
-        tl_key(k, n);
-        tl_val(v, n, 0);
-        CU_ASSERT_EQUAL_FATAL(tl_put(db, k, v, 0), 0);
-        n++;
-    }
+    tl_put_until(db, &n, 3, 300000);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_switches_total"), 3);
     CU_ASSERT_EQUAL(atomic_load(&db->flush_rate), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -467,12 +416,10 @@ static int tp_writeback(lsm_wfile *f, uint64_t len)
 static void test_table_writeback(void)
 {
     lsm_env *env = dk__lsm_env_fault(7);
-    tp_real = env->ops;
-    tp_ops = *env->ops;
+    tp_real = tl_wrap_ops(env, &tp_ops);
     tp_ops.append = tp_append;
     tp_ops.appendv = tp_appendv;
     tp_ops.writeback = tp_writeback;
-    env->ops = &tp_ops;
     tp_off = tp_writebacks = tp_bad_writeback = tp_last_wb = 0;
 
     lsm_tb_opts o = {.bits_per_key = 10, .writeback_bytes = 4096};

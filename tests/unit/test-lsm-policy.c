@@ -12,10 +12,8 @@
  */
 #include "test-lsm-util.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
-#include "dynkv/plugin.h"
 
 #define PL_KEYS 2000
 #define PL_WRITES 12000
@@ -33,45 +31,6 @@ static int pl_clean(void)
     dk_fake_host_destroy(&pph);
     dk_fake_host_destroy(&ph);
     return 0;
-}
-
-typedef struct pl_policy {
-    void *so;
-    const dk_compaction_ops *ops;
-    dk_compaction_policy *p;
-} pl_policy;
-
-static int pl_load(const char *name, pl_policy *out)
-{
-    const char *dir = getenv("DYNKV_PLUGIN_PATH");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/compaction-%s.so", dir && *dir ? dir : ".libs", name);
-    memset(out, 0, sizeof(*out));
-    if (!(out->so = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
-        fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
-        return -1;
-    }
-    dk_plugin_entry_fn entry = (dk_plugin_entry_fn)dlsym(out->so, DK_PLUGIN_ENTRY_SYMBOL);
-    const dk_plugin *d = entry ? entry() : NULL;
-    if (!d || d->magic != DK_PLUGIN_MAGIC || d->kind != DK_PLUGIN_COMPACTION)
-        return -1;
-    out->ops = d->ops;
-    /* Small levels for leveled; the tiered policies keep their defaults
-     * (4..32 runs per job, 1 h windows). */
-    dk_fake_host_reset(&pph);
-    if (!strcmp(name, "leveled") && (dk_fake_host_set_option(&pph, "base_level_size", "256KiB") ||
-                                     dk_fake_host_set_option(&pph, "target_file_size", "64KiB")))
-        return -1;
-    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
-    return out->ops->open(&pph.host, &conf, &out->p);
-}
-
-static void pl_unload(pl_policy *pl)
-{
-    if (pl->p)
-        pl->ops->close(pl->p);
-    if (pl->so)
-        dlclose(pl->so);
 }
 
 typedef struct pl_stats {
@@ -94,7 +53,7 @@ static void pl_stat_cb(void *arg, const char *name, uint64_t v)
         s->compactions = v;
 }
 
-static lsm_db *pl_open(const char *dir, lsm_env *env, pl_policy *pl)
+static lsm_db *pl_open(const char *dir, lsm_env *env, tl_policy *pl)
 {
     dk_fake_host_set_option(&ph, "codec", "none");
     dk_fake_host_set_option(&ph, "compaction_rate_limit", "0");
@@ -158,8 +117,8 @@ static void pl_case(const char *name, const char *next)
 {
     char dir[64];
     tl_mkdtemp(dir);
-    pl_policy pl;
-    CU_ASSERT_EQUAL_FATAL(pl_load(name, &pl), 0);
+    tl_policy pl;
+    CU_ASSERT_EQUAL_FATAL(tl_policy_load(&pph, name, &pl), 0);
     lsm_env *env = dk__lsm_env_posix();
     lsm_db *db = pl_open(dir, env, &pl);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
@@ -176,9 +135,9 @@ static void pl_case(const char *name, const char *next)
     CU_ASSERT_TRUE(s.compactions > 0);
     CU_ASSERT_TRUE(s.l0 <= 12);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    pl_unload(&pl);
+    tl_policy_unload(&pl);
     /* Reopen the same directory under another policy and keep going. */
-    CU_ASSERT_EQUAL_FATAL(pl_load(next, &pl), 0);
+    CU_ASSERT_EQUAL_FATAL(tl_policy_load(&pph, next, &pl), 0);
     db = pl_open(dir, env, &pl);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(pl_verify(db, 1), 0);
@@ -186,7 +145,7 @@ static void pl_case(const char *name, const char *next)
     pl_settle(db, &s);
     CU_ASSERT_EQUAL(pl_verify(db, 2), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
-    pl_unload(&pl);
+    tl_policy_unload(&pl);
     env->ops->destroy(env);
     tl_rmtree(dir);
 }
@@ -319,7 +278,7 @@ static void test_move(void)
     char dir[64];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
-    pl_policy pl = {.ops = &pm_ops};
+    tl_policy pl = {.ops = &pm_ops};
     CU_ASSERT_EQUAL_FATAL(pm_ops.open(&ph.host, NULL, &pl.p), 0);
     lsm_db *db = pl_open(dir, env, &pl);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);

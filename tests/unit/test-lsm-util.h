@@ -2,12 +2,17 @@
  * test-lsm-util.h - helpers shared by the LSM engine's unit tests
  * (test-lsm-*.c): a scratch directory, an engine opened on an env with
  * chosen options, one-line put/get/delete wrappers, a count of files by
- * suffix and one engine stat by name.
+ * suffix and one engine stat by name; on the fault env: the engine at
+ * /db, a crash and reboot, and a run of synced puts through memtable
+ * switches that remembers what was acknowledged (test-lsm-switch,
+ * test-lsm-walend); a compaction policy plugin loaded from the build
+ * (test-lsm-policy, test-lsm-blobgc).
  */
 #ifndef DK_TEST_LSM_UTIL_H
 #define DK_TEST_LSM_UTIL_H
 #define _GNU_SOURCE
 #include <CUnit/CUnit.h>
+#include <dlfcn.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dynkv/plugin.h"
+#include "env_fault.h"
 #include "fake_host.h"
 #include "lsm.h"
 
@@ -207,5 +214,184 @@ static inline uint64_t tl_next_number(lsm_db *db)
     uint64_t n = db->next_file + 10;
     pthread_mutex_unlock(&db->mu);
     return n;
+}
+
+/* ---- on the fault env ------------------------------------------------------ */
+
+/* The engine at /db on env (tl_open: memtable bytes, no codec); fails
+ * the test when it does not open. */
+static inline lsm_db *tl_open_db(dk_fake_host *fh, lsm_env *env, uint64_t memtable)
+{
+    int rc;
+    lsm_db *db = tl_open(fh, env, "/db", memtable, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    return db;
+}
+
+/* From the next I/O on every I/O fails, as if the machine had stopped;
+ * close the engine and reboot env: only what was durable is left (tear:
+ * an unsynced tail may keep a random prefix, env_fault.h). */
+static inline void tl_crash_reboot(lsm_env *env, lsm_db *db, int tear)
+{
+    dk__lsm_fault_arm(env, 1, LSM_FAULT_CRASH);
+    tl_close(db);
+    dk__lsm_fault_crash(env, tear);
+}
+
+/* Route env's calls through ops, a copy of its own ops the caller then
+ * changes; returns env's own (to call on to, and to put back). */
+static inline const lsm_env_ops *tl_wrap_ops(lsm_env *env, lsm_env_ops *ops)
+{
+    const lsm_env_ops *real = env->ops;
+    *ops = *real;
+    env->ops = ops;
+    return real;
+}
+
+/* Copy /db/NNNNNN.log (number) to /copy/NNNNNN.log, its path into copy
+ * (64 bytes); returns its length. */
+static inline size_t tl_copy_log(lsm_env *env, uint64_t number, char *copy)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/db/%06llu.log", (unsigned long long)number);
+    snprintf(copy, 64, "/copy/%06llu.log", (unsigned long long)number);
+    uint8_t *data;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, path, &data, &len), 0);
+    lsm_wfile *f;
+    CU_ASSERT_EQUAL(env->ops->mkdir(env, "/copy"), 0);
+    CU_ASSERT_EQUAL_FATAL(env->ops->create(env, copy, &f), 0);
+    CU_ASSERT_EQUAL(env->ops->append(f, data, len), 0);
+    env->ops->close_w(f);
+    free(data);
+    return len;
+}
+
+/* An engine on a fault env with a 4 KiB memtable, through its switches:
+ * key k<i> (i < TL_RUN_KEYS) gets a synced put of a value of len bytes
+ * of one letter; acked[i] is the length acknowledged, 0: none. */
+#define TL_RUN_KEYS 400
+#define TL_RUN_VMAX 9000
+typedef struct tl_run {
+    dk_fake_host *fh;
+    lsm_env *env;
+    lsm_db *db;
+    int acked[TL_RUN_KEYS];
+    int next; /* next key index */
+} tl_run;
+
+/* The value of key i, len bytes (buffer of len + 1). */
+static inline void tl_run_val(char *v, int i, int len)
+{
+    memset(v, 'a' + i % 26, (size_t)len);
+    v[len] = '\0';
+}
+
+/* A fresh fault env (seed), the host reset, the engine open. */
+static inline void tl_run_start(tl_run *r, dk_fake_host *fh, uint64_t seed)
+{
+    memset(r, 0, sizeof(*r));
+    r->fh = fh;
+    r->env = dk__lsm_env_fault(seed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r->env);
+    dk_fake_host_reset(fh);
+    r->db = tl_open_db(fh, r->env, 4096);
+}
+
+/* One synced put of key `next` with a value of len bytes (off the stack:
+ * ASan's). */
+static inline void tl_run_put(tl_run *r, int len)
+{
+    char k[16], *v = malloc(TL_RUN_VMAX);
+    CU_ASSERT_FATAL(v && r->next < TL_RUN_KEYS && len < TL_RUN_VMAX);
+    snprintf(k, sizeof(k), "k%03d", r->next);
+    tl_run_val(v, r->next, len);
+    if (tl_put(r->db, k, v, 1) == 0)
+        r->acked[r->next] = len;
+    r->next++;
+    free(v);
+}
+
+/* Synced puts of len bytes until the engine has made `switches` switches. */
+static inline void tl_run_fill(tl_run *r, uint64_t switches, int len)
+{
+    while (tl_stat(r->db, "lsm_wal_switches_total") < switches)
+        tl_run_put(r, len);
+}
+
+/* Wait until `flushes` flushes finished and the next log is prepared. */
+static inline void tl_run_wait_prepared(tl_run *r, uint64_t flushes)
+{
+    for (;;) {
+        pthread_mutex_lock(&r->db->mu);
+        int ready = r->db->next_ready;
+        pthread_mutex_unlock(&r->db->mu);
+        if (ready && tl_stat(r->db, "lsm_flushes_total") >= flushes)
+            return;
+        usleep(1000);
+    }
+}
+
+/* Reopen after a reboot (the host reset): every acknowledged write is
+ * back. */
+static inline void tl_run_reopen(tl_run *r)
+{
+    dk_fake_host_reset(r->fh);
+    r->db = tl_open_db(r->fh, r->env, 4096);
+    int lost = 0;
+    char *v = malloc(TL_RUN_VMAX);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    for (int i = 0; i < r->next; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%03d", i);
+        tl_run_val(v, i, r->acked[i]);
+        lost += r->acked[i] && !tl_has(r->db, k, v);
+    }
+    free(v);
+    CU_ASSERT_EQUAL(lost, 0);
+}
+
+/* ---- a compaction policy plugin ------------------------------------------- */
+
+typedef struct tl_policy {
+    void *so;
+    const dk_compaction_ops *ops;
+    dk_compaction_policy *p;
+} tl_policy;
+
+/* Load compaction-<name>.so from DYNKV_PLUGIN_PATH (or .libs) and open
+ * it on host ph (reset first): leveled with small levels (256 KiB, 64 KiB
+ * tables), the tiered policies with their defaults (4..32 runs per job,
+ * 1 h windows). Returns 0 or -1 (or the policy's open error). */
+static inline int tl_policy_load(dk_fake_host *ph, const char *name, tl_policy *out)
+{
+    const char *dir = getenv("DYNKV_PLUGIN_PATH");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/compaction-%s.so", dir && *dir ? dir : ".libs", name);
+    memset(out, 0, sizeof(*out));
+    if (!(out->so = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+        fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
+        return -1;
+    }
+    dk_plugin_entry_fn entry = (dk_plugin_entry_fn)dlsym(out->so, DK_PLUGIN_ENTRY_SYMBOL);
+    const dk_plugin *d = entry ? entry() : NULL;
+    if (!d || d->magic != DK_PLUGIN_MAGIC || d->kind != DK_PLUGIN_COMPACTION)
+        return -1;
+    out->ops = d->ops;
+    dk_fake_host_reset(ph);
+    if (!strcmp(name, "leveled") && (dk_fake_host_set_option(ph, "base_level_size", "256KiB") ||
+                                     dk_fake_host_set_option(ph, "target_file_size", "64KiB")))
+        return -1;
+    dk_compaction_conf conf = {.struct_size = sizeof(conf)};
+    return out->ops->open(&ph->host, &conf, &out->p);
+}
+
+static inline void tl_policy_unload(tl_policy *pl)
+{
+    if (pl->p)
+        pl->ops->close(pl->p);
+    if (pl->so)
+        dlclose(pl->so);
 }
 #endif

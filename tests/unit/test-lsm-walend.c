@@ -150,53 +150,9 @@ static void test_fresh_torn(void)
     env->ops->destroy(env);
 }
 
-/* ---- an engine through its switches ------------------------------------ */
+/* ---- an engine through its switches (tl_run, test-lsm-util.h) ---------- */
 
-#define WE_KEYS 400
-
-typedef struct we_run {
-    lsm_env *env;
-    lsm_db *db;
-    int acked[WE_KEYS]; /* value length written and acknowledged, 0: none */
-    int next;
-} we_run;
-
-#define WE_VMAX 9000
-
-/* Key k<next>: a synced put of len bytes (off the stack: ASan's). */
-static void we_put(we_run *r, int len)
-{
-    char k[16], *v = malloc(WE_VMAX);
-    CU_ASSERT_FATAL(v && r->next < WE_KEYS && len < WE_VMAX);
-    snprintf(k, sizeof(k), "k%03d", r->next);
-    memset(v, 'a' + r->next % 26, (size_t)len);
-    v[len] = '\0';
-    if (tl_put(r->db, k, v, 1) == 0)
-        r->acked[r->next] = len;
-    r->next++;
-    free(v);
-}
-
-static void we_fill(we_run *r, uint64_t switches, int len)
-{
-    while (tl_stat(r->db, "lsm_wal_switches_total") < switches)
-        we_put(r, len);
-}
-
-/* Wait until `flushes` flushes finished and the next log is prepared. */
-static void we_wait_prepared(we_run *r, uint64_t flushes)
-{
-    for (;;) {
-        pthread_mutex_lock(&r->db->mu);
-        int ready = r->db->next_ready;
-        pthread_mutex_unlock(&r->db->mu);
-        if (ready && tl_stat(r->db, "lsm_flushes_total") >= flushes)
-            return;
-        usleep(1000);
-    }
-}
-
-static int we_mem_full(we_run *r)
+static int we_mem_full(tl_run *r)
 {
     pthread_mutex_lock(&r->db->mu);
     int full = dk__lsm_sl_count(r->db->mem->sl) > 0 && dk__lsm_sl_used(r->db->mem->sl) >= r->db->mem_limit;
@@ -204,51 +160,25 @@ static int we_mem_full(we_run *r)
     return full;
 }
 
-/* Reopen after a reboot: every acknowledged write is back. */
-static void we_reopen(we_run *r)
-{
-    dk_fake_host_reset(&eh);
-    int rc;
-    r->db = tl_open(&eh, r->env, "/db", 4096, "none", &rc);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r->db);
-    int lost = 0;
-    char *v = malloc(WE_VMAX);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
-    for (int i = 0; i < r->next; i++) {
-        char k[16];
-        snprintf(k, sizeof(k), "k%03d", i);
-        memset(v, 'a' + i % 26, (size_t)r->acked[i]);
-        v[r->acked[i]] = '\0';
-        lost += r->acked[i] && !tl_has(r->db, k, v);
-    }
-    free(v);
-    CU_ASSERT_EQUAL(lost, 0);
-}
-
 /* The log of the first switch after open is there right after open, and
  * every switch goes into a prepared log. */
 static void test_first_switch_prepared(void)
 {
-    we_run r = {0};
-    r.env = dk__lsm_env_fault(41);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r.env);
-    int rc;
-    dk_fake_host_reset(&eh);
-    r.db = tl_open(&eh, r.env, "/db", 4096, "none", &rc);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r.db);
+    tl_run r;
+    tl_run_start(&r, &eh, 41);
     CU_ASSERT_EQUAL(tl_count_files(r.env, "/db", ".log"), 2);
     CU_ASSERT_EQUAL(r.db->next_ready, 1);
-    we_fill(&r, 1, 300);
+    tl_run_fill(&r, 1, 300);
     CU_ASSERT_EQUAL(tl_stat(r.db, "lsm_wal_switches_prepared_total"), 1);
-    we_wait_prepared(&r, 1);
-    we_fill(&r, 2, 300);
+    tl_run_wait_prepared(&r, 1);
+    tl_run_fill(&r, 2, 300);
     CU_ASSERT_EQUAL(tl_stat(r.db, "lsm_wal_switches_prepared_total"), 2);
-    we_wait_prepared(&r, 2);
+    tl_run_wait_prepared(&r, 2);
     CU_ASSERT_EQUAL(tl_count_files(r.env, "/db", ".log"), 2);
     CU_ASSERT_EQUAL(tl_close(r.db), 0);
     /* Close deletes the prepared log: only the live one is left. */
     CU_ASSERT_EQUAL(tl_count_files(r.env, "/db", ".log"), 1);
-    we_reopen(&r);
+    tl_run_reopen(&r);
     CU_ASSERT_EQUAL(tl_close(r.db), 0);
     r.env->ops->destroy(r.env);
 }
@@ -260,51 +190,36 @@ static void test_first_switch_prepared(void)
  * nothing counts as dropped. */
 static void test_crash_right_after_switch(void)
 {
-    we_run r = {0};
-    r.env = dk__lsm_env_fault(43);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r.env);
-    int rc;
-    dk_fake_host_reset(&eh);
-    r.db = tl_open(&eh, r.env, "/db", 4096, "none", &rc);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r.db);
-    we_put(&r, 8000);        /* log A: one 8000-byte record */
-    we_fill(&r, 1, 200);     /* switch 1 into B, prepared at open */
-    we_wait_prepared(&r, 1); /* C = A recycled */
-    we_fill(&r, 2, 200);     /* switch 2 into C */
-    we_wait_prepared(&r, 2); /* D = B recycled */
-    while (!we_mem_full(&r)) /* C: a memtable of 200-byte values, inside A's record */
-        we_put(&r, 200);
+    tl_run r;
+    tl_run_start(&r, &eh, 43);
+    tl_run_put(&r, 8000);        /* log A: one 8000-byte record */
+    tl_run_fill(&r, 1, 200);     /* switch 1 into B, prepared at open */
+    tl_run_wait_prepared(&r, 1); /* C = A recycled */
+    tl_run_fill(&r, 2, 200);     /* switch 2 into C */
+    tl_run_wait_prepared(&r, 2); /* D = B recycled */
+    while (!we_mem_full(&r))     /* C: a memtable of 200-byte values, inside A's record */
+        tl_run_put(&r, 200);
     uint64_t c = r.db->wal.number;
     /* The next write switches into D, then its append fails: the crash. */
     dk__lsm_fault_arm(r.env, 1, LSM_FAULT_CRASH);
-    we_put(&r, 200);
+    tl_run_put(&r, 200);
     CU_ASSERT_EQUAL(r.acked[r.next - 1], 0);
     tl_close(r.db);
     dk__lsm_fault_crash(r.env, 0);
     /* C's stale bytes do not start on a record boundary: the replay meets
      * the rest of one of A's records (checked on a copy). */
     char path[64];
-    snprintf(path, sizeof(path), "/db/%06llu.log", (unsigned long long)c);
-    uint8_t *data;
-    size_t len;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(r.env, path, &data, &len), 0);
-    lsm_wfile *f;
-    CU_ASSERT_EQUAL(r.env->ops->mkdir(r.env, "/copy"), 0);
-    snprintf(path, sizeof(path), "/copy/%06llu.log", (unsigned long long)c);
-    CU_ASSERT_EQUAL_FATAL(r.env->ops->create(r.env, path, &f), 0);
-    CU_ASSERT_EQUAL(r.env->ops->append(f, data, len), 0);
-    r.env->ops->close_w(f);
-    free(data);
+    size_t len = tl_copy_log(r.env, c, path);
     int replayed = 0;
     uint64_t dropped = 99, bad = 0;
     CU_ASSERT_EQUAL(dk__lsm_wal_replay(r.env, path, we_count_cb, &replayed, &dropped, &bad), 0);
     CU_ASSERT_TRUE(replayed > 0);
     CU_ASSERT_TRUE(bad < len); /* something after the records */
     CU_ASSERT_EQUAL(dropped, 0);
-    we_reopen(&r);
+    tl_run_reopen(&r);
     CU_ASSERT_EQUAL(dk_fake_host_metric(&eh, "lsm_wal_bytes_dropped_total"), 0);
     CU_ASSERT_EQUAL(tl_stat(r.db, "lsm_wal_bytes_dropped_total"), 0);
-    we_put(&r, 10);
+    tl_run_put(&r, 10);
     CU_ASSERT_EQUAL(r.acked[r.next - 1], 10);
     CU_ASSERT_EQUAL(tl_close(r.db), 0);
     r.env->ops->destroy(r.env);

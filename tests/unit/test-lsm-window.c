@@ -136,14 +136,6 @@ static void wn_wait_points(lsm_env *env, uint64_t p0)
     CU_ASSERT_TRUE_FATAL(dk__lsm_fault_points(env) > p0);
 }
 
-static lsm_db *wn_open(lsm_env *env)
-{
-    int rc;
-    lsm_db *db = tl_open(&wh, env, "/db", 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return db;
-}
-
 /* Hold every window open for 60 s (the test ends it), for any group.
  * size and after: the previous group's writers and those that arrived
  * during its fdatasync, the early end's count (both 0: none). Under mu,
@@ -191,13 +183,13 @@ static void test_options(void)
     dk_fake_host_reset(&wh);
     wh.host.log = wn_quiet;
     lsm_env *env = dk__lsm_env_fault(1);
-    lsm_db *db = wn_open(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(db->gc_window_us, (uint64_t)atoi(LSM_DEFAULT_GC_WINDOW));
     CU_ASSERT_EQUAL(db->gc_siblings, (uint64_t)atoi(LSM_DEFAULT_GC_SIBLINGS));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_window_us", "250"), 0);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_siblings", "0"), 0);
-    db = wn_open(env);
+    db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(db->gc_window_us, 250);
     CU_ASSERT_EQUAL(db->gc_siblings, 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -213,7 +205,7 @@ static void test_alone_never_waits(void)
     lsm_env *env = dk__lsm_env_fault(2);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_window_us", "100000"), 0);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_siblings", "1"), 0);
-    lsm_db *db = wn_open(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
     wn_reset();
     for (int i = 0; i < 40; i++) {
         CU_ASSERT_EQUAL_FATAL(wn_write(db, i), 0);
@@ -227,7 +219,7 @@ static void test_alone_never_waits(void)
     /* Window off: 40 writes queued at once (siblings 0 would wait). */
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_window_us", "0"), 0);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_siblings", "0"), 0);
-    db = wn_open(env);
+    db = tl_open_db(&wh, env, 0);
     wn_reset();
     for (int i = 0; i < 40; i++)
         CU_ASSERT_EQUAL_FATAL(wn_write(db, i), 0);
@@ -247,7 +239,7 @@ static void test_alone_never_waits(void)
 static void test_window_group(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
-    lsm_db *db = wn_open(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
     wn_reset();
     wn_window(db, 2, 1);
@@ -269,14 +261,27 @@ static void test_window_group(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
     /* Stop every later I/O now, then reboot: only the synced survives. */
-    dk__lsm_fault_arm(env, 1, LSM_FAULT_CRASH);
-    tl_close(db);
-    dk__lsm_fault_crash(env, 1);
-    db = wn_open(env);
+    tl_crash_reboot(env, db, 1);
+    db = tl_open_db(&wh, env, 0);
     CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
     CU_ASSERT_TRUE(tl_has(db, "k00", "v00"));
     CU_ASSERT_TRUE(tl_has(db, "k01", "v01"));
     CU_ASSERT_TRUE(tl_has(db, "k02", "v02"));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+}
+
+/* After a crash: keys k1 and k2 (never appended) are not there, and the
+ * recovered engine takes and keeps a new synced write; then closed and
+ * gone. */
+static void wn_lost_then_on(lsm_env *env, lsm_db *db, const char *k1, const char *k2)
+{
+    dk_buf v = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, k1, &v), DK_ENOTFOUND);
+    CU_ASSERT_EQUAL(tl_get(db, k2, &v), DK_ENOTFOUND);
+    dk_buf_free(&v);
+    CU_ASSERT_EQUAL(tl_put(db, "after", "crash", 1), 0);
+    CU_ASSERT_TRUE(tl_has(db, "after", "crash"));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     env->ops->destroy(env);
 }
@@ -305,25 +310,16 @@ static void wn_sync_start(wn_sync *w, lsm_db *db, const char *key, const char *v
     CU_ASSERT_EQUAL_FATAL(pthread_create(&w->th, NULL, wn_sync_main, w), 0);
 }
 
-/* A synchronous leader waits in the window too (8 closed-loop writers
- * otherwise split into two alternating groups): writer A leads and
- * appends, B queues behind it; neither returns and nothing is synced
- * until the third write (through write_async, or synchronous when
- * third_sync) ends the window early; then one fdatasync covers all
- * three, and after a reboot all three are there. */
-static void wn_sync_window(int third_sync)
+/* In a window held open (wn_window(db, 2, 1)): synchronous writer A
+ * leads, its record appended, and B queued behind it; A has not
+ * returned. */
+static void wn_sync_two(lsm_env *env, lsm_db *db, wn_sync *a, wn_sync *b)
 {
-    lsm_env *env = dk__lsm_env_fault(6 + (uint64_t)third_sync);
-    lsm_db *db = wn_open(env);
-    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
-    wn_reset();
     wn_window(db, 2, 1);
-    uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total"), groups0 = tl_stat(db, "lsm_write_groups_total");
     uint64_t p0 = dk__lsm_fault_points(env);
-    wn_sync a, b, c;
-    wn_sync_start(&a, db, "sa", "1");
+    wn_sync_start(a, db, "sa", "1");
     wn_wait_points(env, p0); /* A appended, waiting */
-    wn_sync_start(&b, db, "sb", "2");
+    wn_sync_start(b, db, "sb", "2");
     /* B is queued once the queue holds two; poll (the bound only stops a
      * hung test). */
     for (int i = 0; i < 60000; i++) {
@@ -334,7 +330,24 @@ static void wn_sync_window(int third_sync)
             break;
         usleep(500);
     }
-    CU_ASSERT_FALSE(atomic_load(&a.returned));
+    CU_ASSERT_FALSE(atomic_load(&a->returned));
+}
+
+/* A synchronous leader waits in the window too (8 closed-loop writers
+ * otherwise split into two alternating groups): writer A leads and
+ * appends, B queues behind it; neither returns and nothing is synced
+ * until the third write (through write_async, or synchronous when
+ * third_sync) ends the window early; then one fdatasync covers all
+ * three, and after a reboot all three are there. */
+static void wn_sync_window(int third_sync)
+{
+    lsm_env *env = dk__lsm_env_fault(6 + (uint64_t)third_sync);
+    lsm_db *db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
+    wn_reset();
+    uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total"), groups0 = tl_stat(db, "lsm_write_groups_total");
+    wn_sync a, b, c;
+    wn_sync_two(env, db, &a, &b);
     CU_ASSERT_FALSE(atomic_load(&b.returned));
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0);
     if (third_sync) {
@@ -354,10 +367,8 @@ static void wn_sync_window(int third_sync)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_write_groups_total"), groups0 + 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
-    dk__lsm_fault_arm(env, 1, LSM_FAULT_CRASH);
-    tl_close(db);
-    dk__lsm_fault_crash(env, 1);
-    db = wn_open(env);
+    tl_crash_reboot(env, db, 1);
+    db = tl_open_db(&wh, env, 0);
     CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
     CU_ASSERT_TRUE(tl_has(db, "sa", "1"));
     CU_ASSERT_TRUE(tl_has(db, "sb", "2"));
@@ -383,23 +394,10 @@ static void test_sync_window_sync_ends(void)
 static void wn_sync_crash(int tear)
 {
     lsm_env *env = dk__lsm_env_fault(60 + (uint64_t)tear);
-    lsm_db *db = wn_open(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
-    wn_window(db, 2, 1);
-    uint64_t p0 = dk__lsm_fault_points(env);
     wn_sync a, b, c;
-    wn_sync_start(&a, db, "sa", "1");
-    wn_wait_points(env, p0);
-    wn_sync_start(&b, db, "sb", "2");
-    for (int i = 0; i < 60000; i++) {
-        pthread_mutex_lock(&db->mu);
-        uint64_t n = db->wq_len;
-        pthread_mutex_unlock(&db->mu);
-        if (n >= 2)
-            break;
-        usleep(500);
-    }
-    CU_ASSERT_FALSE(atomic_load(&a.returned));
+    wn_sync_two(env, db, &a, &b);
     dk__lsm_fault_arm(env, 1, LSM_FAULT_CRASH);
     wn_sync_start(&c, db, "sc", "3");
     pthread_join(c.th, NULL);
@@ -411,17 +409,10 @@ static void wn_sync_crash(int tear)
     CU_ASSERT_NOT_EQUAL(c.rc, 0);
     tl_close(db);
     dk__lsm_fault_crash(env, tear);
-    db = wn_open(env);
+    db = tl_open_db(&wh, env, 0);
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));
     CU_ASSERT_TRUE(tear || !tl_has(db, "sa", "1"));
-    dk_buf v = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(tl_get(db, "sb", &v), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(tl_get(db, "sc", &v), DK_ENOTFOUND);
-    dk_buf_free(&v);
-    CU_ASSERT_EQUAL(tl_put(db, "after", "crash", 1), 0);
-    CU_ASSERT_TRUE(tl_has(db, "after", "crash"));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
+    wn_lost_then_on(env, db, "sb", "sc");
 }
 
 static void test_sync_crash_inside_window(void)
@@ -433,6 +424,20 @@ static void test_sync_crash_inside_window_torn(void)
     wn_sync_crash(1);
 }
 
+/* Writes 0, 1 and 2 in a window that has no early end and lasts until
+ * the close: write 0's record appended, 1 and 2 queued behind it, no
+ * fdatasync yet. */
+static void wn_three_in_window(lsm_env *env, lsm_db *db)
+{
+    wn_reset();
+    wn_window(db, 0, 0);
+    uint64_t p0 = dk__lsm_fault_points(env);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
+    wn_wait_points(env, p0);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
+}
+
 /* The crash inside the window (tear: keep a random prefix of the unsynced
  * tail, or none): write 0's record appended, writes 1 and 2 queued, no
  * fdatasync yet. Closing ends the window; the next I/O (the append of 1
@@ -440,16 +445,10 @@ static void test_sync_crash_inside_window_torn(void)
 static void wn_crash_inside(int tear)
 {
     lsm_env *env = dk__lsm_env_fault(40 + (uint64_t)tear);
-    lsm_db *db = wn_open(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
     CU_ASSERT_EQUAL(tl_put(db, "b", "2", 1), 0);
-    wn_reset();
-    wn_window(db, 0, 0); /* no early end: the window lasts until the close */
-    uint64_t p0 = dk__lsm_fault_points(env);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
-    wn_wait_points(env, p0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
+    wn_three_in_window(env, db);
     CU_ASSERT_EQUAL(wn_calls(), 0); /* nobody acknowledged inside the window */
     dk__lsm_fault_arm(env, 1, LSM_FAULT_CRASH);
     tl_close(db);
@@ -459,7 +458,7 @@ static void wn_crash_inside(int tear)
     for (int i = 0; i < 3; i++)
         CU_ASSERT_NOT_EQUAL(wa.rc[i], 0);
     dk__lsm_fault_crash(env, tear);
-    db = wn_open(env);
+    db = tl_open_db(&wh, env, 0);
     /* The acknowledged writes survive... */
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));
     CU_ASSERT_TRUE(tl_has(db, "b", "2"));
@@ -468,15 +467,7 @@ static void wn_crash_inside(int tear)
      * tail none. 1 and 2 were never appended. */
     int has0 = tl_has(db, "k00", "v00");
     CU_ASSERT_TRUE(tear || !has0);
-    dk_buf v = DK_BUF_INIT;
-    CU_ASSERT_EQUAL(tl_get(db, "k01", &v), DK_ENOTFOUND);
-    CU_ASSERT_EQUAL(tl_get(db, "k02", &v), DK_ENOTFOUND);
-    dk_buf_free(&v);
-    /* The recovered engine takes and keeps a new synced write. */
-    CU_ASSERT_EQUAL(tl_put(db, "after", "crash", 1), 0);
-    CU_ASSERT_TRUE(tl_has(db, "after", "crash"));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
+    wn_lost_then_on(env, db, "k01", "k02");
 }
 
 static void test_crash_inside_window(void)
@@ -496,22 +487,16 @@ static void test_crash_inside_window_torn(void)
 static void test_full_inside_window(void)
 {
     lsm_env *env = dk__lsm_env_fault(5);
-    lsm_db *db = wn_open(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(tl_put(db, "a", "1", 1), 0);
-    wn_reset();
-    wn_window(db, 0, 0);
-    uint64_t p0 = dk__lsm_fault_points(env);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
-    wn_wait_points(env, p0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
+    wn_three_in_window(env, db);
     dk__lsm_fault_full(env, -ENOSPC);
     tl_close(db);
     CU_ASSERT_EQUAL(wn_calls(), 3);
     for (int i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(wa.rc[i], -ENOSPC);
     dk__lsm_fault_full(env, 0);
-    db = wn_open(env);
+    db = tl_open_db(&wh, env, 0);
     CU_ASSERT_TRUE(tl_has(db, "a", "1"));
     dk_buf v = DK_BUF_INIT;
     for (int i = 0; i < 3; i++)

@@ -45,6 +45,34 @@ static void expect_echoes(const res *x, int n)
     }
 }
 
+/* Turn the loop (rounds turns of ms at most) until each of n results
+ * has had its callback: calls points at the first result's count, the
+ * next ones stride bytes apart. */
+static void wait_all(const int *calls, size_t stride, int n, int rounds, int ms)
+{
+    int done = 0;
+    for (int round = 0; round < rounds && done < n; round++) {
+        SPIN(0, ms);
+        done = 0;
+        for (int i = 0; i < n; i++)
+            done += *(const int *)(const void *)((const char *)calls + (size_t)i * stride);
+    }
+}
+
+/* Two nodes, a connected to b by a first call answered. */
+static void pair_warm(node *a, node *b)
+{
+    pair_start(a, b);
+    CU_ASSERT(call_sync(a, b, "warm") == 0);
+}
+
+/* Neither node met a bad frame or a failed authentication. */
+static void expect_clean(node *a, node *b)
+{
+    CU_ASSERT(stats(a).bad_frames == 0 && stats(b).bad_frames == 0);
+    CU_ASSERT(stats(a).auth_failures == 0 && stats(b).auth_failures == 0);
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_out_of_order(void)
@@ -79,8 +107,7 @@ static void test_batched_writes(void)
     node a = {0}, b = {0};
     static res x[N];
     char body[32];
-    pair_start(&a, &b);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0); /* connected */
+    pair_warm(&a, &b); /* connected */
     memset(x, 0, sizeof(x));
     uint64_t frames = dk_metrics_get("rpc_frames_written_total"), writes = dk_metrics_get("rpc_writes_total");
     for (int i = 0; i < N; i++) {
@@ -180,8 +207,7 @@ static void test_partial_writes(void)
     node a = {0}, b = {0};
     static big_res x[BIG_N];
     static uint8_t body[BIG_N][BIG_LEN];
-    pair_start(&a, &b);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0);
+    pair_warm(&a, &b);
     memset(x, 0, sizeof(x));
     uint64_t queued = dk_metrics_get("rpc_writes_queued_total");
     for (int i = 0; i < BIG_N; i++) {
@@ -190,21 +216,14 @@ static void test_partial_writes(void)
         CU_ASSERT_FATAL(
             dk_rpc_call(a.r, b.id, b.addr, DK_MSG_GET_REPLICA, body[i], BIG_LEN, 10000, on_big, &x[i]) == 0);
     }
-    int done = 0;
-    for (int round = 0; round < 2000 && done < BIG_N; round++) {
-        SPIN(0, 5);
-        done = 0;
-        for (int i = 0; i < BIG_N; i++)
-            done += x[i].calls;
-    }
+    wait_all(&x[0].calls, sizeof(x[0]), BIG_N, 2000, 5);
     for (int i = 0; i < BIG_N; i++) {
         CU_ASSERT(x[i].calls == 1 && x[i].status == 0);
         CU_ASSERT(x[i].len == BIG_LEN && x[i].intact);
     }
     /* The socket did not take it all at once: the uv_write path ran. */
     CU_ASSERT(dk_metrics_get("rpc_writes_queued_total") > queued);
-    CU_ASSERT(stats(&a).bad_frames == 0 && stats(&b).bad_frames == 0);
-    CU_ASSERT(stats(&a).auth_failures == 0 && stats(&b).auth_failures == 0);
+    expect_clean(&a, &b);
     pair_stop(&a, &b);
 }
 
@@ -284,8 +303,7 @@ static void test_lent_frames(void)
     static uint8_t copy[LEN];
     lent_val v;
     char key[16];
-    pair_start(&a, &b);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0);
+    pair_warm(&a, &b);
     memset(lx, 0, sizeof(lx));
     memset(px, 0, sizeof(px));
     lent_init(&v, LEN, 1);
@@ -327,8 +345,7 @@ static void test_lent_frames(void)
     SPIN(0, 50);
     /* every frame is written and every call answered: released once */
     CU_ASSERT(v.released == 1 && v.bytes == NULL);
-    CU_ASSERT(stats(&a).bad_frames == 0 && stats(&b).bad_frames == 0);
-    CU_ASSERT(stats(&a).auth_failures == 0 && stats(&b).auth_failures == 0);
+    expect_clean(&a, &b);
 
     /* Second round: echoed whole, compared byte for byte. */
     b.hold = 0;
@@ -343,13 +360,7 @@ static void test_lent_frames(void)
         CU_ASSERT_FATAL(call_lent(&a, &b, lx[i].key, lx[i].hint, &v, on_lent, &lx[i]) == 0);
     }
     dk_rpc_lent_unref(&v.l);
-    int done = 0;
-    for (int round = 0; round < 300 && done < N; round++) {
-        SPIN(0, 10);
-        done = 0;
-        for (int i = 0; i < N; i++)
-            done += lx[i].calls;
-    }
+    wait_all(&lx[0].calls, sizeof(lx[0]), N, 300, 10);
     SPIN(0, 50);
     for (int i = 0; i < N; i++)
         CU_ASSERT(lx[i].calls == 1 && lx[i].status == 0 && lx[i].intact);
@@ -367,8 +378,7 @@ static void test_lent_partial(void)
     static lent_res lx[N];
     static uint8_t copy[BIG_LEN];
     lent_val v;
-    pair_start(&a, &b);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0);
+    pair_warm(&a, &b);
     memset(lx, 0, sizeof(lx));
     lent_init(&v, BIG_LEN, 3);
     memcpy(copy, v.bytes, BIG_LEN);
@@ -380,20 +390,13 @@ static void test_lent_partial(void)
         CU_ASSERT_FATAL(call_lent(&a, &b, lx[i].key, "", &v, on_lent, &lx[i]) == 0);
     }
     dk_rpc_lent_unref(&v.l);
-    int done = 0;
-    for (int round = 0; round < 2000 && done < N; round++) {
-        SPIN(0, 5);
-        done = 0;
-        for (int i = 0; i < N; i++)
-            done += lx[i].calls;
-    }
+    wait_all(&lx[0].calls, sizeof(lx[0]), N, 2000, 5);
     SPIN(0, 50);
     for (int i = 0; i < N; i++)
         CU_ASSERT(lx[i].calls == 1 && lx[i].status == 0 && lx[i].intact);
     CU_ASSERT(dk_metrics_get("rpc_writes_queued_total") > queued);
     CU_ASSERT(v.released == 1 && v.bytes == NULL);
-    CU_ASSERT(stats(&a).bad_frames == 0 && stats(&b).bad_frames == 0);
-    CU_ASSERT(stats(&a).auth_failures == 0 && stats(&b).auth_failures == 0);
+    expect_clean(&a, &b);
     pair_stop(&a, &b);
 }
 
@@ -430,8 +433,7 @@ static void test_take_frame(void)
     node a = {0}, b = {0};
     static big_res x[N];
     static uint8_t body[N][LEN];
-    pair_start(&a, &b);
-    CU_ASSERT(call_sync(&a, &b, "warm") == 0);
+    pair_warm(&a, &b);
     memset(x, 0, sizeof(x));
     b.hold = 1;
     b.take = 1;
@@ -453,13 +455,7 @@ static void test_take_frame(void)
         CU_ASSERT(dk_rpc_reply(b.held[i], DK_MSG_REPLICA_VALUE, b.kept_body[i].ptr, b.kept_body[i].len) == 0);
         dk_buf_free(&b.kept[i]);
     }
-    int done = 0;
-    for (int round = 0; round < 300 && done < N; round++) {
-        SPIN(0, 10);
-        done = 0;
-        for (int i = 0; i < N; i++)
-            done += x[i].calls;
-    }
+    wait_all(&x[0].calls, sizeof(x[0]), N, 300, 10);
     for (int i = 0; i < N; i++)
         CU_ASSERT(x[i].calls == 1 && x[i].status == 0 && x[i].intact);
     CU_ASSERT(stats(&a).bad_frames == 0 && stats(&b).bad_frames == 0);
