@@ -6,11 +6,16 @@
 # prints the PUT rate, then per thread role (loop 0 = each node's main
 # thread, loop N = the other `dynkvd` threads, lsm-wal, lsm-flush,
 # lsm-compact, the rest) the CPU (user / sys) and the context switches
-# (voluntary + involuntary) per PUT, summed over the 3 nodes, from
+# (voluntary + involuntary; of them involuntary) and minor page faults per PUT, summed over the 3 nodes, from
 # /proc/PID/task/*/{stat,status} read before and after. PERF=1 also records
 # `perf record -a -g -F 499` over the window into $PERF_OUT (default
-# /tmp/peak-prof.perf.data) and prints its top symbols; SYSCALLS=1 counts
-# the system calls per PUT by role (perf stat -e raw_syscalls:sys_enter).
+# /tmp/peak-prof.perf.data; PERF_G="--call-graph dwarf" for user-space
+# callers, default -g) and prints its top symbols; SYSCALLS=1 counts
+# the system calls per PUT by role (perf stat -e raw_syscalls:sys_enter)
+# and, of them, the reads, writes, writevs, epoll_waits and futexes.
+# RATE=R runs the window open loop at R PUT/s instead of closed loop: the
+# counts per PUT then compare across builds at one rate (at the peak they
+# move with the rate the machine allowed in that run).
 #
 #   [DYNKV_CREATE="--set ..."] bench/load/peak-prof.sh [-B BUILDDIR]
 set -eu
@@ -35,15 +40,15 @@ snap() {
     done | awk 'NF >= 2 { print $1, $NF }' >"$1"
 }
 
-# threads OUT: one line per thread of the PIDS: "pid tid role utime stime switches"
+# threads OUT: one line per thread of the PIDS: "pid tid role utime stime switches minflt involuntary"
 threads() {
     for p in $PIDS; do
         for t in /proc/"$p"/task/*; do
             tid=${t##*/}
             name=$(cat "$t/comm" 2>/dev/null) || continue
             st=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
-            sw=$(awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }' "$t/status" 2>/dev/null) || continue
-            echo "$p $tid $name $(echo "$st" | cut -d' ' -f12,13) $sw"
+            sw=$(awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } /^nonvoluntary/ { i = $2 } END { print s + 0, i + 0 }' "$t/status" 2>/dev/null) || continue
+            echo "$p $tid $name $(echo "$st" | cut -d' ' -f12,13) ${sw% *} $(echo "$st" | cut -d' ' -f8) ${sw#* }"
         done
     done >"$1"
 }
@@ -54,14 +59,16 @@ for r in $(seq 1 "$ROUNDS"); do
     threads "$TMP/t0"
     snap "$TMP/m0"
     if [ "$PERF" = 1 ]; then
-        perf record -a -g -F 499 -o "$PERF_OUT" -- sleep "$PROF_SECS" >"$TMP/perf.log" 2>&1 &
+        # shellcheck disable=SC2086  # PERF_G is a list of words
+        perf record -a ${PERF_G:--g} -F 499 -o "$PERF_OUT" -- sleep "$PROF_SECS" >"$TMP/perf.log" 2>&1 &
         PERF_PID=$!
     fi
     if [ "$SYSCALLS" = 1 ]; then
-        perf stat -e raw_syscalls:sys_enter --per-thread -x, -o "$TMP/sys.csv" -p "$(echo $PIDS | tr ' ' ,)" -- sleep "$PROF_SECS" >/dev/null 2>&1 &
+        perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex --per-thread -x, -o "$TMP/sys.csv" -p "$(echo $PIDS | tr ' ' ,)" -- sleep "$PROF_SECS" >/dev/null 2>&1 &
         SYS_PID=$!
     fi
-    "$DK_LOAD" -m put -c "$CONNS" -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
+    # shellcheck disable=SC2046  # no words, or "-R RATE"
+    "$DK_LOAD" -m put -c "$CONNS" $([ -n "${RATE:-}" ] && echo "-R $RATE") -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
     threads "$TMP/t1"
     snap "$TMP/m1"
     [ "$PERF" = 1 ] && wait "$PERF_PID"
@@ -74,19 +81,19 @@ for r in $(seq 1 "$ROUNDS"); do
             if (name ~ /^lsm-/) return name
             return "other"
         }
-        FNR == NR { u[$2] = $4; s[$2] = $5; c[$2] = $6; next }
+        FNR == NR { u[$2] = $4; s[$2] = $5; c[$2] = $6; mf[$2] = $7; iv[$2] = $8; next }
         {
             k = role($1, $2, $3)
-            du = $4 - u[$2]; ds = $5 - s[$2]; dc = $6 - c[$2]
-            U[k] += du; S[k] += ds; C[k] += dc
-            TU += du; TS += ds; TC += dc
+            du = $4 - u[$2]; ds = $5 - s[$2]; dc = $6 - c[$2]; df = $7 - mf[$2]; di = $8 - iv[$2]
+            U[k] += du; S[k] += ds; C[k] += dc; F[k] += df; I[k] += di
+            TU += du; TS += ds; TC += dc; TF += df; TI += di
             if (du + ds > 0 && k == "loopN") { NT[k]++; if (du + ds > MX[k]) MX[k] = du + ds }
         }
         END {
             f = 1e6 / hz / n
-            printf "  %-12s %8s %8s %8s %9s\n", "role", "cpu_us", "user", "sys", "switches"
-            for (k in U) printf "  %-12s %8.1f %8.1f %8.1f %9.2f\n", k, (U[k] + S[k]) * f, U[k] * f, S[k] * f, C[k] / n
-            printf "  %-12s %8.1f %8.1f %8.1f %9.2f\n", "total", (TU + TS) * f, TU * f, TS * f, TC / n
+            printf "  %-12s %8s %8s %8s %9s %7s %7s\n", "role", "cpu_us", "user", "sys", "switches", "invol", "minflt"
+            for (k in U) printf "  %-12s %8.1f %8.1f %8.1f %9.2f %7.2f %7.2f\n", k, (U[k] + S[k]) * f, U[k] * f, S[k] * f, C[k] / n, I[k] / n, F[k] / n
+            printf "  %-12s %8.1f %8.1f %8.1f %9.2f %7.2f %7.2f\n", "total", (TU + TS) * f, TU * f, TS * f, TC / n, TI / n, TF / n
             printf "  (loopN: %d busy threads, the busiest %.1f us per PUT)\n", NT["loopN"], MX["loopN"] * f
         }' "$TMP/t0" "$TMP/t1" | sort
     if [ "$SYSCALLS" = 1 ]; then
@@ -94,8 +101,21 @@ for r in $(seq 1 "$ROUNDS"); do
         # lines "comm-tid,count,...": the role from the thread list
         awk -v n="$n" -F, '
             FNR == NR { split($0, f, " "); r = f[3]; if (r == "dynkvd") r = (f[1] == f[2]) ? "loop0" : "loopN"; role[f[2]] = r; next }
-            $1 ~ /-[0-9]+$/ && $2 ~ /^[0-9]+$/ { t = $1; sub(/^.*-/, "", t); k = (t in role) ? role[t] : "other"; S[k] += $2; T += $2 }
-            END { for (k in S) printf "    %-12s %6.2f\n", k, S[k] / n; printf "    %-12s %6.2f\n", "total", T / n }' "$TMP/t1" "$TMP/sys.csv" | sort
+            $1 ~ /-[0-9]+$/ && $2 ~ /^[0-9]+$/ {
+                t = $1; sub(/^.*-/, "", t); k = (t in role) ? role[t] : "other"
+                e = $4; sub(/^.*sys_enter_?/, "", e); if (e == "") e = "all"
+                S[k, e] += $2; R[k] = 1; E[e] = 1; T[e] += $2
+            }
+            END {
+                printf "    %-12s %6s %6s %6s %6s %6s %6s\n", "role", "all", "read", "write", "writev", "epoll", "futex"
+                R["total"] = 1
+                for (k in R) {
+                    printf "    %-12s", k
+                    split("all read write writev epoll_wait futex", ev, " ")
+                    for (i = 1; i <= 6; i++) printf " %6.2f", (k == "total" ? T[ev[i]] : S[k, ev[i]]) / n
+                    printf "\n"
+                }
+            }' "$TMP/t1" "$TMP/sys.csv" | sort
     fi
     echo "  counters per PUT (3 nodes summed, those >= 0.01):"
     awk -v n="$n" 'FNR == NR { a[$1] += $2; next } { b[$1] += $2 } END { for (k in b) if ((b[k] - a[k]) / n >= 0.01) printf "    %-60s %8.3f\n", k, (b[k] - a[k]) / n }' "$TMP/m0" "$TMP/m1" | sort

@@ -134,6 +134,12 @@ tests_unit_test_lsm_memtable_SOURCES = tests/unit/test-lsm-memtable.c
 tests_unit_test_lsm_memtable_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_memtable_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-block
+TESTS += tests/unit/test-lsm-block
+tests_unit_test_lsm_block_SOURCES = tests/unit/test-lsm-block.c
+tests_unit_test_lsm_block_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_block_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-format
 TESTS += tests/unit/test-lsm-format
 tests_unit_test_lsm_format_SOURCES = tests/unit/test-lsm-format.c tests/unit/test-lsm-util.h \
