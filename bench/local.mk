@@ -29,7 +29,8 @@ dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/me
 	bench/load/run-tls.sh bench/load/run-cpu.sh bench/load/run-cpu-cluster.sh bench/load/loops.sh \
 	bench/load/peak-prof.sh
 EXTRA_DIST += bench/load/common.sh bench/load/peer-dynomite.sh bench/load/README.md \
-	bench/load/stall-trace.sh bench/load/stall-timeline.py
+	bench/load/stall-trace.sh bench/load/stall-timeline.py bench/load/stall-sample.py \
+	bench/load/stall-episode.py bench/load/stall-redis.sh bench/load/stall-disk-probe.py
 
 # The metrics registry's cost per update (bench/metrics/README.md); built by
 # `make`, not installed, run by hand.

@@ -682,7 +682,10 @@ static int cp_run_one(lsm_db *db, int mode, dk_slice start, dk_slice end)
             cp_find(v, job.inputs[i])->busy = 1;
     pthread_mutex_unlock(&db->mu);
     if (!rc) {
+        dk__lsm_trace("compact_start kind=%d inputs=%zu level=%d", (int)job.kind, job.n_inputs,
+                      job.output_level);
         rc = cp_execute(db, v, &job, mode == CP_MANUAL);
+        dk__lsm_trace("compact_end rc=%d", rc);
         pthread_mutex_lock(&db->mu);
         for (size_t i = 0; i < job.n_inputs; i++)
             cp_find(v, job.inputs[i])->busy = 0;

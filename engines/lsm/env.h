@@ -80,6 +80,8 @@ struct lsm_env {
 /* The POSIX env (env_posix.c). Caller owns the result; destroy with
  * env->ops->destroy. Returns NULL when out of memory. */
 lsm_env *dk__lsm_env_posix(void);
+/* One line in the DK_LSM_TRACE file (env_posix.c), if one is open. */
+void dk__lsm_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Read the whole file at path into a malloc'd buffer (*out, *len); the
  * caller frees *out. */

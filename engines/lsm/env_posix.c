@@ -6,6 +6,14 @@
  * (the WAL as a gather list over the callers' values), so a second buffer
  * would only add a copy. Reads use pread(2) so many threads share
  * one descriptor per table.
+ *
+ * DK_LSM_TRACE=path (read once, at the first env) appends one line per
+ * file operation that changes the file system or waits for the device
+ * (create, sync, writeback, close, truncate, rename, unlink, directory
+ * sync, reuse) and per engine event (dk__lsm_trace: memtable switch, flush
+ * and compaction start/end) to path: `mono_s tid op args dur_ms`, on
+ * CLOCK_MONOTONIC, the axis of perf -k mono and dk_load's SLOW lines
+ * (bench/load/stall-trace.sh). Unset, each operation pays one branch.
  */
 #define _GNU_SOURCE 1 /* sync_file_range */
 #include "env.h"
@@ -13,6 +21,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,55 @@
 struct lsm_wfile {
     int fd;
 };
+
+static FILE *px_trace_f;
+static pthread_mutex_t px_trace_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t px_trace_once = PTHREAD_ONCE_INIT;
+
+static void px_trace_open(void)
+{
+    const char *p = getenv("DK_LSM_TRACE");
+    if (p && *p)
+        px_trace_f = fopen(p, "ae");
+}
+
+static double px_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void px_trace_v(double t0, const char *fmt, va_list ap)
+{
+    pthread_mutex_lock(&px_trace_mu);
+    fprintf(px_trace_f, "%.6f %d ", t0, (int)gettid());
+    vfprintf(px_trace_f, fmt, ap);
+    fprintf(px_trace_f, " %.3f\n", (px_now() - t0) * 1e3);
+    pthread_mutex_unlock(&px_trace_mu);
+}
+
+/* One trace line that began at t0 (its duration is now - t0). */
+static void px_trace(double t0, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void px_trace(double t0, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    px_trace_v(t0, fmt, ap);
+    va_end(ap);
+}
+
+void dk__lsm_trace(const char *fmt, ...)
+{
+    if (!px_trace_f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    px_trace_v(px_now(), fmt, ap);
+    va_end(ap);
+}
+
+#define PX_T0 (px_trace_f ? px_now() : 0.0)
 struct lsm_rfile {
     int fd;
 };
@@ -34,12 +93,15 @@ static int px_create(lsm_env *env, const char *path, lsm_wfile **out)
     lsm_wfile *f = malloc(sizeof(*f));
     if (!f)
         return -ENOMEM;
+    double t0 = PX_T0;
     f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         int e = -errno;
         free(f);
         return e;
     }
+    if (px_trace_f)
+        px_trace(t0, "create fd=%d %s", f->fd, path);
     *out = f;
     return 0;
 }
@@ -94,8 +156,12 @@ static int px_appendv(lsm_wfile *f, const struct iovec *iov, int n)
 
 static int px_sync(lsm_wfile *f, int data_only)
 {
+    double t0 = PX_T0;
     int rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
-    return rc < 0 ? -errno : 0;
+    rc = rc < 0 ? -errno : 0;
+    if (px_trace_f)
+        px_trace(t0, "%s fd=%d", data_only ? "fdatasync" : "fsync", f->fd);
+    return rc;
 }
 
 static int px_writeback(lsm_wfile *f, uint64_t len)
@@ -103,8 +169,12 @@ static int px_writeback(lsm_wfile *f, uint64_t len)
 #ifdef SYNC_FILE_RANGE_WRITE
     /* WAIT_BEFORE: wait for pages already under writeback (the previous
      * interval); WRITE: queue the dirty ones, without waiting for them. */
-    if (sync_file_range(f->fd, 0, (off_t)len, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE) == 0)
+    double t0 = PX_T0;
+    if (sync_file_range(f->fd, 0, (off_t)len, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE) == 0) {
+        if (px_trace_f)
+            px_trace(t0, "writeback fd=%d len=%llu", f->fd, (unsigned long long)len);
         return 0;
+    }
     if (errno != ENOSYS && errno != EINVAL && errno != ESPIPE)
         return -errno;
 #else
@@ -115,7 +185,10 @@ static int px_writeback(lsm_wfile *f, uint64_t len)
 
 static int px_close_w(lsm_wfile *f)
 {
-    int rc = close(f->fd) < 0 ? -errno : 0;
+    double t0 = PX_T0;
+    int fd = f->fd, rc = close(f->fd) < 0 ? -errno : 0;
+    if (px_trace_f)
+        px_trace(t0, "close fd=%d", fd);
     free(f);
     return rc;
 }
@@ -206,22 +279,33 @@ static int px_truncate(lsm_env *env, const char *path, uint64_t len)
     if (fd < 0)
         return -errno;
     int rc = 0;
+    double t0 = PX_T0;
     if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
         rc = -errno;
     close(fd);
+    if (px_trace_f)
+        px_trace(t0, "truncate %s len=%llu", path, (unsigned long long)len);
     return rc;
 }
 
 static int px_rename(lsm_env *env, const char *from, const char *to)
 {
     (void)env;
-    return rename(from, to) < 0 ? -errno : 0;
+    double t0 = PX_T0;
+    int rc = rename(from, to) < 0 ? -errno : 0;
+    if (px_trace_f)
+        px_trace(t0, "rename %s %s", from, to);
+    return rc;
 }
 
 static int px_unlink(lsm_env *env, const char *path)
 {
     (void)env;
-    return unlink(path) < 0 ? -errno : 0;
+    double t0 = PX_T0;
+    int rc = unlink(path) < 0 ? -errno : 0;
+    if (px_trace_f)
+        px_trace(t0, "unlink %s", path);
+    return rc;
 }
 
 static int px_list(lsm_env *env, const char *dir, lsm_list_cb cb, void *arg)
@@ -256,8 +340,11 @@ static int px_sync_dir(lsm_env *env, const char *path)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    double t0 = PX_T0;
     int rc = fsync(fd) < 0 ? -errno : 0;
     close(fd);
+    if (px_trace_f)
+        px_trace(t0, "sync_dir %s", path);
     return rc;
 }
 
@@ -267,11 +354,14 @@ static int px_reuse(lsm_env *env, const char *from, const char *to, lsm_wfile **
     lsm_wfile *f = malloc(sizeof(*f));
     if (!f)
         return -ENOMEM;
+    double t0 = PX_T0;
     if (rename(from, to) < 0 || (f->fd = open(to, O_WRONLY | O_CLOEXEC)) < 0) {
         int e = -errno;
         free(f);
         return e;
     }
+    if (px_trace_f)
+        px_trace(t0, "reuse fd=%d %s %s", f->fd, from, to);
     *out = f;
     return 0;
 }
@@ -305,6 +395,7 @@ static const lsm_env_ops px_ops = {
 
 lsm_env *dk__lsm_env_posix(void)
 {
+    pthread_once(&px_trace_once, px_trace_open);
     lsm_env *env = malloc(sizeof(*env));
     if (env)
         env->ops = &px_ops;

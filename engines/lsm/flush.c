@@ -187,6 +187,7 @@ static int fl_switch_prepared(lsm_db *db)
 int dk__lsm_switch_memtable(lsm_db *db)
 {
     atomic_fetch_add(&db->st_switches, 1);
+    dk__lsm_trace("switch prepared=%d", db->next_ready && !atomic_load(&db->settle_pending));
     if (db->next_ready && !atomic_load(&db->settle_pending))
         return fl_switch_prepared(db);
     /* No prepared log (preparing failed, or a settle is pending):
@@ -544,9 +545,11 @@ void *dk__lsm_flush_thread(void *arg)
         pthread_mutex_unlock(&db->mu);
         /* imm's WAL takes no more writes: sync it here, off the writers'
          * path, unless a sync write or close already did. */
+        dk__lsm_trace("flush_start table=%llu", (unsigned long long)number);
         int settle_rc = dk__lsm_wal_settle(db), rc = settle_rc;
         if (!rc)
             rc = fl_flush_imm(db, imm, number, log_number, last_seq);
+        dk__lsm_trace("flush_end table=%llu rc=%d", (unsigned long long)number, rc);
         /* imm's WAL is obsolete now: make it the next switch's log, before
          * imm is let go (a switch waits for that), so the switch finds it. */
         lsm_wal nw = {0};

@@ -60,6 +60,12 @@ tests_unit_test_lsm_yield_SOURCES = tests/unit/test-lsm-yield.c tests/unit/test-
 tests_unit_test_lsm_yield_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_yield_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-trace
+TESTS += tests/unit/test-lsm-trace
+tests_unit_test_lsm_trace_SOURCES = tests/unit/test-lsm-trace.c
+tests_unit_test_lsm_trace_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_trace_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-jitter
 TESTS += tests/unit/test-lsm-jitter
 tests_unit_test_lsm_jitter_SOURCES = tests/unit/test-lsm-jitter.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
@@ -127,6 +133,12 @@ TESTS += tests/unit/test-lsm-memtable
 tests_unit_test_lsm_memtable_SOURCES = tests/unit/test-lsm-memtable.c
 tests_unit_test_lsm_memtable_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_memtable_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-block
+TESTS += tests/unit/test-lsm-block
+tests_unit_test_lsm_block_SOURCES = tests/unit/test-lsm-block.c
+tests_unit_test_lsm_block_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_block_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-format
 TESTS += tests/unit/test-lsm-format

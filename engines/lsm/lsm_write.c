@@ -71,10 +71,11 @@ static int lsm_make_room(lsm_db *db, int force)
             return 0;
         size_t used = dk__lsm_sl_used(db->mem->sl);
         /* The memtable being flushed is paced (flush_pace.c) unless this
-         * one fills too fast to wait for it: half full, or a forced
-         * switch, lifts the pace before anyone stalls on it. */
+         * one fills too fast to wait for it: LSM_FLUSH_HURRY_PM full
+         * (pace.h), or a forced switch, lifts the pace before anyone
+         * stalls on it. */
         atomic_store(&db->mem_fill_pm, db->mem_limit ? used * 1000u / db->mem_limit : 1000u);
-        if (db->imm && (force || used >= db->mem_limit / 2))
+        if (db->imm && (force || used >= db->mem_limit / 1000u * LSM_FLUSH_HURRY_PM))
             atomic_store(&db->flush_hurry, 1);
         if (!force && used < db->mem_limit)
             return 0;

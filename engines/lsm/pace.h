@@ -31,8 +31,21 @@ typedef struct lsm_pace {
  * written out at LSM_FLUSH_PACE_SPEEDUP times the rate it filled at, so
  * its table takes a fraction of the next memtable's fill time instead of
  * one burst at the disk's full speed, but never longer than
- * LSM_FLUSH_PACE_MAX_US. */
-#define LSM_FLUSH_PACE_SPEEDUP 4u
+ * LSM_FLUSH_PACE_MAX_US. Twice, not four times: on a disk with a
+ * write-back cache every WAL fdatasync is a cache flush that also carries
+ * the table's and blob file's data written since the last one, so the
+ * same bytes as a thinner stream over half the fill time leave fewer slow
+ * WAL syncs than a burst over a quarter of it (bench/results/
+ * episode-2026-12-05-s10.md: 12 against 27-40 syncs >= 10 ms per 15 s
+ * beside 125 MB/s of such writes). LSM_FLUSH_BEHIND_PM and the writers'
+ * hurry (LSM_FLUSH_HURRY_PM, lsm_write.c) sit below it with a margin. */
+#define LSM_FLUSH_PACE_SPEEDUP 2u
+/* The pace is lifted once the flush is less than this many thousandths as
+ * far along its table as the next memtable is along its fill. */
+#define LSM_FLUSH_BEHIND_PM 1250u
+/* A writer that finds the next memtable this many thousandths full while
+ * the flush of the last one still runs hurries it (lsm_write.c). */
+#define LSM_FLUSH_HURRY_PM 750u
 #define LSM_FLUSH_PACE_MAX_US 1000000u
 
 /* The rate (bytes/s) to flush `bytes` that filled in fill_us at; 0 (no

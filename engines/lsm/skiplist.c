@@ -5,6 +5,14 @@
  * LevelDB), enough for 16M entries per memtable. A B-tree or hash-indexed
  * memtable would read faster but needs locks or copy-on-write for
  * concurrent readers; a skip list gets those with two memory orders.
+ *
+ * Two arenas: one for the nodes (links and key, and a value up to
+ * SL_INLINE_VALUE bytes), one for longer values, which a node points to.
+ * A search reads only nodes, so with large values they stay dense: with
+ * 10 KiB values every node used to sit on its own pages, and a point
+ * read's ~20 node visits were ~20 cache and TLB misses (sl_find_ge was
+ * the largest engine item of a GET's profile); now the nodes of a 64 MiB
+ * memtable of such values fit in ~400 KiB.
  */
 #include "skiplist.h"
 
@@ -16,10 +24,12 @@
 #define SL_MAX_HEIGHT 12
 #define SL_CHUNK (256u * 1024u)
 #define SL_BIG (SL_CHUNK / 4)
+#define SL_INLINE_VALUE 256 /* longer values go to the value arena */
 
 typedef struct sl_node {
     uint32_t klen, vlen;
     uint8_t height;
+    const uint8_t *val; /* behind the key (inline) or in the value arena */
     _Atomic(struct sl_node *) next[];
 } sl_node;
 
@@ -29,11 +39,16 @@ typedef struct sl_block {
     max_align_t data[];
 } sl_block;
 
+/* An arena: its chunks, the newest first (the one being filled). */
+typedef struct sl_arena {
+    sl_block *blocks;
+} sl_arena;
+
 struct lsm_skiplist {
     sl_node *head;
     _Atomic int height;
     _Atomic size_t memory, used, count;
-    sl_block *blocks;
+    sl_arena nodes, values;
     uint64_t rng;
     lsm_sl_pool *pool; /* NULL: chunks come from and go to malloc */
 };
@@ -120,10 +135,10 @@ static void sl_pool_put(lsm_sl_pool *p, sl_block *b)
     free(b);
 }
 
-static void *sl_alloc(lsm_skiplist *sl, size_t n)
+static void *sl_alloc(lsm_skiplist *sl, sl_arena *a, size_t n)
 {
     n = (n + 7) & ~(size_t)7;
-    sl_block *b = sl->blocks;
+    sl_block *b = a->blocks;
     if (n > SL_BIG || !b || b->cap - b->used < n) {
         size_t cap = n > SL_BIG ? n : SL_CHUNK;
         sl_block *nb = n > SL_BIG ? NULL : sl_pool_get(sl->pool);
@@ -141,7 +156,7 @@ static void *sl_alloc(lsm_skiplist *sl, size_t n)
             b->prev = nb;
         } else {
             nb->prev = b;
-            sl->blocks = nb;
+            a->blocks = nb;
         }
         b = nb;
     }
@@ -151,9 +166,13 @@ static void *sl_alloc(lsm_skiplist *sl, size_t n)
     return p;
 }
 
+static uint8_t *sl_data_at(sl_node *n, int height)
+{
+    return (uint8_t *)&n->next[height];
+}
 static uint8_t *sl_data(sl_node *n)
 {
-    return (uint8_t *)&n->next[n->height];
+    return sl_data_at(n, n->height);
 }
 static dk_slice sl_key(sl_node *n)
 {
@@ -162,15 +181,21 @@ static dk_slice sl_key(sl_node *n)
 }
 static dk_slice sl_val(sl_node *n)
 {
-    dk_slice s = {sl_data(n) + n->klen, n->vlen};
+    dk_slice s = {n->val, n->vlen};
     return s;
 }
 
+/* A node with room for the key (and the value when it is short); a long
+ * value's room in the value arena. The value is not copied here. */
 static sl_node *sl_node_new(lsm_skiplist *sl, int height, size_t klen, size_t vlen)
 {
-    sl_node *n = sl_alloc(sl, sizeof(*n) + height * sizeof(n->next[0]) + klen + vlen);
+    size_t in = vlen <= SL_INLINE_VALUE ? vlen : 0;
+    sl_node *n = sl_alloc(sl, &sl->nodes, sizeof(*n) + height * sizeof(n->next[0]) + klen + in);
     if (!n)
         return NULL;
+    n->val = vlen == in ? sl_data_at(n, height) + klen : sl_alloc(sl, &sl->values, vlen);
+    if (!n->val)
+        return NULL; /* the node's bytes stay unused in the arena */
     n->klen = (uint32_t)klen;
     n->vlen = (uint32_t)vlen;
     n->height = (uint8_t)height;
@@ -197,15 +222,21 @@ lsm_skiplist *dk__lsm_sl_new(uint64_t seed, lsm_sl_pool *pool)
     return sl;
 }
 
+static void sl_arena_free(lsm_skiplist *sl, sl_arena *a)
+{
+    while (a->blocks) {
+        sl_block *b = a->blocks;
+        a->blocks = b->prev;
+        sl_pool_put(sl->pool, b);
+    }
+}
+
 void dk__lsm_sl_free(lsm_skiplist *sl)
 {
     if (!sl)
         return;
-    while (sl->blocks) {
-        sl_block *b = sl->blocks;
-        sl->blocks = b->prev;
-        sl_pool_put(sl->pool, b);
-    }
+    sl_arena_free(sl, &sl->nodes);
+    sl_arena_free(sl, &sl->values);
     dk__lsm_sl_pool_unref(sl->pool);
     free(sl);
 }
@@ -255,7 +286,7 @@ int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value)
         return -ENOMEM;
     memcpy(sl_data(n), ikey.ptr, ikey.len);
     if (value.len)
-        memcpy(sl_data(n) + ikey.len, value.ptr, value.len);
+        memcpy((uint8_t *)n->val, value.ptr, value.len);
     if (h > cur)
         atomic_store_explicit(&sl->height, h, memory_order_relaxed);
     for (int i = 0; i < h; i++) {

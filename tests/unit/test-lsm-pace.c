@@ -171,7 +171,8 @@ static void test_flush_rate(void)
     CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 500000), 2 * LSM_FLUSH_PACE_SPEEDUP * m);
     /* A slow fill (60 s) still flushes within the maximum. */
     CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 60000000), m * 1000000u / LSM_FLUSH_PACE_MAX_US);
-    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 3), 0); /* below the clock's grain: no limit */
+    CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, LSM_FLUSH_PACE_SPEEDUP - 1),
+                    0); /* below the clock's grain: no limit */
     CU_ASSERT_EQUAL(dk__lsm_flush_rate(m, 0), 0);
     CU_ASSERT_EQUAL(dk__lsm_flush_rate(0, 1000), 0);
 }
@@ -472,6 +473,37 @@ static void test_table_writeback(void)
     env->ops->destroy(env);
 }
 
+/* The flush's lines, in thousandths of the next memtable's fill: the pace
+ * keeps the flush LSM_FLUSH_PACE_SPEEDUP times as far along its table as
+ * that memtable is along its fill, above the WAL-yield line and the lift
+ * line (LSM_FLUSH_BEHIND_PM), and done by 1000 / SPEEDUP of the fill, before
+ * writers hurry it (LSM_FLUSH_HURRY_PM). Then the lift line itself: 9 MiB
+ * of a 64 MiB table (14 %) with the next memtable 10 % full is ahead of it
+ * (paced, no lift; the old line of twice as far lifted here), and behind
+ * it once that memtable is 12 % full. */
+static void test_flush_pace_lines(void)
+{
+    CU_ASSERT_TRUE(LSM_FLUSH_PACE_SPEEDUP * 1000u > LSM_FLUSH_BEHIND_PM);
+    CU_ASSERT_TRUE(LSM_FLUSH_BEHIND_PM > 1000u);
+    CU_ASSERT_TRUE(1000u / LSM_FLUSH_PACE_SPEEDUP < LSM_FLUSH_HURRY_PM);
+    CU_ASSERT_TRUE(LSM_FLUSH_HURRY_PM < 1000u);
+    lsm_db *db = calloc(1, sizeof(*db));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    atomic_store(&db->flush_rate, 64u << 20); /* 9 MiB: ~0.12 s past the pace's credit */
+    atomic_store(&db->mem_fill_pm, 100);
+    lsm_flush_pace p;
+    dk__lsm_flush_pace_init(&p, db, 64u << 20);
+    dk__lsm_flush_pace_write(&p, 9u << 20);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 0);
+    CU_ASSERT_TRUE(atomic_load(&db->st_flush_paced_us) > 0);
+    CU_ASSERT_TRUE(p.pace.rate > 0);
+    atomic_store(&db->mem_fill_pm, 120);
+    dk__lsm_flush_pace_write(&p, 1024);
+    CU_ASSERT_EQUAL(atomic_load(&db->st_flush_pace_lifts), 1);
+    CU_ASSERT_EQUAL(p.pace.rate, 0);
+    free(db);
+}
+
 static CU_TestInfo tp_tests[] = {
     {"pace_rate", test_pace_rate},
     {"pace_account", test_pace_account},
@@ -482,6 +514,7 @@ static CU_TestInfo tp_tests[] = {
     {"rate_limit_lifted", test_rate_limit_lifted},
     {"flush_rate", test_flush_rate},
     {"flush_pace_hook", test_flush_pace_hook},
+    {"flush_pace_lines", test_flush_pace_lines},
     {"flush_pace_engine", test_flush_pace_engine},
     {"flush_pace_off", test_flush_pace_off},
     {"nice_options", test_nice_options},
