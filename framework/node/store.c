@@ -172,6 +172,17 @@ void dk_store_release(dk_store *s, void *pin)
  * anti-entropy heal a damaged key; keeping the error would leave it
  * unreadable for good. Client writes do not do this: a write built on
  * an empty history would carry a version vector the lost one dominates. */
+int dk__store_decode_replica(dk_slice encoded, dk_object *in)
+{
+    char err[160];
+    int rc = dk_object_decode(encoded, in, err, sizeof(err));
+    if (rc) {
+        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
+        dk_object_free(in);
+    }
+    return rc;
+}
+
 int dk__store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *obj)
 {
     if (rc != DK_ECORRUPT)
@@ -363,14 +374,10 @@ int dk_store_merge(dk_store *s, dk_slice key, dk_slice encoded, int *changed)
     dk_object_init(&in);
     dk_object_init(&cur);
     dk_buf cur_raw = DK_BUF_INIT, out = DK_BUF_INIT;
-    char err[160];
     *changed = 0;
-    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
-    if (rc) {
-        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
-        dk_object_free(&in);
+    int rc = dk__store_decode_replica(encoded, &in);
+    if (rc)
         return rc;
-    }
     pthread_mutex_t *lock = dk__store_lock_for(s, key);
     pthread_mutex_lock(lock);
     rc = dk__store_damaged_as_absent(store_read(s, key, &cur_raw, &cur), key, &cur_raw, &cur);

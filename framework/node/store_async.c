@@ -116,16 +116,12 @@ int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_bu
     *out = NULL;
     if (!dk_engine_can_write_async(&s->engine))
         return -EAGAIN;
-    char err[160];
     dk_object in, cur;
     dk_object_init(&in);
     dk_object_init(&cur);
-    int rc = dk_object_decode(encoded, &in, err, sizeof(err));
-    if (rc) {
-        dk_log(DK_LOG_WARN, "store: refusing a replica copy: %s", err);
-        dk_object_free(&in);
+    int rc = dk__store_decode_replica(encoded, &in);
+    if (rc)
         return rc;
-    }
     pthread_mutex_t *lock = dk__store_lock_for(s, key);
     if (pthread_mutex_trylock(lock) != 0) {
         dk_metrics_add("store_async_stripe_busy_total", 1);

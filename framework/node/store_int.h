@@ -40,6 +40,9 @@ static inline pthread_mutex_t *dk__store_lock_for(dk_store *s, dk_slice key)
 /* DK_ETOOBIG when an object of new_len bytes replacing one of old_len
  * (0: absent) would grow past max_object_size. */
 int dk__store_check_size(const dk_store *s, size_t new_len, size_t old_len);
+/* A replica's copy decoded into in (initialised by the caller); on a
+ * decode error it is logged, in freed and the error returned. */
+int dk__store_decode_replica(dk_slice encoded, dk_object *in);
 /* A damaged local copy (DK_ECORRUPT) as absent, for merges of a replica's
  * copy; any other rc as it is. */
 int dk__store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *obj);

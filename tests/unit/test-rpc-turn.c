@@ -66,6 +66,16 @@ static void run_in_prepare(in_prepare *p, res *x)
     CU_ASSERT(p->ran == 1);
 }
 
+/* x's call was answered once, with body, and a's client saw no deadline pass. */
+static void expect_answer(node *a, const res *x, const char *body)
+{
+    CU_ASSERT(x->calls == 1);
+    CU_ASSERT(x->status == 0);
+    if (x->status == 0)
+        CU_ASSERT_STRING_EQUAL(x->body, body);
+    CU_ASSERT(stats(a).timeouts == 0);
+}
+
 static void test_call_from_prepare(void)
 {
     node a = {0}, b = {0};
@@ -75,11 +85,7 @@ static void test_call_from_prepare(void)
     in_prepare p = {.from = &a, .to = &b, .x = &x};
     run_in_prepare(&p, &x);
     CU_ASSERT(p.rc == 0);
-    CU_ASSERT(x.calls == 1);
-    CU_ASSERT(x.status == 0);
-    if (x.status == 0)
-        CU_ASSERT_STRING_EQUAL(x.body, "from-prepare");
-    CU_ASSERT(stats(&a).timeouts == 0);
+    expect_answer(&a, &x, "from-prepare");
     pair_stop(&a, &b);
 }
 
@@ -95,11 +101,7 @@ static void test_answer_from_prepare(void)
     CU_ASSERT_FATAL(b.n_held == 1);
     in_prepare p = {.answer = &b};
     run_in_prepare(&p, &x);
-    CU_ASSERT(x.calls == 1);
-    CU_ASSERT(x.status == 0);
-    if (x.status == 0)
-        CU_ASSERT_STRING_EQUAL(x.body, "held");
-    CU_ASSERT(stats(&a).timeouts == 0);
+    expect_answer(&a, &x, "held");
     pair_stop(&a, &b);
 }
 
