@@ -11,7 +11,9 @@
 # Environment overrides (defaults in brackets): ENGINES [lsm rocksdb leveldb lmdb],
 # NUM_100 [400000], NUM_1024 [200000], NUM_10240 [50000], SEEK_DIV [20],
 # SYNC_NUM [20000], SYNC_VALUE [10240], SYNC_THREADS [1 8], CACHE [33554432],
-# BLOOM [10], CODEC [none], SEED [301], BENCH_TMP [/tmp], RUN_TIMEOUT [600].
+# BLOOM [10], CODEC [none], SEED [301], BENCH_TMP [/tmp], RUN_TIMEOUT [600],
+# MEM_LIMIT [2G: every dk_bench runs in a memory cgroup of that size, 0: none;
+# see bench/mem-bound.sh].
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 builddir=${DYNKV_BUILDDIR:-.}
@@ -51,7 +53,10 @@ date=$(date -u +%Y-%m-%d)
 [ -n "$out" ] || out=$here/results/engines-$date.md
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/dk-run-engines.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$here/mem-bound.sh"
+trap 'rm -rf "$tmp"; mem_unbound' EXIT
+trap 'exit 130' INT TERM
+mem_bound
 raw=$tmp/results.txt
 : >"$raw"
 # The LSM engine's compaction is unthrottled, as before its rate limit became an
@@ -133,6 +138,7 @@ dirty=$(git -C "$here/.." status --porcelain 2>/dev/null | wc -l)
     echo "  $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r),"
     echo "  $(df -T "${BENCH_TMP:-/tmp}" | awk 'NR == 2 {print $2 " on " $1}') under ${BENCH_TMP:-/tmp};"
     echo "  load average $load_start at the start, $load_end at the end (shared machine)."
+    echo "- Memory bound of every dk_bench (MEM_LIMIT): $MEM_BOUND."
     echo "- dynkv commit $commit ($dirty files modified or untracked in the working tree)."
     echo "- Libraries (dpkg-query):"
     echo

@@ -9,6 +9,8 @@ TOP_SRC=$(cd "$LOAD_SRC/../.." && pwd)
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 say() { echo "== $(date +%H:%M:%S) $*" >&2; }
+# mem_bound / mem_unbound: the servers' memory bound (MEM_LIMIT).
+. "$TOP_SRC/bench/mem-bound.sh"
 
 # load_opts REPORT HELP_LINES "$@": the options of run-node.sh and
 # run-cluster.sh (-B BUILDDIR, -o REPORT.md, -q quick, -h prints lines 2 to
@@ -93,6 +95,7 @@ load_tmp() {
     for v in "$@"; do eval "$v=''"; done
     trap load_cleanup EXIT
     trap 'exit 130' INT TERM
+    mem_bound
 }
 
 load_cleanup() {
@@ -111,6 +114,7 @@ load_cleanup() {
     done
     [ -n "${CL:-}" ] && [ -f "$CL/cluster.json" ] && DYNKV_BUILDDIR=$BUILD python3 "$CTL" destroy "$CL" >/dev/null 2>&1
     rm -rf "$TMP"
+    mem_unbound
 }
 
 # wait_health URL PID LOG [CURL-OPTION...]: wait up to 15 s for GET
@@ -218,6 +222,7 @@ machine_info() {
     echo "- dynkv: $(git -C "$TOP_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         "$( [ -n "$(git -C "$TOP_SRC" status --porcelain 2>/dev/null | grep -v '^??')" ] && echo '(with uncommitted changes)')"
     echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- memory bound of the servers and the load generator (MEM_LIMIT): ${MEM_BOUND:-none}"
 }
 
 # report_tail [LINE...]: the end of a report: "## Machine" (machine_info on
