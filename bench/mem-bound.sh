@@ -49,3 +49,16 @@ mem_unbound() {
     rmdir "$MEM_CG" 2>/dev/null
     MEM_CG=
 }
+
+# mem_outside_exec CMD...: exec CMD outside mem_bound's cgroup. Only as a
+# background job (`mem_outside_exec CMD... &`: the job becomes CMD, so $!
+# is its pid). For a peer that keeps its whole data set in memory (Redis
+# without persistence under Dynomite): the bound would make it fail (the
+# OOM killer ends it once the PUT peaks wrote more than the bound), and it
+# writes no files, so the bound's reason does not apply to it.
+mem_outside_exec() {
+    if [ -n "${MEM_CG:-}" ]; then
+        exec sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' mem_outside_exec "$MEM_CG_ROOT" "$@"
+    fi
+    exec "$@"
+}

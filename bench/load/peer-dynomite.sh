@@ -32,8 +32,8 @@ dyno_start() {
     DYNO_VERSION=$("$DYNOMITE" -V 2>&1 | sed -n 's/^This is //p')
     for i in 1 2 3; do
         mkdir -p "$dd/r$i"
-        redis-server --port "$dp" --bind "127.0.0.$((i + 3))" --dir "$dd/r$i" --save '' --appendonly no \
-            --daemonize no --logfile "$dd/r$i/redis.log" &
+        mem_outside_exec redis-server --port "$dp" --bind "127.0.0.$((i + 3))" --dir "$dd/r$i" --save '' \
+            --appendonly no --daemonize no --logfile "$dd/r$i/redis.log" &
         DYNO_PIDS="$DYNO_PIDS $!"
     done
     for i in 1 2 3; do
@@ -59,7 +59,7 @@ dyno_start() {
             echo "  read_consistency: DC_QUORUM"
             echo "  write_consistency: DC_QUORUM"
         } >"$dd/dynomite$i.yml"
-        "$DYNOMITE" -c "$dd/dynomite$i.yml" -o "$dd/dynomite$i.log" &
+        mem_outside_exec "$DYNOMITE" -c "$dd/dynomite$i.yml" -o "$dd/dynomite$i.log" &
         DYNO_PIDS="$DYNO_PIDS $!"
         DYNO_TARGETS="$DYNO_TARGETS${DYNO_TARGETS:+,}127.0.0.$i:$dp"
     done
