@@ -28,7 +28,7 @@ bench_load_dk_load_LDADD = $(HTTP_PARSER_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS) -lm
 dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/metrics/compare.sh \
 	bench/load/run-tls.sh bench/load/run-cpu.sh bench/load/run-cpu-cluster.sh bench/load/loops.sh \
 	bench/load/peak-prof.sh
-EXTRA_DIST += bench/load/common.sh bench/load/peer-dynomite.sh bench/load/README.md \
+EXTRA_DIST += bench/mem-bound.sh bench/load/common.sh bench/load/peer-dynomite.sh bench/load/README.md \
 	bench/load/stall-trace.sh bench/load/stall-timeline.py bench/load/stall-sample.py \
 	bench/load/stall-episode.py bench/load/stall-redis.sh bench/load/stall-disk-probe.py
 
