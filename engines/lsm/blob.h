@@ -96,6 +96,12 @@ int dk__lsm_blob_writer_open(lsm_env *env, const char *path, uint64_t number, co
 /* Append (key, value) as a record; r->file, off and len are set (the
  * caller sets flags and times). */
 int dk__lsm_blob_writer_add(lsm_blob_writer *w, dk_slice key, dk_slice value, lsm_blob_ref *r);
+/* The same, the record's CRC derived from vcrc = dk_crc32c(value) as the
+ * caller knows it (the memtable's, from the WAL encoder: flush.c) instead
+ * of read from value; the record then says what the value was when vcrc
+ * was computed (a value changed since fails its reads). */
+int dk__lsm_blob_writer_add_crc(lsm_blob_writer *w, dk_slice key, dk_slice value, uint32_t vcrc,
+                                lsm_blob_ref *r);
 uint64_t dk__lsm_blob_writer_number(const lsm_blob_writer *w);
 /* fsync, close and free; *size is the file's size. On failure the file
  * is left for the caller to unlink (w is freed either way). */

@@ -142,7 +142,22 @@ int dk__lsm_blob_writer_open(lsm_env *env, const char *path, uint64_t number, co
     return 0;
 }
 
+static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32_t *vcrc, lsm_blob_ref *r);
+
 int dk__lsm_blob_writer_add(lsm_blob_writer *w, dk_slice key, dk_slice value, lsm_blob_ref *r)
+{
+    return bw_add(w, key, value, NULL, r);
+}
+
+int dk__lsm_blob_writer_add_crc(lsm_blob_writer *w, dk_slice key, dk_slice value, uint32_t vcrc,
+                                lsm_blob_ref *r)
+{
+    return bw_add(w, key, value, &vcrc, r);
+}
+
+/* Append a record; its CRC extended over value's bytes, or combined from
+ * *vcrc (their CRC as the caller knows it) without reading them. */
+static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32_t *vcrc, lsm_blob_ref *r)
 {
     if (key.len > UINT32_MAX || value.len > UINT32_MAX)
         return -EINVAL;
@@ -151,7 +166,7 @@ int dk__lsm_blob_writer_add(lsm_blob_writer *w, dk_slice key, dk_slice value, ls
     dk_put_u32(hdr + 8, (uint32_t)value.len);
     uint32_t crc = dk_crc32c(hdr + 4, 8);
     crc = dk_crc32c_extend(crc, key.ptr, key.len);
-    crc = dk_crc32c_extend(crc, value.ptr, value.len);
+    crc = vcrc ? dk_crc32c_combine(crc, *vcrc, value.len) : dk_crc32c_extend(crc, value.ptr, value.len);
     dk_put_u32(hdr, dk_crc32c_mask(crc));
     size_t n = sizeof(hdr) + key.len + value.len;
     int rc = 0;

@@ -296,7 +296,8 @@ void dk__lsm_wal_unprepare(lsm_db *db)
 
 /* ---- flushing ---------------------------------------------------------- */
 
-/* Put value (of ikey k) into the flush's blob file, opened on first use
+/* Put value (of ikey k, an entry of the memtable being flushed) into the
+ * flush's blob file, opened on first use
  * under the next file number, and make *ref the table's entry for it:
  * the internal key retyped LSM_TYPE_BLOB (in kbuf) and the reference (in
  * rbuf). */
@@ -316,7 +317,12 @@ static int fl_blob_add(lsm_db *db, const lsm_blob_wopts *o, lsm_blob_writer **bw
     dk_slice uk = lsm_ikey_user(k);
     lsm_blob_ref r;
     dk__lsm_blob_ref_times(db->host, uk, value, &r);
-    if ((rc = dk__lsm_blob_writer_add(*bw, uk, value, &r)))
+    /* value is the memtable's: its CRC came with it from the WAL encoder
+     * (lsm_write.c's lsm_mem_insert says what that covers). */
+    uint32_t vcrc;
+    rc = dk__lsm_sl_value_crc(value, &vcrc) ? dk__lsm_blob_writer_add_crc(*bw, uk, value, vcrc, &r)
+                                            : dk__lsm_blob_writer_add(*bw, uk, value, &r);
+    if (rc)
         return rc;
     dk_buf_reset(kbuf);
     if ((rc = dk_buf_reserve(kbuf, k.len)))

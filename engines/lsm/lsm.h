@@ -169,7 +169,16 @@ typedef struct lsm_db {
     uint64_t wq_arrivals, wq_len, gc_seen, gc_after, gc_size, gc_target;
     sem_t *gc_sleeper; /* a synchronous leader waiting in a window (mu) */
     lsm_wal_vec wbuf;  /* the leader's WAL records (values > 256 B borrowed) */
-    int bg_error;      /* first fatal background error; writes refused */
+    /* The led group's borrowed values with the crc32c the WAL encoder
+     * computed of each, in queue order over all of the group's lsm_take
+     * calls (wbuf holds only the last one's): the memtable keeps them
+     * for the flush (lsm_write.c). The leader's, like wbuf. */
+    struct lsm_vcrc {
+        const uint8_t *ptr;
+        uint32_t crc;
+    } * gcrc;
+    size_t ngcrc, gcrc_cap;
+    int bg_error; /* first fatal background error; writes refused */
     /* A transient bg_error (EMFILE, ENFILE, ENOSPC, EDQUOT: flush.c's
      * retry): the flush thread retries after bg_retry_ms (100 ms doubling
      * to 5 s) and clears bg_error once the failed step succeeds. All under

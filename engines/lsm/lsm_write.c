@@ -243,6 +243,61 @@ typedef struct lsm_group {
     int need_sync;
 } lsm_group;
 
+/* Note the values db->wbuf borrowed from its piece seg0 on, with their
+ * CRCs, in db->gcrc. Out of memory only costs the flush a CRC pass over
+ * the values left out (lsm_mem_insert finds none for them). */
+static void lsm_keep_crcs(lsm_db *db, size_t seg0)
+{
+    for (size_t i = seg0; i < db->wbuf.nseg; i++) {
+        const lsm_wal_seg *s = &db->wbuf.seg[i];
+        if (!s->ptr)
+            continue;
+        if (db->ngcrc == db->gcrc_cap) {
+            size_t cap = db->gcrc_cap ? db->gcrc_cap * 2 : 64;
+            struct lsm_vcrc *n = realloc(db->gcrc, cap * sizeof(*n));
+            if (!n)
+                return;
+            db->gcrc = n;
+            db->gcrc_cap = cap;
+        }
+        db->gcrc[db->ngcrc++] = (struct lsm_vcrc){s->ptr, s->crc};
+    }
+}
+
+/* Insert the ops of the group's batches w..last into mem from sequence
+ * seq on, each long value with the CRC its WAL record was combined from
+ * (db->gcrc, in the same order). Why the flush may trust that CRC: it
+ * was computed from the writer's bytes, the very bytes the WAL wrote and
+ * the memtable copies; the blob record's CRC is derived from it, so it
+ * covers what the writer handed in, not what the memtable holds at
+ * flush. A value damaged in memory between this copy and the flush's
+ * (or in the copy) is written with a CRC that does not match it, and a
+ * read of it fails with DK_ECORRUPT, as any bad record; computing the
+ * CRC at flush would have sealed the damage as valid. Not covered: the
+ * writer's bytes changing between the WAL encoder's CRC and this copy
+ * (they must not change until the write completes; the WAL record would
+ * not match them either). */
+static int lsm_mem_insert(lsm_db *db, lsm_memtable *mem, lsm_writer *w, lsm_writer *last, uint64_t seq)
+{
+    int rc = 0;
+    size_t ci = 0;
+    for (lsm_writer *x = w; !rc; x = x->next) {
+        for (size_t i = 0; !rc && i < x->batch->count; i++) {
+            const dk_batch_op *op = &x->batch->ops[i];
+            int del = op->type == DK_BATCH_DELETE;
+            const uint32_t *vcrc = NULL;
+            if (!del && op->value.len > LSM_WAL_COPY_MAX && ci < db->ngcrc &&
+                db->gcrc[ci].ptr == op->value.ptr)
+                vcrc = &db->gcrc[ci++].crc;
+            rc = dk__lsm_mem_add_crc(mem, seq++, del ? LSM_TYPE_DELETE : LSM_TYPE_VALUE, op->key, op->value,
+                                     vcrc);
+        }
+        if (x == last)
+            break;
+    }
+    return rc;
+}
+
 /* Encode the batches queued from x on into db->wbuf (emptied first), up
  * to the group cap, extending g. The group's first batch always goes in
  * and its encoding error is the group's; a later batch that fails to
@@ -254,10 +309,12 @@ static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
     for (; x && x->batch; x = x->next) {
         if (g->last && g->bytes + db->wbuf.total >= LSM_GROUP_MAX)
             break;
+        size_t seg0 = db->wbuf.nseg;
         if ((rc = dk__lsm_wal_encodev(&db->wbuf, db->wal.number, g->seq + g->nops, x->batch))) {
             rc = g->last ? 0 : rc;
             break;
         }
+        lsm_keep_crcs(db, seg0);
         g->nops += x->batch->count;
         g->need_sync |= x->sync;
         g->last = x;
@@ -350,6 +407,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
         lsm_group g = {.seq = db->last_seq + 1};
         lsm_memtable *mem = db->mem;
         int step = 0; /* 1: WAL write failed, 2: settle */
+        db->ngcrc = 0;
         rc = lsm_take(db, w, &g);
         uint64_t deadline = rc ? 0 : lsm_window(db, w, &g);
         while (!rc) {
@@ -398,16 +456,8 @@ static int lsm_lead(lsm_db *db, lsm_writer *w)
             lsm_count_sync(db, dk__lsm_now_us() - t0);
         }
         int fatal = rc != 0;
-        uint64_t s = g.seq;
-        for (lsm_writer *x = w; !rc; x = x->next) {
-            for (size_t i = 0; !rc && i < x->batch->count; i++) {
-                const dk_batch_op *op = &x->batch->ops[i];
-                rc = dk__lsm_mem_add(mem, s++, op->type == DK_BATCH_DELETE ? LSM_TYPE_DELETE : LSM_TYPE_VALUE,
-                                     op->key, op->value);
-            }
-            if (x == last)
-                break;
-        }
+        if (!rc)
+            rc = lsm_mem_insert(db, mem, w, last, g.seq);
         pthread_mutex_lock(&db->mu);
         /* Who came while this group was led, and after its window: the
          * next group's evidence for its window (lsm_window, _wait). */

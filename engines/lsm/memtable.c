@@ -130,6 +130,12 @@ size_t dk__lsm_mem_filter_bytes(const lsm_memtable *m)
 
 int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_slice value)
 {
+    return dk__lsm_mem_add_crc(m, seq, type, ukey, value, NULL);
+}
+
+int dk__lsm_mem_add_crc(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_slice value,
+                        const uint32_t *vcrc)
+{
     uint8_t small[DK_KEY_MAX + LSM_TRAILER];
     uint8_t *buf = ukey.len <= DK_KEY_MAX ? small : malloc(ukey.len + LSM_TRAILER);
     if (!buf)
@@ -138,7 +144,7 @@ int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_s
     if (type == LSM_TYPE_DELETE)
         value.len = 0;
     mem_filter_add(m, dk__lsm_hash64(ukey.ptr, ukey.len));
-    int rc = dk__lsm_sl_insert(m->sl, ik, value);
+    int rc = dk__lsm_sl_insert_crc(m->sl, ik, value, vcrc);
     if (buf != small)
         free(buf);
     return rc;

@@ -39,6 +39,11 @@ void dk__lsm_mem_unref(lsm_memtable *m);
  * record (its sequence at or below a snapshot published after this call)
  * sees the filter's bits too. */
 int dk__lsm_mem_add(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_slice value);
+/* The same with the value's dk_crc32c when the caller has it (the WAL
+ * encoder's, lsm_write.c), kept for the flush (skiplist.h); NULL: it is
+ * computed from value's bytes where it is kept. */
+int dk__lsm_mem_add_crc(lsm_memtable *m, uint64_t seq, int type, dk_slice ukey, dk_slice value,
+                        const uint32_t *vcrc);
 /* Newest version of ukey with seq <= snap (snap as published by the write
  * path under the engine's mutex: see mem_add): returns 0 and sets *type and
  * *seq_out (for LSM_TYPE_VALUE *value points into m, valid while the

@@ -564,6 +564,7 @@ static void rc_free(lsm_db *db)
     dk__lsm_codecs_free(db->codecs); /* after the tables that decode with them */
     dk__lsm_cache_free(db->cache);
     dk__lsm_wal_vec_free(&db->wbuf);
+    free(db->gcrc);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->edit_mu);
     pthread_mutex_destroy(&db->compact_mu);

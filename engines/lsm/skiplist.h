@@ -31,6 +31,12 @@ lsm_skiplist *dk__lsm_sl_new(uint64_t seed, lsm_sl_pool *pool);
 void dk__lsm_sl_free(lsm_skiplist *sl);
 /* Copy ikey and value in. Single writer. 0 or -ENOMEM. */
 int dk__lsm_sl_insert(lsm_skiplist *sl, dk_slice ikey, dk_slice value);
+/* The same; *vcrc (when not NULL) is dk_crc32c of value, kept with a long
+ * value instead of being computed here from value's bytes. */
+int dk__lsm_sl_insert_crc(lsm_skiplist *sl, dk_slice ikey, dk_slice value, const uint32_t *vcrc);
+/* For a value slice of an entry of a list (its value() or seek's): 1 and
+ * *crc its crc32c as kept at insert when the value is long, else 0. */
+int dk__lsm_sl_value_crc(dk_slice value, uint32_t *crc);
 /* Bytes allocated (arena plus large entries); any thread. */
 size_t dk__lsm_sl_memory(lsm_skiplist *sl);
 /* Bytes handed out for entries (what the memtable limit is checked

@@ -47,7 +47,7 @@ static int wal_put(lsm_wal_vec *v, const void *p, size_t n, int fresh)
             v->cap = cap;
         }
         last = &v->seg[v->nseg++];
-        *last = (lsm_wal_seg){NULL, v->buf.len, 0};
+        *last = (lsm_wal_seg){NULL, v->buf.len, 0, 0};
     }
     int rc = dk_buf_append(&v->buf, p, n);
     if (!rc) {
@@ -57,7 +57,10 @@ static int wal_put(lsm_wal_vec *v, const void *p, size_t n, int fresh)
     return rc;
 }
 
-/* Borrow n bytes at p as their own piece. */
+/* Borrow n bytes at p as their own piece, with their CRC: the record's
+ * CRC is combined from it (dk__lsm_wal_encodev), and the memtable keeps
+ * it for the flush's blob record (lsm_write.c), one pass over the value
+ * for both. */
 static int wal_ref(lsm_wal_vec *v, const uint8_t *p, size_t n)
 {
     if (v->nseg == v->cap) {
@@ -68,7 +71,7 @@ static int wal_ref(lsm_wal_vec *v, const uint8_t *p, size_t n)
         v->seg = ns;
         v->cap = cap;
     }
-    v->seg[v->nseg++] = (lsm_wal_seg){p, 0, n};
+    v->seg[v->nseg++] = (lsm_wal_seg){p, 0, n, dk_crc32c(p, n)};
     v->total += n;
     return 0;
 }
@@ -116,8 +119,11 @@ int dk__lsm_wal_encodev(lsm_wal_vec *v, uint64_t number, uint64_t seq, const dk_
     /* The CRC covers the length field and every piece of the payload;
      * the record's first piece starts with its header (wal_put fresh). */
     uint32_t crc = dk_crc32c(p + 4, v->seg[seg0].len - 4);
-    for (size_t i = seg0 + 1; i < v->nseg; i++)
-        crc = dk_crc32c_extend(crc, wal_seg_ptr(v, &v->seg[i]), v->seg[i].len);
+    for (size_t i = seg0 + 1; i < v->nseg; i++) {
+        const lsm_wal_seg *s = &v->seg[i];
+        crc = s->ptr ? dk_crc32c_combine(crc, s->crc, s->len)
+                     : dk_crc32c_extend(crc, v->buf.data + s->off, s->len);
+    }
     dk_put_u32(p, dk_crc32c_mask(crc));
     return 0;
 }

@@ -44,10 +44,11 @@ typedef struct lsm_wal {
 #define LSM_WAL_COPY_MAX 256u
 
 /* Records as a gather list: pieces of `buf` (ptr NULL, at off) and
- * borrowed values (ptr set), in order. */
+ * borrowed values (ptr set, with their own crc32c), in order. */
 typedef struct lsm_wal_seg {
     const uint8_t *ptr;
     size_t off, len;
+    uint32_t crc; /* dk_crc32c of a borrowed value's len bytes */
 } lsm_wal_seg;
 
 typedef struct lsm_wal_vec {

@@ -3,21 +3,28 @@
  * instruction (three interleaved streams on long inputs), chosen once at
  * first use through a cpuid check. zlib only offers the other CRC-32
  * polynomial, so this one is ours.
+ *
+ * dk_crc32c_combine joins two CRCs by linearity: with S(M) the raw state
+ * (before the final inversion) after M, S(A||B) = S(A) * x^(8|B|) xor
+ * S'(B), S'(B) the state after B from 0; written with the public
+ * (inverted) CRCs the two inversions cancel:
+ * crc(A||B) = crc(A) * x^(8|B|) mod P  xor  crc(B). The power is taken
+ * from x^(8 * 2^k) (crc_pow2, squared at init) for each bit k set in |B|.
  */
 #include "util/crc32c.h"
 
 #include <string.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <immintrin.h>
 #endif
 
 static uint32_t crc_table[256];
-static int crc_mode; /* 0 unknown, 1 table, 2 sse4.2 */
-#if defined(__x86_64__)
-#define CRC_BLOCK 1024u
-/* crc_shift[j][v] = (v << 8j) * x^(8 * CRC_BLOCK) mod P: multiplying a
- * state by x^(8 * CRC_BLOCK) is linear, so it is four lookups. */
-static uint32_t crc_shift[4][256];
+static int crc_mode;  /* 0 unknown, 1 table, 2 sse4.2 */
+static int crc_clmul; /* the CPU has pclmulqdq and sse4.2 */
+/* crc_pow2[k] = x^(8 * 2^k) mod P, reflected: shifting a CRC through
+ * 2^k zero bytes is a multiplication by it. */
+static uint32_t crc_pow2[64];
 
 /* a * b mod P over GF(2), both in reflected bit order (bit 31 = x^0). */
 static uint32_t crc_mulmod(uint32_t a, uint32_t b)
@@ -30,6 +37,12 @@ static uint32_t crc_mulmod(uint32_t a, uint32_t b)
     }
     return prod;
 }
+
+#if defined(__x86_64__)
+#define CRC_BLOCK 1024u
+/* crc_shift[j][v] = (v << 8j) * x^(8 * CRC_BLOCK) mod P: multiplying a
+ * state by x^(8 * CRC_BLOCK) is linear, so it is four lookups. */
+static uint32_t crc_shift[4][256];
 
 static uint32_t crc_shift_by_block(uint32_t c)
 {
@@ -46,6 +59,10 @@ static void crc_init(void)
             c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
         crc_table[i] = c;
     }
+    /* x^8: bit 31 is x^0 in the reflected order. */
+    crc_pow2[0] = 1u << (31 - 8);
+    for (int k = 1; k < 64; k++)
+        crc_pow2[k] = crc_mulmod(crc_pow2[k - 1], crc_pow2[k - 1]);
     int mode = 1;
 #if defined(__x86_64__)
     /* x^(8 * CRC_BLOCK): start from x^0 (bit 31 reflected), multiply by x
@@ -57,8 +74,10 @@ static void crc_init(void)
         for (uint32_t v = 0; v < 256; v++)
             crc_shift[j][v] = crc_mulmod(k, v << (8 * j));
     unsigned a, b, c, d;
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2))
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2)) {
         mode = 2;
+        crc_clmul = (c & bit_PCLMUL) != 0;
+    }
 #endif
     __atomic_store_n(&crc_mode, mode, __ATOMIC_RELEASE);
 }
@@ -119,4 +138,36 @@ uint32_t dk_crc32c_extend(uint32_t crc, const void *data, size_t n)
     while (n--)
         crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+#if defined(__x86_64__)
+/* crc_mulmod with the carry-less multiply. Bit i of a reflected word is
+ * x^(31-i), so bit m of the 63-bit integer product a*b is x^(62-m);
+ * shifted left by one, bit j is x^(63-j): the high word is the part of
+ * degree < 32, already reduced, and the low word L is a reflected word
+ * times x^32, which the crc32 instruction (from 0) reduces mod P. */
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_mulmod_hw(uint32_t a, uint32_t b)
+{
+    __m128i p = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)a), _mm_cvtsi32_si128((int)b), 0);
+    uint64_t d = (uint64_t)_mm_cvtsi128_si64(p) << 1;
+    return __builtin_ia32_crc32si(0, (uint32_t)d) ^ (uint32_t)(d >> 32);
+}
+#endif
+
+uint32_t dk_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    if (__atomic_load_n(&crc_mode, __ATOMIC_ACQUIRE) == 0)
+        crc_init();
+    for (int k = 0; len_b; k++, len_b >>= 1) {
+        if (!(len_b & 1))
+            continue;
+#if defined(__x86_64__)
+        if (crc_clmul) {
+            crc_a = crc_mulmod_hw(crc_a, crc_pow2[k]);
+            continue;
+        }
+#endif
+        crc_a = crc_mulmod(crc_a, crc_pow2[k]);
+    }
+    return crc_a ^ crc_b;
 }

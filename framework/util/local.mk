@@ -25,3 +25,9 @@ TESTS += tests/unit/test-crdt-codec
 tests_unit_test_crdt_codec_SOURCES = tests/unit/test-crdt-codec.c tests/unit/cu_main.h
 tests_unit_test_crdt_codec_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_crdt_codec_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-crc32c
+TESTS += tests/unit/test-crc32c
+tests_unit_test_crc32c_SOURCES = tests/unit/test-crc32c.c tests/unit/cu_main.h
+tests_unit_test_crc32c_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_crc32c_LDADD = $(DK_UNIT_LINK)

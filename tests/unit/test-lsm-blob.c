@@ -6,7 +6,9 @@
  * collection relocates the values of the oldest blob files and deletes
  * them; an overwrite workload keeps blob space bounded; a damaged blob
  * record is reported with its file and offset while other keys read; a
- * checkpoint carries the blob files. Crashes at every I/O point with blob
+ * checkpoint carries the blob files; a value damaged in the memtable
+ * before its flush is not sealed with a valid blob CRC (the record's CRC
+ * is derived from the one its WAL write computed). Crashes at every I/O point with blob
  * files are in test-lsm-crash.c (its blob pass).
  */
 #include "test-lsm-host.h"
@@ -473,6 +475,52 @@ static void test_corrupt_record(void)
     tl_done(env, dir);
 }
 
+/* The flush derives a blob record's CRC from the value's CRC the WAL
+ * encoder computed of the writer's bytes (lsm_write.c): a value changed in
+ * the memtable between its write and the flush is written with a CRC that
+ * does not match it, and reads of it fail with DK_ECORRUPT, while the
+ * values around it (same blob file, CRCs derived the same way) read. */
+static void test_memtable_damage(void)
+{
+    tl_host_reset();
+    char dir[64], k[32], v[TB_BIG + 1];
+    lsm_env *env = NULL;
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "25");
+    for (int i = 0; i < 3; i++) {
+        tl_key(k, i);
+        tb_big(v, i, 0);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    dk_slice mv;
+    int type;
+    uint64_t seq;
+    tl_key(k, 1);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_mem_find(db->mem, tl_str(k), UINT64_MAX, &mv, &type, &seq), 0);
+    CU_ASSERT_EQUAL_FATAL(mv.len, TB_BIG);
+    ((uint8_t *)mv.ptr)[TB_BIG / 2] ^= 0x10; /* a bit flips in memory */
+    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 1);
+    dk_buf b = DK_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ECORRUPT);
+    CU_ASSERT_TRUE(dk_fake_host_metric(&th, "lsm_corrupt_blocks_total") >= 1);
+    for (int i = 0; i < 3; i += 2) {
+        tl_key(k, i);
+        tb_big(v, i, 0);
+        CU_ASSERT_TRUE(tl_has(db, k, v));
+    }
+    /* And after a restart (the record is read from the file again). */
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = tb_open(dir, &env, 1 << 20, "1024", "25");
+    tl_key(k, 1);
+    CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ECORRUPT);
+    tl_key(k, 2);
+    tb_big(v, 2, 0);
+    CU_ASSERT_TRUE(tl_has(db, k, v));
+    dk_buf_free(&b);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    tl_done(env, dir);
+}
+
 /* try_get never waits for a blob read: on an env without a non-blocking
  * read (the fault env) a value missing from the block cache is -EAGAIN,
  * even when the table block naming it is cached; once get has read it
@@ -582,6 +630,7 @@ static CU_TestInfo tb_tests[] = {
     {"manual_compaction_reclaims", test_manual_compaction_reclaims},
     {"overwrite_bounded", test_overwrite_bounded},
     {"corrupt_record", test_corrupt_record},
+    {"memtable_damage", test_memtable_damage},
     {"try_get_nowait", test_try_get_nowait},
     {"checkpoint", test_checkpoint},
     {"orphan_deleted", test_orphan_deleted},

@@ -9,7 +9,8 @@
  * thread; nothing depends on timing. The skip list keeps values longer
  * than 256 bytes apart from its nodes: every length reads back intact,
  * through find and the iterator, and the nodes of 10 KiB values lie
- * close together.
+ * close together. A long value keeps its crc32c (the one given, else its
+ * own) for the flush.
  */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "memtable.h"
+#include "util/crc32c.h"
 
 static dk_slice tm_key(char *buf, size_t cap, const char *pfx, unsigned i)
 {
@@ -253,7 +255,53 @@ static void test_values_apart(void)
     dk__lsm_sl_pool_unref(pool);
 }
 
+/* Long values keep a CRC: the caller's when given (the WAL encoder's;
+ * kept as given, not checked), else computed from the value; short ones
+ * (inline in the node) have none. */
+static void test_value_crc(void)
+{
+    lsm_memtable *m = dk__lsm_mem_new(1, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    static const size_t lens[] = {0, 1, 256, 257, 4096, 10240, 70000};
+    enum { NL = sizeof(lens) / sizeof(lens[0]) };
+    uint8_t *v = malloc(70000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    for (size_t i = 0; i < 70000; i++)
+        v[i] = (uint8_t)(i * 131 + 7);
+    char kb[32];
+    for (unsigned i = 0; i < NL; i++) {
+        dk_slice val = {v, lens[i]};
+        uint32_t given = 0x12345678u + i;
+        CU_ASSERT_EQUAL(dk__lsm_mem_add(m, 1 + 2 * i, LSM_TYPE_VALUE, tm_key(kb, sizeof(kb), "own-", i), val),
+                        0);
+        CU_ASSERT_EQUAL(dk__lsm_mem_add_crc(m, 2 + 2 * i, LSM_TYPE_VALUE, tm_key(kb, sizeof(kb), "given-", i),
+                                            val, &given),
+                        0);
+    }
+    for (unsigned i = 0; i < NL; i++) {
+        dk_slice got;
+        int type;
+        uint64_t seq;
+        uint32_t crc = 0;
+        CU_ASSERT_EQUAL_FATAL(
+            dk__lsm_mem_find(m, tm_key(kb, sizeof(kb), "own-", i), UINT64_MAX, &got, &type, &seq), 0);
+        CU_ASSERT_TRUE(got.len == lens[i] && (!got.len || memcmp(got.ptr, v, got.len) == 0));
+        CU_ASSERT_EQUAL(dk__lsm_sl_value_crc(got, &crc), lens[i] > 256);
+        if (lens[i] > 256)
+            CU_ASSERT_EQUAL(crc, dk_crc32c(v, lens[i]));
+        CU_ASSERT_EQUAL_FATAL(
+            dk__lsm_mem_find(m, tm_key(kb, sizeof(kb), "given-", i), UINT64_MAX, &got, &type, &seq), 0);
+        CU_ASSERT_TRUE(got.len == lens[i] && (!got.len || memcmp(got.ptr, v, got.len) == 0));
+        CU_ASSERT_EQUAL(dk__lsm_sl_value_crc(got, &crc), lens[i] > 256);
+        if (lens[i] > 256)
+            CU_ASSERT_EQUAL(crc, 0x12345678u + i);
+    }
+    free(v);
+    dk__lsm_mem_unref(m);
+}
+
 static CU_TestInfo tm_tests[] = {
+    {"value_crc", test_value_crc},
     {"filter_size", test_filter_size},
     {"filter_finds_added", test_filter_finds_added},
     {"filter_concurrent", test_filter_concurrent},
