@@ -581,8 +581,8 @@ static void test_digest_flag(void)
             CU_ASSERT_EQUAL(body.len, 9u); /* status 0 in one byte, then the digest */
         dk_buf frame = DK_BUF_INIT;
         frame_roundtrip(DK_MSG_REPLICA_VALUE, &body, &s, &frame);
+        CU_ASSERT_EQUAL(dk_msg_replica_digest_decode(s, &d2), 0); /* s points into frame */
         dk_buf_free(&frame);
-        CU_ASSERT_EQUAL_FATAL(dk_msg_replica_digest_decode(s, &d2), 0);
         CU_ASSERT_EQUAL(d2.status, ds[i].status);
         CU_ASSERT(d2.digest == ds[i].digest);
         CHECK_STRICT(dk_msg_replica_digest_decode, dk_msg_replica_digest, body);
