@@ -55,8 +55,8 @@
 /* RR_DAMAGED: the replica's copy is there but unreadable (a corrupt block
  * or object, DK_ECORRUPT). It is no answer, so the read waits for the
  * other replicas as for a failure, and it is repaired like a missing
- * copy: the replica's store replaces a damaged copy by the one sent. */
-/* RR_IDLE: not asked. RR_DIGEST: a digest read's answer not yet compared
+ * copy: the replica's store replaces a damaged copy by the one sent.
+ * RR_IDLE: not asked. RR_DIGEST: a digest read's answer not yet compared
  * with the own copy (dfound, digest); RR_SAME: one found equal to it, an
  * answer without bytes (the own copy stands for it). */
 enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED, RR_IDLE, RR_DIGEST, RR_SAME };
