@@ -26,7 +26,7 @@ bench_load_dk_load_SOURCES = bench/load/dk_load.c bench/load/load.h bench/load/l
 bench_load_dk_load_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS)
 bench_load_dk_load_LDADD = $(HTTP_PARSER_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS) -lm
 dist_noinst_SCRIPTS += bench/load/run-node.sh bench/load/run-cluster.sh bench/metrics/compare.sh \
-	bench/load/run-tls.sh bench/load/run-cpu.sh bench/load/run-cpu-cluster.sh bench/load/loops.sh \
+	bench/load/run-tls.sh bench/load/run-cpu.sh bench/load/run-cpu-cluster.sh bench/load/run-get-cluster.sh bench/load/loops.sh \
 	bench/load/peak-prof.sh
 EXTRA_DIST += bench/mem-bound.sh bench/load/common.sh bench/load/peer-dynomite.sh bench/load/README.md \
 	bench/load/stall-trace.sh bench/load/stall-timeline.py bench/load/stall-sample.py \

@@ -152,6 +152,11 @@ typedef struct known_metric {
  * counter. Kept sorted by name for the reader, not for lookup. */
 static const known_metric known[] = {
     {"cleanup_keys_dropped_total", "Keys dropped by cleanup because this node no longer owns them."},
+    {"coord_digest_mismatches_total",
+     "Digest reads whose digests (or presence) differed from this node's copy, "
+     "or failed: the read fell back to full reads of every replica."},
+    {"coord_digest_reads_total", "Replicas asked for a digest of their copy rather than the copy (quorum "
+                                 "reads that read this node's copy first)."},
     {"coord_forwards_total", "Writes forwarded to a replica of the key because this node is not one."},
     {"coord_pending_writes_total", "Writes also sent to pending replicas of a range being streamed."},
     {"coord_reads_total", "Reads this node coordinated."},

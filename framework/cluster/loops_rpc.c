@@ -103,7 +103,8 @@ typedef struct loops_relay {
     dk__loop *l;  /* the origin */
     dk_rpc_req *orig, *proxy;
     dk_frame_header h;
-    uint8_t type; /* the answer */
+    uint8_t type;   /* the answer */
+    uint16_t flags; /* the answer's (a digest read's) */
     dk_buf answer;
     size_t len;
     uint8_t body[];
@@ -125,16 +126,17 @@ static void loops_count_served(unsigned index)
 static void loops_relay_back(void *arg)
 {
     loops_relay *m = arg;
-    dk_rpc_reply_framed(m->orig, m->type, &m->answer);
+    dk_rpc_reply_flags(m->orig, m->type, m->flags, &m->answer);
     dk_buf_free(&m->answer);
     free(m);
 }
 
 /* Loop 0 (whichever thread answered the proxy): the answer goes back. */
-static void loops_relay_answered(void *arg, uint8_t type, dk_buf *frame)
+static void loops_relay_answered(void *arg, uint8_t type, uint16_t flags, dk_buf *frame)
 {
     loops_relay *m = arg;
     m->type = type;
+    m->flags = flags;
     m->answer = *frame;
     dk_buf_init(frame);
     if (dk_mailbox_post(m->l->mb, &m->mail, loops_relay_back, m) != 0)
@@ -158,6 +160,7 @@ static void loops_relay_start(dk__loop *l, dk_rpc_req *q, const dk_frame_header 
         m->orig = q;
         m->h = *h;
         m->type = 0;
+        m->flags = 0;
         dk_buf_init(&m->answer);
         m->len = body.len;
         if (body.len)

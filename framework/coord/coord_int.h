@@ -129,6 +129,9 @@ int dk__coord_call(dk_coord *c, const char *peer, const char *addr, uint8_t type
  * into it (no copy of the body); takes f's memory, also on error. */
 int dk__coord_call_framed(dk_coord *c, const char *peer, const char *addr, uint8_t type, dk_buf *f,
                           uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+/* The same with frame flags (DK_FRAME_*) in the request's header. */
+int dk__coord_call_flags(dk_coord *c, const char *peer, const char *addr, uint8_t type, uint16_t flags,
+                         dk_buf *f, uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
 
 /* Count one async step that is neither a job nor a call (e.g. a hint
  * store or a served replica request), and its end. */

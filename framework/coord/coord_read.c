@@ -19,6 +19,21 @@
  * on it, and replicas outside the R are repaired only by the sampled
  * reads, hints and anti-entropy (Cassandra's read_repair_chance trade).
  *
+ * Digest reads (Cassandra's data + digest read): when this node's own
+ * copy is among the R (it is read first), the other replicas of a client
+ * read are asked only for a digest of their copy (GET_REPLICA with
+ * DK_FRAME_DIGEST, rpc_frame.h), compared with the same digest of the own
+ * copy: when all are equal (found everywhere or missing everywhere), the
+ * read is answered from the own copy and no remote copy crosses the
+ * wire. Any difference (a digest or a presence that differs, a damaged
+ * copy, a digest read that failed, the own read failing) falls back to
+ * full reads of every live replica, then the reconciliation and read
+ * repair below, as when full answers disagree. A node that does not know
+ * the flag answers with the whole copy: such an answer is taken as any
+ * full answer (compared byte for byte). Sampled reads
+ * (read_repair_percent), X-Consistency: all, CAS reads and reads of a key
+ * this node holds no copy of read in full as before.
+ *
  * Reconciliation folds the answers with the resolvers' merge on the loop
  * (pure and bounded by max_siblings, or by the CRDT state limit), the
  * resolver chosen per object type (node/resolve.h).
@@ -27,6 +42,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "coord/coord_int.h"
 #include "node/host.h"
@@ -39,8 +55,11 @@
 /* RR_DAMAGED: the replica's copy is there but unreadable (a corrupt block
  * or object, DK_ECORRUPT). It is no answer, so the read waits for the
  * other replicas as for a failure, and it is repaired like a missing
- * copy: the replica's store replaces a damaged copy by the one sent. */
-enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED, RR_IDLE /* not asked */ };
+ * copy: the replica's store replaces a damaged copy by the one sent.
+ * RR_IDLE: not asked. RR_DIGEST: a digest read's answer not yet compared
+ * with the own copy (dfound, digest); RR_SAME: one found equal to it, an
+ * answer without bytes (the own copy stands for it). */
+enum { RR_PENDING = 0, RR_FOUND, RR_MISSING, RR_FAILED, RR_DAMAGED, RR_IDLE, RR_DIGEST, RR_SAME };
 
 typedef struct rop rop;
 
@@ -51,6 +70,8 @@ typedef struct rreply {
     rop *op;
     dk__replica rep;
     int state;
+    int dasked, dfound; /* asked for a digest; the digest answer found the key */
+    uint64_t digest;
     dk_buf raw;
     dk_slice lent;
     void *pin;
@@ -70,6 +91,7 @@ struct rop {
     dk_buf key;
     int needed, answered, timed_out, repair;
     int ask_all; /* every replica is (being) asked */
+    int digest;  /* the other replicas are asked for digests (header comment) */
     int launching, cb_due;
     int local_rc; /* the local read's outcome, set on the worker */
     unsigned refs;
@@ -242,7 +264,7 @@ static void rop_answer(rop *op, int status)
     if (op->answered)
         return;
     op->answered = 1;
-    op->res.acks = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING);
+    op->res.acks = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING) + rop_count(op, RR_SAME);
     op->res.needed = op->needed;
     op->res.replicas = (int)op->n;
     /* Every replica asked has answered the same and no other is asked:
@@ -292,9 +314,21 @@ static void rop_answer(rop *op, int status)
 
 static int rop_ask_next(rop *op);
 
+/* Leave digest reads: the replicas that answered with a digest are asked
+ * again, in full, with the others (rop_widen). */
+static void rop_undigest(rop *op)
+{
+    op->digest = 0;
+    for (uint32_t i = 0; i < op->n; i++)
+        if (op->rr[i].state == RR_DIGEST || op->rr[i].state == RR_SAME)
+            op->rr[i].state = RR_IDLE;
+}
+
 /* Every replica not asked yet is asked now (read repair). */
 static void rop_widen(rop *op)
 {
+    if (op->digest)
+        rop_undigest(op);
     if (op->ask_all)
         return;
     op->ask_all = 1;
@@ -303,16 +337,65 @@ static void rop_widen(rop *op)
         ;
 }
 
+/* Compare the digest answers with the own copy once it is read: equal
+ * ones become answers (RR_SAME); any difference, a damaged copy or a
+ * failed digest read, or the own read failing, falls back to full reads
+ * of every live replica. After a fall back, a digest answer still coming
+ * in is asked for again in full. */
+static void rop_digests(rop *op)
+{
+    if (!op->digest) {
+        int again = 0;
+        for (uint32_t i = 0; i < op->n; i++)
+            if (op->rr[i].state == RR_DIGEST) {
+                op->rr[i].state = RR_IDLE;
+                again = 1;
+            }
+        if (again && op->ask_all)
+            while (rop_ask_next(op))
+                ;
+        return;
+    }
+    const rreply *self = &op->rr[op->self_pos];
+    if (self->state == RR_PENDING || self->state == RR_IDLE)
+        return; /* not read yet, or on a worker: the digests wait for it */
+    int own = self->state == RR_FOUND || self->state == RR_MISSING, differ = !own, asked = 0;
+    uint64_t mine = 0;
+    if (self->state == RR_FOUND) {
+        dk_slice raw = rr_raw(self);
+        mine = XXH3_64bits(raw.ptr, raw.len);
+    }
+    for (uint32_t i = 0; i < op->n; i++) {
+        rreply *r = &op->rr[i];
+        asked |= r->dasked;
+        if (r->state == RR_DIGEST && own && r->dfound == (self->state == RR_FOUND) &&
+            (!r->dfound || r->digest == mine))
+            r->state = RR_SAME;
+        else if (r->state == RR_DIGEST || (r->dasked && (r->state == RR_FAILED || r->state == RR_DAMAGED)))
+            differ = 1;
+    }
+    if (!differ)
+        return;
+    if (!asked) { /* the own read failed before any digest was asked */
+        op->digest = 0;
+        return;
+    }
+    dk_metrics_add("coord_digest_mismatches_total", 1);
+    rop_widen(op);
+}
+
 static void rop_check(rop *op)
 {
+    rop_digests(op);
     while (!op->answered) {
-        int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING),
-            pending = rop_count(op, RR_PENDING);
+        int answers = rop_count(op, RR_FOUND) + rop_count(op, RR_MISSING) + rop_count(op, RR_SAME),
+            pending = rop_count(op, RR_PENDING) + rop_count(op, RR_DIGEST);
         if (answers >= op->needed) {
             if (op->repair && !rop_agree(op))
                 rop_widen(op);
             rop_answer(op, 0);
         } else if (answers + pending < op->needed && rop_ask_next(op)) {
+            rop_digests(op);
             continue;              /* one more asked in place of a failure */
         } else if (pending == 0) { /* final counts, as for writes */
             rop_answer(op, op->timed_out ? DK_ETIMEOUT : DK_EUNAVAILABLE);
@@ -366,7 +449,8 @@ static void rop_repair(rop *op)
     for (uint32_t i = 0; i < op->n; i++) {
         rreply *r = &op->rr[i];
         dk_slice have = rr_raw(r);
-        if (r->state == RR_FAILED || r->state == RR_PENDING || r->state == RR_IDLE ||
+        if (r->state == RR_FAILED || r->state == RR_PENDING || r->state == RR_IDLE || r->state == RR_DIGEST ||
+            r->state == RR_SAME ||
             (r->state == RR_FOUND && have.len == final.len && memcmp(have.ptr, final.data, final.len) == 0))
             continue;
         int rc;
@@ -436,7 +520,21 @@ static void remote_read_done(void *arg, int status, const dk_frame_header *h, dk
 {
     rreply *r = arg;
     rop *op = r->op;
-    if (status == 0) {
+    if (status == 0 && h->type == DK_MSG_REPLICA_VALUE && (h->flags & DK_FRAME_DIGEST)) {
+        /* a digest answer; found or missing it is compared in rop_digests */
+        dk_msg_replica_digest d;
+        status = dk_msg_replica_digest_decode(body, &d) == 0 ? d.status : DK_ECORRUPT;
+        if (status == 0 || status == DK_ENOTFOUND) {
+            r->state = RR_DIGEST;
+            r->dfound = status == 0;
+            r->digest = d.digest;
+            rop_check(op);
+            rop_unref(op);
+            return;
+        }
+    } else if (status == 0) {
+        /* A full answer, also to a digest read from a node that does not
+         * know DK_FRAME_DIGEST: compared byte for byte as any other. */
         dk_msg_replica_value v;
         dk_msg_error e;
         if (h->type == DK_MSG_REPLICA_VALUE && dk_msg_replica_value_decode(body, &v) == 0) {
@@ -525,12 +623,21 @@ static int rop_ask(rop *op, uint32_t i)
             left = left / 2 ? left / 2 : 1;
             break;
         }
-    dk_buf body = DK_BUF_INIT;
+    /* A digest read while the own copy is (being) read and can be compared. */
+    int own = op->digest ? op->rr[op->self_pos].state : RR_FAILED;
+    r->dasked = own == RR_FOUND || own == RR_MISSING || own == RR_PENDING;
+    dk_buf f = DK_BUF_INIT;
     dk_msg_get_replica m = {.key = dk_buf_slice(&op->key)};
-    int rc = dk_msg_get_replica_encode(&body, &m);
+    int rc = dk_rpc_frame_start(&f, op->key.len + 8);
     if (rc == 0)
-        rc = dk__coord_call(c, r->rep.id, r->rep.addr, DK_MSG_GET_REPLICA, &body, left, remote_read_done, r);
-    dk_buf_free(&body);
+        rc = dk_msg_get_replica_encode(&f, &m);
+    if (rc == 0)
+        rc = dk__coord_call_flags(c, r->rep.id, r->rep.addr, DK_MSG_GET_REPLICA,
+                                  r->dasked ? DK_FRAME_DIGEST : 0, &f, left, remote_read_done, r);
+    else
+        dk_buf_free(&f);
+    if (rc == 0 && r->dasked)
+        dk_metrics_add("coord_digest_reads_total", 1);
     return rc;
 }
 
@@ -598,6 +705,8 @@ static int rop_start(rop *op)
             op->order[k++] = (uint8_t)i;
     op->ask_all =
         (uint32_t)op->needed >= op->n || (op->repair && rop_sampled(op->c->cfg->cluster.read_repair_percent));
+    /* Digest reads for a client read that reads its own copy first. */
+    op->digest = op->cb && op->repair && !op->ask_all && op->self_pos >= 0 && op->rr[op->self_pos].rep.alive;
     if (op->ask_all)
         while (rop_ask_next(op))
             ;

@@ -230,13 +230,19 @@ static void coord_call_done(void *arg, int status, const dk_frame_header *h, dk_
 int dk__coord_call_framed(dk_coord *c, const char *peer, const char *addr, uint8_t type, dk_buf *f,
                           uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
 {
+    return dk__coord_call_flags(c, peer, addr, type, 0, f, deadline_ms, cb, arg);
+}
+
+int dk__coord_call_flags(dk_coord *c, const char *peer, const char *addr, uint8_t type, uint16_t flags,
+                         dk_buf *f, uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
+{
     coord_call *cc = malloc(sizeof(*cc));
     if (!cc) {
         dk_buf_free(f);
         return -ENOMEM;
     }
     *cc = (coord_call){c, cb, arg};
-    int rc = dk_rpc_call_framed(c->rpc, peer, addr, type, f, deadline_ms, coord_call_done, cc);
+    int rc = dk_rpc_call_flags(c->rpc, peer, addr, type, flags, f, deadline_ms, coord_call_done, cc);
     if (rc) {
         free(cc);
         return rc;

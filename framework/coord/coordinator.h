@@ -46,7 +46,12 @@
  * versions come back as siblings. When those answers differ, and on
  * [cluster] read_repair_percent of reads, every other alive replica is
  * asked too (metric coord_reads_widened_total); X-Consistency: all asks
- * them all. Reads never go to fallback nodes: they hold writes only as
+ * them all. When this node's copy is among the R, the others are asked
+ * only for a digest of theirs (metric coord_digest_reads_total) and the
+ * read is answered from this node's copy when all are equal; any
+ * difference falls back to full reads of every alive replica (metric
+ * coord_digest_mismatches_total) and the reconciliation below
+ * (coord_read.c). Reads never go to fallback nodes: they hold writes only as
  * hints, which are not readable, so sloppy and strict reads behave the
  * same. The remaining answers are awaited in the background (bounded by
  * request_timeout); then every replica that answered with a different or

@@ -17,8 +17,8 @@ framework_libdynkv_la_SOURCES += \
 	framework/coord/ae_layout.c framework/coord/ae_exchange.c framework/coord/ae_serve.c \
 	framework/coord/session_read.c framework/coord/session_read.h
 
-check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-coord-read tests/unit/test-coord-loops tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
-TESTS += tests/unit/test-coordinator tests/unit/test-coord-read tests/unit/test-coord-loops tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
+check_PROGRAMS += tests/unit/test-coordinator tests/unit/test-coord-read tests/unit/test-coord-digest tests/unit/test-coord-loops tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
+TESTS += tests/unit/test-coordinator tests/unit/test-coord-read tests/unit/test-coord-digest tests/unit/test-coord-loops tests/unit/test-scan tests/unit/test-merkle tests/unit/test-antientropy
 
 tests_unit_test_coordinator_SOURCES = tests/unit/test-coordinator.c tests/unit/tc_coord.h tests/unit/tc_cluster.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_coordinator_CFLAGS = $(DK_UNIT_CC)
@@ -31,6 +31,10 @@ tests_unit_test_coord_loops_LDADD = $(DK_UNIT_LINK)
 tests_unit_test_coord_read_SOURCES = tests/unit/test-coord-read.c tests/unit/tc_coord.h tests/unit/tc_cluster.h tests/unit/tc_loop.h tests/unit/cu_main.h
 tests_unit_test_coord_read_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_coord_read_LDADD = $(DK_UNIT_LINK)
+
+tests_unit_test_coord_digest_SOURCES = tests/unit/test-coord-digest.c tests/unit/tc_coord.h tests/unit/tc_cluster.h tests/unit/tc_loop.h tests/unit/cu_main.h
+tests_unit_test_coord_digest_CFLAGS = $(DK_UNIT_CC) $(XXHASH_CFLAGS)
+tests_unit_test_coord_digest_LDADD = $(DK_UNIT_LINK)
 
 tests_unit_test_scan_SOURCES = tests/unit/test-scan.c tests/unit/cu_main.h
 tests_unit_test_scan_CFLAGS = $(DK_UNIT_CC)

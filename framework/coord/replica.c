@@ -5,7 +5,9 @@
  *   PUT_REPLICA    merge the object into the local store (dk_store_merge on
  *                  a worker), or, with a hint target that is another node,
  *                  keep it as a hint for that node; answer ACK.
- *   GET_REPLICA    read the local copy; answer REPLICA_VALUE.
+ *   GET_REPLICA    read the local copy; answer REPLICA_VALUE, with the
+ *                  copy, or with DK_FRAME_DIGEST only its digest when the
+ *                  request has that flag (a quorum read's digest read).
  *   FORWARD_WRITE  coordinate the client write here (never forwarded again);
  *                  answer FORWARD_RESULT.
  *   STREAM_REQ, STREAM_DONE  range streaming (stream_source.c, stream.c).
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "coord/coord_int.h"
 #include "base/log.h"
@@ -44,10 +47,29 @@ static void replica_ack(dk_rpc_req *q, int status)
     dk_buf_free(&f);
 }
 
-/* Answer a GET_REPLICA with the local copy raw (rc 0) or the read's error;
- * the copy is encoded straight into the answer's frame. */
-static void replica_value(dk_rpc_req *q, int rc, const dk_buf *raw)
+/* Answer a digest read (DK_FRAME_DIGEST) with the digest of the local
+ * copy raw (rc 0) or the read's error. */
+static void replica_digest(dk_rpc_req *q, int rc, dk_slice raw)
 {
+    dk_buf f = DK_BUF_INIT;
+    int st = rc == 0 && raw.len == 0 ? DK_ECORRUPT : rc;
+    dk_msg_replica_digest d = {.status = st, .digest = st == 0 ? XXH3_64bits(raw.ptr, raw.len) : 0};
+    if (dk_rpc_frame_start(&f, 16) == 0 && dk_msg_replica_digest_encode(&f, &d) == 0)
+        dk_rpc_reply_flags(q, DK_MSG_REPLICA_VALUE, DK_FRAME_DIGEST, &f);
+    else
+        dk_rpc_reply_error(q, -ENOMEM, "out of memory");
+    dk_buf_free(&f);
+}
+
+/* Answer a GET_REPLICA with the local copy raw (rc 0) or the read's error;
+ * the copy is encoded straight into the answer's frame (its digest only
+ * for a digest read). */
+static void replica_value(dk_rpc_req *q, int rc, const dk_buf *raw, int digest)
+{
+    if (digest) {
+        replica_digest(q, rc, dk_buf_slice(raw));
+        return;
+    }
     dk_buf f = DK_BUF_INIT;
     int st = rc == 0 && raw->len == 0 ? DK_ECORRUPT : rc;
     dk_msg_replica_value v = {.status = st, .has_object = st == 0};
@@ -65,8 +87,8 @@ static void replica_value(dk_rpc_req *q, int rc, const dk_buf *raw)
 typedef struct replica_job {
     dk__job job;
     dk_rpc_req *q;
-    int put, rc;
-    dk_buf key, obj; /* put: the object; get: the local copy */
+    int put, digest, rc; /* digest: a get answered with the copy's digest */
+    dk_buf key, obj;     /* put: the object; get: the local copy */
 } replica_job;
 
 static void replica_run(dk__job *j)
@@ -91,7 +113,7 @@ static void replica_done(dk__job *j, int status)
     if (r->put)
         replica_ack(r->q, rc);
     else
-        replica_value(r->q, rc, &r->obj);
+        replica_value(r->q, rc, &r->obj, r->digest);
     dk_buf_free(&r->key);
     dk_buf_free(&r->obj);
     free(r);
@@ -122,14 +144,39 @@ static void replica_async_ready(void *arg)
     dk__coord_post(a->c, &a->posted, replica_async_done);
 }
 
-static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj);
+static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, int digest, dk_slice key, dk_slice obj);
+
+/* A digest read from memory on the loop: the engine's copy borrowed (no
+ * copy of the value), hashed, given back. Returns 0 when answered,
+ * -EAGAIN when the read needs the disk, DK_EUNSUPPORTED when the engine
+ * does not lend. */
+static int replica_try_digest(dk_store *st, dk_rpc_req *q, dk_slice key)
+{
+    dk_slice lent = {NULL, 0};
+    void *pin = NULL;
+    dk_object o;
+    dk_object_init(&o);
+    int rc = dk_store_try_get_lent(st, key, &lent, &o, &pin);
+    dk_object_free(&o);
+    if (rc == DK_EUNSUPPORTED)
+        return rc;
+    if (rc != -EAGAIN)
+        replica_digest(q, rc, lent);
+    if (pin)
+        dk_store_release(st, pin);
+    return rc == -EAGAIN ? rc : 0;
+}
 
 /* Answer q on the loop when the store can without blocking: a GET from
  * memory, a PUT queued to the engine. Returns 0 when answered or under
  * way, -EAGAIN for the worker. */
-static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj, dk_buf *hold)
+static int replica_try(dk_coord *c, dk_rpc_req *q, int put, int digest, dk_slice key, dk_slice obj,
+                       dk_buf *hold)
 {
     dk_store *st = c->node->store;
+    int drc = !put && digest ? replica_try_digest(st, q, key) : DK_EUNSUPPORTED;
+    if (drc != DK_EUNSUPPORTED)
+        return drc;
     if (!put) {
         dk_buf raw = DK_BUF_INIT;
         dk_object o;
@@ -137,7 +184,7 @@ static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_sli
         int rc = dk_store_try_get(st, key, &raw, &o);
         dk_object_free(&o);
         if (rc != -EAGAIN)
-            replica_value(q, rc, &raw);
+            replica_value(q, rc, &raw, digest);
         dk_buf_free(&raw);
         return rc == -EAGAIN ? rc : 0;
     }
@@ -158,24 +205,24 @@ static int replica_try(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_sli
     return 0;
 }
 
-static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
+static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, int digest, dk_slice key, dk_slice obj)
 {
     /* A put keeps the object: from the frame's own memory when the
      * transport hands it over (the store takes it for an absent key),
      * which key and obj still point into. */
     dk_buf hold = DK_BUF_INIT;
     int took = put && dk_rpc_req_take_frame(q, &hold) == 0;
-    int rc = replica_try(c, q, put, key, obj, took ? &hold : NULL);
+    int rc = replica_try(c, q, put, digest, key, obj, took ? &hold : NULL);
     if (rc == 0) {
         dk_buf_free(&hold);
         return;
     }
-    replica_job_queue(c, q, put, key, obj);
+    replica_job_queue(c, q, put, digest, key, obj);
     dk_buf_free(&hold);
 }
 
 /* The request on a worker: key and obj copied into the job. */
-static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key, dk_slice obj)
+static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, int digest, dk_slice key, dk_slice obj)
 {
     if (put)
         dk_metrics_add("replica_writes_worker_total", 1);
@@ -184,6 +231,7 @@ static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, dk_slice key,
     if (rc == 0) {
         r->q = q;
         r->put = put;
+        r->digest = digest;
         r->job.run = replica_run;
         r->job.done = replica_done;
         if ((rc = dk_buf_append(&r->key, key.ptr, key.len)) == 0 && put)
@@ -326,7 +374,7 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         } else if (m.hint_target[0] && strcmp(m.hint_target, c->self) != 0) {
             replica_hint(c, q, &m);
         } else {
-            replica_queue(c, q, 1, m.key, m.object);
+            replica_queue(c, q, 1, 0, m.key, m.object);
         }
         return;
     }
@@ -336,7 +384,7 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
             dk_rpc_reply_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
         } else {
             dk_metrics_add("replica_reads_total", 1);
-            replica_queue(c, q, 0, m.key, (dk_slice){NULL, 0});
+            replica_queue(c, q, 0, (h->flags & DK_FRAME_DIGEST) != 0, m.key, (dk_slice){NULL, 0});
         }
         return;
     }

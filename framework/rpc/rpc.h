@@ -90,10 +90,11 @@ typedef void (*dk_rpc_cb)(void *arg, int status, const dk_frame_header *h, dk_sl
  * instance's loop, or closes it), or nonzero to have it served here. */
 typedef int (*dk_rpc_spread_fn)(void *arg, int fd);
 
-/* A relayed request's answer (dk_rpc_req_relay): the type and the frame
- * begun by dk_rpc_frame_start with the answer's body in it (f.len 0 when
- * it could not be encoded), taken by the callee. */
-typedef void (*dk_rpc_relay_fn)(void *arg, uint8_t type, dk_buf *frame);
+/* A relayed request's answer (dk_rpc_req_relay): the type, the frame
+ * flags (DK_FRAME_*, dk_rpc_reply_flags) and the frame begun by
+ * dk_rpc_frame_start with the answer's body in it (f.len 0 when it could
+ * not be encoded), taken by the callee. */
+typedef void (*dk_rpc_relay_fn)(void *arg, uint8_t type, uint16_t flags, dk_buf *frame);
 
 /* Configuration; zero numeric fields take the defaults in brackets. The
  * strings are copied by dk_rpc_start. */
@@ -179,6 +180,10 @@ int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t t
 int dk_rpc_frame_start(dk_buf *f, size_t body_hint);
 int dk_rpc_call_framed(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
+/* dk_rpc_call_framed with frame flags (DK_FRAME_*, rpc_frame.h) in the
+ * request's header; the answer's header (and its flags) reaches cb. */
+int dk_rpc_call_flags(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, uint16_t flags,
+                      dk_buf *f, uint64_t deadline_ms, dk_rpc_cb cb, void *arg);
 
 /*
  * A value that frames carry without copying it (written with writev from
@@ -229,6 +234,9 @@ int dk_rpc_req_take_frame(dk_rpc_req *q, dk_buf *out);
  */
 int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len);
 int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *f);
+/* dk_rpc_reply_framed with frame flags in the answer's header (a relayed
+ * request's relay gets them with the frame). */
+int dk_rpc_reply_flags(dk_rpc_req *q, uint8_t type, uint16_t flags, dk_buf *f);
 
 /* Answer q with an error frame (DK_MSG_ERROR: code and message; an empty
  * one when it cannot be encoded), as dk_rpc_reply. Loop thread. */

@@ -181,8 +181,8 @@ static void probe_cb(void *arg, int status, const dk_frame_header *h, dk_slice b
 }
 
 static void out_send_on(rpc_conn *c, rpc_out *o);
-static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, dk_buf *f, dk_rpc_lent *lent, size_t split,
-                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg, int *rc);
+static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, uint16_t flags, dk_buf *f, dk_rpc_lent *lent,
+                        size_t split, uint64_t deadline_ms, dk_rpc_cb cb, void *arg, int *rc);
 
 /* Check that c still carries traffic: PING it unless a probe is already out. */
 static void conn_probe(rpc_conn *c)
@@ -196,7 +196,7 @@ static void conn_probe(rpc_conn *c)
     if (!rc)
         rc = dk_msg_ping_encode(&b, &ping);
     rpc_out *o =
-        rc ? NULL : out_new(r, c->peer, DK_MSG_PING, &b, NULL, 0, r->probe_timeout_ms, probe_cb, c, &rc);
+        rc ? NULL : out_new(r, c->peer, DK_MSG_PING, 0, &b, NULL, 0, r->probe_timeout_ms, probe_cb, c, &rc);
     dk_buf_free(&b);
     if (!o)
         return;
@@ -220,8 +220,8 @@ static void out_timeout(uv_timer_t *t)
  * finished here with the request's id, its memory taken; with lent, the
  * lent value goes in at split, and o takes a reference) and running
  * deadline; the caller places it. NULL with *rc set on failure. */
-static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, dk_buf *f, dk_rpc_lent *lent, size_t split,
-                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg, int *rc)
+static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, uint16_t flags, dk_buf *f, dk_rpc_lent *lent,
+                        size_t split, uint64_t deadline_ms, dk_rpc_cb cb, void *arg, int *rc)
 {
     rpc_out *o = r->out_pool;
     if (o) {
@@ -246,8 +246,9 @@ static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, dk_buf *f, dk_rpc_
     o->start_ns = uv_hrtime();
     o->frame = *f;
     dk_buf_init(f);
-    *rc = lent ? dk_frame_finish_lent(&o->frame, 0, split, (dk_slice){lent->ptr, lent->len}, type, 0, o->id)
-               : dk_frame_finish(&o->frame, 0, type, 0, o->id);
+    *rc =
+        lent ? dk_frame_finish_lent(&o->frame, 0, split, (dk_slice){lent->ptr, lent->len}, type, flags, o->id)
+             : dk_frame_finish(&o->frame, 0, type, flags, o->id);
     if (*rc) {
         dk_buf_free(&o->frame);
         free(o);
@@ -606,8 +607,8 @@ int dk_rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t t
 
 /* dk_rpc_call_framed and dk_rpc_call_lent (lent: the value that goes in
  * at split). */
-static int rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
-                    dk_rpc_lent *lent, size_t split, uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
+static int rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, uint16_t flags,
+                    dk_buf *f, dk_rpc_lent *lent, size_t split, uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
 {
     struct sockaddr_storage ss;
     int rc = 0;
@@ -623,7 +624,7 @@ static int rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8
         dk_buf_free(f);
         return rc;
     }
-    rpc_out *o = out_new(r, p, type, f, lent, split, deadline_ms, cb, arg, &rc);
+    rpc_out *o = out_new(r, p, type, flags, f, lent, split, deadline_ms, cb, arg, &rc);
     if (!o)
         return rc;
     int in_progress = !TAILQ_EMPTY(&p->conns);
@@ -640,7 +641,13 @@ static int rpc_call(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8
 int dk_rpc_call_framed(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
                        uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
 {
-    return rpc_call(r, peer_id, peer_addr, type, f, NULL, 0, deadline_ms, cb, arg);
+    return rpc_call(r, peer_id, peer_addr, type, 0, f, NULL, 0, deadline_ms, cb, arg);
+}
+
+int dk_rpc_call_flags(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, uint16_t flags,
+                      dk_buf *f, uint64_t deadline_ms, dk_rpc_cb cb, void *arg)
+{
+    return rpc_call(r, peer_id, peer_addr, type, flags, f, NULL, 0, deadline_ms, cb, arg);
 }
 
 int dk_rpc_call_lent(dk_rpc *r, const char *peer_id, const char *peer_addr, uint8_t type, dk_buf *f,
@@ -654,7 +661,7 @@ int dk_rpc_call_lent(dk_rpc *r, const char *peer_id, const char *peer_addr, uint
         dk_buf_free(f);
         return DK_ETOOBIG;
     }
-    return rpc_call(r, peer_id, peer_addr, type, f, lent, split, deadline_ms, cb, arg);
+    return rpc_call(r, peer_id, peer_addr, type, 0, f, lent, split, deadline_ms, cb, arg);
 }
 
 /* dk_rpc_stop's client half: every pending request fails with DK_ECLOSED

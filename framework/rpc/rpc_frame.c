@@ -396,6 +396,37 @@ int dk_msg_replica_value_decode(dk_slice body, dk_msg_replica_value *m)
     return rd_done(&r);
 }
 
+int dk_msg_replica_digest_encode(dk_buf *out, const dk_msg_replica_digest *m)
+{
+    if (m->status != 0 && m->digest != 0)
+        return -EINVAL;
+    wr w;
+    wr_init(&w, out);
+    wr_svarint(&w, m->status);
+    if (m->status == 0) {
+        uint8_t le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (uint8_t)(m->digest >> (8 * i));
+        wr_bytes(&w, le, sizeof(le));
+    }
+    return wr_done(&w);
+}
+
+int dk_msg_replica_digest_decode(dk_slice body, dk_msg_replica_digest *m)
+{
+    rd r;
+    rd_init(&r, body);
+    m->status = rd_s32(&r);
+    m->digest = 0;
+    if (!r.bad && m->status == 0) {
+        uint8_t le[8] = {0};
+        rd_fixed(&r, le, sizeof(le));
+        for (int i = 0; i < 8; i++)
+            m->digest |= (uint64_t)le[i] << (8 * i);
+    }
+    return rd_done(&r);
+}
+
 int dk_msg_ack_encode(dk_buf *out, const dk_msg_ack *m)
 {
     wr w;

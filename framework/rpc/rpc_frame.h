@@ -82,6 +82,17 @@ enum {
     DK_MSG__MAX = 24            /* numbers without a name in between are not valid types */
 };
 
+/* Frame flags (header bytes 4..5). A node that does not know a flag
+ * ignores it: the frame means what it means without the flag, so a flag
+ * may only ask for something the old answer also satisfies.
+ *
+ * DK_FRAME_DIGEST: on GET_REPLICA, answer with a digest of the local copy
+ * rather than the copy; on REPLICA_VALUE, the body is a
+ * dk_msg_replica_digest. A node that does not know it answers with the
+ * whole copy (a REPLICA_VALUE without the flag), which the requester
+ * must accept as well. */
+#define DK_FRAME_DIGEST 0x1u
+
 typedef struct dk_frame_header {
     uint8_t version, type;
     uint16_t flags;
@@ -208,6 +219,16 @@ typedef struct dk_msg_replica_value {
 } dk_msg_replica_value;
 int dk_msg_replica_value_encode(dk_buf *out, const dk_msg_replica_value *m);
 int dk_msg_replica_value_decode(dk_slice body, dk_msg_replica_value *m);
+
+/* REPLICA_VALUE with DK_FRAME_DIGEST: status as in dk_msg_replica_value,
+ * and with status 0 the XXH3_64bits of the local copy's stored encoding
+ * (the bytes a REPLICA_VALUE would carry), 8 bytes little-endian. */
+typedef struct dk_msg_replica_digest {
+    int32_t status;
+    uint64_t digest; /* 0 unless status is 0 */
+} dk_msg_replica_digest;
+int dk_msg_replica_digest_encode(dk_buf *out, const dk_msg_replica_digest *m);
+int dk_msg_replica_digest_decode(dk_slice body, dk_msg_replica_digest *m);
 
 /* ACK: the outcome of a PUT_REPLICA (0 or an error code). */
 typedef struct dk_msg_ack {

@@ -394,14 +394,14 @@ int dk_rpc_reply(dk_rpc_req *q, uint8_t type, const void *body, size_t len)
 }
 
 /* A relayed request's answer: its frame, unfinished, to the relay. */
-static int server_relay_answer(dk_rpc_req *q, uint8_t type, dk_buf *f)
+static int server_relay_answer(dk_rpc_req *q, uint8_t type, uint16_t flags, dk_buf *f)
 {
     int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
              : f->len < DK_FRAME_HEADER_LEN                                          ? -ENOMEM
                                                                                      : 0;
     if (rc)
         dk_buf_free(f);
-    q->relay(q->relay_arg, type, f);
+    q->relay(q->relay_arg, type, flags, f);
     dk_buf_free(f);
     free(q);
     return rc;
@@ -421,14 +421,19 @@ dk_rpc_req *dk_rpc_req_relay(const dk_rpc_req *q, dk_rpc_relay_fn fn, void *arg)
 
 int dk_rpc_reply_framed(dk_rpc_req *q, uint8_t type, dk_buf *framed)
 {
+    return dk_rpc_reply_flags(q, type, 0, framed);
+}
+
+int dk_rpc_reply_flags(dk_rpc_req *q, uint8_t type, uint16_t flags, dk_buf *framed)
+{
     rpc_conn *c = q->conn;
     dk_buf f = *framed;
     dk_buf_init(framed);
     if (q->relay)
-        return server_relay_answer(q, type, &f);
+        return server_relay_answer(q, type, flags, &f);
     int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
              : f.len < DK_FRAME_HEADER_LEN                                           ? -ENOMEM
-                                           : dk_frame_finish(&f, 0, type, 0, q->id);
+                                           : dk_frame_finish(&f, 0, type, flags, q->id);
     if (c) {
         TAILQ_REMOVE(&c->reqs, q, link);
         int was_full = c->outstanding-- >= c->r->max_outstanding;

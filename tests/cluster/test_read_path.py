@@ -6,15 +6,20 @@ read is sampled, no hints, no scheduled anti-entropy):
      exactly 2 replica reads (the nodes' dynkv_replica_reads_total summed:
      each node counts the copies it reads for a coordinator, its own
      included), at one 1, at all 3: replicas that agree are not all read.
+     The quorum GET's second read is a digest read: the coordinator's
+     dynkv_coord_digest_reads_total + 1, no mismatch counted.
      "rk" = "v2" with its context and W=all: both other replicas apply
      the coordinator's copy as it came (dynkv_merges_superseded_total + 2,
      dynkv_merges_resolved_total unchanged).
   2. On the lsm engine (a restarted node keeps its data): "sk" = "old"
      with W=all; n3 is killed; "sk" = "new" with W=quorum (no hints, so
      n3 misses it); n3 restarts still holding "old".  A quorum GET through
-     n3 reads n3's own copy first ("old"), sees the next replica differ,
-     asks the third too (3 replica reads, dynkv_coord_reads_widened_total
-     + 1), answers "new", and read repair gives n3 "new" (within 30 s).
+     n3 reads n3's own copy first ("old"), asks the next replica for a
+     digest, sees it differ (dynkv_coord_digest_mismatches_total + 1),
+     reads both others in full (4 replica reads: own, digest, two full;
+     dynkv_coord_reads_widened_total + 1), answers "new", and read repair
+     gives n3 "new" (within 30 s).  Quorum GETs through every node then
+     answer "new" with digest reads that match.
 """
 
 import time
@@ -50,7 +55,10 @@ def test_quorum_get_reads_r_replicas(make_cluster):
     r = put(c.nodes[0], "rk", "v1", cl="all")
     assert r.status == 200, r
     for n in c.nodes:
+        d0, m0 = metric(n, "coord_digest_reads_total"), metric(n, "coord_digest_mismatches_total")
         assert reads_of(c, n, "rk", "quorum", b"v1", 2) == 2, n.id
+        assert metric(n, "coord_digest_reads_total") == d0 + 1, n.id
+        assert metric(n, "coord_digest_mismatches_total") == m0, n.id
         assert reads_of(c, n, "rk", "one", b"v1", 1) == 1, n.id
         assert reads_of(c, n, "rk", "all", b"v1", 3) == 3, n.id
 
@@ -83,9 +91,16 @@ def test_stale_replica_is_repaired(make_cluster):
     assert holders(c, "sk", b"old") == ["n3"]    # stale
 
     widened = metric(n3, "coord_reads_widened_total")
-    assert reads_of(c, n3, "sk", "quorum", b"new", 3) == 3
+    mism = metric(n3, "coord_digest_mismatches_total")
+    assert reads_of(c, n3, "sk", "quorum", b"new", 4) == 4
     assert metric(n3, "coord_reads_widened_total") == widened + 1
+    assert metric(n3, "coord_digest_mismatches_total") == mism + 1
     ok = wait_until(lambda: len(holders(c, "sk", b"new")) == 3, 30.0, 0.2)
     assert ok, "read repair left 'new' only on %s" % holders(c, "sk", b"new")
-    # repaired: the replicas agree again, so R reads suffice
-    assert reads_of(c, n3, "sk", "quorum", b"new", 2) == 2
+    # repaired: the replicas agree again, so R reads suffice, the second
+    # a digest that matches
+    for n in c.nodes:
+        d0, m0 = metric(n, "coord_digest_reads_total"), metric(n, "coord_digest_mismatches_total")
+        assert reads_of(c, n, "sk", "quorum", b"new", 2) == 2, n.id
+        assert metric(n, "coord_digest_reads_total") == d0 + 1, n.id
+        assert metric(n, "coord_digest_mismatches_total") == m0, n.id

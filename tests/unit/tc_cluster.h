@@ -43,6 +43,8 @@ typedef struct tnode {
     dk_rpc *rpc;
     dk_coord *coord;
     int alive, blackhole, stopped;
+    int nodigest;               /* serves GET_REPLICA as a node without DK_FRAME_DIGEST */
+    int digest_gets, full_gets; /* GET_REPLICA requests received, by kind */
     dk_rpc_req *held[TC_HELD_MAX];
     int n_held;
 } tnode;
@@ -138,7 +140,16 @@ static inline void tc_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h,
         dk_buf_free(&b);
         return;
     }
-    dk_coord_on_rpc(n->coord, q, h, body);
+    dk_frame_header hh = *h;
+    if (h->type == DK_MSG_GET_REPLICA) {
+        if (n->nodigest)
+            hh.flags &= (uint16_t)~DK_FRAME_DIGEST; /* an older node ignores the flag */
+        if (hh.flags & DK_FRAME_DIGEST)
+            n->digest_gets++;
+        else
+            n->full_gets++;
+    }
+    dk_coord_on_rpc(n->coord, q, &hh, body);
 }
 
 /* Initialise the loop and its ticker for count nodes (quiet logs). */

@@ -41,6 +41,7 @@ typedef struct node {
 typedef struct res {
     int calls, status, again_rc;
     uint8_t type;
+    uint16_t flags; /* the answer's frame flags */
     char body[64];
     size_t len;
     uint64_t at_ns;
@@ -69,12 +70,21 @@ static inline void loop_teardown(void)
     CU_ASSERT(uv_loop_close(&loop) == 0);
 }
 
-/* Handler: answer at once with REPLICA_VALUE echoing the body, or hold the
+/* Handler: answer at once with REPLICA_VALUE echoing the body (with the
+ * frame flag DK_FRAME_DIGEST when the body ends in ":flag"), or hold the
  * request for the test to answer later. */
 static inline void on_req(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     node *n = arg;
     (void)h;
+    if ((!n->hold || n->n_held == HELD_MAX) && body.len >= 5 &&
+        memcmp(body.ptr + body.len - 5, ":flag", 5) == 0) {
+        dk_buf f = DK_BUF_INIT;
+        CU_ASSERT(dk_rpc_frame_start(&f, body.len) == 0 && dk_buf_append(&f, body.ptr, body.len) == 0);
+        CU_ASSERT(dk_rpc_reply_flags(q, DK_MSG_REPLICA_VALUE, DK_FRAME_DIGEST, &f) == 0);
+        dk_buf_free(&f);
+        return;
+    }
     if (!n->hold || n->n_held == HELD_MAX) {
         CU_ASSERT(dk_rpc_reply(q, DK_MSG_REPLICA_VALUE, body.ptr, body.len) == 0);
         return;
@@ -203,6 +213,7 @@ static inline void on_res(void *arg, int status, const dk_frame_header *h, dk_sl
     if (status == 0) {
         CU_ASSERT_PTR_NOT_NULL(h);
         x->type = h->type;
+        x->flags = h->flags;
         x->len = body.len < sizeof(x->body) - 1 ? body.len : sizeof(x->body) - 1;
         memcpy(x->body, body.ptr, x->len);
         x->body[x->len] = 0;

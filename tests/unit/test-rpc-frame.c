@@ -550,6 +550,53 @@ static void test_roundtrip_forward(void)
     dk_buf_free(&frame);
 }
 
+/* The digest read's frame flag (DK_FRAME_DIGEST) through the in-place
+ * encoder the transport uses, and REPLICA_VALUE's digest body: status,
+ * then with status 0 the digest as 8 little-endian bytes. */
+static void test_digest_flag(void)
+{
+    dk_buf f = DK_BUF_INIT, body = DK_BUF_INIT;
+    size_t start;
+    dk_msg_get_replica g = {{(const uint8_t *)"k", 1}}, g2;
+    CU_ASSERT_EQUAL_FATAL(dk_frame_begin(&f, &start), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_get_replica_encode(&f, &g), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_frame_finish(&f, start, DK_MSG_GET_REPLICA, DK_FRAME_DIGEST, 7), 0);
+    CU_ASSERT_EQUAL(f.data[4], DK_FRAME_DIGEST); /* flags, little-endian at offset 4 */
+    CU_ASSERT_EQUAL(f.data[5], 0);
+    dk_frame_header h;
+    dk_slice s;
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(dk_frame_decode(f.data, f.len, &h, &s, err, sizeof(err)), (ssize_t)f.len);
+    CU_ASSERT_EQUAL(h.flags, DK_FRAME_DIGEST);
+    CU_ASSERT_EQUAL(h.type, DK_MSG_GET_REPLICA);
+    CU_ASSERT_EQUAL(dk_msg_get_replica_decode(s, &g2), 0); /* the body is the plain one */
+
+    const dk_msg_replica_digest ds[4] = {
+        {0, 0x0123456789abcdefULL}, {0, 0}, {DK_ENOTFOUND, 0}, {DK_ECORRUPT, 0}};
+    for (int i = 0; i < 4; i++) {
+        dk_msg_replica_digest d2;
+        dk_buf_reset(&body);
+        CU_ASSERT_EQUAL_FATAL(dk_msg_replica_digest_encode(&body, &ds[i]), 0);
+        if (ds[i].status == 0)
+            CU_ASSERT_EQUAL(body.len, 9u); /* status 0 in one byte, then the digest */
+        dk_buf frame = DK_BUF_INIT;
+        frame_roundtrip(DK_MSG_REPLICA_VALUE, &body, &s, &frame);
+        CU_ASSERT_EQUAL(dk_msg_replica_digest_decode(s, &d2), 0); /* s points into frame */
+        dk_buf_free(&frame);
+        CU_ASSERT_EQUAL(d2.status, ds[i].status);
+        CU_ASSERT(d2.digest == ds[i].digest);
+        CHECK_STRICT(dk_msg_replica_digest_decode, dk_msg_replica_digest, body);
+    }
+    dk_buf_reset(&body);
+    CU_ASSERT_EQUAL_FATAL(dk_msg_replica_digest_encode(&body, &ds[0]), 0);
+    CU_ASSERT_EQUAL(body.data[1], 0xef); /* the digest's low byte first */
+    CU_ASSERT_EQUAL(body.data[8], 0x01);
+    dk_msg_replica_digest bad = {DK_ENOTFOUND, 1}; /* a digest without a copy */
+    CU_ASSERT_EQUAL(dk_msg_replica_digest_encode(&body, &bad), -EINVAL);
+    dk_buf_free(&body);
+    dk_buf_free(&f);
+}
+
 static CU_TestInfo frame_tests[] = {
     {"HELLO and HELLO_ACK round trip", test_roundtrip_hello},
     {"every other message round trips", test_roundtrip_others},
@@ -559,6 +606,7 @@ static CU_TestInfo frame_tests[] = {
     {"oversized, wrong magic, version, reserved, type", test_bad_headers},
     {"field limits on encode and decode", test_field_limits},
     {"handshake proofs, session keys, frame MACs", test_auth_kat},
+    {"the digest flag and REPLICA_VALUE's digest body", test_digest_flag},
     CU_TEST_INFO_NULL,
 };
 

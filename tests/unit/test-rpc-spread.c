@@ -49,11 +49,11 @@ typedef struct relay_ctx {
 
 /* The relay's answer: finished and written on the original's connection
  * (here the same thread; on loops it comes back by mailbox). */
-static void relay_answered(void *arg, uint8_t type, dk_buf *frame)
+static void relay_answered(void *arg, uint8_t type, uint16_t flags, dk_buf *frame)
 {
     relay_ctx *x = arg;
     CU_ASSERT(frame->len > 0);
-    CU_ASSERT(dk_rpc_reply_framed(x->orig, type, frame) == 0);
+    CU_ASSERT(dk_rpc_reply_flags(x->orig, type, flags, frame) == 0);
     CU_ASSERT(frame->len == 0);
     free(x);
 }
@@ -151,6 +151,15 @@ static void test_spread_and_relay(void)
     CU_ASSERT(call_sync(&c, &a, "after") == 0);
     sa2 = stats(&a2);
     CU_ASSERT(sa2.auth_failures == 0 && sa2.bad_frames == 0 && sa2.requests_in == 5);
+    /* An answer's frame flags (a digest read's REPLICA_VALUE) reach the
+     * requester, relayed or not. */
+    res r5 = {0}, r6 = {0};
+    CU_ASSERT_FATAL(call(&c, &a, "relay:flag", 2000, &r5) == 0);
+    CU_ASSERT_FATAL(call(&c, &a, "plain:flag", 2000, &r6) == 0);
+    SPIN(r5.calls && r6.calls, 2000);
+    CU_ASSERT(r5.status == 0 && r5.flags == DK_FRAME_DIGEST && strcmp(r5.body, "relay:flag") == 0);
+    CU_ASSERT(r6.status == 0 && r6.flags == DK_FRAME_DIGEST && strcmp(r6.body, "plain:flag") == 0);
+    CU_ASSERT(r1.flags == 0 && r2.flags == 0);
 
     /* A relayed request whose connection dies before the answer: the
      * answer is dropped and the request freed (ASan checks). */
