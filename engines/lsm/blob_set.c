@@ -282,9 +282,6 @@ int dk__lsm_blob_fetch(lsm_blobs *s, dk_slice ukey, dk_slice ref, unsigned flags
             atomic_fetch_add_explicit(&s->st.cache_hits, 1, memory_order_relaxed);
             out->h = h;
             out->value = (dk_slice){h->data + n - r.len, (size_t)r.len};
-            /* The value's first line is read next (the object header),
-             * after the read state is released: start its miss now. */
-            __builtin_prefetch(out->value.ptr);
             return 0;
         }
         dk__lsm_cache_release(s->cache, h); /* not this key's record: read it */
