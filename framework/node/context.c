@@ -14,9 +14,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
 #include "node/context.h"
+#include "node/hmac.h"
 #include "util/base64.h"
 #include "util/errors.h"
 #include "util/vv.h"
@@ -24,24 +23,22 @@
 /*
  * HMAC-SHA256 truncated, for context tokens and for session tokens
  * (node/session.c, under its own derived key). Every GET and write answer
- * carries one of each, so the keyed HMAC state is kept per thread for the
- * last CTX_MAC_SLOTS keys: a call re-initialises it with the key already
- * absorbed (EVP_MAC_init with no key), instead of fetching the algorithm
- * and hashing the key each time, which one-shot HMAC() does (a fifth of
- * a GET's user CPU in a profile). Two slots, so the context key and the
- * session key do not evict each other on every answer. The cache is freed
- * when its thread ends.
+ * carries one of each, so the keyed HMAC state (node/hmac.h) is kept per
+ * thread for the last CTX_MAC_SLOTS keys: a call costs the two digests of
+ * the message, instead of fetching the algorithm and hashing the key each
+ * time, which one-shot HMAC() does (a fifth of a GET's user CPU in a
+ * profile). Two slots, so the context key and the session key do not
+ * evict each other on every answer. The cache is freed when its thread
+ * ends.
  */
 #define CTX_MAC_SLOTS 2
 
 typedef struct ctx_mac_slot {
     uint8_t key[DK_CONTEXT_KEY_LEN];
-    int keyed;
-    EVP_MAC_CTX *ctx;
+    dk_hmac *h; /* keyed with key, or NULL */
 } ctx_mac_slot;
 
 typedef struct ctx_mac_cache {
-    EVP_MAC *mac;
     ctx_mac_slot slot[CTX_MAC_SLOTS];
     unsigned next;                           /* the slot a new key takes */
     struct ctx_mac_cache *prev, *next_cache; /* every thread's, so a live one is always reachable */
@@ -65,10 +62,9 @@ static void ctx_mac_cache_free(void *arg)
         m->next_cache->prev = m->prev;
     pthread_mutex_unlock(&ctx_mac_mu);
     for (unsigned i = 0; i < CTX_MAC_SLOTS; i++) {
-        EVP_MAC_CTX_free(m->slot[i].ctx);
+        dk_hmac_free(m->slot[i].h);
         OPENSSL_cleanse(m->slot[i].key, sizeof(m->slot[i].key));
     }
-    EVP_MAC_free(m->mac);
     free(m);
 }
 
@@ -85,12 +81,10 @@ static ctx_mac_cache *ctx_mac_thread(void)
     ctx_mac_cache *m = pthread_getspecific(ctx_mac_tls);
     if (m)
         return m;
-    int ok = (m = calloc(1, sizeof(*m))) && (m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL));
-    for (unsigned i = 0; ok && i < CTX_MAC_SLOTS; i++)
-        ok = (m->slot[i].ctx = EVP_MAC_CTX_new(m->mac)) != NULL;
-    if (!ok || pthread_setspecific(ctx_mac_tls, m) != 0) {
-        if (m)
-            ctx_mac_cache_free(m);
+    if (!(m = calloc(1, sizeof(*m))))
+        return NULL;
+    if (pthread_setspecific(ctx_mac_tls, m) != 0) {
+        free(m);
         return NULL;
     }
     pthread_mutex_lock(&ctx_mac_mu);
@@ -108,33 +102,29 @@ static ctx_mac_cache *ctx_mac_thread(void)
  * CRYPTO_memcmp's byte loop cost more than the rest of the lookup (~300
  * instructions a compare, three a GET). MACs are still compared in
  * constant time. */
-static EVP_MAC_CTX *ctx_mac_keyed(const uint8_t key[DK_CONTEXT_KEY_LEN])
+static dk_hmac *ctx_mac_keyed(const uint8_t key[DK_CONTEXT_KEY_LEN])
 {
     ctx_mac_cache *m = ctx_mac_thread();
     if (!m)
         return NULL;
     for (unsigned i = 0; i < CTX_MAC_SLOTS; i++) {
         ctx_mac_slot *sl = &m->slot[i];
-        if (sl->keyed && memcmp(sl->key, key, DK_CONTEXT_KEY_LEN) == 0) /* see below */
-            return EVP_MAC_init(sl->ctx, NULL, 0, NULL) ? sl->ctx : NULL;
+        if (sl->h && memcmp(sl->key, key, DK_CONTEXT_KEY_LEN) == 0) /* see above */
+            return sl->h;
     }
     ctx_mac_slot *sl = &m->slot[m->next];
     m->next = (m->next + 1) % CTX_MAC_SLOTS;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
+    dk_hmac_free(sl->h);
     memcpy(sl->key, key, DK_CONTEXT_KEY_LEN);
-    sl->keyed = EVP_MAC_init(sl->ctx, key, DK_CONTEXT_KEY_LEN, params) != 0;
-    return sl->keyed ? sl->ctx : NULL;
+    sl->h = dk_hmac_new(key, DK_CONTEXT_KEY_LEN);
+    return sl->h;
 }
 
 int dk_context_mac(const uint8_t key[DK_CONTEXT_KEY_LEN], const void *p, size_t len, uint8_t *out, size_t n)
 {
     uint8_t full[EVP_MAX_MD_SIZE];
-    EVP_MAC_CTX *c = ctx_mac_keyed(key);
-    size_t got = 0;
-    if (c && EVP_MAC_update(c, p, len) && EVP_MAC_final(c, full, &got, sizeof(full)) && got >= n) {
+    dk_hmac *h = ctx_mac_keyed(key);
+    if (n <= DK_HMAC_LEN && h && dk_hmac_mac(h, p, len, full) == 0) {
         memcpy(out, full, n);
         return 0;
     }

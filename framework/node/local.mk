@@ -9,6 +9,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/node/host.c framework/node/host.h \
 	framework/node/object.c framework/node/object.h \
 	framework/node/context.c framework/node/context.h \
+	framework/node/hmac.c framework/node/hmac.h \
 	framework/node/resolve.c framework/node/resolve.h \
 	framework/node/supersede.c framework/node/supersede.h \
 	framework/node/store.c framework/node/store.h framework/node/store_int.h \
@@ -52,3 +53,9 @@ TESTS += tests/unit/test-session
 tests_unit_test_session_SOURCES = tests/unit/test-session.c tests/unit/cu_main.h
 tests_unit_test_session_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_session_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-hmac
+TESTS += tests/unit/test-hmac
+tests_unit_test_hmac_SOURCES = tests/unit/test-hmac.c tests/unit/cu_main.h
+tests_unit_test_hmac_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_hmac_LDADD = $(DK_UNIT_LINK) $(CRYPTO_LIBS)

@@ -3,7 +3,7 @@
  * (cache.c): a hit gives a block a second chance, a block evicted or
  * replaced while a reader holds it stays intact until released and is no
  * longer charged, a sharded cache stays under its capacity with pinned
- * bytes, and readers on several threads racing inserts, evictions and file
+ * bytes, entries are reused as blocks come and go, and readers on several threads racing inserts, evictions and file
  * erases see only their own blocks' bytes and are all counted. The LRU
  * order, erase by file and the pinning budget of a small cache are in
  * test-lsm-format. Thread results are collected and asserted on the main
@@ -140,6 +140,43 @@ static void test_evict_while_held(void)
     dk__lsm_cache_erase_file(c, 1);
     dk__lsm_cache_stats(c, &usage, &hits, &misses);
     CU_ASSERT_EQUAL(usage, 0);
+    dk__lsm_cache_free(c);
+}
+
+/* Entries are reused once their last reference goes (cache.c's chunks):
+ * 20 000 blocks through a cache of 4, every 100th held until the end.
+ * Each held block stays intact and absent from the cache however many
+ * entries were recycled around it, the last four are present and intact,
+ * and the charge is exactly theirs. */
+static void test_entries_reused(void)
+{
+    uint64_t ch = tc_charge(100);
+    lsm_cache *c = dk__lsm_cache_new(4 * ch);
+    lsm_cblock *held[200];
+    unsigned nheld = 0;
+    for (uint64_t i = 0; i < 20000; i++) {
+        lsm_cblock *h = dk__lsm_cache_insert(c, 2 + i % 3, i, tc_block(2 + i % 3, i, 100), 100);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        if (i % 100 == 0)
+            held[nheld++] = h;
+        else
+            dk__lsm_cache_release(c, h);
+    }
+    for (unsigned k = 0; k < nheld; k++) {
+        uint64_t i = (uint64_t)k * 100;
+        CU_ASSERT_TRUE(tc_intact(held[k], 2 + i % 3, i, 100));
+        CU_ASSERT_FALSE(tc_present(c, 2 + i % 3, i));
+        dk__lsm_cache_release(c, held[k]);
+    }
+    for (uint64_t i = 19996; i < 20000; i++) {
+        lsm_cblock *h = dk__lsm_cache_lookup(c, 2 + i % 3, i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        CU_ASSERT_TRUE(tc_intact(h, 2 + i % 3, i, 100));
+        dk__lsm_cache_release(c, h);
+    }
+    uint64_t usage, hits, misses;
+    dk__lsm_cache_stats(c, &usage, &hits, &misses);
+    CU_ASSERT_EQUAL(usage, 4 * ch);
     dk__lsm_cache_free(c);
 }
 
@@ -300,9 +337,13 @@ static void test_concurrent_shards(void)
 }
 
 static CU_TestInfo tc_tests[] = {
-    {"second_chance", test_second_chance},         {"evict_while_held", test_evict_while_held},
-    {"shards_capacity", test_shards_capacity},     {"concurrent_one_shard", test_concurrent_one_shard},
-    {"concurrent_shards", test_concurrent_shards}, CU_TEST_INFO_NULL,
+    {"second_chance", test_second_chance},
+    {"entries_reused", test_entries_reused},
+    {"evict_while_held", test_evict_while_held},
+    {"shards_capacity", test_shards_capacity},
+    {"concurrent_one_shard", test_concurrent_one_shard},
+    {"concurrent_shards", test_concurrent_shards},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo dk_suites[] = {
