@@ -31,8 +31,9 @@ typedef struct dk_buf {
 /* Blocks of these sizes (powers of two) are kept per thread (buf_cache.c). */
 #define DK_BUF_CACHE_MIN ((size_t)4096)
 #define DK_BUF_CACHE_MAX ((size_t)65536)
-/* A kept block of exactly cap bytes (a power of two in the range), or NULL. */
-void *dk__buf_cache_get(size_t cap);
+/* A kept block of cap bytes (a power of two in the range) holding b's
+ * bytes, b's old block released; or NULL (none kept: b is unchanged). */
+void *dk__buf_cache_move(dk_buf *b, size_t cap);
 /* Keep p (a malloc block) for reuse, or free it. */
 void dk__buf_cache_put(void *p);
 /* Turn the calling thread's cache on; off again, freeing what it keeps
@@ -74,8 +75,8 @@ static inline int dk_buf_reserve(dk_buf *b, size_t n)
     while (cap - b->len < n)
         cap *= 2;
     uint8_t *p = NULL;
-    if (!b->data && cap >= DK_BUF_CACHE_MIN && cap <= DK_BUF_CACHE_MAX)
-        p = dk__buf_cache_get(cap);
+    if (cap >= DK_BUF_CACHE_MIN && cap <= DK_BUF_CACHE_MAX)
+        p = dk__buf_cache_move(b, cap);
     if (!p)
         p = realloc(b->data, cap);
     if (!p)

@@ -8,7 +8,8 @@
  * unlink_chunk, malloc_consolidate; ~8 % of a loop thread's user time).
  * A loop thread allocates and frees them itself, so a LIFO of recently
  * freed blocks per power-of-two class, on that thread, serves the next
- * allocation with a block still warm in the cache and no bin walk.
+ * allocation with a block still warm in the cache and no bin walk, and
+ * the growth of a smaller buffer into that size as well.
  *
  * Off unless the thread turned it on (dk_buf_cache_start: the loop
  * threads); elsewhere dk_buf_free and dk_buf_reserve are malloc and free
@@ -59,7 +60,7 @@ static unsigned cache_class(size_t pow2)
     return (unsigned)__builtin_ctzll((unsigned long long)pow2) - CACHE_MIN_SHIFT;
 }
 
-void *dk__buf_cache_get(size_t cap)
+void *dk__buf_cache_move(dk_buf *b, size_t cap)
 {
     if (!tc.on)
         return NULL;
@@ -69,6 +70,13 @@ void *dk__buf_cache_get(size_t cap)
     void *p = tc.blk[k][--tc.n[k]];
     tc.bytes -= cap;
     CACHE_UNPOISON(p);
+    /* A buffer that grows into the class (an encoding appended piece by
+     * piece) moves as realloc would have moved it. */
+    if (b->data) {
+        if (b->len)
+            memcpy(p, b->data, b->len);
+        dk__buf_cache_put(b->data);
+    }
     return p;
 }
 
