@@ -94,6 +94,7 @@
 #include "base/metrics.h"
 #include "http/tls.h"
 #include "rpc/rpc_tls.h"
+#include "util/buf.h"
 #include "dynkvd_tools.h"
 #include "node/node.h"
 
@@ -556,10 +557,14 @@ static void http_limits_setup(const dk_config *conf)
            (unsigned long long)http_limits.max_conn_output, (unsigned long long)http_limits.max_output_total);
 }
 
+/* A loop thread keeps value-sized buffers for reuse (util/buf.h) while
+ * it runs. */
 static void loop_thread(void *arg)
 {
     loop_ctx *ctx = arg;
+    dk_buf_cache_start();
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    dk_buf_cache_stop();
 }
 
 static void loop_close(loop_ctx *ctx)
@@ -745,7 +750,9 @@ int main(int argc, char **argv)
             pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
             stop_phase(1);
         }
+        dk_buf_cache_start();
         uv_run(&loops[0].loop, UV_RUN_DEFAULT);
+        dk_buf_cache_stop();
         for (int i = 1; i < n_loops; i++)
             if (loops[i].started)
                 uv_thread_join(&loops[i].thread);

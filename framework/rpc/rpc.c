@@ -146,6 +146,7 @@ static int rpc_start_fail(dk_rpc *r, int rc, char *err, size_t errlen, const cha
     uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->flush, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->flush_guard, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->deadline, rpc_handle_closed);
     return rc;
 }
 
@@ -224,9 +225,11 @@ static int rpc_start(uv_loop_t *loop, const dk_rpc_conf *conf, dk_rpc **out, cha
     uv_idle_init(loop, &r->defer);
     uv_prepare_init(loop, &r->flush);
     uv_idle_init(loop, &r->flush_guard);
+    uv_timer_init(loop, &r->deadline);
     TAILQ_INIT(&r->flushq);
-    r->listener.data = r->defer.data = r->flush.data = r->flush_guard.data = r;
-    r->handles = 4;
+    TAILQ_INIT(&r->due);
+    r->listener.data = r->defer.data = r->flush.data = r->flush_guard.data = r->deadline.data = r;
+    r->handles = 5;
     r->client_only = conf->client_only;
     r->n_inbound = &r->n_inbound_all;
     if (conf->share && !r->client_only) {
@@ -312,6 +315,7 @@ void dk_rpc_stop(dk_rpc *r, void (*done)(void *arg), void *arg)
     uv_close((uv_handle_t *)&r->defer, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->flush, rpc_handle_closed);
     uv_close((uv_handle_t *)&r->flush_guard, rpc_handle_closed);
+    uv_close((uv_handle_t *)&r->deadline, rpc_handle_closed);
 }
 
 /* ---- connections ------------------------------------------------------------ */

@@ -115,7 +115,7 @@ typedef struct rpc_counters {
                           memory_order_relaxed)
 #define RPC_COUNT(r, field) RPC_ADD(r, field, 1)
 
-/* One client request. Freed in its timer's close callback. */
+/* One client request. Back in r->out_pool (or freed) once completed. */
 typedef struct rpc_out {
     dk_rpc *r;
     rpc_peer *peer;
@@ -129,21 +129,25 @@ typedef struct rpc_out {
     size_t split;
     dk_rpc_cb cb;
     void *arg;
-    uv_timer_t timer;
+    uint64_t due; /* loop time (ms) of its deadline */
     int where, status;
-    uint8_t type;              /* message type, for the latency metric */
-    uint64_t start_ns;         /* uv_hrtime() when the call was made */
-    struct rpc_out *hnext;     /* r->htab chain */
-    TAILQ_ENTRY(rpc_out) link; /* peer->waiting, conn->inflight or r->deferred */
+    uint8_t type;               /* message type, for the latency metric */
+    uint64_t start_ns;          /* uv_hrtime() when the call was made */
+    struct rpc_out *hnext;      /* r->htab chain */
+    TAILQ_ENTRY(rpc_out) link;  /* peer->waiting, conn->inflight or r->deferred */
+    TAILQ_ENTRY(rpc_out) dlink; /* r->due */
 } rpc_out;
 
 struct dk_rpc {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    uv_idle_t defer;               /* runs completions decided inside dk_rpc_call */
-    uv_prepare_t flush;            /* the end of the loop turn: queued frames go out */
-    uv_idle_t flush_guard;         /* frames wait for a flush this turn will not run (rpc_write.c) */
-    TAILQ_HEAD(, rpc_conn) flushq; /* connections with frames queued */
+    uv_idle_t defer;                  /* runs completions decided inside dk_rpc_call */
+    uv_prepare_t flush;               /* the end of the loop turn: queued frames go out */
+    uv_idle_t flush_guard;            /* frames wait for a flush this turn will not run (rpc_write.c) */
+    uv_timer_t deadline;              /* runs at the earliest deadline of r->due, or before */
+    uint64_t deadline_at;             /* loop time (ms) it runs at, while active */
+    TAILQ_HEAD(rpc_due, rpc_out) due; /* pending requests by deadline (rpc_client.c) */
+    TAILQ_HEAD(, rpc_conn) flushq;    /* connections with frames queued */
     char cluster[DK_CLUSTER_NAME_MAX + 1];
     char node_id[DK_NODE_ID_MAX + 1];
     uint32_t incarnation;

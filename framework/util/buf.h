@@ -4,6 +4,9 @@
  *
  * A dk_buf owns its memory; dk_buf_free releases it. On allocation failure
  * the append functions return -ENOMEM and leave the buffer as it was.
+ * A thread that called dk_buf_cache_start keeps freed blocks of 4 to 64 KiB
+ * for its next buffers (buf_cache.c); the memory is malloc's either way,
+ * so data may still be taken from a dk_buf and released with free().
  */
 #ifndef DK_UTIL_BUF_H
 #define DK_UTIL_BUF_H
@@ -25,6 +28,19 @@ typedef struct dk_buf {
         NULL, 0, 0                                                                                           \
     }
 
+/* Blocks of these sizes (powers of two) are kept per thread (buf_cache.c). */
+#define DK_BUF_CACHE_MIN ((size_t)4096)
+#define DK_BUF_CACHE_MAX ((size_t)65536)
+/* A kept block of cap bytes (a power of two in the range) holding b's
+ * bytes, b's old block released; or NULL (none kept: b is unchanged). */
+void *dk__buf_cache_move(dk_buf *b, size_t cap);
+/* Keep p (a malloc block) for reuse, or free it. */
+void dk__buf_cache_put(void *p);
+/* Turn the calling thread's cache on; off again, freeing what it keeps
+ * (before the thread ends). */
+void dk_buf_cache_start(void);
+void dk_buf_cache_stop(void);
+
 static inline void dk_buf_init(dk_buf *b)
 {
     b->data = NULL;
@@ -32,7 +48,10 @@ static inline void dk_buf_init(dk_buf *b)
 }
 static inline void dk_buf_free(dk_buf *b)
 {
-    free(b->data);
+    if (b->cap >= DK_BUF_CACHE_MIN)
+        dk__buf_cache_put(b->data);
+    else
+        free(b->data);
     dk_buf_init(b);
 }
 static inline void dk_buf_reset(dk_buf *b)
@@ -55,7 +74,11 @@ static inline int dk_buf_reserve(dk_buf *b, size_t n)
     size_t cap = b->cap ? b->cap : 64;
     while (cap - b->len < n)
         cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
+    uint8_t *p = NULL;
+    if (cap >= DK_BUF_CACHE_MIN && cap <= DK_BUF_CACHE_MAX)
+        p = dk__buf_cache_move(b, cap);
+    if (!p)
+        p = realloc(b->data, cap);
     if (!p)
         return -ENOMEM;
     b->data = p;

@@ -5,7 +5,7 @@ framework_util_libdkutil_la_SOURCES = \
 	framework/util/errors.c framework/util/errors.h \
 	framework/util/crc32c.c framework/util/crc32c.h \
 	framework/util/coding.h framework/util/hex.h \
-	framework/util/buf.c framework/util/buf.h
+	framework/util/buf.c framework/util/buf.h framework/util/buf_cache.c
 framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
 # version vectors, objects in memory and the DVV operations (helper "object")
 framework_util_libdkutil_la_SOURCES += framework/util/vv.c framework/util/vv.h
@@ -19,6 +19,12 @@ TESTS += tests/unit/test-base64
 tests_unit_test_base64_SOURCES = tests/unit/test-base64.c tests/unit/cu_main.h
 tests_unit_test_base64_CFLAGS = $(DK_UNIT_CC)
 tests_unit_test_base64_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-buf-cache
+TESTS += tests/unit/test-buf-cache
+tests_unit_test_buf_cache_SOURCES = tests/unit/test-buf-cache.c tests/unit/cu_main.h
+tests_unit_test_buf_cache_CFLAGS = $(DK_UNIT_CC)
+tests_unit_test_buf_cache_LDADD = $(DK_UNIT_LINK)
 
 check_PROGRAMS += tests/unit/test-crdt-codec
 TESTS += tests/unit/test-crdt-codec

@@ -115,6 +115,43 @@ static void test_deadline(void)
     pair_stop(&a, &b);
 }
 
+/* Deadlines that arrive out of order: a short one after a long one is
+ * failed first and the long one still answers; the deadline timer, left
+ * running for a request answered in time, and moved earlier for a short
+ * deadline, always reaches the next deadline. */
+static void test_deadline_order(void)
+{
+    node a = {0}, b = {0};
+    pair_start(&a, &b);
+    CU_ASSERT(call_sync(&a, &b, "warm") == 0);
+    b.hold = 1;
+    res lng = {0}, shrt = {0}, mid = {0}, gone = {0};
+    CU_ASSERT_FATAL(call(&a, &b, "gone", 60, &gone) == 0);
+    SPIN(b.n_held == 1, 2000);
+    CU_ASSERT_FATAL(b.n_held == 1);
+    node_answer_all(&b, 0); /* answered before its deadline */
+    SPIN(gone.calls, 2000);
+    CU_ASSERT(gone.calls == 1 && gone.status == 0);
+    CU_ASSERT_FATAL(call(&a, &b, "long", 4000, &lng) == 0);
+    SPIN(0, 100); /* past the answered one's deadline */
+    CU_ASSERT_FATAL(call(&a, &b, "short", 100, &shrt) == 0);
+    CU_ASSERT_FATAL(call(&a, &b, "mid", 400, &mid) == 0);
+    SPIN(shrt.calls, 2000);
+    CU_ASSERT(shrt.calls == 1 && shrt.status == DK_ETIMEOUT);
+    CU_ASSERT(mid.calls == 0 && lng.calls == 0);
+    SPIN(mid.calls, 2000);
+    CU_ASSERT(mid.calls == 1 && mid.status == DK_ETIMEOUT);
+    CU_ASSERT(lng.calls == 0);
+    CU_ASSERT(stats(&a).timeouts == 2);
+    SPIN(b.n_held == 3, 2000);
+    CU_ASSERT_FATAL(b.n_held == 3);
+    node_answer_all(&b, 0);
+    SPIN(lng.calls, 2000);
+    CU_ASSERT(lng.calls == 1 && lng.status == 0);
+    CU_ASSERT(gone.calls == 1 && shrt.calls == 1 && mid.calls == 1);
+    pair_stop(&a, &b);
+}
+
 static void test_peer_down_and_back(void)
 {
     node a = {0}, b = {0};
@@ -702,6 +739,7 @@ static void test_stop_fails_pending(void)
 static CU_TestInfo rpc_tests[] = {
     {"handshake, PING/PONG and a request", test_ping_and_request},
     {"deadline, probe and late answer", test_deadline},
+    {"deadlines out of order", test_deadline_order},
     {"peer down fails fast, then reconnects", test_peer_down_and_back},
     {"other cluster and other node refused", test_wrong_cluster},
     {"shared secret", test_secret},
