@@ -90,8 +90,10 @@ struct rop {
     uint8_t order[COORD_N_MAX]; /* the order replicas are asked in */
     dk_buf key;
     int needed, answered, timed_out, repair;
-    int ask_all; /* every replica is (being) asked */
-    int digest;  /* the other replicas are asked for digests (header comment) */
+    int ask_all;  /* every replica is (being) asked */
+    int digest;   /* the other replicas are asked for digests (header comment) */
+    int mine_set; /* mine holds the own copy's digest (hashed once per read) */
+    uint64_t mine;
     int launching, cb_due;
     int local_rc; /* the local read's outcome, set on the worker */
     unsigned refs;
@@ -360,11 +362,14 @@ static void rop_digests(rop *op)
     if (self->state == RR_PENDING || self->state == RR_IDLE)
         return; /* not read yet, or on a worker: the digests wait for it */
     int own = self->state == RR_FOUND || self->state == RR_MISSING, differ = !own, asked = 0;
-    uint64_t mine = 0;
-    if (self->state == RR_FOUND) {
+    /* rop_check runs at every answer: the own copy is hashed at the first
+     * comparison only, not once per digest answer. */
+    if (self->state == RR_FOUND && !op->mine_set) {
         dk_slice raw = rr_raw(self);
-        mine = XXH3_64bits(raw.ptr, raw.len);
+        op->mine = XXH3_64bits(raw.ptr, raw.len);
+        op->mine_set = 1;
     }
+    uint64_t mine = op->mine;
     for (uint32_t i = 0; i < op->n; i++) {
         rreply *r = &op->rr[i];
         asked |= r->dasked;
