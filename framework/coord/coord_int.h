@@ -206,6 +206,12 @@ int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice
 
 /* ---- reads (coord_read.c) ----------------------------------------------- */
 
+/* Read repair (coord_repair.c): push the reconciled obj for key to rep,
+ * this node's store through a worker or a peer through PUT_REPLICA,
+ * without waiting for the outcome (a failure is logged). Counts
+ * read_repairs_total. Returns 0 when the repair was started. */
+int dk__repair_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice obj);
+
 /* The reconciled result of a quorum read used by CAS: status 0 with the
  * merged encoding in raw (empty when no replica had the key), or an error
  * with acks/needed/replicas filled in. */

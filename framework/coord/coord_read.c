@@ -9,8 +9,9 @@
  * disagree (different bytes, missing on some, damaged), and on
  * [cluster] read_repair_percent of client reads, every other live
  * replica is asked too, and once all have answered or failed the stale
- * ones get the reconciled object (read repair). X-Consistency: all asks
- * every replica, as before. Semantics in coordinator.h.
+ * ones get the reconciled object (read repair, delivered by
+ * coord_repair.c). X-Consistency: all asks every replica, as before.
+ * Semantics in coordinator.h.
  *
  * R first, rather than all N at once as Dynamo and Riak do, saves N-R
  * replica reads (RPCs, engine lookups, 10 KiB copies) on every read whose
@@ -411,36 +412,6 @@ static void rop_check(rop *op)
 
 /* ---- read repair ------------------------------------------------------------ */
 
-typedef struct repair_job {
-    dk__job job;
-    dk_buf key, obj;
-} repair_job;
-
-static void repair_run(dk__job *j)
-{
-    repair_job *r = (repair_job *)j;
-    int changed = 0;
-    int rc = dk_store_merge(j->c->node->store, dk_buf_slice(&r->key), dk_buf_slice(&r->obj), &changed);
-    if (rc)
-        dk_log(DK_LOG_WARN, "coordinator: read repair of the local replica failed: %s", dk_strerror(rc));
-}
-
-static void repair_job_done(dk__job *j, int status)
-{
-    repair_job *r = (repair_job *)j;
-    (void)status;
-    dk_buf_free(&r->key);
-    dk_buf_free(&r->obj);
-    free(r);
-}
-
-static void repair_sent(void *arg, int status)
-{
-    (void)arg;
-    if (status)
-        dk_log(DK_LOG_DEBUG, "coordinator: a read repair was not taken: %s", dk_strerror(status));
-}
-
 static void rop_repair(rop *op)
 {
     dk_coord *c = op->c;
@@ -458,27 +429,7 @@ static void rop_repair(rop *op)
             r->state == RR_SAME ||
             (r->state == RR_FOUND && have.len == final.len && memcmp(have.ptr, final.data, final.len) == 0))
             continue;
-        int rc;
-        if (r->rep.self) {
-            repair_job *j = calloc(1, sizeof(*j));
-            rc = j ? 0 : -ENOMEM;
-            if (rc == 0 && (rc = dk_buf_append(&j->key, op->key.data, op->key.len)) == 0 &&
-                (rc = dk_buf_append(&j->obj, final.data, final.len)) == 0) {
-                j->job.run = repair_run;
-                j->job.done = repair_job_done;
-                rc = dk__coord_job(c, &j->job);
-            }
-            if (rc && j) {
-                dk_buf_free(&j->key);
-                dk_buf_free(&j->obj);
-                free(j);
-            }
-        } else {
-            rc = dk__send_replica(c, &r->rep, dk_buf_slice(&op->key), dk_buf_slice(&final), "",
-                                  (uint64_t)c->cfg->cluster.request_timeout, repair_sent, NULL);
-        }
-        if (rc == 0)
-            dk_metrics_add("read_repairs_total", 1);
+        dk__repair_replica(c, &r->rep, dk_buf_slice(&op->key), dk_buf_slice(&final));
     }
     dk_buf_free(&final);
 }
