@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "util/vv.h"
+#include "util/strcopy.h"
 
 static int member_in_ring(const dk_member *m)
 {
@@ -244,7 +245,7 @@ static int view_peer(void *arg, const char *node_id, char *rpc_addr, size_t len,
     dk_cluster *c = arg;
     for (size_t i = 0; i < c->n_table; i++) {
         if (strcmp(c->table[i].id, node_id) == 0) {
-            snprintf(rpc_addr, len, "%s", c->table[i].rpc_addr);
+            dk_strcopy(rpc_addr, len, c->table[i].rpc_addr);
             *alive = member_alive(&c->table[i]);
             return 0;
         }

@@ -20,6 +20,7 @@
 #include "cluster/rebalance.h"
 #include "base/log.h"
 #include "base/mailbox.h"
+#include "util/strcopy.h"
 
 static void msnap_unref(msnap *s)
 {
@@ -93,7 +94,7 @@ static int lview_peer(void *arg, const char *node_id, char *rpc_addr, size_t len
     const msnap_entry *e = lview_find(arg, node_id);
     if (!e)
         return DK_ENOTFOUND;
-    snprintf(rpc_addr, len, "%s", e->rpc_addr);
+    dk_strcopy(rpc_addr, len, e->rpc_addr);
     *alive = e->alive;
     return 0;
 }

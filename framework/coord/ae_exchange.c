@@ -249,7 +249,8 @@ static void x_tree_cb(void *arg, int status, const dk_frame_header *h, dk_slice 
     }
     if (t.status) {
         x_fail(x, t.status, "%s cannot compare: %s", x->peer,
-               t.status == DK_EMISMATCH      ? "its ring differs (membership not settled)"
+               t.status == DK_EMISMATCH
+                   ? "its ring differs (membership not settled, or a release with another item hash)"
                : t.status == DK_EUNAVAILABLE ? "its trees are being built"
                                              : dk_strerror(t.status));
         return;

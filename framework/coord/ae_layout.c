@@ -109,7 +109,8 @@ int dk__ae_layout_new(dk_ring *ring, const char *self, uint32_t n_replicas, dk__
         atomic_init(&g->clamp, INT64_MAX);
         if (!(sig[gi] = XXH3_createState()))
             goto err;
-        XXH3_64bits_reset(sig[gi]);
+        /* Seeded with the item definition: trees of two never compare. */
+        XXH3_64bits_reset_withSeed(sig[gi], DK_MERKLE_ITEM_DEF);
     }
     for (size_t i = 0; i < nr; i++) {
         if (l->range_group[i] < 0)

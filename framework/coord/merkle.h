@@ -8,7 +8,13 @@
  * replica group holds. A leaf is the XOR of item(key, object) over its
  * keys, where item is a 64-bit hash of the key and the exact stored bytes
  * (replicas that agree store the same bytes: merges are deterministic), or
- * 0 when the object is absent or all tombstones. XOR makes a write O(1):
+ * 0 when the object is absent or all tombstones. The stored bytes are
+ * hashed through the object's header, whose length and CRC32C change with
+ * any byte of the encoding (DK_MERKLE_ITEM_DEF): a write hashes 32 bytes,
+ * not its value. Two encodings with equal headers and CRCs would compare
+ * equal: 2^-32 for two versions of one key that also agree on their write
+ * time, length and siblings count; corrupt bytes are the engines'
+ * checksums' to find, not anti-entropy's. XOR makes a write O(1):
  * leaf ^= item(before) ^ item(after), in any order, from any thread
  * (atomic). Tombstones count as absent so that compaction may purge them
  * without the tree noticing: a replica holding only a tombstone and one
@@ -43,6 +49,16 @@
 #define DK_MERKLE_LEAVES 4096u /* FANOUT ^ DEPTH */
 #define DK_MERKLE_NODES 4369u  /* every level, root included */
 #define DK_MERKLE_BITMAP_MAX (DK_MERKLE_LEAVES / 8u)
+
+/* Which definition of an item's hash the trees and key lists use: 1 (up to
+ * session 11) hashed the whole encoding, 2 its header (above). Nodes must
+ * never compare trees or key hashes of two definitions (every key would
+ * differ and be sent again), so it seeds every replica group's signature
+ * (ae_layout.c): a node of the other definition answers an exchange as it
+ * does one from another ring (DK_EMISMATCH) until both run the same
+ * release; the saved trees carry it as their format version
+ * (merkle_file.h). */
+#define DK_MERKLE_ITEM_DEF 2u
 
 typedef struct dk_merkle {
     _Atomic uint64_t leaf[DK_MERKLE_LEAVES];

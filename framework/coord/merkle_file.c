@@ -180,6 +180,12 @@ int dk_merkle_file_read(const char *dir, dk_merkle_file *f, char *err, size_t er
         rc = mf_corrupt(path, 0, "not a saved Merkle tree file", err, errlen);
         goto out;
     }
+    if (dk_get_u32(b + 4) < DK_MERKLE_FILE_VERSION) {
+        snprintf(err, errlen, "%s holds trees of an older release (format version %u, not %u)", path,
+                 (unsigned)dk_get_u32(b + 4), DK_MERKLE_FILE_VERSION);
+        rc = -ESTALE;
+        goto out;
+    }
     if (dk_get_u32(b + 4) != DK_MERKLE_FILE_VERSION) {
         rc = mf_corrupt(path, 4, "unknown format version", err, errlen);
         goto out;

@@ -36,7 +36,9 @@
 #include "node/catalog.h"
 
 #define DK_MERKLE_FILE "merkle.trees"
-#define DK_MERKLE_FILE_VERSION 1u
+/* 2: the trees of item definition 2 (merkle.h); a file of version 1 holds
+ * trees of definition 1 and is refused as older (-ESTALE): rebuilt. */
+#define DK_MERKLE_FILE_VERSION 2u
 #define DK_MERKLE_FILE_KEY_MAX DK_CATALOG_REPAIR_GROUP_MAX
 
 typedef struct dk_merkle_file_group {
@@ -60,7 +62,8 @@ int dk_merkle_file_write(const char *dir, const dk_merkle_file *f, char *err, si
 /* Read dir/DK_MERKLE_FILE into f (free it with dk_merkle_file_free, also
  * on error). Returns 0; -ENOENT when there is none; DK_ECORRUPT with err
  * naming the file and the offset of what is wrong (bad magic or version,
- * a length past the end, trailing bytes, a checksum mismatch); or -errno. */
+ * a length past the end, trailing bytes, a checksum mismatch); -ESTALE for
+ * a file of an older format version (err says so); or -errno. */
 int dk_merkle_file_read(const char *dir, dk_merkle_file *f, char *err, size_t errlen);
 
 /* Delete dir/DK_MERKLE_FILE and sync dir. Returns 0 (also when there was

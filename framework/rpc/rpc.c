@@ -576,6 +576,15 @@ void dk__rpc_conn_process(rpc_conn *c)
                           : 0;
             break;
         }
+        if ((h.flags & DK_FRAME_NO_CRC) && !tag) {
+            RPC_COUNT(r, bad_frames);
+            dk_log(DK_LOG_WARN,
+                   "rpc: frame without a CRC (DK_FRAME_NO_CRC) and without a MAC on connection %s %s; "
+                   "closing that connection",
+                   c->inbound ? "from" : "to", c->addr);
+            dk__rpc_conn_close(c, DK_ECORRUPT);
+            break;
+        }
         if (tag && have < (size_t)n + tag) {
             c->need = (size_t)n + tag;
             break;
@@ -593,6 +602,7 @@ void dk__rpc_conn_process(rpc_conn *c)
         c->need = 0;
         c->roff += (size_t)n + tag;
         progressed = 1;
+        h.flags &= (uint16_t)~DK_FRAME_NO_CRC; /* the transport's, not the handler's */
         if (c->inbound)
             dk__rpc_server_frame(c, &h, body);
         else

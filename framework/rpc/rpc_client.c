@@ -283,6 +283,8 @@ static rpc_out *out_new(dk_rpc *r, rpc_peer *p, uint8_t type, uint16_t flags, dk
     o->start_ns = uv_hrtime();
     o->frame = *f;
     dk_buf_init(f);
+    /* Without the body CRC until the connection is known (out_send_on). */
+    flags |= DK_FRAME_NO_CRC;
     *rc =
         lent ? dk_frame_finish_lent(&o->frame, 0, split, (dk_slice){lent->ptr, lent->len}, type, flags, o->id)
              : dk_frame_finish(&o->frame, 0, type, flags, o->id);
@@ -314,6 +316,11 @@ static void out_send_on(rpc_conn *c, rpc_out *o)
     c->n_inflight++;
     htab_put(r, o);
     RPC_COUNT(r, requests_out);
+    if (!dk__rpc_conn_no_crc(c)) {
+        dk_slice mid = o->lent ? (dk_slice){o->lent->ptr, o->lent->len} : (dk_slice){NULL, 0};
+        size_t len = o->frame.len;
+        dk_frame_add_crc(o->frame.data, len, o->lent ? o->split : len - DK_FRAME_TRAILER_LEN, mid);
+    }
     int rc;
     if (o->lent) {
         /* The queued frame holds its own reference from here on. */
@@ -386,7 +393,7 @@ void dk__rpc_client_hello(rpc_conn *c)
     if (!rc)
         rc = dk_msg_hello_encode(&b, &c->hs[0]);
     if (!rc)
-        rc = dk__rpc_conn_send(c, DK_MSG_HELLO, 0, b.data, b.len);
+        rc = dk__rpc_conn_send_flags(c, DK_MSG_HELLO, DK_FRAME_CRC_OPTIONAL, 0, b.data, b.len);
     dk_buf_free(&b);
     if (rc) {
         dk_log(DK_LOG_WARN, "rpc: cannot start the handshake with %s: %s", c->addr, dk_strerror(rc));
@@ -533,6 +540,7 @@ static void client_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     char msg[256];
     int rc;
     if (h->type == DK_MSG_HELLO_ACK) {
+        c->peer_crc_optional = (h->flags & DK_FRAME_CRC_OPTIONAL) != 0;
         rc = client_ack(c, body, msg, sizeof(msg));
     } else if (h->type == DK_MSG_ERROR) {
         dk_msg_error e;

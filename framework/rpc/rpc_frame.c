@@ -99,7 +99,8 @@ int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uin
         goto err;
     uint8_t *h = out->data + start;
     frame_put_header(h, type, flags, request_id, body_len);
-    dk_put_u32(out->data + out->len, dk_crc32c_mask(dk_crc32c(h + DK_FRAME_HEADER_LEN, body_len)));
+    dk_put_u32(out->data + out->len,
+               flags & DK_FRAME_NO_CRC ? 0 : dk_crc32c_mask(dk_crc32c(h + DK_FRAME_HEADER_LEN, body_len)));
     out->len += DK_FRAME_TRAILER_LEN;
     return 0;
 err:
@@ -123,15 +124,32 @@ int dk_frame_finish_lent(dk_buf *out, size_t start, size_t split, dk_slice mid, 
         goto err;
     uint8_t *h = out->data + start;
     frame_put_header(h, type, flags, request_id, body_len);
-    uint32_t crc = dk_crc32c(h + DK_FRAME_HEADER_LEN, head);
-    crc = dk_crc32c_extend(crc, mid.ptr, mid.len);
-    crc = dk_crc32c_extend(crc, out->data + split, tail);
-    dk_put_u32(out->data + out->len, dk_crc32c_mask(crc));
+    uint32_t crc = 0;
+    if (!(flags & DK_FRAME_NO_CRC)) {
+        crc = dk_crc32c(h + DK_FRAME_HEADER_LEN, head);
+        crc = dk_crc32c_extend(crc, mid.ptr, mid.len);
+        crc = dk_crc32c_extend(crc, out->data + split, tail);
+        crc = dk_crc32c_mask(crc);
+    }
+    dk_put_u32(out->data + out->len, crc);
     out->len += DK_FRAME_TRAILER_LEN;
     return 0;
 err:
     out->len = start;
     return rc;
+}
+
+void dk_frame_add_crc(uint8_t *frame, size_t len, size_t split, dk_slice mid)
+{
+    uint16_t flags = dk_get_u16(frame + 4);
+    if (!(flags & DK_FRAME_NO_CRC))
+        return;
+    uint32_t crc = dk_crc32c(frame + DK_FRAME_HEADER_LEN, split - DK_FRAME_HEADER_LEN);
+    crc = dk_crc32c_extend(crc, mid.ptr, mid.len);
+    crc = dk_crc32c_extend(crc, frame + split, len - DK_FRAME_TRAILER_LEN - split);
+    dk_put_u32(frame + len - DK_FRAME_TRAILER_LEN, dk_crc32c_mask(crc));
+    dk_put_u16(frame + 4, (uint16_t)(flags & ~DK_FRAME_NO_CRC));
+    dk_put_u32(frame + 20, dk_crc32c_mask(dk_crc32c(frame, 20)));
 }
 
 int dk_frame_encode(dk_buf *out, uint8_t type, uint16_t flags, uint64_t request_id, const void *body,
@@ -187,7 +205,7 @@ ssize_t dk_frame_decode(const uint8_t *in, size_t len, dk_frame_header *hdr, dk_
     if (len < total)
         return 0;
     const uint8_t *b = in + DK_FRAME_HEADER_LEN;
-    want = dk_crc32c_mask(dk_crc32c(b, body_len));
+    want = hdr->flags & DK_FRAME_NO_CRC ? 0 : dk_crc32c_mask(dk_crc32c(b, body_len));
     got = dk_get_u32(b + body_len);
     if (want != got)
         return dk_errf(DK_ECORRUPT, err, errlen,

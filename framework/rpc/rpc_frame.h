@@ -14,7 +14,7 @@
  *    16    4 body length    bytes of body (the CRC after it not counted)
  *    20    4 header CRC     masked CRC-32C of bytes 0..19
  *    24    n body
- *  24+n    4 body CRC       masked CRC-32C of the body
+ *  24+n    4 body CRC       masked CRC-32C of the body (0 with DK_FRAME_NO_CRC)
  *
  * All integers little-endian. A whole frame is at most DK_FRAME_MAX bytes.
  * The header has its own CRC so a corrupt length is caught before the
@@ -93,6 +93,23 @@ enum {
  * must accept as well. */
 #define DK_FRAME_DIGEST 0x1u
 
+/* DK_FRAME_NO_CRC: the body CRC is 0 and not checked: the frame's MAC
+ * (rpc_auth.h) covers every byte, so a CRC of a 10 KiB value on top of it
+ * was work on both sides for nothing. The one flag a node must understand
+ * to read the frame: it is sent only on an authenticated connection whose
+ * other end set DK_FRAME_CRC_OPTIONAL on its HELLO or HELLO_ACK frame
+ * (a node of an older release does not, and keeps getting CRCs), and a
+ * frame with it on a connection without MACs is refused.
+ *
+ * DK_FRAME_CRC_OPTIONAL: on HELLO and HELLO_ACK, "this node reads
+ * DK_FRAME_NO_CRC frames once the connection is authenticated". Ignored
+ * elsewhere, and by older nodes. Not part of the handshake's transcript:
+ * taking it away costs a peer only the CRCs, and adding it where the
+ * other side does not read such frames only breaks the connection, which
+ * whoever can change the bytes can do anyway. */
+#define DK_FRAME_NO_CRC 0x2u
+#define DK_FRAME_CRC_OPTIONAL 0x4u
+
 typedef struct dk_frame_header {
     uint8_t version, type;
     uint16_t flags;
@@ -129,9 +146,21 @@ int dk_frame_finish(dk_buf *out, size_t start, uint8_t type, uint16_t flags, uin
  * out->len). Fills the header (body length and CRC over all three parts)
  * and appends the body CRC to out, which is then the frame with mid
  * missing at split. Errors as dk_frame_finish (out truncated to start).
+ * With DK_FRAME_NO_CRC in flags, dk_frame_finish, _finish_lent and
+ * _encode write 0 for the body CRC and do not compute it.
  */
 int dk_frame_finish_lent(dk_buf *out, size_t start, size_t split, dk_slice mid, uint8_t type, uint16_t flags,
                          uint64_t request_id);
+
+/*
+ * Give a frame finished with DK_FRAME_NO_CRC its body CRC after all (its
+ * connection turned out not to take such frames): the frame is
+ * [frame, frame + len), its body's middle part mid lent at split as in
+ * dk_frame_finish_lent (split = len - DK_FRAME_TRAILER_LEN and mid empty
+ * for a whole frame). Computes the CRC, clears the flag and redoes the
+ * header's CRC. Nothing for a frame without the flag.
+ */
+void dk_frame_add_crc(uint8_t *frame, size_t len, size_t split, dk_slice mid);
 
 /*
  * Decode the frame at the start of a stream buffer [in, in + len).
@@ -141,7 +170,9 @@ int dk_frame_finish_lent(dk_buf *out, size_t start, size_t split, dk_slice mid, 
  *   0    more bytes needed. Once len >= DK_FRAME_HEADER_LEN the header has
  *        been validated and *hdr is set, so the caller knows the frame needs
  *        DK_FRAME_HEADER_LEN + hdr->body_len + DK_FRAME_TRAILER_LEN bytes;
- *   DK_ECORRUPT     bad magic, CRC, reserved bits or unknown type;
+ *   DK_ECORRUPT     bad magic, CRC, reserved bits or unknown type (the body
+ *                   CRC is not checked with DK_FRAME_NO_CRC: the caller
+ *                   refuses that flag where frames carry no MAC);
  *   DK_EUNSUPPORTED a well-formed header of another frame version;
  *   DK_ETOOBIG      a body length over DK_FRAME_BODY_MAX (refused from the
  *                   header alone: nothing is allocated or awaited).

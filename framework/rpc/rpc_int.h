@@ -75,6 +75,7 @@ typedef struct rpc_conn {
     char peer_id[DK_NODE_ID_MAX + 1]; /* authenticated once READY */
     dk_msg_hello *hs;                 /* during the handshake: [0] initiator's HELLO, [1] acceptor's */
     int authed;                       /* frames carry MACs from now on */
+    int peer_crc_optional;            /* its HELLO(_ACK) frame had DK_FRAME_CRC_OPTIONAL */
     int frame_timer;                  /* the timer runs for a half-received frame */
     int frame_grace;                  /* ...and has expired once: one more poll, then close */
     dk_rpc_mac mac_out, mac_in;
@@ -196,6 +197,14 @@ rpc_conn *dk__rpc_conn_new(dk_rpc *r, int inbound);
 int dk__rpc_conn_start(rpc_conn *c);
 /* rpc_write.c */
 int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len);
+int dk__rpc_conn_send_flags(rpc_conn *c, uint8_t type, uint16_t flags, uint64_t id, const void *body,
+                            size_t len);
+/* Frames on c may go without their body CRC (DK_FRAME_NO_CRC, rpc_frame.h):
+ * they carry MACs and the other end reads such frames. */
+static inline int dk__rpc_conn_no_crc(const rpc_conn *c)
+{
+    return c->authed && c->peer_crc_optional;
+}
 int dk__rpc_conn_send_buf(rpc_conn *c, dk_buf *frame);
 /* Queue a frame whose bytes are frame[0, split), lent's, frame[split, len)
  * (dk_frame_finish_lent), taking frame's memory and a reference to lent. */

@@ -236,6 +236,7 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
         server_refuse(c, rc, msg);
         return;
     }
+    c->peer_crc_optional = (h->flags & DK_FRAME_CRC_OPTIONAL) != 0;
     if (c->tls && !dk_rpc_tls_peer_is(c->tls, c->hs[0].node_id)) {
         RPC_COUNT(r, handshake_failures);
         RPC_COUNT(r, auth_failures);
@@ -255,7 +256,8 @@ static void server_hello(rpc_conn *c, const dk_frame_header *h, dk_slice body)
     if (!rc)
         rc = dk_msg_hello_encode(&b, me);
     if (!rc)
-        rc = dk__rpc_conn_send(c, DK_MSG_HELLO_ACK, h->request_id, b.data, b.len);
+        rc =
+            dk__rpc_conn_send_flags(c, DK_MSG_HELLO_ACK, DK_FRAME_CRC_OPTIONAL, h->request_id, b.data, b.len);
     dk_buf_free(&b);
     if (rc) {
         dk_log(DK_LOG_WARN, "rpc: cannot answer HELLO from %s: %s", c->addr, dk_strerror(rc));
@@ -431,6 +433,9 @@ int dk_rpc_reply_flags(dk_rpc_req *q, uint8_t type, uint16_t flags, dk_buf *fram
     dk_buf_init(framed);
     if (q->relay)
         return server_relay_answer(q, type, flags, &f);
+    flags &= (uint16_t)~DK_FRAME_NO_CRC;
+    if (c && dk__rpc_conn_no_crc(c))
+        flags |= DK_FRAME_NO_CRC;
     int rc = type == DK_MSG_HELLO || type == DK_MSG_HELLO_ACK || type == DK_MSG_AUTH ? -EINVAL
              : f.len < DK_FRAME_HEADER_LEN                                           ? -ENOMEM
                                            : dk_frame_finish(&f, 0, type, flags, q->id);

@@ -338,8 +338,14 @@ int dk__rpc_conn_send_lent(rpc_conn *c, dk_buf *frame, size_t split, dk_rpc_lent
 /* Encode one frame and queue it. Returns 0 or a negative code. */
 int dk__rpc_conn_send(rpc_conn *c, uint8_t type, uint64_t id, const void *body, size_t len)
 {
+    return dk__rpc_conn_send_flags(c, type, 0, id, body, len);
+}
+
+int dk__rpc_conn_send_flags(rpc_conn *c, uint8_t type, uint16_t flags, uint64_t id, const void *body,
+                            size_t len)
+{
     dk_buf b = DK_BUF_INIT;
-    int rc = dk_frame_encode(&b, type, 0, id, body, len);
+    int rc = dk_frame_encode(&b, type, flags, id, body, len);
     if (rc) {
         dk_buf_free(&b);
         return rc;

@@ -4,7 +4,7 @@ noinst_LTLIBRARIES += framework/util/libdkutil.la
 framework_util_libdkutil_la_SOURCES = \
 	framework/util/errors.c framework/util/errors.h \
 	framework/util/crc32c.c framework/util/crc32c.h \
-	framework/util/coding.h framework/util/hex.h \
+	framework/util/coding.h framework/util/hex.h framework/util/strcopy.h \
 	framework/util/buf.c framework/util/buf.h framework/util/buf_cache.c
 framework_util_libdkutil_la_CFLAGS = $(AM_CFLAGS) -fPIC
 # version vectors, objects in memory and the DVV operations (helper "object")

@@ -26,6 +26,7 @@ FRAME_VERSION = 1
 PROTO_VERSION = 3
 HEADER_LEN = 24
 TAG_LEN = 16
+NO_CRC, CRC_OPTIONAL = 0x2, 0x4  # frame flags (rpc_frame.h)
 
 HELLO, HELLO_ACK, ERROR, PUT_REPLICA, GET_REPLICA, REPLICA_VALUE, ACK = 1, 2, 3, 4, 5, 6, 7
 PING, PONG, FORWARD_WRITE, FORWARD_RESULT = 8, 9, 10, 11
@@ -96,7 +97,8 @@ def read_varint(buf, off):
 
 def frame(mtype, body=b"", request_id=0, flags=0):
     hdr = struct.pack("<HBBHHQI", MAGIC, FRAME_VERSION, mtype, flags, 0, request_id, len(body))
-    return hdr + struct.pack("<I", masked(hdr)) + body + struct.pack("<I", masked(body))
+    crc = 0 if flags & NO_CRC else masked(body)
+    return hdr + struct.pack("<I", masked(hdr)) + body + struct.pack("<I", crc)
 
 
 def hello_body(node_id, cluster="dynkv", incarnation=1, nonce=None, mac=None, proto=PROTO_VERSION):
@@ -226,6 +228,7 @@ class Conn:
         self.seq_out = self.seq_in = 0
         self.k_out = self.k_in = None
         self.sent_frames = []      # (bytes on the wire) of every frame sent
+        self.last_flags = 0        # the flags of the last frame received
 
     @property
     def local_port(self):
@@ -241,9 +244,9 @@ class Conn:
         seq = self.seq_out if seq is None else seq
         return gmac(self.k_out, seq, data)
 
-    def send(self, mtype, body=b"", request_id=0):
+    def send(self, mtype, body=b"", request_id=0, flags=0):
         """Send one frame, with its MAC once the handshake is done."""
-        data = frame(mtype, body, request_id)
+        data = frame(mtype, body, request_id, flags)
         if self.authed:
             data += self.tag(data)
             self.seq_out += 1
@@ -266,8 +269,9 @@ class Conn:
             self.buf += chunk
 
     def recv(self, timeout=5.0):
-        """(type, request id, body) of the next frame; checks its MAC once
-        authenticated.  Raises Closed at EOF."""
+        """(type, request id, body) of the next frame; checks its body CRC
+        (or, with NO_CRC, that it is 0) and its MAC once authenticated;
+        keeps its flags in last_flags.  Raises Closed at EOF."""
         deadline = time.monotonic() + timeout
         self._fill(HEADER_LEN, deadline)
         magic, ver, mtype, flags, _, rid, blen, hcrc = struct.unpack("<HBBHHQII", self.buf[:HEADER_LEN])
@@ -276,6 +280,9 @@ class Conn:
         tag = TAG_LEN if self.authed else 0
         self._fill(total + tag, deadline)
         data, body = self.buf[:total], self.buf[HEADER_LEN:HEADER_LEN + blen]
+        crc = struct.unpack("<I", data[total - 4:total])[0]
+        assert crc == (0 if flags & NO_CRC else masked(body)), "bad body CRC from the node"
+        self.last_flags = flags
         if tag:
             want = gmac(self.k_in, self.seq_in, data)
             assert hmac.compare_digest(want, self.buf[total:total + tag]), "bad MAC from the node"
@@ -296,18 +303,19 @@ class Conn:
         except socket.timeout:
             return False
 
-    def hello(self, node_id, cluster="dynkv", nonce=None, proto=PROTO_VERSION):
-        """Send HELLO; return (our hello dict, the answer's type, its body)."""
+    def hello(self, node_id, cluster="dynkv", nonce=None, proto=PROTO_VERSION, flags=0):
+        """Send HELLO (flags CRC_OPTIONAL: as a node that reads NO_CRC
+        frames); return (our hello dict, the answer's type, its body)."""
         nonce = nonce if nonce is not None else os.urandom(16)
-        self.send(HELLO, hello_body(node_id, cluster, 1, nonce, proto=proto))
+        self.send(HELLO, hello_body(node_id, cluster, 1, nonce, proto=proto), flags=flags)
         mine = {"proto": proto, "cluster": cluster, "node_id": node_id, "incarnation": 1, "nonce": nonce}
         t, _, body = self.recv()
         return mine, t, body
 
-    def handshake(self, node_id, key, cluster="dynkv"):
+    def handshake(self, node_id, key, cluster="dynkv", flags=0):
         """The initiator's side with the RPC key: checks the node's proof,
         sends AUTH, keys the frame MACs.  Returns the AUTH frame sent."""
-        mine, t, body = self.hello(node_id, cluster)
+        mine, t, body = self.hello(node_id, cluster, flags=flags)
         assert t == HELLO_ACK, "expected HELLO_ACK, got type %d %r" % (t, body)
         acc = parse_hello(body)
         assert acc["mac"] == proof(key, "acceptor", mine, acc), "the node's proof does not check"
@@ -316,7 +324,7 @@ class Conn:
         self.authed = True
         return auth
 
-    def request(self, mtype, body, request_id=None, timeout=5.0):
+    def request(self, mtype, body, request_id=None, timeout=5.0, flags=0):
         rid = request_id if request_id is not None else int.from_bytes(os.urandom(4), "little")
-        self.send(mtype, body, rid)
+        self.send(mtype, body, rid, flags)
         return self.recv(timeout)

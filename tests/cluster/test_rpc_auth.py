@@ -209,6 +209,47 @@ def test_a_tampered_or_replayed_frame_closes_the_connection(keyed3):
     assert dkcluster.put(n3, "after", "ok", cl="all").status in (200, 201, 204)
 
 
+def test_frames_go_without_crc_only_where_the_mac_covers_them(keyed3):
+    """DK_FRAME_NO_CRC (rpc_frame.h): a node sends frames without their
+    body CRC only to a peer whose HELLO announced CRC_OPTIONAL (one of an
+    older release gets CRCs), reads such frames once the connection is
+    authenticated, and refuses one before."""
+    c = keyed3
+    n3 = c.nodes[2]
+    key = cluster_key(c)
+    assert dkcluster.put(n3, "nocrc", "v" * 3000, cl="all").status in (200, 201, 204)
+
+    # As a node of an older release: every answer has its CRC (recv checks).
+    old = rf.Conn(rpc_addr(n3))
+    old.handshake("n1", key)
+    assert old.last_flags & rf.CRC_OPTIONAL  # the node's HELLO_ACK announces it
+    t, _, body = old.request(rf.GET_REPLICA, rf.lp("nocrc"))
+    assert t == rf.REPLICA_VALUE and b"v" * 3000 in body
+    assert not old.last_flags & rf.NO_CRC
+    old.close()
+
+    # As a node that reads them: answers without the CRC, requests too.
+    new = rf.Conn(rpc_addr(n3))
+    new.handshake("n1", key, flags=rf.CRC_OPTIONAL)
+    t, _, body = new.request(rf.GET_REPLICA, rf.lp("nocrc"), flags=rf.NO_CRC)
+    assert t == rf.REPLICA_VALUE and b"v" * 3000 in body
+    assert new.last_flags & rf.NO_CRC
+    # Its body CRC is the MAC's to check, not skipped: a flipped byte closes.
+    data = bytearray(rf.frame(rf.GET_REPLICA, rf.lp("nocrc"), 7, rf.NO_CRC))
+    tag = new.tag(bytes(data))
+    data[rf.HEADER_LEN + 1] ^= 0x01
+    new.send_raw(bytes(data) + tag)
+    assert new.wait_closed(5.0)
+    new.close()
+
+    # Before the handshake there is no MAC: a frame without its CRC is refused.
+    pre = rf.Conn(rpc_addr(n3))
+    pre.send(rf.HELLO, rf.hello_body("n1"), flags=rf.NO_CRC)
+    assert pre.wait_closed(5.0)
+    pre.close()
+    assert "frame without a CRC (DK_FRAME_NO_CRC) and without a MAC" in n3.read_log()
+
+
 def test_a_rogue_node_with_another_key_gets_no_data(keyed3):
     c = keyed3
     for i in range(20):

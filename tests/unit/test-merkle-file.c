@@ -8,7 +8,8 @@
  *   - every flipped byte and every truncation is DK_ECORRUPT, with the
  *     file's path and an offset in the message, never a crash or a read
  *     past the end (ASan checks that part);
- *   - a newer format version is refused as such (offset 4).
+ *   - a newer format version is refused as such (offset 4), an older one
+ *     as stale (-ESTALE).
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -157,10 +158,16 @@ static void test_damage(void)
     }
     /* a newer version, even with a good checksum, is refused as such */
     memcpy(bad, good, (size_t)size);
-    bad[4] = 2;
+    bad[4] = DK_MERKLE_FILE_VERSION + 1;
     put_file(bad, (size_t)size);
     CU_ASSERT_EQUAL(dk_merkle_file_read(dir, &g, err, sizeof(err)), DK_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "at offset 4: unknown format version"));
+    dk_merkle_file_free(&g);
+    /* an older one (trees of another item definition) is stale, not damaged */
+    bad[4] = DK_MERKLE_FILE_VERSION - 1;
+    put_file(bad, (size_t)size);
+    CU_ASSERT_EQUAL(dk_merkle_file_read(dir, &g, err, sizeof(err)), -ESTALE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "older release (format version 1, not 2)"));
     dk_merkle_file_free(&g);
     /* the checksum's own offset is named */
     memcpy(bad, good, (size_t)size);

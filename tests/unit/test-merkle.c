@@ -1,7 +1,8 @@
 /*
  * test-merkle.c - the anti-entropy hash tree (framework/coord/merkle.c):
  * incremental updates in any order, from several threads at once, equal a
- * rebuild from the final data; tombstones count as absent; the top-down
+ * rebuild from the final data; tombstones count as absent; an item's hash
+ * changes with any byte of the object (through its header's CRC); the top-down
  * diff finds exactly the leaves that differ; the wire helpers (select,
  * compare, children) refuse wrong lengths.
  *
@@ -172,6 +173,40 @@ static void test_tombstone_is_absent(void)
     keys_free(k);
 }
 
+/* An item is hashed through the object's header (length and CRC32C):
+ * every change of one byte of the value, the length and the time kept,
+ * still changes it; bytes that are not an object are hashed whole. */
+static void test_version_sees_every_byte(void)
+{
+    dk_token t = dk_ring_key_token("k", 1);
+    dk_buf a = DK_BUF_INIT, b = DK_BUF_INIT;
+    char value[] = "0123456789abcdefghijklmnopqrstuv";
+    make_obj(&a, 5, 0, value);
+    uint64_t base = dk_merkle_version(t, dk_buf_slice(&a));
+    make_obj(&b, 5, 0, value);
+    CU_ASSERT_EQUAL(dk_merkle_version(t, dk_buf_slice(&b)), base); /* same bytes, same hash */
+    CU_ASSERT_NOT_EQUAL(dk_merkle_version(dk_ring_key_token("l", 1), dk_buf_slice(&b)), base);
+    for (size_t i = 0; i < strlen(value); i++) {
+        char v[sizeof(value)];
+        memcpy(v, value, sizeof(v));
+        v[i] ^= 0x01;
+        make_obj(&b, 5, 0, v);
+        CU_ASSERT_EQUAL(a.len, b.len);
+        CU_ASSERT_NOT_EQUAL(dk_merkle_version(t, dk_buf_slice(&b)), base);
+        CU_ASSERT_NOT_EQUAL(dk_merkle_item(t, dk_buf_slice(&b)), dk_merkle_item(t, dk_buf_slice(&a)));
+    }
+    /* Not an object: a flipped byte anywhere changes the hash. */
+    uint8_t raw[100] = {0};
+    uint64_t h0 = dk_merkle_version(t, (dk_slice){raw, sizeof(raw)});
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        raw[i] ^= 0x80;
+        CU_ASSERT_NOT_EQUAL(dk_merkle_version(t, (dk_slice){raw, sizeof(raw)}), h0);
+        raw[i] ^= 0x80;
+    }
+    dk_buf_free(&a);
+    dk_buf_free(&b);
+}
+
 static void test_diff_finds_exactly(void)
 {
     static dk_merkle a, b;
@@ -267,6 +302,7 @@ static CU_TestInfo merkle_tests[] = {
     {"incremental updates equal a rebuild", test_incremental_equals_rebuild},
     {"concurrent writers equal a rebuild", test_concurrent_writers},
     {"a tombstone counts as absent", test_tombstone_is_absent},
+    {"an item's hash sees every byte", test_version_sees_every_byte},
     {"diff finds exactly the differing leaves", test_diff_finds_exactly},
     {"select, compare, children", test_wire_helpers},
     CU_TEST_INFO_NULL,

@@ -550,6 +550,63 @@ static void test_roundtrip_forward(void)
     dk_buf_free(&frame);
 }
 
+/* DK_FRAME_NO_CRC: finished without the body CRC (0 on the wire), read
+ * without checking it (but a non-zero one is corrupt), and given it by
+ * dk_frame_add_crc: then byte for byte the frame finished without the
+ * flag, whole or with a lent middle. */
+static void test_no_crc_flag(void)
+{
+    uint8_t mid[3000];
+    for (size_t i = 0; i < sizeof(mid); i++)
+        mid[i] = (uint8_t)(i * 7);
+    for (int lent = 0; lent < 2; lent++) {
+        dk_buf a = DK_BUF_INIT, b = DK_BUF_INIT;
+        size_t sa, sb, split_a = 0, split_b = 0;
+        CU_ASSERT_EQUAL_FATAL(dk_frame_begin(&a, &sa), 0);
+        CU_ASSERT_EQUAL_FATAL(dk_frame_begin(&b, &sb), 0);
+        dk_buf_append(&a, "head", 4);
+        dk_buf_append(&b, "head", 4);
+        if (!lent) {
+            dk_buf_append(&a, mid, sizeof(mid));
+            dk_buf_append(&b, mid, sizeof(mid));
+        }
+        split_a = a.len;
+        split_b = b.len;
+        dk_buf_append(&a, "tail", 4);
+        dk_buf_append(&b, "tail", 4);
+        dk_slice m = lent ? (dk_slice){mid, sizeof(mid)} : (dk_slice){NULL, 0};
+        if (lent) {
+            CU_ASSERT_EQUAL_FATAL(dk_frame_finish_lent(&a, sa, split_a, m, DK_MSG_PUT_REPLICA, 1, 9), 0);
+            CU_ASSERT_EQUAL_FATAL(
+                dk_frame_finish_lent(&b, sb, split_b, m, DK_MSG_PUT_REPLICA, 1 | DK_FRAME_NO_CRC, 9), 0);
+        } else {
+            CU_ASSERT_EQUAL_FATAL(dk_frame_finish(&a, sa, DK_MSG_PUT_REPLICA, 1, 9), 0);
+            CU_ASSERT_EQUAL_FATAL(dk_frame_finish(&b, sb, DK_MSG_PUT_REPLICA, 1 | DK_FRAME_NO_CRC, 9), 0);
+            split_b = b.len - DK_FRAME_TRAILER_LEN;
+        }
+        CU_ASSERT_EQUAL(dk_get_u32(b.data + b.len - 4), 0);
+        CU_ASSERT(memcmp(a.data, b.data, a.len) != 0);
+        if (!lent) {
+            dk_frame_header h;
+            dk_slice s;
+            char err[128];
+            CU_ASSERT_EQUAL(dk_frame_decode(b.data, b.len, &h, &s, err, sizeof(err)), (ssize_t)b.len);
+            CU_ASSERT_EQUAL(h.flags, 1 | DK_FRAME_NO_CRC);
+            CU_ASSERT_EQUAL(s.len, 8 + sizeof(mid));
+            b.data[b.len - 1] = 1; /* with the flag the field must be 0 */
+            CU_ASSERT_EQUAL(dk_frame_decode(b.data, b.len, &h, &s, err, sizeof(err)), DK_ECORRUPT);
+            b.data[b.len - 1] = 0;
+        }
+        dk_frame_add_crc(b.data, b.len, split_b, m);
+        CU_ASSERT_EQUAL(a.len, b.len);
+        CU_ASSERT(memcmp(a.data, b.data, a.len) == 0);
+        dk_frame_add_crc(b.data, b.len, split_b, m); /* no flag: nothing */
+        CU_ASSERT(memcmp(a.data, b.data, a.len) == 0);
+        dk_buf_free(&a);
+        dk_buf_free(&b);
+    }
+}
+
 /* The digest read's frame flag (DK_FRAME_DIGEST) through the in-place
  * encoder the transport uses, and REPLICA_VALUE's digest body: status,
  * then with status 0 the digest as 8 little-endian bytes. */
@@ -607,6 +664,7 @@ static CU_TestInfo frame_tests[] = {
     {"field limits on encode and decode", test_field_limits},
     {"handshake proofs, session keys, frame MACs", test_auth_kat},
     {"the digest flag and REPLICA_VALUE's digest body", test_digest_flag},
+    {"frames without the body CRC", test_no_crc_flag},
     CU_TEST_INFO_NULL,
 };
 
