@@ -54,6 +54,7 @@
  * dk_option defaults); chosen by measurement, see lsm.c. */
 #define LSM_DEFAULT_GC_WINDOW "1000"
 #define LSM_DEFAULT_GC_SIBLINGS "1"
+#define LSM_DEFAULT_GC_ENOUGH "8"
 #define LSM_DEFAULT_MEM_JITTER "25" /* percent of memtable_size (flush.c) */
 /* [engine.lsm] blob_min_size (bytes; 0: values stay in the tables) and
  * blob_gc_age_cutoff (percent of the blob files, oldest first, whose
@@ -158,14 +159,15 @@ typedef struct lsm_db {
     pthread_t wal_thr;
     int wal_thr_started, wal_turn, wal_stop, wal_sleeping;
     sem_t wal_sem;
-    /* The group-commit window ([engine.lsm] group_commit_window_us and
-     * group_commit_siblings; lsm.c), all under mu. wq_arrivals counts
+    /* The group-commit window ([engine.lsm] group_commit_window_us,
+     * group_commit_siblings and group_commit_enough; lsm_write.c), all
+     * under mu. wq_arrivals counts
      * enqueued writers, wq_len those in the queue. Of the last group:
      * gc_seen writers arrived while it was led, gc_after after its
      * window (during its last append and fdatasync), gc_size it held.
      * gc_target: while a leader waits in a window, the queue
      * length that ends the wait early (0: none). */
-    uint64_t gc_window_us, gc_siblings;
+    uint64_t gc_window_us, gc_siblings, gc_enough;
     uint64_t wq_arrivals, wq_len, gc_seen, gc_after, gc_size, gc_target;
     sem_t *gc_sleeper; /* a synchronous leader waiting in a window (mu) */
     lsm_wal_vec wbuf;  /* the leader's WAL records (values > 256 B borrowed) */

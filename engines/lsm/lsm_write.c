@@ -27,7 +27,15 @@
  * before the one fdatasync, but only when at least group_commit_siblings
  * writers arrived while the previous group was led: a lone writer (one
  * client in a closed loop) never waits, so its latency does not grow;
- * right after a burst the first lone write may wait once. Nobody is
+ * right after a burst the first lone write may wait once. Nor does it
+ * wait once the group holds group_commit_enough writers (the window ends
+ * when the queue reaches that many): its fdatasync is shared widely
+ * enough, and at a node's peak the early end below (the queue as long as
+ * the last cycle's writers) never came, because some of a closed loop's
+ * clients are always being answered or parsed on the loops, so every
+ * group waited the whole window and the WAL synced half as often as
+ * Redis's appendfsync always (bench/results/nodeput-2026-12-06-s12.md).
+ * Nobody is
  * acknowledged before the fdatasync, so the window changes latency,
  * never durability. A timer per group instead (Cassandra's fixed
  * period) would make every write wait, alone or not. Obsolete
@@ -239,7 +247,7 @@ static void lsm_count_sync(lsm_db *db, uint64_t us)
  * sequence number and op count, the WAL bytes encoded for them. */
 typedef struct lsm_group {
     lsm_writer *last;
-    uint64_t seq, nops, bytes;
+    uint64_t seq, nops, bytes, writers;
     int need_sync;
 } lsm_group;
 
@@ -316,6 +324,7 @@ static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
         }
         lsm_keep_crcs(db, seg0);
         g->nops += x->batch->count;
+        g->writers++;
         g->need_sync |= x->sync;
         g->last = x;
     }
@@ -334,11 +343,13 @@ static int lsm_take(lsm_db *db, lsm_writer *x, lsm_group *g)
  * otherwise splits into two alternating groups (those queued during a
  * sync lead the next one at once, before the group just completed is
  * back), each about T/2 long, twice the fdatasyncs of one group of T;
- * the early end (all of them back) costs one wake-up per group. */
+ * the early end (all of them back) costs one wake-up per group. A group
+ * of gc_enough writers or more does not wait (0: no such limit). */
 static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_group *g)
 {
     (void)w;
-    if (!g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings || g->bytes >= LSM_GROUP_MAX)
+    if (!g->need_sync || !db->gc_window_us || db->gc_seen < db->gc_siblings || g->bytes >= LSM_GROUP_MAX ||
+        (db->gc_enough && g->writers >= db->gc_enough))
         return 0;
     return dk__lsm_now_us() + db->gc_window_us;
 }
@@ -346,7 +357,7 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
 /* Wait (mu held, released while asleep) until the deadline, close, or
  * the early end: when as many writers are queued as were in flight
  * during the last group (those it held and those that arrived during its
- * last append and fdatasync). A closed loop of C clients keeps exactly C
+ * last append and fdatasync), or gc_enough if that is fewer. A closed loop of C clients keeps exactly C
  * writes in flight: once all C are back, waiting longer only adds
  * latency and idles the disk, so the writer that makes the queue that
  * long wakes the WAL thread (lsm_enqueue). Under an open-loop stream the
@@ -358,7 +369,10 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
 static void lsm_window_wait(lsm_db *db, lsm_writer *w, uint64_t deadline)
 {
     uint64_t t0 = dk__lsm_now_us(), now = t0;
-    db->gc_target = db->gc_size + db->gc_after;
+    uint64_t target = db->gc_size + db->gc_after;
+    if (db->gc_enough && (!target || db->gc_enough < target))
+        target = db->gc_enough;
+    db->gc_target = target;
     while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
         if (w->cb) {
             lsm_wal_sleep(db, deadline);

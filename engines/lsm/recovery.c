@@ -237,7 +237,7 @@ typedef struct rc_opts {
     int64_t codec_level;
     int64_t bloom_bits_per_key;
     uint64_t compaction_rate_limit;
-    int64_t group_commit_window_us, group_commit_siblings;
+    int64_t group_commit_window_us, group_commit_siblings, group_commit_enough;
     int64_t compaction_nice, flush_nice;
     int flush_pace, wal_yield;
     uint64_t table_writeback;
@@ -279,6 +279,13 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 1000,
      .dflt = LSM_DEFAULT_GC_SIBLINGS},
+    /* No window once the group holds this many writes (0: no limit). */
+    {.key = "group_commit_enough",
+     .type = DK_OPT_INT,
+     .offset = offsetof(rc_opts, group_commit_enough),
+     .min = 0,
+     .max = 100000,
+     .dflt = LSM_DEFAULT_GC_ENOUGH},
     {.key = "compaction_nice",
      .type = DK_OPT_INT,
      .offset = offsetof(rc_opts, compaction_nice),
@@ -334,6 +341,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->rate_limit = o.compaction_rate_limit;
     db->gc_window_us = (uint64_t)o.group_commit_window_us;
     db->gc_siblings = (uint64_t)o.group_commit_siblings;
+    db->gc_enough = (uint64_t)o.group_commit_enough;
     db->compaction_nice = (int)o.compaction_nice;
     db->flush_nice = (int)o.flush_nice;
     db->flush_pace = o.flush_pace;

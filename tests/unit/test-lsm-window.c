@@ -22,6 +22,9 @@
  *   only after the one fdatasync, which the third writer (synchronous or
  *   asynchronous) brings forward; a crash inside its window fails all
  *   three and loses only what was never acknowledged.
+ * - group_commit_enough: a group that already holds that many writers
+ *   does not wait, and a window ends once the queue holds that many
+ *   (even with no early end of its own).
  *
  * The window is held open by setting the engine's fields directly (60 s,
  * past the option's 100 ms ceiling): the test ends it by queueing the
@@ -163,6 +166,8 @@ static void test_options(void)
         {"group_commit_window_us", "1ms", "group_commit_window_us=1ms: expected an integer in 0..100000"},
         {"group_commit_siblings", "1001", "group_commit_siblings=1001: expected an integer in 0..1000"},
         {"group_commit_siblings", "some", "group_commit_siblings=some: expected an integer in 0..1000"},
+        {"group_commit_enough", "100001", "group_commit_enough=100001: expected an integer in 0..100000"},
+        {"group_commit_enough", "-2", "group_commit_enough=-2: expected an integer in 0..100000"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         dk_fake_host_reset(&wh);
@@ -186,12 +191,15 @@ static void test_options(void)
     lsm_db *db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(db->gc_window_us, (uint64_t)atoi(LSM_DEFAULT_GC_WINDOW));
     CU_ASSERT_EQUAL(db->gc_siblings, (uint64_t)atoi(LSM_DEFAULT_GC_SIBLINGS));
+    CU_ASSERT_EQUAL(db->gc_enough, (uint64_t)atoi(LSM_DEFAULT_GC_ENOUGH));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_window_us", "250"), 0);
     CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_siblings", "0"), 0);
+    CU_ASSERT_EQUAL(dk_fake_host_set_option(&wh, "group_commit_enough", "0"), 0);
     db = tl_open_db(&wh, env, 0);
     CU_ASSERT_EQUAL(db->gc_window_us, 250);
     CU_ASSERT_EQUAL(db->gc_siblings, 0);
+    CU_ASSERT_EQUAL(db->gc_enough, 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     env->ops->destroy(env);
     dk_fake_host_reset(&wh);
@@ -267,6 +275,56 @@ static void test_window_group(void)
     CU_ASSERT_TRUE(tl_has(db, "k00", "v00"));
     CU_ASSERT_TRUE(tl_has(db, "k01", "v01"));
     CU_ASSERT_TRUE(tl_has(db, "k02", "v02"));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+}
+
+/* group_commit_enough = 3 in a window that has no early end of its own
+ * (wn_window(db, 0, 0)) and lasts 60 s: write 0 waits in it, write 1
+ * joins and nothing is answered; write 2 makes the queue three long and
+ * ends the window: one fdatasync for the three, counted as an early end.
+ * Then group_commit_enough = 1: a write never waits (its group holds one
+ * writer), though the window is as long as before. */
+static void test_enough(void)
+{
+    lsm_env *env = dk__lsm_env_fault(8);
+    lsm_db *db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
+    wn_reset();
+    wn_window(db, 0, 0);
+    pthread_mutex_lock(&db->mu);
+    db->gc_enough = 3;
+    pthread_mutex_unlock(&db->mu);
+    uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total");
+    uint64_t p0 = dk__lsm_fault_points(env);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
+    wn_wait_points(env, p0); /* appended, waiting */
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
+    CU_ASSERT_EQUAL(wn_calls(), 0);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
+    wn_wait_calls(3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(wa.rc[i], 0);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
+
+    pthread_mutex_lock(&db->mu);
+    db->gc_enough = 1;
+    pthread_mutex_unlock(&db->mu);
+    for (int i = 3; i < 6; i++) {
+        CU_ASSERT_EQUAL_FATAL(wn_write(db, i), 0);
+        wn_wait_calls(i + 1);
+        CU_ASSERT_EQUAL(wa.rc[i], 0);
+    }
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 4);
+    tl_crash_reboot(env, db, 1);
+    db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_TRUE(tl_has(db, wa.key[i], wa.val[i]));
     CU_ASSERT_EQUAL(tl_close(db), 0);
     env->ops->destroy(env);
 }
@@ -510,6 +568,7 @@ static CU_TestInfo wn_tests[] = {
     {"options", test_options},
     {"alone_never_waits", test_alone_never_waits},
     {"window_group", test_window_group},
+    {"enough", test_enough},
     {"crash_inside_window", test_crash_inside_window},
     {"crash_inside_window_torn", test_crash_inside_window_torn},
     {"full_inside_window", test_full_inside_window},
