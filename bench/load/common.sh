@@ -283,6 +283,7 @@ interval_lines() {
 sampler_start() {
     (
         while kill -0 "$1" 2>/dev/null; do
+            # shellcheck disable=SC2046  # one word per file name
             awk 'FILENAME == "/proc/uptime" { printf "%s", $1; next }
                  FILENAME ~ /^\/proc\/pressure\// { if ($1 == "some") { split($5, a, "="); printf " %s", a[2] }; next }
                  FILENAME ~ /comm$/ { n = $1; next }
