@@ -192,6 +192,21 @@ cluster_up() {
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # ctx PID: voluntary + involuntary context switches summed over its threads.
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+# threads PID: one line per thread: tid name run-ns voluntary involuntary
+# (run time from schedstat: exact, not ticks). For thread_delta.
+threads() {
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")" \
+            "$(awk '/^voluntary_ctxt/ { v = $2 } /^nonvoluntary_ctxt/ { n = $2 } END { print v + 0, n + 0 }' "$t/status")"
+    done 2>/dev/null | sort
+}
+# thread_delta BEFORE AFTER N: per thread that ran or switched, its CPU
+# (us), voluntary and involuntary switches per request over N requests.
+thread_delta() {
+    join "$1" "$2" | awk -v n="$3" '{
+        c = ($7 - $3) / 1e3 / n; v = ($8 - $4) / n; i = ($9 - $5) / n
+        if (c >= 0.01 || v + i >= 0.001) printf "#   %-8s %-16s cpu %7.2f us  vol %.3f  invol %.3f\n", $1, $2, c, v, i }'
+}
 
 # field NAME FILE: the value of NAME= in the last RESULT line of FILE.
 field() {
@@ -255,4 +270,53 @@ interval_lines() {
     echo
     grep '^INTERVAL' "$1/get-open.out" || true
     echo '```'
+}
+
+# sampler_start PID FILE: every 100 ms, append to FILE one line: the
+# monotonic time (/proc/uptime, the clock of dk_load's mono_s on this
+# machine), the system's CPU, memory and I/O pressure stall totals (us,
+# /proc/pressure/*: "some"), and each thread of PID as tid:name:run-ns
+# (schedstat). Sets SAMPLER_PID; sampler_stop ends it. For telling a
+# latency stall apart: the node's own background threads (lsm-flush,
+# lsm-compact, lsm-wal, workers) running, reclaim (memory), or other
+# processes taking the CPUs (cpu pressure with the node's threads idle).
+sampler_start() {
+    (
+        while kill -0 "$1" 2>/dev/null; do
+            # shellcheck disable=SC2046  # one word per file name
+            awk 'FILENAME == "/proc/uptime" { printf "%s", $1; next }
+                 FILENAME ~ /^\/proc\/pressure\// { if ($1 == "some") { split($5, a, "="); printf " %s", a[2] }; next }
+                 FILENAME ~ /comm$/ { n = $1; next }
+                 { f = FILENAME; sub(/\/schedstat$/, "", f); sub(/^.*\//, "", f); printf " %s:%s:%s", f, n, $1 }
+                 END { print "" }' /proc/uptime /proc/pressure/cpu /proc/pressure/memory /proc/pressure/io \
+                $(for t in /proc/"$1"/task/*; do echo "$t/comm $t/schedstat"; done) 2>/dev/null
+            sleep 0.1
+        done
+    ) >>"$2" &
+    SAMPLER_PID=$!
+}
+sampler_stop() {
+    if [ -n "${SAMPLER_PID:-}" ]; then
+        kill "$SAMPLER_PID" 2>/dev/null
+        wait "$SAMPLER_PID" 2>/dev/null || true # 143: the kill above
+    fi
+    SAMPLER_PID=
+}
+
+# sampler_seconds SAMPLES LOADOUT: for each INTERVAL line of LOADOUT
+# (dk_load -i), the second's p99/max and, from SAMPLES (sampler_start),
+# the CPU ms each thread name of the node used in it (threads of one name
+# summed; "dynkvd" = loops and workers), and the ms of CPU, memory and
+# I/O pressure stalls on the machine.
+sampler_seconds() {
+    awk 'FNR == NR { t[++n] = $1; cpu[n] = $2; mem[n] = $3; io[n] = $4
+                     for (i = 5; i <= NF; i++) { split($i, a, ":"); r[n, a[2]] += a[3]; names[a[2]] = 1 }
+                     next }
+         /^INTERVAL/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                       e = v["mono_s"]; s = e - 1; i0 = 0; i1 = 0
+                       for (k = 1; k <= n; k++) { if (t[k] <= s) i0 = k; if (t[k] <= e) i1 = k }
+                       if (!i0 || i1 <= i0) next
+                       line = sprintf("t=%s p99_ms=%s max_ms=%s |", v["t"], v["p99_ms"], v["max_ms"])
+                       for (nm in names) { d = (r[i1, nm] - r[i0, nm]) / 1e6; if (d >= 1) line = line sprintf(" %s=%.0f", nm, d) }
+                       printf "%s | stall ms: cpu=%.0f mem=%.0f io=%.0f\n", line, (cpu[i1] - cpu[i0]) / 1e3, (mem[i1] - mem[i0]) / 1e3, (io[i1] - io[i0]) / 1e3 }' "$1" "$2"
 }

@@ -23,6 +23,8 @@
 # /proc/PID/task/*/status) are read; per request = delta / requests
 # answered. Threads that end inside a phase would be missed: neither server
 # starts or ends threads while serving. Medians of the rounds are reported.
+# The raw output lists each phase per thread (run time from schedstat,
+# voluntary and involuntary switches per request).
 # Extra dynkvd settings: DYNKV_SET="--set node.worker_threads=4 ...".
 set -eu
 
@@ -66,14 +68,17 @@ phase() {
     name=$1 pid=$2
     shift 2
     echo "\$ dk_load $*" >>"$RAW"
+    threads "$pid" >"$TMP/$name.th0"
     t0=$(cpu_ticks "$pid") c0=$(ctx "$pid")
     "$DK_LOAD" "$@" >"$TMP/$name.out" 2>&1 || true
     t1=$(cpu_ticks "$pid") c1=$(ctx "$pid")
+    threads "$pid" >"$TMP/$name.th1"
     grep -v '^INTERVAL' "$TMP/$name.out" >>"$RAW"
     grep -q '^RESULT' "$TMP/$name.out" || { cat "$TMP/$name.out" >&2; die "dk_load $name failed"; }
     n=$(($(field ok "$TMP/$name.out") + $(field notfound "$TMP/$name.out")))
     [ "$n" -gt 0 ] || die "dk_load $name: no request answered"
     echo "# $name: cpu_ticks $t0 -> $t1 (HZ $HZ), ctx $c0 -> $c1, requests $n, errors $(field errors "$TMP/$name.out")" >>"$RAW"
+    thread_delta "$TMP/$name.th0" "$TMP/$name.th1" "$n" >>"$RAW"
     awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v n="$n" -v hz="$HZ" \
         'BEGIN { printf "%.1f %.2f %d\n", t * 1e6 / hz / n, c / n, n }'
 }

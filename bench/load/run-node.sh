@@ -19,6 +19,9 @@
 #     latency from the intended send time (coordinated-omission safe).
 #  3. FILL_KEYS (20000) keys loaded, then ROUNDS of GET peak (dk_load) and
 #     redis-benchmark -t get, then GET open loop at half the dynkv peak.
+#  During both open loops a sampler (common.sh: sampler_start) records the
+#  node's threads and the machine's pressure stalls every 100 ms; the report
+#  lists them per second beside the latency, to attribute a stalled second.
 # redis-benchmark only has a closed loop, so Redis has no "p99 at half of
 # peak" row: its figures are labelled closed-loop.
 # Extra dynkvd settings: DYNKV_SET="--set engine.lsm.group_commit_window_us=0 ...".
@@ -103,7 +106,9 @@ done
 # ---- 2. PUT at half of peak, open loop -------------------------------------
 PUT_HALF=$(half "$PUT_PEAK")
 say "PUT open loop at $PUT_HALF/s"
+sampler_start "$NODE_PID" "$TMP/put-open.samples"
 load put-open -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE" -i
+sampler_stop
 snap "$TMP/m1"
 
 # ---- 3. GET ---------------------------------------------------------------
@@ -126,7 +131,9 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 GET_HALF=$(half "$GET_PEAK")
 say "GET open loop at $GET_HALF/s"
+sampler_start "$NODE_PID" "$TMP/get-open.samples"
 load get-open -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
+sampler_stop
 snap "$TMP/m2"
 LOGWARN=$(grep -cE ' (WARN|ERROR) ' "$TMP/node.log" || true)
 kill "$NODE_PID" 2>/dev/null || true
@@ -184,6 +191,16 @@ mkdir -p "$(dirname "$OUT")"
     echo "- WARN/ERROR lines in the node's log: $LOGWARN"
     echo
     interval_lines "$TMP"
+    echo
+    echo "The same seconds with the CPU ms each thread name of the node used in them"
+    echo "(\"dynkvd\": loops and workers; sampled every 100 ms) and the ms of CPU, memory"
+    echo "and I/O pressure stalls on the whole machine (/proc/pressure, \"some\"):"
+    echo
+    echo '```'
+    sampler_seconds "$TMP/put-open.samples" "$TMP/put-open.out"
+    echo
+    sampler_seconds "$TMP/get-open.samples" "$TMP/get-open.out"
+    echo '```'
     echo
     echo "## Commands"
     echo
