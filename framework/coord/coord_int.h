@@ -54,6 +54,7 @@ struct dk_coord {
     dk_wake post_wake; /* engine threads -> loop */
     pthread_mutex_t post_mu;
     struct dk__ready *post_head, *post_tail;
+    int post_draining;       /* under post_mu: the loop will look at the list again */
     unsigned posts_expected; /* loop only: the wake handle is ref'd while > 0 */
     int handles_open, handles_closing;
     void (*stop_done)(void *);

@@ -136,7 +136,7 @@ void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r))
     r->fn = fn;
     r->next = NULL;
     pthread_mutex_lock(&c->post_mu);
-    int was_empty = c->post_head == NULL;
+    int was_empty = c->post_head == NULL && !c->post_draining;
     if (c->post_tail)
         c->post_tail->next = r;
     else
@@ -145,27 +145,51 @@ void dk__coord_post(dk_coord *c, dk__ready *r, void (*fn)(dk__ready *r))
     pthread_mutex_unlock(&c->post_mu);
     /* The drain takes the whole list, so one wake-up per
      * empty-to-non-empty transition is enough (a dk_wake, not a uv_async:
-     * base/wake.h says why). */
+     * base/wake.h says why), and none while the loop is draining: it
+     * looks again before it stops (coord_post_drain). */
     if (was_empty)
         dk_wake_send(&c->post_wake);
 }
 
-/* Loop thread: engine completions arrived. */
+/* At most this many takes of the list per wake-up: a writer that keeps
+ * posting must not hold the loop away from its sockets. */
+#define COORD_POST_ROUNDS 8
+
+/* Loop thread: engine completions arrived. The list is taken again after
+ * running what was taken, while post_draining tells posters not to wake
+ * the loop: a WAL group completes its writers one by one, and each
+ * completion landing after a take would otherwise cost the WAL thread an
+ * eventfd write and the loop another turn (up to six per group at a
+ * node's PUT peak, bench/results/nodeput-2026-12-06-s12.md). c outlives
+ * the drain: its wake handle, which runs it, closes asynchronously. */
 static void coord_post_drain(dk_wake *w)
 {
     dk_coord *c = w->data;
+    int rewake = 0;
     pthread_mutex_lock(&c->post_mu);
-    dk__ready *r = c->post_head;
-    c->post_head = c->post_tail = NULL;
-    pthread_mutex_unlock(&c->post_mu);
-    while (r) {
-        dk__ready *next = r->next;
-        r->fn(r);
-        if (--c->posts_expected == 0)
-            dk_wake_unref(&c->post_wake);
-        dk__coord_release(c);
-        r = next;
+    for (int round = 0;; round++) {
+        dk__ready *r = c->post_head;
+        if (!r || round == COORD_POST_ROUNDS) {
+            rewake = r != NULL; /* left for the next wake-up */
+            c->post_draining = 0;
+            break;
+        }
+        c->post_head = c->post_tail = NULL;
+        c->post_draining = 1;
+        pthread_mutex_unlock(&c->post_mu);
+        while (r) {
+            dk__ready *next = r->next;
+            r->fn(r);
+            if (--c->posts_expected == 0)
+                dk_wake_unref(&c->post_wake);
+            dk__coord_release(c);
+            r = next;
+        }
+        pthread_mutex_lock(&c->post_mu);
     }
+    pthread_mutex_unlock(&c->post_mu);
+    if (rewake)
+        dk_wake_send(&c->post_wake);
 }
 
 void dk__coord_expect_post(dk_coord *c)
