@@ -239,6 +239,25 @@ static void test_alone_never_waits(void)
     wh.host.log = wn_quiet;
 }
 
+/* Writes 0, 1 and 2 into a window that holds: 0 is appended and waits,
+ * 1 joins it and still nothing is answered or synced; 2 ends the window
+ * and all three are answered after one fdatasync. */
+static void wn_three_in_one_sync(lsm_db *db, lsm_env *env)
+{
+    uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total");
+    uint64_t p0 = dk__lsm_fault_points(env);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
+    wn_wait_points(env, p0); /* appended, waiting */
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
+    CU_ASSERT_EQUAL(wn_calls(), 0);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0);
+    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
+    wn_wait_calls(3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(wa.rc[i], 0);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
+}
+
 /* Writers that arrive during the window join the group: none is answered
  * before the one fdatasync that covers all three; the third ends the
  * window because three were in flight last time, two in the previous
@@ -251,20 +270,10 @@ static void test_window_group(void)
     CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
     wn_reset();
     wn_window(db, 2, 1);
-    uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total"), groups0 = tl_stat(db, "lsm_write_groups_total");
-    uint64_t p0 = dk__lsm_fault_points(env);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
-    wn_wait_points(env, p0); /* appended, waiting */
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
-    /* Two of the three queued (the previous group's size alone): the
-     * window holds, nothing is answered. */
-    CU_ASSERT_EQUAL(wn_calls(), 0);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
-    wn_wait_calls(3);
-    for (int i = 0; i < 3; i++)
-        CU_ASSERT_EQUAL(wa.rc[i], 0);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
+    uint64_t groups0 = tl_stat(db, "lsm_write_groups_total");
+    /* With two of the three queued (the previous group's size alone) the
+     * window holds. */
+    wn_three_in_one_sync(db, env);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_write_groups_total"), groups0 + 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
@@ -296,17 +305,7 @@ static void test_enough(void)
     db->gc_enough = 3;
     pthread_mutex_unlock(&db->mu);
     uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total");
-    uint64_t p0 = dk__lsm_fault_points(env);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 0), 0);
-    wn_wait_points(env, p0); /* appended, waiting */
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 1), 0);
-    CU_ASSERT_EQUAL(wn_calls(), 0);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 2), 0);
-    wn_wait_calls(3);
-    for (int i = 0; i < 3; i++)
-        CU_ASSERT_EQUAL(wa.rc[i], 0);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
+    wn_three_in_one_sync(db, env);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
 
