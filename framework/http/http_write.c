@@ -207,7 +207,8 @@ static void x_respond(dk_http_exchange *x, int status, const char *content_type,
         }
         x->body_len = body_len;
     }
-    free(owned);
+    if (owned) /* a lent body (a GET's value) has none */
+        free(owned);
     x->out = x->head.len + x->body_len;
     dk_http_limits *l = c->s->lim;
     uint64_t avg = atomic_load_explicit(&l->avg_answer, memory_order_relaxed);

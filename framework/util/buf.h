@@ -50,7 +50,7 @@ static inline void dk_buf_free(dk_buf *b)
 {
     if (b->cap >= DK_BUF_CACHE_MIN)
         dk__buf_cache_put(b->data);
-    else
+    else if (b->data) /* most freed bufs of a request are empty */
         free(b->data);
     dk_buf_init(b);
 }

@@ -115,9 +115,12 @@ void dk_vv_init(dk_vv *v)
     v->n = v->cap = 0;
 }
 
+/* The frees below skip NULL themselves: a GET frees ~10 empty vectors and
+ * sibling arrays, each a call into the allocator for nothing. */
 void dk_vv_free(dk_vv *v)
 {
-    free(v->e);
+    if (v->e)
+        free(v->e);
     dk_vv_init(v);
 }
 
@@ -421,7 +424,8 @@ void dk_object_init(dk_object *o)
 void dk_object_free(dk_object *o)
 {
     dk_vv_free(&o->vv);
-    free(o->sib);
+    if (o->sib)
+        free(o->sib);
     o->sib = NULL;
     o->n_sib = o->cap_sib = 0;
 }
