@@ -193,11 +193,16 @@ int dk__coord_hint_store(dk_coord *c, const char *target, dk_slice key, dk_slice
 /* Whether a sloppy quorum applies to a request. */
 int dk__sloppy(const dk_coord *c, int strict);
 
-/* ---- writes (coord_write.c) --------------------------------------------- */
+/* ---- writes (coord_write.c, coord_send.c) --------------------------------- */
 
 /* Coordinate a write here, never forwarding it (a FORWARD_WRITE arrived):
  * as dk_coord_put otherwise. timeout_ms caps request_timeout. */
 int dk__coord_put_here(dk_coord *c, const dk_coord_write *w, uint64_t timeout_ms, dk_coord_cb cb, void *arg);
+
+/* A replica's outcome from its answer to a PUT_REPLICA (coord_send.c):
+ * *status (the RPC's) is kept when non-zero, else set from the ACK's
+ * status or the ERROR's code; any other answer is DK_ECORRUPT. */
+void dk__replica_ack_status(int *status, const dk_frame_header *h, dk_slice body);
 
 /* Send obj for key to replica rep (PUT_REPLICA, hint_target "" or the
  * intended owner). cb gets the ACK's status (0 = stored) or the RPC's

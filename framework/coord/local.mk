@@ -3,7 +3,7 @@
 # trees, exchanges, the repair rule), and their unit tests.
 framework_libdynkv_la_SOURCES += \
 	framework/coord/coordinator.c framework/coord/coordinator.h framework/coord/coord_int.h \
-	framework/coord/coord_write.c \
+	framework/coord/coord_write.c framework/coord/coord_send.c \
 	framework/coord/coord_cas.c framework/coord/coord_forward.c framework/coord/coord_read.c framework/coord/coord_repair.c \
 	framework/coord/replica.c framework/coord/hints.c framework/coord/hints.h \
 	framework/coord/stream.c framework/coord/stream.h framework/coord/stream_fetch.c \
