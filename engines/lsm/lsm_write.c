@@ -35,9 +35,8 @@
  * clients are always being answered or parsed on the loops, so every
  * group waited the whole window and the WAL synced half as often as
  * Redis's appendfsync always (bench/results/nodeput-2026-12-06-s12.md).
- * Nobody is
- * acknowledged before the fdatasync, so the window changes latency,
- * never durability. A timer per group instead (Cassandra's fixed
+ * Nobody is acknowledged before the fdatasync, so the window changes
+ * latency, never durability. A timer per group instead (Cassandra's fixed
  * period) would make every write wait, alone or not. Obsolete
  * WAL files are recycled (wal.h): the next log overwrites an old file's
  * blocks, so an fdatasync flushes data without the file-size journal
@@ -357,10 +356,11 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
 /* Wait (mu held, released while asleep) until the deadline, close, or
  * the early end: when as many writers are queued as were in flight
  * during the last group (those it held and those that arrived during its
- * last append and fdatasync), or gc_enough if that is fewer. A closed loop of C clients keeps exactly C
- * writes in flight: once all C are back, waiting longer only adds
- * latency and idles the disk, so the writer that makes the queue that
- * long wakes the WAL thread (lsm_enqueue). Under an open-loop stream the
+ * last append and fdatasync), or gc_enough if that is fewer. A closed
+ * loop of C clients keeps exactly C writes in flight: once all C are
+ * back, waiting longer only adds latency and idles the disk, so the
+ * writer that makes the queue that long wakes the WAL thread
+ * (lsm_enqueue). Under an open-loop stream the
  * queue does not reach that count (another cycle's worth of writers)
  * within the window, which runs its course. Nobody else signals the
  * writers that arrive meanwhile: they queue behind the group's head,

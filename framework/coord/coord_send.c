@@ -7,10 +7,10 @@
  * but read their answers with the same dk__replica_ack_status.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "coord/coord_int.h"
+#include "util/strcopy.h"
 
 typedef struct send_ctx {
     void (*cb)(void *arg, int status);
@@ -43,7 +43,7 @@ int dk__send_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_slice
                      uint64_t deadline_ms, void (*cb)(void *arg, int status), void *arg)
 {
     dk_msg_put_replica m = {.key = key, .object = obj};
-    snprintf(m.hint_target, sizeof(m.hint_target), "%s", hint_target);
+    dk_strcopy(m.hint_target, sizeof(m.hint_target), hint_target);
     dk_buf body = DK_BUF_INIT;
     send_ctx *s = malloc(sizeof(*s));
     /* The object is copied once, into the frame that goes out. */
