@@ -8,6 +8,11 @@
 # src/dynomite). Without it the scripts skip the peer and say so. Redis runs
 # as Dynomite is deployed, without persistence (`--save '' --appendonly no`):
 # Dynomite never fsyncs, dynkv does (the reports say so beside the numbers).
+# PEER_FSYNC=1 makes the peer durable the way dynkv is: each Redis appends
+# every write to its AOF and fsyncs it before answering (`--appendonly yes
+# --appendfsync always`, no automatic rewrite, no snapshots), so a ratio
+# against it prices the store, not the fsync. Its Redis run outside the
+# memory bound either way (dyno_redis_args says why).
 #
 # Ports: free_port on 127.0.0.1-6 gives P, P+1, P+2 free on all six. Node i
 # is Dynomite on 127.0.0.i (client P, peer P+1, stats P+2) over a Redis on
@@ -32,8 +37,9 @@ dyno_start() {
     DYNO_VERSION=$("$DYNOMITE" -V 2>&1 | sed -n 's/^This is //p')
     for i in 1 2 3; do
         mkdir -p "$dd/r$i"
+        # shellcheck disable=SC2046  # the persistence flags are words
         mem_outside_exec redis-server --port "$dp" --bind "127.0.0.$((i + 3))" --dir "$dd/r$i" --save '' \
-            --appendonly no --daemonize no --logfile "$dd/r$i/redis.log" &
+            $(dyno_redis_args) --daemonize no --logfile "$dd/r$i/redis.log" &
         DYNO_PIDS="$DYNO_PIDS $!"
     done
     for i in 1 2 3; do
@@ -78,6 +84,30 @@ dyno_start() {
             sleep 0.2
         done
     done
+}
+
+# dyno_redis_args: the persistence flags of the peer's Redis (PEER_FSYNC).
+# They run outside the memory bound even when durable: each holds its whole
+# data set in memory (PEER_KEYS values), and three of them under the bound
+# with the nodes beside them met the OOM killer (session 11); an AOF's pages
+# are then fresh pages of an unbounded page cache, which this VM makes slow
+# on first touch (bench/results/membound-2026-12-05-s11.md), so a durable
+# peer is if anything handicapped here, and the report says so.
+dyno_redis_args() {
+    if [ "${PEER_FSYNC:-0}" = 1 ]; then
+        echo "--appendonly yes --appendfsync always --auto-aof-rewrite-percentage 0"
+    else
+        echo "--appendonly no"
+    fi
+}
+
+# dyno_persistence: the peer's persistence in words, for the reports.
+dyno_persistence() {
+    if [ "${PEER_FSYNC:-0}" = 1 ]; then
+        echo "with \`--appendonly yes --appendfsync always\` (PEER_FSYNC=1: each Redis fsyncs its AOF before it answers, as dynkv's W replicas do; outside the memory bound)"
+    else
+        echo "without persistence (\`--save '' --appendonly no\`: Dynomite never fsyncs; dynkv fsyncs every write on W replicas before answering)"
+    fi
 }
 
 # dyno_wait IP PORT: wait up to 20 s for a RESP server to answer PING.

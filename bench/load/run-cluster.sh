@@ -202,8 +202,7 @@ peer_section() {
     echo "The peer ran in the same run: $DYNO_VERSION (\$DYNOMITE=$DYNOMITE), three nodes on"
     echo "127.0.0.1-3, one rack each (so every node holds every key, RF = 3), \`read_consistency\`"
     echo "and \`write_consistency\` DC_QUORUM, each over its own Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
-    echo "without persistence (\`--save '' --appendonly no\`: Dynomite never fsyncs; dynkv fsyncs"
-    echo "every write on W replicas before answering). Each round ran dynkv, then the peer;"
+    echo "$(dyno_persistence). Each round ran dynkv, then the peer;"
     echo "the same dk_load drives both (\`--redis\` speaks RESP to Dynomite's client port)."
     echo
     echo "| workload | dynkv | Dynomite | dynkv / Dynomite | target |"
@@ -291,10 +290,10 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "## Commands"
     echo
-    echo "- \`$([ "$PEER" = 1 ] && echo "DYNOMITE=$DYNOMITE ")bench/load/run-cluster.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS PEAK_SECS=$PEAK_SECS OPEN_SECS=$OPEN_SECS FILL_KEYS=$FILL_KEYS PEER_KEYS=$PEER_KEYS CONSISTENCY=$CONSISTENCY)"
+    echo "- \`$([ "$PEER" = 1 ] && echo "DYNOMITE=$DYNOMITE ")bench/load/run-cluster.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS PEAK_SECS=$PEAK_SECS OPEN_SECS=$OPEN_SECS FILL_KEYS=$FILL_KEYS PEER_KEYS=$PEER_KEYS CONSISTENCY=$CONSISTENCY PEER_FSYNC=${PEER_FSYNC:-0})"
     echo "- \`tools/dynkv-cluster create DIR $CREATE_ARGS\` then \`tools/dynkv-cluster start DIR\`"
     if [ "$PEER" = 1 ]; then
-        echo "- the peer (bench/load/peer-dynomite.sh): \`redis-server --port P --bind 127.0.0.(i+3) --save '' --appendonly no\`"
+        echo "- the peer (bench/load/peer-dynomite.sh): \`redis-server --port P --bind 127.0.0.(i+3) --save '' $(dyno_redis_args)\`"
         echo "  and \`\$DYNOMITE -c FILE\` for i = 1..3 (rack i, one shared token, DC_QUORUM reads and"
         echo "  writes, no peer encryption; the script writes the files into its temp dir)."
     fi
