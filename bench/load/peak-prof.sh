@@ -15,7 +15,11 @@
 # and, of them, the reads, writes, writevs, epoll_waits and futexes.
 # RATE=R runs the window open loop at R PUT/s instead of closed loop: the
 # counts per PUT then compare across builds at one rate (at the peak they
-# move with the rate the machine allowed in that run).
+# move with the rate the machine allowed in that run); with a RATE, the
+# per-second lines (dk_load -i: p99, max) follow the round's line. The
+# runq_us column is the time the role's threads waited runnable for a CPU
+# (/proc/PID/task/*/schedstat, second field), per PUT: the delay a busy
+# machine adds to every hop of a write (loop, WAL thread, loop again).
 #
 #   [DYNKV_CREATE="--set ..."] bench/load/peak-prof.sh [-B BUILDDIR]
 set -eu
@@ -40,7 +44,7 @@ snap() {
     done | awk 'NF >= 2 { print $1, $NF }' >"$1"
 }
 
-# threads OUT: one line per thread of the PIDS: "pid tid role utime stime switches minflt involuntary"
+# threads OUT: one line per thread of the PIDS: "pid tid role utime stime switches minflt involuntary runq_ns"
 threads() {
     for p in $PIDS; do
         for t in /proc/"$p"/task/*; do
@@ -48,7 +52,8 @@ threads() {
             name=$(cat "$t/comm" 2>/dev/null) || continue
             st=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
             sw=$(awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } /^nonvoluntary/ { i = $2 } END { print s + 0, i + 0 }' "$t/status" 2>/dev/null) || continue
-            echo "$p $tid $name $(echo "$st" | cut -d' ' -f12,13) ${sw% *} $(echo "$st" | cut -d' ' -f8) ${sw#* }"
+            wq=$(cut -d' ' -f2 "$t/schedstat" 2>/dev/null) || continue
+            echo "$p $tid $name $(echo "$st" | cut -d' ' -f12,13) ${sw% *} $(echo "$st" | cut -d' ' -f8) ${sw#* } $wq"
         done
     done >"$1"
 }
@@ -68,32 +73,33 @@ for r in $(seq 1 "$ROUNDS"); do
         SYS_PID=$!
     fi
     # shellcheck disable=SC2046  # no words, or "-R RATE"
-    "$DK_LOAD" -m put -c "$CONNS" $([ -n "${RATE:-}" ] && echo "-R $RATE") -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
+    "$DK_LOAD" -m put -c "$CONNS" $([ -n "${RATE:-}" ] && echo "-i -R $RATE") -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
     threads "$TMP/t1"
     snap "$TMP/m1"
     [ "$PERF" = 1 ] && wait "$PERF_PID"
     [ "$SYSCALLS" = 1 ] && wait "$SYS_PID"
     n=$(field ok "$TMP/run.out")
     echo "round $r: $(field ops_s "$TMP/run.out") PUT/s (ok $n, p99 $(field p99_ms "$TMP/run.out") ms), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    grep '^INTERVAL' "$TMP/run.out" | awk '{ printf "  %s %s %s %s\n", $2, $3, $7, $8 }' || true
     awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
         function role(pid, tid, name) {
             if (name == "dynkvd") return (pid == tid) ? "loop0" : "loopN"
             if (name ~ /^lsm-/) return name
             return "other"
         }
-        FNR == NR { u[$2] = $4; s[$2] = $5; c[$2] = $6; mf[$2] = $7; iv[$2] = $8; next }
+        FNR == NR { u[$2] = $4; s[$2] = $5; c[$2] = $6; mf[$2] = $7; iv[$2] = $8; wq[$2] = $9; next }
         {
             k = role($1, $2, $3)
-            du = $4 - u[$2]; ds = $5 - s[$2]; dc = $6 - c[$2]; df = $7 - mf[$2]; di = $8 - iv[$2]
-            U[k] += du; S[k] += ds; C[k] += dc; F[k] += df; I[k] += di
-            TU += du; TS += ds; TC += dc; TF += df; TI += di
+            du = $4 - u[$2]; ds = $5 - s[$2]; dc = $6 - c[$2]; df = $7 - mf[$2]; di = $8 - iv[$2]; dw = $9 - wq[$2]
+            U[k] += du; S[k] += ds; C[k] += dc; F[k] += df; I[k] += di; W[k] += dw
+            TU += du; TS += ds; TC += dc; TF += df; TI += di; TW += dw
             if (du + ds > 0 && k == "loopN") { NT[k]++; if (du + ds > MX[k]) MX[k] = du + ds }
         }
         END {
             f = 1e6 / hz / n
-            printf "  %-12s %8s %8s %8s %9s %7s %7s\n", "role", "cpu_us", "user", "sys", "switches", "invol", "minflt"
-            for (k in U) printf "  %-12s %8.1f %8.1f %8.1f %9.2f %7.2f %7.2f\n", k, (U[k] + S[k]) * f, U[k] * f, S[k] * f, C[k] / n, I[k] / n, F[k] / n
-            printf "  %-12s %8.1f %8.1f %8.1f %9.2f %7.2f %7.2f\n", "total", (TU + TS) * f, TU * f, TS * f, TC / n, TI / n, TF / n
+            printf "  %-12s %8s %8s %8s %9s %7s %7s %8s\n", "role", "cpu_us", "user", "sys", "switches", "invol", "minflt", "runq_us"
+            for (k in U) printf "  %-12s %8.1f %8.1f %8.1f %9.2f %7.2f %7.2f %8.1f\n", k, (U[k] + S[k]) * f, U[k] * f, S[k] * f, C[k] / n, I[k] / n, F[k] / n, W[k] / 1e3 / n
+            printf "  %-12s %8.1f %8.1f %8.1f %9.2f %7.2f %7.2f %8.1f\n", "total", (TU + TS) * f, TU * f, TS * f, TC / n, TI / n, TF / n, TW / 1e3 / n
             printf "  (loopN: %d busy threads, the busiest %.1f us per PUT)\n", NT["loopN"], MX["loopN"] * f
         }' "$TMP/t0" "$TMP/t1" | sort
     if [ "$SYSCALLS" = 1 ]; then
