@@ -7,8 +7,9 @@
  * waits; the writer at the head becomes the leader, takes every batch
  * queued behind it (up to 1 MiB), assigns sequence numbers, writes them
  * as one gather write (large values are not copied), issues one
- * fdatasync if any of them asked for sync, inserts them into the
- * memtable, publishes the last sequence number and wakes the group (each
+ * fdatasync if any of them asked for sync (inserting them into the
+ * memtable while the device writes: lsm_sync_insert), or else inserts
+ * them, publishes the last sequence number and wakes the group (each
  * writer sleeps on its own semaphore, posted after the mutex is released,
  * so waking costs one switch and no lock hand-off). The batch is
  * whatever queued while the previous leader was syncing, so it grows
