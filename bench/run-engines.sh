@@ -10,7 +10,8 @@
 #   -q           quick: sizes divided by 20, to check the script itself
 # Environment overrides (defaults in brackets): ENGINES [lsm rocksdb leveldb lmdb],
 # NUM_100 [400000], NUM_1024 [200000], NUM_10240 [50000], SEEK_DIV [20],
-# SYNC_NUM [20000], SYNC_VALUE [10240], SYNC_THREADS [1 8], CACHE [33554432],
+# SYNC_NUM [20000], SYNC_VALUE [10240], SYNC_THREADS [1 8], VALUE_SIZES [100 1024 10240:
+# the unsynced runs; "" for the durable writes only], CACHE [33554432],
 # BLOOM [10], CODEC [none], SEED [301], BENCH_TMP [/tmp], RUN_TIMEOUT [600],
 # MEM_LIMIT [2G: every dk_bench runs in a memory cgroup of that size, 0: none;
 # see bench/mem-bound.sh].
@@ -40,6 +41,7 @@ SEEK_DIV=${SEEK_DIV:-20}
 SYNC_NUM=${SYNC_NUM:-20000}
 SYNC_VALUE=${SYNC_VALUE:-10240}
 SYNC_THREADS=${SYNC_THREADS:-1 8}
+VALUE_SIZES=${VALUE_SIZES-100 1024 10240}
 CACHE=${CACHE:-33554432}
 BLOOM=${BLOOM:-10}
 CODEC=${CODEC:-none}
@@ -99,8 +101,8 @@ run() { # engine label args...
 }
 
 for e in $present; do
-    for vs in 100 1024 10240; do
-        eval "num=\$NUM_$vs"
+    for vs in $VALUE_SIZES; do
+        eval "num=\${NUM_$vs:-$NUM_10240}"
         run "$e" "v$vs" --benchmarks fillrandom,readrandom,readmissing,seekrandom,overwrite \
             --num "$num" --value-size "$vs" --seeks $((num / SEEK_DIV)) --sync 0 --threads 1
     done
@@ -126,7 +128,7 @@ dirty=$(git -C "$here/.." status --porcelain 2>/dev/null | wc -l)
     echo
     echo "- Command: \`$0 $*\` with ENGINES=\"$ENGINES\" NUM_100=$NUM_100 NUM_1024=$NUM_1024"
     echo "  NUM_10240=$NUM_10240 SEEK_DIV=$SEEK_DIV SYNC_NUM=$SYNC_NUM SYNC_VALUE=$SYNC_VALUE"
-    echo "  SYNC_THREADS=\"$SYNC_THREADS\" CACHE=$CACHE BLOOM=$BLOOM CODEC=$CODEC SEED=$SEED"
+    echo "  SYNC_THREADS=\"$SYNC_THREADS\" VALUE_SIZES=\"$VALUE_SIZES\" CACHE=$CACHE BLOOM=$BLOOM CODEC=$CODEC SEED=$SEED"
     echo "- Each engine and value size is one process:"
     echo "  \`dk_bench --engine E --benchmarks fillrandom,readrandom,readmissing,seekrandom,overwrite"
     echo "  --num N --value-size V --seeks N/$SEEK_DIV --sync 0 --threads 1 $common\`"

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "util/crc32c.h"
 
@@ -145,6 +146,24 @@ static void sl_pool_put(lsm_sl_pool *p, sl_block *b)
     free(b);
 }
 
+/* Fault in a fresh chunk's pages with one call (MADV_POPULATE_WRITE,
+ * Linux 5.14) instead of one page fault per 4 KiB as the writes reach
+ * them: on this paravirtualised machine each fault is a trip through the
+ * hypervisor, and the leader filling a new memtable took ~3 per 10 KiB
+ * value on the write path. Best effort: without the call the pages fault
+ * in as before. */
+static void sl_populate(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t pg = 4096, a = ((uintptr_t)p + pg - 1) & ~(pg - 1), z = ((uintptr_t)p + n) & ~(pg - 1);
+    if (z > a)
+        (void)madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static void *sl_alloc(lsm_skiplist *sl, sl_arena *a, size_t n)
 {
     n = (n + 7) & ~(size_t)7;
@@ -152,8 +171,8 @@ static void *sl_alloc(lsm_skiplist *sl, sl_arena *a, size_t n)
     if (n > SL_BIG || !b || b->cap - b->used < n) {
         size_t cap = n > SL_BIG ? n : SL_CHUNK;
         sl_block *nb = n > SL_BIG ? NULL : sl_pool_get(sl->pool);
-        if (!nb)
-            nb = malloc(sizeof(*nb) + cap);
+        if (!nb && (nb = malloc(sizeof(*nb) + cap)) && cap == SL_CHUNK)
+            sl_populate(nb, sizeof(*nb) + cap);
         if (!nb)
             return NULL;
         nb->used = 0;

@@ -249,6 +249,13 @@ int dk__lsm_wal_writev(lsm_wal *w, const lsm_wal_vec *v)
     return rc;
 }
 
+int dk__lsm_wal_writeback(lsm_wal *w)
+{
+    if (!w->env->ops->writeback || w->size == w->synced)
+        return 0;
+    return w->env->ops->writeback(w->f, w->size);
+}
+
 int dk__lsm_wal_sync(lsm_wal *w)
 {
     int rc = w->env->ops->sync(w->f, 1);

@@ -84,6 +84,12 @@ int dk__lsm_wal_trim(lsm_wal *w, const char *path);
 int dk__lsm_wal_write(lsm_wal *w, const void *p, size_t n);
 /* Append v's records with one gather write. */
 int dk__lsm_wal_writev(lsm_wal *w, const lsm_wal_vec *v);
+/* Start writing back what was written since the last sync (the env's
+ * writeback; nothing when it has none), so the device works while the
+ * caller does, before its sync. Makes nothing durable. An error is the
+ * sync's: the kernel reports a writeback error once, so the sync after
+ * it may succeed without the data. */
+int dk__lsm_wal_writeback(lsm_wal *w);
 /* fdatasync the log; on success everything written is durable (synced). */
 int dk__lsm_wal_sync(lsm_wal *w);
 int dk__lsm_wal_close(lsm_wal *w);
