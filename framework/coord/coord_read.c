@@ -312,8 +312,11 @@ static void rop_answer(rop *op, int status)
         op->res.obj = r->obj;
         dk_object_init(&r->obj);
         r->state = RR_MISSING; /* nothing left to reconcile or repair from */
-        if (op->cb && !dk_store_is_live(&op->res.obj, dk_now_ms()))
-            status = DK_ENOTFOUND;
+        if (op->cb) {
+            op->res.now_ms = dk_now_ms();
+            if (!dk_store_is_live(&op->res.obj, op->res.now_ms))
+                status = DK_ENOTFOUND;
+        }
     } else if (status == 0) {
         dk_buf merged = DK_BUF_INIT;
         status = rop_reconcile(op, &merged);
@@ -321,8 +324,11 @@ static void rop_answer(rop *op, int status)
             status = dk__result_set(&op->res, dk_buf_slice(&merged));
         dk_buf_free(&merged);
         /* A CAS read hands the encoding on; a client wants visibility. */
-        if (status == 0 && op->cb && (!op->res.raw.len || !dk_store_is_live(&op->res.obj, dk_now_ms())))
-            status = DK_ENOTFOUND;
+        if (status == 0 && op->cb) {
+            op->res.now_ms = dk_now_ms();
+            if (!op->res.raw.len || !dk_store_is_live(&op->res.obj, op->res.now_ms))
+                status = DK_ENOTFOUND;
+        }
     } else {
         dk_metrics_add("coord_unavailable_total", 1);
     }
@@ -688,6 +694,15 @@ static int rop_start(rop *op)
     return 0;
 }
 
+/* A client read's deadline, from the loop's time rather than a clock
+ * read: a read answered from this node's memory never looks at it. The
+ * loop's time is behind by what this loop turn has run so far, and the
+ * deadline earlier by as much (request_timeout is seconds). */
+static uint64_t rop_deadline(const dk_coord *c)
+{
+    return (uv_now(c->loop) + (uint64_t)c->cfg->cluster.request_timeout) * 1000000u;
+}
+
 static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, rop **out)
 {
     if (key.len == 0 || key.len > DK_KEY_MAX)
@@ -754,7 +769,7 @@ int dk_coord_get_prefs(dk_coord *c, dk_slice key, int consistency, int strict, c
     if (rc)
         return rc;
     rop *op;
-    rc = rop_new(c, &p, key, dk__deadline(c, 0), &op);
+    rc = rop_new(c, &p, key, rop_deadline(c), &op);
     if (rc == 0) {
         if (consistency == DK_CL_DEFAULT)
             consistency = c->cfg->cluster.read_consistency;
