@@ -175,6 +175,7 @@ typedef struct dk_api_kv {
     dk_coord_prefs prefs;  /* the key's preference list (api_ring.c) */
     int coord_status;      /* an answer that crossed loops: */
     dk_buf coord_raw;      /* its object's encoding */
+    int64_t read_ms;       /* a read's liveness time (dk_coord_result.now_ms), 0: none */
 } dk_api_kv;
 
 /* The /crdt/{key} request after its key and consistency: sets k's method

@@ -219,7 +219,9 @@ static void kv_context_json(dk_api_kv *k, json_t *o, kv_tok tok)
 
 static void kv_render_get(dk_api_kv *k, int rc, dk_slice raw, const dk_object *obj)
 {
-    int64_t now = dk_now_ms();
+    /* The instant the coordinator judged the object live at: the answer
+     * agrees with it, and the clock is read once per GET. */
+    int64_t now = k->read_ms ? k->read_ms : dk_now_ms();
     kv_tok tok = {0, 0};
     if (dk__api_session_render(&k->q, (dk_slice){k->key, k->key_len}, rc, obj))
         return;
@@ -339,6 +341,7 @@ static void kv_done(void *arg, dk_coord_result *r)
 {
     dk_api_kv *k = arg;
     k->acks = (dk_api_acks){r->acks, r->needed, r->replicas};
+    k->read_ms = r->now_ms;
     if (k->here || k->q.api->loop == k->q.api->cluster_loop) {
         kv_render(k, r->status, dk_buf_slice(&r->raw), r->raw.len ? &r->obj : NULL);
         dk__api_send(&k->q);

@@ -103,13 +103,15 @@ struct rop {
     dk__ready launched; /* the start's end, on the ready list */
     uint32_t cap;       /* replies there is room for (ROP_POOL_CAP when pooled) */
     rop *pool_next;     /* in c->rop_pool */
+    dk_object spare;    /* a finished object's arrays, for the next read (rop_keep) */
     rreply rr[];        /* n of them: a read of one replica allocates one */
 };
 
 /* Finished reads of up to ROP_POOL_CAP replicas go back to their
- * coordinator's pool (at most ROP_POOL_MAX, with their key buffer) and
- * the next read takes one: the op and its key are two allocations a GET
- * no longer makes. A coordinator lives on one loop, so its pool needs no
+ * coordinator's pool (at most ROP_POOL_MAX, with their key buffer and one
+ * decoded object's arrays) and the next read takes one: the op, its key
+ * and the decoded copy's version vector and sibling array are four
+ * allocations a GET no longer makes. A coordinator lives on one loop, so its pool needs no
  * lock; dk__rop_pool_free empties it when the coordinator goes. */
 #define ROP_POOL_CAP 3u
 #define ROP_POOL_MAX 64u
@@ -118,6 +120,20 @@ struct rop {
 static dk_slice rr_raw(const rreply *r)
 {
     return r->pin ? r->lent : dk_buf_slice(&r->raw);
+}
+
+/* o's arrays become op's spare when it has none (emptied: no value is
+ * reachable through them), else are freed; o is left empty. */
+static void rop_keep(rop *op, dk_object *o)
+{
+    if (!op->spare.vv.e && !op->spare.sib) {
+        op->spare = *o;
+        op->spare.vv.n = 0;
+        op->spare.n_sib = 0;
+    } else {
+        dk_object_free(o);
+    }
+    dk_object_init(o);
 }
 
 /* Drop the reply's encoding (its decoded object must go first). */
@@ -134,11 +150,11 @@ static void rr_raw_free(rreply *r)
 static void rop_free(rop *op)
 {
     for (uint32_t i = 0; i < op->n; i++) {
-        dk_object_free(&op->rr[i].obj);
+        rop_keep(op, &op->rr[i].obj);
         rr_raw_free(&op->rr[i]);
     }
+    rop_keep(op, &op->res.obj);
     if (op->res_pin) {
-        dk_object_free(&op->res.obj);
         dk_buf_init(&op->res.raw); /* not ours: lent */
         dk_store_release(op->c->node->store, op->res_pin);
     }
@@ -150,6 +166,7 @@ static void rop_free(rop *op)
         c->rop_pooled++;
         return;
     }
+    dk_object_free(&op->spare);
     dk_buf_free(&op->key);
     free(op);
 }
@@ -159,6 +176,7 @@ void dk__rop_pool_free(dk_coord *c)
     while (c->rop_pool) {
         rop *op = c->rop_pool;
         c->rop_pool = op->pool_next;
+        dk_object_free(&op->spare);
         dk_buf_free(&op->key);
         free(op);
     }
@@ -223,7 +241,7 @@ static void rop_deliver(rop *op)
     else
         op->icb(op->arg, op->res.status, op->res.acks, op->res.needed, op->res.replicas, &op->res.raw);
     if (op->res_pin) {
-        dk_object_free(&op->res.obj);
+        rop_keep(op, &op->res.obj);
         dk_buf_init(&op->res.raw); /* not ours: lent */
         dk_store_release(op->c->node->store, op->res_pin);
         op->res_pin = NULL;
@@ -294,8 +312,11 @@ static void rop_answer(rop *op, int status)
         op->res.obj = r->obj;
         dk_object_init(&r->obj);
         r->state = RR_MISSING; /* nothing left to reconcile or repair from */
-        if (op->cb && !dk_store_is_live(&op->res.obj, dk_now_ms()))
-            status = DK_ENOTFOUND;
+        if (op->cb) {
+            op->res.now_ms = dk_now_ms();
+            if (!dk_store_is_live(&op->res.obj, op->res.now_ms))
+                status = DK_ENOTFOUND;
+        }
     } else if (status == 0) {
         dk_buf merged = DK_BUF_INIT;
         status = rop_reconcile(op, &merged);
@@ -303,8 +324,11 @@ static void rop_answer(rop *op, int status)
             status = dk__result_set(&op->res, dk_buf_slice(&merged));
         dk_buf_free(&merged);
         /* A CAS read hands the encoding on; a client wants visibility. */
-        if (status == 0 && op->cb && (!op->res.raw.len || !dk_store_is_live(&op->res.obj, dk_now_ms())))
-            status = DK_ENOTFOUND;
+        if (status == 0 && op->cb) {
+            op->res.now_ms = dk_now_ms();
+            if (!op->res.raw.len || !dk_store_is_live(&op->res.obj, op->res.now_ms))
+                status = DK_ENOTFOUND;
+        }
     } else {
         dk_metrics_add("coord_unavailable_total", 1);
     }
@@ -670,6 +694,15 @@ static int rop_start(rop *op)
     return 0;
 }
 
+/* A client read's deadline, from the loop's time rather than a clock
+ * read: a read answered from this node's memory never looks at it. The
+ * loop's time is behind by what this loop turn has run so far, and the
+ * deadline earlier by as much (request_timeout is seconds). */
+static uint64_t rop_deadline(const dk_coord *c)
+{
+    return (uv_now(c->loop) + (uint64_t)c->cfg->cluster.request_timeout) * 1000000u;
+}
+
 static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, rop **out)
 {
     if (key.len == 0 || key.len > DK_KEY_MAX)
@@ -683,12 +716,16 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
         c->rop_pool = op->pool_next;
         c->rop_pooled--;
         dk_buf key_buf = op->key;
+        dk_object spare = op->spare;
         /* the replies past p->n are never read (every loop stops at n) */
         memset(op, 0, sizeof(*op) + p->n * sizeof(rreply));
         key_buf.len = 0;
         op->key = key_buf;
+        op->spare = spare;
     } else if (!(op = calloc(1, sizeof(*op) + cap * sizeof(rreply)))) {
         return -ENOMEM;
+    } else {
+        dk_object_init(&op->spare);
     }
     op->cap = cap;
     op->c = c;
@@ -701,6 +738,10 @@ static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadli
         op->rr[i].rep = p->r[i];
         op->rr[i].state = RR_IDLE;
         dk_object_init(&op->rr[i].obj);
+    }
+    if (p->n) { /* the spare arrays to the replica read first (rop_start) */
+        op->rr[p->self_pos >= 0 ? p->self_pos : 0].obj = op->spare;
+        dk_object_init(&op->spare);
     }
     if (dk_buf_append(&op->key, key.ptr, key.len) != 0) {
         rop_free(op);
@@ -728,7 +769,7 @@ int dk_coord_get_prefs(dk_coord *c, dk_slice key, int consistency, int strict, c
     if (rc)
         return rc;
     rop *op;
-    rc = rop_new(c, &p, key, dk__deadline(c, 0), &op);
+    rc = rop_new(c, &p, key, rop_deadline(c), &op);
     if (rc == 0) {
         if (consistency == DK_CL_DEFAULT)
             consistency = c->cfg->cluster.read_consistency;

@@ -278,6 +278,9 @@ typedef struct dk_coord_result {
      * coordinator. */
     dk_buf raw;
     dk_object obj;
+    /* Client reads: the wall time (ms) the answer's liveness was judged
+     * at, for the caller to render it at the same instant; 0: not judged. */
+    int64_t now_ms;
 } dk_coord_result;
 
 /* Completion: loop thread; r is valid only during the call. */

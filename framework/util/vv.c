@@ -371,11 +371,19 @@ int dk_vv_decode(const uint8_t *p, size_t len, dk_vv *out, size_t *consumed)
     /* Each entry takes at least 5 bytes: bound the allocation by the input. */
     if (count > (uint64_t)(end - p) / 5)
         return DK_ECORRUPT;
+    /* An empty out with room decodes into its own array, so a reused
+     * object (a coordinator's pooled read) allocates nothing; it stays
+     * empty until the end, so an error still leaves it as it was. */
+    int in_place = out->n == 0 && out->cap >= count;
     dk_vv tmp;
     dk_vv_init(&tmp);
-    int rc = vv_reserve(&tmp, (uint32_t)count);
-    if (rc)
-        return rc;
+    if (in_place) {
+        tmp = *out;
+    } else {
+        int rc = vv_reserve(&tmp, (uint32_t)count);
+        if (rc)
+            return rc;
+    }
     for (uint64_t i = 0; i < count; i++) {
         dk_vv_entry e;
         uint64_t inc, counter, t;
@@ -403,12 +411,14 @@ int dk_vv_decode(const uint8_t *p, size_t len, dk_vv *out, size_t *consumed)
             goto corrupt; /* unsorted or duplicate: not what we write */
         tmp.e[tmp.n++] = e;
     }
-    dk_vv_free(out);
+    if (!in_place)
+        dk_vv_free(out);
     *out = tmp;
     *consumed = (size_t)(p - s);
     return 0;
 corrupt:
-    dk_vv_free(&tmp);
+    if (!in_place)
+        dk_vv_free(&tmp);
     return DK_ECORRUPT;
 }
 

@@ -113,11 +113,12 @@ void dk_vv_prune(dk_vv *v, const dk_object *keep_dots, uint32_t max_entries, int
  * varint counter, varint time_ms. Entries are written in actor order.
  * dk_vv_encode appends to out; returns 0, -ENOMEM, or -EINVAL for a negative
  * time. dk_vv_decode reads from p[0..len), replaces *out's entries (out must
- * be initialised) and stores the bytes used in *consumed; input that is
- * truncated, unsorted, duplicated, or has an invalid node id, a zero
- * incarnation or counter, a time beyond INT64_MAX, or a varint not in its
- * shortest form gives DK_ECORRUPT (so whatever decodes re-encodes to the
- * same bytes).
+ * be initialised; an empty out with room for them keeps its array, no
+ * allocation) and stores the bytes used in *consumed; on error *out is
+ * unchanged. Input that is truncated, unsorted, duplicated, or has an
+ * invalid node id, a zero incarnation or counter, a time beyond INT64_MAX,
+ * or a varint not in its shortest form gives DK_ECORRUPT (so whatever
+ * decodes re-encodes to the same bytes).
  */
 int dk_vv_encode(const dk_vv *v, dk_buf *out);
 int dk_vv_decode(const uint8_t *p, size_t len, dk_vv *out, size_t *consumed);

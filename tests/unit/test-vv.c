@@ -267,6 +267,49 @@ static void test_decode_corrupt(void)
     dk_vv_free(&w);
 }
 
+/* An empty vv with room is decoded into without a new array (what a
+ * coordinator's pooled read relies on); an error leaves any vv as it was. */
+static void test_decode_reuse(void)
+{
+    dk_vv v, w, before;
+    dk_buf b = DK_BUF_INIT, one = DK_BUF_INIT;
+    dk_vv_init(&v);
+    dk_vv_init(&w);
+    dk_vv_init(&before);
+    size_t used;
+    put(&v, "n1", 3, 1000);
+    put(&v, "n2", 7, 2000);
+    CU_ASSERT_EQUAL_FATAL(dk_vv_encode(&v, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_vv_decode(b.data, b.len, &w, &used), 0);
+    dk_vv_entry *arr = w.e;
+    uint32_t cap = w.cap;
+    w.n = 0; /* emptied, its array kept */
+    CU_ASSERT_EQUAL_FATAL(dk_vv_decode(b.data, b.len, &w, &used), 0);
+    CU_ASSERT_PTR_EQUAL(w.e, arr);
+    CU_ASSERT_EQUAL(w.cap, cap);
+    CU_ASSERT_TRUE(vv_same(&w, &v));
+    /* corrupt input into the emptied vv: still empty, array kept */
+    w.n = 0;
+    CU_ASSERT_EQUAL(dk_vv_decode(b.data, b.len - 1, &w, &used), DK_ECORRUPT);
+    CU_ASSERT_EQUAL(w.n, 0);
+    CU_ASSERT_PTR_EQUAL(w.e, arr);
+    /* a vv with entries is replaced on success, unchanged on error */
+    CU_ASSERT_EQUAL_FATAL(dk_vv_decode(b.data, b.len, &w, &used), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_vv_copy(&before, &w), 0);
+    CU_ASSERT_EQUAL(dk_vv_decode(b.data, b.len - 1, &w, &used), DK_ECORRUPT);
+    CU_ASSERT_TRUE(vv_same(&w, &before));
+    put(&v, "n2", 0, 0); /* removes n2 */
+    CU_ASSERT_EQUAL_FATAL(dk_vv_encode(&v, &one), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_vv_decode(one.data, one.len, &w, &used), 0);
+    CU_ASSERT_TRUE(vv_same(&w, &v));
+    CU_ASSERT_EQUAL(w.n, 1);
+    dk_vv_free(&v);
+    dk_vv_free(&w);
+    dk_vv_free(&before);
+    dk_buf_free(&b);
+    dk_buf_free(&one);
+}
+
 static void test_actor_text(void)
 {
     dk_actor a, b;
@@ -374,6 +417,7 @@ static CU_TestInfo vv_tests[] = {
     {"prune by age keeps dot actors", test_prune_age},
     {"encode/decode round trip and truncation", test_encode_roundtrip},
     {"decode refuses corrupt input", test_decode_corrupt},
+    {"decode reuses an emptied vv's array", test_decode_reuse},
     {"actor format/parse", test_actor_text},
     {"object helpers", test_object_helpers},
     {"sync keeps the newer write of a reused dot", test_sync_reused_dot},
