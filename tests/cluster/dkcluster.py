@@ -79,8 +79,12 @@ def have_engine(name):
 
 
 def make(root, nodes, ip_prefix, engine="memory", sets=(), node_sets=None, name="dynkv", keyed=True):
-    """Create (not start) a cluster folder under `root` with the fast timers."""
-    c = tool.create(os.path.join(root, "c"), nodes, engine=engine, sets=FAST + list(sets),
+    """Create (not start) a cluster folder under `root` with the fast timers.
+    The nodes keep dynkvd's own loop count (one per core, as a node alone on
+    its machine runs), not the tool's shared one, so the suites go on
+    crossing loops; a test's own node.loop_threads comes later and wins."""
+    c = tool.create(os.path.join(root, "c"), nodes, engine=engine,
+                    sets=FAST + ["node.loop_threads=0"] + list(sets),
                     ip_prefix=ip_prefix, name=name, node_sets=node_sets, keyed=keyed)
     c = tool.Cluster(c.root, detach=False)
     ALL_CLUSTERS.append(c)

@@ -142,3 +142,34 @@ def test_add_remove_and_snapshot(make_cluster):
         assert rc == 1 and "failed on 3 node(s)" in err, (rc, out, err)
     finally:
         dkcluster.tool.Cluster(c.root).stop()
+
+
+def test_create_shares_the_cores_between_the_loops_of_its_nodes():
+    """`create` gives each of N > 1 nodes cores // N loop threads (at least
+    one) instead of dynkvd's one per core, a --set node.loop_threads wins,
+    and one node keeps the default; the node reads what was written."""
+    cores = len(os.sched_getaffinity(0))
+    root = tempfile.mkdtemp(prefix="dynkv-loops-")
+    try:
+        cases = [("three", ["--nodes", "3"], str(max(1, cores // 3))),
+                 ("set", ["--nodes", "3", "--set", "node.loop_threads=2"], "2"),
+                 ("one", ["--nodes", "1"], None)]
+        for name, args, want in cases:
+            where = os.path.join(root, name)
+            rc, out, err = _tool("create", where, "--ip-prefix", IP_PREFIX, *args, timeout=60)
+            assert rc == 0, (name, out, err)
+            for node in sorted(d for d in os.listdir(where) if d.startswith("n")):
+                got = dkcluster.tool._read_ini(os.path.join(where, node, "node.ini"))
+                assert got.get("node", {}).get("loop_threads") == want, (name, node, got.get("node"))
+        # A node started from such a file runs that many loops.
+        rc, out, err = _tool("start", os.path.join(root, "three"), "--quiet")
+        try:
+            assert rc == 0, (out, err)
+            with open(os.path.join(root, "three", "n1", "dynkvd.log")) as f:
+                log = f.read()
+            loops = max(1, cores // 3)
+            assert re.search(r"\b%d loop threads?\b" % loops, log), log[-2000:]
+        finally:
+            _tool("stop", os.path.join(root, "three"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
