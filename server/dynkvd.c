@@ -722,9 +722,6 @@ int main(int argc, char **argv)
         cluster_started = 1;
     }
     if (loops) {
-        for (int i = 1; i < n_loops; i++)
-            if (loops[i].started)
-                uv_thread_create(&loops[i].thread, loop_thread, &loops[i]);
         if (status == 0) {
             uv_signal_init(&loops[0].loop, &sig_term);
             uv_signal_init(&loops[0].loop, &sig_int);
@@ -736,13 +733,22 @@ int main(int argc, char **argv)
             uv_timer_init(&loops[0].loop, &ready_timer);
             uv_timer_start(&ready_timer, ready_tick, 0, 250);
             signals_on = 1;
-            pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
             dk_log(DK_LOG_INFO,
                    "node %s serving %s://%s (engine %s, compaction %s, resolver %s, %d loop thread%s, %d "
                    "workers)",
                    cfg.node.id, tls_server ? "https" : "http", listen, cfg.storage.engine,
                    cfg.compaction.policy, cfg.conflict.resolver, n_loops, n_loops == 1 ? "" : "s",
                    cfg.node.worker_threads);
+        }
+        /* The other loops start after the "serving" line (a loop that
+         * answered /health before it was written let a client that waited
+         * for readiness find a log without it) and before the stop signals
+         * are unblocked, so that they inherit the mask. */
+        for (int i = 1; i < n_loops; i++)
+            if (loops[i].started)
+                uv_thread_create(&loops[i].thread, loop_thread, &loops[i]);
+        if (status == 0) {
+            pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
         } else {
             /* Start-up failed part way: stop what started, then drain
              * (a stop signal now ends the node at once). */
