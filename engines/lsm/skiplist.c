@@ -32,8 +32,14 @@
 #include "util/crc32c.h"
 
 #define SL_MAX_HEIGHT 12
+/* A chunk is a quarter of the memtable, between these bounds: a small
+ * memtable (tests use 8 KiB) then takes small chunks from the heap
+ * instead of two 256 KiB mappings that are faulted in whole and unmapped
+ * at every switch (under AddressSanitizer each unmap also drops shadow
+ * pages: a TLB shootdown on every core). Entries over a quarter of a
+ * chunk get a block of their own. */
 #define SL_CHUNK (256u * 1024u)
-#define SL_BIG (SL_CHUNK / 4)
+#define SL_CHUNK_MIN (16u * 1024u)
 #define SL_INLINE_VALUE 256 /* longer values go to the value arena */
 #define SL_VALUE_PREFIX 8   /* before a value in the value arena: its crc32c, 4 bytes of padding */
 
@@ -62,6 +68,7 @@ struct lsm_skiplist {
     sl_arena nodes, values;
     uint64_t rng;
     lsm_sl_pool *pool; /* NULL: chunks come from and go to malloc */
+    size_t chunk;      /* the pool's chunk size, or SL_CHUNK */
 };
 
 /* Chunks of freed lists kept for the next list: their pages stay mapped,
@@ -71,7 +78,8 @@ struct lsm_skiplist {
 struct lsm_sl_pool {
     pthread_mutex_t mu;
     _Atomic int refs; /* the owner's and one per list */
-    sl_block *free;   /* SL_CHUNK chunks, linked by prev */
+    sl_block *free;   /* chunks of `chunk` bytes, linked by prev */
+    size_t chunk;     /* a quarter of cap_bytes, within SL_CHUNK_MIN..SL_CHUNK */
     size_t n, cap;    /* chunks kept, at most cap */
     size_t cap_bytes; /* as given: the memtable size (memtable.c sizes its filter by it) */
 };
@@ -83,7 +91,10 @@ lsm_sl_pool *dk__lsm_sl_pool_new(size_t cap_bytes)
         return NULL;
     pthread_mutex_init(&p->mu, NULL);
     atomic_init(&p->refs, 1);
-    p->cap = cap_bytes / (sizeof(sl_block) + SL_CHUNK);
+    p->chunk = cap_bytes / 4 > SL_CHUNK       ? SL_CHUNK
+               : cap_bytes / 4 < SL_CHUNK_MIN ? SL_CHUNK_MIN
+                                              : cap_bytes / 4;
+    p->cap = cap_bytes / (sizeof(sl_block) + p->chunk);
     p->cap_bytes = cap_bytes;
     return p;
 }
@@ -131,7 +142,7 @@ static sl_block *sl_pool_get(lsm_sl_pool *p)
 /* Keep b for a later list when it is a chunk and the pool has room. */
 static void sl_pool_put(lsm_sl_pool *p, sl_block *b)
 {
-    if (p && b->cap == SL_CHUNK) {
+    if (p && b->cap == p->chunk) {
         pthread_mutex_lock(&p->mu);
         int keep = p->n < p->cap;
         if (keep) {
@@ -168,10 +179,11 @@ static void *sl_alloc(lsm_skiplist *sl, sl_arena *a, size_t n)
 {
     n = (n + 7) & ~(size_t)7;
     sl_block *b = a->blocks;
-    if (n > SL_BIG || !b || b->cap - b->used < n) {
-        size_t cap = n > SL_BIG ? n : SL_CHUNK;
-        sl_block *nb = n > SL_BIG ? NULL : sl_pool_get(sl->pool);
-        if (!nb && (nb = malloc(sizeof(*nb) + cap)) && cap == SL_CHUNK)
+    int big = n > sl->chunk / 4;
+    if (big || !b || b->cap - b->used < n) {
+        size_t cap = big ? n : sl->chunk;
+        sl_block *nb = big ? NULL : sl_pool_get(sl->pool);
+        if (!nb && (nb = malloc(sizeof(*nb) + cap)) && !big)
             sl_populate(nb, sizeof(*nb) + cap);
         if (!nb)
             return NULL;
@@ -180,7 +192,7 @@ static void *sl_alloc(lsm_skiplist *sl, sl_arena *a, size_t n)
         atomic_fetch_add(&sl->memory, sizeof(*nb) + cap);
         /* A big entry gets its own block behind the current one, so the
          * current block keeps filling. */
-        if (n > SL_BIG && b) {
+        if (big && b) {
             nb->prev = b->prev;
             b->prev = nb;
         } else {
@@ -246,6 +258,7 @@ lsm_skiplist *dk__lsm_sl_new(uint64_t seed, lsm_sl_pool *pool)
     sl->rng = seed | 1;
     atomic_init(&sl->height, 1);
     sl->pool = pool;
+    sl->chunk = pool ? pool->chunk : SL_CHUNK;
     if (pool)
         atomic_fetch_add(&pool->refs, 1);
     if (!(sl->head = sl_node_new(sl, SL_MAX_HEIGHT, 0, 0))) {
