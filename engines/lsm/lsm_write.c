@@ -459,7 +459,8 @@ static int lsm_lead(lsm_db *db, lsm_writer *w, const uint64_t *pre)
     int rc = lsm_make_room(db, w->batch == NULL);
     lsm_writer *last = w;
     if (!rc && w->batch) {
-        uint64_t arrived0 = pre ? *pre : db->wq_arrivals, arrived1 = db->wq_arrivals, wal_start = db->wal.size;
+        uint64_t arrived0 = pre ? *pre : db->wq_arrivals, arrived1 = db->wq_arrivals,
+                 wal_start = db->wal.size;
         lsm_group g = {.seq = db->last_seq + 1};
         lsm_memtable *mem = db->mem;
         int step = 0; /* 1: WAL write failed, 2: settle */
@@ -669,8 +670,9 @@ int dk__lsm_write(dk_engine *e, const dk_batch *b, int sync)
 static int lsm_wal_prewindow(lsm_db *db, uint64_t *arrived0)
 {
     lsm_writer *h = db->wq_head;
-    if (!db->gc_synced || !db->gc_window_us || db->gc_seen < db->gc_siblings || db->wal_stop || db->bg_error ||
-        (h && (!db->wal_turn || !h->sync)) || (db->gc_enough && (db->wq_len ? db->wq_len : 1) >= db->gc_enough))
+    if (!db->gc_synced || !db->gc_window_us || db->gc_seen < db->gc_siblings || db->wal_stop ||
+        db->bg_error || (h && (!db->wal_turn || !h->sync)) ||
+        (db->gc_enough && (db->wq_len ? db->wq_len : 1) >= db->gc_enough))
         return 0;
     *arrived0 = db->wq_arrivals;
     db->wal_window = 1;
