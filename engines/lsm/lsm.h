@@ -172,7 +172,8 @@ typedef struct lsm_db {
      * gc_target: while a leader waits in a window, the queue
      * length that ends the wait early (0: none). gc_synced: the last
      * group needed a sync; wal_window: the WAL thread waits in the
-     * window before it leads (lsm_write.c: lsm_wal_prewindow). */
+     * window before it leads (lsm_write.c: lsm_wal_prewindow,
+     * LSM_WINDOW_*; 0: not). */
     uint64_t gc_window_us, gc_siblings, gc_enough;
     uint64_t wq_arrivals, wq_len, gc_seen, gc_after, gc_size, gc_target;
     int gc_synced, wal_window;

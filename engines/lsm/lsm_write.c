@@ -66,6 +66,10 @@
 #include <unistd.h>
 
 #define LSM_GROUP_MAX (1u << 20)
+/* db->wal_window: the WAL thread waits in the window before it leads
+ * (lsm_wal_prewindow); an unsynced head has cut it short. */
+#define LSM_WINDOW_WAIT 1
+#define LSM_WINDOW_CUT 2
 
 /* Make room in the memtable (or switch it when force). Leader, holds mu. */
 static int lsm_make_room(lsm_db *db, int force)
@@ -412,7 +416,7 @@ static void lsm_window_wait(lsm_db *db, sem_t *own, uint64_t deadline)
     if (db->gc_enough && (!target || db->gc_enough < target))
         target = db->gc_enough;
     db->gc_target = target;
-    while (!db->wal_stop && now < deadline && !lsm_window_full(db)) {
+    while (!db->wal_stop && now < deadline && !lsm_window_full(db) && db->wal_window != LSM_WINDOW_CUT) {
         if (!own) {
             lsm_wal_sleep(db, deadline);
         } else {
@@ -675,7 +679,7 @@ static int lsm_wal_prewindow(lsm_db *db, uint64_t *arrived0)
         (db->gc_enough && (db->wq_len ? db->wq_len : 1) >= db->gc_enough))
         return 0;
     *arrived0 = db->wq_arrivals;
-    db->wal_window = 1;
+    db->wal_window = LSM_WINDOW_WAIT;
     lsm_window_wait(db, NULL, dk__lsm_now_us() + db->gc_window_us);
     db->wal_window = 0;
     return 1;
@@ -764,6 +768,8 @@ int dk__lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb c
         db->wal_turn = 1;
         if (db->wal_window && sync)
             q &= ~LSM_Q_HEAD; /* it leads once its window ends */
+        else if (db->wal_window)
+            db->wal_window = LSM_WINDOW_CUT; /* no window for an unsynced group */
     }
     if ((q & LSM_Q_FULL) && db->gc_sleeper) {
         lsm_window_end(db);

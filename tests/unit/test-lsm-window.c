@@ -309,7 +309,8 @@ static void test_window_group(void)
  * queue and nothing is appended, synced or answered (the head does not
  * wake it); write 5 makes the queue as long as the last group (the early
  * end) and the three go out in one append and one fdatasync, no window
- * of their own. A reboot keeps all six. */
+ * of their own. An unsynced write ends such a window at once. A reboot
+ * keeps the six synced ones. */
 static void test_window_before_group(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
@@ -332,6 +333,17 @@ static void test_window_before_group(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_write_groups_total"), groups0 + 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 2);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
+    /* An unsynced write would not wait in a window: as the head it ends
+     * the one the thread waits in (60 s) and is answered with no sync. */
+    wn_wait_prewindow(db);
+    wa.op[6] = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str("u"), .value = tl_str("nosync")};
+    wa.b[6] = (dk_batch){&wa.op[6], 1};
+    wn_slots[6].i = 6;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.write_async(&db->base, &wa.b[6], 0, wn_cb, &wn_slots[6]), 0);
+    wn_wait_calls(7);
+    CU_ASSERT_EQUAL(wa.rc[6], 0);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
     tl_crash_reboot(env, db, 1);
     db = tl_open_db(&wh, env, 0);
