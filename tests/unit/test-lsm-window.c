@@ -274,6 +274,31 @@ static void wn_three_in_one_sync(lsm_db *db, lsm_env *env)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
 }
 
+/* An engine on env with one synchronous write acknowledged before the
+ * test's, every window held open with an early end at three
+ * (wn_window(db, 2, 1)). */
+static lsm_db *wn_open_window(lsm_env *env)
+{
+    lsm_db *db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
+    wn_reset();
+    wn_window(db, 2, 1);
+    return db;
+}
+
+/* Crash and reboot: the write before the test's and writes 0..n-1 (all
+ * acknowledged) are there; then closed and gone. */
+static void wn_reboot_keeps(lsm_env *env, lsm_db *db, int n)
+{
+    tl_crash_reboot(env, db, 1);
+    db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_TRUE(tl_has(db, wa.key[i], wa.val[i]));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
+}
+
 /* Writers that arrive during the window join the group: none is answered
  * before the one fdatasync that covers all three; the third ends the
  * window because three were in flight last time, two in the previous
@@ -282,10 +307,7 @@ static void wn_three_in_one_sync(lsm_db *db, lsm_env *env)
 static void test_window_group(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
-    lsm_db *db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
-    wn_reset();
-    wn_window(db, 2, 1);
+    lsm_db *db = wn_open_window(env);
     uint64_t groups0 = tl_stat(db, "lsm_write_groups_total");
     /* With two of the three queued (the previous group's size alone) the
      * window holds. */
@@ -294,14 +316,7 @@ static void test_window_group(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
     /* Stop every later I/O now, then reboot: only the synced survives. */
-    tl_crash_reboot(env, db, 1);
-    db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
-    CU_ASSERT_TRUE(tl_has(db, "k00", "v00"));
-    CU_ASSERT_TRUE(tl_has(db, "k01", "v01"));
-    CU_ASSERT_TRUE(tl_has(db, "k02", "v02"));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
+    wn_reboot_keeps(env, db, 3);
 }
 
 /* The window before a group: after the WAL thread's synced group of
@@ -314,10 +329,7 @@ static void test_window_group(void)
 static void test_window_before_group(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
-    lsm_db *db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
-    wn_reset();
-    wn_window(db, 2, 1);
+    lsm_db *db = wn_open_window(env);
     wn_three_in_one_sync(db, env);
     wn_wait_prewindow(db);
     uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total"), groups0 = tl_stat(db, "lsm_write_groups_total");
@@ -345,13 +357,7 @@ static void test_window_before_group(void)
     CU_ASSERT_EQUAL(wa.rc[6], 0);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
-    tl_crash_reboot(env, db, 1);
-    db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
-    for (int i = 0; i < 6; i++)
-        CU_ASSERT_TRUE(tl_has(db, wa.key[i], wa.val[i]));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
+    wn_reboot_keeps(env, db, 6);
 }
 
 /* group_commit_enough = 3 in a window that has no early end of its own
@@ -389,13 +395,7 @@ static void test_enough(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 2);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 4);
-    tl_crash_reboot(env, db, 1);
-    db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
-    for (int i = 0; i < 6; i++)
-        CU_ASSERT_TRUE(tl_has(db, wa.key[i], wa.val[i]));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
+    wn_reboot_keeps(env, db, 6);
 }
 
 /* After a crash: keys k1 and k2 (never appended) are not there, and the
