@@ -170,13 +170,9 @@ typedef struct lsm_db {
      * gc_seen writers arrived while it was led, gc_after after its
      * window (during its last append and fdatasync), gc_size it held.
      * gc_target: while a leader waits in a window, the queue
-     * length that ends the wait early (0: none). gc_synced: the last
-     * group needed a sync; wal_window: the WAL thread waits in the
-     * window before it leads (lsm_write.c: lsm_wal_prewindow,
-     * LSM_WINDOW_*; 0: not). */
+     * length that ends the wait early (0: none). */
     uint64_t gc_window_us, gc_siblings, gc_enough;
     uint64_t wq_arrivals, wq_len, gc_seen, gc_after, gc_size, gc_target;
-    int gc_synced, wal_window;
     sem_t *gc_sleeper; /* a synchronous leader waiting in a window (mu) */
     lsm_wal_vec wbuf;  /* the leader's WAL records (values > 256 B borrowed) */
     /* The led group's borrowed values with the crc32c the WAL encoder

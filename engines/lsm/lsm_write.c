@@ -66,10 +66,6 @@
 #include <unistd.h>
 
 #define LSM_GROUP_MAX (1u << 20)
-/* db->wal_window: the WAL thread waits in the window before it leads
- * (lsm_wal_prewindow); an unsynced head has cut it short. */
-#define LSM_WINDOW_WAIT 1
-#define LSM_WINDOW_CUT 2
 
 /* Make room in the memtable (or switch it when force). Leader, holds mu. */
 static int lsm_make_room(lsm_db *db, int force)
@@ -387,57 +383,47 @@ static uint64_t lsm_window(const lsm_db *db, const lsm_writer *w, const lsm_grou
     return dk__lsm_now_us() + db->gc_window_us;
 }
 
-/* The window is full (mu held): the queue holds as many writers as the
- * early end waits for (gc_target, set while someone waits in a window), or
- * group_commit_enough. */
-static int lsm_window_full(const lsm_db *db)
-{
-    return (db->gc_target && db->wq_len >= db->gc_target) || (db->gc_enough && db->wq_len >= db->gc_enough);
-}
-
 /* Wait (mu held, released while asleep) until the deadline, close, or
  * the early end: when as many writers are queued as were in flight
  * during the last group (those it held and those that arrived during its
  * last append and fdatasync), or gc_enough if that is fewer. A closed
  * loop of C clients keeps exactly C writes in flight: once all C are
  * back, waiting longer only adds latency and idles the disk, so the
- * writer that makes the queue that long wakes the waiter
+ * writer that makes the queue that long wakes the WAL thread
  * (lsm_enqueue). Under an open-loop stream the
  * queue does not reach that count (another cycle's worth of writers)
  * within the window, which runs its course. Nobody else signals the
  * writers that arrive meanwhile: they queue behind the group's head,
- * which is not theirs to wake, so the window costs the waiter one
- * sleep. own: a synchronous leader's semaphore, NULL for the WAL
- * thread (which sleeps on wal_sem). */
-static void lsm_window_wait(lsm_db *db, sem_t *own, uint64_t deadline)
+ * which is not theirs to wake, so the window costs the WAL thread one
+ * sleep. */
+static void lsm_window_wait(lsm_db *db, lsm_writer *w, uint64_t deadline)
 {
     uint64_t t0 = dk__lsm_now_us(), now = t0;
     uint64_t target = db->gc_size + db->gc_after;
     if (db->gc_enough && (!target || db->gc_enough < target))
         target = db->gc_enough;
     db->gc_target = target;
-    while (!db->wal_stop && now < deadline && !lsm_window_full(db) && db->wal_window != LSM_WINDOW_CUT) {
-        if (!own) {
+    while (!db->wal_stop && now < deadline && !(db->gc_target && db->wq_len >= db->gc_target)) {
+        if (w->cb) {
             lsm_wal_sleep(db, deadline);
         } else {
             /* A synchronous leader sleeps on its own semaphore; the
-             * writer that ends the window posts it under mu (it lives on
+             * writer that ends the window posts it under mu (w lives on
              * its thread's stack, gone once lsm_lead returns), clearing
              * gc_sleeper. A token left behind by a post racing the
-             * deadline is never waited for: the writer leads, and then
-             * returns. */
+             * deadline is never waited for: w leads, and then returns. */
             struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
                                   .tv_nsec = (long)(deadline % 1000000u) * 1000};
-            db->gc_sleeper = own;
+            db->gc_sleeper = &w->wake;
             pthread_mutex_unlock(&db->mu);
-            while (sem_clockwait(own, CLOCK_MONOTONIC, &ts) && errno == EINTR)
+            while (sem_clockwait(&w->wake, CLOCK_MONOTONIC, &ts) && errno == EINTR)
                 ;
             pthread_mutex_lock(&db->mu);
             db->gc_sleeper = NULL;
         }
         now = dk__lsm_now_us();
     }
-    if (now < deadline && lsm_window_full(db))
+    if (now < deadline && db->gc_target && db->wq_len >= db->gc_target)
         atomic_fetch_add(&db->st_gc_early, 1);
     db->gc_target = 0;
     atomic_fetch_add(&db->st_gc_waits, 1);
@@ -454,23 +440,20 @@ static void lsm_window_wait(lsm_db *db, sem_t *own, uint64_t deadline)
  * outcome as the return value. The records appended before the window
  * are in the file but not durable while it lasts: nobody in the group is
  * completed before the fdatasync, so a crash then loses only writes that
- * were never acknowledged. pre: the WAL thread's window already served
- * this group (lsm_wal_prewindow; NULL: none), and the arrivals count at
- * its start. */
-static int lsm_lead(lsm_db *db, lsm_writer *w, const uint64_t *pre)
+ * were never acknowledged. */
+static int lsm_lead(lsm_db *db, lsm_writer *w)
 {
     db->wal_busy = 1;
     int rc = lsm_make_room(db, w->batch == NULL);
     lsm_writer *last = w;
     if (!rc && w->batch) {
-        uint64_t arrived0 = pre ? *pre : db->wq_arrivals, arrived1 = db->wq_arrivals,
-                 wal_start = db->wal.size;
+        uint64_t arrived0 = db->wq_arrivals, arrived1 = arrived0, wal_start = db->wal.size;
         lsm_group g = {.seq = db->last_seq + 1};
         lsm_memtable *mem = db->mem;
         int step = 0; /* 1: WAL write failed, 2: settle */
         db->ngcrc = 0;
         rc = lsm_take(db, w, &g);
-        uint64_t deadline = rc || pre ? 0 : lsm_window(db, w, &g);
+        uint64_t deadline = rc ? 0 : lsm_window(db, w, &g);
         while (!rc) {
             pthread_mutex_unlock(&db->mu);
             if ((rc = dk__lsm_wal_writev(&db->wal, &db->wbuf)) != 0) {
@@ -488,7 +471,7 @@ static int lsm_lead(lsm_db *db, lsm_writer *w, const uint64_t *pre)
             pthread_mutex_lock(&db->mu);
             if (rc || !deadline)
                 break;
-            lsm_window_wait(db, w->cb ? NULL : &w->wake, deadline);
+            lsm_window_wait(db, w, deadline);
             deadline = 0;
             arrived1 = db->wq_arrivals;
             if (!g.last->next || !g.last->next->batch || g.bytes >= LSM_GROUP_MAX)
@@ -537,7 +520,6 @@ static int lsm_lead(lsm_db *db, lsm_writer *w, const uint64_t *pre)
             db->last_seq = g.seq + g.nops - 1;
             atomic_fetch_add(&db->st_writes, 1);
         }
-        db->gc_synced = g.need_sync;
     }
     db->wal_busy = 0;
     if (db->bg_error)
@@ -601,8 +583,7 @@ static int lsm_enqueue(lsm_db *db, lsm_writer *w)
     db->wq_tail = w;
     db->wq_arrivals++;
     db->wq_len++;
-    int full = db->gc_target && (db->wq_len == db->gc_target || db->wq_len == db->gc_enough);
-    return (db->wq_head == w ? LSM_Q_HEAD : 0) | (full ? LSM_Q_FULL : 0);
+    return (db->wq_head == w ? LSM_Q_HEAD : 0) | (db->wq_len == db->gc_target ? LSM_Q_FULL : 0);
 }
 
 /* Queue a synchronous writer, wait to lead or to be done; run the group
@@ -639,7 +620,7 @@ int dk__lsm_write_queued(lsm_db *db, const dk_batch *b, int sync)
         }
         pthread_mutex_lock(&db->mu); /* LSM_W_LEAD: now at the head */
     }
-    int rc = lsm_lead(db, &w, NULL);
+    int rc = lsm_lead(db, &w);
     sem_destroy(&w.wake);
     return rc;
 }
@@ -653,38 +634,6 @@ int dk__lsm_write(dk_engine *e, const dk_batch *b, int sync)
     return rc ? rc : dk__lsm_write_queued(db, b, sync);
 }
 
-/* The WAL thread's window before it leads (mu held, released while
- * asleep): right after a synced group, when the next one would wait in
- * the window (lsm_window's rule: writers kept arriving during the last
- * group), the thread waits the window out first, from the end of the
- * group, and then leads what queued, with no window of its own. A
- * synced asynchronous writer that becomes the head meanwhile does not
- * wake it (dk__lsm_write_async), only the early end does. So a group costs
- * the thread one sleep, where sleeping until the head arrived and then
- * again in its window cost two whenever the queue was empty at the end
- * of a group (a context switch is ~27 us of CPU on the bench machine:
- * bench/results/walsw-2026-12-06-s14.md); writers that arrive meanwhile wait no
- * longer than the window after the group's end. Durability is the
- * window's: nothing is appended or acknowledged before the group's
- * fdatasync. Not when the head is a synchronous writer (it leads itself)
- * or needs no sync, nor when the group will hold group_commit_enough
- * writers (none of them would wait in a window). Returns 1 when it
- * waited, with *arrived0 the arrivals count at the start (lsm_lead's
- * evidence for the next window). */
-static int lsm_wal_prewindow(lsm_db *db, uint64_t *arrived0)
-{
-    lsm_writer *h = db->wq_head;
-    if (!db->gc_synced || !db->gc_window_us || db->gc_seen < db->gc_siblings || db->wal_stop ||
-        db->bg_error || (h && (!db->wal_turn || !h->sync)) ||
-        (db->gc_enough && (db->wq_len ? db->wq_len : 1) >= db->gc_enough))
-        return 0;
-    *arrived0 = db->wq_arrivals;
-    db->wal_window = LSM_WINDOW_WAIT;
-    lsm_window_wait(db, NULL, dk__lsm_now_us() + db->gc_window_us);
-    db->wal_window = 0;
-    return 1;
-}
-
 /* The WAL thread: whenever the queue's head is an asynchronous writer it
  * leads that head's group (which also takes along any synchronous
  * writers queued behind it), so a thousand queued writes cost one thread,
@@ -694,20 +643,15 @@ static void *lsm_wal_thread(void *arg)
     lsm_db *db = arg;
     pthread_setname_np(pthread_self(), "lsm-wal");
     pthread_mutex_lock(&db->mu);
-    uint64_t pre = 0;
-    int windowed = 0;
     for (;;) {
-        if (!db->wal_turn)
-            windowed = 0; /* the head comes after the window: it waits in its own */
         while (!db->wal_turn && !db->wal_stop)
             lsm_wal_sleep(db, 0);
         if (!db->wal_turn)
             break; /* stopping, and nothing waits for a leader */
         db->wal_turn = 0;
         lsm_maybe_slow(db);
-        lsm_lead(db, db->wq_head, windowed ? &pre : NULL);
+        lsm_lead(db, db->wq_head);
         pthread_mutex_lock(&db->mu);
-        windowed = lsm_wal_prewindow(db, &pre);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
@@ -764,13 +708,8 @@ int dk__lsm_write_async(dk_engine *e, const dk_batch *b, int sync, dk_write_cb c
      * head wakes it for work (wal_turn); a writer that joins a group in
      * its window wakes it only to end the window early. */
     int q = lsm_enqueue(db, w);
-    if (q & LSM_Q_HEAD) {
+    if (q & LSM_Q_HEAD)
         db->wal_turn = 1;
-        if (db->wal_window && sync)
-            q &= ~LSM_Q_HEAD; /* it leads once its window ends */
-        else if (db->wal_window)
-            db->wal_window = LSM_WINDOW_CUT; /* no window for an unsynced group */
-    }
     if ((q & LSM_Q_FULL) && db->gc_sleeper) {
         lsm_window_end(db);
         q &= ~LSM_Q_FULL;

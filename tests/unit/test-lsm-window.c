@@ -139,22 +139,6 @@ static void wn_wait_points(lsm_env *env, uint64_t p0)
     CU_ASSERT_TRUE_FATAL(dk__lsm_fault_points(env) > p0);
 }
 
-/* Wait until the WAL thread, done with a synced group, waits in the
- * window before it leads the next (lsm_wal_prewindow). Polls; the bound
- * only stops a hung test. */
-static void wn_wait_prewindow(lsm_db *db)
-{
-    int in = 0;
-    for (int i = 0; i < 60000 && !in; i++) {
-        pthread_mutex_lock(&db->mu);
-        in = db->wal_window;
-        pthread_mutex_unlock(&db->mu);
-        if (!in)
-            usleep(500);
-    }
-    CU_ASSERT_TRUE_FATAL(in);
-}
-
 /* Hold every window open for 60 s (the test ends it), for any group.
  * size and after: the previous group's writers and those that arrived
  * during its fdatasync, the early end's count (both 0: none). Under mu,
@@ -274,31 +258,6 @@ static void wn_three_in_one_sync(lsm_db *db, lsm_env *env)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
 }
 
-/* An engine on env with one synchronous write acknowledged before the
- * test's, every window held open with an early end at three
- * (wn_window(db, 2, 1)). */
-static lsm_db *wn_open_window(lsm_env *env)
-{
-    lsm_db *db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
-    wn_reset();
-    wn_window(db, 2, 1);
-    return db;
-}
-
-/* Crash and reboot: the write before the test's and writes 0..n-1 (all
- * acknowledged) are there; then closed and gone. */
-static void wn_reboot_keeps(lsm_env *env, lsm_db *db, int n)
-{
-    tl_crash_reboot(env, db, 1);
-    db = tl_open_db(&wh, env, 0);
-    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
-    for (int i = 0; i < n; i++)
-        CU_ASSERT_TRUE(tl_has(db, wa.key[i], wa.val[i]));
-    CU_ASSERT_EQUAL(tl_close(db), 0);
-    env->ops->destroy(env);
-}
-
 /* Writers that arrive during the window join the group: none is answered
  * before the one fdatasync that covers all three; the third ends the
  * window because three were in flight last time, two in the previous
@@ -307,7 +266,10 @@ static void wn_reboot_keeps(lsm_env *env, lsm_db *db, int n)
 static void test_window_group(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
-    lsm_db *db = wn_open_window(env);
+    lsm_db *db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_EQUAL(tl_put(db, "before", "acked", 1), 0);
+    wn_reset();
+    wn_window(db, 2, 1);
     uint64_t groups0 = tl_stat(db, "lsm_write_groups_total");
     /* With two of the three queued (the previous group's size alone) the
      * window holds. */
@@ -316,58 +278,22 @@ static void test_window_group(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
     /* Stop every later I/O now, then reboot: only the synced survives. */
-    wn_reboot_keeps(env, db, 3);
-}
-
-/* The window before a group: after the WAL thread's synced group of
- * three it waits in the window before leading again, so writes 3 and 4
- * queue and nothing is appended, synced or answered (the head does not
- * wake it); write 5 makes the queue as long as the last group (the early
- * end) and the three go out in one append and one fdatasync, no window
- * of their own. An unsynced write ends such a window at once. A reboot
- * keeps the six synced ones. */
-static void test_window_before_group(void)
-{
-    lsm_env *env = dk__lsm_env_fault(3);
-    lsm_db *db = wn_open_window(env);
-    wn_three_in_one_sync(db, env);
-    wn_wait_prewindow(db);
-    uint64_t syncs0 = tl_stat(db, "lsm_wal_syncs_total"), groups0 = tl_stat(db, "lsm_write_groups_total");
-    uint64_t p0 = dk__lsm_fault_points(env);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 3), 0);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 4), 0);
-    CU_ASSERT_EQUAL(dk__lsm_fault_points(env), p0);
-    CU_ASSERT_EQUAL(wn_calls(), 3);
-    CU_ASSERT_EQUAL_FATAL(wn_write(db, 5), 0);
-    wn_wait_calls(6);
-    for (int i = 3; i < 6; i++)
-        CU_ASSERT_EQUAL(wa.rc[i], 0);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_write_groups_total"), groups0 + 1);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 2);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
-    /* An unsynced write would not wait in a window: as the head it ends
-     * the one the thread waits in (60 s) and is answered with no sync. */
-    wn_wait_prewindow(db);
-    wa.op[6] = (dk_batch_op){.type = DK_BATCH_PUT, .key = tl_str("u"), .value = tl_str("nosync")};
-    wa.b[6] = (dk_batch){&wa.op[6], 1};
-    wn_slots[6].i = 6;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.write_async(&db->base, &wa.b[6], 0, wn_cb, &wn_slots[6]), 0);
-    wn_wait_calls(7);
-    CU_ASSERT_EQUAL(wa.rc[6], 0);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 1);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
-    wn_reboot_keeps(env, db, 6);
+    tl_crash_reboot(env, db, 1);
+    db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
+    CU_ASSERT_TRUE(tl_has(db, "k00", "v00"));
+    CU_ASSERT_TRUE(tl_has(db, "k01", "v01"));
+    CU_ASSERT_TRUE(tl_has(db, "k02", "v02"));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
 }
 
 /* group_commit_enough = 3 in a window that has no early end of its own
  * (wn_window(db, 0, 0)) and lasts 60 s: write 0 waits in it, write 1
  * joins and nothing is answered; write 2 makes the queue three long and
  * ends the window: one fdatasync for the three, counted as an early end.
- * Then the WAL thread waits in the window before its next group
- * (three again), and group_commit_enough = 1 makes write 3 end it
- * alone; after that a write never waits (its group holds one writer),
- * though the window is as long as before. */
+ * Then group_commit_enough = 1: a write never waits (its group holds one
+ * writer), though the window is as long as before. */
 static void test_enough(void)
 {
     lsm_env *env = dk__lsm_env_fault(8);
@@ -383,7 +309,6 @@ static void test_enough(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 1);
 
-    wn_wait_prewindow(db);
     pthread_mutex_lock(&db->mu);
     db->gc_enough = 1;
     pthread_mutex_unlock(&db->mu);
@@ -392,10 +317,15 @@ static void test_enough(void)
         wn_wait_calls(i + 1);
         CU_ASSERT_EQUAL(wa.rc[i], 0);
     }
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 2);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_early_ends_total"), 2);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_group_commit_waits_total"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_wal_syncs_total"), syncs0 + 4);
-    wn_reboot_keeps(env, db, 6);
+    tl_crash_reboot(env, db, 1);
+    db = tl_open_db(&wh, env, 0);
+    CU_ASSERT_TRUE(tl_has(db, "before", "acked"));
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_TRUE(tl_has(db, wa.key[i], wa.val[i]));
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    env->ops->destroy(env);
 }
 
 /* After a crash: keys k1 and k2 (never appended) are not there, and the
@@ -637,7 +567,6 @@ static CU_TestInfo wn_tests[] = {
     {"options", test_options},
     {"alone_never_waits", test_alone_never_waits},
     {"window_group", test_window_group},
-    {"window_before_group", test_window_before_group},
     {"enough", test_enough},
     {"crash_inside_window", test_crash_inside_window},
     {"crash_inside_window_torn", test_crash_inside_window_torn},
