@@ -234,8 +234,10 @@ int dk__lsm_wal_writev(lsm_wal *w, const lsm_wal_vec *v)
 {
     if (!v->nseg)
         return 0;
-    struct iovec small[64], *iov = v->nseg <= 64 ? small : malloc(v->nseg * sizeof(*iov));
-    if (!iov)
+    /* The pieces are set before any use; -Wmaybe-uninitialized cannot
+     * see that through the conditional malloc under the sanitizers. */
+    struct iovec small[64] = {{0}}, *iov = small;
+    if (v->nseg > 64 && !(iov = malloc(v->nseg * sizeof(*iov))))
         return -ENOMEM;
     for (size_t i = 0; i < v->nseg; i++) {
         iov[i].iov_base = (void *)wal_seg_ptr(v, &v->seg[i]);
