@@ -28,6 +28,7 @@
  * node is not a replica of the key), set as the request arrives (api_ring.c).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,16 +355,20 @@ static void kv_done(void *arg, dk_coord_result *r)
 }
 
 /* Count a request coordinated on loop index, as the counter
- * coord_loop<index>_requests_total (the name is kept per thread). */
+ * coord_loop<index>_requests_total (the name and its handle are kept per
+ * thread: a thread coordinates for one loop index). */
 static void kv_count_loop(unsigned index)
 {
     static _Thread_local char name[48];
+    static _Thread_local dk_metric m;
     static _Thread_local unsigned named = ~0u;
     if (named != index) {
         snprintf(name, sizeof(name), "coord_loop%u_requests_total", index);
+        m.name = name;
+        atomic_store_explicit(&m.ref, 0, memory_order_relaxed);
         named = index;
     }
-    dk_metrics_add(name, 1);
+    dk_metrics_count(&m, 1);
 }
 
 /* The coordinating loop (this loop's own coordinator, or the cluster

@@ -5,7 +5,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/base/duration.c framework/base/duration.h \
 	framework/base/config_values.c framework/base/config_ini.c framework/base/config_check.c \
 	framework/base/config_args.c framework/base/config.h framework/base/config_int.h framework/base/config_keys.h \
-	framework/base/metrics.c framework/base/metrics.h \
+	framework/base/metrics.c framework/base/metrics_help.c framework/base/metrics.h framework/base/metrics_int.h \
 	framework/base/mailbox.c framework/base/mailbox.h \
 	framework/base/wake.c framework/base/wake.h \
 	framework/base/member.c framework/base/member.h \

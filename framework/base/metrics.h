@@ -11,7 +11,8 @@
  *    update is lock-free: a thread-local cache maps the caller's name to its
  *    slot (checked against the slot's name), a miss probes an open-addressed
  *    table of slots claimed with one compare-and-swap, and the value is one
- *    relaxed atomic;
+ *    relaxed atomic; a dk_metric handle keeps the slot it resolved, so a
+ *    hot path's add skips the cache and the name compare;
  *  - process and build families (process_cpu_seconds_total, resident
  *    memory, open and max fds, start time; dynkv_build_info) read from
  *    /proc at scrape time.
@@ -56,6 +57,46 @@ void dk_metrics_rpc(unsigned type, const char *name, int status, uint64_t durati
  * [a-z_][a-z0-9_]* and have at most DK_METRIC_NAME_MAX characters; other
  * names are ignored (and logged once). Lock-free; any thread. */
 void dk_metrics_add(const char *name, uint64_t delta);
+
+/* A handle on a named counter or gauge, for hot paths: the name is looked
+ * up on the handle's first update (and again after dk_metrics_reset),
+ * later updates are one relaxed atomic on the series. Declare one static,
+ * or one per thread, with DK_METRIC("name") or DK_METRIC_GAUGE("name");
+ * the name must outlive the handle and is the name dk_metrics_add or
+ * dk_metrics_set_gauge takes, so /metrics does not tell them apart. */
+typedef struct dk_metric {
+    const char *name;
+    int gauge;            /* created as a gauge on first use, else a counter */
+    _Atomic uint64_t ref; /* generation << 32 | slot index + 1; 0 unresolved */
+} dk_metric;
+#define DK_METRIC(n)                                                                                         \
+    {                                                                                                        \
+        .name = (n)                                                                                          \
+    }
+#define DK_METRIC_GAUGE(n)                                                                                   \
+    {                                                                                                        \
+        .name = (n), .gauge = 1                                                                              \
+    }
+
+/* Add delta to m's series (created at 0 first). An invalid name is
+ * ignored, as in dk_metrics_add. Lock-free; any thread. */
+void dk_metrics_count(dk_metric *m, uint64_t delta);
+
+/* Set m's series to value, as dk_metrics_set_gauge. Any thread. */
+void dk_metrics_store(dk_metric *m, uint64_t value);
+
+/* dk_metrics_add and dk_metrics_set_gauge for a string literal name, with
+ * a static handle per call site: what the request paths use. */
+#define DK_METRICS_ADD(literal, delta)                                                                       \
+    do {                                                                                                     \
+        static dk_metric dk_metric_site_ = DK_METRIC("" literal);                                            \
+        dk_metrics_count(&dk_metric_site_, (delta));                                                         \
+    } while (0)
+#define DK_METRICS_SET_GAUGE(literal, value)                                                                 \
+    do {                                                                                                     \
+        static dk_metric dk_metric_site_ = DK_METRIC_GAUGE("" literal);                                      \
+        dk_metrics_store(&dk_metric_site_, (value));                                                         \
+    } while (0)
 
 /* Set a named gauge (created on first use). Any thread. */
 void dk_metrics_set_gauge(const char *name, uint64_t value);

@@ -76,7 +76,7 @@ static int wop_forward_to(wop *op, const dk__replica *to)
         rc = dk__coord_call(op->c, to->id, to->addr, DK_MSG_FORWARD_WRITE, &body, left, forward_done, op);
     if (rc == 0) {
         op->refs++;
-        dk_metrics_add("coord_forwards_total", 1);
+        DK_METRICS_ADD("coord_forwards_total", 1);
     }
     dk_buf_free(&ctx);
     dk_buf_free(&im);

@@ -171,9 +171,10 @@ int dk__coord_needed(int consistency, uint32_t n);
 int dk__fallback(dk_coord *c, const dk__plan *p, char (*used)[DK_NODE_ID_MAX + 1], size_t n_used,
                  dk__replica *out);
 
-/* The deadline (uv_hrtime ns) of a request starting now that may take
- * at most cap_ms (0 = no cap besides request_timeout). */
-uint64_t dk__deadline(const dk_coord *c, uint64_t cap_ms);
+/* The deadline (uv_hrtime ns) of a request starting at now_ns (uv_hrtime,
+ * or the loop's uv_now in ns where a loop turn's lag does not matter) that
+ * may take at most cap_ms (0 = no cap besides request_timeout). */
+uint64_t dk__deadline(const dk_coord *c, uint64_t now_ns, uint64_t cap_ms);
 /* What is left of a deadline in ms (at least 1), or 0 once it passed. */
 uint64_t dk__left_ms(uint64_t deadline_ns);
 

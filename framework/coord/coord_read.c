@@ -330,7 +330,7 @@ static void rop_answer(rop *op, int status)
                 status = DK_ENOTFOUND;
         }
     } else {
-        dk_metrics_add("coord_unavailable_total", 1);
+        DK_METRICS_ADD("coord_unavailable_total", 1);
     }
     op->res.status = status;
     if (op->launching)
@@ -359,7 +359,7 @@ static void rop_widen(rop *op)
     if (op->ask_all)
         return;
     op->ask_all = 1;
-    dk_metrics_add("coord_reads_widened_total", 1);
+    DK_METRICS_ADD("coord_reads_widened_total", 1);
     while (rop_ask_next(op))
         ;
 }
@@ -410,7 +410,7 @@ static void rop_digests(rop *op)
         op->digest = 0;
         return;
     }
-    dk_metrics_add("coord_digest_mismatches_total", 1);
+    DK_METRICS_ADD("coord_digest_mismatches_total", 1);
     rop_widen(op);
 }
 
@@ -483,7 +483,7 @@ static void rreply_set(rreply *r, int status)
                "coordinator: replica %s%s holds a damaged copy of a key; reading the others and "
                "repairing it",
                r->rep.id, r->rep.self ? " (this node)" : "");
-        dk_metrics_add("coord_damaged_copies_total", 1);
+        DK_METRICS_ADD("coord_damaged_copies_total", 1);
         r->state = RR_DAMAGED;
     } else {
         if (status == DK_ETIMEOUT)
@@ -547,7 +547,8 @@ static void rop_local_settle(rop *op, int rc)
     if (rc == 0) {
         r->state = RR_FOUND;
     } else {
-        dk_object_free(&r->obj);
+        /* A miss (404) keeps the spare arrays it was handed, as a hit does. */
+        rop_keep(op, &r->obj);
         rreply_set(r, rc);
     }
 }
@@ -573,7 +574,7 @@ static int rop_ask(rop *op, uint32_t i)
     if (r->rep.self && r->rep.alive) {
         /* From memory on the loop when the engine can; a worker only when
          * the read needs the disk. */
-        dk_metrics_add("replica_reads_total", 1);
+        DK_METRICS_ADD("replica_reads_total", 1);
         /* A client read borrows the engine's copy (no 10 KiB copy out of
          * a cached block); a CAS read takes the encoding away, so it
          * gets its own. */
@@ -586,7 +587,7 @@ static int rop_ask(rop *op, uint32_t i)
             rop_local_settle(op, rc);
             return ROP_ANSWERED;
         }
-        dk_metrics_add("coord_local_reads_worker_total", 1);
+        DK_METRICS_ADD("coord_local_reads_worker_total", 1);
         op->job.run = local_read_run;
         op->job.done = local_read_done;
         return dk__coord_job(c, &op->job);
@@ -617,7 +618,7 @@ static int rop_ask(rop *op, uint32_t i)
     else
         dk_buf_free(&f);
     if (rc == 0 && r->dasked)
-        dk_metrics_add("coord_digest_reads_total", 1);
+        DK_METRICS_ADD("coord_digest_reads_total", 1);
     return rc;
 }
 
@@ -700,7 +701,7 @@ static int rop_start(rop *op)
  * deadline earlier by as much (request_timeout is seconds). */
 static uint64_t rop_deadline(const dk_coord *c)
 {
-    return (uv_now(c->loop) + (uint64_t)c->cfg->cluster.request_timeout) * 1000000u;
+    return dk__deadline(c, uv_now(c->loop) * 1000000u, 0);
 }
 
 static int rop_new(dk_coord *c, const dk__plan *p, dk_slice key, uint64_t deadline_ns, rop **out)
@@ -777,7 +778,7 @@ int dk_coord_get_prefs(dk_coord *c, dk_slice key, int consistency, int strict, c
         op->cb = cb;
         op->arg = arg;
         op->repair = 1;
-        dk_metrics_add("coord_reads_total", 1);
+        DK_METRICS_ADD("coord_reads_total", 1);
         rc = rop_start(op);
     }
     dk__plan_free(&p);

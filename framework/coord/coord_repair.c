@@ -78,6 +78,6 @@ int dk__repair_replica(dk_coord *c, const dk__replica *rep, dk_slice key, dk_sli
                        : dk__send_replica(c, rep, key, obj, "", (uint64_t)c->cfg->cluster.request_timeout,
                                           repair_sent, NULL);
     if (rc == 0)
-        dk_metrics_add("read_repairs_total", 1);
+        DK_METRICS_ADD("read_repairs_total", 1);
     return rc;
 }

@@ -58,7 +58,7 @@ void dk__wop_answer(wop *op, int status)
     op->res.needed = op->needed;
     op->res.replicas = (int)op->plan.n;
     if (status == DK_EUNAVAILABLE || status == DK_ETIMEOUT)
-        dk_metrics_add("coord_unavailable_total", 1);
+        DK_METRICS_ADD("coord_unavailable_total", 1);
     if (op->launching)
         op->cb_due = 1; /* delivered by wop_launched */
     else
@@ -348,7 +348,7 @@ static void wop_pending(wop *op)
         p->op = op;
         p->epoch = dk__handoff_begin(c);
         snprintf(p->id, sizeof(p->id), "%.64s", pd->id);
-        dk_metrics_add("coord_pending_writes_total", 1);
+        DK_METRICS_ADD("coord_pending_writes_total", 1);
         dk__replica rep;
         memset(&rep, 0, sizeof(rep));
         snprintf(rep.id, sizeof(rep.id), "%.64s", pd->id);
@@ -440,7 +440,7 @@ static void local_write_end(wop *op, int rc)
     if (rc) {
         dk__wop_answer(op, rc);
     } else {
-        dk_metrics_add("coord_writes_total", 1);
+        DK_METRICS_ADD("coord_writes_total", 1);
         /* a node without its data (replacing) holds the write but is not
          * read from yet: its copy does not count */
         if (op->plan.self_pos >= 0 && op->plan.r[op->plan.self_pos].alive)
@@ -480,7 +480,7 @@ static void local_write_posted(dk__ready *r)
             dk_buf_reset(&op->res.raw);
     }
     op->swop = NULL;
-    dk_metrics_add("coord_local_writes_async_total", 1);
+    DK_METRICS_ADD("coord_local_writes_async_total", 1);
     local_write_end(op, rc);
     dk__wop_unref(op);
 }
@@ -552,7 +552,7 @@ void dk__wop_local(wop *op)
         return;
     op->job.run = local_write_run;
     op->job.done = local_write_done;
-    dk_metrics_add("coord_writes_worker_total", 1);
+    DK_METRICS_ADD("coord_writes_worker_total", 1);
     int rc = wop_keep_value(op);
     if (rc == 0)
         rc = dk__coord_job(op->c, &op->job);
@@ -622,7 +622,7 @@ static int wop_new(dk_coord *c, const dk_coord_write *w, uint64_t cap_ms, dk_coo
     op->consistency = w->consistency == DK_CL_DEFAULT ? c->cfg->cluster.write_consistency : w->consistency;
     op->sloppy = dk__sloppy(c, op->strict);
     op->cap_ms = cap_ms;
-    op->deadline_ns = dk__deadline(c, cap_ms);
+    op->deadline_ns = dk__deadline(c, uv_hrtime(), cap_ms);
     op->has_ctx = w->context != NULL;
     op->ctx_is_map = op->has_ctx && w->context_is_map;
     op->has_im = w->cond == DK_COND_IF_MATCH && w->if_match != NULL;

@@ -307,12 +307,12 @@ int dk__sloppy(const dk_coord *c, int strict)
     return !strict && c->cfg->cluster.sloppy_quorum && c->hints_on;
 }
 
-uint64_t dk__deadline(const dk_coord *c, uint64_t cap_ms)
+uint64_t dk__deadline(const dk_coord *c, uint64_t now_ns, uint64_t cap_ms)
 {
     uint64_t ms = (uint64_t)c->cfg->cluster.request_timeout;
     if (cap_ms && cap_ms < ms)
         ms = cap_ms;
-    return uv_hrtime() + ms * 1000000u;
+    return now_ns + ms * 1000000u;
 }
 
 uint64_t dk__left_ms(uint64_t deadline_ns)

@@ -225,7 +225,7 @@ static void replica_queue(dk_coord *c, dk_rpc_req *q, int put, int digest, dk_sl
 static void replica_job_queue(dk_coord *c, dk_rpc_req *q, int put, int digest, dk_slice key, dk_slice obj)
 {
     if (put)
-        dk_metrics_add("replica_writes_worker_total", 1);
+        DK_METRICS_ADD("replica_writes_worker_total", 1);
     replica_job *r = calloc(1, sizeof(*r));
     int rc = r ? 0 : -ENOMEM;
     if (rc == 0) {
@@ -383,7 +383,7 @@ void dk_coord_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slic
         if (dk_msg_get_replica_decode(body, &m) != 0) {
             dk_rpc_reply_error(q, DK_ECORRUPT, "malformed GET_REPLICA");
         } else {
-            dk_metrics_add("replica_reads_total", 1);
+            DK_METRICS_ADD("replica_reads_total", 1);
             replica_queue(c, q, 0, (h->flags & DK_FRAME_DIGEST) != 0, m.key, (dk_slice){NULL, 0});
         }
         return;

@@ -56,7 +56,7 @@ void dk__http_output_add(http_conn *c, int64_t delta)
     c->out = (size_t)((int64_t)c->out + delta);
     dk__http_count(&l->output, delta);
     uint64_t total = atomic_load_explicit(&l->output, memory_order_relaxed);
-    dk_metrics_set_gauge("http_output_queued_bytes", total);
+    DK_METRICS_SET_GAUGE("http_output_queued_bytes", total);
     if (delta > 0 && total >= http_hold_level(l) && !c->s->stopping &&
         !uv_is_active((uv_handle_t *)&c->s->wake))
         uv_timer_start(&c->s->wake, dk__http_wake_cb, HTTP_WAKE_MS, HTTP_WAKE_MS);
@@ -66,7 +66,7 @@ void dk__http_open_add(dk_http_server *s, int delta)
 {
     dk__http_count(&s->open, delta);
     dk__http_count(&s->lim->open, delta);
-    dk_metrics_set_gauge("http_connections_open", atomic_load_explicit(&s->lim->open, memory_order_relaxed));
+    DK_METRICS_SET_GAUGE("http_connections_open", atomic_load_explicit(&s->lim->open, memory_order_relaxed));
 }
 
 /* 1 when c may take its next request: it owes nothing and the node's
@@ -135,7 +135,7 @@ static void http_evict(dk_http_server *s, uint64_t need)
         if (!worst)
             break;
         dk__http_count(&l->evicted, 1);
-        dk_metrics_add("http_slow_readers_closed_total", 1);
+        DK_METRICS_ADD("http_slow_readers_closed_total", 1);
         s->evicted_unlogged++;
         s->evicted_untrimmed = 1;
         dk__http_conn_close(worst);
@@ -188,7 +188,7 @@ void dk__http_wake_cb(uv_timer_t *t)
 void dk__http_accept_failed(dk_http_server *s, int status)
 {
     dk__http_count(&s->lim->accept_errors, 1);
-    dk_metrics_add("http_accept_errors_total", 1);
+    DK_METRICS_ADD("http_accept_errors_total", 1);
     uint64_t now = uv_now(s->loop);
     if (s->accept_err_logged_ms && now - s->accept_err_logged_ms < 10000)
         return;

@@ -607,7 +607,7 @@ void dk__http_on_connection(uv_stream_t *server, int status)
     if (max && open > max) {
         dk__http_count(&s->refused, 1);
         dk__http_count(&s->lim->refused, 1);
-        dk_metrics_add("http_connections_refused_total", 1);
+        DK_METRICS_ADD("http_connections_refused_total", 1);
         if (open > max + HTTP_REFUSE_SLACK || c->tls) {
             /* A flood: keep the descriptors. Over TLS nothing can be
              * said before a handshake, which is not worth its cost. */

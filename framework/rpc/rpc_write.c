@@ -121,8 +121,8 @@ static int write_batch(rpc_conn *c, uint32_t from, uint32_t n)
         b[i] = uv_buf_init((char *)c->wq[from + i].ptr, (unsigned)c->wq[from + i].len);
         total += b[i].len;
     }
-    dk_metrics_add("rpc_writes_total", 1);
-    dk_metrics_add("rpc_frames_written_total", n);
+    DK_METRICS_ADD("rpc_writes_total", 1);
+    DK_METRICS_ADD("rpc_frames_written_total", n);
     uint32_t skip = 0;
     /* A connection closing after its last frames keeps the uv_write path,
      * whose completion closes it (write_done). */
@@ -145,7 +145,7 @@ static int write_batch(rpc_conn *c, uint32_t from, uint32_t n)
                 left = 0;
             }
         }
-        dk_metrics_add("rpc_writes_queued_total", 1);
+        DK_METRICS_ADD("rpc_writes_queued_total", 1);
     }
     rpc_wreq *w = malloc(sizeof(*w) + n * sizeof(rpc_wbuf));
     if (!w) {

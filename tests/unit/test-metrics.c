@@ -4,7 +4,8 @@
  * ignored, request families count by operation and status into cumulative
  * histogram buckets, and the exposition carries what was recorded with
  * the names, HELP lines and units promtool wants; many threads creating
- * many names at once each get exactly one series per name.
+ * many names at once each get exactly one series per name; a handle
+ * updates the same series as its name.
  */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
@@ -178,6 +179,45 @@ static void test_reused_buffer(void)
     CU_ASSERT_EQUAL(dk_metrics_get("tm_buf_2_total"), 33);
 }
 
+/* A handle updates the series its name names, the one dk_metrics_add and
+ * dk_metrics_set_gauge update, renders alike, and finds its series again
+ * after a reset (which forgets every series). */
+static dk_metric tm_handled = DK_METRIC("tm_handled_total");
+static dk_metric tm_handled_level = DK_METRIC_GAUGE("tm_handled_level");
+
+static void test_handles(void)
+{
+    dk_metrics_reset();
+    dk_metrics_count(&tm_handled, 2);
+    dk_metrics_add("tm_handled_total", 3);
+    dk_metrics_count(&tm_handled, 1);
+    for (int i = 0; i < 4; i++)
+        DK_METRICS_ADD("tm_site_total", 5);
+    dk_metrics_store(&tm_handled_level, 9);
+    DK_METRICS_SET_GAUGE("tm_site_level", 7);
+    CU_ASSERT_EQUAL(dk_metrics_get("tm_handled_total"), 6);
+    CU_ASSERT_EQUAL(dk_metrics_get("tm_site_total"), 20);
+    CU_ASSERT_EQUAL(dk_metrics_get("tm_handled_level"), 9);
+    CU_ASSERT_EQUAL(dk_metrics_get("tm_site_level"), 7);
+    dk_buf b = DK_BUF_INIT;
+    char *s = render(&b);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_handled_total counter\ndynkv_tm_handled_total 6\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "# TYPE dynkv_tm_handled_level gauge\ndynkv_tm_handled_level 9\n"));
+
+    dk_metrics_reset();
+    dk_metrics_add("tm_other_total", 1); /* may take the handle's old slot */
+    dk_metrics_count(&tm_handled, 4);
+    CU_ASSERT_EQUAL(dk_metrics_get("tm_handled_total"), 4);
+    CU_ASSERT_EQUAL(dk_metrics_get("tm_other_total"), 1);
+    s = render(&b);
+    CU_ASSERT_PTR_NULL(strstr(s, "tm_handled_level"));
+    /* An invalid name is ignored, as by dk_metrics_add. */
+    dk_metric bad = DK_METRIC("Bad-Name");
+    dk_metrics_count(&bad, 1);
+    CU_ASSERT_EQUAL(dk_metrics_get("Bad-Name"), 0);
+    dk_buf_free(&b);
+}
+
 #define TM_NAMES 200
 
 static void *creator(void *arg)
@@ -220,6 +260,7 @@ static CU_TestInfo metrics_tests[] = {
     {"names built in a reused buffer", test_reused_buffer},
     {"many threads creating many names", test_concurrent_creation},
     {"named counters and gauges", test_named},
+    {"handles on named series", test_handles},
     {"concurrent adds are exact", test_concurrent},
     {"request families and buckets", test_requests},
     CU_TEST_INFO_NULL,
