@@ -88,7 +88,6 @@ typedef struct lsm_blob_wopts {
     void (*on_write)(void *arg, size_t n); /* rate limiting; may be NULL */
     void (*on_sync)(void *arg);            /* before each writeback and the fsync; may be NULL */
     void *arg;
-    int borrow; /* values stay valid and unchanged until finish or abandon: not copied */
 } lsm_blob_wopts;
 
 /* Create path (file `number`) and write the magic. */

@@ -16,15 +16,6 @@
  * and like it, calls o.on_sync before each step and the fsync
  * (io_yield.c). Nothing reads a blob file before its writer finished (a
  * reference reaches a reader only through a manifest edit made after).
- *
- * A caller whose values stay where they are until the writer finishes
- * (o.borrow: the flush, whose memtable is immutable) has only each
- * record's header and key staged; the values are gathered from its
- * memory by the same one write per LSM_BLOB_STAGE bytes (writev, 2 pieces
- * a record, at most LSM_BLOB_IOV). Copying them into the buffer first was
- * 12 % of the flush thread's CPU at 10 KiB values
- * (bench/results/compact-2026-12-06-s14.md). Compaction's relocations
- * read values into buffers they free at once, so they are copied.
  */
 #include "blob.h"
 
@@ -36,7 +27,6 @@
 #include "util/crc32c.h"
 
 #define LSM_BLOB_STAGE (256u * 1024u)
-#define LSM_BLOB_IOV 64 /* pieces of one gathered write (o.borrow) */
 
 size_t dk__lsm_blob_ref_encode(uint8_t *buf, const lsm_blob_ref *r)
 {
@@ -105,49 +95,16 @@ struct lsm_blob_writer {
     lsm_blob_wopts o;
     uint8_t *stage; /* LSM_BLOB_STAGE bytes; staged of them not yet appended */
     size_t staged;
-    /* o.borrow: the pending records, in pieces (headers and keys in stage,
-     * values where the caller has them), and their bytes */
-    struct iovec iov[LSM_BLOB_IOV];
-    int niov;
-    size_t pending;
 };
 
-/* Append what is staged (o.borrow: the pending pieces). */
+/* Append what is staged. */
 static int bw_drain(lsm_blob_writer *w)
 {
-    int rc = 0;
-    if (w->niov)
-        rc = w->env->ops->appendv(w->f, w->iov, w->niov);
-    else if (w->staged)
-        rc = w->env->ops->append(w->f, w->stage, w->staged);
-    w->staged = w->pending = 0;
-    w->niov = 0;
+    if (!w->staged)
+        return 0;
+    int rc = w->env->ops->append(w->f, w->stage, w->staged);
+    w->staged = 0;
     return rc;
-}
-
-/* o.borrow: queue a record of n bytes (hdr, key, value) for the next
- * gathered write; its value is not copied. */
-static int bw_gather(lsm_blob_writer *w, const uint8_t *hdr, dk_slice key, dk_slice value, size_t n)
-{
-    int rc;
-    size_t hk = LSM_BLOB_REC_HDR + key.len;
-    if ((w->pending + n > LSM_BLOB_STAGE || w->staged + hk > LSM_BLOB_STAGE || w->niov + 2 > LSM_BLOB_IOV) &&
-        (rc = bw_drain(w)))
-        return rc;
-    if (hk > LSM_BLOB_STAGE) { /* a key this long: written on its own */
-        struct iovec iov[3] = {
-            {(void *)hdr, LSM_BLOB_REC_HDR}, {(void *)key.ptr, key.len}, {(void *)value.ptr, value.len}};
-        return w->env->ops->appendv(w->f, iov, 3);
-    }
-    uint8_t *p = w->stage + w->staged;
-    memcpy(p, hdr, LSM_BLOB_REC_HDR);
-    memcpy(p + LSM_BLOB_REC_HDR, key.ptr, key.len);
-    w->staged += hk;
-    w->iov[w->niov++] = (struct iovec){p, hk};
-    if (value.len)
-        w->iov[w->niov++] = (struct iovec){(void *)value.ptr, value.len};
-    w->pending += n;
-    return 0;
 }
 
 static void bw_free(lsm_blob_writer *w)
@@ -213,12 +170,11 @@ static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32
     dk_put_u32(hdr, dk_crc32c_mask(crc));
     size_t n = sizeof(hdr) + key.len + value.len;
     int rc = 0;
-    if (w->o.borrow) {
-        if ((rc = bw_gather(w, hdr, key, value, n)))
-            return rc;
-    } else if ((w->staged + n > LSM_BLOB_STAGE || n > LSM_BLOB_STAGE / 2) && (rc = bw_drain(w))) {
-        return rc; /* a large record goes after what is staged, straight */
-    } else if (n > LSM_BLOB_STAGE / 2) {
+    /* A large record goes straight after what is staged, so that goes
+     * first. */
+    if ((w->staged + n > LSM_BLOB_STAGE || n > LSM_BLOB_STAGE / 2) && (rc = bw_drain(w)))
+        return rc;
+    if (n > LSM_BLOB_STAGE / 2) {
         struct iovec iov[3] = {
             {hdr, sizeof(hdr)}, {(void *)key.ptr, key.len}, {(void *)value.ptr, value.len}};
         if ((rc = w->env->ops->appendv(w->f, iov, 3)))

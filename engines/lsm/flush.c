@@ -364,13 +364,11 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     uint8_t rbuf[LSM_BLOB_REF_MAX];
     lsm_blob_writer *bw = NULL;
     /* The blob file's writes count toward the flush's pace like the
-     * table's: together they are the memtable's bytes. The values are the
-     * memtable's, which stays as it is until the writer has finished. */
+     * table's: together they are the memtable's bytes. */
     lsm_blob_wopts bo = {.writeback_bytes = db->writeback_bytes,
                          .on_write = dk__lsm_flush_pace_write,
                          .on_sync = dk__lsm_flush_pace_sync,
-                         .arg = &pace,
-                         .borrow = 1};
+                         .arg = &pace};
     int have_last = 0;
     for (it->ops->first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
         dk_slice k = it->ops->key(it), uk = lsm_ikey_user(k), v = it->ops->value(it);
