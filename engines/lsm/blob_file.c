@@ -170,7 +170,9 @@ static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32
     dk_put_u32(hdr, dk_crc32c_mask(crc));
     size_t n = sizeof(hdr) + key.len + value.len;
     int rc = 0;
-    if (w->staged + n > LSM_BLOB_STAGE && (rc = bw_drain(w)))
+    /* A large record goes straight after what is staged, so that goes
+     * first. */
+    if ((w->staged + n > LSM_BLOB_STAGE || n > LSM_BLOB_STAGE / 2) && (rc = bw_drain(w)))
         return rc;
     if (n > LSM_BLOB_STAGE / 2) {
         struct iovec iov[3] = {

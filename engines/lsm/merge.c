@@ -7,6 +7,14 @@
  * ranges overlap) that beats a heap's bookkeeping; a heap is the upgrade
  * when a level holds hundreds of files. Equal internal keys cannot occur
  * (sequence numbers are unique), so ties need no rule.
+ *
+ * The scan also keeps the runner-up: the smallest child other than the
+ * current one. Only the current child moves on next(), so while its new
+ * key stays below the runner-up's it is still the smallest, and one
+ * comparison replaces the scan. A compaction merging a few level-0 tables
+ * into a large level-1 one takes long runs from the same child (25 keys
+ * of level 1 between two new ones at 600k keys): the scans were 14 % of
+ * its CPU (bench/results/compact-2026-12-06-s14.md).
  */
 #include <stdlib.h>
 
@@ -17,17 +25,27 @@ typedef struct merge_iter {
     lsm_iter **kids;
     size_t n;
     lsm_iter *cur;
+    lsm_iter *next; /* the smallest valid child but cur, or NULL */
 } merge_iter;
 
 static void mg_pick(merge_iter *m)
 {
-    m->cur = NULL;
+    m->cur = m->next = NULL;
+    dk_slice ck = {NULL, 0}, nk = {NULL, 0};
     for (size_t i = 0; i < m->n; i++) {
         lsm_iter *k = m->kids[i];
         if (!k->ops->valid(k))
             continue;
-        if (!m->cur || lsm_icmp(k->ops->key(k), m->cur->ops->key(m->cur)) < 0)
+        dk_slice kk = k->ops->key(k);
+        if (!m->cur || lsm_icmp(kk, ck) < 0) {
+            m->next = m->cur;
+            nk = ck;
             m->cur = k;
+            ck = kk;
+        } else if (!m->next || lsm_icmp(kk, nk) < 0) {
+            m->next = k;
+            nk = kk;
+        }
     }
 }
 
@@ -50,7 +68,11 @@ static void mg_first(lsm_iter *it)
 static void mg_next(lsm_iter *it)
 {
     merge_iter *m = (merge_iter *)it;
-    m->cur->ops->next(m->cur);
+    lsm_iter *c = m->cur;
+    c->ops->next(c);
+    /* Still below the runner-up: still the smallest (file comment). */
+    if (c->ops->valid(c) && (!m->next || lsm_icmp(c->ops->key(c), m->next->ops->key(m->next)) < 0))
+        return;
     mg_pick(m);
 }
 

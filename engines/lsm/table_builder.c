@@ -9,7 +9,14 @@
  * shrink, the builder offers only every 32nd block of the file to the
  * codec, so incompressible values stop costing a compression each); the
  * codec's id goes in the block's
- * trailer and, if any block used it, its name in the properties. User-key hashes for
+ * trailer and, if any block used it, its name in the properties. A data
+ * block that holds no value bytes (only blob references, blob.h, and
+ * tombstones) is stored raw without asking the codec: it would shrink
+ * (2.3x for 10 KiB values' references), but by a few bytes per value
+ * stored in a blob file (0.2 % of the data on disk), while compressing
+ * it was a third of the CPU of a compaction that rewrites such tables
+ * (bench/results/compact-2026-12-06-s14.md); reads of it skip the
+ * decompression too. User-key hashes for
  * the bloom filter are collected as keys arrive and the filter is built at
  * the end, when the key count is known.
  *
@@ -52,6 +59,7 @@ struct lsm_table_builder {
      * only to throw the result away; one block that shrinks resumes it. */
     unsigned no_gain_run, skip_left;
     uint64_t blocks_skipped;
+    int data_values; /* the data block holds an inline value (not only references) */
     /* props.blobs' index (+1) of each blob file number, open addressing
      * (tb_note_blob): a table naming many blob files is not scanned per
      * reference. */
@@ -216,11 +224,12 @@ static int tb_flush_data(lsm_table_builder *tb)
     dk_slice c;
     int rc = dk__lsm_bb_finish(&tb->data, &c);
     if (!rc)
-        rc = tb_write_block(tb, c, 1, &tb->pending_off, &tb->pending_size);
+        rc = tb_write_block(tb, c, tb->data_values, &tb->pending_off, &tb->pending_size);
     if (rc)
         return rc;
     tb->props.data_size += tb->pending_size + LSM_BLOCK_TRAILER;
     dk__lsm_bb_reset(&tb->data);
+    tb->data_values = 0;
     return tb_add_index(tb);
 }
 
@@ -335,6 +344,7 @@ int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
     tb->props.entries++;
     if (type == LSM_TYPE_DELETE)
         tb->props.tombstones++;
+    tb->data_values |= type == LSM_TYPE_VALUE;
     if (seq < tb->props.min_seq)
         tb->props.min_seq = seq;
     if (seq > tb->props.max_seq)

@@ -181,6 +181,54 @@ static void test_off(void)
     tl_done(env, dir);
 }
 
+/* Every reference a blob writer hands out names its record (header, key,
+ * value), over records small and large, an empty value, a key longer than
+ * the staging buffer, and writebacks between them: a record of half to
+ * all of the buffer was once written before what was staged. */
+static void test_writer_offsets(void)
+{
+    lsm_env *env = dk__lsm_env_fault(3);
+    enum { N = 400 };
+    static char val[300 * 1024 + N], key[300 * 1024];
+    for (size_t i = 0; i < sizeof(val); i++)
+        val[i] = (char)('a' + i % 23);
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (char)('A' + i % 19);
+    static lsm_blob_ref refs[N];
+    lsm_blob_wopts o = {.writeback_bytes = 100000};
+    lsm_blob_writer *w;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_blob_writer_open(env, "/c.blob", 5, &o, &w), 0);
+    int rc = 0;
+    for (int i = 0; i < N; i++) {
+        size_t vl = i == 7     ? 0
+                    : i == 100 ? sizeof(val) - N
+                    : i == 200 ? 140 * 1024
+                               : (size_t)(i * 37) % 12000;
+        size_t kl = i == 300 ? sizeof(key) : 10 + (size_t)i % 7;
+        rc |= dk__lsm_blob_writer_add(w, (dk_slice){(uint8_t *)key, kl},
+                                      (dk_slice){(uint8_t *)val + i, vl - (vl ? i % 2 : 0)}, &refs[i]);
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    uint64_t size;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_blob_writer_finish(w, &size), 0);
+    uint8_t *data;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, "/c.blob", &data, &len), 0);
+    CU_ASSERT_EQUAL(len, size);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        const lsm_blob_ref *r = &refs[i];
+        size_t kl = i == 300 ? sizeof(key) : 10 + (size_t)i % 7;
+        const uint8_t *rec = data + r->off;
+        bad += r->off + LSM_BLOB_REC_HDR + kl + r->len > len || dk_get_u32(rec + 4) != kl ||
+               dk_get_u32(rec + 8) != r->len || memcmp(rec + LSM_BLOB_REC_HDR, key, kl) != 0 ||
+               memcmp(rec + LSM_BLOB_REC_HDR + kl, val + i, r->len) != 0;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(data);
+    env->ops->destroy(env);
+}
+
 /* A compaction copies references: it writes a small fraction of the
  * value bytes, and the blob files stay as they are. Even with every blob
  * file old enough for collection (cutoff 100 %), files without garbage
@@ -625,6 +673,7 @@ static void test_orphan_deleted(void)
 static CU_TestInfo tb_tests[] = {
     {"round_trip", test_round_trip},
     {"off", test_off},
+    {"writer_offsets", test_writer_offsets},
     {"compaction_moves_references", test_compaction_moves_references},
     {"gc_relocates", test_gc_relocates},
     {"manual_compaction_reclaims", test_manual_compaction_reclaims},
