@@ -21,18 +21,27 @@ show_failures() {
 # The sanitizer build (the second pass's programs) compiles beside the first
 # pass at idle priority: it takes the CPU the suites leave while they wait
 # on processes, sockets and timers, and yields it at once when they run.
+# In a session of its own (setsid): where the kernel groups tasks by
+# session (autogroup), nice counts only inside the group, so the build's
+# group is made the lowest-weight one. Without setsid or ionice it runs
+# with what there is; it is stopped when this script ends early.
 san="$top/_build-san"
 san_pid=""
 if [ -z "${DK_NO_SANITIZERS:-}" ]; then
     mkdir -p "$san"
-    # A session of its own: where the kernel groups tasks by session
-    # (autogroup), nice only counts inside the group, so the build's group
-    # is made the lowest-weight one.
-    setsid -w sh -c 'echo 19 >/proc/self/autogroup 2>/dev/null
+    lower=""
+    command -v setsid >/dev/null 2>&1 && lower="setsid"
+    idle="nice -n 19"
+    ionice -c3 true 2>/dev/null && idle="$idle ionice -c3"
+    $lower sh -c '{ echo 19 >/proc/self/autogroup; } 2>/dev/null
         cd "$1" || exit 1
-        { [ -f Makefile ] || nice -n 19 "$2/configure" -q --enable-sanitizers >configure.log 2>&1; } &&
-            nice -n 19 ionice -c3 make -j"$3" -s >build.log 2>&1' sh "$san" "$top" "$(nproc)" &
+        { [ -f Makefile ] || $4 "$2/configure" -q --enable-sanitizers >configure.log 2>&1; } &&
+            $4 make -j"$3" -s >build.log 2>&1' sh "$san" "$top" "$(nproc)" "$idle" &
     san_pid=$!
+    # setsid does not fork here (no job control): the build's process
+    # group is san_pid.
+    trap '[ -n "$san_pid" ] && { kill -- -"$san_pid" || kill "$san_pid"; } 2>/dev/null' EXIT
+    trap 'exit 130' INT TERM
 fi
 
 cd "$top/_build"
@@ -44,9 +53,13 @@ dirs=("$top/_build")
 
 if [ -n "$san_pid" ]; then
     cd "$san"
-    # make again in the foreground: it finishes what the background build
-    # left (nothing, normally) and reports a failure the same way.
-    if wait "$san_pid" && make -j"$(nproc)" -s >>build.log 2>&1; then
+    # Whatever became of the background build, configure and make run
+    # again in the foreground: they finish what it left (nothing, normally)
+    # and a failure is the code's, not the lowered priority's.
+    wait "$san_pid"
+    san_pid=""
+    if { [ -f Makefile ] || "$top/configure" -q --enable-sanitizers >configure.log 2>&1; } &&
+        make -j"$(nproc)" -s >>build.log 2>&1; then
         find . -name '*.trs' -delete
         tests=$(make -s print-tests | tr ' ' '\n' |
                 grep -E '^tests/(unit|blackbox)/' | tr '\n' ' ')

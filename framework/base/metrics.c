@@ -294,14 +294,16 @@ void dk_metrics_add(const char *name, uint64_t delta)
  * kept). NULL for an invalid name or a full table. Any thread. */
 static slot *metric_slot(dk_metric *m)
 {
-    uint64_t ref = atomic_load_explicit(&m->ref, memory_order_relaxed);
-    uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    /* Acquire pairs with the release below (and the reset's): the slot a
+     * ref names was set up before this thread counts into it. */
+    uint64_t ref = atomic_load_explicit(&m->ref, memory_order_acquire);
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
     if ((uint32_t)(ref >> 32) == gen && (uint32_t)ref)
         return &slots[(uint32_t)ref - 1];
     slot *s = slot_get(m->name, m->gauge ? KIND_GAUGE : KIND_COUNTER);
     /* Two threads may resolve at once: both store the same slot. */
     if (s)
-        atomic_store_explicit(&m->ref, (uint64_t)gen << 32 | (uint64_t)(s - slots + 1), memory_order_relaxed);
+        atomic_store_explicit(&m->ref, (uint64_t)gen << 32 | (uint64_t)(s - slots + 1), memory_order_release);
     return s;
 }
 

@@ -528,8 +528,8 @@ static void test_table_skip_incompressible(void)
     env->ops->destroy(env);
 }
 /* Build a table of n entries with codec: blob references (every 5th key a
- * tombstone), and with values an inline value in every 50th entry.
- * Returns its data_size. */
+ * tombstone) and, when `values` is not 0, an inline value in every
+ * values-th entry. Returns its data_size. */
 static uint64_t fm_build_refs(lsm_env *env, const char *path, int n, const dk_codec_ref *codec, int values)
 {
     lsm_tb_opts o = {.bits_per_key = 10, .codec = codec};
@@ -539,7 +539,7 @@ static uint64_t fm_build_refs(lsm_env *env, const char *path, int n, const dk_co
     for (int i = 0; i < n; i++) {
         uint8_t ref[LSM_BLOB_REF_MAX];
         lsm_blob_ref r = {.file = 12, .off = LSM_BLOB_HEADER + (uint64_t)i * 10270, .len = 10240};
-        if (values && i % 50 == 0)
+        if (values && i % values == 0)
             rc |= dk__lsm_tb_add(tb, fm_ikey(0, i, 7, LSM_TYPE_VALUE),
                                  tl_str("an inline value, an inline value"));
         else if (i % 5 == 0)
@@ -558,10 +558,38 @@ static uint64_t fm_build_refs(lsm_env *env, const char *path, int n, const dk_co
     return data;
 }
 
+/* Read back a table fm_build_refs wrote; the number of wrong entries. */
+static int fm_check_refs(lsm_env *env, const char *path, uint64_t number, int n, int values, lsm_cache *cache,
+                         lsm_codecs *codecs)
+{
+    lsm_table *t; /* the block cache tells tables apart by number */
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, path, number, cache, codecs, &fm_host.host, &t), 0);
+    dk_buf v = DK_BUF_INIT;
+    int type, bad = 0;
+    uint64_t seq;
+    for (int i = 0; i < n; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "key%06d", i);
+        lsm_blob_ref r;
+        int rc = dk__lsm_table_get(t, tl_str(k), LSM_SEQ_MAX, &v, &type, &seq);
+        if (values && i % values == 0)
+            bad += rc || type != LSM_TYPE_VALUE || v.len != 32 || memcmp(v.data, "an inline value", 15);
+        else if (i % 5 == 0)
+            bad += rc || type != LSM_TYPE_DELETE;
+        else
+            bad += rc || type != LSM_TYPE_BLOB || dk__lsm_blob_ref_decode(dk_buf_slice(&v), &r) ||
+                   r.file != 12 || r.off != LSM_BLOB_HEADER + (uint64_t)i * 10270 || r.len != 10240;
+    }
+    dk_buf_free(&v);
+    dk__lsm_table_close(t);
+    return bad;
+}
+
 /* Data blocks of blob references and tombstones only are stored raw even
  * with a codec (table_builder.c): the table is as large as one written
  * without a codec, and reads back. A block holding an inline value is
- * still offered to the codec, which shrinks these repetitive ones. */
+ * still offered to the codec, which shrinks these repetitive ones; a
+ * table holding both kinds of block reads back whole. */
 static void test_table_refs_raw(void)
 {
     lsm_env *env = dk__lsm_env_fault(1);
@@ -571,28 +599,16 @@ static void test_table_refs_raw(void)
     const int n = 3000;
     uint64_t zstd = fm_build_refs(env, "/r.sst", n, ref, 0), raw = fm_build_refs(env, "/n.sst", n, NULL, 0);
     CU_ASSERT_EQUAL(zstd, raw);
-    uint64_t mixed = fm_build_refs(env, "/m.sst", n, ref, 1),
-             mixed_raw = fm_build_refs(env, "/o.sst", n, NULL, 1);
+    uint64_t mixed = fm_build_refs(env, "/m.sst", n, ref, 50),
+             mixed_raw = fm_build_refs(env, "/o.sst", n, NULL, 50);
     CU_ASSERT_TRUE(mixed < mixed_raw * 3 / 4);
-    lsm_table *t;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_table_open(env, "/r.sst", 9, cache, codecs, &fm_host.host, &t), 0);
-    dk_buf v = DK_BUF_INIT;
-    int type, bad = 0;
-    uint64_t seq;
-    for (int i = 0; i < n; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "key%06d", i);
-        lsm_blob_ref r;
-        int rc = dk__lsm_table_get(t, tl_str(k), LSM_SEQ_MAX, &v, &type, &seq);
-        if (i % 5 == 0)
-            bad += rc || type != LSM_TYPE_DELETE;
-        else
-            bad += rc || type != LSM_TYPE_BLOB || dk__lsm_blob_ref_decode(dk_buf_slice(&v), &r) ||
-                   r.file != 12 || r.off != LSM_BLOB_HEADER + (uint64_t)i * 10270 || r.len != 10240;
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    dk_buf_free(&v);
-    dk__lsm_table_close(t);
+    /* A value in every 1000th entry: a few compressed blocks among raw ones. */
+    uint64_t some = fm_build_refs(env, "/s.sst", n, ref, 1000),
+             some_raw = fm_build_refs(env, "/t.sst", n, NULL, 1000);
+    CU_ASSERT_TRUE(some < some_raw && some > some_raw / 2);
+    CU_ASSERT_EQUAL(fm_check_refs(env, "/r.sst", 9, n, 0, cache, codecs), 0);
+    CU_ASSERT_EQUAL(fm_check_refs(env, "/m.sst", 10, n, 50, cache, codecs), 0);
+    CU_ASSERT_EQUAL(fm_check_refs(env, "/s.sst", 11, n, 1000, cache, codecs), 0);
     dk__lsm_codecs_free(codecs);
     dk__lsm_cache_free(cache);
     env->ops->destroy(env);
