@@ -18,9 +18,10 @@ show_failures() {
     done
 }
 
-# The sanitizer build (the second pass's programs) compiles beside the first
-# pass at idle priority: it takes the CPU the suites leave while they wait
-# on processes, sockets and timers, and yields it at once when they run.
+# The sanitizer build (the second pass's programs and test programs)
+# compiles beside the first pass at idle priority: it takes the CPU the
+# suites leave while they wait on processes, sockets and timers, and
+# yields it at once when they run.
 # In a session of its own (setsid): where the kernel groups tasks by
 # session (autogroup), nice counts only inside the group, so the build's
 # group is made the lowest-weight one. Without setsid or ionice it runs
@@ -36,7 +37,8 @@ if [ -z "${DK_NO_SANITIZERS:-}" ]; then
     $lower sh -c '{ echo 19 >/proc/self/autogroup; } 2>/dev/null
         cd "$1" || exit 1
         { [ -f Makefile ] || $4 "$2/configure" -q --enable-sanitizers >configure.log 2>&1; } &&
-            $4 make -j"$3" -s >build.log 2>&1' sh "$san" "$top" "$(nproc)" "$idle" &
+            $4 make -j"$3" -s >build.log 2>&1 &&
+            $4 make -j"$3" -s check TESTS= >>build.log 2>&1' sh "$san" "$top" "$(nproc)" "$idle" &
     san_pid=$!
     # setsid does not fork here (no job control): the build's process
     # group is san_pid.
@@ -61,8 +63,12 @@ if [ -n "$san_pid" ]; then
     if { [ -f Makefile ] || "$top/configure" -q --enable-sanitizers >configure.log 2>&1; } &&
         make -j"$(nproc)" -s >>build.log 2>&1; then
         find . -name '*.trs' -delete
-        tests=$(make -s print-tests | tr ' ' '\n' |
-                grep -E '^tests/(unit|blackbox)/' | tr '\n' ' ')
+        # The longest first (test-lsm-crash, then the black-box suite), so
+        # that the short ones fill the other core beside them.
+        all=$(make -s print-tests | tr ' ' '\n')
+        tests=$(grep -x 'tests/unit/test-lsm-crash' <<<"$all"; grep -E '^tests/blackbox/' <<<"$all"
+                grep -E '^tests/unit/' <<<"$all" | grep -vx 'tests/unit/test-lsm-crash')
+        tests=$(tr '\n' ' ' <<<"$tests")
         make -j"$(nproc)" -k check TESTS="$tests" >/dev/null 2>&1 || make_rc=1
         show_failures .
         dirs+=("$san")
