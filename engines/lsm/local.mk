@@ -147,6 +147,12 @@ tests_unit_test_lsm_format_SOURCES = tests/unit/test-lsm-format.c tests/unit/tes
 tests_unit_test_lsm_format_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_format_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-iter
+TESTS += tests/unit/test-lsm-iter
+tests_unit_test_lsm_iter_SOURCES = tests/unit/test-lsm-iter.c tests/unit/test-lsm-util.h
+tests_unit_test_lsm_iter_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_iter_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-wal
 TESTS += tests/unit/test-lsm-wal
 tests_unit_test_lsm_wal_SOURCES = tests/unit/test-lsm-wal.c tests/unit/test-lsm-util.h \
