@@ -20,6 +20,13 @@
 # runq_us column is the time the role's threads waited runnable for a CPU
 # (/proc/PID/task/*/schedstat, second field), per PUT: the delay a busy
 # machine adds to every hop of a write (loop, WAL thread, loop again).
+# CALLGRIND=1 runs the three nodes under valgrind --tool=callgrind
+# (instrumentation off outside the window) and sends every PUT to node 1 only, at
+# RATE (default 100/s), after a short fill: node 1 then coordinates every
+# PUT (its local write included) and nodes 2 and 3 only serve PUT_REPLICA.
+# Prints the instructions per PUT of each node (machine-independent: no
+# clock, no other helper's load) and its CG_TOP (25) functions by inclusive
+# instructions per PUT; the dumps stay in CG_OUT (/tmp/peak-prof-cg).
 #
 #   [DYNKV_CREATE="--set ..."] bench/load/peak-prof.sh [-B BUILDDIR]
 set -eu
@@ -33,13 +40,29 @@ SYSCALLS=${SYSCALLS:-0}
 PERF_OUT=${PERF_OUT:-/tmp/peak-prof.perf.data}
 load_tmp peak-prof
 build_all "$BUILD"
+CALLGRIND=${CALLGRIND:-0}
+if [ "$CALLGRIND" = 1 ]; then
+    CG_OUT=${CG_OUT:-/tmp/peak-prof-cg}
+    RATE=${RATE:-100}
+    rm -rf "$CG_OUT" && mkdir -p "$CG_OUT"
+    # dynkv-cluster starts $DYNKVD: this wrapper execs valgrind (same pid).
+    printf '#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=%s/cg.%%p %s "$@"\n' \
+        "$CG_OUT" "$DYNKVD" >"$TMP/dynkvd-cg"
+    chmod +x "$TMP/dynkvd-cg"
+    export DYNKVD="$TMP/dynkvd-cg"
+fi
 # shellcheck disable=SC2086  # DYNKV_CREATE is a list of words
 cluster_up --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true ${DYNKV_CREATE:-}
 PIDS=$(cat "$CL"/n*/pid)
+ALL_TARGETS=$TARGETS
+if [ "$CALLGRIND" = 1 ]; then
+    TARGETS=${TARGETS%%,*} # node 1 coordinates every PUT
+    FILL="-n 300"
+fi
 
 # snap OUT: every node's counters (GET /metrics, no histograms), "name value" lines
 snap() {
-    for t in $(echo "$TARGETS" | tr ',' ' '); do
+    for t in $(echo "$ALL_TARGETS" | tr ',' ' '); do
         curl -s --max-time 5 "http://$t/metrics" | grep -v '^#' | grep -v '_bucket\|_sum\|_count\|_seconds\|_bytes ' || true
     done | awk 'NF >= 2 { print $1, $NF }' >"$1"
 }
@@ -58,11 +81,28 @@ threads() {
     done >"$1"
 }
 
-"$DK_LOAD" -m put -c "$CONNS" -d 15 --perm -k 100000000 -p "f-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/fill.out" 2>&1 || true
+# shellcheck disable=SC2086  # FILL is a list of words
+"$DK_LOAD" -m put -c "$CONNS" -d 15 ${FILL:-} --perm -k 100000000 -p "f-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/fill.out" 2>&1 || true
 echo "fill: $(field ops_s "$TMP/fill.out")/s; DYNKV_CREATE=${DYNKV_CREATE:-}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+# cg_report N: per node, instructions per PUT over N PUTs and the top functions
+# (inclusive) of the last callgrind dump.
+cg_report() {
+    i=0
+    for p in $PIDS; do
+        i=$((i + 1))
+        f=$(ls -t "$CG_OUT"/cg."$p".* 2>/dev/null | head -1)
+        [ -n "$f" ] || { echo "  node $i: no callgrind dump"; continue; }
+        callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null >"$f.txt"
+        echo "  node $i ($([ $i = 1 ] && echo coordinator || echo replica)), pid $p: $(awk -v n="$1" '/^summary:|^totals:/ { printf "%.0f", $2 / n; exit }' "$f") instructions per PUT; top ${CG_TOP:-25} inclusive (Ir per PUT, function):"
+        awk -v n="$1" '/^ *[0-9,]+ .*[:(]/ { v = $1; gsub(",", "", v); $1 = ""; if (c++ < '"${CG_TOP:-25}"') printf "    %9.0f %s\n", v / n, substr($0, 1, 140) }' "$f.txt"
+    done
+}
 for r in $(seq 1 "$ROUNDS"); do
     threads "$TMP/t0"
     snap "$TMP/m0"
+    if [ "$CALLGRIND" = 1 ]; then
+        for p in $PIDS; do callgrind_control -i on "$p" >/dev/null; done
+    fi
     if [ "$PERF" = 1 ]; then
         # shellcheck disable=SC2086  # PERF_G is a list of words
         perf record -a ${PERF_G:--g} -F 499 -o "$PERF_OUT" -- sleep "$PROF_SECS" >"$TMP/perf.log" 2>&1 &
@@ -74,6 +114,12 @@ for r in $(seq 1 "$ROUNDS"); do
     fi
     # shellcheck disable=SC2046  # no words, or "-R RATE"
     "$DK_LOAD" -m put -c "$CONNS" $([ -n "${RATE:-}" ] && echo "-i -R $RATE") -d "$PROF_SECS" --perm -k 100000000 -p "r$r-" -s "$VSIZE" -H 'X-Consistency: quorum' "$TARGETS" >"$TMP/run.out" 2>&1 || true
+    if [ "$CALLGRIND" = 1 ]; then
+        for p in $PIDS; do
+            callgrind_control -d "round$r" "$p" >/dev/null
+            callgrind_control -i off "$p" >/dev/null
+        done
+    fi
     threads "$TMP/t1"
     snap "$TMP/m1"
     [ "$PERF" = 1 ] && wait "$PERF_PID"
@@ -123,6 +169,7 @@ for r in $(seq 1 "$ROUNDS"); do
                 }
             }' "$TMP/t1" "$TMP/sys.csv" | sort
     fi
+    [ "$CALLGRIND" = 1 ] && cg_report "$n"
     echo "  counters per PUT (3 nodes summed, those >= 0.01):"
     awk -v n="$n" 'FNR == NR { a[$1] += $2; next } { b[$1] += $2 } END { for (k in b) if ((b[k] - a[k]) / n >= 0.01) printf "    %-60s %8.3f\n", k, (b[k] - a[k]) / n }' "$TMP/m0" "$TMP/m1" | sort
 done

@@ -23,12 +23,22 @@
 # Every peak run also records the server CPU (utime+stime) and context
 # switches per request, summed over the servers (3 dynkvd; 3 Dynomite +
 # 3 Redis). Peer SETs go to PEER_KEYS (50000) random keys (Redis keeps every
-# value in memory), its GETs to the same FILL_KEYS keys as dynkv's.
+# value in memory), its GETs to the same FILL_KEYS keys as dynkv's. The peer
+# runs each open loop twice: at half of its own peak and at dynkv's rate
+# (half of dynkv's peak), so the p99s also compare at one rate.
+# NOSYNC=1 starts a second dynkv cluster beside the first, the same but
+# storage.sync = false (NOT the durable configuration: a write is
+# acknowledged before any fsync), and runs its PUT peak rounds right after
+# the peer's in every round and its PUT open loop at half of its own peak:
+# the distance between it and durable dynkv is what the fsync costs, the
+# distance between it and Dynomite is the rest of the store.
 set -eu
 
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/peer-dynomite.sh"
+. "$(dirname "$0")/cluster-lib.sh"
 load_opts cluster 21 "$@"
+NOSYNC=${NOSYNC:-0}
 PEER_KEYS=${PEER_KEYS:-50000}
 HZ=$(getconf CLK_TCK)
 CONSISTENCY=${CONSISTENCY:-quorum}
@@ -37,7 +47,7 @@ DYNO_SET=29000 DYNO_SET_P99=2.6 DYNO_GET=17800 DYNO_GET_P99=4.2
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 load_tmp load-cluster
-trap 'set +e; dyno_stop; load_cleanup' EXIT   # the peer's processes too
+trap 'set +e; dyno_stop; cluster2_down; load_cleanup' EXIT   # the peer's processes too
 
 say "building in $BUILD"
 build_all "$BUILD"
@@ -50,6 +60,11 @@ cluster_up $CREATE_ARGS
 NODES=$(echo "$TARGETS" | tr ',' ' ')
 PIDS=$(cat "$CL"/n*/pid)
 PEER=0
+if [ "$NOSYNC" = 1 ]; then
+    say "starting the storage.sync=false cluster"
+    # shellcheck disable=SC2086
+    cluster2_up "$TMP/cluster-nosync" $CREATE_ARGS --set storage.sync=false
+fi
 say "starting the peer"
 dyno_start "$TMP/dynomite" && PEER=1
 
@@ -66,6 +81,12 @@ pload() { # pload NAME ARGS...: dk_load --redis against the peer's three Dynomit
     shift
     echo "\$ dk_load --redis $* $DYNO_TARGETS" >>"$RAW"
     metered "$name" "$DYNO_PIDS" --redis "$@" "$DYNO_TARGETS"
+}
+nload() { # nload NAME ARGS...: dk_load against the storage.sync=false cluster
+    name=$1
+    shift
+    echo "\$ dk_load $* -H 'X-Consistency: $CONSISTENCY' $TARGETS2   # storage.sync=false" >>"$RAW"
+    metered "$name" "$PIDS2" "$@" -H "X-Consistency: $CONSISTENCY" "$TARGETS2"
 }
 # metered NAME "PIDS" DK_LOAD-ARGS...: run dk_load into $TMP/NAME.out and write
 # "cpu_us_per_request switches_per_request" of the PIDS into $TMP/NAME.cpu. The
@@ -128,6 +149,7 @@ for r in $(seq 1 "$ROUNDS"); do
     say "PUT peak round $r"
     load put-peak-$r -m put -c "$CONNS" -d "$PEAK_SECS" -w 1 --perm -k 100000000 -p "p$r-" -s "$VSIZE"
     [ "$PEER" = 0 ] || pload dyno-put-peak-$r -m put -c "$CONNS" -d "$PEAK_SECS" -w 1 -k "$PEER_KEYS" -p p- -s "$VSIZE" --seed "$r"
+    [ "$NOSYNC" = 0 ] || nload ns-put-peak-$r -m put -c "$CONNS" -d "$PEAK_SECS" -w 1 --perm -k 100000000 -p "p$r-" -s "$VSIZE"
 done
 peaks put-peak
 DK_PUT=$PK_LIST PUT_PEAK=$PK_MED PUT_MED=$PK_RUN PUT_CPU=$PK_CPU PUT_CTX=$PK_CTX
@@ -141,6 +163,16 @@ if [ "$PEER" = 1 ]; then
     DY_PUT_HALF=$(half "$DY_PUT_PEAK")
     say "peer SET open loop at $DY_PUT_HALF/s"
     pload dyno-put-open -m put -c "$CONNS" -R "$DY_PUT_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$PEER_KEYS" -p p- -s "$VSIZE" -i
+    say "peer SET open loop at dynkv's $PUT_HALF/s"
+    pload dyno-put-same -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$PEER_KEYS" -p p- -s "$VSIZE" -i
+fi
+if [ "$NOSYNC" = 1 ]; then
+    peaks ns-put-peak
+    NS_PUT=$PK_LIST NS_PUT_PEAK=$PK_MED NS_PUT_MED=$PK_RUN NS_PUT_CPU=$PK_CPU NS_PUT_CTX=$PK_CTX
+    NS_PUT_HALF=$(half "$NS_PUT_PEAK")
+    say "sync=false PUT open loop at $NS_PUT_HALF/s"
+    nload ns-put-open -m put -c "$CONNS" -R "$NS_PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE" -i
+    cluster2_down # PUT only: the GETs do not fsync
 fi
 
 say "loading $FILL_KEYS keys"
@@ -163,6 +195,8 @@ if [ "$PEER" = 1 ]; then
     DY_GET_HALF=$(half "$DY_GET_PEAK")
     say "peer GET open loop at $DY_GET_HALF/s"
     pload dyno-get-open -m get -c "$CONNS" -R "$DY_GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
+    say "peer GET open loop at dynkv's $GET_HALF/s"
+    pload dyno-get-same -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
 fi
 LOGS=''
 for i in 1 2 3; do
@@ -226,10 +260,33 @@ peer_section() {
     echo "| PUT open loop at half of own peak: dynkv $PUT_HALF/s ($(openrow "$TMP/put-open.out")); Dynomite $DY_PUT_HALF/s ($(openrow "$TMP/dyno-put-open.out")) | **$(lat "$TMP/put-open.out")** | **$(lat "$TMP/dyno-put-open.out")** |"
     echo "| GET at peak (closed loop, median run) | $(lat "$TMP/get-peak-$GET_MED.out") | $(lat "$TMP/dyno-get-peak-$DY_GET_MED.out") |"
     echo "| GET open loop at half of own peak: dynkv $GET_HALF/s ($(openrow "$TMP/get-open.out")); Dynomite $DY_GET_HALF/s ($(openrow "$TMP/dyno-get-open.out")) | **$(lat "$TMP/get-open.out")** | **$(lat "$TMP/dyno-get-open.out")** |"
+    echo "| PUT open loop at dynkv's rate, $PUT_HALF/s (Dynomite: $(openrow "$TMP/dyno-put-same.out")) | $(lat "$TMP/put-open.out") | **$(lat "$TMP/dyno-put-same.out")** |"
+    echo "| GET open loop at dynkv's rate, $GET_HALF/s (Dynomite: $(openrow "$TMP/dyno-get-same.out")) | $(lat "$TMP/get-open.out") | **$(lat "$TMP/dyno-get-same.out")** |"
     echo
     echo "Target (ANCHORS.md): p99 < 5 ms at half of peak, open loop (latency from the"
     echo "intended send time). Peer SETs write $PEER_KEYS random keys (Redis holds every value"
     echo "in memory), dynkv PUTs write new keys; both GET random keys of $FILL_KEYS loaded ones."
+    echo "The last two rows run the peer at dynkv's half-of-peak rate: one rate, two stores"
+    echo "(above dynkv's peak when dynkv is the faster, so the peer then runs saturated)."
+    echo
+}
+nosync_section() {
+    echo "## Durability apart from the rest (NOSYNC=1)"
+    echo
+    echo "A second dynkv cluster ran beside the first, the same but **\`storage.sync=false\`:"
+    echo "not the durable configuration** (a PUT is acknowledged before its WAL record is"
+    echo "fsynced on any replica; a power loss can lose acknowledged writes). Each round ran"
+    echo "durable dynkv, the peer, then this cluster; same keys, same dk_load."
+    echo
+    echo "| PUT, quorum | dynkv durable | dynkv sync=false | Dynomite | sync=false / Dynomite | durable / sync=false |"
+    echo "|---|--:|--:|--:|--:|--:|"
+    echo "| peak, closed loop (ops/s) | $PUT_PEAK | $NS_PUT_PEAK | ${DY_PUT_PEAK:-} | $(ratio "$NS_PUT_PEAK" "${DY_PUT_PEAK:-}") | $(ratio "$PUT_PEAK" "$NS_PUT_PEAK") |"
+    echo "| server CPU per PUT at peak (µs) | $PUT_CPU | $NS_PUT_CPU | ${DY_PUT_CPU:-} | $(ratio "$NS_PUT_CPU" "${DY_PUT_CPU:-}") | $(ratio "$PUT_CPU" "$NS_PUT_CPU") |"
+    echo "| context switches per PUT at peak | $PUT_CTX | $NS_PUT_CTX | ${DY_PUT_CTX:-} | $(ratio "$NS_PUT_CTX" "${DY_PUT_CTX:-}") | $(ratio "$PUT_CTX" "$NS_PUT_CTX") |"
+    echo "| p99 at half of own peak, open loop (ms) | $(field p99_ms "$TMP/put-open.out") | $(field p99_ms "$TMP/ns-put-open.out") | $(field p99_ms "$TMP/dyno-put-open.out" 2>/dev/null) | | |"
+    echo
+    echo "Per-run sync=false peaks (ops/s), in run order:$NS_PUT. Its open loop at $NS_PUT_HALF/s:"
+    echo "p50 / p99 / p99.9 / max $(lat "$TMP/ns-put-open.out") ms ($(openrow "$TMP/ns-put-open.out"))."
     echo
 }
 mkdir -p "$(dirname "$OUT")"
@@ -248,6 +305,7 @@ mkdir -p "$(dirname "$OUT")"
     else
         quoted_section
     fi
+    [ "$NOSYNC" = 1 ] && nosync_section
     echo "## Counters (GET /metrics, summed over the 3 nodes)"
     echo
     echo "| counter | PUT phases | fill + GET phases |"
@@ -290,7 +348,7 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "## Commands"
     echo
-    echo "- \`$([ "$PEER" = 1 ] && echo "DYNOMITE=$DYNOMITE ")bench/load/run-cluster.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS PEAK_SECS=$PEAK_SECS OPEN_SECS=$OPEN_SECS FILL_KEYS=$FILL_KEYS PEER_KEYS=$PEER_KEYS CONSISTENCY=$CONSISTENCY PEER_FSYNC=${PEER_FSYNC:-0})"
+    echo "- \`$([ "$NOSYNC" = 1 ] && echo "NOSYNC=1 ")$([ "$PEER" = 1 ] && echo "DYNOMITE=$DYNOMITE ")bench/load/run-cluster.sh$([ "$QUICK" = 1 ] && echo ' -q')\` (ROUNDS=$ROUNDS PEAK_SECS=$PEAK_SECS OPEN_SECS=$OPEN_SECS FILL_KEYS=$FILL_KEYS PEER_KEYS=$PEER_KEYS CONSISTENCY=$CONSISTENCY PEER_FSYNC=${PEER_FSYNC:-0})"
     echo "- \`tools/dynkv-cluster create DIR $CREATE_ARGS\` then \`tools/dynkv-cluster start DIR\`"
     if [ "$PEER" = 1 ]; then
         echo "- the peer (bench/load/peer-dynomite.sh): \`redis-server --port P --bind 127.0.0.(i+3) --save '' $(dyno_redis_args)\`"

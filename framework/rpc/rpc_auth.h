@@ -80,9 +80,10 @@ int dk_rpc_auth_check(const uint8_t key[DK_RPC_KEY_LEN], const char *role, const
 int dk_rpc_auth_session(const uint8_t key[DK_RPC_KEY_LEN], const dk_msg_hello *ini, const dk_msg_hello *acc,
                         uint8_t i2a[DK_RPC_SKEY_LEN], uint8_t a2i[DK_RPC_SKEY_LEN]);
 
-/* One direction's frame MAC: a keyed AES-128-GCM context and the next seq. */
+/* One direction's frame MAC: a keyed GCM context and the next seq. */
 typedef struct dk_rpc_mac {
-    void *ctx; /* EVP_CIPHER_CTX, NULL = not set up */
+    void *ctx; /* EVP_CIPHER_CTX, AES-128-ECB (the block cipher); NULL = not set up */
+    void *gcm; /* GCM128_CONTEXT over ctx (GHASH key computed once) */
     uint64_t seq;
 } dk_rpc_mac;
 
