@@ -150,8 +150,15 @@ snap "$TMP/m1"
 # values and clock): at dynkv's rate, then at half of its own peak.
 settle "$NODE_PID"
 say "Redis SET open loop at $PUT_HALF/s and $SET_HALF/s"
+# Redis holds every key in memory: the new keys of each run go again
+# (rdrop), or the servers' memory bound ends it (OOM) at a high rate.
+rdrop() { # rdrop PREFIX: unlink Redis's keys that start with PREFIX
+    redis-cli -p "$RPORT" --scan --pattern "$1*" | xargs -r -n 1000 redis-cli -p "$RPORT" unlink >/dev/null
+}
 open_run set-open "$REDIS_PID" -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE"
+rdrop o-
 open_run set-own "$REDIS_PID" -m put -c "$CONNS" -R "$SET_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "q-" -s "$VSIZE"
+rdrop q-
 
 # ---- 3. GET ---------------------------------------------------------------
 say "loading $FILL_KEYS keys"
