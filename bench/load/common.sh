@@ -275,21 +275,29 @@ interval_lines() {
 # sampler_start PID FILE: every 100 ms, append to FILE one line: the
 # monotonic time (/proc/uptime, the clock of dk_load's mono_s on this
 # machine), the system's CPU, memory and I/O pressure stall totals (us,
-# /proc/pressure/*: "some"), and each thread of PID as tid:name:run-ns
-# (schedstat). Sets SAMPLER_PID; sampler_stop ends it. For telling a
-# latency stall apart: the node's own background threads (lsm-flush,
-# lsm-compact, lsm-wal, workers) running, reclaim (memory), or other
-# processes taking the CPUs (cpu pressure with the node's threads idle).
+# /proc/pressure/*: "some"), and each thread of PID and of this script's
+# dk_load children (the load generator shares the cores) as
+# tid:name:run-ns:wait-ns (schedstat: time on a CPU, time runnable but
+# waiting for one). Sets SAMPLER_PID; sampler_stop ends it. For telling
+# a latency stall apart: the node's own background threads (lsm-flush,
+# lsm-compact, lsm-wal, workers) running, reclaim (memory), other
+# processes taking the CPUs (cpu pressure with the node's threads idle),
+# or the server's or generator's threads queued behind one another (wait).
 sampler_start() {
     (
+        set +e # a thread that ends between listing and reading fails awk
         while kill -0 "$1" 2>/dev/null; do
+            sa_pids=$1
+            for c in $(cat /proc/$$/task/*/children 2>/dev/null); do
+                if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = dk_load ]; then sa_pids="$sa_pids $c"; fi
+            done
             # shellcheck disable=SC2046  # one word per file name
             awk 'FILENAME == "/proc/uptime" { printf "%s", $1; next }
                  FILENAME ~ /^\/proc\/pressure\// { if ($1 == "some") { split($5, a, "="); printf " %s", a[2] }; next }
                  FILENAME ~ /comm$/ { n = $1; next }
-                 { f = FILENAME; sub(/\/schedstat$/, "", f); sub(/^.*\//, "", f); printf " %s:%s:%s", f, n, $1 }
+                 { f = FILENAME; sub(/\/schedstat$/, "", f); sub(/^.*\//, "", f); printf " %s:%s:%s:%s", f, n, $1, $2 }
                  END { print "" }' /proc/uptime /proc/pressure/cpu /proc/pressure/memory /proc/pressure/io \
-                $(for t in /proc/"$1"/task/*; do echo "$t/comm $t/schedstat"; done) 2>/dev/null
+                $(for p in $sa_pids; do for t in /proc/"$p"/task/*; do echo "$t/comm $t/schedstat"; done; done) 2>/dev/null
             sleep 0.1
         done
     ) >>"$2" &
@@ -297,7 +305,7 @@ sampler_start() {
 }
 sampler_stop() {
     if [ -n "${SAMPLER_PID:-}" ]; then
-        kill "$SAMPLER_PID" 2>/dev/null
+        kill "$SAMPLER_PID" 2>/dev/null || true
         wait "$SAMPLER_PID" 2>/dev/null || true # 143: the kill above
     fi
     SAMPLER_PID=
@@ -305,18 +313,29 @@ sampler_stop() {
 
 # sampler_seconds SAMPLES LOADOUT: for each INTERVAL line of LOADOUT
 # (dk_load -i), the second's p99/max and, from SAMPLES (sampler_start),
-# the CPU ms each thread name of the node used in it (threads of one name
-# summed; "dynkvd" = loops and workers), and the ms of CPU, memory and
-# I/O pressure stalls on the machine.
+# per thread name (threads of one name summed; "dynkvd" = loops and
+# workers) the ms on a CPU and, after "+q", the ms waiting runnable for
+# one, and the ms of CPU, memory and I/O pressure stalls on the machine.
 sampler_seconds() {
     awk 'FNR == NR { t[++n] = $1; cpu[n] = $2; mem[n] = $3; io[n] = $4
-                     for (i = 5; i <= NF; i++) { split($i, a, ":"); r[n, a[2]] += a[3]; names[a[2]] = 1 }
+                     for (i = 5; i <= NF; i++) { split($i, a, ":"); r[n, a[2]] += a[3]; q[n, a[2]] += a[4]; names[a[2]] = 1 }
                      next }
          /^INTERVAL/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
                        e = v["mono_s"]; s = e - 1; i0 = 0; i1 = 0
                        for (k = 1; k <= n; k++) { if (t[k] <= s) i0 = k; if (t[k] <= e) i1 = k }
                        if (!i0 || i1 <= i0) next
                        line = sprintf("t=%s p99_ms=%s max_ms=%s |", v["t"], v["p99_ms"], v["max_ms"])
-                       for (nm in names) { d = (r[i1, nm] - r[i0, nm]) / 1e6; if (d >= 1) line = line sprintf(" %s=%.0f", nm, d) }
+                       for (nm in names) {
+                           d = (r[i1, nm] - r[i0, nm]) / 1e6; w = (q[i1, nm] - q[i0, nm]) / 1e6
+                           if (d >= 1 || w >= 1) line = line sprintf(" %s=%.0f+q%.0f", nm, d, w) }
                        printf "%s | stall ms: cpu=%.0f mem=%.0f io=%.0f\n", line, (cpu[i1] - cpu[i0]) / 1e3, (mem[i1] - mem[i0]) / 1e3, (io[i1] - io[i0]) / 1e3 }' "$1" "$2"
+}
+
+# sampler_totals SAMPLES: per thread name, the ms on a CPU and waiting
+# runnable over the whole of SAMPLES, one "name run_ms wait_ms" line each.
+sampler_totals() {
+    awk 'NR == 1 { for (i = 5; i <= NF; i++) { split($i, a, ":"); r0[a[1]] = a[3]; q0[a[1]] = a[4] } }
+         { for (i = 5; i <= NF; i++) { split($i, a, ":"); nm[a[1]] = a[2]; r1[a[1]] = a[3]; q1[a[1]] = a[4] } }
+         END { for (t in nm) { rr[nm[t]] += (r1[t] - r0[t]) / 1e6; qq[nm[t]] += (q1[t] - q0[t]) / 1e6 }
+               for (n in rr) if (rr[n] >= 1 || qq[n] >= 1) printf "%s %.0f %.0f\n", n, rr[n], qq[n] }' "$1" | sort -k2,2nr
 }

@@ -18,7 +18,11 @@
 
 uint64_t ld_errors;
 
-static ld_hist ld_total, ld_ivl;
+/* ld_total: latency from the intended send time; ld_late and ld_svc
+ * split it (after warm-up): how late dk_load wrote the request (every
+ * connection busy, or the generator itself descheduled) and the service
+ * time from that write to the whole response read. */
+static ld_hist ld_total, ld_ivl, ld_late, ld_svc;
 static uint64_t ld_last_done;
 static uint64_t ld_ok, ld_notfound, ld_badlen, ld_ivl_ok, ld_ivl_err;
 static uint64_t ld_status[600];
@@ -102,6 +106,8 @@ void ld_record(uint64_t intended, uint64_t sent, int status, size_t body_len, ui
         else
             ld_errors++;
         ld_hist_add(&ld_total, lat);
+        ld_hist_add(&ld_late, sent > intended ? sent - intended : 0);
+        ld_hist_add(&ld_svc, now > sent ? now - sent : 0);
         ld_last_done = now;
     }
 }
@@ -150,6 +156,10 @@ void ld_report(uint64_t unfinished)
     printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", ld_hist_q(&ld_total, 0.5),
            ld_hist_q(&ld_total, 0.9), ld_hist_q(&ld_total, 0.99), ld_hist_q(&ld_total, 0.999),
            (double)ld_total.max / 1e6);
+    printf("  of which sent late p50 %.3f  p99 %.3f; service (sent to answered) p50 %.3f  p99 %.3f  "
+           "p99.9 %.3f\n",
+           ld_hist_q(&ld_late, 0.5), ld_hist_q(&ld_late, 0.99), ld_hist_q(&ld_svc, 0.5),
+           ld_hist_q(&ld_svc, 0.99), ld_hist_q(&ld_svc, 0.999));
     printf("  status:");
     for (int i = 0; i < 600; i++)
         if (ld_status[i])
@@ -157,11 +167,13 @@ void ld_report(uint64_t unfinished)
     printf("\n");
     printf("RESULT method=%s loop=%s rate=%.0f conns=%d targets=%d vsize=%zu ops=%llu "
            "secs=%.3f ops_s=%.0f ok=%llu notfound=%llu errors=%llu unfinished=%llu "
-           "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f tls_handshakes=%llu\n",
+           "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f tls_handshakes=%llu "
+           "late_p99_ms=%.3f svc_p50_ms=%.3f svc_p99_ms=%.3f svc_p999_ms=%.3f\n",
            ld_opt.put ? "put" : "get", ld_opt.rate > 0 ? "open" : "closed", ld_opt.rate, ld_opt.conns,
            ld_opt.ntargets, ld_opt.vsize, (unsigned long long)rec, (double)span / 1e9, ops_s,
            (unsigned long long)ld_ok, (unsigned long long)ld_notfound, (unsigned long long)ld_errors,
            (unsigned long long)unfinished, ld_hist_q(&ld_total, 0.5), ld_hist_q(&ld_total, 0.9),
            ld_hist_q(&ld_total, 0.99), ld_hist_q(&ld_total, 0.999), (double)ld_total.max / 1e6,
-           (unsigned long long)ld_handshakes);
+           (unsigned long long)ld_handshakes, ld_hist_q(&ld_late, 0.99), ld_hist_q(&ld_svc, 0.5),
+           ld_hist_q(&ld_svc, 0.99), ld_hist_q(&ld_svc, 0.999));
 }

@@ -11,24 +11,29 @@
 # -o  report file (default bench/results/node-YYYY-MM-DD.md in the source tree)
 # -q  quick: tiny sizes, to check that the script works (about 40 s)
 #
-# What runs (about 3 minutes; every process and temp dir is removed at exit):
+# What runs (about 5 minutes; every process and temp dir is removed at exit):
 #  1. ROUNDS (3) alternating peak runs: dk_load closed loop, 50 connections,
 #     PUT of a new key each time, PEAK_SECS (8) s with 1 s warm-up; then
 #     redis-benchmark -t set -c 50 -d 10240. The medians are the peaks.
 #  2. dk_load open loop at half the dynkv PUT peak for OPEN_SECS (15) s:
-#     latency from the intended send time (coordinated-omission safe).
-#  3. FILL_KEYS (20000) keys loaded, then ROUNDS of GET peak (dk_load) and
-#     redis-benchmark -t get, then GET open loop at half the dynkv peak.
-#  During both open loops a sampler (common.sh: sampler_start) records the
-#  node's threads and the machine's pressure stalls every 100 ms; the report
-#  lists them per second beside the latency, to attribute a stalled second.
-# redis-benchmark only has a closed loop, so Redis has no "p99 at half of
-# peak" row: its figures are labelled closed-loop.
+#     latency from the intended send time (coordinated-omission safe); then,
+#     once the node is idle, the same open loop against Redis (dk_load
+#     --redis: RESP, same keys, values and clock) at that rate and at half
+#     of Redis's own peak.
+#  3. FILL_KEYS (20000) keys loaded into each, then ROUNDS of GET peak
+#     (dk_load) and redis-benchmark -t get, then GET open loops: dynkv at
+#     half its peak, Redis at that rate and at half of its own peak.
+#  During every open loop a sampler (common.sh: sampler_start) records the
+#  server's and dk_load's threads (CPU time and run-queue wait) and the
+#  machine's pressure stalls every 100 ms; the report lists them per second
+#  beside the latency, to attribute a stalled second, and in total.
+# Redis's peaks are redis-benchmark's (closed loop); its open-loop rows tell
+# how much of a tail this machine (2 shared cores, a slow disk) makes alone.
 # Extra dynkvd settings: DYNKV_SET="--set engine.lsm.group_commit_window_us=0 ...".
 set -eu
 
 . "$(dirname "$0")/common.sh"
-load_opts node 25 "$@"
+load_opts node 28 "$@"
 if [ "$QUICK" = 1 ]; then
     REDIS_SET_N=${REDIS_SET_N:-3000} REDIS_GET_N=${REDIS_GET_N:-10000}
 else
@@ -57,17 +62,48 @@ wait_health "$URL" "$NODE_PID" "$TMP/node.log"
 
 RAW=$TMP/raw.txt
 : >"$RAW"
-# load NAME ARGS...: run dk_load against the node, keep its output.
-load() {
-    name=$1
-    shift
-    echo "\$ dk_load $* 127.0.0.1:$PORT" >>"$RAW"
-    "$DK_LOAD" "$@" "127.0.0.1:$PORT" >"$TMP/$name.out" 2>&1 || true
+# load_to TARGET NAME ARGS...: run dk_load against TARGET, keep its output.
+load_to() {
+    target=$1 name=$2
+    shift 2
+    echo "\$ dk_load $* $target" >>"$RAW"
+    "$DK_LOAD" "$@" "$target" >"$TMP/$name.out" 2>&1 || true
     grep -v '^INTERVAL' "$TMP/$name.out" >>"$RAW"
     grep -q '^RESULT' "$TMP/$name.out" || { cat "$TMP/$name.out" >&2; die "dk_load $name failed"; }
 }
+# load NAME ARGS...: dk_load against the node; rload: against Redis (RESP).
+load() { load_to "127.0.0.1:$PORT" "$@"; }
+rload() {
+    rl_name=$1
+    shift
+    load_to "127.0.0.1:$RPORT" "$rl_name" --redis "$@"
+}
+# settle PID: wait (15 s at most) until PID used under 50 ms of CPU in a
+# second, so that Redis's open loops do not run beside the node's flush and
+# compaction of the keys the runs before them wrote.
+settle() {
+    HZ=$(getconf CLK_TCK)
+    i=0
+    while [ $i -lt 15 ]; do
+        c0=$(cpu_ticks "$1") || return 0
+        sleep 1
+        c1=$(cpu_ticks "$1") || return 0
+        [ $(((c1 - c0) * 1000 / HZ)) -lt 50 ] && return 0
+        i=$((i + 1))
+    done
+}
+# open_run NAME PID ARGS...: an open loop (dk_load -i ARGS) against the node
+# (PID $NODE_PID) or Redis (PID $REDIS_PID), with the sampler watching PID
+# and the generator.
+open_run() {
+    or_name=$1 or_pid=$2
+    shift 2
+    sampler_start "$or_pid" "$TMP/$or_name.samples"
+    if [ "$or_pid" = "$NODE_PID" ]; then load "$or_name" "$@" -i; else rload "$or_name" "$@" -i; fi
+    sampler_stop
+}
 snap() { # snap FILE: the engine and HTTP counters now
-    curl -s --max-time 5 "$URL/metrics" | grep -E '^dynkv_(engine_lsm_(wal_syncs|write_groups|write_slowdowns|flushes|compactions|wal_switches|wal_switches_prepared)_total|engine_lsm_(write_stall|compaction_paced|wal_switch)_seconds_total|engine_lsm_l0_files|http_requests_total)' >"$1" || true
+    curl -s --max-time 5 "$URL/metrics" | grep -E '^dynkv_(engine_lsm_(wal_syncs|wal_syncs_le_[0-9]+ms|write_groups|write_slowdowns|flushes|compactions|wal_switches|wal_switches_prepared|group_commit_waits|group_commit_early_ends)_total|engine_lsm_(write_stall|compaction_paced|wal_switch|wal_sync|group_commit_wait)_seconds_total|engine_lsm_wal_sync_max_seconds|engine_lsm_l0_files|http_requests_total)' >"$1" || true
 }
 cval() { awk -v k="$1" 'index($0, k) == 1 { v = $NF } END { print v + 0 }' "$2"; }
 
@@ -105,15 +141,29 @@ done
 
 # ---- 2. PUT at half of peak, open loop -------------------------------------
 PUT_HALF=$(half "$PUT_PEAK")
+SET_HALF=$(half "$SET_PEAK")
 say "PUT open loop at $PUT_HALF/s"
-sampler_start "$NODE_PID" "$TMP/put-open.samples"
-load put-open -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE" -i
-sampler_stop
+snap "$TMP/m0o"
+open_run put-open "$NODE_PID" -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE"
 snap "$TMP/m1"
+# The peer under the same open loop (dk_load --redis: same generator, keys,
+# values and clock): at dynkv's rate, then at half of its own peak.
+settle "$NODE_PID"
+say "Redis SET open loop at $PUT_HALF/s and $SET_HALF/s"
+# Redis holds every key in memory: the new keys of each run go again
+# (rdrop), or the servers' memory bound ends it (OOM) at a high rate.
+rdrop() { # rdrop PREFIX: unlink Redis's keys that start with PREFIX
+    redis-cli -p "$RPORT" --scan --pattern "$1*" | xargs -r -n 1000 redis-cli -p "$RPORT" unlink >/dev/null
+}
+open_run set-open "$REDIS_PID" -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE"
+rdrop o-
+open_run set-own "$REDIS_PID" -m put -c "$CONNS" -R "$SET_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "q-" -s "$VSIZE"
+rdrop q-
 
 # ---- 3. GET ---------------------------------------------------------------
 say "loading $FILL_KEYS keys"
 load fill -m put -c "$CONNS" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
+rload fill-rd -m put -c "$CONNS" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
 DK_GET='' RD_GET=''
 for r in $(seq 1 "$ROUNDS"); do
     say "GET peak round $r"
@@ -130,11 +180,14 @@ for r in $(seq 1 "$ROUNDS"); do
     [ "$(awk -F'"' 'NR == 2 { print $4 }' "$TMP/get-$r.csv")" = "$GETR_PEAK" ] && GETR_MED=$r
 done
 GET_HALF=$(half "$GET_PEAK")
+GETR_HALF=$(half "$GETR_PEAK")
 say "GET open loop at $GET_HALF/s"
-sampler_start "$NODE_PID" "$TMP/get-open.samples"
-load get-open -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
-sampler_stop
+open_run get-open "$NODE_PID" -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
 snap "$TMP/m2"
+settle "$NODE_PID"
+say "Redis GET open loop at $GET_HALF/s and $GETR_HALF/s"
+open_run rget-open "$REDIS_PID" -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
+open_run rget-own "$REDIS_PID" -m get -c "$CONNS" -R "$GETR_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE"
 LOGWARN=$(grep -cE ' (WARN|ERROR) ' "$TMP/node.log" || true)
 kill "$NODE_PID" 2>/dev/null || true
 wait "$NODE_PID" 2>/dev/null || true
@@ -172,11 +225,30 @@ mkdir -p "$(dirname "$OUT")"
     echo "| latency, ms: p50 / p99 / p99.9 / max | dynkv | Redis (p50 / p99 / max) |"
     echo "|---|--:|--:|"
     echo "| PUT/SET at peak (closed loop, median run) | $(lat "$TMP/put-peak-$PUT_MED.out") | $(rlat "$TMP/set-$SET_MED.csv") |"
-    echo "| **PUT open loop at $PUT_HALF/s** (half of peak; achieved $(field ops_s "$TMP/put-open.out")/s, errors $(field errors "$TMP/put-open.out"), unfinished $(field unfinished "$TMP/put-open.out")) | **$(lat "$TMP/put-open.out")** | n/a (closed loop only) |"
     echo "| GET at peak (closed loop, median run) | $(lat "$TMP/get-peak-$GET_MED.out") | $(rlat "$TMP/get-$GETR_MED.csv") |"
-    echo "| **GET open loop at $GET_HALF/s** (half of peak; achieved $(field ops_s "$TMP/get-open.out")/s, errors $(field errors "$TMP/get-open.out"), unfinished $(field unfinished "$TMP/get-open.out")) | **$(lat "$TMP/get-open.out")** | n/a |"
     echo
-    echo "Targets (ANCHORS.md): durable PUT ≥ 1.0× Redis \`appendfsync always\`, p99 < 5 ms."
+    echo "Open loop, $OPEN_SECS s after $WARM s of warm-up, both servers driven by dk_load"
+    echo "(\`--redis\` speaks RESP: the same keys, values, connections and clock):"
+    echo
+    echo "| open loop, latency ms: p50 / p99 / p99.9 / max | dynkv | Redis |"
+    echo "|---|--:|--:|"
+    echo "| **PUT/SET at $PUT_HALF/s**, half of dynkv's peak | **$(lat "$TMP/put-open.out")** | **$(lat "$TMP/set-open.out")** |"
+    echo "| SET at $SET_HALF/s, half of Redis's peak | | $(lat "$TMP/set-own.out") |"
+    echo "| **GET at $GET_HALF/s**, half of dynkv's peak | **$(lat "$TMP/get-open.out")** | **$(lat "$TMP/rget-open.out")** |"
+    echo "| GET at $GETR_HALF/s, half of Redis's peak | | $(lat "$TMP/rget-own.out") |"
+    echo
+    echo "Each open loop's latency split (ms): p99 of how late dk_load sent a request (all"
+    echo "connections busy, or the generator itself waiting for a CPU) and p50 / p99 of the"
+    echo "service time from that write to the whole answer; achieved rate / errors / unfinished:"
+    echo
+    for n in put-open set-open set-own get-open rget-open rget-own; do
+        echo "- $n: late p99 $(field late_p99_ms "$TMP/$n.out"); service $(field svc_p50_ms "$TMP/$n.out") /" \
+            "$(field svc_p99_ms "$TMP/$n.out"); $(field ops_s "$TMP/$n.out")/s, $(field errors "$TMP/$n.out")," \
+            "$(field unfinished "$TMP/$n.out")"
+    done
+    echo
+    echo "Targets (ANCHORS.md): durable PUT ≥ 1.0× Redis \`appendfsync always\`, p99 at half of"
+    echo "peak < 5 ms (GET < 2 ms)."
     echo
     echo "## dynkv counters over the PUT phases (GET /metrics)"
     echo
@@ -187,19 +259,43 @@ mkdir -p "$(dirname "$OUT")"
         wal_switches_total wal_switches_prepared_total wal_switch_seconds_total; do
         echo "- engine $k: $(cval dynkv_engine_lsm_$k "$TMP/m0") -> $(cval dynkv_engine_lsm_$k "$TMP/m1") (after GETs: $(cval dynkv_engine_lsm_$k "$TMP/m2"))"
     done
+    # Over the PUT open loop alone (m0o -> m1): how long each WAL fdatasync
+    # took and how long the group-commit windows held a group open.
+    ol_d() { echo $(($(cval "dynkv_engine_lsm_$1" "$TMP/m1") - $(cval "dynkv_engine_lsm_$1" "$TMP/m0o"))); }
+    ol_f() { awk -v a="$(cval "dynkv_engine_lsm_$1" "$TMP/m1")" -v b="$(cval "dynkv_engine_lsm_$1" "$TMP/m0o")" 'BEGIN { print a - b }'; }
+    osyncs=$(ol_d wal_syncs_total)
+    echo "- the PUT open loop alone: WAL fdatasyncs $osyncs, mean $(awk -v s="$(ol_f wal_sync_seconds_total)" -v n="$osyncs" 'BEGIN { if (n) printf "%.2f", s * 1e3 / n; else print "n/a" }') ms;" \
+        "at most 1 / 4 / 16 / 64 ms: $(ol_d wal_syncs_le_1ms_total) / $(ol_d wal_syncs_le_4ms_total) / $(ol_d wal_syncs_le_16ms_total) / $(ol_d wal_syncs_le_64ms_total);" \
+        "group-commit windows $(ol_d group_commit_waits_total) (ended early $(ol_d group_commit_early_ends_total)), mean wait" \
+        "$(awk -v s="$(ol_f group_commit_wait_seconds_total)" -v n="$(ol_d group_commit_waits_total)" 'BEGIN { if (n) printf "%.2f", s * 1e3 / n; else print "n/a" }') ms;" \
+        "longest fdatasync since start $(awk -v s="$(cval dynkv_engine_lsm_wal_sync_max_seconds "$TMP/m1")" 'BEGIN { printf "%.1f", s * 1e3 }') ms"
     echo "- L0 files at the end of the PUT phases: $(cval dynkv_engine_lsm_l0_files "$TMP/m1")"
     echo "- WARN/ERROR lines in the node's log: $LOGWARN"
     echo
+    echo "## Where the open loops' time went"
+    echo
+    echo "Per thread name over each whole open loop (sampled every 100 ms from"
+    echo "schedstat): ms on a CPU and ms runnable but waiting for one (run-queue wait)."
+    echo "\"dynkvd\" is the loops and workers; dk_load is the generator, on the same cores:"
+    echo
+    echo '```'
+    for n in put-open set-open set-own get-open rget-open rget-own; do
+        echo "$n: $(sampler_totals "$TMP/$n.samples" | awk '{ printf "%s %s+q%s  ", $1, $2, $3 }')"
+    done
+    echo '```'
+    echo
     interval_lines "$TMP"
     echo
-    echo "The same seconds with the CPU ms each thread name of the node used in them"
-    echo "(\"dynkvd\": loops and workers; sampled every 100 ms) and the ms of CPU, memory"
+    echo "Each second of each open loop with, per thread name, the ms on a CPU and"
+    echo "(+q) the ms waiting runnable (sampled every 100 ms), and the ms of CPU, memory"
     echo "and I/O pressure stalls on the whole machine (/proc/pressure, \"some\"):"
     echo
     echo '```'
-    sampler_seconds "$TMP/put-open.samples" "$TMP/put-open.out"
-    echo
-    sampler_seconds "$TMP/get-open.samples" "$TMP/get-open.out"
+    for n in put-open set-open set-own get-open rget-open rget-own; do
+        echo "$n:"
+        sampler_seconds "$TMP/$n.samples" "$TMP/$n.out"
+        echo
+    done
     echo '```'
     echo
     echo "## Commands"
