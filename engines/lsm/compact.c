@@ -86,6 +86,16 @@
  * error) is not relocated: its reference stays as it is, and the read of
  * the key reports the damage (logged with file and offset).
  *
+ * The policy sees a table's size as the data it holds (lsm_file.data_size:
+ * its bytes plus the blob record bytes its references name, from its
+ * properties), and a job's outputs are split when that reaches
+ * target_file_size. Sized by bytes on disk, a table of references to 10 KiB
+ * values counted 1/250 of its data: level 1 stayed the base level until it
+ * held 64 MiB of references (~1.4 M keys), and with random keys every
+ * level-0 job rewrote the reference of every key stored
+ * (bench/results/compact-2026-12-06-s14.md); a single output table covering
+ * the whole key range left a policy nothing smaller to pick.
+ *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
@@ -170,7 +180,7 @@ static int cp_pick(lsm_db *db, const lsm_version *v, dk_compaction_job *job)
             .id = f->number,
             .level = f->level,
             .busy = (uint32_t)(f->busy || f->damaged),
-            .size = f->size,
+            .size = f->data_size,
             .smallest = dk__lsm_file_smallest(f),
             .largest = dk__lsm_file_largest(f),
             .entries = p->entries,
@@ -476,7 +486,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
             rc = DK_ECLOSED;
             break;
         }
-        if (tb && dk__lsm_tb_size(tb) >= target) {
+        if (tb && dk__lsm_tb_data_size(tb) >= target) {
             rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
             tb = NULL;
             if (rc)

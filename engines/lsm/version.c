@@ -117,6 +117,7 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
     }
     f->number = number;
     f->size = f->table->size;
+    f->data_size = lsm_props_data_size(&f->table->props, f->size);
     f->level = level;
     f->fenv = fe;
     *out = f;

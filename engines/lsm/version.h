@@ -37,6 +37,10 @@ typedef struct lsm_fileenv {
 typedef struct lsm_file {
     _Atomic int refs;
     uint64_t number, size;
+    /* size plus the bytes of the blob records its references name: the
+     * data the table stands for, what compaction policies size levels by
+     * (dk_run.size, compact.c) */
+    uint64_t data_size;
     uint32_t level;
     int busy;             /* in a running compaction; under the engine lock */
     int damaged;          /* a compaction met a damaged block in it: never
