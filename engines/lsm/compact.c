@@ -262,47 +262,19 @@ static int cp_gc_due(const cp_gc *g, uint64_t file)
  * relocation this time. */
 static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
 {
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < v->n; i++)
-        cap += v->files[i]->nblobs;
-    if (!cap || (!pct && !manual))
+    lsm_blob_live *live;
+    size_t u;
+    if ((!pct && !manual) || dk__lsm_version_blob_live(v, &live, &u))
         return;
-    uint64_t *nums = malloc(cap * sizeof(*nums)), *live = calloc(cap, sizeof(*live));
-    lsm_blob **obj = malloc(cap * sizeof(*obj));
-    if (!nums || !live || !obj) {
-        free(nums);
-        free(live);
-        free(obj);
-        return;
-    }
-    for (size_t i = 0; i < v->n; i++)
-        for (size_t j = 0; j < v->files[i]->nblobs; j++)
-            nums[n++] = v->files[i]->blobs[j]->number;
-    qsort(nums, n, sizeof(*nums), cp_u64cmp);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!u || nums[u - 1] != nums[i])
-            nums[u++] = nums[i];
-    /* Record bytes each blob file holds for v's tables. */
-    for (size_t i = 0; i < v->n; i++) {
-        const lsm_file *f = v->files[i];
-        for (size_t j = 0; j < f->nblobs; j++) {
-            uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
-            uint64_t bytes = 0;
-            lsm_props_blob(&f->table->props, j, &bytes);
-            live[k - nums] += bytes;
-            obj[k - nums] = f->blobs[j];
-        }
-    }
+    uint64_t *nums = u ? malloc(u * sizeof(*nums)) : NULL;
     size_t cand = 0; /* oldest first: numbers ascending */
-    for (size_t i = 0; i < u; i++) {
-        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
+    for (size_t i = 0; nums && i < u; i++) {
+        uint64_t size = atomic_load(&live[i].blob->size), used = live[i].live + LSM_BLOB_HEADER;
         if (size > used && size - used > size / 8)
-            nums[cand++] = nums[i];
+            nums[cand++] = live[i].number;
     }
     size_t take = manual ? cand : (cand * pct + 99) / 100;
     free(live);
-    free(obj);
     g->nreloc = take < cand ? take : cand;
     if (g->nreloc)
         g->reloc = nums;
