@@ -17,7 +17,10 @@
  *   *_compactions_total, *_write_stall_us_total
  *   *_wal_bytes_total, *_flush_bytes_total, *_compaction_write_bytes_total
  *                              what the engine says it wrote: wamp_engine,
- *                              next to wamp from /proc/self/io
+ *                              next to wamp from /proc/self/io; and
+ *                              compact_b_op, compactions' bytes per op
+ * compact_cpu_us_op is the CPU of the threads named lsm-compact (the LSM
+ * engine's compaction thread) per op; 0 for an engine without one.
  * A figure whose counter the engine does not export is printed "na",
  * never guessed. Disk usage is sampled every 100 ms (and at the end):
  * samp_peak is the largest du over the live bytes at the end.
@@ -220,7 +223,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     stat_snap s0, s1;
     stat_read(b, &s0);
     dk__io_read(&io0);
-    uint64_t pcpu0 = dk__proc_cpu_ns();
+    uint64_t pcpu0 = dk__proc_cpu_ns(), ccpu0 = dk__threads_cpu_ns("lsm-compact");
     sampler smp = {.b = b};
     pthread_mutex_init(&smp.mu, NULL);
     pthread_cond_init(&smp.cv, NULL);
@@ -296,7 +299,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
         return err;
     }
     dk__io_read(&io1);
-    uint64_t pcpu = dk__proc_cpu_ns() - pcpu0;
+    uint64_t pcpu = dk__proc_cpu_ns() - pcpu0, ccpu = dk__threads_cpu_ns("lsm-compact") - ccpu0;
     stat_read(b, &s1);
     b->user_bytes_fresh += user;
 
@@ -320,6 +323,8 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
     stat_ratio(sblk, sizeof sblk, &s0, &s1, ST_SEEK_BLOCKS, ST_SEEKS, 1);
     stat_delta(comp, sizeof comp, &s0, &s1, ST_COMPACTIONS, 1);
     stat_delta(stall, sizeof stall, &s0, &s1, ST_STALL_US, 1e-3);
+    char cbop[32];
+    stat_delta(cbop, sizeof cbop, &s0, &s1, ST_COMPACT_BYTES, ops ? 1.0 / (double)ops : 0);
     double ewritten = stat_written(&s0, &s1);
     char wamp_e[32];
     if (ewritten < 0)
@@ -337,6 +342,7 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
      * the operations; both move far less than ops/s on a shared machine. */
     double cpu_op = ops ? (double)pcpu / (double)ops / 1e3 : 0;
     double fg_cpu_op = ops ? (double)fg_cpu / (double)ops / 1e3 : 0;
+    double compact_cpu_op = ops ? (double)ccpu / (double)ops / 1e3 : 0; /* engines/lsm's thread */
     double p50 = dk__hist_quantile(&h, 0.50) / 1e3, p99 = dk__hist_quantile(&h, 0.99) / 1e3,
            p999 = dk__hist_quantile(&h, 0.999) / 1e3;
 
@@ -366,9 +372,9 @@ int dk__bench_run(bench *b, enum dk_bench_kind kind)
         printf(" writes_s=%.0f write_p99_us=%.2f", wops / secs, dk__hist_quantile(&wh, 0.99) / 1e3);
     printf(" compaction=%s dist=%s samp_peak=%s du_peak_mb=%.2f get_tables=%s get_blocks=%s"
            " get_bytes=%s seek_blocks=%s io_read_b_op=%.1f compactions=%s stall_ms=%s wamp_engine=%s"
-           " cpu_us_op=%.2f fg_cpu_us_op=%.2f\n",
+           " cpu_us_op=%.2f fg_cpu_us_op=%.2f compact_cpu_us_op=%.2f compact_b_op=%s\n",
            b->policy_ops ? b->o.compaction : "none", dk__bench_dists[b->o.dist], speak, peak / 1048576.0,
-           gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e, cpu_op, fg_cpu_op);
+           gtab, gblk, gbyt, sblk, io_rd, comp, stall, wamp_e, cpu_op, fg_cpu_op, compact_cpu_op, cbop);
     print_timeline(b, kind, &ws[0]);
     fflush(stdout);
     for (unsigned i = 0; i < total; i++) {

@@ -9,6 +9,7 @@
  * --db; that misses rewritten WAL pages and files deleted mid-run.
  */
 #define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -91,6 +92,38 @@ uint64_t dk__thread_cpu_ns(void)
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
         return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t dk__threads_cpu_ns(const char *comm)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    uint64_t sum = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char path[64], name[32] = "";
+        unsigned long long ns = 0;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int ok = fgets(name, sizeof(name), f) != NULL;
+        fclose(f);
+        name[strcspn(name, "\n")] = 0;
+        if (!ok || strcmp(name, comm))
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", de->d_name);
+        if ((f = fopen(path, "r"))) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                sum += ns;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return sum;
 }
 
 static int rm_visit(const char *p, const struct stat *st, int type, struct FTW *ftw)

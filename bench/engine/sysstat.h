@@ -36,6 +36,12 @@ uint64_t dk__proc_cpu_ns(void);
 /* CPU time of the calling thread so far, in ns (CLOCK_THREAD_CPUTIME_ID). */
 uint64_t dk__thread_cpu_ns(void);
 
+/* CPU time so far of this process's threads named comm (an engine's
+ * background threads, e.g. "lsm-compact"), in ns, from each task's
+ * schedstat under /proc/self/task; 0 when there is none or /proc cannot
+ * tell. */
+uint64_t dk__threads_cpu_ns(const char *comm);
+
 /* Remove the tree under path (not path itself). Returns 0 or -errno. */
 int dk__rm_tree_contents(const char *path);
 

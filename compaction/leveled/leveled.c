@@ -52,6 +52,13 @@
  * overwrites 1.72 bytes per byte flushed at space amplification 1.18,
  * against 2.98 with L0 always into L1, and 1.84 at space amplification
  * 1.46 with a fixed 256 MiB L1 (RocksDB 7.8's static default).
+ *
+ * Sizes are the engine's dk_run.size: the data a run holds, values kept
+ * in blob files included. A table of references to large values is small
+ * on disk; sized by that, the levels never formed and every L0 job merged
+ * with all the references stored (test-compaction-sim: write amplification
+ * 8.6 at 50000 keys, 37.9 at 200000; by the data 6.0 and 12.4, one level
+ * more).
  */
 #include <errno.h>
 #include <stddef.h>

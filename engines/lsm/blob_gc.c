@@ -57,68 +57,48 @@ static int bg_in(const uint64_t *set, size_t n, uint64_t num)
     return n && bsearch(&num, set, n, sizeof(*set), bg_u64cmp) != NULL;
 }
 
-/* Fill s for v (file comment); 0, or -ENOMEM with s empty. */
-static int bg_sets_compute(const lsm_version *v, unsigned pct, uint64_t small, bg_sets *s)
-{
-    memset(s, 0, sizeof(*s));
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < v->n; i++)
-        cap += v->files[i]->nblobs;
-    if (!cap || !pct)
-        return 0;
-    uint64_t *nums = malloc(cap * sizeof(*nums)), *live = calloc(cap, sizeof(*live));
-    lsm_blob **obj = calloc(cap, sizeof(*obj));
-    s->garbage = malloc(cap * sizeof(*s->garbage));
-    s->small = malloc(cap * sizeof(*s->small));
-    int rc = nums && live && obj && s->garbage && s->small ? 0 : -ENOMEM;
-    for (size_t i = 0; !rc && i < v->n; i++)
-        for (size_t j = 0; j < v->files[i]->nblobs; j++)
-            nums[n++] = v->files[i]->blobs[j]->number;
-    size_t u = 0;
-    if (!rc) {
-        qsort(nums, n, sizeof(*nums), bg_u64cmp);
-        for (size_t i = 0; i < n; i++)
-            if (!u || nums[u - 1] != nums[i])
-                nums[u++] = nums[i];
-    }
-    for (size_t i = 0; !rc && i < v->n; i++) {
-        const lsm_file *f = v->files[i];
-        for (size_t j = 0; j < f->nblobs; j++) {
-            uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), bg_u64cmp);
-            uint64_t bytes = 0;
-            lsm_props_blob(&f->table->props, j, &bytes);
-            live[k - nums] += bytes;
-            obj[k - nums] = f->blobs[j];
-        }
-    }
-    size_t cand = 0, ncand = 0;
-    for (size_t i = 0; !rc && i < u; i++) {
-        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
-        ncand += size > used && size - used > size / 8;
-    }
-    size_t take = (ncand * pct + 99) / 100; /* compact.c's due files */
-    for (size_t i = 0; !rc && i < u; i++) {
-        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
-        if (size > used && size - used > size / 8 && cand++ < take && size - used > size / 2)
-            s->garbage[s->ng++] = nums[i];
-        else if (!obj[i]->lost && size < small)
-            s->small[s->ns++] = nums[i];
-    }
-    free(nums);
-    free(live);
-    free(obj);
-    if (rc) {
-        free(s->garbage);
-        free(s->small);
-        memset(s, 0, sizeof(*s));
-    }
-    return rc;
-}
-
 static void bg_sets_free(bg_sets *s)
 {
     free(s->garbage);
     free(s->small);
+}
+
+/* Fill s for v (file comment); 0, or -ENOMEM with s empty. */
+static int bg_sets_compute(const lsm_version *v, unsigned pct, uint64_t small, bg_sets *s)
+{
+    memset(s, 0, sizeof(*s));
+    lsm_blob_live *live;
+    size_t u;
+    if (!pct)
+        return 0;
+    int rc = dk__lsm_version_blob_live(v, &live, &u);
+    if (rc || !u) {
+        free(live);
+        return rc;
+    }
+    s->garbage = malloc(u * sizeof(*s->garbage));
+    s->small = malloc(u * sizeof(*s->small));
+    if (!s->garbage || !s->small) {
+        free(live);
+        bg_sets_free(s);
+        memset(s, 0, sizeof(*s));
+        return -ENOMEM;
+    }
+    size_t cand = 0, ncand = 0;
+    for (size_t i = 0; i < u; i++) {
+        uint64_t size = atomic_load(&live[i].blob->size), used = live[i].live + LSM_BLOB_HEADER;
+        ncand += size > used && size - used > size / 8;
+    }
+    size_t take = (ncand * pct + 99) / 100; /* compact.c's due files */
+    for (size_t i = 0; i < u; i++) {
+        uint64_t size = atomic_load(&live[i].blob->size), used = live[i].live + LSM_BLOB_HEADER;
+        if (size > used && size - used > size / 8 && cand++ < take && size - used > size / 2)
+            s->garbage[s->ng++] = live[i].number;
+        else if (!live[i].blob->lost && size < small)
+            s->small[s->ns++] = live[i].number;
+    }
+    free(live);
+    return 0;
 }
 
 /* Worth rewriting: 2 when f names BG_SMALL_PER_TABLE small files, else 1

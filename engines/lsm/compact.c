@@ -86,6 +86,16 @@
  * error) is not relocated: its reference stays as it is, and the read of
  * the key reports the damage (logged with file and offset).
  *
+ * The policy sees a table's size as the data it holds (lsm_file.data_size:
+ * its bytes plus the blob record bytes its references name, from its
+ * properties), and a job's outputs are split when that reaches
+ * target_file_size. Sized by bytes on disk, a table of references to 10 KiB
+ * values counted 1/250 of its data: level 1 stayed the base level until it
+ * held 64 MiB of references (~1.4 M keys), and with random keys every
+ * level-0 job rewrote the reference of every key stored
+ * (bench/results/compact-2026-12-06-s14.md); a single output table covering
+ * the whole key range left a policy nothing smaller to pick.
+ *
  * With no policy plugin (adapters, tests) a built-in rule keeps level 0
  * bounded: at 4 level-0 runs, merge them with the level-1 runs they
  * overlap into level 1.
@@ -170,7 +180,7 @@ static int cp_pick(lsm_db *db, const lsm_version *v, dk_compaction_job *job)
             .id = f->number,
             .level = f->level,
             .busy = (uint32_t)(f->busy || f->damaged),
-            .size = f->size,
+            .size = f->data_size,
             .smallest = dk__lsm_file_smallest(f),
             .largest = dk__lsm_file_largest(f),
             .entries = p->entries,
@@ -252,47 +262,19 @@ static int cp_gc_due(const cp_gc *g, uint64_t file)
  * relocation this time. */
 static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
 {
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < v->n; i++)
-        cap += v->files[i]->nblobs;
-    if (!cap || (!pct && !manual))
+    lsm_blob_live *live;
+    size_t u;
+    if ((!pct && !manual) || dk__lsm_version_blob_live(v, &live, &u))
         return;
-    uint64_t *nums = malloc(cap * sizeof(*nums)), *live = calloc(cap, sizeof(*live));
-    lsm_blob **obj = malloc(cap * sizeof(*obj));
-    if (!nums || !live || !obj) {
-        free(nums);
-        free(live);
-        free(obj);
-        return;
-    }
-    for (size_t i = 0; i < v->n; i++)
-        for (size_t j = 0; j < v->files[i]->nblobs; j++)
-            nums[n++] = v->files[i]->blobs[j]->number;
-    qsort(nums, n, sizeof(*nums), cp_u64cmp);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!u || nums[u - 1] != nums[i])
-            nums[u++] = nums[i];
-    /* Record bytes each blob file holds for v's tables. */
-    for (size_t i = 0; i < v->n; i++) {
-        const lsm_file *f = v->files[i];
-        for (size_t j = 0; j < f->nblobs; j++) {
-            uint64_t *k = bsearch(&f->blobs[j]->number, nums, u, sizeof(*nums), cp_u64cmp);
-            uint64_t bytes = 0;
-            lsm_props_blob(&f->table->props, j, &bytes);
-            live[k - nums] += bytes;
-            obj[k - nums] = f->blobs[j];
-        }
-    }
+    uint64_t *nums = u ? malloc(u * sizeof(*nums)) : NULL;
     size_t cand = 0; /* oldest first: numbers ascending */
-    for (size_t i = 0; i < u; i++) {
-        uint64_t size = atomic_load(&obj[i]->size), used = live[i] + LSM_BLOB_HEADER;
+    for (size_t i = 0; nums && i < u; i++) {
+        uint64_t size = atomic_load(&live[i].blob->size), used = live[i].live + LSM_BLOB_HEADER;
         if (size > used && size - used > size / 8)
-            nums[cand++] = nums[i];
+            nums[cand++] = live[i].number;
     }
     size_t take = manual ? cand : (cand * pct + 99) / 100;
     free(live);
-    free(obj);
     g->nreloc = take < cand ? take : cand;
     if (g->nreloc)
         g->reloc = nums;
@@ -476,7 +458,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
             rc = DK_ECLOSED;
             break;
         }
-        if (tb && dk__lsm_tb_size(tb) >= target) {
+        if (tb && dk__lsm_tb_data_size(tb) >= target) {
             rc = cp_finish_output(db, tb, tb_number, job->output_level, out);
             tb = NULL;
             if (rc)

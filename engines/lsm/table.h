@@ -68,6 +68,18 @@ static inline uint64_t lsm_props_blob(const lsm_props *p, size_t i, uint64_t *by
     return v[0];
 }
 
+/* file_size plus the blob record bytes p's references name: the data a
+ * table stands for (what the compaction policies size levels by). */
+static inline uint64_t lsm_props_data_size(const lsm_props *p, uint64_t file_size)
+{
+    uint64_t sum = file_size, bytes;
+    for (size_t i = 0; i < lsm_props_nblobs(p); i++) {
+        lsm_props_blob(p, i, &bytes);
+        sum += bytes;
+    }
+    return sum;
+}
+
 void dk__lsm_props_init(lsm_props *p);
 void dk__lsm_props_free(lsm_props *p);
 int dk__lsm_props_copy(lsm_props *dst, const lsm_props *src);
@@ -99,6 +111,10 @@ int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value);
 uint64_t dk__lsm_tb_blocks_skipped(const lsm_table_builder *tb);
 /* Bytes written so far plus the pending block. */
 uint64_t dk__lsm_tb_size(const lsm_table_builder *tb);
+/* dk__lsm_tb_size plus the blob record bytes the entries added so far
+ * name (lsm_props_data_size of the table so far): compaction splits its
+ * outputs by it. */
+uint64_t dk__lsm_tb_data_size(const lsm_table_builder *tb);
 /* Write the remaining blocks and footer, fsync, close, free tb; on success
  * *props (initialised by the caller) receives the properties and *size the
  * file size. On failure the file is left for the caller to unlink. */

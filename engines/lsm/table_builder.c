@@ -64,6 +64,7 @@ struct lsm_table_builder {
      * (tb_note_blob): a table naming many blob files is not scanned per
      * reference. */
     size_t *bslot, bcap;
+    uint64_t blob_bytes; /* the sum of props.blobs' record bytes */
 };
 
 #define TB_SKIP_AFTER 8u
@@ -285,6 +286,7 @@ static int tb_note_blob(lsm_table_builder *tb, dk_slice ukey, dk_slice value, in
             return -ENOMEM;
         tb->bslot[slot] = n + 1;
     }
+    tb->blob_bytes += rec;
     *wt = r.write_ms;
     *exp = r.expiry_ms;
     return (r.flags & LSM_BLOB_TIMED) != 0;
@@ -362,6 +364,11 @@ int dk__lsm_tb_add(lsm_table_builder *tb, dk_slice ikey, dk_slice value)
 uint64_t dk__lsm_tb_size(const lsm_table_builder *tb)
 {
     return tb->offset + dk__lsm_bb_estimate(&tb->data);
+}
+
+uint64_t dk__lsm_tb_data_size(const lsm_table_builder *tb)
+{
+    return dk__lsm_tb_size(tb) + tb->blob_bytes;
 }
 
 static int tb_props_block(lsm_table_builder *tb, dk_buf *out)

@@ -117,6 +117,7 @@ int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, ui
     }
     f->number = number;
     f->size = f->table->size;
+    f->data_size = lsm_props_data_size(&f->table->props, f->size);
     f->level = level;
     f->fenv = fe;
     *out = f;
@@ -485,23 +486,76 @@ static int vs_u64cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int vs_live_cmp(const void *a, const void *b)
+{
+    const lsm_blob_live *x = a, *y = b;
+    return x->number < y->number ? -1 : x->number > y->number;
+}
+
+/* The slot of number in tab (cap a power of two, never full). */
+static size_t vs_live_slot(const lsm_blob_live *tab, size_t cap, uint64_t number)
+{
+    size_t i = (size_t)((number * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+    while (tab[i].blob && tab[i].number != number)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+int dk__lsm_version_blob_live(const lsm_version *v, lsm_blob_live **out, size_t *count)
+{
+    size_t cap = 64, u = 0;
+    lsm_blob_live *tab = calloc(cap, sizeof(*tab));
+    *out = NULL;
+    *count = 0;
+    if (!tab)
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const lsm_file *f = v->files[i];
+        for (size_t j = 0; j < f->nblobs; j++) {
+            if (2 * (u + 1) > cap) { /* at most half full */
+                lsm_blob_live *grown = calloc(2 * cap, sizeof(*grown));
+                if (!grown) {
+                    free(tab);
+                    return -ENOMEM;
+                }
+                for (size_t k = 0; k < cap; k++)
+                    if (tab[k].blob)
+                        grown[vs_live_slot(grown, 2 * cap, tab[k].number)] = tab[k];
+                free(tab);
+                tab = grown;
+                cap *= 2;
+            }
+            uint64_t bytes = 0;
+            lsm_props_blob(&f->table->props, j, &bytes);
+            lsm_blob_live *e = &tab[vs_live_slot(tab, cap, f->blobs[j]->number)];
+            u += !e->blob;
+            *e = (lsm_blob_live){f->blobs[j]->number, e->live + bytes, f->blobs[j]};
+        }
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < cap; k++)
+        if (tab[k].blob)
+            tab[n++] = tab[k];
+    qsort(tab, n, sizeof(*tab), vs_live_cmp);
+    *out = tab;
+    *count = n;
+    return 0;
+}
+
 uint64_t *dk__lsm_version_blob_numbers(const lsm_version *v, size_t *count)
 {
-    size_t cap = 0, n = 0, u = 0;
+    lsm_blob_live *live;
+    size_t n;
     *count = 0;
-    for (size_t i = 0; i < v->n; i++)
-        cap += v->files[i]->nblobs;
-    uint64_t *nums = cap ? malloc(cap * sizeof(*nums)) : NULL;
-    if (!nums)
+    if (dk__lsm_version_blob_live(v, &live, &n) || !n) {
+        free(live);
         return NULL;
-    for (size_t i = 0; i < v->n; i++)
-        for (size_t j = 0; j < v->files[i]->nblobs; j++)
-            nums[n++] = v->files[i]->blobs[j]->number;
-    qsort(nums, n, sizeof(*nums), vs_u64cmp);
-    for (size_t i = 0; i < n; i++)
-        if (!u || nums[u - 1] != nums[i])
-            nums[u++] = nums[i];
-    *count = u;
+    }
+    uint64_t *nums = malloc(n * sizeof(*nums));
+    for (size_t i = 0; nums && i < n; i++)
+        nums[i] = live[i].number;
+    free(live);
+    *count = nums ? n : 0;
     return nums;
 }
 

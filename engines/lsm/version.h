@@ -37,6 +37,10 @@ typedef struct lsm_fileenv {
 typedef struct lsm_file {
     _Atomic int refs;
     uint64_t number, size;
+    /* size plus the bytes of the blob records its references name: the
+     * data the table stands for, what compaction policies size levels by
+     * (dk_run.size, compact.c) */
+    uint64_t data_size;
     uint32_t level;
     int busy;             /* in a running compaction; under the engine lock */
     int damaged;          /* a compaction met a damaged block in it: never
@@ -122,6 +126,18 @@ void dk__lsm_version_retire(const lsm_version *base, const lsm_edit *e);
 /* After an install of e over base as nv: mark obsolete every blob file a
  * table e deleted named and no table of nv names (blob.h). */
 void dk__lsm_version_retire_blobs(const lsm_version *base, const lsm_version *nv, const lsm_edit *e);
+/* A blob file v's tables name: its number, the record bytes they
+ * reference in it (of its size, the rest is garbage) and the object. */
+typedef struct lsm_blob_live {
+    uint64_t number, live;
+    lsm_blob *blob;
+} lsm_blob_live;
+/* Every blob file v's tables name, once, by ascending number (the oldest
+ * first), into *out (for the caller to free) and *count: 0, or -ENOMEM
+ * with *out NULL. One pass over the (table, blob file) pairs through a
+ * hash table: with random keys every table names nearly every blob file,
+ * and a sort of the pairs at each compaction job grew with their product. */
+int dk__lsm_version_blob_live(const lsm_version *v, lsm_blob_live **out, size_t *count);
 /* The blob files v's tables name, sorted, *count of them, for the caller
  * to free (NULL: none, or out of memory); dk__lsm_blob_numbers_has
  * searches such a list. */

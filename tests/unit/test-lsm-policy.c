@@ -8,7 +8,8 @@
  * depend on the policy. A scripted policy checks compaction moves: a
  * single table from a level >= 1 into a deeper level with nothing
  * overlapping it in between is re-listed, not rewritten, and survives a
- * reopen.
+ * reopen. With values in blob files the policy sees each table's size as
+ * the data it references, and a job's outputs are split by it.
  */
 #include "test-lsm-util.h"
 
@@ -167,7 +168,9 @@ static void test_time_window(void)
 
 static uint64_t pm_input;
 static uint32_t pm_level;
-static _Atomic int pm_armed; /* the next pick() returns the scripted job */
+static uint64_t pm_target;    /* the job's target_file_size */
+static uint64_t pm_seen_size; /* dk_run.size of pm_input in the view of the job */
+static _Atomic int pm_armed;  /* the next pick() returns the scripted job */
 static dk_compaction_policy pm_policy;
 
 static int pm_open(const dk_host *host, const dk_compaction_conf *conf, dk_compaction_policy **out)
@@ -190,8 +193,9 @@ static int pm_pick(dk_compaction_policy *p, const dk_run_view *v, dk_compaction_
         if (v->runs[i].id == pm_input && !v->runs[i].busy) {
             job->kind = DK_JOB_MERGE;
             job->output_level = pm_level;
-            job->target_file_size = 0;
+            job->target_file_size = pm_target;
             job->inputs[0] = pm_input;
+            pm_seen_size = v->runs[i].size;
             job->n_inputs = 1;
             return 0;
         }
@@ -318,11 +322,111 @@ static void test_move(void)
     tl_rmtree(dir);
 }
 
+/* ---- tables of blob references are sized by their data -------------------- */
+
+#define PR_KEYS 50
+#define PR_VAL 1000
+
+static void pr_val(char *v, int i)
+{
+    snprintf(v, PR_VAL + 1, "r-%d-%0*d", i, PR_VAL - 16, i);
+}
+
+/* Keys [0, PR_KEYS) hold pr_val; the number of those that do not. */
+static int pr_bad(lsm_db *db)
+{
+    char k[32], v[PR_VAL + 1];
+    int bad = 0;
+    for (int i = 0; i < PR_KEYS; i++) {
+        snprintf(k, sizeof(k), "ref%05d", i);
+        pr_val(v, i);
+        bad += !tl_has(db, k, v);
+    }
+    return bad;
+}
+
+/* Tables, and the largest data_size, of level `level`. */
+static int pr_level(lsm_db *db, uint32_t level, uint64_t *max_data)
+{
+    int n = 0;
+    *max_data = 0;
+    pthread_mutex_lock(&db->mu);
+    for (size_t i = 0; i < db->cur->n; i++) {
+        const lsm_file *f = db->cur->files[i];
+        if (f->level != level)
+            continue;
+        n++;
+        *max_data = f->data_size > *max_data ? f->data_size : *max_data;
+    }
+    pthread_mutex_unlock(&db->mu);
+    return n;
+}
+
+/* 50 values of 1000 bytes go to a blob file; the level-0 table of their
+ * references is ~2.5 KB, and the policy sees ~52 KB (dk_run.size). A job
+ * with a 16 KiB target_file_size splits its outputs by the data too (four
+ * tables, where bytes on disk made one), and the sizes are the same after
+ * a reopen (they come from the tables' properties, the manifest is as it
+ * was) and after a move. */
+static void test_refs_sized_by_data(void)
+{
+    char dir[64], k[32], v[PR_VAL + 1];
+    tl_mkdtemp(dir);
+    lsm_env *env = dk__lsm_env_posix();
+    tl_policy pl = {.ops = &pm_ops};
+    CU_ASSERT_EQUAL_FATAL(pm_ops.open(&ph.host, NULL, &pl.p), 0);
+    dk_fake_host_set_option(&ph, "blob_min_size", "100");
+    lsm_db *db = pl_open(dir, env, &pl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    for (int i = 0; i < PR_KEYS; i++) {
+        snprintf(k, sizeof(k), "ref%05d", i);
+        pr_val(v, i);
+        CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
+    }
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    uint64_t f0 = pm_only(db, 0), table_bytes = tl_stat(db, "lsm_table_bytes");
+    CU_ASSERT_FATAL(f0 != 0);
+    CU_ASSERT(table_bytes < PR_KEYS * 100);
+    pm_target = 16 << 10;
+    pm_run(db, f0, 1);
+    CU_ASSERT(pm_seen_size >= table_bytes + PR_KEYS * PR_VAL);
+    CU_ASSERT(pm_seen_size <= table_bytes + PR_KEYS * (PR_VAL + 64)); /* + record headers and keys */
+    uint64_t max_data;
+    int n1 = pr_level(db, 1, &max_data);
+    CU_ASSERT(n1 == (int)(pm_seen_size / pm_target) + 1);
+    CU_ASSERT(n1 >= 3);
+    CU_ASSERT(max_data < pm_target + PR_VAL + 64); /* split after the entry that reached it */
+    CU_ASSERT_EQUAL(pr_bad(db), 0);
+    /* A move keeps what the table stands for. */
+    uint64_t first = 0;
+    pthread_mutex_lock(&db->mu);
+    for (size_t i = 0; i < db->cur->n && !first; i++)
+        if (db->cur->files[i]->level == 1)
+            first = db->cur->files[i]->number;
+    pthread_mutex_unlock(&db->mu);
+    pm_target = 0;
+    pm_run(db, first, 3);
+    uint64_t moved = pm_seen_size;
+    CU_ASSERT(moved > 8 << 10);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    db = pl_open(dir, env, &pl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    pm_run(db, first, 4);
+    CU_ASSERT_EQUAL(pm_seen_size, moved);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_compaction_moves_total"), 2 - 1); /* counters restart at open */
+    CU_ASSERT_EQUAL(pr_bad(db), 0);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    dk_fake_host_set_option(&ph, "blob_min_size", LSM_DEFAULT_BLOB_MIN);
+    env->ops->destroy(env);
+    tl_rmtree(dir);
+}
+
 static CU_TestInfo pl_tests[] = {
     {"leveled", test_leveled},
     {"size_tiered", test_size_tiered},
     {"time_window", test_time_window},
     {"move", test_move},
+    {"tables of blob references are sized by their data", test_refs_sized_by_data},
     CU_TEST_INFO_NULL,
 };
 

@@ -17,12 +17,22 @@
 extern "C" {
 #endif
 
-/* One sorted run as the engine sees it. Slices are valid during pick(). */
+/*
+ * One sorted run as the engine sees it. Slices are valid during pick().
+ * size is the bytes of data the run holds: its bytes on disk plus, in an
+ * engine that keeps large values apart (engines/lsm's blob files), the
+ * bytes of the values its records reference. A policy sizes levels and
+ * tiers by it, and the engine splits a job's outputs at target_file_size
+ * in the same unit, so a run of references to 10 KiB values counts as
+ * the values, not as its ~40-byte references. (The LSM engine reported
+ * bytes on disk only until 2026-12; the layout is the same, so a policy
+ * built before works unchanged.)
+ */
 typedef struct dk_run {
     uint64_t id;                /* engine's file number, unique */
     uint32_t level;             /* 0 = freshly flushed, overlapping runs */
     uint32_t busy;              /* 1 while a running job uses it: never pick */
-    uint64_t size;              /* bytes on disk */
+    uint64_t size;              /* bytes of data (above) */
     dk_slice smallest, largest; /* key range, inclusive */
     uint64_t entries, tombstones;
     int64_t min_write_ms, max_write_ms;
@@ -45,7 +55,7 @@ enum {
 typedef struct dk_compaction_job {
     uint32_t kind; /* DK_JOB_* */
     uint32_t output_level;
-    uint64_t target_file_size; /* split outputs at this size; 0 = engine default */
+    uint64_t target_file_size; /* split outputs at this dk_run.size; 0 = engine default */
     uint64_t *inputs;          /* ids of runs, provided by the engine */
     size_t n_inputs;
 } dk_compaction_job;
