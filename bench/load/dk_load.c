@@ -82,6 +82,7 @@ ld_options ld_opt = {.conns = 50,
                      .vsize = 10240,
                      .keyspace = 100000,
                      .seed = 1,
+                     .repeat = 1,
                      .prefix = "k"};
 unsigned char *ld_pool;
 uint64_t ld_t0, ld_warm_end;
@@ -146,6 +147,7 @@ static void ld_usage(int code)
         "  -p, --prefix P            key prefix (k)\n"
         "      --seq                 keys in order 0,1,2,... instead of uniform random\n"
         "      --perm                every key once, in a scrambled order (then again)\n"
+        "      --repeat N            with --seq or --perm: each key N times in a row (1)\n"
         "  -H, --header 'Name: v'    extra request header, repeatable\n"
         "  -i, --interval            print an INTERVAL line every second\n"
         "      --slow MS             print a SLOW line (CLOCK_MONOTONIC times) per request slower than MS\n"
@@ -160,17 +162,29 @@ static void ld_usage(int code)
 
 static void ld_parse_args(int argc, char **argv)
 {
-    static const struct option longs[] = {{"method", 1, 0, 'm'},     {"connections", 1, 0, 'c'},
-                                          {"rate", 1, 0, 'R'},       {"duration", 1, 0, 'd'},
-                                          {"warmup", 1, 0, 'w'},     {"requests", 1, 0, 'n'},
-                                          {"value-size", 1, 0, 's'}, {"keyspace", 1, 0, 'k'},
-                                          {"prefix", 1, 0, 'p'},     {"seq", 0, 0, 'S'},
-                                          {"perm", 0, 0, 'P'},       {"header", 1, 0, 'H'},
-                                          {"interval", 0, 0, 'i'},   {"drain", 1, 0, 'D'},
-                                          {"timeout", 1, 0, 'T'},    {"seed", 1, 0, 'E'},
-                                          {"redis", 0, 0, 'r'},      {"tls", 0, 0, 'L'},
-                                          {"cacert", 1, 0, 'A'},     {"slow", 1, 0, 'W'},
-                                          {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+    static const struct option longs[] = {{"method", 1, 0, 'm'},
+                                          {"connections", 1, 0, 'c'},
+                                          {"rate", 1, 0, 'R'},
+                                          {"duration", 1, 0, 'd'},
+                                          {"warmup", 1, 0, 'w'},
+                                          {"requests", 1, 0, 'n'},
+                                          {"value-size", 1, 0, 's'},
+                                          {"keyspace", 1, 0, 'k'},
+                                          {"prefix", 1, 0, 'p'},
+                                          {"seq", 0, 0, 'S'},
+                                          {"perm", 0, 0, 'P'},
+                                          {"header", 1, 0, 'H'},
+                                          {"interval", 0, 0, 'i'},
+                                          {"drain", 1, 0, 'D'},
+                                          {"timeout", 1, 0, 'T'},
+                                          {"seed", 1, 0, 'E'},
+                                          {"redis", 0, 0, 'r'},
+                                          {"tls", 0, 0, 'L'},
+                                          {"cacert", 1, 0, 'A'},
+                                          {"slow", 1, 0, 'W'},
+                                          {"repeat", 1, 0, 'Y'},
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
     int o;
     ld_opt.put = 1;
     while ((o = getopt_long(argc, argv, "m:c:R:d:w:n:s:k:p:H:ih", longs, NULL)) != -1) {
@@ -193,6 +207,7 @@ static void ld_parse_args(int argc, char **argv)
         case 'p': ld_opt.prefix = optarg; break;
         case 'S': ld_opt.seq = 1; break;
         case 'P': ld_opt.seq = 2; break;
+        case 'Y': ld_opt.repeat = strtoull(optarg, NULL, 10); break;
         case 'H':
             if (ld_opt.nheaders == LD_MAX_HEADERS || !strchr(optarg, ':'))
                 ld_usage(2);
@@ -215,7 +230,7 @@ static void ld_parse_args(int argc, char **argv)
     }
     if (optind != argc - 1 || ld_opt.conns < 1 || ld_opt.conns > 10000 || ld_opt.keyspace == 0 ||
         ld_opt.keyspace >= 1000000007ull || ld_opt.vsize > 64u << 20 || ld_opt.duration <= 0 ||
-        ld_opt.rate < 0 || strlen(ld_opt.prefix) > 200)
+        ld_opt.rate < 0 || strlen(ld_opt.prefix) > 200 || ld_opt.repeat == 0)
         ld_usage(2);
     char *list = strdup(argv[optind]), *save = NULL;
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

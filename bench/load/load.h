@@ -64,6 +64,7 @@ typedef struct ld_options {
     size_t vsize;
     uint64_t keyspace, limit, seed;
     int seq;
+    uint64_t repeat; /* --seq/--perm: each key this many times in a row */
     const char *prefix;
     int tls;
     const char *cacert;

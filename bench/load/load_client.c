@@ -93,6 +93,7 @@ void ld_fail(ld_conn *c, uint64_t now)
 static void ld_make_key(char *out, size_t cap, uint64_t seq)
 {
     uint64_t k;
+    seq /= ld_opt.repeat;
     if (ld_opt.seq == 1)
         k = seq % ld_opt.keyspace;
     else if (ld_opt.seq == 2) /* a bijection of [0, keyspace): the prime exceeds it */

@@ -14,10 +14,10 @@
 # What runs (about 2 minutes), ROUNDS (3) times, alternating the servers:
 #  PUT: dk_load -m put -R PUT_RATE (3000) for CPU_SECS (10) s, new keys;
 #       the same against Redis (SET).
-#  GET: FILL_KEYS (20000) keys loaded once into each server and each key
-#       read WARM_READS (2) times, unmeasured (the node's cache admits a
-#       value at its second read), then dk_load -m get -R GET_RATE (5000)
-#       for CPU_SECS s over them.
+#  GET: FILL_KEYS (20000) keys loaded once into each server; each round
+#       reads every key WARM_READS (2) times in a row, unmeasured (the
+#       node's cache admits a value at its second read), then runs
+#       dk_load -m get -R GET_RATE (5000) for CPU_SECS s over them.
 # Then group commit: closed-loop PUTs with WPF_CLIENTS (1 8 50 200)
 # connections for WPF_SECS (4) s each, reporting PUTs per WAL fdatasync.
 # Around each phase the server's user+sys CPU (/proc/PID/stat, all its
@@ -94,20 +94,23 @@ say "loading $FILL_KEYS keys into each server"
 "$DK_LOAD" --redis -m put -c "$CONNS" -s "$VSIZE" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p g- "$RD" >"$TMP/fill-rd.out" 2>&1 ||
     { cat "$TMP/fill-rd.out" >&2; die "Redis fill failed"; }
 
-# Warm-up: every key read WARM_READS (2) times, in order, before any GET is
-# measured. A node keeps a value in its block cache from its second read on
-# (engines/lsm/blob_set.c); Redis holds every value in memory from the SET.
-# Unwarmed, the first GET round measured the cache filling (preadv2 from the
-# page cache, the heap growing, first touches of its pages: 1.4-1.8x the
-# later rounds' CPU per GET in sessions 13 and 14), not a GET's steady cost.
-if [ "$WARM_READS" -gt 0 ]; then
-    say "reading every key $WARM_READS times (warm-up, not measured)"
+# Warm-up, unmeasured, before each round's GETs: every key read WARM_READS
+# (2) times in a row. A node keeps a value in its block cache from its
+# second read on (engines/lsm/blob_set.c: the doorkeeper forgets after
+# 16384 first reads, so two passes over 20000 keys would not do), and the
+# round's PUTs flush the fill's last keys out of the memtable; Redis holds
+# every value in memory from the SET. Unwarmed, the first GET round
+# measured the cache filling (preadv2 from the page cache, the heap growing
+# and its first touches: 1.4-1.8x the later rounds' CPU per GET in
+# sessions 13 and 14), not a GET's steady cost.
+warm_reads() {
+    [ "$WARM_READS" -gt 0 ] || return 0
     for t in "$DK" "--redis $RD"; do
         # shellcheck disable=SC2086  # t is an option and a target
-        "$DK_LOAD" -m get -c 8 -s "$VSIZE" -d 600 -n $((WARM_READS * FILL_KEYS)) --seq -k "$FILL_KEYS" -p g- $t \
-            >"$TMP/warm.out" 2>&1 || { cat "$TMP/warm.out" >&2; die "warm-up reads failed ($t)"; }
+        "$DK_LOAD" -m get -c 8 -s "$VSIZE" -d 600 -n $((WARM_READS * FILL_KEYS)) --seq --repeat "$WARM_READS" \
+            -k "$FILL_KEYS" -p g- $t >"$TMP/warm.out" 2>&1 || { cat "$TMP/warm.out" >&2; die "warm-up reads failed ($t)"; }
     done
-fi
+}
 
 m_writes0=$(metric "http://$DK" dynkv_coord_local_writes_async_total)
 m_reads0=$(metric "http://$DK" dynkv_coord_local_reads_worker_total)
@@ -121,7 +124,8 @@ for r in $(seq 1 "$ROUNDS"); do
     # shellcheck disable=SC2086,SC2046
     set -- $(phase rd-put-$r "$REDIS_PID" --redis -m put -R "$PUT_RATE" $COMMON --perm -k 100000000 -p "p$r-" "$RD")
     RD_PUT_CPU="$RD_PUT_CPU $1" RD_PUT_CTX="$RD_PUT_CTX $2"
-    say "round $r: GET at $GET_RATE/s"
+    say "round $r: GET at $GET_RATE/s (after $WARM_READS unmeasured reads of every key)"
+    warm_reads
     # shellcheck disable=SC2086,SC2046
     b0=$(metric "http://$DK" dynkv_engine_lsm_blob_reads_total)
     set -- $(phase dk-get-$r "$NODE_PID" -m get -R "$GET_RATE" $COMMON -k "$FILL_KEYS" -p g- --seed "$r" "$DK")
@@ -183,8 +187,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "Over the fixed-rate phases, dynkv's local writes queued from the loop (write_async):"
     echo "$((${m_writes1:-0} - ${m_writes0:-0})) of $DK_PUTS PUTs; local reads the engine could not answer from"
     echo "memory (sent to a worker): $((${m_reads1:-0} - ${m_reads0:-0})) of $DK_GETS GETs; values read from blob"
-    echo "files (not in the block cache) during the GET phases: $BLOB_READS. Before the rounds every key was"
-    echo "read $WARM_READS times, unmeasured (WARM_READS; 0 measures the cache filling too)."
+    echo "files (not in the block cache) during the GET phases: $BLOB_READS. Every key was read $WARM_READS"
+    echo "times in a row before each round's GETs, unmeasured (WARM_READS; 0 measures the cache filling too)."
     echo
     echo "Group commit (closed loop, new keys, $WPF_SECS s each; requests counted after the 0 s warm-up):"
     echo
