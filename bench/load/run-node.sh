@@ -150,14 +150,18 @@ snap "$TMP/m1"
 # values and clock): at dynkv's rate, then at half of its own peak.
 settle "$NODE_PID"
 say "Redis SET open loop at $PUT_HALF/s and $SET_HALF/s"
-# Redis holds every key in memory: the new keys of each run go again
-# (rdrop), or the servers' memory bound ends it (OOM) at a high rate.
+# Redis holds every key in memory: its SET open loops cycle over
+# RSET_KEYS (50000, ~0.5 GB) keys, overwriting (the same AOF write and
+# fsync as a new key), and each run's keys go again (rdrop). With new keys
+# at ~10 000/s for 17 s (1.7 GB) the servers' 2 GiB memory bound
+# OOM-killed Redis (dmesg) on a quiet machine.
+RSET_KEYS=${RSET_KEYS:-50000}
 rdrop() { # rdrop PREFIX: unlink Redis's keys that start with PREFIX
     redis-cli -p "$RPORT" --scan --pattern "$1*" | xargs -r -n 1000 redis-cli -p "$RPORT" unlink >/dev/null
 }
-open_run set-open "$REDIS_PID" -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE"
+open_run set-open "$REDIS_PID" -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k "$RSET_KEYS" -p "o-" -s "$VSIZE"
 rdrop o-
-open_run set-own "$REDIS_PID" -m put -c "$CONNS" -R "$SET_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "q-" -s "$VSIZE"
+open_run set-own "$REDIS_PID" -m put -c "$CONNS" -R "$SET_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k "$RSET_KEYS" -p "q-" -s "$VSIZE"
 rdrop q-
 
 # ---- 3. GET ---------------------------------------------------------------
@@ -308,6 +312,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "  ever has a sibling; values are incompressible random bytes. GETs read random keys"
     echo "  of the $FILL_KEYS loaded ones with \`Accept: application/octet-stream\`."
     echo "  redis-benchmark SET/GET use \`-r $FILL_KEYS\` random keys and values of 'x' bytes."
+    echo "  Redis's SET open loops (\`dk_load --redis\`) cycle over RSET_KEYS=$RSET_KEYS keys (\`--perm -k $RSET_KEYS\`):"
+    echo "  Redis holds every value in memory, and new keys at this rate outgrow the memory bound."
     echo
     report_tail "- Redis: $(redis-server --version)"
 } >"$OUT"
