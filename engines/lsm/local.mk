@@ -13,6 +13,7 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/block.h engines/lsm/block.c \
 	engines/lsm/bloom.h engines/lsm/bloom.c \
 	engines/lsm/cache.h engines/lsm/cache.c \
+	engines/lsm/memo.h engines/lsm/memo.c \
 	engines/lsm/codecs.h engines/lsm/codecs.c \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
 	engines/lsm/blob.h engines/lsm/blob_file.c engines/lsm/blob_set.c \
@@ -186,6 +187,13 @@ tests_unit_test_lsm_blob_SOURCES = tests/unit/test-lsm-blob.c tests/unit/test-ls
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_blob_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_blob_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-memo
+TESTS += tests/unit/test-lsm-memo
+tests_unit_test_lsm_memo_SOURCES = tests/unit/test-lsm-memo.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_memo_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_memo_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-blobgc
 TESTS += tests/unit/test-lsm-blobgc

@@ -113,6 +113,7 @@ typedef struct lsm_db {
     unsigned bits_per_key;
     uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */
     unsigned blob_gc_cutoff;   /* percent (compact.c) */
+    int lookup_memo;           /* [engine.lsm] lookup_memo: point reads memoize table searches (memo.h) */
     lsm_codecs *codecs;        /* every codec the engine reads or writes */
     const dk_codec_ref *codec; /* the one it writes with ([engine.lsm] codec) */
     const dk_compaction_ops *policy_ops;
@@ -232,6 +233,7 @@ typedef struct lsm_db {
      * checked), blocks and bytes they read from files; the same for
      * iterator seeks and nexts */
     _Atomic uint64_t st_gets, st_get_tables, st_get_blocks, st_get_bytes;
+    _Atomic uint64_t st_memo_hits; /* point reads answered by the memo (no table searched) */
     _Atomic uint64_t st_iter_ops, st_iter_blocks, st_iter_bytes;
 } lsm_db;
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "bloom.h"
+#include "memo.h"
 
 void dk__lsm_read_begin(lsm_db *db, lsm_read *r)
 {
@@ -124,7 +125,14 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
     }
     if (rc == DK_ENOTFOUND) {
         in = NULL;
-        rc = lsm_tables_get(db, r.v, key, hash, r.snap, nowait, &f);
+        if (db->lookup_memo && dk__lsm_memo_get(db->cache, r.v->id, key, hash, &f)) {
+            atomic_fetch_add_explicit(&db->st_memo_hits, 1, memory_order_relaxed);
+            rc = 0;
+        } else {
+            rc = lsm_tables_get(db, r.v, key, hash, r.snap, nowait, &f);
+            if (rc == 0 && db->lookup_memo)
+                dk__lsm_memo_put(db->cache, r.v->id, key, hash, &f);
+        }
     }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;

@@ -244,6 +244,7 @@ typedef struct rc_opts {
     int64_t memtable_jitter;
     uint64_t blob_min_size;
     int64_t blob_gc_age_cutoff;
+    int lookup_memo;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -324,6 +325,7 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 100,
      .dflt = LSM_DEFAULT_BLOB_GC_CUTOFF},
+    {.key = "lookup_memo", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, lookup_memo), .dflt = "true"},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -349,6 +351,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->mem_jitter = (unsigned)o.memtable_jitter;
     db->blob_min_size = o.blob_min_size;
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
+    db->lookup_memo = o.lookup_memo;
     dk__lsm_mem_limit_seed(db);
     db->writeback_bytes = o.table_writeback;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {

@@ -44,6 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memo.h"
+
 int dk__lsm_file_open(const lsm_fileenv *fe, uint64_t number, uint32_t level, uint64_t size, lsm_file **out)
 {
     char path[4096];
@@ -391,6 +393,7 @@ lsm_version *dk__lsm_version_new(lsm_file *const *files, size_t n)
         return NULL;
     }
     atomic_init(&v->refs, 1);
+    v->id = dk__lsm_memo_next_id();
     for (size_t i = 0; i < n; i++) {
         v->files[i] = files[i];
         dk__lsm_file_ref(files[i]);

@@ -83,6 +83,7 @@ typedef struct lsm_version {
      * read binary-searches it. A policy may leave any level overlapping
      * (size-tiered does); readers then check every run of it. */
     uint8_t disjoint[LSM_NUM_LEVELS];
+    uint64_t id; /* unique in the process: the memo's key (memo.h) */
 } lsm_version;
 
 typedef struct lsm_edit_file {

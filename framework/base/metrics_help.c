@@ -77,6 +77,8 @@ static const known_metric known[] = {
      "next memtable's fill time (flush_pace.c)."},
     {"engine_lsm_get_blocks_read_total", "Blocks LSM point lookups read from table files (cache misses)."},
     {"engine_lsm_get_bytes_read_total", "Bytes LSM point lookups read from table files."},
+    {"engine_lsm_get_memo_hits_total",
+     "LSM point lookups the lookup memo answered, no table searched (lookup_memo)."},
     {"engine_lsm_get_tables_total", "Tables LSM point lookups consulted (bloom filter checked)."},
     {"engine_lsm_gets_total", "LSM point lookups."},
     {"engine_lsm_group_commit_early_ends_total",
