@@ -190,6 +190,27 @@ cluster_up() {
 
 # cpu_ticks PID: utime + stime of the whole process, in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# settle PID...: wait (15 s at most) until the PIDs used under 50 ms of CPU
+# each in a second: an open loop then measures the load it offers, not the
+# flushes and compactions of the phase before it (every store is settled,
+# the peer too).
+settle() {
+    st_hz=$(getconf CLK_TCK) st_i=0
+    while [ $st_i -lt 15 ]; do
+        st_c0=0 st_c1=0
+        for st_p in "$@"; do
+            st_v=$(cpu_ticks "$st_p" 2>/dev/null) || return 0
+            st_c0=$((st_c0 + st_v))
+        done
+        sleep 1
+        for st_p in "$@"; do
+            st_v=$(cpu_ticks "$st_p" 2>/dev/null) || return 0
+            st_c1=$((st_c1 + st_v))
+        done
+        [ $(((st_c1 - st_c0) * 1000 / st_hz)) -lt $((50 * $#)) ] && return 0
+        st_i=$((st_i + 1))
+    done
+}
 # ctx PID: voluntary + involuntary context switches summed over its threads.
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 # threads PID: one line per thread: tid name run-ns voluntary involuntary

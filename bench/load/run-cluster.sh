@@ -17,7 +17,10 @@
 #  1. ROUNDS (3) PUT peak runs: dk_load closed loop, 50 connections over the
 #     3 nodes, a new key per PUT, PEAK_SECS (8) s after 1 s warm-up; median.
 #  2. PUT open loop at half that peak for OPEN_SECS (15) s (latency from the
-#     intended send time: coordinated-omission safe).
+#     intended send time: coordinated-omission safe). Every open loop starts
+#     once its servers settled (common.sh settle: under 50 ms of CPU per
+#     process in a second, 15 s at most), so that it measures the load it
+#     offers and not the flushes and compactions of the peak runs before it.
 #  3. FILL_KEYS (20000) keys loaded, ROUNDS GET peak runs, GET open loop at
 #     half of the GET peak.
 # Every peak run and open loop also records the server CPU (utime+stime)
@@ -155,6 +158,8 @@ done
 peaks put-peak
 DK_PUT=$PK_LIST PUT_PEAK=$PK_MED PUT_MED=$PK_RUN PUT_CPU=$PK_CPU PUT_CTX=$PK_CTX
 PUT_HALF=$(half "$PUT_PEAK")
+# shellcheck disable=SC2086  # PID lists
+settle $PIDS
 say "PUT open loop at $PUT_HALF/s"
 load put-open -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE" -i
 snap m1
@@ -162,8 +167,12 @@ if [ "$PEER" = 1 ]; then
     peaks dyno-put-peak
     DY_PUT=$PK_LIST DY_PUT_PEAK=$PK_MED DY_PUT_MED=$PK_RUN DY_PUT_CPU=$PK_CPU DY_PUT_CTX=$PK_CTX
     DY_PUT_HALF=$(half "$DY_PUT_PEAK")
+    # shellcheck disable=SC2086  # PID lists
+    settle $DYNO_PIDS
     say "peer SET open loop at $DY_PUT_HALF/s"
     pload dyno-put-open -m put -c "$CONNS" -R "$DY_PUT_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$PEER_KEYS" -p p- -s "$VSIZE" -i
+    # shellcheck disable=SC2086  # PID lists
+    settle $DYNO_PIDS
     say "peer SET open loop at dynkv's $PUT_HALF/s"
     pload dyno-put-same -m put -c "$CONNS" -R "$PUT_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$PEER_KEYS" -p p- -s "$VSIZE" -i
 fi
@@ -171,6 +180,8 @@ if [ "$NOSYNC" = 1 ]; then
     peaks ns-put-peak
     NS_PUT=$PK_LIST NS_PUT_PEAK=$PK_MED NS_PUT_MED=$PK_RUN NS_PUT_CPU=$PK_CPU NS_PUT_CTX=$PK_CTX
     NS_PUT_HALF=$(half "$NS_PUT_PEAK")
+    # shellcheck disable=SC2086  # PID lists
+    settle $PIDS2
     say "sync=false PUT open loop at $NS_PUT_HALF/s"
     nload ns-put-open -m put -c "$CONNS" -R "$NS_PUT_HALF" -d "$OPEN_SECS" -w "$WARM" --perm -k 100000000 -p "o-" -s "$VSIZE" -i
     cluster2_down # PUT only: the GETs do not fsync
@@ -187,6 +198,8 @@ done
 peaks get-peak
 DK_GET=$PK_LIST GET_PEAK=$PK_MED GET_MED=$PK_RUN GET_CPU=$PK_CPU GET_CTX=$PK_CTX
 GET_HALF=$(half "$GET_PEAK")
+# shellcheck disable=SC2086  # PID lists
+settle $PIDS
 say "GET open loop at $GET_HALF/s"
 load get-open -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
 snap m2
@@ -194,8 +207,12 @@ if [ "$PEER" = 1 ]; then
     peaks dyno-get-peak
     DY_GET=$PK_LIST DY_GET_PEAK=$PK_MED DY_GET_MED=$PK_RUN DY_GET_CPU=$PK_CPU DY_GET_CTX=$PK_CTX
     DY_GET_HALF=$(half "$DY_GET_PEAK")
+    # shellcheck disable=SC2086  # PID lists
+    settle $DYNO_PIDS
     say "peer GET open loop at $DY_GET_HALF/s"
     pload dyno-get-open -m get -c "$CONNS" -R "$DY_GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
+    # shellcheck disable=SC2086  # PID lists
+    settle $DYNO_PIDS
     say "peer GET open loop at dynkv's $GET_HALF/s"
     pload dyno-get-same -m get -c "$CONNS" -R "$GET_HALF" -d "$OPEN_SECS" -w "$WARM" -k "$FILL_KEYS" -p "g-" -s "$VSIZE" -i
 fi
@@ -315,7 +332,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "the load generator all share this machine's $(nproc) cores. Requests are spread"
     echo "over the three nodes ($CONNS keep-alive connections, round-robin). Peaks are"
     echo "medians of $ROUNDS closed-loop runs; \"half of peak\" rows are open loop with latency"
-    echo "from each request's intended send time (coordinated-omission safe)."
+    echo "from each request's intended send time (coordinated-omission safe), each"
+    echo "started once its servers settled (under 50 ms of CPU per process in a second)."
     echo
     if [ "$PEER" = 1 ]; then
         peer_section

@@ -78,20 +78,6 @@ rload() {
     shift
     load_to "127.0.0.1:$RPORT" "$rl_name" --redis "$@"
 }
-# settle PID: wait (15 s at most) until PID used under 50 ms of CPU in a
-# second, so that Redis's open loops do not run beside the node's flush and
-# compaction of the keys the runs before them wrote.
-settle() {
-    HZ=$(getconf CLK_TCK)
-    i=0
-    while [ $i -lt 15 ]; do
-        c0=$(cpu_ticks "$1") || return 0
-        sleep 1
-        c1=$(cpu_ticks "$1") || return 0
-        [ $(((c1 - c0) * 1000 / HZ)) -lt 50 ] && return 0
-        i=$((i + 1))
-    done
-}
 # open_run NAME PID ARGS...: an open loop (dk_load -i ARGS) against the node
 # (PID $NODE_PID) or Redis (PID $REDIS_PID), with the sampler watching PID
 # and the generator.
