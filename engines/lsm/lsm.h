@@ -320,6 +320,9 @@ typedef struct lsm_read {
     lsm_sl_pool *slpool; /* arena chunks of flushed memtables, for the next */
     lsm_version *v;
     uint64_t snap;
+    /* No flush or compaction ran or was due at begin: v is likely to stay
+     * current, so what its search finds is worth memoizing (memo.h). */
+    int settled;
 } lsm_read;
 void dk__lsm_read_begin(lsm_db *db, lsm_read *r);
 void dk__lsm_read_end(lsm_read *r);

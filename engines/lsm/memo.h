@@ -16,6 +16,11 @@
  * version only holds published writes), so the search's snapshot bound
  * excludes nothing there: one answer per (version, key).
  *
+ * Searches are memoized only when no flush or compaction ran or was due as
+ * the read began (lsm_read.settled): the next version is then near, and
+ * entries for this one would each cost an insert and cached values for
+ * nothing.
+ *
  * Only blob references are kept (a reference is at most LSM_BLOB_REF_MAX
  * bytes; the value stays in its blob record, cached by blob_set.c, where a
  * search would have led too), and only what a search found without error

@@ -33,22 +33,7 @@ static void tb_big(char *v, int i, int gen)
  * env (a fresh posix env when *env is NULL); memtable bytes. */
 static lsm_db *tb_open(char *dir, lsm_env **env, uint64_t memtable, const char *min, const char *pct)
 {
-    dk_fake_host_set_option(&th, "blob_min_size", min);
-    dk_fake_host_set_option(&th, "blob_gc_age_cutoff", pct);
-    dk_fake_host_set_option(&th, "memtable_jitter", "0");
-    if (!*env) {
-        tl_mkdtemp(dir);
-        *env = dk__lsm_env_posix();
-    }
-    int rc;
-    lsm_db *db = tl_open(&th, *env, dir, memtable, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return db;
-}
-
-static int tb_flush(lsm_db *db)
-{
-    return dk__lsm_engine_ops.flush(&db->base);
+    return tl_open_blobs(dir, env, memtable, min, pct);
 }
 
 /* The lowest numbered blob file in dir (0: none). */
@@ -88,7 +73,7 @@ static void test_round_trip(void)
             CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         }
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 1);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_files"), 1);
     /* Exactly the ten large values went out: magic, then per record a
@@ -170,7 +155,7 @@ static void test_off(void)
         tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 0);
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_flush_bytes_total"), 0);
     CU_ASSERT_TRUE(tl_stat(db, "lsm_table_bytes") > 10 * TB_BIG);
@@ -245,7 +230,7 @@ static void test_compaction_moves_references(void)
             tb_big(v, i, 0);
             CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         }
-        CU_ASSERT_EQUAL(tb_flush(db), 0);
+        CU_ASSERT_EQUAL(tl_flush(db), 0);
     }
     tl_settle(db);
     uint64_t blob = tl_stat(db, "lsm_blob_flush_bytes_total"),
@@ -285,7 +270,7 @@ static void test_gc_relocates(void)
         tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     unsigned long long first = tb_lowest_blob(env, dir);
     CU_ASSERT_TRUE_FATAL(first > 0);
     for (int i = 0; i < 30; i++) {
@@ -293,7 +278,7 @@ static void test_gc_relocates(void)
         tb_big(v, i, 1);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     tl_settle(db);
     char path[4096];
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, first);
@@ -355,14 +340,14 @@ static void test_manual_compaction_reclaims(void)
         tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     unsigned long long first = tb_lowest_blob(env, dir);
     for (int i = 0; i < 20; i++) {
         tl_key(k, i);
         tb_big(v, i, 1);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     tl_settle(db);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 2);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.compact_range(&db->base, (dk_slice){NULL, 0}, (dk_slice){NULL, 0}), 0);
@@ -408,7 +393,7 @@ static void test_overwrite_bounded(void)
             CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         }
         if (r == 0) {
-            CU_ASSERT_EQUAL(tb_flush(db), 0);
+            CU_ASSERT_EQUAL(tl_flush(db), 0);
             first = tb_lowest_blob(env, dir);
         }
         if (r % 10 == 9) {
@@ -478,7 +463,7 @@ static void test_corrupt_record(void)
         tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     char path[4096];
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, tb_lowest_blob(env, dir));
@@ -546,7 +531,7 @@ static void test_memtable_damage(void)
     CU_ASSERT_EQUAL_FATAL(dk__lsm_mem_find(db->mem, tl_str(k), UINT64_MAX, &mv, &type, &seq), 0);
     CU_ASSERT_EQUAL_FATAL(mv.len, TB_BIG);
     ((uint8_t *)mv.ptr)[TB_BIG / 2] ^= 0x10; /* a bit flips in memory */
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".blob"), 1);
     dk_buf b = DK_BUF_INIT;
     CU_ASSERT_EQUAL(tl_get(db, k, &b), DK_ECORRUPT);
@@ -585,7 +570,7 @@ static void test_try_get_nowait(void)
         tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     dk_buf b = DK_BUF_INIT;
     /* key 0 through get: its data block (which holds key 1's reference
      * too) and its value are cached now. */
@@ -619,7 +604,7 @@ static void test_checkpoint(void)
             tb_big(v, i + 30 * r, 0);
             CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         }
-        CU_ASSERT_EQUAL(tb_flush(db), 0);
+        CU_ASSERT_EQUAL(tl_flush(db), 0);
     }
     CU_ASSERT_EQUAL(tl_put(db, "key-000100", "in the WAL only", 1), 0);
     snprintf(cp, sizeof(cp), "%s-cp", dir);
@@ -654,7 +639,7 @@ static void test_orphan_deleted(void)
     tl_key(k, 1);
     tb_big(v, 1, 0);
     CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    CU_ASSERT_EQUAL(tb_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     snprintf(path, sizeof(path), "%s/%06u.blob", dir, 999999u);
     lsm_wfile *f;

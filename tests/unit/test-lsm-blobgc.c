@@ -30,22 +30,7 @@ static void bg_big(char *v, int i, int gen)
 
 static lsm_db *bg_open(char *dir, lsm_env **env, const char *min, const char *pct)
 {
-    dk_fake_host_set_option(&th, "blob_min_size", min);
-    dk_fake_host_set_option(&th, "blob_gc_age_cutoff", pct);
-    dk_fake_host_set_option(&th, "memtable_jitter", "0");
-    if (!*env) {
-        tl_mkdtemp(dir);
-        *env = dk__lsm_env_posix();
-    }
-    int rc;
-    lsm_db *db = tl_open(&th, *env, dir, 1 << 20, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return db;
-}
-
-static int bg_flush(lsm_db *db)
-{
-    return dk__lsm_engine_ops.flush(&db->base);
+    return tl_open_blobs(dir, env, 1 << 20, min, pct);
 }
 
 static int bg_compact_all(lsm_db *db)
@@ -109,7 +94,7 @@ static void test_leveled_append_bounded(void)
             snprintf(v, sizeof(v), "hot-%d-%d-%0300d", r, i, 0);
             CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         }
-        CU_ASSERT_EQUAL(bg_flush(db), 0);
+        CU_ASSERT_EQUAL(tl_flush(db), 0);
         if (r % 100 == 99) {
             tl_settle(db);
             int n = (int)tl_stat(db, "lsm_blob_files");
@@ -198,7 +183,7 @@ static void bg_ttl(const char *min, int *found)
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.write(&db->base, &batch, 0), 0);
     uint64_t kept = dk_metrics_get("tombstones_kept_unrepaired_total");
     uint64_t purged = dk_metrics_get("tombstones_purged_total");
-    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(dk_metrics_get("tombstones_kept_unrepaired_total"), kept);
     CU_ASSERT_EQUAL(dk_metrics_get("tombstones_purged_total"), purged);
     atomic_store(&bg_repaired, now); /* anti-entropy: every write before now is repaired */
@@ -236,11 +221,11 @@ static void bg_two_files(char *dir, lsm_env **env, unsigned long long *x1, unsig
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(tl_put(db, "small", "inline", 0), 0);
-    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     tl_key(k, 2);
     bg_big(v, 2, 0);
     CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(bg_compact_all(db), 0);
     CU_ASSERT_EQUAL(tl_count_files(*env, dir, ".sst"), 1);
     CU_ASSERT_EQUAL(tl_count_files(*env, dir, ".blob"), 2);
@@ -324,7 +309,7 @@ static void test_lost_table_keeps_blob(void)
         tl_key(k, i);
         bg_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-        CU_ASSERT_EQUAL(bg_flush(db), 0);
+        CU_ASSERT_EQUAL(tl_flush(db), 0);
     }
     CU_ASSERT_EQUAL(tl_close(db), 0);
     unsigned long long sst = 0, blob = 0, blob2 = 0;
@@ -400,7 +385,7 @@ static void test_failed_gc_no_leak(void)
                 bg_big(v, i, g);
                 CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
             }
-            CU_ASSERT_EQUAL(bg_flush(db), 0);
+            CU_ASSERT_EQUAL(tl_flush(db), 0);
         }
         dk__lsm_fault_arm(env, at, LSM_FAULT_SYNC_ONLY);
         rc = bg_compact_all(db);
@@ -441,7 +426,7 @@ static void test_ref_length_bounded(void)
     tl_key(k, 0);
     bg_big(v, 0, 0);
     CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     for (r.file = 1; r.file < 100 && !bg_exists(dir, r.file, "blob"); r.file++)
         ;
     CU_ASSERT_TRUE_FATAL(r.file < 100); /* the flush's blob file */
@@ -491,7 +476,7 @@ static void test_malformed_ref_compacts(void)
     dk__lsm_file_unref(f);
     dk__lsm_edit_free(&e);
     /* Compaction copies the reference; every other key stays served. */
-    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(bg_compact_all(db), 0);
     CU_ASSERT_EQUAL(bg_compact_all(db), 0);
     CU_ASSERT_TRUE(tl_has(db, "a", "x"));
@@ -539,7 +524,7 @@ static void test_iter_retry_after_failed_read(void)
         bg_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
-    CU_ASSERT_EQUAL(bg_flush(db), 0);
+    CU_ASSERT_EQUAL(tl_flush(db), 0);
     dk_iter_opts o = {{NULL, 0}, {NULL, 0}};
     dk_engine_iter *it;
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_open(&db->base, &o, &it), 0);

@@ -171,6 +171,31 @@ static inline lsm_db *tl_start(char *dir, lsm_env **env, uint64_t memtable, cons
     return db;
 }
 
+/* The engine in dir with key-value separation (blob_min_size min, the
+ * blob GC's age cutoff pct, no memtable jitter, memtable bytes, no codec):
+ * on a fresh directory and posix env when *env is NULL, else reopened on
+ * *env; a failed open ends the test. */
+static inline lsm_db *tl_open_blobs(char *dir, lsm_env **env, uint64_t memtable, const char *min,
+                                    const char *pct)
+{
+    dk_fake_host_set_option(&th, "blob_min_size", min);
+    dk_fake_host_set_option(&th, "blob_gc_age_cutoff", pct);
+    dk_fake_host_set_option(&th, "memtable_jitter", "0");
+    if (!*env) {
+        tl_mkdtemp(dir);
+        *env = dk__lsm_env_posix();
+    }
+    int rc;
+    lsm_db *db = tl_open(&th, *env, dir, memtable, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return db;
+}
+
+static inline int tl_flush(lsm_db *db)
+{
+    return dk__lsm_engine_ops.flush(&db->base);
+}
+
 /* Free the env and remove the test's directory. */
 static inline void tl_done(lsm_env *env, const char *dir)
 {
