@@ -115,7 +115,7 @@ warm_reads() {
 m_writes0=$(metric "http://$DK" dynkv_coord_local_writes_async_total)
 m_reads0=$(metric "http://$DK" dynkv_coord_local_reads_worker_total)
 DK_PUT_CPU='' DK_PUT_CTX='' RD_PUT_CPU='' RD_PUT_CTX=''
-DK_GET_CPU='' DK_GET_CTX='' RD_GET_CPU='' RD_GET_CTX='' BLOB_READS=0
+DK_GET_CPU='' DK_GET_CTX='' RD_GET_CPU='' RD_GET_CTX='' BLOB_READS=0 MEMO_HITS=0
 for r in $(seq 1 "$ROUNDS"); do
     say "round $r: PUT at $PUT_RATE/s"
     # shellcheck disable=SC2086,SC2046
@@ -128,10 +128,13 @@ for r in $(seq 1 "$ROUNDS"); do
     warm_reads
     # shellcheck disable=SC2086,SC2046
     b0=$(metric "http://$DK" dynkv_engine_lsm_blob_reads_total)
+    h0=$(metric "http://$DK" dynkv_engine_lsm_get_memo_hits_total)
     set -- $(phase dk-get-$r "$NODE_PID" -m get -R "$GET_RATE" $COMMON -k "$FILL_KEYS" -p g- --seed "$r" "$DK")
     DK_GET_CPU="$DK_GET_CPU $1" DK_GET_CTX="$DK_GET_CTX $2"
     b1=$(metric "http://$DK" dynkv_engine_lsm_blob_reads_total)
     BLOB_READS=$((BLOB_READS + ${b1:-0} - ${b0:-0}))
+    h1=$(metric "http://$DK" dynkv_engine_lsm_get_memo_hits_total)
+    MEMO_HITS=$((MEMO_HITS + ${h1:-0} - ${h0:-0}))
     # shellcheck disable=SC2086,SC2046
     set -- $(phase rd-get-$r "$REDIS_PID" --redis -m get -R "$GET_RATE" $COMMON -k "$FILL_KEYS" -p g- --seed "$r" "$RD")
     RD_GET_CPU="$RD_GET_CPU $1" RD_GET_CTX="$RD_GET_CTX $2"
@@ -187,7 +190,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "Over the fixed-rate phases, dynkv's local writes queued from the loop (write_async):"
     echo "$((${m_writes1:-0} - ${m_writes0:-0})) of $DK_PUTS PUTs; local reads the engine could not answer from"
     echo "memory (sent to a worker): $((${m_reads1:-0} - ${m_reads0:-0})) of $DK_GETS GETs; values read from blob"
-    echo "files (not in the block cache) during the GET phases: $BLOB_READS. Every key was read $WARM_READS"
+    echo "files (not in the block cache) during the GET phases: $BLOB_READS; GETs the lookup memo answered"
+    echo "(no table searched; engine.lsm.lookup_memo): $MEMO_HITS. Every key was read $WARM_READS"
     echo "times in a row before each round's GETs, unmeasured (WARM_READS; 0 measures the cache filling too)."
     echo
     echo "Group commit (closed loop, new keys, $WPF_SECS s each; requests counted after the 0 s warm-up):"

@@ -13,10 +13,9 @@
  * A cached value is the whole record as read (header, key, value), so the
  * value is its last `len` bytes and nothing is copied to cut it out.
  *
- * Admission (TinyLFU's doorkeeper): a value read from its file enters the
- * block cache only when it was read once before, recently: a bitmap of
- * hashed (file, offset) pairs, cleared after BS_DOOR_RESET admissions
- * were asked for. Values read once (a uniform read of more data than the
+ * Admission (TinyLFU's doorkeeper, door.h): a value read from its file
+ * enters the block cache only when it was read once before, recently.
+ * Values read once (a uniform read of more data than the
  * cache holds) then do not evict the tables' index and reference blocks,
  * which every read needs: measured with every value cached, readrandom of
  * 10 KiB values over 1 GB read a table block for half its gets (0.49 per
@@ -32,11 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "door.h"
 #include "util/crc32c.h"
 
 #define BS_BUCKETS 64
-#define BS_DOOR_WORDS 1024u /* 65536 bits */
-#define BS_DOOR_RESET 16384u
 
 struct lsm_blobs {
     lsm_env *env;
@@ -46,8 +44,7 @@ struct lsm_blobs {
     pthread_mutex_t mu;
     lsm_blob *buckets[BS_BUCKETS];
     lsm_blob_stats st;
-    _Atomic uint64_t door[BS_DOOR_WORDS];
-    _Atomic uint64_t door_asked;
+    lsm_door door; /* admission of values read from files */
 };
 
 /* Enter nb (its number set) into the set with one reference, or, when a
@@ -75,21 +72,12 @@ static lsm_blob *bs_publish(lsm_blobs *s, lsm_blob *nb)
     return nb;
 }
 
-/* 1 when (file, off) was asked about since the last clearing (admit it
- * to the cache), else 0 and noted. */
+/* 1 when (file, off) was asked about since the doorkeeper's last clearing
+ * (admit it to the cache), else 0 and noted. */
 static int bs_door_admit(lsm_blobs *s, uint64_t file, uint64_t off)
 {
     uint64_t h = (file * 0x9e3779b97f4a7c15ull) ^ (off * 0xc2b2ae3d27d4eb4full);
-    h ^= h >> 31;
-    uint64_t bit = 1ull << (h & 63), w = (h >> 6) % BS_DOOR_WORDS;
-    if (atomic_fetch_or_explicit(&s->door[w], bit, memory_order_relaxed) & bit)
-        return 1;
-    if (atomic_fetch_add_explicit(&s->door_asked, 1, memory_order_relaxed) + 1 >= BS_DOOR_RESET) {
-        atomic_store_explicit(&s->door_asked, 0, memory_order_relaxed);
-        for (size_t i = 0; i < BS_DOOR_WORDS; i++)
-            atomic_store_explicit(&s->door[i], 0, memory_order_relaxed);
-    }
-    return 0;
+    return dk__lsm_door_admit(&s->door, h ^ (h >> 31));
 }
 
 int dk__lsm_blobs_new(lsm_env *env, const char *dir, lsm_cache *cache, const dk_host *host, lsm_blobs **out)

@@ -13,7 +13,7 @@ engines_lsm_liblsm_la_SOURCES = \
 	engines/lsm/block.h engines/lsm/block.c \
 	engines/lsm/bloom.h engines/lsm/bloom.c \
 	engines/lsm/cache.h engines/lsm/cache.c \
-	engines/lsm/memo.h engines/lsm/memo.c \
+	engines/lsm/door.h engines/lsm/door.c engines/lsm/memo.h engines/lsm/memo.c \
 	engines/lsm/codecs.h engines/lsm/codecs.c \
 	engines/lsm/table.h engines/lsm/table_builder.c engines/lsm/table_reader.c \
 	engines/lsm/blob.h engines/lsm/blob_file.c engines/lsm/blob_set.c \

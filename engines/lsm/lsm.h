@@ -42,6 +42,7 @@
 
 #include "dynkv/compaction.h"
 #include "dynkv/engine.h"
+#include "door.h"
 #include "io_yield.h"
 #include "memtable.h"
 #include "version.h"
@@ -114,6 +115,7 @@ typedef struct lsm_db {
     uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */
     unsigned blob_gc_cutoff;   /* percent (compact.c) */
     int lookup_memo;           /* [engine.lsm] lookup_memo: point reads memoize table searches (memo.h) */
+    lsm_door memo_door;        /* which searches the memo admits (memo.h) */
     lsm_codecs *codecs;        /* every codec the engine reads or writes */
     const dk_codec_ref *codec; /* the one it writes with ([engine.lsm] codec) */
     const dk_compaction_ops *policy_ops;

@@ -137,7 +137,7 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
              * cached values for nothing (dk_bench readrandom right
              * after a fill: -14 % ops/s when inserting regardless). */
             if (rc == 0 && db->lookup_memo && r.settled)
-                dk__lsm_memo_put(db->cache, r.v->id, key, hash, &f);
+                dk__lsm_memo_put(db->cache, &db->memo_door, r.v->id, key, hash, &f);
         }
     }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)

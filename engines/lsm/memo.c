@@ -40,9 +40,12 @@ int dk__lsm_memo_get(lsm_cache *c, uint64_t vid, dk_slice key, uint64_t hash, ls
     return 1;
 }
 
-void dk__lsm_memo_put(lsm_cache *c, uint64_t vid, dk_slice key, uint64_t hash, const lsm_found *f)
+void dk__lsm_memo_put(lsm_cache *c, lsm_door *door, uint64_t vid, dk_slice key, uint64_t hash,
+                      const lsm_found *f)
 {
     if (f->type != LSM_TYPE_BLOB || !f->value.len || f->value.len > LSM_BLOB_REF_MAX || key.len > UINT32_MAX)
+        return;
+    if (door && !dk__lsm_door_admit(door, hash ^ (vid * 0x9e3779b97f4a7c15ull)))
         return;
     size_t n = MEMO_HDR + key.len + MEMO_SEQ + f->value.len;
     uint8_t *e = malloc(n);

@@ -19,7 +19,12 @@
  * Searches are memoized only when no flush or compaction ran or was due as
  * the read began (lsm_read.settled): the next version is then near, and
  * entries for this one would each cost an insert and cached values for
- * nothing.
+ * nothing. And only a key's second search in a while (a doorkeeper,
+ * door.h, as for blob values): keys read once, as by a uniform read of
+ * more keys than the cache holds, would otherwise evict the index and
+ * reference blocks every search needs (dk_bench readrandom over 50 000
+ * values of 10 KiB, 32 MiB cache: the pass that inserted every key was
+ * ~25 % slower than without the memo).
  *
  * Only blob references are kept (a reference is at most LSM_BLOB_REF_MAX
  * bytes; the value stays in its blob record, cached by blob_set.c, where a
@@ -35,8 +40,16 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "door.h"
 #include "dynkv/engine.h"
 #include "table.h"
+
+/* The memo's doorkeeper clears after this many first searches: a key is
+ * memoized when searched twice within about as many reads, so that a
+ * uniform read of many more keys than the cache holds admits few (callgrind,
+ * 20 000 values of 10 KiB, 8 MiB cache: with the blob values' 16 384 the
+ * memo added 6.7 % to a point read's instructions there). */
+#define LSM_MEMO_DOOR_RESET 4096u
 
 /* Above every file number (the engine's counter), so never a file's key. */
 #define LSM_MEMO_NS (UINT64_C(1) << 63)
@@ -48,6 +61,8 @@ uint64_t dk__lsm_memo_next_id(void);
  * memoized; 0 when it is not (f untouched). */
 int dk__lsm_memo_get(lsm_cache *c, uint64_t vid, dk_slice key, uint64_t hash, lsm_found *f);
 /* Memoize f, what version vid's search found for key, when it is a blob
- * reference; anything else, or no memory, is a no-op. */
-void dk__lsm_memo_put(lsm_cache *c, uint64_t vid, dk_slice key, uint64_t hash, const lsm_found *f);
+ * reference and door (NULL: none) admits the pair; anything else, or no
+ * memory, is a no-op. */
+void dk__lsm_memo_put(lsm_cache *c, lsm_door *door, uint64_t vid, dk_slice key, uint64_t hash,
+                      const lsm_found *f);
 #endif

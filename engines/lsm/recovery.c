@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "lsm.h"
+#include "memo.h"
 
 typedef struct rc_scan {
     uint64_t *logs;
@@ -352,6 +353,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->blob_min_size = o.blob_min_size;
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
     db->lookup_memo = o.lookup_memo;
+    db->memo_door.reset = LSM_MEMO_DOOR_RESET;
     dk__lsm_mem_limit_seed(db);
     db->writeback_bytes = o.table_writeback;
     if (DK_HAS(conf, compaction_policy) && DK_HAS(conf, compaction)) {
