@@ -64,7 +64,7 @@ static int tm_all(lsm_db *db, int n, int gen)
  * searched (the first is noted by the doorkeeper, the second memoized). A
  * new version (a flush of other keys, a compaction) starts over; values
  * stay right throughout. */
-static void test_second_read_searches_nothing(void)
+static void test_memoized_read_searches_nothing(void)
 {
     tl_host_reset();
     char dir[64], k[32], v[TM_BIG + 1];
@@ -369,7 +369,7 @@ static void test_concurrent_readers_never_go_back(void)
 }
 
 static CU_TestInfo tm_tests[] = {
-    {"second_read_searches_nothing", test_second_read_searches_nothing},
+    {"memoized_read_searches_nothing", test_memoized_read_searches_nothing},
     {"overwrite_and_delete_after_memo", test_overwrite_and_delete_after_memo},
     {"small_values_and_off", test_small_values_and_off},
     {"same_hash_other_key", test_same_hash_other_key},
