@@ -307,7 +307,8 @@ static ce *c_find(cshard *s, uint64_t h, uint64_t file, uint64_t off)
     return NULL;
 }
 
-lsm_cblock *dk__lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t off)
+/* A referenced handle or NULL; count: into the hit and miss counters. */
+static lsm_cblock *c_lookup(lsm_cache *c, uint64_t file, uint64_t off, int count)
 {
     uint64_t h = c_hash(file, off);
     cshard *s = c_shard(c, h);
@@ -319,8 +320,19 @@ lsm_cblock *dk__lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t off)
             atomic_store_explicit(&e->used, 1, memory_order_relaxed);
     }
     pthread_rwlock_unlock(&s->lock);
-    atomic_fetch_add_explicit(e ? &s->hits : &s->misses, 1, memory_order_relaxed);
+    if (count)
+        atomic_fetch_add_explicit(e ? &s->hits : &s->misses, 1, memory_order_relaxed);
     return e ? &e->pub : NULL;
+}
+
+lsm_cblock *dk__lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t off)
+{
+    return c_lookup(c, file, off, 1);
+}
+
+lsm_cblock *dk__lsm_cache_probe(lsm_cache *c, uint64_t file, uint64_t off)
+{
+    return c_lookup(c, file, off, 0);
 }
 
 /* The shard's limit: its capacity less its share of the pinned bytes. */

@@ -34,6 +34,10 @@ lsm_cache *dk__lsm_cache_new(size_t capacity);
 void dk__lsm_cache_free(lsm_cache *c);
 /* A referenced handle, or NULL on a miss. */
 lsm_cblock *dk__lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t off);
+/* The same, left out of the hit and miss counts: for entries that are not
+ * blocks (memo.h counts its own), so the block cache's hit ratio stays
+ * the blocks'. */
+lsm_cblock *dk__lsm_cache_probe(lsm_cache *c, uint64_t file, uint64_t off);
 /* Insert data (malloc'd; the cache takes ownership, also on failure) and
  * return a referenced handle, or NULL on ENOMEM. An existing entry for the
  * same key is replaced. */

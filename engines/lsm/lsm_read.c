@@ -131,11 +131,7 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
             rc = 0;
         } else {
             rc = lsm_tables_get(db, r.v, key, hash, r.snap, nowait, &f);
-            /* Only into a version likely to stay: while a flush or
-             * compaction is under way the next version is near, and
-             * entries for this one would cost an insert each and evict
-             * cached values for nothing (dk_bench readrandom right
-             * after a fill: -14 % ops/s when inserting regardless). */
+            /* Admission: memo.h. */
             if (rc == 0 && db->lookup_memo && r.settled)
                 dk__lsm_memo_put(db->cache, &db->memo_door, r.v->id, key, hash, &f);
         }

@@ -23,7 +23,7 @@ uint64_t dk__lsm_memo_next_id(void)
 
 int dk__lsm_memo_get(lsm_cache *c, uint64_t vid, dk_slice key, uint64_t hash, lsm_found *f)
 {
-    lsm_cblock *h = dk__lsm_cache_lookup(c, LSM_MEMO_NS | vid, hash);
+    lsm_cblock *h = dk__lsm_cache_probe(c, LSM_MEMO_NS | vid, hash);
     if (!h)
         return 0;
     const uint8_t *p = h->data;

@@ -203,6 +203,11 @@ static void test_same_hash_other_key(void)
     CU_ASSERT_EQUAL(g.seq, 42);
     CU_ASSERT_TRUE(g.value.len == sizeof(ref) && !memcmp(g.value.ptr, ref, sizeof(ref)));
     dk__lsm_cache_release(c, g.h);
+    /* Memo lookups are not block cache hits or misses. */
+    uint64_t usage, hits, misses;
+    dk__lsm_cache_stats(c, &usage, &hits, &misses);
+    CU_ASSERT_EQUAL(hits, 0);
+    CU_ASSERT_EQUAL(misses, 0);
     /* Nothing but a blob reference is kept. */
     lsm_found inl = {.type = LSM_TYPE_VALUE, .seq = 1, .value = {ref, sizeof(ref)}};
     dk__lsm_memo_put(c, NULL, 7, tl_str("gamma"), 5, &inl);
