@@ -202,6 +202,8 @@ static const known_metric known[] = {
     {"store_async_stripe_busy_total",
      "Non-blocking writes that found their key's stripe lock held (by a write "
      "in flight on the same stripe) and went to a worker."},
+    {"store_head_merges_total", "Replica copies stored as they came because the stored object's head "
+                                "(its version fields, read without its values) showed they supersede it."},
     {"store_try_read_blocked_total",
      "Non-blocking reads before a write that needed the disk (the write went to "
      "a worker)."},

@@ -156,8 +156,9 @@ static int obj_fail(char *err, size_t errlen, size_t off, const char *fmt, ...)
     return DK_ECORRUPT;
 }
 
-/* Header checks shared by peek and decode; on failure sets *off and *what. */
-static int obj_check_header(dk_slice in, dk_object_header *h, size_t *off, const char **what)
+/* Header checks shared by peek and decode; on failure sets *off and *what.
+ * With head, in may be a prefix of the encoding (total_len >= in.len). */
+static int obj_check_header(dk_slice in, int head, dk_object_header *h, size_t *off, const char **what)
 {
     const uint8_t *p = in.ptr;
     if (in.len < DK_OBJECT_HEADER_SIZE) {
@@ -200,7 +201,7 @@ static int obj_check_header(dk_slice in, dk_object_header *h, size_t *off, const
         return DK_ECORRUPT;
     }
     uint32_t total = dk_get_u32(p + OBJ_OFF_LEN);
-    if (total != in.len) {
+    if (head ? total < in.len : total != in.len) {
         *off = OBJ_OFF_LEN;
         *what = "total length does not match the value's size";
         return DK_ECORRUPT;
@@ -219,7 +220,14 @@ int dk_object_peek(dk_slice in, dk_object_header *h)
 {
     size_t off;
     const char *what;
-    return obj_check_header(in, h, &off, &what);
+    return obj_check_header(in, 0, h, &off, &what);
+}
+
+int dk_object_peek_head(dk_slice in, dk_object_header *h)
+{
+    size_t off;
+    const char *what;
+    return obj_check_header(in, 1, h, &off, &what);
 }
 
 /* Read one minimal-length varint at *pos; returns 0 on success. */
@@ -232,7 +240,11 @@ static int obj_varint(const uint8_t *base, size_t len, size_t *pos, uint64_t *v)
     return 0;
 }
 
-static int obj_decode(dk_slice in, int check_crc, dk_object *out, char *err, size_t errlen)
+/* How obj_decode checks: the CRC too, not the CRC (the engine checked the
+ * bytes), or a prefix of the encoding (no CRC: it covers all of it). */
+enum { OBJ_VERIFIED, OBJ_CHECK_CRC, OBJ_HEAD };
+
+static int obj_decode(dk_slice in, int mode, dk_object *out, char *err, size_t errlen)
 {
     dk_object_header h;
     size_t off;
@@ -240,14 +252,17 @@ static int obj_decode(dk_slice in, int check_crc, dk_object *out, char *err, siz
     int rc;
     out->n_sib = 0;
     out->vv.n = 0;
-    if (obj_check_header(in, &h, &off, &what)) {
+    if (obj_check_header(in, mode == OBJ_HEAD, &h, &off, &what)) {
         rc = obj_fail(err, errlen, off, "%s", what);
         goto err;
     }
     const uint8_t *p = in.ptr;
-    size_t len = in.len;
+    /* len: the bytes at hand; total: the encoding's (more for a head). A
+     * head decodes while every sibling's fields lie in it; values past
+     * its end are left out (ptr NULL, len kept). */
+    size_t len = in.len, total = h.total_len;
     uint32_t want = dk_get_u32(p + OBJ_OFF_CRC);
-    if (check_crc && obj_crc(p, len) != want) {
+    if (mode == OBJ_CHECK_CRC && obj_crc(p, len) != want) {
         rc = obj_fail(err, errlen, OBJ_OFF_CRC, "checksum mismatch");
         goto err;
     }
@@ -261,9 +276,9 @@ static int obj_decode(dk_slice in, int check_crc, dk_object *out, char *err, siz
         goto err;
     pos += used;
     /* Each sibling takes at least 9 bytes: bound the allocation. */
-    if (h.n_siblings > (len - pos) / 9) {
+    if (h.n_siblings > (total - pos) / 9) {
         rc = obj_fail(err, errlen, OBJ_OFF_NSIB, "%u siblings cannot fit in %zu bytes",
-                      (unsigned)h.n_siblings, len - pos);
+                      (unsigned)h.n_siblings, total - pos);
         goto err;
     }
     for (uint32_t i = 0; i < h.n_siblings; i++) {
@@ -295,7 +310,7 @@ static int obj_decode(dk_slice in, int check_crc, dk_object *out, char *err, siz
             rc = obj_fail(err, errlen, at, "sibling %u: unknown flags 0x%llx", i, (unsigned long long)flags);
             goto err;
         }
-        if (vlen > DK_VALUE_MAX || vlen > len - pos) {
+        if (vlen > DK_VALUE_MAX || vlen > total - pos) {
             rc = obj_fail(err, errlen, pos, "sibling %u: value length %llu exceeds the data", i,
                           (unsigned long long)vlen);
             goto err;
@@ -309,14 +324,14 @@ static int obj_decode(dk_slice in, int check_crc, dk_object *out, char *err, siz
         s.write_time_ms = (int64_t)wt;
         s.expiry_ms = (int64_t)exp;
         s.flags = (uint32_t)flags;
-        s.value.ptr = vlen ? p + pos : NULL;
+        s.value.ptr = vlen && vlen <= len - pos ? p + pos : NULL;
         s.value.len = (size_t)vlen;
         pos += (size_t)vlen;
         if ((rc = dk_object_add_sibling(out, &s)))
             goto err;
     }
-    if (pos != len) {
-        rc = obj_fail(err, errlen, pos, "%zu trailing bytes", len - pos);
+    if (pos != total) {
+        rc = obj_fail(err, errlen, pos, "%zu trailing bytes", total - pos);
         goto err;
     }
     obj_summary sum;
@@ -335,12 +350,17 @@ err:
 
 int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen)
 {
-    return obj_decode(in, 1, out, err, errlen);
+    return obj_decode(in, OBJ_CHECK_CRC, out, err, errlen);
 }
 
 int dk_object_decode_verified(dk_slice in, dk_object *out, char *err, size_t errlen)
 {
-    return obj_decode(in, 0, out, err, errlen);
+    return obj_decode(in, OBJ_VERIFIED, out, err, errlen);
+}
+
+int dk_object_decode_head(dk_slice in, dk_object *out)
+{
+    return obj_decode(in, OBJ_HEAD, out, NULL, 0);
 }
 
 int dk_object_record_filter(dk_slice value, int64_t now_ms, int64_t gc_grace_ms)

@@ -103,12 +103,26 @@ int dk_object_decode(dk_slice in, dk_object *out, char *err, size_t errlen);
  * again. */
 int dk_object_decode_verified(dk_slice in, dk_object *out, char *err, size_t errlen);
 
+/* The version information of an object from a prefix of its verified
+ * encoding (an engine's DK_GET_HEAD lend): the header, the version vector
+ * and every sibling's dot, times, flags and value length, with the checks
+ * of dk_object_decode_verified. A value that does not lie wholly in the
+ * prefix is left out: its ptr is NULL and its len the real length, so the
+ * result serves version checks only, never values or re-encoding. Returns
+ * 0, or non-zero when the prefix does not hold all of that (or anything
+ * is malformed): the caller then reads and decodes the whole object. */
+int dk_object_decode_head(dk_slice in, dk_object *out);
+
 /*
  * Read the fixed header in O(1). Checks the size, magic, version, known
  * flags, the type byte, reserved bytes and that total_len equals in.len;
  * does not check the CRC (decode does). Returns 0 or DK_ECORRUPT.
  */
 int dk_object_peek(dk_slice in, dk_object_header *h);
+
+/* dk_object_peek for a prefix of an encoding: the same checks, except that
+ * total_len may exceed in.len (never fall short of it). */
+int dk_object_peek_head(dk_slice in, dk_object_header *h);
 
 /*
  * Compaction's record filter (dk_host.record_filter builds on it), O(1):

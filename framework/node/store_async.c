@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
+#include "node/supersede.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
 
@@ -104,6 +105,40 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
     return 0;
 }
 
+/* A replica copy that supersedes the stored object (supersede.h) is the
+ * merge: stored as it came, the stored values unread. Whether it does is
+ * judged from the stored object's head (DK_GET_HEAD: its header, version
+ * vector and siblings' fields, which an engine may lend without reading
+ * the values: the LSM from the table entry of a blob value). 1 with the
+ * stored header copied into before (the write hook's `before`, store.h),
+ * or 0 when the head cannot tell: the caller reads the whole object, as
+ * it does for a key not stored. Only from an engine that lends and
+ * checks its bytes (the object's CRC covers all of it). */
+static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, const dk_object *in,
+                                 dk_buf *before)
+{
+    if (!dk_engine_can_lend(&s->engine) || !dk_engine_verifies(&s->engine))
+        return 0;
+    dk_slice v;
+    void *pin = NULL;
+    if (dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT | DK_GET_HEAD, &v, &pin))
+        return 0;
+    dk_object cur;
+    dk_object_init(&cur);
+    int yes = v.len >= DK_OBJECT_HEADER_SIZE && dk_object_decode_head(v, &cur) == 0 &&
+              dk_object_supersedes_head(v, &cur, in_raw, in) == 1;
+    dk_object_free(&cur);
+    dk_buf_reset(before);
+    if (yes && dk_buf_append(before, v.ptr, DK_OBJECT_HEADER_SIZE))
+        yes = 0;
+    dk_engine_release(&s->engine, pin);
+    if (yes) {
+        dk_metrics_add("merges_superseded_total", 1);
+        dk_metrics_add("store_head_merges_total", 1);
+    }
+    return yes;
+}
+
 int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,
                          dk_store_wop **out)
 {
@@ -129,16 +164,25 @@ int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_bu
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before,
-                                          &cur)
-            : -ENOMEM;
+    int blind = op ? store_head_supersedes(s, key, encoded, &in, &op->before) : 0;
+    if (blind)
+        rc = 0;
+    else
+        rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before,
+                                              &cur)
+                : -ENOMEM;
     if (op)
         op->found = rc == 0;
-    if (rc == DK_ENOTFOUND) {
-        /* Absent here: the copy is stored as it came, from where it lies
-         * when the caller hands over the memory it is in. */
-        dk_buf_reset(&op->before);
-        rc = dk__store_check_size(s, encoded.len, 0);
+    if (rc == DK_ENOTFOUND || blind) {
+        /* Absent here, or superseded: the copy is stored as it came, from
+         * where it lies when the caller hands over the memory it is in. */
+        size_t old_len = 0;
+        dk_object_header hb;
+        if (blind && dk_object_peek_head(dk_buf_slice(&op->before), &hb) == 0)
+            old_len = hb.total_len;
+        if (!blind)
+            dk_buf_reset(&op->before);
+        rc = dk__store_check_size(s, encoded.len, old_len);
         if (rc == 0 && hold && hold->data) {
             op->enc = *hold;
             dk_buf_init(hold);

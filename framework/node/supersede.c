@@ -26,8 +26,12 @@ static int supersede_dot_cmp(const dk_sibling *a, const dk_sibling *b)
     return (a->counter > b->counter) - (a->counter < b->counter);
 }
 
+/* Same content; a value a head decode left out (ptr NULL, len > 0) is
+ * never judged the same. */
 static int supersede_same_content(const dk_sibling *a, const dk_sibling *b)
 {
+    if ((a->value.len && !a->value.ptr) || (b->value.len && !b->value.ptr))
+        return 0;
     return a->write_time_ms == b->write_time_ms && a->expiry_ms == b->expiry_ms && a->flags == b->flags &&
            a->value.len == b->value.len &&
            (a->value.len == 0 || memcmp(a->value.ptr, b->value.ptr, a->value.len) == 0);
@@ -57,12 +61,12 @@ static const dk_sibling *supersede_find(const dk_object *o, const dk_sibling *s)
     return NULL;
 }
 
-int dk_object_supersedes(dk_slice cur_raw, const dk_object *cur, dk_slice in_raw, const dk_object *in)
+static int supersede_check(const dk_object_header *hc, const dk_object *cur, const dk_object_header *hi,
+                           const dk_object *in)
 {
-    dk_object_header hc, hi;
-    if (dk_object_peek(cur_raw, &hc) || dk_object_peek(in_raw, &hi) || hc.type != hi.type)
+    if (hc->type != hi->type)
         return 0;
-    if (cur->n_sib && hi.newest_write_ms <= hc.newest_write_ms)
+    if (cur->n_sib && hi->newest_write_ms <= hc->newest_write_ms)
         return 0;
     if (!supersede_vv_covers(&in->vv, &cur->vv))
         return 0;
@@ -78,4 +82,20 @@ int dk_object_supersedes(dk_slice cur_raw, const dk_object *cur, dk_slice in_raw
             return 0;
     }
     return 1;
+}
+
+int dk_object_supersedes(dk_slice cur_raw, const dk_object *cur, dk_slice in_raw, const dk_object *in)
+{
+    dk_object_header hc, hi;
+    if (dk_object_peek(cur_raw, &hc) || dk_object_peek(in_raw, &hi))
+        return 0;
+    return supersede_check(&hc, cur, &hi, in);
+}
+
+int dk_object_supersedes_head(dk_slice cur_head, const dk_object *cur, dk_slice in_raw, const dk_object *in)
+{
+    dk_object_header hc, hi;
+    if (dk_object_peek_head(cur_head, &hc) || dk_object_peek(in_raw, &hi))
+        return 0;
+    return supersede_check(&hc, cur, &hi, in);
 }

@@ -29,4 +29,10 @@
  */
 int dk_object_supersedes(dk_slice cur_raw, const dk_object *cur, dk_slice in_raw, const dk_object *in);
 
+/* The same judged from cur's head only (cur_head a prefix of its encoding,
+ * cur decoded from it by dk_object_decode_head, so values past the prefix
+ * are left out): where the rules need a value of cur that is left out
+ * (a sibling in holds too), the answer is 0, as for any doubt. */
+int dk_object_supersedes_head(dk_slice cur_head, const dk_object *cur, dk_slice in_raw, const dk_object *in);
+
 #endif /* DK_SUPERSEDE_H */

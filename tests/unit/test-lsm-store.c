@@ -22,9 +22,13 @@
 #include "util/errors.h"
 
 #include "env_fault.h"
+#include "base/metrics.h"
+#include "coord/merkle.h"
 #include "node/object.h"
 #include "node/store.h"
 #include "util/vv.h"
+
+#include "tc_resolve.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -222,8 +226,141 @@ static void test_writes_in_flight_rarely_share_a_stripe(void)
     env->ops->destroy(env);
 }
 
+/* What the store's write hook saw last. */
+typedef struct ls_seen {
+    dk_buf before, after;
+    int calls;
+} ls_seen;
+
+static void ls_hook(void *arg, dk_slice key, dk_slice before, dk_slice after)
+{
+    (void)key;
+    ls_seen *w = arg;
+    dk_buf_reset(&w->before);
+    dk_buf_reset(&w->after);
+    CU_ASSERT_EQUAL(dk_buf_append(&w->before, before.ptr, before.len), 0);
+    CU_ASSERT_EQUAL(dk_buf_append(&w->after, after.ptr, after.len), 0);
+    w->calls++;
+}
+
+/* A one-sibling object by node with counter c at time t: value n bytes of
+ * fill, vv {node: c} merged with {n1: 1} when over. */
+static void ls_big(const char *node, uint64_t c, int64_t t, size_t n, char fill, int over, dk_buf *out)
+{
+    dk_actor a = {.incarnation = 1}, n1 = {.node = "n1", .incarnation = 1};
+    snprintf(a.node, sizeof(a.node), "%s", node);
+    dk_object o;
+    dk_object_init(&o);
+    if (over)
+        CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &n1, 1, 1000), 0);
+    CU_ASSERT_EQUAL(dk_vv_set(&o.vv, &a, c, t), 0);
+    uint8_t *v = malloc(n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    memset(v, fill, n);
+    dk_sibling s = {.actor = a, .counter = c, .write_time_ms = t, .value = {v, n}};
+    CU_ASSERT_EQUAL(dk_object_add_sibling(&o, &s), 0);
+    dk_buf_reset(out);
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode(&o, out), 0);
+    dk_object_free(&o);
+    free(v);
+}
+
+/* Merge copy into key through the non-blocking path and wait for it. */
+static int ls_merge(dk_store *st, const char *key, const dk_buf *copy)
+{
+    sem_t done;
+    sem_init(&done, 0, 0);
+    dk_store_wop *op = NULL;
+    int rc = dk_store_merge_start(st, tl_str(key), dk_buf_slice(copy), ls_ready, &done, &op);
+    if (rc == 0) {
+        while (sem_wait(&done) != 0)
+            ;
+        rc = dk_store_write_finish(op, NULL, NULL);
+    }
+    sem_destroy(&done);
+    return rc;
+}
+
+/* A replica copy that supersedes a stored large value (in a blob file
+ * after a flush) is judged from the stored object's head and stored as
+ * it came: the result is the copy, the write hook gets the old object's
+ * header, whose Merkle item is the whole old object's. A concurrent copy
+ * is merged from the whole object (two siblings), and the same copy again
+ * changes nothing. */
+static void test_replica_merge_judged_from_head(void)
+{
+    lsm_env *env = dk__lsm_env_fault(9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    int rc;
+    dk_fake_host_set_option(&sh, "blob_min_size", "4096");
+    lsm_db *db = tl_open(&sh, env, "/db", 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    /* the vclock resolver, as a node loads it, for the concurrent copy */
+    dk_resolvers rs;
+    memset(&rs, 0, sizeof(rs));
+    CU_ASSERT_EQUAL_FATAL(tr_host_open(), 0);
+    CU_ASSERT_EQUAL_FATAL(tr_resolvers_open(&rs, "vclock"), 0);
+    dk_store_conf conf = {
+        .engine = &db->base, .engine_ops = &dk__lsm_engine_ops, .sync = 1, .resolvers = &rs};
+    snprintf(conf.actor.node, sizeof(conf.actor.node), "n2");
+    conf.actor.incarnation = 1;
+    dk_store *st;
+    CU_ASSERT_EQUAL_FATAL(dk_store_open(&conf, &st), 0);
+    ls_seen seen = {DK_BUF_INIT, DK_BUF_INIT, 0};
+    dk_store_set_hook(st, ls_hook, &seen);
+    dk_buf v1 = DK_BUF_INIT, v2 = DK_BUF_INIT, other = DK_BUF_INIT, got = DK_BUF_INIT;
+    ls_big("n1", 1, 1000, 10240, 'a', 0, &v1);
+    ls_big("n2", 1, 2000, 10240, 'b', 1, &v2);    /* written over v1 */
+    ls_big("n3", 1, 3000, 10240, 'c', 0, &other); /* concurrent with both */
+    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &v1), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    /* Reads that may block bring the table's blocks and the value into
+     * the block cache (a value from its second read on), so the loop's
+     * non-blocking reads can answer from memory on this env. */
+    for (int i = 0; i < 2; i++) {
+        dk_buf_reset(&got);
+        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    }
+    dk_buf_reset(&got);
+    uint64_t heads = dk_metrics_get("store_head_merges_total");
+    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &v2), 0);
+    CU_ASSERT_EQUAL(dk_metrics_get("store_head_merges_total"), heads + 1);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT(got.len == v2.len && memcmp(got.data, v2.data, v2.len) == 0);
+    CU_ASSERT_EQUAL(seen.calls, 2);
+    CU_ASSERT(seen.before.len == DK_OBJECT_HEADER_SIZE &&
+              memcmp(seen.before.data, v1.data, seen.before.len) == 0);
+    dk_token t = dk_ring_key_token((const uint8_t *)"k", 1);
+    CU_ASSERT_EQUAL(dk_merkle_item(t, dk_buf_slice(&seen.before)), dk_merkle_item(t, dk_buf_slice(&v1)));
+    CU_ASSERT_NOT_EQUAL(dk_merkle_item(t, dk_buf_slice(&v1)), 0);
+    /* concurrent: merged from the whole object, both values kept */
+    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &other), 0);
+    CU_ASSERT_EQUAL(dk_metrics_get("store_head_merges_total"), heads + 1);
+    dk_object o;
+    dk_object_init(&o);
+    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
+    CU_ASSERT_EQUAL(o.n_sib, 2);
+    CU_ASSERT(seen.before.len == v2.len); /* the whole object */
+    dk_object_free(&o);
+    dk_store_set_hook(st, NULL, NULL);
+    dk_store_close(st);
+    tr_resolvers_close(&rs);
+    tr_host_close();
+    tl_close(db);
+    dk_buf_free(&v1);
+    dk_buf_free(&v2);
+    dk_buf_free(&other);
+    dk_buf_free(&got);
+    dk_buf_free(&seen.before);
+    dk_buf_free(&seen.after);
+    env->ops->destroy(env);
+}
+
 static CU_TestInfo ls_tests[] = {
     {"writes_in_flight_rarely_share_a_stripe", test_writes_in_flight_rarely_share_a_stripe},
+    {"replica_merge_judged_from_head", test_replica_merge_judged_from_head},
     {"replica_merge_durable_before_ready", test_replica_merge_durable_before_ready},
     {"replica_merge_unsynced_is_lost", test_replica_merge_unsynced_is_lost},
     {"replica_merge_held_durable", test_replica_merge_held_durable},

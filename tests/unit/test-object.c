@@ -5,6 +5,7 @@
  * compaction record callbacks (with the host's repair rule), and garbage
  * tokens refused with a message.
  */
+#define _GNU_SOURCE 1 /* memmem */
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <stdio.h>
@@ -680,6 +681,66 @@ static void test_json_unsigned(void)
 /* The decode for bytes an engine verified: the same object, no CRC over
  * the value (a value byte changed after encoding still decodes, to the
  * changed value), every structural check kept (header, lengths). */
+/* Every prefix of an encoding: dk_object_decode_head gives the whole
+ * object's version fields or says it cannot; a value it keeps is the
+ * value, one it leaves out has its length and no bytes. */
+static void test_decode_head(void)
+{
+    dk_object o, whole, h;
+    dk_buf enc = DK_BUF_INIT;
+    dk_object_init(&o);
+    dk_object_init(&whole);
+    dk_object_init(&h);
+    add(&o, "n1", 4, 1000, 0, 0, "a value long enough to be cut in the middle");
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode(&o, &enc), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&enc), &whole, NULL, 0), 0);
+    int decided = 0, cut_values = 0;
+    for (size_t n = 0; n <= enc.len; n++) {
+        dk_object_header ph;
+        CU_ASSERT_EQUAL(dk_object_peek_head((dk_slice){enc.data, n}, &ph) == 0, n >= DK_OBJECT_HEADER_SIZE);
+        if (dk_object_decode_head((dk_slice){enc.data, n}, &h) != 0) {
+            CU_ASSERT_EQUAL(h.n_sib, 0);
+            continue;
+        }
+        decided++;
+        CU_ASSERT_EQUAL_FATAL(h.n_sib, 1);
+        CU_ASSERT(dk_vv_compare(&h.vv, &whole.vv) == DK_VV_EQUAL);
+        const dk_sibling *a = &h.sib[0], *b = &whole.sib[0];
+        CU_ASSERT(dk_actor_cmp(&a->actor, &b->actor) == 0 && a->counter == b->counter &&
+                  a->write_time_ms == b->write_time_ms && a->value.len == b->value.len);
+        if (a->value.ptr) {
+            CU_ASSERT(n == enc.len && memcmp(a->value.ptr, b->value.ptr, b->value.len) == 0);
+        } else {
+            cut_values++;
+        }
+    }
+    /* From the end of the sibling's fields on, every prefix decodes. */
+    CU_ASSERT_EQUAL(decided, (int)whole.sib[0].value.len + 1);
+    CU_ASSERT_EQUAL(cut_values, (int)whole.sib[0].value.len);
+    /* The header's length must not fall short of the bytes. */
+    dk_buf_append(&enc, "x", 1);
+    CU_ASSERT_NOT_EQUAL(dk_object_decode_head(dk_buf_slice(&enc), &h), 0);
+    enc.len--;
+    /* Three siblings: a prefix that cuts the first value does not hold
+     * the others' fields; one that cuts only the last value does. */
+    dk_object_free(&o);
+    dk_object_init(&o);
+    sample(&o);
+    dk_buf_reset(&enc);
+    CU_ASSERT_EQUAL_FATAL(dk_object_encode(&o, &enc), 0);
+    const uint8_t *first = memmem(enc.data, enc.len, "value one", 9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    CU_ASSERT_NOT_EQUAL(dk_object_decode_head((dk_slice){enc.data, (size_t)(first - enc.data) + 3}, &h), 0);
+    CU_ASSERT_EQUAL(dk_object_decode_head((dk_slice){enc.data, enc.len - 1}, &h), 0);
+    CU_ASSERT(h.n_sib == 3 && h.sib[0].value.ptr && !h.sib[2].value.ptr && h.sib[2].value.len == 2);
+    CU_ASSERT_EQUAL(dk_object_decode_head(dk_buf_slice(&enc), &h), 0);
+    CU_ASSERT_EQUAL(h.n_sib, 3);
+    dk_object_free(&o);
+    dk_object_free(&whole);
+    dk_object_free(&h);
+    dk_buf_free(&enc);
+}
+
 static void test_decode_verified(void)
 {
     dk_object o, d;
@@ -708,6 +769,7 @@ static void test_decode_verified(void)
 
 static CU_TestInfo object_tests[] = {
     {"decode of verified bytes: no CRC, every other check", test_decode_verified},
+    {"decode of a head: version fields from every long enough prefix", test_decode_head},
     {"round trip: 0, 1, many siblings, tombstones, expiry", test_roundtrip},
     {"encode refuses invalid objects", test_encode_refuses},
     {"typed objects: version 2, one encoding per type", test_typed},

@@ -9,7 +9,9 @@
  * meeting of two copies it checks that dk_resolve_merge returns, byte for
  * byte, what the resolver's own merge returns, and that a copy judged to
  * supersede the stored one is exactly that merge; both answers of the rule
- * must occur, so the test cannot pass by never deciding. The other tests
+ * must occur, so the test cannot pass by never deciding. The rule judged
+ * from prefixes of the stored copy (dk_object_supersedes_head) may say 0
+ * where the whole says 1, never the other way round. The other tests
  * name the decisions one by one: a write over its context supersedes, two
  * blind writes are concurrent (siblings stay siblings), an older copy and
  * a skewed clock are not blind-applied, a tombstone that dominates
@@ -79,6 +81,31 @@ static int sup(const dk_buf *cur, const dk_buf *in)
     return r;
 }
 
+static int head_yes; /* strict prefixes of cur judged to be superseded */
+
+/* The rule judged from prefixes of cur (what an engine lends for
+ * DK_GET_HEAD): never 1 where the whole object says 0, and from the
+ * whole object the same answer. */
+static void judge_heads(const dk_buf *cur, const dk_buf *in, const dk_object *i, int verdict)
+{
+    for (size_t cut = DK_OBJECT_HEADER_SIZE;; cut += 1 + cur->len / 9) {
+        if (cut > cur->len)
+            cut = cur->len;
+        dk_slice head = {cur->data, cut};
+        dk_object c;
+        dk_object_init(&c);
+        int v =
+            dk_object_decode_head(head, &c) == 0 && dk_object_supersedes_head(head, &c, dk_buf_slice(in), i);
+        CU_ASSERT(v <= verdict);
+        if (cut == cur->len)
+            CU_ASSERT_EQUAL(v, verdict);
+        head_yes += v && cut < cur->len;
+        dk_object_free(&c);
+        if (cut == cur->len)
+            break;
+    }
+}
+
 /* Bring in into *cur as a replica does, and check it against the
  * resolver's own merge. Returns what the rule said. */
 static int meet(const dk_resolvers *rs, dk_buf *cur, const dk_buf *in)
@@ -96,6 +123,7 @@ static int meet(const dk_resolvers *rs, dk_buf *cur, const dk_buf *in)
     dk_object_header h;
     CU_ASSERT_EQUAL_FATAL(dk_object_peek(dk_buf_slice(cur), &h), 0);
     int verdict = dk_object_supersedes(dk_buf_slice(cur), &c, dk_buf_slice(in), &i);
+    judge_heads(cur, in, &i, verdict);
     /* What the resolver says, bypassing every shortcut. */
     dk_buf want = DK_BUF_INIT, got = DK_BUF_INIT;
     const dk_resolver_ref *r = &rs->by_type[h.type];
@@ -140,6 +168,8 @@ static void random_histories(const dk_resolvers *rs, int type)
     }
     CU_ASSERT(yes > 20);
     CU_ASSERT(no > 20);
+    CU_ASSERT(head_yes > 20); /* a prefix alone decided, not only whole objects */
+    head_yes = 0;
 }
 
 static void test_random_vclock(void)

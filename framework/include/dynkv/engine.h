@@ -105,6 +105,7 @@ typedef struct dk_iter_opts {
 
 /* get_lent() flags (ABI 1.4). */
 #define DK_GET_NOWAIT 0x1u /* answer as try_get() does: from memory, or -EAGAIN */
+#define DK_GET_HEAD 0x2u   /* (ABI 1.5) a prefix of the value is enough */
 
 /*
  * Checklist for whoever extends this table: append only, never reorder or
