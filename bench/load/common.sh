@@ -213,6 +213,23 @@ settle() {
 }
 # ctx PID: voluntary + involuntary context switches summed over its threads.
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+# proc_ticks PID...: utime + stime of the processes (all threads), in clock ticks.
+proc_ticks() {
+    t=0
+    for p in "$@"; do
+        t=$((t + $(cpu_ticks "$p")))
+    done
+    echo $t
+}
+
+# proc_ctx PID...: voluntary + involuntary context switches, summed over threads.
+proc_ctx() {
+    t=0
+    for p in "$@"; do
+        t=$((t + $(ctx "$p")))
+    done
+    echo $t
+}
 # threads PID: one line per thread: tid name run-ns voluntary involuntary
 # (run time from schedstat: exact, not ticks). For thread_delta.
 threads() {

@@ -130,21 +130,3 @@ dyno_stop() {
     done
     DYNO_PIDS=''
 }
-
-# proc_ticks PID...: utime + stime of the processes (all threads), in clock ticks.
-proc_ticks() {
-    t=0
-    for p in "$@"; do
-        t=$((t + $(cpu_ticks "$p")))
-    done
-    echo $t
-}
-
-# proc_ctx PID...: voluntary + involuntary context switches, summed over threads.
-proc_ctx() {
-    t=0
-    for p in "$@"; do
-        t=$((t + $(ctx "$p")))
-    done
-    echo $t
-}
