@@ -125,6 +125,7 @@ static const dk_conflict_ops lww_ops = {
     .close = lww_close,
     .update = lww_update,
     .merge = lww_merge,
+    .caps = DK_CONFLICT_CAP_VERSIONS_ONLY, /* update reads no stored value */
 };
 
 static const dk_plugin lww_plugin = {

@@ -65,6 +65,7 @@ static const dk_conflict_ops vclock_ops = {
     .close = vclock_close,
     .update = vclock_update,
     .merge = vclock_merge,
+    .caps = DK_CONFLICT_CAP_VERSIONS_ONLY, /* update reads no stored value */
 };
 
 static const dk_plugin vclock_plugin = {

@@ -204,6 +204,8 @@ static const known_metric known[] = {
      "in flight on the same stripe) and went to a worker."},
     {"store_head_merges_total", "Replica copies stored as they came because the stored object's head "
                                 "(its version fields, read without its values) showed they supersede it."},
+    {"store_head_writes_total", "Client writes built from the stored object's head (its version fields, "
+                                "read without its values: the resolver needs none for them)."},
     {"store_try_read_blocked_total",
      "Non-blocking reads before a write that needed the disk (the write went to "
      "a worker)."},

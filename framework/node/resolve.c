@@ -36,19 +36,31 @@ static int resolve_encode(const dk_resolver_ref *r, int type, dk_object *o, dk_b
     return rc;
 }
 
-int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, const dk_object *stored,
-                      const dk_write *w, dk_buf *out)
+/* Whether o keeps a sibling whose value was not read (a head's). */
+static int resolve_keeps_unread(const dk_object *o)
+{
+    for (uint32_t i = 0; i < o->n_sib; i++)
+        if (o->sib[i].value.len && !o->sib[i].value.ptr)
+            return 1;
+    return 0;
+}
+
+/* dk_resolve_update, or with head dk_resolve_update_head. */
+static int resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, int head,
+                          const dk_object *stored, const dk_write *w, dk_buf *out)
 {
     const dk_resolver_ref *r = resolve_ref(rs, type);
     if (!r)
         return DK_EUNSUPPORTED;
+    if (head && !dk_resolver_versions_only(r))
+        return 1;
     dk_object empty, next;
     dk_object_init(&empty);
     dk_object_init(&next);
     const dk_object *base = stored;
     if (stored_raw.len) {
         dk_object_header h;
-        if (dk_object_peek(stored_raw, &h))
+        if (head ? dk_object_peek_head(stored_raw, &h) : dk_object_peek(stored_raw, &h))
             return DK_ECORRUPT;
         if (h.type != type) {
             /* A deleted plain key may become a CRDT key; a live one (or
@@ -59,10 +71,26 @@ int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, con
         }
     }
     int rc = dk_resolver_update(r, base, w, &next);
-    if (rc == 0)
+    if (rc == 0 && head && resolve_keeps_unread(&next)) {
+        dk_resolver_release(r, &next);
+        rc = 1;
+    } else if (rc == 0) {
         rc = resolve_encode(r, type, &next, out);
+    }
     dk_object_free(&next);
     return rc;
+}
+
+int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, const dk_object *stored,
+                      const dk_write *w, dk_buf *out)
+{
+    return resolve_update(rs, type, stored_raw, 0, stored, w, out);
+}
+
+int dk_resolve_update_head(const dk_resolvers *rs, int type, dk_slice stored_head, const dk_object *stored,
+                           const dk_write *w, dk_buf *out)
+{
+    return resolve_update(rs, type, stored_head, 1, stored, w, out);
 }
 
 int dk_resolve_merge(const dk_resolvers *rs, dk_slice a_raw, const dk_object *a, dk_slice b_raw,

@@ -46,6 +46,16 @@ typedef struct dk_resolvers {
 int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, const dk_object *stored,
                       const dk_write *w, dk_buf *out);
 
+/* dk_resolve_update from the stored object's head only (stored_head a
+ * prefix of its encoding, stored decoded from it by dk_object_decode_head:
+ * values past the prefix left out). Returns 1, out untouched, when the
+ * stored values may matter: the type's resolver does not declare
+ * DK_CONFLICT_CAP_VERSIONS_ONLY, or its result keeps a stored sibling
+ * whose value was left out; the caller then updates the whole object.
+ * Otherwise as dk_resolve_update. */
+int dk_resolve_update_head(const dk_resolvers *rs, int type, dk_slice stored_head, const dk_object *stored,
+                           const dk_write *w, dk_buf *out);
+
 /*
  * Merge two copies of one key (each encoded and decoded from that
  * encoding) into out (replaced): the resolver of their type, or the copy

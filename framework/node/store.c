@@ -292,8 +292,9 @@ static int store_clamp_context(const dk_vv *ctx, const dk_vv *stored, dk_vv *out
 /* The new stored object for client write w over the current one (cur,
  * found or not), encoded into raw: the condition checked, the context
  * chosen, the resolver asked. Pure; the caller holds the key's stripe. */
-int dk__store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
-                   const dk_object *cur, dk_buf *raw)
+/* dk__store_next, or with head dk__store_next_head. */
+static int store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
+                      int head, const dk_object *cur, dk_buf *raw)
 {
     int rc = store_check_cond(w, found, cur, now_ms);
     if (rc)
@@ -331,11 +332,29 @@ int dk__store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int fou
         .value = w->tombstone ? (dk_slice){NULL, 0} : w->value,
     };
     dk_buf_reset(raw);
-    rc = dk_resolve_update(s->conf.resolvers, w->type, found ? cur_raw : (dk_slice){NULL, 0}, cur, &dw, raw);
+    dk_slice stored = found ? cur_raw : (dk_slice){NULL, 0};
+    rc = head ? dk_resolve_update_head(s->conf.resolvers, w->type, stored, cur, &dw, raw)
+              : dk_resolve_update(s->conf.resolvers, w->type, stored, cur, &dw, raw);
     dk_vv_free(&clamped);
+    size_t old_len = found ? cur_raw.len : 0;
+    dk_object_header h;
+    if (head && dk_object_peek_head(cur_raw, &h) == 0)
+        old_len = h.total_len;
     if (rc == 0)
-        rc = dk__store_check_size(s, raw->len, found ? cur_raw.len : 0);
+        rc = dk__store_check_size(s, raw->len, old_len);
     return rc;
+}
+
+int dk__store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
+                   const dk_object *cur, dk_buf *raw)
+{
+    return store_next(s, w, now_ms, found, cur_raw, 0, cur, raw);
+}
+
+int dk__store_next_head(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_slice cur_head,
+                        const dk_object *cur, dk_buf *raw)
+{
+    return store_next(s, w, now_ms, 1, cur_head, 1, cur, raw);
 }
 
 int dk_store_write_local(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_buf *raw, dk_object *obj)

@@ -53,6 +53,82 @@ static void store_wop_written(void *arg, int status)
     op->ready(op->arg);
 }
 
+/* The stored object's head, for a write that needs only its versions:
+ * what the engine lends for DK_GET_HEAD (an engine may lend the first
+ * bytes alone: the LSM, a blob value's from its table entry, without
+ * reading the blob file), decoded by dk_object_decode_head into *cur.
+ * 0 with *head and *pin set (the caller releases the pin), or non-zero:
+ * the caller reads the whole object (absent, would block, the head does
+ * not hold the versions). Only from an engine that lends and checks its
+ * bytes: a head cannot be checked against the object's CRC. */
+static int store_lend_head(dk_store *s, dk_slice key, dk_slice *head, void **pin, dk_object *cur)
+{
+    *pin = NULL;
+    if (!dk_engine_can_lend(&s->engine) || !dk_engine_verifies(&s->engine))
+        return 1;
+    if (dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT | DK_GET_HEAD, head, pin))
+        return 1;
+    if (head->len >= DK_OBJECT_HEADER_SIZE && dk_object_decode_head(*head, cur) == 0)
+        return 0;
+    dk_engine_release(&s->engine, *pin);
+    *pin = NULL;
+    return 1;
+}
+
+/* The write hook's `before` for a write judged from the head: the old
+ * object's header (store.h). */
+static int store_head_before(dk_slice head, dk_buf *before)
+{
+    dk_buf_reset(before);
+    return dk_buf_append(before, head.ptr, DK_OBJECT_HEADER_SIZE);
+}
+
+/* A replica copy that supersedes the stored object (supersede.h) is the
+ * merge: stored as it came, the stored values unread. 1 when the stored
+ * object's head shows it does, the header copied into before; 0 when the
+ * head cannot tell. */
+static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, const dk_object *in,
+                                 dk_buf *before)
+{
+    dk_slice head;
+    void *pin;
+    dk_object cur;
+    dk_object_init(&cur);
+    if (store_lend_head(s, key, &head, &pin, &cur))
+        return 0;
+    int yes = dk_object_supersedes_head(head, &cur, in_raw, in) == 1 && store_head_before(head, before) == 0;
+    dk_object_free(&cur);
+    dk_engine_release(&s->engine, pin);
+    if (yes) {
+        dk_metrics_add("merges_superseded_total", 1);
+        dk_metrics_add("store_head_merges_total", 1);
+    }
+    return yes;
+}
+
+/* A client write from the stored object's head, when the type's resolver
+ * needs no stored value for it (dk__store_next_head): 0 with the new
+ * encoding in op->enc and the old header in op->before, an error of the
+ * write's own (a failed condition, too many siblings: the same as from
+ * the whole object), or 1: the caller reads the whole object. */
+static int store_head_update(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_store_wop *op)
+{
+    dk_slice head;
+    void *pin;
+    dk_object cur;
+    dk_object_init(&cur);
+    if (store_lend_head(s, w->key, &head, &pin, &cur))
+        return 1;
+    int rc = dk__store_next_head(s, w, now_ms, head, &cur, &op->enc);
+    if (rc == 0)
+        rc = store_head_before(head, &op->before);
+    dk_object_free(&cur);
+    dk_engine_release(&s->engine, pin);
+    if (rc == 0)
+        dk_metrics_add("store_head_writes_total", 1);
+    return rc;
+}
+
 int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, void (*ready)(void *arg),
                          void *arg, dk_store_wop **out)
 {
@@ -71,21 +147,25 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
         pthread_mutex_unlock(lock);
         return -ENOMEM;
     }
-    dk_object cur;
-    dk_object_init(&cur);
-    int rc = dk__store_try_read(s, w->key, &op->before, &cur);
-    op->found = rc == 0;
-    if (rc == DK_ENOTFOUND) {
-        dk_object_free(&cur);
+    int rc = store_head_update(s, w, now_ms, op);
+    op->found = rc != 1;
+    if (rc == 1) {
+        dk_object cur;
         dk_object_init(&cur);
-        dk_buf_reset(&op->before);
-        rc = 0;
+        rc = dk__store_try_read(s, w->key, &op->before, &cur);
+        op->found = rc == 0;
+        if (rc == DK_ENOTFOUND) {
+            dk_object_free(&cur);
+            dk_object_init(&cur);
+            dk_buf_reset(&op->before);
+            rc = 0;
+        }
+        if (rc == 0)
+            rc = dk__store_next(s, w, now_ms, op->found, dk_buf_slice(&op->before), &cur, &op->enc);
+        dk_object_free(&cur);
     }
     if (rc == 0)
         rc = dk_buf_append(&op->key, w->key.ptr, w->key.len);
-    if (rc == 0)
-        rc = dk__store_next(s, w, now_ms, op->found, dk_buf_slice(&op->before), &cur, &op->enc);
-    dk_object_free(&cur);
     if (rc == 0) {
         op->s = s;
         op->lock = lock;
@@ -103,40 +183,6 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
     }
     *out = op;
     return 0;
-}
-
-/* A replica copy that supersedes the stored object (supersede.h) is the
- * merge: stored as it came, the stored values unread. Whether it does is
- * judged from the stored object's head (DK_GET_HEAD: its header, version
- * vector and siblings' fields, which an engine may lend without reading
- * the values: the LSM from the table entry of a blob value). 1 with the
- * stored header copied into before (the write hook's `before`, store.h),
- * or 0 when the head cannot tell: the caller reads the whole object, as
- * it does for a key not stored. Only from an engine that lends and
- * checks its bytes (the object's CRC covers all of it). */
-static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, const dk_object *in,
-                                 dk_buf *before)
-{
-    if (!dk_engine_can_lend(&s->engine) || !dk_engine_verifies(&s->engine))
-        return 0;
-    dk_slice v;
-    void *pin = NULL;
-    if (dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT | DK_GET_HEAD, &v, &pin))
-        return 0;
-    dk_object cur;
-    dk_object_init(&cur);
-    int yes = v.len >= DK_OBJECT_HEADER_SIZE && dk_object_decode_head(v, &cur) == 0 &&
-              dk_object_supersedes_head(v, &cur, in_raw, in) == 1;
-    dk_object_free(&cur);
-    dk_buf_reset(before);
-    if (yes && dk_buf_append(before, v.ptr, DK_OBJECT_HEADER_SIZE))
-        yes = 0;
-    dk_engine_release(&s->engine, pin);
-    if (yes) {
-        dk_metrics_add("merges_superseded_total", 1);
-        dk_metrics_add("store_head_merges_total", 1);
-    }
-    return yes;
 }
 
 int dk_store_merge_start(dk_store *s, dk_slice key, dk_slice encoded, void (*ready)(void *arg), void *arg,

@@ -50,6 +50,12 @@ int dk__store_damaged_as_absent(int rc, dk_slice key, dk_buf *raw, dk_object *ob
  * into raw (store.c has the rules); the caller holds the key's stripe. */
 int dk__store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int found, dk_slice cur_raw,
                    const dk_object *cur, dk_buf *raw);
+/* dk__store_next with cur_raw the stored object's head (a prefix of its
+ * encoding) and cur decoded from it (dk_object_decode_head): 1, raw
+ * untouched, when the update needs the stored values
+ * (dk_resolve_update_head); otherwise the same outcome. */
+int dk__store_next_head(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_slice cur_head,
+                        const dk_object *cur, dk_buf *raw);
 /* The stored object without blocking: -EAGAIN when the engine would. */
 int dk__store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 

@@ -222,6 +222,13 @@ static inline int dk_resolver_update(const dk_resolver_ref *r, const dk_object *
     return r->ops->update(r->obj, stored, w, out);
 }
 
+/* Whether update() reads no stored value (DK_CONFLICT_CAP_VERSIONS_ONLY,
+ * ABI 1.5), so that it may be given siblings whose values were not read. */
+static inline int dk_resolver_versions_only(const dk_resolver_ref *r)
+{
+    return DK_HAS(r->ops, caps) && (r->ops->caps & DK_CONFLICT_CAP_VERSIONS_ONLY);
+}
+
 static inline int dk_resolver_merge(const dk_resolver_ref *r, const dk_object *a, const dk_object *b,
                                     dk_object *out)
 {

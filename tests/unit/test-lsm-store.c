@@ -26,6 +26,7 @@
 #include "coord/merkle.h"
 #include "node/object.h"
 #include "node/store.h"
+#include "node/store_int.h"
 #include "util/vv.h"
 
 #include "tc_resolve.h"
@@ -358,9 +359,111 @@ static void test_replica_merge_judged_from_head(void)
     env->ops->destroy(env);
 }
 
+/* Client write w through the non-blocking path at now; waits. */
+static int ls_write(dk_store *st, const dk_store_write *w, int64_t now)
+{
+    sem_t done;
+    sem_init(&done, 0, 0);
+    dk_store_wop *op = NULL;
+    int rc = dk_store_write_start(st, w, now, ls_ready, &done, &op);
+    if (rc == 0) {
+        while (sem_wait(&done) != 0)
+            ;
+        rc = dk_store_write_finish(op, NULL, NULL);
+    }
+    sem_destroy(&done);
+    return rc;
+}
+
+/* A client write over a stored large value (flushed into a blob file) is
+ * built from the stored object's head when the resolver needs no stored
+ * value: a write with the stored version as its context, under vclock,
+ * gives byte for byte what the same write over the whole object gives
+ * (dk__store_next). A blind write keeps the stored value as a sibling:
+ * from a head that left the value out it is built from the whole object,
+ * and either way gives what the whole object gives. */
+static void test_client_write_from_head(void)
+{
+    lsm_env *env = dk__lsm_env_fault(11);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    int rc;
+    dk_fake_host_set_option(&sh, "blob_min_size", "4096");
+    lsm_db *db = tl_open(&sh, env, "/db", 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    dk_resolvers rs;
+    memset(&rs, 0, sizeof(rs));
+    CU_ASSERT_EQUAL_FATAL(tr_host_open(), 0);
+    CU_ASSERT_EQUAL_FATAL(tr_resolvers_open(&rs, "vclock"), 0);
+    dk_store_conf conf = {
+        .engine = &db->base, .engine_ops = &dk__lsm_engine_ops, .sync = 1, .resolvers = &rs};
+    snprintf(conf.actor.node, sizeof(conf.actor.node), "n2");
+    conf.actor.incarnation = 1;
+    dk_store *st;
+    CU_ASSERT_EQUAL_FATAL(dk_store_open(&conf, &st), 0);
+    dk_buf v1 = DK_BUF_INIT, got = DK_BUF_INIT, want = DK_BUF_INIT;
+    ls_big("n1", 1, 1000, 10240, 'a', 0, &v1);
+    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &v1), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    for (int i = 0; i < 2; i++) {
+        dk_buf_reset(&got);
+        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    }
+    dk_object cur;
+    dk_object_init(&cur);
+    CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&v1), &cur, NULL, 0), 0);
+    uint8_t *big = malloc(10240);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    memset(big, 'b', 10240);
+    dk_store_write w = {
+        .key = tl_str("k"), .value = {big, 10240}, .context = &cur.vv, .type = DK_OBJECT_PLAIN};
+    /* what the whole object gives */
+    CU_ASSERT_EQUAL_FATAL(dk__store_next(st, &w, 5000, 1, dk_buf_slice(&v1), &cur, &want), 0);
+    uint64_t heads = dk_metrics_get("store_head_writes_total");
+    CU_ASSERT_EQUAL_FATAL(ls_write(st, &w, 5000), 0);
+    CU_ASSERT_EQUAL(dk_metrics_get("store_head_writes_total"), heads + 1);
+    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    /* blind: the stored value stays, as a sibling, from the whole object */
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    for (int i = 0; i < 2; i++) {
+        dk_buf_reset(&got);
+        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    }
+    w.context = NULL;
+    dk_object_free(&cur);
+    dk_object_init(&cur);
+    CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&got), &cur, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__store_next(st, &w, 6000, 1, dk_buf_slice(&got), &cur, &want), 0);
+    CU_ASSERT_EQUAL_FATAL(ls_write(st, &w, 6000), 0);
+    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    dk_object o;
+    dk_object_init(&o);
+    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
+    CU_ASSERT_EQUAL(o.n_sib, 2);
+    for (uint32_t i = 0; i < o.n_sib; i++)
+        CU_ASSERT(o.sib[i].value.len == 10240 && o.sib[i].value.ptr[0] == 'b');
+    dk_object_free(&o);
+    dk_object_free(&cur);
+    free(big);
+    dk_store_close(st);
+    tr_resolvers_close(&rs);
+    tr_host_close();
+    tl_close(db);
+    dk_buf_free(&v1);
+    dk_buf_free(&got);
+    dk_buf_free(&want);
+    env->ops->destroy(env);
+}
+
 static CU_TestInfo ls_tests[] = {
     {"writes_in_flight_rarely_share_a_stripe", test_writes_in_flight_rarely_share_a_stripe},
     {"replica_merge_judged_from_head", test_replica_merge_judged_from_head},
+    {"client_write_from_head", test_client_write_from_head},
     {"replica_merge_durable_before_ready", test_replica_merge_durable_before_ready},
     {"replica_merge_unsynced_is_lost", test_replica_merge_unsynced_is_lost},
     {"replica_merge_held_durable", test_replica_merge_held_durable},

@@ -43,6 +43,47 @@ static int suite_clean(void)
     return 0;
 }
 
+static int head_update_yes, head_update_whole; /* strict prefixes: built from them, or not */
+
+/* The write judged from prefixes of the stored copy before
+ * (dk_resolve_update_head): where it builds from a prefix, the very bytes
+ * the whole object gave (after, with rc); where it says 1, the caller
+ * would use the whole object; any other answer is the whole object's. */
+static void judge_head_updates(const dk_resolvers *rs, const dk_buf *before, int type, const char *id,
+                               int64_t now, int over, int tombstone, dk_slice value, int rc,
+                               const dk_buf *after)
+{
+    for (size_t cut = DK_OBJECT_HEADER_SIZE;; cut += 1 + before->len / 7) {
+        if (cut > before->len)
+            cut = before->len;
+        dk_slice head = {before->data, cut};
+        dk_object c;
+        dk_object_init(&c);
+        if (dk_object_decode_head(head, &c) == 0) {
+            dk_write w = {.context = over || tombstone ? &c.vv : NULL,
+                          .now_ms = now,
+                          .flags = tombstone ? DK_SIB_TOMBSTONE : 0,
+                          .value = value};
+            CU_ASSERT_FATAL(dk_actor_set(&w.actor, id, 1) == 0);
+            dk_buf out = DK_BUF_INIT;
+            int hr = dk_resolve_update_head(rs, type, head, &c, &w, &out);
+            if (hr == 0) {
+                CU_ASSERT(rc == 0 && out.len == after->len && memcmp(out.data, after->data, out.len) == 0);
+            } else if (hr != 1) {
+                CU_ASSERT_EQUAL(hr, rc);
+            }
+            if (cut < before->len) {
+                head_update_yes += hr == 0;
+                head_update_whole += hr == 1;
+            }
+            dk_buf_free(&out);
+        }
+        dk_object_free(&c);
+        if (cut == before->len)
+            break;
+    }
+}
+
 /* A write through actor node (n1, n2, ...) at time now over *raw
  * (replaced): with the copy's context when ctx, else blind; a counter
  * increment by n for a CRDT, the value "v<n>" (or a tombstone)
@@ -62,7 +103,12 @@ static int write(const dk_resolvers *rs, dk_buf *raw, int type, int node, int64_
         value = dk_buf_slice(&op);
         tombstone = 0;
     }
+    dk_buf before = DK_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(dk_buf_append(&before, raw->data, raw->len), 0);
     int rc = tr_write(rs, raw, type, id, now, over, tombstone, value);
+    if (before.len)
+        judge_head_updates(rs, &before, type, id, now, over, tombstone, value, rc, raw);
+    dk_buf_free(&before);
     dk_buf_free(&op);
     return rc;
 }
@@ -170,6 +216,14 @@ static void random_histories(const dk_resolvers *rs, int type)
     CU_ASSERT(no > 20);
     CU_ASSERT(head_yes > 20); /* a prefix alone decided, not only whole objects */
     head_yes = 0;
+    if (type == DK_OBJECT_PLAIN) { /* vclock and lww build from heads; crdt never */
+        CU_ASSERT(head_update_yes > 20);
+        if (rs == &rs_vclock) /* blind writes keep unread values: the whole object */
+            CU_ASSERT(head_update_whole > 20);
+    } else {
+        CU_ASSERT_EQUAL(head_update_yes, 0);
+    }
+    head_update_yes = head_update_whole = 0;
 }
 
 static void test_random_vclock(void)

@@ -117,6 +117,14 @@ typedef struct dk_resolver {
     const dk_host *host;
 } dk_resolver;
 
+/* dk_conflict_ops.caps (ABI 1.5). update() reads no value of a stored
+ * sibling: it decides by versions, times and flags, and a stored sibling
+ * it keeps goes to out as it is. The host may then hand it stored siblings
+ * whose values it has not read (value.ptr NULL, value.len their real
+ * length: what the object's head tells without reading the values), and
+ * updates the whole object instead when out keeps one of them. */
+#define DK_CONFLICT_CAP_VERSIONS_ONLY 0x1u
+
 /*
  * Checklist for whoever extends this table: append only; bump DK_ABI_MINOR;
  * update the host's required-method check (framework/plugin/plugin_host.c)
@@ -156,6 +164,10 @@ typedef struct dk_conflict_ops {
      * after it has encoded out and before it frees out's arrays; update and
      * merge free their own allocations before returning an error. */
     void (*release)(dk_resolver *r, dk_object *out);
+
+    /* ---- ABI 1.5 ---- */
+    /* DK_CONFLICT_CAP_* flags; 0 (or absent, in an older plugin): none. */
+    uint32_t caps;
 } dk_conflict_ops;
 
 #ifdef __cplusplus
