@@ -6,7 +6,9 @@
  *
  * Beyond "never crash", it checks the properties the decoders promise:
  * whatever decodes re-encodes to the very same bytes (object, with the
- * type its header names, and base64url token), the O(1) header read agrees with the full decode, and the DVV
+ * type its header names, and base64url token), the O(1) header read agrees with the full decode, the head
+ * decode (dk_object_decode_head) gives its version fields and, on any
+ * prefix, never a value past the prefix's end, and the DVV
  * sync of a decoded object with itself is idempotent. A violated property
  * aborts, which libFuzzer reports as a crash with the input saved.
  *
@@ -45,15 +47,39 @@ static void fz_object(const uint8_t *data, size_t size)
     int peek_rc = dk_object_peek(in, &h);
     fz_check((dk_object_record_time(in, &w, &e) == 0) == (peek_rc == 0));
 
+    /* A head decode takes any bytes; from a whole valid object it gives the
+     * whole decode's version fields (checked below). */
+    dk_object hd;
+    dk_object_init(&hd);
+    int head_rc = dk_object_decode_head(in, &hd);
+    if (head_rc)
+        fz_check(hd.n_sib == 0);
+
     dk_object_init(&o);
     int rc = dk_object_decode(in, &o, err, sizeof(err));
     if (rc != 0) {
+        dk_object_free(&hd);
         fz_check(rc == DK_ECORRUPT || rc == -ENOMEM);
         fz_check(o.n_sib == 0);
         dk_object_free(&o);
         return;
     }
     fz_check(peek_rc == 0 && h.n_siblings == o.n_sib && h.total_len == size);
+    fz_check(head_rc == 0 && hd.n_sib == o.n_sib && dk_vv_compare(&hd.vv, &o.vv) == DK_VV_EQUAL);
+    for (uint32_t i = 0; i < o.n_sib; i++)
+        fz_check(hd.sib[i].counter == o.sib[i].counter && hd.sib[i].value.len == o.sib[i].value.len &&
+                 hd.sib[i].value.ptr == o.sib[i].value.ptr);
+    dk_object_free(&hd);
+    /* Every prefix of it: a head decode never claims a value it lacks. */
+    for (size_t cut = 0; cut < size; cut += 1 + size / 16) {
+        dk_object_init(&hd);
+        if (dk_object_decode_head((dk_slice){data, cut}, &hd) == 0) {
+            fz_check(hd.n_sib == o.n_sib);
+            for (uint32_t i = 0; i < hd.n_sib; i++)
+                fz_check(!hd.sib[i].value.ptr || hd.sib[i].value.ptr + hd.sib[i].value.len <= data + cut);
+        }
+        dk_object_free(&hd);
+    }
     fz_check(dk_object_encode_typed(&o, h.type, &again) == 0);
     fz_check(again.len == size && memcmp(again.data, data, size) == 0);
 
