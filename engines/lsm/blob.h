@@ -18,13 +18,26 @@
  * Reference (the table's value of an LSM_TYPE_BLOB entry):
  *   u8 flags | varint file | varint record offset | varint value length
  *   [| varint write_ms | varint max_expiry_ms  when flags & LSM_BLOB_TIMED]
+ *   [| varint head length | head               when flags & LSM_BLOB_HEAD]
  * The reader knows the user key it looked up, so one pread of
  * 12 + key + value bytes reads the record, whose lengths, key and CRC are
  * checked before the value is used. The times are what the host's
  * record_time said at flush (table properties need them; the policy's
  * time windows read them). LSM_BLOB_MORTAL: the value has an expiry, so
  * compaction reads it to ask record_filter once it has passed; every
- * other reference is kept without reading its value. The flush never asks
+ * other reference is kept without reading its value. LSM_BLOB_HEAD: the
+ * reference also holds the value's first min(length, [engine.lsm]
+ * blob_head) bytes, so a read that needs only a prefix (get_lent with
+ * DK_GET_HEAD: a replica's version check before a write reads the
+ * object's header) is answered from the table's block, checked by the
+ * block's CRC, without the blob file: at 10 KiB that read was a pread, a
+ * CRC over the record and a malloc on the node's loop. The head is
+ * written with the value (flush, and garbage collection, which has the
+ * value); a reference copied unchanged by compaction keeps what it holds,
+ * and one written without a head (blob_head = 0, or before heads) is
+ * answered from the blob file as before. The alternative, a second small
+ * record per value at the start of the blob file, would still cost a
+ * pread and a cache entry per head read. The flush never asks
  * record_filter: the node's answer is not monotone in time (its repair
  * rule keeps an expired value until repair covered its write) and each
  * question counts in its tombstone metrics. A value that is all
@@ -60,22 +73,31 @@
 #include "ikey.h"
 
 #define LSM_BLOB_MAGIC "dDKVBLB1"
-#define LSM_BLOB_HEADER 8u   /* the magic */
-#define LSM_BLOB_REC_HDR 12u /* crc, key length, value length */
-#define LSM_BLOB_REF_MAX (1 + 5 * DK_VARINT_MAX)
+#define LSM_BLOB_HEADER 8u                        /* the magic */
+#define LSM_BLOB_REC_HDR 12u                      /* crc, key length, value length */
+#define LSM_BLOB_HEAD_MAX 1024u                   /* [engine.lsm] blob_head's maximum */
+#define LSM_BLOB_REF_BARE (1 + 5 * DK_VARINT_MAX) /* a reference without a head */
+#define LSM_BLOB_REF_MAX (LSM_BLOB_REF_BARE + DK_VARINT_MAX + LSM_BLOB_HEAD_MAX)
 #define LSM_BLOB_TIMED 1u
 #define LSM_BLOB_MORTAL 2u
+#define LSM_BLOB_HEAD 4u
 
 typedef struct lsm_blob_ref {
     unsigned flags;
     uint64_t file, off, len; /* off: the record's offset; len: the value's */
     int64_t write_ms, expiry_ms;
+    dk_slice head; /* LSM_BLOB_HEAD: the value's first bytes (decoded: in the reference's bytes) */
 } lsm_blob_ref;
 
 /* Encode r into buf (LSM_BLOB_REF_MAX bytes); returns the length. */
 size_t dk__lsm_blob_ref_encode(uint8_t *buf, const lsm_blob_ref *r);
-/* 0 or DK_ECORRUPT. */
+/* 0 or DK_ECORRUPT (also a head longer than the value or than
+ * LSM_BLOB_HEAD_MAX). r->head points into v. */
 int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r);
+/* Give r (whose len is set) the head of value: its first min(value's
+ * length, head) bytes (r->head points into value), or none when head is
+ * 0. head is at most LSM_BLOB_HEAD_MAX. */
+void dk__lsm_blob_ref_set_head(lsm_blob_ref *r, dk_slice value, size_t head);
 /* The flags and times of a reference for value (the host's record_time;
  * h may be NULL). */
 void dk__lsm_blob_ref_times(const dk_host *h, dk_slice key, dk_slice value, lsm_blob_ref *r);

@@ -39,6 +39,12 @@ size_t dk__lsm_blob_ref_encode(uint8_t *buf, const lsm_blob_ref *r)
         n += dk_put_varint(buf + n, (uint64_t)r->write_ms);
         n += dk_put_varint(buf + n, (uint64_t)r->expiry_ms);
     }
+    if (r->flags & LSM_BLOB_HEAD) {
+        n += dk_put_varint(buf + n, r->head.len);
+        if (r->head.len)
+            memcpy(buf + n, r->head.ptr, r->head.len);
+        n += r->head.len;
+    }
     return n;
 }
 
@@ -46,7 +52,7 @@ int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r)
 {
     const uint8_t *p = v.ptr, *end = v.ptr + v.len;
     memset(r, 0, sizeof(*r));
-    if (v.len < 4 || (p[0] & ~(LSM_BLOB_TIMED | LSM_BLOB_MORTAL)))
+    if (v.len < 4 || (p[0] & ~(LSM_BLOB_TIMED | LSM_BLOB_MORTAL | LSM_BLOB_HEAD)))
         return DK_ECORRUPT;
     r->flags = p[0];
     p++;
@@ -61,6 +67,14 @@ int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r)
             return DK_ECORRUPT;
         p += k;
     }
+    if (r->flags & LSM_BLOB_HEAD) {
+        uint64_t hl;
+        size_t k = dk_get_varint(p, end, &hl);
+        if (!k || hl > (uint64_t)(end - p - k) || hl > r->len || hl > LSM_BLOB_HEAD_MAX)
+            return DK_ECORRUPT;
+        r->head = (dk_slice){p + k, (size_t)hl};
+        p += k + hl;
+    }
     /* Values are at most 4 GiB (the record's u32); a longer length would
      * wrap the record size a reader computes. */
     if (p != end || r->off < LSM_BLOB_HEADER || r->len > UINT32_MAX)
@@ -68,6 +82,16 @@ int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r)
     r->write_ms = (int64_t)t[0];
     r->expiry_ms = (int64_t)t[1];
     return 0;
+}
+
+void dk__lsm_blob_ref_set_head(lsm_blob_ref *r, dk_slice value, size_t head)
+{
+    r->flags &= ~LSM_BLOB_HEAD;
+    r->head = (dk_slice){NULL, 0};
+    if (!head)
+        return;
+    r->flags |= LSM_BLOB_HEAD;
+    r->head = (dk_slice){value.ptr, value.len < head ? value.len : head};
 }
 
 void dk__lsm_blob_ref_times(const dk_host *h, dk_slice key, dk_slice value, lsm_blob_ref *r)

@@ -283,7 +283,8 @@ static void cp_gc_pick(const lsm_version *v, unsigned pct, int manual, cp_gc *g)
 }
 
 /* Write value to the job's blob file and make *k / *val the output entry
- * naming it (r: the reference's flags and times). */
+ * naming it (r: the reference's flags and times; its head is taken from
+ * value as blob_head says now, whatever the old reference held). */
 static int cp_gc_put(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, dk_slice value, lsm_blob_ref *r)
 {
     int rc;
@@ -303,6 +304,7 @@ static int cp_gc_put(lsm_db *db, cp_gc *g, dk_slice *k, dk_slice *val, dk_slice 
     if ((rc = dk_buf_reserve(&g->key, k->len)))
         return rc;
     *k = lsm_ikey_make(g->key.data, uk, lsm_ikey_seq(*k), LSM_TYPE_BLOB);
+    dk__lsm_blob_ref_set_head(r, value, db->blob_head);
     *val = (dk_slice){g->ref, dk__lsm_blob_ref_encode(g->ref, r)};
     lsm_blob_stats *st = dk__lsm_blobs_stats(db->blobs);
     atomic_fetch_add(&st->gc_bytes, LSM_BLOB_REC_HDR + uk.len + value.len);

@@ -328,6 +328,7 @@ static int fl_blob_add(lsm_db *db, const lsm_blob_wopts *o, lsm_blob_writer **bw
     if ((rc = dk_buf_reserve(kbuf, k.len)))
         return rc;
     *nk = lsm_ikey_make(kbuf->data, uk, lsm_ikey_seq(k), LSM_TYPE_BLOB);
+    dk__lsm_blob_ref_set_head(&r, value, db->blob_head);
     *ref = (dk_slice){rbuf, dk__lsm_blob_ref_encode(rbuf, &r)};
     return 0;
 }

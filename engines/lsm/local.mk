@@ -195,6 +195,13 @@ tests_unit_test_lsm_memo_SOURCES = tests/unit/test-lsm-memo.c tests/unit/test-ls
 tests_unit_test_lsm_memo_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_memo_LDADD = $(DK_LSM_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test-lsm-head
+TESTS += tests/unit/test-lsm-head
+tests_unit_test_lsm_head_SOURCES = tests/unit/test-lsm-head.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+	tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_head_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_head_LDADD = $(DK_LSM_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test-lsm-blobgc
 TESTS += tests/unit/test-lsm-blobgc
 tests_unit_test_lsm_blobgc_SOURCES = tests/unit/test-lsm-blobgc.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \

@@ -246,6 +246,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_gets_total", atomic_load(&db->st_gets));
     sink(arg, "lsm_get_tables_total", atomic_load(&db->st_get_tables));
     sink(arg, "lsm_get_memo_hits_total", atomic_load(&db->st_memo_hits));
+    sink(arg, "lsm_get_heads_total", atomic_load(&db->st_heads));
     sink(arg, "lsm_get_blocks_read_total", atomic_load(&db->st_get_blocks));
     sink(arg, "lsm_get_bytes_read_total", atomic_load(&db->st_get_bytes));
     sink(arg, "lsm_iter_seeks_total", atomic_load(&db->st_iter_ops));

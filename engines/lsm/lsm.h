@@ -66,6 +66,13 @@
  * values a compaction relocates): blob.h, compact.c. */
 #define LSM_DEFAULT_BLOB_MIN "4096"
 #define LSM_DEFAULT_BLOB_GC_CUTOFF "25"
+/* [engine.lsm] blob_head (bytes, at most LSM_BLOB_HEAD_MAX; 0: none): the
+ * first bytes of each blob value its reference also holds (blob.h), so a
+ * DK_GET_HEAD read reads no blob file. 256 covers the node's object header
+ * and version vector with a few siblings (32 + ~30 per actor: typically
+ * 60-250 bytes) and adds ~5 % to a table holding references to 4 KiB
+ * values, where a larger value pays proportionally less. */
+#define LSM_DEFAULT_BLOB_HEAD "256"
 #define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4
 /* [engine.lsm] table_writeback: the flush's and compaction's writeback
@@ -114,6 +121,7 @@ typedef struct lsm_db {
     unsigned bits_per_key;
     uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */
     unsigned blob_gc_cutoff;   /* percent (compact.c) */
+    size_t blob_head;          /* bytes of each blob value its reference holds (blob.h; 0: none) */
     int lookup_memo;           /* [engine.lsm] lookup_memo: point reads memoize table searches (memo.h) */
     lsm_door memo_door;        /* which searches the memo admits (memo.h) */
     lsm_codecs *codecs;        /* every codec the engine reads or writes */
@@ -236,6 +244,7 @@ typedef struct lsm_db {
      * iterator seeks and nexts */
     _Atomic uint64_t st_gets, st_get_tables, st_get_blocks, st_get_bytes;
     _Atomic uint64_t st_memo_hits; /* point reads answered by the memo (no table searched) */
+    _Atomic uint64_t st_heads;     /* DK_GET_HEAD reads answered by a reference's head (no blob read) */
     _Atomic uint64_t st_iter_ops, st_iter_blocks, st_iter_bytes;
 } lsm_db;
 

@@ -4,7 +4,8 @@
  * of the tables that cover a key, and the read-amplification counters.
  * Design of the read path and of damaged blocks in lsm.c's opening
  * comment. A value a table holds as a blob reference (blob.h) is read
- * from its blob file through the block cache.
+ * from its blob file through the block cache; get_lent with DK_GET_HEAD
+ * lends the head the reference holds instead, when it holds one.
  */
 #include "lsm.h"
 
@@ -109,9 +110,10 @@ static int lsm_tables_get(lsm_db *db, lsm_version *v, dk_slice key, uint64_t has
  * (referenced) or in the blob record *own (malloc'd: a blob value the
  * cache did not admit, blob_set.c), whichever is set: the caller releases
  * it (lsm_lent_free). */
-static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value, lsm_memtable **mem,
+static int lsm_read_point(lsm_db *db, dk_slice key, uint32_t flags, dk_slice *value, lsm_memtable **mem,
                           lsm_cblock **h, uint8_t **own)
 {
+    int nowait = (flags & DK_GET_NOWAIT) != 0, head = (flags & DK_GET_HEAD) != 0;
     *own = NULL;
     lsm_read r;
     dk__lsm_read_begin(db, &r);
@@ -126,18 +128,30 @@ static int lsm_read_point(lsm_db *db, dk_slice key, int nowait, dk_slice *value,
     }
     if (rc == DK_ENOTFOUND) {
         in = NULL;
-        if (db->lookup_memo && dk__lsm_memo_get(db->cache, r.v->id, key, hash, &f)) {
+        /* A head read passes the memo by: it keeps references without
+         * their heads (memo.h), so the table's block is where the head is. */
+        if (db->lookup_memo && !head && dk__lsm_memo_get(db->cache, r.v->id, key, hash, &f)) {
             atomic_fetch_add_explicit(&db->st_memo_hits, 1, memory_order_relaxed);
             rc = 0;
         } else {
             rc = lsm_tables_get(db, r.v, key, hash, r.snap, nowait, &f);
             /* Admission: memo.h. */
-            if (rc == 0 && db->lookup_memo && r.settled)
+            if (rc == 0 && db->lookup_memo && r.settled && !head)
                 dk__lsm_memo_put(db->cache, &db->memo_door, r.v->id, key, hash, &f);
         }
     }
     if (rc == 0 && f.type == LSM_TYPE_DELETE)
         rc = DK_ENOTFOUND;
+    lsm_blob_ref br;
+    if (rc == 0 && f.type == LSM_TYPE_BLOB && head && dk__lsm_blob_ref_decode(f.value, &br) == 0 &&
+        (br.flags & LSM_BLOB_HEAD)) {
+        /* The value's first bytes are in the reference, in the table's
+         * block f.h pins: no blob file read. A reference that cannot be
+         * decoded goes on to dk__lsm_blob_fetch, which reports it. */
+        f.value = br.head;
+        f.type = LSM_TYPE_VALUE;
+        atomic_fetch_add_explicit(&db->st_heads, 1, memory_order_relaxed);
+    }
     if (rc == 0 && f.type == LSM_TYPE_BLOB) {
         /* A blob reference: the value through the block cache (a hot
          * key costs no system call), from the page cache only with
@@ -187,7 +201,7 @@ static int lsm_read_sink(lsm_db *db, dk_slice key, int nowait, dk_value_sink sin
     lsm_memtable *mem;
     lsm_cblock *h;
     uint8_t *own;
-    int rc = lsm_read_point(db, key, nowait, &v, &mem, &h, &own);
+    int rc = lsm_read_point(db, key, nowait ? DK_GET_NOWAIT : 0, &v, &mem, &h, &own);
     if (rc == 0) {
         sink(arg, v);
         lsm_lent_free(db, mem, h, own);
@@ -248,13 +262,12 @@ int dk__lsm_try_get(dk_engine *e, dk_slice key, dk_value_sink sink, void *arg)
 int dk__lsm_get_lent(dk_engine *e, dk_slice key, uint32_t flags, dk_slice *value, void **pin)
 {
     lsm_db *db = (lsm_db *)e;
-    int nowait = (flags & DK_GET_NOWAIT) != 0;
     uint64_t r0[2];
     lsm_memtable *mem;
     lsm_cblock *h;
     uint8_t *own;
     dk__lsm_reads_begin(r0);
-    int rc = lsm_read_point(db, key, nowait, value, &mem, &h, &own);
+    int rc = lsm_read_point(db, key, flags, value, &mem, &h, &own);
     if (rc != -EAGAIN) /* as try_get */
         atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
     dk__lsm_reads_end(r0, &db->st_get_blocks, &db->st_get_bytes);

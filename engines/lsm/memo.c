@@ -47,14 +47,22 @@ void dk__lsm_memo_put(lsm_cache *c, lsm_door *door, uint64_t vid, dk_slice key, 
         return;
     if (door && !dk__lsm_door_admit(door, hash ^ (vid * 0x9e3779b97f4a7c15ull)))
         return;
-    size_t n = MEMO_HDR + key.len + MEMO_SEQ + f->value.len;
+    /* The reference without its head (memo.h). */
+    uint8_t bare[LSM_BLOB_REF_BARE];
+    dk_slice ref = f->value;
+    lsm_blob_ref r;
+    if ((ref.ptr[0] & LSM_BLOB_HEAD) && dk__lsm_blob_ref_decode(ref, &r) == 0) {
+        dk__lsm_blob_ref_set_head(&r, ref, 0);
+        ref = (dk_slice){bare, dk__lsm_blob_ref_encode(bare, &r)};
+    }
+    size_t n = MEMO_HDR + key.len + MEMO_SEQ + ref.len;
     uint8_t *e = malloc(n);
     if (!e)
         return;
     dk_put_u32(e, (uint32_t)key.len);
     memcpy(e + MEMO_HDR, key.ptr, key.len);
     dk_put_u64(e + MEMO_HDR + key.len, f->seq);
-    memcpy(e + MEMO_HDR + key.len + MEMO_SEQ, f->value.ptr, f->value.len);
+    memcpy(e + MEMO_HDR + key.len + MEMO_SEQ, ref.ptr, ref.len);
     lsm_cblock *h = dk__lsm_cache_insert(c, LSM_MEMO_NS | vid, hash, e, n); /* owns e */
     if (h)
         dk__lsm_cache_release(c, h);

@@ -26,10 +26,16 @@
  * values of 10 KiB, 32 MiB cache: the pass that inserted every key was
  * ~25 % slower than without the memo).
  *
- * Only blob references are kept (a reference is at most LSM_BLOB_REF_MAX
- * bytes; the value stays in its blob record, cached by blob_set.c, where a
- * search would have led too), and only what a search found without error
- * (a damaged block is searched again, and logged, every time).
+ * Only blob references are kept, without the head of the value a
+ * reference may hold (blob.h: at most LSM_BLOB_REF_BARE bytes; the value
+ * stays in its blob record, cached by blob_set.c, where a search would
+ * have led too), and only what a search found without error (a damaged
+ * block is searched again, and logged, every time). Keeping heads would
+ * make each entry ~5 times larger (256 bytes of head by default beside
+ * ~60 of key, sequence and reference), cache space taken from the blocks,
+ * for reads that need no head; a read that needs only the head
+ * (DK_GET_HEAD) neither asks the memo nor fills it, and finds the head in
+ * the table's block (lsm_read.c).
  *
  * Entry (the cached block's bytes): u32 key length | key | u64 seq |
  * the reference. Cache key: (LSM_MEMO_NS | version id, the key's hash64);

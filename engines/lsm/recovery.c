@@ -245,6 +245,7 @@ typedef struct rc_opts {
     int64_t memtable_jitter;
     uint64_t blob_min_size;
     int64_t blob_gc_age_cutoff;
+    uint64_t blob_head;
     int lookup_memo;
 } rc_opts;
 
@@ -326,6 +327,12 @@ static const dk_option rc_options_spec[] = {
      .min = 0,
      .max = 100,
      .dflt = LSM_DEFAULT_BLOB_GC_CUTOFF},
+    {.key = "blob_head",
+     .type = DK_OPT_SIZE,
+     .offset = offsetof(rc_opts, blob_head),
+     .min = 0,
+     .max = LSM_BLOB_HEAD_MAX,
+     .dflt = LSM_DEFAULT_BLOB_HEAD},
     {.key = "lookup_memo", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, lookup_memo), .dflt = "true"},
 };
 
@@ -352,6 +359,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->mem_jitter = (unsigned)o.memtable_jitter;
     db->blob_min_size = o.blob_min_size;
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
+    db->blob_head = (size_t)o.blob_head;
     db->lookup_memo = o.lookup_memo;
     db->memo_door.reset = LSM_MEMO_DOOR_RESET;
     dk__lsm_mem_limit_seed(db);

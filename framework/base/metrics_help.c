@@ -77,6 +77,9 @@ static const known_metric known[] = {
      "next memtable's fill time (flush_pace.c)."},
     {"engine_lsm_get_blocks_read_total", "Blocks LSM point lookups read from table files (cache misses)."},
     {"engine_lsm_get_bytes_read_total", "Bytes LSM point lookups read from table files."},
+    {"engine_lsm_get_heads_total",
+     "LSM reads of a value's first bytes (DK_GET_HEAD) answered from the blob reference's head, no "
+     "blob file read (blob_head)."},
     {"engine_lsm_get_memo_hits_total",
      "LSM point lookups the lookup memo answered, no table searched (lookup_memo)."},
     {"engine_lsm_get_tables_total", "Tables LSM point lookups consulted (bloom filter checked)."},

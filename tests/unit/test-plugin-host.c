@@ -166,9 +166,9 @@ static void test_bad_descriptors(void)
     ph_refused(DK_PLUGIN_ENGINE, "nulldesc", DK_EBADPLUGIN, "engine-nulldesc.so", "returned NULL");
     ph_refused(DK_PLUGIN_ENGINE, "badmagic", DK_EBADPLUGIN, "engine-badmagic.so", "bad magic 0x12345678");
     ph_refused(DK_PLUGIN_ENGINE, "badmajor", DK_EABI, "engine-badmajor.so",
-               "plugin built for ABI 2.4, host supports up to 1.4");
+               "plugin built for ABI 2.5, host supports up to 1.5");
     ph_refused(DK_PLUGIN_ENGINE, "badminor", DK_EABI, "engine-badminor.so",
-               "plugin built for ABI 1.5, host supports up to 1.4");
+               "plugin built for ABI 1.6, host supports up to 1.5");
     ph_refused(DK_PLUGIN_ENGINE, "wrongkind", DK_EBADPLUGIN, "engine-wrongkind.so",
                "file is a compaction plugin, expected engine");
     ph_refused(DK_PLUGIN_ENGINE, "badname", DK_EBADPLUGIN, "engine-badname.so",

@@ -461,6 +461,71 @@ static void test_optional_methods(void)
     te_close(e);
 }
 
+/* 1 when get_lent(key, flags) lends v, or with DK_GET_HEAD a prefix of
+ * it (-EAGAIN also passes with DK_GET_NOWAIT: nothing lent then). */
+static int te_lends(dk_engine *e, dk_slice k, dk_slice v, uint32_t flags)
+{
+    dk_slice got = {NULL, 0};
+    void *pin = NULL;
+    int rc = te_ops->get_lent(e, k, flags, &got, &pin);
+    if (rc == -EAGAIN && (flags & DK_GET_NOWAIT))
+        return 1;
+    if (rc)
+        return 0;
+    int ok = (flags & DK_GET_HEAD) ? got.len <= v.len : got.len == v.len;
+    ok = ok && (got.len == 0 || memcmp(got.ptr, v.ptr, got.len) == 0);
+    te_ops->release(e, pin);
+    return ok;
+}
+
+/* get_lent (ABI 1.4): the value lent in place is the one get returns;
+ * with DK_GET_HEAD (ABI 1.5) a prefix of it (possibly all of it), in
+ * memory, after a flush and after a reopen; absent keys are DK_ENOTFOUND
+ * with every flag. */
+static void test_lend(void)
+{
+    if (!DK_HAS(te_ops, get_lent) || !DK_HAS(te_ops, release)) {
+        ec_skip("lend: engine %s has no get_lent/release (the node copies values)", te_name);
+        return;
+    }
+    static const size_t lens[] = {0, 10, 300, 5000, 20000};
+    static const uint32_t flags[] = {0, DK_GET_HEAD, DK_GET_NOWAIT, DK_GET_NOWAIT | DK_GET_HEAD};
+    size_t nl = sizeof lens / sizeof lens[0], nf = sizeof flags / sizeof flags[0];
+    char path[PATH_MAX], k[32];
+    uint8_t *v = malloc(20000);
+    EC_NOT_NULL_FATAL(v);
+    for (size_t j = 0; j < 20000; j++)
+        v[j] = (uint8_t)(j * 131 + (j >> 8));
+    dk_engine *e = te_open_fresh(path, sizeof path);
+    for (size_t i = 0; i < nl; i++) {
+        snprintf(k, sizeof k, "lend-%zu", lens[i]);
+        EC_EQ_FATAL(te_put(e, te_str(k), te_s(v, lens[i])), 0);
+    }
+    for (int round = 0; round < 3; round++) {
+        if (round == 1 && DK_HAS(te_ops, flush))
+            EC_EQ(te_ops->flush(e), 0);
+        if (round == 2) {
+            te_close(e);
+            e = te_open_at(path);
+        }
+        int bad = 0;
+        for (size_t i = 0; i < nl; i++) {
+            snprintf(k, sizeof k, "lend-%zu", lens[i]);
+            for (size_t f = 0; f < nf; f++)
+                bad += !te_lends(e, te_str(k), te_s(v, lens[i]), flags[f]);
+        }
+        EC_EQ(bad, 0);
+        for (size_t f = 0; f < nf; f++) {
+            dk_slice got;
+            void *pin = NULL;
+            int rc = te_ops->get_lent(e, te_str("lend-absent"), flags[f], &got, &pin);
+            EC_TRUE(rc == DK_ENOTFOUND || (rc == -EAGAIN && (flags[f] & DK_GET_NOWAIT)));
+        }
+    }
+    te_close(e);
+    free(v);
+}
+
 /* checkpoint (ABI 1.3): the copy opens as an engine of its own, holds
  * every write made before the call, and is independent of the original
  * (writes to either do not show in the other). */
@@ -518,6 +583,7 @@ const te_group te_groups[] = {
     {"reopen", test_reopen},
     {"concurrency", test_concurrency},
     {"optional_methods", test_optional_methods},
+    {"lend", test_lend},
     {"checkpoint", test_checkpoint},
 };
 const size_t te_n_groups = sizeof te_groups / sizeof te_groups[0];

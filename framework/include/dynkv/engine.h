@@ -105,7 +105,13 @@ typedef struct dk_iter_opts {
 
 /* get_lent() flags (ABI 1.4). */
 #define DK_GET_NOWAIT 0x1u /* answer as try_get() does: from memory, or -EAGAIN */
-#define DK_GET_HEAD 0x2u   /* (ABI 1.5) a prefix of the value is enough */
+/* (ABI 1.5) A prefix of the value is enough: the engine may lend only the
+ * value's first bytes (as many as it keeps at hand) instead of the whole
+ * value, e.g. a replica that needs only the version header at the start
+ * of the stored object. An engine that ignores the flag lends the whole
+ * value, which is a valid answer too, so the caller tells from its own
+ * encoding whether it got all of it. Combines with DK_GET_NOWAIT. */
+#define DK_GET_HEAD 0x2u
 
 /*
  * Checklist for whoever extends this table: append only, never reorder or

@@ -42,9 +42,19 @@ extern "C" {
  *   1.3  dk_engine_ops grows the optional checkpoint method (node
  *        snapshots). Older plugins load and run; their nodes refuse
  *        snapshots with a message.
+ *   1.4  dk_engine_ops grows the optional get_lent and release methods
+ *        (a value lent in place instead of copied through a sink) with
+ *        the get_lent flag DK_GET_NOWAIT, and the cap
+ *        DK_ENGINE_CAP_VERIFIED. Older plugins load and run; their
+ *        values are copied through get / try_get.
+ *   1.5  the get_lent flag DK_GET_HEAD (a prefix of the value is
+ *        enough; an engine built against 1.4 ignores the flag and lends
+ *        the whole value, which is a valid answer), and dk_conflict_ops
+ *        grows caps (DK_CONFLICT_CAP_VERSIONS_ONLY: update() reads no
+ *        stored value). Older plugins load and run unchanged.
  */
 #define DK_ABI_MAJOR 1 /* changed or removed anything: bump, plugins rebuild */
-#define DK_ABI_MINOR 4 /* appended anything: bump */
+#define DK_ABI_MINOR 5 /* appended anything: bump */
 
 enum {
     DK_PLUGIN_ENGINE = 1,     /* ops: dk_engine_ops     (engine.h) */
