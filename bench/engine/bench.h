@@ -23,6 +23,7 @@ enum dk_bench_kind {
     DK_BK_DELETERANDOM,
     DK_BK_MIXED,
     DK_BK_TIMESERIES,
+    DK_BK_READHEAD,
     DK_BK__COUNT
 };
 

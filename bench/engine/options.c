@@ -13,8 +13,8 @@
 #include "bench.h"
 
 const char *const dk__bench_names[DK_BK__COUNT] = {
-    "fillseq",          "fillrandom", "overwrite",    "readrandom", "readmissing",
-    "readwhilewriting", "seekrandom", "deleterandom", "mixed",      "timeseries"};
+    "fillseq",    "fillrandom",   "overwrite", "readrandom", "readmissing", "readwhilewriting",
+    "seekrandom", "deleterandom", "mixed",     "timeseries", "readhead"};
 
 const char *const dk__bench_dists[2] = {"uniform", "zipfian"};
 
@@ -28,7 +28,8 @@ static void usage(FILE *f)
                "  --use-existing 0|1    keep what DIR/engine holds (0: start empty)\n"
                "  --benchmarks LIST     comma-separated: fillseq fillrandom overwrite readrandom\n"
                "                        readmissing readwhilewriting seekrandom deleterandom\n"
-               "                        mixed timeseries\n"
+               "                        mixed timeseries readhead (readrandom through get_lent\n"
+               "                        with DK_GET_HEAD: a replica's version-header read)\n"
                "                        (fillseq,fillrandom,overwrite,readrandom,readmissing,seekrandom)\n"
                "  --num N               keys written by fill/overwrite/delete (100000)\n"
                "  --reads N             operations of read benchmarks (default --num)\n"

@@ -26,8 +26,9 @@
  * time windows read them). LSM_BLOB_MORTAL: the value has an expiry, so
  * compaction reads it to ask record_filter once it has passed; every
  * other reference is kept without reading its value. LSM_BLOB_HEAD: the
- * reference also holds the value's first min(length, [engine.lsm]
- * blob_head) bytes, so a read that needs only a prefix (get_lent with
+ * reference also holds the value's first [engine.lsm] blob_head bytes
+ * (of values at least LSM_BLOB_HEAD_RATIO times as long), so a read that
+ * needs only a prefix (get_lent with
  * DK_GET_HEAD: a replica's version check before a write reads the
  * object's header) is answered from the table's block, checked by the
  * block's CRC, without the blob file: at 10 KiB that read was a pread, a
@@ -73,9 +74,16 @@
 #include "ikey.h"
 
 #define LSM_BLOB_MAGIC "dDKVBLB1"
-#define LSM_BLOB_HEADER 8u                        /* the magic */
-#define LSM_BLOB_REC_HDR 12u                      /* crc, key length, value length */
-#define LSM_BLOB_HEAD_MAX 1024u                   /* [engine.lsm] blob_head's maximum */
+#define LSM_BLOB_HEADER 8u      /* the magic */
+#define LSM_BLOB_REC_HDR 12u    /* crc, key length, value length */
+#define LSM_BLOB_HEAD_MAX 1024u /* [engine.lsm] blob_head's maximum */
+/* A head is kept only for values at least this many times its length, so
+ * heads add at most 1/8 of the blob bytes to the tables. With blob_min_size
+ * lowered to 100 and values of 310 bytes, 256-byte heads made the tables
+ * nearly as large as the blob files and the leveled append load of
+ * test-lsm-blobgc kept 643 small blob files where the bound is 242. With
+ * the defaults (4096, 256) every blob value has a head. */
+#define LSM_BLOB_HEAD_RATIO 8u
 #define LSM_BLOB_REF_BARE (1 + 5 * DK_VARINT_MAX) /* a reference without a head */
 #define LSM_BLOB_REF_MAX (LSM_BLOB_REF_BARE + DK_VARINT_MAX + LSM_BLOB_HEAD_MAX)
 #define LSM_BLOB_TIMED 1u
@@ -94,9 +102,9 @@ size_t dk__lsm_blob_ref_encode(uint8_t *buf, const lsm_blob_ref *r);
 /* 0 or DK_ECORRUPT (also a head longer than the value or than
  * LSM_BLOB_HEAD_MAX). r->head points into v. */
 int dk__lsm_blob_ref_decode(dk_slice v, lsm_blob_ref *r);
-/* Give r (whose len is set) the head of value: its first min(value's
- * length, head) bytes (r->head points into value), or none when head is
- * 0. head is at most LSM_BLOB_HEAD_MAX. */
+/* Give r the head of value: its first head bytes (r->head points into
+ * value), or none when head is 0 or value is shorter than
+ * LSM_BLOB_HEAD_RATIO times head. head is at most LSM_BLOB_HEAD_MAX. */
 void dk__lsm_blob_ref_set_head(lsm_blob_ref *r, dk_slice value, size_t head);
 /* The flags and times of a reference for value (the host's record_time;
  * h may be NULL). */

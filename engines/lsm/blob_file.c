@@ -88,7 +88,7 @@ void dk__lsm_blob_ref_set_head(lsm_blob_ref *r, dk_slice value, size_t head)
 {
     r->flags &= ~LSM_BLOB_HEAD;
     r->head = (dk_slice){NULL, 0};
-    if (!head)
+    if (!head || value.len / LSM_BLOB_HEAD_RATIO < head)
         return;
     r->flags |= LSM_BLOB_HEAD;
     r->head = (dk_slice){value.ptr, value.len < head ? value.len : head};

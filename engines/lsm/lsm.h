@@ -69,9 +69,9 @@
 /* [engine.lsm] blob_head (bytes, at most LSM_BLOB_HEAD_MAX; 0: none): the
  * first bytes of each blob value its reference also holds (blob.h), so a
  * DK_GET_HEAD read reads no blob file. 256 covers the node's object header
- * and version vector with a few siblings (32 + ~30 per actor: typically
- * 60-250 bytes) and adds ~5 % to a table holding references to 4 KiB
- * values, where a larger value pays proportionally less. */
+ * and version vector with a few siblings (typically 60-250 bytes) and
+ * adds at most 1/16 of the value bytes to the tables at the smallest
+ * blob value (4 KiB, blob_min_size's default), 1/40 at 10 KiB. */
 #define LSM_DEFAULT_BLOB_HEAD "256"
 #define LSM_L0_SLOWDOWN 12 /* L0 runs at which each write sleeps 1 ms */
 #define LSM_BUILTIN_L0_TRIGGER 4

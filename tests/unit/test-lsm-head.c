@@ -4,13 +4,13 @@
  * ([engine.lsm] blob_head, blob.h): a flushed blob value's head read lends
  * exactly its first blob_head bytes and reads no blob file (neither from
  * the file nor from the cache); memtable values, values in the tables,
- * references without a head (written with blob_head = 0) lend the whole
- * value; the head survives blob collection; tombstones, absent keys and
+ * blob values shorter than LSM_BLOB_HEAD_RATIO heads and references
+ * without a head (written with blob_head = 0) lend the whole value; the head survives blob collection; tombstones, absent keys and
  * damaged blocks answer as a full read does; the lookup memo keeps its
  * entries small and never answers a head read with a reference that has
  * lost its head; and a random workload with reopens that switch heads on
  * and off, checked against a model, only ever lends a prefix of the
- * value that is either all of it or min(length, blob_head) bytes.
+ * value that is either all of it or its first blob_head bytes.
  */
 #include "test-lsm-host.h"
 
@@ -88,9 +88,9 @@ static int th_compact(lsm_db *db)
 
 /* A large value: whole from the memtable; after the flush its head (no
  * blob record read, counted in lsm_get_heads_total) with DK_GET_HEAD and
- * the whole value without; a blob value shorter than blob_head and a
- * value kept in the table lend all of themselves; a deleted and an absent
- * key are DK_ENOTFOUND. */
+ * the whole value without; a blob value too short for a head (from its
+ * blob record) and a value kept in the table lend all of themselves; a
+ * deleted and an absent key are DK_ENOTFOUND. */
 static void test_head_after_flush(void)
 {
     tl_host_reset();
@@ -101,7 +101,7 @@ static void test_head_after_flush(void)
     tl_key(k, 0);
     CU_ASSERT_EQUAL(th_put(db, k, 0, 0, TH_BIG), 0);
     tl_key(k, 1);
-    CU_ASSERT_EQUAL(th_put(db, k, 1, 0, 200), 0); /* a blob value shorter than its head */
+    CU_ASSERT_EQUAL(th_put(db, k, 1, 0, 8 * TH_HEAD - 1), 0); /* a blob value without a head */
     tl_key(k, 2);
     CU_ASSERT_EQUAL(th_put(db, k, 2, 0, 50), 0); /* stays in the table */
     tl_key(k, 3);
@@ -114,10 +114,11 @@ static void test_head_after_flush(void)
     uint64_t reads = th_blob_reads(db);
     CU_ASSERT_TRUE(th_lends(db, 0, 0, TH_BIG, DK_GET_HEAD, TH_HEAD));
     CU_ASSERT_TRUE(th_lends(db, 0, 0, TH_BIG, DK_GET_HEAD | DK_GET_NOWAIT, TH_HEAD));
-    CU_ASSERT_TRUE(th_lends(db, 1, 0, 200, DK_GET_HEAD, 200));
     CU_ASSERT_TRUE(th_lends(db, 2, 0, 50, DK_GET_HEAD, 50));
     CU_ASSERT_EQUAL(th_blob_reads(db), reads);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_heads_total"), 3);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_heads_total"), 2);
+    CU_ASSERT_TRUE(th_lends(db, 1, 0, 8 * TH_HEAD - 1, DK_GET_HEAD, 8 * TH_HEAD - 1));
+    CU_ASSERT_EQUAL(th_blob_reads(db), reads + 1);
     dk_slice v;
     void *pin;
     CU_ASSERT_EQUAL(th_lend(db, k, DK_GET_HEAD, &v, &pin), DK_ENOTFOUND);
@@ -126,8 +127,8 @@ static void test_head_after_flush(void)
     CU_ASSERT_EQUAL(th_lend(db, "absent", DK_GET_HEAD | DK_GET_NOWAIT, &v, &pin), DK_ENOTFOUND);
     /* Without the flag: the whole value, from the blob record. */
     CU_ASSERT_TRUE(th_lends(db, 0, 0, TH_BIG, 0, TH_BIG));
-    CU_ASSERT_EQUAL(th_blob_reads(db), reads + 1);
-    CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_heads_total"), 3);
+    CU_ASSERT_EQUAL(th_blob_reads(db), reads + 2);
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_heads_total"), 2);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     /* Reopened, with a cold cache: a head read without waiting answers
      * from the page cache or says -EAGAIN, and still reads no blob. */
@@ -295,8 +296,9 @@ typedef struct th_model {
 } th_model;
 
 /* Every key of the model read with and without DK_GET_HEAD: a head read
- * lends the value's first min(length, blob_head) bytes or all of it; a
- * full read all of it. The number of bad reads. */
+ * lends all of the value, or its first blob_head bytes when it is long
+ * enough to have a head; a full read all of it. The number of bad
+ * reads. */
 static int th_check(lsm_db *db, const th_model *m)
 {
     int bad = 0;
@@ -316,7 +318,7 @@ static int th_check(lsm_db *db, const th_model *m)
         }
         uint8_t want[TH_MAXV];
         th_val(want, i, m->gen[i], m->len[i]);
-        size_t head = m->len[i] < TH_HEAD ? m->len[i] : TH_HEAD;
+        size_t head = m->len[i] >= LSM_BLOB_HEAD_RATIO * TH_HEAD ? TH_HEAD : m->len[i];
         bad += (v.len != m->len[i] && v.len != head) || memcmp(v.ptr, want, v.len);
         dk__lsm_engine_ops.release(&db->base, pin);
         bad += !th_lends(db, i, m->gen[i], m->len[i], 0, m->len[i]);
@@ -371,8 +373,10 @@ static void test_head_random_model(void)
     tl_done(env, dir);
 }
 
-/* blob_head is bounded by LSM_BLOB_HEAD_MAX; references holding a head
- * longer than their value, or cut short, are damage. */
+/* blob_head is bounded by LSM_BLOB_HEAD_MAX; a head is kept for values
+ * at least LSM_BLOB_HEAD_RATIO times as long; references whose head is
+ * longer than their value or than LSM_BLOB_HEAD_MAX, or cut short, are
+ * damage. */
 static void test_head_bounds(void)
 {
     tl_host_reset();
@@ -386,24 +390,30 @@ static void test_head_bounds(void)
     CU_ASSERT_PTR_NULL(db);
     tl_done(env, dir);
 
-    uint8_t buf[LSM_BLOB_REF_MAX], val[LSM_BLOB_HEAD_MAX];
+    static uint8_t buf[2 * LSM_BLOB_REF_MAX], val[8 * LSM_BLOB_HEAD_MAX];
     th_val(val, 1, 1, sizeof(val));
-    lsm_blob_ref r = {.file = 7, .off = LSM_BLOB_HEADER, .len = 100}, out;
-    dk__lsm_blob_ref_set_head(&r, (dk_slice){val, 100}, LSM_BLOB_HEAD_MAX);
+    lsm_blob_ref r = {.file = 7, .off = LSM_BLOB_HEADER, .len = 8 * TH_HEAD - 1}, out;
+    dk__lsm_blob_ref_set_head(&r, (dk_slice){val, 8 * TH_HEAD - 1}, TH_HEAD);
+    CU_ASSERT_FALSE(r.flags & LSM_BLOB_HEAD);
+    r.len = 8 * LSM_BLOB_HEAD_MAX;
+    dk__lsm_blob_ref_set_head(&r, (dk_slice){val, r.len}, LSM_BLOB_HEAD_MAX);
+    CU_ASSERT_TRUE((r.flags & LSM_BLOB_HEAD) && r.head.len == LSM_BLOB_HEAD_MAX);
     dk_slice ref = {buf, dk__lsm_blob_ref_encode(buf, &r)};
+    CU_ASSERT_TRUE(ref.len <= LSM_BLOB_REF_MAX);
     CU_ASSERT_EQUAL(dk__lsm_blob_ref_decode(ref, &out), 0);
-    CU_ASSERT_TRUE(out.head.len == 100 && memcmp(out.head.ptr, val, 100) == 0);
+    CU_ASSERT_TRUE(out.head.len == LSM_BLOB_HEAD_MAX && memcmp(out.head.ptr, val, LSM_BLOB_HEAD_MAX) == 0);
     ref.len--;
     CU_ASSERT_EQUAL(dk__lsm_blob_ref_decode(ref, &out), DK_ECORRUPT);
+    r.head.len = LSM_BLOB_HEAD_MAX + 1; /* longer than any blob_head */
+    ref.len = dk__lsm_blob_ref_encode(buf, &r);
+    CU_ASSERT_EQUAL(dk__lsm_blob_ref_decode(ref, &out), DK_ECORRUPT);
+    r.len = 100;
     r.head.len = 101; /* longer than the value */
     ref.len = dk__lsm_blob_ref_encode(buf, &r);
     CU_ASSERT_EQUAL(dk__lsm_blob_ref_decode(ref, &out), DK_ECORRUPT);
-    r.len = 5000;
-    dk__lsm_blob_ref_set_head(&r, (dk_slice){val, LSM_BLOB_HEAD_MAX}, LSM_BLOB_HEAD_MAX);
+    r.head.len = 100;
     ref.len = dk__lsm_blob_ref_encode(buf, &r);
-    CU_ASSERT_TRUE(ref.len <= LSM_BLOB_REF_MAX);
     CU_ASSERT_EQUAL(dk__lsm_blob_ref_decode(ref, &out), 0);
-    CU_ASSERT_EQUAL(out.head.len, LSM_BLOB_HEAD_MAX);
 }
 
 static CU_TestInfo th_tests[] = {
