@@ -114,6 +114,11 @@ static int lsm_read_point(lsm_db *db, dk_slice key, uint32_t flags, dk_slice *va
                           lsm_cblock **h, uint8_t **own)
 {
     int nowait = (flags & DK_GET_NOWAIT) != 0, head = (flags & DK_GET_HEAD) != 0;
+    /* A head read passes the memo by, which keeps references without
+     * their heads (memo.h): the head is in the table's block. Not when
+     * this engine writes no heads: then the memo's answer (the whole
+     * value, also a valid one) costs a hash lookup instead of a search. */
+    int memo = db->lookup_memo && !(head && db->blob_head);
     *own = NULL;
     lsm_read r;
     dk__lsm_read_begin(db, &r);
@@ -128,15 +133,13 @@ static int lsm_read_point(lsm_db *db, dk_slice key, uint32_t flags, dk_slice *va
     }
     if (rc == DK_ENOTFOUND) {
         in = NULL;
-        /* A head read passes the memo by: it keeps references without
-         * their heads (memo.h), so the table's block is where the head is. */
-        if (db->lookup_memo && !head && dk__lsm_memo_get(db->cache, r.v->id, key, hash, &f)) {
+        if (memo && dk__lsm_memo_get(db->cache, r.v->id, key, hash, &f)) {
             atomic_fetch_add_explicit(&db->st_memo_hits, 1, memory_order_relaxed);
             rc = 0;
         } else {
             rc = lsm_tables_get(db, r.v, key, hash, r.snap, nowait, &f);
             /* Admission: memo.h. */
-            if (rc == 0 && db->lookup_memo && r.settled && !head)
+            if (rc == 0 && memo && r.settled)
                 dk__lsm_memo_put(db->cache, &db->memo_door, r.v->id, key, hash, &f);
         }
     }

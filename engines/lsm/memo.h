@@ -35,7 +35,7 @@
  * ~60 of key, sequence and reference), cache space taken from the blocks,
  * for reads that need no head; a read that needs only the head
  * (DK_GET_HEAD) neither asks the memo nor fills it, and finds the head in
- * the table's block (lsm_read.c).
+ * the table's block (lsm_read.c), unless blob_head is 0.
  *
  * Entry (the cached block's bytes): u32 key length | key | u64 seq |
  * the reference. Cache key: (LSM_MEMO_NS | version id, the key's hash64);

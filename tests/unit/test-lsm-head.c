@@ -8,7 +8,7 @@
  * without a head (written with blob_head = 0) lend the whole value; the head survives blob collection; tombstones, absent keys and
  * damaged blocks answer as a full read does; the lookup memo keeps its
  * entries small and never answers a head read with a reference that has
- * lost its head; and a random workload with reopens that switch heads on
+ * lost its head (unless blob_head is 0: then the whole value is fine); and a random workload with reopens that switch heads on
  * and off, checked against a model, only ever lends a prefix of the
  * value that is either all of it or its first blob_head bytes.
  */
@@ -250,6 +250,13 @@ static void test_head_and_memo(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_heads_total"), 3);
     CU_ASSERT_TRUE(th_lends(db, 0, 0, TH_BIG, 0, TH_BIG));
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_memo_hits_total"), 2);
+    CU_ASSERT_EQUAL(tl_close(db), 0);
+    /* An engine that writes no heads answers head reads from the memo
+     * too: the whole value, a valid answer. */
+    db = th_open(dir, &env, "1024", "0");
+    for (int n = 0; n < 3; n++)
+        CU_ASSERT_TRUE(th_lends(db, 0, 0, TH_BIG, DK_GET_HEAD, n < 2 ? TH_HEAD : TH_BIG));
+    CU_ASSERT_EQUAL(tl_stat(db, "lsm_get_memo_hits_total"), 1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }
