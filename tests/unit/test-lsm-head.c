@@ -43,6 +43,16 @@ static int th_put(lsm_db *db, const char *k, int i, int gen, size_t len)
     return dk__lsm_engine_ops.write(&db->base, &b, 0);
 }
 
+/* Keys 0..n-1 with their generation-gen values of len bytes. */
+static void th_fill(lsm_db *db, int n, int gen, size_t len)
+{
+    char k[32];
+    for (int i = 0; i < n; i++) {
+        tl_key(k, i);
+        CU_ASSERT_EQUAL(th_put(db, k, i, gen, len), 0);
+    }
+}
+
 /* The engine in dir (fresh when *env is NULL) with blob_min_size min,
  * blob_head head and the blob GC's cutoff at 100 %. */
 static lsm_db *th_open(char *dir, lsm_env **env, const char *min, const char *head)
@@ -152,18 +162,12 @@ static void test_head_after_flush(void)
 static void test_head_after_gc(void)
 {
     tl_host_reset();
-    char dir[64], k[32];
+    char dir[64];
     lsm_env *env = NULL;
     lsm_db *db = th_open(dir, &env, "1024", "256");
-    for (int i = 0; i < 40; i++) {
-        tl_key(k, i);
-        CU_ASSERT_EQUAL(th_put(db, k, i, 0, TH_BIG), 0);
-    }
+    th_fill(db, 40, 0, TH_BIG);
     CU_ASSERT_EQUAL(tl_flush(db), 0);
-    for (int i = 0; i < 30; i++) {
-        tl_key(k, i);
-        CU_ASSERT_EQUAL(th_put(db, k, i, 1, TH_BIG + 1), 0);
-    }
+    th_fill(db, 30, 1, TH_BIG + 1);
     CU_ASSERT_EQUAL(tl_flush(db), 0);
     tl_settle(db);
     CU_ASSERT_EQUAL(th_compact(db), 0);
@@ -190,10 +194,7 @@ static void test_head_old_references(void)
     lsm_env *env = NULL;
     lsm_db *db = th_open(dir, &env, "1024", "0");
     CU_ASSERT_EQUAL(db->blob_head, 0);
-    for (int i = 0; i < 10; i++) {
-        tl_key(k, i);
-        CU_ASSERT_EQUAL(th_put(db, k, i, 0, TH_BIG), 0);
-    }
+    th_fill(db, 10, 0, TH_BIG);
     CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_TRUE(th_lends(db, 3, 0, TH_BIG, DK_GET_HEAD, TH_BIG));
     CU_ASSERT_EQUAL(tl_close(db), 0);
