@@ -61,6 +61,7 @@ phase() {
 # round BUILDDIR NAME R: a fresh cluster of that build, filled, measured, removed.
 round() {
     build_all "$1"
+    BUILD=$1 # cluster_up runs this build's dynkvd
     cluster_up --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true \
         --set conflict.resolver=lww
     PIDS=$(cat "$CL"/n*/pid)
@@ -78,8 +79,9 @@ round() {
 
 echo "# build phase round cpu_us/PUT switches/PUT blob_reads/PUT head_merges/PUT p99_ms (3 nodes summed; $RATE PUT/s, $CPU_SECS s)"
 : >"$TMP/lines"
+A_BUILD=$BUILD
 for r in $(seq 1 "$ROUNDS"); do
-    round "$BUILD" A "$r"
+    round "$A_BUILD" A "$r"
     [ -z "${ALT:-}" ] || round "$(cd "$ALT" && pwd)" B "$r"
     tail -n "$([ -z "${ALT:-}" ] && echo 2 || echo 4)" "$TMP/lines"
 done
@@ -91,4 +93,4 @@ for b in A B; do
         echo "RESULT build=$b phase=$p cpu_us=$(median $v) switches=$(median $(awk -v b=$b -v p=$p '$1 == b && $2 == p { print $5 }' "$TMP/lines")) blob_reads=$(median $(awk -v b=$b -v p=$p '$1 == b && $2 == p { print $6 }' "$TMP/lines")) head_merges=$(median $(awk -v b=$b -v p=$p '$1 == b && $2 == p { print $7 }' "$TMP/lines")) rounds=$ROUNDS"
     done
 done
-echo "A=$BUILD B=${ALT:-none} load at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "A=$A_BUILD B=${ALT:-none} load at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
