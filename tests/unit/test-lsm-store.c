@@ -77,6 +77,19 @@ static void ls_ready(void *arg)
     sem_post(arg);
 }
 
+/* A non-blocking write started with rc (op, ready posting done): wait for
+ * it and finish it; its outcome. */
+static int ls_finish(int rc, dk_store_wop *op, sem_t *done)
+{
+    if (rc == 0) {
+        while (sem_wait(done) != 0)
+            ;
+        rc = dk_store_write_finish(op, NULL, NULL);
+    }
+    sem_destroy(done);
+    return rc;
+}
+
 /* Merge key=copy through the non-blocking path with the store's sync set
  * to `sync`, crash right after ready, reboot; 1 when the copy survived
  * byte for byte, 0 when the key is gone. */
@@ -273,13 +286,57 @@ static int ls_merge(dk_store *st, const char *key, const dk_buf *copy)
     sem_init(&done, 0, 0);
     dk_store_wop *op = NULL;
     int rc = dk_store_merge_start(st, tl_str(key), dk_buf_slice(copy), ls_ready, &done, &op);
-    if (rc == 0) {
-        while (sem_wait(&done) != 0)
-            ;
-        rc = dk_store_write_finish(op, NULL, NULL);
+    return ls_finish(rc, op, &done);
+}
+
+/* The engine (blob files for values of 4 KiB and more) on a fault env
+ * that does not fail, the vclock resolver as a node loads it, and a store
+ * over both, as node n2. */
+typedef struct ls_head_env {
+    lsm_env *env;
+    lsm_db *db;
+    dk_resolvers rs;
+    dk_store *st;
+} ls_head_env;
+
+static void ls_head_open(ls_head_env *h, unsigned seed)
+{
+    memset(h, 0, sizeof(*h));
+    h->env = dk__lsm_env_fault(seed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h->env);
+    int rc;
+    dk_fake_host_set_option(&sh, "blob_min_size", "4096");
+    h->db = tl_open(&sh, h->env, "/db", 0, "none", &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL_FATAL(tr_host_open(), 0);
+    CU_ASSERT_EQUAL_FATAL(tr_resolvers_open(&h->rs, "vclock"), 0);
+    dk_store_conf conf = {
+        .engine = &h->db->base, .engine_ops = &dk__lsm_engine_ops, .sync = 1, .resolvers = &h->rs};
+    snprintf(conf.actor.node, sizeof(conf.actor.node), "n2");
+    conf.actor.incarnation = 1;
+    CU_ASSERT_EQUAL_FATAL(dk_store_open(&conf, &h->st), 0);
+}
+
+static void ls_head_close(ls_head_env *h)
+{
+    dk_store_close(h->st);
+    tr_resolvers_close(&h->rs);
+    tr_host_close();
+    tl_close(h->db);
+    h->env->ops->destroy(h->env);
+}
+
+/* Flush, then read key twice with reads that may block: the table's
+ * blocks and the value enter the block cache (a value from its second
+ * read on), so the loop's non-blocking reads answer from memory on the
+ * fault env. The value read is left in *got. */
+static void ls_flush_warm(lsm_db *db, const char *key, dk_buf *got)
+{
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
+    for (int i = 0; i < 2; i++) {
+        dk_buf_reset(got);
+        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str(key), tl_sink, got), 0);
     }
-    sem_destroy(&done);
-    return rc;
 }
 
 /* A replica copy that supersedes a stored large value (in a blob file
@@ -290,43 +347,21 @@ static int ls_merge(dk_store *st, const char *key, const dk_buf *copy)
  * changes nothing. */
 static void test_replica_merge_judged_from_head(void)
 {
-    lsm_env *env = dk__lsm_env_fault(9);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
-    int rc;
-    dk_fake_host_set_option(&sh, "blob_min_size", "4096");
-    lsm_db *db = tl_open(&sh, env, "/db", 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    /* the vclock resolver, as a node loads it, for the concurrent copy */
-    dk_resolvers rs;
-    memset(&rs, 0, sizeof(rs));
-    CU_ASSERT_EQUAL_FATAL(tr_host_open(), 0);
-    CU_ASSERT_EQUAL_FATAL(tr_resolvers_open(&rs, "vclock"), 0);
-    dk_store_conf conf = {
-        .engine = &db->base, .engine_ops = &dk__lsm_engine_ops, .sync = 1, .resolvers = &rs};
-    snprintf(conf.actor.node, sizeof(conf.actor.node), "n2");
-    conf.actor.incarnation = 1;
-    dk_store *st;
-    CU_ASSERT_EQUAL_FATAL(dk_store_open(&conf, &st), 0);
+    ls_head_env h;
+    ls_head_open(&h, 9);
     ls_seen seen = {DK_BUF_INIT, DK_BUF_INIT, 0};
-    dk_store_set_hook(st, ls_hook, &seen);
+    dk_store_set_hook(h.st, ls_hook, &seen);
     dk_buf v1 = DK_BUF_INIT, v2 = DK_BUF_INIT, other = DK_BUF_INIT, got = DK_BUF_INIT;
     ls_big("n1", 1, 1000, 10240, 'a', 0, &v1);
     ls_big("n2", 1, 2000, 10240, 'b', 1, &v2);    /* written over v1 */
     ls_big("n3", 1, 3000, 10240, 'c', 0, &other); /* concurrent with both */
-    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &v1), 0);
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    /* Reads that may block bring the table's blocks and the value into
-     * the block cache (a value from its second read on), so the loop's
-     * non-blocking reads can answer from memory on this env. */
-    for (int i = 0; i < 2; i++) {
-        dk_buf_reset(&got);
-        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
-    }
-    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &v1), 0);
+    ls_flush_warm(h.db, "k", &got);
     uint64_t heads = dk_metrics_get("store_head_merges_total");
-    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &v2), 0);
+    CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &v2), 0);
     CU_ASSERT_EQUAL(dk_metrics_get("store_head_merges_total"), heads + 1);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
     CU_ASSERT(got.len == v2.len && memcmp(got.data, v2.data, v2.len) == 0);
     CU_ASSERT_EQUAL(seen.calls, 2);
     CU_ASSERT(seen.before.len == DK_OBJECT_HEADER_SIZE &&
@@ -335,28 +370,24 @@ static void test_replica_merge_judged_from_head(void)
     CU_ASSERT_EQUAL(dk_merkle_item(t, dk_buf_slice(&seen.before)), dk_merkle_item(t, dk_buf_slice(&v1)));
     CU_ASSERT_NOT_EQUAL(dk_merkle_item(t, dk_buf_slice(&v1)), 0);
     /* concurrent: merged from the whole object, both values kept */
-    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &other), 0);
+    CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &other), 0);
     CU_ASSERT_EQUAL(dk_metrics_get("store_head_merges_total"), heads + 1);
     dk_object o;
     dk_object_init(&o);
     dk_buf_reset(&got);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
     CU_ASSERT_EQUAL(o.n_sib, 2);
     CU_ASSERT(seen.before.len == v2.len); /* the whole object */
     dk_object_free(&o);
-    dk_store_set_hook(st, NULL, NULL);
-    dk_store_close(st);
-    tr_resolvers_close(&rs);
-    tr_host_close();
-    tl_close(db);
+    dk_store_set_hook(h.st, NULL, NULL);
+    ls_head_close(&h);
     dk_buf_free(&v1);
     dk_buf_free(&v2);
     dk_buf_free(&other);
     dk_buf_free(&got);
     dk_buf_free(&seen.before);
     dk_buf_free(&seen.after);
-    env->ops->destroy(env);
 }
 
 /* Client write w through the non-blocking path at now; waits. */
@@ -366,13 +397,7 @@ static int ls_write(dk_store *st, const dk_store_write *w, int64_t now)
     sem_init(&done, 0, 0);
     dk_store_wop *op = NULL;
     int rc = dk_store_write_start(st, w, now, ls_ready, &done, &op);
-    if (rc == 0) {
-        while (sem_wait(&done) != 0)
-            ;
-        rc = dk_store_write_finish(op, NULL, NULL);
-    }
-    sem_destroy(&done);
-    return rc;
+    return ls_finish(rc, op, &done);
 }
 
 /* A client write over a stored large value (flushed into a blob file) is
@@ -380,34 +405,16 @@ static int ls_write(dk_store *st, const dk_store_write *w, int64_t now)
  * value: a write with the stored version as its context, under vclock,
  * gives byte for byte what the same write over the whole object gives
  * (dk__store_next). A blind write keeps the stored value as a sibling:
- * from a head that left the value out it is built from the whole object,
- * and either way gives what the whole object gives. */
+ * the head (blob_head bytes of it, from the table) leaves the value out,
+ * so the write is built from the whole object, with the same result. */
 static void test_client_write_from_head(void)
 {
-    lsm_env *env = dk__lsm_env_fault(11);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
-    int rc;
-    dk_fake_host_set_option(&sh, "blob_min_size", "4096");
-    lsm_db *db = tl_open(&sh, env, "/db", 0, "none", &rc);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    dk_resolvers rs;
-    memset(&rs, 0, sizeof(rs));
-    CU_ASSERT_EQUAL_FATAL(tr_host_open(), 0);
-    CU_ASSERT_EQUAL_FATAL(tr_resolvers_open(&rs, "vclock"), 0);
-    dk_store_conf conf = {
-        .engine = &db->base, .engine_ops = &dk__lsm_engine_ops, .sync = 1, .resolvers = &rs};
-    snprintf(conf.actor.node, sizeof(conf.actor.node), "n2");
-    conf.actor.incarnation = 1;
-    dk_store *st;
-    CU_ASSERT_EQUAL_FATAL(dk_store_open(&conf, &st), 0);
+    ls_head_env h;
+    ls_head_open(&h, 11);
     dk_buf v1 = DK_BUF_INIT, got = DK_BUF_INIT, want = DK_BUF_INIT;
     ls_big("n1", 1, 1000, 10240, 'a', 0, &v1);
-    CU_ASSERT_EQUAL_FATAL(ls_merge(st, "k", &v1), 0);
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    for (int i = 0; i < 2; i++) {
-        dk_buf_reset(&got);
-        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
-    }
+    CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &v1), 0);
+    ls_flush_warm(h.db, "k", &got);
     dk_object cur;
     dk_object_init(&cur);
     CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&v1), &cur, NULL, 0), 0);
@@ -417,32 +424,27 @@ static void test_client_write_from_head(void)
     dk_store_write w = {
         .key = tl_str("k"), .value = {big, 10240}, .context = &cur.vv, .type = DK_OBJECT_PLAIN};
     /* what the whole object gives */
-    CU_ASSERT_EQUAL_FATAL(dk__store_next(st, &w, 5000, 1, dk_buf_slice(&v1), &cur, &want), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__store_next(h.st, &w, 5000, 1, dk_buf_slice(&v1), &cur, &want), 0);
     uint64_t heads = dk_metrics_get("store_head_writes_total");
-    CU_ASSERT_EQUAL_FATAL(ls_write(st, &w, 5000), 0);
+    CU_ASSERT_EQUAL_FATAL(ls_write(h.st, &w, 5000), 0);
     CU_ASSERT_EQUAL(dk_metrics_get("store_head_writes_total"), heads + 1);
     dk_buf_reset(&got);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
     CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
-    /* blind: the stored value stays, as a sibling, from the whole object */
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.flush(&db->base), 0);
-    for (int i = 0; i < 2; i++) {
-        dk_buf_reset(&got);
-        CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
-    }
+    /* blind: the stored value stays, as a sibling */
+    ls_flush_warm(h.db, "k", &got);
     w.context = NULL;
     dk_object_free(&cur);
     dk_object_init(&cur);
     CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&got), &cur, NULL, 0), 0);
-    CU_ASSERT_EQUAL_FATAL(dk__store_next(st, &w, 6000, 1, dk_buf_slice(&got), &cur, &want), 0);
-    CU_ASSERT_EQUAL_FATAL(ls_write(st, &w, 6000), 0);
+    CU_ASSERT_EQUAL_FATAL(dk__store_next(h.st, &w, 6000, 1, dk_buf_slice(&got), &cur, &want), 0);
+    CU_ASSERT_EQUAL_FATAL(ls_write(h.st, &w, 6000), 0);
+    CU_ASSERT_EQUAL(dk_metrics_get("store_head_writes_total"), heads + 1); /* the head left the value out */
     dk_buf_reset(&got);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
     CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
     dk_object o;
     dk_object_init(&o);
-    dk_buf_reset(&got);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str("k"), tl_sink, &got), 0);
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
     CU_ASSERT_EQUAL(o.n_sib, 2);
     for (uint32_t i = 0; i < o.n_sib; i++)
@@ -450,14 +452,10 @@ static void test_client_write_from_head(void)
     dk_object_free(&o);
     dk_object_free(&cur);
     free(big);
-    dk_store_close(st);
-    tr_resolvers_close(&rs);
-    tr_host_close();
-    tl_close(db);
+    ls_head_close(&h);
     dk_buf_free(&v1);
     dk_buf_free(&got);
     dk_buf_free(&want);
-    env->ops->destroy(env);
 }
 
 static CU_TestInfo ls_tests[] = {
