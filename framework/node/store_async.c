@@ -57,17 +57,19 @@ static void store_wop_written(void *arg, int status)
  * what the engine lends for DK_GET_HEAD (an engine may lend the first
  * bytes alone: the LSM, a blob value's from its table entry, without
  * reading the blob file), decoded by dk_object_decode_head into *cur.
- * 0 with *head and *pin set (the caller releases the pin), or non-zero:
- * the caller reads the whole object (absent, would block, the head does
- * not hold the versions). Only from an engine that lends and checks its
- * bytes: a head cannot be checked against the object's CRC. */
+ * 0 with *head and *pin set (the caller releases the pin), DK_ENOTFOUND
+ * (nothing stored: no second read needed), or 1: the caller reads the
+ * whole object (the read would block, the head does not hold the
+ * versions). Only from an engine that lends and checks its bytes: a head
+ * cannot be checked against the object's CRC. */
 static int store_lend_head(dk_store *s, dk_slice key, dk_slice *head, void **pin, dk_object *cur)
 {
     *pin = NULL;
     if (!dk_engine_can_lend(&s->engine) || !dk_engine_verifies(&s->engine))
         return 1;
-    if (dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT | DK_GET_HEAD, head, pin))
-        return 1;
+    int rc = dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT | DK_GET_HEAD, head, pin);
+    if (rc)
+        return rc == DK_ENOTFOUND ? rc : 1;
     if (head->len >= DK_OBJECT_HEADER_SIZE && dk_object_decode_head(*head, cur) == 0)
         return 0;
     dk_engine_release(&s->engine, *pin);
@@ -85,8 +87,8 @@ static int store_head_before(dk_slice head, dk_buf *before)
 
 /* A replica copy that supersedes the stored object (supersede.h) is the
  * merge: stored as it came, the stored values unread. 1 when the stored
- * object's head shows it does, the header copied into before; 0 when the
- * head cannot tell. */
+ * object's head shows it does, the header copied into before;
+ * DK_ENOTFOUND when nothing is stored; 0 when the head cannot tell. */
 static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, const dk_object *in,
                                  dk_buf *before)
 {
@@ -94,8 +96,9 @@ static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, con
     void *pin;
     dk_object cur;
     dk_object_init(&cur);
-    if (store_lend_head(s, key, &head, &pin, &cur))
-        return 0;
+    int rc = store_lend_head(s, key, &head, &pin, &cur);
+    if (rc)
+        return rc == DK_ENOTFOUND ? rc : 0;
     int yes = dk_object_supersedes_head(head, &cur, in_raw, in) == 1 && store_head_before(head, before) == 0;
     dk_object_free(&cur);
     dk_engine_release(&s->engine, pin);
@@ -110,16 +113,18 @@ static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, con
  * needs no stored value for it (dk__store_next_head): 0 with the new
  * encoding in op->enc and the old header in op->before, an error of the
  * write's own (a failed condition, too many siblings: the same as from
- * the whole object), or 1: the caller reads the whole object. */
+ * the whole object), DK_ENOTFOUND when nothing is stored, or 1: the
+ * caller reads the whole object. */
 static int store_head_update(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_store_wop *op)
 {
     dk_slice head;
     void *pin;
     dk_object cur;
     dk_object_init(&cur);
-    if (store_lend_head(s, w->key, &head, &pin, &cur))
-        return 1;
-    int rc = dk__store_next_head(s, w, now_ms, head, &cur, &op->enc);
+    int rc = store_lend_head(s, w->key, &head, &pin, &cur);
+    if (rc)
+        return rc;
+    rc = dk__store_next_head(s, w, now_ms, head, &cur, &op->enc);
     if (rc == 0)
         rc = store_head_before(head, &op->before);
     dk_object_free(&cur);
@@ -148,11 +153,11 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
         return -ENOMEM;
     }
     int rc = store_head_update(s, w, now_ms, op);
-    op->found = rc != 1;
-    if (rc == 1) {
+    op->found = rc == 0;
+    if (rc == 1 || rc == DK_ENOTFOUND) {
         dk_object cur;
         dk_object_init(&cur);
-        rc = dk__store_try_read(s, w->key, &op->before, &cur);
+        rc = rc == 1 ? dk__store_try_read(s, w->key, &op->before, &cur) : DK_ENOTFOUND;
         op->found = rc == 0;
         if (rc == DK_ENOTFOUND) {
             dk_object_free(&cur);
@@ -210,9 +215,10 @@ int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_bu
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    int blind = op ? store_head_supersedes(s, key, encoded, &in, &op->before) : 0;
-    if (blind)
-        rc = 0;
+    int head = op ? store_head_supersedes(s, key, encoded, &in, &op->before) : 0;
+    int blind = head == 1;
+    if (blind || head == DK_ENOTFOUND)
+        rc = blind ? 0 : DK_ENOTFOUND;
     else
         rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before,
                                               &cur)
