@@ -8,6 +8,10 @@
 #
 #   bench/load/run-overwrite.sh [-B BUILDDIR] [-q]      ALT=OTHER_BUILDDIR for an A/B
 #
+# DYNKV_CREATE / ALT_CREATE: extra `dynkv-cluster create` arguments for the
+# A / B clusters (a later --set wins), e.g. the same build twice with
+# ALT=BUILDDIR ALT_CREATE="--set engine.lsm.blob_head=0".
+#
 # Per round and build (with ALT the two builds alternate, each on a cluster
 # of its own): FILL_KEYS (30000) keys of VSIZE (10 KiB) written at quorum
 # and flushed on every node (so the values lie in blob files), 4 s of
@@ -21,7 +25,7 @@
 set -eu
 
 . "$(dirname "$0")/common.sh"
-load_opts overwrite 17 "$@"
+load_opts overwrite 21 "$@"
 CPU_SECS=${CPU_SECS:-$([ "$QUICK" = 1 ] && echo 2 || echo 10)}
 RATE=${RATE:-1500}
 FILL_KEYS=${FILL_KEYS_OW:-$([ "$QUICK" = 1 ] && echo 2000 || echo 30000)}
@@ -58,12 +62,14 @@ phase() {
         'BEGIN { printf "%s %s %s %.1f %.2f %.2f %.2f %s\n", b, p, r, t * 1e6 / hz / n, x / n, br / n, hm / n, p99 }'
 }
 
-# round BUILDDIR NAME R: a fresh cluster of that build, filled, measured, removed.
+# round BUILDDIR NAME R EXTRA: a fresh cluster of that build (EXTRA: more
+# create arguments), filled, measured, removed.
 round() {
     build_all "$1"
     BUILD=$1 # cluster_up runs this build's dynkvd
+    # shellcheck disable=SC2086  # EXTRA is a list of words
     cluster_up --nodes 3 --engine lsm --set cluster.n_replicas=3 --set storage.sync=true \
-        --set conflict.resolver=lww
+        --set conflict.resolver=lww $4
     PIDS=$(cat "$CL"/n*/pid)
     "$DK_LOAD" -m put -c "$CONNS" -s "$VSIZE" -d 600 -n "$FILL_KEYS" --perm -k "$FILL_KEYS" -p o- -H "$Q" \
         "$TARGETS" >"$TMP/fill.out" 2>&1 || { cat "$TMP/fill.out" >&2; die "fill failed"; }
@@ -81,8 +87,8 @@ echo "# build phase round cpu_us/PUT switches/PUT blob_reads/PUT head_merges/PUT
 : >"$TMP/lines"
 A_BUILD=$BUILD
 for r in $(seq 1 "$ROUNDS"); do
-    round "$A_BUILD" A "$r"
-    [ -z "${ALT:-}" ] || round "$(cd "$ALT" && pwd)" B "$r"
+    round "$A_BUILD" A "$r" "${DYNKV_CREATE:-}"
+    [ -z "${ALT:-}" ] || round "$(cd "$ALT" && pwd)" B "$r" "${ALT_CREATE:-}"
     tail -n "$([ -z "${ALT:-}" ] && echo 2 || echo 4)" "$TMP/lines"
 done
 for b in A B; do
