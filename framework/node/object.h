@@ -113,6 +113,13 @@ int dk_object_decode_verified(dk_slice in, dk_object *out, char *err, size_t err
  * is malformed): the caller then reads and decodes the whole object. */
 int dk_object_decode_head(dk_slice in, dk_object *out);
 
+/* Whether s's value was left out by dk_object_decode_head (its length is
+ * known, its bytes were not read). */
+static inline int dk_sibling_unread(const dk_sibling *s)
+{
+    return s->value.len && !s->value.ptr;
+}
+
 /*
  * Read the fixed header in O(1). Checks the size, magic, version, known
  * flags, the type byte, reserved bytes and that total_len equals in.len;

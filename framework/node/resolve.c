@@ -40,7 +40,7 @@ static int resolve_encode(const dk_resolver_ref *r, int type, dk_object *o, dk_b
 static int resolve_keeps_unread(const dk_object *o)
 {
     for (uint32_t i = 0; i < o->n_sib; i++)
-        if (o->sib[i].value.len && !o->sib[i].value.ptr)
+        if (dk_sibling_unread(&o->sib[i]))
             return 1;
     return 0;
 }

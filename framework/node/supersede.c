@@ -30,7 +30,7 @@ static int supersede_dot_cmp(const dk_sibling *a, const dk_sibling *b)
  * never judged the same. */
 static int supersede_same_content(const dk_sibling *a, const dk_sibling *b)
 {
-    if ((a->value.len && !a->value.ptr) || (b->value.len && !b->value.ptr))
+    if (dk_sibling_unread(a) || dk_sibling_unread(b))
         return 0;
     return a->write_time_ms == b->write_time_ms && a->expiry_ms == b->expiry_ms && a->flags == b->flags &&
            a->value.len == b->value.len &&
