@@ -15,6 +15,7 @@ because of size.
    cluster's key), and a forged one is refused by all."""
 
 import base64
+import time
 
 from dkcluster import get, local, put, request, values, wait_until
 
@@ -24,6 +25,20 @@ MIB = 1024 * 1024
 # 1 s request_timeout on a loaded machine (a read at all once answered 503
 # "2 of 3"); no test here is about a timeout.
 SETS = ["cluster.request_timeout=5s"]
+
+
+def get_all(node, key, headers=None, timeout=60):
+    """A read at R=all through `node`, asked again while it answers 503
+    "unavailable". On a loaded machine (CI runs this suite beside the
+    sanitizer build) gossip can suspect a node busy with MiB objects for a
+    few milliseconds, and a read at all then rightly answers 503 "only 2 of
+    3 replicas"; this suite is about sizes, not about the failure detector."""
+    deadline = time.monotonic() + 20
+    while True:
+        r = get(node, key, cl="all", headers=headers, timeout=timeout)
+        if r.status != 503 or r.json().get("error") != "unavailable" or time.monotonic() >= deadline:
+            return r
+        time.sleep(0.2)
 
 
 def same_everywhere(c, key):
@@ -59,11 +74,11 @@ def test_nine_blind_mib_puts(shared_cluster):
         (n.id, local(n, "lim-9").status) for n in c.nodes],)
     ctx = None
     for n in c.nodes:
-        r = get(n, "lim-9", cl="all", timeout=60)
+        r = get_all(n, "lim-9")
         assert r.status == 200 and r.json().get("conflict") is True, "via %s: %r" % (n.id, r)
         assert values(r) == sorted(vals[:3])
         ctx = r.json()["context"]
-        r = get(n, "lim-9", cl="all", headers={"Accept": "application/octet-stream"}, timeout=60)
+        r = get_all(n, "lim-9", headers={"Accept": "application/octet-stream"})
         assert r.status == 300, "via %s: %r" % (n.id, r)
     # resolving with the context of a GET (taken through another node) works
     r = put(c.nodes[2], "lim-9", b"resolved", headers={"X-Context": ctx}, timeout=60)
@@ -71,7 +86,7 @@ def test_nine_blind_mib_puts(shared_cluster):
     got = wait_until(lambda: same_everywhere(c, "lim-9"), 20)
     assert got and got[1] == [b"resolved"], got
     for n in c.nodes:
-        r = get(n, "lim-9", cl="all")
+        r = get_all(n, "lim-9")
         assert r.status == 200 and values(r) == [b"resolved"], r
     # and blind 1 MiB writes fit again
     assert put(n1, "lim-9", vals[0], timeout=60).status == 200
@@ -90,7 +105,7 @@ def test_replica_size_refusal_is_413(make_cluster):
     # n2 kept the object it had; a read at R=all through every node works
     assert values(local(n2, "lim-rep")) == [half, half]
     for n in c.nodes:
-        assert get(n, "lim-rep", cl="all", timeout=30).status == 200
+        assert get_all(n, "lim-rep", timeout=30).status == 200
 
 
 def test_tokens_cross_coordinators(shared_cluster):
