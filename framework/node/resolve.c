@@ -87,6 +87,12 @@ int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, con
     return resolve_update(rs, type, stored_raw, 0, stored, w, out);
 }
 
+int dk_resolve_head_capable(const dk_resolvers *rs, int type)
+{
+    const dk_resolver_ref *r = resolve_ref(rs, type);
+    return r && dk_resolver_versions_only(r);
+}
+
 int dk_resolve_update_head(const dk_resolvers *rs, int type, dk_slice stored_head, const dk_object *stored,
                            const dk_write *w, dk_buf *out)
 {

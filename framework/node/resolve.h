@@ -46,6 +46,12 @@ typedef struct dk_resolvers {
 int dk_resolve_update(const dk_resolvers *rs, int type, dk_slice stored_raw, const dk_object *stored,
                       const dk_write *w, dk_buf *out);
 
+/* Whether a write of type can be built from the stored object's head
+ * (dk_resolve_update_head): its resolver declares
+ * DK_CONFLICT_CAP_VERSIONS_ONLY. When it does not, a caller skips the head
+ * and reads the whole object at once. */
+int dk_resolve_head_capable(const dk_resolvers *rs, int type);
+
 /* dk_resolve_update from the stored object's head only (stored_head a
  * prefix of its encoding, stored decoded from it by dk_object_decode_head:
  * values past the prefix left out). Returns 1, out untouched, when the

@@ -71,7 +71,7 @@ static void store_copy_sink(void *arg, dk_slice value)
 /* The engine's value raw decoded into obj; the object's CRC is not
  * computed again when the engine checked its own over the same bytes
  * (DK_ENGINE_CAP_VERIFIED). */
-static int store_decode(dk_store *s, dk_slice key, dk_slice raw, dk_object *obj)
+int dk__store_decode(dk_store *s, dk_slice key, dk_slice raw, dk_object *obj)
 {
     char err[160];
     int rc = dk_engine_verifies(&s->engine) ? dk_object_decode_verified(raw, obj, err, sizeof(err))
@@ -90,7 +90,7 @@ static int store_got(dk_store *s, int rc, dk_slice key, dk_buf *raw, dk_object *
         raw->len = 0;
         return -ENOMEM;
     }
-    return store_decode(s, key, dk_buf_slice(raw), obj);
+    return dk__store_decode(s, key, dk_buf_slice(raw), obj);
 }
 
 dk__store_fence *dk__store_fence_of(dk_store *s)
@@ -150,7 +150,7 @@ int dk_store_try_get_lent(dk_store *s, dk_slice key, dk_slice *raw, dk_object *o
     int rc = dk_engine_get_lent(&s->engine, key, DK_GET_NOWAIT, &v, &p);
     if (rc)
         return rc;
-    if ((rc = store_decode(s, key, v, obj))) {
+    if ((rc = dk__store_decode(s, key, v, obj))) {
         dk_engine_release(&s->engine, p);
         return rc;
     }

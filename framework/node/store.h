@@ -248,8 +248,10 @@ int dk_store_is_live(const dk_object *obj, int64_t now_ms);
  * replay, anti-entropy), on the writing thread (a worker, or the loop
  * thread finishing a non-blocking write) while the key's stripe lock is
  * held, with the encoded object before (empty when the key
- * was absent; only its 32-byte header when a replica copy superseded it
- * and the values were never read: dk_object_peek_head reads it) and after. The slices are valid only during the call. It
+ * was absent; only its 32-byte header when the write was judged from the
+ * stored object's head, a replica copy that superseded it or a client
+ * write built from it, and the values were never read: dk_object_peek_head
+ * reads it) and after. The slices are valid only during the call. It
  * must be quick and must not call the store. A merge that leaves the
  * stored bytes unchanged writes nothing and calls nothing.
  */

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "node/object.h"
+#include "node/resolve.h"
 #include "node/supersede.h"
 #include "plugin/plugin_call.h"
 #include "util/vv.h"
@@ -85,38 +86,79 @@ static int store_head_before(dk_slice head, dk_buf *before)
     return dk_buf_append(before, head.ptr, DK_OBJECT_HEADER_SIZE);
 }
 
+/* What a write learned from the stored object's head, besides
+ * DK_ENOTFOUND (nothing stored) and errors. */
+enum {
+    STORE_HEAD_DONE = 0,  /* decided from the head */
+    STORE_HEAD_READ = 1,  /* not: the caller reads the whole object */
+    STORE_HEAD_WHOLE = 2, /* not, but the lend was the whole object (store_keep_whole) */
+};
+
+/* When the head could not decide a merge, and the engine lent the whole
+ * object anyway (a memtable entry, a value too small for a blob file), the
+ * merge goes on from those bytes instead of a second lookup: copied into raw and
+ * decoded whole into *cur (replacing the head's decode, whose values point
+ * into the lend). STORE_HEAD_WHOLE, STORE_HEAD_READ when the lend was a
+ * prefix, or the decode's error, as a read would have returned it. */
+static int store_keep_whole(dk_store *s, dk_slice key, dk_slice head, dk_buf *raw, dk_object *cur)
+{
+    dk_object_header h;
+    if (dk_object_peek_head(head, &h) != 0 || h.total_len != head.len)
+        return STORE_HEAD_READ;
+    dk_object_free(cur);
+    dk_object_init(cur);
+    dk_buf_reset(raw);
+    int rc = dk_buf_append(raw, head.ptr, head.len);
+    if (rc == 0)
+        rc = dk__store_decode(s, key, dk_buf_slice(raw), cur);
+    if (rc == 0) {
+        dk_metrics_add("store_head_whole_kept_total", 1);
+        return STORE_HEAD_WHOLE;
+    }
+    return rc;
+}
+
 /* A replica copy that supersedes the stored object (supersede.h) is the
- * merge: stored as it came, the stored values unread. 1 when the stored
- * object's head shows it does, the header copied into before;
- * DK_ENOTFOUND when nothing is stored; 0 when the head cannot tell. */
+ * merge: stored as it came, the stored values unread. STORE_HEAD_DONE
+ * when the stored object's head shows it does, the header copied into
+ * before; DK_ENOTFOUND when nothing is stored; otherwise as
+ * store_keep_whole, with *cur (initialised by the caller) the whole
+ * object for STORE_HEAD_WHOLE. */
 static int store_head_supersedes(dk_store *s, dk_slice key, dk_slice in_raw, const dk_object *in,
-                                 dk_buf *before)
+                                 dk_buf *before, dk_object *cur)
 {
     dk_slice head;
     void *pin;
-    dk_object cur;
-    dk_object_init(&cur);
-    int rc = store_lend_head(s, key, &head, &pin, &cur);
+    int rc = store_lend_head(s, key, &head, &pin, cur);
     if (rc)
-        return rc == DK_ENOTFOUND ? rc : 0;
-    int yes = dk_object_supersedes_head(head, &cur, in_raw, in) == 1 && store_head_before(head, before) == 0;
-    dk_object_free(&cur);
-    dk_engine_release(&s->engine, pin);
-    if (yes) {
+        return rc == DK_ENOTFOUND ? rc : STORE_HEAD_READ;
+    if (dk_object_supersedes_head(head, cur, in_raw, in) == 1 && store_head_before(head, before) == 0) {
         dk_metrics_add("merges_superseded_total", 1);
         dk_metrics_add("store_head_merges_total", 1);
+        rc = STORE_HEAD_DONE;
+    } else {
+        rc = store_keep_whole(s, key, head, before, cur);
     }
-    return yes;
+    if (rc != STORE_HEAD_WHOLE) {
+        dk_object_free(cur);
+        dk_object_init(cur);
+    }
+    dk_engine_release(&s->engine, pin);
+    return rc;
 }
 
 /* A client write from the stored object's head, when the type's resolver
- * needs no stored value for it (dk__store_next_head): 0 with the new
- * encoding in op->enc and the old header in op->before, an error of the
- * write's own (a failed condition, too many siblings: the same as from
- * the whole object), DK_ENOTFOUND when nothing is stored, or 1: the
- * caller reads the whole object. */
+ * needs no stored value for it (dk__store_next_head): STORE_HEAD_DONE
+ * with the new encoding in op->enc and the old header in op->before, an
+ * error of the write's own (a failed condition, too many siblings: the
+ * same as from the whole object), DK_ENOTFOUND when nothing is stored,
+ * or STORE_HEAD_READ. A resolver that needs the stored values (CRDTs) is
+ * not lent a head at all: one lookup, not two. (A head that is the whole
+ * object leaves no value unread, so it always decides here.) */
 static int store_head_update(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_store_wop *op)
 {
+    if (!dk_resolve_head_capable(s->conf.resolvers, w->type))
+        return STORE_HEAD_READ;
     dk_slice head;
     void *pin;
     dk_object cur;
@@ -125,11 +167,11 @@ static int store_head_update(dk_store *s, const dk_store_write *w, int64_t now_m
     if (rc)
         return rc;
     rc = dk__store_next_head(s, w, now_ms, head, &cur, &op->enc);
-    if (rc == 0)
+    if (rc == STORE_HEAD_DONE)
         rc = store_head_before(head, &op->before);
     dk_object_free(&cur);
     dk_engine_release(&s->engine, pin);
-    if (rc == 0)
+    if (rc == STORE_HEAD_DONE)
         dk_metrics_add("store_head_writes_total", 1);
     return rc;
 }
@@ -153,11 +195,11 @@ int dk_store_write_start(dk_store *s, const dk_store_write *w, int64_t now_ms, v
         return -ENOMEM;
     }
     int rc = store_head_update(s, w, now_ms, op);
-    op->found = rc == 0;
-    if (rc == 1 || rc == DK_ENOTFOUND) {
+    op->found = rc == STORE_HEAD_DONE;
+    if (rc == STORE_HEAD_READ || rc == DK_ENOTFOUND) {
         dk_object cur;
         dk_object_init(&cur);
-        rc = rc == 1 ? dk__store_try_read(s, w->key, &op->before, &cur) : DK_ENOTFOUND;
+        rc = rc == STORE_HEAD_READ ? dk__store_try_read(s, w->key, &op->before, &cur) : DK_ENOTFOUND;
         op->found = rc == 0;
         if (rc == DK_ENOTFOUND) {
             dk_object_free(&cur);
@@ -215,14 +257,16 @@ int dk_store_merge_start_held(dk_store *s, dk_slice key, dk_slice encoded, dk_bu
         return -EAGAIN;
     }
     dk_store_wop *op = calloc(1, sizeof(*op));
-    int head = op ? store_head_supersedes(s, key, encoded, &in, &op->before) : 0;
-    int blind = head == 1;
-    if (blind || head == DK_ENOTFOUND)
-        rc = blind ? 0 : DK_ENOTFOUND;
+    int head = op ? store_head_supersedes(s, key, encoded, &in, &op->before, &cur) : -ENOMEM;
+    int blind = head == STORE_HEAD_DONE;
+    if (blind || head == DK_ENOTFOUND || head == -ENOMEM)
+        rc = blind ? 0 : head;
     else
-        rc = op ? dk__store_damaged_as_absent(dk__store_try_read(s, key, &op->before, &cur), key, &op->before,
-                                              &cur)
-                : -ENOMEM;
+        rc = dk__store_damaged_as_absent(head == STORE_HEAD_READ
+                                             ? dk__store_try_read(s, key, &op->before, &cur)
+                                         : head == STORE_HEAD_WHOLE ? 0
+                                                                    : head,
+                                         key, &op->before, &cur);
     if (op)
         op->found = rc == 0;
     if (rc == DK_ENOTFOUND || blind) {

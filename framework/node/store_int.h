@@ -56,6 +56,10 @@ int dk__store_next(dk_store *s, const dk_store_write *w, int64_t now_ms, int fou
  * (dk_resolve_update_head); otherwise the same outcome. */
 int dk__store_next_head(dk_store *s, const dk_store_write *w, int64_t now_ms, dk_slice cur_head,
                         const dk_object *cur, dk_buf *raw);
+/* A stored object's bytes raw decoded into obj (checked against the
+ * object's CRC unless the engine checks its own over the same bytes); an
+ * error is logged. */
+int dk__store_decode(dk_store *s, dk_slice key, dk_slice raw, dk_object *obj);
 /* The stored object without blocking: -EAGAIN when the engine would. */
 int dk__store_try_read(dk_store *s, dk_slice key, dk_buf *raw, dk_object *obj);
 

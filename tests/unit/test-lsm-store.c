@@ -458,10 +458,80 @@ static void test_client_write_from_head(void)
     dk_buf_free(&want);
 }
 
+/* A replica copy the head cannot settle, over an object the engine lends
+ * whole (in the memtable), is merged from the lent bytes: one engine
+ * lookup, not a head and then the object. A concurrent copy gives what
+ * the whole-object merge gives (two siblings); the same copy again
+ * changes nothing. */
+static void test_whole_lend_merges_in_one_lookup(void)
+{
+    ls_head_env h;
+    ls_head_open(&h, 13);
+    dk_buf v1 = DK_BUF_INIT, other = DK_BUF_INIT, got = DK_BUF_INIT, want = DK_BUF_INIT;
+    ls_big("n1", 1, 1000, 10240, 'a', 0, &v1);
+    ls_big("n3", 1, 3000, 10240, 'c', 0, &other); /* concurrent with v1 */
+    CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &v1), 0);
+    dk_object a, b;
+    dk_object_init(&a);
+    dk_object_init(&b);
+    CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&v1), &a, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_object_decode(dk_buf_slice(&other), &b, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(dk_resolve_merge(&h.rs, dk_buf_slice(&v1), &a, dk_buf_slice(&other), &b, &want), 0);
+    uint64_t gets = tl_stat(h.db, "lsm_gets_total"), kept = dk_metrics_get("store_head_whole_kept_total");
+    CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &other), 0);
+    CU_ASSERT_EQUAL(tl_stat(h.db, "lsm_gets_total"), gets + 1);
+    CU_ASSERT_EQUAL(dk_metrics_get("store_head_whole_kept_total"), kept + 1);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
+    CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    dk_object o;
+    dk_object_init(&o);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
+    CU_ASSERT_EQUAL(o.n_sib, 2);
+    dk_object_free(&o);
+    /* the same copy again: nothing to write (1), one lookup */
+    gets = tl_stat(h.db, "lsm_gets_total");
+    uint64_t seq = tl_stat(h.db, "lsm_last_sequence");
+    CU_ASSERT_EQUAL(ls_merge(h.st, "k", &other), 1);
+    CU_ASSERT_EQUAL(tl_stat(h.db, "lsm_gets_total"), gets + 1);
+    CU_ASSERT_EQUAL(tl_stat(h.db, "lsm_last_sequence"), seq);
+    dk_object_free(&a);
+    dk_object_free(&b);
+    ls_head_close(&h);
+    dk_buf_free(&v1);
+    dk_buf_free(&other);
+    dk_buf_free(&got);
+    dk_buf_free(&want);
+}
+
+/* A client write whose resolver needs the stored values (a CRDT's) reads
+ * the stored object once: no head is lent first. Two increments count. */
+static void test_crdt_write_reads_once(void)
+{
+    ls_head_env h;
+    ls_head_open(&h, 15);
+    dk_buf op = DK_BUF_INIT, got = DK_BUF_INIT;
+    dk_crdt_op inc = {.type = DK_CRDT_COUNTER, .delta = 5};
+    CU_ASSERT_EQUAL_FATAL(dk_crdt_op_encode(&inc, &op), 0);
+    dk_store_write w = {.key = tl_str("c"), .value = dk_buf_slice(&op), .type = DK_OBJECT_CRDT};
+    CU_ASSERT_EQUAL_FATAL(ls_write(h.st, &w, 1000), 0);
+    ls_flush_warm(h.db, "c", &got);
+    uint64_t gets = tl_stat(h.db, "lsm_gets_total");
+    CU_ASSERT_EQUAL_FATAL(ls_write(h.st, &w, 2000), 0);
+    CU_ASSERT_EQUAL(tl_stat(h.db, "lsm_gets_total"), gets + 1);
+    dk_buf_reset(&got);
+    CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("c"), tl_sink, &got), 0);
+    CU_ASSERT_EQUAL(tr_counter_of(&h.rs, &got), 10);
+    ls_head_close(&h);
+    dk_buf_free(&op);
+    dk_buf_free(&got);
+}
+
 static CU_TestInfo ls_tests[] = {
     {"writes_in_flight_rarely_share_a_stripe", test_writes_in_flight_rarely_share_a_stripe},
     {"replica_merge_judged_from_head", test_replica_merge_judged_from_head},
     {"client_write_from_head", test_client_write_from_head},
+    {"whole_lend_merges_in_one_lookup", test_whole_lend_merges_in_one_lookup},
+    {"crdt_write_reads_once", test_crdt_write_reads_once},
     {"replica_merge_durable_before_ready", test_replica_merge_durable_before_ready},
     {"replica_merge_unsynced_is_lost", test_replica_merge_unsynced_is_lost},
     {"replica_merge_held_durable", test_replica_merge_held_durable},
