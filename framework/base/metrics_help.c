@@ -132,6 +132,8 @@ static const known_metric known[] = {
     {"gossip_pushpull_failures_total", "Full-state gossip exchanges started here that failed."},
     {"gossip_pushpull_total", "Full-state gossip exchanges completed."},
     {"gossip_refutations_total", "Times this node refuted a suspicion about itself."},
+    {"gossip_stale_verdicts_total",
+     "Peers' suspect or down verdicts not applied: this node had heard from the member itself since."},
     {"gossip_suspicions_total", "Members this node marked suspect."},
     {"gossip_wrong_cluster_total", "Gossip messages from another cluster name."},
     {"hints_disk_bytes", "Bytes the hint store occupies on disk (hints waiting for their targets)."},

@@ -186,6 +186,68 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
                dk_member_status_name(prev_status), dk_member_status_name(r->m.status));
 }
 
+void dk__ms_heard(dk_membership *m, const char *from)
+{
+    int i = dk__ms_find(m, from);
+    if (i > 0)
+        m->recs[i].heard = uv_now(m->loop);
+}
+
+/* A PING to sa, the member u is about, carrying u (another node's verdict
+ * on it) and our own record: a live member refutes it at once. */
+static void ms_send_verdict(dk_membership *m, const struct sockaddr_storage *sa, const dk_member *u)
+{
+    dk_gossip_enc e;
+    if (dk__gossip_enc_begin(&e, m->txbuf, sizeof m->txbuf, DK_GOSSIP_PING, ++m->seq, m->cluster,
+                             m->recs[0].m.id, u->id, NULL))
+        return;
+    dk__gossip_enc_add(&e, u);
+    dk__gossip_enc_add(&e, &m->recs[0].m);
+    size_t len;
+    if (dk__ms_seal(m, &e, &len))
+        return;
+    uv_buf_t b = uv_buf_init((char *)m->txbuf, (unsigned)len);
+    uv_udp_try_send(&m->udp, &b, 1, (const struct sockaddr *)sa);
+}
+
+/*
+ * A peer's verdict that a member is suspect or down is about the past: the
+ * peer failed to reach the member, perhaps from the far side of a
+ * partition. A node coming back from one carries "down" about every
+ * member of the other side; applied as it spreads, it made each of those
+ * nodes take its own live peers for down until they refuted, and the
+ * cluster answered 503 "0 of 3 replicas" for seconds right after the
+ * partition healed. So:
+ * - when this node heard the member itself within a probe and a suspicion
+ *   timeout, the member was alive after the peer could have formed the
+ *   verdict (a dead member falls silent for everyone, and a down verdict
+ *   takes that long to form at least), so the verdict is not applied here;
+ * - either way the member is told of the verdict directly (at most once per
+ *   interval), so a live one refutes within a round trip (a new
+ *   incarnation, which overrides the verdict everywhere) instead of when
+ *   the verdict happens to ride to it.
+ * A verdict of this node's own probes goes through dk__ms_apply.
+ */
+void dk__ms_apply_peer(dk_membership *m, const dk_member *u)
+{
+    int i = u->state == DK_MEMBER_SUSPECT || u->state == DK_MEMBER_DOWN ? dk__ms_find(m, u->id) : -1;
+    if (i <= 0 || dk__ms_rank(m->recs[i].m.state) != 0 || !dk__ms_newer(u, &m->recs[i].m)) {
+        dk__ms_apply(m, u);
+        return;
+    }
+    ms_rec *r = &m->recs[i];
+    uint64_t now = uv_now(m->loop);
+    int fresh = r->heard && now - r->heard < m->probe_timeout + ms_suspicion_timeout(m);
+    if (fresh)
+        MS_STAT(m, stale_verdicts);
+    else
+        dk__ms_apply(m, u);
+    if (r->sa_ok && (!r->told || now - r->told >= m->interval)) {
+        r->told = now;
+        ms_send_verdict(m, &r->sa, u);
+    }
+}
+
 void dk__ms_self_set(dk_membership *m, dk_member_state s)
 {
     ms_rec *self = &m->recs[0];
@@ -489,10 +551,11 @@ static void ms_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const st
     }
     if (!strcmp(msg.from, m->recs[0].m.id))
         return; /* our own id from elsewhere: nothing we can trust */
+    dk__ms_heard(m, msg.from);
     const uint8_t *p = msg.updates;
     dk_member u;
     while (dk__gossip_update_next(&msg, &p, &u) == 0)
-        dk__ms_apply(m, &u);
+        dk__ms_apply_peer(m, &u);
     switch (msg.type) {
     case DK_GOSSIP_PING:
         if (!m->mute && (!msg.target[0] || !strcmp(msg.target, m->recs[0].m.id)))
@@ -560,6 +623,7 @@ void dk_membership_stats_get(dk_membership *m, dk_membership_stats *out)
     MS_LOAD(wrong_cluster);
     MS_LOAD(pushpull_ok);
     MS_LOAD(pushpull_failed);
+    MS_LOAD(stale_verdicts);
     MS_LOAD(refutations_refused);
     for (int i = 0; i < DK_GOSSIP_REJ_N; i++)
         MS_LOAD(rejected[i]);

@@ -134,6 +134,7 @@ typedef struct dk_membership_stats {
     uint64_t wrong_cluster;             /* well-formed, other cluster name */
     uint64_t pushpull_ok;               /* exchanges completed (either side) */
     uint64_t pushpull_failed;           /* exchanges this node started that failed */
+    uint64_t stale_verdicts;            /* peers' suspect/down verdicts not applied (dk__ms_apply_peer) */
 } dk_membership_stats;
 
 /*

@@ -23,6 +23,8 @@ typedef struct ms_rec {
     dk_member m;
     uint32_t tx_left;       /* piggy-back retransmissions left */
     uint64_t suspect_since; /* uv_now() when it became suspect here */
+    uint64_t heard;         /* uv_now() of its last message to us, 0 = none yet */
+    uint64_t told;          /* uv_now() when we last told it of a verdict on it, 0 = never */
     struct sockaddr_storage sa;
     int sa_ok;
 } ms_rec;
@@ -132,6 +134,11 @@ int dk__ms_rank(dk_member_state s);
 int dk__ms_find(const dk_membership *m, const char *id);
 /* Raise our incarnation above heard and gossip ourselves. */
 void dk__ms_refute(dk_membership *m, uint64_t heard);
+/* A message from member `from` arrived: evidence that it is alive now. */
+void dk__ms_heard(dk_membership *m, const char *from);
+/* Apply u as a peer sent it (UDP or push-pull): dk__ms_apply, except for
+ * a verdict on a member this node heard from itself since (membership.c). */
+void dk__ms_apply_peer(dk_membership *m, const dk_member *u);
 /* Tell a few members (and the subject) about record idx now. */
 void dk__ms_spread(dk_membership *m, size_t idx, int to_subject);
 /* Send our own record to every live member now. */

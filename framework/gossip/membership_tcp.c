@@ -303,9 +303,11 @@ static void pp_finish(ms_conn *c)
                c->peer, msg.from);
     const uint8_t *p = msg.updates;
     dk_member u;
-    if (strcmp(msg.from, m->recs[0].m.id))
+    if (strcmp(msg.from, m->recs[0].m.id)) {
+        dk__ms_heard(m, msg.from);
         while (dk__gossip_update_next(&msg, &p, &u) == 0)
-            dk__ms_apply(m, &u);
+            dk__ms_apply_peer(m, &u);
+    }
     if (m->contact != 1) {
         m->contact = 1;
         m->dirty = 1; /* the cluster view waits for this moment */
