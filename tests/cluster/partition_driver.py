@@ -17,7 +17,10 @@ Script:
      X-Consistency: one "lone-*" through n3; one key "both" written on each
      side (blind, so it must end as two siblings).
   4. Heal: delete the rules.
-  5. Within 30 s every acknowledged write from either side is in the local
+  5. For 2 s after: quorum writes "heal-*" through n1/n2, every one
+     acknowledged (n3 comes back with "down" verdicts on n1 and n2, which
+     must not make them take each other for down: gossip's stale verdicts).
+  6. Within 30 s every acknowledged write from either side is in the local
      replica of all three nodes (GET /admin/local), "both" with both values.
 Exit 0 pass, 1 fail (reason on stdout), 77 skip (firewall unusable here).
 The cluster folder stays in WORKDIR/c for the caller to read the logs.
@@ -98,6 +101,25 @@ def main(work):
         err = iptables("-D")
         if err:
             return finish(1, err)
+        healing = []
+        deadline = time.monotonic() + 2.0
+        i = 0
+        while time.monotonic() < deadline:
+            key = "heal-%03d" % i
+            try:
+                r = put((n1, n2)[i % 2], key, "v-" + key, cl="quorum", timeout=10)
+                if r.status == 200:
+                    acked[key] = "v-" + key
+                else:
+                    healing.append((key, r.status, r.body[:120].decode(errors="replace")))
+            except OSError as e:
+                healing.append((key, str(e)))
+            i += 1
+            time.sleep(0.02)
+        if healing:
+            return finish(1, "%d of %d quorum writes through the majority failed in the 2 s after "
+                             "the partition healed" % (len(healing), i), failed=healing[:10],
+                          views_during=views, views_after={n.id: states(n) for n in c.nodes})
         maj = [k for k in acked if k.startswith("maj-")]
         lone = [k for k in acked if k.startswith("lone-")]
         if len(maj) < 3 or len(lone) < 3:
