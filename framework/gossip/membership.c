@@ -193,6 +193,17 @@ void dk__ms_heard(dk_membership *m, const char *from)
         m->recs[i].heard = uv_now(m->loop);
 }
 
+/* Seal the message in m->txbuf and send it to sa (lost when it would
+ * block: SWIM tolerates a lost datagram). */
+static void ms_seal_send(dk_membership *m, dk_gossip_enc *e, const struct sockaddr_storage *sa)
+{
+    size_t len;
+    if (dk__ms_seal(m, e, &len))
+        return;
+    uv_buf_t b = uv_buf_init((char *)m->txbuf, (unsigned)len);
+    uv_udp_try_send(&m->udp, &b, 1, (const struct sockaddr *)sa);
+}
+
 /* A PING to sa, the member u is about, carrying u (another node's verdict
  * on it) and our own record: a live member refutes it at once. */
 static void ms_send_verdict(dk_membership *m, const struct sockaddr_storage *sa, const dk_member *u)
@@ -203,11 +214,7 @@ static void ms_send_verdict(dk_membership *m, const struct sockaddr_storage *sa,
         return;
     dk__gossip_enc_add(&e, u);
     dk__gossip_enc_add(&e, &m->recs[0].m);
-    size_t len;
-    if (dk__ms_seal(m, &e, &len))
-        return;
-    uv_buf_t b = uv_buf_init((char *)m->txbuf, (unsigned)len);
-    uv_udp_try_send(&m->udp, &b, 1, (const struct sockaddr *)sa);
+    ms_seal_send(m, &e, sa);
 }
 
 /*
@@ -345,11 +352,7 @@ static void ms_send(dk_membership *m, const struct sockaddr_storage *sa, int typ
         free(c);
     if (!self_in)
         dk__gossip_enc_add(&e, &m->recs[0].m);
-    size_t len;
-    if (dk__ms_seal(m, &e, &len))
-        return;
-    uv_buf_t b = uv_buf_init((char *)m->txbuf, (unsigned)len);
-    uv_udp_try_send(&m->udp, &b, 1, (const struct sockaddr *)sa);
+    ms_seal_send(m, &e, sa);
 }
 
 /* The record of the node we answer, when we think it suspect or down:

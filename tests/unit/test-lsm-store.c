@@ -289,6 +289,20 @@ static int ls_merge(dk_store *st, const char *key, const dk_buf *copy)
     return ls_finish(rc, op, &done);
 }
 
+/* key's stored bytes, read from the engine into got: want, byte for byte,
+ * an object of n_sib siblings. */
+static void ls_expect(lsm_db *db, const char *key, const dk_buf *want, uint32_t n_sib, dk_buf *got)
+{
+    dk_buf_reset(got);
+    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&db->base, tl_str(key), tl_sink, got), 0);
+    CU_ASSERT(got->len == want->len && memcmp(got->data, want->data, want->len) == 0);
+    dk_object o;
+    dk_object_init(&o);
+    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(got), &o, NULL, 0), 0);
+    CU_ASSERT_EQUAL(o.n_sib, n_sib);
+    dk_object_free(&o);
+}
+
 /* The engine (blob files for values of 4 KiB and more) on a fault env
  * that does not fail, the vclock resolver as a node loads it, and a store
  * over both, as node n2. */
@@ -440,13 +454,10 @@ static void test_client_write_from_head(void)
     CU_ASSERT_EQUAL_FATAL(dk__store_next(h.st, &w, 6000, 1, dk_buf_slice(&got), &cur, &want), 0);
     CU_ASSERT_EQUAL_FATAL(ls_write(h.st, &w, 6000), 0);
     CU_ASSERT_EQUAL(dk_metrics_get("store_head_writes_total"), heads + 1); /* the head left the value out */
-    dk_buf_reset(&got);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
-    CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    ls_expect(h.db, "k", &want, 2, &got);
     dk_object o;
     dk_object_init(&o);
     CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
-    CU_ASSERT_EQUAL(o.n_sib, 2);
     for (uint32_t i = 0; i < o.n_sib; i++)
         CU_ASSERT(o.sib[i].value.len == 10240 && o.sib[i].value.ptr[0] == 'b');
     dk_object_free(&o);
@@ -481,13 +492,7 @@ static void test_whole_lend_merges_in_one_lookup(void)
     CU_ASSERT_EQUAL_FATAL(ls_merge(h.st, "k", &other), 0);
     CU_ASSERT_EQUAL(tl_stat(h.db, "lsm_gets_total"), gets + 1);
     CU_ASSERT_EQUAL(dk_metrics_get("store_head_whole_kept_total"), kept + 1);
-    CU_ASSERT_EQUAL(dk__lsm_engine_ops.get(&h.db->base, tl_str("k"), tl_sink, &got), 0);
-    CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
-    dk_object o;
-    dk_object_init(&o);
-    CU_ASSERT_EQUAL(dk_object_decode(dk_buf_slice(&got), &o, NULL, 0), 0);
-    CU_ASSERT_EQUAL(o.n_sib, 2);
-    dk_object_free(&o);
+    ls_expect(h.db, "k", &want, 2, &got);
     /* the same copy again: nothing to write (1), one lookup */
     gets = tl_stat(h.db, "lsm_gets_total");
     uint64_t seq = tl_stat(h.db, "lsm_last_sequence");
