@@ -72,6 +72,7 @@ static void cluster_counters(const metrics_cluster *cs)
         dk_metrics_set_counter("gossip_pushpull_total", g->pushpull_ok);
         dk_metrics_set_counter("gossip_pushpull_failures_total", g->pushpull_failed);
         dk_metrics_set_counter("gossip_stale_verdicts_total", g->stale_verdicts);
+        dk_metrics_set_counter("gossip_dead_pings_total", g->dead_pings);
         dk_metrics_set_gauge("ring_version", cs->ring_version);
     }
 }

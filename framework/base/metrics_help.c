@@ -125,6 +125,8 @@ static const known_metric known[] = {
     {"engine_lsm_write_slowdowns_total", "1 ms slowdowns of writers while compaction is behind."},
     {"engine_lsm_write_stall_us_total", "Time writers waited for memtable room, switches and slowdowns."},
     {"gossip_bad_messages_total", "Gossip messages dropped as malformed, with a bad checksum or a bad MAC."},
+    {"gossip_dead_pings_total",
+     "Gossip messages sent to members recently marked down (a member only cut off learns it and refutes)."},
     {"gossip_down_total", "Members this node marked down."},
     {"gossip_indirect_probes_total", "Indirect gossip probes (PING-REQ) sent."},
     {"gossip_probe_acks_total", "Gossip probe cycles answered, directly or indirectly."},

@@ -460,6 +460,40 @@ static void ms_on_probe_timeout(uv_timer_t *t)
     }
 }
 
+/* How long a member that went down still gets gossip, in intervals. */
+#define MS_DEAD_GOSSIP_INTERVALS 30
+
+/*
+ * Gossip to the dead: each interval, a PING to one member that went down
+ * within the last MS_DEAD_GOSSIP_INTERVALS, carrying its record (down).
+ * Down members are not probed, so a member that was only cut off, and
+ * took everyone else for down meanwhile, heard from nobody after the
+ * partition healed until a periodic push-pull happened to reach it (up to
+ * pushpull_every intervals): it answered 503 to every write all that
+ * time. Now it hears within an interval that it is down, refutes it, and
+ * its answer carries its verdict on us, which we refute in turn. To a
+ * member that really died this is one lost datagram per interval.
+ */
+static void ms_gossip_dead(dk_membership *m)
+{
+    int64_t now = dk__ms_wall_ms(), window = (int64_t)(MS_DEAD_GOSSIP_INTERVALS * m->interval);
+    size_t cand = 0;
+    for (size_t i = 1; i < m->n_recs; i++)
+        cand += m->recs[i].m.state == DK_MEMBER_DOWN && m->recs[i].sa_ok &&
+                now - m->recs[i].m.updated_ms < window;
+    if (cand == 0)
+        return;
+    size_t k = (size_t)(dk__ms_rand(m) % cand);
+    for (size_t i = 1; i < m->n_recs; i++) {
+        const ms_rec *r = &m->recs[i];
+        if (r->m.state == DK_MEMBER_DOWN && r->sa_ok && now - r->m.updated_ms < window && k-- == 0) {
+            ms_send(m, &r->sa, DK_GOSSIP_PING, ++m->seq, r->m.id, NULL, (int)i);
+            MS_STAT(m, dead_pings);
+            return;
+        }
+    }
+}
+
 /* Timer (loop thread), every interval: conclude the last probe, time out
  * suspicions, run the periodic push-pull, probe the next member. */
 static void ms_on_tick(uv_timer_t *t)
@@ -476,6 +510,7 @@ static void ms_on_tick(uv_timer_t *t)
         }
     }
     m->probe.active = 0;
+    ms_gossip_dead(m);
     if (m->joined && m->ticks % m->pushpull_every == 0)
         dk__ms_pp_random(m);
     if (m->recs[0].m.state != DK_MEMBER_REMOVED) {
@@ -627,6 +662,7 @@ void dk_membership_stats_get(dk_membership *m, dk_membership_stats *out)
     MS_LOAD(pushpull_ok);
     MS_LOAD(pushpull_failed);
     MS_LOAD(stale_verdicts);
+    MS_LOAD(dead_pings);
     MS_LOAD(refutations_refused);
     for (int i = 0; i < DK_GOSSIP_REJ_N; i++)
         MS_LOAD(rejected[i]);

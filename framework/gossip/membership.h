@@ -135,6 +135,7 @@ typedef struct dk_membership_stats {
     uint64_t pushpull_ok;               /* exchanges completed (either side) */
     uint64_t pushpull_failed;           /* exchanges this node started that failed */
     uint64_t stale_verdicts;            /* peers' suspect/down verdicts not applied (dk__ms_apply_peer) */
+    uint64_t dead_pings;                /* PINGs to members recently down (ms_gossip_dead) */
 } dk_membership_stats;
 
 /*

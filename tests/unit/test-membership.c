@@ -326,6 +326,18 @@ static void test_kill_restart5(void)
         if (o != 3)
             suspected += (tm_seen(&tm[o], "b3") & (1u << DK_MEMBER_SUSPECT)) != 0;
     CU_ASSERT(suspected >= 1);
+    /* down, b3 still gets gossip (ms_gossip_dead): one PING per interval
+     * from each node, so a b3 that was only cut off would hear it is down */
+    tm_run_until(NULL, NULL, 3 * TM_IV);
+    uint64_t dead_pings = 0;
+    for (int o = 0; o < 5; o++) {
+        dk_membership_stats st;
+        if (o != 3) {
+            dk_membership_stats_get(tm[o].m, &st);
+            dead_pings += st.dead_pings;
+        }
+    }
+    CU_ASSERT(dead_pings >= 4);
     /* restart on the same address without the old table: peers tell it it
      * is down, it refutes with a higher incarnation and becomes normal */
     const char *seeds[1] = {tm[0].addr};
