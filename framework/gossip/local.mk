@@ -5,6 +5,7 @@ framework_libdynkv_la_SOURCES += \
 	framework/gossip/membership_tcp.c framework/gossip/membership_int.h \
 	framework/gossip/membership_status.c framework/gossip/membership_auth.c \
 	framework/gossip/membership_seed.c framework/gossip/membership_conf.c \
+	framework/gossip/membership_verdict.c \
 	framework/gossip/gossip_guard.c framework/gossip/gossip_guard.h \
 	framework/gossip/gossip_msg.c framework/gossip/gossip_msg.h
 

@@ -4,7 +4,8 @@
  * refutation, and publication of the table to other threads (the protocol
  * is described in membership.h; push-pull over TCP and joining are in
  * membership_tcp.c, graceful leave and ring status in membership_status.c,
- * the checks of a new instance's configuration in membership_conf.c).
+ * the checks of a new instance's configuration in membership_conf.c, what
+ * a peer's suspect or down verdict counts for in membership_verdict.c).
  *
  * The table is an array that only grows (records are never deleted, a
  * departed node stays "removed"), so record indexes are stable and serve
@@ -73,7 +74,7 @@ uint32_t dk__ms_retransmits(const dk_membership *m)
     return 3u * (uint32_t)ceil(log2((double)m->n_recs + 1.0));
 }
 
-static uint64_t ms_suspicion_timeout(const dk_membership *m)
+uint64_t dk__ms_suspicion_timeout(const dk_membership *m)
 {
     double scale = log10((double)ms_live_count(m));
     return (uint64_t)((double)m->suspicion_mult * (scale > 1.0 ? scale : 1.0) * (double)m->interval);
@@ -85,7 +86,7 @@ static void ms_on_suspicion_timer(uv_timer_t *t);
  * so down is declared on time rather than at the next tick. */
 static void ms_arm_suspicion(dk_membership *m)
 {
-    uint64_t timeout = ms_suspicion_timeout(m), now = uv_now(m->loop), due = UINT64_MAX;
+    uint64_t timeout = dk__ms_suspicion_timeout(m), now = uv_now(m->loop), due = UINT64_MAX;
     for (size_t i = 1; i < m->n_recs; i++)
         if (m->recs[i].m.state == DK_MEMBER_SUSPECT && m->recs[i].suspect_since + timeout < due)
             due = m->recs[i].suspect_since + timeout;
@@ -186,73 +187,15 @@ void dk__ms_apply(dk_membership *m, const dk_member *u)
                dk_member_status_name(prev_status), dk_member_status_name(r->m.status));
 }
 
-void dk__ms_heard(dk_membership *m, const char *from)
-{
-    int i = dk__ms_find(m, from);
-    if (i > 0)
-        m->recs[i].heard = uv_now(m->loop);
-}
-
 /* Seal the message in m->txbuf and send it to sa (lost when it would
  * block: SWIM tolerates a lost datagram). */
-static void ms_seal_send(dk_membership *m, dk_gossip_enc *e, const struct sockaddr_storage *sa)
+void dk__ms_seal_send(dk_membership *m, dk_gossip_enc *e, const struct sockaddr_storage *sa)
 {
     size_t len;
     if (dk__ms_seal(m, e, &len))
         return;
     uv_buf_t b = uv_buf_init((char *)m->txbuf, (unsigned)len);
     uv_udp_try_send(&m->udp, &b, 1, (const struct sockaddr *)sa);
-}
-
-/* A PING to sa, the member u is about, carrying u (another node's verdict
- * on it) and our own record: a live member refutes it at once. */
-static void ms_send_verdict(dk_membership *m, const struct sockaddr_storage *sa, const dk_member *u)
-{
-    dk_gossip_enc e;
-    if (dk__gossip_enc_begin(&e, m->txbuf, sizeof m->txbuf, DK_GOSSIP_PING, ++m->seq, m->cluster,
-                             m->recs[0].m.id, u->id, NULL))
-        return;
-    dk__gossip_enc_add(&e, u);
-    dk__gossip_enc_add(&e, &m->recs[0].m);
-    ms_seal_send(m, &e, sa);
-}
-
-/*
- * A peer's verdict that a member is suspect or down is about the past: the
- * peer failed to reach the member, perhaps from the far side of a
- * partition. A node coming back from one carries "down" about every
- * member of the other side; applied as it spreads, it made each of those
- * nodes take its own live peers for down until they refuted, and the
- * cluster answered 503 "0 of 3 replicas" for seconds right after the
- * partition healed. So:
- * - when this node heard the member itself within a probe and a suspicion
- *   timeout, the member was alive after the peer could have formed the
- *   verdict (a dead member falls silent for everyone, and a down verdict
- *   takes that long to form at least), so the verdict is not applied here;
- * - either way the member is told of the verdict directly (at most once per
- *   interval), so a live one refutes within a round trip (a new
- *   incarnation, which overrides the verdict everywhere) instead of when
- *   the verdict happens to ride to it.
- * A verdict of this node's own probes goes through dk__ms_apply.
- */
-void dk__ms_apply_peer(dk_membership *m, const dk_member *u)
-{
-    int i = u->state == DK_MEMBER_SUSPECT || u->state == DK_MEMBER_DOWN ? dk__ms_find(m, u->id) : -1;
-    if (i <= 0 || dk__ms_rank(m->recs[i].m.state) != 0 || !dk__ms_newer(u, &m->recs[i].m)) {
-        dk__ms_apply(m, u);
-        return;
-    }
-    ms_rec *r = &m->recs[i];
-    uint64_t now = uv_now(m->loop);
-    int fresh = r->heard && now - r->heard < m->probe_timeout + ms_suspicion_timeout(m);
-    if (fresh)
-        MS_STAT(m, stale_verdicts);
-    else
-        dk__ms_apply(m, u);
-    if (r->sa_ok && (!r->told || now - r->told >= m->interval)) {
-        r->told = now;
-        ms_send_verdict(m, &r->sa, u);
-    }
 }
 
 void dk__ms_self_set(dk_membership *m, dk_member_state s)
@@ -352,7 +295,7 @@ static void ms_send(dk_membership *m, const struct sockaddr_storage *sa, int typ
         free(c);
     if (!self_in)
         dk__gossip_enc_add(&e, &m->recs[0].m);
-    ms_seal_send(m, &e, sa);
+    dk__ms_seal_send(m, &e, sa);
 }
 
 /* The record of the node we answer, when we think it suspect or down:
@@ -420,7 +363,7 @@ void dk__ms_spread(dk_membership *m, size_t idx, int to_subject)
 static void ms_on_suspicion_timer(uv_timer_t *t)
 {
     dk_membership *m = t->data;
-    uint64_t now = uv_now(m->loop), timeout = ms_suspicion_timeout(m);
+    uint64_t now = uv_now(m->loop), timeout = dk__ms_suspicion_timeout(m);
     for (size_t i = 1; i < m->n_recs; i++) {
         ms_rec *r = &m->recs[i];
         if (r->m.state == DK_MEMBER_SUSPECT && now - r->suspect_since >= timeout) {

@@ -134,10 +134,15 @@ int dk__ms_rank(dk_member_state s);
 int dk__ms_find(const dk_membership *m, const char *id);
 /* Raise our incarnation above heard and gossip ourselves. */
 void dk__ms_refute(dk_membership *m, uint64_t heard);
+/* Seal the message in m->txbuf and send it to sa (UDP, no retry). */
+void dk__ms_seal_send(dk_membership *m, dk_gossip_enc *e, const struct sockaddr_storage *sa);
+/* How long a suspicion lasts before it becomes down. */
+uint64_t dk__ms_suspicion_timeout(const dk_membership *m);
+/* membership_verdict.c */
 /* A message from member `from` arrived: evidence that it is alive now. */
 void dk__ms_heard(dk_membership *m, const char *from);
 /* Apply u as a peer sent it (UDP or push-pull): dk__ms_apply, except for
- * a verdict on a member this node heard from itself since (membership.c). */
+ * a verdict on a member this node heard from itself since. */
 void dk__ms_apply_peer(dk_membership *m, const dk_member *u);
 /* Tell a few members (and the subject) about record idx now. */
 void dk__ms_spread(dk_membership *m, size_t idx, int to_subject);
