@@ -115,6 +115,7 @@ void dk__lsm_blob_ref_times(const dk_host *h, dk_slice key, dk_slice value, lsm_
 typedef struct lsm_blob_writer lsm_blob_writer;
 typedef struct lsm_blob_wopts {
     uint64_t writeback_bytes;              /* env writeback every this many bytes (0: never) */
+    int direct;                            /* env create_direct where it can (else create) */
     void (*on_write)(void *arg, size_t n); /* rate limiting; may be NULL */
     void (*on_sync)(void *arg);            /* before each writeback and the fsync; may be NULL */
     void *arg;

@@ -10,7 +10,9 @@
  * not cover; at 3 nodes' peak that was 3 % of all samples, helper peak3,
  * session 9). A record larger than half the buffer is written straight
  * from the caller's memory (after what is staged), where the copy would
- * cost more than the write it saves. Like the table builder it asks the
+ * cost more than the write it saves. With o.direct (blob_direct_io) the
+ * file is the env's direct one, which stages in its own aligned buffer:
+ * every record goes straight to it. Like the table builder it asks the
  * env to start writeback every writeback_bytes, so the final fsync does
  * not land as one burst on the device that the WAL's fdatasyncs share;
  * and like it, calls o.on_sync before each step and the fsync
@@ -117,8 +119,9 @@ struct lsm_blob_writer {
     lsm_wfile *f;
     uint64_t number, offset, written_back;
     lsm_blob_wopts o;
-    uint8_t *stage; /* LSM_BLOB_STAGE bytes; staged of them not yet appended */
+    uint8_t *stage; /* LSM_BLOB_STAGE bytes (NULL if direct); staged of them not yet appended */
     size_t staged;
+    int direct; /* f stages itself (create_direct): records go straight to it */
 };
 
 /* Append what is staged. */
@@ -144,15 +147,19 @@ int dk__lsm_blob_writer_open(lsm_env *env, const char *path, uint64_t number, co
     lsm_blob_writer *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
-    if (!(w->stage = malloc(LSM_BLOB_STAGE))) {
-        free(w);
-        return -ENOMEM;
-    }
     w->env = env;
     w->number = number;
     if (o)
         w->o = *o;
-    int rc = env->ops->create(env, path, &w->f);
+    int rc = -EINVAL;
+    if (w->o.direct && env->ops->create_direct)
+        rc = env->ops->create_direct(env, path, &w->f);
+    w->direct = !rc;
+    if (rc == -EINVAL)
+        rc = env->ops->create(env, path, &w->f);
+    /* A direct file stages in its own aligned buffer. */
+    if (!rc && !w->direct && !(w->stage = malloc(LSM_BLOB_STAGE)))
+        rc = -ENOMEM;
     if (!rc)
         rc = env->ops->append(w->f, LSM_BLOB_MAGIC, LSM_BLOB_HEADER);
     if (rc) {
@@ -198,7 +205,7 @@ static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32
      * first. */
     if ((w->staged + n > LSM_BLOB_STAGE || n > LSM_BLOB_STAGE / 2) && (rc = bw_drain(w)))
         return rc;
-    if (n > LSM_BLOB_STAGE / 2) {
+    if (w->direct || n > LSM_BLOB_STAGE / 2) {
         struct iovec iov[3] = {
             {hdr, sizeof(hdr)}, {(void *)key.ptr, key.len}, {(void *)value.ptr, value.len}};
         if ((rc = w->env->ops->appendv(w->f, iov, 3)))

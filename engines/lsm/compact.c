@@ -428,6 +428,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     int64_t now = db->host->now_ms ? db->host->now_ms(db->host) : 0;
     const dk_host *h = db->host;
     cp_gc gc = {.o = {.writeback_bytes = db->writeback_bytes,
+                      .direct = db->blob_direct,
                       .on_write = dk__lsm_compact_pace_write,
                       .on_sync = dk__lsm_compact_pace_sync,
                       .arg = &pace},

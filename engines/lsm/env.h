@@ -71,6 +71,13 @@ typedef struct lsm_env_ops {
      * cache, or -EAGAIN (then nothing is promised about p). For the
      * non-blocking point read. May be NULL (every such read is -EAGAIN). */
     int (*pread_nowait)(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got);
+    /* create() of a file written around the page cache (O_DIRECT): the
+     * file stages appends in an aligned buffer and writes whole blocks;
+     * sync() and close_w() also write the last partial block, padded,
+     * and cut the file back to its length. writeback() does nothing.
+     * -EINVAL where the file system has no direct I/O; may be NULL: the
+     * caller then uses create(). */
+    int (*create_direct)(lsm_env *env, const char *path, lsm_wfile **out);
 } lsm_env_ops;
 
 struct lsm_env {

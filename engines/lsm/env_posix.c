@@ -4,8 +4,9 @@
  * Writes go straight to write(2) or writev(2) without a user-space buffer:
  * the WAL and table builders already assemble whole records and blocks
  * (the WAL as a gather list over the callers' values), so a second buffer
- * would only add a copy. Reads use pread(2) so many threads share
- * one descriptor per table.
+ * would only add a copy; only a direct file (px_create_direct, O_DIRECT)
+ * stages appends, because the device takes whole aligned blocks. Reads
+ * use pread(2) so many threads share one descriptor per table.
  *
  * DK_LSM_TRACE=path (read once, at the first env) appends one line per
  * file operation that changes the file system or waits for the device
@@ -31,9 +32,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* dbuf is NULL for a plain file; for a direct one (px_create_direct) it
+ * stages appends: dlen bytes that belong at file offset doff, a multiple
+ * of PX_DIO_ALIGN. */
 struct lsm_wfile {
     int fd;
+    uint8_t *dbuf;
+    size_t dlen;
+    uint64_t doff;
 };
+
+#define PX_DIO_ALIGN 4096u
+#define PX_DIO_BUF (1024u * 1024u)
 
 static FILE *px_trace_f;
 static pthread_mutex_t px_trace_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -90,7 +100,7 @@ struct lsm_rfile {
 static int px_create(lsm_env *env, const char *path, lsm_wfile **out)
 {
     (void)env;
-    lsm_wfile *f = malloc(sizeof(*f));
+    lsm_wfile *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
     double t0 = PX_T0;
@@ -106,8 +116,87 @@ static int px_create(lsm_env *env, const char *path, lsm_wfile **out)
     return 0;
 }
 
+
+/* Create path for appending around the page cache (O_DIRECT). The device
+ * takes each block straight from dbuf, so the kernel neither copies the
+ * bytes into freshly allocated page-cache pages (measured ~11 us of
+ * system time per 10 KiB record on this project's VM, against ~2 for the
+ * same bytes written direct) nor writes them back later from its flusher
+ * threads. For files written once and read rarely soon after: a flush's
+ * blob values, which a reader finds in the memtable or the block cache
+ * first. -EINVAL where the file system has no direct I/O (tmpfs). */
+static int px_create_direct(lsm_env *env, const char *path, lsm_wfile **out)
+{
+    (void)env;
+    lsm_wfile *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    if (posix_memalign((void **)&f->dbuf, PX_DIO_ALIGN, PX_DIO_BUF)) {
+        free(f);
+        return -ENOMEM;
+    }
+    double t0 = PX_T0;
+    f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+    if (f->fd < 0) {
+        int e = -errno;
+        free(f->dbuf);
+        free(f);
+        return e;
+    }
+    if (px_trace_f)
+        px_trace(t0, "create_direct fd=%d %s", f->fd, path);
+    *out = f;
+    return 0;
+}
+
+/* Write the whole blocks staged in f (and, with tail, the last partial
+ * one too, zero-padded, then the file cut back to its length); the
+ * partial block stays staged, to be written again once it grows. */
+static int px_dio_write(lsm_wfile *f, int tail)
+{
+    size_t whole = f->dlen & ~(size_t)(PX_DIO_ALIGN - 1), part = f->dlen - whole;
+    size_t n = whole + (tail && part ? PX_DIO_ALIGN : 0);
+    if (n > whole)
+        memset(f->dbuf + f->dlen, 0, n - f->dlen);
+    for (size_t done = 0; done < n;) {
+        ssize_t w = pwrite(f->fd, f->dbuf + done, n - done, (off_t)(f->doff + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        /* A short direct write leaves an unaligned rest it cannot go on from. */
+        if ((size_t)w != n - done && ((size_t)w & (PX_DIO_ALIGN - 1)))
+            return -EIO;
+        done += (size_t)w;
+    }
+    if (n > whole && ftruncate(f->fd, (off_t)(f->doff + f->dlen)) < 0)
+        return -errno;
+    if (part && whole)
+        memmove(f->dbuf, f->dbuf + whole, part);
+    f->doff += whole;
+    f->dlen = part;
+    return 0;
+}
+
+static int px_dio_append(lsm_wfile *f, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = PX_DIO_BUF - f->dlen < n ? PX_DIO_BUF - f->dlen : n;
+        memcpy(f->dbuf + f->dlen, p, k);
+        f->dlen += k;
+        p += k;
+        n -= k;
+        int rc;
+        if (f->dlen == PX_DIO_BUF && (rc = px_dio_write(f, 0)))
+            return rc;
+    }
+    return 0;
+}
+
 static int px_append(lsm_wfile *f, const void *p, size_t n)
 {
+    if (f->dbuf)
+        return px_dio_append(f, p, n);
     const uint8_t *b = p;
     while (n > 0) {
         ssize_t w = write(f->fd, b, n);
@@ -124,6 +213,12 @@ static int px_append(lsm_wfile *f, const void *p, size_t n)
 
 static int px_appendv(lsm_wfile *f, const struct iovec *iov, int n)
 {
+    if (f->dbuf) {
+        int rc = 0;
+        for (int i = 0; i < n && !rc; i++)
+            rc = px_dio_append(f, iov[i].iov_base, iov[i].iov_len);
+        return rc;
+    }
     struct iovec cur[64];
     while (n > 0) {
         int k = n < 64 ? n : 64;
@@ -156,8 +251,11 @@ static int px_appendv(lsm_wfile *f, const struct iovec *iov, int n)
 
 static int px_sync(lsm_wfile *f, int data_only)
 {
+    int rc = f->dbuf ? px_dio_write(f, 1) : 0;
+    if (rc)
+        return rc;
     double t0 = PX_T0;
-    int rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
+    rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
     rc = rc < 0 ? -errno : 0;
     if (px_trace_f)
         px_trace(t0, "%s fd=%d", data_only ? "fdatasync" : "fsync", f->fd);
@@ -166,6 +264,8 @@ static int px_sync(lsm_wfile *f, int data_only)
 
 static int px_writeback(lsm_wfile *f, uint64_t len)
 {
+    if (f->dbuf)
+        return 0; /* nothing in the page cache to write back */
 #ifdef SYNC_FILE_RANGE_WRITE
     /* WAIT_BEFORE: wait for pages already under writeback (the previous
      * interval); WRITE: queue the dirty ones, without waiting for them. */
@@ -185,8 +285,13 @@ static int px_writeback(lsm_wfile *f, uint64_t len)
 
 static int px_close_w(lsm_wfile *f)
 {
+    /* What is staged is written (not synced), as a plain file's would be. */
+    int rc = f->dbuf && f->dlen ? px_dio_write(f, 1) : 0;
     double t0 = PX_T0;
-    int fd = f->fd, rc = close(f->fd) < 0 ? -errno : 0;
+    int fd = f->fd;
+    if (close(f->fd) < 0 && !rc)
+        rc = -errno;
+    free(f->dbuf);
     if (px_trace_f)
         px_trace(t0, "close fd=%d", fd);
     free(f);
@@ -351,7 +456,7 @@ static int px_sync_dir(lsm_env *env, const char *path)
 static int px_reuse(lsm_env *env, const char *from, const char *to, lsm_wfile **out)
 {
     (void)env;
-    lsm_wfile *f = malloc(sizeof(*f));
+    lsm_wfile *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
     double t0 = PX_T0;
@@ -391,6 +496,7 @@ static const lsm_env_ops px_ops = {
     .appendv = px_appendv,
     .writeback = px_writeback,
     .pread_nowait = px_pread_nowait,
+    .create_direct = px_create_direct,
 };
 
 lsm_env *dk__lsm_env_posix(void)

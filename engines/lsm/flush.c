@@ -367,6 +367,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
     /* The blob file's writes count toward the flush's pace like the
      * table's: together they are the memtable's bytes. */
     lsm_blob_wopts bo = {.writeback_bytes = db->writeback_bytes,
+                         .direct = db->blob_direct,
                          .on_write = dk__lsm_flush_pace_write,
                          .on_sync = dk__lsm_flush_pace_sync,
                          .arg = &pace};

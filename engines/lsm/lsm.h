@@ -117,6 +117,7 @@ typedef struct lsm_db {
     int flush_nice, compaction_nice; /* added to the node's nice value (lsm.c) */
     int flush_pace;                  /* pace flushes after the fill rate (flush_pace.c) */
     uint64_t writeback_bytes;        /* tables: start writeback this often (0: never) */
+    int blob_direct;                 /* blob files written with direct I/O where possible */
     int wal_yield;                   /* flush/compaction writeback yields to the WAL (io_yield.c) */
     unsigned bits_per_key;
     uint64_t blob_min_size;    /* values this long go to blob files at flush (0: none) */

@@ -247,6 +247,7 @@ typedef struct rc_opts {
     int64_t blob_gc_age_cutoff;
     uint64_t blob_head;
     int lookup_memo;
+    int blob_direct;
 } rc_opts;
 
 static const dk_option rc_options_spec[] = {
@@ -334,6 +335,10 @@ static const dk_option rc_options_spec[] = {
      .max = LSM_BLOB_HEAD_MAX,
      .dflt = LSM_DEFAULT_BLOB_HEAD},
     {.key = "lookup_memo", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, lookup_memo), .dflt = "true"},
+    /* Blob files written around the page cache (env.h create_direct):
+     * off by default, because a value read soon after its flush then
+     * comes from the device, not from the page cache. */
+    {.key = "blob_direct_io", .type = DK_OPT_BOOL, .offset = offsetof(rc_opts, blob_direct), .dflt = "false"},
 };
 
 /* Options, the block cache and the codec to write with: the codec plugin
@@ -361,6 +366,7 @@ static int rc_options(lsm_db *db, const dk_engine_conf *conf)
     db->blob_gc_cutoff = (unsigned)o.blob_gc_age_cutoff;
     db->blob_head = (size_t)o.blob_head;
     db->lookup_memo = o.lookup_memo;
+    db->blob_direct = o.blob_direct;
     db->memo_door.reset = LSM_MEMO_DOOR_RESET;
     dk__lsm_mem_limit_seed(db);
     db->writeback_bytes = o.table_writeback;
