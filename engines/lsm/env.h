@@ -75,8 +75,9 @@ typedef struct lsm_env_ops {
      * file stages appends in an aligned buffer and writes whole blocks;
      * sync() and close_w() also write the last partial block, padded,
      * and cut the file back to its length. writeback() does nothing.
-     * -EINVAL where the file system has no direct I/O; may be NULL: the
-     * caller then uses create(). */
+     * -EINVAL where the file system has no direct I/O (or the kernel
+     * does not tell its alignment); may be NULL: the caller then uses
+     * create(). */
     int (*create_direct)(lsm_env *env, const char *path, lsm_wfile **out);
 } lsm_env_ops;
 

@@ -117,6 +117,23 @@ static int px_create(lsm_env *env, const char *path, lsm_wfile **out)
 }
 
 
+/* Whether fd's file system does direct I/O with blocks of PX_DIO_ALIGN
+ * (it says so through statx, Linux 6.1 and later): tmpfs accepts
+ * O_DIRECT but reports no alignment, and its pages stay in memory
+ * anyway; a device needing larger blocks would refuse our writes. */
+static int px_dio_fits(int fd)
+{
+#ifdef STATX_DIOALIGN
+    struct statx st;
+    return statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st) == 0 && (st.stx_mask & STATX_DIOALIGN) &&
+           st.stx_dio_offset_align && st.stx_dio_offset_align <= PX_DIO_ALIGN &&
+           st.stx_dio_mem_align <= PX_DIO_ALIGN;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
 /* Create path for appending around the page cache (O_DIRECT). The device
  * takes each block straight from dbuf, so the kernel neither copies the
  * bytes into freshly allocated page-cache pages (measured ~11 us of
@@ -124,7 +141,8 @@ static int px_create(lsm_env *env, const char *path, lsm_wfile **out)
  * same bytes written direct) nor writes them back later from its flusher
  * threads. For files written once and read rarely soon after: a flush's
  * blob values, which a reader finds in the memtable or the block cache
- * first. -EINVAL where the file system has no direct I/O (tmpfs). */
+ * first. -EINVAL where the file system has no direct I/O in blocks of
+ * PX_DIO_ALIGN (px_dio_fits). */
 static int px_create_direct(lsm_env *env, const char *path, lsm_wfile **out)
 {
     (void)env;
@@ -137,8 +155,10 @@ static int px_create_direct(lsm_env *env, const char *path, lsm_wfile **out)
     }
     double t0 = PX_T0;
     f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
-    if (f->fd < 0) {
-        int e = -errno;
+    if (f->fd < 0 || !px_dio_fits(f->fd)) {
+        int e = f->fd < 0 ? -errno : -EINVAL;
+        if (f->fd >= 0)
+            close(f->fd);
         free(f->dbuf);
         free(f);
         return e;

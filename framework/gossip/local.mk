@@ -12,9 +12,18 @@ framework_libdynkv_la_SOURCES += \
 check_PROGRAMS += tests/unit/test-membership
 TESTS += tests/unit/test-membership
 
-tests_unit_test_membership_SOURCES = tests/unit/test-membership.c tests/unit/tc_gossip.h tests/unit/cu_main.h
+tests_unit_test_membership_SOURCES = tests/unit/test-membership.c tests/unit/tc_membership.h \
+	tests/unit/tc_gossip.h tests/unit/cu_main.h
 tests_unit_test_membership_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
 tests_unit_test_membership_LDADD = $(DK_UNIT_LINK)
+
+check_PROGRAMS += tests/unit/test-membership-detect
+TESTS += tests/unit/test-membership-detect
+
+tests_unit_test_membership_detect_SOURCES = tests/unit/test-membership-detect.c tests/unit/tc_membership.h \
+	tests/unit/tc_gossip.h tests/unit/cu_main.h
+tests_unit_test_membership_detect_CFLAGS = $(DK_UNIT_CC) $(CRYPTO_CFLAGS)
+tests_unit_test_membership_detect_LDADD = $(DK_UNIT_LINK)
 
 check_PROGRAMS += tests/unit/test-gossip-codec
 TESTS += tests/unit/test-gossip-codec

@@ -1,5 +1,5 @@
 /*
- * tc_gossip.h - what test-membership.c and test-gossip-codec.c share: a
+ * tc_gossip.h - what test-membership*.c and test-gossip-codec.c share: a
  * gossip key named by a string (NULL: the suites' default key), a member
  * record with fixed addresses, and a sealed PING_REQ datagram carrying
  * nupd such members (tm_encode; each call takes the next sequence

@@ -78,17 +78,23 @@ static size_t tb_cached_pages(const char *path, size_t from)
     return got;
 }
 
-/* Whether dir's file system takes O_DIRECT (tmpfs does not). */
+/* Whether the env writes direct in dir: its file system takes O_DIRECT
+ * and tells its alignment, at most 4 KiB (tmpfs tells none). */
 static int tb_direct_ok(const char *dir)
 {
     char path[128];
     snprintf(path, sizeof(path), "%s/probe", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644), ok = 0;
     if (fd >= 0) {
+#ifdef STATX_DIOALIGN
+        struct statx st;
+        ok = statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st) == 0 && (st.stx_mask & STATX_DIOALIGN) &&
+             st.stx_dio_offset_align && st.stx_dio_offset_align <= 4096 && st.stx_dio_mem_align <= 4096;
+#endif
         close(fd);
         unlink(path);
     }
-    return fd >= 0;
+    return ok;
 }
 
 /* Big and small values through get, get_lent and an iterator (with
