@@ -110,6 +110,16 @@ static void test_forwarding(void)
     CU_ASSERT_EQUAL(actor_of(&g, "second"), l[1]);
     got_free(&g);
     nodes[l[0]].alive = 1;
+    /* The first replica is stopping (a graceful stop, before gossip tells
+     * anyone): it refuses the forward with DK_ECLOSED, having done
+     * nothing, and the next replica coordinates the write. */
+    uint64_t refused = dk_metrics_get("coord_forwards_refused_total");
+    tc_coord_stop(&nodes[l[0]], 5000);
+    put(0, key, "third", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(actor_of(&g, "third"), l[1]);
+    got_free(&g);
+    CU_ASSERT_EQUAL(dk_metrics_get("coord_forwards_refused_total"), refused + 1);
     cluster_stop();
 }
 
