@@ -184,8 +184,9 @@ static int px_dio_write(lsm_wfile *f, int tail)
             continue;
         if (w < 0)
             return -errno;
-        /* A short direct write leaves an unaligned rest it cannot go on from. */
-        if ((size_t)w != n - done && ((size_t)w & (PX_DIO_ALIGN - 1)))
+        /* A short direct write leaves an unaligned rest it cannot go on
+         * from; one of nothing would loop. */
+        if (w == 0 || ((size_t)w != n - done && ((size_t)w & (PX_DIO_ALIGN - 1))))
             return -EIO;
         done += (size_t)w;
     }

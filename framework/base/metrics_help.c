@@ -24,8 +24,8 @@ static const known_metric known[] = {
      "or failed: the read fell back to full reads of every replica."},
     {"coord_digest_reads_total", "Replicas asked for a digest of their copy rather than the copy (quorum "
                                  "reads that read this node's copy first)."},
-    {"coord_forwards_refused_total", "Forwarded writes a replica refused because it was stopping (nothing "
-                                     "applied there): sent on to the next replica."},
+    {"coord_forwards_refused_total", "Forwarded writes a replica refused because it was stopping or "
+                                     "starting (nothing applied there): sent on to the next replica."},
     {"coord_forwards_total", "Writes forwarded to a replica of the key because this node is not one."},
     {"coord_pending_writes_total", "Writes also sent to pending replicas of a range being streamed."},
     {"coord_reads_total", "Reads this node coordinated."},

@@ -266,10 +266,14 @@ void dk__cluster_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_s
         dk_coord_on_rpc(c->coord, q, h, body);
         return;
     }
+    /* Refused before anything is done with it: a forwarded write goes on
+     * to the next replica (coord_forward.c). */
     dk_buf b = DK_BUF_INIT;
-    const char *msg =
-        fenced ? "node has just joined: reads wait until every member counts it" : "node is starting";
-    dk_msg_error e = {.code = DK_EUNAVAILABLE, .message = {(const uint8_t *)msg, strlen(msg)}};
+    const char *msg = fenced        ? "node has just joined: reads wait until every member counts it"
+                      : c->stopping ? "node is stopping"
+                                    : "node is starting";
+    dk_msg_error e = {.code = c->stopping && !fenced ? DK_ECLOSED : DK_EUNAVAILABLE,
+                      .message = {(const uint8_t *)msg, strlen(msg)}};
     dk_msg_error_encode(&b, &e);
     dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
     dk_buf_free(&b);

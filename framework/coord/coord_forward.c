@@ -4,11 +4,12 @@
  * is forwarded, whole, to the next alive replica of the preference list
  * (FORWARD_WRITE), which coordinates it and answers FORWARD_RESULT. A
  * forward that was never sent moves on to the next replica, and so does
- * one the replica refused because it is stopping (DK_ECLOSED: it answers
- * so before it does anything, dk_coord_on_rpc; a rolling restart would
- * otherwise fail every write forwarded to a node in its drain until
- * gossip marks it down); one that may have been applied (timed out,
- * broke after sending) is not sent again.
+ * one the replica refused because it is stopping or not yet started
+ * (DK_ECLOSED, DK_EUNAVAILABLE: answered before anything is done with it,
+ * dk_coord_on_rpc, dk__cluster_on_rpc; a rolling restart otherwise failed
+ * writes forwarded to a node in its drain, before gossip marked it down);
+ * one that may have been applied (timed out, broke after sending) is not
+ * sent again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,9 +31,9 @@ static void forward_done(void *arg, int status, const dk_frame_header *h, dk_sli
             status = fr.status;
         } else if (h->type == DK_MSG_ERROR && dk_msg_error_decode(body, &e) == 0) {
             status = e.code ? e.code : DK_EUNAVAILABLE;
-            if (status == DK_ECLOSED) {
+            if (status == DK_ECLOSED || status == DK_EUNAVAILABLE) {
                 DK_METRICS_ADD("coord_forwards_refused_total", 1);
-                dk__wop_forward(op); /* stopping: nothing applied there */
+                dk__wop_forward(op); /* stopping or starting: nothing applied there */
                 dk__wop_unref(op);
                 return;
             }

@@ -43,6 +43,7 @@ typedef struct tnode {
     dk_rpc *rpc;
     dk_coord *coord;
     int alive, blackhole, stopped;
+    int starting;               /* refuse peers' requests as a node whose coordinator is not up yet */
     int nodigest;               /* serves GET_REPLICA as a node without DK_FRAME_DIGEST */
     int digest_gets, full_gets; /* GET_REPLICA requests received, by kind */
     dk_rpc_req *held[TC_HELD_MAX];
@@ -124,7 +125,9 @@ static inline int tc_view_peer(void *arg, const char *id, char *addr, size_t len
 /* Loop thread: a request for node arg, held when it is a black hole and
  * refused with DK_ECLOSED while its coordinator is stopped (being
  * restarted by the test, or stopped before the others at teardown while a
- * peer's background replica write still comes in). */
+ * peer's background replica write still comes in), or with
+ * DK_EUNAVAILABLE while the test says it is starting (as
+ * dk__cluster_on_rpc answers before the coordinator exists). */
 static inline void tc_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h, dk_slice body)
 {
     tnode *n = arg;
@@ -132,9 +135,10 @@ static inline void tc_on_rpc(void *arg, dk_rpc_req *q, const dk_frame_header *h,
         n->held[n->n_held++] = q; /* never answered until teardown */
         return;
     }
-    if (!n->coord) {
+    if (!n->coord || n->starting) {
         dk_buf b = DK_BUF_INIT;
-        dk_msg_error e = {.code = DK_ECLOSED, .message = {(const uint8_t *)"stopped", 7}};
+        dk_msg_error e = {.code = n->starting ? DK_EUNAVAILABLE : DK_ECLOSED,
+                          .message = {(const uint8_t *)"stopped", 7}};
         dk_msg_error_encode(&b, &e);
         dk_rpc_reply(q, DK_MSG_ERROR, b.data, b.len);
         dk_buf_free(&b);

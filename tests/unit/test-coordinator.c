@@ -120,6 +120,15 @@ static void test_forwarding(void)
     CU_ASSERT_EQUAL(actor_of(&g, "third"), l[1]);
     got_free(&g);
     CU_ASSERT_EQUAL(dk_metrics_get("coord_forwards_refused_total"), refused + 1);
+    /* ... and the second is starting (DK_EUNAVAILABLE): the third one
+     * coordinates it, W = 2 met by the two that run. */
+    nodes[l[1]].starting = 1;
+    put(0, key, "fourth", DK_CL_QUORUM, 0, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(actor_of(&g, "fourth"), l[2]);
+    got_free(&g);
+    CU_ASSERT_EQUAL(dk_metrics_get("coord_forwards_refused_total"), refused + 3);
+    nodes[l[1]].starting = 0;
     cluster_stop();
 }
 
