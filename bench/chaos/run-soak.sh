@@ -10,7 +10,7 @@
 # -n  rounds (default 6: one pass over the schedule below)
 # -s  seed of the first round (default: the time); round i uses SEED+i
 # -d  seconds of load and faults per round (default 60); a round takes
-#     about this plus 20-60 s to start, heal, settle and check
+#     about this plus 1-2 minutes to start, heal, settle and check
 # -o  output folder (default /tmp/dynkv-soak-YYYYMMDD-HHMMSS): rNNN-*/ per
 #     round (events.log, report.json, node logs), summary.txt, tally.txt
 # Options after -- go to every chaos.py (e.g. -- --settle 60 --keep).
