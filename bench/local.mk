@@ -53,6 +53,7 @@ dist_noinst_SCRIPTS += bench/sdk/run-sdk.sh
 
 # The fault soak (bench/chaos/README.md): by hand only, never in `make check`
 # (it needs root and takes minutes a round); skew.c is built by faults.py.
-dist_noinst_SCRIPTS += bench/chaos/run-soak.sh bench/chaos/chaos.py bench/chaos/report.py
+dist_noinst_SCRIPTS += bench/chaos/run-soak.sh bench/chaos/chaos.py bench/chaos/report.py \
+	bench/chaos/rolling_restart.py
 EXTRA_DIST += bench/chaos/README.md bench/chaos/check.py bench/chaos/faults.py bench/chaos/state.py \
 	bench/chaos/workload.py bench/chaos/skew.c
