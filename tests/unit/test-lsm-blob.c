@@ -39,6 +39,20 @@ static lsm_db *tb_open(char *dir, lsm_env **env, uint64_t memtable, const char *
     return tl_open_blobs(dir, env, memtable, min, pct);
 }
 
+/* How many of keys 0..n-1 do not read back as their large value of
+ * generation gen. */
+static int tb_unread(lsm_db *db, int n, int gen)
+{
+    char k[32], v[TB_BIG + 1];
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        tl_key(k, i);
+        tb_big(v, i, gen);
+        bad += !tl_has(db, k, v);
+    }
+    return bad;
+}
+
 /* The lowest numbered blob file in dir (0: none). */
 typedef struct tb_low {
     unsigned long long n;
@@ -224,13 +238,7 @@ static void test_flush_direct(void)
         } else if (tb_direct_ok(dir)) {
             CU_ASSERT_EQUAL(late, 0);
         }
-        int bad = 0;
-        for (int i = 0; i < N; i++) {
-            tl_key(k, i);
-            tb_big(v, i, 1);
-            bad += !tl_has(db, k, v);
-        }
-        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(tb_unread(db, N, 1), 0);
         CU_ASSERT_EQUAL(tl_close(db), 0);
         tl_done(env, dir);
     }
@@ -430,13 +438,7 @@ static void test_compaction_moves_references(void)
     CU_ASSERT_EQUAL(tl_stat(db, "lsm_blob_gc_bytes_total"), 0);
     CU_ASSERT_EQUAL(tl_files_bytes(env, dir, ".blob", NULL), disk);
     CU_ASSERT_EQUAL(tl_count_files(env, dir, ".sst"), 1);
-    int bad = 0;
-    for (int i = 0; i < 300; i++) {
-        tl_key(k, i);
-        tb_big(v, i, 0);
-        bad += !tl_has(db, k, v);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(tb_unread(db, 300, 0), 0);
     CU_ASSERT_EQUAL(tl_close(db), 0);
     tl_done(env, dir);
 }

@@ -131,7 +131,8 @@ static void test_secret(void)
     tm_stop_all();
 }
 
-static void tm_udp_send(const char *to, const void *p, size_t n)
+/* The IPv4 address of "host:port" to. */
+static struct sockaddr_in tm_addr(const char *to)
 {
     struct sockaddr_in sa;
     char host[64];
@@ -139,6 +140,12 @@ static void tm_udp_send(const char *to, const void *p, size_t n)
     char *colon = strrchr(host, ':');
     *colon = '\0';
     uv_ip4_addr(host, atoi(colon + 1), &sa);
+    return sa;
+}
+
+static void tm_udp_send(const char *to, const void *p, size_t n)
+{
+    struct sockaddr_in sa = tm_addr(to);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     CU_ASSERT(fd >= 0);
     CU_ASSERT(sendto(fd, p, n, 0, (struct sockaddr *)&sa, sizeof sa) == (ssize_t)n);
@@ -147,12 +154,7 @@ static void tm_udp_send(const char *to, const void *p, size_t n)
 
 static void tm_tcp_send(const char *to, const void *p, size_t n)
 {
-    struct sockaddr_in sa;
-    char host[64];
-    snprintf(host, sizeof host, "%s", to);
-    char *colon = strrchr(host, ':');
-    *colon = '\0';
-    uv_ip4_addr(host, atoi(colon + 1), &sa);
+    struct sockaddr_in sa = tm_addr(to);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     CU_ASSERT(fd >= 0);
     CU_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
