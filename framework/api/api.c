@@ -221,15 +221,24 @@ void dk__api_store_error(dk_api_req *q, int rc, const dk_api_acks *a)
         dk__api_error(q, 409, "too_many_siblings", msg);
         break;
     case DK_EUNAVAILABLE: {
+        /* A write that failed here is not rolled back where it landed
+         * (Dynamo's rule): the replicas that took it keep it and pass it
+         * on, so it may still win against later writes. Say so, as the
+         * 504 does, rather than let a client take 503 for "not written". */
         json_t *o = json_object();
         snprintf(msg, sizeof(msg),
-                 "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
+                 a->write ? "only %d of %d replicas acknowledged, %d needed; the write may still apply (the "
+                            "replicas that took it keep it); retry with the same context, or use a lower "
+                            "X-Consistency"
+                          : "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
                  a->acks, a->replicas, a->needed);
         json_object_set_new(o, "error", json_string("unavailable"));
         json_object_set_new(o, "message", json_string(msg));
         json_object_set_new(o, "acks", json_integer(a->acks));
         json_object_set_new(o, "needed", json_integer(a->needed));
         json_object_set_new(o, "replicas", json_integer(a->replicas));
+        if (a->write)
+            json_object_set_new(o, "may_apply", json_true());
         dk__api_json(q, 503, o);
         break;
     }

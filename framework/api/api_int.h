@@ -75,6 +75,7 @@ void dk__api_fail(dk_api_req *q, int status, const char *code, const char *msg);
 /* Replica counts of a coordinated request, for 503/504 messages. */
 typedef struct dk_api_acks {
     int acks, needed, replicas;
+    int write; /* the counts are a write's: a 503 says it may still apply */
 } dk_api_acks;
 
 /* Set q's answer for a store or coordinator error code (a NULL: no

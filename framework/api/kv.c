@@ -341,7 +341,7 @@ static void kv_render_raw(dk_api_req *q)
 static void kv_done(void *arg, dk_coord_result *r)
 {
     dk_api_kv *k = arg;
-    k->acks = (dk_api_acks){r->acks, r->needed, r->replicas};
+    k->acks = (dk_api_acks){r->acks, r->needed, r->replicas, k->write};
     k->read_ms = r->now_ms;
     if (k->here || k->q.api->loop == k->q.api->cluster_loop) {
         kv_render(k, r->status, dk_buf_slice(&r->raw), r->raw.len ? &r->obj : NULL);

@@ -42,6 +42,7 @@ def test_strict_quorum_503_and_no_rollback(make_cluster):
     assert j["error"] == "unavailable", j
     assert isinstance(j.get("message"), str) and j["message"], j
     assert (j["acks"], j["needed"], j["replicas"]) == (1, 2, 3), j
+    assert j.get("may_apply") is True and "may still apply" in j["message"], j
     assert took < 5.0, "503 took %.1f s with request_timeout = 1s" % took
 
     # no rollback on the replica that took it
