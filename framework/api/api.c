@@ -227,10 +227,11 @@ void dk__api_store_error(dk_api_req *q, int rc, const dk_api_acks *a)
          * 504 does, rather than let a client take 503 for "not written". */
         json_t *o = json_object();
         snprintf(msg, sizeof(msg),
-                 a->write ? "only %d of %d replicas acknowledged, %d needed; the write may still apply (the "
-                            "replicas that took it keep it); retry with the same context, or use a lower "
-                            "X-Consistency"
-                          : "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
+                 a->write
+                     ? "only %d of %d replicas acknowledged, %d needed; the write may still apply (the "
+                       "replicas that took it keep it); retry with the same context, or use a lower "
+                       "X-Consistency"
+                     : "only %d of %d replicas acknowledged, %d needed; retry, or use a lower X-Consistency",
                  a->acks, a->replicas, a->needed);
         json_object_set_new(o, "error", json_string("unavailable"));
         json_object_set_new(o, "message", json_string(msg));
