@@ -265,10 +265,11 @@ def test_max_object_size(make_node):
 @pytest.mark.parametrize("size", ["9MiB", "8MiB", "1KiB"])
 def test_max_object_size_must_fit_a_frame(tmp_path, size):
     d = str(tmp_path)
+    ports = dkbb.free_ports(3)
     args = ["--set", "node.data_dir=" + os.path.join(d, "data"),
-            "--set", "node.http_listen=127.0.0.1:%d" % dkbb.free_port(),
-            "--set", "node.rpc_listen=127.0.0.1:%d" % dkbb.free_port(),
-            "--set", "node.gossip_listen=127.0.0.1:%d" % dkbb.free_port(),
+            "--set", "node.http_listen=127.0.0.1:%d" % ports[0],
+            "--set", "node.rpc_listen=127.0.0.1:%d" % ports[1],
+            "--set", "node.gossip_listen=127.0.0.1:%d" % ports[2],
             "--set", "storage.engine=memory", "--set", "storage.plugin_dir=" + dkbb.PLUGIN_PATH,
             "--set", "storage.max_object_size=" + size]
     p = subprocess.run([dkbb.DYNKVD] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -210,7 +210,7 @@ def run_dynkvd(args, timeout=10):
 def base_sets(d):
     """A valid command line (free ports, so that a daemon which wrongly
     starts cannot disturb anything before run_dynkvd's timeout)."""
-    ports = [dkbb.free_port() for _ in range(3)]
+    ports = dkbb.free_ports(3)
     return ["--set", "node.data_dir=" + os.path.join(d, "data"),
             "--set", "node.http_listen=127.0.0.1:%d" % ports[0],
             "--set", "node.rpc_listen=127.0.0.1:%d" % ports[1],

@@ -140,7 +140,7 @@ def test_drain_timeout_bounds_the_wait(make_node):
 
 @pytest.mark.parametrize("which", ["http_listen", "rpc_listen", "gossip_listen"])
 def test_address_in_use_refused(make_node, which):
-    ports = [dkbb.free_port() for _ in range(3)]
+    ports = dkbb.free_ports(3)
     first = make_node("memory", ["node.rpc_listen=127.0.0.1:%d" % ports[1],
                                  "node.gossip_listen=127.0.0.1:%d" % ports[2]])
     taken = {"http_listen": "127.0.0.1:%d" % first.port,

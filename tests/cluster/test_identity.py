@@ -30,7 +30,7 @@ def test_copied_node_does_not_impersonate_the_live_one(make_cluster, tmp_path):
         data = str(tmp_path / "data")
         shutil.copytree(r.json()["path"], data)
     ip = IP_PREFIX + ".9"
-    ports = [dkcluster.dkbb.free_port() for _ in range(3)]
+    ports = dkcluster.dkbb.free_ports(3)
     log = open(str(tmp_path / "impostor.log"), "wb")
     argv = [dkcluster.dkbb.DYNKVD, "--config", n2.ini,
             "--set", "node.data_dir=" + data,
