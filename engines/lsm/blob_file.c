@@ -11,8 +11,12 @@
  * session 9). A record larger than half the buffer is written straight
  * from the caller's memory (after what is staged), where the copy would
  * cost more than the write it saves. With o.direct (blob_direct_io) the
- * file is the env's direct one, which stages in its own aligned buffer:
- * every record goes straight to it. Like the table builder it asks the
+ * file is the env's direct one, which writes what it is given at once
+ * (whole blocks; it keeps the last partial one): the stage is then
+ * LSM_BLOB_STAGE_DIRECT bytes and each drain first calls o.on_sync, so
+ * each write to the device waits for a WAL fdatasync in flight as a
+ * plain file's writeback does (io_yield.c), and there is no writeback
+ * step. Like the table builder it asks the
  * env to start writeback every writeback_bytes, so the final fsync does
  * not land as one burst on the device that the WAL's fdatasyncs share;
  * and like it, calls o.on_sync before each step and the fsync
@@ -29,6 +33,7 @@
 #include "util/crc32c.h"
 
 #define LSM_BLOB_STAGE (256u * 1024u)
+#define LSM_BLOB_STAGE_DIRECT (1024u * 1024u) /* one device write per table_writeback step */
 
 size_t dk__lsm_blob_ref_encode(uint8_t *buf, const lsm_blob_ref *r)
 {
@@ -119,16 +124,18 @@ struct lsm_blob_writer {
     lsm_wfile *f;
     uint64_t number, offset, written_back;
     lsm_blob_wopts o;
-    uint8_t *stage; /* LSM_BLOB_STAGE bytes (NULL if direct); staged of them not yet appended */
-    size_t staged;
-    int direct; /* f stages itself (create_direct): records go straight to it */
+    uint8_t *stage; /* cap bytes; staged of them not yet appended */
+    size_t staged, cap;
+    int direct; /* f is direct (create_direct): each append is a device write */
 };
 
-/* Append what is staged. */
+/* Append what is staged (a direct file's device write: after the yield). */
 static int bw_drain(lsm_blob_writer *w)
 {
     if (!w->staged)
         return 0;
+    if (w->direct && w->o.on_sync)
+        w->o.on_sync(w->o.arg);
     int rc = w->env->ops->append(w->f, w->stage, w->staged);
     w->staged = 0;
     return rc;
@@ -157,8 +164,8 @@ int dk__lsm_blob_writer_open(lsm_env *env, const char *path, uint64_t number, co
     w->direct = !rc;
     if (rc == -EINVAL)
         rc = env->ops->create(env, path, &w->f);
-    /* A direct file stages in its own aligned buffer. */
-    if (!rc && !w->direct && !(w->stage = malloc(LSM_BLOB_STAGE)))
+    w->cap = w->direct ? LSM_BLOB_STAGE_DIRECT : LSM_BLOB_STAGE;
+    if (!rc && !(w->stage = malloc(w->cap)))
         rc = -ENOMEM;
     if (!rc)
         rc = env->ops->append(w->f, LSM_BLOB_MAGIC, LSM_BLOB_HEADER);
@@ -203,9 +210,9 @@ static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32
     int rc = 0;
     /* A large record goes straight after what is staged, so that goes
      * first. */
-    if ((w->staged + n > LSM_BLOB_STAGE || n > LSM_BLOB_STAGE / 2) && (rc = bw_drain(w)))
+    if ((w->staged + n > w->cap || n > w->cap / 2) && (rc = bw_drain(w)))
         return rc;
-    if (w->direct || n > LSM_BLOB_STAGE / 2) {
+    if (n > w->cap / 2) {
         struct iovec iov[3] = {
             {hdr, sizeof(hdr)}, {(void *)key.ptr, key.len}, {(void *)value.ptr, value.len}};
         if ((rc = w->env->ops->appendv(w->f, iov, 3)))
@@ -224,7 +231,7 @@ static int bw_add(lsm_blob_writer *w, dk_slice key, dk_slice value, const uint32
     w->offset += n;
     if (w->o.on_write)
         w->o.on_write(w->o.arg, n);
-    if (w->o.writeback_bytes && w->env->ops->writeback &&
+    if (w->o.writeback_bytes && w->env->ops->writeback && !w->direct &&
         w->offset - w->written_back >= w->o.writeback_bytes) {
         w->written_back = w->offset;
         if ((rc = bw_drain(w)))

@@ -72,7 +72,9 @@ typedef struct lsm_env_ops {
      * non-blocking point read. May be NULL (every such read is -EAGAIN). */
     int (*pread_nowait)(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got);
     /* create() of a file written around the page cache (O_DIRECT): the
-     * file stages appends in an aligned buffer and writes whole blocks;
+     * file stages appends in an aligned buffer and writes its whole
+     * blocks once an append leaves 64 KiB or more staged (the caller's
+     * appends are its device writes);
      * sync() and close_w() also write the last partial block, padded,
      * and cut the file back to its length. writeback() does nothing.
      * -EINVAL where the file system has no direct I/O (or the kernel

@@ -43,7 +43,12 @@ struct lsm_wfile {
 };
 
 #define PX_DIO_ALIGN 4096u
-#define PX_DIO_BUF (1024u * 1024u)
+/* A direct file writes its whole blocks at the end of an append that
+ * leaves at least PX_DIO_EAGER staged (so each of the blob writer's 1 MiB
+ * drains is one device write, after its yield to the WAL), or when the
+ * buffer is full. */
+#define PX_DIO_EAGER (64u * 1024u)
+#define PX_DIO_BUF (1024u * 1024u + PX_DIO_EAGER)
 
 static FILE *px_trace_f;
 static pthread_mutex_t px_trace_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -211,7 +216,7 @@ static int px_dio_append(lsm_wfile *f, const uint8_t *p, size_t n)
         if (f->dlen == PX_DIO_BUF && (rc = px_dio_write(f, 0)))
             return rc;
     }
-    return 0;
+    return f->dlen >= PX_DIO_EAGER ? px_dio_write(f, 0) : 0;
 }
 
 static int px_append(lsm_wfile *f, const void *p, size_t n)
