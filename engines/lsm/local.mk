@@ -183,10 +183,18 @@ EXTRA_tests_unit_test_lsm_policy_DEPENDENCIES = compaction-leveled.la \
 
 check_PROGRAMS += tests/unit/test-lsm-blob
 TESTS += tests/unit/test-lsm-blob
-tests_unit_test_lsm_blob_SOURCES = tests/unit/test-lsm-blob.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
-	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
+tests_unit_test_lsm_blob_SOURCES = tests/unit/test-lsm-blob.c tests/unit/test-lsm-blob.h tests/unit/test-lsm-util.h \
+	tests/unit/test-lsm-host.h tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c \
+	engines/lsm/env_fault.h
 tests_unit_test_lsm_blob_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_blob_LDADD = $(DK_LSM_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-lsm-direct
+TESTS += tests/unit/test-lsm-direct
+tests_unit_test_lsm_direct_SOURCES = tests/unit/test-lsm-direct.c tests/unit/test-lsm-blob.h tests/unit/test-lsm-util.h \
+	tests/unit/test-lsm-host.h tests/unit/fake_host.c tests/unit/fake_host.h
+tests_unit_test_lsm_direct_CFLAGS = $(DK_LSM_TEST_CFLAGS)
+tests_unit_test_lsm_direct_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-memo
 TESTS += tests/unit/test-lsm-memo

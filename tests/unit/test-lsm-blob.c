@@ -9,107 +9,14 @@
  * checkpoint carries the blob files; a value damaged in the memtable
  * before its flush is not sealed with a valid blob CRC (the record's CRC
  * is derived from the one its WAL write computed). Crashes at every I/O point with blob
- * files are in test-lsm-crash.c (its blob pass).
+ * files are in test-lsm-crash.c (its blob pass); blob files written around
+ * the page cache (blob_direct_io) in test-lsm-direct.c.
  */
-#include "test-lsm-host.h"
+#include "test-lsm-blob.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "env_fault.h"
-
-#define TB_BIG 3000 /* bytes of a large value */
-
-/* Key i and its large value of generation gen (TB_BIG bytes, NUL
- * terminated: v holds TB_BIG + 1). */
-static void tb_big(char *v, int i, int gen)
-{
-    memset(v, 'a' + (i + gen) % 26, TB_BIG);
-    snprintf(v, 40, "big-%d-%d:", i, gen);
-    v[strlen(v)] = '#';
-    v[TB_BIG] = '\0';
-}
-
-/* Open the engine in dir with blob_min_size min and the GC cutoff pct on
- * env (a fresh posix env when *env is NULL); memtable bytes. */
-static lsm_db *tb_open(char *dir, lsm_env **env, uint64_t memtable, const char *min, const char *pct)
-{
-    return tl_open_blobs(dir, env, memtable, min, pct);
-}
-
-/* How many of keys 0..n-1 do not read back as their large value of
- * generation gen. */
-static int tb_unread(lsm_db *db, int n, int gen)
-{
-    char k[32], v[TB_BIG + 1];
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        tl_key(k, i);
-        tb_big(v, i, gen);
-        bad += !tl_has(db, k, v);
-    }
-    return bad;
-}
-
-/* The lowest numbered blob file in dir (0: none). */
-typedef struct tb_low {
-    unsigned long long n;
-} tb_low;
-static int tb_low_cb(void *arg, const char *name)
-{
-    tb_low *l = arg;
-    unsigned long long n;
-    char tail[16];
-    if (sscanf(name, "%llu.%15s", &n, tail) == 2 && !strcmp(tail, "blob") && (!l->n || n < l->n))
-        l->n = n;
-    return 0;
-}
-static unsigned long long tb_lowest_blob(lsm_env *env, const char *dir)
-{
-    tb_low l = {0};
-    env->ops->list(env, dir, tb_low_cb, &l);
-    return l.n;
-}
-
-/* Pages of the file at path from byte `from` on in the page cache
- * (mincore over a mapping). */
-static size_t tb_cached_pages(const char *path, size_t from)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    CU_ASSERT_FATAL(fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0);
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = ((size_t)st.st_size + pg - 1) / pg, got = 0;
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    unsigned char *vec = malloc(n);
-    CU_ASSERT_FATAL(m != MAP_FAILED && vec && mincore(m, (size_t)st.st_size, vec) == 0);
-    for (size_t i = from / pg; i < n; i++)
-        got += vec[i] & 1;
-    free(vec);
-    munmap(m, (size_t)st.st_size);
-    close(fd);
-    return got;
-}
-
-/* Whether the env writes direct in dir: its file system takes O_DIRECT
- * and tells its alignment, at most 4 KiB (tmpfs tells none). */
-static int tb_direct_ok(const char *dir)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "%s/probe", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644), ok = 0;
-    if (fd >= 0) {
-#ifdef STATX_DIOALIGN
-        struct statx st;
-        ok = statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st) == 0 && (st.stx_mask & STATX_DIOALIGN) &&
-             st.stx_dio_offset_align && st.stx_dio_offset_align <= 4096 && st.stx_dio_mem_align <= 4096;
-#endif
-        close(fd);
-        unlink(path);
-    }
-    return ok;
-}
 
 /* Big and small values through get, get_lent and an iterator (with
  * direct, blob_direct_io on: the same bytes, files and counts). */
@@ -211,40 +118,6 @@ static void test_round_trip_direct(void)
     tb_round_trip(1);
 }
 
-/* blob_direct_io through a flush: with it on, the blob file's pages past
- * the first 256 KiB are not in the page cache after the flush (the
- * engine reads the file's magic when it opens it, and the kernel reads
- * ahead of that), where a plain flush leaves them there; the values read
- * back either way. */
-static void test_flush_direct(void)
-{
-    enum { N = 200 };
-    for (int direct = 0; direct < 2; direct++) {
-        tl_host_reset();
-        dk_fake_host_set_option(&th, "blob_direct_io", direct ? "true" : "false");
-        char dir[64], k[32], v[TB_BIG + 1], path[128];
-        lsm_env *env = NULL;
-        lsm_db *db = tb_open(dir, &env, 4 << 20, "1024", "25");
-        for (int i = 0; i < N; i++) {
-            tl_key(k, i);
-            tb_big(v, i, 1);
-            CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
-        }
-        CU_ASSERT_EQUAL(tl_flush(db), 0);
-        snprintf(path, sizeof(path), "%s/%06llu.blob", dir, tb_lowest_blob(env, dir));
-        size_t late = tb_cached_pages(path, 256 * 1024);
-        if (!direct) {
-            CU_ASSERT(late > 0);
-        } else if (tb_direct_ok(dir)) {
-            CU_ASSERT_EQUAL(late, 0);
-        }
-        CU_ASSERT_EQUAL(tb_unread(db, N, 1), 0);
-        CU_ASSERT_EQUAL(tl_close(db), 0);
-        tl_done(env, dir);
-    }
-    dk_fake_host_set_option(&th, "blob_direct_io", "false");
-}
-
 /* With blob_min_size = 0 nothing leaves the tables. */
 static void test_off(void)
 {
@@ -272,138 +145,12 @@ static void test_off(void)
  * value), over records small and large, an empty value, a key longer than
  * the staging buffer, and writebacks between them: a record of half to
  * all of the buffer was once written before what was staged. */
-/* Write N records of odd sizes (empty, one of 281 KiB, a 300 KiB key)
- * through a blob writer at path on env with options o, and check each
- * reference against the file's bytes and the size against finish's.
- * With cached, first count the file's pages in the page cache there (a
- * file of the POSIX env: reading it back caches them). */
-static void tb_writer_offsets(lsm_env *env, const char *path, const lsm_blob_wopts *o, size_t *cached)
-{
-    enum { N = 400 };
-    static char val[300 * 1024 + N], key[300 * 1024];
-    for (size_t i = 0; i < sizeof(val); i++)
-        val[i] = (char)('a' + i % 23);
-    for (size_t i = 0; i < sizeof(key); i++)
-        key[i] = (char)('A' + i % 19);
-    static lsm_blob_ref refs[N];
-    lsm_blob_writer *w;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_blob_writer_open(env, path, 5, o, &w), 0);
-    int rc = 0;
-    for (int i = 0; i < N; i++) {
-        size_t vl = i == 7     ? 0
-                    : i == 100 ? sizeof(val) - N
-                    : i == 200 ? 140 * 1024
-                               : (size_t)(i * 37) % 12000;
-        size_t kl = i == 300 ? sizeof(key) : 10 + (size_t)i % 7;
-        rc |= dk__lsm_blob_writer_add(w, (dk_slice){(uint8_t *)key, kl},
-                                      (dk_slice){(uint8_t *)val + i, vl - (vl ? i % 2 : 0)}, &refs[i]);
-    }
-    CU_ASSERT_EQUAL(rc, 0);
-    uint64_t size;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_blob_writer_finish(w, &size), 0);
-    if (cached)
-        *cached = tb_cached_pages(path, 0);
-    uint8_t *data;
-    size_t len;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, path, &data, &len), 0);
-    CU_ASSERT_EQUAL(len, size);
-    int bad = 0;
-    for (int i = 0; i < N; i++) {
-        const lsm_blob_ref *r = &refs[i];
-        size_t kl = i == 300 ? sizeof(key) : 10 + (size_t)i % 7;
-        const uint8_t *rec = data + r->off;
-        bad += r->off + LSM_BLOB_REC_HDR + kl + r->len > len || dk_get_u32(rec + 4) != kl ||
-               dk_get_u32(rec + 8) != r->len || memcmp(rec + LSM_BLOB_REC_HDR, key, kl) != 0 ||
-               memcmp(rec + LSM_BLOB_REC_HDR + kl, val + i, r->len) != 0;
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    free(data);
-}
-
 static void test_writer_offsets(void)
 {
     lsm_env *env = dk__lsm_env_fault(3);
     lsm_blob_wopts o = {.writeback_bytes = 100000};
     tb_writer_offsets(env, "/c.blob", &o, NULL);
     env->ops->destroy(env);
-}
-
-/* blob_direct_io: the POSIX env writes a blob file around the page cache.
- * The same records as writer_offsets read back byte for byte at their
- * references, the file exactly as long as finish says (the last block is
- * written padded and the file cut back), and the file's pages are not
- * in the page cache after the writer finished, where a plain write leaves
- * them all there. On a file system without direct I/O the writer falls
- * back to plain writes: the records are still checked. */
-static void test_writer_direct(void)
-{
-    char dir[64], path[128];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    int direct = tb_direct_ok(dir);
-    lsm_blob_wopts o = {.writeback_bytes = 100000, .direct = 1};
-    size_t cached;
-    snprintf(path, sizeof(path), "%s/000005.blob", dir);
-    tb_writer_offsets(env, path, &o, &cached);
-    if (direct)
-        CU_ASSERT_EQUAL(cached, 0);
-    o.direct = 0;
-    snprintf(path, sizeof(path), "%s/000006.blob", dir);
-    tb_writer_offsets(env, path, &o, &cached);
-    CU_ASSERT(cached > 0);
-    if (!direct)
-        fprintf(stderr, "writer_direct: %s has no O_DIRECT; the plain fallback was checked\n", dir);
-    tl_done(env, dir);
-}
-
-/* A direct file (create_direct) synced in the middle of a block and
- * appended to after: every sync leaves the file exactly as long as what
- * was appended, holding those bytes, and later appends rewrite the
- * padded block in place; close without a sync writes the rest. */
-static void test_direct_file_syncs(void)
-{
-    char dir[64], path[128];
-    tl_mkdtemp(dir);
-    lsm_env *env = dk__lsm_env_posix();
-    if (!tb_direct_ok(dir)) {
-        fprintf(stderr, "direct_file_syncs: %s has no O_DIRECT: skipped\n", dir);
-        tl_done(env, dir);
-        return;
-    }
-    snprintf(path, sizeof(path), "%s/d", dir);
-    static uint8_t want[3 * 1024 * 1024];
-    for (size_t i = 0; i < sizeof(want); i++)
-        want[i] = (uint8_t)(i * 131 + i / 4099);
-    lsm_wfile *f;
-    CU_ASSERT_EQUAL_FATAL(env->ops->create_direct(env, path, &f), 0);
-    /* Pieces ending inside a block, on a block, past the 1 MiB stage. */
-    size_t cuts[] = {1, 4095, 4096, 5000, 12289, 1048576, 1048577 + 4096, 2500000, sizeof(want)};
-    size_t at = 0;
-    int bad = 0;
-    for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
-        size_t n = cuts[c] - at;
-        struct iovec iov[2] = {{want + at, n / 3}, {want + at + n / 3, n - n / 3}};
-        CU_ASSERT_EQUAL(c % 2 ? env->ops->appendv(f, iov, 2) : env->ops->append(f, want + at, n), 0);
-        at = cuts[c];
-        if (c == sizeof(cuts) / sizeof(cuts[0]) - 1)
-            break; /* the last piece is left to close */
-        CU_ASSERT_EQUAL(env->ops->sync(f, c % 2), 0);
-        uint8_t *data;
-        size_t len;
-        CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, path, &data, &len), 0);
-        bad += len != at || memcmp(data, want, at) != 0;
-        free(data);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(env->ops->writeback(f, at), 0);
-    CU_ASSERT_EQUAL(env->ops->close_w(f), 0);
-    uint8_t *data;
-    size_t len;
-    CU_ASSERT_EQUAL_FATAL(dk__lsm_env_read_all(env, path, &data, &len), 0);
-    CU_ASSERT_EQUAL(len, sizeof(want));
-    CU_ASSERT(len == sizeof(want) && memcmp(data, want, len) == 0);
-    free(data);
-    tl_done(env, dir);
 }
 
 /* A compaction copies references: it writes a small fraction of the
@@ -845,11 +592,8 @@ static void test_orphan_deleted(void)
 static CU_TestInfo tb_tests[] = {
     {"round_trip", test_round_trip},
     {"round_trip_direct", test_round_trip_direct},
-    {"flush_direct", test_flush_direct},
     {"off", test_off},
     {"writer_offsets", test_writer_offsets},
-    {"writer_direct", test_writer_direct},
-    {"direct_file_syncs", test_direct_file_syncs},
     {"compaction_moves_references", test_compaction_moves_references},
     {"gc_relocates", test_gc_relocates},
     {"manual_compaction_reclaims", test_manual_compaction_reclaims},
