@@ -134,6 +134,9 @@ int dk__lsm_blob_writer_add(lsm_blob_writer *w, dk_slice key, dk_slice value, ls
 int dk__lsm_blob_writer_add_crc(lsm_blob_writer *w, dk_slice key, dk_slice value, uint32_t vcrc,
                                 lsm_blob_ref *r);
 uint64_t dk__lsm_blob_writer_number(const lsm_blob_writer *w);
+/* Whether w writes around the page cache: o.direct asked for it and the
+ * file system took it (else the writer fell back to a buffered file). */
+int dk__lsm_blob_writer_direct(const lsm_blob_writer *w);
 /* fsync, close and free; *size is the file's size. On failure the file
  * is left for the caller to unlink (w is freed either way). */
 int dk__lsm_blob_writer_finish(lsm_blob_writer *w, uint64_t *size);
@@ -160,6 +163,7 @@ typedef struct lsm_blob_stats {
     _Atomic uint64_t cache_hits;
     _Atomic uint64_t flush_bytes, gc_bytes; /* bytes written to blob files */
     _Atomic uint64_t gc_records, corrupt;
+    _Atomic uint64_t direct_files; /* completed blob files written direct */
 } lsm_blob_stats;
 
 int dk__lsm_blobs_new(lsm_env *env, const char *dir, lsm_cache *cache, const dk_host *host, lsm_blobs **out);

@@ -248,6 +248,11 @@ uint64_t dk__lsm_blob_writer_number(const lsm_blob_writer *w)
     return w->number;
 }
 
+int dk__lsm_blob_writer_direct(const lsm_blob_writer *w)
+{
+    return w->direct;
+}
+
 int dk__lsm_blob_writer_finish(lsm_blob_writer *w, uint64_t *size)
 {
     int rc = bw_drain(w);

@@ -510,6 +510,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
     if (gc.w) {
         char path[4096];
         uint64_t bnum = dk__lsm_blob_writer_number(gc.w), bsize = 0;
+        int bdirect = dk__lsm_blob_writer_direct(gc.w);
         dk__lsm_file_path(db, path, sizeof(path), bnum, "blob");
         if (!rc)
             rc = dk__lsm_blob_writer_finish(gc.w, &bsize);
@@ -517,6 +518,7 @@ static int cp_merge(lsm_db *db, const lsm_version *v, const dk_compaction_job *j
             dk__lsm_blob_writer_abandon(gc.w);
         if (!rc) {
             dk__lsm_blobs_note_size(db->blobs, bnum, bsize);
+            atomic_fetch_add(&dk__lsm_blobs_stats(db->blobs)->direct_files, (uint64_t)bdirect);
             out->blob = bnum; /* cp_execute deletes it if the job fails now */
         } else                /* tables opened already hold it open; they are deleted too */
             db->env->ops->unlink(db->env, path);

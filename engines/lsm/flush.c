@@ -403,6 +403,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
         return rc;
     }
     /* The blob file first: the table's open finds it complete. */
+    int bdirect = bw && dk__lsm_blob_writer_direct(bw);
     if (bw && (rc = dk__lsm_blob_writer_finish(bw, &bsize))) {
         dk__lsm_tb_abandon(tb);
         db->env->ops->unlink(db->env, path);
@@ -420,6 +421,7 @@ int dk__lsm_write_table(lsm_db *db, lsm_memtable *m, uint64_t number, lsm_file *
         /* Everything the flush wrote; the blob files' part apart too. */
         atomic_fetch_add(&db->st_flush_bytes, size + bsize);
         atomic_fetch_add(&dk__lsm_blobs_stats(db->blobs)->flush_bytes, bsize);
+        atomic_fetch_add(&dk__lsm_blobs_stats(db->blobs)->direct_files, (uint64_t)bdirect);
     }
     return rc;
 }

@@ -263,6 +263,7 @@ static int lsm_stats(dk_engine *e, dk_stat_sink sink, void *arg)
     sink(arg, "lsm_blob_read_bytes_total", atomic_load(&bst->read_bytes));
     sink(arg, "lsm_blob_cache_hits_total", atomic_load(&bst->cache_hits));
     sink(arg, "lsm_blob_corrupt_total", atomic_load(&bst->corrupt));
+    sink(arg, "lsm_blob_files_direct_total", atomic_load(&bst->direct_files));
     return 0;
 }
 

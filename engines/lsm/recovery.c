@@ -605,6 +605,31 @@ static void rc_free(lsm_db *db)
     free(db);
 }
 
+/* blob_direct_io on a file system without direct I/O in blocks of at
+ * most 4 KiB (tmpfs, or a kernel without STATX_DIOALIGN): every blob
+ * writer falls back to a buffered file (blob_file.c), so say so once at
+ * open instead of leaving the operator to find
+ * engine_lsm_blob_files_direct_total at 0. The probe file ends in .tmp:
+ * a crash before its unlink leaves it to the next open's cleanup
+ * (rc_gc_cb). */
+static void rc_direct_probe(lsm_db *db)
+{
+    if (!db->blob_direct)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/direct-probe.tmp", db->dir);
+    lsm_wfile *f = NULL;
+    int rc = db->env->ops->create_direct ? db->env->ops->create_direct(db->env, path, &f) : -EINVAL;
+    if (!rc)
+        db->env->ops->close_w(f);
+    db->env->ops->unlink(db->env, path);
+    if (rc)
+        db->host->log(db->host, DK_LOG_WARN,
+                      "lsm: blob_direct_io is on but %s takes no direct I/O (%s): blob files are written "
+                      "through the page cache",
+                      db->dir, db->host->strerror(db->host, rc));
+}
+
 int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *env, dk_engine **out)
 {
     *out = NULL;
@@ -643,6 +668,8 @@ int dk__lsm_open_env(const dk_host *host, const dk_engine_conf *conf, lsm_env *e
     }
     if (!rc)
         rc = rc_recover(db);
+    if (!rc)
+        rc_direct_probe(db);
     if (!rc)
         rc = dk__lsm_start_threads(db);
     if (rc) {

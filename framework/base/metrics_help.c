@@ -49,6 +49,8 @@ static const known_metric known[] = {
     {"engine_lsm_blob_cache_hits_total", "LSM blob value reads found in the block cache."},
     {"engine_lsm_blob_corrupt_total", "LSM blob records or files that failed their checks when read."},
     {"engine_lsm_blob_files", "LSM blob files open (each holds a descriptor)."},
+    {"engine_lsm_blob_files_direct_total",
+     "LSM blob files flushes and compactions wrote around the page cache (blob_direct_io)."},
     {"engine_lsm_blob_flush_bytes_total",
      "Bytes flushes wrote to LSM blob files (part of engine_lsm_flush_bytes_total)."},
     {"engine_lsm_blob_gc_bytes_total",

@@ -16,3 +16,6 @@ dist_noinst_SCRIPTS += tests/run-pytest.sh scripts/get-promtool.sh
 
 # lsm checkpoints without a blob file (engines/lsm/checkpoint.c)
 EXTRA_DIST += tests/blackbox/test_snapshot_blob.py
+
+# blob_direct_io through SIGKILLs (engines/lsm/env_posix.c create_direct)
+EXTRA_DIST += tests/blackbox/test_direct_crash.py

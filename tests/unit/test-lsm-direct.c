@@ -4,7 +4,8 @@
  * synced in mid-block and appended to after stays exact; a blob writer's
  * records land at their references and leave nothing in the page cache
  * (mincore), where a plain writer leaves every page; a flush with the
- * option on does the same, and its values read back. On a file system
+ * option on does the same, counts its file as written direct, and its
+ * values read back. On a file system
  * without direct I/O (tmpfs) the writer's fallback is checked instead.
  * The blob round trip with the option on is in test-lsm-blob.c.
  */
@@ -56,10 +57,17 @@ static void test_flush_direct(void)
         CU_ASSERT_EQUAL(tl_flush(db), 0);
         snprintf(path, sizeof(path), "%s/%06llu.blob", dir, tb_lowest_blob(env, dir));
         size_t late = tb_cached_pages(path, 256 * 1024);
+        /* The engine counts the blob files it wrote direct: none
+         * without the option or where the file system has no O_DIRECT. */
+        uint64_t dfiles = tl_stat(db, "lsm_blob_files_direct_total");
         if (!direct) {
             CU_ASSERT(late > 0);
+            CU_ASSERT_EQUAL(dfiles, 0);
         } else if (tb_direct_ok(dir)) {
             CU_ASSERT_EQUAL(late, 0);
+            CU_ASSERT_EQUAL(dfiles, 1);
+        } else {
+            CU_ASSERT_EQUAL(dfiles, 0);
         }
         CU_ASSERT_EQUAL(tb_unread(db, N, 1), 0);
         CU_ASSERT_EQUAL(tl_close(db), 0);
