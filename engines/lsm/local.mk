@@ -212,7 +212,7 @@ tests_unit_test_lsm_head_LDADD = $(DK_LSM_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-lsm-blobgc
 TESTS += tests/unit/test-lsm-blobgc
-tests_unit_test_lsm_blobgc_SOURCES = tests/unit/test-lsm-blobgc.c tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
+tests_unit_test_lsm_blobgc_SOURCES = tests/unit/test-lsm-blobgc.c tests/unit/test-lsm-blob.h tests/unit/test-lsm-util.h tests/unit/test-lsm-host.h \
 	tests/unit/fake_host.c tests/unit/fake_host.h engines/lsm/env_fault.c engines/lsm/env_fault.h
 tests_unit_test_lsm_blobgc_CFLAGS = $(DK_LSM_TEST_CFLAGS)
 tests_unit_test_lsm_blobgc_LDADD = $(DK_LSM_TEST_LIBS) $(LIBS)

@@ -7,9 +7,10 @@
  * costing tables, healthy blob files or the node's start (version.c,
  * recovery.c); a failed compaction leaving its blob file behind
  * (compact.c); a reference with an absurd length (blob_file.c,
- * blob_set.c). test-lsm-blob.c has the feature's own tests.
+ * blob_set.c). test-lsm-blob.c has the feature's own tests; test-lsm-blob.h
+ * the helpers both use.
  */
-#include "test-lsm-host.h"
+#include "test-lsm-blob.h"
 
 #include <sys/stat.h>
 
@@ -17,21 +18,6 @@
 #include "env_fault.h"
 #include "node/host.h"
 #include "version.h"
-
-#define BG_BIG 3000 /* bytes of a large value */
-
-static void bg_big(char *v, int i, int gen)
-{
-    memset(v, 'a' + (i + gen) % 26, BG_BIG);
-    snprintf(v, 40, "big-%d-%d:", i, gen);
-    v[strlen(v)] = '#';
-    v[BG_BIG] = '\0';
-}
-
-static lsm_db *bg_open(char *dir, lsm_env **env, const char *min, const char *pct)
-{
-    return tl_open_blobs(dir, env, 1 << 20, min, pct);
-}
 
 static int bg_compact_all(lsm_db *db)
 {
@@ -174,7 +160,7 @@ static void bg_ttl(const char *min, int *found)
     th.ctx.repaired_before_ms = &bg_repaired;
     char dir[64];
     lsm_env *env = NULL;
-    lsm_db *db = bg_open(dir, &env, min, "0");
+    lsm_db *db = tb_open(dir, &env, 1 << 20, min, "0");
     int64_t now = dk_now_ms();
     static uint8_t v[4000];
     bg_obj(v, sizeof(v), now - 10000, now - 5000); /* expired 5 s ago */
@@ -213,17 +199,17 @@ static void test_ttl_blob_dropped(void)
  * that also holds the inline key "small". */
 static void bg_two_files(char *dir, lsm_env **env, unsigned long long *x1, unsigned long long *x2)
 {
-    char k[32], v[BG_BIG + 1];
-    lsm_db *db = bg_open(dir, env, "1024", "0");
+    char k[32], v[TB_BIG + 1];
+    lsm_db *db = tb_open(dir, env, 1 << 20, "1024", "0");
     for (int i = 0; i < 2; i++) {
         tl_key(k, i);
-        bg_big(v, i, 0);
+        tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(tl_put(db, "small", "inline", 0), 0);
     CU_ASSERT_EQUAL(tl_flush(db), 0);
     tl_key(k, 2);
-    bg_big(v, 2, 0);
+    tb_big(v, 2, 0);
     CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     CU_ASSERT_EQUAL(tl_flush(db), 0);
     CU_ASSERT_EQUAL(bg_compact_all(db), 0);
@@ -257,15 +243,15 @@ static void bg_check_lost(lsm_db *db, int i, unsigned long long x)
 static void test_bad_blob_header(void)
 {
     tl_host_reset();
-    char dir[64], k[32], v[BG_BIG + 1], path[4096];
+    char dir[64], k[32], v[TB_BIG + 1], path[4096];
     lsm_env *env = NULL;
     unsigned long long x1, x2;
     bg_two_files(dir, &env, &x1, &x2);
     snprintf(path, sizeof(path), "%s/%06llu.blob", dir, x1);
     tl_flip(path, 0);
-    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "0");
     tl_key(k, 2);
-    bg_big(v, 2, 0);
+    tb_big(v, 2, 0);
     CU_ASSERT_TRUE(tl_has(db, k, v));
     CU_ASSERT_TRUE(tl_has(db, "small", "inline"));
     CU_ASSERT_TRUE(bg_exists(dir, x2, "blob"));
@@ -279,7 +265,7 @@ static void test_bad_blob_header(void)
 static void test_missing_blob(void)
 {
     tl_host_reset();
-    char dir[64], k[32], v[BG_BIG + 1], path[4096];
+    char dir[64], k[32], v[TB_BIG + 1], path[4096];
     lsm_env *env = NULL;
     unsigned long long x1, x2;
     bg_two_files(dir, &env, &x1, &x2);
@@ -290,7 +276,7 @@ static void test_missing_blob(void)
     CU_ASSERT_EQUAL_FATAL(rc, 0); /* a bad file stops that file, not the node */
     CU_ASSERT_TRUE(tl_has(db, "small", "inline"));
     tl_key(k, 2);
-    bg_big(v, 2, 0);
+    tb_big(v, 2, 0);
     CU_ASSERT_TRUE(tl_has(db, k, v));
     bg_check_lost(db, 1, x1);
     CU_ASSERT_EQUAL(tl_close(db), 0);
@@ -302,12 +288,12 @@ static void test_missing_blob(void)
 static void test_lost_table_keeps_blob(void)
 {
     tl_host_reset();
-    char dir[64], k[32], v[BG_BIG + 1], path[4096];
+    char dir[64], k[32], v[TB_BIG + 1], path[4096];
     lsm_env *env = NULL;
-    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "0");
     for (int i = 0; i < 2; i++) {
         tl_key(k, i);
-        bg_big(v, i, 0);
+        tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
         CU_ASSERT_EQUAL(tl_flush(db), 0);
     }
@@ -328,9 +314,9 @@ static void test_lost_table_keeps_blob(void)
     snprintf(path, sizeof(path), "%s/%06llu.sst", dir, sst);
     CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
     tl_flip(path, (uint64_t)st.st_size - 1); /* the footer */
-    db = bg_open(dir, &env, "1024", "0");
+    db = tb_open(dir, &env, 1 << 20, "1024", "0");
     tl_key(k, 1);
-    bg_big(v, 1, 0);
+    tb_big(v, 1, 0);
     CU_ASSERT_TRUE(tl_has(db, k, v));
     CU_ASSERT_FALSE(bg_exists(dir, blob, "blob"));
     CU_ASSERT_TRUE(bg_exists(dir, blob, "blob.damaged"));
@@ -370,7 +356,7 @@ static void test_failed_gc_no_leak(void)
     tl_host_reset();
     int leaks = 0, failed = 0;
     for (uint64_t at = 1; at <= 8; at++) {
-        char k[32], v[BG_BIG + 1];
+        char k[32], v[TB_BIG + 1];
         lsm_env *env = dk__lsm_env_fault(at);
         char dir[] = "/bg";
         int rc;
@@ -382,7 +368,7 @@ static void test_failed_gc_no_leak(void)
         for (int g = 0; g < 2; g++) {
             for (int i = 0; i < 10; i++) {
                 tl_key(k, i + 5 * g);
-                bg_big(v, i, g);
+                tb_big(v, i, g);
                 CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
             }
             CU_ASSERT_EQUAL(tl_flush(db), 0);
@@ -420,11 +406,11 @@ static void test_ref_length_bounded(void)
     /* The fetch of such a reference is reported, never read (a length
      * whose record size wraps read a few bytes past a tiny buffer). */
     tl_host_reset();
-    char dir[64], k[32], v[BG_BIG + 1];
+    char dir[64], k[32], v[TB_BIG + 1];
     lsm_env *env = NULL;
-    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "0");
     tl_key(k, 0);
-    bg_big(v, 0, 0);
+    tb_big(v, 0, 0);
     CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     CU_ASSERT_EQUAL(tl_flush(db), 0);
     for (r.file = 1; r.file < 100 && !bg_exists(dir, r.file, "blob"); r.file++)
@@ -446,7 +432,7 @@ static void test_malformed_ref_compacts(void)
     tl_host_reset();
     char dir[64], path[4096];
     lsm_env *env = NULL;
-    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "0");
     for (int i = 0; i < 3; i++) /* sequence numbers 1..3 become visible */
         CU_ASSERT_EQUAL(tl_put(db, i == 0 ? "z1" : i == 1 ? "z2" : "z3", "v", 0), 0);
     /* A table at level 1: a = "x", b = a reference whose file number is
@@ -497,10 +483,10 @@ static _Atomic int bg_fail_reads; /* fail the read of the bg_fail_at-th record f
 static _Atomic int bg_fail_at;
 
 /* A posix env whose pread of a record of one large value (12 + 10 +
- * BG_BIG bytes) fails, once, with a transient error. */
+ * TB_BIG bytes) fails, once, with a transient error. */
 static int bg_pread(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got)
 {
-    if (n == LSM_BLOB_REC_HDR + 10 + BG_BIG && atomic_load(&bg_fail_reads) &&
+    if (n == LSM_BLOB_REC_HDR + 10 + TB_BIG && atomic_load(&bg_fail_reads) &&
         atomic_fetch_sub(&bg_fail_at, 1) == 1) {
         atomic_store(&bg_fail_reads, 0);
         return -EINTR;
@@ -511,17 +497,17 @@ static int bg_pread(lsm_rfile *f, void *p, size_t n, uint64_t off, size_t *got)
 static void test_iter_retry_after_failed_read(void)
 {
     tl_host_reset();
-    char dir[64], k[32], v[BG_BIG + 1];
+    char dir[64], k[32], v[TB_BIG + 1];
     tl_mkdtemp(dir);
     lsm_env *env = dk__lsm_env_posix();
     bg_ops = *env->ops;
     bg_real_pread = bg_ops.pread;
     bg_ops.pread = bg_pread;
     env->ops = &bg_ops;
-    lsm_db *db = bg_open(dir, &env, "1024", "0");
+    lsm_db *db = tb_open(dir, &env, 1 << 20, "1024", "0");
     for (int i = 0; i < 3; i++) {
         tl_key(k, i);
-        bg_big(v, i, 0);
+        tb_big(v, i, 0);
         CU_ASSERT_EQUAL(tl_put(db, k, v, 0), 0);
     }
     CU_ASSERT_EQUAL(tl_flush(db), 0);
@@ -538,9 +524,9 @@ static void test_iter_retry_after_failed_read(void)
     /* The retry returns key 1, not key 2. */
     CU_ASSERT_EQUAL_FATAL(dk__lsm_engine_ops.iter_next(it, &ik, &iv), 0);
     tl_key(want, 1);
-    bg_big(v, 1, 0);
+    tb_big(v, 1, 0);
     CU_ASSERT_TRUE(ik.len == strlen(want) && !memcmp(ik.ptr, want, ik.len));
-    CU_ASSERT_TRUE(iv.len == BG_BIG && !memcmp(iv.ptr, v, BG_BIG));
+    CU_ASSERT_TRUE(iv.len == TB_BIG && !memcmp(iv.ptr, v, TB_BIG));
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.iter_next(it, &ik, &iv), 0);
     CU_ASSERT_EQUAL(dk__lsm_engine_ops.iter_next(it, &ik, &iv), DK_EEOF);
     dk__lsm_engine_ops.iter_close(it);
