@@ -13,6 +13,7 @@ Each writer owns its keys and writes them one at a time with the context
 of the key's last answer, so a key's state is exactly its last
 acknowledged value, or the value in flight when the node died."""
 
+import http.client
 import os
 import random
 import re
@@ -69,8 +70,8 @@ class Writer(threading.Thread):
             headers = {"X-Context": self.ctx[k]} if k in self.ctx else None
             try:
                 r = self.n.put(k, v, headers)
-            except OSError:
-                return  # the node died: v stays pending
+            except (OSError, http.client.HTTPException):
+                return  # the node died, perhaps mid-answer: v stays pending
             if r.status != 200:
                 self.error = "PUT %r: %r" % (k, r)
                 return
