@@ -21,6 +21,7 @@ node that would not restart, a thread that raised, ...).
 """
 
 import argparse
+import collections
 import json
 import os
 import random
@@ -100,6 +101,13 @@ def collect(st, dws, dls, hws, fls, report):
         puts_acked=sum(1 for r in deleted.values() if r["put"] == 200),
         deletes_acked=sum(1 for r in deleted.values() if r["delete"] == 200),
         get_after_put_not_200=sum(1 for r in deleted.values() if r["put"] == 200 and r["get"] not in (200, None)))
+    # What those reads answered: 503/504 while replicas were down is the
+    # quorum's price; 404 or "stale" after an acknowledged quorum write is a
+    # read that missed it (a sloppy quorum's fallbacks are not read).
+    report["get_after_put_missed"] = [dict(m, t0=ts(m["t0"]), t1=ts(m["t1"]), get_t0=ts(m["get_t0"]))
+                                      for d in dls for m in d.missed][:40]
+    report["get_after_put_statuses"] = dict(collections.Counter(
+        str(r["get"]) for r in deleted.values() if r["put"] == 200 and r["get"] not in (200, None)))
     errors = [e for t in dws + dls + hws for e in t.errors]
     report["counts"] = dict(distinct_acked=len(acked), distinct_failed=len(unacked),
                             hot_acked=sum(1 for h in hws for r in h.writes if r["status"] == 200),

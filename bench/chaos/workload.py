@@ -88,6 +88,7 @@ class DeleteWriter(_Load):
     def __init__(self, st, idx, rng):
         super().__init__(st, idx, rng)
         self.recs = {}   # key -> dict(value, put, get, delete status, t_del, exc)
+        self.missed = []  # quorum GETs that did not see the acknowledged quorum PUT before them
         self.i = 0
 
     def step(self):
@@ -98,18 +99,24 @@ class DeleteWriter(_Load):
         rec = dict(value=v, put=None, get=None, delete=None)
         self.recs[k] = rec
         try:
-            r = dk.put(self.rng.choice(nodes), k, v, cl="quorum", timeout=10)
+            pc, t0 = self.rng.choice(nodes), time.time()
+            r = dk.put(pc, k, v, cl="quorum", timeout=10)
             rec["put"] = r.status
             if r.status != 200:
                 time.sleep(0.05)
                 return
-            g = dk.get(self.rng.choice(nodes), k, cl="quorum", timeout=10)
+            gc, t1 = self.rng.choice(nodes), time.time()
+            g = dk.get(gc, k, cl="quorum", timeout=10)
             rec["get"] = g.status
+            if g.status == 404 or (g.status == 200 and v not in dk.values(g)):
+                rec["get"] = g.status if g.status == 404 else "stale"
+                # Which nodes were faulted from the PUT's start to the
+                # GET's end, and who coordinated each.
+                self.missed.append(dict(self.st.failure("get", k, gc.id, rec["get"], t0, g),
+                                        put_coord=pc.id, get_t0=t1))
+                return
             if g.status != 200:
                 time.sleep(0.05)
-                return
-            if v not in dk.values(g):
-                rec["get"] = "stale"
                 return
             n = self.rng.choice(nodes)
             t0 = time.time()
