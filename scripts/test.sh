@@ -4,7 +4,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer in _build-san and run the
 # unit and black-box suites there; end with the one line
 # "N passed, N failed" totalling both passes.
-# The sanitizer build runs at idle priority beside the first pass.
+# The sanitizer build and its unit programs run at idle priority beside the
+# first pass; its black-box suite runs after it.
 # DK_NO_SANITIZERS=1 skips the second pass (a quicker local run).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
