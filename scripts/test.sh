@@ -25,10 +25,11 @@ show_failures() {
 # mostly), and yield it at once when the suites run. Once built, the
 # background job marks its tree (.dk-built) and runs the unit programs,
 # the longest first (test-lsm-crash, then test-crdt-laws) so that the
-# short ones fill the other core beside them; the black-box suite runs in
-# the foreground after the first pass, beside what is left of them (in
-# the first pass' order the sanitizer build ended a minute into the
-# cluster suite, and the second pass then took 4.8 minutes after it).
+# short ones fill the other core beside them; the black-box suite runs at
+# normal priority once the cluster shards have ended, beside the first
+# pass' last suites and what is left of them (in the first pass' order
+# the sanitizer build ended a minute into the cluster suite, and the
+# second pass then took 4.8 minutes after the first).
 # In a session of its own (setsid): where the kernel groups tasks by
 # session (autogroup), nice counts only inside the group, so the job's
 # group is made the lowest-weight one. Without setsid or ionice it runs
@@ -59,14 +60,34 @@ if [ -z "${DK_NO_SANITIZERS:-}" ]; then
     san_pid=$!
     # setsid does not fork here (no job control): the job's process
     # group is san_pid.
-    trap '[ -n "$san_pid" ] && { kill -- -"$san_pid" || kill "$san_pid"; } 2>/dev/null' EXIT
+    trap 'for p in $san_pid $bb_pid; do { kill -- -"$p" || kill "$p"; } 2>/dev/null; done' EXIT
     trap 'exit 130' INT TERM
 fi
 
 cd "$top/_build"
 find . -name '*.trs' -delete
+rm -f .dk-first-done
+# The sanitizer black-box suite starts once the cluster shards have ended
+# (their .trs files) and the sanitizer build is done, beside the first
+# pass' last suites (vendor, style...), not beside the cluster suite,
+# whose ring moves are the tests a busy CPU makes late.
+bb_pid=""
+if [ -n "$san_pid" ]; then
+    cluster_trs=$(grep -E '^tests/cluster/' <<<"$all" | sed 's/$/.trs/' | tr '\n' ' ')
+    # In a session of its own too, so that the EXIT trap stops it whole.
+    $lower bash -c 'for t in $1; do
+            while [ ! -f "$t" ] && [ ! -f .dk-first-done ]; do sleep 1; done
+        done
+        while [ ! -f "$2/.dk-built" ] && kill -0 "$3" 2>/dev/null; do sleep 1; done
+        [ -f "$2/.dk-built" ] || exit 0
+        cd "$2" && make -j"$4" -k check TESTS=tests/blackbox/run-blackbox.sh \
+            TEST_SUITE_LOG=blackbox-suite.log >/dev/null 2>&1' \
+        bash "$cluster_trs" "$san" "$san_pid" "$(nproc)" &
+    bb_pid=$!
+fi
 make -j"$(nproc)" -k check >/dev/null 2>&1
 make_rc=$?
+touch .dk-first-done
 show_failures .
 dirs=("$top/_build")
 
@@ -78,15 +99,14 @@ if [ -n "$san_pid" ]; then
         sleep 1
     done
     if [ -f .dk-built ]; then
-        make -j"$(nproc)" -k check TESTS="tests/blackbox/run-blackbox.sh" \
-            TEST_SUITE_LOG=blackbox-suite.log >/dev/null 2>&1 || make_rc=1
+        wait "$bb_pid" || make_rc=1
         wait "$san_pid" || make_rc=1
-        san_pid=""
+        san_pid="" bb_pid=""
         show_failures .
         dirs+=("$san")
     else
-        wait "$san_pid"
-        san_pid=""
+        wait "$san_pid" "$bb_pid"
+        san_pid="" bb_pid=""
         # Whatever became of the background build, configure and make run
         # again in the foreground: they finish what it left and a failure
         # is the code's, not the lowered priority's.
