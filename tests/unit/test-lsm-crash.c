@@ -384,8 +384,12 @@ static void cr_every_crash_point(int mode)
      * once the LSM gained a reaper thread), so allow a 10% shortfall.
      * With write_async the WAL thread's grouping depends on scheduling as
      * well: on a loaded 2-core machine one clean run counted 1146-1324
-     * points and the crashed runs fired 89% of them, so allow 20%. */
-    CU_ASSERT_TRUE((uint64_t)tested * 100 >= points / stride * (async ? 80u : 90u));
+     * points and the crashed runs fired 89% of them; a clean run that
+     * happened to make small groups (1266 points, the sanitizer pass's
+     * units running beside it) once saw 79% fire, so allow 30%: the
+     * check is that the crash loop reaches most points, and every point
+     * that fired is checked in full either way. */
+    CU_ASSERT_TRUE((uint64_t)tested * 100 >= points / stride * (async ? 70u : 90u));
     CU_ASSERT_EQUAL(failed_open, 0);
     CU_ASSERT_EQUAL(bad_state, 0);
     CU_ASSERT_EQUAL(bad_after, 0);
