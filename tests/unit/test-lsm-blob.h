@@ -1,10 +1,11 @@
 /*
  * test-lsm-blob.h - what the blob tests share (test-lsm-blob.c: blob
  * files through the engine; test-lsm-direct.c: blob files written around
- * the page cache; test-lsm-blobgc.c: what separation must not cost): large values by key and generation, opening the
- * engine with blob options, reading them back, the lowest blob file, a
- * file's pages in the page cache, and a blob writer's records checked
- * against their references.
+ * the page cache; test-lsm-blobgc.c: what separation must not cost):
+ * large values by key and generation, opening the engine with blob
+ * options, reading them back, the lowest blob file, a file's pages in the
+ * page cache, and a blob writer's records checked against their
+ * references.
  */
 #ifndef DK_TEST_LSM_BLOB_H
 #define DK_TEST_LSM_BLOB_H
